@@ -321,6 +321,56 @@ int ir_infer(const ir_module *m, ir_op op, const ir_type *in, int nin, const ir_
         out[0].shard.dim = (int8_t)dim;
         return 0;
     }
+    case IR_OP_ring_shift: {
+        int ax = mesh_axis_attr(m, at, na, err, errcap);
+        if (ax < 0) return -1;
+        out[0] = in[0];
+        return 0;
+    }
+    case IR_OP_attention_blk:
+    case IR_OP_attention_blk_bwd: {
+        const ir_type *q = &in[0], *k = &in[1], *v = &in[2];
+        TRY(need_float(m, q, 0, err, errcap));
+        TRY(need_attr(at, na, "scale", IR_ATTR_FLOAT, err, errcap));
+        if (q->rank != 4 || k->rank != 4) FAIL("q and k must be [batch, seq, heads, head_dim]: %s, %s", tstr(m, q, b1), tstr(m, k, b2));
+        TRY(need_same(m, k, v, 1, 2, 1, err, errcap));
+        if (k->dims[0] != q->dims[0] || k->dims[3] != q->dims[3] || k->dtype != q->dtype)
+            FAIL("k %s does not match q %s in batch, head_dim or dtype", tstr(m, k, b1), tstr(m, q, b2));
+        if (k->dims[2] <= 0 || q->dims[2] % k->dims[2])
+            FAIL("query heads (%lld) must be a multiple of kv heads (%lld)", (long long)q->dims[2], (long long)k->dims[2]);
+        for (int i = 3; i < 7; i++) {
+            const ir_type *t = i % 2 ? q : k; /* segq, segk, idxq, idxk */
+            TRY(need_i32(m, &in[i], i, err, errcap));
+            if (in[i].rank != 2 || in[i].dims[0] != t->dims[0] || in[i].dims[1] != t->dims[1])
+                FAIL("operand %d: expected i32[%lld,%lld] (the %s tokens), found %s", i, (long long)t->dims[0],
+                     (long long)t->dims[1], i % 2 ? "query" : "key", tstr(m, &in[i], b1));
+        }
+        ir_type o32 = same_dims(q, IR_F32);
+        ir_type lse = ir_type_make(IR_F32, 3, (int64_t[]){q->dims[0], q->dims[2], q->dims[1]});
+        if (op == IR_OP_attention_blk) {
+            out[0] = o32;
+            out[1] = lse;
+            return 0;
+        }
+        TRY(need_same(m, q, &in[7], 0, 7, 0, err, errcap));
+        if (!ir_type_equal(&in[8], &lse)) FAIL("operand 8: expected lse %s, found %s", tstr(m, &lse, b1), tstr(m, &in[8], b2));
+        TRY(need_same(m, q, &in[9], 0, 9, 0, err, errcap));
+        out[0] = o32;
+        out[1] = same_dims(k, IR_F32);
+        out[2] = same_dims(v, IR_F32);
+        return 0;
+    }
+    case IR_OP_attn_merge:
+        if (in[0].rank != 4 || in[0].dtype != IR_F32) FAIL("operand 0: expected f32[batch, seq, heads, head_dim], found %s", tstr(m, &in[0], b1));
+        TRY(need_same(m, &in[0], &in[2], 0, 2, 1, err, errcap));
+        TRY(need_same(m, &in[1], &in[3], 1, 3, 1, err, errcap));
+        if (in[1].rank != 3 || in[1].dtype != IR_F32 || in[1].dims[0] != in[0].dims[0] || in[1].dims[1] != in[0].dims[2] ||
+            in[1].dims[2] != in[0].dims[1])
+            FAIL("operand 1: expected lse f32[%lld,%lld,%lld], found %s", (long long)in[0].dims[0], (long long)in[0].dims[2],
+                 (long long)in[0].dims[1], tstr(m, &in[1], b1));
+        out[0] = same_dims(&in[0], IR_F32);
+        out[1] = same_dims(&in[1], IR_F32);
+        return 0;
     case IR_NOPS:
         break;
     }

@@ -97,6 +97,10 @@ NOT_DIFFERENTIABLE(zero)
 NOT_DIFFERENTIABLE(all_reduce)
 NOT_DIFFERENTIABLE(all_gather)
 NOT_DIFFERENTIABLE(reduce_scatter)
+NOT_DIFFERENTIABLE(ring_shift) /* seqpar runs after autodiff */
+NOT_DIFFERENTIABLE(attention_blk)
+NOT_DIFFERENTIABLE(attention_blk_bwd)
+NOT_DIFFERENTIABLE(attn_merge)
 
 static void grad_embedding(ad *c, const ir_node *n, const int32_t *dy) {
     if (!wants(c, n->in[0])) return;

@@ -419,6 +419,43 @@ static int x_reduce_scatter(xc *x) {
     return coll_fail(x, rc);
 }
 
+static int x_ring_shift(xc *x) {
+    int64_t n;
+    int ax = axis_of(x, &n);
+    if (ax < 0) return -1;
+    if (n == 1) {
+        memcpy(OUT(0)->data, IN(0)->data, (size_t)OUT(0)->numel * 4);
+        return 0;
+    }
+    return coll_fail(x, x->st->coll->ring_shift(x->st->coll->ctx, ax, rt_f(IN(0)), rt_f(OUT(0)), OUT(0)->numel));
+}
+
+/* Local dims of a value: after seqpar its type holds this rank's sequence. */
+static int x_attention_blk(xc *x) {
+    rt_buf *q = IN(0), *k = IN(1);
+    const int64_t *dq = q->type.dims, *dk = k->type.dims;
+    ck_attention_blk_fwd_f32(rt_f(q), rt_f(k), rt_f(IN(2)), rt_i(IN(3)), rt_i(IN(4)), rt_i(IN(5)), rt_i(IN(6)),
+                             rt_f(OUT(0)), rt_f(OUT(1)), dq[0], dq[1], dk[1], dq[2], dk[2], dq[3], AF("scale", 1),
+                             (int)AI("causal", 1));
+    return 0;
+}
+
+static int x_attention_blk_bwd(xc *x) {
+    rt_buf *q = IN(0), *k = IN(1);
+    const int64_t *dq = q->type.dims, *dk = k->type.dims;
+    ck_attention_blk_bwd_f32(rt_f(q), rt_f(k), rt_f(IN(2)), rt_i(IN(3)), rt_i(IN(4)), rt_i(IN(5)), rt_i(IN(6)),
+                             rt_f(IN(7)), rt_f(IN(8)), rt_f(IN(9)), rt_f(OUT(0)), rt_f(OUT(1)), rt_f(OUT(2)), dq[0],
+                             dq[1], dk[1], dq[2], dk[2], dq[3], AF("scale", 1), (int)AI("causal", 1));
+    return 0;
+}
+
+static int x_attn_merge(xc *x) {
+    const int64_t *dm = IN(0)->type.dims;
+    ck_attn_merge_f32(rt_f(IN(0)), rt_f(IN(1)), rt_f(IN(2)), rt_f(IN(3)), rt_f(OUT(0)), rt_f(OUT(1)), dm[0], dm[1], dm[2],
+                      dm[3]);
+    return 0;
+}
+
 typedef int (*exec_fn)(xc *);
 static const exec_fn exec_table[IR_NOPS] = {
 #define IR_OP(name, nin, nout, flags) x_##name,

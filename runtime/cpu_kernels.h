@@ -116,6 +116,39 @@ void ck_attention_bwd_f64(const double *q, const double *k, const double *v, con
                           const double *lse, const double *dout, double *dq, double *dk, double *dv, int64_t B,
                           int64_t S, int64_t nh, int64_t nkv, int64_t hd, double scale, int causal);
 
+/* ---- ring attention blocks (sequence parallelism) ---------------------------
+ * Attention of Sq local queries against one block of Sk keys, as ring
+ * attention computes it block by block. Tokens carry their position in the
+ * row: query i attends key j iff segq[b,i] == segk[b,j] and (!causal ||
+ * idxk[b,j] <= idxq[b,i]), so any split of a row over ranks (contiguous,
+ * zigzag, striped) masks exactly as the whole row does. A query that sees no
+ * key of the block gets out = 0, lse = -inf. out/lse/dq/dk/dv here are
+ * always REAL (f32 in the executor) whatever the working dtype.
+ * bwd: out/lse are those of the whole row (merged over all blocks); dq is
+ * this block's contribution (the ring sums them), dk/dv the gradient of the
+ * block's keys and values.
+ * merge: o = (e^(l1-m) o1 + e^(l2-m) o2) / (e^(l1-m) + e^(l2-m)),
+ * l = m + log(e^(l1-m) + e^(l2-m)), m = max(l1, l2) (in double). */
+void ck_attention_blk_fwd_f32(const float *q, const float *k, const float *v, const int32_t *segq, const int32_t *segk,
+                              const int32_t *idxq, const int32_t *idxk, float *out, float *lse, int64_t B, int64_t Sq,
+                              int64_t Sk, int64_t nh, int64_t nkv, int64_t hd, double scale, int causal);
+void ck_attention_blk_fwd_f64(const double *q, const double *k, const double *v, const int32_t *segq,
+                              const int32_t *segk, const int32_t *idxq, const int32_t *idxk, double *out, double *lse,
+                              int64_t B, int64_t Sq, int64_t Sk, int64_t nh, int64_t nkv, int64_t hd, double scale,
+                              int causal);
+void ck_attention_blk_bwd_f32(const float *q, const float *k, const float *v, const int32_t *segq, const int32_t *segk,
+                              const int32_t *idxq, const int32_t *idxk, const float *out, const float *lse,
+                              const float *dout, float *dq, float *dk, float *dv, int64_t B, int64_t Sq, int64_t Sk,
+                              int64_t nh, int64_t nkv, int64_t hd, double scale, int causal);
+void ck_attention_blk_bwd_f64(const double *q, const double *k, const double *v, const int32_t *segq,
+                              const int32_t *segk, const int32_t *idxq, const int32_t *idxk, const double *out,
+                              const double *lse, const double *dout, double *dq, double *dk, double *dv, int64_t B,
+                              int64_t Sq, int64_t Sk, int64_t nh, int64_t nkv, int64_t hd, double scale, int causal);
+void ck_attn_merge_f32(const float *o1, const float *l1, const float *o2, const float *l2, float *o, float *l,
+                       int64_t B, int64_t S, int64_t nh, int64_t hd);
+void ck_attn_merge_f64(const double *o1, const double *l1, const double *o2, const double *l2, double *o, double *l,
+                       int64_t B, int64_t S, int64_t nh, int64_t hd);
+
 /* ---- SwiGLU ---------------------------------------------------------------
  * y[n] = silu(g) * u, silu(x) = x * sigmoid(x) = x / (1 + exp(-x)), silu
  * evaluated in double and rounded to REAL, then the product rounded.

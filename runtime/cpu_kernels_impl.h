@@ -225,6 +225,131 @@ void FN(ck_attention_bwd)(const REAL *q, const REAL *k, const REAL *v, const int
     free(dqa);
 }
 
+/* ---- ring attention blocks (sequence parallelism) ------------------------------ */
+static inline int FN(ck_blk_ok_)(const int32_t *segq, const int32_t *segk, const int32_t *idxq, const int32_t *idxk,
+                                 int64_t iq, int64_t jk, int causal) {
+    return segq[iq] == segk[jk] && (!causal || idxk[jk] <= idxq[iq]);
+}
+
+void FN(ck_attention_blk_fwd)(const REAL *q, const REAL *k, const REAL *v, const int32_t *segq, const int32_t *segk,
+                              const int32_t *idxq, const int32_t *idxk, REAL *out, REAL *lse, int64_t B, int64_t Sq,
+                              int64_t Sk, int64_t nh, int64_t nkv, int64_t hd, double scale, int causal) {
+    int64_t grp = nh / nkv;
+    double *acc = ck_xmalloc(sizeof(double) * (size_t)(hd + 1));
+    double sc[CK_ATT_BLOCK];
+    for (int64_t b = 0; b < B; b++) {
+        for (int64_t h = 0; h < nh; h++) {
+            int64_t kvh = h / grp;
+            for (int64_t i = 0; i < Sq; i++) {
+                const REAL *qi = q + ((b * Sq + i) * nh + h) * hd;
+                double m = -INFINITY, l = 0;
+                for (int64_t d = 0; d < hd; d++) acc[d] = 0;
+                for (int64_t j0 = 0; j0 < Sk; j0 += CK_ATT_BLOCK) {
+                    int64_t j1 = j0 + CK_ATT_BLOCK < Sk ? j0 + CK_ATT_BLOCK : Sk;
+                    double bm = -INFINITY;
+                    for (int64_t j = j0; j < j1; j++) {
+                        if (!FN(ck_blk_ok_)(segq, segk, idxq, idxk, b * Sq + i, b * Sk + j, causal)) {
+                            sc[j - j0] = -INFINITY;
+                            continue;
+                        }
+                        double s = scale * FN(ck_dot_)(qi, k + ((b * Sk + j) * nkv + kvh) * hd, hd);
+                        sc[j - j0] = s;
+                        if (s > bm) bm = s;
+                    }
+                    if (bm == -INFINITY) continue;
+                    double mn = bm > m ? bm : m;
+                    if (mn != m) {
+                        double alpha = exp(m - mn);
+                        l *= alpha;
+                        for (int64_t d = 0; d < hd; d++) acc[d] *= alpha;
+                        m = mn;
+                    }
+                    for (int64_t j = j0; j < j1; j++) {
+                        if (sc[j - j0] == -INFINITY) continue;
+                        double p = exp(sc[j - j0] - m);
+                        const REAL *vj = v + ((b * Sk + j) * nkv + kvh) * hd;
+                        l += p;
+                        for (int64_t d = 0; d < hd; d++) acc[d] += p * (double)vj[d];
+                    }
+                }
+                REAL *oi = out + ((b * Sq + i) * nh + h) * hd;
+                double inv = l > 0 ? 1.0 / l : 0.0;
+                for (int64_t d = 0; d < hd; d++) oi[d] = (REAL)(acc[d] * inv);
+                lse[(b * nh + h) * Sq + i] = (REAL)(l > 0 ? m + log(l) : -INFINITY);
+            }
+        }
+    }
+    free(acc);
+}
+
+void FN(ck_attention_blk_bwd)(const REAL *q, const REAL *k, const REAL *v, const int32_t *segq, const int32_t *segk,
+                              const int32_t *idxq, const int32_t *idxk, const REAL *out, const REAL *lse,
+                              const REAL *dout, REAL *dq, REAL *dk, REAL *dv, int64_t B, int64_t Sq, int64_t Sk,
+                              int64_t nh, int64_t nkv, int64_t hd, double scale, int causal) {
+    int64_t grp = nh / nkv;
+    double *dka = ck_xmalloc(sizeof(double) * (size_t)(Sk * hd + 1));
+    double *dva = ck_xmalloc(sizeof(double) * (size_t)(Sk * hd + 1));
+    double *dqa = ck_xmalloc(sizeof(double) * (size_t)(hd + 1));
+    for (int64_t b = 0; b < B; b++) {
+        for (int64_t kvh = 0; kvh < nkv; kvh++) {
+            for (int64_t t = 0; t < Sk * hd; t++) dka[t] = dva[t] = 0;
+            for (int64_t h = kvh * grp; h < (kvh + 1) * grp; h++) {
+                for (int64_t i = 0; i < Sq; i++) {
+                    int64_t qo = ((b * Sq + i) * nh + h) * hd;
+                    const REAL *qi = q + qo, *oi = out + qo, *doi = dout + qo;
+                    double D = FN(ck_dot_)(doi, oi, hd);
+                    double L = (double)lse[(b * nh + h) * Sq + i];
+                    for (int64_t d = 0; d < hd; d++) dqa[d] = 0;
+                    for (int64_t j = 0; j < Sk; j++) {
+                        if (!FN(ck_blk_ok_)(segq, segk, idxq, idxk, b * Sq + i, b * Sk + j, causal)) continue;
+                        int64_t ko = ((b * Sk + j) * nkv + kvh) * hd;
+                        const REAL *kj = k + ko, *vj = v + ko;
+                        double p = exp(scale * FN(ck_dot_)(qi, kj, hd) - L);
+                        double dp = FN(ck_dot_)(doi, vj, hd);
+                        double ds = scale * p * (dp - D);
+                        double *dkj = dka + j * hd, *dvj = dva + j * hd;
+                        for (int64_t d = 0; d < hd; d++) {
+                            dvj[d] += p * (double)doi[d];
+                            dkj[d] += ds * (double)qi[d];
+                            dqa[d] += ds * (double)kj[d];
+                        }
+                    }
+                    REAL *dqi = dq + qo;
+                    for (int64_t d = 0; d < hd; d++) dqi[d] = (REAL)dqa[d];
+                }
+            }
+            for (int64_t j = 0; j < Sk; j++) {
+                int64_t ko = ((b * Sk + j) * nkv + kvh) * hd;
+                for (int64_t d = 0; d < hd; d++) {
+                    dk[ko + d] = (REAL)dka[j * hd + d];
+                    dv[ko + d] = (REAL)dva[j * hd + d];
+                }
+            }
+        }
+    }
+    free(dka);
+    free(dva);
+    free(dqa);
+}
+
+void FN(ck_attn_merge)(const REAL *o1, const REAL *l1, const REAL *o2, const REAL *l2, REAL *o, REAL *l, int64_t B,
+                       int64_t S, int64_t nh, int64_t hd) {
+    for (int64_t b = 0; b < B; b++)
+        for (int64_t h = 0; h < nh; h++)
+            for (int64_t i = 0; i < S; i++) {
+                int64_t li = (b * nh + h) * S + i, oi = ((b * S + i) * nh + h) * hd;
+                double a = (double)l1[li], c = (double)l2[li], mx = a > c ? a : c;
+                if (mx == -INFINITY) { /* neither block saw a key */
+                    for (int64_t d = 0; d < hd; d++) o[oi + d] = 0;
+                    l[li] = (REAL)-INFINITY;
+                    continue;
+                }
+                double w1 = exp(a - mx), w2 = exp(c - mx), sum = w1 + w2;
+                for (int64_t d = 0; d < hd; d++) o[oi + d] = (REAL)((w1 * (double)o1[oi + d] + w2 * (double)o2[oi + d]) / sum);
+                l[li] = (REAL)(mx + log(sum));
+            }
+}
+
 /* ---- SwiGLU -------------------------------------------------------------------------- */
 void FN(ck_swiglu_fwd)(const REAL *g, const REAL *u, REAL *y, int64_t n) {
     for (int64_t i = 0; i < n; i++) {

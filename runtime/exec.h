@@ -31,6 +31,9 @@ typedef struct rt_collectives {
     int (*all_reduce)(void *ctx, int axis, float *buf, int64_t n);
     int (*all_gather)(void *ctx, int axis, const float *send, float *recv, int64_t n_per_rank);
     int (*reduce_scatter)(void *ctx, int axis, const float *send, float *recv, int64_t n_per_rank);
+    /* send to the next rank on the axis ring, recv (n 4-byte elements,
+     * bit-exact: also carries i32) from the previous one */
+    int (*ring_shift)(void *ctx, int axis, const float *send, float *recv, int64_t n);
 } rt_collectives;
 
 typedef struct rt_state {

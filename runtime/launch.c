@@ -16,6 +16,15 @@ static int c_reduce_scatter(void *ctx, int axis, const float *send, float *recv,
     return rt_comm_reduce_scatter_sum_f32(rc->axis[axis], send, recv, n);
 }
 
+/* Sends are buffered (comm.h), so every rank may send first. */
+static int c_ring_shift(void *ctx, int axis, const float *send, float *recv, int64_t n) {
+    rt_rank_coll *rc = ctx;
+    rt_comm *c = rc->axis[axis];
+    int r = rt_comm_rank(c), p = rt_comm_size(c);
+    int e = rt_comm_send_f32(c, send, n, (r + 1) % p);
+    return e ? e : rt_comm_recv_f32(c, recv, n, (r + p - 1) % p);
+}
+
 int rt_plan_world_size(const rt_session *s) {
     int64_t w = 1;
     for (int a = 0; a < s->m->nmesh; a++) w *= s->m->mesh_sizes[a];
@@ -43,7 +52,7 @@ int rt_attach_comm(rt_session *s, rt_comm *world, rt_rank_coll *rc, ax_diag *d) 
             return -1;
         }
     rc->coll = (rt_collectives){.ctx = rc, .all_reduce = c_all_reduce, .all_gather = c_all_gather,
-                                .reduce_scatter = c_reduce_scatter};
+                                .reduce_scatter = c_reduce_scatter, .ring_shift = c_ring_shift};
     s->st.coll = &rc->coll;
     return 0;
 }

@@ -486,6 +486,91 @@ typedef struct {
     double *g, *u, *wy;
     int64_t n;
 } sw_ctx;
+/* Ring attention's blocks: split each row zigzag over P ranks (rank r holds
+ * chunks r and 2P-1-r), compute every (query rank, key rank) block, merge
+ * the forward partials by online softmax and sum the backward partials:
+ * the result equals whole-row attention (f64, to rounding). */
+static void test_attention_blocks(void) {
+    att_ctx c = {.B = 2, .S = 12, .nh = 4, .nkv = 2, .hd = 8, .scale = 0.4, .causal = 1};
+    att_setup(&c, 1.5);
+    const int64_t P = 3, Sl = c.S / P, ch = c.S / (2 * P), B = c.B, nh = c.nh, nkv = c.nkv, hd = c.hd, S = c.S;
+    int64_t nq = B * S * nh * hd, nk = B * S * nkv * hd;
+    double *o = dzeros(nq), *lse = dzeros(B * nh * S), *dq = dzeros(nq), *dk = dzeros(nk), *dv = dzeros(nk);
+    ck_attention_fwd_f64(c.q, c.k, c.v, c.seg, o, lse, B, S, nh, nkv, hd, c.scale, 1);
+    ck_attention_bwd_f64(c.q, c.k, c.v, c.seg, o, lse, c.wy, dq, dk, dv, B, S, nh, nkv, hd, c.scale, 1);
+    /* per rank: local copies of q, k, v, seg, idx, out, lse, dout */
+    double *lq[3], *lk[3], *lv[3], *lo[3], *ll[3], *ldo[3];
+    int32_t *lseg[3], *lidx[3];
+    for (int64_t r = 0; r < P; r++) {
+        lq[r] = dzeros(B * Sl * nh * hd), lk[r] = dzeros(B * Sl * nkv * hd), lv[r] = dzeros(B * Sl * nkv * hd);
+        lo[r] = dzeros(B * Sl * nh * hd), ll[r] = dzeros(B * nh * Sl), ldo[r] = dzeros(B * Sl * nh * hd);
+        lseg[r] = malloc(sizeof(int32_t) * (size_t)(B * Sl)), lidx[r] = malloc(sizeof(int32_t) * (size_t)(B * Sl));
+        for (int64_t b = 0; b < B; b++)
+            for (int64_t t = 0; t < Sl; t++) {
+                int64_t j = t < ch ? r * ch + t : (2 * P - 1 - r) * ch + (t - ch);
+                lseg[r][b * Sl + t] = c.seg[b * S + j];
+                lidx[r][b * Sl + t] = (int32_t)j;
+                memcpy(lq[r] + (b * Sl + t) * nh * hd, c.q + (b * S + j) * nh * hd, sizeof(double) * (size_t)(nh * hd));
+                memcpy(lo[r] + (b * Sl + t) * nh * hd, o + (b * S + j) * nh * hd, sizeof(double) * (size_t)(nh * hd));
+                memcpy(ldo[r] + (b * Sl + t) * nh * hd, c.wy + (b * S + j) * nh * hd, sizeof(double) * (size_t)(nh * hd));
+                memcpy(lk[r] + (b * Sl + t) * nkv * hd, c.k + (b * S + j) * nkv * hd, sizeof(double) * (size_t)(nkv * hd));
+                memcpy(lv[r] + (b * Sl + t) * nkv * hd, c.v + (b * S + j) * nkv * hd, sizeof(double) * (size_t)(nkv * hd));
+                for (int64_t h = 0; h < nh; h++) ll[r][(b * nh + h) * Sl + t] = lse[(b * nh + h) * S + j];
+            }
+    }
+    int64_t nql = B * Sl * nh * hd, nkl = B * Sl * nkv * hd, nll = B * nh * Sl;
+    double *bo = dzeros(nql), *bl = dzeros(nll), *mo = dzeros(nql), *ml = dzeros(nll), *t1 = dzeros(nql), *t2 = dzeros(nll);
+    double *gq = dzeros(nql), *gk = dzeros(nkl), *gv = dzeros(nkl);
+    double *sq[3], *sk[3], *sv[3];
+    for (int64_t r = 0; r < P; r++) sq[r] = dzeros(nql), sk[r] = dzeros(nkl), sv[r] = dzeros(nkl);
+    int empty_rows = 0;
+    for (int64_t r = 0; r < P; r++) {
+        for (int64_t st = 0; st < P; st++) { /* the ring's order: own block, then r-1, r-2, ... */
+            int64_t s = (r - st + P) % P;
+            ck_attention_blk_fwd_f64(lq[r], lk[s], lv[s], lseg[r], lseg[s], lidx[r], lidx[s], bo, bl, B, Sl, Sl, nh, nkv,
+                                     hd, c.scale, 1);
+            for (int64_t i = 0; i < nll; i++) empty_rows += bl[i] == -INFINITY;
+            if (st == 0) {
+                memcpy(mo, bo, sizeof(double) * (size_t)nql), memcpy(ml, bl, sizeof(double) * (size_t)nll);
+            } else {
+                ck_attn_merge_f64(mo, ml, bo, bl, t1, t2, B, Sl, nh, hd);
+                memcpy(mo, t1, sizeof(double) * (size_t)nql), memcpy(ml, t2, sizeof(double) * (size_t)nll);
+            }
+            ck_attention_blk_bwd_f64(lq[r], lk[s], lv[s], lseg[r], lseg[s], lidx[r], lidx[s], lo[r], ll[r], ldo[r], gq, gk,
+                                     gv, B, Sl, Sl, nh, nkv, hd, c.scale, 1);
+            for (int64_t i = 0; i < nql; i++) sq[r][i] += gq[i];
+            for (int64_t i = 0; i < nkl; i++) sk[s][i] += gk[i], sv[s][i] += gv[i];
+        }
+        char what[64];
+        snprintf(what, sizeof what, "ring blocks, rank %lld: out", (long long)r);
+        CHECK_REL64(mo, lo[r], nql, 1e-12, what);
+        snprintf(what, sizeof what, "ring blocks, rank %lld: lse", (long long)r);
+        CHECK_REL64(ml, ll[r], nll, 1e-12, what);
+    }
+    CHECK_MSG(empty_rows > 0, "no (query, block) pair was fully masked: the -inf path is untested");
+    for (int64_t r = 0; r < P; r++) { /* gradients back in row order */
+        double *eq = dzeros(nql), *ek = dzeros(nkl), *ev = dzeros(nkl);
+        for (int64_t b = 0; b < B; b++)
+            for (int64_t t = 0; t < Sl; t++) {
+                int64_t j = lidx[r][b * Sl + t];
+                memcpy(eq + (b * Sl + t) * nh * hd, dq + (b * S + j) * nh * hd, sizeof(double) * (size_t)(nh * hd));
+                memcpy(ek + (b * Sl + t) * nkv * hd, dk + (b * S + j) * nkv * hd, sizeof(double) * (size_t)(nkv * hd));
+                memcpy(ev + (b * Sl + t) * nkv * hd, dv + (b * S + j) * nkv * hd, sizeof(double) * (size_t)(nkv * hd));
+            }
+        CHECK_REL64(sq[r], eq, nql, 1e-11, "ring blocks: dq");
+        CHECK_REL64(sk[r], ek, nkl, 1e-11, "ring blocks: dk");
+        CHECK_REL64(sv[r], ev, nkl, 1e-11, "ring blocks: dv");
+        free(eq), free(ek), free(ev);
+    }
+    for (int64_t r = 0; r < P; r++) {
+        free(lq[r]), free(lk[r]), free(lv[r]), free(lo[r]), free(ll[r]), free(ldo[r]), free(lseg[r]), free(lidx[r]);
+        free(sq[r]), free(sk[r]), free(sv[r]);
+    }
+    free(bo), free(bl), free(mo), free(ml), free(t1), free(t2), free(gq), free(gk), free(gv);
+    free(o), free(lse), free(dq), free(dk), free(dv);
+    att_free(&c);
+}
+
 static double sw_loss(void *p) {
     sw_ctx *c = p;
     double *y = dzeros(c->n);
@@ -786,6 +871,7 @@ int main(void) {
     test_rope();
     test_rope_inv_freq();
     test_attention();
+    test_attention_blocks();
     test_swiglu();
     test_embedding();
     test_cross_entropy();

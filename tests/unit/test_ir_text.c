@@ -169,6 +169,13 @@ static ir_module *build_all_ops(void) {
     int32_t db = ir_b(&b, IR_OP_bias_grad, IR_IN(dsw), IR_NOAT);
     int32_t ab[3];
     ir_bn(&b, IR_OP_attention_bwd, IR_IN(ro, ro, ro, seg, att[0], att[1], ro), IR_AT(ir_af("scale", 0.5), ir_ai("causal", 1)), ab);
+    int32_t idx = ir_b_input(&b, "token_idx", IR_TYPE(IR_I32, 2, 4));
+    int32_t kb = ir_b(&b, IR_OP_ring_shift, IR_IN(ro), IR_AT(ir_as("axis", "dp")));
+    int32_t blk[2], mg[2], bb[3];
+    ir_bn(&b, IR_OP_attention_blk, IR_IN(ro, kb, kb, seg, seg, idx, idx), IR_AT(ir_af("scale", 0.5), ir_ai("causal", 1)), blk);
+    ir_bn(&b, IR_OP_attn_merge, IR_IN(blk[0], blk[1], blk[0], blk[1]), IR_NOAT, mg);
+    ir_bn(&b, IR_OP_attention_blk_bwd, IR_IN(ro, kb, kb, seg, seg, idx, idx, mg[0], mg[1], ro),
+          IR_AT(ir_af("scale", 0.5), ir_ai("causal", 1)), bb);
     int32_t sb[2];
     ir_bn(&b, IR_OP_swiglu_bwd, IR_IN(o, x, dsw), IR_NOAT, sb);
     int32_t dwq = ir_b(&b, IR_OP_matmul, IR_IN(h, dsw), IR_AT(ir_ai("ta", 1)));
@@ -650,7 +657,9 @@ static void test_verify(void) {
     m->nmesh = 0; /* the dp axis disappears: collectives and split types fail */
     verify_err(__LINE__, m, "global @grad.model.embed_tokens.weight", "mesh axis that does not exist");
     verify_err(__LINE__, m, "(all_reduce)", "not a mesh axis");
-    verify_err(__LINE__, m, "program micro_step, value %34", "mesh axis that does not exist");
+    p = m->programs[0];
+    snprintf(where, sizeof where, "program micro_step, value %%%d", p->nodes[find_node(p, IR_OP_reduce_scatter)].out[0]);
+    verify_err(__LINE__, m, where, "mesh axis that does not exist");
     ir_module_destroy(m);
 
     m = build_all_ops();
