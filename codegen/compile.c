@@ -37,6 +37,17 @@ static const char *human(int64_t b) {
     return o;
 }
 
+/* How ring attention splits each row over the sp ranks (passes/seqpar.c).
+ * batch_ring / batch_stripe name their split; batch_zigzag and
+ * varlen_llama3 (the default with sample packing) run as the zigzag ring:
+ * the same attention, balanced causal work, and per rank the same K/V
+ * volume ((sp-1)/sp of the row's K/V) as llama3's all-gather while holding
+ * only two K/V blocks at a time. */
+static const char *sp_layout(const fe_config *c) {
+    const char *f = c->ring_attn_func ? c->ring_attn_func : "";
+    return !strcmp(f, "batch_ring") ? "contiguous" : !strcmp(f, "batch_stripe") ? "stripe" : "zigzag";
+}
+
 /* The figures of memplan as JSON (plan STAT section) and as the summary
  * axoc prints before anything runs; with a memory target, the advice of
  * the reference's "Memory Issues" list, made exact. */
@@ -60,8 +71,16 @@ static json_t *stats_json(const ir_module *m, const pass_mem_stats *st, const fe
     json_object_set_new(j, "shard_padding_elements", json_integer(st->padding_elems));
     json_object_set_new(j, "collective_bytes_per_step", json_integer(st->comm_step));
     json_object_set_new(j, "collective_bytes_per_micro_step", json_integer(st->comm_micro));
+    json_object_set_new(j, "ring_bytes_per_micro_step", json_integer(st->ring_micro));
     json_object_set_new(j, "collective_bytes_per_optimizer_step", json_integer(st->comm_opt));
     ax_buf_printf(summary, "axoc: %lld parameters, %d rank%s\n", (long long)st->params, world, world > 1 ? "s" : "");
+    if (c->sequence_parallel_degree > 1)
+        ax_buf_printf(summary,
+                      "axoc: sequence parallel: %d dp x %lld sp ranks, ring attention (%s layout), %lld of %lld tokens per "
+                      "row on each rank; ring traffic %s per micro-step and rank\n",
+                      world / (int)c->sequence_parallel_degree, (long long)c->sequence_parallel_degree, sp_layout(c),
+                      (long long)(c->sequence_len / c->sequence_parallel_degree), (long long)c->sequence_len,
+                      human(st->ring_micro));
     ax_buf_printf(summary, "axoc: per-rank memory %s = params %s + grads %s + optimizer state %s + activations %s\n",
                   human(peak), human(st->state_bytes[IR_ROLE_PARAM]), human(st->state_bytes[IR_ROLE_GRAD]),
                   human(st->state_bytes[IR_ROLE_OPT]), human(st->micro_peak > st->opt_peak ? st->micro_peak : st->opt_peak));
@@ -99,11 +118,6 @@ static int check_supported(const fe_config *c, int world, ax_diag *d) {
     if (c->adapter != FE_ADAPTER_NONE) {
         ax_error(d, c->path, "adapter: %s is parsed but the LoRA/QLoRA pass is not implemented yet",
                  c->adapter == FE_ADAPTER_LORA ? "lora" : "qlora");
-        rc = -1;
-    }
-    if (c->sequence_parallel_degree > 1) {
-        ax_error(d, c->path, "sequence_parallel_degree: %lld > 1 is not implemented yet (ring attention pass pending)",
-                 (long long)c->sequence_parallel_degree);
         rc = -1;
     }
     (void)world;
@@ -167,6 +181,7 @@ int cg_compile(const cg_options *o, cg_result *r, ax_diag *d) {
                            .weight_decay = cfg.weight_decay,
                            .max_grad_norm = cfg.ds.present ? cfg.ds.gradient_clipping : cfg.max_grad_norm,
                            .master_f32 = cfg.bf16},
+                   .sp_layout = sp_layout(&cfg),
                    .dump_dir = o->dump_ir};
     if (cfg.ds.present) {
         pc.shard.stage = cfg.ds.zero_stage;

@@ -8,7 +8,8 @@
  * the arena's high-water mark is the program's activation peak.
  * Communication, per rank per optimizer step, in the ZeRO paper's units:
  * all_reduce moves 2x the tensor, all_gather and reduce_scatter 1x the
- * whole (gathered) tensor; micro_step's collectives count grad_accum times.
+ * whole (gathered) tensor, ring_shift 1x the block it sends; micro_step's
+ * collectives count grad_accum times.
  */
 #include "passes/passes.h"
 
@@ -76,8 +77,9 @@ static int64_t plan_program(const ir_module *m, const ir_program *p, int64_t *of
     return peak;
 }
 
-static int64_t comm_bytes(const ir_module *m, const ir_program *p) {
+static int64_t comm_bytes(const ir_module *m, const ir_program *p, int64_t *ring) {
     int64_t b = 0;
+    *ring = 0;
     for (int i = 0; p && i < p->nnodes; i++) {
         const ir_node *n = &p->nodes[i];
         if (!(ir_ops[n->op].flags & IR_F_COLLECTIVE)) continue;
@@ -86,6 +88,7 @@ static int64_t comm_bytes(const ir_module *m, const ir_program *p) {
         const ir_type *t = ir_ref_type(m, p, n->in[0]);
         int64_t full = ir_type_bytes(t);
         b += n->op == IR_OP_all_reduce ? 2 * full : full;
+        if (n->op == IR_OP_ring_shift) *ring += full;
     }
     return b;
 }
@@ -119,10 +122,11 @@ int pass_memplan(ir_module *m, pass_mem_stats *st) {
         ir_module_set_attr(m, ir_ai(key, peak));
         if (!strcmp(p->name, "micro_step")) {
             st->micro_peak = peak;
-            st->comm_micro = comm_bytes(m, p);
+            st->comm_micro = comm_bytes(m, p, &st->ring_micro);
         } else if (!strcmp(p->name, "opt_step")) {
             st->opt_peak = peak;
-            st->comm_opt = comm_bytes(m, p);
+            int64_t ring_opt;
+            st->comm_opt = comm_bytes(m, p, &ring_opt);
         }
     }
     st->comm_step = st->comm_micro * ga + st->comm_opt;

@@ -23,6 +23,11 @@
  * each param global (attr trainable absent or 1). */
 int pass_autodiff(ir_module *m, ir_program *p, int32_t loss, int checkpoint, ax_diag *d);
 
+/* Sequence parallelism over the `sp` mesh axis (see seqpar.c): micro_step
+ * holds S/sp tokens per row laid out as `layout` ("zigzag", "contiguous"
+ * or "stripe"); attention becomes ring attention. No-op when |sp| = 1. */
+int pass_seqpar(ir_module *m, const char *layout, ax_diag *d);
+
 typedef struct pass_opt_cfg {
     double beta1, beta2, eps, weight_decay, max_grad_norm;
     int master_f32; /* params are bf16: keep f32 master copies */
@@ -49,6 +54,7 @@ typedef struct pass_mem_stats {
     int64_t padding_elems;          /* shard padding over all params */
     int64_t micro_peak, opt_peak;   /* activation/temporary arena peaks */
     int64_t comm_micro, comm_opt;   /* bytes per rank per program run */
+    int64_t ring_micro;             /* of comm_micro: ring_shift (sequence parallel) bytes */
     int64_t comm_step;              /* micro * grad_accum + opt */
 } pass_mem_stats;
 int pass_memplan(ir_module *m, pass_mem_stats *st);
@@ -65,6 +71,7 @@ typedef struct pass_ctx {
     int checkpoint;
     pass_opt_cfg opt;
     pass_shard_cfg shard;
+    const char *sp_layout; /* NULL: zigzag */
     const char *dump_dir; /* NULL: no dumps; else NN-<pass>.ir files */
     pass_mem_stats mem;   /* filled by the memplan step */
     int stage;            /* dump file counter */

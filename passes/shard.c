@@ -16,6 +16,10 @@
  *                       use; with reshard_after_forward they are gathered
  *                       again in backward, else the forward's copy is kept
  * The global-norm clip sums local squared norms, then all_reduces the sum.
+ * Sequence parallelism (mesh axis sp > 1): each rank's gradients are sums
+ * over its own tokens; opt_step first all_reduces them over sp (after the
+ * dp reduction), so every sp rank then holds the same gradients and runs
+ * the same update (grad_sumsq is not summed over sp).
  * Offload: globals placed on the host carry attr place="host" (memory
  * accounting); the copies are explicit ops once the CUDA executor exists.
  */
@@ -151,15 +155,22 @@ static int rewrite_opt(ir_module *m, const pass_shard_cfg *c, int dp, ax_diag *d
     int32_t *gs = malloc(sizeof(int32_t) * ((size_t)ng + 1)); /* per grad global: local block value */
     for (int g = 0; g < ng; g++) gs[g] = -1;
     int stat = ir_global_find(m, "stats/grad_sumsq");
-    /* prologue: DDP all-reduce, ZeRO-1 reduce-scatter of the full grads */
+    /* prologue: DDP all-reduce, ZeRO-1 reduce-scatter of the full grads;
+     * then, with sequence parallelism, the sum over sp of what each rank's
+     * tokens contributed (after it the grads are replicated over sp) */
+    int spx = ir_mesh_find(m, "sp");
+    int sp = spx >= 0 && m->mesh_sizes[spx] > 1, ndp = (int)m->mesh_sizes[dp];
     for (int g = 0; g < ng; g++) {
         if (m->globals[g].role != IR_ROLE_GRAD) continue;
         if (c->stage == 0) {
-            int32_t s = ir_b(&r.b, IR_OP_all_reduce, IR_IN(IR_GLOBAL_REF(g)), IR_AT(ax_dp()));
+            int32_t s = IR_GLOBAL_REF(g);
+            if (ndp > 1) s = ir_b(&r.b, IR_OP_all_reduce, IR_IN(s), IR_AT(ax_dp()));
+            if (sp) s = ir_b(&r.b, IR_OP_all_reduce, IR_IN(s), IR_AT(ir_as("axis", "sp")));
             ir_bn(&r.b, IR_OP_store, IR_IN(IR_GLOBAL_REF(g), s), IR_NOAT, NULL);
-        } else if (c->stage == 1) {
-            gs[g] = reduce_scatter(&r, IR_GLOBAL_REF(g));
+            continue;
         }
+        if (c->stage == 1) gs[g] = reduce_scatter(&r, IR_GLOBAL_REF(g));
+        if (sp) gs[g] = ir_b(&r.b, IR_OP_all_reduce, IR_IN(gs[g] >= 0 ? gs[g] : IR_GLOBAL_REF(g)), IR_AT(ir_as("axis", "sp")));
     }
     for (int i = 0; i < p->nnodes && !r.b.failed; i++) {
         const ir_node *n = &p->nodes[i];
@@ -214,7 +225,9 @@ int pass_shard(ir_module *m, const pass_shard_cfg *c, ax_diag *d) {
         ax_error(d, "shard", "module has no dp mesh axis");
         return -1;
     }
-    if (c->stage == 0 && m->mesh_sizes[dp] == 1) return 0; /* one rank, no ZeRO: nothing to do */
+    int spx = ir_mesh_find(m, "sp");
+    if (c->stage == 0 && m->mesh_sizes[dp] == 1 && (spx < 0 || m->mesh_sizes[spx] == 1))
+        return 0; /* one rank, no ZeRO: nothing to do */
     ir_module_set_attr(m, ir_ai("train.zero_stage", c->stage));
     ir_module_set_attr(m, ir_ai("train.reshard_after_forward", c->reshard_after_forward));
     int ng = m->nglobals;

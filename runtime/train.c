@@ -42,16 +42,26 @@ int rt_session_from_module(ir_module *m, rt_session *s, ax_diag *d) {
     s->V = mattr_i(m, "model.vocab", 1);
     s->grad_accum = mattr_i(m, "train.grad_accum", 1);
     s->layers = mattr_i(m, "model.layers", 0);
+    s->sp_axis = ir_mesh_find(m, "sp");
+    s->sp = s->sp_axis >= 0 ? m->mesh_sizes[s->sp_axis] : 1;
+    s->Sl = s->S / (s->sp > 0 ? s->sp : 1);
+    const char *lay = mattr_s(m, "sp.layout", "zigzag");
+    s->sp_layout = !strcmp(lay, "contiguous") ? RT_SP_CONTIGUOUS : !strcmp(lay, "stripe") ? RT_SP_STRIPE : RT_SP_ZIGZAG;
+    if (s->sp > 1 && (s->S % (2 * s->sp) != 0 && s->sp_layout == RT_SP_ZIGZAG)) {
+        ax_error(d, "plan", "sequence length %lld cannot be split zigzag over %lld ranks", (long long)s->S, (long long)s->sp);
+        return -1;
+    }
     if (rt_state_init(&s->st, m, d) || rt_prog_init(&s->micro, m, ms, d)) return -1;
     if (os) {
         if (rt_prog_init(&s->opt, m, os, d)) return -1;
         s->has_opt = 1;
     }
-    int64_t bs[2] = {s->B, s->S};
+    int64_t bs[2] = {s->B, s->Sl};
     input_buf(&s->in_ids, IR_I32, 2, bs);
     input_buf(&s->in_tgt, IR_I32, 2, bs);
     input_buf(&s->in_pos, IR_I32, 2, bs);
     input_buf(&s->in_seg, IR_I32, 2, bs);
+    input_buf(&s->in_idx, IR_I32, 2, bs);
     input_buf(&s->in_loss_scale, IR_F32, 0, NULL);
     input_buf(&s->in_lr, IR_F32, 0, NULL);
     input_buf(&s->in_step, IR_F32, 0, NULL);
@@ -97,7 +107,7 @@ void rt_session_close(rt_session *s) {
     rt_prog_free(&s->micro);
     if (s->has_opt) rt_prog_free(&s->opt);
     rt_state_free(&s->st);
-    rt_buf *bs[] = {&s->in_ids, &s->in_tgt, &s->in_pos, &s->in_seg, &s->in_loss_scale, &s->in_lr, &s->in_step};
+    rt_buf *bs[] = {&s->in_ids, &s->in_tgt, &s->in_pos, &s->in_seg, &s->in_idx, &s->in_loss_scale, &s->in_lr, &s->in_step};
     for (size_t i = 0; i < AX_ARRAY_LEN(bs); i++) rt_buf_free(bs[i]);
     free(s->hf_config);
     ir_module_destroy(s->m);
@@ -227,19 +237,35 @@ static const rt_buf *session_input(void *ctx, const char *name) {
     if (!strcmp(name, "targets")) return &s->in_tgt;
     if (!strcmp(name, "position_ids")) return &s->in_pos;
     if (!strcmp(name, "seq_ids")) return &s->in_seg;
+    if (!strcmp(name, "token_idx")) return &s->in_idx;
     if (!strcmp(name, "loss_scale")) return &s->in_loss_scale;
     if (!strcmp(name, "lr")) return &s->in_lr;
     if (!strcmp(name, "step")) return &s->in_step;
     return NULL;
 }
 
+int64_t rt_sp_token_index(int layout, int64_t S, int64_t sp, int64_t r, int64_t t) {
+    if (sp <= 1) return t;
+    int64_t n = S / sp, c = S / (2 * sp);
+    switch (layout) {
+    case RT_SP_CONTIGUOUS: return r * n + t;
+    case RT_SP_STRIPE: return t * sp + r;
+    default: return t < c ? r * c + t : (2 * sp - 1 - r) * c + (t - c);
+    }
+}
+
 int rt_session_micro_step(rt_session *s, const int32_t *ids, const int32_t *targets, const int32_t *pos,
                           const int32_t *seg, float loss_scale, ax_diag *d) {
-    size_t n = (size_t)(s->B * s->S) * sizeof(int32_t);
-    memcpy(s->in_ids.data, ids, n);
-    memcpy(s->in_tgt.data, targets, n);
-    memcpy(s->in_pos.data, pos, n);
-    memcpy(s->in_seg.data, seg, n);
+    int64_t r = s->sp_axis >= 0 ? s->st.coord[s->sp_axis] : 0;
+    for (int64_t b = 0; b < s->B; b++)
+        for (int64_t t = 0; t < s->Sl; t++) {
+            int64_t j = rt_sp_token_index(s->sp_layout, s->S, s->sp, r, t), src = b * s->S + j, dst = b * s->Sl + t;
+            rt_i(&s->in_ids)[dst] = ids[src];
+            rt_i(&s->in_tgt)[dst] = targets[src];
+            rt_i(&s->in_pos)[dst] = pos[src];
+            rt_i(&s->in_seg)[dst] = seg[src];
+            rt_i(&s->in_idx)[dst] = (int32_t)j;
+        }
     rt_f(&s->in_loss_scale)[0] = loss_scale;
     return rt_prog_run(&s->micro, &s->st, session_input, s, d);
 }
@@ -404,10 +430,10 @@ static double now_s(void) {
 
 /* All ranks agree: returns nonzero everywhere if any rank's `bad` is set. */
 static int any_rank(rt_session *s, int bad) {
-    int dp = dp_axis(s);
-    if (dp < 0 || s->m->mesh_sizes[dp] == 1 || !s->st.coll) return bad;
+    if (!s->st.coll) return bad;
     float f = bad ? 1.0f : 0.0f;
-    if (s->st.coll->all_reduce(s->st.coll->ctx, dp, &f, 1) != 0) return 1;
+    for (int a = 0; a < s->m->nmesh; a++) /* over every axis: the whole mesh */
+        if (s->m->mesh_sizes[a] > 1 && s->st.coll->all_reduce(s->st.coll->ctx, a, &f, 1) != 0) return 1;
     return f > 0;
 }
 
@@ -490,9 +516,9 @@ int rt_train(rt_session *s, const rt_train_opts *o, ax_diag *d) {
     rt_buf *loss_sum = rt_session_global(s, "stats/loss_sum"), *gss = rt_session_global(s, "stats/grad_sumsq");
     int tty = isatty(fileno(stdout));
     if (!quiet)
-        printf("axorun: %lld steps (%lld per epoch), global batch %lld rows x %lld tokens on %lld rank%s, cpu executor\n",
-               (long long)total, (long long)steps_per_epoch, (long long)G, (long long)s->S, (long long)nranks,
-               nranks > 1 ? "s" : "");
+        printf("axorun: %lld steps (%lld per epoch), global batch %lld rows x %lld tokens on %lld rank%s%s, cpu executor\n",
+               (long long)total, (long long)steps_per_epoch, (long long)G, (long long)s->S, (long long)(nranks * s->sp),
+               nranks * s->sp > 1 ? "s" : "", s->sp > 1 ? " (sequence parallel: each row split over sp ranks)" : "");
     double t0 = now_s(), tlast = t0;
     int64_t tok_since = 0, cur_epoch = 0;
     const size_t BS = (size_t)(s->B * s->S);
@@ -516,6 +542,12 @@ int rt_train(rt_session *s, const rt_train_opts *o, ax_diag *d) {
         double lr = rt_lr_at(sched, base_lr, warmup, total, step);
         if (rt_session_opt_step(s, (float)lr, step + 1, d) != 0) goto fail;
         float lsum[2] = {loss_sum ? rt_f(loss_sum)[0] : NAN, (float)tok_since};
+        /* sp ranks hold parts of the same rows: their losses add up, their
+         * token counts (of whole rows) are the same */
+        if (s->sp > 1 && s->st.coll->all_reduce(s->st.coll->ctx, s->sp_axis, lsum, 1) != 0) {
+            ax_error(d, "train", "reducing the loss across sequence-parallel ranks failed");
+            goto fail;
+        }
         if (nranks > 1 && s->st.coll->all_reduce(s->st.coll->ctx, dp, lsum, 2) != 0) {
             ax_error(d, "train", "reducing the loss across ranks failed");
             goto fail;

@@ -25,8 +25,12 @@ typedef struct rt_session {
     int has_opt;
     /* facts from module attrs */
     int64_t B, S, V, grad_accum, layers;
-    /* runtime inputs */
-    rt_buf in_ids, in_tgt, in_pos, in_seg, in_loss_scale, in_lr, in_step;
+    /* sequence parallelism: this rank holds Sl = S/sp tokens of each row,
+     * chosen by the layout (module attr sp.layout, see passes/seqpar.c) */
+    int sp_axis, sp_layout; /* -1 if none; RT_SP_* */
+    int64_t sp, Sl;
+    /* runtime inputs ([B, Sl] each) */
+    rt_buf in_ids, in_tgt, in_pos, in_seg, in_idx, in_loss_scale, in_lr, in_step;
     char *hf_config; /* config.json bytes from the plan (may be NULL) */
     size_t hf_config_len;
 } rt_session;
@@ -42,7 +46,12 @@ void rt_session_close(rt_session *s);
  * model.dir. */
 int rt_session_init_weights(rt_session *s, const char *model_dir, ax_diag *d);
 
-/* One micro-batch: arrays of B*S int32 each. */
+enum { RT_SP_CONTIGUOUS, RT_SP_ZIGZAG, RT_SP_STRIPE };
+/* Index in its row (of S tokens) of local token t (of S/sp) on sp rank r. */
+int64_t rt_sp_token_index(int layout, int64_t S, int64_t sp, int64_t r, int64_t t);
+
+/* One micro-batch: arrays of B*S int32 each (whole rows; with sequence
+ * parallelism the session takes its own tokens of each row). */
 int rt_session_micro_step(rt_session *s, const int32_t *ids, const int32_t *targets, const int32_t *pos,
                           const int32_t *seg, float loss_scale, ax_diag *d);
 int rt_session_opt_step(rt_session *s, float lr, int64_t step, ax_diag *d);

@@ -40,10 +40,16 @@ static void make(fe_config *c, fe_model *m, int64_t gas) {
     c->output_dir = "/tmp";
 }
 
+/* sequence parallelism of the plans built below (sp 1: none) */
+static int64_t g_sp = 1;
+static const char *g_layout = "zigzag";
+static int g_ckpt;
+
 static char *plan_text(int world, int64_t gas, pass_shard_cfg sh) {
     fe_config c;
     fe_model m;
     make(&c, &m, gas);
+    c.sequence_parallel_degree = g_sp;
     ax_diag d;
     ax_diag_init(&d);
     ir_module *mod = ir_module_create();
@@ -51,7 +57,7 @@ static char *plan_text(int world, int64_t gas, pass_shard_cfg sh) {
     CHECK(fe_lower(&c, &m, world, mod, &loss, &d) == 0);
     pass_ctx pc = {.m = mod, .loss = loss,
                    .opt = {.beta1 = 0.9, .beta2 = 0.999, .eps = 1e-8, .weight_decay = 0.01, .max_grad_norm = 1.0},
-                   .shard = sh};
+                   .shard = sh, .sp_layout = g_layout, .checkpoint = g_ckpt};
     CHECK(pass_pipeline(&pc, &d) == 0);
     ax_diag_print(&d, stderr);
     ax_diag_free(&d);
@@ -67,7 +73,7 @@ typedef struct data {
     int32_t *ids, *tgt, *pos, *seg;
 } data;
 
-static void make_data(data *dt, int64_t rows) {
+static void make_data(data *dt, int64_t rows, int packed) {
     dt->rows = rows;
     size_t n = (size_t)(rows * S);
     dt->ids = malloc(n * 4), dt->tgt = malloc(n * 4), dt->pos = malloc(n * 4), dt->seg = malloc(n * 4);
@@ -78,8 +84,14 @@ static void make_data(data *dt, int64_t rows) {
             sd = sd * 1664525u + 1013904223u;
             int64_t i = r * S + t;
             dt->ids[i] = (int32_t)(1 + (sd >> 10) % 49);
-            dt->seg[i] = t < cut ? 0 : 1;
-            dt->pos[i] = (int32_t)(t < cut ? t : t - cut);
+            if (packed) { /* two sequences per row */
+                dt->seg[i] = t < cut ? 0 : 1;
+                dt->pos[i] = (int32_t)(t < cut ? t : t - cut);
+            } else { /* one sequence of 2*cut-3 tokens, then pads (each its own segment, as the loader does) */
+                int in = t < 2 * cut - 3;
+                dt->seg[i] = in ? 0 : (int32_t)(t - (2 * cut - 3) + 1);
+                dt->pos[i] = in ? (int32_t)t : 0;
+            }
         }
         for (int64_t t = 0; t < S; t++) {
             int64_t i = r * S + t;
@@ -108,7 +120,7 @@ static int rank_fn(rt_comm *c, void *arg) {
     rt_rank_coll rc;
     int ok = m && rt_session_from_module(m, &s, &d) == 0 && rt_attach_comm(&s, c, &rc, &d) == 0 &&
              rt_session_init_weights(&s, NULL, &d) == 0;
-    int nr = rt_comm_size(c), r = rt_comm_rank(c);
+    int nr = rt_comm_size(c) / (int)g_sp, r = rt_comm_rank(c) / (int)g_sp; /* dp size and index */
     const int64_t G = B * R->gas * nr;
     rt_buf *ls = ok ? rt_session_global(&s, "stats/loss_sum") : NULL;
     for (int step = 0; ok && step < STEPS; step++) {
@@ -123,7 +135,7 @@ static int rank_fn(rt_comm *c, void *arg) {
         ok = ok && rt_session_opt_step(&s, 2e-2f, step + 1, &d) == 0;
         double l = ok ? rt_f(ls)[0] : 0;
         ok = ok && rt_comm_all_reduce_sum_f64(c, &l, 1) == 0;
-        if (r == 0) R->losses[step] = l / (double)ntgt;
+        if (rt_comm_rank(c) == 0) R->losses[step] = l / (double)ntgt;
     }
     /* gather the final params (every rank joins each gather) */
     int64_t off = 0;
@@ -137,14 +149,14 @@ static int rank_fn(rt_comm *c, void *arg) {
             ok = rt_comm_all_gather_f32(rc.axis[Gl->type.shard.axis], rt_f(b), tmp, b->numel) == 0;
         else
             memcpy(tmp, b->data, sizeof(float) * (size_t)full);
-        if (r == 0 && ok) {
+        if (rt_comm_rank(c) == 0 && ok) {
             R->params = realloc(R->params, sizeof(float) * (size_t)(off + full));
             memcpy(R->params + off, tmp, sizeof(float) * (size_t)full);
         }
         off += full;
         free(tmp);
     }
-    if (r == 0) R->nparams = off;
+    if (rt_comm_rank(c) == 0) R->nparams = off;
     if (!ok) {
         R->failed = 1;
         ax_diag_print(&d, stderr);
@@ -168,9 +180,68 @@ static void run_plan(run *R, int world, int64_t gas, pass_shard_cfg sh, const da
     free(text);
 }
 
+static double rel_diff(const run *a, const run *ref) {
+    double num = 0, den = 0;
+    for (int64_t i = 0; i < ref->nparams; i++) {
+        double dd = (double)a->params[i] - ref->params[i];
+        num += dd * dd;
+        den += (double)ref->params[i] * ref->params[i];
+    }
+    return sqrt(num / den);
+}
+
+/* Sequence parallelism: rows split over sp ranks (ring attention) train
+ * exactly like one rank, with and without packing, for every layout,
+ * composed with data parallelism and ZeRO, with gradient checkpointing. */
+static void test_seqpar(const data *packed) {
+    data plain;
+    make_data(&plain, (int64_t)B * 4 * 2 * STEPS, 0);
+    struct {
+        int64_t sp, dp, gas;
+        const char *layout;
+        int packed, ckpt;
+        pass_shard_cfg sh;
+    } cs[] = {
+        {2, 1, 2, "zigzag", 1, 0, {0, 0, 0, 0}},     {4, 1, 2, "zigzag", 1, 0, {0, 0, 0, 0}},
+        {2, 2, 1, "zigzag", 1, 0, {0, 0, 0, 0}},     {2, 1, 1, "zigzag", 0, 0, {0, 0, 0, 0}},
+        {4, 1, 1, "zigzag", 0, 0, {0, 0, 0, 0}},     {4, 1, 1, "contiguous", 1, 0, {0, 0, 0, 0}},
+        {4, 1, 1, "stripe", 0, 0, {0, 0, 0, 0}},     {2, 2, 1, "zigzag", 1, 0, {3, 1, 0, 0}},
+        {2, 2, 2, "zigzag", 1, 0, {1, 0, 0, 0}},     {2, 2, 1, "zigzag", 0, 0, {2, 0, 0, 0}},
+        {2, 1, 1, "zigzag", 1, 1, {0, 0, 0, 0}},     {2, 2, 1, "stripe", 1, 1, {3, 0, 0, 0}},
+    };
+    for (size_t k = 0; k < AX_ARRAY_LEN(cs); k++) {
+        const data *dt = cs[k].packed ? packed : &plain;
+        run ref, R;
+        g_sp = 1, g_ckpt = 0;
+        run_plan(&ref, 1, cs[k].gas * cs[k].dp, (pass_shard_cfg){0}, dt);
+        g_sp = cs[k].sp, g_layout = cs[k].layout, g_ckpt = cs[k].ckpt;
+        char *text = plan_text((int)(cs[k].sp * cs[k].dp), cs[k].gas, cs[k].sh);
+        CHECK_MSG(strstr(text, "ring_shift(") && strstr(text, "attention_blk_bwd(") && !strstr(text, " attention("),
+                  "the sp=%lld plan has no ring attention", (long long)cs[k].sp);
+        free(text);
+        run_plan(&R, (int)(cs[k].sp * cs[k].dp), cs[k].gas, cs[k].sh, dt);
+        g_sp = 1, g_layout = "zigzag", g_ckpt = 0;
+        char what[160];
+        snprintf(what, sizeof what, "dp %lld x sp %lld (%s, %s, zero stage %d%s, gas %lld)", (long long)cs[k].dp,
+                 (long long)cs[k].sp, cs[k].layout, cs[k].packed ? "packed" : "unpacked", cs[k].sh.stage,
+                 cs[k].ckpt ? ", checkpointing" : "", (long long)cs[k].gas);
+        CHECK_MSG(!R.failed && R.nparams == ref.nparams, "%s failed", what);
+        if (!R.failed && R.nparams == ref.nparams) {
+            for (int st = 0; st < STEPS; st++)
+                CHECK_MSG(fabs(R.losses[st] - ref.losses[st]) <= 1e-5 * fabs(ref.losses[st]),
+                          "%s: step %d loss %.9g vs 1 rank %.9g", what, st + 1, R.losses[st], ref.losses[st]);
+            CHECK_MSG(rel_diff(&R, &ref) <= 1e-5, "%s: final weights differ by %.3g (relative)", what, rel_diff(&R, &ref));
+        }
+        CHECK_MSG(ref.losses[2] < ref.losses[0], "did not train: %.6f -> %.6f", ref.losses[0], ref.losses[2]);
+        free(R.params);
+        free(ref.params);
+    }
+    free(plain.ids), free(plain.tgt), free(plain.pos), free(plain.seg);
+}
+
 int main(void) {
     data dt;
-    make_data(&dt, (int64_t)B * 4 * 2 * STEPS); /* enough for 4 ranks x gas 2 */
+    make_data(&dt, (int64_t)B * 4 * 2 * STEPS, 1); /* enough for 4 ranks x gas 2 */
     const char *names[] = {"DDP", "ZeRO-1", "ZeRO-2", "ZeRO-3", "ZeRO-3 no reshard (FSDP2 reshard_after_forward: false)",
                            "ZeRO-3 + cpu offload"};
     pass_shard_cfg cfgs[] = {{0, 0, 0, 0}, {1, 0, 0, 0}, {2, 0, 0, 0}, {3, 1, 0, 0}, {3, 0, 0, 0}, {3, 1, 1, 1}};
@@ -204,6 +275,7 @@ int main(void) {
             free(ref.params);
         }
     }
+    test_seqpar(&dt);
     free(dt.ids), free(dt.tgt), free(dt.pos), free(dt.seg);
     return check_done();
 }

@@ -62,6 +62,58 @@ static int count_op(const ir_module *m, const char *prog, ir_op op) {
     return n;
 }
 
+/* Sequence parallelism: activations per rank fall ~1/sp; the ring moves
+ * exactly K/V blocks (and the segment ids / token indices once per
+ * micro-step) forward and K/V + f32 dK/dV in backward; gradients are
+ * all-reduced over sp once per step. */
+static ir_module *compile_sp(int world, int64_t sp, int64_t S, pass_mem_stats *st) {
+    fe_config c;
+    fe_model mm;
+    make(&c, &mm);
+    c.sequence_len = S;
+    c.sequence_parallel_degree = sp;
+    ax_diag d;
+    ax_diag_init(&d);
+    ir_module *m = ir_module_create();
+    int32_t loss;
+    CHECK(fe_lower(&c, &mm, world, m, &loss, &d) == 0);
+    pass_ctx pc = {.m = m, .loss = loss, .opt = {.beta1 = 0.9, .beta2 = 0.999, .eps = 1e-8, .max_grad_norm = 1.0, .master_f32 = 1}};
+    CHECK(pass_pipeline(&pc, &d) == 0);
+    ax_diag_print(&d, stderr);
+    ax_diag_free(&d);
+    *st = pc.mem;
+    return m;
+}
+
+static void test_seqpar_accounting(void) {
+    const int64_t S = 512, L = 2, nkv = 2, hd = 16, B = 1;
+    pass_mem_stats one, st;
+    ir_module *m1 = compile_sp(1, 1, S, &one);
+    for (int64_t P = 2; P <= 4; P += 2) {
+        ir_module *m = compile_sp((int)P, P, S, &st);
+        int64_t Sl = S / P;
+        int64_t ring = 2 * (P - 1) * B * Sl * 4                      /* seg ids + token idx, once */
+                       + L * (2 * (P - 1) * B * Sl * nkv * hd * 2      /* forward K, V (bf16) */
+                              + 2 * (P - 1) * B * Sl * nkv * hd * 2    /* backward K, V */
+                              + 2 * P * B * Sl * nkv * hd * 4);        /* dK, dV accumulators (f32) */
+        CHECK_MSG(st.ring_micro == ring, "sp %lld: ring bytes %lld, expected %lld", (long long)P, (long long)st.ring_micro,
+                  (long long)ring);
+        CHECK_EQ(st.comm_micro, st.ring_micro); /* nothing else crosses ranks in micro_step */
+        CHECK_EQ(count_op(m, "micro_step", IR_OP_attention), 0);
+        CHECK_EQ(count_op(m, "micro_step", IR_OP_attention_blk), (int)(L * P));
+        CHECK_EQ(count_op(m, "micro_step", IR_OP_attention_blk_bwd), (int)(L * P));
+        CHECK_EQ(count_op(m, "micro_step", IR_OP_attn_merge), (int)(L * (P - 1)));
+        /* model state is replicated over sp; each grad is all-reduced once per step */
+        CHECK_EQ(st.state_bytes[IR_ROLE_PARAM], one.state_bytes[IR_ROLE_PARAM]);
+        CHECK_EQ(st.comm_opt, 2 * one.state_bytes[IR_ROLE_GRAD]);
+        double ratio = (double)st.micro_peak / (double)one.micro_peak;
+        CHECK_MSG(ratio < 1.3 / (double)P && ratio > 0.7 / (double)P, "sp %lld: activation peak %lld vs %lld on one rank (%.3f)",
+                  (long long)P, (long long)st.micro_peak, (long long)one.micro_peak, ratio);
+        ir_module_destroy(m);
+    }
+    ir_module_destroy(m1);
+}
+
 int main(void) {
     const int Nd = 4;
     pass_mem_stats base;
@@ -130,5 +182,6 @@ int main(void) {
     CHECK_EQ(off.state_bytes[IR_ROLE_PARAM], 0);
     CHECK_EQ(off.host_bytes, (2 + 12) * psi / Nd);
     ir_module_destroy(mo);
+    test_seqpar_accounting();
     return check_done();
 }
