@@ -77,10 +77,10 @@ static json_t *stats_json(const ir_module *m, const pass_mem_stats *st, const fe
     if (c->sequence_parallel_degree > 1)
         ax_buf_printf(summary,
                       "axoc: sequence parallel: %d dp x %lld sp ranks, ring attention (%s layout), %lld of %lld tokens per "
-                      "row on each rank; ring traffic %s per micro-step and rank\n",
+                      "row on each rank; ring traffic per rank %s per micro-step, %s per step\n",
                       world / (int)c->sequence_parallel_degree, (long long)c->sequence_parallel_degree, sp_layout(c),
                       (long long)(c->sequence_len / c->sequence_parallel_degree), (long long)c->sequence_len,
-                      human(st->ring_micro));
+                      human(st->ring_micro), human(st->ring_micro * c->gradient_accumulation_steps));
     ax_buf_printf(summary, "axoc: per-rank memory %s = params %s + grads %s + optimizer state %s + activations %s\n",
                   human(peak), human(st->state_bytes[IR_ROLE_PARAM]), human(st->state_bytes[IR_ROLE_GRAD]),
                   human(st->state_bytes[IR_ROLE_OPT]), human(st->micro_peak > st->opt_peak ? st->micro_peak : st->opt_peak));
