@@ -195,6 +195,9 @@ int cg_compile(const cg_options *o, cg_result *r, ax_diag *d) {
         pc.shard.reshard_after_forward = cfg.fsdp.reshard_after_forward;
         pc.shard.offload_params = pc.shard.offload_optimizer = cfg.fsdp.offload_params;
     }
+    /* ZeRO-3/FSDP: the next unit's parameters are gathered while the
+     * current one computes (FSDP2's default prefetch of one unit) */
+    pc.sched.prefetch = pc.shard.stage >= 3 ? 1 : 0;
     if (pass_checkpoint(&pc, "lower", d) != 0 || pass_pipeline(&pc, d) != 0) {
         ax_buf_free(&canon);
         goto out;

@@ -46,6 +46,12 @@ typedef struct pass_shard_cfg {
 /* Data-parallel sharding over the `dp` mesh axis (see shard.c). */
 int pass_shard(ir_module *m, const pass_shard_cfg *cfg, ax_diag *d);
 
+/* Streams, cross-stream waits and all-gather prefetch (see schedule.c). */
+typedef struct pass_sched_cfg {
+    int prefetch; /* parameter all-gather units issued ahead (0: none) */
+} pass_sched_cfg;
+int pass_schedule(ir_module *m, const pass_sched_cfg *cfg, ax_diag *d);
+
 /* Per-rank memory and communication figures (see memplan.c). */
 typedef struct pass_mem_stats {
     int64_t params;                 /* parameter count (whole model) */
@@ -72,6 +78,7 @@ typedef struct pass_ctx {
     pass_opt_cfg opt;
     pass_shard_cfg shard;
     const char *sp_layout; /* NULL: zigzag */
+    pass_sched_cfg sched;
     const char *dump_dir; /* NULL: no dumps; else NN-<pass>.ir files */
     pass_mem_stats mem;   /* filled by the memplan step */
     int stage;            /* dump file counter */

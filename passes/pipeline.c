@@ -21,7 +21,10 @@ int pass_dce(ir_module *m, ir_program *p) {
     int32_t *newid = malloc(sizeof(int32_t) * ((size_t)p->nvalues + 1));
     ir_value *vals = malloc(sizeof(ir_value) * ((size_t)p->nvalues + 1));
     int nn = 0, nv = 0, removed = 0;
+    /* backward_start names a micro_step node: the first kept one from it on */
+    int64_t bs = strcmp(p->name, "micro_step") ? -1 : ir_attr_int(m->attrs, m->nattrs, "backward_start", -1);
     for (int i = 0; i < p->nnodes; i++) {
+        if (i == bs) ir_module_set_attr(m, ir_ai("backward_start", nn));
         if (!keep[i]) {
             removed++;
             continue;
@@ -78,6 +81,7 @@ int pass_pipeline(pass_ctx *c, ax_diag *d) {
     if (pass_shard(c->m, &c->shard, d) || pass_checkpoint(c, "shard", d)) return -1;
     for (int i = 0; i < c->m->nprograms; i++) pass_dce(c->m, c->m->programs[i]);
     if (pass_checkpoint(c, "dce", d)) return -1;
+    if (pass_schedule(c->m, &c->sched, d) || pass_checkpoint(c, "schedule", d)) return -1;
     if (pass_memplan(c->m, &c->mem) || pass_checkpoint(c, "memplan", d)) return -1;
     return 0;
 }

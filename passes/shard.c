@@ -120,6 +120,7 @@ static int rewrite_micro(ir_module *m, const pass_shard_cfg *c, int dp, ax_diag 
     for (int g = 0; g < m->nglobals; g++) gathered[g] = -1;
     for (int i = 0; i < p->nnodes && !r.b.failed; i++) {
         const ir_node *n = &p->nodes[i];
+        if (i == bstart) ir_module_set_attr(m, ir_ai("backward_start", r.np.nnodes)); /* in the new program */
         if (i == bstart && c->reshard_after_forward)
             for (int g = 0; g < m->nglobals; g++) gathered[g] = -1;
         int32_t in[16];

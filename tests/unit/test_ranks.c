@@ -57,7 +57,8 @@ static char *plan_text(int world, int64_t gas, pass_shard_cfg sh) {
     CHECK(fe_lower(&c, &m, world, mod, &loss, &d) == 0);
     pass_ctx pc = {.m = mod, .loss = loss,
                    .opt = {.beta1 = 0.9, .beta2 = 0.999, .eps = 1e-8, .weight_decay = 0.01, .max_grad_norm = 1.0},
-                   .shard = sh, .sp_layout = g_layout, .checkpoint = g_ckpt};
+                   .shard = sh, .sp_layout = g_layout, .checkpoint = g_ckpt,
+                   .sched = {.prefetch = sh.stage >= 3 ? 1 : 0}}; /* as axoc compiles ZeRO-3 */
     CHECK(pass_pipeline(&pc, &d) == 0);
     ax_diag_print(&d, stderr);
     ax_diag_free(&d);
