@@ -1,6 +1,7 @@
 /* cpu_exec.c — the CPU reference executor: one kernel call per IR node. */
 #include "runtime/exec.h"
 #include "runtime/cpu_kernels.h"
+#include "runtime/trace.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -478,7 +479,12 @@ int rt_prog_run(rt_prog *pr, rt_state *st, rt_input_fn inputs, void *ctx, ax_dia
                 rc = -1;
             }
         }
+        double t0 = st->trace ? rt_trace_now_us(st->trace) : 0;
         if (!rc) rc = exec_table[x.n->op](&x);
+        if (st->trace && x.n->op != IR_OP_input)
+            rt_trace_add(st->trace, ir_ops[x.n->op].name, st->trace_pid,
+                         (int)ir_attr_int(x.n->attrs, x.n->nattrs, "stream", 0), t0, rt_trace_now_us(st->trace) - t0,
+                         pr->p->name, i);
         for (int v = pr->freeq[i]; v >= 0; v = pr->freenext[v]) release(pr, v); /* last uses */
     }
     for (int v = 0; v < pr->p->nvalues; v++) /* after an error */

@@ -41,6 +41,8 @@ typedef struct rt_state {
     rt_buf *globals; /* m->nglobals; sharded globals hold this rank's block */
     int coord[IR_MAX_MESH];    /* this rank's index along each mesh axis */
     const rt_collectives *coll; /* NULL: every axis has size 1 */
+    struct rt_trace *trace;     /* non-NULL: record one event per node (runtime/trace.h) */
+    int trace_pid;              /* this rank's process id in the trace */
 } rt_state;
 
 /* Runtime-bound inputs (by input op's `name`). */

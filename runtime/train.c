@@ -428,6 +428,12 @@ static double now_s(void) {
     return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
+static int rank_in_world(const rt_session *s) {
+    int r = 0;
+    for (int a = 0; a < s->m->nmesh; a++) r = r * (int)s->m->mesh_sizes[a] + s->st.coord[a];
+    return r;
+}
+
 /* All ranks agree: returns nonzero everywhere if any rank's `bad` is set. */
 static int any_rank(rt_session *s, int bad) {
     if (!s->st.coll) return bad;
@@ -529,6 +535,10 @@ int rt_train(rt_session *s, const rt_train_opts *o, ax_diag *d) {
             if (rt_data_build_epoch(&ds, &dopt, e, &rows, d) != 0) goto fail_data;
             cur_epoch = e;
         }
+        if (o->trace) { /* one step's timeline (rank = pid) */
+            s->st.trace = step + 1 == o->trace_step ? o->trace : NULL;
+            s->st.trace_pid = rank_in_world(s);
+        }
         int64_t ntgt = rt_rows_count_targets(&rows, base, G);
         float scale = ntgt > 0 ? (float)(1.0 / (double)ntgt) : 0.0f;
         if (loss_sum) rt_f(loss_sum)[0] = 0;
@@ -585,6 +595,7 @@ int rt_train(rt_session *s, const rt_train_opts *o, ax_diag *d) {
             if (rt_session_save(s, ck, o->overwrite, d) != 0) goto fail;
         }
     }
+    s->st.trace = NULL;
     if (log) fclose(log);
     log = NULL;
     /* final model: files written atomically straight into output_dir */
@@ -596,6 +607,7 @@ int rt_train(rt_session *s, const rt_train_opts *o, ax_diag *d) {
 fail:
     rt_rows_free(&rows);
 fail_data:
+    s->st.trace = NULL;
     if (log) fclose(log);
     rt_data_free(&ds);
     return -1;

@@ -80,6 +80,8 @@ typedef struct rt_train_opts {
     int overwrite;          /* replace an existing output dir's model/checkpoints */
     int64_t max_steps;      /* > 0 overrides the plan */
     int quiet;
+    struct rt_trace *trace; /* non-NULL: every rank records optimizer step trace_step into it */
+    int64_t trace_step;     /* 1-based */
 } rt_train_opts;
 
 int rt_train(rt_session *s, const rt_train_opts *o, ax_diag *d);

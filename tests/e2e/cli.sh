@@ -79,7 +79,10 @@ check '"$AXOC" compile "$Q" --deepspeed "$SRC/configs/deepspeed/zero3.json" --wo
 check 'grep -q "2 ranks" z3.err && grep -q "collective volume" z3.err' "summary names the ranks and the collective volume"
 check '"$AXOC" dump z3.bin >z3.txt && grep -q "all_gather(" z3.txt' "ZeRO-3 plan gathers parameters"
 check 'grep -q "all_gather(@.*stream=1" z3.txt && grep -q "stream=0, wait=\[" z3.txt && grep -q "schedule.prefetch = 1" z3.txt' "the dump shows streams, waits and the prefetch depth"
-check '"$AXORUN" z3.bin --max-steps 5 --output-dir z3out --quiet' "2-rank ZeRO-3 training runs"
+check '"$AXORUN" z3.bin --max-steps 5 --output-dir z3out --quiet --trace z3.trace' "2-rank ZeRO-3 training runs (with --trace)"
+nodes() { awk -v p="program $2 {" '$0 == p {f = 1; next} f && /^}/ {f = 0} f && !/= input\(/ {n++} END {print n}' "$1"; }
+check 'test "$(grep -o "\"ph\":\"X\"" z3.trace | wc -l)" -eq $((2 * ($(nodes z3.txt micro_step) + $(nodes z3.txt opt_step))))' "the trace has one event per op of one step on each rank"
+check 'grep -q "\"pid\":1" z3.trace && grep -q "stream 1: communication" z3.trace && grep -q "\"cat\":\"communication\",\"ph\":\"X\"" z3.trace' "the trace has a track per rank and stream"
 check 'test -s z3out/model.safetensors' "2-rank run saves a full model"
 check '! "$AXORUN" z3.bin --ranks 3 --max-steps 1 --output-dir z3x --quiet 2>r.err && grep -q "compiled for 2 ranks" r.err' "rank-count mismatch is refused"
 check '"$AXOC" compile "$Q" --world-size 4 --gpu-mem 0.000001 -o g.bin 2>g.err && grep -q "zero1.json" g.err' "--gpu-mem suggests the next ZeRO stage"
