@@ -123,7 +123,9 @@ void ck_attention_bwd_f64(const double *q, const double *k, const double *v, con
  * idxk[b,j] <= idxq[b,i]), so any split of a row over ranks (contiguous,
  * zigzag, striped) masks exactly as the whole row does. A query that sees no
  * key of the block gets out = 0, lse = -inf. out/lse/dq/dk/dv here are
- * always REAL (f32 in the executor) whatever the working dtype.
+ * always REAL (f32 in the executor) whatever the working dtype. seg NULL
+ * means one segment, idx NULL index = position (Sq == Sk): the whole-row
+ * kernels above are exactly that case.
  * bwd: out/lse are those of the whole row (merged over all blocks); dq is
  * this block's contribution (the ring sums them), dk/dv the gradient of the
  * block's keys and values.

@@ -119,116 +119,13 @@ void FN(ck_rope_fwd)(const REAL *x, const int32_t *pos, const float *inv_freq, R
 #define CK_ATT_BLOCK 64
 #endif
 
-void FN(ck_attention_fwd)(const REAL *q, const REAL *k, const REAL *v, const int32_t *seg, REAL *out, REAL *lse,
-                          int64_t B, int64_t S, int64_t nh, int64_t nkv, int64_t hd, double scale, int causal) {
-    int64_t grp = nh / nkv;
-    double *acc = ck_xmalloc(sizeof(double) * (size_t)(hd + 1));
-    double sc[CK_ATT_BLOCK];
-    for (int64_t b = 0; b < B; b++) {
-        for (int64_t h = 0; h < nh; h++) {
-            int64_t kvh = h / grp;
-            for (int64_t i = 0; i < S; i++) {
-                const REAL *qi = q + ((b * S + i) * nh + h) * hd;
-                int32_t si = seg ? seg[b * S + i] : 0;
-                int64_t jend = causal ? i + 1 : S;
-                double m = -INFINITY, l = 0;
-                for (int64_t d = 0; d < hd; d++) acc[d] = 0;
-                for (int64_t j0 = 0; j0 < jend; j0 += CK_ATT_BLOCK) {
-                    int64_t j1 = j0 + CK_ATT_BLOCK < jend ? j0 + CK_ATT_BLOCK : jend;
-                    double bm = -INFINITY;
-                    for (int64_t j = j0; j < j1; j++) {
-                        if (seg && seg[b * S + j] != si) {
-                            sc[j - j0] = -INFINITY;
-                            continue;
-                        }
-                        const REAL *kj = k + ((b * S + j) * nkv + kvh) * hd;
-                        double s = scale * FN(ck_dot_)(qi, kj, hd);
-                        sc[j - j0] = s;
-                        if (s > bm) bm = s;
-                    }
-                    if (bm == -INFINITY) continue; /* whole block masked */
-                    double mn = bm > m ? bm : m;
-                    if (mn != m) { /* rescale what was accumulated under the old max */
-                        double alpha = exp(m - mn); /* m = -inf -> 0 */
-                        l *= alpha;
-                        for (int64_t d = 0; d < hd; d++) acc[d] *= alpha;
-                        m = mn;
-                    }
-                    for (int64_t j = j0; j < j1; j++) {
-                        if (sc[j - j0] == -INFINITY) continue;
-                        double p = exp(sc[j - j0] - m);
-                        const REAL *vj = v + ((b * S + j) * nkv + kvh) * hd;
-                        l += p;
-                        for (int64_t d = 0; d < hd; d++) acc[d] += p * (double)vj[d];
-                    }
-                }
-                REAL *oi = out + ((b * S + i) * nh + h) * hd;
-                double inv = l > 0 ? 1.0 / l : 0.0;
-                for (int64_t d = 0; d < hd; d++) oi[d] = (REAL)(acc[d] * inv);
-                lse[(b * nh + h) * S + i] = (REAL)(l > 0 ? m + log(l) : -INFINITY);
-            }
-        }
-    }
-    free(acc);
-}
-
-void FN(ck_attention_bwd)(const REAL *q, const REAL *k, const REAL *v, const int32_t *seg, const REAL *out,
-                          const REAL *lse, const REAL *dout, REAL *dq, REAL *dk, REAL *dv, int64_t B, int64_t S,
-                          int64_t nh, int64_t nkv, int64_t hd, double scale, int causal) {
-    int64_t grp = nh / nkv;
-    /* dK, dV of one (b, kv head) accumulate in double over its query heads
-     * (ascending) and queries (ascending); dQ_i accumulates over keys. */
-    double *dka = ck_xmalloc(sizeof(double) * (size_t)(S * hd + 1));
-    double *dva = ck_xmalloc(sizeof(double) * (size_t)(S * hd + 1));
-    double *dqa = ck_xmalloc(sizeof(double) * (size_t)(hd + 1));
-    for (int64_t b = 0; b < B; b++) {
-        for (int64_t kvh = 0; kvh < nkv; kvh++) {
-            for (int64_t t = 0; t < S * hd; t++) dka[t] = dva[t] = 0;
-            for (int64_t h = kvh * grp; h < (kvh + 1) * grp; h++) {
-                for (int64_t i = 0; i < S; i++) {
-                    int64_t qo = ((b * S + i) * nh + h) * hd;
-                    const REAL *qi = q + qo, *oi = out + qo, *doi = dout + qo;
-                    int32_t si = seg ? seg[b * S + i] : 0;
-                    int64_t jend = causal ? i + 1 : S;
-                    double D = FN(ck_dot_)(doi, oi, hd);
-                    double L = (double)lse[(b * nh + h) * S + i];
-                    for (int64_t d = 0; d < hd; d++) dqa[d] = 0;
-                    for (int64_t j = 0; j < jend; j++) {
-                        if (seg && seg[b * S + j] != si) continue;
-                        int64_t ko = ((b * S + j) * nkv + kvh) * hd;
-                        const REAL *kj = k + ko, *vj = v + ko;
-                        double p = exp(scale * FN(ck_dot_)(qi, kj, hd) - L);
-                        double dp = FN(ck_dot_)(doi, vj, hd);
-                        double ds = scale * p * (dp - D);
-                        double *dkj = dka + j * hd, *dvj = dva + j * hd;
-                        for (int64_t d = 0; d < hd; d++) {
-                            dvj[d] += p * (double)doi[d];
-                            dkj[d] += ds * (double)qi[d];
-                            dqa[d] += ds * (double)kj[d];
-                        }
-                    }
-                    REAL *dqi = dq + qo;
-                    for (int64_t d = 0; d < hd; d++) dqi[d] = (REAL)dqa[d];
-                }
-            }
-            for (int64_t j = 0; j < S; j++) {
-                int64_t ko = ((b * S + j) * nkv + kvh) * hd;
-                for (int64_t d = 0; d < hd; d++) {
-                    dk[ko + d] = (REAL)dka[j * hd + d];
-                    dv[ko + d] = (REAL)dva[j * hd + d];
-                }
-            }
-        }
-    }
-    free(dka);
-    free(dva);
-    free(dqa);
-}
-
 /* ---- ring attention blocks (sequence parallelism) ------------------------------ */
+/* seg NULL: one segment; idx NULL: index = position (then Sq == Sk and a
+ * causal query i sees keys < i + 1 only, which bounds the key loops). */
 static inline int FN(ck_blk_ok_)(const int32_t *segq, const int32_t *segk, const int32_t *idxq, const int32_t *idxk,
-                                 int64_t iq, int64_t jk, int causal) {
-    return segq[iq] == segk[jk] && (!causal || idxk[jk] <= idxq[iq]);
+                                 int64_t iq, int64_t jk, int64_t i, int64_t j, int causal) {
+    if (segq && segq[iq] != segk[jk]) return 0;
+    return !causal || (idxq ? idxk[jk] <= idxq[iq] : j <= i);
 }
 
 void FN(ck_attention_blk_fwd)(const REAL *q, const REAL *k, const REAL *v, const int32_t *segq, const int32_t *segk,
@@ -242,13 +139,14 @@ void FN(ck_attention_blk_fwd)(const REAL *q, const REAL *k, const REAL *v, const
             int64_t kvh = h / grp;
             for (int64_t i = 0; i < Sq; i++) {
                 const REAL *qi = q + ((b * Sq + i) * nh + h) * hd;
+                int64_t jend = causal && !idxq ? i + 1 : Sk;
                 double m = -INFINITY, l = 0;
                 for (int64_t d = 0; d < hd; d++) acc[d] = 0;
-                for (int64_t j0 = 0; j0 < Sk; j0 += CK_ATT_BLOCK) {
-                    int64_t j1 = j0 + CK_ATT_BLOCK < Sk ? j0 + CK_ATT_BLOCK : Sk;
+                for (int64_t j0 = 0; j0 < jend; j0 += CK_ATT_BLOCK) {
+                    int64_t j1 = j0 + CK_ATT_BLOCK < jend ? j0 + CK_ATT_BLOCK : jend;
                     double bm = -INFINITY;
                     for (int64_t j = j0; j < j1; j++) {
-                        if (!FN(ck_blk_ok_)(segq, segk, idxq, idxk, b * Sq + i, b * Sk + j, causal)) {
+                        if (!FN(ck_blk_ok_)(segq, segk, idxq, idxk, b * Sq + i, b * Sk + j, i, j, causal)) {
                             sc[j - j0] = -INFINITY;
                             continue;
                         }
@@ -300,8 +198,9 @@ void FN(ck_attention_blk_bwd)(const REAL *q, const REAL *k, const REAL *v, const
                     double D = FN(ck_dot_)(doi, oi, hd);
                     double L = (double)lse[(b * nh + h) * Sq + i];
                     for (int64_t d = 0; d < hd; d++) dqa[d] = 0;
-                    for (int64_t j = 0; j < Sk; j++) {
-                        if (!FN(ck_blk_ok_)(segq, segk, idxq, idxk, b * Sq + i, b * Sk + j, causal)) continue;
+                    int64_t jend = causal && !idxq ? i + 1 : Sk;
+                    for (int64_t j = 0; j < jend; j++) {
+                        if (!FN(ck_blk_ok_)(segq, segk, idxq, idxk, b * Sq + i, b * Sk + j, i, j, causal)) continue;
                         int64_t ko = ((b * Sk + j) * nkv + kvh) * hd;
                         const REAL *kj = k + ko, *vj = v + ko;
                         double p = exp(scale * FN(ck_dot_)(qi, kj, hd) - L);
@@ -348,6 +247,20 @@ void FN(ck_attn_merge)(const REAL *o1, const REAL *l1, const REAL *o2, const REA
                 for (int64_t d = 0; d < hd; d++) o[oi + d] = (REAL)((w1 * (double)o1[oi + d] + w2 * (double)o2[oi + d]) / sum);
                 l[li] = (REAL)(mx + log(sum));
             }
+}
+
+/* The whole row is the block of every query against every key, with
+ * token index = position (idx NULL). */
+void FN(ck_attention_fwd)(const REAL *q, const REAL *k, const REAL *v, const int32_t *seg, REAL *out, REAL *lse,
+                          int64_t B, int64_t S, int64_t nh, int64_t nkv, int64_t hd, double scale, int causal) {
+    FN(ck_attention_blk_fwd)(q, k, v, seg, seg, NULL, NULL, out, lse, B, S, S, nh, nkv, hd, scale, causal);
+}
+
+void FN(ck_attention_bwd)(const REAL *q, const REAL *k, const REAL *v, const int32_t *seg, const REAL *out,
+                          const REAL *lse, const REAL *dout, REAL *dq, REAL *dk, REAL *dv, int64_t B, int64_t S,
+                          int64_t nh, int64_t nkv, int64_t hd, double scale, int causal) {
+    FN(ck_attention_blk_bwd)(q, k, v, seg, seg, NULL, NULL, out, lse, dout, dq, dk, dv, B, S, S, nh, nkv, hd, scale,
+                             causal);
 }
 
 /* ---- SwiGLU -------------------------------------------------------------------------- */
