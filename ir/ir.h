@@ -211,4 +211,15 @@ ir_module *ir_parse(const char *text, size_t len, const char *name, ax_diag *d);
  * Returns 0 or -1; errors name program, node index, op and problem. */
 int ir_verify(const ir_module *m, ax_diag *d);
 
+/* ---- placement: host or device memory (ir/place.c) ---------------------- */
+/* A global lives on the device unless it has place="host"; a node runs on
+ * the device unless it has on="host"; a value lives where its node ran,
+ * except to_host's result (host) and to_device's (device). Only the copies
+ * cross: ir_verify rejects any other node touching the other memory. These
+ * trust the module (call them on verified IR). */
+int ir_global_on_host(const ir_global *g);
+int ir_node_on_host(const ir_node *n);
+int ir_value_on_host(const ir_program *p, int32_t v);
+int ir_ref_on_host(const ir_module *m, const ir_program *p, int32_t ref);
+
 #endif

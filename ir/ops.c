@@ -371,6 +371,12 @@ int ir_infer(const ir_module *m, ir_op op, const ir_type *in, int nin, const ir_
         out[0] = same_dims(&in[0], IR_F32);
         out[1] = same_dims(&in[1], IR_F32);
         return 0;
+    case IR_OP_to_host:
+    case IR_OP_to_device:
+        /* a copy between memories: same dtype, shape and sharding (a rank
+         * copies its block); the placement rules are ir_verify's */
+        out[0] = in[0];
+        return 0;
     case IR_NOPS:
         break;
     }

@@ -11,7 +11,11 @@
  *     earlier node, each value defined exactly once with a consistent
  *     (node, res) producer, result types equal to ir_infer's (for typed
  *     ops the recorded ones, checked by ir_infer), effect ops' first
- *     operand (and adamw's moments) globals, collectives' axis a mesh axis.
+ *     operand (and adamw's moments) globals, collectives' axis a mesh axis;
+ *   - placement (ir/place.c): `place` / `on` are "host" or "device"; a node
+ *     reads and writes only the memory it runs in, except to_host (device
+ *     to host) and to_device (host to device); collectives and copies do
+ *     not run on the host.
  */
 #include "ir/ir.h"
 
@@ -126,6 +130,57 @@ static void check_unique(vctx *v, named_idx *ix, int n, const char *what, const 
         }
 }
 
+/* Where node n runs (1 = host), checking its `on` attribute. */
+static int node_place(vctx *v, const char *where, const ir_node *n) {
+    const ir_attr *a = ir_attr_find(n->attrs, n->nattrs, "on");
+    if (!a) return 0;
+    if (a->kind != IR_ATTR_STR || (strcmp(a->s, "host") != 0 && strcmp(a->s, "device") != 0)) {
+        verr(v, where, "attribute 'on' must be \"host\" or \"device\"");
+        return 0;
+    }
+    if (n->op == IR_OP_to_host || n->op == IR_OP_to_device) {
+        verr(v, where, "a copy takes no 'on' attribute: it moves data from one memory to the other");
+        return 0;
+    }
+    int host = strcmp(a->s, "host") == 0;
+    if (host && (ir_ops[n->op].flags & IR_F_COLLECTIVE)) {
+        verr(v, where, "collectives run on the device, not on=\"host\": copy host data with to_device first");
+        return 0;
+    }
+    return host;
+}
+
+/* A node touches only the memory it runs in; the copies cross. */
+static void check_placement(vctx *v, const char *where, const ir_node *n, const char *vhost, int host) {
+    const ir_module *m = v->m;
+    for (int i = 0; i < n->nin; i++) {
+        int32_t r = n->in[i];
+        int g = IR_REF_IS_GLOBAL(r) ? IR_REF_GLOBAL(r) : -1;
+        int h = g >= 0 ? ir_global_on_host(&m->globals[g]) : vhost[r];
+        char what[300];
+        if (g >= 0)
+            snprintf(what, sizeof what, "@%s, %s", m->globals[g].name, h ? "placed on the host" : "in device memory");
+        else
+            snprintf(what, sizeof what, "%%%d, a %s value", (int)r, h ? "host" : "device");
+        if (n->op == IR_OP_to_host || n->op == IR_OP_to_device) {
+            int from_host = n->op == IR_OP_to_device;
+            if (h != from_host)
+                verr(v, where, "operand %d is %s: %s copies %s memory to the %s", i, what, ir_ops[n->op].name,
+                     from_host ? "host" : "device", from_host ? "device" : "host");
+            continue;
+        }
+        if (h == host) continue;
+        int writes = g >= 0 && (ir_ops[n->op].flags & IR_F_EFFECT) && (i == 0 || (n->op == IR_OP_adamw && (i == 2 || i == 3)));
+        if (writes)
+            verr(v, where, "writes @%s from a %s node: state in %s memory is updated by a node that runs there%s",
+                 m->globals[g].name, host ? "host (on=\"host\")" : "device", h ? "host" : "device",
+                 h ? " (on=\"host\")" : "");
+        else
+            verr(v, where, "operand %d reads %s, from a %s node: copy it with %s first", i, what,
+                 host ? "host (on=\"host\")" : "device", h ? "to_device" : "to_host");
+    }
+}
+
 static void verify_program(vctx *v, const ir_program *p) {
     const ir_module *m = v->m;
     const char *pname = p->name ? p->name : "?";
@@ -137,7 +192,8 @@ static void verify_program(vctx *v, const ir_program *p) {
     }
     /* defined[v]: 0 = not yet, else 1 + defining node */
     int *defined = calloc((size_t)p->nvalues + 1, sizeof *defined);
-    if (!defined) abort();
+    char *vhost = calloc((size_t)p->nvalues + 1, 1); /* value lives in host memory */
+    if (!defined || !vhost) abort();
     for (int vi = 0; vi < p->nvalues; vi++) {
         const char *tp = type_problem(m, &p->values[vi].type);
         if (*tp || (unsigned)p->values[vi].role >= IR_NROLE) {
@@ -171,6 +227,7 @@ static void verify_program(vctx *v, const ir_program *p) {
          * at what both the node and the table promise. */
         int nin = n->nin < info->nin ? n->nin : info->nin, nout = n->nout < info->nout ? n->nout : info->nout;
         int ok = check_attrs(v, where, n->attrs, n->nattrs) == 0; /* operands, attrs and types fit for ir_infer */
+        int host = ok ? node_place(v, where, n) : 0;
         ir_type tin[16], tout[8];
         for (int i = 0; i < nin; i++) {
             int32_t r = n->in[i];
@@ -213,6 +270,7 @@ static void verify_program(vctx *v, const ir_program *p) {
                 continue;
             }
             defined[id] = ni + 1;
+            vhost[id] = (char)(n->op == IR_OP_to_host ? 1 : n->op == IR_OP_to_device ? 0 : host);
             if (p->values[id].node != ni || p->values[id].res != i)
                 verr(v, where, "result %d is %%%d, whose producer is recorded as node %d result %d", i, (int)id,
                      (int)p->values[id].node, (int)p->values[id].res);
@@ -220,6 +278,7 @@ static void verify_program(vctx *v, const ir_program *p) {
             tout[i] = p->values[id].type;
         }
         if (!ok || !counts_ok) continue;
+        check_placement(v, where, n, vhost, host);
         ir_type inferred[8];
         memcpy(inferred, tout, sizeof inferred);
         if (ir_infer(m, n->op, tin, n->nin, n->attrs, n->nattrs, inferred, err, sizeof err) != 0) {
@@ -238,6 +297,7 @@ static void verify_program(vctx *v, const ir_program *p) {
             verr(v, where, "no node defines it (its producer is recorded as node %d)", (int)p->values[vi].node);
         }
     free(defined);
+    free(vhost);
 }
 
 int ir_verify(const ir_module *m, ax_diag *d) {
@@ -272,7 +332,11 @@ int ir_verify(const ir_module *m, ax_diag *d) {
         const char *tp = type_problem(m, &g->type);
         if (*tp) verr(&v, where, "type: %s", tp);
         if ((unsigned)g->role >= IR_NROLE) verr(&v, where, "invalid role %d", (int)g->role);
-        check_attrs(&v, where, g->attrs, g->nattrs);
+        if (check_attrs(&v, where, g->attrs, g->nattrs) == 0) {
+            const ir_attr *pl = ir_attr_find(g->attrs, g->nattrs, "place");
+            if (pl && (pl->kind != IR_ATTR_STR || (strcmp(pl->s, "host") != 0 && strcmp(pl->s, "device") != 0)))
+                verr(&v, where, "attribute 'place' must be \"host\" or \"device\"");
+        }
     }
     check_unique(&v, ix, nix, "global", "@");
     /* programs */

@@ -101,6 +101,8 @@ NOT_DIFFERENTIABLE(ring_shift) /* seqpar runs after autodiff */
 NOT_DIFFERENTIABLE(attention_blk)
 NOT_DIFFERENTIABLE(attention_blk_bwd)
 NOT_DIFFERENTIABLE(attn_merge)
+NOT_DIFFERENTIABLE(to_host) /* copies are placed by the offload pass, after autodiff */
+NOT_DIFFERENTIABLE(to_device)
 
 static void grad_embedding(ad *c, const ir_node *n, const int32_t *dy) {
     if (!wants(c, n->in[0])) return;

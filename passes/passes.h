@@ -4,6 +4,8 @@
  *              trainable param global; gradients accumulate into @grad/<p>
  *   optimizer  builds opt_step: global-norm clipping + AdamW (fp32 master
  *              weights when params are bf16) + zeroing of the gradients
+ *   shard      data parallelism over the dp mesh axis (DDP, ZeRO-1/2/3, FSDP)
+ *   offload    CPU offload: host placement, host optimizer step, copies
  *
  * Each pass returns 0, or -1 with errors in d. The pass manager
  * (pass_pipeline) runs them in order, verifies the module after each one and
@@ -45,6 +47,13 @@ typedef struct pass_shard_cfg {
 
 /* Data-parallel sharding over the `dp` mesh axis (see shard.c). */
 int pass_shard(ir_module *m, const pass_shard_cfg *cfg, ax_diag *d);
+
+/* CPU offload after shard (see offload.c): places state on the host
+ * (place="host"), runs the optimizer step for host state on the host
+ * (on="host") and makes every host<->device copy an explicit to_host /
+ * to_device. A no-op without offload_params / offload_optimizer; an error
+ * for offload_params below stage 3 or offload_optimizer at stage 0. */
+int pass_offload(ir_module *m, const pass_shard_cfg *cfg, ax_diag *d);
 
 /* Streams, cross-stream waits and all-gather prefetch (see schedule.c). */
 typedef struct pass_sched_cfg {

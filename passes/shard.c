@@ -20,8 +20,8 @@
  * over its own tokens; opt_step first all_reduces them over sp (after the
  * dp reduction), so every sp rank then holds the same gradients and runs
  * the same update (grad_sumsq is not summed over sp).
- * Offload: globals placed on the host carry attr place="host" (memory
- * accounting); the copies are explicit ops once the CUDA executor exists.
+ * Offload (host placement, copies, the host-side optimizer step) is the
+ * next pass, passes/offload.c.
  */
 #include "passes/passes.h"
 
@@ -237,13 +237,8 @@ int pass_shard(ir_module *m, const pass_shard_cfg *c, ax_diag *d) {
         int shard = (G->role == IR_ROLE_OPT && c->stage >= 1) || (G->role == IR_ROLE_GRAD && c->stage >= 2) ||
                     (G->role == IR_ROLE_PARAM && c->stage >= 3);
         if (shard) shard_global(m, g, dp);
-        if ((G->role == IR_ROLE_OPT && c->offload_optimizer) || (G->role == IR_ROLE_PARAM && c->offload_params))
-            ir_global_set_attr(m, g, ir_as("place", "host"));
     }
     if (rewrite_micro(m, c, dp, d) != 0) return -1;
     if (rewrite_opt(m, c, dp, d) != 0) return -1;
-    /* master copies created above: place them like the other optimizer state */
-    for (int g = ng; g < m->nglobals; g++)
-        if (c->offload_optimizer) ir_global_set_attr(m, g, ir_as("place", "host"));
     return 0;
 }

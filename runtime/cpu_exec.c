@@ -457,6 +457,19 @@ static int x_attn_merge(xc *x) {
     return 0;
 }
 
+/* Host <-> device copies. The CPU executor has one memory, so a copy is a
+ * copy of the rank's block; the op's value is what makes the traffic
+ * visible (memplan) and ordered (the CUDA executor's copy stream). */
+static int x_to_host(xc *x) {
+    memcpy(OUT(0)->data, IN(0)->data, (size_t)OUT(0)->numel * 4);
+    return 0;
+}
+
+static int x_to_device(xc *x) {
+    memcpy(OUT(0)->data, IN(0)->data, (size_t)OUT(0)->numel * 4);
+    return 0;
+}
+
 typedef int (*exec_fn)(xc *);
 static const exec_fn exec_table[IR_NOPS] = {
 #define IR_OP(name, nin, nout, flags) x_##name,

@@ -194,6 +194,9 @@ static ir_module *build_all_ops(void) {
     int32_t cc = ir_b(&b, IR_OP_clip_coef, IR_IN(ss), IR_AT(ir_af("max_norm", 1.0)));
     ir_b(&b, IR_OP_adamw, IR_IN(G(wq), G(gwq), G(mwq), G(vwq), lr, step, cc),
          IR_AT(ir_af("beta1", 0.9), ir_af("beta2", 0.95), ir_af("eps", 1e-8), ir_af("weight_decay", 0.1)));
+    int32_t hg = ir_b(&b, IR_OP_to_host, IR_IN(G(gwq)), IR_NOAT);
+    int32_t hs = ir_b(&b, IR_OP_sumsq, IR_IN(hg), IR_AT(ir_as("on", "host")));
+    ir_b(&b, IR_OP_to_device, IR_IN(hs), IR_NOAT);
     ir_b(&b, IR_OP_zero, IR_IN(G(gwq)), IR_NOAT);
     ir_b(&b, IR_OP_zero, IR_IN(G(gembed)), IR_NOAT);
     ir_program_add(m, "empty");
@@ -553,6 +556,137 @@ static int find_node(const ir_program *p, ir_op op) {
     return -1;
 }
 
+/* Adds (or replaces) attribute a of node n. */
+static void set_node_attr(ir_module *m, ir_node *n, ir_attr a) {
+    ir_attr *at = ax_arena_alloc(m->arena, sizeof(ir_attr) * (size_t)(n->nattrs + 1));
+    int na = 0;
+    for (int i = 0; i < n->nattrs; i++)
+        if (strcmp(n->attrs[i].key, a.key) != 0) at[na++] = n->attrs[i];
+    at[na++] = a;
+    n->attrs = at;
+    n->nattrs = na;
+}
+
+/* Placement: a node touches only the memory it runs in (docs/ir.md). */
+static void test_verify_placement(void) {
+    ir_module *m;
+    ir_program *p;
+    int ni;
+    char where[128];
+    ax_diag d;
+
+    /* the module with its to_host -> host sumsq -> to_device chain verifies */
+    m = build_all_ops();
+    ax_diag_init(&d);
+    CHECK_MSG(ir_verify(m, &d) == 0, "%s", first_diag(&d));
+    ax_diag_free(&d);
+    p = m->programs[1];
+    ni = find_node(p, IR_OP_to_host);
+    CHECK(ni >= 0 && ir_value_on_host(p, p->nodes[ni].out[0]) && ir_node_on_host(&p->nodes[ni + 1]) &&
+          !ir_value_on_host(p, p->nodes[ni + 2].out[0]));
+    ir_module_destroy(m);
+
+    /* a device op reading a host global without to_device */
+    m = build_all_ops();
+    int wq = ir_global_find(m, "model.layers.0/q-proj.weight");
+    ir_global_set_attr(m, wq, ir_as("place", "host"));
+    p = m->programs[0];
+    for (ni = 0; ni < p->nnodes && !(p->nodes[ni].op == IR_OP_matmul && p->nodes[ni].in[1] == IR_GLOBAL_REF(wq)); ni++) {
+    }
+    snprintf(where, sizeof where, "program micro_step, node %d (matmul)", ni);
+    verify_err(__LINE__, m, where, "operand 1 reads @model.layers.0/q-proj.weight, placed on the host, from a device node|to_device");
+    /* ... nor update it from the device (adamw writes it) */
+    ni = find_node(m->programs[1], IR_OP_adamw);
+    snprintf(where, sizeof where, "program opt_step, node %d (adamw)", ni);
+    verify_err(__LINE__, m, where, "writes @model.layers.0/q-proj.weight from a device node");
+    /* a copy makes the read legal */
+    int32_t in[1] = {IR_GLOBAL_REF(wq)}, cp;
+    ax_diag_init(&d);
+    ir_program *q = ir_program_add(m, "copy_ok");
+    CHECK(ir_node_add(m, q, IR_OP_to_device, in, 1, NULL, 0, NULL, NULL, &cp, &d) >= 0);
+    ax_diag_free(&d);
+    snprintf(where, sizeof where, "program copy_ok");
+    ax_diag_init(&d);
+    ir_verify(m, &d);
+    for (int i = 0; i < d.n; i++) CHECK_MSG(!strstr(d.entries[i].where, "copy_ok"), "%s: %s", d.entries[i].where, d.entries[i].msg);
+    ax_diag_free(&d);
+    ir_module_destroy(m);
+
+    /* a host node reading a device value, and a device node reading a host value */
+    m = build_all_ops();
+    p = m->programs[1];
+    ni = find_node(p, IR_OP_clip_coef);
+    set_node_attr(m, &p->nodes[ni], ir_as("on", "host"));
+    snprintf(where, sizeof where, "program opt_step, node %d (clip_coef)", ni);
+    verify_err(__LINE__, m, where, "operand 0 reads %2, a device value, from a host (on=\"host\") node: copy it with to_host first");
+    snprintf(where, sizeof where, "program opt_step, node %d (adamw)", find_node(p, IR_OP_adamw));
+    verify_err(__LINE__, m, where, "operand 6 reads %3, a host value, from a device node: copy it with to_device first");
+    ir_module_destroy(m);
+
+    /* an effect op whose target is (wrongly) a value in the other memory:
+     * both problems are reported, nothing is read out of bounds */
+    m = build_all_ops();
+    p = m->programs[1];
+    ni = find_node(p, IR_OP_zero);
+    p->nodes[ni].in[0] = 5; /* %5: the host sumsq */
+    snprintf(where, sizeof where, "program opt_step, node %d (zero)", ni);
+    verify_err(__LINE__, m, where, "operand 0 must be a global");
+    verify_err(__LINE__, m, where, "operand 0 reads %5, a host value, from a device node");
+    ir_module_destroy(m);
+
+    /* copies go one way: to_host of a host value */
+    m = build_all_ops();
+    p = m->programs[1];
+    ni = find_node(p, IR_OP_to_device);
+    p->nodes[ni].op = IR_OP_to_host;
+    snprintf(where, sizeof where, "program opt_step, node %d (to_host)", ni);
+    verify_err(__LINE__, m, where, "a host value: to_host copies device memory to the host");
+    p->nodes[ni].op = IR_OP_to_device;
+    set_node_attr(m, &p->nodes[ni], ir_as("on", "host"));
+    snprintf(where, sizeof where, "program opt_step, node %d (to_device)", ni);
+    verify_err(__LINE__, m, where, "a copy takes no 'on' attribute");
+    ir_module_destroy(m);
+
+    /* collectives run on the device; `on` and `place` name a memory */
+    m = build_all_ops();
+    p = m->programs[0];
+    ni = find_node(p, IR_OP_all_reduce);
+    set_node_attr(m, &p->nodes[ni], ir_as("on", "host"));
+    snprintf(where, sizeof where, "program micro_step, node %d (all_reduce)", ni);
+    verify_err(__LINE__, m, where, "collectives run on the device");
+    set_node_attr(m, &p->nodes[ni], ir_as("on", "gpu"));
+    verify_err(__LINE__, m, where, "attribute 'on' must be \"host\" or \"device\"");
+    set_node_attr(m, &p->nodes[ni], ir_ai("on", 1));
+    verify_err(__LINE__, m, where, "attribute 'on' must be");
+    ir_global_set_attr(m, 0, ir_as("place", "cpu"));
+    verify_err(__LINE__, m, "global @model.embed_tokens.weight", "attribute 'place' must be \"host\" or \"device\"");
+    ir_module_destroy(m);
+
+    /* the text form keeps placements: a printed host placement parses back */
+    const char *t = "axo.ir 1\n"
+                    "global @w : f32[4] param {place=\"host\"}\n"
+                    "global @g : f32[4] grad\n"
+                    "program opt_step {\n"
+                    "  %g = to_host(@g) : f32[4] temp\n"
+                    "  %s = sumsq(%g) {on=\"host\"} : f32[] act\n"
+                    "  %w = to_device(@w) : f32[4] temp\n"
+                    "  %n = sumsq(%w) : f32[] act\n"
+                    "  store(@w, %g) {on=\"host\"}\n"
+                    "}\n";
+    ir_module_destroy(parse_ok(t, "placed"));
+    /* and the same text with the store on the device fails to verify */
+    char *bad = strdup(t);
+    char *at = strstr(bad, "store(@w, %g) {on=\"host\"}");
+    memset(at + 14, ' ', 11); /* blank out the attribute */
+    ax_diag_init(&d);
+    m = ir_parse(bad, strlen(bad), "placed", &d);
+    CHECK(m != NULL);
+    if (m) verify_err(__LINE__, m, "program opt_step, node 4 (store)", "writes @w from a device node");
+    ir_module_destroy(m);
+    ax_diag_free(&d);
+    free(bad);
+}
+
 static void test_verify(void) {
     ir_module *m;
     ir_program *p;
@@ -711,5 +845,6 @@ int main(void) {
     test_names_and_layout();
     test_robustness();
     test_verify();
+    test_verify_placement();
     return check_done();
 }

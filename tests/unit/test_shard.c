@@ -175,12 +175,13 @@ int main(void) {
         ax_buf_free(&t);
         ir_module_destroy(m);
     }
-    /* offload moves optimizer state (and params) off the device */
+    /* offload moves optimizer state, params and (ZeRO-3) grads off the device */
     pass_mem_stats off;
     ir_module *mo = compile(Nd, (pass_shard_cfg){3, 1, 1, 1}, &off);
     CHECK_EQ(off.state_bytes[IR_ROLE_OPT], 0);
     CHECK_EQ(off.state_bytes[IR_ROLE_PARAM], 0);
-    CHECK_EQ(off.host_bytes, (2 + 12) * psi / Nd);
+    CHECK_EQ(off.state_bytes[IR_ROLE_GRAD], 0);
+    CHECK_EQ(off.host_bytes, (2 + 2 + 12) * psi / Nd);
     ir_module_destroy(mo);
     test_seqpar_accounting();
     return check_done();
