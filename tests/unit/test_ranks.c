@@ -1,9 +1,13 @@
 /* test_ranks.c — data parallelism is exact: a plan for N local ranks
  * (threads, shared-memory collectives) trains like a 1-rank plan whose
  * gradient_accumulation_steps is N times larger, for DDP, ZeRO-1/2/3 (with
- * and without resharding after forward, with offload placement), on 2, 3
- * (uneven shards: padding) and 4 ranks: same per-step losses and same final
- * weights (fp32, relative 1e-5) after several optimizer steps. */
+ * and without resharding after forward), on 2, 3 (uneven shards: padding)
+ * and 4 ranks: same per-step losses and same final weights (fp32, relative
+ * 1e-5) after several optimizer steps. CPU offload (ZeRO-1/2/3 +
+ * offload_optimizer, ZeRO-3 + offload_param, both, FSDP offload without
+ * resharding) on 3 and 4 ranks likewise, through its to_host / to_device
+ * copies and host-side optimizer step; and in bf16 an offloaded plan trains
+ * bit for bit like the same stage without offload. */
 #include "frontend/lower.h"
 #include "passes/passes.h"
 #include "runtime/launch.h"
@@ -44,19 +48,22 @@ static void make(fe_config *c, fe_model *m, int64_t gas) {
 static int64_t g_sp = 1;
 static const char *g_layout = "zigzag";
 static int g_ckpt;
+static int g_bf16; /* bf16 params with f32 master weights */
 
 static char *plan_text(int world, int64_t gas, pass_shard_cfg sh) {
     fe_config c;
     fe_model m;
     make(&c, &m, gas);
     c.sequence_parallel_degree = g_sp;
+    c.bf16 = g_bf16;
     ax_diag d;
     ax_diag_init(&d);
     ir_module *mod = ir_module_create();
     int32_t loss;
     CHECK(fe_lower(&c, &m, world, mod, &loss, &d) == 0);
     pass_ctx pc = {.m = mod, .loss = loss,
-                   .opt = {.beta1 = 0.9, .beta2 = 0.999, .eps = 1e-8, .weight_decay = 0.01, .max_grad_norm = 1.0},
+                   .opt = {.beta1 = 0.9, .beta2 = 0.999, .eps = 1e-8, .weight_decay = 0.01, .max_grad_norm = 1.0,
+                           .master_f32 = g_bf16},
                    .shard = sh, .sp_layout = g_layout, .checkpoint = g_ckpt,
                    .sched = {.prefetch = sh.stage >= 3 ? 1 : 0}}; /* as axoc compiles ZeRO-3 */
     CHECK(pass_pipeline(&pc, &d) == 0);
@@ -174,6 +181,12 @@ static int rank_fn(rt_comm *c, void *arg) {
 static void run_plan(run *R, int world, int64_t gas, pass_shard_cfg sh, const data *dt) {
     memset(R, 0, sizeof *R);
     char *text = plan_text(world, gas, sh);
+    /* an offloaded plan really goes through its copies */
+    if (sh.offload_params || sh.offload_optimizer)
+        CHECK_MSG(strstr(text, "to_host(") && strstr(text, "to_device(") && strstr(text, "place=\"host\"") &&
+                      strstr(text, "on=\"host\""),
+                  "offload plan (stage %d, params %d, optimizer %d) has no copies or host placement", sh.stage,
+                  sh.offload_params, sh.offload_optimizer);
     R->text = text;
     R->dt = dt;
     R->gas = gas;
@@ -240,12 +253,47 @@ static void test_seqpar(const data *packed) {
     free(plain.ids), free(plain.tgt), free(plain.pos), free(plain.seg);
 }
 
+/* bf16: offload changes where state lives and work runs, not one bit of
+ * the arithmetic (the copies are exact; the host runs the same ops). */
+static void offload_is_bitwise(const data *dt, int world, const pass_shard_cfg *cfgs, const char *const *names, size_t n) {
+    g_bf16 = 1;
+    for (size_t k = 0; k < n; k++) {
+        if (!cfgs[k].offload_params && !cfgs[k].offload_optimizer) continue;
+        pass_shard_cfg plain = cfgs[k];
+        plain.offload_params = plain.offload_optimizer = 0;
+        run P, R;
+        run_plan(&P, world, 1, plain, dt);
+        run_plan(&R, world, 1, cfgs[k], dt);
+        int ok = !P.failed && !R.failed && P.nparams == R.nparams && P.nparams > 0;
+        CHECK_MSG(ok, "bf16 %s on %d ranks failed", names[k], world);
+        for (int st = 0; ok && st < STEPS; st++)
+            CHECK_MSG(P.losses[st] == R.losses[st], "bf16 %s, %d ranks: step %d loss %.17g, without offload %.17g", names[k], world,
+                      st + 1, R.losses[st], P.losses[st]);
+        if (ok)
+            CHECK_MSG(!memcmp(P.params, R.params, sizeof(float) * (size_t)P.nparams),
+                      "bf16 %s, %d ranks: final weights differ from the same stage without offload", names[k], world);
+        free(P.params);
+        free(R.params);
+    }
+    g_bf16 = 0;
+}
+
 int main(void) {
     data dt;
     make_data(&dt, (int64_t)B * 4 * 2 * STEPS, 1); /* enough for 4 ranks x gas 2 */
-    const char *names[] = {"DDP", "ZeRO-1", "ZeRO-2", "ZeRO-3", "ZeRO-3 no reshard (FSDP2 reshard_after_forward: false)",
-                           "ZeRO-3 + cpu offload"};
-    pass_shard_cfg cfgs[] = {{0, 0, 0, 0}, {1, 0, 0, 0}, {2, 0, 0, 0}, {3, 1, 0, 0}, {3, 0, 0, 0}, {3, 1, 1, 1}};
+    const char *names[] = {"DDP",
+                           "ZeRO-1",
+                           "ZeRO-2",
+                           "ZeRO-3",
+                           "ZeRO-3 no reshard (FSDP2 reshard_after_forward: false)",
+                           "ZeRO-1 + offload_optimizer",
+                           "ZeRO-2 + offload_optimizer",
+                           "ZeRO-3 + offload_optimizer",
+                           "ZeRO-3 + offload_param",
+                           "ZeRO-3 + offload_param + offload_optimizer",
+                           "FSDP2 offload_params, no reshard"};
+    pass_shard_cfg cfgs[] = {{0, 0, 0, 0}, {1, 0, 0, 0}, {2, 0, 0, 0}, {3, 1, 0, 0}, {3, 0, 0, 0}, {1, 0, 0, 1},
+                             {2, 0, 0, 1}, {3, 1, 0, 1}, {3, 1, 1, 0}, {3, 1, 1, 1}, {3, 0, 1, 1}};
     int worlds[] = {2, 3, 4};
     for (size_t w = 0; w < AX_ARRAY_LEN(worlds); w++) {
         for (int64_t gas = 1; gas <= 2; gas++) {
@@ -253,7 +301,7 @@ int main(void) {
             run ref;
             run_plan(&ref, 1, gas * worlds[w], (pass_shard_cfg){0}, &dt);
             for (size_t k = 0; k < AX_ARRAY_LEN(cfgs); k++) {
-                if (worlds[w] != 4 && cfgs[k].offload_optimizer) continue;
+                if (worlds[w] == 2 && (cfgs[k].offload_params || cfgs[k].offload_optimizer)) continue;
                 run R;
                 run_plan(&R, worlds[w], gas, cfgs[k], &dt);
                 CHECK_MSG(!R.failed && R.nparams == ref.nparams, "%s on %d ranks failed", names[k], worlds[w]);
@@ -276,6 +324,7 @@ int main(void) {
             free(ref.params);
         }
     }
+    offload_is_bitwise(&dt, 3, cfgs, names, AX_ARRAY_LEN(cfgs));
     test_seqpar(&dt);
     free(dt.ids), free(dt.tgt), free(dt.pos), free(dt.seg);
     return check_done();
