@@ -67,12 +67,19 @@ static json_t *stats_json(const ir_module *m, const pass_mem_stats *st, const fe
     json_object_set_new(mem, "optimizer_step_temporaries_peak", json_integer(st->opt_peak));
     json_object_set_new(mem, "peak", json_integer(peak));
     json_object_set_new(mem, "host_offloaded", json_integer(st->host_bytes));
+    json_object_set_new(mem, "host_params", json_integer(st->host_state_bytes[IR_ROLE_PARAM]));
+    json_object_set_new(mem, "host_grads", json_integer(st->host_state_bytes[IR_ROLE_GRAD]));
+    json_object_set_new(mem, "host_optimizer_state", json_integer(st->host_state_bytes[IR_ROLE_OPT]));
+    json_object_set_new(mem, "host_temporaries_peak",
+                        json_integer(st->micro_host_peak > st->opt_host_peak ? st->micro_host_peak : st->opt_host_peak));
     json_object_set_new(j, "bytes_per_rank", mem);
     json_object_set_new(j, "shard_padding_elements", json_integer(st->padding_elems));
     json_object_set_new(j, "collective_bytes_per_step", json_integer(st->comm_step));
     json_object_set_new(j, "collective_bytes_per_micro_step", json_integer(st->comm_micro));
     json_object_set_new(j, "ring_bytes_per_micro_step", json_integer(st->ring_micro));
     json_object_set_new(j, "collective_bytes_per_optimizer_step", json_integer(st->comm_opt));
+    json_object_set_new(j, "host_to_device_bytes_per_step", json_integer(st->h2d_step));
+    json_object_set_new(j, "device_to_host_bytes_per_step", json_integer(st->d2h_step));
     ax_buf_printf(summary, "axoc: %lld parameters, %d rank%s\n", (long long)st->params, world, world > 1 ? "s" : "");
     if (c->sequence_parallel_degree > 1)
         ax_buf_printf(summary,
@@ -84,9 +91,18 @@ static json_t *stats_json(const ir_module *m, const pass_mem_stats *st, const fe
     ax_buf_printf(summary, "axoc: per-rank memory %s = params %s + grads %s + optimizer state %s + activations %s\n",
                   human(peak), human(st->state_bytes[IR_ROLE_PARAM]), human(st->state_bytes[IR_ROLE_GRAD]),
                   human(st->state_bytes[IR_ROLE_OPT]), human(st->micro_peak > st->opt_peak ? st->micro_peak : st->opt_peak));
-    if (st->host_bytes) ax_buf_printf(summary, "axoc: offloaded to host memory: %s per rank\n", human(st->host_bytes));
+    int64_t host_tmp = st->micro_host_peak > st->opt_host_peak ? st->micro_host_peak : st->opt_host_peak;
+    if (st->host_bytes || host_tmp)
+        ax_buf_printf(summary, "axoc: offloaded to host memory: %s per rank = params %s + grads %s + optimizer state %s "
+                               "(+ host temporaries %s)\n",
+                      human(st->host_bytes), human(st->host_state_bytes[IR_ROLE_PARAM]),
+                      human(st->host_state_bytes[IR_ROLE_GRAD]), human(st->host_state_bytes[IR_ROLE_OPT]), human(host_tmp));
     ax_buf_printf(summary, "axoc: collective volume per step and rank: %s (%lld bytes; shard padding %lld elements)\n",
                   human(st->comm_step), (long long)st->comm_step, (long long)st->padding_elems);
+    if (st->h2d_step || st->d2h_step)
+        ax_buf_printf(summary, "axoc: host<->device (PCIe) copies per step and rank: %s (%lld bytes: %s to the device, %s to the host)\n",
+                      human(st->h2d_step + st->d2h_step), (long long)(st->h2d_step + st->d2h_step), human(st->h2d_step),
+                      human(st->d2h_step));
     if (gpu_mem_gib > 0 && gib(peak) > gpu_mem_gib) {
         int stage = c->ds.present ? c->ds.zero_stage : c->fsdp.enabled ? 3 : 0;
         ax_buf advice = {0};

@@ -2,10 +2,14 @@
  * communication figures that `axoc compile` prints before anything runs.
  *
  * Persistent state: every global, at its per-rank size (its block when
- * split over a mesh axis), counted on the device unless place="host".
- * Transient: each program's values get offsets in one arena by first fit
- * in definition order; a value's space is released after its last use, so
- * the arena's high-water mark is the program's activation peak.
+ * split over a mesh axis), counted on the device unless place="host", by
+ * role in either memory.
+ * Transient: each program's values get offsets in one arena per memory
+ * (device; host for values made on the host and to_host copies) by first
+ * fit in definition order; a value's space is released after its last use,
+ * so an arena's high-water mark is the program's peak in that memory.
+ * Host<->device (PCIe) traffic: the bytes of each to_host / to_device, per
+ * rank (the rank's block), per step like the collectives.
  * Communication, per rank per optimizer step, in the ZeRO paper's units:
  * all_reduce moves 2x the tensor, all_gather and reduce_scatter 1x the
  * whole (gathered) tensor, ring_shift 1x the block it sends; micro_step's
@@ -33,8 +37,9 @@ int64_t pass_local_bytes(const ir_module *m, const ir_type *t) {
     return (n * ir_dtype_bits(t->dtype) + 7) / 8;
 }
 
-/* First-fit arena over one program; returns the peak and writes offsets. */
-static int64_t plan_program(const ir_module *m, const ir_program *p, int64_t *offsets, int64_t *role_peak) {
+/* First-fit arena over the values of one program that live in one memory
+ * (host: 1 or 0); returns the peak and writes their offsets. */
+static int64_t plan_program(const ir_module *m, const ir_program *p, int host, int64_t *offsets, int64_t *role_peak) {
     int32_t *last = malloc(sizeof(int32_t) * ((size_t)p->nvalues + 1));
     for (int v = 0; v < p->nvalues; v++) last[v] = p->values[v].node; /* dead values die where born */
     for (int i = 0; i < p->nnodes; i++)
@@ -47,6 +52,7 @@ static int64_t plan_program(const ir_module *m, const ir_program *p, int64_t *of
         const ir_node *n = &p->nodes[i];
         for (int r = 0; r < n->nout; r++) { /* allocate results (inputs of the node are still live) */
             int32_t v = n->out[r];
+            if (ir_value_on_host(p, v) != host) continue;
             int64_t size = (pass_local_bytes(m, &p->values[v].type) + ALIGN - 1) / ALIGN * ALIGN;
             int64_t off = 0;
             int pos = 0;
@@ -93,15 +99,27 @@ static int64_t comm_bytes(const ir_module *m, const ir_program *p, int64_t *ring
     return b;
 }
 
+/* Bytes of the copies of one program run: to the device, to the host. */
+static void copy_bytes(const ir_module *m, const ir_program *p, int64_t *h2d, int64_t *d2h) {
+    *h2d = *d2h = 0;
+    for (int i = 0; p && i < p->nnodes; i++) {
+        const ir_node *n = &p->nodes[i];
+        if (n->op != IR_OP_to_device && n->op != IR_OP_to_host) continue;
+        *(n->op == IR_OP_to_device ? h2d : d2h) += pass_local_bytes(m, ir_ref_type(m, p, n->in[0]));
+    }
+}
+
 int pass_memplan(ir_module *m, pass_mem_stats *st) {
     memset(st, 0, sizeof *st);
     for (int g = 0; g < m->nglobals; g++) {
         const ir_global *G = &m->globals[g];
         int64_t b = pass_local_bytes(m, &G->type);
-        if (!strcmp(ir_attr_str(G->attrs, G->nattrs, "place", "device"), "host"))
+        if (ir_global_on_host(G)) {
             st->host_bytes += b;
-        else
+            st->host_state_bytes[G->role] += b;
+        } else {
             st->state_bytes[G->role] += b;
+        }
         if (G->role == IR_ROLE_PARAM) {
             st->params += ir_type_numel(&G->type);
             if (G->type.shard.axis >= 0) {
@@ -114,23 +132,38 @@ int pass_memplan(ir_module *m, pass_mem_stats *st) {
     for (int i = 0; i < m->nprograms; i++) {
         ir_program *p = m->programs[i];
         int64_t *off = malloc(sizeof(int64_t) * ((size_t)p->nvalues + 1));
-        int64_t role_peak[IR_NROLE] = {0};
-        int64_t peak = plan_program(m, p, off, role_peak);
+        int64_t role_peak[IR_NROLE] = {0}, host_role_peak[IR_NROLE] = {0};
+        int64_t peak = plan_program(m, p, 0, off, role_peak);
+        int64_t host_peak = plan_program(m, p, 1, off, host_role_peak);
         free(off);
         char key[128];
         snprintf(key, sizeof key, "memplan.%s.peak_bytes", p->name);
         ir_module_set_attr(m, ir_ai(key, peak));
+        if (host_peak) {
+            snprintf(key, sizeof key, "memplan.%s.host_peak_bytes", p->name);
+            ir_module_set_attr(m, ir_ai(key, host_peak));
+        }
         if (!strcmp(p->name, "micro_step")) {
             st->micro_peak = peak;
+            st->micro_host_peak = host_peak;
             st->comm_micro = comm_bytes(m, p, &st->ring_micro);
+            copy_bytes(m, p, &st->h2d_micro, &st->d2h_micro);
         } else if (!strcmp(p->name, "opt_step")) {
             st->opt_peak = peak;
+            st->opt_host_peak = host_peak;
             int64_t ring_opt;
             st->comm_opt = comm_bytes(m, p, &ring_opt);
+            copy_bytes(m, p, &st->h2d_opt, &st->d2h_opt);
         }
     }
     st->comm_step = st->comm_micro * ga + st->comm_opt;
+    st->h2d_step = st->h2d_micro * ga + st->h2d_opt;
+    st->d2h_step = st->d2h_micro * ga + st->d2h_opt;
     ir_module_set_attr(m, ir_ai("memplan.comm_bytes_per_step", st->comm_step));
+    if (st->h2d_step || st->d2h_step) {
+        ir_module_set_attr(m, ir_ai("memplan.to_device_bytes_per_step", st->h2d_step));
+        ir_module_set_attr(m, ir_ai("memplan.to_host_bytes_per_step", st->d2h_step));
+    }
     ir_module_set_attr(m, ir_ai("memplan.state_bytes", st->state_bytes[IR_ROLE_PARAM] + st->state_bytes[IR_ROLE_GRAD] +
                                                            st->state_bytes[IR_ROLE_OPT] + st->state_bytes[IR_ROLE_TEMP]));
     ir_module_set_attr(m, ir_ai("memplan.host_bytes", st->host_bytes));

@@ -66,11 +66,15 @@ typedef struct pass_mem_stats {
     int64_t params;                 /* parameter count (whole model) */
     int64_t state_bytes[IR_NROLE];  /* device-resident globals by role, per rank */
     int64_t host_bytes;             /* globals placed on the host (offload) */
+    int64_t host_state_bytes[IR_NROLE]; /* the same by role */
     int64_t padding_elems;          /* shard padding over all params */
-    int64_t micro_peak, opt_peak;   /* activation/temporary arena peaks */
+    int64_t micro_peak, opt_peak;   /* activation/temporary arena peaks (device) */
+    int64_t micro_host_peak, opt_host_peak; /* host arena peaks: copies to the host, host-side math */
     int64_t comm_micro, comm_opt;   /* bytes per rank per program run */
     int64_t ring_micro;             /* of comm_micro: ring_shift (sequence parallel) bytes */
     int64_t comm_step;              /* micro * grad_accum + opt */
+    int64_t h2d_micro, h2d_opt, d2h_micro, d2h_opt; /* host<->device copy bytes per rank per program run */
+    int64_t h2d_step, d2h_step;     /* to the device, to the host: micro * grad_accum + opt */
 } pass_mem_stats;
 int pass_memplan(ir_module *m, pass_mem_stats *st);
 int64_t pass_local_bytes(const ir_module *m, const ir_type *t);

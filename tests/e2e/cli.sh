@@ -66,6 +66,17 @@ done
 check 'grep -q "mapped to FSDP2" ex-fsdp1.err' "FSDP1 keys warn with their FSDP2 names"
 check '! "$AXOC" compile "$SRC/configs/examples/fsdp_qlora.yml" -o q.bin 2>q.err && grep -q "not implemented" q.err' "QLoRA is refused, not ignored"
 
+# -- CPU offload: explicit copies, host-side optimizer step, PCIe figure ----------
+for n in deepspeed_zero3_bf16_cpuoffload_params deepspeed_zero3_bf16_cpuoffload_all; do
+  check '"$AXOC" dump "ex-$n.bin" >"dump-$n.txt" && grep -q "place=\"host\"" "dump-$n.txt" && grep -q "= to_device(@model.layers.0.self_attn.q_proj.weight)" "dump-$n.txt"' "example $n: params live on the host and are copied to the device before use"
+  check 'grep -q "host<->device (PCIe) copies per step and rank: .*to the device, .*to the host" "dump-$n.txt" && grep -q "host<->device (PCIe) copies" "ex-$n.err"' "example $n: compile summary and dump show the PCIe traffic"
+done
+check 'grep -q "adamw(.*on=\"host\"" dump-deepspeed_zero3_bf16_cpuoffload_all.txt && grep -q "acc(@grad/.*on=\"host\"" dump-deepspeed_zero3_bf16_cpuoffload_all.txt' "offload_all: AdamW and gradient accumulation run on the host"
+check '! grep -q "adamw(.*on=\"host\"" dump-deepspeed_zero3_bf16_cpuoffload_params.txt && grep -q "= to_host(%" dump-deepspeed_zero3_bf16_cpuoffload_params.txt' "offload_params only: AdamW on the device, updated blocks copied to the host"
+check '"$AXORUN" ex-deepspeed_zero3_bf16_cpuoffload_all.bin --max-steps 3 --output-dir offout --quiet && test -s offout/model.safetensors' "2-rank ZeRO-3 CPU-offload training runs"
+printf '{"zero_optimization": {"stage": 2, "offload_param": {"device": "cpu"}}}\n' > z2p.json
+check '! "$AXOC" compile "$Q" --deepspeed z2p.json -o x.bin 2>z2p.err && grep -q "z2p.json: zero_optimization.offload_param" z2p.err && grep -q "stage 3" z2p.err' "offload_param below ZeRO-3 is a compile error naming the key"
+
 # -- save_steps writes checkpoint-N/ (an HF model dir) --------------------------
 sed -e "s#^base_model: .*#base_model: $SRC/configs/models/tiny-llama#" -e "s#path: data/#path: $SRC/configs/data/#" \
     -e "s#^output_dir: .*#output_dir: $T/ckout#" -e "s#^max_steps: .*#max_steps: 10#" "$Q" > ck.yml

@@ -6,14 +6,19 @@
  * and the bytes each rank sends per step are 2 Psi (DDP, ZeRO-1, ZeRO-2) and
  * 3 Psi (ZeRO-3, less the embedding table the backward never reads; 2 Psi
  * without resharding) in bf16 units (+ the all-reduced grad-norm scalar),
- * and the IR contains the collectives each stage needs where it needs them. */
+ * and the IR contains the collectives each stage needs where it needs them.
+ * CPU offload (ZeRO-1/2/3 + offload_optimizer, ZeRO-3 + offload_params, both,
+ * FSDP offload without resharding): device and host state bytes per rank by
+ * role and the host<->device copy bytes per step, exact, as formulas in Psi,
+ * Nd and grad_accum; the copies and host nodes are where the design puts
+ * them; wrong stage/offload combinations are refused. */
 #include "frontend/lower.h"
 #include "passes/passes.h"
 #include "tests/check.h"
 
 #include <string.h>
 
-static void make(fe_config *c, fe_model *m) {
+static void make(fe_config *c, fe_model *m, int64_t gas) {
     memset(m, 0, sizeof *m);
     m->arch = FE_ARCH_LLAMA;
     m->arch_name = "LlamaForCausalLM";
@@ -30,30 +35,41 @@ static void make(fe_config *c, fe_model *m) {
     memset(c, 0, sizeof *c);
     c->micro_batch_size = 1;
     c->sequence_len = 32;
-    c->gradient_accumulation_steps = 1;
+    c->gradient_accumulation_steps = gas;
     c->num_epochs = 1;
     c->sequence_parallel_degree = 1;
     c->bf16 = 1;
     c->output_dir = "/tmp";
 }
 
-static ir_module *compile(int world, pass_shard_cfg sh, pass_mem_stats *st) {
+/* Lowers the model and runs the pipeline; returns the pipeline's status,
+ * the module and its figures. */
+static int run_pipeline(int world, int64_t gas, pass_shard_cfg sh, pass_mem_stats *st, ir_module **out, ax_diag *d) {
     fe_config c;
     fe_model mm;
-    make(&c, &mm);
-    ax_diag d;
-    ax_diag_init(&d);
+    make(&c, &mm, gas);
     ir_module *m = ir_module_create();
     int32_t loss;
-    CHECK(fe_lower(&c, &mm, world, m, &loss, &d) == 0);
+    CHECK(fe_lower(&c, &mm, world, m, &loss, d) == 0);
     pass_ctx pc = {.m = m, .loss = loss, .opt = {.beta1 = 0.9, .beta2 = 0.999, .eps = 1e-8, .max_grad_norm = 1.0, .master_f32 = 1},
                    .shard = sh};
-    CHECK(pass_pipeline(&pc, &d) == 0);
+    int rc = pass_pipeline(&pc, d);
+    *st = pc.mem;
+    *out = m;
+    return rc;
+}
+
+static ir_module *compile_gas(int world, int64_t gas, pass_shard_cfg sh, pass_mem_stats *st) {
+    ax_diag d;
+    ax_diag_init(&d);
+    ir_module *m;
+    CHECK(run_pipeline(world, gas, sh, st, &m, &d) == 0);
     ax_diag_print(&d, stderr);
     ax_diag_free(&d);
-    *st = pc.mem;
     return m;
 }
+
+static ir_module *compile(int world, pass_shard_cfg sh, pass_mem_stats *st) { return compile_gas(world, 1, sh, st); }
 
 static int count_op(const ir_module *m, const char *prog, ir_op op) {
     const ir_program *p = ir_program_find(m, prog);
@@ -69,7 +85,7 @@ static int count_op(const ir_module *m, const char *prog, ir_op op) {
 static ir_module *compile_sp(int world, int64_t sp, int64_t S, pass_mem_stats *st) {
     fe_config c;
     fe_model mm;
-    make(&c, &mm);
+    make(&c, &mm, 1);
     c.sequence_len = S;
     c.sequence_parallel_degree = sp;
     ax_diag d;
@@ -112,6 +128,115 @@ static void test_seqpar_accounting(void) {
         ir_module_destroy(m);
     }
     ir_module_destroy(m1);
+}
+
+static int has_attr(const ir_node *n, const char *k, const char *v) {
+    const char *s = ir_attr_str(n->attrs, n->nattrs, k, NULL);
+    return s && !strcmp(s, v);
+}
+
+/* CPU offload accounting. Per rank, bf16 params and grads (2 bytes), f32
+ * master + Adam moments (12 bytes), Nd ranks, grad_accum ga; E = the
+ * embedding table's V*H elements (not gathered again in backward). Copies:
+ * the reduced gradient blocks go to the host (each micro step when the
+ * grads live there, ZeRO-2/3; once in opt_step for ZeRO-1), the updated
+ * bf16 blocks come back (unless the params live on the host); offloaded
+ * params' blocks go to the device before each gather; the clip's sum of
+ * squares crosses as two f32 scalars when the optimizer runs on the host. */
+static void test_offload(int64_t psi, int Nd) {
+    const int64_t ga = 2, E = 256 * 64, blk = 2 * psi / Nd; /* one bf16 copy of every param's block */
+    struct {
+        const char *name;
+        pass_shard_cfg cfg;
+        int64_t dev_param, dev_grad, dev_opt, host_param, host_grad, host_opt;
+        int64_t to_device, to_host; /* per step */
+    } cases[] = {
+        {"ZeRO-1 + offload_optimizer", {1, 0, 0, 1}, 2 * psi, 2 * psi, 0, 0, 0, 12 * psi / Nd, blk + 4, blk + 4},
+        {"ZeRO-2 + offload_optimizer", {2, 0, 0, 1}, 2 * psi, 0, 0, 0, blk, 12 * psi / Nd, blk + 4, ga * blk + 4},
+        {"ZeRO-3 + offload_optimizer", {3, 1, 0, 1}, blk, 0, 0, 0, blk, 12 * psi / Nd, blk + 4, ga * blk + 4},
+        {"ZeRO-3 + offload_param", {3, 1, 1, 0}, 0, blk, 12 * psi / Nd, blk, 0, 0, ga * (2 * blk - 2 * E / Nd), blk},
+        {"ZeRO-3 + offload both", {3, 1, 1, 1}, 0, 0, 0, blk, blk, 12 * psi / Nd, ga * (2 * blk - 2 * E / Nd) + 4, ga * blk + 4},
+        {"FSDP offload_params, no reshard", {3, 0, 1, 1}, 0, 0, 0, blk, blk, 12 * psi / Nd, ga * blk + 4, ga * blk + 4},
+    };
+    for (size_t i = 0; i < AX_ARRAY_LEN(cases); i++) {
+        pass_mem_stats st, ref;
+        pass_shard_cfg plain = cases[i].cfg;
+        plain.offload_params = plain.offload_optimizer = 0;
+        ir_module_destroy(compile_gas(Nd, ga, plain, &ref));
+        ir_module *m = compile_gas(Nd, ga, cases[i].cfg, &st);
+        const char *nm = cases[i].name;
+#define EQ(a, b) CHECK_MSG((a) == (b), "%s: %s = %lld, formula %lld", nm, #a, (long long)(a), (long long)(b))
+        EQ(st.state_bytes[IR_ROLE_PARAM], cases[i].dev_param);
+        EQ(st.state_bytes[IR_ROLE_GRAD], cases[i].dev_grad);
+        EQ(st.state_bytes[IR_ROLE_OPT], cases[i].dev_opt);
+        EQ(st.host_state_bytes[IR_ROLE_PARAM], cases[i].host_param);
+        EQ(st.host_state_bytes[IR_ROLE_GRAD], cases[i].host_grad);
+        EQ(st.host_state_bytes[IR_ROLE_OPT], cases[i].host_opt);
+        EQ(st.host_bytes, cases[i].host_param + cases[i].host_grad + cases[i].host_opt);
+        /* offload moves state, not the model: the whole state is the ZeRO stage's */
+        for (int r = 0; r < IR_NROLE; r++) EQ(st.state_bytes[r] + st.host_state_bytes[r], ref.state_bytes[r]);
+        EQ(st.h2d_step, cases[i].to_device);
+        EQ(st.d2h_step, cases[i].to_host);
+        EQ(st.h2d_step, st.h2d_micro * ga + st.h2d_opt);
+        EQ(st.comm_step, ref.comm_step); /* collectives are the same */
+        CHECK_MSG(st.micro_host_peak + st.opt_host_peak > 0, "%s: no host temporaries", nm);
+        /* where the work runs: the optimizer where its state is; each
+         * gather of an offloaded param reads a fresh device copy; each
+         * host gradient accumulation a copy of the reduced block */
+        const ir_program *mp = ir_program_find(m, "micro_step"), *op = ir_program_find(m, "opt_step");
+        int adamw = 0, adamw_host = 0, ag = 0, ag_copied = 0, acc_host = 0, acc_copied = 0;
+        for (int k = 0; k < op->nnodes; k++)
+            if (op->nodes[k].op == IR_OP_adamw) adamw++, adamw_host += has_attr(&op->nodes[k], "on", "host");
+        for (int k = 0; k < mp->nnodes; k++) {
+            const ir_node *n = &mp->nodes[k];
+            if (n->op == IR_OP_all_gather) {
+                ag++;
+                ag_copied += !IR_REF_IS_GLOBAL(n->in[0]) && mp->nodes[mp->values[n->in[0]].node].op == IR_OP_to_device;
+            }
+            if (n->op == IR_OP_acc && has_attr(n, "on", "host")) {
+                acc_host++;
+                acc_copied += mp->nodes[mp->values[n->in[1]].node].op == IR_OP_to_host;
+            }
+        }
+        CHECK_MSG(adamw > 0 && adamw_host == (cases[i].cfg.offload_optimizer ? adamw : 0), "%s: %d of %d adamw on the host", nm,
+                  adamw_host, adamw);
+        CHECK_MSG(ag_copied == (cases[i].cfg.offload_params ? ag : 0) && (ag > 0) == (cases[i].cfg.stage == 3),
+                  "%s: %d of %d gathers read a to_device copy", nm, ag_copied, ag);
+        CHECK_MSG(acc_copied == acc_host && (acc_host > 0) == (cases[i].host_grad > 0), "%s: %d host accumulations, %d copied",
+                  nm, acc_host, acc_copied);
+        /* the text form round-trips and verifies */
+        ax_buf t = {0};
+        ir_print(m, &t);
+        CHECK(strstr(t.data, "place=\"host\"") && strstr(t.data, "to_host(") && strstr(t.data, "to_device("));
+        ax_diag d;
+        ax_diag_init(&d);
+        ir_module *back = ir_parse(t.data, t.len, "offload", &d);
+        CHECK_MSG(back && ir_verify(back, &d) == 0, "%s: %s", nm, d.n ? d.entries[0].msg : "");
+        ir_module_destroy(back);
+        ax_diag_free(&d);
+        ax_buf_free(&t);
+        ir_module_destroy(m);
+#undef EQ
+    }
+    /* what DeepSpeed refuses, the pass refuses too */
+    struct {
+        pass_shard_cfg cfg;
+        const char *msg;
+    } bad[] = {
+        {{2, 0, 1, 0}, "offload_param to cpu needs ZeRO stage 3"},
+        {{1, 0, 1, 1}, "offload_param to cpu needs ZeRO stage 3"},
+        {{0, 0, 0, 1}, "offload_optimizer to cpu needs ZeRO stage 1, 2 or 3"},
+    };
+    for (size_t i = 0; i < AX_ARRAY_LEN(bad); i++) {
+        ax_diag d;
+        ax_diag_init(&d);
+        pass_mem_stats st;
+        ir_module *m;
+        CHECK(run_pipeline(Nd, 1, bad[i].cfg, &st, &m, &d) != 0);
+        CHECK_MSG(d.n > 0 && strstr(d.entries[0].msg, bad[i].msg), "%s", d.n ? d.entries[0].msg : "(no error)");
+        ir_module_destroy(m);
+        ax_diag_free(&d);
+    }
 }
 
 int main(void) {
@@ -175,14 +300,7 @@ int main(void) {
         ax_buf_free(&t);
         ir_module_destroy(m);
     }
-    /* offload moves optimizer state, params and (ZeRO-3) grads off the device */
-    pass_mem_stats off;
-    ir_module *mo = compile(Nd, (pass_shard_cfg){3, 1, 1, 1}, &off);
-    CHECK_EQ(off.state_bytes[IR_ROLE_OPT], 0);
-    CHECK_EQ(off.state_bytes[IR_ROLE_PARAM], 0);
-    CHECK_EQ(off.state_bytes[IR_ROLE_GRAD], 0);
-    CHECK_EQ(off.host_bytes, (2 + 2 + 12) * psi / Nd);
-    ir_module_destroy(mo);
+    test_offload(psi, Nd);
     test_seqpar_accounting();
     return check_done();
 }
