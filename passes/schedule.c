@@ -1,7 +1,8 @@
 /* schedule.c — stream assignment, cross-stream events and prefetch.
  *
- * Every node gets attr stream: 0 compute, 1 communication (collectives,
- * ring shifts). A node whose operand (value, or a global another stream
+ * Every node gets attr stream: 0 device compute, 1 communication
+ * (collectives, ring shifts), 2 host<->device copies, 3 host compute (nodes
+ * with on="host": the offloaded optimizer step). A node whose operand (value, or a global another stream
  * last wrote / still reads) comes from another stream gets attr wait = the
  * indices of the nodes it must wait for, at most one per other stream (the
  * latest: streams run in order). An executor with streams records an event
@@ -10,7 +11,8 @@
  * schedule keeps a valid order.
  *
  * Prefetch: a run of consecutive parameter all_gathers (a ZeRO-3/FSDP unit,
- * operands all globals) marks where its unit's compute starts; there the
+ * of globals or of their to_device copies when parameters are offloaded,
+ * the copies included) marks where its unit's compute starts; there the
  * gathers of the next `prefetch` units are issued too, so the next unit's
  * parameters travel while the current unit computes, and at most
  * prefetch + 1 layer units (and the root unit) are gathered at a time (the
@@ -24,14 +26,23 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum { ST_COMPUTE, ST_COMM, ST_N };
+enum { ST_COMPUTE, ST_COMM, ST_COPY, ST_HOST, ST_N };
 
-static int stream_of(const ir_node *n) { return (ir_ops[n->op].flags & IR_F_COLLECTIVE) ? ST_COMM : ST_COMPUTE; }
+static int stream_of(const ir_node *n) {
+    if (n->op == IR_OP_to_host || n->op == IR_OP_to_device) return ST_COPY;
+    if (ir_ops[n->op].flags & IR_F_COLLECTIVE) return ST_COMM;
+    return ir_node_on_host(n) ? ST_HOST : ST_COMPUTE;
+}
 
-static int prefetchable(const ir_node *n) {
-    if (n->op != IR_OP_all_gather) return 0;
-    for (int k = 0; k < n->nin; k++)
-        if (!IR_REF_IS_GLOBAL(n->in[k])) return 0;
+/* A parameter all_gather (of a global, or of a global's to_device copy:
+ * offloaded parameters) or such a copy: needs nothing the program computes. */
+static int prefetchable_in(const ir_program *p, const ir_node *n) {
+    if (n->op != IR_OP_all_gather && n->op != IR_OP_to_device) return 0;
+    for (int k = 0; k < n->nin; k++) {
+        if (IR_REF_IS_GLOBAL(n->in[k])) continue;
+        const ir_node *src = &p->nodes[p->values[n->in[k]].node];
+        if (n->op != IR_OP_all_gather || src->op != IR_OP_to_device || !IR_REF_IS_GLOBAL(src->in[0])) return 0;
+    }
     return 1;
 }
 
@@ -46,12 +57,12 @@ static int hoist_order(const ir_program *p, int prefetch, int *order) {
     int *gstart = malloc(sizeof(int) * (size_t)(nn + 1)), *gend = malloc(sizeof(int) * (size_t)(nn + 1));
     int ng = 0;
     for (int i = 0; i < nn;) {
-        if (!prefetchable(&p->nodes[i])) {
+        if (!prefetchable_in(p, &p->nodes[i])) {
             i++;
             continue;
         }
         gstart[ng] = i;
-        while (i < nn && prefetchable(&p->nodes[i])) i++;
+        while (i < nn && prefetchable_in(p, &p->nodes[i])) i++;
         gend[ng++] = i;
     }
     char *done = calloc((size_t)nn + 1, 1);
@@ -103,7 +114,7 @@ static int reorder(ir_module *m, ir_program *p, int prefetch, ax_diag *d) {
     for (int i = 0; i < no; i++) {
         /* the backward starts at its first node that is not a gather
          * (its first gathers may have been issued inside the forward) */
-        if (is_micro && new_bs < 0 && order[i] >= bs && bs >= 0 && !prefetchable(&p->nodes[order[i]])) new_bs = i;
+        if (is_micro && new_bs < 0 && order[i] >= bs && bs >= 0 && !prefetchable_in(p, &p->nodes[order[i]])) new_bs = i;
         rw_emit(&r, &p->nodes[order[i]], NULL, NULL, 0, NULL);
     }
     free(order);

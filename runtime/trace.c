@@ -72,7 +72,7 @@ int rt_trace_write(rt_trace *t, const char *path, ax_diag *d) {
     for (int64_t i = 0; i < t->n; i++) {
         const ev *e = &t->evs[i];
         json_t *o = json_pack("{s:s, s:s, s:s, s:f, s:f, s:i, s:i, s:{s:s, s:i}}", "name", e->name, "cat",
-                              e->tid == 1 ? "communication" : "compute", "ph", "X", "ts", e->ts, "dur", e->dur, "pid", e->pid,
+                              e->tid == 1 ? "communication" : e->tid == 2 ? "copy" : "compute", "ph", "X", "ts", e->ts, "dur", e->dur, "pid", e->pid,
                               "tid", e->tid, "args", "program", e->program, "node", e->node);
         json_array_append_new(arr, o);
         int seen = 0;
@@ -84,10 +84,11 @@ int rt_trace_write(rt_trace *t, const char *path, ax_diag *d) {
         snprintf(pn, sizeof pn, "rank %d", pids[k]);
         json_array_append_new(arr, json_pack("{s:s, s:s, s:i, s:{s:s}}", "name", "process_name", "ph", "M", "pid", pids[k],
                                              "args", "name", pn));
-        for (int tid = 0; tid < 2; tid++)
+        static const char *const tn[] = {"stream 0: compute", "stream 1: communication", "stream 2: host<->device copies",
+                                         "stream 3: host compute"};
+        for (int tid = 0; tid < 4; tid++)
             json_array_append_new(arr, json_pack("{s:s, s:s, s:i, s:i, s:{s:s}}", "name", "thread_name", "ph", "M", "pid",
-                                                 pids[k], "tid", tid, "args", "name",
-                                                 tid ? "stream 1: communication" : "stream 0: compute"));
+                                                 pids[k], "tid", tid, "args", "name", tn[tid]));
     }
     json_t *root = json_pack("{s:o, s:s}", "traceEvents", arr, "displayTimeUnit", "ms");
     char *text = json_dumps(root, JSON_COMPACT);

@@ -54,8 +54,8 @@ static void check_program(const ir_module *m, const ir_program *p, const char *w
     for (int i = 0; i < p->nnodes; i++) {
         const ir_node *n = &p->nodes[i];
         int64_t s = stream(n);
-        int coll = (ir_ops[n->op].flags & IR_F_COLLECTIVE) != 0;
-        bad_stream += s != (coll ? 1 : 0);
+        int coll = (ir_ops[n->op].flags & IR_F_COLLECTIVE) != 0, copy = n->op == IR_OP_to_host || n->op == IR_OP_to_device;
+        bad_stream += s != (copy ? 2 : coll ? 1 : ir_node_on_host(n) ? 3 : 0);
         const ir_attr *w = ir_attr_find(n->attrs, n->nattrs, "wait");
         for (int k = 0; w && k < w->n; k++) bad_wait += w->ints[k] < 0 || w->ints[k] >= i || stream(&p->nodes[w->ints[k]]) == s;
         for (int k = 0; k < n->nin; k++) {
@@ -95,8 +95,11 @@ static void gathers(const ir_module *m, int *first_gather, int *first_use, int *
     for (int u = 0; u < 8; u++) first_gather[u] = first_use[u] = -1;
     for (int i = 0; i < bs; i++) {
         const ir_node *n = &p->nodes[i];
+        if (n->op == IR_OP_to_device) continue;
         if (n->op == IR_OP_all_gather) {
-            int u = unit_of(m, n->in[0]);
+            int32_t g = n->in[0]; /* the global, or its to_device copy's */
+            if (!IR_REF_IS_GLOBAL(g)) g = p->nodes[p->values[g].node].in[0];
+            int u = unit_of(m, g);
             unit_of_val[n->out[0]] = u;
             if (first_gather[u] < 0) first_gather[u] = i;
             continue;
@@ -177,6 +180,31 @@ int main(void) {
     CHECK_EQ(s1.comm_step, s0.comm_step);
     ir_module_destroy(m0);
     ir_module_destroy(m1);
+
+    /* offloaded parameters: the to_device copy travels with its gather;
+     * the host optimizer step runs on the host stream */
+    pass_shard_cfg z3o = {3, 1, 1, 1};
+    ir_module *m2 = compile(4, 1, z3o, 0, &s0), *m3 = compile(4, 1, z3o, 1, &s1);
+    for (int i = 0; i < m3->nprograms; i++) {
+        check_program(m2, m2->programs[i], "ZeRO-3 + offload, no prefetch");
+        check_program(m3, m3->programs[i], "ZeRO-3 + offload, prefetch 1");
+    }
+    gathers(m2, fg0, fu0, &live0);
+    gathers(m3, fg1, fu1, &live1);
+    for (int u = 1; u + 1 <= 4; u++) {
+        CHECK_MSG(fg0[u + 1] > fu0[u], "offload, no prefetch: unit %d gathered before unit %d computes", u + 1, u);
+        CHECK_MSG(fg1[u + 1] >= 0 && fg1[u + 1] < fu1[u], "offload, prefetch: unit %d not gathered before unit %d computes",
+                  u + 1, u);
+    }
+    const ir_program *op = ir_program_find(m3, "opt_step");
+    int host = 0, copies = 0;
+    for (int i = 0; i < op->nnodes; i++) {
+        host += op->nodes[i].op == IR_OP_adamw && stream(&op->nodes[i]) == 3;
+        copies += op->nodes[i].op == IR_OP_to_device && stream(&op->nodes[i]) == 2;
+    }
+    CHECK_MSG(host > 0 && copies > 0, "offload: AdamW on the host stream (%d), copies on the copy stream (%d)", host, copies);
+    ir_module_destroy(m2);
+    ir_module_destroy(m3);
 
     /* DDP and ZeRO-1/2 with sequence parallelism: ring shifts and reductions on stream 1 */
     pass_shard_cfg cs[] = {{0, 0, 0, 0}, {1, 0, 0, 0}, {2, 0, 0, 0}};
