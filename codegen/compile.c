@@ -37,6 +37,62 @@ static const char *human(int64_t b) {
     return o;
 }
 
+/* Gradient buckets as the config's data-parallel engine makes them: DDP by
+ * ddp_bucket_cap_mb (bytes), DeepSpeed by reduce_bucket_size (elements,
+ * "auto" = hidden^2 as the HF Trainer resolves it), FSDP per wrapped unit. */
+static void set_buckets(const fe_config *c, const fe_model *model, pass_bucket_cfg *b) {
+    if (c->ds.present) {
+        b->by = PASS_BUCKET_ELEMS;
+        fe_deepspeed_model_autos(&c->ds, model->hidden_size, &b->cap, NULL, NULL);
+    } else if (c->fsdp.enabled) {
+        b->by = PASS_BUCKET_UNIT;
+    } else {
+        b->by = PASS_BUCKET_BYTES;
+        b->cap = (int64_t)(c->ddp_bucket_cap_mb * 1048576.0);
+        if (b->cap < 1) b->cap = 1;
+    }
+}
+
+/* Communicator calls and gradient buckets (memplan's figures) into the
+ * summary and the STAT json. */
+static void stats_buckets(const ir_module *m, const pass_mem_stats *st, json_t *j, ax_buf *summary) {
+    int64_t ga = 1;
+    const ir_attr *a = ir_module_attr(m, "train.grad_accum");
+    if (a && a->kind == IR_ATTR_INT) ga = a->i;
+    json_object_set_new(j, "collective_calls_per_step", json_integer(st->calls_step));
+    json_object_set_new(j, "collective_calls_per_micro_step", json_integer(st->calls_micro));
+    json_object_set_new(j, "collective_calls_per_optimizer_step", json_integer(st->calls_opt));
+    ax_buf_printf(summary, "axoc: collective calls per step and rank: %lld (micro_step %lld x %lld + opt_step %lld)\n",
+                  (long long)st->calls_step, (long long)st->calls_micro, (long long)ga, (long long)st->calls_opt);
+    const ir_attr *by = ir_module_attr(m, "grad_buckets.by"), *cap = ir_module_attr(m, "grad_buckets.cap");
+    if (!by || by->kind != IR_ATTR_STR) return;
+    json_t *jb = json_object();
+    json_object_set_new(jb, "by", json_string(by->s));
+    if (cap && cap->kind == IR_ATTR_INT) json_object_set_new(jb, "cap", json_integer(cap->i));
+    static const char *const progs[] = {"micro_step", "opt_step"};
+    for (size_t k = 0; k < AX_ARRAY_LEN(progs); k++) {
+        char key[96];
+        snprintf(key, sizeof key, "memplan.%s.bucket_bytes", progs[k]);
+        const ir_attr *b = ir_module_attr(m, key);
+        if (!b || b->kind != IR_ATTR_INTS) continue;
+        json_t *arr = json_array();
+        for (int i = 0; i < b->n; i++) json_array_append_new(arr, json_integer(b->ints[i]));
+        json_object_set_new(jb, progs[k], arr);
+        ax_buf_printf(summary, "axoc: gradient buckets in %s (", progs[k]);
+        if (!strcmp(by->s, "bytes") && cap)
+            ax_buf_printf(summary, "ddp_bucket_cap_mb: cap %s", human(cap->i));
+        else if (!strcmp(by->s, "elements") && cap)
+            ax_buf_printf(summary, "reduce_bucket_size: cap %lld elements", (long long)cap->i);
+        else
+            ax_buf_printf(summary, "one per wrapped unit");
+        ax_buf_printf(summary, "): %d bucket%s, one call each:", b->n, b->n > 1 ? "s" : "");
+        for (int i = 0; i < b->n && i < 8; i++) ax_buf_printf(summary, "%s %s", i ? "," : "", human(b->ints[i]));
+        if (b->n > 8) ax_buf_printf(summary, ", ... (%d more)", b->n - 8);
+        ax_buf_printf(summary, "\n");
+    }
+    json_object_set_new(j, "gradient_buckets_bytes", jb);
+}
+
 /* The figures of memplan as JSON (plan STAT section) and as the summary
  * axoc prints before anything runs; with a memory target, the advice of
  * the reference's "Memory Issues" list, made exact. */
@@ -68,6 +124,7 @@ static json_t *stats_json(const ir_module *m, const pass_mem_stats *st, const fe
     if (st->host_bytes) ax_buf_printf(summary, "axoc: offloaded to host memory: %s per rank\n", human(st->host_bytes));
     ax_buf_printf(summary, "axoc: collective volume per step and rank: %s (%lld bytes; shard padding %lld elements)\n",
                   human(st->comm_step), (long long)st->comm_step, (long long)st->padding_elems);
+    stats_buckets(m, st, j, summary);
     if (gpu_mem_gib > 0 && gib(peak) > gpu_mem_gib) {
         int stage = c->ds.present ? c->ds.zero_stage : c->fsdp.enabled ? 3 : 0;
         ax_buf advice = {0};
@@ -180,6 +237,7 @@ int cg_compile(const cg_options *o, cg_result *r, ax_diag *d) {
         pc.shard.reshard_after_forward = cfg.fsdp.reshard_after_forward;
         pc.shard.offload_params = pc.shard.offload_optimizer = cfg.fsdp.offload_params;
     }
+    set_buckets(&cfg, &model, &pc.bucket);
     if (pass_checkpoint(&pc, "lower", d) != 0 || pass_pipeline(&pc, d) != 0) {
         ax_buf_free(&canon);
         goto out;

@@ -9,6 +9,9 @@
  * Communication, per rank per optimizer step, in the ZeRO paper's units:
  * all_reduce moves 2x the tensor, all_gather and reduce_scatter 1x the
  * whole (gathered) tensor; micro_step's collectives count grad_accum times.
+ * Calls: communicator calls per rank, a bucket of gradient reductions
+ * (ir_bucket_run_end) being one call; each program's bucket sizes in bytes
+ * go to attr memplan.<program>.bucket_bytes.
  */
 #include "passes/passes.h"
 
@@ -90,6 +93,30 @@ static int64_t comm_bytes(const ir_module *m, const ir_program *p) {
     return b;
 }
 
+/* Communicator calls of one run of p; records the bucket sizes. */
+static int64_t comm_calls(ir_module *m, const ir_program *p) {
+    int64_t calls = 0, *sizes = malloc(sizeof(int64_t) * ((size_t)p->nnodes + 1));
+    int nb = 0;
+    for (int i = 0; i < p->nnodes; i = ir_bucket_run_end(p, i)) {
+        const ir_node *n = &p->nodes[i];
+        if (!(ir_ops[n->op].flags & IR_F_COLLECTIVE)) continue;
+        int ax = ir_mesh_find(m, ir_attr_str(n->attrs, n->nattrs, "axis", ""));
+        if (ax < 0 || m->mesh_sizes[ax] == 1) continue;
+        calls++;
+        if (!ir_attr_find(n->attrs, n->nattrs, "bucket")) continue;
+        int64_t b = 0;
+        for (int j = i; j < ir_bucket_run_end(p, i); j++) b += ir_type_bytes(ir_ref_type(m, p, p->nodes[j].in[0]));
+        sizes[nb++] = b;
+    }
+    if (nb) {
+        char key[128];
+        snprintf(key, sizeof key, "memplan.%s.bucket_bytes", p->name);
+        ir_module_set_attr(m, ir_aints(key, nb, sizes));
+    }
+    free(sizes);
+    return calls;
+}
+
 int pass_memplan(ir_module *m, pass_mem_stats *st) {
     memset(st, 0, sizeof *st);
     for (int g = 0; g < m->nglobals; g++) {
@@ -120,13 +147,17 @@ int pass_memplan(ir_module *m, pass_mem_stats *st) {
         if (!strcmp(p->name, "micro_step")) {
             st->micro_peak = peak;
             st->comm_micro = comm_bytes(m, p);
+            st->calls_micro = comm_calls(m, p);
         } else if (!strcmp(p->name, "opt_step")) {
             st->opt_peak = peak;
             st->comm_opt = comm_bytes(m, p);
+            st->calls_opt = comm_calls(m, p);
         }
     }
     st->comm_step = st->comm_micro * ga + st->comm_opt;
+    st->calls_step = st->calls_micro * ga + st->calls_opt;
     ir_module_set_attr(m, ir_ai("memplan.comm_bytes_per_step", st->comm_step));
+    ir_module_set_attr(m, ir_ai("memplan.collective_calls_per_step", st->calls_step));
     ir_module_set_attr(m, ir_ai("memplan.state_bytes", st->state_bytes[IR_ROLE_PARAM] + st->state_bytes[IR_ROLE_GRAD] +
                                                            st->state_bytes[IR_ROLE_OPT] + st->state_bytes[IR_ROLE_TEMP]));
     ir_module_set_attr(m, ir_ai("memplan.host_bytes", st->host_bytes));

@@ -83,5 +83,17 @@ check 'test -s z3out/model.safetensors' "2-rank run saves a full model"
 check '! "$AXORUN" z3.bin --ranks 3 --max-steps 1 --output-dir z3x --quiet 2>r.err && grep -q "compiled for 2 ranks" r.err' "rank-count mismatch is refused"
 check '"$AXOC" compile "$Q" --world-size 4 --gpu-mem 0.000001 -o g.bin 2>g.err && grep -q "zero1.json" g.err' "--gpu-mem suggests the next ZeRO stage"
 
+# -- DDP gradient buckets: ddp_bucket_cap_mb groups the all-reduces, one call per bucket --
+sed -e "s#^base_model: .*#base_model: $SRC/configs/models/tiny-llama#" -e "s#path: data/#path: $SRC/configs/data/#" "$Q" > ddp.yml
+cp ddp.yml ddpb.yml
+echo "ddp_bucket_cap_mb: 0.05" >> ddpb.yml
+check '"$AXOC" compile ddp.yml --world-size 2 -o ddp.bin 2>ddp.err && grep -q "collective calls per step and rank: 1 " ddp.err' "DDP with the default 25 MiB cap: one all-reduce call per step"
+check '"$AXOC" compile ddpb.yml --world-size 2 -o ddpb.bin 2>ddpb.err && grep -q "gradient buckets in opt_step (ddp_bucket_cap_mb: cap 51.2 KiB)" ddpb.err' "ddp_bucket_cap_mb: 0.05 reports its buckets"
+check '"$AXOC" dump ddpb.bin >ddpb.txt && grep -q "all_reduce(@grad/lm_head.weight) {axis=\"dp\", bucket=0}" ddpb.txt && grep -q "collective_calls_per_step" ddpb.txt' "dump shows the bucket of each all-reduce and the call count"
+check '"$AXORUN" ddp.bin --ranks 2 --max-steps 4 --output-dir ddpout --quiet && "$AXORUN" ddpb.bin --ranks 2 --max-steps 4 --output-dir ddpbout --quiet' "2-rank DDP trains with one and with several buckets"
+check 'cmp -s <(sed "s/, \"tokens_per_s.*//" ddpout/train_log.jsonl) <(sed "s/, \"tokens_per_s.*//" ddpbout/train_log.jsonl) && cmp -s ddpout/model.safetensors ddpbout/model.safetensors' "bucketed DDP: identical losses and weights"
+printf 'ddp_bucket_cap_mb: none\n' >> ddp.yml
+check '! "$AXOC" compile ddp.yml --world-size 2 -o x.bin 2>ddpx.err && grep -q "ddp.yml:[0-9]*:20: error: ddp_bucket_cap_mb: expected a positive number" ddpx.err' "bad ddp_bucket_cap_mb names file:line and key"
+
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]
