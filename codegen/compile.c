@@ -193,6 +193,11 @@ int cg_compile(const cg_options *o, cg_result *r, ax_diag *d) {
     snprintf(ws, sizeof ws, "world=%d", world);
     /* --gpu-mem changes only the advice printed, not the plan's bytes */
     cg_key_add_str(kb, ws);
+    /* META records the FSDP version as written (fsdp_version 1 and 2 forms
+     * share their canonical config but not their META) */
+    char fv[32];
+    snprintf(fv, sizeof fv, "fsdp_version=%d", cfg.fsdp.enabled ? cfg.fsdp.version : 0);
+    cg_key_add_str(kb, fv);
     cg_cache_key key = cg_key_finish(kb);
     cg_cache_key_hex(&key, r->key_hex);
     char cdir[4096];
