@@ -127,5 +127,23 @@ check '"$AXORUN" t1.bin --ranks 2 --max-steps 4 --output-dir t1out --quiet && "$
 check 'cmp -s <(log_of t1out/train_log.jsonl) <(log_of t2out/train_log.jsonl) && [ "$(wc -l < t2out/train_log.jsonl)" -eq 4 ]' "fp32 FSDP1 vs FSDP2 on 2 ranks: identical losses at every step"
 check 'paste -d" " <(loss_col t2out/train_log.jsonl) <(loss_col t1rout/train_log.jsonl) | awk "{n++; d=\$1-\$2; if (d<0) d=-d; if (!(d <= 1e-5*\$2)) bad=1} END{exit (bad || n != 4)}"' "FSDP on 2 ranks vs 1 rank: losses agree to 1e-5 at every step"
 
+# -- SHARDED_STATE_DICT: per-rank checkpoint files, merged = FULL_STATE_DICT bit for bit --
+sed -e "s#state_dict_type: FULL_STATE_DICT#state_dict_type: SHARDED_STATE_DICT#" t2.yml > tsh.yml
+echo "save_steps: 2" >> tsh.yml
+sed -e "s#SHARDED_STATE_DICT#FULL_STATE_DICT#" tsh.yml > tfull.yml
+check '"$AXOC" compile tsh.yml --world-size 2 -o tsh.bin 2>/dev/null && "$AXOC" compile tfull.yml --world-size 2 -o tfull.bin 2>/dev/null && ir_of tsh.bin && grep -q "attr train.state_dict_type = \"SHARDED_STATE_DICT\"" tsh.bin.ir' "state_dict_type reaches the plan"
+check '"$AXORUN" tsh.bin --ranks 2 --max-steps 3 --output-dir shout --quiet && "$AXORUN" tfull.bin --ranks 2 --max-steps 3 --output-dir fullout --quiet' "train with SHARDED_STATE_DICT and FULL_STATE_DICT checkpoints"
+check 'test -s shout/checkpoint-2/model-rank00000-of-00002.safetensors && test -s shout/checkpoint-2/model-rank00001-of-00002.safetensors && test -s shout/checkpoint-2/sharded_state_dict.json && test -s shout/checkpoint-2/config.json && ! test -e shout/checkpoint-2/model.safetensors' "the sharded checkpoint: one file per rank, the index, config.json"
+check '[ -z "$(ls shout | grep tmp)" ]' "no temporary directories left by the sharded save"
+check 'cmp -s shout/model.safetensors fullout/model.safetensors' "the final model is a FULL_STATE_DICT HF dir either way"
+check '"$AXOC" merge-sharded shout/checkpoint-2 -o merged 2>m.err && cmp -s merged/model.safetensors fullout/checkpoint-2/model.safetensors && cmp -s merged/config.json fullout/checkpoint-2/config.json' "axoc merge-sharded == the FULL_STATE_DICT checkpoint, bit for bit"
+check '! "$AXOC" merge-sharded shout/checkpoint-2 -o merged 2>m2.err && grep -q "refusing to replace" m2.err' "merge-sharded does not replace an existing dir"
+cp -r shout/checkpoint-2 broken
+rm broken/model-rank00001-of-00002.safetensors
+check '! "$AXOC" merge-sharded broken -o m3 2>m3.err && grep -q "model-rank00001-of-00002.safetensors: error: cannot open" m3.err && ! test -e m3' "a missing rank file is a clear error"
+cp shout/checkpoint-2/model-rank00001-of-00002.safetensors broken/
+truncate -s 1000 broken/model-rank00000-of-00002.safetensors
+check '! "$AXOC" merge-sharded broken -o m4 2>m4.err && grep -q "model-rank00000-of-00002.safetensors: error: " m4.err && ! test -e m4' "a truncated rank file is a clear error"
+
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]
