@@ -24,10 +24,10 @@
  * Rewrite: a bucket's collectives move down to the position of its last
  * member (or of the previous bucket, so buckets run in bucket order), back
  * to back, each tagged bucket=k; nodes that used their results before that
- * point (the acc/store into the gradient) follow them in their original
- * order. The new order is checked (every
- * value defined before use; every pair of accesses to a global of which one
- * writes keeps its order); if the check fails the program keeps one
+ * point (the acc/store into the gradient, an all_reduce over sp and its
+ * store) follow them in their original order. The new order is checked
+ * (every value defined before use; every pair of accesses to a global of
+ * which one writes keeps its order); if the check fails the program keeps one
  * collective per gradient, with a warning. Sums are elementwise, so the
  * executor's packed call gives bit-identical results.
  *
@@ -148,6 +148,27 @@ static int order_ok(const ir_module *m, const ir_program *p, const int *pos, con
     return ok;
 }
 
+/* Value ids in definition order again (the printer names values by id). */
+static void renumber_values(ir_program *p) {
+    int32_t *newid = malloc(sizeof(int32_t) * ((size_t)p->nvalues + 1));
+    ir_value *vals = malloc(sizeof(ir_value) * ((size_t)p->nvalues + 1));
+    int nv = 0;
+    for (int i = 0; i < p->nnodes; i++) {
+        ir_node *n = &p->nodes[i];
+        for (int k = 0; k < n->nin; k++)
+            if (!IR_REF_IS_GLOBAL(n->in[k])) n->in[k] = newid[n->in[k]];
+        for (int r = 0; r < n->nout; r++) {
+            vals[nv] = p->values[n->out[r]];
+            vals[nv].node = i;
+            newid[n->out[r]] = nv;
+            n->out[r] = nv++;
+        }
+    }
+    memcpy(p->values, vals, sizeof(ir_value) * (size_t)nv);
+    free(vals);
+    free(newid);
+}
+
 static void tag_bucket(ir_module *m, ir_node *n, int b) {
     ir_attr *a = ax_arena_alloc(m->arena, sizeof *a * (size_t)(n->nattrs + 1));
     if (n->nattrs) memcpy(a, n->attrs, sizeof *a * (size_t)n->nattrs);
@@ -211,17 +232,18 @@ static int bucket_program(ir_module *m, ir_program *p, const pass_bucket_cfg *c,
     }
     for (int b = 1; b < nb; b++)
         if (run[b] < run[b - 1]) run[b] = run[b - 1];
+    /* nodes up to run[b] that read what moved (members' results, and so
+     * on: e.g. an all_reduce over sp after the one over dp, then the store)
+     * move with bucket b */
     int ok = 1;
-    for (int i = 0; i < nc && ok; i++) {
-        int b = cs[i].bucket;
-        int32_t r = p->nodes[cs[i].node].out[0];
-        for (int j = cs[i].node + 1; j <= run[b] && ok; j++)
+    for (int b = 0; b < nb && ok; b++)
+        for (int j = first[b] + 1; j <= run[b] && ok; j++)
             for (int k = 0; k < p->nodes[j].nin && ok; k++) {
-                if (p->nodes[j].in[k] != r) continue;
-                if (moved[j] >= 0 && use[j] != b) ok = 0; /* a member, or a use of two buckets */
+                int32_t v = p->nodes[j].in[k];
+                if (IR_REF_IS_GLOBAL(v) || moved[p->values[v].node] != b || (use[j] == b)) continue;
+                if (moved[j] >= 0) ok = 0; /* a member, or a use of two buckets */
                 use[j] = moved[j] = b;
             }
-    }
     int at = 0, nextb = 0;
     for (int i = 0; i < n && ok; i++) {
         if (moved[i] < 0) ord[at++] = i;
@@ -246,9 +268,8 @@ static int bucket_program(ir_module *m, ir_program *p, const pass_bucket_cfg *c,
         for (int k = 0; k < n; k++) nn[k] = p->nodes[ord[k]];
         memcpy(p->nodes, nn, sizeof *nn * (size_t)n);
         free(nn);
-        for (int k = 0; k < n; k++)
-            for (int r = 0; r < p->nodes[k].nout; r++) p->values[p->nodes[k].out[r]].node = k;
         for (int i = 0; i < nc; i++) tag_bucket(m, &p->nodes[pos[cs[i].node]], cs[i].bucket);
+        renumber_values(p);
         char key[128];
         snprintf(key, sizeof key, "grad_buckets.%s", p->name);
         ir_module_set_attr(m, ir_aints(key, nb, bsize));

@@ -2,6 +2,8 @@
  * CPU executor's packed calls):
  *  - the greedy assignment never passes the cap; a gradient larger than the
  *    cap is a bucket of its own; a new key (dtype, op, unit) opens a bucket;
+ *  - on IR text: a chain dp reduction -> sp reduction -> store moves as a
+ *    whole; a move that would change what a node reads is not made;
  *  - in a compiled plan (DDP by bytes, ZeRO-1/2 by elements, FSDP by unit)
  *    every gradient is reduced exactly once, in the order backward produces
  *    them, each bucket a run of consecutive collectives the executor makes
@@ -64,6 +66,100 @@ static void test_runs(void) {
     const int want[] = {2, 2, 3, 4, 5, 6, 7, 8};
     for (int i = 0; i < 8; i++) CHECK_MSG(ir_bucket_run_end(p, i) == want[i], "run from node %d ends at %d, expected %d", i,
                                           ir_bucket_run_end(p, i), want[i]);
+    ir_module_destroy(m);
+}
+
+/* ---- the rewrite on IR text --------------------------------------------------------
+ * micro_step produces the gradients in the order c, b, a; opt_step reduces
+ * each over dp, then over sp (as the shard pass does with sequence
+ * parallelism), then stores it. */
+static const char *chain_head =
+    "axo.ir 1\nmesh dp=2 sp=2\n"
+    "global @grad/a : f32[4] grad\nglobal @grad/b : f32[4] grad\nglobal @grad/c : f32[4] grad\n"
+    "program micro_step {\n"
+    "  %0 = fill() {value=1.0} : f32[4] temp\n"
+    "  acc(@grad/c, %0)\n  acc(@grad/b, %0)\n  acc(@grad/a, %0)\n"
+    "}\n"
+    "program opt_step {\n"
+    "  %0 = all_reduce(@grad/a) {axis=\"dp\"} : f32[4] act\n"
+    "  %1 = all_reduce(%0) {axis=\"sp\"} : f32[4] act\n"
+    "  store(@grad/a, %1)\n";
+static const char *chain_tail = /* after an optional node between the gradients */
+    "  %2 = all_reduce(@grad/b) {axis=\"dp\"} : f32[4] act\n"
+    "  %3 = all_reduce(%2) {axis=\"sp\"} : f32[4] act\n"
+    "  store(@grad/b, %3)\n"
+    "  %4 = all_reduce(@grad/c) {axis=\"dp\"} : f32[4] act\n"
+    "  %5 = all_reduce(%4) {axis=\"sp\"} : f32[4] act\n"
+    "  store(@grad/c, %5)\n"
+    "}\n";
+
+static ir_module *parse_chain(const char *between) {
+    char txt[4096];
+    snprintf(txt, sizeof txt, "%s%s%s", chain_head, between, chain_tail);
+    ax_diag d;
+    ax_diag_init(&d);
+    ir_module *m = ir_parse(txt, strlen(txt), "chain.ir", &d);
+    CHECK(m && ir_verify(m, &d) == 0);
+    ax_diag_print(&d, stderr);
+    ax_diag_free(&d);
+    return m;
+}
+
+static void test_rewrite_text(void) {
+    /* cap 32 bytes: c + b (16 + 16) fill bucket 0, a is bucket 1 */
+    ir_module *m = parse_chain("");
+    if (!m) return;
+    ax_diag d;
+    ax_diag_init(&d);
+    CHECK(pass_bucket_grads(m, &(pass_bucket_cfg){PASS_BUCKET_BYTES, 32}, &d) == 0);
+    CHECK_MSG(d.n == 0, "unexpected diagnostics");
+    CHECK(ir_verify(m, &d) == 0);
+    ax_diag_print(&d, stderr);
+    ax_diag_free(&d);
+    const ir_program *p = ir_program_find(m, "opt_step");
+    /* the dp reductions of c and b back to back (one call), then a's */
+    const char *want[] = {"c", "b", "a"};
+    int run0 = -1;
+    for (int i = 0, k = 0; i < p->nnodes; i++) {
+        const ir_node *n = &p->nodes[i];
+        if (n->op != IR_OP_all_reduce || strcmp(ir_attr_str(n->attrs, n->nattrs, "axis", ""), "dp")) continue;
+        const char *g = m->globals[IR_REF_GLOBAL(n->in[0])].name + 5;
+        CHECK_MSG(k < 3 && !strcmp(g, want[k]), "dp reduction %d is of %s", k, g);
+        CHECK_EQ(ir_attr_int(n->attrs, n->nattrs, "bucket", -1), k < 2 ? 0 : 1);
+        if (k == 0) run0 = i;
+        k++;
+    }
+    CHECK(run0 >= 0 && ir_bucket_run_end(p, run0) == run0 + 2);
+    /* each gradient: dp reduction, then sp reduction, then its store */
+    for (int g = 0; g < m->nglobals; g++) {
+        int at_dp = -1, at_sp = -1, at_store = -1;
+        for (int i = 0; i < p->nnodes; i++) {
+            const ir_node *n = &p->nodes[i];
+            if (n->op == IR_OP_all_reduce && n->in[0] == IR_GLOBAL_REF(g)) at_dp = i;
+            if (n->op == IR_OP_store && n->in[0] == IR_GLOBAL_REF(g)) at_store = i;
+            if (n->op == IR_OP_all_reduce && at_dp >= 0 && n->in[0] == p->nodes[at_dp].out[0]) at_sp = i;
+        }
+        CHECK_MSG(at_dp >= 0 && at_dp < at_sp && at_sp < at_store, "%s: dp %d, sp %d, store %d", m->globals[g].name, at_dp,
+                  at_sp, at_store);
+    }
+    ir_module_destroy(m);
+
+    /* a node that reads a's stored gradient before b is reduced: moving
+     * a's store behind the bucket would change what it reads, so the
+     * program stays as it is (with a warning) */
+    m = parse_chain("  %9 = sumsq(@grad/a) : f32[] act\n");
+    if (!m) return;
+    ax_buf before = {0}, after = {0};
+    ir_print_program(m, ir_program_find(m, "opt_step"), &before);
+    ax_diag_init(&d);
+    CHECK(pass_bucket_grads(m, &(pass_bucket_cfg){PASS_BUCKET_BYTES, 1000}, &d) == 0);
+    CHECK(ax_diag_contains(&d, "left one collective per gradient"));
+    ir_print_program(m, ir_program_find(m, "opt_step"), &after);
+    CHECK_STREQ(before.data, after.data);
+    CHECK(ir_verify(m, &d) == 0);
+    ax_diag_free(&d);
+    ax_buf_free(&before);
+    ax_buf_free(&after);
     ir_module_destroy(m);
 }
 
@@ -330,6 +426,7 @@ static void run_job(job *J, const plan_case *pc, int bucketed, const int32_t *co
 int main(void) {
     test_assign();
     test_runs();
+    test_rewrite_text();
     /* sizes of this model's gradients (f32): embed/lm_head 64x32 = 8 KiB,
      * q/o 32x32 = 4 KiB, k/v 16x32 = 2 KiB, mlp 48x32 = 6 KiB, norms 128 B */
     plan_case cases[] = {
