@@ -43,7 +43,9 @@ static void make(fe_config *c, fe_model *m, int64_t gas) {
     c->output_dir = "/tmp";
 }
 
-static char *plan_text(int world, int64_t gas, pass_shard_cfg sh, pass_bucket_cfg bk) {
+static pass_bucket_cfg g_bucket; /* gradient buckets of the plans built below (zero: none) */
+
+static char *plan_text(int world, int64_t gas, pass_shard_cfg sh) {
     fe_config c;
     fe_model m;
     make(&c, &m, gas);
@@ -54,7 +56,7 @@ static char *plan_text(int world, int64_t gas, pass_shard_cfg sh, pass_bucket_cf
     CHECK(fe_lower(&c, &m, world, mod, &loss, &d) == 0);
     pass_ctx pc = {.m = mod, .loss = loss,
                    .opt = {.beta1 = 0.9, .beta2 = 0.999, .eps = 1e-8, .weight_decay = 0.01, .max_grad_norm = 1.0},
-                   .shard = sh, .bucket = bk};
+                   .shard = sh, .bucket = g_bucket};
     CHECK(pass_pipeline(&pc, &d) == 0);
     ax_diag_print(&d, stderr);
     ax_diag_free(&d);
@@ -161,9 +163,9 @@ static int rank_fn(rt_comm *c, void *arg) {
     return ok ? 0 : 1;
 }
 
-static void run_plan(run *R, int world, int64_t gas, pass_shard_cfg sh, pass_bucket_cfg bk, const data *dt) {
+static void run_plan(run *R, int world, int64_t gas, pass_shard_cfg sh, const data *dt) {
     memset(R, 0, sizeof *R);
-    char *text = plan_text(world, gas, sh, bk);
+    char *text = plan_text(world, gas, sh);
     R->text = text;
     R->dt = dt;
     R->gas = gas;
@@ -177,14 +179,15 @@ static void run_plan(run *R, int world, int64_t gas, pass_shard_cfg sh, pass_buc
  * k/v 288 (+ 12-element biases), mlp 960, norms 24. */
 static void bucketed_equal(const run *R, const run *ref, int world, int64_t gas, pass_shard_cfg sh, const char *name,
                            const data *dt) {
-    pass_bucket_cfg bk = sh.stage == 0   ? (pass_bucket_cfg){PASS_BUCKET_BYTES, 2000}
-                         : sh.stage == 3 && !sh.reshard_after_forward ? (pass_bucket_cfg){PASS_BUCKET_UNIT, 0}
-                                                                     : (pass_bucket_cfg){PASS_BUCKET_ELEMS, 300};
-    char *text = plan_text(world, gas, sh, bk);
+    g_bucket = sh.stage == 0   ? (pass_bucket_cfg){PASS_BUCKET_BYTES, 2000}
+               : sh.stage == 3 && !sh.reshard_after_forward ? (pass_bucket_cfg){PASS_BUCKET_UNIT, 0}
+                                                           : (pass_bucket_cfg){PASS_BUCKET_ELEMS, 300};
+    char *text = plan_text(world, gas, sh);
     CHECK_MSG(strstr(text, "bucket=1") != NULL, "%s: the plan has no gradient buckets", name);
     free(text);
     run Rb;
-    run_plan(&Rb, world, gas, sh, bk, dt);
+    run_plan(&Rb, world, gas, sh, dt);
+    g_bucket = (pass_bucket_cfg){0};
     CHECK_MSG(!Rb.failed && Rb.nparams == R->nparams, "%s with buckets on %d ranks failed", name, world);
     if (Rb.failed || Rb.nparams != R->nparams) return;
     CHECK_MSG(!memcmp(Rb.losses, R->losses, sizeof Rb.losses) &&
@@ -208,11 +211,11 @@ int main(void) {
         for (int64_t gas = 1; gas <= 2; gas++) {
             if (worlds[w] == 3 && gas == 2) continue;
             run ref;
-            run_plan(&ref, 1, gas * worlds[w], (pass_shard_cfg){0}, (pass_bucket_cfg){0}, &dt);
+            run_plan(&ref, 1, gas * worlds[w], (pass_shard_cfg){0}, &dt);
             for (size_t k = 0; k < AX_ARRAY_LEN(cfgs); k++) {
                 if (worlds[w] != 4 && cfgs[k].offload_optimizer) continue;
                 run R;
-                run_plan(&R, worlds[w], gas, cfgs[k], (pass_bucket_cfg){0}, &dt);
+                run_plan(&R, worlds[w], gas, cfgs[k], &dt);
                 CHECK_MSG(!R.failed && R.nparams == ref.nparams, "%s on %d ranks failed", names[k], worlds[w]);
                 if (R.failed || R.nparams != ref.nparams) continue;
                 for (int st = 0; st < STEPS; st++)
