@@ -48,6 +48,62 @@ static const char *sp_layout(const fe_config *c) {
     return !strcmp(f, "batch_ring") ? "contiguous" : !strcmp(f, "batch_stripe") ? "stripe" : "zigzag";
 }
 
+/* Gradient buckets as the config's data-parallel engine makes them: DDP by
+ * ddp_bucket_cap_mb (bytes), DeepSpeed by reduce_bucket_size (elements,
+ * "auto" = hidden^2 as the HF Trainer resolves it), FSDP per wrapped unit. */
+static void set_buckets(const fe_config *c, const fe_model *model, pass_bucket_cfg *b) {
+    if (c->ds.present) {
+        b->by = PASS_BUCKET_ELEMS;
+        fe_deepspeed_model_autos(&c->ds, model->hidden_size, &b->cap, NULL, NULL);
+    } else if (c->fsdp.enabled) {
+        b->by = PASS_BUCKET_UNIT;
+    } else {
+        b->by = PASS_BUCKET_BYTES;
+        b->cap = (int64_t)(c->ddp_bucket_cap_mb * 1048576.0);
+        if (b->cap < 1) b->cap = 1;
+    }
+}
+
+/* Communicator calls and gradient buckets (memplan's figures) into the
+ * summary and the STAT json. */
+static void stats_buckets(const ir_module *m, const pass_mem_stats *st, json_t *j, ax_buf *summary) {
+    int64_t ga = 1;
+    const ir_attr *a = ir_module_attr(m, "train.grad_accum");
+    if (a && a->kind == IR_ATTR_INT) ga = a->i;
+    json_object_set_new(j, "collective_calls_per_step", json_integer(st->calls_step));
+    json_object_set_new(j, "collective_calls_per_micro_step", json_integer(st->calls_micro));
+    json_object_set_new(j, "collective_calls_per_optimizer_step", json_integer(st->calls_opt));
+    ax_buf_printf(summary, "axoc: collective calls per step and rank: %lld (micro_step %lld x %lld + opt_step %lld)\n",
+                  (long long)st->calls_step, (long long)st->calls_micro, (long long)ga, (long long)st->calls_opt);
+    const ir_attr *by = ir_module_attr(m, "grad_buckets.by"), *cap = ir_module_attr(m, "grad_buckets.cap");
+    if (!by || by->kind != IR_ATTR_STR) return;
+    json_t *jb = json_object();
+    json_object_set_new(jb, "by", json_string(by->s));
+    if (cap && cap->kind == IR_ATTR_INT) json_object_set_new(jb, "cap", json_integer(cap->i));
+    static const char *const progs[] = {"micro_step", "opt_step"};
+    for (size_t k = 0; k < AX_ARRAY_LEN(progs); k++) {
+        char key[96];
+        snprintf(key, sizeof key, "memplan.%s.bucket_bytes", progs[k]);
+        const ir_attr *b = ir_module_attr(m, key);
+        if (!b || b->kind != IR_ATTR_INTS) continue;
+        json_t *arr = json_array();
+        for (int i = 0; i < b->n; i++) json_array_append_new(arr, json_integer(b->ints[i]));
+        json_object_set_new(jb, progs[k], arr);
+        ax_buf_printf(summary, "axoc: gradient buckets in %s (", progs[k]);
+        if (!strcmp(by->s, "bytes") && cap)
+            ax_buf_printf(summary, "ddp_bucket_cap_mb: cap %s", human(cap->i));
+        else if (!strcmp(by->s, "elements") && cap)
+            ax_buf_printf(summary, "reduce_bucket_size: cap %lld elements", (long long)cap->i);
+        else
+            ax_buf_printf(summary, "one per wrapped unit");
+        ax_buf_printf(summary, "): %d bucket%s, one call each:", b->n, b->n > 1 ? "s" : "");
+        for (int i = 0; i < b->n && i < 8; i++) ax_buf_printf(summary, "%s %s", i ? "," : "", human(b->ints[i]));
+        if (b->n > 8) ax_buf_printf(summary, ", ... (%d more)", b->n - 8);
+        ax_buf_printf(summary, "\n");
+    }
+    json_object_set_new(j, "gradient_buckets_bytes", jb);
+}
+
 /* The figures of memplan as JSON (plan STAT section) and as the summary
  * axoc prints before anything runs; with a memory target, the advice of
  * the reference's "Memory Issues" list, made exact. */
@@ -103,6 +159,7 @@ static json_t *stats_json(const ir_module *m, const pass_mem_stats *st, const fe
         ax_buf_printf(summary, "axoc: host<->device (PCIe) copies per step and rank: %s (%lld bytes: %s to the device, %s to the host)\n",
                       human(st->h2d_step + st->d2h_step), (long long)(st->h2d_step + st->d2h_step), human(st->h2d_step),
                       human(st->d2h_step));
+    stats_buckets(m, st, j, summary);
     if (gpu_mem_gib > 0 && gib(peak) > gpu_mem_gib) {
         int stage = c->ds.present ? c->ds.zero_stage : c->fsdp.enabled ? 3 : 0;
         ax_buf advice = {0};
@@ -166,6 +223,11 @@ int cg_compile(const cg_options *o, cg_result *r, ax_diag *d) {
     snprintf(ws, sizeof ws, "world=%d", world);
     /* --gpu-mem changes only the advice printed, not the plan's bytes */
     cg_key_add_str(kb, ws);
+    /* META records the FSDP version as written (fsdp_version 1 and 2 forms
+     * share their canonical config but not their META) */
+    char fv[32];
+    snprintf(fv, sizeof fv, "fsdp_version=%d", cfg.fsdp.enabled ? cfg.fsdp.version : 0);
+    cg_key_add_str(kb, fv);
     cg_cache_key key = cg_key_finish(kb);
     cg_cache_key_hex(&key, r->key_hex);
     char cdir[4096];
@@ -214,6 +276,7 @@ int cg_compile(const cg_options *o, cg_result *r, ax_diag *d) {
     /* ZeRO-3/FSDP: the next unit's parameters are gathered while the
      * current one computes (FSDP2's default prefetch of one unit) */
     pc.sched.prefetch = pc.shard.stage >= 3 ? 1 : 0;
+    set_buckets(&cfg, &model, &pc.bucket);
     if (pass_checkpoint(&pc, "lower", d) != 0 || pass_pipeline(&pc, d) != 0) {
         ax_buf_free(&canon);
         goto out;

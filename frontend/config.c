@@ -243,6 +243,7 @@ static const key_def keys[] = {
     {"bf16", K_SPECIAL, -1, 0},
     {"dataset_prepared_path", K_ANY, -1, 0},
     {"datasets", K_SPECIAL, -1, 0},
+    {"ddp_bucket_cap_mb", K_NUM, F(ddp_bucket_cap_mb), 1},
     {"debug", K_BOOL, -1, 0},
     {"deepspeed", K_SPECIAL, -1, 0},
     {"early_stopping_patience", K_INT, F(early_stopping_patience), 0},
@@ -349,6 +350,7 @@ static void set_defaults(fe_config *c) {
     c->liger_cross_entropy = c->liger_fused_linear_cross_entropy = -1;
     c->logging_steps = 1;
     c->seed = 42;
+    c->ddp_bucket_cap_mb = 25; /* torch DistributedDataParallel's default */
 }
 
 static int match_one(const char *s, const char *const *names, int n) {
@@ -623,6 +625,23 @@ static void load_deepspeed(loader *L, const char *override) {
     fe_deepspeed_load(resolved, c, &L->set, y->ar, y->d);
 }
 
+/* ddp_bucket_cap_mb: MiB as torch takes it (bytes = MiB * 2^20); DDP only. */
+static void check_ddp_bucket(loader *L) {
+    const fe_ypair *p = pair(L, "ddp_bucket_cap_mb");
+    char loc[512];
+    if (!p || fe_y_is_null(p->v)) return;
+    const fe_config *c = L->c;
+    if (c->ddp_bucket_cap_mb > 1048576.0)
+        ax_error(L->y.d, fe_yloc(&L->y, p->v, loc, sizeof loc),
+                 "ddp_bucket_cap_mb: expected a gradient bucket size in MiB of at most 1048576, found %.17g",
+                 c->ddp_bucket_cap_mb);
+    else if (c->ds.present || c->fsdp.enabled)
+        ax_warn(L->y.d, fe_yloc(&L->y, p->k, loc, sizeof loc),
+                "ddp_bucket_cap_mb: applies to DDP only; ignored with %s",
+                c->ds.present ? "DeepSpeed (its gradient buckets are zero_optimization.reduce_bucket_size)"
+                              : "FSDP (one gradient bucket per wrapped unit)");
+}
+
 static void check_whole(loader *L) {
     fe_config *c = L->c;
     const fe_yctx *y = &L->y;
@@ -668,6 +687,7 @@ static void check_whole(loader *L) {
         ax_error(y->d, fe_yloc(y, pair(L, "gradient_checkpointing")->k, loc, sizeof loc),
                  "gradient_checkpointing: expected only one of gradient_checkpointing and "
                  "fsdp_config.activation_checkpointing, found both set");
+    check_ddp_bucket(L);
     if (c->ds.present && c->fsdp.enabled) {
         p = pair(L, "fsdp_config") ? pair(L, "fsdp_config") : pair(L, "fsdp");
         ax_error(y->d, fe_yloc(y, p ? p->k : NULL, loc, sizeof loc),
@@ -880,6 +900,7 @@ void fe_config_canonical(const fe_config *c, ax_buf *out) {
     I("eval_steps", c->eval_steps);
     addl(&L, "seed=%llu", (unsigned long long)c->seed);
     I("early_stopping_patience", c->early_stopping_patience);
+    D("ddp_bucket_cap_mb", c->ddp_bucket_cap_mb);
 
     const fe_deepspeed *ds = &c->ds;
     I("deepspeed.enabled", ds->present);

@@ -122,6 +122,9 @@ typedef struct fe_config {
 
     fe_deepspeed ds;
     fe_fsdp fsdp;
+
+    /* Added by the frontend. */
+    double ddp_bucket_cap_mb; /* DDP gradient bucket capacity in MiB (torch default 25) */
 } fe_config;
 
 /* Loads and checks a config. deepspeed_override: the --deepspeed FILE or

@@ -86,6 +86,9 @@ static void module_facts(const fe_config *c, const fe_model *m, int world_size, 
     set_i(mod, "train.logging_steps", c->logging_steps);
     set_i(mod, "train.save_steps", c->save_steps);
     set_i(mod, "train.gradient_checkpointing", c->gradient_checkpointing);
+    /* how axorun writes checkpoint-N/ (the final model is always a full HF dir) */
+    set_s(mod, "train.state_dict_type",
+          c->fsdp.enabled && c->fsdp.state_dict_type == FE_STATE_DICT_SHARDED ? "SHARDED_STATE_DICT" : "FULL_STATE_DICT");
     set_s(mod, "io.output_dir", c->output_dir);
     set_i(mod, "io.ndatasets", c->ndatasets);
     for (int i = 0; i < c->ndatasets; i++) {

@@ -339,3 +339,30 @@ int32_t ir_b_input(ir_builder *b, const char *name, ir_type t) {
 }
 
 int32_t ir_b_fill(ir_builder *b, double v, ir_type t) { return typed_source(b, IR_OP_fill, ir_af("value", v), t, IR_ROLE_TEMP); }
+
+/* ---- gradient buckets ---------------------------------------------------- */
+static int bucket_of(const ir_node *n, int64_t *bucket, const char **axis) {
+    if (n->op != IR_OP_all_reduce && n->op != IR_OP_reduce_scatter) return 0;
+    const ir_attr *a = ir_attr_find(n->attrs, n->nattrs, "bucket");
+    if (!a || a->kind != IR_ATTR_INT) return 0;
+    if (n->op == IR_OP_reduce_scatter && ir_attr_int(n->attrs, n->nattrs, "dim", 0) != 0) return 0;
+    *bucket = a->i;
+    *axis = ir_attr_str(n->attrs, n->nattrs, "axis", "");
+    return 1;
+}
+
+int ir_bucket_run_end(const ir_program *p, int i) {
+    int64_t b0, b;
+    const char *ax0, *ax;
+    if (i < 0 || i >= p->nnodes || !bucket_of(&p->nodes[i], &b0, &ax0)) return i + 1;
+    int j = i + 1;
+    for (; j < p->nnodes; j++) {
+        const ir_node *n = &p->nodes[j];
+        if (n->op != p->nodes[i].op || !bucket_of(n, &b, &ax) || b != b0 || strcmp(ax, ax0) != 0) break;
+        int inner = 0; /* reads a value made inside the run: cannot be packed with it */
+        for (int k = 0; k < n->nin && !inner; k++)
+            inner = !IR_REF_IS_GLOBAL(n->in[k]) && n->in[k] < p->nvalues && p->values[n->in[k]].node >= i;
+        if (inner) break;
+    }
+    return j;
+}

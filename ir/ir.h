@@ -177,6 +177,16 @@ const ir_type *ir_ref_type(const ir_module *m, const ir_program *p, int32_t ref)
 int ir_node_add(ir_module *m, ir_program *p, ir_op op, const int32_t *in, int nin, const ir_attr *attrs, int nattrs,
                 const ir_type *types, const ir_role *roles, int32_t *out_ids, ax_diag *d);
 
+/* ---- gradient buckets ----------------------------------------------------
+ * An all_reduce or reduce_scatter (dim 0) with an int attribute `bucket`
+ * runs as ONE communicator call together with the nodes right after it
+ * that are the same op over the same axis with the same `bucket` and read
+ * no value produced inside the run: the executor packs their operands into
+ * one buffer (docs/sharding.md). Returns the end (exclusive) of the run
+ * that starts at node i; i + 1 for any other node. memplan counts calls
+ * with the same rule. */
+int ir_bucket_run_end(const ir_program *p, int i);
+
 /* ---- builder: chains calls, remembers the first error --------------------- */
 typedef struct ir_builder {
     ir_module *m;

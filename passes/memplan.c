@@ -14,6 +14,9 @@
  * all_reduce moves 2x the tensor, all_gather and reduce_scatter 1x the
  * whole (gathered) tensor, ring_shift 1x the block it sends; micro_step's
  * collectives count grad_accum times.
+ * Calls: communicator calls per rank, a bucket of gradient reductions
+ * (ir_bucket_run_end) being one call; each program's bucket sizes in bytes
+ * go to attr memplan.<program>.bucket_bytes.
  */
 #include "passes/passes.h"
 
@@ -109,6 +112,30 @@ static void copy_bytes(const ir_module *m, const ir_program *p, int64_t *h2d, in
     }
 }
 
+/* Communicator calls of one run of p; records the bucket sizes. */
+static int64_t comm_calls(ir_module *m, const ir_program *p) {
+    int64_t calls = 0, *sizes = malloc(sizeof(int64_t) * ((size_t)p->nnodes + 1));
+    int nb = 0;
+    for (int i = 0; i < p->nnodes; i = ir_bucket_run_end(p, i)) {
+        const ir_node *n = &p->nodes[i];
+        if (!(ir_ops[n->op].flags & IR_F_COLLECTIVE)) continue;
+        int ax = ir_mesh_find(m, ir_attr_str(n->attrs, n->nattrs, "axis", ""));
+        if (ax < 0 || m->mesh_sizes[ax] == 1) continue;
+        calls++;
+        if (!ir_attr_find(n->attrs, n->nattrs, "bucket")) continue;
+        int64_t b = 0;
+        for (int j = i; j < ir_bucket_run_end(p, i); j++) b += ir_type_bytes(ir_ref_type(m, p, p->nodes[j].in[0]));
+        sizes[nb++] = b;
+    }
+    if (nb) {
+        char key[128];
+        snprintf(key, sizeof key, "memplan.%s.bucket_bytes", p->name);
+        ir_module_set_attr(m, ir_aints(key, nb, sizes));
+    }
+    free(sizes);
+    return calls;
+}
+
 int pass_memplan(ir_module *m, pass_mem_stats *st) {
     memset(st, 0, sizeof *st);
     for (int g = 0; g < m->nglobals; g++) {
@@ -148,18 +175,22 @@ int pass_memplan(ir_module *m, pass_mem_stats *st) {
             st->micro_host_peak = host_peak;
             st->comm_micro = comm_bytes(m, p, &st->ring_micro);
             copy_bytes(m, p, &st->h2d_micro, &st->d2h_micro);
+            st->calls_micro = comm_calls(m, p);
         } else if (!strcmp(p->name, "opt_step")) {
             st->opt_peak = peak;
             st->opt_host_peak = host_peak;
             int64_t ring_opt;
             st->comm_opt = comm_bytes(m, p, &ring_opt);
             copy_bytes(m, p, &st->h2d_opt, &st->d2h_opt);
+            st->calls_opt = comm_calls(m, p);
         }
     }
     st->comm_step = st->comm_micro * ga + st->comm_opt;
+    st->calls_step = st->calls_micro * ga + st->calls_opt;
     st->h2d_step = st->h2d_micro * ga + st->h2d_opt;
     st->d2h_step = st->d2h_micro * ga + st->d2h_opt;
     ir_module_set_attr(m, ir_ai("memplan.comm_bytes_per_step", st->comm_step));
+    ir_module_set_attr(m, ir_ai("memplan.collective_calls_per_step", st->calls_step));
     if (st->h2d_step || st->d2h_step) {
         ir_module_set_attr(m, ir_ai("memplan.to_device_bytes_per_step", st->h2d_step));
         ir_module_set_attr(m, ir_ai("memplan.to_host_bytes_per_step", st->d2h_step));

@@ -39,6 +39,14 @@ typedef struct pass_opt_cfg {
  * and, with master_f32, @master/<p> (f32, role opt). */
 int pass_optimizer(ir_module *m, const pass_opt_cfg *cfg, ax_diag *d);
 
+/* How gradient reductions are grouped into buckets (bucket.c). */
+typedef enum {
+    PASS_BUCKET_OFF,   /* one collective per gradient */
+    PASS_BUCKET_BYTES, /* torch DDP: cap in bytes (ddp_bucket_cap_mb * 2^20) */
+    PASS_BUCKET_ELEMS, /* DeepSpeed ZeRO: cap in elements (reduce_bucket_size) */
+    PASS_BUCKET_UNIT,  /* FSDP: one bucket per wrapped unit's run of gradients */
+} pass_bucket_by;
+
 typedef struct pass_shard_cfg {
     int stage;                 /* 0 DDP, 1/2/3 ZeRO (FSDP full shard = 3) */
     int reshard_after_forward; /* stage 3: gather again in backward */
@@ -61,6 +69,23 @@ typedef struct pass_sched_cfg {
 } pass_sched_cfg;
 int pass_schedule(ir_module *m, const pass_sched_cfg *cfg, ax_diag *d);
 
+typedef struct pass_bucket_cfg {
+    pass_bucket_by by;
+    int64_t cap; /* in by's unit; <= 0 with BYTES/ELEMS: no buckets */
+} pass_bucket_cfg;
+
+/* Groups the gradient reductions over dp that pass_shard emitted (one per
+ * gradient) into buckets, each one communicator call (see bucket.c). The
+ * pipeline runs it right after pass_shard (same dump). */
+int pass_bucket_grads(ir_module *m, const pass_bucket_cfg *cfg, ax_diag *d);
+/* The greedy assignment: items in order; an item joins the open bucket
+ * unless its size would take the bucket past cap (it then opens the next
+ * one), so an item larger than cap is a bucket of its own; an item whose
+ * key differs from the previous item's always opens a new bucket (dtype,
+ * op, wrapped unit). cap <= 0: no size limit. Writes bucket[i] (0, 1, ...);
+ * returns the bucket count. */
+int pass_bucket_assign(const int64_t *sizes, const int *keys, int n, int64_t cap, int *bucket);
+
 /* Per-rank memory and communication figures (see memplan.c). */
 typedef struct pass_mem_stats {
     int64_t params;                 /* parameter count (whole model) */
@@ -75,6 +100,8 @@ typedef struct pass_mem_stats {
     int64_t comm_step;              /* micro * grad_accum + opt */
     int64_t h2d_micro, h2d_opt, d2h_micro, d2h_opt; /* host<->device copy bytes per rank per program run */
     int64_t h2d_step, d2h_step;     /* to the device, to the host: micro * grad_accum + opt */
+    /* communicator calls per rank (a bucket is one call; see ir_bucket_run_end) */
+    int64_t calls_micro, calls_opt, calls_step;
 } pass_mem_stats;
 int pass_memplan(ir_module *m, pass_mem_stats *st);
 int64_t pass_local_bytes(const ir_module *m, const ir_type *t);
@@ -92,6 +119,7 @@ typedef struct pass_ctx {
     pass_shard_cfg shard;
     const char *sp_layout; /* NULL: zigzag */
     pass_sched_cfg sched;
+    pass_bucket_cfg bucket; /* gradient buckets (zero: one collective per gradient) */
     const char *dump_dir; /* NULL: no dumps; else NN-<pass>.ir files */
     pass_mem_stats mem;   /* filled by the memplan step */
     int stage;            /* dump file counter */

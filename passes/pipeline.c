@@ -78,7 +78,8 @@ int pass_pipeline(pass_ctx *c, ax_diag *d) {
     if (pass_autodiff(c->m, ms, c->loss, c->checkpoint, d) || pass_checkpoint(c, "autodiff", d)) return -1;
     if (pass_seqpar(c->m, c->sp_layout ? c->sp_layout : "zigzag", d) || pass_checkpoint(c, "seqpar", d)) return -1;
     if (pass_optimizer(c->m, &c->opt, d) || pass_checkpoint(c, "optimizer", d)) return -1;
-    if (pass_shard(c->m, &c->shard, d) || pass_checkpoint(c, "shard", d)) return -1;
+    if (pass_shard(c->m, &c->shard, d) || pass_bucket_grads(c->m, &c->bucket, d) || pass_checkpoint(c, "shard", d))
+        return -1;
     if (pass_offload(c->m, &c->shard, d) || pass_checkpoint(c, "offload", d)) return -1;
     for (int i = 0; i < c->m->nprograms; i++) pass_dce(c->m, c->m->programs[i]);
     if (pass_checkpoint(c, "dce", d)) return -1;

@@ -477,28 +477,97 @@ static const exec_fn exec_table[IR_NOPS] = {
 #undef IR_OP
 };
 
+/* A gradient bucket: nodes [i, e) (ir_bucket_run_end) are the same
+ * collective over one axis and make ONE communicator call on a packed
+ * buffer. all_reduce: the operands back to back. reduce_scatter: rank-major,
+ * rank q's part being block q of every operand in turn (zero-padded rows as
+ * in x_reduce_scatter), so each rank receives its blocks back to back. The
+ * sums are elementwise in rank order, so every result is bit-identical to
+ * one call per node. */
+static int x_bucket(xc *x, int i, int e) {
+    const ir_program *p = x->pr->p;
+    int64_t n;
+    int ax = axis_of(x, &n);
+    if (ax < 0) return -1;
+    if (n == 1) { /* copies */
+        int rc = 0;
+        for (int k = i; k < e && !rc; k++) {
+            x->n = &p->nodes[k];
+            rc = exec_table[x->n->op](x);
+        }
+        x->n = &p->nodes[i];
+        return rc;
+    }
+    int rs = p->nodes[i].op == IR_OP_reduce_scatter;
+    int64_t per = 0; /* floats per rank in the packed buffer */
+    for (int k = i; k < e; k++) per += x->pr->vals[p->nodes[k].out[0]].numel;
+    float *buf = calloc((size_t)(rs ? per * n : per) + 1, 4), *recv = rs ? malloc((size_t)per * 4 + 4) : buf;
+    if (!buf || !recv) {
+        free(buf);
+        if (rs) free(recv);
+        ax_error(x->d, x->where, "out of memory (%lld elements)", (long long)(rs ? per * n : per));
+        return -1;
+    }
+    int64_t off = 0;
+    for (int k = i; k < e; k++) {
+        const rt_buf *in = ref(x, p->nodes[k].in[0]);
+        int64_t blk = x->pr->vals[p->nodes[k].out[0]].numel;
+        if (!rs) {
+            memcpy(buf + off, in->data, (size_t)blk * 4);
+        } else {
+            for (int64_t q = 0; q < n; q++) {
+                int64_t from = q * blk, cnt = in->numel - from < blk ? in->numel - from : blk;
+                if (cnt > 0) memcpy(buf + q * per + off, rt_f(in) + from, (size_t)cnt * 4);
+            }
+        }
+        off += blk;
+    }
+    int rc = rs ? x->st->coll->reduce_scatter(x->st->coll->ctx, ax, buf, recv, per)
+                : x->st->coll->all_reduce(x->st->coll->ctx, ax, buf, per);
+    off = 0;
+    for (int k = i; k < e && !rc; k++) {
+        rt_buf *o = &x->pr->vals[p->nodes[k].out[0]];
+        memcpy(o->data, recv + off, (size_t)o->numel * 4);
+        round_if_bf16(o);
+        off += o->numel;
+    }
+    free(buf);
+    if (rs) free(recv);
+    return coll_fail(x, rc);
+}
+
 int rt_prog_run(rt_prog *pr, rt_state *st, rt_input_fn inputs, void *ctx, ax_diag *d) {
     xc x = {.pr = pr, .st = st, .inputs = inputs, .ctx = ctx, .d = d};
     int rc = 0;
     for (int i = 0; i < pr->p->nnodes && !rc; i++) {
+        int e = ir_bucket_run_end(pr->p, i); /* > i + 1: a bucket of collectives, one call */
         x.n = &pr->p->nodes[i];
-        snprintf(x.where, sizeof x.where, "%s node %d (%s)", pr->p->name, i, ir_ops[x.n->op].name);
-        for (int r = 0; r < x.n->nout && !rc; r++) { /* results come alive */
-            rt_buf *b = &pr->vals[x.n->out[r]];
-            if (x.n->op == IR_OP_input) continue;
-            b->data = calloc((size_t)(b->numel ? b->numel : 1), 4);
-            if (!b->data) {
-                ax_error(d, x.where, "out of memory (%lld elements)", (long long)b->numel);
-                rc = -1;
+        if (e > i + 1)
+            snprintf(x.where, sizeof x.where, "%s nodes %d-%d (%s bucket %lld)", pr->p->name, i, e - 1,
+                     ir_ops[x.n->op].name, (long long)ir_attr_int(x.n->attrs, x.n->nattrs, "bucket", 0));
+        else
+            snprintf(x.where, sizeof x.where, "%s node %d (%s)", pr->p->name, i, ir_ops[x.n->op].name);
+        for (int k = i; k < e && !rc; k++) {
+            const ir_node *nk = &pr->p->nodes[k];
+            for (int r = 0; r < nk->nout && !rc; r++) { /* results come alive */
+                rt_buf *b = &pr->vals[nk->out[r]];
+                if (nk->op == IR_OP_input) continue;
+                b->data = calloc((size_t)(b->numel ? b->numel : 1), 4);
+                if (!b->data) {
+                    ax_error(d, x.where, "out of memory (%lld elements)", (long long)b->numel);
+                    rc = -1;
+                }
             }
         }
         double t0 = st->trace ? rt_trace_now_us(st->trace) : 0;
-        if (!rc) rc = exec_table[x.n->op](&x);
-        if (st->trace && x.n->op != IR_OP_input)
+        if (!rc) rc = e > i + 1 ? x_bucket(&x, i, e) : exec_table[x.n->op](&x);
+        if (st->trace && x.n->op != IR_OP_input) /* a bucket is one event, like its one call */
             rt_trace_add(st->trace, ir_ops[x.n->op].name, st->trace_pid,
                          (int)ir_attr_int(x.n->attrs, x.n->nattrs, "stream", 0), t0, rt_trace_now_us(st->trace) - t0,
                          pr->p->name, i);
-        for (int v = pr->freeq[i]; v >= 0; v = pr->freenext[v]) release(pr, v); /* last uses */
+        for (int k = i; k < e; k++)
+            for (int v = pr->freeq[k]; v >= 0; v = pr->freenext[v]) release(pr, v); /* last uses */
+        i = e - 1;
     }
     for (int v = 0; v < pr->p->nvalues; v++) /* after an error */
         if (pr->vals[v].data) release(pr, v);

@@ -4,6 +4,7 @@
 #include "ir/planfile.h"
 #include "runtime/data.h"
 #include "runtime/safetensors.h"
+#include "runtime/sharded_ckpt.h"
 
 #include <errno.h>
 #include <math.h>
@@ -592,7 +593,10 @@ int rt_train(rt_session *s, const rt_train_opts *o, ax_diag *d) {
                 ax_error(d, out_dir, "path too long");
                 goto fail;
             }
-            if (rt_session_save(s, ck, o->overwrite, d) != 0) goto fail;
+            /* fsdp_config.state_dict_type: SHARDED_STATE_DICT checkpoints are per-rank files (sharded_ckpt.h) */
+            int sharded = !strcmp(mattr_s(m, "train.state_dict_type", "FULL_STATE_DICT"), "SHARDED_STATE_DICT");
+            if ((sharded ? rt_session_save_sharded(s, ck, o->overwrite, d) : rt_session_save(s, ck, o->overwrite, d)) != 0)
+                goto fail;
         }
     }
     s->st.trace = NULL;

@@ -2,6 +2,7 @@
 #include "codegen/compile.h"
 #include "frontend/config.h"
 #include "ir/ir.h"
+#include "runtime/sharded_ckpt.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +14,8 @@ static const char *usage =
     "  axoc dump PLAN.bin            print a plan's summary, config and IR\n"
     "  axoc verify FILE.ir           parse and verify an IR text file\n"
     "  axoc fetch deepspeed_configs [--dest DIR] [--force]\n"
+    "  axoc merge-sharded CHECKPOINT_DIR -o OUT_DIR [--overwrite]\n"
+    "                                a SHARDED_STATE_DICT checkpoint -> HF model dir\n"
     "  axoc --version\n";
 
 static int finish(ax_diag *d, int rc) {
@@ -148,6 +151,33 @@ static int cmd_fetch(int argc, char **argv) {
     return finish(&d, rc);
 }
 
+static int cmd_merge_sharded(int argc, char **argv) {
+    const char *in = NULL, *out = NULL;
+    int overwrite = 0;
+    for (int i = 2; i < argc; i++) {
+        if (!strcmp(argv[i], "-o") || !strcmp(argv[i], "--output")) {
+            if (!need_arg(i, argc, argv[i])) return 2;
+            out = argv[++i];
+        } else if (!strcmp(argv[i], "--overwrite")) {
+            overwrite = 1;
+        } else if (argv[i][0] == '-' || in) {
+            fprintf(stderr, "axoc merge-sharded: unexpected argument %s\n%s", argv[i], usage);
+            return 2;
+        } else {
+            in = argv[i];
+        }
+    }
+    if (!in || !out) {
+        fprintf(stderr, "axoc merge-sharded: needs CHECKPOINT_DIR and -o OUT_DIR\n%s", usage);
+        return 2;
+    }
+    ax_diag d;
+    ax_diag_init(&d);
+    int rc = rt_sharded_merge(in, out, overwrite, &d) != 0;
+    if (!rc) fprintf(stderr, "axoc: merged %s into %s/model.safetensors\n", in, out);
+    return finish(&d, rc);
+}
+
 int main(int argc, char **argv) {
     if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")) {
         fputs(usage, argc < 2 ? stderr : stdout);
@@ -169,6 +199,7 @@ int main(int argc, char **argv) {
     }
     if (!strcmp(argv[1], "verify")) return cmd_verify(argc, argv);
     if (!strcmp(argv[1], "fetch")) return cmd_fetch(argc, argv);
+    if (!strcmp(argv[1], "merge-sharded")) return cmd_merge_sharded(argc, argv);
     fprintf(stderr, "axoc: unknown command \"%s\"\n%s", argv[1], usage);
     return 2;
 }

@@ -133,7 +133,26 @@ static void test_defaults(void) {
     CHECK_EQ(c->seed, 42);
     CHECK_EQ(c->ds.present, 0);
     CHECK_EQ(c->fsdp.enabled, 0);
+    CHECK(c->ddp_bucket_cap_mb == 25.0); /* torch DDP's bucket_cap_mb default */
     CHECK_STREQ(c->path, tmp_write("cfg.yml", "")); /* path as given */
+    run_free(&r);
+}
+
+/* ddp_bucket_cap_mb: MiB (fractions allowed), DDP only. */
+static void test_ddp_bucket_cap(void) {
+    run r;
+    run_y(&r, "ddp_bucket_cap_mb: 0.5\n");
+    CHECK_MSG(r.rc == 0 && r.d.n == 0, "%s", dump(&r.d));
+    CHECK(r.c.ddp_bucket_cap_mb == 0.5);
+    run_free(&r);
+    expect_error("ddp_bucket_cap_mb: 0\n", "cfg.yml:1:20", "ddp_bucket_cap_mb: expected a positive number, found \"0\"");
+    expect_error("ddp_bucket_cap_mb: big\n", "cfg.yml:1:20", "ddp_bucket_cap_mb: expected a positive number, found \"big\"");
+    expect_error("ddp_bucket_cap_mb: [25]\n", "cfg.yml:1:20", "ddp_bucket_cap_mb: expected a positive number, found a list");
+    expect_error("ddp_bucket_cap_mb: 1e9\n", "cfg.yml:1:20",
+                 "ddp_bucket_cap_mb: expected a gradient bucket size in MiB of at most 1048576, found 1000000000");
+    run_y(&r, "ddp_bucket_cap_mb: 10\ndeepspeed: " AXO_SOURCE_DIR "/configs/deepspeed/zero2.json\n");
+    CHECK_EQ(r.rc, 0);
+    EXPECT_DIAG(&r.d, AX_SEV_WARNING, "cfg.yml:1:1", "ddp_bucket_cap_mb: applies to DDP only; ignored with DeepSpeed");
     run_free(&r);
 }
 
@@ -570,7 +589,7 @@ static void test_canonical(void) {
         "adapter: lora\nlora_r: 8\n", "sequence_parallel_degree: 2\n", "liger_rope: true\n", "liger_rms_norm: false\n",
         "liger_glu_activation: true\n", "liger_layer_norm: true\n", "liger_cross_entropy: true\n",
         "liger_fused_linear_cross_entropy: true\n", "save_steps: 10\n", "logging_steps: 10\n", "eval_steps: 10\n",
-        "seed: 43\n", "output_dir: ./elsewhere\n", "early_stopping_patience: 2\n",
+        "seed: 43\n", "output_dir: ./elsewhere\n", "early_stopping_patience: 2\n", "ddp_bucket_cap_mb: 1\n",
         "fsdp_version: 2\nfsdp_config:\n  reshard_after_forward: true\n",
         "deepspeed: " AXO_SOURCE_DIR "/configs/deepspeed/zero1.json\n",
     };
@@ -611,6 +630,7 @@ int main(void) {
     test_all_keys();
     test_scalars();
     test_type_errors();
+    test_ddp_bucket_cap();
     test_enum_errors();
     test_not_implemented();
     test_structure_errors();
