@@ -24,68 +24,10 @@
  * next pass, passes/offload.c.
  */
 #include "passes/passes.h"
+#include "passes/rewrite.h"
 
 #include <stdlib.h>
 #include <string.h>
-
-typedef struct rw {
-    ir_module *m;
-    ir_program *p;
-    ir_program np;
-    int32_t *map;
-    ir_builder b;
-    int dp; /* mesh axis index */
-} rw;
-
-static void rw_begin(rw *r, ir_module *m, ir_program *p, int dp, ax_diag *d) {
-    memset(&r->np, 0, sizeof r->np);
-    r->m = m;
-    r->p = p;
-    r->dp = dp;
-    r->np.name = p->name;
-    r->map = malloc(sizeof(int32_t) * ((size_t)p->nvalues + 1));
-    for (int i = 0; i < p->nvalues; i++) r->map[i] = -1;
-    ir_builder_init(&r->b, m, &r->np, d);
-}
-
-static int32_t rw_ref(rw *r, int32_t ref) { return IR_REF_IS_GLOBAL(ref) ? ref : r->map[ref]; }
-
-/* Re-emits node n with operands in_over (NULL: the mapped originals). */
-static void rw_copy(rw *r, const ir_node *n, const int32_t *in_over) {
-    if (r->b.failed) return;
-    int32_t in[16], out[8];
-    for (int k = 0; k < n->nin; k++) in[k] = in_over ? in_over[k] : rw_ref(r, n->in[k]);
-    ir_type types[8];
-    ir_role roles[8];
-    for (int k = 0; k < n->nout; k++) {
-        types[k] = r->p->values[n->out[k]].type;
-        roles[k] = r->p->values[n->out[k]].role;
-    }
-    int typed = (ir_ops[n->op].flags & IR_F_TYPED) != 0;
-    if (ir_node_add(r->m, &r->np, n->op, in, n->nin, n->attrs, n->nattrs, typed ? types : NULL, roles, out, r->b.d) < 0) {
-        r->b.failed = 1;
-        return;
-    }
-    for (int k = 0; k < n->nout; k++) r->map[n->out[k]] = out[k];
-}
-
-static int rw_end(rw *r) {
-    free(r->map);
-    if (r->b.failed) {
-        free(r->np.nodes);
-        free(r->np.values);
-        return -1;
-    }
-    free(r->p->nodes);
-    free(r->p->values);
-    r->p->nodes = r->np.nodes;
-    r->p->nnodes = r->np.nnodes;
-    r->p->capn = r->np.capn;
-    r->p->values = r->np.values;
-    r->p->nvalues = r->np.nvalues;
-    r->p->capv = r->np.capv;
-    return 0;
-}
 
 static ir_attr ax_dp(void) { return ir_as("axis", "dp"); }
 
@@ -114,7 +56,7 @@ static int is_sharded(const ir_module *m, int32_t ref) {
 static int rewrite_micro(ir_module *m, const pass_shard_cfg *c, int dp, ax_diag *d) {
     ir_program *p = ir_program_find(m, "micro_step");
     rw r;
-    rw_begin(&r, m, p, dp, d);
+    rw_begin(&r, m, p, d);
     int bstart = (int)ir_attr_int(m->attrs, m->nattrs, "backward_start", p->nnodes);
     int32_t *gathered = malloc(sizeof(int32_t) * ((size_t)m->nglobals + 1));
     for (int g = 0; g < m->nglobals; g++) gathered[g] = -1;
@@ -142,7 +84,7 @@ static int rewrite_micro(ir_module *m, const pass_shard_cfg *c, int dp, ax_diag 
                 in[k] = gathered[g];
             }
         }
-        rw_copy(&r, n, in);
+        rw_emit(&r, n, in, NULL, 0, NULL);
     }
     free(gathered);
     return rw_end(&r);
@@ -151,7 +93,7 @@ static int rewrite_micro(ir_module *m, const pass_shard_cfg *c, int dp, ax_diag 
 static int rewrite_opt(ir_module *m, const pass_shard_cfg *c, int dp, ax_diag *d) {
     ir_program *p = ir_program_find(m, "opt_step");
     rw r;
-    rw_begin(&r, m, p, dp, d);
+    rw_begin(&r, m, p, d);
     int ng = m->nglobals;
     int32_t *gs = malloc(sizeof(int32_t) * ((size_t)ng + 1)); /* per grad global: local block value */
     for (int g = 0; g < ng; g++) gs[g] = -1;
@@ -209,12 +151,12 @@ static int rewrite_opt(ir_module *m, const pass_shard_cfg *c, int dp, ax_diag *d
             t.shard.dim = 0;
             int mg = ir_global_add(m, name, t, IR_ROLE_OPT, (ir_attr[]){ir_as("init_from", m->globals[pg].name)}, 1);
             in[0] = IR_GLOBAL_REF(mg);
-            rw_copy(&r, n, in);
+            rw_emit(&r, n, in, NULL, 0, NULL);
             int32_t full = all_gather(&r, IR_GLOBAL_REF(mg));
             ir_bn(&r.b, IR_OP_store, IR_IN(IR_GLOBAL_REF(pg), full), IR_NOAT, NULL);
             continue;
         }
-        rw_copy(&r, n, in);
+        rw_emit(&r, n, in, NULL, 0, NULL);
     }
     free(gs);
     return rw_end(&r);
