@@ -16,6 +16,7 @@
 #define RT_TRAIN_H
 
 #include "ir/ir.h"
+#include "runtime/backend.h"
 #include "runtime/exec.h"
 
 typedef struct rt_session {
@@ -29,6 +30,7 @@ typedef struct rt_session {
     rt_buf in_ids, in_tgt, in_pos, in_seg, in_loss_scale, in_lr, in_step;
     char *hf_config; /* config.json bytes from the plan (may be NULL) */
     size_t hf_config_len;
+    rt_backend *backend; /* NULL: the CPU executor; else owned, freed by close */
 } rt_session;
 
 /* Opens a plan file; or builds a session from a module (takes ownership). */
@@ -71,6 +73,11 @@ typedef struct rt_train_opts {
     int overwrite;          /* replace an existing output dir's model/checkpoints */
     int64_t max_steps;      /* > 0 overrides the plan */
     int quiet;
+    /* Called on every rank after its weights are initialised, before the
+     * first step: attaches a device backend to the session (tools/axorun.c
+     * uses it for the CUDA executor). NULL: train on the CPU executor. */
+    int (*attach)(rt_session *s, void *ctx, ax_diag *d);
+    void *attach_ctx;
 } rt_train_opts;
 
 int rt_train(rt_session *s, const rt_train_opts *o, ax_diag *d);
