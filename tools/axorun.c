@@ -1,16 +1,54 @@
-/* axorun — runs a plan: argument parsing only. */
+/* axorun — runs a plan: argument parsing, and wiring the CUDA executor to
+ * the NVRTC layer (the runtime does not include codegen/). */
+#include "codegen/cuda_kernels.h"
+#include "codegen/nvrtc.h"
+#include "runtime/cuda_exec.h"
 #include "runtime/launch.h"
 
 #include <stdlib.h>
 #include <string.h>
 
 static const char *usage =
-    "usage: axorun PLAN.bin [--ranks N] [--output-dir DIR] [--max-steps N] [--overwrite] [--quiet]\n"
-    "  trains as the plan says (CPU reference executor) and saves an HF model dir.\n"
-    "  A plan for N ranks runs as N local ranks (threads); --ranks must match it.\n";
+    "usage: axorun PLAN.bin [--executor cpu|cuda] [--ranks N] [--output-dir DIR] [--max-steps N] [--overwrite]\n"
+    "              [--quiet]\n"
+    "  trains as the plan says and saves an HF model dir.\n"
+    "  --executor: cuda (the default when a CUDA GPU is present) or cpu (the reference executor;\n"
+    "  the default otherwise). A plan for N ranks runs as N local ranks (threads); --ranks must\n"
+    "  match it.\n";
+
+/* Kernels for the CUDA executor: the registry's sources, compiled by NVRTC
+ * through the on-disk kernel cache. */
+static const char *kp_module_of(void *ctx, const char *entry) {
+    const cg_cuda_kernel *k = cg_cuda_kernel_for_entry(entry);
+    return k ? k->name : NULL;
+}
+static int kp_compile(void *ctx, const char *module, const char *arch, ax_buf *cubin, ax_diag *d) {
+    const cg_cuda_kernel *k = cg_cuda_kernel_find(module);
+    if (!k) {
+        ax_error(d, module, "no such kernel source");
+        return -1;
+    }
+    return cg_nvrtc_compile_cached(NULL, k->name, k->source, arch, NULL, 0, cubin, NULL, NULL, d);
+}
+
+typedef struct cuda_attach_ctx {
+    rt_cuda_opts opts;
+    char info[512];
+    int quiet;
+} cuda_attach_ctx;
+
+static int attach_cuda(rt_session *s, void *ctx, ax_diag *d) {
+    cuda_attach_ctx *c = ctx;
+    if (rt_cuda_attach(s, &c->opts, d) != 0) return -1;
+    if (c->info[0] && !c->quiet) { /* filled by rank 0 only */
+        printf("axorun: %s\n", c->info);
+        c->info[0] = 0;
+    }
+    return 0;
+}
 
 int main(int argc, char **argv) {
-    const char *plan = NULL;
+    const char *plan = NULL, *executor = NULL;
     int ranks = 0;
     rt_train_opts o = {0};
     for (int i = 1; i < argc; i++) {
@@ -35,6 +73,12 @@ int main(int argc, char **argv) {
             ranks = (int)strtol(argv[++i], &end, 10);
             if (*end || ranks < 1) {
                 fprintf(stderr, "axorun: --ranks: expected a positive integer, found \"%s\"\n", argv[i]);
+                return 2;
+            }
+        } else if (!strcmp(a, "--executor") && i + 1 < argc) {
+            executor = argv[++i];
+            if (strcmp(executor, "cpu") && strcmp(executor, "cuda")) {
+                fprintf(stderr, "axorun: --executor: expected cpu or cuda, found \"%s\"\n", executor);
                 return 2;
             }
         } else if (!strcmp(a, "--overwrite")) {
@@ -63,6 +107,21 @@ int main(int argc, char **argv) {
         ax_error(&d, plan, "the plan was compiled for %d rank%s but --ranks %d was given (recompile with axoc --world-size %d)",
                  world, world > 1 ? "s" : "", ranks, ranks);
         rc = 1;
+    }
+    /* the executor: cuda where a GPU is (silently cpu otherwise), or as asked */
+    char why[256] = "";
+    int ndev = (!executor || !strcmp(executor, "cuda")) ? rt_cuda_device_count(why, sizeof why) : 0;
+    static cuda_attach_ctx cuda; /* lives through the run; ranks share it read-only (info: rank 0) */
+    if (!rc && executor && !strcmp(executor, "cuda") && ndev < 1) {
+        ax_error(&d, "axorun", "--executor cuda: %s", why);
+        rc = 1;
+    }
+    if (!rc && ndev > 0 && (!executor || !strcmp(executor, "cuda"))) {
+        cuda.opts = (rt_cuda_opts){.kernels = {.module_of = kp_module_of, .compile = kp_compile},
+                                   .info = cuda.info, .info_cap = sizeof cuda.info};
+        cuda.quiet = o.quiet;
+        o.attach = attach_cuda;
+        o.attach_ctx = &cuda;
     }
     if (!rc) rc = rt_train_local(plan, world, &o, &d) != 0;
     ax_diag_print(&d, stderr);
