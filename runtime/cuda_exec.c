@@ -95,9 +95,11 @@ const char *rt_cuda_kernel_sig(int i, const char **entry) {
     return ksigs[i].sig;
 }
 
-static const char *sig_of(const char *entry) {
+/* The table row of an entry point (its strings are static: callers build
+ * entry names in stack buffers). */
+static const struct ksig *ksig_of(const char *entry) {
     for (size_t i = 0; i < AX_ARRAY_LEN(ksigs); i++)
-        if (!strcmp(ksigs[i].entry, entry)) return ksigs[i].sig;
+        if (!strcmp(ksigs[i].entry, entry)) return &ksigs[i];
     return NULL;
 }
 
@@ -390,7 +392,11 @@ const char *rt_cuda_dev_name(const rt_cuda_dev *dev, char *buf, size_t cap) {
     return buf;
 }
 
-rt_cuda_counts rt_cuda_dev_counts(const rt_cuda_dev *dev) { return dev->counts; }
+rt_cuda_counts rt_cuda_dev_counts(const rt_cuda_dev *dev) {
+    rt_cuda_counts c = dev->counts;
+    c.kernels = dev->nkfns;
+    return c;
+}
 
 int rt_cuda_dev_open(rt_cuda_dev **out, const rt_cuda_opts *o, ax_diag *d) {
     *out = NULL;
@@ -492,11 +498,12 @@ void rt_cuda_dev_close(rt_cuda_dev *dev) {
     free(dev);
 }
 
-/* The loaded kernel `entry` (compiling and loading its source on first use).
- * Checks the CUBIN's parameter sizes against sig. */
-static kfn *kernel_get(rt_cuda_dev *dev, const char *entry, const char *sig, const char *where, ax_diag *d) {
+/* The loaded kernel of table row ks (compiling and loading its source on
+ * first use). Checks the CUBIN's parameter sizes against the signature. */
+static kfn *kernel_get(rt_cuda_dev *dev, const struct ksig *ks, const char *where, ax_diag *d) {
+    const char *entry = ks->entry, *sig = ks->sig; /* static strings: kept in kfns */
     for (int i = 0; i < dev->nkfns; i++)
-        if (!strcmp(dev->kfns[i].entry, entry)) return &dev->kfns[i];
+        if (dev->kfns[i].entry == entry) return &dev->kfns[i];
     if (dev->nkfns == dev->capkfns) {
         int cap = dev->capkfns ? 2 * dev->capkfns : 32;
         kfn *k = realloc(dev->kfns, sizeof *k * (size_t)cap);
@@ -687,11 +694,12 @@ static int fits_int(int64_t v) { return v >= 0 && v <= 0x7fffffff; }
 static int launch(gx *x, const char *entry, int64_t gx_, int64_t gy, int64_t gz, int bx, int by, int64_t smem,
                   kargs *a) {
     rt_cuda_dev *dev = x->dev;
-    const char *sig = sig_of(entry);
-    if (!sig) {
+    const struct ksig *ks = ksig_of(entry);
+    if (!ks) {
         ax_error(x->d, x->where, "internal error: no signature recorded for kernel %s", entry);
         return -1;
     }
+    const char *sig = ks->sig;
     if (strcmp(sig, a->kind) != 0) {
         ax_error(x->d, x->where, "internal error: launch of %s passes (%s) but the kernel takes (%s)", entry, a->kind,
                  sig);
@@ -706,7 +714,7 @@ static int launch(gx *x, const char *entry, int64_t gx_, int64_t gy, int64_t gz,
                  (long long)dev->smem_optin);
         return -1;
     }
-    kfn *k = kernel_get(dev, entry, sig, x->where, x->d);
+    kfn *k = kernel_get(dev, ks, x->where, x->d);
     if (!k) return -1;
     if (x->plan) return 0;
     if (checking(dev))

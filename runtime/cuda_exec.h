@@ -106,6 +106,7 @@ const char *rt_cuda_dev_name(const rt_cuda_dev *dev, char *buf, size_t cap);
 typedef struct rt_cuda_counts {
     int64_t launches, gemms, copies, memsets, syncs;
     int64_t max_smem; /* largest dynamic shared memory of a launch */
+    int64_t kernels;  /* distinct entry points loaded (looked up, in a dry run) */
 } rt_cuda_counts;
 rt_cuda_counts rt_cuda_dev_counts(const rt_cuda_dev *dev);
 

@@ -40,10 +40,9 @@ typedef struct cuda_attach_ctx {
 static int attach_cuda(rt_session *s, void *ctx, ax_diag *d) {
     cuda_attach_ctx *c = ctx;
     if (rt_cuda_attach(s, &c->opts, d) != 0) return -1;
-    if (c->info[0] && !c->quiet) { /* filled by rank 0 only */
-        printf("axorun: %s\n", c->info);
-        c->info[0] = 0;
-    }
+    int rank0 = 1;
+    for (int a = 0; a < s->m->nmesh; a++) rank0 &= s->st.coord[a] == 0;
+    if (rank0 && !c->quiet && c->info[0]) printf("axorun: %s\n", c->info); /* info: written by rank 0 only */
     return 0;
 }
 

@@ -395,6 +395,11 @@ static void dry_counts(void) {
     CHECK(c1.launches - c0.launches > 40);
     CHECK(c1.copies - c0.copies >= 5); /* the 5 runtime inputs at least (reshapes are copies too) */
     CHECK(c1.syncs - c0.syncs >= 1);   /* a run ends synchronised */
+    /* distinct entry points: bf16 rmsnorm fwd/bwd/dw_reduce, rope, attn_any fwd/dq/dkdv, embedding fwd/bwd,
+     * cross entropy fwd/reduce/bwd, swiglu fwd/bwd, add, convert, fill? ... at least these 16 */
+    CHECK_MSG(c1.kernels >= 16, "%lld distinct kernels", (long long)c1.kernels);
+    printf("  dry run of micro_step: %lld distinct kernels, %lld launches, %lld GEMMs\n", (long long)c1.kernels,
+           (long long)(c1.launches - c0.launches), (long long)(c1.gemms - c0.gemms));
     CHECK(rt_cuda_prog_run(&po, &st, test_inputs, &ctx, &d) == 0);
     rt_cuda_counts c2 = rt_cuda_dev_counts(dev);
     CHECK_EQ(c2.gemms - c1.gemms, 0);
