@@ -421,6 +421,57 @@ static void dry_counts(void) {
     ir_module_destroy(mod);
 }
 
+/* The benchmark's plan (bench/: Llama-3.2-1B shape, bf16, sequence 4096):
+ * prepared and run dry on an H200-sized device, so that its launches (grid
+ * limits, shared memory, 64-bit sizes) are checked before a GPU session. */
+static void dry_bench_plan(void) {
+    ax_arena *ar = ax_arena_create();
+    ax_diag d;
+    ax_diag_init(&d);
+    fe_model m;
+    CHECK(fe_model_load(AXO_SOURCE_DIR "/bench/models/llama-3.2-1b-shape", &m, ar, &d) == 0);
+    fe_config c = config(1, 4096, 1, 0);
+    ir_module *mod = build(&c, &m, 1, (pass_shard_cfg){0});
+    if (!mod) {
+        ax_arena_destroy(ar);
+        ax_diag_free(&d);
+        return;
+    }
+    rt_cuda_opts o = {.dry_run = 1, .dry_mem_bytes = (int64_t)141 << 30};
+    rt_cuda_dev *dev = NULL;
+    rt_cuda_state st;
+    rt_cuda_prog pm, po;
+    CHECK(rt_cuda_dev_open(&dev, &o, &d) == 0);
+    CHECK(rt_cuda_state_init(&st, dev, mod, &d) == 0);
+    CHECK(rt_cuda_prog_init(&pm, &st, ir_program_find(mod, "micro_step"), &d) == 0);
+    CHECK(rt_cuda_prog_init(&po, &st, ir_program_find(mod, "opt_step"), &d) == 0);
+    rt_cuda_prog *pp[2] = {&pm, &po};
+    CHECK(rt_cuda_state_alloc(&st, pp, 2, &d) == 0);
+    rt_buf in[7];
+    const char *names[7] = {"input_ids", "targets", "position_ids", "seq_ids", "loss_scale", "lr", "step"};
+    for (int i = 0; i < 7; i++) rt_buf_alloc(&in[i], i >= 4 ? ir_type_scalar(IR_F32) : IR_TYPE(IR_I32, 1, 4096));
+    batch(1, 4096, 128256, rt_i(&in[0]), rt_i(&in[1]), rt_i(&in[2]), rt_i(&in[3]));
+    rt_f(&in[4])[0] = 1.0f / 4096, rt_f(&in[5])[0] = 1e-5f, rt_f(&in[6])[0] = 1;
+    inputs_ctx ctx = {in, names};
+    CHECK(rt_cuda_prog_run(&pm, &st, test_inputs, &ctx, &d) == 0);
+    CHECK(rt_cuda_prog_run(&po, &st, test_inputs, &ctx, &d) == 0);
+    rt_cuda_counts cn = rt_cuda_dev_counts(dev);
+    printf("  dry run of the 1B-shape bf16 step (seq 4096): %.2f GiB on the device, %lld launches, %lld GEMMs, "
+           "largest shared memory %lld bytes\n",
+           (double)st.total_bytes / (1024.0 * 1024.0 * 1024.0), (long long)cn.launches, (long long)cn.gemms,
+           (long long)cn.max_smem);
+    CHECK(cn.max_smem == (4 * 64 * 65 + 64 * 65) * 4 + 256 * 4); /* head_dim 64: the fast attention backward */
+    ax_diag_print(&d, stderr);
+    for (int i = 0; i < 7; i++) rt_buf_free(&in[i]);
+    rt_cuda_prog_free(&pm);
+    rt_cuda_prog_free(&po);
+    rt_cuda_state_free(&st);
+    rt_cuda_dev_close(dev);
+    ir_module_destroy(mod);
+    ax_arena_destroy(ar);
+    ax_diag_free(&d);
+}
+
 /* ---- refusals ------------------------------------------------------------------------ */
 static void refusals(void) {
     ax_diag d;
@@ -532,6 +583,7 @@ int main(void) {
     };
     for (size_t i = 0; i < AX_ARRAY_LEN(cases); i++) dry_run(&cases[i]);
     dry_counts();
+    dry_bench_plan();
     refusals();
     return check_done();
 }
