@@ -13,7 +13,7 @@ ok() { pass=$((pass + 1)); }
 bad() { fail=$((fail + 1)); echo "FAIL: $*" >&2; }
 check() { if eval "$1"; then ok; else bad "$2"; fi; }
 
-cd "$T"
+cd "$T" || exit 1
 check '"$AXOC" compile "$SRC/configs/quickstart.yml" -o p.bin 2>c.err' "compile quickstart"
 check '! "$AXORUN" p.bin --executor gpu 2>e1.err && grep -q "expected cpu or cuda" e1.err' "an unknown executor is refused"
 "$AXORUN" p.bin --executor gpu >/dev/null 2>&1

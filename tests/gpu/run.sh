@@ -26,14 +26,16 @@
 #                     step, with the figures and advice
 #
 # Environment: CUDA_HOME (default /usr/local/cuda), AXO_GPU_BUILD (default
-# build-gpu/), AXO_GPU_LOGS (default $OUT when set, else $AXO_GPU_BUILD/logs),
-# AXO_GPU_ARCH (force e.g. sm_90), AXO_GPU_DEPS (default .gpu-deps/).
+# build-gpu/), AXO_GPU_LOGS (default $AXO_GPU_BUILD/logs), AXO_GPU_ARCH (force
+# e.g. sm_90), AXO_GPU_DEPS (default .gpu-deps/). When $OUT is set (the device
+# machine's output folder) the summary and one tarball of every log are
+# copied there at the end (it takes few files).
 set -uo pipefail
 
 root=$(cd "$(dirname "$0")/../.." && pwd)
 cuda=${CUDA_HOME:-/usr/local/cuda}
 out=${AXO_GPU_BUILD:-$root/build-gpu}
-logs=${AXO_GPU_LOGS:-${OUT:-$out/logs}}
+logs=${AXO_GPU_LOGS:-$out/logs}
 debs=${AXO_GPU_DEPS:-$root/.gpu-deps}
 mode=${1:-all}
 export AXO_CACHE_DIR=${AXO_CACHE_DIR:-$out/cache}
@@ -276,6 +278,11 @@ run_checks() {
     echo
     echo "GPU checks ($((SECONDS - t0)) s; logs in $logs):"
     printf '%s\n' "${rows[@]}" | tee "$logs/summary.txt"
+    if [ -n "${OUT:-}" ] && [ -d "${OUT:-}" ]; then
+        cp "$logs/summary.txt" "$OUT/gpu-summary.txt"
+        tar czf "$OUT/gpu-logs.tar.gz" -C "$out" --exclude='*.safetensors' --exclude='*.bin' --exclude='deps' \
+            logs e2e oom 2>/dev/null
+    fi
     if printf '%s\n' "${rows[@]}" | grep -q '^FAIL'; then
         echo "RESULT: FAIL ($(printf '%s\n' "${rows[@]}" | grep -c '^FAIL') of ${#rows[@]} checks failed)"
         return 1
