@@ -60,6 +60,7 @@ fetch_deps() {
 use_deps() {
     local have=1
     for h in yaml.h jansson.h xxhash.h; do [ -f "/usr/include/$h" ] || have=0; done
+    [ "${AXO_GPU_FORCE_DEPS:-0}" = 1 ] && have=0 # test the carried .debs where the system has the headers
     [ "$have" = 1 ] && return 0
     if ! ls "$debs"/*.deb >/dev/null 2>&1; then
         echo "run.sh: yaml.h/jansson.h/xxhash.h are missing and $debs has no .debs (run 'tests/gpu/run.sh fetch-deps' where apt works)" >&2
@@ -265,6 +266,10 @@ EOF
 }
 
 run_checks() {
+    # libraries unpacked from carried .debs by an earlier build (the binaries do not record their path)
+    if [ -d "$out/deps/usr/lib/x86_64-linux-gnu" ]; then
+        export LD_LIBRARY_PATH="$out/deps/usr/lib/x86_64-linux-gnu${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+    fi
     if [ ! -x "$out/proj/gpu_exec_check" ] || [ ! -x "$out/test_cuda_kernels" ]; then
         echo "run.sh: not built (tests/gpu/run.sh build)" >&2
         exit 2
