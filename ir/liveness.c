@@ -26,7 +26,8 @@ typedef struct blk {
     int32_t v;
 } blk;
 
-int64_t ir_arena_plan(const ir_module *m, const ir_program *p, int64_t *offsets, int64_t *role_peak) {
+int64_t ir_arena_plan(const ir_module *m, const ir_program *p, ir_arena_keep_fn keep, void *ctx, int64_t *offsets,
+                      int64_t *role_peak) {
     int32_t *last = malloc(sizeof(int32_t) * ((size_t)p->nvalues + 1));
     blk *live = malloc(sizeof(blk) * ((size_t)p->nvalues + 1));
     if (!last || !live) abort();
@@ -37,6 +38,7 @@ int64_t ir_arena_plan(const ir_module *m, const ir_program *p, int64_t *offsets,
         const ir_node *n = &p->nodes[i];
         for (int r = 0; r < n->nout; r++) { /* allocate results (inputs of the node are still live) */
             int32_t v = n->out[r];
+            if (keep && !keep(p, v, ctx)) continue;
             int64_t size = (ir_local_bytes(m, &p->values[v].type) + IR_ARENA_ALIGN - 1) / IR_ARENA_ALIGN * IR_ARENA_ALIGN;
             int64_t off = 0;
             int pos = 0;

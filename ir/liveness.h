@@ -27,9 +27,14 @@ int64_t ir_local_bytes(const ir_module *m, const ir_type *t);
 /* last[v] (p->nvalues entries) = index of the node of v's last use. */
 void ir_last_uses(const ir_program *p, int32_t *last);
 
-/* Assigns every value of p an arena offset (offsets[v], bytes). role_peak
- * (IR_NROLE entries, may be NULL) receives the peak live bytes per role.
- * Returns the arena's size (its high-water mark, bytes). */
-int64_t ir_arena_plan(const ir_module *m, const ir_program *p, int64_t *offsets, int64_t *role_peak);
+/* Which values an arena holds: keep(p, v, ctx) != 0 (keep NULL: every
+ * value). E.g. one arena per memory when some values live on the host. */
+typedef int (*ir_arena_keep_fn)(const ir_program *p, int32_t v, void *ctx);
+
+/* Assigns every kept value of p an arena offset (offsets[v], bytes; others
+ * untouched). role_peak (IR_NROLE entries, may be NULL) receives the peak
+ * live bytes per role. Returns the arena's size (its high-water mark). */
+int64_t ir_arena_plan(const ir_module *m, const ir_program *p, ir_arena_keep_fn keep, void *ctx, int64_t *offsets,
+                      int64_t *role_peak);
 
 #endif

@@ -22,7 +22,7 @@
 int64_t pass_local_bytes(const ir_module *m, const ir_type *t) { return ir_local_bytes(m, t); }
 
 static int64_t plan_program(const ir_module *m, const ir_program *p, int64_t *offsets, int64_t *role_peak) {
-    return ir_arena_plan(m, p, offsets, role_peak);
+    return ir_arena_plan(m, p, NULL, NULL, offsets, role_peak);
 }
 
 static int64_t comm_bytes(const ir_module *m, const ir_program *p) {

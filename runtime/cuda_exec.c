@@ -1661,7 +1661,7 @@ int rt_cuda_prog_init(rt_cuda_prog *pr, rt_cuda_state *st, const ir_program *p, 
         return -1;
     }
     for (int i = 0; i < p->nnodes; i++) pr->stage_off[i] = pr->const_off[i] = -1, pr->flag_slot[i] = -1;
-    pr->arena_bytes = ir_arena_plan(st->m, p, pr->offsets, NULL);
+    pr->arena_bytes = ir_arena_plan(st->m, p, NULL, NULL, pr->offsets, NULL);
     gx x = {.pr = pr, .st = st, .dev = st->dev, .plan = 1, .d = d};
     int rc = 0;
     for (int i = 0; i < p->nnodes; i++) { /* every node, so that all problems are reported at once */
