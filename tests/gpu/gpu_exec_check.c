@@ -414,6 +414,7 @@ static void run_op(const opcase *c) {
     }
     const ir_program *p = ir_program_find(m, "p");
     rt_state cpu;
+    memset(&cpu, 0, sizeof cpu); /* fields rt_state_init does not set (e.g. a trace) stay off */
     rt_state_init(&cpu, m, &d);
     for (int g = 0; g < m->nglobals; g++) fill_global(m, &cpu, g);
     op_inputs in = {0};

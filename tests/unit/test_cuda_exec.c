@@ -370,6 +370,7 @@ static void dry_counts(void) {
     CHECK(st.total_bytes > st.arena_bytes);
     /* globals: the host values go up and come back (a dry run moves nothing, so only the checks run) */
     rt_state hs;
+    memset(&hs, 0, sizeof hs);
     CHECK(rt_state_init(&hs, mod, &d) == 0);
     for (int g = 0; g < mod->nglobals; g++) CHECK(rt_cuda_upload(&st, g, &hs.globals[g], &d) == 0);
     rt_buf wrong = hs.globals[0];
