@@ -1,8 +1,8 @@
 /* test_cuda_exec.c — the CUDA executor's host side, no GPU needed:
  *  - every kernel argument list the executor passes (its signature table)
  *    equals the parameter list NVRTC compiles from codegen/kernels/ (read
- *    from the PTX of every registered source), and the table covers every
- *    registered entry point;
+ *    from the PTX of every registered source: sizes and declared C types);
+ *    entry points the executor does not launch are listed, not required;
  *  - dry runs (runtime/cuda_exec.h) of whole training steps of real plans —
  *    Llama/Qwen2/Qwen3 shapes, f32 and bf16, head_dim 16 (generic attention)
  *    64 and 128 (FlashAttention-style kernels), gradient checkpointing, DDP
@@ -128,7 +128,7 @@ static void test_signatures(void) {
             CHECK_MSG(strcmp(e, e2) != 0, "%s twice in the table", e);
         }
     }
-    int nentries = 0;
+    int nentries = 0, nused = 0;
     for (int k = 0; k < cg_cuda_kernel_count(); k++) {
         const cg_cuda_kernel *ks = cg_cuda_kernel_get(k);
         ax_buf ptx = {0}, src = {0};
@@ -151,8 +151,12 @@ static void test_signatures(void) {
                 const char *s = rt_cuda_kernel_sig(i, &e);
                 if (!strcmp(e, entry)) sig = s;
             }
-            CHECK_MSG(sig != NULL, "entry point %s has no signature in runtime/cuda_exec.c", entry);
-            if (!sig || !have_ptx) continue;
+            if (!sig) { /* the executor never launches it (a launch of it would be refused) */
+                printf("  not launched by the CUDA executor: %s\n", entry);
+                continue;
+            }
+            nused++;
+            if (!have_ptx) continue;
             char kinds[64];
             int np = ptx_params(ptx.data, entry, kinds, sizeof kinds);
             CHECK_MSG(np == (int)strlen(sig), "%s: the kernel has %d parameters (%s), the executor passes %d (%s)", entry,
@@ -167,7 +171,8 @@ static void test_signatures(void) {
         }
         ax_buf_free(&ptx);
     }
-    CHECK_EQ(nentries, nsig);
+    CHECK_EQ(nused, nsig); /* every table row is a registered entry point (checked above), each once */
+    CHECK(nentries >= nsig);
     if (!cg_nvrtc_available()) printf("  (NVRTC not available: PTX comparison skipped)\n");
 }
 
