@@ -1969,6 +1969,22 @@ void rt_cuda_host_coll_init(rt_cuda_host_coll *c, rt_cuda_dev *dev, const rt_col
                                  .reduce_scatter = hc_reduce_scatter};
 }
 
+int rt_cuda_plan_check(const ir_module *m, ax_diag *d) {
+    rt_cuda_opts o = {.dry_run = 1};
+    rt_cuda_dev *dev = NULL;
+    rt_cuda_state st;
+    memset(&st, 0, sizeof st);
+    int rc = rt_cuda_dev_open(&dev, &o, d) || rt_cuda_state_init(&st, dev, m, d);
+    for (int i = 0; i < m->nprograms && !rc; i++) {
+        rt_cuda_prog pr;
+        rc = rt_cuda_prog_init(&pr, &st, m->programs[i], d);
+        rt_cuda_prog_free(&pr);
+    }
+    rt_cuda_state_free(&st);
+    rt_cuda_dev_close(dev);
+    return rc ? -1 : 0;
+}
+
 /* ==== the training-session backend ===================================================== */
 typedef struct cuda_backend {
     rt_backend b;

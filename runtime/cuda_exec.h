@@ -180,6 +180,12 @@ typedef struct rt_cuda_host_coll {
 } rt_cuda_host_coll;
 void rt_cuda_host_coll_init(rt_cuda_host_coll *c, rt_cuda_dev *dev, const rt_collectives *host, const ir_module *m);
 
+/* 0 if the CUDA executor can run every program of m (each is prepared in a
+ * dry run: ops, dtypes, shapes, launch limits), else -1 with the reasons in
+ * d. Needs no GPU; axorun uses it to keep the CPU executor as the default
+ * for plans the CUDA executor does not cover yet. */
+int rt_cuda_plan_check(const ir_module *m, ax_diag *d);
+
 /* Attaches a CUDA backend to a training session whose weights are
  * initialised: opens the device, prepares micro_step and opt_step, checks
  * memory, allocates, uploads every global. On failure the session is left

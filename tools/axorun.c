@@ -12,9 +12,9 @@ static const char *usage =
     "usage: axorun PLAN.bin [--executor cpu|cuda] [--ranks N] [--output-dir DIR] [--max-steps N] [--overwrite]\n"
     "              [--quiet]\n"
     "  trains as the plan says and saves an HF model dir.\n"
-    "  --executor: cuda (the default when a CUDA GPU is present) or cpu (the reference executor;\n"
-    "  the default otherwise). A plan for N ranks runs as N local ranks (threads); --ranks must\n"
-    "  match it.\n";
+    "  --executor: cuda (the default when a CUDA GPU is present and the CUDA executor covers the\n"
+    "  plan) or cpu (the reference executor; the default otherwise). A plan for N ranks runs as N\n"
+    "  local ranks (threads); --ranks must match it.\n";
 
 /* Kernels for the CUDA executor: the registry's sources, compiled by NVRTC
  * through the on-disk kernel cache. */
@@ -101,15 +101,26 @@ int main(int argc, char **argv) {
     rt_session probe;
     int rc = rt_session_open(plan, &probe, &d) != 0;
     int world = rc ? 0 : rt_plan_world_size(&probe);
+    /* the executor: cuda where a GPU is and the CUDA executor covers the plan,
+     * else (silently, or with a note for a plan it does not cover) cpu; or as asked */
+    char why[256] = "";
+    int ndev = !rc && (!executor || !strcmp(executor, "cuda")) ? rt_cuda_device_count(why, sizeof why) : 0;
+    if (!rc && !executor && ndev > 0) {
+        ax_diag pd;
+        ax_diag_init(&pd);
+        if (rt_cuda_plan_check(probe.m, &pd) != 0) {
+            ax_diag_add(&d, AX_SEV_NOTE, "axorun", "running on the cpu executor: the CUDA executor does not cover this plan yet (%s: %s)",
+                        pd.n ? pd.entries[0].where : "", pd.n ? pd.entries[0].msg : "?");
+            ndev = 0;
+        }
+        ax_diag_free(&pd);
+    }
     if (!rc) rt_session_close(&probe);
     if (!rc && ranks && ranks != world) {
         ax_error(&d, plan, "the plan was compiled for %d rank%s but --ranks %d was given (recompile with axoc --world-size %d)",
                  world, world > 1 ? "s" : "", ranks, ranks);
         rc = 1;
     }
-    /* the executor: cuda where a GPU is (silently cpu otherwise), or as asked */
-    char why[256] = "";
-    int ndev = (!executor || !strcmp(executor, "cuda")) ? rt_cuda_device_count(why, sizeof why) : 0;
     static cuda_attach_ctx cuda; /* lives through the run; ranks share it read-only (info: rank 0) */
     if (!rc && executor && !strcmp(executor, "cuda") && ndev < 1) {
         ax_error(&d, "axorun", "--executor cuda: %s", why);

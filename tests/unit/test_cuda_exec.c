@@ -365,6 +365,8 @@ static void dry_counts(void) {
     const ir_program *micro = ir_program_find(mod, "micro_step"), *opt = ir_program_find(mod, "opt_step");
     CHECK(rt_cuda_prog_init(&pm, &st, micro, &d) == 0);
     CHECK(rt_cuda_prog_init(&po, &st, opt, &d) == 0);
+    /* a plan the executor covers passes the static check */
+    CHECK(rt_cuda_plan_check(mod, &d) == 0);
     /* the arena the executor plans is the plan's figure */
     CHECK_EQ(pm.arena_bytes, ir_module_attr(mod, "memplan.micro_step.peak_bytes")->i);
     CHECK_EQ(po.arena_bytes, ir_module_attr(mod, "memplan.opt_step.peak_bytes")->i);
@@ -533,6 +535,11 @@ static void refusals(void) {
         CHECK(mod2 && rt_cuda_state_init(&st, dev, mod2, &d) == 0);
         CHECK(rt_cuda_prog_init(&pr, &st, ir_program_find(mod2, "p"), &d) == -1);
         CHECK(ax_diag_contains(&d, "p node 2 (convert)") && ax_diag_contains(&d, "not supported by the CUDA executor"));
+        /* the static check axorun uses to pick its default executor says the same */
+        ax_diag pc;
+        ax_diag_init(&pc);
+        CHECK(rt_cuda_plan_check(mod2, &pc) == -1 && ax_diag_contains(&pc, "p node 2 (convert)"));
+        ax_diag_free(&pc);
         rt_cuda_prog_free(&pr);
         rt_cuda_state_free(&st);
         ax_diag_free(&d);
