@@ -11,6 +11,8 @@
 #define F32_BF16(e) e "_f32", e "_bf16"
 
 static const char *const e_adamw[] = {"axo_adamw_f32", "axo_adamw_bf16", NULL};
+static const char *const e_attention_any[] = {F32_BF16("axo_attn_any_fwd"), F32_BF16("axo_attn_any_bwd_dq"),
+                                              F32_BF16("axo_attn_any_bwd_dkdv"), NULL};
 static const char *const e_attention_bwd[] = {
     F32_BF16("axo_attn_bwd_preprocess"), F32_BF16("axo_attn_bwd_dkdv_hd64"), F32_BF16("axo_attn_bwd_dkdv_hd128"),
     F32_BF16("axo_attn_bwd_dq_hd64"),    F32_BF16("axo_attn_bwd_dq_hd128"),  NULL};
@@ -23,6 +25,8 @@ static const char *const e_elementwise[] = {F32_BF16("axo_add"),   F32_BF16("axo
                                             F32_BF16("axo_scale"), F32_BF16("axo_acc"),
                                             "axo_convert_f32_bf16", "axo_convert_bf16_f32", NULL};
 static const char *const e_embedding[] = {F32_BF16("axo_embedding_fwd"), F32_BF16("axo_embedding_bwd"), NULL};
+static const char *const e_misc[] = {"axo_fill_u32", "axo_fill_u16", "axo_acc_f32_bf16", "axo_acc_bf16_f32",
+                                     "axo_clip_coef", NULL};
 static const char *const e_reduce[] = {F32_BF16("axo_sumsq_partial"), "axo_sumsq_final", NULL};
 static const char *const e_rmsnorm[] = {F32_BF16("axo_rmsnorm_fwd"), F32_BF16("axo_rmsnorm_bwd"),
                                         F32_BF16("axo_rmsnorm_dw_reduce"), NULL};
@@ -32,8 +36,9 @@ static const char *const e_swiglu[] = {F32_BF16("axo_swiglu_fwd"), F32_BF16("axo
 #define K(n) {#n, cg_ksrc_##n, e_##n, (int)(AX_ARRAY_LEN(e_##n) - 1)}
 /* Name order (the order embed_kernels.cmake lists the files in). */
 static const cg_cuda_kernel kernels[] = {
-    K(adamw),     K(attention_bwd), K(attention_fwd), K(bias),   K(cross_entropy), K(elementwise),
-    K(embedding), K(reduce),        K(rmsnorm),       K(rope),   K(swiglu),
+    K(adamw),     K(attention_any), K(attention_bwd), K(attention_fwd), K(bias),   K(cross_entropy),
+    K(elementwise), K(embedding),   K(misc),          K(reduce),        K(rmsnorm), K(rope),
+    K(swiglu),
 };
 #undef K
 

@@ -51,15 +51,18 @@ static const char *cuda_include_dir(char *buf, size_t cap) {
     return use_dir(buf, cap, "/usr/local/cuda/include");
 }
 
-/* "sm_" then digits then at most one lower-case letter ("sm_90a"). */
-static int valid_arch(const char *arch) {
-    if (!arch || strncmp(arch, "sm_", 3) != 0) return 0;
-    const char *p = arch + 3;
+/* "sm_" (or, for PTX, "compute_") then digits then at most one lower-case
+ * letter ("sm_90a"). */
+static int valid_arch_prefix(const char *arch, const char *prefix) {
+    size_t np = strlen(prefix);
+    if (!arch || strncmp(arch, prefix, np) != 0) return 0;
+    const char *p = arch + np;
     if (*p < '0' || *p > '9') return 0;
     while (*p >= '0' && *p <= '9') p++;
     if (*p >= 'a' && *p <= 'z') p++;
     return *p == '\0';
 }
+static int valid_arch(const char *arch) { return valid_arch_prefix(arch, "sm_"); }
 
 typedef struct {
     char arch_opt[64];
@@ -68,12 +71,13 @@ typedef struct {
     int n;
 } opt_list;
 
-/* Builds the option list; -1 with an error in d. */
-static int build_opts(opt_list *o, const char *name, const char *arch, const char *const *extra, int nextra,
-                      ax_diag *d) {
+/* Builds the option list; -1 with an error in d. virt: arch is a virtual
+ * architecture ("compute_90a", for PTX). */
+static int build_opts_for(opt_list *o, const char *name, const char *arch, int virt, const char *const *extra,
+                          int nextra, ax_diag *d) {
     char where[256];
     snprintf(where, sizeof where, "%s.cu", name ? name : "kernel");
-    if (!valid_arch(arch)) {
+    if (virt ? !valid_arch_prefix(arch, "compute_") : !valid_arch(arch)) {
         ax_error(d, where, "kernel '%s': invalid GPU architecture '%s' (expected e.g. sm_80, sm_90a)",
                  name ? name : "?", arch ? arch : "(null)");
         return -1;
@@ -105,6 +109,10 @@ static int build_opts(opt_list *o, const char *name, const char *arch, const cha
         o->v[o->n++] = extra[i];
     }
     return 0;
+}
+static int build_opts(opt_list *o, const char *name, const char *arch, const char *const *extra, int nextra,
+                      ax_diag *d) {
+    return build_opts_for(o, name, arch, 0, extra, nextra, d);
 }
 
 /* ---- compile --------------------------------------------------------------- */
@@ -183,6 +191,39 @@ int cg_nvrtc_compile(const char *name, const char *source, const char *arch, con
     nvrtcDestroyProgram(&prog);
     return rc;
 }
+
+int cg_nvrtc_ptx(const char *name, const char *source, const char *arch, ax_buf *ptx_out, ax_diag *d) {
+    if (!name) name = "kernel";
+    char where[256];
+    snprintf(where, sizeof where, "%s.cu", name);
+    opt_list o;
+    if (!source) {
+        ax_error(d, where, "kernel '%s': no source", name);
+        return -1;
+    }
+    if (build_opts_for(&o, name, arch, 1, NULL, 0, d) != 0) return -1;
+    nvrtcProgram prog;
+    nvrtcResult r = nvrtcCreateProgram(&prog, source, where, 0, NULL, NULL);
+    if (r != NVRTC_SUCCESS) {
+        ax_error(d, where, "kernel '%s': nvrtcCreateProgram failed: %s", name, nvrtcGetErrorString(r));
+        return -1;
+    }
+    size_t n = 0;
+    r = nvrtcCompileProgram(prog, o.n, o.v);
+    if (r == NVRTC_SUCCESS) r = nvrtcGetPTXSize(prog, &n);
+    if (r == NVRTC_SUCCESS) {
+        ptx_out->len = 0;
+        char *buf = malloc(n + 1);
+        if (!buf) abort();
+        r = nvrtcGetPTX(prog, buf);
+        buf[n] = '\0';
+        if (r == NVRTC_SUCCESS) ax_buf_puts(ptx_out, buf);
+        free(buf);
+    }
+    if (r != NVRTC_SUCCESS) ax_error(d, where, "kernel '%s': no PTX for %s: %s", name, arch, nvrtcGetErrorString(r));
+    nvrtcDestroyProgram(&prog);
+    return r == NVRTC_SUCCESS ? 0 : -1;
+}
 #else
 int cg_nvrtc_available(void) { return 0; }
 
@@ -200,6 +241,13 @@ int cg_nvrtc_compile(const char *name, const char *source, const char *arch, con
     ax_error(d, where,
              "cannot compile kernel '%s' for %s: NVRTC is not available (axo was built without the CUDA toolkit)",
              name ? name : "kernel", arch ? arch : "(null)");
+    return -1;
+}
+
+int cg_nvrtc_ptx(const char *name, const char *source, const char *arch, ax_buf *ptx_out, ax_diag *d) {
+    (void)source, (void)ptx_out;
+    ax_error(d, NULL, "cannot make PTX of kernel '%s' for %s: NVRTC is not available", name ? name : "kernel",
+             arch ? arch : "(null)");
     return -1;
 }
 #endif

@@ -50,6 +50,11 @@ int cg_nvrtc_version(int *major, int *minor);
 int cg_nvrtc_compile(const char *name, const char *source, const char *arch, const char *const *extra_opts,
                      int nextra, ax_buf *cubin_out, ax_buf *log_out, ax_diag *d);
 
+/* PTX of one program for a virtual architecture ("compute_90a"), with the
+ * options above (tests read the kernels' parameter lists from it). 0, or -1
+ * with an error in d. */
+int cg_nvrtc_ptx(const char *name, const char *source, const char *arch, ax_buf *ptx_out, ax_diag *d);
+
 typedef enum {
     CG_KCACHE_MISS = 0,    /* compiled and stored */
     CG_KCACHE_HIT = 1,     /* served from the cache, no compile */

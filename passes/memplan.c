@@ -20,70 +20,21 @@
  */
 #include "passes/passes.h"
 
+#include "ir/liveness.h"
+
 #include <stdlib.h>
 #include <string.h>
 
-#define ALIGN 256
+/* The arena assignment itself lives in ir/liveness.c, shared with the CUDA
+ * executor so that the figures reported here are the offsets it uses. */
+int64_t pass_local_bytes(const ir_module *m, const ir_type *t) { return ir_local_bytes(m, t); }
 
-typedef struct blk {
-    int64_t off, size;
-    int32_t v;
-} blk;
-
-int64_t pass_local_bytes(const ir_module *m, const ir_type *t) {
-    int64_t n = 1;
-    for (int i = 0; i < t->rank; i++) {
-        int64_t d = t->dims[i];
-        if (t->shard.axis >= 0 && t->shard.dim == i) d = (d + m->mesh_sizes[t->shard.axis] - 1) / m->mesh_sizes[t->shard.axis];
-        n *= d;
-    }
-    return (n * ir_dtype_bits(t->dtype) + 7) / 8;
-}
+static int in_memory(const ir_program *p, int32_t v, void *ctx) { return ir_value_on_host(p, v) == *(const int *)ctx; }
 
 /* First-fit arena over the values of one program that live in one memory
  * (host: 1 or 0); returns the peak and writes their offsets. */
 static int64_t plan_program(const ir_module *m, const ir_program *p, int host, int64_t *offsets, int64_t *role_peak) {
-    int32_t *last = malloc(sizeof(int32_t) * ((size_t)p->nvalues + 1));
-    for (int v = 0; v < p->nvalues; v++) last[v] = p->values[v].node; /* dead values die where born */
-    for (int i = 0; i < p->nnodes; i++)
-        for (int k = 0; k < p->nodes[i].nin; k++)
-            if (!IR_REF_IS_GLOBAL(p->nodes[i].in[k])) last[p->nodes[i].in[k]] = i;
-    blk *live = malloc(sizeof(blk) * ((size_t)p->nvalues + 1));
-    int nlive = 0;
-    int64_t peak = 0, cur_role[IR_NROLE] = {0};
-    for (int i = 0; i < p->nnodes; i++) {
-        const ir_node *n = &p->nodes[i];
-        for (int r = 0; r < n->nout; r++) { /* allocate results (inputs of the node are still live) */
-            int32_t v = n->out[r];
-            if (ir_value_on_host(p, v) != host) continue;
-            int64_t size = (pass_local_bytes(m, &p->values[v].type) + ALIGN - 1) / ALIGN * ALIGN;
-            int64_t off = 0;
-            int pos = 0;
-            for (; pos < nlive; pos++) { /* live is sorted by offset */
-                if (live[pos].off - off >= size) break;
-                off = live[pos].off + live[pos].size;
-            }
-            memmove(&live[pos + 1], &live[pos], sizeof(blk) * (size_t)(nlive - pos));
-            live[pos] = (blk){off, size, v};
-            nlive++;
-            offsets[v] = off;
-            if (off + size > peak) peak = off + size;
-            cur_role[p->values[v].role] += size;
-            if (cur_role[p->values[v].role] > role_peak[p->values[v].role]) role_peak[p->values[v].role] = cur_role[p->values[v].role];
-        }
-        for (int j = 0; j < nlive;) { /* release values whose last use was this node */
-            if (last[live[j].v] <= i) {
-                cur_role[p->values[live[j].v].role] -= live[j].size;
-                memmove(&live[j], &live[j + 1], sizeof(blk) * (size_t)(nlive - j - 1));
-                nlive--;
-            } else {
-                j++;
-            }
-        }
-    }
-    free(live);
-    free(last);
-    return peak;
+    return ir_arena_plan(m, p, in_memory, &host, offsets, role_peak);
 }
 
 static int64_t comm_bytes(const ir_module *m, const ir_program *p, int64_t *ring) {

@@ -78,6 +78,7 @@ static int rank_main(rt_comm *c, void *arg) {
     /* every rank opens the same plan; if one cannot, all abort */
     if (!rc_) rc_ = rt_attach_comm(&s, c, &rc, d);
     if (!rc_) rc_ = rt_session_init_weights(&s, NULL, d);
+    if (!rc_ && j->o->attach) rc_ = j->o->attach(&s, j->o->attach_ctx, d);
     if (!rc_) rc_ = rt_train(&s, j->o, d);
     if (rc_) rt_comm_abort(c, "a rank failed");
     rt_detach_comm(&rc);

@@ -105,6 +105,7 @@ int rt_session_open(const char *plan_path, rt_session *s, ax_diag *d) {
 
 void rt_session_close(rt_session *s) {
     if (!s->m) return;
+    if (s->backend) s->backend->destroy(s->backend);
     rt_prog_free(&s->micro);
     if (s->has_opt) rt_prog_free(&s->opt);
     rt_state_free(&s->st);
@@ -268,6 +269,7 @@ int rt_session_micro_step(rt_session *s, const int32_t *ids, const int32_t *targ
             rt_i(&s->in_idx)[dst] = (int32_t)j;
         }
     rt_f(&s->in_loss_scale)[0] = loss_scale;
+    if (s->backend) return s->backend->run(s->backend, s->micro.p, session_input, s, d);
     return rt_prog_run(&s->micro, &s->st, session_input, s, d);
 }
 
@@ -278,6 +280,7 @@ int rt_session_opt_step(rt_session *s, float lr, int64_t step, ax_diag *d) {
     }
     rt_f(&s->in_lr)[0] = lr;
     rt_f(&s->in_step)[0] = (float)step;
+    if (s->backend) return s->backend->run(s->backend, s->opt.p, session_input, s, d);
     return rt_prog_run(&s->opt, &s->st, session_input, s, d);
 }
 
@@ -288,6 +291,15 @@ double rt_lr_at(const char *sched, double base_lr, int64_t warmup, int64_t total
     double progress = (double)(step - warmup) / denom;
     if (!strcmp(sched, "linear")) return base_lr * fmax(0.0, 1.0 - progress);
     return base_lr * fmax(0.0, 0.5 * (1.0 + cos(3.141592653589793 * progress))); /* cosine, half cycle */
+}
+
+/* With a device backend the device holds the current globals: copy one
+ * (b, a global's host buffer) up or down. No-op without a backend. */
+static int backend_push(rt_session *s, const rt_buf *b, ax_diag *d) {
+    return s->backend && b ? s->backend->upload(s->backend, &s->st, (int)(b - s->st.globals), d) : 0;
+}
+static int backend_pull(rt_session *s, const rt_buf *b, ax_diag *d) {
+    return s->backend && b ? s->backend->download(s->backend, &s->st, (int)(b - s->st.globals), d) : 0;
 }
 
 /* ---- saving ------------------------------------------------------------------ */
@@ -326,6 +338,8 @@ static int write_model_files(rt_session *s, const char *dir, ax_diag *d) {
     rt_st_out *outs = calloc((size_t)np + 1, sizeof *outs);
     void **bufs = calloc((size_t)np + 1, sizeof *bufs);
     int k = 0, rc = 0;
+    for (int g = 0; g < m->nglobals && !rc; g++) /* a backend's parameters are the current ones */
+        if (m->globals[g].role == IR_ROLE_PARAM) rc = backend_pull(s, &s->st.globals[g], d);
     for (int g = 0; g < m->nglobals && !rc; g++) {
         const ir_global *G = &m->globals[g];
         if (G->role != IR_ROLE_PARAM) continue;
@@ -523,9 +537,10 @@ int rt_train(rt_session *s, const rt_train_opts *o, ax_diag *d) {
     rt_buf *loss_sum = rt_session_global(s, "stats/loss_sum"), *gss = rt_session_global(s, "stats/grad_sumsq");
     int tty = isatty(fileno(stdout));
     if (!quiet)
-        printf("axorun: %lld steps (%lld per epoch), global batch %lld rows x %lld tokens on %lld rank%s%s, cpu executor\n",
+        printf("axorun: %lld steps (%lld per epoch), global batch %lld rows x %lld tokens on %lld rank%s%s, %s executor\n",
                (long long)total, (long long)steps_per_epoch, (long long)G, (long long)s->S, (long long)(nranks * s->sp),
-               nranks * s->sp > 1 ? "s" : "", s->sp > 1 ? " (sequence parallel: each row split over sp ranks)" : "");
+               nranks * s->sp > 1 ? "s" : "", s->sp > 1 ? " (sequence parallel: each row split over sp ranks)" : "",
+               s->backend ? s->backend->name : "cpu");
     double t0 = now_s(), tlast = t0;
     int64_t tok_since = 0, cur_epoch = 0;
     const size_t BS = (size_t)(s->B * s->S);
@@ -543,6 +558,7 @@ int rt_train(rt_session *s, const rt_train_opts *o, ax_diag *d) {
         int64_t ntgt = rt_rows_count_targets(&rows, base, G);
         float scale = ntgt > 0 ? (float)(1.0 / (double)ntgt) : 0.0f;
         if (loss_sum) rt_f(loss_sum)[0] = 0;
+        if (backend_push(s, loss_sum, d) != 0) goto fail;
         for (int64_t mb = 0; mb < s->grad_accum; mb++) {
             size_t off = (size_t)(base + (rank * s->grad_accum + mb) * s->B) * (size_t)s->S;
             if (rt_session_micro_step(s, rows.input_ids + off, rows.targets + off, rows.position_ids + off,
@@ -552,6 +568,7 @@ int rt_train(rt_session *s, const rt_train_opts *o, ax_diag *d) {
         }
         double lr = rt_lr_at(sched, base_lr, warmup, total, step);
         if (rt_session_opt_step(s, (float)lr, step + 1, d) != 0) goto fail;
+        if (backend_pull(s, loss_sum, d) != 0 || backend_pull(s, gss, d) != 0) goto fail;
         float lsum[2] = {loss_sum ? rt_f(loss_sum)[0] : NAN, (float)tok_since};
         /* sp ranks hold parts of the same rows: their losses add up, their
          * token counts (of whole rows) are the same */

@@ -16,6 +16,7 @@
 #define RT_TRAIN_H
 
 #include "ir/ir.h"
+#include "runtime/backend.h"
 #include "runtime/exec.h"
 
 typedef struct rt_session {
@@ -33,6 +34,7 @@ typedef struct rt_session {
     rt_buf in_ids, in_tgt, in_pos, in_seg, in_idx, in_loss_scale, in_lr, in_step;
     char *hf_config; /* config.json bytes from the plan (may be NULL) */
     size_t hf_config_len;
+    rt_backend *backend; /* NULL: the CPU executor; else owned, freed by close */
 } rt_session;
 
 /* Opens a plan file; or builds a session from a module (takes ownership). */
@@ -82,6 +84,11 @@ typedef struct rt_train_opts {
     int quiet;
     struct rt_trace *trace; /* non-NULL: every rank records optimizer step trace_step into it */
     int64_t trace_step;     /* 1-based */
+    /* Called on every rank after its weights are initialised, before the
+     * first step: attaches a device backend to the session (tools/axorun.c
+     * uses it for the CUDA executor). NULL: train on the CPU executor. */
+    int (*attach)(rt_session *s, void *ctx, ax_diag *d);
+    void *attach_ctx;
 } rt_train_opts;
 
 int rt_train(rt_session *s, const rt_train_opts *o, ax_diag *d);

@@ -1,37 +1,98 @@
 #!/usr/bin/env bash
-# tests/gpu/run.sh — build and run the GPU-only kernel check
-# (tests/gpu/test_cuda_kernels.c). Not part of ctest: it needs an NVIDIA GPU.
+# tests/gpu/run.sh — every GPU check in one script: builds, runs each check in
+# its own process (a kernel fault in one must not hide the others), prints a
+# summary table and exits non-zero if anything failed. Needs an NVIDIA GPU.
 #
-#   tests/gpu/run.sh          build, then run (exit status != 0 on any failure)
-#   tests/gpu/run.sh build    build only (works without a GPU: links the
-#                             driver API against the toolkit's libcuda stub)
-#   tests/gpu/run.sh run      run an existing build
+#   tests/gpu/run.sh              build, then run every check (the default)
+#   tests/gpu/run.sh build        build only (works without a GPU)
+#   tests/gpu/run.sh run          run the checks of an existing build
+#   tests/gpu/run.sh fetch-deps   (on a machine with apt and a network) download
+#                                 the .debs of libyaml, jansson and xxhash into
+#                                 .gpu-deps/, for a GPU machine that lacks them
 #
-# The binary is compiled straight from the few sources it needs (ir/base.c,
-# runtime/cpu_kernels.c, codegen/nvrtc.c, codegen/cuda_kernels.c and the
-# kernel sources embedded by codegen/embed_kernels.cmake), so it does not
-# depend on the rest of the library or on libyaml/jansson. It needs gcc,
-# cmake (script mode only), the CUDA toolkit (headers, libnvrtc) and xxhash.h;
-# libxxhash is linked statically when libxxhash.a exists, so a binary built
-# on a CI-like machine also runs where libxxhash is not installed.
+# Checks (each a row of the summary):
+#   kernels:<group>   tests/gpu/test_cuda_kernels.c: every hand-written kernel
+#                     against the CPU reference kernels, one process per group
+#   exec              build/gpu_exec_check: the CUDA executor against the CPU
+#                     executor, per op (NaN-poisoned arena, random inputs) and
+#                     for a few training steps of tiny models (f32/bf16, head_dim
+#                     16/64/128, checkpointing); AXO_CUDA_SYNC=1 so a fault names
+#                     its node; resumed after a lost context (exit 3)
+#   e2e:<config>      axoc + axorun end to end, --executor cpu vs --executor cuda,
+#                     per-step loss and grad norm from train_log.jsonl (bf16 1e-2
+#                     relative, f32 1e-4), 1 rank and 2 local ranks on one GPU
+#                     (DDP, ZeRO-3, FSDP2 via host-staged collectives)
+#   refuse-oom        a plan far larger than the GPU is refused before the first
+#                     step, with the figures and advice
 #
-# Environment: CUDA_HOME (default /usr/local/cuda), AXO_GPU_BUILD (output
-# dir, default build-gpu/ in the repository), AXO_GPU_ARCH (force e.g. sm_90),
-# AXO_CACHE_DIR (kernel cache; default ~/.cache/axo/kernels).
-set -euo pipefail
+# Environment: CUDA_HOME (default /usr/local/cuda), AXO_GPU_BUILD (default
+# build-gpu/), AXO_GPU_LOGS (default $AXO_GPU_BUILD/logs), AXO_GPU_ARCH (force
+# e.g. sm_90), AXO_GPU_DEPS (default .gpu-deps/). When $OUT is set (the device
+# machine's output folder) the summary and one tarball of every log are
+# copied there at the end (it takes few files).
+set -uo pipefail
 
 root=$(cd "$(dirname "$0")/../.." && pwd)
 cuda=${CUDA_HOME:-/usr/local/cuda}
 out=${AXO_GPU_BUILD:-$root/build-gpu}
-bin=$out/test_cuda_kernels
+logs=${AXO_GPU_LOGS:-$out/logs}
+debs=${AXO_GPU_DEPS:-$root/.gpu-deps}
 mode=${1:-all}
+export AXO_CACHE_DIR=${AXO_CACHE_DIR:-$out/cache}
+mkdir -p "$out" "$logs"
 
+declare -a rows=()
+record() { # status name detail
+    rows+=("$(printf '%-5s %-34s %s' "$1" "$2" "$3")")
+    echo "== $1 $2 $3"
+}
+
+# ---- dependencies ----------------------------------------------------------------
+fetch_deps() {
+    mkdir -p "$debs" && cd "$debs" &&
+        apt-get download libyaml-0-2 libyaml-dev libjansson4 libjansson-dev libxxhash0 libxxhash-dev &&
+        ls -l "$debs"
+}
+
+# The project needs yaml.h, jansson.h, xxhash.h. A GPU machine without them
+# (and without a network) can use .debs carried in $debs: unpacked into a
+# private prefix, never into /.
+use_deps() {
+    local have=1
+    for h in yaml.h jansson.h xxhash.h; do [ -f "/usr/include/$h" ] || have=0; done
+    [ "${AXO_GPU_FORCE_DEPS:-0}" = 1 ] && have=0 # test the carried .debs where the system has the headers
+    [ "$have" = 1 ] && return 0
+    if ! ls "$debs"/*.deb >/dev/null 2>&1; then
+        echo "run.sh: yaml.h/jansson.h/xxhash.h are missing and $debs has no .debs (run 'tests/gpu/run.sh fetch-deps' where apt works)" >&2
+        return 1
+    fi
+    local prefix=$out/deps
+    mkdir -p "$prefix"
+    for f in "$debs"/*.deb; do dpkg -x "$f" "$prefix" || return 1; done
+    export CMAKE_PREFIX_PATH="$prefix/usr${CMAKE_PREFIX_PATH:+:$CMAKE_PREFIX_PATH}"
+    export CPATH="$prefix/usr/include${CPATH:+:$CPATH}"
+    export LIBRARY_PATH="$prefix/usr/lib/x86_64-linux-gnu${LIBRARY_PATH:+:$LIBRARY_PATH}"
+    export LD_LIBRARY_PATH="$prefix/usr/lib/x86_64-linux-gnu${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+    echo "run.sh: using libyaml/jansson/xxhash unpacked from $debs into $prefix"
+}
+
+# ---- build -------------------------------------------------------------------------
 build() {
+    use_deps || return 1
+    echo "run.sh: building the project (Release) into $out/proj"
+    cmake -S "$root" -B "$out/proj" -DCMAKE_BUILD_TYPE=Release >"$logs/cmake.log" 2>&1 ||
+        { tail -20 "$logs/cmake.log"; return 1; }
+    cmake --build "$out/proj" -j"$(nproc)" >"$logs/build.log" 2>&1 || { grep -E "error" -A3 "$logs/build.log" | head -40; return 1; }
+    if [ ! -x "$out/proj/gpu_exec_check" ]; then
+        echo "run.sh: the build has no CUDA executor (CMake found no CUDA runtime/cuBLASLt): see $logs/cmake.log" >&2
+        return 1
+    fi
+    # the kernel check is compiled straight from the few sources it needs
     mkdir -p "$out/gen/codegen"
     cmake -DAXO_EMBED_DIR="$root/codegen/kernels" -DAXO_EMBED_OUT="$out/gen/codegen/kernel_sources.inc" \
-        -P "$root/codegen/embed_kernels.cmake"
+        -P "$root/codegen/embed_kernels.cmake" || return 1
     local xxh=-lxxhash
-    for d in /usr/lib/x86_64-linux-gnu /usr/lib64 /usr/lib /usr/local/lib; do
+    for d in /usr/lib/x86_64-linux-gnu /usr/lib64 /usr/lib /usr/local/lib "$out/deps/usr/lib/x86_64-linux-gnu"; do
         if [ -f "$d/libxxhash.a" ]; then xxh="$d/libxxhash.a"; break; fi
     done
     # -L stubs only resolves symbols at link time; at run time the driver's
@@ -42,24 +103,202 @@ build() {
         "$root/tests/gpu/test_cuda_kernels.c" "$root/ir/base.c" "$root/runtime/cpu_kernels.c" \
         "$root/codegen/nvrtc.c" "$root/codegen/cuda_kernels.c" \
         -L"$cuda/lib64" -L"$cuda/lib64/stubs" -Wl,-rpath,"$cuda/lib64" \
-        -lcuda -lnvrtc "$xxh" -lpthread -lm -o "$bin"
-    echo "built $bin"
+        -lcuda -lnvrtc "$xxh" -lpthread -lm -o "$out/test_cuda_kernels" || return 1
+    echo "run.sh: built $out/proj (axoc, axorun, gpu_exec_check) and $out/test_cuda_kernels"
 }
 
-run() {
-    if [ ! -x "$bin" ]; then
-        echo "run.sh: $bin not built (tests/gpu/run.sh build)" >&2
+# ---- checks ----------------------------------------------------------------------------
+check_kernels() {
+    local groups="elementwise swiglu bias sumsq rmsnorm rope embedding cross_entropy adamw attention entries"
+    for g in $groups; do
+        local log="$logs/kernels-$g.log"
+        timeout 300 "$out/test_cuda_kernels" "$g" >"$log" 2>&1
+        local rc=$? summary
+        summary=$(grep -E "passed, [0-9]+ failed" "$log" | tail -1)
+        if [ $rc -eq 0 ]; then record PASS "kernels:$g" "$summary"
+        else record FAIL "kernels:$g" "exit $rc; $(grep -E '^FAIL|failed:|error' "$log" | head -3 | tr '\n' ' ')"; fi
+    done
+}
+
+check_exec() {
+    local from=0 round=0 npass=0 nfail=0 rc=0
+    while :; do
+        local log="$logs/exec-$round.log"
+        AXO_CUDA_SYNC=1 timeout 900 "$out/proj/gpu_exec_check" --from "$from" >"$log" 2>&1
+        rc=$?
+        local p f
+        p=$(grep -E "^[0-9]+ passed, [0-9]+ failed" "$log" | tail -1 | awk '{print $1}')
+        f=$(grep -E "^[0-9]+ passed, [0-9]+ failed" "$log" | tail -1 | awk '{print $3}')
+        npass=$((npass + ${p:-0})) nfail=$((nfail + ${f:-0}))
+        grep -E "^FAIL" "$log" | head -20
+        if [ $rc -eq 3 ]; then # context lost: go on after the faulting case
+            from=$(grep -E "^RESUME" "$log" | tail -1 | awk '{print $2}')
+            round=$((round + 1))
+            [ -n "$from" ] && [ $round -lt 20 ] && continue
+        fi
+        break
+    done
+    if [ $rc -eq 0 ] && [ $nfail -eq 0 ]; then record PASS exec "$npass cases"
+    elif [ $rc -eq 77 ]; then record SKIP exec "no CUDA device"
+    else record FAIL exec "$npass passed, $nfail failed (exit $rc; $((round + 1)) process(es)); see $logs/exec-*.log"; fi
+}
+
+# config file for the e2e runs: name dtype model extra-yaml
+write_cfg() {
+    cat >"$1" <<EOF
+base_model: $root/configs/models/$3
+datasets:
+  - path: $root/configs/data/toy_count.jsonl
+output_dir: ./out
+sequence_len: 128
+sample_packing: true
+micro_batch_size: 4
+gradient_accumulation_steps: 2
+max_steps: 8
+learning_rate: 0.003
+lr_scheduler: cosine
+warmup_steps: 2
+max_grad_norm: 1.0
+logging_steps: 1
+seed: 42
+bf16: $2
+$4
+EOF
+}
+
+compare_logs() { # cpu.jsonl cuda.jsonl tolerance
+    python3 - "$1" "$2" "$3" <<'EOF'
+import json, math, sys
+a = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+b = [json.loads(l) for l in open(sys.argv[2]) if l.strip()]
+tol = float(sys.argv[3])
+if len(a) != len(b) or not a:
+    print(f"step counts differ: cpu {len(a)}, cuda {len(b)}"); sys.exit(1)
+worst, bad = 0.0, []
+for x, y in zip(a, b):
+    for k in ("loss", "grad_norm"):
+        r = abs(x[k] - y[k]) / max(abs(x[k]), 1e-12)
+        if not math.isfinite(y[k]) or r > tol: bad.append(f"step {x['step']} {k} cpu {x[k]:.6g} cuda {y[k]:.6g}")
+        worst = max(worst, r if math.isfinite(r) else float("inf"))
+print(f"{len(a)} steps, worst relative difference {worst:.2e} (tolerance {tol:g})" + ("; " + "; ".join(bad[:3]) if bad else ""))
+sys.exit(1 if bad else 0)
+EOF
+}
+
+check_e2e() {
+    local t=$out/e2e
+    rm -rf "$t" && mkdir -p "$t"
+    local ds="deepspeed: $root/configs/deepspeed/zero3_bf16.json"
+    local fsdp
+    fsdp=$(printf 'fsdp_version: 2\nfsdp_config:\n  offload_params: false\n  auto_wrap_policy: TRANSFORMER_BASED_WRAP\n  transformer_layer_cls_to_wrap: Qwen3DecoderLayer\n  state_dict_type: FULL_STATE_DICT\n  reshard_after_forward: true')
+    # name world dtype model extra
+    local cases=(
+        "llama-f32|1|false|tiny-llama|"
+        "llama-bf16|1|true|tiny-llama|"
+        "qwen2-bf16-ckpt|1|true|tiny-qwen2|gradient_checkpointing: true"
+        "qwen2-ddp2-f32|2|false|tiny-qwen2|"
+        "llama-zero3x2-bf16|2|true|tiny-llama|$ds"
+        "qwen3-fsdp2x2-bf16|2|true|tiny-qwen3|$fsdp"
+    )
+    for c in "${cases[@]}"; do
+        IFS='|' read -r name world dtype model extra <<<"$c"
+        local d=$t/$name
+        mkdir -p "$d"
+        write_cfg "$d/cfg.yml" "$dtype" "$model" "$extra"
+        local tol=1e-4
+        [ "$dtype" = true ] && tol=1e-2
+        if ! (cd "$d" && "$out/proj/axoc" compile cfg.yml -o plan.bin --world-size "$world" >compile.log 2>&1); then
+            record FAIL "e2e:$name" "axoc compile failed: $(tail -2 "$d/compile.log" | tr '\n' ' ')"
+            continue
+        fi
+        local ok=1 ex
+        for ex in cpu cuda; do # the cuda run poisons its arena and names a faulting node (slower; tiny models)
+            (cd "$d" && AXO_CUDA_POISON=1 AXO_CUDA_SYNC=1 timeout 600 "$out/proj/axorun" plan.bin --executor $ex \
+                --output-dir "out-$ex" --overwrite >"run-$ex.log" 2>&1) || ok=0
+        done
+        if [ $ok = 0 ]; then
+            record FAIL "e2e:$name" "axorun failed: $(grep -h error "$d"/run-*.log | head -2 | tr '\n' ' ')"
+            continue
+        fi
+        if ! grep -q "cuda executor" "$d/run-cuda.log"; then
+            record FAIL "e2e:$name" "the cuda run did not use the CUDA executor"
+            continue
+        fi
+        local cmp
+        if cmp=$(compare_logs "$d/out-cpu/train_log.jsonl" "$d/out-cuda/train_log.jsonl" "$tol"); then
+            record PASS "e2e:$name" "$cmp"
+        else
+            record FAIL "e2e:$name" "$cmp"
+        fi
+    done
+}
+
+check_oom() {
+    local d=$out/oom
+    rm -rf "$d" && mkdir -p "$d/model"
+    cat >"$d/model/config.json" <<'EOF'
+{"architectures": ["LlamaForCausalLM"], "model_type": "llama", "hidden_size": 64, "intermediate_size": 128,
+ "num_hidden_layers": 1, "num_attention_heads": 4, "num_key_value_heads": 2, "head_dim": 16, "vocab_size": 128256,
+ "max_position_embeddings": 1048576, "rms_norm_eps": 1e-5, "rope_theta": 10000.0, "hidden_act": "silu",
+ "tie_word_embeddings": false, "torch_dtype": "bfloat16", "bos_token_id": 1, "eos_token_id": 3, "pad_token_id": 0}
+EOF
+    cat >"$d/cfg.yml" <<EOF
+base_model: $d/model
+datasets:
+  - path: $root/configs/data/toy_count.jsonl
+sequence_len: 131072
+sample_packing: true
+micro_batch_size: 8
+max_steps: 1
+bf16: true
+EOF
+    if ! (cd "$d" && "$out/proj/axoc" compile cfg.yml -o plan.bin >compile.log 2>&1); then
+        record FAIL refuse-oom "axoc compile failed: $(tail -2 "$d/compile.log" | tr '\n' ' ')"
+        return
+    fi
+    (cd "$d" && timeout 300 "$out/proj/axorun" plan.bin --executor cuda --output-dir out >run.log 2>&1)
+    local rc=$?
+    if [ $rc -ne 0 ] && grep -q "does not fit" "$d/run.log" && [ ! -e "$d/out/model.safetensors" ]; then
+        record PASS refuse-oom "$(grep -o 'a rank needs [^=]*' "$d/run.log" | head -1)"
+    else
+        record FAIL refuse-oom "exit $rc: $(tail -3 "$d/run.log" | tr '\n' ' ')"
+    fi
+}
+
+run_checks() {
+    # libraries unpacked from carried .debs by an earlier build (the binaries do not record their path)
+    if [ -d "$out/deps/usr/lib/x86_64-linux-gnu" ]; then
+        export LD_LIBRARY_PATH="$out/deps/usr/lib/x86_64-linux-gnu${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+    fi
+    if [ ! -x "$out/proj/gpu_exec_check" ] || [ ! -x "$out/test_cuda_kernels" ]; then
+        echo "run.sh: not built (tests/gpu/run.sh build)" >&2
         exit 2
     fi
-    if command -v nvidia-smi >/dev/null 2>&1; then
-        nvidia-smi --query-gpu=name,driver_version --format=csv,noheader || true
+    command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi --query-gpu=name,driver_version,memory.total,memory.used --format=csv,noheader
+    local t0=$SECONDS
+    check_kernels
+    check_exec
+    check_e2e
+    check_oom
+    echo
+    echo "GPU checks ($((SECONDS - t0)) s; logs in $logs):"
+    printf '%s\n' "${rows[@]}" | tee "$logs/summary.txt"
+    if [ -n "${OUT:-}" ] && [ -d "${OUT:-}" ]; then
+        cp "$logs/summary.txt" "$OUT/gpu-summary.txt"
+        tar czf "$OUT/gpu-logs.tar.gz" -C "$out" --exclude='*.safetensors' --exclude='*.bin' --exclude='deps' \
+            logs e2e oom 2>/dev/null
     fi
-    "$bin"
+    if printf '%s\n' "${rows[@]}" | grep -q '^FAIL'; then
+        echo "RESULT: FAIL ($(printf '%s\n' "${rows[@]}" | grep -c '^FAIL') of ${#rows[@]} checks failed)"
+        return 1
+    fi
+    echo "RESULT: PASS (${#rows[@]} checks)"
 }
 
 case "$mode" in
-all) build; run ;;
+all) build || { record FAIL build "see $logs/build.log"; exit 1; }; run_checks ;;
 build) build ;;
-run) run ;;
-*) echo "usage: $0 [all|build|run]" >&2; exit 2 ;;
+run) run_checks ;;
+fetch-deps) fetch_deps ;;
+*) echo "usage: $0 [all|build|run|fetch-deps]" >&2; exit 2 ;;
 esac

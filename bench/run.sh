@@ -1,0 +1,204 @@
+#!/usr/bin/env bash
+# bench/run.sh — axo against PyTorch + transformers (what Axolotl runs), side
+# by side in one run on the same GPU: full fine-tuning of a Llama-3.2-1B-
+# shaped model (bench/models/llama-3.2-1b-shape: hidden 2048, 16 layers, 32
+# heads, 8 kv heads, intermediate 8192, vocab 128256, tied embeddings; random
+# init) in bf16, micro-batch 1, at sequence lengths 2048 and 4096.
+#
+# Per implementation and length: tokens/s (median over the timed steps, after
+# warm-up), MFU (6N + 12 L d S FLOPs per token over the GEMM rate measured
+# here), peak memory (the framework's own figure, and the GPU's used memory
+# sampled by nvidia-smi, minus what was used before the run), last loss.
+# Writes $out/bench.md (the table) and $out/bench.jsonl (everything), prints
+# the table. Exits non-zero if a run failed (the table says which).
+#
+#   bench/run.sh                 all lengths
+#   AXO_BENCH_SEQS="2048" AXO_BENCH_STEPS=5 bench/run.sh
+#
+# Needs: a GPU; python3 with torch and transformers; axoc/axorun built with
+# the CUDA executor (tests/gpu/run.sh build, which this script runs when
+# $build has none). Environment: AXO_BENCH_BUILD (default build-gpu/proj),
+# AXO_BENCH_OUT (default build-gpu/bench), AXO_BENCH_SEQS ("2048 4096"),
+# AXO_BENCH_STEPS (10), AXO_BENCH_WARMUP (3), AXO_BENCH_ONLY (axo or torch).
+# When $OUT is set (the device machine's output folder) bench.md, bench.jsonl
+# and a tarball of the logs are copied there.
+set -uo pipefail
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+build=${AXO_BENCH_BUILD:-$root/build-gpu/proj}
+out=${AXO_BENCH_OUT:-$root/build-gpu/bench}
+seqs=${AXO_BENCH_SEQS:-"2048 4096"}
+steps=${AXO_BENCH_STEPS:-10}
+warm=${AXO_BENCH_WARMUP:-3}
+only=${AXO_BENCH_ONLY:-}
+model=$root/bench/models/llama-3.2-1b-shape
+export AXO_CACHE_DIR=${AXO_CACHE_DIR:-$root/build-gpu/cache}
+export PYTHONUNBUFFERED=1
+mkdir -p "$out"
+: >"$out/bench.jsonl"
+
+if [ ! -x "$build/axorun" ] || [ ! -x "$build/gpu_exec_check" ]; then
+    AXO_GPU_BUILD=$(dirname "$build") bash "$root/tests/gpu/run.sh" build || { echo "bench: build failed" >&2; exit 1; }
+fi
+command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader
+
+# GPU memory used (MiB), sampled every 0.2 s into a file while a run lasts.
+smi_used() { nvidia-smi --query-gpu=memory.used --format=csv,noheader,nounits 2>/dev/null | head -1; }
+sample_start() {
+    base=$(smi_used)
+    base=${base:-0}
+    ( while :; do smi_used; sleep 0.2; done ) >"$1" 2>/dev/null &
+    sampler=$!
+}
+sample_stop() { # file -> peak MiB above the baseline
+    kill "$sampler" 2>/dev/null
+    wait "$sampler" 2>/dev/null
+    sort -n "$1" | tail -1 | awk -v b="$base" '{ if ($1 != "") print $1 - b; else print "n/a" }'
+}
+
+# the GEMM rate MFU is measured against
+peak_json=$(python3 "$root/bench/torch_ref.py" --peak 2>"$out/peak.err")
+echo "$peak_json" | tee -a "$out/bench.jsonl"
+peak_tflops=$(echo "$peak_json" | python3 -c 'import json,sys; print(json.load(sys.stdin).get("tflops", 0))' 2>/dev/null)
+
+# random token rows of exactly seq tokens: one sample per packed row
+make_data() { # seq rows file
+    python3 - "$1" "$2" "$3" <<'EOF'
+import json, random, sys
+seq, rows, path = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+rnd = random.Random(seq)
+with open(path, "w") as f:
+    for _ in range(rows):
+        f.write(json.dumps({"input_ids": [rnd.randrange(128256) for _ in range(seq)]}) + "\n")
+EOF
+}
+
+run_axo() { # seq -> one JSON line
+    local seq=$1 d=$out/axo-$1
+    rm -rf "$d" && mkdir -p "$d"
+    make_data "$seq" $((warm + steps + 4)) "$d/data.jsonl"
+    cat >"$d/cfg.yml" <<EOF
+base_model: $model
+datasets:
+  - path: $d/data.jsonl
+output_dir: $d/out
+sequence_len: $seq
+sample_packing: true
+micro_batch_size: 1
+gradient_accumulation_steps: 1
+max_steps: $((warm + steps))
+learning_rate: 1.0e-5
+lr_scheduler: constant
+optimizer: adamw_torch
+max_grad_norm: 1.0
+bf16: true
+logging_steps: 1
+seed: 42
+EOF
+    (cd "$d" && "$build/axoc" compile cfg.yml -o plan.bin >compile.log 2>&1) ||
+        { echo "{\"impl\": \"axo\", \"seq\": $seq, \"error\": \"axoc compile failed\"}"; return 1; }
+    sample_start "$d/smi.txt"
+    (cd "$d" && timeout 900 "$build/axorun" plan.bin --executor cuda --overwrite >run.log 2>&1)
+    local rc=$?
+    rm -f "$d/out/model.safetensors" "$d/data.jsonl" # 2.5 GB of random weights; the data are regenerated
+    local smi
+    smi=$(sample_stop "$d/smi.txt")
+    python3 - "$d" "$seq" "$warm" "$rc" "$smi" <<'EOF'
+import json, re, statistics, sys
+d, seq, warm, rc, smi = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), sys.argv[5]
+r = {"impl": "axo", "seq": seq, "batch": 1}
+log = open(f"{d}/run.log").read()
+m = re.search(r"CUDA executor on (.*?): ([0-9.]+ [KMG]iB) on the device", log)
+if m:
+    r["device"], r["executor_bytes"] = m.group(1), m.group(2)
+plan = re.search(r"per-rank memory ([0-9.]+ [KMG]iB)", open(f"{d}/compile.log").read())
+if plan:
+    r["plan_bytes"] = plan.group(1)
+r["smi_peak_mib"] = smi
+try:
+    rows = [json.loads(l) for l in open(f"{d}/out/train_log.jsonl") if l.strip()]
+except OSError:
+    rows = []
+timed = rows[warm:]
+if rc != 0 or not timed:
+    r["error"] = f"axorun exit {rc}: " + " | ".join(l for l in log.splitlines() if "error" in l)[:400]
+else:
+    r["tokens_per_s"] = statistics.median(x["tokens_per_s"] for x in timed)
+    r["loss_last"] = timed[-1]["loss"]
+    r["steps"] = len(timed)
+print(json.dumps(r))
+sys.exit(0 if "error" not in r else 1)
+EOF
+}
+
+run_torch() { # seq -> one JSON line
+    local seq=$1 d=$out/torch-$1
+    mkdir -p "$d"
+    sample_start "$d/smi.txt"
+    python3 "$root/bench/torch_ref.py" --seq "$seq" --warmup "$warm" --steps "$steps" >"$d/out.json" 2>"$d/err.log"
+    local rc=$?
+    local smi
+    smi=$(sample_stop "$d/smi.txt")
+    python3 - "$d/out.json" "$rc" "$smi" "$seq" "$d/err.log" <<'EOF'
+import json, sys
+path, rc, smi, seq, err = sys.argv[1], int(sys.argv[2]), sys.argv[3], int(sys.argv[4]), sys.argv[5]
+try:
+    r = json.loads(open(path).read().strip().splitlines()[-1])
+except Exception:
+    r = {"impl": "torch", "seq": seq, "error": f"exit {rc}: " + open(err).read()[-400:]}
+r["smi_peak_mib"] = smi
+print(json.dumps(r))
+sys.exit(0 if "error" not in r else 1)
+EOF
+}
+
+status=0
+for seq in $seqs; do
+    for impl in torch axo; do
+        [ -n "$only" ] && [ "$only" != "$impl" ] && continue
+        echo "bench: $impl seq $seq ..."
+        if line=$(run_$impl "$seq"); then :; else status=1; fi
+        echo "$line" | tee -a "$out/bench.jsonl"
+    done
+done
+
+python3 - "$out/bench.jsonl" "$model/config.json" "$peak_tflops" >"$out/bench.md" <<'EOF'
+import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+cfg = json.load(open(sys.argv[2]))
+peak = float(sys.argv[3] or 0)
+L, d, V, I = cfg["num_hidden_layers"], cfg["hidden_size"], cfg["vocab_size"], cfg["intermediate_size"]
+kv = cfg["num_key_value_heads"] * cfg["head_dim"]
+# parameters: embedding (tied with the head, counted once), per layer q,o (d*d), k,v (d*kv), mlp 3*d*I, 2 norms; final norm
+N = V * d + L * (2 * d * d + 2 * d * kv + 3 * d * I + 2 * d) + d
+dev = next((r.get("device") for r in rows if r.get("device")), "?")
+print(f"Llama-3.2-1B shape ({N/1e9:.3f} B parameters), bf16, micro-batch 1, on {dev}.")
+print(f"Measured dense bf16 GEMM rate: {peak:.0f} TFLOP/s (8192^3, torch). MFU = tokens/s x (6N + 12 L d S) / that rate.")
+print()
+print("| impl | seq | tokens/s | MFU | peak memory (own figure) | GPU memory used (nvidia-smi) | last loss |")
+print("|---|---:|---:|---:|---:|---:|---:|")
+def gib(b): return f"{b/2**30:.1f} GiB"
+for r in rows:
+    if "impl" not in r:
+        continue
+    S = r["seq"]
+    if "error" in r:
+        print(f"| {r['impl']} | {S} | failed: {r['error'][:120]} | | | | |")
+        continue
+    flops = (6 * N + 12 * L * d * S) * r["tokens_per_s"]
+    mfu = f"{100 * flops / (peak * 1e12):.1f}%" if peak > 0 else "n/a"
+    if r["impl"] == "torch":
+        own = f"{gib(r['peak_allocated'])} allocated, {gib(r['peak_reserved'])} reserved"
+    else:
+        own = f"{r.get('executor_bytes', '?')} allocated (plan: {r.get('plan_bytes', '?')})"
+    smi = r.get("smi_peak_mib", "n/a")
+    smi = f"{float(smi)/1024:.1f} GiB" if smi not in ("", "n/a") else "n/a"
+    print(f"| {r['impl']} | {S} | {r['tokens_per_s']:.0f} | {mfu} | {own} | {smi} | {r.get('loss_last', float('nan')):.3f} |")
+EOF
+echo
+cat "$out/bench.md"
+if [ -n "${OUT:-}" ] && [ -d "${OUT:-}" ]; then
+    cp "$out/bench.md" "$out/bench.jsonl" "$OUT/"
+    tar czf "$OUT/bench-logs.tar.gz" -C "$out" --exclude='*.safetensors' --exclude='*.bin' --exclude='data.jsonl' . 2>/dev/null
+fi
+exit $status

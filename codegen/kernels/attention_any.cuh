@@ -1,0 +1,153 @@
+// attention_any.cuh — attention forward and backward for any head_dim up to
+// 256 (the tiny test models have 16; the fast kernels in attention_fwd.cuh
+// and attention_bwd.cuh cover 64 and 128). Simple and exact rather than
+// fast: one thread per output row, the reference's double accumulators.
+//
+// Math: exactly ck_attention_fwd_* / ck_attention_bwd_* (runtime/cpu_kernels.h):
+// q[B,S,nh,hd], k,v[B,S,nkv,hd], seg[B,S] (int32, NULL = one segment);
+// query head h reads kv head h / (nh/nkv); query i sees key j iff
+// (!causal || j <= i) and seg[i] == seg[j]; s_ij = scale q_i.k_j (double).
+//   fwd: online softmax over keys in ascending order, running max m, sum l and
+//        the output accumulator in double; out_i = acc / l (rounded to T),
+//        lse_i = m + log(l) (fp32; -inf if no key is visible, which cannot
+//        happen since a query sees itself).
+//   bwd: D_i = dout_i.out_i; P_ij = exp(s_ij - lse_i); dP_ij = dout_i.v_j;
+//        dS_ij = P_ij (dP_ij - D_i); dq_i = scale sum_j dS_ij k_j;
+//        dk_j = scale sum_{h in group, i} dS_ij q_i; dv_j = sum P_ij dout_i,
+//        dk/dv summed over the group's query heads in head order, then
+//        queries ascending (the reference's order), all in double.
+//
+// Launch (all three): 1-D, block 128, grid ceil(rows / 128), no shared
+// memory; fwd and dq: rows = B*nh*S (row r = ((b*nh + h)*S + i)); dkdv:
+// rows = B*nkv*S (row r = ((b*nkv + g)*S + j)). hd <= AXO_ATT_ANY_MAXHD.
+// Per-thread accumulators live in local memory (hd doubles each).
+// Traffic: every row re-reads the K/V (or Q/dout) rows it needs: O(S^2 hd)
+// per head; meant for small models and checks, not for speed.
+
+#define AXO_ATT_ANY_MAXHD 256
+
+__device__ __forceinline__ bool att_any_ok(int i, int j, int causal, const int *segb) {
+    return (!causal || j <= i) && (!segb || segb[i] == segb[j]);
+}
+
+template <typename T> __device__ __forceinline__ double att_any_dot(const T *a, const T *b, int hd) {
+    double s = 0.0;
+    for (int d = 0; d < hd; d++) s += (double)ax_ld(a + d) * (double)ax_ld(b + d);
+    return s;
+}
+
+template <typename T>
+__device__ __forceinline__ void att_any_fwd_body(const T *q, const T *k, const T *v, const int *seg, T *out,
+                                                 float *lse, i64 B, int S, int nh, int nkv, int hd, double scale,
+                                                 int causal) {
+    const i64 r = ax_tid();
+    if (r >= B * nh * S) return;
+    const int i = (int)(r % S), h = (int)((r / S) % nh);
+    const i64 b = r / ((i64)S * nh);
+    const int kvh = h / (nh / nkv);
+    const int *segb = seg ? seg + b * S : (const int *)0;
+    const T *qi = q + ((b * S + i) * nh + h) * hd;
+    double acc[AXO_ATT_ANY_MAXHD];
+    for (int d = 0; d < hd; d++) acc[d] = 0.0;
+    double m = -(double)AXO_INF, l = 0.0;
+    const int jend = causal ? i + 1 : S;
+    for (int j = 0; j < jend; j++) {
+        if (!att_any_ok(i, j, causal, segb)) continue;
+        const T *kj = k + ((b * S + j) * nkv + kvh) * hd, *vj = v + ((b * S + j) * nkv + kvh) * hd;
+        const double s = scale * att_any_dot(qi, kj, hd);
+        if (s > m) { // rescale what was accumulated under the old max (m = -inf: l = acc = 0)
+            const double alpha = exp(m - s);
+            l *= alpha;
+            for (int d = 0; d < hd; d++) acc[d] *= alpha;
+            m = s;
+        }
+        const double p = exp(s - m);
+        l += p;
+        for (int d = 0; d < hd; d++) acc[d] += p * (double)ax_ld(vj + d);
+    }
+    const double inv = l > 0.0 ? 1.0 / l : 0.0;
+    T *oi = out + ((b * S + i) * nh + h) * hd;
+    for (int d = 0; d < hd; d++) ax_st(oi + d, (float)(acc[d] * inv));
+    lse[(b * nh + h) * S + i] = l > 0.0 ? (float)(m + log(l)) : -AXO_INF;
+}
+
+template <typename T>
+__device__ __forceinline__ void att_any_dq_body(const T *q, const T *k, const T *v, const int *seg, const T *out,
+                                                const float *lse, const T *dout, T *dq, i64 B, int S, int nh, int nkv,
+                                                int hd, double scale, int causal) {
+    const i64 r = ax_tid();
+    if (r >= B * nh * S) return;
+    const int i = (int)(r % S), h = (int)((r / S) % nh);
+    const i64 b = r / ((i64)S * nh);
+    const int kvh = h / (nh / nkv);
+    const int *segb = seg ? seg + b * S : (const int *)0;
+    const i64 qo = ((b * S + i) * nh + h) * hd;
+    const T *qi = q + qo, *doi = dout + qo;
+    const double D = att_any_dot(doi, out + qo, hd), L = (double)lse[(b * nh + h) * S + i];
+    double acc[AXO_ATT_ANY_MAXHD];
+    for (int d = 0; d < hd; d++) acc[d] = 0.0;
+    const int jend = causal ? i + 1 : S;
+    for (int j = 0; j < jend; j++) {
+        if (!att_any_ok(i, j, causal, segb)) continue;
+        const T *kj = k + ((b * S + j) * nkv + kvh) * hd, *vj = v + ((b * S + j) * nkv + kvh) * hd;
+        const double p = exp(scale * att_any_dot(qi, kj, hd) - L);
+        const double ds = scale * p * (att_any_dot(doi, vj, hd) - D);
+        for (int d = 0; d < hd; d++) acc[d] += ds * (double)ax_ld(kj + d);
+    }
+    for (int d = 0; d < hd; d++) ax_st(dq + qo + d, (float)acc[d]);
+}
+
+template <typename T>
+__device__ __forceinline__ void att_any_dkdv_body(const T *q, const T *k, const T *v, const int *seg, const T *out,
+                                                  const float *lse, const T *dout, T *dk, T *dv, i64 B, int S, int nh,
+                                                  int nkv, int hd, double scale, int causal) {
+    const i64 r = ax_tid();
+    if (r >= B * nkv * S) return;
+    const int j = (int)(r % S), kvh = (int)((r / S) % nkv);
+    const i64 b = r / ((i64)S * nkv);
+    const int grp = nh / nkv;
+    const int *segb = seg ? seg + b * S : (const int *)0;
+    const i64 ko = ((b * S + j) * nkv + kvh) * hd;
+    const T *kj = k + ko, *vj = v + ko;
+    double dka[AXO_ATT_ANY_MAXHD], dva[AXO_ATT_ANY_MAXHD];
+    for (int d = 0; d < hd; d++) dka[d] = dva[d] = 0.0;
+    for (int h = kvh * grp; h < (kvh + 1) * grp; h++) {
+        for (int i = causal ? j : 0; i < S; i++) {
+            if (!att_any_ok(i, j, causal, segb)) continue;
+            const i64 qo = ((b * S + i) * nh + h) * hd;
+            const T *qi = q + qo, *doi = dout + qo;
+            const double D = att_any_dot(doi, out + qo, hd), L = (double)lse[(b * nh + h) * S + i];
+            const double p = exp(scale * att_any_dot(qi, kj, hd) - L);
+            const double ds = scale * p * (att_any_dot(doi, vj, hd) - D);
+            for (int d = 0; d < hd; d++) {
+                dva[d] += p * (double)ax_ld(doi + d);
+                dka[d] += ds * (double)ax_ld(qi + d);
+            }
+        }
+    }
+    for (int d = 0; d < hd; d++) {
+        ax_st(dk + ko + d, (float)dka[d]);
+        ax_st(dv + ko + d, (float)dva[d]);
+    }
+}
+
+#define AXO_ATT_ANY(SFX, T)                                                                                        \
+    extern "C" __global__ void __launch_bounds__(128)                                                              \
+        axo_attn_any_fwd_##SFX(const T *q, const T *k, const T *v, const int *seg, T *out, float *lse, i64 B,      \
+                               int S, int nh, int nkv, int hd, double scale, int causal) {                         \
+        att_any_fwd_body<T>(q, k, v, seg, out, lse, B, S, nh, nkv, hd, scale, causal);                             \
+    }                                                                                                              \
+    extern "C" __global__ void __launch_bounds__(128)                                                              \
+        axo_attn_any_bwd_dq_##SFX(const T *q, const T *k, const T *v, const int *seg, const T *out,               \
+                                  const float *lse, const T *dout, T *dq, i64 B, int S, int nh, int nkv, int hd,   \
+                                  double scale, int causal) {                                                      \
+        att_any_dq_body<T>(q, k, v, seg, out, lse, dout, dq, B, S, nh, nkv, hd, scale, causal);                    \
+    }                                                                                                              \
+    extern "C" __global__ void __launch_bounds__(128)                                                              \
+        axo_attn_any_bwd_dkdv_##SFX(const T *q, const T *k, const T *v, const int *seg, const T *out,             \
+                                    const float *lse, const T *dout, T *dk, T *dv, i64 B, int S, int nh, int nkv,  \
+                                    int hd, double scale, int causal) {                                            \
+        att_any_dkdv_body<T>(q, k, v, seg, out, lse, dout, dk, dv, B, S, nh, nkv, hd, scale, causal);              \
+    }
+AXO_ATT_ANY(f32, float)
+AXO_ATT_ANY(bf16, bf16)

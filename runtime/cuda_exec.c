@@ -1,0 +1,2070 @@
+/* cuda_exec.c — the CUDA executor (see cuda_exec.h and docs/cuda-runtime.md).
+ *
+ * Layout of this file: the device layer (allocation, copies, launches, each
+ * either issued through the CUDA runtime API or, in a dry run, validated and
+ * counted); the kernel signature table; one function per IR op (g_<op>),
+ * each used twice — once while a program is prepared (x->plan: no device
+ * work, it records scratch/staging/constant needs and checks every launch's
+ * arguments) and once per run; then state/program management and the
+ * training-session backend.
+ *
+ * Launch geometry and argument lists follow the comment at the top of each
+ * codegen/kernels/ source (.cuh); the argument kinds of every entry point are in
+ * `ksigs` below, checked at every launch, against the CUBIN's parameter
+ * sizes when a kernel is loaded (cudaFuncGetParamInfo), and against the
+ * NVRTC PTX of every source by tests/unit/test_cuda_exec.c.
+ */
+#include "runtime/cuda_exec.h"
+
+#include "ir/liveness.h"
+#include "runtime/cpu_kernels.h"
+#include "runtime/train.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#ifdef AXO_HAVE_CUDA
+#include <cublasLt.h>
+#include <cuda_runtime_api.h>
+#endif
+
+#define GIB (1024.0 * 1024.0 * 1024.0)
+#define WORKSPACE_BYTES ((int64_t)32 << 20) /* cuBLASLt workspace (Hopper wants 32 MiB) */
+#define FLAG_INIT 0x7f7f7f7f                /* error slots are memset to 0x7f bytes */
+#define KMAX 20                             /* most arguments of any kernel */
+#define ALIGN(x) (((x) + IR_ARENA_ALIGN - 1) / IR_ARENA_ALIGN * IR_ARENA_ALIGN)
+
+/* ==== kernel signatures ======================================================
+ * One character per parameter: p pointer, l int64, i int32 (int/unsigned),
+ * f float, d double. Must equal the extern "C" definitions in
+ * codegen/kernels/ sources (checked at load and by the unit test). */
+#define TS(base, sig) {base "_f32", sig}, {base "_bf16", sig}
+static const struct ksig {
+    const char *entry, *sig;
+} ksigs[] = {
+    TS("axo_add", "pppl"),
+    TS("axo_mul", "pppl"),
+    TS("axo_scale", "pfpl"),
+    TS("axo_acc", "ppl"),
+    {"axo_convert_f32_bf16", "ppl"},
+    {"axo_convert_bf16_f32", "ppl"},
+    TS("axo_bias_add", "pppll"),
+    TS("axo_bias_grad_partial", "ppll"),
+    TS("axo_bias_grad_reduce", "pilpi"),
+    TS("axo_sumsq_partial", "plp"),
+    {"axo_sumsq_final", "pipi"},
+    TS("axo_rmsnorm_fwd", "pppplf"),
+    TS("axo_rmsnorm_bwd", "pppppllf"),
+    TS("axo_rmsnorm_dw_reduce", "pilpi"),
+    TS("axo_rope", "ppppliii"),
+    TS("axo_embedding_fwd", "ppplllp"),
+    TS("axo_embedding_bwd", "ppplllip"),
+    TS("axo_cross_entropy_fwd", "ppppllip"),
+    TS("axo_cross_entropy_bwd", "ppppllip"),
+    {"axo_cross_entropy_reduce", "ppllipp"},
+    {"axo_adamw_f32", "pppplpppdddd"},
+    {"axo_adamw_bf16", "ppppplpppdddd"},
+    TS("axo_attn_fwd_hd64", "ppppppiiifi"),
+    TS("axo_attn_fwd_hd128", "ppppppiiifi"),
+    TS("axo_attn_bwd_preprocess", "pppliii"),
+    TS("axo_attn_bwd_dkdv_hd64", "pppppppppiiifi"),
+    TS("axo_attn_bwd_dkdv_hd128", "pppppppppiiifi"),
+    TS("axo_attn_bwd_dq_hd64", "ppppppppiiifi"),
+    TS("axo_attn_bwd_dq_hd128", "ppppppppiiifi"),
+    TS("axo_swiglu_fwd", "pppl"),
+    TS("axo_swiglu_bwd", "pppppl"),
+    {"axo_fill_u32", "pil"},
+    {"axo_fill_u16", "pil"},
+    {"axo_acc_f32_bf16", "ppl"},
+    {"axo_acc_bf16_f32", "ppl"},
+    {"axo_clip_coef", "ppd"},
+    TS("axo_attn_any_fwd", "ppppppliiiidi"),
+    TS("axo_attn_any_bwd_dq", "ppppppppliiiidi"),
+    TS("axo_attn_any_bwd_dkdv", "pppppppppliiiidi"),
+};
+#undef TS
+
+/* Used by tests/unit/test_cuda_exec.c to compare with the kernels' PTX. */
+int rt_cuda_kernel_sig_count(void);
+const char *rt_cuda_kernel_sig(int i, const char **entry);
+int rt_cuda_kernel_sig_count(void) { return (int)AX_ARRAY_LEN(ksigs); }
+const char *rt_cuda_kernel_sig(int i, const char **entry) {
+    if (i < 0 || i >= (int)AX_ARRAY_LEN(ksigs)) return NULL;
+    *entry = ksigs[i].entry;
+    return ksigs[i].sig;
+}
+
+/* The table row of an entry point (its strings are static: callers build
+ * entry names in stack buffers). */
+static const struct ksig *ksig_of(const char *entry) {
+    for (size_t i = 0; i < AX_ARRAY_LEN(ksigs); i++)
+        if (!strcmp(ksigs[i].entry, entry)) return &ksigs[i];
+    return NULL;
+}
+
+/* ==== device ================================================================ */
+typedef struct dalloc {
+    uint64_t base;
+    int64_t bytes;
+} dalloc;
+
+typedef struct kmod {
+    const char *name;
+#ifdef AXO_HAVE_CUDA
+    cudaLibrary_t lib;
+#endif
+} kmod;
+
+typedef struct kfn {
+    const char *entry, *sig;
+    int64_t smem_set; /* dynamic shared memory limit raised to this */
+#ifdef AXO_HAVE_CUDA
+    cudaKernel_t k;
+#endif
+} kfn;
+
+struct rt_cuda_dev {
+    int dry, device, sm_count, sync_each, poison;
+    int64_t smem_optin; /* largest dynamic shared memory a block may opt in to */
+    char name[128], arch[32];
+    rt_kernel_provider kp;
+    /* every live allocation, sorted by base (device bytes; the dry run's fake ones) */
+    dalloc *allocs;
+    int nallocs, capallocs;
+    int64_t dry_total, dry_used;
+    uint64_t dry_next;
+    kmod mods[64];
+    int nmods;
+    kfn *kfns;
+    int nkfns, capkfns;
+    rt_cuda_counts counts;
+#ifdef AXO_HAVE_CUDA
+    cudaStream_t stream;
+    cublasLtHandle_t lt;
+#endif
+    uint64_t ws; /* cuBLASLt workspace */
+    int64_t ws_bytes;
+};
+
+#ifdef AXO_HAVE_CUDA
+/* 0, or -1 with "where: what failed: <CUDA's message>" in d. */
+static int ck(ax_diag *d, const char *where, const char *what, cudaError_t e) {
+    if (e == cudaSuccess) return 0;
+    ax_error(d, where, "%s failed: %s (%s)", what, cudaGetErrorString(e), cudaGetErrorName(e));
+    return -1;
+}
+static int ckb(ax_diag *d, const char *where, const char *what, cublasStatus_t s) {
+    if (s == CUBLAS_STATUS_SUCCESS) return 0;
+    ax_error(d, where, "%s failed: %s (%s)", what, cublasLtGetStatusName(s), cublasLtGetStatusString(s));
+    return -1;
+}
+#endif
+
+static const char *env_set(const char *name) {
+    const char *v = getenv(name);
+    return v && v[0] ? v : NULL;
+}
+
+int rt_cuda_device_count(char *why, size_t cap) {
+#ifdef AXO_HAVE_CUDA
+    int n = 0;
+    cudaError_t e = cudaGetDeviceCount(&n);
+    if (e != cudaSuccess) {
+        if (why && e == cudaErrorInsufficientDriver)
+            snprintf(why, cap, "no usable NVIDIA driver (libcuda.so.1 is missing or older than this CUDA runtime)");
+        else if (why && e == cudaErrorNoDevice)
+            snprintf(why, cap, "no CUDA device is visible");
+        else if (why)
+            snprintf(why, cap, "cudaGetDeviceCount failed: %s", cudaGetErrorString(e));
+        cudaGetLastError(); /* not sticky: leave no error behind */
+        return 0;
+    }
+    if (n < 1 && why) snprintf(why, cap, "no CUDA device is visible");
+    return n < 0 ? 0 : n;
+#else
+    if (why) snprintf(why, cap, "axo was built without the CUDA toolkit");
+    return 0;
+#endif
+}
+
+static int track(rt_cuda_dev *dev, uint64_t base, int64_t bytes) {
+    if (dev->nallocs == dev->capallocs) {
+        int cap = dev->capallocs ? 2 * dev->capallocs : 64;
+        dalloc *a = realloc(dev->allocs, sizeof *a * (size_t)cap);
+        if (!a) return -1;
+        dev->allocs = a;
+        dev->capallocs = cap;
+    }
+    int i = dev->nallocs;
+    while (i > 0 && dev->allocs[i - 1].base > base) {
+        dev->allocs[i] = dev->allocs[i - 1];
+        i--;
+    }
+    dev->allocs[i] = (dalloc){base, bytes};
+    dev->nallocs++;
+    return 0;
+}
+
+static int64_t untrack(rt_cuda_dev *dev, uint64_t base) {
+    for (int i = 0; i < dev->nallocs; i++)
+        if (dev->allocs[i].base == base) {
+            int64_t b = dev->allocs[i].bytes;
+            memmove(&dev->allocs[i], &dev->allocs[i + 1], sizeof(dalloc) * (size_t)(dev->nallocs - i - 1));
+            dev->nallocs--;
+            return b;
+        }
+    return -1;
+}
+
+/* 1 if [p, p + bytes) lies inside one allocation. */
+static int inside(const rt_cuda_dev *dev, uint64_t p, int64_t bytes) {
+    int lo = 0, hi = dev->nallocs - 1;
+    while (lo <= hi) { /* last allocation with base <= p */
+        int mid = (lo + hi) / 2;
+        if (dev->allocs[mid].base <= p) lo = mid + 1;
+        else hi = mid - 1;
+    }
+    if (hi < 0) return 0;
+    const dalloc *a = &dev->allocs[hi];
+    return p >= a->base && bytes >= 0 && p - a->base + (uint64_t)bytes <= (uint64_t)a->bytes;
+}
+
+static int dv_alloc(rt_cuda_dev *dev, int64_t bytes, uint64_t *out, const char *what, ax_diag *d) {
+    int64_t b = bytes > 0 ? ALIGN(bytes) : IR_ARENA_ALIGN;
+    if (dev->dry) {
+        if (dev->dry_used + b > dev->dry_total) {
+            ax_error(d, "cuda", "out of device memory allocating %s (%lld bytes; dry run of %.3f GiB)", what,
+                     (long long)b, (double)dev->dry_total / GIB);
+            return -1;
+        }
+        *out = dev->dry_next;
+        dev->dry_next += (uint64_t)b + 4096; /* gaps: an overrun never lands in the next buffer */
+        dev->dry_used += b;
+    } else {
+#ifdef AXO_HAVE_CUDA
+        void *p = NULL;
+        cudaError_t e = cudaMalloc(&p, (size_t)b);
+        if (e != cudaSuccess) {
+            size_t fr = 0, tot = 0;
+            cudaGetLastError();
+            cudaMemGetInfo(&fr, &tot);
+            ax_error(d, "cuda", "cudaMalloc of %lld bytes for %s failed: %s (%.3f GiB of %.3f GiB free)",
+                     (long long)b, what, cudaGetErrorString(e), (double)fr / GIB, (double)tot / GIB);
+            return -1;
+        }
+        *out = (uint64_t)(uintptr_t)p;
+#else
+        ax_error(d, "cuda", "axo was built without CUDA");
+        return -1;
+#endif
+    }
+    if (track(dev, *out, b) != 0) {
+        ax_error(d, "cuda", "out of host memory");
+        return -1;
+    }
+    return 0;
+}
+
+static void dv_free(rt_cuda_dev *dev, uint64_t p) {
+    if (!p) return;
+    int64_t b = untrack(dev, p);
+    if (dev->dry) {
+        if (b > 0) dev->dry_used -= b;
+        return;
+    }
+#ifdef AXO_HAVE_CUDA
+    cudaFree((void *)(uintptr_t)p);
+#endif
+}
+
+static int bad_extent(rt_cuda_dev *dev, const char *where, const char *what, uint64_t p, int64_t bytes, ax_diag *d) {
+    ax_error(d, where, "internal error: %s touches [0x%llx, +%lld bytes), which is not inside one device allocation",
+             what, (unsigned long long)p, (long long)bytes);
+    (void)dev;
+    return -1;
+}
+
+/* Extent checks run in dry runs (always) and on the GPU with poisoning on
+ * (a debugging mode; the per-launch cost is a binary search per pointer). */
+static int checking(const rt_cuda_dev *dev) { return dev->dry || dev->poison; }
+
+static int dv_memset(rt_cuda_dev *dev, uint64_t p, int byte, int64_t bytes, const char *where, ax_diag *d) {
+    if (bytes <= 0) return 0;
+    if (checking(dev) && !inside(dev, p, bytes)) return bad_extent(dev, where, "memset", p, bytes, d);
+    dev->counts.memsets++;
+    if (dev->dry) return 0;
+#ifdef AXO_HAVE_CUDA
+    return ck(d, where, "cudaMemsetAsync", cudaMemsetAsync((void *)(uintptr_t)p, byte, (size_t)bytes, dev->stream));
+#else
+    (void)byte;
+    return -1;
+#endif
+}
+
+static int dv_copy(rt_cuda_dev *dev, uint64_t dst, uint64_t src, int64_t bytes, const char *where, ax_diag *d) {
+    if (bytes <= 0 || dst == src) return 0;
+    if (checking(dev) && !inside(dev, dst, bytes)) return bad_extent(dev, where, "copy destination", dst, bytes, d);
+    if (checking(dev) && !inside(dev, src, bytes)) return bad_extent(dev, where, "copy source", src, bytes, d);
+    dev->counts.copies++;
+    if (dev->dry) return 0;
+#ifdef AXO_HAVE_CUDA
+    return ck(d, where, "cudaMemcpyAsync (device to device)",
+              cudaMemcpyAsync((void *)(uintptr_t)dst, (const void *)(uintptr_t)src, (size_t)bytes,
+                              cudaMemcpyDeviceToDevice, dev->stream));
+#else
+    return -1;
+#endif
+}
+
+/* Host -> device on the stream; async when host is pinned. */
+static int dv_h2d(rt_cuda_dev *dev, uint64_t dst, const void *host, int64_t bytes, const char *where, ax_diag *d) {
+    if (bytes <= 0) return 0;
+    if (checking(dev) && !inside(dev, dst, bytes)) return bad_extent(dev, where, "upload", dst, bytes, d);
+    dev->counts.copies++;
+    if (dev->dry) return 0;
+#ifdef AXO_HAVE_CUDA
+    return ck(d, where, "cudaMemcpyAsync (host to device)",
+              cudaMemcpyAsync((void *)(uintptr_t)dst, host, (size_t)bytes, cudaMemcpyHostToDevice, dev->stream));
+#else
+    (void)host;
+    return -1;
+#endif
+}
+
+static int dv_sync(rt_cuda_dev *dev, const char *where, ax_diag *d) {
+    dev->counts.syncs++;
+    if (dev->dry) return 0;
+#ifdef AXO_HAVE_CUDA
+    return ck(d, where, "cudaStreamSynchronize", cudaStreamSynchronize(dev->stream));
+#else
+    return -1;
+#endif
+}
+
+/* Device -> host, synchronous (waits for the stream). A dry run writes
+ * nothing: fills host with zero bytes. */
+static int dv_d2h(rt_cuda_dev *dev, void *host, uint64_t src, int64_t bytes, const char *where, ax_diag *d) {
+    if (bytes <= 0) return 0;
+    if (checking(dev) && !inside(dev, src, bytes)) return bad_extent(dev, where, "download", src, bytes, d);
+    dev->counts.copies++;
+    if (dev->dry) {
+        memset(host, 0, (size_t)bytes);
+        return 0;
+    }
+#ifdef AXO_HAVE_CUDA
+    if (ck(d, where, "cudaMemcpyAsync (device to host)",
+           cudaMemcpyAsync(host, (const void *)(uintptr_t)src, (size_t)bytes, cudaMemcpyDeviceToHost, dev->stream)))
+        return -1;
+    return dv_sync(dev, where, d);
+#else
+    return -1;
+#endif
+}
+
+static int dv_host_alloc(rt_cuda_dev *dev, int64_t bytes, void **out, ax_diag *d) {
+    size_t b = (size_t)(bytes > 0 ? bytes : 1);
+    if (dev->dry) {
+        *out = calloc(1, b);
+        if (!*out) ax_error(d, "cuda", "out of host memory");
+        return *out ? 0 : -1;
+    }
+#ifdef AXO_HAVE_CUDA
+    return ck(d, "cuda", "cudaMallocHost (input staging)", cudaMallocHost(out, b));
+#else
+    return -1;
+#endif
+}
+
+static void dv_host_free(rt_cuda_dev *dev, void *p) {
+    if (!p) return;
+    if (dev->dry) {
+        free(p);
+        return;
+    }
+#ifdef AXO_HAVE_CUDA
+    cudaFreeHost(p);
+#endif
+}
+
+const char *rt_cuda_dev_name(const rt_cuda_dev *dev, char *buf, size_t cap) {
+    snprintf(buf, cap, "%s (%s, %d SMs)", dev->name, dev->arch, dev->sm_count);
+    return buf;
+}
+
+rt_cuda_counts rt_cuda_dev_counts(const rt_cuda_dev *dev) {
+    rt_cuda_counts c = dev->counts;
+    c.kernels = dev->nkfns;
+    return c;
+}
+
+int rt_cuda_dev_open(rt_cuda_dev **out, const rt_cuda_opts *o, ax_diag *d) {
+    *out = NULL;
+    rt_cuda_dev *dev = calloc(1, sizeof *dev);
+    if (!dev) {
+        ax_error(d, "cuda", "out of host memory");
+        return -1;
+    }
+    dev->dry = o->dry_run;
+    dev->device = o->device;
+    dev->kp = o->kernels;
+    dev->sync_each = o->sync_each || (env_set("AXO_CUDA_SYNC") && strcmp(getenv("AXO_CUDA_SYNC"), "0"));
+    dev->poison = o->poison || (env_set("AXO_CUDA_POISON") && strcmp(getenv("AXO_CUDA_POISON"), "0"));
+    const char *arch = o->arch && o->arch[0] ? o->arch : env_set("AXO_GPU_ARCH");
+    if (dev->dry) {
+        snprintf(dev->name, sizeof dev->name, "dry run");
+        snprintf(dev->arch, sizeof dev->arch, "%s", arch ? arch : "sm_90a");
+        dev->sm_count = o->dry_sm_count > 0 ? o->dry_sm_count : 132;
+        dev->smem_optin = 227 * 1024;
+        dev->dry_total = o->dry_mem_bytes > 0 ? o->dry_mem_bytes : (int64_t)80 << 30;
+        dev->dry_next = (uint64_t)1 << 40;
+        dev->ws_bytes = WORKSPACE_BYTES;
+        if (dv_alloc(dev, dev->ws_bytes, &dev->ws, "the cuBLASLt workspace", d) != 0) {
+            rt_cuda_dev_close(dev);
+            return -1;
+        }
+        *out = dev;
+        return 0;
+    }
+#ifdef AXO_HAVE_CUDA
+    char why[256];
+    int n = rt_cuda_device_count(why, sizeof why);
+    if (n < 1) {
+        ax_error(d, "cuda", "no CUDA device: %s", why);
+        free(dev);
+        return -1;
+    }
+    if (o->device < 0 || o->device >= n) {
+        ax_error(d, "cuda", "CUDA device %d does not exist (%d visible)", o->device, n);
+        free(dev);
+        return -1;
+    }
+    struct cudaDeviceProp prop;
+    int optin = 0;
+    if (ck(d, "cuda", "cudaSetDevice", cudaSetDevice(o->device)) ||
+        ck(d, "cuda", "cudaGetDeviceProperties", cudaGetDeviceProperties(&prop, o->device)) ||
+        ck(d, "cuda", "cudaDeviceGetAttribute",
+           cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, o->device))) {
+        free(dev);
+        return -1;
+    }
+    snprintf(dev->name, sizeof dev->name, "%.127s", prop.name);
+    dev->sm_count = prop.multiProcessorCount;
+    dev->smem_optin = optin;
+    if (arch) snprintf(dev->arch, sizeof dev->arch, "%s", arch);
+    else /* sm_90a: Hopper's own instructions (wgmma) need the arch-specific target */
+        snprintf(dev->arch, sizeof dev->arch, "sm_%d%d%s", prop.major, prop.minor,
+                 prop.major == 9 && prop.minor == 0 ? "a" : "");
+    if (!dev->kp.module_of || !dev->kp.compile) {
+        ax_error(d, "cuda", "no kernel provider: the caller must supply the NVRTC layer (rt_cuda_opts.kernels)");
+        free(dev);
+        return -1;
+    }
+    if (ck(d, "cuda", "cudaStreamCreateWithFlags", cudaStreamCreateWithFlags(&dev->stream, cudaStreamNonBlocking))) {
+        free(dev);
+        return -1;
+    }
+    if (ckb(d, "cuda", "cublasLtCreate", cublasLtCreate(&dev->lt))) {
+        cudaStreamDestroy(dev->stream);
+        free(dev);
+        return -1;
+    }
+    dev->ws_bytes = WORKSPACE_BYTES;
+    if (dv_alloc(dev, dev->ws_bytes, &dev->ws, "the cuBLASLt workspace", d) != 0) {
+        rt_cuda_dev_close(dev);
+        return -1;
+    }
+    *out = dev;
+    return 0;
+#else
+    ax_error(d, "cuda", "axo was built without the CUDA toolkit: the CUDA executor is not available (use --executor cpu)");
+    free(dev);
+    return -1;
+#endif
+}
+
+void rt_cuda_dev_close(rt_cuda_dev *dev) {
+    if (!dev) return;
+    dv_free(dev, dev->ws);
+#ifdef AXO_HAVE_CUDA
+    if (!dev->dry) {
+        for (int i = 0; i < dev->nmods; i++) cudaLibraryUnload(dev->mods[i].lib);
+        if (dev->lt) cublasLtDestroy(dev->lt);
+        if (dev->stream) cudaStreamDestroy(dev->stream);
+    }
+#endif
+    free(dev->kfns);
+    free(dev->allocs);
+    free(dev);
+}
+
+/* The loaded kernel of table row ks (compiling and loading its source on
+ * first use). Checks the CUBIN's parameter sizes against the signature. */
+static kfn *kernel_get(rt_cuda_dev *dev, const struct ksig *ks, const char *where, ax_diag *d) {
+    const char *entry = ks->entry, *sig = ks->sig; /* static strings: kept in kfns */
+    for (int i = 0; i < dev->nkfns; i++)
+        if (dev->kfns[i].entry == entry) return &dev->kfns[i];
+    if (dev->nkfns == dev->capkfns) {
+        int cap = dev->capkfns ? 2 * dev->capkfns : 32;
+        kfn *k = realloc(dev->kfns, sizeof *k * (size_t)cap);
+        if (!k) {
+            ax_error(d, where, "out of host memory");
+            return NULL;
+        }
+        dev->kfns = k;
+        dev->capkfns = cap;
+    }
+    kfn *k = &dev->kfns[dev->nkfns];
+    memset(k, 0, sizeof *k);
+    k->entry = entry;
+    k->sig = sig;
+    if (dev->dry) {
+        dev->nkfns++;
+        return k;
+    }
+#ifdef AXO_HAVE_CUDA
+    const char *mod = dev->kp.module_of(dev->kp.ctx, entry);
+    if (!mod) {
+        ax_error(d, where, "no kernel source defines the entry point %s", entry);
+        return NULL;
+    }
+    kmod *km = NULL;
+    for (int i = 0; i < dev->nmods; i++)
+        if (!strcmp(dev->mods[i].name, mod)) km = &dev->mods[i];
+    if (!km) {
+        if (dev->nmods == (int)AX_ARRAY_LEN(dev->mods)) {
+            ax_error(d, where, "too many kernel sources");
+            return NULL;
+        }
+        ax_buf cubin = {0};
+        if (dev->kp.compile(dev->kp.ctx, mod, dev->arch, &cubin, d) != 0) {
+            ax_error(d, where, "cannot build kernel source '%s' for %s", mod, dev->arch);
+            ax_buf_free(&cubin);
+            return NULL;
+        }
+        km = &dev->mods[dev->nmods];
+        km->name = mod;
+        cudaError_t e = cudaLibraryLoadData(&km->lib, cubin.data, NULL, NULL, 0, NULL, NULL, 0);
+        ax_buf_free(&cubin);
+        if (ck(d, where, "cudaLibraryLoadData", e)) {
+            ax_error(d, where, "kernel source '%s' (built for %s) does not load on %s", mod, dev->arch, dev->name);
+            return NULL;
+        }
+        dev->nmods++;
+    }
+    if (ck(d, where, "cudaLibraryGetKernel", cudaLibraryGetKernel(&k->k, km->lib, entry))) return NULL;
+    /* the kernel's parameters, as compiled, against what the launches pass */
+    int np = (int)strlen(sig);
+    for (int i = 0; i <= np; i++) {
+        size_t off = 0, size = 0;
+        cudaError_t e = cudaFuncGetParamInfo((const void *)k->k, (size_t)i, &off, &size);
+        if (i == np) {
+            if (e == cudaSuccess) {
+                ax_error(d, where, "kernel %s takes more than the %d parameters the executor passes (%s)", entry, np, sig);
+                return NULL;
+            }
+            cudaGetLastError(); /* the expected "invalid value" for one past the end */
+            break;
+        }
+        if (ck(d, where, "cudaFuncGetParamInfo", e)) return NULL;
+        size_t want = strchr("pld", sig[i]) ? 8 : 4;
+        if (size != want) {
+            ax_error(d, where, "kernel %s: parameter %d is %zu bytes in the CUBIN but the executor passes '%c' (%zu bytes)",
+                     entry, i, size, sig[i], want);
+            return NULL;
+        }
+    }
+#endif
+    dev->nkfns++;
+    return k;
+}
+
+/* ==== execution context ========================================================= */
+/* While checking (dry runs, AXO_CUDA_POISON), every device pointer a node
+ * hands to a kernel, copy or GEMM must lie inside one of the node's regions:
+ * its operands' and results' buffers (the arena slot or the global, exact
+ * bytes), the scratch it took, its error slot, its constants. */
+typedef struct region {
+    uint64_t p;
+    int64_t bytes;
+} region;
+#define MAXREG 32
+
+typedef struct gx {
+    rt_cuda_prog *pr;
+    rt_cuda_state *st;
+    rt_cuda_dev *dev;
+    const ir_node *n;
+    int ni;
+    int plan; /* 1 while preparing: no device work */
+    rt_input_fn inputs;
+    void *ctx;
+    ax_diag *d;
+    int64_t scr_off; /* scratch taken by this node so far */
+    region reg[MAXREG];
+    int nreg;
+    char where[160];
+} gx;
+
+static void reg_add(gx *x, uint64_t p, int64_t bytes) {
+    if (!x->plan && checking(x->dev) && x->nreg < MAXREG) x->reg[x->nreg++] = (region){p, bytes};
+}
+
+/* 1 if [p, p + bytes) is inside one region of the node (always 1 when not checking). */
+static int arg_ok(gx *x, uint64_t p, int64_t bytes) {
+    if (x->plan || !checking(x->dev)) return 1;
+    for (int i = 0; i < x->nreg; i++)
+        if (p >= x->reg[i].p && bytes >= 0 && p - x->reg[i].p + (uint64_t)bytes <= (uint64_t)x->reg[i].bytes) return 1;
+    return 0;
+}
+
+static int bad_arg(gx *x, const char *what, uint64_t p, int64_t bytes) {
+    ax_error(x->d, x->where,
+             "internal error: %s touches [0x%llx, +%lld bytes), which is not inside one of the node's operands, "
+             "results or scratch",
+             what, (unsigned long long)p, (long long)bytes);
+    return -1;
+}
+
+/* Copies and memsets issued by a node, checked against its regions. */
+static int x_copy(gx *x, uint64_t dst, uint64_t src, int64_t bytes) {
+    if (x->plan || bytes <= 0) return 0;
+    if (!arg_ok(x, dst, bytes)) return bad_arg(x, "copy destination", dst, bytes);
+    if (!arg_ok(x, src, bytes)) return bad_arg(x, "copy source", src, bytes);
+    return dv_copy(x->dev, dst, src, bytes, x->where, x->d);
+}
+static int x_memset(gx *x, uint64_t p, int byte, int64_t bytes) {
+    if (x->plan || bytes <= 0) return 0;
+    if (!arg_ok(x, p, bytes)) return bad_arg(x, "memset", p, bytes);
+    return dv_memset(x->dev, p, byte, bytes, x->where, x->d);
+}
+
+typedef struct kargs {
+    int n;
+    char kind[KMAX + 1];
+    union kv {
+        uint64_t p;
+        int64_t l;
+        int32_t i;
+        float f;
+        double d;
+    } v[KMAX];
+    int64_t ext[KMAX]; /* bytes a pointer argument may touch (0: NULL allowed) */
+} kargs;
+
+static void ka_push(kargs *a, char kind) {
+    if (a->n < KMAX) {
+        a->kind[a->n] = kind;
+        a->kind[a->n + 1] = 0;
+        a->n++;
+    } else {
+        a->kind[KMAX] = '!'; /* overflow: reported by launch() as a signature mismatch */
+    }
+}
+static void ka_p(kargs *a, uint64_t p, int64_t ext) {
+    int i = a->n;
+    ka_push(a, 'p');
+    if (i < KMAX) a->v[i].p = p, a->ext[i] = ext;
+}
+static void ka_l(kargs *a, int64_t v) {
+    int i = a->n;
+    ka_push(a, 'l');
+    if (i < KMAX) a->v[i].l = v, a->ext[i] = 0;
+}
+static void ka_i(kargs *a, int64_t v) {
+    int i = a->n;
+    ka_push(a, 'i');
+    if (i < KMAX) a->v[i].i = (int32_t)v, a->ext[i] = 0;
+}
+static void ka_f(kargs *a, double v) {
+    int i = a->n;
+    ka_push(a, 'f');
+    if (i < KMAX) a->v[i].f = (float)v, a->ext[i] = 0;
+}
+static void ka_d(kargs *a, double v) {
+    int i = a->n;
+    ka_push(a, 'd');
+    if (i < KMAX) a->v[i].d = v, a->ext[i] = 0;
+}
+
+static int fits_int(int64_t v) { return v >= 0 && v <= 0x7fffffff; }
+
+/* Launches entry with grid (gx, gy, gz), block (bx, by) and smem bytes of
+ * dynamic shared memory; checks everything it can first. */
+static int launch(gx *x, const char *entry, int64_t gx_, int64_t gy, int64_t gz, int bx, int by, int64_t smem,
+                  kargs *a) {
+    rt_cuda_dev *dev = x->dev;
+    const struct ksig *ks = ksig_of(entry);
+    if (!ks) {
+        ax_error(x->d, x->where, "internal error: no signature recorded for kernel %s", entry);
+        return -1;
+    }
+    const char *sig = ks->sig;
+    if (strcmp(sig, a->kind) != 0) {
+        ax_error(x->d, x->where, "internal error: launch of %s passes (%s) but the kernel takes (%s)", entry, a->kind,
+                 sig);
+        return -1;
+    }
+    if (gx_ < 1 || gx_ > 0x7fffffff || gy < 1 || gy > 65535 || gz < 1 || gz > 65535 || bx < 1 || by < 1 ||
+        bx * by > 1024 || smem < 0 || smem > dev->smem_optin) {
+        ax_error(x->d, x->where,
+                 "cannot launch %s: grid (%lld, %lld, %lld), block (%d, %d), %lld bytes of shared memory are outside "
+                 "the device's limits (grid.y/z <= 65535, 1024 threads, %lld bytes of shared memory)",
+                 entry, (long long)gx_, (long long)gy, (long long)gz, bx, by, (long long)smem,
+                 (long long)dev->smem_optin);
+        return -1;
+    }
+    kfn *k = kernel_get(dev, ks, x->where, x->d);
+    if (!k) return -1;
+    if (x->plan) return 0;
+    if (checking(dev))
+        for (int i = 0; i < a->n; i++) {
+            if (a->kind[i] != 'p') continue;
+            if (a->v[i].p == 0 && a->ext[i] == 0) continue; /* NULL where the kernel allows it */
+            if (!arg_ok(x, a->v[i].p, a->ext[i] > 0 ? a->ext[i] : 1)) {
+                char what[96];
+                snprintf(what, sizeof what, "%s argument %d", entry, i);
+                return bad_arg(x, what, a->v[i].p, a->ext[i]);
+            }
+        }
+    dev->counts.launches++;
+    if (smem > dev->counts.max_smem) dev->counts.max_smem = smem;
+    if (dev->dry) return 0;
+#ifdef AXO_HAVE_CUDA
+    if (smem > 48 * 1024 - 1024 && smem > k->smem_set) { /* static smem counts too: raise early */
+        if (ck(x->d, x->where, "cudaFuncSetAttribute (max dynamic shared memory)",
+               cudaFuncSetAttribute((const void *)k->k, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem)))
+            return -1;
+        k->smem_set = smem;
+    }
+    void *argv[KMAX];
+    for (int i = 0; i < a->n; i++) argv[i] = &a->v[i];
+    dim3 g = {(unsigned)gx_, (unsigned)gy, (unsigned)gz}, b = {(unsigned)bx, (unsigned)by, 1};
+    char what[128];
+    snprintf(what, sizeof what, "cudaLaunchKernel (%s)", entry);
+    if (ck(x->d, x->where, what, cudaLaunchKernel((const void *)k->k, g, b, argv, (size_t)smem, dev->stream)))
+        return -1;
+    if (dev->sync_each) {
+        snprintf(what, sizeof what, "kernel %s", entry);
+        return ck(x->d, x->where, what, cudaStreamSynchronize(dev->stream));
+    }
+    return 0;
+#else
+    return -1;
+#endif
+}
+
+/* ---- operand helpers ---------------------------------------------------------------- */
+static const ir_type *ty(gx *x, int32_t r) { return ir_ref_type(x->pr->m, x->pr->p, r); }
+static int64_t numel(gx *x, int32_t r) { return rt_local_numel(x->pr->m, ty(x, r)); }
+static int64_t nbytes(gx *x, int32_t r) { return ir_local_bytes(x->pr->m, ty(x, r)); }
+static ir_dtype dt(gx *x, int32_t r) { return ty(x, r)->dtype; }
+static int64_t lastdim(gx *x, int32_t r) {
+    const ir_type *t = ty(x, r);
+    return t->rank ? t->dims[t->rank - 1] : 1;
+}
+static int64_t esz(ir_dtype t) { return t == IR_BF16 ? 2 : 4; }
+static uint64_t ptr(gx *x, int32_t r) {
+    if (IR_REF_IS_GLOBAL(r)) return x->st->globals[IR_REF_GLOBAL(r)];
+    return x->st->arena + (uint64_t)x->pr->offsets[r];
+}
+#define IN(i) (x->n->in[i])
+#define OUT(i) (x->n->out[i])
+#define AI(k, dflt) ir_attr_int(x->n->attrs, x->n->nattrs, k, dflt)
+#define AF(k, dflt) ir_attr_float(x->n->attrs, x->n->nattrs, k, dflt)
+#define AS(k, dflt) ir_attr_str(x->n->attrs, x->n->nattrs, k, dflt)
+
+/* "axo_add" + dtype -> "axo_add_bf16" */
+static const char *ename(char *buf, size_t cap, const char *base, ir_dtype t) {
+    snprintf(buf, cap, "%s_%s", base, t == IR_BF16 ? "bf16" : "f32");
+    return buf;
+}
+
+static int unsupported(gx *x, const char *fmt, ...) AX_PRINTF(2, 3);
+static int unsupported(gx *x, const char *fmt, ...) {
+    char msg[400];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    ax_error(x->d, x->where, "not supported by the CUDA executor: %s (use --executor cpu)", msg);
+    return -1;
+}
+
+/* f32 or bf16 (what the float kernels are instantiated for). */
+static int need_fp(gx *x, int32_t r, const char *what) {
+    ir_dtype t = dt(x, r);
+    if (t == IR_F32 || t == IR_BF16) return 0;
+    return unsupported(x, "%s of dtype %s (f32 and bf16 only)", what, ir_dtype_name(t));
+}
+
+/* Grid for a grid-stride 1-D kernel over n items, per items per block. */
+static int64_t blocks(gx *x, int64_t n, int64_t per) {
+    int64_t b = (n + per - 1) / per, cap = 8 * (int64_t)x->dev->sm_count;
+    if (b > cap) b = cap;
+    return b < 1 ? 1 : b;
+}
+static int64_t vec(ir_dtype t) { return t == IR_BF16 ? 8 : 4; } /* elements per 16-byte vector */
+
+/* Per-node scratch (reused by the next node). */
+static uint64_t scratch(gx *x, int64_t bytes) {
+    int64_t off = x->scr_off;
+    x->scr_off += ALIGN(bytes > 0 ? bytes : 1);
+    if (x->plan) {
+        if (x->scr_off > x->pr->scratch_bytes) x->pr->scratch_bytes = x->scr_off;
+        return 0;
+    }
+    reg_add(x, x->st->scratch + (uint64_t)off, bytes);
+    return x->st->scratch + (uint64_t)off;
+}
+
+static uint64_t flag_ptr(gx *x) {
+    if (x->plan) {
+        if (x->pr->flag_slot[x->ni] < 0) x->pr->flag_slot[x->ni] = x->pr->nflags++;
+        return 0;
+    }
+    uint64_t p = x->pr->flags_dev + 4 * (uint64_t)x->pr->flag_slot[x->ni];
+    reg_add(x, p, 4);
+    return p;
+}
+
+/* ---- ops --------------------------------------------------------------------------------- */
+static int g_input(gx *x) {
+    const ir_type *t = ty(x, OUT(0));
+    if (t->dtype != IR_F32 && t->dtype != IR_BF16 && t->dtype != IR_I32)
+        return unsupported(x, "input of dtype %s", ir_dtype_name(t->dtype));
+    int64_t bytes = nbytes(x, OUT(0));
+    if (x->plan) {
+        x->pr->stage_off[x->ni] = x->pr->stage_bytes;
+        x->pr->stage_bytes += ALIGN(bytes);
+        return 0;
+    }
+    const char *name = AS("name", "");
+    const rt_buf *b = x->inputs ? x->inputs(x->ctx, name) : NULL;
+    if (!b) {
+        ax_error(x->d, x->where, "the runtime provides no input named \"%s\"", name);
+        return -1;
+    }
+    int64_t n = numel(x, OUT(0));
+    if (b->numel != ir_type_numel(t) || b->numel != n || (b->type.dtype == IR_I32) != (t->dtype == IR_I32)) {
+        char s1[96], s2[96];
+        ax_error(x->d, x->where, "input \"%s\": expected %s, the runtime gave %s", name, ir_type_str(x->pr->m, t, s1, sizeof s1),
+                 ir_type_str(x->pr->m, &b->type, s2, sizeof s2));
+        return -1;
+    }
+    char *stage = (char *)x->pr->stage_host + x->pr->stage_off[x->ni];
+    if (t->dtype == IR_BF16) {
+        uint16_t *h = (uint16_t *)stage;
+        for (int64_t i = 0; i < n; i++) h[i] = ax_f32_to_bf16(rt_f(b)[i]);
+    } else {
+        memcpy(stage, b->data, (size_t)bytes);
+    }
+    return dv_h2d(x->dev, ptr(x, OUT(0)), stage, bytes, x->where, x->d);
+}
+
+static int fill_bits(gx *x, uint64_t p, ir_dtype t, uint32_t bits, int64_t n) {
+    kargs a = {0};
+    ka_p(&a, p, n * esz(t));
+    ka_i(&a, (int32_t)bits);
+    ka_l(&a, n);
+    return launch(x, t == IR_BF16 ? "axo_fill_u16" : "axo_fill_u32", blocks(x, n, 256), 1, 1, 256, 1, 0, &a);
+}
+
+static int g_fill(gx *x) {
+    ir_dtype t = dt(x, OUT(0));
+    if (t != IR_F32 && t != IR_BF16 && t != IR_I32) return unsupported(x, "fill of dtype %s", ir_dtype_name(t));
+    float v = (float)AF("value", 0);
+    uint32_t bits;
+    if (t == IR_I32) {
+        int32_t iv = (int32_t)v; /* as x_fill: (int32_t)(float)value */
+        memcpy(&bits, &iv, 4);
+    } else if (t == IR_BF16) {
+        bits = ax_f32_to_bf16(v);
+    } else {
+        memcpy(&bits, &v, 4);
+    }
+    return fill_bits(x, ptr(x, OUT(0)), t, bits, numel(x, OUT(0)));
+}
+
+static int g_embedding(gx *x) {
+    if (need_fp(x, IN(0), "embedding table")) return -1;
+    ir_dtype t = dt(x, IN(0));
+    const ir_type *tt = ty(x, IN(0));
+    int64_t T = numel(x, IN(1)), V = tt->dims[0], H = tt->dims[1];
+    char e[64];
+    kargs a = {0};
+    ka_p(&a, ptr(x, IN(0)), V * H * esz(t));
+    ka_p(&a, ptr(x, IN(1)), T * 4);
+    ka_p(&a, ptr(x, OUT(0)), T * H * esz(t));
+    ka_l(&a, T);
+    ka_l(&a, V);
+    ka_l(&a, H);
+    ka_p(&a, flag_ptr(x), 4);
+    return launch(x, ename(e, sizeof e, "axo_embedding_fwd", t), blocks(x, T, 1), 1, 1, 256, 1, 0, &a);
+}
+
+static int convert_launch(gx *x, uint64_t src, ir_dtype from, uint64_t dst, ir_dtype to, int64_t n) {
+    if (from == to) return x_copy(x, dst, src, n * esz(to));
+    kargs a = {0};
+    ka_p(&a, src, n * esz(from));
+    ka_p(&a, dst, n * esz(to));
+    ka_l(&a, n);
+    return launch(x, from == IR_F32 ? "axo_convert_f32_bf16" : "axo_convert_bf16_f32", blocks(x, n, 256 * 8), 1, 1, 256,
+                  1, 0, &a);
+}
+
+static int g_embedding_bwd(gx *x) {
+    if (need_fp(x, IN(1), "embedding gradient")) return -1;
+    ir_dtype t = dt(x, IN(1)), to = dt(x, OUT(0));
+    const ir_type *ot = ty(x, OUT(0));
+    int64_t T = numel(x, IN(0)), V = ot->dims[0], H = ot->dims[1];
+    /* the kernel accumulates into an fp32 table: straight into an f32 result,
+     * else into scratch and then one rounding (as the CPU's float sums) */
+    uint64_t dtab = to == IR_F32 ? ptr(x, OUT(0)) : scratch(x, V * H * 4);
+    char e[64];
+    kargs a = {0};
+    ka_p(&a, ptr(x, IN(0)), T * 4);
+    ka_p(&a, ptr(x, IN(1)), T * H * esz(t));
+    ka_p(&a, dtab, V * H * 4);
+    ka_l(&a, T);
+    ka_l(&a, V);
+    ka_l(&a, H);
+    ka_i(&a, 0);
+    ka_p(&a, flag_ptr(x), 4);
+    if (launch(x, ename(e, sizeof e, "axo_embedding_bwd", t), (V + 63) / 64, 1, 1, 256, 1, 0, &a)) return -1;
+    return to == IR_F32 ? 0 : convert_launch(x, dtab, IR_F32, ptr(x, OUT(0)), to, V * H);
+}
+
+static int g_rmsnorm(gx *x) {
+    if (need_fp(x, IN(0), "rmsnorm input")) return -1;
+    ir_dtype t = dt(x, IN(0));
+    if (dt(x, IN(1)) != t) return unsupported(x, "rmsnorm with a %s weight on %s input", ir_dtype_name(dt(x, IN(1))), ir_dtype_name(t));
+    int64_t H = lastdim(x, IN(0)), R = numel(x, IN(0)) / (H ? H : 1);
+    if (R < 1 || H < 1) return 0;
+    char e[64];
+    kargs a = {0};
+    ka_p(&a, ptr(x, IN(0)), R * H * esz(t));
+    ka_p(&a, ptr(x, IN(1)), H * esz(t));
+    ka_p(&a, ptr(x, OUT(0)), R * H * esz(t));
+    ka_p(&a, 0, 0); /* rstd not kept */
+    ka_l(&a, H);
+    ka_f(&a, AF("eps", 1e-6));
+    return launch(x, ename(e, sizeof e, "axo_rmsnorm_fwd", t), R, 1, 1, 256, 1, 0, &a);
+}
+
+static int g_rmsnorm_bwd(gx *x) {
+    if (need_fp(x, IN(0), "rmsnorm input")) return -1;
+    ir_dtype t = dt(x, IN(0));
+    if (dt(x, IN(1)) != t || dt(x, IN(2)) != t)
+        return unsupported(x, "rmsnorm_bwd with mixed dtypes (x %s, w %s, dy %s)", ir_dtype_name(t), ir_dtype_name(dt(x, IN(1))),
+                           ir_dtype_name(dt(x, IN(2))));
+    int64_t H = lastdim(x, IN(0)), R = numel(x, IN(0)) / (H ? H : 1);
+    if (H < 1) return 0;
+    int64_t P = R < 2 * (int64_t)x->dev->sm_count ? R : 2 * (int64_t)x->dev->sm_count;
+    if (P < 1) P = 1;
+    uint64_t part = scratch(x, P * H * 4);
+    char e[64];
+    kargs a = {0};
+    ka_p(&a, ptr(x, IN(0)), R * H * esz(t));
+    ka_p(&a, ptr(x, IN(1)), H * esz(t));
+    ka_p(&a, ptr(x, IN(2)), R * H * esz(t));
+    ka_p(&a, ptr(x, OUT(0)), R * H * esz(t));
+    ka_p(&a, part, P * H * 4);
+    ka_l(&a, R);
+    ka_l(&a, H);
+    ka_f(&a, AF("eps", 1e-6));
+    if (launch(x, ename(e, sizeof e, "axo_rmsnorm_bwd", t), P, 1, 1, 256, 1, H * 4, &a)) return -1;
+    kargs b = {0};
+    ka_p(&b, part, P * H * 4);
+    ka_i(&b, P);
+    ka_l(&b, H);
+    ka_p(&b, ptr(x, OUT(1)), H * esz(t));
+    ka_i(&b, 0);
+    return launch(x, ename(e, sizeof e, "axo_rmsnorm_dw_reduce", t), (H + 255) / 256, 1, 1, 256, 1, 0, &b);
+}
+
+/* ---- matmul through cuBLASLt ------------------------------------------------------------ */
+typedef struct gemm_plan {
+    int64_t M, N, K;
+    int ta, tb;
+    ir_dtype t;
+#ifdef AXO_HAVE_CUDA
+    cublasLtMatmulDesc_t op;
+    cublasLtMatrixLayout_t la, lb, lc;
+    cublasLtMatmulAlgo_t algo;
+#endif
+} gemm_plan;
+
+static void gemm_free(gemm_plan *g) {
+    if (!g) return;
+#ifdef AXO_HAVE_CUDA
+    if (g->lc) cublasLtMatrixLayoutDestroy(g->lc);
+    if (g->lb) cublasLtMatrixLayoutDestroy(g->lb);
+    if (g->la) cublasLtMatrixLayoutDestroy(g->la);
+    if (g->op) cublasLtMatmulDescDestroy(g->op);
+#endif
+    free(g);
+}
+
+/* Row-major C[M,N] = op(A) op(B) (cpu_kernels.h's rule: A is [M,K] or, with
+ * ta, [K,M]; B is [K,N] or, with tb, [N,K]) as cuBLASLt's column-major
+ * product: a row-major X[r,c] is the column-major X^T, so C^T[N,M] =
+ * op(B)^T op(A)^T with cuBLASLt's "A" = our B (stored N x K column-major,
+ * ld N, when tb = 0: no transpose; stored K x N, ld K, when tb = 1:
+ * transpose) and its "B" = our A (K x M, ld K, when ta = 0; M x K, ld M,
+ * transposed, when ta = 1); D = C, N x M, ld N. fp32 compute, no TF32. */
+static int gemm_prepare(gx *x, gemm_plan *g) {
+#ifdef AXO_HAVE_CUDA
+    if (x->dev->dry) return 0;
+    const char *w = x->where;
+    ax_diag *d = x->d;
+    cudaDataType_t ct = g->t == IR_BF16 ? CUDA_R_16BF : CUDA_R_32F;
+    cublasOperation_t opa = g->tb ? CUBLAS_OP_T : CUBLAS_OP_N, opb = g->ta ? CUBLAS_OP_T : CUBLAS_OP_N;
+    uint64_t M = (uint64_t)g->M, N = (uint64_t)g->N, K = (uint64_t)g->K;
+    if (ckb(d, w, "cublasLtMatmulDescCreate", cublasLtMatmulDescCreate(&g->op, CUBLAS_COMPUTE_32F, CUDA_R_32F)) ||
+        ckb(d, w, "cublasLtMatmulDescSetAttribute (TRANSA)",
+            cublasLtMatmulDescSetAttribute(g->op, CUBLASLT_MATMUL_DESC_TRANSA, &opa, sizeof opa)) ||
+        ckb(d, w, "cublasLtMatmulDescSetAttribute (TRANSB)",
+            cublasLtMatmulDescSetAttribute(g->op, CUBLASLT_MATMUL_DESC_TRANSB, &opb, sizeof opb)) ||
+        ckb(d, w, "cublasLtMatrixLayoutCreate (B operand)",
+            cublasLtMatrixLayoutCreate(&g->la, ct, g->tb ? K : N, g->tb ? N : K, (int64_t)(g->tb ? K : N))) ||
+        ckb(d, w, "cublasLtMatrixLayoutCreate (A operand)",
+            cublasLtMatrixLayoutCreate(&g->lb, ct, g->ta ? M : K, g->ta ? K : M, (int64_t)(g->ta ? M : K))) ||
+        ckb(d, w, "cublasLtMatrixLayoutCreate (result)", cublasLtMatrixLayoutCreate(&g->lc, ct, N, M, (int64_t)N)))
+        return -1;
+    cublasLtMatmulPreference_t pref = NULL;
+    uint64_t ws = (uint64_t)x->dev->ws_bytes;
+    cublasLtMatmulHeuristicResult_t res;
+    int nres = 0;
+    memset(&res, 0, sizeof res);
+    int rc = ckb(d, w, "cublasLtMatmulPreferenceCreate", cublasLtMatmulPreferenceCreate(&pref)) ||
+             ckb(d, w, "cublasLtMatmulPreferenceSetAttribute",
+                 cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws, sizeof ws)) ||
+             ckb(d, w, "cublasLtMatmulAlgoGetHeuristic",
+                 cublasLtMatmulAlgoGetHeuristic(x->dev->lt, g->op, g->la, g->lb, g->lc, g->lc, pref, 1, &res, &nres));
+    if (pref) cublasLtMatmulPreferenceDestroy(pref);
+    if (rc) return -1;
+    if (nres < 1) {
+        ax_error(d, w, "cuBLASLt has no algorithm for this %s matmul (M %lld, N %lld, K %lld, ta %d, tb %d)",
+                 ir_dtype_name(g->t), (long long)g->M, (long long)g->N, (long long)g->K, g->ta, g->tb);
+        return -1;
+    }
+    g->algo = res.algo;
+#endif
+    (void)x, (void)g;
+    return 0;
+}
+
+static int g_matmul(gx *x) {
+    if (need_fp(x, IN(0), "matmul operand")) return -1;
+    ir_dtype t = dt(x, IN(0));
+    if (dt(x, IN(1)) != t || dt(x, OUT(0)) != t) return unsupported(x, "matmul with mixed dtypes");
+    int ta = (int)AI("ta", 0), tb = (int)AI("tb", 0);
+    int64_t na = numel(x, IN(0)), nb = numel(x, IN(1)), la = lastdim(x, IN(0)), lb = lastdim(x, IN(1));
+    int64_t leada = la ? na / la : 0, leadb = lb ? nb / lb : 0;
+    int64_t K = ta ? leada : la, M = ta ? la : leada, N = tb ? leadb : lb;
+    if (x->plan) {
+        gemm_plan *g = calloc(1, sizeof *g);
+        if (!g) {
+            ax_error(x->d, x->where, "out of host memory");
+            return -1;
+        }
+        *g = (gemm_plan){.M = M, .N = N, .K = K, .ta = ta, .tb = tb, .t = t};
+        x->pr->gemm[x->ni] = g;
+        if (M < 1 || N < 1 || K < 1) return 0; /* nothing for cuBLASLt to do */
+        return gemm_prepare(x, g);
+    }
+    gemm_plan *g = x->pr->gemm[x->ni];
+    uint64_t A = ptr(x, IN(0)), B = ptr(x, IN(1)), C = ptr(x, OUT(0));
+    if (M < 1 || N < 1) return 0;
+    if (K < 1) return x_memset(x, C, 0, M * N * esz(t));
+    if (!arg_ok(x, A, M * K * esz(t))) return bad_arg(x, "matmul operand a", A, M * K * esz(t));
+    if (!arg_ok(x, B, K * N * esz(t))) return bad_arg(x, "matmul operand b", B, K * N * esz(t));
+    if (!arg_ok(x, C, M * N * esz(t))) return bad_arg(x, "matmul result", C, M * N * esz(t));
+    x->dev->counts.gemms++;
+    if (x->dev->dry) return 0;
+#ifdef AXO_HAVE_CUDA
+    const float one = 1.0f, zero = 0.0f;
+    if (ckb(x->d, x->where, "cublasLtMatmul",
+            cublasLtMatmul(x->dev->lt, g->op, &one, (const void *)(uintptr_t)B, g->la, (const void *)(uintptr_t)A, g->lb,
+                           &zero, (const void *)(uintptr_t)C, g->lc, (void *)(uintptr_t)C, g->lc, &g->algo,
+                           (void *)(uintptr_t)x->dev->ws, (size_t)x->dev->ws_bytes, x->dev->stream)))
+        return -1;
+    if (x->dev->sync_each) return ck(x->d, x->where, "cublasLtMatmul (kernel)", cudaStreamSynchronize(x->dev->stream));
+    return 0;
+#else
+    (void)g;
+    return -1;
+#endif
+}
+
+static int g_bias_add(gx *x) {
+    if (need_fp(x, IN(0), "bias_add input")) return -1;
+    ir_dtype t = dt(x, IN(0));
+    int64_t N = lastdim(x, IN(0)), n = numel(x, IN(0)), R = N ? n / N : 0;
+    char e[64];
+    kargs a = {0};
+    ka_p(&a, ptr(x, IN(0)), n * esz(t));
+    ka_p(&a, ptr(x, IN(1)), N * esz(t));
+    ka_p(&a, ptr(x, OUT(0)), n * esz(t));
+    ka_l(&a, R);
+    ka_l(&a, N);
+    return launch(x, ename(e, sizeof e, "axo_bias_add", t), blocks(x, n, 256 * vec(t)), 1, 1, 256, 1, 0, &a);
+}
+
+static int g_bias_grad(gx *x) {
+    if (need_fp(x, IN(0), "bias_grad input")) return -1;
+    ir_dtype t = dt(x, IN(0));
+    int64_t N = lastdim(x, IN(0)), n = numel(x, IN(0)), R = N ? n / N : 0;
+    if (N < 1) return 0;
+    int64_t cols = (N + 31) / 32, P = (R + 7) / 8, lim = 2 * (int64_t)x->dev->sm_count * 8 / cols;
+    if (lim < 1) lim = 1;
+    if (P > lim) P = lim;
+    if (P > 65535) P = 65535;
+    if (P < 1) P = 1;
+    uint64_t part = scratch(x, P * N * 4);
+    char e[64];
+    kargs a = {0};
+    ka_p(&a, ptr(x, IN(0)), n * esz(t));
+    ka_p(&a, part, P * N * 4);
+    ka_l(&a, R);
+    ka_l(&a, N);
+    if (launch(x, ename(e, sizeof e, "axo_bias_grad_partial", t), cols, P, 1, 32, 8, 0, &a)) return -1;
+    kargs b = {0};
+    ka_p(&b, part, P * N * 4);
+    ka_i(&b, P);
+    ka_l(&b, N);
+    ka_p(&b, ptr(x, OUT(0)), N * esz(t));
+    ka_i(&b, 0);
+    return launch(x, ename(e, sizeof e, "axo_bias_grad_reduce", t), (N + 255) / 256, 1, 1, 256, 1, 0, &b);
+}
+
+/* y = f(a, b) for add, mul, swiglu (same dtype everywhere). */
+static int binary(gx *x, const char *base) {
+    if (need_fp(x, OUT(0), "result")) return -1;
+    ir_dtype t = dt(x, OUT(0));
+    if (dt(x, IN(0)) != t || dt(x, IN(1)) != t) return unsupported(x, "%s with mixed dtypes", ir_ops[x->n->op].name);
+    int64_t n = numel(x, OUT(0));
+    char e[64];
+    kargs a = {0};
+    ka_p(&a, ptr(x, IN(0)), n * esz(t));
+    ka_p(&a, ptr(x, IN(1)), n * esz(t));
+    ka_p(&a, ptr(x, OUT(0)), n * esz(t));
+    ka_l(&a, n);
+    return launch(x, ename(e, sizeof e, base, t), blocks(x, n, 256 * vec(t)), 1, 1, 256, 1, 0, &a);
+}
+static int g_add(gx *x) { return binary(x, "axo_add"); }
+static int g_mul(gx *x) { return binary(x, "axo_mul"); }
+static int g_swiglu(gx *x) { return binary(x, "axo_swiglu_fwd"); }
+
+static int g_scale(gx *x) {
+    if (need_fp(x, OUT(0), "result")) return -1;
+    ir_dtype t = dt(x, OUT(0));
+    int64_t n = numel(x, OUT(0));
+    char e[64];
+    kargs a = {0};
+    ka_p(&a, ptr(x, IN(0)), n * esz(t));
+    ka_f(&a, AF("alpha", 1)); /* (REAL)alpha, as ck_scale_f32 */
+    ka_p(&a, ptr(x, OUT(0)), n * esz(t));
+    ka_l(&a, n);
+    return launch(x, ename(e, sizeof e, "axo_scale", t), blocks(x, n, 256 * vec(t)), 1, 1, 256, 1, 0, &a);
+}
+
+static int g_convert(gx *x) {
+    if (need_fp(x, IN(0), "convert input") || need_fp(x, OUT(0), "convert result")) return -1;
+    return convert_launch(x, ptr(x, IN(0)), dt(x, IN(0)), ptr(x, OUT(0)), dt(x, OUT(0)), numel(x, OUT(0)));
+}
+
+static int g_reshape(gx *x) {
+    return x_copy(x, ptr(x, OUT(0)), ptr(x, IN(0)), nbytes(x, OUT(0)));
+}
+
+static int g_rope(gx *x) {
+    if (need_fp(x, IN(0), "rope input")) return -1;
+    ir_dtype t = dt(x, IN(0));
+    const int64_t *dm = ty(x, IN(0))->dims;
+    int64_t B = dm[0], S = dm[1], nh = dm[2], hd = dm[3], half = hd / 2;
+    if (!fits_int(nh) || !fits_int(hd)) return unsupported(x, "rope of %lld heads x %lld", (long long)nh, (long long)hd);
+    if (x->plan) { /* inverse frequencies: on the host, exactly as the CPU executor */
+        int type = ck_rope_type_from_name(AS("rope_type", "default"));
+        float *inv = calloc((size_t)(half + 1), sizeof(float));
+        if (!inv) {
+            ax_error(x->d, x->where, "out of host memory");
+            return -1;
+        }
+        if (ck_rope_inv_freq(hd, AF("theta", 10000), type, AF("factor", 1), AF("low_freq_factor", 1),
+                             AF("high_freq_factor", 4), (double)AI("original_max", 8192), inv) != 0) {
+            free(inv);
+            ax_error(x->d, x->where, "unsupported rope scaling \"%s\" or parameters", AS("rope_type", "?"));
+            return -1;
+        }
+        x->pr->const_off[x->ni] = (int64_t)x->pr->consts.len;
+        ax_buf_append(&x->pr->consts, inv, sizeof(float) * (size_t)half);
+        while (x->pr->consts.len % IR_ARENA_ALIGN) ax_buf_u8(&x->pr->consts, 0);
+        free(inv);
+    }
+    uint64_t inv = x->plan ? 0 : x->pr->consts_dev + (uint64_t)x->pr->const_off[x->ni];
+    reg_add(x, inv, half * 4);
+    int64_t n = B * S * nh * hd;
+    char e[64];
+    kargs a = {0};
+    ka_p(&a, ptr(x, IN(0)), n * esz(t));
+    ka_p(&a, ptr(x, IN(1)), B * S * 4);
+    ka_p(&a, inv, half * 4);
+    ka_p(&a, ptr(x, OUT(0)), n * esz(t));
+    ka_l(&a, B * S);
+    ka_i(&a, nh);
+    ka_i(&a, hd);
+    ka_i(&a, AI("inverse", 0) != 0);
+    return launch(x, ename(e, sizeof e, "axo_rope", t), blocks(x, B * S * half, 256), 1, 1, 256, 1, 0, &a);
+}
+
+/* Shared memory of the fast attention kernels (their .cuh). */
+static int64_t att_smem_fwd(int64_t hd) { return (64 * (hd + 1) * 3 + 64 * 65) * 4 + 128 * 4; }
+static int64_t att_smem_bwd(int64_t hd) { return (4 * 64 * (hd + 1) + 64 * 65) * 4 + 256 * 4; }
+
+typedef struct att_dims {
+    int64_t B, S, nh, nkv, hd;
+    int fast; /* the FlashAttention-style kernels (hd 64/128) */
+} att_dims;
+
+static int att_check(gx *x, att_dims *a, int bwd) {
+    if (need_fp(x, IN(0), "attention q")) return -1;
+    const int64_t *q = ty(x, IN(0))->dims, *k = ty(x, IN(1))->dims;
+    *a = (att_dims){.B = q[0], .S = q[1], .nh = q[2], .nkv = k[2], .hd = q[3]};
+    if (!fits_int(a->S) || !fits_int(a->nh) || !fits_int(a->nkv) || a->nkv < 1 || a->nh % a->nkv)
+        return unsupported(x, "attention shape");
+    const char *force = env_set("AXO_CUDA_ATTN");
+    int64_t smem = bwd ? att_smem_bwd(a->hd) : att_smem_fwd(a->hd);
+    a->fast = (a->hd == 64 || a->hd == 128) && smem <= x->dev->smem_optin && a->nh <= 65535 && a->nkv <= 65535 &&
+              a->B <= 65535 && !(force && !strcmp(force, "any"));
+    if (!a->fast && (a->hd < 1 || a->hd > 256))
+        return unsupported(x, "attention with head_dim %lld (the kernels cover 1..256)", (long long)a->hd);
+    return 0;
+}
+
+static int g_attention(gx *x) {
+    att_dims A;
+    if (att_check(x, &A, 0)) return -1;
+    ir_dtype t = dt(x, IN(0));
+    int64_t nq = A.B * A.S * A.nh * A.hd, nk = A.B * A.S * A.nkv * A.hd, nl = A.B * A.nh * A.S;
+    double scale = AF("scale", 1);
+    int causal = (int)AI("causal", 1);
+    char e[64], base[48];
+    kargs a = {0};
+    ka_p(&a, ptr(x, IN(0)), nq * esz(t));
+    ka_p(&a, ptr(x, IN(1)), nk * esz(t));
+    ka_p(&a, ptr(x, IN(2)), nk * esz(t));
+    ka_p(&a, ptr(x, IN(3)), A.B * A.S * 4);
+    ka_p(&a, ptr(x, OUT(0)), nq * esz(t));
+    ka_p(&a, ptr(x, OUT(1)), nl * 4);
+    if (A.fast) {
+        ka_i(&a, A.S);
+        ka_i(&a, A.nh);
+        ka_i(&a, A.nkv);
+        ka_f(&a, scale);
+        ka_i(&a, causal);
+        snprintf(base, sizeof base, "axo_attn_fwd_hd%lld", (long long)A.hd);
+        return launch(x, ename(e, sizeof e, base, t), (A.S + 63) / 64, A.nh, A.B, 256, 1, att_smem_fwd(A.hd), &a);
+    }
+    ka_l(&a, A.B);
+    ka_i(&a, A.S);
+    ka_i(&a, A.nh);
+    ka_i(&a, A.nkv);
+    ka_i(&a, A.hd);
+    ka_d(&a, scale);
+    ka_i(&a, causal);
+    return launch(x, ename(e, sizeof e, "axo_attn_any_fwd", t), (nl + 127) / 128, 1, 1, 128, 1, 0, &a);
+}
+
+static int g_attention_bwd(gx *x) {
+    att_dims A;
+    if (att_check(x, &A, 1)) return -1;
+    ir_dtype t = dt(x, IN(0));
+    int64_t nq = A.B * A.S * A.nh * A.hd, nk = A.B * A.S * A.nkv * A.hd, nl = A.B * A.nh * A.S;
+    double scale = AF("scale", 1);
+    int causal = (int)AI("causal", 1);
+    uint64_t q = ptr(x, IN(0)), k = ptr(x, IN(1)), v = ptr(x, IN(2)), seg = ptr(x, IN(3)), out = ptr(x, IN(4));
+    uint64_t lse = ptr(x, IN(5)), dout = ptr(x, IN(6));
+    char e[64], base[48];
+    if (A.fast) {
+        uint64_t D = scratch(x, nl * 4);
+        kargs p = {0};
+        ka_p(&p, out, nq * esz(t));
+        ka_p(&p, dout, nq * esz(t));
+        ka_p(&p, D, nl * 4);
+        ka_l(&p, A.B);
+        ka_i(&p, A.S);
+        ka_i(&p, A.nh);
+        ka_i(&p, A.hd);
+        if (launch(x, ename(e, sizeof e, "axo_attn_bwd_preprocess", t), blocks(x, nl * 32, 256), 1, 1, 256, 1, 0, &p))
+            return -1;
+        for (int pass = 0; pass < 2; pass++) { /* dK/dV over kv heads, then dQ over query heads */
+            kargs a = {0};
+            ka_p(&a, q, nq * esz(t));
+            ka_p(&a, k, nk * esz(t));
+            ka_p(&a, v, nk * esz(t));
+            ka_p(&a, seg, A.B * A.S * 4);
+            ka_p(&a, dout, nq * esz(t));
+            ka_p(&a, lse, nl * 4);
+            ka_p(&a, D, nl * 4);
+            if (pass == 0) {
+                ka_p(&a, ptr(x, OUT(1)), nk * esz(t));
+                ka_p(&a, ptr(x, OUT(2)), nk * esz(t));
+            } else {
+                ka_p(&a, ptr(x, OUT(0)), nq * esz(t));
+            }
+            ka_i(&a, A.S);
+            ka_i(&a, A.nh);
+            ka_i(&a, A.nkv);
+            ka_f(&a, scale);
+            ka_i(&a, causal);
+            snprintf(base, sizeof base, pass == 0 ? "axo_attn_bwd_dkdv_hd%lld" : "axo_attn_bwd_dq_hd%lld", (long long)A.hd);
+            if (launch(x, ename(e, sizeof e, base, t), (A.S + 63) / 64, pass == 0 ? A.nkv : A.nh, A.B, 256, 1,
+                       att_smem_bwd(A.hd), &a))
+                return -1;
+        }
+        return 0;
+    }
+    for (int pass = 0; pass < 2; pass++) {
+        kargs a = {0};
+        ka_p(&a, q, nq * esz(t));
+        ka_p(&a, k, nk * esz(t));
+        ka_p(&a, v, nk * esz(t));
+        ka_p(&a, seg, A.B * A.S * 4);
+        ka_p(&a, out, nq * esz(t));
+        ka_p(&a, lse, nl * 4);
+        ka_p(&a, dout, nq * esz(t));
+        if (pass == 0) {
+            ka_p(&a, ptr(x, OUT(0)), nq * esz(t));
+        } else {
+            ka_p(&a, ptr(x, OUT(1)), nk * esz(t));
+            ka_p(&a, ptr(x, OUT(2)), nk * esz(t));
+        }
+        ka_l(&a, A.B);
+        ka_i(&a, A.S);
+        ka_i(&a, A.nh);
+        ka_i(&a, A.nkv);
+        ka_i(&a, A.hd);
+        ka_d(&a, scale);
+        ka_i(&a, causal);
+        int64_t rows = pass == 0 ? nl : A.B * A.nkv * A.S;
+        if (launch(x, ename(e, sizeof e, pass == 0 ? "axo_attn_any_bwd_dq" : "axo_attn_any_bwd_dkdv", t),
+                   (rows + 127) / 128, 1, 1, 128, 1, 0, &a))
+            return -1;
+    }
+    return 0;
+}
+
+static int g_swiglu_bwd(gx *x) {
+    if (need_fp(x, IN(0), "swiglu input")) return -1;
+    ir_dtype t = dt(x, IN(0));
+    if (dt(x, IN(1)) != t || dt(x, IN(2)) != t) return unsupported(x, "swiglu_bwd with mixed dtypes");
+    int64_t n = numel(x, OUT(0));
+    char e[64];
+    kargs a = {0};
+    for (int i = 0; i < 3; i++) ka_p(&a, ptr(x, IN(i)), n * esz(t));
+    ka_p(&a, ptr(x, OUT(0)), n * esz(t));
+    ka_p(&a, ptr(x, OUT(1)), n * esz(t));
+    ka_l(&a, n);
+    return launch(x, ename(e, sizeof e, "axo_swiglu_bwd", t), blocks(x, n, 256 * vec(t)), 1, 1, 256, 1, 0, &a);
+}
+
+static int64_t rows_grid(int64_t T) { return T < 1 ? 1 : T > (1 << 30) ? (1 << 30) : T; }
+
+static int g_cross_entropy(gx *x) {
+    if (need_fp(x, IN(0), "logits")) return -1;
+    ir_dtype t = dt(x, IN(0));
+    int64_t V = lastdim(x, IN(0)), T = numel(x, IN(1)), ign = AI("ignore_index", -100);
+    uint64_t loss = scratch(x, T * 4);
+    char e[64];
+    kargs a = {0};
+    ka_p(&a, ptr(x, IN(0)), T * V * esz(t));
+    ka_p(&a, ptr(x, IN(1)), T * 4);
+    ka_p(&a, loss, T * 4);
+    ka_p(&a, 0, 0); /* per-row lse not kept */
+    ka_l(&a, T);
+    ka_l(&a, V);
+    ka_i(&a, ign);
+    ka_p(&a, flag_ptr(x), 4);
+    if (launch(x, ename(e, sizeof e, "axo_cross_entropy_fwd", t), rows_grid(T), 1, 1, 256, 1, 0, &a)) return -1;
+    kargs b = {0};
+    ka_p(&b, loss, T * 4);
+    ka_p(&b, ptr(x, IN(1)), T * 4);
+    ka_l(&b, T);
+    ka_l(&b, V);
+    ka_i(&b, ign);
+    ka_p(&b, ptr(x, OUT(0)), 4);
+    ka_p(&b, 0, 0); /* count not needed: the runtime scales by its own token count */
+    return launch(x, "axo_cross_entropy_reduce", 1, 1, 1, 256, 1, 0, &b);
+}
+
+static int g_cross_entropy_bwd(gx *x) {
+    if (need_fp(x, IN(0), "logits")) return -1;
+    ir_dtype t = dt(x, IN(0));
+    if (dt(x, IN(2)) != IR_F32) return unsupported(x, "cross_entropy_bwd with a %s scale", ir_dtype_name(dt(x, IN(2))));
+    int64_t V = lastdim(x, IN(0)), T = numel(x, IN(1));
+    char e[64];
+    kargs a = {0};
+    ka_p(&a, ptr(x, IN(0)), T * V * esz(t));
+    ka_p(&a, ptr(x, IN(1)), T * 4);
+    ka_p(&a, ptr(x, IN(2)), 4);
+    ka_p(&a, ptr(x, OUT(0)), T * V * esz(t));
+    ka_l(&a, T);
+    ka_l(&a, V);
+    ka_i(&a, AI("ignore_index", -100));
+    ka_p(&a, flag_ptr(x), 4);
+    return launch(x, ename(e, sizeof e, "axo_cross_entropy_bwd", t), rows_grid(T), 1, 1, 256, 1, 0, &a);
+}
+
+static int g_sumsq(gx *x) {
+    if (need_fp(x, IN(0), "sumsq input")) return -1;
+    ir_dtype t = dt(x, IN(0));
+    int64_t n = numel(x, IN(0)), P = (n + 256 * vec(t) - 1) / (256 * vec(t)), cap = 4 * (int64_t)x->dev->sm_count;
+    if (cap > 1024) cap = 1024;
+    if (P > cap) P = cap;
+    if (P < 1) P = 1;
+    uint64_t part = scratch(x, P * 8);
+    char e[64];
+    kargs a = {0};
+    ka_p(&a, ptr(x, IN(0)), n * esz(t));
+    ka_l(&a, n);
+    ka_p(&a, part, P * 8);
+    if (launch(x, ename(e, sizeof e, "axo_sumsq_partial", t), P, 1, 1, 256, 1, 0, &a)) return -1;
+    kargs b = {0};
+    ka_p(&b, part, P * 8);
+    ka_i(&b, P);
+    ka_p(&b, ptr(x, OUT(0)), 4);
+    ka_i(&b, 0);
+    return launch(x, "axo_sumsq_final", 1, 1, 1, 256, 1, 0, &b);
+}
+
+static int g_clip_coef(gx *x) {
+    kargs a = {0};
+    ka_p(&a, ptr(x, IN(0)), 4);
+    ka_p(&a, ptr(x, OUT(0)), 4);
+    ka_d(&a, AF("max_norm", 1.0));
+    return launch(x, "axo_clip_coef", 1, 1, 1, 32, 1, 0, &a);
+}
+
+static int g_adamw(gx *x) {
+    if (need_fp(x, IN(1), "adamw gradient")) return -1;
+    ir_dtype gt = dt(x, IN(1));
+    int64_t n = numel(x, IN(0));
+    if (numel(x, IN(1)) != n || numel(x, IN(2)) != n || numel(x, IN(3)) != n)
+        return unsupported(x, "adamw over blocks of different sizes");
+    kargs a = {0};
+    ka_p(&a, ptr(x, IN(0)), n * 4);
+    ka_p(&a, ptr(x, IN(1)), n * esz(gt));
+    ka_p(&a, ptr(x, IN(2)), n * 4);
+    ka_p(&a, ptr(x, IN(3)), n * 4);
+    if (gt == IR_BF16) ka_p(&a, 0, 0); /* p_bf16: the plan's own store writes the bf16 copy */
+    ka_l(&a, n);
+    for (int i = 4; i < 7; i++) ka_p(&a, ptr(x, IN(i)), 4); /* lr, step, grad scale: device scalars */
+    ka_d(&a, AF("beta1", 0.9));
+    ka_d(&a, AF("beta2", 0.999));
+    ka_d(&a, AF("eps", 1e-8));
+    ka_d(&a, AF("weight_decay", 0));
+    return launch(x, gt == IR_BF16 ? "axo_adamw_bf16" : "axo_adamw_f32", blocks(x, n, 256), 1, 1, 256, 1, 0, &a);
+}
+
+static int g_store(gx *x) {
+    ir_dtype to = dt(x, IN(0)), from = dt(x, IN(1));
+    int64_t n = numel(x, IN(0));
+    if (numel(x, IN(1)) < n) return unsupported(x, "store of %lld elements into %lld", (long long)numel(x, IN(1)), (long long)n);
+    if (from == to && (to == IR_F32 || to == IR_BF16 || to == IR_I32))
+        return x_copy(x, ptr(x, IN(0)), ptr(x, IN(1)), n * esz(to));
+    if (need_fp(x, IN(0), "store destination") || need_fp(x, IN(1), "stored value")) return -1;
+    return convert_launch(x, ptr(x, IN(1)), from, ptr(x, IN(0)), to, n);
+}
+
+static int g_acc(gx *x) {
+    if (need_fp(x, IN(0), "acc destination") || need_fp(x, IN(1), "accumulated value")) return -1;
+    ir_dtype to = dt(x, IN(0)), from = dt(x, IN(1));
+    int64_t n = numel(x, IN(0));
+    char e[64];
+    kargs a = {0};
+    ka_p(&a, ptr(x, IN(0)), n * esz(to));
+    ka_p(&a, ptr(x, IN(1)), n * esz(from));
+    ka_l(&a, n);
+    const char *k = from == to ? ename(e, sizeof e, "axo_acc", to) : to == IR_F32 ? "axo_acc_f32_bf16" : "axo_acc_bf16_f32";
+    return launch(x, k, blocks(x, n, to == from ? 256 * vec(to) : 256), 1, 1, 256, 1, 0, &a);
+}
+
+static int g_zero(gx *x) {
+    return x_memset(x, ptr(x, IN(0)), 0, nbytes(x, IN(0)));
+}
+
+/* ---- collectives ---------------------------------------------------------------------- */
+static int coll_axis(gx *x, int64_t *n) {
+    int ax = ir_mesh_find(x->pr->m, AS("axis", ""));
+    *n = ax >= 0 ? x->pr->m->mesh_sizes[ax] : 0;
+    if (ax < 0) {
+        ax_error(x->d, x->where, "unknown mesh axis \"%s\"", AS("axis", ""));
+        return -1;
+    }
+    if (*n > 1 && !x->plan && !x->st->coll) {
+        ax_error(x->d, x->where, "mesh axis %s has %lld ranks but no device communicator is attached", AS("axis", ""),
+                 (long long)*n);
+        return -1;
+    }
+    return ax;
+}
+
+static int coll_fail(gx *x, int rc) {
+    if (rc) ax_error(x->d, x->where, "collective failed (a peer rank failed or timed out)");
+    return rc ? -1 : 0;
+}
+
+#ifdef AXO_HAVE_CUDA
+#define STREAM_ARG(x) ((void *)(x)->dev->stream)
+#else
+#define STREAM_ARG(x) NULL
+#endif
+
+static int g_all_reduce(gx *x) {
+    int64_t n;
+    int ax = coll_axis(x, &n);
+    if (ax < 0 || need_fp(x, OUT(0), "all_reduce value")) return -1;
+    if (x->plan) return 0;
+    if (x_copy(x, ptr(x, OUT(0)), ptr(x, IN(0)), nbytes(x, OUT(0)))) return -1;
+    if (n == 1) return 0;
+    return coll_fail(x, x->st->coll->all_reduce(x->st->coll->ctx, ax, dt(x, OUT(0)), (void *)(uintptr_t)ptr(x, OUT(0)),
+                                                numel(x, OUT(0)), STREAM_ARG(x)));
+}
+
+static int g_all_gather(gx *x) {
+    int64_t n;
+    int ax = coll_axis(x, &n);
+    if (ax < 0 || need_fp(x, OUT(0), "all_gather value")) return -1;
+    int64_t nin = numel(x, IN(0)), e = esz(dt(x, OUT(0)));
+    uint64_t tmp = n > 1 ? scratch(x, nin * n * e) : 0;
+    if (x->plan) return 0;
+    if (n == 1) return x_copy(x, ptr(x, OUT(0)), ptr(x, IN(0)), nbytes(x, OUT(0)));
+    if (coll_fail(x, x->st->coll->all_gather(x->st->coll->ctx, ax, dt(x, OUT(0)), (const void *)(uintptr_t)ptr(x, IN(0)),
+                                             (void *)(uintptr_t)tmp, nin, STREAM_ARG(x))))
+        return -1;
+    return x_copy(x, ptr(x, OUT(0)), tmp, nbytes(x, OUT(0))); /* drop the padding rows */
+}
+
+static int g_reduce_scatter(gx *x) {
+    int64_t n;
+    int ax = coll_axis(x, &n);
+    if (ax < 0 || need_fp(x, OUT(0), "reduce_scatter value")) return -1;
+    int64_t nout = numel(x, OUT(0)), e = esz(dt(x, OUT(0)));
+    uint64_t tmp = n > 1 ? scratch(x, nout * n * e) : 0;
+    if (x->plan) return 0;
+    if (n == 1) return x_copy(x, ptr(x, OUT(0)), ptr(x, IN(0)), nbytes(x, OUT(0)));
+    if (x_memset(x, tmp, 0, nout * n * e) || /* zero padding rows */
+        x_copy(x, tmp, ptr(x, IN(0)), nbytes(x, IN(0))))
+        return -1;
+    return coll_fail(x, x->st->coll->reduce_scatter(x->st->coll->ctx, ax, dt(x, OUT(0)), (const void *)(uintptr_t)tmp,
+                                                    (void *)(uintptr_t)ptr(x, OUT(0)), nout, STREAM_ARG(x)));
+}
+
+/* A switch rather than an X-macro table: an op added to ir/ops.def that this
+ * executor does not know yet is refused at prepare time, not a build error. */
+static int exec_node(gx *x) {
+    switch (x->n->op) {
+    case IR_OP_input: return g_input(x);
+    case IR_OP_fill: return g_fill(x);
+    case IR_OP_embedding: return g_embedding(x);
+    case IR_OP_rmsnorm: return g_rmsnorm(x);
+    case IR_OP_matmul: return g_matmul(x);
+    case IR_OP_bias_add: return g_bias_add(x);
+    case IR_OP_add: return g_add(x);
+    case IR_OP_mul: return g_mul(x);
+    case IR_OP_scale: return g_scale(x);
+    case IR_OP_convert: return g_convert(x);
+    case IR_OP_reshape: return g_reshape(x);
+    case IR_OP_rope: return g_rope(x);
+    case IR_OP_attention: return g_attention(x);
+    case IR_OP_swiglu: return g_swiglu(x);
+    case IR_OP_cross_entropy: return g_cross_entropy(x);
+    case IR_OP_embedding_bwd: return g_embedding_bwd(x);
+    case IR_OP_rmsnorm_bwd: return g_rmsnorm_bwd(x);
+    case IR_OP_bias_grad: return g_bias_grad(x);
+    case IR_OP_attention_bwd: return g_attention_bwd(x);
+    case IR_OP_swiglu_bwd: return g_swiglu_bwd(x);
+    case IR_OP_cross_entropy_bwd: return g_cross_entropy_bwd(x);
+    case IR_OP_sumsq: return g_sumsq(x);
+    case IR_OP_clip_coef: return g_clip_coef(x);
+    case IR_OP_adamw: return g_adamw(x);
+    case IR_OP_store: return g_store(x);
+    case IR_OP_acc: return g_acc(x);
+    case IR_OP_zero: return g_zero(x);
+    case IR_OP_all_reduce: return g_all_reduce(x);
+    case IR_OP_all_gather: return g_all_gather(x);
+    case IR_OP_reduce_scatter: return g_reduce_scatter(x);
+    default: return unsupported(x, "this op has no CUDA implementation yet");
+    }
+}
+
+static void set_where(gx *x, int i) {
+    x->ni = i;
+    x->n = &x->pr->p->nodes[i];
+    x->scr_off = 0;
+    x->nreg = 0;
+    for (int k = 0; k < x->n->nin; k++) reg_add(x, ptr(x, x->n->in[k]), nbytes(x, x->n->in[k]));
+    for (int k = 0; k < x->n->nout; k++) reg_add(x, ptr(x, x->n->out[k]), nbytes(x, x->n->out[k]));
+    snprintf(x->where, sizeof x->where, "%s node %d (%s)", x->pr->p->name, i, ir_ops[x->n->op].name);
+}
+
+/* ==== state ======================================================================= */
+int rt_cuda_state_init(rt_cuda_state *st, rt_cuda_dev *dev, const ir_module *m, ax_diag *d) {
+    memset(st, 0, sizeof *st);
+    st->m = m;
+    st->dev = dev;
+    st->globals = calloc((size_t)m->nglobals + 1, sizeof *st->globals);
+    st->gbytes = calloc((size_t)m->nglobals + 1, sizeof *st->gbytes);
+    if (!st->globals || !st->gbytes) {
+        ax_error(d, "cuda", "out of host memory");
+        return -1;
+    }
+    for (int g = 0; g < m->nglobals; g++) {
+        ir_dtype t = m->globals[g].type.dtype;
+        if (t != IR_F32 && t != IR_BF16 && t != IR_I32) {
+            ax_error(d, m->globals[g].name, "not supported by the CUDA executor: a global of dtype %s (f32, bf16, i32 only)",
+                     ir_dtype_name(t));
+            return -1;
+        }
+        st->gbytes[g] = ir_local_bytes(m, &m->globals[g].type);
+    }
+    return 0;
+}
+
+void rt_cuda_state_free(rt_cuda_state *st) {
+    if (!st->m) return;
+    if (st->globals)
+        for (int g = 0; g < st->m->nglobals; g++) dv_free(st->dev, st->globals[g]);
+    dv_free(st->dev, st->arena);
+    dv_free(st->dev, st->scratch);
+    free(st->globals);
+    free(st->gbytes);
+    memset(st, 0, sizeof *st);
+}
+
+/* ==== programs ======================================================================= */
+int rt_cuda_prog_init(rt_cuda_prog *pr, rt_cuda_state *st, const ir_program *p, ax_diag *d) {
+    memset(pr, 0, sizeof *pr);
+    pr->m = st->m;
+    pr->p = p;
+    pr->dev = st->dev;
+    size_t nv = (size_t)p->nvalues + 1, nn = (size_t)p->nnodes + 1;
+    pr->offsets = calloc(nv, sizeof *pr->offsets);
+    pr->stage_off = malloc(nn * sizeof *pr->stage_off);
+    pr->const_off = malloc(nn * sizeof *pr->const_off);
+    pr->flag_slot = malloc(nn * sizeof *pr->flag_slot);
+    pr->gemm = calloc(nn, sizeof *pr->gemm);
+    if (!pr->offsets || !pr->stage_off || !pr->const_off || !pr->flag_slot || !pr->gemm) {
+        ax_error(d, p->name, "out of host memory");
+        return -1;
+    }
+    for (int i = 0; i < p->nnodes; i++) pr->stage_off[i] = pr->const_off[i] = -1, pr->flag_slot[i] = -1;
+    pr->arena_bytes = ir_arena_plan(st->m, p, NULL, NULL, pr->offsets, NULL);
+    gx x = {.pr = pr, .st = st, .dev = st->dev, .plan = 1, .d = d};
+    int rc = 0;
+    for (int i = 0; i < p->nnodes; i++) { /* every node, so that all problems are reported at once */
+        set_where(&x, i);
+        if (exec_node(&x) != 0) rc = -1;
+    }
+    pr->const_bytes = (int64_t)pr->consts.len;
+    return rc;
+}
+
+void rt_cuda_prog_free(rt_cuda_prog *pr) {
+    if (!pr->p) return;
+    if (pr->gemm)
+        for (int i = 0; i < pr->p->nnodes; i++) gemm_free(pr->gemm[i]);
+    if (pr->dev) {
+        dv_free(pr->dev, pr->flags_dev);
+        dv_free(pr->dev, pr->consts_dev);
+        dv_host_free(pr->dev, pr->stage_host);
+    }
+    free(pr->gemm);
+    free(pr->offsets);
+    free(pr->stage_off);
+    free(pr->const_off);
+    free(pr->flag_slot);
+    ax_buf_free(&pr->consts);
+    memset(pr, 0, sizeof *pr);
+}
+
+static const char *human(int64_t b, char *buf, size_t cap) {
+    double v = (double)b;
+    if (v >= GIB) snprintf(buf, cap, "%.2f GiB", v / GIB);
+    else if (v >= 1024.0 * 1024.0) snprintf(buf, cap, "%.2f MiB", v / (1024.0 * 1024.0));
+    else if (v >= 1024.0) snprintf(buf, cap, "%.1f KiB", v / 1024.0);
+    else snprintf(buf, cap, "%lld B", (long long)b);
+    return buf;
+}
+
+static int64_t mattr(const ir_module *m, const char *k) {
+    const ir_attr *a = ir_module_attr(m, k);
+    return a && a->kind == IR_ATTR_INT ? a->i : -1;
+}
+
+int rt_cuda_state_alloc(rt_cuda_state *st, rt_cuda_prog *const *progs, int nprogs, ax_diag *d) {
+    rt_cuda_dev *dev = st->dev;
+    const ir_module *m = st->m;
+    if (st->allocated) {
+        ax_error(d, "cuda", "internal error: rt_cuda_state_alloc called twice");
+        return -1;
+    }
+    int64_t gsum = 0, arena = 0, scr = 0, per_prog = 0;
+    for (int g = 0; g < m->nglobals; g++) gsum += ALIGN(st->gbytes[g] > 0 ? st->gbytes[g] : 1);
+    for (int i = 0; i < nprogs; i++) {
+        if (progs[i]->arena_bytes > arena) arena = progs[i]->arena_bytes;
+        if (progs[i]->scratch_bytes > scr) scr = progs[i]->scratch_bytes;
+        per_prog += ALIGN(4 * (int64_t)progs[i]->nflags + 1) + ALIGN(progs[i]->const_bytes + 1);
+    }
+    int64_t need = gsum + ALIGN(arena + 1) + ALIGN(scr + 1) + per_prog;
+    /* the plan's own figure, as axoc printed it: state + the larger arena */
+    int64_t pstate = mattr(m, "memplan.state_bytes"), pmicro = mattr(m, "memplan.micro_step.peak_bytes"),
+            popt = mattr(m, "memplan.opt_step.peak_bytes");
+    int64_t plan_need = pstate >= 0 ? pstate + (pmicro > popt ? pmicro : popt > 0 ? popt : 0) : -1;
+    int64_t free_b = 0, total_b = 0;
+    if (dev->dry) {
+        free_b = dev->dry_total - dev->dry_used;
+        total_b = dev->dry_total;
+    } else {
+#ifdef AXO_HAVE_CUDA
+        size_t f = 0, t = 0;
+        if (ck(d, "cuda", "cudaMemGetInfo", cudaMemGetInfo(&f, &t))) return -1;
+        free_b = (int64_t)f;
+        total_b = (int64_t)t;
+#endif
+    }
+    if (need > free_b) {
+        char h[8][32], name[200], planfig[96] = "";
+        if (plan_need > 0) snprintf(planfig, sizeof planfig, " (axoc's per-rank figure: %s)", human(plan_need, h[0], 32));
+        ax_error(d, "cuda",
+                 "the plan does not fit on %s: a rank needs %s on the device%s = globals %s + activation arena %s + "
+                 "scratch %s + per-program buffers %s, besides the %s cuBLASLt workspace already allocated, but only "
+                 "%s of %s are free. Lower micro_batch_size or sequence_len, turn on gradient_checkpointing, or shard "
+                 "the state with DeepSpeed ZeRO-3 / FSDP over more GPUs (axoc compile --world-size N; "
+                 "axoc compile --gpu-mem GIB prints this advice at compile time).",
+                 rt_cuda_dev_name(dev, name, sizeof name), human(need, h[1], 32), planfig, human(gsum, h[2], 32),
+                 human(arena, h[3], 32), human(scr, h[4], 32), human(per_prog, h[5], 32), human(dev->ws_bytes, h[6], 32),
+                 human(free_b, h[7], 32), human(total_b, h[0], 32));
+        return -1;
+    }
+    for (int g = 0; g < m->nglobals; g++) {
+        char what[300];
+        snprintf(what, sizeof what, "global %s", m->globals[g].name);
+        if (dv_alloc(dev, st->gbytes[g], &st->globals[g], what, d) ||
+            dv_memset(dev, st->globals[g], 0, st->gbytes[g], "cuda", d))
+            return -1;
+    }
+    st->arena_bytes = arena;
+    st->scratch_bytes = scr;
+    if (dv_alloc(dev, arena, &st->arena, "the activation arena", d) || dv_alloc(dev, scr, &st->scratch, "scratch", d))
+        return -1;
+    for (int i = 0; i < nprogs; i++) {
+        rt_cuda_prog *pr = progs[i];
+        char what[160];
+        snprintf(what, sizeof what, "%s's error flags", pr->p->name);
+        if (dv_alloc(dev, 4 * (int64_t)pr->nflags, &pr->flags_dev, what, d)) return -1;
+        snprintf(what, sizeof what, "%s's constants", pr->p->name);
+        if (dv_alloc(dev, pr->const_bytes, &pr->consts_dev, what, d) ||
+            dv_h2d(dev, pr->consts_dev, pr->consts.data, pr->const_bytes, "cuda", d) ||
+            dv_host_alloc(dev, pr->stage_bytes, &pr->stage_host, d))
+            return -1;
+    }
+    st->total_bytes = need + dev->ws_bytes;
+    st->allocated = 1;
+    return dv_sync(dev, "cuda", d);
+}
+
+/* After a run: the first index-validating node that flagged a bad position. */
+static int check_flags(rt_cuda_prog *pr, rt_cuda_state *st, rt_input_fn inputs, void *ctx, ax_diag *d) {
+    if (!pr->nflags) return 0;
+    int32_t *fl = malloc(sizeof(int32_t) * (size_t)pr->nflags);
+    if (!fl) {
+        ax_error(d, pr->p->name, "out of host memory");
+        return -1;
+    }
+    if (dv_d2h(pr->dev, fl, pr->flags_dev, 4 * (int64_t)pr->nflags, pr->p->name, d)) {
+        free(fl);
+        return -1;
+    }
+    int rc = 0;
+    for (int i = 0; i < pr->p->nnodes && !rc; i++) {
+        if (pr->flag_slot[i] < 0 || pr->dev->dry) continue;
+        int32_t t = fl[pr->flag_slot[i]];
+        if (t == FLAG_INIT) continue;
+        const ir_node *n = &pr->p->nodes[i];
+        /* the index operand: embedding(table, ids), embedding_bwd(ids, dy),
+         * cross_entropy[_bwd](logits, targets, ...) */
+        int32_t ref = n->in[n->op == IR_OP_embedding_bwd ? 0 : 1];
+        const char *what = n->op == IR_OP_embedding || n->op == IR_OP_embedding_bwd ? "token id" : "target";
+        int64_t limit = n->op == IR_OP_embedding ? ir_ref_type(pr->m, pr->p, n->in[0])->dims[0]
+                        : n->op == IR_OP_embedding_bwd ? ir_attr_int(n->attrs, n->nattrs, "vocab", 0)
+                                                       : ir_ref_type(pr->m, pr->p, n->in[0])->dims[ir_ref_type(pr->m, pr->p, n->in[0])->rank - 1];
+        char where[160], val[48] = "";
+        snprintf(where, sizeof where, "%s node %d (%s)", pr->p->name, i, ir_ops[n->op].name);
+        /* the value itself, when it came from a runtime input (the device copy is gone) */
+        if (!IR_REF_IS_GLOBAL(ref) && pr->p->nodes[pr->p->values[ref].node].op == IR_OP_input && inputs) {
+            const ir_node *in = &pr->p->nodes[pr->p->values[ref].node];
+            const rt_buf *b = inputs(ctx, ir_attr_str(in->attrs, in->nattrs, "name", ""));
+            if (b && t >= 0 && t < b->numel) snprintf(val, sizeof val, " = %d", rt_i(b)[t]);
+        }
+        ax_error(d, where, "%s[%d]%s is outside [0, %lld)", what, t, val, (long long)limit);
+        rc = -1;
+    }
+    free(fl);
+    (void)st;
+    return rc;
+}
+
+int rt_cuda_prog_run(rt_cuda_prog *pr, rt_cuda_state *st, rt_input_fn inputs, void *ctx, ax_diag *d) {
+    if (!st->allocated) {
+        ax_error(d, pr->p->name, "internal error: rt_cuda_state_alloc was not called before the first run");
+        return -1;
+    }
+    rt_cuda_dev *dev = st->dev;
+    gx x = {.pr = pr, .st = st, .dev = dev, .plan = 0, .inputs = inputs, .ctx = ctx, .d = d};
+    int rc = 0;
+    if (dev->poison) rc = dv_memset(dev, st->arena, 0xff, st->arena_bytes, pr->p->name, d);
+    if (!rc && pr->nflags) rc = dv_memset(dev, pr->flags_dev, 0x7f, 4 * (int64_t)pr->nflags, pr->p->name, d);
+    for (int i = 0; i < pr->p->nnodes && !rc; i++) {
+        set_where(&x, i);
+        rc = exec_node(&x);
+    }
+    /* drain the stream whatever happened: a kernel fault shows up here */
+    ax_diag tmp;
+    ax_diag_init(&tmp);
+    if (dv_sync(dev, pr->p->name, &tmp) != 0) {
+        if (!rc)
+            ax_error(d, pr->p->name, "a kernel of this program failed: %s%s", tmp.n ? tmp.entries[0].msg : "?",
+                     dev->sync_each ? "" : " (rerun with AXO_CUDA_SYNC=1 to find the node)");
+        rc = -1;
+    }
+    ax_diag_free(&tmp);
+    if (!rc) rc = check_flags(pr, st, inputs, ctx, d);
+    return rc ? -1 : 0;
+}
+
+/* ==== host <-> device globals ======================================================== */
+static int host_matches(rt_cuda_state *st, int g, const rt_buf *host, ax_diag *d) {
+    const ir_global *G = &st->m->globals[g];
+    int64_t n = rt_local_numel(st->m, &G->type);
+    if (!host->data || host->numel != n) {
+        ax_error(d, G->name, "host buffer of %lld elements for a device block of %lld", (long long)host->numel, (long long)n);
+        return -1;
+    }
+    if (!st->allocated) {
+        ax_error(d, G->name, "internal error: the device state is not allocated");
+        return -1;
+    }
+    return 0;
+}
+
+int rt_cuda_upload(rt_cuda_state *st, int g, const rt_buf *host, ax_diag *d) {
+    if (host_matches(st, g, host, d)) return -1;
+    const ir_global *G = &st->m->globals[g];
+    int64_t n = host->numel, bytes = st->gbytes[g];
+    if (G->type.dtype != IR_BF16) {
+        if (dv_h2d(st->dev, st->globals[g], host->data, bytes, G->name, d)) return -1;
+        return dv_sync(st->dev, G->name, d);
+    }
+    uint16_t *h = malloc(sizeof(uint16_t) * (size_t)(n > 0 ? n : 1));
+    if (!h) {
+        ax_error(d, G->name, "out of host memory");
+        return -1;
+    }
+    for (int64_t i = 0; i < n; i++) h[i] = ax_f32_to_bf16(rt_f(host)[i]);
+    int rc = dv_h2d(st->dev, st->globals[g], h, bytes, G->name, d) || dv_sync(st->dev, G->name, d);
+    free(h);
+    return rc ? -1 : 0;
+}
+
+int rt_cuda_download(rt_cuda_state *st, int g, rt_buf *host, ax_diag *d) {
+    if (host_matches(st, g, host, d)) return -1;
+    const ir_global *G = &st->m->globals[g];
+    int64_t n = host->numel, bytes = st->gbytes[g];
+    if (G->type.dtype != IR_BF16) return dv_d2h(st->dev, host->data, st->globals[g], bytes, G->name, d);
+    uint16_t *h = malloc(sizeof(uint16_t) * (size_t)(n > 0 ? n : 1));
+    if (!h) {
+        ax_error(d, G->name, "out of host memory");
+        return -1;
+    }
+    int rc = dv_d2h(st->dev, h, st->globals[g], bytes, G->name, d);
+    if (!rc)
+        for (int64_t i = 0; i < n; i++) rt_f(host)[i] = ax_bf16_to_f32(h[i]);
+    free(h);
+    return rc;
+}
+
+/* ==== host-staged device collectives ================================================ */
+/* Device buffer of n elements of dt -> host floats (and back). */
+static int stage_down(rt_cuda_dev *dev, ir_dtype t, const void *src, float *host, int64_t n, ax_diag *d) {
+    if (t == IR_F32) return dv_d2h(dev, host, (uint64_t)(uintptr_t)src, n * 4, "collective", d);
+    uint16_t *h = malloc(sizeof(uint16_t) * (size_t)(n > 0 ? n : 1));
+    if (!h) return -1;
+    int rc = dv_d2h(dev, h, (uint64_t)(uintptr_t)src, n * 2, "collective", d);
+    for (int64_t i = 0; !rc && i < n; i++) host[i] = ax_bf16_to_f32(h[i]);
+    free(h);
+    return rc;
+}
+static int stage_up(rt_cuda_dev *dev, ir_dtype t, const float *host, void *dst, int64_t n, ax_diag *d) {
+    if (t == IR_F32)
+        return dv_h2d(dev, (uint64_t)(uintptr_t)dst, host, n * 4, "collective", d) || dv_sync(dev, "collective", d);
+    uint16_t *h = malloc(sizeof(uint16_t) * (size_t)(n > 0 ? n : 1));
+    if (!h) return -1;
+    for (int64_t i = 0; i < n; i++) h[i] = ax_f32_to_bf16(host[i]); /* the CPU rounds bf16 results too */
+    int rc = dv_h2d(dev, (uint64_t)(uintptr_t)dst, h, n * 2, "collective", d) || dv_sync(dev, "collective", d);
+    free(h);
+    return rc;
+}
+
+static int hc_all_reduce(void *ctx, int axis, ir_dtype t, void *buf, int64_t n, void *stream) {
+    rt_cuda_host_coll *c = ctx;
+    ax_diag d;
+    ax_diag_init(&d);
+    float *h = malloc(sizeof(float) * (size_t)(n > 0 ? n : 1));
+    int rc = !h || stage_down(c->dev, t, buf, h, n, &d) || c->host->all_reduce(c->host->ctx, axis, h, n) ||
+             stage_up(c->dev, t, h, buf, n, &d);
+    free(h);
+    ax_diag_free(&d);
+    (void)stream;
+    return rc ? -1 : 0;
+}
+static int hc_all_gather(void *ctx, int axis, ir_dtype t, const void *send, void *recv, int64_t n, void *stream) {
+    rt_cuda_host_coll *c = ctx;
+    int64_t world = c->world[axis];
+    ax_diag d;
+    ax_diag_init(&d);
+    (void)stream;
+    float *s = malloc(sizeof(float) * (size_t)(n > 0 ? n : 1)), *r = malloc(sizeof(float) * (size_t)(n * world + 1));
+    int rc = !s || !r || stage_down(c->dev, t, send, s, n, &d) || c->host->all_gather(c->host->ctx, axis, s, r, n) ||
+             stage_up(c->dev, t, r, recv, n * world, &d);
+    free(s);
+    free(r);
+    ax_diag_free(&d);
+    return rc ? -1 : 0;
+}
+static int hc_reduce_scatter(void *ctx, int axis, ir_dtype t, const void *send, void *recv, int64_t n, void *stream) {
+    rt_cuda_host_coll *c = ctx;
+    int64_t world = c->world[axis];
+    ax_diag d;
+    ax_diag_init(&d);
+    (void)stream;
+    float *s = malloc(sizeof(float) * (size_t)(n * world + 1)), *r = malloc(sizeof(float) * (size_t)(n > 0 ? n : 1));
+    int rc = !s || !r || stage_down(c->dev, t, send, s, n * world, &d) ||
+             c->host->reduce_scatter(c->host->ctx, axis, s, r, n) || stage_up(c->dev, t, r, recv, n, &d);
+    free(s);
+    free(r);
+    ax_diag_free(&d);
+    return rc ? -1 : 0;
+}
+
+void rt_cuda_host_coll_init(rt_cuda_host_coll *c, rt_cuda_dev *dev, const rt_collectives *host,
+                            const ir_module *m) {
+    memset(c, 0, sizeof *c);
+    c->dev = dev;
+    c->host = host;
+    for (int a = 0; a < IR_MAX_MESH; a++) c->world[a] = a < m->nmesh ? m->mesh_sizes[a] : 1;
+    c->dc = (rt_dev_collectives){.ctx = c, .all_reduce = hc_all_reduce, .all_gather = hc_all_gather,
+                                 .reduce_scatter = hc_reduce_scatter};
+}
+
+int rt_cuda_plan_check(const ir_module *m, ax_diag *d) {
+    rt_cuda_opts o = {.dry_run = 1};
+    rt_cuda_dev *dev = NULL;
+    rt_cuda_state st;
+    memset(&st, 0, sizeof st);
+    int rc = rt_cuda_dev_open(&dev, &o, d) || rt_cuda_state_init(&st, dev, m, d);
+    for (int i = 0; i < m->nprograms && !rc; i++) {
+        rt_cuda_prog pr;
+        rc = rt_cuda_prog_init(&pr, &st, m->programs[i], d);
+        rt_cuda_prog_free(&pr);
+    }
+    rt_cuda_state_free(&st);
+    rt_cuda_dev_close(dev);
+    return rc ? -1 : 0;
+}
+
+/* ==== the training-session backend ===================================================== */
+typedef struct cuda_backend {
+    rt_backend b;
+    rt_cuda_dev *dev;
+    rt_cuda_state st;
+    rt_cuda_prog progs[2];
+    int nprogs;
+    rt_cuda_host_coll hc;
+} cuda_backend;
+
+static int cb_run(rt_backend *b, const ir_program *p, rt_input_fn inputs, void *ictx, ax_diag *d) {
+    cuda_backend *c = (cuda_backend *)b;
+    for (int i = 0; i < c->nprogs; i++)
+        if (c->progs[i].p == p) return rt_cuda_prog_run(&c->progs[i], &c->st, inputs, ictx, d);
+    ax_error(d, p->name, "the CUDA backend did not prepare this program");
+    return -1;
+}
+
+static int cb_upload(rt_backend *b, const rt_state *st, int g, ax_diag *d) {
+    cuda_backend *c = (cuda_backend *)b;
+    for (int i = g < 0 ? 0 : g; i < (g < 0 ? st->m->nglobals : g + 1); i++)
+        if (rt_cuda_upload(&c->st, i, &st->globals[i], d)) return -1;
+    return 0;
+}
+
+static int cb_download(rt_backend *b, rt_state *st, int g, ax_diag *d) {
+    cuda_backend *c = (cuda_backend *)b;
+    for (int i = g < 0 ? 0 : g; i < (g < 0 ? st->m->nglobals : g + 1); i++)
+        if (rt_cuda_download(&c->st, i, &st->globals[i], d)) return -1;
+    return 0;
+}
+
+static void cb_destroy(rt_backend *b) {
+    cuda_backend *c = (cuda_backend *)b;
+    for (int i = 0; i < c->nprogs; i++) rt_cuda_prog_free(&c->progs[i]);
+    rt_cuda_state_free(&c->st);
+    rt_cuda_dev_close(c->dev);
+    free(c);
+}
+
+int rt_cuda_attach(rt_session *s, const rt_cuda_opts *o, ax_diag *d) {
+    cuda_backend *c = calloc(1, sizeof *c);
+    if (!c) {
+        ax_error(d, "cuda", "out of host memory");
+        return -1;
+    }
+    c->b = (rt_backend){.name = "cuda", .ctx = c, .run = cb_run, .upload = cb_upload, .download = cb_download,
+                        .destroy = cb_destroy};
+    int rc = rt_cuda_dev_open(&c->dev, o, d) || rt_cuda_state_init(&c->st, c->dev, s->m, d);
+    const ir_program *ps[2] = {s->micro.p, s->has_opt ? s->opt.p : NULL};
+    for (int i = 0; i < 2 && !rc; i++) {
+        if (!ps[i]) continue;
+        rc = rt_cuda_prog_init(&c->progs[c->nprogs], &c->st, ps[i], d);
+        c->nprogs++; /* counted even on failure so that destroy frees it */
+    }
+    if (!rc) {
+        memcpy(c->st.coord, s->st.coord, sizeof c->st.coord);
+        if (s->st.coll) {
+            rt_cuda_host_coll_init(&c->hc, c->dev, s->st.coll, s->m);
+            c->st.coll = &c->hc.dc;
+        }
+        rt_cuda_prog *pp[2] = {&c->progs[0], &c->progs[1]};
+        rc = rt_cuda_state_alloc(&c->st, pp, c->nprogs, d) || cb_upload(&c->b, &s->st, -1, d);
+    }
+    if (rc) {
+        if (c->dev) cb_destroy(&c->b);
+        else free(c);
+        return -1;
+    }
+    int rank0 = 1;
+    for (int a = 0; a < s->m->nmesh; a++) rank0 &= s->st.coord[a] == 0;
+    if (o->info && o->info_cap && rank0) {
+        char name[200], h1[32], h2[32], h3[32], h4[32];
+        int64_t gsum = 0;
+        for (int g = 0; g < s->m->nglobals; g++) gsum += c->st.gbytes[g];
+        snprintf(o->info, o->info_cap, "CUDA executor on %s: %s on the device (globals %s, activation arena %s, scratch %s)",
+                 rt_cuda_dev_name(c->dev, name, sizeof name), human(c->st.total_bytes, h1, sizeof h1),
+                 human(gsum, h2, sizeof h2), human(c->st.arena_bytes, h3, sizeof h3),
+                 human(c->st.scratch_bytes, h4, sizeof h4));
+    }
+    s->backend = &c->b;
+    return 0;
+}

@@ -1,0 +1,195 @@
+/* cuda_exec.h — the CUDA executor: runs the same IR programs as the CPU
+ * reference executor (exec.h) on one NVIDIA GPU, with the same shape of
+ * interface: a state holding one device buffer per global, a prepared
+ * program, run. See docs/cuda-runtime.md.
+ *
+ * Promises:
+ *  - Storage is the IR's: f32 is 4 bytes, bf16 really 2 bytes on the device,
+ *    i32 4 bytes; math inside each op is fp32 (double where the CPU
+ *    reference uses double), rounding to bf16 where the CPU executor rounds.
+ *  - Every op maps to a kernel of codegen/kernels/ (compiled by NVRTC for the
+ *    device's architecture, loaded with cudaLibraryLoadData) or to cuBLASLt
+ *    (matmul: f32 or bf16 operands, fp32 accumulation, the CPU's ta/tb rule),
+ *    or to a copy/memset. An op, dtype or shape no kernel covers is refused
+ *    when the program is prepared, naming the node, never half-run.
+ *  - Memory is planned once: one buffer per global, one arena shared by the
+ *    prepared programs (they never run at the same time) with every value at
+ *    the offset ir/liveness.h assigns (the plan's own figure), one scratch
+ *    buffer for per-op temporaries, a cuBLASLt workspace. rt_cuda_state_alloc
+ *    compares the total, and the plan's per-rank figure, with the device's
+ *    free memory and refuses with the numbers and advice before allocating.
+ *  - Everything runs in order on one stream; runtime inputs (token ids,
+ *    targets, positions, segments, lr, ...) are uploaded per run through a
+ *    pinned staging buffer. A run ends with a stream synchronisation.
+ *  - Errors are values: every CUDA runtime and cuBLASLt call is checked and
+ *    reported through ax_diag located at the node, e.g. "micro_step node 12
+ *    (matmul): cublasLtMatmul failed: CUBLAS_STATUS_...". Nothing aborts.
+ *    Invalid token ids / targets are reported after the run (the kernels
+ *    skip them, never read out of bounds), naming the node and position.
+ *    Kernels run asynchronously: a fault inside a kernel is seen at the
+ *    run's final synchronisation; AXO_CUDA_SYNC=1 synchronises after every
+ *    node so that the error names the node that faulted.
+ *  - Without the CUDA toolkit at build time (no AXO_HAVE_CUDA) everything
+ *    but the dry run fails with "axo was built without CUDA".
+ *
+ * Dry run (opts.dry_run): no CUDA call is made. Device memory is a fake
+ * address space of opts.dry_mem_bytes; every kernel launch, copy, memset
+ * and GEMM is validated instead of issued — argument kinds against the
+ * kernel's signature, every pointer argument's extent inside one
+ * allocation, grid and block limits — and counted. Tests use it to check
+ * the whole host side of the executor on machines without a GPU.
+ *
+ * Environment: AXO_GPU_ARCH forces the NVRTC target (e.g. sm_90);
+ * AXO_CUDA_SYNC=1 synchronises after every node; AXO_CUDA_POISON=1 fills
+ * the arena with NaN bytes (0xff) before each run, so a value a kernel
+ * leaves partly unwritten shows up as NaN; AXO_CUDA_ATTN=any forces the
+ * head_dim-generic attention kernels.
+ */
+#ifndef RT_CUDA_EXEC_H
+#define RT_CUDA_EXEC_H
+
+#include "runtime/backend.h"
+#include "runtime/exec.h"
+
+struct rt_session;
+
+/* Where kernels come from. The runtime does not include codegen/, so the
+ * caller supplies the NVRTC layer (tools/axorun.c wires codegen/nvrtc.h and
+ * its kernel cache): module_of names the kernel source that defines an
+ * entry point (NULL if none); compile fills cubin with that source built
+ * for arch ("sm_90a"), 0 or -1 with an error in d. */
+typedef struct rt_kernel_provider {
+    void *ctx;
+    const char *(*module_of)(void *ctx, const char *entry);
+    int (*compile)(void *ctx, const char *module, const char *arch, ax_buf *cubin, ax_diag *d);
+} rt_kernel_provider;
+
+/* Collectives over one mesh axis with device buffers (dt: IR_F32 or
+ * IR_BF16; counts are elements; layouts as rt_collectives). stream is the
+ * executor's cudaStream_t: work must be ordered after what is queued on it
+ * and be complete (or queued on it) when the call returns. Axes of size 1
+ * never reach these (the executor copies). */
+typedef struct rt_dev_collectives {
+    void *ctx;
+    int (*all_reduce)(void *ctx, int axis, ir_dtype dt, void *buf, int64_t n, void *stream);
+    int (*all_gather)(void *ctx, int axis, ir_dtype dt, const void *send, void *recv, int64_t n_per_rank,
+                      void *stream);
+    int (*reduce_scatter)(void *ctx, int axis, ir_dtype dt, const void *send, void *recv, int64_t n_per_rank,
+                          void *stream);
+} rt_dev_collectives;
+
+typedef struct rt_cuda_opts {
+    int device;       /* CUDA device ordinal */
+    const char *arch; /* NVRTC target; NULL: $AXO_GPU_ARCH, else from the device */
+    rt_kernel_provider kernels;
+    int dry_run;           /* see above */
+    int64_t dry_mem_bytes; /* fake device memory of a dry run (0: 80 GiB) */
+    int dry_sm_count;      /* multiprocessors a dry run assumes (0: 132) */
+    int sync_each;         /* also set by AXO_CUDA_SYNC=1 */
+    int poison;            /* also set by AXO_CUDA_POISON=1 */
+    char *info;            /* if set: one line about the device and memory (rank 0 of rt_cuda_attach) */
+    size_t info_cap;
+} rt_cuda_opts;
+
+/* Number of CUDA devices; 0 with the reason in why (no driver, no device,
+ * or axo built without CUDA). Never fails loudly: for choosing a default. */
+int rt_cuda_device_count(char *why, size_t cap);
+
+/* ---- device ------------------------------------------------------------- */
+typedef struct rt_cuda_dev rt_cuda_dev;
+int rt_cuda_dev_open(rt_cuda_dev **out, const rt_cuda_opts *o, ax_diag *d);
+void rt_cuda_dev_close(rt_cuda_dev *dev);
+/* "NVIDIA H200 (sm_90a, 132 SMs)" */
+const char *rt_cuda_dev_name(const rt_cuda_dev *dev, char *buf, size_t cap);
+
+/* What a device did (dry runs count without doing). */
+typedef struct rt_cuda_counts {
+    int64_t launches, gemms, copies, memsets, syncs;
+    int64_t max_smem; /* largest dynamic shared memory of a launch */
+    int64_t kernels;  /* distinct entry points loaded (looked up, in a dry run) */
+} rt_cuda_counts;
+rt_cuda_counts rt_cuda_dev_counts(const rt_cuda_dev *dev);
+
+/* ---- state: the globals ---------------------------------------------------- */
+typedef struct rt_cuda_state {
+    const ir_module *m;
+    rt_cuda_dev *dev;
+    uint64_t *globals;        /* device address of each global (0 before rt_cuda_state_alloc) */
+    int64_t *gbytes;          /* bytes of each (this rank's block, storage dtype) */
+    int coord[IR_MAX_MESH];   /* this rank's index along each mesh axis */
+    const rt_dev_collectives *coll; /* NULL: every axis has size 1 */
+    uint64_t arena, scratch;  /* shared by the programs */
+    int64_t arena_bytes, scratch_bytes;
+    int64_t total_bytes;      /* everything allocated on the device for this state */
+    int allocated;
+} rt_cuda_state;
+
+/* Plans the globals (nothing is allocated yet). */
+int rt_cuda_state_init(rt_cuda_state *st, rt_cuda_dev *dev, const ir_module *m, ax_diag *d);
+void rt_cuda_state_free(rt_cuda_state *st);
+
+/* ---- programs ------------------------------------------------------------------ */
+typedef struct rt_cuda_prog {
+    const ir_module *m;
+    const ir_program *p;
+    rt_cuda_dev *dev;
+    int64_t *offsets;     /* arena offset of every value (ir_arena_plan) */
+    int64_t arena_bytes;  /* this program's arena peak (== the plan's memplan figure) */
+    int64_t scratch_bytes;
+    /* per node: staging offset (input), constants offset (rope), error slot
+     * (index-validating ops); -1 where unused */
+    int64_t *stage_off, *const_off;
+    int32_t *flag_slot;
+    int nflags;
+    int64_t stage_bytes, const_bytes;
+    ax_buf consts;        /* host copy of the constants (rope inverse frequencies) */
+    void **gemm;          /* per node: cuBLASLt plan of a matmul, else NULL */
+    uint64_t flags_dev, consts_dev;
+    void *stage_host;     /* pinned */
+} rt_cuda_prog;
+
+/* Prepares p: arena offsets, kernel selection and argument checks for every
+ * node, scratch and staging needs, cuBLASLt plans; loads (compiles) the
+ * kernels it uses. Refuses unsupported ops/dtypes/shapes, naming the node. */
+int rt_cuda_prog_init(rt_cuda_prog *pr, rt_cuda_state *st, const ir_program *p, ax_diag *d);
+void rt_cuda_prog_free(rt_cuda_prog *pr);
+
+/* Checks that the globals, the programs' arena and scratch and the workspace
+ * fit in the device's free memory (with the plan's own per-rank figure in the
+ * message), then allocates everything (globals zeroed). Call once, after
+ * preparing every program that will run. */
+int rt_cuda_state_alloc(rt_cuda_state *st, rt_cuda_prog *const *progs, int nprogs, ax_diag *d);
+
+/* Runs the program; inputs as rt_prog_run. Returns after the device is done. */
+int rt_cuda_prog_run(rt_cuda_prog *pr, rt_cuda_state *st, rt_input_fn inputs, void *ctx, ax_diag *d);
+
+/* Global g between the host and the device. host holds this rank's block
+ * as the CPU executor does (float for float dtypes, int32 for i32); bf16 is
+ * rounded to nearest even on the way up and widened on the way down. */
+int rt_cuda_upload(rt_cuda_state *st, int g, const rt_buf *host, ax_diag *d);
+int rt_cuda_download(rt_cuda_state *st, int g, rt_buf *host, ax_diag *d);
+
+/* Device collectives that stage through the host collectives of a local
+ * multi-rank run (device -> host, rt_collectives, host -> device). For the
+ * one-GPU `local` backend; NCCL replaces it. ctx lives as long as the state. */
+typedef struct rt_cuda_host_coll {
+    rt_dev_collectives dc;
+    rt_cuda_dev *dev;
+    const rt_collectives *host;
+    int64_t world[IR_MAX_MESH]; /* ranks along each mesh axis */
+} rt_cuda_host_coll;
+void rt_cuda_host_coll_init(rt_cuda_host_coll *c, rt_cuda_dev *dev, const rt_collectives *host, const ir_module *m);
+
+/* 0 if the CUDA executor can run every program of m (each is prepared in a
+ * dry run: ops, dtypes, shapes, launch limits), else -1 with the reasons in
+ * d. Needs no GPU; axorun uses it to keep the CPU executor as the default
+ * for plans the CUDA executor does not cover yet. */
+int rt_cuda_plan_check(const ir_module *m, ax_diag *d);
+
+/* Attaches a CUDA backend to a training session whose weights are
+ * initialised: opens the device, prepares micro_step and opt_step, checks
+ * memory, allocates, uploads every global. On failure the session is left
+ * as it was (CPU) and -1 is returned with the reason. */
+int rt_cuda_attach(struct rt_session *s, const rt_cuda_opts *o, ax_diag *d);
+
+#endif

@@ -1,0 +1,734 @@
+/* gpu_exec_check.c — the CUDA executor against the CPU reference executor,
+ * on a GPU. Built with the project when CUDA is found; where no GPU is it
+ * prints SKIP and exits 77 (ctest reports it skipped). Driven by
+ * tests/gpu/run.sh.
+ *
+ * Two kinds of case, each printed as one "ok"/"FAIL" line:
+ *  - op: a small IR program using one op (f32 and bf16 variants, odd shapes,
+ *    random inputs that are never zero, index inputs in range) runs on both
+ *    executors; every output global is compared element by element. The GPU
+ *    runs with AXO_CUDA_POISON semantics (opts.poison): the arena is filled
+ *    with NaN before the run, so a result element a kernel never writes
+ *    stays NaN and fails; the executor also checks every pointer argument
+ *    against the node's own buffers. Tolerance |gpu - cpu| <= rtol |cpu| +
+ *    afrac max|cpu|, per case for f32, bf16-sized (rtol 1.6e-2, afrac 1e-2)
+ *    for bf16 results.
+ *  - train: a tiny model (configs/models/tiny-llama, tiny-qwen2, tiny-qwen3,
+ *    and head_dim 64/128 variants that take the FlashAttention-style
+ *    kernels), f32 and bf16, some with gradient checkpointing, trained for a
+ *    few steps on the same batches by both executors; per step the loss
+ *    (bf16: within 1e-2 relative, f32: 1e-4), the global gradient norm (same
+ *    bounds) and every parameter's gradient norm (f32 1e-3, bf16 5e-2) are
+ *    compared.
+ *
+ * Without a GPU it runs a preflight instead, so that a broken case is found
+ * here rather than in a GPU session's few minutes: every case's IR parses
+ * and verifies, the CPU reference runs it, and the CUDA executor prepares
+ * and runs it as a dry run (every launch, copy and GEMM validated, nothing
+ * computed, nothing compared); then it prints SKIP and exits 77.
+ *
+ * usage: gpu_exec_check [--list] [--from K] [--only SUBSTR] [--steps N]
+ * Exit: 0 all passed; 1 some failed (also a failed preflight); 3 the CUDA
+ * context was lost (a kernel fault): "RESUME K" names the next case, so
+ * run.sh reruns from there and one fault does not hide the other checks;
+ * 77 no GPU (preflight passed); 2 usage. */
+#include "codegen/cuda_kernels.h"
+#include "codegen/nvrtc.h"
+#include "frontend/lower.h"
+#include "passes/passes.h"
+#include "runtime/cpu_kernels.h"
+#include "runtime/cuda_exec.h"
+#include "runtime/train.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#ifdef AXO_HAVE_CUDA
+#include <cuda_runtime_api.h>
+#endif
+
+#ifndef AXO_SOURCE_DIR
+#define AXO_SOURCE_DIR "."
+#endif
+
+static int n_pass, n_fail;
+static rt_cuda_dev *g_dev;
+static rt_cuda_opts g_opts;
+static int g_steps = 6;
+static int g_dry; /* no GPU: preflight (dry run, no comparisons) */
+
+static void result(int ok, const char *name, const char *fmt, ...) AX_PRINTF(3, 4);
+static void result(int ok, const char *name, const char *fmt, ...) {
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    if (ok) n_pass++;
+    else n_fail++;
+    printf("%s %-46s %s\n", ok ? "ok  " : "FAIL", name, msg);
+    fflush(stdout);
+}
+
+/* ---- kernels: the registry through NVRTC and the kernel cache (as axorun) ---- */
+static const char *kp_module_of(void *ctx, const char *entry) {
+    const cg_cuda_kernel *k = cg_cuda_kernel_for_entry(entry);
+    return k ? k->name : NULL;
+}
+static int kp_compile(void *ctx, const char *module, const char *arch, ax_buf *cubin, ax_diag *d) {
+    const cg_cuda_kernel *k = cg_cuda_kernel_find(module);
+    if (!k) {
+        ax_error(d, module, "no such kernel source");
+        return -1;
+    }
+    return cg_nvrtc_compile_cached(NULL, k->name, k->source, arch, NULL, 0, cubin, NULL, NULL, d);
+}
+
+/* ---- random data (never zero) ------------------------------------------------- */
+static uint64_t rng = 0x2545f4914f6cdd1dull;
+static double urand(void) { /* (0, 1) */
+    rng ^= rng << 13;
+    rng ^= rng >> 7;
+    rng ^= rng << 17;
+    return ((double)(rng >> 11) + 0.5) / 9007199254740992.0;
+}
+static float rnd(double scale, int positive) {
+    double v = (0.05 + 0.95 * urand()) * scale;
+    return (float)(positive || urand() < 0.5 ? v : -v);
+}
+
+/* Fills global g of host state st as its attributes say:
+ *   gen="rand" (default for floats, attr scale), "pos" (positive), "value"
+ *   (attr value), "nan" (results), "ids" (i32 in [0, hi)), "tgt" (ids with
+ *   every 5th -100), "seg" (i32 [B,S]: 2-3 packed segments per row). */
+static void fill_global(const ir_module *m, rt_state *st, int g) {
+    const ir_global *G = &m->globals[g];
+    rt_buf *b = &st->globals[g];
+    const char *gen = ir_attr_str(G->attrs, G->nattrs, "gen", G->type.dtype == IR_I32 ? "ids" : "rand");
+    double scale = ir_attr_float(G->attrs, G->nattrs, "scale", 1.0);
+    int64_t hi = ir_attr_int(G->attrs, G->nattrs, "hi", 16);
+    for (int64_t i = 0; i < b->numel; i++) {
+        if (G->type.dtype == IR_I32) {
+            int32_t v = (int32_t)(urand() * (double)hi);
+            if (!strcmp(gen, "tgt") && i % 5 == 3) v = -100;
+            if (!strcmp(gen, "seg")) {
+                int64_t S = G->type.dims[G->type.rank - 1], s = i % S, row = i / S;
+                v = s < S / 3 + row ? 0 : s < (2 * S) / 3 ? 1 : 2;
+            }
+            rt_i(b)[i] = v;
+            continue;
+        }
+        float v;
+        if (!strcmp(gen, "nan")) v = NAN;
+        else if (!strcmp(gen, "value")) v = (float)ir_attr_float(G->attrs, G->nattrs, "value", 1.0);
+        else v = rnd(scale, !strcmp(gen, "pos"));
+        rt_f(b)[i] = G->type.dtype == IR_BF16 && !isnan(v) ? ax_round_bf16(v) : v;
+    }
+}
+
+/* ---- op cases ---------------------------------------------------------------------- */
+typedef struct opcase {
+    char name[96];
+    char *ir;         /* module text with program "p"; globals with check=1 are compared */
+    double rtol, afrac; /* for f32 results */
+    const char *attn; /* AXO_CUDA_ATTN for this case (NULL: default) */
+} opcase;
+
+static opcase ops[256];
+static int nops;
+
+static void add_op(const char *name, double rtol, double afrac, const char *attn, const char *fmt, ...)
+    AX_PRINTF(5, 6);
+static void add_op(const char *name, double rtol, double afrac, const char *attn, const char *fmt, ...) {
+    if (nops >= (int)AX_ARRAY_LEN(ops)) return;
+    opcase *c = &ops[nops++];
+    snprintf(c->name, sizeof c->name, "op %s", name);
+    ax_buf b = {0};
+    va_list ap;
+    va_start(ap, fmt);
+    ax_buf_vprintf(&b, fmt, ap);
+    va_end(ap);
+    c->ir = ax_buf_steal(&b);
+    c->rtol = rtol;
+    c->afrac = afrac;
+    c->attn = attn;
+}
+
+#define HDR "axo.ir 1\nmesh dp=1\n"
+static void make_ops(void) {
+    const char *dts[2] = {"f32", "bf16"};
+    for (int k = 0; k < 2; k++) {
+        const char *t = dts[k];
+        char nm[200];
+#define NM(s) (snprintf(nm, sizeof nm, "%s %s", s, t), nm)
+        add_op(NM("add"), 0, 0, NULL,
+               HDR "global @a : %s[37,53] act\nglobal @b : %s[37,53] act\nglobal @o : %s[37,53] act {gen=\"nan\", check=1}\n"
+                   "program p {\n  %%0 = add(@a, @b) : %s[37,53] act\n  store(@o, %%0)\n}\n",
+               t, t, t, t);
+        add_op(NM("mul"), 0, 0, NULL,
+               HDR "global @a : %s[1001] act\nglobal @b : %s[1001] act\nglobal @o : %s[1001] act {gen=\"nan\", check=1}\n"
+                   "program p {\n  %%0 = mul(@a, @b) : %s[1001] act\n  store(@o, %%0)\n}\n",
+               t, t, t, t);
+        add_op(NM("scale"), 0, 0, NULL,
+               HDR "global @a : %s[100003] act\nglobal @o : %s[100003] act {gen=\"nan\", check=1}\n"
+                   "program p {\n  %%0 = scale(@a) {alpha=-0.37} : %s[100003] act\n  store(@o, %%0)\n}\n",
+               t, t, t);
+        add_op(NM("reshape"), 0, 0, NULL,
+               HDR "global @a : %s[6,35] act\nglobal @o : %s[3,70] act {gen=\"nan\", check=1}\n"
+                   "program p {\n  %%0 = reshape(@a) {shape=[3, 70]} : %s[3,70] act\n  store(@o, %%0)\n}\n",
+               t, t, t);
+        add_op(NM("bias_add"), 0, 0, NULL,
+               HDR "global @x : %s[37,53] act\nglobal @b : %s[53] act\nglobal @o : %s[37,53] act {gen=\"nan\", check=1}\n"
+                   "program p {\n  %%0 = bias_add(@x, @b) : %s[37,53] act\n  store(@o, %%0)\n}\n",
+               t, t, t, t);
+        add_op(NM("bias_grad"), 1e-5, 1e-6, NULL,
+               HDR "global @dy : %s[4,129,77] act\nglobal @o : %s[77] act {gen=\"nan\", check=1}\n"
+                   "program p {\n  %%0 = bias_grad(@dy) : %s[77] act\n  store(@o, %%0)\n}\n",
+               t, t, t);
+        add_op(NM("swiglu"), 2e-7, 0, NULL,
+               HDR "global @g : %s[33,91] act {scale=4.0}\nglobal @u : %s[33,91] act\n"
+                   "global @o : %s[33,91] act {gen=\"nan\", check=1}\n"
+                   "program p {\n  %%0 = swiglu(@g, @u) : %s[33,91] act\n  store(@o, %%0)\n}\n",
+               t, t, t, t);
+        add_op(NM("swiglu_bwd"), 2e-7, 0, NULL,
+               HDR "global @g : %s[33,91] act {scale=4.0}\nglobal @u : %s[33,91] act\nglobal @dy : %s[33,91] act\n"
+                   "global @o1 : %s[33,91] act {gen=\"nan\", check=1}\nglobal @o2 : %s[33,91] act {gen=\"nan\", check=1}\n"
+                   "program p {\n  %%0, %%1 = swiglu_bwd(@g, @u, @dy) : %s[33,91] act, %s[33,91] act\n"
+                   "  store(@o1, %%0)\n  store(@o2, %%1)\n}\n",
+               t, t, t, t, t, t, t);
+        int Hs[2] = {1024, 1000}; /* vector path; scalar path (bf16: 1000 % 8 != 0) */
+        for (int h = 0; h < 2; h++) {
+            char n2[64];
+            snprintf(n2, sizeof n2, "rmsnorm H=%d", Hs[h]);
+            add_op(NM(n2), 2e-6, 1e-7, NULL,
+                   HDR "global @x : %s[3,22,%d] act\nglobal @w : %s[%d] act\nglobal @o : %s[3,22,%d] act {gen=\"nan\", check=1}\n"
+                       "program p {\n  %%0 = rmsnorm(@x, @w) {eps=1e-05} : %s[3,22,%d] act\n  store(@o, %%0)\n}\n",
+                   t, Hs[h], t, Hs[h], t, Hs[h], t, Hs[h]);
+            snprintf(n2, sizeof n2, "rmsnorm_bwd H=%d", Hs[h]);
+            add_op(NM(n2), 2e-5, 2e-6, NULL,
+                   HDR "global @x : %s[67,%d] act\nglobal @w : %s[%d] act\nglobal @dy : %s[67,%d] act\n"
+                       "global @o1 : %s[67,%d] act {gen=\"nan\", check=1}\nglobal @o2 : %s[%d] act {gen=\"nan\", check=1}\n"
+                       "program p {\n  %%0, %%1 = rmsnorm_bwd(@x, @w, @dy) {eps=1e-06} : %s[67,%d] act, %s[%d] act\n"
+                       "  store(@o1, %%0)\n  store(@o2, %%1)\n}\n",
+                   t, Hs[h], t, Hs[h], t, Hs[h], t, Hs[h], t, Hs[h], t, Hs[h], t, Hs[h]);
+        }
+        for (int inv = 0; inv < 2; inv++) {
+            char n2[64];
+            snprintf(n2, sizeof n2, "rope llama3 hd16 inverse=%d", inv);
+            add_op(NM(n2), 1e-6, 1e-7, NULL,
+                   HDR "global @x : %s[2,37,3,16] act\nglobal @pos : i32[2,37] act {hi=2000}\n"
+                       "global @o : %s[2,37,3,16] act {gen=\"nan\", check=1}\n"
+                       "program p {\n  %%0 = rope(@x, @pos) {theta=10000.0, inverse=%d, rope_type=\"llama3\", factor=8.0, "
+                       "low_freq_factor=1.0, high_freq_factor=4.0, original_max=64} : %s[2,37,3,16] act\n"
+                       "  store(@o, %%0)\n}\n",
+                   t, t, inv, t);
+        }
+        add_op(NM("rope default hd128"), 1e-6, 1e-7, NULL,
+               HDR "global @x : %s[1,19,2,128] act\nglobal @pos : i32[1,19] act {hi=4096}\n"
+                   "global @o : %s[1,19,2,128] act {gen=\"nan\", check=1}\n"
+                   "program p {\n  %%0 = rope(@x, @pos) {theta=500000.0, inverse=0} : %s[1,19,2,128] act\n"
+                   "  store(@o, %%0)\n}\n",
+               t, t, t);
+        add_op(NM("embedding"), 0, 0, NULL,
+               HDR "global @tab : %s[300,64] act\nglobal @ids : i32[4,37] act {hi=300}\n"
+                   "global @o : %s[4,37,64] act {gen=\"nan\", check=1}\n"
+                   "program p {\n  %%0 = embedding(@tab, @ids) : %s[4,37,64] act\n  store(@o, %%0)\n}\n",
+               t, t, t);
+        add_op(NM("embedding_bwd (repeated ids)"), 1e-6, 1e-7, NULL,
+               HDR "global @ids : i32[4,37] act {hi=20}\nglobal @dy : %s[4,37,64] act\n"
+                   "global @o : %s[300,64] act {gen=\"nan\", check=1}\n"
+                   "program p {\n  %%0 = embedding_bwd(@ids, @dy) {vocab=300} : %s[300,64] act\n  store(@o, %%0)\n}\n",
+               t, t, t);
+        add_op(NM("cross_entropy"), 1e-5, 0, NULL,
+               HDR "global @l : %s[2,37,300] act {scale=6.0}\nglobal @tg : i32[2,37] act {gen=\"tgt\", hi=300}\n"
+                   "global @o : f32[] act {gen=\"nan\", check=1}\n"
+                   "program p {\n  %%0 = cross_entropy(@l, @tg) {ignore_index=-100} : f32[] act\n  store(@o, %%0)\n}\n",
+               t);
+        add_op(NM("cross_entropy_bwd"), 1e-5, 1e-6, NULL,
+               HDR "global @l : %s[2,37,4099] act {scale=6.0}\nglobal @tg : i32[2,37] act {gen=\"tgt\", hi=4099}\n"
+                   "global @ds : f32[] act {gen=\"value\", value=0.015625}\n"
+                   "global @o : %s[2,37,4099] act {gen=\"nan\", check=1}\n"
+                   "program p {\n  %%0 = cross_entropy_bwd(@l, @tg, @ds) {ignore_index=-100} : %s[2,37,4099] act\n"
+                   "  store(@o, %%0)\n}\n",
+               t, t, t);
+        /* matmul: the four transpose combinations, leading dims flattened, K large enough to show summation order */
+        for (int ta = 0; ta < 2; ta++)
+            for (int tb = 0; tb < 2; tb++) {
+                char n2[64], as[32], bs[32], os[32];
+                snprintf(n2, sizeof n2, "matmul ta=%d tb=%d", ta, tb);
+                if (!ta) snprintf(as, sizeof as, "[3,37,301]"), snprintf(os, sizeof os, "[3,37,53]");
+                else snprintf(as, sizeof as, "[3,301,37]"), snprintf(os, sizeof os, "[37,53]");
+                int64_t K = ta ? 3 * 301 : 301;
+                if (!tb) snprintf(bs, sizeof bs, "[%lld,53]", (long long)K);
+                else snprintf(bs, sizeof bs, "[53,%lld]", (long long)K);
+                add_op(NM(n2), 2e-5, 2e-6, NULL,
+                       HDR "global @a : %s%s act\nglobal @b : %s%s act\nglobal @o : %s%s act {gen=\"nan\", check=1}\n"
+                           "program p {\n  %%0 = matmul(@a, @b) {ta=%d, tb=%d} : %s%s act\n  store(@o, %%0)\n}\n",
+                       t, as, t, bs, t, os, ta, tb, t, os);
+            }
+        /* attention forward + backward together (the backward needs the forward's out and lse) */
+        struct {
+            int B, S, nh, nkv, hd, causal;
+            const char *attn;
+        } at[] = {{2, 150, 4, 2, 16, 1, NULL}, {2, 150, 4, 2, 64, 1, NULL}, {1, 97, 2, 1, 128, 0, NULL},
+                  {2, 70, 4, 2, 64, 1, "any"}};
+        for (size_t i = 0; i < AX_ARRAY_LEN(at); i++) {
+            char n2[120], q[48], kv[48], sg[32], ls[32];
+            snprintf(n2, sizeof n2, "attention+bwd hd%d causal=%d%s", at[i].hd, at[i].causal,
+                     at[i].attn ? " (generic kernels)" : "");
+            snprintf(q, sizeof q, "[%d,%d,%d,%d]", at[i].B, at[i].S, at[i].nh, at[i].hd);
+            snprintf(kv, sizeof kv, "[%d,%d,%d,%d]", at[i].B, at[i].S, at[i].nkv, at[i].hd);
+            snprintf(sg, sizeof sg, "[%d,%d]", at[i].B, at[i].S);
+            snprintf(ls, sizeof ls, "[%d,%d,%d]", at[i].B, at[i].nh, at[i].S);
+            double sc = 1.0 / sqrt((double)at[i].hd);
+            add_op(NM(n2), 1e-4, 2e-5, at[i].attn,
+                   HDR "global @q : %s%s act {scale=1.5}\nglobal @k : %s%s act {scale=1.5}\nglobal @v : %s%s act\n"
+                       "global @seg : i32%s act {gen=\"seg\"}\nglobal @do : %s%s act\n"
+                       "global @o : %s%s act {gen=\"nan\", check=1}\nglobal @lse : f32%s act {gen=\"nan\", check=1}\n"
+                       "global @dq : %s%s act {gen=\"nan\", check=1}\nglobal @dk : %s%s act {gen=\"nan\", check=1}\n"
+                       "global @dv : %s%s act {gen=\"nan\", check=1}\n"
+                       "program p {\n"
+                       "  %%0, %%1 = attention(@q, @k, @v, @seg) {scale=%.17g, causal=%d} : %s%s act, f32%s act\n"
+                       "  %%2, %%3, %%4 = attention_bwd(@q, @k, @v, @seg, %%0, %%1, @do) {scale=%.17g, causal=%d} : "
+                       "%s%s act, %s%s act, %s%s act\n"
+                       "  store(@o, %%0)\n  store(@lse, %%1)\n  store(@dq, %%2)\n  store(@dk, %%3)\n  store(@dv, %%4)\n}\n",
+                   t, q, t, kv, t, kv, sg, t, q, t, q, ls, t, q, t, kv, t, kv, sc, at[i].causal, t, q, ls, sc, at[i].causal,
+                   t, q, t, kv, t, kv);
+        }
+        add_op(NM("sumsq+clip_coef"), 1e-6, 0, NULL,
+               HDR "global @x : %s[1000007] act {scale=0.01}\nglobal @o : f32[] act {gen=\"nan\", check=1}\n"
+                   "global @c : f32[] act {gen=\"nan\", check=1}\n"
+                   "program p {\n  %%0 = sumsq(@x) : f32[] act\n  %%1 = clip_coef(%%0) {max_norm=1.0} : f32[] act\n"
+                   "  store(@o, %%0)\n  store(@c, %%1)\n}\n",
+               t);
+        add_op(NM("adamw (gradient dtype)"), 2e-7, 0, NULL,
+               HDR "global @p : f32[10007] act {check=1}\nglobal @g : %s[10007] act {scale=0.1}\n"
+                   "global @m : f32[10007] act {scale=0.01, check=1}\nglobal @v : f32[10007] act {gen=\"pos\", scale=0.0001, check=1}\n"
+                   "global @lr : f32[] act {gen=\"value\", value=0.0003}\nglobal @st : f32[] act {gen=\"value\", value=7.0}\n"
+                   "global @gs : f32[] act {gen=\"value\", value=0.5}\n"
+                   "program p {\n  adamw(@p, @g, @m, @v, @lr, @st, @gs) {beta1=0.9, beta2=0.999, eps=1e-08, weight_decay=0.01}\n}\n",
+               t);
+        add_op(NM("acc same dtype"), 0, 0, NULL,
+               HDR "global @y : %s[5003] act {check=1}\nglobal @x : %s[5003] act\nprogram p {\n  acc(@y, @x)\n}\n", t, t);
+        add_op(NM("fill"), 0, 0, NULL,
+               HDR "global @o : %s[7,9] act {gen=\"nan\", check=1}\n"
+                   "program p {\n  %%0 = fill() {value=-1.2345678} : %s[7,9] act\n  store(@o, %%0)\n}\n",
+               t, t);
+        add_op(NM("input"), 0, 0, NULL,
+               HDR "global @o : %s[6,41] act {gen=\"nan\", check=1}\n"
+                   "program p {\n  %%0 = input() {name=\"x\"} : %s[6,41] input\n  store(@o, %%0)\n}\n",
+               t, t);
+        add_op(NM("zero"), 0, 0, NULL, HDR "global @y : %s[517] act {check=1}\nprogram p {\n  zero(@y)\n}\n", t);
+        add_op(NM("all_reduce/all_gather/reduce_scatter (1 rank)"), 0, 0, NULL,
+               HDR "global @a : %s[8,5] act\nglobal @s : %s[8,5]<dp:0> act\n"
+                   "global @o1 : %s[8,5] act {gen=\"nan\", check=1}\nglobal @o2 : %s[8,5] act {gen=\"nan\", check=1}\n"
+                   "global @o3 : %s[8,5]<dp:0> act {gen=\"nan\", check=1}\n"
+                   "program p {\n  %%0 = all_reduce(@a) {axis=\"dp\"} : %s[8,5] act\n"
+                   "  %%1 = all_gather(@s) {axis=\"dp\", dim=0} : %s[8,5] act\n"
+                   "  %%2 = reduce_scatter(@a) {axis=\"dp\", dim=0} : %s[8,5]<dp:0> act\n"
+                   "  store(@o1, %%0)\n  store(@o2, %%1)\n  store(@o3, %%2)\n}\n",
+               t, t, t, t, t, t, t, t);
+#undef NM
+    }
+    /* dtype crossings */
+    add_op("convert f32->bf16->f32", 0, 0, NULL,
+           HDR "global @a : f32[100003] act {scale=3.0}\nglobal @o1 : bf16[100003] act {gen=\"nan\", check=1}\n"
+               "global @o2 : f32[100003] act {gen=\"nan\", check=1}\n"
+               "program p {\n  %%0 = convert(@a) {to=\"bf16\"} : bf16[100003] act\n"
+               "  %%1 = convert(%%0) {to=\"f32\"} : f32[100003] act\n  store(@o1, %%0)\n  store(@o2, %%1)\n}\n");
+    add_op("store f32->bf16 and bf16->f32", 0, 0, NULL,
+           HDR "global @a : f32[999] act\nglobal @b : bf16[999] act\n"
+               "global @o1 : bf16[999] act {gen=\"nan\", check=1}\nglobal @o2 : f32[999] act {gen=\"nan\", check=1}\n"
+               "program p {\n  store(@o1, @a)\n  store(@o2, @b)\n}\n");
+    add_op("acc f32 += bf16 and bf16 += f32", 0, 0, NULL,
+           HDR "global @y1 : f32[999] act {check=1}\nglobal @x1 : bf16[999] act\n"
+               "global @y2 : bf16[999] act {check=1}\nglobal @x2 : f32[999] act\n"
+               "program p {\n  acc(@y1, @x1)\n  acc(@y2, @x2)\n}\n");
+    add_op("fill i32 + store", 0, 0, NULL,
+           HDR "global @o : i32[7,9] act {gen=\"ids\", check=1}\n"
+               "program p {\n  %%0 = fill() {value=-7.0} : i32[7,9] act\n  store(@o, %%0)\n}\n");
+    add_op("input i32 + store", 0, 0, NULL,
+           HDR "global @o : i32[5,33] act {gen=\"ids\", check=1}\n"
+               "program p {\n  %%0 = input() {name=\"ids\"} : i32[5,33] input\n  store(@o, %%0)\n}\n");
+}
+
+/* Runtime inputs for op cases: one buffer per input node, same for both executors. */
+typedef struct op_inputs {
+    int n;
+    const char *names[8];
+    rt_buf bufs[8];
+} op_inputs;
+static const rt_buf *op_input_fn(void *ctx, const char *name) {
+    op_inputs *in = ctx;
+    for (int i = 0; i < in->n; i++)
+        if (!strcmp(in->names[i], name)) return &in->bufs[i];
+    return NULL;
+}
+
+/* Compares a global: 1 if every element is within tolerance. */
+static int compare(const char *what, const float *got, const float *ref, int64_t n, ir_dtype t, double rtol,
+                   double afrac, char *msg, size_t cap) {
+    double mx = 0, maxerr = 0;
+    for (int64_t i = 0; i < n; i++)
+        if (isfinite(ref[i])) mx = fmax(mx, fabs((double)ref[i]));
+    if (t == IR_BF16) rtol = fmax(rtol, 1.6e-2), afrac = fmax(afrac, 1e-2);
+    int64_t bad = 0, nan = 0, first = -1;
+    for (int64_t i = 0; i < n; i++) {
+        double g = got[i], r = ref[i], e = fabs(g - r);
+        if (isnan(g) && !isnan(r)) nan++;
+        int ok = (e <= rtol * fabs(r) + afrac * mx) || (isinf(r) && g == r) || (isnan(r) && isnan(g));
+        if (!ok) {
+            if (first < 0) first = i;
+            bad++;
+        }
+        if (isfinite(e)) maxerr = fmax(maxerr, e);
+    }
+    size_t l = strlen(msg);
+    if (bad)
+        snprintf(msg + l, cap - l, "%s: %lld/%lld bad (%lld NaN: unwritten?), first [%lld] gpu %.9g cpu %.9g; ", what,
+                 (long long)bad, (long long)n, (long long)nan, (long long)first, (double)got[first], (double)ref[first]);
+    else
+        snprintf(msg + l, cap - l, "%s maxerr %.2g; ", what, maxerr);
+    return bad == 0;
+}
+
+#ifdef AXO_HAVE_CUDA
+/* 0 if the CUDA context still works after a case (a kernel fault is sticky). */
+static int context_ok(void) { return cudaDeviceSynchronize() == cudaSuccess; }
+#else
+static int context_ok(void) { return 1; }
+#endif
+
+static void run_op(const opcase *c) {
+    ax_diag d;
+    ax_diag_init(&d);
+    ir_module *m = ir_parse(c->ir, strlen(c->ir), c->name, &d);
+    if (!m || ir_verify(m, &d) != 0) {
+        ax_diag_print(&d, stdout);
+        result(0, c->name, "the case's IR does not parse/verify");
+        ir_module_destroy(m);
+        ax_diag_free(&d);
+        return;
+    }
+    const ir_program *p = ir_program_find(m, "p");
+    rt_state cpu;
+    memset(&cpu, 0, sizeof cpu); /* fields rt_state_init does not set (e.g. a trace) stay off */
+    rt_state_init(&cpu, m, &d);
+    for (int g = 0; g < m->nglobals; g++) fill_global(m, &cpu, g);
+    op_inputs in = {0};
+    for (int i = 0; i < p->nnodes && in.n < 8; i++) {
+        const ir_node *n = &p->nodes[i];
+        if (n->op != IR_OP_input) continue;
+        ir_type t = p->values[n->out[0]].type;
+        in.names[in.n] = ir_attr_str(n->attrs, n->nattrs, "name", "");
+        rt_buf_alloc(&in.bufs[in.n], t);
+        for (int64_t e = 0; e < in.bufs[in.n].numel; e++) {
+            if (t.dtype == IR_I32) rt_i(&in.bufs[in.n])[e] = (int32_t)(urand() * 1000) - 500;
+            else rt_f(&in.bufs[in.n])[e] = t.dtype == IR_BF16 ? ax_round_bf16(rnd(1, 0)) : rnd(1, 0);
+        }
+        in.n++;
+    }
+    /* GPU first (its upload takes the initial values), then the CPU reference */
+    rt_cuda_state st;
+    rt_cuda_prog pr;
+    memset(&pr, 0, sizeof pr);
+    if (c->attn) setenv("AXO_CUDA_ATTN", c->attn, 1);
+    int rc = rt_cuda_state_init(&st, g_dev, m, &d) || rt_cuda_prog_init(&pr, &st, p, &d);
+    if (!rc) {
+        rt_cuda_prog *pp = &pr;
+        rc = rt_cuda_state_alloc(&st, &pp, 1, &d);
+    }
+    for (int g = 0; g < m->nglobals && !rc; g++) rc = rt_cuda_upload(&st, g, &cpu.globals[g], &d);
+    if (!rc) rc = rt_cuda_prog_run(&pr, &st, op_input_fn, &in, &d);
+    if (c->attn) unsetenv("AXO_CUDA_ATTN");
+    rt_prog cp;
+    int crc = rt_prog_init(&cp, m, p, &d) || rt_prog_run(&cp, &cpu, op_input_fn, &in, &d);
+    char msg[2048] = "";
+    int ok = !rc && !crc;
+    if (rc || crc) {
+        ax_diag_print(&d, stdout);
+        snprintf(msg, sizeof msg, "%s failed", rc ? "the CUDA run" : "the CPU run");
+    } else if (g_dry) {
+        snprintf(msg, sizeof msg, "preflight: IR, CPU run and CUDA dry run ok");
+    } else {
+        for (int g = 0; g < m->nglobals; g++) {
+            const ir_global *G = &m->globals[g];
+            if (!ir_attr_int(G->attrs, G->nattrs, "check", 0)) continue;
+            rt_buf got;
+            rt_buf_alloc_local(m, &got, G->type);
+            if (rt_cuda_download(&st, g, &got, &d) != 0) {
+                ok = 0;
+                ax_diag_print(&d, stdout);
+            } else if (G->type.dtype == IR_I32) {
+                int same = !memcmp(got.data, cpu.globals[g].data, 4 * (size_t)got.numel);
+                size_t l = strlen(msg);
+                snprintf(msg + l, sizeof msg - l, "%s %s; ", G->name, same ? "equal" : "DIFFERS");
+                ok &= same;
+            } else {
+                ok &= compare(G->name, rt_f(&got), rt_f(&cpu.globals[g]), got.numel, G->type.dtype, c->rtol, c->afrac, msg,
+                              sizeof msg);
+            }
+            rt_buf_free(&got);
+        }
+    }
+    result(ok, c->name, "%s", msg);
+    if (!crc) rt_prog_free(&cp);
+    rt_cuda_prog_free(&pr);
+    rt_cuda_state_free(&st);
+    rt_state_free(&cpu);
+    for (int i = 0; i < in.n; i++) rt_buf_free(&in.bufs[i]);
+    ir_module_destroy(m);
+    ax_diag_free(&d);
+}
+
+/* ---- training cases ------------------------------------------------------------------- */
+typedef struct trcase {
+    char name[96];
+    const char *model; /* configs/models/<model> */
+    int bf16, ckpt;
+    int64_t hidden, heads, kv, hd; /* > 0: override the model's shape (head_dim 64/128: the fast kernels) */
+    int64_t B, S;
+} trcase;
+
+static trcase trs[32];
+static int ntrs;
+
+static void add_tr(const char *model, int bf16, int ckpt, int64_t hidden, int64_t heads, int64_t kv, int64_t hd, int64_t B,
+                   int64_t S) {
+    trcase *t = &trs[ntrs++];
+    *t = (trcase){.model = model, .bf16 = bf16, .ckpt = ckpt, .hidden = hidden, .heads = heads, .kv = kv, .hd = hd,
+                  .B = B, .S = S};
+    snprintf(t->name, sizeof t->name, "train %s%s %s%s B=%lld S=%lld", model,
+             hd > 0 ? (hd == 64 ? " hd64" : " hd128") : "", bf16 ? "bf16" : "f32", ckpt ? " checkpointing" : "",
+             (long long)B, (long long)S);
+}
+
+static void make_trains(void) {
+    add_tr("tiny-llama", 0, 0, 0, 0, 0, 0, 4, 128);
+    add_tr("tiny-llama", 1, 0, 0, 0, 0, 0, 4, 128);
+    add_tr("tiny-qwen2", 0, 0, 0, 0, 0, 0, 4, 96);
+    add_tr("tiny-qwen2", 1, 1, 0, 0, 0, 0, 4, 96);
+    add_tr("tiny-qwen3", 0, 1, 0, 0, 0, 0, 2, 64);
+    add_tr("tiny-llama", 1, 0, 256, 4, 2, 64, 2, 200);
+    add_tr("tiny-llama", 0, 0, 256, 2, 1, 128, 2, 130);
+}
+
+static ir_module *build(const trcase *t, ax_arena *ar, ax_diag *d) {
+    char dir[1024];
+    snprintf(dir, sizeof dir, "%s/configs/models/%s", AXO_SOURCE_DIR, t->model);
+    fe_model m;
+    if (fe_model_load(dir, &m, ar, d) != 0) return NULL;
+    if (t->hd > 0) {
+        m.hidden_size = t->hidden;
+        m.num_attention_heads = t->heads;
+        m.num_key_value_heads = t->kv;
+        m.head_dim = t->hd;
+        m.intermediate_size = 2 * t->hidden + 64;
+    }
+    fe_config c;
+    memset(&c, 0, sizeof c);
+    c.micro_batch_size = t->B;
+    c.sequence_len = t->S;
+    c.gradient_accumulation_steps = 1;
+    c.num_epochs = 1;
+    c.learning_rate = 1e-3;
+    c.lr_scheduler = FE_SCHED_CONSTANT;
+    c.adam_beta1 = 0.9, c.adam_beta2 = 0.999, c.adam_epsilon = 1e-8;
+    c.max_grad_norm = 1.0;
+    c.bf16 = t->bf16;
+    c.gradient_checkpointing = t->ckpt;
+    c.sequence_parallel_degree = 1;
+    c.seed = 11;
+    c.output_dir = "/tmp";
+    ir_module *mod = ir_module_create();
+    int32_t loss;
+    pass_ctx pc = {.checkpoint = t->ckpt,
+                   .opt = {.beta1 = 0.9, .beta2 = 0.999, .eps = 1e-8, .weight_decay = 0.01, .max_grad_norm = 1.0,
+                           .master_f32 = t->bf16}};
+    if (fe_lower(&c, &m, 1, mod, &loss, d) != 0) goto fail;
+    pc.m = mod, pc.loss = loss;
+    if (pass_pipeline(&pc, d) != 0) goto fail;
+    ax_buf txt = {0};
+    ir_print(mod, &txt);
+    ir_module_destroy(mod);
+    mod = ir_parse(txt.data, txt.len, "plan", d);
+    ax_buf_free(&txt);
+    return mod;
+fail:
+    ir_module_destroy(mod);
+    return NULL;
+}
+
+/* Step k's batch: random tokens, 2-3 packed sequences per row. */
+static int64_t make_batch(int64_t B, int64_t S, int64_t V, int k, int32_t *ids, int32_t *tgt, int32_t *pos, int32_t *seg) {
+    uint64_t save = rng;
+    rng = 0x9e3779b97f4a7c15ull * (uint64_t)(k + 1);
+    int64_t ntgt = 0;
+    for (int64_t b = 0; b < B; b++) {
+        int64_t cut1 = S / 3 + (int64_t)(urand() * (double)(S / 4)), cut2 = (2 * S) / 3 + (int64_t)(urand() * (double)(S / 8));
+        for (int64_t s = 0; s < S; s++) {
+            int64_t t = b * S + s, sq = s < cut1 ? 0 : s < cut2 ? 1 : 2, start = sq == 0 ? 0 : sq == 1 ? cut1 : cut2;
+            int64_t end = sq == 0 ? cut1 : sq == 1 ? cut2 : S;
+            ids[t] = (int32_t)(urand() * (double)V);
+            pos[t] = (int32_t)(s - start);
+            seg[t] = (int32_t)sq;
+            tgt[t] = s + 1 < end ? (int32_t)(urand() * (double)V) : -100;
+            ntgt += tgt[t] != -100;
+        }
+    }
+    rng = save;
+    return ntgt;
+}
+
+static double gnorm(const rt_buf *b) { return sqrt(ck_sumsq_f32(rt_f(b), b->numel)); }
+static double rel(double a, double b) { return fabs(a - b) / fmax(fabs(b), 1e-30); }
+
+static void run_train(const trcase *t) {
+    ax_diag d;
+    ax_diag_init(&d);
+    ax_arena *ar = ax_arena_create();
+    ir_module *m1 = build(t, ar, &d), *m2 = build(t, ar, &d);
+    rt_session cpu, gpu;
+    memset(&cpu, 0, sizeof cpu);
+    memset(&gpu, 0, sizeof gpu);
+    int rc = !m1 || !m2;
+    if (!rc) rc = rt_session_from_module(m1, &cpu, &d) || rt_session_from_module(m2, &gpu, &d);
+    else ir_module_destroy(m1), ir_module_destroy(m2);
+    if (!rc) rc = rt_session_init_weights(&cpu, NULL, &d) || rt_session_init_weights(&gpu, NULL, &d);
+    rt_cuda_opts o = g_opts;
+    o.poison = 1;
+    if (!rc) rc = rt_cuda_attach(&gpu, &o, &d);
+    if (rc) {
+        ax_diag_print(&d, stdout);
+        result(0, t->name, "setup failed");
+        goto done;
+    }
+    {
+        int64_t n = cpu.B * cpu.S;
+        int32_t *ids = malloc(4 * (size_t)n), *tgt = malloc(4 * (size_t)n), *pos = malloc(4 * (size_t)n),
+                *seg = malloc(4 * (size_t)n);
+        double lt = t->bf16 ? 1e-2 : 1e-4, pt = t->bf16 ? 5e-2 : 1e-3;
+        rt_buf *ls[2] = {rt_session_global(&cpu, "stats/loss_sum"), rt_session_global(&gpu, "stats/loss_sum")};
+        rt_buf *gs[2] = {rt_session_global(&cpu, "stats/grad_sumsq"), rt_session_global(&gpu, "stats/grad_sumsq")};
+        int ok = 1;
+        char msg[1024] = "";
+        for (int k = 1; k <= g_steps && ok; k++) {
+            int64_t ntgt = make_batch(cpu.B, cpu.S, cpu.V, k, ids, tgt, pos, seg);
+            float scale = (float)(1.0 / (double)(ntgt > 0 ? ntgt : 1));
+            rt_f(ls[0])[0] = rt_f(ls[1])[0] = 0;
+            rc = gpu.backend->upload(gpu.backend, &gpu.st, (int)(ls[1] - gpu.st.globals), &d) ||
+                 rt_session_micro_step(&cpu, ids, tgt, pos, seg, scale, &d) ||
+                 rt_session_micro_step(&gpu, ids, tgt, pos, seg, scale, &d) ||
+                 gpu.backend->download(gpu.backend, &gpu.st, -1, &d); /* gradients and the loss */
+            if (rc) {
+                ok = 0;
+                snprintf(msg, sizeof msg, "step %d: micro_step failed", k);
+                break;
+            }
+            if (g_dry) { /* nothing computed on the device: only that both executors ran */
+                rc = rt_session_opt_step(&cpu, 1e-3f, k, &d) || rt_session_opt_step(&gpu, 1e-3f, k, &d);
+                ok = !rc;
+                snprintf(msg, sizeof msg, "preflight: %d steps of the CPU run and the CUDA dry run ok", k);
+                continue;
+            }
+            double l0 = (double)rt_f(ls[0])[0] * scale, l1 = (double)rt_f(ls[1])[0] * scale;
+            /* every parameter's gradient */
+            double worst = 0;
+            const char *wname = "";
+            for (int g = 0; g < cpu.m->nglobals; g++) {
+                if (cpu.m->globals[g].role != IR_ROLE_GRAD) continue;
+                double a = gnorm(&cpu.st.globals[g]), b = gnorm(&gpu.st.globals[g]);
+                double r = isfinite(b) ? rel(b, a) : INFINITY;
+                if (!(r <= worst)) worst = r, wname = cpu.m->globals[g].name;
+            }
+            rc = rt_session_opt_step(&cpu, 1e-3f, k, &d) || rt_session_opt_step(&gpu, 1e-3f, k, &d) ||
+                 gpu.backend->download(gpu.backend, &gpu.st, (int)(gs[1] - gpu.st.globals), &d);
+            if (rc) {
+                ok = 0;
+                snprintf(msg, sizeof msg, "step %d: opt_step failed", k);
+                break;
+            }
+            double g0 = sqrt((double)rt_f(gs[0])[0]), g1 = sqrt((double)rt_f(gs[1])[0]);
+            int sok = rel(l1, l0) <= lt && rel(g1, g0) <= lt && worst <= pt;
+            printf("     step %d: loss cpu %.7f gpu %.7f (rel %.1e) | grad norm cpu %.6f gpu %.6f (rel %.1e) | "
+                   "worst param grad rel %.1e (%s)\n",
+                   k, l0, l1, rel(l1, l0), g0, g1, rel(g1, g0), worst, wname);
+            if (!sok) {
+                ok = 0;
+                snprintf(msg, sizeof msg, "step %d outside tolerance (loss/grad norm %.0e, per-parameter %.0e)", k, lt, pt);
+            }
+        }
+        if (ok && !g_dry)
+            snprintf(msg, sizeof msg, "%d steps within tolerance (loss/grad norm %.0e, per-parameter %.0e)", g_steps, lt,
+                     pt);
+        if (d.nerrors) ax_diag_print(&d, stdout);
+        result(ok, t->name, "%s", msg);
+        free(ids), free(tgt), free(pos), free(seg);
+    }
+done:
+    rt_session_close(&cpu);
+    rt_session_close(&gpu);
+    ax_arena_destroy(ar);
+    ax_diag_free(&d);
+}
+
+int main(int argc, char **argv) {
+    int from = 0, list = 0;
+    const char *only = NULL;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--list")) list = 1;
+        else if (!strcmp(argv[i], "--from") && i + 1 < argc) from = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--only") && i + 1 < argc) only = argv[++i];
+        else if (!strcmp(argv[i], "--steps") && i + 1 < argc) g_steps = atoi(argv[++i]);
+        else {
+            fprintf(stderr, "usage: %s [--list] [--from K] [--only SUBSTR] [--steps N]\n", argv[0]);
+            return 2;
+        }
+    }
+    make_ops();
+    make_trains();
+    int ncases = nops + ntrs;
+    if (list) {
+        for (int i = 0; i < ncases; i++) printf("%d %s\n", i, i < nops ? ops[i].name : trs[i - nops].name);
+        return 0;
+    }
+    char why[256] = "";
+    g_dry = rt_cuda_device_count(why, sizeof why) < 1;
+    if (g_dry) printf("no CUDA device (%s): preflight only (IR, CPU reference, CUDA executor dry run)\n", why);
+    g_opts = (rt_cuda_opts){.kernels = {.module_of = kp_module_of, .compile = kp_compile}, .poison = 1,
+                            .dry_run = g_dry};
+    ax_diag d;
+    ax_diag_init(&d);
+    if (rt_cuda_dev_open(&g_dev, &g_opts, &d) != 0) {
+        ax_diag_print(&d, stdout);
+        printf("FAIL cannot open the CUDA device\n");
+        return 1;
+    }
+    char name[256];
+    printf("device: %s\n", rt_cuda_dev_name(g_dev, name, sizeof name));
+    ax_diag_free(&d);
+    for (int i = from; i < ncases; i++) {
+        const char *cname = i < nops ? ops[i].name : trs[i - nops].name;
+        if (only && !strstr(cname, only)) continue;
+        printf("[%d] %s\n", i, cname);
+        fflush(stdout);
+        if (i < nops) run_op(&ops[i]);
+        else run_train(&trs[i - nops]);
+        if (!g_dry && !context_ok()) {
+            printf("FAIL %s: the CUDA context is lost (a kernel faulted); the remaining cases need a new process\n",
+                   cname);
+            printf("RESUME %d\n%d passed, %d failed\n", i + 1, n_pass, n_fail + 1);
+            return 3;
+        }
+    }
+    rt_cuda_dev_close(g_dev);
+    for (int i = 0; i < nops; i++) free(ops[i].ir);
+    printf("%d passed, %d failed\n", n_pass, n_fail);
+    if (g_dry && !n_fail) {
+        printf("SKIP: no CUDA device; the preflight of %d cases passed (nothing was compared)\n", n_pass);
+        return 77;
+    }
+    return n_fail ? 1 : 0;
+}

@@ -1,0 +1,602 @@
+/* test_cuda_exec.c — the CUDA executor's host side, no GPU needed:
+ *  - every kernel argument list the executor passes (its signature table)
+ *    equals the parameter list NVRTC compiles from codegen/kernels/ (read
+ *    from the PTX of every registered source: sizes and declared C types);
+ *    entry points the executor does not launch are listed, not required;
+ *  - dry runs (runtime/cuda_exec.h) of whole training steps of real plans —
+ *    Llama/Qwen2/Qwen3 shapes, f32 and bf16, head_dim 16 (generic attention)
+ *    64 and 128 (FlashAttention-style kernels), gradient checkpointing, DDP
+ *    and ZeRO-3 over 2 ranks — prepare and run with every launch, copy and
+ *    GEMM validated (argument kinds, pointer extents inside one allocation,
+ *    grid limits), one GEMM per matmul node, and the arena the plan reports;
+ *  - refusals with useful messages: a plan that does not fit, an op/dtype no
+ *    kernel covers (naming the node), no device.
+ * What the kernels compute is checked on a GPU by tests/gpu/. */
+#include "codegen/cuda_kernels.h"
+#include "codegen/nvrtc.h"
+#include "frontend/lower.h"
+#include "passes/passes.h"
+#include "runtime/cuda_exec.h"
+#include "runtime/train.h"
+#include "tests/check.h"
+
+#include <ctype.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* exported by runtime/cuda_exec.c for this test */
+int rt_cuda_kernel_sig_count(void);
+const char *rt_cuda_kernel_sig(int i, const char **entry);
+
+/* ---- signatures vs PTX ---------------------------------------------------------- */
+/* The parameter kinds of `.entry name(...)` in ptx: '8' a 64-bit integer
+ * (pointer or int64), '4' a 32-bit integer, 'f' f32, 'd' f64, '?' other.
+ * Returns the count, or -1 if the entry is not in the PTX. */
+static int ptx_params(const char *ptx, const char *name, char *out, int cap) {
+    size_t nl = strlen(name);
+    const char *p = ptx;
+    while ((p = strstr(p, ".entry ")) != NULL) {
+        p += 7;
+        while (*p == ' ' || *p == '\t') p++;
+        if (strncmp(p, name, nl) == 0 && (p[nl] == '(' || isspace((unsigned char)p[nl]))) break;
+    }
+    if (!p) return -1;
+    p += nl;
+    while (*p && *p != '(') p++;
+    if (!*p) return -1;
+    const char *end = strchr(p, ')');
+    if (!end) return -1;
+    int n = 0;
+    for (const char *q = strstr(p, ".param"); q && q < end; q = strstr(q + 6, ".param")) {
+        /* the first type token after .param (skipping .align N, .ptr, state spaces) */
+        char c = '?';
+        for (const char *t = q + 6; t < end && *t != ',' && *t != '\n' && *t != ')'; t++) {
+            if (*t != '.') continue;
+            if (!strncmp(t, ".u64", 4) || !strncmp(t, ".s64", 4) || !strncmp(t, ".b64", 4)) c = '8';
+            else if (!strncmp(t, ".u32", 4) || !strncmp(t, ".s32", 4) || !strncmp(t, ".b32", 4)) c = '4';
+            else if (!strncmp(t, ".f32", 4)) c = 'f';
+            else if (!strncmp(t, ".f64", 4)) c = 'd';
+            else continue;
+            break;
+        }
+        if (n < cap - 1) out[n] = c;
+        n++;
+    }
+    out[n < cap ? n : cap - 1] = 0;
+    return n;
+}
+
+/* The C type of every parameter, compiled into the PTX: appended to a kernel
+ * source, this makes NVRTC emit `axsig_<entry>[] = {kinds}` with one
+ * character per parameter (p pointer, l long long, i int/unsigned, f float,
+ * d double, ? other) for each entry, so the executor's table is checked
+ * against the declared types themselves, not only their sizes. */
+static const char *sig_probe =
+    "\ntemplate <typename T> struct axk_ { static constexpr char c = '?'; };\n"
+    "template <typename T> struct axk_<T *> { static constexpr char c = 'p'; };\n"
+    "template <> struct axk_<long long> { static constexpr char c = 'l'; };\n"
+    "template <> struct axk_<int> { static constexpr char c = 'i'; };\n"
+    "template <> struct axk_<unsigned> { static constexpr char c = 'i'; };\n"
+    "template <> struct axk_<float> { static constexpr char c = 'f'; };\n"
+    "template <> struct axk_<double> { static constexpr char c = 'd'; };\n"
+    "template <int N> struct axstr_ { char s[N]; };\n"
+    "template <typename... A> constexpr axstr_<sizeof...(A) + 1> axsig_(void (*)(A...)) {\n"
+    "    return axstr_<sizeof...(A) + 1>{{axk_<A>::c..., 0}};\n"
+    "}\n";
+
+/* The kinds NVRTC wrote for `axsig_<entry>` into out; -1 if absent. */
+static int ptx_sig(const char *ptx, const char *entry, char *out, int cap) {
+    char key[160];
+    snprintf(key, sizeof key, "axsig_%s[", entry);
+    const char *p = strstr(ptx, key);
+    if (!p || !(p = strchr(p, '{'))) return -1;
+    int n = 0;
+    for (p++; *p && *p != '}';) {
+        char *end;
+        long v = strtol(p, &end, 10);
+        if (end == p) break;
+        if (v && n < cap - 1) out[n++] = (char)v;
+        p = end;
+        while (*p == ',' || *p == ' ') p++;
+    }
+    out[n] = 0;
+    return n;
+}
+
+static int kind_ok(char sig, char ptx) {
+    switch (sig) {
+    case 'p':
+    case 'l': return ptx == '8';
+    case 'i': return ptx == '4';
+    case 'f': return ptx == 'f';
+    case 'd': return ptx == 'd';
+    default: return 0;
+    }
+}
+
+static void test_signatures(void) {
+    int nsig = rt_cuda_kernel_sig_count();
+    CHECK(nsig > 60);
+    /* the table names only registered entries, and every registered entry once */
+    for (int i = 0; i < nsig; i++) {
+        const char *e;
+        rt_cuda_kernel_sig(i, &e);
+        CHECK_MSG(cg_cuda_kernel_for_entry(e) != NULL, "%s is in the executor's table but no source defines it", e);
+        for (int j = 0; j < i; j++) {
+            const char *e2;
+            rt_cuda_kernel_sig(j, &e2);
+            CHECK_MSG(strcmp(e, e2) != 0, "%s twice in the table", e);
+        }
+    }
+    int nentries = 0, nused = 0;
+    for (int k = 0; k < cg_cuda_kernel_count(); k++) {
+        const cg_cuda_kernel *ks = cg_cuda_kernel_get(k);
+        ax_buf ptx = {0}, src = {0};
+        ax_diag d;
+        ax_diag_init(&d);
+        ax_buf_puts(&src, ks->source);
+        ax_buf_puts(&src, sig_probe);
+        for (int j = 0; j < ks->nentries; j++)
+            ax_buf_printf(&src, "extern \"C\" __device__ const auto axsig_%s = axsig_((decltype(&%s))0);\n",
+                          ks->entries[j], ks->entries[j]);
+        int have_ptx = cg_nvrtc_available() && cg_nvrtc_ptx(ks->name, src.data, "compute_90a", &ptx, &d) == 0;
+        ax_buf_free(&src);
+        if (cg_nvrtc_available()) CHECK_MSG(have_ptx, "%s: no PTX", ks->name);
+        ax_diag_print(&d, stderr);
+        ax_diag_free(&d);
+        for (int j = 0; j < ks->nentries; j++, nentries++) {
+            const char *entry = ks->entries[j], *sig = NULL;
+            for (int i = 0; i < nsig && !sig; i++) {
+                const char *e;
+                const char *s = rt_cuda_kernel_sig(i, &e);
+                if (!strcmp(e, entry)) sig = s;
+            }
+            if (!sig) { /* the executor never launches it (a launch of it would be refused) */
+                printf("  not launched by the CUDA executor: %s\n", entry);
+                continue;
+            }
+            nused++;
+            if (!have_ptx) continue;
+            char kinds[64];
+            int np = ptx_params(ptx.data, entry, kinds, sizeof kinds);
+            CHECK_MSG(np == (int)strlen(sig), "%s: the kernel has %d parameters (%s), the executor passes %d (%s)", entry,
+                      np, kinds, (int)strlen(sig), sig);
+            if (np != (int)strlen(sig)) continue;
+            for (int i = 0; i < np; i++)
+                CHECK_MSG(kind_ok(sig[i], kinds[i]), "%s parameter %d: PTX kind '%c', the executor passes '%c'", entry, i,
+                          kinds[i], sig[i]);
+            char ctypes[64];
+            CHECK_MSG(ptx_sig(ptx.data, entry, ctypes, sizeof ctypes) == np && !strcmp(ctypes, sig),
+                      "%s: declared parameter types (%s), the executor passes (%s)", entry, ctypes, sig);
+        }
+        ax_buf_free(&ptx);
+    }
+    CHECK_EQ(nused, nsig); /* every table row is a registered entry point (checked above), each once */
+    CHECK(nentries >= nsig);
+    if (!cg_nvrtc_available()) printf("  (NVRTC not available: PTX comparison skipped)\n");
+}
+
+/* ---- dry runs of training steps ------------------------------------------------- */
+static fe_model llama(int64_t hidden, int64_t heads, int64_t kv, int64_t hd) {
+    fe_model m;
+    memset(&m, 0, sizeof m);
+    m.arch = FE_ARCH_LLAMA;
+    m.arch_name = "LlamaForCausalLM";
+    m.dir = "/nonexistent-model-dir";
+    m.hidden_size = hidden;
+    m.intermediate_size = 2 * hidden + 48;
+    m.num_hidden_layers = 2;
+    m.num_attention_heads = heads;
+    m.num_key_value_heads = kv;
+    m.head_dim = hd;
+    m.vocab_size = 300;
+    m.rope_theta = 10000;
+    m.rope_type = FE_ROPE_LLAMA3;
+    m.rope_factor = 8;
+    m.rope_low_freq_factor = 1;
+    m.rope_high_freq_factor = 4;
+    m.rope_original_max_position_embeddings = 64;
+    m.rms_norm_eps = 1e-5;
+    m.max_position_embeddings = 4096;
+    m.pad_token_id = 0;
+    return m;
+}
+
+static fe_config config(int64_t B, int64_t S, int bf16, int ckpt) {
+    fe_config c;
+    memset(&c, 0, sizeof c);
+    c.micro_batch_size = B;
+    c.sequence_len = S;
+    c.gradient_accumulation_steps = 1;
+    c.num_epochs = 1;
+    c.learning_rate = 1e-3;
+    c.lr_scheduler = FE_SCHED_CONSTANT;
+    c.adam_beta1 = 0.9;
+    c.adam_beta2 = 0.999;
+    c.adam_epsilon = 1e-8;
+    c.max_grad_norm = 1.0;
+    c.bf16 = bf16;
+    c.gradient_checkpointing = ckpt;
+    c.sequence_parallel_degree = 1;
+    c.seed = 5;
+    c.output_dir = "/tmp";
+    return c;
+}
+
+static ir_module *build(const fe_config *c, const fe_model *m, int world, pass_shard_cfg sh) {
+    ax_diag d;
+    ax_diag_init(&d);
+    ir_module *mod = ir_module_create();
+    int32_t loss;
+    int rc = fe_lower(c, m, world, mod, &loss, &d);
+    pass_ctx pc = {.m = mod, .loss = loss, .checkpoint = c->gradient_checkpointing,
+                   .opt = {.beta1 = 0.9, .beta2 = 0.999, .eps = 1e-8, .weight_decay = 0.01, .max_grad_norm = 1.0,
+                           .master_f32 = c->bf16},
+                   .shard = sh};
+    if (!rc) rc = pass_pipeline(&pc, &d);
+    CHECK(rc == 0);
+    ax_diag_print(&d, stderr);
+    ax_diag_free(&d);
+    if (rc) {
+        ir_module_destroy(mod);
+        return NULL;
+    }
+    /* the runtime reads the printed IR: go through the text, as axorun does */
+    ax_buf t = {0};
+    ir_print(mod, &t);
+    ir_module_destroy(mod);
+    ax_diag_init(&d);
+    ir_module *back = ir_parse(t.data, t.len, "plan", &d);
+    ax_buf_free(&t);
+    CHECK(back != NULL);
+    ax_diag_free(&d);
+    return back;
+}
+
+/* Host collectives of a pretend peer group (dry runs move no data). */
+static int fake_all_reduce(void *ctx, int axis, float *buf, int64_t n) { return 0; }
+static int fake_all_gather(void *ctx, int axis, const float *send, float *recv, int64_t n) {
+    int64_t world = *(int64_t *)ctx;
+    for (int64_t r = 0; r < world; r++) memcpy(recv + r * n, send, sizeof(float) * (size_t)n);
+    return 0;
+}
+static int fake_reduce_scatter(void *ctx, int axis, const float *send, float *recv, int64_t n) {
+    memcpy(recv, send, sizeof(float) * (size_t)n);
+    return 0;
+}
+
+static int count_matmuls(const ir_program *p) {
+    int n = 0;
+    for (int i = 0; p && i < p->nnodes; i++) n += p->nodes[i].op == IR_OP_matmul;
+    return n;
+}
+
+static void batch(int64_t B, int64_t S, int64_t V, int32_t *ids, int32_t *tgt, int32_t *pos, int32_t *seg) {
+    for (int64_t b = 0; b < B; b++)
+        for (int64_t s = 0; s < S; s++) {
+            int64_t t = b * S + s, half = S / 2 + 3 * b; /* two packed sequences per row */
+            ids[t] = (int32_t)((t * 7 + 3) % V);
+            tgt[t] = s + 1 == half || s + 1 == S ? -100 : (int32_t)((t * 5 + 1) % V);
+            pos[t] = (int32_t)(s < half ? s : s - half);
+            seg[t] = s < half ? 0 : 1;
+        }
+}
+
+typedef struct dry_case {
+    const char *name;
+    fe_model m;
+    fe_config c;
+    int world;
+    pass_shard_cfg sh;
+} dry_case;
+
+static void dry_run(const dry_case *k) {
+    ir_module *mod = build(&k->c, &k->m, k->world, k->sh);
+    if (!mod) return;
+    ax_diag d;
+    ax_diag_init(&d);
+    rt_session s;
+    int rc = rt_session_from_module(mod, &s, &d);
+    CHECK_MSG(rc == 0, "%s: session", k->name);
+    rt_collectives fake = {0};
+    int64_t world = k->world;
+    if (!rc && k->world > 1) { /* this rank is rank 0 of a pretend group */
+        fake = (rt_collectives){.ctx = &world, .all_reduce = fake_all_reduce, .all_gather = fake_all_gather,
+                                .reduce_scatter = fake_reduce_scatter};
+        s.st.coll = &fake;
+    }
+    if (!rc) rc = rt_session_init_weights(&s, NULL, &d);
+    char info[512] = "";
+    rt_cuda_opts o = {.dry_run = 1, .info = info, .info_cap = sizeof info};
+    if (!rc) rc = rt_cuda_attach(&s, &o, &d);
+    CHECK_MSG(rc == 0 && s.backend, "%s: dry attach", k->name);
+    ax_diag_print(&d, stderr);
+    if (rc) {
+        ax_diag_free(&d);
+        rt_session_close(&s);
+        return;
+    }
+    CHECK_MSG(strstr(info, "CUDA executor on dry run") != NULL, "info: %s", info);
+    int64_t n = s.B * s.S;
+    int32_t *ids = malloc(4 * (size_t)n), *tgt = malloc(4 * (size_t)n), *pos = malloc(4 * (size_t)n),
+            *seg = malloc(4 * (size_t)n);
+    batch(s.B, s.S, s.V, ids, tgt, pos, seg);
+    for (int step = 1; step <= 2; step++) {
+        CHECK_MSG(rt_session_micro_step(&s, ids, tgt, pos, seg, 1.0f / (float)n, &d) == 0, "%s: micro_step", k->name);
+        CHECK_MSG(rt_session_opt_step(&s, 1e-3f, step, &d) == 0, "%s: opt_step", k->name);
+    }
+    /* the parameters come back (a dry run reads zeros) */
+    rt_buf *w = rt_session_global(&s, "model.norm.weight");
+    CHECK(w && s.backend->download(s.backend, &s.st, (int)(w - s.st.globals), &d) == 0);
+    CHECK(w && rt_f(w)[0] == 0.0f);
+    ax_diag_print(&d, stderr);
+    CHECK_MSG(d.nerrors == 0, "%s: errors", k->name);
+    ax_diag_free(&d);
+    rt_session_close(&s);
+    free(ids), free(tgt), free(pos), free(seg);
+}
+
+/* Runtime inputs by name, for running programs without a session. */
+typedef struct inputs_ctx {
+    rt_buf *in;
+    const char **names;
+} inputs_ctx;
+static const rt_buf *test_inputs(void *ctx, const char *name) {
+    inputs_ctx *c = ctx;
+    for (int i = 0; i < 7; i++)
+        if (!strcmp(c->names[i], name)) return &c->in[i];
+    return NULL;
+}
+
+/* The executor's own counts and arena, on a bare state (not through a session). */
+static void dry_counts(void) {
+    fe_model m = llama(64, 4, 2, 16);
+    fe_config c = config(2, 40, 1, 0);
+    ir_module *mod = build(&c, &m, 1, (pass_shard_cfg){0});
+    if (!mod) return;
+    ax_diag d;
+    ax_diag_init(&d);
+    rt_cuda_opts o = {.dry_run = 1};
+    rt_cuda_dev *dev = NULL;
+    rt_cuda_state st;
+    rt_cuda_prog pm, po;
+    CHECK(rt_cuda_dev_open(&dev, &o, &d) == 0);
+    CHECK(rt_cuda_state_init(&st, dev, mod, &d) == 0);
+    const ir_program *micro = ir_program_find(mod, "micro_step"), *opt = ir_program_find(mod, "opt_step");
+    CHECK(rt_cuda_prog_init(&pm, &st, micro, &d) == 0);
+    CHECK(rt_cuda_prog_init(&po, &st, opt, &d) == 0);
+    /* a plan the executor covers passes the static check */
+    CHECK(rt_cuda_plan_check(mod, &d) == 0);
+    /* the arena the executor plans is the plan's figure */
+    CHECK_EQ(pm.arena_bytes, ir_module_attr(mod, "memplan.micro_step.peak_bytes")->i);
+    CHECK_EQ(po.arena_bytes, ir_module_attr(mod, "memplan.opt_step.peak_bytes")->i);
+    CHECK(pm.scratch_bytes > 0);
+    CHECK_EQ(pm.nflags, 4); /* embedding, cross_entropy, cross_entropy_bwd, embedding_bwd validate indices */
+    rt_cuda_prog *pp[2] = {&pm, &po};
+    CHECK(rt_cuda_state_alloc(&st, pp, 2, &d) == 0);
+    CHECK(st.total_bytes > st.arena_bytes);
+    /* globals: the host values go up and come back (a dry run moves nothing, so only the checks run) */
+    rt_state hs;
+    memset(&hs, 0, sizeof hs);
+    CHECK(rt_state_init(&hs, mod, &d) == 0);
+    for (int g = 0; g < mod->nglobals; g++) CHECK(rt_cuda_upload(&st, g, &hs.globals[g], &d) == 0);
+    rt_buf wrong = hs.globals[0];
+    wrong.numel += 1;
+    CHECK(rt_cuda_upload(&st, 0, &wrong, &d) == -1);
+    CHECK(ax_diag_contains(&d, "host buffer of"));
+    ax_diag_free(&d);
+    ax_diag_init(&d);
+    int64_t n = 2 * 40;
+    rt_buf in[7];
+    const char *names[7] = {"input_ids", "targets", "position_ids", "seq_ids", "loss_scale", "lr", "step"};
+    for (int i = 0; i < 7; i++) {
+        int scalar = i >= 4;
+        rt_buf_alloc(&in[i], scalar ? ir_type_scalar(IR_F32) : IR_TYPE(IR_I32, 2, 40));
+    }
+    batch(2, 40, 300, rt_i(&in[0]), rt_i(&in[1]), rt_i(&in[2]), rt_i(&in[3]));
+    rt_f(&in[4])[0] = 1.0f / (float)n, rt_f(&in[5])[0] = 1e-3f, rt_f(&in[6])[0] = 1;
+    inputs_ctx ctx = {in, names};
+    rt_cuda_counts c0 = rt_cuda_dev_counts(dev);
+    CHECK(rt_cuda_prog_run(&pm, &st, test_inputs, &ctx, &d) == 0);
+    rt_cuda_counts c1 = rt_cuda_dev_counts(dev);
+    CHECK_EQ(c1.gemms - c0.gemms, count_matmuls(micro));
+    CHECK(c1.launches - c0.launches > 40);
+    CHECK(c1.copies - c0.copies >= 5); /* the 5 runtime inputs at least (reshapes are copies too) */
+    CHECK(c1.syncs - c0.syncs >= 1);   /* a run ends synchronised */
+    /* distinct entry points: bf16 rmsnorm fwd/bwd/dw_reduce, rope, attn_any fwd/dq/dkdv, embedding fwd/bwd,
+     * cross entropy fwd/reduce/bwd, swiglu fwd/bwd, add, convert, fill? ... at least these 16 */
+    CHECK_MSG(c1.kernels >= 16, "%lld distinct kernels", (long long)c1.kernels);
+    printf("  dry run of micro_step: %lld distinct kernels, %lld launches, %lld GEMMs\n", (long long)c1.kernels,
+           (long long)(c1.launches - c0.launches), (long long)(c1.gemms - c0.gemms));
+    CHECK(rt_cuda_prog_run(&po, &st, test_inputs, &ctx, &d) == 0);
+    rt_cuda_counts c2 = rt_cuda_dev_counts(dev);
+    CHECK_EQ(c2.gemms - c1.gemms, 0);
+    CHECK(c2.launches - c1.launches > 3 * (mod->nglobals / 5));
+    /* a missing runtime input is an error naming it */
+    inputs_ctx none = {in, names};
+    const char *saved = names[1];
+    names[1] = "nothing";
+    CHECK(rt_cuda_prog_run(&pm, &st, test_inputs, &none, &d) == -1);
+    CHECK(ax_diag_contains(&d, "no input named \"targets\"") && ax_diag_contains(&d, "micro_step node"));
+    names[1] = saved;
+    ax_diag_free(&d);
+    for (int i = 0; i < 7; i++) rt_buf_free(&in[i]);
+    rt_state_free(&hs);
+    rt_cuda_prog_free(&pm);
+    rt_cuda_prog_free(&po);
+    rt_cuda_state_free(&st);
+    rt_cuda_dev_close(dev);
+    ir_module_destroy(mod);
+}
+
+/* The benchmark's plan (bench/: Llama-3.2-1B shape, bf16, sequence 4096):
+ * prepared and run dry on an H200-sized device, so that its launches (grid
+ * limits, shared memory, 64-bit sizes) are checked before a GPU session. */
+static void dry_bench_plan(void) {
+    ax_arena *ar = ax_arena_create();
+    ax_diag d;
+    ax_diag_init(&d);
+    fe_model m;
+    CHECK(fe_model_load(AXO_SOURCE_DIR "/bench/models/llama-3.2-1b-shape", &m, ar, &d) == 0);
+    fe_config c = config(1, 4096, 1, 0);
+    ir_module *mod = build(&c, &m, 1, (pass_shard_cfg){0});
+    if (!mod) {
+        ax_arena_destroy(ar);
+        ax_diag_free(&d);
+        return;
+    }
+    rt_cuda_opts o = {.dry_run = 1, .dry_mem_bytes = (int64_t)141 << 30};
+    rt_cuda_dev *dev = NULL;
+    rt_cuda_state st;
+    rt_cuda_prog pm, po;
+    CHECK(rt_cuda_dev_open(&dev, &o, &d) == 0);
+    CHECK(rt_cuda_state_init(&st, dev, mod, &d) == 0);
+    CHECK(rt_cuda_prog_init(&pm, &st, ir_program_find(mod, "micro_step"), &d) == 0);
+    CHECK(rt_cuda_prog_init(&po, &st, ir_program_find(mod, "opt_step"), &d) == 0);
+    rt_cuda_prog *pp[2] = {&pm, &po};
+    CHECK(rt_cuda_state_alloc(&st, pp, 2, &d) == 0);
+    rt_buf in[7];
+    const char *names[7] = {"input_ids", "targets", "position_ids", "seq_ids", "loss_scale", "lr", "step"};
+    for (int i = 0; i < 7; i++) rt_buf_alloc(&in[i], i >= 4 ? ir_type_scalar(IR_F32) : IR_TYPE(IR_I32, 1, 4096));
+    batch(1, 4096, 128256, rt_i(&in[0]), rt_i(&in[1]), rt_i(&in[2]), rt_i(&in[3]));
+    rt_f(&in[4])[0] = 1.0f / 4096, rt_f(&in[5])[0] = 1e-5f, rt_f(&in[6])[0] = 1;
+    inputs_ctx ctx = {in, names};
+    CHECK(rt_cuda_prog_run(&pm, &st, test_inputs, &ctx, &d) == 0);
+    CHECK(rt_cuda_prog_run(&po, &st, test_inputs, &ctx, &d) == 0);
+    rt_cuda_counts cn = rt_cuda_dev_counts(dev);
+    printf("  dry run of the 1B-shape bf16 step (seq 4096): %.2f GiB on the device, %lld launches, %lld GEMMs, "
+           "largest shared memory %lld bytes\n",
+           (double)st.total_bytes / (1024.0 * 1024.0 * 1024.0), (long long)cn.launches, (long long)cn.gemms,
+           (long long)cn.max_smem);
+    CHECK(cn.max_smem == (4 * 64 * 65 + 64 * 65) * 4 + 256 * 4); /* head_dim 64: the fast attention backward */
+    ax_diag_print(&d, stderr);
+    for (int i = 0; i < 7; i++) rt_buf_free(&in[i]);
+    rt_cuda_prog_free(&pm);
+    rt_cuda_prog_free(&po);
+    rt_cuda_state_free(&st);
+    rt_cuda_dev_close(dev);
+    ir_module_destroy(mod);
+    ax_arena_destroy(ar);
+    ax_diag_free(&d);
+}
+
+/* ---- refusals ------------------------------------------------------------------------ */
+static void refusals(void) {
+    ax_diag d;
+    ax_diag_init(&d);
+    /* too big for the device: refused before anything is allocated, with the figures and advice */
+    {
+        fe_model m = llama(64, 4, 2, 16);
+        fe_config c = config(4, 64, 0, 0);
+        ir_module *mod = build(&c, &m, 1, (pass_shard_cfg){0});
+        rt_session s;
+        CHECK(mod && rt_session_from_module(mod, &s, &d) == 0);
+        CHECK(rt_session_init_weights(&s, NULL, &d) == 0);
+        rt_cuda_opts o = {.dry_run = 1, .dry_mem_bytes = ((int64_t)32 << 20) + (512 << 10)}; /* the workspace + 512 KiB */
+        CHECK(rt_cuda_attach(&s, &o, &d) == -1);
+        CHECK(s.backend == NULL);
+        CHECK(ax_diag_contains(&d, "does not fit") && ax_diag_contains(&d, "axoc's per-rank figure") &&
+              ax_diag_contains(&d, "gradient_checkpointing") && ax_diag_contains(&d, "are free"));
+        ax_diag_print(&d, stdout);
+        rt_session_close(&s);
+        ax_diag_free(&d);
+        ax_diag_init(&d);
+    }
+    /* an op/dtype no kernel covers: refused at prepare, naming the node */
+    {
+        const char *text = "axo.ir 1\n"
+                           "global @out : f16[4,8] act\n"
+                           "program p {\n"
+                           "  %x = input() {name=\"x\"} : f32[4,8] input\n"
+                           "  %y = scale(%x) {alpha=2.0} : f32[4,8] act\n"
+                           "  %z = convert(%y) {to=\"f16\"} : f16[4,8] act\n"
+                           "}\n";
+        ir_module *mod = ir_parse(text, strlen(text), "t.ir", &d);
+        CHECK(mod != NULL);
+        rt_cuda_opts o = {.dry_run = 1};
+        rt_cuda_dev *dev = NULL;
+        rt_cuda_state st;
+        CHECK(rt_cuda_dev_open(&dev, &o, &d) == 0);
+        CHECK(rt_cuda_state_init(&st, dev, mod, &d) == -1); /* the f16 global */
+        CHECK(ax_diag_contains(&d, "@out") || ax_diag_contains(&d, "out"));
+        CHECK(ax_diag_contains(&d, "f16"));
+        rt_cuda_state_free(&st);
+        ax_diag_free(&d);
+        ax_diag_init(&d);
+        /* the same program without the global: the node is refused */
+        const char *text2 = "axo.ir 1\n"
+                            "program p {\n"
+                            "  %x = input() {name=\"x\"} : f32[4,8] input\n"
+                            "  %y = scale(%x) {alpha=2.0} : f32[4,8] act\n"
+                            "  %z = convert(%y) {to=\"f16\"} : f16[4,8] act\n"
+                            "}\n";
+        ir_module *mod2 = ir_parse(text2, strlen(text2), "t2.ir", &d);
+        rt_cuda_prog pr;
+        CHECK(mod2 && rt_cuda_state_init(&st, dev, mod2, &d) == 0);
+        CHECK(rt_cuda_prog_init(&pr, &st, ir_program_find(mod2, "p"), &d) == -1);
+        CHECK(ax_diag_contains(&d, "p node 2 (convert)") && ax_diag_contains(&d, "not supported by the CUDA executor"));
+        /* the static check axorun uses to pick its default executor says the same */
+        ax_diag pc;
+        ax_diag_init(&pc);
+        CHECK(rt_cuda_plan_check(mod2, &pc) == -1 && ax_diag_contains(&pc, "p node 2 (convert)"));
+        ax_diag_free(&pc);
+        rt_cuda_prog_free(&pr);
+        rt_cuda_state_free(&st);
+        ax_diag_free(&d);
+        ax_diag_init(&d);
+        /* attention with a head_dim no kernel covers */
+        const char *text3 = "axo.ir 1\n"
+                            "program p {\n"
+                            "  %q = input() {name=\"q\"} : f32[1,8,2,300] input\n"
+                            "  %s = input() {name=\"s\"} : i32[1,8] input\n"
+                            "  %o, %l = attention(%q, %q, %q, %s) {scale=0.1, causal=1} : f32[1,8,2,300] act, f32[1,2,8] act\n"
+                            "}\n";
+        ir_module *mod3 = ir_parse(text3, strlen(text3), "t3.ir", &d);
+        CHECK(mod3 && rt_cuda_state_init(&st, dev, mod3, &d) == 0);
+        CHECK(rt_cuda_prog_init(&pr, &st, ir_program_find(mod3, "p"), &d) == -1);
+        CHECK(ax_diag_contains(&d, "node 2 (attention)") && ax_diag_contains(&d, "head_dim 300"));
+        rt_cuda_prog_free(&pr);
+        rt_cuda_state_free(&st);
+        rt_cuda_dev_close(dev);
+        ir_module_destroy(mod);
+        ir_module_destroy(mod2);
+        ir_module_destroy(mod3);
+        ax_diag_free(&d);
+        ax_diag_init(&d);
+    }
+    /* no GPU here (or a build without CUDA): a real device cannot be opened, and says why */
+    char why[256] = "";
+    if (rt_cuda_device_count(why, sizeof why) == 0) {
+        CHECK(why[0] != 0);
+        rt_cuda_opts o = {0};
+        rt_cuda_dev *dev = NULL;
+        CHECK(rt_cuda_dev_open(&dev, &o, &d) == -1 && dev == NULL);
+        CHECK(ax_diag_contains(&d, "no CUDA device") || ax_diag_contains(&d, "without the CUDA toolkit"));
+        printf("  no CUDA device here: %s\n", why);
+    }
+    ax_diag_free(&d);
+}
+
+int main(void) {
+    test_signatures();
+    fe_model hd16 = llama(64, 4, 2, 16), hd64 = llama(256, 4, 2, 64), hd128 = llama(256, 2, 1, 128);
+    fe_model qwen2 = llama(64, 4, 2, 16), qwen3 = llama(64, 4, 2, 16);
+    qwen2.arch = FE_ARCH_QWEN2, qwen2.arch_name = "Qwen2ForCausalLM", qwen2.attention_bias = 1;
+    qwen2.tie_word_embeddings = 1, qwen2.rope_type = FE_ROPE_DEFAULT;
+    qwen3.arch = FE_ARCH_QWEN3, qwen3.arch_name = "Qwen3ForCausalLM", qwen3.qk_norm = 1, qwen3.tie_word_embeddings = 1;
+    dry_case cases[] = {
+        {"llama hd16 f32", hd16, config(2, 40, 0, 0), 1, {0}},
+        {"llama hd16 bf16", hd16, config(2, 40, 1, 0), 1, {0}},
+        {"qwen2 bf16 checkpointing", qwen2, config(3, 33, 1, 1), 1, {0}},
+        {"qwen3 f32", qwen3, config(2, 24, 0, 0), 1, {0}},
+        {"llama hd64 bf16 (flash kernels)", hd64, config(2, 150, 1, 0), 1, {0}},
+        {"llama hd128 f32 (flash kernels)", hd128, config(1, 70, 0, 0), 1, {0}},
+        {"qwen2 DDP 2 ranks", qwen2, config(2, 32, 0, 0), 2, {.stage = 0}},
+        {"llama ZeRO-3 2 ranks bf16", hd16, config(2, 32, 1, 0), 2, {.stage = 3, .reshard_after_forward = 1}},
+    };
+    for (size_t i = 0; i < AX_ARRAY_LEN(cases); i++) dry_run(&cases[i]);
+    dry_counts();
+    dry_bench_plan();
+    refusals();
+    return check_done();
+}
