@@ -6,10 +6,13 @@
 //
 // Math (runtime/cpu_kernels.h "ring attention blocks": ck_attention_blk_fwd,
 // ck_attention_blk_bwd, ck_attn_merge): q[B,Sq,nh,hd], k,v[B,Sk,nkv,hd]
-// (storage T = f32 or bf16), segq/idxq[B,Sq], segk/idxk[B,Sk] int32 (all
-// four required). Query head h reads kv head h / (nh/nkv). Query i sees key
-// j iff segq[i] == segk[j] and (!causal || idxk[j] <= idxq[i]); s_ij =
-// scale q_i.k_j. Every output is fp32 whatever T:
+// (storage T = f32 or bf16), segq/idxq[B,Sq], segk/idxk[B,Sk] int32. Query
+// head h reads kv head h / (nh/nkv). Query i sees key j iff segq[i] ==
+// segk[j] and (!causal || idxk[j] <= idxq[i]); as in the CPU kernels, seg
+// NULL (both) means one segment and idx NULL (both) index = position (then
+// Sq == Sk: whole-row attention, whose tiles above the diagonal are skipped
+// like any other fully masked tile). s_ij = scale q_i.k_j. Every output is
+// fp32 whatever T:
 //  * fwd: out[B,Sq,nh,hd] = softmax over the visible keys of the block,
 //    lse[B,nh,Sq]; a query that sees no key of the block gets out 0, lse -inf.
 //  * bwd: out (T, the merged whole-row output), lse (fp32, whole row), dout
@@ -66,6 +69,18 @@
 // Every output element is written by exactly one thread; fixed-order sums,
 // no atomics: same inputs + same launch -> same bits.
 
+// seg_s/idx_s[r] for rows row0 + r (r < 64) of the batch row starting at
+// element off: seg NULL -> 0 (one segment), idx NULL -> the position row0 + r;
+// rows at or past S hold 0 (blk_vis never pairs them).
+__device__ __forceinline__ void blk_load_meta(int *seg_s, int *idx_s, const int *seg, const int *idx, i64 off,
+                                              int row0, int S) {
+    for (int r = threadIdx.x; r < AXO_ATT_BQ; r += blockDim.x) {
+        const bool in = row0 + r < S;
+        seg_s[r] = seg && in ? seg[off + row0 + r] : 0;
+        idx_s[r] = !in ? 0 : idx ? idx[off + row0 + r] : row0 + r;
+    }
+}
+
 // Bit 4 i + j: the pair at tile row ty + 16 i, column tx + 16 j is visible.
 // Rows are queries and columns keys, or (KROWS) rows keys and columns
 // queries. sq/iq: staged seg/idx of queries q0.., sk/ik: of keys k0..
@@ -97,11 +112,9 @@ __device__ __forceinline__ void attn_blk_fwd_body(const T *q, const T *k, const 
     const int q0 = blockIdx.x * BQ, h = blockIdx.y, b = blockIdx.z, kvh = h / (nh / nkv);
     const i64 qs = (i64)nh * HD, ks = (i64)nkv * HD;
     const T *kb = k + (i64)b * Sk * ks + (i64)kvh * HD, *vb = v + (i64)b * Sk * ks + (i64)kvh * HD;
-    const int *skb = segk + (i64)b * Sk, *ikb = idxk + (i64)b * Sk;
 
     ax_load_tile<T, HD, BQ, LD>(Qs, q + (i64)b * Sq * qs + (i64)h * HD, qs, q0, Sq);
-    ax_load_vec(sq, segq + (i64)b * Sq, q0, BQ, Sq);
-    ax_load_vec(iq, idxq + (i64)b * Sq, q0, BQ, Sq);
+    blk_load_meta(sq, iq, segq, idxq, (i64)b * Sq, q0, Sq);
 
     float o[4][DJ], m[4], l[4];
 #pragma unroll
@@ -113,8 +126,7 @@ __device__ __forceinline__ void attn_blk_fwd_body(const T *q, const T *k, const 
     }
     for (int k0 = 0; k0 < Sk; k0 += BK) {
         __syncthreads(); // the previous tile's K, V, P, key seg/idx are no longer read
-        ax_load_vec(sk, skb, k0, BK, Sk);
-        ax_load_vec(ik, ikb, k0, BK, Sk);
+        blk_load_meta(sk, ik, segk, idxk, (i64)b * Sk, k0, Sk);
         __syncthreads();
         const unsigned vis = blk_vis<false>(sq, iq, sk, ik, q0, Sq, k0, Sk, causal, tx, ty);
         if (!__syncthreads_or(vis != 0u)) continue; // no visible pair: the tile changes nothing
@@ -195,12 +207,10 @@ __device__ __forceinline__ void attn_blk_dkdv_body(const T *q, const T *k, const
     const int tx = threadIdx.x & 15, ty = threadIdx.x >> 4;
     const int k0 = blockIdx.x * BK, kvh = blockIdx.y, b = blockIdx.z, grp = nh / nkv;
     const i64 qs = (i64)nh * HD, ks = (i64)nkv * HD;
-    const int *sqb = segq + (i64)b * Sq, *iqb = idxq + (i64)b * Sq;
 
     ax_load_tile<T, HD, BK, LD>(Ks, k + (i64)b * Sk * ks + (i64)kvh * HD, ks, k0, Sk);
     ax_load_tile<T, HD, BK, LD>(Vs, v + (i64)b * Sk * ks + (i64)kvh * HD, ks, k0, Sk);
-    ax_load_vec(sk, segk + (i64)b * Sk, k0, BK, Sk);
-    ax_load_vec(ik, idxk + (i64)b * Sk, k0, BK, Sk);
+    blk_load_meta(sk, ik, segk, idxk, (i64)b * Sk, k0, Sk);
 
     float dka[4][DJ], dva[4][DJ];
 #pragma unroll
@@ -213,8 +223,7 @@ __device__ __forceinline__ void attn_blk_dkdv_body(const T *q, const T *k, const
         const float *lseb = lse + ((i64)b * nh + h) * Sq, *Db = D + ((i64)b * nh + h) * Sq;
         for (int q0 = 0; q0 < Sq; q0 += BQ) {
             __syncthreads(); // the previous tile's Q, dout, dS, query seg/idx/lse/D are no longer read
-            ax_load_vec(sq, sqb, q0, BQ, Sq);
-            ax_load_vec(iq, iqb, q0, BQ, Sq);
+            blk_load_meta(sq, iq, segq, idxq, (i64)b * Sq, q0, Sq);
             ax_load_vec(lse_s, lseb, q0, BQ, Sq);
             ax_load_vec(D_s, Db, q0, BQ, Sq);
             __syncthreads();
@@ -266,14 +275,12 @@ __device__ __forceinline__ void attn_blk_dq_body(const T *q, const T *k, const T
     const int q0 = blockIdx.x * BQ, h = blockIdx.y, b = blockIdx.z, kvh = h / (nh / nkv);
     const i64 qs = (i64)nh * HD, ks = (i64)nkv * HD;
     const T *kb = k + (i64)b * Sk * ks + (i64)kvh * HD, *vb = v + (i64)b * Sk * ks + (i64)kvh * HD;
-    const int *skb = segk + (i64)b * Sk, *ikb = idxk + (i64)b * Sk;
 
     ax_load_tile<T, HD, BQ, LD>(Qs, q + (i64)b * Sq * qs + (i64)h * HD, qs, q0, Sq);
     ax_load_tile<T, HD, BQ, LD>(Gs, dout + (i64)b * Sq * qs + (i64)h * HD, qs, q0, Sq);
     ax_load_vec(lse_s, lse + ((i64)b * nh + h) * Sq, q0, BQ, Sq);
     ax_load_vec(D_s, D + ((i64)b * nh + h) * Sq, q0, BQ, Sq);
-    ax_load_vec(sq, segq + (i64)b * Sq, q0, BQ, Sq);
-    ax_load_vec(iq, idxq + (i64)b * Sq, q0, BQ, Sq);
+    blk_load_meta(sq, iq, segq, idxq, (i64)b * Sq, q0, Sq);
 
     float dqa[4][DJ];
 #pragma unroll
@@ -283,8 +290,7 @@ __device__ __forceinline__ void attn_blk_dq_body(const T *q, const T *k, const T
 
     for (int k0 = 0; k0 < Sk; k0 += BK) {
         __syncthreads(); // the previous tile's K, V, dS, key seg/idx are no longer read
-        ax_load_vec(sk, skb, k0, BK, Sk);
-        ax_load_vec(ik, ikb, k0, BK, Sk);
+        blk_load_meta(sk, ik, segk, idxk, (i64)b * Sk, k0, Sk);
         __syncthreads();
         const unsigned vis = blk_vis<false>(sq, iq, sk, ik, q0, Sq, k0, Sk, causal, tx, ty);
         if (!__syncthreads_or(vis != 0u)) continue;

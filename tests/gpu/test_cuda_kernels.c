@@ -716,12 +716,17 @@ typedef struct {
     dev q, k, v, segq, segk, idxq, idxk;
 } blk_dev;
 
+/* NULL stays NULL (seg: one segment, idx: index = position). */
+static dev d_ints(const int32_t *h, size_t n) {
+    dev z = {0, 0, 0};
+    return h ? d_raw(h, n * 4) : z;
+}
 static blk_dev blk_upload(int bf, const blk_case *c, const float *q, const float *k, const float *v) {
     size_t nq = (size_t)c->B * c->Sq * c->nh * c->hd, nk = (size_t)c->B * c->Sk * c->nkv * c->hd;
     blk_dev d;
     d.q = d_from(q, nq, bf), d.k = d_from(k, nk, bf), d.v = d_from(v, nk, bf);
-    d.segq = d_raw(c->segq, (size_t)c->B * c->Sq * 4), d.segk = d_raw(c->segk, (size_t)c->B * c->Sk * 4);
-    d.idxq = d_raw(c->idxq, (size_t)c->B * c->Sq * 4), d.idxk = d_raw(c->idxk, (size_t)c->B * c->Sk * 4);
+    d.segq = d_ints(c->segq, (size_t)c->B * c->Sq), d.segk = d_ints(c->segk, (size_t)c->B * c->Sk);
+    d.idxq = d_ints(c->idxq, (size_t)c->B * c->Sq), d.idxk = d_ints(c->idxk, (size_t)c->B * c->Sk);
     return d;
 }
 static void blk_dev_free(blk_dev *d) {
@@ -931,6 +936,29 @@ static void test_attention_blk_free(int bf, int hd, int causal) {
     free(q), free(k), free(v), free(dout), free(o), free(l);
 }
 
+/* NULL idx (index = position, Sq == Sk) and NULL or packed seg: the block
+ * kernels as whole-row attention (the CPU's whole-row kernels are this case);
+ * causal tiles above the diagonal are skipped by the visibility check. */
+static void test_attention_blk_whole(int bf, int hd, int causal, int use_seg) {
+    enum { B = 2, S = 150 };
+    const int nh = 4, nkv = 2;
+    int32_t seg[B * S];
+    for (int b = 0; b < B; b++)
+        for (int i = 0; i < S; i++) seg[b * S + i] = b == 0 ? (i < 60 ? 0 : i < 110 ? 1 : 2) : (i < 97 ? 5 : 9);
+    const int32_t *sp = use_seg ? seg : NULL;
+    blk_case c = {B, S, S, nh, nkv, hd, causal, sp, sp, NULL, NULL};
+    size_t nq = (size_t)B * S * nh * hd, nk = (size_t)B * S * nkv * hd;
+    float *q = rnd(nq, 1.5, bf), *k = rnd(nk, 1.5, bf), *v = rnd(nk, 1, bf), *dout = rnd(nq, 1, bf);
+    char tag[128];
+    snprintf(tag, sizeof tag, "hd%d_%s whole row (idx NULL) causal=%d seg=%d", hd, bf ? "bf16" : "f32", causal,
+             use_seg);
+    float *o, *l;
+    check_blk_fwd(bf, &c, q, k, v, tag, &o, &l);
+    if (bf) ck_round_bf16_inplace_f32(o, (int64_t)nq);
+    check_blk_bwd(bf, &c, q, k, v, o, l, dout, tag);
+    free(q), free(k), free(v), free(dout), free(o), free(l);
+}
+
 /* attn_merge alone: head_dim 80 (lanes past hd idle on the last pass), lse
  * -inf in the first, the second or both inputs. */
 static void test_attn_merge(void) {
@@ -1008,6 +1036,8 @@ int main(int argc, char **argv) {
             test_attention_blk_ring(bf, hd);
             test_attention_blk_free(bf, hd, 1);
             test_attention_blk_free(bf, hd, 0);
+            test_attention_blk_whole(bf, hd, 1, 1);
+            test_attention_blk_whole(bf, hd, 0, 0);
         }
     }
     if (want("attention_blk")) test_attn_merge();
