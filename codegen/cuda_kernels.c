@@ -13,6 +13,12 @@
 static const char *const e_adamw[] = {"axo_adamw_f32", "axo_adamw_bf16", NULL};
 static const char *const e_attention_any[] = {F32_BF16("axo_attn_any_fwd"), F32_BF16("axo_attn_any_bwd_dq"),
                                               F32_BF16("axo_attn_any_bwd_dkdv"), NULL};
+static const char *const e_attention_blk[] = {
+    F32_BF16("axo_attn_blk_fwd_hd64"),      F32_BF16("axo_attn_blk_fwd_hd128"),
+    F32_BF16("axo_attn_blk_bwd_preprocess"),
+    F32_BF16("axo_attn_blk_bwd_dkdv_hd64"), F32_BF16("axo_attn_blk_bwd_dkdv_hd128"),
+    F32_BF16("axo_attn_blk_bwd_dq_hd64"),   F32_BF16("axo_attn_blk_bwd_dq_hd128"),
+    "axo_attn_merge_f32",                   NULL};
 static const char *const e_attention_bwd[] = {
     F32_BF16("axo_attn_bwd_preprocess"), F32_BF16("axo_attn_bwd_dkdv_hd64"), F32_BF16("axo_attn_bwd_dkdv_hd128"),
     F32_BF16("axo_attn_bwd_dq_hd64"),    F32_BF16("axo_attn_bwd_dq_hd128"),  NULL};
@@ -36,9 +42,9 @@ static const char *const e_swiglu[] = {F32_BF16("axo_swiglu_fwd"), F32_BF16("axo
 #define K(n) {#n, cg_ksrc_##n, e_##n, (int)(AX_ARRAY_LEN(e_##n) - 1)}
 /* Name order (the order embed_kernels.cmake lists the files in). */
 static const cg_cuda_kernel kernels[] = {
-    K(adamw),     K(attention_any), K(attention_bwd), K(attention_fwd), K(bias),   K(cross_entropy),
-    K(elementwise), K(embedding),   K(misc),          K(reduce),        K(rmsnorm), K(rope),
-    K(swiglu),
+    K(adamw),         K(attention_any), K(attention_blk), K(attention_bwd), K(attention_fwd), K(bias),
+    K(cross_entropy), K(elementwise),   K(embedding),     K(misc),          K(reduce),        K(rmsnorm),
+    K(rope),          K(swiglu),
 };
 #undef K
 

@@ -109,7 +109,7 @@ build() {
 
 # ---- checks ----------------------------------------------------------------------------
 check_kernels() {
-    local groups="elementwise swiglu bias sumsq rmsnorm rope embedding cross_entropy adamw attention entries"
+    local groups="elementwise swiglu bias sumsq rmsnorm rope embedding cross_entropy adamw attention attention_blk entries"
     for g in $groups; do
         local log="$logs/kernels-$g.log"
         timeout 300 "$out/test_cuda_kernels" "$g" >"$log" 2>&1

@@ -185,12 +185,13 @@ static float *fdup(const float *x, size_t n) {
 /* ---- comparison ---------------------------------------------------------------------- */
 static void cmp(const char *what, const float *got, const float *ref, size_t n, double rtol, double afrac) {
     double mx = 0, num = 0, den = 0, maxerr = 0;
-    for (size_t i = 0; i < n; i++) mx = fmax(mx, fabs((double)ref[i]));
+    for (size_t i = 0; i < n; i++)
+        if (isfinite(ref[i])) mx = fmax(mx, fabs((double)ref[i])); /* lse may hold -inf */
     size_t bad = 0, nan = 0, first = (size_t)-1;
     for (size_t i = 0; i < n; i++) {
         double g = got[i], r = ref[i], e = fabs(g - r);
         if (isnan(g) && !isnan(r)) nan++;
-        if (!(e <= rtol * fabs(r) + afrac * mx) && !(isinf(r) && g == r)) {
+        if (isinf(r) ? g != r : !(e <= rtol * fabs(r) + afrac * mx)) { /* an infinite ref needs an exact match */
             if (first == (size_t)-1) first = i;
             bad++;
         }
@@ -198,7 +199,7 @@ static void cmp(const char *what, const float *got, const float *ref, size_t n, 
             maxerr = fmax(maxerr, e);
             num += e * e;
         }
-        den += r * r;
+        if (isfinite(r)) den += r * r;
     }
     double rel = den > 0 ? sqrt(num / den) : sqrt(num);
     if (bad) {
@@ -701,6 +702,280 @@ static void test_attention(int bf, int hd, int causal, int use_seg) {
         d_free(&Dlse), d_free(&DD), d_free(&Ddq), d_free(&Ddk), d_free(&Ddv);
 }
 
+/* ---- ring attention blocks --------------------------------------------------------------- */
+static unsigned blk_smem_fwd(int hd) { return (unsigned)((3 * 64 * (hd + 1) + 64 * 65) * 4 + 256 * 4); }
+static unsigned blk_smem_bwd(int hd) { return (unsigned)((4 * 64 * (hd + 1) + 64 * 65) * 4 + 384 * 4); }
+
+/* One attention_blk call: Sq local queries against a block of Sk keys. */
+typedef struct {
+    int B, Sq, Sk, nh, nkv, hd, causal;
+    const int32_t *segq, *segk, *idxq, *idxk;
+} blk_case;
+
+typedef struct {
+    dev q, k, v, segq, segk, idxq, idxk;
+} blk_dev;
+
+/* NULL stays NULL (seg: one segment, idx: index = position). */
+static dev d_ints(const int32_t *h, size_t n) {
+    dev z = {0, 0, 0};
+    return h ? d_raw(h, n * 4) : z;
+}
+static blk_dev blk_upload(int bf, const blk_case *c, const float *q, const float *k, const float *v) {
+    size_t nq = (size_t)c->B * c->Sq * c->nh * c->hd, nk = (size_t)c->B * c->Sk * c->nkv * c->hd;
+    blk_dev d;
+    d.q = d_from(q, nq, bf), d.k = d_from(k, nk, bf), d.v = d_from(v, nk, bf);
+    d.segq = d_ints(c->segq, (size_t)c->B * c->Sq), d.segk = d_ints(c->segk, (size_t)c->B * c->Sk);
+    d.idxq = d_ints(c->idxq, (size_t)c->B * c->Sq), d.idxk = d_ints(c->idxk, (size_t)c->B * c->Sk);
+    return d;
+}
+static void blk_dev_free(blk_dev *d) {
+    d_free(&d->q), d_free(&d->k), d_free(&d->v), d_free(&d->segq), d_free(&d->segk), d_free(&d->idxq),
+        d_free(&d->idxk);
+}
+
+/* Rows of the reference lse that are -inf: queries that see no key of the block. */
+static int64_t n_masked(const float *lse, int64_t n) {
+    int64_t m = 0;
+    for (int64_t i = 0; i < n; i++) m += isinf(lse[i]) && lse[i] < 0;
+    return m;
+}
+
+/* axo_attn_blk_fwd vs ck_attention_blk_fwd_f32. Outputs are fp32 whatever the
+ * storage type and the bf16 inputs are rounded before the CPU sees them, so
+ * f32 and bf16 share the tolerances. Returns the reference out/lse. */
+static void check_blk_fwd(int bf, const blk_case *c, const float *q, const float *k, const float *v,
+                          const char *tag, float **out_ref, float **lse_ref) {
+    char what[256], en[64];
+    int Sq = c->Sq, Sk = c->Sk, nh = c->nh, nkv = c->nkv, hd = c->hd, causal = c->causal;
+    int64_t nq = (int64_t)c->B * Sq * nh * hd, nl = (int64_t)c->B * nh * Sq;
+    float scale = 1.0f / sqrtf((float)hd);
+    float *out = malloc((size_t)nq * 4), *lse = malloc((size_t)nl * 4);
+    ck_attention_blk_fwd_f32(q, k, v, c->segq, c->segk, c->idxq, c->idxk, out, lse, c->B, Sq, Sk, nh, nkv, hd, scale,
+                             causal);
+    blk_dev d = blk_upload(bf, c, q, k, v);
+    dev Do = d_nan((size_t)nq, 0), Dl = d_nan((size_t)nl, 0);
+    void *a[] = {&d.q.p, &d.k.p, &d.v.p, &d.segq.p, &d.segk.p, &d.idxq.p, &d.idxk.p, &Do.p, &Dl.p,
+                 &Sq,    &Sk,    &nh,    &nkv,      &scale,    &causal};
+    snprintf(en, sizeof en, "axo_attn_blk_fwd_hd%d", hd);
+    launch(ename(en, bf), (unsigned)((Sq + 63) / 64), (unsigned)nh, (unsigned)c->B, 256, 1, blk_smem_fwd(hd), a);
+    float *go = d_get(Do), *gl = d_get(Dl);
+    snprintf(what, sizeof what, "attn_blk_fwd %s out", tag);
+    cmp(what, go, out, (size_t)nq, 1e-4, 1e-5);
+    snprintf(what, sizeof what, "attn_blk_fwd %s lse (%lld rows -inf)", tag, (long long)n_masked(lse, nl));
+    cmp(what, gl, lse, (size_t)nl, 1e-5, 1e-6);
+    free(go), free(gl);
+    d_free(&Do), d_free(&Dl);
+    blk_dev_free(&d);
+    *out_ref = out, *lse_ref = lse;
+}
+
+/* axo_attn_blk_bwd_{preprocess,dkdv,dq} vs ck_attention_blk_bwd_f32, given the
+ * whole row's out (already bf16-rounded when bf) and lse; run twice, same bits. */
+static void check_blk_bwd(int bf, const blk_case *c, const float *q, const float *k, const float *v,
+                          const float *out_in, const float *lse, const float *dout, const char *tag) {
+    char what[256], kv[64], qn[64];
+    int Sq = c->Sq, Sk = c->Sk, nh = c->nh, nkv = c->nkv, hd = c->hd, causal = c->causal;
+    int64_t B64 = c->B, nq = B64 * Sq * nh * hd, nk = B64 * Sk * nkv * hd, nl = B64 * nh * Sq;
+    float scale = 1.0f / sqrtf((float)hd);
+    float *dq = malloc((size_t)nq * 4), *dk = malloc((size_t)nk * 4), *dv = malloc((size_t)nk * 4);
+    float *Dref = malloc((size_t)nl * 4);
+    ck_attention_blk_bwd_f32(q, k, v, c->segq, c->segk, c->idxq, c->idxk, out_in, lse, dout, dq, dk, dv, B64, Sq, Sk,
+                             nh, nkv, hd, scale, causal);
+    for (int64_t b = 0; b < B64; b++)
+        for (int h = 0; h < nh; h++)
+            for (int i = 0; i < Sq; i++) {
+                const float *o = out_in + ((b * Sq + i) * nh + h) * hd, *g = dout + ((b * Sq + i) * nh + h) * hd;
+                double s = 0;
+                for (int e = 0; e < hd; e++) s += (double)o[e] * (double)g[e];
+                Dref[(b * nh + h) * Sq + i] = (float)s;
+            }
+
+    blk_dev d = blk_upload(bf, c, q, k, v);
+    dev Dout = d_from(out_in, (size_t)nq, bf), Ddo = d_from(dout, (size_t)nq, bf), Dlse = d_from(lse, (size_t)nl, 0);
+    dev DD = d_nan((size_t)nl, 0), Ddq = d_nan((size_t)nq, 0), Ddk = d_nan((size_t)nk, 0), Ddv = d_nan((size_t)nk, 0);
+    void *a1[] = {&Dout.p, &Ddo.p, &DD.p, &B64, &Sq, &nh, &hd};
+    launch(ename("axo_attn_blk_bwd_preprocess", bf), blocks(B64 * Sq * nh * 32, 256), 1, 1, 256, 1, 0, a1);
+    float *gD = d_get(DD);
+    snprintf(what, sizeof what, "attn_blk_bwd %s D", tag);
+    cmp(what, gD, Dref, (size_t)nl, 1e-5, 1e-5);
+    free(gD);
+    snprintf(kv, sizeof kv, "axo_attn_blk_bwd_dkdv_hd%d", hd);
+    snprintf(qn, sizeof qn, "axo_attn_blk_bwd_dq_hd%d", hd);
+    void *a2[] = {&d.q.p, &d.k.p, &d.v.p, &d.segq.p, &d.segk.p, &d.idxq.p, &d.idxk.p, &Ddo.p, &Dlse.p, &DD.p,
+                  &Ddk.p, &Ddv.p, &Sq,    &Sk,       &nh,       &nkv,      &scale,    &causal};
+    void *a3[] = {&d.q.p, &d.k.p, &d.v.p, &d.segq.p, &d.segk.p, &d.idxq.p, &d.idxk.p, &Ddo.p, &Dlse.p,
+                  &DD.p,  &Ddq.p, &Sq,    &Sk,       &nh,       &nkv,      &scale,    &causal};
+    float *res[2][3];
+    for (int run = 0; run < 2; run++) {
+        launch(ename(kv, bf), (unsigned)((Sk + 63) / 64), (unsigned)nkv, (unsigned)c->B, 256, 1, blk_smem_bwd(hd), a2);
+        launch(ename(qn, bf), (unsigned)((Sq + 63) / 64), (unsigned)nh, (unsigned)c->B, 256, 1, blk_smem_bwd(hd), a3);
+        res[run][0] = d_get(Ddq), res[run][1] = d_get(Ddk), res[run][2] = d_get(Ddv);
+    }
+    const char *nm[3] = {"dq", "dk", "dv"};
+    float *refs[3] = {dq, dk, dv};
+    size_t ns[3] = {(size_t)nq, (size_t)nk, (size_t)nk};
+    for (int t = 0; t < 3; t++) {
+        snprintf(what, sizeof what, "attn_blk_bwd %s %s", tag, nm[t]);
+        cmp(what, res[0][t], refs[t], ns[t], 1e-4, 2e-5);
+        snprintf(what, sizeof what, "attn_blk_bwd %s %s rerun", tag, nm[t]);
+        cmp_bits(what, res[0][t], res[1][t], ns[t]);
+        free(res[0][t]), free(res[1][t]);
+    }
+    free(dq), free(dk), free(dv), free(Dref);
+    blk_dev_free(&d);
+    d_free(&Dout), d_free(&Ddo), d_free(&Dlse), d_free(&DD), d_free(&Ddq), d_free(&Ddk), d_free(&Ddv);
+}
+
+/* axo_attn_merge_f32 vs ck_attn_merge_f32, out of place and in place (o = o1,
+ * l = l1). Double math in both, so ~1 ulp. Returns the reference o/l. */
+static void check_merge(const float *o1, const float *l1, const float *o2, const float *l2, int64_t B, int S, int nh,
+                        int hd, const char *tag, float **o_ref, float **l_ref) {
+    char what[256];
+    int64_t no = B * S * nh * hd, nl = B * nh * S;
+    float *o = malloc((size_t)no * 4), *l = malloc((size_t)nl * 4);
+    ck_attn_merge_f32(o1, l1, o2, l2, o, l, B, S, nh, hd);
+    dev Do1 = d_from(o1, (size_t)no, 0), Dl1 = d_from(l1, (size_t)nl, 0), Do2 = d_from(o2, (size_t)no, 0),
+        Dl2 = d_from(l2, (size_t)nl, 0), Do = d_nan((size_t)no, 0), Dl = d_nan((size_t)nl, 0);
+    unsigned g = blocks(B * S * nh * 32, 256);
+    void *a1[] = {&Do1.p, &Dl1.p, &Do2.p, &Dl2.p, &Do.p, &Dl.p, &B, &S, &nh, &hd};
+    launch("axo_attn_merge_f32", g, 1, 1, 256, 1, 0, a1);
+    void *a2[] = {&Do1.p, &Dl1.p, &Do2.p, &Dl2.p, &Do1.p, &Dl1.p, &B, &S, &nh, &hd};
+    launch("axo_attn_merge_f32", g, 1, 1, 256, 1, 0, a2);
+    float *go = d_get(Do), *gl = d_get(Dl), *go1 = d_get(Do1), *gl1 = d_get(Dl1);
+    snprintf(what, sizeof what, "attn_merge %s o", tag);
+    cmp(what, go, o, (size_t)no, 2e-7, 1e-9);
+    snprintf(what, sizeof what, "attn_merge %s lse (%lld rows -inf)", tag, (long long)n_masked(l, nl));
+    cmp(what, gl, l, (size_t)nl, 2e-7, 0);
+    snprintf(what, sizeof what, "attn_merge %s o in place", tag);
+    cmp(what, go1, o, (size_t)no, 2e-7, 1e-9);
+    snprintf(what, sizeof what, "attn_merge %s lse in place", tag);
+    cmp(what, gl1, l, (size_t)nl, 2e-7, 0);
+    free(go), free(gl), free(go1), free(gl1);
+    d_free(&Do1), d_free(&Dl1), d_free(&Do2), d_free(&Dl2), d_free(&Do), d_free(&Dl);
+    *o_ref = o, *l_ref = l;
+}
+
+/* The ring as seqpar runs it: rows of S = 180 tokens split zigzag over P = 2
+ * ranks (rank r holds chunks r and 3 - r of 45 tokens, so 64-row tiles
+ * straddle the two chunks), causal, row 0 packed into three segments, GQA
+ * 4:2. Each rank attends its own block and the other rank's, merges, and runs
+ * the backward of both blocks against the merged out/lse. Rank 0's chunk 0
+ * sees nothing of rank 1's block (rows with lse -inf); rank 1 skips whole
+ * tiles of rank 0's block (its chunk 3 lies after every query). */
+static void test_attention_blk_ring(int bf, int hd) {
+    enum { P = 2, C = 45, S = 2 * P * C, SL = S / P, B = 2 };
+    const int nh = 4, nkv = 2;
+    int32_t seg[P][B * SL], idx[P][B * SL];
+    for (int r = 0; r < P; r++)
+        for (int b = 0; b < B; b++)
+            for (int i = 0; i < SL; i++) {
+                int t = i < C ? r * C + i : (2 * P - 1 - r) * C + (i - C);
+                idx[r][b * SL + i] = t;
+                seg[r][b * SL + i] = b == 0 ? (t < 70 ? 3 : t < 131 ? 4 : 8) : 1;
+            }
+    size_t nq = (size_t)B * SL * nh * hd, nk = (size_t)B * SL * nkv * hd;
+    float *q[P], *k[P], *v[P], *dout[P];
+    for (int r = 0; r < P; r++)
+        q[r] = rnd(nq, 1.5, bf), k[r] = rnd(nk, 1.5, bf), v[r] = rnd(nk, 1, bf), dout[r] = rnd(nq, 1, bf);
+    for (int r = 0; r < P; r++) {
+        char tag[128];
+        blk_case c[P];
+        float *ob[P], *lb[P];
+        for (int s = 0; s < P; s++) {
+            int src = (r - s + P) % P;
+            c[s] = (blk_case){B, SL, SL, nh, nkv, hd, 1, seg[r], seg[src], idx[r], idx[src]};
+            snprintf(tag, sizeof tag, "hd%d_%s zigzag rank %d block %d", hd, bf ? "bf16" : "f32", r, src);
+            check_blk_fwd(bf, &c[s], q[r], k[src], v[src], tag, &ob[s], &lb[s]);
+        }
+        float *o, *l;
+        snprintf(tag, sizeof tag, "hd%d_%s zigzag rank %d", hd, bf ? "bf16" : "f32", r);
+        check_merge(ob[0], lb[0], ob[1], lb[1], B, SL, nh, hd, tag, &o, &l);
+        if (bf) ck_round_bf16_inplace_f32(o, (int64_t)nq); /* out as stored in q's dtype */
+        for (int s = 0; s < P; s++) {
+            int src = (r - s + P) % P;
+            snprintf(tag, sizeof tag, "hd%d_%s zigzag rank %d block %d", hd, bf ? "bf16" : "f32", r, src);
+            check_blk_bwd(bf, &c[s], q[r], k[src], v[src], o, l, dout[r], tag);
+            free(ob[s]), free(lb[s]);
+        }
+        free(o), free(l);
+    }
+    for (int r = 0; r < P; r++) free(q[r]), free(k[r]), free(v[r]), free(dout[r]);
+}
+
+/* A free-form block: Sq = 70 queries against Sk = 133 keys, index patterns
+ * that interleave (idxq = 3i + b, idxk = 2j + 7), so some queries see no key
+ * (causal: idxq < 7; row 1: queries in segment 99, which no key has, also
+ * when not causal), and query/key tile pairs fully masked by index or by
+ * segment are skipped. The block is the whole row: the backward takes this
+ * block's own out/lse. */
+static void test_attention_blk_free(int bf, int hd, int causal) {
+    enum { B = 2, SQ = 70, SK = 133 };
+    const int nh = 4, nkv = 2;
+    int32_t segq[B * SQ], segk[B * SK], idxq[B * SQ], idxk[B * SK];
+    for (int b = 0; b < B; b++) {
+        for (int i = 0; i < SQ; i++) {
+            idxq[b * SQ + i] = 3 * i + b;
+            segq[b * SQ + i] = b == 0 ? (i < 40 ? 1 : 2) : (i % 7 == 3 ? 99 : 5);
+        }
+        for (int j = 0; j < SK; j++) {
+            idxk[b * SK + j] = 2 * j + 7;
+            segk[b * SK + j] = b == 0 ? (j < 90 ? 1 : 2) : 5;
+        }
+    }
+    blk_case c = {B, SQ, SK, nh, nkv, hd, causal, segq, segk, idxq, idxk};
+    size_t nq = (size_t)B * SQ * nh * hd, nk = (size_t)B * SK * nkv * hd;
+    float *q = rnd(nq, 1.5, bf), *k = rnd(nk, 1.5, bf), *v = rnd(nk, 1, bf), *dout = rnd(nq, 1, bf);
+    char tag[128];
+    snprintf(tag, sizeof tag, "hd%d_%s Sq=%d Sk=%d causal=%d", hd, bf ? "bf16" : "f32", SQ, SK, causal);
+    float *o, *l;
+    check_blk_fwd(bf, &c, q, k, v, tag, &o, &l);
+    expect("attn_blk free-form case has queries that see no key", n_masked(l, (int64_t)B * nh * SQ) > 0);
+    if (bf) ck_round_bf16_inplace_f32(o, (int64_t)nq);
+    check_blk_bwd(bf, &c, q, k, v, o, l, dout, tag);
+    free(q), free(k), free(v), free(dout), free(o), free(l);
+}
+
+/* NULL idx (index = position, Sq == Sk) and NULL or packed seg: the block
+ * kernels as whole-row attention (the CPU's whole-row kernels are this case);
+ * causal tiles above the diagonal are skipped by the visibility check. */
+static void test_attention_blk_whole(int bf, int hd, int causal, int use_seg) {
+    enum { B = 2, S = 150 };
+    const int nh = 4, nkv = 2;
+    int32_t seg[B * S];
+    for (int b = 0; b < B; b++)
+        for (int i = 0; i < S; i++) seg[b * S + i] = b == 0 ? (i < 60 ? 0 : i < 110 ? 1 : 2) : (i < 97 ? 5 : 9);
+    const int32_t *sp = use_seg ? seg : NULL;
+    blk_case c = {B, S, S, nh, nkv, hd, causal, sp, sp, NULL, NULL};
+    size_t nq = (size_t)B * S * nh * hd, nk = (size_t)B * S * nkv * hd;
+    float *q = rnd(nq, 1.5, bf), *k = rnd(nk, 1.5, bf), *v = rnd(nk, 1, bf), *dout = rnd(nq, 1, bf);
+    char tag[128];
+    snprintf(tag, sizeof tag, "hd%d_%s whole row (idx NULL) causal=%d seg=%d", hd, bf ? "bf16" : "f32", causal,
+             use_seg);
+    float *o, *l;
+    check_blk_fwd(bf, &c, q, k, v, tag, &o, &l);
+    if (bf) ck_round_bf16_inplace_f32(o, (int64_t)nq);
+    check_blk_bwd(bf, &c, q, k, v, o, l, dout, tag);
+    free(q), free(k), free(v), free(dout), free(o), free(l);
+}
+
+/* attn_merge alone: head_dim 80 (lanes past hd idle on the last pass), lse
+ * -inf in the first, the second or both inputs. */
+static void test_attn_merge(void) {
+    int64_t B = 2;
+    int S = 77, nh = 3, hd = 80;
+    int64_t no = B * S * nh * hd, nl = B * nh * S;
+    float *o1 = rnd((size_t)no, 1, 0), *o2 = rnd((size_t)no, 1, 0), *l1 = rnd((size_t)nl, 5, 0),
+          *l2 = rnd((size_t)nl, 5, 0);
+    for (int64_t i = 0; i < nl; i++) {
+        if (i % 5 == 1 || i % 5 == 3) l1[i] = -INFINITY;
+        if (i % 5 == 2 || i % 5 == 3) l2[i] = -INFINITY;
+    }
+    float *o, *l;
+    check_merge(o1, l1, o2, l2, B, S, nh, hd, "hd80 with -inf inputs", &o, &l);
+    free(o1), free(o2), free(l1), free(l2), free(o), free(l);
+}
+
 /* Groups named on the command line run (all when none is named), so that
  * tests/gpu/run.sh can run each group in its own process: a failing launch
  * ends this program (exit 2) and must not hide the other groups. */
@@ -717,7 +992,8 @@ int main(int argc, char **argv) {
     g_argc = argc;
     g_argv = argv;
     if (argc > 1 && !strcmp(argv[1], "--groups")) {
-        puts("elementwise swiglu bias sumsq rmsnorm rope embedding cross_entropy adamw attention entries");
+        puts("elementwise swiglu bias sumsq rmsnorm rope embedding cross_entropy adamw attention attention_blk "
+             "entries");
         return 0;
     }
     CU(cuInit(0));
@@ -756,7 +1032,15 @@ int main(int argc, char **argv) {
             test_attention(bf, hd, 1, 1);
             test_attention(bf, hd, 0, 0);
         }
+        for (int hd = 64; hd <= 128 && want("attention_blk"); hd *= 2) {
+            test_attention_blk_ring(bf, hd);
+            test_attention_blk_free(bf, hd, 1);
+            test_attention_blk_free(bf, hd, 0);
+            test_attention_blk_whole(bf, hd, 1, 1);
+            test_attention_blk_whole(bf, hd, 0, 0);
+        }
     }
+    if (want("attention_blk")) test_attn_merge();
     /* every registered entry point was loaded from its module */
     int nent = 0, nfound = 0;
     if (want("entries")) {

@@ -18,7 +18,7 @@
 
 static void test_registry(void) {
     int n = cg_cuda_kernel_count();
-    CHECK(n >= 11);
+    CHECK(n >= 14);
     CHECK(cg_cuda_kernel_get(-1) == NULL);
     CHECK(cg_cuda_kernel_get(n) == NULL);
     for (int i = 0; i < n; i++) {
@@ -38,6 +38,8 @@ static void test_registry(void) {
     CHECK(cg_cuda_kernel_find("nope") == NULL);
     CHECK(cg_cuda_kernel_for_entry("axo_rmsnorm_fwd_bf16") == cg_cuda_kernel_find("rmsnorm"));
     CHECK(cg_cuda_kernel_for_entry("axo_attn_bwd_dq_hd128_f32") == cg_cuda_kernel_find("attention_bwd"));
+    CHECK(cg_cuda_kernel_for_entry("axo_attn_blk_bwd_dkdv_hd64_bf16") == cg_cuda_kernel_find("attention_blk"));
+    CHECK(cg_cuda_kernel_for_entry("axo_attn_merge_f32") == cg_cuda_kernel_find("attention_blk"));
 }
 
 #ifdef AXO_HAVE_NVRTC
