@@ -15,6 +15,7 @@
 
 #include <stdarg.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #define STAGE_ALIGN 256
@@ -523,8 +524,28 @@ void rt_nccl_dev_coll_init(rt_nccl_dev_coll *c, rt_comm *const *axis, int naxes)
 
 /* ---- bootstrap and the world ------------------------------------------------------------- */
 
+int rt_nccl_rdzv_port(const rt_launch_env *e, ax_diag *d) {
+    const char *s = getenv("AXO_RDZV_PORT");
+    if (s && *s) {
+        char *end;
+        long v = strtol(s, &end, 10);
+        if (*end || v < 1 || v > 65535) {
+            ax_error(d, "environment", "AXO_RDZV_PORT='%s' is not a TCP port (1..65535)", s);
+            return -1;
+        }
+        return (int)v;
+    }
+    const char *agent = getenv("TORCHELASTIC_USE_AGENT_STORE");
+    if (e->launcher && !strcmp(e->launcher, "torchrun") && agent && (!strcasecmp(agent, "true") || !strcmp(agent, "1")))
+        return e->master_port < 65535 ? e->master_port + 1 : e->master_port - 1;
+    return e->master_port;
+}
+
 int rt_nccl_share_id(const rt_nccl_api *api, const rt_launch_env *e, unsigned char id[RT_NCCL_ID_BYTES],
                      double timeout_s, ax_diag *d) {
+    rt_launch_env at = *e;
+    if ((at.master_port = rt_nccl_rdzv_port(e, d)) < 0) return -1;
+    e = &at;
     if (e->rank == 0) {
         int r = api->get_unique_id(api->ctx, id);
         if (r) {
@@ -534,7 +555,13 @@ int rt_nccl_share_id(const rt_nccl_api *api, const rt_launch_env *e, unsigned ch
             return -1;
         }
     }
-    return rt_rendezvous(e, id, RT_NCCL_ID_BYTES, timeout_s, d);
+    int rc = rt_rendezvous(e, id, RT_NCCL_ID_BYTES, timeout_s, d);
+    if (rc && e->rank == 0 && ax_diag_contains(d, "Address already in use"))
+        ax_diag_add(d, AX_SEV_NOTE, "rendezvous",
+                    "another program listens on port %d of MASTER_ADDR; choose a free port for axo's id exchange with "
+                    "AXO_RDZV_PORT (the same on every rank)",
+                    e->master_port);
+    return rc;
 }
 
 int rt_nccl_pick_device(const rt_launch_env *e, int ndev, ax_diag *d) {

@@ -126,9 +126,18 @@ const rt_nccl_api *rt_nccl_api_load(ax_diag *d);
 
 /* ---- bootstrap -------------------------------------------------------------- */
 
+/* The TCP port of the id exchange on MASTER_ADDR: MASTER_PORT, except under
+ * torchrun when its agent already serves its own TCPStore there (PyTorch >=
+ * 2.4 with the c10d rendezvous says so with TORCHELASTIC_USE_AGENT_STORE=True):
+ * then MASTER_PORT + 1 (MASTER_PORT - 1 at 65535). AXO_RDZV_PORT, if set,
+ * overrides both (every rank must see the same value). -1 with an error if
+ * AXO_RDZV_PORT is not a port. */
+int rt_nccl_rdzv_port(const rt_launch_env *e, ax_diag *d);
+
 /* Rank 0 makes the NCCL unique id (api->get_unique_id) and hands it to the
- * other ranks of the job e over the TCP rendezvous (rt_rendezvous); they
- * receive it into id. Needs only get_unique_id of api (and only on rank 0). */
+ * other ranks of the job e over the TCP rendezvous (rt_rendezvous, at
+ * rt_nccl_rdzv_port); they receive it into id. Needs only get_unique_id of
+ * api (and only on rank 0). */
 int rt_nccl_share_id(const rt_nccl_api *api, const rt_launch_env *e, unsigned char id[RT_NCCL_ID_BYTES],
                      double timeout_s, ax_diag *d);
 

@@ -15,7 +15,7 @@ trap 'kill $(jobs -p) 2>/dev/null; rm -rf "$T"' EXIT
 export AXO_CACHE_DIR="$T/cache"
 unset RANK WORLD_SIZE LOCAL_RANK LOCAL_WORLD_SIZE MASTER_ADDR MASTER_PORT SLURM_PROCID SLURM_NTASKS \
   SLURM_STEP_NUM_TASKS SLURM_LOCALID OMPI_COMM_WORLD_RANK OMPI_COMM_WORLD_SIZE OMPI_COMM_WORLD_LOCAL_RANK \
-  AXO_TEST_FAKE_RANKS AXO_TEST_FAIL_RANK AXO_COMM_TIMEOUT
+  AXO_TEST_FAKE_RANKS AXO_TEST_FAIL_RANK AXO_COMM_TIMEOUT AXO_RDZV_PORT TORCHELASTIC_USE_AGENT_STORE
 pass=0 fail=0
 ok() { pass=$((pass + 1)); }
 bad() { fail=$((fail + 1)); echo "FAIL: $*" >&2; }
@@ -75,6 +75,27 @@ env1="OMPI_COMM_WORLD_RANK=1 OMPI_COMM_WORLD_SIZE=2 OMPI_COMM_WORLD_LOCAL_RANK=1
 check 'two_ranks ompi' "two ranks under an OpenMPI (mpirun) environment"
 check 'grep -q "fake rank 0 of 2 (openmpi, local rank 0)" ompi-0.out && test "$(ids ompi-0.out ompi-1.out)" = 1' \
   "OpenMPI ranks share rank 0's id"
+
+# torchrun >= 2.4 (c10d rendezvous): its agent serves a TCPStore on MASTER_PORT and
+# says so; the ranks then meet on MASTER_PORT + 1. A listener stands in for the store.
+listen_on() { python3 -c 'import socket, sys, time
+s = socket.socket(); s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(); time.sleep(120)' "$1" & }
+P=$(port)
+listen_on "$P"
+store=$!
+sleep 0.5
+env0="RANK=0 WORLD_SIZE=2 LOCAL_RANK=0 MASTER_ADDR=127.0.0.1 MASTER_PORT=$P TORCHELASTIC_USE_AGENT_STORE=True"
+env1="RANK=1 WORLD_SIZE=2 LOCAL_RANK=1 MASTER_ADDR=127.0.0.1 MASTER_PORT=$P TORCHELASTIC_USE_AGENT_STORE=True"
+check 'two_ranks agent && test "$(ids agent-0.out agent-1.out)" = 1' "next to torchrun's agent store, the ranks meet on MASTER_PORT + 1"
+# ... and without that flag the taken port is reported with the way out
+check '! RANK=0 WORLD_SIZE=2 MASTER_ADDR=127.0.0.1 MASTER_PORT=$P AXO_TEST_FAKE_RANKS=1 timeout 20 "$AXORUN" p2.bin 2>taken.err' \
+  "rank 0 cannot listen on a taken port"
+check 'grep -q "Address already in use" taken.err && grep -q "AXO_RDZV_PORT" taken.err' "the taken port is named with AXO_RDZV_PORT as the way out"
+Q=$(port)
+check 'RANK=0 WORLD_SIZE=2 MASTER_ADDR=127.0.0.1 MASTER_PORT=$P AXO_RDZV_PORT=$Q AXO_TEST_FAKE_RANKS=1 timeout 30 "$AXORUN" p2.bin >rp0.out 2>rp0.err &
+  RANK=1 WORLD_SIZE=2 MASTER_ADDR=127.0.0.1 MASTER_PORT=$P AXO_RDZV_PORT=$Q AXO_TEST_FAKE_RANKS=1 timeout 30 "$AXORUN" p2.bin >rp1.out 2>rp1.err && wait $! && test "$(ids rp0.out rp1.out)" = 1' \
+  "AXO_RDZV_PORT moves the exchange"
+kill $store 2>/dev/null
 
 # rank 0 never comes: rank 1 gives up at AXO_COMM_TIMEOUT, saying where it looked
 P=$(port)

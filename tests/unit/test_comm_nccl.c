@@ -533,6 +533,34 @@ static void test_share_id_one_rank(void) {
     ax_diag_free(&d);
 }
 
+/* The id exchange's port: MASTER_PORT, but not torchrun's agent store. */
+static void test_rdzv_port(void) {
+    rt_launch_env e = {.rank = 0, .world_size = 2, .master_port = 29500, .launcher = "torchrun"};
+    ax_diag d;
+    ax_diag_init(&d);
+    unsetenv("AXO_RDZV_PORT");
+    unsetenv("TORCHELASTIC_USE_AGENT_STORE");
+    CHECK_EQ(rt_nccl_rdzv_port(&e, &d), 29500);
+    setenv("TORCHELASTIC_USE_AGENT_STORE", "True", 1);
+    CHECK_EQ(rt_nccl_rdzv_port(&e, &d), 29501);
+    e.master_port = 65535;
+    CHECK_EQ(rt_nccl_rdzv_port(&e, &d), 65534);
+    e.launcher = "slurm"; /* only torchrun's agent serves a store there */
+    CHECK_EQ(rt_nccl_rdzv_port(&e, &d), 65535);
+    setenv("TORCHELASTIC_USE_AGENT_STORE", "False", 1);
+    e.launcher = "torchrun";
+    CHECK_EQ(rt_nccl_rdzv_port(&e, &d), 65535);
+    setenv("AXO_RDZV_PORT", "31000", 1);
+    CHECK_EQ(rt_nccl_rdzv_port(&e, &d), 31000);
+    CHECK_EQ(d.nerrors, 0);
+    setenv("AXO_RDZV_PORT", "70000", 1);
+    CHECK_EQ(rt_nccl_rdzv_port(&e, &d), -1);
+    CHECK(ax_diag_contains(&d, "AXO_RDZV_PORT='70000' is not a TCP port"));
+    unsetenv("AXO_RDZV_PORT");
+    unsetenv("TORCHELASTIC_USE_AGENT_STORE");
+    ax_diag_free(&d);
+}
+
 /* The real library: loads where axo was built with nccl.h and NCCL is
  * installed (nothing here touches a GPU). */
 static void test_real_api(void) {
@@ -565,6 +593,7 @@ int main(void) {
     test_dev_coll();
     test_pick_device();
     test_share_id_one_rank();
+    test_rdzv_port();
     test_real_api();
     return check_done();
 }
