@@ -96,9 +96,13 @@ static int run_rank(const char *plan, const rt_launch_env *e, const char *execut
     if (rt_session_open(plan, &probe, d) != 0) return 1;
     int world = rt_plan_world_size(&probe);
     if (world != e->world_size || (ranks && ranks != world)) {
-        ax_error(d, plan, "the plan was compiled for %d rank%s but %s started %d (recompile with axoc --world-size %d)",
-                 world, world > 1 ? "s" : "", strcmp(e->launcher, "none") ? e->launcher : "the launcher",
-                 e->world_size, e->world_size);
+        int n = world != e->world_size ? e->world_size : ranks;
+        if (world != e->world_size)
+            ax_error(d, plan, "the plan was compiled for %d rank%s but %s started %d (recompile with axoc --world-size %d)",
+                     world, world > 1 ? "s" : "", e->launcher, n, n);
+        else
+            ax_error(d, plan, "the plan was compiled for %d rank%s but --ranks %d was given (recompile with axoc "
+                     "--world-size %d)", world, world > 1 ? "s" : "", n, n);
         rt_session_close(&probe);
         return 1;
     }
