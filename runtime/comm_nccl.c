@@ -91,8 +91,8 @@ AX_PRINTF(4, 5) static int fail(ncomm *c, int rc, const char *what, const char *
  * end); the first reason is kept for later calls. */
 static void world_abort(rt_nccl_world *w, const char *reason) {
     if (w->aborted) return;
-    w->aborted = 1;
     snprintf(w->reason, sizeof w->reason, "%s", reason);
+    __atomic_store_n(&w->aborted, 1, __ATOMIC_RELEASE); /* rt_nccl_world_aborted may read it from another thread */
     for (int i = 0; i < w->ncomms; i++)
         if (w->comms[i]->nc) {
             w->api->comm_abort(w->api->ctx, w->comms[i]->nc);
@@ -169,8 +169,11 @@ static ncomm *comm_new(rt_nccl_world *w, const char *label) {
     return c;
 }
 
+/* After an abort no device memory is freed (nor streams destroyed): cudaFree
+ * waits for the device, and a kernel NCCL failed to stop would make the
+ * cleanup hang. The process's exit returns it all. */
 static void drop_sends(ncomm *c) {
-    for (int i = 0; i < c->nps; i++) c->w->api->dev_free(c->w->api->ctx, c->ps[i].dbuf);
+    for (int i = 0; i < c->nps && !c->w->aborted; i++) c->w->api->dev_free(c->w->api->ctx, c->ps[i].dbuf);
     c->nps = 0;
 }
 
@@ -590,11 +593,15 @@ int rt_nccl_pick_device(const rt_launch_env *e, int ndev, ax_diag *d) {
 
 rt_comm *rt_nccl_comm(rt_nccl_world *w) { return &w->comms[0]->base; }
 
+const char *rt_nccl_world_aborted(rt_nccl_world *w) {
+    return __atomic_load_n(&w->aborted, __ATOMIC_ACQUIRE) ? w->reason : NULL;
+}
+
 void rt_nccl_world_destroy(rt_nccl_world *w) {
     if (!w) return;
     while (w->ncomms > 0) comm_close(w->comms[w->ncomms - 1]); /* splits first, the world last */
-    if (w->stage) w->api->dev_free(w->api->ctx, w->stage);
-    if (w->stream) w->api->stream_destroy(w->api->ctx, w->stream);
+    if (w->stage && !w->aborted) w->api->dev_free(w->api->ctx, w->stage); /* see drop_sends */
+    if (w->stream && !w->aborted) w->api->stream_destroy(w->api->ctx, w->stream);
     free(w->comms);
     free(w);
 }

@@ -160,8 +160,15 @@ rt_nccl_world *rt_nccl_join(const rt_launch_env *e, int device, double timeout_s
 /* The world communicator (owned by the world). */
 rt_comm *rt_nccl_comm(rt_nccl_world *w);
 /* Finalizes every communicator still open (splits first) within the timeout,
- * else aborts them; frees the world. */
+ * else aborts them; frees the world. After an abort it frees no device
+ * memory and destroys no stream (that could wait for a kernel NCCL failed to
+ * stop): the process's exit returns them. */
 void rt_nccl_world_destroy(rt_nccl_world *w);
+/* NULL, or the reason this rank's communicators were aborted. The one call
+ * that may come from another thread (a watchdog: axorun gives a rank a
+ * grace period after an abort, then exits the process, so that not even a
+ * cleanup stuck on the device can hang the job). */
+const char *rt_nccl_world_aborted(rt_nccl_world *w);
 
 /* 1 if c is an NCCL communicator. */
 int rt_comm_is_nccl(const rt_comm *c);

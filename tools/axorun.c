@@ -9,8 +9,11 @@
 #include "runtime/spawn.h"
 #include "runtime/trace.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 static const char *usage =
     "usage: axorun PLAN.bin [--executor cpu|cuda] [--ranks N] [--comm local|nccl] [--output-dir DIR]\n"
@@ -80,6 +83,36 @@ static void print_rank_diag(const ax_diag *d, int rank) {
     }
     ax_diag_print(&p, stderr);
     ax_diag_free(&p);
+}
+
+/* Once the rank's NCCL communicators are aborted the rank fails and cleans
+ * up; if the cleanup itself is stuck (a kernel NCCL did not stop makes
+ * cudaFree and stream synchronisation wait forever), this thread says why
+ * and ends the process, so the launcher sees the failure and stops the
+ * other ranks: no silent hang even then. */
+#define ABORT_GRACE_S 30
+typedef struct watchdog {
+    rt_nccl_world *w;
+    int rank, stop;
+    pthread_t t;
+} watchdog;
+
+static void *watch(void *p) {
+    watchdog *wd = p;
+    struct timespec tick = {0, 100 * 1000 * 1000};
+    int since = -1, ticks = 0;
+    while (!__atomic_load_n(&wd->stop, __ATOMIC_ACQUIRE)) {
+        const char *why = rt_nccl_world_aborted(wd->w);
+        if (why && since < 0) since = ticks;
+        if (since >= 0 && ticks - since > ABORT_GRACE_S * 10) {
+            fprintf(stderr, "nccl: error: %s\naxorun: error: rank %d: still running %d s after its NCCL communicators "
+                    "were aborted; exiting without cleanup\n", why, wd->rank, ABORT_GRACE_S);
+            _exit(1);
+        }
+        nanosleep(&tick, NULL);
+        ticks++;
+    }
+    return NULL;
 }
 
 /* This process is rank e->rank of a job of e->world_size processes: check the
@@ -165,8 +198,14 @@ static int run_rank(const char *plan, const rt_launch_env *e, const char *execut
         o->trace = rt_trace_create();
         if (!o->trace_step) o->trace_step = o->max_steps == 1 ? 1 : 2;
     }
+    watchdog wd = {.w = nw, .rank = e->rank};
+    int watching = pthread_create(&wd.t, NULL, watch, &wd) == 0;
     int rc = rt_train_rank(plan, rt_nccl_comm(nw), o, nccl_ready, cuda, d) != 0;
-    rt_nccl_world_destroy(nw);
+    if (watching) {
+        __atomic_store_n(&wd.stop, 1, __ATOMIC_RELEASE);
+        pthread_join(wd.t, NULL);
+    }
+    rt_nccl_world_destroy(nw); /* after an abort it touches no device memory */
     if (o->trace) {
         if (!rc && rt_trace_write(o->trace, trace_path, d) != 0) rc = 1;
         rt_trace_destroy(o->trace);

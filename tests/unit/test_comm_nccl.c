@@ -32,8 +32,21 @@ static struct fake {
     int split_rank, split_size;
     /* record */
     char log[4096];
-    int state_calls, aborts, destroys, finalizes, allocs, frees, comms;
+    int state_calls, aborts, destroys, finalizes, allocs, frees, comms, streams;
+    void *live[64]; /* device memory and streams not released (left to the "process exit" after an abort) */
+    int nlive;
 } F;
+
+static void live_add(void *p) {
+    if (F.nlive < (int)AX_ARRAY_LEN(F.live)) F.live[F.nlive++] = p;
+}
+static void live_del(void *p) {
+    for (int i = 0; i < F.nlive; i++)
+        if (F.live[i] == p) {
+            F.live[i] = F.live[--F.nlive];
+            return;
+        }
+}
 
 static void logf_(const char *fmt, ...) AX_PRINTF(1, 2);
 static void logf_(const char *fmt, ...) {
@@ -44,7 +57,9 @@ static void logf_(const char *fmt, ...) {
     va_end(ap);
 }
 
+/* Frees what the backend left behind, as a process exit would. */
 static void fake_reset(void) {
+    for (int i = 0; i < F.nlive; i++) free(F.live[i]);
     memset(&F, 0, sizeof F);
     F.split_rank = 0;
     F.split_size = 1;
@@ -159,9 +174,15 @@ static int f_recv(void *ctx, void *comm, rt_nccl_type t, void *buf, size_t n, in
 static int f_set_device(void *ctx, int device) { return device < 0 ? F_CUDA_ERROR : 0; }
 static int f_stream_create(void *ctx, void **stream) {
     *stream = malloc(1);
+    live_add(*stream);
+    F.streams++;
     return 0;
 }
-static void f_stream_destroy(void *ctx, void *stream) { free(stream); }
+static void f_stream_destroy(void *ctx, void *stream) {
+    live_del(stream);
+    F.streams--;
+    free(stream);
+}
 static int f_stream_query(void *ctx, void *stream) {
     if (F.stream_error) return F_CUDA_ERROR;
     return F.stream_hangs ? RT_NCCL_PENDING : 0;
@@ -169,10 +190,12 @@ static int f_stream_query(void *ctx, void *stream) {
 static int f_dev_alloc(void *ctx, void **p, size_t bytes) {
     F.allocs++;
     *p = malloc(bytes);
+    live_add(*p);
     return 0;
 }
 static void f_dev_free(void *ctx, void *p) {
     F.frees++;
+    live_del(p);
     free(p);
 }
 static int f_copy(void *ctx, void *dst, const void *src, size_t bytes, int to_device, void *stream) {
@@ -276,6 +299,7 @@ static void test_host_ops(void) {
     CHECK_EQ(F.destroys, 1);
     CHECK_EQ(F.aborts, 0);
     CHECK_EQ(F.allocs, F.frees);
+    CHECK_EQ(F.streams, 0);
 }
 
 /* Init that never completes (a rank that never starts) ends at the timeout
@@ -321,6 +345,9 @@ static void test_collective_timeout(void) {
     CHECK_EQ(rt_comm_split(c, 0, 0, &dp), 0);
     CHECK(dp != NULL);
     rt_nccl_set_label(dp, "axis dp");
+    float y = 1;
+    CHECK_EQ(rt_comm_all_reduce_sum_f32(c, &y, 1), 0); /* allocates the staging buffer */
+    CHECK_EQ(F.allocs, 1);
     F.stream_hangs = 1;
     char dev[40];
     double t0 = now_s();
@@ -346,7 +373,9 @@ static void test_collective_timeout(void) {
     rt_nccl_world_destroy(w);
     CHECK_EQ(F.finalizes, 0); /* aborted communicators are not finalized */
     CHECK_EQ(F.destroys, 0);
-    CHECK_EQ(F.allocs, F.frees);
+    /* nothing on the device is released after an abort (it could wait for a stuck kernel) */
+    CHECK_EQ(F.frees, 0);
+    CHECK_EQ(F.streams, 1);
 }
 
 /* NCCL reports an error while we wait (a peer's process died: the
@@ -465,7 +494,9 @@ static void test_abort(void) {
     fake_reset();
     rt_nccl_world *w = world(0, 2, 5.0);
     rt_comm *c = rt_nccl_comm(w);
+    CHECK(rt_nccl_world_aborted(w) == NULL);
     rt_comm_abort(c, "a rank failed");
+    CHECK_CONTAINS(rt_nccl_world_aborted(w), "rank 0: a rank failed");
     rt_comm_abort(c, "second reason");
     CHECK_EQ(F.aborts, 1);
     float x = 0;
@@ -595,5 +626,6 @@ int main(void) {
     test_share_id_one_rank();
     test_rdzv_port();
     test_real_api();
+    fake_reset();
     return check_done();
 }

@@ -34,7 +34,20 @@ typedef struct fctx {
     int hung;
     int in_group, p2p_in_group;
     char last[RT_COMM_ERR_CAP];
+    void *live[32]; /* "device" memory and streams, freed at the rank's end (after an abort the backend leaves them) */
+    int nlive;
 } fctx;
+
+static void *live_new(fctx *x, size_t bytes) {
+    void *p = malloc(bytes ? bytes : 1);
+    if (p && x->nlive < (int)AX_ARRAY_LEN(x->live)) x->live[x->nlive++] = p;
+    return p;
+}
+static void live_free(fctx *x, void *p) {
+    for (int i = 0; i < x->nlive; i++)
+        if (x->live[i] == p) x->live[i] = x->live[--x->nlive];
+    free(p);
+}
 
 #define FAIL_CODE 5
 
@@ -123,16 +136,16 @@ static int l_broadcast(void *ctx, void *comm, rt_nccl_type t, const void *send, 
 }
 static int l_set_device(void *ctx, int device) { return 0; }
 static int l_stream_create(void *ctx, void **stream) {
-    *stream = malloc(1);
+    *stream = live_new(ctx, 1);
     return 0;
 }
-static void l_stream_destroy(void *ctx, void *stream) { free(stream); }
+static void l_stream_destroy(void *ctx, void *stream) { live_free(ctx, stream); }
 static int l_stream_query(void *ctx, void *stream) { return ((fctx *)ctx)->hung ? RT_NCCL_PENDING : 0; }
 static int l_alloc(void *ctx, void **p, size_t bytes) {
-    *p = malloc(bytes);
+    *p = live_new(ctx, bytes);
     return *p ? 0 : 2;
 }
-static void l_free(void *ctx, void *p) { free(p); }
+static void l_free(void *ctx, void *p) { live_free(ctx, p); }
 static int l_copy(void *ctx, void *dst, const void *src, size_t bytes, int to_device, void *stream) {
     memcpy(dst, src, bytes);
     return 0;
@@ -192,7 +205,10 @@ static int rank_fn(rt_comm *c, void *arg) {
     api.ctx = &x;
     unsigned char id[RT_NCCL_ID_BYTES] = {0};
     rt_nccl_world *w = rt_nccl_world_create(&api, id, r, rt_comm_size(c), 0, j->timeout, &j->diags[r]);
-    if (!w) return -1;
+    if (!w) {
+        while (x.nlive) live_free(&x, x.live[0]);
+        return -1;
+    }
     rt_train_opts o = {.output_dir = j->out, .overwrite = 1, .quiet = 1};
     int ready[2] = {0, 0};
     int rc = rt_train_rank(j->plan, rt_nccl_comm(w), &o, on_ready, ready, &j->diags[r]);
@@ -200,6 +216,7 @@ static int rank_fn(rt_comm *c, void *arg) {
     j->axes_nccl[r] = ready[1];
     j->p2p[r] = x.p2p_in_group;
     rt_nccl_world_destroy(w);
+    while (x.nlive) live_free(&x, x.live[0]);
     return rc;
 }
 
