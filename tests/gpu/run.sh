@@ -87,9 +87,26 @@ use_deps() {
     echo "run.sh: using libyaml/jansson/xxhash unpacked from $debs into $prefix"
 }
 
+# NCCL: the toolkit's, else the one PyTorch's wheels bring (nvidia-nccl-cu*: header
+# and library), so that a machine with torch but without NCCL packages still
+# checks the NCCL backend (the build needs nccl.h; axorun dlopens the library).
+find_nccl() {
+    local d
+    d=$(python3 -c 'import nvidia.nccl, os; print(list(nvidia.nccl.__path__)[0])' 2>/dev/null) || return 0
+    if [ ! -f "$cuda/include/nccl.h" ] && [ ! -f /usr/include/nccl.h ] && [ -f "$d/include/nccl.h" ]; then
+        export NCCL_HOME=$d
+        echo "run.sh: nccl.h from the Python package at $d"
+    fi
+    if ! ldconfig -p 2>/dev/null | grep -q 'libnccl.so.2 ' && [ -f "$d/lib/libnccl.so.2" ]; then
+        export AXO_NCCL_LIB=${AXO_NCCL_LIB:-$d/lib/libnccl.so.2}
+        echo "run.sh: libnccl.so.2 from the Python package at $d"
+    fi
+}
+
 # ---- build -------------------------------------------------------------------------
 build() {
     use_deps || return 1
+    find_nccl
     echo "run.sh: building the project (Release) into $out/proj"
     cmake -S "$root" -B "$out/proj" -DCMAKE_BUILD_TYPE=Release >"$logs/cmake.log" 2>&1 ||
         { tail -20 "$logs/cmake.log"; return 1; }
@@ -381,6 +398,7 @@ run_checks() {
         echo "run.sh: not built (tests/gpu/run.sh build)" >&2
         exit 2
     fi
+    find_nccl
     command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi --query-gpu=name,driver_version,memory.total,memory.used --format=csv,noheader
     local t0=$SECONDS
     check_kernels
