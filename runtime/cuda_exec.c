@@ -2042,7 +2042,9 @@ int rt_cuda_attach(rt_session *s, const rt_cuda_opts *o, ax_diag *d) {
     }
     if (!rc) {
         memcpy(c->st.coord, s->st.coord, sizeof c->st.coord);
-        if (s->st.coll) {
+        if (o->coll) {
+            c->st.coll = o->coll;
+        } else if (s->st.coll) {
             rt_cuda_host_coll_init(&c->hc, c->dev, s->st.coll, s->m);
             c->st.coll = &c->hc.dc;
         }

@@ -89,6 +89,10 @@ typedef struct rt_cuda_opts {
     int poison;            /* also set by AXO_CUDA_POISON=1 */
     char *info;            /* if set: one line about the device and memory (rank 0 of rt_cuda_attach) */
     size_t info_cap;
+    /* rt_cuda_attach: the device collectives of a multi-process job (NCCL,
+     * runtime/comm_nccl.h); NULL: stage through the session's host
+     * collectives (the local backend's ranks on one GPU) */
+    const rt_dev_collectives *coll;
 } rt_cuda_opts;
 
 /* Number of CUDA devices; 0 with the reason in why (no driver, no device,

@@ -24,6 +24,17 @@
 #                     (DDP, ZeRO-3, FSDP2 via host-staged collectives)
 #   refuse-oom        a plan far larger than the GPU is refused before the first
 #                     step, with the figures and advice
+#   nccl:1rank        build/gpu_nccl_check: the NCCL backend with a world of 1
+#                     (device and host collectives, splits) and a world of 2
+#                     whose second rank never comes (init must time out, not hang)
+#   nccl:2ranks       gpu_nccl_check --ranks 2 (needs 2 GPUs, else SKIP): exact
+#                     collectives across processes, then a hung and a dead peer
+#                     end the others within AXO_COMM_TIMEOUT
+#   e2e-nccl:<config> (needs 2 GPUs, else SKIP) axorun spawning one process per
+#                     GPU vs the CPU executor on 2 local ranks (DDP, ZeRO-3,
+#                     FSDP2 on the CUDA executor; sp 2 on the CPU executor over
+#                     host-staged NCCL); the same under torchrun if it is
+#                     installed; a rank failing first ends the job at once
 #
 # Environment: CUDA_HOME (default /usr/local/cuda), AXO_GPU_BUILD (default
 # build-gpu/), AXO_GPU_LOGS (default $AXO_GPU_BUILD/logs), AXO_GPU_ARCH (force
@@ -76,9 +87,26 @@ use_deps() {
     echo "run.sh: using libyaml/jansson/xxhash unpacked from $debs into $prefix"
 }
 
+# NCCL: the toolkit's, else the one PyTorch's wheels bring (nvidia-nccl-cu*: header
+# and library), so that a machine with torch but without NCCL packages still
+# checks the NCCL backend (the build needs nccl.h; axorun dlopens the library).
+find_nccl() {
+    local d
+    d=$(python3 -c 'import nvidia.nccl, os; print(list(nvidia.nccl.__path__)[0])' 2>/dev/null) || return 0
+    if [ ! -f "$cuda/include/nccl.h" ] && [ ! -f /usr/include/nccl.h ] && [ -f "$d/include/nccl.h" ]; then
+        export NCCL_HOME=$d
+        echo "run.sh: nccl.h from the Python package at $d"
+    fi
+    if ! ldconfig -p 2>/dev/null | grep -q 'libnccl.so.2 ' && [ -f "$d/lib/libnccl.so.2" ]; then
+        export AXO_NCCL_LIB=${AXO_NCCL_LIB:-$d/lib/libnccl.so.2}
+        echo "run.sh: libnccl.so.2 from the Python package at $d"
+    fi
+}
+
 # ---- build -------------------------------------------------------------------------
 build() {
     use_deps || return 1
+    find_nccl
     echo "run.sh: building the project (Release) into $out/proj"
     cmake -S "$root" -B "$out/proj" -DCMAKE_BUILD_TYPE=Release >"$logs/cmake.log" 2>&1 ||
         { tail -20 "$logs/cmake.log"; return 1; }
@@ -214,7 +242,7 @@ check_e2e() {
         local ok=1 ex
         for ex in cpu cuda; do # the cuda run poisons its arena and names a faulting node (slower; tiny models)
             (cd "$d" && AXO_CUDA_POISON=1 AXO_CUDA_SYNC=1 timeout 600 "$out/proj/axorun" plan.bin --executor $ex \
-                --output-dir "out-$ex" --overwrite >"run-$ex.log" 2>&1) || ok=0
+                --comm local --output-dir "out-$ex" --overwrite >"run-$ex.log" 2>&1) || ok=0
         done
         if [ $ok = 0 ]; then
             record FAIL "e2e:$name" "axorun failed: $(grep -h error "$d"/run-*.log | head -2 | tr '\n' ' ')"
@@ -265,6 +293,102 @@ EOF
     fi
 }
 
+# ---- NCCL ------------------------------------------------------------------------
+ngpus() { nvidia-smi -L 2>/dev/null | grep -c '^GPU' || true; }
+
+check_nccl() {
+    local n log rc
+    for n in 1 2; do
+        log="$logs/nccl-$n.log"
+        if [ "$n" = 1 ]; then timeout 300 "$out/proj/gpu_nccl_check" >"$log" 2>&1
+        else timeout 300 "$out/proj/gpu_nccl_check" --ranks "$n" >"$log" 2>&1; fi
+        rc=$?
+        grep -E "^(info|FAIL|ok)" "$log" | head -20
+        local name="nccl:1rank"
+        [ "$n" != 1 ] && name="nccl:${n}ranks"
+        if [ $rc -eq 0 ]; then record PASS "$name" "$(grep -E "passed, [0-9]+ failed" "$log" | tail -1)"
+        elif [ $rc -eq 77 ]; then record SKIP "$name" "$(grep -m1 '^SKIP' "$log")"
+        else record FAIL "$name" "exit $rc; $(grep -E '^FAIL' "$log" | head -3 | tr '\n' ' ')"; fi
+    done
+}
+
+check_e2e_nccl() {
+    local g cmp=""
+    g=$(ngpus)
+    if [ "${g:-0}" -lt 2 ]; then
+        record SKIP "e2e-nccl" "needs 2 GPUs, ${g:-0} visible"
+        return
+    fi
+    local t=$out/e2e-nccl
+    rm -rf "$t" && mkdir -p "$t"
+    local ds="deepspeed: $root/configs/deepspeed/zero3_bf16.json"
+    local fsdp
+    fsdp=$(printf 'fsdp_version: 2\nfsdp_config:\n  offload_params: false\n  auto_wrap_policy: TRANSFORMER_BASED_WRAP\n  transformer_layer_cls_to_wrap: Qwen3DecoderLayer\n  state_dict_type: FULL_STATE_DICT\n  reshard_after_forward: true')
+    # name dtype model executor-expected extra
+    local cases=(
+        "qwen2-ddp2-f32|false|tiny-qwen2|cuda|"
+        "llama-zero3x2-bf16|true|tiny-llama|cuda|$ds"
+        "qwen3-fsdp2x2-bf16|true|tiny-qwen3|cuda|$fsdp"
+        "llama-sp2-f32|false|tiny-llama|cpu|sequence_parallel_degree: 2"
+    )
+    for c in "${cases[@]}"; do
+        IFS='|' read -r name dtype model exp extra <<<"$c"
+        local d=$t/$name
+        mkdir -p "$d"
+        write_cfg "$d/cfg.yml" "$dtype" "$model" "$extra"
+        local tol=1e-4
+        [ "$dtype" = true ] && tol=1e-2
+        if ! (cd "$d" && "$out/proj/axoc" compile cfg.yml -o plan.bin --world-size 2 >compile.log 2>&1); then
+            record FAIL "e2e-nccl:$name" "axoc compile failed: $(tail -2 "$d/compile.log" | tr '\n' ' ')"
+            continue
+        fi
+        if ! (cd "$d" && timeout 600 "$out/proj/axorun" plan.bin --executor cpu --comm local --output-dir out-ref \
+            --overwrite >run-ref.log 2>&1); then
+            record FAIL "e2e-nccl:$name" "the CPU reference failed: $(grep -h error "$d/run-ref.log" | head -2 | tr '\n' ' ')"
+            continue
+        fi
+        if ! (cd "$d" && AXO_COMM_TIMEOUT=120 timeout 600 "$out/proj/axorun" plan.bin --comm nccl --output-dir out-nccl \
+            --overwrite >run-nccl.log 2>&1); then
+            record FAIL "e2e-nccl:$name" "axorun failed: $(grep -h error "$d/run-nccl.log" | head -3 | tr '\n' ' ')"
+            continue
+        fi
+        if ! grep -q "NCCL backend" "$d/run-nccl.log" || ! grep -q "$exp executor" "$d/run-nccl.log"; then
+            record FAIL "e2e-nccl:$name" "the run did not use NCCL with the $exp executor (see $d/run-nccl.log)"
+            continue
+        fi
+        if cmp=$(compare_logs "$d/out-ref/train_log.jsonl" "$d/out-nccl/train_log.jsonl" "$tol"); then
+            record PASS "e2e-nccl:$name" "$cmp"
+        else
+            record FAIL "e2e-nccl:$name" "$cmp"
+        fi
+    done
+    # torchrun starting axorun as its ranks (--no-python), if torchrun is here
+    local d=$t/qwen2-ddp2-f32
+    if command -v torchrun >/dev/null 2>&1 && [ -f "$d/plan.bin" ]; then
+        if (cd "$d" && AXO_COMM_TIMEOUT=120 timeout 600 torchrun --standalone --nproc-per-node 2 --no-python \
+            "$out/proj/axorun" plan.bin --output-dir out-torchrun --overwrite >run-torchrun.log 2>&1) &&
+            cmp=$(compare_logs "$d/out-ref/train_log.jsonl" "$d/out-torchrun/train_log.jsonl" 1e-4); then
+            record PASS "e2e-nccl:torchrun" "$cmp"
+        else
+            record FAIL "e2e-nccl:torchrun" "$(grep -h error "$d/run-torchrun.log" | head -2 | tr '\n' ' ') $cmp"
+        fi
+    else
+        record SKIP "e2e-nccl:torchrun" "torchrun is not installed"
+    fi
+    # a rank failing first (before CUDA): the spawner ends the job at once, naming it
+    if [ -f "$d/plan.bin" ]; then
+        local t0=$SECONDS
+        (cd "$d" && AXO_TEST_FAIL_RANK=1 AXO_COMM_TIMEOUT=120 timeout 300 "$out/proj/axorun" plan.bin --comm nccl \
+            --output-dir out-fail >run-fail.log 2>&1)
+        local rc=$? secs=$((SECONDS - t0))
+        if [ $rc -ne 0 ] && [ $secs -lt 60 ] && grep -q "rank 1 (pid [0-9]*) exited with status 3" "$d/run-fail.log"; then
+            record PASS "e2e-nccl:rank-fails" "ended in $secs s: $(grep -m1 'exited with status' "$d/run-fail.log")"
+        else
+            record FAIL "e2e-nccl:rank-fails" "exit $rc after $secs s: $(tail -2 "$d/run-fail.log" | tr '\n' ' ')"
+        fi
+    fi
+}
+
 run_checks() {
     # libraries unpacked from carried .debs by an earlier build (the binaries do not record their path)
     if [ -d "$out/deps/usr/lib/x86_64-linux-gnu" ]; then
@@ -274,19 +398,22 @@ run_checks() {
         echo "run.sh: not built (tests/gpu/run.sh build)" >&2
         exit 2
     fi
+    find_nccl
     command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi --query-gpu=name,driver_version,memory.total,memory.used --format=csv,noheader
     local t0=$SECONDS
     check_kernels
     check_exec
     check_e2e
     check_oom
+    check_nccl
+    check_e2e_nccl
     echo
     echo "GPU checks ($((SECONDS - t0)) s; logs in $logs):"
     printf '%s\n' "${rows[@]}" | tee "$logs/summary.txt"
     if [ -n "${OUT:-}" ] && [ -d "${OUT:-}" ]; then
         cp "$logs/summary.txt" "$OUT/gpu-summary.txt"
         tar czf "$OUT/gpu-logs.tar.gz" -C "$out" --exclude='*.safetensors' --exclude='*.bin' --exclude='deps' \
-            logs e2e oom 2>/dev/null
+            logs e2e oom e2e-nccl 2>/dev/null
     fi
     if printf '%s\n' "${rows[@]}" | grep -q '^FAIL'; then
         echo "RESULT: FAIL ($(printf '%s\n' "${rows[@]}" | grep -c '^FAIL') of ${#rows[@]} checks failed)"
