@@ -82,6 +82,14 @@ static const struct ksig {
     TS("axo_attn_any_fwd", "ppppppliiiidi"),
     TS("axo_attn_any_bwd_dq", "ppppppppliiiidi"),
     TS("axo_attn_any_bwd_dkdv", "pppppppppliiiidi"),
+    TS("axo_attn_blk_fwd_hd64", "pppppppppiiiifi"),
+    TS("axo_attn_blk_fwd_hd128", "pppppppppiiiifi"),
+    TS("axo_attn_blk_bwd_preprocess", "pppliii"),
+    TS("axo_attn_blk_bwd_dkdv_hd64", "ppppppppppppiiiifi"),
+    TS("axo_attn_blk_bwd_dkdv_hd128", "ppppppppppppiiiifi"),
+    TS("axo_attn_blk_bwd_dq_hd64", "pppppppppppiiiifi"),
+    TS("axo_attn_blk_bwd_dq_hd128", "pppppppppppiiiifi"),
+    {"axo_attn_merge_f32", "ppppppliii"},
 };
 #undef TS
 
@@ -1356,6 +1364,136 @@ static int g_attention_bwd(gx *x) {
     return 0;
 }
 
+/* ---- ring-attention blocks (codegen/kernels/attention_blk.cuh) ---------------------------- */
+static int64_t blk_smem_fwd(int64_t hd) { return (3 * 64 * (hd + 1) + 64 * 65) * 4 + 256 * 4; }
+static int64_t blk_smem_bwd(int64_t hd) { return (4 * 64 * (hd + 1) + 64 * 65) * 4 + 384 * 4; }
+
+typedef struct blk_dims {
+    int64_t B, Sq, Sk, nh, nkv, hd;
+} blk_dims;
+
+/* q, k, v (and out, dout for the backward) one float dtype, seg/idx i32,
+ * lse and every result f32; head_dim 64 or 128 (the only instantiations). */
+static int blk_check(gx *x, blk_dims *a, int bwd) {
+    if (need_fp(x, IN(0), "attention_blk q")) return -1;
+    ir_dtype t = dt(x, IN(0));
+    const int64_t *q = ty(x, IN(0))->dims, *k = ty(x, IN(1))->dims;
+    *a = (blk_dims){.B = q[0], .Sq = q[1], .Sk = k[1], .nh = q[2], .nkv = k[2], .hd = q[3]};
+    if (dt(x, IN(1)) != t || dt(x, IN(2)) != t || (bwd && (dt(x, IN(7)) != t || dt(x, IN(9)) != t)))
+        return unsupported(x, "ring-attention block whose q, k, v%s differ in dtype", bwd ? ", out, dout" : "");
+    for (int i = 3; i < 7; i++)
+        if (dt(x, IN(i)) != IR_I32) return unsupported(x, "ring-attention block with non-i32 seg/idx (operand %d)", i);
+    if ((bwd && dt(x, IN(8)) != IR_F32))
+        return unsupported(x, "ring-attention block backward with lse of dtype %s (f32 only)", ir_dtype_name(dt(x, IN(8))));
+    for (int i = 0; i < x->n->nout; i++)
+        if (dt(x, OUT(i)) != IR_F32) return unsupported(x, "ring-attention block with a non-f32 result");
+    if (a->hd != 64 && a->hd != 128)
+        return unsupported(x, "ring-attention block (attention_blk) with head_dim %lld (the kernels cover 64 and 128)",
+                           (long long)a->hd);
+    if (!fits_int(a->Sq) || !fits_int(a->Sk) || a->nkv < 1 || a->nh % a->nkv || a->nh > 65535 || a->nkv > 65535 ||
+        a->B > 65535)
+        return unsupported(x, "ring-attention block shape");
+    int64_t smem = bwd ? blk_smem_bwd(a->hd) : blk_smem_fwd(a->hd);
+    if (smem > x->dev->smem_optin)
+        return unsupported(x, "ring-attention block needs %lld bytes of shared memory, the device allows %lld",
+                           (long long)smem, (long long)x->dev->smem_optin);
+    return 0;
+}
+
+/* The 7 common operands q, k, v, segq, segk, idxq, idxk. */
+static void blk_common_args(gx *x, kargs *a, const blk_dims *A, ir_dtype t) {
+    int64_t nq = A->B * A->Sq * A->nh * A->hd, nk = A->B * A->Sk * A->nkv * A->hd;
+    ka_p(a, ptr(x, IN(0)), nq * esz(t));
+    ka_p(a, ptr(x, IN(1)), nk * esz(t));
+    ka_p(a, ptr(x, IN(2)), nk * esz(t));
+    ka_p(a, ptr(x, IN(3)), A->B * A->Sq * 4);
+    ka_p(a, ptr(x, IN(4)), A->B * A->Sk * 4);
+    ka_p(a, ptr(x, IN(5)), A->B * A->Sq * 4);
+    ka_p(a, ptr(x, IN(6)), A->B * A->Sk * 4);
+}
+static void blk_tail_args(gx *x, kargs *a, const blk_dims *A) {
+    ka_i(a, A->Sq);
+    ka_i(a, A->Sk);
+    ka_i(a, A->nh);
+    ka_i(a, A->nkv);
+    ka_f(a, AF("scale", 1));
+    ka_i(a, (int)AI("causal", 1));
+}
+
+static int g_attention_blk(gx *x) {
+    blk_dims A;
+    if (blk_check(x, &A, 0)) return -1;
+    ir_dtype t = dt(x, IN(0));
+    int64_t nq = A.B * A.Sq * A.nh * A.hd;
+    char e[64], base[48];
+    kargs a = {0};
+    blk_common_args(x, &a, &A, t);
+    ka_p(&a, ptr(x, OUT(0)), nq * 4);
+    ka_p(&a, ptr(x, OUT(1)), A.B * A.nh * A.Sq * 4);
+    blk_tail_args(x, &a, &A);
+    snprintf(base, sizeof base, "axo_attn_blk_fwd_hd%lld", (long long)A.hd);
+    return launch(x, ename(e, sizeof e, base, t), (A.Sq + 63) / 64, A.nh, A.B, 256, 1, blk_smem_fwd(A.hd), &a);
+}
+
+static int g_attention_blk_bwd(gx *x) {
+    blk_dims A;
+    if (blk_check(x, &A, 1)) return -1;
+    ir_dtype t = dt(x, IN(0));
+    int64_t nq = A.B * A.Sq * A.nh * A.hd, nk = A.B * A.Sk * A.nkv * A.hd, nl = A.B * A.nh * A.Sq;
+    uint64_t out = ptr(x, IN(7)), lse = ptr(x, IN(8)), dout = ptr(x, IN(9)), D = scratch(x, nl * 4);
+    char e[64], base[48];
+    kargs p = {0};
+    ka_p(&p, out, nq * esz(t));
+    ka_p(&p, dout, nq * esz(t));
+    ka_p(&p, D, nl * 4);
+    ka_l(&p, A.B);
+    ka_i(&p, A.Sq);
+    ka_i(&p, A.nh);
+    ka_i(&p, A.hd);
+    if (launch(x, ename(e, sizeof e, "axo_attn_blk_bwd_preprocess", t), blocks(x, nl * 32, 256), 1, 1, 256, 1, 0, &p))
+        return -1;
+    for (int pass = 0; pass < 2; pass++) { /* dK/dV over kv heads, then dQ over query heads */
+        kargs a = {0};
+        blk_common_args(x, &a, &A, t);
+        ka_p(&a, dout, nq * esz(t));
+        ka_p(&a, lse, nl * 4);
+        ka_p(&a, D, nl * 4);
+        if (pass == 0) {
+            ka_p(&a, ptr(x, OUT(1)), nk * 4);
+            ka_p(&a, ptr(x, OUT(2)), nk * 4);
+        } else {
+            ka_p(&a, ptr(x, OUT(0)), nq * 4);
+        }
+        blk_tail_args(x, &a, &A);
+        snprintf(base, sizeof base, pass == 0 ? "axo_attn_blk_bwd_dkdv_hd%lld" : "axo_attn_blk_bwd_dq_hd%lld",
+                 (long long)A.hd);
+        if (launch(x, ename(e, sizeof e, base, t), ((pass == 0 ? A.Sk : A.Sq) + 63) / 64, pass == 0 ? A.nkv : A.nh, A.B,
+                   256, 1, blk_smem_bwd(A.hd), &a))
+            return -1;
+    }
+    return 0;
+}
+
+static int g_attn_merge(gx *x) {
+    for (int i = 0; i < 4; i++)
+        if (dt(x, IN(i)) != IR_F32) return unsupported(x, "attn_merge of a non-f32 operand (%d)", i);
+    const int64_t *dm = ty(x, IN(0))->dims;
+    int64_t B = dm[0], S = dm[1], nh = dm[2], hd = dm[3], no = B * S * nh * hd, nl = B * nh * S;
+    if (!fits_int(S) || !fits_int(nh) || !fits_int(hd)) return unsupported(x, "attn_merge shape");
+    kargs a = {0};
+    ka_p(&a, ptr(x, IN(0)), no * 4);
+    ka_p(&a, ptr(x, IN(1)), nl * 4);
+    ka_p(&a, ptr(x, IN(2)), no * 4);
+    ka_p(&a, ptr(x, IN(3)), nl * 4);
+    ka_p(&a, ptr(x, OUT(0)), no * 4);
+    ka_p(&a, ptr(x, OUT(1)), nl * 4);
+    ka_l(&a, B);
+    ka_i(&a, S);
+    ka_i(&a, nh);
+    ka_i(&a, hd);
+    return launch(x, "axo_attn_merge_f32", blocks(x, B * S * nh * 32, 256), 1, 1, 256, 1, 0, &a);
+}
+
 static int g_swiglu_bwd(gx *x) {
     if (need_fp(x, IN(0), "swiglu input")) return -1;
     ir_dtype t = dt(x, IN(0));
@@ -1564,6 +1702,24 @@ static int g_reduce_scatter(gx *x) {
 
 /* A switch rather than an X-macro table: an op added to ir/ops.def that this
  * executor does not know yet is refused at prepare time, not a build error. */
+/* Rotates x one step along the axis ring (bits: f32, bf16 or i32). */
+static int g_ring_shift(gx *x) {
+    int64_t n;
+    int ax = coll_axis(x, &n);
+    if (ax < 0) return -1;
+    ir_dtype t = dt(x, OUT(0));
+    if (t != IR_F32 && t != IR_BF16 && t != IR_I32)
+        return unsupported(x, "ring_shift of dtype %s (f32, bf16, i32 only)", ir_dtype_name(t));
+    if (x->plan) return 0;
+    if (n == 1) return x_copy(x, ptr(x, OUT(0)), ptr(x, IN(0)), nbytes(x, OUT(0)));
+    if (!x->st->coll->ring_shift) {
+        ax_error(x->d, x->where, "the attached device communicator has no ring_shift");
+        return -1;
+    }
+    return coll_fail(x, x->st->coll->ring_shift(x->st->coll->ctx, ax, t, (const void *)(uintptr_t)ptr(x, IN(0)),
+                                                (void *)(uintptr_t)ptr(x, OUT(0)), numel(x, OUT(0)), STREAM_ARG(x)));
+}
+
 static int exec_node(gx *x) {
     switch (x->n->op) {
     case IR_OP_input: return g_input(x);
@@ -1596,6 +1752,10 @@ static int exec_node(gx *x) {
     case IR_OP_all_reduce: return g_all_reduce(x);
     case IR_OP_all_gather: return g_all_gather(x);
     case IR_OP_reduce_scatter: return g_reduce_scatter(x);
+    case IR_OP_ring_shift: return g_ring_shift(x);
+    case IR_OP_attention_blk: return g_attention_blk(x);
+    case IR_OP_attention_blk_bwd: return g_attention_blk_bwd(x);
+    case IR_OP_attn_merge: return g_attn_merge(x);
     default: return unsupported(x, "this op has no CUDA implementation yet");
     }
 }
@@ -1898,8 +2058,9 @@ int rt_cuda_download(rt_cuda_state *st, int g, rt_buf *host, ax_diag *d) {
 
 /* ==== host-staged device collectives ================================================ */
 /* Device buffer of n elements of dt -> host floats (and back). */
+/* i32 travels as its bits (ring_shift). */
 static int stage_down(rt_cuda_dev *dev, ir_dtype t, const void *src, float *host, int64_t n, ax_diag *d) {
-    if (t == IR_F32) return dv_d2h(dev, host, (uint64_t)(uintptr_t)src, n * 4, "collective", d);
+    if (t != IR_BF16) return dv_d2h(dev, host, (uint64_t)(uintptr_t)src, n * 4, "collective", d);
     uint16_t *h = malloc(sizeof(uint16_t) * (size_t)(n > 0 ? n : 1));
     if (!h) return -1;
     int rc = dv_d2h(dev, h, (uint64_t)(uintptr_t)src, n * 2, "collective", d);
@@ -1908,7 +2069,7 @@ static int stage_down(rt_cuda_dev *dev, ir_dtype t, const void *src, float *host
     return rc;
 }
 static int stage_up(rt_cuda_dev *dev, ir_dtype t, const float *host, void *dst, int64_t n, ax_diag *d) {
-    if (t == IR_F32)
+    if (t != IR_BF16)
         return dv_h2d(dev, (uint64_t)(uintptr_t)dst, host, n * 4, "collective", d) || dv_sync(dev, "collective", d);
     uint16_t *h = malloc(sizeof(uint16_t) * (size_t)(n > 0 ? n : 1));
     if (!h) return -1;
@@ -1959,6 +2120,20 @@ static int hc_reduce_scatter(void *ctx, int axis, ir_dtype t, const void *send, 
     return rc ? -1 : 0;
 }
 
+static int hc_ring_shift(void *ctx, int axis, ir_dtype t, const void *send, void *recv, int64_t n, void *stream) {
+    rt_cuda_host_coll *c = ctx;
+    ax_diag d;
+    ax_diag_init(&d);
+    (void)stream;
+    float *s = malloc(sizeof(float) * (size_t)(n > 0 ? n : 1)), *r = malloc(sizeof(float) * (size_t)(n > 0 ? n : 1));
+    int rc = !s || !r || !c->host->ring_shift || stage_down(c->dev, t, send, s, n, &d) ||
+             c->host->ring_shift(c->host->ctx, axis, s, r, n) || stage_up(c->dev, t, r, recv, n, &d);
+    free(s);
+    free(r);
+    ax_diag_free(&d);
+    return rc ? -1 : 0;
+}
+
 void rt_cuda_host_coll_init(rt_cuda_host_coll *c, rt_cuda_dev *dev, const rt_collectives *host,
                             const ir_module *m) {
     memset(c, 0, sizeof *c);
@@ -1966,7 +2141,7 @@ void rt_cuda_host_coll_init(rt_cuda_host_coll *c, rt_cuda_dev *dev, const rt_col
     c->host = host;
     for (int a = 0; a < IR_MAX_MESH; a++) c->world[a] = a < m->nmesh ? m->mesh_sizes[a] : 1;
     c->dc = (rt_dev_collectives){.ctx = c, .all_reduce = hc_all_reduce, .all_gather = hc_all_gather,
-                                 .reduce_scatter = hc_reduce_scatter};
+                                 .reduce_scatter = hc_reduce_scatter, .ring_shift = hc_ring_shift};
 }
 
 int rt_cuda_plan_check(const ir_module *m, ax_diag *d) {

@@ -76,6 +76,10 @@ typedef struct rt_dev_collectives {
                       void *stream);
     int (*reduce_scatter)(void *ctx, int axis, ir_dtype dt, const void *send, void *recv, int64_t n_per_rank,
                           void *stream);
+    /* send -> the next rank of the axis ring, recv <- the previous rank's
+     * send (n elements; dt may also be IR_I32: it moves bits). NULL: plans
+     * with ring_shift (sequence parallelism) are refused at run time. */
+    int (*ring_shift)(void *ctx, int axis, ir_dtype dt, const void *send, void *recv, int64_t n, void *stream);
 } rt_dev_collectives;
 
 typedef struct rt_cuda_opts {
