@@ -104,7 +104,8 @@ static float rnd(double scale, int positive) {
 /* Fills global g of host state st as its attributes say:
  *   gen="rand" (default for floats, attr scale), "pos" (positive), "value"
  *   (attr value), "nan" (results), "ids" (i32 in [0, hi)), "tgt" (ids with
- *   every 5th -100), "seg" (i32 [B,S]: 2-3 packed segments per row). */
+ *   every 5th -100), "seg" (i32 [B,S]: 2-3 packed segments per row), "iota"
+ *   (i32 [B,S]: off + the position in the row). */
 static void fill_global(const ir_module *m, rt_state *st, int g) {
     const ir_global *G = &m->globals[g];
     rt_buf *b = &st->globals[g];
@@ -119,6 +120,8 @@ static void fill_global(const ir_module *m, rt_state *st, int g) {
                 int64_t S = G->type.dims[G->type.rank - 1], s = i % S, row = i / S;
                 v = s < S / 3 + row ? 0 : s < (2 * S) / 3 ? 1 : 2;
             }
+            if (!strcmp(gen, "iota"))
+                v = (int32_t)(i % G->type.dims[G->type.rank - 1] + ir_attr_int(G->attrs, G->nattrs, "off", 0));
             rt_i(b)[i] = v;
             continue;
         }
@@ -332,6 +335,54 @@ static void make_ops(void) {
                    "  %%2 = reduce_scatter(@a) {axis=\"dp\", dim=0} : %s[8,5]<dp:0> act\n"
                    "  store(@o1, %%0)\n  store(@o2, %%1)\n  store(@o3, %%2)\n}\n",
                t, t, t, t, t, t, t, t);
+        add_op(NM("ring_shift (1 rank)"), 0, 0, NULL,
+               HDR "global @a : %s[8,5] act\nglobal @o : %s[8,5] act {gen=\"nan\", check=1}\n"
+                   "program p {\n  %%0 = ring_shift(@a) {axis=\"dp\"} : %s[8,5] act\n  store(@o, %%0)\n}\n",
+               t, t, t);
+        /* ring-attention blocks: a diagonal block (causal by index) and an earlier block (queries at
+         * indices S.. see every key of their segment), merged; both backwards against the merged row */
+        struct {
+            int B, S, nh, nkv, hd, causal;
+        } rb[] = {{2, 150, 4, 2, 64, 1}, {1, 97, 2, 1, 128, 1}, {2, 70, 4, 2, 64, 0}};
+        for (size_t i = 0; i < AX_ARRAY_LEN(rb); i++) {
+            char n2[120], q[48], kv[48], sg[32], ls[32], q32[48], kv32[48];
+            snprintf(n2, sizeof n2, "attention_blk x2 + attn_merge + attention_blk_bwd x2 hd%d causal=%d", rb[i].hd,
+                     rb[i].causal);
+            snprintf(q, sizeof q, "%s[%d,%d,%d,%d]", t, rb[i].B, rb[i].S, rb[i].nh, rb[i].hd);
+            snprintf(kv, sizeof kv, "%s[%d,%d,%d,%d]", t, rb[i].B, rb[i].S, rb[i].nkv, rb[i].hd);
+            snprintf(q32, sizeof q32, "f32[%d,%d,%d,%d]", rb[i].B, rb[i].S, rb[i].nh, rb[i].hd);
+            snprintf(kv32, sizeof kv32, "f32[%d,%d,%d,%d]", rb[i].B, rb[i].S, rb[i].nkv, rb[i].hd);
+            snprintf(sg, sizeof sg, "[%d,%d]", rb[i].B, rb[i].S);
+            snprintf(ls, sizeof ls, "f32[%d,%d,%d]", rb[i].B, rb[i].nh, rb[i].S);
+            double sc = 1.0 / sqrt((double)rb[i].hd);
+            const char *at = rb[i].causal ? "causal=1" : "causal=0";
+            char cv[160] = "";
+            if (strcmp(t, "f32")) snprintf(cv, sizeof cv, "  %%6 = convert(%%4) {to=\"%s\"} : %s act\n", t, q);
+            else snprintf(cv, sizeof cv, "  %%6 = scale(%%4) {alpha=1.0} : %s act\n", q);
+            int lo = !strcmp(t, "f32"); /* bf16: the merged out is rounded before the backward (a flip moves D) */
+            add_op(NM(n2), lo ? 1e-4 : 1e-2, lo ? 2e-5 : 5e-3, NULL,
+                   HDR "global @q : %s act {scale=1.5}\nglobal @k : %s act {scale=1.5}\nglobal @v : %s act\n"
+                       "global @k2 : %s act {scale=1.5}\nglobal @v2 : %s act\n"
+                       "global @seg : i32%s act {gen=\"seg\"}\nglobal @i0 : i32%s act {gen=\"iota\"}\n"
+                       "global @i1 : i32%s act {gen=\"iota\", off=%d}\nglobal @do : %s act\n"
+                       "global @o : %s act {gen=\"nan\", check=1}\nglobal @lse : %s act {gen=\"nan\", check=1}\n"
+                       "global @dq : %s act {gen=\"nan\", check=1}\nglobal @dk : %s act {gen=\"nan\", check=1}\n"
+                       "global @dv : %s act {gen=\"nan\", check=1}\nglobal @dq2 : %s act {gen=\"nan\", check=1}\n"
+                       "global @dk2 : %s act {gen=\"nan\", check=1}\nglobal @dv2 : %s act {gen=\"nan\", check=1}\n"
+                       "program p {\n"
+                       "  %%0, %%1 = attention_blk(@q, @k, @v, @seg, @seg, @i0, @i0) {scale=%.17g, %s} : %s act, %s act\n"
+                       "  %%2, %%3 = attention_blk(@q, @k2, @v2, @seg, @seg, @i1, @i0) {scale=%.17g, %s} : %s act, %s act\n"
+                       "  %%4, %%5 = attn_merge(%%0, %%1, %%2, %%3) : %s act, %s act\n"
+                       "%s"
+                       "  %%7, %%8, %%9 = attention_blk_bwd(@q, @k, @v, @seg, @seg, @i0, @i0, %%6, %%5, @do) {scale=%.17g, %s} : "
+                       "%s act, %s act, %s act\n"
+                       "  %%10, %%11, %%12 = attention_blk_bwd(@q, @k2, @v2, @seg, @seg, @i1, @i0, %%6, %%5, @do) "
+                       "{scale=%.17g, %s} : %s act, %s act, %s act\n"
+                       "  store(@o, %%4)\n  store(@lse, %%5)\n  store(@dq, %%7)\n  store(@dk, %%8)\n  store(@dv, %%9)\n"
+                       "  store(@dq2, %%10)\n  store(@dk2, %%11)\n  store(@dv2, %%12)\n}\n",
+                   q, kv, kv, kv, kv, sg, sg, sg, rb[i].S, q, q32, ls, q32, kv32, kv32, q32, kv32, kv32, sc, at, q32, ls,
+                   sc, at, q32, ls, q32, ls, cv, sc, at, q32, kv32, kv32, sc, at, q32, kv32, kv32);
+        }
 #undef NM
     }
     /* dtype crossings */
