@@ -772,6 +772,7 @@ static int64_t lastdim(gx *x, int32_t r) {
     return t->rank ? t->dims[t->rank - 1] : 1;
 }
 static int64_t esz(ir_dtype t) { return t == IR_BF16 ? 2 : 4; }
+static int on_host(gx *x, int32_t r) { return ir_ref_on_host(x->pr->m, x->pr->p, r); }
 static uint64_t ptr(gx *x, int32_t r) {
     if (IR_REF_IS_GLOBAL(r)) return x->st->globals[IR_REF_GLOBAL(r)];
     return x->st->arena + (uint64_t)x->pr->offsets[r];
@@ -1702,6 +1703,60 @@ static int g_reduce_scatter(gx *x) {
 
 /* A switch rather than an X-macro table: an op added to ir/ops.def that this
  * executor does not know yet is refused at prepare time, not a build error. */
+/* ---- CPU offload: copies between device memory and the host side (fp32 storage) ---------- */
+static rt_buf *host_buf(gx *x, int32_t r) {
+    return IR_REF_IS_GLOBAL(r) ? &x->st->host.globals[IR_REF_GLOBAL(r)] : &x->pr->host.vals[r];
+}
+
+static int g_to_host(gx *x) {
+    ir_dtype t = dt(x, OUT(0));
+    if (t != IR_F32 && t != IR_BF16 && t != IR_I32)
+        return unsupported(x, "to_host of dtype %s (f32, bf16, i32 only)", ir_dtype_name(t));
+    if (on_host(x, IN(0)) || !on_host(x, OUT(0))) return unsupported(x, "to_host whose operand is not in device memory");
+    if (x->plan) return 0;
+    rt_buf *h = host_buf(x, OUT(0));
+    int64_t n = numel(x, OUT(0));
+    free(h->data);
+    h->data = calloc((size_t)(n > 0 ? n : 1), 4);
+    if (!h->data || h->numel != n) {
+        ax_error(x->d, x->where, "out of host memory (%lld elements)", (long long)n);
+        return -1;
+    }
+    if (t != IR_BF16) return dv_d2h(x->dev, h->data, ptr(x, IN(0)), n * 4, x->where, x->d);
+    uint16_t *b = malloc(sizeof(uint16_t) * (size_t)(n > 0 ? n : 1));
+    int rc = !b || dv_d2h(x->dev, b, ptr(x, IN(0)), n * 2, x->where, x->d);
+    for (int64_t i = 0; !rc && i < n; i++) rt_f(h)[i] = ax_bf16_to_f32(b[i]); /* bf16 -> its fp32 value: exact */
+    free(b);
+    return rc ? -1 : 0;
+}
+
+static int g_to_device(gx *x) {
+    ir_dtype t = dt(x, OUT(0));
+    if (t != IR_F32 && t != IR_BF16 && t != IR_I32)
+        return unsupported(x, "to_device of dtype %s (f32, bf16, i32 only)", ir_dtype_name(t));
+    if (!on_host(x, IN(0)) || on_host(x, OUT(0))) return unsupported(x, "to_device whose operand is not in host memory");
+    if (x->plan) return 0;
+    const rt_buf *h = host_buf(x, IN(0));
+    int64_t n = numel(x, OUT(0));
+    if (!h->data || h->numel != n) {
+        ax_error(x->d, x->where, "internal error: the host operand is not live (or has %lld elements, not %lld)",
+                 (long long)h->numel, (long long)n);
+        return -1;
+    }
+    /* synchronous: the host buffer may be freed or rewritten right after */
+    if (t != IR_BF16)
+        return dv_h2d(x->dev, ptr(x, OUT(0)), h->data, n * 4, x->where, x->d) || dv_sync(x->dev, x->where, x->d) ? -1 : 0;
+    uint16_t *b = malloc(sizeof(uint16_t) * (size_t)(n > 0 ? n : 1));
+    if (!b) {
+        ax_error(x->d, x->where, "out of host memory");
+        return -1;
+    }
+    for (int64_t i = 0; i < n; i++) b[i] = ax_f32_to_bf16(rt_f(h)[i]); /* already bf16-rounded: exact */
+    int rc = dv_h2d(x->dev, ptr(x, OUT(0)), b, n * 2, x->where, x->d) || dv_sync(x->dev, x->where, x->d);
+    free(b);
+    return rc ? -1 : 0;
+}
+
 /* Rotates x one step along the axis ring (bits: f32, bf16 or i32). */
 static int g_ring_shift(gx *x) {
     int64_t n;
@@ -1756,6 +1811,8 @@ static int exec_node(gx *x) {
     case IR_OP_attention_blk: return g_attention_blk(x);
     case IR_OP_attention_blk_bwd: return g_attention_blk_bwd(x);
     case IR_OP_attn_merge: return g_attn_merge(x);
+    case IR_OP_to_host: return g_to_host(x);
+    case IR_OP_to_device: return g_to_device(x);
     default: return unsupported(x, "this op has no CUDA implementation yet");
     }
 }
@@ -1765,8 +1822,10 @@ static void set_where(gx *x, int i) {
     x->n = &x->pr->p->nodes[i];
     x->scr_off = 0;
     x->nreg = 0;
-    for (int k = 0; k < x->n->nin; k++) reg_add(x, ptr(x, x->n->in[k]), nbytes(x, x->n->in[k]));
-    for (int k = 0; k < x->n->nout; k++) reg_add(x, ptr(x, x->n->out[k]), nbytes(x, x->n->out[k]));
+    for (int k = 0; k < x->n->nin; k++)
+        if (!on_host(x, x->n->in[k])) reg_add(x, ptr(x, x->n->in[k]), nbytes(x, x->n->in[k]));
+    for (int k = 0; k < x->n->nout; k++)
+        if (!on_host(x, x->n->out[k])) reg_add(x, ptr(x, x->n->out[k]), nbytes(x, x->n->out[k]));
     snprintf(x->where, sizeof x->where, "%s node %d (%s)", x->pr->p->name, i, ir_ops[x->n->op].name);
 }
 
@@ -1788,6 +1847,22 @@ int rt_cuda_state_init(rt_cuda_state *st, rt_cuda_dev *dev, const ir_module *m, 
                      ir_dtype_name(t));
             return -1;
         }
+        if (ir_global_on_host(&m->globals[g])) { /* offload: a host block, no device buffer */
+            if (!st->host.globals) {
+                st->host.m = m;
+                st->host.globals = calloc((size_t)m->nglobals, sizeof *st->host.globals);
+                if (!st->host.globals) {
+                    ax_error(d, "cuda", "out of host memory");
+                    return -1;
+                }
+            }
+            if (rt_buf_alloc_local(m, &st->host.globals[g], m->globals[g].type) != 0) {
+                ax_error(d, m->globals[g].name, "out of host memory");
+                return -1;
+            }
+            st->host_bytes += 4 * st->host.globals[g].numel;
+            continue;
+        }
         st->gbytes[g] = ir_local_bytes(m, &m->globals[g].type);
     }
     return 0;
@@ -1799,12 +1874,20 @@ void rt_cuda_state_free(rt_cuda_state *st) {
         for (int g = 0; g < st->m->nglobals; g++) dv_free(st->dev, st->globals[g]);
     dv_free(st->dev, st->arena);
     dv_free(st->dev, st->scratch);
+    if (st->host.globals)
+        for (int g = 0; g < st->m->nglobals; g++) rt_buf_free(&st->host.globals[g]);
+    free(st->host.globals);
     free(st->globals);
     free(st->gbytes);
     memset(st, 0, sizeof *st);
 }
 
 /* ==== programs ======================================================================= */
+static int keep_device(const ir_program *p, int32_t v, void *ctx) {
+    (void)ctx;
+    return !ir_value_on_host(p, v);
+}
+
 int rt_cuda_prog_init(rt_cuda_prog *pr, rt_cuda_state *st, const ir_program *p, ax_diag *d) {
     memset(pr, 0, sizeof *pr);
     pr->m = st->m;
@@ -1821,10 +1904,15 @@ int rt_cuda_prog_init(rt_cuda_prog *pr, rt_cuda_state *st, const ir_program *p, 
         return -1;
     }
     for (int i = 0; i < p->nnodes; i++) pr->stage_off[i] = pr->const_off[i] = -1, pr->flag_slot[i] = -1;
-    pr->arena_bytes = ir_arena_plan(st->m, p, NULL, NULL, pr->offsets, NULL);
+    for (int i = 0; i < p->nnodes && !pr->has_host; i++) pr->has_host = ir_node_on_host(&p->nodes[i]);
+    for (int v = 0; v < p->nvalues && !pr->has_host; v++) pr->has_host = ir_value_on_host(p, v);
+    /* device values in the device arena; host values (offload) in the host program's own buffers */
+    pr->arena_bytes = ir_arena_plan(st->m, p, pr->has_host ? keep_device : NULL, NULL, pr->offsets, NULL);
+    if (pr->has_host && rt_prog_init(&pr->host, st->m, p, d) != 0) return -1;
     gx x = {.pr = pr, .st = st, .dev = st->dev, .plan = 1, .d = d};
     int rc = 0;
     for (int i = 0; i < p->nnodes; i++) { /* every node, so that all problems are reported at once */
+        if (ir_node_on_host(&p->nodes[i])) continue; /* the CPU reference runs every op */
         set_where(&x, i);
         if (exec_node(&x) != 0) rc = -1;
     }
@@ -1841,6 +1929,7 @@ void rt_cuda_prog_free(rt_cuda_prog *pr) {
         dv_free(pr->dev, pr->consts_dev);
         dv_host_free(pr->dev, pr->stage_host);
     }
+    if (pr->has_host) rt_prog_free(&pr->host);
     free(pr->gemm);
     free(pr->offsets);
     free(pr->stage_off);
@@ -1872,7 +1961,8 @@ int rt_cuda_state_alloc(rt_cuda_state *st, rt_cuda_prog *const *progs, int nprog
         return -1;
     }
     int64_t gsum = 0, arena = 0, scr = 0, per_prog = 0;
-    for (int g = 0; g < m->nglobals; g++) gsum += ALIGN(st->gbytes[g] > 0 ? st->gbytes[g] : 1);
+    for (int g = 0; g < m->nglobals; g++)
+        if (!ir_global_on_host(&m->globals[g])) gsum += ALIGN(st->gbytes[g] > 0 ? st->gbytes[g] : 1);
     for (int i = 0; i < nprogs; i++) {
         if (progs[i]->arena_bytes > arena) arena = progs[i]->arena_bytes;
         if (progs[i]->scratch_bytes > scr) scr = progs[i]->scratch_bytes;
@@ -1911,6 +2001,7 @@ int rt_cuda_state_alloc(rt_cuda_state *st, rt_cuda_prog *const *progs, int nprog
     }
     for (int g = 0; g < m->nglobals; g++) {
         char what[300];
+        if (ir_global_on_host(&m->globals[g])) continue; /* a host block (rt_cuda_state_init) */
         snprintf(what, sizeof what, "global %s", m->globals[g].name);
         if (dv_alloc(dev, st->gbytes[g], &st->globals[g], what, d) ||
             dv_memset(dev, st->globals[g], 0, st->gbytes[g], "cuda", d))
@@ -1987,10 +2078,23 @@ int rt_cuda_prog_run(rt_cuda_prog *pr, rt_cuda_state *st, rt_input_fn inputs, vo
     int rc = 0;
     if (dev->poison) rc = dv_memset(dev, st->arena, 0xff, st->arena_bytes, pr->p->name, d);
     if (!rc && pr->nflags) rc = dv_memset(dev, pr->flags_dev, 0x7f, 4 * (int64_t)pr->nflags, pr->p->name, d);
+    memcpy(st->host.coord, st->coord, sizeof st->host.coord);
+    int synced = 0;
     for (int i = 0; i < pr->p->nnodes && !rc; i++) {
-        set_where(&x, i);
-        rc = exec_node(&x);
+        if (ir_node_on_host(&pr->p->nodes[i])) {
+            /* offload: the CPU reference kernels on host memory, once the device is done with what
+             * came before (overlapping host and device work is future work) */
+            if (!synced) rc = dv_sync(dev, pr->p->name, d);
+            synced = 1;
+            if (!rc) rc = rt_prog_node_run(&pr->host, &st->host, i, inputs, ctx, d);
+        } else {
+            synced = 0;
+            set_where(&x, i);
+            rc = exec_node(&x);
+        }
+        if (pr->has_host) rt_prog_node_done(&pr->host, i);
     }
+    if (pr->has_host) rt_prog_release(&pr->host);
     /* drain the stream whatever happened: a kernel fault shows up here */
     ax_diag tmp;
     ax_diag_init(&tmp);
@@ -2023,6 +2127,10 @@ static int host_matches(rt_cuda_state *st, int g, const rt_buf *host, ax_diag *d
 int rt_cuda_upload(rt_cuda_state *st, int g, const rt_buf *host, ax_diag *d) {
     if (host_matches(st, g, host, d)) return -1;
     const ir_global *G = &st->m->globals[g];
+    if (ir_global_on_host(G)) { /* same storage as the CPU executor's */
+        memcpy(st->host.globals[g].data, host->data, (size_t)host->numel * 4);
+        return 0;
+    }
     int64_t n = host->numel, bytes = st->gbytes[g];
     if (G->type.dtype != IR_BF16) {
         if (dv_h2d(st->dev, st->globals[g], host->data, bytes, G->name, d)) return -1;
@@ -2042,6 +2150,11 @@ int rt_cuda_upload(rt_cuda_state *st, int g, const rt_buf *host, ax_diag *d) {
 int rt_cuda_download(rt_cuda_state *st, int g, rt_buf *host, ax_diag *d) {
     if (host_matches(st, g, host, d)) return -1;
     const ir_global *G = &st->m->globals[g];
+    if (ir_global_on_host(G)) {
+        if (dv_sync(st->dev, G->name, d)) return -1; /* a run ends synchronised; cheap either way */
+        memcpy(host->data, st->host.globals[g].data, (size_t)host->numel * 4);
+        return 0;
+    }
     int64_t n = host->numel, bytes = st->gbytes[g];
     if (G->type.dtype != IR_BF16) return dv_d2h(st->dev, host->data, st->globals[g], bytes, G->name, d);
     uint16_t *h = malloc(sizeof(uint16_t) * (size_t)(n > 0 ? n : 1));

@@ -130,6 +130,12 @@ typedef struct rt_cuda_state {
     int64_t arena_bytes, scratch_bytes;
     int64_t total_bytes;      /* everything allocated on the device for this state */
     int allocated;
+    /* CPU offload: the blocks of place="host" globals live here, in host
+     * memory stored as the CPU executor stores them (fp32, bf16 values
+     * rounded; i32), and the nodes with on="host" run on them with the CPU
+     * reference kernels; other globals have no host buffer (data NULL) */
+    rt_state host;
+    int64_t host_bytes;
 } rt_cuda_state;
 
 /* Plans the globals (nothing is allocated yet). */
@@ -154,6 +160,8 @@ typedef struct rt_cuda_prog {
     void **gemm;          /* per node: cuBLASLt plan of a matmul, else NULL */
     uint64_t flags_dev, consts_dev;
     void *stage_host;     /* pinned */
+    rt_prog host;         /* the host values and nodes (offload), when has_host */
+    int has_host;
 } rt_cuda_prog;
 
 /* Prepares p: arena offsets, kernel selection and argument checks for every

@@ -6,7 +6,10 @@
  *  - dry runs (runtime/cuda_exec.h) of whole training steps of real plans —
  *    Llama/Qwen2/Qwen3 shapes, f32 and bf16, head_dim 16 (generic attention)
  *    64 and 128 (FlashAttention-style kernels), gradient checkpointing, DDP
- *    and ZeRO-3 over 2 ranks — prepare and run with every launch, copy and
+ *    and ZeRO-3 over 2 ranks, sequence parallelism (ring attention: sp 2,
+ *    dp 2 x sp 2), CPU offload (ZeRO-3 + offload_all, ZeRO-1/2 +
+ *    offload_optimizer: host nodes run the CPU kernels for real) — prepare
+ *    and run with every launch, copy and
  *    GEMM validated (argument kinds, pointer extents inside one allocation,
  *    grid limits), one GEMM per matmul node, and the arena the plan reports;
  *  - refusals with useful messages: a plan that does not fit, an op/dtype no
@@ -21,6 +24,7 @@
 #include "tests/check.h"
 
 #include <ctype.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -321,6 +325,18 @@ static void dry_run(const dry_case *k) {
                   "%s: no ring-attention ops", k->name);
         CHECK_MSG(rt_cuda_plan_check(mod, &d) == 0, "%s: plan check", k->name);
     }
+    if (k->sh.offload_optimizer || k->sh.offload_params) { /* CPU offload: copies and host nodes are there */
+        int copies = 0, host_nodes = 0, host_globals = 0;
+        for (int pi = 0; pi < mod->nprograms; pi++)
+            for (int i = 0; i < mod->programs[pi]->nnodes; i++) {
+                const ir_node *nd = &mod->programs[pi]->nodes[i];
+                copies += nd->op == IR_OP_to_host || nd->op == IR_OP_to_device;
+                host_nodes += ir_node_on_host(nd);
+            }
+        for (int g = 0; g < mod->nglobals; g++) host_globals += ir_global_on_host(&mod->globals[g]);
+        CHECK_MSG(copies && host_nodes && host_globals, "%s: no offload in the plan", k->name);
+        CHECK_MSG(rt_cuda_plan_check(mod, &d) == 0, "%s: plan check", k->name);
+    }
     char info[512] = "";
     rt_cuda_opts o = {.dry_run = 1, .info = info, .info_cap = sizeof info};
     if (!rc) rc = rt_cuda_attach(&s, &o, &d);
@@ -343,7 +359,10 @@ static void dry_run(const dry_case *k) {
     /* the parameters come back (a dry run reads zeros) */
     rt_buf *w = rt_session_global(&s, "model.norm.weight");
     CHECK(w && s.backend->download(s.backend, &s.st, (int)(w - s.st.globals), &d) == 0);
-    CHECK(w && rt_f(w)[0] == 0.0f);
+    if (w && ir_global_on_host(&mod->globals[w - s.st.globals])) /* offloaded: really computed on the host */
+        CHECK_MSG(isfinite(rt_f(w)[0]), "%s: host parameter", k->name);
+    else
+        CHECK(w && rt_f(w)[0] == 0.0f);
     ax_diag_print(&d, stderr);
     CHECK_MSG(d.nerrors == 0, "%s: errors", k->name);
     ax_diag_free(&d);
@@ -625,6 +644,11 @@ int main(void) {
         {"llama hd128 f32 (flash kernels)", hd128, config(1, 70, 0, 0), 1, {0}},
         {"qwen2 DDP 2 ranks", qwen2, config(2, 32, 0, 0), 2, {.stage = 0}},
         {"llama ZeRO-3 2 ranks bf16", hd16, config(2, 32, 1, 0), 2, {.stage = 3, .reshard_after_forward = 1}},
+        {"llama ZeRO-3 + offload_all 2 ranks bf16", hd16, config(2, 32, 1, 0), 2,
+         {.stage = 3, .reshard_after_forward = 1, .offload_params = 1, .offload_optimizer = 1}},
+        {"qwen2 ZeRO-1 + offload_optimizer 2 ranks", qwen2, config(2, 32, 0, 0), 2, {.stage = 1, .offload_optimizer = 1}},
+        {"llama ZeRO-2 + offload_optimizer 2 ranks bf16 checkpointing", hd16, config(2, 32, 1, 1), 2,
+         {.stage = 2, .offload_optimizer = 1}},
         {"llama hd64 bf16 sp 2 (ring attention)", hd64, sp2, 2, {0}},
         {"llama hd128 f32 sp 2 checkpointing", hd128, sp2f, 2, {0}},
         {"llama hd64 bf16 dp 2 x sp 2 ZeRO-3", hd64, dpsp, 4, {.stage = 3, .reshard_after_forward = 1}},
