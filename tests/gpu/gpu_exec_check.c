@@ -16,7 +16,11 @@
  *  - train: a tiny model (configs/models/tiny-llama, tiny-qwen2, tiny-qwen3,
  *    and head_dim 64/128 variants that take the FlashAttention-style
  *    kernels), f32 and bf16, some with gradient checkpointing, trained for a
- *    few steps on the same batches by both executors; per step the loss
+ *    few steps on the same batches by both executors; also on 2-4 local
+ *    ranks sharing the GPU (one thread per rank, each with a CPU and a CUDA
+ *    session; host-staged collectives): sequence parallelism (sp 2, dp 2 x
+ *    sp 2, ring attention) and CPU offload (ZeRO-3 + offload_all, ZeRO-1/2 +
+ *    offload_optimizer), compared rank by rank; per step the loss
  *    (bf16: within 1e-2 relative, f32: 1e-4), the global gradient norm (same
  *    bounds) and every parameter's gradient norm (f32 1e-3, bf16 5e-2) are
  *    compared.
@@ -335,6 +339,14 @@ static void make_ops(void) {
                    "  %%2 = reduce_scatter(@a) {axis=\"dp\", dim=0} : %s[8,5]<dp:0> act\n"
                    "  store(@o1, %%0)\n  store(@o2, %%1)\n  store(@o3, %%2)\n}\n",
                t, t, t, t, t, t, t, t);
+        add_op(NM("to_host, host nodes (CPU kernels), to_device"), 0, 0, NULL,
+               HDR "global @a : %s[7,9] act\nglobal @h : %s[7,9] act {place=\"host\", check=1}\n"
+                   "global @o : %s[7,9] act {gen=\"nan\", check=1}\n"
+                   "program p {\n  %%0 = to_host(@a) : %s[7,9] act\n"
+                   "  %%1 = scale(%%0) {alpha=3.0, on=\"host\"} : %s[7,9] act\n"
+                   "  %%2 = add(%%1, @h) {on=\"host\"} : %s[7,9] act\n  store(@h, %%2) {on=\"host\"}\n"
+                   "  %%3 = to_device(%%2) : %s[7,9] act\n  store(@o, %%3)\n}\n",
+               t, t, t, t, t, t, t);
         add_op(NM("ring_shift (1 rank)"), 0, 0, NULL,
                HDR "global @a : %s[8,5] act\nglobal @o : %s[8,5] act {gen=\"nan\", check=1}\n"
                    "program p {\n  %%0 = ring_shift(@a) {axis=\"dp\"} : %s[8,5] act\n  store(@o, %%0)\n}\n",
@@ -585,6 +597,11 @@ static void make_trains(void) {
     add_trp("sp 2", 1, 1, 128, 1, 192, 2, 2, (pass_shard_cfg){0});
     add_trp("dp 2 x sp 2", 1, 0, 64, 2, 128, 4, 2, (pass_shard_cfg){0});
     add_trp("dp 2 x sp 2 ZeRO-3", 0, 0, 64, 1, 128, 4, 2, (pass_shard_cfg){.stage = 3, .reshard_after_forward = 1});
+    /* CPU offload: host state, host optimizer nodes (CPU kernels), to_host/to_device copies */
+    add_trp("dp 2 ZeRO-3 + offload_all", 1, 0, 64, 2, 128, 2, 1,
+            (pass_shard_cfg){.stage = 3, .reshard_after_forward = 1, .offload_params = 1, .offload_optimizer = 1});
+    add_trp("dp 2 ZeRO-1 + offload_optimizer", 0, 0, 64, 2, 128, 2, 1, (pass_shard_cfg){.stage = 1, .offload_optimizer = 1});
+    add_trp("dp 2 ZeRO-2 + offload_optimizer", 1, 1, 64, 2, 128, 2, 1, (pass_shard_cfg){.stage = 2, .offload_optimizer = 1});
 }
 
 static ir_module *build(const trcase *t, ax_arena *ar, ax_diag *d) {
