@@ -18,6 +18,10 @@
  *    buffer for per-op temporaries, a cuBLASLt workspace. rt_cuda_state_alloc
  *    compares the total, and the plan's per-rank figure, with the device's
  *    free memory and refuses with the numbers and advice before allocating.
+ *  - CPU offload: globals with place="host" live in host memory as the CPU
+ *    executor stores them (fp32, bf16 rounded), nodes with on="host" run the
+ *    CPU executor's code for the op after a stream synchronisation, and
+ *    to_host / to_device are synchronous copies (bf16 converted at the copy).
  *  - Everything runs in order on one stream; runtime inputs (token ids,
  *    targets, positions, segments, lr, ...) are uploaded per run through a
  *    pinned staging buffer. A run ends with a stream synchronisation.
