@@ -2354,6 +2354,11 @@ int rt_cuda_attach(rt_session *s, const rt_cuda_opts *o, ax_diag *d) {
                  rt_cuda_dev_name(c->dev, name, sizeof name), human(c->st.total_bytes, h1, sizeof h1),
                  human(gsum, h2, sizeof h2), human(c->st.arena_bytes, h3, sizeof h3),
                  human(c->st.scratch_bytes, h4, sizeof h4));
+        if (c->st.host_bytes > 0) { /* CPU offload */
+            size_t l = strlen(o->info);
+            snprintf(o->info + l, o->info_cap - l, "; offloaded state in host memory: %s",
+                     human(c->st.host_bytes, h1, sizeof h1));
+        }
     }
     s->backend = &c->b;
     return 0;

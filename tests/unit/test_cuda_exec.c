@@ -348,6 +348,8 @@ static void dry_run(const dry_case *k) {
         return;
     }
     CHECK_MSG(strstr(info, "CUDA executor on dry run") != NULL, "info: %s", info);
+    if (k->sh.offload_optimizer || k->sh.offload_params)
+        CHECK_MSG(strstr(info, "offloaded state in host memory") != NULL, "info: %s", info);
     int64_t n = s.B * s.S;
     int32_t *ids = malloc(4 * (size_t)n), *tgt = malloc(4 * (size_t)n), *pos = malloc(4 * (size_t)n),
             *seg = malloc(4 * (size_t)n);
