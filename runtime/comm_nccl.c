@@ -521,7 +521,7 @@ void rt_nccl_dev_coll_init(rt_nccl_dev_coll *c, rt_comm *const *axis, int naxes)
     memset(c, 0, sizeof *c);
     for (int a = 0; a < naxes && a < IR_MAX_MESH; a++) c->axis[a] = axis[a];
     c->dc = (rt_dev_collectives){.ctx = c, .all_reduce = dc_all_reduce, .all_gather = dc_all_gather,
-                                 .reduce_scatter = dc_reduce_scatter};
+                                 .reduce_scatter = dc_reduce_scatter, .ring_shift = dc_ring_shift};
     c->ring_shift = dc_ring_shift;
 }
 

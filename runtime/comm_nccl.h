@@ -189,8 +189,8 @@ int rt_nccl_ring_shift(rt_comm *c, ir_dtype dt, const void *send, void *recv, in
 
 /* rt_dev_collectives over the per-mesh-axis NCCL communicators of a rank
  * (rt_rank_coll.axis of runtime/launch.h), for rt_cuda_opts.coll.
- * ring_shift has the same form as the others, ready for the executor's
- * ring attention. */
+ * dc.ring_shift (also kept as the ring_shift member) is the executor's ring
+ * attention's. */
 typedef struct rt_nccl_dev_coll {
     rt_dev_collectives dc;
     rt_comm *axis[IR_MAX_MESH];

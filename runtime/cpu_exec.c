@@ -536,6 +536,32 @@ static int x_bucket(xc *x, int i, int e) {
     return coll_fail(x, rc);
 }
 
+int rt_prog_node_run(rt_prog *pr, rt_state *st, int i, rt_input_fn inputs, void *ctx, ax_diag *d) {
+    xc x = {.pr = pr, .st = st, .inputs = inputs, .ctx = ctx, .d = d, .n = &pr->p->nodes[i]};
+    snprintf(x.where, sizeof x.where, "%s node %d (%s, on the host)", pr->p->name, i, ir_ops[x.n->op].name);
+    for (int r = 0; r < x.n->nout; r++) {
+        rt_buf *b = &pr->vals[x.n->out[r]];
+        if (x.n->op == IR_OP_input) continue;
+        if (b->data && !is_input(pr, x.n->out[r])) free(b->data);
+        b->data = calloc((size_t)(b->numel ? b->numel : 1), 4);
+        if (!b->data) {
+            ax_error(d, x.where, "out of memory (%lld elements)", (long long)b->numel);
+            return -1;
+        }
+    }
+    return exec_table[x.n->op](&x);
+}
+
+void rt_prog_node_done(rt_prog *pr, int i) {
+    for (int v = pr->freeq[i]; v >= 0; v = pr->freenext[v])
+        if (pr->vals[v].data) release(pr, v);
+}
+
+void rt_prog_release(rt_prog *pr) {
+    for (int v = 0; v < pr->p->nvalues; v++)
+        if (pr->vals[v].data) release(pr, v);
+}
+
 int rt_prog_run(rt_prog *pr, rt_state *st, rt_input_fn inputs, void *ctx, ax_diag *d) {
     xc x = {.pr = pr, .st = st, .inputs = inputs, .ctx = ctx, .d = d};
     int rc = 0;

@@ -82,6 +82,14 @@ static const struct ksig {
     TS("axo_attn_any_fwd", "ppppppliiiidi"),
     TS("axo_attn_any_bwd_dq", "ppppppppliiiidi"),
     TS("axo_attn_any_bwd_dkdv", "pppppppppliiiidi"),
+    TS("axo_attn_blk_fwd_hd64", "pppppppppiiiifi"),
+    TS("axo_attn_blk_fwd_hd128", "pppppppppiiiifi"),
+    TS("axo_attn_blk_bwd_preprocess", "pppliii"),
+    TS("axo_attn_blk_bwd_dkdv_hd64", "ppppppppppppiiiifi"),
+    TS("axo_attn_blk_bwd_dkdv_hd128", "ppppppppppppiiiifi"),
+    TS("axo_attn_blk_bwd_dq_hd64", "pppppppppppiiiifi"),
+    TS("axo_attn_blk_bwd_dq_hd128", "pppppppppppiiiifi"),
+    {"axo_attn_merge_f32", "ppppppliii"},
 };
 #undef TS
 
@@ -764,6 +772,7 @@ static int64_t lastdim(gx *x, int32_t r) {
     return t->rank ? t->dims[t->rank - 1] : 1;
 }
 static int64_t esz(ir_dtype t) { return t == IR_BF16 ? 2 : 4; }
+static int on_host(gx *x, int32_t r) { return ir_ref_on_host(x->pr->m, x->pr->p, r); }
 static uint64_t ptr(gx *x, int32_t r) {
     if (IR_REF_IS_GLOBAL(r)) return x->st->globals[IR_REF_GLOBAL(r)];
     return x->st->arena + (uint64_t)x->pr->offsets[r];
@@ -1356,6 +1365,136 @@ static int g_attention_bwd(gx *x) {
     return 0;
 }
 
+/* ---- ring-attention blocks (codegen/kernels/attention_blk.cuh) ---------------------------- */
+static int64_t blk_smem_fwd(int64_t hd) { return (3 * 64 * (hd + 1) + 64 * 65) * 4 + 256 * 4; }
+static int64_t blk_smem_bwd(int64_t hd) { return (4 * 64 * (hd + 1) + 64 * 65) * 4 + 384 * 4; }
+
+typedef struct blk_dims {
+    int64_t B, Sq, Sk, nh, nkv, hd;
+} blk_dims;
+
+/* q, k, v (and out, dout for the backward) one float dtype, seg/idx i32,
+ * lse and every result f32; head_dim 64 or 128 (the only instantiations). */
+static int blk_check(gx *x, blk_dims *a, int bwd) {
+    if (need_fp(x, IN(0), "attention_blk q")) return -1;
+    ir_dtype t = dt(x, IN(0));
+    const int64_t *q = ty(x, IN(0))->dims, *k = ty(x, IN(1))->dims;
+    *a = (blk_dims){.B = q[0], .Sq = q[1], .Sk = k[1], .nh = q[2], .nkv = k[2], .hd = q[3]};
+    if (dt(x, IN(1)) != t || dt(x, IN(2)) != t || (bwd && (dt(x, IN(7)) != t || dt(x, IN(9)) != t)))
+        return unsupported(x, "ring-attention block whose q, k, v%s differ in dtype", bwd ? ", out, dout" : "");
+    for (int i = 3; i < 7; i++)
+        if (dt(x, IN(i)) != IR_I32) return unsupported(x, "ring-attention block with non-i32 seg/idx (operand %d)", i);
+    if ((bwd && dt(x, IN(8)) != IR_F32))
+        return unsupported(x, "ring-attention block backward with lse of dtype %s (f32 only)", ir_dtype_name(dt(x, IN(8))));
+    for (int i = 0; i < x->n->nout; i++)
+        if (dt(x, OUT(i)) != IR_F32) return unsupported(x, "ring-attention block with a non-f32 result");
+    if (a->hd != 64 && a->hd != 128)
+        return unsupported(x, "ring-attention block (attention_blk) with head_dim %lld (the kernels cover 64 and 128)",
+                           (long long)a->hd);
+    if (!fits_int(a->Sq) || !fits_int(a->Sk) || a->nkv < 1 || a->nh % a->nkv || a->nh > 65535 || a->nkv > 65535 ||
+        a->B > 65535)
+        return unsupported(x, "ring-attention block shape");
+    int64_t smem = bwd ? blk_smem_bwd(a->hd) : blk_smem_fwd(a->hd);
+    if (smem > x->dev->smem_optin)
+        return unsupported(x, "ring-attention block needs %lld bytes of shared memory, the device allows %lld",
+                           (long long)smem, (long long)x->dev->smem_optin);
+    return 0;
+}
+
+/* The 7 common operands q, k, v, segq, segk, idxq, idxk. */
+static void blk_common_args(gx *x, kargs *a, const blk_dims *A, ir_dtype t) {
+    int64_t nq = A->B * A->Sq * A->nh * A->hd, nk = A->B * A->Sk * A->nkv * A->hd;
+    ka_p(a, ptr(x, IN(0)), nq * esz(t));
+    ka_p(a, ptr(x, IN(1)), nk * esz(t));
+    ka_p(a, ptr(x, IN(2)), nk * esz(t));
+    ka_p(a, ptr(x, IN(3)), A->B * A->Sq * 4);
+    ka_p(a, ptr(x, IN(4)), A->B * A->Sk * 4);
+    ka_p(a, ptr(x, IN(5)), A->B * A->Sq * 4);
+    ka_p(a, ptr(x, IN(6)), A->B * A->Sk * 4);
+}
+static void blk_tail_args(gx *x, kargs *a, const blk_dims *A) {
+    ka_i(a, A->Sq);
+    ka_i(a, A->Sk);
+    ka_i(a, A->nh);
+    ka_i(a, A->nkv);
+    ka_f(a, AF("scale", 1));
+    ka_i(a, (int)AI("causal", 1));
+}
+
+static int g_attention_blk(gx *x) {
+    blk_dims A;
+    if (blk_check(x, &A, 0)) return -1;
+    ir_dtype t = dt(x, IN(0));
+    int64_t nq = A.B * A.Sq * A.nh * A.hd;
+    char e[64], base[48];
+    kargs a = {0};
+    blk_common_args(x, &a, &A, t);
+    ka_p(&a, ptr(x, OUT(0)), nq * 4);
+    ka_p(&a, ptr(x, OUT(1)), A.B * A.nh * A.Sq * 4);
+    blk_tail_args(x, &a, &A);
+    snprintf(base, sizeof base, "axo_attn_blk_fwd_hd%lld", (long long)A.hd);
+    return launch(x, ename(e, sizeof e, base, t), (A.Sq + 63) / 64, A.nh, A.B, 256, 1, blk_smem_fwd(A.hd), &a);
+}
+
+static int g_attention_blk_bwd(gx *x) {
+    blk_dims A;
+    if (blk_check(x, &A, 1)) return -1;
+    ir_dtype t = dt(x, IN(0));
+    int64_t nq = A.B * A.Sq * A.nh * A.hd, nk = A.B * A.Sk * A.nkv * A.hd, nl = A.B * A.nh * A.Sq;
+    uint64_t out = ptr(x, IN(7)), lse = ptr(x, IN(8)), dout = ptr(x, IN(9)), D = scratch(x, nl * 4);
+    char e[64], base[48];
+    kargs p = {0};
+    ka_p(&p, out, nq * esz(t));
+    ka_p(&p, dout, nq * esz(t));
+    ka_p(&p, D, nl * 4);
+    ka_l(&p, A.B);
+    ka_i(&p, A.Sq);
+    ka_i(&p, A.nh);
+    ka_i(&p, A.hd);
+    if (launch(x, ename(e, sizeof e, "axo_attn_blk_bwd_preprocess", t), blocks(x, nl * 32, 256), 1, 1, 256, 1, 0, &p))
+        return -1;
+    for (int pass = 0; pass < 2; pass++) { /* dK/dV over kv heads, then dQ over query heads */
+        kargs a = {0};
+        blk_common_args(x, &a, &A, t);
+        ka_p(&a, dout, nq * esz(t));
+        ka_p(&a, lse, nl * 4);
+        ka_p(&a, D, nl * 4);
+        if (pass == 0) {
+            ka_p(&a, ptr(x, OUT(1)), nk * 4);
+            ka_p(&a, ptr(x, OUT(2)), nk * 4);
+        } else {
+            ka_p(&a, ptr(x, OUT(0)), nq * 4);
+        }
+        blk_tail_args(x, &a, &A);
+        snprintf(base, sizeof base, pass == 0 ? "axo_attn_blk_bwd_dkdv_hd%lld" : "axo_attn_blk_bwd_dq_hd%lld",
+                 (long long)A.hd);
+        if (launch(x, ename(e, sizeof e, base, t), ((pass == 0 ? A.Sk : A.Sq) + 63) / 64, pass == 0 ? A.nkv : A.nh, A.B,
+                   256, 1, blk_smem_bwd(A.hd), &a))
+            return -1;
+    }
+    return 0;
+}
+
+static int g_attn_merge(gx *x) {
+    for (int i = 0; i < 4; i++)
+        if (dt(x, IN(i)) != IR_F32) return unsupported(x, "attn_merge of a non-f32 operand (%d)", i);
+    const int64_t *dm = ty(x, IN(0))->dims;
+    int64_t B = dm[0], S = dm[1], nh = dm[2], hd = dm[3], no = B * S * nh * hd, nl = B * nh * S;
+    if (!fits_int(S) || !fits_int(nh) || !fits_int(hd)) return unsupported(x, "attn_merge shape");
+    kargs a = {0};
+    ka_p(&a, ptr(x, IN(0)), no * 4);
+    ka_p(&a, ptr(x, IN(1)), nl * 4);
+    ka_p(&a, ptr(x, IN(2)), no * 4);
+    ka_p(&a, ptr(x, IN(3)), nl * 4);
+    ka_p(&a, ptr(x, OUT(0)), no * 4);
+    ka_p(&a, ptr(x, OUT(1)), nl * 4);
+    ka_l(&a, B);
+    ka_i(&a, S);
+    ka_i(&a, nh);
+    ka_i(&a, hd);
+    return launch(x, "axo_attn_merge_f32", blocks(x, B * S * nh * 32, 256), 1, 1, 256, 1, 0, &a);
+}
+
 static int g_swiglu_bwd(gx *x) {
     if (need_fp(x, IN(0), "swiglu input")) return -1;
     ir_dtype t = dt(x, IN(0));
@@ -1564,6 +1703,78 @@ static int g_reduce_scatter(gx *x) {
 
 /* A switch rather than an X-macro table: an op added to ir/ops.def that this
  * executor does not know yet is refused at prepare time, not a build error. */
+/* ---- CPU offload: copies between device memory and the host side (fp32 storage) ---------- */
+static rt_buf *host_buf(gx *x, int32_t r) {
+    return IR_REF_IS_GLOBAL(r) ? &x->st->host.globals[IR_REF_GLOBAL(r)] : &x->pr->host.vals[r];
+}
+
+static int g_to_host(gx *x) {
+    ir_dtype t = dt(x, OUT(0));
+    if (t != IR_F32 && t != IR_BF16 && t != IR_I32)
+        return unsupported(x, "to_host of dtype %s (f32, bf16, i32 only)", ir_dtype_name(t));
+    if (on_host(x, IN(0)) || !on_host(x, OUT(0))) return unsupported(x, "to_host whose operand is not in device memory");
+    if (x->plan) return 0;
+    rt_buf *h = host_buf(x, OUT(0));
+    int64_t n = numel(x, OUT(0));
+    free(h->data);
+    h->data = calloc((size_t)(n > 0 ? n : 1), 4);
+    if (!h->data || h->numel != n) {
+        ax_error(x->d, x->where, "out of host memory (%lld elements)", (long long)n);
+        return -1;
+    }
+    if (t != IR_BF16) return dv_d2h(x->dev, h->data, ptr(x, IN(0)), n * 4, x->where, x->d);
+    uint16_t *b = malloc(sizeof(uint16_t) * (size_t)(n > 0 ? n : 1));
+    int rc = !b || dv_d2h(x->dev, b, ptr(x, IN(0)), n * 2, x->where, x->d);
+    for (int64_t i = 0; !rc && i < n; i++) rt_f(h)[i] = ax_bf16_to_f32(b[i]); /* bf16 -> its fp32 value: exact */
+    free(b);
+    return rc ? -1 : 0;
+}
+
+static int g_to_device(gx *x) {
+    ir_dtype t = dt(x, OUT(0));
+    if (t != IR_F32 && t != IR_BF16 && t != IR_I32)
+        return unsupported(x, "to_device of dtype %s (f32, bf16, i32 only)", ir_dtype_name(t));
+    if (!on_host(x, IN(0)) || on_host(x, OUT(0))) return unsupported(x, "to_device whose operand is not in host memory");
+    if (x->plan) return 0;
+    const rt_buf *h = host_buf(x, IN(0));
+    int64_t n = numel(x, OUT(0));
+    if (!h->data || h->numel != n) {
+        ax_error(x->d, x->where, "internal error: the host operand is not live (or has %lld elements, not %lld)",
+                 (long long)h->numel, (long long)n);
+        return -1;
+    }
+    /* synchronous: the host buffer may be freed or rewritten right after */
+    if (t != IR_BF16)
+        return dv_h2d(x->dev, ptr(x, OUT(0)), h->data, n * 4, x->where, x->d) || dv_sync(x->dev, x->where, x->d) ? -1 : 0;
+    uint16_t *b = malloc(sizeof(uint16_t) * (size_t)(n > 0 ? n : 1));
+    if (!b) {
+        ax_error(x->d, x->where, "out of host memory");
+        return -1;
+    }
+    for (int64_t i = 0; i < n; i++) b[i] = ax_f32_to_bf16(rt_f(h)[i]); /* already bf16-rounded: exact */
+    int rc = dv_h2d(x->dev, ptr(x, OUT(0)), b, n * 2, x->where, x->d) || dv_sync(x->dev, x->where, x->d);
+    free(b);
+    return rc ? -1 : 0;
+}
+
+/* Rotates x one step along the axis ring (bits: f32, bf16 or i32). */
+static int g_ring_shift(gx *x) {
+    int64_t n;
+    int ax = coll_axis(x, &n);
+    if (ax < 0) return -1;
+    ir_dtype t = dt(x, OUT(0));
+    if (t != IR_F32 && t != IR_BF16 && t != IR_I32)
+        return unsupported(x, "ring_shift of dtype %s (f32, bf16, i32 only)", ir_dtype_name(t));
+    if (x->plan) return 0;
+    if (n == 1) return x_copy(x, ptr(x, OUT(0)), ptr(x, IN(0)), nbytes(x, OUT(0)));
+    if (!x->st->coll->ring_shift) {
+        ax_error(x->d, x->where, "the attached device communicator has no ring_shift");
+        return -1;
+    }
+    return coll_fail(x, x->st->coll->ring_shift(x->st->coll->ctx, ax, t, (const void *)(uintptr_t)ptr(x, IN(0)),
+                                                (void *)(uintptr_t)ptr(x, OUT(0)), numel(x, OUT(0)), STREAM_ARG(x)));
+}
+
 static int exec_node(gx *x) {
     switch (x->n->op) {
     case IR_OP_input: return g_input(x);
@@ -1596,6 +1807,12 @@ static int exec_node(gx *x) {
     case IR_OP_all_reduce: return g_all_reduce(x);
     case IR_OP_all_gather: return g_all_gather(x);
     case IR_OP_reduce_scatter: return g_reduce_scatter(x);
+    case IR_OP_ring_shift: return g_ring_shift(x);
+    case IR_OP_attention_blk: return g_attention_blk(x);
+    case IR_OP_attention_blk_bwd: return g_attention_blk_bwd(x);
+    case IR_OP_attn_merge: return g_attn_merge(x);
+    case IR_OP_to_host: return g_to_host(x);
+    case IR_OP_to_device: return g_to_device(x);
     default: return unsupported(x, "this op has no CUDA implementation yet");
     }
 }
@@ -1605,8 +1822,10 @@ static void set_where(gx *x, int i) {
     x->n = &x->pr->p->nodes[i];
     x->scr_off = 0;
     x->nreg = 0;
-    for (int k = 0; k < x->n->nin; k++) reg_add(x, ptr(x, x->n->in[k]), nbytes(x, x->n->in[k]));
-    for (int k = 0; k < x->n->nout; k++) reg_add(x, ptr(x, x->n->out[k]), nbytes(x, x->n->out[k]));
+    for (int k = 0; k < x->n->nin; k++)
+        if (!on_host(x, x->n->in[k])) reg_add(x, ptr(x, x->n->in[k]), nbytes(x, x->n->in[k]));
+    for (int k = 0; k < x->n->nout; k++)
+        if (!on_host(x, x->n->out[k])) reg_add(x, ptr(x, x->n->out[k]), nbytes(x, x->n->out[k]));
     snprintf(x->where, sizeof x->where, "%s node %d (%s)", x->pr->p->name, i, ir_ops[x->n->op].name);
 }
 
@@ -1628,6 +1847,22 @@ int rt_cuda_state_init(rt_cuda_state *st, rt_cuda_dev *dev, const ir_module *m, 
                      ir_dtype_name(t));
             return -1;
         }
+        if (ir_global_on_host(&m->globals[g])) { /* offload: a host block, no device buffer */
+            if (!st->host.globals) {
+                st->host.m = m;
+                st->host.globals = calloc((size_t)m->nglobals, sizeof *st->host.globals);
+                if (!st->host.globals) {
+                    ax_error(d, "cuda", "out of host memory");
+                    return -1;
+                }
+            }
+            if (rt_buf_alloc_local(m, &st->host.globals[g], m->globals[g].type) != 0) {
+                ax_error(d, m->globals[g].name, "out of host memory");
+                return -1;
+            }
+            st->host_bytes += 4 * st->host.globals[g].numel;
+            continue;
+        }
         st->gbytes[g] = ir_local_bytes(m, &m->globals[g].type);
     }
     return 0;
@@ -1639,12 +1874,20 @@ void rt_cuda_state_free(rt_cuda_state *st) {
         for (int g = 0; g < st->m->nglobals; g++) dv_free(st->dev, st->globals[g]);
     dv_free(st->dev, st->arena);
     dv_free(st->dev, st->scratch);
+    if (st->host.globals)
+        for (int g = 0; g < st->m->nglobals; g++) rt_buf_free(&st->host.globals[g]);
+    free(st->host.globals);
     free(st->globals);
     free(st->gbytes);
     memset(st, 0, sizeof *st);
 }
 
 /* ==== programs ======================================================================= */
+static int keep_device(const ir_program *p, int32_t v, void *ctx) {
+    (void)ctx;
+    return !ir_value_on_host(p, v);
+}
+
 int rt_cuda_prog_init(rt_cuda_prog *pr, rt_cuda_state *st, const ir_program *p, ax_diag *d) {
     memset(pr, 0, sizeof *pr);
     pr->m = st->m;
@@ -1661,10 +1904,15 @@ int rt_cuda_prog_init(rt_cuda_prog *pr, rt_cuda_state *st, const ir_program *p, 
         return -1;
     }
     for (int i = 0; i < p->nnodes; i++) pr->stage_off[i] = pr->const_off[i] = -1, pr->flag_slot[i] = -1;
-    pr->arena_bytes = ir_arena_plan(st->m, p, NULL, NULL, pr->offsets, NULL);
+    for (int i = 0; i < p->nnodes && !pr->has_host; i++) pr->has_host = ir_node_on_host(&p->nodes[i]);
+    for (int v = 0; v < p->nvalues && !pr->has_host; v++) pr->has_host = ir_value_on_host(p, v);
+    /* device values in the device arena; host values (offload) in the host program's own buffers */
+    pr->arena_bytes = ir_arena_plan(st->m, p, pr->has_host ? keep_device : NULL, NULL, pr->offsets, NULL);
+    if (pr->has_host && rt_prog_init(&pr->host, st->m, p, d) != 0) return -1;
     gx x = {.pr = pr, .st = st, .dev = st->dev, .plan = 1, .d = d};
     int rc = 0;
     for (int i = 0; i < p->nnodes; i++) { /* every node, so that all problems are reported at once */
+        if (ir_node_on_host(&p->nodes[i])) continue; /* the CPU reference runs every op */
         set_where(&x, i);
         if (exec_node(&x) != 0) rc = -1;
     }
@@ -1681,6 +1929,7 @@ void rt_cuda_prog_free(rt_cuda_prog *pr) {
         dv_free(pr->dev, pr->consts_dev);
         dv_host_free(pr->dev, pr->stage_host);
     }
+    if (pr->has_host) rt_prog_free(&pr->host);
     free(pr->gemm);
     free(pr->offsets);
     free(pr->stage_off);
@@ -1712,7 +1961,8 @@ int rt_cuda_state_alloc(rt_cuda_state *st, rt_cuda_prog *const *progs, int nprog
         return -1;
     }
     int64_t gsum = 0, arena = 0, scr = 0, per_prog = 0;
-    for (int g = 0; g < m->nglobals; g++) gsum += ALIGN(st->gbytes[g] > 0 ? st->gbytes[g] : 1);
+    for (int g = 0; g < m->nglobals; g++)
+        if (!ir_global_on_host(&m->globals[g])) gsum += ALIGN(st->gbytes[g] > 0 ? st->gbytes[g] : 1);
     for (int i = 0; i < nprogs; i++) {
         if (progs[i]->arena_bytes > arena) arena = progs[i]->arena_bytes;
         if (progs[i]->scratch_bytes > scr) scr = progs[i]->scratch_bytes;
@@ -1751,6 +2001,7 @@ int rt_cuda_state_alloc(rt_cuda_state *st, rt_cuda_prog *const *progs, int nprog
     }
     for (int g = 0; g < m->nglobals; g++) {
         char what[300];
+        if (ir_global_on_host(&m->globals[g])) continue; /* a host block (rt_cuda_state_init) */
         snprintf(what, sizeof what, "global %s", m->globals[g].name);
         if (dv_alloc(dev, st->gbytes[g], &st->globals[g], what, d) ||
             dv_memset(dev, st->globals[g], 0, st->gbytes[g], "cuda", d))
@@ -1827,10 +2078,23 @@ int rt_cuda_prog_run(rt_cuda_prog *pr, rt_cuda_state *st, rt_input_fn inputs, vo
     int rc = 0;
     if (dev->poison) rc = dv_memset(dev, st->arena, 0xff, st->arena_bytes, pr->p->name, d);
     if (!rc && pr->nflags) rc = dv_memset(dev, pr->flags_dev, 0x7f, 4 * (int64_t)pr->nflags, pr->p->name, d);
+    memcpy(st->host.coord, st->coord, sizeof st->host.coord);
+    int synced = 0;
     for (int i = 0; i < pr->p->nnodes && !rc; i++) {
-        set_where(&x, i);
-        rc = exec_node(&x);
+        if (ir_node_on_host(&pr->p->nodes[i])) {
+            /* offload: the CPU reference kernels on host memory, once the device is done with what
+             * came before (overlapping host and device work is future work) */
+            if (!synced) rc = dv_sync(dev, pr->p->name, d);
+            synced = 1;
+            if (!rc) rc = rt_prog_node_run(&pr->host, &st->host, i, inputs, ctx, d);
+        } else {
+            synced = 0;
+            set_where(&x, i);
+            rc = exec_node(&x);
+        }
+        if (pr->has_host) rt_prog_node_done(&pr->host, i);
     }
+    if (pr->has_host) rt_prog_release(&pr->host);
     /* drain the stream whatever happened: a kernel fault shows up here */
     ax_diag tmp;
     ax_diag_init(&tmp);
@@ -1863,6 +2127,10 @@ static int host_matches(rt_cuda_state *st, int g, const rt_buf *host, ax_diag *d
 int rt_cuda_upload(rt_cuda_state *st, int g, const rt_buf *host, ax_diag *d) {
     if (host_matches(st, g, host, d)) return -1;
     const ir_global *G = &st->m->globals[g];
+    if (ir_global_on_host(G)) { /* same storage as the CPU executor's */
+        memcpy(st->host.globals[g].data, host->data, (size_t)host->numel * 4);
+        return 0;
+    }
     int64_t n = host->numel, bytes = st->gbytes[g];
     if (G->type.dtype != IR_BF16) {
         if (dv_h2d(st->dev, st->globals[g], host->data, bytes, G->name, d)) return -1;
@@ -1882,6 +2150,11 @@ int rt_cuda_upload(rt_cuda_state *st, int g, const rt_buf *host, ax_diag *d) {
 int rt_cuda_download(rt_cuda_state *st, int g, rt_buf *host, ax_diag *d) {
     if (host_matches(st, g, host, d)) return -1;
     const ir_global *G = &st->m->globals[g];
+    if (ir_global_on_host(G)) {
+        if (dv_sync(st->dev, G->name, d)) return -1; /* a run ends synchronised; cheap either way */
+        memcpy(host->data, st->host.globals[g].data, (size_t)host->numel * 4);
+        return 0;
+    }
     int64_t n = host->numel, bytes = st->gbytes[g];
     if (G->type.dtype != IR_BF16) return dv_d2h(st->dev, host->data, st->globals[g], bytes, G->name, d);
     uint16_t *h = malloc(sizeof(uint16_t) * (size_t)(n > 0 ? n : 1));
@@ -1898,8 +2171,9 @@ int rt_cuda_download(rt_cuda_state *st, int g, rt_buf *host, ax_diag *d) {
 
 /* ==== host-staged device collectives ================================================ */
 /* Device buffer of n elements of dt -> host floats (and back). */
+/* i32 travels as its bits (ring_shift). */
 static int stage_down(rt_cuda_dev *dev, ir_dtype t, const void *src, float *host, int64_t n, ax_diag *d) {
-    if (t == IR_F32) return dv_d2h(dev, host, (uint64_t)(uintptr_t)src, n * 4, "collective", d);
+    if (t != IR_BF16) return dv_d2h(dev, host, (uint64_t)(uintptr_t)src, n * 4, "collective", d);
     uint16_t *h = malloc(sizeof(uint16_t) * (size_t)(n > 0 ? n : 1));
     if (!h) return -1;
     int rc = dv_d2h(dev, h, (uint64_t)(uintptr_t)src, n * 2, "collective", d);
@@ -1908,7 +2182,7 @@ static int stage_down(rt_cuda_dev *dev, ir_dtype t, const void *src, float *host
     return rc;
 }
 static int stage_up(rt_cuda_dev *dev, ir_dtype t, const float *host, void *dst, int64_t n, ax_diag *d) {
-    if (t == IR_F32)
+    if (t != IR_BF16)
         return dv_h2d(dev, (uint64_t)(uintptr_t)dst, host, n * 4, "collective", d) || dv_sync(dev, "collective", d);
     uint16_t *h = malloc(sizeof(uint16_t) * (size_t)(n > 0 ? n : 1));
     if (!h) return -1;
@@ -1959,6 +2233,20 @@ static int hc_reduce_scatter(void *ctx, int axis, ir_dtype t, const void *send, 
     return rc ? -1 : 0;
 }
 
+static int hc_ring_shift(void *ctx, int axis, ir_dtype t, const void *send, void *recv, int64_t n, void *stream) {
+    rt_cuda_host_coll *c = ctx;
+    ax_diag d;
+    ax_diag_init(&d);
+    (void)stream;
+    float *s = malloc(sizeof(float) * (size_t)(n > 0 ? n : 1)), *r = malloc(sizeof(float) * (size_t)(n > 0 ? n : 1));
+    int rc = !s || !r || !c->host->ring_shift || stage_down(c->dev, t, send, s, n, &d) ||
+             c->host->ring_shift(c->host->ctx, axis, s, r, n) || stage_up(c->dev, t, r, recv, n, &d);
+    free(s);
+    free(r);
+    ax_diag_free(&d);
+    return rc ? -1 : 0;
+}
+
 void rt_cuda_host_coll_init(rt_cuda_host_coll *c, rt_cuda_dev *dev, const rt_collectives *host,
                             const ir_module *m) {
     memset(c, 0, sizeof *c);
@@ -1966,7 +2254,7 @@ void rt_cuda_host_coll_init(rt_cuda_host_coll *c, rt_cuda_dev *dev, const rt_col
     c->host = host;
     for (int a = 0; a < IR_MAX_MESH; a++) c->world[a] = a < m->nmesh ? m->mesh_sizes[a] : 1;
     c->dc = (rt_dev_collectives){.ctx = c, .all_reduce = hc_all_reduce, .all_gather = hc_all_gather,
-                                 .reduce_scatter = hc_reduce_scatter};
+                                 .reduce_scatter = hc_reduce_scatter, .ring_shift = hc_ring_shift};
 }
 
 int rt_cuda_plan_check(const ir_module *m, ax_diag *d) {
@@ -2066,6 +2354,11 @@ int rt_cuda_attach(rt_session *s, const rt_cuda_opts *o, ax_diag *d) {
                  rt_cuda_dev_name(c->dev, name, sizeof name), human(c->st.total_bytes, h1, sizeof h1),
                  human(gsum, h2, sizeof h2), human(c->st.arena_bytes, h3, sizeof h3),
                  human(c->st.scratch_bytes, h4, sizeof h4));
+        if (c->st.host_bytes > 0) { /* CPU offload */
+            size_t l = strlen(o->info);
+            snprintf(o->info + l, o->info_cap - l, "; offloaded state in host memory: %s",
+                     human(c->st.host_bytes, h1, sizeof h1));
+        }
     }
     s->backend = &c->b;
     return 0;

@@ -18,6 +18,10 @@
  *    buffer for per-op temporaries, a cuBLASLt workspace. rt_cuda_state_alloc
  *    compares the total, and the plan's per-rank figure, with the device's
  *    free memory and refuses with the numbers and advice before allocating.
+ *  - CPU offload: globals with place="host" live in host memory as the CPU
+ *    executor stores them (fp32, bf16 rounded), nodes with on="host" run the
+ *    CPU executor's code for the op after a stream synchronisation, and
+ *    to_host / to_device are synchronous copies (bf16 converted at the copy).
  *  - Everything runs in order on one stream; runtime inputs (token ids,
  *    targets, positions, segments, lr, ...) are uploaded per run through a
  *    pinned staging buffer. A run ends with a stream synchronisation.
@@ -76,6 +80,10 @@ typedef struct rt_dev_collectives {
                       void *stream);
     int (*reduce_scatter)(void *ctx, int axis, ir_dtype dt, const void *send, void *recv, int64_t n_per_rank,
                           void *stream);
+    /* send -> the next rank of the axis ring, recv <- the previous rank's
+     * send (n elements; dt may also be IR_I32: it moves bits). NULL: plans
+     * with ring_shift (sequence parallelism) are refused at run time. */
+    int (*ring_shift)(void *ctx, int axis, ir_dtype dt, const void *send, void *recv, int64_t n, void *stream);
 } rt_dev_collectives;
 
 typedef struct rt_cuda_opts {
@@ -126,6 +134,12 @@ typedef struct rt_cuda_state {
     int64_t arena_bytes, scratch_bytes;
     int64_t total_bytes;      /* everything allocated on the device for this state */
     int allocated;
+    /* CPU offload: the blocks of place="host" globals live here, in host
+     * memory stored as the CPU executor stores them (fp32, bf16 values
+     * rounded; i32), and the nodes with on="host" run on them with the CPU
+     * reference kernels; other globals have no host buffer (data NULL) */
+    rt_state host;
+    int64_t host_bytes;
 } rt_cuda_state;
 
 /* Plans the globals (nothing is allocated yet). */
@@ -150,6 +164,8 @@ typedef struct rt_cuda_prog {
     void **gemm;          /* per node: cuBLASLt plan of a matmul, else NULL */
     uint64_t flags_dev, consts_dev;
     void *stage_host;     /* pinned */
+    rt_prog host;         /* the host values and nodes (offload), when has_host */
+    int has_host;
 } rt_cuda_prog;
 
 /* Prepares p: arena offsets, kernel selection and argument checks for every

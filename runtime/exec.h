@@ -66,6 +66,15 @@ void rt_state_free(rt_state *st);
 int rt_prog_init(rt_prog *pr, const ir_module *m, const ir_program *p, ax_diag *d);
 void rt_prog_free(rt_prog *pr);
 int rt_prog_run(rt_prog *pr, rt_state *st, rt_input_fn inputs, void *ctx, ax_diag *d);
+/* One node at a time, for the CUDA executor's host nodes (on="host"):
+ * rt_prog_node_run allocates node i's results and runs it (st: the globals
+ * it touches; not a bucket); rt_prog_node_done frees the values whose last
+ * use is node i (those that are live); rt_prog_release frees every live
+ * value. A value made elsewhere (a copy to the host) is given pr->vals[v].data
+ * from calloc, which these free. */
+int rt_prog_node_run(rt_prog *pr, rt_state *st, int i, rt_input_fn inputs, void *ctx, ax_diag *d);
+void rt_prog_node_done(rt_prog *pr, int i);
+void rt_prog_release(rt_prog *pr);
 
 /* Buffer helpers. rt_buf_alloc holds the whole tensor; rt_buf_alloc_local
  * this rank's block of a sharded type (ceil(d/N) along the split dim). */

@@ -16,7 +16,11 @@
  *  - train: a tiny model (configs/models/tiny-llama, tiny-qwen2, tiny-qwen3,
  *    and head_dim 64/128 variants that take the FlashAttention-style
  *    kernels), f32 and bf16, some with gradient checkpointing, trained for a
- *    few steps on the same batches by both executors; per step the loss
+ *    few steps on the same batches by both executors; also on 2-4 local
+ *    ranks sharing the GPU (one thread per rank, each with a CPU and a CUDA
+ *    session; host-staged collectives): sequence parallelism (sp 2, dp 2 x
+ *    sp 2, ring attention) and CPU offload (ZeRO-3 + offload_all, ZeRO-1/2 +
+ *    offload_optimizer), compared rank by rank; per step the loss
  *    (bf16: within 1e-2 relative, f32: 1e-4), the global gradient norm (same
  *    bounds) and every parameter's gradient norm (f32 1e-3, bf16 5e-2) are
  *    compared.
@@ -38,9 +42,11 @@
 #include "passes/passes.h"
 #include "runtime/cpu_kernels.h"
 #include "runtime/cuda_exec.h"
+#include "runtime/launch.h"
 #include "runtime/train.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -87,7 +93,7 @@ static int kp_compile(void *ctx, const char *module, const char *arch, ax_buf *c
 }
 
 /* ---- random data (never zero) ------------------------------------------------- */
-static uint64_t rng = 0x2545f4914f6cdd1dull;
+static _Thread_local uint64_t rng = 0x2545f4914f6cdd1dull; /* per thread: ranks run on threads */
 static double urand(void) { /* (0, 1) */
     rng ^= rng << 13;
     rng ^= rng >> 7;
@@ -102,7 +108,8 @@ static float rnd(double scale, int positive) {
 /* Fills global g of host state st as its attributes say:
  *   gen="rand" (default for floats, attr scale), "pos" (positive), "value"
  *   (attr value), "nan" (results), "ids" (i32 in [0, hi)), "tgt" (ids with
- *   every 5th -100), "seg" (i32 [B,S]: 2-3 packed segments per row). */
+ *   every 5th -100), "seg" (i32 [B,S]: 2-3 packed segments per row), "iota"
+ *   (i32 [B,S]: off + the position in the row). */
 static void fill_global(const ir_module *m, rt_state *st, int g) {
     const ir_global *G = &m->globals[g];
     rt_buf *b = &st->globals[g];
@@ -117,6 +124,8 @@ static void fill_global(const ir_module *m, rt_state *st, int g) {
                 int64_t S = G->type.dims[G->type.rank - 1], s = i % S, row = i / S;
                 v = s < S / 3 + row ? 0 : s < (2 * S) / 3 ? 1 : 2;
             }
+            if (!strcmp(gen, "iota"))
+                v = (int32_t)(i % G->type.dims[G->type.rank - 1] + ir_attr_int(G->attrs, G->nattrs, "off", 0));
             rt_i(b)[i] = v;
             continue;
         }
@@ -330,6 +339,62 @@ static void make_ops(void) {
                    "  %%2 = reduce_scatter(@a) {axis=\"dp\", dim=0} : %s[8,5]<dp:0> act\n"
                    "  store(@o1, %%0)\n  store(@o2, %%1)\n  store(@o3, %%2)\n}\n",
                t, t, t, t, t, t, t, t);
+        add_op(NM("to_host, host nodes (CPU kernels), to_device"), 0, 0, NULL,
+               HDR "global @a : %s[7,9] act\nglobal @h : %s[7,9] act {place=\"host\", check=1}\n"
+                   "global @o : %s[7,9] act {gen=\"nan\", check=1}\n"
+                   "program p {\n  %%0 = to_host(@a) : %s[7,9] act\n"
+                   "  %%1 = scale(%%0) {alpha=3.0, on=\"host\"} : %s[7,9] act\n"
+                   "  %%2 = add(%%1, @h) {on=\"host\"} : %s[7,9] act\n  store(@h, %%2) {on=\"host\"}\n"
+                   "  %%3 = to_device(%%2) : %s[7,9] act\n  store(@o, %%3)\n}\n",
+               t, t, t, t, t, t, t);
+        add_op(NM("ring_shift (1 rank)"), 0, 0, NULL,
+               HDR "global @a : %s[8,5] act\nglobal @o : %s[8,5] act {gen=\"nan\", check=1}\n"
+                   "program p {\n  %%0 = ring_shift(@a) {axis=\"dp\"} : %s[8,5] act\n  store(@o, %%0)\n}\n",
+               t, t, t);
+        /* ring-attention blocks: a diagonal block (causal by index) and an earlier block (queries at
+         * indices S.. see every key of their segment), merged; both backwards against the merged row */
+        struct {
+            int B, S, nh, nkv, hd, causal;
+        } rb[] = {{2, 150, 4, 2, 64, 1}, {1, 97, 2, 1, 128, 1}, {2, 70, 4, 2, 64, 0}};
+        for (size_t i = 0; i < AX_ARRAY_LEN(rb); i++) {
+            char n2[120], q[48], kv[48], sg[32], ls[32], q32[48], kv32[48];
+            snprintf(n2, sizeof n2, "attention_blk x2 + attn_merge + attention_blk_bwd x2 hd%d causal=%d", rb[i].hd,
+                     rb[i].causal);
+            snprintf(q, sizeof q, "%s[%d,%d,%d,%d]", t, rb[i].B, rb[i].S, rb[i].nh, rb[i].hd);
+            snprintf(kv, sizeof kv, "%s[%d,%d,%d,%d]", t, rb[i].B, rb[i].S, rb[i].nkv, rb[i].hd);
+            snprintf(q32, sizeof q32, "f32[%d,%d,%d,%d]", rb[i].B, rb[i].S, rb[i].nh, rb[i].hd);
+            snprintf(kv32, sizeof kv32, "f32[%d,%d,%d,%d]", rb[i].B, rb[i].S, rb[i].nkv, rb[i].hd);
+            snprintf(sg, sizeof sg, "[%d,%d]", rb[i].B, rb[i].S);
+            snprintf(ls, sizeof ls, "f32[%d,%d,%d]", rb[i].B, rb[i].nh, rb[i].S);
+            double sc = 1.0 / sqrt((double)rb[i].hd);
+            const char *at = rb[i].causal ? "causal=1" : "causal=0";
+            char cv[160] = "";
+            if (strcmp(t, "f32")) snprintf(cv, sizeof cv, "  %%6 = convert(%%4) {to=\"%s\"} : %s act\n", t, q);
+            else snprintf(cv, sizeof cv, "  %%6 = scale(%%4) {alpha=1.0} : %s act\n", q);
+            int lo = !strcmp(t, "f32"); /* bf16: the merged out is rounded before the backward (a flip moves D) */
+            add_op(NM(n2), lo ? 1e-4 : 1e-2, lo ? 2e-5 : 5e-3, NULL,
+                   HDR "global @q : %s act {scale=1.5}\nglobal @k : %s act {scale=1.5}\nglobal @v : %s act\n"
+                       "global @k2 : %s act {scale=1.5}\nglobal @v2 : %s act\n"
+                       "global @seg : i32%s act {gen=\"seg\"}\nglobal @i0 : i32%s act {gen=\"iota\"}\n"
+                       "global @i1 : i32%s act {gen=\"iota\", off=%d}\nglobal @do : %s act\n"
+                       "global @o : %s act {gen=\"nan\", check=1}\nglobal @lse : %s act {gen=\"nan\", check=1}\n"
+                       "global @dq : %s act {gen=\"nan\", check=1}\nglobal @dk : %s act {gen=\"nan\", check=1}\n"
+                       "global @dv : %s act {gen=\"nan\", check=1}\nglobal @dq2 : %s act {gen=\"nan\", check=1}\n"
+                       "global @dk2 : %s act {gen=\"nan\", check=1}\nglobal @dv2 : %s act {gen=\"nan\", check=1}\n"
+                       "program p {\n"
+                       "  %%0, %%1 = attention_blk(@q, @k, @v, @seg, @seg, @i0, @i0) {scale=%.17g, %s} : %s act, %s act\n"
+                       "  %%2, %%3 = attention_blk(@q, @k2, @v2, @seg, @seg, @i1, @i0) {scale=%.17g, %s} : %s act, %s act\n"
+                       "  %%4, %%5 = attn_merge(%%0, %%1, %%2, %%3) : %s act, %s act\n"
+                       "%s"
+                       "  %%7, %%8, %%9 = attention_blk_bwd(@q, @k, @v, @seg, @seg, @i0, @i0, %%6, %%5, @do) {scale=%.17g, %s} : "
+                       "%s act, %s act, %s act\n"
+                       "  %%10, %%11, %%12 = attention_blk_bwd(@q, @k2, @v2, @seg, @seg, @i1, @i0, %%6, %%5, @do) "
+                       "{scale=%.17g, %s} : %s act, %s act, %s act\n"
+                       "  store(@o, %%4)\n  store(@lse, %%5)\n  store(@dq, %%7)\n  store(@dk, %%8)\n  store(@dv, %%9)\n"
+                       "  store(@dq2, %%10)\n  store(@dk2, %%11)\n  store(@dv2, %%12)\n}\n",
+                   q, kv, kv, kv, kv, sg, sg, sg, rb[i].S, q, q32, ls, q32, kv32, kv32, q32, kv32, kv32, sc, at, q32, ls,
+                   sc, at, q32, ls, q32, ls, cv, sc, at, q32, kv32, kv32, sc, at, q32, kv32, kv32);
+        }
 #undef NM
     }
     /* dtype crossings */
@@ -490,6 +555,8 @@ typedef struct trcase {
     int bf16, ckpt;
     int64_t hidden, heads, kv, hd; /* > 0: override the model's shape (head_dim 64/128: the fast kernels) */
     int64_t B, S;
+    int world, sp;      /* > 1: that many local ranks on the one GPU (sp: sequence parallel degree) */
+    pass_shard_cfg sh;  /* ZeRO stage, offload */
 } trcase;
 
 static trcase trs[32];
@@ -505,6 +572,18 @@ static void add_tr(const char *model, int bf16, int ckpt, int64_t hidden, int64_
              (long long)B, (long long)S);
 }
 
+/* A multi-rank case: world local ranks (threads) on the one GPU, each with a
+ * CPU and a CUDA session; the CUDA ranks' collectives are host-staged. */
+static void add_trp(const char *what, int bf16, int ckpt, int64_t hd, int64_t B, int64_t S, int world, int sp,
+                    pass_shard_cfg sh) {
+    trcase *t = &trs[ntrs++];
+    *t = (trcase){.model = "tiny-llama", .bf16 = bf16, .ckpt = ckpt, .hidden = 256, .heads = 4, .kv = 2, .hd = hd,
+                  .B = B, .S = S, .world = world, .sp = sp, .sh = sh};
+    if (hd == 128) t->heads = 2, t->kv = 1;
+    snprintf(t->name, sizeof t->name, "train tiny-llama hd%lld %s%s B=%lld S=%lld %d ranks: %s", (long long)hd,
+             bf16 ? "bf16" : "f32", ckpt ? " checkpointing" : "", (long long)B, (long long)S, world, what);
+}
+
 static void make_trains(void) {
     add_tr("tiny-llama", 0, 0, 0, 0, 0, 0, 4, 128);
     add_tr("tiny-llama", 1, 0, 0, 0, 0, 0, 4, 128);
@@ -513,6 +592,16 @@ static void make_trains(void) {
     add_tr("tiny-qwen3", 0, 1, 0, 0, 0, 0, 2, 64);
     add_tr("tiny-llama", 1, 0, 256, 4, 2, 64, 2, 200);
     add_tr("tiny-llama", 0, 0, 256, 2, 1, 128, 2, 130);
+    /* sequence parallelism: ring attention (attention_blk, attn_merge, ring_shift) */
+    add_trp("sp 2", 0, 0, 64, 2, 128, 2, 2, (pass_shard_cfg){0});
+    add_trp("sp 2", 1, 1, 128, 1, 192, 2, 2, (pass_shard_cfg){0});
+    add_trp("dp 2 x sp 2", 1, 0, 64, 2, 128, 4, 2, (pass_shard_cfg){0});
+    add_trp("dp 2 x sp 2 ZeRO-3", 0, 0, 64, 1, 128, 4, 2, (pass_shard_cfg){.stage = 3, .reshard_after_forward = 1});
+    /* CPU offload: host state, host optimizer nodes (CPU kernels), to_host/to_device copies */
+    add_trp("dp 2 ZeRO-3 + offload_all", 1, 0, 64, 2, 128, 2, 1,
+            (pass_shard_cfg){.stage = 3, .reshard_after_forward = 1, .offload_params = 1, .offload_optimizer = 1});
+    add_trp("dp 2 ZeRO-1 + offload_optimizer", 0, 0, 64, 2, 128, 2, 1, (pass_shard_cfg){.stage = 1, .offload_optimizer = 1});
+    add_trp("dp 2 ZeRO-2 + offload_optimizer", 1, 1, 64, 2, 128, 2, 1, (pass_shard_cfg){.stage = 2, .offload_optimizer = 1});
 }
 
 static ir_module *build(const trcase *t, ax_arena *ar, ax_diag *d) {
@@ -539,15 +628,16 @@ static ir_module *build(const trcase *t, ax_arena *ar, ax_diag *d) {
     c.max_grad_norm = 1.0;
     c.bf16 = t->bf16;
     c.gradient_checkpointing = t->ckpt;
-    c.sequence_parallel_degree = 1;
+    c.sequence_parallel_degree = t->sp > 1 ? t->sp : 1;
     c.seed = 11;
     c.output_dir = "/tmp";
     ir_module *mod = ir_module_create();
     int32_t loss;
     pass_ctx pc = {.checkpoint = t->ckpt,
                    .opt = {.beta1 = 0.9, .beta2 = 0.999, .eps = 1e-8, .weight_decay = 0.01, .max_grad_norm = 1.0,
-                           .master_f32 = t->bf16}};
-    if (fe_lower(&c, &m, 1, mod, &loss, d) != 0) goto fail;
+                           .master_f32 = t->bf16},
+                   .shard = t->sh};
+    if (fe_lower(&c, &m, t->world > 1 ? t->world : 1, mod, &loss, d) != 0) goto fail;
     pc.m = mod, pc.loss = loss;
     if (pass_pipeline(&pc, d) != 0) goto fail;
     ax_buf txt = {0};
@@ -585,24 +675,37 @@ static int64_t make_batch(int64_t B, int64_t S, int64_t V, int k, int32_t *ids, 
 static double gnorm(const rt_buf *b) { return sqrt(ck_sumsq_f32(rt_f(b), b->numel)); }
 static double rel(double a, double b) { return fabs(a - b) / fmax(fabs(b), 1e-30); }
 
-static void run_train(const trcase *t) {
-    ax_diag d;
-    ax_diag_init(&d);
+/* One rank of a training case (the only one when t->world <= 1). cc, gc:
+ * this rank's world communicator for the CPU and for the CUDA session (NULL:
+ * one rank). *ok: every step within tolerance; msg: what happened. Returns
+ * -1 if a step failed to run (a multi-rank case then aborts its peers). */
+static pthread_mutex_t attach_mu = PTHREAD_MUTEX_INITIALIZER;
+static int train_rank(const trcase *t, rt_comm *cc, rt_comm *gc, int *ok_out, char *msg, size_t cap, ax_diag *d) {
     ax_arena *ar = ax_arena_create();
-    ir_module *m1 = build(t, ar, &d), *m2 = build(t, ar, &d);
+    ir_module *m1 = build(t, ar, d), *m2 = build(t, ar, d);
     rt_session cpu, gpu;
+    rt_rank_coll rcc, rcg;
     memset(&cpu, 0, sizeof cpu);
     memset(&gpu, 0, sizeof gpu);
+    memset(&rcc, 0, sizeof rcc);
+    memset(&rcg, 0, sizeof rcg);
+    int multi = cc != NULL, rank = multi ? rt_comm_rank(cc) : 0, ret = 0;
     int rc = !m1 || !m2;
-    if (!rc) rc = rt_session_from_module(m1, &cpu, &d) || rt_session_from_module(m2, &gpu, &d);
+    if (!rc) rc = rt_session_from_module(m1, &cpu, d) || rt_session_from_module(m2, &gpu, d);
     else ir_module_destroy(m1), ir_module_destroy(m2);
-    if (!rc) rc = rt_session_init_weights(&cpu, NULL, &d) || rt_session_init_weights(&gpu, NULL, &d);
+    if (!rc && multi) rc = rt_attach_comm(&cpu, cc, &rcc, d) || rt_attach_comm(&gpu, gc, &rcg, d);
+    if (!rc) rc = rt_session_init_weights(&cpu, NULL, d) || rt_session_init_weights(&gpu, NULL, d);
     rt_cuda_opts o = g_opts;
     o.poison = 1;
-    if (!rc) rc = rt_cuda_attach(&gpu, &o, &d);
+    if (!rc) {
+        pthread_mutex_lock(&attach_mu); /* one rank at a time loads (compiles) the kernels */
+        rc = rt_cuda_attach(&gpu, &o, d);
+        pthread_mutex_unlock(&attach_mu);
+    }
+    *ok_out = 0;
     if (rc) {
-        ax_diag_print(&d, stdout);
-        result(0, t->name, "setup failed");
+        snprintf(msg, cap, "setup failed");
+        ret = -1;
         goto done;
     }
     {
@@ -612,29 +715,33 @@ static void run_train(const trcase *t) {
         double lt = t->bf16 ? 1e-2 : 1e-4, pt = t->bf16 ? 5e-2 : 1e-3;
         rt_buf *ls[2] = {rt_session_global(&cpu, "stats/loss_sum"), rt_session_global(&gpu, "stats/loss_sum")};
         rt_buf *gs[2] = {rt_session_global(&cpu, "stats/grad_sumsq"), rt_session_global(&gpu, "stats/grad_sumsq")};
+        int dpax = ir_mesh_find(cpu.m, "dp"), dpc = multi && dpax >= 0 ? cpu.st.coord[dpax] : 0;
         int ok = 1;
-        char msg[1024] = "";
-        for (int k = 1; k <= g_steps && ok; k++) {
-            int64_t ntgt = make_batch(cpu.B, cpu.S, cpu.V, k, ids, tgt, pos, seg);
+        msg[0] = 0;
+        /* one rank stops at the first step out of tolerance; ranks of a group
+         * run every step (a rank that stopped would leave its peers waiting) */
+        for (int k = 1; k <= g_steps && (ok || multi); k++) {
+            int64_t ntgt = make_batch(cpu.B, cpu.S, cpu.V, k + 1000 * dpc, ids, tgt, pos, seg);
             float scale = (float)(1.0 / (double)(ntgt > 0 ? ntgt : 1));
             rt_f(ls[0])[0] = rt_f(ls[1])[0] = 0;
-            rc = gpu.backend->upload(gpu.backend, &gpu.st, (int)(ls[1] - gpu.st.globals), &d) ||
-                 rt_session_micro_step(&cpu, ids, tgt, pos, seg, scale, &d) ||
-                 rt_session_micro_step(&gpu, ids, tgt, pos, seg, scale, &d) ||
-                 gpu.backend->download(gpu.backend, &gpu.st, -1, &d); /* gradients and the loss */
+            rc = gpu.backend->upload(gpu.backend, &gpu.st, (int)(ls[1] - gpu.st.globals), d) ||
+                 rt_session_micro_step(&cpu, ids, tgt, pos, seg, scale, d) ||
+                 rt_session_micro_step(&gpu, ids, tgt, pos, seg, scale, d) ||
+                 gpu.backend->download(gpu.backend, &gpu.st, -1, d); /* gradients and the loss */
             if (rc) {
-                ok = 0;
-                snprintf(msg, sizeof msg, "step %d: micro_step failed", k);
+                ok = 0, ret = -1;
+                snprintf(msg, cap, "step %d: micro_step failed", k);
                 break;
             }
             if (g_dry) { /* nothing computed on the device: only that both executors ran */
-                rc = rt_session_opt_step(&cpu, 1e-3f, k, &d) || rt_session_opt_step(&gpu, 1e-3f, k, &d);
-                ok = !rc;
-                snprintf(msg, sizeof msg, "preflight: %d steps of the CPU run and the CUDA dry run ok", k);
+                rc = rt_session_opt_step(&cpu, 1e-3f, k, d) || rt_session_opt_step(&gpu, 1e-3f, k, d);
+                ok = !rc, ret = rc ? -1 : 0;
+                snprintf(msg, cap, "preflight: %d steps of the CPU run and the CUDA dry run ok", k);
+                if (rc) break;
                 continue;
             }
             double l0 = (double)rt_f(ls[0])[0] * scale, l1 = (double)rt_f(ls[1])[0] * scale;
-            /* every parameter's gradient */
+            /* every parameter's gradient (this rank's block) */
             double worst = 0;
             const char *wname = "";
             for (int g = 0; g < cpu.m->nglobals; g++) {
@@ -643,35 +750,88 @@ static void run_train(const trcase *t) {
                 double r = isfinite(b) ? rel(b, a) : INFINITY;
                 if (!(r <= worst)) worst = r, wname = cpu.m->globals[g].name;
             }
-            rc = rt_session_opt_step(&cpu, 1e-3f, k, &d) || rt_session_opt_step(&gpu, 1e-3f, k, &d) ||
-                 gpu.backend->download(gpu.backend, &gpu.st, (int)(gs[1] - gpu.st.globals), &d);
+            rc = rt_session_opt_step(&cpu, 1e-3f, k, d) || rt_session_opt_step(&gpu, 1e-3f, k, d) ||
+                 gpu.backend->download(gpu.backend, &gpu.st, (int)(gs[1] - gpu.st.globals), d);
             if (rc) {
-                ok = 0;
-                snprintf(msg, sizeof msg, "step %d: opt_step failed", k);
+                ok = 0, ret = -1;
+                snprintf(msg, cap, "step %d: opt_step failed", k);
                 break;
             }
             double g0 = sqrt((double)rt_f(gs[0])[0]), g1 = sqrt((double)rt_f(gs[1])[0]);
             int sok = rel(l1, l0) <= lt && rel(g1, g0) <= lt && worst <= pt;
-            printf("     step %d: loss cpu %.7f gpu %.7f (rel %.1e) | grad norm cpu %.6f gpu %.6f (rel %.1e) | "
+            char who[32] = "";
+            if (multi) snprintf(who, sizeof who, "rank %d ", rank);
+            printf("     %sstep %d: loss cpu %.7f gpu %.7f (rel %.1e) | grad norm cpu %.6f gpu %.6f (rel %.1e) | "
                    "worst param grad rel %.1e (%s)\n",
-                   k, l0, l1, rel(l1, l0), g0, g1, rel(g1, g0), worst, wname);
-            if (!sok) {
+                   who, k, l0, l1, rel(l1, l0), g0, g1, rel(g1, g0), worst, wname);
+            if (!sok && ok) {
                 ok = 0;
-                snprintf(msg, sizeof msg, "step %d outside tolerance (loss/grad norm %.0e, per-parameter %.0e)", k, lt, pt);
+                snprintf(msg, cap, "step %d outside tolerance (loss/grad norm %.0e, per-parameter %.0e)", k, lt, pt);
             }
         }
         if (ok && !g_dry)
-            snprintf(msg, sizeof msg, "%d steps within tolerance (loss/grad norm %.0e, per-parameter %.0e)", g_steps, lt,
-                     pt);
-        if (d.nerrors) ax_diag_print(&d, stdout);
-        result(ok, t->name, "%s", msg);
+            snprintf(msg, cap, "%d steps within tolerance (loss/grad norm %.0e, per-parameter %.0e)", g_steps, lt, pt);
+        *ok_out = ok;
         free(ids), free(tgt), free(pos), free(seg);
     }
 done:
     rt_session_close(&cpu);
     rt_session_close(&gpu);
+    if (multi) rt_detach_comm(&rcc), rt_detach_comm(&rcg);
     ax_arena_destroy(ar);
-    ax_diag_free(&d);
+    return ret;
+}
+
+#define MAXRANKS 8
+typedef struct mjob {
+    const trcase *t;
+    rt_local_world *wg; /* the CUDA sessions' world (the CPU sessions use the running one) */
+    int ok[MAXRANKS];
+    char msg[MAXRANKS][512];
+    ax_diag d[MAXRANKS];
+} mjob;
+static int mrank(rt_comm *c, void *arg) {
+    mjob *j = arg;
+    int r = rt_comm_rank(c);
+    return train_rank(j->t, c, rt_local_comm(j->wg, r), &j->ok[r], j->msg[r], sizeof j->msg[r], &j->d[r]);
+}
+
+static void run_train(const trcase *t) {
+    if (t->world <= 1) {
+        ax_diag d;
+        ax_diag_init(&d);
+        char msg[1024] = "";
+        int ok = 0;
+        train_rank(t, NULL, NULL, &ok, msg, sizeof msg, &d);
+        if (d.nerrors) ax_diag_print(&d, stdout);
+        result(ok, t->name, "%s", msg);
+        ax_diag_free(&d);
+        return;
+    }
+    mjob *j = calloc(1, sizeof *j);
+    rt_local_world *wc = rt_local_world_create(t->world, 120), *wg = rt_local_world_create(t->world, 120);
+    if (!j || !wc || !wg || t->world > MAXRANKS) {
+        result(0, t->name, "cannot create the local worlds");
+    } else {
+        j->t = t, j->wg = wg;
+        for (int r = 0; r < t->world; r++) ax_diag_init(&j->d[r]);
+        rt_local_world_run(wc, mrank, j);
+        int ok = 1, bad = -1;
+        for (int r = 0; r < t->world; r++) {
+            if (j->d[r].nerrors) {
+                printf("     rank %d:\n", r);
+                ax_diag_print(&j->d[r], stdout);
+            }
+            if (!j->ok[r] && bad < 0) bad = r;
+            ok &= j->ok[r];
+            ax_diag_free(&j->d[r]);
+        }
+        if (ok) result(1, t->name, "every rank: %s", j->msg[0]);
+        else result(0, t->name, "rank %d: %s", bad, j->msg[bad][0] ? j->msg[bad] : "failed");
+    }
+    if (wc) rt_local_world_destroy(wc);
+    if (wg) rt_local_world_destroy(wg);
+    free(j);
 }
 
 int main(int argc, char **argv) {

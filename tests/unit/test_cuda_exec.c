@@ -6,7 +6,10 @@
  *  - dry runs (runtime/cuda_exec.h) of whole training steps of real plans —
  *    Llama/Qwen2/Qwen3 shapes, f32 and bf16, head_dim 16 (generic attention)
  *    64 and 128 (FlashAttention-style kernels), gradient checkpointing, DDP
- *    and ZeRO-3 over 2 ranks — prepare and run with every launch, copy and
+ *    and ZeRO-3 over 2 ranks, sequence parallelism (ring attention: sp 2,
+ *    dp 2 x sp 2), CPU offload (ZeRO-3 + offload_all, ZeRO-1/2 +
+ *    offload_optimizer: host nodes run the CPU kernels for real) — prepare
+ *    and run with every launch, copy and
  *    GEMM validated (argument kinds, pointer extents inside one allocation,
  *    grid limits), one GEMM per matmul node, and the arena the plan reports;
  *  - refusals with useful messages: a plan that does not fit, an op/dtype no
@@ -21,6 +24,7 @@
 #include "tests/check.h"
 
 #include <ctype.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -256,11 +260,16 @@ static ir_module *build(const fe_config *c, const fe_model *m, int world, pass_s
 /* Host collectives of a pretend peer group (dry runs move no data). */
 static int fake_all_reduce(void *ctx, int axis, float *buf, int64_t n) { return 0; }
 static int fake_all_gather(void *ctx, int axis, const float *send, float *recv, int64_t n) {
-    int64_t world = *(int64_t *)ctx;
+    int64_t world = ((const int64_t *)ctx)[axis]; /* ctx: the mesh sizes */
     for (int64_t r = 0; r < world; r++) memcpy(recv + r * n, send, sizeof(float) * (size_t)n);
     return 0;
 }
 static int fake_reduce_scatter(void *ctx, int axis, const float *send, float *recv, int64_t n) {
+    memcpy(recv, send, sizeof(float) * (size_t)n);
+    return 0;
+}
+
+static int fake_ring_shift(void *ctx, int axis, const float *send, float *recv, int64_t n) {
     memcpy(recv, send, sizeof(float) * (size_t)n);
     return 0;
 }
@@ -299,13 +308,35 @@ static void dry_run(const dry_case *k) {
     int rc = rt_session_from_module(mod, &s, &d);
     CHECK_MSG(rc == 0, "%s: session", k->name);
     rt_collectives fake = {0};
-    int64_t world = k->world;
+    int64_t sizes[IR_MAX_MESH];
+    for (int a = 0; a < IR_MAX_MESH; a++) sizes[a] = a < mod->nmesh ? mod->mesh_sizes[a] : 1;
     if (!rc && k->world > 1) { /* this rank is rank 0 of a pretend group */
-        fake = (rt_collectives){.ctx = &world, .all_reduce = fake_all_reduce, .all_gather = fake_all_gather,
-                                .reduce_scatter = fake_reduce_scatter};
+        fake = (rt_collectives){.ctx = sizes, .all_reduce = fake_all_reduce, .all_gather = fake_all_gather,
+                                .reduce_scatter = fake_reduce_scatter, .ring_shift = fake_ring_shift};
         s.st.coll = &fake;
     }
     if (!rc) rc = rt_session_init_weights(&s, NULL, &d);
+    if (k->c.sequence_parallel_degree > 1) { /* ring attention: the block ops and the ring are really there */
+        int ops[IR_NOPS] = {0};
+        for (int pi = 0; pi < mod->nprograms; pi++)
+            for (int i = 0; i < mod->programs[pi]->nnodes; i++) ops[mod->programs[pi]->nodes[i].op]++;
+        CHECK_MSG(ops[IR_OP_attention_blk] && ops[IR_OP_attention_blk_bwd] && ops[IR_OP_attn_merge] &&
+                      ops[IR_OP_ring_shift],
+                  "%s: no ring-attention ops", k->name);
+        CHECK_MSG(rt_cuda_plan_check(mod, &d) == 0, "%s: plan check", k->name);
+    }
+    if (k->sh.offload_optimizer || k->sh.offload_params) { /* CPU offload: copies and host nodes are there */
+        int copies = 0, host_nodes = 0, host_globals = 0;
+        for (int pi = 0; pi < mod->nprograms; pi++)
+            for (int i = 0; i < mod->programs[pi]->nnodes; i++) {
+                const ir_node *nd = &mod->programs[pi]->nodes[i];
+                copies += nd->op == IR_OP_to_host || nd->op == IR_OP_to_device;
+                host_nodes += ir_node_on_host(nd);
+            }
+        for (int g = 0; g < mod->nglobals; g++) host_globals += ir_global_on_host(&mod->globals[g]);
+        CHECK_MSG(copies && host_nodes && host_globals, "%s: no offload in the plan", k->name);
+        CHECK_MSG(rt_cuda_plan_check(mod, &d) == 0, "%s: plan check", k->name);
+    }
     char info[512] = "";
     rt_cuda_opts o = {.dry_run = 1, .info = info, .info_cap = sizeof info};
     if (!rc) rc = rt_cuda_attach(&s, &o, &d);
@@ -317,6 +348,8 @@ static void dry_run(const dry_case *k) {
         return;
     }
     CHECK_MSG(strstr(info, "CUDA executor on dry run") != NULL, "info: %s", info);
+    if (k->sh.offload_optimizer || k->sh.offload_params)
+        CHECK_MSG(strstr(info, "offloaded state in host memory") != NULL, "info: %s", info);
     int64_t n = s.B * s.S;
     int32_t *ids = malloc(4 * (size_t)n), *tgt = malloc(4 * (size_t)n), *pos = malloc(4 * (size_t)n),
             *seg = malloc(4 * (size_t)n);
@@ -328,7 +361,10 @@ static void dry_run(const dry_case *k) {
     /* the parameters come back (a dry run reads zeros) */
     rt_buf *w = rt_session_global(&s, "model.norm.weight");
     CHECK(w && s.backend->download(s.backend, &s.st, (int)(w - s.st.globals), &d) == 0);
-    CHECK(w && rt_f(w)[0] == 0.0f);
+    if (w && ir_global_on_host(&mod->globals[w - s.st.globals])) /* offloaded: really computed on the host */
+        CHECK_MSG(isfinite(rt_f(w)[0]), "%s: host parameter", k->name);
+    else
+        CHECK(w && rt_f(w)[0] == 0.0f);
     ax_diag_print(&d, stderr);
     CHECK_MSG(d.nerrors == 0, "%s: errors", k->name);
     ax_diag_free(&d);
@@ -557,6 +593,21 @@ static void refusals(void) {
         CHECK(ax_diag_contains(&d, "node 2 (attention)") && ax_diag_contains(&d, "head_dim 300"));
         rt_cuda_prog_free(&pr);
         rt_cuda_state_free(&st);
+        /* a ring-attention block with a head_dim the block kernels do not cover */
+        const char *text4 = "axo.ir 1\n"
+                            "program p {\n"
+                            "  %q = input() {name=\"q\"} : bf16[1,8,2,32] input\n"
+                            "  %s = input() {name=\"s\"} : i32[1,8] input\n"
+                            "  %o, %l = attention_blk(%q, %q, %q, %s, %s, %s, %s) {scale=0.1, causal=1} : "
+                            "f32[1,8,2,32] act, f32[1,2,8] act\n"
+                            "}\n";
+        ir_module *mod4 = ir_parse(text4, strlen(text4), "t4.ir", &d);
+        CHECK(mod4 && rt_cuda_state_init(&st, dev, mod4, &d) == 0);
+        CHECK(rt_cuda_prog_init(&pr, &st, ir_program_find(mod4, "p"), &d) == -1);
+        CHECK(ax_diag_contains(&d, "node 2 (attention_blk)") && ax_diag_contains(&d, "head_dim 32"));
+        rt_cuda_prog_free(&pr);
+        rt_cuda_state_free(&st);
+        ir_module_destroy(mod4);
         rt_cuda_dev_close(dev);
         ir_module_destroy(mod);
         ir_module_destroy(mod2);
@@ -584,6 +635,8 @@ int main(void) {
     qwen2.arch = FE_ARCH_QWEN2, qwen2.arch_name = "Qwen2ForCausalLM", qwen2.attention_bias = 1;
     qwen2.tie_word_embeddings = 1, qwen2.rope_type = FE_ROPE_DEFAULT;
     qwen3.arch = FE_ARCH_QWEN3, qwen3.arch_name = "Qwen3ForCausalLM", qwen3.qk_norm = 1, qwen3.tie_word_embeddings = 1;
+    fe_config sp2 = config(2, 128, 1, 0), sp2f = config(1, 256, 0, 1), dpsp = config(2, 128, 1, 0);
+    sp2.sequence_parallel_degree = sp2f.sequence_parallel_degree = dpsp.sequence_parallel_degree = 2;
     dry_case cases[] = {
         {"llama hd16 f32", hd16, config(2, 40, 0, 0), 1, {0}},
         {"llama hd16 bf16", hd16, config(2, 40, 1, 0), 1, {0}},
@@ -593,6 +646,14 @@ int main(void) {
         {"llama hd128 f32 (flash kernels)", hd128, config(1, 70, 0, 0), 1, {0}},
         {"qwen2 DDP 2 ranks", qwen2, config(2, 32, 0, 0), 2, {.stage = 0}},
         {"llama ZeRO-3 2 ranks bf16", hd16, config(2, 32, 1, 0), 2, {.stage = 3, .reshard_after_forward = 1}},
+        {"llama ZeRO-3 + offload_all 2 ranks bf16", hd16, config(2, 32, 1, 0), 2,
+         {.stage = 3, .reshard_after_forward = 1, .offload_params = 1, .offload_optimizer = 1}},
+        {"qwen2 ZeRO-1 + offload_optimizer 2 ranks", qwen2, config(2, 32, 0, 0), 2, {.stage = 1, .offload_optimizer = 1}},
+        {"llama ZeRO-2 + offload_optimizer 2 ranks bf16 checkpointing", hd16, config(2, 32, 1, 1), 2,
+         {.stage = 2, .offload_optimizer = 1}},
+        {"llama hd64 bf16 sp 2 (ring attention)", hd64, sp2, 2, {0}},
+        {"llama hd128 f32 sp 2 checkpointing", hd128, sp2f, 2, {0}},
+        {"llama hd64 bf16 dp 2 x sp 2 ZeRO-3", hd64, dpsp, 4, {.stage = 3, .reshard_after_forward = 1}},
     };
     for (size_t i = 0; i < AX_ARRAY_LEN(cases); i++) dry_run(&cases[i]);
     dry_counts();
