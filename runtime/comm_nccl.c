@@ -455,37 +455,32 @@ static const char *dev_what(char *buf, size_t cap, const char *op, rt_nccl_type 
     return buf;
 }
 
-int rt_nccl_all_reduce(rt_comm *cc, ir_dtype dt, const void *send, void *recv, int64_t n, void *stream) {
+typedef int (*nccl_coll_fn)(void *ctx, void *comm, rt_nccl_type t, const void *send, void *recv, size_t n, void *stream);
+
+/* The three device collectives differ only in the NCCL call. */
+static int dev_coll(rt_comm *cc, const char *op, int which, ir_dtype dt, const void *send, void *recv, int64_t n,
+                    void *stream) {
     rt_nccl_type t;
-    int rc = dev_enter(cc, "all_reduce", dt, 0, n, send, recv, &t);
+    int rc = dev_enter(cc, op, dt, 0, n, send, recv, &t);
     if (rc || n == 0) return rc;
     ncomm *c = (ncomm *)cc;
     char what[96];
-    dev_what(what, sizeof what, "all_reduce", t, n);
+    dev_what(what, sizeof what, op, t, n);
     const rt_nccl_api *a = c->w->api;
-    return issued(c, what, a->all_reduce(a->ctx, c->nc, t, send, recv, (size_t)n, stream), stream);
+    nccl_coll_fn f = which == 0 ? a->all_reduce : which == 1 ? a->all_gather : a->reduce_scatter;
+    return issued(c, what, f(a->ctx, c->nc, t, send, recv, (size_t)n, stream), stream);
+}
+
+int rt_nccl_all_reduce(rt_comm *cc, ir_dtype dt, const void *send, void *recv, int64_t n, void *stream) {
+    return dev_coll(cc, "all_reduce", 0, dt, send, recv, n, stream);
 }
 
 int rt_nccl_all_gather(rt_comm *cc, ir_dtype dt, const void *send, void *recv, int64_t n, void *stream) {
-    rt_nccl_type t;
-    int rc = dev_enter(cc, "all_gather", dt, 0, n, send, recv, &t);
-    if (rc || n == 0) return rc;
-    ncomm *c = (ncomm *)cc;
-    char what[96];
-    dev_what(what, sizeof what, "all_gather", t, n);
-    const rt_nccl_api *a = c->w->api;
-    return issued(c, what, a->all_gather(a->ctx, c->nc, t, send, recv, (size_t)n, stream), stream);
+    return dev_coll(cc, "all_gather", 1, dt, send, recv, n, stream);
 }
 
 int rt_nccl_reduce_scatter(rt_comm *cc, ir_dtype dt, const void *send, void *recv, int64_t n, void *stream) {
-    rt_nccl_type t;
-    int rc = dev_enter(cc, "reduce_scatter", dt, 0, n, send, recv, &t);
-    if (rc || n == 0) return rc;
-    ncomm *c = (ncomm *)cc;
-    char what[96];
-    dev_what(what, sizeof what, "reduce_scatter", t, n);
-    const rt_nccl_api *a = c->w->api;
-    return issued(c, what, a->reduce_scatter(a->ctx, c->nc, t, send, recv, (size_t)n, stream), stream);
+    return dev_coll(cc, "reduce_scatter", 2, dt, send, recv, n, stream);
 }
 
 int rt_nccl_ring_shift(rt_comm *cc, ir_dtype dt, const void *send, void *recv, int64_t n, void *stream) {

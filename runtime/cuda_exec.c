@@ -1286,6 +1286,22 @@ static int g_attention(gx *x) {
     return launch(x, ename(e, sizeof e, "axo_attn_any_fwd", t), (nl + 127) / 128, 1, 1, 128, 1, 0, &a);
 }
 
+/* D = rowsum(dout * out) per (b, head, query): the first kernel of both
+ * attention backwards (whole row and ring block). */
+static int bwd_preprocess(gx *x, const char *entry, ir_dtype t, uint64_t out, uint64_t dout, uint64_t D, int64_t nq,
+                          int64_t nl, int64_t B, int64_t S, int64_t nh, int64_t hd) {
+    char e[64];
+    kargs p = {0};
+    ka_p(&p, out, nq * esz(t));
+    ka_p(&p, dout, nq * esz(t));
+    ka_p(&p, D, nl * 4);
+    ka_l(&p, B);
+    ka_i(&p, S);
+    ka_i(&p, nh);
+    ka_i(&p, hd);
+    return launch(x, ename(e, sizeof e, entry, t), blocks(x, nl * 32, 256), 1, 1, 256, 1, 0, &p);
+}
+
 static int g_attention_bwd(gx *x) {
     att_dims A;
     if (att_check(x, &A, 1)) return -1;
@@ -1298,16 +1314,7 @@ static int g_attention_bwd(gx *x) {
     char e[64], base[48];
     if (A.fast) {
         uint64_t D = scratch(x, nl * 4);
-        kargs p = {0};
-        ka_p(&p, out, nq * esz(t));
-        ka_p(&p, dout, nq * esz(t));
-        ka_p(&p, D, nl * 4);
-        ka_l(&p, A.B);
-        ka_i(&p, A.S);
-        ka_i(&p, A.nh);
-        ka_i(&p, A.hd);
-        if (launch(x, ename(e, sizeof e, "axo_attn_bwd_preprocess", t), blocks(x, nl * 32, 256), 1, 1, 256, 1, 0, &p))
-            return -1;
+        if (bwd_preprocess(x, "axo_attn_bwd_preprocess", t, out, dout, D, nq, nl, A.B, A.S, A.nh, A.hd)) return -1;
         for (int pass = 0; pass < 2; pass++) { /* dK/dV over kv heads, then dQ over query heads */
             kargs a = {0};
             ka_p(&a, q, nq * esz(t));
@@ -1443,16 +1450,7 @@ static int g_attention_blk_bwd(gx *x) {
     int64_t nq = A.B * A.Sq * A.nh * A.hd, nk = A.B * A.Sk * A.nkv * A.hd, nl = A.B * A.nh * A.Sq;
     uint64_t out = ptr(x, IN(7)), lse = ptr(x, IN(8)), dout = ptr(x, IN(9)), D = scratch(x, nl * 4);
     char e[64], base[48];
-    kargs p = {0};
-    ka_p(&p, out, nq * esz(t));
-    ka_p(&p, dout, nq * esz(t));
-    ka_p(&p, D, nl * 4);
-    ka_l(&p, A.B);
-    ka_i(&p, A.Sq);
-    ka_i(&p, A.nh);
-    ka_i(&p, A.hd);
-    if (launch(x, ename(e, sizeof e, "axo_attn_blk_bwd_preprocess", t), blocks(x, nl * 32, 256), 1, 1, 256, 1, 0, &p))
-        return -1;
+    if (bwd_preprocess(x, "axo_attn_blk_bwd_preprocess", t, out, dout, D, nq, nl, A.B, A.Sq, A.nh, A.hd)) return -1;
     for (int pass = 0; pass < 2; pass++) { /* dK/dV over kv heads, then dQ over query heads */
         kargs a = {0};
         blk_common_args(x, &a, &A, t);
