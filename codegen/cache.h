@@ -33,6 +33,11 @@ cg_keyb *cg_key_begin(void);
 void cg_key_add(cg_keyb *kb, const void *data, size_t n);
 void cg_key_add_str(cg_keyb *kb, const char *s); /* NULL is its own value */
 void cg_key_add_u64(cg_keyb *kb, uint64_t v);    /* as an 8-byte LE field */
+/* The running compiler's own bytes (XXH3 of /proc/self/exe, computed once
+ * per process): a rebuilt compiler never serves plans an older build made
+ * under the same version string. Where the file cannot be read, only the
+ * version string keys the compiler. */
+void cg_key_add_compiler(cg_keyb *kb);
 /* Returns the key and frees kb. */
 cg_cache_key cg_key_finish(cg_keyb *kb);
 

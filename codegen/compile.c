@@ -218,6 +218,7 @@ int cg_compile(const cg_options *o, cg_result *r, ax_diag *d) {
     cg_key_add(kb, canon.data, canon.len);
     cg_key_add(kb, model.config_json, model.config_json_len);
     cg_key_add_str(kb, AXO_VERSION);
+    cg_key_add_compiler(kb);
     cg_key_add_str(kb, target);
     char ws[32];
     snprintf(ws, sizeof ws, "world=%d", world);

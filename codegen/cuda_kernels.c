@@ -25,7 +25,7 @@ static const char *const e_attention_bwd[] = {
 static const char *const e_attention_fwd[] = {F32_BF16("axo_attn_fwd_hd64"), F32_BF16("axo_attn_fwd_hd128"), NULL};
 static const char *const e_bias[] = {F32_BF16("axo_bias_add"), F32_BF16("axo_bias_grad_partial"),
                                      F32_BF16("axo_bias_grad_reduce"), NULL};
-static const char *const e_cross_entropy[] = {F32_BF16("axo_cross_entropy_fwd"), F32_BF16("axo_cross_entropy_bwd"),
+static const char *const e_cross_entropy[] = {F32_BF16("axo_cross_entropy_fwd"), F32_BF16("axo_cross_entropy_bwd"), F32_BF16("axo_lce_chunk"),
                                               "axo_cross_entropy_reduce", NULL};
 static const char *const e_elementwise[] = {F32_BF16("axo_add"),   F32_BF16("axo_mul"),
                                             F32_BF16("axo_scale"), F32_BF16("axo_acc"),

@@ -98,6 +98,18 @@ static void module_facts(const fe_config *c, const fe_model *m, int world_size, 
     }
 }
 
+int64_t fe_lce_chunk_rows(int64_t rows, int64_t hidden, int64_t vocab) {
+    /* Liger's rule: about as many chunks as the vocab is wider than the
+     * hidden size, so a chunk's logits take about the memory of the hidden
+     * states; a power of two rows so GEMM tiles stay full. */
+    if (rows < 1) return 1;
+    int64_t ratio = hidden > 0 ? (vocab + hidden - 1) / hidden : 1;
+    if (ratio < 1) ratio = 1;
+    int64_t want = (rows + ratio - 1) / ratio, c = 1;
+    while (c < want) c <<= 1;
+    return c < rows ? c : rows;
+}
+
 int fe_lower(const fe_config *c, const fe_model *m, int world_size, ir_module *mod, int32_t *loss_out, ax_diag *d) {
     lw L = {.mod = mod, .m = m, .dt = c->bf16 ? IR_BF16 : IR_F32};
     int64_t sp = c->sequence_parallel_degree > 0 ? c->sequence_parallel_degree : 1;
@@ -162,8 +174,21 @@ int fe_lower(const fe_config *c, const fe_model *m, int world_size, ir_module *m
     }
     int32_t wn = param1(&L, "model.norm.weight", H, "ones");
     int32_t head = m->tie_word_embeddings ? embed : param2(&L, "lm_head.weight", V, H);
-    int32_t logits = linear(&L, rmsnorm(&L, x, wn), head, 0);
-    int32_t loss = ir_b(&L.b, IR_OP_cross_entropy, IR_IN(logits, tgt), IR_AT(ir_ai("ignore_index", -100)));
+    int32_t hn = rmsnorm(&L, x, wn), loss;
+    if (c->liger_fused_linear_cross_entropy != 0) {
+        /* Liger's fused linear cross entropy, axo's default (it is the same
+         * math): the loss and its gradient in one pass over row chunks, so
+         * the [tokens, vocab] logits never exist. It needs the loss scale in
+         * the forward: the input autodiff seeds the backward with. */
+        int32_t scale = ir_b_input(&L.b, "loss_scale", ir_type_scalar(IR_F32));
+        int32_t r[3];
+        ir_bn(&L.b, IR_OP_linear_cross_entropy, IR_IN(hn, head, tgt, scale),
+              IR_AT(ir_ai("ignore_index", -100), ir_ai("chunk", fe_lce_chunk_rows(B * S, H, V))), r);
+        loss = r[0];
+    } else {
+        int32_t logits = linear(&L, hn, head, 0);
+        loss = ir_b(&L.b, IR_OP_cross_entropy, IR_IN(logits, tgt), IR_AT(ir_ai("ignore_index", -100)));
+    }
     /* The runtime reads the summed loss of the step from @stats/loss_sum. */
     int ls = ir_global_add(mod, "stats/loss_sum", ir_type_scalar(IR_F32), IR_ROLE_TEMP, NULL, 0);
     ir_bn(&L.b, IR_OP_acc, IR_IN(IR_GLOBAL_REF(ls), loss), IR_NOAT, NULL);

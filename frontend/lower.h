@@ -13,6 +13,10 @@
  * within packed-sequence boundaries -> o proj -> residual -> RMSNorm ->
  * SwiGLU MLP -> residual] -> RMSNorm -> lm_head (tied: embed_tokens) ->
  * cross-entropy over `targets` (labels already shifted by the data loader).
+ * The last two are one fused linear_cross_entropy node (loss and gradient
+ * in one chunked pass, reading the `loss_scale` input) unless the config
+ * says liger_fused_linear_cross_entropy: false, which gives matmul +
+ * cross_entropy over materialised [tokens, vocab] logits.
  *
  * Node ranges of each decoder layer are recorded in the module attribute
  * "layer_nodes" ([begin0, end0, begin1, end1, ...], indices into
@@ -23,6 +27,9 @@
 
 #include "frontend/config.h"
 #include "ir/ir.h"
+
+/* Rows per chunk of the fused linear cross entropy (Liger's rule). */
+int64_t fe_lce_chunk_rows(int64_t rows, int64_t hidden, int64_t vocab);
 
 int fe_lower(const fe_config *c, const fe_model *m, int world_size, ir_module *mod, int32_t *loss_out, ax_diag *d);
 

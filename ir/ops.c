@@ -242,6 +242,26 @@ int ir_infer(const ir_module *m, ir_op op, const ir_type *in, int nin, const ir_
             out[0] = same_dims(&in[0], in[0].dtype);
         }
         return 0;
+    case IR_OP_linear_cross_entropy: {
+        TRY(need_float(m, &in[0], 0, err, errcap));
+        TRY(need_float(m, &in[1], 1, err, errcap));
+        TRY(need_i32(m, &in[2], 2, err, errcap));
+        TRY(need_scalar(m, &in[3], 3, err, errcap));
+        TRY(need_attr(at, na, "chunk", IR_ATTR_INT, err, errcap));
+        if (ir_attr_int(at, na, "chunk", 0) < 1) FAIL("attribute chunk must be >= 1 (rows per chunk)");
+        if (in[1].rank != 2 || in[1].dims[1] != last_dim(&in[0]))
+            FAIL("operand 1: expected an lm head [V,%lld] for hidden %s, found %s", (long long)last_dim(&in[0]),
+                 tstr(m, &in[0], b1), tstr(m, &in[1], b2));
+        if (in[0].rank < 2 || in[2].rank != in[0].rank - 1 ||
+            memcmp(in[2].dims, in[0].dims, sizeof(int64_t) * (size_t)in[2].rank))
+            FAIL("targets %s must have the leading dims of hidden %s", tstr(m, &in[2], b1), tstr(m, &in[0], b2));
+        if (in[1].dtype != in[0].dtype)
+            FAIL("hidden %s and lm head %s must have one dtype", tstr(m, &in[0], b1), tstr(m, &in[1], b2));
+        out[0] = scalar_f32();
+        out[1] = same_dims(&in[0], in[0].dtype);
+        out[2] = same_dims(&in[1], in[1].dtype);
+        return 0;
+    }
     case IR_OP_embedding_bwd:
         TRY(need_i32(m, &in[0], 0, err, errcap));
         TRY(need_float(m, &in[1], 1, err, errcap));

@@ -198,6 +198,21 @@ static void grad_swiglu(ad *c, const ir_node *n, const int32_t *dy) {
     acc(c, n->in[1], r[1]);
 }
 
+/* The fused op already computed its gradients against the loss scale it
+ * was given: valid only when that scale is the loss's whole adjoint (the
+ * loss is the differentiated root and nothing else reads it). */
+static void grad_linear_cross_entropy(ad *c, const ir_node *n, const int32_t *dy) {
+    if (dy[0] != n->in[3] || dy[1] >= 0 || dy[2] >= 0) {
+        ax_error(c->b.d, "autodiff",
+                 "linear_cross_entropy computes its gradient in the forward pass with the loss_scale input: its loss "
+                 "must be the differentiated root and its dh/dw must not be differentiated");
+        c->b.failed = 1;
+        return;
+    }
+    acc(c, n->in[0], OUT(1));
+    if (wants(c, n->in[1])) acc(c, n->in[1], OUT(2));
+}
+
 static void grad_cross_entropy(ad *c, const ir_node *n, const int32_t *dy) {
     acc(c, n->in[0], ir_b(&c->b, IR_OP_cross_entropy_bwd, IR_IN(IN(0), IN(1), dy[0]), n->nattrs, n->attrs));
 }
@@ -257,7 +272,14 @@ int pass_autodiff(ir_module *m, ir_program *p, int32_t loss, int checkpoint, ax_
     const ir_attr *ln = ir_module_attr(m, "layer_nodes");
     int nl = checkpoint && ln && ln->kind == IR_ATTR_INTS ? ln->n / 2 : 0;
 
-    c.adj[loss] = ir_b_input(&c.b, "loss_scale", ir_type_scalar(IR_F32));
+    /* The seed: the runtime's loss scale. A fused loss op (lowering) may
+     * already read the input; then it is the same value. */
+    c.adj[loss] = -1;
+    for (int i = 0; i < nfwd && c.adj[loss] < 0; i++) {
+        const ir_node *n = &p->nodes[i];
+        if (n->op == IR_OP_input && !strcmp(ir_attr_str(n->attrs, n->nattrs, "name", ""), "loss_scale")) c.adj[loss] = n->out[0];
+    }
+    if (c.adj[loss] < 0) c.adj[loss] = ir_b_input(&c.b, "loss_scale", ir_type_scalar(IR_F32));
     c.b.role = IR_ROLE_ACT;
     for (int i = nfwd - 1; i >= 0 && !c.b.failed; i--) {
         for (int l = 0; l < nl; l++)

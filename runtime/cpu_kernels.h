@@ -196,12 +196,15 @@ int64_t ck_count_targets(const int32_t *targets, int64_t T, int32_t ignore_index
  * dlogits_c = scale (softmax - onehot); dhidden_c = dlogits_c W (fully
  * written); dW += dlogits_c^T hidden_c (accumulate, chunks in order).
  * dhidden and dW may both be NULL (loss only, e.g. eval). Same error rule as
- * cross_entropy (checked before anything is computed or written). */
+ * cross_entropy (checked before anything is computed or written).
+ * bf16 != 0 rounds where the CUDA executor's bf16 path rounds: dlogits_c
+ * (a GEMM operand), dhidden_c, and dW after each chunk's accumulation; the
+ * logits themselves stay unrounded (f32 GEMM output). */
 int64_t ck_linear_cross_entropy_f32(const float *hidden, const float *W, const int32_t *targets, int64_t T, int64_t H,
-                                    int64_t V, int32_t ignore_index, double scale, int64_t chunk_rows,
+                                    int64_t V, int32_t ignore_index, double scale, int64_t chunk_rows, int bf16,
                                     double *loss_sum, int64_t *count, float *dhidden, float *dW);
 int64_t ck_linear_cross_entropy_f64(const double *hidden, const double *W, const int32_t *targets, int64_t T,
-                                    int64_t H, int64_t V, int32_t ignore_index, double scale, int64_t chunk_rows,
+                                    int64_t H, int64_t V, int32_t ignore_index, double scale, int64_t chunk_rows, int bf16,
                                     double *loss_sum, int64_t *count, double *dhidden, double *dW);
 
 /* ---- AdamW (torch.optim.AdamW, single-tensor path, non-capturable) --------

@@ -375,7 +375,7 @@ int64_t FN(ck_cross_entropy_bwd)(const REAL *logits, const int32_t *targets, int
 }
 
 int64_t FN(ck_linear_cross_entropy)(const REAL *hidden, const REAL *W, const int32_t *targets, int64_t T, int64_t H,
-                                    int64_t V, int32_t ignore_index, double scale, int64_t chunk_rows,
+                                    int64_t V, int32_t ignore_index, double scale, int64_t chunk_rows, int bf16,
                                     double *loss_sum, int64_t *count, REAL *dhidden, REAL *dW) {
     int64_t bad = FN(ck_check_targets_)(targets, T, V, ignore_index);
     if (bad >= 0) return bad;
@@ -401,8 +401,13 @@ int64_t FN(ck_linear_cross_entropy)(const REAL *hidden, const REAL *W, const int
             s += FN(ck_ce_row_)(row, grads ? row : NULL, V, tg, scale);
             n++;
         }
+        /* bf16: the GPU's rounding points (f32 logits, bf16 GEMM operands,
+         * dW accumulated in bf16 chunk by chunk) */
+        if (bf16 && grads) FN(ck_round_bf16_inplace)(lg, c * V);
         if (dhidden) FN(ck_matmul)(lg, W, dhidden + t0 * H, c, H, V, 0, 0, 0); /* dh_c = dl_c W   [c,H] */
-        if (dW) FN(ck_matmul)(lg, hc, dW, V, H, c, 1, 0, 1);                  /* dW += dl_c^T h_c [V,H] */
+        if (dhidden && bf16) FN(ck_round_bf16_inplace)(dhidden + t0 * H, c * H);
+        if (dW) FN(ck_matmul)(lg, hc, dW, V, H, c, 1, 0, 1); /* dW += dl_c^T h_c [V,H] */
+        if (dW && bf16) FN(ck_round_bf16_inplace)(dW, V * H);
     }
     free(lg);
     *loss_sum = s;

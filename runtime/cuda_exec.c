@@ -62,6 +62,7 @@ static const struct ksig {
     TS("axo_embedding_bwd", "ppplllip"),
     TS("axo_cross_entropy_fwd", "ppppllip"),
     TS("axo_cross_entropy_bwd", "ppppllip"),
+    TS("axo_lce_chunk", "ppppplllip"),
     {"axo_cross_entropy_reduce", "ppllipp"},
     {"axo_adamw_f32", "pppplpppdddd"},
     {"axo_adamw_bf16", "ppppplpppdddd"},
@@ -996,7 +997,8 @@ static int g_rmsnorm_bwd(gx *x) {
 typedef struct gemm_plan {
     int64_t M, N, K;
     int ta, tb;
-    ir_dtype t;
+    ir_dtype t, tc;         /* operands' dtype, result's dtype (f32 logits of bf16 operands) */
+    struct gemm_plan *next; /* a node with several GEMMs (linear_cross_entropy) */
 #ifdef AXO_HAVE_CUDA
     cublasLtMatmulDesc_t op;
     cublasLtMatrixLayout_t la, lb, lc;
@@ -1006,6 +1008,7 @@ typedef struct gemm_plan {
 
 static void gemm_free(gemm_plan *g) {
     if (!g) return;
+    gemm_free(g->next);
 #ifdef AXO_HAVE_CUDA
     if (g->lc) cublasLtMatrixLayoutDestroy(g->lc);
     if (g->lb) cublasLtMatrixLayoutDestroy(g->lb);
@@ -1027,7 +1030,7 @@ static int gemm_prepare(gx *x, gemm_plan *g) {
     if (x->dev->dry) return 0;
     const char *w = x->where;
     ax_diag *d = x->d;
-    cudaDataType_t ct = g->t == IR_BF16 ? CUDA_R_16BF : CUDA_R_32F;
+    cudaDataType_t ct = g->t == IR_BF16 ? CUDA_R_16BF : CUDA_R_32F, cc = g->tc == IR_BF16 ? CUDA_R_16BF : CUDA_R_32F;
     cublasOperation_t opa = g->tb ? CUBLAS_OP_T : CUBLAS_OP_N, opb = g->ta ? CUBLAS_OP_T : CUBLAS_OP_N;
     uint64_t M = (uint64_t)g->M, N = (uint64_t)g->N, K = (uint64_t)g->K;
     if (ckb(d, w, "cublasLtMatmulDescCreate", cublasLtMatmulDescCreate(&g->op, CUBLAS_COMPUTE_32F, CUDA_R_32F)) ||
@@ -1039,7 +1042,7 @@ static int gemm_prepare(gx *x, gemm_plan *g) {
             cublasLtMatrixLayoutCreate(&g->la, ct, g->tb ? K : N, g->tb ? N : K, (int64_t)(g->tb ? K : N))) ||
         ckb(d, w, "cublasLtMatrixLayoutCreate (A operand)",
             cublasLtMatrixLayoutCreate(&g->lb, ct, g->ta ? M : K, g->ta ? K : M, (int64_t)(g->ta ? M : K))) ||
-        ckb(d, w, "cublasLtMatrixLayoutCreate (result)", cublasLtMatrixLayoutCreate(&g->lc, ct, N, M, (int64_t)N)))
+        ckb(d, w, "cublasLtMatrixLayoutCreate (result)", cublasLtMatrixLayoutCreate(&g->lc, cc, N, M, (int64_t)N)))
         return -1;
     cublasLtMatmulPreference_t pref = NULL;
     uint64_t ws = (uint64_t)x->dev->ws_bytes;
@@ -1078,7 +1081,7 @@ static int g_matmul(gx *x) {
             ax_error(x->d, x->where, "out of host memory");
             return -1;
         }
-        *g = (gemm_plan){.M = M, .N = N, .K = K, .ta = ta, .tb = tb, .t = t};
+        *g = (gemm_plan){.M = M, .N = N, .K = K, .ta = ta, .tb = tb, .t = t, .tc = t};
         x->pr->gemm[x->ni] = g;
         if (M < 1 || N < 1 || K < 1) return 0; /* nothing for cuBLASLt to do */
         return gemm_prepare(x, g);
@@ -1554,6 +1557,104 @@ static int g_cross_entropy_bwd(gx *x) {
     return launch(x, ename(e, sizeof e, "axo_cross_entropy_bwd", t), rows_grid(T), 1, 1, 256, 1, 0, &a);
 }
 
+/* One GEMM of a multi-GEMM node: planned (x->plan) as plan k of the node's
+ * chain, run otherwise: C = op(A) op(B) (+ C when accumulate). */
+static int gemm_k(gx *x, int k, int64_t M, int64_t N, int64_t K, int ta, int tb, ir_dtype t, ir_dtype tc, uint64_t A,
+                  uint64_t B, uint64_t C, int accumulate) {
+    gemm_plan *g = x->pr->gemm[x->ni], *prev = NULL;
+    for (int i = 0; i < k && g; i++) prev = g, g = g->next;
+    if (x->plan) {
+        if (g || (k > 0 && !prev)) {
+            ax_error(x->d, x->where, "internal error: GEMM %d of this node planned out of order", k);
+            return -1;
+        }
+        g = calloc(1, sizeof *g);
+        if (!g) {
+            ax_error(x->d, x->where, "out of host memory");
+            return -1;
+        }
+        *g = (gemm_plan){.M = M, .N = N, .K = K, .ta = ta, .tb = tb, .t = t, .tc = tc};
+        if (prev) prev->next = g;
+        else x->pr->gemm[x->ni] = g;
+        return gemm_prepare(x, g);
+    }
+    if (!g || g->M != M || g->N != N || g->K != K) {
+        ax_error(x->d, x->where, "internal error: GEMM %d of this node was not planned with this shape", k);
+        return -1;
+    }
+    if (!arg_ok(x, A, M * K * esz(t))) return bad_arg(x, "GEMM operand a", A, M * K * esz(t));
+    if (!arg_ok(x, B, K * N * esz(t))) return bad_arg(x, "GEMM operand b", B, K * N * esz(t));
+    if (!arg_ok(x, C, M * N * esz(tc))) return bad_arg(x, "GEMM result", C, M * N * esz(tc));
+    x->dev->counts.gemms++;
+    if (x->dev->dry) return 0;
+#ifdef AXO_HAVE_CUDA
+    const float one = 1.0f, beta = accumulate ? 1.0f : 0.0f;
+    if (ckb(x->d, x->where, "cublasLtMatmul",
+            cublasLtMatmul(x->dev->lt, g->op, &one, (const void *)(uintptr_t)B, g->la, (const void *)(uintptr_t)A, g->lb,
+                           &beta, (const void *)(uintptr_t)C, g->lc, (void *)(uintptr_t)C, g->lc, &g->algo,
+                           (void *)(uintptr_t)x->dev->ws, (size_t)x->dev->ws_bytes, x->dev->stream)))
+        return -1;
+    if (x->dev->sync_each) return ck(x->d, x->where, "cublasLtMatmul (kernel)", cudaStreamSynchronize(x->dev->stream));
+    return 0;
+#else
+    return -1;
+#endif
+}
+
+/* linear_cross_entropy, chunk by chunk (the CPU's ck_linear_cross_entropy
+ * with bf16 rounding points): logits_c = h_c W^T in f32 (scratch), the
+ * chunk kernel writes the rows' losses and dl_c (in place for f32, a bf16
+ * scratch for bf16), dh_c = dl_c W, dW (+)= dl_c^T h_c (accumulating from
+ * the second chunk on), then one fixed-order sum of the losses. Scratch:
+ * chunk x V x (4 + 2 for bf16) + 4 T bytes, never [T,V]. */
+static int g_linear_cross_entropy(gx *x) {
+    if (need_fp(x, IN(0), "hidden states")) return -1;
+    ir_dtype t = dt(x, IN(0));
+    if (dt(x, IN(1)) != t || dt(x, OUT(1)) != t || dt(x, OUT(2)) != t) return unsupported(x, "linear_cross_entropy with mixed dtypes");
+    if (dt(x, IN(3)) != IR_F32) return unsupported(x, "linear_cross_entropy with a %s scale", ir_dtype_name(dt(x, IN(3))));
+    int64_t H = lastdim(x, IN(0)), V = numel(x, IN(1)) / (H ? H : 1), T = numel(x, IN(2));
+    int64_t C = AI("chunk", 1), ign = AI("ignore_index", -100);
+    if (C > T) C = T;
+    if (C < 1) C = 1;
+    uint64_t h = ptr(x, IN(0)), w = ptr(x, IN(1)), tg = ptr(x, IN(2)), dh = ptr(x, OUT(1)), dw = ptr(x, OUT(2));
+    uint64_t logits = scratch(x, C * V * 4), dl = t == IR_F32 ? logits : scratch(x, C * V * 2), loss = scratch(x, T * 4);
+    if (T < 1 || H < 1 || V < 1) return unsupported(x, "an empty linear_cross_entropy");
+    /* plans: 3 GEMMs for a full chunk, 3 more for a shorter last one */
+    int nshapes = T % C ? 2 : 1;
+    char e[64];
+    ename(e, sizeof e, "axo_lce_chunk", t);
+    for (int64_t t0 = 0; t0 < T; t0 += C) {
+        int64_t c = T - t0 < C ? T - t0 : C;
+        int base = c == C ? 0 : 3;
+        if (x->plan && t0 > 0 && (nshapes == 1 || base == 0)) continue; /* shapes already planned */
+        uint64_t hc = h + (uint64_t)(t0 * H * esz(t));
+        if (gemm_k(x, base, c, V, H, 0, 1, t, IR_F32, hc, w, logits, 0)) return -1;
+        kargs a = {0};
+        ka_p(&a, logits, c * V * 4);
+        ka_p(&a, tg + (uint64_t)(t0 * 4), c * 4);
+        ka_p(&a, ptr(x, IN(3)), 4);
+        ka_p(&a, dl, c * V * esz(t));
+        ka_p(&a, loss + (uint64_t)(t0 * 4), c * 4);
+        ka_l(&a, c);
+        ka_l(&a, V);
+        ka_l(&a, t0);
+        ka_i(&a, ign);
+        ka_p(&a, flag_ptr(x), 4);
+        if (launch(x, e, rows_grid(c), 1, 1, 512, 1, 0, &a)) return -1;
+        if (gemm_k(x, base + 1, c, H, V, 0, 0, t, t, dl, w, dh + (uint64_t)(t0 * H * esz(t)), 0)) return -1;
+        if (gemm_k(x, base + 2, V, H, c, 1, 0, t, t, dl, hc, dw, t0 > 0)) return -1;
+    }
+    kargs b = {0};
+    ka_p(&b, loss, T * 4);
+    ka_p(&b, tg, T * 4);
+    ka_l(&b, T);
+    ka_l(&b, V);
+    ka_i(&b, ign);
+    ka_p(&b, ptr(x, OUT(0)), 4);
+    ka_p(&b, 0, 0);
+    return launch(x, "axo_cross_entropy_reduce", 1, 1, 1, 256, 1, 0, &b);
+}
+
 static int g_sumsq(gx *x) {
     if (need_fp(x, IN(0), "sumsq input")) return -1;
     ir_dtype t = dt(x, IN(0));
@@ -1796,6 +1897,7 @@ static int exec_node(gx *x) {
     case IR_OP_attention_bwd: return g_attention_bwd(x);
     case IR_OP_swiglu_bwd: return g_swiglu_bwd(x);
     case IR_OP_cross_entropy_bwd: return g_cross_entropy_bwd(x);
+    case IR_OP_linear_cross_entropy: return g_linear_cross_entropy(x);
     case IR_OP_sumsq: return g_sumsq(x);
     case IR_OP_clip_coef: return g_clip_coef(x);
     case IR_OP_adamw: return g_adamw(x);

@@ -144,6 +144,68 @@ extern "C" __global__ void axo_cross_entropy_bwd_bf16(const bf16 *logits, const 
     ce_bwd_body(logits, targets, dscale, dlogits, T, V, ignore_index, err);
 }
 
+// ---- fused linear cross entropy: one row chunk -------------------------------
+// The CUDA executor runs linear_cross_entropy chunk by chunk: a cuBLASLt
+// GEMM writes the chunk's logits in fp32, this kernel turns them into the
+// rows' losses and dlogits, two more GEMMs give dh and accumulate dW.
+//   logits[c,V] fp32 (rows t0..t0+c-1 of the op), targets = the chunk's,
+//   loss[t] as axo_cross_entropy_fwd, dl[c,V] (TO: the GEMM operand dtype)
+//   = (*dscale) * (softmax - onehot), 0 for skipped rows. dl may alias
+//   logits when TO is float (the row is fully read before a barrier). Bad
+//   targets are reported as row t0 + t. Launch as axo_cross_entropy_bwd.
+template <typename TO, int VW>
+__device__ __forceinline__ void lce_rows(const float *logits, const int *targets, const float *dscale, TO *dl,
+                                         float *loss, i64 C, i64 V, i64 t0, int ignore_index, int *err) {
+    __shared__ ax_lse red[32];
+    const float scale = *dscale;
+    for (i64 t = blockIdx.x; t < C; t += gridDim.x) {
+        const float *x = logits + t * V;
+        TO *d = dl + t * V;
+        const int tg = targets[t];
+        bool keep = tg != ignore_index;
+        if (keep && (tg < 0 || tg >= V)) {
+            if (threadIdx.x == 0) ax_report_bad(err, t0 + t);
+            keep = false;
+        }
+        float m = 0.0f, sum = 1.0f, k = 0.0f;
+        if (keep) {
+            const ax_lse st = ce_row_lse<float, VW>(x, V, red);
+            m = st.m;
+            sum = st.s;
+            k = scale / sum;
+            if (threadIdx.x == 0) loss[t] = m + logf(sum) - x[tg];
+        } else if (threadIdx.x == 0) {
+            loss[t] = 0.0f;
+        }
+        for (i64 c = (i64)threadIdx.x * VW; c < V; c += (i64)blockDim.x * VW) {
+            float v[VW];
+            if constexpr (VW == 1) v[0] = x[c];
+            else ax_ld16(x + c, v);
+#pragma unroll
+            for (int e = 0; e < VW; e++) {
+                const float p = keep ? expf(v[e] - m) : 0.0f;
+                ax_st(d + c + e, !keep ? 0.0f : c + e == tg ? (p / sum - 1.0f) * scale : p * k);
+            }
+        }
+        __syncthreads(); // in place: the next row's pass 1 must not overtake
+    }
+}
+
+template <typename TO>
+__device__ __forceinline__ void lce_body(const float *logits, const int *targets, const float *dscale, TO *dl,
+                                         float *loss, i64 C, i64 V, i64 t0, int ignore_index, int *err) {
+    if (V % 4 == 0 && ax_al16(logits)) lce_rows<TO, 4>(logits, targets, dscale, dl, loss, C, V, t0, ignore_index, err);
+    else lce_rows<TO, 1>(logits, targets, dscale, dl, loss, C, V, t0, ignore_index, err);
+}
+extern "C" __global__ void axo_lce_chunk_f32(const float *logits, const int *targets, const float *dscale, float *dl,
+                                             float *loss, i64 C, i64 V, i64 t0, int ignore_index, int *err) {
+    lce_body(logits, targets, dscale, dl, loss, C, V, t0, ignore_index, err);
+}
+extern "C" __global__ void axo_lce_chunk_bf16(const float *logits, const int *targets, const float *dscale, bf16 *dl,
+                                              float *loss, i64 C, i64 V, i64 t0, int ignore_index, int *err) {
+    lce_body(logits, targets, dscale, dl, loss, C, V, t0, ignore_index, err);
+}
+
 // *loss_sum = sum_t loss[t] (double, fixed order), *count = rows kept.
 extern "C" __global__ void __launch_bounds__(256) axo_cross_entropy_reduce(const float *loss, const int *targets,
                                                                            i64 T, i64 V, int ignore_index,

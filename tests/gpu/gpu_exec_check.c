@@ -14,6 +14,7 @@
  *    afrac max|cpu|, per case for f32, bf16-sized (rtol 1.6e-2, afrac 1e-2)
  *    for bf16 results.
  *  - train: a tiny model (configs/models/tiny-llama, tiny-qwen2, tiny-qwen3,
+ *    with the default fused linear cross entropy, one case without it,
  *    and head_dim 64/128 variants that take the FlashAttention-style
  *    kernels), f32 and bf16, some with gradient checkpointing, trained for a
  *    few steps on the same batches by both executors; also on 2-4 local
@@ -262,6 +263,21 @@ static void make_ops(void) {
                    "program p {\n  %%0 = cross_entropy_bwd(@l, @tg, @ds) {ignore_index=-100} : %s[2,37,4099] act\n"
                    "  store(@o, %%0)\n}\n",
                t, t, t);
+        /* fused lm head + loss: 74 rows in chunks of 16 (a short last chunk); V odd (scalar rows) and V % 4 == 0 */
+        int Vs[2] = {1003, 1024};
+        for (int v = 0; v < 2; v++) {
+            char n2[64];
+            snprintf(n2, sizeof n2, "linear_cross_entropy V=%d", Vs[v]);
+            add_op(NM(n2), 1e-4, 1e-5, NULL,
+                   HDR "global @h : %s[2,37,64] act\nglobal @w : %s[%d,64] act\nglobal @tg : i32[2,37] act {gen=\"tgt\", hi=%d}\n"
+                       "global @ds : f32[] act {gen=\"value\", value=0.015625}\n"
+                       "global @ol : f32[] act {gen=\"nan\", check=1}\nglobal @oh : %s[2,37,64] act {gen=\"nan\", check=1}\n"
+                       "global @ow : %s[%d,64] act {gen=\"nan\", check=1}\n"
+                       "program p {\n  %%0, %%1, %%2 = linear_cross_entropy(@h, @w, @tg, @ds) {ignore_index=-100, chunk=16} : "
+                       "f32[] act, %s[2,37,64] act, %s[%d,64] act\n"
+                       "  store(@ol, %%0)\n  store(@oh, %%1)\n  store(@ow, %%2)\n}\n",
+                   t, t, Vs[v], Vs[v], t, t, Vs[v], t, t, Vs[v]);
+        }
         /* matmul: the four transpose combinations, leading dims flattened, K large enough to show summation order */
         for (int ta = 0; ta < 2; ta++)
             for (int tb = 0; tb < 2; tb++) {
@@ -557,6 +573,7 @@ typedef struct trcase {
     int64_t B, S;
     int world, sp;      /* > 1: that many local ranks on the one GPU (sp: sequence parallel degree) */
     pass_shard_cfg sh;  /* ZeRO stage, offload */
+    int unfused;        /* liger_fused_linear_cross_entropy: false (matmul + cross_entropy) */
 } trcase;
 
 static trcase trs[32];
@@ -587,6 +604,9 @@ static void add_trp(const char *what, int bf16, int ckpt, int64_t hd, int64_t B,
 static void make_trains(void) {
     add_tr("tiny-llama", 0, 0, 0, 0, 0, 0, 4, 128);
     add_tr("tiny-llama", 1, 0, 0, 0, 0, 0, 4, 128);
+    add_tr("tiny-llama", 1, 0, 0, 0, 0, 0, 4, 128);
+    trs[ntrs - 1].unfused = 1;
+    strncat(trs[ntrs - 1].name, " unfused lm head", sizeof trs[ntrs - 1].name - strlen(trs[ntrs - 1].name) - 1);
     add_tr("tiny-qwen2", 0, 0, 0, 0, 0, 0, 4, 96);
     add_tr("tiny-qwen2", 1, 1, 0, 0, 0, 0, 4, 96);
     add_tr("tiny-qwen3", 0, 1, 0, 0, 0, 0, 2, 64);
@@ -631,6 +651,7 @@ static ir_module *build(const trcase *t, ax_arena *ar, ax_diag *d) {
     c.sequence_parallel_degree = t->sp > 1 ? t->sp : 1;
     c.seed = 11;
     c.output_dir = "/tmp";
+    c.liger_fused_linear_cross_entropy = t->unfused ? 0 : -1; /* -1: not written, axo's default (fused) */
     ir_module *mod = ir_module_create();
     int32_t loss;
     pass_ctx pc = {.checkpoint = t->ckpt,

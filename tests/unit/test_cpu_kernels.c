@@ -706,7 +706,7 @@ static double lce_loss(void *p) {
     lce_ctx *c = p;
     double s;
     int64_t n;
-    CHECK_EQ(ck_linear_cross_entropy_f64(c->h, c->W, c->tg, c->T, c->H, c->V, -100, c->c, 3, &s, &n, NULL, NULL), -1);
+    CHECK_EQ(ck_linear_cross_entropy_f64(c->h, c->W, c->tg, c->T, c->H, c->V, -100, c->c, 3, 0, &s, &n, NULL, NULL), -1);
     return c->c * s;
 }
 static void test_linear_cross_entropy(void) {
@@ -717,7 +717,7 @@ static void test_linear_cross_entropy(void) {
     round_to_f32(c.h, c.T * c.H), round_to_f32(c.W, c.V * c.H);
     double *dh = dvec(c.T * c.H, 1.0), *dW = dzeros(c.V * c.H), s;
     int64_t cnt;
-    CHECK_EQ(ck_linear_cross_entropy_f64(c.h, c.W, tg, c.T, c.H, c.V, -100, c.c, 3, &s, &cnt, dh, dW), -1);
+    CHECK_EQ(ck_linear_cross_entropy_f64(c.h, c.W, tg, c.T, c.H, c.V, -100, c.c, 3, 0, &s, &cnt, dh, dW), -1);
     check_grad("linear_cross_entropy dhidden", lce_loss, &c, c.h, c.T * c.H, dh);
     check_grad("linear_cross_entropy dW", lce_loss, &c, c.W, c.V * c.H, dW);
     /* against the unfused composition: logits = h W^T, CE, dh = dl W, dW = dl^T h */
@@ -739,21 +739,41 @@ static void test_linear_cross_entropy(void) {
         float *dhf = fzeros(c.T * c.H), *dWf = fzeros(c.V * c.H);
         double sf;
         int64_t cntf;
-        CHECK_EQ(ck_linear_cross_entropy_f32(hf, Wf, tg, c.T, c.H, c.V, -100, c.c, chunks[ci], &sf, &cntf, dhf, dWf),
+        CHECK_EQ(ck_linear_cross_entropy_f32(hf, Wf, tg, c.T, c.H, c.V, -100, c.c, chunks[ci], 0, &sf, &cntf, dhf, dWf),
                  -1);
         CHECK_NEAR(sf, s2, 1e-6, 0);
         CHECK_EQ(cntf, cnt2);
         CHECK_REL32(dhf, dh2, c.T * c.H, 1e-5, "linear_cross_entropy dhidden");
         CHECK_REL32(dWf, dW2, c.V * c.H, 1e-5, "linear_cross_entropy dW");
-        CHECK_EQ(ck_linear_cross_entropy_f32(hf, Wf, tg, c.T, c.H, c.V, -100, c.c, chunks[ci], &sf, &cntf, NULL, dWf),
+        CHECK_EQ(ck_linear_cross_entropy_f32(hf, Wf, tg, c.T, c.H, c.V, -100, c.c, chunks[ci], 0, &sf, &cntf, NULL, dWf),
                  -1);
         for (int64_t i = 0; i < c.V * c.H; i++) dW2[i] *= 2;
         CHECK_REL32(dWf, dW2, c.V * c.H, 1e-5, "linear_cross_entropy dW accumulated twice");
         for (int64_t i = 0; i < c.V * c.H; i++) dW2[i] /= 2;
         free(dhf), free(dWf);
     }
+    /* bf16 rounding points (the CUDA path's): dh and dW bf16-representable, close to f32 */
+    {
+        float *hb = tof(c.h, c.T * c.H), *Wb = tof(c.W, c.V * c.H), *dhb = fzeros(c.T * c.H), *dWb = fzeros(c.V * c.H);
+        ck_round_bf16_inplace_f32(hb, c.T * c.H);
+        ck_round_bf16_inplace_f32(Wb, c.V * c.H);
+        float *dh32 = fzeros(c.T * c.H), *dW32 = fzeros(c.V * c.H);
+        double sb, s32;
+        int64_t nb, n32;
+        CHECK_EQ(ck_linear_cross_entropy_f32(hb, Wb, tg, c.T, c.H, c.V, -100, c.c, 4, 1, &sb, &nb, dhb, dWb), -1);
+        CHECK_EQ(ck_linear_cross_entropy_f32(hb, Wb, tg, c.T, c.H, c.V, -100, c.c, 4, 0, &s32, &n32, dh32, dW32), -1);
+        CHECK(sb == s32); /* the logits themselves are not rounded */
+        int rep = 1;
+        for (int64_t i = 0; i < c.T * c.H; i++) rep &= ax_round_bf16(dhb[i]) == dhb[i];
+        for (int64_t i = 0; i < c.V * c.H; i++) rep &= ax_round_bf16(dWb[i]) == dWb[i];
+        CHECK(rep);
+        double dmax = 0, ref = 0;
+        for (int64_t i = 0; i < c.V * c.H; i++) dmax = fmax(dmax, fabs((double)dWb[i] - dW32[i])), ref = fmax(ref, fabs((double)dW32[i]));
+        CHECK_MSG(dmax > 0 && dmax <= 2e-2 * ref, "bf16 dW differs by %.3g of %.3g", dmax, ref);
+        free(hb), free(Wb), free(dhb), free(dWb), free(dh32), free(dW32);
+    }
     int32_t bad[2] = {0, 13};
-    CHECK_EQ(ck_linear_cross_entropy_f32(hf, Wf, bad, 2, c.H, c.V, -100, 1, 0, &s, &cnt, NULL, NULL), 1);
+    CHECK_EQ(ck_linear_cross_entropy_f32(hf, Wf, bad, 2, c.H, c.V, -100, 1, 0, 0, &s, &cnt, NULL, NULL), 1);
     free(c.h), free(c.W), free(dh), free(dW), free(lg), free(dl), free(dh2), free(dW2), free(hf), free(Wf);
 }
 

@@ -224,6 +224,12 @@ static fe_config config(int64_t B, int64_t S, int bf16, int ckpt) {
     c.sequence_parallel_degree = 1;
     c.seed = 5;
     c.output_dir = "/tmp";
+    c.liger_fused_linear_cross_entropy = -1; /* not written: axo's default, the fused lm head + loss */
+    return c;
+}
+
+static fe_config unfused(fe_config c) { /* liger_fused_linear_cross_entropy: false */
+    c.liger_fused_linear_cross_entropy = 0;
     return c;
 }
 
@@ -387,7 +393,7 @@ static const rt_buf *test_inputs(void *ctx, const char *name) {
 /* The executor's own counts and arena, on a bare state (not through a session). */
 static void dry_counts(void) {
     fe_model m = llama(64, 4, 2, 16);
-    fe_config c = config(2, 40, 1, 0);
+    fe_config c = unfused(config(2, 40, 1, 0));
     ir_module *mod = build(&c, &m, 1, (pass_shard_cfg){0});
     if (!mod) return;
     ax_diag d;
@@ -468,18 +474,20 @@ static void dry_counts(void) {
 /* The benchmark's plan (bench/: Llama-3.2-1B shape, bf16, sequence 4096):
  * prepared and run dry on an H200-sized device, so that its launches (grid
  * limits, shared memory, 64-bit sizes) are checked before a GPU session. */
-static void dry_bench_plan(void) {
+static double dry_bench_plan(int flce) {
+    double gib = 0;
     ax_arena *ar = ax_arena_create();
     ax_diag d;
     ax_diag_init(&d);
     fe_model m;
     CHECK(fe_model_load(AXO_SOURCE_DIR "/bench/models/llama-3.2-1b-shape", &m, ar, &d) == 0);
     fe_config c = config(1, 4096, 1, 0);
+    if (!flce) c = unfused(c);
     ir_module *mod = build(&c, &m, 1, (pass_shard_cfg){0});
     if (!mod) {
         ax_arena_destroy(ar);
         ax_diag_free(&d);
-        return;
+        return 0;
     }
     rt_cuda_opts o = {.dry_run = 1, .dry_mem_bytes = (int64_t)141 << 30};
     rt_cuda_dev *dev = NULL;
@@ -500,10 +508,17 @@ static void dry_bench_plan(void) {
     CHECK(rt_cuda_prog_run(&pm, &st, test_inputs, &ctx, &d) == 0);
     CHECK(rt_cuda_prog_run(&po, &st, test_inputs, &ctx, &d) == 0);
     rt_cuda_counts cn = rt_cuda_dev_counts(dev);
-    printf("  dry run of the 1B-shape bf16 step (seq 4096): %.2f GiB on the device, %lld launches, %lld GEMMs, "
-           "largest shared memory %lld bytes\n",
-           (double)st.total_bytes / (1024.0 * 1024.0 * 1024.0), (long long)cn.launches, (long long)cn.gemms,
+    gib = (double)st.total_bytes / (1024.0 * 1024.0 * 1024.0);
+    printf("  dry run of the 1B-shape bf16 step (seq 4096, %s lm head + loss): %.2f GiB on the device (activation arena "
+           "%.2f GiB, scratch %.0f MiB), %lld launches, %lld GEMMs, largest shared memory %lld bytes\n",
+           flce ? "fused" : "unfused", gib, (double)st.arena_bytes / (1024.0 * 1024.0 * 1024.0),
+           (double)st.scratch_bytes / (1024.0 * 1024.0), (long long)cn.launches, (long long)cn.gemms,
            (long long)cn.max_smem);
+    if (flce) { /* 3 GEMMs per chunk of 128 rows (Liger's rule for V/H = 63) instead of the 3 of the lm head */
+        int64_t chunk = fe_lce_chunk_rows(4096, 2048, 128256);
+        CHECK_EQ(chunk, 128);
+        CHECK_EQ(cn.gemms, count_matmuls(ir_program_find(mod, "micro_step")) + 3 * (4096 / chunk));
+    }
     CHECK(cn.max_smem == (4 * 64 * 65 + 64 * 65) * 4 + 256 * 4); /* head_dim 64: the fast attention backward */
     ax_diag_print(&d, stderr);
     for (int i = 0; i < 7; i++) rt_buf_free(&in[i]);
@@ -514,6 +529,7 @@ static void dry_bench_plan(void) {
     ir_module_destroy(mod);
     ax_arena_destroy(ar);
     ax_diag_free(&d);
+    return gib;
 }
 
 /* ---- refusals ------------------------------------------------------------------------ */
@@ -640,6 +656,8 @@ int main(void) {
     dry_case cases[] = {
         {"llama hd16 f32", hd16, config(2, 40, 0, 0), 1, {0}},
         {"llama hd16 bf16", hd16, config(2, 40, 1, 0), 1, {0}},
+        {"llama hd16 bf16 unfused lm head", hd16, unfused(config(2, 40, 1, 0)), 1, {0}},
+        {"qwen2 f32 unfused lm head", qwen2, unfused(config(2, 40, 0, 0)), 1, {0}},
         {"qwen2 bf16 checkpointing", qwen2, config(3, 33, 1, 1), 1, {0}},
         {"qwen3 f32", qwen3, config(2, 24, 0, 0), 1, {0}},
         {"llama hd64 bf16 (flash kernels)", hd64, config(2, 150, 1, 0), 1, {0}},
@@ -657,7 +675,10 @@ int main(void) {
     };
     for (size_t i = 0; i < AX_ARRAY_LEN(cases); i++) dry_run(&cases[i]);
     dry_counts();
-    dry_bench_plan();
+    double fused = dry_bench_plan(1), plain = dry_bench_plan(0);
+    /* the [4096, 128256] bf16 logits and their gradient (1 GiB each) never
+     * exist; the peak moves elsewhere, 1.3 GiB lower */
+    CHECK_MSG(fused < plain - 1.0, "fused lm head: %.2f GiB vs %.2f GiB unfused", fused, plain);
     refusals();
     return check_done();
 }

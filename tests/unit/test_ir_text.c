@@ -162,6 +162,9 @@ static ir_module *build_all_ops(void) {
     ir_b(&b, IR_OP_cross_entropy, IR_IN(logits, tg), IR_AT(ir_ai("ignore_index", -100)));
     int32_t one = ir_b_fill(&b, 1.0, ir_type_scalar(IR_F32));
     int32_t dl = ir_b(&b, IR_OP_cross_entropy_bwd, IR_IN(logits, tg, one), IR_AT(ir_ai("ignore_index", -100)));
+    int32_t lce[3];
+    ir_bn(&b, IR_OP_linear_cross_entropy, IR_IN(sw, G(embed), tg, one), IR_AT(ir_ai("ignore_index", -100), ir_ai("chunk", 3)),
+          lce);
     int32_t dsw = ir_b(&b, IR_OP_matmul, IR_IN(dl, G(embed)), IR_NOAT);
     int32_t demb = ir_b(&b, IR_OP_embedding_bwd, IR_IN(ids, dsw), IR_AT(ir_ai("vocab", 32)));
     int32_t rb[2];

@@ -51,6 +51,7 @@ static const char *g_layout = "zigzag";
 static int g_ckpt;
 static int g_bf16; /* bf16 params with f32 master weights */
 static pass_bucket_cfg g_bucket; /* gradient buckets of the plans built below (zero: none) */
+static int g_flce;               /* liger_fused_linear_cross_entropy (0: matmul + cross_entropy) */
 
 static char *plan_text(int world, int64_t gas, pass_shard_cfg sh) {
     fe_config c;
@@ -58,6 +59,7 @@ static char *plan_text(int world, int64_t gas, pass_shard_cfg sh) {
     make(&c, &m, gas);
     c.sequence_parallel_degree = g_sp;
     c.bf16 = g_bf16;
+    c.liger_fused_linear_cross_entropy = g_flce;
     ax_diag d;
     ax_diag_init(&d);
     ir_module *mod = ir_module_create();
@@ -255,6 +257,43 @@ static void test_seqpar(const data *packed) {
     free(plain.ids), free(plain.tgt), free(plain.pos), free(plain.seg);
 }
 
+/* The fused lm head + loss (its gradient computed in the forward, the
+ * tied embedding's gradient joined from it) under sharding and sequence
+ * parallelism: equal to one rank, which equals the unfused plan (test_train). */
+static void test_fused_lm_head(const data *dt) {
+    struct {
+        int64_t sp, dp, gas;
+        pass_shard_cfg sh;
+    } cs[] = {{1, 2, 1, {0, 0, 0, 0}}, {1, 4, 2, {3, 1, 0, 0}}, {1, 3, 1, {2, 0, 0, 1}}, {2, 1, 2, {0, 0, 0, 0}},
+              {2, 2, 1, {3, 1, 0, 0}}};
+    g_flce = 1;
+    for (size_t k = 0; k < AX_ARRAY_LEN(cs); k++) {
+        run ref, R;
+        g_sp = 1;
+        run_plan(&ref, 1, cs[k].gas * cs[k].dp, (pass_shard_cfg){0}, dt);
+        g_sp = cs[k].sp;
+        char *text = plan_text((int)(cs[k].sp * cs[k].dp), cs[k].gas, cs[k].sh);
+        CHECK_MSG(strstr(text, "linear_cross_entropy(") && !strstr(text, "cross_entropy_bwd("), "no fused lm head in the plan");
+        free(text);
+        run_plan(&R, (int)(cs[k].sp * cs[k].dp), cs[k].gas, cs[k].sh, dt);
+        g_sp = 1;
+        char what[128];
+        snprintf(what, sizeof what, "fused lm head, dp %lld x sp %lld, zero stage %d%s, gas %lld", (long long)cs[k].dp,
+                 (long long)cs[k].sp, cs[k].sh.stage, cs[k].sh.offload_optimizer ? " + offload" : "", (long long)cs[k].gas);
+        CHECK_MSG(!R.failed && R.nparams == ref.nparams, "%s failed", what);
+        if (!R.failed && R.nparams == ref.nparams) {
+            for (int st = 0; st < STEPS; st++)
+                CHECK_MSG(fabs(R.losses[st] - ref.losses[st]) <= 1e-5 * fabs(ref.losses[st]),
+                          "%s: step %d loss %.9g vs 1 rank %.9g", what, st + 1, R.losses[st], ref.losses[st]);
+            CHECK_MSG(rel_diff(&R, &ref) <= 1e-5, "%s: final weights differ by %.3g (relative)", what, rel_diff(&R, &ref));
+        }
+        CHECK_MSG(ref.losses[2] < ref.losses[0], "did not train: %.6f -> %.6f", ref.losses[0], ref.losses[2]);
+        free(R.params);
+        free(ref.params);
+    }
+    g_flce = 0;
+}
+
 /* bf16: offload changes where state lives and work runs, not one bit of
  * the arithmetic (the copies are exact; the host runs the same ops). */
 static void offload_is_bitwise(const data *dt, int world, const pass_shard_cfg *cfgs, const char *const *names, size_t n) {
@@ -356,6 +395,7 @@ int main(void) {
     }
     offload_is_bitwise(&dt, 3, cfgs, names, AX_ARRAY_LEN(cfgs));
     test_seqpar(&dt);
+    test_fused_lm_head(&dt);
     free(dt.ids), free(dt.tgt), free(dt.pos), free(dt.seg);
     return check_done();
 }

@@ -18,6 +18,8 @@
 
 #include <string.h>
 
+static int g_flce; /* liger_fused_linear_cross_entropy of make()'s config (0: matmul + cross_entropy) */
+
 static void make(fe_config *c, fe_model *m, int64_t gas) {
     memset(m, 0, sizeof *m);
     m->arch = FE_ARCH_LLAMA;
@@ -40,6 +42,7 @@ static void make(fe_config *c, fe_model *m, int64_t gas) {
     c->sequence_parallel_degree = 1;
     c->bf16 = 1;
     c->output_dir = "/tmp";
+    c->liger_fused_linear_cross_entropy = g_flce;
 }
 
 /* Lowers the model and runs the pipeline; returns the pipeline's status,
@@ -300,6 +303,21 @@ int main(void) {
         ax_buf_free(&t);
         ir_module_destroy(m);
     }
+    /* The fused lm head + loss computes the lm_head's gradient in the
+     * forward: ZeRO-3 does not gather the (untied) lm_head again in
+     * backward either, so a step moves 3 Psi - 2E; same model state. */
+    g_flce = 1;
+    {
+        pass_mem_stats st;
+        ir_module *m = compile(Nd, (pass_shard_cfg){3, 1, 0, 0}, &st);
+        CHECK_EQ(count_op(m, "micro_step", IR_OP_linear_cross_entropy), 1);
+        int64_t want = (3 * psi - 2 * 256 * 64) * 2;
+        CHECK_MSG(st.comm_step >= want && st.comm_step <= want + 8, "fused lm head, ZeRO-3: %lld bytes/step, expected %lld (+8)",
+                  (long long)st.comm_step, (long long)want);
+        CHECK_EQ(st.state_bytes[IR_ROLE_PARAM] + st.state_bytes[IR_ROLE_GRAD] + st.state_bytes[IR_ROLE_OPT], 16 * psi / Nd);
+        ir_module_destroy(m);
+    }
+    g_flce = 0;
     test_offload(psi, Nd);
     test_seqpar_accounting();
     return check_done();

@@ -3,6 +3,8 @@
  *  - whole-model gradients vs central finite differences (directional)
  *  - k micro-batches accumulated == one batch k times larger
  *  - gradient checkpointing on == off (bit-identical gradients)
+ *  - the fused linear cross entropy (loss and gradient in one chunked
+ *    pass) == matmul + cross_entropy, and it lowers the activation peak
  *  - a few AdamW steps on a fixed batch lower the loss
  *  - the IR of the whole pipeline prints, parses back identically, verifies */
 #include "frontend/lower.h"
@@ -34,8 +36,11 @@ static void make_model(fe_model *m, fe_arch arch) {
     m->pad_token_id = 0;
 }
 
+static int g_flce; /* liger_fused_linear_cross_entropy of make_cfg's configs */
+
 static void make_cfg(fe_config *c, int64_t B, int64_t S, int64_t gas, int ckpt) {
     memset(c, 0, sizeof *c);
+    c->liger_fused_linear_cross_entropy = g_flce;
     c->micro_batch_size = B;
     c->sequence_len = S;
     c->gradient_accumulation_steps = gas;
@@ -376,7 +381,128 @@ static void zero_stages_single_rank(int bf16) {
     ax_diag_free(&d);
 }
 
+static int has_op(const rt_session *s, ir_op op) {
+    for (int i = 0; i < s->micro.p->nnodes; i++)
+        if (s->micro.p->nodes[i].op == op) return 1;
+    return 0;
+}
+
+/* Relative difference of the params of a and b: the worst tensor's, or
+ * (global) over all params at once. Global is the fair bf16 measure: some
+ * tensors have a gradient that is zero in exact math (Qwen2's k_proj.bias:
+ * softmax ignores a per-query constant), so Adam turns their rounding noise
+ * into full-size steps. */
+static double rel_param_diff(rt_session *a, rt_session *b, int global) {
+    double worst = 0, gnum = 0, gden = 0;
+    for (int g = 0; g < a->m->nglobals; g++) {
+        if (a->m->globals[g].role != IR_ROLE_PARAM) continue;
+        rt_buf *x = &a->st.globals[g], *y = rt_session_global(b, a->m->globals[g].name);
+        double num = 0, den = 0;
+        for (int64_t i = 0; i < x->numel; i++) {
+            double dd = (double)rt_f(x)[i] - rt_f(y)[i];
+            num += dd * dd;
+            den += (double)rt_f(x)[i] * rt_f(x)[i];
+        }
+        worst = fmax(worst, sqrt(num / (den > 0 ? den : 1)));
+        gnum += num;
+        gden += den;
+    }
+    return global ? sqrt(gnum / (gden > 0 ? gden : 1)) : worst;
+}
+
+static void build_lce(rt_session *s, const fe_model *m, int flce, int bf16, ax_diag *d) {
+    fe_config c;
+    g_flce = flce;
+    make_cfg(&c, 2, 16, 2, 0);
+    c.bf16 = bf16;
+    CHECK(build(s, &c, m, d) == 0);
+    g_flce = 0;
+}
+
+/* Fused vs unfused lm head + loss on the same weights and batches. f32:
+ * equal to rounding (the chunked dW sums). bf16: the two round at
+ * different points, so both are held against an f32 run from the same
+ * weights, and the fused one must be as close to it as the unfused one.
+ * No [R,V] value exists in the fused plan and its activation peak is lower. */
+static void fused_lce_equivalence(fe_arch arch, int bf16) {
+    ax_diag d;
+    ax_diag_init(&d);
+    fe_model m;
+    make_model(&m, arch);
+    m.vocab_size = 256; /* logits dominate, as in real models */
+    rt_session ref, fu, f32;
+    build_lce(&ref, &m, 0, bf16, &d);
+    int64_t peak_ref = g_last_peak;
+    build_lce(&fu, &m, 1, bf16, &d);
+    int64_t peak_fu = g_last_peak;
+    build_lce(&f32, &m, 0, 0, &d);
+    ax_diag_print(&d, stderr);
+    CHECK(has_op(&fu, IR_OP_linear_cross_entropy) && !has_op(&fu, IR_OP_cross_entropy) && !has_op(&fu, IR_OP_cross_entropy_bwd));
+    CHECK(has_op(&ref, IR_OP_cross_entropy) && !has_op(&ref, IR_OP_linear_cross_entropy));
+    for (int v = 0; v < fu.micro.p->nvalues; v++) {
+        const ir_type *t = &fu.micro.p->values[v].type;
+        CHECK_MSG(!(t->rank >= 2 && t->dims[t->rank - 1] == m.vocab_size && t->dims[0] != m.vocab_size),
+                  "value %%%d of the fused plan has a vocab-wide last dim", v);
+    }
+    CHECK_MSG(peak_fu < peak_ref, "fused activation peak %lld >= unfused %lld", (long long)peak_fu,
+              (long long)peak_ref);
+    copy_weights(&fu, &ref);
+    copy_weights(&f32, &ref); /* the bf16-representable start */
+    for (int step = 0; step < 3; step++) {
+        rt_session *ss[3] = {&ref, &fu, &f32};
+        double loss[3] = {0, 0, 0};
+        for (int i = 0; i < 3; i++) zero_grads(ss[i]);
+        for (int k = 0; k < 2; k++) { /* two micro-batches, one loss scale */
+            batch b;
+            make_batch(&b, 2, 16, m.vocab_size, (uint32_t)(31 + 2 * step + k));
+            for (int i = 0; i < 3; i++) {
+                rt_f(rt_session_global(ss[i], "stats/loss_sum"))[0] = 0;
+                CHECK(rt_session_micro_step(ss[i], b.ids, b.tgt, b.pos, b.seg, 0.01f, &d) == 0);
+                loss[i] += rt_f(rt_session_global(ss[i], "stats/loss_sum"))[0];
+            }
+            free_batch(&b);
+        }
+        if (!bf16) {
+            CHECK_MSG(fabs(loss[1] - loss[0]) <= 1e-6 * fabs(loss[0]), "arch %d step %d: fused loss %.9g vs %.9g", (int)arch,
+                      step, loss[1], loss[0]);
+            double g = max_rel_grad_diff(&ref, &fu);
+            CHECK_MSG(g < 1e-5, "arch %d step %d: gradients differ by %.3g (relative)", (int)arch, step, g);
+        } else if (step == 0) { /* later steps start from different weights */
+            double el_ref = fabs(loss[0] - loss[2]), el_fu = fabs(loss[1] - loss[2]);
+            double eg_ref = max_rel_grad_diff(&f32, &ref), eg_fu = max_rel_grad_diff(&f32, &fu);
+            CHECK_MSG(el_fu <= 1.5 * el_ref + 1e-3 * fabs(loss[2]), "arch %d bf16: loss error fused %.3g vs unfused %.3g",
+                      (int)arch, el_fu, el_ref);
+            CHECK_MSG(eg_fu <= 1.5 * eg_ref, "arch %d bf16: gradient error (vs f32) fused %.3g vs unfused %.3g", (int)arch,
+                      eg_fu, eg_ref);
+        }
+        for (int i = 0; i < 3; i++) CHECK(rt_session_opt_step(ss[i], 1e-2f, step + 1, &d) == 0);
+    }
+    double w = rel_param_diff(&ref, &fu, 0);
+    if (!bf16) CHECK_MSG(w < 1e-5, "arch %d: weights differ by %.3g after 3 steps", (int)arch, w);
+    else {
+        double ew_ref = rel_param_diff(&f32, &ref, 1), ew_fu = rel_param_diff(&f32, &fu, 1);
+        if (getenv("AXO_TEST_VERBOSE")) fprintf(stderr, "bf16 arch %d: weight error vs f32: fused %.3g unfused %.3g\n", (int)arch, ew_fu, ew_ref);
+        CHECK_MSG(ew_fu <= 1.5 * ew_ref, "arch %d bf16: weight error (vs f32) after 3 steps fused %.3g vs unfused %.3g",
+                  (int)arch, ew_fu, ew_ref);
+    }
+    rt_session_close(&ref);
+    rt_session_close(&fu);
+    rt_session_close(&f32);
+    ax_diag_free(&d);
+}
+
 int main(void) {
+    fused_lce_equivalence(FE_ARCH_LLAMA, 0); /* untied lm_head */
+    fused_lce_equivalence(FE_ARCH_QWEN2, 0); /* tied: dW joins the embedding's gradient */
+    fused_lce_equivalence(FE_ARCH_LLAMA, 1);
+    fused_lce_equivalence(FE_ARCH_QWEN2, 1);
+    g_flce = 1; /* the fused loss under the whole-model checks too */
+    fd_check(FE_ARCH_LLAMA);
+    fd_check(FE_ARCH_QWEN3);
+    accumulation_equivalence();
+    checkpointing_equivalence(FE_ARCH_LLAMA);
+    zero_stages_single_rank(1);
+    g_flce = 0;
     zero_stages_single_rank(0);
     zero_stages_single_rank(1);
     fd_check(FE_ARCH_LLAMA);
