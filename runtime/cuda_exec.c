@@ -31,6 +31,7 @@
 
 #define GIB (1024.0 * 1024.0 * 1024.0)
 #define WORKSPACE_BYTES ((int64_t)32 << 20) /* cuBLASLt workspace (Hopper wants 32 MiB) */
+#define EMB_SEG_BYTES ((int64_t)64 << 20)   /* fp32 scratch of a bf16 embedding gradient, per vocab segment */
 #define FLAG_INIT 0x7f7f7f7f                /* error slots are memset to 0x7f bytes */
 #define KMAX 20                             /* most arguments of any kernel */
 #define ALIGN(x) (((x) + IR_ARENA_ALIGN - 1) / IR_ARENA_ALIGN * IR_ARENA_ALIGN)
@@ -59,7 +60,7 @@ static const struct ksig {
     TS("axo_rmsnorm_dw_reduce", "pilpi"),
     TS("axo_rope", "ppppliii"),
     TS("axo_embedding_fwd", "ppplllp"),
-    TS("axo_embedding_bwd", "ppplllip"),
+    TS("axo_embedding_bwd", "ppplllllip"),
     TS("axo_cross_entropy_fwd", "ppppllip"),
     TS("axo_cross_entropy_bwd", "ppppllip"),
     TS("axo_lce_chunk", "ppppplllip"),
@@ -929,20 +930,37 @@ static int g_embedding_bwd(gx *x) {
     const ir_type *ot = ty(x, OUT(0));
     int64_t T = numel(x, IN(0)), V = ot->dims[0], H = ot->dims[1];
     /* the kernel accumulates into an fp32 table: straight into an f32 result,
-     * else into scratch and then one rounding (as the CPU's float sums) */
-    uint64_t dtab = to == IR_F32 ? ptr(x, OUT(0)) : scratch(x, V * H * 4);
+     * else segment by segment of vocabulary rows into a bounded fp32 scratch,
+     * each rounded once into the result (as the CPU's float sums) */
+    int64_t seg = V;
+    if (to != IR_F32) {
+        seg = EMB_SEG_BYTES / (H > 0 ? 4 * H : 4) / 64 * 64;
+        if (seg < 64) seg = 64;
+        if (seg > V) seg = V;
+    }
+    uint64_t dtab = to == IR_F32 ? ptr(x, OUT(0)) : scratch(x, seg * H * 4), flag = flag_ptr(x);
     char e[64];
-    kargs a = {0};
-    ka_p(&a, ptr(x, IN(0)), T * 4);
-    ka_p(&a, ptr(x, IN(1)), T * H * esz(t));
-    ka_p(&a, dtab, V * H * 4);
-    ka_l(&a, T);
-    ka_l(&a, V);
-    ka_l(&a, H);
-    ka_i(&a, 0);
-    ka_p(&a, flag_ptr(x), 4);
-    if (launch(x, ename(e, sizeof e, "axo_embedding_bwd", t), (V + 63) / 64, 1, 1, 256, 1, 0, &a)) return -1;
-    return to == IR_F32 ? 0 : convert_launch(x, dtab, IR_F32, ptr(x, OUT(0)), to, V * H);
+    ename(e, sizeof e, "axo_embedding_bwd", t);
+    for (int64_t vlo = 0; vlo < V || vlo == 0; vlo += seg) {
+        int64_t vhi = vlo + seg < V ? vlo + seg : V;
+        kargs a = {0};
+        ka_p(&a, ptr(x, IN(0)), T * 4);
+        ka_p(&a, ptr(x, IN(1)), T * H * esz(t));
+        ka_p(&a, dtab, (vhi - vlo) * H * 4);
+        ka_l(&a, T);
+        ka_l(&a, vlo);
+        ka_l(&a, vhi);
+        ka_l(&a, V);
+        ka_l(&a, H);
+        ka_i(&a, 0);
+        ka_p(&a, flag, 4);
+        if (launch(x, e, (vhi - vlo + 63) / 64 > 0 ? (vhi - vlo + 63) / 64 : 1, 1, 1, 256, 1, 0, &a)) return -1;
+        if (to != IR_F32 &&
+            convert_launch(x, dtab, IR_F32, ptr(x, OUT(0)) + (uint64_t)(vlo * H * esz(to)), to, (vhi - vlo) * H))
+            return -1;
+        if (x->plan || vhi >= V) break; /* one segment plans them all */
+    }
+    return 0;
 }
 
 static int g_rmsnorm(gx *x) {

@@ -11,8 +11,12 @@
 //
 // fwd launch: 1-D, block 256, any grid (grid-stride over tokens): the block
 //   copies one row per step with 16-byte vectors when H % V == 0 and aligned.
-// bwd launch: grid ceil(V / 64), block 256, no dynamic smem. Block b owns the
-//   64 vocabulary rows [64b, 64b+64) — no other block writes them, so no
+// bwd: one launch covers the vocabulary rows [vlo, vhi) of dtable, which
+//   points at row vlo (a bf16 result is made segment by segment through a
+//   bounded fp32 scratch, never a whole [V,H] fp32 table); ids outside that
+//   range are other segments' (bad ids are reported by the vlo == 0 launch).
+// bwd launch: grid ceil((vhi - vlo) / 64), block 256, no dynamic smem. Block b
+//   owns the 64 vocabulary rows [vlo+64b, vlo+64b+64) — no other block writes them, so no
 //   atomics. It scans ids in chunks of 256 (each thread one id, coalesced),
 //   compacts the in-range positions in ascending t with warp ballots, then
 //   for each such t (in order) adds dy[t,:] into its row, thread j owning
@@ -57,20 +61,20 @@ extern "C" __global__ void __launch_bounds__(256) axo_embedding_fwd_bf16(const b
 
 #define AXO_EMB_ROWS 64
 template <typename T>
-__device__ __forceinline__ void embedding_bwd_body(const int *ids, const T *dy, float *dtable, i64 T_, i64 V, i64 H,
-                                                   int accumulate, int *err) {
+__device__ __forceinline__ void embedding_bwd_body(const int *ids, const T *dy, float *dtable, i64 T_, i64 vlo, i64 vhi,
+                                                   i64 V, i64 H, int accumulate, int *err) {
     __shared__ int list[256];
     __shared__ int wcount[8];
-    const i64 v0 = (i64)blockIdx.x * AXO_EMB_ROWS;
-    const i64 v1 = v0 + AXO_EMB_ROWS < V ? v0 + AXO_EMB_ROWS : V;
+    const i64 v0 = vlo + (i64)blockIdx.x * AXO_EMB_ROWS;
+    const i64 v1 = v0 + AXO_EMB_ROWS < vhi ? v0 + AXO_EMB_ROWS : vhi;
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
     if (!accumulate)
         for (i64 v = v0; v < v1; v++)
-            for (i64 c = threadIdx.x; c < H; c += blockDim.x) dtable[v * H + c] = 0.0f;
+            for (i64 c = threadIdx.x; c < H; c += blockDim.x) dtable[(v - vlo) * H + c] = 0.0f;
     for (i64 t0 = 0; t0 < T_; t0 += 256) {
         const i64 t = t0 + threadIdx.x;
         const int id = t < T_ ? ids[t] : -1;
-        if (blockIdx.x == 0 && t < T_ && (id < 0 || id >= V)) ax_report_bad(err, t);
+        if (vlo == 0 && blockIdx.x == 0 && t < T_ && (id < 0 || id >= V)) ax_report_bad(err, t);
         const bool hit = t < T_ && id >= v0 && id < v1;
         const unsigned m = __ballot_sync(0xffffffffu, hit);
         __syncthreads(); // the previous chunk's list is no longer read
@@ -85,19 +89,19 @@ __device__ __forceinline__ void embedding_bwd_body(const int *ids, const T *dy, 
         __syncthreads();
         for (int k = 0; k < total; k++) {
             const i64 tk = t0 + list[k];
-            float *drow = dtable + (i64)ids[tk] * H;
+            float *drow = dtable + ((i64)ids[tk] - vlo) * H;
             const T *src = dy + tk * H;
             for (i64 c = threadIdx.x; c < H; c += blockDim.x) drow[c] = __fadd_rn(drow[c], ax_ld(src + c));
         }
     }
 }
 extern "C" __global__ void __launch_bounds__(256) axo_embedding_bwd_f32(const int *ids, const float *dy, float *dtable,
-                                                                        i64 T, i64 V, i64 H, int accumulate,
-                                                                        int *err) {
-    embedding_bwd_body(ids, dy, dtable, T, V, H, accumulate, err);
+                                                                        i64 T, i64 vlo, i64 vhi, i64 V, i64 H,
+                                                                        int accumulate, int *err) {
+    embedding_bwd_body(ids, dy, dtable, T, vlo, vhi, V, H, accumulate, err);
 }
 extern "C" __global__ void __launch_bounds__(256) axo_embedding_bwd_bf16(const int *ids, const bf16 *dy, float *dtable,
-                                                                         i64 T, i64 V, i64 H, int accumulate,
-                                                                         int *err) {
-    embedding_bwd_body(ids, dy, dtable, T, V, H, accumulate, err);
+                                                                         i64 T, i64 vlo, i64 vhi, i64 V, i64 H,
+                                                                         int accumulate, int *err) {
+    embedding_bwd_body(ids, dy, dtable, T, vlo, vhi, V, H, accumulate, err);
 }

@@ -246,6 +246,12 @@ static void make_ops(void) {
                    "global @o : %s[4,37,64] act {gen=\"nan\", check=1}\n"
                    "program p {\n  %%0 = embedding(@tab, @ids) : %s[4,37,64] act\n  store(@o, %%0)\n}\n",
                t, t, t);
+        /* bf16: 300000 x 64 rows are 2 segments of the executor's 64 MiB fp32 scratch; ids on both sides of the cut */
+        add_op(NM("embedding_bwd (vocab segments)"), 1e-6, 1e-7, NULL,
+               HDR "global @ids : i32[2,61] act {hi=300000}\nglobal @dy : %s[2,61,64] act\n"
+                   "global @o : %s[300000,64] act {gen=\"nan\", check=1}\n"
+                   "program p {\n  %%0 = embedding_bwd(@ids, @dy) {vocab=300000} : %s[300000,64] act\n  store(@o, %%0)\n}\n",
+               t, t, t);
         add_op(NM("embedding_bwd (repeated ids)"), 1e-6, 1e-7, NULL,
                HDR "global @ids : i32[4,37] act {hi=20}\nglobal @dy : %s[4,37,64] act\n"
                    "global @o : %s[300,64] act {gen=\"nan\", check=1}\n"

@@ -514,6 +514,14 @@ static double dry_bench_plan(int flce) {
            flce ? "fused" : "unfused", gib, (double)st.arena_bytes / (1024.0 * 1024.0 * 1024.0),
            (double)st.scratch_bytes / (1024.0 * 1024.0), (long long)cn.launches, (long long)cn.gemms,
            (long long)cn.max_smem);
+    /* what axoc printed before anything ran is what the executor takes, to
+     * 1% (+ the 32 MiB cuBLASLt workspace): no hidden [V,H] fp32 scratch */
+    const ir_attr *ps = ir_module_attr(mod, "memplan.state_bytes"), *pk = ir_module_attr(mod, "memplan.micro_step.peak_bytes");
+    CHECK(ps && pk);
+    if (ps && pk) {
+        double planned = (double)(ps->i + pk->i) / (1024.0 * 1024.0 * 1024.0);
+        CHECK_MSG(gib >= planned && gib <= 1.01 * planned + 32.0 / 1024, "executor %.3f GiB vs axoc's %.3f GiB", gib, planned);
+    }
     if (flce) { /* 3 GEMMs per chunk of 128 rows (Liger's rule for V/H = 63) instead of the 3 of the lm head */
         int64_t chunk = fe_lce_chunk_rows(4096, 2048, 128256);
         CHECK_EQ(chunk, 128);
