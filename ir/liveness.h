@@ -12,6 +12,12 @@
  *    inputs while it writes its outputs), then every value whose last use is
  *    that node is released. Offsets are multiples of IR_ARENA_ALIGN and each
  *    value's slot is its local bytes rounded up to IR_ARENA_ALIGN.
+ *  - Streams (node attrs stream/wait, from the schedule pass): a released
+ *    slot is reused by a node only if every access of its previous value
+ *    (producer and readers, on any stream) happens before that node through
+ *    stream order and waits, so an executor running the streams
+ *    concurrently never overwrites memory still being read or written. A
+ *    program on one stream plans exactly as program order alone.
  *  - Deterministic: the result depends only on the program and the mesh.
  */
 #ifndef IR_LIVENESS_H
@@ -20,12 +26,18 @@
 #include "ir/ir.h"
 
 #define IR_ARENA_ALIGN 256
+#define IR_NSTREAMS 4 /* compute, communication, copies, host (passes/schedule.c) */
 
 /* Bytes of this rank's block of t (a split dim rounded up to ceil(d/N)). */
 int64_t ir_local_bytes(const ir_module *m, const ir_type *t);
 
 /* last[v] (p->nvalues entries) = index of the node of v's last use. */
 void ir_last_uses(const ir_program *p, int32_t *last);
+
+/* Vector clocks of p's nodes over IR_NSTREAMS streams (hb: nnodes *
+ * IR_NSTREAMS entries): hb[i*IR_NSTREAMS + s] is the latest node of stream
+ * s that happens before node i (or i itself), -1 if none. */
+void ir_happens_before(const ir_program *p, int32_t *hb);
 
 /* Which values an arena holds: keep(p, v, ctx) != 0 (keep NULL: every
  * value). E.g. one arena per memory when some values live on the host. */
