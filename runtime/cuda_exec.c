@@ -149,8 +149,11 @@ struct rt_cuda_dev {
     kfn *kfns;
     int nkfns, capkfns;
     rt_cuda_counts counts;
+    int nstreams; /* streams created: 1, or 3 (compute, communication, copies) */
+    int cur;      /* index of the stream work is issued on now */
 #ifdef AXO_HAVE_CUDA
-    cudaStream_t stream;
+    cudaStream_t stream; /* == streams[cur] */
+    cudaStream_t streams[IR_NSTREAMS];
     cublasLtHandle_t lt;
 #endif
     uint64_t ws; /* cuBLASLt workspace */
@@ -352,6 +355,25 @@ static int dv_sync(rt_cuda_dev *dev, const char *where, ax_diag *d) {
 #endif
 }
 
+/* Issue work on stream s from now on. */
+static void dv_use_stream(rt_cuda_dev *dev, int s) {
+    if (s < 0 || s >= dev->nstreams) s = 0;
+    dev->cur = s;
+#ifdef AXO_HAVE_CUDA
+    if (!dev->dry) dev->stream = dev->streams[s];
+#endif
+}
+
+/* Waits for every stream; leaves stream 0 current. Reports the first error. */
+static int dv_sync_all(rt_cuda_dev *dev, const char *where, ax_diag *d) {
+    int rc = 0;
+    for (int s = dev->nstreams - 1; s >= 0; s--) {
+        dv_use_stream(dev, s);
+        if (dv_sync(dev, where, d) != 0 && !rc) rc = -1;
+    }
+    return rc;
+}
+
 /* Device -> host, synchronous (waits for the stream). A dry run writes
  * nothing: fills host with zero bytes. */
 static int dv_d2h(rt_cuda_dev *dev, void *host, uint64_t src, int64_t bytes, const char *where, ax_diag *d) {
@@ -420,6 +442,9 @@ int rt_cuda_dev_open(rt_cuda_dev **out, const rt_cuda_opts *o, ax_diag *d) {
     dev->kp = o->kernels;
     dev->sync_each = o->sync_each || (env_set("AXO_CUDA_SYNC") && strcmp(getenv("AXO_CUDA_SYNC"), "0"));
     dev->poison = o->poison || (env_set("AXO_CUDA_POISON") && strcmp(getenv("AXO_CUDA_POISON"), "0"));
+    /* the schedule's streams: compute, communication, host<->device copies
+     * (host nodes run on the calling thread) */
+    dev->nstreams = o->one_stream || (env_set("AXO_CUDA_STREAMS") && !strcmp(getenv("AXO_CUDA_STREAMS"), "0")) ? 1 : 3;
     const char *arch = o->arch && o->arch[0] ? o->arch : env_set("AXO_GPU_ARCH");
     if (dev->dry) {
         snprintf(dev->name, sizeof dev->name, "dry run");
@@ -470,12 +495,15 @@ int rt_cuda_dev_open(rt_cuda_dev **out, const rt_cuda_opts *o, ax_diag *d) {
         free(dev);
         return -1;
     }
-    if (ck(d, "cuda", "cudaStreamCreateWithFlags", cudaStreamCreateWithFlags(&dev->stream, cudaStreamNonBlocking))) {
-        free(dev);
-        return -1;
-    }
+    for (int s = 0; s < dev->nstreams; s++)
+        if (ck(d, "cuda", "cudaStreamCreateWithFlags", cudaStreamCreateWithFlags(&dev->streams[s], cudaStreamNonBlocking))) {
+            for (int k = 0; k < s; k++) cudaStreamDestroy(dev->streams[k]);
+            free(dev);
+            return -1;
+        }
+    dev->stream = dev->streams[0];
     if (ckb(d, "cuda", "cublasLtCreate", cublasLtCreate(&dev->lt))) {
-        cudaStreamDestroy(dev->stream);
+        for (int s = 0; s < dev->nstreams; s++) cudaStreamDestroy(dev->streams[s]);
         free(dev);
         return -1;
     }
@@ -500,7 +528,8 @@ void rt_cuda_dev_close(rt_cuda_dev *dev) {
     if (!dev->dry) {
         for (int i = 0; i < dev->nmods; i++) cudaLibraryUnload(dev->mods[i].lib);
         if (dev->lt) cublasLtDestroy(dev->lt);
-        if (dev->stream) cudaStreamDestroy(dev->stream);
+        for (int s = 0; s < dev->nstreams; s++)
+            if (dev->streams[s]) cudaStreamDestroy(dev->streams[s]);
     }
 #endif
     free(dev->kfns);
@@ -820,11 +849,13 @@ static int64_t vec(ir_dtype t) { return t == IR_BF16 ? 8 : 4; } /* elements per 
 /* Per-node scratch (reused by the next node). */
 static uint64_t scratch(gx *x, int64_t bytes) {
     int64_t off = x->scr_off;
+    int s = x->dev->cur;
     x->scr_off += ALIGN(bytes > 0 ? bytes : 1);
     if (x->plan) {
-        if (x->scr_off > x->pr->scratch_bytes) x->pr->scratch_bytes = x->scr_off;
+        if (x->scr_off > x->pr->scratch_need[s]) x->pr->scratch_need[s] = x->scr_off;
         return 0;
     }
+    off += x->pr->scratch_base[s]; /* each stream its own part: their nodes may run at once */
     reg_add(x, x->st->scratch + (uint64_t)off, bytes);
     return x->st->scratch + (uint64_t)off;
 }
@@ -2017,10 +2048,41 @@ int rt_cuda_prog_init(rt_cuda_prog *pr, rt_cuda_state *st, const ir_program *p, 
     pr->const_off = malloc(nn * sizeof *pr->const_off);
     pr->flag_slot = malloc(nn * sizeof *pr->flag_slot);
     pr->gemm = calloc(nn, sizeof *pr->gemm);
-    if (!pr->offsets || !pr->stage_off || !pr->const_off || !pr->flag_slot || !pr->gemm) {
+    pr->node_stream = calloc(nn, sizeof *pr->node_stream);
+    pr->rec = calloc(nn, sizeof *pr->rec);
+    pr->events = calloc(nn, sizeof *pr->events);
+    if (!pr->offsets || !pr->stage_off || !pr->const_off || !pr->flag_slot || !pr->gemm || !pr->node_stream || !pr->rec ||
+        !pr->events) {
         ax_error(d, p->name, "out of host memory");
         return -1;
     }
+    /* streams: the schedule pass's, when the device has them; a node another
+     * stream waits for records an event */
+    for (int i = 0; i < p->nnodes; i++) {
+        const ir_node *n = &p->nodes[i];
+        int64_t s = ir_attr_int(n->attrs, n->nattrs, "stream", 0);
+        pr->node_stream[i] = (int8_t)(ir_node_on_host(n) ? -1 : s > 0 && s < st->dev->nstreams ? s : 0);
+    }
+    for (int i = 0; i < p->nnodes; i++) {
+        const ir_attr *w = ir_attr_find(p->nodes[i].attrs, p->nodes[i].nattrs, "wait");
+        for (int k = 0; w && w->kind == IR_ATTR_INTS && k < w->n; k++) {
+            int64_t j = w->ints[k];
+            if (j < 0 || j >= i) {
+                ax_error(d, p->name, "node %d waits for node %lld, which does not come before it", i, (long long)j);
+                return -1;
+            }
+            if (pr->node_stream[j] >= 0 && pr->node_stream[j] != pr->node_stream[i]) pr->rec[j] = 1;
+        }
+    }
+#ifdef AXO_HAVE_CUDA
+    if (!st->dev->dry)
+        for (int i = 0; i < p->nnodes; i++) {
+            if (!pr->rec[i]) continue;
+            cudaEvent_t ev;
+            if (ck(d, p->name, "cudaEventCreateWithFlags", cudaEventCreateWithFlags(&ev, cudaEventDisableTiming))) return -1;
+            pr->events[i] = ev;
+        }
+#endif
     for (int i = 0; i < p->nnodes; i++) pr->stage_off[i] = pr->const_off[i] = -1, pr->flag_slot[i] = -1;
     for (int i = 0; i < p->nnodes && !pr->has_host; i++) pr->has_host = ir_node_on_host(&p->nodes[i]);
     for (int v = 0; v < p->nvalues && !pr->has_host; v++) pr->has_host = ir_value_on_host(p, v);
@@ -2031,8 +2093,14 @@ int rt_cuda_prog_init(rt_cuda_prog *pr, rt_cuda_state *st, const ir_program *p, 
     int rc = 0;
     for (int i = 0; i < p->nnodes; i++) { /* every node, so that all problems are reported at once */
         if (ir_node_on_host(&p->nodes[i])) continue; /* the CPU reference runs every op */
+        dv_use_stream(st->dev, pr->node_stream[i]);
         set_where(&x, i);
         if (exec_node(&x) != 0) rc = -1;
+    }
+    dv_use_stream(st->dev, 0);
+    for (int s = 0; s < IR_NSTREAMS; s++) { /* each stream's part of the scratch */
+        pr->scratch_base[s] = pr->scratch_bytes;
+        pr->scratch_bytes += pr->scratch_need[s] ? ALIGN(pr->scratch_need[s]) : 0;
     }
     pr->const_bytes = (int64_t)pr->consts.len;
     return rc;
@@ -2048,6 +2116,14 @@ void rt_cuda_prog_free(rt_cuda_prog *pr) {
         dv_host_free(pr->dev, pr->stage_host);
     }
     if (pr->has_host) rt_prog_free(&pr->host);
+#ifdef AXO_HAVE_CUDA
+    if (pr->events && pr->dev && !pr->dev->dry)
+        for (int i = 0; i < pr->p->nnodes; i++)
+            if (pr->events[i]) cudaEventDestroy((cudaEvent_t)pr->events[i]);
+#endif
+    free(pr->events);
+    free(pr->rec);
+    free(pr->node_stream);
     free(pr->gemm);
     free(pr->offsets);
     free(pr->stage_off);
@@ -2186,6 +2262,43 @@ static int check_flags(rt_cuda_prog *pr, rt_cuda_state *st, rt_input_fn inputs, 
     return rc;
 }
 
+/* Before device node i: issue on its stream, after the nodes of other
+ * streams it waits for (their events). A waited-for host node has already
+ * run on this thread. */
+static int order_node(rt_cuda_prog *pr, int i, ax_diag *d) {
+    rt_cuda_dev *dev = pr->dev;
+    int s = pr->node_stream[i];
+    dv_use_stream(dev, s);
+    const ir_attr *w = ir_attr_find(pr->p->nodes[i].attrs, pr->p->nodes[i].nattrs, "wait");
+    for (int k = 0; w && w->kind == IR_ATTR_INTS && k < w->n; k++) {
+        int64_t j = w->ints[k];
+        if (pr->node_stream[j] < 0 || pr->node_stream[j] == s) continue;
+        if (!pr->rec[j]) {
+            ax_error(d, pr->p->name, "internal error: node %d waits for node %lld, whose completion is not recorded", i,
+                     (long long)j);
+            return -1;
+        }
+        dev->counts.event_waits++;
+        if (dev->dry) continue;
+#ifdef AXO_HAVE_CUDA
+        if (ck(d, pr->p->name, "cudaStreamWaitEvent", cudaStreamWaitEvent(dev->stream, (cudaEvent_t)pr->events[j], 0)))
+            return -1;
+#endif
+    }
+    return 0;
+}
+
+static int record_node(rt_cuda_prog *pr, int i, ax_diag *d) {
+    pr->dev->counts.event_records++;
+    if (pr->dev->dry) return 0;
+#ifdef AXO_HAVE_CUDA
+    return ck(d, pr->p->name, "cudaEventRecord", cudaEventRecord((cudaEvent_t)pr->events[i], pr->dev->stream));
+#else
+    (void)i, (void)d;
+    return -1;
+#endif
+}
+
 int rt_cuda_prog_run(rt_cuda_prog *pr, rt_cuda_state *st, rt_input_fn inputs, void *ctx, ax_diag *d) {
     if (!st->allocated) {
         ax_error(d, pr->p->name, "internal error: rt_cuda_state_alloc was not called before the first run");
@@ -2202,21 +2315,23 @@ int rt_cuda_prog_run(rt_cuda_prog *pr, rt_cuda_state *st, rt_input_fn inputs, vo
         if (ir_node_on_host(&pr->p->nodes[i])) {
             /* offload: the CPU reference kernels on host memory, once the device is done with what
              * came before (overlapping host and device work is future work) */
-            if (!synced) rc = dv_sync(dev, pr->p->name, d);
+            if (!synced) rc = dv_sync_all(dev, pr->p->name, d);
             synced = 1;
             if (!rc) rc = rt_prog_node_run(&pr->host, &st->host, i, inputs, ctx, d);
         } else {
             synced = 0;
+            rc = order_node(pr, i, d);
             set_where(&x, i);
-            rc = exec_node(&x);
+            if (!rc) rc = exec_node(&x);
+            if (!rc && pr->rec[i]) rc = record_node(pr, i, d);
         }
         if (pr->has_host) rt_prog_node_done(&pr->host, i);
     }
     if (pr->has_host) rt_prog_release(&pr->host);
-    /* drain the stream whatever happened: a kernel fault shows up here */
+    /* drain the streams whatever happened: a kernel fault shows up here */
     ax_diag tmp;
     ax_diag_init(&tmp);
-    if (dv_sync(dev, pr->p->name, &tmp) != 0) {
+    if (dv_sync_all(dev, pr->p->name, &tmp) != 0) {
         if (!rc)
             ax_error(d, pr->p->name, "a kernel of this program failed: %s%s", tmp.n ? tmp.entries[0].msg : "?",
                      dev->sync_each ? "" : " (rerun with AXO_CUDA_SYNC=1 to find the node)");

@@ -52,6 +52,7 @@
 #ifndef RT_CUDA_EXEC_H
 #define RT_CUDA_EXEC_H
 
+#include "ir/liveness.h"
 #include "runtime/backend.h"
 #include "runtime/exec.h"
 
@@ -95,6 +96,7 @@ typedef struct rt_cuda_opts {
     int dry_sm_count;      /* multiprocessors a dry run assumes (0: 132) */
     int sync_each;         /* also set by AXO_CUDA_SYNC=1 */
     int poison;            /* also set by AXO_CUDA_POISON=1 */
+    int one_stream;        /* run everything on one stream in program order; also AXO_CUDA_STREAMS=0 */
     char *info;            /* if set: one line about the device and memory (rank 0 of rt_cuda_attach) */
     size_t info_cap;
     /* rt_cuda_attach: the device collectives of a multi-process job (NCCL,
@@ -117,6 +119,7 @@ const char *rt_cuda_dev_name(const rt_cuda_dev *dev, char *buf, size_t cap);
 /* What a device did (dry runs count without doing). */
 typedef struct rt_cuda_counts {
     int64_t launches, gemms, copies, memsets, syncs;
+    int64_t event_records, event_waits; /* cross-stream ordering (the schedule's waits) */
     int64_t max_smem; /* largest dynamic shared memory of a launch */
     int64_t kernels;  /* distinct entry points loaded (looked up, in a dry run) */
 } rt_cuda_counts;
@@ -153,7 +156,15 @@ typedef struct rt_cuda_prog {
     rt_cuda_dev *dev;
     int64_t *offsets;     /* arena offset of every value (ir_arena_plan) */
     int64_t arena_bytes;  /* this program's arena peak (== the plan's memplan figure) */
-    int64_t scratch_bytes;
+    int64_t scratch_bytes;  /* the sum of the streams' parts: */
+    int64_t scratch_base[IR_NSTREAMS], scratch_need[IR_NSTREAMS]; /* each stream's own scratch (nodes of
+                                                                  * different streams may run at once) */
+    /* streams (node attr stream of the schedule pass; all 0 with one stream):
+     * per node its stream, -1 for a host node; rec: some node of another
+     * stream waits for it, so its completion is recorded in events[i] */
+    int8_t *node_stream;
+    uint8_t *rec;
+    void **events;
     /* per node: staging offset (input), constants offset (rope), error slot
      * (index-validating ops); -1 where unused */
     int64_t *stage_off, *const_off;
