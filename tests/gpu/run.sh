@@ -168,7 +168,16 @@ check_exec() {
     done
     if [ $rc -eq 0 ] && [ $nfail -eq 0 ]; then record PASS exec "$npass cases"
     elif [ $rc -eq 77 ]; then record SKIP exec "no CUDA device"
-    else record FAIL exec "$npass passed, $nfail failed (exit $rc; $((round + 1)) process(es)); see $logs/exec-*.log"; fi
+    else
+        record FAIL exec "$npass passed, $nfail failed (exit $rc; $((round + 1)) process(es)); see $logs/exec-*.log"
+        # one stream in program order: tells a stream-ordering bug from a kernel bug
+        if [ $rc -ne 77 ] && [ "${AXO_CUDA_STREAMS:-}" != 0 ]; then
+            AXO_CUDA_STREAMS=0 AXO_CUDA_SYNC=1 timeout 900 "$out/proj/gpu_exec_check" >"$logs/exec-one-stream.log" 2>&1
+            local r1=$?
+            record "$([ $r1 -eq 0 ] && echo PASS || echo FAIL)" exec-one-stream \
+                "$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$logs/exec-one-stream.log" | tail -1) (AXO_CUDA_STREAMS=0, exit $r1)"
+        fi
+    fi
 }
 
 # config file for the e2e runs: name dtype model extra-yaml
