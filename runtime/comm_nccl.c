@@ -13,6 +13,7 @@
  */
 #include "runtime/comm_nccl.h"
 
+#include <pthread.h>
 #include <stdarg.h>
 #include <string.h>
 #include <strings.h>
@@ -35,6 +36,13 @@ typedef struct ncomm {
     int nps, capps;
 } ncomm;
 
+typedef struct inflight { /* a device collective enqueued and not yet seen complete */
+    void *ev;                 /* recorded on its stream right after it */
+    double deadline;
+    ncomm *c;
+    char what[96];
+} inflight;
+
 struct rt_nccl_world {
     const rt_nccl_api *api;
     int rank, size, device;
@@ -46,7 +54,23 @@ struct rt_nccl_world {
     int ncomms, capcomms;
     int aborted;
     char reason[RT_COMM_ERR_CAP];
+    /* Asynchronous device collectives (see comm_nccl.h): the watchdog
+     * thread polls the in-flight ones' events and aborts at the deadline.
+     * mu serialises every NCCL/CUDA call of the caller's thread (held for
+     * a whole operation, released while a wait sleeps) with the watchdog's. */
+    int async;
+    pthread_mutex_t mu;
+    pthread_t dog;
+    int dog_running, dog_stop;
+    inflight *fl;
+    int nfl, capfl;
+    void **evpool; /* completed events, for reuse */
+    int nevpool, capevpool;
 };
+
+static void lock(rt_nccl_world *w) { pthread_mutex_lock(&w->mu); }
+static void unlock(rt_nccl_world *w) { pthread_mutex_unlock(&w->mu); }
+static int is_aborted(rt_nccl_world *w) { return __atomic_load_n(&w->aborted, __ATOMIC_ACQUIRE); }
 
 static const rt_comm_ops nccl_ops;
 
@@ -102,6 +126,7 @@ static void world_abort(rt_nccl_world *w, const char *reason) {
 
 /* Fails c with an NCCL (cuda = 0) or CUDA error code, then aborts. */
 static int fail_lib(ncomm *c, const char *what, int cuda, int code, const char *doing) {
+    if (is_aborted(c->w)) return fail(c, RT_COMM_ERR_ABORTED, what, "aborted: %s", c->w->reason);
     char msg[384] = "";
     c->w->api->describe(c->w->api->ctx, cuda, code, cuda ? NULL : c->nc, msg, sizeof msg);
     fail(c, RT_COMM_ERR_SYSTEM, what, "%s: %s; the NCCL communicators of this rank are aborted", doing, msg);
@@ -139,7 +164,9 @@ static int wait_on(ncomm *c, void *nc, const char *what, void *stream) {
             world_abort(w, c->base.err);
             return RT_COMM_ERR_TIMEOUT;
         }
+        unlock(w); /* the watchdog may poll (and abort) meanwhile */
         pause_poll(i);
+        lock(w);
     }
 }
 static int wait_done(ncomm *c, const char *what, void *stream) { return wait_on(c, c->nc, what, stream); }
@@ -148,6 +175,133 @@ static int wait_done(ncomm *c, const char *what, void *stream) { return wait_on(
 static int issued(ncomm *c, const char *what, int r, void *stream) {
     if (r > 0) return fail_lib(c, what, 0, r, "the NCCL call failed");
     return wait_done(c, what, stream);
+}
+
+/* ---- asynchronous device collectives: the watchdog ------------------------------- */
+
+/* With w->mu held: looks at every in-flight collective once; a completed
+ * one's event goes back to the pool; a failed stream, an NCCL error or a
+ * passed deadline fails it (and aborts the world). */
+static void poll_inflight(rt_nccl_world *w) {
+    const rt_nccl_api *a = w->api;
+    double now = now_s();
+    for (int i = 0; i < w->nfl;) {
+        inflight *f = &w->fl[i];
+        if (is_aborted(w)) { /* the events stay: after an abort nothing on the device is released */
+            w->nfl = 0;
+            return;
+        }
+        int q = a->event_query(a->ctx, f->ev);
+        int st = q == 0 || !f->c->nc ? 0 : a->comm_state(a->ctx, f->c->nc);
+        if (q == 0) {
+            if (w->nevpool < w->capevpool) w->evpool[w->nevpool++] = f->ev;
+            else a->event_destroy(a->ctx, f->ev);
+            w->fl[i] = w->fl[--w->nfl]; /* order does not matter */
+            continue;
+        }
+        if (q > 0 || st > 0) {
+            fail_lib(f->c, f->what, q > 0, q > 0 ? q : st, q > 0 ? "the CUDA stream failed" : "NCCL reported an error");
+            w->nfl = 0;
+            return;
+        }
+        if (now >= f->deadline) {
+            fail(f->c, RT_COMM_ERR_TIMEOUT, f->what,
+                 "timed out after %g s (AXO_COMM_TIMEOUT): a peer rank died, hangs, or called a different operation; "
+                 "the NCCL communicators of this rank are aborted",
+                 w->timeout_s);
+            world_abort(w, f->c->base.err);
+            w->nfl = 0;
+            return;
+        }
+        i++;
+    }
+}
+
+static void *watchdog(void *arg) {
+    rt_nccl_world *w = arg;
+    lock(w);
+    w->api->set_device(w->api->ctx, w->device); /* its CUDA calls go to the rank's device */
+    while (!w->dog_stop) {
+        poll_inflight(w);
+        int busy = w->nfl > 0;
+        unlock(w);
+        struct timespec ts = {0, busy ? 200000L : 2000000L}; /* 0.2 ms while work is in flight, else 2 ms */
+        nanosleep(&ts, NULL);
+        lock(w);
+    }
+    unlock(w);
+    return NULL;
+}
+
+/* With w->mu held: the collective just enqueued on stream becomes in
+ * flight (an event recorded after it); the watchdog starts on first use. */
+static int inflight_push(ncomm *c, const char *what, void *stream) {
+    rt_nccl_world *w = c->w;
+    const rt_nccl_api *a = w->api;
+    if (w->nfl == w->capfl) {
+        int cap = w->capfl ? 2 * w->capfl : 16;
+        inflight *p = realloc(w->fl, sizeof *p * (size_t)cap);
+        void **q = realloc(w->evpool, sizeof *q * (size_t)cap);
+        if (p) w->fl = p;
+        if (q) w->evpool = q;
+        if (!p || !q) return fail(c, RT_COMM_ERR_SYSTEM, what, "out of memory");
+        w->capfl = w->capevpool = cap;
+    }
+    void *ev = w->nevpool ? w->evpool[--w->nevpool] : NULL;
+    int r = ev ? 0 : a->event_create(a->ctx, &ev);
+    if (!r) r = a->event_record(a->ctx, ev, stream);
+    if (r > 0) return fail_lib(c, what, 1, r, "recording a CUDA event after the collective failed");
+    inflight *f = &w->fl[w->nfl++];
+    f->ev = ev;
+    f->deadline = now_s() + w->timeout_s;
+    f->c = c;
+    snprintf(f->what, sizeof f->what, "%s", what);
+    if (!w->dog_running) {
+        w->dog_stop = 0;
+        if (pthread_create(&w->dog, NULL, watchdog, w) != 0) {
+            w->nfl--;
+            return fail(c, RT_COMM_ERR_SYSTEM, what, "cannot start the NCCL watchdog thread");
+        }
+        w->dog_running = 1;
+    }
+    return 0;
+}
+
+/* A device collective's enqueueing call returned r. Synchronous: wait until
+ * stream has drained. Asynchronous: wait only until NCCL has taken the call
+ * (the communicator is no longer "in progress"), then its completion is the
+ * watchdog's to see. */
+static int issued_dev(ncomm *c, const char *what, int r, void *stream) {
+    if (!c->w->async) return issued(c, what, r, stream);
+    if (r > 0) return fail_lib(c, what, 0, r, "the NCCL call failed");
+    int rc = wait_on(c, c->nc, what, NULL);
+    return rc ? rc : inflight_push(c, what, stream);
+}
+
+void rt_nccl_world_set_async(rt_nccl_world *w, int on) {
+    const rt_nccl_api *a = w->api;
+    lock(w);
+    w->async = on && a->event_create && a->event_record && a->event_query && a->event_destroy;
+    unlock(w);
+}
+
+int rt_nccl_world_drain(rt_nccl_world *w, char *err, size_t cap) {
+    lock(w);
+    int rc = 0;
+    for (int i = 0;; i++) {
+        poll_inflight(w);
+        if (is_aborted(w)) {
+            snprintf(err, cap, "%s", w->reason);
+            rc = RT_COMM_ERR_ABORTED;
+            break;
+        }
+        if (w->nfl == 0) break;
+        unlock(w);
+        pause_poll(i);
+        lock(w);
+    }
+    unlock(w);
+    return rc;
 }
 
 /* ---- communicators ------------------------------------------------------------- */
@@ -177,11 +331,28 @@ static void drop_sends(ncomm *c) {
     c->nps = 0;
 }
 
+static void poll_inflight(rt_nccl_world *w);
+
+/* With w->mu held: until no in-flight collective is c's (or an abort). */
+static void drain_comm(ncomm *c) {
+    rt_nccl_world *w = c->w;
+    for (int i = 0;; i++) {
+        poll_inflight(w);
+        int mine = 0;
+        for (int k = 0; k < w->nfl; k++) mine |= w->fl[k].c == c;
+        if (!mine || is_aborted(w)) return;
+        unlock(w);
+        pause_poll(i);
+        lock(w);
+    }
+}
+
 /* Finalizes (or, after an abort, just forgets) c's NCCL communicator and
  * frees c. */
 static void comm_close(ncomm *c) {
     rt_nccl_world *w = c->w;
     const rt_nccl_api *a = w->api;
+    drain_comm(c); /* the watchdog must not look at c once it is gone */
     if (c->nc && !w->aborted) {
         int r = a->comm_finalize(a->ctx, c->nc);
         if (r > 0) fail_lib(c, "finalize", 0, r, "ncclCommFinalize failed");
@@ -403,19 +574,51 @@ static void n_destroy(rt_comm *cc) {
     comm_close(c);
 }
 
+/* Every entry point holds the world's lock for the whole operation (see
+ * rt_nccl_world.mu). */
+#define LOCKED(c, expr)                           \
+    rt_nccl_world *w_ = ((ncomm *)(c))->w;        \
+    lock(w_);                                     \
+    int rc_ = (expr);                             \
+    unlock(w_);                                   \
+    return rc_
+static int l_all_reduce_f32(rt_comm *c, float *b, int64_t n) { LOCKED(c, n_all_reduce_f32(c, b, n)); }
+static int l_all_reduce_f64(rt_comm *c, double *b, int64_t n) { LOCKED(c, n_all_reduce_f64(c, b, n)); }
+static int l_all_gather_f32(rt_comm *c, const float *s, float *r, int64_t n) { LOCKED(c, n_all_gather_f32(c, s, r, n)); }
+static int l_reduce_scatter_f32(rt_comm *c, const float *s, float *r, int64_t n) {
+    LOCKED(c, n_reduce_scatter_f32(c, s, r, n));
+}
+static int l_broadcast_f32(rt_comm *c, float *b, int64_t n, int root) { LOCKED(c, n_broadcast_f32(c, b, n, root)); }
+static int l_barrier(rt_comm *c) { LOCKED(c, n_barrier(c)); }
+static int l_send_f32(rt_comm *c, const float *b, int64_t n, int peer) { LOCKED(c, n_send_f32(c, b, n, peer)); }
+static int l_recv_f32(rt_comm *c, float *b, int64_t n, int peer) { LOCKED(c, n_recv_f32(c, b, n, peer)); }
+static int l_split(rt_comm *c, int color, int key, rt_comm **out) { LOCKED(c, n_split(c, color, key, out)); }
+static void l_abort(rt_comm *c, const char *reason) {
+    rt_nccl_world *w = ((ncomm *)c)->w;
+    lock(w);
+    n_abort(c, reason);
+    unlock(w);
+}
+static void l_destroy(rt_comm *c) {
+    rt_nccl_world *w = ((ncomm *)c)->w;
+    lock(w);
+    n_destroy(c);
+    unlock(w);
+}
+
 static const rt_comm_ops nccl_ops = {
     .backend = "nccl",
-    .all_reduce_sum_f32 = n_all_reduce_f32,
-    .all_reduce_sum_f64 = n_all_reduce_f64,
-    .all_gather_f32 = n_all_gather_f32,
-    .reduce_scatter_sum_f32 = n_reduce_scatter_f32,
-    .broadcast_f32 = n_broadcast_f32,
-    .barrier = n_barrier,
-    .send_f32 = n_send_f32,
-    .recv_f32 = n_recv_f32,
-    .split = n_split,
-    .abort = n_abort,
-    .destroy = n_destroy,
+    .all_reduce_sum_f32 = l_all_reduce_f32,
+    .all_reduce_sum_f64 = l_all_reduce_f64,
+    .all_gather_f32 = l_all_gather_f32,
+    .reduce_scatter_sum_f32 = l_reduce_scatter_f32,
+    .broadcast_f32 = l_broadcast_f32,
+    .barrier = l_barrier,
+    .send_f32 = l_send_f32,
+    .recv_f32 = l_recv_f32,
+    .split = l_split,
+    .abort = l_abort,
+    .destroy = l_destroy,
 };
 
 int rt_comm_is_nccl(const rt_comm *c) { return c && c->ops == &nccl_ops; }
@@ -468,22 +671,32 @@ static int dev_coll(rt_comm *cc, const char *op, int which, ir_dtype dt, const v
     dev_what(what, sizeof what, op, t, n);
     const rt_nccl_api *a = c->w->api;
     nccl_coll_fn f = which == 0 ? a->all_reduce : which == 1 ? a->all_gather : a->reduce_scatter;
-    return issued(c, what, f(a->ctx, c->nc, t, send, recv, (size_t)n, stream), stream);
+    return issued_dev(c, what, f(a->ctx, c->nc, t, send, recv, (size_t)n, stream), stream);
 }
 
+/* The device entry points: lock, unless cc is not ours (dev_enter says so). */
+#define DEV_LOCKED(cc, expr)                \
+    if (!rt_comm_is_nccl(cc)) return (expr); \
+    LOCKED(cc, expr)
+
 int rt_nccl_all_reduce(rt_comm *cc, ir_dtype dt, const void *send, void *recv, int64_t n, void *stream) {
-    return dev_coll(cc, "all_reduce", 0, dt, send, recv, n, stream);
+    DEV_LOCKED(cc, dev_coll(cc, "all_reduce", 0, dt, send, recv, n, stream));
 }
 
 int rt_nccl_all_gather(rt_comm *cc, ir_dtype dt, const void *send, void *recv, int64_t n, void *stream) {
-    return dev_coll(cc, "all_gather", 1, dt, send, recv, n, stream);
+    DEV_LOCKED(cc, dev_coll(cc, "all_gather", 1, dt, send, recv, n, stream));
 }
 
 int rt_nccl_reduce_scatter(rt_comm *cc, ir_dtype dt, const void *send, void *recv, int64_t n, void *stream) {
-    return dev_coll(cc, "reduce_scatter", 2, dt, send, recv, n, stream);
+    DEV_LOCKED(cc, dev_coll(cc, "reduce_scatter", 2, dt, send, recv, n, stream));
 }
 
+static int ring_shift(rt_comm *cc, ir_dtype dt, const void *send, void *recv, int64_t n, void *stream);
 int rt_nccl_ring_shift(rt_comm *cc, ir_dtype dt, const void *send, void *recv, int64_t n, void *stream) {
+    DEV_LOCKED(cc, ring_shift(cc, dt, send, recv, n, stream));
+}
+
+static int ring_shift(rt_comm *cc, ir_dtype dt, const void *send, void *recv, int64_t n, void *stream) {
     rt_nccl_type t;
     int rc = dev_enter(cc, "ring_shift", dt, 1, n, send, recv, &t);
     if (rc || n == 0) return rc;
@@ -496,7 +709,7 @@ int rt_nccl_ring_shift(rt_comm *cc, ir_dtype dt, const void *send, void *recv, i
     if (r <= 0) r = a->send(a->ctx, c->nc, t, send, (size_t)n, (r0 + 1) % p, stream);
     if (r <= 0) r = a->recv(a->ctx, c->nc, t, recv, (size_t)n, (r0 + p - 1) % p, stream);
     int e = a->group_end(a->ctx);
-    return issued(c, what, r > 0 ? r : e, stream);
+    return issued_dev(c, what, r > 0 ? r : e, stream);
 }
 
 static int dc_all_reduce(void *ctx, int axis, ir_dtype dt, void *buf, int64_t n, void *stream) {
@@ -512,11 +725,18 @@ static int dc_ring_shift(void *ctx, int axis, ir_dtype dt, const void *send, voi
     return rt_nccl_ring_shift(((rt_nccl_dev_coll *)ctx)->axis[axis], dt, send, recv, n, stream);
 }
 
+static int dc_drain(void *ctx, char *err, size_t cap) {
+    rt_nccl_dev_coll *c = ctx;
+    for (int a = 0; a < IR_MAX_MESH; a++)
+        if (rt_comm_is_nccl(c->axis[a])) return rt_nccl_world_drain(((ncomm *)c->axis[a])->w, err, cap);
+    return 0;
+}
+
 void rt_nccl_dev_coll_init(rt_nccl_dev_coll *c, rt_comm *const *axis, int naxes) {
     memset(c, 0, sizeof *c);
     for (int a = 0; a < naxes && a < IR_MAX_MESH; a++) c->axis[a] = axis[a];
     c->dc = (rt_dev_collectives){.ctx = c, .all_reduce = dc_all_reduce, .all_gather = dc_all_gather,
-                                 .reduce_scatter = dc_reduce_scatter, .ring_shift = dc_ring_shift};
+                                 .reduce_scatter = dc_reduce_scatter, .ring_shift = dc_ring_shift, .drain = dc_drain};
     c->ring_shift = dc_ring_shift;
 }
 
@@ -594,9 +814,26 @@ const char *rt_nccl_world_aborted(rt_nccl_world *w) {
 
 void rt_nccl_world_destroy(rt_nccl_world *w) {
     if (!w) return;
+    if (w->dog_running) {
+        lock(w);
+        w->dog_stop = 1;
+        unlock(w);
+        pthread_join(w->dog, NULL);
+        w->dog_running = 0;
+    }
+    lock(w);
+    poll_inflight(w); /* the last completions (or the deadline) */
     while (w->ncomms > 0) comm_close(w->comms[w->ncomms - 1]); /* splits first, the world last */
-    if (w->stage && !w->aborted) w->api->dev_free(w->api->ctx, w->stage); /* see drop_sends */
-    if (w->stream && !w->aborted) w->api->stream_destroy(w->api->ctx, w->stream);
+    if (!w->aborted) { /* see drop_sends */
+        const rt_nccl_api *a = w->api;
+        for (int i = 0; i < w->nevpool; i++) a->event_destroy(a->ctx, w->evpool[i]);
+        if (w->stage) a->dev_free(a->ctx, w->stage);
+        if (w->stream) a->stream_destroy(a->ctx, w->stream);
+    }
+    unlock(w);
+    pthread_mutex_destroy(&w->mu);
+    free(w->fl);
+    free(w->evpool);
     free(w->comms);
     free(w);
 }
@@ -614,6 +851,12 @@ rt_nccl_world *rt_nccl_world_create(const rt_nccl_api *api, const unsigned char 
         return NULL;
     }
     *w = (rt_nccl_world){.api = api, .rank = rank, .size = size, .device = device, .timeout_s = timeout_s};
+    pthread_mutex_init(&w->mu, NULL);
+    /* device collectives return once enqueued, unless AXO_NCCL_SYNC=1 or the
+     * table has no events */
+    const char *sync = getenv("AXO_NCCL_SYNC");
+    w->async = api->event_create && api->event_record && api->event_query && api->event_destroy &&
+               !(sync && sync[0] && strcmp(sync, "0"));
     char msg[256];
     int r = api->set_device(api->ctx, device);
     if (!r) r = api->stream_create(api->ctx, &w->stream);
@@ -631,8 +874,10 @@ rt_nccl_world *rt_nccl_world_create(const rt_nccl_api *api, const unsigned char 
     }
     c->base.rank = rank;
     c->base.size = size;
+    lock(w);
     r = api->comm_init(api->ctx, &c->nc, size, id, rank);
     int rc = r > 0 ? fail_lib(c, "init", 0, r, "ncclCommInitRankConfig failed") : wait_done(c, "init", NULL);
+    unlock(w);
     int nr = -1, ns = -1;
     if (!rc && (r = api->comm_rank_size(api->ctx, c->nc, &nr, &ns)) > 0)
         rc = fail_lib(c, "init", 0, r, "ncclCommUserRank/ncclCommCount failed");

@@ -18,13 +18,21 @@
  *    NCCL's own message. Either way every NCCL communicator of this process
  *    is aborted (ncclCommAbort), so no kernel is left waiting; later calls
  *    fail with RT_COMM_ERR_ABORTED and the first reason.
- *  - Every operation returns only once its work is complete (the device
- *    forms: once the caller's stream has drained up to and including it).
- *    That is what lets a hang be seen and ended here rather than in a later
- *    cudaStreamSynchronize that no timeout covers. It costs the overlap of
- *    the host's next launches with the collective (a few microseconds per
- *    call on one stream); a watchdog thread is the way to lift it once the
- *    executor runs several streams.
+ *  - Host-buffer operations (rt_comm) return once their work is complete.
+ *    Device collectives (rt_nccl_all_reduce, ...) return once NCCL has
+ *    taken the call: a CUDA event is recorded after it on the caller's
+ *    stream, and a watchdog thread (started on first use) polls the
+ *    in-flight events and the communicators' async errors. At the deadline
+ *    (AXO_COMM_TIMEOUT after the call) or on an error it aborts every
+ *    communicator of the process, which also ends the collective's kernel,
+ *    so a cudaStreamSynchronize stuck behind a dead peer returns;
+ *    rt_nccl_world_drain then reports what failed. So the host queues the
+ *    next kernels (on other streams: compute overlapping communication)
+ *    while a collective runs, and a hang still ends with a message.
+ *    AXO_NCCL_SYNC=1 (or an api table without events) makes device
+ *    collectives wait for their stream to drain, as host operations do.
+ *    All NCCL/CUDA calls of the backend, the watchdog's included, are
+ *    serialised by one lock per world.
  *  - An abort is local to this process. Peers learn of it from NCCL (a
  *    broken connection shows up as an async error) or at their own
  *    timeout; the launcher (axorun's spawner, torchrun, srun) stops the
@@ -115,6 +123,11 @@ typedef struct rt_nccl_api {
     void (*dev_free)(void *ctx, void *p);
     /* cudaMemcpyAsync host->device (to_device) or device->host on stream */
     int (*copy)(void *ctx, void *dst, const void *src, size_t bytes, int to_device, void *stream);
+    /* CUDA events (may be NULL: device collectives are then synchronous) */
+    int (*event_create)(void *ctx, void **ev); /* cudaEventCreateWithFlags(cudaEventDisableTiming) */
+    int (*event_record)(void *ctx, void *ev, void *stream);
+    int (*event_query)(void *ctx, void *ev); /* 0 complete, RT_NCCL_PENDING, or the error */
+    void (*event_destroy)(void *ctx, void *ev);
     /* text for an error code of NCCL (cuda = 0; comm may be NULL) or CUDA */
     void (*describe)(void *ctx, int cuda, int code, void *comm, char *out, size_t cap);
 } rt_nccl_api;
@@ -170,6 +183,16 @@ void rt_nccl_world_destroy(rt_nccl_world *w);
  * cleanup stuck on the device can hang the job). */
 const char *rt_nccl_world_aborted(rt_nccl_world *w);
 
+/* Device collectives asynchronous (the default where the api has events)
+ * or not (AXO_NCCL_SYNC=1). */
+void rt_nccl_world_set_async(rt_nccl_world *w, int on);
+/* Waits until every in-flight device collective is complete (call it after
+ * synchronising their streams: then it returns at once) or has failed: 0,
+ * or an RT_COMM_ERR_* with the first failure's message in err (e.g. "rank
+ * 1: all_reduce (bf16, 4096 elements) on axis dp (2 ranks): timed out after
+ * 300 s ..."). */
+int rt_nccl_world_drain(rt_nccl_world *w, char *err, size_t cap);
+
 /* 1 if c is an NCCL communicator. */
 int rt_comm_is_nccl(const rt_comm *c);
 /* Names c in error messages ("axis dp"); no-op for other backends. */
@@ -177,8 +200,8 @@ void rt_nccl_set_label(rt_comm *c, const char *label);
 
 /* ---- device collectives ---------------------------------------------------------
  * On an NCCL communicator (world or split), device buffers, enqueued on
- * stream (a cudaStream_t) after what is already there; each returns when
- * the stream has drained (see above). dt: IR_F32 or IR_BF16 (ring_shift
+ * stream (a cudaStream_t) after what is already there; each returns once
+ * enqueued (or, synchronous, once the stream has drained: see above). dt: IR_F32 or IR_BF16 (ring_shift
  * also IR_I32: it moves bits). Layouts as comm.h; in-place forms as NCCL
  * allows them. n counts elements. */
 int rt_nccl_all_reduce(rt_comm *c, ir_dtype dt, const void *send, void *recv, int64_t n, void *stream);

@@ -2331,7 +2331,15 @@ int rt_cuda_prog_run(rt_cuda_prog *pr, rt_cuda_state *st, rt_input_fn inputs, vo
     /* drain the streams whatever happened: a kernel fault shows up here */
     ax_diag tmp;
     ax_diag_init(&tmp);
-    if (dv_sync_all(dev, pr->p->name, &tmp) != 0) {
+    int drained = dv_sync_all(dev, pr->p->name, &tmp);
+    if (st->coll && st->coll->drain) { /* collectives that complete asynchronously: did they all succeed? */
+        char err[512] = "";
+        if (st->coll->drain(st->coll->ctx, err, sizeof err) != 0) {
+            ax_error(d, pr->p->name, "%s", err[0] ? err : "a collective failed");
+            rc = -1;
+        }
+    }
+    if (drained != 0) {
         if (!rc)
             ax_error(d, pr->p->name, "a kernel of this program failed: %s%s", tmp.n ? tmp.entries[0].msg : "?",
                      dev->sync_each ? "" : " (rerun with AXO_CUDA_SYNC=1 to find the node)");

@@ -72,7 +72,7 @@ typedef struct rt_kernel_provider {
 /* Collectives over one mesh axis with device buffers (dt: IR_F32 or
  * IR_BF16; counts are elements; layouts as rt_collectives). stream is the
  * executor's cudaStream_t: work must be ordered after what is queued on it
- * and be complete (or queued on it) when the call returns. Axes of size 1
+ * and be complete or queued on it when the call returns. Axes of size 1
  * never reach these (the executor copies). */
 typedef struct rt_dev_collectives {
     void *ctx;
@@ -85,6 +85,11 @@ typedef struct rt_dev_collectives {
      * send (n elements; dt may also be IR_I32: it moves bits). NULL: plans
      * with ring_shift (sequence parallelism) are refused at run time. */
     int (*ring_shift)(void *ctx, int axis, ir_dtype dt, const void *send, void *recv, int64_t n, void *stream);
+    /* May be NULL. Collectives may complete after they return (NCCL's are
+     * watched by a thread): after synchronising its streams at the end of a
+     * program the executor calls drain, which reports (0, or an error with
+     * the message in err) whether every one of them succeeded. */
+    int (*drain)(void *ctx, char *err, size_t cap);
 } rt_dev_collectives;
 
 typedef struct rt_cuda_opts {

@@ -142,6 +142,17 @@ static int a_stream_create(void *ctx, void **stream) {
 }
 static void a_stream_destroy(void *ctx, void *stream) { cudaStreamDestroy((cudaStream_t)stream); }
 static int a_stream_query(void *ctx, void *stream) { return cres(cudaStreamQuery((cudaStream_t)stream)); }
+static int a_event_create(void *ctx, void **ev) {
+    cudaEvent_t e = NULL;
+    int r = cres(cudaEventCreateWithFlags(&e, cudaEventDisableTiming));
+    *ev = e;
+    return r;
+}
+static int a_event_record(void *ctx, void *ev, void *stream) {
+    return cres(cudaEventRecord((cudaEvent_t)ev, (cudaStream_t)stream));
+}
+static int a_event_query(void *ctx, void *ev) { return cres(cudaEventQuery((cudaEvent_t)ev)); }
+static void a_event_destroy(void *ctx, void *ev) { cudaEventDestroy((cudaEvent_t)ev); }
 static int a_dev_alloc(void *ctx, void **p, size_t bytes) { return cres(cudaMalloc(p, bytes)); }
 static void a_dev_free(void *ctx, void *p) {
     if (p) cudaFree(p);
@@ -236,6 +247,10 @@ static void load(void) {
         .stream_create = a_stream_create,
         .stream_destroy = a_stream_destroy,
         .stream_query = a_stream_query,
+        .event_create = a_event_create,
+        .event_record = a_event_record,
+        .event_query = a_event_query,
+        .event_destroy = a_event_destroy,
         .dev_alloc = a_dev_alloc,
         .dev_free = a_dev_free,
         .copy = a_copy,

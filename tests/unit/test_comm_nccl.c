@@ -33,6 +33,7 @@ static struct fake {
     /* record */
     char log[4096];
     int state_calls, aborts, destroys, finalizes, allocs, frees, comms, streams;
+    int events, records, queries; /* events alive, recorded, polled */
     void *live[64]; /* device memory and streams not released (left to the "process exit" after an abort) */
     int nlive;
 } F;
@@ -187,6 +188,28 @@ static int f_stream_query(void *ctx, void *stream) {
     if (F.stream_error) return F_CUDA_ERROR;
     return F.stream_hangs ? RT_NCCL_PENDING : 0;
 }
+/* Events complete as the stream would drain (stream_hangs / stream_error
+ * at query time). */
+static int f_event_create(void *ctx, void **ev) {
+    *ev = malloc(1);
+    live_add(*ev);
+    F.events++;
+    return 0;
+}
+static int f_event_record(void *ctx, void *ev, void *stream) {
+    F.records++;
+    return 0;
+}
+static int f_event_query(void *ctx, void *ev) {
+    F.queries++;
+    if (F.stream_error) return F_CUDA_ERROR;
+    return F.stream_hangs ? RT_NCCL_PENDING : 0;
+}
+static void f_event_destroy(void *ctx, void *ev) {
+    live_del(ev);
+    F.events--;
+    free(ev);
+}
 static int f_dev_alloc(void *ctx, void **p, size_t bytes) {
     F.allocs++;
     *p = malloc(bytes);
@@ -228,6 +251,10 @@ static const rt_nccl_api fake_api = {
     .stream_create = f_stream_create,
     .stream_destroy = f_stream_destroy,
     .stream_query = f_stream_query,
+    .event_create = f_event_create,
+    .event_record = f_event_record,
+    .event_query = f_event_query,
+    .event_destroy = f_event_destroy,
     .dev_alloc = f_dev_alloc,
     .dev_free = f_dev_free,
     .copy = f_copy,
@@ -340,6 +367,7 @@ static void test_collective_timeout(void) {
     rt_nccl_world *w = world(0, 2, 0.3);
     CHECK(w != NULL);
     if (!w) return;
+    rt_nccl_world_set_async(w, 0); /* AXO_NCCL_SYNC=1: device collectives wait for their stream */
     rt_comm *c = rt_nccl_comm(w), *dp = NULL;
     F.split_size = 2;
     CHECK_EQ(rt_comm_split(c, 0, 0, &dp), 0);
@@ -385,6 +413,7 @@ static void test_async_error(void) {
     rt_nccl_world *w = world(1, 2, 30.0);
     CHECK(w != NULL);
     if (!w) return;
+    rt_nccl_world_set_async(w, 0);
     rt_comm *c = rt_nccl_comm(w);
     F.stream_hangs = 1;
     F.error_after = F.state_calls + 5;
@@ -536,6 +565,80 @@ static void test_dev_coll(void) {
     CHECK_EQ(F.comms, 0);
 }
 
+/* Asynchronous device collectives (the default): a call returns once
+ * enqueued, with an event recorded after it; the watchdog retires completed
+ * ones; a collective that never completes is timed out by the watchdog on
+ * its own (nobody calls in meanwhile), every communicator is aborted, and
+ * drain reports the collective; an NCCL error while in flight is reported
+ * the same way. */
+static void test_dev_async(void) {
+    fake_reset();
+    rt_nccl_world *w = world(0, 2, 0.3);
+    CHECK(w != NULL);
+    if (!w) return;
+    rt_comm *c = rt_nccl_comm(w), *dp = NULL;
+    F.split_size = 2;
+    CHECK_EQ(rt_comm_split(c, 0, 0, &dp), 0);
+    rt_nccl_set_label(dp, "axis dp");
+    char dev[64], err[512] = "";
+    const char *err_p = err;
+    for (int i = 0; i < 5; i++) CHECK_EQ(rt_nccl_all_reduce(dp, IR_F32, dev, dev, 4, dev), 0);
+    CHECK_EQ(F.records, 5);
+    CHECK_EQ(rt_nccl_world_drain(w, err, sizeof err), 0);
+    CHECK_MSG(F.events >= 1 && F.events <= 5, "%d events alive", F.events); /* completed events are reused */
+    int ev = F.events;
+    CHECK_EQ(rt_nccl_all_gather(dp, IR_BF16, dev, dev, 4, dev), 0);
+    CHECK_EQ(rt_nccl_world_drain(w, err, sizeof err), 0);
+    CHECK_EQ(F.events, ev);
+    /* a peer that never arrives: the call returns at once; the watchdog ends it at the deadline */
+    F.stream_hangs = 1;
+    double t0 = now_s();
+    CHECK_EQ(rt_nccl_reduce_scatter(dp, IR_F32, dev, dev, 2, dev), 0);
+    CHECK(now_s() - t0 < 0.2);
+    CHECK(rt_nccl_world_aborted(w) == NULL);
+    for (int i = 0; i < 400 && !rt_nccl_world_aborted(w); i++) { /* nobody calls in: the watchdog acts alone */
+        struct timespec ts = {0, 5000000L};
+        nanosleep(&ts, NULL);
+    }
+    double dt = now_s() - t0;
+    CHECK_MSG(rt_nccl_world_aborted(w) != NULL && dt >= 0.3 && dt < 2.0, "watchdog abort after %.3f s", dt);
+    CHECK_EQ(rt_nccl_world_drain(w, err, sizeof err), RT_COMM_ERR_ABORTED);
+    CHECK_CONTAINS((const char *)err_p, "rank 0: reduce_scatter (f32, 2 elements) on axis dp (2 ranks): timed out after 0.3 s");
+    CHECK_CONTAINS(rt_comm_error(dp), "timed out after 0.3 s (AXO_COMM_TIMEOUT)");
+    CHECK_EQ(F.aborts, 2);
+    CHECK_EQ(rt_nccl_all_reduce(dp, IR_F32, dev, dev, 4, dev), RT_COMM_ERR_ABORTED);
+    F.stream_hangs = 0;
+    rt_comm_destroy(dp);
+    rt_nccl_world_destroy(w);
+    /* NCCL reports an error while the collective is in flight */
+    fake_reset();
+    w = world(1, 2, 30.0);
+    c = rt_nccl_comm(w);
+    F.stream_hangs = 1;
+    t0 = now_s();
+    CHECK_EQ(rt_nccl_ring_shift(c, IR_I32, dev, dev + 32, 8, dev), 0);
+    F.error_after = F.state_calls + 3;
+    CHECK_EQ(rt_nccl_world_drain(w, err, sizeof err), RT_COMM_ERR_ABORTED);
+    CHECK(now_s() - t0 < 5.0);
+    CHECK_CONTAINS((const char *)err_p, "rank 1: ring_shift (i32, 8 elements) on the world (2 ranks): NCCL reported an error: nccl error 6");
+    F.stream_hangs = 0;
+    rt_nccl_world_destroy(w);
+    /* through the executor's table: dc.drain */
+    fake_reset();
+    w = world(0, 1, 5.0);
+    c = rt_nccl_comm(w);
+    rt_comm *axes[1] = {c};
+    rt_nccl_dev_coll dc;
+    rt_nccl_dev_coll_init(&dc, axes, 1);
+    float a[4] = {1, 2, 3, 4}, b[4] = {0};
+    CHECK_EQ(dc.dc.all_reduce(dc.dc.ctx, 0, IR_F32, a, 4, b), 0);
+    CHECK(dc.dc.drain != NULL);
+    CHECK_EQ(dc.dc.drain(dc.dc.ctx, err, sizeof err), 0);
+    rt_nccl_world_destroy(w);
+    CHECK_EQ(F.events, 0); /* the pool is freed with the world */
+    CHECK_EQ(F.comms, 0);
+}
+
 static void test_pick_device(void) {
     rt_launch_env e = {.rank = 5, .world_size = 8, .local_rank = 1, .local_world_size = 4};
     ax_diag d;
@@ -623,6 +726,7 @@ int main(void) {
     test_split();
     test_abort();
     test_dev_coll();
+    test_dev_async();
     test_pick_device();
     test_share_id_one_rank();
     test_rdzv_port();
