@@ -18,6 +18,7 @@
 
 #include "ir/liveness.h"
 #include "runtime/cpu_kernels.h"
+#include "runtime/trace.h"
 #include "runtime/train.h"
 
 #include <math.h>
@@ -2262,6 +2263,88 @@ static int check_flags(rt_cuda_prog *pr, rt_cuda_state *st, rt_input_fn inputs, 
     return rc;
 }
 
+/* ---- --trace: per-node CUDA events ----------------------------------------------- */
+typedef struct ntrace {
+    struct rt_trace *t;
+    double t_base;   /* trace clock (us) when `base` completed */
+    double *issue;   /* dry run: issue times [2 * nnodes] */
+#ifdef AXO_HAVE_CUDA
+    cudaEvent_t base, *ev; /* ev[2i], ev[2i+1]: around device node i */
+#endif
+} ntrace;
+
+static int trace_begin(ntrace *tr, rt_cuda_prog *pr, rt_cuda_state *st, ax_diag *d) {
+    memset(tr, 0, sizeof *tr);
+    if (!st->trace) return 0;
+    tr->t = st->trace;
+    size_t n = 2 * (size_t)pr->p->nnodes + 1;
+    tr->issue = calloc(n, sizeof *tr->issue);
+    if (!tr->issue) {
+        ax_error(d, pr->p->name, "out of host memory");
+        return -1;
+    }
+    tr->t_base = rt_trace_now_us(tr->t);
+#ifdef AXO_HAVE_CUDA
+    if (pr->dev->dry) return 0;
+    tr->ev = calloc(n, sizeof *tr->ev);
+    if (!tr->ev) return -1;
+    for (int i = 0; i < pr->p->nnodes; i++)
+        if (pr->node_stream[i] >= 0 && (ck(d, "trace", "cudaEventCreate", cudaEventCreate(&tr->ev[2 * i])) ||
+                                        ck(d, "trace", "cudaEventCreate", cudaEventCreate(&tr->ev[2 * i + 1]))))
+            return -1;
+    /* the clock: a base event on the idle device, placed on the trace's time */
+    dv_use_stream(pr->dev, 0);
+    if (ck(d, "trace", "cudaEventCreate", cudaEventCreate(&tr->base)) ||
+        ck(d, "trace", "cudaEventRecord", cudaEventRecord(tr->base, pr->dev->stream)) ||
+        ck(d, "trace", "cudaEventSynchronize", cudaEventSynchronize(tr->base)))
+        return -1;
+    tr->t_base = rt_trace_now_us(tr->t);
+#endif
+    return 0;
+}
+
+/* Before (end = 0) or after (end = 1) device node i, on its stream. */
+static void trace_mark(ntrace *tr, rt_cuda_prog *pr, int i, int end) {
+    if (!tr->t) return;
+    tr->issue[2 * i + end] = rt_trace_now_us(tr->t);
+#ifdef AXO_HAVE_CUDA
+    if (tr->ev && tr->ev[2 * i + end]) cudaEventRecord(tr->ev[2 * i + end], pr->dev->stream);
+#else
+    (void)pr;
+#endif
+}
+
+/* After the program's final synchronisation: one trace event per node. */
+static void trace_end(ntrace *tr, rt_cuda_prog *pr, int pid) {
+    if (!tr->t) return;
+    const ir_program *p = pr->p;
+    for (int i = 0; i < p->nnodes; i++) {
+        const ir_node *n = &p->nodes[i];
+        if (n->op == IR_OP_input || pr->node_stream[i] < 0) continue; /* host nodes were traced as they ran */
+        double ts = tr->issue[2 * i], dur = tr->issue[2 * i + 1] - ts;
+#ifdef AXO_HAVE_CUDA
+        float a = 0, b = 0;
+        if (tr->ev && cudaEventElapsedTime(&a, tr->base, tr->ev[2 * i]) == cudaSuccess &&
+            cudaEventElapsedTime(&b, tr->base, tr->ev[2 * i + 1]) == cudaSuccess) {
+            ts = tr->t_base + 1000.0 * a;
+            dur = 1000.0 * (b - a);
+        }
+        cudaGetLastError();
+#endif
+        rt_trace_add(tr->t, ir_ops[n->op].name, pid, pr->node_stream[i], ts, dur, p->name, i);
+    }
+#ifdef AXO_HAVE_CUDA
+    if (tr->ev) {
+        for (int i = 0; i < 2 * p->nnodes; i++)
+            if (tr->ev[i]) cudaEventDestroy(tr->ev[i]);
+        cudaEventDestroy(tr->base);
+    }
+    free(tr->ev);
+#endif
+    free(tr->issue);
+    memset(tr, 0, sizeof *tr);
+}
+
 /* Before device node i: issue on its stream, after the nodes of other
  * streams it waits for (their events). A waited-for host node has already
  * run on this thread. */
@@ -2311,18 +2394,26 @@ int rt_cuda_prog_run(rt_cuda_prog *pr, rt_cuda_state *st, rt_input_fn inputs, vo
     if (!rc && pr->nflags) rc = dv_memset(dev, pr->flags_dev, 0x7f, 4 * (int64_t)pr->nflags, pr->p->name, d);
     memcpy(st->host.coord, st->coord, sizeof st->host.coord);
     int synced = 0;
+    ntrace tr;
+    if (!rc) rc = trace_begin(&tr, pr, st, d);
     for (int i = 0; i < pr->p->nnodes && !rc; i++) {
         if (ir_node_on_host(&pr->p->nodes[i])) {
             /* offload: the CPU reference kernels on host memory, once the device is done with what
              * came before (overlapping host and device work is future work) */
             if (!synced) rc = dv_sync_all(dev, pr->p->name, d);
             synced = 1;
+            double t0 = tr.t ? rt_trace_now_us(tr.t) : 0;
             if (!rc) rc = rt_prog_node_run(&pr->host, &st->host, i, inputs, ctx, d);
+            if (tr.t)
+                rt_trace_add(tr.t, ir_ops[pr->p->nodes[i].op].name, st->trace_pid, 3, t0, rt_trace_now_us(tr.t) - t0,
+                             pr->p->name, i);
         } else {
             synced = 0;
             rc = order_node(pr, i, d);
+            trace_mark(&tr, pr, i, 0);
             set_where(&x, i);
             if (!rc) rc = exec_node(&x);
+            trace_mark(&tr, pr, i, 1);
             if (!rc && pr->rec[i]) rc = record_node(pr, i, d);
         }
         if (pr->has_host) rt_prog_node_done(&pr->host, i);
@@ -2347,6 +2438,7 @@ int rt_cuda_prog_run(rt_cuda_prog *pr, rt_cuda_state *st, rt_input_fn inputs, vo
     }
     ax_diag_free(&tmp);
     if (!rc) rc = check_flags(pr, st, inputs, ctx, d);
+    trace_end(&tr, pr, st->trace_pid);
     return rc ? -1 : 0;
 }
 
@@ -2517,6 +2609,7 @@ int rt_cuda_plan_check(const ir_module *m, ax_diag *d) {
 /* ==== the training-session backend ===================================================== */
 typedef struct cuda_backend {
     rt_backend b;
+    const rt_state *host; /* the session's state: its trace settings */
     rt_cuda_dev *dev;
     rt_cuda_state st;
     rt_cuda_prog progs[2];
@@ -2526,6 +2619,8 @@ typedef struct cuda_backend {
 
 static int cb_run(rt_backend *b, const ir_program *p, rt_input_fn inputs, void *ictx, ax_diag *d) {
     cuda_backend *c = (cuda_backend *)b;
+    c->st.trace = c->host ? c->host->trace : NULL; /* the step --trace asked for */
+    c->st.trace_pid = c->host ? c->host->trace_pid : 0;
     for (int i = 0; i < c->nprogs; i++)
         if (c->progs[i].p == p) return rt_cuda_prog_run(&c->progs[i], &c->st, inputs, ictx, d);
     ax_error(d, p->name, "the CUDA backend did not prepare this program");
@@ -2562,6 +2657,7 @@ int rt_cuda_attach(rt_session *s, const rt_cuda_opts *o, ax_diag *d) {
     }
     c->b = (rt_backend){.name = "cuda", .ctx = c, .run = cb_run, .upload = cb_upload, .download = cb_download,
                         .destroy = cb_destroy};
+    c->host = &s->st;
     int rc = rt_cuda_dev_open(&c->dev, o, d) || rt_cuda_state_init(&c->st, c->dev, s->m, d);
     const ir_program *ps[2] = {s->micro.p, s->has_opt ? s->opt.p : NULL};
     for (int i = 0; i < 2 && !rc; i++) {

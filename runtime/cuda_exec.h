@@ -139,6 +139,11 @@ typedef struct rt_cuda_state {
     int coord[IR_MAX_MESH];   /* this rank's index along each mesh axis */
     const rt_dev_collectives *coll; /* NULL: every axis has size 1 */
     uint64_t arena, scratch;  /* shared by the programs */
+    /* non-NULL: the next program runs record one event per node (CUDA
+     * events around each node on its stream, placed on the trace's clock at
+     * the program's start; a dry run records issue times) */
+    struct rt_trace *trace;
+    int trace_pid;
     int64_t arena_bytes, scratch_bytes;
     int64_t total_bytes;      /* everything allocated on the device for this state */
     int allocated;

@@ -191,9 +191,6 @@ static int run_rank(const char *plan, const rt_launch_env *e, const char *execut
     cuda->quiet = o->quiet;
     o->attach = use_cuda ? attach_cuda : NULL;
     o->attach_ctx = cuda;
-    if (trace_path && e->rank == 0 && use_cuda)
-        ax_warn(d, trace_path, "--trace records the CPU executor's nodes only; with the CUDA executor it stays empty "
-                "(pass --executor cpu to trace)");
     if (trace_path && e->rank == 0) { /* one file: rank 0's tracks */
         o->trace = rt_trace_create();
         if (!o->trace_step) o->trace_step = o->max_steps == 1 ? 1 : 2;

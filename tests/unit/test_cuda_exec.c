@@ -20,6 +20,7 @@
 #include "frontend/lower.h"
 #include "passes/passes.h"
 #include "runtime/cuda_exec.h"
+#include "runtime/trace.h"
 #include "runtime/train.h"
 #include "tests/check.h"
 
@@ -27,6 +28,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* exported by runtime/cuda_exec.c for this test */
 int rt_cuda_kernel_sig_count(void);
@@ -473,7 +475,7 @@ static void dry_counts(void) {
 
 /* Streams: the schedule's (compute, communication, copies) with events for
  * its waits, or one stream in program order; the same work either way. */
-static rt_cuda_counts run_streams(const ir_module *mod, int one_stream, int64_t *scratch) {
+static rt_cuda_counts run_streams(const ir_module *mod, int one_stream, int64_t *scratch, rt_trace *trace) {
     ax_diag d;
     ax_diag_init(&d);
     rt_cuda_opts o = {.dry_run = 1, .one_stream = one_stream};
@@ -494,7 +496,10 @@ static rt_cuda_counts run_streams(const ir_module *mod, int one_stream, int64_t 
     batch(2, 32, 64, rt_i(&in[0]), rt_i(&in[1]), rt_i(&in[2]), rt_i(&in[3]));
     rt_f(&in[4])[0] = 1.0f / 64, rt_f(&in[5])[0] = 1e-3f, rt_f(&in[6])[0] = 1;
     inputs_ctx ctx = {in, names};
+    st.trace = trace; /* --trace: one event per device node of the micro-step */
+    st.trace_pid = 3;
     CHECK(rt_cuda_prog_run(&pm, &st, test_inputs, &ctx, &d) == 0);
+    st.trace = NULL;
     CHECK(rt_cuda_prog_run(&po, &st, test_inputs, &ctx, &d) == 0);
     c = rt_cuda_dev_counts(dev);
     ax_diag_print(&d, stderr);
@@ -516,8 +521,26 @@ static void dry_streams(void) {
     const ir_program *p = ir_program_find(mod, "micro_step");
     for (int i = 0; i < p->nnodes; i++) waits += ir_attr_find(p->nodes[i].attrs, p->nodes[i].nattrs, "wait") != NULL;
     CHECK(waits > 0);
-    int64_t scr_multi = 0, scr_one = 0;
-    rt_cuda_counts a = run_streams(mod, 0, &scr_multi), b = run_streams(mod, 1, &scr_one);
+    int64_t scr_multi = 0, scr_one = 0, traced = 0;
+    for (int i = 0; i < p->nnodes; i++) traced += p->nodes[i].op != IR_OP_input && !ir_node_on_host(&p->nodes[i]);
+    rt_trace *tr = rt_trace_create();
+    rt_cuda_counts a = run_streams(mod, 0, &scr_multi, tr), b = run_streams(mod, 1, &scr_one, NULL);
+    CHECK_EQ(rt_trace_count(tr), traced);
+    ax_diag d;
+    ax_diag_init(&d);
+    char path[] = "/tmp/axo_cuda_trace_XXXXXX";
+    int fd = mkstemp(path);
+    CHECK(fd >= 0);
+    if (fd >= 0) close(fd);
+    CHECK(rt_trace_write(tr, path, &d) == 0);
+    size_t len = 0;
+    char *txt = ax_read_file(path, &len, &d);
+    CHECK_MSG(txt && strstr(txt, "communication") && strstr(txt, "compute") && strstr(txt, "all_gather"),
+              "the CUDA executor's trace lacks stream tracks: %.300s", txt ? txt : "(none)");
+    free(txt);
+    unlink(path);
+    ax_diag_free(&d);
+    rt_trace_destroy(tr);
     CHECK_MSG(a.event_records > 0 && a.event_waits >= a.event_records / 2, "streams: %lld events recorded, %lld waits",
               (long long)a.event_records, (long long)a.event_waits);
     CHECK_EQ(b.event_records, 0);
