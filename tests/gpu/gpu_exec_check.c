@@ -37,6 +37,7 @@
  * run.sh reruns from there and one fault does not hide the other checks;
  * 77 no GPU (preflight passed); 2 usage. */
 #include "codegen/cuda_kernels.h"
+#include "codegen/fusegen.h"
 #include "codegen/nvrtc.h"
 #include "frontend/lower.h"
 #include "passes/passes.h"
@@ -857,7 +858,7 @@ int main(int argc, char **argv) {
     char why[256] = "";
     g_dry = rt_cuda_device_count(why, sizeof why) < 1;
     if (g_dry) printf("no CUDA device (%s): preflight only (IR, CPU reference, CUDA executor dry run)\n", why);
-    g_opts = (rt_cuda_opts){.kernels = {.module_of = kp_module_of, .compile = kp_compile}, .poison = 1,
+    g_opts = (rt_cuda_opts){.kernels = {.module_of = kp_module_of, .compile = kp_compile, .compile_fused = cg_fused_compile}, .poison = 1,
                             .dry_run = g_dry};
     ax_diag d;
     ax_diag_init(&d);
