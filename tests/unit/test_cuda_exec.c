@@ -227,6 +227,8 @@ static fe_config config(int64_t B, int64_t S, int bf16, int ckpt) {
     return c;
 }
 
+static int g_no_fuse; /* build() without elementwise fusion */
+
 static ir_module *build(const fe_config *c, const fe_model *m, int world, pass_shard_cfg sh) {
     ax_diag d;
     ax_diag_init(&d);
@@ -236,7 +238,7 @@ static ir_module *build(const fe_config *c, const fe_model *m, int world, pass_s
     pass_ctx pc = {.m = mod, .loss = loss, .checkpoint = c->gradient_checkpointing,
                    .opt = {.beta1 = 0.9, .beta2 = 0.999, .eps = 1e-8, .weight_decay = 0.01, .max_grad_norm = 1.0,
                            .master_f32 = c->bf16},
-                   .shard = sh};
+                   .shard = sh, .fuse = {.off = g_no_fuse}};
     if (!rc) rc = pass_pipeline(&pc, &d);
     CHECK(rc == 0);
     ax_diag_print(&d, stderr);
@@ -468,7 +470,8 @@ static void dry_counts(void) {
 /* The benchmark's plan (bench/: Llama-3.2-1B shape, bf16, sequence 4096):
  * prepared and run dry on an H200-sized device, so that its launches (grid
  * limits, shared memory, 64-bit sizes) are checked before a GPU session. */
-static void dry_bench_plan(void) {
+static rt_cuda_counts dry_bench_plan(void) {
+    rt_cuda_counts cn = {0};
     ax_arena *ar = ax_arena_create();
     ax_diag d;
     ax_diag_init(&d);
@@ -479,8 +482,12 @@ static void dry_bench_plan(void) {
     if (!mod) {
         ax_arena_destroy(ar);
         ax_diag_free(&d);
-        return;
+        return cn;
     }
+    int fused = 0;
+    for (int i = 0; i < mod->nprograms; i++)
+        for (int j = 0; j < mod->programs[i]->nnodes; j++) fused += mod->programs[i]->nodes[j].op == IR_OP_fused;
+    CHECK(g_no_fuse ? fused == 0 : fused > 10);
     rt_cuda_opts o = {.dry_run = 1, .dry_mem_bytes = (int64_t)141 << 30};
     rt_cuda_dev *dev = NULL;
     rt_cuda_state st;
@@ -499,10 +506,10 @@ static void dry_bench_plan(void) {
     inputs_ctx ctx = {in, names};
     CHECK(rt_cuda_prog_run(&pm, &st, test_inputs, &ctx, &d) == 0);
     CHECK(rt_cuda_prog_run(&po, &st, test_inputs, &ctx, &d) == 0);
-    rt_cuda_counts cn = rt_cuda_dev_counts(dev);
-    printf("  dry run of the 1B-shape bf16 step (seq 4096): %.2f GiB on the device, %lld launches, %lld GEMMs, "
+    cn = rt_cuda_dev_counts(dev);
+    printf("  dry run of the 1B-shape bf16 step (seq 4096%s): %.2f GiB on the device, %lld launches, %lld GEMMs, "
            "largest shared memory %lld bytes\n",
-           (double)st.total_bytes / (1024.0 * 1024.0 * 1024.0), (long long)cn.launches, (long long)cn.gemms,
+           g_no_fuse ? ", --no-fuse" : "", (double)st.total_bytes / (1024.0 * 1024.0 * 1024.0), (long long)cn.launches, (long long)cn.gemms,
            (long long)cn.max_smem);
     CHECK(cn.max_smem == (4 * 64 * 65 + 64 * 65) * 4 + 256 * 4); /* head_dim 64: the fast attention backward */
     ax_diag_print(&d, stderr);
@@ -514,7 +521,21 @@ static void dry_bench_plan(void) {
     ir_module_destroy(mod);
     ax_arena_destroy(ar);
     ax_diag_free(&d);
+    return cn;
 }
+
+/* Fusion launches fewer kernels for the same step (the dry run checks every
+ * pointer a fused kernel touches against its node's operands and result). */
+static void dry_bench_fused_vs_not(void) {
+    rt_cuda_counts f = dry_bench_plan();
+    g_no_fuse = 1;
+    rt_cuda_counts u = dry_bench_plan();
+    g_no_fuse = 0;
+    CHECK_MSG(f.launches > 0 && f.launches < u.launches - 150, "%lld launches fused, %lld unfused", (long long)f.launches,
+              (long long)u.launches);
+    CHECK_EQ(f.gemms, u.gemms);
+}
+
 
 /* ---- refusals ------------------------------------------------------------------------ */
 static void refusals(void) {
@@ -657,7 +678,7 @@ int main(void) {
     };
     for (size_t i = 0; i < AX_ARRAY_LEN(cases); i++) dry_run(&cases[i]);
     dry_counts();
-    dry_bench_plan();
+    dry_bench_fused_vs_not();
     refusals();
     return check_done();
 }
