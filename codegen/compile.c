@@ -104,6 +104,30 @@ static void stats_buckets(const ir_module *m, const pass_mem_stats *st, json_t *
     json_object_set_new(j, "gradient_buckets_bytes", jb);
 }
 
+/* What passes/fuse.c fused, per program (its module attrs), into the
+ * summary and the STAT json. Nothing when nothing was fused. */
+static void stats_fusion(const ir_module *m, json_t *j, ax_buf *summary) {
+    json_t *jf = json_object();
+    int any = 0;
+    for (int i = 0; i < m->nprograms; i++) {
+        const char *pn = m->programs[i]->name;
+        char kg[128], kn[128];
+        snprintf(kg, sizeof kg, "fuse.%s.groups", pn);
+        snprintf(kn, sizeof kn, "fuse.%s.nodes", pn);
+        int64_t g = ir_attr_int(m->attrs, m->nattrs, kg, 0), n = ir_attr_int(m->attrs, m->nattrs, kn, 0);
+        if (!g) continue;
+        json_t *p = json_object();
+        json_object_set_new(p, "fused_nodes", json_integer(g));
+        json_object_set_new(p, "replaced_nodes", json_integer(n));
+        json_object_set_new(jf, pn, p);
+        ax_buf_printf(summary, "%s %s %lld elementwise ops -> %lld fused kernel%s", any ? "," : "axoc: fused:", pn,
+                      (long long)n, (long long)g, g > 1 ? "s" : "");
+        any = 1;
+    }
+    if (any) ax_buf_printf(summary, "\n");
+    json_object_set_new(j, "fusion", jf);
+}
+
 /* The figures of memplan as JSON (plan STAT section) and as the summary
  * axoc prints before anything runs; with a memory target, the advice of
  * the reference's "Memory Issues" list, made exact. */
@@ -160,6 +184,7 @@ static json_t *stats_json(const ir_module *m, const pass_mem_stats *st, const fe
                       human(st->h2d_step + st->d2h_step), (long long)(st->h2d_step + st->d2h_step), human(st->h2d_step),
                       human(st->d2h_step));
     stats_buckets(m, st, j, summary);
+    stats_fusion(m, j, summary);
     if (gpu_mem_gib > 0 && gib(peak) > gpu_mem_gib) {
         int stage = c->ds.present ? c->ds.zero_stage : c->fsdp.enabled ? 3 : 0;
         ax_buf advice = {0};
@@ -229,6 +254,7 @@ int cg_compile(const cg_options *o, cg_result *r, ax_diag *d) {
     char fv[32];
     snprintf(fv, sizeof fv, "fsdp_version=%d", cfg.fsdp.enabled ? cfg.fsdp.version : 0);
     cg_key_add_str(kb, fv);
+    cg_key_add_str(kb, o->no_fuse ? "fuse=off" : "fuse=on"); /* --no-fuse changes the programs */
     cg_cache_key key = cg_key_finish(kb);
     cg_cache_key_hex(&key, r->key_hex);
     char cdir[4096];
@@ -261,6 +287,7 @@ int cg_compile(const cg_options *o, cg_result *r, ax_diag *d) {
                            .max_grad_norm = cfg.ds.present ? cfg.ds.gradient_clipping : cfg.max_grad_norm,
                            .master_f32 = cfg.bf16},
                    .sp_layout = sp_layout(&cfg),
+                   .fuse = {.off = o->no_fuse},
                    .dump_dir = o->dump_ir};
     if (cfg.ds.present) {
         pc.shard.stage = cfg.ds.zero_stage;

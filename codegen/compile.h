@@ -25,6 +25,7 @@ typedef struct cg_options {
     int use_cache;          /* 1: serve from / store to the plan cache */
     const char *cache_dir;  /* NULL = cg_cache_dir() */
     double gpu_mem_gib;     /* > 0: warn with advice when a rank needs more */
+    int no_fuse;            /* --no-fuse: no elementwise fusion (passes/fuse.c) */
 } cg_options;
 
 typedef struct cg_result {

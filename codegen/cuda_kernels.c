@@ -53,6 +53,8 @@ static const cg_cuda_kernel kernels[] = {
 _Static_assert(AX_ARRAY_LEN(kernels) == 0 CG_KERNEL_SOURCE_LIST(CG_COUNT_ONE),
                "codegen/kernels/*.cuh and the table in cuda_kernels.c disagree");
 
+const char *cg_cuda_common_source(void) { return cg_ksrc_common; }
+
 int cg_cuda_kernel_count(void) { return (int)AX_ARRAY_LEN(kernels); }
 
 const cg_cuda_kernel *cg_cuda_kernel_get(int i) {

@@ -32,5 +32,7 @@ const cg_cuda_kernel *cg_cuda_kernel_get(int i);
 const cg_cuda_kernel *cg_cuda_kernel_find(const char *name);
 /* The kernel source that defines entry point `entry`; NULL if none. */
 const cg_cuda_kernel *cg_cuda_kernel_for_entry(const char *entry);
+/* common.cuh alone (NUL-terminated), which generated sources start with. */
+const char *cg_cuda_common_source(void);
 
 #endif

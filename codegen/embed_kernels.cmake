@@ -11,7 +11,8 @@
 #   static const char cg_ksrc_<name>[] = {bytes of common.cuh, a #line
 #     directive, bytes of <name>.cuh, 0};
 # so every source is self-contained, and the list macro
-#   CG_KERNEL_SOURCE_LIST(X)  ->  X(<name>) for each, sorted by name.
+#   CG_KERNEL_SOURCE_LIST(X)  ->  X(<name>) for each, sorted by name,
+# and cg_ksrc_common[] (common.cuh alone: generated kernels start with it).
 # Bytes (not string literals) keep any character and any length legal C.
 
 if(CMAKE_SCRIPT_MODE_FILE)
@@ -45,6 +46,11 @@ if(CMAKE_SCRIPT_MODE_FILE)
     string(APPEND out "static const char cg_ksrc_${name}[] = {\n${bytes}\n};\n")
     string(APPEND list_macro " X(${name})")
   endforeach()
+  # common.cuh alone (with its #line), the prelude of generated kernels (codegen/fusegen.c)
+  set(hex "${common_line_hex}${common_hex}00")
+  string(REGEX REPLACE "([0-9a-f][0-9a-f])" "0x\\1," bytes "${hex}")
+  string(REGEX REPLACE "((0x[0-9a-f][0-9a-f],){16})" "\\1\n" bytes "${bytes}")
+  string(APPEND out "static const char cg_ksrc_common[] = {\n${bytes}\n};\n")
   string(APPEND out "${list_macro}\n")
   # Write only on change so a rebuild does not recompile cuda_kernels.c needlessly.
   set(old "")

@@ -243,11 +243,12 @@ int ir_node_add(ir_module *m, ir_program *p, ir_op op, const int32_t *in, int ni
         return -1;
     }
     const ir_op_info *info = &ir_ops[op];
-    if (nin != info->nin) {
-        ax_error(d, where, "takes %d operands, given %d", info->nin, nin);
+    if (!ir_op_nin_ok(op, nin)) {
+        char nb[32];
+        ax_error(d, where, "takes %s operands, given %d", ir_op_nin_str(op, nb, sizeof nb), nin);
         return -1;
     }
-    ir_type tin[16], tout[8];
+    ir_type tin[IR_MAX_IN], tout[8];
     for (int i = 0; i < nin; i++) {
         const ir_type *t = ir_ref_type(m, p, in[i]);
         if (!t) {

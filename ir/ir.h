@@ -82,6 +82,10 @@ const char *ir_attr_str(const ir_attr *a, int n, const char *key, const char *df
 /* ---- ops ----------------------------------------------------------------- */
 enum { IR_F_TYPED = 1, IR_F_ELEMWISE = 2, IR_F_EFFECT = 4, IR_F_COLLECTIVE = 8 };
 
+/* An op whose table nin is -1 is variadic: 1 to IR_MAX_IN operands (`fused`).
+ * Every other op has exactly its table's count. */
+#define IR_MAX_IN 256
+
 typedef enum {
 #define IR_OP(name, nin, nout, flags) IR_OP_##name,
 #include "ir/ops.def"
@@ -95,6 +99,11 @@ typedef struct ir_op_info {
 } ir_op_info;
 extern const ir_op_info ir_ops[IR_NOPS];
 int ir_op_parse(const char *name, ir_op *out); /* 0 ok */
+/* 1 if op may have nin operands (the table's count, or 1..IR_MAX_IN for a
+ * variadic op). */
+int ir_op_nin_ok(ir_op op, int nin);
+/* "2", or "1 to 256" for a variadic op, into buf. */
+const char *ir_op_nin_str(ir_op op, char *buf, size_t cap);
 
 /* Shape rule: computes result types from operand types and attrs (for
  * IR_F_TYPED ops, checks the given out[] instead). Returns 0, or -1 with
@@ -220,6 +229,49 @@ ir_module *ir_parse(const char *text, size_t len, const char *name, ax_diag *d);
  * operand a global, collectives naming a mesh axis, unique names.
  * Returns 0 or -1; errors name program, node index, op and problem. */
 int ir_verify(const ir_module *m, ax_diag *d);
+
+/* ---- fused elementwise programs (ir/fexpr.c) -------------------------------
+ * A `fused` node (made by passes/fuse.c) computes one result from its
+ * operands by a straight-line program over elementwise ops, held as text in
+ * its attribute `expr` (grammar in docs/ir.md), e.g.
+ *     add(x0,x1):bf16; scale(t0,0.5):bf16; add(t1,x2):f32
+ * x<k> is operand k, t<j> the result of instruction j, and each instruction
+ * names the dtype its value had before fusion: evaluation is f32 per
+ * element and every instruction's value is rounded to its dtype (bf16:
+ * nearest even), so a fused node computes exactly what the unfused nodes
+ * did. The last instruction is the result. */
+#define IR_FX_MAX_INS 1024
+
+typedef struct ir_fx_ins {
+    ir_op op;        /* add, mul, scale, convert, bias_add or swiglu */
+    int narg;        /* value arguments: 1 (scale, convert) or 2 */
+    int32_t arg[2];  /* >= 0: operand k; < 0: instruction -(a+1) */
+    ir_dtype dtype;  /* f32 or bf16 */
+    double alpha;    /* scale's factor */
+} ir_fx_ins;
+
+typedef struct ir_fexpr {
+    int n;
+    ir_fx_ins *ins; /* malloc'd; ir_fexpr_free */
+} ir_fexpr;
+
+/* Parses expr for a node of nin operands: syntax, known ops, argument
+ * counts, references in range (an instruction only reads earlier ones),
+ * every operand used. 0, or -1 with a message in err. */
+int ir_fexpr_parse(const char *expr, int nin, ir_fexpr *out, char *err, size_t errcap);
+void ir_fexpr_free(ir_fexpr *fx);
+/* Appends the canonical text of fx to b. */
+void ir_fexpr_print(const ir_fexpr *fx, ax_buf *b);
+/* The shape rule of `fused`: types every instruction with its op's own
+ * shape rule (scale's alpha, convert's `to` = its dtype), checks the written
+ * dtypes, f32/bf16 only, and that every value but a bias_add's bias has the
+ * result's dims and sharding. *out: the result type. */
+int ir_fexpr_infer(const struct ir_module *m, const ir_fexpr *fx, const ir_type *in, int nin, ir_type *out, char *err,
+                   size_t errcap);
+/* The CUDA entry point of a fused kernel: "axo_fused_" + 16 hex digits of
+ * XXH3-64 over the expr and the operands' dtypes (what the generated source
+ * depends on). cap >= 27. */
+const char *ir_fexpr_entry(const char *expr, const ir_dtype *in, int nin, char *buf, size_t cap);
 
 /* ---- placement: host or device memory (ir/place.c) ---------------------- */
 /* A global lives on the device unless it has place="host"; a node runs on

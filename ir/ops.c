@@ -18,6 +18,17 @@ int ir_op_parse(const char *name, ir_op *out) {
     return -1;
 }
 
+int ir_op_nin_ok(ir_op op, int nin) {
+    if (op < 0 || op >= IR_NOPS) return 0;
+    return ir_ops[op].nin < 0 ? nin >= 1 && nin <= IR_MAX_IN : nin == ir_ops[op].nin;
+}
+
+const char *ir_op_nin_str(ir_op op, char *buf, size_t cap) {
+    if (op >= 0 && op < IR_NOPS && ir_ops[op].nin < 0) snprintf(buf, cap, "1 to %d", IR_MAX_IN);
+    else snprintf(buf, cap, "%d", op >= 0 && op < IR_NOPS ? ir_ops[op].nin : 0);
+    return buf;
+}
+
 /* ---- helpers for shape rules ------------------------------------------- */
 #define FAIL(...)                                \
     do {                                         \
@@ -100,7 +111,7 @@ int ir_infer(const ir_module *m, ir_op op, const ir_type *in, int nin, const ir_
              char *err, size_t errcap) {
     char b1[96], b2[96];
     if (op < 0 || op >= IR_NOPS) FAIL("unknown op %d", (int)op);
-    if (nin != ir_ops[op].nin) FAIL("%s takes %d operands, found %d", ir_ops[op].name, ir_ops[op].nin, nin);
+    if (!ir_op_nin_ok(op, nin)) FAIL("%s takes %s operands, found %d", ir_ops[op].name, ir_op_nin_str(op, b1, sizeof b1), nin);
     switch (op) {
     case IR_OP_input:
         TRY(need_attr(at, na, "name", IR_ATTR_STR, err, errcap));
@@ -397,6 +408,14 @@ int ir_infer(const ir_module *m, ir_op op, const ir_type *in, int nin, const ir_
          * copies its block); the placement rules are ir_verify's */
         out[0] = in[0];
         return 0;
+    case IR_OP_fused: {
+        TRY(need_attr(at, na, "expr", IR_ATTR_STR, err, errcap));
+        ir_fexpr fx;
+        if (ir_fexpr_parse(ir_attr_str(at, na, "expr", ""), nin, &fx, err, errcap) != 0) return -1;
+        int rc = ir_fexpr_infer(m, &fx, in, nin, &out[0], err, errcap);
+        ir_fexpr_free(&fx);
+        return rc;
+    }
     case IR_NOPS:
         break;
     }

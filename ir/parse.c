@@ -616,7 +616,7 @@ typedef struct named {
     int line, col;
 } named;
 
-#define MAX_OPERANDS 16
+#define MAX_OPERANDS IR_MAX_IN
 #define MAX_RESULTS 8
 
 static int parse_node(parser *p, ir_program *prog) {
@@ -663,9 +663,11 @@ static int parse_node(parser *p, ir_program *prog) {
             } else {
                 return perr(p, t->line, t->col, "expected an operand (%%value or @global), found %s", found(p, t));
             }
-            if (nin == MAX_OPERANDS)
-                return perr(p, optok.line, optok.col, "%s takes %d operand%s, found more than %d", info->name, info->nin,
-                            info->nin == 1 ? "" : "s", MAX_OPERANDS);
+            if (nin == MAX_OPERANDS) {
+                char nb[32];
+                return perr(p, optok.line, optok.col, "%s takes %s operand%s, found more than %d", info->name,
+                            ir_op_nin_str(op, nb, sizeof nb), info->nin == 1 ? "" : "s", MAX_OPERANDS);
+            }
             inl[nin] = t->line;
             inc[nin] = t->col;
             in[nin++] = ref;
@@ -679,8 +681,11 @@ static int parse_node(parser *p, ir_program *prog) {
         }
     }
     next(p); /* ')' */
-    if (nin != info->nin)
-        return perr(p, optok.line, optok.col, "%s takes %d operand%s, found %d", info->name, info->nin, info->nin == 1 ? "" : "s", nin);
+    if (!ir_op_nin_ok(op, nin)) {
+        char nb[32];
+        return perr(p, optok.line, optok.col, "%s takes %s operand%s, found %d", info->name, ir_op_nin_str(op, nb, sizeof nb),
+                    info->nin == 1 ? "" : "s", nin);
+    }
     for (int i = 0; (info->flags & IR_F_EFFECT) && i < nin; i++)
         if ((i == 0 || (op == IR_OP_adamw && (i == 2 || i == 3))) && !IR_REF_IS_GLOBAL(in[i]))
             return perr(p, inl[i], inc[i], "expected a global (the state %s updates) as operand %d, found a value", info->name, i);

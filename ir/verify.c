@@ -211,8 +211,9 @@ static void verify_program(vctx *v, const ir_program *p) {
             continue;
         }
         int counts_ok = 1;
-        if (n->nin != info->nin) {
-            verr(v, where, "has %d operands, the op table says %d", n->nin, info->nin);
+        if (!ir_op_nin_ok(n->op, n->nin)) {
+            char nb[32];
+            verr(v, where, "has %d operands, the op table says %s", n->nin, ir_op_nin_str(n->op, nb, sizeof nb));
             counts_ok = 0;
         }
         if (n->nout != info->nout) {
@@ -225,10 +226,11 @@ static void verify_program(vctx *v, const ir_program *p) {
         }
         /* With a wrong count, the arrays' real length is unknown: only look
          * at what both the node and the table promise. */
-        int nin = n->nin < info->nin ? n->nin : info->nin, nout = n->nout < info->nout ? n->nout : info->nout;
+        int tab_nin = info->nin < 0 ? IR_MAX_IN : info->nin; /* variadic: at most IR_MAX_IN */
+        int nin = n->nin < tab_nin ? n->nin : tab_nin, nout = n->nout < info->nout ? n->nout : info->nout;
         int ok = check_attrs(v, where, n->attrs, n->nattrs) == 0; /* operands, attrs and types fit for ir_infer */
         int host = ok ? node_place(v, where, n) : 0;
-        ir_type tin[16], tout[8];
+        ir_type tin[IR_MAX_IN], tout[8];
         for (int i = 0; i < nin; i++) {
             int32_t r = n->in[i];
             const ir_type *t = NULL;

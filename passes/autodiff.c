@@ -103,6 +103,7 @@ NOT_DIFFERENTIABLE(attention_blk_bwd)
 NOT_DIFFERENTIABLE(attn_merge)
 NOT_DIFFERENTIABLE(to_host) /* copies are placed by the offload pass, after autodiff */
 NOT_DIFFERENTIABLE(to_device)
+NOT_DIFFERENTIABLE(fused) /* made by the fuse pass, after autodiff */
 
 static void grad_embedding(ad *c, const ir_node *n, const int32_t *dy) {
     if (!wants(c, n->in[0])) return;

@@ -6,6 +6,7 @@
  *              weights when params are bf16) + zeroing of the gradients
  *   shard      data parallelism over the dp mesh axis (DDP, ZeRO-1/2/3, FSDP)
  *   offload    CPU offload: host placement, host optimizer step, copies
+ *   fuse       elementwise chains -> one `fused` node each (after dce)
  *
  * Each pass returns 0, or -1 with errors in d. The pass manager
  * (pass_pipeline) runs them in order, verifies the module after each one and
@@ -106,6 +107,13 @@ typedef struct pass_mem_stats {
 int pass_memplan(ir_module *m, pass_mem_stats *st);
 int64_t pass_local_bytes(const ir_module *m, const ir_type *t);
 
+/* Elementwise fusion after dce (see fuse.c): chains of elementwise nodes
+ * whose intermediate values have one use become one `fused` node. */
+typedef struct pass_fuse_cfg {
+    int off; /* axoc --no-fuse */
+} pass_fuse_cfg;
+int pass_fuse(ir_module *m, const pass_fuse_cfg *cfg, ax_diag *d);
+
 /* Removes nodes whose results are never used and that have no effect.
  * Returns the number removed. */
 int pass_dce(ir_module *m, ir_program *p);
@@ -120,6 +128,7 @@ typedef struct pass_ctx {
     const char *sp_layout; /* NULL: zigzag */
     pass_sched_cfg sched;
     pass_bucket_cfg bucket; /* gradient buckets (zero: one collective per gradient) */
+    pass_fuse_cfg fuse;     /* elementwise fusion (zero: on) */
     const char *dump_dir; /* NULL: no dumps; else NN-<pass>.ir files */
     pass_mem_stats mem;   /* filled by the memplan step */
     int stage;            /* dump file counter */

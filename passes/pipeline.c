@@ -83,6 +83,7 @@ int pass_pipeline(pass_ctx *c, ax_diag *d) {
     if (pass_offload(c->m, &c->shard, d) || pass_checkpoint(c, "offload", d)) return -1;
     for (int i = 0; i < c->m->nprograms; i++) pass_dce(c->m, c->m->programs[i]);
     if (pass_checkpoint(c, "dce", d)) return -1;
+    if (pass_fuse(c->m, &c->fuse, d) || pass_checkpoint(c, "fuse", d)) return -1;
     if (pass_schedule(c->m, &c->sched, d) || pass_checkpoint(c, "schedule", d)) return -1;
     if (pass_memplan(c->m, &c->mem) || pass_checkpoint(c, "memplan", d)) return -1;
     return 0;

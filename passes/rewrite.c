@@ -18,7 +18,7 @@ int32_t rw_ref(rw *r, int32_t ref) { return IR_REF_IS_GLOBAL(ref) ? ref : r->map
 
 void rw_emit(rw *r, const ir_node *n, const int32_t *in_over, const ir_attr *attrs, int nattrs, const ir_type *types) {
     if (r->b.failed) return;
-    int32_t in[16], out[8];
+    int32_t in[IR_MAX_IN], out[8];
     ir_type tys[8];
     ir_role roles[8];
     for (int k = 0; k < n->nin; k++) in[k] = in_over ? in_over[k] : rw_ref(r, n->in[k]);

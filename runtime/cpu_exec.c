@@ -85,7 +85,19 @@ int rt_prog_init(rt_prog *pr, const ir_module *m, const ir_program *p, ax_diag *
         pr->freeq[pr->last[v]] = v;
     }
     pr->inv_freq_scratch = malloc(sizeof(float) * (size_t)maxhd);
-    (void)d;
+    /* fused nodes: their expr parsed once here, not per run or element */
+    pr->fx = calloc((size_t)p->nnodes + 1, sizeof *pr->fx);
+    for (int i = 0; i < p->nnodes; i++) {
+        const ir_node *n = &p->nodes[i];
+        char err[400];
+        if (n->op != IR_OP_fused) continue;
+        if (ir_fexpr_parse(ir_attr_str(n->attrs, n->nattrs, "expr", NULL), n->nin, &pr->fx[i], err, sizeof err) != 0) {
+            char where[96];
+            snprintf(where, sizeof where, "%s node %d (fused)", p->name, i);
+            ax_error(d, where, "%s", err);
+            return -1;
+        }
+    }
     return 0;
 }
 
@@ -105,6 +117,8 @@ void rt_prog_free(rt_prog *pr) {
     free(pr->freeq);
     free(pr->freenext);
     free(pr->inv_freq_scratch);
+    for (int i = 0; pr->fx && i < pr->p->nnodes; i++) ir_fexpr_free(&pr->fx[i]);
+    free(pr->fx);
     pr->vals = NULL;
 }
 
@@ -480,6 +494,64 @@ static int x_to_host(xc *x) {
 
 static int x_to_device(xc *x) {
     memcpy(OUT(0)->data, IN(0)->data, (size_t)OUT(0)->numel * 4);
+    return 0;
+}
+
+/* A fused chain (ir.h, docs/ir.md), element block by element block: each
+ * instruction over the block, in f32 with the arithmetic of the unfused
+ * op's kernel (cpu_kernels_impl.h), its value rounded to its dtype. So the
+ * result has the bits the unfused nodes would have produced. */
+enum { FX_BLK = 64 };
+
+static float fx_silu(float g) { /* as ck_swiglu_fwd: in double, then rounded */
+    double x = (double)g;
+    return (float)(x / (1.0 + exp(-x)));
+}
+
+static void fx_block(const ir_fexpr *fx, rt_buf *const *in, float *reg, int64_t i0, int64_t nb) {
+    for (int j = 0; j < fx->n; j++) {
+        const ir_fx_ins *x = &fx->ins[j];
+        const float *a[2] = {NULL, NULL};
+        for (int k = 0; k < x->narg; k++) {
+            if (x->op == IR_OP_bias_add && k == 1 && x->arg[k] >= 0) continue; /* indexed by column below */
+            a[k] = x->arg[k] >= 0 ? rt_f(in[x->arg[k]]) + i0 : reg + (int64_t)(-x->arg[k] - 1) * FX_BLK;
+        }
+        float *y = reg + (int64_t)j * FX_BLK, alpha = (float)x->alpha;
+        switch (x->op) {
+        case IR_OP_add: for (int64_t e = 0; e < nb; e++) y[e] = a[0][e] + a[1][e]; break;
+        case IR_OP_mul: for (int64_t e = 0; e < nb; e++) y[e] = a[0][e] * a[1][e]; break;
+        case IR_OP_scale: for (int64_t e = 0; e < nb; e++) y[e] = alpha * a[0][e]; break;
+        case IR_OP_convert: for (int64_t e = 0; e < nb; e++) y[e] = a[0][e]; break;
+        case IR_OP_swiglu: for (int64_t e = 0; e < nb; e++) y[e] = fx_silu(a[0][e]) * a[1][e]; break;
+        case IR_OP_bias_add: {
+            /* an operand bias [N] is read at column (i % N); a bias made by an
+             * earlier instruction has the result's layout (then rank 1) */
+            const rt_buf *b = x->arg[1] >= 0 ? in[x->arg[1]] : NULL;
+            int64_t N = b ? b->numel : 1;
+            for (int64_t e = 0; e < nb; e++) y[e] = a[0][e] + (b ? rt_f(b)[(i0 + e) % N] : a[1][e]);
+            break;
+        }
+        default: break; /* ir_fexpr_parse admits no other op */
+        }
+        if (x->dtype == IR_BF16) ck_round_bf16_inplace_f32(y, nb);
+    }
+}
+
+static int x_fused(xc *x) {
+    const ir_fexpr *fx = &x->pr->fx[x->n - x->pr->p->nodes];
+    rt_buf *in[IR_MAX_IN], *o = OUT(0);
+    for (int k = 0; k < x->n->nin; k++) in[k] = IN(k);
+    float *reg = malloc(sizeof(float) * (size_t)fx->n * FX_BLK);
+    if (!reg) {
+        ax_error(x->d, x->where, "out of memory");
+        return -1;
+    }
+    for (int64_t i0 = 0; i0 < o->numel; i0 += FX_BLK) {
+        int64_t nb = o->numel - i0 < FX_BLK ? o->numel - i0 : FX_BLK;
+        fx_block(fx, in, reg, i0, nb);
+        memcpy(rt_f(o) + i0, reg + (int64_t)(fx->n - 1) * FX_BLK, sizeof(float) * (size_t)nb);
+    }
+    free(reg);
     return 0;
 }
 

@@ -34,7 +34,7 @@
 #define WORKSPACE_BYTES ((int64_t)32 << 20) /* cuBLASLt workspace (Hopper wants 32 MiB) */
 #define EMB_SEG_BYTES ((int64_t)64 << 20)   /* fp32 scratch of a bf16 embedding gradient, per vocab segment */
 #define FLAG_INIT 0x7f7f7f7f                /* error slots are memset to 0x7f bytes */
-#define KMAX 20                             /* most arguments of any kernel */
+#define KMAX (IR_MAX_IN + 8)                /* most arguments of any kernel (a fused one: its operands + 3) */
 #define ALIGN(x) (((x) + IR_ARENA_ALIGN - 1) / IR_ARENA_ALIGN * IR_ARENA_ALIGN)
 
 /* ==== kernel signatures ======================================================
@@ -106,13 +106,15 @@ const char *rt_cuda_kernel_sig(int i, const char **entry) {
     return ksigs[i].sig;
 }
 
-/* The table row of an entry point (its strings are static: callers build
- * entry names in stack buffers). */
-static const struct ksig *ksig_of(const char *entry) {
-    for (size_t i = 0; i < AX_ARRAY_LEN(ksigs); i++)
-        if (!strcmp(ksigs[i].entry, entry)) return &ksigs[i];
-    return NULL;
-}
+/* Generated kernels (`fused` nodes, codegen/fusegen.h): each device keeps
+ * one record per distinct entry point, made while a program is prepared;
+ * the strings live as long as the device (kfn keeps pointers to them). */
+typedef struct gsig {
+    struct ksig ks;  /* entry "axo_fused_<hash>", sig "p" x (nin + 1) + "ll" */
+    char *expr;
+    ir_dtype *in;
+    int nin;
+} gsig;
 
 /* ==== device ================================================================ */
 typedef struct dalloc {
@@ -145,10 +147,12 @@ struct rt_cuda_dev {
     int nallocs, capallocs;
     int64_t dry_total, dry_used;
     uint64_t dry_next;
-    kmod mods[64];
+    kmod mods[256]; /* hand-written sources + one per distinct fused kernel */
     int nmods;
     kfn *kfns;
     int nkfns, capkfns;
+    gsig **gen; /* generated kernels' signatures */
+    int ngen, capgen;
     rt_cuda_counts counts;
     int nstreams; /* streams created: 1, or 3 (compute, communication, copies) */
     int cur;      /* index of the stream work is issued on now */
@@ -534,8 +538,74 @@ void rt_cuda_dev_close(rt_cuda_dev *dev) {
     }
 #endif
     free(dev->kfns);
+    for (int i = 0; i < dev->ngen; i++) {
+        free((char *)dev->gen[i]->ks.entry);
+        free((char *)dev->gen[i]->ks.sig);
+        free(dev->gen[i]->expr);
+        free(dev->gen[i]->in);
+        free(dev->gen[i]);
+    }
+    free(dev->gen);
     free(dev->allocs);
     free(dev);
+}
+
+/* The table row of an entry point: the hand-written table's (static
+ * strings: callers build entry names in stack buffers), else a generated
+ * kernel's record. */
+static const struct ksig *ksig_of(const rt_cuda_dev *dev, const char *entry) {
+    for (size_t i = 0; i < AX_ARRAY_LEN(ksigs); i++)
+        if (!strcmp(ksigs[i].entry, entry)) return &ksigs[i];
+    for (int i = 0; i < dev->ngen; i++)
+        if (!strcmp(dev->gen[i]->ks.entry, entry)) return &dev->gen[i]->ks;
+    return NULL;
+}
+
+static const gsig *gsig_of(const rt_cuda_dev *dev, const struct ksig *ks) {
+    for (int i = 0; i < dev->ngen; i++)
+        if (&dev->gen[i]->ks == ks) return dev->gen[i];
+    return NULL;
+}
+
+static char *xstrdup(const char *s) {
+    size_t n = strlen(s) + 1;
+    char *c = malloc(n);
+    if (c) memcpy(c, s, n);
+    return c;
+}
+
+/* Registers the generated kernel of a fused expr (once per entry). */
+static const struct ksig *gsig_add(rt_cuda_dev *dev, const char *entry, const char *expr, const ir_dtype *in, int nin) {
+    const struct ksig *old = ksig_of(dev, entry);
+    if (old) return old;
+    if (dev->ngen == dev->capgen) {
+        int cap = dev->capgen ? 2 * dev->capgen : 16;
+        gsig **g = realloc(dev->gen, sizeof *g * (size_t)cap);
+        if (!g) return NULL;
+        dev->gen = g;
+        dev->capgen = cap;
+    }
+    gsig *g = calloc(1, sizeof *g);
+    char *sig = malloc((size_t)nin + 4);
+    if (!g || !sig) {
+        free(g);
+        free(sig);
+        return NULL;
+    }
+    memset(sig, 'p', (size_t)nin + 1);
+    memcpy(sig + nin + 1, "ll", 3);
+    g->ks.entry = xstrdup(entry);
+    g->ks.sig = sig;
+    g->expr = xstrdup(expr);
+    g->in = malloc(sizeof *g->in * (size_t)nin);
+    g->nin = nin;
+    if (!g->ks.entry || !g->expr || !g->in) {
+        free((char *)g->ks.entry), free(sig), free(g->expr), free(g->in), free(g);
+        return NULL;
+    }
+    memcpy(g->in, in, sizeof *g->in * (size_t)nin);
+    dev->gen[dev->ngen++] = g;
+    return &g->ks;
 }
 
 /* The loaded kernel of table row ks (compiling and loading its source on
@@ -563,9 +633,14 @@ static kfn *kernel_get(rt_cuda_dev *dev, const struct ksig *ks, const char *wher
         return k;
     }
 #ifdef AXO_HAVE_CUDA
-    const char *mod = dev->kp.module_of(dev->kp.ctx, entry);
+    const gsig *gen = gsig_of(dev, ks);
+    const char *mod = gen ? entry : dev->kp.module_of(dev->kp.ctx, entry); /* a generated kernel is its own module */
     if (!mod) {
         ax_error(d, where, "no kernel source defines the entry point %s", entry);
+        return NULL;
+    }
+    if (gen && !dev->kp.compile_fused) {
+        ax_error(d, where, "no generator for fused kernels: the caller must supply rt_kernel_provider.compile_fused");
         return NULL;
     }
     kmod *km = NULL;
@@ -577,7 +652,9 @@ static kfn *kernel_get(rt_cuda_dev *dev, const struct ksig *ks, const char *wher
             return NULL;
         }
         ax_buf cubin = {0};
-        if (dev->kp.compile(dev->kp.ctx, mod, dev->arch, &cubin, d) != 0) {
+        int crc = gen ? dev->kp.compile_fused(dev->kp.ctx, entry, gen->expr, gen->in, gen->nin, dev->arch, &cubin, d)
+                      : dev->kp.compile(dev->kp.ctx, mod, dev->arch, &cubin, d);
+        if (crc != 0) {
             ax_error(d, where, "cannot build kernel source '%s' for %s", mod, dev->arch);
             ax_buf_free(&cubin);
             return NULL;
@@ -628,7 +705,7 @@ typedef struct region {
     uint64_t p;
     int64_t bytes;
 } region;
-#define MAXREG 32
+#define MAXREG (IR_MAX_IN + 32) /* a fused node: its operands, its result, scratch */
 
 typedef struct gx {
     rt_cuda_prog *pr;
@@ -734,7 +811,7 @@ static int fits_int(int64_t v) { return v >= 0 && v <= 0x7fffffff; }
 static int launch(gx *x, const char *entry, int64_t gx_, int64_t gy, int64_t gz, int bx, int by, int64_t smem,
                   kargs *a) {
     rt_cuda_dev *dev = x->dev;
-    const struct ksig *ks = ksig_of(entry);
+    const struct ksig *ks = ksig_of(dev, entry);
     if (!ks) {
         ax_error(x->d, x->where, "internal error: no signature recorded for kernel %s", entry);
         return -1;
@@ -1924,6 +2001,35 @@ static int g_ring_shift(gx *x) {
                                                 (void *)(uintptr_t)ptr(x, OUT(0)), numel(x, OUT(0)), STREAM_ARG(x)));
 }
 
+/* A chain of elementwise ops in one generated kernel (codegen/fusegen.h):
+ * operands and result in their own dtypes, a bias operand read by column
+ * (nb = the result's last dim). The kernel is registered with the device
+ * when the program is prepared and built (NVRTC) when first loaded. */
+static int g_fused(gx *x) {
+    const char *expr = AS("expr", NULL);
+    ir_dtype in[IR_MAX_IN];
+    for (int k = 0; k < x->n->nin; k++) {
+        if (need_fp(x, IN(k), "fused operand")) return -1;
+        in[k] = dt(x, IN(k));
+    }
+    if (!expr) return unsupported(x, "a fused node without its expr");
+    if (need_fp(x, OUT(0), "fused result")) return -1;
+    char entry[64];
+    ir_fexpr_entry(expr, in, x->n->nin, entry, sizeof entry);
+    if (x->plan && !gsig_add(x->dev, entry, expr, in, x->n->nin)) {
+        ax_error(x->d, x->where, "out of host memory");
+        return -1;
+    }
+    ir_dtype t = dt(x, OUT(0));
+    int64_t n = numel(x, OUT(0)), nb = lastdim(x, OUT(0));
+    kargs a = {0};
+    for (int k = 0; k < x->n->nin; k++) ka_p(&a, ptr(x, IN(k)), nbytes(x, IN(k)));
+    ka_p(&a, ptr(x, OUT(0)), n * esz(t));
+    ka_l(&a, n);
+    ka_l(&a, nb > 0 ? nb : 1);
+    return launch(x, entry, blocks(x, n, 256 * 8), 1, 1, 256, 1, 0, &a);
+}
+
 static int exec_node(gx *x) {
     switch (x->n->op) {
     case IR_OP_input: return g_input(x);
@@ -1963,6 +2069,7 @@ static int exec_node(gx *x) {
     case IR_OP_attn_merge: return g_attn_merge(x);
     case IR_OP_to_host: return g_to_host(x);
     case IR_OP_to_device: return g_to_device(x);
+    case IR_OP_fused: return g_fused(x);
     default: return unsupported(x, "this op has no CUDA implementation yet");
     }
 }

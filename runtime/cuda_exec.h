@@ -67,6 +67,12 @@ typedef struct rt_kernel_provider {
     void *ctx;
     const char *(*module_of)(void *ctx, const char *entry);
     int (*compile)(void *ctx, const char *module, const char *arch, ax_buf *cubin, ax_diag *d);
+    /* Generated kernels of `fused` nodes: fills cubin with the kernel `entry`
+     * (ir_fexpr_entry of expr and the operand dtypes in[0..nin)) built for
+     * arch (codegen/fusegen.h: cg_fused_compile). NULL: plans with fused
+     * nodes fail when a kernel is loaded (dry runs need none). */
+    int (*compile_fused)(void *ctx, const char *entry, const char *expr, const ir_dtype *in, int nin, const char *arch,
+                         ax_buf *cubin, ax_diag *d);
 } rt_kernel_provider;
 
 /* Collectives over one mesh axis with device buffers (dt: IR_F32 or

@@ -59,6 +59,7 @@ typedef struct rt_prog {
     int32_t *freeq;   /* per node: head of the list of values dying there */
     int32_t *freenext;
     float *inv_freq_scratch;
+    ir_fexpr *fx;     /* per node: the parsed program of a `fused` node (n 0 for others) */
 } rt_prog;
 
 int rt_state_init(rt_state *st, const ir_module *m, ax_diag *d); /* zeroed buffers */

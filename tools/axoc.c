@@ -10,7 +10,7 @@
 static const char *usage =
     "usage:\n"
     "  axoc compile CONFIG.yml [-o plan.bin] [--deepspeed FILE] [--dump-ir DIR]\n"
-    "               [--world-size N] [--gpu-mem GiB] [--target cpu] [--no-cache]\n"
+    "               [--world-size N] [--gpu-mem GiB] [--target cpu] [--no-cache] [--no-fuse]\n"
     "  axoc dump PLAN.bin            print a plan's summary, config and IR\n"
     "  axoc verify FILE.ir           parse and verify an IR text file\n"
     "  axoc fetch deepspeed_configs [--dest DIR] [--force]\n"
@@ -74,6 +74,8 @@ static int cmd_compile(int argc, char **argv) {
             }
         } else if (!strcmp(a, "--no-cache")) {
             o.use_cache = 0;
+        } else if (!strcmp(a, "--no-fuse")) {
+            o.no_fuse = 1;
         } else if (a[0] == '-') {
             fprintf(stderr, "axoc: unknown option %s\n%s", a, usage);
             return 2;

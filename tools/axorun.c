@@ -1,6 +1,7 @@
 /* axorun — runs a plan: argument parsing, and wiring the CUDA executor to
  * the NVRTC layer (the runtime does not include codegen/). */
 #include "codegen/cuda_kernels.h"
+#include "codegen/fusegen.h"
 #include "codegen/nvrtc.h"
 #include "runtime/comm_nccl.h"
 #include "runtime/cuda_exec.h"
@@ -186,7 +187,7 @@ static int run_rank(const char *plan, const rt_launch_env *e, const char *execut
                api ? api->name : "?", device, ndev);
         ax_diag_free(&ld);
     }
-    cuda->opts = (rt_cuda_opts){.device = device, .kernels = {.module_of = kp_module_of, .compile = kp_compile},
+    cuda->opts = (rt_cuda_opts){.device = device, .kernels = {.module_of = kp_module_of, .compile = kp_compile, .compile_fused = cg_fused_compile},
                                 .info = cuda->info, .info_cap = sizeof cuda->info};
     cuda->quiet = o->quiet;
     o->attach = use_cuda ? attach_cuda : NULL;
@@ -350,7 +351,7 @@ int main(int argc, char **argv) {
         rc = 1;
     }
     if (!rc && ndev > 0 && (!executor || !strcmp(executor, "cuda"))) {
-        cuda.opts = (rt_cuda_opts){.kernels = {.module_of = kp_module_of, .compile = kp_compile},
+        cuda.opts = (rt_cuda_opts){.kernels = {.module_of = kp_module_of, .compile = kp_compile, .compile_fused = cg_fused_compile},
                                    .info = cuda.info, .info_cap = sizeof cuda.info};
         cuda.quiet = o.quiet;
         o.attach = attach_cuda;

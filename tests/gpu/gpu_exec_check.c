@@ -38,6 +38,7 @@
  * run.sh reruns from there and one fault does not hide the other checks;
  * 77 no GPU (preflight passed); 2 usage. */
 #include "codegen/cuda_kernels.h"
+#include "codegen/fusegen.h"
 #include "codegen/nvrtc.h"
 #include "frontend/lower.h"
 #include "passes/passes.h"
@@ -167,7 +168,23 @@ static void add_op(const char *name, double rtol, double afrac, const char *attn
 }
 
 #define HDR "axo.ir 1\nmesh dp=1\n"
+/* The grad-norm sum as fuse makes it: one fused node over 20 f32[] values. */
+static void add_fused_sum(void) {
+    ax_buf b = {0}, e = {0};
+    ax_buf_puts(&b, HDR);
+    for (int k = 0; k < 20; k++) ax_buf_printf(&b, "global @s%d : f32[] act\n", k);
+    ax_buf_puts(&b, "global @o : f32[] act {gen=\"nan\", check=1}\nprogram p {\n  %0 = fused(");
+    ax_buf_puts(&e, "add(x0,x1):f32");
+    for (int k = 0; k < 20; k++) ax_buf_printf(&b, "%s@s%d", k ? ", " : "", k);
+    for (int k = 2; k < 20; k++) ax_buf_printf(&e, "; add(t%d,x%d):f32", k - 2, k);
+    ax_buf_printf(&b, ") {expr=\"%s\"} : f32[] act\n  store(@o, %%0)\n}\n", e.data);
+    add_op("fused sum of 20 scalars", 0, 0, NULL, "%s", b.data);
+    ax_buf_free(&b);
+    ax_buf_free(&e);
+}
+
 static void make_ops(void) {
+    add_fused_sum();
     const char *dts[2] = {"f32", "bf16"};
     for (int k = 0; k < 2; k++) {
         const char *t = dts[k];
@@ -208,6 +225,24 @@ static void make_ops(void) {
                    "program p {\n  %%0, %%1 = swiglu_bwd(@g, @u, @dy) : %s[33,91] act, %s[33,91] act\n"
                    "  store(@o1, %%0)\n  store(@o2, %%1)\n}\n",
                t, t, t, t, t, t, t);
+        /* fused chains (passes/fuse.c, codegen/fusegen.c): the vector path (53 columns: scalar; 64: vector),
+         * a bias read by column, swiglu's double SiLU, and a wide scalar sum (the grad norm's shape) */
+        for (int cols = 53; cols <= 64; cols += 11) {
+            char n2[64];
+            snprintf(n2, sizeof n2, "fused mul+bias_add+scale+add [37,%d]", cols);
+            add_op(NM(n2), 0, 0, NULL,
+                   HDR "global @a : %s[37,%d] act\nglobal @b : %s[37,%d] act\nglobal @c : %s[%d] act\n"
+                       "global @o : %s[37,%d] act {gen=\"nan\", check=1}\n"
+                       "program p {\n  %%0 = fused(@a, @b, @c) {expr=\"mul(x0,x1):%s; bias_add(t0,x2):%s; "
+                       "scale(t1,-0.37):%s; add(t2,x0):%s\"} : %s[37,%d] act\n  store(@o, %%0)\n}\n",
+                   t, cols, t, cols, t, cols, t, cols, t, t, t, t, t, cols);
+        }
+        add_op(NM("fused swiglu+convert"), 2e-7, 0, NULL,
+               HDR "global @g : %s[33,96] act {scale=4.0}\nglobal @u : %s[33,96] act\n"
+                   "global @o : f32[33,96] act {gen=\"nan\", check=1}\n"
+                   "program p {\n  %%0 = fused(@g, @u) {expr=\"swiglu(x0,x1):%s; convert(t0):f32\"} : f32[33,96] act\n"
+                   "  store(@o, %%0)\n}\n",
+               t, t, t);
         int Hs[2] = {1024, 1000}; /* vector path; scalar path (bf16: 1000 % 8 != 0) */
         for (int h = 0; h < 2; h++) {
             char n2[64];
@@ -884,7 +919,7 @@ int main(int argc, char **argv) {
     char why[256] = "";
     g_dry = rt_cuda_device_count(why, sizeof why) < 1;
     if (g_dry) printf("no CUDA device (%s): preflight only (IR, CPU reference, CUDA executor dry run)\n", why);
-    g_opts = (rt_cuda_opts){.kernels = {.module_of = kp_module_of, .compile = kp_compile}, .poison = 1,
+    g_opts = (rt_cuda_opts){.kernels = {.module_of = kp_module_of, .compile = kp_compile, .compile_fused = cg_fused_compile}, .poison = 1,
                             .dry_run = g_dry};
     ax_diag d;
     ax_diag_init(&d);

@@ -235,6 +235,8 @@ static fe_config unfused(fe_config c) { /* liger_fused_linear_cross_entropy: fal
     return c;
 }
 
+static int g_no_fuse; /* build() without elementwise fusion */
+
 static ir_module *build(const fe_config *c, const fe_model *m, int world, pass_shard_cfg sh) {
     ax_diag d;
     ax_diag_init(&d);
@@ -244,7 +246,7 @@ static ir_module *build(const fe_config *c, const fe_model *m, int world, pass_s
     pass_ctx pc = {.m = mod, .loss = loss, .checkpoint = c->gradient_checkpointing,
                    .opt = {.beta1 = 0.9, .beta2 = 0.999, .eps = 1e-8, .weight_decay = 0.01, .max_grad_norm = 1.0,
                            .master_f32 = c->bf16},
-                   .shard = sh};
+                   .shard = sh, .fuse = {.off = g_no_fuse}};
     if (!rc) rc = pass_pipeline(&pc, &d);
     CHECK(rc == 0);
     ax_diag_print(&d, stderr);
@@ -557,7 +559,8 @@ static void dry_streams(void) {
 /* The benchmark's plan (bench/: Llama-3.2-1B shape, bf16, sequence 4096):
  * prepared and run dry on an H200-sized device, so that its launches (grid
  * limits, shared memory, 64-bit sizes) are checked before a GPU session. */
-static double dry_bench_plan(int flce) {
+static rt_cuda_counts dry_bench_plan(int flce, double *gib_out) {
+    rt_cuda_counts cn = {0};
     double gib = 0;
     ax_arena *ar = ax_arena_create();
     ax_diag d;
@@ -570,8 +573,12 @@ static double dry_bench_plan(int flce) {
     if (!mod) {
         ax_arena_destroy(ar);
         ax_diag_free(&d);
-        return 0;
+        return cn;
     }
+    int fused = 0;
+    for (int i = 0; i < mod->nprograms; i++)
+        for (int j = 0; j < mod->programs[i]->nnodes; j++) fused += mod->programs[i]->nodes[j].op == IR_OP_fused;
+    CHECK(g_no_fuse ? fused == 0 : fused > 10);
     rt_cuda_opts o = {.dry_run = 1, .dry_mem_bytes = (int64_t)141 << 30};
     rt_cuda_dev *dev = NULL;
     rt_cuda_state st;
@@ -590,11 +597,11 @@ static double dry_bench_plan(int flce) {
     inputs_ctx ctx = {in, names};
     CHECK(rt_cuda_prog_run(&pm, &st, test_inputs, &ctx, &d) == 0);
     CHECK(rt_cuda_prog_run(&po, &st, test_inputs, &ctx, &d) == 0);
-    rt_cuda_counts cn = rt_cuda_dev_counts(dev);
+    cn = rt_cuda_dev_counts(dev);
     gib = (double)st.total_bytes / (1024.0 * 1024.0 * 1024.0);
-    printf("  dry run of the 1B-shape bf16 step (seq 4096, %s lm head + loss): %.2f GiB on the device (activation arena "
+    printf("  dry run of the 1B-shape bf16 step (seq 4096, %s lm head + loss%s): %.2f GiB on the device (activation arena "
            "%.2f GiB, scratch %.0f MiB), %lld launches, %lld GEMMs, largest shared memory %lld bytes\n",
-           flce ? "fused" : "unfused", gib, (double)st.arena_bytes / (1024.0 * 1024.0 * 1024.0),
+           flce ? "fused" : "unfused", g_no_fuse ? ", --no-fuse" : "", gib, (double)st.arena_bytes / (1024.0 * 1024.0 * 1024.0),
            (double)st.scratch_bytes / (1024.0 * 1024.0), (long long)cn.launches, (long long)cn.gemms,
            (long long)cn.max_smem);
     /* what axoc printed before anything ran is what the executor takes, to
@@ -620,8 +627,27 @@ static double dry_bench_plan(int flce) {
     ir_module_destroy(mod);
     ax_arena_destroy(ar);
     ax_diag_free(&d);
-    return gib;
+    *gib_out = gib;
+    return cn;
 }
+
+/* Fusion launches fewer kernels for the same step (the dry run checks every
+ * pointer a fused kernel touches against its node's operands and result). */
+static void dry_bench_fused_vs_not(void) {
+    double gf = 0, gu = 0, gl = 0;
+    rt_cuda_counts f = dry_bench_plan(1, &gf);
+    g_no_fuse = 1;
+    rt_cuda_counts u = dry_bench_plan(1, &gu);
+    g_no_fuse = 0;
+    CHECK_MSG(f.launches > 0 && f.launches < u.launches - 150, "%lld launches fused, %lld unfused", (long long)f.launches,
+              (long long)u.launches);
+    CHECK_EQ(f.gemms, u.gemms);
+    /* the fused lm head + loss: the [4096, 128256] bf16 logits and their
+     * gradient (1 GiB each) never exist; the peak moves elsewhere, 1.3 GiB lower */
+    dry_bench_plan(0, &gl);
+    CHECK_MSG(gf < gl - 1.0, "fused lm head: %.2f GiB vs %.2f GiB unfused", gf, gl);
+}
+
 
 /* ---- refusals ------------------------------------------------------------------------ */
 static void refusals(void) {
@@ -767,10 +793,7 @@ int main(void) {
     for (size_t i = 0; i < AX_ARRAY_LEN(cases); i++) dry_run(&cases[i]);
     dry_counts();
     dry_streams();
-    double fused = dry_bench_plan(1), plain = dry_bench_plan(0);
-    /* the [4096, 128256] bf16 logits and their gradient (1 GiB each) never
-     * exist; the peak moves elsewhere, 1.3 GiB lower */
-    CHECK_MSG(fused < plain - 1.0, "fused lm head: %.2f GiB vs %.2f GiB unfused", fused, plain);
+    dry_bench_fused_vs_not();
     refusals();
     return check_done();
 }

@@ -199,7 +199,11 @@ static ir_module *build_all_ops(void) {
          IR_AT(ir_af("beta1", 0.9), ir_af("beta2", 0.95), ir_af("eps", 1e-8), ir_af("weight_decay", 0.1)));
     int32_t hg = ir_b(&b, IR_OP_to_host, IR_IN(G(gwq)), IR_NOAT);
     int32_t hs = ir_b(&b, IR_OP_sumsq, IR_IN(hg), IR_AT(ir_as("on", "host")));
-    ir_b(&b, IR_OP_to_device, IR_IN(hs), IR_NOAT);
+    int32_t ds = ir_b(&b, IR_OP_to_device, IR_IN(hs), IR_NOAT);
+    /* every instruction kind but bias_add (its operand is a row vector: see test_fuse.c) */
+    ir_b(&b, IR_OP_fused, IR_IN(ss, ds, cc),
+         IR_AT(ir_as("expr", "add(x0,x1):f32; scale(t0,0.5):f32; convert(t1):bf16; mul(t2,t2):bf16; swiglu(t3,t3):bf16; "
+                             "convert(t4):f32; mul(t5,x2):f32")));
     ir_b(&b, IR_OP_zero, IR_IN(G(gwq)), IR_NOAT);
     ir_b(&b, IR_OP_zero, IR_IN(G(gembed)), IR_NOAT);
     ir_program_add(m, "empty");

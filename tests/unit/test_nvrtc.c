@@ -2,10 +2,16 @@
  * source compiles for sm_80 and sm_90a, and each CUBIN's global functions
  * are exactly the registry's entry points; the kernel cache goes miss ->
  * hit -> corrupt (detected, deleted, rebuilt) -> hit; a broken source gives
- * an error naming the kernel and carrying NVRTC's log. Without NVRTC the
+ * an error naming the kernel and carrying NVRTC's log; the generated
+ * kernels of a representative plan's fused nodes (codegen/fusegen.c) and
+ * of chains using every instruction compile too, each defining exactly its
+ * entry point with the executor's parameter count. Without NVRTC the
  * test only checks the "not available" error and passes. */
 #include "codegen/cuda_kernels.h"
+#include "codegen/fusegen.h"
 #include "codegen/nvrtc.h"
+#include "frontend/lower.h"
+#include "passes/passes.h"
 #include "tests/check.h"
 
 #include <dirent.h>
@@ -313,6 +319,108 @@ static void test_cache_dir_env(void) {
 }
 #endif
 
+/* ---- generated kernels of fused nodes --------------------------------------------------- */
+typedef struct fsrc {
+    char *expr;
+    ir_dtype in[IR_MAX_IN];
+    int nin;
+} fsrc;
+
+/* The distinct (expr, operand dtypes) of the fused nodes of a tiny Qwen2 plan
+ * (biases) in bf16 with f32 master weights, 2 ranks ZeRO-3. */
+static int plan_fused(fsrc *out, int cap) {
+    fe_config c;
+    fe_model m;
+    memset(&m, 0, sizeof m);
+    m.arch = FE_ARCH_QWEN2, m.arch_name = "Qwen2ForCausalLM", m.dir = "/nonexistent";
+    m.hidden_size = 32, m.intermediate_size = 48, m.num_hidden_layers = 2, m.num_attention_heads = 4;
+    m.num_key_value_heads = 2, m.head_dim = 8, m.vocab_size = 64, m.rope_theta = 10000, m.rms_norm_eps = 1e-6;
+    m.tie_word_embeddings = 1, m.attention_bias = 1;
+    memset(&c, 0, sizeof c);
+    c.micro_batch_size = 2, c.sequence_len = 16, c.gradient_accumulation_steps = 1, c.num_epochs = 1;
+    c.sequence_parallel_degree = 1, c.seed = 1, c.output_dir = "/tmp", c.bf16 = 1;
+    ax_diag d;
+    ax_diag_init(&d);
+    ir_module *mod = ir_module_create();
+    int32_t loss;
+    pass_ctx pc = {.m = mod, .opt = {.beta1 = 0.9, .beta2 = 0.999, .eps = 1e-8, .max_grad_norm = 1.0, .master_f32 = 1},
+                   .shard = {.stage = 3, .reshard_after_forward = 1}};
+    int rc = fe_lower(&c, &m, 2, mod, &loss, &d);
+    pc.loss = loss;
+    CHECK(rc == 0 && pass_pipeline(&pc, &d) == 0);
+    int n = 0;
+    for (int i = 0; i < mod->nprograms; i++)
+        for (int j = 0; j < mod->programs[i]->nnodes; j++) {
+            const ir_node *nd = &mod->programs[i]->nodes[j];
+            if (nd->op != IR_OP_fused || n == cap) continue;
+            fsrc f = {.expr = strdup(ir_attr_str(nd->attrs, nd->nattrs, "expr", "")), .nin = nd->nin};
+            for (int k = 0; k < nd->nin; k++) f.in[k] = ir_ref_type(mod, mod->programs[i], nd->in[k])->dtype;
+            int dup = 0;
+            for (int q = 0; q < n && !dup; q++)
+                dup = !strcmp(out[q].expr, f.expr) && out[q].nin == f.nin && !memcmp(out[q].in, f.in, sizeof(ir_dtype) * (size_t)f.nin);
+            if (dup) free(f.expr);
+            else out[n++] = f;
+        }
+    ax_diag_print(&d, stderr);
+    ax_diag_free(&d);
+    ir_module_destroy(mod);
+    return n;
+}
+
+/* Parameters declared by .entry `entry` in PTX (between its parentheses). */
+static int ptx_nparams(const char *ptx, const char *entry) {
+    char key[96];
+    snprintf(key, sizeof key, ".entry %s(", entry);
+    const char *p = strstr(ptx, key), *end = p ? strchr(p, ')') : NULL;
+    int n = 0;
+    for (p = p ? strstr(p, "_param_") : NULL; p && p < end; p = strstr(p + 1, "_param_")) n++;
+    return end ? n : -1;
+}
+
+static void test_fused_kernels(void) {
+    fsrc fs[16];
+    int n = plan_fused(fs, 12);
+    CHECK_MSG(n >= 2, "%d distinct fused nodes in the plan", n); /* the grad sums (bf16) and the grad-norm sum (f32) */
+    /* chains with every instruction, mixed dtypes, and more operands than the vector path takes */
+    fs[n++] = (fsrc){strdup("mul(x0,x1):bf16; bias_add(t0,x2):bf16; swiglu(t1,x0):bf16; scale(t2,0.3):bf16; "
+                            "convert(t3):f32; add(t4,x3):f32"),
+                     {IR_BF16, IR_BF16, IR_BF16, IR_F32}, 4};
+    fsrc wide = {.expr = NULL, .nin = 12};
+    ax_buf e = {0};
+    ax_buf_puts(&e, "convert(x0):f32");
+    for (int k = 1; k < 12; k++) {
+        wide.in[k] = k % 2 ? IR_BF16 : IR_F32;
+        ax_buf_printf(&e, "; add(t%d,x%d):f32", k - 1, k);
+    }
+    wide.in[0] = IR_BF16;
+    wide.expr = ax_buf_steal(&e);
+    fs[n++] = wide;
+    for (int i = 0; i < n; i++) {
+        ax_buf src = {0}, ptx = {0};
+        char entry[64];
+        ax_diag d;
+        ax_diag_init(&d);
+        CHECK(cg_fused_source(fs[i].expr, fs[i].in, fs[i].nin, &src, entry, sizeof entry, &d) == 0);
+        for (int a = 0; a < NARCH; a++) {
+            ax_buf cubin = {0};
+            int rc = cg_nvrtc_compile(entry, src.data, archs[a], NULL, 0, &cubin, NULL, &d);
+            CHECK_MSG(rc == 0, "fused kernel %s (%s) for %s does not compile", entry, fs[i].expr, archs[a]);
+            CHECK(rc != 0 || (cg_cubin_has_function(cubin.data, cubin.len, entry) == 1 &&
+                              cg_cubin_functions(cubin.data, cubin.len, NULL, NULL) == 1));
+            ax_buf_free(&cubin);
+        }
+        CHECK(cg_nvrtc_ptx(entry, src.data, "compute_90a", &ptx, &d) == 0);
+        CHECK_MSG(ptx.data && ptx_nparams(ptx.data, entry) == fs[i].nin + 3, "%s: %d parameters in the PTX, %d expected",
+                  entry, ptx.data ? ptx_nparams(ptx.data, entry) : -1, fs[i].nin + 3);
+        printf("  fused kernel %s (%d operands): %s\n", entry, fs[i].nin, fs[i].expr);
+        ax_diag_print(&d, stderr);
+        ax_diag_free(&d);
+        ax_buf_free(&src);
+        ax_buf_free(&ptx);
+        free(fs[i].expr);
+    }
+}
+
 int main(void) {
     test_registry();
 #ifndef AXO_HAVE_NVRTC
@@ -340,6 +448,7 @@ int main(void) {
     CHECK(warm < cold);
 
     test_cache(dir);
+    test_fused_kernels();
     test_errors();
     test_cache_dir_env();
     rm_rf(dir);
