@@ -197,7 +197,27 @@ for r in rows:
 EOF
 echo
 cat "$out/bench.md"
+
+# the kernel table: axo's kernels on the executor (bench/kernel_bench.c), torch's SDPA beside them
+if [ "${AXO_BENCH_KERNELS:-1}" != 0 ] && [ -x "$build/kernel_bench" ]; then
+    echo "bench: kernel table ..."
+    if timeout 600 "$build/kernel_bench" --json "$out/kernels.jsonl" >"$out/kernels.md" 2>"$out/kernels.err"; then :; else status=1; fi
+    if tk=$(python3 "$root/bench/torch_ref.py" --kernels --seq 4096 2>>"$out/kernels.err"); then
+        echo "$tk" >>"$out/kernels.jsonl"
+        python3 - "$tk" >>"$out/kernels.md" <<'EOF'
+import json, sys
+r = json.loads(sys.argv[1])
+print()
+print(f"torch {r['torch']} scaled_dot_product_attention, same shape: forward {r['sdpa_fwd_us']:.1f} us "
+      f"({r['sdpa_fwd_tflops']:.1f} TFLOP/s), backward {r['sdpa_bwd_us']:.1f} us ({r['sdpa_bwd_tflops']:.1f} TFLOP/s); "
+      f"torch copy bandwidth {r['copy_gbps']:.0f} GB/s")
+EOF
+    fi
+    echo
+    cat "$out/kernels.md"
+fi
 if [ -n "${OUT:-}" ] && [ -d "${OUT:-}" ]; then
+    [ -f "$out/kernels.md" ] && cp "$out/kernels.md" "$out/kernels.jsonl" "$OUT/" 2>/dev/null
     cp "$out/bench.md" "$out/bench.jsonl" "$OUT/"
     tar czf "$OUT/bench-logs.tar.gz" -C "$out" --exclude='*.safetensors' --exclude='*.bin' --exclude='data.jsonl' . 2>/dev/null
 fi

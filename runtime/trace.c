@@ -66,6 +66,20 @@ void rt_trace_add(rt_trace *t, const char *name, int pid, int tid, double ts_us,
 
 int64_t rt_trace_count(const rt_trace *t) { return t->n; }
 
+int rt_trace_get(rt_trace *t, int64_t i, const char **name, int *node, double *dur_us) {
+    pthread_mutex_lock(&t->mu);
+    int ok = i >= 0 && i < t->n;
+    if (ok) *name = t->evs[i].name, *node = t->evs[i].node, *dur_us = t->evs[i].dur;
+    pthread_mutex_unlock(&t->mu);
+    return ok ? 0 : -1;
+}
+
+void rt_trace_clear(rt_trace *t) {
+    pthread_mutex_lock(&t->mu);
+    t->n = 0;
+    pthread_mutex_unlock(&t->mu);
+}
+
 int rt_trace_write(rt_trace *t, const char *path, ax_diag *d) {
     json_t *arr = json_array();
     int pids[64] = {0}, npids = 0;

@@ -22,6 +22,9 @@ double rt_trace_now_us(const rt_trace *t);
 void rt_trace_add(rt_trace *t, const char *name, int pid, int tid, double ts_us, double dur_us, const char *program,
                   int node);
 int64_t rt_trace_count(const rt_trace *t);
+/* Event i's op name, node index and duration (bench/kernel_bench.c); 0, or -1 out of range. */
+int rt_trace_get(rt_trace *t, int64_t i, const char **name, int *node, double *dur_us);
+void rt_trace_clear(rt_trace *t);
 int rt_trace_write(rt_trace *t, const char *path, ax_diag *d);
 
 #endif
