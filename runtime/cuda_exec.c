@@ -155,6 +155,7 @@ struct rt_cuda_dev {
     int ngen, capgen;
     rt_cuda_counts counts;
     int nstreams; /* streams created: 1, or 3 (compute, communication, copies) */
+    int graphs;   /* programs may be captured in CUDA graphs */
     int cur;      /* index of the stream work is issued on now */
 #ifdef AXO_HAVE_CUDA
     cudaStream_t stream; /* == streams[cur] */
@@ -450,6 +451,7 @@ int rt_cuda_dev_open(rt_cuda_dev **out, const rt_cuda_opts *o, ax_diag *d) {
     /* the schedule's streams: compute, communication, host<->device copies
      * (host nodes run on the calling thread) */
     dev->nstreams = o->one_stream || (env_set("AXO_CUDA_STREAMS") && !strcmp(getenv("AXO_CUDA_STREAMS"), "0")) ? 1 : 3;
+    dev->graphs = !o->no_graphs && !(env_set("AXO_CUDA_GRAPHS") && !strcmp(getenv("AXO_CUDA_GRAPHS"), "0"));
     const char *arch = o->arch && o->arch[0] ? o->arch : env_set("AXO_GPU_ARCH");
     if (dev->dry) {
         snprintf(dev->name, sizeof dev->name, "dry run");
@@ -718,6 +720,7 @@ typedef struct gx {
     void *ctx;
     ax_diag *d;
     int64_t scr_off; /* scratch taken by this node so far */
+    int stage_only;  /* input nodes only fill their host staging (a graph replays the copies) */
     region reg[MAXREG];
     int nreg;
     char where[160];
@@ -979,6 +982,7 @@ static int g_input(gx *x) {
     } else {
         memcpy(stage, b->data, (size_t)bytes);
     }
+    if (x->stage_only) return 0;
     return dv_h2d(x->dev, ptr(x, OUT(0)), stage, bytes, x->where, x->d);
 }
 
@@ -2206,6 +2210,11 @@ int rt_cuda_prog_init(rt_cuda_prog *pr, rt_cuda_state *st, const ir_program *p, 
         if (exec_node(&x) != 0) rc = -1;
     }
     dv_use_stream(st->dev, 0);
+    /* a CUDA graph needs a program that never waits on the host: no host
+     * nodes or values, no collective that talks to another rank (host
+     * staging, NCCL's watchdog), no per-launch checking */
+    rt_cuda_dev *dv = st->dev;
+    pr->graph_state = dv->graphs && !dv->dry && !dv->sync_each && !dv->poison && rt_cuda_graph_eligible(st->m, p) ? 0 : -1;
     for (int s = 0; s < IR_NSTREAMS; s++) { /* each stream's part of the scratch */
         pr->scratch_base[s] = pr->scratch_bytes;
         pr->scratch_bytes += pr->scratch_need[s] ? ALIGN(pr->scratch_need[s]) : 0;
@@ -2228,6 +2237,13 @@ void rt_cuda_prog_free(rt_cuda_prog *pr) {
     if (pr->events && pr->dev && !pr->dev->dry)
         for (int i = 0; i < pr->p->nnodes; i++)
             if (pr->events[i]) cudaEventDestroy((cudaEvent_t)pr->events[i]);
+#endif
+#ifdef AXO_HAVE_CUDA
+    if (pr->graph_exec) cudaGraphExecDestroy((cudaGraphExec_t)pr->graph_exec);
+    for (int s = 0; s < IR_NSTREAMS; s++) {
+        if (pr->fork_ev[s]) cudaEventDestroy((cudaEvent_t)pr->fork_ev[s]);
+        if (pr->join_ev[s]) cudaEventDestroy((cudaEvent_t)pr->join_ev[s]);
+    }
 #endif
     free(pr->events);
     free(pr->rec);
@@ -2489,6 +2505,109 @@ static int record_node(rt_cuda_prog *pr, int i, ax_diag *d) {
 #endif
 }
 
+int rt_cuda_graph_eligible(const ir_module *m, const ir_program *p) {
+    for (int v = 0; v < p->nvalues; v++)
+        if (ir_value_on_host(p, v)) return 0;
+    for (int i = 0; i < p->nnodes; i++) {
+        const ir_node *n = &p->nodes[i];
+        if (ir_node_on_host(n)) return 0;
+        if (!(ir_ops[n->op].flags & IR_F_COLLECTIVE)) continue;
+        int ax = ir_mesh_find(m, ir_attr_str(n->attrs, n->nattrs, "axis", ""));
+        if (ax < 0 || m->mesh_sizes[ax] > 1) return 0;
+    }
+    return 1;
+}
+
+/* ---- CUDA graphs ---------------------------------------------------------------------
+ * The first run of a program is plain (it loads the kernels and settles the
+ * cuBLASLt plans); the second is captured: the node loop runs with stream 0
+ * capturing (streams 1-2 forked from it and joined back by events, so the
+ * schedule's cross-stream events become the graph's edges), and the graph
+ * is instantiated and launched; later runs fill the input staging buffers
+ * on the host (the graph's copies read them) and launch the graph. Any
+ * failure while capturing makes the program plain for good (one line on
+ * stderr says why); nothing ran meanwhile, so the plain run that follows
+ * is the program's run. Returns 0 (the graph ran it), 1 (run it plainly),
+ * -1 (an error, in d). */
+static int graph_run(rt_cuda_prog *pr, gx *x, ax_diag *d) {
+#ifdef AXO_HAVE_CUDA
+    rt_cuda_dev *dev = pr->dev;
+    cudaStream_t s0 = dev->streams[0];
+    const ir_program *p = pr->p;
+    if (pr->graph_state == 2) {
+        x->stage_only = 1;
+        int rc = 0;
+        for (int i = 0; i < p->nnodes && !rc; i++) {
+            if (p->nodes[i].op != IR_OP_input) continue;
+            set_where(x, i);
+            rc = exec_node(x);
+        }
+        x->stage_only = 0;
+        if (rc) return -1;
+        dv_use_stream(dev, 0);
+        dev->counts.graph_launches++;
+        return ck(d, p->name, "cudaGraphLaunch", cudaGraphLaunch((cudaGraphExec_t)pr->graph_exec, s0)) ? -1 : 0;
+    }
+    ax_diag tmp; /* a failed capture is not the run's error */
+    ax_diag_init(&tmp);
+    ax_diag *saved = x->d;
+    x->d = &tmp;
+    int rc = 0;
+    for (int s = 1; s < dev->nstreams && !rc; s++)
+        if (!pr->fork_ev[s]) {
+            cudaEvent_t a = NULL, b = NULL;
+            rc = ck(&tmp, "graph", "cudaEventCreate", cudaEventCreateWithFlags(&a, cudaEventDisableTiming)) ||
+                 ck(&tmp, "graph", "cudaEventCreate", cudaEventCreateWithFlags(&b, cudaEventDisableTiming));
+            pr->fork_ev[s] = a;
+            pr->join_ev[s] = b;
+        }
+    dv_use_stream(dev, 0);
+    if (!rc) rc = ck(&tmp, "graph", "cudaStreamBeginCapture", cudaStreamBeginCapture(s0, cudaStreamCaptureModeThreadLocal));
+    int capturing = !rc;
+    for (int s = 1; s < dev->nstreams && !rc; s++)
+        rc = ck(&tmp, "graph", "cudaEventRecord (fork)", cudaEventRecord((cudaEvent_t)pr->fork_ev[s], s0)) ||
+             ck(&tmp, "graph", "cudaStreamWaitEvent (fork)",
+                cudaStreamWaitEvent(dev->streams[s], (cudaEvent_t)pr->fork_ev[s], 0));
+    for (int i = 0; i < p->nnodes && !rc; i++) {
+        rc = order_node(pr, i, &tmp);
+        set_where(x, i);
+        if (!rc) rc = exec_node(x);
+        if (!rc && pr->rec[i]) rc = record_node(pr, i, &tmp);
+    }
+    for (int s = 1; s < dev->nstreams && capturing; s++) { /* join every stream, even after an error */
+        cudaEventRecord((cudaEvent_t)pr->join_ev[s], dev->streams[s]);
+        cudaStreamWaitEvent(s0, (cudaEvent_t)pr->join_ev[s], 0);
+    }
+    cudaGraph_t g = NULL;
+    if (capturing && ck(&tmp, "graph", "cudaStreamEndCapture", cudaStreamEndCapture(s0, &g)) && !rc) rc = -1;
+    dv_use_stream(dev, 0);
+    cudaGraphExec_t ge = NULL;
+    if (!rc && g) rc = ck(&tmp, "graph", "cudaGraphInstantiate", cudaGraphInstantiate(&ge, g, 0));
+    if (g) cudaGraphDestroy(g);
+    x->d = saved;
+    if (rc || !ge) {
+        cudaGetLastError();
+        fprintf(stderr, "axorun: %s runs without a CUDA graph: its capture failed (%s)\n", p->name,
+                tmp.n ? tmp.entries[0].msg : "no graph");
+        ax_diag_free(&tmp);
+        pr->graph_state = -1;
+        return 1;
+    }
+    ax_diag_free(&tmp);
+    pr->graph_exec = ge;
+    pr->graph_state = 2;
+    fprintf(stderr, "axorun: %s captured in a CUDA graph (%d nodes, %d streams); later steps replay it\n", p->name,
+            p->nnodes, dev->nstreams);
+    dev->counts.graph_captures++;
+    dev->counts.graph_launches++;
+    return ck(d, p->name, "cudaGraphLaunch", cudaGraphLaunch(ge, s0)) ? -1 : 0;
+#else
+    (void)x, (void)d;
+    pr->graph_state = -1;
+    return 1;
+#endif
+}
+
 int rt_cuda_prog_run(rt_cuda_prog *pr, rt_cuda_state *st, rt_input_fn inputs, void *ctx, ax_diag *d) {
     if (!st->allocated) {
         ax_error(d, pr->p->name, "internal error: rt_cuda_state_alloc was not called before the first run");
@@ -2502,8 +2621,15 @@ int rt_cuda_prog_run(rt_cuda_prog *pr, rt_cuda_state *st, rt_input_fn inputs, vo
     memcpy(st->host.coord, st->coord, sizeof st->host.coord);
     int synced = 0;
     ntrace tr;
-    if (!rc) rc = trace_begin(&tr, pr, st, d);
-    for (int i = 0; i < pr->p->nnodes && !rc; i++) {
+    memset(&tr, 0, sizeof tr);
+    int plain = 1; /* run node by node (else the graph ran it) */
+    if (!rc && pr->graph_state >= 1 && !st->trace) {
+        int g = graph_run(pr, &x, d);
+        if (g < 0) rc = -1;
+        plain = g == 1;
+    }
+    if (!rc && plain) rc = trace_begin(&tr, pr, st, d);
+    for (int i = 0; i < pr->p->nnodes && !rc && plain; i++) {
         if (ir_node_on_host(&pr->p->nodes[i])) {
             /* offload: the CPU reference kernels on host memory, once the device is done with what
              * came before (overlapping host and device work is future work) */
@@ -2546,6 +2672,7 @@ int rt_cuda_prog_run(rt_cuda_prog *pr, rt_cuda_state *st, rt_input_fn inputs, vo
     ax_diag_free(&tmp);
     if (!rc) rc = check_flags(pr, st, inputs, ctx, d);
     trace_end(&tr, pr, st->trace_pid);
+    if (!rc && plain && pr->graph_state == 0 && !st->trace) pr->graph_state = 1; /* kernels are loaded: capture next */
     return rc ? -1 : 0;
 }
 

@@ -108,6 +108,7 @@ typedef struct rt_cuda_opts {
     int sync_each;         /* also set by AXO_CUDA_SYNC=1 */
     int poison;            /* also set by AXO_CUDA_POISON=1 */
     int one_stream;        /* run everything on one stream in program order; also AXO_CUDA_STREAMS=0 */
+    int no_graphs;         /* never capture programs in CUDA graphs; also AXO_CUDA_GRAPHS=0 */
     char *info;            /* if set: one line about the device and memory (rank 0 of rt_cuda_attach) */
     size_t info_cap;
     /* rt_cuda_attach: the device collectives of a multi-process job (NCCL,
@@ -131,6 +132,7 @@ const char *rt_cuda_dev_name(const rt_cuda_dev *dev, char *buf, size_t cap);
 typedef struct rt_cuda_counts {
     int64_t launches, gemms, copies, memsets, syncs;
     int64_t event_records, event_waits; /* cross-stream ordering (the schedule's waits) */
+    int64_t graph_captures, graph_launches;
     int64_t max_smem; /* largest dynamic shared memory of a launch */
     int64_t kernels;  /* distinct entry points loaded (looked up, in a dry run) */
 } rt_cuda_counts;
@@ -181,6 +183,12 @@ typedef struct rt_cuda_prog {
     int8_t *node_stream;
     uint8_t *rec;
     void **events;
+    /* CUDA graph (see rt_cuda_prog_run): -1 never (host nodes, collectives
+     * over more than one rank, checking modes, dry runs), 0 the next run is
+     * plain, 1 the next run is captured, 2 runs replay graph_exec */
+    int graph_state;
+    void *graph_exec;
+    void *fork_ev[IR_NSTREAMS], *join_ev[IR_NSTREAMS];
     /* per node: staging offset (input), constants offset (rope), error slot
      * (index-validating ops); -1 where unused */
     int64_t *stage_off, *const_off;
@@ -200,6 +208,9 @@ typedef struct rt_cuda_prog {
  * kernels it uses. Refuses unsupported ops/dtypes/shapes, naming the node. */
 int rt_cuda_prog_init(rt_cuda_prog *pr, rt_cuda_state *st, const ir_program *p, ax_diag *d);
 void rt_cuda_prog_free(rt_cuda_prog *pr);
+/* 1 if p can run as a CUDA graph: it never waits on the host (no host
+ * nodes or values, no collective over an axis of more than one rank). */
+int rt_cuda_graph_eligible(const ir_module *m, const ir_program *p);
 
 /* Checks that the globals, the programs' arena and scratch and the workspace
  * fit in the device's free memory (with the plan's own per-rank figure in the

@@ -326,6 +326,12 @@ static void dry_run(const dry_case *k) {
         s.st.coll = &fake;
     }
     if (!rc) rc = rt_session_init_weights(&s, NULL, &d);
+    /* CUDA graphs: not for a program that talks to other ranks or to the host */
+    if (k->world > 1 || k->sh.offload_optimizer || k->sh.offload_params)
+        CHECK_MSG(!rt_cuda_graph_eligible(mod, ir_program_find(mod, "opt_step")), "%s: opt_step graph-eligible", k->name);
+    else
+        CHECK_MSG(rt_cuda_graph_eligible(mod, ir_program_find(mod, "micro_step")), "%s: micro_step not graph-eligible",
+                  k->name);
     if (k->c.sequence_parallel_degree > 1) { /* ring attention: the block ops and the ring are really there */
         int ops[IR_NOPS] = {0};
         for (int pi = 0; pi < mod->nprograms; pi++)
@@ -523,6 +529,9 @@ static void dry_streams(void) {
     const ir_program *p = ir_program_find(mod, "micro_step");
     for (int i = 0; i < p->nnodes; i++) waits += ir_attr_find(p->nodes[i].attrs, p->nodes[i].nattrs, "wait") != NULL;
     CHECK(waits > 0);
+    /* CUDA graphs: a one-rank plan's programs qualify (its collectives are over axes of one rank); a
+     * dry run never captures */
+    CHECK(rt_cuda_graph_eligible(mod, p) && rt_cuda_graph_eligible(mod, ir_program_find(mod, "opt_step")));
     int64_t scr_multi = 0, scr_one = 0, traced = 0;
     for (int i = 0; i < p->nnodes; i++) traced += p->nodes[i].op != IR_OP_input && !ir_node_on_host(&p->nodes[i]);
     rt_trace *tr = rt_trace_create();
@@ -546,6 +555,7 @@ static void dry_streams(void) {
     CHECK_MSG(a.event_records > 0 && a.event_waits >= a.event_records / 2, "streams: %lld events recorded, %lld waits",
               (long long)a.event_records, (long long)a.event_waits);
     CHECK_EQ(b.event_records, 0);
+    CHECK_EQ(a.graph_captures + a.graph_launches + b.graph_captures + b.graph_launches, 0);
     CHECK_EQ(b.event_waits, 0);
     CHECK_EQ(a.launches, b.launches);
     CHECK_EQ(a.gemms, b.gemms);
