@@ -1198,6 +1198,9 @@ static int gemm_prepare(gx *x, gemm_plan *g) {
     return 0;
 }
 
+static int gemm_k(gx *x, int k, int64_t M, int64_t N, int64_t K, int ta, int tb, ir_dtype t, ir_dtype tc, uint64_t A,
+                  uint64_t B, uint64_t C, int accumulate);
+
 static int g_matmul(gx *x) {
     if (need_fp(x, IN(0), "matmul operand")) return -1;
     ir_dtype t = dt(x, IN(0));
@@ -1206,39 +1209,10 @@ static int g_matmul(gx *x) {
     int64_t na = numel(x, IN(0)), nb = numel(x, IN(1)), la = lastdim(x, IN(0)), lb = lastdim(x, IN(1));
     int64_t leada = la ? na / la : 0, leadb = lb ? nb / lb : 0;
     int64_t K = ta ? leada : la, M = ta ? la : leada, N = tb ? leadb : lb;
-    if (x->plan) {
-        gemm_plan *g = calloc(1, sizeof *g);
-        if (!g) {
-            ax_error(x->d, x->where, "out of host memory");
-            return -1;
-        }
-        *g = (gemm_plan){.M = M, .N = N, .K = K, .ta = ta, .tb = tb, .t = t, .tc = t};
-        x->pr->gemm[x->ni] = g;
-        if (M < 1 || N < 1 || K < 1) return 0; /* nothing for cuBLASLt to do */
-        return gemm_prepare(x, g);
-    }
-    gemm_plan *g = x->pr->gemm[x->ni];
-    uint64_t A = ptr(x, IN(0)), B = ptr(x, IN(1)), C = ptr(x, OUT(0));
-    if (M < 1 || N < 1) return 0;
-    if (K < 1) return x_memset(x, C, 0, M * N * esz(t));
-    if (!arg_ok(x, A, M * K * esz(t))) return bad_arg(x, "matmul operand a", A, M * K * esz(t));
-    if (!arg_ok(x, B, K * N * esz(t))) return bad_arg(x, "matmul operand b", B, K * N * esz(t));
-    if (!arg_ok(x, C, M * N * esz(t))) return bad_arg(x, "matmul result", C, M * N * esz(t));
-    x->dev->counts.gemms++;
-    if (x->dev->dry) return 0;
-#ifdef AXO_HAVE_CUDA
-    const float one = 1.0f, zero = 0.0f;
-    if (ckb(x->d, x->where, "cublasLtMatmul",
-            cublasLtMatmul(x->dev->lt, g->op, &one, (const void *)(uintptr_t)B, g->la, (const void *)(uintptr_t)A, g->lb,
-                           &zero, (const void *)(uintptr_t)C, g->lc, (void *)(uintptr_t)C, g->lc, &g->algo,
-                           (void *)(uintptr_t)x->dev->ws, (size_t)x->dev->ws_bytes, x->dev->stream)))
-        return -1;
-    if (x->dev->sync_each) return ck(x->d, x->where, "cublasLtMatmul (kernel)", cudaStreamSynchronize(x->dev->stream));
-    return 0;
-#else
-    (void)g;
-    return -1;
-#endif
+    uint64_t C = ptr(x, OUT(0));
+    if (M < 1 || N < 1) return 0; /* nothing for cuBLASLt to do */
+    if (K < 1) return x->plan ? 0 : x_memset(x, C, 0, M * N * esz(t));
+    return gemm_k(x, 0, M, N, K, ta, tb, t, t, ptr(x, IN(0)), ptr(x, IN(1)), C, 0);
 }
 
 static int g_bias_add(gx *x) {

@@ -208,6 +208,21 @@ static double rel_diff(const run *a, const run *ref) {
     return sqrt(num / den);
 }
 
+/* R (N ranks) trained like ref (1 rank): losses and final weights within
+ * 1e-5 relative, and ref did train. Frees both. */
+static void same_as_one_rank(run *R, run *ref, const char *what) {
+    CHECK_MSG(!R->failed && R->nparams == ref->nparams, "%s failed", what);
+    if (!R->failed && R->nparams == ref->nparams) {
+        for (int st = 0; st < STEPS; st++)
+            CHECK_MSG(fabs(R->losses[st] - ref->losses[st]) <= 1e-5 * fabs(ref->losses[st]), "%s: step %d loss %.9g vs 1 rank %.9g",
+                      what, st + 1, R->losses[st], ref->losses[st]);
+        CHECK_MSG(rel_diff(R, ref) <= 1e-5, "%s: final weights differ by %.3g (relative)", what, rel_diff(R, ref));
+    }
+    CHECK_MSG(ref->losses[2] < ref->losses[0], "did not train: %.6f -> %.6f", ref->losses[0], ref->losses[2]);
+    free(R->params);
+    free(ref->params);
+}
+
 /* Sequence parallelism: rows split over sp ranks (ring attention) train
  * exactly like one rank, with and without packing, for every layout,
  * composed with data parallelism and ZeRO, with gradient checkpointing. */
@@ -243,16 +258,7 @@ static void test_seqpar(const data *packed) {
         snprintf(what, sizeof what, "dp %lld x sp %lld (%s, %s, zero stage %d%s, gas %lld)", (long long)cs[k].dp,
                  (long long)cs[k].sp, cs[k].layout, cs[k].packed ? "packed" : "unpacked", cs[k].sh.stage,
                  cs[k].ckpt ? ", checkpointing" : "", (long long)cs[k].gas);
-        CHECK_MSG(!R.failed && R.nparams == ref.nparams, "%s failed", what);
-        if (!R.failed && R.nparams == ref.nparams) {
-            for (int st = 0; st < STEPS; st++)
-                CHECK_MSG(fabs(R.losses[st] - ref.losses[st]) <= 1e-5 * fabs(ref.losses[st]),
-                          "%s: step %d loss %.9g vs 1 rank %.9g", what, st + 1, R.losses[st], ref.losses[st]);
-            CHECK_MSG(rel_diff(&R, &ref) <= 1e-5, "%s: final weights differ by %.3g (relative)", what, rel_diff(&R, &ref));
-        }
-        CHECK_MSG(ref.losses[2] < ref.losses[0], "did not train: %.6f -> %.6f", ref.losses[0], ref.losses[2]);
-        free(R.params);
-        free(ref.params);
+        same_as_one_rank(&R, &ref, what);
     }
     free(plain.ids), free(plain.tgt), free(plain.pos), free(plain.seg);
 }
@@ -280,16 +286,7 @@ static void test_fused_lm_head(const data *dt) {
         char what[128];
         snprintf(what, sizeof what, "fused lm head, dp %lld x sp %lld, zero stage %d%s, gas %lld", (long long)cs[k].dp,
                  (long long)cs[k].sp, cs[k].sh.stage, cs[k].sh.offload_optimizer ? " + offload" : "", (long long)cs[k].gas);
-        CHECK_MSG(!R.failed && R.nparams == ref.nparams, "%s failed", what);
-        if (!R.failed && R.nparams == ref.nparams) {
-            for (int st = 0; st < STEPS; st++)
-                CHECK_MSG(fabs(R.losses[st] - ref.losses[st]) <= 1e-5 * fabs(ref.losses[st]),
-                          "%s: step %d loss %.9g vs 1 rank %.9g", what, st + 1, R.losses[st], ref.losses[st]);
-            CHECK_MSG(rel_diff(&R, &ref) <= 1e-5, "%s: final weights differ by %.3g (relative)", what, rel_diff(&R, &ref));
-        }
-        CHECK_MSG(ref.losses[2] < ref.losses[0], "did not train: %.6f -> %.6f", ref.losses[0], ref.losses[2]);
-        free(R.params);
-        free(ref.params);
+        same_as_one_rank(&R, &ref, what);
     }
     g_flce = 0;
 }

@@ -208,10 +208,15 @@ static void copy_weights(rt_session *dst, rt_session *src) {
         }
 }
 
-static double max_rel_grad_diff(rt_session *a, rt_session *b) {
-    double worst = 0;
+/* Relative L2 difference of b's globals of one role from a's: the worst
+ * tensor's, or (global) over all of them at once. Global is the fair bf16
+ * measure for weights: some tensors have a gradient that is zero in exact
+ * math (Qwen2's k_proj.bias: softmax ignores a per-query constant), so Adam
+ * turns their rounding noise into full-size steps. */
+static double rel_diff_role(rt_session *a, rt_session *b, ir_role role, int global) {
+    double worst = 0, gnum = 0, gden = 0;
     for (int g = 0; g < a->m->nglobals; g++) {
-        if (a->m->globals[g].role != IR_ROLE_GRAD) continue;
+        if (a->m->globals[g].role != role) continue;
         rt_buf *x = &a->st.globals[g], *y = rt_session_global(b, a->m->globals[g].name);
         double num = 0, den = 0;
         for (int64_t i = 0; i < x->numel; i++) {
@@ -219,11 +224,14 @@ static double max_rel_grad_diff(rt_session *a, rt_session *b) {
             num += dd * dd;
             den += (double)rt_f(x)[i] * rt_f(x)[i];
         }
-        double r = sqrt(num / (den > 0 ? den : 1));
-        if (r > worst) worst = r;
+        worst = fmax(worst, sqrt(num / (den > 0 ? den : 1)));
+        gnum += num;
+        gden += den;
     }
-    return worst;
+    return global ? sqrt(gnum / (gden > 0 ? gden : 1)) : worst;
 }
+
+static double max_rel_grad_diff(rt_session *a, rt_session *b) { return rel_diff_role(a, b, IR_ROLE_GRAD, 0); }
 
 static void accumulation_equivalence(void) {
     ax_diag d;
@@ -387,28 +395,7 @@ static int has_op(const rt_session *s, ir_op op) {
     return 0;
 }
 
-/* Relative difference of the params of a and b: the worst tensor's, or
- * (global) over all params at once. Global is the fair bf16 measure: some
- * tensors have a gradient that is zero in exact math (Qwen2's k_proj.bias:
- * softmax ignores a per-query constant), so Adam turns their rounding noise
- * into full-size steps. */
-static double rel_param_diff(rt_session *a, rt_session *b, int global) {
-    double worst = 0, gnum = 0, gden = 0;
-    for (int g = 0; g < a->m->nglobals; g++) {
-        if (a->m->globals[g].role != IR_ROLE_PARAM) continue;
-        rt_buf *x = &a->st.globals[g], *y = rt_session_global(b, a->m->globals[g].name);
-        double num = 0, den = 0;
-        for (int64_t i = 0; i < x->numel; i++) {
-            double dd = (double)rt_f(x)[i] - rt_f(y)[i];
-            num += dd * dd;
-            den += (double)rt_f(x)[i] * rt_f(x)[i];
-        }
-        worst = fmax(worst, sqrt(num / (den > 0 ? den : 1)));
-        gnum += num;
-        gden += den;
-    }
-    return global ? sqrt(gnum / (gden > 0 ? gden : 1)) : worst;
-}
+static double rel_param_diff(rt_session *a, rt_session *b, int global) { return rel_diff_role(a, b, IR_ROLE_PARAM, global); }
 
 static void build_lce(rt_session *s, const fe_model *m, int flce, int bf16, ax_diag *d) {
     fe_config c;
