@@ -2,6 +2,7 @@
 #include "codegen/compile.h"
 
 #include "codegen/cache.h"
+#include "codegen/kbin.h"
 #include "frontend/config.h"
 #include "frontend/lower.h"
 #include "ir/ir.h"
@@ -255,6 +256,8 @@ int cg_compile(const cg_options *o, cg_result *r, ax_diag *d) {
     snprintf(fv, sizeof fv, "fsdp_version=%d", cfg.fsdp.enabled ? cfg.fsdp.version : 0);
     cg_key_add_str(kb, fv);
     cg_key_add_str(kb, o->no_fuse ? "fuse=off" : "fuse=on"); /* --no-fuse changes the programs */
+    for (int a = 0; a < o->narch; a++) cg_key_add_str(kb, o->archs[a]); /* --arch adds the KBIN section */
+    cg_key_add_u64(kb, (uint64_t)o->narch);
     cg_cache_key key = cg_key_finish(kb);
     cg_cache_key_hex(&key, r->key_hex);
     char cdir[4096];
@@ -320,6 +323,9 @@ int cg_compile(const cg_options *o, cg_result *r, ax_diag *d) {
     json_object_set_new(meta, "fsdp", json_integer(cfg.fsdp.enabled ? cfg.fsdp.version : 0));
     json_object_set_new(meta, "shard_stage", json_integer(pc.shard.stage));
     json_object_set_new(meta, "reshard_after_forward", json_integer(pc.shard.reshard_after_forward));
+    json_t *ja = json_array();
+    for (int a = 0; a < o->narch; a++) json_array_append_new(ja, json_string(o->archs[a]));
+    json_object_set_new(meta, "archs", ja);
     json_t *stat = stats_json(m, &pc.mem, &cfg, world, o->gpu_mem_gib, &summary, d);
     char *meta_s = json_text(meta), *stat_s = json_text(stat);
     json_decref(meta);
@@ -332,7 +338,25 @@ int cg_compile(const cg_options *o, cg_result *r, ax_diag *d) {
     ax_planw_add(w, "HFCF", model.config_json, model.config_json_len);
     ax_planw_add(w, "IRTX", irt.data, irt.len);
     ax_planw_add(w, "STAT", stat_s, strlen(stat_s));
+    ax_buf kbin = {0};
+    if (o->narch > 0) { /* the kernels, compiled now for the archs asked for */
+        int nk = 0;
+        uint64_t kbytes = 0;
+        if (cg_kbin_build(m, o->archs, o->narch, &kbin, &nk, &kbytes, d) != 0) {
+            ax_planw_destroy(w);
+            free(meta_s);
+            free(stat_s);
+            ax_buf_free(&irt);
+            ax_buf_free(&canon);
+            ax_buf_free(&kbin);
+            goto out;
+        }
+        ax_buf_printf(&summary, "axoc: embedded %d CUBINs (%.1f MiB) for", nk, (double)kbytes / (1024.0 * 1024.0));
+        for (int a = 0; a < o->narch; a++) ax_buf_printf(&summary, " %s", o->archs[a]);
+        ax_buf_printf(&summary, ": axorun loads them instead of compiling\n");
+    }
     ax_planw_add(w, "SUMM", summary.data, summary.len);
+    if (o->narch > 0) ax_planw_add(w, "KBIN", kbin.data, kbin.len);
     if (ax_planw_finish(w, &r->plan) != 0) {
         ax_error(d, "plan", "cannot assemble plan: %s", ax_planw_error(w));
     } else {
@@ -344,6 +368,7 @@ int cg_compile(const cg_options *o, cg_result *r, ax_diag *d) {
     free(stat_s);
     ax_buf_free(&irt);
     ax_buf_free(&canon);
+    ax_buf_free(&kbin);
 out:
     if (rc == 0 && !summary.len) {
         ax_plan_file pf;
@@ -384,6 +409,19 @@ int cg_dump_plan(const char *path, FILE *out, ax_diag *d) {
         fwrite(s->data, 1, s->size, out);
         if (s->size && s->data[s->size - 1] != '\n') fputc('\n', out);
     }
+    const ax_plan_section *ks = ax_plan_find(&pf, "KBIN");
+    int rc = 0;
+    if (ks) { /* the embedded kernels: which, for which GPU, how big */
+        cg_kbin k;
+        rc = cg_kbin_parse(ks->data, ks->size, path, &k, d);
+        if (!rc) {
+            fprintf(out, "\n## kernels (CUBINs embedded by axoc --arch)\n");
+            for (int i = 0; i < k.n; i++)
+                fprintf(out, "%-7s %-6s %-40s %llu bytes\n", k.e[i].arch, k.e[i].kind, k.e[i].name,
+                        (unsigned long long)k.e[i].size);
+            cg_kbin_free(&k);
+        }
+    }
     ax_plan_close(&pf);
-    return 0;
+    return rc;
 }

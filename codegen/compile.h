@@ -9,6 +9,7 @@
  *   IRTX  the final IR module as text (the runtime parses it)
  *   STAT  JSON: parameter count, bytes per role per rank, collective volume
  *   SUMM  the summary text axoc prints (shown again on a cache hit)
+ *   KBIN  (with --arch) the kernels' CUBINs for those archs (codegen/kbin.h)
  * Same inputs -> same bytes (no time, no pointers, sorted JSON keys).
  */
 #ifndef CG_COMPILE_H
@@ -26,6 +27,8 @@ typedef struct cg_options {
     const char *cache_dir;  /* NULL = cg_cache_dir() */
     double gpu_mem_gib;     /* > 0: warn with advice when a rank needs more */
     int no_fuse;            /* --no-fuse: no elementwise fusion (passes/fuse.c) */
+    const char *const *archs; /* --arch: embed CUBINs for these (KBIN section, codegen/kbin.h) */
+    int narch;
 } cg_options;
 
 typedef struct cg_result {

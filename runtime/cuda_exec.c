@@ -185,6 +185,21 @@ static const char *env_set(const char *name) {
     return v && v[0] ? v : NULL;
 }
 
+int rt_cuda_device_arch(int device, char *buf, size_t cap) {
+#ifdef AXO_HAVE_CUDA
+    struct cudaDeviceProp prop;
+    if (cudaGetDeviceProperties(&prop, device) != cudaSuccess) {
+        cudaGetLastError();
+        return -1;
+    }
+    snprintf(buf, cap, "sm_%d%d%s", prop.major, prop.minor, prop.major == 9 && prop.minor == 0 ? "a" : "");
+    return 0;
+#else
+    (void)device, (void)buf, (void)cap;
+    return -1;
+#endif
+}
+
 int rt_cuda_device_count(char *why, size_t cap) {
 #ifdef AXO_HAVE_CUDA
     int n = 0;

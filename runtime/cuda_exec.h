@@ -120,6 +120,9 @@ typedef struct rt_cuda_opts {
 /* Number of CUDA devices; 0 with the reason in why (no driver, no device,
  * or axo built without CUDA). Never fails loudly: for choosing a default. */
 int rt_cuda_device_count(char *why, size_t cap);
+/* The NVRTC target of CUDA device `device` ("sm_90a" for Hopper, else
+ * "sm_<major><minor>"), as the executor picks it. 0, or -1. */
+int rt_cuda_device_arch(int device, char *buf, size_t cap);
 
 /* ---- device ------------------------------------------------------------- */
 typedef struct rt_cuda_dev rt_cuda_dev;

@@ -2,6 +2,7 @@
 #include "codegen/compile.h"
 #include "frontend/config.h"
 #include "ir/ir.h"
+#include "runtime/cuda_exec.h"
 #include "runtime/sharded_ckpt.h"
 
 #include <stdlib.h>
@@ -11,6 +12,8 @@ static const char *usage =
     "usage:\n"
     "  axoc compile CONFIG.yml [-o plan.bin] [--deepspeed FILE] [--dump-ir DIR]\n"
     "               [--world-size N] [--gpu-mem GiB] [--target cpu] [--no-cache] [--no-fuse]\n"
+    "               [--arch sm_80,sm_90a|none]  CUBINs for these GPUs go into the plan (default:\n"
+    "                                the GPU present, if any; none: no CUBINs, axorun compiles)\n"
     "  axoc dump PLAN.bin            print a plan's summary, config and IR\n"
     "  axoc verify FILE.ir           parse and verify an IR text file\n"
     "  axoc fetch deepspeed_configs [--dest DIR] [--force]\n"
@@ -32,9 +35,29 @@ static int need_arg(int i, int argc, const char *flag) {
     return 1;
 }
 
+/* --arch LIST: comma-separated sm_XX[a] names into archs (at most cap). */
+static int parse_archs(const char *list, char archs[][16], int cap) {
+    int n = 0;
+    const char *p = list;
+    while (*p) {
+        const char *e = strchr(p, ',');
+        size_t len = e ? (size_t)(e - p) : strlen(p);
+        if (n == cap || len < 4 || len >= 16 || strncmp(p, "sm_", 3) != 0) return -1;
+        for (size_t i = 3; i < len; i++)
+            if (!((p[i] >= '0' && p[i] <= '9') || (i + 1 == len && p[i] == 'a'))) return -1;
+        memcpy(archs[n], p, len);
+        archs[n++][len] = 0;
+        p += len + (e ? 1 : 0);
+    }
+    return n;
+}
+
 static int cmd_compile(int argc, char **argv) {
     cg_options o = {.use_cache = 1};
     const char *out = "plan.bin";
+    char archs[8][16];
+    const char *arch_ptrs[8];
+    int arch_given = 0;
     for (int i = 2; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "-o") || !strcmp(a, "--output")) {
@@ -76,6 +99,16 @@ static int cmd_compile(int argc, char **argv) {
             o.use_cache = 0;
         } else if (!strcmp(a, "--no-fuse")) {
             o.no_fuse = 1;
+        } else if (!strcmp(a, "--arch")) {
+            if (!need_arg(i, argc, a)) return 2;
+            arch_given = 1;
+            const char *v = argv[++i];
+            int n = strcmp(v, "none") ? parse_archs(v, archs, 8) : 0;
+            if (n < 0 || (n == 0 && strcmp(v, "none"))) {
+                fprintf(stderr, "axoc: --arch: expected GPU architectures like sm_80,sm_90a (or none), found \"%s\"\n", v);
+                return 2;
+            }
+            o.narch = n;
         } else if (a[0] == '-') {
             fprintf(stderr, "axoc: unknown option %s\n%s", a, usage);
             return 2;
@@ -90,6 +123,11 @@ static int cmd_compile(int argc, char **argv) {
         fprintf(stderr, "axoc compile: missing CONFIG.yml\n%s", usage);
         return 2;
     }
+    /* no --arch: the GPU of this machine, if there is one (the plan then starts without compiling kernels) */
+    if (!arch_given && rt_cuda_device_count(NULL, 0) > 0 && rt_cuda_device_arch(0, archs[0], sizeof archs[0]) == 0)
+        o.narch = 1;
+    for (int k = 0; k < o.narch; k++) arch_ptrs[k] = archs[k];
+    o.archs = arch_ptrs;
     ax_diag d;
     ax_diag_init(&d);
     cg_result r;

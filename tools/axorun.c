@@ -2,7 +2,9 @@
  * the NVRTC layer (the runtime does not include codegen/). */
 #include "codegen/cuda_kernels.h"
 #include "codegen/fusegen.h"
+#include "codegen/kbin.h"
 #include "codegen/nvrtc.h"
+#include "ir/planfile.h"
 #include "runtime/comm_nccl.h"
 #include "runtime/cuda_exec.h"
 #include "runtime/job.h"
@@ -30,15 +32,49 @@ static const char *usage =
     "  joins the job as one rank over NCCL; AXO_COMM_TIMEOUT (seconds, default 300) bounds every\n"
     "  wait for a peer.\n"
     "  --trace writes a Chrome-trace/Perfetto timeline of optimizer step N (default 2,\n"
-    "  or 1 for a one-step run): one track per rank and stream, one event per op (CPU executor).\n";
+    "  or 1 for a one-step run): one track per rank and stream, one event per op (CUDA executor:\n"
+    "  CUDA-event times of each node on its stream).\n";
 
-/* Kernels for the CUDA executor: the registry's sources, compiled by NVRTC
- * through the on-disk kernel cache. */
+/* Kernels for the CUDA executor: the plan's own CUBINs (KBIN, axoc --arch)
+ * where it has them for the device's arch, else the registry's sources and
+ * the fused kernels compiled by NVRTC through the on-disk kernel cache. */
+static struct {
+    ax_plan_file pf;
+    cg_kbin kb; /* entries point into pf */
+} plan_kernels; /* loaded in main before any rank starts; read-only after */
+
+static void load_plan_kernels(const char *plan) {
+    ax_diag d;
+    ax_diag_init(&d);
+    if (ax_plan_read(plan, &plan_kernels.pf, &d) == 0) {
+        const ax_plan_section *s = ax_plan_find(&plan_kernels.pf, "KBIN");
+        if (s && cg_kbin_parse(s->data, s->size, plan, &plan_kernels.kb, &d) != 0) {
+            ax_warn(&d, plan, "its embedded kernels are unusable: compiling them instead");
+            ax_diag_print(&d, stderr);
+        }
+    } /* an unreadable plan is reported by the session, which reads it again */
+    ax_diag_free(&d);
+}
+
+static int plan_cubin(const char *arch, const char *name, ax_buf *cubin) {
+    const cg_kbin_entry *e = cg_kbin_find(&plan_kernels.kb, arch, name);
+    if (!e) return 0;
+    cubin->len = 0;
+    ax_buf_append(cubin, e->cubin, (size_t)e->size);
+    return 1;
+}
+
 static const char *kp_module_of(void *ctx, const char *entry) {
     const cg_cuda_kernel *k = cg_cuda_kernel_for_entry(entry);
     return k ? k->name : NULL;
 }
+static int kp_compile_fused(void *ctx, const char *entry, const char *expr, const ir_dtype *in, int nin, const char *arch,
+                            ax_buf *cubin, ax_diag *d) {
+    if (plan_cubin(arch, entry, cubin)) return 0;
+    return cg_fused_compile(ctx, entry, expr, in, nin, arch, cubin, d);
+}
 static int kp_compile(void *ctx, const char *module, const char *arch, ax_buf *cubin, ax_diag *d) {
+    if (plan_cubin(arch, module, cubin)) return 0;
     const cg_cuda_kernel *k = cg_cuda_kernel_find(module);
     if (!k) {
         ax_error(d, module, "no such kernel source");
@@ -187,7 +223,7 @@ static int run_rank(const char *plan, const rt_launch_env *e, const char *execut
                api ? api->name : "?", device, ndev);
         ax_diag_free(&ld);
     }
-    cuda->opts = (rt_cuda_opts){.device = device, .kernels = {.module_of = kp_module_of, .compile = kp_compile, .compile_fused = cg_fused_compile},
+    cuda->opts = (rt_cuda_opts){.device = device, .kernels = {.module_of = kp_module_of, .compile = kp_compile, .compile_fused = kp_compile_fused},
                                 .info = cuda->info, .info_cap = sizeof cuda->info};
     cuda->quiet = o->quiet;
     o->attach = use_cuda ? attach_cuda : NULL;
@@ -277,6 +313,7 @@ int main(int argc, char **argv) {
         fputs(usage, stderr);
         return 2;
     }
+    load_plan_kernels(plan);
     ax_diag d;
     ax_diag_init(&d);
     static cuda_attach_ctx cuda; /* lives through the run; ranks share it read-only (info: rank 0) */
@@ -351,15 +388,12 @@ int main(int argc, char **argv) {
         rc = 1;
     }
     if (!rc && ndev > 0 && (!executor || !strcmp(executor, "cuda"))) {
-        cuda.opts = (rt_cuda_opts){.kernels = {.module_of = kp_module_of, .compile = kp_compile, .compile_fused = cg_fused_compile},
+        cuda.opts = (rt_cuda_opts){.kernels = {.module_of = kp_module_of, .compile = kp_compile, .compile_fused = kp_compile_fused},
                                    .info = cuda.info, .info_cap = sizeof cuda.info};
         cuda.quiet = o.quiet;
         o.attach = attach_cuda;
         o.attach_ctx = &cuda;
     }
-    if (trace_path && o.attach)
-        ax_warn(&d, trace_path, "--trace records the CPU executor's nodes only; with the CUDA executor it stays empty "
-                "(pass --executor cpu to trace)");
     if (trace_path) {
         o.trace = rt_trace_create();
         if (!o.trace_step) o.trace_step = o.max_steps == 1 ? 1 : 2;
