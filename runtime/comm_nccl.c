@@ -13,8 +13,11 @@
  */
 #include "runtime/comm_nccl.h"
 
+#include <math.h>
 #include <pthread.h>
 #include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
@@ -66,9 +69,22 @@ struct rt_nccl_world {
     int nfl, capfl;
     void **evpool; /* completed events, for reuse */
     int nevpool, capevpool;
+    uint64_t oldest_bits; /* the earliest in-flight deadline (a double's bits; +inf: none), read without mu */
+    double stuck_grace_s; /* see watchdog() */
 };
 
 static void lock(rt_nccl_world *w) { pthread_mutex_lock(&w->mu); }
+static void set_oldest(rt_nccl_world *w, double t) {
+    uint64_t b;
+    memcpy(&b, &t, sizeof b);
+    __atomic_store_n(&w->oldest_bits, b, __ATOMIC_RELEASE);
+}
+static double get_oldest(rt_nccl_world *w) {
+    uint64_t b = __atomic_load_n(&w->oldest_bits, __ATOMIC_ACQUIRE);
+    double t;
+    memcpy(&t, &b, sizeof t);
+    return t;
+}
 static void unlock(rt_nccl_world *w) { pthread_mutex_unlock(&w->mu); }
 static int is_aborted(rt_nccl_world *w) { return __atomic_load_n(&w->aborted, __ATOMIC_ACQUIRE); }
 
@@ -185,6 +201,10 @@ static int issued(ncomm *c, const char *what, int r, void *stream) {
 static void poll_inflight(rt_nccl_world *w) {
     const rt_nccl_api *a = w->api;
     double now = now_s();
+    double oldest = INFINITY;
+    for (int i = 0; i < w->nfl; i++)
+        if (w->fl[i].deadline < oldest) oldest = w->fl[i].deadline;
+    set_oldest(w, oldest); /* before the loop: what remains is a subset */
     for (int i = 0; i < w->nfl;) {
         inflight *f = &w->fl[i];
         if (is_aborted(w)) { /* the events stay: after an abort nothing on the device is released */
@@ -217,19 +237,43 @@ static void poll_inflight(rt_nccl_world *w) {
     }
 }
 
+/* The caller's thread can be stuck inside a CUDA or NCCL call that holds mu
+ * (a launch queue filled behind a collective that never completes): the
+ * watchdog cannot take mu to abort. Past the deadline plus this grace it
+ * says why and ends the process, so the launcher stops the job (30 s;
+ * AXO_COMM_STUCK_GRACE_S for tests). */
+#define STUCK_GRACE_S 30.0
+
 static void *watchdog(void *arg) {
     rt_nccl_world *w = arg;
-    lock(w);
-    w->api->set_device(w->api->ctx, w->device); /* its CUDA calls go to the rank's device */
-    while (!w->dog_stop) {
+    /* its CUDA calls go to the rank's device (cudaSetDevice is per thread: no lock, which the caller may
+     * already hold for good) */
+    w->api->set_device(w->api->ctx, w->device);
+    for (;;) {
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_nsec += 200000000L; /* 0.2 s */
+        if (until.tv_nsec >= 1000000000L) until.tv_sec++, until.tv_nsec -= 1000000000L;
+        if (pthread_mutex_timedlock(&w->mu, &until) != 0) {
+            if (now_s() > get_oldest(w) + w->stuck_grace_s) {
+                fprintf(stderr,
+                        "nccl: error: rank %d: a collective did not complete within AXO_COMM_TIMEOUT (%g s) and this "
+                        "process is stuck inside a CUDA/NCCL call (a peer rank died or hangs); exiting without cleanup\n",
+                        w->rank, w->timeout_s);
+                _Exit(1);
+            }
+            continue;
+        }
+        if (w->dog_stop) {
+            unlock(w);
+            break;
+        }
         poll_inflight(w);
         int busy = w->nfl > 0;
         unlock(w);
         struct timespec ts = {0, busy ? 200000L : 2000000L}; /* 0.2 ms while work is in flight, else 2 ms */
         nanosleep(&ts, NULL);
-        lock(w);
     }
-    unlock(w);
     return NULL;
 }
 
@@ -254,6 +298,7 @@ static int inflight_push(ncomm *c, const char *what, void *stream) {
     inflight *f = &w->fl[w->nfl++];
     f->ev = ev;
     f->deadline = now_s() + w->timeout_s;
+    if (f->deadline < get_oldest(w)) set_oldest(w, f->deadline);
     f->c = c;
     snprintf(f->what, sizeof f->what, "%s", what);
     if (!w->dog_running) {
@@ -852,6 +897,9 @@ rt_nccl_world *rt_nccl_world_create(const rt_nccl_api *api, const unsigned char 
     }
     *w = (rt_nccl_world){.api = api, .rank = rank, .size = size, .device = device, .timeout_s = timeout_s};
     pthread_mutex_init(&w->mu, NULL);
+    set_oldest(w, INFINITY);
+    const char *grace = getenv("AXO_COMM_STUCK_GRACE_S");
+    w->stuck_grace_s = grace && atof(grace) > 0 ? atof(grace) : STUCK_GRACE_S;
     /* device collectives return once enqueued, unless AXO_NCCL_SYNC=1 or the
      * table has no events */
     const char *sync = getenv("AXO_NCCL_SYNC");

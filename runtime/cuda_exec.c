@@ -736,6 +736,7 @@ typedef struct gx {
     ax_diag *d;
     int64_t scr_off; /* scratch taken by this node so far */
     int stage_only;  /* input nodes only fill their host staging (a graph replays the copies) */
+    uint32_t gemm_align; /* > 0: a GEMM plan serves operands at offsets with only this alignment (chunks) */
     region reg[MAXREG];
     int nreg;
     char where[160];
@@ -1144,6 +1145,7 @@ typedef struct gemm_plan {
     int64_t M, N, K;
     int ta, tb;
     ir_dtype t, tc;         /* operands' dtype, result's dtype (f32 logits of bf16 operands) */
+    uint32_t align;         /* the operands' common pointer alignment (bytes, <= 256; 0: 256) */
     struct gemm_plan *next; /* a node with several GEMMs (linear_cross_entropy) */
 #ifdef AXO_HAVE_CUDA
     cublasLtMatmulDesc_t op;
@@ -1192,12 +1194,21 @@ static int gemm_prepare(gx *x, gemm_plan *g) {
         return -1;
     cublasLtMatmulPreference_t pref = NULL;
     uint64_t ws = (uint64_t)x->dev->ws_bytes;
+    uint32_t al = g->align ? g->align : 256; /* an algorithm must not assume more than the pointers have */
     cublasLtMatmulHeuristicResult_t res;
     int nres = 0;
     memset(&res, 0, sizeof res);
     int rc = ckb(d, w, "cublasLtMatmulPreferenceCreate", cublasLtMatmulPreferenceCreate(&pref)) ||
              ckb(d, w, "cublasLtMatmulPreferenceSetAttribute",
                  cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws, sizeof ws)) ||
+             ckb(d, w, "cublasLtMatmulPreferenceSetAttribute (alignment)",
+                 cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, &al, sizeof al)) ||
+             ckb(d, w, "cublasLtMatmulPreferenceSetAttribute (alignment)",
+                 cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES, &al, sizeof al)) ||
+             ckb(d, w, "cublasLtMatmulPreferenceSetAttribute (alignment)",
+                 cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, &al, sizeof al)) ||
+             ckb(d, w, "cublasLtMatmulPreferenceSetAttribute (alignment)",
+                 cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, &al, sizeof al)) ||
              ckb(d, w, "cublasLtMatmulAlgoGetHeuristic",
                  cublasLtMatmulAlgoGetHeuristic(x->dev->lt, g->op, g->la, g->lb, g->lc, g->lc, pref, 1, &res, &nres));
     if (pref) cublasLtMatmulPreferenceDestroy(pref);
@@ -1693,7 +1704,9 @@ static int gemm_k(gx *x, int k, int64_t M, int64_t N, int64_t K, int ta, int tb,
             ax_error(x->d, x->where, "out of host memory");
             return -1;
         }
-        *g = (gemm_plan){.M = M, .N = N, .K = K, .ta = ta, .tb = tb, .t = t, .tc = tc};
+        /* while planning, buffers sit at their offsets from 256-aligned bases: the low bits are the alignment */
+        uint64_t lo = (A | B | C | x->gemm_align) & 255;
+        *g = (gemm_plan){.M = M, .N = N, .K = K, .ta = ta, .tb = tb, .t = t, .tc = tc, .align = lo ? (uint32_t)(lo & -lo) : 256};
         if (prev) prev->next = g;
         else x->pr->gemm[x->ni] = g;
         return gemm_prepare(x, g);
@@ -1741,6 +1754,8 @@ static int g_linear_cross_entropy(gx *x) {
     if (T < 1 || H < 1 || V < 1) return unsupported(x, "an empty linear_cross_entropy");
     /* plans: 3 GEMMs for a full chunk, 3 more for a shorter last one */
     int nshapes = T % C ? 2 : 1;
+    /* one plan serves every full chunk: its h/dh operands sit C*H*esz bytes apart */
+    x->gemm_align = (uint32_t)((C * H * esz(t)) & 255);
     char e[64];
     ename(e, sizeof e, "axo_lce_chunk", t);
     for (int64_t t0 = 0; t0 < T; t0 += C) {
@@ -2071,6 +2086,7 @@ static void set_where(gx *x, int i) {
     x->ni = i;
     x->n = &x->pr->p->nodes[i];
     x->scr_off = 0;
+    x->gemm_align = 0;
     x->nreg = 0;
     for (int k = 0; k < x->n->nin; k++)
         if (!on_host(x, x->n->in[k])) reg_add(x, ptr(x, x->n->in[k]), nbytes(x, x->n->in[k]));
@@ -2352,13 +2368,16 @@ static int check_flags(rt_cuda_prog *pr, rt_cuda_state *st, rt_input_fn inputs, 
         int32_t t = fl[pr->flag_slot[i]];
         if (t == FLAG_INIT) continue;
         const ir_node *n = &pr->p->nodes[i];
-        /* the index operand: embedding(table, ids), embedding_bwd(ids, dy),
-         * cross_entropy[_bwd](logits, targets, ...) */
-        int32_t ref = n->in[n->op == IR_OP_embedding_bwd ? 0 : 1];
+        /* the index operand and its bound: embedding(table, ids), embedding_bwd(ids, dy),
+         * cross_entropy[_bwd](logits, targets, ...), linear_cross_entropy(h, w[V,H], targets, ...) */
+        int lce = n->op == IR_OP_linear_cross_entropy;
+        int32_t ref = n->in[n->op == IR_OP_embedding_bwd ? 0 : lce ? 2 : 1];
         const char *what = n->op == IR_OP_embedding || n->op == IR_OP_embedding_bwd ? "token id" : "target";
-        int64_t limit = n->op == IR_OP_embedding ? ir_ref_type(pr->m, pr->p, n->in[0])->dims[0]
+        const ir_type *t0 = ir_ref_type(pr->m, pr->p, n->in[0]);
+        int64_t limit = n->op == IR_OP_embedding       ? t0->dims[0]
                         : n->op == IR_OP_embedding_bwd ? ir_attr_int(n->attrs, n->nattrs, "vocab", 0)
-                                                       : ir_ref_type(pr->m, pr->p, n->in[0])->dims[ir_ref_type(pr->m, pr->p, n->in[0])->rank - 1];
+                        : lce                          ? ir_ref_type(pr->m, pr->p, n->in[1])->dims[0]
+                                                       : t0->dims[t0->rank - 1];
         char where[160], val[48] = "";
         snprintf(where, sizeof where, "%s node %d (%s)", pr->p->name, i, ir_ops[n->op].name);
         /* the value itself, when it came from a runtime input (the device copy is gone) */
@@ -2399,7 +2418,10 @@ static int trace_begin(ntrace *tr, rt_cuda_prog *pr, rt_cuda_state *st, ax_diag 
 #ifdef AXO_HAVE_CUDA
     if (pr->dev->dry) return 0;
     tr->ev = calloc(n, sizeof *tr->ev);
-    if (!tr->ev) return -1;
+    if (!tr->ev) {
+        ax_error(d, pr->p->name, "out of host memory");
+        return -1;
+    }
     for (int i = 0; i < pr->p->nnodes; i++)
         if (pr->node_stream[i] >= 0 && (ck(d, "trace", "cudaEventCreate", cudaEventCreate(&tr->ev[2 * i])) ||
                                         ck(d, "trace", "cudaEventCreate", cudaEventCreate(&tr->ev[2 * i + 1]))))
@@ -2607,6 +2629,10 @@ int rt_cuda_prog_run(rt_cuda_prog *pr, rt_cuda_state *st, rt_input_fn inputs, vo
     int rc = 0;
     if (dev->poison) rc = dv_memset(dev, st->arena, 0xff, st->arena_bytes, pr->p->name, d);
     if (!rc && pr->nflags) rc = dv_memset(dev, pr->flags_dev, 0x7f, 4 * (int64_t)pr->nflags, pr->p->name, d);
+    /* streams 1-2 start without waiting for stream 0: the memsets must be done first (a graph's streams fork
+     * from stream 0 after them instead) */
+    if (!rc && dev->nstreams > 1 && (dev->poison || pr->nflags) && !(pr->graph_state >= 1 && !st->trace))
+        rc = dv_sync(dev, pr->p->name, d);
     memcpy(st->host.coord, st->coord, sizeof st->host.coord);
     int synced = 0;
     ntrace tr;
@@ -2623,6 +2649,13 @@ int rt_cuda_prog_run(rt_cuda_prog *pr, rt_cuda_state *st, rt_input_fn inputs, vo
             /* offload: the CPU reference kernels on host memory, once the device is done with what
              * came before (overlapping host and device work is future work) */
             if (!synced) rc = dv_sync_all(dev, pr->p->name, d);
+            if (!synced && !rc && st->coll && st->coll->drain) { /* no host step on the data of a failed collective */
+                char err[512] = "";
+                if (st->coll->drain(st->coll->ctx, err, sizeof err) != 0) {
+                    ax_error(d, pr->p->name, "%s", err[0] ? err : "a collective failed");
+                    rc = -1;
+                }
+            }
             synced = 1;
             double t0 = tr.t ? rt_trace_now_us(tr.t) : 0;
             if (!rc) rc = rt_prog_node_run(&pr->host, &st->host, i, inputs, ctx, d);
@@ -2645,18 +2678,18 @@ int rt_cuda_prog_run(rt_cuda_prog *pr, rt_cuda_state *st, rt_input_fn inputs, vo
     ax_diag tmp;
     ax_diag_init(&tmp);
     int drained = dv_sync_all(dev, pr->p->name, &tmp);
+    if (drained != 0) { /* a kernel fault first: a collective's failure may only be its echo */
+        if (!rc)
+            ax_error(d, pr->p->name, "a kernel of this program failed: %s%s", tmp.n ? tmp.entries[0].msg : "?",
+                     dev->sync_each ? "" : " (rerun with AXO_CUDA_SYNC=1 to find the node)");
+        rc = -1;
+    }
     if (st->coll && st->coll->drain) { /* collectives that complete asynchronously: did they all succeed? */
         char err[512] = "";
         if (st->coll->drain(st->coll->ctx, err, sizeof err) != 0) {
             ax_error(d, pr->p->name, "%s", err[0] ? err : "a collective failed");
             rc = -1;
         }
-    }
-    if (drained != 0) {
-        if (!rc)
-            ax_error(d, pr->p->name, "a kernel of this program failed: %s%s", tmp.n ? tmp.entries[0].msg : "?",
-                     dev->sync_each ? "" : " (rerun with AXO_CUDA_SYNC=1 to find the node)");
-        rc = -1;
     }
     ax_diag_free(&tmp);
     if (!rc) rc = check_flags(pr, st, inputs, ctx, d);

@@ -169,11 +169,14 @@ __device__ __forceinline__ void lce_rows(const float *logits, const int *targets
         }
         float m = 0.0f, sum = 1.0f, k = 0.0f;
         if (keep) {
+            // the target's logit before any thread writes dl (which may alias logits): the
+            // barriers inside ce_row_lse order this read before every write of the row
+            const float xt = threadIdx.x == 0 ? x[tg] : 0.0f;
             const ax_lse st = ce_row_lse<float, VW>(x, V, red);
             m = st.m;
             sum = st.s;
             k = scale / sum;
-            if (threadIdx.x == 0) loss[t] = m + logf(sum) - x[tg];
+            if (threadIdx.x == 0) loss[t] = m + logf(sum) - xt;
         } else if (threadIdx.x == 0) {
             loss[t] = 0.0f;
         }

@@ -12,7 +12,9 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <time.h>
+#include <unistd.h>
 
 /* ---- the fake ---------------------------------------------------------------------- */
 #define F_REMOTE_ERROR 6   /* ncclRemoteError */
@@ -29,6 +31,7 @@ static struct fake {
     int stream_hangs;        /* stream_query never drains */
     int error_after;         /* comm_state fails from its n-th call on (0: never) */
     int stream_error;        /* stream_query fails */
+    int block_enqueue;       /* a collective's enqueue never returns (a launch queue full behind a hang) */
     int split_rank, split_size;
     /* record */
     char log[4096];
@@ -139,6 +142,10 @@ static int f_group_end(void *ctx) {
 }
 /* Data ops: sums over one rank are copies; on bigger fake comms only logged. */
 static int f_enqueue(void *comm) {
+    while (F.block_enqueue) { /* stuck inside the call, as CUDA would be */
+        struct timespec ts = {0, 10000000L};
+        nanosleep(&ts, NULL);
+    }
     ((fcomm *)comm)->pending = F.pending_polls;
     return F.pending_polls ? RT_NCCL_PENDING : 0;
 }
@@ -639,6 +646,45 @@ static void test_dev_async(void) {
     CHECK_EQ(F.comms, 0);
 }
 
+/* The caller is stuck inside an NCCL call (holding the backend's lock)
+ * behind a collective that never completes: the watchdog cannot abort, so
+ * past the deadline + grace it says why and ends the process. Run in a
+ * child process. */
+static void test_stuck_exit(void) {
+    int pipefd[2];
+    CHECK(pipe(pipefd) == 0);
+    fflush(stdout);
+    fflush(stderr);
+    pid_t pid = fork();
+    if (pid == 0) {
+        dup2(pipefd[1], 2);
+        close(pipefd[0]);
+        setenv("AXO_COMM_STUCK_GRACE_S", "0.3", 1);
+        fake_reset();
+        rt_nccl_world *w = world(1, 2, 0.2);
+        char dev[64];
+        F.stream_hangs = 1;
+        rt_nccl_all_reduce(rt_nccl_comm(w), IR_F32, dev, dev, 4, dev); /* in flight, never completes */
+        F.block_enqueue = 1;
+        rt_nccl_all_reduce(rt_nccl_comm(w), IR_F32, dev, dev, 4, dev); /* stuck here, holding the lock */
+        _Exit(7); /* not reached */
+    }
+    close(pipefd[1]);
+    double t0 = now_s();
+    int status = 0;
+    CHECK(waitpid(pid, &status, 0) == pid);
+    double dt = now_s() - t0;
+    char buf[1024] = "";
+    ssize_t n = read(pipefd[0], buf, sizeof buf - 1);
+    buf[n > 0 ? n : 0] = 0;
+    close(pipefd[0]);
+    CHECK_MSG(WIFEXITED(status) && WEXITSTATUS(status) == 1, "child status %d", status);
+    CHECK_MSG(dt >= 0.5 && dt < 10.0, "exited after %.2f s", dt);
+    const char *out = buf;
+    CHECK_CONTAINS(out, "rank 1: a collective did not complete within AXO_COMM_TIMEOUT (0.2 s)");
+    CHECK_CONTAINS(out, "stuck inside a CUDA/NCCL call");
+}
+
 static void test_pick_device(void) {
     rt_launch_env e = {.rank = 5, .world_size = 8, .local_rank = 1, .local_world_size = 4};
     ax_diag d;
@@ -727,6 +773,7 @@ int main(void) {
     test_abort();
     test_dev_coll();
     test_dev_async();
+    test_stuck_exit();
     test_pick_device();
     test_share_id_one_rank();
     test_rdzv_port();
