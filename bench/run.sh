@@ -19,7 +19,10 @@
 # the CUDA executor (tests/gpu/run.sh build, which this script runs when
 # $build has none). Environment: AXO_BENCH_BUILD (default build-gpu/proj),
 # AXO_BENCH_OUT (default build-gpu/bench), AXO_BENCH_SEQS ("2048 4096"),
-# AXO_BENCH_STEPS (10), AXO_BENCH_WARMUP (3), AXO_BENCH_ONLY (axo or torch).
+# AXO_BENCH_STEPS (10), AXO_BENCH_WARMUP (3), AXO_BENCH_ONLY (axo or torch),
+# AXO_BENCH_ATTN=tc (axo with AXO_CUDA_ATTN=tc: the tensor-core attention
+# kernels; refused unless tests/gpu/run.sh's note $build/../logs/tc-attention.txt
+# says PASS, i.e. a GPU validated them; AXO_BENCH_ATTN_FORCE=1 skips that).
 # When $OUT is set (the device machine's output folder) bench.md, bench.jsonl
 # and a tarball of the logs are copied there.
 set -uo pipefail
@@ -34,7 +37,17 @@ only=${AXO_BENCH_ONLY:-}
 model=$root/bench/models/llama-3.2-1b-shape
 export AXO_CACHE_DIR=${AXO_CACHE_DIR:-$root/build-gpu/cache}
 export PYTHONUNBUFFERED=1
+attn=${AXO_BENCH_ATTN:-}
 mkdir -p "$out"
+if [ -n "$attn" ]; then
+    [ "$attn" = tc ] || { echo "bench: AXO_BENCH_ATTN must be tc or unset" >&2; exit 2; }
+    note=$(dirname "$build")/logs/tc-attention.txt
+    if [ "${AXO_BENCH_ATTN_FORCE:-}" != 1 ] && ! head -1 "$note" 2>/dev/null | grep -q '^tc-attention: PASS'; then
+        echo "bench: AXO_BENCH_ATTN=tc needs the tensor-core attention kernels validated first: $note says" \
+            "'$(head -1 "$note" 2>/dev/null || echo missing)' (run tests/gpu/run.sh; AXO_BENCH_ATTN_FORCE=1 overrides)" >&2
+        exit 2
+    fi
+fi
 : >"$out/bench.jsonl"
 
 if [ ! -x "$build/axorun" ] || [ ! -x "$build/gpu_exec_check" ]; then
@@ -98,15 +111,21 @@ EOF
     (cd "$d" && "$build/axoc" compile cfg.yml -o plan.bin >compile.log 2>&1) ||
         { echo "{\"impl\": \"axo\", \"seq\": $seq, \"error\": \"axoc compile failed\"}"; return 1; }
     sample_start "$d/smi.txt"
-    (cd "$d" && timeout 900 "$build/axorun" plan.bin --executor cuda --overwrite >run.log 2>&1)
+    if [ -n "$attn" ]; then
+        (cd "$d" && AXO_CUDA_ATTN=$attn timeout 900 "$build/axorun" plan.bin --executor cuda --overwrite >run.log 2>&1)
+    else
+        (cd "$d" && timeout 900 "$build/axorun" plan.bin --executor cuda --overwrite >run.log 2>&1)
+    fi
     local rc=$?
     rm -f "$d/out/model.safetensors" "$d/data.jsonl" # 2.5 GB of random weights; the data are regenerated
     local smi
     smi=$(sample_stop "$d/smi.txt")
-    python3 - "$d" "$seq" "$warm" "$rc" "$smi" <<'EOF'
+    python3 - "$d" "$seq" "$warm" "$rc" "$smi" "$attn" <<'EOF'
 import json, re, statistics, sys
 d, seq, warm, rc, smi = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), sys.argv[5]
 r = {"impl": "axo", "seq": seq, "batch": 1}
+if sys.argv[6]:
+    r["impl"], r["attn"] = "axo (AXO_CUDA_ATTN=" + sys.argv[6] + ")", sys.argv[6]
 log = open(f"{d}/run.log").read()
 m = re.search(r"CUDA executor on (.*?): ([0-9.]+ [KMG]iB) on the device", log)
 if m:

@@ -23,6 +23,9 @@ static const char *const e_attention_bwd[] = {
     F32_BF16("axo_attn_bwd_preprocess"), F32_BF16("axo_attn_bwd_dkdv_hd64"), F32_BF16("axo_attn_bwd_dkdv_hd128"),
     F32_BF16("axo_attn_bwd_dq_hd64"),    F32_BF16("axo_attn_bwd_dq_hd128"),  NULL};
 static const char *const e_attention_fwd[] = {F32_BF16("axo_attn_fwd_hd64"), F32_BF16("axo_attn_fwd_hd128"), NULL};
+static const char *const e_attention_tc[] = {
+    "axo_attn_tc_fwd_hd64_bf16",     "axo_attn_tc_bwd_dkdv_hd64_bf16",  "axo_attn_tc_bwd_dq_hd64_bf16",
+    "axo_attn_tc_fwd_hd128_bf16",    "axo_attn_tc_bwd_dkdv_hd128_bf16", "axo_attn_tc_bwd_dq_hd128_bf16", NULL};
 static const char *const e_bias[] = {F32_BF16("axo_bias_add"), F32_BF16("axo_bias_grad_partial"),
                                      F32_BF16("axo_bias_grad_reduce"), NULL};
 static const char *const e_cross_entropy[] = {F32_BF16("axo_cross_entropy_fwd"), F32_BF16("axo_cross_entropy_bwd"), F32_BF16("axo_lce_chunk"),
@@ -42,9 +45,9 @@ static const char *const e_swiglu[] = {F32_BF16("axo_swiglu_fwd"), F32_BF16("axo
 #define K(n) {#n, cg_ksrc_##n, e_##n, (int)(AX_ARRAY_LEN(e_##n) - 1)}
 /* Name order (the order embed_kernels.cmake lists the files in). */
 static const cg_cuda_kernel kernels[] = {
-    K(adamw),         K(attention_any), K(attention_blk), K(attention_bwd), K(attention_fwd), K(bias),
-    K(cross_entropy), K(elementwise),   K(embedding),     K(misc),          K(reduce),        K(rmsnorm),
-    K(rope),          K(swiglu),
+    K(adamw),         K(attention_any), K(attention_blk), K(attention_bwd), K(attention_fwd), K(attention_tc),
+    K(bias),          K(cross_entropy), K(elementwise),   K(embedding),     K(misc),          K(reduce),
+    K(rmsnorm),       K(rope),          K(swiglu),
 };
 #undef K
 

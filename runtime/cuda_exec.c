@@ -93,6 +93,12 @@ static const struct ksig {
     TS("axo_attn_blk_bwd_dq_hd64", "pppppppppppiiiifi"),
     TS("axo_attn_blk_bwd_dq_hd128", "pppppppppppiiiifi"),
     {"axo_attn_merge_f32", "ppppppliii"},
+    {"axo_attn_tc_fwd_hd64_bf16", "ppppppiiifi"},
+    {"axo_attn_tc_fwd_hd128_bf16", "ppppppiiifi"},
+    {"axo_attn_tc_bwd_dkdv_hd64_bf16", "pppppppppiiifi"},
+    {"axo_attn_tc_bwd_dkdv_hd128_bf16", "pppppppppiiifi"},
+    {"axo_attn_tc_bwd_dq_hd64_bf16", "ppppppppiiifi"},
+    {"axo_attn_tc_bwd_dq_hd128_bf16", "ppppppppiiifi"},
 };
 #undef TS
 
@@ -1366,9 +1372,18 @@ static int g_rope(gx *x) {
 static int64_t att_smem_fwd(int64_t hd) { return (64 * (hd + 1) * 3 + 64 * 65) * 4 + 128 * 4; }
 static int64_t att_smem_bwd(int64_t hd) { return (4 * 64 * (hd + 1) + 64 * 65) * 4 + 256 * 4; }
 
+/* The tensor-core kernels (attention_tc.cuh, bf16 only): block and shared
+ * memory of the forward, dK/dV and dQ kernels. */
+static int att_tc_nt(int kind) { return kind == 1 ? 256 : 128; }
+static int64_t att_tc_smem(int kind, int64_t hd) {
+    int64_t tile = 64 * (hd + 8) * 2;
+    return kind == 0 ? 5 * tile + 512 : kind == 1 ? 6 * tile + 2 * 64 * 72 * 2 + 1536 : 6 * tile + 512;
+}
+
 typedef struct att_dims {
     int64_t B, S, nh, nkv, hd;
     int fast; /* the FlashAttention-style kernels (hd 64/128) */
+    int tc;   /* ... their tensor-core versions (bf16; AXO_CUDA_ATTN=tc) */
 } att_dims;
 
 static int att_check(gx *x, att_dims *a, int bwd) {
@@ -1381,6 +1396,8 @@ static int att_check(gx *x, att_dims *a, int bwd) {
     int64_t smem = bwd ? att_smem_bwd(a->hd) : att_smem_fwd(a->hd);
     a->fast = (a->hd == 64 || a->hd == 128) && smem <= x->dev->smem_optin && a->nh <= 65535 && a->nkv <= 65535 &&
               a->B <= 65535 && !(force && !strcmp(force, "any"));
+    a->tc = a->fast && force && !strcmp(force, "tc") && dt(x, IN(0)) == IR_BF16 &&
+            att_tc_smem(bwd ? 1 : 0, a->hd) <= x->dev->smem_optin && att_tc_smem(2, a->hd) <= x->dev->smem_optin;
     if (!a->fast && (a->hd < 1 || a->hd > 256))
         return unsupported(x, "attention with head_dim %lld (the kernels cover 1..256)", (long long)a->hd);
     return 0;
@@ -1407,6 +1424,10 @@ static int g_attention(gx *x) {
         ka_i(&a, A.nkv);
         ka_f(&a, scale);
         ka_i(&a, causal);
+        if (A.tc) {
+            snprintf(e, sizeof e, "axo_attn_tc_fwd_hd%lld_bf16", (long long)A.hd);
+            return launch(x, e, (A.S + 63) / 64, A.nh, A.B, att_tc_nt(0), 1, att_tc_smem(0, A.hd), &a);
+        }
         snprintf(base, sizeof base, "axo_attn_fwd_hd%lld", (long long)A.hd);
         return launch(x, ename(e, sizeof e, base, t), (A.S + 63) / 64, A.nh, A.B, 256, 1, att_smem_fwd(A.hd), &a);
     }
@@ -1469,6 +1490,14 @@ static int g_attention_bwd(gx *x) {
             ka_i(&a, A.nkv);
             ka_f(&a, scale);
             ka_i(&a, causal);
+            if (A.tc) {
+                snprintf(e, sizeof e, pass == 0 ? "axo_attn_tc_bwd_dkdv_hd%lld_bf16" : "axo_attn_tc_bwd_dq_hd%lld_bf16",
+                         (long long)A.hd);
+                if (launch(x, e, (A.S + 63) / 64, pass == 0 ? A.nkv : A.nh, A.B, att_tc_nt(pass == 0 ? 1 : 2), 1,
+                           att_tc_smem(pass == 0 ? 1 : 2, A.hd), &a))
+                    return -1;
+                continue;
+            }
             snprintf(base, sizeof base, pass == 0 ? "axo_attn_bwd_dkdv_hd%lld" : "axo_attn_bwd_dq_hd%lld", (long long)A.hd);
             if (launch(x, ename(e, sizeof e, base, t), (A.S + 63) / 64, pass == 0 ? A.nkv : A.nh, A.B, 256, 1,
                        att_smem_bwd(A.hd), &a))

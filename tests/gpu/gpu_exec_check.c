@@ -339,17 +339,22 @@ static void make_ops(void) {
             int B, S, nh, nkv, hd, causal;
             const char *attn;
         } at[] = {{2, 150, 4, 2, 16, 1, NULL}, {2, 150, 4, 2, 64, 1, NULL}, {1, 97, 2, 1, 128, 0, NULL},
-                  {2, 70, 4, 2, 64, 1, "any"}};
+                  {2, 70, 4, 2, 64, 1, "any"},
+                  /* the tensor-core kernels (attention_tc.cuh, bf16 only): causal, packed segments, GQA, S % 64 != 0 */
+                  {2, 150, 4, 2, 64, 1, "tc"}, {2, 150, 4, 2, 128, 1, "tc"}, {1, 97, 2, 1, 128, 0, "tc"}};
         for (size_t i = 0; i < AX_ARRAY_LEN(at); i++) {
+            const int tc = at[i].attn && !strcmp(at[i].attn, "tc");
+            if (tc && strcmp(t, "bf16") != 0) continue;
             char n2[120], q[48], kv[48], sg[32], ls[32];
             snprintf(n2, sizeof n2, "attention+bwd hd%d causal=%d%s", at[i].hd, at[i].causal,
-                     at[i].attn ? " (generic kernels)" : "");
+                     tc ? " (tensor-core kernels)" : at[i].attn ? " (generic kernels)" : "");
             snprintf(q, sizeof q, "[%d,%d,%d,%d]", at[i].B, at[i].S, at[i].nh, at[i].hd);
             snprintf(kv, sizeof kv, "[%d,%d,%d,%d]", at[i].B, at[i].S, at[i].nkv, at[i].hd);
             snprintf(sg, sizeof sg, "[%d,%d]", at[i].B, at[i].S);
             snprintf(ls, sizeof ls, "[%d,%d,%d]", at[i].B, at[i].nh, at[i].S);
             double sc = 1.0 / sqrt((double)at[i].hd);
-            add_op(NM(n2), 1e-4, 2e-5, at[i].attn,
+            /* tc: lse (the one f32 result) from mma.sync sums and exp2/log2: a little looser */
+            add_op(NM(n2), tc ? 2e-4 : 1e-4, tc ? 5e-5 : 2e-5, at[i].attn,
                    HDR "global @q : %s%s act {scale=1.5}\nglobal @k : %s%s act {scale=1.5}\nglobal @v : %s%s act\n"
                        "global @seg : i32%s act {gen=\"seg\"}\nglobal @do : %s%s act\n"
                        "global @o : %s%s act {gen=\"nan\", check=1}\nglobal @lse : f32%s act {gen=\"nan\", check=1}\n"
@@ -615,6 +620,7 @@ typedef struct trcase {
     int world, sp;      /* > 1: that many local ranks on the one GPU (sp: sequence parallel degree) */
     pass_shard_cfg sh;  /* ZeRO stage, offload */
     int unfused;        /* liger_fused_linear_cross_entropy: false (matmul + cross_entropy) */
+    const char *attn;   /* AXO_CUDA_ATTN for this case (NULL: default; one-rank cases only) */
 } trcase;
 
 static trcase trs[32];
@@ -653,6 +659,9 @@ static void make_trains(void) {
     add_tr("tiny-qwen3", 0, 1, 0, 0, 0, 0, 2, 64);
     add_tr("tiny-llama", 1, 0, 256, 4, 2, 64, 2, 200);
     add_tr("tiny-llama", 0, 0, 256, 2, 1, 128, 2, 130);
+    add_tr("tiny-llama", 1, 0, 256, 4, 2, 64, 2, 200);
+    trs[ntrs - 1].attn = "tc";
+    strncat(trs[ntrs - 1].name, " (tensor-core attention)", sizeof trs[ntrs - 1].name - strlen(trs[ntrs - 1].name) - 1);
     /* sequence parallelism: ring attention (attention_blk, attn_merge, ring_shift) */
     add_trp("sp 2", 0, 0, 64, 2, 128, 2, 2, (pass_shard_cfg){0});
     add_trp("sp 2", 1, 1, 128, 1, 192, 2, 2, (pass_shard_cfg){0});
@@ -864,7 +873,9 @@ static void run_train(const trcase *t) {
         ax_diag_init(&d);
         char msg[1024] = "";
         int ok = 0;
+        if (t->attn) setenv("AXO_CUDA_ATTN", t->attn, 1);
         train_rank(t, NULL, NULL, &ok, msg, sizeof msg, &d);
+        if (t->attn) unsetenv("AXO_CUDA_ATTN");
         if (d.nerrors) ax_diag_print(&d, stdout);
         result(ok, t->name, "%s", msg);
         ax_diag_free(&d);

@@ -18,6 +18,10 @@
 #                     for a few training steps of tiny models (f32/bf16, head_dim
 #                     16/64/128, checkpointing); AXO_CUDA_SYNC=1 so a fault names
 #                     its node; resumed after a lost context (exit 3)
+#   tc-attention      the gpu_exec_check cases of the tensor-core attention
+#                     kernels (AXO_CUDA_ATTN=tc) on their own; also written to
+#                     logs/tc-attention.txt and $OUT/tc-attention.txt, which
+#                     bench/run.sh AXO_BENCH_ATTN=tc requires to say PASS
 #   e2e:<config>      axoc + axorun end to end, --executor cpu vs --executor cuda,
 #                     per-step loss and grad norm from train_log.jsonl (bf16 1e-2
 #                     relative, f32 1e-4), 1 rank and 2 local ranks on one GPU
@@ -178,6 +182,28 @@ check_exec() {
                 "$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$logs/exec-one-stream.log" | tail -1) (AXO_CUDA_STREAMS=0, exit $r1)"
         fi
     fi
+    tc_note "$rc"
+}
+
+# The tensor-core attention kernels (codegen/kernels/attention_tc.cuh, AXO_CUDA_ATTN=tc) are
+# not the default until a GPU has validated them: their gpu_exec_check cases (names with
+# "tensor-core") get their own row and a note, $logs/tc-attention.txt (copied to
+# $OUT/tc-attention.txt), whose first line is "tc-attention: PASS" only if every one of them
+# ran and passed. bench/run.sh with AXO_BENCH_ATTN=tc refuses to run unless it says PASS.
+tc_note() { # exit status of the last gpu_exec_check process
+    local want=4 note="$logs/tc-attention.txt" lines nok nbad status
+    lines=$(cat "$logs"/exec-[0-9]*.log 2>/dev/null | grep -E '^(ok|FAIL) .*tensor-core')
+    nok=$(printf '%s\n' "$lines" | grep -c '^ok ')
+    nbad=$(printf '%s\n' "$lines" | grep -c '^FAIL')
+    if [ "$1" -eq 77 ]; then status=SKIP
+    elif [ "$nbad" -eq 0 ] && [ "$nok" -eq "$want" ]; then status=PASS
+    else status=FAIL; fi
+    {
+        echo "tc-attention: $status ($nok of $want tensor-core cases passed, $nbad failed)"
+        echo "AXO_CUDA_ATTN=tc (codegen/kernels/attention_tc.cuh) may be benchmarked only after PASS."
+        printf '%s\n' "$lines"
+    } >"$note"
+    record "$status" tc-attention "$nok of $want tensor-core attention cases passed (AXO_CUDA_ATTN=tc; $note)"
 }
 
 # config file for the e2e runs: name dtype model extra-yaml
@@ -430,6 +456,7 @@ run_checks() {
     printf '%s\n' "${rows[@]}" | tee "$logs/summary.txt"
     if [ -n "${OUT:-}" ] && [ -d "${OUT:-}" ]; then
         cp "$logs/summary.txt" "$OUT/gpu-summary.txt"
+        [ -f "$logs/tc-attention.txt" ] && cp "$logs/tc-attention.txt" "$OUT/tc-attention.txt"
         tar czf "$OUT/gpu-logs.tar.gz" -C "$out" --exclude='*.safetensors' --exclude='*.bin' --exclude='deps' \
             logs e2e oom e2e-nccl 2>/dev/null
     fi

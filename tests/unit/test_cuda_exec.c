@@ -388,6 +388,10 @@ static void dry_run(const dry_case *k) {
     free(ids), free(tgt), free(pos), free(seg);
 }
 
+/* micro_step of a plan as a dry run on a bare state with AXO_CUDA_ATTN = attn
+ * (NULL: unset); the executor's counts after it (0 on failure). */
+static rt_cuda_counts dry_micro(const fe_model *m, const fe_config *c, const char *attn);
+
 /* Runtime inputs by name, for running programs without a session. */
 typedef struct inputs_ctx {
     rt_buf *in;
@@ -398,6 +402,72 @@ static const rt_buf *test_inputs(void *ctx, const char *name) {
     for (int i = 0; i < 7; i++)
         if (!strcmp(c->names[i], name)) return &c->in[i];
     return NULL;
+}
+
+static rt_cuda_counts dry_micro(const fe_model *m, const fe_config *c, const char *attn) {
+    rt_cuda_counts r = {0};
+    ir_module *mod = build(c, m, 1, (pass_shard_cfg){0});
+    if (!mod) return r;
+    if (attn) setenv("AXO_CUDA_ATTN", attn, 1);
+    ax_diag d;
+    ax_diag_init(&d);
+    rt_cuda_opts o = {.dry_run = 1};
+    rt_cuda_dev *dev = NULL;
+    rt_cuda_state st;
+    rt_cuda_prog pm;
+    memset(&pm, 0, sizeof pm);
+    const ir_program *micro = ir_program_find(mod, "micro_step");
+    int64_t B = c->micro_batch_size, S = c->sequence_len;
+    rt_buf in[7];
+    const char *names[7] = {"input_ids", "targets", "position_ids", "seq_ids", "loss_scale", "lr", "step"};
+    for (int i = 0; i < 7; i++) rt_buf_alloc(&in[i], i >= 4 ? ir_type_scalar(IR_F32) : IR_TYPE(IR_I32, B, S));
+    batch(B, S, m->vocab_size, rt_i(&in[0]), rt_i(&in[1]), rt_i(&in[2]), rt_i(&in[3]));
+    rt_f(&in[4])[0] = 1.0f / (float)(B * S), rt_f(&in[5])[0] = 1e-3f, rt_f(&in[6])[0] = 1;
+    inputs_ctx ctx = {in, names};
+    int ok = rt_cuda_dev_open(&dev, &o, &d) == 0;
+    ok = ok && rt_cuda_state_init(&st, dev, mod, &d) == 0;
+    if (ok) {
+        rt_cuda_prog *pp = &pm;
+        ok = rt_cuda_prog_init(&pm, &st, micro, &d) == 0 && rt_cuda_state_alloc(&st, &pp, 1, &d) == 0 &&
+             rt_cuda_prog_run(&pm, &st, test_inputs, &ctx, &d) == 0;
+        CHECK_MSG(ok, "dry run of micro_step with AXO_CUDA_ATTN=%s", attn ? attn : "(unset)");
+        if (ok) r = rt_cuda_dev_counts(dev);
+        rt_cuda_prog_free(&pm);
+        rt_cuda_state_free(&st);
+    }
+    if (dev) rt_cuda_dev_close(dev);
+    ax_diag_print(&d, stderr);
+    ax_diag_free(&d);
+    if (attn) unsetenv("AXO_CUDA_ATTN");
+    for (int i = 0; i < 7; i++) rt_buf_free(&in[i]);
+    ir_module_destroy(mod);
+    return r;
+}
+
+/* AXO_CUDA_ATTN=tc: bf16 head_dim 64/128 attention takes the tensor-core
+ * kernels of attention_tc.cuh (every launch's pointers checked against the
+ * node's buffers by the dry run); f32 stays on the CUDA-core kernels. The
+ * attention backward's dK/dV kernel has the largest shared memory of the
+ * step, so the counts' max_smem tells which kernels ran: attention_tc.cuh's
+ * 75264 (hd 64) / 124416 (hd 128) bytes, attention_bwd.cuh's 84224 / 149760. */
+static void dry_attn_tc(void) {
+    fe_model hd64 = llama(256, 4, 2, 64), hd128 = llama(256, 2, 1, 128);
+    fe_config b64 = config(2, 150, 1, 0), b128 = config(1, 150, 1, 1), f128 = config(1, 70, 0, 0);
+    rt_cuda_counts c;
+    c = dry_micro(&hd64, &b64, NULL);
+    CHECK_EQ(c.max_smem, 84224);
+    c = dry_micro(&hd64, &b64, "tc");
+    CHECK_EQ(c.max_smem, 75264);
+    CHECK(c.launches > 0);
+    c = dry_micro(&hd128, &b128, NULL);
+    CHECK_EQ(c.max_smem, 149760);
+    c = dry_micro(&hd128, &b128, "tc");
+    CHECK_EQ(c.max_smem, 124416);
+    CHECK(c.launches > 0);
+    c = dry_micro(&hd128, &f128, "tc"); /* f32: the CUDA-core kernels */
+    CHECK_EQ(c.max_smem, 149760);
+    printf("  AXO_CUDA_ATTN=tc dry runs: bf16 hd64 (S 150, GQA 4/2) and hd128 (checkpointing) take attention_tc.cuh; "
+           "f32 does not\n");
 }
 
 /* The executor's own counts and arena, on a bare state (not through a session). */
@@ -802,6 +872,7 @@ int main(void) {
     };
     for (size_t i = 0; i < AX_ARRAY_LEN(cases); i++) dry_run(&cases[i]);
     dry_counts();
+    dry_attn_tc();
     dry_streams();
     dry_bench_fused_vs_not();
     refusals();

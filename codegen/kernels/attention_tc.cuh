@@ -1,0 +1,550 @@
+// attention_tc.cuh — tensor-core FlashAttention-2 forward and backward for
+// bf16, head_dim 64 and 128 (mma.sync.m16n8k16 bf16 x bf16 -> fp32).
+//
+// Semantics exactly those of attention_fwd.cuh / attention_bwd.cuh and
+// ck_attention_{fwd,bwd}_* (runtime/cpu_kernels.h): q[B,S,nh,hd],
+// k,v[B,S,nkv,hd], seg[B,S] (int32, NULL = one segment); query head h reads
+// kv head h / (nh/nkv); query i sees key j iff (!causal || j <= i) and
+// seg[i] == seg[j]; s_ij = scale q_i.k_j; out (bf16), lse (fp32, natural
+// log); backward D_i = dout_i.out_i (axo_attn_bwd_preprocess_bf16 of
+// attention_bwd.cuh), P_ij = exp(s_ij - lse_i), dS_ij = P_ij (dP_ij - D_i),
+// dq, dk, dv (bf16; dk/dv summed over the query heads of a kv head).
+// Accumulation and softmax in fp32. Two extra roundings compared with the
+// CUDA-core kernels, as in FlashAttention-2: P (forward) and P, dS
+// (backward) are rounded to bf16 before they enter the second matrix
+// product. The softmax runs in base 2: x = s * scale * log2(e),
+// p = exp2(x - max); lse = (max + log2(sum)) * ln(2).
+//
+// mma.sync.m16n8k16.row.col fragments (PTX ISA; g = lane / 4, t = lane % 4;
+// each 32-bit register holds two bf16, the lower column/row index in the low
+// half):
+//   A 16x16: a0 = A[g][2t..2t+1], a1 = A[g+8][2t..], a2 = A[g][2t+8..],
+//            a3 = A[g+8][2t+8..]
+//   B 16x8:  b0 = B[2t..2t+1][g], b1 = B[2t+8..2t+9][g]
+//   C 16x8:  c0,c1 = C[g][2t], C[g][2t+1]; c2,c3 = C[g+8][2t], C[g+8][2t+1]
+// A C tile pair (columns 16kk..16kk+15) is, rounded to bf16, exactly the A
+// fragment of k-step kk, so P / dS go from one product into the next in
+// registers (forward, dQ kernel).
+//
+// Shared memory tiles are bf16, rows padded to HD + 8 elements (144 / 272
+// bytes: 16-byte aligned rows for cp.async, and the 8 rows g = 0..7 a
+// fragment load touches start 4 banks apart, so the 32 lanes' 32-bit loads
+// hit 32 different banks). K/V (forward, dQ) and Q/dout (dK/dV) tiles are
+// double-buffered: tile it+1 is fetched with cp.async (zero-filled past S)
+// while tile it is computed. A tensor whose base is not 16-byte aligned
+// falls back to plain loads (same buffers, same order of arithmetic).
+//
+// 1. axo_attn_tc_fwd_hd{64,128}_bf16: grid (ceil(S/64), nh, B), block 128
+//    (4 warps). One CTA = 64 queries of one head; warp w owns query rows
+//    16w..16w+15. Q staged once; per 64-key tile up to the causal limit:
+//    S = Q K^T (8 C tiles per warp), mask, online softmax (row max over the
+//    4 lanes of a quad by xor shuffles; per-thread partial row sums, summed
+//    over the quad at the end), O = O * alpha + P V (HD/8 C tiles).
+//    Shared: Q, 2 x (K, V) tiles (64 + 4 * 64) (HD + 8) * 2, 2 x key
+//    segment ids 2 * 64 * 4 bytes
+//    = 46592 (hd 64) / 87552 (hd 128).
+// 2. axo_attn_tc_bwd_dkdv_hd{64,128}_bf16: grid (ceil(S/64), nkv, B), block
+//    256 (8 warps). One CTA owns 64 keys of one kv head: K, V staged once;
+//    loops over the query heads of the group (head order) and their 64-query
+//    tiles from the causal start (query order). Phase A: warp (kw = w % 4,
+//    hw = w / 4) computes S^T and dP^T for keys 16kw..+15 x queries
+//    32hw..+31 (K Q^T, V dout^T), then P^T and dS^T = P^T (dP^T - D), written
+//    to shared memory as bf16. Phase B: warp (kw, hw) accumulates dV += P^T
+//    dout and dK += dS^T Q for keys 16kw..+15 x head-dim columns
+//    hw HD/2 ..+HD/2 in registers. dK scaled by `scale` at the end.
+//    Shared: K, V, 2 x (Q, dout) tiles 6 * 64 (HD + 8) * 2, P^T and dS^T
+//    2 * 64 * 72 * 2, 2 x (lse, D, seg) 2 * 3 * 64 * 4 bytes
+//    = 75264 (hd 64) / 124416 (hd 128).
+// 3. axo_attn_tc_bwd_dq_hd{64,128}_bf16: grid (ceil(S/64), nh, B), block
+//    128 (4 warps). One CTA owns 64 queries of one head (warp w: rows
+//    16w..+15): Q, dout, lse, D staged once; per key tile up to the causal
+//    limit S = Q K^T, dP = dout V^T, dS = P (dP - D) in registers, dQ += dS K.
+//    dQ scaled by `scale` at the end.
+//    Shared: Q, dout, 2 x (K, V) tiles 6 * 64 (HD + 8) * 2, 2 x key segment
+//    ids 2 * 64 * 4 bytes = 55808 (hd 64) / 104960 (hd 128).
+// All need cudaFuncAttributeMaxDynamicSharedMemorySize above 48 KiB (fits
+// sm_80's 163 KiB).
+//
+// Deterministic: every output element is owned by one thread of one CTA and
+// written once; no atomics; the order of every sum (mma.sync's, the quad
+// shuffles, the loops over tiles and heads) depends only on the shapes, so
+// the same inputs and launch give the same bits.
+
+#define AXO_TC_LOG2E 1.4426950408889634f
+#define AXO_TC_LN2 0.6931471805599453f
+
+typedef unsigned int tc_u32;
+
+#ifndef AXO_TC_EMU // tests/unit/attention_tc_emu.h supplies host versions of these
+// c += A B (A 16x16 bf16 row-major fragment, B 16x8 col fragment, fp32 C).
+__device__ __forceinline__ void tc_mma(float (&c)[4], const tc_u32 (&a)[4], const tc_u32 (&b)[2]) {
+    asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
+                 "{%0,%1,%2,%3};\n"
+                 : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
+}
+// 16 bytes global -> shared, asynchronous; bytes < 16 zero-fills the rest.
+__device__ __forceinline__ void tc_cp16(void *smem, const void *gmem, int bytes) {
+    const unsigned s = (unsigned)__cvta_generic_to_shared(smem);
+    const size_t gp = __cvta_generic_to_global(gmem);
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(s), "l"(gp), "r"(bytes) : "memory");
+}
+__device__ __forceinline__ void tc_cp_commit() { asm volatile("cp.async.commit_group;\n" ::: "memory"); }
+// Waits until at most one committed group (the newest) is still in flight.
+__device__ __forceinline__ void tc_cp_wait1() { asm volatile("cp.async.wait_group 1;\n" ::: "memory"); }
+#endif
+
+__device__ __forceinline__ tc_u32 tc_pack(float lo, float hi) {
+    __nv_bfloat162 h = __floats2bfloat162_rn(lo, hi); // .x (low half) = lo
+    return *reinterpret_cast<tc_u32 *>(&h);
+}
+__device__ __forceinline__ float tc_quad_max(float v) {
+    v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, 1));
+    return fmaxf(v, __shfl_xor_sync(0xffffffffu, v, 2));
+}
+// Same bits in all 4 lanes: each step adds the same two partials.
+__device__ __forceinline__ float tc_quad_sum(float v) {
+    v += __shfl_xor_sync(0xffffffffu, v, 1);
+    return v + __shfl_xor_sync(0xffffffffu, v, 2);
+}
+
+// A fragment of rows r0.., columns k0.. of a row-major bf16 tile X (leading dim ld).
+__device__ __forceinline__ void tc_ldA(tc_u32 (&a)[4], const bf16 *X, int ld, int r0, int k0) {
+    const int lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
+    const bf16 *p = X + (r0 + g) * ld + k0 + 2 * t;
+    a[0] = *reinterpret_cast<const tc_u32 *>(p);
+    a[1] = *reinterpret_cast<const tc_u32 *>(p + 8 * ld);
+    a[2] = *reinterpret_cast<const tc_u32 *>(p + 8);
+    a[3] = *reinterpret_cast<const tc_u32 *>(p + 8 * ld + 8);
+}
+// B fragment with B[kk][n] = Y[n0 + n][k0 + kk] (Y row-major by n: K for Q K^T).
+__device__ __forceinline__ void tc_ldB_nk(tc_u32 (&b)[2], const bf16 *Y, int ld, int n0, int k0) {
+    const int lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
+    const bf16 *p = Y + (n0 + g) * ld + k0 + 2 * t;
+    b[0] = *reinterpret_cast<const tc_u32 *>(p);
+    b[1] = *reinterpret_cast<const tc_u32 *>(p + 8);
+}
+// B fragment with B[kk][n] = Z[k0 + kk][n0 + n] (Z row-major by k: V for P V).
+__device__ __forceinline__ void tc_ldB_kn(tc_u32 (&b)[2], const bf16 *Z, int ld, int k0, int n0) {
+    const int lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
+    const unsigned short *p = reinterpret_cast<const unsigned short *>(Z + (k0 + 2 * t) * ld + n0 + g);
+    b[0] = (tc_u32)p[0] | ((tc_u32)p[ld] << 16);
+    b[1] = (tc_u32)p[8 * ld] | ((tc_u32)p[9 * ld] << 16);
+}
+
+// dst[r][0..HD) (row pitch HD + 8) = rows row0 + r of a [.., rstride] bf16
+// tensor at base, r < ROWS; rows at or past S are zeros. async: cp.async
+// (base 16-byte aligned), else plain loads.
+template <int HD, int ROWS, int NT>
+__device__ __forceinline__ void tc_stage(bf16 *dst, const bf16 *base, i64 rstride, int row0, int S, bool async) {
+    constexpr int CPR = HD / 8, LDS = HD + 8;
+    for (int idx = threadIdx.x; idx < ROWS * CPR; idx += NT) {
+        const int r = idx / CPR, c = (idx % CPR) * 8;
+        const bool in = row0 + r < S;
+        const bf16 *src = base + (in ? (i64)(row0 + r) * rstride + c : (i64)0);
+        bf16 *d = dst + r * LDS + c;
+        if (async) {
+            tc_cp16(d, src, in ? 16 : 0);
+        } else {
+#pragma unroll
+            for (int e = 0; e < 8; e++) d[e] = in ? src[e] : __float2bfloat16_rn(0.0f);
+        }
+    }
+}
+
+__device__ __forceinline__ bool tc_ok(int qi, int kj, int S, int causal, const int *seg, int sq, int sk) {
+    return qi < S && kj < S && (!causal || kj <= qi) && (!seg || sq == sk);
+}
+
+template <int HD>
+__device__ __forceinline__ void tc_fwd_body(const bf16 *q, const bf16 *k, const bf16 *v, const int *seg, bf16 *out,
+                                            float *lse, int S, int nh, int nkv, float scale, int causal) {
+    constexpr int BQ = 64, BK = 64, NT = 128, LDS = HD + 8, ND = HD / 8, KD = HD / 16;
+    extern __shared__ __align__(16) unsigned char tc_smem[];
+    bf16 *Qs = reinterpret_cast<bf16 *>(tc_smem);
+    bf16 *Ks0 = Qs + BQ * LDS, *Vs0 = Ks0 + 2 * BK * LDS; // [2][BK][LDS] each
+    int *segk0 = reinterpret_cast<int *>(Vs0 + 2 * BK * LDS); // [2][BK]
+    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
+    const int q0 = blockIdx.x * BQ, h = blockIdx.y, b = blockIdx.z, kvh = h / (nh / nkv), r0 = 16 * warp;
+    const i64 qs = (i64)nh * HD, ks = (i64)nkv * HD;
+    const bf16 *kb = k + (i64)b * S * ks + (i64)kvh * HD, *vb = v + (i64)b * S * ks + (i64)kvh * HD;
+    const int *segb = seg ? seg + (i64)b * S : (const int *)0;
+    const bool async = ax_al16(q) && ax_al16(k) && ax_al16(v);
+    const float sl2 = scale * AXO_TC_LOG2E;
+    int qi[2], sq[2];
+#pragma unroll
+    for (int i = 0; i < 2; i++) {
+        qi[i] = q0 + r0 + g + 8 * i;
+        sq[i] = segb && qi[i] < S ? segb[qi[i]] : 0;
+    }
+    const int kend = causal ? min(S, q0 + BQ) : S, nkt = (kend + BK - 1) / BK;
+
+    tc_stage<HD, BQ, NT>(Qs, q + (i64)b * S * qs + (i64)h * HD, qs, q0, S, async);
+    tc_stage<HD, BK, NT>(Ks0, kb, ks, 0, S, async);
+    tc_stage<HD, BK, NT>(Vs0, vb, ks, 0, S, async);
+    if (threadIdx.x < BK) segk0[threadIdx.x] = segb && (int)threadIdx.x < S ? segb[threadIdx.x] : 0;
+    tc_cp_commit();
+
+    float o[ND][4], m[2] = {-AXO_INF, -AXO_INF}, l[2] = {0.0f, 0.0f};
+#pragma unroll
+    for (int nd = 0; nd < ND; nd++)
+#pragma unroll
+        for (int e = 0; e < 4; e++) o[nd][e] = 0.0f;
+
+    for (int it = 0; it < nkt; it++) {
+        const int k0 = it * BK, cur = it & 1;
+        if (it + 1 < nkt) { // prefetch the next tile into the other buffer (free since the end of it - 1)
+            const int nx = cur ^ 1, k1 = k0 + BK;
+            tc_stage<HD, BK, NT>(Ks0 + nx * BK * LDS, kb, ks, k1, S, async);
+            tc_stage<HD, BK, NT>(Vs0 + nx * BK * LDS, vb, ks, k1, S, async);
+            if (threadIdx.x < BK)
+                segk0[nx * BK + threadIdx.x] = segb && k1 + (int)threadIdx.x < S ? segb[k1 + threadIdx.x] : 0;
+        }
+        tc_cp_commit();
+        tc_cp_wait1();
+        __syncthreads(); // tile it (and Q) visible to every thread
+        const bf16 *Ks = Ks0 + cur * BK * LDS, *Vs = Vs0 + cur * BK * LDS;
+        const int *segk = segk0 + cur * BK;
+
+        float s[8][4];
+#pragma unroll
+        for (int j = 0; j < 8; j++)
+#pragma unroll
+            for (int e = 0; e < 4; e++) s[j][e] = 0.0f;
+#pragma unroll
+        for (int kk = 0; kk < KD; kk++) {
+            tc_u32 a[4];
+            tc_ldA(a, Qs, LDS, r0, 16 * kk);
+#pragma unroll
+            for (int j = 0; j < 8; j++) {
+                tc_u32 bb[2];
+                tc_ldB_nk(bb, Ks, LDS, 8 * j, 16 * kk);
+                tc_mma(s[j], a, bb);
+            }
+        }
+        float mx[2] = {-AXO_INF, -AXO_INF};
+#pragma unroll
+        for (int j = 0; j < 8; j++)
+#pragma unroll
+            for (int e = 0; e < 4; e++) {
+                const int i = e >> 1, c = 8 * j + 2 * t + (e & 1);
+                s[j][e] = tc_ok(qi[i], k0 + c, S, causal, segb, sq[i], segk[c]) ? s[j][e] * sl2 : -AXO_INF;
+                mx[i] = fmaxf(mx[i], s[j][e]);
+            }
+        float alpha[2], base[2];
+#pragma unroll
+        for (int i = 0; i < 2; i++) {
+            const float mn = fmaxf(m[i], tc_quad_max(mx[i]));
+            base[i] = mn == -AXO_INF ? 0.0f : mn; // a row with nothing visible yet: p = 0
+            alpha[i] = exp2f(m[i] - base[i]);     // m = -inf -> 0
+            m[i] = mn;
+            l[i] *= alpha[i];
+        }
+#pragma unroll
+        for (int j = 0; j < 8; j++)
+#pragma unroll
+            for (int e = 0; e < 4; e++) {
+                s[j][e] = exp2f(s[j][e] - base[e >> 1]);
+                l[e >> 1] += s[j][e];
+            }
+#pragma unroll
+        for (int nd = 0; nd < ND; nd++)
+#pragma unroll
+            for (int e = 0; e < 4; e++) o[nd][e] *= alpha[e >> 1];
+#pragma unroll
+        for (int kk = 0; kk < 4; kk++) {
+            const tc_u32 a[4] = {tc_pack(s[2 * kk][0], s[2 * kk][1]), tc_pack(s[2 * kk][2], s[2 * kk][3]),
+                                 tc_pack(s[2 * kk + 1][0], s[2 * kk + 1][1]),
+                                 tc_pack(s[2 * kk + 1][2], s[2 * kk + 1][3])};
+#pragma unroll
+            for (int nd = 0; nd < ND; nd++) {
+                tc_u32 bb[2];
+                tc_ldB_kn(bb, Vs, LDS, 16 * kk, 8 * nd);
+                tc_mma(o[nd], a, bb);
+            }
+        }
+        __syncthreads(); // buffer cur is read; the next iteration's prefetch may overwrite it
+    }
+#pragma unroll
+    for (int i = 0; i < 2; i++) {
+        const float L = tc_quad_sum(l[i]), inv = L > 0.0f ? 1.0f / L : 0.0f;
+        if (qi[i] >= S) continue;
+        bf16 *orow = out + ((i64)b * S + qi[i]) * qs + (i64)h * HD + 2 * t;
+#pragma unroll
+        for (int nd = 0; nd < ND; nd++)
+            *reinterpret_cast<tc_u32 *>(orow + 8 * nd) = tc_pack(o[nd][2 * i] * inv, o[nd][2 * i + 1] * inv);
+        if (t == 0) lse[((i64)b * nh + h) * S + qi[i]] = L > 0.0f ? (m[i] + log2f(L)) * AXO_TC_LN2 : -AXO_INF;
+    }
+}
+
+template <int HD>
+__device__ __forceinline__ void tc_dq_body(const bf16 *q, const bf16 *k, const bf16 *v, const int *seg,
+                                           const bf16 *dout, const float *lse, const float *D, bf16 *dq, int S,
+                                           int nh, int nkv, float scale, int causal) {
+    constexpr int BQ = 64, BK = 64, NT = 128, LDS = HD + 8, ND = HD / 8, KD = HD / 16;
+    extern __shared__ __align__(16) unsigned char tc_smem[];
+    bf16 *Qs = reinterpret_cast<bf16 *>(tc_smem), *Gs = Qs + BQ * LDS;
+    bf16 *Ks0 = Gs + BQ * LDS, *Vs0 = Ks0 + 2 * BK * LDS; // [2][BK][LDS] each
+    int *segk0 = reinterpret_cast<int *>(Vs0 + 2 * BK * LDS); // [2][BK]
+    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
+    const int q0 = blockIdx.x * BQ, h = blockIdx.y, b = blockIdx.z, kvh = h / (nh / nkv), r0 = 16 * warp;
+    const i64 qs = (i64)nh * HD, ks = (i64)nkv * HD;
+    const bf16 *kb = k + (i64)b * S * ks + (i64)kvh * HD, *vb = v + (i64)b * S * ks + (i64)kvh * HD;
+    const int *segb = seg ? seg + (i64)b * S : (const int *)0;
+    const bool async = ax_al16(q) && ax_al16(k) && ax_al16(v) && ax_al16(dout);
+    const float sl2 = scale * AXO_TC_LOG2E;
+    int qi[2], sq[2];
+    float lse2[2], Dr[2];
+#pragma unroll
+    for (int i = 0; i < 2; i++) {
+        qi[i] = q0 + r0 + g + 8 * i;
+        const bool in = qi[i] < S;
+        const i64 row = ((i64)b * nh + h) * S + qi[i];
+        sq[i] = segb && in ? segb[qi[i]] : 0;
+        lse2[i] = in ? lse[row] * AXO_TC_LOG2E : 0.0f;
+        Dr[i] = in ? D[row] : 0.0f;
+    }
+    const int kend = causal ? min(S, q0 + BQ) : S, nkt = (kend + BK - 1) / BK;
+
+    tc_stage<HD, BQ, NT>(Qs, q + (i64)b * S * qs + (i64)h * HD, qs, q0, S, async);
+    tc_stage<HD, BQ, NT>(Gs, dout + (i64)b * S * qs + (i64)h * HD, qs, q0, S, async);
+    tc_stage<HD, BK, NT>(Ks0, kb, ks, 0, S, async);
+    tc_stage<HD, BK, NT>(Vs0, vb, ks, 0, S, async);
+    if (threadIdx.x < BK) segk0[threadIdx.x] = segb && (int)threadIdx.x < S ? segb[threadIdx.x] : 0;
+    tc_cp_commit();
+
+    float dqa[ND][4];
+#pragma unroll
+    for (int nd = 0; nd < ND; nd++)
+#pragma unroll
+        for (int e = 0; e < 4; e++) dqa[nd][e] = 0.0f;
+
+    for (int it = 0; it < nkt; it++) {
+        const int k0 = it * BK, cur = it & 1;
+        if (it + 1 < nkt) {
+            const int nx = cur ^ 1, k1 = k0 + BK;
+            tc_stage<HD, BK, NT>(Ks0 + nx * BK * LDS, kb, ks, k1, S, async);
+            tc_stage<HD, BK, NT>(Vs0 + nx * BK * LDS, vb, ks, k1, S, async);
+            if (threadIdx.x < BK)
+                segk0[nx * BK + threadIdx.x] = segb && k1 + (int)threadIdx.x < S ? segb[k1 + threadIdx.x] : 0;
+        }
+        tc_cp_commit();
+        tc_cp_wait1();
+        __syncthreads();
+        const bf16 *Ks = Ks0 + cur * BK * LDS, *Vs = Vs0 + cur * BK * LDS;
+        const int *segk = segk0 + cur * BK;
+
+        float s[8][4], dp[8][4];
+#pragma unroll
+        for (int j = 0; j < 8; j++)
+#pragma unroll
+            for (int e = 0; e < 4; e++) s[j][e] = dp[j][e] = 0.0f;
+#pragma unroll
+        for (int kk = 0; kk < KD; kk++) {
+            tc_u32 a[4], ag[4];
+            tc_ldA(a, Qs, LDS, r0, 16 * kk);
+            tc_ldA(ag, Gs, LDS, r0, 16 * kk);
+#pragma unroll
+            for (int j = 0; j < 8; j++) {
+                tc_u32 bb[2];
+                tc_ldB_nk(bb, Ks, LDS, 8 * j, 16 * kk);
+                tc_mma(s[j], a, bb);  // S = Q K^T
+                tc_ldB_nk(bb, Vs, LDS, 8 * j, 16 * kk);
+                tc_mma(dp[j], ag, bb); // dP = dout V^T
+            }
+        }
+#pragma unroll
+        for (int j = 0; j < 8; j++)
+#pragma unroll
+            for (int e = 0; e < 4; e++) {
+                const int i = e >> 1, c = 8 * j + 2 * t + (e & 1);
+                const float p = tc_ok(qi[i], k0 + c, S, causal, segb, sq[i], segk[c])
+                                    ? exp2f(s[j][e] * sl2 - lse2[i])
+                                    : 0.0f;
+                s[j][e] = p * (dp[j][e] - Dr[i]); // dS
+            }
+#pragma unroll
+        for (int kk = 0; kk < 4; kk++) {
+            const tc_u32 a[4] = {tc_pack(s[2 * kk][0], s[2 * kk][1]), tc_pack(s[2 * kk][2], s[2 * kk][3]),
+                                 tc_pack(s[2 * kk + 1][0], s[2 * kk + 1][1]),
+                                 tc_pack(s[2 * kk + 1][2], s[2 * kk + 1][3])};
+#pragma unroll
+            for (int nd = 0; nd < ND; nd++) {
+                tc_u32 bb[2];
+                tc_ldB_kn(bb, Ks, LDS, 16 * kk, 8 * nd);
+                tc_mma(dqa[nd], a, bb); // dQ += dS K
+            }
+        }
+        __syncthreads();
+    }
+#pragma unroll
+    for (int i = 0; i < 2; i++) {
+        if (qi[i] >= S) continue;
+        bf16 *row = dq + ((i64)b * S + qi[i]) * qs + (i64)h * HD + 2 * t;
+#pragma unroll
+        for (int nd = 0; nd < ND; nd++)
+            *reinterpret_cast<tc_u32 *>(row + 8 * nd) = tc_pack(dqa[nd][2 * i] * scale, dqa[nd][2 * i + 1] * scale);
+    }
+}
+
+// Q, dout rows of query tile `it` (head kvh*grp + it / nqt, queries qstart + (it % nqt) 64 ..) and their lse
+// (times log2 e), D, segment ids into buffer set `buf` of the dK/dV kernel.
+template <int HD>
+__device__ __forceinline__ void tc_dkdv_stage(bf16 *Qs0, bf16 *Gs0, float *lse_s0, float *D_s0, int *segq0, int buf,
+                                              int it, const bf16 *q, const bf16 *dout, const float *lse,
+                                              const float *D, const int *segb, int b, int S, int nh, int kvh,
+                                              int grp, int qstart, int nqt, bool async) {
+    constexpr int BQ = 64, LDS = HD + 8;
+    const int h = kvh * grp + it / nqt, q0 = qstart + (it % nqt) * BQ;
+    const i64 qs = (i64)nh * HD, off = (i64)b * S * qs + (i64)h * HD;
+    tc_stage<HD, BQ, 256>(Qs0 + buf * BQ * LDS, q + off, qs, q0, S, async);
+    tc_stage<HD, BQ, 256>(Gs0 + buf * BQ * LDS, dout + off, qs, q0, S, async);
+    const int r = threadIdx.x;
+    if (r < BQ) {
+        const bool in = q0 + r < S;
+        const i64 row = ((i64)b * nh + h) * S + q0 + r;
+        lse_s0[buf * BQ + r] = in ? lse[row] * AXO_TC_LOG2E : 0.0f;
+        D_s0[buf * BQ + r] = in ? D[row] : 0.0f;
+        segq0[buf * BQ + r] = segb && in ? segb[q0 + r] : 0;
+    }
+}
+
+template <int HD>
+__device__ __forceinline__ void tc_dkdv_body(const bf16 *q, const bf16 *k, const bf16 *v, const int *seg,
+                                             const bf16 *dout, const float *lse, const float *D, bf16 *dk, bf16 *dv,
+                                             int S, int nh, int nkv, float scale, int causal) {
+    constexpr int BQ = 64, BK = 64, NT = 256, LDS = HD + 8, LDP = BQ + 8, KD = HD / 16, NH = HD / 16;
+    extern __shared__ __align__(16) unsigned char tc_smem[];
+    bf16 *Ks = reinterpret_cast<bf16 *>(tc_smem), *Vs = Ks + BK * LDS;
+    bf16 *Qs0 = Vs + BK * LDS, *Gs0 = Qs0 + 2 * BQ * LDS; // [2][BQ][LDS] each
+    bf16 *Ps = Gs0 + 2 * BQ * LDS, *dSs = Ps + BK * LDP;   // [BK][LDP]: P^T, dS^T
+    float *lse_s0 = reinterpret_cast<float *>(dSs + BK * LDP), *D_s0 = lse_s0 + 2 * BQ; // [2][BQ]
+    int *segq0 = reinterpret_cast<int *>(D_s0 + 2 * BQ);                               // [2][BQ]
+    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
+    const int kw = warp & 3, hw = warp >> 2;
+    const int k0 = blockIdx.x * BK, kvh = blockIdx.y, b = blockIdx.z, grp = nh / nkv;
+    const i64 ks = (i64)nkv * HD;
+    const int *segb = seg ? seg + (i64)b * S : (const int *)0;
+    const bool async = ax_al16(q) && ax_al16(k) && ax_al16(v) && ax_al16(dout);
+    const float sl2 = scale * AXO_TC_LOG2E;
+    int kr[2], kj[2], sk[2];
+#pragma unroll
+    for (int i = 0; i < 2; i++) {
+        kr[i] = 16 * kw + g + 8 * i;
+        kj[i] = k0 + kr[i];
+        sk[i] = segb && kj[i] < S ? segb[kj[i]] : 0;
+    }
+    const int qstart = causal ? k0 : 0; // queries before k0 see no key of this tile
+    const int nqt = (S - qstart + BQ - 1) / BQ, ntiles = grp * nqt;
+
+    tc_stage<HD, BK, NT>(Ks, k + (i64)b * S * ks + (i64)kvh * HD, ks, k0, S, async);
+    tc_stage<HD, BK, NT>(Vs, v + (i64)b * S * ks + (i64)kvh * HD, ks, k0, S, async);
+    tc_dkdv_stage<HD>(Qs0, Gs0, lse_s0, D_s0, segq0, 0, 0, q, dout, lse, D, segb, b, S, nh, kvh, grp, qstart, nqt,
+                      async);
+    tc_cp_commit();
+
+    float dka[NH][4], dva[NH][4];
+#pragma unroll
+    for (int nd = 0; nd < NH; nd++)
+#pragma unroll
+        for (int e = 0; e < 4; e++) dka[nd][e] = dva[nd][e] = 0.0f;
+
+    for (int it = 0; it < ntiles; it++) {
+        const int cur = it & 1, q0 = qstart + (it % nqt) * BQ;
+        if (it + 1 < ntiles)
+            tc_dkdv_stage<HD>(Qs0, Gs0, lse_s0, D_s0, segq0, cur ^ 1, it + 1, q, dout, lse, D, segb, b, S, nh, kvh,
+                              grp, qstart, nqt, async);
+        tc_cp_commit();
+        tc_cp_wait1();
+        __syncthreads();
+        const bf16 *Qs = Qs0 + cur * BQ * LDS, *Gs = Gs0 + cur * BQ * LDS;
+        const float *lse_s = lse_s0 + cur * BQ, *D_s = D_s0 + cur * BQ;
+        const int *segq = segq0 + cur * BQ;
+
+        // phase A: keys 16kw.., queries 32hw..32hw+31
+        float st[4][4], dpt[4][4];
+#pragma unroll
+        for (int j = 0; j < 4; j++)
+#pragma unroll
+            for (int e = 0; e < 4; e++) st[j][e] = dpt[j][e] = 0.0f;
+#pragma unroll
+        for (int kk = 0; kk < KD; kk++) {
+            tc_u32 ak[4], av[4];
+            tc_ldA(ak, Ks, LDS, 16 * kw, 16 * kk);
+            tc_ldA(av, Vs, LDS, 16 * kw, 16 * kk);
+#pragma unroll
+            for (int j = 0; j < 4; j++) {
+                tc_u32 bb[2];
+                tc_ldB_nk(bb, Qs, LDS, 32 * hw + 8 * j, 16 * kk);
+                tc_mma(st[j], ak, bb);  // S^T = K Q^T
+                tc_ldB_nk(bb, Gs, LDS, 32 * hw + 8 * j, 16 * kk);
+                tc_mma(dpt[j], av, bb); // dP^T = V dout^T
+            }
+        }
+#pragma unroll
+        for (int j = 0; j < 4; j++)
+#pragma unroll
+            for (int i = 0; i < 2; i++) {
+                const int qc = 32 * hw + 8 * j + 2 * t;
+                float p[2], ds[2];
+#pragma unroll
+                for (int e2 = 0; e2 < 2; e2++) {
+                    const int e = 2 * i + e2, c = qc + e2;
+                    p[e2] = tc_ok(q0 + c, kj[i], S, causal, segb, segq[c], sk[i])
+                                ? exp2f(st[j][e] * sl2 - lse_s[c])
+                                : 0.0f;
+                    ds[e2] = p[e2] * (dpt[j][e] - D_s[c]);
+                }
+                *reinterpret_cast<tc_u32 *>(Ps + kr[i] * LDP + qc) = tc_pack(p[0], p[1]);
+                *reinterpret_cast<tc_u32 *>(dSs + kr[i] * LDP + qc) = tc_pack(ds[0], ds[1]);
+            }
+        __syncthreads(); // P^T, dS^T complete
+        // phase B: keys 16kw.., head-dim columns hw HD/2 ..
+#pragma unroll
+        for (int kk = 0; kk < 4; kk++) {
+            tc_u32 ap[4], as[4];
+            tc_ldA(ap, Ps, LDP, 16 * kw, 16 * kk);
+            tc_ldA(as, dSs, LDP, 16 * kw, 16 * kk);
+#pragma unroll
+            for (int nd = 0; nd < NH; nd++) {
+                const int n0 = hw * (HD / 2) + 8 * nd;
+                tc_u32 bb[2];
+                tc_ldB_kn(bb, Gs, LDS, 16 * kk, n0);
+                tc_mma(dva[nd], ap, bb); // dV += P^T dout
+                tc_ldB_kn(bb, Qs, LDS, 16 * kk, n0);
+                tc_mma(dka[nd], as, bb); // dK += dS^T Q
+            }
+        }
+        __syncthreads(); // Q/dout buffer cur, P^T, dS^T read
+    }
+#pragma unroll
+    for (int i = 0; i < 2; i++) {
+        if (kj[i] >= S) continue;
+        const i64 off = ((i64)b * S + kj[i]) * ks + (i64)kvh * HD + hw * (HD / 2) + 2 * t;
+#pragma unroll
+        for (int nd = 0; nd < NH; nd++) {
+            *reinterpret_cast<tc_u32 *>(dk + off + 8 * nd) =
+                tc_pack(dka[nd][2 * i] * scale, dka[nd][2 * i + 1] * scale);
+            *reinterpret_cast<tc_u32 *>(dv + off + 8 * nd) = tc_pack(dva[nd][2 * i], dva[nd][2 * i + 1]);
+        }
+    }
+}
+
+#define AXO_TC_ATT(HD)                                                                                           \
+    extern "C" __global__ void __launch_bounds__(128)                                                            \
+        axo_attn_tc_fwd_hd##HD##_bf16(const bf16 *q, const bf16 *k, const bf16 *v, const int *seg, bf16 *out,   \
+                                      float *lse, int S, int nh, int nkv, float scale, int causal) {             \
+        tc_fwd_body<HD>(q, k, v, seg, out, lse, S, nh, nkv, scale, causal);                                      \
+    }                                                                                                            \
+    extern "C" __global__ void __launch_bounds__(256) axo_attn_tc_bwd_dkdv_hd##HD##_bf16(                        \
+        const bf16 *q, const bf16 *k, const bf16 *v, const int *seg, const bf16 *dout, const float *lse,         \
+        const float *D, bf16 *dk, bf16 *dv, int S, int nh, int nkv, float scale, int causal) {                   \
+        tc_dkdv_body<HD>(q, k, v, seg, dout, lse, D, dk, dv, S, nh, nkv, scale, causal);                         \
+    }                                                                                                            \
+    extern "C" __global__ void __launch_bounds__(128) axo_attn_tc_bwd_dq_hd##HD##_bf16(                          \
+        const bf16 *q, const bf16 *k, const bf16 *v, const int *seg, const bf16 *dout, const float *lse,         \
+        const float *D, bf16 *dq, int S, int nh, int nkv, float scale, int causal) {                             \
+        tc_dq_body<HD>(q, k, v, seg, dout, lse, D, dq, S, nh, nkv, scale, causal);                               \
+    }
+AXO_TC_ATT(64)
+AXO_TC_ATT(128)
