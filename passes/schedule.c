@@ -1,7 +1,8 @@
 /* schedule.c — stream assignment, cross-stream events and prefetch.
  *
  * Every node gets attr stream: 0 device compute, 1 communication
- * (collectives, ring shifts), 2 host<->device copies, 3 host compute (nodes
+ * (collectives, ring shifts, and a gradient's acc/store of a collective's
+ * result, so the backward never waits for a reduction), 2 host<->device copies, 3 host compute (nodes
  * with on="host": the offloaded optimizer step). A node whose operand (value, or a global another stream
  * last wrote / still reads) comes from another stream gets attr wait = the
  * indices of the nodes it must wait for, at most one per other stream (the
@@ -32,6 +33,19 @@ static int stream_of(const ir_node *n) {
     if (n->op == IR_OP_to_host || n->op == IR_OP_to_device) return ST_COPY;
     if (ir_ops[n->op].flags & IR_F_COLLECTIVE) return ST_COMM;
     return ir_node_on_host(n) ? ST_HOST : ST_COMPUTE;
+}
+
+/* A gradient's acc/store of a collective's result (a DDP all-reduce or a
+ * ZeRO reduce-scatter as backward produces it) runs on the communication
+ * stream behind its collective: on the compute stream it would make the
+ * backward wait for the collective, which is the overlap lost. */
+static int stream_in(const ir_module *m, const ir_program *p, const ir_node *n) {
+    int s = stream_of(n);
+    if (s == ST_COMPUTE && (n->op == IR_OP_acc || n->op == IR_OP_store) && IR_REF_IS_GLOBAL(n->in[0]) &&
+        m->globals[IR_REF_GLOBAL(n->in[0])].role == IR_ROLE_GRAD && !IR_REF_IS_GLOBAL(n->in[1]) &&
+        (ir_ops[p->nodes[p->values[n->in[1]].node].op].flags & IR_F_COLLECTIVE))
+        return ST_COMM;
+    return s;
 }
 
 /* A parameter all_gather (of a global, or of a global's to_device copy:
@@ -147,16 +161,18 @@ static void assign_streams(ir_module *m, ir_program *p) {
     int nn = p->nnodes, ng = m->nglobals;
     /* per global, per stream: the latest node that wrote it / read it */
     int *gw = malloc(sizeof(int) * (size_t)(ng * ST_N + 1)), *gr = malloc(sizeof(int) * (size_t)(ng * ST_N + 1));
+    int *st = malloc(sizeof(int) * (size_t)(nn + 1));
     for (int i = 0; i < ng * ST_N; i++) gw[i] = gr[i] = -1;
+    for (int i = 0; i < nn; i++) st[i] = stream_in(m, p, &p->nodes[i]);
     for (int i = 0; i < nn; i++) {
         ir_node *n = &p->nodes[i];
-        int s = stream_of(n), need[ST_N];
+        int s = st[i], need[ST_N];
         for (int t = 0; t < ST_N; t++) need[t] = -1;
 #define NEED(node)                                                                   \
     do {                                                                             \
         int nd_ = (node);                                                            \
         if (nd_ >= 0) {                                                              \
-            int ts_ = stream_of(&p->nodes[nd_]);                                     \
+            int ts_ = st[nd_];                                                       \
             if (ts_ != s && nd_ > need[ts_]) need[ts_] = nd_;                        \
         }                                                                            \
     } while (0)
@@ -187,6 +203,7 @@ static void assign_streams(ir_module *m, ir_program *p) {
             if (need[t] >= 0) w[nw++] = need[t];
         if (nw) node_set_attr(m, n, ir_aints("wait", nw, w));
     }
+    free(st);
     free(gw);
     free(gr);
 }

@@ -5,7 +5,9 @@
  * block of dim 0 (ceil(d0/N) rows, the last block zero-padded). Ops on such
  * values act on the local block; cross-rank sums are explicit collectives.
  *
- *   stage 0 (DDP, N>1)  opt_step: all_reduce every gradient first
+ *   stage 0 (DDP, N>1)  all_reduce every gradient: in micro_step as backward
+ *                       produces it when grad_accum is 1 (overlap), else
+ *                       once in opt_step
  *   stage 1 (ZeRO-1)    Adam moments + f32 master weights <dp:0>;
  *                       opt_step: reduce_scatter grads, update the local
  *                       block, all_gather the updated params
@@ -49,6 +51,14 @@ static int unit_of(const char *name) {
     return p ? atoi(p + 7) + 1 : 0;
 }
 
+/* DDP reduces in micro_step, bucket by bucket as backward produces the
+ * gradients (torch DDP's overlap), when one micro-step is the whole step;
+ * with gradient accumulation it reduces once, in opt_step (DDP's no_sync
+ * for all but the last micro-batch: the same traffic, no overlap). */
+static int ddp_in_micro(const ir_module *m, const pass_shard_cfg *c, int dp) {
+    return c->stage == 0 && m->mesh_sizes[dp] > 1 && ir_attr_int(m->attrs, m->nattrs, "train.grad_accum", 1) == 1;
+}
+
 static int is_sharded(const ir_module *m, int32_t ref) {
     return IR_REF_IS_GLOBAL(ref) && m->globals[IR_REF_GLOBAL(ref)].type.shard.axis >= 0;
 }
@@ -60,6 +70,7 @@ static int rewrite_micro(ir_module *m, const pass_shard_cfg *c, int dp, ax_diag 
     int bstart = (int)ir_attr_int(m->attrs, m->nattrs, "backward_start", p->nnodes);
     int32_t *gathered = malloc(sizeof(int32_t) * ((size_t)m->nglobals + 1));
     for (int g = 0; g < m->nglobals; g++) gathered[g] = -1;
+    int ddp_micro = ddp_in_micro(m, c, dp);
     for (int i = 0; i < p->nnodes && !r.b.failed; i++) {
         const ir_node *n = &p->nodes[i];
         if (i == bstart) ir_module_set_attr(m, ir_ai("backward_start", r.np.nnodes)); /* in the new program */
@@ -70,6 +81,9 @@ static int rewrite_micro(ir_module *m, const pass_shard_cfg *c, int dp, ax_diag 
         if (n->op == IR_OP_acc && is_sharded(m, n->in[0])) {
             /* gradient of a sharded global: reduce-scatter it as produced */
             in[1] = reduce_scatter(&r, in[1]);
+        } else if (n->op == IR_OP_acc && ddp_micro && IR_REF_IS_GLOBAL(n->in[0]) &&
+                   m->globals[IR_REF_GLOBAL(n->in[0])].role == IR_ROLE_GRAD) {
+            in[1] = ir_b(&r.b, IR_OP_all_reduce, IR_IN(in[1]), IR_AT(ax_dp()));
         } else if (c->stage >= 3) {
             for (int k = 0; k < n->nin; k++) {
                 if (!is_sharded(m, n->in[k]) || m->globals[IR_REF_GLOBAL(n->in[k])].role != IR_ROLE_PARAM) continue;
@@ -107,9 +121,9 @@ static int rewrite_opt(ir_module *m, const pass_shard_cfg *c, int dp, ax_diag *d
         if (m->globals[g].role != IR_ROLE_GRAD) continue;
         if (c->stage == 0) {
             int32_t s = IR_GLOBAL_REF(g);
-            if (ndp > 1) s = ir_b(&r.b, IR_OP_all_reduce, IR_IN(s), IR_AT(ax_dp()));
+            if (ndp > 1 && !ddp_in_micro(m, c, dp)) s = ir_b(&r.b, IR_OP_all_reduce, IR_IN(s), IR_AT(ax_dp()));
             if (sp) s = ir_b(&r.b, IR_OP_all_reduce, IR_IN(s), IR_AT(ir_as("axis", "sp")));
-            ir_bn(&r.b, IR_OP_store, IR_IN(IR_GLOBAL_REF(g), s), IR_NOAT, NULL);
+            if (s != IR_GLOBAL_REF(g)) ir_bn(&r.b, IR_OP_store, IR_IN(IR_GLOBAL_REF(g), s), IR_NOAT, NULL);
             continue;
         }
         if (c->stage == 1) gs[g] = reduce_scatter(&r, IR_GLOBAL_REF(g));

@@ -98,7 +98,10 @@ static void check_program(const ir_module *m, const ir_program *p, const char *w
         const ir_node *n = &p->nodes[i];
         int64_t s = stream(n);
         int coll = (ir_ops[n->op].flags & IR_F_COLLECTIVE) != 0, copy = n->op == IR_OP_to_host || n->op == IR_OP_to_device;
-        bad_stream += s != (copy ? 2 : coll ? 1 : ir_node_on_host(n) ? 3 : 0);
+        int grad_of_coll = (n->op == IR_OP_acc || n->op == IR_OP_store) && IR_REF_IS_GLOBAL(n->in[0]) &&
+                           m->globals[IR_REF_GLOBAL(n->in[0])].role == IR_ROLE_GRAD && !IR_REF_IS_GLOBAL(n->in[1]) &&
+                           (ir_ops[p->nodes[p->values[n->in[1]].node].op].flags & IR_F_COLLECTIVE);
+        bad_stream += s != (copy ? 2 : coll || grad_of_coll ? 1 : ir_node_on_host(n) ? 3 : 0);
         const ir_attr *w = ir_attr_find(n->attrs, n->nattrs, "wait");
         for (int k = 0; w && k < w->n; k++) bad_wait += w->ints[k] < 0 || w->ints[k] >= i || stream(&p->nodes[w->ints[k]]) == s;
         for (int k = 0; k < n->nin; k++) {
@@ -295,6 +298,22 @@ int main(void) {
     ir_module_destroy(m2);
     ir_module_destroy(m3);
 
+    /* ZeRO-2: the backward never waits for a gradient's reduce-scatter (its acc runs behind it on stream 1) */
+    {
+        ir_module *m = compile(4, 1, (pass_shard_cfg){2, 0, 0, 0}, 0, &s3);
+        const ir_program *p = ir_program_find(m, "micro_step");
+        int accs = 0, compute_waits_on_comm = 0;
+        for (int i = 0; i < p->nnodes; i++) {
+            const ir_node *n = &p->nodes[i];
+            accs += n->op == IR_OP_acc && stream(n) == 1;
+            const ir_attr *w = ir_attr_find(n->attrs, n->nattrs, "wait");
+            for (int k = 0; w && stream(n) == 0 && k < w->n; k++) compute_waits_on_comm += stream(&p->nodes[w->ints[k]]) == 1;
+        }
+        CHECK_MSG(accs > 0, "ZeRO-2: no gradient acc on the communication stream");
+        CHECK_MSG(compute_waits_on_comm == 0, "ZeRO-2: %d compute nodes wait for the communication stream", compute_waits_on_comm);
+        check_program(m, p, "ZeRO-2");
+        ir_module_destroy(m);
+    }
     /* DDP and ZeRO-1/2 with sequence parallelism: ring shifts and reductions on stream 1 */
     pass_shard_cfg cs[] = {{0, 0, 0, 0}, {1, 0, 0, 0}, {2, 0, 0, 0}};
     for (size_t k = 0; k < AX_ARRAY_LEN(cs); k++) {

@@ -285,7 +285,9 @@ int main(void) {
         int ag_micro = count_op(m, "micro_step", IR_OP_all_gather), rs_micro = count_op(m, "micro_step", IR_OP_reduce_scatter);
         int ar_opt = count_op(m, "opt_step", IR_OP_all_reduce), ag_opt = count_op(m, "opt_step", IR_OP_all_gather);
         switch (cases[i].stage) {
-        case 0: CHECK(ag_micro == 0 && rs_micro == 0 && ar_opt > 0 && ag_opt == 0); break;
+        case 0: /* grad_accum 1: reduced in micro_step as backward produces the gradients (overlap) */
+            CHECK(ag_micro == 0 && rs_micro == 0 && count_op(m, "micro_step", IR_OP_all_reduce) > 0 && ar_opt == 0 && ag_opt == 0);
+            break;
         case 1: CHECK(ag_micro == 0 && rs_micro == 0 && count_op(m, "opt_step", IR_OP_reduce_scatter) > 0 && ag_opt > 0); break;
         case 2: CHECK(ag_micro == 0 && rs_micro > 0 && ag_opt > 0); break;
         case 3: CHECK(ag_micro > 0 && rs_micro > 0 && ag_opt == 0); break;
@@ -318,6 +320,15 @@ int main(void) {
         ir_module_destroy(m);
     }
     g_flce = 0;
+    /* DDP with gradient accumulation reduces once per step, in opt_step (no_sync for the other micro-batches) */
+    {
+        pass_mem_stats st;
+        ir_module *m = compile_gas(Nd, 2, (pass_shard_cfg){0, 0, 0, 0}, &st);
+        CHECK(count_op(m, "micro_step", IR_OP_all_reduce) == 0 && count_op(m, "opt_step", IR_OP_all_reduce) > 0);
+        CHECK_MSG(st.comm_step >= 2 * psi * 2 && st.comm_step <= 2 * psi * 2 + 8, "DDP gas 2: %lld bytes/step",
+                  (long long)st.comm_step);
+        ir_module_destroy(m);
+    }
     test_offload(psi, Nd);
     test_seqpar_accounting();
     return check_done();
