@@ -123,9 +123,18 @@ static int cmd_compile(int argc, char **argv) {
         fprintf(stderr, "axoc compile: missing CONFIG.yml\n%s", usage);
         return 2;
     }
-    /* no --arch: the GPU of this machine, if there is one (the plan then starts without compiling kernels) */
-    if (!arch_given && rt_cuda_device_count(NULL, 0) > 0 && rt_cuda_device_arch(0, archs[0], sizeof archs[0]) == 0)
+    /* no --arch: $AXO_GPU_ARCH (what axorun would build for), else the GPU of this machine, if there is one
+     * (the plan then starts without compiling kernels) */
+    const char *env_arch = getenv("AXO_GPU_ARCH");
+    if (!arch_given && env_arch && env_arch[0]) {
+        o.narch = parse_archs(env_arch, archs, 1);
+        if (o.narch != 1) {
+            fprintf(stderr, "axoc: AXO_GPU_ARCH: expected one GPU architecture like sm_90a, found \"%s\"\n", env_arch);
+            return 2;
+        }
+    } else if (!arch_given && rt_cuda_device_count(NULL, 0) > 0 && rt_cuda_device_arch(0, archs[0], sizeof archs[0]) == 0) {
         o.narch = 1;
+    }
     for (int k = 0; k < o.narch; k++) arch_ptrs[k] = archs[k];
     o.archs = arch_ptrs;
     ax_diag d;
