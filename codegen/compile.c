@@ -339,25 +339,20 @@ int cg_compile(const cg_options *o, cg_result *r, ax_diag *d) {
     ax_planw_add(w, "IRTX", irt.data, irt.len);
     ax_planw_add(w, "STAT", stat_s, strlen(stat_s));
     ax_buf kbin = {0};
+    int kbin_rc = 0;
     if (o->narch > 0) { /* the kernels, compiled now for the archs asked for */
         int nk = 0;
         uint64_t kbytes = 0;
-        if (cg_kbin_build(m, o->archs, o->narch, &kbin, &nk, &kbytes, d) != 0) {
-            ax_planw_destroy(w);
-            free(meta_s);
-            free(stat_s);
-            ax_buf_free(&irt);
-            ax_buf_free(&canon);
-            ax_buf_free(&kbin);
-            goto out;
-        }
+        kbin_rc = cg_kbin_build(m, o->archs, o->narch, &kbin, &nk, &kbytes, d);
         ax_buf_printf(&summary, "axoc: embedded %d CUBINs (%.1f MiB) for", nk, (double)kbytes / (1024.0 * 1024.0));
         for (int a = 0; a < o->narch; a++) ax_buf_printf(&summary, " %s", o->archs[a]);
         ax_buf_printf(&summary, ": axorun loads them instead of compiling\n");
     }
     ax_planw_add(w, "SUMM", summary.data, summary.len);
     if (o->narch > 0) ax_planw_add(w, "KBIN", kbin.data, kbin.len);
-    if (ax_planw_finish(w, &r->plan) != 0) {
+    if (kbin_rc != 0) {
+        /* the error is in d */
+    } else if (ax_planw_finish(w, &r->plan) != 0) {
         ax_error(d, "plan", "cannot assemble plan: %s", ax_planw_error(w));
     } else {
         rc = 0;
