@@ -553,41 +553,60 @@ static void dry_counts(void) {
     ir_module_destroy(mod);
 }
 
+/* A device (dry run), the module's state, both programs prepared and the
+ * arena allocated, and a B x S batch of runtime inputs: what a dry step needs. */
+typedef struct dry_step {
+    rt_cuda_dev *dev;
+    rt_cuda_state st;
+    rt_cuda_prog pm, po;
+    rt_buf in[7];
+    const char *names[7];
+    inputs_ctx ctx;
+} dry_step;
+
+static void dry_open(dry_step *s, const ir_module *mod, const rt_cuda_opts *o, int64_t B, int64_t S, int64_t V, ax_diag *d) {
+    static const char *names[7] = {"input_ids", "targets", "position_ids", "seq_ids", "loss_scale", "lr", "step"};
+    memset(s, 0, sizeof *s);
+    CHECK(rt_cuda_dev_open(&s->dev, o, d) == 0);
+    CHECK(rt_cuda_state_init(&s->st, s->dev, mod, d) == 0);
+    CHECK(rt_cuda_prog_init(&s->pm, &s->st, ir_program_find(mod, "micro_step"), d) == 0);
+    CHECK(rt_cuda_prog_init(&s->po, &s->st, ir_program_find(mod, "opt_step"), d) == 0);
+    rt_cuda_prog *pp[2] = {&s->pm, &s->po};
+    CHECK(rt_cuda_state_alloc(&s->st, pp, 2, d) == 0);
+    for (int i = 0; i < 7; i++) {
+        s->names[i] = names[i];
+        rt_buf_alloc(&s->in[i], i >= 4 ? ir_type_scalar(IR_F32) : IR_TYPE(IR_I32, B, S));
+    }
+    batch(B, S, V, rt_i(&s->in[0]), rt_i(&s->in[1]), rt_i(&s->in[2]), rt_i(&s->in[3]));
+    rt_f(&s->in[4])[0] = 1.0f / (float)(B * S), rt_f(&s->in[5])[0] = 1e-3f, rt_f(&s->in[6])[0] = 1;
+    s->ctx = (inputs_ctx){s->in, s->names};
+}
+
+static void dry_close(dry_step *s) {
+    for (int i = 0; i < 7; i++) rt_buf_free(&s->in[i]);
+    rt_cuda_prog_free(&s->pm);
+    rt_cuda_prog_free(&s->po);
+    rt_cuda_state_free(&s->st);
+    rt_cuda_dev_close(s->dev);
+}
+
 /* Streams: the schedule's (compute, communication, copies) with events for
  * its waits, or one stream in program order; the same work either way. */
 static rt_cuda_counts run_streams(const ir_module *mod, int one_stream, int64_t *scratch, rt_trace *trace) {
     ax_diag d;
     ax_diag_init(&d);
     rt_cuda_opts o = {.dry_run = 1, .one_stream = one_stream};
-    rt_cuda_dev *dev = NULL;
-    rt_cuda_state st;
-    rt_cuda_prog pm, po;
-    rt_cuda_counts c = {0};
-    CHECK(rt_cuda_dev_open(&dev, &o, &d) == 0);
-    CHECK(rt_cuda_state_init(&st, dev, mod, &d) == 0);
-    CHECK(rt_cuda_prog_init(&pm, &st, ir_program_find(mod, "micro_step"), &d) == 0);
-    CHECK(rt_cuda_prog_init(&po, &st, ir_program_find(mod, "opt_step"), &d) == 0);
-    *scratch = pm.scratch_bytes;
-    rt_cuda_prog *pp[2] = {&pm, &po};
-    CHECK(rt_cuda_state_alloc(&st, pp, 2, &d) == 0);
-    rt_buf in[7];
-    const char *names[7] = {"input_ids", "targets", "position_ids", "seq_ids", "loss_scale", "lr", "step"};
-    for (int i = 0; i < 7; i++) rt_buf_alloc(&in[i], i >= 4 ? ir_type_scalar(IR_F32) : IR_TYPE(IR_I32, 2, 32));
-    batch(2, 32, 64, rt_i(&in[0]), rt_i(&in[1]), rt_i(&in[2]), rt_i(&in[3]));
-    rt_f(&in[4])[0] = 1.0f / 64, rt_f(&in[5])[0] = 1e-3f, rt_f(&in[6])[0] = 1;
-    inputs_ctx ctx = {in, names};
-    st.trace = trace; /* --trace: one event per device node of the micro-step */
-    st.trace_pid = 3;
-    CHECK(rt_cuda_prog_run(&pm, &st, test_inputs, &ctx, &d) == 0);
-    st.trace = NULL;
-    CHECK(rt_cuda_prog_run(&po, &st, test_inputs, &ctx, &d) == 0);
-    c = rt_cuda_dev_counts(dev);
+    dry_step s;
+    dry_open(&s, mod, &o, 2, 32, 64, &d);
+    *scratch = s.pm.scratch_bytes;
+    s.st.trace = trace; /* --trace: one event per device node of the micro-step */
+    s.st.trace_pid = 3;
+    CHECK(rt_cuda_prog_run(&s.pm, &s.st, test_inputs, &s.ctx, &d) == 0);
+    s.st.trace = NULL;
+    CHECK(rt_cuda_prog_run(&s.po, &s.st, test_inputs, &s.ctx, &d) == 0);
+    rt_cuda_counts c = rt_cuda_dev_counts(s.dev);
     ax_diag_print(&d, stderr);
-    for (int i = 0; i < 7; i++) rt_buf_free(&in[i]);
-    rt_cuda_prog_free(&pm);
-    rt_cuda_prog_free(&po);
-    rt_cuda_state_free(&st);
-    rt_cuda_dev_close(dev);
+    dry_close(&s);
     ax_diag_free(&d);
     return c;
 }
@@ -662,29 +681,17 @@ static rt_cuda_counts dry_bench_plan(int flce, double *gib_out) {
         for (int j = 0; j < mod->programs[i]->nnodes; j++) fused += mod->programs[i]->nodes[j].op == IR_OP_fused;
     CHECK(g_no_fuse ? fused == 0 : fused > 10);
     rt_cuda_opts o = {.dry_run = 1, .dry_mem_bytes = (int64_t)141 << 30};
-    rt_cuda_dev *dev = NULL;
-    rt_cuda_state st;
-    rt_cuda_prog pm, po;
-    CHECK(rt_cuda_dev_open(&dev, &o, &d) == 0);
-    CHECK(rt_cuda_state_init(&st, dev, mod, &d) == 0);
-    CHECK(rt_cuda_prog_init(&pm, &st, ir_program_find(mod, "micro_step"), &d) == 0);
-    CHECK(rt_cuda_prog_init(&po, &st, ir_program_find(mod, "opt_step"), &d) == 0);
-    rt_cuda_prog *pp[2] = {&pm, &po};
-    CHECK(rt_cuda_state_alloc(&st, pp, 2, &d) == 0);
-    rt_buf in[7];
-    const char *names[7] = {"input_ids", "targets", "position_ids", "seq_ids", "loss_scale", "lr", "step"};
-    for (int i = 0; i < 7; i++) rt_buf_alloc(&in[i], i >= 4 ? ir_type_scalar(IR_F32) : IR_TYPE(IR_I32, 1, 4096));
-    batch(1, 4096, 128256, rt_i(&in[0]), rt_i(&in[1]), rt_i(&in[2]), rt_i(&in[3]));
-    rt_f(&in[4])[0] = 1.0f / 4096, rt_f(&in[5])[0] = 1e-5f, rt_f(&in[6])[0] = 1;
-    inputs_ctx ctx = {in, names};
-    CHECK(rt_cuda_prog_run(&pm, &st, test_inputs, &ctx, &d) == 0);
-    CHECK(rt_cuda_prog_run(&po, &st, test_inputs, &ctx, &d) == 0);
-    cn = rt_cuda_dev_counts(dev);
-    gib = (double)st.total_bytes / (1024.0 * 1024.0 * 1024.0);
+    dry_step ds;
+    dry_open(&ds, mod, &o, 1, 4096, 128256, &d);
+    rt_cuda_state *st = &ds.st;
+    CHECK(rt_cuda_prog_run(&ds.pm, st, test_inputs, &ds.ctx, &d) == 0);
+    CHECK(rt_cuda_prog_run(&ds.po, st, test_inputs, &ds.ctx, &d) == 0);
+    cn = rt_cuda_dev_counts(ds.dev);
+    gib = (double)st->total_bytes / (1024.0 * 1024.0 * 1024.0);
     printf("  dry run of the 1B-shape bf16 step (seq 4096, %s lm head + loss%s): %.2f GiB on the device (activation arena "
            "%.2f GiB, scratch %.0f MiB), %lld launches, %lld GEMMs, largest shared memory %lld bytes\n",
-           flce ? "fused" : "unfused", g_no_fuse ? ", --no-fuse" : "", gib, (double)st.arena_bytes / (1024.0 * 1024.0 * 1024.0),
-           (double)st.scratch_bytes / (1024.0 * 1024.0), (long long)cn.launches, (long long)cn.gemms,
+           flce ? "fused" : "unfused", g_no_fuse ? ", --no-fuse" : "", gib, (double)st->arena_bytes / (1024.0 * 1024.0 * 1024.0),
+           (double)st->scratch_bytes / (1024.0 * 1024.0), (long long)cn.launches, (long long)cn.gemms,
            (long long)cn.max_smem);
     /* what axoc printed before anything ran is what the executor takes, to
      * 1% (+ the 32 MiB cuBLASLt workspace): no hidden [V,H] fp32 scratch */
@@ -701,11 +708,7 @@ static rt_cuda_counts dry_bench_plan(int flce, double *gib_out) {
     }
     CHECK(cn.max_smem == (4 * 64 * 65 + 64 * 65) * 4 + 256 * 4); /* head_dim 64: the fast attention backward */
     ax_diag_print(&d, stderr);
-    for (int i = 0; i < 7; i++) rt_buf_free(&in[i]);
-    rt_cuda_prog_free(&pm);
-    rt_cuda_prog_free(&po);
-    rt_cuda_state_free(&st);
-    rt_cuda_dev_close(dev);
+    dry_close(&ds);
     ir_module_destroy(mod);
     ax_arena_destroy(ar);
     ax_diag_free(&d);
