@@ -18,6 +18,7 @@
 #include "passes/passes.h"
 #include "runtime/launch.h"
 #include "tests/check.h"
+#include "tests/unit/ranks.h"
 
 #include <stdint.h>
 #include <stdlib.h>
@@ -374,23 +375,7 @@ static int rank_fn(rt_comm *c, void *arg) {
         ok = ok && rt_comm_all_reduce_sum_f64(c, &l, 1) == 0;
         if (r == 0) R->losses[step] = l / (double)ntgt;
     }
-    int64_t off = 0;
-    for (int g = 0; ok && g < s.m->nglobals; g++) { /* every rank joins each gather */
-        const ir_global *G = &s.m->globals[g];
-        if (G->role != IR_ROLE_PARAM) continue;
-        rt_buf *b = &s.st.globals[g];
-        int64_t full = ir_type_numel(&G->type);
-        float *tmp = malloc(sizeof(float) * (size_t)(b->numel * nr));
-        if (G->type.shard.axis >= 0 && nr > 1) ok = rt_comm_all_gather_f32(rc.axis[G->type.shard.axis], rt_f(b), tmp, b->numel) == 0;
-        else memcpy(tmp, b->data, sizeof(float) * (size_t)full);
-        if (r == 0 && ok) {
-            R->params = realloc(R->params, sizeof(float) * (size_t)(off + full));
-            memcpy(R->params + off, tmp, sizeof(float) * (size_t)full);
-        }
-        off += full;
-        free(tmp);
-    }
-    if (r == 0) R->nparams = off;
+    ok = ok && gather_params(&s, &rc, c, &R->params, &R->nparams);
     if (!ok) {
         R->failed = 1;
         ax_diag_print(&d, stderr);

@@ -13,6 +13,7 @@
 #include "passes/passes.h"
 #include "runtime/launch.h"
 #include "tests/check.h"
+#include "tests/unit/ranks.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -149,26 +150,7 @@ static int rank_fn(rt_comm *c, void *arg) {
         ok = ok && rt_comm_all_reduce_sum_f64(c, &l, 1) == 0;
         if (rt_comm_rank(c) == 0) R->losses[step] = l / (double)ntgt;
     }
-    /* gather the final params (every rank joins each gather) */
-    int64_t off = 0;
-    for (int g = 0; ok && g < s.m->nglobals; g++) {
-        const ir_global *Gl = &s.m->globals[g];
-        if (Gl->role != IR_ROLE_PARAM) continue;
-        rt_buf *b = &s.st.globals[g];
-        int64_t full = ir_type_numel(&Gl->type);
-        float *tmp = malloc(sizeof(float) * (size_t)(b->numel * nr));
-        if (Gl->type.shard.axis >= 0 && nr > 1)
-            ok = rt_comm_all_gather_f32(rc.axis[Gl->type.shard.axis], rt_f(b), tmp, b->numel) == 0;
-        else
-            memcpy(tmp, b->data, sizeof(float) * (size_t)full);
-        if (rt_comm_rank(c) == 0 && ok) {
-            R->params = realloc(R->params, sizeof(float) * (size_t)(off + full));
-            memcpy(R->params + off, tmp, sizeof(float) * (size_t)full);
-        }
-        off += full;
-        free(tmp);
-    }
-    if (rt_comm_rank(c) == 0) R->nparams = off;
+    ok = ok && gather_params(&s, &rc, c, &R->params, &R->nparams);
     if (!ok) {
         R->failed = 1;
         ax_diag_print(&d, stderr);
