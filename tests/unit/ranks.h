@@ -34,4 +34,20 @@ static int gather_params(rt_session *s, rt_rank_coll *rc, rt_comm *c, float **pa
     return ok;
 }
 
+/* The end of a rank's thread: on failure print why and abort the job (so
+ * the other ranks do not wait), then close what was opened. 0 or 1. */
+static int rank_done(int ok, int *failed, ax_diag *d, rt_comm *c, int opened, rt_rank_coll *rc, rt_session *s) {
+    if (!ok) {
+        *failed = 1;
+        ax_diag_print(d, stderr);
+        rt_comm_abort(c, "rank failed");
+    }
+    if (opened) {
+        rt_detach_comm(rc);
+        rt_session_close(s);
+    }
+    ax_diag_free(d);
+    return ok ? 0 : 1;
+}
+
 #endif

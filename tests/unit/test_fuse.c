@@ -376,17 +376,7 @@ static int rank_fn(rt_comm *c, void *arg) {
         if (r == 0) R->losses[step] = l / (double)ntgt;
     }
     ok = ok && gather_params(&s, &rc, c, &R->params, &R->nparams);
-    if (!ok) {
-        R->failed = 1;
-        ax_diag_print(&d, stderr);
-        rt_comm_abort(c, "rank failed");
-    }
-    if (m) {
-        rt_detach_comm(&rc);
-        rt_session_close(&s);
-    }
-    ax_diag_free(&d);
-    return ok ? 0 : 1;
+    return rank_done(ok, &R->failed, &d, c, m != NULL, &rc, &s);
 }
 
 static void train(run *R, int world, pass_shard_cfg sh, const int32_t *data[4]) {
