@@ -156,10 +156,195 @@ __device__ __forceinline__ bool tc_ok(int qi, int kj, int S, int causal, const i
     return qi < S && kj < S && (!causal || kj <= qi) && (!seg || sq == sk);
 }
 
+// ---- per-tile math, shared by the whole-row and the ring-block kernels ------
+// vis(j, e): is element e of C tile j of this thread visible (a bool); the
+// tiles' rows/columns are given at each function.
+
+// Forward, one 64-key tile for the 16 query rows r0.. of this warp (C tile j:
+// keys 8j..8j+7; element e: row r0 + g + 8 (e >> 1), key 8j + 2t + (e & 1)):
+// S = Q K^T, mask, online softmax in base 2 (running max m, per-thread
+// partial sums l), O = O alpha + P V.
+template <int HD, typename Vis>
+__device__ __forceinline__ void tc_fwd_tile(float (&o)[HD / 8][4], float (&m)[2], float (&l)[2], const bf16 *Qs,
+                                            const bf16 *Ks, const bf16 *Vs, int r0, float sl2, const Vis &vis) {
+    constexpr int LDS = HD + 8, ND = HD / 8, KD = HD / 16;
+    float s[8][4];
+#pragma unroll
+    for (int j = 0; j < 8; j++)
+#pragma unroll
+        for (int e = 0; e < 4; e++) s[j][e] = 0.0f;
+#pragma unroll
+    for (int kk = 0; kk < KD; kk++) {
+        tc_u32 a[4];
+        tc_ldA(a, Qs, LDS, r0, 16 * kk);
+#pragma unroll
+        for (int j = 0; j < 8; j++) {
+            tc_u32 bb[2];
+            tc_ldB_nk(bb, Ks, LDS, 8 * j, 16 * kk);
+            tc_mma(s[j], a, bb);
+        }
+    }
+    float mx[2] = {-AXO_INF, -AXO_INF};
+#pragma unroll
+    for (int j = 0; j < 8; j++)
+#pragma unroll
+        for (int e = 0; e < 4; e++) {
+            s[j][e] = vis(j, e) ? s[j][e] * sl2 : -AXO_INF;
+            mx[e >> 1] = fmaxf(mx[e >> 1], s[j][e]);
+        }
+    float alpha[2], base[2];
+#pragma unroll
+    for (int i = 0; i < 2; i++) {
+        const float mn = fmaxf(m[i], tc_quad_max(mx[i]));
+        base[i] = mn == -AXO_INF ? 0.0f : mn; // a row with nothing visible yet: p = 0
+        alpha[i] = exp2f(m[i] - base[i]);     // m = -inf -> 0
+        m[i] = mn;
+        l[i] *= alpha[i];
+    }
+#pragma unroll
+    for (int j = 0; j < 8; j++)
+#pragma unroll
+        for (int e = 0; e < 4; e++) {
+            s[j][e] = exp2f(s[j][e] - base[e >> 1]);
+            l[e >> 1] += s[j][e];
+        }
+#pragma unroll
+    for (int nd = 0; nd < ND; nd++)
+#pragma unroll
+        for (int e = 0; e < 4; e++) o[nd][e] *= alpha[e >> 1];
+#pragma unroll
+    for (int kk = 0; kk < 4; kk++) {
+        const tc_u32 a[4] = {tc_pack(s[2 * kk][0], s[2 * kk][1]), tc_pack(s[2 * kk][2], s[2 * kk][3]),
+                             tc_pack(s[2 * kk + 1][0], s[2 * kk + 1][1]), tc_pack(s[2 * kk + 1][2], s[2 * kk + 1][3])};
+#pragma unroll
+        for (int nd = 0; nd < ND; nd++) {
+            tc_u32 bb[2];
+            tc_ldB_kn(bb, Vs, LDS, 16 * kk, 8 * nd);
+            tc_mma(o[nd], a, bb);
+        }
+    }
+}
+
+// dQ, one 64-key tile for the 16 query rows r0.. of this warp (tiles as in
+// tc_fwd_tile): S = Q K^T, dP = dout V^T, dS = P (dP - D) with P = exp2(S
+// scale log2 e - lse log2 e), dQ += dS K. lse2 = lse log2 e and Dr of the
+// thread's rows g, g + 8.
+template <int HD, typename Vis>
+__device__ __forceinline__ void tc_dq_tile(float (&dqa)[HD / 8][4], const bf16 *Qs, const bf16 *Gs, const bf16 *Ks,
+                                           const bf16 *Vs, int r0, float sl2, const float (&lse2)[2],
+                                           const float (&Dr)[2], const Vis &vis) {
+    constexpr int LDS = HD + 8, ND = HD / 8, KD = HD / 16;
+    float s[8][4], dp[8][4];
+#pragma unroll
+    for (int j = 0; j < 8; j++)
+#pragma unroll
+        for (int e = 0; e < 4; e++) s[j][e] = dp[j][e] = 0.0f;
+#pragma unroll
+    for (int kk = 0; kk < KD; kk++) {
+        tc_u32 a[4], ag[4];
+        tc_ldA(a, Qs, LDS, r0, 16 * kk);
+        tc_ldA(ag, Gs, LDS, r0, 16 * kk);
+#pragma unroll
+        for (int j = 0; j < 8; j++) {
+            tc_u32 bb[2];
+            tc_ldB_nk(bb, Ks, LDS, 8 * j, 16 * kk);
+            tc_mma(s[j], a, bb); // S = Q K^T
+            tc_ldB_nk(bb, Vs, LDS, 8 * j, 16 * kk);
+            tc_mma(dp[j], ag, bb); // dP = dout V^T
+        }
+    }
+#pragma unroll
+    for (int j = 0; j < 8; j++)
+#pragma unroll
+        for (int e = 0; e < 4; e++) {
+            const int i = e >> 1;
+            const float p = vis(j, e) ? exp2f(s[j][e] * sl2 - lse2[i]) : 0.0f;
+            s[j][e] = p * (dp[j][e] - Dr[i]); // dS
+        }
+#pragma unroll
+    for (int kk = 0; kk < 4; kk++) {
+        const tc_u32 a[4] = {tc_pack(s[2 * kk][0], s[2 * kk][1]), tc_pack(s[2 * kk][2], s[2 * kk][3]),
+                             tc_pack(s[2 * kk + 1][0], s[2 * kk + 1][1]), tc_pack(s[2 * kk + 1][2], s[2 * kk + 1][3])};
+#pragma unroll
+        for (int nd = 0; nd < ND; nd++) {
+            tc_u32 bb[2];
+            tc_ldB_kn(bb, Ks, LDS, 16 * kk, 8 * nd);
+            tc_mma(dqa[nd], a, bb); // dQ += dS K
+        }
+    }
+}
+
+// dK/dV, one 64-query tile against the CTA's 64 keys, 8 warps (kw = w % 4,
+// hw = w / 4). Phase A: keys 16kw.. x queries 32hw.. (C tile j: queries
+// 32hw + 8j..; element e: key 16kw + g + 8 (e >> 1), query 32hw + 8j + 2t +
+// (e & 1)): S^T = K Q^T, dP^T = V dout^T, P^T and dS^T = P^T (dP^T - D) to
+// shared memory as bf16; a barrier; phase B: keys 16kw.. x head-dim columns
+// hw HD/2..: dV += P^T dout, dK += dS^T Q. lse_s (times log2 e), D_s: the
+// tile's queries. Every thread of the CTA calls it (one barrier inside).
+template <int HD, typename Vis>
+__device__ __forceinline__ void tc_dkdv_tile(float (&dka)[HD / 16][4], float (&dva)[HD / 16][4], const bf16 *Ks,
+                                             const bf16 *Vs, const bf16 *Qs, const bf16 *Gs, bf16 *Ps, bf16 *dSs,
+                                             const float *lse_s, const float *D_s, float sl2, const Vis &vis) {
+    constexpr int LDS = HD + 8, LDP = 64 + 8, KD = HD / 16, NH = HD / 16;
+    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
+    const int kw = warp & 3, hw = warp >> 2;
+    float st[4][4], dpt[4][4];
+#pragma unroll
+    for (int j = 0; j < 4; j++)
+#pragma unroll
+        for (int e = 0; e < 4; e++) st[j][e] = dpt[j][e] = 0.0f;
+#pragma unroll
+    for (int kk = 0; kk < KD; kk++) {
+        tc_u32 ak[4], av[4];
+        tc_ldA(ak, Ks, LDS, 16 * kw, 16 * kk);
+        tc_ldA(av, Vs, LDS, 16 * kw, 16 * kk);
+#pragma unroll
+        for (int j = 0; j < 4; j++) {
+            tc_u32 bb[2];
+            tc_ldB_nk(bb, Qs, LDS, 32 * hw + 8 * j, 16 * kk);
+            tc_mma(st[j], ak, bb); // S^T = K Q^T
+            tc_ldB_nk(bb, Gs, LDS, 32 * hw + 8 * j, 16 * kk);
+            tc_mma(dpt[j], av, bb); // dP^T = V dout^T
+        }
+    }
+#pragma unroll
+    for (int j = 0; j < 4; j++)
+#pragma unroll
+        for (int i = 0; i < 2; i++) {
+            const int qc = 32 * hw + 8 * j + 2 * t, kr = 16 * kw + g + 8 * i;
+            float p[2], ds[2];
+#pragma unroll
+            for (int e2 = 0; e2 < 2; e2++) {
+                const int e = 2 * i + e2, c = qc + e2;
+                p[e2] = vis(j, e) ? exp2f(st[j][e] * sl2 - lse_s[c]) : 0.0f;
+                ds[e2] = p[e2] * (dpt[j][e] - D_s[c]);
+            }
+            *reinterpret_cast<tc_u32 *>(Ps + kr * LDP + qc) = tc_pack(p[0], p[1]);
+            *reinterpret_cast<tc_u32 *>(dSs + kr * LDP + qc) = tc_pack(ds[0], ds[1]);
+        }
+    __syncthreads(); // P^T, dS^T complete
+#pragma unroll
+    for (int kk = 0; kk < 4; kk++) {
+        tc_u32 ap[4], as[4];
+        tc_ldA(ap, Ps, LDP, 16 * kw, 16 * kk);
+        tc_ldA(as, dSs, LDP, 16 * kw, 16 * kk);
+#pragma unroll
+        for (int nd = 0; nd < NH; nd++) {
+            const int n0 = hw * (HD / 2) + 8 * nd;
+            tc_u32 bb[2];
+            tc_ldB_kn(bb, Gs, LDS, 16 * kk, n0);
+            tc_mma(dva[nd], ap, bb); // dV += P^T dout
+            tc_ldB_kn(bb, Qs, LDS, 16 * kk, n0);
+            tc_mma(dka[nd], as, bb); // dK += dS^T Q
+        }
+    }
+}
+
+// ---- whole-row kernels ------------------------------------------------------
 template <int HD>
 __device__ __forceinline__ void tc_fwd_body(const bf16 *q, const bf16 *k, const bf16 *v, const int *seg, bf16 *out,
                                             float *lse, int S, int nh, int nkv, float scale, int causal) {
-    constexpr int BQ = 64, BK = 64, NT = 128, LDS = HD + 8, ND = HD / 8, KD = HD / 16;
+    constexpr int BQ = 64, BK = 64, NT = 128, LDS = HD + 8, ND = HD / 8;
     extern __shared__ __align__(16) unsigned char tc_smem[];
     bf16 *Qs = reinterpret_cast<bf16 *>(tc_smem);
     bf16 *Ks0 = Qs + BQ * LDS, *Vs0 = Ks0 + 2 * BK * LDS; // [2][BK][LDS] each
@@ -203,66 +388,11 @@ __device__ __forceinline__ void tc_fwd_body(const bf16 *q, const bf16 *k, const 
         tc_cp_commit();
         tc_cp_wait1();
         __syncthreads(); // tile it (and Q) visible to every thread
-        const bf16 *Ks = Ks0 + cur * BK * LDS, *Vs = Vs0 + cur * BK * LDS;
         const int *segk = segk0 + cur * BK;
-
-        float s[8][4];
-#pragma unroll
-        for (int j = 0; j < 8; j++)
-#pragma unroll
-            for (int e = 0; e < 4; e++) s[j][e] = 0.0f;
-#pragma unroll
-        for (int kk = 0; kk < KD; kk++) {
-            tc_u32 a[4];
-            tc_ldA(a, Qs, LDS, r0, 16 * kk);
-#pragma unroll
-            for (int j = 0; j < 8; j++) {
-                tc_u32 bb[2];
-                tc_ldB_nk(bb, Ks, LDS, 8 * j, 16 * kk);
-                tc_mma(s[j], a, bb);
-            }
-        }
-        float mx[2] = {-AXO_INF, -AXO_INF};
-#pragma unroll
-        for (int j = 0; j < 8; j++)
-#pragma unroll
-            for (int e = 0; e < 4; e++) {
-                const int i = e >> 1, c = 8 * j + 2 * t + (e & 1);
-                s[j][e] = tc_ok(qi[i], k0 + c, S, causal, segb, sq[i], segk[c]) ? s[j][e] * sl2 : -AXO_INF;
-                mx[i] = fmaxf(mx[i], s[j][e]);
-            }
-        float alpha[2], base[2];
-#pragma unroll
-        for (int i = 0; i < 2; i++) {
-            const float mn = fmaxf(m[i], tc_quad_max(mx[i]));
-            base[i] = mn == -AXO_INF ? 0.0f : mn; // a row with nothing visible yet: p = 0
-            alpha[i] = exp2f(m[i] - base[i]);     // m = -inf -> 0
-            m[i] = mn;
-            l[i] *= alpha[i];
-        }
-#pragma unroll
-        for (int j = 0; j < 8; j++)
-#pragma unroll
-            for (int e = 0; e < 4; e++) {
-                s[j][e] = exp2f(s[j][e] - base[e >> 1]);
-                l[e >> 1] += s[j][e];
-            }
-#pragma unroll
-        for (int nd = 0; nd < ND; nd++)
-#pragma unroll
-            for (int e = 0; e < 4; e++) o[nd][e] *= alpha[e >> 1];
-#pragma unroll
-        for (int kk = 0; kk < 4; kk++) {
-            const tc_u32 a[4] = {tc_pack(s[2 * kk][0], s[2 * kk][1]), tc_pack(s[2 * kk][2], s[2 * kk][3]),
-                                 tc_pack(s[2 * kk + 1][0], s[2 * kk + 1][1]),
-                                 tc_pack(s[2 * kk + 1][2], s[2 * kk + 1][3])};
-#pragma unroll
-            for (int nd = 0; nd < ND; nd++) {
-                tc_u32 bb[2];
-                tc_ldB_kn(bb, Vs, LDS, 16 * kk, 8 * nd);
-                tc_mma(o[nd], a, bb);
-            }
-        }
+        tc_fwd_tile<HD>(o, m, l, Qs, Ks0 + cur * BK * LDS, Vs0 + cur * BK * LDS, r0, sl2, [&](int j, int e) {
+            const int c = 8 * j + 2 * t + (e & 1);
+            return tc_ok(qi[e >> 1], k0 + c, S, causal, segb, sq[e >> 1], segk[c]);
+        });
         __syncthreads(); // buffer cur is read; the next iteration's prefetch may overwrite it
     }
 #pragma unroll
@@ -281,7 +411,7 @@ template <int HD>
 __device__ __forceinline__ void tc_dq_body(const bf16 *q, const bf16 *k, const bf16 *v, const int *seg,
                                            const bf16 *dout, const float *lse, const float *D, bf16 *dq, int S,
                                            int nh, int nkv, float scale, int causal) {
-    constexpr int BQ = 64, BK = 64, NT = 128, LDS = HD + 8, ND = HD / 8, KD = HD / 16;
+    constexpr int BQ = 64, BK = 64, NT = 128, LDS = HD + 8, ND = HD / 8;
     extern __shared__ __align__(16) unsigned char tc_smem[];
     bf16 *Qs = reinterpret_cast<bf16 *>(tc_smem), *Gs = Qs + BQ * LDS;
     bf16 *Ks0 = Gs + BQ * LDS, *Vs0 = Ks0 + 2 * BK * LDS; // [2][BK][LDS] each
@@ -331,50 +461,11 @@ __device__ __forceinline__ void tc_dq_body(const bf16 *q, const bf16 *k, const b
         tc_cp_commit();
         tc_cp_wait1();
         __syncthreads();
-        const bf16 *Ks = Ks0 + cur * BK * LDS, *Vs = Vs0 + cur * BK * LDS;
         const int *segk = segk0 + cur * BK;
-
-        float s[8][4], dp[8][4];
-#pragma unroll
-        for (int j = 0; j < 8; j++)
-#pragma unroll
-            for (int e = 0; e < 4; e++) s[j][e] = dp[j][e] = 0.0f;
-#pragma unroll
-        for (int kk = 0; kk < KD; kk++) {
-            tc_u32 a[4], ag[4];
-            tc_ldA(a, Qs, LDS, r0, 16 * kk);
-            tc_ldA(ag, Gs, LDS, r0, 16 * kk);
-#pragma unroll
-            for (int j = 0; j < 8; j++) {
-                tc_u32 bb[2];
-                tc_ldB_nk(bb, Ks, LDS, 8 * j, 16 * kk);
-                tc_mma(s[j], a, bb);  // S = Q K^T
-                tc_ldB_nk(bb, Vs, LDS, 8 * j, 16 * kk);
-                tc_mma(dp[j], ag, bb); // dP = dout V^T
-            }
-        }
-#pragma unroll
-        for (int j = 0; j < 8; j++)
-#pragma unroll
-            for (int e = 0; e < 4; e++) {
-                const int i = e >> 1, c = 8 * j + 2 * t + (e & 1);
-                const float p = tc_ok(qi[i], k0 + c, S, causal, segb, sq[i], segk[c])
-                                    ? exp2f(s[j][e] * sl2 - lse2[i])
-                                    : 0.0f;
-                s[j][e] = p * (dp[j][e] - Dr[i]); // dS
-            }
-#pragma unroll
-        for (int kk = 0; kk < 4; kk++) {
-            const tc_u32 a[4] = {tc_pack(s[2 * kk][0], s[2 * kk][1]), tc_pack(s[2 * kk][2], s[2 * kk][3]),
-                                 tc_pack(s[2 * kk + 1][0], s[2 * kk + 1][1]),
-                                 tc_pack(s[2 * kk + 1][2], s[2 * kk + 1][3])};
-#pragma unroll
-            for (int nd = 0; nd < ND; nd++) {
-                tc_u32 bb[2];
-                tc_ldB_kn(bb, Ks, LDS, 16 * kk, 8 * nd);
-                tc_mma(dqa[nd], a, bb); // dQ += dS K
-            }
-        }
+        tc_dq_tile<HD>(dqa, Qs, Gs, Ks0 + cur * BK * LDS, Vs0 + cur * BK * LDS, r0, sl2, lse2, Dr, [&](int j, int e) {
+            const int c = 8 * j + 2 * t + (e & 1);
+            return tc_ok(qi[e >> 1], k0 + c, S, causal, segb, sq[e >> 1], segk[c]);
+        });
         __syncthreads();
     }
 #pragma unroll
@@ -413,7 +504,7 @@ template <int HD>
 __device__ __forceinline__ void tc_dkdv_body(const bf16 *q, const bf16 *k, const bf16 *v, const int *seg,
                                              const bf16 *dout, const float *lse, const float *D, bf16 *dk, bf16 *dv,
                                              int S, int nh, int nkv, float scale, int causal) {
-    constexpr int BQ = 64, BK = 64, NT = 256, LDS = HD + 8, LDP = BQ + 8, KD = HD / 16, NH = HD / 16;
+    constexpr int BQ = 64, BK = 64, NT = 256, LDS = HD + 8, LDP = BQ + 8, NH = HD / 16;
     extern __shared__ __align__(16) unsigned char tc_smem[];
     bf16 *Ks = reinterpret_cast<bf16 *>(tc_smem), *Vs = Ks + BK * LDS;
     bf16 *Qs0 = Vs + BK * LDS, *Gs0 = Qs0 + 2 * BQ * LDS; // [2][BQ][LDS] each
@@ -427,11 +518,10 @@ __device__ __forceinline__ void tc_dkdv_body(const bf16 *q, const bf16 *k, const
     const int *segb = seg ? seg + (i64)b * S : (const int *)0;
     const bool async = ax_al16(q) && ax_al16(k) && ax_al16(v) && ax_al16(dout);
     const float sl2 = scale * AXO_TC_LOG2E;
-    int kr[2], kj[2], sk[2];
+    int kj[2], sk[2];
 #pragma unroll
     for (int i = 0; i < 2; i++) {
-        kr[i] = 16 * kw + g + 8 * i;
-        kj[i] = k0 + kr[i];
+        kj[i] = k0 + 16 * kw + g + 8 * i;
         sk[i] = segb && kj[i] < S ? segb[kj[i]] : 0;
     }
     const int qstart = causal ? k0 : 0; // queries before k0 see no key of this tile
@@ -457,64 +547,12 @@ __device__ __forceinline__ void tc_dkdv_body(const bf16 *q, const bf16 *k, const
         tc_cp_commit();
         tc_cp_wait1();
         __syncthreads();
-        const bf16 *Qs = Qs0 + cur * BQ * LDS, *Gs = Gs0 + cur * BQ * LDS;
-        const float *lse_s = lse_s0 + cur * BQ, *D_s = D_s0 + cur * BQ;
         const int *segq = segq0 + cur * BQ;
-
-        // phase A: keys 16kw.., queries 32hw..32hw+31
-        float st[4][4], dpt[4][4];
-#pragma unroll
-        for (int j = 0; j < 4; j++)
-#pragma unroll
-            for (int e = 0; e < 4; e++) st[j][e] = dpt[j][e] = 0.0f;
-#pragma unroll
-        for (int kk = 0; kk < KD; kk++) {
-            tc_u32 ak[4], av[4];
-            tc_ldA(ak, Ks, LDS, 16 * kw, 16 * kk);
-            tc_ldA(av, Vs, LDS, 16 * kw, 16 * kk);
-#pragma unroll
-            for (int j = 0; j < 4; j++) {
-                tc_u32 bb[2];
-                tc_ldB_nk(bb, Qs, LDS, 32 * hw + 8 * j, 16 * kk);
-                tc_mma(st[j], ak, bb);  // S^T = K Q^T
-                tc_ldB_nk(bb, Gs, LDS, 32 * hw + 8 * j, 16 * kk);
-                tc_mma(dpt[j], av, bb); // dP^T = V dout^T
-            }
-        }
-#pragma unroll
-        for (int j = 0; j < 4; j++)
-#pragma unroll
-            for (int i = 0; i < 2; i++) {
-                const int qc = 32 * hw + 8 * j + 2 * t;
-                float p[2], ds[2];
-#pragma unroll
-                for (int e2 = 0; e2 < 2; e2++) {
-                    const int e = 2 * i + e2, c = qc + e2;
-                    p[e2] = tc_ok(q0 + c, kj[i], S, causal, segb, segq[c], sk[i])
-                                ? exp2f(st[j][e] * sl2 - lse_s[c])
-                                : 0.0f;
-                    ds[e2] = p[e2] * (dpt[j][e] - D_s[c]);
-                }
-                *reinterpret_cast<tc_u32 *>(Ps + kr[i] * LDP + qc) = tc_pack(p[0], p[1]);
-                *reinterpret_cast<tc_u32 *>(dSs + kr[i] * LDP + qc) = tc_pack(ds[0], ds[1]);
-            }
-        __syncthreads(); // P^T, dS^T complete
-        // phase B: keys 16kw.., head-dim columns hw HD/2 ..
-#pragma unroll
-        for (int kk = 0; kk < 4; kk++) {
-            tc_u32 ap[4], as[4];
-            tc_ldA(ap, Ps, LDP, 16 * kw, 16 * kk);
-            tc_ldA(as, dSs, LDP, 16 * kw, 16 * kk);
-#pragma unroll
-            for (int nd = 0; nd < NH; nd++) {
-                const int n0 = hw * (HD / 2) + 8 * nd;
-                tc_u32 bb[2];
-                tc_ldB_kn(bb, Gs, LDS, 16 * kk, n0);
-                tc_mma(dva[nd], ap, bb); // dV += P^T dout
-                tc_ldB_kn(bb, Qs, LDS, 16 * kk, n0);
-                tc_mma(dka[nd], as, bb); // dK += dS^T Q
-            }
-        }
+        tc_dkdv_tile<HD>(dka, dva, Ks, Vs, Qs0 + cur * BQ * LDS, Gs0 + cur * BQ * LDS, Ps, dSs, lse_s0 + cur * BQ,
+                         D_s0 + cur * BQ, sl2, [&](int j, int e) {
+                             const int c = 32 * hw + 8 * j + 2 * t + (e & 1);
+                             return tc_ok(q0 + c, kj[e >> 1], S, causal, segb, segq[c], sk[e >> 1]);
+                         });
         __syncthreads(); // Q/dout buffer cur, P^T, dS^T read
     }
 #pragma unroll
