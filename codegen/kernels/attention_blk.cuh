@@ -64,6 +64,8 @@
 //    l[B,nh,S]. 1-D, block 256, any grid (grid-stride, one warp per
 //    (b, i, h) row, lanes over hd). o may alias o1 or o2 and l may alias l1
 //    or l2 (a running merge in place).
+// attention_tc.cuh has tensor-core versions of 1, 3, 4 (bf16, same
+// signatures and results; AXO_CUDA_ATTN=tc).
 // Kernels 1, 3, 4 exceed 48 KiB of shared memory: set
 // cudaFuncAttributeMaxDynamicSharedMemorySize first (all fit sm_80's 163 KiB).
 // Every output element is written by exactly one thread; fixed-order sums,

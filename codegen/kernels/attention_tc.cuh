@@ -62,6 +62,24 @@
 //    dQ scaled by `scale` at the end.
 //    Shared: Q, dout, 2 x (K, V) tiles 6 * 64 (HD + 8) * 2, 2 x key segment
 //    ids 2 * 64 * 4 bytes = 55808 (hd 64) / 104960 (hd 128).
+// Ring-attention blocks (sequence parallelism): the same three kernels for
+// attention_blk.cuh's ops, with its semantics and signatures exactly (q,k,v
+// [B,Sq|Sk,..] bf16, segq/segk/idxq/idxk int32, NULL seg = one segment, NULL
+// idx = position; query i sees key j iff segq[i] == segk[j] and (!causal ||
+// idxk[j] <= idxq[i]); out, lse, dq, dk, dv fp32; the backward against the
+// merged whole-row out/lse, D from axo_attn_blk_bwd_preprocess_bf16):
+// 4. axo_attn_tc_blk_fwd_hd{64,128}_bf16: grid (ceil(Sq/64), nh, B), 128.
+// 5. axo_attn_tc_blk_bwd_dkdv_hd{64,128}_bf16: grid (ceil(Sk/64), nkv, B),
+//    256; query tiles of every head of the group, all of Sq.
+// 6. axo_attn_tc_blk_bwd_dq_hd{64,128}_bf16: grid (ceil(Sq/64), nh, B), 128.
+// Tiles, warps, per-tile math and shared memory as 1-3 (the single seg/idx
+// buffer takes the place of the whole-row kernels' segment ids). The mask
+// follows token indices, so there is no causal tile bound: before fetching
+// a tile the CTA scans ahead (tcb_next): stage the next tile's 64 seg/idx
+// entries, each thread evaluates its fragment's pairs into a bit mask,
+// __syncthreads_or; tiles with no visible pair are never loaded or
+// computed, and the bits of the found tile mask its scores. A row that sees
+// no key gets out 0, lse -inf (dq 0); a key no query sees dk = dv = 0.
 // All need cudaFuncAttributeMaxDynamicSharedMemorySize above 48 KiB (fits
 // sm_80's 163 KiB).
 //
