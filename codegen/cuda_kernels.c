@@ -24,8 +24,11 @@ static const char *const e_attention_bwd[] = {
     F32_BF16("axo_attn_bwd_dq_hd64"),    F32_BF16("axo_attn_bwd_dq_hd128"),  NULL};
 static const char *const e_attention_fwd[] = {F32_BF16("axo_attn_fwd_hd64"), F32_BF16("axo_attn_fwd_hd128"), NULL};
 static const char *const e_attention_tc[] = {
-    "axo_attn_tc_fwd_hd64_bf16",     "axo_attn_tc_bwd_dkdv_hd64_bf16",  "axo_attn_tc_bwd_dq_hd64_bf16",
-    "axo_attn_tc_fwd_hd128_bf16",    "axo_attn_tc_bwd_dkdv_hd128_bf16", "axo_attn_tc_bwd_dq_hd128_bf16", NULL};
+    "axo_attn_tc_fwd_hd64_bf16",          "axo_attn_tc_bwd_dkdv_hd64_bf16",      "axo_attn_tc_bwd_dq_hd64_bf16",
+    "axo_attn_tc_fwd_hd128_bf16",         "axo_attn_tc_bwd_dkdv_hd128_bf16",     "axo_attn_tc_bwd_dq_hd128_bf16",
+    "axo_attn_tc_blk_fwd_hd64_bf16",      "axo_attn_tc_blk_bwd_dkdv_hd64_bf16",  "axo_attn_tc_blk_bwd_dq_hd64_bf16",
+    "axo_attn_tc_blk_fwd_hd128_bf16",     "axo_attn_tc_blk_bwd_dkdv_hd128_bf16", "axo_attn_tc_blk_bwd_dq_hd128_bf16",
+    NULL};
 static const char *const e_bias[] = {F32_BF16("axo_bias_add"), F32_BF16("axo_bias_grad_partial"),
                                      F32_BF16("axo_bias_grad_reduce"), NULL};
 static const char *const e_cross_entropy[] = {F32_BF16("axo_cross_entropy_fwd"), F32_BF16("axo_cross_entropy_bwd"), F32_BF16("axo_lce_chunk"),

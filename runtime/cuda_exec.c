@@ -99,6 +99,12 @@ static const struct ksig {
     {"axo_attn_tc_bwd_dkdv_hd128_bf16", "pppppppppiiifi"},
     {"axo_attn_tc_bwd_dq_hd64_bf16", "ppppppppiiifi"},
     {"axo_attn_tc_bwd_dq_hd128_bf16", "ppppppppiiifi"},
+    {"axo_attn_tc_blk_fwd_hd64_bf16", "pppppppppiiiifi"},
+    {"axo_attn_tc_blk_fwd_hd128_bf16", "pppppppppiiiifi"},
+    {"axo_attn_tc_blk_bwd_dkdv_hd64_bf16", "ppppppppppppiiiifi"},
+    {"axo_attn_tc_blk_bwd_dkdv_hd128_bf16", "ppppppppppppiiiifi"},
+    {"axo_attn_tc_blk_bwd_dq_hd64_bf16", "pppppppppppiiiifi"},
+    {"axo_attn_tc_blk_bwd_dq_hd128_bf16", "pppppppppppiiiifi"},
 };
 #undef TS
 
@@ -1541,6 +1547,7 @@ static int64_t blk_smem_bwd(int64_t hd) { return (4 * 64 * (hd + 1) + 64 * 65) *
 
 typedef struct blk_dims {
     int64_t B, Sq, Sk, nh, nkv, hd;
+    int tc; /* the tensor-core versions (attention_tc.cuh; bf16, AXO_CUDA_ATTN=tc) */
 } blk_dims;
 
 /* q, k, v (and out, dout for the backward) one float dtype, seg/idx i32,
@@ -1568,6 +1575,10 @@ static int blk_check(gx *x, blk_dims *a, int bwd) {
     if (smem > x->dev->smem_optin)
         return unsupported(x, "ring-attention block needs %lld bytes of shared memory, the device allows %lld",
                            (long long)smem, (long long)x->dev->smem_optin);
+    /* same tiles and shared memory as the whole-row tensor-core kernels (att_tc_smem) */
+    const char *force = env_set("AXO_CUDA_ATTN");
+    a->tc = force && !strcmp(force, "tc") && t == IR_BF16 && att_tc_smem(bwd ? 1 : 0, a->hd) <= x->dev->smem_optin &&
+            att_tc_smem(2, a->hd) <= x->dev->smem_optin;
     return 0;
 }
 
@@ -1602,6 +1613,10 @@ static int g_attention_blk(gx *x) {
     ka_p(&a, ptr(x, OUT(0)), nq * 4);
     ka_p(&a, ptr(x, OUT(1)), A.B * A.nh * A.Sq * 4);
     blk_tail_args(x, &a, &A);
+    if (A.tc) {
+        snprintf(e, sizeof e, "axo_attn_tc_blk_fwd_hd%lld_bf16", (long long)A.hd);
+        return launch(x, e, (A.Sq + 63) / 64, A.nh, A.B, att_tc_nt(0), 1, att_tc_smem(0, A.hd), &a);
+    }
     snprintf(base, sizeof base, "axo_attn_blk_fwd_hd%lld", (long long)A.hd);
     return launch(x, ename(e, sizeof e, base, t), (A.Sq + 63) / 64, A.nh, A.B, 256, 1, blk_smem_fwd(A.hd), &a);
 }
@@ -1627,6 +1642,14 @@ static int g_attention_blk_bwd(gx *x) {
             ka_p(&a, ptr(x, OUT(0)), nq * 4);
         }
         blk_tail_args(x, &a, &A);
+        if (A.tc) {
+            snprintf(e, sizeof e, pass == 0 ? "axo_attn_tc_blk_bwd_dkdv_hd%lld_bf16" : "axo_attn_tc_blk_bwd_dq_hd%lld_bf16",
+                     (long long)A.hd);
+            if (launch(x, e, ((pass == 0 ? A.Sk : A.Sq) + 63) / 64, pass == 0 ? A.nkv : A.nh, A.B,
+                       att_tc_nt(pass == 0 ? 1 : 2), 1, att_tc_smem(pass == 0 ? 1 : 2, A.hd), &a))
+                return -1;
+            continue;
+        }
         snprintf(base, sizeof base, pass == 0 ? "axo_attn_blk_bwd_dkdv_hd%lld" : "axo_attn_blk_bwd_dq_hd%lld",
                  (long long)A.hd);
         if (launch(x, ename(e, sizeof e, base, t), ((pass == 0 ? A.Sk : A.Sq) + 63) / 64, pass == 0 ? A.nkv : A.nh, A.B,

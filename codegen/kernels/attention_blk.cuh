@@ -64,22 +64,12 @@
 //    l[B,nh,S]. 1-D, block 256, any grid (grid-stride, one warp per
 //    (b, i, h) row, lanes over hd). o may alias o1 or o2 and l may alias l1
 //    or l2 (a running merge in place).
+// attention_tc.cuh has tensor-core versions of 1, 3, 4 (bf16, same
+// signatures and results; AXO_CUDA_ATTN=tc).
 // Kernels 1, 3, 4 exceed 48 KiB of shared memory: set
 // cudaFuncAttributeMaxDynamicSharedMemorySize first (all fit sm_80's 163 KiB).
 // Every output element is written by exactly one thread; fixed-order sums,
 // no atomics: same inputs + same launch -> same bits.
-
-// seg_s/idx_s[r] for rows row0 + r (r < 64) of the batch row starting at
-// element off: seg NULL -> 0 (one segment), idx NULL -> the position row0 + r;
-// rows at or past S hold 0 (blk_vis never pairs them).
-__device__ __forceinline__ void blk_load_meta(int *seg_s, int *idx_s, const int *seg, const int *idx, i64 off,
-                                              int row0, int S) {
-    for (int r = threadIdx.x; r < AXO_ATT_BQ; r += blockDim.x) {
-        const bool in = row0 + r < S;
-        seg_s[r] = seg && in ? seg[off + row0 + r] : 0;
-        idx_s[r] = !in ? 0 : idx ? idx[off + row0 + r] : row0 + r;
-    }
-}
 
 // Bit 4 i + j: the pair at tile row ty + 16 i, column tx + 16 j is visible.
 // Rows are queries and columns keys, or (KROWS) rows keys and columns
@@ -114,7 +104,7 @@ __device__ __forceinline__ void attn_blk_fwd_body(const T *q, const T *k, const 
     const T *kb = k + (i64)b * Sk * ks + (i64)kvh * HD, *vb = v + (i64)b * Sk * ks + (i64)kvh * HD;
 
     ax_load_tile<T, HD, BQ, LD>(Qs, q + (i64)b * Sq * qs + (i64)h * HD, qs, q0, Sq);
-    blk_load_meta(sq, iq, segq, idxq, (i64)b * Sq, q0, Sq);
+    ax_blk_meta(sq, iq, segq, idxq, (i64)b * Sq, q0, Sq);
 
     float o[4][DJ], m[4], l[4];
 #pragma unroll
@@ -126,7 +116,7 @@ __device__ __forceinline__ void attn_blk_fwd_body(const T *q, const T *k, const 
     }
     for (int k0 = 0; k0 < Sk; k0 += BK) {
         __syncthreads(); // the previous tile's K, V, P, key seg/idx are no longer read
-        blk_load_meta(sk, ik, segk, idxk, (i64)b * Sk, k0, Sk);
+        ax_blk_meta(sk, ik, segk, idxk, (i64)b * Sk, k0, Sk);
         __syncthreads();
         const unsigned vis = blk_vis<false>(sq, iq, sk, ik, q0, Sq, k0, Sk, causal, tx, ty);
         if (!__syncthreads_or(vis != 0u)) continue; // no visible pair: the tile changes nothing
@@ -210,7 +200,7 @@ __device__ __forceinline__ void attn_blk_dkdv_body(const T *q, const T *k, const
 
     ax_load_tile<T, HD, BK, LD>(Ks, k + (i64)b * Sk * ks + (i64)kvh * HD, ks, k0, Sk);
     ax_load_tile<T, HD, BK, LD>(Vs, v + (i64)b * Sk * ks + (i64)kvh * HD, ks, k0, Sk);
-    blk_load_meta(sk, ik, segk, idxk, (i64)b * Sk, k0, Sk);
+    ax_blk_meta(sk, ik, segk, idxk, (i64)b * Sk, k0, Sk);
 
     float dka[4][DJ], dva[4][DJ];
 #pragma unroll
@@ -223,7 +213,7 @@ __device__ __forceinline__ void attn_blk_dkdv_body(const T *q, const T *k, const
         const float *lseb = lse + ((i64)b * nh + h) * Sq, *Db = D + ((i64)b * nh + h) * Sq;
         for (int q0 = 0; q0 < Sq; q0 += BQ) {
             __syncthreads(); // the previous tile's Q, dout, dS, query seg/idx/lse/D are no longer read
-            blk_load_meta(sq, iq, segq, idxq, (i64)b * Sq, q0, Sq);
+            ax_blk_meta(sq, iq, segq, idxq, (i64)b * Sq, q0, Sq);
             ax_load_vec(lse_s, lseb, q0, BQ, Sq);
             ax_load_vec(D_s, Db, q0, BQ, Sq);
             __syncthreads();
@@ -280,7 +270,7 @@ __device__ __forceinline__ void attn_blk_dq_body(const T *q, const T *k, const T
     ax_load_tile<T, HD, BQ, LD>(Gs, dout + (i64)b * Sq * qs + (i64)h * HD, qs, q0, Sq);
     ax_load_vec(lse_s, lse + ((i64)b * nh + h) * Sq, q0, BQ, Sq);
     ax_load_vec(D_s, D + ((i64)b * nh + h) * Sq, q0, BQ, Sq);
-    blk_load_meta(sq, iq, segq, idxq, (i64)b * Sq, q0, Sq);
+    ax_blk_meta(sq, iq, segq, idxq, (i64)b * Sq, q0, Sq);
 
     float dqa[4][DJ];
 #pragma unroll
@@ -290,7 +280,7 @@ __device__ __forceinline__ void attn_blk_dq_body(const T *q, const T *k, const T
 
     for (int k0 = 0; k0 < Sk; k0 += BK) {
         __syncthreads(); // the previous tile's K, V, dS, key seg/idx are no longer read
-        blk_load_meta(sk, ik, segk, idxk, (i64)b * Sk, k0, Sk);
+        ax_blk_meta(sk, ik, segk, idxk, (i64)b * Sk, k0, Sk);
         __syncthreads();
         const unsigned vis = blk_vis<false>(sq, iq, sk, ik, q0, Sq, k0, Sk, causal, tx, ty);
         if (!__syncthreads_or(vis != 0u)) continue;

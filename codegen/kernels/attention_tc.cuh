@@ -62,6 +62,24 @@
 //    dQ scaled by `scale` at the end.
 //    Shared: Q, dout, 2 x (K, V) tiles 6 * 64 (HD + 8) * 2, 2 x key segment
 //    ids 2 * 64 * 4 bytes = 55808 (hd 64) / 104960 (hd 128).
+// Ring-attention blocks (sequence parallelism): the same three kernels for
+// attention_blk.cuh's ops, with its semantics and signatures exactly (q,k,v
+// [B,Sq|Sk,..] bf16, segq/segk/idxq/idxk int32, NULL seg = one segment, NULL
+// idx = position; query i sees key j iff segq[i] == segk[j] and (!causal ||
+// idxk[j] <= idxq[i]); out, lse, dq, dk, dv fp32; the backward against the
+// merged whole-row out/lse, D from axo_attn_blk_bwd_preprocess_bf16):
+// 4. axo_attn_tc_blk_fwd_hd{64,128}_bf16: grid (ceil(Sq/64), nh, B), 128.
+// 5. axo_attn_tc_blk_bwd_dkdv_hd{64,128}_bf16: grid (ceil(Sk/64), nkv, B),
+//    256; query tiles of every head of the group, all of Sq.
+// 6. axo_attn_tc_blk_bwd_dq_hd{64,128}_bf16: grid (ceil(Sq/64), nh, B), 128.
+// Tiles, warps, per-tile math and shared memory as 1-3 (the single seg/idx
+// buffer takes the place of the whole-row kernels' segment ids). The mask
+// follows token indices, so there is no causal tile bound: before fetching
+// a tile the CTA scans ahead (tcb_next): stage the next tile's 64 seg/idx
+// entries, each thread evaluates its fragment's pairs into a bit mask,
+// __syncthreads_or; tiles with no visible pair are never loaded or
+// computed, and the bits of the found tile mask its scores. A row that sees
+// no key gets out 0, lse -inf (dq 0); a key no query sees dk = dv = 0.
 // All need cudaFuncAttributeMaxDynamicSharedMemorySize above 48 KiB (fits
 // sm_80's 163 KiB).
 //
@@ -156,10 +174,198 @@ __device__ __forceinline__ bool tc_ok(int qi, int kj, int S, int causal, const i
     return qi < S && kj < S && (!causal || kj <= qi) && (!seg || sq == sk);
 }
 
+// ---- per-tile math, shared by the whole-row and the ring-block kernels ------
+// vis(j, e): is element e of C tile j of this thread visible (a bool); the
+// tiles' rows/columns are given at each function.
+
+// Forward, one 64-key tile for the 16 query rows r0.. of this warp (C tile j:
+// keys 8j..8j+7; element e: row r0 + g + 8 (e >> 1), key 8j + 2t + (e & 1)):
+// S = Q K^T, mask, online softmax in base 2 (running max m, per-thread
+// partial sums l), O = O alpha + P V.
+template <int HD, typename Vis>
+__device__ __forceinline__ void tc_fwd_tile(float (&o)[HD / 8][4], float (&m)[2], float (&l)[2], const bf16 *Qs,
+                                            const bf16 *Ks, const bf16 *Vs, int r0, float sl2, const Vis &vis) {
+    constexpr int LDS = HD + 8, ND = HD / 8, KD = HD / 16;
+    float s[8][4];
+#pragma unroll
+    for (int j = 0; j < 8; j++)
+#pragma unroll
+        for (int e = 0; e < 4; e++) s[j][e] = 0.0f;
+#pragma unroll
+    for (int kk = 0; kk < KD; kk++) {
+        tc_u32 a[4];
+        tc_ldA(a, Qs, LDS, r0, 16 * kk);
+#pragma unroll
+        for (int j = 0; j < 8; j++) {
+            tc_u32 bb[2];
+            tc_ldB_nk(bb, Ks, LDS, 8 * j, 16 * kk);
+            tc_mma(s[j], a, bb);
+        }
+    }
+    float mx[2] = {-AXO_INF, -AXO_INF};
+#pragma unroll
+    for (int j = 0; j < 8; j++)
+#pragma unroll
+        for (int e = 0; e < 4; e++) {
+            s[j][e] = vis(j, e) ? s[j][e] * sl2 : -AXO_INF;
+            mx[e >> 1] = fmaxf(mx[e >> 1], s[j][e]);
+        }
+    float alpha[2], base[2];
+#pragma unroll
+    for (int i = 0; i < 2; i++) {
+        const float mn = fmaxf(m[i], tc_quad_max(mx[i]));
+        base[i] = mn == -AXO_INF ? 0.0f : mn; // a row with nothing visible yet: p = 0
+        alpha[i] = exp2f(m[i] - base[i]);     // m = -inf -> 0
+        m[i] = mn;
+        l[i] *= alpha[i];
+    }
+#pragma unroll
+    for (int j = 0; j < 8; j++)
+#pragma unroll
+        for (int e = 0; e < 4; e++) {
+            s[j][e] = exp2f(s[j][e] - base[e >> 1]);
+            l[e >> 1] += s[j][e];
+        }
+#pragma unroll
+    for (int nd = 0; nd < ND; nd++)
+#pragma unroll
+        for (int e = 0; e < 4; e++) o[nd][e] *= alpha[e >> 1];
+#pragma unroll
+    for (int kk = 0; kk < 4; kk++) {
+        const tc_u32 a[4] = {tc_pack(s[2 * kk][0], s[2 * kk][1]), tc_pack(s[2 * kk][2], s[2 * kk][3]),
+                             tc_pack(s[2 * kk + 1][0], s[2 * kk + 1][1]), tc_pack(s[2 * kk + 1][2], s[2 * kk + 1][3])};
+#pragma unroll
+        for (int nd = 0; nd < ND; nd++) {
+            tc_u32 bb[2];
+            tc_ldB_kn(bb, Vs, LDS, 16 * kk, 8 * nd);
+            tc_mma(o[nd], a, bb);
+        }
+    }
+}
+
+// dQ, one 64-key tile for the 16 query rows r0.. of this warp (tiles as in
+// tc_fwd_tile): S = Q K^T, dP = dout V^T, dS = P (dP - D) with P = exp2(S
+// scale log2 e - lse log2 e), dQ += dS K. lse2 = lse log2 e and Dr of the
+// thread's rows g, g + 8.
+template <int HD, typename Vis>
+__device__ __forceinline__ void tc_dq_tile(float (&dqa)[HD / 8][4], const bf16 *Qs, const bf16 *Gs, const bf16 *Ks,
+                                           const bf16 *Vs, int r0, float sl2, const float (&lse2)[2],
+                                           const float (&Dr)[2], const Vis &vis) {
+    constexpr int LDS = HD + 8, ND = HD / 8, KD = HD / 16;
+    float s[8][4], dp[8][4];
+#pragma unroll
+    for (int j = 0; j < 8; j++)
+#pragma unroll
+        for (int e = 0; e < 4; e++) s[j][e] = dp[j][e] = 0.0f;
+#pragma unroll
+    for (int kk = 0; kk < KD; kk++) {
+        tc_u32 a[4], ag[4];
+        tc_ldA(a, Qs, LDS, r0, 16 * kk);
+        tc_ldA(ag, Gs, LDS, r0, 16 * kk);
+#pragma unroll
+        for (int j = 0; j < 8; j++) {
+            tc_u32 bb[2];
+            tc_ldB_nk(bb, Ks, LDS, 8 * j, 16 * kk);
+            tc_mma(s[j], a, bb); // S = Q K^T
+            tc_ldB_nk(bb, Vs, LDS, 8 * j, 16 * kk);
+            tc_mma(dp[j], ag, bb); // dP = dout V^T
+        }
+    }
+#pragma unroll
+    for (int j = 0; j < 8; j++)
+#pragma unroll
+        for (int e = 0; e < 4; e++) {
+            const int i = e >> 1;
+            const float p = vis(j, e) ? exp2f(s[j][e] * sl2 - lse2[i]) : 0.0f;
+            s[j][e] = p * (dp[j][e] - Dr[i]); // dS
+        }
+#pragma unroll
+    for (int kk = 0; kk < 4; kk++) {
+        const tc_u32 a[4] = {tc_pack(s[2 * kk][0], s[2 * kk][1]), tc_pack(s[2 * kk][2], s[2 * kk][3]),
+                             tc_pack(s[2 * kk + 1][0], s[2 * kk + 1][1]), tc_pack(s[2 * kk + 1][2], s[2 * kk + 1][3])};
+#pragma unroll
+        for (int nd = 0; nd < ND; nd++) {
+            tc_u32 bb[2];
+            tc_ldB_kn(bb, Ks, LDS, 16 * kk, 8 * nd);
+            tc_mma(dqa[nd], a, bb); // dQ += dS K
+        }
+    }
+}
+
+// dK/dV, one 64-query tile against the CTA's 64 keys, 8 warps (kw = w % 4,
+// hw = w / 4). Phase A: keys 16kw.. x queries 32hw.. (C tile j: queries
+// 32hw + 8j..; element e: key 16kw + g + 8 (e >> 1), query 32hw + 8j + 2t +
+// (e & 1)): S^T = K Q^T, dP^T = V dout^T, P^T and dS^T = P^T (dP^T - D) to
+// shared memory as bf16; a barrier; phase B: keys 16kw.. x head-dim columns
+// hw HD/2..: dV += P^T dout, dK += dS^T Q. lse_s (times log2 e), D_s: the
+// tile's queries. Every thread of the CTA calls it (one barrier inside).
+// Used by the ring-block kernel only: tc_dkdv_body keeps the same steps
+// inline, where they compile to fewer registers (126 vs 146 for hd 64 on
+// sm_80: 2 CTAs per SM instead of 1).
+template <int HD, typename Vis>
+__device__ __forceinline__ void tc_dkdv_tile(float (&dka)[HD / 16][4], float (&dva)[HD / 16][4], const bf16 *Ks,
+                                             const bf16 *Vs, const bf16 *Qs, const bf16 *Gs, bf16 *Ps, bf16 *dSs,
+                                             const float *lse_s, const float *D_s, float sl2, const Vis &vis) {
+    constexpr int LDS = HD + 8, LDP = 64 + 8, KD = HD / 16, NH = HD / 16;
+    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
+    const int kw = warp & 3, hw = warp >> 2;
+    float st[4][4], dpt[4][4];
+#pragma unroll
+    for (int j = 0; j < 4; j++)
+#pragma unroll
+        for (int e = 0; e < 4; e++) st[j][e] = dpt[j][e] = 0.0f;
+#pragma unroll
+    for (int kk = 0; kk < KD; kk++) {
+        tc_u32 ak[4], av[4];
+        tc_ldA(ak, Ks, LDS, 16 * kw, 16 * kk);
+        tc_ldA(av, Vs, LDS, 16 * kw, 16 * kk);
+#pragma unroll
+        for (int j = 0; j < 4; j++) {
+            tc_u32 bb[2];
+            tc_ldB_nk(bb, Qs, LDS, 32 * hw + 8 * j, 16 * kk);
+            tc_mma(st[j], ak, bb); // S^T = K Q^T
+            tc_ldB_nk(bb, Gs, LDS, 32 * hw + 8 * j, 16 * kk);
+            tc_mma(dpt[j], av, bb); // dP^T = V dout^T
+        }
+    }
+#pragma unroll
+    for (int j = 0; j < 4; j++)
+#pragma unroll
+        for (int i = 0; i < 2; i++) {
+            const int qc = 32 * hw + 8 * j + 2 * t, kr = 16 * kw + g + 8 * i;
+            float p[2], ds[2];
+#pragma unroll
+            for (int e2 = 0; e2 < 2; e2++) {
+                const int e = 2 * i + e2, c = qc + e2;
+                p[e2] = vis(j, e) ? exp2f(st[j][e] * sl2 - lse_s[c]) : 0.0f;
+                ds[e2] = p[e2] * (dpt[j][e] - D_s[c]);
+            }
+            *reinterpret_cast<tc_u32 *>(Ps + kr * LDP + qc) = tc_pack(p[0], p[1]);
+            *reinterpret_cast<tc_u32 *>(dSs + kr * LDP + qc) = tc_pack(ds[0], ds[1]);
+        }
+    __syncthreads(); // P^T, dS^T complete
+#pragma unroll
+    for (int kk = 0; kk < 4; kk++) {
+        tc_u32 ap[4], as[4];
+        tc_ldA(ap, Ps, LDP, 16 * kw, 16 * kk);
+        tc_ldA(as, dSs, LDP, 16 * kw, 16 * kk);
+#pragma unroll
+        for (int nd = 0; nd < NH; nd++) {
+            const int n0 = hw * (HD / 2) + 8 * nd;
+            tc_u32 bb[2];
+            tc_ldB_kn(bb, Gs, LDS, 16 * kk, n0);
+            tc_mma(dva[nd], ap, bb); // dV += P^T dout
+            tc_ldB_kn(bb, Qs, LDS, 16 * kk, n0);
+            tc_mma(dka[nd], as, bb); // dK += dS^T Q
+        }
+    }
+}
+
+// ---- whole-row kernels ------------------------------------------------------
 template <int HD>
 __device__ __forceinline__ void tc_fwd_body(const bf16 *q, const bf16 *k, const bf16 *v, const int *seg, bf16 *out,
                                             float *lse, int S, int nh, int nkv, float scale, int causal) {
-    constexpr int BQ = 64, BK = 64, NT = 128, LDS = HD + 8, ND = HD / 8, KD = HD / 16;
+    constexpr int BQ = 64, BK = 64, NT = 128, LDS = HD + 8, ND = HD / 8;
     extern __shared__ __align__(16) unsigned char tc_smem[];
     bf16 *Qs = reinterpret_cast<bf16 *>(tc_smem);
     bf16 *Ks0 = Qs + BQ * LDS, *Vs0 = Ks0 + 2 * BK * LDS; // [2][BK][LDS] each
@@ -203,66 +409,11 @@ __device__ __forceinline__ void tc_fwd_body(const bf16 *q, const bf16 *k, const 
         tc_cp_commit();
         tc_cp_wait1();
         __syncthreads(); // tile it (and Q) visible to every thread
-        const bf16 *Ks = Ks0 + cur * BK * LDS, *Vs = Vs0 + cur * BK * LDS;
         const int *segk = segk0 + cur * BK;
-
-        float s[8][4];
-#pragma unroll
-        for (int j = 0; j < 8; j++)
-#pragma unroll
-            for (int e = 0; e < 4; e++) s[j][e] = 0.0f;
-#pragma unroll
-        for (int kk = 0; kk < KD; kk++) {
-            tc_u32 a[4];
-            tc_ldA(a, Qs, LDS, r0, 16 * kk);
-#pragma unroll
-            for (int j = 0; j < 8; j++) {
-                tc_u32 bb[2];
-                tc_ldB_nk(bb, Ks, LDS, 8 * j, 16 * kk);
-                tc_mma(s[j], a, bb);
-            }
-        }
-        float mx[2] = {-AXO_INF, -AXO_INF};
-#pragma unroll
-        for (int j = 0; j < 8; j++)
-#pragma unroll
-            for (int e = 0; e < 4; e++) {
-                const int i = e >> 1, c = 8 * j + 2 * t + (e & 1);
-                s[j][e] = tc_ok(qi[i], k0 + c, S, causal, segb, sq[i], segk[c]) ? s[j][e] * sl2 : -AXO_INF;
-                mx[i] = fmaxf(mx[i], s[j][e]);
-            }
-        float alpha[2], base[2];
-#pragma unroll
-        for (int i = 0; i < 2; i++) {
-            const float mn = fmaxf(m[i], tc_quad_max(mx[i]));
-            base[i] = mn == -AXO_INF ? 0.0f : mn; // a row with nothing visible yet: p = 0
-            alpha[i] = exp2f(m[i] - base[i]);     // m = -inf -> 0
-            m[i] = mn;
-            l[i] *= alpha[i];
-        }
-#pragma unroll
-        for (int j = 0; j < 8; j++)
-#pragma unroll
-            for (int e = 0; e < 4; e++) {
-                s[j][e] = exp2f(s[j][e] - base[e >> 1]);
-                l[e >> 1] += s[j][e];
-            }
-#pragma unroll
-        for (int nd = 0; nd < ND; nd++)
-#pragma unroll
-            for (int e = 0; e < 4; e++) o[nd][e] *= alpha[e >> 1];
-#pragma unroll
-        for (int kk = 0; kk < 4; kk++) {
-            const tc_u32 a[4] = {tc_pack(s[2 * kk][0], s[2 * kk][1]), tc_pack(s[2 * kk][2], s[2 * kk][3]),
-                                 tc_pack(s[2 * kk + 1][0], s[2 * kk + 1][1]),
-                                 tc_pack(s[2 * kk + 1][2], s[2 * kk + 1][3])};
-#pragma unroll
-            for (int nd = 0; nd < ND; nd++) {
-                tc_u32 bb[2];
-                tc_ldB_kn(bb, Vs, LDS, 16 * kk, 8 * nd);
-                tc_mma(o[nd], a, bb);
-            }
-        }
+        tc_fwd_tile<HD>(o, m, l, Qs, Ks0 + cur * BK * LDS, Vs0 + cur * BK * LDS, r0, sl2, [&](int j, int e) {
+            const int c = 8 * j + 2 * t + (e & 1);
+            return tc_ok(qi[e >> 1], k0 + c, S, causal, segb, sq[e >> 1], segk[c]);
+        });
         __syncthreads(); // buffer cur is read; the next iteration's prefetch may overwrite it
     }
 #pragma unroll
@@ -281,7 +432,7 @@ template <int HD>
 __device__ __forceinline__ void tc_dq_body(const bf16 *q, const bf16 *k, const bf16 *v, const int *seg,
                                            const bf16 *dout, const float *lse, const float *D, bf16 *dq, int S,
                                            int nh, int nkv, float scale, int causal) {
-    constexpr int BQ = 64, BK = 64, NT = 128, LDS = HD + 8, ND = HD / 8, KD = HD / 16;
+    constexpr int BQ = 64, BK = 64, NT = 128, LDS = HD + 8, ND = HD / 8;
     extern __shared__ __align__(16) unsigned char tc_smem[];
     bf16 *Qs = reinterpret_cast<bf16 *>(tc_smem), *Gs = Qs + BQ * LDS;
     bf16 *Ks0 = Gs + BQ * LDS, *Vs0 = Ks0 + 2 * BK * LDS; // [2][BK][LDS] each
@@ -331,50 +482,11 @@ __device__ __forceinline__ void tc_dq_body(const bf16 *q, const bf16 *k, const b
         tc_cp_commit();
         tc_cp_wait1();
         __syncthreads();
-        const bf16 *Ks = Ks0 + cur * BK * LDS, *Vs = Vs0 + cur * BK * LDS;
         const int *segk = segk0 + cur * BK;
-
-        float s[8][4], dp[8][4];
-#pragma unroll
-        for (int j = 0; j < 8; j++)
-#pragma unroll
-            for (int e = 0; e < 4; e++) s[j][e] = dp[j][e] = 0.0f;
-#pragma unroll
-        for (int kk = 0; kk < KD; kk++) {
-            tc_u32 a[4], ag[4];
-            tc_ldA(a, Qs, LDS, r0, 16 * kk);
-            tc_ldA(ag, Gs, LDS, r0, 16 * kk);
-#pragma unroll
-            for (int j = 0; j < 8; j++) {
-                tc_u32 bb[2];
-                tc_ldB_nk(bb, Ks, LDS, 8 * j, 16 * kk);
-                tc_mma(s[j], a, bb);  // S = Q K^T
-                tc_ldB_nk(bb, Vs, LDS, 8 * j, 16 * kk);
-                tc_mma(dp[j], ag, bb); // dP = dout V^T
-            }
-        }
-#pragma unroll
-        for (int j = 0; j < 8; j++)
-#pragma unroll
-            for (int e = 0; e < 4; e++) {
-                const int i = e >> 1, c = 8 * j + 2 * t + (e & 1);
-                const float p = tc_ok(qi[i], k0 + c, S, causal, segb, sq[i], segk[c])
-                                    ? exp2f(s[j][e] * sl2 - lse2[i])
-                                    : 0.0f;
-                s[j][e] = p * (dp[j][e] - Dr[i]); // dS
-            }
-#pragma unroll
-        for (int kk = 0; kk < 4; kk++) {
-            const tc_u32 a[4] = {tc_pack(s[2 * kk][0], s[2 * kk][1]), tc_pack(s[2 * kk][2], s[2 * kk][3]),
-                                 tc_pack(s[2 * kk + 1][0], s[2 * kk + 1][1]),
-                                 tc_pack(s[2 * kk + 1][2], s[2 * kk + 1][3])};
-#pragma unroll
-            for (int nd = 0; nd < ND; nd++) {
-                tc_u32 bb[2];
-                tc_ldB_kn(bb, Ks, LDS, 16 * kk, 8 * nd);
-                tc_mma(dqa[nd], a, bb); // dQ += dS K
-            }
-        }
+        tc_dq_tile<HD>(dqa, Qs, Gs, Ks0 + cur * BK * LDS, Vs0 + cur * BK * LDS, r0, sl2, lse2, Dr, [&](int j, int e) {
+            const int c = 8 * j + 2 * t + (e & 1);
+            return tc_ok(qi[e >> 1], k0 + c, S, causal, segb, sq[e >> 1], segk[c]);
+        });
         __syncthreads();
     }
 #pragma unroll
@@ -530,6 +642,290 @@ __device__ __forceinline__ void tc_dkdv_body(const bf16 *q, const bf16 *k, const
     }
 }
 
+// ---- ring-attention block kernels -------------------------------------------
+// seg/idx of row r of a batch row starting at element off (as ax_blk_meta).
+__device__ __forceinline__ void tcb_row(int &sg, int &ix, const int *seg, const int *idx, i64 off, int r, int S) {
+    const bool in = r < S;
+    sg = seg && in ? seg[off + r] : 0;
+    ix = !in ? 0 : idx ? idx[off + r] : r;
+}
+
+// The first tile it0 <= it < n in which some (query, key) pair is visible; n
+// if none. Tile it covers rows (it % per) * 64.. of the batch row at off of
+// seg/idx (keys for the forward and dQ, queries for dK/dV): their seg/idx are
+// staged into seg_s/idx_s and bits(row0) gives this thread's visibility bits
+// of the tile, which are left in `bits`. Two barriers per tile looked at;
+// every thread of the CTA calls it. seg_s/idx_s are read only in here, so
+// one buffer serves the whole kernel.
+template <typename Bits>
+__device__ __forceinline__ int tcb_next(int it, int n, int per, int *seg_s, int *idx_s, const int *seg, const int *idx,
+                                        i64 off, int S, unsigned &bits, const Bits &vis) {
+    for (; it < n; it++) {
+        const int row0 = (it % per) * 64;
+        ax_blk_meta(seg_s, idx_s, seg, idx, off, row0, S);
+        __syncthreads();
+        bits = vis(row0);
+        if (__syncthreads_or(bits != 0u)) break;
+    }
+    return it;
+}
+
+template <int HD>
+__device__ __forceinline__ void tcb_fwd_body(const bf16 *q, const bf16 *k, const bf16 *v, const int *segq,
+                                             const int *segk, const int *idxq, const int *idxk, float *out, float *lse,
+                                             int Sq, int Sk, int nh, int nkv, float scale, int causal) {
+    constexpr int BQ = 64, BK = 64, NT = 128, LDS = HD + 8, ND = HD / 8;
+    extern __shared__ __align__(16) unsigned char tc_smem[];
+    bf16 *Qs = reinterpret_cast<bf16 *>(tc_smem);
+    bf16 *Ks0 = Qs + BQ * LDS, *Vs0 = Ks0 + 2 * BK * LDS;                       // [2][BK][LDS] each
+    int *seg_s = reinterpret_cast<int *>(Vs0 + 2 * BK * LDS), *idx_s = seg_s + BK; // [BK] each
+    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
+    const int q0 = blockIdx.x * BQ, h = blockIdx.y, b = blockIdx.z, kvh = h / (nh / nkv), r0 = 16 * warp;
+    const i64 qs = (i64)nh * HD, ks = (i64)nkv * HD;
+    const bf16 *kb = k + (i64)b * Sk * ks + (i64)kvh * HD, *vb = v + (i64)b * Sk * ks + (i64)kvh * HD;
+    const bool async = ax_al16(q) && ax_al16(k) && ax_al16(v);
+    const float sl2 = scale * AXO_TC_LOG2E;
+    int qi[2], sq[2], iq[2];
+#pragma unroll
+    for (int i = 0; i < 2; i++) {
+        qi[i] = q0 + r0 + g + 8 * i;
+        tcb_row(sq[i], iq[i], segq, idxq, (i64)b * Sq, qi[i], Sq);
+    }
+    // bit 4j + e: element e of C tile j (query qi[e >> 1], key k0 + 8j + 2t + (e & 1))
+    const auto vis = [&](int k0) {
+        unsigned bits = 0;
+#pragma unroll
+        for (int j = 0; j < 8; j++)
+#pragma unroll
+            for (int e = 0; e < 4; e++) {
+                const int i = e >> 1, c = 8 * j + 2 * t + (e & 1);
+                if (qi[i] < Sq && k0 + c < Sk && sq[i] == seg_s[c] && (!causal || idx_s[c] <= iq[i]))
+                    bits |= 1u << (4 * j + e);
+            }
+        return bits;
+    };
+    const int nkt = (Sk + BK - 1) / BK;
+    unsigned bits = 0;
+    int kt = tcb_next(0, nkt, nkt, seg_s, idx_s, segk, idxk, (i64)b * Sk, Sk, bits, vis);
+    if (kt < nkt) {
+        tc_stage<HD, BQ, NT>(Qs, q + (i64)b * Sq * qs + (i64)h * HD, qs, q0, Sq, async);
+        tc_stage<HD, BK, NT>(Ks0, kb, ks, kt * BK, Sk, async);
+        tc_stage<HD, BK, NT>(Vs0, vb, ks, kt * BK, Sk, async);
+    }
+    tc_cp_commit();
+
+    float o[ND][4], m[2] = {-AXO_INF, -AXO_INF}, l[2] = {0.0f, 0.0f};
+#pragma unroll
+    for (int nd = 0; nd < ND; nd++)
+#pragma unroll
+        for (int e = 0; e < 4; e++) o[nd][e] = 0.0f;
+
+    for (int it = 0; kt < nkt; it++) {
+        const int cur = it & 1, nx = cur ^ 1;
+        unsigned nbits = 0;
+        const int kn = tcb_next(kt + 1, nkt, nkt, seg_s, idx_s, segk, idxk, (i64)b * Sk, Sk, nbits, vis);
+        if (kn < nkt) { // prefetch the next visible tile into the other buffer (free since the end of it - 1)
+            tc_stage<HD, BK, NT>(Ks0 + nx * BK * LDS, kb, ks, kn * BK, Sk, async);
+            tc_stage<HD, BK, NT>(Vs0 + nx * BK * LDS, vb, ks, kn * BK, Sk, async);
+        }
+        tc_cp_commit();
+        tc_cp_wait1();
+        __syncthreads(); // tile kt (and Q) visible to every thread
+        tc_fwd_tile<HD>(o, m, l, Qs, Ks0 + cur * BK * LDS, Vs0 + cur * BK * LDS, r0, sl2,
+                        [&](int j, int e) { return ((bits >> (4 * j + e)) & 1u) != 0u; });
+        __syncthreads(); // buffer cur is read
+        kt = kn, bits = nbits;
+    }
+#pragma unroll
+    for (int i = 0; i < 2; i++) {
+        const float L = tc_quad_sum(l[i]), inv = L > 0.0f ? 1.0f / L : 0.0f;
+        if (qi[i] >= Sq) continue;
+        float *orow = out + ((i64)b * Sq + qi[i]) * qs + (i64)h * HD + 2 * t;
+#pragma unroll
+        for (int nd = 0; nd < ND; nd++) {
+            orow[8 * nd] = o[nd][2 * i] * inv;
+            orow[8 * nd + 1] = o[nd][2 * i + 1] * inv;
+        }
+        if (t == 0) lse[((i64)b * nh + h) * Sq + qi[i]] = L > 0.0f ? (m[i] + log2f(L)) * AXO_TC_LN2 : -AXO_INF;
+    }
+}
+
+template <int HD>
+__device__ __forceinline__ void tcb_dq_body(const bf16 *q, const bf16 *k, const bf16 *v, const int *segq,
+                                            const int *segk, const int *idxq, const int *idxk, const bf16 *dout,
+                                            const float *lse, const float *D, float *dq, int Sq, int Sk, int nh,
+                                            int nkv, float scale, int causal) {
+    constexpr int BQ = 64, BK = 64, NT = 128, LDS = HD + 8, ND = HD / 8;
+    extern __shared__ __align__(16) unsigned char tc_smem[];
+    bf16 *Qs = reinterpret_cast<bf16 *>(tc_smem), *Gs = Qs + BQ * LDS;
+    bf16 *Ks0 = Gs + BQ * LDS, *Vs0 = Ks0 + 2 * BK * LDS;                       // [2][BK][LDS] each
+    int *seg_s = reinterpret_cast<int *>(Vs0 + 2 * BK * LDS), *idx_s = seg_s + BK; // [BK] each
+    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
+    const int q0 = blockIdx.x * BQ, h = blockIdx.y, b = blockIdx.z, kvh = h / (nh / nkv), r0 = 16 * warp;
+    const i64 qs = (i64)nh * HD, ks = (i64)nkv * HD;
+    const bf16 *kb = k + (i64)b * Sk * ks + (i64)kvh * HD, *vb = v + (i64)b * Sk * ks + (i64)kvh * HD;
+    const bool async = ax_al16(q) && ax_al16(k) && ax_al16(v) && ax_al16(dout);
+    const float sl2 = scale * AXO_TC_LOG2E;
+    int qi[2], sq[2], iq[2];
+    float lse2[2], Dr[2];
+#pragma unroll
+    for (int i = 0; i < 2; i++) {
+        qi[i] = q0 + r0 + g + 8 * i;
+        tcb_row(sq[i], iq[i], segq, idxq, (i64)b * Sq, qi[i], Sq);
+        const bool in = qi[i] < Sq;
+        const i64 row = ((i64)b * nh + h) * Sq + qi[i];
+        lse2[i] = in ? lse[row] * AXO_TC_LOG2E : 0.0f;
+        Dr[i] = in ? D[row] : 0.0f;
+    }
+    const auto vis = [&](int k0) { // as in tcb_fwd_body
+        unsigned bits = 0;
+#pragma unroll
+        for (int j = 0; j < 8; j++)
+#pragma unroll
+            for (int e = 0; e < 4; e++) {
+                const int i = e >> 1, c = 8 * j + 2 * t + (e & 1);
+                if (qi[i] < Sq && k0 + c < Sk && sq[i] == seg_s[c] && (!causal || idx_s[c] <= iq[i]))
+                    bits |= 1u << (4 * j + e);
+            }
+        return bits;
+    };
+    const int nkt = (Sk + BK - 1) / BK;
+    unsigned bits = 0;
+    int kt = tcb_next(0, nkt, nkt, seg_s, idx_s, segk, idxk, (i64)b * Sk, Sk, bits, vis);
+    if (kt < nkt) {
+        tc_stage<HD, BQ, NT>(Qs, q + (i64)b * Sq * qs + (i64)h * HD, qs, q0, Sq, async);
+        tc_stage<HD, BQ, NT>(Gs, dout + (i64)b * Sq * qs + (i64)h * HD, qs, q0, Sq, async);
+        tc_stage<HD, BK, NT>(Ks0, kb, ks, kt * BK, Sk, async);
+        tc_stage<HD, BK, NT>(Vs0, vb, ks, kt * BK, Sk, async);
+    }
+    tc_cp_commit();
+
+    float dqa[ND][4];
+#pragma unroll
+    for (int nd = 0; nd < ND; nd++)
+#pragma unroll
+        for (int e = 0; e < 4; e++) dqa[nd][e] = 0.0f;
+
+    for (int it = 0; kt < nkt; it++) {
+        const int cur = it & 1, nx = cur ^ 1;
+        unsigned nbits = 0;
+        const int kn = tcb_next(kt + 1, nkt, nkt, seg_s, idx_s, segk, idxk, (i64)b * Sk, Sk, nbits, vis);
+        if (kn < nkt) {
+            tc_stage<HD, BK, NT>(Ks0 + nx * BK * LDS, kb, ks, kn * BK, Sk, async);
+            tc_stage<HD, BK, NT>(Vs0 + nx * BK * LDS, vb, ks, kn * BK, Sk, async);
+        }
+        tc_cp_commit();
+        tc_cp_wait1();
+        __syncthreads();
+        tc_dq_tile<HD>(dqa, Qs, Gs, Ks0 + cur * BK * LDS, Vs0 + cur * BK * LDS, r0, sl2, lse2, Dr,
+                       [&](int j, int e) { return ((bits >> (4 * j + e)) & 1u) != 0u; });
+        __syncthreads();
+        kt = kn, bits = nbits;
+    }
+#pragma unroll
+    for (int i = 0; i < 2; i++) {
+        if (qi[i] >= Sq) continue;
+        float *row = dq + ((i64)b * Sq + qi[i]) * qs + (i64)h * HD + 2 * t;
+#pragma unroll
+        for (int nd = 0; nd < ND; nd++) {
+            row[8 * nd] = dqa[nd][2 * i] * scale;
+            row[8 * nd + 1] = dqa[nd][2 * i + 1] * scale;
+        }
+    }
+}
+
+template <int HD>
+__device__ __forceinline__ void tcb_dkdv_body(const bf16 *q, const bf16 *k, const bf16 *v, const int *segq,
+                                              const int *segk, const int *idxq, const int *idxk, const bf16 *dout,
+                                              const float *lse, const float *D, float *dk, float *dv, int Sq, int Sk,
+                                              int nh, int nkv, float scale, int causal) {
+    constexpr int BQ = 64, BK = 64, NT = 256, LDS = HD + 8, LDP = BQ + 8, NH = HD / 16;
+    extern __shared__ __align__(16) unsigned char tc_smem[];
+    bf16 *Ks = reinterpret_cast<bf16 *>(tc_smem), *Vs = Ks + BK * LDS;
+    bf16 *Qs0 = Vs + BK * LDS, *Gs0 = Qs0 + 2 * BQ * LDS; // [2][BQ][LDS] each
+    bf16 *Ps = Gs0 + 2 * BQ * LDS, *dSs = Ps + BK * LDP;   // [BK][LDP]: P^T, dS^T
+    float *lse_s0 = reinterpret_cast<float *>(dSs + BK * LDP), *D_s0 = lse_s0 + 2 * BQ; // [2][BQ]
+    int *seg_s = reinterpret_cast<int *>(D_s0 + 2 * BQ), *idx_s = seg_s + BQ;          // [BQ] each
+    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
+    const int kw = warp & 3, hw = warp >> 2;
+    const int k0 = blockIdx.x * BK, kvh = blockIdx.y, b = blockIdx.z, grp = nh / nkv;
+    const i64 qs = (i64)nh * HD, ks = (i64)nkv * HD;
+    const bool async = ax_al16(q) && ax_al16(k) && ax_al16(v) && ax_al16(dout);
+    const float sl2 = scale * AXO_TC_LOG2E;
+    int kj[2], sk[2], ik[2];
+#pragma unroll
+    for (int i = 0; i < 2; i++) {
+        kj[i] = k0 + 16 * kw + g + 8 * i;
+        tcb_row(sk[i], ik[i], segk, idxk, (i64)b * Sk, kj[i], Sk);
+    }
+    // bit 4j + e: element e of C tile j (key kj[e >> 1], query q0 + 32hw + 8j + 2t + (e & 1))
+    const auto vis = [&](int q0) {
+        unsigned bits = 0;
+#pragma unroll
+        for (int j = 0; j < 4; j++)
+#pragma unroll
+            for (int e = 0; e < 4; e++) {
+                const int i = e >> 1, c = 32 * hw + 8 * j + 2 * t + (e & 1);
+                if (q0 + c < Sq && kj[i] < Sk && seg_s[c] == sk[i] && (!causal || ik[i] <= idx_s[c]))
+                    bits |= 1u << (4 * j + e);
+            }
+        return bits;
+    };
+    // Q, dout, lse (times log2 e), D of tile it (head kvh grp + it / nqt, queries (it % nqt) 64..) into set buf
+    const int nqt = (Sq + BQ - 1) / BQ, ntiles = grp * nqt;
+    const auto stage = [&](int buf, int it) {
+        const int h = kvh * grp + it / nqt, q0 = (it % nqt) * BQ;
+        const i64 off = (i64)b * Sq * qs + (i64)h * HD;
+        tc_stage<HD, BQ, NT>(Qs0 + buf * BQ * LDS, q + off, qs, q0, Sq, async);
+        tc_stage<HD, BQ, NT>(Gs0 + buf * BQ * LDS, dout + off, qs, q0, Sq, async);
+        const int r = threadIdx.x;
+        if (r < BQ) {
+            const bool in = q0 + r < Sq;
+            const i64 row = ((i64)b * nh + h) * Sq + q0 + r;
+            lse_s0[buf * BQ + r] = in ? lse[row] * AXO_TC_LOG2E : 0.0f;
+            D_s0[buf * BQ + r] = in ? D[row] : 0.0f;
+        }
+    };
+    unsigned bits = 0;
+    int it = tcb_next(0, ntiles, nqt, seg_s, idx_s, segq, idxq, (i64)b * Sq, Sq, bits, vis);
+    if (it < ntiles) {
+        tc_stage<HD, BK, NT>(Ks, k + (i64)b * Sk * ks + (i64)kvh * HD, ks, k0, Sk, async);
+        tc_stage<HD, BK, NT>(Vs, v + (i64)b * Sk * ks + (i64)kvh * HD, ks, k0, Sk, async);
+        stage(0, it);
+    }
+    tc_cp_commit();
+
+    float dka[NH][4], dva[NH][4];
+#pragma unroll
+    for (int nd = 0; nd < NH; nd++)
+#pragma unroll
+        for (int e = 0; e < 4; e++) dka[nd][e] = dva[nd][e] = 0.0f;
+
+    for (int n = 0; it < ntiles; n++) {
+        const int cur = n & 1;
+        unsigned nbits = 0;
+        const int in = tcb_next(it + 1, ntiles, nqt, seg_s, idx_s, segq, idxq, (i64)b * Sq, Sq, nbits, vis);
+        if (in < ntiles) stage(cur ^ 1, in);
+        tc_cp_commit();
+        tc_cp_wait1();
+        __syncthreads();
+        tc_dkdv_tile<HD>(dka, dva, Ks, Vs, Qs0 + cur * BQ * LDS, Gs0 + cur * BQ * LDS, Ps, dSs, lse_s0 + cur * BQ,
+                         D_s0 + cur * BQ, sl2, [&](int j, int e) { return ((bits >> (4 * j + e)) & 1u) != 0u; });
+        __syncthreads(); // Q/dout buffer cur, P^T, dS^T read
+        it = in, bits = nbits;
+    }
+#pragma unroll
+    for (int i = 0; i < 2; i++) {
+        if (kj[i] >= Sk) continue;
+        const i64 off = ((i64)b * Sk + kj[i]) * ks + (i64)kvh * HD + hw * (HD / 2) + 2 * t;
+#pragma unroll
+        for (int nd = 0; nd < NH; nd++) {
+            dk[off + 8 * nd] = dka[nd][2 * i] * scale, dk[off + 8 * nd + 1] = dka[nd][2 * i + 1] * scale;
+            dv[off + 8 * nd] = dva[nd][2 * i], dv[off + 8 * nd + 1] = dva[nd][2 * i + 1];
+        }
+    }
+}
+
 #define AXO_TC_ATT(HD)                                                                                           \
     extern "C" __global__ void __launch_bounds__(128)                                                            \
         axo_attn_tc_fwd_hd##HD##_bf16(const bf16 *q, const bf16 *k, const bf16 *v, const int *seg, bf16 *out,   \
@@ -545,6 +941,23 @@ __device__ __forceinline__ void tc_dkdv_body(const bf16 *q, const bf16 *k, const
         const bf16 *q, const bf16 *k, const bf16 *v, const int *seg, const bf16 *dout, const float *lse,         \
         const float *D, bf16 *dq, int S, int nh, int nkv, float scale, int causal) {                             \
         tc_dq_body<HD>(q, k, v, seg, dout, lse, D, dq, S, nh, nkv, scale, causal);                               \
+    }                                                                                                            \
+    extern "C" __global__ void __launch_bounds__(128) axo_attn_tc_blk_fwd_hd##HD##_bf16(                         \
+        const bf16 *q, const bf16 *k, const bf16 *v, const int *segq, const int *segk, const int *idxq,          \
+        const int *idxk, float *out, float *lse, int Sq, int Sk, int nh, int nkv, float scale, int causal) {     \
+        tcb_fwd_body<HD>(q, k, v, segq, segk, idxq, idxk, out, lse, Sq, Sk, nh, nkv, scale, causal);             \
+    }                                                                                                            \
+    extern "C" __global__ void __launch_bounds__(256) axo_attn_tc_blk_bwd_dkdv_hd##HD##_bf16(                    \
+        const bf16 *q, const bf16 *k, const bf16 *v, const int *segq, const int *segk, const int *idxq,          \
+        const int *idxk, const bf16 *dout, const float *lse, const float *D, float *dk, float *dv, int Sq,       \
+        int Sk, int nh, int nkv, float scale, int causal) {                                                      \
+        tcb_dkdv_body<HD>(q, k, v, segq, segk, idxq, idxk, dout, lse, D, dk, dv, Sq, Sk, nh, nkv, scale, causal); \
+    }                                                                                                            \
+    extern "C" __global__ void __launch_bounds__(128) axo_attn_tc_blk_bwd_dq_hd##HD##_bf16(                      \
+        const bf16 *q, const bf16 *k, const bf16 *v, const int *segq, const int *segk, const int *idxq,          \
+        const int *idxk, const bf16 *dout, const float *lse, const float *D, float *dq, int Sq, int Sk, int nh,  \
+        int nkv, float scale, int causal) {                                                                      \
+        tcb_dq_body<HD>(q, k, v, segq, segk, idxq, idxk, dout, lse, D, dq, Sq, Sk, nh, nkv, scale, causal);      \
     }
 AXO_TC_ATT(64)
 AXO_TC_ATT(128)

@@ -256,6 +256,19 @@ __device__ __forceinline__ bool ax_att_ok(int qi, int kj, int S, int causal, con
     return qi < S && kj < S && (!causal || kj <= qi) && (!seg || sq == sk);
 }
 
+// Ring-attention blocks (attention_blk.cuh, attention_tc.cuh): seg_s/idx_s[r]
+// for rows row0 + r (r < 64) of the batch row starting at element off: seg
+// NULL -> 0 (one segment), idx NULL -> the position row0 + r; rows at or past
+// S hold 0 (the visibility tests never pair them).
+__device__ __forceinline__ void ax_blk_meta(int *seg_s, int *idx_s, const int *seg, const int *idx, i64 off, int row0,
+                                            int S) {
+    for (int r = threadIdx.x; r < AXO_ATT_BQ; r += blockDim.x) {
+        const bool in = row0 + r < S;
+        seg_s[r] = seg && in ? seg[off + row0 + r] : 0;
+        idx_s[r] = !in ? 0 : idx ? idx[off + row0 + r] : row0 + r;
+    }
+}
+
 // acc[i][jj] += sum_c A[(ty + 16 i) * LDA + c] * B[c * LDB + tx + 16 jj], c < NC.
 template <int NC, int LDA, int LDB, int DJ>
 __device__ __forceinline__ void ax_tile_mma(float (&acc)[4][DJ], const float *A, const float *B, int tx, int ty) {

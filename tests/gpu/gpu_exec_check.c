@@ -417,11 +417,16 @@ static void make_ops(void) {
          * indices S.. see every key of their segment), merged; both backwards against the merged row */
         struct {
             int B, S, nh, nkv, hd, causal;
-        } rb[] = {{2, 150, 4, 2, 64, 1}, {1, 97, 2, 1, 128, 1}, {2, 70, 4, 2, 64, 0}};
+            const char *attn;
+        } rb[] = {{2, 150, 4, 2, 64, 1, NULL}, {1, 97, 2, 1, 128, 1, NULL}, {2, 70, 4, 2, 64, 0, NULL},
+                  /* the tensor-core block kernels (attention_tc.cuh, bf16 only): GQA, segments, S % 64 != 0 */
+                  {2, 150, 4, 2, 64, 1, "tc"}, {1, 97, 4, 1, 128, 1, "tc"}};
         for (size_t i = 0; i < AX_ARRAY_LEN(rb); i++) {
-            char n2[120], q[48], kv[48], sg[32], ls[32], q32[48], kv32[48];
-            snprintf(n2, sizeof n2, "attention_blk x2 + attn_merge + attention_blk_bwd x2 hd%d causal=%d", rb[i].hd,
-                     rb[i].causal);
+            const int tc = rb[i].attn && !strcmp(rb[i].attn, "tc");
+            if (tc && strcmp(t, "bf16") != 0) continue;
+            char n2[140], q[48], kv[48], sg[32], ls[32], q32[48], kv32[48];
+            snprintf(n2, sizeof n2, "attention_blk x2 + attn_merge + attention_blk_bwd x2 hd%d causal=%d%s", rb[i].hd,
+                     rb[i].causal, tc ? " (tensor-core)" : "");
             snprintf(q, sizeof q, "%s[%d,%d,%d,%d]", t, rb[i].B, rb[i].S, rb[i].nh, rb[i].hd);
             snprintf(kv, sizeof kv, "%s[%d,%d,%d,%d]", t, rb[i].B, rb[i].S, rb[i].nkv, rb[i].hd);
             snprintf(q32, sizeof q32, "f32[%d,%d,%d,%d]", rb[i].B, rb[i].S, rb[i].nh, rb[i].hd);
@@ -434,7 +439,8 @@ static void make_ops(void) {
             if (strcmp(t, "f32")) snprintf(cv, sizeof cv, "  %%6 = convert(%%4) {to=\"%s\"} : %s act\n", t, q);
             else snprintf(cv, sizeof cv, "  %%6 = scale(%%4) {alpha=1.0} : %s act\n", q);
             int lo = !strcmp(t, "f32"); /* bf16: the merged out is rounded before the backward (a flip moves D) */
-            add_op(NM(n2), lo ? 1e-4 : 1e-2, lo ? 2e-5 : 5e-3, NULL,
+            /* tc: P and dS rounded to bf16 before their second product (the bf16 attention cases' 1.6e-2) */
+            add_op(NM(n2), lo ? 1e-4 : tc ? 1.6e-2 : 1e-2, lo ? 2e-5 : tc ? 1e-2 : 5e-3, rb[i].attn,
                    HDR "global @q : %s act {scale=1.5}\nglobal @k : %s act {scale=1.5}\nglobal @v : %s act\n"
                        "global @k2 : %s act {scale=1.5}\nglobal @v2 : %s act\n"
                        "global @seg : i32%s act {gen=\"seg\"}\nglobal @i0 : i32%s act {gen=\"iota\"}\n"
@@ -620,7 +626,7 @@ typedef struct trcase {
     int world, sp;      /* > 1: that many local ranks on the one GPU (sp: sequence parallel degree) */
     pass_shard_cfg sh;  /* ZeRO stage, offload */
     int unfused;        /* liger_fused_linear_cross_entropy: false (matmul + cross_entropy) */
-    const char *attn;   /* AXO_CUDA_ATTN for this case (NULL: default; one-rank cases only) */
+    const char *attn;   /* AXO_CUDA_ATTN for this case (NULL: default) */
 } trcase;
 
 static trcase trs[32];
@@ -667,6 +673,9 @@ static void make_trains(void) {
     add_trp("sp 2", 1, 1, 128, 1, 192, 2, 2, (pass_shard_cfg){0});
     add_trp("dp 2 x sp 2", 1, 0, 64, 2, 128, 4, 2, (pass_shard_cfg){0});
     add_trp("dp 2 x sp 2 ZeRO-3", 0, 0, 64, 1, 128, 4, 2, (pass_shard_cfg){.stage = 3, .reshard_after_forward = 1});
+    add_trp("sp 2", 1, 0, 64, 2, 200, 2, 2, (pass_shard_cfg){0}); /* 100 tokens per rank, chunks of 50 */
+    trs[ntrs - 1].attn = "tc";
+    strncat(trs[ntrs - 1].name, " (tensor-core attention)", sizeof trs[ntrs - 1].name - strlen(trs[ntrs - 1].name) - 1);
     /* CPU offload: host state, host optimizer nodes (CPU kernels), to_host/to_device copies */
     add_trp("dp 2 ZeRO-3 + offload_all", 1, 0, 64, 2, 128, 2, 1,
             (pass_shard_cfg){.stage = 3, .reshard_after_forward = 1, .offload_params = 1, .offload_optimizer = 1});
@@ -888,7 +897,9 @@ static void run_train(const trcase *t) {
     } else {
         j->t = t, j->wg = wg;
         for (int r = 0; r < t->world; r++) ax_diag_init(&j->d[r]);
+        if (t->attn) setenv("AXO_CUDA_ATTN", t->attn, 1); /* read by every rank's CUDA session as it prepares */
         rt_local_world_run(wc, mrank, j);
+        if (t->attn) unsetenv("AXO_CUDA_ATTN");
         int ok = 1, bad = -1;
         for (int r = 0; r < t->world; r++) {
             if (j->d[r].nerrors) {

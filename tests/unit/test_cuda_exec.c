@@ -390,25 +390,27 @@ static void dry_run(const dry_case *k) {
     free(ids), free(tgt), free(pos), free(seg);
 }
 
-/* micro_step of a plan as a dry run on a bare state with AXO_CUDA_ATTN = attn
- * (NULL: unset); the executor's counts after it (0 on failure). */
-static rt_cuda_counts dry_micro(const fe_model *m, const fe_config *c, const char *attn);
+/* micro_step of a plan for `world` ranks (as rank 0 of a pretend group) as a
+ * dry run on a bare state with AXO_CUDA_ATTN = attn (NULL: unset); the
+ * executor's counts after it (0 on failure). */
+static rt_cuda_counts dry_micro(const fe_model *m, const fe_config *c, int world, const char *attn);
 
 /* Runtime inputs by name, for running programs without a session. */
 typedef struct inputs_ctx {
     rt_buf *in;
     const char **names;
+    int n;
 } inputs_ctx;
 static const rt_buf *test_inputs(void *ctx, const char *name) {
     inputs_ctx *c = ctx;
-    for (int i = 0; i < 7; i++)
+    for (int i = 0; i < c->n; i++)
         if (!strcmp(c->names[i], name)) return &c->in[i];
     return NULL;
 }
 
-static rt_cuda_counts dry_micro(const fe_model *m, const fe_config *c, const char *attn) {
+static rt_cuda_counts dry_micro(const fe_model *m, const fe_config *c, int world, const char *attn) {
     rt_cuda_counts r = {0};
-    ir_module *mod = build(c, m, 1, (pass_shard_cfg){0});
+    ir_module *mod = build(c, m, world, (pass_shard_cfg){0});
     if (!mod) return r;
     if (attn) setenv("AXO_CUDA_ATTN", attn, 1);
     ax_diag d;
@@ -419,15 +421,30 @@ static rt_cuda_counts dry_micro(const fe_model *m, const fe_config *c, const cha
     rt_cuda_prog pm;
     memset(&pm, 0, sizeof pm);
     const ir_program *micro = ir_program_find(mod, "micro_step");
+    /* sp > 1: this rank's S / sp tokens (zigzag, rank 0) and their indices in the row (token_idx) */
     int64_t B = c->micro_batch_size, S = c->sequence_len;
-    rt_buf in[7];
-    const char *names[7] = {"input_ids", "targets", "position_ids", "seq_ids", "loss_scale", "lr", "step"};
-    for (int i = 0; i < 7; i++) rt_buf_alloc(&in[i], i >= 4 ? ir_type_scalar(IR_F32) : IR_TYPE(IR_I32, B, S));
-    batch(B, S, m->vocab_size, rt_i(&in[0]), rt_i(&in[1]), rt_i(&in[2]), rt_i(&in[3]));
+    int64_t sp = c->sequence_parallel_degree > 1 ? c->sequence_parallel_degree : 1, Sl = S / sp;
+    rt_buf in[8];
+    const char *names[8] = {"input_ids", "targets", "position_ids", "seq_ids", "loss_scale", "lr", "step", "token_idx"};
+    for (int i = 0; i < 8; i++)
+        rt_buf_alloc(&in[i], i >= 4 && i < 7 ? ir_type_scalar(IR_F32) : IR_TYPE(IR_I32, B, Sl));
+    batch(B, Sl, m->vocab_size, rt_i(&in[0]), rt_i(&in[1]), rt_i(&in[2]), rt_i(&in[3]));
     rt_f(&in[4])[0] = 1.0f / (float)(B * S), rt_f(&in[5])[0] = 1e-3f, rt_f(&in[6])[0] = 1;
-    inputs_ctx ctx = {in, names};
+    for (int64_t b = 0; b < B; b++)
+        for (int64_t t = 0; t < Sl; t++)
+            rt_i(&in[7])[b * Sl + t] = (int32_t)rt_sp_token_index(RT_SP_ZIGZAG, S, sp, 0, t);
+    inputs_ctx ctx = {in, names, 8};
+    int64_t sizes[IR_MAX_MESH];
+    for (int a = 0; a < IR_MAX_MESH; a++) sizes[a] = a < mod->nmesh ? mod->mesh_sizes[a] : 1;
+    rt_collectives fake = {.ctx = sizes, .all_reduce = fake_all_reduce, .all_gather = fake_all_gather,
+                           .reduce_scatter = fake_reduce_scatter, .ring_shift = fake_ring_shift};
+    rt_cuda_host_coll hc;
     int ok = rt_cuda_dev_open(&dev, &o, &d) == 0;
     ok = ok && rt_cuda_state_init(&st, dev, mod, &d) == 0;
+    if (ok && world > 1) {
+        rt_cuda_host_coll_init(&hc, dev, &fake, mod);
+        st.coll = &hc.dc;
+    }
     if (ok) {
         rt_cuda_prog *pp = &pm;
         ok = rt_cuda_prog_init(&pm, &st, micro, &d) == 0 && rt_cuda_state_alloc(&st, &pp, 1, &d) == 0 &&
@@ -441,7 +458,7 @@ static rt_cuda_counts dry_micro(const fe_model *m, const fe_config *c, const cha
     ax_diag_print(&d, stderr);
     ax_diag_free(&d);
     if (attn) unsetenv("AXO_CUDA_ATTN");
-    for (int i = 0; i < 7; i++) rt_buf_free(&in[i]);
+    for (int i = 0; i < 8; i++) rt_buf_free(&in[i]);
     ir_module_destroy(mod);
     return r;
 }
@@ -456,20 +473,29 @@ static void dry_attn_tc(void) {
     fe_model hd64 = llama(256, 4, 2, 64), hd128 = llama(256, 2, 1, 128);
     fe_config b64 = config(2, 150, 1, 0), b128 = config(1, 150, 1, 1), f128 = config(1, 70, 0, 0);
     rt_cuda_counts c;
-    c = dry_micro(&hd64, &b64, NULL);
+    c = dry_micro(&hd64, &b64, 1, NULL);
     CHECK_EQ(c.max_smem, 84224);
-    c = dry_micro(&hd64, &b64, "tc");
+    c = dry_micro(&hd64, &b64, 1, "tc");
     CHECK_EQ(c.max_smem, 75264);
     CHECK(c.launches > 0);
-    c = dry_micro(&hd128, &b128, NULL);
+    c = dry_micro(&hd128, &b128, 1, NULL);
     CHECK_EQ(c.max_smem, 149760);
-    c = dry_micro(&hd128, &b128, "tc");
+    c = dry_micro(&hd128, &b128, 1, "tc");
     CHECK_EQ(c.max_smem, 124416);
     CHECK(c.launches > 0);
-    c = dry_micro(&hd128, &f128, "tc"); /* f32: the CUDA-core kernels */
+    c = dry_micro(&hd128, &f128, 1, "tc"); /* f32: the CUDA-core kernels */
     CHECK_EQ(c.max_smem, 149760);
-    printf("  AXO_CUDA_ATTN=tc dry runs: bf16 hd64 (S 150, GQA 4/2) and hd128 (checkpointing) take attention_tc.cuh; "
-           "f32 does not\n");
+    /* sequence parallelism (sp 2, ring attention): the block kernels, attention_blk.cuh's dK/dV 84736 bytes
+     * (the largest of that step) or attention_tc.cuh's 75264 */
+    fe_config sp2 = config(2, 148, 1, 0); /* 74 tokens per rank, chunks of 37 */
+    sp2.sequence_parallel_degree = 2;
+    c = dry_micro(&hd64, &sp2, 2, NULL);
+    CHECK_EQ(c.max_smem, 84736);
+    c = dry_micro(&hd64, &sp2, 2, "tc");
+    CHECK_EQ(c.max_smem, 75264);
+    CHECK(c.launches > 0);
+    printf("  AXO_CUDA_ATTN=tc dry runs: bf16 hd64 (S 150, GQA 4/2), hd128 (checkpointing) and hd64 sp 2 (S 148, ring "
+           "attention blocks) take attention_tc.cuh; f32 does not\n");
 }
 
 /* The executor's own counts and arena, on a bare state (not through a session). */
@@ -519,7 +545,7 @@ static void dry_counts(void) {
     }
     batch(2, 40, 300, rt_i(&in[0]), rt_i(&in[1]), rt_i(&in[2]), rt_i(&in[3]));
     rt_f(&in[4])[0] = 1.0f / (float)n, rt_f(&in[5])[0] = 1e-3f, rt_f(&in[6])[0] = 1;
-    inputs_ctx ctx = {in, names};
+    inputs_ctx ctx = {in, names, 7};
     rt_cuda_counts c0 = rt_cuda_dev_counts(dev);
     CHECK(rt_cuda_prog_run(&pm, &st, test_inputs, &ctx, &d) == 0);
     rt_cuda_counts c1 = rt_cuda_dev_counts(dev);
@@ -537,7 +563,7 @@ static void dry_counts(void) {
     CHECK_EQ(c2.gemms - c1.gemms, 0);
     CHECK(c2.launches - c1.launches > 3 * (mod->nglobals / 5));
     /* a missing runtime input is an error naming it */
-    inputs_ctx none = {in, names};
+    inputs_ctx none = {in, names, 7};
     const char *saved = names[1];
     names[1] = "nothing";
     CHECK(rt_cuda_prog_run(&pm, &st, test_inputs, &none, &d) == -1);
@@ -579,7 +605,7 @@ static void dry_open(dry_step *s, const ir_module *mod, const rt_cuda_opts *o, i
     }
     batch(B, S, V, rt_i(&s->in[0]), rt_i(&s->in[1]), rt_i(&s->in[2]), rt_i(&s->in[3]));
     rt_f(&s->in[4])[0] = 1.0f / (float)(B * S), rt_f(&s->in[5])[0] = 1e-3f, rt_f(&s->in[6])[0] = 1;
-    s->ctx = (inputs_ctx){s->in, s->names};
+    s->ctx = (inputs_ctx){s->in, s->names, 7};
 }
 
 static void dry_close(dry_step *s) {

@@ -9,7 +9,8 @@
 // lowest (highest) numbered thread that is not blocked — the latter let one
 // warp run as far ahead of the others as the barriers allow, which exposes a
 // missing __syncthreads.
-// __syncthreads is a block barrier; __shfl_xor_sync and mma.sync are warp
+// __syncthreads is a block barrier (__syncthreads_or also ORs the threads'
+// predicates); __shfl_xor_sync and mma.sync are warp
 // collectives (every lane posts its registers, a warp barrier, every lane
 // reads what it needs; double-buffered by call so one barrier suffices).
 // cp.async copies are queued per thread and done at the thread's
@@ -126,6 +127,7 @@ struct emu_state {
     std::function<void()> body;
     long long yields;
     int policy; // 0 round robin, 1 lowest-numbered runnable thread first, 2 highest first
+    int bar_or[2]; // __syncthreads_or of block barrier generation gen, in bar_or[gen & 1]
 };
 inline emu_state emu;
 
@@ -142,6 +144,9 @@ inline void emu_bar_wait(emu_bar &b) {
     const unsigned g = b.gen;
     if (++b.count == b.n) {
         b.count = 0;
+        // every thread has read the result of generation gen - 1 (it reads it before it can arrive here), so
+        // its slot is free for generation gen + 1
+        if (&b == &emu.block_bar) emu.bar_or[(b.gen + 1) & 1] = 0;
         b.gen++;
         return;
     }
@@ -151,6 +156,12 @@ inline void emu_bar_wait(emu_bar &b) {
     emu.cur->wait_bar = nullptr;
 }
 inline void __syncthreads() { emu_bar_wait(emu.block_bar); }
+inline int __syncthreads_or(int pred) {
+    const unsigned g = emu.block_bar.gen;
+    if (pred) emu.bar_or[g & 1] = 1;
+    emu_bar_wait(emu.block_bar);
+    return emu.bar_or[g & 1];
+}
 
 // A warp collective: post this lane's slot, wait for the warp, return the warp's slots of this call.
 inline emu_slot *emu_collective(const emu_slot &mine) {
@@ -239,6 +250,7 @@ inline void emu_launch(emu_dim3 grid, int nt, unsigned char *smem, size_t smem_b
                 emu.bid = emu_dim3{bx, by, bz};
                 memset(smem, 0xff, smem_bytes);
                 emu.block_bar = emu_bar{nt, 0, 0};
+                emu.bar_or[0] = emu.bar_or[1] = 0;
                 for (int i = 0; i < nt; i++) {
                     emu_thread &t = emu.th[(size_t)i];
                     t.tid = emu_dim3{(unsigned)i, 0, 0};
