@@ -1386,6 +1386,10 @@ static int64_t att_tc_smem(int kind, int64_t hd) {
     return kind == 0 ? 5 * tile + 512 : kind == 1 ? 6 * tile + 2 * 64 * 72 * 2 + 1536 : 6 * tile + 512;
 }
 
+/* The tensor-core kernels need sm_80+ (bf16 mma.sync, cp.async); older
+ * GPUs keep the CUDA-core kernels whatever AXO_CUDA_ATTN says. */
+static int tc_arch_ok(const rt_cuda_dev *dev) { return !strncmp(dev->arch, "sm_", 3) && atoi(dev->arch + 3) >= 80; }
+
 typedef struct att_dims {
     int64_t B, S, nh, nkv, hd;
     int fast; /* the FlashAttention-style kernels (hd 64/128) */
@@ -1402,7 +1406,7 @@ static int att_check(gx *x, att_dims *a, int bwd) {
     int64_t smem = bwd ? att_smem_bwd(a->hd) : att_smem_fwd(a->hd);
     a->fast = (a->hd == 64 || a->hd == 128) && smem <= x->dev->smem_optin && a->nh <= 65535 && a->nkv <= 65535 &&
               a->B <= 65535 && !(force && !strcmp(force, "any"));
-    a->tc = a->fast && force && !strcmp(force, "tc") && dt(x, IN(0)) == IR_BF16 &&
+    a->tc = a->fast && force && !strcmp(force, "tc") && dt(x, IN(0)) == IR_BF16 && tc_arch_ok(x->dev) &&
             att_tc_smem(bwd ? 1 : 0, a->hd) <= x->dev->smem_optin && att_tc_smem(2, a->hd) <= x->dev->smem_optin;
     if (!a->fast && (a->hd < 1 || a->hd > 256))
         return unsupported(x, "attention with head_dim %lld (the kernels cover 1..256)", (long long)a->hd);
@@ -1577,7 +1581,7 @@ static int blk_check(gx *x, blk_dims *a, int bwd) {
                            (long long)smem, (long long)x->dev->smem_optin);
     /* same tiles and shared memory as the whole-row tensor-core kernels (att_tc_smem) */
     const char *force = env_set("AXO_CUDA_ATTN");
-    a->tc = force && !strcmp(force, "tc") && t == IR_BF16 && att_tc_smem(bwd ? 1 : 0, a->hd) <= x->dev->smem_optin &&
+    a->tc = force && !strcmp(force, "tc") && t == IR_BF16 && tc_arch_ok(x->dev) && att_tc_smem(bwd ? 1 : 0, a->hd) <= x->dev->smem_optin &&
             att_tc_smem(2, a->hd) <= x->dev->smem_optin;
     return 0;
 }

@@ -26,6 +26,12 @@
 // fragment of k-step kk, so P / dS go from one product into the next in
 // registers (forward, dQ kernel).
 //
+// Preconditions the kernels do not check: sm_80+ (bf16 mma.sync, cp.async;
+// the executor keeps older GPUs on the CUDA-core kernels) and 4-byte aligned
+// output pointers (bf16 results are stored in pairs; the executor's arena
+// slots and globals are 256-byte aligned). Misaligned inputs are fine: they
+// take the plain-load path instead of cp.async.
+//
 // Shared memory tiles are bf16, rows padded to HD + 8 elements (144 / 272
 // bytes: 16-byte aligned rows for cp.async, and the 8 rows g = 0..7 a
 // fragment load touches start 4 banks apart, so the 32 lanes' 32-bit loads

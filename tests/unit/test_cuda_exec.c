@@ -394,6 +394,7 @@ static void dry_run(const dry_case *k) {
  * dry run on a bare state with AXO_CUDA_ATTN = attn (NULL: unset); the
  * executor's counts after it (0 on failure). */
 static rt_cuda_counts dry_micro(const fe_model *m, const fe_config *c, int world, const char *attn);
+static const char *g_dry_arch; /* dry_micro's device arch (NULL: the dry run's sm_90a) */
 
 /* Runtime inputs by name, for running programs without a session. */
 typedef struct inputs_ctx {
@@ -415,7 +416,7 @@ static rt_cuda_counts dry_micro(const fe_model *m, const fe_config *c, int world
     if (attn) setenv("AXO_CUDA_ATTN", attn, 1);
     ax_diag d;
     ax_diag_init(&d);
-    rt_cuda_opts o = {.dry_run = 1};
+    rt_cuda_opts o = {.dry_run = 1, .arch = g_dry_arch};
     rt_cuda_dev *dev = NULL;
     rt_cuda_state st;
     rt_cuda_prog pm;
@@ -485,6 +486,10 @@ static void dry_attn_tc(void) {
     CHECK(c.launches > 0);
     c = dry_micro(&hd128, &f128, 1, "tc"); /* f32: the CUDA-core kernels */
     CHECK_EQ(c.max_smem, 149760);
+    g_dry_arch = "sm_75"; /* a GPU before Ampere has no bf16 mma.sync / cp.async: the CUDA-core kernels */
+    c = dry_micro(&hd64, &b64, 1, "tc");
+    CHECK_EQ(c.max_smem, 84224);
+    g_dry_arch = NULL;
     /* sequence parallelism (sp 2, ring attention): the block kernels, attention_blk.cuh's dK/dV 84736 bytes
      * (the largest of that step) or attention_tc.cuh's 75264 */
     fe_config sp2 = config(2, 148, 1, 0); /* 74 tokens per rank, chunks of 37 */
