@@ -9,6 +9,15 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* The start of a rank's thread: parse the plan text, open a session on
+ * it, attach the rank's communicator, initialise the weights. *m is the
+ * module (NULL if the text did not parse); 1 if all of it worked. */
+static int rank_open(const char *text, rt_comm *c, ir_module **m, rt_session *s, rt_rank_coll *rc, ax_diag *d) {
+    *m = ir_parse(text, strlen(text), "plan", d);
+    return *m && rt_session_from_module(*m, s, d) == 0 && rt_attach_comm(s, c, rc, d) == 0 &&
+           rt_session_init_weights(s, NULL, d) == 0;
+}
+
 /* Every param of s, whole (sharded blocks gathered over their axis), in
  * global order, into *params / *nparams on rank 0. Every rank must call it
  * (each joins every gather). 1 if all gathers succeeded. */

@@ -128,11 +128,10 @@ static int rank_fn(rt_comm *c, void *arg) {
     run *R = arg;
     ax_diag d;
     ax_diag_init(&d);
-    ir_module *m = ir_parse(R->text, strlen(R->text), "plan", &d);
+    ir_module *m;
     rt_session s;
     rt_rank_coll rc;
-    int ok = m && rt_session_from_module(m, &s, &d) == 0 && rt_attach_comm(&s, c, &rc, &d) == 0 &&
-             rt_session_init_weights(&s, NULL, &d) == 0;
+    int ok = rank_open(R->text, c, &m, &s, &rc, &d);
     int nr = rt_comm_size(c) / (int)g_sp, r = rt_comm_rank(c) / (int)g_sp; /* dp size and index */
     const int64_t G = B * R->gas * nr;
     rt_buf *ls = ok ? rt_session_global(&s, "stats/loss_sum") : NULL;
