@@ -38,20 +38,6 @@
 #include <cuda_runtime_api.h>
 #endif
 
-static const char *kp_module_of(void *ctx, const char *entry) {
-    (void)ctx;
-    const cg_cuda_kernel *k = cg_cuda_kernel_for_entry(entry);
-    return k ? k->name : NULL;
-}
-static int kp_compile(void *ctx, const char *module, const char *arch, ax_buf *cubin, ax_diag *d) {
-    (void)ctx;
-    const cg_cuda_kernel *k = cg_cuda_kernel_find(module);
-    if (!k) {
-        ax_error(d, module, "no such kernel source");
-        return -1;
-    }
-    return cg_nvrtc_compile_cached(NULL, k->name, k->source, arch, NULL, 0, cubin, NULL, NULL, d);
-}
 
 /* ---- cases ------------------------------------------------------------------------- */
 typedef struct kcase {
@@ -328,7 +314,7 @@ int main(int argc, char **argv) {
     }
     if (dry) S = 256, V = 1024;
     make_cases();
-    rt_cuda_opts o = {.kernels = {.module_of = kp_module_of, .compile = kp_compile, .compile_fused = cg_fused_compile},
+    rt_cuda_opts o = {.kernels = {.module_of = cg_cuda_kernel_module_of, .compile = cg_cuda_kernel_compile, .compile_fused = cg_fused_compile},
                       .dry_run = dry, .dry_mem_bytes = (int64_t)141 << 30};
     ax_diag d;
     ax_diag_init(&d);

@@ -1,6 +1,7 @@
 /* cuda_kernels.c — the kernel source registry (see cuda_kernels.h). */
 #include "codegen/cuda_kernels.h"
 
+#include "codegen/nvrtc.h"
 #include "ir/base.h"
 
 #include <string.h>
@@ -78,4 +79,20 @@ const cg_cuda_kernel *cg_cuda_kernel_for_entry(const char *entry) {
         for (int j = 0; j < kernels[i].nentries; j++)
             if (strcmp(kernels[i].entries[j], entry) == 0) return &kernels[i];
     return NULL;
+}
+
+const char *cg_cuda_kernel_module_of(void *ctx, const char *entry) {
+    (void)ctx;
+    const cg_cuda_kernel *k = cg_cuda_kernel_for_entry(entry);
+    return k ? k->name : NULL;
+}
+
+int cg_cuda_kernel_compile(void *ctx, const char *module, const char *arch, ax_buf *cubin, ax_diag *d) {
+    (void)ctx;
+    const cg_cuda_kernel *k = cg_cuda_kernel_find(module);
+    if (!k) {
+        ax_error(d, module, "no such kernel source");
+        return -1;
+    }
+    return cg_nvrtc_compile_cached(NULL, k->name, k->source, arch, NULL, 0, cubin, NULL, NULL, d);
 }

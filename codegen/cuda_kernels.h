@@ -18,6 +18,8 @@
 #ifndef CG_CUDA_KERNELS_H
 #define CG_CUDA_KERNELS_H
 
+#include "ir/base.h"
+
 typedef struct cg_cuda_kernel {
     const char *name;          /* file stem: "rmsnorm", "attention_fwd", ... */
     const char *source;        /* NUL-terminated CUDA C++ (common.cuh + the file) */
@@ -34,5 +36,12 @@ const cg_cuda_kernel *cg_cuda_kernel_find(const char *name);
 const cg_cuda_kernel *cg_cuda_kernel_for_entry(const char *entry);
 /* common.cuh alone (NUL-terminated), which generated sources start with. */
 const char *cg_cuda_common_source(void);
+
+/* The registry as the CUDA executor's kernel provider (the shape of
+ * rt_kernel_provider.module_of / .compile; ctx unused): the source that
+ * defines an entry, and that source compiled by NVRTC for arch through the
+ * on-disk kernel cache. */
+const char *cg_cuda_kernel_module_of(void *ctx, const char *entry);
+int cg_cuda_kernel_compile(void *ctx, const char *module, const char *arch, ax_buf *cubin, ax_diag *d);
 
 #endif

@@ -75,7 +75,7 @@ int cg_kbin_build(const ir_module *m, const char *const *archs, int narch, ax_bu
         for (int i = 0; i < cg_cuda_kernel_count(); i++) {
             const cg_cuda_kernel *k = cg_cuda_kernel_get(i);
             ax_buf cubin = {0};
-            if (cg_nvrtc_compile_cached(NULL, k->name, k->source, archs[a], NULL, 0, &cubin, NULL, NULL, d) != 0) {
+            if (cg_cuda_kernel_compile(NULL, k->name, archs[a], &cubin, d) != 0) { /* what axorun would build */
                 ax_error(d, "axoc", "cannot build the kernel source '%s' for %s", k->name, archs[a]);
                 ax_buf_free(&cubin);
                 ax_buf_free(&body);

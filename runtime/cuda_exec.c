@@ -1962,14 +1962,24 @@ static int g_all_reduce(gx *x) {
                                                 numel(x, OUT(0)), STREAM_ARG(x)));
 }
 
+/* all_gather / reduce_scatter: the axis (its size in *n), a padded staging
+ * buffer of `blk` elements per rank when the axis has several ranks. 1 when
+ * the node is done (planning, or a copy over an axis of one rank), 0 to go
+ * on, -1 on error. */
+static int coll_padded(gx *x, const char *what, int64_t blk, int *ax, int64_t *n, uint64_t *tmp) {
+    *ax = coll_axis(x, n);
+    if (*ax < 0 || need_fp(x, OUT(0), what)) return -1;
+    *tmp = *n > 1 ? scratch(x, blk * *n * esz(dt(x, OUT(0)))) : 0;
+    if (x->plan) return 1;
+    if (*n == 1) return x_copy(x, ptr(x, OUT(0)), ptr(x, IN(0)), nbytes(x, OUT(0))) ? -1 : 1;
+    return 0;
+}
+
 static int g_all_gather(gx *x) {
-    int64_t n;
-    int ax = coll_axis(x, &n);
-    if (ax < 0 || need_fp(x, OUT(0), "all_gather value")) return -1;
-    int64_t nin = numel(x, IN(0)), e = esz(dt(x, OUT(0)));
-    uint64_t tmp = n > 1 ? scratch(x, nin * n * e) : 0;
-    if (x->plan) return 0;
-    if (n == 1) return x_copy(x, ptr(x, OUT(0)), ptr(x, IN(0)), nbytes(x, OUT(0)));
+    int64_t n, nin = numel(x, IN(0));
+    uint64_t tmp;
+    int ax, rc = coll_padded(x, "all_gather value", nin, &ax, &n, &tmp);
+    if (rc) return rc < 0 ? -1 : 0;
     if (coll_fail(x, x->st->coll->all_gather(x->st->coll->ctx, ax, dt(x, OUT(0)), (const void *)(uintptr_t)ptr(x, IN(0)),
                                              (void *)(uintptr_t)tmp, nin, STREAM_ARG(x))))
         return -1;
@@ -1977,13 +1987,10 @@ static int g_all_gather(gx *x) {
 }
 
 static int g_reduce_scatter(gx *x) {
-    int64_t n;
-    int ax = coll_axis(x, &n);
-    if (ax < 0 || need_fp(x, OUT(0), "reduce_scatter value")) return -1;
-    int64_t nout = numel(x, OUT(0)), e = esz(dt(x, OUT(0)));
-    uint64_t tmp = n > 1 ? scratch(x, nout * n * e) : 0;
-    if (x->plan) return 0;
-    if (n == 1) return x_copy(x, ptr(x, OUT(0)), ptr(x, IN(0)), nbytes(x, OUT(0)));
+    int64_t n, nout = numel(x, OUT(0)), e = esz(dt(x, OUT(0)));
+    uint64_t tmp;
+    int ax, rc = coll_padded(x, "reduce_scatter value", nout, &ax, &n, &tmp);
+    if (rc) return rc < 0 ? -1 : 0;
     if (x_memset(x, tmp, 0, nout * n * e) || /* zero padding rows */
         x_copy(x, tmp, ptr(x, IN(0)), nbytes(x, IN(0))))
         return -1;

@@ -64,10 +64,6 @@ static int plan_cubin(const char *arch, const char *name, ax_buf *cubin) {
     return 1;
 }
 
-static const char *kp_module_of(void *ctx, const char *entry) {
-    const cg_cuda_kernel *k = cg_cuda_kernel_for_entry(entry);
-    return k ? k->name : NULL;
-}
 static int kp_compile_fused(void *ctx, const char *entry, const char *expr, const ir_dtype *in, int nin, const char *arch,
                             ax_buf *cubin, ax_diag *d) {
     if (plan_cubin(arch, entry, cubin)) return 0;
@@ -75,12 +71,7 @@ static int kp_compile_fused(void *ctx, const char *entry, const char *expr, cons
 }
 static int kp_compile(void *ctx, const char *module, const char *arch, ax_buf *cubin, ax_diag *d) {
     if (plan_cubin(arch, module, cubin)) return 0;
-    const cg_cuda_kernel *k = cg_cuda_kernel_find(module);
-    if (!k) {
-        ax_error(d, module, "no such kernel source");
-        return -1;
-    }
-    return cg_nvrtc_compile_cached(NULL, k->name, k->source, arch, NULL, 0, cubin, NULL, NULL, d);
+    return cg_cuda_kernel_compile(ctx, module, arch, cubin, d);
 }
 
 typedef struct cuda_attach_ctx {
@@ -223,7 +214,7 @@ static int run_rank(const char *plan, const rt_launch_env *e, const char *execut
                api ? api->name : "?", device, ndev);
         ax_diag_free(&ld);
     }
-    cuda->opts = (rt_cuda_opts){.device = device, .kernels = {.module_of = kp_module_of, .compile = kp_compile, .compile_fused = kp_compile_fused},
+    cuda->opts = (rt_cuda_opts){.device = device, .kernels = {.module_of = cg_cuda_kernel_module_of, .compile = kp_compile, .compile_fused = kp_compile_fused},
                                 .info = cuda->info, .info_cap = sizeof cuda->info};
     cuda->quiet = o->quiet;
     o->attach = use_cuda ? attach_cuda : NULL;
@@ -388,7 +379,7 @@ int main(int argc, char **argv) {
         rc = 1;
     }
     if (!rc && ndev > 0 && (!executor || !strcmp(executor, "cuda"))) {
-        cuda.opts = (rt_cuda_opts){.kernels = {.module_of = kp_module_of, .compile = kp_compile, .compile_fused = kp_compile_fused},
+        cuda.opts = (rt_cuda_opts){.kernels = {.module_of = cg_cuda_kernel_module_of, .compile = kp_compile, .compile_fused = kp_compile_fused},
                                    .info = cuda.info, .info_cap = sizeof cuda.info};
         cuda.quiet = o.quiet;
         o.attach = attach_cuda;

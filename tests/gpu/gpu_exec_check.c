@@ -80,19 +80,6 @@ static void result(int ok, const char *name, const char *fmt, ...) {
     fflush(stdout);
 }
 
-/* ---- kernels: the registry through NVRTC and the kernel cache (as axorun) ---- */
-static const char *kp_module_of(void *ctx, const char *entry) {
-    const cg_cuda_kernel *k = cg_cuda_kernel_for_entry(entry);
-    return k ? k->name : NULL;
-}
-static int kp_compile(void *ctx, const char *module, const char *arch, ax_buf *cubin, ax_diag *d) {
-    const cg_cuda_kernel *k = cg_cuda_kernel_find(module);
-    if (!k) {
-        ax_error(d, module, "no such kernel source");
-        return -1;
-    }
-    return cg_nvrtc_compile_cached(NULL, k->name, k->source, arch, NULL, 0, cubin, NULL, NULL, d);
-}
 
 /* ---- random data (never zero) ------------------------------------------------- */
 static _Thread_local uint64_t rng = 0x2545f4914f6cdd1dull; /* per thread: ranks run on threads */
@@ -941,7 +928,7 @@ int main(int argc, char **argv) {
     char why[256] = "";
     g_dry = rt_cuda_device_count(why, sizeof why) < 1;
     if (g_dry) printf("no CUDA device (%s): preflight only (IR, CPU reference, CUDA executor dry run)\n", why);
-    g_opts = (rt_cuda_opts){.kernels = {.module_of = kp_module_of, .compile = kp_compile, .compile_fused = cg_fused_compile}, .poison = 1,
+    g_opts = (rt_cuda_opts){.kernels = {.module_of = cg_cuda_kernel_module_of, .compile = cg_cuda_kernel_compile, .compile_fused = cg_fused_compile}, .poison = 1,
                             .dry_run = g_dry};
     ax_diag d;
     ax_diag_init(&d);

@@ -230,6 +230,12 @@ $4
 EOF
 }
 
+# the extra YAML of the e2e sharding cases: $ds (DeepSpeed ZeRO-3 bf16), $fsdp (FSDP2 full shard)
+sharding_yaml() {
+    ds="deepspeed: $root/configs/deepspeed/zero3_bf16.json"
+    fsdp=$(printf 'fsdp_version: 2\nfsdp_config:\n  offload_params: false\n  auto_wrap_policy: TRANSFORMER_BASED_WRAP\n  transformer_layer_cls_to_wrap: Qwen3DecoderLayer\n  state_dict_type: FULL_STATE_DICT\n  reshard_after_forward: true')
+}
+
 compare_logs() { # cpu.jsonl cuda.jsonl tolerance
     python3 - "$1" "$2" "$3" <<'EOF'
 import json, math, sys
@@ -252,9 +258,8 @@ EOF
 check_e2e() {
     local t=$out/e2e
     rm -rf "$t" && mkdir -p "$t"
-    local ds="deepspeed: $root/configs/deepspeed/zero3_bf16.json"
-    local fsdp
-    fsdp=$(printf 'fsdp_version: 2\nfsdp_config:\n  offload_params: false\n  auto_wrap_policy: TRANSFORMER_BASED_WRAP\n  transformer_layer_cls_to_wrap: Qwen3DecoderLayer\n  state_dict_type: FULL_STATE_DICT\n  reshard_after_forward: true')
+    local ds fsdp
+    sharding_yaml
     # name world dtype model extra
     local cases=(
         "llama-f32|1|false|tiny-llama|"
@@ -366,9 +371,8 @@ check_e2e_nccl() {
     fi
     local t=$out/e2e-nccl
     rm -rf "$t" && mkdir -p "$t"
-    local ds="deepspeed: $root/configs/deepspeed/zero3_bf16.json"
-    local fsdp
-    fsdp=$(printf 'fsdp_version: 2\nfsdp_config:\n  offload_params: false\n  auto_wrap_policy: TRANSFORMER_BASED_WRAP\n  transformer_layer_cls_to_wrap: Qwen3DecoderLayer\n  state_dict_type: FULL_STATE_DICT\n  reshard_after_forward: true')
+    local ds fsdp
+    sharding_yaml
     # name dtype model executor-expected extra
     local cases=(
         "qwen2-ddp2-f32|false|tiny-qwen2|cuda|"
