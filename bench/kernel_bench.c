@@ -298,7 +298,15 @@ int main(int argc, char **argv) {
     const char *only = NULL, *json = NULL;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--dry")) dry = 1;
-        else if (!strcmp(argv[i], "--iters") && i + 1 < argc) iters = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--iters") && i + 1 < argc) {
+            char *end;
+            long v = strtol(argv[++i], &end, 10);
+            if (*end || v < 1 || v > 100000) {
+                fprintf(stderr, "kernel_bench: --iters: expected a positive integer, found \"%s\"\n", argv[i]);
+                return 2;
+            }
+            iters = (int)v;
+        }
         else if (!strcmp(argv[i], "--only") && i + 1 < argc) only = argv[++i];
         else if (!strcmp(argv[i], "--json") && i + 1 < argc) json = argv[++i];
         else {
@@ -306,7 +314,6 @@ int main(int argc, char **argv) {
             return 2;
         }
     }
-    if (iters < 1) iters = 1;
     char why[256] = "";
     if (!dry && rt_cuda_device_count(why, sizeof why) < 1) {
         printf("SKIP: no CUDA device (%s); --dry checks the cases without one\n", why);
