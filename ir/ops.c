@@ -240,6 +240,38 @@ int ir_infer(const ir_module *m, ir_op op, const ir_type *in, int nin, const ir_
         out[2] = same_dims(v, v->dtype);
         return 0;
     }
+    case IR_OP_dropout: {
+        TRY(need_float(m, &in[0], 0, err, errcap));
+        if (in[1].rank != 0 || in[1].dtype != IR_I32) FAIL("operand 1: expected a seed i32[], found %s", tstr(m, &in[1], b1));
+        TRY(need_attr(at, na, "p", IR_ATTR_FLOAT, err, errcap));
+        TRY(need_attr(at, na, "salt", IR_ATTR_INT, err, errcap));
+        double p = ir_attr_float(at, na, "p", 0);
+        if (!(p >= 0 && p < 1)) FAIL("p: expected a probability in [0, 1), found %g", p);
+        if (ir_type_numel(&in[0]) > UINT32_MAX) FAIL("operand 0: more than 2^32 elements");
+        out[0] = in[0];
+        return 0;
+    }
+    case IR_OP_dequant_nf4: {
+        const ir_type *q = &in[0], *a = &in[1], *r = &in[2];
+        TRY(need_attr(at, na, "to", IR_ATTR_STR, err, errcap));
+        ir_dtype to;
+        if (ir_dtype_parse(ir_attr_str(at, na, "to", ""), &to) != 0 || !is_float(to))
+            FAIL("to: expected a float dtype, found \"%s\"", ir_attr_str(at, na, "to", ""));
+        if (q->dtype != IR_NF4 || q->rank != 2 || q->dims[1] % 64)
+            FAIL("operand 0: expected nf4[N,K] with K a multiple of 64, found %s", tstr(m, q, b1));
+        ir_type wa = ir_type_make(IR_U8, 2, (int64_t[]){q->dims[0], q->dims[1] / 64});
+        ir_type wr = ir_type_make(IR_F32, 1, (int64_t[]){q->dims[0]});
+        if (a->dtype != IR_U8 || !ir_type_same_shape(a, &wa))
+            FAIL("operand 1: expected absmax %s, found %s", tstr(m, &wa, b1), tstr(m, a, b2));
+        if (r->dtype != IR_F32 || !ir_type_same_shape(r, &wr))
+            FAIL("operand 2: expected rowmax %s, found %s", tstr(m, &wr, b1), tstr(m, r, b2));
+        if (q->shard.axis != a->shard.axis || q->shard.axis != r->shard.axis ||
+            (q->shard.axis >= 0 && (q->shard.dim != 0 || a->shard.dim != 0 || r->shard.dim != 0)))
+            FAIL("codes, absmax and rowmax must be split alike (by rows) or all replicated");
+        out[0] = *q;
+        out[0].dtype = to;
+        return 0;
+    }
     case IR_OP_cross_entropy:
     case IR_OP_cross_entropy_bwd:
         TRY(need_float(m, &in[0], 0, err, errcap));

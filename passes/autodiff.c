@@ -214,6 +214,21 @@ static void grad_linear_cross_entropy(ad *c, const ir_node *n, const int32_t *dy
     if (wants(c, n->in[1])) acc(c, n->in[1], OUT(2));
 }
 
+/* y = x * mask * k is linear in x: dx = dy * mask * k, the same op with
+ * the same seed and salt (so the mask is drawn again, never stored). */
+static void grad_dropout(ad *c, const ir_node *n, const int32_t *dy) {
+    acc(c, n->in[0], ir_b(&c->b, IR_OP_dropout, IR_IN(dy[0], IN(1)), n->nattrs, n->attrs));
+}
+
+/* Quantized base weights are frozen: codes and scales are not floats. */
+static void grad_dequant_nf4(ad *c, const ir_node *n, const int32_t *dy) {
+    (void)dy;
+    if (wants(c, n->in[0]) || wants(c, n->in[1]) || wants(c, n->in[2])) {
+        ax_error(c->b.d, "autodiff", "dequant_nf4: quantized weights are frozen (trainable=0)");
+        c->b.failed = 1;
+    }
+}
+
 static void grad_cross_entropy(ad *c, const ir_node *n, const int32_t *dy) {
     acc(c, n->in[0], ir_b(&c->b, IR_OP_cross_entropy_bwd, IR_IN(IN(0), IN(1), dy[0]), n->nattrs, n->attrs));
 }

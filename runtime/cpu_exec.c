@@ -264,6 +264,21 @@ static int x_convert(xc *x) {
     return 0;
 }
 
+static int x_dropout(xc *x) {
+    ck_dropout_f32(rt_f(IN(0)), rt_f(OUT(0)), OUT(0)->numel, (uint32_t)rt_i(IN(1))[0], (uint32_t)AI("salt", 0),
+                   AF("p", 0));
+    round_if_bf16(OUT(0));
+    return 0;
+}
+
+static int x_dequant_nf4(xc *x) {
+    rt_buf *q = IN(0), *o = OUT(0);
+    int64_t K = q->type.dims[1], N = K ? q->numel / K : 0;
+    ck_dequant_nf4_f32(rt_f(q), rt_f(IN(1)), rt_f(IN(2)), rt_f(o), N, K);
+    round_if_bf16(o);
+    return 0;
+}
+
 static int x_reshape(xc *x) {
     memcpy(OUT(0)->data, IN(0)->data, (size_t)OUT(0)->numel * 4);
     return 0;

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "ir/base.h"
+#include "ir/quant.h"
 
 static void *ck_xmalloc(size_t n) {
     void *p = malloc(n ? n : 1);
@@ -331,4 +332,61 @@ int64_t ck_count_targets(const int32_t *targets, int64_t T, int32_t ignore_index
     int64_t n = 0;
     for (int64_t t = 0; t < T; t++) n += targets[t] != ignore_index;
     return n;
+}
+
+/* ---- LoRA dropout, NF4 ------------------------------------------------------ */
+void ck_dropout_f32(const float *x, float *y, int64_t n, uint32_t seed, uint32_t salt, double p) {
+    uint32_t thr = axo_dropout_threshold(p);
+    float k = (float)(1.0 / (1.0 - p));
+    for (int64_t i = 0; i < n; i++) y[i] = axo_rng_u32(seed, salt, (uint32_t)i) >= thr ? x[i] * k : 0.0f;
+}
+
+static uint32_t nf4_nearest(float v) {
+    /* the code book is sorted: the nearest value by midpoints */
+    uint32_t q = 0;
+    for (uint32_t j = 1; j < 16; j++)
+        if (v > 0.5f * (axo_nf4_code[j - 1] + axo_nf4_code[j])) q = j;
+    return q;
+}
+
+void ck_nf4_quantize(const float *w, int64_t N, int64_t K, float *q, float *steps, float *rowmax) {
+    int64_t nb = K / AXO_NF4_BLOCK;
+    for (int64_t r = 0; r < N; r++) {
+        const float *wr = w + r * K;
+        float rmax = 0;
+        for (int64_t i = 0; i < K; i++) rmax = fmaxf(rmax, fabsf(wr[i]));
+        rowmax[r] = rmax;
+        for (int64_t b = 0; b < nb; b++) {
+            const float *wb = wr + b * AXO_NF4_BLOCK;
+            float amax = 0;
+            for (int i = 0; i < AXO_NF4_BLOCK; i++) amax = fmaxf(amax, fabsf(wb[i]));
+            /* the largest step whose scale still covers the block */
+            uint32_t k = 255;
+            if (amax > 0) {
+                double e = -16.0 * log2((double)amax / (double)rmax);
+                k = e <= 0 ? 0 : e >= 255 ? 255 : (uint32_t)floor(e);
+                while (k < 255 && axo_nf4_scale(rmax, k + 1) >= amax) k++;
+                while (k > 0 && axo_nf4_scale(rmax, k) < amax) k--;
+            }
+            steps[r * nb + b] = (float)k;
+            float s = axo_nf4_scale(rmax, k);
+            for (int i = 0; i < AXO_NF4_BLOCK; i++) {
+                float v = s > 0 ? wb[i] / s : 0.0f;
+                v = v > 1 ? 1 : v < -1 ? -1 : v;
+                q[r * K + b * AXO_NF4_BLOCK + i] = (float)nf4_nearest(v);
+            }
+        }
+    }
+}
+
+void ck_dequant_nf4_f32(const float *q, const float *steps, const float *rowmax, float *w, int64_t N, int64_t K) {
+    int64_t nb = K / AXO_NF4_BLOCK;
+    for (int64_t r = 0; r < N; r++)
+        for (int64_t b = 0; b < nb; b++) {
+            float s = axo_nf4_scale(rowmax[r], (uint32_t)steps[r * nb + b]);
+            for (int i = 0; i < AXO_NF4_BLOCK; i++) {
+                int64_t j = r * K + b * AXO_NF4_BLOCK + i;
+                w[j] = axo_nf4_value((uint32_t)q[j], s);
+            }
+        }
 }

@@ -257,4 +257,18 @@ void ck_bias_add_fwd_f64(const double *x, const double *b, double *y, int64_t R,
 void ck_bias_add_bwd_f32(const float *dy, float *db, int64_t R, int64_t N);
 void ck_bias_add_bwd_f64(const double *dy, double *db, int64_t R, int64_t N);
 
+/* ---- LoRA dropout and QLoRA weights (arithmetic in ir/quant.h) -----------
+ * ck_dropout_f32: y[i] = keep(seed, salt, i) ? x[i] * 1/(1-p) : 0 (x may be y).
+ * NF4 storage on the CPU executor: one float per code (0..15) and per
+ * absmax step (0..255), so buffers and collectives stay float arrays; the
+ * CUDA executor packs them (2 codes per byte, 1 step per byte).
+ * ck_nf4_quantize: rows w[N,K] (K % 64 == 0) -> q[N,K], steps[N,K/64],
+ * rowmax[N], with each block scale rounded up (|w| <= scale) and each
+ * weight to the nearest code of w / scale (ties to the lower code).
+ * ck_dequant_nf4_f32: the inverse, w = code[q] * scale in f32 (the caller
+ * rounds to the compute dtype). */
+void ck_dropout_f32(const float *x, float *y, int64_t n, uint32_t seed, uint32_t salt, double p);
+void ck_nf4_quantize(const float *w, int64_t N, int64_t K, float *q, float *steps, float *rowmax);
+void ck_dequant_nf4_f32(const float *q, const float *steps, const float *rowmax, float *w, int64_t N, int64_t K);
+
 #endif

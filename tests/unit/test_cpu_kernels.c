@@ -13,6 +13,7 @@
 
 #include "ir/base.h"
 #include "runtime/cpu_kernels.h"
+#include "ir/quant.h"
 #include "tests/check.h"
 
 /* test hook in cpu_kernels.c: the GEMM without its AVX2 path */
@@ -853,6 +854,75 @@ static void test_adamw(void) {
 }
 
 /* ---- helpers --------------------------------------------------------------------------- */
+/* LoRA dropout: the drop rate is p, kept values are scaled by exactly
+ * 1/(1-p), the mask depends on (seed, salt) only, and p = 0 is the identity. */
+static void test_dropout(void) {
+    const int64_t n = 200000;
+    float *x = malloc(sizeof(float) * n), *y = malloc(sizeof(float) * n), *z = malloc(sizeof(float) * n);
+    for (int64_t i = 0; i < n; i++) x[i] = 0.25f + (float)(i % 97) * 0.01f; /* never zero */
+    double p = 0.1;
+    ck_dropout_f32(x, y, n, 1234, 5, p);
+    float k = (float)(1.0 / (1.0 - p));
+    int64_t dropped = 0;
+    int scaled = 1;
+    for (int64_t i = 0; i < n; i++) {
+        if (y[i] == 0) dropped++;
+        else scaled &= y[i] == x[i] * k;
+    }
+    CHECK(scaled);
+    double rate = (double)dropped / (double)n, sigma = sqrt(p * (1 - p) / (double)n);
+    CHECK_MSG(fabs(rate - p) < 5 * sigma, "drop rate %g for p %g", rate, p);
+    ck_dropout_f32(x, z, n, 1234, 5, p); /* the same mask again (recompute, backward) */
+    CHECK(memcmp(y, z, sizeof(float) * n) == 0);
+    int64_t same = 0;
+    ck_dropout_f32(x, z, n, 1234, 6, p); /* another module's mask */
+    for (int64_t i = 0; i < n; i++) same += (y[i] == 0) == (z[i] == 0);
+    CHECK_MSG(same < n - n / 20, "masks of two salts agree on %lld of %lld", (long long)same, (long long)n);
+    same = 0;
+    ck_dropout_f32(x, z, n, 1235, 5, p); /* the next micro step's mask */
+    for (int64_t i = 0; i < n; i++) same += (y[i] == 0) == (z[i] == 0);
+    CHECK_MSG(same < n - n / 20, "masks of two seeds agree on %lld of %lld", (long long)same, (long long)n);
+    ck_dropout_f32(x, z, n, 99, 1, 0.0);
+    CHECK(memcmp(x, z, sizeof(float) * n) == 0);
+    free(x), free(y), free(z);
+}
+
+/* NF4: the scale of each block covers it, codes reproduce exact code values,
+ * and the round trip error is at most half the widest gap of the code book
+ * times the block scale. */
+static void test_nf4(void) {
+    const int64_t N = 5, K = 256, nb = K / 64;
+    float *w = malloc(sizeof(float) * N * K), *q = malloc(sizeof(float) * N * K), *r = malloc(sizeof(float) * N * K);
+    float steps[5 * 4], rowmax[5];
+    uint64_t st = 7;
+    for (int64_t i = 0; i < N * K; i++) {
+        st = st * 6364136223846793005ull + 1442695040888963407ull;
+        w[i] = ((float)(st >> 40) / (float)(1 << 24) - 0.5f) * 0.2f;
+    }
+    for (int64_t i = 64; i < 128; i++) w[i] *= 1e-3f;          /* a small block in row 0 */
+    for (int64_t i = 0; i < K; i++) w[2 * K + i] = 0;          /* an all-zero row */
+    for (int64_t i = 0; i < 64; i++) w[3 * K + i] = axo_nf4_code[i % 16] * 0.125f; /* exact codes, scale 0.125 */
+    ck_nf4_quantize(w, N, K, q, steps, rowmax);
+    ck_dequant_nf4_f32(q, steps, rowmax, r, N, K);
+    for (int64_t row = 0; row < N; row++)
+        for (int64_t b = 0; b < nb; b++) {
+            float s = axo_nf4_scale(rowmax[row], (uint32_t)steps[row * nb + b]), amax = 0;
+            CHECK(steps[row * nb + b] >= 0 && steps[row * nb + b] <= 255 && steps[row * nb + b] == floorf(steps[row * nb + b]));
+            for (int i = 0; i < 64; i++) amax = fmaxf(amax, fabsf(w[row * K + b * 64 + i]));
+            CHECK_MSG(s >= amax, "row %lld block %lld: scale %g below absmax %g", (long long)row, (long long)b, s, amax);
+            if (amax > 0) CHECK_MSG(s <= amax * 1.0443f, "scale %g not the tightest step above %g", s, amax);
+            for (int i = 0; i < 64; i++) {
+                int64_t j = row * K + b * 64 + i;
+                CHECK(q[j] >= 0 && q[j] <= 15 && q[j] == floorf(q[j]));
+                CHECK_MSG(fabsf(r[j] - w[j]) <= 0.1521f * s + 1e-12f, "w %g -> %g (scale %g)", w[j], r[j], s);
+            }
+        }
+    for (int64_t i = 0; i < K; i++) CHECK(r[2 * K + i] == 0);
+    for (int64_t i = 0; i < 64; i++) CHECK_MSG(r[3 * K + i] == w[3 * K + i], "code %lld: %g -> %g", (long long)i, w[3 * K + i], r[3 * K + i]);
+    CHECK(axo_nf4_scale(1.0f, 16) == 0.5f && axo_nf4_scale(3.0f, 0) == 3.0f);
+    free(w), free(q), free(r);
+}
+
 static void test_helpers(void) {
     enum { n = 37 };
     double *a = dvec(n, 3.0), *b = dvec(n, 1.0);
@@ -898,6 +968,8 @@ int main(void) {
     test_linear_cross_entropy();
     test_bias();
     test_adamw();
+    test_dropout();
+    test_nf4();
     test_helpers();
     time_matmul();
     return check_done();

@@ -131,6 +131,10 @@ static ir_module *build_all_ops(void) {
     gemb.shard = (ir_shard){0, 0};
     int gembed = ir_global_add(m, "grad.model.embed_tokens.weight", gemb, IR_ROLE_GRAD, NULL, 0);
     int gwq = ir_global_add(m, "grad.wq", IR_TYPE(IR_F32, 8, 8), IR_ROLE_GRAD, NULL, 0);
+    int wq4 = ir_global_add(m, "model.layers.0.mlp.up_proj.weight", IR_TYPE(IR_NF4, 8, 64), IR_ROLE_PARAM,
+                            (ir_attr[]){ir_ai("trainable", 0)}, 1);
+    int wq4a = ir_global_add(m, "model.layers.0.mlp.up_proj.weight.absmax", IR_TYPE(IR_U8, 8, 1), IR_ROLE_PARAM, NULL, 0);
+    int wq4r = ir_global_add(m, "model.layers.0.mlp.up_proj.weight.rowmax", IR_TYPE(IR_F32, 8), IR_ROLE_PARAM, NULL, 0);
     int mwq = ir_global_add(m, "opt.m.wq", IR_TYPE(IR_F32, 8, 8), IR_ROLE_OPT, NULL, 0);
     int vwq = ir_global_add(m, "opt.v.wq", IR_TYPE(IR_F32, 8, 8), IR_ROLE_OPT, NULL, 0);
 #define G(i) IR_GLOBAL_REF(i)
@@ -158,6 +162,9 @@ static ir_module *build_all_ops(void) {
     ir_bn(&b, IR_OP_attention, IR_IN(ro, ro, ro, seg), IR_AT(ir_af("scale", 0.5), ir_ai("causal", 1)), att);
     int32_t o = ir_b(&b, IR_OP_reshape, IR_IN(att[0]), IR_AT(ir_aints("shape", 3, (int64_t[]){2, 4, 8})));
     int32_t sw = ir_b(&b, IR_OP_swiglu, IR_IN(o, x), IR_NOAT);
+    int32_t seed = ir_b_input(&b, "dropout_seed", ir_type_scalar(IR_I32));
+    ir_b(&b, IR_OP_dropout, IR_IN(sw, seed), IR_AT(ir_af("p", 0.05), ir_ai("salt", 7)));
+    ir_b(&b, IR_OP_dequant_nf4, IR_IN(G(wq4), G(wq4a), G(wq4r)), IR_AT(ir_as("to", "bf16")));
     int32_t logits = ir_b(&b, IR_OP_matmul, IR_IN(sw, G(embed)), IR_AT(ir_ai("tb", 1)));
     ir_b(&b, IR_OP_cross_entropy, IR_IN(logits, tg), IR_AT(ir_ai("ignore_index", -100)));
     int32_t one = ir_b_fill(&b, 1.0, ir_type_scalar(IR_F32));
