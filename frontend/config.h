@@ -103,6 +103,7 @@ typedef struct fe_config {
     const char **lora_target_modules;
     int nlora_target_modules;
     int lora_target_linear;
+    int peft_use_rslora;
     int load_in_4bit, load_in_8bit;
 
     int64_t sequence_parallel_degree; /* default 1 */
