@@ -121,7 +121,8 @@ static void train_steps(rt_session *s, const batch *b, int steps, ax_diag *d) {
     }
 }
 
-static void frozen_base_and_identity(int bf16) {
+static void frozen_base_and_identity(int bf16, int flce) {
+    g_flce = flce; /* the fused lm head: dw=0 for the frozen head */
     ax_diag d;
     ax_diag_init(&d);
     fe_config c;
@@ -162,12 +163,21 @@ static void frozen_base_and_identity(int bf16) {
     CHECK_MSG(same, "a frozen base weight changed during training");
     double l_after = loss_at(&ad, &b, 100, &d);
     CHECK_MSG(l_after < l_ad - 0.05, "bf16 %d: the adapters did not learn: %.4f -> %.4f", bf16, l_ad, l_after);
+    if (flce) {
+        int dw0 = 0;
+        for (int i = 0; i < ad.micro.p->nnodes; i++) {
+            const ir_node *n = &ad.micro.p->nodes[i];
+            dw0 |= n->op == IR_OP_linear_cross_entropy && ir_attr_int(n->attrs, n->nattrs, "dw", 1) == 0;
+        }
+        CHECK_MSG(dw0, "the fused lm head of a LoRA plan still computes dW");
+    }
     free(snap);
     free_batch(&b);
     rt_session_close(&base);
     rt_session_close(&ad);
     ax_diag_free(&d);
     g_lora = (pass_lora_cfg){0};
+    g_flce = 0;
 }
 
 /* W' = W + s B A: the plain model with merged weights computes the adapted
@@ -400,8 +410,9 @@ static void memory_accounting(void) {
 
 int main(void) {
     fd_adapters();
-    frozen_base_and_identity(0);
-    frozen_base_and_identity(1);
+    frozen_base_and_identity(0, 0);
+    frozen_base_and_identity(1, 0);
+    frozen_base_and_identity(1, 1);
     merge_equivalence();
     qlora_equals_lora_on_dequantized();
     dropout_masks();
