@@ -238,7 +238,8 @@ static pass_lora_cfg lora_cfg(const fe_config *c, ax_diag *d) {
                        .target_linear = c->lora_target_linear,
                        .targets = c->lora_target_modules,
                        .ntargets = c->nlora_target_modules,
-                       .bf16 = c->bf16};
+                       .bf16 = c->bf16,
+                       .model_dir = c->lora_model_dir};
     if (l.adapter != PASS_ADAPTER_NONE && !l.target_linear && !l.ntargets) {
         ax_warn(d, c->path, "adapter: %s without lora_target_modules or lora_target_linear: adapting q_proj and v_proj "
                             "(PEFT's default for this model family)",

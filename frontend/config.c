@@ -537,9 +537,19 @@ static void apply_special(loader *L, const fe_ypair *p) {
         ax_error(y->d, fe_yloc(y, v, loc, sizeof loc),
                  "%s: resuming from a checkpoint is not implemented yet; remove the key to start a fresh run", k);
     } else if (!strcmp(k, "lora_model_dir")) {
-        if (!fe_y_is_null(v))
-            not_implemented(L, v, "%s: continuing from a saved adapter is not implemented yet; remove the key to train "
-                                  "a new adapter", k);
+        /* continue training a saved PEFT adapter (its weights replace the
+         * fresh init; its shapes and alpha must match the config's) */
+        const char *given;
+        if (fe_y_is_null(v) || fe_y_str(y, k, v, &given) != 0) return;
+        const char *dir = resolve(y, L->ydir, k, v, given, 1, NULL);
+        if (dir) {
+            const char *f = ax_arena_printf(y->ar, "%s/adapter_model.safetensors", dir);
+            if (!is_file(f))
+                ax_error(y->d, fe_yloc(y, v, loc, sizeof loc), "%s: expected a PEFT adapter directory, but %s does not exist",
+                         k, f);
+            else
+                c->lora_model_dir = dir;
+        }
     } else if (!strcmp(k, "lora_modules_to_save")) {
         const char **mods = NULL;
         int nmods = 0;
@@ -888,6 +898,7 @@ void fe_config_canonical(const fe_config *c, ax_buf *out) {
         D("lora_dropout", c->lora_dropout);
         I("lora_target_linear", c->lora_target_linear);
         I("peft_use_rslora", c->peft_use_rslora);
+        S("lora_model_dir", c->lora_model_dir ? c->lora_model_dir : "");
         /* A set of module names: order does not matter. */
         const char **m = malloc(sizeof *m * (size_t)(c->nlora_target_modules + 1));
         for (int i = 0; i < c->nlora_target_modules; i++) m[i] = c->lora_target_modules[i];

@@ -250,6 +250,7 @@ int pass_lora(ir_module *m, const pass_lora_cfg *cfg, int32_t *loss, ax_diag *d)
     ir_module_set_attr(m, ir_ai("lora.rslora", cfg->rslora));
     ir_module_set_attr(m, ir_ai("lora.target_linear", cfg->target_linear));
     ir_module_set_attr(m, ir_as("lora.target_modules", tm.data ? tm.data : ""));
+    if (cfg->model_dir) ir_module_set_attr(m, ir_as("lora.model_dir", cfg->model_dir));
     ax_buf_free(&tm);
     free(site_of), free(sites), free(tmatched);
     return rc;

@@ -31,6 +31,7 @@ typedef struct pass_lora_cfg {
     const char *const *targets; /* module names (PEFT's suffix match) */
     int ntargets;
     int bf16;             /* compute dtype of the adapter matmuls */
+    const char *model_dir; /* lora_model_dir: the runtime loads the adapters from it (NULL: fresh) */
 } pass_lora_cfg;
 
 /* LoRA / QLoRA (see lora.c) on micro_step's forward; *loss is updated to

@@ -169,6 +169,54 @@ static void block_of(const rt_session *s, const ir_type *t, int64_t *first, int6
     *rows = d0 - *first < c ? (d0 - *first > 0 ? d0 - *first : 0) : c;
 }
 
+/* Opens DIR/adapter_model.safetensors after checking that DIR's
+ * adapter_config.json trained what the plan trains (alpha, rsLoRA; r and
+ * the targets are checked tensor by tensor). */
+static int open_saved_adapter(const ir_module *m, const char *dir, rt_st_file *f, ax_diag *d) {
+    char path[4096];
+    if (ax_path_join(path, sizeof path, dir, "adapter_config.json") == 0 && ax_file_exists(path)) {
+        json_error_t je;
+        json_t *j = json_load_file(path, 0, &je);
+        if (!j) {
+            ax_error(d, path, "line %d: %s", je.line, je.text);
+            return -1;
+        }
+        double alpha = json_number_value(json_object_get(j, "lora_alpha"));
+        int rs = json_is_true(json_object_get(j, "use_rslora"));
+        double want = mattr_f(m, "lora.alpha", 16);
+        int want_rs = (int)mattr_i(m, "lora.rslora", 0);
+        json_decref(j);
+        if (alpha != want || rs != want_rs) {
+            ax_error(d, path, "lora_alpha %g%s, but the config trains lora_alpha %g%s (lora_model_dir must match lora_alpha "
+                              "and peft_use_rslora)", alpha, rs ? " with rsLoRA" : "", want, want_rs ? " with rsLoRA" : "");
+            return -1;
+        }
+    }
+    if (ax_path_join(path, sizeof path, dir, "adapter_model.safetensors") != 0) {
+        ax_error(d, dir, "path too long");
+        return -1;
+    }
+    return rt_st_open(path, f, d);
+}
+
+/* This rank's rows of one adapter from a saved adapter file. */
+static int load_saved_adapter(const rt_st_file *f, const char *dir, const ir_global *G, const char *hf, int64_t first,
+                              int64_t rows, float *dst, ax_diag *d) {
+    const rt_st_tensor *t = rt_st_find(f, hf);
+    if (!t) {
+        ax_error(d, f->path, "lora_model_dir %s has no \"%s\": the config adapts a module the saved adapter does not "
+                             "(check lora_target_modules / lora_target_linear)", dir, hf);
+        return -1;
+    }
+    if (t->rank != 2 || t->shape[0] != G->type.dims[0] || t->shape[1] != G->type.dims[1]) {
+        ax_error(d, f->path, "\"%s\" is [%lld, %lld] but the config's adapter is [%lld, %lld] (lora_r must equal the saved "
+                             "adapter's r)", hf, (long long)(t->rank > 0 ? t->shape[0] : 0), (long long)(t->rank > 1 ? t->shape[1] : 0),
+                 (long long)G->type.dims[0], (long long)G->type.dims[1]);
+        return -1;
+    }
+    return rows > 0 && rt_st_read_f32_rows(f, t, first, rows, dst, d) != 0 ? -1 : 0;
+}
+
 int rt_session_init_weights(rt_session *s, const char *model_dir, ax_diag *d) {
     const ir_module *m = s->m;
     if (!model_dir) model_dir = mattr_s(m, "model.dir", ".");
@@ -178,6 +226,17 @@ int rt_session_init_weights(rt_session *s, const char *model_dir, ax_diag *d) {
     uint64_t seed = (uint64_t)mattr_i(m, "train.seed", 42);
     double std = mattr_f(m, "model.initializer_range", 0.02);
     int rc = 0;
+    /* lora_model_dir: continue a saved adapter instead of fresh ones */
+    const char *lora_dir = mattr_s(m, "lora.model_dir", NULL);
+    rt_st_file saved;
+    int have_saved = 0;
+    if (lora_dir) {
+        if (open_saved_adapter(m, lora_dir, &saved, d) != 0) {
+            if (load) rt_st_model_close(&sm);
+            return -1;
+        }
+        have_saved = 1;
+    }
     for (int g = 0; g < m->nglobals && !rc; g++) {
         const ir_global *G = &m->globals[g];
         if (G->role != IR_ROLE_PARAM || ir_attr_str(G->attrs, G->nattrs, "quant_part_of", NULL)) continue;
@@ -190,7 +249,10 @@ int rt_session_init_weights(rt_session *s, const char *model_dir, ax_diag *d) {
          * into the codes and their two scale globals */
         int nf4 = !strcmp(ir_attr_str(G->attrs, G->nattrs, "quant", ""), "nf4");
         float *dst = nf4 ? malloc(sizeof(float) * (size_t)(rows * row_elems + 1)) : rt_f(b);
-        if (!load || ir_attr_int(G->attrs, G->nattrs, "adapter", 0)) {
+        int adapter = (int)ir_attr_int(G->attrs, G->nattrs, "adapter", 0);
+        if (adapter && have_saved) {
+            rc = load_saved_adapter(&saved, lora_dir, G, hf, first, rows, dst, d);
+        } else if (!load || adapter) {
             /* the same values whatever the sharding: draw all, keep the block */
             const char *init = ir_attr_str(G->attrs, G->nattrs, "init", "normal");
             float *tmp = malloc(sizeof(float) * (size_t)(full ? full : 1));
@@ -234,6 +296,7 @@ int rt_session_init_weights(rt_session *s, const char *model_dir, ax_diag *d) {
         if (nf4) free(dst);
     }
     if (load) rt_st_model_close(&sm);
+    if (have_saved) rt_st_close(&saved);
     if (rc) return -1;
     /* f32 master copies take the unrounded values (this rank's block of the
      * param, which may itself be whole); then working copies are rounded to

@@ -91,8 +91,13 @@ for k, v in hdr.items():
     assert k.startswith("base_model.model.model.layers.") and v["dtype"] == "F32", (k, v)
     assert (v["shape"][0] == 8) if ".lora_A." in k else (v["shape"][1] == 8), (k, v)
 PYEOF' "adapter_model.safetensors holds the 28 adapters by PEFT name, f32, rank 8"
-printf 'lora_model_dir: ./old-adapter\n' | cat q1.yml - > lmd.yml
-check '! "$AXOC" compile lmd.yml -o x.bin 2>lmd.err && grep -q "lora_model_dir.*not implemented" lmd.err' "lora_model_dir is refused, not ignored"
+# lora_model_dir continues a saved adapter: with learning_rate 1e-30 it comes back unchanged, byte for byte
+sed 's#^learning_rate: .*#learning_rate: 1e-30#' q1.yml > lmd.yml && printf 'lora_model_dir: q1out\n' >> lmd.yml
+check '"$AXOC" compile lmd.yml -o lmd.bin 2>lmd.err && "$AXORUN" lmd.bin --output-dir lmdout --quiet && cmp -s q1out/adapter_model.safetensors lmdout/adapter_model.safetensors' "lora_model_dir loads the saved adapter (lr 1e-30: saved unchanged)"
+sed 's#^lora_r: .*#lora_r: 4#' lmd.yml > lmd4.yml
+check '"$AXOC" compile lmd4.yml -o lmd4.bin 2>/dev/null && ! "$AXORUN" lmd4.bin --output-dir lmd4out --quiet 2>lmd4.err && grep -q "lora_r must equal the saved adapter" lmd4.err' "a saved adapter of another rank is an error naming lora_r"
+printf 'lora_model_dir: ./no-such-adapter\n' | cat q1.yml - > lmdx.yml
+check '! "$AXOC" compile lmdx.yml -o x.bin 2>lmdx.err && grep -q "lora_model_dir" lmdx.err' "a missing lora_model_dir is an error naming the key"
 sed 's#^lora_target_linear: .*#lora_target_modules: [q_proj, nope_proj]#' q1.yml > lbad.yml
 check '! "$AXOC" compile lbad.yml -o x.bin 2>lbad.err && grep -q "lora_target_modules.*nope_proj.*matches no linear layer" lbad.err' "a target module that matches nothing is an error naming it"
 
