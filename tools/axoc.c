@@ -202,26 +202,37 @@ static int cmd_fetch(int argc, char **argv) {
     return finish(&d, rc);
 }
 
-static int cmd_merge_sharded(int argc, char **argv) {
-    const char *in = NULL, *out = NULL;
-    int overwrite = 0;
+/* The arguments of the merge commands: IN -o OUT [--overwrite], and
+ * --base DIR where base is non-NULL. 0, or 2 after printing the usage. */
+static int merge_args(int argc, char **argv, const char *what, const char **in, const char **out, int *overwrite,
+                      const char **base) {
     for (int i = 2; i < argc; i++) {
         if (!strcmp(argv[i], "-o") || !strcmp(argv[i], "--output")) {
             if (!need_arg(i, argc, argv[i])) return 2;
-            out = argv[++i];
+            *out = argv[++i];
+        } else if (base && !strcmp(argv[i], "--base")) {
+            if (!need_arg(i, argc, argv[i])) return 2;
+            *base = argv[++i];
         } else if (!strcmp(argv[i], "--overwrite")) {
-            overwrite = 1;
-        } else if (argv[i][0] == '-' || in) {
-            fprintf(stderr, "axoc merge-sharded: unexpected argument %s\n%s", argv[i], usage);
+            *overwrite = 1;
+        } else if (argv[i][0] == '-' || *in) {
+            fprintf(stderr, "axoc %s: unexpected argument %s\n%s", argv[1], argv[i], usage);
             return 2;
         } else {
-            in = argv[i];
+            *in = argv[i];
         }
     }
-    if (!in || !out) {
-        fprintf(stderr, "axoc merge-sharded: needs CHECKPOINT_DIR and -o OUT_DIR\n%s", usage);
+    if (!*in || !*out) {
+        fprintf(stderr, "axoc %s: needs %s and -o OUT_DIR\n%s", argv[1], what, usage);
         return 2;
     }
+    return 0;
+}
+
+static int cmd_merge_sharded(int argc, char **argv) {
+    const char *in = NULL, *out = NULL;
+    int overwrite = 0;
+    if (merge_args(argc, argv, "CHECKPOINT_DIR", &in, &out, &overwrite, NULL)) return 2;
     ax_diag d;
     ax_diag_init(&d);
     int rc = rt_sharded_merge(in, out, overwrite, &d) != 0;
@@ -233,26 +244,7 @@ static int cmd_merge_sharded(int argc, char **argv) {
 static int cmd_merge_lora(int argc, char **argv) {
     const char *in = NULL, *out = NULL, *base = NULL;
     int overwrite = 0;
-    for (int i = 2; i < argc; i++) {
-        if (!strcmp(argv[i], "-o") || !strcmp(argv[i], "--output")) {
-            if (!need_arg(i, argc, argv[i])) return 2;
-            out = argv[++i];
-        } else if (!strcmp(argv[i], "--base")) {
-            if (!need_arg(i, argc, argv[i])) return 2;
-            base = argv[++i];
-        } else if (!strcmp(argv[i], "--overwrite")) {
-            overwrite = 1;
-        } else if (argv[i][0] == '-' || in) {
-            fprintf(stderr, "axoc merge-lora: unexpected argument %s\n%s", argv[i], usage);
-            return 2;
-        } else {
-            in = argv[i];
-        }
-    }
-    if (!in || !out) {
-        fprintf(stderr, "axoc merge-lora: needs ADAPTER_DIR and -o OUT_DIR\n%s", usage);
-        return 2;
-    }
+    if (merge_args(argc, argv, "ADAPTER_DIR", &in, &out, &overwrite, &base)) return 2;
     ax_diag d;
     ax_diag_init(&d);
     int n = 0, rc = rt_merge_lora(in, base, out, overwrite, &n, &d) != 0;
