@@ -59,7 +59,8 @@ check '"$AXORUN" p1.bin --max-steps 2 --output-dir out --quiet --overwrite' "--o
 
 # -- every DeepSpeed and FSDP example of the reference compiles; the dump shows the model
 for ex in "$SRC"/configs/examples/deepspeed_*.yml "$SRC"/configs/examples/fsdp1.yml "$SRC"/configs/examples/fsdp2.yml \
-          "$SRC"/configs/examples/fsdp_deprecated_list.yml "$SRC"/configs/examples/liger.yml; do
+          "$SRC"/configs/examples/fsdp_deprecated_list.yml "$SRC"/configs/examples/liger.yml \
+          "$SRC"/configs/examples/lora.yml "$SRC"/configs/examples/fsdp_qlora.yml; do
   n=$(basename "$ex" .yml)
   check '"$AXOC" compile "$ex" -o "ex-$n.bin" --dump-ir "ir-$n" --world-size 2 2>"ex-$n.err"' "compile example $n"
   check 'grep -q "attention(" "ir-$n/00-lower.ir" && grep -q "lm_head\|embed_tokens" "ir-$n/00-lower.ir"' "example $n: forward graph in the dump"
