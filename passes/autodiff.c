@@ -250,6 +250,10 @@ static void recompute(ad *c, int b, int e) {
         ir_bn(&c->b, nn.op, nn.nin, in, nn.nattrs, nn.attrs, out);
         for (int k = 0; k < nn.nout; k++) c->remap[nn.out[k]] = out[k];
     }
+    /* the recomputed forward has read its dequantized weights: the
+     * backward dequantizes again (rederive_weights), so these die here */
+    for (int i = b; i < e; i++)
+        if (c->p->nodes[i].op == IR_OP_dequant_nf4) c->remap[c->p->nodes[i].out[0]] = c->p->nodes[i].out[0];
 }
 
 /* QLoRA: a dequantized weight is a pure function of frozen globals and as

@@ -15,8 +15,11 @@
 
 typedef struct lora_cfg {
     double scale;
+    int64_t r;
     char base[4096];
 } lora_cfg;
+
+static int empty_pattern(const json_t *p) { return !p || json_is_null(p) || (json_is_object(p) && !json_object_size(p)); }
 
 static int read_config(const char *dir, lora_cfg *c, ax_diag *d) {
     char path[4096];
@@ -41,8 +44,11 @@ static int read_config(const char *dir, lora_cfg *c, ax_diag *d) {
         ax_error(d, path, "lora_alpha: expected a number");
     } else if (json_is_true(json_object_get(j, "use_dora"))) {
         ax_error(d, path, "use_dora: DoRA adapters are not supported");
+    } else if (!empty_pattern(json_object_get(j, "rank_pattern")) || !empty_pattern(json_object_get(j, "alpha_pattern"))) {
+        ax_error(d, path, "rank_pattern / alpha_pattern: per-module ranks or alphas are not supported (one r and lora_alpha)");
     } else {
         double rr = (double)json_integer_value(r);
+        c->r = json_integer_value(r);
         c->scale = json_number_value(a) / (json_is_true(json_object_get(j, "use_rslora")) ? sqrt(rr) : rr);
         snprintf(c->base, sizeof c->base, "%s", json_is_string(b) ? json_string_value(b) : "");
         rc = 0;
@@ -130,10 +136,10 @@ int rt_merge_lora(const char *adapter_dir, const char *base_dir, const char *out
         }
         if (A || B) {
             if (!A || !B || t->rank != 2 || A->rank != 2 || B->rank != 2 || A->shape[1] != t->shape[1] ||
-                B->shape[0] != t->shape[0] || A->shape[0] != B->shape[1]) {
-                ax_error(d, path, "the adapter of %s does not fit it (lora_A %s, lora_B %s, weight [%lld, %lld])", E->name,
-                         A ? "present" : "missing", B ? "present" : "missing", (long long)t->shape[0],
-                         (long long)(t->rank > 1 ? t->shape[1] : 0));
+                B->shape[0] != t->shape[0] || A->shape[0] != B->shape[1] || A->shape[0] != cfg.r) {
+                ax_error(d, path, "the adapter of %s does not fit it (lora_A %s, lora_B %s, weight [%lld, %lld], r %lld)",
+                         E->name, A ? "present" : "missing", B ? "present" : "missing", (long long)t->shape[0],
+                         (long long)(t->rank > 1 ? t->shape[1] : 0), (long long)cfg.r);
                 rc = -1;
                 break;
             }
@@ -171,11 +177,16 @@ int rt_merge_lora(const char *adapter_dir, const char *base_dir, const char *out
     if (!rc) {
         char cfgp[4096];
         rc = ax_path_join(path, sizeof path, tmp, "model.safetensors") != 0 || rt_st_write(path, outs, n, d) != 0;
-        if (!rc && ax_path_join(cfgp, sizeof cfgp, base_dir, "config.json") == 0 && ax_file_exists(cfgp)) {
+        /* the files that make the merged dir loadable on its own, as
+         * `axolotl merge_lora` leaves it: config and tokenizer */
+        static const char *const keep[] = {"config.json", "generation_config.json", "tokenizer.json",
+                                           "tokenizer_config.json", "tokenizer.model", "special_tokens_map.json",
+                                           "vocab.json", "merges.txt", "added_tokens.json"};
+        for (size_t i = 0; i < AX_ARRAY_LEN(keep) && !rc; i++) {
+            if (ax_path_join(cfgp, sizeof cfgp, base_dir, keep[i]) != 0 || !ax_file_exists(cfgp)) continue;
             size_t len;
             char *txt = ax_read_file(cfgp, &len, d);
-            rc = !txt || ax_path_join(path, sizeof path, tmp, "config.json") != 0 ||
-                 ax_write_file_atomic(path, txt, len, d) != 0;
+            rc = !txt || ax_path_join(path, sizeof path, tmp, keep[i]) != 0 || ax_write_file_atomic(path, txt, len, d) != 0;
             free(txt);
         }
         rc = rc ? -1 : rt_modeldir_publish(tmp, out_dir, exists, d);

@@ -5,8 +5,11 @@
  * dir (model.safetensors + the base's config.json) that needs no adapter
  * code to load: for every adapted linear layer
  *     W' = W + s * B A,   s = lora_alpha / r  (lora_alpha / sqrt(r) with use_rslora)
- * computed in double from the stored values and rounded once to W's dtype;
- * every other tensor is copied unchanged (same dtype, same bytes). For a
+ * computed in double from the stored values, rounded to f32, then to W's
+ * dtype (bf16/f16: W itself is exact in f32, so the f32 step is the only
+ * one that can differ from a single rounding, by at most one bf16 ulp);
+ * every other tensor is copied unchanged (same dtype, same bytes), and so
+ * are the base's config.json, generation_config.json and tokenizer files. For a
  * QLoRA adapter the base is the model's original (unquantized) weights, as
  * Axolotl merges QLoRA adapters into the bf16 model.
  */

@@ -19,12 +19,19 @@ int rt_modeldir_begin(const char *dir, int overwrite, long pid, char *tmp, size_
         ax_error(d, dir, "path too long");
         return -1;
     }
+    rt_modeldir_remove(tmp); /* a stale one of a crashed run with the same pid: never publish its leftovers */
+    if (stat(tmp, &st) == 0) {
+        ax_error(d, tmp, "a previous save left this directory with files axo did not write; remove it");
+        return -1;
+    }
     return ax_mkdir_p(tmp, d);
 }
 
 void rt_modeldir_remove(const char *dir) {
     static const char *const known[] = {"model.safetensors", "config.json", "adapter_model.safetensors",
-                                        "adapter_config.json", "sharded_state_dict.json"};
+                                        "adapter_config.json", "sharded_state_dict.json", "generation_config.json",
+                                        "tokenizer.json", "tokenizer_config.json", "tokenizer.model",
+                                        "special_tokens_map.json", "vocab.json", "merges.txt", "added_tokens.json"};
     char p[4096];
     for (size_t i = 0; i < AX_ARRAY_LEN(known); i++)
         if (ax_path_join(p, sizeof p, dir, known[i]) == 0) unlink(p);
@@ -62,6 +69,8 @@ int rt_modeldir_publish(const char *tmp, const char *dir, int exists, ax_diag *d
             return -1;
         }
         rt_modeldir_remove(old);
+        if (stat(old, &(struct stat){0}) == 0)
+            ax_warn(d, old, "the previous %s held files axo did not write; they are kept here", dir);
         return 0;
     }
     if (rename(tmp, dir) != 0) {

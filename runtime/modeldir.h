@@ -19,7 +19,8 @@ int rt_modeldir_begin(const char *dir, int overwrite, long pid, char *tmp, size_
 /* tmp -> dir as above. On failure tmp is removed and the previous dir kept. */
 int rt_modeldir_publish(const char *tmp, const char *dir, int exists, ax_diag *d);
 
-/* Removes the files a save writes into dir (model and adapter safetensors,
+/* Removes the files a save writes into dir (and, for merged models, the
+ * tokenizer and generation config files copied beside them) (model and adapter safetensors,
  * config.json, adapter_config.json, the sharded index and per-rank files),
  * then dir itself if empty. Other files are left alone. */
 void rt_modeldir_remove(const char *dir);

@@ -175,7 +175,11 @@ static void block_of(const rt_session *s, const ir_type *t, int64_t *first, int6
  * the targets are checked tensor by tensor). */
 static int open_saved_adapter(const ir_module *m, const char *dir, rt_st_file *f, ax_diag *d) {
     char path[4096];
-    if (ax_path_join(path, sizeof path, dir, "adapter_config.json") == 0 && ax_file_exists(path)) {
+    if (ax_path_join(path, sizeof path, dir, "adapter_config.json") != 0 || !ax_file_exists(path)) {
+        ax_error(d, dir, "lora_model_dir: no adapter_config.json (a PEFT adapter directory has one)");
+        return -1;
+    }
+    {
         json_error_t je;
         json_t *j = json_load_file(path, 0, &je);
         if (!j) {
@@ -183,7 +187,12 @@ static int open_saved_adapter(const ir_module *m, const char *dir, rt_st_file *f
             return -1;
         }
         double alpha = json_number_value(json_object_get(j, "lora_alpha"));
-        int rs = json_is_true(json_object_get(j, "use_rslora"));
+        int rs = json_is_true(json_object_get(j, "use_rslora")), dora = json_is_true(json_object_get(j, "use_dora"));
+        if (dora) {
+            json_decref(j);
+            ax_error(d, path, "use_dora: true: a DoRA adapter cannot continue as LoRA (lora_model_dir)");
+            return -1;
+        }
         double want = mattr_f(m, "lora.alpha", 16);
         int want_rs = (int)mattr_i(m, "lora.rslora", 0);
         json_decref(j);
@@ -202,8 +211,9 @@ static int open_saved_adapter(const ir_module *m, const char *dir, rt_st_file *f
 
 /* This rank's rows of one adapter from a saved adapter file. */
 static int load_saved_adapter(const rt_st_file *f, const char *dir, const ir_global *G, const char *hf, int64_t first,
-                              int64_t rows, float *dst, ax_diag *d) {
+                              int64_t rows, float *dst, char *used, ax_diag *d) {
     const rt_st_tensor *t = rt_st_find(f, hf);
+    if (t) used[t - f->tensors] = 1;
     if (!t) {
         ax_error(d, f->path, "lora_model_dir %s has no \"%s\": the config adapts a module the saved adapter does not "
                              "(check lora_target_modules / lora_target_linear)", dir, hf);
@@ -231,12 +241,14 @@ int rt_session_init_weights(rt_session *s, const char *model_dir, ax_diag *d) {
     const char *lora_dir = mattr_s(m, "lora.model_dir", NULL);
     rt_st_file saved;
     int have_saved = 0;
+    char *used = NULL;
     if (lora_dir) {
         if (open_saved_adapter(m, lora_dir, &saved, d) != 0) {
             if (load) rt_st_model_close(&sm);
             return -1;
         }
         have_saved = 1;
+        used = calloc((size_t)saved.ntensors + 1, 1);
     }
     for (int g = 0; g < m->nglobals && !rc; g++) {
         const ir_global *G = &m->globals[g];
@@ -252,7 +264,7 @@ int rt_session_init_weights(rt_session *s, const char *model_dir, ax_diag *d) {
         float *dst = nf4 ? malloc(sizeof(float) * (size_t)(rows * row_elems + 1)) : rt_f(b);
         int adapter = (int)ir_attr_int(G->attrs, G->nattrs, "adapter", 0);
         if (adapter && have_saved) {
-            rc = load_saved_adapter(&saved, lora_dir, G, hf, first, rows, dst, d);
+            rc = load_saved_adapter(&saved, lora_dir, G, hf, first, rows, dst, used, d);
         } else if (!load || adapter) {
             /* the same values whatever the sharding: draw all, keep the block */
             const char *init = ir_attr_str(G->attrs, G->nattrs, "init", "normal");
@@ -291,12 +303,29 @@ int rt_session_init_weights(rt_session *s, const char *model_dir, ax_diag *d) {
                 ax_error(d, G->name, "an nf4 weight without its .absmax and .rowmax globals");
                 rc = -1;
             } else {
-                ck_nf4_quantize(dst, rows, G->type.dims[1], rt_f(b), rt_f(&s->st.globals[ga]), rt_f(&s->st.globals[gr]));
+                int64_t K = G->type.dims[1], bad = -1;
+                for (int64_t i = 0; i < rows * K && bad < 0; i++)
+                    if (!isfinite(dst[i])) bad = i;
+                if (bad >= 0) {
+                    ax_error(d, model_dir, "tensor \"%s\" row %lld holds %g: NF4 (load_in_4bit) needs finite weights", hf,
+                             (long long)(first + bad / K), (double)dst[bad]);
+                    rc = -1;
+                } else {
+                    ck_nf4_quantize(dst, rows, K, rt_f(b), rt_f(&s->st.globals[ga]), rt_f(&s->st.globals[gr]));
+                }
             }
         }
         if (nf4) free(dst);
     }
     if (load) rt_st_model_close(&sm);
+    for (int i = 0; have_saved && !rc && i < saved.ntensors; i++)
+        if (!used[i]) {
+            ax_error(d, saved.path, "\"%s\" of lora_model_dir %s adapts a module this config does not target "
+                                    "(lora_target_modules / lora_target_linear must cover the saved adapter)",
+                     saved.tensors[i].name, lora_dir);
+            rc = -1;
+        }
+    free(used);
     if (have_saved) rt_st_close(&saved);
     if (rc) return -1;
     /* f32 master copies take the unrounded values (this rank's block of the
@@ -428,7 +457,12 @@ static int full_param(rt_session *s, int g, float *out, ax_diag *d) {
     return rc ? -1 : 0;
 }
 
-static int cmp_name32(const void *a, const void *b) { return strcmp((const char *)a, (const char *)b); }
+/* What a save writes: every param, or only the adapters of a LoRA plan. */
+static int saved_param(const rt_session *s, const ir_global *G) {
+    return G->role == IR_ROLE_PARAM && (!s->adapter || ir_attr_int(G->attrs, G->nattrs, "adapter", 0));
+}
+
+static int cmp_strp(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
 
 /* PEFT's adapter_config.json for what the plan trained (module attrs lora.*),
  * so PeftModel.from_pretrained(base, dir) loads the adapter. */
@@ -439,7 +473,9 @@ static char *adapter_config_json(const rt_session *s) {
     json_object_set_new(o, "task_type", json_string("CAUSAL_LM"));
     json_object_set_new(o, "base_model_name_or_path", json_string(mattr_s(m, "model.dir", "")));
     json_object_set_new(o, "r", json_integer(mattr_i(m, "lora.r", 8)));
-    json_object_set_new(o, "lora_alpha", json_real(mattr_f(m, "lora.alpha", 16)));
+    double alpha = mattr_f(m, "lora.alpha", 16);
+    json_object_set_new(o, "lora_alpha", alpha == floor(alpha) && fabs(alpha) < 1e15 ? json_integer((json_int_t)alpha)
+                                                                                      : json_real(alpha));
     json_object_set_new(o, "lora_dropout", json_real(mattr_f(m, "lora.dropout", 0)));
     json_object_set_new(o, "use_rslora", json_boolean(mattr_i(m, "lora.rslora", 0)));
     json_object_set_new(o, "use_dora", json_false());
@@ -447,30 +483,74 @@ static char *adapter_config_json(const rt_session *s) {
     json_object_set_new(o, "bias", json_string("none"));
     json_object_set_new(o, "inference_mode", json_true());
     json_object_set_new(o, "init_lora_weights", json_true());
-    /* the module names that carry an adapter, sorted (the A weights' names) */
-    json_t *tm = json_array();
-    char seen[64][32];
-    int nseen = 0;
+    /* target_modules as PEFT matches them: a layer type's name (q_proj)
+     * where every decoder layer has that adapter, else each full module
+     * name (model.layers.1.mlp.down_proj), so PEFT adapts exactly these */
+    int64_t layers = mattr_i(m, "model.layers", 0);
+    const char **mods = calloc((size_t)m->nglobals + 1, sizeof *mods);
+    int nm = 0;
     for (int g = 0; g < m->nglobals; g++) {
         const ir_global *G = &m->globals[g];
-        const char *name = G->name;
-        size_t n = strlen(name);
-        if (!ir_attr_int(G->attrs, G->nattrs, "adapter", 0) || n < 20 || strcmp(name + n - 14, ".lora_A.weight")) continue;
-        const char *e = name + n - 14, *b = e;
-        while (b > name && b[-1] != '.') b--;
-        size_t k = (size_t)(e - b);
-        int dup = k >= sizeof seen[0];
-        for (int i = 0; i < nseen && !dup; i++) dup = strlen(seen[i]) == k && !strncmp(seen[i], b, k);
-        if (dup || nseen == 64) continue;
-        memcpy(seen[nseen], b, k);
-        seen[nseen++][k] = 0;
+        size_t n = strlen(G->name);
+        if (ir_attr_int(G->attrs, G->nattrs, "adapter", 0) && n > 14 && !strcmp(G->name + n - 14, ".lora_A.weight"))
+            mods[nm++] = G->name;
     }
-    qsort(seen, (size_t)nseen, sizeof seen[0], cmp_name32);
-    for (int i = 0; i < nseen; i++) json_array_append_new(tm, json_string(seen[i]));
+    char **names = calloc((size_t)nm + 1, sizeof *names);
+    int nn = 0;
+    char buf[1024];
+    for (int i = 0; i < nm; i++) {
+        size_t n = strlen(mods[i]) - 14;
+        const char *e = mods[i] + n, *b = e;
+        while (b > mods[i] && b[-1] != '.') b--;
+        int same = 0, first = 1;
+        for (int j = 0; j < nm; j++) { /* adapters of this layer type; is i the first of them? */
+            size_t nj = strlen(mods[j]) - 14, k = (size_t)(e - b);
+            if (nj >= k + 1 && mods[j][nj - k - 1] == '.' && !strncmp(mods[j] + nj - k, b, k)) {
+                same++;
+                if (j < i) first = 0;
+            }
+        }
+        if (same == layers && first) snprintf(buf, sizeof buf, "%.*s", (int)(e - b), b);
+        else if (same != layers) snprintf(buf, sizeof buf, "%.*s", (int)n, mods[i]);
+        else continue;
+        names[nn++] = strdup(buf);
+    }
+    qsort(names, (size_t)nn, sizeof *names, cmp_strp);
+    json_t *tm = json_array();
+    for (int i = 0; i < nn; i++) {
+        json_array_append_new(tm, json_string(names[i]));
+        free(names[i]);
+    }
+    free(names);
+    free(mods);
     json_object_set_new(o, "target_modules", tm);
-    char *txt = json_dumps(o, JSON_SORT_KEYS | JSON_INDENT(2));
+    char *txt = json_dumps(o, JSON_SORT_KEYS | JSON_INDENT(2) | JSON_REAL_PRECISION(15));
     json_decref(o);
     return txt;
+}
+
+/* The adapter's two files go in together: both are written under temp
+ * names, then renamed one right after the other, so a failed save never
+ * leaves new weights beside an old adapter_config.json (another r or alpha). */
+static int write_adapter_files(rt_session *s, const char *dir, const rt_st_out *outs, int k, ax_diag *d) {
+    char w[4096], c[4096], wt[4200], ct[4200];
+    if (ax_path_join(w, sizeof w, dir, "adapter_model.safetensors") != 0 ||
+        ax_path_join(c, sizeof c, dir, "adapter_config.json") != 0) {
+        ax_error(d, dir, "path too long");
+        return -1;
+    }
+    snprintf(wt, sizeof wt, "%s.tmp-%ld", w, (long)getpid());
+    snprintf(ct, sizeof ct, "%s.tmp-%ld", c, (long)getpid());
+    char *js = adapter_config_json(s);
+    int rc = rt_st_write(wt, outs, k, d) != 0 || ax_write_file_atomic(ct, js, strlen(js), d) != 0 ? -1 : 0;
+    free(js);
+    if (!rc && (rename(ct, c) != 0 || rename(wt, w) != 0)) {
+        ax_error(d, dir, "cannot rename the adapter files into place: %s", strerror(errno));
+        rc = -1;
+    }
+    unlink(wt);
+    unlink(ct);
+    return rc;
 }
 
 /* FULL_STATE_DICT: every rank joins the gathers, rank 0 writes into dir
@@ -484,10 +564,10 @@ static int write_model_files(rt_session *s, const char *dir, ax_diag *d) {
     void **bufs = calloc((size_t)np + 1, sizeof *bufs);
     int k = 0, rc = 0;
     for (int g = 0; g < m->nglobals && !rc; g++) /* a backend's parameters are the current ones */
-        if (m->globals[g].role == IR_ROLE_PARAM) rc = backend_pull(s, &s->st.globals[g], d);
+        if (saved_param(s, &m->globals[g])) rc = backend_pull(s, &s->st.globals[g], d);
     for (int g = 0; g < m->nglobals && !rc; g++) {
         const ir_global *G = &m->globals[g];
-        if (G->role != IR_ROLE_PARAM || (s->adapter && !ir_attr_int(G->attrs, G->nattrs, "adapter", 0))) continue;
+        if (!saved_param(s, G)) continue;
         int64_t n = ir_type_numel(&G->type);
         float *full = malloc(sizeof(float) * (size_t)(n ? n : 1));
         rc = full_param(s, g, full, d);
@@ -508,19 +588,16 @@ static int write_model_files(rt_session *s, const char *dir, ax_diag *d) {
         k++;
     }
     char path[4096];
-    if (!rc && dir && is_rank0(s)) {
+    if (!rc && dir && is_rank0(s) && s->adapter) {
+        rc = write_adapter_files(s, dir, outs, k, d);
+    } else if (!rc && dir && is_rank0(s)) {
         if (ax_path_join(path, sizeof path, dir, wfile) != 0) {
             ax_error(d, dir, "path too long");
             rc = -1;
         } else {
             rc = rt_st_write(path, outs, k, d);
         }
-        if (!rc && s->adapter) {
-            char *js = adapter_config_json(s);
-            rc = ax_path_join(path, sizeof path, dir, "adapter_config.json") != 0 ||
-                 ax_write_file_atomic(path, js, strlen(js), d) != 0;
-            free(js);
-        } else if (!rc && s->hf_config) {
+        if (!rc && s->hf_config) {
             rc = ax_path_join(path, sizeof path, dir, "config.json") != 0 ||
                  ax_write_file_atomic(path, s->hf_config, s->hf_config_len, d) != 0;
         }
@@ -629,7 +706,7 @@ int rt_train(rt_session *s, const rt_train_opts *o, ax_diag *d) {
     int bad = 0;
     if (lead) {
         bad = ax_mkdir_p(out_dir, d) != 0;
-        if (!bad && ax_path_join(path, sizeof path, out_dir, "model.safetensors") != 0) {
+        if (!bad && ax_path_join(path, sizeof path, out_dir, s->adapter ? "adapter_model.safetensors" : "model.safetensors") != 0) {
             ax_error(d, out_dir, "path too long");
             bad = 1;
         }

@@ -19,8 +19,10 @@ static const char *usage =
     "  axoc verify FILE.ir           parse and verify an IR text file\n"
     "  axoc fetch deepspeed_configs [--dest DIR] [--force]\n"
     "  axoc merge-sharded CHECKPOINT_DIR -o OUT_DIR [--overwrite]\n"
-    "  axoc merge-lora ADAPTER_DIR [--base MODEL_DIR] -o OUT_DIR [--overwrite]\n"
     "                                a SHARDED_STATE_DICT checkpoint -> HF model dir\n"
+    "  axoc merge-lora ADAPTER_DIR [--base MODEL_DIR] -o OUT_DIR [--overwrite]\n"
+    "                                a LoRA/QLoRA adapter + its base (default: the adapter's\n"
+    "                                base_model_name_or_path) -> merged HF model dir\n"
     "  axoc --version\n";
 
 static int finish(ax_diag *d, int rc) {

@@ -78,6 +78,7 @@ check 'grep -q "= all_gather(@model.layers.1.mlp.down_proj.weight) .*: nf4" ir-q
 check '"$AXORUN" q2.bin --output-dir q2out --quiet && "$AXOC" compile q1.yml -o q1.bin 2>/dev/null && "$AXORUN" q1.bin --output-dir q1out --quiet' "QLoRA trains on 2 FSDP ranks and on 1 rank"
 check 'paste <(losses q1out/train_log.jsonl) <(losses q2out/train_log.jsonl) | awk "NF != 2 || (\$1 - \$2) > 1e-2 * \$1 || (\$2 - \$1) > 1e-2 * \$1 {bad = 1} END {exit bad || NR != 4}"' "FSDP 2-rank QLoRA logs the losses of 1 rank (bf16 tolerance)"
 check 'test -s q2out/adapter_model.safetensors && test -s q2out/adapter_config.json && ! test -e q2out/model.safetensors' "the output is a PEFT adapter dir, not a full model"
+check '! "$AXORUN" q1.bin --output-dir q1out --quiet 2>q1again.err && grep -q "refusing to overwrite" q1again.err' "a second run never replaces a trained adapter without --overwrite"
 check 'python3 - q2out <<"PYEOF"
 import json, struct, sys
 d = sys.argv[1]
@@ -109,6 +110,8 @@ sed -e "s#^base_model: .*#base_model: $T/merged-lo#" -e "/^adapter:/,\$d" lo2.ym
 check '"$AXOC" compile lo2.yml -o lo2.bin 2>/dev/null && "$AXORUN" lo2.bin --output-dir lo2out --quiet && "$AXOC" compile mg.yml -o mg.bin 2>/dev/null && "$AXORUN" mg.bin --output-dir mgout --quiet' "the adapted and the merged model run"
 check 'paste <(losses lo2out/train_log.jsonl) <(losses mgout/train_log.jsonl) | awk "NF != 2 || (\$1 - \$2) > 1e-5 * \$1 || (\$2 - \$1) > 1e-5 * \$1 {bad = 1} END {exit bad || NR != 2}"' "the merged model's loss is the adapted model's (fp32, 1e-5)"
 check '! "$AXOC" merge-lora loout --base "$SRC/configs/models/tiny-qwen3" -o mx 2>mx.err && grep -q "merge-lora\|adapter\|does not fit\|adapts no weight\|safetensors" mx.err' "merging into another model is an error"
+sed 's#^lora_target_linear: .*#lora_target_modules: [q_proj]#' lmd.yml > lmdq.yml
+check '"$AXOC" compile lmdq.yml -o lmdq.bin 2>/dev/null && ! "$AXORUN" lmdq.bin --output-dir lmdqout --quiet 2>lmdq.err && grep -q "adapts a module this config does not target" lmdq.err' "a saved adapter with modules the config drops is an error, not silently cut"
 printf 'lora_model_dir: ./no-such-adapter\n' | cat q1.yml - > lmdx.yml
 check '! "$AXOC" compile lmdx.yml -o x.bin 2>lmdx.err && grep -q "lora_model_dir" lmdx.err' "a missing lora_model_dir is an error naming the key"
 sed 's#^lora_target_linear: .*#lora_target_modules: [q_proj, nope_proj]#' q1.yml > lbad.yml
