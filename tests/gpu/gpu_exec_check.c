@@ -12,7 +12,9 @@
  *    stays NaN and fails; the executor also checks every pointer argument
  *    against the node's own buffers. Tolerance |gpu - cpu| <= rtol |cpu| +
  *    afrac max|cpu|, per case for f32, bf16-sized (rtol 1.6e-2, afrac 1e-2)
- *    for bf16 results.
+ *    for bf16 results; globals with check=2 must be bit for bit the CPU's
+ *    (LoRA dropout: the same mask and values; NF4 dequantization; packed
+ *    nf4/u8 weights, which go up and come back down through the packing).
  *  - train: a tiny model (configs/models/tiny-llama, tiny-qwen2, tiny-qwen3,
  *    with the default fused linear cross entropy, one case without it,
  *    and head_dim 64/128 variants that take the FlashAttention-style
@@ -98,7 +100,9 @@ static float rnd(double scale, int positive) {
  *   gen="rand" (default for floats, attr scale), "pos" (positive), "value"
  *   (attr value), "nan" (results), "ids" (i32 in [0, hi)), "tgt" (ids with
  *   every 5th -100), "seg" (i32 [B,S]: 2-3 packed segments per row), "iota"
- *   (i32 [B,S]: off + the position in the row). */
+ *   (i32 [B,S]: off + the position in the row). nf4 globals get random
+ *   codes 0..15 and u8 globals random steps in [0, hi), one float each as
+ *   the CPU executor holds them. */
 static void fill_global(const ir_module *m, rt_state *st, int g) {
     const ir_global *G = &m->globals[g];
     rt_buf *b = &st->globals[g];
@@ -118,6 +122,10 @@ static void fill_global(const ir_module *m, rt_state *st, int g) {
             rt_i(b)[i] = v;
             continue;
         }
+        if (G->type.dtype == IR_NF4 || G->type.dtype == IR_U8) {
+            rt_f(b)[i] = (float)(int64_t)(urand() * (G->type.dtype == IR_NF4 ? 16.0 : (double)hi));
+            continue;
+        }
         float v;
         if (!strcmp(gen, "nan")) v = NAN;
         else if (!strcmp(gen, "value")) v = (float)ir_attr_float(G->attrs, G->nattrs, "value", 1.0);
@@ -129,7 +137,7 @@ static void fill_global(const ir_module *m, rt_state *st, int g) {
 /* ---- op cases ---------------------------------------------------------------------- */
 typedef struct opcase {
     char name[96];
-    char *ir;         /* module text with program "p"; globals with check=1 are compared */
+    char *ir;         /* module text with program "p"; globals with check=1 are compared (check=2: bit for bit) */
     double rtol, afrac; /* for f32 results */
     const char *attn; /* AXO_CUDA_ATTN for this case (NULL: default) */
 } opcase;
@@ -450,6 +458,37 @@ static void make_ops(void) {
                    q, kv, kv, kv, kv, sg, sg, sg, rb[i].S, q, q32, ls, q32, kv32, kv32, q32, kv32, kv32, sc, at, q32, ls,
                    sc, at, q32, ls, q32, ls, cv, sc, at, q32, kv32, kv32, sc, at, q32, kv32, kv32);
         }
+        /* LoRA dropout: the CPU's mask and values exactly (ir/quant.h on both sides); odd sizes (the
+         * scalar tail), a large salt, p = 0.5; the seed is the runtime input as a session feeds it */
+        add_op(NM("dropout p=0.1"), 0, 0, NULL,
+               HDR "global @x : %s[37,531] act\nglobal @o : %s[37,531] act {gen=\"nan\", check=2}\n"
+                   "program p {\n  %%0 = input() {name=\"dropout_seed\"} : i32[] input\n"
+                   "  %%1 = dropout(@x, %%0) {p=0.1, salt=7} : %s[37,531] act\n  store(@o, %%1)\n}\n",
+               t, t, t);
+        add_op(NM("dropout p=0.5, salt 3000000000"), 0, 0, NULL,
+               HDR "global @x : %s[100003] act\nglobal @o : %s[100003] act {gen=\"nan\", check=2}\n"
+                   "program p {\n  %%0 = input() {name=\"dropout_seed\"} : i32[] input\n"
+                   "  %%1 = dropout(@x, %%0) {p=0.5, salt=3000000000} : %s[100003] act\n  store(@o, %%1)\n}\n",
+               t, t, t);
+        /* QLoRA: packed codes and steps decoded to the CPU's bits; steps over the whole byte */
+        add_op(NM("dequant_nf4"), 0, 0, NULL,
+               HDR "global @q : nf4[67,192] act\nglobal @a : u8[67,3] act {hi=256}\nglobal @r : f32[67] act {gen=\"pos\", scale=0.1}\n"
+                   "global @o : %s[67,192] act {gen=\"nan\", check=2}\n"
+                   "program p {\n  %%0 = dequant_nf4(@q, @a, @r) {to=\"%s\"} : %s[67,192] act\n  store(@o, %%0)\n}\n",
+               t, t, t);
+        /* row-split weights gathered (a copy on one rank), dequantized; the gathered codes and steps
+         * stored and downloaded (pack, unpack) */
+        add_op(NM("all_gather nf4/u8/f32 + dequant_nf4 + store nf4/u8 (1 rank)"), 0, 0, NULL,
+               HDR "global @q : nf4[130,64]<dp:0> act\nglobal @a : u8[130,1]<dp:0> act {hi=256}\n"
+                   "global @r : f32[130]<dp:0> act {gen=\"pos\", scale=3.0}\n"
+                   "global @qo : nf4[130,64] act {check=2}\nglobal @ao : u8[130,1] act {check=2}\n"
+                   "global @o : %s[130,64] act {gen=\"nan\", check=2}\n"
+                   "program p {\n  %%0 = all_gather(@q) {axis=\"dp\", dim=0} : nf4[130,64] act\n"
+                   "  %%1 = all_gather(@a) {axis=\"dp\", dim=0} : u8[130,1] act\n"
+                   "  %%2 = all_gather(@r) {axis=\"dp\", dim=0} : f32[130] act\n"
+                   "  %%3 = dequant_nf4(%%0, %%1, %%2) {to=\"%s\"} : %s[130,64] act\n"
+                   "  store(@qo, %%0)\n  store(@ao, %%1)\n  store(@o, %%3)\n}\n",
+               t, t, t);
 #undef NM
     }
     /* dtype crossings */
@@ -514,6 +553,24 @@ static int compare(const char *what, const float *got, const float *ref, int64_t
     return bad == 0;
 }
 
+/* Bit for bit (check=2): 1 if every element has the CPU's exact bits. A NaN
+ * left by the poisoned arena (an element never written) differs too. */
+static int compare_bits(const char *what, const float *got, const float *ref, int64_t n, char *msg, size_t cap) {
+    int64_t bad = 0, first = -1;
+    for (int64_t i = 0; i < n; i++)
+        if (memcmp(&got[i], &ref[i], sizeof(float)) != 0) {
+            if (first < 0) first = i;
+            bad++;
+        }
+    size_t l = strlen(msg);
+    if (bad)
+        snprintf(msg + l, cap - l, "%s: %lld/%lld differ in their bits, first [%lld] gpu %.9g cpu %.9g; ", what,
+                 (long long)bad, (long long)n, (long long)first, (double)got[first], (double)ref[first]);
+    else
+        snprintf(msg + l, cap - l, "%s bit for bit; ", what);
+    return bad == 0;
+}
+
 #ifdef AXO_HAVE_CUDA
 /* 0 if the CUDA context still works after a case (a kernel fault is sticky). */
 static int context_ok(void) { return cudaDeviceSynchronize() == cudaSuccess; }
@@ -575,7 +632,8 @@ static void run_op(const opcase *c) {
     } else {
         for (int g = 0; g < m->nglobals; g++) {
             const ir_global *G = &m->globals[g];
-            if (!ir_attr_int(G->attrs, G->nattrs, "check", 0)) continue;
+            int64_t check = ir_attr_int(G->attrs, G->nattrs, "check", 0);
+            if (!check) continue;
             rt_buf got;
             rt_buf_alloc_local(m, &got, G->type);
             if (rt_cuda_download(&st, g, &got, &d) != 0) {
@@ -586,6 +644,8 @@ static void run_op(const opcase *c) {
                 size_t l = strlen(msg);
                 snprintf(msg + l, sizeof msg - l, "%s %s; ", G->name, same ? "equal" : "DIFFERS");
                 ok &= same;
+            } else if (check == 2) {
+                ok &= compare_bits(G->name, rt_f(&got), rt_f(&cpu.globals[g]), got.numel, msg, sizeof msg);
             } else {
                 ok &= compare(G->name, rt_f(&got), rt_f(&cpu.globals[g]), got.numel, G->type.dtype, c->rtol, c->afrac, msg,
                               sizeof msg);
