@@ -139,6 +139,7 @@ static json_t *stats_json(const ir_module *m, const pass_mem_stats *st, const fe
     int64_t peak = state + (st->micro_peak > st->opt_peak ? st->micro_peak : st->opt_peak);
     json_t *j = json_object();
     json_object_set_new(j, "parameters", json_integer(st->params));
+    json_object_set_new(j, "trainable_parameters", json_integer(st->trainable_params));
     json_object_set_new(j, "world_size", json_integer(world));
     json_t *mem = json_object();
     json_object_set_new(mem, "params", json_integer(st->state_bytes[IR_ROLE_PARAM]));
@@ -161,7 +162,12 @@ static json_t *stats_json(const ir_module *m, const pass_mem_stats *st, const fe
     json_object_set_new(j, "collective_bytes_per_optimizer_step", json_integer(st->comm_opt));
     json_object_set_new(j, "host_to_device_bytes_per_step", json_integer(st->h2d_step));
     json_object_set_new(j, "device_to_host_bytes_per_step", json_integer(st->d2h_step));
-    ax_buf_printf(summary, "axoc: %lld parameters, %d rank%s\n", (long long)st->params, world, world > 1 ? "s" : "");
+    if (st->trainable_params != st->params)
+        ax_buf_printf(summary, "axoc: %lld parameters, %lld trainable (%.2f%%: the adapters; the base is frozen), %d rank%s\n",
+                      (long long)st->params, (long long)st->trainable_params,
+                      100.0 * (double)st->trainable_params / (double)(st->params ? st->params : 1), world, world > 1 ? "s" : "");
+    else
+        ax_buf_printf(summary, "axoc: %lld parameters, %d rank%s\n", (long long)st->params, world, world > 1 ? "s" : "");
     if (c->sequence_parallel_degree > 1)
         ax_buf_printf(summary,
                       "axoc: sequence parallel: %d dp x %lld sp ranks, ring attention (%s layout), %lld of %lld tokens per "
@@ -213,14 +219,35 @@ static char *json_text(json_t *j) { return json_dumps(j, JSON_SORT_KEYS | JSON_I
 /* Refuses what the config asks for that this build does not implement
  * yet, rather than silently training something else. */
 static int check_supported(const fe_config *c, int world, ax_diag *d) {
-    int rc = 0;
-    if (c->adapter != FE_ADAPTER_NONE) {
-        ax_error(d, c->path, "adapter: %s is parsed but the LoRA/QLoRA pass is not implemented yet",
-                 c->adapter == FE_ADAPTER_LORA ? "lora" : "qlora");
-        rc = -1;
+    (void)c, (void)world, (void)d;
+    return 0;
+}
+
+/* PEFT's own default targets for the Llama, Qwen2/3 and Mistral families
+ * when the config names none. */
+static const char *const peft_default_targets[] = {"q_proj", "v_proj"};
+
+static pass_lora_cfg lora_cfg(const fe_config *c, ax_diag *d) {
+    pass_lora_cfg l = {.adapter = c->adapter == FE_ADAPTER_LORA    ? PASS_ADAPTER_LORA
+                                  : c->adapter == FE_ADAPTER_QLORA ? PASS_ADAPTER_QLORA
+                                                                   : PASS_ADAPTER_NONE,
+                       .r = c->lora_r,
+                       .alpha = c->lora_alpha,
+                       .dropout = c->lora_dropout,
+                       .rslora = c->peft_use_rslora,
+                       .target_linear = c->lora_target_linear,
+                       .targets = c->lora_target_modules,
+                       .ntargets = c->nlora_target_modules,
+                       .bf16 = c->bf16,
+                       .model_dir = c->lora_model_dir};
+    if (l.adapter != PASS_ADAPTER_NONE && !l.target_linear && !l.ntargets) {
+        ax_warn(d, c->path, "adapter: %s without lora_target_modules or lora_target_linear: adapting q_proj and v_proj "
+                            "(PEFT's default for this model family)",
+                c->adapter == FE_ADAPTER_LORA ? "lora" : "qlora");
+        l.targets = peft_default_targets;
+        l.ntargets = 2;
     }
-    (void)world;
-    return rc;
+    return l;
 }
 
 int cg_compile(const cg_options *o, cg_result *r, ax_diag *d) {
@@ -289,6 +316,7 @@ int cg_compile(const cg_options *o, cg_result *r, ax_diag *d) {
                            .weight_decay = cfg.weight_decay,
                            .max_grad_norm = cfg.ds.present ? cfg.ds.gradient_clipping : cfg.max_grad_norm,
                            .master_f32 = cfg.bf16},
+                   .lora = lora_cfg(&cfg, d),
                    .sp_layout = sp_layout(&cfg),
                    .fuse = {.off = o->no_fuse},
                    .dump_dir = o->dump_ir};

@@ -273,6 +273,9 @@ static const key_def keys[] = {
     {"lora_dropout", K_NUM, F(lora_dropout), 2},
     {"lora_r", K_INT, F(lora_r), 1},
     {"lora_target_linear", K_BOOL, F(lora_target_linear), 0},
+    {"lora_fan_in_fan_out", K_SPECIAL, -1, 0},
+    {"lora_model_dir", K_SPECIAL, -1, 0},
+    {"lora_modules_to_save", K_SPECIAL, -1, 0},
     {"lora_target_modules", K_SPECIAL, -1, 0},
     {"lr_scheduler", K_SPECIAL, -1, 0},
     {"max_grad_norm", K_NUM, F(max_grad_norm), 0},
@@ -283,6 +286,8 @@ static const key_def keys[] = {
     {"optimizer", K_SPECIAL, -1, 0},
     {"output_dir", K_STR, F(output_dir), 0},
     {"pad_to_sequence_len", K_BOOL, F(pad_to_sequence_len), 0},
+    {"peft_use_dora", K_SPECIAL, -1, 0},
+    {"peft_use_rslora", K_BOOL, F(peft_use_rslora), 0},
     {"plugins", K_SPECIAL, -1, 0},
     {"resume_from_checkpoint", K_SPECIAL, -1, 0},
     {"ring_attn_func", K_SPECIAL, -1, 0},
@@ -531,6 +536,31 @@ static void apply_special(loader *L, const fe_ypair *p) {
     } else if (!strcmp(k, "resume_from_checkpoint")) {
         ax_error(y->d, fe_yloc(y, v, loc, sizeof loc),
                  "%s: resuming from a checkpoint is not implemented yet; remove the key to start a fresh run", k);
+    } else if (!strcmp(k, "lora_model_dir")) {
+        /* continue training a saved PEFT adapter (its weights replace the
+         * fresh init; its shapes and alpha must match the config's) */
+        const char *given;
+        if (fe_y_is_null(v) || fe_y_str(y, k, v, &given) != 0) return;
+        const char *dir = resolve(y, L->ydir, k, v, given, 1, NULL);
+        if (dir) {
+            const char *f = ax_arena_printf(y->ar, "%s/adapter_model.safetensors", dir);
+            if (!is_file(f))
+                ax_error(y->d, fe_yloc(y, v, loc, sizeof loc), "%s: expected a PEFT adapter directory, but %s does not exist",
+                         k, f);
+            else
+                c->lora_model_dir = dir;
+        }
+    } else if (!strcmp(k, "lora_modules_to_save")) {
+        const char **mods = NULL;
+        int nmods = 0;
+        do_string_list(L, p, &mods, &nmods);
+        if (nmods)
+            not_implemented(L, v, "%s: training whole modules beside the adapters is not implemented yet", k);
+    } else if (!strcmp(k, "peft_use_dora")) {
+        if (fe_y_bool(y, k, v, &b) == 0 && b) not_implemented(L, v, "%s: true (DoRA adapters) is not implemented", k);
+    } else if (!strcmp(k, "lora_fan_in_fan_out")) {
+        if (fe_y_bool(y, k, v, &b) == 0 && b)
+            not_implemented(L, v, "%s: true is for Conv1D weights (GPT-2); this model's linear layers are [out, in]", k);
     } else if (!strcmp(k, "lora_target_modules")) {
         do_string_list(L, p, &c->lora_target_modules, &c->nlora_target_modules);
     } else if (!strcmp(k, "plugins")) {
@@ -867,6 +897,8 @@ void fe_config_canonical(const fe_config *c, ax_buf *out) {
         D("lora_alpha", c->lora_alpha);
         D("lora_dropout", c->lora_dropout);
         I("lora_target_linear", c->lora_target_linear);
+        I("peft_use_rslora", c->peft_use_rslora);
+        S("lora_model_dir", c->lora_model_dir ? c->lora_model_dir : "");
         /* A set of module names: order does not matter. */
         const char **m = malloc(sizeof *m * (size_t)(c->nlora_target_modules + 1));
         for (int i = 0; i < c->nlora_target_modules; i++) m[i] = c->lora_target_modules[i];

@@ -103,6 +103,8 @@ typedef struct fe_config {
     const char **lora_target_modules;
     int nlora_target_modules;
     int lora_target_linear;
+    int peft_use_rslora;
+    const char *lora_model_dir; /* a saved adapter to continue (NULL: fresh adapters) */
     int load_in_4bit, load_in_8bit;
 
     int64_t sequence_parallel_degree; /* default 1 */

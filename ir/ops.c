@@ -257,9 +257,9 @@ int ir_infer(const ir_module *m, ir_op op, const ir_type *in, int nin, const ir_
         ir_dtype to;
         if (ir_dtype_parse(ir_attr_str(at, na, "to", ""), &to) != 0 || !is_float(to))
             FAIL("to: expected a float dtype, found \"%s\"", ir_attr_str(at, na, "to", ""));
-        if (q->dtype != IR_NF4 || q->rank != 2 || q->dims[1] % 64)
-            FAIL("operand 0: expected nf4[N,K] with K a multiple of 64, found %s", tstr(m, q, b1));
-        ir_type wa = ir_type_make(IR_U8, 2, (int64_t[]){q->dims[0], q->dims[1] / 64});
+        if (q->dtype != IR_NF4 || q->rank != 2 || q->dims[1] % 2)
+            FAIL("operand 0: expected nf4[N,K] with K even (whole bytes per row), found %s", tstr(m, q, b1));
+        ir_type wa = ir_type_make(IR_U8, 2, (int64_t[]){q->dims[0], (q->dims[1] + 63) / 64});
         ir_type wr = ir_type_make(IR_F32, 1, (int64_t[]){q->dims[0]});
         if (a->dtype != IR_U8 || !ir_type_same_shape(a, &wa))
             FAIL("operand 1: expected absmax %s, found %s", tstr(m, &wa, b1), tstr(m, a, b2));
@@ -302,7 +302,8 @@ int ir_infer(const ir_module *m, ir_op op, const ir_type *in, int nin, const ir_
             FAIL("hidden %s and lm head %s must have one dtype", tstr(m, &in[0], b1), tstr(m, &in[1], b2));
         out[0] = scalar_f32();
         out[1] = same_dims(&in[0], in[0].dtype);
-        out[2] = same_dims(&in[1], in[1].dtype);
+        /* dw=0: a frozen lm head (LoRA) needs no dW: a zero scalar instead */
+        out[2] = ir_attr_int(at, na, "dw", 1) ? same_dims(&in[1], in[1].dtype) : ir_type_scalar(in[1].dtype);
         return 0;
     }
     case IR_OP_embedding_bwd:

@@ -12,7 +12,8 @@
  * (gradient checkpointing, the backward) draws the same mask.
  *
  * NF4 (QLoRA's 4-bit NormalFloat, Dettmers et al. 2023): a weight row of K
- * values is cut into blocks of 64; each block stores 64 4-bit indices into
+ * values is cut into blocks of 64 (the last one shorter when 64 does not
+ * divide K); each block stores 64 4-bit indices into
  * the 16-value code book below (values in [-1, 1], normal quantiles) and a
  * scale. Where bitsandbytes double-quantizes the f32 block scales in groups
  * of 256, axo stores each row's largest scale (f32) and, per block, an 8-bit

@@ -99,7 +99,9 @@ int pass_memplan(ir_module *m, pass_mem_stats *st) {
             st->state_bytes[G->role] += b;
         }
         if (G->role == IR_ROLE_PARAM) {
-            st->params += ir_type_numel(&G->type);
+            /* QLoRA's scales are storage of their weight, not parameters */
+            if (!ir_attr_str(G->attrs, G->nattrs, "quant_part_of", NULL)) st->params += ir_type_numel(&G->type);
+            if (ir_attr_int(G->attrs, G->nattrs, "trainable", 1)) st->trainable_params += ir_type_numel(&G->type);
             if (G->type.shard.axis >= 0) {
                 int64_t n = m->mesh_sizes[G->type.shard.axis], d0 = G->type.dims[0];
                 st->padding_elems += ((d0 + n - 1) / n * n - d0) * (ir_type_numel(&G->type) / d0);

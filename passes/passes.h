@@ -1,5 +1,8 @@
 /* passes.h — graph -> graph transforms, in pipeline order.
  *
+ *   lora       LoRA / QLoRA adapters on the forward: base params frozen,
+ *              adapters added to the targeted linear layers, QLoRA's
+ *              weights stored as NF4 (before autodiff)
  *   autodiff   reverse-mode gradient of micro_step's loss w.r.t. every
  *              trainable param global; gradients accumulate into @grad/<p>
  *   optimizer  builds opt_step: global-norm clipping + AdamW (fp32 master
@@ -16,6 +19,24 @@
 #define PASSES_H
 
 #include "ir/ir.h"
+
+typedef enum { PASS_ADAPTER_NONE, PASS_ADAPTER_LORA, PASS_ADAPTER_QLORA } pass_adapter;
+
+typedef struct pass_lora_cfg {
+    pass_adapter adapter; /* NONE: the pass is a no-op */
+    int64_t r;
+    double alpha, dropout;
+    int rslora;           /* scale alpha / sqrt(r) instead of alpha / r */
+    int target_linear;    /* every decoder linear layer */
+    const char *const *targets; /* module names (PEFT's suffix match) */
+    int ntargets;
+    int bf16;             /* compute dtype of the adapter matmuls */
+    const char *model_dir; /* lora_model_dir: the runtime loads the adapters from it (NULL: fresh) */
+} pass_lora_cfg;
+
+/* LoRA / QLoRA (see lora.c) on micro_step's forward; *loss is updated to
+ * the rewritten program's value. Errors name the config key. */
+int pass_lora(ir_module *m, const pass_lora_cfg *cfg, int32_t *loss, ax_diag *d);
 
 /* Appends the backward of `p` (forward nodes [0, p->nnodes)) to p.
  * loss: the f32[] value to differentiate. The adjoint seed is the runtime
@@ -90,6 +111,7 @@ int pass_bucket_assign(const int64_t *sizes, const int *keys, int n, int64_t cap
 /* Per-rank memory and communication figures (see memplan.c). */
 typedef struct pass_mem_stats {
     int64_t params;                 /* parameter count (whole model) */
+    int64_t trainable_params;       /* of which trained (all but frozen base weights) */
     int64_t state_bytes[IR_NROLE];  /* device-resident globals by role, per rank */
     int64_t host_bytes;             /* globals placed on the host (offload) */
     int64_t host_state_bytes[IR_NROLE]; /* the same by role */
@@ -123,6 +145,7 @@ typedef struct pass_ctx {
     ir_module *m;
     int32_t loss;
     int checkpoint;
+    pass_lora_cfg lora;
     pass_opt_cfg opt;
     pass_shard_cfg shard;
     const char *sp_layout; /* NULL: zigzag */

@@ -356,7 +356,8 @@ static int x_linear_cross_entropy(xc *x) {
     memset(rt_f(dw), 0, sizeof(float) * (size_t)dw->numel); /* the kernel accumulates dW */
     int64_t bad = ck_linear_cross_entropy_f32(rt_f(h), rt_f(w), rt_i(t), lead(h), last(h), lead(w),
                                               (int32_t)AI("ignore_index", -100), (double)rt_f(IN(3))[0], AI("chunk", 0),
-                                              h->type.dtype == IR_BF16, &sum, &cnt, rt_f(OUT(1)), rt_f(dw));
+                                              h->type.dtype == IR_BF16, &sum, &cnt, rt_f(OUT(1)),
+                                              AI("dw", 1) ? rt_f(dw) : NULL);
     if (bad >= 0) return bad_index(x, "target", bad, t, lead(w));
     rt_f(OUT(0))[0] = (float)sum;
     return 0;

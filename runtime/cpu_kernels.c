@@ -350,16 +350,16 @@ static uint32_t nf4_nearest(float v) {
 }
 
 void ck_nf4_quantize(const float *w, int64_t N, int64_t K, float *q, float *steps, float *rowmax) {
-    int64_t nb = K / AXO_NF4_BLOCK;
+    int64_t nb = (K + AXO_NF4_BLOCK - 1) / AXO_NF4_BLOCK;
     for (int64_t r = 0; r < N; r++) {
         const float *wr = w + r * K;
         float rmax = 0;
         for (int64_t i = 0; i < K; i++) rmax = fmaxf(rmax, fabsf(wr[i]));
         rowmax[r] = rmax;
         for (int64_t b = 0; b < nb; b++) {
-            const float *wb = wr + b * AXO_NF4_BLOCK;
+            int64_t c0 = b * AXO_NF4_BLOCK, c1 = c0 + AXO_NF4_BLOCK < K ? c0 + AXO_NF4_BLOCK : K;
             float amax = 0;
-            for (int i = 0; i < AXO_NF4_BLOCK; i++) amax = fmaxf(amax, fabsf(wb[i]));
+            for (int64_t c = c0; c < c1; c++) amax = fmaxf(amax, fabsf(wr[c]));
             /* the largest step whose scale still covers the block */
             uint32_t k = 255;
             if (amax > 0) {
@@ -370,23 +370,20 @@ void ck_nf4_quantize(const float *w, int64_t N, int64_t K, float *q, float *step
             }
             steps[r * nb + b] = (float)k;
             float s = axo_nf4_scale(rmax, k);
-            for (int i = 0; i < AXO_NF4_BLOCK; i++) {
-                float v = s > 0 ? wb[i] / s : 0.0f;
+            for (int64_t c = c0; c < c1; c++) {
+                float v = s > 0 ? wr[c] / s : 0.0f;
                 v = v > 1 ? 1 : v < -1 ? -1 : v;
-                q[r * K + b * AXO_NF4_BLOCK + i] = (float)nf4_nearest(v);
+                q[r * K + c] = (float)nf4_nearest(v);
             }
         }
     }
 }
 
 void ck_dequant_nf4_f32(const float *q, const float *steps, const float *rowmax, float *w, int64_t N, int64_t K) {
-    int64_t nb = K / AXO_NF4_BLOCK;
+    int64_t nb = (K + AXO_NF4_BLOCK - 1) / AXO_NF4_BLOCK;
     for (int64_t r = 0; r < N; r++)
-        for (int64_t b = 0; b < nb; b++) {
-            float s = axo_nf4_scale(rowmax[r], (uint32_t)steps[r * nb + b]);
-            for (int i = 0; i < AXO_NF4_BLOCK; i++) {
-                int64_t j = r * K + b * AXO_NF4_BLOCK + i;
-                w[j] = axo_nf4_value((uint32_t)q[j], s);
-            }
+        for (int64_t c = 0; c < K; c++) {
+            float s = axo_nf4_scale(rowmax[r], (uint32_t)steps[r * nb + c / AXO_NF4_BLOCK]);
+            w[r * K + c] = axo_nf4_value((uint32_t)q[r * K + c], s);
         }
 }

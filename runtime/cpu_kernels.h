@@ -262,7 +262,7 @@ void ck_bias_add_bwd_f64(const double *dy, double *db, int64_t R, int64_t N);
  * NF4 storage on the CPU executor: one float per code (0..15) and per
  * absmax step (0..255), so buffers and collectives stay float arrays; the
  * CUDA executor packs them (2 codes per byte, 1 step per byte).
- * ck_nf4_quantize: rows w[N,K] (K % 64 == 0) -> q[N,K], steps[N,K/64],
+ * ck_nf4_quantize: rows w[N,K] -> q[N,K], steps[N,ceil(K/64)],
  * rowmax[N], with each block scale rounded up (|w| <= scale) and each
  * weight to the nearest code of w / scale (ties to the lower code).
  * ck_dequant_nf4_f32: the inverse, w = code[q] * scale in f32 (the caller

@@ -4,9 +4,11 @@
 #include "ir/planfile.h"
 #include "runtime/data.h"
 #include "runtime/safetensors.h"
+#include "runtime/cpu_kernels.h"
 #include "runtime/sharded_ckpt.h"
 
 #include <errno.h>
+#include <jansson.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -66,6 +68,8 @@ int rt_session_from_module(ir_module *m, rt_session *s, ax_diag *d) {
     input_buf(&s->in_loss_scale, IR_F32, 0, NULL);
     input_buf(&s->in_lr, IR_F32, 0, NULL);
     input_buf(&s->in_step, IR_F32, 0, NULL);
+    input_buf(&s->in_dropout_seed, IR_I32, 0, NULL);
+    s->adapter = ir_module_attr(m, "lora.adapter") != NULL;
     return 0;
 }
 
@@ -109,7 +113,8 @@ void rt_session_close(rt_session *s) {
     rt_prog_free(&s->micro);
     if (s->has_opt) rt_prog_free(&s->opt);
     rt_state_free(&s->st);
-    rt_buf *bs[] = {&s->in_ids, &s->in_tgt, &s->in_pos, &s->in_seg, &s->in_idx, &s->in_loss_scale, &s->in_lr, &s->in_step};
+    rt_buf *bs[] = {&s->in_ids,        &s->in_tgt, &s->in_pos,  &s->in_seg,         &s->in_idx,
+                    &s->in_loss_scale, &s->in_lr,  &s->in_step, &s->in_dropout_seed};
     for (size_t i = 0; i < AX_ARRAY_LEN(bs); i++) rt_buf_free(bs[i]);
     free(s->hf_config);
     ir_module_destroy(s->m);
@@ -129,6 +134,11 @@ void rt_init_param(const char *name, const char *init, double std, uint64_t seed
         return;
     }
     uint64_t st = seed ^ XXH64(name, strlen(name), 0x61786f00ULL);
+    if (!strcmp(init, "uniform")) {
+        for (int64_t i = 0; i < n; i++)
+            out[i] = (float)(std * (2.0 * (double)(rt_splitmix64(&st) >> 11) / 9007199254740992.0 - 1.0));
+        return;
+    }
     for (int64_t i = 0; i < n; i += 2) {
         /* Box-Muller on two uniforms in (0,1] from the top 53 bits */
         double u1 = ((double)(rt_splitmix64(&st) >> 11) + 1.0) / 9007199254740992.0;
@@ -159,6 +169,54 @@ static void block_of(const rt_session *s, const ir_type *t, int64_t *first, int6
     *rows = d0 - *first < c ? (d0 - *first > 0 ? d0 - *first : 0) : c;
 }
 
+/* Opens DIR/adapter_model.safetensors after checking that DIR's
+ * adapter_config.json trained what the plan trains (alpha, rsLoRA; r and
+ * the targets are checked tensor by tensor). */
+static int open_saved_adapter(const ir_module *m, const char *dir, rt_st_file *f, ax_diag *d) {
+    char path[4096];
+    if (ax_path_join(path, sizeof path, dir, "adapter_config.json") == 0 && ax_file_exists(path)) {
+        json_error_t je;
+        json_t *j = json_load_file(path, 0, &je);
+        if (!j) {
+            ax_error(d, path, "line %d: %s", je.line, je.text);
+            return -1;
+        }
+        double alpha = json_number_value(json_object_get(j, "lora_alpha"));
+        int rs = json_is_true(json_object_get(j, "use_rslora"));
+        double want = mattr_f(m, "lora.alpha", 16);
+        int want_rs = (int)mattr_i(m, "lora.rslora", 0);
+        json_decref(j);
+        if (alpha != want || rs != want_rs) {
+            ax_error(d, path, "lora_alpha %g%s, but the config trains lora_alpha %g%s (lora_model_dir must match lora_alpha "
+                              "and peft_use_rslora)", alpha, rs ? " with rsLoRA" : "", want, want_rs ? " with rsLoRA" : "");
+            return -1;
+        }
+    }
+    if (ax_path_join(path, sizeof path, dir, "adapter_model.safetensors") != 0) {
+        ax_error(d, dir, "path too long");
+        return -1;
+    }
+    return rt_st_open(path, f, d);
+}
+
+/* This rank's rows of one adapter from a saved adapter file. */
+static int load_saved_adapter(const rt_st_file *f, const char *dir, const ir_global *G, const char *hf, int64_t first,
+                              int64_t rows, float *dst, ax_diag *d) {
+    const rt_st_tensor *t = rt_st_find(f, hf);
+    if (!t) {
+        ax_error(d, f->path, "lora_model_dir %s has no \"%s\": the config adapts a module the saved adapter does not "
+                             "(check lora_target_modules / lora_target_linear)", dir, hf);
+        return -1;
+    }
+    if (t->rank != 2 || t->shape[0] != G->type.dims[0] || t->shape[1] != G->type.dims[1]) {
+        ax_error(d, f->path, "\"%s\" is [%lld, %lld] but the config's adapter is [%lld, %lld] (lora_r must equal the saved "
+                             "adapter's r)", hf, (long long)(t->rank > 0 ? t->shape[0] : 0), (long long)(t->rank > 1 ? t->shape[1] : 0),
+                 (long long)G->type.dims[0], (long long)G->type.dims[1]);
+        return -1;
+    }
+    return rows > 0 && rt_st_read_f32_rows(f, t, first, rows, dst, d) != 0 ? -1 : 0;
+}
+
 int rt_session_init_weights(rt_session *s, const char *model_dir, ax_diag *d) {
     const ir_module *m = s->m;
     if (!model_dir) model_dir = mattr_s(m, "model.dir", ".");
@@ -168,43 +226,77 @@ int rt_session_init_weights(rt_session *s, const char *model_dir, ax_diag *d) {
     uint64_t seed = (uint64_t)mattr_i(m, "train.seed", 42);
     double std = mattr_f(m, "model.initializer_range", 0.02);
     int rc = 0;
+    /* lora_model_dir: continue a saved adapter instead of fresh ones */
+    const char *lora_dir = mattr_s(m, "lora.model_dir", NULL);
+    rt_st_file saved;
+    int have_saved = 0;
+    if (lora_dir) {
+        if (open_saved_adapter(m, lora_dir, &saved, d) != 0) {
+            if (load) rt_st_model_close(&sm);
+            return -1;
+        }
+        have_saved = 1;
+    }
     for (int g = 0; g < m->nglobals && !rc; g++) {
         const ir_global *G = &m->globals[g];
-        if (G->role != IR_ROLE_PARAM) continue;
+        if (G->role != IR_ROLE_PARAM || ir_attr_str(G->attrs, G->nattrs, "quant_part_of", NULL)) continue;
         rt_buf *b = &s->st.globals[g];
         const char *hf = ir_attr_str(G->attrs, G->nattrs, "hf", G->name);
         int64_t first, rows, cap, full = ir_type_numel(&G->type);
         block_of(s, &G->type, &first, &rows, &cap);
         int64_t row_elems = (G->type.rank && G->type.dims[0]) ? full / G->type.dims[0] : 1;
-        if (!load) { /* the same values whatever the sharding: draw all, keep the block */
+        /* QLoRA: this rank's rows are read (or drawn) in f32, then quantized
+         * into the codes and their two scale globals */
+        int nf4 = !strcmp(ir_attr_str(G->attrs, G->nattrs, "quant", ""), "nf4");
+        float *dst = nf4 ? malloc(sizeof(float) * (size_t)(rows * row_elems + 1)) : rt_f(b);
+        int adapter = (int)ir_attr_int(G->attrs, G->nattrs, "adapter", 0);
+        if (adapter && have_saved) {
+            rc = load_saved_adapter(&saved, lora_dir, G, hf, first, rows, dst, d);
+        } else if (!load || adapter) {
+            /* the same values whatever the sharding: draw all, keep the block */
+            const char *init = ir_attr_str(G->attrs, G->nattrs, "init", "normal");
             float *tmp = malloc(sizeof(float) * (size_t)(full ? full : 1));
-            rt_init_param(hf, ir_attr_str(G->attrs, G->nattrs, "init", "normal"), std, seed, tmp, full);
-            memcpy(b->data, tmp + first * row_elems, sizeof(float) * (size_t)(rows * row_elems));
+            rt_init_param(hf, init, !strcmp(init, "uniform") ? ir_attr_float(G->attrs, G->nattrs, "bound", 0) : std,
+                          seed, tmp, full);
+            memcpy(dst, tmp + first * row_elems, sizeof(float) * (size_t)(rows * row_elems));
             free(tmp);
-            continue;
+        } else {
+            const rt_st_file *f;
+            const rt_st_tensor *t = rt_st_model_find(&sm, hf, &f);
+            int same = t && t->rank == G->type.rank;
+            for (int i = 0; same && i < t->rank; i++) same = t->shape[i] == G->type.dims[i];
+            if (!t) {
+                ax_error(d, model_dir, "tensor \"%s\" is missing from the model's safetensors", hf);
+                rc = -1;
+            } else if (!same) {
+                char want[96];
+                ir_type ft = G->type;
+                ft.dtype = IR_F32;
+                ax_error(d, f->path, "tensor \"%s\": shape does not match the model config (expected %s)", hf,
+                         ir_type_str(m, &ft, want, sizeof want));
+                rc = -1;
+            } else if (G->type.rank == 0 ? rt_st_read_f32(f, t, dst, d) != 0
+                                         : rows > 0 && rt_st_read_f32_rows(f, t, first, rows, dst, d) != 0) {
+                rc = -1; /* each rank reads only its own rows (cpu_ram_efficient_loading) */
+            }
         }
-        const rt_st_file *f;
-        const rt_st_tensor *t = rt_st_model_find(&sm, hf, &f);
-        if (!t) {
-            ax_error(d, model_dir, "tensor \"%s\" is missing from the model's safetensors", hf);
-            rc = -1;
-            break;
+        if (nf4 && !rc) {
+            char nm[600];
+            snprintf(nm, sizeof nm, "%s.absmax", G->name);
+            int ga = ir_global_find(m, nm);
+            snprintf(nm, sizeof nm, "%s.rowmax", G->name);
+            int gr = ir_global_find(m, nm);
+            if (ga < 0 || gr < 0 || G->type.rank != 2) {
+                ax_error(d, G->name, "an nf4 weight without its .absmax and .rowmax globals");
+                rc = -1;
+            } else {
+                ck_nf4_quantize(dst, rows, G->type.dims[1], rt_f(b), rt_f(&s->st.globals[ga]), rt_f(&s->st.globals[gr]));
+            }
         }
-        int same = t->rank == G->type.rank;
-        for (int i = 0; same && i < t->rank; i++) same = t->shape[i] == G->type.dims[i];
-        if (!same) {
-            char want[96];
-            ax_error(d, f->path, "tensor \"%s\": shape does not match the model config (expected %s)", hf,
-                     ir_type_str(m, &G->type, want, sizeof want));
-            rc = -1;
-            break;
-        }
-        /* each rank reads only its own rows (cpu_ram_efficient_loading) */
-        if (G->type.rank == 0 ? rt_st_read_f32(f, t, rt_f(b), d) != 0
-                              : rows > 0 && rt_st_read_f32_rows(f, t, first, rows, rt_f(b), d) != 0)
-            rc = -1;
+        if (nf4) free(dst);
     }
     if (load) rt_st_model_close(&sm);
+    if (have_saved) rt_st_close(&saved);
     if (rc) return -1;
     /* f32 master copies take the unrounded values (this rank's block of the
      * param, which may itself be whole); then working copies are rounded to
@@ -243,6 +335,7 @@ static const rt_buf *session_input(void *ctx, const char *name) {
     if (!strcmp(name, "loss_scale")) return &s->in_loss_scale;
     if (!strcmp(name, "lr")) return &s->in_lr;
     if (!strcmp(name, "step")) return &s->in_step;
+    if (!strcmp(name, "dropout_seed")) return &s->in_dropout_seed;
     return NULL;
 }
 
@@ -269,6 +362,11 @@ int rt_session_micro_step(rt_session *s, const int32_t *ids, const int32_t *targ
             rt_i(&s->in_idx)[dst] = (int32_t)j;
         }
     rt_f(&s->in_loss_scale)[0] = loss_scale;
+    /* LoRA dropout: a new mask every micro step, and another on every rank
+     * (each holds other tokens), as torch's per-process RNG gives */
+    uint64_t k = (uint64_t)mattr_i(s->m, "train.seed", 42) * 0x9e3779b97f4a7c15ull + (uint64_t)s->micro_count++;
+    for (int a = 0; a < s->m->nmesh; a++) k = k * 1000003u + (uint64_t)s->st.coord[a];
+    rt_i(&s->in_dropout_seed)[0] = (int32_t)(uint32_t)(rt_splitmix64(&k) >> 32);
     if (s->backend) return s->backend->run(s->backend, s->micro.p, session_input, s, d);
     return rt_prog_run(&s->micro, &s->st, session_input, s, d);
 }
@@ -329,12 +427,58 @@ static int full_param(rt_session *s, int g, float *out, ax_diag *d) {
     return rc ? -1 : 0;
 }
 
+static int cmp_name32(const void *a, const void *b) { return strcmp((const char *)a, (const char *)b); }
+
+/* PEFT's adapter_config.json for what the plan trained (module attrs lora.*),
+ * so PeftModel.from_pretrained(base, dir) loads the adapter. */
+static char *adapter_config_json(const rt_session *s) {
+    const ir_module *m = s->m;
+    json_t *o = json_object();
+    json_object_set_new(o, "peft_type", json_string("LORA"));
+    json_object_set_new(o, "task_type", json_string("CAUSAL_LM"));
+    json_object_set_new(o, "base_model_name_or_path", json_string(mattr_s(m, "model.dir", "")));
+    json_object_set_new(o, "r", json_integer(mattr_i(m, "lora.r", 8)));
+    json_object_set_new(o, "lora_alpha", json_real(mattr_f(m, "lora.alpha", 16)));
+    json_object_set_new(o, "lora_dropout", json_real(mattr_f(m, "lora.dropout", 0)));
+    json_object_set_new(o, "use_rslora", json_boolean(mattr_i(m, "lora.rslora", 0)));
+    json_object_set_new(o, "use_dora", json_false());
+    json_object_set_new(o, "fan_in_fan_out", json_false());
+    json_object_set_new(o, "bias", json_string("none"));
+    json_object_set_new(o, "inference_mode", json_true());
+    json_object_set_new(o, "init_lora_weights", json_true());
+    /* the module names that carry an adapter, sorted (the A weights' names) */
+    json_t *tm = json_array();
+    char seen[64][32];
+    int nseen = 0;
+    for (int g = 0; g < m->nglobals; g++) {
+        const ir_global *G = &m->globals[g];
+        const char *name = G->name;
+        size_t n = strlen(name);
+        if (!ir_attr_int(G->attrs, G->nattrs, "adapter", 0) || n < 20 || strcmp(name + n - 14, ".lora_A.weight")) continue;
+        const char *e = name + n - 14, *b = e;
+        while (b > name && b[-1] != '.') b--;
+        size_t k = (size_t)(e - b);
+        int dup = k >= sizeof seen[0];
+        for (int i = 0; i < nseen && !dup; i++) dup = strlen(seen[i]) == k && !strncmp(seen[i], b, k);
+        if (dup || nseen == 64) continue;
+        memcpy(seen[nseen], b, k);
+        seen[nseen++][k] = 0;
+    }
+    qsort(seen, (size_t)nseen, sizeof seen[0], cmp_name32);
+    for (int i = 0; i < nseen; i++) json_array_append_new(tm, json_string(seen[i]));
+    json_object_set_new(o, "target_modules", tm);
+    char *txt = json_dumps(o, JSON_SORT_KEYS | JSON_INDENT(2));
+    json_decref(o);
+    return txt;
+}
+
 /* FULL_STATE_DICT: every rank joins the gathers, rank 0 writes into dir
  * (dir NULL: gather only, e.g. when rank 0 already knows it cannot write). */
 static int write_model_files(rt_session *s, const char *dir, ax_diag *d) {
     const ir_module *m = s->m;
     int np = 0;
     for (int g = 0; g < m->nglobals; g++) np += m->globals[g].role == IR_ROLE_PARAM;
+    const char *wfile = s->adapter ? "adapter_model.safetensors" : "model.safetensors";
     rt_st_out *outs = calloc((size_t)np + 1, sizeof *outs);
     void **bufs = calloc((size_t)np + 1, sizeof *bufs);
     int k = 0, rc = 0;
@@ -342,7 +486,7 @@ static int write_model_files(rt_session *s, const char *dir, ax_diag *d) {
         if (m->globals[g].role == IR_ROLE_PARAM) rc = backend_pull(s, &s->st.globals[g], d);
     for (int g = 0; g < m->nglobals && !rc; g++) {
         const ir_global *G = &m->globals[g];
-        if (G->role != IR_ROLE_PARAM) continue;
+        if (G->role != IR_ROLE_PARAM || (s->adapter && !ir_attr_int(G->attrs, G->nattrs, "adapter", 0))) continue;
         int64_t n = ir_type_numel(&G->type);
         float *full = malloc(sizeof(float) * (size_t)(n ? n : 1));
         rc = full_param(s, g, full, d);
@@ -364,13 +508,18 @@ static int write_model_files(rt_session *s, const char *dir, ax_diag *d) {
     }
     char path[4096];
     if (!rc && dir && is_rank0(s)) {
-        if (ax_path_join(path, sizeof path, dir, "model.safetensors") != 0) {
+        if (ax_path_join(path, sizeof path, dir, wfile) != 0) {
             ax_error(d, dir, "path too long");
             rc = -1;
         } else {
             rc = rt_st_write(path, outs, k, d);
         }
-        if (!rc && s->hf_config) {
+        if (!rc && s->adapter) {
+            char *js = adapter_config_json(s);
+            rc = ax_path_join(path, sizeof path, dir, "adapter_config.json") != 0 ||
+                 ax_write_file_atomic(path, js, strlen(js), d) != 0;
+            free(js);
+        } else if (!rc && s->hf_config) {
             rc = ax_path_join(path, sizeof path, dir, "config.json") != 0 ||
                  ax_write_file_atomic(path, s->hf_config, s->hf_config_len, d) != 0;
         }
@@ -384,8 +533,10 @@ static int write_model_files(rt_session *s, const char *dir, ax_diag *d) {
 static int rm_tree_shallow(const char *dir) {
     /* removes DIR/model.safetensors, DIR/config.json and DIR itself */
     char p[4096];
-    if (ax_path_join(p, sizeof p, dir, "model.safetensors") == 0) unlink(p);
-    if (ax_path_join(p, sizeof p, dir, "config.json") == 0) unlink(p);
+    static const char *const files[] = {"model.safetensors", "config.json", "adapter_model.safetensors",
+                                        "adapter_config.json"};
+    for (size_t i = 0; i < AX_ARRAY_LEN(files); i++)
+        if (ax_path_join(p, sizeof p, dir, files[i]) == 0) unlink(p);
     return rmdir(dir);
 }
 
@@ -611,7 +762,7 @@ int rt_train(rt_session *s, const rt_train_opts *o, ax_diag *d) {
                 goto fail;
             }
             /* fsdp_config.state_dict_type: SHARDED_STATE_DICT checkpoints are per-rank files (sharded_ckpt.h) */
-            int sharded = !strcmp(mattr_s(m, "train.state_dict_type", "FULL_STATE_DICT"), "SHARDED_STATE_DICT");
+            int sharded = !s->adapter && !strcmp(mattr_s(m, "train.state_dict_type", "FULL_STATE_DICT"), "SHARDED_STATE_DICT");
             if ((sharded ? rt_session_save_sharded(s, ck, o->overwrite, d) : rt_session_save(s, ck, o->overwrite, d)) != 0)
                 goto fail;
         }

@@ -32,6 +32,9 @@ typedef struct rt_session {
     int64_t sp, Sl;
     /* runtime inputs ([B, Sl] each) */
     rt_buf in_ids, in_tgt, in_pos, in_seg, in_idx, in_loss_scale, in_lr, in_step;
+    rt_buf in_dropout_seed; /* i32[]: LoRA dropout masks, new every micro step */
+    int64_t micro_count;    /* micro steps run so far */
+    int adapter;            /* the plan trains LoRA adapters (module attr lora.adapter) */
     char *hf_config; /* config.json bytes from the plan (may be NULL) */
     size_t hf_config_len;
     rt_backend *backend; /* NULL: the CPU executor; else owned, freed by close */
@@ -62,13 +65,17 @@ int rt_session_opt_step(rt_session *s, float lr, int64_t step, ax_diag *d);
 rt_buf *rt_session_global(rt_session *s, const char *name);
 
 /* Writes an HF model dir: model.safetensors (params by HF name, in the
- * params' dtype) + config.json; atomically (files via temp+rename; a
+ * params' dtype) + config.json; for a LoRA/QLoRA plan a PEFT adapter dir
+ * instead: adapter_model.safetensors (the adapter weights, f32, by PEFT's
+ * names) + adapter_config.json. Atomically (files via temp+rename; a
  * directory via DIR.tmp-PID then rename). Refuses to replace an existing
  * directory unless overwrite. */
 int rt_session_save(rt_session *s, const char *dir, int overwrite, ax_diag *d);
 
 /* Seeded init of one parameter: "normal" -> N(0, std) from a splitmix64
- * stream keyed by (seed, XXH64(name)) through Box-Muller; "ones"; "zeros".
+ * stream keyed by (seed, XXH64(name)) through Box-Muller; "uniform" ->
+ * U(-std, std) from the same stream (LoRA A: std = 1/sqrt(fan_in), PEFT's
+ * kaiming_uniform(a=sqrt(5))); "ones"; "zeros".
  * Independent of parameter order and of sharding. */
 void rt_init_param(const char *name, const char *init, double std, uint64_t seed, float *out, int64_t n);
 

@@ -13,6 +13,7 @@ check() { if eval "$1"; then ok; else bad "$2"; fi; }
 
 cd "$T"
 Q="$SRC/configs/quickstart.yml"
+losses() { awk -F'"loss": ' '{split($2, a, ","); print a[1]}' "$1"; }
 
 # -- compile, determinism, cache -------------------------------------------
 check '"$AXOC" compile "$Q" -o p1.bin 2>c1.err' "compile quickstart"
@@ -64,7 +65,41 @@ for ex in "$SRC"/configs/examples/deepspeed_*.yml "$SRC"/configs/examples/fsdp1.
   check 'grep -q "attention(" "ir-$n/00-lower.ir" && grep -q "lm_head\|embed_tokens" "ir-$n/00-lower.ir"' "example $n: forward graph in the dump"
 done
 check 'grep -q "mapped to FSDP2" ex-fsdp1.err' "FSDP1 keys warn with their FSDP2 names"
-check '! "$AXOC" compile "$SRC/configs/examples/fsdp_qlora.yml" -o q.bin 2>q.err && grep -q "not implemented" q.err' "QLoRA is refused, not ignored"
+
+# -- FSDP + QLoRA (the reference's example): NF4 base, LoRA adapters, PEFT adapter dir --
+sed -e "s#\.\./models#$SRC/configs/models#" -e "s#\.\./data#$SRC/configs/data#" -e "s#^max_steps: .*#max_steps: 4#" \
+    -e "s#^logging_steps: .*#logging_steps: 1#" -e "s#^lora_dropout: .*#lora_dropout: 0.0#" "$SRC/configs/examples/fsdp_qlora.yml" > q2.yml
+awk '/^fsdp_version|^fsdp_config/ {skip = 1; next} skip && /^  / {next} {skip = 0; print}' q2.yml > q1.yml
+check '"$AXOC" compile q2.yml --world-size 2 -o q2.bin --dump-ir ir-q2 2>q2.err' "compile the FSDP + QLoRA example for 2 ranks"
+check 'grep -q "trainable (.*the adapters; the base is frozen)" q2.err' "the summary counts the trainable (adapter) parameters"
+check 'grep -q "nf4\[64,64\]" ir-q2/*-lora.ir && grep -q "= dequant_nf4(@model.layers.0.self_attn.q_proj.weight" ir-q2/*-lora.ir && grep -q "lora_B.weight" ir-q2/*-lora.ir' "the lora dump shows NF4 weights, their dequantization and the adapters"
+check 'grep -q "= all_gather(@model.layers.1.mlp.down_proj.weight) .*: nf4" ir-q2/*-shard.ir' "FSDP gathers the NF4 codes (4 bits on the wire)"
+check '"$AXORUN" q2.bin --output-dir q2out --quiet && "$AXOC" compile q1.yml -o q1.bin 2>/dev/null && "$AXORUN" q1.bin --output-dir q1out --quiet' "QLoRA trains on 2 FSDP ranks and on 1 rank"
+check 'paste <(losses q1out/train_log.jsonl) <(losses q2out/train_log.jsonl) | awk "NF != 2 || (\$1 - \$2) > 1e-2 * \$1 || (\$2 - \$1) > 1e-2 * \$1 {bad = 1} END {exit bad || NR != 4}"' "FSDP 2-rank QLoRA logs the losses of 1 rank (bf16 tolerance)"
+check 'test -s q2out/adapter_model.safetensors && test -s q2out/adapter_config.json && ! test -e q2out/model.safetensors' "the output is a PEFT adapter dir, not a full model"
+check 'python3 - q2out <<"PYEOF"
+import json, struct, sys
+d = sys.argv[1]
+raw = open(d + "/adapter_model.safetensors", "rb").read()
+n = struct.unpack("<Q", raw[:8])[0]
+hdr = {k: v for k, v in json.loads(raw[8:8 + n]).items() if k != "__metadata__"}
+cfg = json.load(open(d + "/adapter_config.json"))
+mods = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+assert cfg["peft_type"] == "LORA" and cfg["r"] == 8 and cfg["lora_alpha"] == 16 and sorted(cfg["target_modules"]) == sorted(mods), cfg
+assert len(hdr) == 2 * 7 * 2, sorted(hdr)
+for k, v in hdr.items():
+    assert k.startswith("base_model.model.model.layers.") and v["dtype"] == "F32", (k, v)
+    assert (v["shape"][0] == 8) if ".lora_A." in k else (v["shape"][1] == 8), (k, v)
+PYEOF' "adapter_model.safetensors holds the 28 adapters by PEFT name, f32, rank 8"
+# lora_model_dir continues a saved adapter: with learning_rate 1e-30 it comes back unchanged, byte for byte
+sed 's#^learning_rate: .*#learning_rate: 1e-30#' q1.yml > lmd.yml && printf 'lora_model_dir: q1out\n' >> lmd.yml
+check '"$AXOC" compile lmd.yml -o lmd.bin 2>lmd.err && "$AXORUN" lmd.bin --output-dir lmdout --quiet && cmp -s q1out/adapter_model.safetensors lmdout/adapter_model.safetensors' "lora_model_dir loads the saved adapter (lr 1e-30: saved unchanged)"
+sed 's#^lora_r: .*#lora_r: 4#' lmd.yml > lmd4.yml
+check '"$AXOC" compile lmd4.yml -o lmd4.bin 2>/dev/null && ! "$AXORUN" lmd4.bin --output-dir lmd4out --quiet 2>lmd4.err && grep -q "lora_r must equal the saved adapter" lmd4.err' "a saved adapter of another rank is an error naming lora_r"
+printf 'lora_model_dir: ./no-such-adapter\n' | cat q1.yml - > lmdx.yml
+check '! "$AXOC" compile lmdx.yml -o x.bin 2>lmdx.err && grep -q "lora_model_dir" lmdx.err' "a missing lora_model_dir is an error naming the key"
+sed 's#^lora_target_linear: .*#lora_target_modules: [q_proj, nope_proj]#' q1.yml > lbad.yml
+check '! "$AXOC" compile lbad.yml -o x.bin 2>lbad.err && grep -q "lora_target_modules.*nope_proj.*matches no linear layer" lbad.err' "a target module that matches nothing is an error naming it"
 
 # -- CPU offload: explicit copies, host-side optimizer step, PCIe figure ----------
 for n in deepspeed_zero3_bf16_cpuoffload_params deepspeed_zero3_bf16_cpuoffload_all; do
@@ -108,7 +143,6 @@ check '"$AXOC" compile sp2.yml --world-size 2 -o sp2.bin --dump-ir ir-sp2 2>sp2.
 check 'grep -q "sequence parallel: 1 dp x 2 sp ranks, ring attention (zigzag layout), 64 of 128 tokens" sp2.err && grep -q "ring traffic" sp2.err' "summary shows the sp split and the ring traffic"
 check 'ls ir-sp2 | grep -q "seqpar.ir" && grep -q "ring_shift(" ir-sp2/*-seqpar.ir && grep -q "attention_blk_bwd(" ir-sp2/*-seqpar.ir && grep -q "token_idx" ir-sp2/*-seqpar.ir' "the seqpar dump shows the ring"
 check '"$AXORUN" sp2.bin --output-dir sp2out --quiet' "2-rank sequence-parallel run"
-losses() { awk -F'"loss": ' '{split($2, a, ","); print a[1]}' "$1"; }
 check 'paste <(losses sp1out/train_log.jsonl) <(losses sp2out/train_log.jsonl) | awk "NF != 2 || (\$1 - \$2) > 1e-4 * \$1 || (\$2 - \$1) > 1e-4 * \$1 {bad = 1} END {exit bad || NR != 4}"' "sp 2 logs the losses of 1 rank"
 check '"$AXOC" compile sp2.yml --world-size 4 -o sp4.bin 2>sp4.err && grep -q "2 dp x 2 sp ranks" sp4.err' "dp 2 x sp 2 compiles"
 check '! "$AXOC" compile "$SRC/configs/examples/sequence_parallel.yml" --world-size 2 -o bad.bin 2>bad.err && grep -q "sequence_parallel_degree" bad.err' "sp that does not divide the world size is refused"

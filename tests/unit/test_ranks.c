@@ -53,6 +53,7 @@ static int g_ckpt;
 static int g_bf16; /* bf16 params with f32 master weights */
 static pass_bucket_cfg g_bucket; /* gradient buckets of the plans built below (zero: none) */
 static int g_flce;               /* liger_fused_linear_cross_entropy (0: matmul + cross_entropy) */
+static pass_lora_cfg g_lora;     /* LoRA / QLoRA adapters (zero: none) */
 
 static char *plan_text(int world, int64_t gas, pass_shard_cfg sh) {
     fe_config c;
@@ -69,7 +70,7 @@ static char *plan_text(int world, int64_t gas, pass_shard_cfg sh) {
     pass_ctx pc = {.m = mod, .loss = loss,
                    .opt = {.beta1 = 0.9, .beta2 = 0.999, .eps = 1e-8, .weight_decay = 0.01, .max_grad_norm = 1.0,
                            .master_f32 = g_bf16},
-                   .shard = sh, .sp_layout = g_layout, .checkpoint = g_ckpt,
+                   .shard = sh, .sp_layout = g_layout, .checkpoint = g_ckpt, .lora = g_lora,
                    .sched = {.prefetch = sh.stage >= 3 ? 1 : 0}, .bucket = g_bucket}; /* as axoc compiles ZeRO-3 */
     CHECK(pass_pipeline(&pc, &d) == 0);
     ax_diag_print(&d, stderr);
@@ -262,6 +263,45 @@ static void test_fused_lm_head(const data *dt) {
     g_flce = 0;
 }
 
+/* LoRA and QLoRA adapters (fp32, no dropout: each rank draws its own masks,
+ * as torch ranks do) under every kind of sharding and sequence parallelism:
+ * the same losses and weights as one rank. Frozen and NF4 params are
+ * sharded and gathered like any other; only the adapters are reduced. */
+static void test_adapters(const data *dt) {
+    struct {
+        pass_adapter a;
+        int64_t sp, dp, gas;
+        pass_shard_cfg sh;
+        const char *what;
+    } cs[] = {{PASS_ADAPTER_LORA, 1, 2, 1, {0, 0, 0, 0}, "LoRA, DDP"},
+              {PASS_ADAPTER_LORA, 1, 3, 1, {2, 0, 0, 0}, "LoRA, ZeRO-2"},
+              {PASS_ADAPTER_LORA, 1, 4, 2, {3, 1, 0, 0}, "LoRA, ZeRO-3"},
+              {PASS_ADAPTER_LORA, 1, 3, 1, {3, 1, 1, 1}, "LoRA, ZeRO-3 + offload_param + offload_optimizer"},
+              {PASS_ADAPTER_LORA, 2, 2, 1, {3, 1, 0, 0}, "LoRA, dp 2 x sp 2, ZeRO-3"},
+              {PASS_ADAPTER_QLORA, 1, 2, 1, {3, 0, 0, 0}, "QLoRA, FSDP2 no reshard"},
+              {PASS_ADAPTER_QLORA, 1, 4, 1, {3, 1, 0, 0}, "QLoRA, ZeRO-3 / FSDP2"},
+              {PASS_ADAPTER_QLORA, 1, 3, 2, {1, 0, 0, 1}, "QLoRA, ZeRO-1 + offload_optimizer"},
+              {PASS_ADAPTER_QLORA, 2, 1, 2, {0, 0, 0, 0}, "QLoRA, sp 2"}};
+    for (size_t k = 0; k < AX_ARRAY_LEN(cs); k++) {
+        g_lora = (pass_lora_cfg){.adapter = cs[k].a, .r = 4, .alpha = 16, .target_linear = 1};
+        run ref, R;
+        g_sp = 1;
+        run_plan(&ref, 1, cs[k].gas * cs[k].dp, (pass_shard_cfg){0}, dt);
+        g_sp = cs[k].sp;
+        char *text = plan_text((int)(cs[k].sp * cs[k].dp), cs[k].gas, cs[k].sh);
+        CHECK_MSG(strstr(text, "lora_A.weight") && (cs[k].a != PASS_ADAPTER_QLORA || strstr(text, "dequant_nf4(")),
+                  "%s: no adapters in the plan", cs[k].what);
+        CHECK_MSG(!strstr(text, "grad/model.layers.0.self_attn.q_proj.weight "), "%s: a frozen weight has a gradient", cs[k].what);
+        free(text);
+        run_plan(&R, (int)(cs[k].sp * cs[k].dp), cs[k].gas, cs[k].sh, dt);
+        g_sp = 1;
+        char what[160];
+        snprintf(what, sizeof what, "%s, %lld ranks, gas %lld", cs[k].what, (long long)(cs[k].sp * cs[k].dp), (long long)cs[k].gas);
+        same_as_one_rank(&R, &ref, what);
+    }
+    g_lora = (pass_lora_cfg){0};
+}
+
 /* bf16: offload changes where state lives and work runs, not one bit of
  * the arithmetic (the copies are exact; the host runs the same ops). */
 static void offload_is_bitwise(const data *dt, int world, const pass_shard_cfg *cfgs, const char *const *names, size_t n) {
@@ -364,6 +404,7 @@ int main(void) {
     offload_is_bitwise(&dt, 3, cfgs, names, AX_ARRAY_LEN(cfgs));
     test_seqpar(&dt);
     test_fused_lm_head(&dt);
+    test_adapters(&dt);
     free(dt.ids), free(dt.tgt), free(dt.pos), free(dt.seg);
     return check_done();
 }

@@ -1,0 +1,260 @@
+/* lora.c — LoRA and QLoRA adapters on the forward graph (PEFT semantics).
+ *
+ * Runs on micro_step's forward, before autodiff. Every parameter of the
+ * base model becomes frozen (trainable=0). Each targeted linear layer
+ * y = x W^T (+ b) becomes
+ *
+ *     y = x W^T (+ b) + s * (dropout(x) A^T) B^T,    s = alpha / r
+ *                                                    (alpha / sqrt(r): rsLoRA)
+ *
+ * with A [r, in] (kaiming-uniform, bound 1/sqrt(in): PEFT's init) and
+ * B [out, r] (zeros, so step 0 is the base model) trainable f32 params
+ * named as PEFT saves them (base_model.model.<module>.lora_A.weight). With
+ * bf16 the adapter weights are cast to bf16 for the matmuls, as torch
+ * autocast does with PEFT's f32 adapters; the optimizer updates them in
+ * f32 directly (no master copy needed).
+ *
+ * QLoRA additionally stores every linear weight of the decoder layers (all
+ * of them, targeted or not; not the embedding or lm_head, as bitsandbytes)
+ * as NF4 (ir/quant.h): the global W becomes nf4 with two companions
+ * W.absmax (u8 [out, in/64]) and W.rowmax (f32 [out]), filled by the
+ * runtime when it loads the weights (attr quant="nf4"), and every use reads
+ * dequant_nf4(W, W.absmax, W.rowmax) in the compute dtype.
+ *
+ * The lm head is frozen too, so the fused linear cross entropy gets dw=0
+ * and skips its dW GEMM (a third of its FLOPs) and the [V, H] result.
+ *
+ * The dropout mask of each adapter is drawn from the runtime input
+ * `dropout_seed` (one per micro step and rank) and the adapter's index as
+ * salt; checkpointed layers recompute the same masks.
+ */
+#include "passes/passes.h"
+#include "passes/rewrite.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct lora_site {
+    int w;        /* the base weight's global */
+    int a, b;     /* adapter globals, -1 when the layer is not targeted */
+    int absmax, rowmax; /* QLoRA companions, -1 without */
+    int salt;
+} lora_site;
+
+/* "model.layers.3.self_attn.q_proj.weight" -> "model.layers.3.self_attn.q_proj" in buf */
+static const char *module_of(const char *pname, char *buf, size_t cap) {
+    size_t n = strlen(pname);
+    if (n > 7 && !strcmp(pname + n - 7, ".weight")) n -= 7;
+    if (n >= cap) n = cap - 1;
+    memcpy(buf, pname, n);
+    buf[n] = 0;
+    return buf;
+}
+
+/* PEFT's rule for a list of target names: the module's full name, or its
+ * name ending in "." + target. */
+static int target_matches(const char *module, const char *t) {
+    size_t n = strlen(module), k = strlen(t);
+    if (!strcmp(module, t)) return 1;
+    return n > k && module[n - k - 1] == '.' && !strcmp(module + n - k, t);
+}
+
+/* A decoder linear layer: operand 1 of a `matmul {tb=1}` that is a param
+ * of a decoder layer. The embedding and the lm head (also when tied) are
+ * not linear layers here, as neither PEFT's all-linear nor bitsandbytes
+ * touch the output layer. */
+static int is_decoder_linear(const ir_module *m, const ir_node *n) {
+    if (n->op != IR_OP_matmul || !IR_REF_IS_GLOBAL(n->in[1]) || !ir_attr_int(n->attrs, n->nattrs, "tb", 0) ||
+        ir_attr_int(n->attrs, n->nattrs, "ta", 0))
+        return 0;
+    const ir_global *G = &m->globals[IR_REF_GLOBAL(n->in[1])];
+    return G->role == IR_ROLE_PARAM && G->type.rank == 2 && !strncmp(G->name, "model.layers.", 13);
+}
+
+static int add_adapter(ir_module *m, const char *module, const char *which, int64_t rows, int64_t cols, const char *init,
+                       double bound) {
+    char name[512], hf[600];
+    snprintf(name, sizeof name, "%s.%s.weight", module, which);
+    snprintf(hf, sizeof hf, "base_model.model.%s.%s.weight", module, which);
+    ir_attr at[] = {ir_as("hf", hf), ir_as("init", init), ir_af("bound", bound), ir_ai("decay", 1),
+                    ir_ai("adapter", 1)};
+    return ir_global_add(m, name, ir_type_make(IR_F32, 2, (int64_t[]){rows, cols}), IR_ROLE_PARAM, at, 5);
+}
+
+static void quantize_global(ir_module *m, lora_site *s) {
+    char name[600];
+    ir_global *G = &m->globals[s->w];
+    int64_t N = G->type.dims[0], K = G->type.dims[1];
+    const char *wname = G->name;
+    snprintf(name, sizeof name, "%s.absmax", wname);
+    ir_attr part[] = {ir_ai("trainable", 0), ir_as("quant_part_of", wname)};
+    s->absmax = ir_global_add(m, name, ir_type_make(IR_U8, 2, (int64_t[]){N, (K + 63) / 64}), IR_ROLE_PARAM, part, 2);
+    snprintf(name, sizeof name, "%s.rowmax", m->globals[s->w].name);
+    s->rowmax = ir_global_add(m, name, ir_type_make(IR_F32, 1, (int64_t[]){N}), IR_ROLE_PARAM, part, 2);
+    G = &m->globals[s->w]; /* ir_global_add may have moved the array */
+    G->type.dtype = IR_NF4;
+    ir_global_set_attr(m, s->w, ir_as("quant", "nf4"));
+}
+
+int pass_lora(ir_module *m, const pass_lora_cfg *cfg, int32_t *loss, ax_diag *d) {
+    if (!cfg->adapter) return 0;
+    ir_program *p = ir_program_find(m, "micro_step");
+    if (!p) {
+        ax_error(d, "lora", "module has no micro_step program");
+        return -1;
+    }
+    if (cfg->r <= 0) {
+        ax_error(d, "lora_r", "expected a positive rank, found %lld", (long long)cfg->r);
+        return -1;
+    }
+    for (int g = 0; g < m->nglobals; g++)
+        if (m->globals[g].role == IR_ROLE_PARAM) ir_global_set_attr(m, g, ir_ai("trainable", 0));
+
+    /* the sites, in graph order (salts and names are deterministic) */
+    int ng0 = m->nglobals;
+    int *site_of = malloc(sizeof(int) * ((size_t)(ng0 > 0 ? ng0 : 0) + 1));
+    for (int g = 0; g < ng0; g++) site_of[g] = -1;
+    lora_site *sites = calloc((size_t)ng0 + 1, sizeof *sites);
+    int nsites = 0, ntargeted = 0;
+    int *tmatched = calloc((size_t)(cfg->ntargets > 0 ? cfg->ntargets : 0) + 1, sizeof(int));
+    char mod[512];
+    for (int i = 0; i < p->nnodes; i++) {
+        const ir_node *n = &p->nodes[i];
+        if (!is_decoder_linear(m, n)) continue;
+        int g = IR_REF_GLOBAL(n->in[1]);
+        if (site_of[g] >= 0) continue;
+        lora_site *s = &sites[nsites];
+        *s = (lora_site){.w = g, .a = -1, .b = -1, .absmax = -1, .rowmax = -1, .salt = nsites};
+        site_of[g] = nsites++;
+        module_of(m->globals[g].name, mod, sizeof mod);
+        int hit = cfg->target_linear;
+        for (int t = 0; t < cfg->ntargets; t++)
+            if (target_matches(mod, cfg->targets[t])) hit = 1, tmatched[t] = 1;
+        int64_t out = m->globals[g].type.dims[0], in = m->globals[g].type.dims[1];
+        if (cfg->adapter == PASS_ADAPTER_QLORA) {
+            if (in % 2) {
+                ax_error(d, "load_in_4bit", "%s has %lld inputs: NF4 rows need an even count (two codes a byte)",
+                         m->globals[g].name, (long long)in);
+                goto fail;
+            }
+            quantize_global(m, s);
+        }
+        if (hit) {
+            s->a = add_adapter(m, mod, "lora_A", cfg->r, in, "uniform", 1.0 / sqrt((double)in));
+            s->b = add_adapter(m, mod, "lora_B", out, cfg->r, "zeros", 0);
+            ntargeted++;
+        }
+    }
+    for (int t = 0; t < cfg->ntargets; t++) {
+        if (tmatched[t]) continue;
+        const char *x = cfg->targets[t];
+        if (!strcmp(x, "lm_head") || !strcmp(x, "embed_tokens"))
+            ax_error(d, "lora_target_modules", "\"%s\": LoRA on the %s is not implemented (decoder linear layers only)",
+                     x, x[0] == 'l' ? "output layer" : "embedding");
+        else
+            ax_error(d, "lora_target_modules",
+                     "\"%s\" matches no linear layer of the model (expected names such as q_proj, k_proj, v_proj, "
+                     "o_proj, gate_proj, up_proj, down_proj)",
+                     x);
+        goto fail;
+    }
+    if (!ntargeted) {
+        ax_error(d, "lora_target_modules", "no linear layer is targeted: give lora_target_modules or lora_target_linear: true");
+        goto fail;
+    }
+
+    /* A bias_add right after a targeted matmul: the adapter is added after
+     * it, where PEFT adds it (to the base layer's output). */
+    char *after_bias = calloc((size_t)p->nnodes + 1, 1);
+    for (int i = 0; i + 1 < p->nnodes; i++) {
+        const ir_node *n = &p->nodes[i], *nb = &p->nodes[i + 1];
+        after_bias[i] = is_decoder_linear(m, n) && nb->op == IR_OP_bias_add && nb->in[0] == n->out[0];
+    }
+    const ir_attr *ln = ir_module_attr(m, "layer_nodes");
+    int32_t *newstart = malloc(sizeof(int32_t) * ((size_t)p->nnodes + 1));
+    double scaling = cfg->rslora ? cfg->alpha / sqrt((double)cfg->r) : cfg->alpha / (double)cfg->r;
+    const char *cdt = cfg->bf16 ? "bf16" : "f32";
+
+    rw r;
+    rw_begin(&r, m, p, d);
+    ir_builder *b = &r.b;
+    int32_t seed = cfg->dropout > 0 ? ir_b_input(b, "dropout_seed", ir_type_scalar(IR_I32)) : -1;
+    int32_t pending_x = -1, pending_site = -1; /* adapter waiting for the bias_add */
+    for (int i = 0; i < p->nnodes && !b->failed; i++) {
+        const ir_node *n = &p->nodes[i];
+        newstart[i] = r.np.nnodes;
+        int site = is_decoder_linear(m, n) ? site_of[IR_REF_GLOBAL(n->in[1])] : -1;
+        if (site >= 0 && sites[site].absmax >= 0) {
+            const lora_site *s = &sites[site];
+            int32_t w = ir_b(b, IR_OP_dequant_nf4, IR_IN(IR_GLOBAL_REF(s->w), IR_GLOBAL_REF(s->absmax), IR_GLOBAL_REF(s->rowmax)),
+                             IR_AT(ir_as("to", cdt)));
+            int32_t in[2] = {rw_ref(&r, n->in[0]), w};
+            rw_emit(&r, n, in, NULL, 0, NULL);
+        } else if (n->op == IR_OP_linear_cross_entropy && n->nattrs < 15) {
+            /* the lm head is frozen: the fused loss skips its dW GEMM */
+            ir_attr at[16];
+            memcpy(at, n->attrs, sizeof(ir_attr) * (size_t)n->nattrs);
+            at[n->nattrs] = ir_ai("dw", 0);
+            rw_emit(&r, n, NULL, at, n->nattrs + 1, NULL);
+        } else {
+            rw_emit(&r, n, NULL, NULL, 0, NULL);
+        }
+        int32_t x = -1, y = -1;
+        if (site >= 0 && sites[site].a >= 0) {
+            if (after_bias[i]) {
+                pending_x = rw_ref(&r, n->in[0]), pending_site = site;
+                continue;
+            }
+            x = rw_ref(&r, n->in[0]), y = n->out[0];
+        } else if (pending_site >= 0) {
+            x = pending_x, y = n->out[0], site = pending_site;
+            pending_site = -1;
+        } else {
+            continue;
+        }
+        const lora_site *s = &sites[site];
+        int32_t xd = seed >= 0 ? ir_b(b, IR_OP_dropout, IR_IN(x, seed), IR_AT(ir_af("p", cfg->dropout), ir_ai("salt", s->salt)))
+                               : x;
+        int32_t A = IR_GLOBAL_REF(s->a), B = IR_GLOBAL_REF(s->b);
+        if (cfg->bf16) {
+            A = ir_b(b, IR_OP_convert, IR_IN(A), IR_AT(ir_as("to", cdt)));
+            B = ir_b(b, IR_OP_convert, IR_IN(B), IR_AT(ir_as("to", cdt)));
+        }
+        int32_t t = ir_b(b, IR_OP_matmul, IR_IN(xd, A), IR_AT(ir_ai("tb", 1)));
+        int32_t u = ir_b(b, IR_OP_matmul, IR_IN(t, B), IR_AT(ir_ai("tb", 1)));
+        int32_t sc = ir_b(b, IR_OP_scale, IR_IN(u), IR_AT(ir_af("alpha", scaling)));
+        r.map[y] = ir_b(b, IR_OP_add, IR_IN(r.map[y], sc), IR_NOAT);
+    }
+    newstart[p->nnodes] = r.np.nnodes;
+    int32_t new_loss = r.map ? rw_ref(&r, *loss) : -1;
+    int rc = rw_end(&r);
+    if (!rc && ln) { /* checkpointing's layer ranges, in the new numbering */
+        int64_t *rg = malloc(sizeof(int64_t) * (size_t)(ln->n ? ln->n : 1));
+        for (int k = 0; k < ln->n; k++) rg[k] = newstart[ln->ints[k]];
+        ir_module_set_attr(m, ir_aints("layer_nodes", ln->n, rg));
+        free(rg);
+    }
+    if (!rc) *loss = new_loss;
+    free(newstart);
+    free(after_bias);
+
+    /* what the runtime writes into adapter_config.json */
+    ax_buf tm = {0};
+    for (int t = 0; t < cfg->ntargets; t++) ax_buf_printf(&tm, "%s%s", tm.len ? "," : "", cfg->targets[t]);
+    ir_module_set_attr(m, ir_as("lora.adapter", cfg->adapter == PASS_ADAPTER_QLORA ? "qlora" : "lora"));
+    ir_module_set_attr(m, ir_ai("lora.r", cfg->r));
+    ir_module_set_attr(m, ir_af("lora.alpha", cfg->alpha));
+    ir_module_set_attr(m, ir_af("lora.dropout", cfg->dropout));
+    ir_module_set_attr(m, ir_ai("lora.rslora", cfg->rslora));
+    ir_module_set_attr(m, ir_ai("lora.target_linear", cfg->target_linear));
+    ir_module_set_attr(m, ir_as("lora.target_modules", tm.data ? tm.data : ""));
+    if (cfg->model_dir) ir_module_set_attr(m, ir_as("lora.model_dir", cfg->model_dir));
+    ax_buf_free(&tm);
+    free(site_of), free(sites), free(tmatched);
+    return rc;
+fail:
+    free(site_of), free(sites), free(tmatched);
+    return -1;
+}

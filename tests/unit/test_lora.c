@@ -1,0 +1,422 @@
+/* test_lora.c — the LoRA / QLoRA pass (passes/lora.c) on the CPU executor:
+ *  - adapter gradients vs central finite differences (fp32, dropout on,
+ *    the mask held fixed by replaying the micro step's seed)
+ *  - only adapters have gradients and optimizer state; base weights stay
+ *    bit-identical through training
+ *  - step 0 (B = 0) is the base model bit for bit, fp32 and bf16
+ *  - merging s * B A into W gives the adapted model's loss
+ *  - QLoRA == LoRA on the dequantized NF4 weights, bit for bit, through
+ *    training steps
+ *  - dropout draws a new mask every micro step; checkpointing recomputes
+ *    the same one (bit-identical gradients)
+ *  - target selection (PEFT suffix rule, defaults), and errors naming the key
+ *  - memory: frozen params have no grads or Adam state, NF4 is 4 bits */
+#include "ir/quant.h"
+#include "runtime/cpu_kernels.h"
+#include "tests/unit/train_fixture.h"
+
+#include <stdio.h>
+
+static const char *const all_linear[] = {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"};
+
+static pass_lora_cfg lora(pass_adapter a, double dropout, int bf16) {
+    return (pass_lora_cfg){.adapter = a, .r = 4, .alpha = 8, .dropout = dropout, .target_linear = 1, .bf16 = bf16};
+}
+
+static int count_globals(const rt_session *s, const char *suffix, ir_role role) {
+    int n = 0;
+    size_t k = strlen(suffix);
+    for (int g = 0; g < s->m->nglobals; g++) {
+        const char *nm = s->m->globals[g].name;
+        size_t l = strlen(nm);
+        n += s->m->globals[g].role == role && l >= k && !strcmp(nm + l - k, suffix);
+    }
+    return n;
+}
+
+/* Fills every lora_B with small random values (B = 0 at init would make
+ * the gradients of A zero and the adapters invisible). */
+static void randomize_b(rt_session *s, uint32_t seed) {
+    for (int g = 0; g < s->m->nglobals; g++) {
+        const char *nm = s->m->globals[g].name;
+        if (!strstr(nm, ".lora_B.")) continue;
+        rt_buf *b = &s->st.globals[g];
+        for (int64_t i = 0; i < b->numel; i++) {
+            seed = seed * 1664525u + 1013904223u;
+            rt_f(b)[i] = ((float)(seed >> 8) / 16777216.0f - 0.5f) * 0.2f;
+        }
+    }
+}
+
+static double loss_at(rt_session *s, const batch *b, int64_t micro, ax_diag *d) {
+    s->micro_count = micro; /* the same dropout seed: the same masks */
+    return loss_of(s, b, d);
+}
+
+static void fd_adapters(void) {
+    ax_diag d;
+    ax_diag_init(&d);
+    fe_config c;
+    fe_model m;
+    make_model(&m, FE_ARCH_QWEN2); /* biases: the adapter goes after bias_add */
+    make_cfg(&c, 2, 16, 1, 0);
+    g_lora = lora(PASS_ADAPTER_LORA, 0.25, 0);
+    rt_session s;
+    CHECK(build(&s, &c, &m, &d) == 0);
+    ax_diag_print(&d, stderr);
+    randomize_b(&s, 3);
+    batch b;
+    make_batch(&b, 2, 16, m.vocab_size, 11);
+    zero_grads(&s);
+    loss_at(&s, &b, 5, &d);
+    const char *names[] = {"model.layers.0.self_attn.q_proj.lora_A.weight", "model.layers.0.self_attn.q_proj.lora_B.weight",
+                           "model.layers.1.mlp.down_proj.lora_A.weight", "model.layers.1.mlp.gate_proj.lora_B.weight",
+                           "model.layers.0.self_attn.v_proj.lora_B.weight"};
+    float *gs[AX_ARRAY_LEN(names)];
+    for (size_t k = 0; k < AX_ARRAY_LEN(names); k++) {
+        char gname[256];
+        snprintf(gname, sizeof gname, "grad/%s", names[k]);
+        rt_buf *g = rt_session_global(&s, gname);
+        CHECK_MSG(g != NULL, "no %s", gname);
+        gs[k] = g ? malloc(sizeof(float) * (size_t)g->numel) : NULL;
+        if (g) memcpy(gs[k], g->data, sizeof(float) * (size_t)g->numel);
+    }
+    for (size_t k = 0; k < AX_ARRAY_LEN(names); k++) {
+        rt_buf *p = rt_session_global(&s, names[k]);
+        if (!p || !gs[k]) continue;
+        double dot = 0, e = 1e-3;
+        float *save = malloc(sizeof(float) * (size_t)p->numel);
+        memcpy(save, p->data, sizeof(float) * (size_t)p->numel);
+        for (int sign = 1; sign >= -1; sign -= 2) {
+            uint32_t sd = 99;
+            for (int64_t i = 0; i < p->numel; i++) {
+                sd = sd * 1664525u + 1013904223u;
+                float r = (sd >> 31) ? 1.0f : -1.0f;
+                if (sign > 0) dot += (double)gs[k][i] * r;
+                rt_f(p)[i] = save[i] + (float)(sign * e) * r;
+            }
+            double l = loss_at(&s, &b, 5, &d);
+            dot = sign > 0 ? dot - l / (2 * e) : dot + l / (2 * e); /* dot - fd */
+        }
+        memcpy(p->data, save, sizeof(float) * (size_t)p->numel);
+        free(save);
+        double g2 = 0;
+        for (int64_t i = 0; i < p->numel; i++) g2 += fabs(gs[k][i]);
+        CHECK_MSG(g2 > 0, "%s: zero gradient", names[k]);
+        CHECK_MSG(fabs(dot) <= 0.02 * g2 / sqrt((double)p->numel) + 2e-4, "%s: autodiff - finite difference = %.3g",
+                  names[k], dot);
+        free(gs[k]);
+    }
+    free_batch(&b);
+    rt_session_close(&s);
+    ax_diag_free(&d);
+    g_lora = (pass_lora_cfg){0};
+}
+
+/* Runs `steps` optimizer steps of one micro step each on batch b. */
+static void train_steps(rt_session *s, const batch *b, int steps, ax_diag *d) {
+    for (int i = 0; i < steps; i++) {
+        loss_of(s, b, d);
+        CHECK(rt_session_opt_step(s, 1e-2f, i + 1, d) == 0);
+    }
+}
+
+static void frozen_base_and_identity(int bf16, int flce) {
+    g_flce = flce; /* the fused lm head: dw=0 for the frozen head */
+    ax_diag d;
+    ax_diag_init(&d);
+    fe_config c;
+    fe_model m;
+    make_model(&m, FE_ARCH_LLAMA);
+    make_cfg(&c, 2, 16, 1, 0);
+    c.bf16 = bf16;
+    rt_session base, ad;
+    g_lora = (pass_lora_cfg){0};
+    CHECK(build(&base, &c, &m, &d) == 0);
+    g_lora = lora(PASS_ADAPTER_LORA, 0.1, bf16);
+    CHECK(build(&ad, &c, &m, &d) == 0);
+    ax_diag_print(&d, stderr);
+    /* grads and Adam state exist for the 2 x 7 x 2 adapters only */
+    CHECK_EQ(count_globals(&ad, ".weight", IR_ROLE_GRAD), 28);
+    CHECK_EQ(count_globals(&ad, ".lora_A.weight", IR_ROLE_GRAD), 14);
+    CHECK_EQ(count_globals(&ad, ".weight", IR_ROLE_OPT), 56); /* m and v; f32 adapters need no master */
+    batch b;
+    make_batch(&b, 2, 16, m.vocab_size, 21);
+    double l_base = loss_of(&base, &b, &d), l_ad = loss_of(&ad, &b, &d);
+    CHECK_MSG(l_base == l_ad, "step 0: base %.9g vs adapted %.9g (B = 0 must add exactly nothing)", l_base, l_ad);
+    float *snap = NULL;
+    int64_t nsnap = 0;
+    for (int g = 0; g < ad.m->nglobals; g++)
+        if (ad.m->globals[g].role == IR_ROLE_PARAM && !strstr(ad.m->globals[g].name, ".lora_")) {
+            snap = realloc(snap, sizeof(float) * (size_t)(nsnap + ad.st.globals[g].numel));
+            memcpy(snap + nsnap, ad.st.globals[g].data, sizeof(float) * (size_t)ad.st.globals[g].numel);
+            nsnap += ad.st.globals[g].numel;
+        }
+    train_steps(&ad, &b, 4, &d);
+    int64_t off = 0;
+    int same = 1;
+    for (int g = 0; g < ad.m->nglobals; g++)
+        if (ad.m->globals[g].role == IR_ROLE_PARAM && !strstr(ad.m->globals[g].name, ".lora_")) {
+            same &= memcmp(snap + off, ad.st.globals[g].data, sizeof(float) * (size_t)ad.st.globals[g].numel) == 0;
+            off += ad.st.globals[g].numel;
+        }
+    CHECK_MSG(same, "a frozen base weight changed during training");
+    double l_after = loss_at(&ad, &b, 100, &d);
+    CHECK_MSG(l_after < l_ad - 0.05, "bf16 %d: the adapters did not learn: %.4f -> %.4f", bf16, l_ad, l_after);
+    if (flce) {
+        int dw0 = 0;
+        for (int i = 0; i < ad.micro.p->nnodes; i++) {
+            const ir_node *n = &ad.micro.p->nodes[i];
+            dw0 |= n->op == IR_OP_linear_cross_entropy && ir_attr_int(n->attrs, n->nattrs, "dw", 1) == 0;
+        }
+        CHECK_MSG(dw0, "the fused lm head of a LoRA plan still computes dW");
+    }
+    free(snap);
+    free_batch(&b);
+    rt_session_close(&base);
+    rt_session_close(&ad);
+    ax_diag_free(&d);
+    g_lora = (pass_lora_cfg){0};
+    g_flce = 0;
+}
+
+/* W' = W + s B A: the plain model with merged weights computes the adapted
+ * model's loss (fp32, no dropout). */
+static void merge_equivalence(void) {
+    ax_diag d;
+    ax_diag_init(&d);
+    fe_config c;
+    fe_model m;
+    make_model(&m, FE_ARCH_QWEN3);
+    make_cfg(&c, 2, 16, 1, 0);
+    rt_session base, ad;
+    g_lora = (pass_lora_cfg){0};
+    CHECK(build(&base, &c, &m, &d) == 0);
+    g_lora = lora(PASS_ADAPTER_LORA, 0, 0);
+    g_lora.rslora = 1;
+    CHECK(build(&ad, &c, &m, &d) == 0);
+    batch b, b2;
+    make_batch(&b, 2, 16, m.vocab_size, 5);
+    make_batch(&b2, 2, 16, m.vocab_size, 6);
+    train_steps(&ad, &b, 3, &d);
+    double scale = 8.0 / sqrt(4.0); /* rsLoRA */
+    int merged = 0;
+    for (int g = 0; g < base.m->nglobals; g++) {
+        const ir_global *G = &base.m->globals[g];
+        if (G->role != IR_ROLE_PARAM || G->type.rank != 2 || strncmp(G->name, "model.layers.", 13)) continue;
+        char an[256], bn[256];
+        snprintf(an, sizeof an, "%.*s.lora_A.weight", (int)(strlen(G->name) - 7), G->name);
+        snprintf(bn, sizeof bn, "%.*s.lora_B.weight", (int)(strlen(G->name) - 7), G->name);
+        rt_buf *A = rt_session_global(&ad, an), *B = rt_session_global(&ad, bn), *W = &base.st.globals[g];
+        CHECK_MSG(A && B, "no adapter for %s", G->name);
+        if (!A || !B) continue;
+        int64_t out = G->type.dims[0], in = G->type.dims[1], r = A->type.dims[0];
+        for (int64_t i = 0; i < out; i++)
+            for (int64_t j = 0; j < in; j++) {
+                double acc = 0;
+                for (int64_t k = 0; k < r; k++) acc += (double)rt_f(B)[i * r + k] * rt_f(A)[k * in + j];
+                rt_f(W)[i * in + j] = (float)((double)rt_f(W)[i * in + j] + scale * acc);
+            }
+        merged++;
+    }
+    CHECK_EQ(merged, 14);
+    double l_ad = loss_at(&ad, &b2, 0, &d), l_m = loss_of(&base, &b2, &d);
+    CHECK_MSG(fabs(l_ad - l_m) <= 1e-5 * fabs(l_m), "adapted %.9g vs merged %.9g", l_ad, l_m);
+    free_batch(&b), free_batch(&b2);
+    rt_session_close(&base);
+    rt_session_close(&ad);
+    ax_diag_free(&d);
+    g_lora = (pass_lora_cfg){0};
+}
+
+/* QLoRA trains exactly what LoRA trains on a base whose linear weights are
+ * the dequantized NF4 weights. */
+static void qlora_equals_lora_on_dequantized(void) {
+    ax_diag d;
+    ax_diag_init(&d);
+    fe_config c;
+    fe_model m;
+    make_model(&m, FE_ARCH_LLAMA);
+    m.hidden_size = 128; /* rows of 128: two NF4 blocks; the MLP's 48 a short one */
+    m.head_dim = 32;
+    make_cfg(&c, 2, 16, 1, 0);
+    c.bf16 = 1;
+    rt_session q, l;
+    g_lora = lora(PASS_ADAPTER_QLORA, 0.1, 1);
+    CHECK(build(&q, &c, &m, &d) == 0);
+    g_lora = lora(PASS_ADAPTER_LORA, 0.1, 1);
+    CHECK(build(&l, &c, &m, &d) == 0);
+    ax_diag_print(&d, stderr);
+    int nq = 0;
+    for (int g = 0; g < q.m->nglobals; g++) {
+        const ir_global *G = &q.m->globals[g];
+        if (G->type.dtype != IR_NF4) continue;
+        nq++;
+        char nm[256];
+        snprintf(nm, sizeof nm, "%s.absmax", G->name);
+        rt_buf *a = rt_session_global(&q, nm);
+        snprintf(nm, sizeof nm, "%s.rowmax", G->name);
+        rt_buf *r = rt_session_global(&q, nm);
+        rt_buf *w = rt_session_global(&l, G->name);
+        CHECK(a && r && w && w->type.dtype == IR_BF16);
+        if (!a || !r || !w) continue;
+        /* the NF4 codes round-trip the loaded weights within half a code gap */
+        int64_t N = G->type.dims[0], K = G->type.dims[1];
+        float *deq = malloc(sizeof(float) * (size_t)(N * K));
+        ck_dequant_nf4_f32(rt_f(&q.st.globals[g]), rt_f(a), rt_f(r), deq, N, K);
+        double err = 0, mag = 0;
+        for (int64_t i = 0; i < N * K; i++) {
+            err += fabs((double)deq[i] - rt_f(w)[i]);
+            mag += fabs((double)rt_f(w)[i]);
+            rt_f(w)[i] = ax_round_bf16(deq[i]);
+        }
+        CHECK_MSG(err < 0.15 * mag, "%s: NF4 mean abs error %.3g of mean magnitude %.3g", G->name, err / (double)(N * K),
+                  mag / (double)(N * K));
+        free(deq);
+    }
+    CHECK_EQ(nq, 14);
+    batch b;
+    make_batch(&b, 2, 16, m.vocab_size, 31);
+    for (int step = 0; step < 3; step++) {
+        double lq = loss_of(&q, &b, &d), ll = loss_of(&l, &b, &d);
+        CHECK_MSG(lq == ll, "step %d: qlora %.9g vs lora on dequantized weights %.9g", step, lq, ll);
+        CHECK(rt_session_opt_step(&q, 1e-2f, step + 1, &d) == 0);
+        CHECK(rt_session_opt_step(&l, 1e-2f, step + 1, &d) == 0);
+    }
+    CHECK(rel_diff_role(&q, &l, IR_ROLE_OPT, 1) == 0);
+    free_batch(&b);
+    rt_session_close(&q);
+    rt_session_close(&l);
+    ax_diag_free(&d);
+    g_lora = (pass_lora_cfg){0};
+}
+
+static void dropout_masks(void) {
+    ax_diag d;
+    ax_diag_init(&d);
+    fe_config c;
+    fe_model m;
+    make_model(&m, FE_ARCH_LLAMA);
+    make_cfg(&c, 2, 16, 1, 0);
+    rt_session s, ck;
+    g_lora = lora(PASS_ADAPTER_LORA, 0.3, 0);
+    CHECK(build(&s, &c, &m, &d) == 0);
+    c.gradient_checkpointing = 1;
+    CHECK(build(&ck, &c, &m, &d) == 0);
+    randomize_b(&s, 9);
+    copy_weights(&ck, &s);
+    batch b;
+    make_batch(&b, 2, 16, m.vocab_size, 41);
+    double l0 = loss_at(&s, &b, 0, &d), l1 = loss_at(&s, &b, 1, &d), l0again = loss_at(&s, &b, 0, &d);
+    CHECK_MSG(l0 != l1, "two micro steps drew the same dropout masks");
+    CHECK(l0 == l0again);
+    zero_grads(&s);
+    zero_grads(&ck);
+    loss_at(&s, &b, 3, &d);
+    loss_at(&ck, &b, 3, &d);
+    CHECK_MSG(rel_diff_role(&s, &ck, IR_ROLE_GRAD, 0) == 0, "checkpointing changed the gradients (masks not recomputed alike)");
+    free_batch(&b);
+    rt_session_close(&s);
+    rt_session_close(&ck);
+    ax_diag_free(&d);
+    g_lora = (pass_lora_cfg){0};
+}
+
+static int build_err(const pass_lora_cfg *l, const char *want) {
+    ax_diag d;
+    ax_diag_init(&d);
+    fe_config c;
+    fe_model m;
+    make_model(&m, FE_ARCH_LLAMA);
+    make_cfg(&c, 1, 8, 1, 0);
+    g_lora = *l;
+    rt_session s;
+    int rc = build(&s, &c, &m, &d);
+    if (!rc) rt_session_close(&s);
+    int ok = want ? rc != 0 && d.nerrors && strstr(d.entries[d.n - 1].msg, want) : rc == 0;
+    if (!ok) {
+        fprintf(stderr, "wanted %s\n", want ? want : "success");
+        ax_diag_print(&d, stderr);
+    }
+    ax_diag_free(&d);
+    g_lora = (pass_lora_cfg){0};
+    return ok;
+}
+
+static void targets(void) {
+    ax_diag d;
+    ax_diag_init(&d);
+    fe_config c;
+    fe_model m;
+    make_model(&m, FE_ARCH_LLAMA);
+    make_cfg(&c, 1, 8, 1, 0);
+    const char *const qv[] = {"q_proj", "model.layers.1.mlp.down_proj"};
+    g_lora = (pass_lora_cfg){.adapter = PASS_ADAPTER_LORA, .r = 2, .alpha = 4, .targets = qv, .ntargets = 2};
+    rt_session s;
+    CHECK(build(&s, &c, &m, &d) == 0);
+    CHECK_EQ(count_globals(&s, ".lora_A.weight", IR_ROLE_PARAM), 3); /* q_proj x 2 layers + one down_proj */
+    CHECK(rt_session_global(&s, "model.layers.1.mlp.down_proj.lora_B.weight") != NULL);
+    CHECK(rt_session_global(&s, "model.layers.0.mlp.down_proj.lora_B.weight") == NULL);
+    rt_session_close(&s);
+    g_lora.targets = all_linear;
+    g_lora.ntargets = 7;
+    CHECK(build(&s, &c, &m, &d) == 0);
+    CHECK_EQ(count_globals(&s, ".lora_B.weight", IR_ROLE_PARAM), 14);
+    rt_session_close(&s);
+    ax_diag_free(&d);
+    const char *const bad[] = {"qproj"}, *const head[] = {"lm_head"};
+    CHECK(build_err(&(pass_lora_cfg){.adapter = PASS_ADAPTER_LORA, .r = 2, .alpha = 4, .targets = bad, .ntargets = 1},
+                    "\"qproj\" matches no linear layer"));
+    CHECK(build_err(&(pass_lora_cfg){.adapter = PASS_ADAPTER_LORA, .r = 2, .alpha = 4, .targets = head, .ntargets = 1},
+                    "LoRA on the output layer is not implemented"));
+    CHECK(build_err(&(pass_lora_cfg){.adapter = PASS_ADAPTER_LORA, .r = 0, .alpha = 4, .target_linear = 1}, "positive rank"));
+    CHECK(build_err(&(pass_lora_cfg){.adapter = PASS_ADAPTER_LORA, .r = 2, .alpha = 4}, "no linear layer is targeted"));
+    g_lora = (pass_lora_cfg){0};
+}
+
+/* Memory: with QLoRA the base linear weights cost 4 bits + one u8 step per
+ * 64 + one f32 per row; grads and Adam m/v exist for the adapters only. */
+static void memory_accounting(void) {
+    ax_diag d;
+    ax_diag_init(&d);
+    fe_config c;
+    fe_model m;
+    make_model(&m, FE_ARCH_LLAMA);
+    make_cfg(&c, 1, 8, 1, 0);
+    c.bf16 = 1;
+    ir_module *mod = ir_module_create();
+    int32_t loss;
+    CHECK(fe_lower(&c, &m, 1, mod, &loss, &d) == 0);
+    pass_ctx pc = {.m = mod, .loss = loss, .lora = lora(PASS_ADAPTER_QLORA, 0, 1), .opt = {.master_f32 = 1}};
+    CHECK(pass_pipeline(&pc, &d) == 0);
+    ax_diag_print(&d, stderr);
+    const int64_t H = m.hidden_size, I = m.intermediate_size, L = m.num_hidden_layers, V = m.vocab_size;
+    const int64_t qd = m.num_attention_heads * m.head_dim, kvd = m.num_key_value_heads * m.head_dim, r = 4;
+    /* [out, in] of the 7 linear layers */
+    const int64_t shp[7][2] = {{qd, H}, {kvd, H}, {kvd, H}, {H, qd}, {I, H}, {I, H}, {H, I}};
+    int64_t quant = 0, adapters = 0;
+    for (int k = 0; k < 7; k++) {
+        int64_t o = shp[k][0], in = shp[k][1];
+        quant += o * in / 2 + o * ((in + 63) / 64) + 4 * o;
+        adapters += r * in + o * r;
+    }
+    int64_t dense = 2 * (V * H + V * H /* untied lm_head */ + (2 * L + 1) * H);
+    CHECK_EQ(pc.mem.state_bytes[IR_ROLE_PARAM], dense + L * (quant + 4 * adapters));
+    CHECK_EQ(pc.mem.state_bytes[IR_ROLE_GRAD], L * 4 * adapters);
+    CHECK_EQ(pc.mem.state_bytes[IR_ROLE_OPT], L * 8 * adapters);
+    ir_module_destroy(mod);
+    ax_diag_free(&d);
+}
+
+int main(void) {
+    fd_adapters();
+    frozen_base_and_identity(0, 0);
+    frozen_base_and_identity(1, 0);
+    frozen_base_and_identity(1, 1);
+    merge_equivalence();
+    qlora_equals_lora_on_dequantized();
+    dropout_masks();
+    targets();
+    memory_accounting();
+    return check_done();
+}
