@@ -1964,9 +1964,9 @@ static int g_dequant_nf4(gx *x) {
                            ir_dtype_name(qt->dtype), ir_dtype_name(dt(x, IN(1))), ir_dtype_name(dt(x, IN(2))));
     if (need_fp(x, OUT(0), "dequant_nf4 result")) return -1;
     int64_t K = qt->rank == 2 ? qt->dims[1] : 0;
-    if (K < AXO_NF4_BLOCK || K % AXO_NF4_BLOCK || (qt->shard.axis >= 0 && qt->shard.dim != 0))
-        return unsupported(x, "dequant_nf4 of codes that are not [N,K] rows with K a multiple of %d", AXO_NF4_BLOCK);
-    int64_t N = numel(x, IN(0)) / K, nb = K / AXO_NF4_BLOCK;
+    if (K < 2 || K % 2 || (qt->shard.axis >= 0 && qt->shard.dim != 0))
+        return unsupported(x, "dequant_nf4 of codes that are not [N,K] rows of whole bytes (K even)");
+    int64_t N = numel(x, IN(0)) / K, nb = (K + AXO_NF4_BLOCK - 1) / AXO_NF4_BLOCK; /* the last block may be short */
     if (numel(x, IN(1)) != N * nb || numel(x, IN(2)) != N || numel(x, OUT(0)) != N * K)
         return unsupported(x, "dequant_nf4 whose codes, steps and row maxima hold different rows");
     if (N < 1) return 0;
@@ -1978,7 +1978,7 @@ static int g_dequant_nf4(gx *x) {
     ka_p(&a, ptr(x, OUT(0)), N * K * esz(to));
     ka_l(&a, N);
     ka_l(&a, K);
-    return launch(x, ename(e, sizeof e, "axo_dequant_nf4", to), blocks(x, N * K / 8, 256), 1, 1, 256, 1, 0, &a);
+    return launch(x, ename(e, sizeof e, "axo_dequant_nf4", to), blocks(x, (N * K + 7) / 8, 256), 1, 1, 256, 1, 0, &a);
 }
 
 /* ---- collectives ---------------------------------------------------------------------- */
@@ -2021,7 +2021,7 @@ static int g_all_reduce(gx *x) {
 
 /* all_gather moves bits: besides f32 and bf16 it gathers the frozen QLoRA
  * weights (nf4 codes, u8 steps), packed, as long as a rank's block is whole
- * bytes (whole rows of K % 64 == 0 codes always are). */
+ * bytes (whole rows of dequant_nf4's even K always are). */
 static int gather_dtype_ok(gx *x, int64_t blk) {
     ir_dtype t = dt(x, OUT(0));
     if (t == IR_NF4 && blk % 2)

@@ -16,21 +16,25 @@
 //    alias x.
 //  * axo_dequant_nf4_T(q, absmax, rowmax, w, N, K): w[r, c] =
 //    axo_nf4_value(code, axo_nf4_scale(rowmax[r], absmax[r, c / 64])) in
-//    f32, rounded to T (ck_dequant_nf4_f32). K % 64 == 0.
+//    f32, rounded to T (ck_dequant_nf4_f32). K is even; absmax has
+//    ceil(K / 64) steps per row (the last block of a row may be shorter).
 //
 // Storage (the CUDA executor packs what the CPU executor holds as one float
 // per element, runtime/cuda_exec.h): q is nf4, two codes per byte, element
 // 2i in the low nibble of byte i and 2i+1 in the high nibble — so, read as a
 // little-endian 32-bit word, element 8v + j sits at bits 4j..4j+3 of word v;
 // absmax is u8, one step per byte; rowmax f32. A row of K codes is K/2
-// bytes, a multiple of 32.
+// bytes (whole bytes: K is even); rows follow each other without padding.
 //
 // Launch: 1-D, block 256, any grid (grid-stride). Dropout: as the
 // elementwise kernels (ax_map: 16-byte vectors when aligned), full size
 // ceil(n / (256 V)). Dequant: one thread per 8 elements (one 32-bit word of
-// codes, one scale), full size ceil(N K / 8 / 256); w written as 16-byte
-// vectors when 16-byte aligned (the arena's values are), else element by
-// element; q read as words when 4-byte aligned, else bytes.
+// codes), full size ceil(N K / 8 / 256). When K % 8 == 0 (model widths) the
+// 8 codes of a word share a row and a block (64 is a multiple of 8): one
+// scale per word; otherwise a word may straddle two rows and each element
+// finds its own. w is written as 16-byte vectors when 16-byte aligned (the
+// arena's values are), else element by element; q is read as words when
+// 4-byte aligned, else (and for a last partial word) as bytes.
 // Traffic: dropout one read and one write per element; dequant 0.5 + 4 or 2
 // bytes per element (+ 1/64 of a byte of steps and the row's max).
 
@@ -78,25 +82,40 @@ __device__ __forceinline__ void dq_st8(bf16 *p, const float (&v)[8], bool al) {
     }
 }
 
+// The packed codes of elements 8v .. 8v + cnt - 1 (cnt <= 8) as one word.
+__device__ __forceinline__ uint32_t dq_word(const unsigned char *q, i64 v, int cnt, bool qal) {
+    if (cnt == 8 && qal) return reinterpret_cast<const uint32_t *>(q)[v];
+    uint32_t word = 0;
+    for (int k = 0; k < (cnt + 1) / 2; k++) word |= (uint32_t)q[4 * v + k] << (8 * k);
+    return word;
+}
+
 template <typename T>
 __device__ __forceinline__ void dequant_body(const unsigned char *q, const unsigned char *absmax, const float *rowmax,
                                              T *w, i64 N, i64 K) {
-    const i64 nwords = N * K / 8, nb = K / AXO_NF4_BLOCK;
-    const bool qal = ((unsigned long long)q & 3ull) == 0, wal = ax_al16(w);
+    const i64 n = N * K, nwords = (n + 7) / 8, nb = (K + AXO_NF4_BLOCK - 1) / AXO_NF4_BLOCK;
+    const bool qal = ((unsigned long long)q & 3ull) == 0, wal = ax_al16(w), one_scale = K % 8 == 0;
     for (i64 v = ax_tid(); v < nwords; v += ax_nthreads()) {
-        const i64 e = v * 8, r = e / K, b = (e - r * K) / AXO_NF4_BLOCK; // 8 | 64: one block per word
-        const float s = axo_nf4_scale(rowmax[r], absmax[r * nb + b]);
-        uint32_t word;
-        if (qal) {
-            word = reinterpret_cast<const uint32_t *>(q)[v];
-        } else {
-            const unsigned char *p = q + 4 * v;
-            word = p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-        }
+        const i64 e = v * 8;
+        const int cnt = n - e < 8 ? (int)(n - e) : 8;
+        const uint32_t word = dq_word(q, v, cnt, qal);
         float o[8];
+        if (one_scale) {
+            const i64 r = e / K;
+            const float s = axo_nf4_scale(rowmax[r], absmax[r * nb + (e - r * K) / AXO_NF4_BLOCK]);
 #pragma unroll
-        for (int j = 0; j < 8; j++) o[j] = axo_nf4_value(word >> (4 * j), s);
-        dq_st8(w + e, o, wal);
+            for (int j = 0; j < 8; j++) o[j] = axo_nf4_value(word >> (4 * j), s);
+        } else {
+            for (int j = 0; j < cnt; j++) {
+                const i64 r = (e + j) / K, c = e + j - r * K;
+                o[j] = axo_nf4_value(word >> (4 * j), axo_nf4_scale(rowmax[r], absmax[r * nb + c / AXO_NF4_BLOCK]));
+            }
+        }
+        if (cnt == 8) {
+            dq_st8(w + e, o, wal);
+        } else {
+            for (int j = 0; j < cnt; j++) ax_st(w + e + j, o[j]);
+        }
     }
 }
 extern "C" __global__ void __launch_bounds__(256) axo_dequant_nf4_f32(const unsigned char *q, const unsigned char *absmax,

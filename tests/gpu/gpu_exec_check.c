@@ -470,12 +470,19 @@ static void make_ops(void) {
                    "program p {\n  %%0 = input() {name=\"dropout_seed\"} : i32[] input\n"
                    "  %%1 = dropout(@x, %%0) {p=0.5, salt=3000000000} : %s[100003] act\n  store(@o, %%1)\n}\n",
                t, t, t);
-        /* QLoRA: packed codes and steps decoded to the CPU's bits; steps over the whole byte */
-        add_op(NM("dequant_nf4"), 0, 0, NULL,
-               HDR "global @q : nf4[67,192] act\nglobal @a : u8[67,3] act {hi=256}\nglobal @r : f32[67] act {gen=\"pos\", scale=0.1}\n"
-                   "global @o : %s[67,192] act {gen=\"nan\", check=2}\n"
-                   "program p {\n  %%0 = dequant_nf4(@q, @a, @r) {to=\"%s\"} : %s[67,192] act\n  store(@o, %%0)\n}\n",
-               t, t, t);
+        /* QLoRA: packed codes and steps decoded to the CPU's bits; steps over the whole byte; K a multiple
+         * of 64, of 8 with a short last block (one scale per 8 codes), and neither (rows straddle words) */
+        int Ks[3] = {192, 232, 70};
+        for (int kk = 0; kk < 3; kk++) {
+            char n2[64];
+            int K = Ks[kk], nb = (K + 63) / 64;
+            snprintf(n2, sizeof n2, "dequant_nf4 K=%d", K);
+            add_op(NM(n2), 0, 0, NULL,
+                   HDR "global @q : nf4[67,%d] act\nglobal @a : u8[67,%d] act {hi=256}\n"
+                       "global @r : f32[67] act {gen=\"pos\", scale=0.1}\nglobal @o : %s[67,%d] act {gen=\"nan\", check=2}\n"
+                       "program p {\n  %%0 = dequant_nf4(@q, @a, @r) {to=\"%s\"} : %s[67,%d] act\n  store(@o, %%0)\n}\n",
+                   K, nb, t, K, t, t, K);
+        }
         /* row-split weights gathered (a copy on one rank), dequantized; the gathered codes and steps
          * stored and downloaded (pack, unpack) */
         add_op(NM("all_gather nf4/u8/f32 + dequant_nf4 + store nf4/u8 (1 rank)"), 0, 0, NULL,
@@ -665,7 +672,7 @@ static void run_op(const opcase *c) {
 
 /* ---- training cases ------------------------------------------------------------------- */
 typedef struct trcase {
-    char name[96];
+    char name[160];
     const char *model; /* configs/models/<model> */
     int bf16, ckpt;
     int64_t hidden, heads, kv, hd; /* > 0: override the model's shape (head_dim 64/128: the fast kernels) */
@@ -674,6 +681,7 @@ typedef struct trcase {
     pass_shard_cfg sh;  /* ZeRO stage, offload */
     int unfused;        /* liger_fused_linear_cross_entropy: false (matmul + cross_entropy) */
     const char *attn;   /* AXO_CUDA_ATTN for this case (NULL: default) */
+    pass_lora_cfg lora; /* adapter: lora / qlora (+ load_in_4bit); zero: full fine-tuning */
 } trcase;
 
 static trcase trs[32];
@@ -699,6 +707,19 @@ static void add_trp(const char *what, int bf16, int ckpt, int64_t hd, int64_t B,
     if (hd == 128) t->heads = 2, t->kv = 1;
     snprintf(t->name, sizeof t->name, "train tiny-llama hd%lld %s%s B=%lld S=%lld %d ranks: %s", (long long)hd,
              bf16 ? "bf16" : "f32", ckpt ? " checkpointing" : "", (long long)B, (long long)S, world, what);
+}
+
+/* The last case trains LoRA / QLoRA adapters on every linear layer of the
+ * decoder (lora_target_linear: true, r 8, alpha 16, lora_dropout p): the
+ * base frozen, dropout masks from the session's dropout_seed, QLoRA's base
+ * weights NF4 (tiny-llama's down_proj has K = 176: a short last block),
+ * the lm head frozen (dw=0). Only the adapters have gradients to compare. */
+static void with_adapter(pass_adapter a, double p) {
+    trcase *t = &trs[ntrs - 1];
+    t->lora = (pass_lora_cfg){.adapter = a, .r = 8, .alpha = 16, .dropout = p, .target_linear = 1, .bf16 = t->bf16};
+    size_t l = strlen(t->name);
+    snprintf(t->name + l, sizeof t->name - l, " %s (r 8, all linear, dropout %g)",
+             a == PASS_ADAPTER_QLORA ? "qlora + load_in_4bit" : "lora", p);
 }
 
 static void make_trains(void) {
@@ -728,6 +749,16 @@ static void make_trains(void) {
             (pass_shard_cfg){.stage = 3, .reshard_after_forward = 1, .offload_params = 1, .offload_optimizer = 1});
     add_trp("dp 2 ZeRO-1 + offload_optimizer", 0, 0, 64, 2, 128, 2, 1, (pass_shard_cfg){.stage = 1, .offload_optimizer = 1});
     add_trp("dp 2 ZeRO-2 + offload_optimizer", 1, 1, 64, 2, 128, 2, 1, (pass_shard_cfg){.stage = 2, .offload_optimizer = 1});
+    /* LoRA / QLoRA: dropout and dequant_nf4 in real steps; FSDP+QLoRA gathers the row-split NF4 codes,
+     * steps and row maxima (host-staged over the local ranks) before each use */
+    add_tr("tiny-llama", 1, 0, 0, 0, 0, 0, 4, 128);
+    with_adapter(PASS_ADAPTER_LORA, 0.1);
+    add_tr("tiny-llama", 0, 1, 0, 0, 0, 0, 2, 96);
+    with_adapter(PASS_ADAPTER_QLORA, 0.05);
+    add_tr("tiny-llama", 1, 0, 0, 0, 0, 0, 4, 128);
+    with_adapter(PASS_ADAPTER_QLORA, 0.1);
+    add_trp("dp 2 ZeRO-3", 1, 0, 64, 2, 128, 2, 1, (pass_shard_cfg){.stage = 3, .reshard_after_forward = 1});
+    with_adapter(PASS_ADAPTER_QLORA, 0.1);
 }
 
 static ir_module *build(const trcase *t, ax_arena *ar, ax_diag *d) {
@@ -758,9 +789,16 @@ static ir_module *build(const trcase *t, ax_arena *ar, ax_diag *d) {
     c.seed = 11;
     c.output_dir = "/tmp";
     c.liger_fused_linear_cross_entropy = t->unfused ? 0 : -1; /* -1: not written, axo's default (fused) */
+    if (t->lora.adapter != PASS_ADAPTER_NONE) { /* the YAML keys the pass config below stands for */
+        c.adapter = t->lora.adapter == PASS_ADAPTER_QLORA ? FE_ADAPTER_QLORA : FE_ADAPTER_LORA;
+        c.load_in_4bit = t->lora.adapter == PASS_ADAPTER_QLORA;
+        c.lora_r = t->lora.r, c.lora_alpha = t->lora.alpha, c.lora_dropout = t->lora.dropout;
+        c.lora_target_linear = t->lora.target_linear;
+    }
     ir_module *mod = ir_module_create();
     int32_t loss;
     pass_ctx pc = {.checkpoint = t->ckpt,
+                   .lora = t->lora,
                    .opt = {.beta1 = 0.9, .beta2 = 0.999, .eps = 1e-8, .weight_decay = 0.01, .max_grad_norm = 1.0,
                            .master_f32 = t->bf16},
                    .shard = t->sh};

@@ -823,7 +823,7 @@ static void test_pack(void) {
 }
 
 /* A QLoRA-shaped module built by hand: a frozen nf4 base weight w[N,K]
- * (K % 64 == 0) with its u8 steps [N,K/64] and f32 row maxima [N] — split
+ * (K even) with its u8 steps [N,ceil(K/64)] and f32 row maxima [N] — split
  * by rows over dp when world > 1, as ZeRO-3/FSDP shard parameters, and
  * gathered before use — dequantized to the compute dtype t; y = x w^T; LoRA
  * dropout of y; stored. Also the local rows dequantized without a gather
@@ -837,7 +837,7 @@ static ir_module *qlora_module(int world, ir_dtype t, int64_t N, int64_t K, int6
     ax_diag_init(&d);
     ir_module *m = ir_module_create();
     ir_mesh_add(m, "dp", world);
-    ir_type qt = IR_TYPE(IR_NF4, N, K), at = IR_TYPE(IR_U8, N, K / 64), rt = IR_TYPE(IR_F32, N), wt = IR_TYPE(t, N, K);
+    ir_type qt = IR_TYPE(IR_NF4, N, K), at = IR_TYPE(IR_U8, N, (K + 63) / 64), rt = IR_TYPE(IR_F32, N), wt = IR_TYPE(t, N, K);
     if (world > 1) qt.shard = at.shard = rt.shard = wt.shard = (ir_shard){0, 0};
     const ir_attr frozen[1] = {ir_ai("trainable", 0)};
     g->q = ir_global_add(m, "w.q", qt, IR_ROLE_PARAM, frozen, 1);
@@ -870,11 +870,11 @@ static ir_module *qlora_module(int world, ir_dtype t, int64_t N, int64_t K, int6
 }
 
 /* Dry runs of the QLoRA module: f32 and bf16, one rank and rank 0 of 2
- * (host-staged all_gather of the packed weights). The dry run checks every
- * pointer a kernel, copy or GEMM touches against the node's own buffers, at
- * their packed sizes. */
-static void dry_qlora(int world, ir_dtype t) {
-    const int64_t N = 96, K = 320, T = 24, Nl = N / world;
+ * (host-staged all_gather of the packed weights), K a multiple of 64 or not.
+ * The dry run checks every pointer a kernel, copy or GEMM touches against
+ * the node's own buffers, at their packed sizes. */
+static void dry_qlora(int world, ir_dtype t, int64_t K) {
+    const int64_t N = 96, T = 24, Nl = N / world, nb = (K + 63) / 64;
     qlora_ids g;
     ir_module *mod = qlora_module(world, t, N, K, T, &g);
     ax_diag d;
@@ -892,7 +892,7 @@ static void dry_qlora(int world, ir_dtype t) {
     CHECK(rt_cuda_state_init(&st, dev, mod, &d) == 0);
     /* the globals at their packed sizes: 4 bits per code, a byte per step */
     CHECK_EQ(st.gbytes[g.q], Nl * K / 2);
-    CHECK_EQ(st.gbytes[g.a], Nl * (K / 64));
+    CHECK_EQ(st.gbytes[g.a], Nl * nb);
     CHECK_EQ(st.gbytes[g.r], Nl * 4);
     if (world > 1) {
         rt_cuda_host_coll_init(&hc, dev, &fake, mod);
@@ -1076,10 +1076,11 @@ static void refusals(void) {
 int main(void) {
     test_signatures();
     test_pack();
-    for (int world = 1; world <= 2; world++) {
-        dry_qlora(world, IR_F32);
-        dry_qlora(world, IR_BF16);
-    }
+    for (int world = 1; world <= 2; world++)
+        for (int64_t K = 70; K <= 320; K += 250) { /* 70: a short last block, rows of 35 bytes */
+            dry_qlora(world, IR_F32, K);
+            dry_qlora(world, IR_BF16, K);
+        }
     fe_model hd16 = llama(64, 4, 2, 16), hd64 = llama(256, 4, 2, 64), hd128 = llama(256, 2, 1, 128);
     fe_model qwen2 = llama(64, 4, 2, 16), qwen3 = llama(64, 4, 2, 16);
     qwen2.arch = FE_ARCH_QWEN2, qwen2.arch_name = "Qwen2ForCausalLM", qwen2.attention_bias = 1;

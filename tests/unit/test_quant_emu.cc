@@ -5,6 +5,8 @@
 // bf16 as the CPU executor rounds): f32 and bf16, odd sizes (the scalar
 // tail of the 16-byte vector path), misaligned pointers (the scalar and
 // byte paths), grids smaller than the work (grid-stride), in-place dropout,
+// rows of K even but not a multiple of 64 or 8 (short last blocks, words that
+// straddle rows, a last partial word),
 // p = 0 and large salts, the packed codes written by the executor's own
 // packer (rt_cuda_pack: the nibble order both sides must agree on), steps
 // over the whole byte and row maxima of 0 and near the subnormal range.
@@ -57,7 +59,7 @@ static float cpu_round(float v, bool is_bf16) { return is_bf16 ? ax_round_bf16(v
 template <typename T>
 static void dropout_case(int64_t n, double p, uint32_t seed, uint32_t salt, int off, bool inplace, unsigned grid) {
     const bool b16 = sizeof(T) == 2;
-    std::vector<T> xs((size_t)(n + off + 1)), ys((size_t)(n + off + 1));
+    std::vector<T> xs((size_t)(n + off)), ys((size_t)(n + off)); // exact: ASan builds see an overrun
     std::vector<float> xf((size_t)n), ref((size_t)n), got((size_t)n);
     for (int64_t i = 0; i < n; i++) {
         from_f(xs[(size_t)(i + off)], urandf(0.05f, 3.0f) * (urand32() & 1 ? 1 : -1));
@@ -91,21 +93,21 @@ static void dropout_case(int64_t n, double p, uint32_t seed, uint32_t salt, int 
 template <typename T>
 static void dequant_case(int64_t N, int64_t K, int qoff, int woff, unsigned grid, int rowmax_kind) {
     const bool b16 = sizeof(T) == 2;
-    const int64_t nb = K / 64, n = N * K;
+    const int64_t nb = (K + 63) / 64, n = N * K;
     std::vector<float> qf((size_t)n), sf((size_t)(N * nb)), rmax((size_t)N), ref((size_t)n), got((size_t)n);
     for (int64_t i = 0; i < n; i++) qf[(size_t)i] = (float)(urand32() % 16);
     for (int64_t i = 0; i < N * nb; i++) sf[(size_t)i] = (float)(urand32() % 256);
     if (N * nb >= 2) sf[0] = 0, sf[1] = 255;
     for (int64_t r = 0; r < N; r++) rmax[(size_t)r] = rowmax_kind == 0 ? urandf(0.01f, 4.0f) : rowmax_kind == 1 ? 0.0f : 3e-37f;
     // the device storage: codes packed by the executor's own packer, one byte per step
-    std::vector<unsigned char> qs((size_t)(n / 2 + qoff + 4)), st((size_t)(N * nb));
+    std::vector<unsigned char> qs((size_t)(n / 2 + qoff)), st((size_t)(N * nb)); // exact sizes
     if (rt_cuda_pack(IR_NF4, qf.data(), n, qs.data() + qoff, nullptr) != 0) {
         printf("  FAIL rt_cuda_pack refused valid codes\n");
         g_fail++;
         return;
     }
     for (int64_t i = 0; i < N * nb; i++) st[(size_t)i] = (unsigned char)sf[(size_t)i];
-    std::vector<T> ws((size_t)(n + woff + 1));
+    std::vector<T> ws((size_t)(n + woff));
     T *w = ws.data() + woff;
     for (int64_t i = 0; i < n; i++) from_f(w[i], NAN);
     const unsigned char *q = qs.data() + qoff;
@@ -151,6 +153,15 @@ int main() {
     dequant_case<float>(5, 256, 0, 0, 1, 2);
     dequant_case<bf>(5, 256, 0, 0, 1, 2);
     dequant_case<float>(200, 4096, 0, 0, 100, 0); // a full-size grid: ceil(N K / 8 / 256)
+    // K even but not a multiple of 64: a shorter last block (K % 8 == 0: one scale per word), words that
+    // straddle rows (K % 8 != 0: a scale per element), a last partial word (N K % 8 != 0)
+    for (int b16 = 0; b16 < 2; b16++)
+        for (int64_t K : {232, 70, 100, 2, 6})
+            for (int64_t N : {1, 5, 33})
+                for (int off = 0; off < 2; off++) {
+                    if (b16) dequant_case<bf>(N, K, off, off, 2, 0);
+                    else dequant_case<float>(N, K, off, off, 2, 0);
+                }
     printf("%d cases, %d failed\n", g_cases, g_fail);
     return g_fail ? 1 : 0;
 }
