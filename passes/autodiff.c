@@ -252,6 +252,24 @@ static void recompute(ad *c, int b, int e) {
     }
 }
 
+/* QLoRA: a dequantized weight is a pure function of frozen globals and as
+ * large as the bf16 weight; keeping the forward's copy for the backward
+ * would hold the whole bf16 model from forward to backward. So before a
+ * backward rule reads one, it is dequantized again (once per backward; the
+ * forward's copy dies after its forward use), as bitsandbytes' Linear4bit
+ * does in its backward. */
+static void rederive_weights(ad *c, const ir_node *n) {
+    for (int k = 0; k < n->nin && !c->b.failed; k++) {
+        int32_t v = n->in[k];
+        if (IR_REF_IS_GLOBAL(v) || v >= c->nfwd_values || c->remap[v] != v) continue;
+        const ir_node *src = &c->p->nodes[c->p->values[v].node];
+        if (src->op != IR_OP_dequant_nf4) continue;
+        ir_node nn = *src; /* copy: nodes may move when the array grows */
+        int32_t in[3] = {fwd(c, nn.in[0]), fwd(c, nn.in[1]), fwd(c, nn.in[2])};
+        c->remap[v] = ir_b(&c->b, nn.op, nn.nin, in, nn.nattrs, nn.attrs);
+    }
+}
+
 int pass_autodiff(ir_module *m, ir_program *p, int32_t loss, int checkpoint, ax_diag *d) {
     ad c = {.m = m, .p = p};
     ir_builder_init(&c.b, m, p, d);
@@ -308,6 +326,7 @@ int pass_autodiff(ir_module *m, ir_program *p, int32_t loss, int checkpoint, ax_
             any |= dy[k] >= 0;
         }
         if (!any) continue;
+        rederive_weights(&c, &n);
         grad_rules[n.op](&c, &n, dy);
     }
     /* params whose every use did not yield a gradient contribution */

@@ -10,6 +10,7 @@
  * dtype (bytes as a FULL_STATE_DICT save writes them).
  */
 #include "runtime/sharded_ckpt.h"
+#include "runtime/modeldir.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -50,54 +51,6 @@ static int world_sum(rt_session *s, float *v, int n) {
 
 /* Removes a checkpoint or model dir axo wrote: only the file names axo
  * writes, then the dir if that left it empty (a user's own files stay). */
-static void remove_ckpt_dir(const char *dir) {
-    static const char *const known[] = {"model.safetensors", "config.json", RT_SHARDED_INDEX};
-    char p[4096];
-    for (size_t i = 0; i < AX_ARRAY_LEN(known); i++)
-        if (ax_path_join(p, sizeof p, dir, known[i]) == 0) unlink(p);
-    DIR *dh = opendir(dir);
-    if (dh) {
-        struct dirent *e;
-        while ((e = readdir(dh))) {
-            size_t len = strlen(e->d_name);
-            if (!strncmp(e->d_name, "model-rank", 10) && len > 12 && !strcmp(e->d_name + len - 12, ".safetensors") &&
-                ax_path_join(p, sizeof p, dir, e->d_name) == 0)
-                unlink(p);
-        }
-        closedir(dh);
-    }
-    rmdir(dir);
-}
-
-/* tmp -> dir; an existing dir is moved aside first and removed after, so
- * one complete version exists at every moment. The caller removes tmp on
- * failure. */
-static int publish(const char *tmp, const char *dir, int exists, ax_diag *d) {
-    if (exists) {
-        char old[4096];
-        if (snprintf(old, sizeof old, "%s.old-%ld", dir, (long)getpid()) >= (int)sizeof old) {
-            ax_error(d, dir, "path too long");
-            return -1;
-        }
-        if (rename(dir, old) != 0) {
-            ax_error(d, dir, "cannot move the previous version aside: %s", strerror(errno));
-            return -1;
-        }
-        if (rename(tmp, dir) != 0) {
-            ax_error(d, dir, "cannot rename %s into place: %s", tmp, strerror(errno));
-            rename(old, dir);
-            return -1;
-        }
-        remove_ckpt_dir(old);
-        return 0;
-    }
-    if (rename(tmp, dir) != 0) {
-        ax_error(d, dir, "cannot rename %s into place: %s", tmp, strerror(errno));
-        return -1;
-    }
-    return 0;
-}
-
 /* ---- saving ------------------------------------------------------------------ */
 static const char *param_name(const ir_global *G) { return ir_attr_str(G->attrs, G->nattrs, "hf", G->name); }
 
@@ -211,8 +164,8 @@ static int finish(rt_session *s, const char *tmp, const char *dir, int exists, i
         rc = ax_path_join(path, sizeof path, tmp, RT_SHARDED_INDEX) != 0 ||
              ax_write_file_atomic(path, text, strlen(text), d) != 0;
     free(text);
-    if (!rc) rc = publish(tmp, dir, exists, d) != 0;
-    if (rc) remove_ckpt_dir(tmp);
+    if (!rc) rc = rt_modeldir_publish(tmp, dir, exists, d) != 0;
+    if (rc) rt_modeldir_remove(tmp);
     return rc ? -1 : 0;
 }
 
@@ -243,26 +196,15 @@ int rt_session_save_sharded(rt_session *s, const char *dir, int overwrite, ax_di
     float v[3] = {0, 0, 0};
     int exists = 0, made = 0;
     if (lead) {
-        struct stat st;
         long pid = (long)getpid();
-        exists = stat(dir, &st) == 0;
-        if (snprintf(tmp, sizeof tmp, "%s.tmp-%ld", dir, pid) >= (int)sizeof tmp) {
-            ax_error(d, dir, "path too long");
-            v[0] = 1;
-        } else if (exists && !overwrite) {
-            ax_error(d, dir, "already exists; refusing to replace it (pass --overwrite)");
-            v[0] = 1;
-        } else if (ax_mkdir_p(tmp, d) != 0) {
-            v[0] = 1;
-        } else {
-            made = 1;
-        }
+        if (rt_modeldir_begin(dir, overwrite, pid, tmp, sizeof tmp, &exists, d) != 0) v[0] = 1;
+        else made = 1;
         v[1] = (float)(pid & 0xffff);
         v[2] = (float)((pid >> 16) & 0xffff);
     }
     if (world_sum(s, v, 3) != 0) {
         ax_error(d, dir, "checkpoint not written: a peer rank failed (aborted)");
-        if (made) remove_ckpt_dir(tmp);
+        if (made) rt_modeldir_remove(tmp);
         return -1;
     }
     if (v[0] > 0) {
@@ -277,7 +219,7 @@ int rt_session_save_sharded(rt_session *s, const char *dir, int overwrite, ax_di
         if (!bad)
             ax_error(d, dir, lead ? "checkpoint not written: another rank could not write its file"
                                   : "checkpoint not written: another rank could not write its file (aborted)");
-        if (lead) remove_ckpt_dir(tmp);
+        if (lead) rt_modeldir_remove(tmp);
         return -1;
     }
     /* 3. rank 0: config.json, the index, rename into place */
@@ -482,19 +424,10 @@ int rt_sharded_merge(const char *dir, const char *out_dir, int overwrite, ax_dia
     }
     rt_sharded_ckpt c;
     if (rt_sharded_load(dir, &c, d) != 0) return -1;
-    struct stat st;
-    int exists = stat(out_dir, &st) == 0, rc = -1;
+    int exists, rc = -1;
     char tmp[4096], path[4096];
     rt_st_out *outs = calloc((size_t)c.ntensors + 1, sizeof *outs);
-    if (exists && !overwrite) {
-        ax_error(d, out_dir, "already exists; refusing to replace it (pass --overwrite)");
-        goto out;
-    }
-    if (snprintf(tmp, sizeof tmp, "%s.tmp-%ld", out_dir, (long)getpid()) >= (int)sizeof tmp) {
-        ax_error(d, out_dir, "path too long");
-        goto out;
-    }
-    if (ax_mkdir_p(tmp, d) != 0) goto out;
+    if (rt_modeldir_begin(out_dir, overwrite, (long)getpid(), tmp, sizeof tmp, &exists, d) != 0) goto out;
     for (int i = 0; i < c.ntensors; i++)
         outs[i] = (rt_st_out){.name = c.tensors[i].name, .dtype = c.tensors[i].dtype, .rank = c.tensors[i].rank,
                               .shape = c.tensors[i].shape, .data = c.tensors[i].data};
@@ -502,9 +435,9 @@ int rt_sharded_merge(const char *dir, const char *out_dir, int overwrite, ax_dia
     if (!rc && c.config_json)
         rc = ax_path_join(path, sizeof path, tmp, "config.json") != 0 ||
              ax_write_file_atomic(path, c.config_json, c.config_len, d) != 0;
-    if (!rc) rc = publish(tmp, out_dir, exists, d) != 0;
+    if (!rc) rc = rt_modeldir_publish(tmp, out_dir, exists, d) != 0;
     if (rc) {
-        remove_ckpt_dir(tmp);
+        rt_modeldir_remove(tmp);
         rc = -1;
     }
 out:

@@ -6,6 +6,7 @@
 #include "runtime/safetensors.h"
 #include "runtime/cpu_kernels.h"
 #include "runtime/sharded_ckpt.h"
+#include "runtime/modeldir.h"
 
 #include <errno.h>
 #include <jansson.h>
@@ -530,61 +531,19 @@ static int write_model_files(rt_session *s, const char *dir, ax_diag *d) {
     return rc;
 }
 
-static int rm_tree_shallow(const char *dir) {
-    /* removes DIR/model.safetensors, DIR/config.json and DIR itself */
-    char p[4096];
-    static const char *const files[] = {"model.safetensors", "config.json", "adapter_model.safetensors",
-                                        "adapter_config.json"};
-    for (size_t i = 0; i < AX_ARRAY_LEN(files); i++)
-        if (ax_path_join(p, sizeof p, dir, files[i]) == 0) unlink(p);
-    return rmdir(dir);
-}
-
 int rt_session_save(rt_session *s, const char *dir, int overwrite, ax_diag *d) {
     if (!is_rank0(s)) return write_model_files(s, dir, d); /* joins the gathers */
-    struct stat st;
-    int exists = stat(dir, &st) == 0;
+    int exists;
     char tmp[4096];
-    if (snprintf(tmp, sizeof tmp, "%s.tmp-%ld", dir, (long)getpid()) >= (int)sizeof tmp) {
-        ax_error(d, dir, "path too long");
-        write_model_files(s, NULL, d);
-        return -1;
-    }
-    if (exists && !overwrite) {
-        ax_error(d, dir, "already exists; refusing to replace it (pass --overwrite)");
-        write_model_files(s, NULL, d);
-        return -1;
-    }
-    if (ax_mkdir_p(tmp, d) != 0) {
-        write_model_files(s, NULL, d);
+    if (rt_modeldir_begin(dir, overwrite, (long)getpid(), tmp, sizeof tmp, &exists, d) != 0) {
+        write_model_files(s, NULL, d); /* the other ranks still gather */
         return -1;
     }
     if (write_model_files(s, tmp, d) != 0) {
-        rm_tree_shallow(tmp);
+        rt_modeldir_remove(tmp);
         return -1;
     }
-    if (exists) { /* replace: move the old one aside first, never lose both */
-        char old[4096];
-        if (snprintf(old, sizeof old, "%s.old-%ld", dir, (long)getpid()) >= (int)sizeof old) old[0] = 0;
-        if (rename(dir, old) != 0) {
-            ax_error(d, dir, "cannot move the previous version aside: %s", strerror(errno));
-            rm_tree_shallow(tmp);
-            return -1;
-        }
-        if (rename(tmp, dir) != 0) {
-            ax_error(d, dir, "cannot rename %s into place: %s", tmp, strerror(errno));
-            rename(old, dir);
-            return -1;
-        }
-        rm_tree_shallow(old);
-        return 0;
-    }
-    if (rename(tmp, dir) != 0) {
-        ax_error(d, dir, "cannot rename %s into place: %s", tmp, strerror(errno));
-        rm_tree_shallow(tmp);
-        return -1;
-    }
-    return 0;
+    return rt_modeldir_publish(tmp, dir, exists, d);
 }
 
 /* ---- the training loop -------------------------------------------------------- */

@@ -2,6 +2,7 @@
 #include "codegen/compile.h"
 #include "frontend/config.h"
 #include "ir/ir.h"
+#include "runtime/adapter.h"
 #include "runtime/cuda_exec.h"
 #include "runtime/sharded_ckpt.h"
 
@@ -18,6 +19,7 @@ static const char *usage =
     "  axoc verify FILE.ir           parse and verify an IR text file\n"
     "  axoc fetch deepspeed_configs [--dest DIR] [--force]\n"
     "  axoc merge-sharded CHECKPOINT_DIR -o OUT_DIR [--overwrite]\n"
+    "  axoc merge-lora ADAPTER_DIR [--base MODEL_DIR] -o OUT_DIR [--overwrite]\n"
     "                                a SHARDED_STATE_DICT checkpoint -> HF model dir\n"
     "  axoc --version\n";
 
@@ -200,30 +202,53 @@ static int cmd_fetch(int argc, char **argv) {
     return finish(&d, rc);
 }
 
-static int cmd_merge_sharded(int argc, char **argv) {
-    const char *in = NULL, *out = NULL;
-    int overwrite = 0;
+/* The arguments of the merge commands: IN -o OUT [--overwrite], and
+ * --base DIR where base is non-NULL. 0, or 2 after printing the usage. */
+static int merge_args(int argc, char **argv, const char *what, const char **in, const char **out, int *overwrite,
+                      const char **base) {
     for (int i = 2; i < argc; i++) {
         if (!strcmp(argv[i], "-o") || !strcmp(argv[i], "--output")) {
             if (!need_arg(i, argc, argv[i])) return 2;
-            out = argv[++i];
+            *out = argv[++i];
+        } else if (base && !strcmp(argv[i], "--base")) {
+            if (!need_arg(i, argc, argv[i])) return 2;
+            *base = argv[++i];
         } else if (!strcmp(argv[i], "--overwrite")) {
-            overwrite = 1;
-        } else if (argv[i][0] == '-' || in) {
-            fprintf(stderr, "axoc merge-sharded: unexpected argument %s\n%s", argv[i], usage);
+            *overwrite = 1;
+        } else if (argv[i][0] == '-' || *in) {
+            fprintf(stderr, "axoc %s: unexpected argument %s\n%s", argv[1], argv[i], usage);
             return 2;
         } else {
-            in = argv[i];
+            *in = argv[i];
         }
     }
-    if (!in || !out) {
-        fprintf(stderr, "axoc merge-sharded: needs CHECKPOINT_DIR and -o OUT_DIR\n%s", usage);
+    if (!*in || !*out) {
+        fprintf(stderr, "axoc %s: needs %s and -o OUT_DIR\n%s", argv[1], what, usage);
         return 2;
     }
+    return 0;
+}
+
+static int cmd_merge_sharded(int argc, char **argv) {
+    const char *in = NULL, *out = NULL;
+    int overwrite = 0;
+    if (merge_args(argc, argv, "CHECKPOINT_DIR", &in, &out, &overwrite, NULL)) return 2;
     ax_diag d;
     ax_diag_init(&d);
     int rc = rt_sharded_merge(in, out, overwrite, &d) != 0;
     if (!rc) fprintf(stderr, "axoc: merged %s into %s/model.safetensors\n", in, out);
+    return finish(&d, rc);
+}
+
+/* `axolotl merge_lora`: fold a LoRA/QLoRA adapter into its base model */
+static int cmd_merge_lora(int argc, char **argv) {
+    const char *in = NULL, *out = NULL, *base = NULL;
+    int overwrite = 0;
+    if (merge_args(argc, argv, "ADAPTER_DIR", &in, &out, &overwrite, &base)) return 2;
+    ax_diag d;
+    ax_diag_init(&d);
+    int n = 0, rc = rt_merge_lora(in, base, out, overwrite, &n, &d) != 0;
+    if (!rc) fprintf(stderr, "axoc: merged %d LoRA layers of %s into %s/model.safetensors\n", n, in, out);
     return finish(&d, rc);
 }
 
@@ -249,6 +274,7 @@ int main(int argc, char **argv) {
     if (!strcmp(argv[1], "verify")) return cmd_verify(argc, argv);
     if (!strcmp(argv[1], "fetch")) return cmd_fetch(argc, argv);
     if (!strcmp(argv[1], "merge-sharded")) return cmd_merge_sharded(argc, argv);
+    if (!strcmp(argv[1], "merge-lora")) return cmd_merge_lora(argc, argv);
     fprintf(stderr, "axoc: unknown command \"%s\"\n%s", argv[1], usage);
     return 2;
 }

@@ -59,7 +59,8 @@ check '"$AXORUN" p1.bin --max-steps 2 --output-dir out --quiet --overwrite' "--o
 
 # -- every DeepSpeed and FSDP example of the reference compiles; the dump shows the model
 for ex in "$SRC"/configs/examples/deepspeed_*.yml "$SRC"/configs/examples/fsdp1.yml "$SRC"/configs/examples/fsdp2.yml \
-          "$SRC"/configs/examples/fsdp_deprecated_list.yml "$SRC"/configs/examples/liger.yml; do
+          "$SRC"/configs/examples/fsdp_deprecated_list.yml "$SRC"/configs/examples/liger.yml \
+          "$SRC"/configs/examples/lora.yml "$SRC"/configs/examples/fsdp_qlora.yml; do
   n=$(basename "$ex" .yml)
   check '"$AXOC" compile "$ex" -o "ex-$n.bin" --dump-ir "ir-$n" --world-size 2 2>"ex-$n.err"' "compile example $n"
   check 'grep -q "attention(" "ir-$n/00-lower.ir" && grep -q "lm_head\|embed_tokens" "ir-$n/00-lower.ir"' "example $n: forward graph in the dump"
@@ -96,6 +97,18 @@ sed 's#^learning_rate: .*#learning_rate: 1e-30#' q1.yml > lmd.yml && printf 'lor
 check '"$AXOC" compile lmd.yml -o lmd.bin 2>lmd.err && "$AXORUN" lmd.bin --output-dir lmdout --quiet && cmp -s q1out/adapter_model.safetensors lmdout/adapter_model.safetensors' "lora_model_dir loads the saved adapter (lr 1e-30: saved unchanged)"
 sed 's#^lora_r: .*#lora_r: 4#' lmd.yml > lmd4.yml
 check '"$AXOC" compile lmd4.yml -o lmd4.bin 2>/dev/null && ! "$AXORUN" lmd4.bin --output-dir lmd4out --quiet 2>lmd4.err && grep -q "lora_r must equal the saved adapter" lmd4.err' "a saved adapter of another rank is an error naming lora_r"
+# axoc merge-lora (axolotl merge_lora): W + s B A into the base; the merged model computes the adapted model's loss
+sed -e "s#^base_model: .*#base_model: $T/out#" -e "s#path: data/#path: $SRC/configs/data/#" -e "s#^max_steps: .*#max_steps: 6#" \
+    -e "s#^logging_steps: .*#logging_steps: 1#" -e "s#^warmup_steps: .*#warmup_steps: 0#" "$Q" > lo.yml
+printf 'adapter: lora\nlora_r: 4\nlora_alpha: 8\nlora_dropout: 0.0\nlora_target_linear: true\n' >> lo.yml
+check '"$AXOC" compile lo.yml -o lo.bin 2>/dev/null && "$AXORUN" lo.bin --output-dir loout --quiet' "LoRA on the trained quickstart model"
+check '"$AXOC" merge-lora loout -o merged-lo 2>ml.err && grep -q "merged 14 LoRA layers" ml.err && test -s merged-lo/model.safetensors && cmp -s merged-lo/config.json out/config.json' "axoc merge-lora writes an HF model dir"
+check '! "$AXOC" merge-lora loout -o merged-lo 2>ml2.err && grep -q "refusing to replace" ml2.err' "merge-lora never replaces an existing dir without --overwrite"
+sed -e "s#^learning_rate: .*#learning_rate: 1e-30#" -e "s#^max_steps: .*#max_steps: 2#" lo.yml > lo2.yml && printf 'lora_model_dir: loout\n' >> lo2.yml
+sed -e "s#^base_model: .*#base_model: $T/merged-lo#" -e "/^adapter:/,\$d" lo2.yml > mg.yml
+check '"$AXOC" compile lo2.yml -o lo2.bin 2>/dev/null && "$AXORUN" lo2.bin --output-dir lo2out --quiet && "$AXOC" compile mg.yml -o mg.bin 2>/dev/null && "$AXORUN" mg.bin --output-dir mgout --quiet' "the adapted and the merged model run"
+check 'paste <(losses lo2out/train_log.jsonl) <(losses mgout/train_log.jsonl) | awk "NF != 2 || (\$1 - \$2) > 1e-5 * \$1 || (\$2 - \$1) > 1e-5 * \$1 {bad = 1} END {exit bad || NR != 2}"' "the merged model's loss is the adapted model's (fp32, 1e-5)"
+check '! "$AXOC" merge-lora loout --base "$SRC/configs/models/tiny-qwen3" -o mx 2>mx.err && grep -q "merge-lora\|adapter\|does not fit\|adapts no weight\|safetensors" mx.err' "merging into another model is an error"
 printf 'lora_model_dir: ./no-such-adapter\n' | cat q1.yml - > lmdx.yml
 check '! "$AXOC" compile lmdx.yml -o x.bin 2>lmdx.err && grep -q "lora_model_dir" lmdx.err' "a missing lora_model_dir is an error naming the key"
 sed 's#^lora_target_linear: .*#lora_target_modules: [q_proj, nope_proj]#' q1.yml > lbad.yml

@@ -404,6 +404,23 @@ static void memory_accounting(void) {
     CHECK_EQ(pc.mem.state_bytes[IR_ROLE_PARAM], dense + L * (quant + 4 * adapters));
     CHECK_EQ(pc.mem.state_bytes[IR_ROLE_GRAD], L * 4 * adapters);
     CHECK_EQ(pc.mem.state_bytes[IR_ROLE_OPT], L * 8 * adapters);
+    /* no dequantized weight lives from the forward into the backward (the
+     * backward dequantizes again): else QLoRA would hold a bf16 model */
+    const ir_program *ms = ir_program_find(mod, "micro_step");
+    int64_t bs = ir_attr_int(mod->attrs, mod->nattrs, "backward_start", -1);
+    int ndq = 0, across = 0;
+    CHECK(ms && bs > 0);
+    for (int i = 0; ms && i < ms->nnodes; i++) {
+        if (ms->nodes[i].op != IR_OP_dequant_nf4) continue;
+        ndq++;
+        for (int j = i + 1; j < ms->nnodes; j++)
+            for (int k = 0; k < ms->nodes[j].nin; k++)
+                across += ms->nodes[j].in[k] == ms->nodes[i].out[0] && i < bs && j >= bs;
+    }
+    /* the forward's 14, and the backward's for every weight whose input
+     * gradient is needed (all but layer 0's q/k/v: the embedding is frozen) */
+    CHECK_MSG(ndq == 2 * 7 * L - 3, "%d dequantizations: expected the forward's and the backward's", ndq);
+    CHECK_MSG(across == 0, "%d dequantized weights are kept from the forward for the backward", across);
     ir_module_destroy(mod);
     ax_diag_free(&d);
 }

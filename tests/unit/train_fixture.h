@@ -63,12 +63,18 @@ static int64_t g_last_peak;     /* memplan's micro_step peak of the last build()
 static int build(rt_session *s, const fe_config *c, const fe_model *m, ax_diag *d) {
     ir_module *mod = ir_module_create();
     int32_t loss;
-    if (fe_lower(c, m, 1, mod, &loss, d)) return -1;
+    if (fe_lower(c, m, 1, mod, &loss, d)) {
+        ir_module_destroy(mod);
+        return -1;
+    }
     pass_ctx pc = {.m = mod, .loss = loss, .checkpoint = c->gradient_checkpointing, .lora = g_lora,
                    .opt = {.beta1 = 0.9, .beta2 = 0.999, .eps = 1e-8, .weight_decay = 0.01, .max_grad_norm = 0,
                            .master_f32 = c->bf16},
                    .shard = g_shard};
-    if (pass_pipeline(&pc, d)) return -1;
+    if (pass_pipeline(&pc, d)) {
+        ir_module_destroy(mod);
+        return -1;
+    }
     g_last_peak = pc.mem.micro_peak;
     /* round trip through the text form, as the runtime does */
     ax_buf t1 = {0}, t2 = {0};

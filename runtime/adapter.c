@@ -1,0 +1,190 @@
+/* adapter.c — see adapter.h. */
+#include "runtime/adapter.h"
+
+#include "runtime/modeldir.h"
+#include "runtime/safetensors.h"
+
+#include <jansson.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define PEFT_PREFIX "base_model.model."
+
+typedef struct lora_cfg {
+    double scale;
+    char base[4096];
+} lora_cfg;
+
+static int read_config(const char *dir, lora_cfg *c, ax_diag *d) {
+    char path[4096];
+    if (ax_path_join(path, sizeof path, dir, "adapter_config.json") != 0) {
+        ax_error(d, dir, "path too long");
+        return -1;
+    }
+    json_error_t je;
+    json_t *j = json_load_file(path, 0, &je);
+    if (!j) {
+        ax_error(d, path, "%s (line %d)", je.text, je.line);
+        return -1;
+    }
+    int rc = -1;
+    json_t *r = json_object_get(j, "r"), *a = json_object_get(j, "lora_alpha"), *b = json_object_get(j, "base_model_name_or_path");
+    const char *pt = json_string_value(json_object_get(j, "peft_type"));
+    if (pt && strcmp(pt, "LORA")) {
+        ax_error(d, path, "peft_type: expected \"LORA\", found \"%s\"", pt);
+    } else if (!json_is_integer(r) || json_integer_value(r) < 1) {
+        ax_error(d, path, "r: expected a positive integer");
+    } else if (!json_is_number(a)) {
+        ax_error(d, path, "lora_alpha: expected a number");
+    } else if (json_is_true(json_object_get(j, "use_dora"))) {
+        ax_error(d, path, "use_dora: DoRA adapters are not supported");
+    } else {
+        double rr = (double)json_integer_value(r);
+        c->scale = json_number_value(a) / (json_is_true(json_object_get(j, "use_rslora")) ? sqrt(rr) : rr);
+        snprintf(c->base, sizeof c->base, "%s", json_is_string(b) ? json_string_value(b) : "");
+        rc = 0;
+    }
+    json_decref(j);
+    return rc;
+}
+
+/* W [out,in] (f32, in place) += s * B [out,r] A [r,in], in double */
+static void merge_into(float *W, const float *A, const float *B, int64_t out, int64_t in, int64_t r, double s) {
+    double *row = malloc(sizeof(double) * (size_t)(in ? in : 1));
+    for (int64_t i = 0; i < out; i++) {
+        for (int64_t j = 0; j < in; j++) row[j] = 0;
+        for (int64_t k = 0; k < r; k++) {
+            double b = B[i * r + k];
+            for (int64_t j = 0; j < in; j++) row[j] += b * A[k * in + j];
+        }
+        for (int64_t j = 0; j < in; j++) W[i * in + j] = (float)((double)W[i * in + j] + s * row[j]);
+    }
+    free(row);
+}
+
+static void *encode(const float *w, int64_t n, rt_st_dtype dt) {
+    size_t es = rt_st_dtype_size(dt);
+    uint8_t *o = malloc(es * (size_t)(n ? n : 1));
+    for (int64_t i = 0; i < n; i++) {
+        if (dt == RT_ST_F32) {
+            memcpy(o + 4 * i, &w[i], 4);
+        } else {
+            uint16_t h = dt == RT_ST_BF16 ? ax_f32_to_bf16(w[i]) : ax_f32_to_f16(w[i]);
+            memcpy(o + 2 * i, &h, 2);
+        }
+    }
+    return o;
+}
+
+/* The adapter tensor of module `mod` ("model.layers.0.self_attn.q_proj"),
+ * which = "lora_A" / "lora_B"; marks it used. */
+static const rt_st_tensor *adapter_of(const rt_st_file *af, char *used, const char *mod, const char *which) {
+    char name[1200];
+    if (snprintf(name, sizeof name, PEFT_PREFIX "%s.%s.weight", mod, which) >= (int)sizeof name) return NULL;
+    const rt_st_tensor *t = rt_st_find(af, name);
+    if (t) used[t - af->tensors] = 1;
+    return t;
+}
+
+int rt_merge_lora(const char *adapter_dir, const char *base_dir, const char *out_dir, int overwrite, int *merged,
+                  ax_diag *d) {
+    lora_cfg cfg;
+    if (read_config(adapter_dir, &cfg, d) != 0) return -1;
+    if (!base_dir) base_dir = cfg.base;
+    if (!base_dir[0]) {
+        ax_error(d, adapter_dir, "adapter_config.json names no base_model_name_or_path; pass --base DIR");
+        return -1;
+    }
+    char path[4096], tmp[4096];
+    if (ax_path_join(path, sizeof path, adapter_dir, "adapter_model.safetensors") != 0) {
+        ax_error(d, adapter_dir, "path too long");
+        return -1;
+    }
+    rt_st_file af;
+    if (rt_st_open(path, &af, d) != 0) return -1;
+    rt_st_model bm;
+    if (rt_st_model_open(base_dir, &bm, d) != 0) {
+        rt_st_close(&af);
+        return -1;
+    }
+    char *used = calloc((size_t)af.ntensors + 1, 1);
+    rt_st_out *outs = calloc((size_t)bm.nentries + 1, sizeof *outs);
+    void **bufs = calloc((size_t)bm.nentries + 1, sizeof *bufs);
+    int n = 0, nmerged = 0, rc = 0, exists = 0, begun = 0;
+    for (int e = 0; e < bm.nentries && !rc; e++) {
+        const rt_st_entry *E = &bm.entries[e];
+        const rt_st_tensor *t = E->tensor;
+        const rt_st_file *f = &bm.shards[E->shard];
+        outs[n] = (rt_st_out){.name = E->name, .dtype = t->dtype, .rank = t->rank, .shape = t->shape, .data = rt_st_data(f, t)};
+        size_t len = strlen(E->name);
+        char mod[1024];
+        const rt_st_tensor *A = NULL, *B = NULL;
+        if (len > 7 && len < sizeof mod && !strcmp(E->name + len - 7, ".weight")) {
+            memcpy(mod, E->name, len - 7);
+            mod[len - 7] = 0;
+            A = adapter_of(&af, used, mod, "lora_A");
+            B = adapter_of(&af, used, mod, "lora_B");
+        }
+        if (A || B) {
+            if (!A || !B || t->rank != 2 || A->rank != 2 || B->rank != 2 || A->shape[1] != t->shape[1] ||
+                B->shape[0] != t->shape[0] || A->shape[0] != B->shape[1]) {
+                ax_error(d, path, "the adapter of %s does not fit it (lora_A %s, lora_B %s, weight [%lld, %lld])", E->name,
+                         A ? "present" : "missing", B ? "present" : "missing", (long long)t->shape[0],
+                         (long long)(t->rank > 1 ? t->shape[1] : 0));
+                rc = -1;
+                break;
+            }
+            if (t->dtype != RT_ST_F32 && t->dtype != RT_ST_BF16 && t->dtype != RT_ST_F16) {
+                ax_error(d, f->path, "%s is %s: merging needs an F32, BF16 or F16 weight", E->name, rt_st_dtype_name(t->dtype));
+                rc = -1;
+                break;
+            }
+            int64_t out = t->shape[0], in = t->shape[1], r = A->shape[0];
+            float *W = malloc(sizeof(float) * (size_t)(out * in)), *a = malloc(sizeof(float) * (size_t)(r * in)),
+                  *b = malloc(sizeof(float) * (size_t)(out * r));
+            rc = rt_st_read_f32(f, t, W, d) || rt_st_read_f32(&af, A, a, d) || rt_st_read_f32(&af, B, b, d) ? -1 : 0;
+            if (!rc) {
+                merge_into(W, a, b, out, in, r, cfg.scale);
+                outs[n].data = bufs[n] = encode(W, out * in, t->dtype);
+                nmerged++;
+            }
+            free(W), free(a), free(b);
+        }
+        n++;
+    }
+    for (int i = 0; i < af.ntensors && !rc; i++)
+        if (!used[i]) {
+            ax_error(d, path, "\"%s\" adapts no weight of the base model %s", af.tensors[i].name, base_dir);
+            rc = -1;
+        }
+    if (!rc && !nmerged) {
+        ax_error(d, path, "holds no LoRA adapter");
+        rc = -1;
+    }
+    if (!rc) {
+        rc = rt_modeldir_begin(out_dir, overwrite, (long)getpid(), tmp, sizeof tmp, &exists, d);
+        begun = !rc;
+    }
+    if (!rc) {
+        char cfgp[4096];
+        rc = ax_path_join(path, sizeof path, tmp, "model.safetensors") != 0 || rt_st_write(path, outs, n, d) != 0;
+        if (!rc && ax_path_join(cfgp, sizeof cfgp, base_dir, "config.json") == 0 && ax_file_exists(cfgp)) {
+            size_t len;
+            char *txt = ax_read_file(cfgp, &len, d);
+            rc = !txt || ax_path_join(path, sizeof path, tmp, "config.json") != 0 ||
+                 ax_write_file_atomic(path, txt, len, d) != 0;
+            free(txt);
+        }
+        rc = rc ? -1 : rt_modeldir_publish(tmp, out_dir, exists, d);
+        if (rc && begun) rt_modeldir_remove(tmp);
+    }
+    for (int i = 0; i < n; i++) free(bufs[i]);
+    free(bufs), free(outs), free(used);
+    rt_st_model_close(&bm);
+    rt_st_close(&af);
+    if (!rc && merged) *merged = nmerged;
+    return rc;
+}

@@ -1,0 +1,73 @@
+/* modeldir.c — see modeldir.h. */
+#include "runtime/modeldir.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+int rt_modeldir_begin(const char *dir, int overwrite, long pid, char *tmp, size_t cap, int *exists, ax_diag *d) {
+    struct stat st;
+    *exists = stat(dir, &st) == 0;
+    if (*exists && !overwrite) {
+        ax_error(d, dir, "already exists; refusing to replace it (pass --overwrite)");
+        return -1;
+    }
+    if (snprintf(tmp, cap, "%s.tmp-%ld", dir, pid) >= (int)cap) {
+        ax_error(d, dir, "path too long");
+        return -1;
+    }
+    return ax_mkdir_p(tmp, d);
+}
+
+void rt_modeldir_remove(const char *dir) {
+    static const char *const known[] = {"model.safetensors", "config.json", "adapter_model.safetensors",
+                                        "adapter_config.json", "sharded_state_dict.json"};
+    char p[4096];
+    for (size_t i = 0; i < AX_ARRAY_LEN(known); i++)
+        if (ax_path_join(p, sizeof p, dir, known[i]) == 0) unlink(p);
+    DIR *dh = opendir(dir);
+    if (dh) {
+        struct dirent *e;
+        while ((e = readdir(dh))) {
+            size_t len = strlen(e->d_name);
+            if (!strncmp(e->d_name, "model-rank", 10) && len > 12 && !strcmp(e->d_name + len - 12, ".safetensors") &&
+                ax_path_join(p, sizeof p, dir, e->d_name) == 0)
+                unlink(p);
+        }
+        closedir(dh);
+    }
+    rmdir(dir);
+}
+
+int rt_modeldir_publish(const char *tmp, const char *dir, int exists, ax_diag *d) {
+    if (exists) {
+        char old[4096];
+        if (snprintf(old, sizeof old, "%s.old-%ld", dir, (long)getpid()) >= (int)sizeof old) {
+            ax_error(d, dir, "path too long");
+            rt_modeldir_remove(tmp);
+            return -1;
+        }
+        if (rename(dir, old) != 0) {
+            ax_error(d, dir, "cannot move the previous version aside: %s", strerror(errno));
+            rt_modeldir_remove(tmp);
+            return -1;
+        }
+        if (rename(tmp, dir) != 0) {
+            ax_error(d, dir, "cannot rename %s into place: %s", tmp, strerror(errno));
+            rename(old, dir);
+            rt_modeldir_remove(tmp);
+            return -1;
+        }
+        rt_modeldir_remove(old);
+        return 0;
+    }
+    if (rename(tmp, dir) != 0) {
+        ax_error(d, dir, "cannot rename %s into place: %s", tmp, strerror(errno));
+        rt_modeldir_remove(tmp);
+        return -1;
+    }
+    return 0;
+}
