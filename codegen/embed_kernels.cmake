@@ -6,19 +6,70 @@
 # and tells NVRTC where the toolkit's headers are (AXO_CUDA_INCLUDE_DIR).
 #
 # Run as a script (cmake -DAXO_EMBED_DIR=<kernels dir> -DAXO_EMBED_OUT=<file>
-# -P embed_kernels.cmake) it does the generation itself; tests/gpu/run.sh uses
-# that form. For each <name>.cuh other than common.cuh it emits
+# [-DAXO_EMBED_ROOT=<source root>] -P embed_kernels.cmake) it does the
+# generation itself; tests/gpu/run.sh uses that form. For each <name>.cuh
+# other than common.cuh it emits
 #   static const char cg_ksrc_<name>[] = {bytes of common.cuh, a #line
 #     directive, bytes of <name>.cuh, 0};
-# so every source is self-contained, and the list macro
+# so every source is self-contained. A line `#include "ir/<header>.h"` in a
+# .cuh is replaced by that header's bytes (from AXO_EMBED_ROOT, by default
+# two levels above AXO_EMBED_DIR) between #line directives: a header written
+# to be shared by host C and the kernels (ir/quant.h) is one text, never a
+# copy. Only headers listed in AXO_KERNEL_SHARED_HEADERS below may be
+# included that way (the build re-embeds when they change). Then the list macro
 #   CG_KERNEL_SOURCE_LIST(X)  ->  X(<name>) for each, sorted by name,
 # and cg_ksrc_common[] (common.cuh alone: generated kernels start with it).
 # Bytes (not string literals) keep any character and any length legal C.
+
+# The ir/ headers a kernel source may include (see above).
+set(AXO_KERNEL_SHARED_HEADERS ir/quant.h)
 
 if(CMAKE_SCRIPT_MODE_FILE)
   if(NOT AXO_EMBED_DIR OR NOT AXO_EMBED_OUT)
     message(FATAL_ERROR "embed_kernels.cmake: set AXO_EMBED_DIR and AXO_EMBED_OUT")
   endif()
+  if(NOT AXO_EMBED_ROOT)
+    get_filename_component(AXO_EMBED_ROOT "${AXO_EMBED_DIR}/../.." ABSOLUTE)
+  endif()
+  # out_var = the hex bytes of file f (kernel <name>.cuh) with each line
+  # `#include "ir/<h>.h"` replaced by the header's bytes, framed by #line
+  # directives so NVRTC's messages name the right file and line.
+  function(axo_embed_body f name out_var)
+    file(READ ${f} hex HEX)
+    file(READ ${f} text)
+    set(out "")
+    set(line 1)
+    string(REGEX MATCH "(^|\n)#include \"ir/[a-z_]+\\.h\"" inc "${text}")
+    while(inc)
+      string(FIND "${text}" "${inc}" pos)
+      string(REGEX REPLACE "^\n" "" directive "${inc}")
+      string(LENGTH "${inc}" inclen)
+      string(LENGTH "${directive}" dirlen)
+      math(EXPR start "${pos} + ${inclen} - ${dirlen}") # where the directive begins
+      math(EXPR after "${pos} + ${inclen}")             # the newline that ends it
+      string(REGEX REPLACE "^#include \"(.*)\"$" "\\1" header "${directive}")
+      list(FIND AXO_KERNEL_SHARED_HEADERS "${header}" known)
+      if(known LESS 0 OR NOT EXISTS ${AXO_EMBED_ROOT}/${header})
+        message(FATAL_ERROR "embed_kernels.cmake: ${name}.cuh includes ${header}, which is not in AXO_KERNEL_SHARED_HEADERS")
+      endif()
+      string(SUBSTRING "${text}" 0 ${start} before)
+      string(REGEX MATCHALL "\n" nls "${before}")
+      list(LENGTH nls nl)
+      math(EXPR line "${line} + ${nl}") # the directive's line
+      math(EXPR hstart "2 * ${start}")
+      string(SUBSTRING "${hex}" 0 ${hstart} before_hex)
+      file(READ ${AXO_EMBED_ROOT}/${header} header_hex HEX)
+      string(HEX "#line 1 \"${header}\"\n" open_hex)
+      math(EXPR next "${line} + 1") # the rest starts with the newline that ends the directive's line
+      string(HEX "\n#line ${next} \"${name}.cuh\"" close_hex)
+      string(APPEND out "${before_hex}${open_hex}${header_hex}${close_hex}")
+      math(EXPR hafter "2 * ${after}")
+      string(SUBSTRING "${hex}" ${hafter} -1 hex)
+      string(SUBSTRING "${text}" ${after} -1 text)
+      string(REGEX MATCH "\n#include \"ir/[a-z_]+\\.h\"" inc "${text}")
+    endwhile()
+    set(${out_var} "${out}${hex}" PARENT_SCOPE)
+  endfunction()
   file(GLOB cuh_files ${AXO_EMBED_DIR}/*.cuh)
   list(SORT cuh_files)
   set(common_file ${AXO_EMBED_DIR}/common.cuh)
@@ -37,7 +88,7 @@ if(CMAKE_SCRIPT_MODE_FILE)
     if(NOT name MATCHES "^[a-z][a-z0-9_]*$")
       message(FATAL_ERROR "embed_kernels.cmake: kernel file name '${name}.cuh' must be [a-z][a-z0-9_]*")
     endif()
-    file(READ ${f} body_hex HEX)
+    axo_embed_body(${f} ${name} body_hex)
     string(HEX "\n#line 1 \"${name}.cuh\"\n" line_hex)
     set(hex "${common_line_hex}${common_hex}${line_hex}${body_hex}00")
     string(REGEX REPLACE "([0-9a-f][0-9a-f])" "0x\\1," bytes "${hex}")
@@ -64,12 +115,13 @@ if(CMAKE_SCRIPT_MODE_FILE)
 endif()
 
 file(GLOB AXO_KERNEL_CUH CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/codegen/kernels/*.cuh)
+list(TRANSFORM AXO_KERNEL_SHARED_HEADERS PREPEND ${CMAKE_SOURCE_DIR}/ OUTPUT_VARIABLE AXO_KERNEL_SHARED_DEPS)
 set(AXO_KERNEL_INC ${CMAKE_BINARY_DIR}/generated/codegen/kernel_sources.inc)
 add_custom_command(
   OUTPUT ${AXO_KERNEL_INC}
   COMMAND ${CMAKE_COMMAND} -DAXO_EMBED_DIR=${CMAKE_SOURCE_DIR}/codegen/kernels -DAXO_EMBED_OUT=${AXO_KERNEL_INC}
-          -P ${CMAKE_CURRENT_LIST_FILE}
-  DEPENDS ${AXO_KERNEL_CUH} ${CMAKE_CURRENT_LIST_FILE}
+          -DAXO_EMBED_ROOT=${CMAKE_SOURCE_DIR} -P ${CMAKE_CURRENT_LIST_FILE}
+  DEPENDS ${AXO_KERNEL_CUH} ${CMAKE_CURRENT_LIST_FILE} ${AXO_KERNEL_SHARED_DEPS}
   COMMENT "Embedding CUDA kernel sources"
   VERBATIM)
 add_custom_target(axo_kernel_sources DEPENDS ${AXO_KERNEL_INC})

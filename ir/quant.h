@@ -79,4 +79,8 @@ AXO_QFN uint32_t axo_dropout_threshold(double p) {
     return t >= 4294967295.0 ? 4294967295u : (uint32_t)(t + 0.5);
 }
 
+/* What a kept element is multiplied by: 1 / (1 - p) in double, rounded once
+ * to f32 (the executors compute it on the host and pass it on). */
+AXO_QFN float axo_dropout_scale(double p) { return (float)(1.0 / (1.0 - p)); }
+
 #endif

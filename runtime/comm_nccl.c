@@ -106,10 +106,12 @@ static void pause_poll(int i) {
 }
 
 static const char *type_name(rt_nccl_type t) {
-    static const char *const names[] = {"f32", "bf16", "f64", "i32"};
+    static const char *const names[] = {"f32", "bf16", "f64", "i32", "u8"};
     return names[t];
 }
-static size_t type_size(rt_nccl_type t) { return t == RT_NCCL_BF16 ? 2 : t == RT_NCCL_F64 ? 8 : 4; }
+static size_t type_size(rt_nccl_type t) {
+    return t == RT_NCCL_U8 ? 1 : t == RT_NCCL_BF16 ? 2 : t == RT_NCCL_F64 ? 8 : 4;
+}
 
 /* ---- errors and the abort ------------------------------------------------------ */
 
@@ -674,15 +676,23 @@ void rt_nccl_set_label(rt_comm *c, const char *label) {
 
 /* ---- device operations ------------------------------------------------------------------ */
 
-static int dev_type(ncomm *c, const char *what, ir_dtype dt, int bits_only, rt_nccl_type *t) {
+/* The NCCL type of dt, and *n (elements of dt) as a count of it. Operations
+ * that only move bits (bits_only: all_gather, ring_shift) also take i32 and
+ * the packed QLoRA dtypes as bytes: u8 one per element, nf4 two codes per
+ * byte (so an even number of them). */
+static int dev_type(ncomm *c, const char *what, ir_dtype dt, int bits_only, rt_nccl_type *t, int64_t *n) {
     if (dt == IR_F32) *t = RT_NCCL_F32;
     else if (dt == IR_BF16) *t = RT_NCCL_BF16;
     else if (dt == IR_I32 && bits_only) *t = RT_NCCL_I32;
+    else if (dt == IR_U8 && bits_only) *t = RT_NCCL_U8;
+    else if (dt == IR_NF4 && bits_only && *n % 2 == 0) *t = RT_NCCL_U8, *n /= 2;
+    else if (dt == IR_NF4 && bits_only) return fail(c, RT_COMM_ERR_INVALID, what, "an odd number (%lld) of nf4 codes", (long long)*n);
     else return fail(c, RT_COMM_ERR_INVALID, what, "unsupported dtype %d", (int)dt);
     return 0;
 }
 
-static int dev_enter(rt_comm *cc, const char *what, ir_dtype dt, int bits_only, int64_t n, const void *send,
+/* *n: elements of dt in, the NCCL count of *t out. */
+static int dev_enter(rt_comm *cc, const char *what, ir_dtype dt, int bits_only, int64_t *n, const void *send,
                      const void *recv, rt_nccl_type *t) {
     if (!rt_comm_is_nccl(cc)) {
         snprintf(cc->err, sizeof cc->err, "rank %d: %s: not an NCCL communicator (%s)", cc->rank, what,
@@ -690,9 +700,9 @@ static int dev_enter(rt_comm *cc, const char *what, ir_dtype dt, int bits_only, 
         return RT_COMM_ERR_INVALID;
     }
     ncomm *c = (ncomm *)cc;
-    int rc = enter(c, what, n);
-    if (!rc) rc = dev_type(c, what, dt, bits_only, t);
-    if (!rc && n > 0 && (!send || !recv)) rc = fail(c, RT_COMM_ERR_INVALID, what, "NULL buffer");
+    int rc = enter(c, what, *n);
+    if (!rc) rc = dev_type(c, what, dt, bits_only, t, n);
+    if (!rc && *n > 0 && (!send || !recv)) rc = fail(c, RT_COMM_ERR_INVALID, what, "NULL buffer");
     if (!rc) rc = flush_sends(c, what, NULL, -1, 0);
     return rc;
 }
@@ -708,8 +718,8 @@ typedef int (*nccl_coll_fn)(void *ctx, void *comm, rt_nccl_type t, const void *s
 /* The three device collectives differ only in the NCCL call. */
 static int dev_coll(rt_comm *cc, const char *op, int which, ir_dtype dt, const void *send, void *recv, int64_t n,
                     void *stream) {
-    rt_nccl_type t;
-    int rc = dev_enter(cc, op, dt, 0, n, send, recv, &t);
+    rt_nccl_type t = RT_NCCL_F32;
+    int rc = dev_enter(cc, op, dt, which == 1, &n, send, recv, &t); /* all_gather moves bits */
     if (rc || n == 0) return rc;
     ncomm *c = (ncomm *)cc;
     char what[96];
@@ -742,8 +752,8 @@ int rt_nccl_ring_shift(rt_comm *cc, ir_dtype dt, const void *send, void *recv, i
 }
 
 static int ring_shift(rt_comm *cc, ir_dtype dt, const void *send, void *recv, int64_t n, void *stream) {
-    rt_nccl_type t;
-    int rc = dev_enter(cc, "ring_shift", dt, 1, n, send, recv, &t);
+    rt_nccl_type t = RT_NCCL_F32;
+    int rc = dev_enter(cc, "ring_shift", dt, 1, &n, send, recv, &t);
     if (rc || n == 0) return rc;
     ncomm *c = (ncomm *)cc;
     char what[96];

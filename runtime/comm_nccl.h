@@ -87,7 +87,7 @@
  * streams are opaque pointers (ncclComm_t, cudaStream_t). */
 #define RT_NCCL_PENDING (-1)
 
-typedef enum rt_nccl_type { RT_NCCL_F32, RT_NCCL_BF16, RT_NCCL_F64, RT_NCCL_I32 } rt_nccl_type;
+typedef enum rt_nccl_type { RT_NCCL_F32, RT_NCCL_BF16, RT_NCCL_F64, RT_NCCL_I32, RT_NCCL_U8 } rt_nccl_type;
 
 typedef struct rt_nccl_api {
     const char *name; /* "libnccl.so.2 (NCCL 2.28.9)" */
@@ -201,9 +201,11 @@ void rt_nccl_set_label(rt_comm *c, const char *label);
 /* ---- device collectives ---------------------------------------------------------
  * On an NCCL communicator (world or split), device buffers, enqueued on
  * stream (a cudaStream_t) after what is already there; each returns once
- * enqueued (or, synchronous, once the stream has drained: see above). dt: IR_F32 or IR_BF16 (ring_shift
- * also IR_I32: it moves bits). Layouts as comm.h; in-place forms as NCCL
- * allows them. n counts elements. */
+ * enqueued (or, synchronous, once the stream has drained: see above). dt: IR_F32 or IR_BF16; all_gather
+ * and ring_shift move bits, so they also take IR_I32, and IR_U8 and IR_NF4
+ * packed as runtime/cuda_exec.h stores them (sent as bytes: nf4 needs an
+ * even n). Layouts as comm.h; in-place forms as NCCL allows them. n counts
+ * elements of dt. */
 int rt_nccl_all_reduce(rt_comm *c, ir_dtype dt, const void *send, void *recv, int64_t n, void *stream);
 int rt_nccl_all_gather(rt_comm *c, ir_dtype dt, const void *send, void *recv, int64_t n_per_rank, void *stream);
 int rt_nccl_reduce_scatter(rt_comm *c, ir_dtype dt, const void *send, void *recv, int64_t n_per_rank, void *stream);

@@ -337,7 +337,7 @@ int64_t ck_count_targets(const int32_t *targets, int64_t T, int32_t ignore_index
 /* ---- LoRA dropout, NF4 ------------------------------------------------------ */
 void ck_dropout_f32(const float *x, float *y, int64_t n, uint32_t seed, uint32_t salt, double p) {
     uint32_t thr = axo_dropout_threshold(p);
-    float k = (float)(1.0 / (1.0 - p));
+    float k = axo_dropout_scale(p);
     for (int64_t i = 0; i < n; i++) y[i] = axo_rng_u32(seed, salt, (uint32_t)i) >= thr ? x[i] * k : 0.0f;
 }
 

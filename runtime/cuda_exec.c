@@ -17,6 +17,7 @@
 #include "runtime/cuda_exec.h"
 
 #include "ir/liveness.h"
+#include "ir/quant.h"
 #include "runtime/cpu_kernels.h"
 #include "runtime/trace.h"
 #include "runtime/train.h"
@@ -77,6 +78,8 @@ static const struct ksig {
     TS("axo_attn_bwd_dq_hd128", "ppppppppiiifi"),
     TS("axo_swiglu_fwd", "pppl"),
     TS("axo_swiglu_bwd", "pppppl"),
+    TS("axo_dropout", "pppliif"),
+    TS("axo_dequant_nf4", "ppppll"),
     {"axo_fill_u32", "pil"},
     {"axo_fill_u16", "pil"},
     {"axo_acc_f32_bf16", "ppl"},
@@ -912,6 +915,8 @@ static int64_t lastdim(gx *x, int32_t r) {
     return t->rank ? t->dims[t->rank - 1] : 1;
 }
 static int64_t esz(ir_dtype t) { return t == IR_BF16 ? 2 : 4; }
+/* Device bytes of n elements of any dtype (nf4 and u8 packed). */
+static int64_t bytes_of(ir_dtype t, int64_t n) { return (n * ir_dtype_bits(t) + 7) / 8; }
 static int on_host(gx *x, int32_t r) { return ir_ref_on_host(x->pr->m, x->pr->p, r); }
 static uint64_t ptr(gx *x, int32_t r) {
     if (IR_REF_IS_GLOBAL(r)) return x->st->globals[IR_REF_GLOBAL(r)];
@@ -1903,8 +1908,8 @@ static int g_store(gx *x) {
     ir_dtype to = dt(x, IN(0)), from = dt(x, IN(1));
     int64_t n = numel(x, IN(0));
     if (numel(x, IN(1)) < n) return unsupported(x, "store of %lld elements into %lld", (long long)numel(x, IN(1)), (long long)n);
-    if (from == to && (to == IR_F32 || to == IR_BF16 || to == IR_I32))
-        return x_copy(x, ptr(x, IN(0)), ptr(x, IN(1)), n * esz(to));
+    if (from == to && to != IR_F16) /* bits, whatever the dtype (nf4 and u8 packed alike) */
+        return x_copy(x, ptr(x, IN(0)), ptr(x, IN(1)), bytes_of(to, n));
     if (need_fp(x, IN(0), "store destination") || need_fp(x, IN(1), "stored value")) return -1;
     return convert_launch(x, ptr(x, IN(1)), from, ptr(x, IN(0)), to, n);
 }
@@ -1924,6 +1929,56 @@ static int g_acc(gx *x) {
 
 static int g_zero(gx *x) {
     return x_memset(x, ptr(x, IN(0)), 0, nbytes(x, IN(0)));
+}
+
+/* ---- LoRA dropout, QLoRA weights (codegen/kernels/quant.cuh, ir/quant.h) ---------------- */
+/* y = keep(seed, salt, i) ? x * k : 0; the threshold and k come from
+ * ir/quant.h on the host, exactly as ck_dropout_f32 computes them. */
+static int g_dropout(gx *x) {
+    if (need_fp(x, IN(0), "dropout input")) return -1;
+    ir_dtype t = dt(x, IN(0));
+    if (dt(x, OUT(0)) != t) return unsupported(x, "dropout from %s to %s", ir_dtype_name(t), ir_dtype_name(dt(x, OUT(0))));
+    if (dt(x, IN(1)) != IR_I32 || numel(x, IN(1)) != 1) return unsupported(x, "dropout whose seed is not an i32 scalar");
+    double p = AF("p", 0);
+    if (!(p >= 0 && p < 1)) return unsupported(x, "dropout with p = %g", p);
+    int64_t n = numel(x, OUT(0));
+    char e[64];
+    kargs a = {0};
+    ka_p(&a, ptr(x, IN(0)), n * esz(t));
+    ka_p(&a, ptr(x, IN(1)), 4);
+    ka_p(&a, ptr(x, OUT(0)), n * esz(t));
+    ka_l(&a, n);
+    ka_i(&a, (int32_t)(uint32_t)AI("salt", 0)); /* the bits of (uint32_t)salt, as x_dropout */
+    ka_i(&a, (int32_t)axo_dropout_threshold(p));
+    ka_f(&a, axo_dropout_scale(p));
+    return launch(x, ename(e, sizeof e, "axo_dropout", t), blocks(x, n, 256 * vec(t)), 1, 1, 256, 1, 0, &a);
+}
+
+/* w[N,K] = code[q] * scale(rowmax[row], absmax step) from the packed codes
+ * and steps of this rank's rows (operands split alike by rows, or not at all). */
+static int g_dequant_nf4(gx *x) {
+    const ir_type *qt = ty(x, IN(0));
+    ir_dtype to = dt(x, OUT(0));
+    if (qt->dtype != IR_NF4 || dt(x, IN(1)) != IR_U8 || dt(x, IN(2)) != IR_F32)
+        return unsupported(x, "dequant_nf4 of %s codes, %s steps and %s row maxima (nf4, u8, f32)",
+                           ir_dtype_name(qt->dtype), ir_dtype_name(dt(x, IN(1))), ir_dtype_name(dt(x, IN(2))));
+    if (need_fp(x, OUT(0), "dequant_nf4 result")) return -1;
+    int64_t K = qt->rank == 2 ? qt->dims[1] : 0;
+    if (K < 2 || K % 2 || (qt->shard.axis >= 0 && qt->shard.dim != 0))
+        return unsupported(x, "dequant_nf4 of codes that are not [N,K] rows of whole bytes (K even)");
+    int64_t N = numel(x, IN(0)) / K, nb = (K + AXO_NF4_BLOCK - 1) / AXO_NF4_BLOCK; /* the last block may be short */
+    if (numel(x, IN(1)) != N * nb || numel(x, IN(2)) != N || numel(x, OUT(0)) != N * K)
+        return unsupported(x, "dequant_nf4 whose codes, steps and row maxima hold different rows");
+    if (N < 1) return 0;
+    char e[64];
+    kargs a = {0};
+    ka_p(&a, ptr(x, IN(0)), bytes_of(IR_NF4, N * K));
+    ka_p(&a, ptr(x, IN(1)), N * nb);
+    ka_p(&a, ptr(x, IN(2)), N * 4);
+    ka_p(&a, ptr(x, OUT(0)), N * K * esz(to));
+    ka_l(&a, N);
+    ka_l(&a, K);
+    return launch(x, ename(e, sizeof e, "axo_dequant_nf4", to), blocks(x, (N * K + 7) / 8, 256), 1, 1, 256, 1, 0, &a);
 }
 
 /* ---- collectives ---------------------------------------------------------------------- */
@@ -1964,14 +2019,26 @@ static int g_all_reduce(gx *x) {
                                                 numel(x, OUT(0)), STREAM_ARG(x)));
 }
 
+/* all_gather moves bits: besides f32 and bf16 it gathers the frozen QLoRA
+ * weights (nf4 codes, u8 steps), packed, as long as a rank's block is whole
+ * bytes (whole rows of dequant_nf4's even K always are). */
+static int gather_dtype_ok(gx *x, int64_t blk) {
+    ir_dtype t = dt(x, OUT(0));
+    if (t == IR_NF4 && blk % 2)
+        return unsupported(x, "all_gather of nf4 blocks of an odd number of codes (%lld): a rank's block must be whole bytes",
+                           (long long)blk);
+    return t == IR_NF4 || t == IR_U8 ? 0 : need_fp(x, OUT(0), "all_gather value");
+}
+
 /* all_gather / reduce_scatter: the axis (its size in *n), a padded staging
  * buffer of `blk` elements per rank when the axis has several ranks. 1 when
  * the node is done (planning, or a copy over an axis of one rank), 0 to go
  * on, -1 on error. */
 static int coll_padded(gx *x, const char *what, int64_t blk, int *ax, int64_t *n, uint64_t *tmp) {
     *ax = coll_axis(x, n);
-    if (*ax < 0 || need_fp(x, OUT(0), what)) return -1;
-    *tmp = *n > 1 ? scratch(x, blk * *n * esz(dt(x, OUT(0)))) : 0;
+    int gather = x->n->op == IR_OP_all_gather;
+    if (*ax < 0 || (gather ? gather_dtype_ok(x, blk) : need_fp(x, OUT(0), what))) return -1;
+    *tmp = *n > 1 ? scratch(x, bytes_of(dt(x, OUT(0)), blk * *n)) : 0;
     if (x->plan) return 1;
     if (*n == 1) return x_copy(x, ptr(x, OUT(0)), ptr(x, IN(0)), nbytes(x, OUT(0))) ? -1 : 1;
     return 0;
@@ -2143,6 +2210,8 @@ static int exec_node(gx *x) {
     case IR_OP_to_host: return g_to_host(x);
     case IR_OP_to_device: return g_to_device(x);
     case IR_OP_fused: return g_fused(x);
+    case IR_OP_dropout: return g_dropout(x);
+    case IR_OP_dequant_nf4: return g_dequant_nf4(x);
     default: return unsupported(x, "this op has no CUDA implementation yet");
     }
 }
@@ -2173,8 +2242,9 @@ int rt_cuda_state_init(rt_cuda_state *st, rt_cuda_dev *dev, const ir_module *m, 
     }
     for (int g = 0; g < m->nglobals; g++) {
         ir_dtype t = m->globals[g].type.dtype;
-        if (t != IR_F32 && t != IR_BF16 && t != IR_I32) {
-            ax_error(d, m->globals[g].name, "not supported by the CUDA executor: a global of dtype %s (f32, bf16, i32 only)",
+        if (t == IR_F16) {
+            ax_error(d, m->globals[g].name,
+                     "not supported by the CUDA executor: a global of dtype %s (f32, bf16, i32, u8, nf4 only)",
                      ir_dtype_name(t));
             return -1;
         }
@@ -2763,6 +2833,50 @@ int rt_cuda_prog_run(rt_cuda_prog *pr, rt_cuda_state *st, rt_input_fn inputs, vo
     return rc ? -1 : 0;
 }
 
+/* ==== packed storage: nf4, u8 ========================================================= */
+int rt_cuda_is_packed(ir_dtype t) { return t == IR_NF4 || t == IR_U8; }
+
+int64_t rt_cuda_packed_bytes(ir_dtype t, int64_t n) { return n > 0 ? bytes_of(t, n) : 0; }
+
+int rt_cuda_pack(ir_dtype t, const float *src, int64_t n, uint8_t *dst, int64_t *bad) {
+    float hi = t == IR_NF4 ? 15.0f : 255.0f;
+    for (int64_t i = 0; i < n; i++) {
+        float v = src[i];
+        if (!(v >= 0 && v <= hi && v == (float)(int)v)) { /* NaN fails too */
+            if (bad) *bad = i;
+            return -1;
+        }
+        uint8_t c = (uint8_t)v;
+        if (t == IR_U8) dst[i] = c;
+        else if (i % 2 == 0) dst[i / 2] = c; /* low nibble; clears the high one */
+        else dst[i / 2] = (uint8_t)(dst[i / 2] | c << 4);
+    }
+    return 0;
+}
+
+void rt_cuda_unpack(ir_dtype t, const uint8_t *src, int64_t n, float *dst) {
+    for (int64_t i = 0; i < n; i++)
+        dst[i] = (float)(t == IR_U8 ? src[i] : i % 2 == 0 ? src[i / 2] & 15u : src[i / 2] >> 4);
+}
+
+/* Packs n host floats into a new buffer of rt_cuda_packed_bytes; NULL with
+ * the reason in d (out of memory, or an element that is no code/step). */
+static uint8_t *pack_new(ir_dtype t, const float *src, int64_t n, const char *where, ax_diag *d) {
+    int64_t b = rt_cuda_packed_bytes(t, n), bad = -1;
+    uint8_t *h = malloc((size_t)(b > 0 ? b : 1));
+    if (!h) {
+        ax_error(d, where, "out of host memory");
+        return NULL;
+    }
+    if (rt_cuda_pack(t, src, n, h, &bad) != 0) {
+        ax_error(d, where, "element %lld is %g, which is not a%s (a whole number in [0, %d])", (long long)bad,
+                 (double)src[bad], t == IR_NF4 ? "n nf4 code" : " u8 step", t == IR_NF4 ? 15 : 255);
+        free(h);
+        return NULL;
+    }
+    return h;
+}
+
 /* ==== host <-> device globals ======================================================== */
 static int host_matches(rt_cuda_state *st, int g, const rt_buf *host, ax_diag *d) {
     const ir_global *G = &st->m->globals[g];
@@ -2786,6 +2900,12 @@ int rt_cuda_upload(rt_cuda_state *st, int g, const rt_buf *host, ax_diag *d) {
         return 0;
     }
     int64_t n = host->numel, bytes = st->gbytes[g];
+    if (rt_cuda_is_packed(G->type.dtype)) { /* one float per element on the host, packed on the device */
+        uint8_t *h = pack_new(G->type.dtype, rt_f(host), n, G->name, d);
+        int rc = !h || dv_h2d(st->dev, st->globals[g], h, bytes, G->name, d) || dv_sync(st->dev, G->name, d);
+        free(h);
+        return rc ? -1 : 0;
+    }
     if (G->type.dtype != IR_BF16) {
         if (dv_h2d(st->dev, st->globals[g], host->data, bytes, G->name, d)) return -1;
         return dv_sync(st->dev, G->name, d);
@@ -2810,6 +2930,14 @@ int rt_cuda_download(rt_cuda_state *st, int g, rt_buf *host, ax_diag *d) {
         return 0;
     }
     int64_t n = host->numel, bytes = st->gbytes[g];
+    if (rt_cuda_is_packed(G->type.dtype)) {
+        uint8_t *h = malloc((size_t)(bytes > 0 ? bytes : 1));
+        int rc = !h || dv_d2h(st->dev, h, st->globals[g], bytes, G->name, d);
+        if (!rc) rt_cuda_unpack(G->type.dtype, h, n, rt_f(host));
+        else if (!h) ax_error(d, G->name, "out of host memory");
+        free(h);
+        return rc ? -1 : 0;
+    }
     if (G->type.dtype != IR_BF16) return dv_d2h(st->dev, host->data, st->globals[g], bytes, G->name, d);
     uint16_t *h = malloc(sizeof(uint16_t) * (size_t)(n > 0 ? n : 1));
     if (!h) {
@@ -2825,8 +2953,17 @@ int rt_cuda_download(rt_cuda_state *st, int g, rt_buf *host, ax_diag *d) {
 
 /* ==== host-staged device collectives ================================================ */
 /* Device buffer of n elements of dt -> host floats (and back). */
-/* i32 travels as its bits (ring_shift). */
+/* i32 travels as its bits (ring_shift); nf4 and u8 as one float per code or
+ * step, as the CPU executor holds them (all_gather of QLoRA weights). */
 static int stage_down(rt_cuda_dev *dev, ir_dtype t, const void *src, float *host, int64_t n, ax_diag *d) {
+    if (rt_cuda_is_packed(t)) {
+        int64_t b = rt_cuda_packed_bytes(t, n);
+        uint8_t *h = malloc((size_t)(b > 0 ? b : 1));
+        int rc = !h || dv_d2h(dev, h, (uint64_t)(uintptr_t)src, b, "collective", d);
+        if (!rc) rt_cuda_unpack(t, h, n, host);
+        free(h);
+        return rc ? -1 : 0;
+    }
     if (t != IR_BF16) return dv_d2h(dev, host, (uint64_t)(uintptr_t)src, n * 4, "collective", d);
     uint16_t *h = malloc(sizeof(uint16_t) * (size_t)(n > 0 ? n : 1));
     if (!h) return -1;
@@ -2836,6 +2973,13 @@ static int stage_down(rt_cuda_dev *dev, ir_dtype t, const void *src, float *host
     return rc;
 }
 static int stage_up(rt_cuda_dev *dev, ir_dtype t, const float *host, void *dst, int64_t n, ax_diag *d) {
+    if (rt_cuda_is_packed(t)) {
+        uint8_t *h = pack_new(t, host, n, "collective", d);
+        int rc = !h || dv_h2d(dev, (uint64_t)(uintptr_t)dst, h, rt_cuda_packed_bytes(t, n), "collective", d) ||
+                 dv_sync(dev, "collective", d);
+        free(h);
+        return rc ? -1 : 0;
+    }
     if (t != IR_BF16)
         return dv_h2d(dev, (uint64_t)(uintptr_t)dst, host, n * 4, "collective", d) || dv_sync(dev, "collective", d);
     uint16_t *h = malloc(sizeof(uint16_t) * (size_t)(n > 0 ? n : 1));

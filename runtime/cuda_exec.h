@@ -5,8 +5,9 @@
  *
  * Promises:
  *  - Storage is the IR's: f32 is 4 bytes, bf16 really 2 bytes on the device,
- *    i32 4 bytes; math inside each op is fp32 (double where the CPU
- *    reference uses double), rounding to bf16 where the CPU executor rounds.
+ *    i32 4 bytes, nf4 and u8 packed (see "packed storage" below); math inside
+ *    each op is fp32 (double where the CPU reference uses double), rounding to
+ *    bf16 where the CPU executor rounds.
  *  - Every op maps to a kernel of codegen/kernels/ (compiled by NVRTC for the
  *    device's architecture, loaded with cudaLibraryLoadData) or to cuBLASLt
  *    (matmul: f32 or bf16 operands, fp32 accumulation, the CPU's ta/tb rule),
@@ -76,7 +77,8 @@ typedef struct rt_kernel_provider {
 } rt_kernel_provider;
 
 /* Collectives over one mesh axis with device buffers (dt: IR_F32 or
- * IR_BF16; counts are elements; layouts as rt_collectives). stream is the
+ * IR_BF16; counts are elements; layouts as rt_collectives; all_gather also
+ * takes IR_NF4 (n even) and IR_U8, packed, and moves their bits). stream is the
  * executor's cudaStream_t: work must be ordered after what is queued on it
  * and be complete or queued on it when the call returns. Axes of size 1
  * never reach these (the executor copies). */
@@ -225,10 +227,31 @@ int rt_cuda_state_alloc(rt_cuda_state *st, rt_cuda_prog *const *progs, int nprog
 int rt_cuda_prog_run(rt_cuda_prog *pr, rt_cuda_state *st, rt_input_fn inputs, void *ctx, ax_diag *d);
 
 /* Global g between the host and the device. host holds this rank's block
- * as the CPU executor does (float for float dtypes, int32 for i32); bf16 is
- * rounded to nearest even on the way up and widened on the way down. */
+ * as the CPU executor does (float for float dtypes, int32 for i32, one float
+ * per nf4 code or u8 step); bf16 is rounded to nearest even on the way up and
+ * widened on the way down; nf4 and u8 are packed on the way up (an element
+ * that is not a code/step is an error naming it) and unpacked on the way
+ * down. */
 int rt_cuda_upload(rt_cuda_state *st, int g, const rt_buf *host, ax_diag *d);
 int rt_cuda_download(rt_cuda_state *st, int g, rt_buf *host, ax_diag *d);
+
+/* ---- packed storage ----------------------------------------------------------
+ * nf4 and u8 tensors (QLoRA's frozen base weights: codes, per-block steps)
+ * are packed on the device, as ir_type_bytes and the memory plan count them:
+ *   nf4: two codes per byte, element 2i in the low nibble of byte i and
+ *        2i + 1 in the high nibble (read as a little-endian 32-bit word,
+ *        element 8v + j is bits 4j..4j+3 of word v); an odd count leaves the
+ *        last high nibble 0;
+ *   u8:  one byte per element.
+ * The host (rt_buf, the CPU executor) holds one float per element: the code
+ * 0..15, the step 0..255. rt_cuda_pack (t nf4 or u8) fails (-1, the first
+ * offending index in *bad if bad is not NULL) on an element that is not such
+ * a whole number; dst gets rt_cuda_packed_bytes(t, n) bytes, the device size
+ * of n elements of any dtype. */
+int rt_cuda_is_packed(ir_dtype t);
+int64_t rt_cuda_packed_bytes(ir_dtype t, int64_t n);
+int rt_cuda_pack(ir_dtype t, const float *src, int64_t n, uint8_t *dst, int64_t *bad);
+void rt_cuda_unpack(ir_dtype t, const uint8_t *src, int64_t n, float *dst);
 
 /* Device collectives that stage through the host collectives of a local
  * multi-rank run (device -> host, rt_collectives, host -> device). For the

@@ -66,6 +66,7 @@ static ncclDataType_t ntype(rt_nccl_type t) {
     case RT_NCCL_BF16: return ncclBfloat16;
     case RT_NCCL_F64: return ncclFloat64;
     case RT_NCCL_I32: return ncclInt32;
+    case RT_NCCL_U8: return ncclUint8;
     }
     return ncclFloat32;
 }

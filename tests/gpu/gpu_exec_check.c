@@ -12,7 +12,9 @@
  *    stays NaN and fails; the executor also checks every pointer argument
  *    against the node's own buffers. Tolerance |gpu - cpu| <= rtol |cpu| +
  *    afrac max|cpu|, per case for f32, bf16-sized (rtol 1.6e-2, afrac 1e-2)
- *    for bf16 results.
+ *    for bf16 results; globals with check=2 must be bit for bit the CPU's
+ *    (LoRA dropout: the same mask and values; NF4 dequantization; packed
+ *    nf4/u8 weights, which go up and come back down through the packing).
  *  - train: a tiny model (configs/models/tiny-llama, tiny-qwen2, tiny-qwen3,
  *    with the default fused linear cross entropy, one case without it,
  *    and head_dim 64/128 variants that take the FlashAttention-style
@@ -98,7 +100,9 @@ static float rnd(double scale, int positive) {
  *   gen="rand" (default for floats, attr scale), "pos" (positive), "value"
  *   (attr value), "nan" (results), "ids" (i32 in [0, hi)), "tgt" (ids with
  *   every 5th -100), "seg" (i32 [B,S]: 2-3 packed segments per row), "iota"
- *   (i32 [B,S]: off + the position in the row). */
+ *   (i32 [B,S]: off + the position in the row). nf4 globals get random
+ *   codes 0..15 and u8 globals random steps in [0, hi), one float each as
+ *   the CPU executor holds them. */
 static void fill_global(const ir_module *m, rt_state *st, int g) {
     const ir_global *G = &m->globals[g];
     rt_buf *b = &st->globals[g];
@@ -118,6 +122,10 @@ static void fill_global(const ir_module *m, rt_state *st, int g) {
             rt_i(b)[i] = v;
             continue;
         }
+        if (G->type.dtype == IR_NF4 || G->type.dtype == IR_U8) {
+            rt_f(b)[i] = (float)(int64_t)(urand() * (G->type.dtype == IR_NF4 ? 16.0 : (double)hi));
+            continue;
+        }
         float v;
         if (!strcmp(gen, "nan")) v = NAN;
         else if (!strcmp(gen, "value")) v = (float)ir_attr_float(G->attrs, G->nattrs, "value", 1.0);
@@ -129,7 +137,7 @@ static void fill_global(const ir_module *m, rt_state *st, int g) {
 /* ---- op cases ---------------------------------------------------------------------- */
 typedef struct opcase {
     char name[96];
-    char *ir;         /* module text with program "p"; globals with check=1 are compared */
+    char *ir;         /* module text with program "p"; globals with check=1 are compared (check=2: bit for bit) */
     double rtol, afrac; /* for f32 results */
     const char *attn; /* AXO_CUDA_ATTN for this case (NULL: default) */
 } opcase;
@@ -450,6 +458,44 @@ static void make_ops(void) {
                    q, kv, kv, kv, kv, sg, sg, sg, rb[i].S, q, q32, ls, q32, kv32, kv32, q32, kv32, kv32, sc, at, q32, ls,
                    sc, at, q32, ls, q32, ls, cv, sc, at, q32, kv32, kv32, sc, at, q32, kv32, kv32);
         }
+        /* LoRA dropout: the CPU's mask and values exactly (ir/quant.h on both sides); odd sizes (the
+         * scalar tail), a large salt, p = 0.5; the seed is the runtime input as a session feeds it */
+        add_op(NM("dropout p=0.1"), 0, 0, NULL,
+               HDR "global @x : %s[37,531] act\nglobal @o : %s[37,531] act {gen=\"nan\", check=2}\n"
+                   "program p {\n  %%0 = input() {name=\"dropout_seed\"} : i32[] input\n"
+                   "  %%1 = dropout(@x, %%0) {p=0.1, salt=7} : %s[37,531] act\n  store(@o, %%1)\n}\n",
+               t, t, t);
+        add_op(NM("dropout p=0.5, salt 3000000000"), 0, 0, NULL,
+               HDR "global @x : %s[100003] act\nglobal @o : %s[100003] act {gen=\"nan\", check=2}\n"
+                   "program p {\n  %%0 = input() {name=\"dropout_seed\"} : i32[] input\n"
+                   "  %%1 = dropout(@x, %%0) {p=0.5, salt=3000000000} : %s[100003] act\n  store(@o, %%1)\n}\n",
+               t, t, t);
+        /* QLoRA: packed codes and steps decoded to the CPU's bits; steps over the whole byte; K a multiple
+         * of 64, of 8 with a short last block (one scale per 8 codes), and neither (rows straddle words) */
+        int Ks[3] = {192, 232, 70};
+        for (int kk = 0; kk < 3; kk++) {
+            char n2[64];
+            int K = Ks[kk], nb = (K + 63) / 64;
+            snprintf(n2, sizeof n2, "dequant_nf4 K=%d", K);
+            add_op(NM(n2), 0, 0, NULL,
+                   HDR "global @q : nf4[67,%d] act\nglobal @a : u8[67,%d] act {hi=256}\n"
+                       "global @r : f32[67] act {gen=\"pos\", scale=0.1}\nglobal @o : %s[67,%d] act {gen=\"nan\", check=2}\n"
+                       "program p {\n  %%0 = dequant_nf4(@q, @a, @r) {to=\"%s\"} : %s[67,%d] act\n  store(@o, %%0)\n}\n",
+                   K, nb, t, K, t, t, K);
+        }
+        /* row-split weights gathered (a copy on one rank), dequantized; the gathered codes and steps
+         * stored and downloaded (pack, unpack) */
+        add_op(NM("all_gather nf4/u8/f32 + dequant_nf4 + store nf4/u8 (1 rank)"), 0, 0, NULL,
+               HDR "global @q : nf4[130,64]<dp:0> act\nglobal @a : u8[130,1]<dp:0> act {hi=256}\n"
+                   "global @r : f32[130]<dp:0> act {gen=\"pos\", scale=3.0}\n"
+                   "global @qo : nf4[130,64] act {check=2}\nglobal @ao : u8[130,1] act {check=2}\n"
+                   "global @o : %s[130,64] act {gen=\"nan\", check=2}\n"
+                   "program p {\n  %%0 = all_gather(@q) {axis=\"dp\", dim=0} : nf4[130,64] act\n"
+                   "  %%1 = all_gather(@a) {axis=\"dp\", dim=0} : u8[130,1] act\n"
+                   "  %%2 = all_gather(@r) {axis=\"dp\", dim=0} : f32[130] act\n"
+                   "  %%3 = dequant_nf4(%%0, %%1, %%2) {to=\"%s\"} : %s[130,64] act\n"
+                   "  store(@qo, %%0)\n  store(@ao, %%1)\n  store(@o, %%3)\n}\n",
+               t, t, t);
 #undef NM
     }
     /* dtype crossings */
@@ -514,6 +560,24 @@ static int compare(const char *what, const float *got, const float *ref, int64_t
     return bad == 0;
 }
 
+/* Bit for bit (check=2): 1 if every element has the CPU's exact bits. A NaN
+ * left by the poisoned arena (an element never written) differs too. */
+static int compare_bits(const char *what, const float *got, const float *ref, int64_t n, char *msg, size_t cap) {
+    int64_t bad = 0, first = -1;
+    for (int64_t i = 0; i < n; i++)
+        if (memcmp(&got[i], &ref[i], sizeof(float)) != 0) {
+            if (first < 0) first = i;
+            bad++;
+        }
+    size_t l = strlen(msg);
+    if (bad)
+        snprintf(msg + l, cap - l, "%s: %lld/%lld differ in their bits, first [%lld] gpu %.9g cpu %.9g; ", what,
+                 (long long)bad, (long long)n, (long long)first, (double)got[first], (double)ref[first]);
+    else
+        snprintf(msg + l, cap - l, "%s bit for bit; ", what);
+    return bad == 0;
+}
+
 #ifdef AXO_HAVE_CUDA
 /* 0 if the CUDA context still works after a case (a kernel fault is sticky). */
 static int context_ok(void) { return cudaDeviceSynchronize() == cudaSuccess; }
@@ -575,7 +639,8 @@ static void run_op(const opcase *c) {
     } else {
         for (int g = 0; g < m->nglobals; g++) {
             const ir_global *G = &m->globals[g];
-            if (!ir_attr_int(G->attrs, G->nattrs, "check", 0)) continue;
+            int64_t check = ir_attr_int(G->attrs, G->nattrs, "check", 0);
+            if (!check) continue;
             rt_buf got;
             rt_buf_alloc_local(m, &got, G->type);
             if (rt_cuda_download(&st, g, &got, &d) != 0) {
@@ -586,6 +651,8 @@ static void run_op(const opcase *c) {
                 size_t l = strlen(msg);
                 snprintf(msg + l, sizeof msg - l, "%s %s; ", G->name, same ? "equal" : "DIFFERS");
                 ok &= same;
+            } else if (check == 2) {
+                ok &= compare_bits(G->name, rt_f(&got), rt_f(&cpu.globals[g]), got.numel, msg, sizeof msg);
             } else {
                 ok &= compare(G->name, rt_f(&got), rt_f(&cpu.globals[g]), got.numel, G->type.dtype, c->rtol, c->afrac, msg,
                               sizeof msg);
@@ -605,7 +672,7 @@ static void run_op(const opcase *c) {
 
 /* ---- training cases ------------------------------------------------------------------- */
 typedef struct trcase {
-    char name[96];
+    char name[160];
     const char *model; /* configs/models/<model> */
     int bf16, ckpt;
     int64_t hidden, heads, kv, hd; /* > 0: override the model's shape (head_dim 64/128: the fast kernels) */
@@ -614,6 +681,7 @@ typedef struct trcase {
     pass_shard_cfg sh;  /* ZeRO stage, offload */
     int unfused;        /* liger_fused_linear_cross_entropy: false (matmul + cross_entropy) */
     const char *attn;   /* AXO_CUDA_ATTN for this case (NULL: default) */
+    pass_lora_cfg lora; /* adapter: lora / qlora (+ load_in_4bit); zero: full fine-tuning */
 } trcase;
 
 static trcase trs[32];
@@ -639,6 +707,19 @@ static void add_trp(const char *what, int bf16, int ckpt, int64_t hd, int64_t B,
     if (hd == 128) t->heads = 2, t->kv = 1;
     snprintf(t->name, sizeof t->name, "train tiny-llama hd%lld %s%s B=%lld S=%lld %d ranks: %s", (long long)hd,
              bf16 ? "bf16" : "f32", ckpt ? " checkpointing" : "", (long long)B, (long long)S, world, what);
+}
+
+/* The last case trains LoRA / QLoRA adapters on every linear layer of the
+ * decoder (lora_target_linear: true, r 8, alpha 16, lora_dropout p): the
+ * base frozen, dropout masks from the session's dropout_seed, QLoRA's base
+ * weights NF4 (tiny-llama's down_proj has K = 176: a short last block),
+ * the lm head frozen (dw=0). Only the adapters have gradients to compare. */
+static void with_adapter(pass_adapter a, double p) {
+    trcase *t = &trs[ntrs - 1];
+    t->lora = (pass_lora_cfg){.adapter = a, .r = 8, .alpha = 16, .dropout = p, .target_linear = 1, .bf16 = t->bf16};
+    size_t l = strlen(t->name);
+    snprintf(t->name + l, sizeof t->name - l, " %s (r 8, all linear, dropout %g)",
+             a == PASS_ADAPTER_QLORA ? "qlora + load_in_4bit" : "lora", p);
 }
 
 static void make_trains(void) {
@@ -668,6 +749,16 @@ static void make_trains(void) {
             (pass_shard_cfg){.stage = 3, .reshard_after_forward = 1, .offload_params = 1, .offload_optimizer = 1});
     add_trp("dp 2 ZeRO-1 + offload_optimizer", 0, 0, 64, 2, 128, 2, 1, (pass_shard_cfg){.stage = 1, .offload_optimizer = 1});
     add_trp("dp 2 ZeRO-2 + offload_optimizer", 1, 1, 64, 2, 128, 2, 1, (pass_shard_cfg){.stage = 2, .offload_optimizer = 1});
+    /* LoRA / QLoRA: dropout and dequant_nf4 in real steps; FSDP+QLoRA gathers the row-split NF4 codes,
+     * steps and row maxima (host-staged over the local ranks) before each use */
+    add_tr("tiny-llama", 1, 0, 0, 0, 0, 0, 4, 128);
+    with_adapter(PASS_ADAPTER_LORA, 0.1);
+    add_tr("tiny-llama", 0, 1, 0, 0, 0, 0, 2, 96);
+    with_adapter(PASS_ADAPTER_QLORA, 0.05);
+    add_tr("tiny-llama", 1, 0, 0, 0, 0, 0, 4, 128);
+    with_adapter(PASS_ADAPTER_QLORA, 0.1);
+    add_trp("dp 2 ZeRO-3", 1, 0, 64, 2, 128, 2, 1, (pass_shard_cfg){.stage = 3, .reshard_after_forward = 1});
+    with_adapter(PASS_ADAPTER_QLORA, 0.1);
 }
 
 static ir_module *build(const trcase *t, ax_arena *ar, ax_diag *d) {
@@ -698,9 +789,16 @@ static ir_module *build(const trcase *t, ax_arena *ar, ax_diag *d) {
     c.seed = 11;
     c.output_dir = "/tmp";
     c.liger_fused_linear_cross_entropy = t->unfused ? 0 : -1; /* -1: not written, axo's default (fused) */
+    if (t->lora.adapter != PASS_ADAPTER_NONE) { /* the YAML keys the pass config below stands for */
+        c.adapter = t->lora.adapter == PASS_ADAPTER_QLORA ? FE_ADAPTER_QLORA : FE_ADAPTER_LORA;
+        c.load_in_4bit = t->lora.adapter == PASS_ADAPTER_QLORA;
+        c.lora_r = t->lora.r, c.lora_alpha = t->lora.alpha, c.lora_dropout = t->lora.dropout;
+        c.lora_target_linear = t->lora.target_linear;
+    }
     ir_module *mod = ir_module_create();
     int32_t loss;
     pass_ctx pc = {.checkpoint = t->ckpt,
+                   .lora = t->lora,
                    .opt = {.beta1 = 0.9, .beta2 = 0.999, .eps = 1e-8, .weight_decay = 0.01, .max_grad_norm = 1.0,
                            .master_f32 = t->bf16},
                    .shard = t->sh};

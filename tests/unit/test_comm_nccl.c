@@ -37,6 +37,7 @@ static struct fake {
     char log[4096];
     int state_calls, aborts, destroys, finalizes, allocs, frees, comms, streams;
     int events, records, queries; /* events alive, recorded, polled */
+    rt_nccl_type last_type;       /* of the last data operation */
     void *live[64]; /* device memory and streams not released (left to the "process exit" after an abort) */
     int nlive;
 } F;
@@ -69,7 +70,7 @@ static void fake_reset(void) {
     F.split_size = 1;
 }
 
-static size_t esz(rt_nccl_type t) { return t == RT_NCCL_BF16 ? 2 : t == RT_NCCL_F64 ? 8 : 4; }
+static size_t esz(rt_nccl_type t) { return t == RT_NCCL_U8 ? 1 : t == RT_NCCL_BF16 ? 2 : t == RT_NCCL_F64 ? 8 : 4; }
 
 static int f_get_unique_id(void *ctx, unsigned char id[RT_NCCL_ID_BYTES]) {
     for (int i = 0; i < RT_NCCL_ID_BYTES; i++) id[i] = (unsigned char)(i * 13 + 5);
@@ -156,6 +157,7 @@ static int f_all_reduce(void *ctx, void *comm, rt_nccl_type t, const void *send,
 }
 static int f_all_gather(void *ctx, void *comm, rt_nccl_type t, const void *send, void *recv, size_t n, void *stream) {
     logf_("all_gather(%zu) ", n);
+    F.last_type = t;
     if (((fcomm *)comm)->size == 1) memmove(recv, send, n * esz(t));
     return f_enqueue(comm);
 }
@@ -470,6 +472,18 @@ static void test_p2p(void) {
     CHECK_EQ(rt_nccl_ring_shift(c, IR_F16, dev, dev, 8, dev), RT_COMM_ERR_INVALID);
     CHECK_CONTAINS(rt_comm_error(c), "unsupported dtype");
     CHECK_EQ(rt_nccl_all_reduce(c, IR_I32, dev, dev, 8, dev), RT_COMM_ERR_INVALID); /* sums need a float type */
+    /* all_gather moves bits: QLoRA's packed codes (two per byte) and steps go as bytes */
+    F.log[0] = 0;
+    CHECK_EQ(rt_nccl_all_gather(c, IR_NF4, dev, dev + 32, 6, dev), 0);
+    CHECK_STREQ(F.log, "all_gather(3) ");
+    CHECK_EQ(F.last_type, RT_NCCL_U8);
+    F.log[0] = 0;
+    CHECK_EQ(rt_nccl_all_gather(c, IR_U8, dev, dev + 32, 5, dev), 0);
+    CHECK_STREQ(F.log, "all_gather(5) ");
+    CHECK_EQ(F.last_type, RT_NCCL_U8);
+    CHECK_EQ(rt_nccl_all_gather(c, IR_NF4, dev, dev + 32, 5, dev), RT_COMM_ERR_INVALID);
+    CHECK_CONTAINS(rt_comm_error(c), "an odd number (5) of nf4 codes");
+    CHECK_EQ(rt_nccl_reduce_scatter(c, IR_U8, dev, dev, 4, dev), RT_COMM_ERR_INVALID); /* sums: floats only */
     CHECK_EQ(rt_comm_recv_f32(c, r, 1, 4), RT_COMM_ERR_INVALID);
     /* unmatched deferred sends are dropped (their buffers freed) with the communicator */
     CHECK_EQ(rt_comm_send_f32(c, s, 6, 0), 0);

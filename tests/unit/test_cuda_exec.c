@@ -12,6 +12,10 @@
  *    and run with every launch, copy and
  *    GEMM validated (argument kinds, pointer extents inside one allocation,
  *    grid limits), one GEMM per matmul node, and the arena the plan reports;
+ *  - LoRA/QLoRA ops (dropout, dequant_nf4) in hand-built modules, with the
+ *    frozen nf4/u8 weights packed on the device (sizes, uploads, the
+ *    all_gather of row-split weights over 2 ranks), and the host pack/unpack
+ *    helpers of that storage (nibble order, odd counts, bad codes);
  *  - refusals with useful messages: a plan that does not fit, an op/dtype no
  *    kernel covers (naming the node), no device.
  * What the kernels compute is checked on a GPU by tests/gpu/. */
@@ -29,6 +33,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+#define ALIGN_UP(b) (((b) + IR_ARENA_ALIGN - 1) / IR_ARENA_ALIGN * IR_ARENA_ALIGN)
 
 /* exported by runtime/cuda_exec.c for this test */
 int rt_cuda_kernel_sig_count(void);
@@ -765,6 +771,182 @@ static void dry_bench_fused_vs_not(void) {
 }
 
 
+/* ---- LoRA / QLoRA: dropout, dequant_nf4, packed nf4/u8 storage ------------------------ */
+/* The packing the device storage uses (cuda_exec.h): nf4 element 2i in the
+ * low nibble of byte i, u8 one byte each; host floats round trip exactly. */
+static void test_pack(void) {
+    float c[5] = {1, 2, 3, 15, 0}, back[5];
+    uint8_t b[3] = {0xaa, 0xaa, 0xaa};
+    CHECK_EQ(rt_cuda_packed_bytes(IR_NF4, 5), 3);
+    CHECK_EQ(rt_cuda_packed_bytes(IR_NF4, 6), 3);
+    CHECK_EQ(rt_cuda_packed_bytes(IR_U8, 5), 5);
+    CHECK_EQ(rt_cuda_packed_bytes(IR_BF16, 5), 10);
+    CHECK_EQ(rt_cuda_packed_bytes(IR_NF4, 0), 0);
+    CHECK(rt_cuda_is_packed(IR_NF4) && rt_cuda_is_packed(IR_U8) && !rt_cuda_is_packed(IR_I32) && !rt_cuda_is_packed(IR_BF16));
+    CHECK_EQ(rt_cuda_pack(IR_NF4, c, 5, b, NULL), 0);
+    CHECK_MSG(b[0] == 0x21 && b[1] == 0xf3 && b[2] == 0x00, "nf4 bytes %02x %02x %02x", b[0], b[1], b[2]);
+    rt_cuda_unpack(IR_NF4, b, 5, back);
+    CHECK(!memcmp(c, back, sizeof c));
+    /* round trips: odd and even counts, every code / step */
+    static const int64_t ns[] = {1, 2, 7, 64, 129, 1000};
+    uint64_t r = 12345;
+    for (size_t k = 0; k < AX_ARRAY_LEN(ns); k++)
+        for (int u8 = 0; u8 < 2; u8++) {
+            ir_dtype t = u8 ? IR_U8 : IR_NF4;
+            int64_t n = ns[k], nb = rt_cuda_packed_bytes(t, n);
+            float *src = malloc(sizeof(float) * (size_t)n), *dst = malloc(sizeof(float) * (size_t)n);
+            uint8_t *pk = malloc((size_t)nb + 1);
+            pk[nb] = 0x5a; /* the byte past the end stays untouched */
+            for (int64_t i = 0; i < n; i++) {
+                r = r * 6364136223846793005ull + 1442695040888963407ull;
+                src[i] = (float)((r >> 33) % (u8 ? 256 : 16));
+            }
+            if (n == 1000) src[0] = u8 ? 255 : 15, src[1] = 0;
+            CHECK_EQ(rt_cuda_pack(t, src, n, pk, NULL), 0);
+            rt_cuda_unpack(t, pk, n, dst);
+            CHECK_MSG(!memcmp(src, dst, sizeof(float) * (size_t)n), "%s round trip of %lld", ir_dtype_name(t), (long long)n);
+            CHECK_EQ(pk[nb], 0x5a);
+            if (t == IR_NF4 && n % 2) CHECK_EQ(pk[nb - 1] >> 4, 0); /* an odd count: the last high nibble is 0 */
+            free(src), free(dst), free(pk);
+        }
+    /* what is not a code or a step is refused, naming the element */
+    float bad[4][3] = {{1, 16, 2}, {1, 2.5f, 2}, {1, -1, 2}, {1, NAN, 2}};
+    for (int i = 0; i < 4; i++) {
+        int64_t at = -1;
+        CHECK_EQ(rt_cuda_pack(IR_NF4, bad[i], 3, b, &at), -1);
+        CHECK_EQ(at, 1);
+    }
+    float big[2] = {255, 256};
+    int64_t at = -1;
+    CHECK_EQ(rt_cuda_pack(IR_U8, big, 2, b, &at), -1);
+    CHECK_EQ(at, 1);
+}
+
+/* A QLoRA-shaped module built by hand: a frozen nf4 base weight w[N,K]
+ * (K even) with its u8 steps [N,ceil(K/64)] and f32 row maxima [N] — split
+ * by rows over dp when world > 1, as ZeRO-3/FSDP shard parameters, and
+ * gathered before use — dequantized to the compute dtype t; y = x w^T; LoRA
+ * dropout of y; stored. Also the local rows dequantized without a gather
+ * (operands split alike) into a row-split global. */
+typedef struct qlora_ids {
+    int q, a, r, x, y, wl;
+} qlora_ids;
+
+static ir_module *qlora_module(int world, ir_dtype t, int64_t N, int64_t K, int64_t T, qlora_ids *g) {
+    ax_diag d;
+    ax_diag_init(&d);
+    ir_module *m = ir_module_create();
+    ir_mesh_add(m, "dp", world);
+    ir_type qt = IR_TYPE(IR_NF4, N, K), at = IR_TYPE(IR_U8, N, (K + 63) / 64), rt = IR_TYPE(IR_F32, N), wt = IR_TYPE(t, N, K);
+    if (world > 1) qt.shard = at.shard = rt.shard = wt.shard = (ir_shard){0, 0};
+    const ir_attr frozen[1] = {ir_ai("trainable", 0)};
+    g->q = ir_global_add(m, "w.q", qt, IR_ROLE_PARAM, frozen, 1);
+    g->a = ir_global_add(m, "w.absmax", at, IR_ROLE_PARAM, frozen, 1);
+    g->r = ir_global_add(m, "w.rowmax", rt, IR_ROLE_PARAM, frozen, 1);
+    g->x = ir_global_add(m, "x", IR_TYPE(t, T, K), IR_ROLE_ACT, NULL, 0);
+    g->y = ir_global_add(m, "y", IR_TYPE(t, T, N), IR_ROLE_ACT, NULL, 0);
+    g->wl = ir_global_add(m, "w.local", wt, IR_ROLE_ACT, NULL, 0);
+    ir_program *p = ir_program_add(m, "micro_step");
+    ir_builder b;
+    ir_builder_init(&b, m, p, &d);
+    int32_t q = IR_GLOBAL_REF(g->q), a = IR_GLOBAL_REF(g->a), r = IR_GLOBAL_REF(g->r);
+    const char *to = ir_dtype_name(t);
+    int32_t wl = ir_b(&b, IR_OP_dequant_nf4, IR_IN(q, a, r), IR_AT(ir_as("to", to)));
+    ir_b(&b, IR_OP_store, IR_IN(IR_GLOBAL_REF(g->wl), wl), IR_NOAT);
+    if (world > 1) {
+        q = ir_b(&b, IR_OP_all_gather, IR_IN(q), IR_AT(ir_as("axis", "dp"), ir_ai("dim", 0)));
+        a = ir_b(&b, IR_OP_all_gather, IR_IN(a), IR_AT(ir_as("axis", "dp"), ir_ai("dim", 0)));
+        r = ir_b(&b, IR_OP_all_gather, IR_IN(r), IR_AT(ir_as("axis", "dp"), ir_ai("dim", 0)));
+    }
+    int32_t w = ir_b(&b, IR_OP_dequant_nf4, IR_IN(q, a, r), IR_AT(ir_as("to", to)));
+    int32_t y = ir_b(&b, IR_OP_matmul, IR_IN(IR_GLOBAL_REF(g->x), w), IR_AT(ir_ai("tb", 1)));
+    int32_t seed = ir_b_input(&b, "dropout_seed", ir_type_scalar(IR_I32));
+    int32_t yd = ir_b(&b, IR_OP_dropout, IR_IN(y, seed), IR_AT(ir_af("p", 0.1), ir_ai("salt", 3)));
+    ir_b(&b, IR_OP_store, IR_IN(IR_GLOBAL_REF(g->y), yd), IR_NOAT);
+    CHECK(!b.failed && ir_verify(m, &d) == 0);
+    ax_diag_print(&d, stderr);
+    ax_diag_free(&d);
+    return m;
+}
+
+/* Dry runs of the QLoRA module: f32 and bf16, one rank and rank 0 of 2
+ * (host-staged all_gather of the packed weights), K a multiple of 64 or not.
+ * The dry run checks every pointer a kernel, copy or GEMM touches against
+ * the node's own buffers, at their packed sizes. */
+static void dry_qlora(int world, ir_dtype t, int64_t K) {
+    const int64_t N = 96, T = 24, Nl = N / world, nb = (K + 63) / 64;
+    qlora_ids g;
+    ir_module *mod = qlora_module(world, t, N, K, T, &g);
+    ax_diag d;
+    ax_diag_init(&d);
+    rt_cuda_opts o = {.dry_run = 1};
+    rt_cuda_dev *dev = NULL;
+    rt_cuda_state st;
+    rt_cuda_prog pm;
+    memset(&pm, 0, sizeof pm);
+    int64_t sizes[IR_MAX_MESH] = {world, 1, 1, 1};
+    rt_collectives fake = {.ctx = sizes, .all_reduce = fake_all_reduce, .all_gather = fake_all_gather,
+                           .reduce_scatter = fake_reduce_scatter, .ring_shift = fake_ring_shift};
+    rt_cuda_host_coll hc;
+    CHECK(rt_cuda_dev_open(&dev, &o, &d) == 0);
+    CHECK(rt_cuda_state_init(&st, dev, mod, &d) == 0);
+    /* the globals at their packed sizes: 4 bits per code, a byte per step */
+    CHECK_EQ(st.gbytes[g.q], Nl * K / 2);
+    CHECK_EQ(st.gbytes[g.a], Nl * nb);
+    CHECK_EQ(st.gbytes[g.r], Nl * 4);
+    if (world > 1) {
+        rt_cuda_host_coll_init(&hc, dev, &fake, mod);
+        st.coll = &hc.dc;
+    }
+    const ir_program *micro = ir_program_find(mod, "micro_step");
+    rt_cuda_prog *pp = &pm;
+    int ok = rt_cuda_prog_init(&pm, &st, micro, &d) == 0 && rt_cuda_state_alloc(&st, &pp, 1, &d) == 0;
+    CHECK_MSG(ok, "QLoRA dry run (%d ranks, %s): prepare", world, ir_dtype_name(t));
+    /* the arena holds the gathered codes (2 ranks) packed too: every value's slot is its packed size */
+    int64_t packed = 0, unpacked = 0;
+    for (int v = 0; v < micro->nvalues; v++) {
+        packed += ALIGN_UP(ir_local_bytes(mod, &micro->values[v].type));
+        unpacked += ALIGN_UP(4 * rt_local_numel(mod, &micro->values[v].type));
+    }
+    CHECK(pm.arena_bytes > 0 && pm.arena_bytes <= packed && (world == 1 || packed < unpacked));
+    /* weights go up as the CPU executor holds them (a float per code / step) */
+    rt_state hs;
+    memset(&hs, 0, sizeof hs);
+    CHECK(rt_state_init(&hs, mod, &d) == 0);
+    for (int64_t i = 0; i < hs.globals[g.q].numel; i++) rt_f(&hs.globals[g.q])[i] = (float)(i % 16);
+    for (int64_t i = 0; i < hs.globals[g.a].numel; i++) rt_f(&hs.globals[g.a])[i] = (float)(i % 256);
+    for (int i = 0; ok && i < mod->nglobals; i++) CHECK(rt_cuda_upload(&st, i, &hs.globals[i], &d) == 0);
+    rt_f(&hs.globals[g.q])[5] = 16; /* not a code */
+    CHECK(!ok || rt_cuda_upload(&st, g.q, &hs.globals[g.q], &d) == -1);
+    CHECK(!ok || (ax_diag_contains(&d, "w.q") && ax_diag_contains(&d, "element 5 is 16") &&
+                  ax_diag_contains(&d, "nf4 code")));
+    ax_diag_free(&d);
+    ax_diag_init(&d);
+    rt_buf seed;
+    rt_buf_alloc(&seed, ir_type_scalar(IR_I32));
+    rt_i(&seed)[0] = 1234;
+    const char *names[1] = {"dropout_seed"};
+    inputs_ctx ctx = {&seed, names, 1};
+    rt_cuda_counts c0 = rt_cuda_dev_counts(dev);
+    if (ok) CHECK_MSG(rt_cuda_prog_run(&pm, &st, test_inputs, &ctx, &d) == 0, "QLoRA dry run (%d ranks, %s)", world,
+                      ir_dtype_name(t));
+    rt_cuda_counts c1 = rt_cuda_dev_counts(dev);
+    CHECK_EQ(c1.launches - c0.launches, 3); /* dequant x2, dropout */
+    CHECK_EQ(c1.gemms - c0.gemms, 1);
+    CHECK_EQ(c1.kernels, 2); /* axo_dequant_nf4_<t>, axo_dropout_<t> */
+    /* and come back down unpacked (a dry run reads zero bytes: code 0) */
+    CHECK(!ok || (rt_cuda_download(&st, g.q, &hs.globals[g.q], &d) == 0 && rt_f(&hs.globals[g.q])[5] == 0.0f));
+    ax_diag_print(&d, stderr);
+    CHECK_EQ(d.nerrors, 0);
+    rt_buf_free(&seed);
+    rt_state_free(&hs);
+    rt_cuda_prog_free(&pm);
+    rt_cuda_state_free(&st);
+    rt_cuda_dev_close(dev);
+    ir_module_destroy(mod);
+    ax_diag_free(&d);
+}
+
 /* ---- refusals ------------------------------------------------------------------------ */
 static void refusals(void) {
     ax_diag d;
@@ -857,6 +1039,20 @@ static void refusals(void) {
         rt_cuda_prog_free(&pr);
         rt_cuda_state_free(&st);
         ir_module_destroy(mod4);
+        /* all_gather of nf4 codes whose per-rank block is not whole bytes (NCCL moves bytes) */
+        const char *text5 = "axo.ir 1\n"
+                            "mesh dp=2\n"
+                            "global @q : nf4[2,3]<dp:0> act\n"
+                            "program p {\n"
+                            "  %g = all_gather(@q) {axis=\"dp\", dim=0} : nf4[2,3] act\n"
+                            "}\n";
+        ir_module *mod5 = ir_parse(text5, strlen(text5), "t5.ir", &d);
+        CHECK(mod5 && rt_cuda_state_init(&st, dev, mod5, &d) == 0);
+        CHECK(rt_cuda_prog_init(&pr, &st, ir_program_find(mod5, "p"), &d) == -1);
+        CHECK(ax_diag_contains(&d, "node 0 (all_gather)") && ax_diag_contains(&d, "odd number of codes (3)"));
+        rt_cuda_prog_free(&pr);
+        rt_cuda_state_free(&st);
+        ir_module_destroy(mod5);
         rt_cuda_dev_close(dev);
         ir_module_destroy(mod);
         ir_module_destroy(mod2);
@@ -879,6 +1075,12 @@ static void refusals(void) {
 
 int main(void) {
     test_signatures();
+    test_pack();
+    for (int world = 1; world <= 2; world++)
+        for (int64_t K = 70; K <= 320; K += 250) { /* 70: a short last block, rows of 35 bytes */
+            dry_qlora(world, IR_F32, K);
+            dry_qlora(world, IR_BF16, K);
+        }
     fe_model hd16 = llama(64, 4, 2, 16), hd64 = llama(256, 4, 2, 64), hd128 = llama(256, 2, 1, 128);
     fe_model qwen2 = llama(64, 4, 2, 16), qwen3 = llama(64, 4, 2, 16);
     qwen2.arch = FE_ARCH_QWEN2, qwen2.arch_name = "Qwen2ForCausalLM", qwen2.attention_bias = 1;

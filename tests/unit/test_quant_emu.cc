@@ -1,0 +1,167 @@
+// test_quant_emu.cc — the LoRA dropout and NF4 dequantization kernels
+// (codegen/kernels/quant.cuh, arithmetic from ir/quant.h) run as host C++
+// on the SIMT emulator of tests/unit/emu/cuda_bf16.h and compared bit for
+// bit with the CPU reference (ck_dropout_f32, ck_dequant_nf4_f32, rounded to
+// bf16 as the CPU executor rounds): f32 and bf16, odd sizes (the scalar
+// tail of the 16-byte vector path), misaligned pointers (the scalar and
+// byte paths), grids smaller than the work (grid-stride), in-place dropout,
+// rows of K even but not a multiple of 64 or 8 (short last blocks, words that
+// straddle rows, a last partial word),
+// p = 0 and large salts, the packed codes written by the executor's own
+// packer (rt_cuda_pack: the nibble order both sides must agree on), steps
+// over the whole byte and row maxima of 0 and near the subnormal range.
+// Every output element starts as NaN, so one never written fails.
+// What this cannot check: the device's own float multiply (IEEE on both),
+// the real launch, speed.
+#include "emu/cuda_bf16.h"
+
+inline float __fmul_rn(float a, float b) { return a * b; } // one rounding, as on the device
+
+#include "codegen/kernels/common.cuh"
+#include "codegen/kernels/quant.cuh"
+
+extern "C" {
+#include "runtime/cpu_kernels.h"
+#include "runtime/cuda_exec.h"
+}
+
+typedef __nv_bfloat16 bf;
+static unsigned char no_smem[16];
+static int g_fail, g_cases;
+static uint64_t g_rng = 0x9e3779b97f4a7c15ull;
+static uint32_t urand32() {
+    g_rng = g_rng * 6364136223846793005ull + 1442695040888963407ull;
+    return (uint32_t)(g_rng >> 32);
+}
+static float urandf(float lo, float hi) { return lo + (hi - lo) * (float)(urand32() >> 8) / 16777216.0f; }
+
+// got[i] and ref[i] as the same 32 bits (f32) or the same bf16 bits.
+static bool same_bits(const char *what, const float *got, const float *ref, int64_t n) {
+    int64_t bad = 0, first = -1;
+    for (int64_t i = 0; i < n; i++)
+        if (memcmp(&got[i], &ref[i], 4) != 0 && bad++ == 0) first = i;
+    g_cases++;
+    if (bad) {
+        g_fail++;
+        printf("  FAIL %s: %lld of %lld differ, first [%lld] kernel %.9g cpu %.9g\n", what, (long long)bad, (long long)n,
+               (long long)first, got[first], ref[first]);
+    }
+    return bad == 0;
+}
+
+static float to_f(float v) { return v; }
+static float to_f(bf v) { return __bfloat162float(v); }
+static void from_f(float &d, float v) { d = v; }
+static void from_f(bf &d, float v) { d = __float2bfloat16_rn(v); }
+static float cpu_round(float v, bool is_bf16) { return is_bf16 ? ax_round_bf16(v) : v; }
+
+// ---- dropout ------------------------------------------------------------------
+template <typename T>
+static void dropout_case(int64_t n, double p, uint32_t seed, uint32_t salt, int off, bool inplace, unsigned grid) {
+    const bool b16 = sizeof(T) == 2;
+    std::vector<T> xs((size_t)(n + off)), ys((size_t)(n + off)); // exact: ASan builds see an overrun
+    std::vector<float> xf((size_t)n), ref((size_t)n), got((size_t)n);
+    for (int64_t i = 0; i < n; i++) {
+        from_f(xs[(size_t)(i + off)], urandf(0.05f, 3.0f) * (urand32() & 1 ? 1 : -1));
+        xf[(size_t)i] = to_f(xs[(size_t)(i + off)]);
+    }
+    T *x = xs.data() + off, *y = inplace ? x : ys.data() + off;
+    if (!inplace)
+        for (int64_t i = 0; i < n; i++) from_f(y[i], NAN);
+    const int sd = (int)seed;
+    const uint32_t thr = axo_dropout_threshold(p);
+    const float k = axo_dropout_scale(p);
+    emu_launch(emu_dim3{grid, 1, 1}, 256, no_smem, sizeof no_smem, [&] {
+        if (b16) axo_dropout_bf16((const bf *)x, &sd, (bf *)y, n, salt, thr, k);
+        else axo_dropout_f32((const float *)x, &sd, (float *)y, n, salt, thr, k);
+    });
+    ck_dropout_f32(xf.data(), ref.data(), n, seed, salt, p);
+    int64_t kept = 0;
+    for (int64_t i = 0; i < n; i++) {
+        ref[(size_t)i] = cpu_round(ref[(size_t)i], b16);
+        got[(size_t)i] = to_f(y[i]);
+        kept += ref[(size_t)i] != 0.0f;
+    }
+    char what[160];
+    snprintf(what, sizeof what, "dropout %s n=%lld p=%g seed=%u salt=%u%s%s grid=%u", b16 ? "bf16" : "f32", (long long)n, p,
+             seed, salt, off ? " misaligned" : "", inplace ? " in place" : "", grid);
+    if (same_bits(what, got.data(), ref.data(), n))
+        printf("  ok   %s (kept %.3f)\n", what, (double)kept / (double)n);
+}
+
+// ---- dequant_nf4 -------------------------------------------------------------------
+template <typename T>
+static void dequant_case(int64_t N, int64_t K, int qoff, int woff, unsigned grid, int rowmax_kind) {
+    const bool b16 = sizeof(T) == 2;
+    const int64_t nb = (K + 63) / 64, n = N * K;
+    std::vector<float> qf((size_t)n), sf((size_t)(N * nb)), rmax((size_t)N), ref((size_t)n), got((size_t)n);
+    for (int64_t i = 0; i < n; i++) qf[(size_t)i] = (float)(urand32() % 16);
+    for (int64_t i = 0; i < N * nb; i++) sf[(size_t)i] = (float)(urand32() % 256);
+    if (N * nb >= 2) sf[0] = 0, sf[1] = 255;
+    for (int64_t r = 0; r < N; r++) rmax[(size_t)r] = rowmax_kind == 0 ? urandf(0.01f, 4.0f) : rowmax_kind == 1 ? 0.0f : 3e-37f;
+    // the device storage: codes packed by the executor's own packer, one byte per step
+    std::vector<unsigned char> qs((size_t)(n / 2 + qoff)), st((size_t)(N * nb)); // exact sizes
+    if (rt_cuda_pack(IR_NF4, qf.data(), n, qs.data() + qoff, nullptr) != 0) {
+        printf("  FAIL rt_cuda_pack refused valid codes\n");
+        g_fail++;
+        return;
+    }
+    for (int64_t i = 0; i < N * nb; i++) st[(size_t)i] = (unsigned char)sf[(size_t)i];
+    std::vector<T> ws((size_t)(n + woff));
+    T *w = ws.data() + woff;
+    for (int64_t i = 0; i < n; i++) from_f(w[i], NAN);
+    const unsigned char *q = qs.data() + qoff;
+    emu_launch(emu_dim3{grid, 1, 1}, 256, no_smem, sizeof no_smem, [&] {
+        if (b16) axo_dequant_nf4_bf16(q, st.data(), rmax.data(), (bf *)w, N, K);
+        else axo_dequant_nf4_f32(q, st.data(), rmax.data(), (float *)w, N, K);
+    });
+    ck_dequant_nf4_f32(qf.data(), sf.data(), rmax.data(), ref.data(), N, K);
+    for (int64_t i = 0; i < n; i++) {
+        ref[(size_t)i] = cpu_round(ref[(size_t)i], b16);
+        got[(size_t)i] = to_f(w[i]);
+    }
+    char what[160];
+    snprintf(what, sizeof what, "dequant_nf4 %s [%lld,%lld]%s%s grid=%u rowmax %s", b16 ? "bf16" : "f32", (long long)N,
+             (long long)K, qoff ? " codes misaligned" : "", woff ? " result misaligned" : "", grid,
+             rowmax_kind == 0 ? "random" : rowmax_kind == 1 ? "0" : "3e-37 (subnormal scales)");
+    if (same_bits(what, got.data(), ref.data(), n)) printf("  ok   %s\n", what);
+}
+
+int main() {
+    // dropout: vector path + tail (n % 8 != 0), scalar path (misaligned), a grid far smaller than the work
+    const double ps[] = {0.0, 0.1, 0.5, 0.9};
+    for (double p : ps) {
+        dropout_case<float>(100003, p, 1234, 7, 0, false, 8);
+        dropout_case<bf>(100003, p, 1234, 7, 0, false, 8);
+    }
+    dropout_case<float>(1, 0.5, 1, 2, 0, false, 1);
+    dropout_case<bf>(7, 0.5, 1, 2, 0, false, 1);
+    dropout_case<float>(4099, 0.3, 0xdeadbeefu, 3000000000u, 1, false, 3);
+    dropout_case<bf>(4099, 0.3, 0xdeadbeefu, 3000000000u, 1, false, 3);
+    dropout_case<float>(20000, 0.2, 99, 5, 0, true, 4); // y aliases x (a recompute writes over its input)
+    dropout_case<bf>(20000, 0.2, 99, 5, 0, true, 4);
+    // dequant: word + vector path, byte loads, scalar stores, grid-stride; every K block count 1..5
+    for (int b16 = 0; b16 < 2; b16++)
+        for (int64_t K : {64, 192, 320})
+            for (int qoff = 0; qoff < 2; qoff++)
+                for (int woff = 0; woff < 2; woff++) {
+                    if (b16) dequant_case<bf>(67, K, qoff, woff, 2, 0);
+                    else dequant_case<float>(67, K, qoff, woff, 2, 0);
+                }
+    dequant_case<float>(1, 64, 0, 0, 1, 0);
+    dequant_case<bf>(3, 128, 0, 0, 5, 1);
+    dequant_case<float>(5, 256, 0, 0, 1, 2);
+    dequant_case<bf>(5, 256, 0, 0, 1, 2);
+    dequant_case<float>(200, 4096, 0, 0, 100, 0); // a full-size grid: ceil(N K / 8 / 256)
+    // K even but not a multiple of 64: a shorter last block (K % 8 == 0: one scale per word), words that
+    // straddle rows (K % 8 != 0: a scale per element), a last partial word (N K % 8 != 0)
+    for (int b16 = 0; b16 < 2; b16++)
+        for (int64_t K : {232, 70, 100, 2, 6})
+            for (int64_t N : {1, 5, 33})
+                for (int off = 0; off < 2; off++) {
+                    if (b16) dequant_case<bf>(N, K, off, off, 2, 0);
+                    else dequant_case<float>(N, K, off, off, 2, 0);
+                }
+    printf("%d cases, %d failed\n", g_cases, g_fail);
+    return g_fail ? 1 : 0;
+}
