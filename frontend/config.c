@@ -499,8 +499,17 @@ static void apply_special(loader *L, const fe_ypair *p) {
         int i = y_enum(L, k, v, names, 3);
         if (i >= 0) c->lr_scheduler = (fe_sched)i;
     } else if (!strcmp(k, "optimizer")) {
-        static const char *const names[] = {"adamw_torch", "adamw_torch_fused", "adamw_hf"};
-        int i = y_enum(L, k, v, names, 3);
+        /* paged_adamw_32bit (Axolotl's QLoRA examples) is AdamW with f32
+         * state whose pages bitsandbytes may spill to the host under memory
+         * pressure: the same updates; axo plans memory ahead instead */
+        static const char *const names[] = {"adamw_torch", "adamw_torch_fused", "adamw_hf", "paged_adamw_32bit"};
+        const char *s = fe_y_text(v);
+        if (s && (strstr(s, "8bit") || strstr(s, "4bit") || strstr(s, "fp8"))) {
+            not_implemented(L, v, "%s: low-bit optimizer state is not implemented; use adamw_torch (or "
+                                  "paged_adamw_32bit): AdamW with f32 state", k);
+            return;
+        }
+        int i = y_enum(L, k, v, names, 4);
         if (i >= 0) c->optimizer = names[i];
     } else if (!strcmp(k, "ring_attn_func")) {
         static const char *const names[] = {"varlen_llama3", "batch_ring", "batch_zigzag", "batch_stripe"};
@@ -882,7 +891,7 @@ void fe_config_canonical(const fe_config *c, ax_buf *out) {
     I("warmup_steps", c->warmup_steps);
     D("warmup_ratio", c->warmup_ratio);
     D("weight_decay", c->weight_decay);
-    S("optimizer", "adamw"); /* adamw_torch, adamw_torch_fused and adamw_hf are one algorithm */
+    S("optimizer", "adamw"); /* adamw_torch, adamw_torch_fused, adamw_hf and paged_adamw_32bit are one algorithm */
     D("adam_beta1", c->adam_beta1);
     D("adam_beta2", c->adam_beta2);
     D("adam_epsilon", c->adam_epsilon);

@@ -336,11 +336,13 @@ static void test_enum_errors(void) {
     expect_error("lr_scheduler: polynomial\n", "cfg.yml:1:15",
                  "lr_scheduler: expected one of constant, linear, cosine, found \"polynomial\"");
     expect_error("optimizer: sgd\n", "cfg.yml:1:12",
-                 "optimizer: expected one of adamw_torch, adamw_torch_fused, adamw_hf, found \"sgd\"");
+                 "optimizer: expected one of adamw_torch, adamw_torch_fused, adamw_hf, paged_adamw_32bit, found \"sgd\"");
+    expect_error("optimizer: adamw_bnb_8bit\n", "cfg.yml:1:12", "optimizer: low-bit optimizer state is not implemented");
+    expect_error("optimizer: paged_adamw_8bit\n", "cfg.yml:1:12", "optimizer: low-bit optimizer state is not implemented");
     expect_error("adapter: ia3\n", "cfg.yml:1:10", "adapter: expected one of lora, qlora, found \"ia3\"");
     expect_error("ring_attn_func: zigzag\n", "cfg.yml:1:17", "ring_attn_func: expected one of varlen_llama3");
-    static const char *const ok[] = {"adamw_torch", "adamw_torch_fused", "adamw_hf"};
-    for (int i = 0; i < 3; i++) {
+    static const char *const ok[] = {"adamw_torch", "adamw_torch_fused", "adamw_hf", "paged_adamw_32bit"};
+    for (int i = 0; i < 4; i++) {
         char y[64];
         snprintf(y, sizeof y, "optimizer: %s\n", ok[i]);
         run r;
