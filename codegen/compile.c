@@ -332,6 +332,16 @@ int cg_compile(const cg_options *o, cg_result *r, ax_diag *d) {
         pc.shard.reshard_after_forward = cfg.fsdp.reshard_after_forward;
         pc.shard.offload_params = pc.shard.offload_optimizer = cfg.fsdp.offload_params;
     }
+    /* Whether offloaded buffers are page-locked, which lets the CUDA
+     * executor copy them asynchronously (docs/cuda-runtime.md): DeepSpeed's
+     * pin_memory of each offload (default false), always for FSDP (torch's
+     * CPU offload pins). The runtime knows only the plan: module attrs. */
+    if (pc.shard.offload_params || pc.shard.offload_optimizer) {
+        int pin_p = cfg.ds.present ? cfg.ds.offload_param_pin_memory : 1;
+        int pin_o = cfg.ds.present ? cfg.ds.offload_optimizer_pin_memory : 1;
+        ir_module_set_attr(m, ir_ai("offload.pin_memory_param", pin_p ? 1 : 0));
+        ir_module_set_attr(m, ir_ai("offload.pin_memory_optimizer", pin_o ? 1 : 0));
+    }
     /* ZeRO-3/FSDP: the next unit's parameters are gathered while the
      * current one computes (FSDP2's default prefetch of one unit) */
     pc.sched.prefetch = pc.shard.stage >= 3 ? 1 : 0;

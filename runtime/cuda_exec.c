@@ -144,6 +144,23 @@ typedef struct kmod {
 #endif
 } kmod;
 
+/* A block of host memory for CPU offload (hm_alloc). */
+typedef struct hblock {
+    const char *base;
+    int64_t bytes;
+    int pinned;
+} hblock;
+
+/* An asynchronous copy whose completion the host has not seen yet
+ * (checking modes): [host, host + bytes) is being read (to the device) or
+ * written (to the host) by the copy engine; done once hvc[stream] >= seq. */
+typedef struct inflight {
+    const char *host;
+    int64_t bytes;
+    int stream, to_host;
+    uint32_t seq;
+} inflight;
+
 typedef struct kfn {
     const char *entry, *sig;
     int64_t smem_set; /* dynamic shared memory limit raised to this */
@@ -179,6 +196,22 @@ struct rt_cuda_dev {
 #endif
     uint64_t ws; /* cuBLASLt workspace */
     int64_t ws_bytes;
+    int sync_copies; /* AXO_CUDA_SYNC_COPIES: offload copies synchronous even from pinned memory */
+    /* offload memory (sorted by base): a copy may be asynchronous only if
+     * its host side lies in a pinned block */
+    hblock *hblocks;
+    int nhblocks, caphblocks;
+    int64_t dry_pin_limit, dry_pinned;
+    /* Checking modes (dry runs, AXO_CUDA_POISON): what the host knows of
+     * the asynchronous copies, as vector clocks over the streams. Each async
+     * copy on stream s takes seq ++svc[s][s]; svc[s][t] is the latest copy
+     * of stream t ordered before the next work of stream s (its own, or
+     * through the events it waited for); an event captures its stream's
+     * clock; hvc[t] is the latest copy of stream t the host has seen
+     * complete (an event or stream synchronisation joins that clock). */
+    uint32_t svc[IR_NSTREAMS][IR_NSTREAMS], hvc[IR_NSTREAMS];
+    inflight *fl;
+    int nfl, capfl;
 };
 
 #ifdef AXO_HAVE_CUDA
@@ -381,8 +414,11 @@ static int dv_h2d(rt_cuda_dev *dev, uint64_t dst, const void *host, int64_t byte
 #endif
 }
 
+static void host_saw(rt_cuda_dev *dev, const uint32_t *vc);
+
 static int dv_sync(rt_cuda_dev *dev, const char *where, ax_diag *d) {
     dev->counts.syncs++;
+    if (checking(dev)) host_saw(dev, dev->svc[dev->cur]); /* what the stream waited for is done too */
     if (dev->dry) return 0;
 #ifdef AXO_HAVE_CUDA
     return ck(d, where, "cudaStreamSynchronize", cudaStreamSynchronize(dev->stream));
@@ -455,6 +491,219 @@ static void dv_host_free(rt_cuda_dev *dev, void *p) {
 #endif
 }
 
+/* ---- CPU offload: host memory and copies -------------------------------------------
+ * Offload memory is allocated once per state in a few blocks, page-locked
+ * where the plan asks for it. Only a copy whose host side is pinned can
+ * run on the copy engine while the host goes on; from pageable memory the
+ * driver stages the bytes through its own buffer, synchronously with the
+ * host, so nothing overlaps anyway. So hm_copy decides by the block:
+ * pinned, the copy is queued and returns; pageable (or
+ * AXO_CUDA_SYNC_COPIES), it also waits for its stream, so that the host
+ * buffer is free (or filled) on return, as before there was pinning. */
+static hblock *hblock_of(const rt_cuda_dev *dev, const void *p, int64_t bytes) {
+    const char *c = p;
+    int lo = 0, hi = dev->nhblocks - 1;
+    while (lo <= hi) { /* the last block with base <= p */
+        int mid = (lo + hi) / 2;
+        if (dev->hblocks[mid].base <= c) lo = mid + 1;
+        else hi = mid - 1;
+    }
+    if (hi < 0 || bytes < 0) return NULL;
+    hblock *b = &dev->hblocks[hi];
+    return c - b->base + bytes <= b->bytes ? b : NULL;
+}
+
+int rt_cuda_host_pinned(const rt_cuda_dev *dev, const void *p) {
+    const hblock *b = hblock_of(dev, p, 1);
+    return b ? b->pinned : -1;
+}
+
+static int pin_warned; /* one warning per process, however many ranks and blocks */
+static const char *human(int64_t b, char *buf, size_t cap);
+
+/* Zeroed host memory for offload, pinned if pin and the driver (or the dry
+ * run's limit) allows it, else pageable with one warning per process. */
+static void *hm_alloc(rt_cuda_dev *dev, int64_t bytes, int pin, const char *what, ax_diag *d) {
+    size_t b = (size_t)(bytes > 0 ? bytes : 1);
+    void *p = NULL;
+    int pinned = 0;
+    char why[200] = "";
+    if (pin && dev->dry) {
+        if (dev->dry_pin_limit < 0 || (dev->dry_pin_limit > 0 && dev->dry_pinned + (int64_t)b > dev->dry_pin_limit))
+            snprintf(why, sizeof why, "the dry run may pin %lld bytes",
+                     (long long)(dev->dry_pin_limit > 0 ? dev->dry_pin_limit - dev->dry_pinned : 0));
+        else if ((p = calloc(1, b)) != NULL)
+            pinned = 1, dev->dry_pinned += (int64_t)b;
+    } else if (pin) {
+#ifdef AXO_HAVE_CUDA
+        cudaError_t e = cudaHostAlloc(&p, b, cudaHostAllocPortable);
+        if (e == cudaSuccess) {
+            memset(p, 0, b);
+            pinned = 1;
+        } else {
+            p = NULL;
+            cudaGetLastError(); /* not sticky: the run goes on with pageable memory */
+            snprintf(why, sizeof why, "cudaHostAlloc: %s", cudaGetErrorString(e));
+        }
+#endif
+    }
+    if (pin && !pinned) {
+        char h[32];
+        dev->counts.pin_fallbacks++;
+        if (!__atomic_exchange_n(&pin_warned, 1, __ATOMIC_RELAXED))
+            fprintf(stderr,
+                    "axorun: warning: cannot pin %s of host memory for %s (%s): CPU offload uses pageable memory, so "
+                    "its copies are synchronous (no overlap with compute). Raise the locked-memory limit (ulimit -l; "
+                    "docker run --ulimit memlock=-1) or set the offload's pin_memory to false\n",
+                    human((int64_t)b, h, sizeof h), what, why);
+    }
+    if (!p) p = calloc(1, b);
+    if (p && dev->nhblocks == dev->caphblocks) {
+        int cap = dev->caphblocks ? 2 * dev->caphblocks : 8;
+        hblock *nb = realloc(dev->hblocks, sizeof *nb * (size_t)cap);
+        if (nb) {
+            dev->hblocks = nb;
+            dev->caphblocks = cap;
+        } else {
+#ifdef AXO_HAVE_CUDA
+            if (pinned && !dev->dry) cudaFreeHost(p);
+            else free(p);
+#else
+            free(p);
+#endif
+            if (pinned && dev->dry) dev->dry_pinned -= (int64_t)b;
+            p = NULL;
+        }
+    }
+    if (!p) {
+        ax_error(d, "cuda", "out of host memory allocating %s (%lld bytes)", what, (long long)b);
+        return NULL;
+    }
+    int i = dev->nhblocks;
+    while (i > 0 && dev->hblocks[i - 1].base > (const char *)p) {
+        dev->hblocks[i] = dev->hblocks[i - 1];
+        i--;
+    }
+    dev->hblocks[i] = (hblock){p, (int64_t)b, pinned};
+    dev->nhblocks++;
+    return p;
+}
+
+static void hm_free(rt_cuda_dev *dev, void *p) {
+    if (!p) return;
+    int pinned = 0;
+    for (int i = 0; i < dev->nhblocks; i++)
+        if (dev->hblocks[i].base == (const char *)p) {
+            pinned = dev->hblocks[i].pinned;
+            if (pinned && dev->dry) dev->dry_pinned -= dev->hblocks[i].bytes;
+            memmove(&dev->hblocks[i], &dev->hblocks[i + 1], sizeof(hblock) * (size_t)(dev->nhblocks - i - 1));
+            dev->nhblocks--;
+            break;
+        }
+#ifdef AXO_HAVE_CUDA
+    if (pinned && !dev->dry) {
+        cudaFreeHost(p);
+        return;
+    }
+#endif
+    free(p);
+}
+
+static void vc_join(uint32_t *a, const uint32_t *b) {
+    for (int s = 0; s < IR_NSTREAMS; s++)
+        if (b[s] > a[s]) a[s] = b[s];
+}
+
+/* The host has seen the work behind clock vc complete: the copies it
+ * covers are no longer in flight. */
+static void host_saw(rt_cuda_dev *dev, const uint32_t *vc) {
+    vc_join(dev->hvc, vc);
+    int k = 0;
+    for (int i = 0; i < dev->nfl; i++)
+        if (dev->hvc[dev->fl[i].stream] < dev->fl[i].seq) dev->fl[k++] = dev->fl[i];
+    dev->nfl = k;
+}
+
+/* Checking modes: may the host touch [p, p + bytes) now (write: write it)?
+ * Not while an asynchronous copy it has not seen complete writes that
+ * memory, nor, for a write, while one reads it. 0, or -1 naming the copy. */
+static int host_touch(rt_cuda_dev *dev, const void *p, int64_t bytes, int write, const char *where, const char *what,
+                      ax_diag *d) {
+    if (!checking(dev) || bytes <= 0) return 0;
+    const char *lo = p, *hi = lo + bytes;
+    for (int i = 0; i < dev->nfl; i++) {
+        const inflight *e = &dev->fl[i];
+        if (lo < e->host + e->bytes && e->host < hi && (write || e->to_host)) {
+            ax_error(d, where,
+                     "internal error: the host %s %s while an asynchronous copy %s it (stream %d, copy %u) is not "
+                     "known to be complete: a host node must wait for the copies it reads, and host memory must not "
+                     "be rewritten before the copies that read it are done",
+                     write ? "writes" : "reads", what, e->to_host ? "into" : "from", e->stream, e->seq);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* An offload copy between offload host memory and the device, on the
+ * current stream: asynchronous if the host block is pinned (and
+ * AXO_CUDA_SYNC_COPIES is off), else the stream is synchronised after it.
+ * 1 queued, 0 done, -1 error. A dry run writes zero bytes to the host. */
+static int hm_copy(rt_cuda_dev *dev, int to_host, void *host, uint64_t dptr, int64_t bytes, const char *where,
+                   ax_diag *d) {
+    if (bytes <= 0) return 0;
+    if (checking(dev) && !inside(dev, dptr, bytes))
+        return bad_extent(dev, where, to_host ? "copy to the host" : "copy to the device", dptr, bytes, d);
+    const hblock *hb = hblock_of(dev, host, bytes);
+    if (!hb) {
+        ax_error(d, where, "internal error: the host side of a copy (%lld bytes) is not inside one block of the "
+                           "executor's offload memory", (long long)bytes);
+        return -1;
+    }
+    int async = hb->pinned && !dev->sync_copies;
+    const char *lo = host, *hi = lo + bytes;
+    if (checking(dev)) /* another stream's copy that writes this host memory, or that it writes while the other reads */
+        for (int i = 0; i < dev->nfl; i++) {
+            const inflight *e = &dev->fl[i];
+            if (lo < e->host + e->bytes && e->host < hi && e->stream != dev->cur && (to_host || e->to_host)) {
+                ax_error(d, where, "internal error: a copy %s host memory that a copy on stream %d still %s",
+                         to_host ? "writes" : "reads", e->stream, e->to_host ? "writes" : "reads");
+                return -1;
+            }
+        }
+    dev->counts.copies++;
+    if (async) dev->counts.async_copies++;
+    else dev->counts.sync_copies++;
+    if (dev->dry) {
+        if (to_host) memset(host, 0, (size_t)bytes);
+    } else {
+#ifdef AXO_HAVE_CUDA
+        void *dp = (void *)(uintptr_t)dptr;
+        cudaError_t e = to_host ? cudaMemcpyAsync(host, dp, (size_t)bytes, cudaMemcpyDeviceToHost, dev->stream)
+                                : cudaMemcpyAsync(dp, host, (size_t)bytes, cudaMemcpyHostToDevice, dev->stream);
+        if (ck(d, where, to_host ? "cudaMemcpyAsync (device to host)" : "cudaMemcpyAsync (host to device)", e))
+            return -1;
+#else
+        return -1;
+#endif
+    }
+    if (!async) return dv_sync(dev, where, d);
+    if (checking(dev)) {
+        if (dev->nfl == dev->capfl) {
+            int cap = dev->capfl ? 2 * dev->capfl : 64;
+            inflight *f = realloc(dev->fl, sizeof *f * (size_t)cap);
+            if (!f) {
+                ax_error(d, where, "out of host memory");
+                return -1;
+            }
+            dev->fl = f;
+            dev->capfl = cap;
+        }
+        dev->fl[dev->nfl++] = (inflight){host, bytes, dev->cur, to_host, ++dev->svc[dev->cur][dev->cur]};
+    }
+    return 1;
+}
+
 const char *rt_cuda_dev_name(const rt_cuda_dev *dev, char *buf, size_t cap) {
     snprintf(buf, cap, "%s (%s, %d SMs)", dev->name, dev->arch, dev->sm_count);
     return buf;
@@ -463,6 +712,7 @@ const char *rt_cuda_dev_name(const rt_cuda_dev *dev, char *buf, size_t cap) {
 rt_cuda_counts rt_cuda_dev_counts(const rt_cuda_dev *dev) {
     rt_cuda_counts c = dev->counts;
     c.kernels = dev->nkfns;
+    c.copies_in_flight = dev->nfl;
     return c;
 }
 
@@ -482,6 +732,9 @@ int rt_cuda_dev_open(rt_cuda_dev **out, const rt_cuda_opts *o, ax_diag *d) {
      * (host nodes run on the calling thread) */
     dev->nstreams = o->one_stream || (env_set("AXO_CUDA_STREAMS") && !strcmp(getenv("AXO_CUDA_STREAMS"), "0")) ? 1 : 3;
     dev->graphs = !o->no_graphs && !(env_set("AXO_CUDA_GRAPHS") && !strcmp(getenv("AXO_CUDA_GRAPHS"), "0"));
+    dev->sync_copies =
+        o->sync_copies || (env_set("AXO_CUDA_SYNC_COPIES") && strcmp(getenv("AXO_CUDA_SYNC_COPIES"), "0"));
+    dev->dry_pin_limit = o->dry_pin_limit;
     const char *arch = o->arch && o->arch[0] ? o->arch : env_set("AXO_GPU_ARCH");
     if (dev->dry) {
         snprintf(dev->name, sizeof dev->name, "dry run");
@@ -579,6 +832,8 @@ void rt_cuda_dev_close(rt_cuda_dev *dev) {
     }
     free(dev->gen);
     free(dev->allocs);
+    free(dev->hblocks); /* the states' blocks are freed with them, before */
+    free(dev->fl);
     free(dev);
 }
 
@@ -2069,58 +2324,145 @@ static int g_reduce_scatter(gx *x) {
 
 /* A switch rather than an X-macro table: an op added to ir/ops.def that this
  * executor does not know yet is refused at prepare time, not a build error. */
-/* ---- CPU offload: copies between device memory and the host side (fp32 storage) ---------- */
+/* ---- CPU offload: copies between device memory and the host side ----------------------
+ * Host values keep the CPU executor's storage (fp32 for bf16; rt_prog's
+ * buffers), but what crosses the bus is the device's bytes, and those live
+ * in offload memory (pinned where the plan asks):
+ *  - to_host writes into its result's slot of the copy arena; the host
+ *    buffer of an f32/i32 result *is* the slot, a bf16 result is widened
+ *    into its fp32 buffer once the copy is known complete (finish_value,
+ *    before the first host node that reads it);
+ *  - to_device sends an f32/i32 host global straight from its block, a bf16
+ *    one from its bf16 image (converted again only after a host node or an
+ *    upload wrote the global), a host value from its slot (filled here from
+ *    the value's fp32 buffer, which may then die).
+ * Why no host memory is rewritten while a copy still reads or writes it:
+ * docs/cuda-runtime.md, "CPU offload". */
 static rt_buf *host_buf(gx *x, int32_t r) {
     return IR_REF_IS_GLOBAL(r) ? &x->st->host.globals[IR_REF_GLOBAL(r)] : &x->pr->host.vals[r];
 }
 
-static int g_to_host(gx *x) {
+static char *copy_slot(const rt_cuda_prog *pr, const rt_cuda_state *st, int32_t v) {
+    return st->copy_arena ? (char *)st->copy_arena + pr->copy_off[v] : NULL; /* none: every slot is empty */
+}
+
+/* To_host result v has arrived (the caller waited for its copy): widen a
+ * bf16 result into its fp32 host buffer. */
+static int finish_value(rt_cuda_prog *pr, rt_cuda_state *st, int32_t v, const char *where, ax_diag *d) {
+    if (pr->pending[v] != 1) return 0;
+    const ir_type *t = &pr->p->values[v].type;
+    rt_buf *h = &pr->host.vals[v];
+    const char *slot = copy_slot(pr, st, v);
+    char what[96];
+    snprintf(what, sizeof what, "the result of node %d (to_host)", pr->p->values[v].node);
+    if (host_touch(pr->dev, slot, ir_local_bytes(pr->m, t), 0, where, what, d)) return -1;
+    if (t->dtype == IR_BF16) {
+        const uint16_t *b = (const uint16_t *)slot;
+        for (int64_t i = 0; i < h->numel; i++) rt_f(h)[i] = ax_bf16_to_f32(b[i]); /* bf16 -> its fp32 value: exact */
+    }
+    pr->pending[v] = 0;
+    return 0;
+}
+
+static int copy_dtype(gx *x, const char *op) {
     ir_dtype t = dt(x, OUT(0));
     if (t != IR_F32 && t != IR_BF16 && t != IR_I32)
-        return unsupported(x, "to_host of dtype %s (f32, bf16, i32 only)", ir_dtype_name(t));
+        return unsupported(x, "%s of dtype %s (f32, bf16, i32 only)", op, ir_dtype_name(t));
+    return 0;
+}
+
+static int g_to_host(gx *x) {
+    if (copy_dtype(x, "to_host")) return -1;
     if (on_host(x, IN(0)) || !on_host(x, OUT(0))) return unsupported(x, "to_host whose operand is not in device memory");
-    if (x->plan) return 0;
-    rt_buf *h = host_buf(x, OUT(0));
-    int64_t n = numel(x, OUT(0));
-    free(h->data);
-    h->data = calloc((size_t)(n > 0 ? n : 1), 4);
-    if (!h->data || h->numel != n) {
-        ax_error(x->d, x->where, "out of host memory (%lld elements)", (long long)n);
+    int32_t v = OUT(0);
+    if (x->pr->copy_off[v] < 0) {
+        ax_error(x->d, x->where, "internal error: the result of to_host has no slot in the copy arena");
         return -1;
     }
-    if (t != IR_BF16) return dv_d2h(x->dev, h->data, ptr(x, IN(0)), n * 4, x->where, x->d);
-    uint16_t *b = malloc(sizeof(uint16_t) * (size_t)(n > 0 ? n : 1));
-    int rc = !b || dv_d2h(x->dev, b, ptr(x, IN(0)), n * 2, x->where, x->d);
-    for (int64_t i = 0; !rc && i < n; i++) rt_f(h)[i] = ax_bf16_to_f32(b[i]); /* bf16 -> its fp32 value: exact */
-    free(b);
-    return rc ? -1 : 0;
+    if (x->plan) return 0;
+    rt_buf *h = host_buf(x, v);
+    int64_t n = numel(x, v), bytes = nbytes(x, v);
+    char *slot = copy_slot(x->pr, x->st, v);
+    if (h->numel != n) {
+        ax_error(x->d, x->where, "internal error: the host result has %lld elements, not %lld", (long long)h->numel,
+                 (long long)n);
+        return -1;
+    }
+    if (!x->pr->alias[v]) free(h->data);
+    h->data = NULL;
+    x->pr->alias[v] = 0;
+    if (dt(x, v) == IR_BF16) { /* widened into this when the copy is done */
+        h->data = calloc((size_t)(n > 0 ? n : 1), 4);
+        if (!h->data) {
+            ax_error(x->d, x->where, "out of host memory (%lld elements)", (long long)n);
+            return -1;
+        }
+    } else { /* f32 / i32: the slot holds the CPU executor's storage already */
+        h->data = slot;
+        x->pr->alias[v] = 1;
+    }
+    x->pr->pending[v] = 1;
+    int rc = hm_copy(x->dev, 1, slot, ptr(x, IN(0)), bytes, x->where, x->d);
+    if (rc < 0) return -1;
+    return rc == 0 ? finish_value(x->pr, x->st, v, x->where, x->d) : 0; /* synchronous: arrived already */
 }
 
 static int g_to_device(gx *x) {
-    ir_dtype t = dt(x, OUT(0));
-    if (t != IR_F32 && t != IR_BF16 && t != IR_I32)
-        return unsupported(x, "to_device of dtype %s (f32, bf16, i32 only)", ir_dtype_name(t));
+    if (copy_dtype(x, "to_device")) return -1;
     if (!on_host(x, IN(0)) || on_host(x, OUT(0))) return unsupported(x, "to_device whose operand is not in host memory");
+    int32_t r = IN(0);
+    ir_dtype t = dt(x, OUT(0));
+    if (!IR_REF_IS_GLOBAL(r) && x->pr->copy_off[r] < 0) {
+        ax_error(x->d, x->where, "internal error: the operand of to_device has no slot in the copy arena");
+        return -1;
+    }
     if (x->plan) return 0;
-    const rt_buf *h = host_buf(x, IN(0));
-    int64_t n = numel(x, OUT(0));
-    if (!h->data || h->numel != n) {
+    const rt_buf *h = host_buf(x, r);
+    int64_t n = numel(x, OUT(0)), bytes = nbytes(x, OUT(0));
+    const rt_cuda_prog *pr = x->pr;
+    int from_copy = !IR_REF_IS_GLOBAL(r) && pr->p->nodes[pr->p->values[r].node].op == IR_OP_to_host;
+    if ((!h->data && !from_copy) || h->numel != n) {
         ax_error(x->d, x->where, "internal error: the host operand is not live (or has %lld elements, not %lld)",
                  (long long)h->numel, (long long)n);
         return -1;
     }
-    /* synchronous: the host buffer may be freed or rewritten right after */
-    if (t != IR_BF16)
-        return dv_h2d(x->dev, ptr(x, OUT(0)), h->data, n * 4, x->where, x->d) || dv_sync(x->dev, x->where, x->d) ? -1 : 0;
-    uint16_t *b = malloc(sizeof(uint16_t) * (size_t)(n > 0 ? n : 1));
-    if (!b) {
-        ax_error(x->d, x->where, "out of host memory");
-        return -1;
+    char *src;
+    if (IR_REF_IS_GLOBAL(r)) {
+        int g = IR_REF_GLOBAL(r);
+        src = t == IR_BF16 ? x->st->img ? x->st->img[g] : NULL : (char *)h->data;
+        if (!src) {
+            ax_error(x->d, x->where, "internal error: no bf16 image of host global %s", x->pr->m->globals[g].name);
+            return -1;
+        }
+        if (t == IR_BF16 && !x->st->img_ok[g]) { /* the global changed since the image was made */
+            if (host_touch(x->dev, src, bytes, 1, x->where, "the bf16 image of a host global", x->d)) return -1;
+            uint16_t *b = (uint16_t *)src;
+            for (int64_t i = 0; i < n; i++) b[i] = ax_f32_to_bf16(rt_f(h)[i]); /* already bf16-rounded: exact */
+            x->st->img_ok[g] = 1;
+        }
+    } else if (from_copy) { /* a round trip: the slot holds the device's bytes */
+        src = copy_slot(pr, x->st, r);
+        if (x->pr->pending[r] == 1) { /* not ordered by any event: wait for that copy's stream */
+            int cur = x->dev->cur;
+            dv_use_stream(x->dev, pr->node_stream[pr->p->values[r].node]);
+            int rc = dv_sync(x->dev, x->where, x->d);
+            dv_use_stream(x->dev, cur);
+            if (rc || finish_value(x->pr, x->st, r, x->where, x->d)) return -1;
+        }
+    } else { /* a value a host node made: its bytes into its slot, once (a second copy may read it meanwhile) */
+        src = copy_slot(pr, x->st, r);
+        if (x->pr->pending[r] != 2) {
+            if (host_touch(x->dev, src, bytes, 1, x->where, "the slot of a to_device operand", x->d)) return -1;
+            if (t == IR_BF16) {
+                uint16_t *b = (uint16_t *)src;
+                for (int64_t i = 0; i < n; i++) b[i] = ax_f32_to_bf16(rt_f(h)[i]); /* already bf16-rounded: exact */
+            } else {
+                memcpy(src, h->data, (size_t)bytes);
+            }
+            x->pr->pending[r] = 2;
+        }
     }
-    for (int64_t i = 0; i < n; i++) b[i] = ax_f32_to_bf16(rt_f(h)[i]); /* already bf16-rounded: exact */
-    int rc = dv_h2d(x->dev, ptr(x, OUT(0)), b, n * 2, x->where, x->d) || dv_sync(x->dev, x->where, x->d);
-    free(b);
-    return rc ? -1 : 0;
+    return hm_copy(x->dev, 0, src, ptr(x, OUT(0)), bytes, x->where, x->d) < 0 ? -1 : 0;
 }
 
 /* Rotates x one step along the axis ring (bits: f32, bf16 or i32). */
@@ -2230,6 +2572,62 @@ static void set_where(gx *x, int i) {
 }
 
 /* ==== state ======================================================================= */
+/* Offload memory classes: 0 the parameters (DeepSpeed's offload_param), 1
+ * gradients, master weights and moments (offload_optimizer). */
+static int host_class(const ir_global *G) { return G->role == IR_ROLE_PARAM ? 0 : 1; }
+
+/* Whether the plan wants class c pinned; a plan that does not say (older,
+ * or written by hand) gets pinned memory, as FSDP does. */
+static int pin_wanted(const ir_module *m, int c) {
+    const ir_attr *a = ir_module_attr(m, c == 0 ? "offload.pin_memory_param" : "offload.pin_memory_optimizer");
+    return !(a && a->kind == IR_ATTR_INT && a->i == 0);
+}
+
+static const char *class_what(int c) {
+    return c == 0 ? "the offloaded parameters" : "the offloaded gradients and optimizer state";
+}
+
+/* Counts a block of offload memory as pinned or pageable. */
+static void count_block(rt_cuda_state *st, const void *p, int64_t bytes) {
+    if (!p) return;
+    if (rt_cuda_host_pinned(st->dev, p) == 1) st->pinned_bytes += bytes;
+    else st->pageable_bytes += bytes;
+}
+
+/* The host globals' blocks: one allocation per class, each global at an
+ * aligned offset, zeroed. */
+static int host_globals_init(rt_cuda_state *st, ax_diag *d) {
+    const ir_module *m = st->m;
+    int64_t sum[2] = {0, 0};
+    for (int g = 0; g < m->nglobals; g++)
+        if (ir_global_on_host(&m->globals[g]))
+            sum[host_class(&m->globals[g])] += ALIGN(4 * rt_local_numel(m, &m->globals[g].type));
+    if (!sum[0] && !sum[1]) return 0;
+    st->host.m = m;
+    st->host.globals = calloc((size_t)m->nglobals, sizeof *st->host.globals);
+    if (!st->host.globals) {
+        ax_error(d, "cuda", "out of host memory");
+        return -1;
+    }
+    int64_t off[2] = {0, 0};
+    for (int c = 0; c < 2; c++) {
+        if (!sum[c]) continue;
+        if (!(st->host_blk[c] = hm_alloc(st->dev, sum[c], pin_wanted(m, c), class_what(c), d))) return -1;
+        count_block(st, st->host_blk[c], sum[c]);
+    }
+    for (int g = 0; g < m->nglobals; g++) {
+        if (!ir_global_on_host(&m->globals[g])) continue;
+        int c = host_class(&m->globals[g]);
+        rt_buf *b = &st->host.globals[g];
+        b->type = m->globals[g].type;
+        b->numel = rt_local_numel(m, &b->type);
+        b->data = (char *)st->host_blk[c] + off[c]; /* float and int32 are 4 bytes, as the CPU executor stores them */
+        off[c] += ALIGN(4 * b->numel);
+        st->host_bytes += 4 * b->numel;
+    }
+    return 0;
+}
+
 int rt_cuda_state_init(rt_cuda_state *st, rt_cuda_dev *dev, const ir_module *m, ax_diag *d) {
     memset(st, 0, sizeof *st);
     st->m = m;
@@ -2248,25 +2646,9 @@ int rt_cuda_state_init(rt_cuda_state *st, rt_cuda_dev *dev, const ir_module *m, 
                      ir_dtype_name(t));
             return -1;
         }
-        if (ir_global_on_host(&m->globals[g])) { /* offload: a host block, no device buffer */
-            if (!st->host.globals) {
-                st->host.m = m;
-                st->host.globals = calloc((size_t)m->nglobals, sizeof *st->host.globals);
-                if (!st->host.globals) {
-                    ax_error(d, "cuda", "out of host memory");
-                    return -1;
-                }
-            }
-            if (rt_buf_alloc_local(m, &st->host.globals[g], m->globals[g].type) != 0) {
-                ax_error(d, m->globals[g].name, "out of host memory");
-                return -1;
-            }
-            st->host_bytes += 4 * st->host.globals[g].numel;
-            continue;
-        }
-        st->gbytes[g] = ir_local_bytes(m, &m->globals[g].type);
+        if (!ir_global_on_host(&m->globals[g])) st->gbytes[g] = ir_local_bytes(m, &m->globals[g].type);
     }
-    return 0;
+    return host_globals_init(st, d); /* offload: host blocks, no device buffers */
 }
 
 void rt_cuda_state_free(rt_cuda_state *st) {
@@ -2275,8 +2657,13 @@ void rt_cuda_state_free(rt_cuda_state *st) {
         for (int g = 0; g < st->m->nglobals; g++) dv_free(st->dev, st->globals[g]);
     dv_free(st->dev, st->arena);
     dv_free(st->dev, st->scratch);
-    if (st->host.globals)
-        for (int g = 0; g < st->m->nglobals; g++) rt_buf_free(&st->host.globals[g]);
+    for (int c = 0; c < 2; c++) { /* the host globals' data lie in these */
+        hm_free(st->dev, st->host_blk[c]);
+        hm_free(st->dev, st->img_blk[c]);
+    }
+    hm_free(st->dev, st->copy_arena);
+    free(st->img);
+    free(st->img_ok);
     free(st->host.globals);
     free(st->globals);
     free(st->gbytes);
@@ -2287,6 +2674,90 @@ void rt_cuda_state_free(rt_cuda_state *st) {
 static int keep_device(const ir_program *p, int32_t v, void *ctx) {
     (void)ctx;
     return !ir_value_on_host(p, v);
+}
+
+static int keep_marked(const ir_program *p, int32_t v, void *ctx) {
+    (void)p;
+    return ((const uint8_t *)ctx)[v];
+}
+
+/* Does host node n write global operand k (an effect's target; AdamW's
+ * moments too)? */
+static int host_writes(const ir_node *n, int k) {
+    return (ir_ops[n->op].flags & IR_F_EFFECT) && (k == 0 || (n->op == IR_OP_adamw && (k == 2 || k == 3)));
+}
+
+/* Offload: the copy arena's slots, and what each host node waits for.
+ * A host node waits, per device stream, for the latest of: the nodes its
+ * `wait` list names, the producers of its operands (to_host copies), and
+ * the device nodes that read a global it writes (to_device copies from
+ * the global's block or image); so a plan whose waits miss one is still
+ * run right, and counted (host_waits_unplanned). */
+static int offload_prepare(rt_cuda_prog *pr, rt_cuda_state *st, ax_diag *d) {
+    const ir_program *p = pr->p;
+    const ir_module *m = st->m;
+    size_t nv = (size_t)p->nvalues + 1, nn = (size_t)p->nnodes + 1, ng = (size_t)m->nglobals + 1;
+    uint8_t *staged = calloc(nv, 1);
+    int32_t *reader = malloc(sizeof(int32_t) * ng * IR_NSTREAMS); /* per global and stream: the last device reader */
+    pr->copy_off = malloc(sizeof *pr->copy_off * nv);
+    pr->pending = calloc(nv, 1);
+    pr->alias = calloc(nv, 1);
+    pr->hwait = malloc(sizeof *pr->hwait * nn * IR_NSTREAMS);
+    pr->hwait_extra = calloc(nn * IR_NSTREAMS, 1);
+    if (!staged || !reader || !pr->copy_off || !pr->pending || !pr->alias || !pr->hwait || !pr->hwait_extra) {
+        free(staged);
+        free(reader);
+        ax_error(d, p->name, "out of host memory");
+        return -1;
+    }
+    /* slots: to_host results (the copy writes there) and host values a
+     * to_device sends (filled just before it), each of its device bytes,
+     * planned with the streams' ordering like the device arena */
+    for (int i = 0; i < p->nnodes; i++) {
+        const ir_node *n = &p->nodes[i];
+        if (n->op == IR_OP_to_host) staged[n->out[0]] = 1;
+        if (n->op == IR_OP_to_device && !IR_REF_IS_GLOBAL(n->in[0])) staged[n->in[0]] = 1;
+    }
+    for (int v = 0; v < p->nvalues; v++) pr->copy_off[v] = -1;
+    pr->copy_bytes = ir_arena_plan(m, p, keep_marked, staged, pr->copy_off, NULL);
+    for (size_t i = 0; i < nn * IR_NSTREAMS; i++) pr->hwait[i] = -1;
+    for (size_t i = 0; i < ng * IR_NSTREAMS; i++) reader[i] = -1;
+    for (int i = 0; i < p->nnodes; i++) {
+        const ir_node *n = &p->nodes[i];
+        int s = pr->node_stream[i];
+        if (s >= 0) { /* a device node: remember what it reads */
+            for (int k = 0; k < n->nin; k++)
+                if (IR_REF_IS_GLOBAL(n->in[k])) reader[(size_t)IR_REF_GLOBAL(n->in[k]) * IR_NSTREAMS + s] = i;
+            continue;
+        }
+        int32_t *hw = pr->hwait + (size_t)i * IR_NSTREAMS, need[IR_NSTREAMS];
+        for (int t = 0; t < IR_NSTREAMS; t++) need[t] = -1;
+        const ir_attr *w = ir_attr_find(n->attrs, n->nattrs, "wait");
+        for (int k = 0; w && w->kind == IR_ATTR_INTS && k < w->n; k++) {
+            int64_t j = w->ints[k]; /* checked by the caller: 0 <= j < i */
+            int t = pr->node_stream[j];
+            if (t >= 0 && j > hw[t]) hw[t] = (int32_t)j;
+        }
+        for (int k = 0; k < n->nin; k++) {
+            int32_t r = n->in[k];
+            if (!IR_REF_IS_GLOBAL(r)) {
+                int j = p->values[r].node, t = pr->node_stream[j];
+                if (t >= 0 && j > need[t]) need[t] = j;
+            } else if (host_writes(n, k)) {
+                for (int t = 0; t < IR_NSTREAMS; t++) {
+                    int j = reader[(size_t)IR_REF_GLOBAL(r) * IR_NSTREAMS + t];
+                    if (j > need[t]) need[t] = j;
+                }
+            }
+        }
+        for (int t = 0; t < IR_NSTREAMS; t++) {
+            if (need[t] > hw[t]) hw[t] = need[t], pr->hwait_extra[(size_t)i * IR_NSTREAMS + t] = 1;
+            if (hw[t] >= 0 && pr->scheduled) pr->rec[hw[t]] = 1; /* unscheduled: host nodes synchronise everything */
+        }
+    }
+    free(staged);
+    free(reader);
+    return 0;
 }
 
 int rt_cuda_prog_init(rt_cuda_prog *pr, rt_cuda_state *st, const ir_program *p, ax_diag *d) {
@@ -2326,6 +2797,15 @@ int rt_cuda_prog_init(rt_cuda_prog *pr, rt_cuda_state *st, const ir_program *p, 
             if (pr->node_stream[j] >= 0 && pr->node_stream[j] != pr->node_stream[i]) pr->rec[j] = 1;
         }
     }
+    for (int i = 0; i < p->nnodes && !pr->has_host; i++) pr->has_host = ir_node_on_host(&p->nodes[i]);
+    for (int v = 0; v < p->nvalues && !pr->has_host; v++) pr->has_host = ir_value_on_host(p, v);
+    /* without the schedule pass's streams and waits, host nodes wait for the whole device (see rt_cuda_prog_run) */
+    pr->scheduled = ir_module_attr(st->m, "schedule.streams") != NULL;
+    pr->evc = calloc(nn * IR_NSTREAMS, sizeof *pr->evc);
+    if (!pr->evc || (pr->has_host && offload_prepare(pr, st, d) != 0)) {
+        if (!pr->evc) ax_error(d, p->name, "out of host memory");
+        return -1;
+    }
 #ifdef AXO_HAVE_CUDA
     if (!st->dev->dry)
         for (int i = 0; i < p->nnodes; i++) {
@@ -2336,8 +2816,6 @@ int rt_cuda_prog_init(rt_cuda_prog *pr, rt_cuda_state *st, const ir_program *p, 
         }
 #endif
     for (int i = 0; i < p->nnodes; i++) pr->stage_off[i] = pr->const_off[i] = -1, pr->flag_slot[i] = -1;
-    for (int i = 0; i < p->nnodes && !pr->has_host; i++) pr->has_host = ir_node_on_host(&p->nodes[i]);
-    for (int v = 0; v < p->nvalues && !pr->has_host; v++) pr->has_host = ir_value_on_host(p, v);
     /* device values in the device arena; host values (offload) in the host program's own buffers */
     pr->arena_bytes = ir_arena_plan(st->m, p, pr->has_host ? keep_device : NULL, NULL, pr->offsets, NULL);
     if (pr->has_host && rt_prog_init(&pr->host, st->m, p, d) != 0) return -1;
@@ -2372,7 +2850,11 @@ void rt_cuda_prog_free(rt_cuda_prog *pr) {
         dv_free(pr->dev, pr->consts_dev);
         dv_host_free(pr->dev, pr->stage_host);
     }
-    if (pr->has_host) rt_prog_free(&pr->host);
+    if (pr->has_host) {
+        for (int v = 0; pr->alias && v < pr->p->nvalues; v++) /* slots of the copy arena, not rt_prog's */
+            if (pr->alias[v]) pr->host.vals[v].data = NULL;
+        rt_prog_free(&pr->host);
+    }
 #ifdef AXO_HAVE_CUDA
     if (pr->events && pr->dev && !pr->dev->dry)
         for (int i = 0; i < pr->p->nnodes; i++)
@@ -2388,6 +2870,12 @@ void rt_cuda_prog_free(rt_cuda_prog *pr) {
     free(pr->events);
     free(pr->rec);
     free(pr->node_stream);
+    free(pr->copy_off);
+    free(pr->pending);
+    free(pr->alias);
+    free(pr->hwait);
+    free(pr->hwait_extra);
+    free(pr->evc);
     free(pr->gemm);
     free(pr->offsets);
     free(pr->stage_off);
@@ -2409,6 +2897,72 @@ static const char *human(int64_t b, char *buf, size_t cap) {
 static int64_t mattr(const ir_module *m, const char *k) {
     const ir_attr *a = ir_module_attr(m, k);
     return a && a->kind == IR_ATTR_INT ? a->i : -1;
+}
+
+/* Offload memory the programs need besides the host globals: the bf16
+ * images of the bf16 host globals some to_device sends (per class, like
+ * their globals) and one copy arena, as large as the largest program's
+ * (programs never run at once, and each ends with every stream drained).
+ * The copy arena holds gradients and optimizer results when the optimizer
+ * is offloaded (its pin flag), else the updated parameters. */
+static int offload_alloc(rt_cuda_state *st, rt_cuda_prog *const *progs, int nprogs, ax_diag *d) {
+    const ir_module *m = st->m;
+    int64_t isum[2] = {0, 0}, cbytes = 0;
+    int any_host = 0, opt_host = 0;
+    uint8_t *need = calloc((size_t)m->nglobals + 1, 1);
+    if (!need) {
+        ax_error(d, "cuda", "out of host memory");
+        return -1;
+    }
+    for (int g = 0; g < m->nglobals; g++) {
+        any_host |= ir_global_on_host(&m->globals[g]);
+        opt_host |= ir_global_on_host(&m->globals[g]) && m->globals[g].role == IR_ROLE_OPT;
+    }
+    for (int i = 0; i < nprogs; i++) {
+        const ir_program *p = progs[i]->p;
+        any_host |= progs[i]->has_host;
+        if (progs[i]->copy_bytes > cbytes) cbytes = progs[i]->copy_bytes;
+        for (int k = 0; k < p->nnodes; k++) {
+            const ir_node *n = &p->nodes[k];
+            if (n->op != IR_OP_to_device || !IR_REF_IS_GLOBAL(n->in[0])) continue;
+            int g = IR_REF_GLOBAL(n->in[0]);
+            if (m->globals[g].type.dtype == IR_BF16 && ir_global_on_host(&m->globals[g])) need[g] = 1;
+        }
+    }
+    if (!any_host) {
+        free(need);
+        return 0;
+    }
+    for (int g = 0; g < m->nglobals; g++)
+        if (need[g]) isum[host_class(&m->globals[g])] += ALIGN(ir_local_bytes(m, &m->globals[g].type));
+    st->img = calloc((size_t)m->nglobals + 1, sizeof *st->img);
+    st->img_ok = calloc((size_t)m->nglobals + 1, 1);
+    int rc = !st->img || !st->img_ok;
+    if (rc) ax_error(d, "cuda", "out of host memory");
+    int64_t off[2] = {0, 0};
+    for (int c = 0; c < 2 && !rc; c++) {
+        char what[96];
+        snprintf(what, sizeof what, "the bf16 images of %s", class_what(c));
+        if (!isum[c]) continue;
+        rc = !(st->img_blk[c] = hm_alloc(st->dev, isum[c], pin_wanted(m, c), what, d));
+        count_block(st, st->img_blk[c], isum[c]);
+    }
+    for (int g = 0; g < m->nglobals && !rc; g++) {
+        if (!need[g]) continue;
+        int c = host_class(&m->globals[g]);
+        st->img[g] = (char *)st->img_blk[c] + off[c];
+        off[c] += ALIGN(ir_local_bytes(m, &m->globals[g].type));
+    }
+    free(need);
+    if (!rc && cbytes > 0) {
+        int c = opt_host ? 1 : 0;
+        char what[96];
+        snprintf(what, sizeof what, "the copies of %s", class_what(c));
+        rc = !(st->copy_arena = hm_alloc(st->dev, cbytes, pin_wanted(m, c), what, d));
+        st->copy_arena_bytes = cbytes;
+        count_block(st, st->copy_arena, cbytes);
+    }
+    return rc ? -1 : 0;
 }
 
 int rt_cuda_state_alloc(rt_cuda_state *st, rt_cuda_prog *const *progs, int nprogs, ax_diag *d) {
@@ -2480,6 +3034,7 @@ int rt_cuda_state_alloc(rt_cuda_state *st, rt_cuda_prog *const *progs, int nprog
             dv_host_alloc(dev, pr->stage_bytes, &pr->stage_host, d))
             return -1;
     }
+    if (offload_alloc(st, progs, nprogs, d) != 0) return -1;
     st->total_bytes = need + dev->ws_bytes;
     st->allocated = 1;
     return dv_sync(dev, "cuda", d);
@@ -2631,6 +3186,7 @@ static int order_node(rt_cuda_prog *pr, int i, ax_diag *d) {
             return -1;
         }
         dev->counts.event_waits++;
+        if (checking(dev)) vc_join(dev->svc[dev->cur], pr->evc + (size_t)j * IR_NSTREAMS);
         if (dev->dry) continue;
 #ifdef AXO_HAVE_CUDA
         if (ck(d, pr->p->name, "cudaStreamWaitEvent", cudaStreamWaitEvent(dev->stream, (cudaEvent_t)pr->events[j], 0)))
@@ -2642,6 +3198,8 @@ static int order_node(rt_cuda_prog *pr, int i, ax_diag *d) {
 
 static int record_node(rt_cuda_prog *pr, int i, ax_diag *d) {
     pr->dev->counts.event_records++;
+    if (checking(pr->dev)) /* the copies this event will stand for */
+        memcpy(pr->evc + (size_t)i * IR_NSTREAMS, pr->dev->svc[pr->dev->cur], sizeof(uint32_t) * IR_NSTREAMS);
     if (pr->dev->dry) return 0;
 #ifdef AXO_HAVE_CUDA
     return ck(d, pr->p->name, "cudaEventRecord", cudaEventRecord((cudaEvent_t)pr->events[i], pr->dev->stream));
@@ -2649,6 +3207,84 @@ static int record_node(rt_cuda_prog *pr, int i, ax_diag *d) {
     (void)i, (void)d;
     return -1;
 #endif
+}
+
+/* Before host node i runs its CPU code: the device work it depends on is
+ * complete (the events of offload_prepare's list; the whole device when
+ * the program has no schedule: *synced says it is still idle), no
+ * collective it may read failed, and the to_host results it reads are in
+ * their host buffers. Then the globals it writes have stale images. */
+static int host_wait(rt_cuda_prog *pr, rt_cuda_state *st, int i, int *synced, int *coll_pending, ax_diag *d) {
+    rt_cuda_dev *dev = pr->dev;
+    const ir_node *n = &pr->p->nodes[i];
+    char where[160], what[96];
+    snprintf(where, sizeof where, "%s node %d (%s, on the host)", pr->p->name, i, ir_ops[n->op].name);
+    if (!pr->scheduled) {
+        if (!*synced && dv_sync_all(dev, pr->p->name, d)) return -1;
+        *synced = 1;
+    } else {
+        for (int t = 0; t < IR_NSTREAMS; t++) {
+            int j = pr->hwait[(size_t)i * IR_NSTREAMS + t];
+            if (j < 0) continue;
+            dev->counts.host_waits++;
+            dev->counts.host_waits_unplanned += pr->hwait_extra[(size_t)i * IR_NSTREAMS + t];
+            if (checking(dev)) host_saw(dev, pr->evc + (size_t)j * IR_NSTREAMS);
+            if (dev->dry) continue;
+#ifdef AXO_HAVE_CUDA
+            if (ck(d, where, "cudaEventSynchronize", cudaEventSynchronize((cudaEvent_t)pr->events[j]))) return -1;
+#endif
+        }
+    }
+    if (*coll_pending && st->coll && st->coll->drain) { /* no host step on the data of a failed collective */
+        char err[512] = "";
+        if (st->coll->drain(st->coll->ctx, err, sizeof err) != 0) {
+            ax_error(d, pr->p->name, "%s", err[0] ? err : "a collective failed");
+            return -1;
+        }
+    }
+    *coll_pending = 0;
+    for (int k = 0; k < n->nin; k++) {
+        int32_t r = n->in[k];
+        if (IR_REF_IS_GLOBAL(r)) {
+            int g = IR_REF_GLOBAL(r);
+            const rt_buf *b = &st->host.globals[g];
+            snprintf(what, sizeof what, "global %s", st->m->globals[g].name);
+            if (host_touch(dev, b->data, 4 * b->numel, host_writes(n, k), where, what, d)) return -1;
+            if (host_writes(n, k) && st->img_ok) st->img_ok[g] = 0;
+        } else if (finish_value(pr, st, r, where, d)) {
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* For tests/unit/test_cuda_exec.c: host nodes wait only for what the
+ * schedule's wait lists name, so a plan missing a wait shows up in the dry
+ * run's ordering check instead of being repaired. */
+void rt_cuda_prog_planned_waits_only(rt_cuda_prog *pr);
+void rt_cuda_prog_planned_waits_only(rt_cuda_prog *pr) {
+    for (int i = 0; pr->hwait && i < pr->p->nnodes; i++) {
+        const ir_node *n = &pr->p->nodes[i];
+        if (pr->node_stream[i] >= 0) continue;
+        int32_t *hw = pr->hwait + (size_t)i * IR_NSTREAMS;
+        for (int t = 0; t < IR_NSTREAMS; t++) hw[t] = -1;
+        const ir_attr *w = ir_attr_find(n->attrs, n->nattrs, "wait");
+        for (int k = 0; w && w->kind == IR_ATTR_INTS && k < w->n; k++) {
+            int t = pr->node_stream[w->ints[k]];
+            if (t >= 0 && w->ints[k] > hw[t]) hw[t] = (int32_t)w->ints[k];
+        }
+        memset(pr->hwait_extra + (size_t)i * IR_NSTREAMS, 0, IR_NSTREAMS);
+    }
+}
+
+/* After node i: the host values whose last use it was are released; the
+ * ones living in copy-arena slots are only forgotten. */
+static void host_done(rt_cuda_prog *pr, int i) {
+    for (int v = pr->host.freeq[i]; v >= 0; v = pr->host.freenext[v]) {
+        if (pr->alias[v]) pr->host.vals[v].data = NULL;
+        pr->alias[v] = pr->pending[v] = 0;
+    }
+    rt_prog_node_done(&pr->host, i);
 }
 
 int rt_cuda_graph_eligible(const ir_module *m, const ir_program *p) {
@@ -2769,7 +3405,7 @@ int rt_cuda_prog_run(rt_cuda_prog *pr, rt_cuda_state *st, rt_input_fn inputs, vo
     if (!rc && dev->nstreams > 1 && (dev->poison || pr->nflags) && !(pr->graph_state >= 1 && !st->trace))
         rc = dv_sync(dev, pr->p->name, d);
     memcpy(st->host.coord, st->coord, sizeof st->host.coord);
-    int synced = 0;
+    int synced = 0, coll_pending = 0;
     ntrace tr;
     memset(&tr, 0, sizeof tr);
     int plain = 1; /* run node by node (else the graph ran it) */
@@ -2781,17 +3417,9 @@ int rt_cuda_prog_run(rt_cuda_prog *pr, rt_cuda_state *st, rt_input_fn inputs, vo
     if (!rc && plain) rc = trace_begin(&tr, pr, st, d);
     for (int i = 0; i < pr->p->nnodes && !rc && plain; i++) {
         if (ir_node_on_host(&pr->p->nodes[i])) {
-            /* offload: the CPU reference kernels on host memory, once the device is done with what
-             * came before (overlapping host and device work is future work) */
-            if (!synced) rc = dv_sync_all(dev, pr->p->name, d);
-            if (!synced && !rc && st->coll && st->coll->drain) { /* no host step on the data of a failed collective */
-                char err[512] = "";
-                if (st->coll->drain(st->coll->ctx, err, sizeof err) != 0) {
-                    ax_error(d, pr->p->name, "%s", err[0] ? err : "a collective failed");
-                    rc = -1;
-                }
-            }
-            synced = 1;
+            /* offload: the CPU reference kernels on host memory, once the device work they
+             * depend on is done; the streams go on meanwhile */
+            rc = host_wait(pr, st, i, &synced, &coll_pending, d);
             double t0 = tr.t ? rt_trace_now_us(tr.t) : 0;
             if (!rc) rc = rt_prog_node_run(&pr->host, &st->host, i, inputs, ctx, d);
             if (tr.t)
@@ -2799,6 +3427,7 @@ int rt_cuda_prog_run(rt_cuda_prog *pr, rt_cuda_state *st, rt_input_fn inputs, vo
                              pr->p->name, i);
         } else {
             synced = 0;
+            coll_pending |= (ir_ops[pr->p->nodes[i].op].flags & IR_F_COLLECTIVE) != 0;
             rc = order_node(pr, i, d);
             trace_mark(&tr, pr, i, 0);
             set_where(&x, i);
@@ -2806,9 +3435,15 @@ int rt_cuda_prog_run(rt_cuda_prog *pr, rt_cuda_state *st, rt_input_fn inputs, vo
             trace_mark(&tr, pr, i, 1);
             if (!rc && pr->rec[i]) rc = record_node(pr, i, d);
         }
-        if (pr->has_host) rt_prog_node_done(&pr->host, i);
+        if (pr->has_host) host_done(pr, i);
     }
-    if (pr->has_host) rt_prog_release(&pr->host);
+    if (pr->has_host) {
+        for (int v = 0; v < pr->p->nvalues; v++) {
+            if (pr->alias[v]) pr->host.vals[v].data = NULL;
+            pr->alias[v] = pr->pending[v] = 0;
+        }
+        rt_prog_release(&pr->host);
+    }
     /* drain the streams whatever happened: a kernel fault shows up here */
     ax_diag tmp;
     ax_diag_init(&tmp);
@@ -2897,6 +3532,7 @@ int rt_cuda_upload(rt_cuda_state *st, int g, const rt_buf *host, ax_diag *d) {
     const ir_global *G = &st->m->globals[g];
     if (ir_global_on_host(G)) { /* same storage as the CPU executor's */
         memcpy(st->host.globals[g].data, host->data, (size_t)host->numel * 4);
+        if (st->img_ok) st->img_ok[g] = 0; /* its bf16 image is made again before the next copy */
         return 0;
     }
     int64_t n = host->numel, bytes = st->gbytes[g];
@@ -3158,8 +3794,11 @@ int rt_cuda_attach(rt_session *s, const rt_cuda_opts *o, ax_diag *d) {
                  human(c->st.scratch_bytes, h4, sizeof h4));
         if (c->st.host_bytes > 0) { /* CPU offload */
             size_t l = strlen(o->info);
-            snprintf(o->info + l, o->info_cap - l, "; offloaded state in host memory: %s",
-                     human(c->st.host_bytes, h1, sizeof h1));
+            int64_t pin = c->st.pinned_bytes, pag = c->st.pageable_bytes;
+            snprintf(o->info + l, o->info_cap - l,
+                     "; offloaded state in host memory: %s (with the copy buffers %s: %s)",
+                     human(c->st.host_bytes, h1, sizeof h1), human(pin + pag, h2, sizeof h2),
+                     !pag ? "pinned, asynchronous copies" : !pin ? "pageable, synchronous copies" : "partly pinned");
         }
     }
     s->backend = &c->b;

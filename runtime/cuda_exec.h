@@ -21,8 +21,15 @@
  *    free memory and refuses with the numbers and advice before allocating.
  *  - CPU offload: globals with place="host" live in host memory as the CPU
  *    executor stores them (fp32, bf16 rounded), nodes with on="host" run the
- *    CPU executor's code for the op after a stream synchronisation, and
- *    to_host / to_device are synchronous copies (bf16 converted at the copy).
+ *    CPU executor's code for the op, and to_host / to_device are copies on
+ *    the schedule's copy stream (bf16 converted on the host side). Host
+ *    memory for offload is allocated once, page-locked (pinned) as the
+ *    plan's module attrs offload.pin_memory_param / _optimizer ask (absent:
+ *    pinned); copies from and to pinned memory are asynchronous, ordered by
+ *    the schedule's events; a host node first waits for the events of the
+ *    device nodes it depends on. Pageable memory (pin_memory false, or
+ *    pinning refused: one warning) makes every copy synchronous. The rules
+ *    are in docs/cuda-runtime.md ("CPU offload").
  *  - Everything runs in order on one stream; runtime inputs (token ids,
  *    targets, positions, segments, lr, ...) are uploaded per run through a
  *    pinned staging buffer. A run ends with a stream synchronisation.
@@ -48,7 +55,8 @@
  * AXO_CUDA_SYNC=1 synchronises after every node; AXO_CUDA_POISON=1 fills
  * the arena with NaN bytes (0xff) before each run, so a value a kernel
  * leaves partly unwritten shows up as NaN; AXO_CUDA_ATTN=any forces the
- * head_dim-generic attention kernels.
+ * head_dim-generic attention kernels; AXO_CUDA_SYNC_COPIES=1 makes every
+ * offload copy synchronous even from pinned memory.
  */
 #ifndef RT_CUDA_EXEC_H
 #define RT_CUDA_EXEC_H
@@ -111,6 +119,8 @@ typedef struct rt_cuda_opts {
     int poison;            /* also set by AXO_CUDA_POISON=1 */
     int one_stream;        /* run everything on one stream in program order; also AXO_CUDA_STREAMS=0 */
     int no_graphs;         /* never capture programs in CUDA graphs; also AXO_CUDA_GRAPHS=0 */
+    int sync_copies;       /* offload copies synchronous even from pinned memory; also AXO_CUDA_SYNC_COPIES=1 */
+    int64_t dry_pin_limit; /* dry run: host bytes it may pin (0: no limit; < 0: none, as a small RLIMIT_MEMLOCK) */
     char *info;            /* if set: one line about the device and memory (rank 0 of rt_cuda_attach) */
     size_t info_cap;
     /* rt_cuda_attach: the device collectives of a multi-process job (NCCL,
@@ -140,7 +150,17 @@ typedef struct rt_cuda_counts {
     int64_t graph_captures, graph_launches;
     int64_t max_smem; /* largest dynamic shared memory of a launch */
     int64_t kernels;  /* distinct entry points loaded (looked up, in a dry run) */
+    /* CPU offload (to_host / to_device) */
+    int64_t async_copies, sync_copies; /* issued without / with waiting for their stream */
+    int64_t host_waits;          /* event synchronisations before host nodes */
+    int64_t host_waits_unplanned; /* of which the schedule's wait lists did not ask for (0 for scheduled plans) */
+    int64_t pin_fallbacks;       /* host blocks that were to be pinned but are pageable */
+    int64_t copies_in_flight;    /* checking modes: async copies the host has not seen complete (0 after a run) */
 } rt_cuda_counts;
+
+/* Whether host address p lies in offload memory the executor allocated: 1
+ * pinned, 0 pageable, -1 neither. For tests. */
+int rt_cuda_host_pinned(const rt_cuda_dev *dev, const void *p);
 rt_cuda_counts rt_cuda_dev_counts(const rt_cuda_dev *dev);
 
 /* ---- state: the globals ---------------------------------------------------- */
@@ -166,6 +186,17 @@ typedef struct rt_cuda_state {
      * reference kernels; other globals have no host buffer (data NULL) */
     rt_state host;
     int64_t host_bytes;
+    /* Offload memory, allocated once (rt_cuda_state_init / _alloc), per
+     * class (0: parameters, pinned as offload.pin_memory_param says; 1:
+     * gradients and optimizer state, offload.pin_memory_optimizer): the
+     * host globals' blocks; bf16 images of the bf16 host globals a
+     * to_device reads (what crosses the bus; img_ok: it holds the global's
+     * current values); the copy arena (rt_cuda_prog.copy_off) */
+    void *host_blk[2], *img_blk[2], *copy_arena;
+    void **img;
+    uint8_t *img_ok;
+    int64_t copy_arena_bytes;
+    int64_t pinned_bytes, pageable_bytes; /* of all of these */
 } rt_cuda_state;
 
 /* Plans the globals (nothing is allocated yet). */
@@ -206,6 +237,21 @@ typedef struct rt_cuda_prog {
     void *stage_host;     /* pinned */
     rt_prog host;         /* the host values and nodes (offload), when has_host */
     int has_host;
+    /* offload copies: the copy-arena offset of each to_host result and of
+     * each host value a to_device reads (its device bytes; -1 for other
+     * values), planned by ir_arena_plan with the streams' ordering */
+    int64_t *copy_off;
+    int64_t copy_bytes;
+    uint8_t *pending; /* per value: 1 a to_host result not yet widened (its copy may be in flight); 2 a host
+                       * value whose slot holds its bytes for to_device */
+    uint8_t *alias;   /* per value: its host buffer is its slot (f32/i32 to_host results) */
+    /* per host node and device stream: the latest node it waits for (the
+     * schedule's waits and its own operands' producers), -1 none; hwait_extra:
+     * 1 where the schedule's waits did not cover it */
+    int32_t *hwait;
+    uint8_t *hwait_extra;
+    int scheduled;    /* the schedule pass ran (else host nodes wait for the whole device) */
+    uint32_t *evc;    /* checking: per node, the copy clock its event captured (IR_NSTREAMS entries) */
 } rt_cuda_prog;
 
 /* Prepares p: arena offsets, kernel selection and argument checks for every

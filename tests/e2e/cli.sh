@@ -125,6 +125,9 @@ done
 check 'grep -q "adamw(.*on=\"host\"" dump-deepspeed_zero3_bf16_cpuoffload_all.txt && grep -q "acc(@grad/.*on=\"host\"" dump-deepspeed_zero3_bf16_cpuoffload_all.txt' "offload_all: AdamW and gradient accumulation run on the host"
 check '! grep -q "adamw(.*on=\"host\"" dump-deepspeed_zero3_bf16_cpuoffload_params.txt && grep -q "= to_host(%" dump-deepspeed_zero3_bf16_cpuoffload_params.txt' "offload_params only: AdamW on the device, updated blocks copied to the host"
 check '"$AXORUN" ex-deepspeed_zero3_bf16_cpuoffload_all.bin --max-steps 3 --output-dir offout --quiet && test -s offout/model.safetensors' "2-rank ZeRO-3 CPU-offload training runs"
+check 'grep -q "^attr offload.pin_memory_param = 1$" dump-deepspeed_zero3_bf16_cpuoffload_all.txt && grep -q "^attr offload.pin_memory_optimizer = 1$" dump-deepspeed_zero3_bf16_cpuoffload_all.txt' "offload_all: pin_memory true reaches the plan (module attrs the CUDA executor reads)"
+printf '{"zero_optimization": {"stage": 3, "offload_param": {"device": "cpu", "pin_memory": false}}}\n' > z3nopin.json
+check '"$AXOC" compile "$Q" --deepspeed z3nopin.json --world-size 2 -o z3nopin.bin 2>z3nopin.err && "$AXOC" dump z3nopin.bin >z3nopin.txt && grep -q "^attr offload.pin_memory_param = 0$" z3nopin.txt' "offload_param.pin_memory false reaches the plan"
 printf '{"zero_optimization": {"stage": 2, "offload_param": {"device": "cpu"}}}\n' > z2p.json
 check '! "$AXOC" compile "$Q" --deepspeed z2p.json -o x.bin 2>z2p.err && grep -q "z2p.json: zero_optimization.offload_param" z2p.err && grep -q "stage 3" z2p.err' "offload_param below ZeRO-3 is a compile error naming the key"
 
@@ -197,6 +200,7 @@ diff f1.bin.dump f2.bin.dump > f12.diff
 check '[ "$(grep "^[<>]" f12.diff | grep -cv "\"cache_key\"\|\"fsdp\": [12]\|# plan f[12].bin")" = 0 ]' "FSDP1 vs FSDP2 plans differ only in META's fsdp version and cache key"
 check '"$AXOC" compile "$E/fsdp_deprecated_list.yml" --world-size 2 -o fl.bin 2>fl.err && "$AXOC" compile list2.yml --world-size 2 -o fl2.bin 2>fl2.err' "compile the deprecated fsdp list form and its FSDP2 translation"
 check 'ir_of fl.bin && ir_of fl2.bin && cmp -s fl.bin.ir fl2.bin.ir && grep -q "place=\"host\"" fl.bin.ir' "deprecated fsdp list and FSDP2: identical IR (offload placement included)"
+check 'grep -q "^attr offload.pin_memory_param = 1$" fl.bin.ir && grep -q "^attr offload.pin_memory_optimizer = 1$" fl.bin.ir' "FSDP offload pins host memory, as torch does"
 check '"$AXORUN" f1.bin --ranks 2 --max-steps 2 --output-dir f1out --quiet && "$AXORUN" f2.bin --ranks 2 --max-steps 2 --output-dir f2out --quiet' "train the FSDP1 and FSDP2 examples on 2 ranks"
 check 'cmp -s <(log_of f1out/train_log.jsonl) <(log_of f2out/train_log.jsonl) && cmp -s f1out/model.safetensors f2out/model.safetensors' "FSDP1 vs FSDP2 (bf16 examples): identical losses and weights"
 check '"$AXORUN" fl.bin --ranks 2 --max-steps 2 --output-dir flout --quiet && "$AXORUN" fl2.bin --ranks 2 --max-steps 2 --output-dir fl2out --quiet && cmp -s <(log_of flout/train_log.jsonl) <(log_of fl2out/train_log.jsonl)' "deprecated fsdp list vs FSDP2: identical losses"

@@ -23,7 +23,9 @@
  *    ranks sharing the GPU (one thread per rank, each with a CPU and a CUDA
  *    session; host-staged collectives): sequence parallelism (sp 2, dp 2 x
  *    sp 2, ring attention) and CPU offload (ZeRO-3 + offload_all, ZeRO-1/2 +
- *    offload_optimizer), compared rank by rank; per step the loss
+ *    offload_optimizer: pinned memory and asynchronous copies as the
+ *    executor's default, and ZeRO-3 + offload_all with pin_memory false),
+ *    compared rank by rank; per step the loss
  *    (bf16: within 1e-2 relative, f32: 1e-4), the global gradient norm (same
  *    bounds) and every parameter's gradient norm (f32 1e-3, bf16 5e-2) are
  *    compared.
@@ -404,6 +406,27 @@ static void make_ops(void) {
                    "  %%2 = add(%%1, @h) {on=\"host\"} : %s[7,9] act\n  store(@h, %%2) {on=\"host\"}\n"
                    "  %%3 = to_device(%%2) : %s[7,9] act\n  store(@o, %%3)\n}\n",
                t, t, t, t, t, t, t);
+        /* the same as the schedule pass would place it (attr schedule.streams): copies on stream 2 from
+         * pinned memory, asynchronous; host nodes wait for the events of the copies they read (nodes 1, 9)
+         * and for the copy that reads the global they write (9 after 5); @h goes up from its bf16 image;
+         * then the same with pageable memory (offload.pin_memory_optimizer = 0: synchronous copies) */
+        for (int pageable = 0; pageable <= 1; pageable++)
+            add_op(NM(pageable ? "to_host/to_device scheduled, pageable (pin_memory false)"
+                               : "to_host/to_device scheduled, pinned (async copies, events)"),
+                   0, 0, NULL,
+                   "axo.ir 1\nattr schedule.streams = 4\n%smesh dp=1\n"
+                   "global @a : %s[7,9] act\nglobal @h : %s[7,9] act {place=\"host\", check=1}\n"
+                   "global @o : %s[7,9] act {gen=\"nan\", check=1}\n"
+                   "program p {\n  %%0 = to_host(@a) {stream=2} : %s[7,9] temp\n"
+                   "  %%1 = scale(%%0) {alpha=3.0, on=\"host\", stream=3, wait=[0]} : %s[7,9] act\n"
+                   "  %%2 = add(%%1, @h) {on=\"host\", stream=3} : %s[7,9] act\n"
+                   "  store(@h, %%2) {on=\"host\", stream=3}\n"
+                   "  %%3 = to_device(%%2) {stream=2, wait=[2]} : %s[7,9] temp\n"
+                   "  %%4 = to_device(@h) {stream=2, wait=[3]} : %s[7,9] temp\n"
+                   "  %%5 = add(%%3, %%4) {stream=0, wait=[5]} : %s[7,9] act\n  store(@o, %%5) {stream=0}\n"
+                   "  %%6 = to_host(%%5) {stream=2, wait=[6]} : %s[7,9] temp\n"
+                   "  acc(@h, %%6) {on=\"host\", stream=3, wait=[8]}\n}\n",
+                   pageable ? "attr offload.pin_memory_optimizer = 0\n" : "", t, t, t, t, t, t, t, t, t, t);
         add_op(NM("ring_shift (1 rank)"), 0, 0, NULL,
                HDR "global @a : %s[8,5] act\nglobal @o : %s[8,5] act {gen=\"nan\", check=1}\n"
                    "program p {\n  %%0 = ring_shift(@a) {axis=\"dp\"} : %s[8,5] act\n  store(@o, %%0)\n}\n",
@@ -680,6 +703,7 @@ typedef struct trcase {
     int world, sp;      /* > 1: that many local ranks on the one GPU (sp: sequence parallel degree) */
     pass_shard_cfg sh;  /* ZeRO stage, offload */
     int unfused;        /* liger_fused_linear_cross_entropy: false (matmul + cross_entropy) */
+    int pageable;       /* offload: pin_memory false (synchronous copies; else pinned, asynchronous) */
     const char *attn;   /* AXO_CUDA_ATTN for this case (NULL: default) */
     pass_lora_cfg lora; /* adapter: lora / qlora (+ load_in_4bit); zero: full fine-tuning */
 } trcase;
@@ -759,6 +783,9 @@ static void make_trains(void) {
     with_adapter(PASS_ADAPTER_QLORA, 0.1);
     add_trp("dp 2 ZeRO-3", 1, 0, 64, 2, 128, 2, 1, (pass_shard_cfg){.stage = 3, .reshard_after_forward = 1});
     with_adapter(PASS_ADAPTER_QLORA, 0.1);
+    add_trp("dp 2 ZeRO-3 + offload_all, pin_memory false", 1, 0, 64, 2, 128, 2, 1,
+            (pass_shard_cfg){.stage = 3, .reshard_after_forward = 1, .offload_params = 1, .offload_optimizer = 1});
+    trs[ntrs - 1].pageable = 1;
 }
 
 static ir_module *build(const trcase *t, ax_arena *ar, ax_diag *d) {
@@ -805,6 +832,10 @@ static ir_module *build(const trcase *t, ax_arena *ar, ax_diag *d) {
     if (fe_lower(&c, &m, t->world > 1 ? t->world : 1, mod, &loss, d) != 0) goto fail;
     pc.m = mod, pc.loss = loss;
     if (pass_pipeline(&pc, d) != 0) goto fail;
+    if (t->pageable) { /* as axoc records DeepSpeed's pin_memory: false (absent: pinned) */
+        ir_module_set_attr(mod, ir_ai("offload.pin_memory_param", 0));
+        ir_module_set_attr(mod, ir_ai("offload.pin_memory_optimizer", 0));
+    }
     ax_buf txt = {0};
     ir_print(mod, &txt);
     ir_module_destroy(mod);
@@ -861,7 +892,9 @@ static int train_rank(const trcase *t, rt_comm *cc, rt_comm *gc, int *ok_out, ch
     if (!rc && multi) rc = rt_attach_comm(&cpu, cc, &rcc, d) || rt_attach_comm(&gpu, gc, &rcg, d);
     if (!rc) rc = rt_session_init_weights(&cpu, NULL, d) || rt_session_init_weights(&gpu, NULL, d);
     rt_cuda_opts o = g_opts;
-    o.poison = 1;
+    char info[512] = "";
+    o.poison = 1; /* also checks that no host memory is touched while a copy may still use it */
+    o.info = info, o.info_cap = sizeof info;
     if (!rc) {
         pthread_mutex_lock(&attach_mu); /* one rank at a time loads (compiles) the kernels */
         rc = rt_cuda_attach(&gpu, &o, d);
@@ -870,6 +903,13 @@ static int train_rank(const trcase *t, rt_comm *cc, rt_comm *gc, int *ok_out, ch
     *ok_out = 0;
     if (rc) {
         snprintf(msg, cap, "setup failed");
+        ret = -1;
+        goto done;
+    }
+    /* offload: the copies are what the case says (rank 0 writes the info line) */
+    const char *mode = t->pageable ? "pageable, synchronous copies" : "pinned, asynchronous copies";
+    if ((t->sh.offload_params || t->sh.offload_optimizer) && info[0] && !strstr(info, mode)) {
+        snprintf(msg, cap, "offload memory is not %s: %s", mode, info);
         ret = -1;
         goto done;
     }

@@ -16,6 +16,11 @@
  *    frozen nf4/u8 weights packed on the device (sizes, uploads, the
  *    all_gather of row-split weights over 2 ranks), and the host pack/unpack
  *    helpers of that storage (nibble order, odd counts, bad codes);
+ *  - CPU offload's memory and ordering: which host blocks are pinned (per
+ *    the plan's pin_memory attrs, a refused pin, AXO_CUDA_SYNC_COPIES, one
+ *    stream), copies asynchronous exactly from pinned memory, every host
+ *    node's reads of copies known complete (the dry run's vector clocks),
+ *    the same host state in every mode, and a plan missing a wait caught;
  *  - refusals with useful messages: a plan that does not fit, an op/dtype no
  *    kernel covers (naming the node), no device.
  * What the kernels compute is checked on a GPU by tests/gpu/. */
@@ -1073,6 +1078,269 @@ static void refusals(void) {
     ax_diag_free(&d);
 }
 
+/* ---- CPU offload: pinned memory, asynchronous copies, host-node ordering ------------------ */
+void rt_cuda_prog_planned_waits_only(rt_cuda_prog *pr);
+
+/* How a dry offload run is set up: the plan's pin attrs (-1: absent, i.e.
+ * pinned), the dry run's pin limit, AXO_CUDA_SYNC_COPIES, one stream. */
+typedef struct off_mode {
+    const char *name;
+    int pin_param, pin_opt;
+    int64_t pin_limit;
+    int sync_copies, one_stream;
+} off_mode;
+
+static void set_pin_attrs(ir_module *mod, int pin_param, int pin_opt) {
+    if (pin_param >= 0) ir_module_set_attr(mod, ir_ai("offload.pin_memory_param", pin_param));
+    if (pin_opt >= 0) ir_module_set_attr(mod, ir_ai("offload.pin_memory_optimizer", pin_opt));
+}
+
+/* Every host global's block, bf16 image and the copy arena: pinned as the
+ * class's flag says (param: role param; opt: the rest; the copy arena
+ * follows the optimizer when it is offloaded). */
+static void check_pinning(const rt_cuda_state *st, int want_param, int want_opt, const char *what) {
+    const ir_module *m = st->m;
+    int opt_host = 0;
+    for (int g = 0; g < m->nglobals; g++) {
+        if (!ir_global_on_host(&m->globals[g])) continue;
+        int want = m->globals[g].role == IR_ROLE_PARAM ? want_param : want_opt;
+        opt_host |= m->globals[g].role == IR_ROLE_OPT;
+        CHECK_MSG(rt_cuda_host_pinned(st->dev, st->host.globals[g].data) == want, "%s: %s pinned %d, want %d", what,
+                  m->globals[g].name, rt_cuda_host_pinned(st->dev, st->host.globals[g].data), want);
+        if (st->img && st->img[g])
+            CHECK_MSG(rt_cuda_host_pinned(st->dev, st->img[g]) == want, "%s: image of %s", what, m->globals[g].name);
+    }
+    if (st->copy_arena)
+        CHECK_MSG(rt_cuda_host_pinned(st->dev, st->copy_arena) == (opt_host ? want_opt : want_param), "%s: copy arena",
+                  what);
+    CHECK_EQ(rt_cuda_host_pinned(st->dev, &st), -1); /* not offload memory */
+}
+
+/* Two optimizer steps of an offload plan as rank 0 of a pretend 2-rank
+ * group on a bare dry-run state, the host globals starting from fixed
+ * values; leaves the host globals in *out (fp32, as the CPU stores them)
+ * and returns the executor's counts. */
+static rt_cuda_counts offload_steps(const dry_case *k, const off_mode *md, rt_state *out) {
+    rt_cuda_counts r = {0};
+    memset(out, 0, sizeof *out);
+    ir_module *mod = build(&k->c, &k->m, k->world, k->sh);
+    if (!mod) return r;
+    set_pin_attrs(mod, md->pin_param, md->pin_opt);
+    char what[200];
+    snprintf(what, sizeof what, "%s, %s", k->name, md->name);
+    ax_diag d;
+    ax_diag_init(&d);
+    rt_cuda_opts o = {.dry_run = 1, .dry_pin_limit = md->pin_limit, .sync_copies = md->sync_copies,
+                      .one_stream = md->one_stream};
+    int64_t sizes[IR_MAX_MESH];
+    for (int a = 0; a < IR_MAX_MESH; a++) sizes[a] = a < mod->nmesh ? mod->mesh_sizes[a] : 1;
+    rt_collectives fake = {.ctx = sizes, .all_reduce = fake_all_reduce, .all_gather = fake_all_gather,
+                           .reduce_scatter = fake_reduce_scatter, .ring_shift = fake_ring_shift};
+    rt_cuda_host_coll hc;
+    dry_step s;
+    static const char *names[7] = {"input_ids", "targets", "position_ids", "seq_ids", "loss_scale", "lr", "step"};
+    memset(&s, 0, sizeof s);
+    int64_t B = k->c.micro_batch_size, S = k->c.sequence_len;
+    int ok = rt_cuda_dev_open(&s.dev, &o, &d) == 0 && rt_cuda_state_init(&s.st, s.dev, mod, &d) == 0;
+    if (ok) {
+        rt_cuda_host_coll_init(&hc, s.dev, &fake, mod);
+        s.st.coll = &hc.dc;
+    }
+    ok = ok && rt_cuda_prog_init(&s.pm, &s.st, ir_program_find(mod, "micro_step"), &d) == 0 &&
+         rt_cuda_prog_init(&s.po, &s.st, ir_program_find(mod, "opt_step"), &d) == 0;
+    rt_cuda_prog *pp[2] = {&s.pm, &s.po};
+    ok = ok && rt_cuda_state_alloc(&s.st, pp, 2, &d) == 0;
+    CHECK_MSG(ok, "%s: setup", what);
+    for (int i = 0; i < 7; i++) {
+        s.names[i] = names[i];
+        rt_buf_alloc(&s.in[i], i >= 4 ? ir_type_scalar(IR_F32) : IR_TYPE(IR_I32, B, S));
+    }
+    batch(B, S, k->m.vocab_size, rt_i(&s.in[0]), rt_i(&s.in[1]), rt_i(&s.in[2]), rt_i(&s.in[3]));
+    rt_f(&s.in[4])[0] = 1.0f / (float)(B * S), rt_f(&s.in[5])[0] = 1e-3f;
+    s.ctx = (inputs_ctx){s.in, s.names, 7};
+    CHECK(rt_state_init(out, mod, &d) == 0); /* out->m = mod: the caller destroys it */
+    for (int g = 0; ok && g < mod->nglobals; g++) { /* the same start in every mode: bf16-exact values */
+        rt_buf *b = &out->globals[g];
+        if (b->type.dtype == IR_I32) continue;
+        for (int64_t i = 0; i < b->numel; i++)
+            rt_f(b)[i] = ax_bf16_to_f32(ax_f32_to_bf16((float)((i * 37 + g * 11) % 23 - 11) / 16.0f));
+        CHECK(rt_cuda_upload(&s.st, g, b, &d) == 0);
+    }
+    for (int step = 1; ok && step <= 2; step++) {
+        rt_f(&s.in[6])[0] = (float)step;
+        ok = rt_cuda_prog_run(&s.pm, &s.st, test_inputs, &s.ctx, &d) == 0;
+        CHECK_MSG(ok, "%s: micro_step", what);
+        CHECK_EQ(rt_cuda_dev_counts(s.dev).copies_in_flight, 0); /* a run ends with every copy complete */
+        /* offloaded bf16 parameters: their images were made, and stay valid until the optimizer writes them */
+        for (int g = 0; ok && s.st.img && g < mod->nglobals; g++)
+            if (s.st.img[g])
+                CHECK_MSG(s.st.img_ok[g], "%s: the image of %s is stale after micro_step", what, mod->globals[g].name);
+        ok = ok && rt_cuda_prog_run(&s.po, &s.st, test_inputs, &s.ctx, &d) == 0;
+        CHECK_MSG(ok, "%s: opt_step", what);
+        CHECK_EQ(rt_cuda_dev_counts(s.dev).copies_in_flight, 0);
+    }
+    int img_written = 0; /* opt_step stores the new parameters into their host blocks: the images are stale */
+    for (int g = 0; ok && s.st.img && g < mod->nglobals; g++) img_written += s.st.img[g] && !s.st.img_ok[g];
+    if (ok && s.st.img && k->sh.offload_params)
+        CHECK_MSG(img_written > 0, "%s: no image invalidated by opt_step", what);
+    int want_p = md->pin_limit < 0 ? 0 : md->pin_param != 0, want_o = md->pin_limit < 0 ? 0 : md->pin_opt != 0;
+    if (ok) check_pinning(&s.st, want_p, want_o, what);
+    for (int g = 0; ok && g < mod->nglobals; g++)
+        if (ir_global_on_host(&mod->globals[g])) CHECK(rt_cuda_download(&s.st, g, &out->globals[g], &d) == 0);
+    if (ok) r = rt_cuda_dev_counts(s.dev);
+    ax_diag_print(&d, stderr);
+    CHECK_MSG(d.nerrors == 0, "%s: errors", what);
+    ax_diag_free(&d);
+    dry_close(&s);
+    return r;
+}
+
+/* Every offload plan in every mode: the ordering checks of the dry run
+ * pass, copies are asynchronous exactly where the host side is pinned,
+ * the schedule's waits alone order each host node after its copies, and
+ * the host state after two steps is the same bits in every mode. */
+static void dry_offload_modes(const dry_case *k) {
+    const off_mode modes[] = {
+        {"pinned (the plan does not say)", -1, -1, 0, 0, 0},
+        {"pin_memory true", 1, 1, 0, 0, 0},
+        {"pin_memory false", 0, 0, 0, 0, 0},
+        {"parameters pinned, optimizer not", 1, 0, 0, 0, 0},
+        {"pinning refused (RLIMIT_MEMLOCK)", 1, 1, -1, 0, 0},
+        {"AXO_CUDA_SYNC_COPIES=1", 1, 1, 0, 1, 0},
+        {"one stream", 1, 1, 0, 0, 1},
+    };
+    rt_state ref;
+    memset(&ref, 0, sizeof ref);
+    for (size_t i = 0; i < AX_ARRAY_LEN(modes); i++) {
+        const off_mode *md = &modes[i];
+        rt_state got;
+        rt_cuda_counts c = offload_steps(k, md, &got);
+        int pinned_all = md->pin_limit >= 0 && md->pin_param != 0 && md->pin_opt != 0 && !md->sync_copies;
+        int none = md->pin_limit < 0 || (md->pin_param == 0 && md->pin_opt == 0) || md->sync_copies ||
+                   (md->pin_opt == 0 && !k->sh.offload_params); /* the optimizer's buffers are all there are */
+        CHECK_MSG(c.async_copies + c.sync_copies > 0, "%s, %s: no offload copies", k->name, md->name);
+        if (pinned_all)
+            CHECK_MSG(c.async_copies > 0 && c.sync_copies == 0, "%s, %s: %lld async, %lld sync copies", k->name, md->name,
+                      (long long)c.async_copies, (long long)c.sync_copies);
+        if (none)
+            CHECK_MSG(c.async_copies == 0 && c.sync_copies > 0, "%s, %s: %lld async, %lld sync copies", k->name, md->name,
+                      (long long)c.async_copies, (long long)c.sync_copies);
+        if (!pinned_all && !none) /* parameters pinned, optimizer not: both kinds (offload_all) */
+            CHECK_MSG(c.async_copies > 0 && c.sync_copies > 0, "%s, %s: %lld async, %lld sync copies", k->name, md->name,
+                      (long long)c.async_copies, (long long)c.sync_copies);
+        CHECK_EQ(c.pin_fallbacks > 0, md->pin_limit < 0);
+        CHECK_MSG(c.host_waits > 0 && c.host_waits_unplanned == 0, "%s, %s: %lld host waits, %lld not in the schedule",
+                  k->name, md->name, (long long)c.host_waits, (long long)c.host_waits_unplanned);
+        if (!got.m) continue;
+        if (!ref.m) {
+            ref = got;
+            printf("  offload dry run, %s: %lld asynchronous copies, %lld host-node waits per 2 steps\n", k->name,
+                   (long long)c.async_copies, (long long)c.host_waits);
+            continue;
+        }
+        for (int g = 0; g < ref.m->nglobals; g++)
+            if (ir_global_on_host(&ref.m->globals[g]))
+                CHECK_MSG(!memcmp(ref.globals[g].data, got.globals[g].data, 4 * (size_t)ref.globals[g].numel),
+                          "%s, %s: host global %s differs from the pinned run", k->name, md->name,
+                          ref.m->globals[g].name);
+        const ir_module *gm = got.m;
+        rt_state_free(&got);
+        ir_module_destroy((ir_module *)gm);
+    }
+    if (ref.m) {
+        const ir_module *rm = ref.m;
+        rt_state_free(&ref);
+        ir_module_destroy((ir_module *)rm);
+    }
+}
+
+/* A scheduled program by hand: to_host -> host nodes -> to_device of the
+ * host value and of the host global's bf16 image -> device add -> to_host
+ * -> host acc into the global. With `bad`, the first host node lacks its
+ * wait: the executor waits anyway (counted as unplanned), and with only
+ * the schedule's waits the dry run refuses the read of an incomplete copy. */
+static const char *hand_ir(int bad) {
+    static char buf[2048];
+    snprintf(buf, sizeof buf,
+             "axo.ir 1\nattr schedule.streams = 4\nmesh dp=1\n"
+             "global @a : bf16[7,9] act\nglobal @h : bf16[7,9] act {place=\"host\"}\nglobal @o : bf16[7,9] act\n"
+             "program p {\n"
+             "  %%0 = to_host(@a) {stream=2} : bf16[7,9] temp\n"
+             "  %%1 = scale(%%0) {alpha=3.0, on=\"host\", stream=3%s} : bf16[7,9] act\n"
+             "  %%2 = add(%%1, @h) {on=\"host\", stream=3} : bf16[7,9] act\n"
+             "  store(@h, %%2) {on=\"host\", stream=3}\n"
+             "  %%3 = to_device(%%2) {stream=2, wait=[2]} : bf16[7,9] temp\n"
+             "  %%4 = to_device(@h) {stream=2, wait=[3]} : bf16[7,9] temp\n"
+             "  %%5 = add(%%3, %%4) {stream=0, wait=[5]} : bf16[7,9] act\n"
+             "  store(@o, %%5) {stream=0}\n"
+             "  %%6 = to_host(%%5) {stream=2, wait=[6]} : bf16[7,9] temp\n"
+             "  acc(@h, %%6) {on=\"host\", stream=3, wait=[8]}\n"
+             "}\n",
+             bad ? "" : ", wait=[0]");
+    return buf;
+}
+
+static void dry_offload_hand(void) {
+    for (int bad = 0; bad <= 1; bad++)
+        for (int planned_only = 0; planned_only <= bad; planned_only++) {
+            ax_diag d;
+            ax_diag_init(&d);
+            const char *txt = hand_ir(bad);
+            ir_module *m = ir_parse(txt, strlen(txt), "hand", &d);
+            CHECK(m && ir_verify(m, &d) == 0);
+            if (!m) {
+                ax_diag_print(&d, stderr);
+                ax_diag_free(&d);
+                continue;
+            }
+            rt_cuda_opts o = {.dry_run = 1};
+            rt_cuda_dev *dev = NULL;
+            rt_cuda_state st;
+            rt_cuda_prog pr;
+            memset(&pr, 0, sizeof pr);
+            CHECK(rt_cuda_dev_open(&dev, &o, &d) == 0 && rt_cuda_state_init(&st, dev, m, &d) == 0 &&
+                  rt_cuda_prog_init(&pr, &st, m->programs[0], &d) == 0);
+            rt_cuda_prog *pp = &pr;
+            CHECK(rt_cuda_state_alloc(&st, &pp, 1, &d) == 0);
+            CHECK(!rt_cuda_graph_eligible(m, m->programs[0])); /* host nodes stay out of CUDA graphs */
+            /* to_host results and the to_device operand %2 have slots; the global goes from its image */
+            CHECK(pr.copy_off[0] >= 0 && pr.copy_off[2] >= 0 && pr.copy_off[6] >= 0 && pr.copy_off[1] < 0);
+            int gh = ir_global_find(m, "h");
+            rt_buf hv;
+            rt_buf_alloc(&hv, IR_TYPE(IR_BF16, 7, 9));
+            for (int64_t i = 0; i < hv.numel; i++) rt_f(&hv)[i] = (float)(i % 9) - 4.0f;
+            CHECK(rt_cuda_upload(&st, gh, &hv, &d) == 0);
+            if (planned_only) rt_cuda_prog_planned_waits_only(&pr);
+            rt_cuda_counts c0 = rt_cuda_dev_counts(dev);
+            int rc = rt_cuda_prog_run(&pr, &st, NULL, NULL, &d);
+            rt_cuda_counts c1 = rt_cuda_dev_counts(dev);
+            if (planned_only) { /* the ordering rule, broken by the plan, is caught */
+                CHECK(rc == -1);
+                CHECK(ax_diag_contains(&d, "p node 1 (scale, on the host)") &&
+                      ax_diag_contains(&d, "result of node 0 (to_host)") && ax_diag_contains(&d, "not known to be complete"));
+            } else {
+                ax_diag_print(&d, stderr);
+                CHECK(rc == 0 && d.nerrors == 0);
+                CHECK_EQ(c1.async_copies - c0.async_copies, 4);
+                CHECK_EQ(c1.sync_copies - c0.sync_copies, 0);
+                CHECK_EQ(c1.host_waits - c0.host_waits, 2); /* node 1 on node 0, node 9 on node 8 */
+                CHECK_EQ(c1.host_waits_unplanned - c0.host_waits_unplanned, bad);
+                CHECK_EQ(c1.copies_in_flight, 0);
+                CHECK(st.img[gh] && !st.img_ok[gh]); /* made for node 5, stale after node 9 wrote @h */
+                /* the dry run's copies to the host bring zeros: @h = 3 * 0 + h, then += 0 */
+                CHECK(memcmp(st.host.globals[gh].data, hv.data, 4 * (size_t)hv.numel) == 0);
+                CHECK_EQ(rt_cuda_host_pinned(dev, st.host.globals[gh].data), 1);
+            }
+            rt_buf_free(&hv);
+            rt_cuda_prog_free(&pr);
+            rt_cuda_state_free(&st);
+            rt_cuda_dev_close(dev);
+            ir_module_destroy(m);
+            ax_diag_free(&d);
+        }
+    printf("  offload by hand: 4 asynchronous copies, 2 host-node waits; a host node without its wait is caught\n");
+}
+
 int main(void) {
     test_signatures();
     test_pack();
@@ -1109,6 +1377,9 @@ int main(void) {
         {"llama hd64 bf16 dp 2 x sp 2 ZeRO-3", hd64, dpsp, 4, {.stage = 3, .reshard_after_forward = 1}},
     };
     for (size_t i = 0; i < AX_ARRAY_LEN(cases); i++) dry_run(&cases[i]);
+    for (size_t i = 0; i < AX_ARRAY_LEN(cases); i++)
+        if (cases[i].sh.offload_optimizer || cases[i].sh.offload_params) dry_offload_modes(&cases[i]);
+    dry_offload_hand();
     dry_counts();
     dry_attn_tc();
     dry_streams();
