@@ -15,7 +15,8 @@
 #   bench/run.sh                 all lengths
 #   AXO_BENCH_SEQS="2048" AXO_BENCH_STEPS=5 bench/run.sh
 #
-# Needs: a GPU; python3 with torch and transformers; axoc/axorun built with
+# Needs: a GPU; python3 with torch and transformers (lora/qlora: and peft;
+# qlora's torch row: bitsandbytes); axoc/axorun built with
 # the CUDA executor (tests/gpu/run.sh build, which this script runs when
 # $build has none). Environment: AXO_BENCH_BUILD (default build-gpu/proj),
 # AXO_BENCH_OUT (default build-gpu/bench), AXO_BENCH_SEQS ("2048 4096"),
@@ -25,6 +26,29 @@
 # says PASS, i.e. a GPU validated them; AXO_BENCH_ATTN_FORCE=1 skips that).
 # When $OUT is set (the device machine's output folder) bench.md, bench.jsonl
 # and a tarball of the logs are copied there.
+#
+# AXO_BENCH_MODES ("full"): which fine-tunings to run, in this order, each at
+# every length, torch then axo; every row carries its mode (a `mode` field in
+# bench.jsonl, a column in bench.md):
+#   full   full fine-tuning, as above (learning rate 1e-5)
+#   lora   LoRA as Axolotl's `adapter: lora`: r 16, alpha 32, dropout 0.05 on
+#          all 7 decoder projections (`lora_target_linear: true`), base frozen
+#          in bf16, adapters f32, learning rate 2e-4; torch side: peft
+#          (bench/torch_ref.py --adapter lora)
+#   qlora  the same over a 4-bit NF4 base (`adapter: qlora`, `load_in_4bit:
+#          true`); torch side: bitsandbytes' BitsAndBytesConfig (nf4, double
+#          quantisation, bf16 compute), or, where bitsandbytes does not import,
+#          a torch row saying so and no figure
+# MFU of the lora/qlora rows counts tokens/s x (4N + 6 N_lora + 12 L d S):
+# the frozen base's forward and its backward through the activations, the
+# adapters' forward and backward in full (bench/flops.py, same for both sides).
+#
+#   AXO_BENCH_MODES="lora qlora" AXO_BENCH_SEQS=2048 AXO_BENCH_KERNELS=0 bench/run.sh
+#   bench/run.sh --dry           no GPU, no torch: writes each mode's and
+#       length's axo YAML exactly as a run does, compiles it (axoc compile
+#       --world-size 1 --arch none, $build/axoc only), checks axoc's parameter
+#       counts against bench/flops.py and prints its memory summary; exits
+#       non-zero if one fails (ctest: tests/e2e/bench_dry.sh)
 set -uo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -38,6 +62,17 @@ model=$root/bench/models/llama-3.2-1b-shape
 export AXO_CACHE_DIR=${AXO_CACHE_DIR:-$root/build-gpu/cache}
 export PYTHONUNBUFFERED=1
 attn=${AXO_BENCH_ATTN:-}
+modes=${AXO_BENCH_MODES:-full}
+dry=0
+[ "${1:-}" = --dry ] && dry=1
+for mode in $modes; do
+    case $mode in
+    full | lora | qlora) ;;
+    *) echo "bench: AXO_BENCH_MODES: unknown mode '$mode' (full, lora or qlora)" >&2; exit 2 ;;
+    esac
+done
+# the adapter settings, the same on both sides
+lora_r=16 lora_alpha=32 lora_dropout=0.05 lora_lr=2.0e-4
 mkdir -p "$out"
 if [ -n "$attn" ]; then
     [ "$attn" = tc ] || { echo "bench: AXO_BENCH_ATTN must be tc or unset" >&2; exit 2; }
@@ -48,6 +83,103 @@ if [ -n "$attn" ]; then
         exit 2
     fi
 fi
+# random token rows of exactly seq tokens: one sample per packed row
+make_data() { # seq rows file
+    python3 - "$1" "$2" "$3" <<'EOF'
+import json, random, sys
+seq, rows, path = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+rnd = random.Random(seq)
+with open(path, "w") as f:
+    for _ in range(rows):
+        f.write(json.dumps({"input_ids": [rnd.randrange(128256) for _ in range(seq)]}) + "\n")
+EOF
+}
+
+run_dir() { # impl seq mode -> the run's folder (full: IMPL-SEQ, as before modes)
+    if [ "$3" = full ]; then echo "$out/$1-$2"; else echo "$out/$1-$3-$2"; fi
+}
+
+axo_cfg() { # dir seq mode -> dir/cfg.yml, the config axoc compiles
+    local d=$1 seq=$2 mode=$3 lr=1.0e-5
+    [ "$mode" = full ] || lr=$lora_lr
+    cat >"$d/cfg.yml" <<EOF
+base_model: $model
+datasets:
+  - path: $d/data.jsonl
+output_dir: $d/out
+sequence_len: $seq
+sample_packing: true
+micro_batch_size: 1
+gradient_accumulation_steps: 1
+max_steps: $((warm + steps))
+learning_rate: $lr
+lr_scheduler: constant
+optimizer: adamw_torch
+max_grad_norm: 1.0
+bf16: true
+logging_steps: 1
+seed: 42
+EOF
+    if [ "$mode" != full ]; then
+        cat >>"$d/cfg.yml" <<EOF
+adapter: $mode
+lora_r: $lora_r
+lora_alpha: $lora_alpha
+lora_dropout: $lora_dropout
+lora_target_linear: true
+EOF
+    fi
+    if [ "$mode" = qlora ]; then
+        echo "load_in_4bit: true" >>"$d/cfg.yml"
+    fi
+}
+
+# --dry: each mode's and length's YAML through axoc, no GPU
+if [ "$dry" = 1 ]; then
+    [ -x "$build/axoc" ] || { echo "bench --dry: no $build/axoc (AXO_BENCH_BUILD names the folder)" >&2; exit 1; }
+    status=0
+    for mode in $modes; do
+        for seq in $seqs; do
+            d=$(run_dir axo "$seq" "$mode")
+            rm -rf "$d" && mkdir -p "$d"
+            make_data "$seq" $((warm + steps + 4)) "$d/data.jsonl"
+            axo_cfg "$d" "$seq" "$mode"
+            if ! (cd "$d" && "$build/axoc" compile cfg.yml -o plan.bin --world-size 1 --arch none >compile.log 2>&1); then
+                echo "bench --dry: $mode seq $seq: axoc compile failed:" >&2
+                cat "$d/compile.log" >&2
+                status=1
+            elif ! python3 - "$root/bench" "$model/config.json" "$d/compile.log" "$mode" "$seq" "$lora_r" <<'EOF'
+import json, re, sys
+sys.path.insert(0, sys.argv[1])
+import flops
+cfg, log, mode, seq, r = json.load(open(sys.argv[2])), open(sys.argv[3]).read(), sys.argv[4], int(sys.argv[5]), int(sys.argv[6])
+m = re.search(r"(\d+) parameters(?:, (\d+) trainable)?", log)
+mem = re.search(r"per-rank memory ([0-9.]+ [KMG]iB) = params ([0-9.]+) ([KMG]iB)", log)
+if not m or not mem:
+    sys.exit(f"bench --dry: {mode} seq {seq}: no parameter count or memory summary in axoc's output")
+total = int(m.group(1))
+trainable = int(m.group(2)) if m.group(2) else total
+N = flops.base_params(cfg)
+want = (N, N) if mode == "full" else (N + flops.lora_params(cfg, r), flops.lora_params(cfg, r))
+if (total, trainable) != want:
+    sys.exit(f"bench --dry: {mode} seq {seq}: axoc counts {total} parameters, {trainable} trainable; "
+             f"bench/flops.py says {want[0]}, {want[1]}")
+params = float(mem.group(2)) * {"KiB": 2**10, "MiB": 2**20, "GiB": 2**30}[mem.group(3)]
+if mode == "qlora" and params > N:  # bf16 would be 2N bytes; NF4 + the bf16 embedding stays well under N
+    sys.exit(f"bench --dry: qlora seq {seq}: {mem.group(2)} {mem.group(3)} of parameters is not a 4-bit base")
+print(f"bench --dry: {mode} seq {seq}: compiles; {total} parameters, {trainable} trainable "
+      f"(bench/flops.py agrees; {flops.FORMULA[mode]} = {flops.flops_per_token(cfg, mode, seq, r)/1e9:.2f} GFLOP/token)")
+print("  " + next(l for l in log.splitlines() if "per-rank memory" in l))
+EOF
+            then
+                status=1
+            fi
+            rm -f "$d/data.jsonl" "$d/plan.bin"
+        done
+    done
+    exit $status
+fi
+
 : >"$out/bench.jsonl"
 
 if [ ! -x "$build/axorun" ] || [ ! -x "$build/gpu_exec_check" ]; then
@@ -74,42 +206,14 @@ peak_json=$(python3 "$root/bench/torch_ref.py" --peak 2>"$out/peak.err")
 echo "$peak_json" | tee -a "$out/bench.jsonl"
 peak_tflops=$(echo "$peak_json" | python3 -c 'import json,sys; print(json.load(sys.stdin).get("tflops", 0))' 2>/dev/null)
 
-# random token rows of exactly seq tokens: one sample per packed row
-make_data() { # seq rows file
-    python3 - "$1" "$2" "$3" <<'EOF'
-import json, random, sys
-seq, rows, path = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
-rnd = random.Random(seq)
-with open(path, "w") as f:
-    for _ in range(rows):
-        f.write(json.dumps({"input_ids": [rnd.randrange(128256) for _ in range(seq)]}) + "\n")
-EOF
-}
-
-run_axo() { # seq -> one JSON line
-    local seq=$1 d=$out/axo-$1
+run_axo() { # seq mode -> one JSON line
+    local seq=$1 mode=$2 d
+    d=$(run_dir axo "$seq" "$mode")
     rm -rf "$d" && mkdir -p "$d"
     make_data "$seq" $((warm + steps + 4)) "$d/data.jsonl"
-    cat >"$d/cfg.yml" <<EOF
-base_model: $model
-datasets:
-  - path: $d/data.jsonl
-output_dir: $d/out
-sequence_len: $seq
-sample_packing: true
-micro_batch_size: 1
-gradient_accumulation_steps: 1
-max_steps: $((warm + steps))
-learning_rate: 1.0e-5
-lr_scheduler: constant
-optimizer: adamw_torch
-max_grad_norm: 1.0
-bf16: true
-logging_steps: 1
-seed: 42
-EOF
+    axo_cfg "$d" "$seq" "$mode"
     (cd "$d" && "$build/axoc" compile cfg.yml -o plan.bin >compile.log 2>&1) ||
-        { echo "{\"impl\": \"axo\", \"seq\": $seq, \"error\": \"axoc compile failed\"}"; return 1; }
+        { echo "{\"impl\": \"axo\", \"mode\": \"$mode\", \"seq\": $seq, \"error\": \"axoc compile failed\"}"; return 1; }
     sample_start "$d/smi.txt"
     if [ -n "$attn" ]; then
         (cd "$d" && AXO_CUDA_ATTN=$attn timeout 900 "$build/axorun" plan.bin --executor cuda --overwrite >run.log 2>&1)
@@ -120,19 +224,26 @@ EOF
     rm -f "$d/out/model.safetensors" "$d/data.jsonl" # 2.5 GB of random weights; the data are regenerated
     local smi
     smi=$(sample_stop "$d/smi.txt")
-    python3 - "$d" "$seq" "$warm" "$rc" "$smi" "$attn" <<'EOF'
+    python3 - "$d" "$seq" "$warm" "$rc" "$smi" "$attn" "$mode" "$lora_r" <<'EOF'
 import json, re, statistics, sys
 d, seq, warm, rc, smi = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), sys.argv[5]
-r = {"impl": "axo", "seq": seq, "batch": 1}
+mode = sys.argv[7]
+r = {"impl": "axo", "mode": mode, "seq": seq, "batch": 1}
 if sys.argv[6]:
     r["impl"], r["attn"] = "axo (AXO_CUDA_ATTN=" + sys.argv[6] + ")", sys.argv[6]
 log = open(f"{d}/run.log").read()
 m = re.search(r"CUDA executor on (.*?): ([0-9.]+ [KMG]iB) on the device", log)
 if m:
     r["device"], r["executor_bytes"] = m.group(1), m.group(2)
-plan = re.search(r"per-rank memory ([0-9.]+ [KMG]iB)", open(f"{d}/compile.log").read())
+clog = open(f"{d}/compile.log").read()
+plan = re.search(r"per-rank memory ([0-9.]+ [KMG]iB)", clog)
 if plan:
     r["plan_bytes"] = plan.group(1)
+if mode != "full":
+    r["lora_r"] = int(sys.argv[8])
+    n = re.search(r"(\d+) parameters, (\d+) trainable", clog)
+    if n:
+        r["trainable_params"] = int(n.group(2))
 r["smi_peak_mib"] = smi
 try:
     rows = [json.loads(l) for l in open(f"{d}/out/train_log.jsonl") if l.strip()]
@@ -150,21 +261,28 @@ sys.exit(0 if "error" not in r else 1)
 EOF
 }
 
-run_torch() { # seq -> one JSON line
-    local seq=$1 d=$out/torch-$1
+run_torch() { # seq mode -> one JSON line
+    local seq=$1 mode=$2 d
+    d=$(run_dir torch "$seq" "$mode")
     mkdir -p "$d"
     sample_start "$d/smi.txt"
-    python3 "$root/bench/torch_ref.py" --seq "$seq" --warmup "$warm" --steps "$steps" >"$d/out.json" 2>"$d/err.log"
+    if [ "$mode" = full ]; then
+        python3 "$root/bench/torch_ref.py" --seq "$seq" --warmup "$warm" --steps "$steps" >"$d/out.json" 2>"$d/err.log"
+    else
+        python3 "$root/bench/torch_ref.py" --seq "$seq" --warmup "$warm" --steps "$steps" --adapter "$mode" --lr "$lora_lr" \
+            --lora-r "$lora_r" --lora-alpha "$lora_alpha" --lora-dropout "$lora_dropout" >"$d/out.json" 2>"$d/err.log"
+    fi
     local rc=$?
     local smi
     smi=$(sample_stop "$d/smi.txt")
-    python3 - "$d/out.json" "$rc" "$smi" "$seq" "$d/err.log" <<'EOF'
+    python3 - "$d/out.json" "$rc" "$smi" "$seq" "$d/err.log" "$mode" <<'EOF'
 import json, sys
-path, rc, smi, seq, err = sys.argv[1], int(sys.argv[2]), sys.argv[3], int(sys.argv[4]), sys.argv[5]
+path, rc, smi, seq, err, mode = sys.argv[1], int(sys.argv[2]), sys.argv[3], int(sys.argv[4]), sys.argv[5], sys.argv[6]
 try:
     r = json.loads(open(path).read().strip().splitlines()[-1])
 except Exception:
-    r = {"impl": "torch", "seq": seq, "error": f"exit {rc}: " + open(err).read()[-400:]}
+    r = {"impl": "torch", "mode": mode, "seq": seq, "error": f"exit {rc}: " + open(err).read()[-400:]}
+r["mode"] = r.get("mode", mode)
 r["smi_peak_mib"] = smi
 print(json.dumps(r))
 sys.exit(0 if "error" not in r else 1)
@@ -172,47 +290,69 @@ EOF
 }
 
 status=0
-for seq in $seqs; do
-    for impl in torch axo; do
-        [ -n "$only" ] && [ "$only" != "$impl" ] && continue
-        echo "bench: $impl seq $seq ..."
-        if line=$(run_$impl "$seq"); then :; else status=1; fi
-        echo "$line" | tee -a "$out/bench.jsonl"
+for mode in $modes; do
+    for seq in $seqs; do
+        for impl in torch axo; do
+            [ -n "$only" ] && [ "$only" != "$impl" ] && continue
+            if [ "$mode" = full ]; then echo "bench: $impl seq $seq ..."; else echo "bench: $impl $mode seq $seq ..."; fi
+            if line=$(run_$impl "$seq" "$mode"); then :; else status=1; fi
+            echo "$line" | tee -a "$out/bench.jsonl"
+        done
     done
 done
 
-python3 - "$out/bench.jsonl" "$model/config.json" "$peak_tflops" >"$out/bench.md" <<'EOF'
+python3 - "$out/bench.jsonl" "$model/config.json" "$peak_tflops" "$root/bench" "$lora_r" "$lora_alpha" "$lora_dropout" "$lora_lr" \
+    >"$out/bench.md" <<'EOF'
 import json, sys
+sys.path.insert(0, sys.argv[4])
+import flops
+lora_r, lora_alpha, lora_dropout, lora_lr = int(sys.argv[5]), sys.argv[6], sys.argv[7], float(sys.argv[8])
 rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
 cfg = json.load(open(sys.argv[2]))
 peak = float(sys.argv[3] or 0)
-L, d, V, I = cfg["num_hidden_layers"], cfg["hidden_size"], cfg["vocab_size"], cfg["intermediate_size"]
-kv = cfg["num_key_value_heads"] * cfg["head_dim"]
-# parameters: embedding (tied with the head, counted once), per layer q,o (d*d), k,v (d*kv), mlp 3*d*I, 2 norms; final norm
-N = V * d + L * (2 * d * d + 2 * d * kv + 3 * d * I + 2 * d) + d
+N = flops.base_params(cfg)
+runs = [r for r in rows if "impl" in r]
+modes = list(dict.fromkeys(r.get("mode", "full") for r in runs))
+adapters = [m for m in modes if m != "full"]
 dev = next((r.get("device") for r in rows if r.get("device")), "?")
 print(f"Llama-3.2-1B shape ({N/1e9:.3f} B parameters), bf16, micro-batch 1, on {dev}.")
-print(f"Measured dense bf16 GEMM rate: {peak:.0f} TFLOP/s (8192^3, torch). MFU = tokens/s x (6N + 12 L d S) / that rate.")
+rate = f"Measured dense bf16 GEMM rate: {peak:.0f} TFLOP/s (8192^3, torch)."
+print(rate + " MFU = tokens/s x (6N + 12 L d S) / that rate." if "full" in modes or not adapters else rate)
+if adapters:
+    print()
+    print(f"{' and '.join(adapters)} rows: r {lora_r}, alpha {lora_alpha}, dropout {lora_dropout} on all 7 decoder projections "
+          f"(N_lora = {flops.lora_params(cfg, lora_r)/1e6:.2f} M trainable parameters, f32), base frozen, learning rate {lora_lr:g}; "
+          "MFU = tokens/s x (4N + 6 N_lora + 12 L d S) / that rate: the base's forward and its backward through the "
+          "activations (no weight gradients), the adapters' forward and backward in full; NF4 dequantisation is not counted.")
+    if "qlora" in adapters:
+        print("qlora: torch quantises with bitsandbytes (NF4, double quantisation of the block scales); axo with NF4 "
+              "and its own 8-bit block scales (docs/architecture.md): the weights differ by either's quantisation error.")
 print()
-print("| impl | seq | tokens/s | MFU | peak memory (own figure) | GPU memory used (nvidia-smi) | last loss |")
-print("|---|---:|---:|---:|---:|---:|---:|")
+print("| impl | mode | seq | tokens/s | MFU | peak memory (own figure) | GPU memory used (nvidia-smi) | last loss |")
+print("|---|---|---:|---:|---:|---:|---:|---:|")
 def gib(b): return f"{b/2**30:.1f} GiB"
-for r in rows:
-    if "impl" not in r:
+for r in runs:
+    S, mode = r["seq"], r.get("mode", "full")
+    if "skipped" in r:
+        print(f"| {r['impl']} | {mode} | {S} | not measured: {r['skipped'][:120]} | | | | |")
         continue
-    S = r["seq"]
     if "error" in r:
-        print(f"| {r['impl']} | {S} | failed: {r['error'][:120]} | | | | |")
+        print(f"| {r['impl']} | {mode} | {S} | failed: {r['error'][:120]} | | | | |")
         continue
-    flops = (6 * N + 12 * L * d * S) * r["tokens_per_s"]
-    mfu = f"{100 * flops / (peak * 1e12):.1f}%" if peak > 0 else "n/a"
+    fl = flops.flops_per_token(cfg, mode, S, lora_r) * r["tokens_per_s"]
+    mfu = f"{100 * fl / (peak * 1e12):.1f}%" if peak > 0 else "n/a"
     if r["impl"] == "torch":
         own = f"{gib(r['peak_allocated'])} allocated, {gib(r['peak_reserved'])} reserved"
     else:
         own = f"{r.get('executor_bytes', '?')} allocated (plan: {r.get('plan_bytes', '?')})"
     smi = r.get("smi_peak_mib", "n/a")
     smi = f"{float(smi)/1024:.1f} GiB" if smi not in ("", "n/a") else "n/a"
-    print(f"| {r['impl']} | {S} | {r['tokens_per_s']:.0f} | {mfu} | {own} | {smi} | {r.get('loss_last', float('nan')):.3f} |")
+    print(f"| {r['impl']} | {mode} | {S} | {r['tokens_per_s']:.0f} | {mfu} | {own} | {smi} | {r.get('loss_last', float('nan')):.3f} |")
+if adapters:
+    print()
+    for m in adapters:
+        got = [f"{r['impl']} {r['trainable_params']}" for r in runs if r.get("mode") == m and "trainable_params" in r]
+        print(f"{m}: trainable parameters {', '.join(dict.fromkeys(got)) or 'n/a'} (bench/flops.py: {flops.lora_params(cfg, lora_r)}).")
 EOF
 echo
 cat "$out/bench.md"

@@ -9,6 +9,20 @@ clipping at 1.0, no gradient checkpointing, one micro-batch per step.
   torch_ref.py --seq 2048 [--batch 1] [--warmup 3] [--steps 10] [--config PATH]
       one JSON line: tokens_per_s (median over the timed steps), step times,
       last loss, peak memory (torch.cuda.max_memory_allocated / _reserved)
+  torch_ref.py --adapter lora|qlora [--lora-r 16] [--lora-alpha 32]
+               [--lora-dropout 0.05] [--lr 2e-4] --seq 2048 ...
+      the same for parameter-efficient fine-tuning, as Axolotl runs
+      `adapter: lora` / `adapter: qlora` + `load_in_4bit: true` with
+      `lora_target_linear: true`: the base loaded in bf16 (qlora: quantised by
+      transformers' bitsandbytes integration, BitsAndBytesConfig nf4, double
+      quantisation, bf16 compute and storage, what Axolotl passes), then
+      peft.get_peft_model with LoraConfig(r, lora_alpha, lora_dropout, the 7
+      decoder projections, task_type CAUSAL_LM): the base frozen, the adapters
+      f32 (PEFT's autocast_adapter_dtype default); the forward under
+      torch.autocast(bf16), as HF Trainer with `bf16: true` runs it (so the
+      adapter matmuls run in bf16); torch.optim.AdamW over the trainable
+      parameters only, clipping at 1.0. Where bitsandbytes does not import,
+      the qlora line says so ("skipped") and measures nothing.
   torch_ref.py --peak
       one JSON line: the measured dense bf16 GEMM rate (8192^3, random data,
       median of 20 after 3 warm-ups), the denominator of MFU
@@ -24,6 +38,7 @@ Timing: torch.cuda.synchronize() around each step, time.perf_counter();
 warm-up steps are excluded. Never run on zeros (random token ids).
 """
 import argparse
+import contextlib
 import json
 import os
 import statistics
@@ -33,6 +48,8 @@ import time
 import torch
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+# lora_target_linear: true on a Llama: every decoder linear layer, never the embedding or lm_head
+LORA_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 
 
 def peak_gemm():
@@ -121,10 +138,101 @@ def build_model(config_path):
     return model, cfg, transformers.__version__
 
 
+def build_model_4bit(config_path):
+    """The base quantised the way Axolotl loads it for qlora: from_pretrained
+    with a BitsAndBytesConfig. A random model has no checkpoint, so it is
+    initialised as build_model does (bf16, same seed), written to a temporary
+    directory and loaded back through transformers' bitsandbytes path. Returns
+    the model, its config, the base parameter count and the versions."""
+    import tempfile
+
+    import bitsandbytes
+    import transformers
+    from transformers import AutoConfig, AutoModelForCausalLM, BitsAndBytesConfig
+
+    cfg = AutoConfig.from_pretrained(os.path.dirname(config_path))
+    cfg.use_cache = False
+    torch.manual_seed(0)
+    base = AutoModelForCausalLM.from_config(cfg).to(dtype=torch.bfloat16)
+    nparams = sum(p.numel() for p in base.parameters())
+    bnb = BitsAndBytesConfig(
+        load_in_4bit=True,
+        bnb_4bit_quant_type="nf4",
+        bnb_4bit_use_double_quant=True,
+        bnb_4bit_compute_dtype=torch.bfloat16,
+        bnb_4bit_quant_storage=torch.bfloat16,  # Axolotl's setting; the packed bytes are the same
+    )
+    with tempfile.TemporaryDirectory(prefix="axo-bench-qlora-") as tmp:
+        base.save_pretrained(tmp, safe_serialization=True)
+        del base
+        # transformers 4.56 renamed torch_dtype to dtype
+        tv = tuple(int(x) for x in transformers.__version__.split(".")[:2] if x.isdigit())
+        dtype_kw = {"dtype" if tv >= (4, 56) else "torch_dtype": torch.bfloat16}
+        model = AutoModelForCausalLM.from_pretrained(
+            tmp, config=cfg, quantization_config=bnb, device_map={"": 0}, attn_implementation="sdpa", **dtype_kw)
+    model.train()
+    versions = {
+        "transformers": transformers.__version__,
+        "bitsandbytes": bitsandbytes.__version__,
+        # 7 per layer when every decoder projection is 4-bit (lm_head/embedding stay bf16)
+        "linear4bit_modules": sum(type(m).__name__ == "Linear4bit" for m in model.modules()),
+    }
+    return model, cfg, nparams, versions
+
+
+def add_lora(model, args):
+    import peft
+    from peft import LoraConfig, get_peft_model
+
+    lcfg = LoraConfig(r=args.lora_r, lora_alpha=args.lora_alpha, lora_dropout=args.lora_dropout,
+                      target_modules=LORA_TARGETS, task_type="CAUSAL_LM")
+    model = get_peft_model(model, lcfg)  # autocast_adapter_dtype=True: the adapters in f32
+    model.train()
+    return model, peft.__version__
+
+
 def train(args):
-    model, cfg, tver = build_model(args.config)
-    nparams = sum(p.numel() for p in model.parameters())  # tied weights counted once
-    opt = torch.optim.AdamW(model.parameters(), lr=1e-5, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0)
+    extra = {}
+    if args.adapter == "qlora":
+        try:
+            import bitsandbytes  # noqa: F401
+        except ModuleNotFoundError:
+            return skipped(args, "bitsandbytes not installed")
+        except Exception as e:  # installed but broken (no CUDA library for this torch, ...)
+            return skipped(args, f"bitsandbytes does not import: {type(e).__name__}: {e}"[:300])
+    if args.adapter != "none":
+        try:
+            import peft  # noqa: F401
+        except ModuleNotFoundError:
+            return {"impl": "torch", "mode": args.adapter, "seq": args.seq, "error": "peft not installed"}
+    if args.adapter == "qlora":
+        model, cfg, nparams, versions = build_model_4bit(args.config)
+        tver = versions["transformers"]
+        extra["bitsandbytes"] = versions["bitsandbytes"]
+        extra["linear4bit_modules"] = versions["linear4bit_modules"]
+        extra["quantization"] = "bitsandbytes nf4, double quant, compute bf16, storage bf16"
+    else:
+        model, cfg, tver = build_model(args.config)
+        nparams = sum(p.numel() for p in model.parameters())  # tied weights counted once
+    if args.adapter != "none":
+        model, extra["peft"] = add_lora(model, args)
+        trainable = [p for p in model.parameters() if p.requires_grad]
+        extra.update(
+            mode=args.adapter,
+            lora_r=args.lora_r,
+            lora_alpha=args.lora_alpha,
+            lora_dropout=args.lora_dropout,
+            target_modules=LORA_TARGETS,
+            trainable_params=sum(p.numel() for p in trainable),
+            adapter_dtypes=sorted({str(p.dtype).replace("torch.", "") for p in trainable}),
+            autocast="bf16",
+            learning_rate=args.lr,
+        )
+        ctx = lambda: torch.autocast("cuda", dtype=torch.bfloat16)  # noqa: E731
+    else:
+        trainable = list(model.parameters())
+        ctx = contextlib.nullcontext
+    opt = torch.optim.AdamW(trainable, lr=args.lr, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0)
     g = torch.Generator(device="cuda").manual_seed(1)
     torch.cuda.reset_peak_memory_stats()
     times, loss = [], None
@@ -132,9 +240,10 @@ def train(args):
         ids = torch.randint(0, cfg.vocab_size, (args.batch, args.seq), device="cuda", generator=g)
         torch.cuda.synchronize()
         t0 = time.perf_counter()
-        out = model(input_ids=ids, labels=ids)
+        with ctx():
+            out = model(input_ids=ids, labels=ids)
         out.loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        torch.nn.utils.clip_grad_norm_(trainable, 1.0)
         opt.step()
         opt.zero_grad(set_to_none=True)
         torch.cuda.synchronize()
@@ -143,7 +252,7 @@ def train(args):
         loss = float(out.loss)
     tok = args.batch * args.seq
     med = statistics.median(times)
-    return {
+    r = {
         "impl": "torch",
         "torch": torch.__version__,
         "transformers": tver,
@@ -159,6 +268,13 @@ def train(args):
         "peak_allocated": torch.cuda.max_memory_allocated(),
         "peak_reserved": torch.cuda.max_memory_reserved(),
     }
+    r.update(extra)
+    return r
+
+
+def skipped(args, why):
+    """A row that says plainly why nothing was measured."""
+    return {"impl": "torch", "mode": args.adapter, "seq": args.seq, "batch": args.batch, "skipped": why}
 
 
 def main():
@@ -168,6 +284,11 @@ def main():
     p.add_argument("--batch", type=int, default=1)
     p.add_argument("--warmup", type=int, default=3)
     p.add_argument("--steps", type=int, default=10)
+    p.add_argument("--lr", type=float, default=1e-5)
+    p.add_argument("--adapter", choices=["none", "lora", "qlora"], default="none")
+    p.add_argument("--lora-r", type=int, default=16)
+    p.add_argument("--lora-alpha", type=int, default=32)
+    p.add_argument("--lora-dropout", type=float, default=0.05)
     p.add_argument("--peak", action="store_true")
     p.add_argument("--kernels", action="store_true")
     args = p.parse_args()
@@ -176,8 +297,12 @@ def main():
         return 1
     if args.kernels:
         print(json.dumps(kernels(args.seq)))
+    elif args.peak:
+        print(json.dumps(peak_gemm()))
     else:
-        print(json.dumps(peak_gemm() if args.peak else train(args)))
+        r = train(args)
+        print(json.dumps(r))
+        return 1 if "error" in r else 0
     return 0
 
 
