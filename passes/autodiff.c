@@ -241,6 +241,9 @@ static const grad_fn grad_rules[IR_NOPS] = {
 };
 
 /* Re-emits forward nodes [b, e) with fresh values (gradient checkpointing). */
+/* see rederive_weights */
+static int rederivable(ir_op op) { return op == IR_OP_dequant_nf4 || op == IR_OP_dropout; }
+
 static void recompute(ad *c, int b, int e) {
     for (int i = b; i < e && !c->b.failed; i++) {
         const ir_node *n = &c->p->nodes[i];
@@ -250,26 +253,33 @@ static void recompute(ad *c, int b, int e) {
         ir_bn(&c->b, nn.op, nn.nin, in, nn.nattrs, nn.attrs, out);
         for (int k = 0; k < nn.nout; k++) c->remap[nn.out[k]] = out[k];
     }
-    /* the recomputed forward has read its dequantized weights: the
-     * backward dequantizes again (rederive_weights), so these die here */
+    /* the recomputed forward has read these: the backward derives them
+     * again (rederive_weights), so the recomputed copies die here */
     for (int i = b; i < e; i++)
-        if (c->p->nodes[i].op == IR_OP_dequant_nf4) c->remap[c->p->nodes[i].out[0]] = c->p->nodes[i].out[0];
+        if (rederivable(c->p->nodes[i].op)) c->remap[c->p->nodes[i].out[0]] = c->p->nodes[i].out[0];
 }
 
-/* QLoRA: a dequantized weight is a pure function of frozen globals and as
- * large as the bf16 weight; keeping the forward's copy for the backward
- * would hold the whole bf16 model from forward to backward. So before a
- * backward rule reads one, it is dequantized again (once per backward; the
- * forward's copy dies after its forward use), as bitsandbytes' Linear4bit
- * does in its backward. */
+/* Values the backward derives again instead of keeping them from the
+ * forward, because they are cheap and large:
+ *  - dequant_nf4 (QLoRA): a pure function of frozen globals, as large as
+ *    the bf16 weight; keeping the forward's copies for the backward would
+ *    hold a whole bf16 model (bitsandbytes' Linear4bit dequantizes again in
+ *    its backward too);
+ *  - dropout (LoRA): each adapter's dropped copy of its input (q, k and v
+ *    each have one of the same hidden states) is drawn again from the input
+ *    and the same seed, so one copy of the input is kept instead of three.
+ * A rederived value is made right before the first backward rule that reads
+ * it; the forward's copy dies after its forward use. */
+
 static void rederive_weights(ad *c, const ir_node *n) {
     for (int k = 0; k < n->nin && !c->b.failed; k++) {
         int32_t v = n->in[k];
         if (IR_REF_IS_GLOBAL(v) || v >= c->nfwd_values || c->remap[v] != v) continue;
         const ir_node *src = &c->p->nodes[c->p->values[v].node];
-        if (src->op != IR_OP_dequant_nf4) continue;
+        if (!rederivable(src->op)) continue;
         ir_node nn = *src; /* copy: nodes may move when the array grows */
-        int32_t in[3] = {fwd(c, nn.in[0]), fwd(c, nn.in[1]), fwd(c, nn.in[2])};
+        int32_t in[3];
+        for (int i = 0; i < nn.nin && i < 3; i++) in[i] = fwd(c, nn.in[i]);
         c->remap[v] = ir_b(&c->b, nn.op, nn.nin, in, nn.nattrs, nn.attrs);
     }
 }

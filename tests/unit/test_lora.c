@@ -430,19 +430,19 @@ static void memory_accounting(void) {
  * its dequantized weights through its backward. Measured as memplan's
  * activation peak against LoRA's (whose bf16 weights are params): at most
  * two dequantized weights more. */
-static int64_t ckpt_peak(pass_adapter a) {
+static int64_t plan_peak(pass_adapter a, int ckpt, double dropout) {
     ax_diag d;
     ax_diag_init(&d);
     fe_config c;
     fe_model m;
     make_model(&m, FE_ARCH_LLAMA);
     m.hidden_size = 128, m.head_dim = 32, m.intermediate_size = 384;
-    make_cfg(&c, 1, 8, 1, 1);
+    make_cfg(&c, 1, 64, 1, ckpt);
     c.bf16 = 1;
     ir_module *mod = ir_module_create();
     int32_t loss;
     CHECK(fe_lower(&c, &m, 1, mod, &loss, &d) == 0);
-    pass_ctx pc = {.m = mod, .loss = loss, .checkpoint = 1, .lora = lora(a, 0, 1), .opt = {.master_f32 = 1}};
+    pass_ctx pc = {.m = mod, .loss = loss, .checkpoint = ckpt, .lora = lora(a, dropout, 1), .opt = {.master_f32 = 1}};
     CHECK(pass_pipeline(&pc, &d) == 0);
     ax_diag_print(&d, stderr);
     ir_module_destroy(mod);
@@ -451,9 +451,18 @@ static int64_t ckpt_peak(pass_adapter a) {
 }
 
 static void checkpointed_qlora_peak(void) {
-    int64_t lp = ckpt_peak(PASS_ADAPTER_LORA), qp = ckpt_peak(PASS_ADAPTER_QLORA), w = 2 * 384 * 128; /* a bf16 MLP weight */
+    int64_t lp = plan_peak(PASS_ADAPTER_LORA, 1, 0), qp = plan_peak(PASS_ADAPTER_QLORA, 1, 0), w = 2 * 384 * 128; /* a bf16 MLP weight */
     CHECK_MSG(qp <= lp + 2 * w, "QLoRA + checkpointing activation peak %lld vs LoRA %lld: more than two dequantized weights",
               (long long)qp, (long long)lp);
+}
+
+/* lora_dropout costs no stored copies: the backward draws each adapter's
+ * dropped input again, so the peak grows by at most one [tokens, hidden]
+ * working copy (q, k, v would otherwise keep three per layer). */
+static void dropout_peak(void) {
+    int64_t p0 = plan_peak(PASS_ADAPTER_LORA, 0, 0), p1 = plan_peak(PASS_ADAPTER_LORA, 0, 0.1), x = 2 * 64 * 384;
+    CHECK_MSG(p1 <= p0 + x, "LoRA activation peak with dropout %lld vs without %lld: dropped copies are stored", (long long)p1,
+              (long long)p0);
 }
 
 int main(void) {
@@ -467,5 +476,6 @@ int main(void) {
     targets();
     memory_accounting();
     checkpointed_qlora_peak();
+    dropout_peak();
     return check_done();
 }
