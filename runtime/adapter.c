@@ -13,18 +13,16 @@
 
 #define PEFT_PREFIX "base_model.model."
 
-typedef struct lora_cfg {
-    double scale;
-    int64_t r;
-    char base[4096];
-} lora_cfg;
-
 static int empty_pattern(const json_t *p) { return !p || json_is_null(p) || (json_is_object(p) && !json_object_size(p)); }
 
-static int read_config(const char *dir, lora_cfg *c, ax_diag *d) {
+int rt_adapter_config_read(const char *dir, rt_adapter_cfg *c, ax_diag *d) {
     char path[4096];
     if (ax_path_join(path, sizeof path, dir, "adapter_config.json") != 0) {
         ax_error(d, dir, "path too long");
+        return -1;
+    }
+    if (!ax_file_exists(path)) {
+        ax_error(d, dir, "no adapter_config.json (a PEFT adapter directory has one)");
         return -1;
     }
     json_error_t je;
@@ -47,9 +45,10 @@ static int read_config(const char *dir, lora_cfg *c, ax_diag *d) {
     } else if (!empty_pattern(json_object_get(j, "rank_pattern")) || !empty_pattern(json_object_get(j, "alpha_pattern"))) {
         ax_error(d, path, "rank_pattern / alpha_pattern: per-module ranks or alphas are not supported (one r and lora_alpha)");
     } else {
-        double rr = (double)json_integer_value(r);
         c->r = json_integer_value(r);
-        c->scale = json_number_value(a) / (json_is_true(json_object_get(j, "use_rslora")) ? sqrt(rr) : rr);
+        c->alpha = json_number_value(a);
+        c->rslora = json_is_true(json_object_get(j, "use_rslora"));
+        c->scale = c->alpha / (c->rslora ? sqrt((double)c->r) : (double)c->r);
         snprintf(c->base, sizeof c->base, "%s", json_is_string(b) ? json_string_value(b) : "");
         rc = 0;
     }
@@ -97,8 +96,8 @@ static const rt_st_tensor *adapter_of(const rt_st_file *af, char *used, const ch
 
 int rt_merge_lora(const char *adapter_dir, const char *base_dir, const char *out_dir, int overwrite, int *merged,
                   ax_diag *d) {
-    lora_cfg cfg;
-    if (read_config(adapter_dir, &cfg, d) != 0) return -1;
+    rt_adapter_cfg cfg;
+    if (rt_adapter_config_read(adapter_dir, &cfg, d) != 0) return -1;
     if (!base_dir) base_dir = cfg.base;
     if (!base_dir[0]) {
         ax_error(d, adapter_dir, "adapter_config.json names no base_model_name_or_path; pass --base DIR");

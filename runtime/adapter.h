@@ -18,6 +18,18 @@
 
 #include "ir/base.h"
 
+/* What adapter_config.json says (the fields axo uses). */
+typedef struct rt_adapter_cfg {
+    int64_t r;
+    double alpha, scale; /* scale: alpha / r, or alpha / sqrt(r) with rsLoRA */
+    int rslora;
+    char base[4096];     /* base_model_name_or_path ("" if absent) */
+} rt_adapter_cfg;
+
+/* Reads DIR/adapter_config.json: a LORA adapter with one r and lora_alpha
+ * (DoRA and per-module rank/alpha patterns are refused, naming the file). */
+int rt_adapter_config_read(const char *dir, rt_adapter_cfg *c, ax_diag *d);
+
 /* adapter_dir: adapter_model.safetensors + adapter_config.json. base_dir:
  * the HF model dir (NULL: adapter_config.json's base_model_name_or_path).
  * Every adapter tensor must find its base weight with matching shapes;

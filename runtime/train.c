@@ -4,6 +4,7 @@
 #include "ir/planfile.h"
 #include "runtime/data.h"
 #include "runtime/safetensors.h"
+#include "runtime/adapter.h"
 #include "runtime/cpu_kernels.h"
 #include "runtime/sharded_ckpt.h"
 #include "runtime/modeldir.h"
@@ -174,34 +175,17 @@ static void block_of(const rt_session *s, const ir_type *t, int64_t *first, int6
  * adapter_config.json trained what the plan trains (alpha, rsLoRA; r and
  * the targets are checked tensor by tensor). */
 static int open_saved_adapter(const ir_module *m, const char *dir, rt_st_file *f, ax_diag *d) {
-    char path[4096];
-    if (ax_path_join(path, sizeof path, dir, "adapter_config.json") != 0 || !ax_file_exists(path)) {
-        ax_error(d, dir, "lora_model_dir: no adapter_config.json (a PEFT adapter directory has one)");
+    rt_adapter_cfg ac;
+    if (rt_adapter_config_read(dir, &ac, d) != 0) return -1;
+    double want = mattr_f(m, "lora.alpha", 16);
+    int want_rs = (int)mattr_i(m, "lora.rslora", 0);
+    if (ac.alpha != want || ac.rslora != want_rs) {
+        ax_error(d, dir, "adapter_config.json: lora_alpha %g%s, but the config trains lora_alpha %g%s (lora_model_dir must "
+                         "match lora_alpha and peft_use_rslora)", ac.alpha, ac.rslora ? " with rsLoRA" : "", want,
+                 want_rs ? " with rsLoRA" : "");
         return -1;
     }
-    {
-        json_error_t je;
-        json_t *j = json_load_file(path, 0, &je);
-        if (!j) {
-            ax_error(d, path, "line %d: %s", je.line, je.text);
-            return -1;
-        }
-        double alpha = json_number_value(json_object_get(j, "lora_alpha"));
-        int rs = json_is_true(json_object_get(j, "use_rslora")), dora = json_is_true(json_object_get(j, "use_dora"));
-        if (dora) {
-            json_decref(j);
-            ax_error(d, path, "use_dora: true: a DoRA adapter cannot continue as LoRA (lora_model_dir)");
-            return -1;
-        }
-        double want = mattr_f(m, "lora.alpha", 16);
-        int want_rs = (int)mattr_i(m, "lora.rslora", 0);
-        json_decref(j);
-        if (alpha != want || rs != want_rs) {
-            ax_error(d, path, "lora_alpha %g%s, but the config trains lora_alpha %g%s (lora_model_dir must match lora_alpha "
-                              "and peft_use_rslora)", alpha, rs ? " with rsLoRA" : "", want, want_rs ? " with rsLoRA" : "");
-            return -1;
-        }
-    }
+    char path[4096];
     if (ax_path_join(path, sizeof path, dir, "adapter_model.safetensors") != 0) {
         ax_error(d, dir, "path too long");
         return -1;

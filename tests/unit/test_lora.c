@@ -124,11 +124,9 @@ static void train_steps(rt_session *s, const batch *b, int steps, ax_diag *d) {
 static void frozen_base_and_identity(int bf16, int flce) {
     g_flce = flce; /* the fused lm head: dw=0 for the frozen head */
     ax_diag d;
-    ax_diag_init(&d);
     fe_config c;
     fe_model m;
-    make_model(&m, FE_ARCH_LLAMA);
-    make_cfg(&c, 2, 16, 1, 0);
+    fixture(&d, &c, &m, FE_ARCH_LLAMA, 2, 16);
     c.bf16 = bf16;
     rt_session base, ad;
     g_lora = (pass_lora_cfg){0};
@@ -184,11 +182,9 @@ static void frozen_base_and_identity(int bf16, int flce) {
  * model's loss (fp32, no dropout). */
 static void merge_equivalence(void) {
     ax_diag d;
-    ax_diag_init(&d);
     fe_config c;
     fe_model m;
-    make_model(&m, FE_ARCH_QWEN3);
-    make_cfg(&c, 2, 16, 1, 0);
+    fixture(&d, &c, &m, FE_ARCH_QWEN3, 2, 16);
     rt_session base, ad;
     g_lora = (pass_lora_cfg){0};
     CHECK(build(&base, &c, &m, &d) == 0);
@@ -233,13 +229,10 @@ static void merge_equivalence(void) {
  * the dequantized NF4 weights. */
 static void qlora_equals_lora_on_dequantized(void) {
     ax_diag d;
-    ax_diag_init(&d);
     fe_config c;
     fe_model m;
-    make_model(&m, FE_ARCH_LLAMA);
-    m.hidden_size = 128; /* rows of 128: two NF4 blocks; the MLP's 48 a short one */
+    fixture(&d, &c, &m, FE_ARCH_LLAMA, 2, 16);
     m.head_dim = 32;
-    make_cfg(&c, 2, 16, 1, 0);
     c.bf16 = 1;
     rt_session q, l;
     g_lora = lora(PASS_ADAPTER_QLORA, 0.1, 1);
@@ -293,11 +286,9 @@ static void qlora_equals_lora_on_dequantized(void) {
 
 static void dropout_masks(void) {
     ax_diag d;
-    ax_diag_init(&d);
     fe_config c;
     fe_model m;
-    make_model(&m, FE_ARCH_LLAMA);
-    make_cfg(&c, 2, 16, 1, 0);
+    fixture(&d, &c, &m, FE_ARCH_LLAMA, 2, 16);
     rt_session s, ck;
     g_lora = lora(PASS_ADAPTER_LORA, 0.3, 0);
     CHECK(build(&s, &c, &m, &d) == 0);
@@ -324,11 +315,9 @@ static void dropout_masks(void) {
 
 static int build_err(const pass_lora_cfg *l, const char *want) {
     ax_diag d;
-    ax_diag_init(&d);
     fe_config c;
     fe_model m;
-    make_model(&m, FE_ARCH_LLAMA);
-    make_cfg(&c, 1, 8, 1, 0);
+    fixture(&d, &c, &m, FE_ARCH_LLAMA, 1, 8);
     g_lora = *l;
     rt_session s;
     int rc = build(&s, &c, &m, &d);
@@ -345,11 +334,9 @@ static int build_err(const pass_lora_cfg *l, const char *want) {
 
 static void targets(void) {
     ax_diag d;
-    ax_diag_init(&d);
     fe_config c;
     fe_model m;
-    make_model(&m, FE_ARCH_LLAMA);
-    make_cfg(&c, 1, 8, 1, 0);
+    fixture(&d, &c, &m, FE_ARCH_LLAMA, 1, 8);
     const char *const qv[] = {"q_proj", "model.layers.1.mlp.down_proj"};
     g_lora = (pass_lora_cfg){.adapter = PASS_ADAPTER_LORA, .r = 2, .alpha = 4, .targets = qv, .ntargets = 2};
     rt_session s;
@@ -378,11 +365,9 @@ static void targets(void) {
  * 64 + one f32 per row; grads and Adam m/v exist for the adapters only. */
 static void memory_accounting(void) {
     ax_diag d;
-    ax_diag_init(&d);
     fe_config c;
     fe_model m;
-    make_model(&m, FE_ARCH_LLAMA);
-    make_cfg(&c, 1, 8, 1, 0);
+    fixture(&d, &c, &m, FE_ARCH_LLAMA, 1, 8);
     c.bf16 = 1;
     ir_module *mod = ir_module_create();
     int32_t loss;
