@@ -848,11 +848,13 @@ static const struct ksig *ksig_of(const rt_cuda_dev *dev, const char *entry) {
     return NULL;
 }
 
+#ifdef AXO_HAVE_CUDA /* only the real kernel loader asks */
 static const gsig *gsig_of(const rt_cuda_dev *dev, const struct ksig *ks) {
     for (int i = 0; i < dev->ngen; i++)
         if (&dev->gen[i]->ks == ks) return dev->gen[i];
     return NULL;
 }
+#endif
 
 static char *xstrdup(const char *s) {
     size_t n = strlen(s) + 1;

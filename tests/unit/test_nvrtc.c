@@ -317,7 +317,6 @@ static void test_cache_dir_env(void) {
         free(saved[i]);
     }
 }
-#endif
 
 /* ---- generated kernels of fused nodes --------------------------------------------------- */
 typedef struct fsrc {
@@ -420,6 +419,8 @@ static void test_fused_kernels(void) {
         free(fs[i].expr);
     }
 }
+
+#endif /* AXO_HAVE_NVRTC */
 
 int main(void) {
     test_registry();

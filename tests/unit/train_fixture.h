@@ -58,7 +58,7 @@ static void make_cfg(fe_config *c, int64_t B, int64_t S, int64_t gas, int ckpt) 
 
 /* A test's start: diagnostics, the tiny model of arch, a config of B rows
  * of S tokens (no accumulation, no checkpointing). */
-static void fixture(ax_diag *d, fe_config *c, fe_model *m, fe_arch arch, int64_t B, int64_t S);
+static inline void fixture(ax_diag *d, fe_config *c, fe_model *m, fe_arch arch, int64_t B, int64_t S);
 
 static pass_shard_cfg g_shard; /* sharding used by build() */
 static pass_lora_cfg g_lora;   /* adapters used by build() (zero: none) */
@@ -173,7 +173,7 @@ static double rel_diff_role(rt_session *a, rt_session *b, ir_role role, int glob
     return global ? sqrt(gnum / (gden > 0 ? gden : 1)) : worst;
 }
 
-static void fixture(ax_diag *d, fe_config *c, fe_model *m, fe_arch arch, int64_t B, int64_t S) {
+static inline void fixture(ax_diag *d, fe_config *c, fe_model *m, fe_arch arch, int64_t B, int64_t S) {
     ax_diag_init(d);
     make_model(m, arch);
     make_cfg(c, B, S, 1, 0);
