@@ -241,7 +241,7 @@ static const grad_fn grad_rules[IR_NOPS] = {
 };
 
 /* Re-emits forward nodes [b, e) with fresh values (gradient checkpointing). */
-/* see rederive_weights */
+/* see rederive_inputs */
 static int rederivable(ir_op op) { return op == IR_OP_dequant_nf4 || op == IR_OP_dropout; }
 
 static void recompute(ad *c, int b, int e) {
@@ -254,7 +254,7 @@ static void recompute(ad *c, int b, int e) {
         for (int k = 0; k < nn.nout; k++) c->remap[nn.out[k]] = out[k];
     }
     /* the recomputed forward has read these: the backward derives them
-     * again (rederive_weights), so the recomputed copies die here */
+     * again (rederive_inputs), so the recomputed copies die here */
     for (int i = b; i < e; i++)
         if (rederivable(c->p->nodes[i].op)) c->remap[c->p->nodes[i].out[0]] = c->p->nodes[i].out[0];
 }
@@ -271,7 +271,7 @@ static void recompute(ad *c, int b, int e) {
  * A rederived value is made right before the first backward rule that reads
  * it; the forward's copy dies after its forward use. */
 
-static void rederive_weights(ad *c, const ir_node *n) {
+static void rederive_inputs(ad *c, const ir_node *n) {
     for (int k = 0; k < n->nin && !c->b.failed; k++) {
         int32_t v = n->in[k];
         if (IR_REF_IS_GLOBAL(v) || v >= c->nfwd_values || c->remap[v] != v) continue;
@@ -340,7 +340,7 @@ int pass_autodiff(ir_module *m, ir_program *p, int32_t loss, int checkpoint, ax_
             any |= dy[k] >= 0;
         }
         if (!any) continue;
-        rederive_weights(&c, &n);
+        rederive_inputs(&c, &n);
         grad_rules[n.op](&c, &n, dy);
     }
     /* params whose every use did not yield a gradient contribution */

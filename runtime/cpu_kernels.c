@@ -382,8 +382,9 @@ void ck_nf4_quantize(const float *w, int64_t N, int64_t K, float *q, float *step
 void ck_dequant_nf4_f32(const float *q, const float *steps, const float *rowmax, float *w, int64_t N, int64_t K) {
     int64_t nb = (K + AXO_NF4_BLOCK - 1) / AXO_NF4_BLOCK;
     for (int64_t r = 0; r < N; r++)
-        for (int64_t c = 0; c < K; c++) {
-            float s = axo_nf4_scale(rowmax[r], (uint32_t)steps[r * nb + c / AXO_NF4_BLOCK]);
-            w[r * K + c] = axo_nf4_value((uint32_t)q[r * K + c], s);
+        for (int64_t b = 0; b < nb; b++) { /* one scale per block, not per weight */
+            float s = axo_nf4_scale(rowmax[r], (uint32_t)steps[r * nb + b]);
+            int64_t c1 = (b + 1) * AXO_NF4_BLOCK < K ? (b + 1) * AXO_NF4_BLOCK : K;
+            for (int64_t c = b * AXO_NF4_BLOCK; c < c1; c++) w[r * K + c] = axo_nf4_value((uint32_t)q[r * K + c], s);
         }
 }
