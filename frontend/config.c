@@ -241,6 +241,7 @@ static const key_def keys[] = {
     {"base_model", K_SPECIAL, -1, 0},
     {"base_model_config", K_SPECIAL, -1, 0},
     {"bf16", K_SPECIAL, -1, 0},
+    {"bfloat16", K_SPECIAL, -1, 0},
     {"dataset_prepared_path", K_ANY, -1, 0},
     {"datasets", K_SPECIAL, -1, 0},
     {"ddp_bucket_cap_mb", K_NUM, F(ddp_bucket_cap_mb), 1},
@@ -250,6 +251,7 @@ static const key_def keys[] = {
     {"eval_batch_size", K_INT, F(eval_batch_size), 1},
     {"eval_steps", K_INT, F(eval_steps), 0},
     {"flash_attention", K_BOOL, -1, 0},
+    {"float16", K_SPECIAL, -1, 0},
     {"fp16", K_SPECIAL, -1, 0},
     {"fsdp", K_SPECIAL, -1, 0},
     {"fsdp_config", K_SPECIAL, -1, 0},
@@ -526,9 +528,12 @@ static void apply_special(loader *L, const fe_ypair *p) {
         } else {
             yerr(y, v, k, "true, false or auto");
         }
-    } else if (!strcmp(k, "fp16")) {
+    } else if (!strcmp(k, "bfloat16")) {
+        /* Axolotl: the model in bf16 without AMP, so AdamW's state is bf16 too */
+        if (fe_y_bool(y, k, v, &b) == 0) c->bf16_pure = b;
+    } else if (!strcmp(k, "fp16") || !strcmp(k, "float16")) {
         if (fe_y_bool(y, k, v, &b) == 0 && b)
-            not_implemented(L, v, "%s: true is not implemented (axo trains in bf16 or fp32; use bf16: true)", k);
+            not_implemented(L, v, "%s: true is not implemented (axo trains in bf16 or fp32; use bf16: true or bfloat16: true)", k);
     } else if (!strcmp(k, "load_in_8bit")) {
         if (fe_y_bool(y, k, v, &b) == 0 && b) {
             not_implemented(L, v, "%s: true (8-bit base weights) is not implemented; use adapter: qlora with load_in_4bit: true", k);
@@ -727,6 +732,13 @@ static void check_whole(loader *L) {
                  "gradient_checkpointing: expected only one of gradient_checkpointing and "
                  "fsdp_config.activation_checkpointing, found both set");
     check_ddp_bucket(L);
+    if (c->bf16_pure && c->ds.present) {
+        ax_warn(y->d, fe_yloc(y, pair(L, "bfloat16")->k, loc, sizeof loc),
+                "bfloat16: true with DeepSpeed: its optimizer keeps f32 master weights and f32 Adam moments of the "
+                "bf16 model, and so does axo (16 bytes per parameter); the pure bf16 state (8 bytes, no master "
+                "copy) applies without deepspeed");
+        c->bf16_pure = 0;
+    }
     if (c->ds.present && c->fsdp.enabled) {
         p = pair(L, "fsdp_config") ? pair(L, "fsdp_config") : pair(L, "fsdp");
         ax_error(y->d, fe_yloc(y, p ? p->k : NULL, loc, sizeof loc),
@@ -796,6 +808,10 @@ int fe_config_load(const char *yaml_path, const char *deepspeed_override, fe_con
         apply_pair(&L, &L.pairs[i]);
     }
     fe_fsdp_parse(&L.y, &L.fsdp, &out->fsdp);
+    if (out->bf16_pure) { /* bf16 weights whatever bf16 (AMP) says; a DeepSpeed bf16.enabled must agree */
+        out->bf16 = 1;
+        L.set.bf16 = 1;
+    }
     load_deepspeed(&L, deepspeed_override);
     check_whole(&L);
 done:
@@ -897,6 +913,7 @@ void fe_config_canonical(const fe_config *c, ax_buf *out) {
     D("adam_epsilon", c->adam_epsilon);
     D("max_grad_norm", c->max_grad_norm);
     I("bf16", c->bf16);
+    I("bfloat16", c->bf16_pure);
     I("fp16", c->fp16);
     I("tf32", c->tf32);
     I("gradient_checkpointing", c->gradient_checkpointing);

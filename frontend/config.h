@@ -92,7 +92,10 @@ typedef struct fe_config {
     double adam_beta1, adam_beta2, adam_epsilon; /* 0.9, 0.999, 1e-8 */
     double max_grad_norm;    /* default 1.0 (HF Trainer) */
 
-    int bf16;                /* 1 when bf16: true (or auto) */
+    int bf16;                /* 1 when bf16: true (or auto), or bfloat16: true */
+    int bf16_pure;           /* bfloat16: true (no AMP): bf16 weights and AdamW
+                              * moments, no f32 master copy (not under DeepSpeed,
+                              * whose optimizer keeps f32 master state) */
     int fp16;
     int tf32;
     int gradient_checkpointing;

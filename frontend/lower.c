@@ -83,6 +83,7 @@ static void module_facts(const fe_config *c, const fe_model *m, int world_size, 
     set_i(mod, "train.seed", (int64_t)c->seed);
     set_i(mod, "train.sample_packing", c->sample_packing);
     set_i(mod, "train.bf16", c->bf16);
+    set_i(mod, "train.bfloat16", c->bf16_pure); /* bf16 weights and AdamW state, no master copy */
     set_i(mod, "train.logging_steps", c->logging_steps);
     set_i(mod, "train.save_steps", c->save_steps);
     set_i(mod, "train.gradient_checkpointing", c->gradient_checkpointing);

@@ -348,8 +348,10 @@ int ir_infer(const ir_module *m, ir_op op, const ir_type *in, int nin, const ir_
         TRY(need_same(m, &in[0], &in[2], 0, 2, 0, err, errcap));
         TRY(need_same(m, &in[0], &in[3], 0, 3, 0, err, errcap));
         for (int i = 4; i < 7; i++) TRY(need_scalar(m, &in[i], i, err, errcap));
-        if (in[0].dtype != IR_F32 || in[2].dtype != IR_F32 || in[3].dtype != IR_F32)
-            FAIL("adamw updates f32 master weights and f32 moments");
+        if (!((in[0].dtype == IR_F32 && in[2].dtype == IR_F32 && in[3].dtype == IR_F32) ||
+              (in[0].dtype == IR_BF16 && in[2].dtype == IR_BF16 && in[3].dtype == IR_BF16)))
+            FAIL("adamw updates f32 weights and moments, or bf16 ones (pure bf16, stochastically rounded); found %s, %s, %s",
+                 ir_dtype_name(in[0].dtype), ir_dtype_name(in[2].dtype), ir_dtype_name(in[3].dtype));
         return 0;
     case IR_OP_store:
     case IR_OP_acc:

@@ -1,4 +1,5 @@
-/* quant.h — the exact arithmetic of the `dropout` and `dequant_nf4` ops.
+/* quant.h — the exact arithmetic of the `dropout` and `dequant_nf4` ops and
+ * of the stochastic rounding of pure-bf16 AdamW (`adamw` on bf16 state).
  *
  * One definition for every executor: this header is plain C99 for the CPU
  * executor and the weight loader, and is pasted into the NVRTC source of the
@@ -23,6 +24,17 @@
  * every scale stays within a row, so row-sharded blocks stay whole.
  *     w = code[q] * (rowmax * 2^(-k/16))   in f32, then rounded to the
  *                                          compute dtype.
+ *
+ * Stochastic rounding (adamw on bf16 p, m, v; `bfloat16: true`): the f32
+ * result x is stored as the bf16 just below or just above it in magnitude,
+ * the upper one with probability (x's 16 dropped bits) / 65536, so the
+ * stored value is x in expectation. An update smaller than half a bf16 step
+ * (lr·m/√v against a weight ~1: 2^-9) is then kept on average instead of
+ * being rounded away every step, and so is Adam's v, whose per-step change
+ * (1 - beta2)·g² is below bf16's resolution once v has settled. The random
+ * bits are axo_rng_u32(step, 3·salt + j, i) for j = 0 (p), 1 (m), 2 (v),
+ * salt the parameter's ordinal and i the element's index in the whole
+ * (unsharded) tensor: 1 rank and N ranks, on any executor, round alike.
  */
 #ifndef IR_QUANT_H
 #define IR_QUANT_H
@@ -82,5 +94,24 @@ AXO_QFN uint32_t axo_dropout_threshold(double p) {
 /* What a kept element is multiplied by: 1 / (1 - p) in double, rounded once
  * to f32 (the executors compute it on the host and pass it on). */
 AXO_QFN float axo_dropout_scale(double p) { return (float)(1.0 / (1.0 - p)); }
+
+/* x (f32) to the f32 value of a bf16, stochastically: the 16 bits below
+ * bf16's mantissa are added to r's low 16 bits and cut off. Non-finite x:
+ * inf stays, NaN becomes the canonical quiet NaN; a finite x that would
+ * round up to inf is cut toward zero instead (the largest finite bf16). */
+AXO_QFN float axo_bf16_sr(float x, uint32_t r) {
+    union {
+        float f;
+        uint32_t u;
+    } c, o;
+    c.f = x;
+    if ((c.u & 0x7f800000u) == 0x7f800000u) {
+        if (c.u & 0x007fffffu) c.u = 0x7fc00000u;
+        return c.f;
+    }
+    o.u = (c.u + (r & 0xffffu)) & 0xffff0000u;
+    if ((o.u & 0x7f800000u) == 0x7f800000u) o.u = c.u & 0xffff0000u;
+    return o.f;
+}
 
 #endif

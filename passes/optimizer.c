@@ -7,6 +7,8 @@
  *                                            with decay=0: norms, biases)
  *                 store(@p, @master/p)      (bf16 working copy, RNE)
  *                 zero(@grad/p)
+ * Pure bf16 (`bfloat16: true`): no master; m and v are bf16 like p, and
+ * adamw rounds p, m, v stochastically (salt = the param's ordinal).
  * lr and step are runtime inputs: the schedule is evaluated by axorun from
  * the step number (module attrs train.*), so one plan serves every step.
  */
@@ -37,6 +39,7 @@ int pass_optimizer(ir_module *m, const pass_opt_cfg *cfg, ax_diag *d) {
                        ? ir_b(&b, IR_OP_clip_coef, IR_IN(ss), IR_AT(ir_af("max_norm", cfg->max_grad_norm)))
                        : ir_b_fill(&b, 1.0, ir_type_scalar(IR_F32));
     char name[512];
+    int nparam = 0; /* the param's ordinal: the salt of its stochastic rounding */
     for (int g = 0; g < ng && !b.failed; g++) {
         const ir_global *G = &m->globals[g];
         if (G->role != IR_ROLE_GRAD) continue;
@@ -47,27 +50,29 @@ int pass_optimizer(ir_module *m, const pass_opt_cfg *cfg, ax_diag *d) {
             return -1;
         }
         const ir_global *P = &m->globals[pg];
-        ir_type f32 = P->type;
-        f32.dtype = IR_F32;
+        ir_type st = P->type; /* the state's type: f32 (bf16 under pure bf16) */
+        st.dtype = IR_F32;
         int decay = (int)ir_attr_int(P->attrs, P->nattrs, "decay", 1);
         int master = pg;
-        if (P->type.dtype != IR_F32) {
+        if (P->type.dtype == IR_BF16 && cfg->pure_bf16 && !cfg->master_f32) {
+            st.dtype = IR_BF16; /* moments in bf16 beside the bf16 param */
+        } else if (P->type.dtype != IR_F32) {
             if (!cfg->master_f32) {
-                ax_error(d, "optimizer", "%s is %s but no f32 master weights were requested", P->name,
-                         ir_dtype_name(P->type.dtype));
+                ax_error(d, "optimizer", "%s is %s but neither f32 master weights nor pure bf16 were requested",
+                         P->name, ir_dtype_name(P->type.dtype));
                 return -1;
             }
             snprintf(name, sizeof name, "master/%s", pname);
-            master = ir_global_add(m, name, f32, IR_ROLE_OPT, (ir_attr[]){ir_as("init_from", pname)}, 1);
+            master = ir_global_add(m, name, st, IR_ROLE_OPT, (ir_attr[]){ir_as("init_from", pname)}, 1);
         }
         snprintf(name, sizeof name, "adam_m/%s", pname);
-        int gm = ir_global_add(m, name, f32, IR_ROLE_OPT, NULL, 0);
+        int gm = ir_global_add(m, name, st, IR_ROLE_OPT, NULL, 0);
         snprintf(name, sizeof name, "adam_v/%s", pname);
-        int gv = ir_global_add(m, name, f32, IR_ROLE_OPT, NULL, 0);
+        int gv = ir_global_add(m, name, st, IR_ROLE_OPT, NULL, 0);
         ir_bn(&b, IR_OP_adamw,
               IR_IN(IR_GLOBAL_REF(master), IR_GLOBAL_REF(g), IR_GLOBAL_REF(gm), IR_GLOBAL_REF(gv), lr, step, coef),
               IR_AT(ir_af("beta1", cfg->beta1), ir_af("beta2", cfg->beta2), ir_af("eps", cfg->eps),
-                    ir_af("weight_decay", decay ? cfg->weight_decay : 0.0)),
+                    ir_af("weight_decay", decay ? cfg->weight_decay : 0.0), ir_ai("salt", nparam++)),
               NULL);
         if (master != pg) ir_bn(&b, IR_OP_store, IR_IN(IR_GLOBAL_REF(pg), IR_GLOBAL_REF(master)), IR_NOAT, NULL);
         ir_bn(&b, IR_OP_zero, IR_IN(IR_GLOBAL_REF(g)), IR_NOAT, NULL);

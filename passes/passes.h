@@ -54,11 +54,16 @@ int pass_seqpar(ir_module *m, const char *layout, ax_diag *d);
 
 typedef struct pass_opt_cfg {
     double beta1, beta2, eps, weight_decay, max_grad_norm;
-    int master_f32; /* params are bf16: keep f32 master copies */
+    /* bf16 params: master_f32 keeps f32 master copies and f32 moments (the
+     * `bf16: true` recipe, DeepSpeed's); pure_bf16 keeps neither: bf16
+     * moments and a stochastically rounded update of the bf16 params
+     * (`bfloat16: true`). One of the two is required for bf16 params. */
+    int master_f32, pure_bf16;
 } pass_opt_cfg;
 
-/* Builds program opt_step. Creates @adam_m/<p>, @adam_v/<p> (f32, role opt)
- * and, with master_f32, @master/<p> (f32, role opt). */
+/* Builds program opt_step. Creates @adam_m/<p>, @adam_v/<p> (role opt; f32,
+ * or bf16 for a bf16 param under pure_bf16) and, with master_f32,
+ * @master/<p> (f32, role opt). */
 int pass_optimizer(ir_module *m, const pass_opt_cfg *cfg, ax_diag *d);
 
 /* How gradient reductions are grouped into buckets (bucket.c). */

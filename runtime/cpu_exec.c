@@ -36,6 +36,12 @@ int rt_buf_alloc_local(const ir_module *m, rt_buf *b, ir_type t) {
 
 int64_t rt_block_rows(const ir_type *t, int64_t n) { return t->rank ? (t->dims[0] + n - 1) / n : 1; }
 
+int64_t rt_block_first(const rt_state *st, const ir_type *t) {
+    if (t->shard.axis < 0 || !t->rank || !t->dims[0]) return 0;
+    int64_t rows = rt_block_rows(t, st->m->mesh_sizes[t->shard.axis]);
+    return st->coord[t->shard.axis] * rows * (ir_type_numel(t) / t->dims[0]);
+}
+
 void rt_buf_free(rt_buf *b) {
     free(b->data);
     b->data = NULL;
@@ -377,9 +383,16 @@ static int x_clip_coef(xc *x) {
 
 static int x_adamw(xc *x) {
     rt_buf *p = IN(0);
-    ck_adamw_step_f32(rt_f(p), rt_f(IN(1)), rt_f(IN(2)), rt_f(IN(3)), p->numel, (double)rt_f(IN(4))[0], AF("beta1", 0.9),
-                      AF("beta2", 0.999), AF("eps", 1e-8), AF("weight_decay", 0), (int64_t)rt_f(IN(5))[0],
-                      (double)rt_f(IN(6))[0]);
+    double lr = (double)rt_f(IN(4))[0], gs = (double)rt_f(IN(6))[0];
+    int64_t step = (int64_t)rt_f(IN(5))[0];
+    if (p->type.dtype == IR_BF16) { /* pure bf16: stochastic rounding keyed on the whole tensor's index */
+        ck_adamw_step_sr_bf16(rt_f(p), rt_f(IN(1)), rt_f(IN(2)), rt_f(IN(3)), p->numel, lr, AF("beta1", 0.9),
+                              AF("beta2", 0.999), AF("eps", 1e-8), AF("weight_decay", 0), step, gs,
+                              (uint32_t)AI("salt", 0), rt_block_first(x->st, &p->type));
+        return 0;
+    }
+    ck_adamw_step_f32(rt_f(p), rt_f(IN(1)), rt_f(IN(2)), rt_f(IN(3)), p->numel, lr, AF("beta1", 0.9), AF("beta2", 0.999),
+                      AF("eps", 1e-8), AF("weight_decay", 0), step, gs);
     return 0;
 }
 

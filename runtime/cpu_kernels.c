@@ -334,6 +334,20 @@ int64_t ck_count_targets(const int32_t *targets, int64_t T, int32_t ignore_index
     return n;
 }
 
+/* ---- pure-bf16 AdamW ------------------------------------------------------- */
+void ck_round_bf16_sr_f32(float *x, int64_t n, uint32_t seed, uint32_t salt, int64_t first) {
+    for (int64_t i = 0; i < n; i++) x[i] = axo_bf16_sr(x[i], axo_rng_u32(seed, salt, (uint32_t)(first + i)));
+}
+
+void ck_adamw_step_sr_bf16(float *p, const float *g, float *m, float *v, int64_t n, double lr, double beta1,
+                           double beta2, double eps, double weight_decay, int64_t step, double grad_scale,
+                           uint32_t salt, int64_t first) {
+    ck_adamw_step_f32(p, g, m, v, n, lr, beta1, beta2, eps, weight_decay, step, grad_scale);
+    ck_round_bf16_sr_f32(p, n, (uint32_t)step, 3u * salt, first);
+    ck_round_bf16_sr_f32(m, n, (uint32_t)step, 3u * salt + 1u, first);
+    ck_round_bf16_sr_f32(v, n, (uint32_t)step, 3u * salt + 2u, first);
+}
+
 /* ---- LoRA dropout, NF4 ------------------------------------------------------ */
 void ck_dropout_f32(const float *x, float *y, int64_t n, uint32_t seed, uint32_t salt, double p) {
     uint32_t thr = axo_dropout_threshold(p);

@@ -229,6 +229,15 @@ void ck_adamw_step_f32(float *p, const float *g, float *m, float *v, int64_t n, 
                        double eps, double weight_decay, int64_t step, double grad_scale);
 void ck_adamw_step_f64(double *p, const double *g, double *m, double *v, int64_t n, double lr, double beta1,
                        double beta2, double eps, double weight_decay, int64_t step, double grad_scale);
+/* Pure-bf16 AdamW (`bfloat16: true`): p, m, v hold bf16 values (as f32);
+ * the f32 step above, then p, m and v stochastically rounded to bf16
+ * (ir/quant.h axo_bf16_sr with axo_rng_u32(step, 3 salt + 0/1/2, first + i):
+ * first = the block's offset in the whole tensor). */
+void ck_adamw_step_sr_bf16(float *p, const float *g, float *m, float *v, int64_t n, double lr, double beta1,
+                           double beta2, double eps, double weight_decay, int64_t step, double grad_scale,
+                           uint32_t salt, int64_t first);
+/* x -> bf16 (as f32) stochastically, n elements, bits axo_rng_u32(seed, salt, first + i). */
+void ck_round_bf16_sr_f32(float *x, int64_t n, uint32_t seed, uint32_t salt, int64_t first);
 
 /* ---- reductions and elementwise helpers ------------------------------------ */
 /* sum of x^2 in double (8 interleaved partial sums, fixed order). */

@@ -84,6 +84,9 @@ int rt_buf_alloc_local(const ir_module *m, rt_buf *b, ir_type t);
 /* Rows of dim 0 in each rank's block, and the block's first row, for a
  * type split on dim 0 over an axis of size n. */
 int64_t rt_block_rows(const ir_type *t, int64_t n);
+/* Offset, in elements of the whole tensor, of this rank's block of a global
+ * of type t (0 when t is not split; blocks are split on dim 0). */
+int64_t rt_block_first(const rt_state *st, const ir_type *t);
 void rt_buf_free(rt_buf *b);
 static inline float *rt_f(const rt_buf *b) { return (float *)b->data; }
 static inline int32_t *rt_i(const rt_buf *b) { return (int32_t *)b->data; }
