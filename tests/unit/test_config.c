@@ -366,6 +366,33 @@ static void test_enum_errors(void) {
 static void test_not_implemented(void) {
     expect_error("load_in_8bit: true\n", "cfg.yml:1:15", "load_in_8bit: true (8-bit base weights) is not implemented");
     expect_error("fp16: true\n", "cfg.yml:1:7", "fp16: true is not implemented");
+    expect_error("float16: true\n", "cfg.yml:1:10", "float16: true is not implemented");
+    expect_error("bfloat16: sometimes\n", "cfg.yml:1:11", "bfloat16: expected true or false");
+}
+
+/* bfloat16: true (Axolotl: the model in bf16, no AMP) is pure bf16: bf16
+ * weights whatever bf16 says; under DeepSpeed, whose optimizer keeps f32
+ * master state, it is bf16 with f32 master weights and a warning. */
+static void test_bfloat16(void) {
+    const char *ok[] = {"bfloat16: true\n", "bf16: false\nbfloat16: true\n", "bfloat16: true\nbf16: true\n"};
+    for (size_t i = 0; i < AX_ARRAY_LEN(ok); i++) {
+        run r;
+        run_y(&r, ok[i]);
+        CHECK_MSG(r.rc == 0 && r.c.bf16 == 1 && r.c.bf16_pure == 1, "%s: expected pure bf16", ok[i]);
+        CHECK_EQ(r.d.nwarnings, 0);
+        char *t = canon(&r.c);
+        CHECK(strstr(t, "bfloat16=1") != NULL); /* in the plan cache's key */
+        free(t);
+        run_free(&r);
+    }
+    run r;
+    run_y(&r, "bfloat16: false\nbf16: true\n");
+    CHECK(r.rc == 0 && r.c.bf16 == 1 && r.c.bf16_pure == 0);
+    run_free(&r);
+    run_y(&r, "bfloat16: true\ndeepspeed: " AXO_SOURCE_DIR "/configs/deepspeed/zero3_bf16.json\n");
+    CHECK(r.rc == 0 && r.c.bf16 == 1 && r.c.bf16_pure == 0);
+    EXPECT_DIAG(&r.d, AX_SEV_WARNING, "cfg.yml:1:1", "bfloat16: true with DeepSpeed: its optimizer keeps f32 master weights");
+    run_free(&r);
     expect_error("resume_from_checkpoint: ./outputs/checkpoint-10\n", "cfg.yml:1:25",
                  "resume_from_checkpoint: resuming from a checkpoint is not implemented yet");
     expect_error("gradient_checkpointing: offload\n", "cfg.yml:1:25", "gradient_checkpointing: \"offload\" is not implemented");
@@ -635,6 +662,7 @@ int main(void) {
     test_ddp_bucket_cap();
     test_enum_errors();
     test_not_implemented();
+    test_bfloat16();
     test_structure_errors();
     test_unknown_keys();
     test_consistency();

@@ -853,6 +853,102 @@ static void test_adamw(void) {
     free(p), free(g1), free(g2), free(m), free(v), free(pf), free(g1f), free(g2f), free(mf), free(vf);
 }
 
+/* Stochastic rounding to bf16 (pure-bf16 AdamW): the result is one of the
+ * two bf16 neighbours of x, bf16 values stay, r = 0 truncates and r = 0xffff
+ * rounds every inexact value away from zero, the mean over many draws is x
+ * (unbiased, within 5 sigma), and inf/NaN/overflow are handled. */
+static void test_bf16_sr(void) {
+    float xs[] = {1.0f, -1.0f, 1.0f + 0x1p-12f, -3.0f - 0x1p-9f - 0x1p-14f, 0.0123f, -7.3e-5f, 1e-39f, 3.0e38f};
+    for (size_t k = 0; k < AX_ARRAY_LEN(xs); k++) {
+        float x = xs[k];
+        union { float f; uint32_t u; } c = {x}, lo = {0}, hi = {0};
+        lo.u = c.u & 0xffff0000u;          /* toward zero */
+        hi.u = lo.u + ((c.u & 0xffffu) != 0 ? 0x10000u : 0); /* away from zero (equal when x is a bf16) */
+        CHECK_MSG(axo_bf16_sr(x, 0) == lo.f, "sr(%a, 0) truncates", (double)x);
+        CHECK_MSG(axo_bf16_sr(x, 0xffffu) == hi.f, "sr(%a, 0xffff) rounds away from zero", (double)x);
+        const int64_t n = 400000;
+        double sum = 0;
+        int64_t up = 0;
+        int neighbours = 1;
+        for (int64_t i = 0; i < n; i++) {
+            float y = axo_bf16_sr(x, axo_rng_u32(17, 3, (uint32_t)i));
+            neighbours &= y == lo.f || y == hi.f;
+            up += y == hi.f && hi.f != lo.f;
+            sum += (double)y;
+        }
+        CHECK_MSG(neighbours, "sr(%a) gave a value other than its two bf16 neighbours", (double)x);
+        double pu = (double)(c.u & 0xffffu) / 65536.0, gap = fabs((double)hi.f - (double)lo.f);
+        double sigma = gap * sqrt(pu * (1 - pu) / (double)n);
+        CHECK_MSG(fabs(sum / (double)n - (double)x) <= 5 * sigma + 1e-12 * fabs((double)x),
+                  "sr(%a): mean %.17g, expected %.17g (5 sigma %.3g)", (double)x, sum / (double)n, (double)x, 5 * sigma);
+        if (pu > 0) CHECK_MSG(fabs((double)up / (double)n - pu) <= 5 * sqrt(pu * (1 - pu) / (double)n), "sr(%a): up rate", (double)x);
+    }
+    CHECK(isinf(axo_bf16_sr(INFINITY, 0xffffu)) && axo_bf16_sr(-INFINITY, 0) < 0);
+    CHECK(isnan(axo_bf16_sr(NAN, 0x1234u)));
+    union { float f; uint32_t u; } nanlow = {.u = 0x7f800001u}; /* a NaN whose payload sits in the dropped bits */
+    CHECK(isnan(axo_bf16_sr(nanlow.f, 0)));
+    float big = 0x1.fffffep127f; /* would round up to inf: cut toward zero instead */
+    CHECK(isfinite(axo_bf16_sr(big, 0xffffu)) && axo_bf16_sr(big, 0xffffu) == ax_round_bf16(0x1.fep127f));
+    CHECK(isfinite(axo_bf16_sr(-big, 0xffffu)));
+}
+
+/* Pure-bf16 AdamW: the f32 step of ck_adamw_step_f32, then p, m, v each
+ * stochastically rounded (within one bf16 step of the f32 result, bf16
+ * values); the bits depend on the element's index in the whole tensor
+ * (`first`), so a block updated at its offset equals the same elements of a
+ * whole-tensor update, and they change with the step and the salt. */
+static void test_adamw_sr(void) {
+    enum { n = 1000, off = 400, nb = 300 };
+    float p[n], g[n], m[n], v[n], p32[n], m32[n], v32[n];
+    uint32_t sd = 99;
+    for (int i = 0; i < n; i++) {
+        sd = sd * 1664525u + 1013904223u;
+        p[i] = ax_round_bf16(((float)(sd >> 8) / 16777216.0f - 0.5f) * 0.2f);
+        g[i] = ax_round_bf16(((float)((sd * 7u) >> 8) / 16777216.0f - 0.5f) * 0.01f + 1e-4f);
+        m[i] = ax_round_bf16(g[i] * 0.3f);
+        v[i] = ax_round_bf16(g[i] * g[i] * 0.5f + 1e-9f);
+    }
+    memcpy(p32, p, sizeof p), memcpy(m32, m, sizeof m), memcpy(v32, v, sizeof v);
+    float P[n], M[n], V[n];
+    memcpy(P, p, sizeof p), memcpy(M, m, sizeof m), memcpy(V, v, sizeof v);
+    ck_adamw_step_f32(p32, g, m32, v32, n, 1e-3, 0.9, 0.999, 1e-8, 0.1, 5, 0.7);
+    ck_adamw_step_sr_bf16(P, g, M, V, n, 1e-3, 0.9, 0.999, 1e-8, 0.1, 5, 0.7, 11, 0);
+    int ok = 1;
+    for (int i = 0; i < n; i++) {
+        const float *got[3] = {P, M, V}, *f32[3] = {p32, m32, v32};
+        for (int k = 0; k < 3; k++) {
+            float y = got[k][i], x = f32[k][i];
+            union { float f; uint32_t u; } c = {x}, lo = {0}, hi = {0};
+            lo.u = c.u & 0xffff0000u;
+            hi.u = lo.u + ((c.u & 0xffffu) ? 0x10000u : 0);
+            float want = axo_bf16_sr(x, axo_rng_u32(5, 33u + (uint32_t)k, (uint32_t)i));
+            ok &= (y == lo.f || y == hi.f) && y == want;
+        }
+    }
+    CHECK_MSG(ok, "adamw_sr_bf16: not the f32 step stochastically rounded with bits (step, 3 salt + j, i)");
+    /* the block [off, off + nb) updated on its own, at its offset */
+    float Pb[nb], Mb[nb], Vb[nb];
+    memcpy(Pb, p + off, sizeof Pb), memcpy(Mb, m + off, sizeof Mb), memcpy(Vb, v + off, sizeof Vb);
+    ck_adamw_step_sr_bf16(Pb, g + off, Mb, Vb, nb, 1e-3, 0.9, 0.999, 1e-8, 0.1, 5, 0.7, 11, off);
+    CHECK(!memcmp(Pb, P + off, sizeof Pb) && !memcmp(Mb, M + off, sizeof Mb) && !memcmp(Vb, V + off, sizeof Vb));
+    /* another offset, step or salt draws other bits */
+    int differ[3] = {0, 0, 0};
+    float Q[nb], Mq[nb], Vq[nb];
+    for (int t = 0; t < 3; t++) {
+        memcpy(Q, p + off, sizeof Q), memcpy(Mq, m + off, sizeof Mq), memcpy(Vq, v + off, sizeof Vq);
+        ck_adamw_step_sr_bf16(Q, g + off, Mq, Vq, nb, 1e-3, 0.9, 0.999, 1e-8, 0.1, t == 1 ? 5 : 6, 0.7, t == 2 ? 12 : 11,
+                              t == 0 ? 0 : off);
+        if (t == 1) { /* step 5 again but the offset: must be the block result */
+            differ[t] = memcmp(Q, Pb, sizeof Q) != 0;
+            continue;
+        }
+        for (int i = 0; i < nb; i++) differ[t] += Q[i] != Pb[i];
+    }
+    CHECK_MSG(differ[0] > nb / 20 && differ[1] == 0 && differ[2] > nb / 20, "adamw_sr_bf16: bits do not depend on "
+                                                                           "index/step/salt as keyed (%d %d %d)",
+              differ[0], differ[1], differ[2]);
+}
+
 /* ---- helpers --------------------------------------------------------------------------- */
 /* LoRA dropout: the drop rate is p, kept values are scaled by exactly
  * 1/(1-p), the mask depends on (seed, salt) only, and p = 0 is the identity. */
@@ -969,6 +1065,8 @@ int main(void) {
     test_linear_cross_entropy();
     test_bias();
     test_adamw();
+    test_bf16_sr();
+    test_adamw_sr();
     test_dropout();
     test_nf4();
     test_helpers();

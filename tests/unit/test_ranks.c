@@ -50,7 +50,7 @@ static void make(fe_config *c, fe_model *m, int64_t gas) {
 static int64_t g_sp = 1;
 static const char *g_layout = "zigzag";
 static int g_ckpt;
-static int g_bf16; /* bf16 params with f32 master weights */
+static int g_bf16; /* bf16 params with f32 master weights (2: pure bf16, bfloat16: true) */
 static pass_bucket_cfg g_bucket; /* gradient buckets of the plans built below (zero: none) */
 static int g_flce;               /* liger_fused_linear_cross_entropy (0: matmul + cross_entropy) */
 static pass_lora_cfg g_lora;     /* LoRA / QLoRA adapters (zero: none) */
@@ -60,7 +60,8 @@ static char *plan_text(int world, int64_t gas, pass_shard_cfg sh) {
     fe_model m;
     make(&c, &m, gas);
     c.sequence_parallel_degree = g_sp;
-    c.bf16 = g_bf16;
+    c.bf16 = g_bf16 != 0;
+    c.bf16_pure = g_bf16 == 2;
     c.liger_fused_linear_cross_entropy = g_flce;
     ax_diag d;
     ax_diag_init(&d);
@@ -69,7 +70,7 @@ static char *plan_text(int world, int64_t gas, pass_shard_cfg sh) {
     CHECK(fe_lower(&c, &m, world, mod, &loss, &d) == 0);
     pass_ctx pc = {.m = mod, .loss = loss,
                    .opt = {.beta1 = 0.9, .beta2 = 0.999, .eps = 1e-8, .weight_decay = 0.01, .max_grad_norm = 1.0,
-                           .master_f32 = g_bf16},
+                           .master_f32 = g_bf16 == 1, .pure_bf16 = g_bf16 == 2},
                    .shard = sh, .sp_layout = g_layout, .checkpoint = g_ckpt, .lora = g_lora,
                    .sched = {.prefetch = sh.stage >= 3 ? 1 : 0}, .bucket = g_bucket}; /* as axoc compiles ZeRO-3 */
     CHECK(pass_pipeline(&pc, &d) == 0);
@@ -327,6 +328,64 @@ static void offload_is_bitwise(const data *dt, int world, const pass_shard_cfg *
     g_bf16 = 0;
 }
 
+/* Pure bf16 (bfloat16: true): bf16 weights and Adam moments, updated with
+ * stochastic rounding whose bits are keyed on each element's index in the
+ * whole tensor. So every ZeRO stage and offload on N ranks rounds as DDP
+ * does: the reduced gradients are the same bits, and the f32 updates
+ * differ at most by the clip coefficient's last bits (a sum of per-rank
+ * partial sums of squares; with f32 master weights that shows as 1.6e-10
+ * here), which rounding to bf16 absorbs on this data. Keying on the local
+ * block's index instead fails this at 1e-2. N ranks train like 1 rank
+ * within bf16 noise (1e-2 relative on the weights at 3 ranks, as with f32
+ * master weights). */
+static void pure_bf16_ranks(const data *dt, const pass_shard_cfg *cfgs, const char *const *names, size_t n) {
+    g_bf16 = 2;
+    char *text = plan_text(3, 1, cfgs[2]);
+    CHECK_MSG(strstr(text, "adam_m/") && !strstr(text, "master/model.layers.0.mlp.up_proj.weight: f32"),
+              "pure bf16 ZeRO-2 plan: expected bf16 moments and no f32 master block");
+    CHECK_MSG(strstr(text, "salt=") != NULL, "pure bf16 plan: adamw has no salt");
+    free(text);
+    int worlds[] = {2, 3};
+    for (size_t w = 0; w < AX_ARRAY_LEN(worlds); w++) {
+        run ref, ddp;
+        run_plan(&ref, 1, worlds[w], (pass_shard_cfg){0}, dt);
+        run_plan(&ddp, worlds[w], 1, cfgs[0], dt);
+        int ok = !ref.failed && !ddp.failed && ref.nparams == ddp.nparams && ref.nparams > 0;
+        CHECK_MSG(ok, "pure bf16: 1 rank or DDP on %d ranks failed", worlds[w]);
+        if (ok) {
+            CHECK_MSG(ref.losses[STEPS - 1] < ref.losses[0], "pure bf16 did not train: %.6f -> %.6f", ref.losses[0],
+                      ref.losses[STEPS - 1]);
+            for (int st = 0; st < STEPS; st++)
+                CHECK_MSG(fabs(ddp.losses[st] - ref.losses[st]) <= 2e-2 * fabs(ref.losses[st]),
+                          "pure bf16 DDP, %d ranks: step %d loss %.9g vs 1 rank %.9g", worlds[w], st + 1, ddp.losses[st],
+                          ref.losses[st]);
+            if (getenv("AXO_TEST_VERBOSE"))
+                fprintf(stderr, "pure bf16, %d ranks vs 1: weights %.3g, last loss %.3g relative\n", worlds[w],
+                        rel_diff(&ddp, &ref), fabs(ddp.losses[STEPS - 1] / ref.losses[STEPS - 1] - 1));
+            CHECK_MSG(rel_diff(&ddp, &ref) <= 2e-2, "pure bf16 DDP, %d ranks: weights differ from 1 rank by %.3g", worlds[w],
+                      rel_diff(&ddp, &ref));
+            for (int64_t i = 0; i < ddp.nparams; i++)
+                if (ax_round_bf16(ddp.params[i]) != ddp.params[i]) {
+                    CHECK_MSG(0, "pure bf16: weight %lld = %.9g is not a bf16 value", (long long)i, (double)ddp.params[i]);
+                    break;
+                }
+        }
+        for (size_t k = 1; ok && k < n; k++) {
+            if (worlds[w] == 2 && (cfgs[k].offload_params || cfgs[k].offload_optimizer)) continue;
+            run R;
+            run_plan(&R, worlds[w], 1, cfgs[k], dt);
+            int same = !R.failed && R.nparams == ddp.nparams && !memcmp(R.losses, ddp.losses, sizeof R.losses) &&
+                       !memcmp(R.params, ddp.params, sizeof(float) * (size_t)ddp.nparams);
+            CHECK_MSG(same, "pure bf16 %s, %d ranks: differs from DDP on %d ranks (weights %.3g relative)", names[k],
+                      worlds[w], worlds[w], R.failed || R.nparams != ddp.nparams ? -1.0 : rel_diff(&R, &ddp));
+            free(R.params);
+        }
+        free(ref.params);
+        free(ddp.params);
+    }
+    g_bf16 = 0;
+}
+
 /* The same run with small gradient buckets: bit-identical to R (one
  * collective per gradient), so it also equals the 1-rank reference. The
  * model's gradients: embedding 50x24 (1200 elements, 4800 B), q/o 576,
@@ -402,6 +461,7 @@ int main(void) {
         }
     }
     offload_is_bitwise(&dt, 3, cfgs, names, AX_ARRAY_LEN(cfgs));
+    pure_bf16_ranks(&dt, cfgs, names, AX_ARRAY_LEN(cfgs));
     test_seqpar(&dt);
     test_fused_lm_head(&dt);
     test_adapters(&dt);
