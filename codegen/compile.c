@@ -175,6 +175,12 @@ static json_t *stats_json(const ir_module *m, const pass_mem_stats *st, const fe
                       world / (int)c->sequence_parallel_degree, (long long)c->sequence_parallel_degree, sp_layout(c),
                       (long long)(c->sequence_len / c->sequence_parallel_degree), (long long)c->sequence_len,
                       human(st->ring_micro), human(st->ring_micro * c->gradient_accumulation_steps));
+    const char *prec = !c->bf16 ? "f32 weights, gradients and AdamW moments"
+                       : c->bf16_pure ? "pure bf16 (bfloat16: true): bf16 weights, gradients and AdamW moments, no master "
+                                        "copy; updates stochastically rounded"
+                                      : "bf16 weights and gradients, f32 master weights and AdamW moments (bf16: true)";
+    json_object_set_new(j, "precision", json_string(!c->bf16 ? "f32" : c->bf16_pure ? "bf16_pure" : "bf16_master_f32"));
+    ax_buf_printf(summary, "axoc: precision: %s\n", prec);
     ax_buf_printf(summary, "axoc: per-rank memory %s = params %s + grads %s + optimizer state %s + activations %s\n",
                   human(peak), human(st->state_bytes[IR_ROLE_PARAM]), human(st->state_bytes[IR_ROLE_GRAD]),
                   human(st->state_bytes[IR_ROLE_OPT]), human(st->micro_peak > st->opt_peak ? st->micro_peak : st->opt_peak));
@@ -195,19 +201,24 @@ static json_t *stats_json(const ir_module *m, const pass_mem_stats *st, const fe
     if (gpu_mem_gib > 0 && gib(peak) > gpu_mem_gib) {
         int stage = c->ds.present ? c->ds.zero_stage : c->fsdp.enabled ? 3 : 0;
         ax_buf advice = {0};
-        if (stage < 3)
+        if (world > 1 && stage < 3)
             ax_buf_printf(&advice, "a higher ZeRO stage (deepspeed_configs/zero%d.json) shards more state over the ranks", stage + 1);
         else if (!st->host_bytes)
             ax_buf_printf(&advice, "CPU offload (deepspeed_configs/zero3_bf16_cpuoffload_all.json or fsdp_config.offload_params)");
         else
             ax_buf_printf(&advice, "more ranks");
-        ax_warn(d, c->path,
-                "a rank needs %s but --gpu-mem is %.3f GiB: try %s; micro_batch_size %lld -> %lld would need about "
-                "%s of activations instead of %s (gradient_accumulation_steps x2 keeps the global batch); "
-                "gradient_checkpointing: true keeps only each layer's input",
-                human(peak), gpu_mem_gib, advice.data, (long long)c->micro_batch_size,
-                (long long)(c->micro_batch_size > 1 ? c->micro_batch_size / 2 : 1),
-                human(c->micro_batch_size > 1 ? st->micro_peak / 2 : st->micro_peak), human(st->micro_peak));
+        if (c->bf16 && !c->bf16_pure && !c->ds.present && st->trainable_params == st->params)
+            ax_buf_printf(&advice, "; bfloat16: true (pure bf16: the AdamW state in bf16 with no f32 master copy, "
+                                   "%s less)",
+                          human(st->state_bytes[IR_ROLE_OPT] * 2 / 3));
+        if (c->micro_batch_size > 1)
+            ax_buf_printf(&advice, "; micro_batch_size %lld -> %lld (about %s of activations instead of %s; "
+                                   "gradient_accumulation_steps x2 keeps the global batch)",
+                          (long long)c->micro_batch_size, (long long)(c->micro_batch_size / 2), human(st->micro_peak / 2),
+                          human(st->micro_peak));
+        if (!c->gradient_checkpointing)
+            ax_buf_printf(&advice, "; gradient_checkpointing: true (keeps only each layer's input)");
+        ax_warn(d, c->path, "a rank needs %s but --gpu-mem is %.3f GiB: try %s", human(peak), gpu_mem_gib, advice.data);
         ax_buf_free(&advice);
     }
     (void)m;

@@ -235,5 +235,26 @@ cp shout/checkpoint-2/model-rank00001-of-00002.safetensors broken/
 truncate -s 1000 broken/model-rank00000-of-00002.safetensors
 check '! "$AXOC" merge-sharded broken -o m4 2>m4.err && grep -q "model-rank00000-of-00002.safetensors: error: " m4.err && ! test -e m4' "a truncated rank file is a clear error"
 
+# -- pure bf16 (bfloat16: true, Axolotl's no-AMP bf16): bf16 AdamW state, no master copy --
+sed -e "s#^bf16: .*#bfloat16: true#" -e "s#^base_model: #base_model: $SRC/configs/#" -e "s#  - path: data#  - path: $SRC/configs/data#" "$Q" > pb.yml
+sed -e "s#^bfloat16: .*#bf16: true#" pb.yml > mb.yml
+check '"$AXOC" compile pb.yml -o pb.bin --dump-ir ir-pb 2>pb.err && "$AXOC" compile mb.yml -o mb.bin 2>mb.err' "compile the quickstart with bfloat16: true and with bf16: true"
+check 'grep -q "precision: pure bf16 (bfloat16: true)" pb.err && grep -q "precision: bf16 weights and gradients, f32 master" mb.err' "the summary names the precision recipe"
+optb() { "$AXOC" dump "$1" | sed -n 's/^ *"optimizer_state": \([0-9]*\),*$/\1/p'; }
+check '[ -n "$(optb pb.bin)" ] && [ "$(( $(optb pb.bin) * 3 ))" = "$(optb mb.bin)" ]' "pure bf16 optimizer state is a third of bf16 + f32 master ($(optb pb.bin) vs $(optb mb.bin) bytes)"
+check '"$AXOC" dump pb.bin >pb.dump && grep -q "\"precision\": \"bf16_pure\"" pb.dump' "axoc dump records the precision recipe"
+check 'grep -q "^global @adam_v/model.layers.0.mlp.up_proj.weight : bf16" ir-pb/03-optimizer.ir && ! grep -q "@master/" ir-pb/03-optimizer.ir && grep -q "salt=" ir-pb/03-optimizer.ir' "the plan keeps bf16 moments and no master copy"
+check '"$AXORUN" pb.bin --max-steps 60 --output-dir pbout --quiet' "pure bf16 trains"
+pf=$(head -1 pbout/train_log.jsonl | sed 's/.*"loss": \([0-9.e+-]*\).*/\1/')
+pl=$(tail -1 pbout/train_log.jsonl | sed 's/.*"loss": \([0-9.e+-]*\).*/\1/')
+check "awk 'BEGIN{exit !($pl < $pf * 0.6)}'" "pure bf16: loss falls over 60 steps ($pf -> $pl)"
+check 'head -c 4096 pbout/model.safetensors | grep -aq "\"dtype\":\"BF16\"" && ! head -c 4096 pbout/model.safetensors | grep -aq "\"dtype\":\"F32\""' "pure bf16 saves a bf16 model"
+# 2 ranks: DDP and FSDP (sharded params and state) round the same elements alike
+printf 'fsdp_version: 2\nfsdp_config:\n  reshard_after_forward: true\n' > fsdp_tail.yml
+cat pb.yml fsdp_tail.yml > pbf.yml
+check '"$AXOC" compile pb.yml --world-size 2 -o pb2.bin 2>/dev/null && "$AXOC" compile pbf.yml --world-size 2 -o pbf.bin 2>/dev/null' "compile pure bf16 for 2 DDP ranks and 2 FSDP ranks"
+check '"$AXORUN" pb2.bin --ranks 2 --max-steps 8 --output-dir pb2out --quiet && "$AXORUN" pbf.bin --ranks 2 --max-steps 8 --output-dir pbfout --quiet' "train them"
+check 'cmp -s pb2out/model.safetensors pbfout/model.safetensors' "pure bf16: FSDP on 2 ranks ends with DDP's weights bit for bit"
+
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]
