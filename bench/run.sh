@@ -27,10 +27,18 @@
 # When $OUT is set (the device machine's output folder) bench.md, bench.jsonl
 # and a tarball of the logs are copied there.
 #
-# AXO_BENCH_MODES ("full"): which fine-tunings to run, in this order, each at
-# every length, torch then axo; every row carries its mode (a `mode` field in
-# bench.jsonl, a column in bench.md):
-#   full   full fine-tuning, as above (learning rate 1e-5)
+# AXO_BENCH_MODES ("full pure"): which fine-tunings to run, in this order, each
+# at every length, torch then axo; every row carries its mode (a `mode` field
+# in bench.jsonl, a column in bench.md):
+#   full   full fine-tuning, as above (learning rate 1e-5); axo with `bf16:
+#          true`: f32 master weights and f32 AdamW moments (16 bytes of state
+#          per parameter, DeepSpeed's bf16 recipe)
+#   pure   the same fine-tuning with `bfloat16: true`: axo keeps bf16 weights
+#          and bf16 AdamW moments with no master copy (8 bytes per parameter,
+#          stochastically rounded updates), the footprint of the torch row,
+#          whose AdamW runs on the bf16 parameters. The torch row is full's
+#          (not run again when full is in the list; run, labelled pure, when
+#          it is not)
 #   lora   LoRA as Axolotl's `adapter: lora`: r 16, alpha 32, dropout 0.05 on
 #          all 7 decoder projections (`lora_target_linear: true`), base frozen
 #          in bf16, adapters f32, learning rate 2e-4; torch side: peft
@@ -62,13 +70,13 @@ model=$root/bench/models/llama-3.2-1b-shape
 export AXO_CACHE_DIR=${AXO_CACHE_DIR:-$root/build-gpu/cache}
 export PYTHONUNBUFFERED=1
 attn=${AXO_BENCH_ATTN:-}
-modes=${AXO_BENCH_MODES:-full}
+modes=${AXO_BENCH_MODES:-full pure}
 dry=0
 [ "${1:-}" = --dry ] && dry=1
 for mode in $modes; do
     case $mode in
-    full | lora | qlora) ;;
-    *) echo "bench: AXO_BENCH_MODES: unknown mode '$mode' (full, lora or qlora)" >&2; exit 2 ;;
+    full | pure | lora | qlora) ;;
+    *) echo "bench: AXO_BENCH_MODES: unknown mode '$mode' (full, pure, lora or qlora)" >&2; exit 2 ;;
     esac
 done
 # the adapter settings, the same on both sides
@@ -101,7 +109,9 @@ run_dir() { # impl seq mode -> the run's folder (full: IMPL-SEQ, as before modes
 
 axo_cfg() { # dir seq mode -> dir/cfg.yml, the config axoc compiles
     local d=$1 seq=$2 mode=$3 lr=1.0e-5
-    [ "$mode" = full ] || lr=$lora_lr
+    [ "$mode" = full ] || [ "$mode" = pure ] || lr=$lora_lr
+    local prec="bf16: true"
+    [ "$mode" = pure ] && prec="bfloat16: true"
     cat >"$d/cfg.yml" <<EOF
 base_model: $model
 datasets:
@@ -116,11 +126,11 @@ learning_rate: $lr
 lr_scheduler: constant
 optimizer: adamw_torch
 max_grad_norm: 1.0
-bf16: true
+$prec
 logging_steps: 1
 seed: 42
 EOF
-    if [ "$mode" != full ]; then
+    if [ "$mode" = full ] || [ "$mode" = pure ]; then :; else
         cat >>"$d/cfg.yml" <<EOF
 adapter: $mode
 lora_r: $lora_r
@@ -160,7 +170,7 @@ if not m or not mem:
 total = int(m.group(1))
 trainable = int(m.group(2)) if m.group(2) else total
 N = flops.base_params(cfg)
-want = (N, N) if mode == "full" else (N + flops.lora_params(cfg, r), flops.lora_params(cfg, r))
+want = (N, N) if mode in ("full", "pure") else (N + flops.lora_params(cfg, r), flops.lora_params(cfg, r))
 if (total, trainable) != want:
     sys.exit(f"bench --dry: {mode} seq {seq}: axoc counts {total} parameters, {trainable} trainable; "
              f"bench/flops.py says {want[0]}, {want[1]}")
@@ -239,7 +249,7 @@ clog = open(f"{d}/compile.log").read()
 plan = re.search(r"per-rank memory ([0-9.]+ [KMG]iB)", clog)
 if plan:
     r["plan_bytes"] = plan.group(1)
-if mode != "full":
+if mode not in ("full", "pure"):
     r["lora_r"] = int(sys.argv[8])
     n = re.search(r"(\d+) parameters, (\d+) trainable", clog)
     if n:
@@ -266,7 +276,7 @@ run_torch() { # seq mode -> one JSON line
     d=$(run_dir torch "$seq" "$mode")
     mkdir -p "$d"
     sample_start "$d/smi.txt"
-    if [ "$mode" = full ]; then
+    if [ "$mode" = full ] || [ "$mode" = pure ]; then
         python3 "$root/bench/torch_ref.py" --seq "$seq" --warmup "$warm" --steps "$steps" >"$d/out.json" 2>"$d/err.log"
     else
         python3 "$root/bench/torch_ref.py" --seq "$seq" --warmup "$warm" --steps "$steps" --adapter "$mode" --lr "$lora_lr" \
@@ -282,7 +292,7 @@ try:
     r = json.loads(open(path).read().strip().splitlines()[-1])
 except Exception:
     r = {"impl": "torch", "mode": mode, "seq": seq, "error": f"exit {rc}: " + open(err).read()[-400:]}
-r["mode"] = r.get("mode", mode)
+r["mode"] = mode  # a pure run alone: torch's full fine-tune, labelled pure
 r["smi_peak_mib"] = smi
 print(json.dumps(r))
 sys.exit(0 if "error" not in r else 1)
@@ -294,6 +304,8 @@ for mode in $modes; do
     for seq in $seqs; do
         for impl in torch axo; do
             [ -n "$only" ] && [ "$only" != "$impl" ] && continue
+            # pure's torch row is full's (torch's AdamW on bf16 params is pure bf16 already)
+            [ "$mode" = pure ] && [ "$impl" = torch ] && [[ " $modes " == *" full "* ]] && continue
             if [ "$mode" = full ]; then echo "bench: $impl seq $seq ..."; else echo "bench: $impl $mode seq $seq ..."; fi
             if line=$(run_$impl "$seq" "$mode"); then :; else status=1; fi
             echo "$line" | tee -a "$out/bench.jsonl"
@@ -313,11 +325,16 @@ peak = float(sys.argv[3] or 0)
 N = flops.base_params(cfg)
 runs = [r for r in rows if "impl" in r]
 modes = list(dict.fromkeys(r.get("mode", "full") for r in runs))
-adapters = [m for m in modes if m != "full"]
+adapters = [m for m in modes if m not in ("full", "pure")]
 dev = next((r.get("device") for r in rows if r.get("device")), "?")
 print(f"Llama-3.2-1B shape ({N/1e9:.3f} B parameters), bf16, micro-batch 1, on {dev}.")
 rate = f"Measured dense bf16 GEMM rate: {peak:.0f} TFLOP/s (8192^3, torch)."
-print(rate + " MFU = tokens/s x (6N + 12 L d S) / that rate." if "full" in modes or not adapters else rate)
+print(rate + " MFU = tokens/s x (6N + 12 L d S) / that rate." if "full" in modes or "pure" in modes or not adapters else rate)
+if "pure" in modes:
+    print()
+    print("full rows: axo with bf16: true (bf16 weights, f32 master weights and f32 AdamW moments: 16 bytes of state per "
+          "parameter); pure rows: axo with bfloat16: true (bf16 weights and AdamW moments, no master copy, updates "
+          "stochastically rounded: 8 bytes, as torch's AdamW on bf16 parameters keeps). torch's row serves both.")
 if adapters:
     print()
     print(f"{' and '.join(adapters)} rows: r {lora_r}, alpha {lora_alpha}, dropout {lora_dropout} on all 7 decoder projections "
