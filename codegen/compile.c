@@ -175,12 +175,17 @@ static json_t *stats_json(const ir_module *m, const pass_mem_stats *st, const fe
                       world / (int)c->sequence_parallel_degree, (long long)c->sequence_parallel_degree, sp_layout(c),
                       (long long)(c->sequence_len / c->sequence_parallel_degree), (long long)c->sequence_len,
                       human(st->ring_micro), human(st->ring_micro * c->gradient_accumulation_steps));
-    const char *prec = !c->bf16 ? "f32 weights, gradients and AdamW moments"
-                       : c->bf16_pure ? "pure bf16 (bfloat16: true): bf16 weights, gradients and AdamW moments, no master "
-                                        "copy; updates stochastically rounded"
-                                      : "bf16 weights and gradients, f32 master weights and AdamW moments (bf16: true)";
+    const char *prec = !c->bf16      ? "f32 weights and gradients"
+                       : c->bf16_pure ? "pure bf16 (bfloat16: true): bf16 weights and gradients, no master copy, updates "
+                                        "stochastically rounded"
+                                      : "bf16 weights and gradients, f32 master weights (bf16: true)";
+    const char *moments = c->optimizer_8bit ? "8-bit block-wise (optimizer: adamw_bnb_8bit and aliases)"
+                          : c->bf16_pure    ? "bf16"
+                                            : "f32";
     json_object_set_new(j, "precision", json_string(!c->bf16 ? "f32" : c->bf16_pure ? "bf16_pure" : "bf16_master_f32"));
-    ax_buf_printf(summary, "axoc: precision: %s\n", prec);
+    json_object_set_new(j, "adam_moments", json_string(c->optimizer_8bit ? "8bit" : c->bf16_pure ? "bf16" : "f32"));
+    ax_buf_printf(summary, "axoc: precision: %s; AdamW moments %s%s\n", prec, moments,
+                  st->trainable_params != st->params ? " (LoRA adapters: f32 weights and moments)" : "");
     ax_buf_printf(summary, "axoc: per-rank memory %s = params %s + grads %s + optimizer state %s + activations %s\n",
                   human(peak), human(st->state_bytes[IR_ROLE_PARAM]), human(st->state_bytes[IR_ROLE_GRAD]),
                   human(st->state_bytes[IR_ROLE_OPT]), human(st->micro_peak > st->opt_peak ? st->micro_peak : st->opt_peak));
@@ -207,10 +212,12 @@ static json_t *stats_json(const ir_module *m, const pass_mem_stats *st, const fe
             ax_buf_printf(&advice, "CPU offload (deepspeed_configs/zero3_bf16_cpuoffload_all.json or fsdp_config.offload_params)");
         else
             ax_buf_printf(&advice, "more ranks");
-        if (c->bf16 && !c->bf16_pure && !c->ds.present && st->trainable_params == st->params)
+        if (c->bf16 && !c->bf16_pure && !c->ds.present && !c->optimizer_8bit && st->trainable_params == st->params)
             ax_buf_printf(&advice, "; bfloat16: true (pure bf16: the AdamW state in bf16 with no f32 master copy, "
                                    "%s less)",
                           human(st->state_bytes[IR_ROLE_OPT] * 2 / 3));
+        if (!c->optimizer_8bit && !c->ds.optimizer_section && st->trainable_params == st->params)
+            ax_buf_printf(&advice, "; optimizer: adamw_bnb_8bit (8-bit AdamW moments)");
         if (c->micro_batch_size > 1)
             ax_buf_printf(&advice, "; micro_batch_size %lld -> %lld (about %s of activations instead of %s; "
                                    "gradient_accumulation_steps x2 keeps the global batch)",
@@ -327,7 +334,8 @@ int cg_compile(const cg_options *o, cg_result *r, ax_diag *d) {
                            .weight_decay = cfg.weight_decay,
                            .max_grad_norm = cfg.ds.present ? cfg.ds.gradient_clipping : cfg.max_grad_norm,
                            .master_f32 = cfg.bf16 && !cfg.bf16_pure,
-                           .pure_bf16 = cfg.bf16_pure},
+                           .pure_bf16 = cfg.bf16_pure,
+                           .state_8bit = cfg.optimizer_8bit},
                    .lora = lora_cfg(&cfg, d),
                    .sp_layout = sp_layout(&cfg),
                    .fuse = {.off = o->no_fuse},

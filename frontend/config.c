@@ -504,15 +504,25 @@ static void apply_special(loader *L, const fe_ypair *p) {
         /* paged_adamw_32bit (Axolotl's QLoRA examples) is AdamW with f32
          * state whose pages bitsandbytes may spill to the host under memory
          * pressure: the same updates; axo plans memory ahead instead */
-        static const char *const names[] = {"adamw_torch", "adamw_torch_fused", "adamw_hf", "paged_adamw_32bit"};
+        /* adamw_bnb_8bit (= adamw_8bit; paged_: the same, spilling pages
+         * under memory pressure) is AdamW with bitsandbytes' 8-bit
+         * block-wise state; ir/quant.h has axo's */
+        static const char *const names[] = {"adamw_torch",    "adamw_torch_fused", "adamw_hf",        "paged_adamw_32bit",
+                                            "adamw_bnb_8bit", "adamw_8bit",        "paged_adamw_8bit"};
         const char *s = fe_y_text(v);
-        if (s && (strstr(s, "8bit") || strstr(s, "4bit") || strstr(s, "fp8"))) {
-            not_implemented(L, v, "%s: low-bit optimizer state is not implemented; use adamw_torch (or "
-                                  "paged_adamw_32bit): AdamW with f32 state", k);
+        int n8 = 0;
+        for (int j = 4; s && j < 7; j++) n8 |= !strcmp(s, names[j]);
+        if (s && !n8 && (strstr(s, "8bit") || strstr(s, "4bit") || strstr(s, "fp8"))) {
+            ax_error(y->d, fe_yloc(y, v, loc, sizeof loc),
+                     "%s: \"%s\" is not implemented; low-bit state: adamw_bnb_8bit (adamw_8bit, paged_adamw_8bit); "
+                     "f32 state: adamw_torch (or paged_adamw_32bit)", k, s);
             return;
         }
-        int i = y_enum(L, k, v, names, 4);
-        if (i >= 0) c->optimizer = names[i];
+        int i = y_enum(L, k, v, names, 7);
+        if (i >= 0) {
+            c->optimizer = names[i];
+            c->optimizer_8bit = i >= 4;
+        }
     } else if (!strcmp(k, "ring_attn_func")) {
         static const char *const names[] = {"varlen_llama3", "batch_ring", "batch_zigzag", "batch_stripe"};
         int i = y_enum(L, k, v, names, 4);
@@ -732,6 +742,13 @@ static void check_whole(loader *L) {
                  "gradient_checkpointing: expected only one of gradient_checkpointing and "
                  "fsdp_config.activation_checkpointing, found both set");
     check_ddp_bucket(L);
+    if (c->optimizer_8bit && c->ds.optimizer_section) {
+        ax_warn(y->d, fe_yloc(y, pair(L, "optimizer")->v, loc, sizeof loc),
+                "optimizer: %s is replaced by the DeepSpeed config's own \"optimizer\" section (AdamW with f32 state), "
+                "as HF Trainer does; drop that section to keep the 8-bit state",
+                c->optimizer);
+        c->optimizer_8bit = 0;
+    }
     if (c->bf16_pure && c->ds.present) {
         ax_warn(y->d, fe_yloc(y, pair(L, "bfloat16")->k, loc, sizeof loc),
                 "bfloat16: true with DeepSpeed: its optimizer keeps f32 master weights and f32 Adam moments of the "
@@ -907,7 +924,8 @@ void fe_config_canonical(const fe_config *c, ax_buf *out) {
     I("warmup_steps", c->warmup_steps);
     D("warmup_ratio", c->warmup_ratio);
     D("weight_decay", c->weight_decay);
-    S("optimizer", "adamw"); /* adamw_torch, adamw_torch_fused, adamw_hf and paged_adamw_32bit are one algorithm */
+    S("optimizer", c->optimizer_8bit ? "adamw_8bit" : "adamw"); /* adamw_torch, _fused, _hf, paged_adamw_32bit are one
+                                                                * algorithm; adamw_bnb_8bit, adamw_8bit, paged_ another */
     D("adam_beta1", c->adam_beta1);
     D("adam_beta2", c->adam_beta2);
     D("adam_epsilon", c->adam_epsilon);

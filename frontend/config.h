@@ -32,6 +32,7 @@ typedef struct fe_deepspeed {
     fe_offload offload_optimizer; /* zero_optimization.offload_optimizer.device */
     int bf16;                /* bf16.enabled after resolving "auto" */
     int fp16;                /* fp16.enabled after resolving "auto" */
+    int optimizer_section;   /* an "optimizer" section: DeepSpeed's AdamW replaces the YAML's optimizer */
     double gradient_clipping;  /* resolved; 0 = none */
     int overlap_comm, contiguous_gradients;
     int64_t reduce_bucket_size;          /* bytes/elements as in JSON, "auto" -> 0 */
@@ -89,6 +90,7 @@ typedef struct fe_config {
     double warmup_ratio;
     double weight_decay;     /* default 0.0 */
     const char *optimizer;   /* adamw_torch (default), adamw_torch_fused, adamw_hf: all AdamW */
+    int optimizer_8bit;      /* adamw_bnb_8bit, adamw_8bit, paged_adamw_8bit: AdamW with 8-bit block-wise state */
     double adam_beta1, adam_beta2, adam_epsilon; /* 0.9, 0.999, 1e-8 */
     double max_grad_norm;    /* default 1.0 (HF Trainer) */
 

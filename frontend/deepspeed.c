@@ -281,6 +281,7 @@ static void optimizer(const jctx *J, json_t *root) {
     json_t *o = object_at(J, root, "optimizer");
     char w[512];
     if (!o) return;
+    J->c->ds.optimizer_section = 1;
     check_keys(J, o, "optimizer", known);
     json_t *t = json_object_get(o, "type");
     if (!json_is_string(t) || (strcasecmp(json_string_value(t), "AdamW") && strcasecmp(json_string_value(t), "Adam"))) {

@@ -102,6 +102,9 @@ int ir_op_parse(const char *name, ir_op *out); /* 0 ok */
 /* 1 if op may have nin operands (the table's count, or 1..IR_MAX_IN for a
  * variadic op). */
 int ir_op_nin_ok(ir_op op, int nin);
+/* Whether operand k of an op is a global it updates (effect ops: operand 0;
+ * adamw also the moments, 2 and 3; adamw8 operands 2 to 5). */
+int ir_op_writes(ir_op op, int k);
 /* "2", or "1 to 256" for a variadic op, into buf. */
 const char *ir_op_nin_str(ir_op op, char *buf, size_t cap);
 

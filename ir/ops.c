@@ -1,5 +1,6 @@
 /* ops.c — the op table's info rows and shape rules. */
 #include "ir/ir.h"
+#include "ir/quant.h"
 
 #include <string.h>
 
@@ -16,6 +17,11 @@ int ir_op_parse(const char *name, ir_op *out) {
             return 0;
         }
     return -1;
+}
+
+int ir_op_writes(ir_op op, int k) {
+    if (!(ir_ops[op].flags & IR_F_EFFECT)) return 0;
+    return k == 0 || (op == IR_OP_adamw && (k == 2 || k == 3)) || (op == IR_OP_adamw8 && k >= 2 && k <= 5);
 }
 
 int ir_op_nin_ok(ir_op op, int nin) {
@@ -353,6 +359,28 @@ int ir_infer(const ir_module *m, ir_op op, const ir_type *in, int nin, const ir_
             FAIL("adamw updates f32 weights and moments, or bf16 ones (pure bf16, stochastically rounded); found %s, %s, %s",
                  ir_dtype_name(in[0].dtype), ir_dtype_name(in[2].dtype), ir_dtype_name(in[3].dtype));
         return 0;
+    case IR_OP_adamw8: {
+        char s1[96], s2[96];
+        TRY(need_float(m, &in[0], 0, err, errcap));
+        TRY(need_float(m, &in[1], 1, err, errcap));
+        TRY(need_same(m, &in[0], &in[1], 0, 1, 0, err, errcap));
+        TRY(need_same(m, &in[0], &in[2], 0, 2, 0, err, errcap));
+        TRY(need_same(m, &in[0], &in[3], 0, 3, 0, err, errcap));
+        for (int i = 6; i < 9; i++) TRY(need_scalar(m, &in[i], i, err, errcap));
+        if (in[0].dtype != IR_F32 && in[0].dtype != IR_BF16) FAIL("adamw8 updates f32 or bf16 weights, found %s", tstr(m, &in[0], s1));
+        if (in[2].dtype != IR_U8 || in[3].dtype != IR_U8)
+            FAIL("adamw8 keeps u8 moments, found %s and %s", tstr(m, &in[2], s1), tstr(m, &in[3], s2));
+        if (in[0].rank != 2 || in[0].dims[1] % AXO_Q8_BLOCK)
+            FAIL("adamw8 needs a 2-d weight whose rows are whole blocks of %d, found %s", AXO_Q8_BLOCK, tstr(m, &in[0], s1));
+        for (int i = 4; i < 6; i++) {
+            const ir_type *a = &in[i];
+            if (a->dtype != IR_F32 || a->rank != 2 || a->dims[0] != in[0].dims[0] || a->dims[1] != in[0].dims[1] / AXO_Q8_BLOCK ||
+                a->shard.axis != in[0].shard.axis || a->shard.dim != in[0].shard.dim)
+                FAIL("operand %d: expected the block maxima f32[%lld,%lld] split like operand 0, found %s", i,
+                     (long long)in[0].dims[0], (long long)(in[0].dims[1] / AXO_Q8_BLOCK), tstr(m, a, s1));
+        }
+        return 0;
+    }
     case IR_OP_store:
     case IR_OP_acc:
         TRY(need_same(m, &in[0], &in[1], 0, 1, 0, err, errcap));

@@ -687,7 +687,7 @@ static int parse_node(parser *p, ir_program *prog) {
                     info->nin == 1 ? "" : "s", nin);
     }
     for (int i = 0; (info->flags & IR_F_EFFECT) && i < nin; i++)
-        if ((i == 0 || (op == IR_OP_adamw && (i == 2 || i == 3))) && !IR_REF_IS_GLOBAL(in[i]))
+        if (ir_op_writes(op, i) && !IR_REF_IS_GLOBAL(in[i]))
             return perr(p, inl[i], inc[i], "expected a global (the state %s updates) as operand %d, found a value", info->name, i);
     if (nres != info->nout) {
         int l = nres ? res[0].line : optok.line, c = nres ? res[0].col : optok.col;

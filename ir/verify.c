@@ -170,7 +170,7 @@ static void check_placement(vctx *v, const char *where, const ir_node *n, const 
             continue;
         }
         if (h == host) continue;
-        int writes = g >= 0 && (ir_ops[n->op].flags & IR_F_EFFECT) && (i == 0 || (n->op == IR_OP_adamw && (i == 2 || i == 3)));
+        int writes = g >= 0 && ir_op_writes(n->op, i);
         if (writes)
             verr(v, where, "writes @%s from a %s node: state in %s memory is updated by a node that runs there%s",
                  m->globals[g].name, host ? "host (on=\"host\")" : "device", h ? "host" : "device",
@@ -254,7 +254,7 @@ static void verify_program(vctx *v, const ir_program *p) {
         }
         if (info->flags & IR_F_EFFECT) {
             for (int i = 0; i < nin; i++) {
-                int must = i == 0 || (n->op == IR_OP_adamw && (i == 2 || i == 3));
+                int must = ir_op_writes(n->op, i);
                 if (must && !IR_REF_IS_GLOBAL(n->in[i]))
                     verr(v, where, "operand %d must be a global (the state it updates), found %%%d", i, (int)n->in[i]);
             }

@@ -105,7 +105,7 @@ static int grad_reduced(const ir_module *m, const ir_program *p, int i, const ch
 /* Globals node n writes: effect ops their first operand, adamw also the
  * moments. */
 static int writes_operand(const ir_node *n, int k) {
-    return ((ir_ops[n->op].flags & IR_F_EFFECT) && k == 0) || (n->op == IR_OP_adamw && (k == 2 || k == 3));
+    return ir_op_writes(n->op, k);
 }
 
 /* The checks of the header comment on the order ord (new position -> old

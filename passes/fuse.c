@@ -78,8 +78,8 @@ static int fusible(const fctx *c, int i) {
 static int written_between(const ir_program *p, int32_t g, int from, int to) {
     for (int j = from + 1; j < to; j++) {
         const ir_node *n = &p->nodes[j];
-        if (!(ir_ops[n->op].flags & IR_F_EFFECT)) continue;
-        if (n->in[0] == g || (n->op == IR_OP_adamw && (n->in[2] == g || n->in[3] == g))) return 1;
+        for (int k = 0; k < n->nin; k++)
+            if (n->in[k] == g && ir_op_writes(n->op, k)) return 1;
     }
     return 0;
 }

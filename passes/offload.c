@@ -36,7 +36,7 @@
 #include <string.h>
 
 static int writes_global(const ir_node *n, int k) {
-    return (ir_ops[n->op].flags & IR_F_EFFECT) && (k == 0 || (n->op == IR_OP_adamw && (k == 2 || k == 3)));
+    return ir_op_writes(n->op, k);
 }
 
 static void place_globals(ir_module *m, const pass_shard_cfg *c) {
@@ -80,7 +80,7 @@ static int add_masters(ir_module *m, ax_diag *d) {
     int any = 0;
     for (int i = 0; p && i < p->nnodes; i++) {
         const ir_node *n = &p->nodes[i];
-        any |= n->op == IR_OP_adamw && ir_global_on_host(&m->globals[IR_REF_GLOBAL(n->in[0])]) !=
+        any |= (n->op == IR_OP_adamw || n->op == IR_OP_adamw8) && ir_global_on_host(&m->globals[IR_REF_GLOBAL(n->in[0])]) !=
                                            ir_global_on_host(&m->globals[IR_REF_GLOBAL(n->in[2])]);
     }
     if (!any) return 0;
@@ -90,7 +90,7 @@ static int add_masters(ir_module *m, ax_diag *d) {
         const ir_node *n = &p->nodes[i];
         int32_t in[16];
         for (int k = 0; k < n->nin; k++) in[k] = rw_ref(&r, n->in[k]);
-        int pg = n->op == IR_OP_adamw ? IR_REF_GLOBAL(n->in[0]) : -1;
+        int pg = n->op == IR_OP_adamw || n->op == IR_OP_adamw8 ? IR_REF_GLOBAL(n->in[0]) : -1;
         if (pg < 0 || ir_global_on_host(&m->globals[pg]) == ir_global_on_host(&m->globals[IR_REF_GLOBAL(n->in[2])])) {
             rw_emit(&r, n, in, NULL, 0, NULL);
             continue;

@@ -9,10 +9,13 @@
  *                 zero(@grad/p)
  * Pure bf16 (`bfloat16: true`): no master; m and v are bf16 like p, and
  * adamw rounds p, m, v stochastically (salt = the param's ordinal).
+ * 8-bit state (state_8bit): adamw8 over u8 m, v and their f32 block maxima
+ * (@adam_m_absmax/p, @adam_v_absmax/p) for the params passes.h names.
  * lr and step are runtime inputs: the schedule is evaluated by axorun from
  * the step number (module attrs train.*), so one plan serves every step.
  */
 #include "passes/passes.h"
+#include "ir/quant.h"
 
 #include <stdio.h>
 
@@ -65,15 +68,36 @@ int pass_optimizer(ir_module *m, const pass_opt_cfg *cfg, ax_diag *d) {
             snprintf(name, sizeof name, "master/%s", pname);
             master = ir_global_add(m, name, st, IR_ROLE_OPT, (ir_attr[]){ir_as("init_from", pname)}, 1);
         }
-        snprintf(name, sizeof name, "adam_m/%s", pname);
-        int gm = ir_global_add(m, name, st, IR_ROLE_OPT, NULL, 0);
-        snprintf(name, sizeof name, "adam_v/%s", pname);
-        int gv = ir_global_add(m, name, st, IR_ROLE_OPT, NULL, 0);
-        ir_bn(&b, IR_OP_adamw,
-              IR_IN(IR_GLOBAL_REF(master), IR_GLOBAL_REF(g), IR_GLOBAL_REF(gm), IR_GLOBAL_REF(gv), lr, step, coef),
-              IR_AT(ir_af("beta1", cfg->beta1), ir_af("beta2", cfg->beta2), ir_af("eps", cfg->eps),
-                    ir_af("weight_decay", decay ? cfg->weight_decay : 0.0), ir_ai("salt", nparam++)),
-              NULL);
+        const ir_type *pt = &P->type;
+        int q8 = cfg->state_8bit && pt->rank == 2 && pt->dims[1] % AXO_Q8_BLOCK == 0 && ir_type_numel(pt) >= 4096;
+        if (q8) {
+            st.dtype = IR_U8;
+            ir_type mx = *pt; /* one f32 maximum per block of a row */
+            mx.dtype = IR_F32;
+            mx.dims[1] = pt->dims[1] / AXO_Q8_BLOCK;
+            int gq[4];
+            const char *pre[4] = {"adam_m", "adam_v", "adam_m_absmax", "adam_v_absmax"};
+            for (int k = 0; k < 4; k++) {
+                snprintf(name, sizeof name, "%s/%s", pre[k], pname);
+                gq[k] = ir_global_add(m, name, k < 2 ? st : mx, IR_ROLE_OPT, NULL, 0);
+            }
+            ir_bn(&b, IR_OP_adamw8,
+                  IR_IN(IR_GLOBAL_REF(master), IR_GLOBAL_REF(g), IR_GLOBAL_REF(gq[0]), IR_GLOBAL_REF(gq[1]),
+                        IR_GLOBAL_REF(gq[2]), IR_GLOBAL_REF(gq[3]), lr, step, coef),
+                  IR_AT(ir_af("beta1", cfg->beta1), ir_af("beta2", cfg->beta2), ir_af("eps", cfg->eps),
+                        ir_af("weight_decay", decay ? cfg->weight_decay : 0.0), ir_ai("salt", nparam++)),
+                  NULL);
+        } else {
+            snprintf(name, sizeof name, "adam_m/%s", pname);
+            int gm = ir_global_add(m, name, st, IR_ROLE_OPT, NULL, 0);
+            snprintf(name, sizeof name, "adam_v/%s", pname);
+            int gv = ir_global_add(m, name, st, IR_ROLE_OPT, NULL, 0);
+            ir_bn(&b, IR_OP_adamw,
+                  IR_IN(IR_GLOBAL_REF(master), IR_GLOBAL_REF(g), IR_GLOBAL_REF(gm), IR_GLOBAL_REF(gv), lr, step, coef),
+                  IR_AT(ir_af("beta1", cfg->beta1), ir_af("beta2", cfg->beta2), ir_af("eps", cfg->eps),
+                        ir_af("weight_decay", decay ? cfg->weight_decay : 0.0), ir_ai("salt", nparam++)),
+                  NULL);
+        }
         if (master != pg) ir_bn(&b, IR_OP_store, IR_IN(IR_GLOBAL_REF(pg), IR_GLOBAL_REF(master)), IR_NOAT, NULL);
         ir_bn(&b, IR_OP_zero, IR_IN(IR_GLOBAL_REF(g)), IR_NOAT, NULL);
     }

@@ -59,6 +59,12 @@ typedef struct pass_opt_cfg {
      * moments and a stochastically rounded update of the bf16 params
      * (`bfloat16: true`). One of the two is required for bf16 params. */
     int master_f32, pure_bf16;
+    /* 8-bit AdamW state (optimizer: adamw_bnb_8bit and its aliases): m and
+     * v of every 2-d param of at least 4096 elements whose rows are whole
+     * blocks of AXO_Q8_BLOCK are u8 codes with f32 block maxima (adamw8);
+     * other params keep AdamW's state (bitsandbytes keeps tensors under
+     * 4096 elements in 32 bits too). */
+    int state_8bit;
 } pass_opt_cfg;
 
 /* Builds program opt_step. Creates @adam_m/<p>, @adam_v/<p> (role opt; f32,

@@ -135,7 +135,7 @@ static int rewrite_opt(ir_module *m, const pass_shard_cfg *c, int dp, ax_diag *d
         for (int k = 0; k < n->nin; k++) {
             in[k] = rw_ref(&r, n->in[k]);
             /* operands read as values (not the globals an effect op writes) */
-            int target = ((ir_ops[n->op].flags & IR_F_EFFECT) && k == 0) || (n->op == IR_OP_adamw && (k == 2 || k == 3));
+            int target = ir_op_writes(n->op, k);
             if (!target && IR_REF_IS_GLOBAL(n->in[k]) && gs[IR_REF_GLOBAL(n->in[k])] >= 0) in[k] = gs[IR_REF_GLOBAL(n->in[k])];
         }
         if (c->stage >= 1 && n->op == IR_OP_store && IR_REF_IS_GLOBAL(n->in[0]) && IR_REF_GLOBAL(n->in[0]) == stat) {
@@ -154,7 +154,7 @@ static int rewrite_opt(ir_module *m, const pass_shard_cfg *c, int dp, ax_diag *d
                 blk = ir_b(&r.b, IR_OP_convert, IR_IN(blk), IR_AT(ir_as("to", ir_dtype_name(to))));
             in[1] = all_gather(&r, blk);
         }
-        if (c->stage >= 1 && c->stage < 3 && n->op == IR_OP_adamw && !is_sharded(m, n->in[0])) {
+        if (c->stage >= 1 && c->stage < 3 && (n->op == IR_OP_adamw || n->op == IR_OP_adamw8) && !is_sharded(m, n->in[0])) {
             /* f32 params without a master copy: update a sharded f32 master
              * block, then gather it into the (replicated) params */
             int pg = IR_REF_GLOBAL(n->in[0]);

@@ -336,21 +336,45 @@ static void test_enum_errors(void) {
     expect_error("lr_scheduler: polynomial\n", "cfg.yml:1:15",
                  "lr_scheduler: expected one of constant, linear, cosine, found \"polynomial\"");
     expect_error("optimizer: sgd\n", "cfg.yml:1:12",
-                 "optimizer: expected one of adamw_torch, adamw_torch_fused, adamw_hf, paged_adamw_32bit, found \"sgd\"");
-    expect_error("optimizer: adamw_bnb_8bit\n", "cfg.yml:1:12", "optimizer: low-bit optimizer state is not implemented");
-    expect_error("optimizer: paged_adamw_8bit\n", "cfg.yml:1:12", "optimizer: low-bit optimizer state is not implemented");
+                 "optimizer: expected one of adamw_torch, adamw_torch_fused, adamw_hf, paged_adamw_32bit, adamw_bnb_8bit, "
+                 "adamw_8bit, paged_adamw_8bit, found \"sgd\"");
+    expect_error("optimizer: lion_8bit\n", "cfg.yml:1:12",
+                 "optimizer: \"lion_8bit\" is not implemented; low-bit state: adamw_bnb_8bit");
+    expect_error("optimizer: adamw_torch_4bit\n", "cfg.yml:1:12", "optimizer: \"adamw_torch_4bit\" is not implemented");
     expect_error("adapter: ia3\n", "cfg.yml:1:10", "adapter: expected one of lora, qlora, found \"ia3\"");
     expect_error("ring_attn_func: zigzag\n", "cfg.yml:1:17", "ring_attn_func: expected one of varlen_llama3");
-    static const char *const ok[] = {"adamw_torch", "adamw_torch_fused", "adamw_hf", "paged_adamw_32bit"};
-    for (int i = 0; i < 4; i++) {
+    static const char *const ok[] = {"adamw_torch",    "adamw_torch_fused", "adamw_hf",        "paged_adamw_32bit",
+                                     "adamw_bnb_8bit", "adamw_8bit",        "paged_adamw_8bit"};
+    char *canon8 = NULL;
+    for (int i = 0; i < 7; i++) {
         char y[64];
         snprintf(y, sizeof y, "optimizer: %s\n", ok[i]);
         run r;
         run_y(&r, y);
         CHECK_EQ(r.rc, 0);
         CHECK_STREQ(r.c.optimizer, ok[i]);
+        CHECK_EQ(r.c.optimizer_8bit, i >= 4);
+        char *t = canon(&r.c); /* the three 8-bit names are one algorithm, the four others another */
+        if (i == 4) {
+            canon8 = t;
+        } else {
+            CHECK(i > 4 ? !strcmp(t, canon8) : strstr(t, "optimizer=adamw\n") != NULL);
+            free(t);
+        }
         run_free(&r);
     }
+    CHECK(canon8 && strstr(canon8, "optimizer=adamw_8bit") != NULL);
+    free(canon8);
+    /* a DeepSpeed "optimizer" section replaces the YAML's optimizer, as HF Trainer lets it */
+    run rd;
+    const char *dsj = tmp_write("dsopt.json", "{\"zero_optimization\": {\"stage\": 2}, \"optimizer\": {\"type\": \"AdamW\", "
+                                             "\"params\": {\"lr\": \"auto\"}}}\n");
+    char yml[512];
+    snprintf(yml, sizeof yml, "optimizer: adamw_bnb_8bit\ndeepspeed: %s\n", dsj);
+    run_y(&rd, yml);
+    CHECK(rd.rc == 0 && rd.c.optimizer_8bit == 0);
+    EXPECT_DIAG(&rd.d, AX_SEV_WARNING, "cfg.yml:1:12", "is replaced by the DeepSpeed config's own \"optimizer\" section");
+    run_free(&rd);
     static const char *const sch[] = {"constant", "linear", "cosine"};
     for (int i = 0; i < 3; i++) {
         char y[64];

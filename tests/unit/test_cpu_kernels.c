@@ -949,6 +949,118 @@ static void test_adamw_sr(void) {
               differ[0], differ[1], differ[2]);
 }
 
+/* 8-bit AdamW state: the code books are the formula of ir/quant.h (in
+ * double, rounded to f32), strictly increasing from 0 to exactly 1, and
+ * encoding picks the nearest code (checked against a full scan). */
+static double q8_formula(int c, int bits) { /* bits 7 (|m|) or 8 (v) */
+    if (c == 0) return 0.0;
+    int top = 0;
+    while ((c >> (top + 1)) != 0) top++;
+    int E = bits - 1 - top;
+    double n = (double)(1 << top), f = (double)c - n;
+    return pow(10.0, -E) * (0.1 + 0.9 * (f + 1.0) / n);
+}
+
+static void test_q8_codes(void) {
+    int ok = 1;
+    for (int c = 0; c < 128; c++) ok &= axo_q8_signed[c] == (float)q8_formula(c, 7);
+    for (int c = 0; c < 256; c++) ok &= axo_q8_unsigned[c] == (float)q8_formula(c, 8);
+    CHECK_MSG(ok, "the 8-bit code books are not ir/quant.h's formula");
+    for (int c = 1; c < 128; c++) ok &= axo_q8_signed[c] > axo_q8_signed[c - 1];
+    for (int c = 1; c < 256; c++) ok &= axo_q8_unsigned[c] > axo_q8_unsigned[c - 1];
+    CHECK_MSG(ok, "the 8-bit code books are not strictly increasing");
+    CHECK(axo_q8_signed[127] == 1.0f && axo_q8_unsigned[255] == 1.0f);
+    CHECK_NEAR(axo_q8_signed[1], 1e-6, 1e-12, 1e-6);
+    CHECK_NEAR(axo_q8_unsigned[1], 1e-7, 1e-13, 1e-6);
+    uint32_t sd = 5;
+    int nearest = 1, sign = 1;
+    for (int t = 0; t < 200000; t++) {
+        sd = sd * 1664525u + 1013904223u;
+        /* log-uniform magnitudes over 1e-9 .. 1, both signs, and exact codes */
+        double e = -9.0 * (double)(sd >> 8) / 16777216.0;
+        float x = (float)pow(10.0, e) * ((sd & 1) ? -1.0f : 1.0f);
+        if (t % 7 == 0) x = axo_q8_signed[(sd >> 3) & 127] * ((sd & 1) ? -1.0f : 1.0f);
+        uint32_t b = axo_q8_encode_signed(x * 3.0f, 3.0f); /* x * absmax / absmax */
+        float a = fabsf(x * 3.0f / 3.0f), best = INFINITY;
+        int bi = 0;
+        for (int c = 0; c < 128; c++)
+            if (fabsf(a - axo_q8_signed[c]) < best) best = fabsf(a - axo_q8_signed[c]), bi = c;
+        nearest &= (int)(b & 127u) == bi;
+        sign &= (b & 127u) == 0 || ((b & 128u) != 0) == (x < 0);
+        float v = fabsf(x);
+        uint32_t u = axo_q8_encode_unsigned(v, 1.0f);
+        best = INFINITY;
+        for (int c = 0; c < 256; c++)
+            if (fabsf(v - axo_q8_unsigned[c]) < best) best = fabsf(v - axo_q8_unsigned[c]), bi = c;
+        nearest &= (int)u == bi;
+    }
+    CHECK_MSG(nearest && sign, "8-bit encoding is not the nearest code (or loses the sign)");
+    CHECK(axo_q8_encode_signed(0.5f, 0.0f) == 0 && axo_q8_encode_unsigned(0.5f, 0.0f) == 0);
+    CHECK(axo_q8_decode_signed(axo_q8_encode_signed(-2.5f, 2.5f), 2.5f) == -2.5f);
+    CHECK(axo_q8_decode_unsigned(axo_q8_encode_unsigned(7.0f, 7.0f), 7.0f) == 7.0f);
+}
+
+/* adamw8 against f32 AdamW: 40 steps of a noisy quadratic pull on 8 blocks
+ * of weights; the 8-bit run's total update stays close to the f32 run's,
+ * its codes are bytes, its block maxima are the exact max |m| and max v of
+ * the decoded block. A block updated at its offset equals the same block of
+ * a whole update (bf16 weights: the rounding bits are keyed on the index in
+ * the whole tensor). */
+static void test_adamw8(void) {
+    enum { n = 8 * AXO_Q8_BLOCK, nb = n / AXO_Q8_BLOCK };
+    static float p[n], p8[n], g[n], m[n], v[n], qm[n], qv[n], am[nb], av[nb], p0[n];
+    uint32_t sd = 77;
+    for (int i = 0; i < n; i++) {
+        sd = sd * 1664525u + 1013904223u;
+        p[i] = p8[i] = p0[i] = ((float)(sd >> 8) / 16777216.0f - 0.5f) * (i < n / 2 ? 0.1f : 3.0f);
+        m[i] = v[i] = qm[i] = qv[i] = 0;
+    }
+    memset(am, 0, sizeof am), memset(av, 0, sizeof av);
+    for (int step = 1; step <= 40; step++) {
+        for (int i = 0; i < n; i++) {
+            sd = sd * 1664525u + 1013904223u;
+            float noise = ((float)(sd >> 8) / 16777216.0f - 0.5f) * (float)(1 + (i / AXO_Q8_BLOCK));
+            g[i] = (p8[i] - 0.3f) * 0.1f + noise * 1e-2f;
+        }
+        static float gp[n];
+        for (int i = 0; i < n; i++) gp[i] = (p[i] - 0.3f) * 0.1f + (g[i] - (p8[i] - 0.3f) * 0.1f);
+        ck_adamw_step_f32(p, gp, m, v, n, 1e-2, 0.9, 0.999, 1e-8, 0.01, step, 1.0);
+        ck_adamw8_step(p8, g, qm, qv, am, av, n, 1e-2, 0.9, 0.999, 1e-8, 0.01, step, 1.0, 0, 0, 0);
+    }
+    double num = 0, den = 0;
+    int bytes = 1, maxima = 1;
+    for (int i = 0; i < n; i++) {
+        double d8 = (double)p8[i] - p0[i], d = (double)p[i] - p0[i];
+        num += (d8 - d) * (d8 - d), den += d * d;
+        bytes &= qm[i] == floorf(qm[i]) && qm[i] >= 0 && qm[i] <= 255 && qv[i] == floorf(qv[i]) && qv[i] >= 0 && qv[i] <= 255;
+    }
+    for (int b = 0; b < nb; b++) {
+        float mx = 0, vx = 0;
+        for (int i = b * AXO_Q8_BLOCK; i < (b + 1) * AXO_Q8_BLOCK; i++) {
+            mx = fmaxf(mx, fabsf(axo_q8_decode_signed((uint32_t)qm[i], am[b])));
+            vx = fmaxf(vx, axo_q8_decode_unsigned((uint32_t)qv[i], av[b]));
+        }
+        maxima &= mx == am[b] && vx == av[b] && am[b] > 0 && av[b] > 0;
+    }
+    if (getenv("AXO_TEST_VERBOSE")) fprintf(stderr, "adamw8: total update vs f32 AdamW: %.3g relative\n", sqrt(num / den));
+    CHECK_MSG(sqrt(num / den) < 0.05, "adamw8: 40 steps moved the weights %.3g (relative) away from f32 AdamW's", sqrt(num / den));
+    CHECK(bytes && maxima);
+    /* a block at its offset, bf16 weights with stochastic rounding */
+    static float P[n], Qm[n], Qv[n], Am[nb], Av[nb], B[AXO_Q8_BLOCK * 2], Bm[AXO_Q8_BLOCK * 2], Bv[AXO_Q8_BLOCK * 2];
+    for (int i = 0; i < n; i++) P[i] = ax_round_bf16(p8[i]);
+    memcpy(Qm, qm, sizeof Qm), memcpy(Qv, qv, sizeof Qv), memcpy(Am, am, sizeof Am), memcpy(Av, av, sizeof Av);
+    int off = 3 * AXO_Q8_BLOCK;
+    memcpy(B, P + off, sizeof B), memcpy(Bm, Qm + off, sizeof Bm), memcpy(Bv, Qv + off, sizeof Bv);
+    float Ba[2] = {Am[3], Am[4]}, Bb[2] = {Av[3], Av[4]};
+    ck_adamw8_step(P, g, Qm, Qv, Am, Av, n, 1e-2, 0.9, 0.999, 1e-8, 0.01, 41, 1.0, 1, 9, 0);
+    ck_adamw8_step(B, g + off, Bm, Bv, Ba, Bb, 2 * AXO_Q8_BLOCK, 1e-2, 0.9, 0.999, 1e-8, 0.01, 41, 1.0, 1, 9, off);
+    CHECK(!memcmp(B, P + off, sizeof B) && !memcmp(Bm, Qm + off, sizeof Bm) && !memcmp(Bv, Qv + off, sizeof Bv) &&
+          Ba[0] == Am[3] && Bb[1] == Av[4]);
+    int all_bf16 = 1;
+    for (int i = 0; i < n; i++) all_bf16 &= ax_round_bf16(P[i]) == P[i];
+    CHECK(all_bf16);
+}
+
 /* ---- helpers --------------------------------------------------------------------------- */
 /* LoRA dropout: the drop rate is p, kept values are scaled by exactly
  * 1/(1-p), the mask depends on (seed, salt) only, and p = 0 is the identity. */
@@ -1067,6 +1179,8 @@ int main(void) {
     test_adamw();
     test_bf16_sr();
     test_adamw_sr();
+    test_q8_codes();
+    test_adamw8();
     test_dropout();
     test_nf4();
     test_helpers();

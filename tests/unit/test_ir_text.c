@@ -204,6 +204,16 @@ static ir_module *build_all_ops(void) {
     int32_t cc = ir_b(&b, IR_OP_clip_coef, IR_IN(ss), IR_AT(ir_af("max_norm", 1.0)));
     ir_b(&b, IR_OP_adamw, IR_IN(G(wq), G(gwq), G(mwq), G(vwq), lr, step, cc),
          IR_AT(ir_af("beta1", 0.9), ir_af("beta2", 0.95), ir_af("eps", 1e-8), ir_af("weight_decay", 0.1)));
+    { /* 8-bit state: u8 moments, one f32 maximum per block of 256 */
+        int w8 = ir_global_add(m, "w8", IR_TYPE(IR_BF16, 2, 256), IR_ROLE_PARAM, NULL, 0);
+        int g8 = ir_global_add(m, "grad.w8", IR_TYPE(IR_BF16, 2, 256), IR_ROLE_GRAD, NULL, 0);
+        int m8 = ir_global_add(m, "opt.m.w8", IR_TYPE(IR_U8, 2, 256), IR_ROLE_OPT, NULL, 0);
+        int v8 = ir_global_add(m, "opt.v.w8", IR_TYPE(IR_U8, 2, 256), IR_ROLE_OPT, NULL, 0);
+        int am = ir_global_add(m, "opt.mmax.w8", IR_TYPE(IR_F32, 2, 1), IR_ROLE_OPT, NULL, 0);
+        int av = ir_global_add(m, "opt.vmax.w8", IR_TYPE(IR_F32, 2, 1), IR_ROLE_OPT, NULL, 0);
+        ir_b(&b, IR_OP_adamw8, IR_IN(G(w8), G(g8), G(m8), G(v8), G(am), G(av), lr, step, cc),
+             IR_AT(ir_af("beta1", 0.9), ir_af("beta2", 0.999), ir_af("eps", 1e-8), ir_af("weight_decay", 0.0), ir_ai("salt", 3)));
+    }
     int32_t hg = ir_b(&b, IR_OP_to_host, IR_IN(G(gwq)), IR_NOAT);
     int32_t hs = ir_b(&b, IR_OP_sumsq, IR_IN(hg), IR_AT(ir_as("on", "host")));
     int32_t ds = ir_b(&b, IR_OP_to_device, IR_IN(hs), IR_NOAT);

@@ -423,6 +423,60 @@ static void pure_bf16_tracks_master(void) {
               dr, dm);
 }
 
+/* 8-bit AdamW state (optimizer: adamw_bnb_8bit) on a model whose
+ * matrices all qualify (rows of 256): the state is u8 codes plus f32 block
+ * maxima for the matrices and f32 for the norms, and 30 steps on one batch
+ * follow f32 AdamW's losses closely. */
+static double opt8_run(int opt8, double *losses, int steps, rt_session *keep) {
+    ax_diag d;
+    ax_diag_init(&d);
+    fe_config c;
+    fe_model m;
+    make_model(&m, FE_ARCH_LLAMA);
+    m.hidden_size = 256, m.intermediate_size = 512, m.head_dim = 64;
+    make_cfg(&c, 2, 16, 1, 0);
+    c.optimizer_8bit = opt8;
+    rt_session s;
+    CHECK(build(&s, &c, &m, &d) == 0);
+    ax_diag_print(&d, stderr);
+    batch b;
+    make_batch(&b, 2, 16, m.vocab_size, 31);
+    for (int step = 0; step < steps; step++) {
+        losses[step] = loss_of(&s, &b, &d);
+        CHECK(rt_session_opt_step(&s, 1e-3f, step + 1, &d) == 0);
+    }
+    free_batch(&b);
+    if (keep) *keep = s;
+    else rt_session_close(&s);
+    ax_diag_free(&d);
+    return losses[steps - 1];
+}
+
+static void adamw8_tracks_adamw(void) {
+    enum { N = 30 };
+    double l32[N], l8[N], worst = 0;
+    rt_session s8;
+    opt8_run(0, l32, N, NULL);
+    opt8_run(1, l8, N, &s8);
+    for (int i = 0; i < N; i++) worst = fmax(worst, fabs(l8[i] - l32[i]) / l32[i]);
+    if (getenv("AXO_TEST_VERBOSE"))
+        fprintf(stderr, "adamw8 vs adamw: loss %.4f -> %.4f (f32 state %.4f), worst step %.3g relative\n", l8[0], l8[N - 1],
+                l32[N - 1], worst);
+    CHECK_MSG(l32[N - 1] < 0.5 * l32[0], "f32 AdamW did not train: %.4f -> %.4f", l32[0], l32[N - 1]);
+    CHECK_MSG(worst < 2e-2, "adamw8: losses differ from f32 AdamW's by up to %.3g relative", worst);
+    const struct { const char *name; ir_dtype dt; } want[] = {
+        {"adam_m/model.layers.0.mlp.down_proj.weight", IR_U8},       {"adam_v/model.embed_tokens.weight", IR_U8},
+        {"adam_m_absmax/model.layers.1.self_attn.k_proj.weight", IR_F32}, {"adam_m/model.norm.weight", IR_F32},
+    };
+    for (size_t k = 0; k < AX_ARRAY_LEN(want); k++) {
+        rt_buf *g = rt_session_global(&s8, want[k].name);
+        CHECK_MSG(g && g->type.dtype == want[k].dt, "adamw8: %s missing or of another dtype", want[k].name);
+    }
+    rt_buf *mx = rt_session_global(&s8, "adam_m_absmax/model.layers.1.self_attn.k_proj.weight");
+    CHECK(mx && mx->type.rank == 2 && mx->type.dims[0] == 128 && mx->type.dims[1] == 1 && rt_f(mx)[0] > 0);
+    rt_session_close(&s8);
+}
+
 int main(void) {
     fused_lce_equivalence(FE_ARCH_LLAMA, 0); /* untied lm_head */
     fused_lce_equivalence(FE_ARCH_QWEN2, 0); /* tied: dW joins the embedding's gradient */
@@ -448,6 +502,7 @@ int main(void) {
     loss_falls(1);
     loss_falls(2);
     pure_bf16_tracks_master();
+    adamw8_tracks_adamw();
     CHECK(fabs(rt_lr_at("cosine", 1.0, 10, 110, 0)) == 0.0);
     CHECK_NEAR(rt_lr_at("cosine", 1.0, 10, 110, 5), 0.5, 1e-12, 0);
     CHECK_NEAR(rt_lr_at("cosine", 1.0, 10, 110, 60), 0.5, 1e-12, 1e-12);

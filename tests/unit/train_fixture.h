@@ -73,7 +73,8 @@ static int build(rt_session *s, const fe_config *c, const fe_model *m, ax_diag *
     }
     pass_ctx pc = {.m = mod, .loss = loss, .checkpoint = c->gradient_checkpointing, .lora = g_lora,
                    .opt = {.beta1 = 0.9, .beta2 = 0.999, .eps = 1e-8, .weight_decay = 0.01, .max_grad_norm = 0,
-                           .master_f32 = c->bf16 && !c->bf16_pure, .pure_bf16 = c->bf16_pure},
+                           .master_f32 = c->bf16 && !c->bf16_pure, .pure_bf16 = c->bf16_pure,
+                           .state_8bit = c->optimizer_8bit},
                    .shard = g_shard};
     if (pass_pipeline(&pc, d)) {
         ir_module_destroy(mod);
