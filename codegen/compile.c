@@ -179,9 +179,23 @@ static json_t *stats_json(const ir_module *m, const pass_mem_stats *st, const fe
                        : c->bf16_pure ? "pure bf16 (bfloat16: true): bf16 weights and gradients, no master copy, updates "
                                         "stochastically rounded"
                                       : "bf16 weights and gradients, f32 master weights (bf16: true)";
-    const char *moments = c->optimizer_8bit ? "8-bit block-wise (optimizer: adamw_bnb_8bit and aliases)"
-                          : c->bf16_pure    ? "bf16"
-                                            : "f32";
+    const char *moments = c->bf16_pure ? "bf16" : "f32";
+    char m8[256];
+    if (c->optimizer_8bit) { /* which params adamw8 updates */
+        const ir_program *op = ir_program_find((ir_module *)m, "opt_step");
+        int64_t nt = 0, n8 = 0, e8 = 0, et = 0;
+        for (int i = 0; op && i < op->nnodes; i++) {
+            const ir_node *n = &op->nodes[i];
+            if (n->op != IR_OP_adamw && n->op != IR_OP_adamw8) continue;
+            int64_t e = ir_type_numel(&m->globals[IR_REF_GLOBAL(n->in[0])].type);
+            nt++, et += e;
+            if (n->op == IR_OP_adamw8) n8++, e8 += e;
+        }
+        snprintf(m8, sizeof m8, "8-bit block-wise (adamw_bnb_8bit) for %lld of %lld tensors (%.1f%% of the elements; "
+                                "the others %s: 1-d or under 4096 elements)",
+                 (long long)n8, (long long)nt, 100.0 * (double)e8 / (double)(et ? et : 1), moments);
+        moments = m8;
+    }
     json_object_set_new(j, "precision", json_string(!c->bf16 ? "f32" : c->bf16_pure ? "bf16_pure" : "bf16_master_f32"));
     json_object_set_new(j, "adam_moments", json_string(c->optimizer_8bit ? "8bit" : c->bf16_pure ? "bf16" : "f32"));
     ax_buf_printf(summary, "axoc: precision: %s; AdamW moments %s%s\n", prec, moments,

@@ -117,8 +117,10 @@ AXO_QFN float axo_bf16_sr(float x, uint32_t r) {
 
 /* ---- 8-bit AdamW state (optimizer: adamw_bnb_8bit / adamw_8bit / paged_adamw_8bit) ----
  * Dettmers et al.'s block-wise dynamic quantization, with axo's own code
- * book: each run of AXO_Q8_BLOCK consecutive elements of a row keeps its
- * absolute maximum (f32) and one byte per element. A byte is a dynamic-
+ * book: each run of AXO_Q8_BLOCK consecutive elements of a row (the last
+ * run of a row shorter when AXO_Q8_BLOCK does not divide it; blocks never
+ * cross rows, so row-sharded state keeps whole blocks) keeps its absolute
+ * maximum (f32) and one byte per element. A byte is a dynamic-
  * exponent code: for a magnitude code c of B bits (B = 7 for the signed m,
  * whose 8th bit is the sign; B = 8 for the non-negative v), E = the leading
  * zeros of c, n = 2^(B-1-E), f = c - n, and

@@ -42,7 +42,7 @@ int pass_optimizer(ir_module *m, const pass_opt_cfg *cfg, ax_diag *d) {
                        ? ir_b(&b, IR_OP_clip_coef, IR_IN(ss), IR_AT(ir_af("max_norm", cfg->max_grad_norm)))
                        : ir_b_fill(&b, 1.0, ir_type_scalar(IR_F32));
     char name[512];
-    int nparam = 0; /* the param's ordinal: the salt of its stochastic rounding */
+    int nparam = 0, n8 = 0; /* the param's ordinal: the salt of its stochastic rounding */
     for (int g = 0; g < ng && !b.failed; g++) {
         const ir_global *G = &m->globals[g];
         if (G->role != IR_ROLE_GRAD) continue;
@@ -69,12 +69,13 @@ int pass_optimizer(ir_module *m, const pass_opt_cfg *cfg, ax_diag *d) {
             master = ir_global_add(m, name, st, IR_ROLE_OPT, (ir_attr[]){ir_as("init_from", pname)}, 1);
         }
         const ir_type *pt = &P->type;
-        int q8 = cfg->state_8bit && pt->rank == 2 && pt->dims[1] % AXO_Q8_BLOCK == 0 && ir_type_numel(pt) >= 4096;
+        int q8 = cfg->state_8bit && pt->rank == 2 && ir_type_numel(pt) >= 4096;
         if (q8) {
+            n8++;
             st.dtype = IR_U8;
             ir_type mx = *pt; /* one f32 maximum per block of a row */
             mx.dtype = IR_F32;
-            mx.dims[1] = pt->dims[1] / AXO_Q8_BLOCK;
+            mx.dims[1] = (pt->dims[1] + AXO_Q8_BLOCK - 1) / AXO_Q8_BLOCK;
             int gq[4];
             const char *pre[4] = {"adam_m", "adam_v", "adam_m_absmax", "adam_v_absmax"};
             for (int k = 0; k < 4; k++) {
@@ -101,5 +102,8 @@ int pass_optimizer(ir_module *m, const pass_opt_cfg *cfg, ax_diag *d) {
         if (master != pg) ir_bn(&b, IR_OP_store, IR_IN(IR_GLOBAL_REF(pg), IR_GLOBAL_REF(master)), IR_NOAT, NULL);
         ir_bn(&b, IR_OP_zero, IR_IN(IR_GLOBAL_REF(g)), IR_NOAT, NULL);
     }
+    if (cfg->state_8bit && !n8 && !b.failed)
+        ax_warn(d, "optimizer", "8-bit AdamW state: no trainable parameter qualifies (2-d, at least 4096 elements), "
+                                "so every one keeps 32-bit state");
     return b.failed ? -1 : 0;
 }

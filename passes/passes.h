@@ -60,10 +60,10 @@ typedef struct pass_opt_cfg {
      * (`bfloat16: true`). One of the two is required for bf16 params. */
     int master_f32, pure_bf16;
     /* 8-bit AdamW state (optimizer: adamw_bnb_8bit and its aliases): m and
-     * v of every 2-d param of at least 4096 elements whose rows are whole
-     * blocks of AXO_Q8_BLOCK are u8 codes with f32 block maxima (adamw8);
-     * other params keep AdamW's state (bitsandbytes keeps tensors under
-     * 4096 elements in 32 bits too). */
+     * v of every 2-d param of at least 4096 elements are u8 codes with f32
+     * maxima per block of AXO_Q8_BLOCK of a row (adamw8); 1-d and smaller
+     * params keep AdamW's state (bitsandbytes keeps tensors under 4096
+     * elements in 32 bits too). */
     int state_8bit;
 } pass_opt_cfg;
 

@@ -398,7 +398,7 @@ static int x_adamw(xc *x) {
 
 static int x_adamw8(xc *x) {
     rt_buf *p = IN(0);
-    ck_adamw8_step(rt_f(p), rt_f(IN(1)), rt_f(IN(2)), rt_f(IN(3)), rt_f(IN(4)), rt_f(IN(5)), p->numel,
+    ck_adamw8_step(rt_f(p), rt_f(IN(1)), rt_f(IN(2)), rt_f(IN(3)), rt_f(IN(4)), rt_f(IN(5)), lead(p), last(p),
                    (double)rt_f(IN(6))[0], AF("beta1", 0.9), AF("beta2", 0.999), AF("eps", 1e-8), AF("weight_decay", 0),
                    (int64_t)rt_f(IN(7))[0], (double)rt_f(IN(8))[0], p->type.dtype == IR_BF16, (uint32_t)AI("salt", 0),
                    rt_block_first(x->st, &p->type));

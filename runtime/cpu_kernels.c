@@ -348,30 +348,35 @@ void ck_adamw_step_sr_bf16(float *p, const float *g, float *m, float *v, int64_t
     ck_round_bf16_sr_f32(v, n, (uint32_t)step, 3u * salt + 2u, first);
 }
 
-void ck_adamw8_step(float *p, const float *g, float *qm, float *qv, float *am, float *av, int64_t n, double lr,
+void ck_adamw8_step(float *p, const float *g, float *qm, float *qv, float *am, float *av, int64_t rows, int64_t K, double lr,
                     double beta1, double beta2, double eps, double weight_decay, int64_t step, double grad_scale,
                     int bf16_sr, uint32_t salt, int64_t first) {
     float m[AXO_Q8_BLOCK], v[AXO_Q8_BLOCK];
-    for (int64_t b0 = 0, blk = 0; b0 < n; b0 += AXO_Q8_BLOCK, blk++) {
-        for (int i = 0; i < AXO_Q8_BLOCK; i++) {
-            m[i] = axo_q8_decode_signed((uint32_t)qm[b0 + i], am[blk]);
-            v[i] = axo_q8_decode_unsigned((uint32_t)qv[b0 + i], av[blk]);
+    int64_t nb = (K + AXO_Q8_BLOCK - 1) / AXO_Q8_BLOCK, blk = 0;
+    for (int64_t r = 0; r < rows; r++)
+        for (int64_t k0 = 0; k0 < K; k0 += AXO_Q8_BLOCK, blk++) {
+            int64_t b0 = r * K + k0;
+            int len = (int)(K - k0 < AXO_Q8_BLOCK ? K - k0 : AXO_Q8_BLOCK);
+            for (int i = 0; i < len; i++) {
+                m[i] = axo_q8_decode_signed((uint32_t)qm[b0 + i], am[blk]);
+                v[i] = axo_q8_decode_unsigned((uint32_t)qv[b0 + i], av[blk]);
+            }
+            ck_adamw_step_f32(p + b0, g + b0, m, v, len, lr, beta1, beta2, eps, weight_decay, step, grad_scale);
+            float mx = 0.0f, vx = 0.0f;
+            for (int i = 0; i < len; i++) {
+                float a = fabsf(m[i]);
+                mx = a > mx ? a : mx;
+                vx = v[i] > vx ? v[i] : vx;
+            }
+            am[blk] = mx;
+            av[blk] = vx;
+            for (int i = 0; i < len; i++) {
+                qm[b0 + i] = (float)axo_q8_encode_signed(m[i], mx);
+                qv[b0 + i] = (float)axo_q8_encode_unsigned(v[i], vx);
+            }
+            if (bf16_sr) ck_round_bf16_sr_f32(p + b0, len, (uint32_t)step, 3u * salt, first + b0);
         }
-        ck_adamw_step_f32(p + b0, g + b0, m, v, AXO_Q8_BLOCK, lr, beta1, beta2, eps, weight_decay, step, grad_scale);
-        float mx = 0.0f, vx = 0.0f;
-        for (int i = 0; i < AXO_Q8_BLOCK; i++) {
-            float a = fabsf(m[i]);
-            mx = a > mx ? a : mx;
-            vx = v[i] > vx ? v[i] : vx;
-        }
-        am[blk] = mx;
-        av[blk] = vx;
-        for (int i = 0; i < AXO_Q8_BLOCK; i++) {
-            qm[b0 + i] = (float)axo_q8_encode_signed(m[i], mx);
-            qv[b0 + i] = (float)axo_q8_encode_unsigned(v[i], vx);
-        }
-        if (bf16_sr) ck_round_bf16_sr_f32(p + b0, AXO_Q8_BLOCK, (uint32_t)step, 3u * salt, first + b0);
-    }
+    (void)nb;
 }
 
 /* ---- LoRA dropout, NF4 ------------------------------------------------------ */

@@ -236,13 +236,15 @@ void ck_adamw_step_f64(double *p, const double *g, double *m, double *v, int64_t
 void ck_adamw_step_sr_bf16(float *p, const float *g, float *m, float *v, int64_t n, double lr, double beta1,
                            double beta2, double eps, double weight_decay, int64_t step, double grad_scale,
                            uint32_t salt, int64_t first);
-/* 8-bit AdamW (ir/quant.h, adamw8): n elements (a multiple of
- * AXO_Q8_BLOCK), m and v as u8 codes (held in floats, as the CPU executor
- * holds every tensor) with one f32 maximum per block in am, av. Per block:
+/* 8-bit AdamW (ir/quant.h, adamw8): rows x K elements, m and v as u8 codes
+ * (held in floats, as the CPU executor holds every tensor) with one f32
+ * maximum per block in am, av ([rows, ceil(K / AXO_Q8_BLOCK)]: a row's
+ * blocks of AXO_Q8_BLOCK, the last one shorter when the block size does not
+ * divide K). Per block:
  * decode m, v (code value * maximum), the f32 step of ck_adamw_step_f32,
  * the new maxima (max |m|, max v), encode. bf16_sr: p holds bf16 values and
  * is stochastically rounded as ck_adamw_step_sr_bf16 rounds p. */
-void ck_adamw8_step(float *p, const float *g, float *qm, float *qv, float *am, float *av, int64_t n, double lr,
+void ck_adamw8_step(float *p, const float *g, float *qm, float *qv, float *am, float *av, int64_t rows, int64_t K, double lr,
                     double beta1, double beta2, double eps, double weight_decay, int64_t step, double grad_scale,
                     int bf16_sr, uint32_t salt, int64_t first);
 /* x -> bf16 (as f32) stochastically, n elements, bits axo_rng_u32(seed, salt, first + i). */

@@ -256,5 +256,23 @@ check '"$AXOC" compile pb.yml --world-size 2 -o pb2.bin 2>/dev/null && "$AXOC" c
 check '"$AXORUN" pb2.bin --ranks 2 --max-steps 8 --output-dir pb2out --quiet && "$AXORUN" pbf.bin --ranks 2 --max-steps 8 --output-dir pbfout --quiet' "train them"
 check 'cmp -s pb2out/model.safetensors pbfout/model.safetensors' "pure bf16: FSDP on 2 ranks ends with DDP's weights bit for bit"
 
+# -- 8-bit AdamW state (optimizer: adamw_bnb_8bit) ------------------------------
+sed -e "s#^optimizer: .*#optimizer: adamw_bnb_8bit#" pb.yml > q8.yml
+check '"$AXOC" compile q8.yml -o q8.bin --dump-ir ir-q8 2>q8.err' "compile the quickstart with optimizer: adamw_bnb_8bit (pure bf16)"
+check 'grep -q "AdamW moments 8-bit block-wise (adamw_bnb_8bit) for 12 of 21 tensors" q8.err' "the summary says which tensors keep 8-bit state"
+check 'grep -q "^global @adam_m/model.layers.0.mlp.down_proj.weight : u8\[64,176\] opt" ir-q8/03-optimizer.ir && grep -q "^global @adam_v_absmax/model.layers.0.mlp.down_proj.weight : f32\[64,1\] opt" ir-q8/03-optimizer.ir && grep -q "  adamw8(@model.embed_tokens.weight" ir-q8/03-optimizer.ir' "the plan keeps u8 moments and per-block maxima (adamw8)"
+# 2 bytes per element and 8 per block against pure bf16's 4 (rows of 64 here: one short block per row)
+check '[ "$(( $(optb q8.bin) * 10 ))" -lt "$(( $(optb pb.bin) * 6 ))" ]' "8-bit state is under 60% of pure bf16's ($(optb q8.bin) vs $(optb pb.bin) bytes)"
+check '"$AXORUN" q8.bin --max-steps 60 --output-dir q8out --quiet' "8-bit AdamW trains"
+qf=$(head -1 q8out/train_log.jsonl | sed 's/.*"loss": \([0-9.e+-]*\).*/\1/')
+ql=$(tail -1 q8out/train_log.jsonl | sed 's/.*"loss": \([0-9.e+-]*\).*/\1/')
+check "awk 'BEGIN{exit !($ql < $qf * 0.6 && $ql < $pl * 1.2)}'" "8-bit AdamW: loss falls over 60 steps ($qf -> $ql; pure bf16 with bf16 state: $pl)"
+cat q8.yml fsdp_tail.yml > q8f.yml
+check '"$AXOC" compile q8f.yml --world-size 2 -o q8f.bin 2>/dev/null && "$AXOC" compile q8.yml --world-size 2 -o q82.bin 2>/dev/null && "$AXORUN" q8f.bin --ranks 2 --max-steps 4 --output-dir q8fout --quiet && "$AXORUN" q82.bin --ranks 2 --max-steps 4 --output-dir q82out --quiet' "8-bit AdamW trains on 2 FSDP ranks and 2 DDP ranks"
+check 'paste <(losses q82out/train_log.jsonl) <(losses q8fout/train_log.jsonl) | awk "NF != 2 || (\$1 - \$2) > 1e-5 * \$1 || (\$2 - \$1) > 1e-5 * \$1 {bad = 1} END {exit bad}"' "8-bit AdamW: FSDP logs DDP's losses"
+printf 'optimizer: adamw_bnb_8bit\ndeepspeed: %s\n' "$SRC/configs/deepspeed/zero2.json" > q8ds_tail.yml
+sed -e "/^optimizer:/d" q8.yml | cat - q8ds_tail.yml > q8ds.yml
+check '"$AXOC" compile q8ds.yml --world-size 2 -o q8ds.bin 2>q8ds.err && grep -q "8-bit block-wise" q8ds.err && grep -q "f32 master weights" q8ds.err' "DeepSpeed ZeRO-2 + adamw_bnb_8bit: f32 master weights with 8-bit moments (DeepSpeed wraps the client optimizer)"
+
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]

@@ -1000,15 +1000,16 @@ static void test_q8_codes(void) {
     CHECK(axo_q8_decode_unsigned(axo_q8_encode_unsigned(7.0f, 7.0f), 7.0f) == 7.0f);
 }
 
-/* adamw8 against f32 AdamW: 40 steps of a noisy quadratic pull on 8 blocks
- * of weights; the 8-bit run's total update stays close to the f32 run's,
- * its codes are bytes, its block maxima are the exact max |m| and max v of
- * the decoded block. A block updated at its offset equals the same block of
- * a whole update (bf16 weights: the rounding bits are keyed on the index in
- * the whole tensor). */
+/* adamw8 against f32 AdamW: 40 steps of a noisy quadratic pull on 4 rows
+ * of 600 weights (blocks of 256, 256 and 88 per row); the 8-bit run's total
+ * update stays close to the f32 run's, its codes are bytes, its block
+ * maxima are the exact max |m| and max v of the decoded block. Rows 1-2
+ * updated on their own at their offset equal the same rows of a whole
+ * update (bf16 weights: the rounding bits are keyed on the index in the
+ * whole tensor). */
 static void test_adamw8(void) {
-    enum { n = 8 * AXO_Q8_BLOCK, nb = n / AXO_Q8_BLOCK };
-    static float p[n], p8[n], g[n], m[n], v[n], qm[n], qv[n], am[nb], av[nb], p0[n];
+    enum { R = 4, K = 600, n = R * K, nbr = 3, nb = R * nbr };
+    static float p[n], p8[n], g[n], gp[n], m[n], v[n], qm[n], qv[n], am[nb], av[nb], p0[n];
     uint32_t sd = 77;
     for (int i = 0; i < n; i++) {
         sd = sd * 1664525u + 1013904223u;
@@ -1019,13 +1020,12 @@ static void test_adamw8(void) {
     for (int step = 1; step <= 40; step++) {
         for (int i = 0; i < n; i++) {
             sd = sd * 1664525u + 1013904223u;
-            float noise = ((float)(sd >> 8) / 16777216.0f - 0.5f) * (float)(1 + (i / AXO_Q8_BLOCK));
+            float noise = ((float)(sd >> 8) / 16777216.0f - 0.5f) * (float)(1 + (i % K) / AXO_Q8_BLOCK + i / K);
             g[i] = (p8[i] - 0.3f) * 0.1f + noise * 1e-2f;
+            gp[i] = (p[i] - 0.3f) * 0.1f + noise * 1e-2f;
         }
-        static float gp[n];
-        for (int i = 0; i < n; i++) gp[i] = (p[i] - 0.3f) * 0.1f + (g[i] - (p8[i] - 0.3f) * 0.1f);
         ck_adamw_step_f32(p, gp, m, v, n, 1e-2, 0.9, 0.999, 1e-8, 0.01, step, 1.0);
-        ck_adamw8_step(p8, g, qm, qv, am, av, n, 1e-2, 0.9, 0.999, 1e-8, 0.01, step, 1.0, 0, 0, 0);
+        ck_adamw8_step(p8, g, qm, qv, am, av, R, K, 1e-2, 0.9, 0.999, 1e-8, 0.01, step, 1.0, 0, 0, 0);
     }
     double num = 0, den = 0;
     int bytes = 1, maxima = 1;
@@ -1035,8 +1035,9 @@ static void test_adamw8(void) {
         bytes &= qm[i] == floorf(qm[i]) && qm[i] >= 0 && qm[i] <= 255 && qv[i] == floorf(qv[i]) && qv[i] >= 0 && qv[i] <= 255;
     }
     for (int b = 0; b < nb; b++) {
+        int r = b / nbr, k0 = (b % nbr) * AXO_Q8_BLOCK, k1 = k0 + AXO_Q8_BLOCK < K ? k0 + AXO_Q8_BLOCK : K;
         float mx = 0, vx = 0;
-        for (int i = b * AXO_Q8_BLOCK; i < (b + 1) * AXO_Q8_BLOCK; i++) {
+        for (int i = r * K + k0; i < r * K + k1; i++) {
             mx = fmaxf(mx, fabsf(axo_q8_decode_signed((uint32_t)qm[i], am[b])));
             vx = fmaxf(vx, axo_q8_decode_unsigned((uint32_t)qv[i], av[b]));
         }
@@ -1045,17 +1046,16 @@ static void test_adamw8(void) {
     if (getenv("AXO_TEST_VERBOSE")) fprintf(stderr, "adamw8: total update vs f32 AdamW: %.3g relative\n", sqrt(num / den));
     CHECK_MSG(sqrt(num / den) < 0.05, "adamw8: 40 steps moved the weights %.3g (relative) away from f32 AdamW's", sqrt(num / den));
     CHECK(bytes && maxima);
-    /* a block at its offset, bf16 weights with stochastic rounding */
-    static float P[n], Qm[n], Qv[n], Am[nb], Av[nb], B[AXO_Q8_BLOCK * 2], Bm[AXO_Q8_BLOCK * 2], Bv[AXO_Q8_BLOCK * 2];
+    /* rows 1-2 at their offset, bf16 weights with stochastic rounding */
+    static float P[n], Qm[n], Qv[n], Am[nb], Av[nb], B[2 * K], Bm[2 * K], Bv[2 * K], Ba[2 * nbr], Bb[2 * nbr];
     for (int i = 0; i < n; i++) P[i] = ax_round_bf16(p8[i]);
     memcpy(Qm, qm, sizeof Qm), memcpy(Qv, qv, sizeof Qv), memcpy(Am, am, sizeof Am), memcpy(Av, av, sizeof Av);
-    int off = 3 * AXO_Q8_BLOCK;
-    memcpy(B, P + off, sizeof B), memcpy(Bm, Qm + off, sizeof Bm), memcpy(Bv, Qv + off, sizeof Bv);
-    float Ba[2] = {Am[3], Am[4]}, Bb[2] = {Av[3], Av[4]};
-    ck_adamw8_step(P, g, Qm, Qv, Am, Av, n, 1e-2, 0.9, 0.999, 1e-8, 0.01, 41, 1.0, 1, 9, 0);
-    ck_adamw8_step(B, g + off, Bm, Bv, Ba, Bb, 2 * AXO_Q8_BLOCK, 1e-2, 0.9, 0.999, 1e-8, 0.01, 41, 1.0, 1, 9, off);
-    CHECK(!memcmp(B, P + off, sizeof B) && !memcmp(Bm, Qm + off, sizeof Bm) && !memcmp(Bv, Qv + off, sizeof Bv) &&
-          Ba[0] == Am[3] && Bb[1] == Av[4]);
+    memcpy(B, P + K, sizeof B), memcpy(Bm, Qm + K, sizeof Bm), memcpy(Bv, Qv + K, sizeof Bv);
+    memcpy(Ba, Am + nbr, sizeof Ba), memcpy(Bb, Av + nbr, sizeof Bb);
+    ck_adamw8_step(P, g, Qm, Qv, Am, Av, R, K, 1e-2, 0.9, 0.999, 1e-8, 0.01, 41, 1.0, 1, 9, 0);
+    ck_adamw8_step(B, g + K, Bm, Bv, Ba, Bb, 2, K, 1e-2, 0.9, 0.999, 1e-8, 0.01, 41, 1.0, 1, 9, K);
+    CHECK(!memcmp(B, P + K, sizeof B) && !memcmp(Bm, Qm + K, sizeof Bm) && !memcmp(Bv, Qv + K, sizeof Bv) &&
+          !memcmp(Ba, Am + nbr, sizeof Ba) && !memcmp(Bb, Av + nbr, sizeof Bb));
     int all_bf16 = 1;
     for (int i = 0; i < n; i++) all_bf16 &= ax_round_bf16(P[i]) == P[i];
     CHECK(all_bf16);
