@@ -163,9 +163,10 @@ static json_t *stats_json(const ir_module *m, const pass_mem_stats *st, const fe
     json_object_set_new(j, "host_to_device_bytes_per_step", json_integer(st->h2d_step));
     json_object_set_new(j, "device_to_host_bytes_per_step", json_integer(st->d2h_step));
     if (st->trainable_params != st->params)
-        ax_buf_printf(summary, "axoc: %lld parameters, %lld trainable (%.2f%%: the adapters; the base is frozen), %d rank%s\n",
+        ax_buf_printf(summary, "axoc: %lld parameters, %lld trainable (%.2f%%: the adapters%s; the base is frozen), %d rank%s\n",
                       (long long)st->params, (long long)st->trainable_params,
-                      100.0 * (double)st->trainable_params / (double)(st->params ? st->params : 1), world, world > 1 ? "s" : "");
+                      100.0 * (double)st->trainable_params / (double)(st->params ? st->params : 1),
+                      c->nlora_modules_to_save ? " and lora_modules_to_save" : "", world, world > 1 ? "s" : "");
     else
         ax_buf_printf(summary, "axoc: %lld parameters, %d rank%s\n", (long long)st->params, world, world > 1 ? "s" : "");
     if (c->sequence_parallel_degree > 1)
@@ -271,7 +272,11 @@ static pass_lora_cfg lora_cfg(const fe_config *c, ax_diag *d) {
                        .targets = c->lora_target_modules,
                        .ntargets = c->nlora_target_modules,
                        .bf16 = c->bf16,
-                       .model_dir = c->lora_model_dir};
+                       .model_dir = c->lora_model_dir,
+                       .save_modules = c->lora_modules_to_save,
+                       .nsave = c->nlora_modules_to_save};
+    if (l.adapter == PASS_ADAPTER_NONE && c->nlora_modules_to_save)
+        ax_warn(d, c->path, "lora_modules_to_save: ignored without adapter: lora|qlora (a full fine-tune trains every module)");
     if (l.adapter != PASS_ADAPTER_NONE && !l.target_linear && !l.ntargets) {
         ax_warn(d, c->path, "adapter: %s without lora_target_modules or lora_target_linear: adapting q_proj and v_proj "
                             "(PEFT's default for this model family)",

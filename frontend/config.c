@@ -575,11 +575,7 @@ static void apply_special(loader *L, const fe_ypair *p) {
                 c->lora_model_dir = dir;
         }
     } else if (!strcmp(k, "lora_modules_to_save")) {
-        const char **mods = NULL;
-        int nmods = 0;
-        do_string_list(L, p, &mods, &nmods);
-        if (nmods)
-            not_implemented(L, v, "%s: training whole modules beside the adapters is not implemented yet", k);
+        do_string_list(L, p, &c->lora_modules_to_save, &c->nlora_modules_to_save);
     } else if (!strcmp(k, "peft_use_dora")) {
         if (fe_y_bool(y, k, v, &b) == 0 && b) not_implemented(L, v, "%s: true (DoRA adapters) is not implemented", k);
     } else if (!strcmp(k, "lora_fan_in_fan_out")) {
@@ -943,20 +939,25 @@ void fe_config_canonical(const fe_config *c, ax_buf *out) {
         I("lora_target_linear", c->lora_target_linear);
         I("peft_use_rslora", c->peft_use_rslora);
         S("lora_model_dir", c->lora_model_dir ? c->lora_model_dir : "");
-        /* A set of module names: order does not matter. */
-        const char **m = malloc(sizeof *m * (size_t)(c->nlora_target_modules + 1));
-        for (int i = 0; i < c->nlora_target_modules; i++) m[i] = c->lora_target_modules[i];
-        qsort(m, (size_t)c->nlora_target_modules, sizeof *m, cmp_str);
-        ax_buf j = {0};
-        ax_buf_puts(&j, "");
-        for (int i = 0; i < c->nlora_target_modules; i++) {
-            if (i && !strcmp(m[i], m[i - 1])) continue;
-            if (j.len) ax_buf_puts(&j, ",");
-            ax_buf_puts(&j, m[i]);
+        /* Sets of module names: order does not matter. */
+        for (int which = 0; which < 2; which++) {
+            const char **src = which ? c->lora_modules_to_save : c->lora_target_modules;
+            int n = which ? c->nlora_modules_to_save : c->nlora_target_modules;
+            const char **m = malloc(sizeof *m * (size_t)(n + 1));
+            for (int i = 0; i < n; i++) m[i] = src[i];
+            qsort(m, (size_t)n, sizeof *m, cmp_str);
+            ax_buf j = {0};
+            ax_buf_puts(&j, "");
+            for (int i = 0; i < n; i++) {
+                if (i && !strcmp(m[i], m[i - 1])) continue;
+                if (j.len) ax_buf_puts(&j, ",");
+                ax_buf_puts(&j, m[i]);
+            }
+            if (!which) S("lora_target_modules", j.data);
+            else if (n) S("lora_modules_to_save", j.data); /* absent when empty: older plans keep their cache keys */
+            ax_buf_free(&j);
+            free(m);
         }
-        S("lora_target_modules", j.data);
-        ax_buf_free(&j);
-        free(m);
     }
     I("load_in_4bit", c->load_in_4bit);
     I("load_in_8bit", c->load_in_8bit);

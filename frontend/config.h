@@ -107,6 +107,8 @@ typedef struct fe_config {
     double lora_alpha, lora_dropout;
     const char **lora_target_modules;
     int nlora_target_modules;
+    const char **lora_modules_to_save; /* whole modules trained and saved beside the adapters (PEFT's modules_to_save) */
+    int nlora_modules_to_save;
     int lora_target_linear;
     int peft_use_rslora;
     const char *lora_model_dir; /* a saved adapter to continue (NULL: fresh adapters) */

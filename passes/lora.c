@@ -24,6 +24,14 @@
  * The lm head is frozen too, so the fused linear cross entropy gets dw=0
  * and skips its dW GEMM (a third of its FLOPs) and the [V, H] result.
  *
+ * lora_modules_to_save (PEFT's modules_to_save): the params of the named
+ * modules (PEFT's suffix rule, e.g. embed_tokens, lm_head) stay trainable
+ * and are saved whole in the adapter file as base_model.model.<param>
+ * (attrs adapter=2, saved_as), as PEFT's ModulesToSaveWrapper saves them.
+ * A module that is also a LoRA target or 4-bit, or the embedding of a model
+ * that ties it to the lm head (PEFT would train untied copies), is an
+ * error.
+ *
  * The dropout mask of each adapter is drawn from the runtime input
  * `dropout_seed` (one per micro step and rank) and the adapter's index as
  * salt; checkpointed layers recompute the same masks.
@@ -43,10 +51,11 @@ typedef struct lora_site {
     int salt;
 } lora_site;
 
-/* "model.layers.3.self_attn.q_proj.weight" -> "model.layers.3.self_attn.q_proj" in buf */
+/* "model.layers.3.self_attn.q_proj.weight" -> "model.layers.3.self_attn.q_proj" in buf (also for .bias) */
 static const char *module_of(const char *pname, char *buf, size_t cap) {
     size_t n = strlen(pname);
     if (n > 7 && !strcmp(pname + n - 7, ".weight")) n -= 7;
+    else if (n > 5 && !strcmp(pname + n - 5, ".bias")) n -= 5;
     if (n >= cap) n = cap - 1;
     memcpy(buf, pname, n);
     buf[n] = 0;
@@ -96,6 +105,46 @@ static void quantize_global(ir_module *m, lora_site *s) {
     G = &m->globals[s->w]; /* ir_global_add may have moved the array */
     G->type.dtype = IR_NF4;
     ir_global_set_attr(m, s->w, ir_as("quant", "nf4"));
+}
+
+/* lora_modules_to_save: the params of the named modules (among the first
+ * ng0 globals, the base model's) are trainable and saved whole. */
+static int save_modules(ir_module *m, const pass_lora_cfg *cfg, int ng0, const int *site_of, const lora_site *sites,
+                        ax_diag *d) {
+    char mod[512], as[600];
+    int tied = ir_attr_int(m->attrs, m->nattrs, "model.tie_word_embeddings", 0) != 0;
+    for (int t = 0; t < cfg->nsave; t++) {
+        const char *x = cfg->save_modules[t];
+        int hits = 0;
+        for (int g = 0; g < ng0; g++) {
+            const ir_global *G = &m->globals[g];
+            if (G->role != IR_ROLE_PARAM || ir_attr_str(G->attrs, G->nattrs, "quant_part_of", NULL)) continue;
+            module_of(G->name, mod, sizeof mod);
+            if (!target_matches(mod, x)) continue;
+            hits++;
+            if (tied && !strcmp(mod, "model.embed_tokens")) {
+                ax_error(d, "lora_modules_to_save", "\"%s\": this model ties lm_head to embed_tokens (tie_word_embeddings), "
+                         "and PEFT would train untied copies of the two; training the tied embedding is not implemented", x);
+                return -1;
+            }
+            if (site_of[g] >= 0 && (sites[site_of[g]].a >= 0 || sites[site_of[g]].absmax >= 0)) {
+                ax_error(d, "lora_modules_to_save", "\"%s\": %s is %s; a module is either adapted or saved whole", x, G->name,
+                         sites[site_of[g]].absmax >= 0 ? "a 4-bit (load_in_4bit) weight" : "also a LoRA target");
+                return -1;
+            }
+            snprintf(as, sizeof as, "base_model.model.%s", ir_attr_str(G->attrs, G->nattrs, "hf", G->name));
+            ir_global_set_attr(m, g, ir_ai("trainable", 1));
+            ir_global_set_attr(m, g, ir_ai("adapter", 2));
+            ir_global_set_attr(m, g, ir_as("saved_as", as));
+        }
+        if (!hits) {
+            ax_error(d, "lora_modules_to_save", "\"%s\" matches no module of the model%s (expected names such as "
+                     "embed_tokens, lm_head, norm)", x,
+                     tied && !strcmp(x, "lm_head") ? " (its lm_head is tied to embed_tokens)" : "");
+            return -1;
+        }
+    }
+    return 0;
 }
 
 int pass_lora(ir_module *m, const pass_lora_cfg *cfg, int32_t *loss, ax_diag *d) {
@@ -164,6 +213,7 @@ int pass_lora(ir_module *m, const pass_lora_cfg *cfg, int32_t *loss, ax_diag *d)
         ax_error(d, "lora_target_modules", "no linear layer is targeted: give lora_target_modules or lora_target_linear: true");
         goto fail;
     }
+    if (save_modules(m, cfg, ng0, site_of, sites, d) != 0) goto fail;
 
     /* A bias_add right after a targeted matmul: the adapter is added after
      * it, where PEFT adds it (to the base layer's output). */
@@ -192,7 +242,9 @@ int pass_lora(ir_module *m, const pass_lora_cfg *cfg, int32_t *loss, ax_diag *d)
                              IR_AT(ir_as("to", cdt)));
             int32_t in[2] = {rw_ref(&r, n->in[0]), w};
             rw_emit(&r, n, in, NULL, 0, NULL);
-        } else if (n->op == IR_OP_linear_cross_entropy && n->nattrs < 15) {
+        } else if (n->op == IR_OP_linear_cross_entropy && n->nattrs < 15 && IR_REF_IS_GLOBAL(n->in[1]) &&
+                   !ir_attr_int(m->globals[IR_REF_GLOBAL(n->in[1])].attrs, m->globals[IR_REF_GLOBAL(n->in[1])].nattrs,
+                                "trainable", 1)) {
             /* the lm head is frozen: the fused loss skips its dW GEMM */
             ir_attr at[16];
             memcpy(at, n->attrs, sizeof(ir_attr) * (size_t)n->nattrs);
@@ -250,6 +302,12 @@ int pass_lora(ir_module *m, const pass_lora_cfg *cfg, int32_t *loss, ax_diag *d)
     ir_module_set_attr(m, ir_ai("lora.rslora", cfg->rslora));
     ir_module_set_attr(m, ir_ai("lora.target_linear", cfg->target_linear));
     ir_module_set_attr(m, ir_as("lora.target_modules", tm.data ? tm.data : ""));
+    if (cfg->nsave) {
+        ax_buf sv = {0};
+        for (int t = 0; t < cfg->nsave; t++) ax_buf_printf(&sv, "%s%s", sv.len ? "," : "", cfg->save_modules[t]);
+        ir_module_set_attr(m, ir_as("lora.modules_to_save", sv.data));
+        ax_buf_free(&sv);
+    }
     if (cfg->model_dir) ir_module_set_attr(m, ir_as("lora.model_dir", cfg->model_dir));
     ax_buf_free(&tm);
     free(site_of), free(sites), free(tmatched);

@@ -32,6 +32,8 @@ typedef struct pass_lora_cfg {
     int ntargets;
     int bf16;             /* compute dtype of the adapter matmuls */
     const char *model_dir; /* lora_model_dir: the runtime loads the adapters from it (NULL: fresh) */
+    const char *const *save_modules; /* lora_modules_to_save: trained whole, saved in the adapter file */
+    int nsave;
 } pass_lora_cfg;
 
 /* LoRA / QLoRA (see lora.c) on micro_step's forward; *loss is updated to

@@ -118,7 +118,7 @@ int rt_merge_lora(const char *adapter_dir, const char *base_dir, const char *out
     char *used = calloc((size_t)af.ntensors + 1, 1);
     rt_st_out *outs = calloc((size_t)bm.nentries + 1, sizeof *outs);
     void **bufs = calloc((size_t)bm.nentries + 1, sizeof *bufs);
-    int n = 0, nmerged = 0, rc = 0, exists = 0, begun = 0;
+    int n = 0, nmerged = 0, nsaved = 0, rc = 0, exists = 0, begun = 0;
     for (int e = 0; e < bm.nentries && !rc; e++) {
         const rt_st_entry *E = &bm.entries[e];
         const rt_st_tensor *t = E->tensor;
@@ -132,6 +132,34 @@ int rt_merge_lora(const char *adapter_dir, const char *base_dir, const char *out
             mod[len - 7] = 0;
             A = adapter_of(&af, used, mod, "lora_A");
             B = adapter_of(&af, used, mod, "lora_B");
+        }
+        char whole[1200]; /* a module of modules_to_save: PEFT saves it whole under the base's name */
+        const rt_st_tensor *W2 = snprintf(whole, sizeof whole, PEFT_PREFIX "%s", E->name) < (int)sizeof whole
+                                     ? rt_st_find(&af, whole) : NULL;
+        if (W2 && (A || B)) {
+            ax_error(d, path, "holds both a LoRA adapter and a whole copy of %s", E->name);
+            rc = -1;
+            break;
+        }
+        if (W2) {
+            used[W2 - af.tensors] = 1;
+            int same = W2->rank == t->rank;
+            for (int i = 0; same && i < t->rank; i++) same = W2->shape[i] == t->shape[i];
+            if (!same || (t->dtype != RT_ST_F32 && t->dtype != RT_ST_BF16 && t->dtype != RT_ST_F16)) {
+                ax_error(d, path, "\"%s\" (modules_to_save) does not fit the base's %s (%s)", whole, E->name,
+                         same ? "it is not F32, BF16 or F16" : "another shape");
+                rc = -1;
+                break;
+            }
+            int64_t ne = 1;
+            for (int i = 0; i < t->rank; i++) ne *= t->shape[i];
+            float *w = malloc(sizeof(float) * (size_t)(ne ? ne : 1));
+            rc = rt_st_read_f32(&af, W2, w, d) ? -1 : 0;
+            if (!rc) {
+                outs[n].data = bufs[n] = encode(w, ne, t->dtype);
+                nsaved++;
+            }
+            free(w);
         }
         if (A || B) {
             if (!A || !B || t->rank != 2 || A->rank != 2 || B->rank != 2 || A->shape[1] != t->shape[1] ||
@@ -165,7 +193,7 @@ int rt_merge_lora(const char *adapter_dir, const char *base_dir, const char *out
             ax_error(d, path, "\"%s\" adapts no weight of the base model %s", af.tensors[i].name, base_dir);
             rc = -1;
         }
-    if (!rc && !nmerged) {
+    if (!rc && !nmerged && !nsaved) {
         ax_error(d, path, "holds no LoRA adapter");
         rc = -1;
     }

@@ -203,10 +203,16 @@ static int load_saved_adapter(const rt_st_file *f, const char *dir, const ir_glo
                              "(check lora_target_modules / lora_target_linear)", dir, hf);
         return -1;
     }
-    if (t->rank != 2 || t->shape[0] != G->type.dims[0] || t->shape[1] != G->type.dims[1]) {
+    int same = t->rank == G->type.rank;
+    for (int i = 0; same && i < t->rank; i++) same = t->shape[i] == G->type.dims[i];
+    if (!same && G->type.rank == 2) {
         ax_error(d, f->path, "\"%s\" is [%lld, %lld] but the config's adapter is [%lld, %lld] (lora_r must equal the saved "
                              "adapter's r)", hf, (long long)(t->rank > 0 ? t->shape[0] : 0), (long long)(t->rank > 1 ? t->shape[1] : 0),
                  (long long)G->type.dims[0], (long long)G->type.dims[1]);
+        return -1;
+    }
+    if (!same) {
+        ax_error(d, f->path, "\"%s\" has another shape than the model's %s", hf, G->name);
         return -1;
     }
     return rows > 0 && rt_st_read_f32_rows(f, t, first, rows, dst, d) != 0 ? -1 : 0;
@@ -246,10 +252,13 @@ int rt_session_init_weights(rt_session *s, const char *model_dir, ax_diag *d) {
          * into the codes and their two scale globals */
         int nf4 = !strcmp(ir_attr_str(G->attrs, G->nattrs, "quant", ""), "nf4");
         float *dst = nf4 ? malloc(sizeof(float) * (size_t)(rows * row_elems + 1)) : rt_f(b);
+        /* adapter 1: a LoRA matrix (fresh: drawn); 2: a module of
+         * lora_modules_to_save (fresh: the base model's weights) */
         int adapter = (int)ir_attr_int(G->attrs, G->nattrs, "adapter", 0);
         if (adapter && have_saved) {
-            rc = load_saved_adapter(&saved, lora_dir, G, hf, first, rows, dst, used, d);
-        } else if (!load || adapter) {
+            rc = load_saved_adapter(&saved, lora_dir, G, ir_attr_str(G->attrs, G->nattrs, "saved_as", hf), first, rows, dst,
+                                    used, d);
+        } else if (!load || adapter == 1) {
             /* the same values whatever the sharding: draw all, keep the block */
             const char *init = ir_attr_str(G->attrs, G->nattrs, "init", "normal");
             float *tmp = malloc(sizeof(float) * (size_t)(full ? full : 1));
@@ -508,6 +517,18 @@ static char *adapter_config_json(const rt_session *s) {
     free(names);
     free(mods);
     json_object_set_new(o, "target_modules", tm);
+    const char *save = mattr_s(m, "lora.modules_to_save", NULL);
+    if (save && *save) { /* the names as the config gave them: PEFT matches them as it did when training */
+        json_t *sv = json_array();
+        for (const char *p = save, *e; *p; p = *e ? e + 1 : e) {
+            e = strchr(p, ',');
+            if (!e) e = p + strlen(p);
+            json_array_append_new(sv, json_stringn(p, (size_t)(e - p)));
+        }
+        json_object_set_new(o, "modules_to_save", sv);
+    } else {
+        json_object_set_new(o, "modules_to_save", json_null());
+    }
     char *txt = json_dumps(o, JSON_SORT_KEYS | JSON_INDENT(2) | JSON_REAL_PRECISION(15));
     json_decref(o);
     return txt;
@@ -557,6 +578,7 @@ static int write_model_files(rt_session *s, const char *dir, ax_diag *d) {
         rc = full_param(s, g, full, d);
         rt_st_out *o = &outs[k];
         o->name = ir_attr_str(G->attrs, G->nattrs, "hf", G->name);
+        if (s->adapter) o->name = ir_attr_str(G->attrs, G->nattrs, "saved_as", o->name); /* modules_to_save: PEFT's key */
         o->rank = G->type.rank;
         o->shape = G->type.dims;
         if (G->type.dtype == IR_BF16) {

@@ -114,6 +114,38 @@ sed 's#^lora_target_linear: .*#lora_target_modules: [q_proj]#' lmd.yml > lmdq.ym
 check '"$AXOC" compile lmdq.yml -o lmdq.bin 2>/dev/null && ! "$AXORUN" lmdq.bin --output-dir lmdqout --quiet 2>lmdq.err && grep -q "adapts a module this config does not target" lmdq.err' "a saved adapter with modules the config drops is an error, not silently cut"
 printf 'lora_model_dir: ./no-such-adapter\n' | cat q1.yml - > lmdx.yml
 check '! "$AXOC" compile lmdx.yml -o x.bin 2>lmdx.err && grep -q "lora_model_dir" lmdx.err' "a missing lora_model_dir is an error naming the key"
+# lora_modules_to_save: lm_head trained whole beside the adapters, saved under PEFT's key, merged, continued
+sed -e "s#^max_steps: .*#max_steps: 4#" lo.yml > los.yml && printf 'lora_modules_to_save:\n  - lm_head\n' >> los.yml
+check '"$AXOC" compile los.yml -o los.bin 2>los.err && grep -q "the adapters and lora_modules_to_save" los.err && "$AXORUN" los.bin --output-dir losout --quiet' "LoRA with lora_modules_to_save trains"
+check 'python3 - losout "$T/out" <<PYEOF
+import json, struct, sys
+def st(p):
+    f = open(p, "rb"); n = struct.unpack("<Q", f.read(8))[0]; h = json.loads(f.read(n)); base = 8 + n
+    return {k: (v, base) for k, v in h.items() if k != "__metadata__"}, p
+def data(t, k):
+    (v, base), p = t[0][k], t[1]
+    f = open(p, "rb"); f.seek(base + v["data_offsets"][0]); return f.read(v["data_offsets"][1] - v["data_offsets"][0])
+a = st(sys.argv[1] + "/adapter_model.safetensors"); b = st(sys.argv[2] + "/model.safetensors")
+cfg = json.load(open(sys.argv[1] + "/adapter_config.json"))
+assert cfg["modules_to_save"] == ["lm_head"], cfg["modules_to_save"]
+assert "base_model.model.lm_head.weight" in a[0], sorted(a[0])
+assert data(a, "base_model.model.lm_head.weight") != data(b, "lm_head.weight"), "lm_head did not train"
+assert not any("embed_tokens" in k for k in a[0])
+PYEOF' "the adapter file holds lm_head under PEFT's key (trained), adapter_config.json lists it"
+check '"$AXOC" merge-lora losout -o merged-los 2>mls.err && python3 -c "
+import json, struct
+def get(p, k):
+    f = open(p, \"rb\"); n = struct.unpack(\"<Q\", f.read(8))[0]; h = json.loads(f.read(n)); v = h[k]
+    f.seek(8 + n + v[\"data_offsets\"][0]); return f.read(v[\"data_offsets\"][1] - v[\"data_offsets\"][0])
+assert get(\"merged-los/model.safetensors\", \"lm_head.weight\") == get(\"losout/adapter_model.safetensors\", \"base_model.model.lm_head.weight\")
+"' "merge-lora puts the trained lm_head into the merged model"
+sed -e "s#^learning_rate: .*#learning_rate: 1e-30#" -e "s#^max_steps: .*#max_steps: 2#" los.yml > los2.yml && printf 'lora_model_dir: losout\n' >> los2.yml
+sed -e "s#^base_model: .*#base_model: $T/merged-los#" -e "/^adapter:/,\$d" los2.yml > mgs.yml
+check '"$AXOC" compile los2.yml -o los2.bin 2>/dev/null && "$AXORUN" los2.bin --output-dir los2out --quiet && "$AXOC" compile mgs.yml -o mgs.bin 2>/dev/null && "$AXORUN" mgs.bin --output-dir mgsout --quiet' "continue the adapter (lora_model_dir) and run the merged model"
+check 'paste <(losses los2out/train_log.jsonl) <(losses mgsout/train_log.jsonl) | awk "NF != 2 || (\$1 - \$2) > 1e-5 * \$1 || (\$2 - \$1) > 1e-5 * \$1 {bad = 1} END {exit bad || NR != 2}"' "with lora_modules_to_save the merged model's loss is the adapted model's (fp32, 1e-5)"
+check 'cmp -s losout/adapter_model.safetensors los2out/adapter_model.safetensors' "lora_model_dir loads the saved lm_head too (lr 1e-30: saved unchanged)"
+sed -e "/^lora_modules_to_save:/,\$d" los2.yml > los3.yml && printf 'lora_model_dir: losout\n' >> los3.yml
+check '"$AXOC" compile los3.yml -o los3.bin 2>/dev/null && ! "$AXORUN" los3.bin --output-dir los3out --quiet 2>los3.err && grep -q "lm_head.weight.*does not target" los3.err' "a saved lm_head the config does not list is an error, not silently dropped"
 sed 's#^lora_target_linear: .*#lora_target_modules: [q_proj, nope_proj]#' q1.yml > lbad.yml
 check '! "$AXOC" compile lbad.yml -o x.bin 2>lbad.err && grep -q "lora_target_modules.*nope_proj.*matches no linear layer" lbad.err' "a target module that matches nothing is an error naming it"
 

@@ -450,6 +450,100 @@ static void dropout_peak(void) {
               (long long)p0);
 }
 
+/* lora_modules_to_save: the named modules train whole beside the adapters.
+ * At step 0 (B = 0) their gradients are the full fine-tune's; after a few
+ * steps they and the adapters moved and every other base weight did not;
+ * the fused head computes dW again; they are saved as PEFT's keys. Errors:
+ * a tied embedding, a module that is also a target or 4-bit, no match. */
+static int save_err(fe_arch arch, const pass_lora_cfg *l, const char *want) {
+    ax_diag d;
+    fe_config c;
+    fe_model m;
+    fixture(&d, &c, &m, arch, 1, 8);
+    g_lora = *l;
+    rt_session s;
+    int rc = build(&s, &c, &m, &d);
+    if (!rc) rt_session_close(&s);
+    int ok = rc != 0 && d.nerrors && strstr(d.entries[d.n - 1].msg, want);
+    if (!ok) {
+        fprintf(stderr, "wanted %s\n", want);
+        ax_diag_print(&d, stderr);
+    }
+    ax_diag_free(&d);
+    g_lora = (pass_lora_cfg){0};
+    return ok;
+}
+
+static void modules_to_save(void) {
+    static const char *const save[] = {"embed_tokens", "lm_head"};
+    g_flce = 1;
+    ax_diag d;
+    fe_config c;
+    fe_model m;
+    fixture(&d, &c, &m, FE_ARCH_LLAMA, 2, 16);
+    rt_session full, ad;
+    g_lora = (pass_lora_cfg){0};
+    CHECK(build(&full, &c, &m, &d) == 0);
+    g_lora = lora(PASS_ADAPTER_LORA, 0.0, 0);
+    g_lora.save_modules = save;
+    g_lora.nsave = 2;
+    CHECK(build(&ad, &c, &m, &d) == 0);
+    ax_diag_print(&d, stderr);
+    CHECK_EQ(count_globals(&ad, ".weight", IR_ROLE_GRAD), 30); /* 28 adapter matrices + the two modules */
+    const char *names[] = {"lm_head.weight", "model.embed_tokens.weight"};
+    const char *keys[] = {"base_model.model.lm_head.weight", "base_model.model.model.embed_tokens.weight"};
+    for (int k = 0; k < 2; k++) {
+        int g = ir_global_find(ad.m, names[k]);
+        CHECK(g >= 0 && ir_attr_int(ad.m->globals[g].attrs, ad.m->globals[g].nattrs, "adapter", 0) == 2 &&
+              !strcmp(ir_attr_str(ad.m->globals[g].attrs, ad.m->globals[g].nattrs, "saved_as", ""), keys[k]));
+    }
+    for (int i = 0; i < ad.micro.p->nnodes; i++) {
+        const ir_node *n = &ad.micro.p->nodes[i];
+        if (n->op == IR_OP_linear_cross_entropy) CHECK(ir_attr_int(n->attrs, n->nattrs, "dw", 1) == 1);
+    }
+    batch b;
+    make_batch(&b, 2, 16, m.vocab_size, 41);
+    loss_of(&full, &b, &d);
+    loss_of(&ad, &b, &d);
+    for (int k = 0; k < 2; k++) {
+        char gn[128];
+        snprintf(gn, sizeof gn, "grad/%s", names[k]);
+        rt_buf *x = rt_session_global(&full, gn), *y = rt_session_global(&ad, gn);
+        CHECK(x && y && x->numel == y->numel);
+        double num = 0, den = 0;
+        for (int64_t i = 0; x && y && i < x->numel; i++) {
+            double dd = (double)rt_f(x)[i] - rt_f(y)[i];
+            num += dd * dd, den += (double)rt_f(x)[i] * rt_f(x)[i];
+        }
+        CHECK_MSG(den > 0 && sqrt(num / den) <= 1e-6, "%s: gradient differs from the full fine-tune's by %.3g", names[k],
+                  den > 0 ? sqrt(num / den) : -1.0);
+    }
+    zero_grads(&ad);
+    rt_buf *norm = rt_session_global(&ad, "model.norm.weight"), *head = rt_session_global(&ad, "lm_head.weight");
+    float n0 = rt_f(norm)[3], h0 = rt_f(head)[5];
+    train_steps(&ad, &b, 3, &d);
+    CHECK(rt_f(norm)[3] == n0 && rt_f(head)[5] != h0);
+    free_batch(&b);
+    rt_session_close(&full);
+    rt_session_close(&ad);
+    ax_diag_free(&d);
+    g_flce = 0;
+    pass_lora_cfg l = lora(PASS_ADAPTER_LORA, 0.0, 0);
+    l.save_modules = save;
+    l.nsave = 1;
+    CHECK(save_err(FE_ARCH_QWEN2, &l, "ties lm_head to embed_tokens"));
+    static const char *const lmh[] = {"lm_head"}, *const q[] = {"q_proj"}, *const none[] = {"mlp.gate"};
+    l.save_modules = lmh;
+    CHECK(save_err(FE_ARCH_QWEN2, &l, "matches no module of the model (its lm_head is tied to embed_tokens)"));
+    l.save_modules = q;
+    CHECK(save_err(FE_ARCH_LLAMA, &l, "is also a LoRA target"));
+    static const char *const v[] = {"v_proj"};
+    pass_lora_cfg ql = {.adapter = PASS_ADAPTER_QLORA, .r = 2, .alpha = 4, .targets = v, .ntargets = 1, .save_modules = q, .nsave = 1};
+    CHECK(save_err(FE_ARCH_LLAMA, &ql, "a 4-bit (load_in_4bit) weight"));
+    l.save_modules = none;
+    CHECK(save_err(FE_ARCH_LLAMA, &l, "\"mlp.gate\" matches no module"));
+}
+
 int main(void) {
     fd_adapters();
     frozen_base_and_identity(0, 0);
@@ -462,5 +556,6 @@ int main(void) {
     memory_accounting();
     checkpointed_qlora_peak();
     dropout_peak();
+    modules_to_save();
     return check_done();
 }
