@@ -60,7 +60,7 @@ def lora_params(cfg, r):
 def flops_per_token(cfg, mode, seq, r=16):
     L, d = cfg["num_hidden_layers"], cfg["hidden_size"]
     attn = 12 * L * d * seq
-    if mode in ("full", "pure"):  # pure: the same training in pure bf16 (bfloat16: true)
+    if mode in ("full", "pure", "8bit"):  # pure, 8bit: the same training, other optimizer state
         return 6 * base_params(cfg) + attn
     if mode in ("lora", "qlora"):
         return 4 * base_params(cfg) + 6 * lora_params(cfg, r) + attn
@@ -70,6 +70,7 @@ def flops_per_token(cfg, mode, seq, r=16):
 FORMULA = {
     "full": "6N + 12·L·d·S",
     "pure": "6N + 12·L·d·S",
+    "8bit": "6N + 12·L·d·S",
     "lora": "4N + 6·N_lora + 12·L·d·S",
     "qlora": "4N + 6·N_lora + 12·L·d·S",
 }
@@ -84,7 +85,7 @@ def main():
     r = int(sys.argv[4]) if len(sys.argv) == 5 else 16
     out = {"mode": mode, "seq": seq, "params": base_params(cfg), "flops_per_token": flops_per_token(cfg, mode, seq, r),
            "formula": FORMULA[mode]}
-    if mode not in ("full", "pure"):
+    if mode not in ("full", "pure", "8bit"):
         out["lora_r"], out["lora_params"] = r, lora_params(cfg, r)
     print(json.dumps(out))
     return 0

@@ -39,6 +39,9 @@
 #          whose AdamW runs on the bf16 parameters. The torch row is full's
 #          (not run again when full is in the list; run, labelled pure, when
 #          it is not)
+#   8bit   pure bf16 with 8-bit AdamW state (`optimizer: adamw_bnb_8bit`);
+#          torch side: bitsandbytes' AdamW(optim_bits=8) on the bf16 model
+#          (a "skipped" row where bitsandbytes does not import)
 #   lora   LoRA as Axolotl's `adapter: lora`: r 16, alpha 32, dropout 0.05 on
 #          all 7 decoder projections (`lora_target_linear: true`), base frozen
 #          in bf16, adapters f32, learning rate 2e-4; torch side: peft
@@ -75,8 +78,8 @@ dry=0
 [ "${1:-}" = --dry ] && dry=1
 for mode in $modes; do
     case $mode in
-    full | pure | lora | qlora) ;;
-    *) echo "bench: AXO_BENCH_MODES: unknown mode '$mode' (full, pure, lora or qlora)" >&2; exit 2 ;;
+    full | pure | 8bit | lora | qlora) ;;
+    *) echo "bench: AXO_BENCH_MODES: unknown mode '$mode' (full, pure, 8bit, lora or qlora)" >&2; exit 2 ;;
     esac
 done
 # the adapter settings, the same on both sides
@@ -109,9 +112,12 @@ run_dir() { # impl seq mode -> the run's folder (full: IMPL-SEQ, as before modes
 
 axo_cfg() { # dir seq mode -> dir/cfg.yml, the config axoc compiles
     local d=$1 seq=$2 mode=$3 lr=1.0e-5
-    [ "$mode" = full ] || [ "$mode" = pure ] || lr=$lora_lr
-    local prec="bf16: true"
+    local full=0
+    case $mode in full | pure | 8bit) full=1 ;; esac
+    [ "$full" = 1 ] || lr=$lora_lr
+    local prec="bf16: true" optim=adamw_torch
     [ "$mode" = pure ] && prec="bfloat16: true"
+    [ "$mode" = 8bit ] && prec="bfloat16: true" && optim=adamw_bnb_8bit
     cat >"$d/cfg.yml" <<EOF
 base_model: $model
 datasets:
@@ -124,13 +130,13 @@ gradient_accumulation_steps: 1
 max_steps: $((warm + steps))
 learning_rate: $lr
 lr_scheduler: constant
-optimizer: adamw_torch
+optimizer: $optim
 max_grad_norm: 1.0
 $prec
 logging_steps: 1
 seed: 42
 EOF
-    if [ "$mode" = full ] || [ "$mode" = pure ]; then :; else
+    if [ "$full" = 1 ]; then :; else
         cat >>"$d/cfg.yml" <<EOF
 adapter: $mode
 lora_r: $lora_r
@@ -170,7 +176,7 @@ if not m or not mem:
 total = int(m.group(1))
 trainable = int(m.group(2)) if m.group(2) else total
 N = flops.base_params(cfg)
-want = (N, N) if mode in ("full", "pure") else (N + flops.lora_params(cfg, r), flops.lora_params(cfg, r))
+want = (N, N) if mode in ("full", "pure", "8bit") else (N + flops.lora_params(cfg, r), flops.lora_params(cfg, r))
 if (total, trainable) != want:
     sys.exit(f"bench --dry: {mode} seq {seq}: axoc counts {total} parameters, {trainable} trainable; "
              f"bench/flops.py says {want[0]}, {want[1]}")
@@ -249,7 +255,7 @@ clog = open(f"{d}/compile.log").read()
 plan = re.search(r"per-rank memory ([0-9.]+ [KMG]iB)", clog)
 if plan:
     r["plan_bytes"] = plan.group(1)
-if mode not in ("full", "pure"):
+if mode not in ("full", "pure", "8bit"):
     r["lora_r"] = int(sys.argv[8])
     n = re.search(r"(\d+) parameters, (\d+) trainable", clog)
     if n:
@@ -276,7 +282,10 @@ run_torch() { # seq mode -> one JSON line
     d=$(run_dir torch "$seq" "$mode")
     mkdir -p "$d"
     sample_start "$d/smi.txt"
-    if [ "$mode" = full ] || [ "$mode" = pure ]; then
+    if [ "$mode" = 8bit ]; then
+        python3 "$root/bench/torch_ref.py" --seq "$seq" --warmup "$warm" --steps "$steps" --optim adamw8bit \
+            >"$d/out.json" 2>"$d/err.log"
+    elif [ "$mode" = full ] || [ "$mode" = pure ]; then
         python3 "$root/bench/torch_ref.py" --seq "$seq" --warmup "$warm" --steps "$steps" >"$d/out.json" 2>"$d/err.log"
     else
         python3 "$root/bench/torch_ref.py" --seq "$seq" --warmup "$warm" --steps "$steps" --adapter "$mode" --lr "$lora_lr" \
@@ -325,16 +334,21 @@ peak = float(sys.argv[3] or 0)
 N = flops.base_params(cfg)
 runs = [r for r in rows if "impl" in r]
 modes = list(dict.fromkeys(r.get("mode", "full") for r in runs))
-adapters = [m for m in modes if m not in ("full", "pure")]
+adapters = [m for m in modes if m not in ("full", "pure", "8bit")]
 dev = next((r.get("device") for r in rows if r.get("device")), "?")
 print(f"Llama-3.2-1B shape ({N/1e9:.3f} B parameters), bf16, micro-batch 1, on {dev}.")
 rate = f"Measured dense bf16 GEMM rate: {peak:.0f} TFLOP/s (8192^3, torch)."
-print(rate + " MFU = tokens/s x (6N + 12 L d S) / that rate." if "full" in modes or "pure" in modes or not adapters else rate)
+print(rate + " MFU = tokens/s x (6N + 12 L d S) / that rate." if set(modes) & {"full", "pure", "8bit"} or not adapters else rate)
 if "pure" in modes:
     print()
     print("full rows: axo with bf16: true (bf16 weights, f32 master weights and f32 AdamW moments: 16 bytes of state per "
           "parameter); pure rows: axo with bfloat16: true (bf16 weights and AdamW moments, no master copy, updates "
           "stochastically rounded: 8 bytes, as torch's AdamW on bf16 parameters keeps). torch's row serves both.")
+if "8bit" in modes:
+    print()
+    print("8bit rows: axo with bfloat16: true and optimizer: adamw_bnb_8bit (8-bit block-wise AdamW moments, axo's code "
+          "book); torch with bitsandbytes' AdamW(optim_bits=8) on the bf16 model: about 4 bytes of state per parameter "
+          "each.")
 if adapters:
     print()
     print(f"{' and '.join(adapters)} rows: r {lora_r}, alpha {lora_alpha}, dropout {lora_dropout} on all 7 decoder projections "

@@ -23,6 +23,11 @@ clipping at 1.0, no gradient checkpointing, one micro-batch per step.
       adapter matmuls run in bf16); torch.optim.AdamW over the trainable
       parameters only, clipping at 1.0. Where bitsandbytes does not import,
       the qlora line says so ("skipped") and measures nothing.
+  torch_ref.py --optim adamw8bit --seq 2048 ...
+      the full fine-tune with HF Trainer's `optim: adamw_bnb_8bit`:
+      bitsandbytes.optim.AdamW(..., optim_bits=8) over the bf16 parameters
+      (8-bit block-wise state); where bitsandbytes does not import the line
+      says so ("skipped")
   torch_ref.py --peak
       one JSON line: the measured dense bf16 GEMM rate (8192^3, random data,
       median of 20 after 3 warm-ups), the denominator of MFU
@@ -200,6 +205,13 @@ def train(args):
             return skipped(args, "bitsandbytes not installed")
         except Exception as e:  # installed but broken (no CUDA library for this torch, ...)
             return skipped(args, f"bitsandbytes does not import: {type(e).__name__}: {e}"[:300])
+    if args.optim == "adamw8bit":
+        try:
+            import bitsandbytes  # noqa: F401
+        except ModuleNotFoundError:
+            return skipped(args, "bitsandbytes not installed")
+        except Exception as e:
+            return skipped(args, f"bitsandbytes does not import: {type(e).__name__}: {e}"[:300])
     if args.adapter != "none":
         try:
             import peft  # noqa: F401
@@ -232,7 +244,13 @@ def train(args):
     else:
         trainable = list(model.parameters())
         ctx = contextlib.nullcontext
-    opt = torch.optim.AdamW(trainable, lr=args.lr, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0)
+    if args.optim == "adamw8bit":  # what HF Trainer builds for optim adamw_bnb_8bit
+        import bitsandbytes as bnb
+
+        opt = bnb.optim.AdamW(trainable, lr=args.lr, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, optim_bits=8)
+        extra.update(mode="8bit", optimizer="bitsandbytes AdamW optim_bits=8", bitsandbytes=bnb.__version__)
+    else:
+        opt = torch.optim.AdamW(trainable, lr=args.lr, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0)
     g = torch.Generator(device="cuda").manual_seed(1)
     torch.cuda.reset_peak_memory_stats()
     times, loss = [], None
@@ -274,7 +292,8 @@ def train(args):
 
 def skipped(args, why):
     """A row that says plainly why nothing was measured."""
-    return {"impl": "torch", "mode": args.adapter, "seq": args.seq, "batch": args.batch, "skipped": why}
+    mode = "8bit" if args.optim == "adamw8bit" else args.adapter
+    return {"impl": "torch", "mode": mode, "seq": args.seq, "batch": args.batch, "skipped": why}
 
 
 def main():
@@ -286,6 +305,7 @@ def main():
     p.add_argument("--steps", type=int, default=10)
     p.add_argument("--lr", type=float, default=1e-5)
     p.add_argument("--adapter", choices=["none", "lora", "qlora"], default="none")
+    p.add_argument("--optim", choices=["adamw", "adamw8bit"], default="adamw")
     p.add_argument("--lora-r", type=int, default=16)
     p.add_argument("--lora-alpha", type=int, default=32)
     p.add_argument("--lora-dropout", type=float, default=0.05)
