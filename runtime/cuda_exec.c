@@ -69,6 +69,7 @@ static const struct ksig {
     {"axo_cross_entropy_reduce", "ppllipp"},
     {"axo_adamw_f32", "pppplpppdddd"},
     {"axo_adamw_bf16", "ppppplpppdddd"},
+    {"axo_adamw_sr_bf16", "ppppllpppddddi"},
     TS("axo_attn_fwd_hd64", "ppppppiiifi"),
     TS("axo_attn_fwd_hd128", "ppppppiiifi"),
     TS("axo_attn_bwd_preprocess", "pppliii"),
@@ -2140,12 +2141,46 @@ static int g_clip_coef(gx *x) {
     return launch(x, "axo_clip_coef", 1, 1, 1, 32, 1, 0, &a);
 }
 
+/* Offset, in elements of the whole tensor, of this rank's block of a global
+ * of type t: rt_block_first on the device state's mesh coordinates. */
+static int64_t block_first(gx *x, const ir_type *t) {
+    rt_state s;
+    memset(&s, 0, sizeof s);
+    s.m = x->pr->m;
+    memcpy(s.coord, x->st->coord, sizeof s.coord);
+    return rt_block_first(&s, t);
+}
+
+/* Pure bf16 (`bfloat16: true`): p, g, m, v bf16, the update stochastically
+ * rounded with bits keyed on (step, salt, the element's index in the whole
+ * tensor), exactly as the CPU executor's ck_adamw_step_sr_bf16. */
+static int adamw_sr(gx *x, int64_t n) {
+    if (dt(x, IN(1)) != IR_BF16 || dt(x, IN(2)) != IR_BF16 || dt(x, IN(3)) != IR_BF16)
+        return unsupported(x, "adamw of a bf16 parameter with gradient %s and moments %s/%s (pure bf16: all bf16)",
+                           ir_dtype_name(dt(x, IN(1))), ir_dtype_name(dt(x, IN(2))), ir_dtype_name(dt(x, IN(3))));
+    kargs a = {0};
+    for (int i = 0; i < 4; i++) ka_p(&a, ptr(x, IN(i)), n * 2); /* p, g, m, v */
+    ka_l(&a, n);
+    ka_l(&a, block_first(x, ty(x, IN(0))));
+    for (int i = 4; i < 7; i++) ka_p(&a, ptr(x, IN(i)), 4); /* lr, step, grad scale: device scalars */
+    ka_d(&a, AF("beta1", 0.9));
+    ka_d(&a, AF("beta2", 0.999));
+    ka_d(&a, AF("eps", 1e-8));
+    ka_d(&a, AF("weight_decay", 0));
+    ka_i(&a, (int32_t)(uint32_t)AI("salt", 0)); /* the bits of (uint32_t)salt, as x_adamw */
+    return launch(x, "axo_adamw_sr_bf16", blocks(x, n, 256), 1, 1, 256, 1, 0, &a);
+}
+
 static int g_adamw(gx *x) {
     if (need_fp(x, IN(1), "adamw gradient")) return -1;
     ir_dtype gt = dt(x, IN(1));
     int64_t n = numel(x, IN(0));
     if (numel(x, IN(1)) != n || numel(x, IN(2)) != n || numel(x, IN(3)) != n)
         return unsupported(x, "adamw over blocks of different sizes");
+    if (dt(x, IN(0)) == IR_BF16) return adamw_sr(x, n);
+    if (dt(x, IN(0)) != IR_F32 || dt(x, IN(2)) != IR_F32 || dt(x, IN(3)) != IR_F32)
+        return unsupported(x, "adamw of %s parameters with %s/%s moments (f32, or all bf16)", ir_dtype_name(dt(x, IN(0))),
+                           ir_dtype_name(dt(x, IN(2))), ir_dtype_name(dt(x, IN(3))));
     kargs a = {0};
     ka_p(&a, ptr(x, IN(0)), n * 4);
     ka_p(&a, ptr(x, IN(1)), n * esz(gt));

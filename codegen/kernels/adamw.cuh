@@ -15,11 +15,23 @@
 // _f32: p, g, m, v fp32. _bf16: g bf16 (bf16 gradients), p/m/v fp32 master
 // state, and p_bf16 (may be NULL) receives the updated parameter rounded to
 // bf16 (the compute copy), saving a separate convert pass.
+// _sr_bf16 (pure bf16, `bfloat16: true`; ck_adamw_step_sr_bf16): p, g, m, v
+// all bf16. The fp32 step above on their fp32 values, then p, m and v each
+// stored stochastically rounded to bf16 (ir/quant.h, included below):
+//   x -> axo_bf16_sr(x, axo_rng_u32(step, 3 salt + j, first + i)),
+//   j = 0 (p), 1 (m), 2 (v)
+// with salt the parameter's ordinal (attr) and first the offset, in
+// elements of the whole tensor, of this rank's block (element i of the
+// block is element first + i of the tensor): every sharding draws the bits
+// one rank would. axo_bf16_sr's result has 16 zero low bits (or is the
+// canonical NaN), so its top half is stored as is.
 //
 // Launch: 1-D, block 256, any grid (grid-stride; full size ceil(n/256)).
 // Each thread derives the step scalars once (a few double ops), then
 // updates elements t, t + gridsize, ... Traffic: read p, g, m, v; write p,
-// m, v (+ p_bf16): 28 B/element in f32.
+// m, v (+ p_bf16): 28 B/element in f32; _sr_bf16 14 B/element.
+
+#include "ir/quant.h"
 
 struct adamw_scalars {
     float gs, decay, w1, w1m1, b2, w2, nss, bc2s, eps;
@@ -85,5 +97,25 @@ extern "C" __global__ void __launch_bounds__(256)
         m[i] = mi;
         v[i] = vi;
         if (p_bf16) p_bf16[i] = __float2bfloat16_rn(pi);
+    }
+}
+
+// The bf16 whose bits are the top half of x (x from axo_bf16_sr: exact).
+__device__ __forceinline__ bf16 adamw_top16(float x) {
+    return __ushort_as_bfloat16((unsigned short)(__float_as_uint(x) >> 16));
+}
+
+extern "C" __global__ void __launch_bounds__(256)
+    axo_adamw_sr_bf16(bf16 *p, const bf16 *g, bf16 *m, bf16 *v, i64 n, i64 first, const float *lr, const float *step,
+                      const float *gscale, double beta1, double beta2, double eps, double weight_decay, unsigned salt) {
+    const adamw_scalars k = adamw_prep(lr, step, gscale, beta1, beta2, eps, weight_decay);
+    const uint32_t seed = (uint32_t)(long long)*step, sp = 3u * salt, sm = sp + 1u, sv = sp + 2u;
+    for (i64 i = ax_tid(); i < n; i += ax_nthreads()) {
+        float pi = __bfloat162float(p[i]), mi = __bfloat162float(m[i]), vi = __bfloat162float(v[i]);
+        adamw_elem(k, pi, __bfloat162float(g[i]), mi, vi);
+        const uint32_t e = (uint32_t)(first + i); // the element's index in the whole tensor, mod 2^32 as on the CPU
+        p[i] = adamw_top16(axo_bf16_sr(pi, axo_rng_u32(seed, sp, e)));
+        m[i] = adamw_top16(axo_bf16_sr(mi, axo_rng_u32(seed, sm, e)));
+        v[i] = adamw_top16(axo_bf16_sr(vi, axo_rng_u32(seed, sv, e)));
     }
 }

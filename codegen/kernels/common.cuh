@@ -25,6 +25,17 @@
 typedef __nv_bfloat16 bf16;
 typedef long long i64;
 
+// ir/quant.h (the random bits, NF4 and stochastic rounding that host and
+// kernels share) on the device: a source's line `#include "ir/quant.h"` is
+// replaced by the header's text when the sources are embedded
+// (codegen/embed_kernels.cmake); these make its functions __device__ and
+// its tables __device__ const. Defined once, here, so that sources which
+// end up in one translation unit (quant.cuh and adamw.cuh both include the
+// header; its include guard keeps the second copy out) agree.
+typedef unsigned int uint32_t;
+#define AXO_QFN __device__ __forceinline__
+#define AXO_QCONST __device__ const
+
 #define AXO_INF __int_as_float(0x7f800000)
 
 __device__ __forceinline__ float ax_ld(const float *p) { return *p; }

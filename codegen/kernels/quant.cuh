@@ -3,8 +3,9 @@
 // The arithmetic is ir/quant.h itself: the line that includes it below is
 // replaced by the header's text when the sources are embedded
 // (codegen/embed_kernels.cmake), with its functions made __device__ and its
-// tables __device__ const, so the CPU reference (runtime/cpu_kernels.c) and
-// these kernels draw the same masks and decode the same bits.
+// tables __device__ const (common.cuh), so the CPU reference
+// (runtime/cpu_kernels.c) and these kernels draw the same masks and decode
+// the same bits.
 //
 // Math:
 //  * axo_dropout_T(x, seed, y, n, salt, thr, k): y[i] = x[i] * k (one f32
@@ -38,9 +39,6 @@
 // Traffic: dropout one read and one write per element; dequant 0.5 + 4 or 2
 // bytes per element (+ 1/64 of a byte of steps and the row's max).
 
-typedef unsigned int uint32_t;
-#define AXO_QFN __device__ __forceinline__
-#define AXO_QCONST __device__ const
 #include "ir/quant.h"
 
 template <typename T>

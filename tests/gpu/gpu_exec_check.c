@@ -14,7 +14,9 @@
  *    afrac max|cpu|, per case for f32, bf16-sized (rtol 1.6e-2, afrac 1e-2)
  *    for bf16 results; globals with check=2 must be bit for bit the CPU's
  *    (LoRA dropout: the same mask and values; NF4 dequantization; packed
- *    nf4/u8 weights, which go up and come back down through the packing).
+ *    nf4/u8 weights, which go up and come back down through the packing;
+ *    pure-bf16 AdamW's stochastically rounded p, m, v, also as rank 1 of
+ *    dp 2, whose block draws the bits of its elements' global indices).
  *  - train: a tiny model (configs/models/tiny-llama, tiny-qwen2, tiny-qwen3,
  *    with the default fused linear cross entropy, one case without it,
  *    and head_dim 64/128 variants that take the FlashAttention-style
@@ -25,7 +27,9 @@
  *    sp 2, ring attention) and CPU offload (ZeRO-3 + offload_all, ZeRO-1/2 +
  *    offload_optimizer: pinned memory and asynchronous copies as the
  *    executor's default, and ZeRO-3 + offload_all with pin_memory false),
- *    compared rank by rank; per step the loss
+ *    compared rank by rank; pure bf16 (bfloat16: true: bf16 AdamW state,
+ *    stochastic rounding) on 1 rank, ZeRO-2, ZeRO-3 and ZeRO-2 +
+ *    offload_optimizer; per step the loss
  *    (bf16: within 1e-2 relative, f32: 1e-4), the global gradient norm (same
  *    bounds) and every parameter's gradient norm (f32 1e-3, bf16 5e-2) are
  *    compared.
@@ -142,6 +146,7 @@ typedef struct opcase {
     char *ir;         /* module text with program "p"; globals with check=1 are compared (check=2: bit for bit) */
     double rtol, afrac; /* for f32 results */
     const char *attn; /* AXO_CUDA_ATTN for this case (NULL: default) */
+    int dp_rank;      /* both executors run as this rank of the dp axis (its blocks' offsets) */
 } opcase;
 
 static opcase ops[256];
@@ -541,6 +546,27 @@ static void make_ops(void) {
     add_op("input i32 + store", 0, 0, NULL,
            HDR "global @o : i32[5,33] act {gen=\"ids\", check=1}\n"
                "program p {\n  %%0 = input() {name=\"ids\"} : i32[5,33] input\n  store(@o, %%0)\n}\n");
+    /* pure bf16 (bfloat16: true): the stochastically rounded step, bit for bit (the same f32 step, then
+     * the same bits of ir/quant.h); as rank 1 of dp 2 the block's elements draw the bits of their index in
+     * the whole tensor (rank 1's block of [1001, 7] starts at element 501 * 7; its last row is padding) */
+    add_op("adamw pure bf16 (stochastic rounding)", 0, 0, NULL,
+           HDR "global @p : bf16[10007] act {check=2}\nglobal @g : bf16[10007] act {scale=0.1}\n"
+               "global @m : bf16[10007] act {scale=0.01, check=2}\n"
+               "global @v : bf16[10007] act {gen=\"pos\", scale=0.0001, check=2}\n"
+               "global @lr : f32[] act {gen=\"value\", value=0.0003}\nglobal @st : f32[] act {gen=\"value\", value=7.0}\n"
+               "global @gs : f32[] act {gen=\"value\", value=0.5}\n"
+               "program p {\n  adamw(@p, @g, @m, @v, @lr, @st, @gs) {beta1=0.9, beta2=0.999, eps=1e-08, "
+               "weight_decay=0.01, salt=3}\n}\n");
+    add_op("adamw pure bf16, rank 1 of dp 2 (block offset)", 0, 0, NULL,
+           "axo.ir 1\nmesh dp=2\n"
+           "global @p : bf16[1001,7]<dp:0> act {check=2}\nglobal @g : bf16[1001,7]<dp:0> act {scale=0.1}\n"
+           "global @m : bf16[1001,7]<dp:0> act {scale=0.01, check=2}\n"
+           "global @v : bf16[1001,7]<dp:0> act {gen=\"pos\", scale=0.0001, check=2}\n"
+           "global @lr : f32[] act {gen=\"value\", value=0.001}\nglobal @st : f32[] act {gen=\"value\", value=1.0}\n"
+           "global @gs : f32[] act {gen=\"value\", value=1.0}\n"
+           "program p {\n  adamw(@p, @g, @m, @v, @lr, @st, @gs) {beta1=0.9, beta2=0.95, eps=1e-08, "
+           "weight_decay=0.1, salt=12}\n}\n");
+    ops[nops - 1].dp_rank = 1;
 }
 
 /* Runtime inputs for op cases: one buffer per input node, same for both executors. */
@@ -623,6 +649,8 @@ static void run_op(const opcase *c) {
     rt_state cpu;
     memset(&cpu, 0, sizeof cpu); /* fields rt_state_init does not set (e.g. a trace) stay off */
     rt_state_init(&cpu, m, &d);
+    int dpax = ir_mesh_find(m, "dp");
+    if (c->dp_rank && dpax >= 0) cpu.coord[dpax] = c->dp_rank;
     for (int g = 0; g < m->nglobals; g++) fill_global(m, &cpu, g);
     op_inputs in = {0};
     for (int i = 0; i < p->nnodes && in.n < 8; i++) {
@@ -643,6 +671,7 @@ static void run_op(const opcase *c) {
     memset(&pr, 0, sizeof pr);
     if (c->attn) setenv("AXO_CUDA_ATTN", c->attn, 1);
     int rc = rt_cuda_state_init(&st, g_dev, m, &d) || rt_cuda_prog_init(&pr, &st, p, &d);
+    if (!rc && c->dp_rank && dpax >= 0) st.coord[dpax] = c->dp_rank;
     if (!rc) {
         rt_cuda_prog *pp = &pr;
         rc = rt_cuda_state_alloc(&st, &pp, 1, &d);
@@ -706,6 +735,7 @@ typedef struct trcase {
     int pageable;       /* offload: pin_memory false (synchronous copies; else pinned, asynchronous) */
     const char *attn;   /* AXO_CUDA_ATTN for this case (NULL: default) */
     pass_lora_cfg lora; /* adapter: lora / qlora (+ load_in_4bit); zero: full fine-tuning */
+    int pure;           /* bfloat16: true (with bf16): bf16 AdamW state, stochastic rounding, no f32 master */
 } trcase;
 
 static trcase trs[32];
@@ -744,6 +774,15 @@ static void with_adapter(pass_adapter a, double p) {
     size_t l = strlen(t->name);
     snprintf(t->name + l, sizeof t->name - l, " %s (r 8, all linear, dropout %g)",
              a == PASS_ADAPTER_QLORA ? "qlora + load_in_4bit" : "lora", p);
+}
+
+/* The last case in pure bf16 (`bfloat16: true`): bf16 moments beside the
+ * bf16 parameters, every update stochastically rounded (axo_adamw_sr_bf16
+ * on the device, the CPU kernel on the host under offload). */
+static void pure_bf16(void) {
+    trcase *t = &trs[ntrs - 1];
+    t->pure = 1;
+    strncat(t->name, " pure bf16 (bfloat16: true)", sizeof t->name - strlen(t->name) - 1);
 }
 
 static void make_trains(void) {
@@ -786,6 +825,17 @@ static void make_trains(void) {
     add_trp("dp 2 ZeRO-3 + offload_all, pin_memory false", 1, 0, 64, 2, 128, 2, 1,
             (pass_shard_cfg){.stage = 3, .reshard_after_forward = 1, .offload_params = 1, .offload_optimizer = 1});
     trs[ntrs - 1].pageable = 1;
+    /* pure bf16: one rank; ZeRO-2 (a sharded bf16 copy updated at its block's offset, then gathered);
+     * ZeRO-3 (the parameters' own blocks); ZeRO-2 + offload_optimizer (the host step, rank coordinates) */
+    add_tr("tiny-llama", 1, 0, 0, 0, 0, 0, 4, 128);
+    pure_bf16();
+    add_trp("dp 2 ZeRO-2", 1, 0, 64, 2, 128, 2, 1, (pass_shard_cfg){.stage = 2});
+    pure_bf16();
+    add_trp("dp 2 ZeRO-3", 1, 1, 64, 2, 128, 2, 1, (pass_shard_cfg){.stage = 3, .reshard_after_forward = 1});
+    pure_bf16();
+    add_trp("dp 2 ZeRO-2 + offload_optimizer", 1, 0, 64, 2, 128, 2, 1,
+            (pass_shard_cfg){.stage = 2, .offload_optimizer = 1});
+    pure_bf16();
 }
 
 static ir_module *build(const trcase *t, ax_arena *ar, ax_diag *d) {
@@ -811,6 +861,7 @@ static ir_module *build(const trcase *t, ax_arena *ar, ax_diag *d) {
     c.adam_beta1 = 0.9, c.adam_beta2 = 0.999, c.adam_epsilon = 1e-8;
     c.max_grad_norm = 1.0;
     c.bf16 = t->bf16;
+    c.bf16_pure = t->pure;
     c.gradient_checkpointing = t->ckpt;
     c.sequence_parallel_degree = t->sp > 1 ? t->sp : 1;
     c.seed = 11;
@@ -827,7 +878,7 @@ static ir_module *build(const trcase *t, ax_arena *ar, ax_diag *d) {
     pass_ctx pc = {.checkpoint = t->ckpt,
                    .lora = t->lora,
                    .opt = {.beta1 = 0.9, .beta2 = 0.999, .eps = 1e-8, .weight_decay = 0.01, .max_grad_norm = 1.0,
-                           .master_f32 = t->bf16},
+                           .master_f32 = t->bf16 && !t->pure, .pure_bf16 = t->pure},
                    .shard = t->sh};
     if (fe_lower(&c, &m, t->world > 1 ? t->world : 1, mod, &loss, d) != 0) goto fail;
     pc.m = mod, pc.loss = loss;

@@ -25,7 +25,8 @@
 #   e2e:<config>      axoc + axorun end to end, --executor cpu vs --executor cuda,
 #                     per-step loss and grad norm from train_log.jsonl (bf16 1e-2
 #                     relative, f32 1e-4), 1 rank and 2 local ranks on one GPU
-#                     (DDP, ZeRO-3, FSDP2 via host-staged collectives)
+#                     (DDP, ZeRO-3, FSDP2 via host-staged collectives); pure
+#                     bf16 (bfloat16: true) on 1 rank and DDP 2
 #   refuse-oom        a plan far larger than the GPU is refused before the first
 #                     step, with the figures and advice
 #   nccl:1rank        build/gpu_nccl_check: the NCCL backend with a world of 1
@@ -269,6 +270,8 @@ check_e2e() {
         "llama-zero3x2-bf16|2|true|tiny-llama|$ds"
         "qwen3-fsdp2x2-bf16|2|true|tiny-qwen3|$fsdp"
         "llama-bf16-graphs|1|true|tiny-llama|"
+        "llama-bfloat16|1|true|tiny-llama|bfloat16: true"
+        "qwen2-ddp2-bfloat16|2|true|tiny-qwen2|bfloat16: true"
     )
     for c in "${cases[@]}"; do
         IFS='|' read -r name world dtype model extra <<<"$c"

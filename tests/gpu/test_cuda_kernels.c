@@ -12,7 +12,8 @@
  *   |gpu - ref| <= rtol |ref| + afrac max|ref|
  * with tight tolerances for f32 and bf16-rounding-sized ones for bf16. The
  * deterministic kernels (reductions, attention backward) are also run twice
- * and must give identical bits. Exit status 0 only if everything passed.
+ * and must give identical bits; pure-bf16 AdamW (stochastic rounding) must
+ * give the CPU's bits. Exit status 0 only if everything passed.
  */
 #include "codegen/cuda_kernels.h"
 #include "codegen/nvrtc.h"
@@ -629,6 +630,39 @@ static void test_adamw(int bf) {
     d_free(&Dp), d_free(&Dg), d_free(&Dm), d_free(&Dv), d_free(&Dlr), d_free(&Dst), d_free(&Dgs), d_free(&Dpb);
 }
 
+/* Pure bf16 (axo_adamw_sr_bf16): p, g, m, v bf16, the step's p, m, v stochastically rounded with the
+ * bits of ir/quant.h, keyed on the element's index in the whole tensor (first + i): the CPU kernel's
+ * bits exactly (ck_adamw_step_sr_bf16 on f32 arrays of the same bf16 values), with a full grid and a
+ * grid far smaller than the work. */
+static void test_adamw_sr(unsigned grid) {
+    char what[160];
+    int64_t n = 100019, first = 3 * 100019 + 5;
+    unsigned salt = 11;
+    float *p = rnd((size_t)n, 1, 1), *g = rnd((size_t)n, 0.1, 1), *m = rnd((size_t)n, 0.01, 1);
+    float *v = rnd((size_t)n, 1e-4, 1);
+    for (int64_t i = 0; i < n; i++) v[i] = fabsf(v[i]);
+    float lr = 3e-4f, step = 7.0f, gs = 0.5f;
+    double b1 = 0.9, b2 = 0.999, eps = 1e-8, wd = 0.01;
+    dev Dp = d_from(p, (size_t)n, 1), Dg = d_from(g, (size_t)n, 1), Dm = d_from(m, (size_t)n, 1),
+        Dv = d_from(v, (size_t)n, 1), Dlr = d_raw(&lr, 4), Dst = d_raw(&step, 4), Dgs = d_raw(&gs, 4);
+    void *a[] = {&Dp.p, &Dg.p, &Dm.p, &Dv.p, &n, &first, &Dlr.p, &Dst.p, &Dgs.p, &b1, &b2, &eps, &wd, &salt};
+    launch("axo_adamw_sr_bf16", grid ? grid : blocks(n, 256), 1, 1, 256, 1, 0, a);
+    ck_adamw_step_sr_bf16(p, g, m, v, n, lr, b1, b2, eps, wd, (int64_t)step, gs, salt, first);
+    float *gp = d_get(Dp), *gm = d_get(Dm), *gv = d_get(Dv);
+    const char *nm[3] = {"p", "m", "v"};
+    float *got[3] = {gp, gm, gv}, *ref[3] = {p, m, v};
+    for (int j = 0; j < 3; j++) {
+        size_t bad = 0, at = 0;
+        for (size_t i = 0; i < (size_t)n; i++)
+            if (memcmp(&got[j][i], &ref[j][i], 4) != 0 && bad++ == 0) at = i;
+        snprintf(what, sizeof what, "axo_adamw_sr_bf16 %s (grid %s)", nm[j], grid ? "3" : "full");
+        if (bad) printf("  %zu differ, first [%zu] gpu %.9g cpu %.9g\n", bad, at, got[j][at], ref[j][at]);
+        expect(what, bad == 0);
+    }
+    free(gp), free(gm), free(gv), free(p), free(g), free(m), free(v);
+    d_free(&Dp), d_free(&Dg), d_free(&Dm), d_free(&Dv), d_free(&Dlr), d_free(&Dst), d_free(&Dgs);
+}
+
 /* ---- attention ------------------------------------------------------------------------- */
 static unsigned att_smem_fwd(int hd) { return (unsigned)((64 * (hd + 1) * 3 + 64 * 65) * 4 + 128 * 4); }
 static unsigned att_smem_bwd(int hd) { return (unsigned)((4 * 64 * (hd + 1) + 64 * 65) * 4 + 256 * 4); }
@@ -1041,6 +1075,7 @@ int main(int argc, char **argv) {
         }
     }
     if (want("attention_blk")) test_attn_merge();
+    if (want("adamw")) test_adamw_sr(0), test_adamw_sr(3);
     /* every registered entry point was loaded from its module */
     int nent = 0, nfound = 0;
     if (want("entries")) {

@@ -28,6 +28,7 @@
 #include "codegen/nvrtc.h"
 #include "frontend/lower.h"
 #include "passes/passes.h"
+#include "runtime/cpu_kernels.h"
 #include "runtime/cuda_exec.h"
 #include "runtime/trace.h"
 #include "runtime/train.h"
@@ -246,6 +247,11 @@ static fe_config unfused(fe_config c) { /* liger_fused_linear_cross_entropy: fal
     return c;
 }
 
+static fe_config pure_bf16(fe_config c) { /* bfloat16: true: bf16 params and AdamW state, no f32 master */
+    c.bf16 = c.bf16_pure = 1;
+    return c;
+}
+
 static int g_no_fuse; /* build() without elementwise fusion */
 
 static ir_module *build(const fe_config *c, const fe_model *m, int world, pass_shard_cfg sh) {
@@ -256,7 +262,7 @@ static ir_module *build(const fe_config *c, const fe_model *m, int world, pass_s
     int rc = fe_lower(c, m, world, mod, &loss, &d);
     pass_ctx pc = {.m = mod, .loss = loss, .checkpoint = c->gradient_checkpointing,
                    .opt = {.beta1 = 0.9, .beta2 = 0.999, .eps = 1e-8, .weight_decay = 0.01, .max_grad_norm = 1.0,
-                           .master_f32 = c->bf16},
+                           .master_f32 = c->bf16 && !c->bf16_pure, .pure_bf16 = c->bf16_pure},
                    .shard = sh, .fuse = {.off = g_no_fuse}};
     if (!rc) rc = pass_pipeline(&pc, &d);
     CHECK(rc == 0);
@@ -320,6 +326,60 @@ typedef struct dry_case {
     pass_shard_cfg sh;
 } dry_case;
 
+/* A pure-bf16 plan (`bfloat16: true`): every adamw of a bf16 parameter
+ * updates it with bf16 gradient and moments (no f32 master copy anywhere),
+ * the CUDA executor accepts the plan (rt_cuda_plan_check: each launch of
+ * axo_adamw_sr_bf16 checked against its buffers) and sizes those moments at
+ * 2 bytes per element on the device (host-placed ones are held as the CPU
+ * executor holds them). */
+static void check_pure_bf16_plan(const ir_module *mod, const char *name) {
+    const ir_program *po = ir_program_find(mod, "opt_step");
+    int nsr = 0;
+    for (int i = 0; po && i < po->nnodes; i++) {
+        const ir_node *n = &po->nodes[i];
+        if (n->op != IR_OP_adamw || ir_ref_type(mod, po, n->in[0])->dtype != IR_BF16) continue;
+        nsr++;
+        for (int k = 1; k < 4; k++)
+            CHECK_MSG(ir_ref_type(mod, po, n->in[k])->dtype == IR_BF16, "%s: adamw node %d operand %d is %s", name, i, k,
+                      ir_dtype_name(ir_ref_type(mod, po, n->in[k])->dtype));
+    }
+    CHECK_MSG(nsr > 0, "%s: no pure-bf16 adamw in opt_step", name);
+    for (int g = 0; g < mod->nglobals; g++)
+        CHECK_MSG(strncmp(mod->globals[g].name, "master/", 7) != 0 || mod->globals[g].type.dtype == IR_BF16,
+                  "%s: an f32 master copy %s", name, mod->globals[g].name);
+    ax_diag d;
+    ax_diag_init(&d);
+    CHECK_MSG(rt_cuda_plan_check(mod, &d) == 0, "%s: plan check", name);
+    rt_cuda_opts o = {.dry_run = 1};
+    rt_cuda_dev *dev = NULL;
+    rt_cuda_state st;
+    int nmom = 0;
+    if (rt_cuda_dev_open(&dev, &o, &d) == 0 && rt_cuda_state_init(&st, dev, mod, &d) == 0) {
+        for (int g = 0; g < mod->nglobals; g++) {
+            const ir_global *G = &mod->globals[g];
+            if (strncmp(G->name, "adam_m/", 7) && strncmp(G->name, "adam_v/", 7)) continue;
+            int64_t n = rt_local_numel(mod, &G->type);
+            if (ir_global_on_host(G)) {
+                CHECK_EQ(st.gbytes[g], 0);
+                continue;
+            }
+            if (G->type.dtype != IR_BF16) continue; /* the moments of an f32 parameter */
+            nmom++;
+            CHECK_MSG(st.gbytes[g] == 2 * n, "%s: %s takes %lld bytes for %lld bf16 elements", name, G->name,
+                      (long long)st.gbytes[g], (long long)n);
+        }
+        rt_cuda_state_free(&st);
+    }
+    if (dev) rt_cuda_dev_close(dev);
+    int any_host = 0;
+    for (int g = 0; g < mod->nglobals; g++)
+        any_host |= ir_global_on_host(&mod->globals[g]) && mod->globals[g].role == IR_ROLE_OPT;
+    CHECK_MSG(nmom > 0 || any_host, "%s: no bf16 moments on the device", name);
+    ax_diag_print(&d, stderr);
+    CHECK_MSG(d.nerrors == 0, "%s: errors", name);
+    ax_diag_free(&d);
+}
+
 static void dry_run(const dry_case *k) {
     ir_module *mod = build(&k->c, &k->m, k->world, k->sh);
     if (!mod) return;
@@ -366,6 +426,7 @@ static void dry_run(const dry_case *k) {
         CHECK_MSG(copies && host_nodes && host_globals, "%s: no offload in the plan", k->name);
         CHECK_MSG(rt_cuda_plan_check(mod, &d) == 0, "%s: plan check", k->name);
     }
+    if (k->c.bf16_pure) check_pure_bf16_plan(mod, k->name);
     char info[512] = "";
     rt_cuda_opts o = {.dry_run = 1, .info = info, .info_cap = sizeof info};
     if (!rc) rc = rt_cuda_attach(&s, &o, &d);
@@ -1173,11 +1234,16 @@ static rt_cuda_counts offload_steps(const dry_case *k, const off_mode *md, rt_st
         CHECK_EQ(rt_cuda_dev_counts(s.dev).copies_in_flight, 0); /* a run ends with every copy complete */
         /* offloaded bf16 parameters: their images were made, and stay valid until the optimizer writes them */
         for (int g = 0; ok && s.st.img && g < mod->nglobals; g++)
-            if (s.st.img[g])
+            if (s.st.img[g] && mod->globals[g].role == IR_ROLE_PARAM)
                 CHECK_MSG(s.st.img_ok[g], "%s: the image of %s is stale after micro_step", what, mod->globals[g].name);
         ok = ok && rt_cuda_prog_run(&s.po, &s.st, test_inputs, &s.ctx, &d) == 0;
         CHECK_MSG(ok, "%s: opt_step", what);
         CHECK_EQ(rt_cuda_dev_counts(s.dev).copies_in_flight, 0);
+        /* bf16 optimizer state that goes up (pure bf16 under ZeRO-1/2: the sharded bf16 copy the host
+         * updates, then gathered into the parameter): its image is made after the host wrote it */
+        for (int g = 0; ok && s.st.img && g < mod->nglobals; g++)
+            if (s.st.img[g] && mod->globals[g].role == IR_ROLE_OPT)
+                CHECK_MSG(s.st.img_ok[g], "%s: the image of %s is stale after opt_step", what, mod->globals[g].name);
     }
     int img_written = 0; /* opt_step stores the new parameters into their host blocks: the images are stale */
     for (int g = 0; ok && s.st.img && g < mod->nglobals; g++) img_written += s.st.img[g] && !s.st.img_ok[g];
@@ -1341,6 +1407,123 @@ static void dry_offload_hand(void) {
     printf("  offload by hand: 4 asynchronous copies, 2 host-node waits; a host node without its wait is caught\n");
 }
 
+/* Pure-bf16 adamw by hand, as rank 1 of dp 2 on a [37, 9] parameter split
+ * on dim 0 (blocks of 19 rows: rank 1's starts at element 171). On the host
+ * (every operand place="host", the node on="host": the path of
+ * offload_optimizer) the CUDA executor runs the CPU kernel on the host
+ * state with its own mesh coordinates: p, m, v must come back with the bits
+ * of ck_adamw_step_sr_bf16 with first = 171, which differ from first = 0's.
+ * On the device the dry run checks axo_adamw_sr_bf16's arguments against
+ * the bf16 buffers; a bf16 parameter with an f32 gradient is refused. */
+static const char *adamw_sr_ir(int host, const char *gdt) {
+    static char buf[2048];
+    const char *pl = host ? " {place=\"host\"}" : "";
+    snprintf(buf, sizeof buf,
+             "axo.ir 1\nmesh dp=2\n"
+             "global @p : bf16[37,9]<dp:0> act%s\nglobal @g : %s[37,9]<dp:0> act%s\n"
+             "global @m : bf16[37,9]<dp:0> act%s\nglobal @v : bf16[37,9]<dp:0> act%s\n"
+             "global @lr : f32[] act%s\nglobal @st : f32[] act%s\nglobal @gs : f32[] act%s\n"
+             "program p {\n"
+             "  adamw(@p, @g, @m, @v, @lr, @st, @gs) {beta1=0.9, beta2=0.999, eps=1e-08, weight_decay=0.01, salt=5%s}\n"
+             "}\n",
+             pl, gdt, pl, pl, pl, pl, pl, pl, host ? ", on=\"host\"" : "");
+    return buf;
+}
+
+static void dry_adamw_sr_hand(void) {
+    for (int host = 1; host >= 0; host--)
+        for (int f32g = 0; f32g <= !host; f32g++) {
+            ax_diag d;
+            ax_diag_init(&d);
+            const char *txt = adamw_sr_ir(host, f32g ? "f32" : "bf16");
+            ir_module *m = ir_parse(txt, strlen(txt), "adamw_sr", &d);
+            CHECK(m && ir_verify(m, &d) == 0);
+            if (!m || d.nerrors) {
+                ax_diag_print(&d, stderr);
+                ax_diag_free(&d);
+                ir_module_destroy(m);
+                continue;
+            }
+            /* the starting values: bf16-exact, v >= 0; lr, step, grad scale */
+            rt_state init;
+            memset(&init, 0, sizeof init);
+            CHECK(rt_state_init(&init, m, &d) == 0);
+            int gp = ir_global_find(m, "p"), gg = ir_global_find(m, "g"), gm = ir_global_find(m, "m"),
+                gv = ir_global_find(m, "v");
+            int64_t n = init.globals[gp].numel;
+            CHECK_EQ(n, 19 * 9);
+            for (int64_t i = 0; i < n; i++) {
+                rt_f(&init.globals[gp])[i] = ax_round_bf16((float)((i * 37) % 23 - 11) / 16.0f + 0.03f);
+                rt_f(&init.globals[gg])[i] = ax_round_bf16((float)((i * 13) % 17 - 8) / 64.0f + 0.01f);
+                rt_f(&init.globals[gm])[i] = ax_round_bf16((float)((i * 7) % 11 - 5) / 512.0f + 0.001f);
+                rt_f(&init.globals[gv])[i] = ax_round_bf16((float)((i * 5) % 13 + 1) / 65536.0f);
+            }
+            rt_f(&init.globals[ir_global_find(m, "lr")])[0] = 1e-3f;
+            rt_f(&init.globals[ir_global_find(m, "st")])[0] = 3.0f;
+            rt_f(&init.globals[ir_global_find(m, "gs")])[0] = 0.5f;
+            rt_cuda_opts o = {.dry_run = 1};
+            rt_cuda_dev *dev = NULL;
+            rt_cuda_state st;
+            rt_cuda_prog pr;
+            memset(&pr, 0, sizeof pr);
+            memset(&st, 0, sizeof st);
+            int rc = rt_cuda_dev_open(&dev, &o, &d) || rt_cuda_state_init(&st, dev, m, &d) ||
+                     rt_cuda_prog_init(&pr, &st, m->programs[0], &d);
+            if (f32g) { /* refused while the program is prepared, naming what it needs */
+                CHECK(rc != 0 && ax_diag_contains(&d, "adamw of a bf16 parameter with gradient f32") &&
+                      ax_diag_contains(&d, "pure bf16: all bf16"));
+            } else {
+                CHECK(rc == 0);
+                st.coord[0] = 1; /* rank 1 of dp 2 */
+                rt_cuda_prog *pp = &pr;
+                if (!rc) rc = rt_cuda_state_alloc(&st, &pp, 1, &d);
+                for (int g = 0; !rc && g < m->nglobals; g++) rc = rt_cuda_upload(&st, g, &init.globals[g], &d);
+                if (!host && !rc) CHECK_EQ(st.gbytes[gm], 2 * n); /* bf16 moments: 2 bytes an element */
+                rt_cuda_counts c0 = rt_cuda_dev_counts(dev);
+                if (!rc) rc = rt_cuda_prog_run(&pr, &st, NULL, NULL, &d);
+                rt_cuda_counts c1 = rt_cuda_dev_counts(dev);
+                CHECK(rc == 0);
+                CHECK_EQ(c1.launches - c0.launches, host ? 0 : 1); /* axo_adamw_sr_bf16 (dry: validated only) */
+                if (host && !rc) {
+                    /* the reference, on copies of the starting values: rank 1's block, and rank 0's bits */
+                    float *ref[3], *ref0[3];
+                    int gs3[3] = {gp, gm, gv};
+                    for (int j = 0; j < 3; j++) {
+                        ref[j] = malloc(4 * (size_t)n), ref0[j] = malloc(4 * (size_t)n);
+                        memcpy(ref[j], init.globals[gs3[j]].data, 4 * (size_t)n);
+                        memcpy(ref0[j], init.globals[gs3[j]].data, 4 * (size_t)n);
+                    }
+                    ck_adamw_step_sr_bf16(ref[0], rt_f(&init.globals[gg]), ref[1], ref[2], n, (double)1e-3f, 0.9, 0.999,
+                                          1e-8, 0.01, 3, 0.5, 5, 19 * 9);
+                    ck_adamw_step_sr_bf16(ref0[0], rt_f(&init.globals[gg]), ref0[1], ref0[2], n, (double)1e-3f, 0.9,
+                                          0.999, 1e-8, 0.01, 3, 0.5, 5, 0);
+                    int differ0 = 0;
+                    for (int j = 0; j < 3; j++) {
+                        rt_buf got;
+                        rt_buf_alloc_local(m, &got, m->globals[gs3[j]].type);
+                        CHECK(rt_cuda_download(&st, gs3[j], &got, &d) == 0);
+                        CHECK_MSG(!memcmp(got.data, ref[j], 4 * (size_t)n),
+                                  "host adamw_sr: %s differs from the CPU kernel's", m->globals[gs3[j]].name);
+                        differ0 |= memcmp(got.data, ref0[j], 4 * (size_t)n) != 0;
+                        rt_buf_free(&got);
+                        free(ref[j]), free(ref0[j]);
+                    }
+                    CHECK_MSG(differ0, "host adamw_sr: rank 1 rounded as rank 0 (the block's offset is lost)");
+                }
+            }
+            ax_diag_print(&d, stderr);
+            CHECK(d.nerrors == (f32g ? d.nerrors : 0));
+            rt_cuda_prog_free(&pr);
+            rt_cuda_state_free(&st);
+            if (dev) rt_cuda_dev_close(dev);
+            rt_state_free(&init);
+            ir_module_destroy(m);
+            ax_diag_free(&d);
+        }
+    printf("  pure-bf16 adamw by hand: on the host as rank 1, ck_adamw_step_sr_bf16's bits at offset 171; on the "
+           "device, launch checked; an f32 gradient refused\n");
+}
+
 int main(void) {
     test_signatures();
     test_pack();
@@ -1375,11 +1558,21 @@ int main(void) {
         {"llama hd64 bf16 sp 2 (ring attention)", hd64, sp2, 2, {0}},
         {"llama hd128 f32 sp 2 checkpointing", hd128, sp2f, 2, {0}},
         {"llama hd64 bf16 dp 2 x sp 2 ZeRO-3", hd64, dpsp, 4, {.stage = 3, .reshard_after_forward = 1}},
+        /* pure bf16 (bfloat16: true): axo_adamw_sr_bf16 on the device, x_adamw's on the host (offload) */
+        {"llama hd16 pure bf16", hd16, pure_bf16(config(2, 40, 1, 0)), 1, {0}},
+        {"qwen2 ZeRO-2 2 ranks pure bf16", qwen2, pure_bf16(config(2, 32, 1, 0)), 2, {.stage = 2}},
+        {"llama ZeRO-3 2 ranks pure bf16 checkpointing", hd16, pure_bf16(config(2, 32, 1, 1)), 2,
+         {.stage = 3, .reshard_after_forward = 1}},
+        {"llama ZeRO-2 + offload_optimizer 2 ranks pure bf16", hd16, pure_bf16(config(2, 32, 1, 0)), 2,
+         {.stage = 2, .offload_optimizer = 1}},
+        {"llama ZeRO-3 + offload_all 2 ranks pure bf16", hd16, pure_bf16(config(2, 32, 1, 0)), 2,
+         {.stage = 3, .reshard_after_forward = 1, .offload_params = 1, .offload_optimizer = 1}},
     };
     for (size_t i = 0; i < AX_ARRAY_LEN(cases); i++) dry_run(&cases[i]);
     for (size_t i = 0; i < AX_ARRAY_LEN(cases); i++)
         if (cases[i].sh.offload_optimizer || cases[i].sh.offload_params) dry_offload_modes(&cases[i]);
     dry_offload_hand();
+    dry_adamw_sr_hand();
     dry_counts();
     dry_attn_tc();
     dry_streams();

@@ -1,24 +1,34 @@
-// test_quant_emu.cc — the LoRA dropout and NF4 dequantization kernels
-// (codegen/kernels/quant.cuh, arithmetic from ir/quant.h) run as host C++
-// on the SIMT emulator of tests/unit/emu/cuda_bf16.h and compared bit for
-// bit with the CPU reference (ck_dropout_f32, ck_dequant_nf4_f32, rounded to
-// bf16 as the CPU executor rounds): f32 and bf16, odd sizes (the scalar
-// tail of the 16-byte vector path), misaligned pointers (the scalar and
-// byte paths), grids smaller than the work (grid-stride), in-place dropout,
-// rows of K even but not a multiple of 64 or 8 (short last blocks, words that
-// straddle rows, a last partial word),
-// p = 0 and large salts, the packed codes written by the executor's own
-// packer (rt_cuda_pack: the nibble order both sides must agree on), steps
-// over the whole byte and row maxima of 0 and near the subnormal range.
-// Every output element starts as NaN, so one never written fails.
-// What this cannot check: the device's own float multiply (IEEE on both),
-// the real launch, speed.
+// test_quant_emu.cc — the kernels whose arithmetic is ir/quant.h, run as
+// host C++ on the SIMT emulator of tests/unit/emu/cuda_bf16.h and compared
+// bit for bit with the CPU reference:
+//  * LoRA dropout and NF4 dequantization (codegen/kernels/quant.cuh) against
+//    ck_dropout_f32 and ck_dequant_nf4_f32, rounded to bf16 as the CPU
+//    executor rounds: f32 and bf16, odd sizes (the scalar tail of the
+//    16-byte vector path), misaligned pointers (the scalar and byte paths),
+//    grids smaller than the work (grid-stride), in-place dropout, rows of K
+//    even but not a multiple of 64 or 8 (short last blocks, words that
+//    straddle rows, a last partial word), p = 0 and large salts, the packed
+//    codes written by the executor's own packer (rt_cuda_pack: the nibble
+//    order both sides must agree on), steps over the whole byte and row
+//    maxima of 0 and near the subnormal range. Every output element starts
+//    as NaN, so one never written fails.
+//  * pure-bf16 AdamW (codegen/kernels/adamw.cuh, axo_adamw_sr_bf16) against
+//    ck_adamw_step_sr_bf16: p, m and v after the step, every element's bf16
+//    bits; sizes around the block size and odd ones, blocks at a nonzero
+//    offset `first` in the whole tensor (one crossing 2^32 too: the index
+//    wraps alike), steps, salts (3 salt wrapping), grids of 1, a few and
+//    full, lr and weight decay zero and not, grad scale 1 and not, beta1 on
+//    both sides of 0.5 (the two lerp forms). The update is in place: an
+//    element never visited keeps its m, which the step always moves.
+// Both .cuh files are in this one translation unit, as two sources could be
+// in one NVRTC program: common.cuh's AXO_QFN/AXO_QCONST, ir/quant.h once.
+// What this cannot check: the device's own float arithmetic (IEEE on both)
+// and double pow (the bias corrections), the real launch, speed.
 #include "emu/cuda_bf16.h"
-
-inline float __fmul_rn(float a, float b) { return a * b; } // one rounding, as on the device
 
 #include "codegen/kernels/common.cuh"
 #include "codegen/kernels/quant.cuh"
+#include "codegen/kernels/adamw.cuh"
 
 extern "C" {
 #include "runtime/cpu_kernels.h"
@@ -127,6 +137,58 @@ static void dequant_case(int64_t N, int64_t K, int qoff, int woff, unsigned grid
     if (same_bits(what, got.data(), ref.data(), n)) printf("  ok   %s\n", what);
 }
 
+// ---- adamw_sr_bf16 --------------------------------------------------------------------
+struct adamw_hp {
+    float lr, step, gs;
+    double beta1, wd;
+};
+
+static float rand_bf16(float lo, float hi, bool pos) {
+    return ax_round_bf16(urandf(lo, hi) * (pos || urand32() & 1 ? 1.0f : -1.0f));
+}
+
+static void adamw_sr_case(int64_t n, int64_t first, uint32_t salt, unsigned grid, const adamw_hp &h) {
+    const double beta2 = 0.999, eps = 1e-8;
+    std::vector<bf> P((size_t)n), G((size_t)n), M((size_t)n), V((size_t)n);
+    std::vector<float> p((size_t)n), g((size_t)n), m((size_t)n), v((size_t)n), rne((size_t)n);
+    for (int64_t i = 0; i < n; i++) { // bf16 values, as the CPU executor holds them (f32 arrays)
+        const size_t k = (size_t)i;
+        p[k] = rand_bf16(0.02f, 2.0f, false);
+        g[k] = rand_bf16(1e-3f, 0.5f, false);
+        m[k] = rand_bf16(1e-4f, 0.05f, false);
+        v[k] = rand_bf16(1e-7f, 1e-3f, true); // v >= 0
+        P[k] = __float2bfloat16_rn(p[k]), G[k] = __float2bfloat16_rn(g[k]);
+        M[k] = __float2bfloat16_rn(m[k]), V[k] = __float2bfloat16_rn(v[k]);
+    }
+    const float lr = h.lr, step = h.step, gs = h.gs;
+    emu_launch(emu_dim3{grid, 1, 1}, 256, no_smem, sizeof no_smem, [&] {
+        axo_adamw_sr_bf16(P.data(), G.data(), M.data(), V.data(), n, first, &lr, &step, &gs, h.beta1, beta2, eps, h.wd,
+                          salt);
+    });
+    // the executor hands the CPU kernel the f32 scalars widened, and the step as an integer
+    std::vector<float> p32(p), m32(m), v32(v);
+    ck_adamw_step_f32(p32.data(), g.data(), m32.data(), v32.data(), n, (double)lr, h.beta1, beta2, eps, h.wd,
+                      (int64_t)step, (double)gs);
+    ck_adamw_step_sr_bf16(p.data(), g.data(), m.data(), v.data(), n, (double)lr, h.beta1, beta2, eps, h.wd,
+                          (int64_t)step, (double)gs, salt, first);
+    int64_t up = 0; // elements of p whose stochastic rounding is not round-to-nearest: the rounding is live
+    for (int64_t i = 0; i < n; i++) up += ax_round_bf16(p32[(size_t)i]) != p[(size_t)i];
+    char tag[160], what[200];
+    snprintf(tag, sizeof tag, "n=%lld first=%lld step=%g salt=%u grid=%u lr=%g wd=%g gs=%g beta1=%g", (long long)n,
+             (long long)first, (double)step, salt, grid, (double)lr, h.wd, (double)gs, h.beta1);
+    bool ok = true;
+    const char *names[3] = {"p", "m", "v"};
+    const std::vector<bf> *got[3] = {&P, &M, &V};
+    const std::vector<float> *ref[3] = {&p, &m, &v};
+    for (int j = 0; j < 3; j++) {
+        std::vector<float> gf((size_t)n);
+        for (int64_t i = 0; i < n; i++) gf[(size_t)i] = __bfloat162float((*got[j])[(size_t)i]);
+        snprintf(what, sizeof what, "adamw_sr_bf16 %s %s", names[j], tag);
+        ok &= same_bits(what, gf.data(), ref[j]->data(), n);
+    }
+    if (ok) printf("  ok   adamw_sr_bf16 %s (p, m, v; p not nearest %.3f)\n", tag, (double)up / (double)n);
+}
+
 int main() {
     // dropout: vector path + tail (n % 8 != 0), scalar path (misaligned), a grid far smaller than the work
     const double ps[] = {0.0, 0.1, 0.5, 0.9};
@@ -162,6 +224,27 @@ int main() {
                     if (b16) dequant_case<bf>(N, K, off, off, 2, 0);
                     else dequant_case<float>(N, K, off, off, 2, 0);
                 }
+    // pure-bf16 AdamW: sizes around one block and odd ones, every grid kind, blocks at an offset in the tensor
+    const adamw_hp base = {1e-3f, 7.0f, 1.0f, 0.9, 0.01};
+    for (int64_t n : {1, 255, 256, 257, 4099}) {
+        const unsigned full = (unsigned)((n + 255) / 256);
+        adamw_sr_case(n, 0, 3, 1, base);
+        adamw_sr_case(n, 0, 3, 3, base); // n <= 512: idle blocks
+        if (full != 1 && full != 3) adamw_sr_case(n, 0, 3, full, base);
+    }
+    adamw_sr_case(100003, 0, 0, 8, base);
+    adamw_sr_case(100003, 0, 1, 391, base); // full grid
+    adamw_sr_case(4099, 12345, 2, 3, base);              // this rank's block starts at element 12345
+    adamw_sr_case(4099, 2 * 4099, 2, 17, base);          // rank 2 of blocks of 4099
+    adamw_sr_case(4099, (1LL << 32) - 1000, 9, 5, base); // the index wraps past 2^32 within the block
+    adamw_sr_case(1000, 3, 1500000000u, 2, base);        // 3 salt + j wraps
+    // the first step (bias corrections 0.1, 0.001); a later one with scaled gradients (clipping); beta1 0.3
+    // (w1 >= 0.5: the other lerp form); lr 0 (p stays: an exact bf16 stays exact); no weight decay
+    adamw_sr_case(4099, 777, 4, 4, {1e-3f, 1.0f, 1.0f, 0.9, 0.01});
+    adamw_sr_case(4099, 777, 4, 4, {3e-4f, 1000.0f, 0.37f, 0.9, 0.1});
+    adamw_sr_case(4099, 777, 4, 4, {2e-2f, 13.0f, 2.5f, 0.3, 0.05});
+    adamw_sr_case(4099, 777, 4, 4, {0.0f, 7.0f, 1.0f, 0.9, 0.0});
+    adamw_sr_case(4099, 777, 4, 4, {1e-3f, 7.0f, 1.0f, 0.9, 0.0});
     printf("%d cases, %d failed\n", g_cases, g_fail);
     return g_fail ? 1 : 0;
 }

@@ -81,6 +81,19 @@ inline float __int_as_float(int i) {
     memcpy(&f, &i, 4);
     return f;
 }
+inline unsigned __float_as_uint(float f) {
+    unsigned u;
+    memcpy(&u, &f, 4);
+    return u;
+}
+inline __nv_bfloat16 __ushort_as_bfloat16(unsigned short u) { return __nv_bfloat16{u}; }
+// IEEE single-precision ops, each rounded once to nearest as on the device
+// (the targets are built with -ffp-contract=off, so none is fused on the host)
+inline float __fadd_rn(float a, float b) { return a + b; }
+inline float __fsub_rn(float a, float b) { return a - b; }
+inline float __fmul_rn(float a, float b) { return a * b; }
+inline float __fdiv_rn(float a, float b) { return a / b; }
+inline float __fsqrt_rn(float a) { return sqrtf(a); }
 inline int atomicMin(int *p, int v) {
     int o = *p;
     if (v < o) *p = v;
