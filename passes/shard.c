@@ -8,7 +8,8 @@
  *   stage 0 (DDP, N>1)  all_reduce every gradient: in micro_step as backward
  *                       produces it when grad_accum is 1 (overlap), else
  *                       once in opt_step
- *   stage 1 (ZeRO-1)    Adam moments + f32 master weights <dp:0>;
+ *   stage 1 (ZeRO-1)    Adam moments + master weights <dp:0> (f32; pure
+ *                       bf16: a bf16 block of the param);
  *                       opt_step: reduce_scatter grads, update the local
  *                       block, all_gather the updated params
  *   stage 2 (ZeRO-2)    + gradients <dp:0>: micro_step reduce_scatters each
@@ -155,8 +156,9 @@ static int rewrite_opt(ir_module *m, const pass_shard_cfg *c, int dp, ax_diag *d
             in[1] = all_gather(&r, blk);
         }
         if (c->stage >= 1 && c->stage < 3 && (n->op == IR_OP_adamw || n->op == IR_OP_adamw8) && !is_sharded(m, n->in[0])) {
-            /* f32 params without a master copy: update a sharded f32 master
-             * block, then gather it into the (replicated) params */
+            /* params without a master copy (f32, or pure bf16): update a
+             * sharded block of the param's dtype, then gather it into the
+             * (replicated) params */
             int pg = IR_REF_GLOBAL(n->in[0]);
             char name[512];
             snprintf(name, sizeof name, "master/%s", m->globals[pg].name);
