@@ -24,6 +24,7 @@
 #include "runtime/train.h"
 
 #define RT_SHARDED_INDEX "sharded_state_dict.json"
+#define RT_OPTIM_INDEX "optimizer_state.json"
 #define RT_SHARDED_FORMAT "axo.sharded_state_dict"
 
 /* Saves s's parameters as a sharded checkpoint into dir. Collective: every
@@ -31,6 +32,12 @@
  * each mesh axis); every rank returns the same status. Refuses to replace
  * an existing dir unless overwrite. */
 int rt_session_save_sharded(rt_session *s, const char *dir, int overwrite, ax_diag *d);
+/* The same for the optimizer state (role opt globals: Adam moments, master
+ * weights, 8-bit codes and maxima, each under its global's name and in its
+ * own dtype, F32, BF16 or U8): rank files optimizer-rank*.safetensors and
+ * the index RT_OPTIM_INDEX, no config.json. A resumable checkpoint keeps
+ * them in its optimizer/ folder (runtime/resume.c). */
+int rt_session_save_optimizer(rt_session *s, const char *dir, int overwrite, ax_diag *d);
 
 typedef struct rt_sharded_tensor {
     const char *name;
@@ -49,6 +56,25 @@ typedef struct rt_sharded_ckpt {
     size_t config_len;
     ax_arena *arena;            /* owns everything above */
 } rt_sharded_ckpt;
+
+/* A sharded dir opened for reading: its index checked, its rank files
+ * mapped; tensors are read row range by row range, so a rank reads only
+ * its own block whatever world size wrote the files. */
+typedef struct rt_sharded_dir {
+    char ipath[4096];
+    int world, nopen, ntensors;
+    void *files;   /* rt_st_file[world] */
+    void *root, *tensors; /* the index (json_t) */
+} rt_sharded_dir;
+int rt_sharded_open(const char *dir, const char *index, rt_sharded_dir *x, ax_diag *d);
+/* Tensor `name`'s dtype and shape (data NULL): 0, 1 when absent, -1 on a
+ * malformed entry. */
+int rt_sharded_find(const rt_sharded_dir *x, const char *name, rt_sharded_tensor *info, ax_diag *d);
+/* The i-th tensor name of the index (0 <= i < ntensors). */
+const char *rt_sharded_name(const rt_sharded_dir *x, int i);
+/* Rows [rb, re) of dim 0 (a scalar: the value) as raw bytes into dst. */
+int rt_sharded_read(const rt_sharded_dir *x, const char *name, int64_t rb, int64_t re, void *dst, ax_diag *d);
+void rt_sharded_close(rt_sharded_dir *x);
 
 /* Reads dir's index and rank files and reassembles every tensor. Errors
  * name the file and what is wrong (a missing or truncated rank file, a
