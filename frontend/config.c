@@ -238,6 +238,7 @@ static const key_def keys[] = {
     {"adam_beta2", K_NUM, F(adam_beta2), 2},
     {"adam_epsilon", K_NUM, F(adam_epsilon), 1},
     {"adapter", K_SPECIAL, -1, 0},
+    {"auto_resume_from_checkpoints", K_BOOL, F(auto_resume), 0},
     {"base_model", K_SPECIAL, -1, 0},
     {"base_model_config", K_SPECIAL, -1, 0},
     {"bf16", K_SPECIAL, -1, 0},
@@ -558,8 +559,18 @@ static void apply_special(loader *L, const fe_ypair *p) {
         else
             yerr(y, v, k, "true or false");
     } else if (!strcmp(k, "resume_from_checkpoint")) {
-        ax_error(y->d, fe_yloc(y, v, loc, sizeof loc),
-                 "%s: resuming from a checkpoint is not implemented yet; remove the key to start a fresh run", k);
+        /* a checkpoint-N dir axorun wrote (runtime/resume.h) */
+        const char *given;
+        if (fe_y_is_null(v) || fe_y_str(y, k, v, &given) != 0 || !*given) return;
+        const char *dir = resolve(y, L->ydir, k, v, given, 1, NULL);
+        if (dir) {
+            const char *f = ax_arena_printf(y->ar, "%s/trainer_state.json", dir);
+            if (!is_file(f))
+                ax_error(y->d, fe_yloc(y, v, loc, sizeof loc),
+                         "%s: expected a checkpoint dir axorun wrote (with trainer_state.json), but %s does not exist", k, f);
+            else
+                c->resume_from = dir;
+        }
     } else if (!strcmp(k, "lora_model_dir")) {
         /* continue training a saved PEFT adapter (its weights replace the
          * fresh init; its shapes and alpha must match the config's) */
@@ -931,6 +942,8 @@ void fe_config_canonical(const fe_config *c, ax_buf *out) {
     I("fp16", c->fp16);
     I("tf32", c->tf32);
     I("gradient_checkpointing", c->gradient_checkpointing);
+    if (c->resume_from) S("resume_from_checkpoint", c->resume_from); /* absent when unset: older plans keep their keys */
+    if (c->auto_resume) I("auto_resume_from_checkpoints", c->auto_resume);
     S("adapter", adapter[c->adapter]);
     if (c->adapter != FE_ADAPTER_NONE) {
         I("lora_r", c->lora_r);

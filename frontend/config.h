@@ -112,6 +112,8 @@ typedef struct fe_config {
     int lora_target_linear;
     int peft_use_rslora;
     const char *lora_model_dir; /* a saved adapter to continue (NULL: fresh adapters) */
+    const char *resume_from;    /* resume_from_checkpoint: a checkpoint dir axo wrote (NULL: a fresh run) */
+    int auto_resume;            /* auto_resume_from_checkpoints: the newest resumable checkpoint of output_dir */
     int load_in_4bit, load_in_8bit;
 
     int64_t sequence_parallel_degree; /* default 1 */

@@ -84,6 +84,8 @@ static void module_facts(const fe_config *c, const fe_model *m, int world_size, 
     set_i(mod, "train.sample_packing", c->sample_packing);
     set_i(mod, "train.bf16", c->bf16);
     set_i(mod, "train.bfloat16", c->bf16_pure); /* bf16 weights and AdamW state, no master copy */
+    if (c->resume_from) ir_module_set_attr(mod, ir_as("train.resume_from", c->resume_from));
+    if (c->auto_resume) set_i(mod, "train.auto_resume", 1);
     set_i(mod, "train.logging_steps", c->logging_steps);
     set_i(mod, "train.save_steps", c->save_steps);
     set_i(mod, "train.gradient_checkpointing", c->gradient_checkpointing);

@@ -1,5 +1,6 @@
 /* train.c — sessions, weight loading/init, the training loop, saving. */
 #include "runtime/train.h"
+#include "runtime/resume.h"
 
 #include "ir/planfile.h"
 #include "runtime/data.h"
@@ -159,6 +160,11 @@ static int has_weights(const char *dir) {
 
 /* This rank's block of a global split on dim 0: first row and row count
  * (rows past the tensor's end are padding). Whole tensor when unsplit. */
+static void block_of(const rt_session *s, const ir_type *t, int64_t *first, int64_t *rows, int64_t *cap);
+void rt_session_block(const rt_session *s, const ir_type *t, int64_t *first, int64_t *rows) {
+    int64_t cap;
+    block_of(s, t, first, rows, &cap);
+}
 static void block_of(const rt_session *s, const ir_type *t, int64_t *first, int64_t *rows, int64_t *cap) {
     int64_t d0 = t->rank ? t->dims[0] : 1;
     if (t->shard.axis < 0) {
@@ -430,6 +436,13 @@ static int is_rank0(const rt_session *s) {
         if (s->st.coord[a]) return 0;
     return 1;
 }
+int rt_session_is_rank0(const rt_session *s) { return is_rank0(s); }
+
+void rt_log_line(char *buf, size_t cap, int64_t step, int64_t epoch, double loss, double grad_norm, double lr,
+                 double tokens_per_s) {
+    snprintf(buf, cap, "{\"step\": %lld, \"epoch\": %lld, \"loss\": %.6g, \"grad_norm\": %.6g, \"lr\": %.6g, \"tokens_per_s\": %.1f}\n",
+             (long long)step, (long long)epoch, loss, grad_norm, lr, tokens_per_s);
+}
 
 /* Whole value of param global g into out (numel floats): a copy, or an
  * all_gather of the blocks (every rank must call it, in the same order). */
@@ -643,7 +656,7 @@ static int rank_in_world(const rt_session *s) {
 }
 
 /* All ranks agree: returns nonzero everywhere if any rank's `bad` is set. */
-static int any_rank(rt_session *s, int bad) {
+int rt_session_any_rank(rt_session *s, int bad) {
     if (!s->st.coll) return bad;
     float f = bad ? 1.0f : 0.0f;
     for (int a = 0; a < s->m->nmesh; a++) /* over every axis: the whole mesh */
@@ -708,8 +721,25 @@ int rt_train(rt_session *s, const rt_train_opts *o, ax_diag *d) {
     if (log_every < 1) log_every = 1;
 
     FILE *log = NULL;
-    char path[4096];
+    char path[4096], latest[4096];
     int bad = 0;
+    ax_buf logbuf = {0}; /* train_log.jsonl's lines: a checkpoint's log_history */
+    /* resume_from_checkpoint (or --resume-from), or auto_resume_from_checkpoints: the newest resumable one */
+    const char *resume = o->resume_from ? o->resume_from : mattr_s(m, "train.resume_from", NULL);
+    if (resume && !*resume) resume = NULL;
+    if (!resume && mattr_i(m, "train.auto_resume", 0) && rt_resume_latest(out_dir, latest, sizeof latest) == 0) resume = latest;
+    int64_t start = 0;
+    char *hist = NULL;
+    if (resume) {
+        if (rt_resume_load(s, resume, &start, &hist, d) != 0) goto fail;
+        if (start >= total) {
+            ax_error(d, resume, "is at step %lld and training ends at step %lld (max_steps): nothing is left to train",
+                     (long long)start, (long long)total);
+            free(hist);
+            goto fail;
+        }
+        if (!quiet) printf("axorun: resuming from %s at step %lld of %lld\n", resume, (long long)start + 1, (long long)total);
+    }
     if (lead) {
         bad = ax_mkdir_p(out_dir, d) != 0;
         if (!bad && ax_path_join(path, sizeof path, out_dir, s->adapter ? "adapter_model.safetensors" : "model.safetensors") != 0) {
@@ -725,8 +755,14 @@ int rt_train(rt_session *s, const rt_train_opts *o, ax_diag *d) {
             ax_error(d, path, "cannot write: %s", strerror(errno));
             bad = 1;
         }
+        if (!bad && hist) { /* the resumed run's log starts with the checkpoint's history */
+            fputs(hist, log);
+            fflush(log);
+            ax_buf_puts(&logbuf, hist);
+        }
     }
-    if (any_rank(s, bad)) goto fail;
+    free(hist);
+    if (rt_session_any_rank(s, bad)) goto fail;
     rt_buf *loss_sum = rt_session_global(s, "stats/loss_sum"), *gss = rt_session_global(s, "stats/grad_sumsq");
     int tty = isatty(fileno(stdout));
     if (!quiet)
@@ -737,7 +773,7 @@ int rt_train(rt_session *s, const rt_train_opts *o, ax_diag *d) {
     double t0 = now_s(), tlast = t0;
     int64_t tok_since = 0, cur_epoch = 0;
     const size_t BS = (size_t)(s->B * s->S);
-    for (int64_t step = 0; step < total; step++) {
+    for (int64_t step = start; step < total; step++) {
         int64_t e = step / steps_per_epoch, base = (step % steps_per_epoch) * G;
         if (e != cur_epoch) {
             rt_rows_free(&rows);
@@ -783,9 +819,11 @@ int rt_train(rt_session *s, const rt_train_opts *o, ax_diag *d) {
                        (long long)total, (long long)e, loss, gnorm, lr, tps);
             }
             if (log) {
-                fprintf(log, "{\"step\": %lld, \"epoch\": %lld, \"loss\": %.6g, \"grad_norm\": %.6g, \"lr\": %.6g, \"tokens_per_s\": %.1f}\n",
-                        (long long)step + 1, (long long)e, loss, gnorm, lr, tps);
+                char line[512];
+                rt_log_line(line, sizeof line, step + 1, e, loss, gnorm, lr, tps);
+                fputs(line, log);
                 fflush(log);
+                ax_buf_puts(&logbuf, line);
             }
             tlast = t;
             tok_since = 0;
@@ -805,7 +843,10 @@ int rt_train(rt_session *s, const rt_train_opts *o, ax_diag *d) {
             }
             /* fsdp_config.state_dict_type: SHARDED_STATE_DICT checkpoints are per-rank files (sharded_ckpt.h) */
             int sharded = !s->adapter && !strcmp(mattr_s(m, "train.state_dict_type", "FULL_STATE_DICT"), "SHARDED_STATE_DICT");
-            if ((sharded ? rt_session_save_sharded(s, ck, o->overwrite, d) : rt_session_save(s, ck, o->overwrite, d)) != 0)
+            /* a resumed run replaces the checkpoints after its start that the abandoned run left */
+            int ow = o->overwrite || resume;
+            if ((sharded ? rt_session_save_sharded(s, ck, ow, d) : rt_session_save(s, ck, ow, d)) != 0) goto fail;
+            if (rt_ckpt_save_state(s, ck, step + 1, total, (double)(step + 1) / (double)steps_per_epoch, logbuf.data, d) != 0)
                 goto fail;
         }
     }
@@ -815,10 +856,12 @@ int rt_train(rt_session *s, const rt_train_opts *o, ax_diag *d) {
     /* final model: files written atomically straight into output_dir */
     if (write_model_files(s, out_dir, d) != 0) goto fail;
     if (!quiet) printf("axorun: done in %.1f s; model saved to %s/\n", now_s() - t0, out_dir);
+    ax_buf_free(&logbuf);
     rt_rows_free(&rows);
     rt_data_free(&ds);
     return 0;
 fail:
+    ax_buf_free(&logbuf);
     rt_rows_free(&rows);
 fail_data:
     s->st.trace = NULL;

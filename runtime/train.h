@@ -51,6 +51,17 @@ void rt_session_close(rt_session *s);
  * model.dir. */
 int rt_session_init_weights(rt_session *s, const char *model_dir, ax_diag *d);
 
+/* This rank's block of a global of type t: its first row and row count
+ * (rows past the tensor's end are padding); the whole tensor when unsplit. */
+void rt_session_block(const rt_session *s, const ir_type *t, int64_t *first, int64_t *rows);
+/* One line of train_log.jsonl (with its newline) into buf. */
+void rt_log_line(char *buf, size_t cap, int64_t step, int64_t epoch, double loss, double grad_norm, double lr,
+                 double tokens_per_s);
+/* Rank 0 of the whole mesh? */
+int rt_session_is_rank0(const rt_session *s);
+/* Collective over the whole mesh: nonzero on every rank if `bad` is set on any. */
+int rt_session_any_rank(rt_session *s, int bad);
+
 enum { RT_SP_CONTIGUOUS, RT_SP_ZIGZAG, RT_SP_STRIPE };
 /* Index in its row (of S tokens) of local token t (of S/sp) on sp rank r. */
 int64_t rt_sp_token_index(int layout, int64_t S, int64_t sp, int64_t r, int64_t t);
@@ -88,6 +99,7 @@ typedef struct rt_train_opts {
     const char *output_dir; /* NULL = the plan's io.output_dir */
     int overwrite;          /* replace an existing output dir's model/checkpoints */
     int64_t max_steps;      /* > 0 overrides the plan */
+    const char *resume_from; /* a checkpoint dir to continue from (overrides the plan's resume_from_checkpoint) */
     int quiet;
     struct rt_trace *trace; /* non-NULL: every rank records optimizer step trace_step into it */
     int64_t trace_step;     /* 1-based */

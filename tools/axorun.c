@@ -20,8 +20,10 @@
 
 static const char *usage =
     "usage: axorun PLAN.bin [--executor cpu|cuda] [--ranks N] [--comm local|nccl] [--output-dir DIR]\n"
-    "              [--max-steps N] [--overwrite] [--quiet] [--trace FILE [--trace-step N]]\n"
+    "              [--max-steps N] [--resume-from CHECKPOINT] [--overwrite] [--quiet] [--trace FILE [--trace-step N]]\n"
     "  trains as the plan says and saves an HF model dir.\n"
+    "  --resume-from: continue from a checkpoint-N dir axorun wrote (as resume_from_checkpoint):\n"
+    "  weights, optimizer state, step, data position and log; any number of ranks.\n"
     "  --executor: cuda (the default when a CUDA GPU is present and the CUDA executor covers the\n"
     "  plan) or cpu (the reference executor; the default otherwise). A plan for N ranks runs as N\n"
     "  local ranks (threads); --ranks must match it.\n"
@@ -254,6 +256,8 @@ int main(int argc, char **argv) {
             return 0;
         } else if (!strcmp(a, "--output-dir") && i + 1 < argc) {
             o.output_dir = argv[++i];
+        } else if (!strcmp(a, "--resume-from") && i + 1 < argc) {
+            o.resume_from = argv[++i];
         } else if (!strcmp(a, "--max-steps") && i + 1 < argc) {
             char *end;
             o.max_steps = strtoll(argv[++i], &end, 10);

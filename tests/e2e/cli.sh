@@ -306,5 +306,42 @@ printf 'optimizer: adamw_bnb_8bit\ndeepspeed: %s\n' "$SRC/configs/deepspeed/zero
 sed -e "/^optimizer:/d" q8.yml | cat - q8ds_tail.yml > q8ds.yml
 check '"$AXOC" compile q8ds.yml --world-size 2 -o q8ds.bin 2>q8ds.err && grep -q "8-bit block-wise" q8ds.err && grep -q "f32 master weights" q8ds.err' "DeepSpeed ZeRO-2 + adamw_bnb_8bit: f32 master weights with 8-bit moments (DeepSpeed wraps the client optimizer)"
 
+# -- resume_from_checkpoint: an interrupted run continues bit for bit ------------
+sed -e "s#^base_model: #base_model: $SRC/configs/#" -e "s#  - path: data#  - path: $SRC/configs/data#" -e "s#^max_steps: .*#max_steps: 6#" \
+    -e "s#^logging_steps: .*#logging_steps: 1#" -e "/^optimizer:/d" -e "/^bf16:/d" "$Q" > rsa.yml
+echo "save_steps: 3" >> rsa.yml
+rs_case() { # name, extra YAML (printf format), world: a straight run, then one resumed from its checkpoint-3
+  { cat rsa.yml; printf "$2"; } > "rs-$1.yml"
+  "$AXOC" compile "rs-$1.yml" -o "rs-$1.bin" --world-size "$3" 2>/dev/null &&
+    "$AXORUN" "rs-$1.bin" --output-dir "rs-$1-A" --quiet && test -s "rs-$1-A/checkpoint-3/trainer_state.json" &&
+    "$AXORUN" "rs-$1.bin" --output-dir "rs-$1-B" --resume-from "rs-$1-A/checkpoint-3" --quiet || return 1
+  f=model.safetensors
+  [ -e "rs-$1-A/$f" ] || f=adapter_model.safetensors
+  cmp -s "rs-$1-A/$f" "rs-$1-B/$f" && cmp -s <(cut -d, -f1-5 "rs-$1-A/train_log.jsonl") <(cut -d, -f1-5 "rs-$1-B/train_log.jsonl")
+}
+check 'rs_case f32 "optimizer: adamw_torch\n" 1' "resume (f32): the resumed run ends with the straight run's weights and log, bit for bit"
+check 'test -s rs-f32-A/checkpoint-3/optimizer/optimizer_state.json && test -s rs-f32-A/checkpoint-3/optimizer/optimizer-rank00000-of-00001.safetensors && grep -q "\"global_step\": 3" rs-f32-A/checkpoint-3/trainer_state.json && grep -q "\"log_history\"" rs-f32-A/checkpoint-3/trainer_state.json' "a checkpoint holds the optimizer state and trainer_state.json (global_step, log_history)"
+check 'rs_case bf16z3 "bf16: true\ndeepspeed: $SRC/configs/deepspeed/zero3_bf16.json\n" 2' "resume: bf16 ZeRO-3 on 2 ranks (sharded moments and f32 master), bit for bit"
+check 'rs_case offl "bf16: true\ndeepspeed: $SRC/configs/deepspeed/zero3_bf16_cpuoffload_all.json\n" 2' "resume: ZeRO-3 with CPU offload of params and optimizer, bit for bit"
+check 'rs_case fsdpsh "bf16: true\nfsdp_version: 2\nfsdp_config:\n  state_dict_type: SHARDED_STATE_DICT\n  reshard_after_forward: true\n" 2' "resume from a SHARDED_STATE_DICT checkpoint (per-rank params), bit for bit"
+check 'rs_case q8 "bfloat16: true\noptimizer: adamw_bnb_8bit\n" 2' "resume: pure bf16 with 8-bit AdamW state on 2 ranks, bit for bit"
+check 'rs_case lora "optimizer: adamw_torch\nadapter: lora\nlora_r: 4\nlora_alpha: 8\nlora_dropout: 0.1\nlora_target_linear: true\nlora_modules_to_save: [lm_head]\n" 1' "resume: LoRA with dropout and lora_modules_to_save (the same masks after resuming), bit for bit"
+# another world size: the 2-rank ZeRO-3 checkpoint on 1 rank with twice the accumulation (the same global batch)
+sed 's/^gradient_accumulation_steps: 1/gradient_accumulation_steps: 2/' rs-bf16z3.yml > rs-z3g.yml
+check '"$AXOC" compile rs-z3g.yml -o rs-z3g.bin --world-size 1 2>/dev/null && "$AXORUN" rs-z3g.bin --output-dir rs-z3g --resume-from rs-bf16z3-A/checkpoint-3 --quiet && cmp -s <(cut -d, -f1-4 rs-bf16z3-A/train_log.jsonl) <(cut -d, -f1-4 rs-z3g/train_log.jsonl)' "a 2-rank ZeRO-3 checkpoint resumes on 1 rank (each rank reads its rows; same losses here)"
+# resume_from_checkpoint in the YAML, auto_resume_from_checkpoints after a crash
+{ cat rs-f32.yml; printf 'resume_from_checkpoint: rs-f32-A/checkpoint-3\n'; } > rs-y.yml
+check '"$AXOC" compile rs-y.yml -o rs-y.bin 2>/dev/null && "$AXORUN" rs-y.bin --output-dir rs-y --quiet && cmp -s rs-f32-A/model.safetensors rs-y/model.safetensors' "resume_from_checkpoint in the YAML"
+cp -r rs-f32-A rs-crash && rm rs-crash/model.safetensors
+{ cat rs-f32.yml; printf 'auto_resume_from_checkpoints: true\n'; } > rs-auto.yml
+check '"$AXOC" compile rs-auto.yml -o rs-auto.bin 2>/dev/null && "$AXORUN" rs-auto.bin --output-dir rs-crash 2>&1 | grep -q "resuming from rs-crash/checkpoint-3 at step 4" && cmp -s rs-f32-A/model.safetensors rs-crash/model.safetensors' "auto_resume_from_checkpoints continues from the newest checkpoint of output_dir"
+# errors
+check '! "$AXORUN" rs-q8.bin --output-dir rs-x1 --resume-from rs-f32-A/checkpoint-3 --quiet 2>rsx1.err && grep -q "optimizer state does not fit this plan\|another shape or dtype than the plan" rsx1.err' "a checkpoint of another optimizer/precision is an error"
+rm -rf rs-part && cp -r rs-f32-A/checkpoint-3 rs-part && rm rs-part/trainer_state.json
+check '! "$AXORUN" rs-f32.bin --output-dir rs-x2 --resume-from rs-part --quiet 2>rsx2.err && grep -q "has no trainer_state.json: not a resumable checkpoint" rsx2.err' "a checkpoint without trainer_state.json (an interrupted save) is refused"
+check '! "$AXORUN" rs-f32.bin --output-dir rs-x3 --max-steps 3 --resume-from rs-f32-A/checkpoint-3 --quiet 2>rsx3.err && grep -q "nothing is left to train" rsx3.err' "resuming at the last step is an error"
+printf 'resume_from_checkpoint: ./no-such-checkpoint\n' | cat rs-f32.yml - > rs-bad.yml
+check '! "$AXOC" compile rs-bad.yml -o x.bin 2>rsb.err && grep -q "resume_from_checkpoint: expected an existing directory" rsb.err' "a missing resume_from_checkpoint is a compile error naming the key"
+
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]

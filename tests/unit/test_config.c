@@ -418,7 +418,9 @@ static void test_bfloat16(void) {
     EXPECT_DIAG(&r.d, AX_SEV_WARNING, "cfg.yml:1:1", "bfloat16: true with DeepSpeed: its optimizer keeps f32 master weights");
     run_free(&r);
     expect_error("resume_from_checkpoint: ./outputs/checkpoint-10\n", "cfg.yml:1:25",
-                 "resume_from_checkpoint: resuming from a checkpoint is not implemented yet");
+                 "resume_from_checkpoint: expected an existing directory");
+    expect_error("resume_from_checkpoint: " FIX "/models\n", "cfg.yml:1:25",
+                 "resume_from_checkpoint: expected a checkpoint dir axorun wrote (with trainer_state.json)");
     expect_error("gradient_checkpointing: offload\n", "cfg.yml:1:25", "gradient_checkpointing: \"offload\" is not implemented");
     expect_error("datasets:\n  - path: x.jsonl\n    type: alpaca\n", "cfg.yml:3:11",
                  "tokenization is not implemented; pre-tokenize your dataset to jsonl with input_ids/labels");

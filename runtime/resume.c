@@ -1,0 +1,293 @@
+/* resume.c — resumable checkpoints (see resume.h). */
+#include "runtime/resume.h"
+#include "runtime/sharded_ckpt.h"
+
+#include <dirent.h>
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define TRAINER_FORMAT "axo.trainer_state"
+
+/* ---- saving ------------------------------------------------------------------ */
+static json_t *log_history_json(const char *lines) {
+    json_t *a = json_array();
+    for (const char *p = lines; p && *p;) {
+        const char *e = strchr(p, '\n');
+        size_t n = e ? (size_t)(e - p) : strlen(p);
+        json_t *row = n ? json_loadb(p, n, 0, NULL) : NULL;
+        if (row) json_array_append_new(a, row);
+        p += n + (e != NULL);
+    }
+    return a;
+}
+
+int rt_ckpt_save_state(rt_session *s, const char *dir, int64_t step, int64_t max_steps, double epoch,
+                       const char *log_history, ax_diag *d) {
+    char opt[4096], path[4096];
+    if (ax_path_join(opt, sizeof opt, dir, RT_OPTIM_DIR) != 0 || ax_path_join(path, sizeof path, dir, RT_TRAINER_STATE) != 0) {
+        ax_error(d, dir, "path too long");
+        return -1;
+    }
+    if (rt_session_save_optimizer(s, opt, 1, d) != 0) return -1; /* collective; every rank gets its status */
+    int bad = 0;
+    if (rt_session_is_rank0(s)) {
+        json_t *j = json_object(), *axo = json_object();
+        int64_t world = 1;
+        for (int a = 0; a < s->m->nmesh; a++) world *= s->m->mesh_sizes[a];
+        json_object_set_new(j, "global_step", json_integer(step));
+        json_object_set_new(j, "epoch", json_real(epoch));
+        json_object_set_new(j, "max_steps", json_integer(max_steps));
+        json_object_set_new(j, "log_history", log_history_json(log_history));
+        json_object_set_new(axo, "format", json_string(TRAINER_FORMAT));
+        json_object_set_new(axo, "version", json_integer(1));
+        json_object_set_new(axo, "world_size", json_integer(world));
+        json_object_set_new(axo, "micro_steps", json_integer(s->micro_count));
+        json_object_set_new(axo, "optimizer_state", json_string(RT_OPTIM_DIR "/" RT_OPTIM_INDEX));
+        json_object_set_new(j, "axo", axo);
+        char *txt = json_dumps(j, JSON_SORT_KEYS | JSON_INDENT(1) | JSON_REAL_PRECISION(15));
+        json_decref(j);
+        bad = !txt || ax_write_file_atomic(path, txt, strlen(txt), d) != 0;
+        free(txt);
+    }
+    if (rt_session_any_rank(s, bad)) {
+        if (!bad) ax_error(d, dir, "checkpoint not resumable: rank 0 could not write %s", RT_TRAINER_STATE);
+        return -1;
+    }
+    return 0;
+}
+
+/* ---- loading ------------------------------------------------------------------ */
+static int same_shape(const int64_t *a, int ra, const ir_type *t) {
+    if (ra != t->rank) return 0;
+    for (int i = 0; i < ra; i++)
+        if (a[i] != t->dims[i]) return 0;
+    return 1;
+}
+
+static rt_st_dtype st_dtype_of(ir_dtype t) { return t == IR_BF16 ? RT_ST_BF16 : t == IR_U8 ? RT_ST_U8 : RT_ST_F32; }
+
+/* raw values of dtype dt -> the executor's floats */
+static void widen(const void *raw, rt_st_dtype dt, int64_t n, float *out) {
+    const uint8_t *b = raw;
+    for (int64_t i = 0; i < n; i++) {
+        if (dt == RT_ST_F32) memcpy(&out[i], b + 4 * i, 4);
+        else if (dt == RT_ST_U8) out[i] = (float)b[i];
+        else {
+            uint16_t h;
+            memcpy(&h, b + 2 * i, 2);
+            out[i] = ax_bf16_to_f32(h);
+        }
+    }
+}
+
+static int read_trainer_state(const char *dir, int64_t *step, char **log, ax_diag *d) {
+    char path[4096], other[4096];
+    if (ax_path_join(path, sizeof path, dir, RT_TRAINER_STATE) != 0) {
+        ax_error(d, dir, "path too long");
+        return -1;
+    }
+    if (!ax_file_exists(path)) {
+        int hf = ax_path_join(other, sizeof other, dir, "optimizer.pt") == 0 && ax_file_exists(other);
+        ax_error(d, dir, "has no %s: not a resumable checkpoint%s", RT_TRAINER_STATE,
+                 hf ? " (an HF Trainer checkpoint? its optimizer.pt is a torch pickle axo cannot read)"
+                    : " (axorun writes one into every save_steps checkpoint, last; an interrupted save leaves none)");
+        return -1;
+    }
+    json_error_t je;
+    json_t *j = json_load_file(path, JSON_REJECT_DUPLICATES, &je);
+    if (!j) {
+        ax_error(d, path, "line %d, column %d: %s", je.line, je.column, je.text);
+        return -1;
+    }
+    int rc = -1;
+    json_t *gs = json_object_get(j, "global_step"), *axo = json_object_get(j, "axo");
+    const char *fmt = json_string_value(json_object_get(axo, "format"));
+    if (!fmt || strcmp(fmt, TRAINER_FORMAT) || json_integer_value(json_object_get(axo, "version")) != 1) {
+        ax_error(d, path, "expected an \"axo\" section {\"format\": \"" TRAINER_FORMAT "\", \"version\": 1} (not a checkpoint "
+                          "axo wrote, or another axo version's)");
+    } else if (!json_is_integer(gs) || json_integer_value(gs) < 1) {
+        ax_error(d, path, "global_step: expected a positive integer");
+    } else {
+        *step = json_integer_value(gs);
+        ax_buf b = {0};
+        ax_buf_puts(&b, "");
+        json_t *h = json_object_get(j, "log_history"), *row;
+        size_t i;
+        json_array_foreach(h, i, row) { /* as train_log.jsonl wrote them */
+            char line[512];
+            rt_log_line(line, sizeof line, json_integer_value(json_object_get(row, "step")),
+                        json_integer_value(json_object_get(row, "epoch")), json_number_value(json_object_get(row, "loss")),
+                        json_number_value(json_object_get(row, "grad_norm")), json_number_value(json_object_get(row, "lr")),
+                        json_number_value(json_object_get(row, "tokens_per_s")));
+            ax_buf_puts(&b, line);
+        }
+        *log = ax_buf_steal(&b);
+        rc = 0;
+    }
+    json_decref(j);
+    return rc;
+}
+
+/* The trainable params: from the adapter file, the sharded rank files or
+ * model.safetensors of dir, this rank's rows. */
+static int load_params(rt_session *s, const char *dir, ax_diag *d) {
+    const ir_module *m = s->m;
+    char path[4096];
+    rt_st_file af;
+    rt_st_model sm;
+    rt_sharded_dir sx;
+    int kind = s->adapter ? 0 : (ax_path_join(path, sizeof path, dir, RT_SHARDED_INDEX) == 0 && ax_file_exists(path)) ? 1 : 2;
+    if (kind == 0) {
+        if (ax_path_join(path, sizeof path, dir, "adapter_model.safetensors") != 0 || rt_st_open(path, &af, d) != 0) return -1;
+    } else if (kind == 1) {
+        if (rt_sharded_open(dir, RT_SHARDED_INDEX, &sx, d) != 0) return -1;
+    } else if (rt_st_model_open(dir, &sm, d) != 0) {
+        return -1;
+    }
+    int rc = 0;
+    for (int g = 0; g < m->nglobals && !rc; g++) {
+        const ir_global *G = &m->globals[g];
+        if (G->role != IR_ROLE_PARAM || !ir_attr_int(G->attrs, G->nattrs, "trainable", 1)) continue;
+        const char *name = ir_attr_str(G->attrs, G->nattrs, "hf", G->name);
+        if (kind == 0) name = ir_attr_str(G->attrs, G->nattrs, "saved_as", name);
+        int64_t first, rows;
+        rt_session_block(s, &G->type, &first, &rows);
+        int64_t row = G->type.rank && G->type.dims[0] ? ir_type_numel(&G->type) / G->type.dims[0] : 1;
+        float *dst = rt_f(&s->st.globals[g]);
+        const rt_st_tensor *t = NULL;
+        const rt_st_file *f = &af;
+        rt_sharded_tensor info;
+        int found = 0;
+        rt_st_dtype dt = RT_ST_F32;
+        const int64_t *shape = NULL;
+        int rank = 0;
+        if (kind == 1) {
+            int r = rt_sharded_find(&sx, name, &info, d);
+            if (r < 0) {
+                rc = -1;
+                break;
+            }
+            found = r == 0, dt = info.dtype, shape = info.shape, rank = info.rank;
+        } else {
+            t = kind == 0 ? rt_st_find(&af, name) : rt_st_model_find(&sm, name, &f);
+            if (t) found = 1, dt = t->dtype, shape = t->shape, rank = t->rank;
+        }
+        if (!found) {
+            ax_error(d, dir, "has no \"%s\": the checkpoint does not hold a parameter this plan trains (another model, "
+                             "adapter targets or lora_modules_to_save?)", name);
+            rc = -1;
+        } else if (!same_shape(shape, rank, &G->type) || dt != st_dtype_of(G->type.dtype)) {
+            char want[96];
+            ax_error(d, dir, "\"%s\" is a %s tensor of another shape or dtype than the plan's %s", name, rt_st_dtype_name(dt),
+                     ir_type_str(m, &G->type, want, sizeof want));
+            rc = -1;
+        } else if (kind == 1) {
+            size_t es = rt_st_dtype_size(dt);
+            void *raw = malloc(es * (size_t)(rows * row) + 1);
+            rc = rt_sharded_read(&sx, name, first, first + (G->type.rank ? rows : 1), raw, d);
+            if (!rc) widen(raw, dt, G->type.rank ? rows * row : 1, dst);
+            free(raw);
+        } else if (G->type.rank == 0) {
+            rc = rt_st_read_f32(f, t, dst, d);
+        } else if (rows > 0) {
+            rc = rt_st_read_f32_rows(f, t, first, rows, dst, d);
+        }
+    }
+    if (kind == 0) rt_st_close(&af);
+    else if (kind == 1) rt_sharded_close(&sx);
+    else rt_st_model_close(&sm);
+    return rc ? -1 : 0;
+}
+
+/* The optimizer state from dir/optimizer, this rank's rows. */
+static int load_optimizer(rt_session *s, const char *dir, ax_diag *d) {
+    const ir_module *m = s->m;
+    char od[4096];
+    rt_sharded_dir x;
+    if (ax_path_join(od, sizeof od, dir, RT_OPTIM_DIR) != 0) {
+        ax_error(d, dir, "path too long");
+        return -1;
+    }
+    if (rt_sharded_open(od, RT_OPTIM_INDEX, &x, d) != 0) return -1;
+    int rc = 0, nopt = 0;
+    for (int g = 0; g < m->nglobals && !rc; g++) {
+        const ir_global *G = &m->globals[g];
+        if (G->role != IR_ROLE_OPT) continue;
+        nopt++;
+        rt_sharded_tensor info;
+        int r = rt_sharded_find(&x, G->name, &info, d);
+        if (r != 0) {
+            if (r > 0)
+                ax_error(d, x.ipath, "has no \"%s\": the checkpoint's optimizer state does not fit this plan (written with "
+                                     "another optimizer, precision or set of trainable parameters?)", G->name);
+            rc = -1;
+            break;
+        }
+        if (!same_shape(info.shape, info.rank, &G->type) || info.dtype != st_dtype_of(G->type.dtype)) {
+            char want[96];
+            ax_error(d, x.ipath, "\"%s\" is a %s tensor of another shape or dtype than the plan's %s (another optimizer or "
+                                 "precision: bf16 vs bfloat16, adamw_bnb_8bit?)", G->name, rt_st_dtype_name(info.dtype),
+                     ir_type_str(m, &G->type, want, sizeof want));
+            rc = -1;
+            break;
+        }
+        int64_t first, rows;
+        rt_session_block(s, &G->type, &first, &rows);
+        int64_t row = G->type.rank && G->type.dims[0] ? ir_type_numel(&G->type) / G->type.dims[0] : 1;
+        int64_t n = G->type.rank ? rows * row : 1;
+        void *raw = malloc(rt_st_dtype_size(info.dtype) * (size_t)n + 1);
+        rc = (G->type.rank && rows <= 0) ? 0 : rt_sharded_read(&x, G->name, first, first + (G->type.rank ? rows : 1), raw, d);
+        if (!rc) widen(raw, info.dtype, n, rt_f(&s->st.globals[g]));
+        free(raw);
+    }
+    if (!rc && nopt != x.ntensors)
+        for (int i = 0; i < x.ntensors && !rc; i++) {
+            const char *name = rt_sharded_name(&x, i);
+            int g = ir_global_find(m, name);
+            if (g < 0 || m->globals[g].role != IR_ROLE_OPT) {
+                ax_error(d, x.ipath, "holds \"%s\", which this plan's optimizer does not have (written with another "
+                                     "optimizer or precision?)", name);
+                rc = -1;
+            }
+        }
+    rt_sharded_close(&x);
+    return rc ? -1 : 0;
+}
+
+int rt_resume_load(rt_session *s, const char *dir, int64_t *step, char **log, ax_diag *d) {
+    *log = NULL;
+    int bad = read_trainer_state(dir, step, log, d) != 0;
+    bad = bad || load_params(s, dir, d) != 0 || load_optimizer(s, dir, d) != 0;
+    for (int g = 0; !bad && s->backend && g < s->m->nglobals; g++) {
+        ir_role r = s->m->globals[g].role;
+        if (r == IR_ROLE_PARAM || r == IR_ROLE_OPT) bad = s->backend->upload(s->backend, &s->st, g, d) != 0;
+    }
+    if (rt_session_any_rank(s, bad)) {
+        if (!bad) ax_error(d, dir, "resuming failed on another rank");
+        free(*log);
+        *log = NULL;
+        return -1;
+    }
+    s->micro_count = *step * s->grad_accum; /* the dropout masks of the steps to come */
+    return 0;
+}
+
+int rt_resume_latest(const char *out_dir, char *buf, size_t cap) {
+    DIR *dh = opendir(out_dir);
+    if (!dh) return 1;
+    long long best = -1;
+    struct dirent *e;
+    char path[4096];
+    while ((e = readdir(dh))) {
+        long long n;
+        char tail;
+        if (sscanf(e->d_name, "checkpoint-%lld%c", &n, &tail) != 1 || n <= best) continue;
+        if (snprintf(path, sizeof path, "%s/%s/%s", out_dir, e->d_name, RT_TRAINER_STATE) >= (int)sizeof path) continue;
+        if (!ax_file_exists(path)) continue;
+        best = n;
+        snprintf(buf, cap, "%s/%s", out_dir, e->d_name);
+    }
+    closedir(dh);
+    return best < 0;
+}

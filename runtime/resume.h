@@ -1,0 +1,52 @@
+/* resume.h — resumable checkpoints (resume_from_checkpoint,
+ * auto_resume_from_checkpoints).
+ *
+ * A checkpoint-N/ that axorun writes every save_steps holds, besides the
+ * model files (FULL_STATE_DICT model.safetensors, SHARDED_STATE_DICT rank
+ * files, or a PEFT adapter dir):
+ *
+ *   optimizer/optimizer_state.json          the optimizer state's index
+ *   optimizer/optimizer-rank*.safetensors   each dp rank's rows of every
+ *                                           opt global (Adam moments, f32
+ *                                           master weights, 8-bit codes and
+ *                                           their maxima), in its own dtype
+ *   trainer_state.json                      global_step, epoch, max_steps,
+ *                                           log_history (HF Trainer's
+ *                                           names), and an "axo" section;
+ *                                           written last: a checkpoint
+ *                                           without it is not resumable
+ *
+ * Resuming reads the trainable params from the model files and the
+ * optimizer state from optimizer/, each rank only its own rows, so the
+ * world size may differ from the one that wrote them; training then
+ * continues at step N+1 with the data, learning-rate schedule and dropout
+ * masks of step N+1, so an uninterrupted run and a resumed one on the same
+ * ranks end with the same weights bit for bit.
+ */
+#ifndef RT_RESUME_H
+#define RT_RESUME_H
+
+#include "runtime/train.h"
+
+#define RT_TRAINER_STATE "trainer_state.json"
+#define RT_OPTIM_DIR "optimizer"
+
+/* After the model files of checkpoint dir were written: the optimizer
+ * state, then trainer_state.json (rank 0). log_history: the JSON lines
+ * train_log.jsonl holds so far (rank 0; may be NULL). Collective. */
+int rt_ckpt_save_state(rt_session *s, const char *dir, int64_t step, int64_t max_steps, double epoch,
+                       const char *log_history, ax_diag *d);
+
+/* Loads checkpoint dir into s (trainable params and optimizer state, this
+ * rank's rows; then the device backend's copies) and returns its
+ * global_step in *step and its log_history as JSON lines in *log (malloc'd,
+ * may be NULL). Checks that the checkpoint fits the plan: every trainable
+ * param and every optimizer tensor present with the plan's shape and
+ * dtype, and no optimizer tensor the plan does not have. */
+int rt_resume_load(rt_session *s, const char *dir, int64_t *step, char **log, ax_diag *d);
+
+/* The checkpoint-N of out_dir with the largest N that holds a
+ * trainer_state.json, into buf; 0 if found, 1 if none. */
+int rt_resume_latest(const char *out_dir, char *buf, size_t cap);
+
+#endif
