@@ -78,6 +78,11 @@ static int write_rank_file(rt_session *s, const char *dir, const what_saved *w, 
     int64_t(*shapes)[IR_MAX_RANK] = calloc((size_t)m->nglobals + 1, sizeof *shapes);
     void **bufs = calloc((size_t)m->nglobals + 1, sizeof *bufs);
     int k = 0;
+    for (int g = 0; g < m->nglobals; g++) /* a device backend holds the current values */
+        if (m->globals[g].role == w->role && s->backend && s->backend->download(s->backend, &s->st, g, d) != 0) {
+            free(bufs), free(shapes), free(outs);
+            return -1;
+        }
     for (int g = 0; g < m->nglobals; g++) {
         const ir_global *G = &m->globals[g];
         if (G->role != w->role) continue;
