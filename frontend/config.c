@@ -296,6 +296,8 @@ static const key_def keys[] = {
     {"ring_attn_func", K_SPECIAL, -1, 0},
     {"sample_packing", K_BOOL, F(sample_packing), 0},
     {"save_steps", K_INT, F(save_steps), 0},
+    {"save_total_limit", K_INT, F(save_total_limit), 0},
+    {"saves_per_epoch", K_INT, F(saves_per_epoch), 0},
     {"sdp_attention", K_BOOL, -1, 0},
     {"seed", K_INT, F(seed), 0},
     {"sequence_len", K_INT, F(sequence_len), 1},
@@ -986,6 +988,8 @@ void fe_config_canonical(const fe_config *c, ax_buf *out) {
     I("liger_cross_entropy", c->liger_cross_entropy);
     I("liger_fused_linear_cross_entropy", c->liger_fused_linear_cross_entropy);
     I("save_steps", c->save_steps);
+    if (c->saves_per_epoch) I("saves_per_epoch", c->saves_per_epoch);
+    if (c->save_total_limit) I("save_total_limit", c->save_total_limit);
     I("logging_steps", c->logging_steps);
     I("eval_steps", c->eval_steps);
     addl(&L, "seed=%llu", (unsigned long long)c->seed);

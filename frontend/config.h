@@ -125,6 +125,8 @@ typedef struct fe_config {
     int liger_cross_entropy, liger_fused_linear_cross_entropy;
 
     int64_t save_steps;      /* 0 = only the final save */
+    int64_t saves_per_epoch; /* 0 = none; else checkpoints every total / (saves_per_epoch x epochs) steps */
+    int64_t save_total_limit; /* 0 = keep every checkpoint; else only the newest N */
     int64_t logging_steps;   /* default 1 */
     int64_t eval_steps;
     uint64_t seed;           /* default 42 */

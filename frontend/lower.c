@@ -88,6 +88,8 @@ static void module_facts(const fe_config *c, const fe_model *m, int world_size, 
     if (c->auto_resume) set_i(mod, "train.auto_resume", 1);
     set_i(mod, "train.logging_steps", c->logging_steps);
     set_i(mod, "train.save_steps", c->save_steps);
+    if (c->saves_per_epoch) set_i(mod, "train.saves_per_epoch", c->saves_per_epoch);
+    if (c->save_total_limit) set_i(mod, "train.save_total_limit", c->save_total_limit);
     set_i(mod, "train.gradient_checkpointing", c->gradient_checkpointing);
     /* how axorun writes checkpoint-N/ (the final model is always a full HF dir) */
     set_s(mod, "train.state_dict_type",

@@ -31,7 +31,8 @@ void rt_modeldir_remove(const char *dir) {
     static const char *const known[] = {"model.safetensors", "config.json", "adapter_model.safetensors",
                                         "adapter_config.json", "sharded_state_dict.json", "generation_config.json",
                                         "tokenizer.json", "tokenizer_config.json", "tokenizer.model",
-                                        "special_tokens_map.json", "vocab.json", "merges.txt", "added_tokens.json"};
+                                        "special_tokens_map.json", "vocab.json", "merges.txt", "added_tokens.json",
+                                        "trainer_state.json", "optimizer_state.json"};
     char p[4096];
     for (size_t i = 0; i < AX_ARRAY_LEN(known); i++)
         if (ax_path_join(p, sizeof p, dir, known[i]) == 0) unlink(p);
@@ -40,11 +41,16 @@ void rt_modeldir_remove(const char *dir) {
         struct dirent *e;
         while ((e = readdir(dh))) {
             size_t len = strlen(e->d_name);
-            if (!strncmp(e->d_name, "model-rank", 10) && len > 12 && !strcmp(e->d_name + len - 12, ".safetensors") &&
+            int rankfile = !strncmp(e->d_name, "model-rank", 10) || !strncmp(e->d_name, "optimizer-rank", 14);
+            if (rankfile && len > 12 && !strcmp(e->d_name + len - 12, ".safetensors") &&
                 ax_path_join(p, sizeof p, dir, e->d_name) == 0)
                 unlink(p);
         }
         closedir(dh);
+    }
+    if (ax_path_join(p, sizeof p, dir, "optimizer") == 0) { /* a resumable checkpoint's optimizer state */
+        struct stat sb;
+        if (stat(p, &sb) == 0 && S_ISDIR(sb.st_mode)) rt_modeldir_remove(p);
     }
     rmdir(dir);
 }

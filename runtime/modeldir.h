@@ -21,8 +21,9 @@ int rt_modeldir_publish(const char *tmp, const char *dir, int exists, ax_diag *d
 
 /* Removes the files a save writes into dir (and, for merged models, the
  * tokenizer and generation config files copied beside them) (model and adapter safetensors,
- * config.json, adapter_config.json, the sharded index and per-rank files),
- * then dir itself if empty. Other files are left alone. */
+ * config.json, adapter_config.json, the sharded index and per-rank files,
+ * a checkpoint's trainer_state.json and optimizer/ folder), then dir itself
+ * if empty. Other files are left alone. */
 void rt_modeldir_remove(const char *dir);
 
 #endif

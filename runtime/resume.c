@@ -1,5 +1,6 @@
 /* resume.c — resumable checkpoints (see resume.h). */
 #include "runtime/resume.h"
+#include "runtime/modeldir.h"
 #include "runtime/sharded_ckpt.h"
 
 #include <dirent.h>
@@ -271,6 +272,38 @@ int rt_resume_load(rt_session *s, const char *dir, int64_t *step, char **log, ax
     }
     s->micro_count = *step * s->grad_accum; /* the dropout masks of the steps to come */
     return 0;
+}
+
+static int cmp_ll(const void *a, const void *b) {
+    long long x = *(const long long *)a, y = *(const long long *)b;
+    return x < y ? -1 : x > y;
+}
+
+void rt_ckpt_prune(const char *out_dir, int64_t keep) {
+    DIR *dh = opendir(out_dir);
+    if (!dh || keep < 1) {
+        if (dh) closedir(dh);
+        return;
+    }
+    long long *ns = NULL;
+    size_t n = 0, cap = 0;
+    struct dirent *e;
+    while ((e = readdir(dh))) {
+        long long k;
+        char tail;
+        if (sscanf(e->d_name, "checkpoint-%lld%c", &k, &tail) != 1) continue;
+        if (n == cap) {
+            cap = cap ? 2 * cap : 16;
+            ns = realloc(ns, cap * sizeof *ns);
+        }
+        ns[n++] = k;
+    }
+    closedir(dh);
+    if (n) qsort(ns, n, sizeof *ns, cmp_ll);
+    char path[4096];
+    for (size_t i = 0; i + (size_t)keep < n; i++)
+        if (snprintf(path, sizeof path, "%s/checkpoint-%lld", out_dir, ns[i]) < (int)sizeof path) rt_modeldir_remove(path);
+    free(ns);
 }
 
 int rt_resume_latest(const char *out_dir, char *buf, size_t cap) {

@@ -45,6 +45,10 @@ int rt_ckpt_save_state(rt_session *s, const char *dir, int64_t step, int64_t max
  * dtype, and no optimizer tensor the plan does not have. */
 int rt_resume_load(rt_session *s, const char *dir, int64_t *step, char **log, ax_diag *d);
 
+/* save_total_limit: removes the checkpoint-N dirs of out_dir beyond the
+ * newest `keep` (the files axo wrote; a dir with other files stays). */
+void rt_ckpt_prune(const char *out_dir, int64_t keep);
+
 /* The checkpoint-N of out_dir with the largest N that holds a
  * trainer_state.json, into buf; 0 if found, 1 if none. */
 int rt_resume_latest(const char *out_dir, char *buf, size_t cap);

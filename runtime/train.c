@@ -719,6 +719,11 @@ int rt_train(rt_session *s, const rt_train_opts *o, ax_diag *d) {
     double base_lr = mattr_f(m, "train.lr", 1e-4);
     int64_t log_every = mattr_i(m, "train.logging_steps", 1), save_every = mattr_i(m, "train.save_steps", 0);
     if (log_every < 1) log_every = 1;
+    int64_t per_epoch_saves = mattr_i(m, "train.saves_per_epoch", 0), keep = mattr_i(m, "train.save_total_limit", 0);
+    if (per_epoch_saves > 0) { /* Axolotl: save_steps = 1 / (saves_per_epoch x num_epochs) of the run, as HF rounds a ratio up */
+        int64_t k = per_epoch_saves * mattr_i(m, "train.epochs", 1);
+        save_every = (total + k - 1) / k;
+    }
 
     FILE *log = NULL;
     char path[4096], latest[4096];
@@ -848,6 +853,7 @@ int rt_train(rt_session *s, const rt_train_opts *o, ax_diag *d) {
             if ((sharded ? rt_session_save_sharded(s, ck, ow, d) : rt_session_save(s, ck, ow, d)) != 0) goto fail;
             if (rt_ckpt_save_state(s, ck, step + 1, total, (double)(step + 1) / (double)steps_per_epoch, logbuf.data, d) != 0)
                 goto fail;
+            if (keep > 0 && lead) rt_ckpt_prune(out_dir, keep); /* save_total_limit */
         }
     }
     s->st.trace = NULL;

@@ -335,6 +335,13 @@ check '"$AXOC" compile rs-y.yml -o rs-y.bin 2>/dev/null && "$AXORUN" rs-y.bin --
 cp -r rs-f32-A rs-crash && rm rs-crash/model.safetensors
 { cat rs-f32.yml; printf 'auto_resume_from_checkpoints: true\n'; } > rs-auto.yml
 check '"$AXOC" compile rs-auto.yml -o rs-auto.bin 2>/dev/null && "$AXORUN" rs-auto.bin --output-dir rs-crash 2>&1 | grep -q "resuming from rs-crash/checkpoint-3 at step 4" && cmp -s rs-f32-A/model.safetensors rs-crash/model.safetensors' "auto_resume_from_checkpoints continues from the newest checkpoint of output_dir"
+# save_total_limit / saves_per_epoch; a resumed run replaces the abandoned run's later checkpoints cleanly
+{ cat rs-f32.yml | sed '/^save_steps:/d'; printf 'save_steps: 1\nsave_total_limit: 2\n'; } > rs-lim.yml
+check '"$AXOC" compile rs-lim.yml -o rs-lim.bin 2>/dev/null && "$AXORUN" rs-lim.bin --output-dir rs-lim --quiet && [ "$(ls -d rs-lim/checkpoint-* | tr "\n" " ")" = "rs-lim/checkpoint-4 rs-lim/checkpoint-5 " ]' "save_total_limit: 2 keeps the newest two checkpoints"
+{ cat rs-f32.yml | sed '/^save_steps:/d'; printf 'saves_per_epoch: 3\n'; } > rs-spe.yml
+check '"$AXOC" compile rs-spe.yml -o rs-spe.bin 2>/dev/null && "$AXORUN" rs-spe.bin --output-dir rs-spe --quiet && [ "$(ls -d rs-spe/checkpoint-* | tr "\n" " ")" = "rs-spe/checkpoint-2 rs-spe/checkpoint-4 " ]' "saves_per_epoch: 3 of a 6-step run saves every 2 steps"
+cp -r rs-spe rs-re && rm rs-re/model.safetensors
+check '"$AXORUN" rs-spe.bin --output-dir rs-re --resume-from rs-re/checkpoint-2 --quiet && cmp -s rs-spe/model.safetensors rs-re/model.safetensors && grep -q "\"global_step\": 4" rs-re/checkpoint-4/trainer_state.json && [ -z "$(ls rs-re | grep "\.old-\|\.tmp-")" ]' "resuming into the same output_dir replaces the later checkpoint-4 cleanly (no leftovers) and ends the same"
 # errors
 check '! "$AXORUN" rs-q8.bin --output-dir rs-x1 --resume-from rs-f32-A/checkpoint-3 --quiet 2>rsx1.err && grep -q "optimizer state does not fit this plan\|another shape or dtype than the plan" rsx1.err' "a checkpoint of another optimizer/precision is an error"
 rm -rf rs-part && cp -r rs-f32-A/checkpoint-3 rs-part && rm rs-part/trainer_state.json
