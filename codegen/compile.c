@@ -210,6 +210,22 @@ static json_t *stats_json(const ir_module *m, const pass_mem_stats *st, const fe
                                "(+ host temporaries %s)\n",
                       human(st->host_bytes), human(st->host_state_bytes[IR_ROLE_PARAM]),
                       human(st->host_state_bytes[IR_ROLE_GRAD]), human(st->host_state_bytes[IR_ROLE_OPT]), human(host_tmp));
+    if (c->save_steps > 0 || c->saves_per_epoch > 0) { /* what each checkpoint-N/ takes on disk */
+        int64_t model = 0, opt = 0;
+        for (int g = 0; g < m->nglobals; g++) {
+            const ir_global *G = &m->globals[g];
+            int adapter = st->trainable_params != st->params; /* an adapter dir holds the adapters only */
+            if (G->role == IR_ROLE_PARAM && (!adapter || ir_attr_int(G->attrs, G->nattrs, "adapter", 0)))
+                model += G->type.dtype == IR_BF16 ? 2 * ir_type_numel(&G->type)
+                         : adapter                 ? 4 * ir_type_numel(&G->type)
+                                                   : ir_type_bytes(&G->type);
+            if (G->role == IR_ROLE_OPT) opt += ir_type_bytes(&G->type);
+        }
+        ax_buf_printf(summary, "axoc: each checkpoint-N/ takes %s (model %s + optimizer state %s, for resuming)%s\n",
+                      human(model + opt), human(model), human(opt),
+                      c->save_total_limit > 0 ? "; save_total_limit keeps the newest ones" : "");
+        json_object_set_new(j, "checkpoint_bytes", json_integer(model + opt));
+    }
     ax_buf_printf(summary, "axoc: collective volume per step and rank: %s (%lld bytes; shard padding %lld elements)\n",
                   human(st->comm_step), (long long)st->comm_step, (long long)st->padding_elems);
     if (st->h2d_step || st->d2h_step)
