@@ -11,7 +11,8 @@
 
 #define F32_BF16(e) e "_f32", e "_bf16"
 
-static const char *const e_adamw[] = {"axo_adamw_f32", "axo_adamw_bf16", "axo_adamw_sr_bf16", NULL};
+static const char *const e_adamw[] = {"axo_adamw_f32", "axo_adamw_bf16", "axo_adamw_sr_bf16", F32_BF16("axo_adamw8"),
+                                      NULL};
 static const char *const e_attention_any[] = {F32_BF16("axo_attn_any_fwd"), F32_BF16("axo_attn_any_bwd_dq"),
                                               F32_BF16("axo_attn_any_bwd_dkdv"), NULL};
 static const char *const e_attention_blk[] = {

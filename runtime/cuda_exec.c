@@ -70,6 +70,7 @@ static const struct ksig {
     {"axo_adamw_f32", "pppplpppdddd"},
     {"axo_adamw_bf16", "ppppplpppdddd"},
     {"axo_adamw_sr_bf16", "ppppllpppddddi"},
+    TS("axo_adamw8", "pppppplllpppddddii"),
     TS("axo_attn_fwd_hd64", "ppppppiiifi"),
     TS("axo_attn_fwd_hd128", "ppppppiiifi"),
     TS("axo_attn_bwd_preprocess", "pppliii"),
@@ -2196,6 +2197,60 @@ static int g_adamw(gx *x) {
     return launch(x, gt == IR_BF16 ? "axo_adamw_bf16" : "axo_adamw_f32", blocks(x, n, 256), 1, 1, 256, 1, 0, &a);
 }
 
+/* 8-bit AdamW state (adamw8; ck_adamw8_step, codegen/kernels/adamw.cuh):
+ * p [R,K] f32, or bf16 stochastically rounded at this rank's offset in the
+ * whole tensor (as adamw_sr); g f32 or bf16; m, v u8 codes (one byte an
+ * element on the device) and their f32 maxima [R, ceil(K / AXO_Q8_BLOCK)],
+ * all split alike by rows (blocks never cross rows, so a rank's rows hold
+ * whole blocks). */
+static int g_adamw8(gx *x) {
+    ir_dtype pt = dt(x, IN(0)), gt = dt(x, IN(1));
+    if (pt != IR_F32 && pt != IR_BF16)
+        return unsupported(x, "adamw8 of a %s parameter (f32, or bf16 with stochastic rounding)", ir_dtype_name(pt));
+    if (need_fp(x, IN(1), "adamw8 gradient")) return -1;
+    if (dt(x, IN(2)) != IR_U8 || dt(x, IN(3)) != IR_U8 || dt(x, IN(4)) != IR_F32 || dt(x, IN(5)) != IR_F32)
+        return unsupported(x, "adamw8 with %s/%s moments and %s/%s block maxima (u8 codes, f32 maxima)",
+                           ir_dtype_name(dt(x, IN(2))), ir_dtype_name(dt(x, IN(3))), ir_dtype_name(dt(x, IN(4))),
+                           ir_dtype_name(dt(x, IN(5))));
+    const ir_type *t = ty(x, IN(0));
+    if (t->rank != 2 || t->dims[1] < 1)
+        return unsupported(x, "adamw8 of a parameter of rank %d (a 2-d [R,K] weight)", t->rank);
+    for (int k = 0; k < 6; k++) {
+        const ir_type *tk = ty(x, IN(k));
+        if (tk->shard.axis >= 0 && tk->shard.dim != 0)
+            return unsupported(x, "adamw8 operand %d split on dim %d (rows only: blocks run along a row)", k,
+                               tk->shard.dim);
+    }
+    int64_t K = t->dims[1], n = numel(x, IN(0)), R = n / K, nb = (K + AXO_Q8_BLOCK - 1) / AXO_Q8_BLOCK;
+    if (numel(x, IN(1)) != n || numel(x, IN(2)) != n || numel(x, IN(3)) != n || lastdim(x, IN(2)) != K ||
+        lastdim(x, IN(3)) != K || numel(x, IN(4)) != R * nb || numel(x, IN(5)) != R * nb || lastdim(x, IN(4)) != nb ||
+        lastdim(x, IN(5)) != nb)
+        return unsupported(x,
+                           "adamw8 whose gradient, moments or block maxima are not split as the parameter (this rank: "
+                           "%lld rows of %lld, so maxima [%lld, %lld])",
+                           (long long)R, (long long)K, (long long)R, (long long)nb);
+    if (R < 1) return 0; /* no rows on this rank */
+    kargs a = {0};
+    ka_p(&a, ptr(x, IN(0)), n * esz(pt));
+    ka_p(&a, ptr(x, IN(1)), n * esz(gt));
+    ka_p(&a, ptr(x, IN(2)), bytes_of(IR_U8, n));
+    ka_p(&a, ptr(x, IN(3)), bytes_of(IR_U8, n));
+    ka_p(&a, ptr(x, IN(4)), R * nb * 4);
+    ka_p(&a, ptr(x, IN(5)), R * nb * 4);
+    ka_l(&a, R);
+    ka_l(&a, K);
+    ka_l(&a, block_first(x, t));
+    for (int i = 6; i < 9; i++) ka_p(&a, ptr(x, IN(i)), 4); /* lr, step, grad scale: device scalars */
+    ka_d(&a, AF("beta1", 0.9));
+    ka_d(&a, AF("beta2", 0.999));
+    ka_d(&a, AF("eps", 1e-8));
+    ka_d(&a, AF("weight_decay", 0));
+    ka_i(&a, (int32_t)(uint32_t)AI("salt", 0)); /* the bits of (uint32_t)salt, as x_adamw8 */
+    ka_i(&a, gt == IR_BF16);
+    /* one warp per block of AXO_Q8_BLOCK, 8 a CUDA block */
+    return launch(x, pt == IR_BF16 ? "axo_adamw8_bf16" : "axo_adamw8_f32", blocks(x, R * nb, 8), 1, 1, 256, 1, 0, &a);
+}
+
 static int g_store(gx *x) {
     ir_dtype to = dt(x, IN(0)), from = dt(x, IN(1));
     int64_t n = numel(x, IN(0));
@@ -2576,6 +2631,7 @@ static int exec_node(gx *x) {
     case IR_OP_sumsq: return g_sumsq(x);
     case IR_OP_clip_coef: return g_clip_coef(x);
     case IR_OP_adamw: return g_adamw(x);
+    case IR_OP_adamw8: return g_adamw8(x);
     case IR_OP_store: return g_store(x);
     case IR_OP_acc: return g_acc(x);
     case IR_OP_zero: return g_zero(x);
@@ -2719,10 +2775,8 @@ static int keep_marked(const ir_program *p, int32_t v, void *ctx) {
 }
 
 /* Does host node n write global operand k (an effect's target; AdamW's
- * moments too)? */
-static int host_writes(const ir_node *n, int k) {
-    return (ir_ops[n->op].flags & IR_F_EFFECT) && (k == 0 || (n->op == IR_OP_adamw && (k == 2 || k == 3)));
-}
+ * moments too, and adamw8's block maxima)? */
+static int host_writes(const ir_node *n, int k) { return ir_op_writes(n->op, k); }
 
 /* Offload: the copy arena's slots, and what each host node waits for.
  * A host node waits, per device stream, for the latest of: the nodes its
@@ -3542,7 +3596,7 @@ static uint8_t *pack_new(ir_dtype t, const float *src, int64_t n, const char *wh
     }
     if (rt_cuda_pack(t, src, n, h, &bad) != 0) {
         ax_error(d, where, "element %lld is %g, which is not a%s (a whole number in [0, %d])", (long long)bad,
-                 (double)src[bad], t == IR_NF4 ? "n nf4 code" : " u8 step", t == IR_NF4 ? 15 : 255);
+                 (double)src[bad], t == IR_NF4 ? "n nf4 code" : " u8 value", t == IR_NF4 ? 15 : 255);
         free(h);
         return NULL;
     }

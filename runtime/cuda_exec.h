@@ -282,15 +282,16 @@ int rt_cuda_upload(rt_cuda_state *st, int g, const rt_buf *host, ax_diag *d);
 int rt_cuda_download(rt_cuda_state *st, int g, rt_buf *host, ax_diag *d);
 
 /* ---- packed storage ----------------------------------------------------------
- * nf4 and u8 tensors (QLoRA's frozen base weights: codes, per-block steps)
- * are packed on the device, as ir_type_bytes and the memory plan count them:
+ * nf4 and u8 tensors (QLoRA's frozen base weights: codes, per-block steps;
+ * 8-bit AdamW state: adamw8's moment codes) are packed on the device, as
+ * ir_type_bytes and the memory plan count them:
  *   nf4: two codes per byte, element 2i in the low nibble of byte i and
  *        2i + 1 in the high nibble (read as a little-endian 32-bit word,
  *        element 8v + j is bits 4j..4j+3 of word v); an odd count leaves the
  *        last high nibble 0;
  *   u8:  one byte per element.
  * The host (rt_buf, the CPU executor) holds one float per element: the code
- * 0..15, the step 0..255. rt_cuda_pack (t nf4 or u8) fails (-1, the first
+ * 0..15, the step or code 0..255. rt_cuda_pack (t nf4 or u8) fails (-1, the first
  * offending index in *bad if bad is not NULL) on an element that is not such
  * a whole number; dst gets rt_cuda_packed_bytes(t, n) bytes, the device size
  * of n elements of any dtype. */

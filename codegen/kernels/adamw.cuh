@@ -30,6 +30,28 @@
 // Each thread derives the step scalars once (a few double ops), then
 // updates elements t, t + gridsize, ... Traffic: read p, g, m, v; write p,
 // m, v (+ p_bf16): 28 B/element in f32; _sr_bf16 14 B/element.
+//
+// adamw8 (8-bit block-wise state, `optimizer: adamw_bnb_8bit`;
+// ck_adamw8_step): p [R,K] f32 (_f32) or bf16 (_bf16, stochastically
+// rounded as _sr_bf16 rounds p: salt 3 salt + 0, index first + the
+// element's index in this rank's block); g [R,K] f32 or bf16 (g_bf16);
+// qm, qv [R,K] u8 codes, one byte per element; am, av [R,nb] f32 block
+// maxima, nb = ceil(K / AXO_Q8_BLOCK): block b of row r is elements
+// b*256 .. min(K, b*256 + 256) - 1 of the row (the last one shorter;
+// blocks never cross rows) and its maxima are am/av[r*nb + b]. Per block:
+// decode m = code value * am, v likewise (ir/quant.h); adamw_elem on each
+// element; the new maxima mx = max |m|, vx = max v over the block; each m,
+// v encoded to the nearest code of m / mx, v / vx; am, av = mx, vx; p
+// stored. The maxima need the whole block's new m, v before any code is
+// written: f32 max is exact and order-independent (each lane keeps the
+// CPU's `a > mx ? a : mx` from 0, so a NaN never enters, then a butterfly
+// of fmaxf over values that are not NaN), so they are the CPU's bits.
+// Launch: block 256 = 8 warps, one warp per quantization block (q = r nb +
+// b), grid-stride over the R nb blocks (full grid ceil(R nb / 8)); lane l
+// takes elements l, l + 32, ..., l + 224 of its block (coalesced, 8 in
+// registers), so the maxima are a warp butterfly: no shared memory and no
+// __syncthreads. Traffic: read p, g, 2 codes; write p, 2 codes: 18
+// B/element in f32 (+8 B per 256 for the maxima), 10 B in bf16.
 
 #include "ir/quant.h"
 
@@ -118,4 +140,65 @@ extern "C" __global__ void __launch_bounds__(256)
         m[i] = adamw_top16(axo_bf16_sr(mi, axo_rng_u32(seed, sm, e)));
         v[i] = adamw_top16(axo_bf16_sr(vi, axo_rng_u32(seed, sv, e)));
     }
+}
+
+// ---- adamw8 -------------------------------------------------------------------------
+// p's store: an f32 parameter as is; a bf16 one stochastically rounded with the bits r (the element's index in
+// the whole tensor, mod 2^32 as on the CPU).
+__device__ __forceinline__ void adamw8_st(float *p, float x, uint32_t) { *p = x; }
+__device__ __forceinline__ void adamw8_st(bf16 *p, float x, uint32_t r) { *p = adamw_top16(axo_bf16_sr(x, r)); }
+
+template <typename P>
+__device__ __forceinline__ void adamw8_run(P *p, const void *g, unsigned char *qm, unsigned char *qv, float *am,
+                                           float *av, i64 rows, i64 K, i64 first, const float *lr, const float *step,
+                                           const float *gscale, double beta1, double beta2, double eps, double wd,
+                                           unsigned salt, int g_bf16) {
+    const adamw_scalars k = adamw_prep(lr, step, gscale, beta1, beta2, eps, wd);
+    const uint32_t seed = (uint32_t)(long long)*step, sp = 3u * salt;
+    const i64 nb = (K + AXO_Q8_BLOCK - 1) / AXO_Q8_BLOCK, nq = rows * nb, wpb = blockDim.x >> 5;
+    const int lane = threadIdx.x & 31;
+    for (i64 q = (i64)blockIdx.x * wpb + (threadIdx.x >> 5); q < nq; q += (i64)gridDim.x * wpb) { // warp-uniform
+        const i64 r = q / nb, k0 = (q - r * nb) * AXO_Q8_BLOCK, b0 = r * K + k0;
+        const int len = K - k0 < AXO_Q8_BLOCK ? (int)(K - k0) : AXO_Q8_BLOCK;
+        const float ma = am[q], va = av[q]; // read by every lane before lane 0 writes the new ones (after the shuffles)
+        float pv[AXO_Q8_BLOCK / 32] = {}, mv[AXO_Q8_BLOCK / 32] = {}, vv[AXO_Q8_BLOCK / 32] = {}, mx = 0.0f, vx = 0.0f;
+#pragma unroll
+        for (int j = 0; j < AXO_Q8_BLOCK / 32; j++) {
+            const int i = lane + 32 * j;
+            if (i >= len) continue;
+            const i64 e = b0 + i;
+            float pi = ax_ld(p + e), mi = axo_q8_decode_signed(qm[e], ma), vi = axo_q8_decode_unsigned(qv[e], va);
+            adamw_elem(k, pi, g_bf16 ? ax_ld((const bf16 *)g + e) : ax_ld((const float *)g + e), mi, vi);
+            const float a = fabsf(mi);
+            mx = a > mx ? a : mx;
+            vx = vi > vx ? vi : vx;
+            pv[j] = pi, mv[j] = mi, vv[j] = vi;
+        }
+        mx = ax_warp_max(mx);
+        vx = ax_warp_max(vx);
+#pragma unroll
+        for (int j = 0; j < AXO_Q8_BLOCK / 32; j++) {
+            const int i = lane + 32 * j;
+            if (i >= len) continue;
+            const i64 e = b0 + i;
+            qm[e] = (unsigned char)axo_q8_encode_signed(mv[j], mx);
+            qv[e] = (unsigned char)axo_q8_encode_unsigned(vv[j], vx);
+            adamw8_st(p + e, pv[j], axo_rng_u32(seed, sp, (uint32_t)(first + e))); // (f32: the bits go unused)
+        }
+        if (lane == 0) am[q] = mx, av[q] = vx;
+    }
+}
+
+extern "C" __global__ void __launch_bounds__(256)
+    axo_adamw8_f32(float *p, const void *g, unsigned char *qm, unsigned char *qv, float *am, float *av, i64 rows, i64 K,
+                   i64 first, const float *lr, const float *step, const float *gscale, double beta1, double beta2,
+                   double eps, double weight_decay, unsigned salt, int g_bf16) {
+    adamw8_run(p, g, qm, qv, am, av, rows, K, first, lr, step, gscale, beta1, beta2, eps, weight_decay, salt, g_bf16);
+}
+
+extern "C" __global__ void __launch_bounds__(256)
+    axo_adamw8_bf16(bf16 *p, const void *g, unsigned char *qm, unsigned char *qv, float *am, float *av, i64 rows, i64 K,
+                    i64 first, const float *lr, const float *step, const float *gscale, double beta1, double beta2,
+                    double eps, double weight_decay, unsigned salt, int g_bf16) {
+    adamw8_run(p, g, qm, qv, am, av, rows, K, first, lr, step, gscale, beta1, beta2, eps, weight_decay, salt, g_bf16);
 }

@@ -16,7 +16,8 @@
  *    (LoRA dropout: the same mask and values; NF4 dequantization; packed
  *    nf4/u8 weights, which go up and come back down through the packing;
  *    pure-bf16 AdamW's stochastically rounded p, m, v, also as rank 1 of
- *    dp 2, whose block draws the bits of its elements' global indices).
+ *    dp 2, whose block draws the bits of its elements' global indices;
+ *    8-bit AdamW state, adamw8: p, the u8 codes and the f32 block maxima).
  *  - train: a tiny model (configs/models/tiny-llama, tiny-qwen2, tiny-qwen3,
  *    with the default fused linear cross entropy, one case without it,
  *    and head_dim 64/128 variants that take the FlashAttention-style
@@ -29,7 +30,8 @@
  *    executor's default, and ZeRO-3 + offload_all with pin_memory false),
  *    compared rank by rank; pure bf16 (bfloat16: true: bf16 AdamW state,
  *    stochastic rounding) on 1 rank, ZeRO-2, ZeRO-3 and ZeRO-2 +
- *    offload_optimizer; per step the loss
+ *    offload_optimizer; 8-bit AdamW state (adamw_bnb_8bit: u8 moments) on
+ *    1 rank f32 and pure bf16, and ZeRO-2 bf16; per step the loss
  *    (bf16: within 1e-2 relative, f32: 1e-4), the global gradient norm (same
  *    bounds) and every parameter's gradient norm (f32 1e-3, bf16 5e-2) are
  *    compared.
@@ -383,6 +385,18 @@ static void make_ops(void) {
                    "global @gs : f32[] act {gen=\"value\", value=0.5}\n"
                    "program p {\n  adamw(@p, @g, @m, @v, @lr, @st, @gs) {beta1=0.9, beta2=0.999, eps=1e-08, weight_decay=0.01}\n}\n",
                t);
+        /* 8-bit state (adamw8): an f32 parameter (gradient f32, or bf16 as mixed precision's master gets
+         * it), rows of 256 + 256 + 88; random codes and maxima; p, codes and maxima bit for bit */
+        add_op(NM("adamw8 f32 parameter (gradient dtype)"), 0, 0, NULL,
+               HDR "global @p : f32[67,600] act {check=2}\nglobal @g : %s[67,600] act {scale=0.1}\n"
+                   "global @m : u8[67,600] act {hi=256, check=2}\nglobal @v : u8[67,600] act {hi=256, check=2}\n"
+                   "global @am : f32[67,3] act {gen=\"pos\", scale=0.05, check=2}\n"
+                   "global @av : f32[67,3] act {gen=\"pos\", scale=0.001, check=2}\n"
+                   "global @lr : f32[] act {gen=\"value\", value=0.0003}\nglobal @st : f32[] act {gen=\"value\", value=7.0}\n"
+                   "global @gs : f32[] act {gen=\"value\", value=0.5}\n"
+                   "program p {\n  adamw8(@p, @g, @m, @v, @am, @av, @lr, @st, @gs) {beta1=0.9, beta2=0.999, eps=1e-08, "
+                   "weight_decay=0.01, salt=4}\n}\n",
+               t);
         add_op(NM("acc same dtype"), 0, 0, NULL,
                HDR "global @y : %s[5003] act {check=1}\nglobal @x : %s[5003] act\nprogram p {\n  acc(@y, @x)\n}\n", t, t);
         add_op(NM("fill"), 0, 0, NULL,
@@ -567,6 +581,38 @@ static void make_ops(void) {
            "program p {\n  adamw(@p, @g, @m, @v, @lr, @st, @gs) {beta1=0.9, beta2=0.95, eps=1e-08, "
            "weight_decay=0.1, salt=12}\n}\n");
     ops[nops - 1].dp_rank = 1;
+    /* 8-bit state on a pure-bf16 parameter: the step, then p stochastically rounded as adamw's p; one
+     * block per row (K 256) and short ones (K 64); as rank 1 of dp 2 (rank 1's block of [201, 300] starts at
+     * element 101 * 300, its last row padding) p draws the bits of its elements' indices in the tensor */
+    add_op("adamw8 pure bf16 (stochastic rounding) K=256", 0, 0, NULL,
+           HDR "global @p : bf16[41,256] act {check=2}\nglobal @g : bf16[41,256] act {scale=0.1}\n"
+               "global @m : u8[41,256] act {hi=256, check=2}\nglobal @v : u8[41,256] act {hi=256, check=2}\n"
+               "global @am : f32[41,1] act {gen=\"pos\", scale=0.05, check=2}\n"
+               "global @av : f32[41,1] act {gen=\"pos\", scale=0.001, check=2}\n"
+               "global @lr : f32[] act {gen=\"value\", value=0.001}\nglobal @st : f32[] act {gen=\"value\", value=3.0}\n"
+               "global @gs : f32[] act {gen=\"value\", value=1.0}\n"
+               "program p {\n  adamw8(@p, @g, @m, @v, @am, @av, @lr, @st, @gs) {beta1=0.9, beta2=0.999, eps=1e-08, "
+               "weight_decay=0.01, salt=6}\n}\n");
+    add_op("adamw8 pure bf16 K=64", 0, 0, NULL,
+           HDR "global @p : bf16[129,64] act {check=2}\nglobal @g : bf16[129,64] act {scale=0.1}\n"
+               "global @m : u8[129,64] act {hi=256, check=2}\nglobal @v : u8[129,64] act {hi=256, check=2}\n"
+               "global @am : f32[129,1] act {gen=\"pos\", scale=0.05, check=2}\n"
+               "global @av : f32[129,1] act {gen=\"pos\", scale=0.001, check=2}\n"
+               "global @lr : f32[] act {gen=\"value\", value=0.02}\nglobal @st : f32[] act {gen=\"value\", value=1.0}\n"
+               "global @gs : f32[] act {gen=\"value\", value=0.37}\n"
+               "program p {\n  adamw8(@p, @g, @m, @v, @am, @av, @lr, @st, @gs) {beta1=0.3, beta2=0.95, eps=1e-08, "
+               "weight_decay=0.1, salt=1}\n}\n");
+    add_op("adamw8 pure bf16, rank 1 of dp 2 (block offset) K=300", 0, 0, NULL,
+           "axo.ir 1\nmesh dp=2\n"
+           "global @p : bf16[201,300]<dp:0> act {check=2}\nglobal @g : bf16[201,300]<dp:0> act {scale=0.1}\n"
+           "global @m : u8[201,300]<dp:0> act {hi=256, check=2}\nglobal @v : u8[201,300]<dp:0> act {hi=256, check=2}\n"
+           "global @am : f32[201,2]<dp:0> act {gen=\"pos\", scale=0.05, check=2}\n"
+           "global @av : f32[201,2]<dp:0> act {gen=\"pos\", scale=0.001, check=2}\n"
+           "global @lr : f32[] act {gen=\"value\", value=0.001}\nglobal @st : f32[] act {gen=\"value\", value=12.0}\n"
+           "global @gs : f32[] act {gen=\"value\", value=1.0}\n"
+           "program p {\n  adamw8(@p, @g, @m, @v, @am, @av, @lr, @st, @gs) {beta1=0.9, beta2=0.999, eps=1e-08, "
+           "weight_decay=0.01, salt=9}\n}\n");
+    ops[nops - 1].dp_rank = 1;
 }
 
 /* Runtime inputs for op cases: one buffer per input node, same for both executors. */
@@ -736,13 +782,15 @@ typedef struct trcase {
     const char *attn;   /* AXO_CUDA_ATTN for this case (NULL: default) */
     pass_lora_cfg lora; /* adapter: lora / qlora (+ load_in_4bit); zero: full fine-tuning */
     int pure;           /* bfloat16: true (with bf16): bf16 AdamW state, stochastic rounding, no f32 master */
+    int opt8;           /* optimizer: adamw_bnb_8bit: 8-bit AdamW state (adamw8) for the matrices that qualify */
 } trcase;
 
-static trcase trs[32];
+static trcase trs[48];
 static int ntrs;
 
 static void add_tr(const char *model, int bf16, int ckpt, int64_t hidden, int64_t heads, int64_t kv, int64_t hd, int64_t B,
                    int64_t S) {
+    if (ntrs >= (int)AX_ARRAY_LEN(trs)) abort(); /* a case more than the table holds: make it larger */
     trcase *t = &trs[ntrs++];
     *t = (trcase){.model = model, .bf16 = bf16, .ckpt = ckpt, .hidden = hidden, .heads = heads, .kv = kv, .hd = hd,
                   .B = B, .S = S};
@@ -755,6 +803,7 @@ static void add_tr(const char *model, int bf16, int ckpt, int64_t hidden, int64_
  * CPU and a CUDA session; the CUDA ranks' collectives are host-staged. */
 static void add_trp(const char *what, int bf16, int ckpt, int64_t hd, int64_t B, int64_t S, int world, int sp,
                     pass_shard_cfg sh) {
+    if (ntrs >= (int)AX_ARRAY_LEN(trs)) abort();
     trcase *t = &trs[ntrs++];
     *t = (trcase){.model = "tiny-llama", .bf16 = bf16, .ckpt = ckpt, .hidden = 256, .heads = 4, .kv = 2, .hd = hd,
                   .B = B, .S = S, .world = world, .sp = sp, .sh = sh};
@@ -783,6 +832,15 @@ static void pure_bf16(void) {
     trcase *t = &trs[ntrs - 1];
     t->pure = 1;
     strncat(t->name, " pure bf16 (bfloat16: true)", sizeof t->name - strlen(t->name) - 1);
+}
+
+/* The last case with 8-bit AdamW state (`optimizer: adamw_bnb_8bit`): the
+ * 2-d parameters of >= 4096 elements keep u8 moments and f32 block maxima
+ * (axo_adamw8_* on the device, the CPU kernel on the host under offload). */
+static void opt_8bit(void) {
+    trcase *t = &trs[ntrs - 1];
+    t->opt8 = 1;
+    strncat(t->name, " 8-bit AdamW state", sizeof t->name - strlen(t->name) - 1);
 }
 
 static void make_trains(void) {
@@ -836,6 +894,15 @@ static void make_trains(void) {
     add_trp("dp 2 ZeRO-2 + offload_optimizer", 1, 0, 64, 2, 128, 2, 1,
             (pass_shard_cfg){.stage = 2, .offload_optimizer = 1});
     pure_bf16();
+    /* 8-bit AdamW state: one rank f32 (tiny-llama: rows of 64 and 176, one short block each) and pure bf16;
+     * ZeRO-2 with bf16 and f32 master weights (hidden 256: rows of 256 and 576 = 256 + 256 + 64) */
+    add_tr("tiny-llama", 0, 0, 0, 0, 0, 0, 4, 128);
+    opt_8bit();
+    add_tr("tiny-llama", 1, 0, 0, 0, 0, 0, 4, 128);
+    pure_bf16();
+    opt_8bit();
+    add_trp("dp 2 ZeRO-2", 1, 0, 64, 2, 128, 2, 1, (pass_shard_cfg){.stage = 2});
+    opt_8bit();
 }
 
 static ir_module *build(const trcase *t, ax_arena *ar, ax_diag *d) {
@@ -862,6 +929,7 @@ static ir_module *build(const trcase *t, ax_arena *ar, ax_diag *d) {
     c.max_grad_norm = 1.0;
     c.bf16 = t->bf16;
     c.bf16_pure = t->pure;
+    c.optimizer_8bit = t->opt8;
     c.gradient_checkpointing = t->ckpt;
     c.sequence_parallel_degree = t->sp > 1 ? t->sp : 1;
     c.seed = 11;
@@ -878,7 +946,7 @@ static ir_module *build(const trcase *t, ax_arena *ar, ax_diag *d) {
     pass_ctx pc = {.checkpoint = t->ckpt,
                    .lora = t->lora,
                    .opt = {.beta1 = 0.9, .beta2 = 0.999, .eps = 1e-8, .weight_decay = 0.01, .max_grad_norm = 1.0,
-                           .master_f32 = t->bf16 && !t->pure, .pure_bf16 = t->pure},
+                           .master_f32 = t->bf16 && !t->pure, .pure_bf16 = t->pure, .state_8bit = t->opt8},
                    .shard = t->sh};
     if (fe_lower(&c, &m, t->world > 1 ? t->world : 1, mod, &loss, d) != 0) goto fail;
     pc.m = mod, pc.loss = loss;
@@ -922,6 +990,13 @@ static int64_t make_batch(int64_t B, int64_t S, int64_t V, int k, int32_t *ids, 
 static double gnorm(const rt_buf *b) { return sqrt(ck_sumsq_f32(rt_f(b), b->numel)); }
 static double rel(double a, double b) { return fabs(a - b) / fmax(fabs(b), 1e-30); }
 
+static int count_op(const ir_module *m, ir_op op) {
+    int k = 0;
+    for (int pi = 0; pi < m->nprograms; pi++)
+        for (int i = 0; i < m->programs[pi]->nnodes; i++) k += m->programs[pi]->nodes[i].op == op;
+    return k;
+}
+
 /* One rank of a training case (the only one when t->world <= 1). cc, gc:
  * this rank's world communicator for the CPU and for the CUDA session (NULL:
  * one rank). *ok: every step within tolerance; msg: what happened. Returns
@@ -938,6 +1013,10 @@ static int train_rank(const trcase *t, rt_comm *cc, rt_comm *gc, int *ok_out, ch
     memset(&rcg, 0, sizeof rcg);
     int multi = cc != NULL, rank = multi ? rt_comm_rank(cc) : 0, ret = 0;
     int rc = !m1 || !m2;
+    if (!rc && t->opt8 && !count_op(m1, IR_OP_adamw8)) { /* the case must really take the 8-bit path */
+        ax_error(d, t->name, "8-bit AdamW state asked for, but the plan has no adamw8");
+        rc = 1;
+    }
     if (!rc) rc = rt_session_from_module(m1, &cpu, d) || rt_session_from_module(m2, &gpu, d);
     else ir_module_destroy(m1), ir_module_destroy(m2);
     if (!rc && multi) rc = rt_attach_comm(&cpu, cc, &rcc, d) || rt_attach_comm(&gpu, gc, &rcg, d);

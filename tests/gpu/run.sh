@@ -26,7 +26,8 @@
 #                     per-step loss and grad norm from train_log.jsonl (bf16 1e-2
 #                     relative, f32 1e-4), 1 rank and 2 local ranks on one GPU
 #                     (DDP, ZeRO-3, FSDP2 via host-staged collectives); pure
-#                     bf16 (bfloat16: true) on 1 rank and DDP 2
+#                     bf16 (bfloat16: true) on 1 rank and DDP 2; 8-bit AdamW
+#                     state (optimizer: adamw_bnb_8bit) with pure bf16 on 1 rank
 #   refuse-oom        a plan far larger than the GPU is refused before the first
 #                     step, with the figures and advice
 #   nccl:1rank        build/gpu_nccl_check: the NCCL backend with a world of 1
@@ -231,11 +232,14 @@ $4
 EOF
 }
 
-# the extra YAML of the e2e sharding cases: $ds (DeepSpeed ZeRO-3 bf16), $fsdp (FSDP2 full shard)
+# the extra YAML of the e2e sharding cases: $ds (DeepSpeed ZeRO-3 bf16), $fsdp (FSDP2 full shard).
+# A case is one line (read splits it at '|'), so its extra YAML writes each newline as the two
+# characters \n; case_yaml expands them (printf %b) after the read.
 sharding_yaml() {
     ds="deepspeed: $root/configs/deepspeed/zero3_bf16.json"
-    fsdp=$(printf 'fsdp_version: 2\nfsdp_config:\n  offload_params: false\n  auto_wrap_policy: TRANSFORMER_BASED_WRAP\n  transformer_layer_cls_to_wrap: Qwen3DecoderLayer\n  state_dict_type: FULL_STATE_DICT\n  reshard_after_forward: true')
+    fsdp='fsdp_version: 2\nfsdp_config:\n  offload_params: false\n  auto_wrap_policy: TRANSFORMER_BASED_WRAP\n  transformer_layer_cls_to_wrap: Qwen3DecoderLayer\n  state_dict_type: FULL_STATE_DICT\n  reshard_after_forward: true'
 }
+case_yaml() { printf '%b' "$1"; } # a case's extra YAML, its \n made newlines
 
 compare_logs() { # cpu.jsonl cuda.jsonl tolerance
     python3 - "$1" "$2" "$3" <<'EOF'
@@ -272,9 +276,11 @@ check_e2e() {
         "llama-bf16-graphs|1|true|tiny-llama|"
         "llama-bfloat16|1|true|tiny-llama|bfloat16: true"
         "qwen2-ddp2-bfloat16|2|true|tiny-qwen2|bfloat16: true"
+        "llama-bnb8bit-bfloat16|1|true|tiny-llama|optimizer: adamw_bnb_8bit\nbfloat16: true"
     )
     for c in "${cases[@]}"; do
         IFS='|' read -r name world dtype model extra <<<"$c"
+        extra=$(case_yaml "$extra")
         local d=$t/$name
         mkdir -p "$d"
         write_cfg "$d/cfg.yml" "$dtype" "$model" "$extra"
@@ -385,6 +391,7 @@ check_e2e_nccl() {
     )
     for c in "${cases[@]}"; do
         IFS='|' read -r name dtype model exp extra <<<"$c"
+        extra=$(case_yaml "$extra")
         local d=$t/$name
         mkdir -p "$d"
         write_cfg "$d/cfg.yml" "$dtype" "$model" "$extra"

@@ -8,10 +8,14 @@
  *    64 and 128 (FlashAttention-style kernels), gradient checkpointing, DDP
  *    and ZeRO-3 over 2 ranks, sequence parallelism (ring attention: sp 2,
  *    dp 2 x sp 2), CPU offload (ZeRO-3 + offload_all, ZeRO-1/2 +
- *    offload_optimizer: host nodes run the CPU kernels for real) — prepare
+ *    offload_optimizer: host nodes run the CPU kernels for real), pure bf16
+ *    and 8-bit AdamW state (adamw8: u8 moments at 1 byte an element) — prepare
  *    and run with every launch, copy and
  *    GEMM validated (argument kinds, pointer extents inside one allocation,
  *    grid limits), one GEMM per matmul node, and the arena the plan reports;
+ *  - AdamW by hand (pure bf16's adamw, adamw8): on the host as rank 1 of 2
+ *    (the CPU kernel's bits at the rank's offset), on the device (launches
+ *    checked), refusals;
  *  - LoRA/QLoRA ops (dropout, dequant_nf4) in hand-built modules, with the
  *    frozen nf4/u8 weights packed on the device (sizes, uploads, the
  *    all_gather of row-split weights over 2 ranks), and the host pack/unpack
@@ -252,6 +256,11 @@ static fe_config pure_bf16(fe_config c) { /* bfloat16: true: bf16 params and Ada
     return c;
 }
 
+static fe_config opt8(fe_config c) { /* optimizer: adamw_bnb_8bit: 8-bit AdamW state (adamw8) */
+    c.optimizer_8bit = 1;
+    return c;
+}
+
 static int g_no_fuse; /* build() without elementwise fusion */
 
 static ir_module *build(const fe_config *c, const fe_model *m, int world, pass_shard_cfg sh) {
@@ -262,7 +271,8 @@ static ir_module *build(const fe_config *c, const fe_model *m, int world, pass_s
     int rc = fe_lower(c, m, world, mod, &loss, &d);
     pass_ctx pc = {.m = mod, .loss = loss, .checkpoint = c->gradient_checkpointing,
                    .opt = {.beta1 = 0.9, .beta2 = 0.999, .eps = 1e-8, .weight_decay = 0.01, .max_grad_norm = 1.0,
-                           .master_f32 = c->bf16 && !c->bf16_pure, .pure_bf16 = c->bf16_pure},
+                           .master_f32 = c->bf16 && !c->bf16_pure, .pure_bf16 = c->bf16_pure,
+                           .state_8bit = c->optimizer_8bit},
                    .shard = sh, .fuse = {.off = g_no_fuse}};
     if (!rc) rc = pass_pipeline(&pc, &d);
     CHECK(rc == 0);
@@ -380,6 +390,64 @@ static void check_pure_bf16_plan(const ir_module *mod, const char *name) {
     ax_diag_free(&d);
 }
 
+/* An 8-bit-state plan (`optimizer: adamw_bnb_8bit`): the 2-d parameters of
+ * >= 4096 elements are updated by adamw8 over u8 moments and f32 block
+ * maxima (the parameter f32, its f32 master under mixed precision, or bf16
+ * under pure bf16); the CUDA executor accepts the plan (rt_cuda_plan_check:
+ * each launch of axo_adamw8_* checked against its buffers) and keeps the
+ * moments at 1 byte per element on the device, the maxima at 4 (host-placed
+ * ones live in the host block, as the CPU executor holds them). */
+static void check_8bit_plan(const ir_module *mod, const dry_case *k) {
+    const char *name = k->name;
+    const ir_program *po = ir_program_find(mod, "opt_step");
+    int n8 = 0, host8 = 0;
+    for (int i = 0; po && i < po->nnodes; i++) {
+        const ir_node *n = &po->nodes[i];
+        if (n->op != IR_OP_adamw8) continue;
+        n8++;
+        host8 += ir_node_on_host(n);
+        ir_dtype want[6] = {k->c.bf16_pure ? IR_BF16 : IR_F32, k->c.bf16 ? IR_BF16 : IR_F32, IR_U8, IR_U8, IR_F32,
+                            IR_F32}; /* p (its f32 master under mixed precision), g, m, v, their maxima */
+        for (int j = 0; j < 6; j++)
+            CHECK_MSG(ir_ref_type(mod, po, n->in[j])->dtype == want[j], "%s: adamw8 node %d operand %d is %s, want %s",
+                      name, i, j, ir_dtype_name(ir_ref_type(mod, po, n->in[j])->dtype), ir_dtype_name(want[j]));
+    }
+    CHECK_MSG(n8 > 0, "%s: no adamw8 in opt_step", name);
+    CHECK_MSG(!k->sh.offload_optimizer || host8 == n8, "%s: %d of %d adamw8 on the host under offload_optimizer", name,
+              host8, n8);
+    ax_diag d;
+    ax_diag_init(&d);
+    CHECK_MSG(rt_cuda_plan_check(mod, &d) == 0, "%s: plan check", name);
+    rt_cuda_opts o = {.dry_run = 1};
+    rt_cuda_dev *dev = NULL;
+    rt_cuda_state st;
+    int nq = 0, nmax = 0;
+    if (rt_cuda_dev_open(&dev, &o, &d) == 0 && rt_cuda_state_init(&st, dev, mod, &d) == 0) {
+        for (int g = 0; g < mod->nglobals; g++) {
+            const ir_global *G = &mod->globals[g];
+            int64_t n = rt_local_numel(mod, &G->type);
+            int mx = !strncmp(G->name, "adam_m_absmax/", 14) || !strncmp(G->name, "adam_v_absmax/", 14);
+            if (G->type.dtype != IR_U8 && !mx) continue;
+            CHECK_MSG(G->type.dtype == (mx ? IR_F32 : IR_U8), "%s: %s is %s", name, G->name,
+                      ir_dtype_name(G->type.dtype));
+            if (ir_global_on_host(G)) {
+                CHECK_EQ(st.gbytes[g], 0);
+                continue;
+            }
+            mx ? nmax++ : nq++;
+            CHECK_MSG(st.gbytes[g] == (mx ? 4 : 1) * n, "%s: %s takes %lld bytes for %lld elements", name, G->name,
+                      (long long)st.gbytes[g], (long long)n);
+        }
+        rt_cuda_state_free(&st);
+    }
+    if (dev) rt_cuda_dev_close(dev);
+    CHECK_MSG(k->sh.offload_optimizer ? nq == 0 && nmax == 0 : nq == 2 * n8 && nmax == 2 * n8,
+              "%s: %d u8 moments and %d maxima on the device for %d adamw8", name, nq, nmax, n8);
+    ax_diag_print(&d, stderr);
+    CHECK_MSG(d.nerrors == 0, "%s: errors", name);
+    ax_diag_free(&d);
+}
+
 static void dry_run(const dry_case *k) {
     ir_module *mod = build(&k->c, &k->m, k->world, k->sh);
     if (!mod) return;
@@ -427,6 +495,7 @@ static void dry_run(const dry_case *k) {
         CHECK_MSG(rt_cuda_plan_check(mod, &d) == 0, "%s: plan check", k->name);
     }
     if (k->c.bf16_pure) check_pure_bf16_plan(mod, k->name);
+    if (k->c.optimizer_8bit) check_8bit_plan(mod, k);
     char info[512] = "";
     rt_cuda_opts o = {.dry_run = 1, .info = info, .info_cap = sizeof info};
     if (!rc) rc = rt_cuda_attach(&s, &o, &d);
@@ -1223,8 +1292,11 @@ static rt_cuda_counts offload_steps(const dry_case *k, const off_mode *md, rt_st
     for (int g = 0; ok && g < mod->nglobals; g++) { /* the same start in every mode: bf16-exact values */
         rt_buf *b = &out->globals[g];
         if (b->type.dtype == IR_I32) continue;
-        for (int64_t i = 0; i < b->numel; i++)
-            rt_f(b)[i] = ax_bf16_to_f32(ax_f32_to_bf16((float)((i * 37 + g * 11) % 23 - 11) / 16.0f));
+        int absmax = strstr(mod->globals[g].name, "_absmax/") != NULL; /* 8-bit state: codes 0..255, maxima >= 0 */
+        for (int64_t i = 0; i < b->numel; i++) {
+            float v = ax_bf16_to_f32(ax_f32_to_bf16((float)((i * 37 + g * 11) % 23 - 11) / 16.0f));
+            rt_f(b)[i] = b->type.dtype == IR_U8 ? (float)((i * 37 + g * 11) % 256) : absmax ? fabsf(v) : v;
+        }
         CHECK(rt_cuda_upload(&s.st, g, b, &d) == 0);
     }
     for (int step = 1; ok && step <= 2; step++) {
@@ -1524,6 +1596,140 @@ static void dry_adamw_sr_hand(void) {
            "device, launch checked; an f32 gradient refused\n");
 }
 
+/* adamw8 by hand, as rank 1 of dp 2 on a [37, 300] parameter split on dim
+ * 0 (blocks of 19 rows: rank 1's starts at element 19 * 300; rows of two
+ * quantization blocks, 256 + 44). On the host (every operand
+ * place="host", the node on="host": offload_optimizer's path) the CUDA
+ * executor runs x_adamw8 on the host state with its own mesh coordinates:
+ * p, the codes and the maxima must come back with ck_adamw8_step's bits
+ * for first = 5700, whose stochastic rounding of p differs from first = 0's.
+ * On the device the dry run checks axo_adamw8_bf16's / _f32's arguments
+ * against the buffers (codes one byte an element); a split along the rows'
+ * blocks (dim 1) is refused. */
+static const char *adamw8_ir(int host, const char *pdt, int dim) {
+    static char buf[2048];
+    const char *pl = host ? " {place=\"host\"}" : "";
+    snprintf(buf, sizeof buf,
+             "axo.ir 1\nmesh dp=2\n"
+             "global @p : %s[37,300]<dp:%d> act%s\nglobal @g : bf16[37,300]<dp:%d> act%s\n"
+             "global @m : u8[37,300]<dp:%d> act%s\nglobal @v : u8[37,300]<dp:%d> act%s\n"
+             "global @am : f32[37,2]<dp:%d> act%s\nglobal @av : f32[37,2]<dp:%d> act%s\n"
+             "global @lr : f32[] act%s\nglobal @st : f32[] act%s\nglobal @gs : f32[] act%s\n"
+             "program p {\n"
+             "  adamw8(@p, @g, @m, @v, @am, @av, @lr, @st, @gs) {beta1=0.9, beta2=0.999, eps=1e-08, weight_decay=0.01, "
+             "salt=5%s}\n"
+             "}\n",
+             pdt, dim, pl, dim, pl, dim, pl, dim, pl, dim, pl, dim, pl, pl, pl, pl, host ? ", on=\"host\"" : "");
+    return buf;
+}
+
+static void dry_adamw8_hand(void) {
+    struct {
+        int host;
+        const char *pdt;
+        int dim;
+    } cs[] = {{1, "bf16", 0}, {0, "bf16", 0}, {0, "f32", 0}, {0, "bf16", 1}};
+    for (size_t c = 0; c < AX_ARRAY_LEN(cs); c++) {
+        int host = cs[c].host, refuse = cs[c].dim != 0;
+        ax_diag d;
+        ax_diag_init(&d);
+        const char *txt = adamw8_ir(host, cs[c].pdt, cs[c].dim);
+        ir_module *m = ir_parse(txt, strlen(txt), "adamw8", &d);
+        CHECK(m && ir_verify(m, &d) == 0);
+        if (!m || d.nerrors) {
+            ax_diag_print(&d, stderr);
+            ax_diag_free(&d);
+            ir_module_destroy(m);
+            continue;
+        }
+        /* the starting state: bf16-exact p and g, any codes, maxima > 0 */
+        rt_state init;
+        memset(&init, 0, sizeof init);
+        CHECK(rt_state_init(&init, m, &d) == 0);
+        int gp = ir_global_find(m, "p"), gg = ir_global_find(m, "g"), gq[4] = {ir_global_find(m, "m"),
+                ir_global_find(m, "v"), ir_global_find(m, "am"), ir_global_find(m, "av")};
+        int64_t n = init.globals[gp].numel, nmx = init.globals[gq[2]].numel;
+        if (!refuse) CHECK_EQ(n, 19 * 300);
+        for (int64_t i = 0; i < n; i++) {
+            rt_f(&init.globals[gp])[i] = ax_round_bf16((float)((i * 37) % 23 - 11) / 16.0f + 0.03f);
+            rt_f(&init.globals[gg])[i] = ax_round_bf16((float)((i * 13) % 17 - 8) / 64.0f + 0.01f);
+            rt_f(&init.globals[gq[0]])[i] = (float)((i * 7) % 256);
+            rt_f(&init.globals[gq[1]])[i] = (float)((i * 5) % 256);
+        }
+        for (int64_t i = 0; i < nmx; i++) {
+            rt_f(&init.globals[gq[2]])[i] = (float)(i % 3 + 1) / 128.0f;
+            rt_f(&init.globals[gq[3]])[i] = (float)(i % 5 + 1) / 65536.0f;
+        }
+        rt_f(&init.globals[ir_global_find(m, "lr")])[0] = 1e-3f;
+        rt_f(&init.globals[ir_global_find(m, "st")])[0] = 3.0f;
+        rt_f(&init.globals[ir_global_find(m, "gs")])[0] = 0.5f;
+        rt_cuda_opts o = {.dry_run = 1};
+        rt_cuda_dev *dev = NULL;
+        rt_cuda_state st;
+        rt_cuda_prog pr;
+        memset(&pr, 0, sizeof pr);
+        memset(&st, 0, sizeof st);
+        int rc = rt_cuda_dev_open(&dev, &o, &d) || rt_cuda_state_init(&st, dev, m, &d) ||
+                 rt_cuda_prog_init(&pr, &st, m->programs[0], &d);
+        if (refuse) { /* refused while the program is prepared, naming what it needs */
+            CHECK(rc != 0 && ax_diag_contains(&d, "p node 0 (adamw8)") && ax_diag_contains(&d, "split on dim 1"));
+        } else {
+            CHECK(rc == 0);
+            st.coord[0] = 1; /* rank 1 of dp 2 */
+            rt_cuda_prog *pp = &pr;
+            if (!rc) rc = rt_cuda_state_alloc(&st, &pp, 1, &d);
+            for (int g = 0; !rc && g < m->nglobals; g++) rc = rt_cuda_upload(&st, g, &init.globals[g], &d);
+            if (!host && !rc) { /* codes: 1 byte an element; maxima f32 */
+                CHECK_EQ(st.gbytes[gq[0]], n);
+                CHECK_EQ(st.gbytes[gq[1]], n);
+                CHECK_EQ(st.gbytes[gq[2]], 4 * nmx);
+            }
+            rt_cuda_counts c0 = rt_cuda_dev_counts(dev);
+            if (!rc) rc = rt_cuda_prog_run(&pr, &st, NULL, NULL, &d);
+            rt_cuda_counts c1 = rt_cuda_dev_counts(dev);
+            CHECK(rc == 0);
+            CHECK_EQ(c1.launches - c0.launches, host ? 0 : 1); /* axo_adamw8_* (dry: validated only) */
+            if (host && !rc) {
+                /* the reference on copies of the starting state: rank 1's block, and rank 0's bits */
+                float *ref[5], *ref0[5];
+                int gs5[5] = {gp, gq[0], gq[1], gq[2], gq[3]};
+                for (int j = 0; j < 5; j++) {
+                    size_t b = 4 * (size_t)init.globals[gs5[j]].numel;
+                    ref[j] = malloc(b), ref0[j] = malloc(b);
+                    memcpy(ref[j], init.globals[gs5[j]].data, b);
+                    memcpy(ref0[j], init.globals[gs5[j]].data, b);
+                }
+                ck_adamw8_step(ref[0], rt_f(&init.globals[gg]), ref[1], ref[2], ref[3], ref[4], 19, 300, (double)1e-3f,
+                               0.9, 0.999, 1e-8, 0.01, 3, 0.5, 1, 5, 19 * 300);
+                ck_adamw8_step(ref0[0], rt_f(&init.globals[gg]), ref0[1], ref0[2], ref0[3], ref0[4], 19, 300,
+                               (double)1e-3f, 0.9, 0.999, 1e-8, 0.01, 3, 0.5, 1, 5, 0);
+                int differ0 = 0;
+                for (int j = 0; j < 5; j++) {
+                    rt_buf got;
+                    rt_buf_alloc_local(m, &got, m->globals[gs5[j]].type);
+                    CHECK(rt_cuda_download(&st, gs5[j], &got, &d) == 0);
+                    CHECK_MSG(!memcmp(got.data, ref[j], 4 * (size_t)got.numel),
+                              "host adamw8: %s differs from the CPU kernel's", m->globals[gs5[j]].name);
+                    differ0 |= memcmp(got.data, ref0[j], 4 * (size_t)got.numel) != 0;
+                    rt_buf_free(&got);
+                    free(ref[j]), free(ref0[j]);
+                }
+                CHECK_MSG(differ0, "host adamw8: rank 1 rounded as rank 0 (the block's offset is lost)");
+            }
+        }
+        ax_diag_print(&d, stderr);
+        CHECK(d.nerrors == (refuse ? d.nerrors : 0));
+        rt_cuda_prog_free(&pr);
+        rt_cuda_state_free(&st);
+        if (dev) rt_cuda_dev_close(dev);
+        rt_state_free(&init);
+        ir_module_destroy(m);
+        ax_diag_free(&d);
+    }
+    printf("  adamw8 by hand: on the host as rank 1, ck_adamw8_step's bits at offset 5700; on the device (bf16, f32), "
+           "launch checked, codes 1 byte an element; a split within the rows (dim 1) refused\n");
+}
+
 int main(void) {
     test_signatures();
     test_pack();
@@ -1533,6 +1739,7 @@ int main(void) {
             dry_qlora(world, IR_BF16, K);
         }
     fe_model hd16 = llama(64, 4, 2, 16), hd64 = llama(256, 4, 2, 64), hd128 = llama(256, 2, 1, 128);
+    fe_model w128 = llama(128, 4, 2, 32);
     fe_model qwen2 = llama(64, 4, 2, 16), qwen3 = llama(64, 4, 2, 16);
     qwen2.arch = FE_ARCH_QWEN2, qwen2.arch_name = "Qwen2ForCausalLM", qwen2.attention_bias = 1;
     qwen2.tie_word_embeddings = 1, qwen2.rope_type = FE_ROPE_DEFAULT;
@@ -1567,12 +1774,21 @@ int main(void) {
          {.stage = 2, .offload_optimizer = 1}},
         {"llama ZeRO-3 + offload_all 2 ranks pure bf16", hd16, pure_bf16(config(2, 32, 1, 0)), 2,
          {.stage = 3, .reshard_after_forward = 1, .offload_params = 1, .offload_optimizer = 1}},
+        /* 8-bit AdamW state (adamw_bnb_8bit): axo_adamw8_* on the device, x_adamw8 on the host (offload);
+         * hidden 128: every matrix qualifies, down_proj's rows of 304 are blocks of 256 + 48 */
+        {"llama hd32 f32 8-bit state", w128, opt8(config(2, 40, 0, 0)), 1, {0}},
+        {"llama hd32 bf16 8-bit state (f32 master)", w128, opt8(config(2, 40, 1, 0)), 1, {0}},
+        {"llama hd32 pure bf16 8-bit state", w128, opt8(pure_bf16(config(2, 40, 1, 0))), 1, {0}},
+        {"llama hd32 ZeRO-2 2 ranks bf16 8-bit state", w128, opt8(config(2, 32, 1, 0)), 2, {.stage = 2}},
+        {"llama hd32 ZeRO-3 + offload_optimizer 2 ranks pure bf16 8-bit state", w128,
+         opt8(pure_bf16(config(2, 32, 1, 0))), 2, {.stage = 3, .reshard_after_forward = 1, .offload_optimizer = 1}},
     };
     for (size_t i = 0; i < AX_ARRAY_LEN(cases); i++) dry_run(&cases[i]);
     for (size_t i = 0; i < AX_ARRAY_LEN(cases); i++)
         if (cases[i].sh.offload_optimizer || cases[i].sh.offload_params) dry_offload_modes(&cases[i]);
     dry_offload_hand();
     dry_adamw_sr_hand();
+    dry_adamw8_hand();
     dry_counts();
     dry_attn_tc();
     dry_streams();

@@ -20,7 +20,15 @@
 //    full, lr and weight decay zero and not, grad scale 1 and not, beta1 on
 //    both sides of 0.5 (the two lerp forms). The update is in place: an
 //    element never visited keeps its m, which the step always moves.
-// Both .cuh files are in this one translation unit, as two sources could be
+//  * 8-bit AdamW state (adamw.cuh, axo_adamw8_f32/_bf16) against
+//    ck_adamw8_step: p, the u8 codes of m and v and their f32 block maxima
+//    after each of several steps, from the zero state and from one a few
+//    CPU steps made; rows of one block (K 256), two and a short one (600),
+//    short blocks only (64, 1), many (4099); f32 p with f32 or bf16
+//    gradients, bf16 p stochastically rounded at an offset (one crossing
+//    2^32); grids of 1, a few (grid-stride) and full; an all-zero gradient
+//    block (maxima 0, codes 0); the codes go through the executor's packer.
+// The .cuh files are in this one translation unit, as two sources could be
 // in one NVRTC program: common.cuh's AXO_QFN/AXO_QCONST, ir/quant.h once.
 // What this cannot check: the device's own float arithmetic (IEEE on both)
 // and double pow (the bias corrections), the real launch, speed.
@@ -189,6 +197,95 @@ static void adamw_sr_case(int64_t n, int64_t first, uint32_t salt, unsigned grid
     if (ok) printf("  ok   adamw_sr_bf16 %s (p, m, v; p not nearest %.3f)\n", tag, (double)up / (double)n);
 }
 
+// ---- adamw8 ---------------------------------------------------------------------------
+// R rows of K: p f32 (g f32, or bf16 as mixed precision's master weights get it) or bf16 (g bf16, p
+// stochastically rounded at offset `first`). `warm` CPU steps first build a nonzero state (codes, maxima) that
+// both sides then start from (through the executor's packer, as an upload sends it); then `steps` steps, each
+// with fresh random gradients, after each of which p, both codes and both maxima must be the CPU's bits. Row 0's
+// first block gets an all-zero gradient: from the zero state its m, v and maxima stay 0 (codes 0).
+template <typename P>
+static void adamw8_case(int64_t R, int64_t K, int64_t first, bool g_bf16, int warm, int steps, unsigned grid,
+                        const adamw_hp &h) {
+    const bool b16 = sizeof(P) == 2;
+    const double beta2 = 0.999, eps = 1e-8;
+    const int64_t n = R * K, nb = (K + AXO_Q8_BLOCK - 1) / AXO_Q8_BLOCK, zlen = K < AXO_Q8_BLOCK ? K : AXO_Q8_BLOCK;
+    const bool gb = b16 || g_bf16;
+    std::vector<float> p((size_t)n), g((size_t)n), qm((size_t)n, 0.0f), qv((size_t)n, 0.0f), am((size_t)(R * nb), 0.0f),
+        av((size_t)(R * nb), 0.0f);
+    auto signed_rand = [&](float lo, float hi, bool bf16_exact) {
+        return bf16_exact ? rand_bf16(lo, hi, false) : urandf(lo, hi) * (urand32() & 1 ? 1.0f : -1.0f);
+    };
+    auto new_grads = [&] {
+        for (int64_t i = 0; i < n; i++) g[(size_t)i] = i < zlen ? 0.0f : signed_rand(1e-3f, 0.5f, gb);
+    };
+    for (int64_t i = 0; i < n; i++) p[(size_t)i] = signed_rand(0.02f, 2.0f, b16);
+    float lr = h.lr, step = h.step, gs = h.gs;
+    for (int w = 0; w < warm; w++, step += 1.0f) { // the CPU alone: a state to start from
+        new_grads();
+        ck_adamw8_step(p.data(), g.data(), qm.data(), qv.data(), am.data(), av.data(), R, K, (double)lr, h.beta1, beta2,
+                       eps, h.wd, (int64_t)step, (double)gs, b16, 11, first);
+    }
+    // the device's storage: p and g in their dtypes, codes one byte each (the executor's packer), maxima f32
+    std::vector<P> P_((size_t)n);
+    std::vector<float> Gf((size_t)n);
+    std::vector<bf> Gb((size_t)n);
+    std::vector<unsigned char> QM((size_t)n), QV((size_t)n);
+    std::vector<float> AM(am), AV(av);
+    for (int64_t i = 0; i < n; i++) from_f(P_[(size_t)i], p[(size_t)i]);
+    if (rt_cuda_pack(IR_U8, qm.data(), n, QM.data(), nullptr) != 0 ||
+        rt_cuda_pack(IR_U8, qv.data(), n, QV.data(), nullptr) != 0) {
+        printf("  FAIL rt_cuda_pack refused the CPU's codes\n");
+        g_fail++;
+        return;
+    }
+    char tag[200];
+    snprintf(tag, sizeof tag, "%s g %s [%lld,%lld] first=%lld warm=%d grid=%u lr=%g wd=%g gs=%g beta1=%g",
+             b16 ? "bf16" : "f32", gb ? "bf16" : "f32", (long long)R, (long long)K, (long long)first, warm, grid,
+             (double)lr, h.wd, (double)gs, h.beta1);
+    bool ok = true;
+    int64_t nz = 0; // nonzero codes after the last step: the state is live
+    for (int s = 0; s < steps && ok; s++, step += 1.0f) {
+        new_grads();
+        for (int64_t i = 0; i < n; i++) Gf[(size_t)i] = g[(size_t)i], Gb[(size_t)i] = __float2bfloat16_rn(g[(size_t)i]);
+        const void *gp = gb ? (const void *)Gb.data() : (const void *)Gf.data();
+        emu_launch(emu_dim3{grid, 1, 1}, 256, no_smem, sizeof no_smem, [&] {
+            if (b16)
+                axo_adamw8_bf16((bf *)P_.data(), gp, QM.data(), QV.data(), AM.data(), AV.data(), R, K, first, &lr,
+                                &step, &gs, h.beta1, beta2, eps, h.wd, 11, gb);
+            else
+                axo_adamw8_f32((float *)P_.data(), gp, QM.data(), QV.data(), AM.data(), AV.data(), R, K, first, &lr,
+                               &step, &gs, h.beta1, beta2, eps, h.wd, 11, gb);
+        });
+        ck_adamw8_step(p.data(), g.data(), qm.data(), qv.data(), am.data(), av.data(), R, K, (double)lr, h.beta1, beta2,
+                       eps, h.wd, (int64_t)step, (double)gs, b16, 11, first);
+        std::vector<float> gp_((size_t)n), gm((size_t)n), gv((size_t)n);
+        for (int64_t i = 0; i < n; i++) gp_[(size_t)i] = to_f(P_[(size_t)i]);
+        rt_cuda_unpack(IR_U8, QM.data(), n, gm.data());
+        rt_cuda_unpack(IR_U8, QV.data(), n, gv.data());
+        char what[300];
+        const char *names[5] = {"p", "m codes", "v codes", "m maxima", "v maxima"};
+        const float *got[5] = {gp_.data(), gm.data(), gv.data(), AM.data(), AV.data()};
+        const float *ref[5] = {p.data(), qm.data(), qv.data(), am.data(), av.data()};
+        for (int j = 0; j < 5; j++) {
+            snprintf(what, sizeof what, "adamw8 %s, step %d: %s", tag, s + 1, names[j]);
+            ok &= same_bits(what, got[j], ref[j], j < 3 ? n : R * nb);
+        }
+        if (warm == 0 && s == 0) { // the zero-gradient block from the zero state
+            bool z = am[0] == 0.0f && av[0] == 0.0f;
+            for (int64_t i = 0; i < zlen; i++) z &= qm[(size_t)i] == 0.0f && qv[(size_t)i] == 0.0f;
+            g_cases++;
+            if (!z) {
+                g_fail++, ok = false;
+                printf("  FAIL adamw8 %s: a zero-gradient block from the zero state has nonzero codes or maxima\n", tag);
+            }
+        }
+    }
+    for (int64_t i = zlen; i < n; i++) nz += qm[(size_t)i] != 0.0f;
+    if (ok)
+        printf("  ok   adamw8 %s, %d steps (p, codes, maxima; nonzero m codes %.3f)\n", tag, steps,
+               (double)nz / (double)(n - zlen > 0 ? n - zlen : 1));
+}
+
 int main() {
     // dropout: vector path + tail (n % 8 != 0), scalar path (misaligned), a grid far smaller than the work
     const double ps[] = {0.0, 0.1, 0.5, 0.9};
@@ -245,6 +342,25 @@ int main() {
     adamw_sr_case(4099, 777, 4, 4, {2e-2f, 13.0f, 2.5f, 0.3, 0.05});
     adamw_sr_case(4099, 777, 4, 4, {0.0f, 7.0f, 1.0f, 0.9, 0.0});
     adamw_sr_case(4099, 777, 4, 4, {1e-3f, 7.0f, 1.0f, 0.9, 0.0});
+    // 8-bit AdamW state: one block per row (K 256), 2 full + a short one (600), short only (64, 1), many
+    // blocks (4099: 16 + 3); grids of 1 and a few (grid-stride) and full; f32 p with f32 and bf16 (master
+    // weights) gradients; bf16 p at an offset in the tensor (one crossing 2^32); from zero and from a state
+    // of a few CPU steps; the first step, scaled gradients, beta1 0.3, no weight decay
+    const adamw_hp h8 = {1e-3f, 1.0f, 1.0f, 0.9, 0.01};
+    for (int warm = 0; warm <= 3; warm += 3) {
+        adamw8_case<float>(3, 256, 0, false, warm, 3, 1, h8);
+        adamw8_case<float>(4, 600, 0, true, warm, 3, 2, h8);
+        adamw8_case<float>(5, 600, 0, false, warm, 3, 3, {3e-4f, 1.0f, 0.37f, 0.9, 0.1});
+        adamw8_case<float>(7, 64, 0, false, warm, 3, 1, h8);
+        adamw8_case<float>(37, 1, 0, true, warm, 2, 5, h8);
+        adamw8_case<bf>(3, 256, 3 * 256, false, warm, 3, 1, h8);
+        adamw8_case<bf>(4, 600, 12345, false, warm, 3, 2, {2e-2f, 1.0f, 2.5f, 0.3, 0.05});
+        adamw8_case<bf>(7, 64, 7 * 64, false, warm, 3, 1, h8);
+        adamw8_case<bf>(37, 1, 37, false, warm, 2, 5, h8);
+        adamw8_case<bf>(5, 600, (1LL << 32) - 1000, false, warm, 2, 1, {1e-3f, 1.0f, 1.0f, 0.9, 0.0});
+    }
+    adamw8_case<float>(9, 4099, 0, false, 2, 2, 3, h8);   // 9 x 17 blocks on 3 CTAs of 8 warps
+    adamw8_case<bf>(9, 4099, 9 * 4099, false, 2, 2, 20, h8); // the full grid: ceil(153 / 8)
     printf("%d cases, %d failed\n", g_cases, g_fail);
     return g_fail ? 1 : 0;
 }
