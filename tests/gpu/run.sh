@@ -22,6 +22,10 @@
 #                     kernels (AXO_CUDA_ATTN=tc) on their own; also written to
 #                     logs/tc-attention.txt and $OUT/tc-attention.txt, which
 #                     bench/run.sh AXO_BENCH_ATTN=tc requires to say PASS
+#   resume:<case>     a CUDA run resumed from its checkpoint-4 logs the straight
+#                     run's steps (1e-6) and the note says whether the final
+#                     weights are identical: pure bf16 + 8-bit AdamW on 1 rank,
+#                     ZeRO-3 bf16 on 2 local ranks
 #   e2e:<config>      axoc + axorun end to end, --executor cpu vs --executor cuda,
 #                     per-step loss and grad norm from train_log.jsonl (bf16 1e-2
 #                     relative, f32 1e-4), 1 rank and 2 local ranks on one GPU
@@ -320,6 +324,37 @@ check_e2e() {
     done
 }
 
+# resume_from_checkpoint on the CUDA executor: a run resumed from its checkpoint-4 logs the straight
+# run's steps 5-8 (the CPU executor is bit for bit, e2e cli.sh; here the weights are compared too and
+# the note says whether they are identical): 1 rank pure bf16 with 8-bit AdamW state, and 2 local ranks
+# ZeRO-3 bf16 (sharded moments and f32 master blocks come back from the device and go back to it)
+check_resume() {
+    local t=$out/resume ds fsdp
+    rm -rf "$t" && mkdir -p "$t"
+    sharding_yaml
+    local cases=("pure8|1|optimizer: adamw_bnb_8bit\nbfloat16: true" "zero3x2|2|$ds")
+    for c in "${cases[@]}"; do
+        IFS='|' read -r name world extra <<<"$c"
+        local d=$t/$name
+        mkdir -p "$d"
+        write_cfg "$d/cfg.yml" true tiny-llama "$(case_yaml "$extra\nsave_steps: 4")"
+        if ! (cd "$d" && "$out/proj/axoc" compile cfg.yml -o plan.bin --world-size "$world" >compile.log 2>&1 &&
+            timeout 600 "$out/proj/axorun" plan.bin --executor cuda --comm local --output-dir A >run-A.log 2>&1 &&
+            timeout 600 "$out/proj/axorun" plan.bin --executor cuda --comm local --output-dir B \
+                --resume-from A/checkpoint-4 >run-B.log 2>&1); then
+            record FAIL "resume:$name" "$(grep -h error "$d"/*.log | head -2 | tr '\n' ' ')"
+            continue
+        fi
+        local cmp same=differ
+        cmp -s "$d/A/model.safetensors" "$d/B/model.safetensors" && same="identical"
+        if cmp=$(compare_logs "$d/A/train_log.jsonl" "$d/B/train_log.jsonl" 1e-6); then
+            record PASS "resume:$name" "$cmp; final weights $same"
+        else
+            record FAIL "resume:$name" "$cmp; final weights $same"
+        fi
+    done
+}
+
 check_oom() {
     local d=$out/oom
     rm -rf "$d" && mkdir -p "$d/model"
@@ -463,6 +498,7 @@ run_checks() {
     check_kernels
     check_exec
     check_e2e
+    check_resume
     check_oom
     check_nccl
     check_e2e_nccl
@@ -473,7 +509,7 @@ run_checks() {
         cp "$logs/summary.txt" "$OUT/gpu-summary.txt"
         [ -f "$logs/tc-attention.txt" ] && cp "$logs/tc-attention.txt" "$OUT/tc-attention.txt"
         tar czf "$OUT/gpu-logs.tar.gz" -C "$out" --exclude='*.safetensors' --exclude='*.bin' --exclude='deps' \
-            logs e2e oom e2e-nccl 2>/dev/null
+            logs e2e resume oom e2e-nccl 2>/dev/null
     fi
     if printf '%s\n' "${rows[@]}" | grep -q '^FAIL'; then
         echo "RESULT: FAIL ($(printf '%s\n' "${rows[@]}" | grep -c '^FAIL') of ${#rows[@]} checks failed)"
