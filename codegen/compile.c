@@ -200,7 +200,7 @@ static json_t *stats_json(const ir_module *m, const pass_mem_stats *st, const fe
     json_object_set_new(j, "precision", json_string(!c->bf16 ? "f32" : c->bf16_pure ? "bf16_pure" : "bf16_master_f32"));
     json_object_set_new(j, "adam_moments", json_string(c->optimizer_8bit ? "8bit" : c->bf16_pure ? "bf16" : "f32"));
     ax_buf_printf(summary, "axoc: precision: %s; AdamW moments %s%s\n", prec, moments,
-                  st->trainable_params != st->params ? " (LoRA adapters: f32 weights and moments)" : "");
+                  st->trainable_params != st->params ? " (LoRA adapters: f32 weights)" : "");
     ax_buf_printf(summary, "axoc: per-rank memory %s = params %s + grads %s + optimizer state %s + activations %s\n",
                   human(peak), human(st->state_bytes[IR_ROLE_PARAM]), human(st->state_bytes[IR_ROLE_GRAD]),
                   human(st->state_bytes[IR_ROLE_OPT]), human(st->micro_peak > st->opt_peak ? st->micro_peak : st->opt_peak));
@@ -244,9 +244,8 @@ static json_t *stats_json(const ir_module *m, const pass_mem_stats *st, const fe
         else
             ax_buf_printf(&advice, "more ranks");
         if (c->bf16 && !c->bf16_pure && !c->ds.present && !c->optimizer_8bit && st->trainable_params == st->params)
-            ax_buf_printf(&advice, "; bfloat16: true (pure bf16: the AdamW state in bf16 with no f32 master copy, "
-                                   "%s less)",
-                          human(st->state_bytes[IR_ROLE_OPT] * 2 / 3));
+            ax_buf_printf(&advice, "; bfloat16: true (pure bf16: bf16 AdamW moments and no f32 master copy, 8 instead "
+                                   "of 16 bytes of state per parameter)");
         if (!c->optimizer_8bit && !c->ds.optimizer_section && st->trainable_params == st->params)
             ax_buf_printf(&advice, "; optimizer: adamw_bnb_8bit (8-bit AdamW moments)");
         if (c->micro_batch_size > 1)

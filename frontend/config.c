@@ -751,6 +751,9 @@ static void check_whole(loader *L) {
                  "gradient_checkpointing: expected only one of gradient_checkpointing and "
                  "fsdp_config.activation_checkpointing, found both set");
     check_ddp_bucket(L);
+    if (c->save_steps > 0 && c->saves_per_epoch > 0)
+        ax_error(y->d, fe_yloc(y, pair(L, "saves_per_epoch")->k, loc, sizeof loc),
+                 "saves_per_epoch: expected only one of save_steps and saves_per_epoch, found both");
     if (c->optimizer_8bit && c->ds.optimizer_section) {
         ax_warn(y->d, fe_yloc(y, pair(L, "optimizer")->v, loc, sizeof loc),
                 "optimizer: %s is replaced by the DeepSpeed config's own \"optimizer\" section (AdamW with f32 state), "

@@ -93,6 +93,11 @@ int pass_memplan(ir_module *m, pass_mem_stats *st) {
         const ir_global *G = &m->globals[g];
         int64_t b = pass_local_bytes(m, &G->type);
         if (ir_global_on_host(G)) {
+            /* host copies are held as the CPU executor holds every tensor:
+             * 4 bytes an element whatever the dtype (bf16 params, u8 codes) */
+            ir_type f = G->type;
+            f.dtype = IR_F32;
+            b = pass_local_bytes(m, &f);
             st->host_bytes += b;
             st->host_state_bytes[G->role] += b;
         } else {

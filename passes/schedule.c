@@ -62,7 +62,9 @@ static int prefetchable_in(const ir_program *p, const ir_node *n) {
 
 /* Does node i write global g (an effect op's target)? */
 static int writes(const ir_node *n, int32_t gref) {
-    return (ir_ops[n->op].flags & IR_F_EFFECT) && n->in[0] == gref;
+    for (int k = 0; k < n->nin; k++)
+        if (n->in[k] == gref && ir_op_writes(n->op, k)) return 1;
+    return 0;
 }
 
 /* New order of p's nodes with gather groups hoisted; returns the count. */

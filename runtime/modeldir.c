@@ -28,11 +28,13 @@ int rt_modeldir_begin(const char *dir, int overwrite, long pid, char *tmp, size_
 }
 
 void rt_modeldir_remove(const char *dir) {
-    static const char *const known[] = {"model.safetensors", "config.json", "adapter_model.safetensors",
+    /* trainer_state.json first: a removal cut short never leaves a dir
+     * that still looks resumable */
+    static const char *const known[] = {"trainer_state.json", "model.safetensors", "config.json", "adapter_model.safetensors",
                                         "adapter_config.json", "sharded_state_dict.json", "generation_config.json",
                                         "tokenizer.json", "tokenizer_config.json", "tokenizer.model",
                                         "special_tokens_map.json", "vocab.json", "merges.txt", "added_tokens.json",
-                                        "trainer_state.json", "optimizer_state.json"};
+                                        "optimizer_state.json"};
     char p[4096];
     for (size_t i = 0; i < AX_ARRAY_LEN(known); i++)
         if (ax_path_join(p, sizeof p, dir, known[i]) == 0) unlink(p);

@@ -5,6 +5,7 @@
 
 #include <dirent.h>
 #include <jansson.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -24,7 +25,7 @@ static json_t *log_history_json(const char *lines) {
 }
 
 int rt_ckpt_save_state(rt_session *s, const char *dir, int64_t step, int64_t max_steps, double epoch,
-                       const char *log_history, ax_diag *d) {
+                       int64_t global_batch, const char *log_history, ax_diag *d) {
     char opt[4096], path[4096];
     if (ax_path_join(opt, sizeof opt, dir, RT_OPTIM_DIR) != 0 || ax_path_join(path, sizeof path, dir, RT_TRAINER_STATE) != 0) {
         ax_error(d, dir, "path too long");
@@ -44,6 +45,7 @@ int rt_ckpt_save_state(rt_session *s, const char *dir, int64_t step, int64_t max
         json_object_set_new(axo, "version", json_integer(1));
         json_object_set_new(axo, "world_size", json_integer(world));
         json_object_set_new(axo, "micro_steps", json_integer(s->micro_count));
+        json_object_set_new(axo, "global_batch_rows", json_integer(global_batch));
         json_object_set_new(axo, "optimizer_state", json_string(RT_OPTIM_DIR "/" RT_OPTIM_INDEX));
         json_object_set_new(j, "axo", axo);
         char *txt = json_dumps(j, JSON_SORT_KEYS | JSON_INDENT(1) | JSON_REAL_PRECISION(15));
@@ -82,7 +84,9 @@ static void widen(const void *raw, rt_st_dtype dt, int64_t n, float *out) {
     }
 }
 
-static int read_trainer_state(const char *dir, int64_t *step, char **log, ax_diag *d) {
+static double num_or_nan(const json_t *v) { return json_is_number(v) ? json_number_value(v) : NAN; }
+
+static int read_trainer_state(const char *dir, int64_t *step, int64_t *max_steps, int64_t *gbatch, char **log, ax_diag *d) {
     char path[4096], other[4096];
     if (ax_path_join(path, sizeof path, dir, RT_TRAINER_STATE) != 0) {
         ax_error(d, dir, "path too long");
@@ -111,6 +115,11 @@ static int read_trainer_state(const char *dir, int64_t *step, char **log, ax_dia
         ax_error(d, path, "global_step: expected a positive integer");
     } else {
         *step = json_integer_value(gs);
+        if (max_steps) *max_steps = json_integer_value(json_object_get(j, "max_steps"));
+        if (gbatch) *gbatch = json_integer_value(json_object_get(axo, "global_batch_rows"));
+        rc = 0;
+    }
+    if (!rc && log) {
         ax_buf b = {0};
         ax_buf_puts(&b, "");
         json_t *h = json_object_get(j, "log_history"), *row;
@@ -118,16 +127,24 @@ static int read_trainer_state(const char *dir, int64_t *step, char **log, ax_dia
         json_array_foreach(h, i, row) { /* as train_log.jsonl wrote them */
             char line[512];
             rt_log_line(line, sizeof line, json_integer_value(json_object_get(row, "step")),
-                        json_integer_value(json_object_get(row, "epoch")), json_number_value(json_object_get(row, "loss")),
-                        json_number_value(json_object_get(row, "grad_norm")), json_number_value(json_object_get(row, "lr")),
-                        json_number_value(json_object_get(row, "tokens_per_s")));
+                        json_integer_value(json_object_get(row, "epoch")), num_or_nan(json_object_get(row, "loss")),
+                        num_or_nan(json_object_get(row, "grad_norm")), num_or_nan(json_object_get(row, "lr")),
+                        num_or_nan(json_object_get(row, "tokens_per_s")));
             ax_buf_puts(&b, line);
         }
         *log = ax_buf_steal(&b);
-        rc = 0;
     }
     json_decref(j);
     return rc;
+}
+
+int rt_resume_peek(const char *dir, int64_t *step, int64_t *max_steps, int64_t *global_batch, ax_diag *d) {
+    return read_trainer_state(dir, step, max_steps, global_batch, NULL, d);
+}
+
+int rt_ckpt_resumable(const char *dir) {
+    char path[4096];
+    return ax_path_join(path, sizeof path, dir, RT_TRAINER_STATE) == 0 && ax_file_exists(path);
 }
 
 /* The trainable params: from the adapter file, the sharded rank files or
@@ -183,6 +200,8 @@ static int load_params(rt_session *s, const char *dir, ax_diag *d) {
             ax_error(d, dir, "\"%s\" is a %s tensor of another shape or dtype than the plan's %s", name, rt_st_dtype_name(dt),
                      ir_type_str(m, &G->type, want, sizeof want));
             rc = -1;
+        } else if (kind == 1 && G->type.rank && rows <= 0) {
+            /* a padding rank: its block starts past the tensor's end */
         } else if (kind == 1) {
             size_t es = rt_st_dtype_size(dt);
             void *raw = malloc(es * (size_t)(rows * row) + 1);
@@ -258,7 +277,7 @@ static int load_optimizer(rt_session *s, const char *dir, ax_diag *d) {
 
 int rt_resume_load(rt_session *s, const char *dir, int64_t *step, char **log, ax_diag *d) {
     *log = NULL;
-    int bad = read_trainer_state(dir, step, log, d) != 0;
+    int bad = read_trainer_state(dir, step, NULL, NULL, log, d) != 0;
     bad = bad || load_params(s, dir, d) != 0 || load_optimizer(s, dir, d) != 0;
     for (int g = 0; !bad && s->backend && g < s->m->nglobals; g++) {
         ir_role r = s->m->globals[g].role;
@@ -279,7 +298,7 @@ static int cmp_ll(const void *a, const void *b) {
     return x < y ? -1 : x > y;
 }
 
-void rt_ckpt_prune(const char *out_dir, int64_t keep) {
+void rt_ckpt_prune(const char *out_dir, int64_t keep, int64_t upto) {
     DIR *dh = opendir(out_dir);
     if (!dh || keep < 1) {
         if (dh) closedir(dh);
@@ -291,7 +310,7 @@ void rt_ckpt_prune(const char *out_dir, int64_t keep) {
     while ((e = readdir(dh))) {
         long long k;
         char tail;
-        if (sscanf(e->d_name, "checkpoint-%lld%c", &k, &tail) != 1) continue;
+        if (sscanf(e->d_name, "checkpoint-%lld%c", &k, &tail) != 1 || k > upto) continue;
         if (n == cap) {
             cap = cap ? 2 * cap : 16;
             ns = realloc(ns, cap * sizeof *ns);

@@ -35,7 +35,11 @@
  * state, then trainer_state.json (rank 0). log_history: the JSON lines
  * train_log.jsonl holds so far (rank 0; may be NULL). Collective. */
 int rt_ckpt_save_state(rt_session *s, const char *dir, int64_t step, int64_t max_steps, double epoch,
-                       const char *log_history, ax_diag *d);
+                       int64_t global_batch, const char *log_history, ax_diag *d);
+
+/* What trainer_state.json of checkpoint dir says (no collective): its
+ * global_step, max_steps and global batch in rows (0 when absent). */
+int rt_resume_peek(const char *dir, int64_t *step, int64_t *max_steps, int64_t *global_batch, ax_diag *d);
 
 /* Loads checkpoint dir into s (trainable params and optimizer state, this
  * rank's rows; then the device backend's copies) and returns its
@@ -45,9 +49,14 @@ int rt_ckpt_save_state(rt_session *s, const char *dir, int64_t step, int64_t max
  * dtype, and no optimizer tensor the plan does not have. */
 int rt_resume_load(rt_session *s, const char *dir, int64_t *step, char **log, ax_diag *d);
 
-/* save_total_limit: removes the checkpoint-N dirs of out_dir beyond the
- * newest `keep` (the files axo wrote; a dir with other files stays). */
-void rt_ckpt_prune(const char *out_dir, int64_t keep);
+/* save_total_limit: of the checkpoint-N dirs of out_dir with N <= upto
+ * (later ones belong to an abandoned run and are replaced as this one
+ * reaches them), removes all but the newest `keep` (the files axo wrote; a
+ * dir with other files stays). */
+void rt_ckpt_prune(const char *out_dir, int64_t keep, int64_t upto);
+
+/* Whether dir is a resumable checkpoint (has trainer_state.json). */
+int rt_ckpt_resumable(const char *dir);
 
 /* The checkpoint-N of out_dir with the largest N that holds a
  * trainer_state.json, into buf; 0 if found, 1 if none. */

@@ -51,18 +51,6 @@ static void rows_of(const ir_type *t, int r, int64_t n, int64_t *b, int64_t *e) 
     *e = (r + 1) * c < d0 ? (r + 1) * c : d0;
 }
 
-/* Sum of v over the whole world: an all_reduce along every mesh axis in
- * turn (a sum over a product mesh). */
-static int world_sum(rt_session *s, float *v, int n) {
-    for (int a = 0; a < s->m->nmesh; a++) {
-        if (s->m->mesh_sizes[a] == 1) continue;
-        if (!s->st.coll || s->st.coll->all_reduce(s->st.coll->ctx, a, v, n) != 0) return -1;
-    }
-    return 0;
-}
-
-/* Removes a checkpoint or model dir axo wrote: only the file names axo
- * writes, then the dir if that left it empty (a user's own files stay). */
 /* ---- saving ------------------------------------------------------------------ */
 /* A param under its HF name; optimizer state under the global's own name. */
 static const char *saved_name(const ir_global *G) {
@@ -122,7 +110,9 @@ static int write_rank_file(rt_session *s, const char *dir, const what_saved *w, 
     char name[96], path[4096];
     rank_file_name(name, sizeof name, w, r, n);
     int rc = -1;
-    if (ax_path_join(path, sizeof path, dir, name) != 0)
+    if (!k) /* this rank holds no rows (DDP's whole optimizer state is rank 0's): no file, null in the index */
+        rc = 0;
+    else if (ax_path_join(path, sizeof path, dir, name) != 0)
         ax_error(d, dir, "path too long");
     else
         rc = rt_st_write(path, outs, k, d);
@@ -154,9 +144,18 @@ static int finish(rt_session *s, const what_saved *w, const char *tmp, const cha
     ax_buf b = {0};
     char name[96], path[4096];
     ax_buf_printf(&b, "{\n \"format\": \"%s\",\n \"version\": 1,\n \"world_size\": %d,\n \"files\": [", RT_SHARDED_FORMAT, n);
-    for (int r = 0; r < n; r++) {
+    for (int r = 0; r < n; r++) { /* null: rank r holds no rows of anything, and wrote no file */
+        int has = 0;
+        for (int g = 0; g < m->nglobals && !has; g++) {
+            const ir_type *t = &m->globals[g].type;
+            if (m->globals[g].role != w->role) continue;
+            int64_t rb = 0, re = r ? 0 : 1;
+            if (t->rank) rows_of(t, r, n, &rb, &re);
+            has = re > rb;
+        }
         rank_file_name(name, sizeof name, w, r, n);
-        ax_buf_printf(&b, "%s\n  \"%s\"", r ? "," : "", name);
+        if (has) ax_buf_printf(&b, "%s\n  \"%s\"", r ? "," : "", name);
+        else ax_buf_printf(&b, "%s\n  null", r ? "," : "");
     }
     ax_buf_puts(&b, "\n ],\n \"tensors\": {");
     int first = 1;
@@ -230,7 +229,7 @@ static int save_sharded(rt_session *s, const what_saved *w, const char *dir, int
         v[1] = (float)(pid & 0xffff);
         v[2] = (float)((pid >> 16) & 0xffff);
     }
-    if (world_sum(s, v, 3) != 0) {
+    if (rt_session_world_sum(s, v, 3) != 0) {
         ax_error(d, dir, "checkpoint not written: a peer rank failed (aborted)");
         if (made) rt_modeldir_remove(tmp);
         return -1;
@@ -243,7 +242,7 @@ static int save_sharded(rt_session *s, const what_saved *w, const char *dir, int
     /* 2. each writer: its rows, no gather */
     int bad = writer ? write_rank_file(s, tmp, w, me, n, d) != 0 : 0;
     v[0] = (float)bad;
-    if (world_sum(s, v, 1) != 0 || v[0] > 0) {
+    if (rt_session_world_sum(s, v, 1) != 0 || v[0] > 0) {
         if (!bad)
             ax_error(d, dir, lead ? "checkpoint not written: another rank could not write its file"
                                   : "checkpoint not written: another rank could not write its file (aborted)");
@@ -253,7 +252,7 @@ static int save_sharded(rt_session *s, const what_saved *w, const char *dir, int
     /* 3. rank 0: config.json, the index, rename into place */
     bad = lead ? finish(s, w, tmp, dir, exists, n, d) != 0 : 0;
     v[0] = (float)bad;
-    if (world_sum(s, v, 1) != 0 || v[0] > 0) {
+    if (rt_session_world_sum(s, v, 1) != 0 || v[0] > 0) {
         if (!bad) ax_error(d, dir, "checkpoint not written: rank 0 could not complete it (aborted)");
         return -1;
     }
@@ -361,6 +360,11 @@ static int read_rows(const rt_sharded_dir *x, const char *name, int64_t rb, int6
         }
         if (e == b) continue;
         rt_st_file *f = &((rt_st_file *)x->files)[r];
+        if (!f->path) {
+            snprintf(msg, sizeof msg, "tensor \"%s\": rank file %d holds rows %lld..%lld, but \"files\" names no file for it",
+                     name, r, (long long)b, (long long)e);
+            return bad_index(d, x->ipath, msg);
+        }
         const rt_st_tensor *ft = rt_st_find(f, name);
         if (!ft) {
             ax_error(d, f->path, "tensor \"%s\" is missing (the index %s says this file holds its rows %lld..%lld)", name,
@@ -431,9 +435,11 @@ int rt_sharded_open(const char *dir, const char *index, rt_sharded_dir *x, ax_di
     rt_st_file *files = calloc((size_t)x->world, sizeof *files);
     x->files = files;
     for (; x->nopen < x->world; x->nopen++) {
-        const char *fn = json_string_value(json_array_get(jf, (size_t)x->nopen));
+        json_t *je0 = json_array_get(jf, (size_t)x->nopen);
+        if (json_is_null(je0)) continue; /* a rank that held no rows */
+        const char *fn = json_string_value(je0);
         if (!fn || !plain_name(fn)) {
-            bad_index(d, x->ipath, "\"files\": expected plain file names in the checkpoint directory");
+            bad_index(d, x->ipath, "\"files\": expected plain file names in the checkpoint directory (or null)");
             goto fail;
         }
         if (ax_path_join(path, sizeof path, dir, fn) != 0) {
@@ -493,7 +499,7 @@ int rt_sharded_load(const char *dir, rt_sharded_ckpt *c, ax_diag *d) {
     }
     rt_st_file *files = x.files;
     for (int r = 0; r < c->world; r++)
-        if (held[r] != files[r].ntensors) {
+        if (files[r].path && held[r] != files[r].ntensors) {
             ax_error(d, files[r].path, "holds %d tensors but the index %s places %d in it", files[r].ntensors, x.ipath, held[r]);
             goto out;
         }

@@ -211,14 +211,15 @@ static int load_saved_adapter(const rt_st_file *f, const char *dir, const ir_glo
     }
     int same = t->rank == G->type.rank;
     for (int i = 0; same && i < t->rank; i++) same = t->shape[i] == G->type.dims[i];
-    if (!same && G->type.rank == 2) {
+    if (!same && G->type.rank == 2 && ir_attr_int(G->attrs, G->nattrs, "adapter", 0) == 1) {
         ax_error(d, f->path, "\"%s\" is [%lld, %lld] but the config's adapter is [%lld, %lld] (lora_r must equal the saved "
                              "adapter's r)", hf, (long long)(t->rank > 0 ? t->shape[0] : 0), (long long)(t->rank > 1 ? t->shape[1] : 0),
                  (long long)G->type.dims[0], (long long)G->type.dims[1]);
         return -1;
     }
     if (!same) {
-        ax_error(d, f->path, "\"%s\" has another shape than the model's %s", hf, G->name);
+        ax_error(d, f->path, "\"%s\" has another shape than the model's %s (a saved lora_modules_to_save module of another "
+                             "model?)", hf, G->name);
         return -1;
     }
     return rows > 0 && rt_st_read_f32_rows(f, t, first, rows, dst, d) != 0 ? -1 : 0;
@@ -438,10 +439,19 @@ static int is_rank0(const rt_session *s) {
 }
 int rt_session_is_rank0(const rt_session *s) { return is_rank0(s); }
 
+/* a JSON number, or null for NaN/inf (a diverged loss stays valid JSON) */
+static const char *jnum(char *b, size_t cap, const char *fmt, double v) {
+    if (!isfinite(v)) return "null";
+    snprintf(b, cap, fmt, v);
+    return b;
+}
+
 void rt_log_line(char *buf, size_t cap, int64_t step, int64_t epoch, double loss, double grad_norm, double lr,
                  double tokens_per_s) {
-    snprintf(buf, cap, "{\"step\": %lld, \"epoch\": %lld, \"loss\": %.6g, \"grad_norm\": %.6g, \"lr\": %.6g, \"tokens_per_s\": %.1f}\n",
-             (long long)step, (long long)epoch, loss, grad_norm, lr, tokens_per_s);
+    char a[40], g[40], l[40], t[40];
+    snprintf(buf, cap, "{\"step\": %lld, \"epoch\": %lld, \"loss\": %s, \"grad_norm\": %s, \"lr\": %s, \"tokens_per_s\": %s}\n",
+             (long long)step, (long long)epoch, jnum(a, sizeof a, "%.6g", loss), jnum(g, sizeof g, "%.6g", grad_norm),
+             jnum(l, sizeof l, "%.6g", lr), jnum(t, sizeof t, "%.1f", tokens_per_s));
 }
 
 /* Whole value of param global g into out (numel floats): a copy, or an
@@ -656,11 +666,15 @@ static int rank_in_world(const rt_session *s) {
 }
 
 /* All ranks agree: returns nonzero everywhere if any rank's `bad` is set. */
+int rt_session_world_sum(rt_session *s, float *v, int n) {
+    for (int a = 0; a < s->m->nmesh; a++) /* over every axis in turn: a sum over the product mesh */
+        if (s->m->mesh_sizes[a] > 1 && (!s->st.coll || s->st.coll->all_reduce(s->st.coll->ctx, a, v, n) != 0)) return -1;
+    return 0;
+}
+
 int rt_session_any_rank(rt_session *s, int bad) {
-    if (!s->st.coll) return bad;
     float f = bad ? 1.0f : 0.0f;
-    for (int a = 0; a < s->m->nmesh; a++) /* over every axis: the whole mesh */
-        if (s->m->mesh_sizes[a] > 1 && s->st.coll->all_reduce(s->st.coll->ctx, a, &f, 1) != 0) return 1;
+    if (rt_session_world_sum(s, &f, 1) != 0) return 1;
     return f > 0;
 }
 
@@ -733,10 +747,37 @@ int rt_train(rt_session *s, const rt_train_opts *o, ax_diag *d) {
     const char *resume = o->resume_from ? o->resume_from : mattr_s(m, "train.resume_from", NULL);
     if (resume && !*resume) resume = NULL;
     if (!resume && mattr_i(m, "train.auto_resume", 0) && rt_resume_latest(out_dir, latest, sizeof latest) == 0) resume = latest;
-    int64_t start = 0;
+    int64_t start = 0, peek = 0, ck_max = 0, ck_batch = 0;
     char *hist = NULL;
+    /* every rank must resume from the same step, or none may: rank 0's
+     * choice against each rank's own (another view of output_dir, say) */
+    bad = resume && rt_resume_peek(resume, &peek, &ck_max, &ck_batch, d) != 0;
+    if (!bad && resume && ck_batch > 0 && ck_batch != G) {
+        ax_error(d, resume, "was trained with a global batch of %lld rows per step, this plan takes %lld (micro_batch_size "
+                 "%lld x gradient_accumulation_steps %lld x %lld ranks): the data would not continue where it stopped; "
+                 "change gradient_accumulation_steps so that the product stays %lld",
+                 (long long)ck_batch, (long long)G, (long long)s->B, (long long)s->grad_accum, (long long)nranks,
+                 (long long)ck_batch);
+        bad = 1;
+    }
+    if (rt_session_any_rank(s, bad)) goto fail;
+    float agree[3] = {0, 0, 0};
+    if (lead) agree[0] = resume ? 1.0f : 0.0f, agree[1] = (float)(peek >> 12), agree[2] = (float)(peek & 4095);
+    if (rt_session_world_sum(s, agree, 3) != 0) {
+        ax_error(d, "train", "ranks could not agree on resuming (a collective failed)");
+        goto fail;
+    }
+    int64_t peek0 = ((int64_t)agree[1] << 12) + (int64_t)agree[2];
+    bad = (agree[0] > 0) != (resume != NULL) || (resume && peek != peek0);
+    if (bad)
+        ax_error(d, resume ? resume : out_dir, "this rank would %s but rank 0 would %s (do all ranks see the same output_dir "
+                 "and checkpoints?)", resume ? "resume" : "start afresh", agree[0] > 0 ? "resume" : "start afresh");
+    if (rt_session_any_rank(s, bad)) goto fail;
     if (resume) {
         if (rt_resume_load(s, resume, &start, &hist, d) != 0) goto fail;
+        if (lead && ck_max > 0 && ck_max != total)
+            ax_warn(d, resume, "was saved by a run of %lld steps, this one has %lld: the learning-rate schedule continues "
+                    "as this run's", (long long)ck_max, (long long)total);
         if (start >= total) {
             ax_error(d, resume, "is at step %lld and training ends at step %lld (max_steps): nothing is left to train",
                      (long long)start, (long long)total);
@@ -848,12 +889,18 @@ int rt_train(rt_session *s, const rt_train_opts *o, ax_diag *d) {
             }
             /* fsdp_config.state_dict_type: SHARDED_STATE_DICT checkpoints are per-rank files (sharded_ckpt.h) */
             int sharded = !s->adapter && !strcmp(mattr_s(m, "train.state_dict_type", "FULL_STATE_DICT"), "SHARDED_STATE_DICT");
-            /* a resumed run replaces the checkpoints after its start that the abandoned run left */
-            int ow = o->overwrite || resume;
-            if ((sharded ? rt_session_save_sharded(s, ck, ow, d) : rt_session_save(s, ck, ow, d)) != 0) goto fail;
-            if (rt_ckpt_save_state(s, ck, step + 1, total, (double)(step + 1) / (double)steps_per_epoch, logbuf.data, d) != 0)
+            /* a resumed run replaces the checkpoints after its start that the
+             * abandoned run left; any run replaces one that is not resumable
+             * (a save that a crash cut short) */
+            int ow = o->overwrite || resume || (lead && !rt_ckpt_resumable(ck));
+            int ck_bad = (sharded ? rt_session_save_sharded(s, ck, ow, d) : rt_session_save(s, ck, ow, d)) != 0;
+            if (rt_session_any_rank(s, ck_bad)) { /* a FULL save's status is rank 0's alone */
+                if (!ck_bad) ax_error(d, ck, "checkpoint not written: another rank failed");
                 goto fail;
-            if (keep > 0 && lead) rt_ckpt_prune(out_dir, keep); /* save_total_limit */
+            }
+            if (rt_ckpt_save_state(s, ck, step + 1, total, (double)(step + 1) / (double)steps_per_epoch, G, logbuf.data, d) != 0)
+                goto fail;
+            if (keep > 0 && lead) rt_ckpt_prune(out_dir, keep, step + 1); /* save_total_limit */
         }
     }
     s->st.trace = NULL;

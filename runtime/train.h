@@ -61,6 +61,8 @@ void rt_log_line(char *buf, size_t cap, int64_t step, int64_t epoch, double loss
 int rt_session_is_rank0(const rt_session *s);
 /* Collective over the whole mesh: nonzero on every rank if `bad` is set on any. */
 int rt_session_any_rank(rt_session *s, int bad);
+/* Collective: v[0..n) summed over every rank of the mesh, in place. 0 or -1. */
+int rt_session_world_sum(rt_session *s, float *v, int n);
 
 enum { RT_SP_CONTIGUOUS, RT_SP_ZIGZAG, RT_SP_STRIPE };
 /* Index in its row (of S tokens) of local token t (of S/sp) on sp rank r. */

@@ -342,8 +342,15 @@ check '"$AXOC" compile rs-lim.yml -o rs-lim.bin 2>/dev/null && "$AXORUN" rs-lim.
 check '"$AXOC" compile rs-spe.yml -o rs-spe.bin 2>/dev/null && "$AXORUN" rs-spe.bin --output-dir rs-spe --quiet && [ "$(ls -d rs-spe/checkpoint-* | tr "\n" " ")" = "rs-spe/checkpoint-2 rs-spe/checkpoint-4 " ]' "saves_per_epoch: 3 of a 6-step run saves every 2 steps"
 cp -r rs-spe rs-re && rm rs-re/model.safetensors
 check '"$AXORUN" rs-spe.bin --output-dir rs-re --resume-from rs-re/checkpoint-2 --quiet && cmp -s rs-spe/model.safetensors rs-re/model.safetensors && grep -q "\"global_step\": 4" rs-re/checkpoint-4/trainer_state.json && [ -z "$(ls rs-re | grep "\.old-\|\.tmp-")" ]' "resuming into the same output_dir replaces the later checkpoint-4 cleanly (no leftovers) and ends the same"
+# regressions: a padding rank (its block starts past a tensor's end) resumes from SHARDED files; DDP writes
+# the optimizer state from rank 0 only; a checkpoint whose save a crash cut short is replaced, not fatal
+check 'rs_case sh10 "fsdp_version: 2\nfsdp_config:\n  state_dict_type: SHARDED_STATE_DICT\n  reshard_after_forward: true\n" 10' "resume: FSDP SHARDED on 10 ranks (ranks past the end of 32-row tensors), bit for bit"
+check 'rs_case ddp2 "optimizer: adamw_torch\n" 2 && ls rs-ddp2-A/checkpoint-3/optimizer | grep -qx "optimizer-rank00000-of-00002.safetensors" && ! ls rs-ddp2-A/checkpoint-3/optimizer | grep -q "rank00001" && grep -q "null" rs-ddp2-A/checkpoint-3/optimizer/optimizer_state.json' "DDP: the whole optimizer state comes from rank 0 (no empty files), and resumes bit for bit"
+rm -rf rs-cut && cp -r rs-f32-A rs-cut && rm rs-cut/model.safetensors rs-cut/checkpoint-3/trainer_state.json
+check '"$AXORUN" rs-auto.bin --output-dir rs-cut --quiet 2>rscut.err && test -s rs-cut/checkpoint-3/trainer_state.json && cmp -s rs-f32-A/model.safetensors rs-cut/model.safetensors' "auto_resume with only a cut-short checkpoint starts afresh and replaces it"
 # errors
-check '! "$AXORUN" rs-q8.bin --output-dir rs-x1 --resume-from rs-f32-A/checkpoint-3 --quiet 2>rsx1.err && grep -q "optimizer state does not fit this plan\|another shape or dtype than the plan" rsx1.err' "a checkpoint of another optimizer/precision is an error"
+check '"$AXOC" compile rs-q8.yml -o rs-q81.bin --world-size 1 2>/dev/null && ! "$AXORUN" rs-q81.bin --output-dir rs-x1 --resume-from rs-f32-A/checkpoint-3 --quiet 2>rsx1.err && grep -q "optimizer state does not fit this plan\|another shape or dtype than the plan" rsx1.err' "a checkpoint of another optimizer/precision is an error"
+check '! "$AXORUN" rs-q8.bin --output-dir rs-x4 --resume-from rs-f32-A/checkpoint-3 --quiet 2>rsx4.err && grep -q "was trained with a global batch of 4 rows per step, this plan takes 8" rsx4.err' "resuming with another global batch is an error (the data would not continue)"
 rm -rf rs-part && cp -r rs-f32-A/checkpoint-3 rs-part && rm rs-part/trainer_state.json
 check '! "$AXORUN" rs-f32.bin --output-dir rs-x2 --resume-from rs-part --quiet 2>rsx2.err && grep -q "has no trainer_state.json: not a resumable checkpoint" rsx2.err' "a checkpoint without trainer_state.json (an interrupted save) is refused"
 check '! "$AXORUN" rs-f32.bin --output-dir rs-x3 --max-steps 3 --resume-from rs-f32-A/checkpoint-3 --quiet 2>rsx3.err && grep -q "nothing is left to train" rsx3.err' "resuming at the last step is an error"
