@@ -391,6 +391,8 @@ static void test_not_implemented(void) {
     expect_error("load_in_8bit: true\n", "cfg.yml:1:15", "load_in_8bit: true (8-bit base weights) is not implemented");
     expect_error("fp16: true\n", "cfg.yml:1:7", "fp16: true is not implemented");
     expect_error("float16: true\n", "cfg.yml:1:10", "float16: true is not implemented");
+    expect_error("save_steps: 10\nsaves_per_epoch: 2\n", "cfg.yml:2:1",
+                 "saves_per_epoch: expected only one of save_steps and saves_per_epoch, found both");
     expect_error("bfloat16: sometimes\n", "cfg.yml:1:11", "bfloat16: expected true or false");
 }
 
