@@ -70,20 +70,6 @@ static int same_shape(const int64_t *a, int ra, const ir_type *t) {
 
 static rt_st_dtype st_dtype_of(ir_dtype t) { return t == IR_BF16 ? RT_ST_BF16 : t == IR_U8 ? RT_ST_U8 : RT_ST_F32; }
 
-/* raw values of dtype dt -> the executor's floats */
-static void widen(const void *raw, rt_st_dtype dt, int64_t n, float *out) {
-    const uint8_t *b = raw;
-    for (int64_t i = 0; i < n; i++) {
-        if (dt == RT_ST_F32) memcpy(&out[i], b + 4 * i, 4);
-        else if (dt == RT_ST_U8) out[i] = (float)b[i];
-        else {
-            uint16_t h;
-            memcpy(&h, b + 2 * i, 2);
-            out[i] = ax_bf16_to_f32(h);
-        }
-    }
-}
-
 static double num_or_nan(const json_t *v) { return json_is_number(v) ? json_number_value(v) : NAN; }
 
 static int read_trainer_state(const char *dir, int64_t *step, int64_t *max_steps, int64_t *gbatch, char **log, ax_diag *d) {
@@ -206,7 +192,7 @@ static int load_params(rt_session *s, const char *dir, ax_diag *d) {
             size_t es = rt_st_dtype_size(dt);
             void *raw = malloc(es * (size_t)(rows * row) + 1);
             rc = rt_sharded_read(&sx, name, first, first + (G->type.rank ? rows : 1), raw, d);
-            if (!rc) widen(raw, dt, G->type.rank ? rows * row : 1, dst);
+            if (!rc) rt_st_widen(dt, raw, G->type.rank ? rows * row : 1, dst);
             free(raw);
         } else if (G->type.rank == 0) {
             rc = rt_st_read_f32(f, t, dst, d);
@@ -258,7 +244,7 @@ static int load_optimizer(rt_session *s, const char *dir, ax_diag *d) {
         int64_t n = G->type.rank ? rows * row : 1;
         void *raw = malloc(rt_st_dtype_size(info.dtype) * (size_t)n + 1);
         rc = (G->type.rank && rows <= 0) ? 0 : rt_sharded_read(&x, G->name, first, first + (G->type.rank ? rows : 1), raw, d);
-        if (!rc) widen(raw, info.dtype, n, rt_f(&s->st.globals[g]));
+        if (!rc) rt_st_widen(info.dtype, raw, n, rt_f(&s->st.globals[g]));
         free(raw);
     }
     if (!rc && nopt != x.ntensors)
@@ -298,48 +284,49 @@ static int cmp_ll(const void *a, const void *b) {
     return x < y ? -1 : x > y;
 }
 
-void rt_ckpt_prune(const char *out_dir, int64_t keep, int64_t upto) {
+/* The N of every checkpoint-N dir of out_dir, ascending (malloc'd). */
+static long long *checkpoints(const char *out_dir, size_t *n) {
     DIR *dh = opendir(out_dir);
-    if (!dh || keep < 1) {
-        if (dh) closedir(dh);
-        return;
-    }
     long long *ns = NULL;
-    size_t n = 0, cap = 0;
+    size_t cap = 0;
+    *n = 0;
+    if (!dh) return NULL;
     struct dirent *e;
     while ((e = readdir(dh))) {
         long long k;
         char tail;
-        if (sscanf(e->d_name, "checkpoint-%lld%c", &k, &tail) != 1 || k > upto) continue;
-        if (n == cap) {
+        if (sscanf(e->d_name, "checkpoint-%lld%c", &k, &tail) != 1) continue;
+        if (*n == cap) {
             cap = cap ? 2 * cap : 16;
             ns = realloc(ns, cap * sizeof *ns);
         }
-        ns[n++] = k;
+        ns[(*n)++] = k;
     }
     closedir(dh);
-    if (n) qsort(ns, n, sizeof *ns, cmp_ll);
+    if (*n) qsort(ns, *n, sizeof *ns, cmp_ll);
+    return ns;
+}
+
+void rt_ckpt_prune(const char *out_dir, int64_t keep, int64_t upto) {
+    size_t n;
+    long long *ns = checkpoints(out_dir, &n);
+    while (n && ns[n - 1] > upto) n--; /* an abandoned run's later ones: replaced as this run reaches them */
     char path[4096];
-    for (size_t i = 0; i + (size_t)keep < n; i++)
+    for (size_t i = 0; keep > 0 && i + (size_t)keep < n; i++)
         if (snprintf(path, sizeof path, "%s/checkpoint-%lld", out_dir, ns[i]) < (int)sizeof path) rt_modeldir_remove(path);
     free(ns);
 }
 
 int rt_resume_latest(const char *out_dir, char *buf, size_t cap) {
-    DIR *dh = opendir(out_dir);
-    if (!dh) return 1;
-    long long best = -1;
-    struct dirent *e;
+    size_t n;
+    long long *ns = checkpoints(out_dir, &n);
+    int rc = 1;
     char path[4096];
-    while ((e = readdir(dh))) {
-        long long n;
-        char tail;
-        if (sscanf(e->d_name, "checkpoint-%lld%c", &n, &tail) != 1 || n <= best) continue;
-        if (snprintf(path, sizeof path, "%s/%s/%s", out_dir, e->d_name, RT_TRAINER_STATE) >= (int)sizeof path) continue;
-        if (!ax_file_exists(path)) continue;
-        best = n;
-        snprintf(buf, cap, "%s/%s", out_dir, e->d_name);
-    }
-    closedir(dh);
-    return best < 0;
+    while (n-- > 0 && rc)
+        if (snprintf(path, sizeof path, "%s/checkpoint-%lld", out_dir, ns[n]) < (int)sizeof path && rt_ckpt_resumable(path)) {
+            snprintf(buf, cap, "%s", path);
+            rc = 0;
+        }
+    free(ns);
+    return rc;
 }

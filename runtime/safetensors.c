@@ -352,10 +352,9 @@ const char *rt_st_meta(const rt_st_file *f, const char *key) {
 
 const void *rt_st_data(const rt_st_file *f, const rt_st_tensor *t) { return f->data + t->begin; }
 
-/* Widens n elements of dtype starting at src (any alignment) to f32. */
-static int convert_f32(const rt_st_file *f, const rt_st_tensor *t, const uint8_t *src, int64_t n, float *out,
-                       ax_diag *d) {
-    switch (t->dtype) {
+int rt_st_widen(rt_st_dtype dt, const void *raw, int64_t n, float *out) {
+    const uint8_t *src = raw;
+    switch (dt) {
     case RT_ST_F32:
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
         memcpy(out, src, (size_t)n * 4);
@@ -374,11 +373,24 @@ static int convert_f32(const rt_st_file *f, const rt_st_tensor *t, const uint8_t
     case RT_ST_F16:
         for (int64_t i = 0; i < n; i++) out[i] = ax_f16_to_f32((uint16_t)(src[2 * i] | src[2 * i + 1] << 8));
         return 0;
+    case RT_ST_U8:
+        for (int64_t i = 0; i < n; i++) out[i] = (float)src[i];
+        return 0;
     default:
+        return -1;
+    }
+}
+
+/* Widens n elements of a weight tensor starting at src (any alignment) to
+ * f32: F32, BF16 or F16 (codes such as U8 are not weights). */
+static int convert_f32(const rt_st_file *f, const rt_st_tensor *t, const uint8_t *src, int64_t n, float *out,
+                       ax_diag *d) {
+    if (t->dtype == RT_ST_U8 || rt_st_widen(t->dtype, src, n, out) != 0) {
         ax_error(d, f->path, "tensor '%s': dtype %s cannot be read as f32 (byte offset %llu)", t->name,
                  st_dtypes[t->dtype].name, (unsigned long long)(f->data - f->base + t->begin));
         return -1;
     }
+    return 0;
 }
 
 int rt_st_read_f32(const rt_st_file *f, const rt_st_tensor *t, float *out, ax_diag *d) {

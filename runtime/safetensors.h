@@ -109,6 +109,10 @@ const char *rt_st_meta(const rt_st_file *f, const char *key);
 /* The tensor's raw bytes in the file (possibly unaligned), end-begin long. */
 const void *rt_st_data(const rt_st_file *f, const rt_st_tensor *t);
 
+/* n raw little-endian values of dtype dt (any alignment) as f32: F32,
+ * BF16, F16 exactly, U8 as its value. 0, or -1 for any other dtype. */
+int rt_st_widen(rt_st_dtype dt, const void *raw, int64_t n, float *out);
+
 /* Reads the whole tensor into out[numel] as f32. F32 is copied, BF16 and
  * F16 are widened exactly; other dtypes are an error. */
 int rt_st_read_f32(const rt_st_file *f, const rt_st_tensor *t, float *out, ax_diag *d);
