@@ -68,7 +68,6 @@ static int same_shape(const int64_t *a, int ra, const ir_type *t) {
     return 1;
 }
 
-static rt_st_dtype st_dtype_of(ir_dtype t) { return t == IR_BF16 ? RT_ST_BF16 : t == IR_U8 ? RT_ST_U8 : RT_ST_F32; }
 
 static double num_or_nan(const json_t *v) { return json_is_number(v) ? json_number_value(v) : NAN; }
 
@@ -181,7 +180,7 @@ static int load_params(rt_session *s, const char *dir, ax_diag *d) {
             ax_error(d, dir, "has no \"%s\": the checkpoint does not hold a parameter this plan trains (another model, "
                              "adapter targets or lora_modules_to_save?)", name);
             rc = -1;
-        } else if (!same_shape(shape, rank, &G->type) || dt != st_dtype_of(G->type.dtype)) {
+        } else if (!same_shape(shape, rank, &G->type) || dt != rt_sharded_dtype(G->type.dtype)) {
             char want[96];
             ax_error(d, dir, "\"%s\" is a %s tensor of another shape or dtype than the plan's %s", name, rt_st_dtype_name(dt),
                      ir_type_str(m, &G->type, want, sizeof want));
@@ -230,7 +229,7 @@ static int load_optimizer(rt_session *s, const char *dir, ax_diag *d) {
             rc = -1;
             break;
         }
-        if (!same_shape(info.shape, info.rank, &G->type) || info.dtype != st_dtype_of(G->type.dtype)) {
+        if (!same_shape(info.shape, info.rank, &G->type) || info.dtype != rt_sharded_dtype(G->type.dtype)) {
             char want[96];
             ax_error(d, x.ipath, "\"%s\" is a %s tensor of another shape or dtype than the plan's %s (another optimizer or "
                                  "precision: bf16 vs bfloat16, adamw_bnb_8bit?)", G->name, rt_st_dtype_name(info.dtype),

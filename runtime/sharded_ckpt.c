@@ -57,7 +57,7 @@ static const char *saved_name(const ir_global *G) {
     return G->role == IR_ROLE_PARAM ? ir_attr_str(G->attrs, G->nattrs, "hf", G->name) : G->name;
 }
 
-static const char *dtype_name(ir_dtype t) { return t == IR_BF16 ? "BF16" : t == IR_U8 ? "U8" : "F32"; }
+rt_st_dtype rt_sharded_dtype(ir_dtype t) { return t == IR_BF16 ? RT_ST_BF16 : t == IR_U8 ? RT_ST_U8 : RT_ST_F32; }
 
 /* This rank's rows of every global of the role into dir/<rank file>. */
 static int write_rank_file(rt_session *s, const char *dir, const what_saved *w, int r, int n, ax_diag *d) {
@@ -163,7 +163,7 @@ static int finish(rt_session *s, const what_saved *w, const char *tmp, const cha
         const ir_global *G = &m->globals[g];
         if (G->role != w->role) continue;
         json_t *t = json_object();
-        json_object_set_new(t, "dtype", json_string(dtype_name(G->type.dtype)));
+        json_object_set_new(t, "dtype", json_string(rt_st_dtype_name(rt_sharded_dtype(G->type.dtype))));
         json_object_set_new(t, "shape", ints_json(G->type.dims, G->type.rank));
         if (G->type.rank) {
             json_t *rows = json_array();

@@ -38,6 +38,8 @@ int rt_session_save_sharded(rt_session *s, const char *dir, int overwrite, ax_di
  * the index RT_OPTIM_INDEX, no config.json. A resumable checkpoint keeps
  * them in its optimizer/ folder (runtime/resume.c). */
 int rt_session_save_optimizer(rt_session *s, const char *dir, int overwrite, ax_diag *d);
+/* The dtype a sharded save writes a global of dtype t in: BF16, U8, else F32. */
+rt_st_dtype rt_sharded_dtype(ir_dtype t);
 
 typedef struct rt_sharded_tensor {
     const char *name;

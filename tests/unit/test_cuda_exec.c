@@ -1479,6 +1479,37 @@ static void dry_offload_hand(void) {
     printf("  offload by hand: 4 asynchronous copies, 2 host-node waits; a host node without its wait is caught\n");
 }
 
+
+/* Copies of k host globals' starting values, twice: for the reference
+ * step at this rank's offset (ref) and at rank 0's (ref0). */
+static void copy_state(const rt_state *init, const int *gs, int k, float **ref, float **ref0) {
+    for (int j = 0; j < k; j++) {
+        size_t b = 4 * (size_t)init->globals[gs[j]].numel;
+        ref[j] = malloc(b), ref0[j] = malloc(b);
+        memcpy(ref[j], init->globals[gs[j]].data, b);
+        memcpy(ref0[j], init->globals[gs[j]].data, b);
+    }
+}
+
+/* After a host-placed optimizer step as rank 1: every global holds the CPU
+ * kernel's bits at rank 1's offset (ref), and some differ from rank 0's
+ * (ref0), or the block's offset was lost. Frees the references. */
+static void check_host_state(rt_cuda_state *st, const ir_module *m, const int *gs, int k, float **ref, float **ref0,
+                             const char *what, ax_diag *d) {
+    int differ0 = 0;
+    for (int j = 0; j < k; j++) {
+        rt_buf got;
+        rt_buf_alloc_local(m, &got, m->globals[gs[j]].type);
+        CHECK(rt_cuda_download(st, gs[j], &got, d) == 0);
+        CHECK_MSG(!memcmp(got.data, ref[j], 4 * (size_t)got.numel), "%s: %s differs from the CPU kernel's", what,
+                  m->globals[gs[j]].name);
+        differ0 |= memcmp(got.data, ref0[j], 4 * (size_t)got.numel) != 0;
+        rt_buf_free(&got);
+        free(ref[j]), free(ref0[j]);
+    }
+    CHECK_MSG(differ0, "%s: rank 1 rounded as rank 0 (the block's offset is lost)", what);
+}
+
 /* Pure-bf16 adamw by hand, as rank 1 of dp 2 on a [37, 9] parameter split
  * on dim 0 (blocks of 19 rows: rank 1's starts at element 171). On the host
  * (every operand place="host", the node on="host": the path of
@@ -1560,27 +1591,12 @@ static void dry_adamw_sr_hand(void) {
                     /* the reference, on copies of the starting values: rank 1's block, and rank 0's bits */
                     float *ref[3], *ref0[3];
                     int gs3[3] = {gp, gm, gv};
-                    for (int j = 0; j < 3; j++) {
-                        ref[j] = malloc(4 * (size_t)n), ref0[j] = malloc(4 * (size_t)n);
-                        memcpy(ref[j], init.globals[gs3[j]].data, 4 * (size_t)n);
-                        memcpy(ref0[j], init.globals[gs3[j]].data, 4 * (size_t)n);
-                    }
+                    copy_state(&init, gs3, 3, ref, ref0);
                     ck_adamw_step_sr_bf16(ref[0], rt_f(&init.globals[gg]), ref[1], ref[2], n, (double)1e-3f, 0.9, 0.999,
                                           1e-8, 0.01, 3, 0.5, 5, 19 * 9);
                     ck_adamw_step_sr_bf16(ref0[0], rt_f(&init.globals[gg]), ref0[1], ref0[2], n, (double)1e-3f, 0.9,
                                           0.999, 1e-8, 0.01, 3, 0.5, 5, 0);
-                    int differ0 = 0;
-                    for (int j = 0; j < 3; j++) {
-                        rt_buf got;
-                        rt_buf_alloc_local(m, &got, m->globals[gs3[j]].type);
-                        CHECK(rt_cuda_download(&st, gs3[j], &got, &d) == 0);
-                        CHECK_MSG(!memcmp(got.data, ref[j], 4 * (size_t)n),
-                                  "host adamw_sr: %s differs from the CPU kernel's", m->globals[gs3[j]].name);
-                        differ0 |= memcmp(got.data, ref0[j], 4 * (size_t)n) != 0;
-                        rt_buf_free(&got);
-                        free(ref[j]), free(ref0[j]);
-                    }
-                    CHECK_MSG(differ0, "host adamw_sr: rank 1 rounded as rank 0 (the block's offset is lost)");
+                    check_host_state(&st, m, gs3, 3, ref, ref0, "host adamw_sr", &d);
                 }
             }
             ax_diag_print(&d, stderr);
@@ -1693,28 +1709,12 @@ static void dry_adamw8_hand(void) {
                 /* the reference on copies of the starting state: rank 1's block, and rank 0's bits */
                 float *ref[5], *ref0[5];
                 int gs5[5] = {gp, gq[0], gq[1], gq[2], gq[3]};
-                for (int j = 0; j < 5; j++) {
-                    size_t b = 4 * (size_t)init.globals[gs5[j]].numel;
-                    ref[j] = malloc(b), ref0[j] = malloc(b);
-                    memcpy(ref[j], init.globals[gs5[j]].data, b);
-                    memcpy(ref0[j], init.globals[gs5[j]].data, b);
-                }
+                copy_state(&init, gs5, 5, ref, ref0);
                 ck_adamw8_step(ref[0], rt_f(&init.globals[gg]), ref[1], ref[2], ref[3], ref[4], 19, 300, (double)1e-3f,
                                0.9, 0.999, 1e-8, 0.01, 3, 0.5, 1, 5, 19 * 300);
                 ck_adamw8_step(ref0[0], rt_f(&init.globals[gg]), ref0[1], ref0[2], ref0[3], ref0[4], 19, 300,
                                (double)1e-3f, 0.9, 0.999, 1e-8, 0.01, 3, 0.5, 1, 5, 0);
-                int differ0 = 0;
-                for (int j = 0; j < 5; j++) {
-                    rt_buf got;
-                    rt_buf_alloc_local(m, &got, m->globals[gs5[j]].type);
-                    CHECK(rt_cuda_download(&st, gs5[j], &got, &d) == 0);
-                    CHECK_MSG(!memcmp(got.data, ref[j], 4 * (size_t)got.numel),
-                              "host adamw8: %s differs from the CPU kernel's", m->globals[gs5[j]].name);
-                    differ0 |= memcmp(got.data, ref0[j], 4 * (size_t)got.numel) != 0;
-                    rt_buf_free(&got);
-                    free(ref[j]), free(ref0[j]);
-                }
-                CHECK_MSG(differ0, "host adamw8: rank 1 rounded as rank 0 (the block's offset is lost)");
+                check_host_state(&st, m, gs5, 5, ref, ref0, "host adamw8", &d);
             }
         }
         ax_diag_print(&d, stderr);
