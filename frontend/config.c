@@ -243,11 +243,13 @@ static const key_def keys[] = {
     {"base_model_config", K_SPECIAL, -1, 0},
     {"bf16", K_SPECIAL, -1, 0},
     {"bfloat16", K_SPECIAL, -1, 0},
+    {"chat_template", K_SPECIAL, -1, 0},
     {"dataset_prepared_path", K_ANY, -1, 0},
     {"datasets", K_SPECIAL, -1, 0},
     {"ddp_bucket_cap_mb", K_NUM, F(ddp_bucket_cap_mb), 1},
     {"debug", K_BOOL, -1, 0},
     {"deepspeed", K_SPECIAL, -1, 0},
+    {"eot_tokens", K_SPECIAL, -1, 0},
     {"early_stopping_patience", K_INT, F(early_stopping_patience), 0},
     {"eval_batch_size", K_INT, F(eval_batch_size), 1},
     {"eval_steps", K_INT, F(eval_steps), 0},
@@ -302,11 +304,12 @@ static const key_def keys[] = {
     {"seed", K_INT, F(seed), 0},
     {"sequence_len", K_INT, F(sequence_len), 1},
     {"sequence_parallel_degree", K_INT, F(sequence_parallel_degree), 1},
-    {"special_tokens", K_ANY, -1, 0},
+    {"special_tokens", K_SPECIAL, -1, 0},
     {"strict", K_BOOL, -1, 0},
     {"tf32", K_BOOL, F(tf32), 0},
+    {"tokenizer_config", K_SPECIAL, -1, 0},
     {"tokenizer_type", K_ANY, -1, 0},
-    {"train_on_inputs", K_BOOL, -1, 0},
+    {"train_on_inputs", K_BOOL, F(train_on_inputs), 0},
     {"val_set_size", K_NUM, F(val_set_size), 0},
     {"warmup_ratio", K_NUM, F(warmup_ratio), 2},
     {"warmup_steps", K_INT, F(warmup_steps), 0},
@@ -389,19 +392,136 @@ static void not_implemented(const loader *L, const yaml_node_t *v, const char *f
     ax_error(L->y.d, fe_yloc(&L->y, v, loc, sizeof loc), fmt, key);
 }
 
+static void do_string_list(loader *L, const fe_ypair *p, const char ***out, int *nout);
+
+/* A list of strings into a fixed array (roles_to_train, eot_tokens). */
+static int str_list(loader *L, const yaml_node_t *v, const char *key, const char **arr, int cap) {
+    const fe_yctx *y = &L->y;
+    char loc[512];
+    if (v->type != YAML_SEQUENCE_NODE) {
+        yerr(y, v, key, "a list of strings");
+        return -1;
+    }
+    yaml_node_item_t *it = v->data.sequence.items.start;
+    int n = (int)(v->data.sequence.items.top - it);
+    if (n > cap) {
+        ax_error(y->d, fe_yloc(y, v, loc, sizeof loc), "%s: at most %d entries, found %d", key, cap, n);
+        return -1;
+    }
+    for (int i = 0; i < n; i++) {
+        char name[128];
+        snprintf(name, sizeof name, "%s[%d]", key, i);
+        if (fe_y_str(y, name, yaml_document_get_node(y->doc, it[i]), &arr[i]) != 0) return -1;
+    }
+    return n;
+}
+
+static const char *const eot_mode_names[] = {"none", "turn", "all", "last"};
+
+/* train_on_eos / train_on_eot: all | turn | last | none (false = none) */
+static int eot_mode(loader *L, const yaml_node_t *v, const char *key) {
+    const char *s = fe_y_text(v);
+    int b;
+    if (s && fe_parse_bool(s, &b) && !b) return RT_EOT_NONE;
+    return y_enum(L, key, v, eot_mode_names, 4);
+}
+
+/* The keys of one `datasets:` entry with a type (Axolotl's dataset schema). */
+static void dataset_keys(loader *L, fe_dataset *ds, const fe_ypair *dp, int np, const char *name) {
+    const fe_yctx *y = &L->y;
+    char key[160], loc[512];
+    rt_ds_spec *s = &ds->spec;
+    const yaml_node_t *eot_node = NULL;
+    for (int k = 0; k < np; k++) {
+        const char *kk = dp[k].key;
+        const yaml_node_t *v = dp[k].v;
+        snprintf(key, sizeof key, "%s.%s", name, kk);
+        if (!strcmp(kk, "path") || !strcmp(kk, "type") || !strcmp(kk, "ds_type") || !strcmp(kk, "split") ||
+            fe_y_is_null(v))
+            continue;
+        int chat = s->fmt == RT_FMT_CHAT;
+        if (!strcmp(kk, "field") && s->fmt == RT_FMT_COMPLETION) {
+            fe_y_str(y, key, v, &s->field);
+        } else if (chat && !strcmp(kk, "field_messages")) {
+            fe_y_str(y, key, v, &s->field_messages);
+        } else if (chat && !strcmp(kk, "field_system")) {
+            fe_y_str(y, key, v, &s->field_system);
+        } else if (chat && !strcmp(kk, "message_field_role")) {
+            fe_y_str(y, key, v, &s->role_key);
+        } else if (chat && !strcmp(kk, "message_field_content")) {
+            fe_y_str(y, key, v, &s->content_key);
+        } else if (chat && !strcmp(kk, "message_field_training")) {
+            fe_y_str(y, key, v, &s->training_key);
+        } else if (chat && !strcmp(kk, "message_property_mappings")) {
+            fe_ypair *mp;
+            int nm = v->type == YAML_MAPPING_NODE ? fe_y_pairs(y, v, key, &mp) : -1;
+            if (nm < 0) {
+                yerr(y, v, key, "a mapping {role: FIELD, content: FIELD}");
+                continue;
+            }
+            for (int j = 0; j < nm; j++) {
+                char k2[200];
+                snprintf(k2, sizeof k2, "%s.%s", key, mp[j].key);
+                if (!strcmp(mp[j].key, "role")) fe_y_str(y, k2, mp[j].v, &s->role_key);
+                else if (!strcmp(mp[j].key, "content")) fe_y_str(y, k2, mp[j].v, &s->content_key);
+                else
+                    ax_warn(y->d, fe_yloc(y, mp[j].k, loc, sizeof loc),
+                            "%s: only role and content are read (the chat templates axo has use no other field), ignored",
+                            k2);
+            }
+        } else if (chat && !strcmp(kk, "roles_to_train")) {
+            int n = str_list(L, v, key, s->train_roles, RT_MAX_ROLES);
+            if (n >= 0) s->ntrain_roles = n;
+        } else if (chat && !strcmp(kk, "roles")) { /* {role: [source names]} */
+            fe_ypair *mp;
+            int nm = v->type == YAML_MAPPING_NODE ? fe_y_pairs(y, v, key, &mp) : -1;
+            if (nm < 0) {
+                yerr(y, v, key, "a mapping {role: [names in the data]}");
+                continue;
+            }
+            s->nrole_map = 0;
+            for (int j = 0; j < nm; j++) {
+                char k2[200];
+                snprintf(k2, sizeof k2, "%s.%s", key, mp[j].key);
+                const char *src[RT_MAX_ROLES];
+                int n = str_list(L, mp[j].v, k2, src, RT_MAX_ROLES);
+                for (int q = 0; q < n && s->nrole_map < RT_MAX_ROLES * 2; q++) {
+                    s->role_from[s->nrole_map] = src[q];
+                    s->role_to[s->nrole_map++] = mp[j].key;
+                }
+            }
+        } else if (chat && !strcmp(kk, "train_on_eos")) {
+            int m = eot_mode(L, v, key);
+            if (m >= 0) s->train_on_eos = (rt_eot_mode)m;
+        } else if (chat && !strcmp(kk, "train_on_eot")) {
+            int m = eot_mode(L, v, key);
+            if (m >= 0) s->train_on_eot = (rt_eot_mode)m;
+            eot_node = v;
+        } else if (chat && !strcmp(kk, "chat_template")) {
+            fe_y_str(y, key, v, &ds->chat_template);
+        } else if (chat && !strcmp(kk, "drop_system_message")) {
+            int b;
+            if (fe_y_bool(y, key, v, &b) == 0) s->drop_system_message = b;
+        } else {
+            ax_warn(y->d, fe_yloc(y, dp[k].k, loc, sizeof loc), "%s: not a key of a `%s` dataset that axo reads, ignored",
+                    key, ds->type);
+        }
+    }
+    if (!eot_node) s->train_on_eot = s->train_on_eos; /* Axolotl: train_on_eot defaults to train_on_eos */
+}
+
 static void do_datasets(loader *L, const fe_ypair *p) {
     const fe_yctx *y = &L->y;
     char loc[512];
     if (p->v->type != YAML_SEQUENCE_NODE) {
-        yerr(y, p->v, "datasets", "a list of {path: FILE.jsonl}");
+        yerr(y, p->v, "datasets", "a list of {path: FILE, type: ...}");
         return;
     }
     yaml_node_item_t *it = p->v->data.sequence.items.start;
     int n = (int)(p->v->data.sequence.items.top - it);
     fe_config *c = L->c;
     if (n == 0) {
-        char loc[512];
-        ax_error(y->d, fe_yloc(y, p->v, loc, sizeof loc), "datasets: expected at least one {path: FILE.jsonl}, found an empty list");
+        ax_error(y->d, fe_yloc(y, p->v, loc, sizeof loc), "datasets: expected at least one {path: FILE}, found an empty list");
     }
     c->datasets = ax_arena_alloc(y->ar, sizeof *c->datasets * (size_t)(n ? n : 1));
     for (int i = 0; i < n; i++) {
@@ -416,39 +536,56 @@ static void do_datasets(loader *L, const fe_ypair *p) {
         int np = fe_y_pairs(y, e, name, &dp);
         const fe_ypair *path = NULL, *type = NULL;
         for (int k = 0; k < np; k++) {
-            if (!strcmp(dp[k].key, "path"))
-                path = &dp[k];
-            else if (!strcmp(dp[k].key, "type"))
-                type = &dp[k];
-            else if (strcmp(dp[k].key, "ds_type") && strcmp(dp[k].key, "split"))
-                ax_warn(y->d, fe_yloc(y, dp[k].k, loc, sizeof loc), "%s.%s: unknown dataset key, ignored", name,
-                        dp[k].key);
+            if (!strcmp(dp[k].key, "path")) path = &dp[k];
+            else if (!strcmp(dp[k].key, "type")) type = &dp[k];
         }
         fe_dataset *ds = &c->datasets[c->ndatasets];
+        memset(ds, 0, sizeof *ds);
         char key[96];
-        if (type && !fe_y_is_null(type->v)) {
-            snprintf(key, sizeof key, "%s.type", name);
-            const char *t;
-            if (fe_y_str(y, key, type->v, &t) == 0 && t[0]) {
-                ax_error(y->d, fe_yloc(y, type->v, loc, sizeof loc),
-                         "%s: dataset type \"%s\": tokenization is not implemented; pre-tokenize your dataset to "
-                         "jsonl with input_ids/labels and leave `type` out",
-                         key, t);
+        const char *t = NULL;
+        snprintf(key, sizeof key, "%s.type", name);
+        if (type && !fe_y_is_null(type->v) && fe_y_str(y, key, type->v, &t) != 0) continue;
+        if (t && t[0]) { /* an empty type is a pre-tokenized dataset too */
+            rt_fmt fmt;
+            if (!strcmp(t, "completion")) fmt = RT_FMT_COMPLETION;
+            else if (!strcmp(t, "alpaca")) fmt = RT_FMT_ALPACA;
+            else if (!strcmp(t, "chat_template")) fmt = RT_FMT_CHAT;
+            else {
+                if (!strncmp(t, "sharegpt", 8))
+                    ax_error(y->d, fe_yloc(y, type->v, loc, sizeof loc),
+                             "%s: \"%s\" is deprecated in Axolotl too; use type: chat_template with field_messages: "
+                             "conversations and message_property_mappings: {role: from, content: value}",
+                             key, t);
+                else
+                    ax_error(y->d, fe_yloc(y, type->v, loc, sizeof loc),
+                             "%s: dataset type \"%s\" is not implemented; axo reads alpaca, completion, chat_template, "
+                             "or pre-tokenized rows (input_ids/labels, no type)",
+                             key, t);
                 continue;
             }
+            ds->type = t;
+            ds->formatted = 1;
+            rt_ds_spec_defaults(&ds->spec, fmt);
+            dataset_keys(L, ds, dp, np, name);
+        } else {
+            for (int k = 0; k < np; k++)
+                if (strcmp(dp[k].key, "path") && strcmp(dp[k].key, "type") && strcmp(dp[k].key, "ds_type") &&
+                    strcmp(dp[k].key, "split"))
+                    ax_warn(y->d, fe_yloc(y, dp[k].k, loc, sizeof loc),
+                            "%s.%s: unknown key for a pre-tokenized dataset (no type), ignored", name, dp[k].key);
         }
         snprintf(key, sizeof key, "%s.path", name);
         if (!path || fe_y_is_null(path->v)) {
-            ax_error(y->d, fe_yloc(y, e, loc, sizeof loc), "%s: expected a path to a pre-tokenized .jsonl file, found none",
+            ax_error(y->d, fe_yloc(y, e, loc, sizeof loc), "%s: expected a path to a local .jsonl or .json file, found none",
                      key);
             continue;
         }
         const char *given;
         if (fe_y_str(y, key, path->v, &given) != 0) continue;
-        const char *r = resolve(y, L->ydir, key, path->v, given, 0, NULL);
+        const char *r = resolve(y, L->ydir, key, path->v, given, 0,
+                                " (axo reads local .jsonl / .json files; hub datasets are not downloaded)");
         if (!r) continue;
         ds->path = r;
-        ds->type = NULL;
         c->ndatasets++;
     }
 }
@@ -495,6 +632,37 @@ static void apply_special(loader *L, const fe_ypair *p) {
         resolve(y, L->ydir, k, v, given, 1, NULL);
     } else if (!strcmp(k, "datasets")) {
         do_datasets(L, p);
+    } else if (!strcmp(k, "chat_template")) {
+        fe_y_str(y, k, v, &c->chat_template);
+    } else if (!strcmp(k, "tokenizer_config")) {
+        const char *given;
+        if (fe_y_str(y, k, v, &given) != 0) return;
+        c->tokenizer_config = resolve(y, L->ydir, k, v, given, 1,
+                                      " (a local directory with tokenizer.json; hub downloads are not implemented)");
+    } else if (!strcmp(k, "eot_tokens")) {
+        const char **arr = ax_arena_alloc(y->ar, sizeof *arr * 8);
+        int n = str_list(L, v, k, arr, 8);
+        if (n >= 0) c->eot_tokens = arr, c->neot_tokens = n;
+    } else if (!strcmp(k, "special_tokens")) {
+        fe_ypair *sp;
+        int n = v->type == YAML_MAPPING_NODE ? fe_y_pairs(y, v, k, &sp) : -1;
+        if (n < 0) {
+            yerr(y, v, k, "a mapping {bos_token: ..., eos_token: ..., pad_token: ...}");
+            return;
+        }
+        for (int i = 0; i < n; i++) {
+            char k2[96];
+            snprintf(k2, sizeof k2, "special_tokens.%s", sp[i].key);
+            if (fe_y_is_null(sp[i].v)) continue;
+            const char **dst = !strcmp(sp[i].key, "bos_token")   ? &c->special_bos
+                               : !strcmp(sp[i].key, "eos_token") ? &c->special_eos
+                               : !strcmp(sp[i].key, "pad_token") ? &c->special_pad
+                                                                 : NULL;
+            if (dst) fe_y_str(y, k2, sp[i].v, dst);
+            else
+                ax_warn(y->d, fe_yloc(y, sp[i].k, loc, sizeof loc), "%s: not read by axo (bos_token, eos_token, pad_token are), ignored",
+                        k2);
+        }
     } else if (!strcmp(k, "adapter")) {
         static const char *const names[] = {"lora", "qlora"};
         int i = y_enum(L, k, v, names, 2);
@@ -919,7 +1087,18 @@ void fe_config_canonical(const fe_config *c, ax_buf *out) {
         snprintf(k, sizeof k, "datasets.%04d.path", i);
         S(k, c->datasets[i].path);
         snprintf(k, sizeof k, "datasets.%04d.type", i);
-        S(k, c->datasets[i].type ? c->datasets[i].type : "");
+        if (c->datasets[i].formatted) { /* the resolved format, so the cache key covers every setting */
+            char *js = rt_ds_spec_json(&c->datasets[i].spec);
+            S(k, js);
+            free(js);
+        } else {
+            S(k, "");
+        }
+    }
+    if (c->tok.path) {
+        char *js = rt_tok_setup_json(&c->tok);
+        S("tokenizer", js);
+        free(js);
     }
     S("output_dir", c->output_dir);
     I("sequence_len", c->sequence_len);

@@ -12,6 +12,7 @@
 #define FE_CONFIG_H
 
 #include "ir/base.h"
+#include "runtime/prompt.h"
 
 typedef enum { FE_ADAPTER_NONE, FE_ADAPTER_LORA, FE_ADAPTER_QLORA } fe_adapter;
 typedef enum { FE_SCHED_CONSTANT, FE_SCHED_LINEAR, FE_SCHED_COSINE } fe_sched;
@@ -19,8 +20,11 @@ typedef enum { FE_OFFLOAD_NONE, FE_OFFLOAD_CPU } fe_offload;
 typedef enum { FE_STATE_DICT_FULL, FE_STATE_DICT_SHARDED } fe_state_dict;
 
 typedef struct fe_dataset {
-    const char *path; /* local .jsonl file of pre-tokenized rows */
-    const char *type; /* NULL/"" for pre-tokenized; others are an error today */
+    const char *path; /* local .jsonl (or .json array) file */
+    const char *type; /* NULL: pre-tokenized rows; else the Axolotl type as written */
+    int formatted;    /* rows of text through `spec` (alpaca, completion, chat_template) */
+    rt_ds_spec spec;  /* its chat template is resolved by fe_resolve_tokenizer */
+    const char *chat_template; /* the dataset's own `chat_template:`, or NULL */
 } fe_dataset;
 
 /* DeepSpeed JSON, with every "auto" resolved from the YAML. */
@@ -136,6 +140,15 @@ typedef struct fe_config {
     fe_deepspeed ds;
     fe_fsdp fsdp;
 
+    /* Tokenization of datasets with a `type` (runtime/prompt.h). */
+    int train_on_inputs;            /* default false */
+    const char *chat_template;      /* top-level `chat_template:` as written, or NULL */
+    const char *tokenizer_config;   /* resolved `tokenizer_config:` dir, or NULL (= base_model) */
+    const char *special_bos, *special_eos, *special_pad; /* special_tokens: overrides, or NULL */
+    const char **eot_tokens;        /* eot_tokens: (NULL = [eos_token]) */
+    int neot_tokens;
+    rt_tok_setup tok;               /* resolved by fe_resolve_tokenizer; tok.path NULL when no dataset has a type */
+
     /* Added by the frontend. */
     double ddp_bucket_cap_mb; /* DDP gradient bucket capacity in MiB (torch default 25) */
 } fe_config;
@@ -180,6 +193,13 @@ typedef struct fe_model {
     int head_dim_explicit;   /* config.json wrote head_dim */
     double rope_attention_factor, rope_beta_fast, rope_beta_slow; /* yarn; 0 = HF default */
 } fe_model;
+
+/* When a dataset has a `type`: finds the tokenizer (tokenizer.json in
+ * tokenizer_config or base_model), its BOS/EOS (tokenizer_config.json, then
+ * special_tokens:), eot_tokens, each chat_template dataset's template; loads
+ * the tokenizer once to check every token and that its ids fit the model's
+ * vocab. 0, or -1 with errors naming the file or key. */
+int fe_resolve_tokenizer(fe_config *c, const fe_model *m, ax_arena *ar, ax_diag *d);
 
 /* Reads DIR/config.json. Returns 0 or -1 with errors naming
  * DIR/config.json and the key. */

@@ -3,6 +3,7 @@
 
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 typedef struct lw {
@@ -100,6 +101,17 @@ static void module_facts(const fe_config *c, const fe_model *m, int world_size, 
         char k[32];
         snprintf(k, sizeof k, "io.dataset.%d", i);
         set_s(mod, k, c->datasets[i].path);
+        if (c->datasets[i].formatted) { /* runtime/prompt.h: how axorun tokenizes its rows */
+            snprintf(k, sizeof k, "io.dataset.%d.format", i);
+            char *js = rt_ds_spec_json(&c->datasets[i].spec);
+            set_s(mod, k, js);
+            free(js);
+        }
+    }
+    if (c->tok.path) {
+        char *js = rt_tok_setup_json(&c->tok);
+        set_s(mod, "io.tokenizer", js);
+        free(js);
     }
 }
 

@@ -1,5 +1,7 @@
 #include "runtime/data.h"
 
+#include "runtime/prompt.h"
+
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
@@ -131,6 +133,31 @@ done:
     return kept;
 }
 
+/* Appends parsed samples (tok/lab int32, lens int64) to ds. */
+static void append_samples(rt_dataset *ds, const ax_buf *tok, const ax_buf *lab, const ax_buf *lens, int64_t nempty,
+                           int64_t vocab_size) {
+    int64_t add = (int64_t)(lens->len / sizeof(int64_t));
+    int64_t addtok = (int64_t)(tok->len / sizeof(int32_t));
+    int64_t *off = realloc(ds->offsets, (size_t)(ds->nsamples + add + 1) * sizeof *off);
+    int32_t *t = realloc(ds->tokens, (size_t)(ds->ntokens + addtok + 1) * sizeof *t);
+    int32_t *l = realloc(ds->labels, (size_t)(ds->ntokens + addtok + 1) * sizeof *l);
+    if (!off || !t || !l) abort();
+    ds->offsets = off;
+    ds->tokens = t;
+    ds->labels = l;
+    if (ds->nsamples == 0) off[0] = 0;
+    const int64_t *ln = (const int64_t *)(const void *)lens->data;
+    for (int64_t i = 0; i < add; i++) off[ds->nsamples + i + 1] = off[ds->nsamples + i] + ln[i];
+    if (addtok) {
+        memcpy(t + ds->ntokens, tok->data, tok->len);
+        memcpy(l + ds->ntokens, lab->data, lab->len);
+    }
+    ds->nsamples += add;
+    ds->ntokens += addtok;
+    ds->nempty += nempty;
+    ds->vocab_size = vocab_size;
+}
+
 int rt_data_load_text(const char *text, size_t len, const char *name, int64_t vocab_size, rt_dataset *ds,
                       ax_diag *d) {
     if (vocab_size < 1 || vocab_size > (int64_t)INT32_MAX + 1) {
@@ -171,28 +198,7 @@ int rt_data_load_text(const char *text, size_t len, const char *name, int64_t vo
         ax_buf_append(&lens, &n, sizeof n);
     }
     int rc = nerr ? -1 : 0;
-    if (rc == 0) {
-        int64_t add = (int64_t)(lens.len / sizeof(int64_t));
-        int64_t addtok = (int64_t)(tok.len / sizeof(int32_t));
-        int64_t *off = realloc(ds->offsets, (size_t)(ds->nsamples + add + 1) * sizeof *off);
-        int32_t *t = realloc(ds->tokens, (size_t)(ds->ntokens + addtok + 1) * sizeof *t);
-        int32_t *l = realloc(ds->labels, (size_t)(ds->ntokens + addtok + 1) * sizeof *l);
-        if (!off || !t || !l) abort();
-        ds->offsets = off;
-        ds->tokens = t;
-        ds->labels = l;
-        if (ds->nsamples == 0) off[0] = 0;
-        const int64_t *ln = (const int64_t *)(const void *)lens.data;
-        for (int64_t i = 0; i < add; i++) off[ds->nsamples + i + 1] = off[ds->nsamples + i] + ln[i];
-        if (addtok) {
-            memcpy(t + ds->ntokens, tok.data, tok.len);
-            memcpy(l + ds->ntokens, lab.data, lab.len);
-        }
-        ds->nsamples += add;
-        ds->ntokens += addtok;
-        ds->nempty += nempty;
-        ds->vocab_size = vocab_size;
-    }
+    if (rc == 0) append_samples(ds, &tok, &lab, &lens, nempty, vocab_size);
     ax_buf_free(&tok);
     ax_buf_free(&lab);
     ax_buf_free(&lens);
@@ -349,4 +355,109 @@ int64_t rt_rows_count_targets(const rt_rows *r, int64_t row_begin, int64_t row_c
     const int32_t *t = r->targets + row_begin * r->seq_len;
     for (int64_t i = 0, e = row_count * r->seq_len; i < e; i++) c += t[i] != RT_IGNORE_INDEX;
     return c;
+}
+
+/* ---- rows of text through a prompt format (runtime/prompt.h) ---------------- */
+
+/* One row: tokenized, checked against the vocab, samples appended. */
+static int formatted_row(rt_prompter *p, const rt_ds_spec *spec, const json_t *row, const char *loc, int64_t vocab,
+                         ax_buf *tok, ax_buf *lab, ax_buf *lens, int64_t *nempty, ax_diag *d) {
+    size_t t0 = tok->len, l0 = lens->len;
+    if (rt_prompt_row(p, spec, row, loc, tok, lab, lens, d)) return -1;
+    const int32_t *t = (const int32_t *)(tok->data + t0);
+    for (size_t i = 0; i < (tok->len - t0) / sizeof *t; i++)
+        if (t[i] < 0 || t[i] >= vocab) {
+            ax_error(d, loc, "token id %d from the tokenizer is outside the model's vocab_size %lld", t[i],
+                     (long long)vocab);
+            return -1;
+        }
+    /* samples with no label (an all-prompt row, an empty text) train nothing */
+    const int64_t *ln = (const int64_t *)(const void *)(lens->data + l0);
+    size_t ns = (lens->len - l0) / sizeof *ln, kept = 0, at = t0;
+    for (size_t k = 0; k < ns; k++) {
+        const int32_t *lb = (const int32_t *)(lab->data + at);
+        int any = 0;
+        for (int64_t i = 1; i < ln[k] && !any; i++) any = lb[i] != RT_IGNORE_INDEX;
+        size_t bytes = (size_t)ln[k] * sizeof(int32_t);
+        if (!any) {
+            (*nempty)++;
+        } else {
+            memmove(tok->data + t0, tok->data + at, bytes);
+            memmove(lab->data + t0, lab->data + at, bytes);
+            memmove(lens->data + l0 + kept * sizeof *ln, &ln[k], sizeof *ln);
+            t0 += bytes;
+            kept++;
+        }
+        at += bytes;
+    }
+    tok->len = lab->len = t0;
+    lens->len = l0 + kept * sizeof *ln;
+    return 0;
+}
+
+int rt_data_load_formatted_text(const char *text, size_t len, const char *name, const rt_ds_spec *spec,
+                                rt_prompter *p, int64_t vocab_size, rt_dataset *ds, ax_diag *d) {
+    ax_buf tok = {0}, lab = {0}, lens = {0};
+    int nerr = 0;
+    int64_t nempty = 0;
+    char loc[600];
+    size_t k = 0;
+    while (k < len && (text[k] == ' ' || text[k] == '\t' || text[k] == '\r' || text[k] == '\n')) k++;
+    if (k < len && text[k] == '[') { /* one JSON array of rows (e.g. alpaca_data.json) */
+        json_error_t je;
+        json_t *arr = json_loadb(text, len, JSON_REJECT_DUPLICATES, &je);
+        if (!arr) {
+            ax_error(d, ax_loc(loc, sizeof loc, name, je.line, je.column > 0 ? je.column : 0), "invalid JSON: %s",
+                     je.text);
+            nerr++;
+        } else {
+            for (size_t i = 0; i < json_array_size(arr) && nerr < MAX_LOAD_ERRORS; i++) {
+                snprintf(loc, sizeof loc, "%s: row %zu", name, i);
+                if (formatted_row(p, spec, json_array_get(arr, i), loc, vocab_size, &tok, &lab, &lens, &nempty, d))
+                    nerr++;
+            }
+            json_decref(arr);
+        }
+    } else { /* JSON lines */
+        int lineno = 0;
+        size_t pos = 0;
+        while (pos < len && nerr < MAX_LOAD_ERRORS) {
+            const char *line = text + pos;
+            const char *nl = memchr(line, '\n', len - pos);
+            size_t ll = nl ? (size_t)(nl - line) : len - pos;
+            pos += ll + (nl ? 1 : 0);
+            lineno++;
+            size_t b = 0;
+            while (b < ll && (line[b] == ' ' || line[b] == '\t' || line[b] == '\r')) b++;
+            if (b == ll) continue;
+            json_error_t je;
+            json_t *row = json_loadb(line, ll, JSON_REJECT_DUPLICATES, &je);
+            if (!row) {
+                ax_error(d, ax_loc(loc, sizeof loc, name, lineno, je.column > 0 ? je.column : 0), "invalid JSON: %s",
+                         je.text);
+                nerr++;
+                continue;
+            }
+            ax_loc(loc, sizeof loc, name, lineno, 0);
+            if (formatted_row(p, spec, row, loc, vocab_size, &tok, &lab, &lens, &nempty, d)) nerr++;
+            json_decref(row);
+        }
+    }
+    if (nerr >= MAX_LOAD_ERRORS) ax_error(d, name, "too many errors; stopped");
+    int rc = nerr ? -1 : 0;
+    if (rc == 0) append_samples(ds, &tok, &lab, &lens, nempty, vocab_size);
+    ax_buf_free(&tok);
+    ax_buf_free(&lab);
+    ax_buf_free(&lens);
+    return rc;
+}
+
+int rt_data_load_formatted(const char *path, const rt_ds_spec *spec, rt_prompter *p, int64_t vocab_size,
+                           rt_dataset *ds, ax_diag *d) {
+    size_t len;
+    char *text = ax_read_file(path, &len, d);
+    if (!text) return -1;
+    int rc = rt_data_load_formatted_text(text, len, path, spec, p, vocab_size, ds, d);
+    free(text);
+    return rc;
 }

@@ -71,6 +71,16 @@ int rt_data_load(const char *const *paths, int npaths, int64_t vocab_size, rt_da
  * Appends to ds (ds must be zeroed or loaded with the same vocab_size). */
 int rt_data_load_text(const char *text, size_t len, const char *name, int64_t vocab_size, rt_dataset *ds,
                       ax_diag *d);
+/* Rows of text (JSON lines, or one JSON array of rows) through an Axolotl
+ * dataset type (runtime/prompt.h), appended to ds (zeroed, or loaded with
+ * the same vocab_size). A sample without any label is skipped and counted in
+ * nempty. Errors are located "file:line" or "file: row N". */
+struct rt_ds_spec;
+struct rt_prompter;
+int rt_data_load_formatted(const char *path, const struct rt_ds_spec *spec, struct rt_prompter *p, int64_t vocab_size,
+                           rt_dataset *ds, ax_diag *d);
+int rt_data_load_formatted_text(const char *text, size_t len, const char *name, const struct rt_ds_spec *spec,
+                                struct rt_prompter *p, int64_t vocab_size, rt_dataset *ds, ax_diag *d);
 void rt_data_free(rt_dataset *ds);
 static inline int64_t rt_data_sample_len(const rt_dataset *ds, int64_t i) {
     return ds->offsets[i + 1] - ds->offsets[i];

@@ -3,9 +3,9 @@
 
 Trains small tokenizers with Hugging Face `tokenizers` (pip install
 tokenizers) using the pipelines of the real model families, saves each as
-fixtures/tokenizers/<name>/tokenizer.json, and records what
+tokenizers/<name>/tokenizer.json, and records what
 `tokenizers` itself encodes for a set of hand-picked and random strings in
-fixtures/tokenizers/<name>/cases.jsonl: {"text", "ids", "ids_plain"}
+tokenizers/<name>/cases.jsonl: {"text", "ids", "ids_plain"}
 (ids_plain: add_special_tokens=False).
 
   llama3      byte-level BPE, Llama-3's Split regex, ignore_merges, BOS by
@@ -27,7 +27,7 @@ import random
 
 from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
 
-OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures", "tokenizers")
+OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "tokenizers")
 
 LLAMA3 = (r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*"
           r"|\s*[\r\n]+|\s+(?!\S)|\s+")
@@ -148,6 +148,15 @@ def sentencepiece(metaspace):
     return js
 
 
+SPECIALS = {  # tokenizer_config.json of each set: the BOS/EOS the model family uses
+    "llama3": ("<|begin_of_text|>", "<|end_of_text|>"),
+    "qwen2": (None, "<|im_end|>"),
+    "gpt2": ("<|endoftext|>", "<|endoftext|>"),
+    "llama2": ("<s>", "</s>"),
+    "mistral": ("<s>", "</s>"),
+}
+
+
 def main():
     sets = {
         "llama3": bytelevel("llama3", LLAMA3, False,
@@ -170,6 +179,11 @@ def main():
                 row = {"text": s, "ids": tok.encode(s).ids,
                        "ids_plain": tok.encode(s, add_special_tokens=False).ids}
                 f.write(json.dumps(row, ensure_ascii=False) + "\n")
+        bos, eos = SPECIALS[name]
+        with open(os.path.join(d, "tokenizer_config.json"), "w", encoding="utf-8") as f:
+            json.dump({"tokenizer_class": "PreTrainedTokenizerFast", "bos_token": bos, "eos_token": eos,
+                       "model_max_length": 1000000}, f, indent=1)
+            f.write("\n")
         print(name, tok.get_vocab_size(), "tokens")
 
 

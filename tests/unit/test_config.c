@@ -329,7 +329,7 @@ static void test_type_errors(void) {
     expect_error("lora_target_modules: q_proj\n", "cfg.yml:1:22", "lora_target_modules: expected a list of names, found \"q_proj\"");
     expect_error("lora_target_modules: [q_proj, [x]]\n", "cfg.yml:1:31", "lora_target_modules[1]: expected a string, found a list");
     expect_error("seed: -1\n", "cfg.yml:1:7", "seed: expected a non-negative integer");
-    expect_error("datasets: x\n", "cfg.yml:1:11", "datasets: expected a list of {path: FILE.jsonl}, found \"x\"");
+    expect_error("datasets: x\n", "cfg.yml:1:11", "datasets: expected a list of {path: FILE, type: ...}, found \"x\"");
 }
 
 static void test_enum_errors(void) {
@@ -424,8 +424,12 @@ static void test_bfloat16(void) {
     expect_error("resume_from_checkpoint: " FIX "/models\n", "cfg.yml:1:25",
                  "resume_from_checkpoint: expected a checkpoint dir axorun wrote (with trainer_state.json)");
     expect_error("gradient_checkpointing: offload\n", "cfg.yml:1:25", "gradient_checkpointing: \"offload\" is not implemented");
-    expect_error("datasets:\n  - path: x.jsonl\n    type: alpaca\n", "cfg.yml:3:11",
-                 "tokenization is not implemented; pre-tokenize your dataset to jsonl with input_ids/labels");
+    expect_error("datasets:\n  - path: x.jsonl\n    type: oasst\n", "cfg.yml:3:11",
+                 "dataset type \"oasst\" is not implemented; axo reads alpaca, completion, chat_template");
+    expect_error("datasets:\n  - path: x.jsonl\n    type: sharegpt\n", "cfg.yml:3:11",
+                 "use type: chat_template with field_messages: conversations");
+    expect_error("datasets:\n  - path: x.jsonl\n    type: chat_template\n    train_on_eos: sometimes\n", "cfg.yml:4:19",
+                 "train_on_eos: expected one of none, turn, all, last");
 }
 
 static void test_structure_errors(void) {
@@ -564,7 +568,7 @@ static void test_paths(void) {
     run_free(&r);
     run_raw(&r, "base_model: " FIX "/models/llama\ndatasets:\n  - type: \"\"\n");
     CHECK_EQ(r.rc, -1);
-    EXPECT_DIAG(&r.d, AX_SEV_ERROR, "cfg.yml:3:5", "datasets[0].path: expected a path to a pre-tokenized .jsonl file, found none");
+    EXPECT_DIAG(&r.d, AX_SEV_ERROR, "cfg.yml:3:5", "datasets[0].path: expected a path to a local .jsonl or .json file, found none");
     run_free(&r);
     run_raw(&r, "base_model: " FIX "/models/llama\ndatasets: []\n");
     EXPECT_DIAG(&r.d, AX_SEV_ERROR, "cfg.yml:2:11", "datasets: expected at least one");

@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define TOKDIR AXO_SOURCE_DIR "/tests/reference/fixtures/tokenizers/"
+#define TOKDIR AXO_SOURCE_DIR "/tests/reference/tokenizers/"
 
 static int same_ids(const ax_buf *b, const json_t *ids) {
     size_t n = b->len / sizeof(int32_t);

@@ -1,0 +1,534 @@
+#include "runtime/prompt.h"
+
+#include "runtime/data.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- specs ----------------------------------------------------------------- */
+
+static const char *const tpl_names[] = {"chatml", "llama3", "qwen_25"};
+static const char *const eot_names[] = {"none", "turn", "all", "last"};
+static const char *const fmt_names[] = {"", "completion", "alpaca", "chat_template"};
+
+const char *rt_tpl_name(rt_tpl t) { return tpl_names[t]; }
+int rt_tpl_from_name(const char *name) {
+    for (int i = 0; i < 3; i++)
+        if (!strcmp(name, tpl_names[i])) return i;
+    return -1;
+}
+
+void rt_ds_spec_defaults(rt_ds_spec *s, rt_fmt fmt) {
+    memset(s, 0, sizeof *s);
+    s->fmt = fmt;
+    s->field = "text";
+    s->field_messages = "messages";
+    s->role_key = "role";
+    s->content_key = "content";
+    s->field_system = "system";
+    s->tpl = RT_TPL_CHATML;
+    s->train_roles[0] = "assistant";
+    s->ntrain_roles = 1;
+    s->train_on_eos = s->train_on_eot = RT_EOT_TURN;
+}
+
+char *rt_ds_spec_json(const rt_ds_spec *s) {
+    json_t *o = json_object();
+    json_object_set_new(o, "type", json_string(fmt_names[s->fmt]));
+    if (s->fmt == RT_FMT_COMPLETION) json_object_set_new(o, "field", json_string(s->field));
+    if (s->fmt == RT_FMT_CHAT) {
+        json_object_set_new(o, "chat_template", json_string(tpl_names[s->tpl]));
+        json_object_set_new(o, "field_messages", json_string(s->field_messages));
+        json_object_set_new(o, "role", json_string(s->role_key));
+        json_object_set_new(o, "content", json_string(s->content_key));
+        json_object_set_new(o, "field_system", json_string(s->field_system));
+        json_object_set_new(o, "training", s->training_key ? json_string(s->training_key) : json_null());
+        json_object_set_new(o, "drop_system_message", json_boolean(s->drop_system_message));
+        json_t *r = json_array();
+        for (int i = 0; i < s->ntrain_roles; i++) json_array_append_new(r, json_string(s->train_roles[i]));
+        json_object_set_new(o, "roles_to_train", r);
+        json_t *m = json_array();
+        for (int i = 0; i < s->nrole_map; i++) {
+            json_t *pair = json_array();
+            json_array_append_new(pair, json_string(s->role_from[i]));
+            json_array_append_new(pair, json_string(s->role_to[i]));
+            json_array_append_new(m, pair);
+        }
+        json_object_set_new(o, "roles", m);
+        json_object_set_new(o, "train_on_eos", json_string(eot_names[s->train_on_eos]));
+        json_object_set_new(o, "train_on_eot", json_string(eot_names[s->train_on_eot]));
+    }
+    char *out = json_dumps(o, JSON_SORT_KEYS | JSON_COMPACT);
+    json_decref(o);
+    return out;
+}
+
+static const char *js_str(const json_t *o, const char *k, ax_arena *ar) {
+    const json_t *v = json_object_get(o, k);
+    return json_is_string(v) ? ax_arena_strdup(ar, json_string_value(v)) : NULL;
+}
+
+static int eot_from(const char *s) {
+    for (int i = 0; s && i < 4; i++)
+        if (!strcmp(s, eot_names[i])) return i;
+    return -1;
+}
+
+int rt_ds_spec_from_json(const char *js, rt_ds_spec *s, ax_arena *ar, const char *where, ax_diag *d) {
+    json_error_t je;
+    json_t *o = json_loads(js, 0, &je);
+    const char *type = o ? json_string_value(json_object_get(o, "type")) : NULL;
+    int fmt = -1;
+    for (int i = 0; type && i < 4; i++)
+        if (!strcmp(type, fmt_names[i])) fmt = i;
+    if (fmt < 0) {
+        ax_error(d, where, "bad dataset format record in the plan");
+        json_decref(o);
+        return -1;
+    }
+    rt_ds_spec_defaults(s, (rt_fmt)fmt);
+    int rc = 0;
+    if (fmt == RT_FMT_COMPLETION) s->field = js_str(o, "field", ar);
+    if (fmt == RT_FMT_CHAT) {
+        const char *t = json_string_value(json_object_get(o, "chat_template"));
+        int ti = t ? rt_tpl_from_name(t) : -1;
+        s->tpl = (rt_tpl)(ti < 0 ? 0 : ti);
+        s->field_messages = js_str(o, "field_messages", ar);
+        s->role_key = js_str(o, "role", ar);
+        s->content_key = js_str(o, "content", ar);
+        s->field_system = js_str(o, "field_system", ar);
+        s->training_key = js_str(o, "training", ar);
+        s->drop_system_message = json_is_true(json_object_get(o, "drop_system_message"));
+        s->ntrain_roles = 0;
+        size_t i;
+        const json_t *x;
+        json_array_foreach(json_object_get(o, "roles_to_train"), i, x) {
+            if (s->ntrain_roles < RT_MAX_ROLES && json_is_string(x))
+                s->train_roles[s->ntrain_roles++] = ax_arena_strdup(ar, json_string_value(x));
+        }
+        json_array_foreach(json_object_get(o, "roles"), i, x) {
+            if (s->nrole_map < RT_MAX_ROLES * 2) {
+                s->role_from[s->nrole_map] = ax_arena_strdup(ar, json_string_value(json_array_get(x, 0)));
+                s->role_to[s->nrole_map++] = ax_arena_strdup(ar, json_string_value(json_array_get(x, 1)));
+            }
+        }
+        int e1 = eot_from(json_string_value(json_object_get(o, "train_on_eos")));
+        int e2 = eot_from(json_string_value(json_object_get(o, "train_on_eot")));
+        if (ti < 0 || e1 < 0 || e2 < 0 || !s->field_messages || !s->role_key || !s->content_key || !s->field_system)
+            rc = -1;
+        s->train_on_eos = (rt_eot_mode)(e1 < 0 ? 0 : e1);
+        s->train_on_eot = (rt_eot_mode)(e2 < 0 ? 0 : e2);
+    }
+    if (fmt == RT_FMT_COMPLETION && !s->field) rc = -1;
+    if (rc) ax_error(d, where, "bad dataset format record in the plan");
+    json_decref(o);
+    return rc;
+}
+
+char *rt_tok_setup_json(const rt_tok_setup *s) {
+    json_t *o = json_object();
+    json_object_set_new(o, "path", json_string(s->path));
+    json_object_set_new(o, "bos", s->bos ? json_string(s->bos) : json_null());
+    json_object_set_new(o, "eos", s->eos ? json_string(s->eos) : json_null());
+    json_t *e = json_array();
+    for (int i = 0; i < s->neot; i++) json_array_append_new(e, json_string(s->eot[i]));
+    json_object_set_new(o, "eot_tokens", e);
+    json_object_set_new(o, "train_on_inputs", json_boolean(s->train_on_inputs));
+    char *out = json_dumps(o, JSON_SORT_KEYS | JSON_COMPACT);
+    json_decref(o);
+    return out;
+}
+
+int rt_tok_setup_from_json(const char *js, rt_tok_setup *s, ax_arena *ar, const char *where, ax_diag *d) {
+    memset(s, 0, sizeof *s);
+    json_error_t je;
+    json_t *o = json_loads(js, 0, &je);
+    s->path = o ? js_str(o, "path", ar) : NULL;
+    if (!s->path) {
+        ax_error(d, where, "bad tokenizer record in the plan");
+        json_decref(o);
+        return -1;
+    }
+    s->bos = js_str(o, "bos", ar);
+    s->eos = js_str(o, "eos", ar);
+    size_t i;
+    const json_t *x;
+    json_array_foreach(json_object_get(o, "eot_tokens"), i, x) {
+        if (s->neot < 8 && json_is_string(x)) s->eot[s->neot++] = ax_arena_strdup(ar, json_string_value(x));
+    }
+    s->train_on_inputs = json_is_true(json_object_get(o, "train_on_inputs"));
+    json_decref(o);
+    return 0;
+}
+
+/* ---- prompter ---------------------------------------------------------------- */
+
+int rt_prompter_init(rt_prompter *p, const rt_tok_setup *s, int64_t seq_len, ax_diag *d) {
+    memset(p, 0, sizeof *p);
+    p->setup = s;
+    p->seq_len = seq_len;
+    p->tok = rt_tok_load(s->path, d);
+    if (!p->tok) return -1;
+    p->bos_id = p->eos_id = -1;
+    int rc = 0;
+    const char *names[2] = {s->bos, s->eos};
+    int32_t *ids[2] = {&p->bos_id, &p->eos_id};
+    for (int k = 0; k < 2; k++) {
+        if (!names[k]) continue;
+        *ids[k] = rt_tok_id(p->tok, names[k]);
+        if (*ids[k] < 0) {
+            ax_error(d, s->path, "%s token \"%s\" is not a token of this tokenizer (adding tokens is not implemented)",
+                     k ? "eos" : "bos", names[k]);
+            rc = -1;
+        }
+    }
+    for (int i = 0; i < s->neot; i++) {
+        ax_buf b = {0};
+        if (rt_tok_encode(p->tok, s->eot[i], strlen(s->eot[i]), 0, &b, s->path, d) != 0 || b.len != sizeof(int32_t)) {
+            ax_error(d, s->path, "eot_tokens: \"%s\" is not one token of this tokenizer", s->eot[i]);
+            rc = -1;
+        } else {
+            p->eot_ids[p->neot++] = *(int32_t *)b.data;
+        }
+        ax_buf_free(&b);
+    }
+    if (rc) rt_prompter_free(p);
+    return rc;
+}
+
+void rt_prompter_free(rt_prompter *p) {
+    rt_tok_free(p->tok);
+    p->tok = NULL;
+}
+
+/* Axolotl's PromptTokenizingStrategy._tokenize: the tokenizer's specials,
+ * truncated to max_length (specials kept), EOS appended when asked and
+ * there is room and it is not there yet, then a leading BOS stripped when
+ * asked. Appends to out; returns the count, -1 on error. */
+static int64_t tokenize(rt_prompter *p, const char *text, size_t len, int add_eos, int strip_bos, int64_t max_length,
+                        ax_buf *out, const char *where, ax_diag *d) {
+    if (!len) return 0;
+    ax_buf b = {0};
+    if (rt_tok_encode(p->tok, text, len, 0, &b, where, d)) {
+        ax_buf_free(&b);
+        return -1;
+    }
+    const int32_t *pre, *suf;
+    int np = rt_tok_special_prefix(p->tok, &pre), ns = rt_tok_special_suffix(p->tok, &suf);
+    int64_t n = (int64_t)(b.len / sizeof(int32_t)), keep = max_length - np - ns;
+    if (keep < 0) keep = 0;
+    if (n > keep) n = keep;
+    ax_buf r = {0};
+    ax_buf_append(&r, pre, sizeof(int32_t) * (size_t)np);
+    ax_buf_append(&r, b.data, sizeof(int32_t) * (size_t)n);
+    ax_buf_append(&r, suf, sizeof(int32_t) * (size_t)ns);
+    ax_buf_free(&b);
+    int32_t *ids = (int32_t *)r.data;
+    int64_t m = (int64_t)(r.len / sizeof(int32_t));
+    if (add_eos && p->eos_id >= 0 && (m == 0 || ids[m - 1] != p->eos_id) && m < max_length) {
+        ax_buf_append(&r, &p->eos_id, sizeof p->eos_id);
+        ids = (int32_t *)r.data;
+        m++;
+    }
+    int64_t from = strip_bos && m > 0 && p->bos_id >= 0 && ids[0] == p->bos_id ? 1 : 0;
+    ax_buf_append(out, ids + from, sizeof(int32_t) * (size_t)(m - from));
+    ax_buf_free(&r);
+    return m - from;
+}
+
+static void push_sample(const ax_buf *ids, size_t from, ax_buf *out_ids, ax_buf *labels, const ax_buf *lab,
+                        ax_buf *lens) {
+    int64_t n = (int64_t)((ids->len - from) / sizeof(int32_t));
+    ax_buf_append(out_ids, ids->data + from, ids->len - from);
+    ax_buf_append(labels, lab->data + from, lab->len - from);
+    ax_buf_append(lens, &n, sizeof n);
+}
+
+static const char *get_text(const json_t *row, const char *key, int required, const char *where, ax_diag *d,
+                            size_t *len) {
+    const json_t *v = json_object_get(row, key);
+    if (!v || json_is_null(v)) {
+        if (required) ax_error(d, where, "\"%s\": missing (a string is expected)", key);
+        *len = 0;
+        return required ? NULL : "";
+    }
+    if (!json_is_string(v)) {
+        ax_error(d, where, "\"%s\": expected a string", key);
+        return NULL;
+    }
+    *len = json_string_length(v);
+    return json_string_value(v);
+}
+
+/* ---- completion, alpaca ---------------------------------------------------------- */
+
+static int completion_row(rt_prompter *p, const rt_ds_spec *s, const json_t *row, const char *where, ax_buf *ids,
+                          ax_buf *labels, ax_buf *lens, ax_diag *d) {
+    size_t len;
+    const char *text = get_text(row, s->field, 1, where, d, &len);
+    if (!text) return -1;
+    ax_buf b = {0};
+    int64_t n = tokenize(p, text, len, 1, 0, p->seq_len * 64, &b, where, d);
+    if (n < 0) {
+        ax_buf_free(&b);
+        return -1;
+    }
+    const int32_t *t = (const int32_t *)b.data;
+    for (int64_t i = 0; i < n; i += p->seq_len) {
+        int64_t c = n - i < p->seq_len ? n - i : p->seq_len;
+        ax_buf_append(ids, t + i, sizeof(int32_t) * (size_t)c);
+        ax_buf_append(labels, t + i, sizeof(int32_t) * (size_t)c);
+        ax_buf_append(lens, &c, sizeof c);
+    }
+    ax_buf_free(&b);
+    return 0;
+}
+
+#define ALPACA_SYS_INPUT                                                                                             \
+    "Below is an instruction that describes a task, paired with an input that provides further context. Write a "    \
+    "response that appropriately completes the request."
+#define ALPACA_SYS "Below is an instruction that describes a task. Write a response that appropriately completes the request."
+
+static int alpaca_row(rt_prompter *p, const rt_ds_spec *s, const json_t *row, const char *where, ax_buf *ids,
+                      ax_buf *labels, ax_buf *lens, ax_diag *d) {
+    (void)s;
+    size_t il = 0, nl = 0, ol = 0;
+    const char *ins = get_text(row, "instruction", 1, where, d, &il);
+    const char *inp = get_text(row, "input", 0, where, d, &nl);
+    const char *out = get_text(row, "output", 1, where, d, &ol);
+    if (!ins || !inp || !out) return -1;
+    ax_buf prompt = {0};
+    if (nl)
+        ax_buf_printf(&prompt, "%s\n\n### Instruction:\n%.*s\n\n### Input:\n%.*s\n\n### Response:\n", ALPACA_SYS_INPUT,
+                      (int)il, ins, (int)nl, inp);
+    else
+        ax_buf_printf(&prompt, "%s\n\n### Instruction:\n%.*s\n\n### Response:\n", ALPACA_SYS, (int)il, ins);
+    ax_buf t = {0}, l = {0};
+    int64_t np = tokenize(p, prompt.data, prompt.len, 0, 0, p->seq_len, &t, where, d);
+    ax_buf_free(&prompt);
+    int64_t nr = np < 0 ? -1 : tokenize(p, out, ol, 1, 1, p->seq_len, &t, where, d);
+    if (np < 0 || nr < 0) {
+        ax_buf_free(&t);
+        return -1;
+    }
+    const int32_t *ti = (const int32_t *)t.data;
+    for (int64_t i = 0; i < np + nr; i++) {
+        int32_t v = i < np && !p->setup->train_on_inputs ? RT_IGNORE_INDEX : ti[i];
+        ax_buf_append(&l, &v, sizeof v);
+    }
+    push_sample(&t, 0, ids, labels, &l, lens);
+    ax_buf_free(&t);
+    ax_buf_free(&l);
+    return 0;
+}
+
+/* ---- chat templates ----------------------------------------------------------------- */
+
+static int py_space(unsigned char c) { return c == ' ' || (c >= 9 && c <= 13) || (c >= 0x1c && c <= 0x1f); }
+
+void rt_chat_render(rt_tpl tpl, const char *const *roles, const char *const *contents, int n, const char *bos,
+                    ax_buf *out) {
+    /* add_generation_prompt is passed as n < 0 by chat_render_gen */
+    if (tpl == RT_TPL_QWEN25) {
+        int first_sys = n > 0 && !strcmp(roles[0], "system");
+        if (first_sys)
+            ax_buf_printf(out, "<|im_start|>system\n%s<|im_end|>\n", contents[0]);
+        else
+            ax_buf_puts(out, "<|im_start|>system\nYou are Qwen, created by Alibaba Cloud. You are a helpful "
+                             "assistant.<|im_end|>\n");
+        for (int i = first_sys; i < n; i++) ax_buf_printf(out, "<|im_start|>%s\n%s<|im_end|>\n", roles[i], contents[i]);
+        return;
+    }
+    for (int i = 0; i < n; i++) {
+        if (tpl == RT_TPL_CHATML) {
+            ax_buf_printf(out, "<|im_start|>%s\n%s<|im_end|>\n", roles[i], contents[i]);
+        } else { /* llama3: the content trimmed, BOS before the first message */
+            const char *c = contents[i];
+            size_t len = strlen(c);
+            while (len && py_space((unsigned char)*c)) c++, len--;
+            while (len && py_space((unsigned char)c[len - 1])) len--;
+            if (i == 0 && bos) ax_buf_puts(out, bos);
+            ax_buf_printf(out, "<|start_header_id|>%s<|end_header_id|>\n\n%.*s<|eot_id|>", roles[i], (int)len, c);
+        }
+    }
+}
+
+static void gen_prompt(rt_tpl tpl, ax_buf *out) {
+    ax_buf_puts(out, tpl == RT_TPL_LLAMA3 ? "<|start_header_id|>assistant<|end_header_id|>\n\n" : "<|im_start|>assistant\n");
+}
+
+typedef struct {
+    const char **role, **content;
+    int *train; /* -1 unset, 0/1 the message's own flag */
+    int n;
+} convo;
+
+static int render_tok(rt_prompter *p, const rt_ds_spec *s, const convo *c, int n, const char *last_content, int gen,
+                      ax_buf *out, const char *where, ax_diag *d) {
+    ax_buf text = {0};
+    const char *saved = n > 0 ? c->content[n - 1] : NULL;
+    if (last_content) c->content[n - 1] = last_content;
+    rt_chat_render(s->tpl, c->role, c->content, n, p->setup->bos, &text);
+    if (last_content) c->content[n - 1] = saved;
+    if (gen) gen_prompt(s->tpl, &text);
+    out->len = 0;
+    int rc = rt_tok_encode(p->tok, text.data ? text.data : "", text.len, 0, out, where, d);
+    ax_buf_free(&text);
+    return rc;
+}
+
+/* Axolotl's find_turn: the content span of turn i in the ids of turns[..i]. */
+static int find_turn(rt_prompter *p, const rt_ds_spec *s, const convo *c, int i, int64_t *start, int64_t *end,
+                     const char *where, ax_diag *d) {
+    ax_buf dummy = {0}, full = {0};
+    *start = *end = -1;
+    int rc = render_tok(p, s, c, i + 1, "[[dummy_message]]", 0, &dummy, where, d);
+    if (!rc) rc = render_tok(p, s, c, i + 1, NULL, 0, &full, where, d);
+    if (!rc) {
+        const int32_t *a = (const int32_t *)dummy.data, *b = (const int32_t *)full.data;
+        int64_t na = (int64_t)(dummy.len / 4), nb = (int64_t)(full.len / 4), m = na < nb ? na : nb;
+        int64_t st = -1, en = -1;
+        for (int64_t k = 0; k < m; k++)
+            if (a[k] != b[k]) {
+                st = k;
+                break;
+            }
+        for (int64_t k = 0; st >= 0 && k < m; k++)
+            if (a[na - 1 - k] != b[nb - 1 - k]) {
+                en = nb - k;
+                break;
+            }
+        if (st >= 0 && en > st) *start = st, *end = en;
+    }
+    ax_buf_free(&dummy);
+    ax_buf_free(&full);
+    return rc;
+}
+
+static int64_t find_first(const int32_t *ids, int64_t n, int64_t from, const int32_t *set, int nset) {
+    for (int64_t i = from < 0 ? 0 : from; i < n; i++)
+        for (int k = 0; k < nset; k++)
+            if (ids[i] == set[k]) return i;
+    return -1;
+}
+
+static const char *map_role(const rt_ds_spec *s, const char *r) {
+    static const char *const from[] = {"human", "user", "assistant", "gpt", "system", "tool"};
+    static const char *const to[] = {"user", "user", "assistant", "assistant", "system", "tool"};
+    if (s->nrole_map) {
+        for (int i = 0; i < s->nrole_map; i++)
+            if (!strcmp(s->role_from[i], r)) return s->role_to[i];
+        return r;
+    }
+    for (int i = 0; i < 6; i++)
+        if (!strcmp(from[i], r)) return to[i];
+    return r;
+}
+
+static int chat_row(rt_prompter *p, const rt_ds_spec *s, const json_t *row, const char *where, ax_buf *ids,
+                    ax_buf *labels, ax_buf *lens, ax_diag *d) {
+    const json_t *msgs = json_object_get(row, s->field_messages);
+    if (!json_is_array(msgs) || !json_array_size(msgs)) {
+        ax_error(d, where, "\"%s\": expected a non-empty list of messages", s->field_messages);
+        return -1;
+    }
+    size_t nm = json_array_size(msgs);
+    convo c = {calloc(nm + 1, sizeof(char *)), calloc(nm + 1, sizeof(char *)), calloc(nm + 1, sizeof(int)), 0};
+    if (!c.role || !c.content || !c.train) abort();
+    int rc = 0;
+    for (size_t i = 0; i < nm && !rc; i++) {
+        const json_t *m = json_array_get(msgs, i);
+        const json_t *r = json_object_get(m, s->role_key), *t = json_object_get(m, s->content_key);
+        if (!json_is_string(r) || !json_is_string(t)) {
+            ax_error(d, where, "%s[%zu]: expected \"%s\" and \"%s\" strings (message_property_mappings)",
+                     s->field_messages, i, s->role_key, s->content_key);
+            rc = -1;
+            break;
+        }
+        const char *role = map_role(s, json_string_value(r));
+        if (i == 0 && strcmp(role, "system") && json_is_string(json_object_get(row, s->field_system))) {
+            c.role[c.n] = "system";
+            c.content[c.n] = json_string_value(json_object_get(row, s->field_system));
+            c.train[c.n++] = -1;
+        }
+        if (!strcmp(role, "tool") || strlen(json_string_value(t)) != json_string_length(t)) {
+            ax_error(d, where, "%s[%zu]: %s", s->field_messages, i,
+                     strcmp(role, "tool") ? "the content has a NUL character" : "tool messages are not supported");
+            rc = -1;
+            break;
+        }
+        c.role[c.n] = role;
+        c.content[c.n] = json_string_value(t);
+        const json_t *tr = s->training_key ? json_object_get(m, s->training_key) : NULL;
+        c.train[c.n++] = json_is_boolean(tr) ? json_is_true(tr) : -1;
+    }
+    if (!rc && s->drop_system_message && c.n && !strcmp(c.role[0], "system")) {
+        memmove(c.role, c.role + 1, sizeof(char *) * (size_t)(c.n - 1));
+        memmove(c.content, c.content + 1, sizeof(char *) * (size_t)(c.n - 1));
+        memmove(c.train, c.train + 1, sizeof(int) * (size_t)(c.n - 1));
+        c.n--;
+    }
+    ax_buf all = {0}, lab = {0};
+    if (!rc) rc = render_tok(p, s, &c, c.n, NULL, 0, &all, where, d);
+    if (!rc) {
+        const int32_t *in = (const int32_t *)all.data;
+        int64_t n = (int64_t)(all.len / sizeof(int32_t));
+        int32_t ign = RT_IGNORE_INDEX;
+        for (int64_t k = 0; k < n; k++) ax_buf_append(&lab, &ign, sizeof ign);
+        int32_t *L = (int32_t *)lab.data;
+        int legacy = !s->ntrain_roles && s->train_on_eos == RT_EOT_NONE && s->train_on_eot == RT_EOT_NONE &&
+                     !s->training_key;
+        if (legacy) { /* the last message after the generation prompt of the rest */
+            ax_buf pr = {0};
+            rc = render_tok(p, s, &c, c.n - 1, NULL, 1, &pr, where, d);
+            int64_t np = (int64_t)(pr.len / sizeof(int32_t));
+            ax_buf_free(&pr);
+            for (int64_t k = p->setup->train_on_inputs ? 0 : np; !rc && k < n; k++) L[k] = in[k];
+        }
+        int64_t last_eot = -1, last_eos = -1;
+        for (int i = 0; !legacy && !rc && i < c.n; i++) {
+            int train = c.train[i];
+            if (train < 0) {
+                train = p->setup->train_on_inputs;
+                for (int k = 0; k < s->ntrain_roles && !train; k++) train = !strcmp(s->train_roles[k], c.role[i]);
+            }
+            if (!train && s->train_on_eos != RT_EOT_ALL && s->train_on_eot != RT_EOT_ALL) continue;
+            int64_t st, en;
+            if ((rc = find_turn(p, s, &c, i, &st, &en, where, d))) break;
+            if (train && st >= 0)
+                for (int64_t k = st; k < en && k < n; k++) L[k] = in[k];
+            for (int kind = 0; kind < 2; kind++) { /* EOT, then EOS */
+                rt_eot_mode mode = kind ? s->train_on_eos : s->train_on_eot;
+                int64_t idx = kind ? (p->eos_id >= 0 ? find_first(in, n, en, &p->eos_id, 1) : -1)
+                                   : find_first(in, n, en, p->eot_ids, p->neot);
+                if (idx < 0 || llabs(idx - en) > 3) continue;
+                if (kind) last_eos = idx;
+                else last_eot = idx;
+                if (mode == RT_EOT_ALL || (mode == RT_EOT_TURN && train)) L[idx] = in[idx];
+            }
+        }
+        if (!legacy && s->train_on_eot == RT_EOT_LAST && last_eot >= 0) L[last_eot] = in[last_eot];
+        if (!legacy && s->train_on_eos == RT_EOT_LAST && last_eos >= 0) L[last_eos] = in[last_eos];
+        if (!rc) push_sample(&all, 0, ids, labels, &lab, lens);
+    }
+    ax_buf_free(&all);
+    ax_buf_free(&lab);
+    free(c.role);
+    free(c.content);
+    free(c.train);
+    return rc;
+}
+
+int rt_prompt_row(rt_prompter *p, const rt_ds_spec *s, const json_t *row, const char *where, ax_buf *ids,
+                  ax_buf *labels, ax_buf *lens, ax_diag *d) {
+    if (!json_is_object(row)) {
+        ax_error(d, where, "expected a JSON object");
+        return -1;
+    }
+    switch (s->fmt) {
+    case RT_FMT_COMPLETION: return completion_row(p, s, row, where, ids, labels, lens, d);
+    case RT_FMT_ALPACA: return alpaca_row(p, s, row, where, ids, labels, lens, d);
+    case RT_FMT_CHAT: return chat_row(p, s, row, where, ids, labels, lens, d);
+    default: ax_error(d, where, "pre-tokenized rows do not go through a prompt format"); return -1;
+    }
+}

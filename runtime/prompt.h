@@ -1,0 +1,107 @@
+/* prompt.h — Axolotl's dataset types, turning rows of text into token ids
+ * and labels the way Axolotl's prompt strategies do, so a config written for
+ * Axolotl trains on the same tokens:
+ *
+ *  completion     row[field] (default "text") tokenized with the tokenizer's
+ *                 special tokens, truncated to 64 x sequence_len, EOS
+ *                 appended; cut into consecutive sequence_len chunks; every
+ *                 token is a label.
+ *  alpaca         instruction / input / output with Alpaca's prompt
+ *                 ("alpaca:chat": the USER:/ASSISTANT: style). The prompt and
+ *                 the response are tokenized separately (prompt: the
+ *                 tokenizer's specials, no EOS; response: EOS appended, BOS
+ *                 stripped), each truncated to sequence_len. Prompt labels
+ *                 are -100 unless train_on_inputs.
+ *  chat_template  row[field_messages] rendered with a chat template (chatml,
+ *                 llama3, qwen_25) and tokenized without added specials.
+ *                 A turn whose role is in roles_to_train (or every turn with
+ *                 train_on_inputs, or the message's own training flag) has
+ *                 its content tokens as labels: the span is found as Axolotl
+ *                 does, by rendering the conversation up to that turn with
+ *                 the real content and with a dummy and comparing the ids.
+ *                 The end-of-turn token (eot_tokens, default the EOS) within
+ *                 3 tokens after the span is a label per train_on_eot /
+ *                 train_on_eos: "turn" (after trained turns), "all", "last",
+ *                 or "none". Role headers never are.
+ *
+ * The spec of a dataset and the tokenizer setup travel in the plan as JSON
+ * (rt_ds_spec_json / rt_tok_setup_json) so axoc validates them once and
+ * axorun reads them back unchanged.
+ */
+#ifndef RT_PROMPT_H
+#define RT_PROMPT_H
+
+#include "ir/base.h"
+#include "runtime/tokenizer.h"
+
+#include <jansson.h>
+
+typedef enum { RT_FMT_TOKENIZED, RT_FMT_COMPLETION, RT_FMT_ALPACA, RT_FMT_CHAT } rt_fmt;
+typedef enum { RT_TPL_CHATML, RT_TPL_LLAMA3, RT_TPL_QWEN25 } rt_tpl;
+typedef enum { RT_EOT_NONE, RT_EOT_TURN, RT_EOT_ALL, RT_EOT_LAST } rt_eot_mode;
+
+#define RT_MAX_ROLES 16
+
+typedef struct rt_ds_spec {
+    rt_fmt fmt;
+    const char *field;          /* completion: the text column ("text") */
+    const char *field_messages; /* "messages" */
+    const char *role_key, *content_key; /* message_property_mappings: "role", "content" */
+    const char *field_system;   /* "system": a row-level system prompt */
+    const char *training_key;   /* message_field_training, or NULL */
+    int drop_system_message;
+    rt_tpl tpl;
+    const char *train_roles[RT_MAX_ROLES]; /* roles_to_train ("assistant") */
+    int ntrain_roles;
+    const char *role_from[RT_MAX_ROLES * 2], *role_to[RT_MAX_ROLES * 2]; /* roles: source -> role */
+    int nrole_map;
+    rt_eot_mode train_on_eos, train_on_eot;
+} rt_ds_spec;
+
+typedef struct rt_tok_setup {
+    const char *path;        /* tokenizer.json */
+    const char *bos, *eos;   /* token strings (tokenizer_config.json, special_tokens:) or NULL */
+    const char *eot[8];      /* eot_tokens (default: eos) */
+    int neot;
+    int train_on_inputs;
+} rt_tok_setup;
+
+/* Defaults for a type: Axolotl's. */
+void rt_ds_spec_defaults(rt_ds_spec *s, rt_fmt fmt);
+/* Spec <-> canonical JSON (sorted keys). from_json returns -1 with an error
+ * naming `where` on a bad value; strings are copied into ar. */
+char *rt_ds_spec_json(const rt_ds_spec *s);
+int rt_ds_spec_from_json(const char *js, rt_ds_spec *s, ax_arena *ar, const char *where, ax_diag *d);
+char *rt_tok_setup_json(const rt_tok_setup *s);
+int rt_tok_setup_from_json(const char *js, rt_tok_setup *s, ax_arena *ar, const char *where, ax_diag *d);
+const char *rt_tpl_name(rt_tpl t);
+int rt_tpl_from_name(const char *name); /* -1 if unknown */
+
+/* Resolved ids for one tokenizer + setup. */
+typedef struct rt_prompter {
+    rt_tokenizer *tok;
+    const rt_tok_setup *setup;
+    int32_t bos_id, eos_id;
+    int32_t eot_ids[8];
+    int neot;
+    int64_t seq_len;
+} rt_prompter;
+
+/* Loads the tokenizer and resolves the special tokens; errors name the
+ * tokenizer file and the token. */
+int rt_prompter_init(rt_prompter *p, const rt_tok_setup *s, int64_t seq_len, ax_diag *d);
+void rt_prompter_free(rt_prompter *p);
+
+/* One row -> samples appended to ids/labels (int32 each); the length of each
+ * sample to lens (int64 each; completion can give several). 0, or -1 with an
+ * error at `where` (file:line) naming the field. */
+int rt_prompt_row(rt_prompter *p, const rt_ds_spec *s, const json_t *row, const char *where, ax_buf *ids,
+                  ax_buf *labels, ax_buf *lens, ax_diag *d);
+
+/* The text a chat template renders for messages[0..n) (role, content
+ * pairs); bos is the template's bos_token. Exposed for tests and `axoc
+ * preprocess`. */
+void rt_chat_render(rt_tpl tpl, const char *const *roles, const char *const *contents, int n, const char *bos,
+                    ax_buf *out);
+
+#endif

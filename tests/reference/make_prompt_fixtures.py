@@ -1,0 +1,204 @@
+#!/usr/bin/env python3
+"""Prompt-format fixtures: what Axolotl itself makes of rows of text.
+
+For each case below, runs Axolotl's own prompt strategy (alpaca, completion,
+chat_template) with a tokenizer from tokenizers/ and writes
+prompts/<case>/:
+  case.json      axo's dataset spec (runtime/prompt.h) and tokenizer setup
+  rows.jsonl     the input rows
+  expected.jsonl {"input_ids": [...], "labels": [...]} per sample, in order
+test_prompt.c feeds rows.jsonl through runtime/prompt.c and compares.
+
+Needs Axolotl's Python package, which imports torch at module level although
+tokenization never runs it; torch-free:
+  pip install --no-deps axolotl==0.19.0 accelerate
+  pip install transformers datasets pydantic colorama addict jinja2 tokenizers
+The torch family is replaced by inert stand-ins below (only for import).
+Run from the repository root: python3 tests/reference/make_prompt_fixtures.py
+"""
+import importlib.abc
+import importlib.machinery
+import json
+import os
+import sys
+from unittest import mock
+
+
+class _Inert(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+    ROOTS = {"torch", "accelerate", "kernels", "peft", "bitsandbytes", "trl", "deepspeed", "flash_attn",
+             "liger_kernel", "triton", "torchao", "optimum", "xformers", "mistral_common"}
+
+    def find_spec(self, name, path, target=None):
+        if name.split(".")[0] in self.ROOTS:
+            return importlib.machinery.ModuleSpec(name, self, is_package=True)
+        return None
+
+    def create_module(self, spec):
+        m = mock.MagicMock(name=spec.name)
+        m.__path__, m.__spec__, m.__name__, m.__version__ = [], spec, spec.name, "2.9.0"
+        return m
+
+    def exec_module(self, module):
+        pass
+
+
+sys.meta_path.insert(0, _Inert())
+import transformers  # noqa: E402
+import transformers.utils.versions as _versions  # noqa: E402
+
+_versions.require_version = lambda *a, **k: None
+_versions.require_version_core = lambda *a, **k: None
+transformers.ProcessorMixin = type("ProcessorMixin", (), {})
+
+from axolotl.prompt_strategies import chat_template, completion  # noqa: E402
+from axolotl.prompt_tokenizers import AlpacaPromptTokenizingStrategy  # noqa: E402
+from axolotl.prompters import AlpacaPrompter  # noqa: E402
+from axolotl.utils.dict import DictDefault  # noqa: E402
+from transformers import PreTrainedTokenizerFast  # noqa: E402
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+TOK = os.path.join(HERE, "tokenizers")
+OUT = os.path.join(HERE, "prompts")
+
+ALPACA_ROWS = [
+    {"instruction": "Give three tips for staying healthy.", "input": "",
+     "output": "1. Eat well.\n2. Sleep.\n3. Move every day."},
+    {"instruction": "Translate to French:", "input": "Hello world", "output": "Bonjour le monde"},
+    {"instruction": "Add the numbers.", "input": "42 and 58", "output": "100"},
+    {"instruction": "Say nothing.", "input": "", "output": ""},
+    {"instruction": "Café naïve 日本語 😀", "output": "Straße → Ωmega"},
+    {"instruction": "Repeat the word many times.", "input": "",
+     "output": " ".join(["the"] * 80)},
+    {"instruction": " ".join(["long"] * 70), "input": "x", "output": "short"},
+]
+
+COMPLETION_ROWS = [
+    {"text": "Hello world"},
+    {"text": "The first season of the national league was played in the city. " * 3},
+    {"text": ""},
+    {"text": "日本語 text with 123456 and café"},
+    {"text": " ".join(str(i) for i in range(700))},
+]
+
+CHAT_ROWS = [
+    {"messages": [{"role": "system", "content": "You are terse."},
+                  {"role": "user", "content": "What is 2+2?"},
+                  {"role": "assistant", "content": "4"}]},
+    {"messages": [{"role": "user", "content": "Hi there"},
+                  {"role": "assistant", "content": "Hello! How can I help?"},
+                  {"role": "user", "content": "Tell me a joke."},
+                  {"role": "assistant", "content": "  Why did the chicken cross the road?  "}]},
+    {"messages": [{"role": "user", "content": "Café naïve 日本語 😀"},
+                  {"role": "assistant", "content": "Straße\n\nΩmega"}]},
+]
+
+SHAREGPT_ROWS = [
+    {"system": "Be kind.",
+     "conversations": [{"from": "human", "value": "hello"}, {"from": "gpt", "value": "hi, friend"},
+                       {"from": "human", "value": "bye"}, {"from": "gpt", "value": "see you"}]},
+    {"conversations": [{"from": "system", "value": "Sys"}, {"from": "human", "value": "q"},
+                       {"from": "gpt", "value": "a"}]},
+]
+
+TRAINING_ROWS = [
+    {"messages": [{"role": "user", "content": "one"}, {"role": "assistant", "content": "first", "train": False},
+                  {"role": "user", "content": "two"}, {"role": "assistant", "content": "second"},
+                  {"role": "user", "content": "three", "train": True}, {"role": "assistant", "content": "third"}]},
+]
+
+
+def tokenizer(name, **kw):
+    return PreTrainedTokenizerFast.from_pretrained(os.path.join(TOK, name), **kw)
+
+
+def axo_spec(kind, ds):
+    """axo's spec JSON (runtime/prompt.c rt_ds_spec_json) for an Axolotl ds_cfg."""
+    if kind == "completion":
+        return {"type": "completion", "field": ds.get("field", "text")}
+    if kind == "alpaca":
+        return {"type": "alpaca"}
+    m = ds.get("message_property_mappings", {})
+    eos = ds.get("train_on_eos", "turn")
+    eot = ds.get("train_on_eot", eos)
+    roles = [[src, dst] for dst, srcs in (ds.get("roles") or {}).items() for src in srcs]
+    return {"type": "chat_template", "chat_template": ds["chat_template"],
+            "field_messages": ds.get("field_messages", "messages"), "role": m.get("role", "role"),
+            "content": m.get("content", "content"), "field_system": "system",
+            "training": ds.get("message_field_training"), "drop_system_message": False,
+            "roles_to_train": ds.get("roles_to_train", ["assistant"]), "roles": roles,
+            "train_on_eos": eos or "none", "train_on_eot": eot or "none"}
+
+
+def run_case(name, tok_name, kind, rows, seq_len, train_on_inputs=False, ds=None, tok_kw=None, eot_tokens=None):
+    ds = dict(ds or {})
+    tok = tokenizer(tok_name, **(tok_kw or {}))
+    cfg = DictDefault({"sequence_len": seq_len, "train_on_inputs": train_on_inputs, "eot_tokens": eot_tokens})
+    out = []
+    if kind == "alpaca":
+        strat = AlpacaPromptTokenizingStrategy(AlpacaPrompter("instruct"), tok, train_on_inputs, seq_len)
+        for r in rows:
+            res = strat.tokenize_prompt(r)
+            out.append((res["input_ids"], res["labels"]))
+    elif kind == "completion":
+        strat = completion.load(tok, cfg, ds)
+        for r in rows:
+            res = strat.tokenize_prompt({k: [v] for k, v in r.items()})
+            out.extend(zip(res.get("input_ids", []), res.get("labels", [])))
+    else:
+        ax_ds = dict(ds)
+        ax_ds["chat_template"] = ds["chat_template"]
+        if ax_ds.get("train_on_eos") == "none":
+            ax_ds["train_on_eos"] = None
+        strat = chat_template.load(tok, cfg, ax_ds)
+        for r in rows:
+            res = strat.tokenize_prompt(r)
+            out.append((res["input_ids"], res["labels"]))
+    d = os.path.join(OUT, name)
+    os.makedirs(d, exist_ok=True)
+    setup = {"tokenizer": tok_name, "bos": tok.bos_token, "eos": tok.eos_token,
+             "eot_tokens": eot_tokens if eot_tokens is not None else ([tok.eos_token] if tok.eos_token else []),
+             "train_on_inputs": train_on_inputs, "sequence_len": seq_len}
+    with open(os.path.join(d, "case.json"), "w", encoding="utf-8") as f:
+        json.dump({"spec": axo_spec(kind, ds), "setup": setup}, f, ensure_ascii=False, indent=1, sort_keys=True)
+        f.write("\n")
+    with open(os.path.join(d, "rows.jsonl"), "w", encoding="utf-8") as f:
+        for r in rows:
+            f.write(json.dumps(r, ensure_ascii=False) + "\n")
+    with open(os.path.join(d, "expected.jsonl"), "w", encoding="utf-8") as f:
+        for ids, labels in out:
+            f.write(json.dumps({"input_ids": list(ids), "labels": list(labels)}) + "\n")
+    print(name, len(out), "samples")
+
+
+def main():
+    run_case("alpaca-llama3", "llama3", "alpaca", ALPACA_ROWS, 64)
+    run_case("alpaca-llama3-inputs", "llama3", "alpaca", ALPACA_ROWS, 64, train_on_inputs=True)
+    run_case("alpaca-llama2", "llama2", "alpaca", ALPACA_ROWS, 96)
+    run_case("alpaca-qwen2", "qwen2", "alpaca", ALPACA_ROWS, 64)
+    run_case("completion-qwen2", "qwen2", "completion", COMPLETION_ROWS, 16)
+    run_case("completion-llama3", "llama3", "completion", [{"body": r["text"]} for r in COMPLETION_ROWS], 32,
+             ds={"field": "body"})
+    run_case("chat-chatml-qwen2", "qwen2", "chat", CHAT_ROWS, 256, ds={"chat_template": "chatml"})
+    run_case("chat-qwen25-qwen2", "qwen2", "chat", CHAT_ROWS, 256, ds={"chat_template": "qwen_25"})
+    run_case("chat-llama3", "llama3", "chat", CHAT_ROWS, 256, ds={"chat_template": "llama3"},
+             tok_kw={"eos_token": "<|eot_id|>"})
+    run_case("chat-sharegpt-qwen2", "qwen2", "chat", SHAREGPT_ROWS, 256,
+             ds={"chat_template": "chatml", "field_messages": "conversations",
+                 "message_property_mappings": {"role": "from", "content": "value"},
+                 "roles_to_train": ["user", "assistant"], "train_on_eos": "all"})
+    run_case("chat-roles-qwen2", "qwen2", "chat", SHAREGPT_ROWS, 256,
+             ds={"chat_template": "chatml", "field_messages": "conversations",
+                 "message_property_mappings": {"role": "from", "content": "value"},
+                 "roles": {"user": ["human"], "assistant": ["gpt"], "system": ["system"]}, "train_on_eos": "last"})
+    run_case("chat-legacy-qwen2", "qwen2", "chat", CHAT_ROWS, 256,
+             ds={"chat_template": "chatml", "roles_to_train": [], "train_on_eos": "none"})
+    run_case("chat-training-llama3", "llama3", "chat", TRAINING_ROWS, 256,
+             ds={"chat_template": "llama3", "message_field_training": "train", "train_on_eos": "turn"},
+             tok_kw={"eos_token": "<|eot_id|>"})
+    run_case("chat-inputs-llama3", "llama3", "chat", CHAT_ROWS, 256, train_on_inputs=True,
+             ds={"chat_template": "llama3", "train_on_eos": "all"}, eot_tokens=["<|eot_id|>"])
+    run_case("chat-chatml-llama2", "llama2", "chat", CHAT_ROWS, 256, ds={"chat_template": "chatml"})
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,238 @@
+/* test_prompt.c — runtime/prompt.c against Axolotl itself: each case of
+ * tests/reference/prompts/ (made by make_prompt_fixtures.py with
+ * Axolotl 0.19's own prompt strategies) gives the same input_ids and labels
+ * for every row; then the dataset loader over a JSON array and its errors. */
+#include "ir/base.h"
+#include "runtime/data.h"
+#include "runtime/prompt.h"
+#include "tests/check.h"
+
+#include <dirent.h>
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define FIX AXO_SOURCE_DIR "/tests/reference/"
+
+static int ids_equal(const int32_t *a, size_t n, const json_t *b) {
+    if (n != json_array_size(b)) return 0;
+    for (size_t i = 0; i < n; i++)
+        if (a[i] != json_integer_value(json_array_get(b, i))) return 0;
+    return 1;
+}
+
+static void dump(const char *what, const int32_t *a, size_t n, const json_t *b) {
+    fprintf(stderr, "  %s axo:    ", what);
+    for (size_t i = 0; i < n; i++) fprintf(stderr, " %d", a[i]);
+    fprintf(stderr, "\n  %s axolotl:", what);
+    for (size_t i = 0; i < json_array_size(b); i++) fprintf(stderr, " %lld", (long long)json_integer_value(json_array_get(b, i)));
+    fprintf(stderr, "\n");
+}
+
+static int load_case(const char *name, rt_ds_spec *spec, rt_tok_setup *setup, int64_t *seq_len, ax_arena *ar) {
+    char path[600];
+    snprintf(path, sizeof path, FIX "prompts/%s/case.json", name);
+    json_error_t je;
+    json_t *c = json_load_file(path, 0, &je);
+    if (!c) return -1;
+    char *spec_js = json_dumps(json_object_get(c, "spec"), JSON_COMPACT);
+    ax_diag d;
+    ax_diag_init(&d);
+    int rc = rt_ds_spec_from_json(spec_js, spec, ar, path, &d);
+    ax_diag_print(&d, stderr);
+    ax_diag_free(&d);
+    free(spec_js);
+    const json_t *s = json_object_get(c, "setup");
+    memset(setup, 0, sizeof *setup);
+    setup->path = ax_arena_printf(ar, FIX "tokenizers/%s/tokenizer.json", json_string_value(json_object_get(s, "tokenizer")));
+    const json_t *bos = json_object_get(s, "bos"), *eos = json_object_get(s, "eos");
+    setup->bos = json_is_string(bos) ? ax_arena_strdup(ar, json_string_value(bos)) : NULL;
+    setup->eos = json_is_string(eos) ? ax_arena_strdup(ar, json_string_value(eos)) : NULL;
+    size_t i;
+    const json_t *x;
+    json_array_foreach(json_object_get(s, "eot_tokens"), i, x) setup->eot[setup->neot++] = ax_arena_strdup(ar, json_string_value(x));
+    setup->train_on_inputs = json_is_true(json_object_get(s, "train_on_inputs"));
+    *seq_len = json_integer_value(json_object_get(s, "sequence_len"));
+    json_decref(c);
+    return rc;
+}
+
+static void check_case(const char *name) {
+    ax_arena *ar = ax_arena_create();
+    rt_ds_spec spec;
+    rt_tok_setup setup;
+    int64_t seq_len;
+    CHECK_MSG(load_case(name, &spec, &setup, &seq_len, ar) == 0, "%s", name);
+    /* the spec survives its JSON round trip unchanged */
+    char *js = rt_ds_spec_json(&spec);
+    rt_ds_spec again;
+    ax_diag d;
+    ax_diag_init(&d);
+    CHECK(rt_ds_spec_from_json(js, &again, ar, "x", &d) == 0);
+    char *js2 = rt_ds_spec_json(&again);
+    CHECK_STREQ(js, js2);
+    free(js);
+    free(js2);
+    rt_prompter p;
+    CHECK_MSG(rt_prompter_init(&p, &setup, seq_len, &d) == 0, "%s", name);
+    ax_diag_print(&d, stderr);
+    char path[600];
+    snprintf(path, sizeof path, FIX "prompts/%s/rows.jsonl", name);
+    FILE *rows = fopen(path, "r");
+    snprintf(path, sizeof path, FIX "prompts/%s/expected.jsonl", name);
+    FILE *exp = fopen(path, "r");
+    CHECK(rows && exp);
+    char *line = NULL, *eline = NULL;
+    size_t cap = 0, ecap = 0;
+    int nrow = 0, nsamples = 0, bad = 0;
+    while (rows && exp && getline(&line, &cap, rows) > 0) {
+        json_error_t je;
+        json_t *row = json_loads(line, 0, &je);
+        ax_buf ids = {0}, labels = {0}, lens = {0};
+        char where[64];
+        snprintf(where, sizeof where, "%s:%d", name, ++nrow);
+        CHECK_MSG(rt_prompt_row(&p, &spec, row, where, &ids, &labels, &lens, &d) == 0, "%s", where);
+        const int64_t *ln = (const int64_t *)(void *)lens.data;
+        size_t at = 0;
+        for (size_t k = 0; k < lens.len / sizeof *ln; k++) {
+            if (getline(&eline, &ecap, exp) <= 0) {
+                bad++;
+                break;
+            }
+            json_t *e = json_loads(eline, 0, &je);
+            const int32_t *a = (const int32_t *)(void *)ids.data + at, *l = (const int32_t *)(void *)labels.data + at;
+            int ok = ids_equal(a, (size_t)ln[k], json_object_get(e, "input_ids")) &&
+                     ids_equal(l, (size_t)ln[k], json_object_get(e, "labels"));
+            if (!ok && bad++ < 3) {
+                fprintf(stderr, "%s sample %zu differs from Axolotl\n", where, k);
+                dump("ids", a, (size_t)ln[k], json_object_get(e, "input_ids"));
+                dump("labels", l, (size_t)ln[k], json_object_get(e, "labels"));
+            }
+            at += (size_t)ln[k];
+            nsamples++;
+            json_decref(e);
+        }
+        ax_buf_free(&ids);
+        ax_buf_free(&labels);
+        ax_buf_free(&lens);
+        json_decref(row);
+    }
+    CHECK_MSG(exp && getline(&eline, &ecap, exp) <= 0, "%s: Axolotl made more samples", name);
+    CHECK_MSG(bad == 0, "%s: %d samples differ", name, bad);
+    CHECK_MSG(nsamples > 0, "%s: no samples", name);
+    free(line);
+    free(eline);
+    if (rows) fclose(rows);
+    if (exp) fclose(exp);
+    rt_prompter_free(&p);
+    ax_diag_free(&d);
+    ax_arena_destroy(ar);
+}
+
+static int cmp_names(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+static void test_fixtures(void) {
+    DIR *dir = opendir(FIX "prompts");
+    CHECK(dir != NULL);
+    if (!dir) return;
+    char *names[64];
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(dir)) && n < 64)
+        if (e->d_name[0] != '.') names[n++] = strdup(e->d_name);
+    closedir(dir);
+    qsort(names, (size_t)n, sizeof *names, cmp_names);
+    CHECK(n >= 15);
+    for (int i = 0; i < n; i++) {
+        check_case(names[i]);
+        free(names[i]);
+    }
+}
+
+/* the loader: a JSON array file, labels-free rows skipped, errors with the row */
+static void test_loader(void) {
+    ax_arena *ar = ax_arena_create();
+    rt_ds_spec spec;
+    rt_tok_setup setup;
+    int64_t seq_len;
+    CHECK(load_case("alpaca-llama3", &spec, &setup, &seq_len, ar) == 0);
+    ax_diag d;
+    ax_diag_init(&d);
+    rt_prompter p;
+    CHECK(rt_prompter_init(&p, &setup, seq_len, &d) == 0);
+    const char *arr = "[{\"instruction\": \"a\", \"output\": \"b\"},\n {\"instruction\": \"c\", \"output\": \"\"},\n"
+                      " {\"instruction\": \"d\", \"output\": \"e f\"}]";
+    rt_dataset ds = {0};
+    CHECK_EQ(rt_data_load_formatted_text(arr, strlen(arr), "a.json", &spec, &p, 1024, &ds, &d), 0);
+    CHECK_EQ(ds.nsamples, 2); /* the empty output trains nothing */
+    CHECK_EQ(ds.nempty, 1);
+    rt_data_free(&ds);
+    /* token ids past the model's vocab */
+    CHECK_EQ(rt_data_load_formatted_text(arr, strlen(arr), "a.json", &spec, &p, 300, &ds, &d), -1);
+    CHECK(ax_diag_contains(&d, "a.json: row 0"));
+    CHECK(ax_diag_contains(&d, "outside the model's vocab_size 300"));
+    ax_diag_free(&d);
+    ax_diag_init(&d);
+    const char *lines = "{\"instruction\": \"a\", \"output\": \"b\"}\n\n{\"instruction\": \"a\"}\n{\"output\": 3, "
+                        "\"instruction\": \"x\"}\n{bad json\n";
+    CHECK_EQ(rt_data_load_formatted_text(lines, strlen(lines), "t.jsonl", &spec, &p, 1024, &ds, &d), -1);
+    CHECK(ax_diag_contains(&d, "t.jsonl:3"));
+    CHECK(ax_diag_contains(&d, "\"output\": missing"));
+    CHECK(ax_diag_contains(&d, "t.jsonl:4"));
+    CHECK(ax_diag_contains(&d, "\"output\": expected a string"));
+    CHECK(ax_diag_contains(&d, "t.jsonl:5:4"));
+    CHECK(ax_diag_contains(&d, "invalid JSON"));
+    ax_diag_free(&d);
+    rt_prompter_free(&p);
+
+    /* chat: a message without content, a tool message */
+    CHECK(load_case("chat-chatml-qwen2", &spec, &setup, &seq_len, ar) == 0);
+    ax_diag_init(&d);
+    CHECK(rt_prompter_init(&p, &setup, seq_len, &d) == 0);
+    const char *chat = "{\"messages\": [{\"role\": \"user\"}]}\n{\"messages\": []}\n"
+                       "{\"messages\": [{\"role\": \"tool\", \"content\": \"x\"}]}\n";
+    CHECK_EQ(rt_data_load_formatted_text(chat, strlen(chat), "c.jsonl", &spec, &p, 1024, &ds, &d), -1);
+    CHECK(ax_diag_contains(&d, "c.jsonl:1"));
+    CHECK(ax_diag_contains(&d, "messages[0]: expected \"role\" and \"content\" strings"));
+    CHECK(ax_diag_contains(&d, "c.jsonl:2"));
+    CHECK(ax_diag_contains(&d, "\"messages\": expected a non-empty list"));
+    CHECK(ax_diag_contains(&d, "c.jsonl:3"));
+    CHECK(ax_diag_contains(&d, "messages[0]: tool messages are not supported"));
+    ax_diag_free(&d);
+    rt_prompter_free(&p);
+
+    /* an eot token that is not one token */
+    setup.eot[0] = "<|im_end|> and more";
+    setup.neot = 1;
+    ax_diag_init(&d);
+    CHECK_EQ(rt_prompter_init(&p, &setup, seq_len, &d), -1);
+    CHECK(ax_diag_contains(&d, "eot_tokens: \"<|im_end|> and more\" is not one token"));
+    ax_diag_free(&d);
+    ax_arena_destroy(ar);
+}
+
+static void test_render(void) {
+    const char *roles[] = {"system", "user", "assistant"}, *contents[] = {"S", "U", " A "};
+    ax_buf b = {0};
+    rt_chat_render(RT_TPL_CHATML, roles + 1, contents + 1, 2, NULL, &b);
+    ax_buf_u8(&b, 0);
+    CHECK_STREQ(b.data, "<|im_start|>user\nU<|im_end|>\n<|im_start|>assistant\n A <|im_end|>\n");
+    b.len = 0;
+    rt_chat_render(RT_TPL_LLAMA3, roles, contents, 3, "<|begin_of_text|>", &b);
+    ax_buf_u8(&b, 0);
+    CHECK_STREQ(b.data, "<|begin_of_text|><|start_header_id|>system<|end_header_id|>\n\nS<|eot_id|>"
+                        "<|start_header_id|>user<|end_header_id|>\n\nU<|eot_id|>"
+                        "<|start_header_id|>assistant<|end_header_id|>\n\nA<|eot_id|>");
+    b.len = 0;
+    rt_chat_render(RT_TPL_QWEN25, roles + 1, contents + 1, 1, NULL, &b);
+    ax_buf_u8(&b, 0);
+    CHECK_CONTAINS(b.data, "<|im_start|>system\nYou are Qwen");
+    ax_buf_free(&b);
+}
+
+int main(void) {
+    test_fixtures();
+    test_loader();
+    test_render();
+    return check_done();
+}
