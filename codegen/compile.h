@@ -41,6 +41,13 @@ typedef struct cg_result {
 int cg_compile(const cg_options *o, cg_result *r, ax_diag *d);
 void cg_result_free(cg_result *r);
 
+/* `axoc preprocess`: tokenizes the config's datasets as axorun will, prints
+ * a line per dataset and the first nshow samples token by token
+ * (text(label, id)), and with out_path writes every sample as pre-tokenized
+ * jsonl (atomically; an existing file only with overwrite). 0 or -1. */
+int cg_preprocess(const char *config_path, const char *deepspeed, int nshow, const char *out_path, int overwrite,
+                  ax_diag *d);
+
 /* Readable dump of a plan file: summary, config, IR. */
 int cg_dump_plan(const char *path, FILE *out, ax_diag *d);
 

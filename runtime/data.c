@@ -461,3 +461,52 @@ int rt_data_load_formatted(const char *path, const rt_ds_spec *spec, rt_prompter
     free(text);
     return rc;
 }
+
+int rt_data_load_sources(const rt_data_source *src, int n, const rt_tok_setup *setup, int64_t seq_len,
+                         int64_t vocab_size, FILE *say, rt_dataset *ds, ax_diag *d) {
+    static const char *const kinds[] = {"pre-tokenized", "completion", "alpaca", "chat_template"};
+    memset(ds, 0, sizeof *ds);
+    rt_prompter p = {0};
+    int have = 0, rc = 0;
+    for (int i = 0; i < n && rc == 0; i++) {
+        int64_t n0 = ds->nsamples, t0 = ds->ntokens, e0 = ds->nempty;
+        if (!src[i].spec) {
+            size_t len;
+            char *text = ax_read_file(src[i].path, &len, d);
+            rc = text ? rt_data_load_text(text, len, src[i].path, vocab_size, ds, d) : -1;
+            free(text);
+            continue;
+        }
+        if (!have) {
+            if (!setup) {
+                ax_error(d, src[i].path, "a dataset with a type needs a tokenizer");
+                rc = -1;
+                break;
+            }
+            if (rt_prompter_init(&p, setup, seq_len, d)) {
+                rc = -1;
+                break;
+            }
+            have = 1;
+        }
+        const rt_ds_spec *spec = src[i].spec;
+        rc = rt_data_load_formatted(src[i].path, spec, &p, vocab_size, ds, d);
+        if (rc == 0 && say) {
+            int64_t nl = 0;
+            for (int64_t t = t0; t < ds->ntokens; t++) nl += ds->labels[t] != RT_IGNORE_INDEX;
+            fprintf(say, "dataset %s: %lld samples, %lld tokens, %lld of them labels (%s%s%s", src[i].path,
+                    (long long)(ds->nsamples - n0), (long long)(ds->ntokens - t0), (long long)nl, kinds[spec->fmt],
+                    spec->fmt == RT_FMT_CHAT ? " " : "", spec->fmt == RT_FMT_CHAT ? rt_tpl_name(spec->tpl) : "");
+            if (ds->nempty - e0) fprintf(say, "; %lld rows without labels skipped", (long long)(ds->nempty - e0));
+            fprintf(say, ")\n");
+        }
+    }
+    if (have) rt_prompter_free(&p);
+    if (rc == 0 && !ds->offsets) { /* all blank: a valid empty set */
+        ds->offsets = calloc(1, sizeof *ds->offsets);
+        if (!ds->offsets) abort();
+        ds->vocab_size = vocab_size;
+    }
+    if (rc) rt_data_free(ds);
+    return rc;
+}

@@ -51,6 +51,7 @@
 #include "ir/base.h"
 
 #include <stdint.h>
+#include <stdio.h>
 
 #define RT_IGNORE_INDEX (-100)
 
@@ -81,6 +82,18 @@ int rt_data_load_formatted(const char *path, const struct rt_ds_spec *spec, stru
                            rt_dataset *ds, ax_diag *d);
 int rt_data_load_formatted_text(const char *text, size_t len, const char *name, const struct rt_ds_spec *spec,
                                 struct rt_prompter *p, int64_t vocab_size, rt_dataset *ds, ax_diag *d);
+/* One dataset of a config: its file and, for rows of text, its format. */
+struct rt_tok_setup;
+typedef struct rt_data_source {
+    const char *path;
+    const struct rt_ds_spec *spec; /* NULL: pre-tokenized rows */
+} rt_data_source;
+/* Every source in order into ds (replaced); rows of text go through one
+ * tokenizer (setup; NULL when every source is pre-tokenized) with
+ * sequence_len seq_len. say: a line per text dataset (samples, tokens,
+ * labels) there, or NULL. */
+int rt_data_load_sources(const rt_data_source *src, int n, const struct rt_tok_setup *setup, int64_t seq_len,
+                         int64_t vocab_size, FILE *say, rt_dataset *ds, ax_diag *d);
 void rt_data_free(rt_dataset *ds);
 static inline int64_t rt_data_sample_len(const rt_dataset *ds, int64_t i) {
     return ds->offsets[i + 1] - ds->offsets[i];

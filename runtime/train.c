@@ -682,58 +682,25 @@ int rt_session_any_rank(rt_session *s, int bad) {
 /* The plan's datasets, in order: pre-tokenized rows as they are, rows of
  * text (io.dataset.N.format) through the tokenizer (io.tokenizer). */
 static int load_datasets(const ir_module *m, int nds, int64_t V, int64_t S, rt_dataset *ds, int say, ax_diag *d) {
-    memset(ds, 0, sizeof *ds);
     ax_arena *ar = ax_arena_create();
-    rt_prompter p = {0};
+    rt_data_source *src = ax_arena_alloc(ar, sizeof *src * (size_t)nds);
     rt_tok_setup setup;
-    int have = 0, rc = 0;
+    int rc = 0, any = 0;
     for (int i = 0; i < nds && rc == 0; i++) {
         char k[48];
         snprintf(k, sizeof k, "io.dataset.%d", i);
-        const char *path = mattr_s(m, k, "");
+        src[i].path = mattr_s(m, k, "");
         snprintf(k, sizeof k, "io.dataset.%d.format", i);
         const char *fmt = mattr_s(m, k, NULL);
-        int64_t n0 = ds->nsamples, t0 = ds->ntokens, e0 = ds->nempty;
-        if (!fmt) {
-            size_t len;
-            char *text = ax_read_file(path, &len, d);
-            rc = text ? rt_data_load_text(text, len, path, V, ds, d) : -1;
-            free(text);
-            continue;
-        }
-        rt_ds_spec spec;
-        if (rt_ds_spec_from_json(fmt, &spec, ar, "plan", d)) {
-            rc = -1;
-            break;
-        }
-        if (!have) {
-            if (rt_tok_setup_from_json(mattr_s(m, "io.tokenizer", "{}"), &setup, ar, "plan", d) ||
-                rt_prompter_init(&p, &setup, S, d)) {
-                rc = -1;
-                break;
-            }
-            have = 1;
-        }
-        rc = rt_data_load_formatted(path, &spec, &p, V, ds, d);
-        if (rc == 0 && say) {
-            int64_t nl = 0;
-            for (int64_t t = t0; t < ds->ntokens; t++) nl += ds->labels[t] != RT_IGNORE_INDEX;
-            static const char *const kinds[] = {"pre-tokenized", "completion", "alpaca", "chat_template"};
-            printf("dataset %s: %lld samples, %lld tokens, %lld of them labels (%s%s%s", path,
-                   (long long)(ds->nsamples - n0), (long long)(ds->ntokens - t0), (long long)nl, kinds[spec.fmt],
-                   spec.fmt == RT_FMT_CHAT ? " " : "", spec.fmt == RT_FMT_CHAT ? rt_tpl_name(spec.tpl) : "");
-            if (ds->nempty - e0) printf("; %lld rows without labels skipped", (long long)(ds->nempty - e0));
-            printf(")\n");
-        }
+        if (!fmt) continue;
+        rt_ds_spec *spec = ax_arena_alloc(ar, sizeof *spec);
+        rc = rt_ds_spec_from_json(fmt, spec, ar, "plan", d);
+        src[i].spec = spec;
+        any = 1;
     }
-    if (have) rt_prompter_free(&p);
+    if (rc == 0 && any) rc = rt_tok_setup_from_json(mattr_s(m, "io.tokenizer", "{}"), &setup, ar, "plan", d);
+    if (rc == 0) rc = rt_data_load_sources(src, nds, any ? &setup : NULL, S, V, say ? stdout : NULL, ds, d);
     ax_arena_destroy(ar);
-    if (rc == 0 && !ds->offsets) { /* all blank: a valid empty set */
-        ds->offsets = calloc(1, sizeof *ds->offsets);
-        if (!ds->offsets) abort();
-        ds->vocab_size = V;
-    }
-    if (rc) rt_data_free(ds);
     return rc;
 }
 

@@ -15,6 +15,9 @@ static const char *usage =
     "               [--world-size N] [--gpu-mem GiB] [--target cpu] [--no-cache] [--no-fuse]\n"
     "               [--arch sm_80,sm_90a|none]  CUBINs for these GPUs go into the plan (default:\n"
     "                                the GPU present, if any; none: no CUBINs, axorun compiles)\n"
+    "  axoc preprocess CONFIG.yml [-n N] [-o OUT.jsonl] [--overwrite] [--deepspeed FILE]\n"
+    "                                tokenize the datasets as axorun will; show N samples\n"
+    "                                (default 3) as text(label, id); -o: write them pre-tokenized\n"
     "  axoc dump PLAN.bin            print a plan's summary, config and IR\n"
     "  axoc verify FILE.ir           parse and verify an IR text file\n"
     "  axoc fetch deepspeed_configs [--dest DIR] [--force]\n"
@@ -204,6 +207,43 @@ static int cmd_fetch(int argc, char **argv) {
     return finish(&d, rc);
 }
 
+static int cmd_preprocess(int argc, char **argv) {
+    const char *cfg = NULL, *out = NULL, *ds = NULL;
+    int n = 3, overwrite = 0;
+    for (int i = 2; i < argc; i++) {
+        if (!strcmp(argv[i], "-o") || !strcmp(argv[i], "--output")) {
+            if (!need_arg(i, argc, argv[i])) return 2;
+            out = argv[++i];
+        } else if (!strcmp(argv[i], "-n")) {
+            if (!need_arg(i, argc, argv[i])) return 2;
+            char *end;
+            long v = strtol(argv[++i], &end, 10);
+            if (*end || v < 0 || v > 1000000) {
+                fprintf(stderr, "axoc preprocess: -n expects a count, found \"%s\"\n", argv[i]);
+                return 2;
+            }
+            n = (int)v;
+        } else if (!strcmp(argv[i], "--deepspeed")) {
+            if (!need_arg(i, argc, argv[i])) return 2;
+            ds = argv[++i];
+        } else if (!strcmp(argv[i], "--overwrite")) {
+            overwrite = 1;
+        } else if (argv[i][0] == '-' || cfg) {
+            fprintf(stderr, "axoc preprocess: unexpected argument %s\n%s", argv[i], usage);
+            return 2;
+        } else {
+            cfg = argv[i];
+        }
+    }
+    if (!cfg) {
+        fprintf(stderr, "axoc preprocess: missing CONFIG.yml\n%s", usage);
+        return 2;
+    }
+    ax_diag d;
+    ax_diag_init(&d);
+    return finish(&d, cg_preprocess(cfg, ds, n, out, overwrite, &d) != 0);
+}
+
 /* The arguments of the merge commands: IN -o OUT [--overwrite], and
  * --base DIR where base is non-NULL. 0, or 2 after printing the usage. */
 static int merge_args(int argc, char **argv, const char *what, const char **in, const char **out, int *overwrite,
@@ -274,6 +314,7 @@ int main(int argc, char **argv) {
         return finish(&d, cg_dump_plan(argv[2], stdout, &d) != 0);
     }
     if (!strcmp(argv[1], "verify")) return cmd_verify(argc, argv);
+    if (!strcmp(argv[1], "preprocess")) return cmd_preprocess(argc, argv);
     if (!strcmp(argv[1], "fetch")) return cmd_fetch(argc, argv);
     if (!strcmp(argv[1], "merge-sharded")) return cmd_merge_sharded(argc, argv);
     if (!strcmp(argv[1], "merge-lora")) return cmd_merge_lora(argc, argv);

@@ -1,0 +1,91 @@
+#!/usr/bin/env bash
+# Datasets with an Axolotl `type` (alpaca, chat_template) end to end: axoc
+# resolves the tokenizer and template, axorun tokenizes and trains, `axoc
+# preprocess` shows and writes the same samples (training on its output is
+# the same run bit for bit), and bad configs or rows fail with clear errors.
+# usage: datasets.sh AXOC AXORUN SOURCE_DIR
+set -uo pipefail
+AXOC=$1 AXORUN=$2 SRC=$3
+T=$(mktemp -d)
+trap '[ -n "${KEEP:-}" ] || rm -rf "$T"' EXIT
+[ -n "${KEEP:-}" ] && echo "keeping $T"
+export AXO_CACHE_DIR="$T/cache"
+pass=0 fail=0
+ok() { pass=$((pass + 1)); }
+bad() { fail=$((fail + 1)); echo "FAIL: $*" >&2; }
+check() { if eval "$1"; then ok; else bad "$2"; fi; }
+cd "$T" || exit 1
+EX="$SRC/configs/examples"
+M="$SRC/configs/models/tiny-llama-chat"
+D="$SRC/configs/data"
+
+# 1. the two examples compile and train; the loss falls
+for c in alpaca chat_template; do
+  check '"$AXOC" compile "$EX/$c.yml" -o $c.bin 2>$c.cerr' "compile $c.yml"
+  check '"$AXORUN" $c.bin --max-steps 40 --output-dir out-$c >$c.out 2>$c.err' "train $c.yml"
+  check 'grep -q "dataset .*: 600 samples, .* of them labels" $c.out' "$c: a line per dataset"
+  first=$(grep -m1 '"loss"' out-$c/train_log.jsonl | sed 's/.*"loss": *\([0-9.e+-]*\).*/\1/')
+  last=$(grep '"loss"' out-$c/train_log.jsonl | tail -1 | sed 's/.*"loss": *\([0-9.e+-]*\).*/\1/')
+  check 'awk -v a="$first" -v b="$last" "BEGIN{exit !(b < a - 0.5)}"' "$c: loss falls ($first -> $last)"
+done
+check 'grep -q "(chat_template llama3)" chat_template.out' "the template is named"
+check '"$AXOC" dump chat_template.bin >dump.txt && grep -q "attr io.tokenizer = " dump.txt' "dump shows the tokenizer record"
+
+# 2. preprocess: shows samples, writes them; training on them is the same run
+check '"$AXOC" preprocess "$EX/chat_template.yml" -n 2 -o pre.jsonl >pre.out 2>pre.err' "preprocess"
+check 'grep -q "^sample 1: <|begin_of_text|>(-100, 700)" pre.out' "preprocess shows tokens with labels"
+check 'grep -q "<|eot_id|>(704, 704)" pre.out' "the assistant's end of turn is a label"
+check 'test "$(wc -l <pre.jsonl)" = 600' "preprocess writes every sample"
+check '! "$AXOC" preprocess "$EX/chat_template.yml" -o pre.jsonl >/dev/null 2>pre2.err && grep -q "pass --overwrite" pre2.err' \
+  "preprocess keeps an existing file"
+sed -e "s#^base_model: .*#base_model: $M#" -e "s#path: ../data/toy_chat.jsonl#path: $T/pre.jsonl#" \
+    -e '/type: chat_template/,/train_on_eos: turn/d' -e '/^chat_template:/d' "$EX/chat_template.yml" >pre.yml
+check '"$AXOC" compile pre.yml -o pre.bin 2>pre.cerr && "$AXORUN" pre.bin --max-steps 40 --output-dir out-pre >/dev/null 2>&1' \
+  "train on the preprocessed file"
+check 'cmp -s <(grep -o "\"loss\": *[0-9.e+-]*" out-pre/train_log.jsonl) <(grep -o "\"loss\": *[0-9.e+-]*" out-chat_template/train_log.jsonl)' \
+  "preprocessed = tokenized at run time, bit for bit"
+
+# 3. settings reach the plan: train_on_inputs makes another plan
+sed 's/^train_on_inputs: false/train_on_inputs: true/' "$EX/alpaca.yml" | sed "s#\.\./#$SRC/configs/#g" >inputs.yml
+check '"$AXOC" compile inputs.yml -o inputs.bin 2>/dev/null && ! cmp -s inputs.bin alpaca.bin' "train_on_inputs changes the plan"
+check '"$AXORUN" inputs.bin --max-steps 1 --output-dir out-inputs >inputs.out 2>&1' "train_on_inputs trains"
+n1=$(sed -n 's/.*, \([0-9]*\) of them labels.*/\1/p' alpaca.out) n2=$(sed -n 's/.*, \([0-9]*\) of them labels.*/\1/p' inputs.out)
+check 'test "$n2" -gt "$n1"' "train_on_inputs labels the prompt too ($n1 -> $n2)"
+
+# 4. errors name the file and key
+cfg() { printf 'base_model: %s\nsequence_len: 64\nmicro_batch_size: 1\nmax_steps: 1\ndatasets:\n%s\n%s' "$M" "$1" "${2:-}" >"$3"; }
+cfg "  - path: $D/toy_chat.jsonl
+    type: chat_template" "" e1.yml
+check '! "$AXOC" compile e1.yml -o e1.bin 2>e1.err && grep -q "chat_template: tokenizer_default, but .*tokenizer_config.json has no chat_template" e1.err' \
+  "no template to use"
+cfg "  - path: $D/toy_chat.jsonl
+    type: chat_template
+    chat_template: mistral_v1" "" e2.yml
+check '! "$AXOC" compile e2.yml -o e2.bin 2>e2.err && grep -q "datasets\[0\].chat_template: chat template \"mistral_v1\" is not implemented" e2.err' \
+  "an unknown template"
+cfg "  - path: $D/toy_alpaca.jsonl
+    type: alpaca" "special_tokens:
+  eos_token: <|im_end|>
+" e3.yml
+check '! "$AXOC" compile e3.yml -o e3.bin 2>e3.err && grep -q "eos token \"<|im_end|>\" is not a token of this tokenizer" e3.err' \
+  "an eos_token the tokenizer lacks"
+cfg "  - path: $D/toy_alpaca.jsonl
+    type: alpaca" "tokenizer_config: $SRC/configs/models/tiny-llama
+" e4.yml
+check '! "$AXOC" compile e4.yml -o e4.bin 2>e4.err && grep -q "tiny-llama has no tokenizer.json" e4.err' "no tokenizer.json"
+cfg "  - path: $D/toy_alpaca.jsonl
+    type: alpaca" "" e5.yml
+sed -i "s#^base_model: .*#base_model: $SRC/configs/models/tiny-llama\ntokenizer_config: $M#" e5.yml
+check '! "$AXOC" compile e5.yml -o e5.bin 2>e5.err && grep -q "the tokenizer has ids up to 704, but the model.s vocab_size" e5.err' \
+  "tokenizer larger than the model's vocab"
+head -3 "$D/toy_alpaca.jsonl" >rows.jsonl
+echo '{"instruction": "no output here"}' >>rows.jsonl
+cfg "  - path: $T/rows.jsonl
+    type: alpaca" "" e6.yml
+check '"$AXOC" compile e6.yml -o e6.bin 2>/dev/null' "compile a config with a bad row"
+check '! "$AXORUN" e6.bin --output-dir out-e6 >/dev/null 2>e6.err && grep -q "rows.jsonl:4: error: \"output\": missing" e6.err' \
+  "a bad row is named by file:line"
+check 'test ! -e out-e6' "nothing written after a data error"
+
+echo "$pass passed, $fail failed"
+test "$fail" -eq 0
