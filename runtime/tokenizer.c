@@ -897,8 +897,8 @@ static int pre_step_run(rt_tokenizer *t, const pre_step *s, const ax_buf *in, ax
             break;
         }
         int n = (int)(spb.len / sizeof(span));
-        outsp.len = 0;
-        ax_buf_append(&outsp, spb.data, spb.len + sizeof(span));
+        outsp.len = 0; /* room for as many spans as there are (behaviors never add any) */
+        ax_buf_append(&outsp, spb.data, spb.len);
         split_behavior b = s->kind == P_SPLIT ? s->behavior : s->kind == P_METASPACE ? B_MERGED_NEXT
                            : s->kind == P_DIGITS ? (s->individual ? B_ISOLATED : B_CONTIGUOUS)
                                                   : B_ISOLATED;
