@@ -22,11 +22,11 @@ D="$SRC/configs/data"
 # 1. the two examples compile and train; the loss falls
 for c in alpaca chat_template; do
   check '"$AXOC" compile "$EX/$c.yml" -o $c.bin 2>$c.cerr' "compile $c.yml"
-  check '"$AXORUN" $c.bin --max-steps 40 --output-dir out-$c >$c.out 2>$c.err' "train $c.yml"
+  check '"$AXORUN" $c.bin --max-steps 20 --output-dir out-$c >$c.out 2>$c.err' "train $c.yml"
   check 'grep -q "dataset .*: 600 samples, .* of them labels" $c.out' "$c: a line per dataset"
   first=$(grep -m1 '"loss"' out-$c/train_log.jsonl | sed 's/.*"loss": *\([0-9.e+-]*\).*/\1/')
   last=$(grep '"loss"' out-$c/train_log.jsonl | tail -1 | sed 's/.*"loss": *\([0-9.e+-]*\).*/\1/')
-  check 'awk -v a="$first" -v b="$last" "BEGIN{exit !(b < a - 0.5)}"' "$c: loss falls ($first -> $last)"
+  check 'awk -v a="$first" -v b="$last" "BEGIN{exit !(b < a - 0.2)}"' "$c: loss falls ($first -> $last)"
 done
 check 'grep -q "(chat_template llama3)" chat_template.out' "the template is named"
 check '"$AXOC" dump chat_template.bin >dump.txt && grep -q "attr io.tokenizer = " dump.txt' "dump shows the tokenizer record"
@@ -40,7 +40,7 @@ check '! "$AXOC" preprocess "$EX/chat_template.yml" -o pre.jsonl >/dev/null 2>pr
   "preprocess keeps an existing file"
 sed -e "s#^base_model: .*#base_model: $M#" -e "s#path: ../data/toy_chat.jsonl#path: $T/pre.jsonl#" \
     -e '/type: chat_template/,/train_on_eos: turn/d' -e '/^chat_template:/d' "$EX/chat_template.yml" >pre.yml
-check '"$AXOC" compile pre.yml -o pre.bin 2>pre.cerr && "$AXORUN" pre.bin --max-steps 40 --output-dir out-pre >/dev/null 2>&1' \
+check '"$AXOC" compile pre.yml -o pre.bin 2>pre.cerr && "$AXORUN" pre.bin --max-steps 20 --output-dir out-pre >/dev/null 2>&1' \
   "train on the preprocessed file"
 check 'cmp -s <(grep -o "\"loss\": *[0-9.e+-]*" out-pre/train_log.jsonl) <(grep -o "\"loss\": *[0-9.e+-]*" out-chat_template/train_log.jsonl)' \
   "preprocessed = tokenized at run time, bit for bit"
