@@ -51,8 +51,10 @@ int cg_preprocess(const char *config_path, const char *deepspeed, int nshow, con
         goto out;
     int64_t nlong = 0;
     for (int64_t i = 0; i < ds.nsamples; i++) nlong += rt_data_sample_len(&ds, i) > cfg.sequence_len;
-    printf("%lld samples, %lld tokens; %lld longer than sequence_len %lld (axorun drops them)\n", (long long)ds.nsamples,
-           (long long)ds.ntokens, (long long)nlong, (long long)cfg.sequence_len);
+    static const char *const fate[] = {"axorun drops them", "axorun truncates them", "axorun refuses them"};
+    printf("%lld samples, %lld tokens; %lld longer than sequence_len %lld (excess_length_strategy: %s)\n",
+           (long long)ds.nsamples, (long long)ds.ntokens, (long long)nlong, (long long)cfg.sequence_len,
+           fate[cfg.excess_length]);
     if (cfg.tok.path && rt_prompter_init(&p, &cfg.tok, cfg.sequence_len, d) != 0) goto out;
     /* Axolotl's --debug view: each token as text(label, id); label -100 = not trained */
     for (int64_t i = 0; i < ds.nsamples && i < nshow; i++) {

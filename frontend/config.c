@@ -250,6 +250,7 @@ static const key_def keys[] = {
     {"debug", K_BOOL, -1, 0},
     {"deepspeed", K_SPECIAL, -1, 0},
     {"eot_tokens", K_SPECIAL, -1, 0},
+    {"excess_length_strategy", K_SPECIAL, -1, 0},
     {"early_stopping_patience", K_INT, F(early_stopping_patience), 0},
     {"eval_batch_size", K_INT, F(eval_batch_size), 1},
     {"eval_steps", K_INT, F(eval_steps), 0},
@@ -550,6 +551,7 @@ static void do_datasets(loader *L, const fe_ypair *p) {
             if (!strcmp(t, "completion")) fmt = RT_FMT_COMPLETION;
             else if (!strcmp(t, "alpaca")) fmt = RT_FMT_ALPACA;
             else if (!strcmp(t, "chat_template")) fmt = RT_FMT_CHAT;
+            else if (!strcmp(t, "input_output")) fmt = RT_FMT_INPUT_OUTPUT;
             else {
                 if (!strncmp(t, "sharegpt", 8))
                     ax_error(y->d, fe_yloc(y, type->v, loc, sizeof loc),
@@ -559,7 +561,7 @@ static void do_datasets(loader *L, const fe_ypair *p) {
                 else
                     ax_error(y->d, fe_yloc(y, type->v, loc, sizeof loc),
                              "%s: dataset type \"%s\" is not implemented; axo reads alpaca, completion, chat_template, "
-                             "or pre-tokenized rows (input_ids/labels, no type)",
+                             "input_output, or pre-tokenized rows (input_ids/labels, no type)",
                              key, t);
                 continue;
             }
@@ -632,6 +634,10 @@ static void apply_special(loader *L, const fe_ypair *p) {
         resolve(y, L->ydir, k, v, given, 1, NULL);
     } else if (!strcmp(k, "datasets")) {
         do_datasets(L, p);
+    } else if (!strcmp(k, "excess_length_strategy")) {
+        static const char *const names[] = {"drop", "truncate", "raise"};
+        int i = y_enum(L, k, v, names, 3);
+        if (i >= 0) c->excess_length = i;
     } else if (!strcmp(k, "chat_template")) {
         fe_y_str(y, k, v, &c->chat_template);
     } else if (!strcmp(k, "tokenizer_config")) {
@@ -1103,6 +1109,7 @@ void fe_config_canonical(const fe_config *c, ax_buf *out) {
     S("output_dir", c->output_dir);
     I("sequence_len", c->sequence_len);
     I("sample_packing", c->sample_packing);
+    if (c->excess_length) I("excess_length_strategy", c->excess_length); /* absent for drop: older plans keep their keys */
     I("pad_to_sequence_len", c->pad_to_sequence_len);
     I("micro_batch_size", c->micro_batch_size);
     I("eval_batch_size", c->eval_batch_size);

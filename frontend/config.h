@@ -142,6 +142,7 @@ typedef struct fe_config {
 
     /* Tokenization of datasets with a `type` (runtime/prompt.h). */
     int train_on_inputs;            /* default false */
+    int excess_length;              /* excess_length_strategy: 0 drop (default), 1 truncate, 2 raise */
     const char *chat_template;      /* top-level `chat_template:` as written, or NULL */
     const char *tokenizer_config;   /* resolved `tokenizer_config:` dir, or NULL (= base_model) */
     const char *special_bos, *special_eos, *special_pad; /* special_tokens: overrides, or NULL */

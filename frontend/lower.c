@@ -83,6 +83,7 @@ static void module_facts(const fe_config *c, const fe_model *m, int world_size, 
     set_f(mod, "train.max_grad_norm", c->max_grad_norm);
     set_i(mod, "train.seed", (int64_t)c->seed);
     set_i(mod, "train.sample_packing", c->sample_packing);
+    if (c->excess_length) set_i(mod, "train.excess_length_strategy", c->excess_length); /* 1 truncate, 2 raise */
     set_i(mod, "train.bf16", c->bf16);
     set_i(mod, "train.bfloat16", c->bf16_pure); /* bf16 weights and AdamW state, no master copy */
     if (c->resume_from) ir_module_set_attr(mod, ir_as("train.resume_from", c->resume_from));

@@ -60,7 +60,7 @@ int fe_resolve_tokenizer(fe_config *c, const fe_model *m, ax_arena *ar, ax_diag 
         fe_dataset *ds = &c->datasets[i];
         if (!ds->formatted) continue;
         if (ds->spec.fmt != RT_FMT_CHAT) {
-            if (!t->eos)
+            if (!t->eos && ds->spec.fmt != RT_FMT_INPUT_OUTPUT)
                 ax_warn(d, where, "datasets[%d]: the tokenizer has no eos_token (tokenizer_config.json or "
                                   "special_tokens.eos_token): samples end without one", i);
             continue;

@@ -288,7 +288,18 @@ int rt_data_build_epoch(const rt_dataset *ds, const rt_data_opts *o, int64_t epo
     int64_t used = 0, nrows = 0, nseqs = 0;
     for (int64_t k = 0; k < n; k++) {
         int64_t s = order[k], len = rt_data_sample_len(ds, s);
-        if (len > L) {
+        if (len > L && o->excess == RT_EXCESS_TRUNCATE) {
+            len = L;
+            out->ntruncated++;
+        } else if (len > L && o->excess == RT_EXCESS_RAISE) {
+            ax_error(d, "dataset",
+                     "sample %lld has %lld tokens, more than sequence_len %lld (excess_length_strategy: raise; drop "
+                     "or truncate train without it)",
+                     (long long)s, (long long)len, (long long)L);
+            free(order);
+            rt_rows_free(out);
+            return -1;
+        } else if (len > L) {
             out->ndropped++;
             continue;
         }
@@ -464,7 +475,6 @@ int rt_data_load_formatted(const char *path, const rt_ds_spec *spec, rt_prompter
 
 int rt_data_load_sources(const rt_data_source *src, int n, const rt_tok_setup *setup, int64_t seq_len,
                          int64_t vocab_size, FILE *say, rt_dataset *ds, ax_diag *d) {
-    static const char *const kinds[] = {"pre-tokenized", "completion", "alpaca", "chat_template"};
     memset(ds, 0, sizeof *ds);
     rt_prompter p = {0};
     int have = 0, rc = 0;
@@ -495,7 +505,7 @@ int rt_data_load_sources(const rt_data_source *src, int n, const rt_tok_setup *s
             int64_t nl = 0;
             for (int64_t t = t0; t < ds->ntokens; t++) nl += ds->labels[t] != RT_IGNORE_INDEX;
             fprintf(say, "dataset %s: %lld samples, %lld tokens, %lld of them labels (%s%s%s", src[i].path,
-                    (long long)(ds->nsamples - n0), (long long)(ds->ntokens - t0), (long long)nl, kinds[spec->fmt],
+                    (long long)(ds->nsamples - n0), (long long)(ds->ntokens - t0), (long long)nl, rt_fmt_names[spec->fmt],
                     spec->fmt == RT_FMT_CHAT ? " " : "", spec->fmt == RT_FMT_CHAT ? rt_tpl_name(spec->tpl) : "");
             if (ds->nempty - e0) fprintf(say, "; %lld rows without labels skipped", (long long)(ds->nempty - e0));
             fprintf(say, ")\n");

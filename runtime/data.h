@@ -22,8 +22,10 @@
  *  2. Order: order = [0, 1, ..., nsamples-1]; Fisher-Yates from the back:
  *     for i = n-1 down to 1: j = next() % (i + 1); swap(order[i], order[j]).
  *     (The modulo bias is below n / 2^64 and is accepted for portability.)
- *  3. Samples with length > seq_len are dropped (Axolotl's drop_long_seq),
- *     counted in rt_rows.ndropped; the rest keep their shuffled order.
+ *  3. Samples with length > seq_len are dropped (Axolotl's default
+ *     excess_length_strategy), counted in rt_rows.ndropped, or cut to their
+ *     first seq_len tokens (truncate, rt_rows.ntruncated), or refused
+ *     (raise); the rest keep their shuffled order.
  *  4. Without packing: one sample per row, at positions [0, len), the rest
  *     of the row is padding.
  *     With packing: greedy next-fit in shuffled order: a sample goes into
@@ -104,7 +106,10 @@ typedef struct rt_data_opts {
     int sample_packing;   /* 0: one sample per row; 1: next-fit packing */
     uint64_t seed;
     int32_t pad_id;       /* in [0, vocab_size) */
+    int excess;           /* a sample longer than seq_len (Axolotl's excess_length_strategy):
+                           * RT_EXCESS_DROP (default), _TRUNCATE (its first seq_len tokens), _RAISE (an error) */
 } rt_data_opts;
+enum { RT_EXCESS_DROP, RT_EXCESS_TRUNCATE, RT_EXCESS_RAISE };
 
 /* One sequence placed in a row. */
 typedef struct rt_row_seq {
@@ -119,7 +124,8 @@ typedef struct rt_rows {
     rt_row_seq *seqs;     /* nseqs, in row order (= shuffled sample order) */
     int64_t nseqs;
     int64_t ntargets;     /* targets != -100 over all rows */
-    int64_t ndropped;     /* samples longer than seq_len */
+    int64_t ndropped;     /* samples longer than seq_len, dropped */
+    int64_t ntruncated;   /* samples longer than seq_len, truncated */
 } rt_rows;
 
 /* SplitMix64 step as documented above (exposed for tests and tools). */

@@ -9,7 +9,8 @@
 
 static const char *const tpl_names[] = {"chatml", "llama3", "qwen_25"};
 static const char *const eot_names[] = {"none", "turn", "all", "last"};
-static const char *const fmt_names[] = {"", "completion", "alpaca", "chat_template"};
+const char *const rt_fmt_names[RT_FMT_COUNT] = {"", "completion", "alpaca", "chat_template", "input_output"};
+#define fmt_names rt_fmt_names
 
 const char *rt_tpl_name(rt_tpl t) { return tpl_names[t]; }
 int rt_tpl_from_name(const char *name) {
@@ -79,7 +80,7 @@ int rt_ds_spec_from_json(const char *js, rt_ds_spec *s, ax_arena *ar, const char
     json_t *o = json_loads(js, 0, &je);
     const char *type = o ? json_string_value(json_object_get(o, "type")) : NULL;
     int fmt = -1;
-    for (int i = 0; type && i < 4; i++)
+    for (int i = 0; type && i < RT_FMT_COUNT; i++)
         if (!strcmp(type, fmt_names[i])) fmt = i;
     if (fmt < 0) {
         ax_error(d, where, "bad dataset format record in the plan");
@@ -322,6 +323,37 @@ static int alpaca_row(rt_prompter *p, const rt_ds_spec *s, const json_t *row, co
     return 0;
 }
 
+/* ---- input_output (template-free) ---------------------------------------------- */
+
+static int io_row(rt_prompter *p, const json_t *row, const char *where, ax_buf *ids, ax_buf *labels, ax_buf *lens,
+                  ax_diag *d) {
+    const json_t *segs = json_object_get(row, "segments");
+    if (!json_is_array(segs)) {
+        ax_error(d, where, "\"segments\": expected a list of {\"label\": true|false, \"text\": \"...\"}");
+        return -1;
+    }
+    ax_buf t = {0}, l = {0};
+    int rc = 0;
+    for (size_t i = 0; i < json_array_size(segs) && !rc; i++) {
+        const json_t *sg = json_array_get(segs, i), *lab = json_object_get(sg, "label"), *txt = json_object_get(sg, "text");
+        if (!json_is_boolean(lab) || !json_is_string(txt)) {
+            ax_error(d, where, "segments[%zu]: expected {\"label\": true|false, \"text\": \"...\"}", i);
+            rc = -1;
+            break;
+        }
+        size_t at = t.len;
+        rc = rt_tok_encode(p->tok, json_string_value(txt), json_string_length(txt), 0, &t, where, d);
+        const int32_t *ti = (const int32_t *)(t.data + at);
+        int32_t ign = RT_IGNORE_INDEX;
+        for (size_t k = 0; !rc && k < (t.len - at) / sizeof(int32_t); k++)
+            ax_buf_append(&l, json_is_true(lab) || p->setup->train_on_inputs ? &ti[k] : &ign, sizeof(int32_t));
+    }
+    if (!rc) push_sample(&t, 0, ids, labels, &l, lens);
+    ax_buf_free(&t);
+    ax_buf_free(&l);
+    return rc;
+}
+
 /* ---- chat templates ----------------------------------------------------------------- */
 
 static int py_space(unsigned char c) { return c == ' ' || (c >= 9 && c <= 13) || (c >= 0x1c && c <= 0x1f); }
@@ -529,6 +561,7 @@ int rt_prompt_row(rt_prompter *p, const rt_ds_spec *s, const json_t *row, const 
     case RT_FMT_COMPLETION: return completion_row(p, s, row, where, ids, labels, lens, d);
     case RT_FMT_ALPACA: return alpaca_row(p, s, row, where, ids, labels, lens, d);
     case RT_FMT_CHAT: return chat_row(p, s, row, where, ids, labels, lens, d);
+    case RT_FMT_INPUT_OUTPUT: return io_row(p, row, where, ids, labels, lens, d);
     default: ax_error(d, where, "pre-tokenized rows do not go through a prompt format"); return -1;
     }
 }

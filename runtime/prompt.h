@@ -23,6 +23,10 @@
  *                 3 tokens after the span is a label per train_on_eot /
  *                 train_on_eos: "turn" (after trained turns), "all", "last",
  *                 or "none". Role headers never are.
+ *  input_output   Axolotl's template-free format: row["segments"], a list of
+ *                 {"label": bool, "text": str}, each tokenized without added
+ *                 specials and concatenated; a segment's tokens are labels
+ *                 when its label is true (or with train_on_inputs).
  *
  * The spec of a dataset and the tokenizer setup travel in the plan as JSON
  * (rt_ds_spec_json / rt_tok_setup_json) so axoc validates them once and
@@ -36,7 +40,9 @@
 
 #include <jansson.h>
 
-typedef enum { RT_FMT_TOKENIZED, RT_FMT_COMPLETION, RT_FMT_ALPACA, RT_FMT_CHAT } rt_fmt;
+typedef enum { RT_FMT_TOKENIZED, RT_FMT_COMPLETION, RT_FMT_ALPACA, RT_FMT_CHAT, RT_FMT_INPUT_OUTPUT } rt_fmt;
+#define RT_FMT_COUNT 5
+extern const char *const rt_fmt_names[RT_FMT_COUNT]; /* "", "completion", ... as Axolotl names them */
 typedef enum { RT_TPL_CHATML, RT_TPL_LLAMA3, RT_TPL_QWEN25 } rt_tpl;
 typedef enum { RT_EOT_NONE, RT_EOT_TURN, RT_EOT_ALL, RT_EOT_LAST } rt_eot_mode;
 

@@ -721,7 +721,8 @@ int rt_train(rt_session *s, const rt_train_opts *o, ax_diag *d) {
     rt_data_opts dopt = {.seq_len = s->S,
                          .sample_packing = (int)mattr_i(m, "train.sample_packing", 0),
                          .seed = (uint64_t)mattr_i(m, "train.seed", 42),
-                         .pad_id = (int32_t)mattr_i(m, "model.pad_id", 0)};
+                         .pad_id = (int32_t)mattr_i(m, "model.pad_id", 0),
+                         .excess = (int)mattr_i(m, "train.excess_length_strategy", RT_EXCESS_DROP)};
     rt_rows rows;
     if (rt_data_build_epoch(&ds, &dopt, 0, &rows, d) != 0) {
         rt_data_free(&ds);
@@ -742,6 +743,9 @@ int rt_train(rt_session *s, const rt_train_opts *o, ax_diag *d) {
         return -1;
     }
     if (rows.ndropped && lead) ax_warn(d, "dataset", "%lld samples longer than sequence_len were dropped", (long long)rows.ndropped);
+    if (rows.ntruncated && lead)
+        ax_diag_add(d, AX_SEV_NOTE, "dataset", "%lld samples longer than sequence_len were truncated to it",
+                    (long long)rows.ntruncated);
     int64_t total = o->max_steps > 0 ? o->max_steps : mattr_i(m, "train.max_steps", 0);
     if (total <= 0) total = steps_per_epoch * mattr_i(m, "train.epochs", 1);
     int64_t warmup = mattr_i(m, "train.warmup_steps", 0);

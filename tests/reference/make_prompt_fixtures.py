@@ -50,7 +50,7 @@ _versions.require_version = lambda *a, **k: None
 _versions.require_version_core = lambda *a, **k: None
 transformers.ProcessorMixin = type("ProcessorMixin", (), {})
 
-from axolotl.prompt_strategies import chat_template, completion  # noqa: E402
+from axolotl.prompt_strategies import chat_template, completion, input_output  # noqa: E402
 from axolotl.prompt_tokenizers import AlpacaPromptTokenizingStrategy  # noqa: E402
 from axolotl.prompters import AlpacaPrompter  # noqa: E402
 from axolotl.utils.dict import DictDefault  # noqa: E402
@@ -100,6 +100,13 @@ SHAREGPT_ROWS = [
                        {"from": "gpt", "value": "a"}]},
 ]
 
+SEGMENT_ROWS = [
+    {"segments": [{"label": False, "text": "<|begin_of_text|>Question: what is 2+2?\n"},
+                  {"label": True, "text": "Answer: 4<|end_of_text|>"}]},
+    {"segments": [{"label": True, "text": "all trained "}, {"label": False, "text": " hidden"},
+                  {"label": True, "text": "\n\n  tail"}]},
+]
+
 TRAINING_ROWS = [
     {"messages": [{"role": "user", "content": "one"}, {"role": "assistant", "content": "first", "train": False},
                   {"role": "user", "content": "two"}, {"role": "assistant", "content": "second"},
@@ -115,8 +122,8 @@ def axo_spec(kind, ds):
     """axo's spec JSON (runtime/prompt.c rt_ds_spec_json) for an Axolotl ds_cfg."""
     if kind == "completion":
         return {"type": "completion", "field": ds.get("field", "text")}
-    if kind == "alpaca":
-        return {"type": "alpaca"}
+    if kind in ("alpaca", "input_output"):
+        return {"type": kind}
     m = ds.get("message_property_mappings", {})
     eos = ds.get("train_on_eos", "turn")
     eot = ds.get("train_on_eot", eos)
@@ -136,6 +143,11 @@ def run_case(name, tok_name, kind, rows, seq_len, train_on_inputs=False, ds=None
     out = []
     if kind == "alpaca":
         strat = AlpacaPromptTokenizingStrategy(AlpacaPrompter("instruct"), tok, train_on_inputs, seq_len)
+        for r in rows:
+            res = strat.tokenize_prompt(r)
+            out.append((res["input_ids"], res["labels"]))
+    elif kind == "input_output":
+        strat = input_output.load(tok, cfg)
         for r in rows:
             res = strat.tokenize_prompt(r)
             out.append((res["input_ids"], res["labels"]))
@@ -178,6 +190,8 @@ def main():
     run_case("completion-qwen2", "qwen2", "completion", COMPLETION_ROWS, 16)
     run_case("completion-llama3", "llama3", "completion", [{"body": r["text"]} for r in COMPLETION_ROWS], 32,
              ds={"field": "body"})
+    run_case("input-output-llama3", "llama3", "input_output", SEGMENT_ROWS, 64)
+    run_case("input-output-llama3-inputs", "llama3", "input_output", SEGMENT_ROWS, 64, train_on_inputs=True)
     run_case("chat-chatml-qwen2", "qwen2", "chat", CHAT_ROWS, 256, ds={"chat_template": "chatml"})
     run_case("chat-qwen25-qwen2", "qwen2", "chat", CHAT_ROWS, 256, ds={"chat_template": "qwen_25"})
     run_case("chat-llama3", "llama3", "chat", CHAT_ROWS, 256, ds={"chat_template": "llama3"},

@@ -426,6 +426,7 @@ static void test_bfloat16(void) {
     expect_error("gradient_checkpointing: offload\n", "cfg.yml:1:25", "gradient_checkpointing: \"offload\" is not implemented");
     expect_error("datasets:\n  - path: x.jsonl\n    type: oasst\n", "cfg.yml:3:11",
                  "dataset type \"oasst\" is not implemented; axo reads alpaca, completion, chat_template");
+    expect_error("excess_length_strategy: cut\n", "cfg.yml:1:25", "excess_length_strategy: expected one of drop, truncate, raise");
     expect_error("datasets:\n  - path: x.jsonl\n    type: sharegpt\n", "cfg.yml:3:11",
                  "use type: chat_template with field_messages: conversations");
     expect_error("datasets:\n  - path: x.jsonl\n    type: chat_template\n    train_on_eos: sometimes\n", "cfg.yml:4:19",

@@ -383,7 +383,42 @@ static void test_empty(void) {
     rt_data_free(&ds);
 }
 
+/* excess_length_strategy: drop (default), truncate, raise */
+static void test_excess(void) {
+    const char *text = "{\"input_ids\": [1, 2, 3]}\n{\"input_ids\": [4, 5, 6, 7, 8, 9, 10]}\n";
+    rt_dataset ds = {0};
+    ax_diag d;
+    ax_diag_init(&d);
+    CHECK_EQ(rt_data_load_text(text, strlen(text), "x.jsonl", 16, &ds, &d), 0);
+    rt_data_opts o = {.seq_len = 5, .seed = 1};
+    rt_rows r;
+    CHECK_EQ(rt_data_build_epoch(&ds, &o, 0, &r, &d), 0);
+    CHECK_EQ(r.nseqs, 1);
+    CHECK_EQ(r.ndropped, 1);
+    rt_rows_free(&r);
+    o.excess = RT_EXCESS_TRUNCATE;
+    CHECK_EQ(rt_data_build_epoch(&ds, &o, 0, &r, &d), 0);
+    CHECK_EQ(r.nseqs, 2);
+    CHECK_EQ(r.ndropped, 0);
+    CHECK_EQ(r.ntruncated, 1);
+    for (int64_t q = 0; q < r.nseqs; q++) {
+        if (r.seqs[q].sample != 1) continue;
+        const int64_t row = q; /* no packing: one sequence per row */
+        CHECK_EQ(r.seqs[q].len, 5);
+        CHECK_EQ(r.input_ids[row * 5 + 4], 8);          /* the first 5 tokens */
+        CHECK_EQ(r.targets[row * 5 + 3], 8);
+        CHECK_EQ(r.targets[row * 5 + 4], RT_IGNORE_INDEX); /* nothing after the cut is predicted */
+    }
+    rt_rows_free(&r);
+    o.excess = RT_EXCESS_RAISE;
+    CHECK_EQ(rt_data_build_epoch(&ds, &o, 0, &r, &d), -1);
+    CHECK(ax_diag_contains(&d, "sample 1 has 7 tokens, more than sequence_len 5"));
+    rt_data_free(&ds);
+    ax_diag_free(&d);
+}
+
 int main(void) {
+    test_excess();
     test_load();
     test_load_errors();
     test_prng();
