@@ -83,6 +83,10 @@ static const pairent *pairmap_get(const pairmap *m, int32_t a, int32_t b) {
     }
 }
 
+/* Ids index a table: a corrupt file must not make it gigabytes. Real
+ * vocabularies are below 300k. */
+#define RT_TOK_MAX_ID (1 << 24)
+
 /* ---- the tokenizer ------------------------------------------------------- */
 
 typedef enum { N_NFC, N_NFD, N_NFKC, N_NFKD, N_LOWER, N_PREPEND, N_REPLACE, N_STRIP } norm_kind;
@@ -366,7 +370,7 @@ static void add_ids(loader *L, const json_t *ids, int32_t **arr, int *n, const c
     size_t i;
     const json_t *x;
     json_array_foreach(ids, i, x) {
-        if (!json_is_integer(x) || json_integer_value(x) < 0 || json_integer_value(x) > INT32_MAX) {
+        if (!json_is_integer(x) || json_integer_value(x) < 0 || json_integer_value(x) >= RT_TOK_MAX_ID) {
             lerr(L, where, "expected token ids%s", "");
             return;
         }
@@ -485,10 +489,10 @@ static void load_model(loader *L, const json_t *m) {
     size_t klen;
     json_t *v;
     json_object_keylen_foreach((json_t *)vocab, k, klen, v) {
-        if (!json_is_integer(v) || json_integer_value(v) < 0 || json_integer_value(v) >= INT32_MAX) {
+        if (!json_is_integer(v) || json_integer_value(v) < 0 || json_integer_value(v) >= RT_TOK_MAX_ID) {
             char w[128];
             snprintf(w, sizeof w, "model.vocab[\"%.60s\"]", k);
-            lerr(L, w, "expected a non-negative token id%s", "");
+            lerr(L, w, "expected a token id in [0, 16777216)%s", "");
             return;
         }
         const char *s = ax_arena_strndup(t->ar, k, klen);
@@ -576,7 +580,7 @@ static void load_added(loader *L, const json_t *a) {
         snprintf(w, sizeof w, "added_tokens[%zu]", i);
         const json_t *c = json_object_get(x, "content"), *id = json_object_get(x, "id");
         if (!json_is_string(c) || !json_string_length(c) || !json_is_integer(id) || json_integer_value(id) < 0 ||
-            json_integer_value(id) >= INT32_MAX) {
+            json_integer_value(id) >= RT_TOK_MAX_ID) {
             lerr(L, w, "expected {\"id\": N, \"content\": \"...\"}%s", "");
             return;
         }

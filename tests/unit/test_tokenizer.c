@@ -115,6 +115,8 @@ static void test_errors(void) {
                 " {\"Sequence\": {\"id\": \"A\"}}], \"special_tokens\": {}}}",
                 "special token \"<s>\" is not in special_tokens");
     check_error("{\"model\": ", "cannot read the tokenizer");
+    check_error("{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 2000000000}, \"merges\": []}}",
+                "expected a token id in [0, 16777216)");
 
     /* a word with a char outside the vocab, no byte fallback, no unk: an error, not a silent drop */
     char path[] = "/tmp/axo-tok-XXXXXX";
