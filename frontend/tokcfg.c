@@ -72,24 +72,24 @@ int fe_resolve_tokenizer(fe_config *c, const fe_model *m, ax_arena *ar, ax_diag 
         int tpl = rt_tpl_from_name(fb ? fb : name);
         if (fb && has_jinja) tpl = -2;
         if (tpl == -1 && !strcmp(name, "tokenizer_default") && !has_jinja) {
-            ax_error(d, where, "%s: tokenizer_default, but %s has no chat_template; name one: chatml, llama3, qwen_25",
+            ax_error(d, where, "%s: tokenizer_default, but %s has no chat_template; name one: chatml, llama3, qwen_25, gemma, phi_3",
                      k, cfg_path);
             rc = -1;
         } else if (tpl < 0 && (!strcmp(name, "tokenizer_default") || !strcmp(name, "jinja") || fb)) {
             ax_error(d, where,
                      "%s: \"%s\" means running the tokenizer's own Jinja chat template, which axo cannot (it has no "
-                     "Jinja engine); name the built-in template that matches it: chatml, llama3 or qwen_25",
+                     "Jinja engine); name the built-in template that matches it: chatml, llama3, qwen_25, gemma or phi_3",
                      k, name);
             rc = -1;
         } else if (tpl < 0) {
-            ax_error(d, where, "%s: chat template \"%s\" is not implemented; axo has chatml, llama3 and qwen_25", k,
+            ax_error(d, where, "%s: chat template \"%s\" is not implemented; axo has chatml, llama3, qwen_25, gemma and phi_3", k,
                      name);
             rc = -1;
         } else {
             ds->spec.tpl = (rt_tpl)tpl;
-            if (tpl == RT_TPL_LLAMA3 && !t->bos) {
-                ax_error(d, where, "%s: llama3 starts with the bos_token, and the tokenizer has none (set "
-                                   "special_tokens.bos_token)", k);
+            if (rt_tpl_needs_bos((rt_tpl)tpl) && !t->bos) {
+                ax_error(d, where, "%s: %s starts with the bos_token, and the tokenizer has none (set "
+                                   "special_tokens.bos_token)", k, rt_tpl_name((rt_tpl)tpl));
                 rc = -1;
             }
         }

@@ -7,14 +7,14 @@
 
 /* ---- specs ----------------------------------------------------------------- */
 
-static const char *const tpl_names[] = {"chatml", "llama3", "qwen_25"};
+static const char *const tpl_names[RT_TPL_COUNT] = {"chatml", "llama3", "qwen_25", "gemma", "phi_3"};
 static const char *const eot_names[] = {"none", "turn", "all", "last"};
 const char *const rt_fmt_names[RT_FMT_COUNT] = {"", "completion", "alpaca", "chat_template", "input_output"};
 #define fmt_names rt_fmt_names
 
 const char *rt_tpl_name(rt_tpl t) { return tpl_names[t]; }
 int rt_tpl_from_name(const char *name) {
-    for (int i = 0; i < 3; i++)
+    for (int i = 0; i < RT_TPL_COUNT; i++)
         if (!strcmp(name, tpl_names[i])) return i;
     return -1;
 }
@@ -358,10 +358,24 @@ static int io_row(rt_prompter *p, const json_t *row, const char *where, ax_buf *
 
 static int py_space(unsigned char c) { return c == ' ' || (c >= 9 && c <= 13) || (c >= 0x1c && c <= 0x1f); }
 
-void rt_chat_render(rt_tpl tpl, const char *const *roles, const char *const *contents, int n, const char *bos,
-                    ax_buf *out) {
-    /* add_generation_prompt is passed as n < 0 by chat_render_gen */
-    if (tpl == RT_TPL_QWEN25) {
+int rt_tpl_needs_bos(rt_tpl t) { return t == RT_TPL_LLAMA3 || t == RT_TPL_GEMMA || t == RT_TPL_PHI3; }
+
+/* Jinja's `| trim`: Python's str.strip() of whitespace */
+static void trimmed(const char *c, const char **start, int *len) {
+    size_t n = strlen(c);
+    while (n && py_space((unsigned char)*c)) c++, n--;
+    while (n && py_space((unsigned char)c[n - 1])) n--;
+    *start = c;
+    *len = (int)n;
+}
+
+int rt_chat_render(rt_tpl tpl, const char *const *roles, const char *const *contents, int n, const char *bos,
+                   ax_buf *out, const char **err) {
+    const char *c;
+    int len;
+    *err = NULL;
+    switch (tpl) {
+    case RT_TPL_QWEN25: {
         int first_sys = n > 0 && !strcmp(roles[0], "system");
         if (first_sys)
             ax_buf_printf(out, "<|im_start|>system\n%s<|im_end|>\n", contents[0]);
@@ -369,24 +383,51 @@ void rt_chat_render(rt_tpl tpl, const char *const *roles, const char *const *con
             ax_buf_puts(out, "<|im_start|>system\nYou are Qwen, created by Alibaba Cloud. You are a helpful "
                              "assistant.<|im_end|>\n");
         for (int i = first_sys; i < n; i++) ax_buf_printf(out, "<|im_start|>%s\n%s<|im_end|>\n", roles[i], contents[i]);
-        return;
+        return 0;
     }
-    for (int i = 0; i < n; i++) {
-        if (tpl == RT_TPL_CHATML) {
-            ax_buf_printf(out, "<|im_start|>%s\n%s<|im_end|>\n", roles[i], contents[i]);
-        } else { /* llama3: the content trimmed, BOS before the first message */
-            const char *c = contents[i];
-            size_t len = strlen(c);
-            while (len && py_space((unsigned char)*c)) c++, len--;
-            while (len && py_space((unsigned char)c[len - 1])) len--;
+    case RT_TPL_CHATML:
+        for (int i = 0; i < n; i++) ax_buf_printf(out, "<|im_start|>%s\n%s<|im_end|>\n", roles[i], contents[i]);
+        return 0;
+    case RT_TPL_LLAMA3: /* the content trimmed, BOS before the first message */
+        for (int i = 0; i < n; i++) {
+            trimmed(contents[i], &c, &len);
             if (i == 0 && bos) ax_buf_puts(out, bos);
-            ax_buf_printf(out, "<|start_header_id|>%s<|end_header_id|>\n\n%.*s<|eot_id|>", roles[i], (int)len, c);
+            ax_buf_printf(out, "<|start_header_id|>%s<|end_header_id|>\n\n%.*s<|eot_id|>", roles[i], len, c);
         }
+        return 0;
+    case RT_TPL_GEMMA: /* BOS; user/model turns strictly alternating, no system */
+        if (bos) ax_buf_puts(out, bos);
+        if (n > 0 && !strcmp(roles[0], "system")) {
+            *err = "gemma: System role not supported";
+            return -1;
+        }
+        for (int i = 0; i < n; i++) {
+            if (!strcmp(roles[i], "user") != (i % 2 == 0)) {
+                *err = "gemma: Conversation roles must alternate user/assistant/user/assistant/...";
+                return -1;
+            }
+            trimmed(contents[i], &c, &len);
+            ax_buf_printf(out, "<start_of_turn>%s\n%.*s<end_of_turn>\n", !strcmp(roles[i], "assistant") ? "model" : roles[i],
+                          len, c);
+        }
+        return 0;
+    case RT_TPL_PHI3: /* BOS; a user turn opens the assistant's; other roles render nothing */
+        if (bos) ax_buf_puts(out, bos);
+        for (int i = 0; i < n; i++) {
+            if (!strcmp(roles[i], "system")) ax_buf_printf(out, "<|system|>\n%s<|end|>\n", contents[i]);
+            else if (!strcmp(roles[i], "user")) ax_buf_printf(out, "<|user|>\n%s<|end|>\n<|assistant|>\n", contents[i]);
+            else if (!strcmp(roles[i], "assistant")) ax_buf_printf(out, "%s<|end|>\n", contents[i]);
+        }
+        return 0;
     }
+    return 0;
 }
 
+/* add_generation_prompt's text (phi_3 has none: its user turn ends with it) */
 static void gen_prompt(rt_tpl tpl, ax_buf *out) {
-    ax_buf_puts(out, tpl == RT_TPL_LLAMA3 ? "<|start_header_id|>assistant<|end_header_id|>\n\n" : "<|im_start|>assistant\n");
+    static const char *const g[RT_TPL_COUNT] = {"<|im_start|>assistant\n", "<|start_header_id|>assistant<|end_header_id|>\n\n",
+                                                "<|im_start|>assistant\n", "<start_of_turn>model\n", ""};
+    ax_buf_puts(out, g[tpl]);
 }
 
 typedef struct {
@@ -400,8 +441,14 @@ static int render_tok(rt_prompter *p, const rt_ds_spec *s, const convo *c, int n
     ax_buf text = {0};
     const char *saved = n > 0 ? c->content[n - 1] : NULL;
     if (last_content) c->content[n - 1] = last_content;
-    rt_chat_render(s->tpl, c->role, c->content, n, p->setup->bos, &text);
+    const char *err;
+    int bad = rt_chat_render(s->tpl, c->role, c->content, n, p->setup->bos, &text, &err);
     if (last_content) c->content[n - 1] = saved;
+    if (bad) {
+        ax_error(d, where, "%s", err);
+        ax_buf_free(&text);
+        return -1;
+    }
     if (gen) gen_prompt(s->tpl, &text);
     out->len = 0;
     int rc = rt_tok_encode(p->tok, text.data ? text.data : "", text.len, 0, out, where, d);

@@ -211,6 +211,9 @@ def main():
              tok_kw={"eos_token": "<|eot_id|>"})
     run_case("chat-inputs-llama3", "llama3", "chat", CHAT_ROWS, 256, train_on_inputs=True,
              ds={"chat_template": "llama3", "train_on_eos": "all"}, eot_tokens=["<|eot_id|>"])
+    run_case("chat-gemma-llama3", "llama3", "chat", [r for r in CHAT_ROWS if r["messages"][0]["role"] != "system"], 256,
+             ds={"chat_template": "gemma"})
+    run_case("chat-phi3-llama2", "llama2", "chat", CHAT_ROWS, 256, ds={"chat_template": "phi_3"})
     run_case("chat-chatml-llama2", "llama2", "chat", CHAT_ROWS, 256, ds={"chat_template": "chatml"})
 
 
