@@ -169,6 +169,17 @@ static json_t *stats_json(const ir_module *m, const pass_mem_stats *st, const fe
                       c->nlora_modules_to_save ? " and lora_modules_to_save" : "", world, world > 1 ? "s" : "");
     else
         ax_buf_printf(summary, "axoc: %lld parameters, %d rank%s\n", (long long)st->params, world, world > 1 ? "s" : "");
+    if (c->tok.path) { /* datasets of text: what axorun will tokenize them with */
+        ax_buf_printf(summary, "axoc: datasets of text, tokenized by axorun with %s (bos %s, eos %s):", c->tok.path,
+                      c->tok.bos ? c->tok.bos : "none", c->tok.eos ? c->tok.eos : "none");
+        for (int i = 0; i < c->ndatasets; i++) {
+            const fe_dataset *ds = &c->datasets[i];
+            ax_buf_printf(summary, "%s %s", i ? "," : "", ds->formatted ? rt_fmt_names[ds->spec.fmt] : "pre-tokenized");
+            if (ds->formatted && ds->spec.fmt == RT_FMT_CHAT) ax_buf_printf(summary, " (%s)", rt_tpl_name(ds->spec.tpl));
+        }
+        ax_buf_printf(summary, "; train_on_inputs %s; `axoc preprocess` shows the samples\n",
+                      c->train_on_inputs ? "true" : "false");
+    }
     if (c->sequence_parallel_degree > 1)
         ax_buf_printf(summary,
                       "axoc: sequence parallel: %d dp x %lld sp ranks, ring attention (%s layout), %lld of %lld tokens per "
