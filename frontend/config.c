@@ -253,7 +253,9 @@ static const key_def keys[] = {
     {"excess_length_strategy", K_SPECIAL, -1, 0},
     {"early_stopping_patience", K_INT, F(early_stopping_patience), 0},
     {"eval_batch_size", K_INT, F(eval_batch_size), 1},
-    {"eval_steps", K_INT, F(eval_steps), 0},
+    {"eval_sample_packing", K_BOOL, -1, 0},
+    {"eval_steps", K_SPECIAL, -1, 0},
+    {"evals_per_epoch", K_INT, F(evals_per_epoch), 0},
     {"flash_attention", K_BOOL, -1, 0},
     {"float16", K_SPECIAL, -1, 0},
     {"fp16", K_SPECIAL, -1, 0},
@@ -634,6 +636,12 @@ static void apply_special(loader *L, const fe_ypair *p) {
         resolve(y, L->ydir, k, v, given, 1, NULL);
     } else if (!strcmp(k, "datasets")) {
         do_datasets(L, p);
+    } else if (!strcmp(k, "eval_steps")) { /* HF: a whole number of steps, or a fraction (< 1) of the total */
+        double x;
+        if (fe_y_num(y, k, v, 1, &x) != 0) return;
+        if (x >= 1 && x == floor(x)) c->eval_steps = (int64_t)x;
+        else if (x > 0 && x < 1) c->eval_steps_ratio = x;
+        else yerr(y, v, k, "a whole number of steps, or a fraction in (0, 1) of the total steps");
     } else if (!strcmp(k, "excess_length_strategy")) {
         static const char *const names[] = {"drop", "truncate", "raise"};
         int i = y_enum(L, k, v, names, 3);
@@ -1181,6 +1189,8 @@ void fe_config_canonical(const fe_config *c, ax_buf *out) {
     if (c->save_total_limit) I("save_total_limit", c->save_total_limit);
     I("logging_steps", c->logging_steps);
     I("eval_steps", c->eval_steps);
+    if (c->eval_steps_ratio > 0) D("eval_steps_ratio", c->eval_steps_ratio);
+    if (c->evals_per_epoch) I("evals_per_epoch", c->evals_per_epoch);
     addl(&L, "seed=%llu", (unsigned long long)c->seed);
     I("early_stopping_patience", c->early_stopping_patience);
     D("ddp_bucket_cap_mb", c->ddp_bucket_cap_mb);

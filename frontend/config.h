@@ -132,7 +132,9 @@ typedef struct fe_config {
     int64_t saves_per_epoch; /* 0 = none; else checkpoints every total / (saves_per_epoch x epochs) steps */
     int64_t save_total_limit; /* 0 = keep every checkpoint; else only the newest N */
     int64_t logging_steps;   /* default 1 */
-    int64_t eval_steps;
+    int64_t eval_steps;      /* evaluate every N steps (val_set_size > 0); 0 = see below */
+    double eval_steps_ratio; /* eval_steps given as a fraction of the total steps (HF: < 1) */
+    int64_t evals_per_epoch; /* else this many evaluations per epoch; neither: one at each epoch's end */
     uint64_t seed;           /* default 42 */
     int64_t early_stopping_patience; /* 0 = off */
     int pad_to_sequence_len;

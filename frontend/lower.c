@@ -89,6 +89,12 @@ static void module_facts(const fe_config *c, const fe_model *m, int world_size, 
     if (c->resume_from) ir_module_set_attr(mod, ir_as("train.resume_from", c->resume_from));
     if (c->auto_resume) set_i(mod, "train.auto_resume", 1);
     set_i(mod, "train.logging_steps", c->logging_steps);
+    if (c->val_set_size > 0) { /* a held-out split, evaluated as the run goes (runtime/train.c) */
+        set_f(mod, "train.val_set_size", c->val_set_size);
+        set_i(mod, "train.eval_steps", c->eval_steps);
+        set_f(mod, "train.eval_steps_ratio", c->eval_steps_ratio);
+        set_i(mod, "train.evals_per_epoch", c->evals_per_epoch);
+    }
     set_i(mod, "train.save_steps", c->save_steps);
     if (c->saves_per_epoch) set_i(mod, "train.saves_per_epoch", c->saves_per_epoch);
     if (c->save_total_limit) set_i(mod, "train.save_total_limit", c->save_total_limit);

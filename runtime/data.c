@@ -520,3 +520,47 @@ int rt_data_load_sources(const rt_data_source *src, int n, const rt_tok_setup *s
     if (rc) rt_data_free(ds);
     return rc;
 }
+
+int rt_data_split(rt_dataset *ds, int64_t n_eval, uint64_t seed, rt_dataset *eval, ax_diag *d) {
+    memset(eval, 0, sizeof *eval);
+    int64_t n = ds->nsamples;
+    if (n_eval < 1 || n_eval >= n) {
+        ax_error(d, "dataset", "val_set_size: %lld held-out samples of %lld leaves %s", (long long)n_eval, (long long)n,
+                 n_eval < 1 ? "no evaluation sample" : "no training sample");
+        return -1;
+    }
+    int64_t *order = malloc(sizeof *order * (size_t)n);
+    char *held = calloc((size_t)n, 1);
+    if (!order || !held) abort();
+    /* a permutation of its own (not epoch 0's): the last n_eval samples of it */
+    rt_data_epoch_order(n, seed ^ 0x76616C5F73706C74ull /* "val_splt" */, 0, order);
+    for (int64_t k = n - n_eval; k < n; k++) held[order[k]] = 1;
+    rt_dataset parts[2] = {{0}, {0}};
+    for (int w = 0; w < 2; w++) {
+        int64_t ns = 0, nt = 0;
+        for (int64_t i = 0; i < n; i++)
+            if (held[i] == w) ns++, nt += rt_data_sample_len(ds, i);
+        rt_dataset *p = &parts[w];
+        p->offsets = malloc(sizeof *p->offsets * (size_t)(ns + 1));
+        p->tokens = malloc(sizeof *p->tokens * (size_t)(nt + 1));
+        p->labels = malloc(sizeof *p->labels * (size_t)(nt + 1));
+        if (!p->offsets || !p->tokens || !p->labels) abort();
+        p->offsets[0] = 0;
+        for (int64_t i = 0; i < n; i++) {
+            if (held[i] != w) continue;
+            int64_t len = rt_data_sample_len(ds, i), at = p->offsets[p->nsamples];
+            memcpy(p->tokens + at, ds->tokens + ds->offsets[i], sizeof *p->tokens * (size_t)len);
+            memcpy(p->labels + at, ds->labels + ds->offsets[i], sizeof *p->labels * (size_t)len);
+            p->offsets[++p->nsamples] = at + len;
+        }
+        p->ntokens = nt;
+        p->vocab_size = ds->vocab_size;
+    }
+    parts[0].nempty = ds->nempty;
+    free(order);
+    free(held);
+    rt_data_free(ds);
+    *ds = parts[0];
+    *eval = parts[1];
+    return 0;
+}

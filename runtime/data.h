@@ -96,6 +96,12 @@ typedef struct rt_data_source {
  * labels) there, or NULL. */
 int rt_data_load_sources(const rt_data_source *src, int n, const struct rt_tok_setup *setup, int64_t seq_len,
                          int64_t vocab_size, FILE *say, rt_dataset *ds, ax_diag *d);
+/* val_set_size: moves n_eval samples (the last n_eval of a seeded
+ * permutation of its own; Axolotl splits off the last rows after its own
+ * numpy shuffle, so the count matches and the rows do not) from ds into
+ * eval, both keeping dataset order. 0, or -1 when either side would be
+ * empty. */
+int rt_data_split(rt_dataset *ds, int64_t n_eval, uint64_t seed, rt_dataset *eval, ax_diag *d);
 void rt_data_free(rt_dataset *ds);
 static inline int64_t rt_data_sample_len(const rt_dataset *ds, int64_t i) {
     return ds->offsets[i + 1] - ds->offsets[i];

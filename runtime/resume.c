@@ -111,6 +111,13 @@ static int read_trainer_state(const char *dir, int64_t *step, int64_t *max_steps
         size_t i;
         json_array_foreach(h, i, row) { /* as train_log.jsonl wrote them */
             char line[512];
+            if (json_object_get(row, "eval_loss")) {
+                rt_eval_log_line(line, sizeof line, json_integer_value(json_object_get(row, "step")),
+                                 json_integer_value(json_object_get(row, "epoch")), num_or_nan(json_object_get(row, "eval_loss")),
+                                 json_integer_value(json_object_get(row, "eval_tokens")));
+                ax_buf_puts(&b, line);
+                continue;
+            }
             rt_log_line(line, sizeof line, json_integer_value(json_object_get(row, "step")),
                         json_integer_value(json_object_get(row, "epoch")), num_or_nan(json_object_get(row, "loss")),
                         num_or_nan(json_object_get(row, "grad_norm")), num_or_nan(json_object_get(row, "lr")),

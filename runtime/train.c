@@ -679,6 +679,65 @@ int rt_session_any_rank(rt_session *s, int bad) {
     return f > 0;
 }
 
+void rt_eval_log_line(char *buf, size_t cap, int64_t step, int64_t epoch, double eval_loss, int64_t tokens) {
+    char a[40];
+    snprintf(buf, cap, "{\"step\": %lld, \"epoch\": %lld, \"eval_loss\": %s, \"eval_tokens\": %lld}\n",
+             (long long)step, (long long)epoch, jnum(a, sizeof a, "%.6g", eval_loss), (long long)tokens);
+}
+
+/* The held-out rows through micro_step with loss scale 0: the forward's
+ * loss sum is the eval loss, and the backward adds exact zeros to gradients
+ * that opt_step has just zeroed, so training is untouched (the micro-step
+ * counter that keys LoRA dropout is put back too; dropout is active in
+ * these forwards, unlike torch's eval mode). Every rank runs the same number
+ * of micro-batches, padding the last ones, so collectives stay matched. */
+static int run_eval(rt_session *s, const rt_rows *er, int64_t nranks, int64_t rank, int dp, double *loss,
+                    int64_t *ntok, ax_diag *d) {
+    rt_buf *loss_sum = rt_session_global(s, "stats/loss_sum");
+    const int64_t B = s->B, S = s->S, per = (er->nrows + B * nranks - 1) / (B * nranks);
+    const size_t BS = (size_t)(B * S);
+    int32_t *buf = malloc(sizeof(int32_t) * BS * 4);
+    if (!buf) abort();
+    int32_t *ids = buf, *tgt = buf + BS, *pos = buf + 2 * BS, *seg = buf + 3 * BS;
+    int64_t saved = s->micro_count;
+    int rc = 0;
+    int64_t mine = 0;
+    if (loss_sum) rt_f(loss_sum)[0] = 0;
+    if (backend_push(s, loss_sum, d) != 0) rc = -1;
+    for (int64_t mb = 0; mb < per && rc == 0; mb++) {
+        for (int64_t b = 0; b < B; b++) {
+            int64_t r = (mb * nranks + rank) * B + b;
+            size_t o = (size_t)(b * S);
+            if (r < er->nrows) {
+                memcpy(ids + o, er->input_ids + r * S, sizeof(int32_t) * (size_t)S);
+                memcpy(tgt + o, er->targets + r * S, sizeof(int32_t) * (size_t)S);
+                memcpy(pos + o, er->position_ids + r * S, sizeof(int32_t) * (size_t)S);
+                memcpy(seg + o, er->seq_ids + r * S, sizeof(int32_t) * (size_t)S);
+            } else { /* a row of padding: every token its own sequence, nothing to predict */
+                for (int64_t t = 0; t < S; t++) ids[o + t] = 0, tgt[o + t] = RT_IGNORE_INDEX, pos[o + t] = 0, seg[o + t] = (int32_t)t;
+            }
+        }
+        for (size_t i = 0; i < BS; i++) mine += tgt[i] != RT_IGNORE_INDEX;
+        rc = rt_session_micro_step(s, ids, tgt, pos, seg, 0.0f, d);
+    }
+    s->micro_count = saved;
+    free(buf);
+    if (rc == 0 && backend_pull(s, loss_sum, d) != 0) rc = -1;
+    if (rc) return -1;
+    float l[2] = {loss_sum ? rt_f(loss_sum)[0] : NAN, (float)mine};
+    if (s->sp > 1 && s->st.coll->all_reduce(s->st.coll->ctx, s->sp_axis, l, 1) != 0) {
+        ax_error(d, "eval", "reducing the eval loss across sequence-parallel ranks failed");
+        return -1;
+    }
+    if (nranks > 1 && s->st.coll->all_reduce(s->st.coll->ctx, dp, l, 2) != 0) {
+        ax_error(d, "eval", "reducing the eval loss across ranks failed");
+        return -1;
+    }
+    *ntok = (int64_t)l[1];
+    *loss = l[1] > 0 ? (double)l[0] / (double)l[1] : NAN;
+    return 0;
+}
+
 /* The plan's datasets, in order: pre-tokenized rows as they are, rows of
  * text (io.dataset.N.format) through the tokenizer (io.tokenizer). */
 static int load_datasets(const ir_module *m, int nds, int64_t V, int64_t S, rt_dataset *ds, int say, ax_diag *d) {
@@ -723,8 +782,22 @@ int rt_train(rt_session *s, const rt_train_opts *o, ax_diag *d) {
                          .seed = (uint64_t)mattr_i(m, "train.seed", 42),
                          .pad_id = (int32_t)mattr_i(m, "model.pad_id", 0),
                          .excess = (int)mattr_i(m, "train.excess_length_strategy", RT_EXCESS_DROP)};
+    /* val_set_size: a held-out split, evaluated as the run goes */
+    rt_dataset eds = {0};
+    rt_rows erows = {0};
+    const double val = mattr_f(m, "train.val_set_size", 0);
+    if (val > 0) {
+        int64_t n_eval = val >= 1 ? (int64_t)val : (int64_t)ceil(val * (double)ds.nsamples);
+        if (rt_data_split(&ds, n_eval, dopt.seed, &eds, d) != 0 || rt_data_build_epoch(&eds, &dopt, 0, &erows, d) != 0) {
+            rt_data_free(&eds);
+            rt_data_free(&ds);
+            return -1;
+        }
+    }
     rt_rows rows;
     if (rt_data_build_epoch(&ds, &dopt, 0, &rows, d) != 0) {
+        rt_rows_free(&erows);
+        rt_data_free(&eds);
         rt_data_free(&ds);
         return -1;
     }
@@ -740,6 +813,8 @@ int rt_train(rt_session *s, const rt_train_opts *o, ax_diag *d) {
                  (long long)nranks);
         rt_rows_free(&rows);
         rt_data_free(&ds);
+        rt_rows_free(&erows);
+        rt_data_free(&eds);
         return -1;
     }
     if (rows.ndropped && lead) ax_warn(d, "dataset", "%lld samples longer than sequence_len were dropped", (long long)rows.ndropped);
@@ -759,6 +834,19 @@ int rt_train(rt_session *s, const rt_train_opts *o, ax_diag *d) {
     if (per_epoch_saves > 0) { /* Axolotl: save_steps = 1 / (saves_per_epoch x num_epochs) of the run, as HF rounds a ratio up */
         int64_t k = per_epoch_saves * mattr_i(m, "train.epochs", 1);
         save_every = (total + k - 1) / k;
+    }
+
+    int64_t eval_every = 0; /* eval_steps, or a fraction of the run, or evals_per_epoch, or each epoch's end */
+    if (val > 0) {
+        int64_t es = mattr_i(m, "train.eval_steps", 0), epe = mattr_i(m, "train.evals_per_epoch", 0);
+        double er = mattr_f(m, "train.eval_steps_ratio", 0);
+        eval_every = es > 0   ? es
+                     : er > 0  ? (int64_t)ceil(er * (double)total)
+                     : epe > 0 ? (steps_per_epoch / epe > 0 ? steps_per_epoch / epe : 1)
+                               : steps_per_epoch;
+        if (!quiet)
+            printf("axorun: %lld samples held out (val_set_size), %lld rows; evaluated every %lld steps and at the end\n",
+                   (long long)eds.nsamples, (long long)erows.nrows, (long long)eval_every);
     }
 
     FILE *log = NULL;
@@ -901,6 +989,23 @@ int rt_train(rt_session *s, const rt_train_opts *o, ax_diag *d) {
                    (long long)total);
             fflush(stdout);
         }
+        if (eval_every && ((step + 1) % eval_every == 0 || step + 1 == total)) {
+            double el;
+            int64_t etok;
+            if (run_eval(s, &erows, nranks, rank, dp, &el, &etok, d) != 0) goto fail;
+            if (!quiet) {
+                if (tty) printf("\r\033[K");
+                printf("eval step %lld | epoch %lld | eval_loss %.4f | %lld tokens\n", (long long)step + 1, (long long)e, el,
+                       (long long)etok);
+            }
+            if (log) {
+                char line[256];
+                rt_eval_log_line(line, sizeof line, step + 1, e, el, etok);
+                fputs(line, log);
+                fflush(log);
+                ax_buf_puts(&logbuf, line);
+            }
+        }
         if (save_every > 0 && (step + 1) % save_every == 0 && step + 1 != total) {
             char ck[4096];
             char name[64];
@@ -934,6 +1039,8 @@ int rt_train(rt_session *s, const rt_train_opts *o, ax_diag *d) {
     ax_buf_free(&logbuf);
     rt_rows_free(&rows);
     rt_data_free(&ds);
+    rt_rows_free(&erows);
+    rt_data_free(&eds);
     return 0;
 fail:
     ax_buf_free(&logbuf);
@@ -942,5 +1049,7 @@ fail_data:
     s->st.trace = NULL;
     if (log) fclose(log);
     rt_data_free(&ds);
+    rt_rows_free(&erows);
+    rt_data_free(&eds);
     return -1;
 }

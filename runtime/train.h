@@ -55,6 +55,8 @@ int rt_session_init_weights(rt_session *s, const char *model_dir, ax_diag *d);
  * (rows past the tensor's end are padding); the whole tensor when unsplit. */
 void rt_session_block(const rt_session *s, const ir_type *t, int64_t *first, int64_t *rows);
 /* One line of train_log.jsonl (with its newline) into buf. */
+/* An evaluation's train_log.jsonl line: {"step", "epoch", "eval_loss", "eval_tokens"}. */
+void rt_eval_log_line(char *buf, size_t cap, int64_t step, int64_t epoch, double eval_loss, int64_t tokens);
 void rt_log_line(char *buf, size_t cap, int64_t step, int64_t epoch, double loss, double grad_norm, double lr,
                  double tokens_per_s);
 /* Rank 0 of the whole mesh? */
