@@ -133,6 +133,22 @@ done:
     return kept;
 }
 
+/* The next line of text[*pos..len) (without its '\n'); 0 at the end. */
+static int next_line(const char *text, size_t len, size_t *pos, const char **line, size_t *ll) {
+    if (*pos >= len) return 0;
+    *line = text + *pos;
+    const char *nl = memchr(*line, '\n', len - *pos);
+    *ll = nl ? (size_t)(nl - *line) : len - *pos;
+    *pos += *ll + (nl ? 1 : 0);
+    return 1;
+}
+
+static int blank(const char *line, size_t ll) {
+    size_t k = 0;
+    while (k < ll && (line[k] == ' ' || line[k] == '\t' || line[k] == '\r')) k++;
+    return k == ll;
+}
+
 /* Appends parsed samples (tok/lab int32, lens int64) to ds. */
 static void append_samples(rt_dataset *ds, const ax_buf *tok, const ax_buf *lab, const ax_buf *lens, int64_t nempty,
                            int64_t vocab_size) {
@@ -174,15 +190,11 @@ int rt_data_load_text(const char *text, size_t len, const char *name, int64_t vo
     int64_t nempty = 0;
     int lineno = 0;
     size_t pos = 0;
-    while (pos < len) {
-        const char *line = text + pos;
-        const char *nl = memchr(line, '\n', len - pos);
-        size_t ll = nl ? (size_t)(nl - line) : len - pos;
-        pos += ll + (nl ? 1 : 0);
+    const char *line;
+    size_t ll;
+    while (next_line(text, len, &pos, &line, &ll)) {
         lineno++;
-        size_t k = 0;
-        while (k < ll && (line[k] == ' ' || line[k] == '\t' || line[k] == '\r')) k++;
-        if (k == ll) continue; /* blank */
+        if (blank(line, ll)) continue;
         int64_t n = parse_line(line, ll, name, lineno, vocab_size, &tok, &lab, d);
         if (n < 0) {
             if (++nerr >= MAX_LOAD_ERRORS) {
@@ -432,15 +444,11 @@ int rt_data_load_formatted_text(const char *text, size_t len, const char *name, 
     } else { /* JSON lines */
         int lineno = 0;
         size_t pos = 0;
-        while (pos < len && nerr < MAX_LOAD_ERRORS) {
-            const char *line = text + pos;
-            const char *nl = memchr(line, '\n', len - pos);
-            size_t ll = nl ? (size_t)(nl - line) : len - pos;
-            pos += ll + (nl ? 1 : 0);
+        const char *line;
+        size_t ll;
+        while (nerr < MAX_LOAD_ERRORS && next_line(text, len, &pos, &line, &ll)) {
             lineno++;
-            size_t b = 0;
-            while (b < ll && (line[b] == ' ' || line[b] == '\t' || line[b] == '\r')) b++;
-            if (b == ll) continue;
+            if (blank(line, ll)) continue;
             json_error_t je;
             json_t *row = json_loadb(line, ll, JSON_REJECT_DUPLICATES, &je);
             if (!row) {

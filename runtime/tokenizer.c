@@ -231,25 +231,32 @@ static regex_t *compile_re(loader *L, const char *pat, size_t len, const char *w
     return re;
 }
 
-static void load_normalizer(loader *L, const json_t *n, const char *where) {
-    if (!n || json_is_null(n)) return;
+/* A pipeline step's "type"; NULL when there is nothing more to do: the step
+ * is null, it was an error, or it was a "Sequence", whose items (n[list])
+ * went through `each` here. */
+static const char *step_type(loader *L, const json_t *n, const char *where, const char *list,
+                             void (*each)(loader *, const json_t *, const char *)) {
+    if (!n || json_is_null(n)) return NULL;
     const char *type = json_string_value(json_object_get(n, "type"));
-    rt_tokenizer *t = L->t;
     if (!type) {
         lerr(L, where, "expected an object with a \"type\"%s", "");
-        return;
+        return NULL;
     }
-    if (!strcmp(type, "Sequence")) {
-        const json_t *a = json_object_get(n, "normalizers");
-        size_t i;
-        const json_t *x;
-        char w[300];
-        json_array_foreach(a, i, x) {
-            snprintf(w, sizeof w, "%s.normalizers[%zu]", where, i);
-            load_normalizer(L, x, w);
-        }
-        return;
+    if (strcmp(type, "Sequence")) return type;
+    size_t i;
+    const json_t *x;
+    char w[300];
+    json_array_foreach(json_object_get(n, list), i, x) {
+        snprintf(w, sizeof w, "%s.%s[%zu]", where, list, i);
+        each(L, x, w);
     }
+    return NULL;
+}
+
+static void load_normalizer(loader *L, const json_t *n, const char *where) {
+    const char *type = step_type(L, n, where, "normalizers", load_normalizer);
+    rt_tokenizer *t = L->t;
+    if (!type) return;
     norm_step s = {0};
     if (!strcmp(type, "NFC")) s.kind = N_NFC;
     else if (!strcmp(type, "NFD")) s.kind = N_NFD;
@@ -305,24 +312,9 @@ static int parse_behavior(loader *L, const json_t *o, const char *where, split_b
 }
 
 static void load_pretok(loader *L, const json_t *n, const char *where) {
-    if (!n || json_is_null(n)) return;
+    const char *type = step_type(L, n, where, "pretokenizers", load_pretok);
     rt_tokenizer *t = L->t;
-    const char *type = json_string_value(json_object_get(n, "type"));
-    if (!type) {
-        lerr(L, where, "expected an object with a \"type\"%s", "");
-        return;
-    }
-    if (!strcmp(type, "Sequence")) {
-        const json_t *a = json_object_get(n, "pretokenizers");
-        size_t i;
-        const json_t *x;
-        char w[300];
-        json_array_foreach(a, i, x) {
-            snprintf(w, sizeof w, "%s.pretokenizers[%zu]", where, i);
-            load_pretok(L, x, w);
-        }
-        return;
-    }
+    if (!type) return;
     pre_step s = {0};
     if (!strcmp(type, "Split")) {
         s.kind = P_SPLIT;
@@ -381,24 +373,9 @@ static void add_ids(loader *L, const json_t *ids, int32_t **arr, int *n, const c
 }
 
 static void load_post(loader *L, const json_t *n, const char *where) {
-    if (!n || json_is_null(n)) return;
+    const char *type = step_type(L, n, where, "processors", load_post);
     rt_tokenizer *t = L->t;
-    const char *type = json_string_value(json_object_get(n, "type"));
-    if (!type) {
-        lerr(L, where, "expected an object with a \"type\"%s", "");
-        return;
-    }
-    if (!strcmp(type, "Sequence")) {
-        const json_t *a = json_object_get(n, "processors");
-        size_t i;
-        const json_t *x;
-        char w[300];
-        json_array_foreach(a, i, x) {
-            snprintf(w, sizeof w, "%s.processors[%zu]", where, i);
-            load_post(L, x, w);
-        }
-        return;
-    }
+    if (!type) return;
     if (!strcmp(type, "ByteLevel")) return; /* offsets only */
     if (!strcmp(type, "TemplateProcessing")) {
         const json_t *single = json_object_get(n, "single"), *sp = json_object_get(n, "special_tokens");

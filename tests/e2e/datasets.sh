@@ -6,14 +6,7 @@
 # usage: datasets.sh AXOC AXORUN SOURCE_DIR
 set -uo pipefail
 AXOC=$1 AXORUN=$2 SRC=$3
-T=$(mktemp -d)
-trap '[ -n "${KEEP:-}" ] || rm -rf "$T"' EXIT
-[ -n "${KEEP:-}" ] && echo "keeping $T"
-export AXO_CACHE_DIR="$T/cache"
-pass=0 fail=0
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL: $*" >&2; }
-check() { if eval "$1"; then ok; else bad "$2"; fi; }
+. "$SRC/tests/e2e/lib/harness.sh"
 cd "$T" || exit 1
 EX="$SRC/configs/examples"
 M="$SRC/configs/models/tiny-llama-chat"
@@ -87,5 +80,4 @@ check '! "$AXORUN" e6.bin --output-dir out-e6 >/dev/null 2>e6.err && grep -q "ro
   "a bad row is named by file:line"
 check 'test ! -e out-e6' "nothing written after a data error"
 
-echo "$pass passed, $fail failed"
-test "$fail" -eq 0
+finish

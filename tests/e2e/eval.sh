@@ -7,13 +7,7 @@
 # usage: eval.sh AXOC AXORUN SOURCE_DIR
 set -uo pipefail
 AXOC=$1 AXORUN=$2 SRC=$3
-T=$(mktemp -d)
-trap 'rm -rf "$T"' EXIT
-export AXO_CACHE_DIR="$T/cache"
-pass=0 fail=0
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL: $*" >&2; }
-check() { if eval "$1"; then ok; else bad "$2"; fi; }
+. "$SRC/tests/e2e/lib/harness.sh"
 cd "$T" || exit 1
 
 base() { # $1 eval_steps, $2 extra lines
@@ -77,5 +71,4 @@ check '"$AXOC" compile e1.yml -o e1.bin 2>/dev/null && ! "$AXORUN" e1.bin --outp
 base 0.5x "" >e2.yml
 check '! "$AXOC" compile e2.yml -o e2.bin 2>e2.err && grep -q "eval_steps" e2.err' "a bad eval_steps"
 
-echo "$pass passed, $fail failed"
-test "$fail" -eq 0
+finish

@@ -5,13 +5,7 @@
 # usage: executor.sh AXOC AXORUN SOURCE_DIR
 set -uo pipefail
 AXOC=$1 AXORUN=$2 SRC=$3
-T=$(mktemp -d)
-trap 'rm -rf "$T"' EXIT
-export AXO_CACHE_DIR="$T/cache"
-pass=0 fail=0
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL: $*" >&2; }
-check() { if eval "$1"; then ok; else bad "$2"; fi; }
+. "$SRC/tests/e2e/lib/harness.sh"
 
 cd "$T" || exit 1
 check '"$AXOC" compile "$SRC/configs/quickstart.yml" -o p.bin 2>c.err' "compile quickstart"
