@@ -174,6 +174,17 @@ static void append_samples(rt_dataset *ds, const ax_buf *tok, const ax_buf *lab,
     ds->vocab_size = vocab_size;
 }
 
+/* The end of a load: the samples appended when there was no error; the
+ * buffers freed either way. */
+static int finish_load(rt_dataset *ds, ax_buf *tok, ax_buf *lab, ax_buf *lens, int64_t nempty, int64_t vocab_size,
+                       int nerr) {
+    if (!nerr) append_samples(ds, tok, lab, lens, nempty, vocab_size);
+    ax_buf_free(tok);
+    ax_buf_free(lab);
+    ax_buf_free(lens);
+    return nerr ? -1 : 0;
+}
+
 int rt_data_load_text(const char *text, size_t len, const char *name, int64_t vocab_size, rt_dataset *ds,
                       ax_diag *d) {
     if (vocab_size < 1 || vocab_size > (int64_t)INT32_MAX + 1) {
@@ -209,12 +220,7 @@ int rt_data_load_text(const char *text, size_t len, const char *name, int64_t vo
         }
         ax_buf_append(&lens, &n, sizeof n);
     }
-    int rc = nerr ? -1 : 0;
-    if (rc == 0) append_samples(ds, &tok, &lab, &lens, nempty, vocab_size);
-    ax_buf_free(&tok);
-    ax_buf_free(&lab);
-    ax_buf_free(&lens);
-    return rc;
+    return finish_load(ds, &tok, &lab, &lens, nempty, vocab_size, nerr);
 }
 
 int rt_data_load(const char *const *paths, int npaths, int64_t vocab_size, rt_dataset *ds, ax_diag *d) {
@@ -463,12 +469,7 @@ int rt_data_load_formatted_text(const char *text, size_t len, const char *name, 
         }
     }
     if (nerr >= MAX_LOAD_ERRORS) ax_error(d, name, "too many errors; stopped");
-    int rc = nerr ? -1 : 0;
-    if (rc == 0) append_samples(ds, &tok, &lab, &lens, nempty, vocab_size);
-    ax_buf_free(&tok);
-    ax_buf_free(&lab);
-    ax_buf_free(&lens);
-    return rc;
+    return finish_load(ds, &tok, &lab, &lens, nempty, vocab_size, nerr);
 }
 
 int rt_data_load_formatted(const char *path, const rt_ds_spec *spec, rt_prompter *p, int64_t vocab_size,

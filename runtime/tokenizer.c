@@ -782,23 +782,12 @@ static int find_spans(rt_tokenizer *t, const pre_step *s, const regex_t *re, con
             start = me > ms ? me : me + (me < len ? u8_len((unsigned char)str[me]) : 1);
         }
         onig_region_free(rg, 1);
-    } else if (s->kind == P_SPLIT) { /* literal */
-        size_t ll = strlen(s->literal);
+    } else if (s->kind == P_SPLIT || s->kind == P_METASPACE) { /* a literal, or Metaspace's replacement char */
+        const char *needle = s->kind == P_SPLIT ? s->literal : s->replacement;
+        size_t ll = strlen(needle);
         const char *p = str, *e = str + len;
         while (p < e) {
-            const char *f = memmem(p, (size_t)(e - p), s->literal, ll);
-            if (!f) break;
-            size_t ms = (size_t)(f - str);
-            if (prev != ms) PUSH(prev, ms, 0);
-            PUSH(ms, ms + ll, 1);
-            prev = ms + ll;
-            p = f + ll;
-        }
-    } else if (s->kind == P_METASPACE) { /* split on the replacement char */
-        size_t ll = strlen(s->replacement);
-        const char *p = str, *e = str + len;
-        while (p < e) {
-            const char *f = memmem(p, (size_t)(e - p), s->replacement, ll);
+            const char *f = memmem(p, (size_t)(e - p), needle, ll);
             if (!f) break;
             size_t ms = (size_t)(f - str);
             if (prev != ms) PUSH(prev, ms, 0);
