@@ -7,7 +7,7 @@
 
 /* ---- specs ----------------------------------------------------------------- */
 
-static const char *const tpl_names[RT_TPL_COUNT] = {"chatml", "llama3", "qwen_25", "gemma", "phi_3"};
+static const char *const tpl_names[RT_TPL_COUNT] = {"chatml", "llama3", "qwen_25", "gemma", "phi_3", "qwen3"};
 static const char *const eot_names[] = {"none", "turn", "all", "last"};
 const char *const rt_fmt_names[RT_FMT_COUNT] = {"", "completion", "alpaca", "chat_template", "input_output"};
 #define fmt_names rt_fmt_names
@@ -369,12 +369,71 @@ static void trimmed(const char *c, const char **start, int *len) {
     *len = (int)n;
 }
 
-int rt_chat_render(rt_tpl tpl, const char *const *roles, const char *const *contents, int n, const char *bos,
-                   ax_buf *out, const char **err) {
+static int starts(const char *s, const char *p) { return !strncmp(s, p, strlen(p)); }
+static int ends(const char *s, const char *p) {
+    size_t a = strlen(s), b = strlen(p);
+    return a >= b && !memcmp(s + a - b, p, b);
+}
+
+/* qwen3's assistant turn: an explicit reasoning_content, or the text of a
+ * <think>...</think> in the content taken out of it (the template's own
+ * string splitting, on every assistant turn); the thinking block only on
+ * turns after the last user query (`after`) that are the conversation's
+ * real last or have reasoning. */
+static void qwen3_assistant(const char *content, const char *reasoning, int after, int real_last, ax_buf *out) {
+    ax_buf r = {0};
+    const char *body = content;
+    if (reasoning) {
+        ax_buf_puts(&r, reasoning);
+    } else if (strstr(content, "</think>")) {
+        const char *first = strstr(content, "</think>"), *last = first;
+        for (const char *q = first; (q = strstr(q + 1, "</think>"));) last = q;
+        size_t a = 0, b = (size_t)(first - content); /* split('</think>')[0].rstrip('\n').split('<think>')[-1].lstrip('\n') */
+        while (b > a && content[b - 1] == '\n') b--;
+        for (size_t k = a; k + 7 <= b; k++)
+            if (!memcmp(content + k, "<think>", 7)) a = k + 7;
+        while (a < b && content[a] == '\n') a++;
+        ax_buf_append(&r, content + a, b - a);
+        body = last + 8; /* split('</think>')[-1].lstrip('\n') */
+        while (*body == '\n') body++;
+    }
+    ax_buf_puts(&r, "");
+    if (after && (real_last || r.len)) {
+        const char *rs = r.data;
+        size_t rl = r.len;
+        while (rl && *rs == '\n') rs++, rl--;
+        while (rl && rs[rl - 1] == '\n') rl--;
+        while (*body == '\n') body++;
+        ax_buf_printf(out, "<|im_start|>assistant\n<think>\n%.*s\n</think>\n\n%s<|im_end|>\n", (int)rl, rs, body);
+    } else {
+        ax_buf_printf(out, "<|im_start|>assistant\n%s<|im_end|>\n", body);
+    }
+    ax_buf_free(&r);
+}
+
+int rt_chat_render(rt_tpl tpl, const char *const *roles, const char *const *contents, const char *const *reasoning,
+                   int n, int real_last, const char *bos, ax_buf *out, const char **err) {
     const char *c;
     int len;
     *err = NULL;
+    if (real_last < 0) real_last = n - 1;
     switch (tpl) {
+    case RT_TPL_QWEN3: {
+        if (n > 0 && !strcmp(roles[0], "system")) ax_buf_printf(out, "<|im_start|>system\n%s<|im_end|>\n", contents[0]);
+        int last_query = n - 1;
+        for (int i = n - 1; i >= 0; i--)
+            if (!strcmp(roles[i], "user") && !(starts(contents[i], "<tool_response>") && ends(contents[i], "</tool_response>"))) {
+                last_query = i;
+                break;
+            }
+        for (int i = 0; i < n; i++) {
+            if (!strcmp(roles[i], "user") || (!strcmp(roles[i], "system") && i > 0))
+                ax_buf_printf(out, "<|im_start|>%s\n%s<|im_end|>\n", roles[i], contents[i]);
+            else if (!strcmp(roles[i], "assistant"))
+                qwen3_assistant(contents[i], reasoning ? reasoning[i] : NULL, i > last_query, i == real_last, out);
+        }
+        return 0;
+    }
     case RT_TPL_QWEN25: {
         int first_sys = n > 0 && !strcmp(roles[0], "system");
         if (first_sys)
@@ -426,43 +485,56 @@ int rt_chat_render(rt_tpl tpl, const char *const *roles, const char *const *cont
 /* add_generation_prompt's text (phi_3 has none: its user turn ends with it) */
 static void gen_prompt(rt_tpl tpl, ax_buf *out) {
     static const char *const g[RT_TPL_COUNT] = {"<|im_start|>assistant\n", "<|start_header_id|>assistant<|end_header_id|>\n\n",
-                                                "<|im_start|>assistant\n", "<start_of_turn>model\n", ""};
+                                                "<|im_start|>assistant\n", "<start_of_turn>model\n", "",
+                                                "<|im_start|>assistant\n<think>\n\n"};
     ax_buf_puts(out, g[tpl]);
 }
 
 typedef struct {
-    const char **role, **content;
+    const char **role, **content, **reasoning;
     int *train; /* -1 unset, 0/1 the message's own flag */
     int n;
 } convo;
 
-static int render_tok(rt_prompter *p, const rt_ds_spec *s, const convo *c, int n, const char *last_content, int gen,
-                      ax_buf *out, const char *where, ax_diag *d) {
-    ax_buf text = {0};
-    const char *saved = n > 0 ? c->content[n - 1] : NULL;
-    if (last_content) c->content[n - 1] = last_content;
+/* messages[0..n) rendered; with repl >= 0, message repl replaced by {role,
+ * repl_content} alone (find_turn's placeholder); real_last as
+ * rt_chat_render's; gen: add_generation_prompt. */
+static int render_text(rt_prompter *p, const rt_ds_spec *s, const convo *c, int n, int repl, const char *repl_content,
+                       int real_last, int gen, ax_buf *text, const char *where, ax_diag *d) {
+    const char *saved = repl >= 0 ? c->content[repl] : NULL, *saved_r = repl >= 0 ? c->reasoning[repl] : NULL;
+    if (repl >= 0) c->content[repl] = repl_content, c->reasoning[repl] = NULL;
     const char *err;
-    int bad = rt_chat_render(s->tpl, c->role, c->content, n, p->setup->bos, &text, &err);
-    if (last_content) c->content[n - 1] = saved;
+    text->len = 0;
+    int bad = rt_chat_render(s->tpl, c->role, c->content, c->reasoning, n, real_last, p->setup->bos, text, &err);
+    if (repl >= 0) c->content[repl] = saved, c->reasoning[repl] = saved_r;
     if (bad) {
         ax_error(d, where, "%s", err);
-        ax_buf_free(&text);
         return -1;
     }
-    if (gen) gen_prompt(s->tpl, &text);
+    if (gen) gen_prompt(s->tpl, text);
+    ax_buf_puts(text, ""); /* data set and NUL-terminated (puts counts no NUL) */
+    return 0;
+}
+
+static int render_tok(rt_prompter *p, const rt_ds_spec *s, const convo *c, int n, int repl, const char *repl_content,
+                      int real_last, int gen, ax_buf *out, const char *where, ax_diag *d) {
+    ax_buf text = {0};
+    int rc = render_text(p, s, c, n, repl, repl_content, real_last, gen, &text, where, d);
     out->len = 0;
-    int rc = rt_tok_encode(p->tok, text.data ? text.data : "", text.len, 0, out, where, d);
+    if (!rc) rc = rt_tok_encode(p->tok, text.data, text.len, 0, out, where, d);
     ax_buf_free(&text);
     return rc;
 }
 
-/* Axolotl's find_turn: the content span of turn i in the ids of turns[..i]. */
-static int find_turn(rt_prompter *p, const rt_ds_spec *s, const convo *c, int i, int64_t *start, int64_t *end,
-                     const char *where, ax_diag *d) {
+/* The token-diff way to find turn i (Axolotl's fallback): the ids of
+ * turns[..i] with the real content and with a placeholder, compared from
+ * both ends. */
+static int find_turn_tokens(rt_prompter *p, const rt_ds_spec *s, const convo *c, int i, int64_t *start, int64_t *end,
+                            const char *where, ax_diag *d) {
     ax_buf dummy = {0}, full = {0};
     *start = *end = -1;
-    int rc = render_tok(p, s, c, i + 1, "[[dummy_message]]", 0, &dummy, where, d);
-    if (!rc) rc = render_tok(p, s, c, i + 1, NULL, 0, &full, where, d);
+    int rc = render_tok(p, s, c, i + 1, i, "[[dummy_message]]", c->n - 1, 0, &dummy, where, d);
+    if (!rc) rc = render_tok(p, s, c, i + 1, -1, NULL, c->n - 1, 0, &full, where, d);
     if (!rc) {
         const int32_t *a = (const int32_t *)dummy.data, *b = (const int32_t *)full.data;
         int64_t na = (int64_t)(dummy.len / 4), nb = (int64_t)(full.len / 4), m = na < nb ? na : nb;
@@ -482,6 +554,101 @@ static int find_turn(rt_prompter *p, const rt_ds_spec *s, const convo *c, int i,
     ax_buf_free(&dummy);
     ax_buf_free(&full);
     return rc;
+}
+
+/* Where each token of the rendered conversation lies in its text (byte
+ * offsets), when the tokens spell the text back exactly (byte-level BPE
+ * without a normalizer that changed it); else ntok = -1 and turns are
+ * found by token diff. */
+typedef struct {
+    const char *text;
+    size_t len;
+    int64_t *starts, *ends, ntok;
+} locator;
+
+static void locator_build(const rt_tokenizer *t, const char *text, size_t len, const int32_t *ids, int64_t n,
+                          locator *L) {
+    L->text = text;
+    L->len = len;
+    L->ntok = -1;
+    L->starts = malloc(sizeof(int64_t) * (size_t)(n + 1));
+    L->ends = malloc(sizeof(int64_t) * (size_t)(n + 1));
+    if (!L->starts || !L->ends) abort();
+    ax_buf b = {0};
+    for (int64_t k = 0; k < n; k++) {
+        L->starts[k] = (int64_t)b.len;
+        rt_tok_piece(t, ids[k], &b);
+        L->ends[k] = (int64_t)b.len;
+    }
+    if (b.len == len && (!len || !memcmp(b.data, text, len))) L->ntok = n;
+    ax_buf_free(&b);
+}
+
+static size_t u8_back(const char *s, size_t i) { /* the start of the char before byte i */
+    do i--;
+    while (i > 0 && ((unsigned char)s[i] & 0xC0) == 0x80);
+    return i;
+}
+
+/* The char span of full that differs from dummy (Python's str semantics:
+ * the common prefix, then a common suffix no longer than what is left of
+ * the shorter string, counted in chars), as byte offsets into full. */
+static void diff_span(const char *f, size_t nf, const char *dm, size_t nd, size_t *st, size_t *en) {
+    size_t a = 0, lim = nf < nd ? nf : nd;
+    while (a < lim && f[a] == dm[a]) a++;
+    while (a > 0 && a < nf && ((unsigned char)f[a] & 0xC0) == 0x80) a--; /* back to the differing char's start */
+    size_t cf = 0, cd = 0, ca = 0;
+    for (size_t k = 0; k < nf; k++) cf += ((unsigned char)f[k] & 0xC0) != 0x80, ca += k < a && ((unsigned char)f[k] & 0xC0) != 0x80;
+    for (size_t k = 0; k < nd; k++) cd += ((unsigned char)dm[k] & 0xC0) != 0x80;
+    size_t room = (cf < cd ? cf : cd) - ca, i = nf, j = nd;
+    while (room > 0 && i > a && j > 0) { /* one char at a time from both ends */
+        size_t pi = u8_back(f, i), pj = u8_back(dm, j);
+        if (i - pi != j - pj || memcmp(f + pi, dm + pj, i - pi)) break;
+        i = pi, j = pj, room--;
+    }
+    *st = a;
+    *en = i;
+}
+
+/* Axolotl's find_turn in char space: the whole conversation rendered with
+ * turn i replaced by each of two placeholders whose first and last chars
+ * differ, the union of the differing spans, mapped to tokens. 1 when
+ * decided (start/end -1: nothing of the turn in the render), 0 to fall
+ * back to the token diff, -1 on error. */
+static int find_turn_text(rt_prompter *p, const rt_ds_spec *s, const convo *c, int i, const locator *L, int64_t *start,
+                          int64_t *end, const char *where, ax_diag *d) {
+    static const char *const sentinels[2] = {"[[dummy_message]]", "zzdummymessagezz"};
+    size_t cs = (size_t)-1, ce = 0;
+    ax_buf dm = {0};
+    for (int k = 0; k < 2; k++) {
+        if (render_text(p, s, c, c->n, i, sentinels[k], -1, 0, &dm, where, d)) {
+            ax_buf_free(&dm);
+            return -1;
+        }
+        size_t a, b;
+        diff_span(L->text, L->len, dm.data, dm.len, &a, &b);
+        if (a < cs) cs = a;
+        if (b > ce) ce = b;
+    }
+    ax_buf_free(&dm);
+    *start = *end = -1;
+    if (ce <= cs) return 1;
+    int64_t si = 0, ei = 0; /* bisect_right(ends, cs), bisect_left(starts, ce) */
+    while (si < L->ntok && L->ends[si] <= (int64_t)cs) si++;
+    while (ei < L->ntok && L->starts[ei] < (int64_t)ce) ei++;
+    if (si >= L->ntok) return 0;
+    *start = si;
+    *end = ei;
+    return 1;
+}
+
+static int find_turn(rt_prompter *p, const rt_ds_spec *s, const convo *c, int i, const locator *L, int64_t *start,
+                     int64_t *end, const char *where, ax_diag *d) {
+    if (L->ntok >= 0) {
+        int r = find_turn_text(p, s, c, i, L, start, end, where, d);
+        if (r) return r < 0 ? -1 : 0;
+    }
+    return find_turn_tokens(p, s, c, i, start, end, where, d);
 }
 
 static int64_t find_first(const int32_t *ids, int64_t n, int64_t from, const int32_t *set, int nset) {
@@ -512,8 +679,9 @@ static int chat_row(rt_prompter *p, const rt_ds_spec *s, const json_t *row, cons
         return -1;
     }
     size_t nm = json_array_size(msgs);
-    convo c = {calloc(nm + 1, sizeof(char *)), calloc(nm + 1, sizeof(char *)), calloc(nm + 1, sizeof(int)), 0};
-    if (!c.role || !c.content || !c.train) abort();
+    convo c = {calloc(nm + 1, sizeof(char *)), calloc(nm + 1, sizeof(char *)), calloc(nm + 1, sizeof(char *)),
+               calloc(nm + 1, sizeof(int)), 0};
+    if (!c.role || !c.content || !c.reasoning || !c.train) abort();
     int rc = 0;
     for (size_t i = 0; i < nm && !rc; i++) {
         const json_t *m = json_array_get(msgs, i);
@@ -538,17 +706,25 @@ static int chat_row(rt_prompter *p, const rt_ds_spec *s, const json_t *row, cons
         }
         c.role[c.n] = role;
         c.content[c.n] = json_string_value(t);
+        /* the one extra message field a template here reads (qwen3) */
+        const json_t *rs = json_object_get(m, "reasoning_content");
+        c.reasoning[c.n] = s->tpl == RT_TPL_QWEN3 && json_is_string(rs) ? json_string_value(rs) : NULL;
         const json_t *tr = s->training_key ? json_object_get(m, s->training_key) : NULL;
         c.train[c.n++] = json_is_boolean(tr) ? json_is_true(tr) : -1;
     }
     if (!rc && s->drop_system_message && c.n && !strcmp(c.role[0], "system")) {
         memmove(c.role, c.role + 1, sizeof(char *) * (size_t)(c.n - 1));
         memmove(c.content, c.content + 1, sizeof(char *) * (size_t)(c.n - 1));
+        memmove(c.reasoning, c.reasoning + 1, sizeof(char *) * (size_t)(c.n - 1));
         memmove(c.train, c.train + 1, sizeof(int) * (size_t)(c.n - 1));
         c.n--;
     }
-    ax_buf all = {0}, lab = {0};
-    if (!rc) rc = render_tok(p, s, &c, c.n, NULL, 0, &all, where, d);
+    ax_buf all = {0}, lab = {0}, full_text = {0};
+    locator loc = {0};
+    if (!rc) rc = render_text(p, s, &c, c.n, -1, NULL, -1, 0, &full_text, where, d);
+    if (!rc) rc = rt_tok_encode(p->tok, full_text.data, full_text.len, 0, &all, where, d);
+    if (!rc) locator_build(p->tok, full_text.data, full_text.len, (const int32_t *)all.data,
+                           (int64_t)(all.len / sizeof(int32_t)), &loc);
     if (!rc) {
         const int32_t *in = (const int32_t *)all.data;
         int64_t n = (int64_t)(all.len / sizeof(int32_t));
@@ -559,7 +735,7 @@ static int chat_row(rt_prompter *p, const rt_ds_spec *s, const json_t *row, cons
                      !s->training_key;
         if (legacy) { /* the last message after the generation prompt of the rest */
             ax_buf pr = {0};
-            rc = render_tok(p, s, &c, c.n - 1, NULL, 1, &pr, where, d);
+            rc = render_tok(p, s, &c, c.n - 1, -1, NULL, -1, 1, &pr, where, d);
             int64_t np = (int64_t)(pr.len / sizeof(int32_t));
             ax_buf_free(&pr);
             for (int64_t k = p->setup->train_on_inputs ? 0 : np; !rc && k < n; k++) L[k] = in[k];
@@ -573,7 +749,7 @@ static int chat_row(rt_prompter *p, const rt_ds_spec *s, const json_t *row, cons
             }
             if (!train && s->train_on_eos != RT_EOT_ALL && s->train_on_eot != RT_EOT_ALL) continue;
             int64_t st, en;
-            if ((rc = find_turn(p, s, &c, i, &st, &en, where, d))) break;
+            if ((rc = find_turn(p, s, &c, i, &loc, &st, &en, where, d))) break;
             if (train && st >= 0)
                 for (int64_t k = st; k < en && k < n; k++) L[k] = in[k];
             for (int kind = 0; kind < 2; kind++) { /* EOT, then EOS */
@@ -592,8 +768,12 @@ static int chat_row(rt_prompter *p, const rt_ds_spec *s, const json_t *row, cons
     }
     ax_buf_free(&all);
     ax_buf_free(&lab);
+    ax_buf_free(&full_text);
+    free(loc.starts);
+    free(loc.ends);
     free(c.role);
     free(c.content);
+    free(c.reasoning);
     free(c.train);
     return rc;
 }

@@ -13,7 +13,7 @@
  *                 stripped), each truncated to sequence_len. Prompt labels
  *                 are -100 unless train_on_inputs.
  *  chat_template  row[field_messages] rendered with a chat template (chatml,
- *                 llama3, qwen_25, gemma, phi_3) and tokenized without added
+ *                 llama3, qwen_25, qwen3, gemma, phi_3) and tokenized without added
  *                 specials.
  *                 A turn whose role is in roles_to_train (or every turn with
  *                 train_on_inputs, or the message's own training flag) has
@@ -44,8 +44,8 @@
 typedef enum { RT_FMT_TOKENIZED, RT_FMT_COMPLETION, RT_FMT_ALPACA, RT_FMT_CHAT, RT_FMT_INPUT_OUTPUT } rt_fmt;
 #define RT_FMT_COUNT 5
 extern const char *const rt_fmt_names[RT_FMT_COUNT]; /* "", "completion", ... as Axolotl names them */
-typedef enum { RT_TPL_CHATML, RT_TPL_LLAMA3, RT_TPL_QWEN25, RT_TPL_GEMMA, RT_TPL_PHI3 } rt_tpl;
-#define RT_TPL_COUNT 5
+typedef enum { RT_TPL_CHATML, RT_TPL_LLAMA3, RT_TPL_QWEN25, RT_TPL_GEMMA, RT_TPL_PHI3, RT_TPL_QWEN3 } rt_tpl;
+#define RT_TPL_COUNT 6
 typedef enum { RT_EOT_NONE, RT_EOT_TURN, RT_EOT_ALL, RT_EOT_LAST } rt_eot_mode;
 
 #define RT_MAX_ROLES 16
@@ -107,11 +107,14 @@ int rt_prompt_row(rt_prompter *p, const rt_ds_spec *s, const json_t *row, const 
                   ax_buf *labels, ax_buf *lens, ax_diag *d);
 
 /* The text a chat template renders for messages[0..n) (role, content
- * pairs); bos is the template's bos_token. 0, or -1 with *err set where the
+ * pairs; reasoning: each message's reasoning_content or NULL, may itself be
+ * NULL); bos is the template's bos_token; real_last is the index of the
+ * conversation's real last message when a prefix is rendered (qwen3's
+ * thinking block goes on it), -1 for n - 1. 0, or -1 with *err set where the
  * template itself refuses the conversation (gemma: a system message, roles
  * that do not alternate user/assistant). */
-int rt_chat_render(rt_tpl tpl, const char *const *roles, const char *const *contents, int n, const char *bos,
-                   ax_buf *out, const char **err);
+int rt_chat_render(rt_tpl tpl, const char *const *roles, const char *const *contents, const char *const *reasoning,
+                   int n, int real_last, const char *bos, ax_buf *out, const char **err);
 /* Whether a template starts with the bos_token (the tokenizer must have one). */
 int rt_tpl_needs_bos(rt_tpl t);
 

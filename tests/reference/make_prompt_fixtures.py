@@ -107,6 +107,19 @@ SEGMENT_ROWS = [
                   {"label": True, "text": "\n\n  tail"}]},
 ]
 
+THINKING_ROWS = [
+    {"messages": [{"role": "user", "content": "2+2?"},
+                  {"role": "assistant", "content": "<think>\nadd them\n</think>\n\n4"}]},
+    {"messages": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "hi"},
+                  {"role": "assistant", "content": "<think>greet</think>hello"},
+                  {"role": "user", "content": "3+3?"},
+                  {"role": "assistant", "content": "6", "reasoning_content": "\nthree and three\n"}]},
+    {"messages": [{"role": "user", "content": "a"}, {"role": "assistant", "content": "b"},
+                  {"role": "user", "content": "c"}, {"role": "assistant", "content": "d"},
+                  {"role": "assistant", "content": "e", "reasoning_content": ""}]},
+    {"messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "x</think>y</think>z"}]},
+]
+
 TRAINING_ROWS = [
     {"messages": [{"role": "user", "content": "one"}, {"role": "assistant", "content": "first", "train": False},
                   {"role": "user", "content": "two"}, {"role": "assistant", "content": "second"},
@@ -214,6 +227,9 @@ def main():
     run_case("chat-gemma-llama3", "llama3", "chat", [r for r in CHAT_ROWS if r["messages"][0]["role"] != "system"], 256,
              ds={"chat_template": "gemma"})
     run_case("chat-phi3-llama2", "llama2", "chat", CHAT_ROWS, 256, ds={"chat_template": "phi_3"})
+    run_case("chat-qwen3-qwen2", "qwen2", "chat", CHAT_ROWS + THINKING_ROWS, 256, ds={"chat_template": "qwen3"})
+    run_case("chat-qwen3-all-qwen2", "qwen2", "chat", THINKING_ROWS, 256,
+             ds={"chat_template": "qwen3", "roles_to_train": ["user", "assistant"], "train_on_eos": "all"})
     run_case("chat-chatml-llama2", "llama2", "chat", CHAT_ROWS, 256, ds={"chat_template": "chatml"})
 
 

@@ -215,25 +215,25 @@ static void test_render(void) {
     const char *roles[] = {"system", "user", "assistant"}, *contents[] = {"S", "U", " A "};
     ax_buf b = {0};
     const char *err;
-    CHECK_EQ(rt_chat_render(RT_TPL_CHATML, roles + 1, contents + 1, 2, NULL, &b, &err), 0);
+    CHECK_EQ(rt_chat_render(RT_TPL_CHATML, roles + 1, contents + 1, NULL, 2, -1, NULL, &b, &err), 0);
     ax_buf_u8(&b, 0);
     CHECK_STREQ(b.data, "<|im_start|>user\nU<|im_end|>\n<|im_start|>assistant\n A <|im_end|>\n");
     b.len = 0;
-    CHECK_EQ(rt_chat_render(RT_TPL_LLAMA3, roles, contents, 3, "<|begin_of_text|>", &b, &err), 0);
+    CHECK_EQ(rt_chat_render(RT_TPL_LLAMA3, roles, contents, NULL, 3, -1, "<|begin_of_text|>", &b, &err), 0);
     ax_buf_u8(&b, 0);
     CHECK_STREQ(b.data, "<|begin_of_text|><|start_header_id|>system<|end_header_id|>\n\nS<|eot_id|>"
                         "<|start_header_id|>user<|end_header_id|>\n\nU<|eot_id|>"
                         "<|start_header_id|>assistant<|end_header_id|>\n\nA<|eot_id|>");
     b.len = 0;
-    CHECK_EQ(rt_chat_render(RT_TPL_QWEN25, roles + 1, contents + 1, 1, NULL, &b, &err), 0);
+    CHECK_EQ(rt_chat_render(RT_TPL_QWEN25, roles + 1, contents + 1, NULL, 1, -1, NULL, &b, &err), 0);
     ax_buf_u8(&b, 0);
     CHECK_CONTAINS(b.data, "<|im_start|>system\nYou are Qwen");
     /* gemma refuses what its Jinja template raises on */
     b.len = 0;
-    CHECK_EQ(rt_chat_render(RT_TPL_GEMMA, roles, contents, 3, "<bos>", &b, &err), -1);
+    CHECK_EQ(rt_chat_render(RT_TPL_GEMMA, roles, contents, NULL, 3, -1, "<bos>", &b, &err), -1);
     CHECK_CONTAINS(err, "System role not supported");
     const char *bad_roles[] = {"user", "user"};
-    CHECK_EQ(rt_chat_render(RT_TPL_GEMMA, bad_roles, contents, 2, "<bos>", &b, &err), -1);
+    CHECK_EQ(rt_chat_render(RT_TPL_GEMMA, bad_roles, contents, NULL, 2, -1, "<bos>", &b, &err), -1);
     CHECK_CONTAINS(err, "roles must alternate");
     ax_buf_free(&b);
 }
