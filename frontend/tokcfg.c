@@ -72,17 +72,17 @@ int fe_resolve_tokenizer(fe_config *c, const fe_model *m, ax_arena *ar, ax_diag 
         int tpl = rt_tpl_from_name(fb ? fb : name);
         if (fb && has_jinja) tpl = -2;
         if (tpl == -1 && !strcmp(name, "tokenizer_default") && !has_jinja) {
-            ax_error(d, where, "%s: tokenizer_default, but %s has no chat_template; name one: chatml, llama3, qwen_25, gemma, phi_3",
+            ax_error(d, where, "%s: tokenizer_default, but %s has no chat_template; name one: chatml, llama3, qwen_25, qwen3, gemma, phi_3",
                      k, cfg_path);
             rc = -1;
         } else if (tpl < 0 && (!strcmp(name, "tokenizer_default") || !strcmp(name, "jinja") || fb)) {
             ax_error(d, where,
                      "%s: \"%s\" means running the tokenizer's own Jinja chat template, which axo cannot (it has no "
-                     "Jinja engine); name the built-in template that matches it: chatml, llama3, qwen_25, gemma or phi_3",
+                     "Jinja engine); name the built-in template that matches it: chatml, llama3, qwen_25, qwen3, gemma or phi_3",
                      k, name);
             rc = -1;
         } else if (tpl < 0) {
-            ax_error(d, where, "%s: chat template \"%s\" is not implemented; axo has chatml, llama3, qwen_25, gemma and phi_3", k,
+            ax_error(d, where, "%s: chat template \"%s\" is not implemented; axo has chatml, llama3, qwen_25, qwen3, gemma and phi_3", k,
                      name);
             rc = -1;
         } else {

@@ -18,8 +18,13 @@
  *                 A turn whose role is in roles_to_train (or every turn with
  *                 train_on_inputs, or the message's own training flag) has
  *                 its content tokens as labels: the span is found as Axolotl
- *                 does, by rendering the conversation up to that turn with
- *                 the real content and with a dummy and comparing the ids.
+ *                 0.19 does, by rendering the whole conversation again with
+ *                 that turn's content replaced by each of two placeholders,
+ *                 taking the union of the differing character spans and
+ *                 mapping it to tokens through their offsets (where the
+ *                 tokens do not spell the text back, e.g. SentencePiece's
+ *                 added "▁", by its fallback: the ids of the conversation up
+ *                 to the turn with the real content and with a placeholder).
  *                 The end-of-turn token (eot_tokens, default the EOS) within
  *                 3 tokens after the span is a label per train_on_eot /
  *                 train_on_eos: "turn" (after trained turns), "all", "last",
