@@ -47,7 +47,7 @@ int cg_preprocess(const char *config_path, const char *deepspeed, int nshow, con
         src[i].spec = cfg.datasets[i].formatted ? &cfg.datasets[i].spec : NULL;
     }
     if (rt_data_load_sources(src, cfg.ndatasets, cfg.tok.path ? &cfg.tok : NULL, cfg.sequence_len, model.vocab_size,
-                             stdout, &ds, d) != 0)
+                             cfg.dataset_prepared_path, 1, stdout, &ds, d) != 0)
         goto out;
     int64_t nlong = 0;
     for (int64_t i = 0; i < ds.nsamples; i++) nlong += rt_data_sample_len(&ds, i) > cfg.sequence_len;

@@ -244,7 +244,7 @@ static const key_def keys[] = {
     {"bf16", K_SPECIAL, -1, 0},
     {"bfloat16", K_SPECIAL, -1, 0},
     {"chat_template", K_SPECIAL, -1, 0},
-    {"dataset_prepared_path", K_ANY, -1, 0},
+    {"dataset_prepared_path", K_STR, F(dataset_prepared_path), 0},
     {"datasets", K_SPECIAL, -1, 0},
     {"ddp_bucket_cap_mb", K_NUM, F(ddp_bucket_cap_mb), 1},
     {"debug", K_BOOL, -1, 0},
@@ -1117,6 +1117,7 @@ void fe_config_canonical(const fe_config *c, ax_buf *out) {
     S("output_dir", c->output_dir);
     I("sequence_len", c->sequence_len);
     I("sample_packing", c->sample_packing);
+    if (c->dataset_prepared_path) S("dataset_prepared_path", c->dataset_prepared_path);
     if (c->excess_length) I("excess_length_strategy", c->excess_length); /* absent for drop: older plans keep their keys */
     I("pad_to_sequence_len", c->pad_to_sequence_len);
     I("micro_batch_size", c->micro_batch_size);

@@ -144,6 +144,7 @@ typedef struct fe_config {
 
     /* Tokenization of datasets with a `type` (runtime/prompt.h). */
     int train_on_inputs;            /* default false */
+    const char *dataset_prepared_path; /* tokenized datasets kept here between runs, or NULL */
     int excess_length;              /* excess_length_strategy: 0 drop (default), 1 truncate, 2 raise */
     const char *chat_template;      /* top-level `chat_template:` as written, or NULL */
     const char *tokenizer_config;   /* resolved `tokenizer_config:` dir, or NULL (= base_model) */

@@ -115,6 +115,7 @@ static void module_facts(const fe_config *c, const fe_model *m, int world_size, 
             free(js);
         }
     }
+    if (c->dataset_prepared_path && c->tok.path) set_s(mod, "io.dataset_prepared_path", c->dataset_prepared_path);
     if (c->tok.path) {
         char *js = rt_tok_setup_json(&c->tok);
         set_s(mod, "io.tokenizer", js);

@@ -3,6 +3,7 @@
 #include "runtime/prompt.h"
 
 #include <jansson.h>
+#include <xxhash.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -482,34 +483,159 @@ int rt_data_load_formatted(const char *path, const rt_ds_spec *spec, rt_prompter
     return rc;
 }
 
+/* ---- dataset_prepared_path: tokenized datasets kept between runs ------------ */
+
+#define PREP_MAGIC "AXODS001"
+
+/* The entry's name: XXH3-128 of everything the samples depend on (the file's
+ * bytes, the format, the tokenizer file and setup, sequence_len, the vocab). */
+static void prep_key(const char *text, size_t len, const rt_ds_spec *spec, const rt_tok_setup *setup,
+                     uint64_t tok_hash, int64_t seq_len, int64_t vocab, char hex[33]) {
+    XXH3_state_t *st = XXH3_createState();
+    XXH3_128bits_reset(st);
+    XXH3_128bits_update(st, PREP_MAGIC, 8);
+    char *js = rt_ds_spec_json(spec), *ts = rt_tok_setup_json(setup);
+    XXH3_128bits_update(st, js, strlen(js) + 1);
+    XXH3_128bits_update(st, ts, strlen(ts) + 1);
+    free(js);
+    free(ts);
+    int64_t nums[3] = {(int64_t)tok_hash, seq_len, vocab};
+    XXH3_128bits_update(st, nums, sizeof nums);
+    XXH3_128bits_update(st, text, len);
+    XXH128_hash_t h = XXH3_128bits_digest(st);
+    XXH3_freeState(st);
+    snprintf(hex, 33, "%016llx%016llx", (unsigned long long)h.high64, (unsigned long long)h.low64);
+}
+
+/* Samples [n0, ds->nsamples) of ds as an entry file: magic, counts, offsets,
+ * tokens, labels, then XXH3-64 of all before it. Written atomically. */
+static int prep_write(const char *path, const rt_dataset *ds, int64_t n0, int64_t t0, int64_t e0, ax_diag *d) {
+    ax_buf b = {0};
+    ax_buf_append(&b, PREP_MAGIC, 8);
+    int64_t ns = ds->nsamples - n0, nt = ds->ntokens - t0, ne = ds->nempty - e0;
+    ax_buf_append(&b, &ns, 8);
+    ax_buf_append(&b, &nt, 8);
+    ax_buf_append(&b, &ne, 8);
+    for (int64_t i = 0; i <= ns; i++) {
+        int64_t o = ds->offsets[n0 + i] - t0;
+        ax_buf_append(&b, &o, 8);
+    }
+    ax_buf_append(&b, ds->tokens + t0, sizeof(int32_t) * (size_t)nt);
+    ax_buf_append(&b, ds->labels + t0, sizeof(int32_t) * (size_t)nt);
+    uint64_t h = XXH3_64bits(b.data, b.len);
+    ax_buf_append(&b, &h, 8);
+    int rc = ax_write_file_atomic(path, b.data, b.len, d);
+    ax_buf_free(&b);
+    return rc;
+}
+
+/* Appends an entry's samples to ds; 0, or -1 when it is absent or not
+ * whole (then it is rebuilt; nothing is reported for a miss). */
+static int prep_read(const char *path, int64_t vocab, rt_dataset *ds) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return -1;
+    fclose(f);
+    ax_diag quiet;
+    ax_diag_init(&quiet);
+    size_t len;
+    char *buf = ax_read_file(path, &len, &quiet);
+    ax_diag_free(&quiet);
+    int rc = -1;
+    int64_t h[3];
+    if (!buf || len < 40 || memcmp(buf, PREP_MAGIC, 8)) goto out;
+    memcpy(h, buf + 8, sizeof h);
+    int64_t ns = h[0], nt = h[1];
+    if (ns < 0 || nt < 0 || (uint64_t)ns > len / 8 || (uint64_t)nt > len / 8 ||
+        len != 32 + 8 * (size_t)(ns + 1) + 8 * (size_t)nt + 8)
+        goto out;
+    uint64_t want;
+    memcpy(&want, buf + len - 8, 8);
+    if (XXH3_64bits(buf, len - 8) != want) goto out;
+    const char *p = buf + 32;
+    ax_buf tok = {0}, lab = {0}, lens = {0};
+    int64_t prev = 0, ok = 1;
+    for (int64_t i = 0; i <= ns && ok; i++) {
+        int64_t o;
+        memcpy(&o, p + 8 * i, 8);
+        if (i == 0 ? o != 0 : (o < prev || o > nt)) ok = 0;
+        if (i > 0) {
+            int64_t l = o - prev;
+            ax_buf_append(&lens, &l, 8);
+        }
+        prev = o;
+    }
+    ok = ok && prev == nt;
+    p += 8 * (ns + 1);
+    for (int64_t i = 0; i < nt && ok; i++) {
+        int32_t t;
+        memcpy(&t, p + 4 * i, 4);
+        ok = t >= 0 && t < vocab;
+    }
+    if (ok) {
+        ax_buf_append(&tok, p, 4 * (size_t)nt);
+        ax_buf_append(&lab, p + 4 * nt, 4 * (size_t)nt);
+        rc = finish_load(ds, &tok, &lab, &lens, h[2], vocab, 0);
+    } else {
+        ax_buf_free(&lens);
+    }
+out:
+    free(buf);
+    return rc;
+}
+
 int rt_data_load_sources(const rt_data_source *src, int n, const rt_tok_setup *setup, int64_t seq_len,
-                         int64_t vocab_size, FILE *say, rt_dataset *ds, ax_diag *d) {
+                         int64_t vocab_size, const char *prep_dir, int prep_write_ok, FILE *say, rt_dataset *ds,
+                         ax_diag *d) {
     memset(ds, 0, sizeof *ds);
     rt_prompter p = {0};
     int have = 0, rc = 0;
+    uint64_t tok_hash = 0;
+    if (prep_dir && setup) { /* the tokenizer's bytes are part of every entry's key */
+        size_t tl;
+        char *tt = ax_read_file(setup->path, &tl, d);
+        if (!tt) return -1;
+        tok_hash = XXH3_64bits(tt, tl);
+        free(tt);
+    }
     for (int i = 0; i < n && rc == 0; i++) {
         int64_t n0 = ds->nsamples, t0 = ds->ntokens, e0 = ds->nempty;
+        size_t len;
+        char *text = ax_read_file(src[i].path, &len, d);
+        if (!text) {
+            rc = -1;
+            break;
+        }
         if (!src[i].spec) {
-            size_t len;
-            char *text = ax_read_file(src[i].path, &len, d);
-            rc = text ? rt_data_load_text(text, len, src[i].path, vocab_size, ds, d) : -1;
+            rc = rt_data_load_text(text, len, src[i].path, vocab_size, ds, d);
             free(text);
             continue;
         }
-        if (!have) {
-            if (!setup) {
-                ax_error(d, src[i].path, "a dataset with a type needs a tokenizer");
-                rc = -1;
-                break;
-            }
-            if (rt_prompter_init(&p, setup, seq_len, d)) {
+        if (!setup) {
+            ax_error(d, src[i].path, "a dataset with a type needs a tokenizer");
+            free(text);
+            rc = -1;
+            break;
+        }
+        const rt_ds_spec *spec = src[i].spec;
+        char entry[4096] = "", hex[33];
+        int cached = 0;
+        if (prep_dir) {
+            prep_key(text, len, spec, setup, tok_hash, seq_len, vocab_size, hex);
+            snprintf(entry, sizeof entry, "%s/%s.axods", prep_dir, hex);
+            cached = prep_read(entry, vocab_size, ds) == 0;
+        }
+        if (!cached) {
+            if (!have && rt_prompter_init(&p, setup, seq_len, d)) {
+                free(text);
                 rc = -1;
                 break;
             }
             have = 1;
+            rc = rt_data_load_formatted_text(text, len, src[i].path, spec, &p, vocab_size, ds, d);
+            if (rc == 0 && prep_dir && prep_write_ok && ax_mkdir_p(prep_dir, d) == 0)
+                rc = prep_write(entry, ds, n0, t0, e0, d);
         }
-        const rt_ds_spec *spec = src[i].spec;
-        rc = rt_data_load_formatted(src[i].path, spec, &p, vocab_size, ds, d);
+        free(text);
         if (rc == 0 && say) {
             int64_t nl = 0;
             for (int64_t t = t0; t < ds->ntokens; t++) nl += ds->labels[t] != RT_IGNORE_INDEX;
@@ -517,6 +643,8 @@ int rt_data_load_sources(const rt_data_source *src, int n, const rt_tok_setup *s
                     (long long)(ds->nsamples - n0), (long long)(ds->ntokens - t0), (long long)nl, rt_fmt_names[spec->fmt],
                     spec->fmt == RT_FMT_CHAT ? " " : "", spec->fmt == RT_FMT_CHAT ? rt_tpl_name(spec->tpl) : "");
             if (ds->nempty - e0) fprintf(say, "; %lld rows without labels skipped", (long long)(ds->nempty - e0));
+            if (cached) fprintf(say, "; from %s", entry);
+            else if (prep_dir && prep_write_ok) fprintf(say, "; kept in %s", entry);
             fprintf(say, ")\n");
         }
     }

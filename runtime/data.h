@@ -92,10 +92,14 @@ typedef struct rt_data_source {
 } rt_data_source;
 /* Every source in order into ds (replaced); rows of text go through one
  * tokenizer (setup; NULL when every source is pre-tokenized) with
- * sequence_len seq_len. say: a line per text dataset (samples, tokens,
- * labels) there, or NULL. */
+ * sequence_len seq_len. prep_dir (Axolotl's dataset_prepared_path, or
+ * NULL): a text dataset's samples are read from prep_dir/<key>.axods when
+ * an entry for the same file bytes, format, tokenizer, sequence_len and
+ * vocab is there and whole, else tokenized and, with prep_write_ok, kept
+ * there (written atomically). say: a line per text dataset there, or NULL. */
 int rt_data_load_sources(const rt_data_source *src, int n, const struct rt_tok_setup *setup, int64_t seq_len,
-                         int64_t vocab_size, FILE *say, rt_dataset *ds, ax_diag *d);
+                         int64_t vocab_size, const char *prep_dir, int prep_write_ok, FILE *say, rt_dataset *ds,
+                         ax_diag *d);
 /* val_set_size: moves n_eval samples (the last n_eval of a seeded
  * permutation of its own; Axolotl splits off the last rows after its own
  * numpy shuffle, so the count matches and the rows do not) from ds into

@@ -739,8 +739,10 @@ static int run_eval(rt_session *s, const rt_rows *er, int64_t nranks, int64_t ra
 }
 
 /* The plan's datasets, in order: pre-tokenized rows as they are, rows of
- * text (io.dataset.N.format) through the tokenizer (io.tokenizer). */
-static int load_datasets(const ir_module *m, int nds, int64_t V, int64_t S, rt_dataset *ds, int say, ax_diag *d) {
+ * text (io.dataset.N.format) through the tokenizer (io.tokenizer), or from
+ * io.dataset_prepared_path, which only the lead rank writes. */
+static int load_datasets(const ir_module *m, int nds, int64_t V, int64_t S, rt_dataset *ds, int lead, int say,
+                         ax_diag *d) {
     ax_arena *ar = ax_arena_create();
     rt_data_source *src = ax_arena_alloc(ar, sizeof *src * (size_t)nds);
     rt_tok_setup setup;
@@ -758,7 +760,9 @@ static int load_datasets(const ir_module *m, int nds, int64_t V, int64_t S, rt_d
         any = 1;
     }
     if (rc == 0 && any) rc = rt_tok_setup_from_json(mattr_s(m, "io.tokenizer", "{}"), &setup, ar, "plan", d);
-    if (rc == 0) rc = rt_data_load_sources(src, nds, any ? &setup : NULL, S, V, say ? stdout : NULL, ds, d);
+    if (rc == 0)
+        rc = rt_data_load_sources(src, nds, any ? &setup : NULL, S, V, mattr_s(m, "io.dataset_prepared_path", NULL), lead,
+                                  say ? stdout : NULL, ds, d);
     ax_arena_destroy(ar);
     return rc;
 }
@@ -775,7 +779,7 @@ int rt_train(rt_session *s, const rt_train_opts *o, ax_diag *d) {
         return -1;
     }
     rt_dataset ds;
-    if (load_datasets(m, nds, s->V, s->S, &ds, lead && !quiet, d)) return -1;
+    if (load_datasets(m, nds, s->V, s->S, &ds, lead, lead && !quiet, d)) return -1;
 
     rt_data_opts dopt = {.seq_len = s->S,
                          .sample_packing = (int)mattr_i(m, "train.sample_packing", 0),

@@ -45,7 +45,26 @@ check '"$AXORUN" inputs.bin --max-steps 1 --output-dir out-inputs >inputs.out 2>
 n1=$(sed -n 's/.*, \([0-9]*\) of them labels.*/\1/p' alpaca.out) n2=$(sed -n 's/.*, \([0-9]*\) of them labels.*/\1/p' inputs.out)
 check 'test "$n2" -gt "$n1"' "train_on_inputs labels the prompt too ($n1 -> $n2)"
 
-# 4. errors name the file and key
+# 4. dataset_prepared_path: tokenized once, then read back; a damaged entry is rebuilt
+sed "s#\.\./#$SRC/configs/#g" "$EX/chat_template.yml" >prep.yml
+echo "dataset_prepared_path: $T/prepared" >>prep.yml
+check '"$AXOC" compile prep.yml -o prep.bin 2>/dev/null' "compile with dataset_prepared_path"
+check '"$AXORUN" prep.bin --max-steps 20 --output-dir out-p1 >p1.out 2>&1 && grep -q "; kept in $T/prepared/.*\.axods)" p1.out' \
+  "the first run keeps the tokenized samples"
+check '"$AXORUN" prep.bin --max-steps 20 --output-dir out-p2 >p2.out 2>&1 && grep -q "; from $T/prepared/.*\.axods)" p2.out' \
+  "the second run reads them"
+check 'cmp -s <(grep -o "\"loss\": *[0-9.e+-]*" out-p2/train_log.jsonl) <(grep -o "\"loss\": *[0-9.e+-]*" out-chat_template/train_log.jsonl)' \
+  "read back = tokenized, bit for bit"
+entry=$(ls prepared/*.axods | head -1)
+printf 'x' | dd of="$entry" bs=1 seek=100 conv=notrunc 2>/dev/null
+check '"$AXORUN" prep.bin --max-steps 20 --output-dir out-p3 >p3.out 2>&1 && grep -q "; kept in" p3.out' "a damaged entry is rebuilt"
+check 'cmp -s <(grep -o "\"loss\": *[0-9.e+-]*" out-p3/train_log.jsonl) <(grep -o "\"loss\": *[0-9.e+-]*" out-chat_template/train_log.jsonl)' \
+  "and trains the same"
+sed 's/^train_on_eos: turn/train_on_eos: all/; s/    train_on_eos: turn/    train_on_eos: all/' prep.yml >prep2.yml
+check '"$AXOC" preprocess prep2.yml -n 0 >pp.out 2>&1 && test "$(ls prepared/*.axods | wc -l)" = 2' \
+  "another format is another entry (axoc preprocess fills the cache too)"
+
+# 5. errors name the file and key
 cfg() { printf 'base_model: %s\nsequence_len: 64\nmicro_batch_size: 1\nmax_steps: 1\ndatasets:\n%s\n%s' "$M" "$1" "${2:-}" >"$3"; }
 cfg "  - path: $D/toy_chat.jsonl
     type: chat_template" "" e1.yml
