@@ -225,24 +225,11 @@ int rt_data_load_text(const char *text, size_t len, const char *name, int64_t vo
 }
 
 int rt_data_load(const char *const *paths, int npaths, int64_t vocab_size, rt_dataset *ds, ax_diag *d) {
-    memset(ds, 0, sizeof *ds);
-    int rc = 0;
-    for (int i = 0; i < npaths; i++) {
-        size_t len;
-        char *text = ax_read_file(paths[i], &len, d);
-        if (!text) {
-            rc = -1;
-            continue;
-        }
-        if (rt_data_load_text(text, len, paths[i], vocab_size, ds, d) != 0) rc = -1;
-        free(text);
-    }
-    if (rc == 0 && !ds->offsets) { /* no files or all blank: a valid empty set */
-        ds->offsets = calloc(1, sizeof *ds->offsets);
-        if (!ds->offsets) abort();
-        ds->vocab_size = vocab_size;
-    }
-    if (rc != 0) rt_data_free(ds);
+    rt_data_source *src = calloc((size_t)(npaths > 0 ? npaths : 1), sizeof *src);
+    if (!src) abort();
+    for (int i = 0; i < npaths; i++) src[i].path = paths[i];
+    int rc = rt_data_load_sources(src, npaths, NULL, 1, vocab_size, NULL, 0, NULL, ds, d);
+    free(src);
     return rc;
 }
 
@@ -597,16 +584,16 @@ int rt_data_load_sources(const rt_data_source *src, int n, const rt_tok_setup *s
         tok_hash = XXH3_64bits(tt, tl);
         free(tt);
     }
-    for (int i = 0; i < n && rc == 0; i++) {
+    for (int i = 0; i < n; i++) { /* past a bad file too, so every file's errors are reported */
         int64_t n0 = ds->nsamples, t0 = ds->ntokens, e0 = ds->nempty;
         size_t len;
         char *text = ax_read_file(src[i].path, &len, d);
         if (!text) {
             rc = -1;
-            break;
+            continue;
         }
         if (!src[i].spec) {
-            rc = rt_data_load_text(text, len, src[i].path, vocab_size, ds, d);
+            if (rt_data_load_text(text, len, src[i].path, vocab_size, ds, d) != 0) rc = -1;
             free(text);
             continue;
         }
@@ -631,12 +618,17 @@ int rt_data_load_sources(const rt_data_source *src, int n, const rt_tok_setup *s
                 break;
             }
             have = 1;
-            rc = rt_data_load_formatted_text(text, len, src[i].path, spec, &p, vocab_size, ds, d);
-            if (rc == 0 && prep_dir && prep_write_ok && ax_mkdir_p(prep_dir, d) == 0)
-                rc = prep_write(entry, ds, n0, t0, e0, d);
+            int bad = rt_data_load_formatted_text(text, len, src[i].path, spec, &p, vocab_size, ds, d) != 0;
+            if (!bad && prep_dir && prep_write_ok)
+                bad = ax_mkdir_p(prep_dir, d) != 0 || prep_write(entry, ds, n0, t0, e0, d) != 0;
+            if (bad) {
+                free(text);
+                rc = -1;
+                continue;
+            }
         }
         free(text);
-        if (rc == 0 && say) {
+        if (say) {
             int64_t nl = 0;
             for (int64_t t = t0; t < ds->ntokens; t++) nl += ds->labels[t] != RT_IGNORE_INDEX;
             fprintf(say, "dataset %s: %lld samples, %lld tokens, %lld of them labels (%s%s%s", src[i].path,

@@ -1418,16 +1418,25 @@ static const char *hand_ir(int bad) {
     return buf;
 }
 
+/* The hand-written IR text parsed and verified (a failed check otherwise),
+ * or NULL after printing why. */
+static ir_module *parse_verified(const char *txt, const char *name, ax_diag *d) {
+    ir_module *m = ir_parse(txt, strlen(txt), name, d);
+    int ok = m && ir_verify(m, d) == 0;
+    CHECK(ok);
+    if (ok && !d->nerrors) return m;
+    ax_diag_print(d, stderr);
+    ir_module_destroy(m);
+    return NULL;
+}
+
 static void dry_offload_hand(void) {
     for (int bad = 0; bad <= 1; bad++)
         for (int planned_only = 0; planned_only <= bad; planned_only++) {
             ax_diag d;
             ax_diag_init(&d);
-            const char *txt = hand_ir(bad);
-            ir_module *m = ir_parse(txt, strlen(txt), "hand", &d);
-            CHECK(m && ir_verify(m, &d) == 0);
+            ir_module *m = parse_verified(hand_ir(bad), "hand", &d);
             if (!m) {
-                ax_diag_print(&d, stderr);
                 ax_diag_free(&d);
                 continue;
             }
@@ -1538,13 +1547,9 @@ static void dry_adamw_sr_hand(void) {
         for (int f32g = 0; f32g <= !host; f32g++) {
             ax_diag d;
             ax_diag_init(&d);
-            const char *txt = adamw_sr_ir(host, f32g ? "f32" : "bf16");
-            ir_module *m = ir_parse(txt, strlen(txt), "adamw_sr", &d);
-            CHECK(m && ir_verify(m, &d) == 0);
-            if (!m || d.nerrors) {
-                ax_diag_print(&d, stderr);
+            ir_module *m = parse_verified(adamw_sr_ir(host, f32g ? "f32" : "bf16"), "adamw_sr", &d);
+            if (!m) {
                 ax_diag_free(&d);
-                ir_module_destroy(m);
                 continue;
             }
             /* the starting values: bf16-exact, v >= 0; lr, step, grad scale */
@@ -1649,13 +1654,9 @@ static void dry_adamw8_hand(void) {
         int host = cs[c].host, refuse = cs[c].dim != 0;
         ax_diag d;
         ax_diag_init(&d);
-        const char *txt = adamw8_ir(host, cs[c].pdt, cs[c].dim);
-        ir_module *m = ir_parse(txt, strlen(txt), "adamw8", &d);
-        CHECK(m && ir_verify(m, &d) == 0);
-        if (!m || d.nerrors) {
-            ax_diag_print(&d, stderr);
+        ir_module *m = parse_verified(adamw8_ir(host, cs[c].pdt, cs[c].dim), "adamw8", &d);
+        if (!m) {
             ax_diag_free(&d);
-            ir_module_destroy(m);
             continue;
         }
         /* the starting state: bf16-exact p and g, any codes, maxima > 0 */
