@@ -136,7 +136,7 @@ static json_t *stats_json(const ir_module *m, const pass_mem_stats *st, const fe
                           ax_buf *summary, ax_diag *d) {
     int64_t state = st->state_bytes[IR_ROLE_PARAM] + st->state_bytes[IR_ROLE_GRAD] + st->state_bytes[IR_ROLE_OPT] +
                     st->state_bytes[IR_ROLE_TEMP];
-    int64_t peak = state + (st->micro_peak > st->opt_peak ? st->micro_peak : st->opt_peak);
+    int64_t peak = state + st->arena_peak;
     json_t *j = json_object();
     json_object_set_new(j, "parameters", json_integer(st->params));
     json_object_set_new(j, "trainable_parameters", json_integer(st->trainable_params));
@@ -147,6 +147,7 @@ static json_t *stats_json(const ir_module *m, const pass_mem_stats *st, const fe
     json_object_set_new(mem, "optimizer_state", json_integer(st->state_bytes[IR_ROLE_OPT]));
     json_object_set_new(mem, "activations_peak", json_integer(st->micro_peak));
     json_object_set_new(mem, "optimizer_step_temporaries_peak", json_integer(st->opt_peak));
+    if (st->eval_peak) json_object_set_new(mem, "eval_peak", json_integer(st->eval_peak));
     json_object_set_new(mem, "peak", json_integer(peak));
     json_object_set_new(mem, "host_offloaded", json_integer(st->host_bytes));
     json_object_set_new(mem, "host_params", json_integer(st->host_state_bytes[IR_ROLE_PARAM]));
@@ -214,7 +215,7 @@ static json_t *stats_json(const ir_module *m, const pass_mem_stats *st, const fe
                   st->trainable_params != st->params ? " (LoRA adapters: f32 weights)" : "");
     ax_buf_printf(summary, "axoc: per-rank memory %s = params %s + grads %s + optimizer state %s + activations %s\n",
                   human(peak), human(st->state_bytes[IR_ROLE_PARAM]), human(st->state_bytes[IR_ROLE_GRAD]),
-                  human(st->state_bytes[IR_ROLE_OPT]), human(st->micro_peak > st->opt_peak ? st->micro_peak : st->opt_peak));
+                  human(st->state_bytes[IR_ROLE_OPT]), human(st->arena_peak));
     int64_t host_tmp = st->micro_host_peak > st->opt_host_peak ? st->micro_host_peak : st->opt_host_peak;
     if (st->host_bytes || host_tmp)
         ax_buf_printf(summary, "axoc: offloaded to host memory: %s per rank = params %s + grads %s + optimizer state %s "

@@ -128,6 +128,8 @@ int pass_memplan(ir_module *m, pass_mem_stats *st) {
             snprintf(key, sizeof key, "memplan.%s.host_peak_bytes", p->name);
             ir_module_set_attr(m, ir_ai(key, host_peak));
         }
+        if (peak > st->arena_peak) st->arena_peak = peak;
+        if (!strcmp(p->name, "eval_step")) st->eval_peak = peak;
         if (!strcmp(p->name, "micro_step")) {
             st->micro_peak = peak;
             st->micro_host_peak = host_peak;

@@ -49,6 +49,10 @@ int pass_lora(ir_module *m, const pass_lora_cfg *cfg, int32_t *loss, ax_diag *d)
  * each param global (attr trainable absent or 1). */
 int pass_autodiff(ir_module *m, ir_program *p, int32_t loss, int checkpoint, ax_diag *d);
 
+/* eval_step (see eval.c): micro_step's forward with dropout off, for the
+ * held-out split (val_set_size). Run after the LoRA pass, before autodiff. */
+int pass_eval_program(ir_module *m, ax_diag *d);
+
 /* Sequence parallelism over the `sp` mesh axis (see seqpar.c): micro_step
  * holds S/sp tokens per row laid out as `layout` ("zigzag", "contiguous"
  * or "stripe"); attention becomes ring attention. No-op when |sp| = 1. */
@@ -130,6 +134,8 @@ typedef struct pass_mem_stats {
     int64_t host_state_bytes[IR_NROLE]; /* the same by role */
     int64_t padding_elems;          /* shard padding over all params */
     int64_t micro_peak, opt_peak;   /* activation/temporary arena peaks (device) */
+    int64_t eval_peak;              /* eval_step's (val_set_size), 0 without one */
+    int64_t arena_peak;             /* the largest program's: the arena every program shares */
     int64_t micro_host_peak, opt_host_peak; /* host arena peaks: copies to the host, host-side math */
     int64_t comm_micro, comm_opt;   /* bytes per rank per program run */
     int64_t ring_micro;             /* of comm_micro: ring_shift (sequence parallel) bytes */

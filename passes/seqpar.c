@@ -12,7 +12,7 @@
  * come from the whole row, so only attention needs to know about the split.
  *
  * The pass rewrites micro_step (after autodiff, so gradients of the ring
- * are rewritten too, including recomputed layers):
+ * are rewritten too, including recomputed layers), and eval_step alike:
  *  - the [B,S] inputs become [B,S/P]; reshapes follow; every other type is
  *    inferred again, so every activation holds S/P tokens;
  *  - attention(q,k,v,seg) becomes P attention_blk steps: K/V (and, once
@@ -134,6 +134,48 @@ static int is_row_input(const ir_node *n, const ir_type *t, int64_t B, int64_t S
     return n->op == IR_OP_input && t->rank == 2 && t->dims[0] == B && t->dims[1] == S;
 }
 
+/* One program: [B,S] inputs become [B,S/P], attention ring attention. */
+static int seqpar_program(sp *c, ir_module *m, ir_program *p, ax_diag *d) {
+    c->seg_src = -1;
+    c->segb = calloc((size_t)c->P, sizeof(int32_t));
+    c->idxb = calloc((size_t)c->P, sizeof(int32_t));
+    rw_begin(&c->r, m, p, d);
+    ir_type local = ir_type_make(IR_I32, 2, (int64_t[]){c->B, c->Sl});
+    c->idx = ir_b_input(&c->r.b, "token_idx", local);
+    int is_micro = !strcmp(p->name, "micro_step");
+    int64_t bstart = is_micro ? ir_attr_int(m->attrs, m->nattrs, "backward_start", -1) : -1, new_bstart = -1;
+    for (int i = 0; i < p->nnodes && !c->r.b.failed; i++) {
+        const ir_node *n = &p->nodes[i];
+        if (i == bstart) new_bstart = c->r.np.nnodes;
+        const ir_type *t0 = n->nout ? &p->values[n->out[0]].type : NULL;
+        if (is_row_input(n, t0, c->B, c->S)) {
+            rw_emit(&c->r, n, NULL, NULL, 0, &local);
+        } else if (n->op == IR_OP_reshape) {
+            const ir_attr *sh = ir_attr_find(n->attrs, n->nattrs, "shape");
+            int64_t dims[IR_MAX_RANK];
+            int nd = sh ? sh->n : 0;
+            for (int k = 0; k < nd && k < IR_MAX_RANK; k++) dims[k] = sh->ints[k];
+            if (nd >= 2 && dims[0] == c->B && dims[1] == c->S) dims[1] = c->Sl; /* activations are [B, S, ...] */
+            ir_attr at = ir_aints("shape", nd, dims);
+            rw_emit(&c->r, n, NULL, &at, 1, NULL);
+        } else if (n->op == IR_OP_attention) {
+            ring_forward(c, n);
+        } else if (n->op == IR_OP_attention_bwd) {
+            ring_backward(c, n);
+        } else {
+            rw_emit(&c->r, n, NULL, NULL, 0, NULL);
+        }
+    }
+    free(c->segb);
+    free(c->idxb);
+    if (new_bstart >= 0) ir_module_set_attr(m, ir_ai("backward_start", new_bstart));
+    if (rw_end(&c->r) != 0) {
+        ax_error(d, "seqpar", "rewriting %s for %d sequence-parallel ranks failed", p->name, c->P);
+        return -1;
+    }
+    return 0;
+}
+
 int pass_seqpar(ir_module *m, const char *layout, ax_diag *d) {
     int axis = ir_mesh_find(m, "sp");
     if (axis < 0 || m->mesh_sizes[axis] == 1) return 0;
@@ -154,45 +196,14 @@ int pass_seqpar(ir_module *m, const char *layout, ax_diag *d) {
     ir_module_set_attr(m, ir_ai("sp.degree", c.P));
     ir_module_set_attr(m, ir_as("sp.layout", layout));
     ir_module_set_attr(m, ir_ai("sp.local_seq_len", c.Sl));
-    ir_program *p = ir_program_find(m, "micro_step");
-    if (!p) {
+    if (!ir_program_find(m, "micro_step")) {
         ax_error(d, "seqpar", "module has no micro_step program");
         return -1;
     }
-    c.segb = calloc((size_t)c.P, sizeof(int32_t));
-    c.idxb = calloc((size_t)c.P, sizeof(int32_t));
-    rw_begin(&c.r, m, p, d);
-    ir_type local = ir_type_make(IR_I32, 2, (int64_t[]){c.B, c.Sl});
-    c.idx = ir_b_input(&c.r.b, "token_idx", local);
-    int64_t bstart = ir_attr_int(m->attrs, m->nattrs, "backward_start", -1), new_bstart = -1;
-    for (int i = 0; i < p->nnodes && !c.r.b.failed; i++) {
-        const ir_node *n = &p->nodes[i];
-        if (i == bstart) new_bstart = c.r.np.nnodes;
-        const ir_type *t0 = n->nout ? &p->values[n->out[0]].type : NULL;
-        if (is_row_input(n, t0, c.B, c.S)) {
-            rw_emit(&c.r, n, NULL, NULL, 0, &local);
-        } else if (n->op == IR_OP_reshape) {
-            const ir_attr *sh = ir_attr_find(n->attrs, n->nattrs, "shape");
-            int64_t dims[IR_MAX_RANK];
-            int nd = sh ? sh->n : 0;
-            for (int k = 0; k < nd && k < IR_MAX_RANK; k++) dims[k] = sh->ints[k];
-            if (nd >= 2 && dims[0] == c.B && dims[1] == c.S) dims[1] = c.Sl; /* activations are [B, S, ...] */
-            ir_attr at = ir_aints("shape", nd, dims);
-            rw_emit(&c.r, n, NULL, &at, 1, NULL);
-        } else if (n->op == IR_OP_attention) {
-            ring_forward(&c, n);
-        } else if (n->op == IR_OP_attention_bwd) {
-            ring_backward(&c, n);
-        } else {
-            rw_emit(&c.r, n, NULL, NULL, 0, NULL);
-        }
-    }
-    free(c.segb);
-    free(c.idxb);
-    if (new_bstart >= 0) ir_module_set_attr(m, ir_ai("backward_start", new_bstart));
-    if (rw_end(&c.r) != 0) {
-        ax_error(d, "seqpar", "rewriting micro_step for %d sequence-parallel ranks failed", c.P);
-        return -1;
+    static const char *const progs[] = {"micro_step", "eval_step"};
+    for (size_t k = 0; k < sizeof progs / sizeof progs[0]; k++) {
+        ir_program *p = ir_program_find(m, progs[k]);
+        if (p && seqpar_program(&c, m, p, d) != 0) return -1;
     }
     return 0;
 }

@@ -64,11 +64,12 @@ static int is_sharded(const ir_module *m, int32_t ref) {
     return IR_REF_IS_GLOBAL(ref) && m->globals[IR_REF_GLOBAL(ref)].type.shard.axis >= 0;
 }
 
-static int rewrite_micro(ir_module *m, const pass_shard_cfg *c, int dp, ax_diag *d) {
-    ir_program *p = ir_program_find(m, "micro_step");
+/* micro_step, or eval_step (a forward alone: no backward_start, no grads) */
+static int rewrite_micro(ir_module *m, ir_program *p, const pass_shard_cfg *c, int dp, ax_diag *d) {
     rw r;
     rw_begin(&r, m, p, d);
-    int bstart = (int)ir_attr_int(m->attrs, m->nattrs, "backward_start", p->nnodes);
+    int is_micro = !strcmp(p->name, "micro_step");
+    int bstart = is_micro ? (int)ir_attr_int(m->attrs, m->nattrs, "backward_start", p->nnodes) : p->nnodes;
     int32_t *gathered = malloc(sizeof(int32_t) * ((size_t)m->nglobals + 1));
     for (int g = 0; g < m->nglobals; g++) gathered[g] = -1;
     int ddp_micro = ddp_in_micro(m, c, dp);
@@ -196,7 +197,9 @@ int pass_shard(ir_module *m, const pass_shard_cfg *c, ax_diag *d) {
                     (G->role == IR_ROLE_PARAM && c->stage >= 3);
         if (shard) shard_global(m, g, dp);
     }
-    if (rewrite_micro(m, c, dp, d) != 0) return -1;
+    if (rewrite_micro(m, ir_program_find(m, "micro_step"), c, dp, d) != 0) return -1;
+    ir_program *ep = ir_program_find(m, "eval_step");
+    if (ep && rewrite_micro(m, ep, c, dp, d) != 0) return -1;
     if (rewrite_opt(m, c, dp, d) != 0) return -1;
     return 0;
 }

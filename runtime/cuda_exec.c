@@ -3074,8 +3074,10 @@ int rt_cuda_state_alloc(rt_cuda_state *st, rt_cuda_prog *const *progs, int nprog
     int64_t need = gsum + ALIGN(arena + 1) + ALIGN(scr + 1) + per_prog;
     /* the plan's own figure, as axoc printed it: state + the larger arena */
     int64_t pstate = mattr(m, "memplan.state_bytes"), pmicro = mattr(m, "memplan.micro_step.peak_bytes"),
-            popt = mattr(m, "memplan.opt_step.peak_bytes");
-    int64_t plan_need = pstate >= 0 ? pstate + (pmicro > popt ? pmicro : popt > 0 ? popt : 0) : -1;
+            popt = mattr(m, "memplan.opt_step.peak_bytes"), peval = mattr(m, "memplan.eval_step.peak_bytes");
+    int64_t parena = pmicro > popt ? pmicro : popt > 0 ? popt : 0;
+    if (peval > parena) parena = peval;
+    int64_t plan_need = pstate >= 0 ? pstate + parena : -1;
     int64_t free_b = 0, total_b = 0;
     if (dev->dry) {
         free_b = dev->dry_total - dev->dry_used;
@@ -3804,7 +3806,7 @@ typedef struct cuda_backend {
     const rt_state *host; /* the session's state: its trace settings */
     rt_cuda_dev *dev;
     rt_cuda_state st;
-    rt_cuda_prog progs[2];
+    rt_cuda_prog progs[3]; /* micro_step, opt_step, eval_step */
     int nprogs;
     rt_cuda_host_coll hc;
 } cuda_backend;
@@ -3851,8 +3853,8 @@ int rt_cuda_attach(rt_session *s, const rt_cuda_opts *o, ax_diag *d) {
                         .destroy = cb_destroy};
     c->host = &s->st;
     int rc = rt_cuda_dev_open(&c->dev, o, d) || rt_cuda_state_init(&c->st, c->dev, s->m, d);
-    const ir_program *ps[2] = {s->micro.p, s->has_opt ? s->opt.p : NULL};
-    for (int i = 0; i < 2 && !rc; i++) {
+    const ir_program *ps[3] = {s->micro.p, s->has_opt ? s->opt.p : NULL, s->has_eval ? s->eval.p : NULL};
+    for (int i = 0; i < 3 && !rc; i++) {
         if (!ps[i]) continue;
         rc = rt_cuda_prog_init(&c->progs[c->nprogs], &c->st, ps[i], d);
         c->nprogs++; /* counted even on failure so that destroy frees it */
@@ -3865,7 +3867,7 @@ int rt_cuda_attach(rt_session *s, const rt_cuda_opts *o, ax_diag *d) {
             rt_cuda_host_coll_init(&c->hc, c->dev, s->st.coll, s->m);
             c->st.coll = &c->hc.dc;
         }
-        rt_cuda_prog *pp[2] = {&c->progs[0], &c->progs[1]};
+        rt_cuda_prog *pp[3] = {&c->progs[0], &c->progs[1], &c->progs[2]};
         rc = rt_cuda_state_alloc(&c->st, pp, c->nprogs, d) || cb_upload(&c->b, &s->st, -1, d);
     }
     if (rc) {

@@ -39,7 +39,8 @@ static int input_buf(rt_buf *b, ir_dtype dt, int rank, const int64_t *dims) { re
 int rt_session_from_module(ir_module *m, rt_session *s, ax_diag *d) {
     memset(s, 0, sizeof *s);
     s->m = m;
-    const ir_program *ms = ir_program_find(m, "micro_step"), *os = ir_program_find(m, "opt_step");
+    const ir_program *ms = ir_program_find(m, "micro_step"), *os = ir_program_find(m, "opt_step"),
+                     *es = ir_program_find(m, "eval_step");
     if (!ms) {
         ax_error(d, "plan", "no micro_step program");
         return -1;
@@ -62,6 +63,10 @@ int rt_session_from_module(ir_module *m, rt_session *s, ax_diag *d) {
     if (os) {
         if (rt_prog_init(&s->opt, m, os, d)) return -1;
         s->has_opt = 1;
+    }
+    if (es) {
+        if (rt_prog_init(&s->eval, m, es, d)) return -1;
+        s->has_eval = 1;
     }
     int64_t bs[2] = {s->B, s->Sl};
     input_buf(&s->in_ids, IR_I32, 2, bs);
@@ -116,6 +121,7 @@ void rt_session_close(rt_session *s) {
     if (s->backend) s->backend->destroy(s->backend);
     rt_prog_free(&s->micro);
     if (s->has_opt) rt_prog_free(&s->opt);
+    if (s->has_eval) rt_prog_free(&s->eval);
     rt_state_free(&s->st);
     rt_buf *bs[] = {&s->in_ids,        &s->in_tgt, &s->in_pos,  &s->in_seg,         &s->in_idx,
                     &s->in_loss_scale, &s->in_lr,  &s->in_step, &s->in_dropout_seed};
@@ -380,8 +386,8 @@ int64_t rt_sp_token_index(int layout, int64_t S, int64_t sp, int64_t r, int64_t 
     }
 }
 
-int rt_session_micro_step(rt_session *s, const int32_t *ids, const int32_t *targets, const int32_t *pos,
-                          const int32_t *seg, float loss_scale, ax_diag *d) {
+/* This rank's tokens of a [B, S] micro-batch into the [B, Sl] inputs. */
+static void feed_rows(rt_session *s, const int32_t *ids, const int32_t *targets, const int32_t *pos, const int32_t *seg) {
     int64_t r = s->sp_axis >= 0 ? s->st.coord[s->sp_axis] : 0;
     for (int64_t b = 0; b < s->B; b++)
         for (int64_t t = 0; t < s->Sl; t++) {
@@ -392,6 +398,11 @@ int rt_session_micro_step(rt_session *s, const int32_t *ids, const int32_t *targ
             rt_i(&s->in_seg)[dst] = seg[src];
             rt_i(&s->in_idx)[dst] = (int32_t)j;
         }
+}
+
+int rt_session_micro_step(rt_session *s, const int32_t *ids, const int32_t *targets, const int32_t *pos,
+                          const int32_t *seg, float loss_scale, ax_diag *d) {
+    feed_rows(s, ids, targets, pos, seg);
     rt_f(&s->in_loss_scale)[0] = loss_scale;
     /* LoRA dropout: a new mask every micro step, and another on every rank
      * (each holds other tokens), as torch's per-process RNG gives */
@@ -400,6 +411,18 @@ int rt_session_micro_step(rt_session *s, const int32_t *ids, const int32_t *targ
     rt_i(&s->in_dropout_seed)[0] = (int32_t)(uint32_t)(rt_splitmix64(&k) >> 32);
     if (s->backend) return s->backend->run(s->backend, s->micro.p, session_input, s, d);
     return rt_prog_run(&s->micro, &s->st, session_input, s, d);
+}
+
+int rt_session_eval_step(rt_session *s, const int32_t *ids, const int32_t *targets, const int32_t *pos,
+                         const int32_t *seg, ax_diag *d) {
+    if (!s->has_eval) {
+        ax_error(d, "plan", "no eval_step program (the plan was compiled without val_set_size)");
+        return -1;
+    }
+    feed_rows(s, ids, targets, pos, seg);
+    rt_f(&s->in_loss_scale)[0] = 0.0f; /* a fused loss's input gradient: unused here */
+    if (s->backend) return s->backend->run(s->backend, s->eval.p, session_input, s, d);
+    return rt_prog_run(&s->eval, &s->st, session_input, s, d);
 }
 
 int rt_session_opt_step(rt_session *s, float lr, int64_t step, ax_diag *d) {
@@ -685,12 +708,14 @@ void rt_eval_log_line(char *buf, size_t cap, int64_t step, int64_t epoch, double
              (long long)step, (long long)epoch, jnum(a, sizeof a, "%.6g", eval_loss), (long long)tokens);
 }
 
-/* The held-out rows through micro_step with loss scale 0: the forward's
- * loss sum is the eval loss, and the backward adds exact zeros to gradients
- * that opt_step has just zeroed, so training is untouched (the micro-step
- * counter that keys LoRA dropout is put back too; dropout is active in
- * these forwards, unlike torch's eval mode). Every rank runs the same number
- * of micro-batches, padding the last ones, so collectives stay matched. */
+/* The held-out rows through eval_step (passes/eval.c): micro_step's forward
+ * with dropout off, as torch's eval mode and no_grad give. Its loss sum is
+ * the eval loss; it writes nothing else, so training is untouched. A plan
+ * without eval_step (compiled before it existed) falls back to micro_step
+ * with loss scale 0: the backward adds exact zeros to gradients opt_step has
+ * just zeroed, the dropout counter is put back, but dropout stays on. Every
+ * rank runs the same number of micro-batches, padding the last ones, so
+ * collectives stay matched. */
 static int run_eval(rt_session *s, const rt_rows *er, int64_t nranks, int64_t rank, int dp, double *loss,
                     int64_t *ntok, ax_diag *d) {
     rt_buf *loss_sum = rt_session_global(s, "stats/loss_sum");
@@ -718,7 +743,8 @@ static int run_eval(rt_session *s, const rt_rows *er, int64_t nranks, int64_t ra
             }
         }
         for (size_t i = 0; i < BS; i++) mine += tgt[i] != RT_IGNORE_INDEX;
-        rc = rt_session_micro_step(s, ids, tgt, pos, seg, 0.0f, d);
+        rc = s->has_eval ? rt_session_eval_step(s, ids, tgt, pos, seg, d)
+                         : rt_session_micro_step(s, ids, tgt, pos, seg, 0.0f, d);
     }
     s->micro_count = saved;
     free(buf);

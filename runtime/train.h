@@ -22,8 +22,8 @@
 typedef struct rt_session {
     ir_module *m;
     rt_state st;
-    rt_prog micro, opt;
-    int has_opt;
+    rt_prog micro, opt, eval;
+    int has_opt, has_eval; /* eval_step: plans with val_set_size (passes/eval.c) */
     /* facts from module attrs */
     int64_t B, S, V, grad_accum, layers;
     /* sequence parallelism: this rank holds Sl = S/sp tokens of each row,
@@ -75,6 +75,11 @@ int64_t rt_sp_token_index(int layout, int64_t S, int64_t sp, int64_t r, int64_t 
 int rt_session_micro_step(rt_session *s, const int32_t *ids, const int32_t *targets, const int32_t *pos,
                           const int32_t *seg, float loss_scale, ax_diag *d);
 int rt_session_opt_step(rt_session *s, float lr, int64_t step, ax_diag *d);
+/* The held-out loss of one micro-batch (row-major [B, S] like micro_step's)
+ * by eval_step: forward only, dropout off; adds the summed token loss to
+ * @stats/loss_sum and touches nothing else. Needs has_eval. */
+int rt_session_eval_step(rt_session *s, const int32_t *ids, const int32_t *targets, const int32_t *pos,
+                         const int32_t *seg, ax_diag *d);
 
 /* A global's buffer by name (NULL if none). */
 rt_buf *rt_session_global(rt_session *s, const char *name);

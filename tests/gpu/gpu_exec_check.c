@@ -31,7 +31,9 @@
  *    compared rank by rank; pure bf16 (bfloat16: true: bf16 AdamW state,
  *    stochastic rounding) on 1 rank, ZeRO-2, ZeRO-3 and ZeRO-2 +
  *    offload_optimizer; 8-bit AdamW state (adamw_bnb_8bit: u8 moments) on
- *    1 rank f32 and pure bf16, and ZeRO-2 bf16; per step the loss
+ *    1 rank f32 and pure bf16, and ZeRO-2 bf16; eval_step (val_set_size:
+ *    forward only, dropout off) after training on LoRA with dropout, dp 2 x
+ *    sp 2 ZeRO-3 and ZeRO-3 + offload_all; per step the loss
  *    (bf16: within 1e-2 relative, f32: 1e-4), the global gradient norm (same
  *    bounds) and every parameter's gradient norm (f32 1e-3, bf16 5e-2) are
  *    compared.
@@ -783,6 +785,7 @@ typedef struct trcase {
     pass_lora_cfg lora; /* adapter: lora / qlora (+ load_in_4bit); zero: full fine-tuning */
     int pure;           /* bfloat16: true (with bf16): bf16 AdamW state, stochastic rounding, no f32 master */
     int opt8;           /* optimizer: adamw_bnb_8bit: 8-bit AdamW state (adamw8) for the matrices that qualify */
+    int eval;           /* val_set_size: after training, eval_step's loss on a held-out batch is compared too */
 } trcase;
 
 static trcase trs[48];
@@ -843,6 +846,15 @@ static void opt_8bit(void) {
     strncat(t->name, " 8-bit AdamW state", sizeof t->name - strlen(t->name) - 1);
 }
 
+/* The last case with val_set_size: its plan has eval_step (forward only,
+ * dropout off, sharded like micro_step), run once after the training steps
+ * on a batch neither executor trained on. */
+static void with_eval(void) {
+    trcase *t = &trs[ntrs - 1];
+    t->eval = 1;
+    strncat(t->name, " + eval_step", sizeof t->name - strlen(t->name) - 1);
+}
+
 static void make_trains(void) {
     add_tr("tiny-llama", 0, 0, 0, 0, 0, 0, 4, 128);
     add_tr("tiny-llama", 1, 0, 0, 0, 0, 0, 4, 128);
@@ -862,18 +874,21 @@ static void make_trains(void) {
     add_trp("sp 2", 1, 1, 128, 1, 192, 2, 2, (pass_shard_cfg){0});
     add_trp("dp 2 x sp 2", 1, 0, 64, 2, 128, 4, 2, (pass_shard_cfg){0});
     add_trp("dp 2 x sp 2 ZeRO-3", 0, 0, 64, 1, 128, 4, 2, (pass_shard_cfg){.stage = 3, .reshard_after_forward = 1});
+    with_eval();
     add_trp("sp 2", 1, 0, 64, 2, 200, 2, 2, (pass_shard_cfg){0}); /* 100 tokens per rank, chunks of 50 */
     trs[ntrs - 1].attn = "tc";
     strncat(trs[ntrs - 1].name, " (tensor-core attention)", sizeof trs[ntrs - 1].name - strlen(trs[ntrs - 1].name) - 1);
     /* CPU offload: host state, host optimizer nodes (CPU kernels), to_host/to_device copies */
     add_trp("dp 2 ZeRO-3 + offload_all", 1, 0, 64, 2, 128, 2, 1,
             (pass_shard_cfg){.stage = 3, .reshard_after_forward = 1, .offload_params = 1, .offload_optimizer = 1});
+    with_eval();
     add_trp("dp 2 ZeRO-1 + offload_optimizer", 0, 0, 64, 2, 128, 2, 1, (pass_shard_cfg){.stage = 1, .offload_optimizer = 1});
     add_trp("dp 2 ZeRO-2 + offload_optimizer", 1, 1, 64, 2, 128, 2, 1, (pass_shard_cfg){.stage = 2, .offload_optimizer = 1});
     /* LoRA / QLoRA: dropout and dequant_nf4 in real steps; FSDP+QLoRA gathers the row-split NF4 codes,
      * steps and row maxima (host-staged over the local ranks) before each use */
     add_tr("tiny-llama", 1, 0, 0, 0, 0, 0, 4, 128);
     with_adapter(PASS_ADAPTER_LORA, 0.1);
+    with_eval();
     add_tr("tiny-llama", 0, 1, 0, 0, 0, 0, 2, 96);
     with_adapter(PASS_ADAPTER_QLORA, 0.05);
     add_tr("tiny-llama", 1, 0, 0, 0, 0, 0, 4, 128);
@@ -935,6 +950,7 @@ static ir_module *build(const trcase *t, ax_arena *ar, ax_diag *d) {
     c.seed = 11;
     c.output_dir = "/tmp";
     c.liger_fused_linear_cross_entropy = t->unfused ? 0 : -1; /* -1: not written, axo's default (fused) */
+    if (t->eval) c.val_set_size = 0.1;
     if (t->lora.adapter != PASS_ADAPTER_NONE) { /* the YAML keys the pass config below stands for */
         c.adapter = t->lora.adapter == PASS_ADAPTER_QLORA ? FE_ADAPTER_QLORA : FE_ADAPTER_LORA;
         c.load_in_4bit = t->lora.adapter == PASS_ADAPTER_QLORA;
@@ -1104,8 +1120,30 @@ static int train_rank(const trcase *t, rt_comm *cc, rt_comm *gc, int *ok_out, ch
                 snprintf(msg, cap, "step %d outside tolerance (loss/grad norm %.0e, per-parameter %.0e)", k, lt, pt);
             }
         }
+        if (t->eval && !rc && (ok || multi)) { /* the held-out loss after training */
+            int64_t ntgt = make_batch(cpu.B, cpu.S, cpu.V, 999 + 1000 * dpc, ids, tgt, pos, seg);
+            rt_f(ls[0])[0] = rt_f(ls[1])[0] = 0;
+            rc = !cpu.has_eval || !gpu.has_eval || gpu.backend->upload(gpu.backend, &gpu.st, (int)(ls[1] - gpu.st.globals), d) ||
+                 rt_session_eval_step(&cpu, ids, tgt, pos, seg, d) || rt_session_eval_step(&gpu, ids, tgt, pos, seg, d) ||
+                 gpu.backend->download(gpu.backend, &gpu.st, (int)(ls[1] - gpu.st.globals), d);
+            if (rc) {
+                ok = 0, ret = -1;
+                snprintf(msg, cap, "eval_step failed (or the plan has none)");
+            } else if (!g_dry) {
+                double e0 = (double)rt_f(ls[0])[0] / (double)(ntgt > 0 ? ntgt : 1),
+                       e1 = (double)rt_f(ls[1])[0] / (double)(ntgt > 0 ? ntgt : 1);
+                char who[32] = "";
+                if (multi) snprintf(who, sizeof who, "rank %d ", rank);
+                printf("     %seval_step: loss cpu %.7f gpu %.7f (rel %.1e)\n", who, e0, e1, rel(e1, e0));
+                if (!(rel(e1, e0) <= lt) && ok) {
+                    ok = 0;
+                    snprintf(msg, cap, "eval_step's loss outside tolerance (%.0e)", lt);
+                }
+            }
+        }
         if (ok && !g_dry)
-            snprintf(msg, cap, "%d steps within tolerance (loss/grad norm %.0e, per-parameter %.0e)", g_steps, lt, pt);
+            snprintf(msg, cap, "%d steps%s within tolerance (loss/grad norm %.0e, per-parameter %.0e)", g_steps,
+                     t->eval ? " and eval_step" : "", lt, pt);
         *ok_out = ok;
         free(ids), free(tgt), free(pos), free(seg);
     }

@@ -10,7 +10,8 @@
  * bit for bit like the same stage without offload. With small gradient
  * buckets the runs are bit-identical to one collective per gradient. Pure
  * bf16 (bfloat16: true) and 8-bit AdamW state (adamw_bnb_8bit): every
- * stage and offload equals DDP bit for bit. */
+ * stage and offload equals DDP bit for bit. eval_step (val_set_size)
+ * gives the same held-out loss on N ranks as on one (test_eval). */
 #include "frontend/lower.h"
 #include "passes/passes.h"
 #include "runtime/launch.h"
@@ -61,6 +62,7 @@ static int g_bf16; /* bf16 params with f32 master weights (2: pure bf16, bfloat1
 static pass_bucket_cfg g_bucket; /* gradient buckets of the plans built below (zero: none) */
 static int g_flce;               /* liger_fused_linear_cross_entropy (0: matmul + cross_entropy) */
 static pass_lora_cfg g_lora;     /* LoRA / QLoRA adapters (zero: none) */
+static int g_eval;               /* val_set_size: the plan has eval_step; runs evaluate after training */
 
 static char *plan_text(int world, int64_t gas, pass_shard_cfg sh) {
     fe_config c;
@@ -70,6 +72,7 @@ static char *plan_text(int world, int64_t gas, pass_shard_cfg sh) {
     c.bf16 = g_bf16 != 0;
     c.bf16_pure = g_bf16 == 2;
     c.liger_fused_linear_cross_entropy = g_flce;
+    if (g_eval) c.val_set_size = 0.1;
     ax_diag d;
     ax_diag_init(&d);
     ir_module *mod = ir_module_create();
@@ -128,6 +131,10 @@ typedef struct run {
     const data *dt;
     int64_t gas; /* per rank */
     double losses[STEPS];
+    /* g_eval: after training, the held-out loss (token mean over the first
+     * global batch) by eval_step, by eval_step again, and by micro_step
+     * with loss scale 0 (dropout on, as axorun did before eval_step) */
+    double eval_loss, eval_again, eval_micro;
     float *params; /* rank 0: all params, whole, concatenated in global order */
     int64_t nparams;
     int failed;
@@ -157,6 +164,20 @@ static int rank_fn(rt_comm *c, void *arg) {
         double l = ok ? rt_f(ls)[0] : 0;
         ok = ok && rt_comm_all_reduce_sum_f64(c, &l, 1) == 0;
         if (rt_comm_rank(c) == 0) R->losses[step] = l / (double)ntgt;
+    }
+    for (int pass = 0; g_eval && ok && pass < 3; pass++) {
+        int64_t ntgt = 0;
+        for (int64_t i = 0; i < G * S; i++) ntgt += R->dt->tgt[i] != -100;
+        rt_f(ls)[0] = 0;
+        for (int64_t mb = 0; ok && mb < R->gas; mb++) {
+            size_t off = (size_t)(((r * R->gas + mb) * B) * S);
+            const int32_t *ids = R->dt->ids + off, *tgt = R->dt->tgt + off, *pos = R->dt->pos + off, *seg = R->dt->seg + off;
+            ok = (pass < 2 ? rt_session_eval_step(&s, ids, tgt, pos, seg, &d)
+                           : rt_session_micro_step(&s, ids, tgt, pos, seg, 0.0f, &d)) == 0;
+        }
+        double l = ok ? rt_f(ls)[0] : 0;
+        ok = ok && rt_comm_all_reduce_sum_f64(c, &l, 1) == 0;
+        if (rt_comm_rank(c) == 0) *(pass == 0 ? &R->eval_loss : pass == 1 ? &R->eval_again : &R->eval_micro) = l / (double)ntgt;
     }
     ok = ok && gather_params(&s, &rc, c, &R->params, &R->nparams);
     return rank_done(ok, &R->failed, &d, c, m != NULL, &rc, &s);
@@ -477,6 +498,65 @@ static void bucketed_equal(const run *R, const run *ref, int world, int64_t gas,
     free(Rb.params);
 }
 
+/* val_set_size: eval_step (micro_step's forward, dropout off) gives the
+ * held-out loss. Without dropout it equals what micro_step's forward
+ * computes; evaluating twice gives the same loss; it is the same on N ranks
+ * (DDP, ZeRO-3 with and without resharding, offloaded parameters, sp 2 and
+ * dp 2 x sp 2 with ZeRO-3) as on one; with LoRA dropout it differs from the
+ * dropout-on forward's, and the plan's eval_step has no dropout node. */
+static void test_eval(const data *dt) {
+    struct {
+        int64_t sp, dp, gas;
+        pass_shard_cfg sh;
+        int lora;
+        const char *what;
+    } cs[] = {{1, 2, 1, {0, 0, 0, 0}, 0, "DDP"},
+              {1, 2, 2, {3, 1, 0, 0}, 0, "ZeRO-3"},
+              {1, 3, 1, {3, 0, 0, 0}, 0, "FSDP2 no reshard"},
+              {1, 3, 1, {3, 1, 1, 1}, 0, "ZeRO-3 + offload_param + offload_optimizer"},
+              {2, 1, 2, {0, 0, 0, 0}, 0, "sp 2"},
+              {2, 2, 1, {3, 1, 0, 0}, 0, "dp 2 x sp 2, ZeRO-3"},
+              {1, 2, 1, {3, 1, 0, 0}, 1, "LoRA, ZeRO-3"}};
+    g_eval = 1;
+    for (size_t k = 0; k < AX_ARRAY_LEN(cs); k++) {
+        if (cs[k].lora) g_lora = (pass_lora_cfg){.adapter = PASS_ADAPTER_LORA, .r = 4, .alpha = 16, .target_linear = 1};
+        run ref, R;
+        g_sp = 1;
+        run_plan(&ref, 1, cs[k].gas * cs[k].dp, (pass_shard_cfg){0}, dt);
+        g_sp = cs[k].sp;
+        char *text = plan_text((int)(cs[k].sp * cs[k].dp), cs[k].gas, cs[k].sh);
+        const char *ev = strstr(text, "program eval_step {");
+        CHECK_MSG(ev != NULL, "%s: the plan has no eval_step", cs[k].what);
+        CHECK_MSG(!ev || (cs[k].sp == 1 || strstr(ev, "attention_blk(")), "%s: eval_step has no ring attention", cs[k].what);
+        CHECK_MSG(!ev || (cs[k].sh.stage < 3 || strstr(ev, "all_gather(")), "%s: eval_step gathers no parameter", cs[k].what);
+        free(text);
+        run_plan(&R, (int)(cs[k].sp * cs[k].dp), cs[k].gas, cs[k].sh, dt);
+        g_sp = 1;
+        CHECK_MSG(!R.failed && !ref.failed, "%s failed", cs[k].what);
+        CHECK_MSG(isfinite(ref.eval_loss) && ref.eval_loss > 0, "%s: eval loss %g", cs[k].what, ref.eval_loss);
+        CHECK_MSG(ref.eval_again == ref.eval_loss && R.eval_again == R.eval_loss, "%s: evaluating twice differs", cs[k].what);
+        CHECK_MSG(fabs(ref.eval_loss - ref.eval_micro) <= 1e-6 * ref.eval_loss,
+                  "%s: eval_step's loss %.9g, micro_step's forward %.9g", cs[k].what, ref.eval_loss, ref.eval_micro);
+        CHECK_MSG(fabs(R.eval_loss - ref.eval_loss) <= 1e-5 * ref.eval_loss, "%s: eval loss %.9g vs 1 rank %.9g", cs[k].what,
+                  R.eval_loss, ref.eval_loss);
+        same_as_one_rank(&R, &ref, cs[k].what);
+    }
+    /* LoRA dropout: off in eval_step, on in micro_step */
+    g_lora = (pass_lora_cfg){.adapter = PASS_ADAPTER_LORA, .r = 4, .alpha = 16, .target_linear = 1, .dropout = 0.3};
+    char *text = plan_text(1, 2, (pass_shard_cfg){0});
+    const char *ev = strstr(text, "program eval_step {"), *ms = strstr(text, "program micro_step {");
+    CHECK_MSG(ev && ms && strstr(ms, "dropout(") && !strstr(ev, "dropout("), "LoRA dropout: eval_step must have no dropout node");
+    free(text);
+    run R;
+    run_plan(&R, 1, 2, (pass_shard_cfg){0}, dt);
+    CHECK_MSG(!R.failed && R.eval_again == R.eval_loss, "LoRA dropout: evaluating twice differs");
+    CHECK_MSG(fabs(R.eval_loss - R.eval_micro) > 1e-4 * R.eval_loss,
+              "LoRA dropout 0.3: eval_step's loss %.9g equals the dropout-on forward's %.9g", R.eval_loss, R.eval_micro);
+    free(R.params);
+    g_lora = (pass_lora_cfg){0};
+    g_eval = 0;
+}
+
 int main(void) {
     data dt;
     make_data(&dt, (int64_t)B * 4 * 2 * STEPS, 1); /* enough for 4 ranks x gas 2 */
@@ -530,6 +610,7 @@ int main(void) {
     test_seqpar(&dt);
     test_fused_lm_head(&dt);
     test_adapters(&dt);
+    test_eval(&dt);
     free(dt.ids), free(dt.tgt), free(dt.pos), free(dt.seg);
     return check_done();
 }
