@@ -264,6 +264,7 @@ static const key_def keys[] = {
     {"fsdp_version", K_SPECIAL, -1, 0},
     {"gradient_accumulation_steps", K_INT, F(gradient_accumulation_steps), 1},
     {"gradient_checkpointing", K_SPECIAL, -1, 0},
+    {"greater_is_better", K_BOOL, F(greater_is_better), 0},
     {"group_by_length", K_BOOL, -1, 0},
     {"heads_k_stride", K_INT, F(heads_k_stride), 1},
     {"learning_rate", K_NUM, F(learning_rate), 1},
@@ -273,6 +274,7 @@ static const key_def keys[] = {
     {"liger_layer_norm", K_LIGER, F(liger_layer_norm), 0},
     {"liger_rms_norm", K_LIGER, F(liger_rms_norm), 0},
     {"liger_rope", K_LIGER, F(liger_rope), 0},
+    {"load_best_model_at_end", K_BOOL, F(load_best_model_at_end), 0},
     {"load_in_4bit", K_BOOL, F(load_in_4bit), 0},
     {"load_in_8bit", K_SPECIAL, -1, 0},
     {"local_rank", K_ANY, -1, 0},
@@ -287,6 +289,7 @@ static const key_def keys[] = {
     {"lora_target_modules", K_SPECIAL, -1, 0},
     {"lr_scheduler", K_SPECIAL, -1, 0},
     {"max_grad_norm", K_NUM, F(max_grad_norm), 0},
+    {"metric_for_best_model", K_SPECIAL, -1, 0},
     {"max_steps", K_INT, F(max_steps), 0},
     {"micro_batch_size", K_INT, F(micro_batch_size), 1},
     {"model_type", K_ANY, -1, 0},
@@ -642,6 +645,11 @@ static void apply_special(loader *L, const fe_ypair *p) {
         if (x >= 1 && x == floor(x)) c->eval_steps = (int64_t)x;
         else if (x > 0 && x < 1) c->eval_steps_ratio = x;
         else yerr(y, v, k, "a whole number of steps, or a fraction in (0, 1) of the total steps");
+    } else if (!strcmp(k, "metric_for_best_model")) { /* HF prefixes "eval_"; axo evaluates the loss alone */
+        const char *m;
+        if (fe_y_str(y, k, v, &m) != 0) return;
+        if (strcmp(m, "loss") && strcmp(m, "eval_loss"))
+            yerr(y, v, k, "loss or eval_loss (the only metric axo evaluates)");
     } else if (!strcmp(k, "excess_length_strategy")) {
         static const char *const names[] = {"drop", "truncate", "raise"};
         int i = y_enum(L, k, v, names, 3);
@@ -887,6 +895,39 @@ static void check_ddp_bucket(loader *L) {
                               : "FSDP (one gradient bucket per wrapped unit)");
 }
 
+/* early_stopping_patience and load_best_model_at_end, as Axolotl 0.19
+ * validates them and passes them to HF's TrainingArguments. */
+static void check_best_model(loader *L) {
+    fe_config *c = L->c;
+    const fe_yctx *y = &L->y;
+    char loc[512];
+    const fe_ypair *p;
+    int held_out = c->val_set_size > 0;
+    if (c->early_stopping_patience > 0) {
+        p = pair(L, "early_stopping_patience");
+        const char *at = fe_yloc(y, p->k, loc, sizeof loc);
+        if (!c->save_steps || !(c->eval_steps || c->eval_steps_ratio))
+            ax_error(y->d, at, "early_stopping_patience: requires save_steps and eval_steps to be set (eval_steps "
+                               "dividing save_steps), as Axolotl does");
+        else if (!c->eval_steps)
+            ax_error(y->d, at, "early_stopping_patience: expected eval_steps as a whole number of steps, found a fraction "
+                               "(%g) of the run", c->eval_steps_ratio);
+        else if (c->save_steps % c->eval_steps)
+            ax_error(y->d, at, "early_stopping_patience: requires that eval_steps (%lld) evenly divides save_steps (%lld)",
+                     (long long)c->eval_steps, (long long)c->save_steps);
+        else if (!held_out)
+            ax_error(y->d, at, "early_stopping_patience: there is nothing to evaluate: set val_set_size");
+    }
+    int want = c->load_best_model_at_end || c->early_stopping_patience > 0;
+    c->load_best = want && held_out && c->save_steps > 0 && c->eval_steps > 0 && c->save_steps % c->eval_steps == 0;
+    if (c->load_best_model_at_end && !c->load_best) {
+        p = pair(L, "load_best_model_at_end");
+        ax_warn(y->d, fe_yloc(y, p->k, loc, sizeof loc),
+                "load_best_model_at_end: ignored, as Axolotl ignores it, unless val_set_size is set and save_steps is a "
+                "multiple of eval_steps (both whole numbers of steps); the final model is the last step's");
+    }
+}
+
 static void check_whole(loader *L) {
     fe_config *c = L->c;
     const fe_yctx *y = &L->y;
@@ -933,6 +974,7 @@ static void check_whole(loader *L) {
                  "gradient_checkpointing: expected only one of gradient_checkpointing and "
                  "fsdp_config.activation_checkpointing, found both set");
     check_ddp_bucket(L);
+    check_best_model(L);
     if (c->save_steps > 0 && c->saves_per_epoch > 0)
         ax_error(y->d, fe_yloc(y, pair(L, "saves_per_epoch")->k, loc, sizeof loc),
                  "saves_per_epoch: expected only one of save_steps and saves_per_epoch, found both");
@@ -1194,6 +1236,8 @@ void fe_config_canonical(const fe_config *c, ax_buf *out) {
     if (c->evals_per_epoch) I("evals_per_epoch", c->evals_per_epoch);
     addl(&L, "seed=%llu", (unsigned long long)c->seed);
     I("early_stopping_patience", c->early_stopping_patience);
+    I("load_best", c->load_best);
+    I("greater_is_better", c->greater_is_better);
     D("ddp_bucket_cap_mb", c->ddp_bucket_cap_mb);
 
     const fe_deepspeed *ds = &c->ds;

@@ -136,7 +136,12 @@ typedef struct fe_config {
     double eval_steps_ratio; /* eval_steps given as a fraction of the total steps (HF: < 1) */
     int64_t evals_per_epoch; /* else this many evaluations per epoch; neither: one at each epoch's end */
     uint64_t seed;           /* default 42 */
-    int64_t early_stopping_patience; /* 0 = off */
+    int64_t early_stopping_patience; /* 0 = off; else stop after this many evaluations without a better eval_loss */
+    int load_best_model_at_end;      /* as written (Axolotl's default false) */
+    int greater_is_better;           /* metric_for_best_model (eval_loss): larger is better (HF default: no) */
+    int load_best;                   /* derived as Axolotl passes it to HF: (load_best_model_at_end or
+                                      * early_stopping_patience) and held-out data and save_steps a multiple of
+                                      * eval_steps; the final model is then the best evaluated checkpoint's */
     int pad_to_sequence_len;
 
     fe_deepspeed ds;

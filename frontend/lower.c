@@ -94,6 +94,9 @@ static void module_facts(const fe_config *c, const fe_model *m, int world_size, 
         set_i(mod, "train.eval_steps", c->eval_steps);
         set_f(mod, "train.eval_steps_ratio", c->eval_steps_ratio);
         set_i(mod, "train.evals_per_epoch", c->evals_per_epoch);
+        if (c->early_stopping_patience > 0) set_i(mod, "train.early_stopping_patience", c->early_stopping_patience);
+        if (c->load_best) set_i(mod, "train.load_best_model_at_end", 1);
+        if (c->greater_is_better) set_i(mod, "train.greater_is_better", 1);
     }
     set_i(mod, "train.save_steps", c->save_steps);
     if (c->saves_per_epoch) set_i(mod, "train.saves_per_epoch", c->saves_per_epoch);

@@ -41,6 +41,27 @@ int rt_ckpt_save_state(rt_session *s, const char *dir, int64_t step, int64_t max
         json_object_set_new(j, "epoch", json_real(epoch));
         json_object_set_new(j, "max_steps", json_integer(max_steps));
         json_object_set_new(j, "log_history", log_history_json(log_history));
+        if (s->best_step > 0) { /* HF TrainerState's names */
+            char ck[64];
+            char hex[64], bdir[4096];
+            snprintf(hex, sizeof hex, "%a", s->best_metric); /* exact: the comparisons go on after a resume */
+            json_object_set_new(j, "best_metric", json_real(s->best_metric));
+            json_object_set_new(axo, "best_metric_hex", json_string(hex));
+            json_object_set_new(j, "best_global_step", json_integer(s->best_step));
+            /* HF's form: output_dir/checkpoint-N, a sibling of this checkpoint */
+            const char *sl = strrchr(dir, '/');
+            snprintf(ck, sizeof ck, "checkpoint-%lld", (long long)s->best_ckpt_step);
+            if (sl) snprintf(bdir, sizeof bdir, "%.*s/%s", (int)(sl - dir), dir, ck);
+            else snprintf(bdir, sizeof bdir, "%s", ck);
+            json_object_set_new(j, "best_model_checkpoint", s->best_ckpt_step > 0 ? json_string(bdir) : json_null());
+        }
+        int64_t patience = ir_attr_int(s->m->attrs, s->m->nattrs, "train.early_stopping_patience", 0);
+        if (patience > 0)
+            json_object_set_new(
+                j, "stateful_callbacks",
+                json_pack("{s:{s:{s:I,s:f},s:{s:I}}}", "EarlyStoppingCallback", "args", "early_stopping_patience",
+                          (json_int_t)patience, "early_stopping_threshold", 0.0, "attributes",
+                          "early_stopping_patience_counter", (json_int_t)s->patience_count));
         json_object_set_new(axo, "format", json_string(TRAINER_FORMAT));
         json_object_set_new(axo, "version", json_integer(1));
         json_object_set_new(axo, "world_size", json_integer(world));
@@ -71,7 +92,8 @@ static int same_shape(const int64_t *a, int ra, const ir_type *t) {
 
 static double num_or_nan(const json_t *v) { return json_is_number(v) ? json_number_value(v) : NAN; }
 
-static int read_trainer_state(const char *dir, int64_t *step, int64_t *max_steps, int64_t *gbatch, char **log, ax_diag *d) {
+static int read_trainer_state(const char *dir, int64_t *step, int64_t *max_steps, int64_t *gbatch, char **log,
+                              rt_session *best_into, ax_diag *d) {
     char path[4096], other[4096];
     if (ax_path_join(path, sizeof path, dir, RT_TRAINER_STATE) != 0) {
         ax_error(d, dir, "path too long");
@@ -104,6 +126,22 @@ static int read_trainer_state(const char *dir, int64_t *step, int64_t *max_steps
         if (gbatch) *gbatch = json_integer_value(json_object_get(axo, "global_batch_rows"));
         rc = 0;
     }
+    if (!rc && best_into) { /* load_best_model_at_end / early stopping continue where they were */
+        json_t *bm = json_object_get(j, "best_metric"), *bs = json_object_get(j, "best_global_step");
+        const char *bc = json_string_value(json_object_get(j, "best_model_checkpoint"));
+        json_t *pc = json_object_get(json_object_get(json_object_get(json_object_get(j, "stateful_callbacks"),
+                                                                     "EarlyStoppingCallback"),
+                                                     "attributes"),
+                                     "early_stopping_patience_counter");
+        best_into->best_step = json_is_integer(bs) && json_is_number(bm) ? json_integer_value(bs) : 0;
+        const char *hex = json_string_value(json_object_get(axo, "best_metric_hex"));
+        best_into->best_metric = !best_into->best_step ? 0 : hex ? strtod(hex, NULL) : json_number_value(bm);
+        long long ck = 0;
+        const char *base = bc ? strrchr(bc, '/') : NULL;
+        base = base ? base + 1 : bc;
+        best_into->best_ckpt_step = base && sscanf(base, "checkpoint-%lld", &ck) == 1 ? ck : 0;
+        best_into->patience_count = json_is_integer(pc) ? json_integer_value(pc) : 0;
+    }
     if (!rc && log) {
         ax_buf b = {0};
         ax_buf_puts(&b, "");
@@ -131,7 +169,7 @@ static int read_trainer_state(const char *dir, int64_t *step, int64_t *max_steps
 }
 
 int rt_resume_peek(const char *dir, int64_t *step, int64_t *max_steps, int64_t *global_batch, ax_diag *d) {
-    return read_trainer_state(dir, step, max_steps, global_batch, NULL, d);
+    return read_trainer_state(dir, step, max_steps, global_batch, NULL, NULL, d);
 }
 
 int rt_ckpt_resumable(const char *dir) {
@@ -269,7 +307,7 @@ static int load_optimizer(rt_session *s, const char *dir, ax_diag *d) {
 
 int rt_resume_load(rt_session *s, const char *dir, int64_t *step, char **log, ax_diag *d) {
     *log = NULL;
-    int bad = read_trainer_state(dir, step, NULL, NULL, log, d) != 0;
+    int bad = read_trainer_state(dir, step, NULL, NULL, log, s, d) != 0;
     bad = bad || load_params(s, dir, d) != 0 || load_optimizer(s, dir, d) != 0;
     for (int g = 0; !bad && s->backend && g < s->m->nglobals; g++) {
         ir_role r = s->m->globals[g].role;
@@ -282,6 +320,17 @@ int rt_resume_load(rt_session *s, const char *dir, int64_t *step, char **log, ax
         return -1;
     }
     s->micro_count = *step * s->grad_accum; /* the dropout masks of the steps to come */
+    return 0;
+}
+
+int rt_ckpt_load_params(rt_session *s, const char *dir, ax_diag *d) {
+    int bad = load_params(s, dir, d) != 0;
+    for (int g = 0; !bad && s->backend && g < s->m->nglobals; g++)
+        if (s->m->globals[g].role == IR_ROLE_PARAM) bad = s->backend->upload(s->backend, &s->st, g, d) != 0;
+    if (rt_session_any_rank(s, bad)) {
+        if (!bad) ax_error(d, dir, "loading the best checkpoint failed on another rank");
+        return -1;
+    }
     return 0;
 }
 
@@ -313,13 +362,33 @@ static long long *checkpoints(const char *out_dir, size_t *n) {
     return ns;
 }
 
-void rt_ckpt_prune(const char *out_dir, int64_t keep, int64_t upto) {
+void rt_ckpt_prune(const char *out_dir, int64_t keep, int64_t upto, int64_t best) {
     size_t n;
     long long *ns = checkpoints(out_dir, &n);
     while (n && ns[n - 1] > upto) n--; /* an abandoned run's later ones: replaced as this run reaches them */
+    size_t b = n;
+    for (size_t i = 0; best > 0 && i < n; i++)
+        if (ns[i] == best) b = i;
+    if (b < n) { /* HF: the best moves to second newest (it stays the newest when it is) */
+        for (size_t i = b; i + 2 < n; i++) {
+            long long t = ns[i];
+            ns[i] = ns[i + 1], ns[i + 1] = t;
+        }
+        if (keep == 1 && ns[n - 1] != best) keep = 2; /* the newest stays too, to resume from */
+    }
     char path[4096];
     for (size_t i = 0; keep > 0 && i + (size_t)keep < n; i++)
         if (snprintf(path, sizeof path, "%s/checkpoint-%lld", out_dir, ns[i]) < (int)sizeof path) rt_modeldir_remove(path);
+    free(ns);
+}
+
+void rt_ckpt_keep_only(const char *out_dir, int64_t best, int64_t upto) {
+    size_t n;
+    long long *ns = checkpoints(out_dir, &n);
+    char path[4096];
+    for (size_t i = 0; i < n; i++)
+        if (ns[i] != best && ns[i] <= upto && snprintf(path, sizeof path, "%s/checkpoint-%lld", out_dir, ns[i]) < (int)sizeof path)
+            rt_modeldir_remove(path);
     free(ns);
 }
 

@@ -49,11 +49,20 @@ int rt_resume_peek(const char *dir, int64_t *step, int64_t *max_steps, int64_t *
  * dtype, and no optimizer tensor the plan does not have. */
 int rt_resume_load(rt_session *s, const char *dir, int64_t *step, char **log, ax_diag *d);
 
+/* Only the trainable params of checkpoint dir (this rank's rows; then the
+ * device backend's copies): load_best_model_at_end. Collective. */
+int rt_ckpt_load_params(rt_session *s, const char *dir, ax_diag *d);
+
 /* save_total_limit: of the checkpoint-N dirs of out_dir with N <= upto
  * (later ones belong to an abandoned run and are replaced as this one
  * reaches them), removes all but the newest `keep` (the files axo wrote; a
- * dir with other files stays). */
-void rt_ckpt_prune(const char *out_dir, int64_t keep, int64_t upto);
+ * dir with other files stays). best > 0: checkpoint-best is never removed,
+ * as HF's rotation keeps best_model_checkpoint (it counts as the second
+ * newest, and with keep 1 the newest stays too). */
+void rt_ckpt_prune(const char *out_dir, int64_t keep, int64_t upto, int64_t best);
+/* HF at the end of a run with save_total_limit 1 and a best checkpoint:
+ * every other checkpoint-N (N <= upto) is removed. */
+void rt_ckpt_keep_only(const char *out_dir, int64_t best, int64_t upto);
 
 /* Whether dir is a resumable checkpoint (has trainer_state.json). */
 int rt_ckpt_resumable(const char *dir);

@@ -878,6 +878,14 @@ int rt_train(rt_session *s, const rt_train_opts *o, ax_diag *d) {
             printf("axorun: %lld samples held out (val_set_size), %lld rows; evaluated every %lld steps and at the end\n",
                    (long long)eds.nsamples, (long long)erows.nrows, (long long)eval_every);
     }
+    /* early_stopping_patience and load_best_model_at_end (HF Trainer's
+     * EarlyStoppingCallback and best-model tracking on eval_loss): only the
+     * evaluations at multiples of eval_steps count, as HF evaluates there
+     * and axo's extra one at the end is not HF's */
+    const int64_t patience = mattr_i(m, "train.early_stopping_patience", 0);
+    const int load_best = (int)mattr_i(m, "train.load_best_model_at_end", 0), gib = (int)mattr_i(m, "train.greater_is_better", 0);
+    int stop_early = 0;
+    char best_dir[4096] = ""; /* checkpoint-<best_ckpt_step>: in output_dir, or beside the checkpoint resumed from */
 
     FILE *log = NULL;
     char path[4096], latest[4096];
@@ -925,6 +933,16 @@ int rt_train(rt_session *s, const rt_train_opts *o, ax_diag *d) {
             goto fail;
         }
         if (!quiet) printf("axorun: resuming from %s at step %lld of %lld\n", resume, (long long)start + 1, (long long)total);
+        if (s->best_ckpt_step > 0) { /* as HF keeps best_model_checkpoint's path, if it is still there */
+            const char *sl = strrchr(resume, '/');
+            snprintf(best_dir, sizeof best_dir, "%.*s%scheckpoint-%lld", sl ? (int)(sl - resume) : 0, resume, sl ? "/" : "",
+                     (long long)s->best_ckpt_step);
+            if (!rt_ckpt_resumable(best_dir)) {
+                if (lead) ax_warn(d, best_dir, "the best checkpoint the resumed state names is gone; the best is tracked afresh");
+                s->best_ckpt_step = 0;
+                best_dir[0] = 0;
+            }
+        }
     }
     if (lead) {
         bad = ax_mkdir_p(out_dir, d) != 0;
@@ -959,6 +977,7 @@ int rt_train(rt_session *s, const rt_train_opts *o, ax_diag *d) {
     double t0 = now_s(), tlast = t0;
     int64_t tok_since = 0, cur_epoch = 0;
     const size_t BS = (size_t)(s->B * s->S);
+    int64_t last = total; /* the step training ends at: total, or earlier when it stops early */
     for (int64_t step = start; step < total; step++) {
         int64_t e = step / steps_per_epoch, base = (step % steps_per_epoch) * G;
         if (e != cur_epoch) {
@@ -1035,6 +1054,26 @@ int rt_train(rt_session *s, const rt_train_opts *o, ax_diag *d) {
                 fflush(log);
                 ax_buf_puts(&logbuf, line);
             }
+            if ((patience || load_best) && (step + 1) % eval_every == 0) {
+                int better = s->best_step == 0 || (gib ? el > s->best_metric : el < s->best_metric);
+                if (patience) { /* against the best before this evaluation, threshold 0 */
+                    s->patience_count = better ? 0 : s->patience_count + 1;
+                    if (s->patience_count >= patience && step + 1 < total) {
+                        stop_early = 1;
+                        if (!quiet)
+                            printf("axorun: early stopping at step %lld: eval_loss has not improved on %.4f (step %lld) for "
+                                   "%lld evaluations (early_stopping_patience)\n",
+                                   (long long)step + 1, s->best_metric, (long long)s->best_step, (long long)patience);
+                    }
+                }
+                if (better) s->best_metric = el, s->best_step = step + 1;
+            }
+        }
+        /* HF: the best checkpoint is the newest save whose step gave the best eval_loss (at the last step the
+         * final model is that save) */
+        if (load_best && save_every > 0 && (step + 1) % save_every == 0 && s->best_step == step + 1) {
+            s->best_ckpt_step = step + 1;
+            snprintf(best_dir, sizeof best_dir, "%s/checkpoint-%lld", out_dir, (long long)step + 1);
         }
         if (save_every > 0 && (step + 1) % save_every == 0 && step + 1 != total) {
             char ck[4096];
@@ -1057,9 +1096,25 @@ int rt_train(rt_session *s, const rt_train_opts *o, ax_diag *d) {
             }
             if (rt_ckpt_save_state(s, ck, step + 1, total, (double)(step + 1) / (double)steps_per_epoch, G, logbuf.data, d) != 0)
                 goto fail;
-            if (keep > 0 && lead) rt_ckpt_prune(out_dir, keep, step + 1); /* save_total_limit */
+            if (keep > 0 && lead) rt_ckpt_prune(out_dir, keep, step + 1, load_best ? s->best_ckpt_step : 0); /* save_total_limit */
+        }
+        if (stop_early) {
+            last = step + 1;
+            break;
         }
     }
+    if (load_best && s->best_ckpt_step > 0 && s->best_ckpt_step != last) { /* load_best_model_at_end */
+        const char *ck = best_dir;
+        if (rt_ckpt_load_params(s, ck, d) != 0) goto fail;
+        if (!quiet && s->best_step == s->best_ckpt_step)
+            printf("axorun: load_best_model_at_end: the final model is %s's, the best eval_loss (%.4f)\n", ck, s->best_metric);
+        else if (!quiet)
+            printf("axorun: load_best_model_at_end: the final model is %s's, the newest checkpoint that held the best "
+                   "eval_loss when it was saved (the best since, %.4f at step %lld, fell between save_steps)\n",
+                   ck, s->best_metric, (long long)s->best_step);
+    }
+    if (load_best && keep == 1 && s->best_ckpt_step > 0 && lead) /* HF: with save_total_limit 1 only the best stays */
+        rt_ckpt_keep_only(out_dir, s->best_ckpt_step, last);
     s->st.trace = NULL;
     if (log) fclose(log);
     log = NULL;

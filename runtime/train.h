@@ -34,6 +34,14 @@ typedef struct rt_session {
     rt_buf in_ids, in_tgt, in_pos, in_seg, in_idx, in_loss_scale, in_lr, in_step;
     rt_buf in_dropout_seed; /* i32[]: LoRA dropout masks, new every micro step */
     int64_t micro_count;    /* micro steps run so far */
+    /* load_best_model_at_end / early_stopping_patience (runtime/train.c),
+     * kept in trainer_state.json under HF TrainerState's names: the best
+     * eval_loss so far and the step that gave it (best_step 0: none yet),
+     * the newest checkpoint that holds the best (best_model_checkpoint; 0:
+     * none), and EarlyStoppingCallback's count of evaluations without
+     * improvement */
+    double best_metric;
+    int64_t best_step, best_ckpt_step, patience_count;
     int adapter;            /* the plan trains LoRA adapters (module attr lora.adapter) */
     char *hf_config; /* config.json bytes from the plan (may be NULL) */
     size_t hf_config_len;

@@ -4,6 +4,7 @@
 # and saves the same model, byte for byte, as one that evaluates only at the
 # end, and both report the same final eval_loss; on 1 rank, 2 DDP ranks,
 # ZeRO-3 on 2 ranks, and LoRA with dropout. Eval lines survive a resume.
+# early_stopping_patience / load_best_model_at_end follow HF Trainer's rules.
 # usage: eval.sh AXOC AXORUN SOURCE_DIR
 set -uo pipefail
 AXOC=$1 AXORUN=$2 SRC=$3
@@ -64,11 +65,87 @@ check '"$AXORUN" r.bin --output-dir r2 --resume-from r/checkpoint-6 >/dev/null 2
 check 'test "$(grep -c eval_loss r2/train_log.jsonl)" = 3 && cmp -s <(grep eval_loss r/train_log.jsonl) <(grep eval_loss r2/train_log.jsonl)' \
   "the resumed run's evals equal the straight run's"
 
+# early_stopping_patience and load_best_model_at_end, as HF Trainer does them
+# on eval_loss: the stop step and the best checkpoint follow from the eval
+# history by HF's rules (hf_expect), the final model is that checkpoint's,
+# save_total_limit keeps it, and a resumed run stops at the same step with
+# the same model.
+es() { # $1 extra lines
+  base 2 "" | grep -v -E '^(max_steps|gradient_accumulation_steps|learning_rate|warmup_steps):'
+  printf 'max_steps: 60\ngradient_accumulation_steps: 1\nlearning_rate: 0.2\nlr_scheduler: constant\nsave_steps: 2\n%s\n' "$1"
+}
+# HF's rules: best_metric / best_global_step at every eval (strictly better),
+# best_model_checkpoint = the newest save at best_global_step, early stop when
+# `patience` evals in a row are not better than the best before them.
+hf_expect() { # $1 train_log.jsonl $2 patience $3 save_steps $4 last step -> "STOP BESTCKPT"
+  python3 - "$@" <<'PYEOF'
+import json, sys
+log, patience, save, last = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+best = None; best_step = 0; best_ck = 0; count = 0; stop = 0
+for line in open(log):
+    r = json.loads(line)
+    if "eval_loss" not in r: continue
+    st, v = r["step"], r["eval_loss"]
+    better = best is None or v < best
+    if patience:
+        count = 0 if better else count + 1
+        if count >= patience and not stop: stop = st
+    if better: best, best_step = v, st
+    if st % save == 0 and best_step == st: best_ck = st
+    if stop: break
+print(stop or last, best_ck)
+PYEOF
+}
+es "early_stopping_patience: 2" >es.yml
+check '"$AXOC" compile es.yml -o es.bin 2>es.cerr && "$AXORUN" es.bin --output-dir es >es.out 2>&1' "early stopping: train"
+read -r es_stop es_best <<<"$(hf_expect es/train_log.jsonl 2 2 60 2>/dev/null)"
+check 'test -n "$es_stop" && test "$es_stop" -lt 60 && grep -q "^axorun: early stopping at step $es_stop: eval_loss has not improved" es.out' \
+  "stops at the step HF's EarlyStoppingCallback stops at ($es_stop)"
+check 'test "$(grep -v eval_loss es/train_log.jsonl | tail -1 | grep -o "\"step\": [0-9]*")" = "\"step\": $es_stop"' "and trains no further"
+check 'test "$es_best" -gt 0 && test "$es_best" != "$es_stop" && cmp -s es/model.safetensors es/checkpoint-$es_best/model.safetensors' \
+  "the final model is the best checkpoint's (checkpoint-$es_best), as load_best_model_at_end loads it"
+check 'grep -q "\"best_model_checkpoint\": \".*checkpoint-$es_best\"" es/checkpoint-$es_stop/trainer_state.json' \
+  "trainer_state.json names the best checkpoint"
+# resumed from the last checkpoint before the stop: the patience count and best carry over
+r_from=$((es_stop - 2)) # its patience count is 1
+check '"$AXORUN" es.bin --output-dir es-r --resume-from es/checkpoint-$r_from >es-r.out 2>&1 && grep -q "early stopping at step $es_stop:" es-r.out && cmp -s es/model.safetensors es-r/model.safetensors' \
+  "resumed from checkpoint-$r_from: stops at the same step with the same final model"
+# on 2 ranks with ZeRO-3: every rank stops at the same step and loads its rows of the best checkpoint
+es "early_stopping_patience: 2
+deepspeed: $SRC/configs/deepspeed/zero3.json" >es3.yml
+check '"$AXOC" compile es3.yml --world-size 2 -o es3.bin 2>/dev/null && "$AXORUN" es3.bin --output-dir es3 >es3.out 2>&1' "ZeRO-3 x 2: train"
+read -r z_stop z_best <<<"$(hf_expect es3/train_log.jsonl 2 2 60 2>/dev/null)"
+check 'test -n "$z_stop" && test "$z_stop" -lt 60 && grep -q "early stopping at step $z_stop:" es3.out && test "$z_best" -gt 0 && cmp -s es3/model.safetensors es3/checkpoint-$z_best/model.safetensors' \
+  "ZeRO-3 x 2: stops where HF would ($z_stop) with checkpoint-$z_best's model"
+# save_total_limit 1: the best checkpoint is kept while later ones rotate, and it alone stays at the end
+es "early_stopping_patience: 2
+save_total_limit: 1" >es1.yml
+check '"$AXOC" compile es1.yml -o es1.bin 2>/dev/null && "$AXORUN" es1.bin --output-dir es1 >/dev/null 2>&1 && test "$(ls -d es1/checkpoint-* | tr "\n" " ")" = "es1/checkpoint-$es_best " && cmp -s es/model.safetensors es1/model.safetensors' \
+  "save_total_limit 1 keeps only the best checkpoint"
+# load_best_model_at_end alone: 4 steps, evals at 2 and 4, saves every 2
+es "load_best_model_at_end: true" | sed 's/^max_steps: .*/max_steps: 4/; s/^save_steps: .*/save_steps: 2/; s/^learning_rate: .*/learning_rate: 0.1/' >lb.yml
+check '"$AXOC" compile lb.yml -o lb.bin 2>/dev/null && "$AXORUN" lb.bin --output-dir lb >lb.out 2>&1' "load_best_model_at_end: train"
+read -r lb_stop lb_best <<<"$(hf_expect lb/train_log.jsonl 0 2 4 2>/dev/null)"
+check 'test "$lb_stop" = 4 && test "$lb_best" = 2 && cmp -s lb/model.safetensors lb/checkpoint-2/model.safetensors && grep -q "final model is lb/checkpoint-2" lb.out' \
+  "the final model is checkpoint-2's (its eval_loss is lower than step 4's)"
+
 # bad values
 base 5 "" | sed 's/^val_set_size: .*/val_set_size: 100000/' >e1.yml
 check '"$AXOC" compile e1.yml -o e1.bin 2>/dev/null && ! "$AXORUN" e1.bin --output-dir e1 >/dev/null 2>e1.err && grep -q "leaves no training sample" e1.err' \
   "a split that leaves nothing to train"
 base 0.5x "" >e2.yml
 check '! "$AXOC" compile e2.yml -o e2.bin 2>e2.err && grep -q "eval_steps" e2.err' "a bad eval_steps"
+es "early_stopping_patience: 2" | sed '/^save_steps/d' >e3.yml
+check '! "$AXOC" compile e3.yml -o e3.bin 2>e3.err && grep -q "early_stopping_patience: requires save_steps and eval_steps" e3.err' \
+  "early stopping without save_steps"
+es "early_stopping_patience: 2" | sed 's/^save_steps: .*/save_steps: 5/' >e4.yml # eval_steps 2
+check '! "$AXOC" compile e4.yml -o e4.bin 2>e4.err && grep -q "eval_steps (2) evenly divides save_steps (5)" e4.err' \
+  "save_steps not a multiple of eval_steps"
+es "metric_for_best_model: accuracy" >e5.yml
+check '! "$AXOC" compile e5.yml -o e5.bin 2>e5.err && grep -q "metric_for_best_model: expected loss or eval_loss" e5.err' \
+  "a metric axo does not evaluate"
+es "load_best_model_at_end: true" | sed '/^save_steps/d' >e6.yml
+check '"$AXOC" compile e6.yml -o e6.bin 2>e6.err && grep -q "load_best_model_at_end: ignored" e6.err' \
+  "load_best_model_at_end without save_steps: ignored with a warning, as Axolotl ignores it"
 
 finish

@@ -651,7 +651,10 @@ static void test_canonical(void) {
         "adapter: lora\nlora_r: 8\n", "sequence_parallel_degree: 2\n", "liger_rope: true\n", "liger_rms_norm: false\n",
         "liger_glu_activation: true\n", "liger_layer_norm: true\n", "liger_cross_entropy: true\n",
         "liger_fused_linear_cross_entropy: true\n", "save_steps: 10\n", "logging_steps: 10\n", "eval_steps: 10\n",
-        "seed: 43\n", "output_dir: ./elsewhere\n", "early_stopping_patience: 2\n", "ddp_bucket_cap_mb: 1\n",
+        "seed: 43\n", "output_dir: ./elsewhere\n",
+        "early_stopping_patience: 2\nval_set_size: 0.1\nsave_steps: 4\neval_steps: 2\n",
+        "load_best_model_at_end: true\nval_set_size: 0.1\nsave_steps: 4\neval_steps: 2\n",
+        "greater_is_better: true\n", "ddp_bucket_cap_mb: 1\n",
         "fsdp_version: 2\nfsdp_config:\n  reshard_after_forward: true\n",
         "deepspeed: " AXO_SOURCE_DIR "/configs/deepspeed/zero1.json\n",
     };
