@@ -33,6 +33,7 @@
  * so no rank waits for a partner that will never come.
  */
 #include "runtime/comm.h"
+#include "runtime/cpu_kernels.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -712,6 +713,9 @@ static void *run_thread(void *p) {
     run_arg *a = p;
     rt_local_world *w = a->w;
     lcomm *c = w->world_comms[a->rank];
+    /* ranks as threads share the cores: each its part for its kernels' threads */
+    int share = ck_threads() / w->n;
+    ck_set_threads(share > 0 ? share : 1);
     a->rc = a->fn(&c->base, a->arg);
     pthread_mutex_lock(&w->mu);
     w->exited[a->rank] = 1;

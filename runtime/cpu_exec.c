@@ -1,6 +1,7 @@
 /* cpu_exec.c — the CPU reference executor: one kernel call per IR node. */
 #include "runtime/exec.h"
 #include "runtime/cpu_kernels.h"
+#include "ir/quant.h"
 #include "runtime/trace.h"
 
 #include <math.h>
@@ -48,6 +49,7 @@ void rt_buf_free(rt_buf *b) {
 }
 
 int rt_state_init(rt_state *st, const ir_module *m, ax_diag *d) {
+    memset(st, 0, sizeof *st); /* no trace, no collectives, coordinates 0 until set */
     st->m = m;
     st->globals = calloc((size_t)m->nglobals + 1, sizeof(rt_buf));
     for (int g = 0; g < m->nglobals; g++) {
@@ -381,27 +383,54 @@ static int x_clip_coef(xc *x) {
     return 0;
 }
 
+/* The optimizer's elementwise work (AdamW is ~28 bytes of memory traffic
+ * per element: on the host under CPU offload it is the step's critical
+ * path) in chunks over the threads (cpu_kernels.h "Threads"). Every element
+ * is updated by itself (AdamW; the stochastic rounding keyed on the
+ * element's index), and adamw8's quantization blocks never cross a row, so
+ * chunks of whole rows give the same bits as one call. */
+enum { PAR_CHUNK = 1 << 16 };
+
+static int64_t par_chunks(int64_t n, int64_t unit) { /* chunks of >= PAR_CHUNK elements, whole units */
+    int64_t per = (PAR_CHUNK + unit - 1) / unit * unit;
+    return n <= per || ck_threads() <= 1 ? 1 : (n + per - 1) / per;
+}
+
 static int x_adamw(xc *x) {
     rt_buf *p = IN(0);
     double lr = (double)rt_f(IN(4))[0], gs = (double)rt_f(IN(6))[0];
-    int64_t step = (int64_t)rt_f(IN(5))[0];
-    if (p->type.dtype == IR_BF16) { /* pure bf16: stochastic rounding keyed on the whole tensor's index */
-        ck_adamw_step_sr_bf16(rt_f(p), rt_f(IN(1)), rt_f(IN(2)), rt_f(IN(3)), p->numel, lr, AF("beta1", 0.9),
-                              AF("beta2", 0.999), AF("eps", 1e-8), AF("weight_decay", 0), step, gs,
-                              (uint32_t)AI("salt", 0), rt_block_first(x->st, &p->type));
-        return 0;
+    int64_t step = (int64_t)rt_f(IN(5))[0], n = p->numel, nc = par_chunks(n, 1);
+    double b1 = AF("beta1", 0.9), b2 = AF("beta2", 0.999), eps = AF("eps", 1e-8), wd = AF("weight_decay", 0);
+    int sr = p->type.dtype == IR_BF16; /* pure bf16: stochastic rounding keyed on the whole tensor's index */
+    uint32_t salt = (uint32_t)AI("salt", 0);
+    int64_t first = sr ? rt_block_first(x->st, &p->type) : 0;
+    float *pp = rt_f(p), *g = rt_f(IN(1)), *m = rt_f(IN(2)), *v = rt_f(IN(3));
+#pragma omp parallel for schedule(static) if (nc > 1)
+    for (int64_t c = 0; c < nc; c++) {
+        int64_t lo = n * c / nc, hi = n * (c + 1) / nc;
+        if (sr)
+            ck_adamw_step_sr_bf16(pp + lo, g + lo, m + lo, v + lo, hi - lo, lr, b1, b2, eps, wd, step, gs, salt, first + lo);
+        else
+            ck_adamw_step_f32(pp + lo, g + lo, m + lo, v + lo, hi - lo, lr, b1, b2, eps, wd, step, gs);
     }
-    ck_adamw_step_f32(rt_f(p), rt_f(IN(1)), rt_f(IN(2)), rt_f(IN(3)), p->numel, lr, AF("beta1", 0.9), AF("beta2", 0.999),
-                      AF("eps", 1e-8), AF("weight_decay", 0), step, gs);
     return 0;
 }
 
 static int x_adamw8(xc *x) {
     rt_buf *p = IN(0);
-    ck_adamw8_step(rt_f(p), rt_f(IN(1)), rt_f(IN(2)), rt_f(IN(3)), rt_f(IN(4)), rt_f(IN(5)), lead(p), last(p),
-                   (double)rt_f(IN(6))[0], AF("beta1", 0.9), AF("beta2", 0.999), AF("eps", 1e-8), AF("weight_decay", 0),
-                   (int64_t)rt_f(IN(7))[0], (double)rt_f(IN(8))[0], p->type.dtype == IR_BF16, (uint32_t)AI("salt", 0),
-                   rt_block_first(x->st, &p->type));
+    int64_t rows = lead(p), K = last(p), nc = par_chunks(rows * K, K), nb = (K + AXO_Q8_BLOCK - 1) / AXO_Q8_BLOCK;
+    double lr = (double)rt_f(IN(6))[0], gs = (double)rt_f(IN(8))[0];
+    double b1 = AF("beta1", 0.9), b2 = AF("beta2", 0.999), eps = AF("eps", 1e-8), wd = AF("weight_decay", 0);
+    int64_t step = (int64_t)rt_f(IN(7))[0], first = rt_block_first(x->st, &p->type);
+    int sr = p->type.dtype == IR_BF16;
+    uint32_t salt = (uint32_t)AI("salt", 0);
+    float *pp = rt_f(p), *g = rt_f(IN(1)), *qm = rt_f(IN(2)), *qv = rt_f(IN(3)), *am = rt_f(IN(4)), *av = rt_f(IN(5));
+#pragma omp parallel for schedule(static) if (nc > 1)
+    for (int64_t c = 0; c < nc; c++) {
+        int64_t r0 = rows * c / nc, r1 = rows * (c + 1) / nc, o = r0 * K;
+        ck_adamw8_step(pp + o, g + o, qm + o, qv + o, am + r0 * nb, av + r0 * nb, r1 - r0, K, lr, b1, b2, eps, wd, step, gs,
+                       sr, salt, first + o);
+    }
     return 0;
 }
 
@@ -579,17 +608,27 @@ static int x_fused(xc *x) {
     const ir_fexpr *fx = &x->pr->fx[x->n - x->pr->p->nodes];
     rt_buf *in[IR_MAX_IN], *o = OUT(0);
     for (int k = 0; k < x->n->nin; k++) in[k] = IN(k);
-    float *reg = malloc(sizeof(float) * (size_t)fx->n * FX_BLK);
-    if (!reg) {
+    int64_t n = o->numel, nc = par_chunks(n, FX_BLK);
+    int oom = 0;
+#pragma omp parallel for schedule(static) if (nc > 1) reduction(| : oom)
+    for (int64_t c = 0; c < nc; c++) { /* chunks of whole blocks: each element computed alone */
+        int64_t nblk = (n + FX_BLK - 1) / FX_BLK, lo = nblk * c / nc * FX_BLK, hi = nblk * (c + 1) / nc * FX_BLK;
+        float *reg = malloc(sizeof(float) * (size_t)fx->n * FX_BLK);
+        if (!reg) {
+            oom = 1;
+            continue;
+        }
+        for (int64_t i0 = lo; i0 < hi && i0 < n; i0 += FX_BLK) {
+            int64_t nb = n - i0 < FX_BLK ? n - i0 : FX_BLK;
+            fx_block(fx, in, reg, i0, nb);
+            memcpy(rt_f(o) + i0, reg + (int64_t)(fx->n - 1) * FX_BLK, sizeof(float) * (size_t)nb);
+        }
+        free(reg);
+    }
+    if (oom) {
         ax_error(x->d, x->where, "out of memory");
         return -1;
     }
-    for (int64_t i0 = 0; i0 < o->numel; i0 += FX_BLK) {
-        int64_t nb = o->numel - i0 < FX_BLK ? o->numel - i0 : FX_BLK;
-        fx_block(fx, in, reg, i0, nb);
-        memcpy(rt_f(o) + i0, reg + (int64_t)(fx->n - 1) * FX_BLK, sizeof(float) * (size_t)nb);
-    }
-    free(reg);
     return 0;
 }
 

@@ -4,11 +4,15 @@
 #include "runtime/cpu_kernels.h"
 
 #include <math.h>
+#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "ir/base.h"
 #include "ir/quant.h"
+
+int ck_threads(void) { return omp_in_parallel() ? 1 : omp_get_max_threads(); }
+void ck_set_threads(int n) { omp_set_num_threads(n > 0 ? n : 1); }
 
 static void *ck_xmalloc(size_t n) {
     void *p = malloc(n ? n : 1);
@@ -198,31 +202,27 @@ __attribute__((target("avx2"))) static void gemm_block_avx2(const float *Ap, con
 }
 #endif
 
-static void sgemm(const float *A, const float *B, float *C, int64_t M, int64_t N, int64_t K, int ta, int tb,
-                  int accumulate, int allow_simd) {
-    if (M <= 0 || N <= 0) return;
-    if (K <= 0) {
-        if (!accumulate) memset(C, 0, sizeof(float) * (size_t)(M * N));
-        return;
-    }
-    int use_avx2 = 0;
-#ifdef CK_HAVE_AVX2_PATH
-    use_avx2 = allow_simd && __builtin_cpu_supports("avx2");
-#endif
+/* C[ilo:ihi, jlo:jhi] of the product, with its own packing buffers. Every
+ * element of C is the same sequence of products and sums whatever range
+ * computes it (k ascending in GEMM_KC blocks, lanes independent), so a
+ * split over threads changes no bit. */
+static void sgemm_part(const float *A, const float *B, float *C, int64_t M, int64_t N, int64_t K, int ta, int tb,
+                       int accumulate, int use_avx2, int64_t ilo, int64_t ihi, int64_t jlo, int64_t jhi) {
+    if (ihi <= ilo || jhi <= jlo) return;
     int64_t kcmax = ck_min64(K, GEMM_KC);
-    int64_t ncmax = ck_min64(N, GEMM_NC), mcmax = ck_min64(M, GEMM_MC);
+    int64_t ncmax = ck_min64(jhi - jlo, GEMM_NC), mcmax = ck_min64(ihi - ilo, GEMM_MC);
     int64_t ncpad = (ncmax + GEMM_NR - 1) / GEMM_NR * GEMM_NR;
     int64_t mcpad = (mcmax + GEMM_MR - 1) / GEMM_MR * GEMM_MR;
     float *Bp = ck_xmalloc(sizeof(float) * (size_t)(kcmax * ncpad));
     float *Ap = ck_xmalloc(sizeof(float) * (size_t)(kcmax * mcpad));
-    for (int64_t j0 = 0; j0 < N; j0 += GEMM_NC) {
-        int64_t nc = ck_min64(GEMM_NC, N - j0);
+    for (int64_t j0 = jlo; j0 < jhi; j0 += GEMM_NC) {
+        int64_t nc = ck_min64(GEMM_NC, jhi - j0);
         for (int64_t k0 = 0; k0 < K; k0 += GEMM_KC) {
             int64_t kc = ck_min64(GEMM_KC, K - k0);
             int load = accumulate || k0 > 0;
             gemm_pack_b(B, N, K, tb, k0, kc, j0, nc, Bp);
-            for (int64_t i0 = 0; i0 < M; i0 += GEMM_MC) {
-                int64_t mc = ck_min64(GEMM_MC, M - i0);
+            for (int64_t i0 = ilo; i0 < ihi; i0 += GEMM_MC) {
+                int64_t mc = ck_min64(GEMM_MC, ihi - i0);
                 gemm_pack_a(A, M, K, ta, k0, kc, i0, mc, Ap);
 #ifdef CK_HAVE_AVX2_PATH
                 if (use_avx2) {
@@ -236,6 +236,83 @@ static void sgemm(const float *A, const float *B, float *C, int64_t M, int64_t N
     }
     free(Ap);
     free(Bp);
+}
+
+/* Products of at least this many multiply-adds are split over threads. */
+enum { GEMM_PAR_MIN = 1 << 24 }; /* ~4 ms of one core: smaller ones gain less than the threads cost */
+
+static void sgemm(const float *A, const float *B, float *C, int64_t M, int64_t N, int64_t K, int ta, int tb,
+                  int accumulate, int allow_simd) {
+    if (M <= 0 || N <= 0) return;
+    if (K <= 0) {
+        if (!accumulate) memset(C, 0, sizeof(float) * (size_t)(M * N));
+        return;
+    }
+    int use_avx2 = 0;
+#ifdef CK_HAVE_AVX2_PATH
+    use_avx2 = allow_simd && __builtin_cpu_supports("avx2");
+#endif
+    /* threads take equal slices of the longer side of C, whole tiles each */
+    int rows = M >= N;
+    int64_t len = rows ? M : N, unit = rows ? GEMM_MR : GEMM_NR, units = (len + unit - 1) / unit;
+    int64_t T = M * N * K >= GEMM_PAR_MIN ? ck_threads() : 1;
+    if (T > units) T = units;
+    if (T <= 1) {
+        sgemm_part(A, B, C, M, N, K, ta, tb, accumulate, use_avx2, 0, M, 0, N);
+        return;
+    }
+#pragma omp parallel for num_threads((int)T) schedule(static)
+    for (int64_t t = 0; t < T; t++) {
+        int64_t lo = ck_min64(len, units * t / T * unit), hi = ck_min64(len, units * (t + 1) / T * unit);
+        if (rows) sgemm_part(A, B, C, M, N, K, ta, tb, accumulate, use_avx2, lo, hi, 0, N);
+        else sgemm_part(A, B, C, M, N, K, ta, tb, accumulate, use_avx2, 0, M, lo, hi);
+    }
+}
+
+/* ==== AdamW's elementwise step, 8 lanes at a time ==========================
+ * ck_adamw_step_f32's loop (cpu_kernels_impl.h) with AVX2 + FMA: the same
+ * IEEE operations in the same order (mul, sub, fma, sqrt, div, add: each
+ * correctly rounded, in a vector lane as in a scalar register), so the
+ * same bits; the scalar loop's fmaf is a slow library call on a baseline
+ * x86-64 build. Returns how many leading elements it did (0 without AVX2
+ * and FMA). Under CPU offload this loop is the host's optimizer step. */
+static int64_t ck_adamw_simd_f32_(float *p, const float *g, float *m, float *v, int64_t n, float gs, float decay, float w1,
+                                  float w1m1, int small, float b2, float w2, float nss, float bc2s, float eps);
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+__attribute__((target("avx2,fma"))) static int64_t adamw_avx2(float *p, const float *g, float *m, float *v, int64_t n,
+                                                               float gs, float decay, float w1, float w1m1, int small,
+                                                               float b2, float w2, float nss, float bc2s, float eps) {
+    const __m256 vgs = _mm256_set1_ps(gs), vdec = _mm256_set1_ps(decay), vw = _mm256_set1_ps(small ? w1 : w1m1),
+                 vb2 = _mm256_set1_ps(b2), vw2 = _mm256_set1_ps(w2), vnss = _mm256_set1_ps(nss),
+                 vbc = _mm256_set1_ps(bc2s), veps = _mm256_set1_ps(eps);
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256 gi = _mm256_mul_ps(_mm256_loadu_ps(g + i), vgs);
+        __m256 pi = _mm256_mul_ps(_mm256_loadu_ps(p + i), vdec);
+        __m256 mi = _mm256_loadu_ps(m + i), vi = _mm256_loadu_ps(v + i);
+        __m256 d = _mm256_sub_ps(gi, mi);
+        mi = _mm256_fmadd_ps(vw, d, small ? mi : gi); /* lerp: fma(w, g-m, m), or fma(w-1, g-m, g) */
+        vi = _mm256_mul_ps(vi, vb2);
+        vi = _mm256_fmadd_ps(_mm256_mul_ps(vw2, gi), gi, vi);
+        __m256 den = _mm256_add_ps(_mm256_div_ps(_mm256_sqrt_ps(vi), vbc), veps);
+        pi = _mm256_add_ps(pi, _mm256_div_ps(_mm256_mul_ps(vnss, mi), den));
+        _mm256_storeu_ps(p + i, pi);
+        _mm256_storeu_ps(m + i, mi);
+        _mm256_storeu_ps(v + i, vi);
+    }
+    return i;
+}
+#endif
+static int64_t ck_adamw_simd_f32_(float *p, const float *g, float *m, float *v, int64_t n, float gs, float decay, float w1,
+                                  float w1m1, int small, float b2, float w2, float nss, float bc2s, float eps) {
+#if defined(__x86_64__) && defined(__GNUC__)
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+        return adamw_avx2(p, g, m, v, n, gs, decay, w1, w1m1, small, b2, w2, nss, bc2s, eps);
+#endif
+    (void)p, (void)g, (void)m, (void)v, (void)n, (void)gs, (void)decay, (void)w1, (void)w1m1, (void)small, (void)b2;
+    (void)w2, (void)nss, (void)bc2s, (void)eps;
+    return 0;
 }
 
 /* Test hook (declared in the test): the same GEMM without the AVX2 path. */

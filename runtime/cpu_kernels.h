@@ -29,6 +29,15 @@
 
 #include <stdint.h>
 
+/* Threads (OpenMP). The float GEMM splits C over ck_threads() threads and
+ * the executor splits elementwise optimizer work (runtime/cpu_exec.c); the
+ * split changes no bit of any result. ck_threads: OpenMP's count for this
+ * thread (OMP_NUM_THREADS, else every core; 1 inside a parallel region);
+ * ck_set_threads sets it for the calling thread and the threads it starts
+ * (a local rank thread takes its share of the cores). */
+int ck_threads(void);
+void ck_set_threads(int n);
+
 /* ---- matmul ---------------------------------------------------------------
  * C[M,N] (=, or += when accumulate) op(A) . op(B), where
  *   A is [M,K] (ta=0) or [K,M] (ta=1, op(A) = A^T),
@@ -38,7 +47,8 @@
  * with c0 = old C (accumulate) or 0, products rounded separately (no FMA),
  * so the result is bit-identical on every x86-64 path (AVX2 or SSE2).
  * The f32 version packs panels and runs a register-blocked SIMD micro-kernel
- * (AVX2 chosen at run time when the CPU has it); single-threaded.
+ * (AVX2 chosen at run time when the CPU has it); large products are split
+ * over ck_threads() threads by slices of C, which changes no bit.
  * K == 0 gives C = 0 (or C unchanged when accumulating). */
 void ck_matmul_f32(const float *A, const float *B, float *C, int64_t M, int64_t N, int64_t K, int ta, int tb,
                    int accumulate);

@@ -430,7 +430,11 @@ void FN(ck_adamw_step)(REAL *p, const REAL *g, REAL *m, REAL *v, int64_t n, doub
     REAL neg_step_size = (REAL)(-(lr / bc1));
     REAL bc2_sqrt = (REAL)pow(bc2, 0.5); /* python: bias_correction2**0.5 */
     REAL epsr = (REAL)eps;
-    for (int64_t i = 0; i < n; i++) {
+    int64_t i0 = 0;
+#if CK_IS_F32 /* the same arithmetic, 8 lanes at a time (cpu_kernels.c) */
+    i0 = ck_adamw_simd_f32_(p, g, m, v, n, gs, decay, w1, w1m1, small, b2, w2, neg_step_size, bc2_sqrt, epsr);
+#endif
+    for (int64_t i = i0; i < n; i++) {
         REAL gi = g[i] * gs;
         REAL pi = p[i] * decay;
         REAL mi = m[i], vi = v[i];

@@ -7,6 +7,7 @@
 #include "ir/planfile.h"
 #include "runtime/comm_nccl.h"
 #include "runtime/cuda_exec.h"
+#include "runtime/cpu_kernels.h"
 #include "runtime/job.h"
 #include "runtime/launch.h"
 #include "runtime/spawn.h"
@@ -321,6 +322,12 @@ int main(int argc, char **argv) {
     }
     if (env.world_size > 1) {
         int rc = 1;
+        /* the CPU work of this process (host-side optimizer under offload): its share of the node's cores, unless
+         * OMP_NUM_THREADS says (torchrun sets 1 unless told otherwise) */
+        if (!getenv("OMP_NUM_THREADS") && env.local_world_size > 1) {
+            int t = ck_threads() / env.local_world_size;
+            ck_set_threads(t > 0 ? t : 1);
+        }
         if (comm && !strcmp(comm, "local"))
             ax_error(&d, "axorun", "--comm local: this process is rank %d of %d started by %s; ranks of a job of "
                      "several processes communicate over NCCL", env.rank, env.world_size, env.launcher);

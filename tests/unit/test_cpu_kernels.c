@@ -892,6 +892,34 @@ static void test_bf16_sr(void) {
     CHECK(isfinite(axo_bf16_sr(-big, 0xffffu)));
 }
 
+/* AdamW's 8-lane path (AVX2 + FMA where the CPU has it) gives the bits of
+ * the scalar loop: a call over n elements against n calls of one element
+ * (which take the scalar loop), both lerp regimes (beta1 0.9: weight < 0.5;
+ * beta1 0.3: weight >= 0.5), gradient scale and weight decay, values over
+ * many magnitudes. */
+static void test_adamw_lanes(void) {
+    const int64_t n = 1003;
+    for (int regime = 0; regime < 2; regime++) {
+        double b1 = regime ? 0.3 : 0.9;
+        float *p = malloc(4 * n), *g = malloc(4 * n), *m = malloc(4 * n), *v = malloc(4 * n);
+        float *p1 = malloc(4 * n), *m1 = malloc(4 * n), *v1 = malloc(4 * n);
+        for (int64_t i = 0; i < n; i++) {
+            double sc = pow(10.0, (double)(i % 9) - 4);
+            p[i] = p1[i] = (float)(rnd() * sc);
+            g[i] = (float)(rnd() * sc);
+            m[i] = m1[i] = (float)(rnd() * sc * 0.1);
+            v[i] = v1[i] = (float)(fabs(rnd()) * sc * sc * 0.01);
+        }
+        for (int step = 1; step <= 3; step++) {
+            ck_adamw_step_f32(p, g, m, v, n, 1e-3, b1, 0.999, 1e-8, 0.01, step, 0.7);
+            for (int64_t i = 0; i < n; i++) ck_adamw_step_f32(p1 + i, g + i, m1 + i, v1 + i, 1, 1e-3, b1, 0.999, 1e-8, 0.01, step, 0.7);
+        }
+        CHECK_MSG(!memcmp(p, p1, 4 * n) && !memcmp(m, m1, 4 * n) && !memcmp(v, v1, 4 * n),
+                  "adamw (beta1 %g): the vector path's bits differ from the scalar loop's", b1);
+        free(p), free(g), free(m), free(v), free(p1), free(m1), free(v1);
+    }
+}
+
 /* Pure-bf16 AdamW: the f32 step of ck_adamw_step_f32, then p, m, v each
  * stochastically rounded (within one bf16 step of the f32 result, bf16
  * values); the bits depend on the element's index in the whole tensor
@@ -1164,6 +1192,7 @@ static void test_helpers(void) {
 }
 
 int main(void) {
+    test_adamw_lanes();
     test_matmul_forward();
     test_matmul_grad();
     test_rmsnorm();
