@@ -76,6 +76,7 @@ static double run(const char *kind, int64_t R, int64_t K, int threads, int reps,
     free(txt);
     rt_state st;
     rt_prog pr;
+    memset(&st, 0, sizeof st);
     if (!m || ir_verify(m, &d) || rt_state_init(&st, m, &d) || rt_prog_init(&pr, m, ir_program_find(m, "opt_step"), &d)) {
         ax_diag_print(&d, stderr);
         exit(1);
