@@ -533,7 +533,8 @@ static void dataset_keys(loader *L, fe_dataset *ds, const fe_ypair *dp, int np, 
                 else if (!strcmp(mp[j].key, "content")) fe_y_str(y, k2, mp[j].v, &s->content_key);
                 else
                     ax_warn(y->d, fe_yloc(y, mp[j].k, loc, sizeof loc),
-                            "%s: only role and content can be mapped (a Jinja template sees the message's other fields under their own names), ignored",
+                            "%s: only role and content can be mapped (a Jinja template sees the message's other "
+                            "fields under their own names), ignored",
                             k2);
             }
         } else if (chat && !strcmp(kk, "roles_to_train")) {
