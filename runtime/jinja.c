@@ -248,9 +248,8 @@ static void vb_push(ctx *c, vbuf *b, jv x) {
 static jv vb_list(ctx *c, vbuf *b, int kind, int gen) {
     jlist *l = alloc(c, sizeof *l);
     l->n = b->n;
-    l->v = b->v;
+    l->v = b->v ? b->v : alloc(c, sizeof(jv)); /* never NULL: memcpy from it is then defined */
     l->gen = gen;
-    (void)c;
     return mk_seq(kind, l);
 }
 

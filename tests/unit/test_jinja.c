@@ -140,7 +140,7 @@ static int render_files(const char *tpl_path, const char *ctx_path) {
     jinja_tpl *t = jinja_parse(src, n, &err);
     int rc = t ? jinja_render(t, ctx, &out, &err) : -1;
     if (rc) fprintf(stderr, "ERROR line %d: %s%s\n", err.line, err.raised ? "raised: " : "", err.msg);
-    else fwrite(out.data, 1, out.len, stdout);
+    else if (out.len) fwrite(out.data, 1, out.len, stdout);
     jinja_free(t);
     ax_buf_free(&out);
     json_decref(ctx);
