@@ -176,7 +176,8 @@ static json_t *stats_json(const ir_module *m, const pass_mem_stats *st, const fe
         for (int i = 0; i < c->ndatasets; i++) {
             const fe_dataset *ds = &c->datasets[i];
             ax_buf_printf(summary, "%s %s", i ? "," : "", ds->formatted ? rt_fmt_names[ds->spec.fmt] : "pre-tokenized");
-            if (ds->formatted && ds->spec.fmt == RT_FMT_CHAT) ax_buf_printf(summary, " (%s)", rt_tpl_name(ds->spec.tpl));
+            if (ds->formatted && ds->spec.fmt == RT_FMT_CHAT)
+                ax_buf_printf(summary, " (%s)", ds->spec.jinja ? "jinja template" : rt_tpl_name(ds->spec.tpl));
         }
         ax_buf_printf(summary, "; train_on_inputs %s; `axoc preprocess` shows the samples\n",
                       c->train_on_inputs ? "true" : "false");

@@ -7,6 +7,7 @@
 #include "frontend/internal.h"
 
 #include <ctype.h>
+#include <jansson.h>
 #include <errno.h>
 #include <limits.h>
 #include <math.h>
@@ -244,6 +245,8 @@ static const key_def keys[] = {
     {"bf16", K_SPECIAL, -1, 0},
     {"bfloat16", K_SPECIAL, -1, 0},
     {"chat_template", K_SPECIAL, -1, 0},
+    {"chat_template_jinja", K_SPECIAL, -1, 0},
+    {"chat_template_kwargs", K_SPECIAL, -1, 0},
     {"dataset_prepared_path", K_STR, F(dataset_prepared_path), 0},
     {"datasets", K_SPECIAL, -1, 0},
     {"ddp_bucket_cap_mb", K_NUM, F(ddp_bucket_cap_mb), 1},
@@ -432,6 +435,67 @@ static int eot_mode(loader *L, const yaml_node_t *v, const char *key) {
     return y_enum(L, key, v, eot_mode_names, 4);
 }
 
+/* chat_template_jinja: a path to an existing file (as given, or beside the
+ * config) is read; anything else is the template itself (Axolotl's rule) */
+static void jinja_src(loader *L, const char *key, const yaml_node_t *v, fe_jinja_src *out) {
+    const fe_yctx *y = &L->y;
+    const char *s;
+    if (fe_y_str(y, key, v, &s) != 0) return;
+    char loc[512];
+    fe_yloc(y, v, loc, sizeof loc);
+    if (!strchr(s, '\n') && strlen(s) < 4096) {
+        const char *cand[2] = {s, s[0] != '/' ? ax_arena_printf(y->ar, "%s/%s", L->ydir, s) : NULL};
+        for (int i = 0; i < 2; i++) {
+            if (!cand[i] || !is_file(cand[i])) continue;
+            size_t n;
+            char *text = ax_read_file(cand[i], &n, y->d);
+            if (!text) return;
+            out->text = ax_arena_strndup(y->ar, text, n);
+            out->where = cand[i];
+            free(text);
+            return;
+        }
+    }
+    out->text = s;
+    out->where = ax_arena_printf(y->ar, "%s: %s", loc, key);
+}
+
+/* chat_template_kwargs: {name: scalar} as a JSON object */
+static void template_kwargs(loader *L, const char *key, const yaml_node_t *v, const char **out) {
+    const fe_yctx *y = &L->y;
+    fe_ypair *kp;
+    int n = v->type == YAML_MAPPING_NODE ? fe_y_pairs(y, v, key, &kp) : -1;
+    if (n < 0) {
+        yerr(y, v, key, "a mapping {name: value} of template variables");
+        return;
+    }
+    json_t *o = json_object();
+    for (int i = 0; i < n; i++) {
+        const yaml_node_t *x = kp[i].v;
+        const char *t = fe_y_text(x);
+        char k2[200];
+        snprintf(k2, sizeof k2, "%s.%s", key, kp[i].key);
+        if (!t) {
+            yerr(y, x, k2, "a string, number or boolean");
+            continue;
+        }
+        int b;
+        double num;
+        int plain = x->data.scalar.style == YAML_PLAIN_SCALAR_STYLE;
+        json_t *jv;
+        if (plain && fe_y_is_null(x)) jv = json_null();
+        else if (plain && fe_parse_bool(t, &b)) jv = json_boolean(b);
+        else if (plain && fe_parse_num(t, &num))
+            jv = num == floor(num) && fabs(num) < 9e15 && !strpbrk(t, ".eE") ? json_integer((json_int_t)num) : json_real(num);
+        else jv = json_string(t);
+        json_object_set_new(o, kp[i].key, jv);
+    }
+    char *js = json_dumps(o, JSON_SORT_KEYS | JSON_COMPACT);
+    *out = ax_arena_strdup(y->ar, js);
+    free(js);
+    json_decref(o);
+}
+
 /* The keys of one `datasets:` entry with a type (Axolotl's dataset schema). */
 static void dataset_keys(loader *L, fe_dataset *ds, const fe_ypair *dp, int np, const char *name) {
     const fe_yctx *y = &L->y;
@@ -472,7 +536,8 @@ static void dataset_keys(loader *L, fe_dataset *ds, const fe_ypair *dp, int np, 
                 else if (!strcmp(mp[j].key, "content")) fe_y_str(y, k2, mp[j].v, &s->content_key);
                 else
                     ax_warn(y->d, fe_yloc(y, mp[j].k, loc, sizeof loc),
-                            "%s: only role and content are read (the chat templates axo has use no other field), ignored",
+                            "%s: only role and content can be mapped (a Jinja template sees the message's other "
+                            "fields under their own names), ignored",
                             k2);
             }
         } else if (chat && !strcmp(kk, "roles_to_train")) {
@@ -505,6 +570,8 @@ static void dataset_keys(loader *L, fe_dataset *ds, const fe_ypair *dp, int np, 
             eot_node = v;
         } else if (chat && !strcmp(kk, "chat_template")) {
             fe_y_str(y, key, v, &ds->chat_template);
+        } else if (chat && !strcmp(kk, "chat_template_jinja")) {
+            jinja_src(L, key, v, &ds->chat_template_jinja);
         } else if (chat && !strcmp(kk, "drop_system_message")) {
             int b;
             if (fe_y_bool(y, key, v, &b) == 0) s->drop_system_message = b;
@@ -656,6 +723,10 @@ static void apply_special(loader *L, const fe_ypair *p) {
         if (i >= 0) c->excess_length = i;
     } else if (!strcmp(k, "chat_template")) {
         fe_y_str(y, k, v, &c->chat_template);
+    } else if (!strcmp(k, "chat_template_jinja")) {
+        jinja_src(L, k, v, &c->chat_template_jinja);
+    } else if (!strcmp(k, "chat_template_kwargs")) {
+        template_kwargs(L, k, v, &c->chat_template_kwargs);
     } else if (!strcmp(k, "tokenizer_config")) {
         const char *given;
         if (fe_y_str(y, k, v, &given) != 0) return;

@@ -19,12 +19,20 @@ typedef enum { FE_SCHED_CONSTANT, FE_SCHED_LINEAR, FE_SCHED_COSINE } fe_sched;
 typedef enum { FE_OFFLOAD_NONE, FE_OFFLOAD_CPU } fe_offload;
 typedef enum { FE_STATE_DICT_FULL, FE_STATE_DICT_SHARDED } fe_state_dict;
 
+/* `chat_template_jinja:` as Axolotl reads it: the template's text, or the
+ * path of a file holding it (tried as given, then beside the config). */
+typedef struct fe_jinja_src {
+    const char *text;  /* NULL when absent */
+    const char *where; /* for messages: the file it came from, or "config.yml:LINE:COL: key" */
+} fe_jinja_src;
+
 typedef struct fe_dataset {
     const char *path; /* local .jsonl (or .json array) file */
     const char *type; /* NULL: pre-tokenized rows; else the Axolotl type as written */
     int formatted;    /* rows of text through `spec` (alpaca, completion, chat_template) */
     rt_ds_spec spec;  /* its chat template is resolved by fe_resolve_tokenizer */
     const char *chat_template; /* the dataset's own `chat_template:`, or NULL */
+    fe_jinja_src chat_template_jinja; /* the dataset's own `chat_template_jinja:` */
 } fe_dataset;
 
 /* DeepSpeed JSON, with every "auto" resolved from the YAML. */
@@ -152,6 +160,8 @@ typedef struct fe_config {
     const char *dataset_prepared_path; /* tokenized datasets kept here between runs, or NULL */
     int excess_length;              /* excess_length_strategy: 0 drop (default), 1 truncate, 2 raise */
     const char *chat_template;      /* top-level `chat_template:` as written, or NULL */
+    fe_jinja_src chat_template_jinja; /* top-level `chat_template_jinja:` */
+    const char *chat_template_kwargs; /* chat_template_kwargs: as a JSON object, or NULL */
     const char *tokenizer_config;   /* resolved `tokenizer_config:` dir, or NULL (= base_model) */
     const char *special_bos, *special_eos, *special_pad; /* special_tokens: overrides, or NULL */
     const char **eot_tokens;        /* eot_tokens: (NULL = [eos_token]) */

@@ -2,6 +2,7 @@
  * which tokenizer.json, which BOS/EOS/end-of-turn tokens, which chat
  * template, all checked at compile time so axorun only meets data errors. */
 #include "frontend/config.h"
+#include "runtime/jinja.h"
 
 #include <jansson.h>
 #include <string.h>
@@ -53,9 +54,29 @@ int fe_resolve_tokenizer(fe_config *c, const fe_model *m, ax_arena *ar, ax_diag 
     } else if (t->eos) {
         t->eot[t->neot++] = t->eos;
     }
-    int has_jinja = tcfg && json_object_get(tcfg, "chat_template") && !json_is_null(json_object_get(tcfg, "chat_template"));
-    json_decref(tcfg);
+    t->unk = special_of(tcfg, "unk_token", ar);
+    t->sep = special_of(tcfg, "sep_token", ar);
+    t->pad = c->special_pad ? c->special_pad : special_of(tcfg, "pad_token", ar);
+    t->cls = special_of(tcfg, "cls_token", ar);
+    t->mask = special_of(tcfg, "mask_token", ar);
+    /* the tokenizer's own template: a string, or [{name, template}] of which
+     * transformers takes "default" */
+    const char *tok_tpl = NULL;
     int rc = 0;
+    const json_t *ct = json_object_get(tcfg, "chat_template");
+    if (json_is_string(ct)) {
+        tok_tpl = ax_arena_strdup(ar, json_string_value(ct));
+    } else if (json_is_array(ct)) {
+        size_t i;
+        const json_t *x;
+        json_array_foreach(ct, i, x) {
+            if (json_is_string(json_object_get(x, "template")) &&
+                !strcmp(json_string_value(json_object_get(x, "name")) ? json_string_value(json_object_get(x, "name")) : "", "default"))
+                tok_tpl = ax_arena_strdup(ar, json_string_value(json_object_get(x, "template")));
+        }
+    }
+    json_decref(tcfg);
+    const char *tok_where = ax_arena_printf(ar, "%s: chat_template", cfg_path);
     for (int i = 0; i < c->ndatasets; i++) {
         fe_dataset *ds = &c->datasets[i];
         if (!ds->formatted) continue;
@@ -65,33 +86,69 @@ int fe_resolve_tokenizer(fe_config *c, const fe_model *m, ax_arena *ar, ax_diag 
                                   "special_tokens.eos_token): samples end without one", i);
             continue;
         }
-        const char *name = ds->chat_template ? ds->chat_template : c->chat_template ? c->chat_template : "tokenizer_default";
+        /* the dataset's chat_template (with its chat_template_jinja), else the
+         * top-level one; chat_template_jinja alone means `jinja` */
+        const fe_jinja_src *src = &ds->chat_template_jinja;
+        const char *name = ds->chat_template;
         char k[64];
-        snprintf(k, sizeof k, ds->chat_template ? "datasets[%d].chat_template" : "chat_template", i);
+        snprintf(k, sizeof k, "datasets[%d].chat_template", i);
+        if (!name && src->text) name = "jinja";
+        if (!name) {
+            src = &c->chat_template_jinja;
+            name = c->chat_template ? c->chat_template : src->text ? "jinja" : "tokenizer_default";
+            snprintf(k, sizeof k, "chat_template");
+        }
         const char *fb = !strncmp(name, "tokenizer_default_fallback_", 27) ? name + 27 : NULL;
-        int tpl = rt_tpl_from_name(fb ? fb : name);
-        if (fb && has_jinja) tpl = -2;
-        if (tpl == -1 && !strcmp(name, "tokenizer_default") && !has_jinja) {
-            ax_error(d, where, "%s: tokenizer_default, but %s has no chat_template; name one: chatml, llama3, qwen_25, qwen3, gemma, phi_3",
-                     k, cfg_path);
-            rc = -1;
-        } else if (tpl < 0 && (!strcmp(name, "tokenizer_default") || !strcmp(name, "jinja") || fb)) {
-            ax_error(d, where,
-                     "%s: \"%s\" means running the tokenizer's own Jinja chat template, which axo cannot (it has no "
-                     "Jinja engine); name the built-in template that matches it: chatml, llama3, qwen_25, qwen3, gemma or phi_3",
-                     k, name);
-            rc = -1;
-        } else if (tpl < 0) {
-            ax_error(d, where, "%s: chat template \"%s\" is not implemented; axo has chatml, llama3, qwen_25, qwen3, gemma and phi_3", k,
-                     name);
-            rc = -1;
-        } else {
-            ds->spec.tpl = (rt_tpl)tpl;
-            if (rt_tpl_needs_bos((rt_tpl)tpl) && !t->bos) {
-                ax_error(d, where, "%s: %s starts with the bos_token, and the tokenizer has none (set "
-                                   "special_tokens.bos_token)", k, rt_tpl_name((rt_tpl)tpl));
+        const char *text = NULL, *text_where = NULL;
+        int tpl = -1;
+        if (!strcmp(name, "jinja")) {
+            if (!src->text) {
+                ax_error(d, where, "%s: jinja, but there is no chat_template_jinja (the template, or the path of a .jinja file)", k);
                 rc = -1;
+                continue;
             }
+            text = src->text, text_where = src->where;
+        } else if (!strcmp(name, "tokenizer_default") || (fb && tok_tpl)) {
+            if (!tok_tpl) {
+                ax_error(d, where,
+                         "%s: tokenizer_default, but %s has no chat_template; name one (chatml, llama3, qwen_25, qwen3, "
+                         "gemma, phi_3, tokenizer_default_fallback_<one of them>), or give chat_template: jinja with "
+                         "chat_template_jinja",
+                         k, cfg_path);
+                rc = -1;
+                continue;
+            }
+            text = tok_tpl, text_where = tok_where;
+        } else {
+            tpl = rt_tpl_from_name(fb ? fb : name);
+            if (tpl < 0) {
+                ax_error(d, where,
+                         "%s: chat template \"%s\" is not implemented in axo's C renderers (chatml, llama3, qwen_25, "
+                         "qwen3, gemma, phi_3); give its Jinja text instead: chat_template: jinja with "
+                         "chat_template_jinja (the template, or a .jinja file)",
+                         k, fb ? fb : name);
+                rc = -1;
+                continue;
+            }
+        }
+        if (text) { /* parsed now: a syntax error is a compile-time error */
+            jinja_err je;
+            jinja_tpl *jt = jinja_parse(text, strlen(text), &je);
+            if (!jt) {
+                ax_error(d, text_where, "chat template line %d: %s", je.line, je.msg);
+                rc = -1;
+                continue;
+            }
+            jinja_free(jt);
+            ds->spec.jinja = text;
+            ds->spec.tpl_kwargs = c->chat_template_kwargs;
+            continue;
+        }
+        ds->spec.tpl = (rt_tpl)tpl;
+        if (rt_tpl_needs_bos((rt_tpl)tpl) && !t->bos) {
+            ax_error(d, where, "%s: %s starts with the bos_token, and the tokenizer has none (set "
+                               "special_tokens.bos_token)", k, rt_tpl_name((rt_tpl)tpl));
+            rc = -1;
         }
     }
     if (rc) return -1;

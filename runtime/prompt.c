@@ -1,6 +1,7 @@
 #include "runtime/prompt.h"
 
 #include "runtime/data.h"
+#include "runtime/jinja.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -38,7 +39,9 @@ char *rt_ds_spec_json(const rt_ds_spec *s) {
     json_object_set_new(o, "type", json_string(fmt_names[s->fmt]));
     if (s->fmt == RT_FMT_COMPLETION) json_object_set_new(o, "field", json_string(s->field));
     if (s->fmt == RT_FMT_CHAT) {
-        json_object_set_new(o, "chat_template", json_string(tpl_names[s->tpl]));
+        json_object_set_new(o, "chat_template", json_string(s->jinja ? "jinja" : tpl_names[s->tpl]));
+        if (s->jinja) json_object_set_new(o, "chat_template_jinja", json_string(s->jinja));
+        if (s->tpl_kwargs) json_object_set_new(o, "chat_template_kwargs", json_loads(s->tpl_kwargs, 0, NULL));
         json_object_set_new(o, "field_messages", json_string(s->field_messages));
         json_object_set_new(o, "role", json_string(s->role_key));
         json_object_set_new(o, "content", json_string(s->content_key));
@@ -94,6 +97,16 @@ int rt_ds_spec_from_json(const char *js, rt_ds_spec *s, ax_arena *ar, const char
         const char *t = json_string_value(json_object_get(o, "chat_template"));
         int ti = t ? rt_tpl_from_name(t) : -1;
         s->tpl = (rt_tpl)(ti < 0 ? 0 : ti);
+        if (t && !strcmp(t, "jinja")) {
+            s->jinja = js_str(o, "chat_template_jinja", ar);
+            ti = s->jinja ? 0 : -1;
+        }
+        const json_t *kw = json_object_get(o, "chat_template_kwargs");
+        if (json_is_object(kw)) {
+            char *k = json_dumps(kw, JSON_SORT_KEYS | JSON_COMPACT);
+            s->tpl_kwargs = ax_arena_strdup(ar, k);
+            free(k);
+        }
         s->field_messages = js_str(o, "field_messages", ar);
         s->role_key = js_str(o, "role", ar);
         s->content_key = js_str(o, "content", ar);
@@ -126,11 +139,19 @@ int rt_ds_spec_from_json(const char *js, rt_ds_spec *s, ax_arena *ar, const char
     return rc;
 }
 
+/* the setup's JSON names of the special tokens: bos, eos, then the others as
+ * transformers names them */
+static const char *const special_names[7] = {"bos", "eos", "unk_token", "sep_token", "pad_token", "cls_token",
+                                             "mask_token"};
+
 char *rt_tok_setup_json(const rt_tok_setup *s) {
     json_t *o = json_object();
     json_object_set_new(o, "path", json_string(s->path));
     json_object_set_new(o, "bos", s->bos ? json_string(s->bos) : json_null());
     json_object_set_new(o, "eos", s->eos ? json_string(s->eos) : json_null());
+    const char *const more[5] = {s->unk, s->sep, s->pad, s->cls, s->mask};
+    for (int i = 0; i < 5; i++)
+        if (more[i]) json_object_set_new(o, special_names[i + 2], json_string(more[i]));
     json_t *e = json_array();
     for (int i = 0; i < s->neot; i++) json_array_append_new(e, json_string(s->eot[i]));
     json_object_set_new(o, "eot_tokens", e);
@@ -152,6 +173,8 @@ int rt_tok_setup_from_json(const char *js, rt_tok_setup *s, ax_arena *ar, const 
     }
     s->bos = js_str(o, "bos", ar);
     s->eos = js_str(o, "eos", ar);
+    const char **more[5] = {&s->unk, &s->sep, &s->pad, &s->cls, &s->mask};
+    for (int i = 0; i < 5; i++) *more[i] = js_str(o, special_names[i + 2], ar);
     size_t i;
     const json_t *x;
     json_array_foreach(json_object_get(o, "eot_tokens"), i, x) {
@@ -200,6 +223,9 @@ int rt_prompter_init(rt_prompter *p, const rt_tok_setup *s, int64_t seq_len, ax_
 void rt_prompter_free(rt_prompter *p) {
     rt_tok_free(p->tok);
     p->tok = NULL;
+    jinja_free(p->jinja);
+    p->jinja = NULL;
+    p->jinja_src = NULL;
 }
 
 /* Axolotl's PromptTokenizingStrategy._tokenize: the tokenizer's specials,
@@ -492,15 +518,75 @@ static void gen_prompt(rt_tpl tpl, ax_buf *out) {
 
 typedef struct {
     const char **role, **content, **reasoning;
-    int *train; /* -1 unset, 0/1 the message's own flag */
+    int *train;    /* -1 unset, 0/1 the message's own flag */
+    json_t **msg;  /* Jinja templates: each message as the template sees it */
+    json_t *tools; /* Jinja templates: row["tools"], or NULL */
     int n;
 } convo;
+
+/* A Jinja template's render of messages[0..n) (message repl replaced by
+ * {role, repl_content}), with the variables transformers' apply_chat_template
+ * passes; real_last_index only where Axolotl passes it (the token-diff
+ * fallback, and only when it is not 0). */
+static int jinja_text(rt_prompter *p, const rt_ds_spec *s, const convo *c, int n, int repl, const char *repl_content,
+                      int real_last, int gen, ax_buf *text, const char *where, ax_diag *d) {
+    jinja_err err;
+    if (!p->jinja || (p->jinja_src != s->jinja && strcmp(p->jinja_src, s->jinja))) {
+        jinja_free(p->jinja);
+        p->jinja_src = s->jinja;
+        p->jinja = jinja_parse(s->jinja, strlen(s->jinja), &err);
+        if (!p->jinja) {
+            ax_error(d, where, "the chat template (line %d): %s", err.line, err.msg);
+            return -1;
+        }
+    }
+    const rt_tok_setup *t = p->setup;
+    json_t *vars = json_object();
+    const char *const tok_names[7] = {"bos_token", "eos_token", "unk_token", "sep_token", "pad_token", "cls_token", "mask_token"};
+    const char *const toks[7] = {t->bos, t->eos, t->unk, t->sep, t->pad, t->cls, t->mask};
+    for (int i = 0; i < 7; i++)
+        if (toks[i]) json_object_set_new(vars, tok_names[i], json_string(toks[i]));
+    if (s->tpl_kwargs) {
+        json_t *kw = json_loads(s->tpl_kwargs, 0, NULL);
+        if (kw) json_object_update(vars, kw);
+        json_decref(kw);
+    }
+    json_t *msgs = json_array();
+    for (int i = 0; i < n; i++) {
+        if (i != repl) {
+            json_array_append(msgs, c->msg[i]);
+            continue;
+        }
+        json_t *m = json_object();
+        json_object_set_new(m, "role", json_string(c->role[i]));
+        json_object_set_new(m, "content", json_string(repl_content));
+        json_array_append_new(msgs, m);
+    }
+    json_object_set_new(vars, "messages", msgs);
+    json_object_set(vars, "tools", c->tools ? c->tools : json_null());
+    json_object_set_new(vars, "documents", json_null());
+    json_object_set_new(vars, "add_generation_prompt", json_boolean(gen));
+    if (real_last > 0) json_object_set_new(vars, "real_last_index", json_integer(real_last));
+    int rc = jinja_render(p->jinja, vars, text, &err);
+    json_decref(vars);
+    if (rc) {
+        if (err.raised) ax_error(d, where, "the chat template refused the conversation: %s (template line %d)", err.msg, err.line);
+        else ax_error(d, where, "the chat template failed at its line %d: %s", err.line, err.msg);
+    }
+    return rc;
+}
 
 /* messages[0..n) rendered; with repl >= 0, message repl replaced by {role,
  * repl_content} alone (find_turn's placeholder); real_last as
  * rt_chat_render's; gen: add_generation_prompt. */
 static int render_text(rt_prompter *p, const rt_ds_spec *s, const convo *c, int n, int repl, const char *repl_content,
                        int real_last, int gen, ax_buf *text, const char *where, ax_diag *d) {
+    text->len = 0;
+    if (s->jinja) {
+        if (jinja_text(p, s, c, n, repl, repl_content, real_last, gen, text, where, d)) return -1;
+        ax_buf_puts(text, "");
+        return 0;
+    }
     const char *saved = repl >= 0 ? c->content[repl] : NULL, *saved_r = repl >= 0 ? c->reasoning[repl] : NULL;
     if (repl >= 0) c->content[repl] = repl_content, c->reasoning[repl] = NULL;
     const char *err;
@@ -671,6 +757,89 @@ static const char *map_role(const rt_ds_spec *s, const char *r) {
     return r;
 }
 
+/* A message as Axolotl 0.19 hands it to a Jinja template: role (mapped) and
+ * content, reasoning_content, the message's other non-null fields, its
+ * training flag as "training"; tool calls' JSON-string arguments parsed;
+ * then transformers' aliasing of reasoning (as "thinking" first and
+ * "reasoning_content" last). NULL on bad tool-call arguments. */
+static json_t *jinja_message(const rt_ds_spec *s, const json_t *m, const char *role, const json_t *training) {
+    json_t *o = json_object();
+    json_object_set_new(o, "role", json_string(role));
+    json_object_set(o, "content", json_object_get(m, s->content_key));
+    const json_t *rs = json_object_get(m, "reasoning_content");
+    if (rs && !json_is_null(rs)) json_object_set(o, "reasoning_content", (json_t *)rs);
+    const char *k;
+    json_t *v;
+    json_object_foreach((json_t *)m, k, v) {
+        if (!strcmp(k, s->role_key) || !strcmp(k, s->content_key) || json_is_null(v) || json_object_get(o, k)) continue;
+        if (!strcmp(k, "tool_calls")) {
+            json_t *tc = json_deep_copy(v);
+            size_t i;
+            json_t *call;
+            json_array_foreach(tc, i, call) {
+                json_t *fn = json_object_get(call, "function");
+                json_t *args = json_object_get(fn, "arguments");
+                if (!json_is_string(args)) continue;
+                json_t *parsed = json_loads(json_string_value(args), JSON_DECODE_ANY, NULL);
+                if (!parsed) {
+                    json_decref(tc);
+                    json_decref(o);
+                    return NULL;
+                }
+                json_object_set_new(fn, "arguments", parsed);
+            }
+            json_object_set_new(o, k, tc);
+            continue;
+        }
+        json_object_set(o, k, v);
+    }
+    if (training && !json_is_null(training)) json_object_set(o, "training", (json_t *)training);
+    const char *const aliases[3] = {"reasoning_content", "thinking", "reasoning"};
+    json_t *r = NULL;
+    for (int i = 0; i < 3 && !r; i++) {
+        json_t *x = json_object_get(o, aliases[i]);
+        if (x && !json_is_null(x)) r = x;
+    }
+    if (!r) return o;
+    json_t *a = json_object();
+    json_object_set(a, "thinking", r);
+    json_object_update(a, o);
+    json_object_set(a, "thinking", r);
+    json_object_set(a, "reasoning_content", r);
+    json_decref(o);
+    return a;
+}
+
+/* row["tools"] as Axolotl reads it: a list (or a JSON string of one), each
+ * function's "parameters" string parsed */
+static int jinja_tools(const json_t *row, json_t **out, const char *where, ax_diag *d) {
+    const json_t *t = json_object_get(row, "tools");
+    *out = NULL;
+    if (!t || json_is_null(t)) return 0;
+    json_t *tools = json_is_string(t) ? json_loads(json_string_value(t), JSON_DECODE_ANY, NULL) : json_deep_copy(t);
+    if (!json_is_array(tools)) {
+        ax_error(d, where, "\"tools\": expected a list of tool definitions (or a JSON string of one)");
+        json_decref(tools);
+        return -1;
+    }
+    size_t i;
+    json_t *tool;
+    json_array_foreach(tools, i, tool) {
+        json_t *fn = json_object_get(tool, "function");
+        json_t *params = json_object_get(fn, "parameters");
+        if (!json_is_string(params)) continue;
+        json_t *parsed = json_loads(json_string_value(params), JSON_DECODE_ANY, NULL);
+        if (!parsed) {
+            ax_error(d, where, "tools[%zu].function.parameters: not valid JSON", i);
+            json_decref(tools);
+            return -1;
+        }
+        json_object_set_new(fn, "parameters", parsed);
+    }
+    *out = tools;
+    return 0;
+}
+
 static int chat_row(rt_prompter *p, const rt_ds_spec *s, const json_t *row, const char *where, ax_buf *ids,
                     ax_buf *labels, ax_buf *lens, ax_diag *d) {
     const json_t *msgs = json_object_get(row, s->field_messages);
@@ -680,9 +849,9 @@ static int chat_row(rt_prompter *p, const rt_ds_spec *s, const json_t *row, cons
     }
     size_t nm = json_array_size(msgs);
     convo c = {calloc(nm + 1, sizeof(char *)), calloc(nm + 1, sizeof(char *)), calloc(nm + 1, sizeof(char *)),
-               calloc(nm + 1, sizeof(int)), 0};
-    if (!c.role || !c.content || !c.reasoning || !c.train) abort();
-    int rc = 0;
+               calloc(nm + 1, sizeof(int)), calloc(nm + 1, sizeof(json_t *)), NULL, 0};
+    if (!c.role || !c.content || !c.reasoning || !c.train || !c.msg) abort();
+    int rc = s->jinja ? jinja_tools(row, &c.tools, where, d) : 0;
     for (size_t i = 0; i < nm && !rc; i++) {
         const json_t *m = json_array_get(msgs, i);
         const json_t *r = json_object_get(m, s->role_key), *t = json_object_get(m, s->content_key);
@@ -696,9 +865,14 @@ static int chat_row(rt_prompter *p, const rt_ds_spec *s, const json_t *row, cons
         if (i == 0 && strcmp(role, "system") && json_is_string(json_object_get(row, s->field_system))) {
             c.role[c.n] = "system";
             c.content[c.n] = json_string_value(json_object_get(row, s->field_system));
+            if (s->jinja) {
+                c.msg[c.n] = json_object();
+                json_object_set_new(c.msg[c.n], "role", json_string("system"));
+                json_object_set(c.msg[c.n], "content", json_object_get(row, s->field_system));
+            }
             c.train[c.n++] = -1;
         }
-        if (!strcmp(role, "tool") || strlen(json_string_value(t)) != json_string_length(t)) {
+        if ((!strcmp(role, "tool") && !s->jinja) || strlen(json_string_value(t)) != json_string_length(t)) {
             ax_error(d, where, "%s[%zu]: %s", s->field_messages, i,
                      strcmp(role, "tool") ? "the content has a NUL character" : "tool messages are not supported");
             rc = -1;
@@ -710,6 +884,11 @@ static int chat_row(rt_prompter *p, const rt_ds_spec *s, const json_t *row, cons
         const json_t *rs = json_object_get(m, "reasoning_content");
         c.reasoning[c.n] = s->tpl == RT_TPL_QWEN3 && json_is_string(rs) ? json_string_value(rs) : NULL;
         const json_t *tr = s->training_key ? json_object_get(m, s->training_key) : NULL;
+        if (s->jinja && !(c.msg[c.n] = jinja_message(s, m, role, tr))) {
+            ax_error(d, where, "%s[%zu].tool_calls: a function's \"arguments\" string is not valid JSON", s->field_messages, i);
+            rc = -1;
+            break;
+        }
         c.train[c.n++] = json_is_boolean(tr) ? json_is_true(tr) : -1;
     }
     if (!rc && s->drop_system_message && c.n && !strcmp(c.role[0], "system")) {
@@ -717,7 +896,9 @@ static int chat_row(rt_prompter *p, const rt_ds_spec *s, const json_t *row, cons
         memmove(c.content, c.content + 1, sizeof(char *) * (size_t)(c.n - 1));
         memmove(c.reasoning, c.reasoning + 1, sizeof(char *) * (size_t)(c.n - 1));
         memmove(c.train, c.train + 1, sizeof(int) * (size_t)(c.n - 1));
-        c.n--;
+        json_decref(c.msg[0]);
+        memmove(c.msg, c.msg + 1, sizeof(json_t *) * (size_t)(c.n - 1));
+        c.msg[--c.n] = NULL;
     }
     ax_buf all = {0}, lab = {0}, full_text = {0};
     locator loc = {0};
@@ -775,6 +956,9 @@ static int chat_row(rt_prompter *p, const rt_ds_spec *s, const json_t *row, cons
     free(c.content);
     free(c.reasoning);
     free(c.train);
+    for (int i = 0; i < c.n; i++) json_decref(c.msg[i]);
+    free(c.msg);
+    json_decref(c.tools);
     return rc;
 }
 

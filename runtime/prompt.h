@@ -12,9 +12,21 @@
  *                 tokenizer's specials, no EOS; response: EOS appended, BOS
  *                 stripped), each truncated to sequence_len. Prompt labels
  *                 are -100 unless train_on_inputs.
- *  chat_template  row[field_messages] rendered with a chat template (chatml,
- *                 llama3, qwen_25, qwen3, gemma, phi_3) and tokenized without added
- *                 specials.
+ *  chat_template  row[field_messages] rendered with a chat template and
+ *                 tokenized without added specials. The template is one of
+ *                 axo's built-in C renderers (chatml, llama3, qwen_25, qwen3,
+ *                 gemma, phi_3) or Jinja text (the tokenizer's own
+ *                 `tokenizer_default`, or `chat_template: jinja` with
+ *                 chat_template_jinja) run by runtime/jinja.c with the
+ *                 variables transformers' apply_chat_template gives it:
+ *                 messages (each message's role and content, its other
+ *                 non-null fields, "training" from message_field_training,
+ *                 reasoning also as reasoning_content and thinking; tool
+ *                 calls' JSON-string arguments parsed), tools (row["tools"]),
+ *                 documents (None), add_generation_prompt, the tokenizer's
+ *                 named special tokens (bos_token, eos_token, unk_token,
+ *                 pad_token, ...) and chat_template_kwargs. Tool messages
+ *                 need a Jinja template.
  *                 A turn whose role is in roles_to_train (or every turn with
  *                 train_on_inputs, or the message's own training flag) has
  *                 its content tokens as labels: the span is found as Axolotl
@@ -64,6 +76,8 @@ typedef struct rt_ds_spec {
     const char *training_key;   /* message_field_training, or NULL */
     int drop_system_message;
     rt_tpl tpl;
+    const char *jinja;          /* a Jinja template's text, used instead of tpl; or NULL */
+    const char *tpl_kwargs;     /* chat_template_kwargs: a JSON object, or NULL */
     const char *train_roles[RT_MAX_ROLES]; /* roles_to_train ("assistant") */
     int ntrain_roles;
     const char *role_from[RT_MAX_ROLES * 2], *role_to[RT_MAX_ROLES * 2]; /* roles: source -> role */
@@ -74,6 +88,7 @@ typedef struct rt_ds_spec {
 typedef struct rt_tok_setup {
     const char *path;        /* tokenizer.json */
     const char *bos, *eos;   /* token strings (tokenizer_config.json, special_tokens:) or NULL */
+    const char *unk, *sep, *pad, *cls, *mask; /* the other named special tokens (Jinja templates see them) */
     const char *eot[8];      /* eot_tokens (default: eos) */
     int neot;
     int train_on_inputs;
@@ -98,6 +113,8 @@ typedef struct rt_prompter {
     int32_t eot_ids[8];
     int neot;
     int64_t seq_len;
+    struct jinja_tpl *jinja;  /* the last Jinja template parsed, and its text */
+    const char *jinja_src;
 } rt_prompter;
 
 /* Loads the tokenizer and resolves the special tokens; errors name the

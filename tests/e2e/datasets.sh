@@ -99,4 +99,35 @@ check '! "$AXORUN" e6.bin --output-dir out-e6 >/dev/null 2>e6.err && grep -q "ro
   "a bad row is named by file:line"
 check 'test ! -e out-e6' "nothing written after a data error"
 
+# 6. Jinja chat templates: the tokenizer's own (tokenizer_default), a
+# chat_template_jinja file, and their errors. The template spells the llama3
+# format, so the samples equal those of the built-in llama3 renderer.
+cat >llama.jinja <<'EOF'
+{{- bos_token }}
+{%- for message in messages %}
+    {{- '<|start_header_id|>' + message['role'] + '<|end_header_id|>\n\n' + message['content'] | trim + '<|eot_id|>' }}
+{%- endfor %}
+{%- if add_generation_prompt %}{{ '<|start_header_id|>assistant<|end_header_id|>\n\n' }}{% endif %}
+EOF
+mkdir -p tok-jinja && cp "$M/config.json" "$M/tokenizer.json" tok-jinja/
+python3 -c 'import json,sys; c=json.load(open(sys.argv[1])); c["chat_template"]=open("llama.jinja").read(); json.dump(c, open("tok-jinja/tokenizer_config.json","w"))' \
+  "$M/tokenizer_config.json"
+sed -e "s#^base_model: .*#base_model: $T/tok-jinja#" -e '/^chat_template:/d' prep.yml | grep -v dataset_prepared_path >j1.yml
+check '"$AXOC" preprocess j1.yml -n 0 -o j1.jsonl >j1.out 2>j1.err && grep -q "(chat_template jinja template)" j1.out' \
+  "tokenizer_default runs the tokenizer's Jinja template"
+check 'cmp -s j1.jsonl pre.jsonl' "= the built-in llama3, sample for sample"
+sed -e 's#^chat_template: llama3#chat_template: jinja\nchat_template_jinja: llama.jinja#' prep.yml | grep -v dataset_prepared_path >j2.yml
+check '"$AXOC" preprocess j2.yml -n 0 -o j2.jsonl >/dev/null 2>j2.err && cmp -s j2.jsonl pre.jsonl' \
+  "chat_template: jinja with a chat_template_jinja file: the same samples"
+printf '{%% for m in messages %%}\n{{ m.content }\n{%% endfor %%}\n' >bad.jinja
+sed 's#llama.jinja#bad.jinja#' j2.yml >j3.yml
+check '! "$AXOC" compile j3.yml -o j3.bin 2>j3.err && grep -q "bad.jinja: error: chat template line 2: " j3.err' \
+  "a template's syntax error is a compile error naming the file and line"
+printf '{%% for m in messages %%}{%% if m.role == "system" %%}{{ raise_exception("no system turns") }}{%% endif %%}{{ m.content }}{%% endfor %%}' >raise.jinja
+head -2 "$D/toy_chat.jsonl" >rows2.jsonl
+echo '{"messages": [{"role": "system", "content": "x"}, {"role": "user", "content": "hi"}, {"role": "assistant", "content": "yo"}]}' >>rows2.jsonl
+sed -e 's#llama.jinja#raise.jinja#' -e "s#path: .*toy_chat.jsonl#path: $T/rows2.jsonl#" j2.yml >j4.yml
+check '! "$AXOC" preprocess j4.yml -n 0 -o j4.jsonl >/dev/null 2>j4.err && grep -q "rows2.jsonl:3: error: the chat template refused the conversation: no system turns" j4.err' \
+  "raise_exception is a data error naming file:line"
+
 finish

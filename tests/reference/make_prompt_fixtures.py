@@ -20,6 +20,7 @@ import importlib.abc
 import importlib.machinery
 import json
 import os
+import shutil
 import sys
 from unittest import mock
 
@@ -127,11 +128,76 @@ TRAINING_ROWS = [
 ]
 
 
+# Jinja templates written for these cases (not any model's own text).
+JINJA_LLAMA_LIKE = """{{- bos_token }}
+{%- for message in messages %}
+    {%- if loop.first and message['role'] != 'system' %}
+        {{- '<|start_header_id|>system<|end_header_id|>\\n\\n' + (system_default | default('Be helpful.')) + '<|eot_id|>' }}
+    {%- endif %}
+    {{- '<|start_header_id|>' + message['role'] + '<|end_header_id|>\\n\\n' + message['content'] | trim + '<|eot_id|>' }}
+{%- endfor %}
+{%- if add_generation_prompt %}{{ '<|start_header_id|>assistant<|end_header_id|>\\n\\n' }}{% endif %}
+"""
+
+# the qwen2-chat tokenizer's own template (tokenizer_default): tools, tool
+# calls, tool results and thinking blocks
+JINJA_TOOLS_THINK = """{%- set ns = namespace(last_user=-1) %}
+{%- for message in messages %}{% if message.role == 'user' %}{% set ns.last_user = loop.index0 %}{% endif %}{% endfor %}
+{%- if tools %}
+    {{- '<|im_start|>system\\n' }}
+    {%- if messages[0].role == 'system' %}{{ messages[0].content + '\\n\\n' }}{% endif %}
+    {{- 'Tools:' }}
+    {%- for tool in tools %}{{ '\\n' + tool.function | tojson }}{% endfor %}
+    {{- '<|im_end|>\\n' }}
+{%- elif messages[0].role == 'system' %}
+    {{- '<|im_start|>system\\n' + messages[0].content + '<|im_end|>\\n' }}
+{%- endif %}
+{%- for message in messages %}
+    {%- if message.role == 'user' %}
+        {{- '<|im_start|>user\\n' + message.content + '<|im_end|>\\n' }}
+    {%- elif message.role == 'assistant' %}
+        {{- '<|im_start|>assistant\\n' }}
+        {%- if message.reasoning_content is defined and loop.index0 > ns.last_user %}
+            {{- '<think>\\n' + message.reasoning_content.strip() + '\\n</think>\\n\\n' }}
+        {%- endif %}
+        {{- message.content }}
+        {%- if message.tool_calls %}
+            {%- for call in message.tool_calls %}
+                {{- '\\n<tool_call>\\n' + {'name': call.function.name, 'arguments': call.function.arguments} | tojson + '\\n</tool_call>' }}
+            {%- endfor %}
+        {%- endif %}
+        {{- '<|im_end|>\\n' }}
+    {%- elif message.role == 'tool' %}
+        {{- '<|im_start|>user\\n<tool_response name="' + message.name | default('tool') + '">\\n' + message.content + '\\n</tool_response><|im_end|>\\n' }}
+    {%- endif %}
+{%- endfor %}
+{%- if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}
+"""
+
+TOOL_ROWS = [
+    {"tools": [{"type": "function", "function": {"name": "add", "description": "Add two numbers",
+                                                 "parameters": {"type": "object", "properties": {
+                                                     "a": {"type": "number"}, "b": {"type": "number"}}}}}],
+     "messages": [{"role": "system", "content": "You can add."},
+                  {"role": "user", "content": "What is 2 + 3?"},
+                  {"role": "assistant", "content": "",
+                   "tool_calls": [{"type": "function", "function": {"name": "add", "arguments": "{\"a\": 2, \"b\": 3}"}}]},
+                  {"role": "tool", "name": "add", "content": "5"},
+                  {"role": "assistant", "content": "2 + 3 = 5.", "reasoning_content": " the tool said 5 "}]},
+    {"tools": "[{\"type\": \"function\", \"function\": {\"name\": \"now\", \"parameters\": \"{}\"}}]",
+     "messages": [{"role": "user", "content": "Time?"},
+                  {"role": "assistant", "content": "Let me check.",
+                   "tool_calls": [{"type": "function", "function": {"name": "now", "arguments": {}}}]},
+                  {"role": "tool", "content": "12:00"},
+                  {"role": "assistant", "content": "It is noon."}]},
+]
+
+
 def tokenizer(name, **kw):
     return PreTrainedTokenizerFast.from_pretrained(os.path.join(TOK, name), **kw)
 
 
-def axo_spec(kind, ds):
+def axo_spec(kind, ds, tok=None, kwargs=None):
     """axo's spec JSON (runtime/prompt.c rt_ds_spec_json) for an Axolotl ds_cfg."""
     if kind == "completion":
         return {"type": "completion", "field": ds.get("field", "text")}
@@ -141,18 +207,26 @@ def axo_spec(kind, ds):
     eos = ds.get("train_on_eos", "turn")
     eot = ds.get("train_on_eot", eos)
     roles = [[src, dst] for dst, srcs in (ds.get("roles") or {}).items() for src in srcs]
-    return {"type": "chat_template", "chat_template": ds["chat_template"],
+    spec = {"type": "chat_template", "chat_template": ds["chat_template"],
             "field_messages": ds.get("field_messages", "messages"), "role": m.get("role", "role"),
             "content": m.get("content", "content"), "field_system": "system",
             "training": ds.get("message_field_training"), "drop_system_message": False,
             "roles_to_train": ds.get("roles_to_train", ["assistant"]), "roles": roles,
             "train_on_eos": eos or "none", "train_on_eot": eot or "none"}
+    if ds["chat_template"] in ("jinja", "tokenizer_default"):  # the text, as frontend/tokcfg.c resolves it
+        spec["chat_template"] = "jinja"
+        spec["chat_template_jinja"] = ds["chat_template_jinja"] if ds["chat_template"] == "jinja" else tok.chat_template
+    if kwargs:
+        spec["chat_template_kwargs"] = kwargs
+    return spec
 
 
-def run_case(name, tok_name, kind, rows, seq_len, train_on_inputs=False, ds=None, tok_kw=None, eot_tokens=None):
+def run_case(name, tok_name, kind, rows, seq_len, train_on_inputs=False, ds=None, tok_kw=None, eot_tokens=None,
+             kwargs=None):
     ds = dict(ds or {})
     tok = tokenizer(tok_name, **(tok_kw or {}))
-    cfg = DictDefault({"sequence_len": seq_len, "train_on_inputs": train_on_inputs, "eot_tokens": eot_tokens})
+    cfg = DictDefault({"sequence_len": seq_len, "train_on_inputs": train_on_inputs, "eot_tokens": eot_tokens,
+                       "chat_template_kwargs": kwargs or {}})
     out = []
     if kind == "alpaca":
         strat = AlpacaPromptTokenizingStrategy(AlpacaPrompter("instruct"), tok, train_on_inputs, seq_len)
@@ -180,11 +254,13 @@ def run_case(name, tok_name, kind, rows, seq_len, train_on_inputs=False, ds=None
             out.append((res["input_ids"], res["labels"]))
     d = os.path.join(OUT, name)
     os.makedirs(d, exist_ok=True)
-    setup = {"tokenizer": tok_name, "bos": tok.bos_token, "eos": tok.eos_token,
+    setup = {"tokenizer": tok_name, "bos": tok.bos_token, "eos": tok.eos_token, "pad": tok.pad_token,
+             "unk": tok.unk_token,
              "eot_tokens": eot_tokens if eot_tokens is not None else ([tok.eos_token] if tok.eos_token else []),
              "train_on_inputs": train_on_inputs, "sequence_len": seq_len}
     with open(os.path.join(d, "case.json"), "w", encoding="utf-8") as f:
-        json.dump({"spec": axo_spec(kind, ds), "setup": setup}, f, ensure_ascii=False, indent=1, sort_keys=True)
+        json.dump({"spec": axo_spec(kind, ds, tok, kwargs), "setup": setup}, f, ensure_ascii=False, indent=1,
+                  sort_keys=True)
         f.write("\n")
     with open(os.path.join(d, "rows.jsonl"), "w", encoding="utf-8") as f:
         for r in rows:
@@ -231,6 +307,36 @@ def main():
     run_case("chat-qwen3-all-qwen2", "qwen2", "chat", THINKING_ROWS, 256,
              ds={"chat_template": "qwen3", "roles_to_train": ["user", "assistant"], "train_on_eos": "all"})
     run_case("chat-chatml-llama2", "llama2", "chat", CHAT_ROWS, 256, ds={"chat_template": "chatml"})
+    # Jinja templates: chat_template: jinja with chat_template_jinja, and the
+    # tokenizer's own (tokenizer_default, from tokenizers/qwen2-chat)
+    run_case("jinja-llama3", "llama3", "chat", CHAT_ROWS + TRAINING_ROWS, 256,
+             ds={"chat_template": "jinja", "chat_template_jinja": JINJA_LLAMA_LIKE}, tok_kw={"eos_token": "<|eot_id|>"})
+    run_case("jinja-llama3-eot-kwargs", "llama3", "chat", CHAT_ROWS, 256,
+             ds={"chat_template": "jinja", "chat_template_jinja": JINJA_LLAMA_LIKE, "roles_to_train": ["user", "assistant"],
+                 "train_on_eos": "none", "train_on_eot": "last"},
+             eot_tokens=["<|eot_id|>"], kwargs={"system_default": "Answer in French."})
+    run_case("jinja-llama3-training", "llama3", "chat", TRAINING_ROWS, 256,
+             ds={"chat_template": "jinja", "chat_template_jinja": JINJA_LLAMA_LIKE, "message_field_training": "train",
+                 "train_on_eos": "all"}, tok_kw={"eos_token": "<|eot_id|>"})
+    run_case("jinja-legacy-llama3", "llama3", "chat", CHAT_ROWS, 256,
+             ds={"chat_template": "jinja", "chat_template_jinja": JINJA_LLAMA_LIKE, "roles_to_train": [],
+                 "train_on_eos": "none"}, tok_kw={"eos_token": "<|eot_id|>"})
+    chat_dir = os.path.join(TOK, "qwen2-chat")
+    os.makedirs(chat_dir, exist_ok=True)
+    shutil.copyfile(os.path.join(TOK, "qwen2", "tokenizer.json"), os.path.join(chat_dir, "tokenizer.json"))
+    with open(os.path.join(TOK, "qwen2", "tokenizer_config.json"), encoding="utf-8") as f:
+        tcfg = json.load(f)
+    tcfg["chat_template"] = JINJA_TOOLS_THINK
+    with open(os.path.join(chat_dir, "tokenizer_config.json"), "w", encoding="utf-8") as f:
+        json.dump(tcfg, f, ensure_ascii=False, indent=1)
+        f.write("\n")
+    run_case("jinja-default-qwen2", "qwen2-chat", "chat", CHAT_ROWS + TOOL_ROWS + THINKING_ROWS[1:2], 256,
+             ds={"chat_template": "tokenizer_default"})
+    run_case("jinja-default-tools-qwen2", "qwen2-chat", "chat", TOOL_ROWS, 256,
+             ds={"chat_template": "tokenizer_default", "roles_to_train": ["assistant", "tool"], "train_on_eos": "all"})
+    run_case("jinja-default-sharegpt-qwen2", "qwen2-chat", "chat", SHAREGPT_ROWS, 256,
+             ds={"chat_template": "tokenizer_default", "field_messages": "conversations",
+                 "message_property_mappings": {"role": "from", "content": "value"}, "train_on_eos": "turn"})
 
 
 if __name__ == "__main__":

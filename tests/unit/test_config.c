@@ -689,8 +689,31 @@ static void test_canonical(void) {
     run_free(&base);
 }
 
+/* chat_template_jinja: a file's text (as given, or beside the config), else
+ * the template itself; chat_template_kwargs as JSON */
+static void test_chat_template_jinja(void) {
+    tmp_write("tpl.jinja", "{{ messages[0].content }}\n");
+    run r;
+    run_y(&r, "chat_template: jinja\nchat_template_jinja: tpl.jinja\nchat_template_kwargs:\n  enable_thinking: false\n"
+              "  name: \"x\"\n  n: 3\n  r: 0.5\n");
+    CHECK_MSG(r.rc == 0, "%s", dump(&r.d));
+    CHECK_STREQ(r.c.chat_template_jinja.text, "{{ messages[0].content }}\n");
+    CHECK_CONTAINS(r.c.chat_template_jinja.where, "tpl.jinja");
+    CHECK_STREQ(r.c.chat_template_kwargs, "{\"enable_thinking\":false,\"n\":3,\"name\":\"x\",\"r\":0.5}");
+    run_free(&r);
+    run_raw(&r, "base_model: " FIX "/models/llama\ndatasets:\n  - path: " FIX "/data/toy.jsonl\n    type: chat_template\n"
+                "    chat_template_jinja: \"{% for m in messages %}{{ m.content }}{% endfor %}\"\n");
+    CHECK_MSG(r.rc == 0, "%s", dump(&r.d));
+    CHECK(r.c.ndatasets == 1 && r.c.datasets[0].chat_template_jinja.text &&
+          !strcmp(r.c.datasets[0].chat_template_jinja.text, "{% for m in messages %}{{ m.content }}{% endfor %}"));
+    CHECK_CONTAINS(r.c.datasets[0].chat_template_jinja.where, "cfg.yml:5:");
+    run_free(&r);
+    expect_error("chat_template_kwargs: [1, 2]\n", "cfg.yml:1", "chat_template_kwargs: expected a mapping");
+}
+
 int main(void) {
     tmp_init();
+    test_chat_template_jinja();
     test_defaults();
     test_all_keys();
     test_scalars();

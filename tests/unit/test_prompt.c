@@ -48,6 +48,9 @@ static int load_case(const char *name, rt_ds_spec *spec, rt_tok_setup *setup, in
     const json_t *bos = json_object_get(s, "bos"), *eos = json_object_get(s, "eos");
     setup->bos = json_is_string(bos) ? ax_arena_strdup(ar, json_string_value(bos)) : NULL;
     setup->eos = json_is_string(eos) ? ax_arena_strdup(ar, json_string_value(eos)) : NULL;
+    const json_t *pad = json_object_get(s, "pad"), *unk = json_object_get(s, "unk");
+    setup->pad = json_is_string(pad) ? ax_arena_strdup(ar, json_string_value(pad)) : NULL;
+    setup->unk = json_is_string(unk) ? ax_arena_strdup(ar, json_string_value(unk)) : NULL;
     size_t i;
     const json_t *x;
     json_array_foreach(json_object_get(s, "eot_tokens"), i, x) setup->eot[setup->neot++] = ax_arena_strdup(ar, json_string_value(x));
@@ -200,6 +203,25 @@ static void test_loader(void) {
     CHECK(ax_diag_contains(&d, "messages[0]: tool messages are not supported"));
     ax_diag_free(&d);
     rt_prompter_free(&p);
+
+    /* a Jinja template: tool messages are rendered; raise_exception and a
+     * template error are data errors naming the row */
+    spec.jinja = "{% for m in messages %}{% if m.role == 'system' %}{{ raise_exception('no system: ' ~ m.content) }}"
+                 "{% endif %}{{ m.content }}{{ m.nosuch.attr if m.role == 'tool' }}{% endfor %}";
+    ax_diag_init(&d);
+    CHECK(rt_prompter_init(&p, &setup, seq_len, &d) == 0);
+    const char *jrows = "{\"messages\": [{\"role\": \"user\", \"content\": \"a\"}, {\"role\": \"assistant\", \"content\": \"b\"}]}\n"
+                        "{\"messages\": [{\"role\": \"system\", \"content\": \"S\"}]}\n"
+                        "{\"messages\": [{\"role\": \"tool\", \"content\": \"t\"}]}\n";
+    CHECK_EQ(rt_data_load_formatted_text(jrows, strlen(jrows), "j.jsonl", &spec, &p, 1024, &ds, &d), -1);
+    CHECK(ax_diag_contains(&d, "j.jsonl:2"));
+    CHECK(ax_diag_contains(&d, "the chat template refused the conversation: no system: S (template line 1)"));
+    CHECK(ax_diag_contains(&d, "j.jsonl:3"));
+    CHECK(ax_diag_contains(&d, "the chat template failed at its line 1: 'dict object' has no attribute 'nosuch'"));
+    CHECK(!ax_diag_contains(&d, "j.jsonl:1"));
+    ax_diag_free(&d);
+    rt_prompter_free(&p);
+    spec.jinja = NULL;
 
     /* an eot token that is not one token */
     setup.eot[0] = "<|im_end|> and more";
