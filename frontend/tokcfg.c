@@ -14,6 +14,60 @@ static const char *special_of(const json_t *cfg, const char *key, ax_arena *ar) 
     return json_is_string(v) ? ax_arena_strdup(ar, json_string_value(v)) : NULL;
 }
 
+/* A chat template: Jinja text (parsed) or one of axo's C renderers. */
+typedef struct tpl_choice {
+    const char *text, *where; /* text: the Jinja source, where: what names it in errors */
+    int tpl;                  /* rt_tpl when text is NULL; -1: none (a tokenizer without a template) */
+} tpl_choice;
+
+/* Axolotl's get_chat_template: `name` (jinja, tokenizer_default,
+ * tokenizer_default_fallback_<x>, or a template name) against the
+ * tokenizer's template `tok`. 0, or -1 with the error at `key`. */
+static int resolve_choice(const char *name, const fe_jinja_src *src, const tpl_choice *tok, const char *key,
+                          const char *cfg_path, const char *where, tpl_choice *out, ax_diag *d) {
+    const char *fb = !strncmp(name, "tokenizer_default_fallback_", 27) ? name + 27 : NULL;
+    int tok_has = tok->text || tok->tpl >= 0;
+    *out = (tpl_choice){.tpl = -1};
+    if (!strcmp(name, "jinja")) {
+        if (!src->text) {
+            ax_error(d, where, "%s: jinja, but there is no chat_template_jinja (the template, or the path of a .jinja file)",
+                     key);
+            return -1;
+        }
+        out->text = src->text, out->where = src->where;
+    } else if (!strcmp(name, "tokenizer_default") || (fb && tok_has)) {
+        if (!tok_has) {
+            ax_error(d, where,
+                     "%s: tokenizer_default, but %s has no chat_template; name one (chatml, llama3, qwen_25, qwen3, "
+                     "gemma, phi_3, tokenizer_default_fallback_<one of them>), or give chat_template: jinja with "
+                     "chat_template_jinja",
+                     key, cfg_path);
+            return -1;
+        }
+        *out = *tok;
+    } else {
+        out->tpl = rt_tpl_from_name(fb ? fb : name);
+        if (out->tpl < 0) {
+            ax_error(d, where,
+                     "%s: chat template \"%s\" is not implemented in axo's C renderers (chatml, llama3, qwen_25, "
+                     "qwen3, gemma, phi_3); give its Jinja text instead: chat_template: jinja with "
+                     "chat_template_jinja (the template, or a .jinja file)",
+                     key, fb ? fb : name);
+            return -1;
+        }
+    }
+    if (out->text) { /* parsed now: a syntax error is a compile-time error */
+        jinja_err je;
+        jinja_tpl *jt = jinja_parse(out->text, strlen(out->text), &je);
+        if (!jt) {
+            ax_error(d, out->where, "chat template line %d: %s", je.line, je.msg);
+            return -1;
+        }
+        jinja_free(jt);
+    }
+    return 0;
+}
+
 int fe_resolve_tokenizer(fe_config *c, const fe_model *m, ax_arena *ar, ax_diag *d) {
     int any = 0;
     for (int i = 0; i < c->ndatasets; i++) any |= c->datasets[i].formatted;
@@ -77,6 +131,17 @@ int fe_resolve_tokenizer(fe_config *c, const fe_model *m, ax_arena *ar, ax_diag 
     }
     json_decref(tcfg);
     const char *tok_where = ax_arena_printf(ar, "%s: chat_template", cfg_path);
+    /* Axolotl 0.19's order: a top-level chat_template is resolved first
+     * (against the tokenizer's own) and written into the tokenizer; a
+     * dataset's choice, tokenizer_default when it names none, then reads
+     * that tokenizer. So tokenizer_default and tokenizer_default_fallback_*
+     * in a dataset mean the top-level template when there is one. */
+    tpl_choice tok = {.text = tok_tpl, .where = tok_where, .tpl = -1};
+    int chat = 0; /* only chat_template datasets render one (the top-level key alone only names it for inference) */
+    for (int i = 0; i < c->ndatasets; i++) chat |= c->datasets[i].formatted && c->datasets[i].spec.fmt == RT_FMT_CHAT;
+    if (chat && c->chat_template && resolve_choice(c->chat_template, &c->chat_template_jinja, &tok, "chat_template", cfg_path,
+                                           where, &tok, d) != 0)
+        return -1;
     for (int i = 0; i < c->ndatasets; i++) {
         fe_dataset *ds = &c->datasets[i];
         if (!ds->formatted) continue;
@@ -86,68 +151,30 @@ int fe_resolve_tokenizer(fe_config *c, const fe_model *m, ax_arena *ar, ax_diag 
                                   "special_tokens.eos_token): samples end without one", i);
             continue;
         }
-        /* the dataset's chat_template (with its chat_template_jinja), else the
-         * top-level one; chat_template_jinja alone means `jinja` */
-        const fe_jinja_src *src = &ds->chat_template_jinja;
-        const char *name = ds->chat_template;
         char k[64];
         snprintf(k, sizeof k, "datasets[%d].chat_template", i);
-        if (!name && src->text) name = "jinja";
-        if (!name) {
-            src = &c->chat_template_jinja;
-            name = c->chat_template ? c->chat_template : src->text ? "jinja" : "tokenizer_default";
-            snprintf(k, sizeof k, "chat_template");
+        const char *name = ds->chat_template;
+        if (!name && ds->chat_template_jinja.text) {
+            /* Axolotl 0.19 fills in tokenizer_default before it looks at chat_template_jinja, so it would not use it */
+            ax_warn(d, where, "datasets[%d].chat_template_jinja without datasets[%d].chat_template: axo renders it "
+                              "(chat_template: jinja), where Axolotl 0.19 would use the tokenizer's template", i, i);
+            name = "jinja";
         }
-        const char *fb = !strncmp(name, "tokenizer_default_fallback_", 27) ? name + 27 : NULL;
-        const char *text = NULL, *text_where = NULL;
-        int tpl = -1;
-        if (!strcmp(name, "jinja")) {
-            if (!src->text) {
-                ax_error(d, where, "%s: jinja, but there is no chat_template_jinja (the template, or the path of a .jinja file)", k);
-                rc = -1;
-                continue;
-            }
-            text = src->text, text_where = src->where;
-        } else if (!strcmp(name, "tokenizer_default") || (fb && tok_tpl)) {
-            if (!tok_tpl) {
-                ax_error(d, where,
-                         "%s: tokenizer_default, but %s has no chat_template; name one (chatml, llama3, qwen_25, qwen3, "
-                         "gemma, phi_3, tokenizer_default_fallback_<one of them>), or give chat_template: jinja with "
-                         "chat_template_jinja",
-                         k, cfg_path);
-                rc = -1;
-                continue;
-            }
-            text = tok_tpl, text_where = tok_where;
-        } else {
-            tpl = rt_tpl_from_name(fb ? fb : name);
-            if (tpl < 0) {
-                ax_error(d, where,
-                         "%s: chat template \"%s\" is not implemented in axo's C renderers (chatml, llama3, qwen_25, "
-                         "qwen3, gemma, phi_3); give its Jinja text instead: chat_template: jinja with "
-                         "chat_template_jinja (the template, or a .jinja file)",
-                         k, fb ? fb : name);
-                rc = -1;
-                continue;
-            }
+        tpl_choice got;
+        if (resolve_choice(name ? name : "tokenizer_default", &ds->chat_template_jinja, &tok, k, cfg_path, where, &got, d) !=
+            0) {
+            rc = -1;
+            continue;
         }
-        if (text) { /* parsed now: a syntax error is a compile-time error */
-            jinja_err je;
-            jinja_tpl *jt = jinja_parse(text, strlen(text), &je);
-            if (!jt) {
-                ax_error(d, text_where, "chat template line %d: %s", je.line, je.msg);
-                rc = -1;
-                continue;
-            }
-            jinja_free(jt);
-            ds->spec.jinja = text;
+        if (got.text) {
+            ds->spec.jinja = got.text;
             ds->spec.tpl_kwargs = c->chat_template_kwargs;
             continue;
         }
-        ds->spec.tpl = (rt_tpl)tpl;
-        if (rt_tpl_needs_bos((rt_tpl)tpl) && !t->bos) {
+        ds->spec.tpl = (rt_tpl)got.tpl;
+        if (rt_tpl_needs_bos((rt_tpl)got.tpl) && !t->bos) {
             ax_error(d, where, "%s: %s starts with the bos_token, and the tokenizer has none (set "
-                               "special_tokens.bos_token)", k, rt_tpl_name((rt_tpl)tpl));
+                               "special_tokens.bos_token)", k, rt_tpl_name((rt_tpl)got.tpl));
             rc = -1;
         }
     }

@@ -129,5 +129,12 @@ echo '{"messages": [{"role": "system", "content": "x"}, {"role": "user", "conten
 sed -e 's#llama.jinja#raise.jinja#' -e "s#path: .*toy_chat.jsonl#path: $T/rows2.jsonl#" j2.yml >j4.yml
 check '! "$AXOC" preprocess j4.yml -n 0 -o j4.jsonl >/dev/null 2>j4.err && grep -q "rows2.jsonl:3: error: the chat template refused the conversation: no system turns" j4.err' \
   "raise_exception is a data error naming file:line"
+# Axolotl writes a top-level chat_template into the tokenizer first, so a
+# dataset's tokenizer_default means it (here chatml, not the tokenizer's llama3)
+sed -e 's#^    type: chat_template#    type: chat_template\n    chat_template: tokenizer_default#' j1.yml >j5.yml
+echo "chat_template: chatml" >>j5.yml
+sed -e 's#^    type: chat_template#    type: chat_template\n    chat_template: chatml#' j1.yml >j6.yml
+check '"$AXOC" preprocess j5.yml -n 0 -o j5.jsonl >/dev/null 2>&1 && "$AXOC" preprocess j6.yml -n 0 -o j6.jsonl >/dev/null 2>&1 && cmp -s j5.jsonl j6.jsonl && ! cmp -s j5.jsonl j1.jsonl' \
+  "a dataset's tokenizer_default is the top-level chat_template when there is one (Axolotl's order)"
 
 finish
