@@ -315,6 +315,7 @@ static const key_def keys[] = {
     {"sequence_parallel_degree", K_INT, F(sequence_parallel_degree), 1},
     {"special_tokens", K_SPECIAL, -1, 0},
     {"strict", K_BOOL, -1, 0},
+    {"test_datasets", K_SPECIAL, -1, 0},
     {"tf32", K_BOOL, F(tf32), 0},
     {"tokenizer_config", K_SPECIAL, -1, 0},
     {"tokenizer_type", K_ANY, -1, 0},
@@ -583,24 +584,26 @@ static void dataset_keys(loader *L, fe_dataset *ds, const fe_ypair *dp, int np, 
     if (!eot_node) s->train_on_eot = s->train_on_eos; /* Axolotl: train_on_eot defaults to train_on_eos */
 }
 
-static void do_datasets(loader *L, const fe_ypair *p) {
+/* datasets: or test_datasets: (p->key), into *out / *nout */
+static void do_datasets(loader *L, const fe_ypair *p, fe_dataset **out, int *nout) {
     const fe_yctx *y = &L->y;
     char loc[512];
+    const char *list = p->key;
     if (p->v->type != YAML_SEQUENCE_NODE) {
-        yerr(y, p->v, "datasets", "a list of {path: FILE, type: ...}");
+        yerr(y, p->v, list, "a list of {path: FILE, type: ...}");
         return;
     }
     yaml_node_item_t *it = p->v->data.sequence.items.start;
     int n = (int)(p->v->data.sequence.items.top - it);
-    fe_config *c = L->c;
     if (n == 0) {
-        ax_error(y->d, fe_yloc(y, p->v, loc, sizeof loc), "datasets: expected at least one {path: FILE}, found an empty list");
+        ax_error(y->d, fe_yloc(y, p->v, loc, sizeof loc), "%s: expected at least one {path: FILE}, found an empty list", list);
     }
-    c->datasets = ax_arena_alloc(y->ar, sizeof *c->datasets * (size_t)(n ? n : 1));
+    *out = ax_arena_alloc(y->ar, sizeof **out * (size_t)(n ? n : 1));
+    *nout = 0;
     for (int i = 0; i < n; i++) {
         yaml_node_t *e = yaml_document_get_node(y->doc, it[i]);
         char name[64];
-        snprintf(name, sizeof name, "datasets[%d]", i);
+        snprintf(name, sizeof name, "%s[%d]", list, i);
         if (e->type != YAML_MAPPING_NODE) {
             yerr(y, e, name, "a mapping with `path:`");
             continue;
@@ -612,7 +615,7 @@ static void do_datasets(loader *L, const fe_ypair *p) {
             if (!strcmp(dp[k].key, "path")) path = &dp[k];
             else if (!strcmp(dp[k].key, "type")) type = &dp[k];
         }
-        fe_dataset *ds = &c->datasets[c->ndatasets];
+        fe_dataset *ds = &(*out)[*nout];
         memset(ds, 0, sizeof *ds);
         char key[96];
         const char *t = NULL;
@@ -660,7 +663,7 @@ static void do_datasets(loader *L, const fe_ypair *p) {
                                 " (axo reads local .jsonl / .json files; hub datasets are not downloaded)");
         if (!r) continue;
         ds->path = r;
-        c->ndatasets++;
+        (*nout)++;
     }
 }
 
@@ -705,7 +708,9 @@ static void apply_special(loader *L, const fe_ypair *p) {
         if (fe_y_str(y, k, v, &given) != 0) return;
         resolve(y, L->ydir, k, v, given, 1, NULL);
     } else if (!strcmp(k, "datasets")) {
-        do_datasets(L, p);
+        do_datasets(L, p, &c->datasets, &c->ndatasets);
+    } else if (!strcmp(k, "test_datasets")) {
+        do_datasets(L, p, &c->test_datasets, &c->ntest_datasets);
     } else if (!strcmp(k, "eval_steps")) { /* HF: a whole number of steps, or a fraction (< 1) of the total */
         double x;
         if (fe_y_num(y, k, v, 1, &x) != 0) return;
@@ -973,7 +978,7 @@ static void check_best_model(loader *L) {
     const fe_yctx *y = &L->y;
     char loc[512];
     const fe_ypair *p;
-    int held_out = c->val_set_size > 0;
+    int held_out = c->val_set_size > 0 || c->ntest_datasets > 0;
     if (c->early_stopping_patience > 0) {
         p = pair(L, "early_stopping_patience");
         const char *at = fe_yloc(y, p->k, loc, sizeof loc);
@@ -987,14 +992,14 @@ static void check_best_model(loader *L) {
             ax_error(y->d, at, "early_stopping_patience: requires that eval_steps (%lld) evenly divides save_steps (%lld)",
                      (long long)c->eval_steps, (long long)c->save_steps);
         else if (!held_out)
-            ax_error(y->d, at, "early_stopping_patience: there is nothing to evaluate: set val_set_size");
+            ax_error(y->d, at, "early_stopping_patience: there is nothing to evaluate: set val_set_size or test_datasets");
     }
     int want = c->load_best_model_at_end || c->early_stopping_patience > 0;
     c->load_best = want && held_out && c->save_steps > 0 && c->eval_steps > 0 && c->save_steps % c->eval_steps == 0;
     if (c->load_best_model_at_end && !c->load_best) {
         p = pair(L, "load_best_model_at_end");
         ax_warn(y->d, fe_yloc(y, p->k, loc, sizeof loc),
-                "load_best_model_at_end: ignored, as Axolotl ignores it, unless val_set_size is set and save_steps is a "
+                "load_best_model_at_end: ignored, as Axolotl ignores it, unless val_set_size or test_datasets is set and save_steps is a "
                 "multiple of eval_steps (both whole numbers of steps); the final model is the last step's");
     }
 }
@@ -1030,6 +1035,10 @@ static void check_whole(loader *L) {
         !fe_y_is_null(pair(L, "warmup_ratio")->v))
         ax_error(y->d, fe_yloc(y, pair(L, "warmup_ratio")->k, loc, sizeof loc),
                  "warmup_ratio: expected only one of warmup_steps and warmup_ratio, found both");
+    if (c->ntest_datasets > 0 && c->val_set_size > 0)
+        ax_error(y->d, fe_yloc(y, pair(L, "val_set_size")->k, loc, sizeof loc),
+                 "val_set_size: expected 0 with test_datasets (Axolotl: a non-zero val_set_size should not be used with "
+                 "test_datasets), found %g", c->val_set_size);
     if (c->val_set_size >= 1 && c->val_set_size != floor(c->val_set_size))
         ax_error(y->d, fe_yloc(y, pair(L, "val_set_size")->v, loc, sizeof loc),
                  "val_set_size: expected a fraction in [0, 1) or a whole number of rows, found %.17g", c->val_set_size);
@@ -1216,6 +1225,20 @@ void fe_config_canonical(const fe_config *c, ax_buf *out) {
         snprintf(k, sizeof k, "datasets.%04d.type", i);
         if (c->datasets[i].formatted) { /* the resolved format, so the cache key covers every setting */
             char *js = rt_ds_spec_json(&c->datasets[i].spec);
+            S(k, js);
+            free(js);
+        } else {
+            S(k, "");
+        }
+    }
+    if (c->ntest_datasets) I("test_datasets.count", c->ntest_datasets);
+    for (int i = 0; i < c->ntest_datasets; i++) {
+        char k[48];
+        snprintf(k, sizeof k, "test_datasets.%04d.path", i);
+        S(k, c->test_datasets[i].path);
+        snprintf(k, sizeof k, "test_datasets.%04d.type", i);
+        if (c->test_datasets[i].formatted) {
+            char *js = rt_ds_spec_json(&c->test_datasets[i].spec);
             S(k, js);
             free(js);
         } else {

@@ -85,6 +85,8 @@ typedef struct fe_config {
     const char *base_model;  /* resolved local HF model dir */
     fe_dataset *datasets;
     int ndatasets;
+    fe_dataset *test_datasets;  /* test_datasets: evaluated instead of a val_set_size split */
+    int ntest_datasets;
     const char *output_dir;  /* default "./outputs" */
 
     int64_t sequence_len;    /* default 2048 */

@@ -89,8 +89,9 @@ static void module_facts(const fe_config *c, const fe_model *m, int world_size, 
     if (c->resume_from) ir_module_set_attr(mod, ir_as("train.resume_from", c->resume_from));
     if (c->auto_resume) set_i(mod, "train.auto_resume", 1);
     set_i(mod, "train.logging_steps", c->logging_steps);
-    if (c->val_set_size > 0) { /* a held-out split, evaluated as the run goes (runtime/train.c) */
-        set_f(mod, "train.val_set_size", c->val_set_size);
+    if (c->val_set_size > 0 || c->ntest_datasets > 0) { /* held-out data, evaluated as the run goes (runtime/train.c) */
+        set_i(mod, "train.eval", 1);
+        if (c->val_set_size > 0) set_f(mod, "train.val_set_size", c->val_set_size);
         set_i(mod, "train.eval_steps", c->eval_steps);
         set_f(mod, "train.eval_steps_ratio", c->eval_steps_ratio);
         set_i(mod, "train.evals_per_epoch", c->evals_per_epoch);
@@ -114,6 +115,18 @@ static void module_facts(const fe_config *c, const fe_model *m, int world_size, 
         if (c->datasets[i].formatted) { /* runtime/prompt.h: how axorun tokenizes its rows */
             snprintf(k, sizeof k, "io.dataset.%d.format", i);
             char *js = rt_ds_spec_json(&c->datasets[i].spec);
+            set_s(mod, k, js);
+            free(js);
+        }
+    }
+    if (c->ntest_datasets) set_i(mod, "io.ntest_datasets", c->ntest_datasets);
+    for (int i = 0; i < c->ntest_datasets; i++) {
+        char k[48];
+        snprintf(k, sizeof k, "io.test_dataset.%d", i);
+        set_s(mod, k, c->test_datasets[i].path);
+        if (c->test_datasets[i].formatted) {
+            snprintf(k, sizeof k, "io.test_dataset.%d.format", i);
+            char *js = rt_ds_spec_json(&c->test_datasets[i].spec);
             set_s(mod, k, js);
             free(js);
         }

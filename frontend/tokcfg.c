@@ -71,6 +71,7 @@ static int resolve_choice(const char *name, const fe_jinja_src *src, const tpl_c
 int fe_resolve_tokenizer(fe_config *c, const fe_model *m, ax_arena *ar, ax_diag *d) {
     int any = 0;
     for (int i = 0; i < c->ndatasets; i++) any |= c->datasets[i].formatted;
+    for (int i = 0; i < c->ntest_datasets; i++) any |= c->test_datasets[i].formatted;
     if (!any) return 0;
     const char *dir = c->tokenizer_config ? c->tokenizer_config : c->base_model;
     const char *key = c->tokenizer_config ? "tokenizer_config" : "base_model";
@@ -138,26 +139,32 @@ int fe_resolve_tokenizer(fe_config *c, const fe_model *m, ax_arena *ar, ax_diag 
      * in a dataset mean the top-level template when there is one. */
     tpl_choice tok = {.text = tok_tpl, .where = tok_where, .tpl = -1};
     int chat = 0; /* only chat_template datasets render one (the top-level key alone only names it for inference) */
-    for (int i = 0; i < c->ndatasets; i++) chat |= c->datasets[i].formatted && c->datasets[i].spec.fmt == RT_FMT_CHAT;
+    for (int i = 0; i < c->ndatasets + c->ntest_datasets; i++) {
+        const fe_dataset *ds = i < c->ndatasets ? &c->datasets[i] : &c->test_datasets[i - c->ndatasets];
+        chat |= ds->formatted && ds->spec.fmt == RT_FMT_CHAT;
+    }
     if (chat && c->chat_template && resolve_choice(c->chat_template, &c->chat_template_jinja, &tok, "chat_template", cfg_path,
                                            where, &tok, d) != 0)
         return -1;
-    for (int i = 0; i < c->ndatasets; i++) {
-        fe_dataset *ds = &c->datasets[i];
+    for (int j = 0; j < c->ndatasets + c->ntest_datasets; j++) { /* datasets, then test_datasets */
+        int test = j >= c->ndatasets, i = test ? j - c->ndatasets : j;
+        const char *list = test ? "test_datasets" : "datasets";
+        fe_dataset *ds = test ? &c->test_datasets[i] : &c->datasets[i];
         if (!ds->formatted) continue;
         if (ds->spec.fmt != RT_FMT_CHAT) {
             if (!t->eos && ds->spec.fmt != RT_FMT_INPUT_OUTPUT)
-                ax_warn(d, where, "datasets[%d]: the tokenizer has no eos_token (tokenizer_config.json or "
-                                  "special_tokens.eos_token): samples end without one", i);
+                ax_warn(d, where, "%s[%d]: the tokenizer has no eos_token (tokenizer_config.json or "
+                                  "special_tokens.eos_token): samples end without one", list, i);
             continue;
         }
         char k[64];
-        snprintf(k, sizeof k, "datasets[%d].chat_template", i);
+        snprintf(k, sizeof k, "%s[%d].chat_template", list, i);
         const char *name = ds->chat_template;
         if (!name && ds->chat_template_jinja.text) {
             /* Axolotl 0.19 fills in tokenizer_default before it looks at chat_template_jinja, so it would not use it */
-            ax_warn(d, where, "datasets[%d].chat_template_jinja without datasets[%d].chat_template: axo renders it "
-                              "(chat_template: jinja), where Axolotl 0.19 would use the tokenizer's template", i, i);
+            ax_warn(d, where, "%s[%d].chat_template_jinja without %s[%d].chat_template: axo renders it "
+                              "(chat_template: jinja), where Axolotl 0.19 would use the tokenizer's template", list, i,
+                    list, i);
             name = "jinja";
         }
         tpl_choice got;

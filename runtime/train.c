@@ -767,17 +767,17 @@ static int run_eval(rt_session *s, const rt_rows *er, int64_t nranks, int64_t ra
 /* The plan's datasets, in order: pre-tokenized rows as they are, rows of
  * text (io.dataset.N.format) through the tokenizer (io.tokenizer), or from
  * io.dataset_prepared_path, which only the lead rank writes. */
-static int load_datasets(const ir_module *m, int nds, int64_t V, int64_t S, rt_dataset *ds, int lead, int say,
-                         ax_diag *d) {
+static int load_datasets(const ir_module *m, const char *prefix, int nds, int64_t V, int64_t S, rt_dataset *ds, int lead,
+                         int say, ax_diag *d) {
     ax_arena *ar = ax_arena_create();
     rt_data_source *src = ax_arena_alloc(ar, sizeof *src * (size_t)nds);
     rt_tok_setup setup;
     int rc = 0, any = 0;
     for (int i = 0; i < nds && rc == 0; i++) {
         char k[48];
-        snprintf(k, sizeof k, "io.dataset.%d", i);
+        snprintf(k, sizeof k, "%s.%d", prefix, i);
         src[i].path = mattr_s(m, k, "");
-        snprintf(k, sizeof k, "io.dataset.%d.format", i);
+        snprintf(k, sizeof k, "%s.%d.format", prefix, i);
         const char *fmt = mattr_s(m, k, NULL);
         if (!fmt) continue;
         rt_ds_spec *spec = ax_arena_alloc(ar, sizeof *spec);
@@ -805,20 +805,35 @@ int rt_train(rt_session *s, const rt_train_opts *o, ax_diag *d) {
         return -1;
     }
     rt_dataset ds;
-    if (load_datasets(m, nds, s->V, s->S, &ds, lead, lead && !quiet, d)) return -1;
+    if (load_datasets(m, "io.dataset", nds, s->V, s->S, &ds, lead, lead && !quiet, d)) return -1;
 
     rt_data_opts dopt = {.seq_len = s->S,
                          .sample_packing = (int)mattr_i(m, "train.sample_packing", 0),
                          .seed = (uint64_t)mattr_i(m, "train.seed", 42),
                          .pad_id = (int32_t)mattr_i(m, "model.pad_id", 0),
                          .excess = (int)mattr_i(m, "train.excess_length_strategy", RT_EXCESS_DROP)};
-    /* val_set_size: a held-out split, evaluated as the run goes */
+    /* val_set_size: a held-out split; or test_datasets: evaluated as the run goes */
     rt_dataset eds = {0};
     rt_rows erows = {0};
     const double val = mattr_f(m, "train.val_set_size", 0);
+    const int ntest = (int)mattr_i(m, "io.ntest_datasets", 0), has_eval = val > 0 || ntest > 0;
     if (val > 0) {
         int64_t n_eval = val >= 1 ? (int64_t)val : (int64_t)ceil(val * (double)ds.nsamples);
         if (rt_data_split(&ds, n_eval, dopt.seed, &eds, d) != 0 || rt_data_build_epoch(&eds, &dopt, 0, &erows, d) != 0) {
+            rt_data_free(&eds);
+            rt_data_free(&ds);
+            return -1;
+        }
+    } else if (ntest > 0) {
+        if (load_datasets(m, "io.test_dataset", ntest, s->V, s->S, &eds, lead, lead && !quiet, d) != 0 ||
+            rt_data_build_epoch(&eds, &dopt, 0, &erows, d) != 0) {
+            rt_data_free(&eds);
+            rt_data_free(&ds);
+            return -1;
+        }
+        if (erows.nrows < 1) {
+            ax_error(d, mattr_s(m, "io.test_dataset.0", "test_datasets"), "test_datasets: no sample to evaluate");
+            rt_rows_free(&erows);
             rt_data_free(&eds);
             rt_data_free(&ds);
             return -1;
@@ -867,7 +882,7 @@ int rt_train(rt_session *s, const rt_train_opts *o, ax_diag *d) {
     }
 
     int64_t eval_every = 0; /* eval_steps, or a fraction of the run, or evals_per_epoch, or each epoch's end */
-    if (val > 0) {
+    if (has_eval) {
         int64_t es = mattr_i(m, "train.eval_steps", 0), epe = mattr_i(m, "train.evals_per_epoch", 0);
         double er = mattr_f(m, "train.eval_steps_ratio", 0);
         eval_every = es > 0   ? es
@@ -875,8 +890,9 @@ int rt_train(rt_session *s, const rt_train_opts *o, ax_diag *d) {
                      : epe > 0 ? (steps_per_epoch / epe > 0 ? steps_per_epoch / epe : 1)
                                : steps_per_epoch;
         if (!quiet)
-            printf("axorun: %lld samples held out (val_set_size), %lld rows; evaluated every %lld steps and at the end\n",
-                   (long long)eds.nsamples, (long long)erows.nrows, (long long)eval_every);
+            printf("axorun: %lld samples %s, %lld rows; evaluated every %lld steps and at the end\n", (long long)eds.nsamples,
+                   val > 0 ? "held out (val_set_size)" : "to evaluate (test_datasets)", (long long)erows.nrows,
+                   (long long)eval_every);
     }
     /* early_stopping_patience and load_best_model_at_end (HF Trainer's
      * EarlyStoppingCallback and best-model tracking on eval_loss): only the

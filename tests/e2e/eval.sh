@@ -129,6 +129,29 @@ read -r lb_stop lb_best <<<"$(hf_expect lb/train_log.jsonl 0 2 4 2>/dev/null)"
 check 'test "$lb_stop" = 4 && test "$lb_best" = 2 && cmp -s lb/model.safetensors lb/checkpoint-2/model.safetensors && grep -q "final model is lb/checkpoint-2" lb.out' \
   "the final model is checkpoint-2's (its eval_loss is lower than step 4's)"
 
+# test_datasets: evaluated instead of a split. A dataset of text (alpaca)
+# gives the same eval_loss as its rows pre-tokenized by axoc preprocess.
+head -40 "$SRC/configs/data/toy_alpaca.jsonl" >test_alpaca.jsonl
+td() { # $1 the test_datasets entry
+  sed -e "s#\.\./#$SRC/configs/#g" -e 's/^max_steps: .*/max_steps: 4/' -e 's/^logging_steps: .*/logging_steps: 1/' \
+    -e 's/^warmup_steps: .*/warmup_steps: 1/' "$SRC/configs/examples/alpaca.yml"
+  printf 'eval_steps: 2\ntest_datasets:\n%s\n' "$1"
+}
+td "  - path: $T/test_alpaca.jsonl
+    type: alpaca" >t1.yml
+sed -e "s#path: .*toy_alpaca.jsonl#path: $T/test_alpaca.jsonl#" t1.yml | sed '/^test_datasets:/,$d' >tp.yml
+check '"$AXOC" preprocess tp.yml -n 0 -o test_pre.jsonl >/dev/null 2>&1 && test -s test_pre.jsonl' "preprocess the test rows"
+td "  - path: $T/test_pre.jsonl" >t2.yml
+check '"$AXOC" compile t1.yml -o t1.bin 2>/dev/null && "$AXOC" compile t2.yml -o t2.bin 2>/dev/null' "compile with test_datasets"
+check '"$AXORUN" t1.bin --output-dir t1 >t1.out 2>&1 && "$AXORUN" t2.bin --output-dir t2 >t2.out 2>&1' "train with test_datasets"
+check 'grep -q "samples to evaluate (test_datasets)" t1.out && test "$(grep -c eval_loss t1/train_log.jsonl)" = 2' \
+  "test_datasets evaluated at steps 2 and 4"
+check 'cmp -s <(grep eval_loss t1/train_log.jsonl) <(grep eval_loss t2/train_log.jsonl) && cmp -s t1/model.safetensors t2/model.safetensors' \
+  "text and pre-tokenized test rows: the same eval_loss, and training untouched"
+{ td "  - path: $T/test_pre.jsonl"; echo "val_set_size: 0.1"; } >t3.yml
+check '! "$AXOC" compile t3.yml -o t3.bin 2>t3.err && grep -q "val_set_size: expected 0 with test_datasets" t3.err' \
+  "val_set_size and test_datasets together: an error, as Axolotl's"
+
 # bad values
 base 5 "" | sed 's/^val_set_size: .*/val_set_size: 100000/' >e1.yml
 check '"$AXOC" compile e1.yml -o e1.bin 2>/dev/null && ! "$AXORUN" e1.bin --output-dir e1 >/dev/null 2>e1.err && grep -q "leaves no training sample" e1.err' \

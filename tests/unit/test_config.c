@@ -330,6 +330,8 @@ static void test_type_errors(void) {
     expect_error("lora_target_modules: [q_proj, [x]]\n", "cfg.yml:1:31", "lora_target_modules[1]: expected a string, found a list");
     expect_error("seed: -1\n", "cfg.yml:1:7", "seed: expected a non-negative integer");
     expect_error("datasets: x\n", "cfg.yml:1:11", "datasets: expected a list of {path: FILE, type: ...}, found \"x\"");
+    expect_error("test_datasets: x\n", "cfg.yml:1:16", "test_datasets: expected a list of {path: FILE, type: ...}, found \"x\"");
+    expect_error("test_datasets:\n  - path: nope.jsonl\n", "cfg.yml:2:11", "test_datasets[0].path: expected an existing file");
 }
 
 static void test_enum_errors(void) {
@@ -654,7 +656,7 @@ static void test_canonical(void) {
         "seed: 43\n", "output_dir: ./elsewhere\n",
         "early_stopping_patience: 2\nval_set_size: 0.1\nsave_steps: 4\neval_steps: 2\n",
         "load_best_model_at_end: true\nval_set_size: 0.1\nsave_steps: 4\neval_steps: 2\n",
-        "greater_is_better: true\n", "ddp_bucket_cap_mb: 1\n",
+        "greater_is_better: true\n", "ddp_bucket_cap_mb: 1\n", "test_datasets:\n  - path: " FIX "/data/toy.jsonl\n",
         "fsdp_version: 2\nfsdp_config:\n  reshard_after_forward: true\n",
         "deepspeed: " AXO_SOURCE_DIR "/configs/deepspeed/zero1.json\n",
     };
