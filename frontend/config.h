@@ -163,6 +163,8 @@ typedef struct fe_config {
     int excess_length;              /* excess_length_strategy: 0 drop (default), 1 truncate, 2 raise */
     const char *chat_template;      /* top-level `chat_template:` as written, or NULL */
     fe_jinja_src chat_template_jinja; /* top-level `chat_template_jinja:` */
+    const char *out_chat_template;    /* derived: the top-level template as Jinja text, saved beside the trained
+                                       * model as chat_template.jinja (Axolotl sets it on the tokenizer it saves) */
     const char *chat_template_kwargs; /* chat_template_kwargs: as a JSON object, or NULL */
     const char *tokenizer_config;   /* resolved `tokenizer_config:` dir, or NULL (= base_model) */
     const char *special_bos, *special_eos, *special_pad; /* special_tokens: overrides, or NULL */

@@ -119,6 +119,9 @@ static void module_facts(const fe_config *c, const fe_model *m, int world_size, 
             free(js);
         }
     }
+    /* saved beside the trained model: the tokenizer's files, and the chosen chat template */
+    set_s(mod, "io.tokenizer_dir", c->tokenizer_config ? c->tokenizer_config : c->base_model);
+    if (c->out_chat_template) set_s(mod, "io.chat_template", c->out_chat_template);
     if (c->ntest_datasets) set_i(mod, "io.ntest_datasets", c->ntest_datasets);
     for (int i = 0; i < c->ntest_datasets; i++) {
         char k[48];

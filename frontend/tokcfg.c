@@ -5,6 +5,7 @@
 #include "runtime/jinja.h"
 
 #include <jansson.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* tokenizer_config.json's "bos_token": a string, {"content": ...}, or null */
@@ -132,6 +133,17 @@ int fe_resolve_tokenizer(fe_config *c, const fe_model *m, ax_arena *ar, ax_diag 
     }
     json_decref(tcfg);
     const char *tok_where = ax_arena_printf(ar, "%s: chat_template", cfg_path);
+    /* recent transformers saves the template as chat_template.jinja beside the tokenizer, and reads that file
+     * before tokenizer_config.json's */
+    const char *jf = ax_arena_printf(ar, "%s/chat_template.jinja", dir);
+    if (ax_file_exists(jf)) {
+        size_t n;
+        char *txt = ax_read_file(jf, &n, d);
+        if (!txt) return -1;
+        tok_tpl = ax_arena_strndup(ar, txt, n);
+        tok_where = jf;
+        free(txt);
+    }
     /* Axolotl 0.19's order: a top-level chat_template is resolved first
      * (against the tokenizer's own) and written into the tokenizer; a
      * dataset's choice, tokenizer_default when it names none, then reads
@@ -146,6 +158,12 @@ int fe_resolve_tokenizer(fe_config *c, const fe_model *m, ax_arena *ar, ax_diag 
     if (chat && c->chat_template && resolve_choice(c->chat_template, &c->chat_template_jinja, &tok, "chat_template", cfg_path,
                                            where, &tok, d) != 0)
         return -1;
+    if (chat && c->chat_template) { /* what the saved tokenizer carries */
+        c->out_chat_template = tok.text ? tok.text : tok.tpl >= 0 ? rt_tpl_jinja((rt_tpl)tok.tpl) : NULL;
+        if (!c->out_chat_template)
+            ax_warn(d, where, "chat_template: %s has no Jinja text in axo; the saved tokenizer keeps %s's own template",
+                    c->chat_template, cfg_path);
+    }
     for (int j = 0; j < c->ndatasets + c->ntest_datasets; j++) { /* datasets, then test_datasets */
         int test = j >= c->ndatasets, i = test ? j - c->ndatasets : j;
         const char *list = test ? "test_datasets" : "datasets";

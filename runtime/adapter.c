@@ -206,16 +206,16 @@ int rt_merge_lora(const char *adapter_dir, const char *base_dir, const char *out
         rc = ax_path_join(path, sizeof path, tmp, "model.safetensors") != 0 || rt_st_write(path, outs, n, d) != 0;
         /* the files that make the merged dir loadable on its own, as
          * `axolotl merge_lora` leaves it: config and tokenizer */
-        static const char *const keep[] = {"config.json", "generation_config.json", "tokenizer.json",
-                                           "tokenizer_config.json", "tokenizer.model", "special_tokens_map.json",
-                                           "vocab.json", "merges.txt", "added_tokens.json"};
-        for (size_t i = 0; i < AX_ARRAY_LEN(keep) && !rc; i++) {
-            if (ax_path_join(cfgp, sizeof cfgp, base_dir, keep[i]) != 0 || !ax_file_exists(cfgp)) continue;
+        if (!rc && ax_path_join(cfgp, sizeof cfgp, base_dir, "config.json") == 0 && ax_file_exists(cfgp)) {
             size_t len;
             char *txt = ax_read_file(cfgp, &len, d);
-            rc = !txt || ax_path_join(path, sizeof path, tmp, keep[i]) != 0 || ax_write_file_atomic(path, txt, len, d) != 0;
+            rc = !txt || ax_path_join(path, sizeof path, tmp, "config.json") != 0 || ax_write_file_atomic(path, txt, len, d) != 0;
             free(txt);
         }
+        /* the base model's tokenizer, then the adapter dir's (axorun saves the tokenizer, with the config's chat
+         * template, beside an adapter): the adapter's wins */
+        if (!rc) rc = rt_modeldir_copy_tokenizer(base_dir, tmp, 1, NULL, d);
+        if (!rc) rc = rt_modeldir_copy_tokenizer(adapter_dir, tmp, 0, NULL, d);
         rc = rc ? -1 : rt_modeldir_publish(tmp, out_dir, exists, d);
         if (rc && begun) rt_modeldir_remove(tmp);
     }

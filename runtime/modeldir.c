@@ -4,6 +4,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -34,7 +35,7 @@ void rt_modeldir_remove(const char *dir) {
                                         "adapter_config.json", "sharded_state_dict.json", "generation_config.json",
                                         "tokenizer.json", "tokenizer_config.json", "tokenizer.model",
                                         "special_tokens_map.json", "vocab.json", "merges.txt", "added_tokens.json",
-                                        "optimizer_state.json"};
+                                        "chat_template.jinja", "optimizer_state.json"};
     char p[4096];
     for (size_t i = 0; i < AX_ARRAY_LEN(known); i++)
         if (ax_path_join(p, sizeof p, dir, known[i]) == 0) unlink(p);
@@ -86,5 +87,26 @@ int rt_modeldir_publish(const char *tmp, const char *dir, int exists, ax_diag *d
         rt_modeldir_remove(tmp);
         return -1;
     }
+    return 0;
+}
+
+int rt_modeldir_copy_tokenizer(const char *from, const char *to, int generation_config, const char *chat_template,
+                               ax_diag *d) {
+    static const char *const files[] = {"generation_config.json", "tokenizer.json",  "tokenizer_config.json",
+                                        "tokenizer.model",        "special_tokens_map.json", "vocab.json",
+                                        "merges.txt",             "added_tokens.json",       "chat_template.jinja"};
+    char src[4096], dst[4096];
+    for (size_t i = generation_config ? 0 : 1; i < AX_ARRAY_LEN(files); i++) {
+        if (chat_template && !strcmp(files[i], "chat_template.jinja")) continue;
+        if (!from || ax_path_join(src, sizeof src, from, files[i]) != 0 || !ax_file_exists(src)) continue;
+        size_t len;
+        char *txt = ax_read_file(src, &len, d);
+        int bad = !txt || ax_path_join(dst, sizeof dst, to, files[i]) != 0 || ax_write_file_atomic(dst, txt, len, d) != 0;
+        free(txt);
+        if (bad) return -1;
+    }
+    if (chat_template && (ax_path_join(dst, sizeof dst, to, "chat_template.jinja") != 0 ||
+                          ax_write_file_atomic(dst, chat_template, strlen(chat_template), d) != 0))
+        return -1;
     return 0;
 }

@@ -26,4 +26,16 @@ int rt_modeldir_publish(const char *tmp, const char *dir, int exists, ax_diag *d
  * if empty. Other files are left alone. */
 void rt_modeldir_remove(const char *dir);
 
+/* The files that make a saved model loadable with its tokenizer, as HF
+ * Trainer leaves them beside the weights: from `from` (the tokenizer's dir)
+ * into `to`, each that exists: tokenizer.json, tokenizer_config.json,
+ * tokenizer.model, special_tokens_map.json, vocab.json, merges.txt,
+ * added_tokens.json, chat_template.jinja, and with generation_config (a
+ * full model, not an adapter) generation_config.json. chat_template not
+ * NULL: written as chat_template.jinja (the template the config chose, as
+ * Axolotl sets it on the tokenizer it saves; transformers reads that file
+ * before tokenizer_config.json's). Each file written atomically. */
+int rt_modeldir_copy_tokenizer(const char *from, const char *to, int generation_config, const char *chat_template,
+                               ax_diag *d);
+
 #endif

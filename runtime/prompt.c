@@ -508,6 +508,39 @@ int rt_chat_render(rt_tpl tpl, const char *const *roles, const char *const *cont
     return 0;
 }
 
+const char *rt_tpl_jinja(rt_tpl t) {
+    switch (t) {
+    case RT_TPL_CHATML:
+        return "{%- for message in messages %}{{ '<|im_start|>' + message['role'] + '\\n' + message['content'] + "
+               "'<|im_end|>\\n' }}{%- endfor %}{%- if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{%- endif %}";
+    case RT_TPL_LLAMA3:
+        return "{%- for message in messages %}{%- if loop.first %}{{ bos_token }}{%- endif %}{{ '<|start_header_id|>' + "
+               "message['role'] + '<|end_header_id|>\\n\\n' + message['content'] | trim + '<|eot_id|>' }}{%- endfor %}"
+               "{%- if add_generation_prompt %}{{ '<|start_header_id|>assistant<|end_header_id|>\\n\\n' }}{%- endif %}";
+    case RT_TPL_QWEN25:
+        return "{%- if messages and messages[0]['role'] == 'system' %}{{ '<|im_start|>system\\n' + messages[0]['content'] + "
+               "'<|im_end|>\\n' }}{%- else %}{{ '<|im_start|>system\\nYou are Qwen, created by Alibaba Cloud. You are a "
+               "helpful assistant.<|im_end|>\\n' }}{%- endif %}{%- for message in messages %}{%- if not (loop.first and "
+               "message['role'] == 'system') %}{{ '<|im_start|>' + message['role'] + '\\n' + message['content'] + "
+               "'<|im_end|>\\n' }}{%- endif %}{%- endfor %}{%- if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}"
+               "{%- endif %}";
+    case RT_TPL_GEMMA:
+        return "{{ bos_token }}{%- if messages and messages[0]['role'] == 'system' %}{{ raise_exception('System role not "
+               "supported') }}{%- endif %}{%- for message in messages %}{%- if (message['role'] == 'user') != "
+               "(loop.index0 % 2 == 0) %}{{ raise_exception('Conversation roles must alternate "
+               "user/assistant/user/assistant/...') }}{%- endif %}{%- set role = 'model' if message['role'] == "
+               "'assistant' else message['role'] %}{{ '<start_of_turn>' + role + '\\n' + message['content'] | trim + "
+               "'<end_of_turn>\\n' }}{%- endfor %}{%- if add_generation_prompt %}{{ '<start_of_turn>model\\n' }}{%- endif %}";
+    case RT_TPL_PHI3:
+        return "{{ bos_token }}{%- for message in messages %}{%- if message['role'] == 'system' %}{{ '<|system|>\\n' + "
+               "message['content'] + '<|end|>\\n' }}{%- elif message['role'] == 'user' %}{{ '<|user|>\\n' + "
+               "message['content'] + '<|end|>\\n<|assistant|>\\n' }}{%- elif message['role'] == 'assistant' %}{{ "
+               "message['content'] + '<|end|>\\n' }}{%- endif %}{%- endfor %}";
+    case RT_TPL_QWEN3: return NULL;
+    }
+    return NULL;
+}
+
 /* add_generation_prompt's text (phi_3 has none: its user turn ends with it) */
 static void gen_prompt(rt_tpl tpl, ax_buf *out) {
     static const char *const g[RT_TPL_COUNT] = {"<|im_start|>assistant\n", "<|start_header_id|>assistant<|end_header_id|>\n\n",

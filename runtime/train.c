@@ -641,6 +641,10 @@ static int write_model_files(rt_session *s, const char *dir, ax_diag *d) {
         k++;
     }
     char path[4096];
+    /* the tokenizer beside the weights (HF Trainer saves it too), with the config's chat template */
+    if (!rc && dir && is_rank0(s))
+        rc = rt_modeldir_copy_tokenizer(mattr_s(m, "io.tokenizer_dir", NULL), dir, !s->adapter,
+                                        mattr_s(m, "io.chat_template", NULL), d);
     if (!rc && dir && is_rank0(s) && s->adapter) {
         rc = write_adapter_files(s, dir, outs, k, d);
     } else if (!rc && dir && is_rank0(s)) {

@@ -137,4 +137,17 @@ sed -e 's#^    type: chat_template#    type: chat_template\n    chat_template: c
 check '"$AXOC" preprocess j5.yml -n 0 -o j5.jsonl >/dev/null 2>&1 && "$AXOC" preprocess j6.yml -n 0 -o j6.jsonl >/dev/null 2>&1 && cmp -s j5.jsonl j6.jsonl && ! cmp -s j5.jsonl j1.jsonl' \
   "a dataset's tokenizer_default is the top-level chat_template when there is one (Axolotl's order)"
 
+# 7. the trained model carries its tokenizer and the config's chat template
+# (chat_template.jinja, axo's Jinja text of llama3): the output dir used as
+# the tokenizer with tokenizer_default (chat_template.jinja is read before
+# tokenizer_config.json's, as transformers reads it) gives the built-in
+# llama3's samples
+check 'test -f out-chat_template/tokenizer.json && test -f out-chat_template/tokenizer_config.json && test -s out-chat_template/chat_template.jinja' \
+  "the output dir has the tokenizer and chat_template.jinja"
+mkdir -p tok-out && cp out-chat_template/tokenizer.json out-chat_template/tokenizer_config.json out-chat_template/chat_template.jinja \
+  out-chat_template/config.json tok-out/
+sed -e "s#^base_model: .*#base_model: $T/tok-out#" -e '/^chat_template:/d' prep.yml | grep -v dataset_prepared_path >j7.yml
+check '"$AXOC" preprocess j7.yml -n 0 -o j7.jsonl >/dev/null 2>&1 && cmp -s j7.jsonl pre.jsonl' \
+  "the saved template renders the samples the built-in llama3 does"
+
 finish

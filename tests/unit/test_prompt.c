@@ -4,6 +4,7 @@
  * for every row; then the dataset loader over a JSON array and its errors. */
 #include "ir/base.h"
 #include "runtime/data.h"
+#include "runtime/jinja.h"
 #include "runtime/prompt.h"
 #include "tests/check.h"
 
@@ -260,7 +261,63 @@ static void test_render(void) {
     ax_buf_free(&b);
 }
 
+/* rt_tpl_jinja: each C renderer's template as Jinja (what axorun saves as
+ * chat_template.jinja) renders the same text through runtime/jinja.c, on
+ * conversations with and without a system turn, untrimmed content, a
+ * single turn, none, and with add_generation_prompt; gemma's refusals are
+ * the template's raise_exception too. */
+static void test_tpl_jinja(void) {
+    static const char *const gen[RT_TPL_COUNT] = {"<|im_start|>assistant\n", "<|start_header_id|>assistant<|end_header_id|>\n\n",
+                                                  "<|im_start|>assistant\n", "<start_of_turn>model\n", "", NULL};
+    static const char *const R1[] = {"system", "user", "assistant", "user", "assistant"};
+    static const char *const C1[] = {"Be brief.", "  hi there \n", "hello!\n\n", "2+2?", " 4 "};
+    static const char *const R2[] = {"user", "assistant", "user"};
+    static const char *const C2[] = {"a\tb", "c", "\n d"};
+    static const char *const R3[] = {"user", "user"};
+    static const char *const C3[] = {"x", "y"};
+    struct { const char *const *r, *const *c; int n; } cv[] = {{R1, C1, 5}, {R1, C1, 1}, {R2, C2, 3}, {R2, C2, 2}, {R3, C3, 2},
+                                                              {R1 + 1, C1 + 1, 4}, {R1, C1, 0}};
+    for (int t = 0; t < RT_TPL_COUNT; t++) {
+        const char *src = rt_tpl_jinja((rt_tpl)t);
+        if (t == RT_TPL_QWEN3) {
+            CHECK(src == NULL);
+            continue;
+        }
+        jinja_err je;
+        jinja_tpl *jt = src ? jinja_parse(src, strlen(src), &je) : NULL;
+        CHECK_MSG(jt != NULL, "%s: its Jinja text does not parse: %s", rt_tpl_name((rt_tpl)t), src ? je.msg : "none");
+        if (!jt) continue;
+        for (size_t k = 0; k < AX_ARRAY_LEN(cv); k++)
+            for (int g = 0; g < 2; g++) {
+                ax_buf want = {0}, got = {0};
+                const char *err = NULL;
+                ax_buf_puts(&want, "");
+                int bad = rt_chat_render((rt_tpl)t, cv[k].r, cv[k].c, NULL, cv[k].n, -1, "<s>", &want, &err);
+                if (!bad && g) ax_buf_puts(&want, gen[t]);
+                json_t *msgs = json_array();
+                for (int i = 0; i < cv[k].n; i++) json_array_append_new(msgs, json_pack("{s:s,s:s}", "role", cv[k].r[i], "content", cv[k].c[i]));
+                json_t *vars = json_pack("{s:o,s:s,s:b}", "messages", msgs, "bos_token", "<s>", "add_generation_prompt", g);
+                ax_buf_puts(&got, "");
+                int jbad = jinja_render(jt, vars, &got, &je);
+                json_decref(vars);
+                CHECK_MSG((bad != 0) == (jbad != 0), "%s, conversation %zu: C %s, Jinja %s (%s)", rt_tpl_name((rt_tpl)t), k,
+                          bad ? "refuses" : "renders", jbad ? "refuses" : "renders", jbad ? je.msg : "");
+                if (bad && jbad)
+                    CHECK_MSG(strstr(err, je.msg) != NULL, "%s: C says \"%s\", the template raises \"%s\"", rt_tpl_name((rt_tpl)t),
+                              err, je.msg);
+                if (!bad && !jbad)
+                    CHECK_MSG(want.len == got.len && !memcmp(want.data, got.data, want.len),
+                              "%s, conversation %zu, generation prompt %d:\nC:     [%s]\nJinja: [%s]", rt_tpl_name((rt_tpl)t), k, g,
+                              want.data, got.data);
+                ax_buf_free(&want);
+                ax_buf_free(&got);
+            }
+        jinja_free(jt);
+    }
+}
+
 int main(void) {
+    test_tpl_jinja();
     test_fixtures();
     test_loader();
     test_render();
