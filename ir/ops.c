@@ -307,7 +307,8 @@ int ir_infer(const ir_module *m, ir_op op, const ir_type *in, int nin, const ir_
         if (in[1].dtype != in[0].dtype)
             FAIL("hidden %s and lm head %s must have one dtype", tstr(m, &in[0], b1), tstr(m, &in[1], b2));
         out[0] = scalar_f32();
-        out[1] = same_dims(&in[0], in[0].dtype);
+        /* dh=0: nothing differentiates (eval_step): a zero scalar instead */
+        out[1] = ir_attr_int(at, na, "dh", 1) ? same_dims(&in[0], in[0].dtype) : ir_type_scalar(in[0].dtype);
         /* dw=0: a frozen lm head (LoRA) needs no dW: a zero scalar instead */
         out[2] = ir_attr_int(at, na, "dw", 1) ? same_dims(&in[1], in[1].dtype) : ir_type_scalar(in[1].dtype);
         return 0;

@@ -5,7 +5,8 @@
  * dropout is off and nothing is differentiated. eval_step is that program:
  * micro_step's forward as lowering (and the LoRA pass) left it, copied
  * before autodiff appends the backward, with every dropout node replaced by
- * its input. It keeps the forward's acc into @stats/loss_sum, so the runtime
+ * its input, and the fused lm head + loss computing the loss alone (dh=0,
+ * dw=0: no gradient GEMMs). It keeps the forward's acc into @stats/loss_sum, so the runtime
  * reads the eval loss sum where it reads the training one. The later passes
  * treat it as another program: seqpar makes its attention ring attention,
  * shard gathers ZeRO-3 parameters unit by unit as in the forward, offload
@@ -14,6 +15,8 @@
  */
 #include "passes/passes.h"
 #include "passes/rewrite.h"
+
+#include <string.h>
 
 int pass_eval_program(ir_module *m, ax_diag *d) {
     ir_program *ms = ir_program_find(m, "micro_step");
@@ -32,6 +35,16 @@ int pass_eval_program(ir_module *m, ax_diag *d) {
         const ir_node *n = &ms->nodes[i];
         if (n->op == IR_OP_dropout) { /* eval mode: the identity */
             r.map[n->out[0]] = rw_ref(&r, n->in[0]);
+            continue;
+        }
+        if (n->op == IR_OP_linear_cross_entropy) { /* the loss alone: no dh, no dW GEMMs */
+            ir_attr at[32];
+            int na = 0;
+            for (int k = 0; k < n->nattrs && na < 30; k++)
+                if (strcmp(n->attrs[k].key, "dh") && strcmp(n->attrs[k].key, "dw")) at[na++] = n->attrs[k];
+            at[na++] = ir_ai("dh", 0);
+            at[na++] = ir_ai("dw", 0);
+            rw_emit(&r, n, NULL, at, na, NULL);
             continue;
         }
         rw_emit(&r, n, NULL, NULL, 0, NULL);

@@ -358,13 +358,14 @@ static int x_cross_entropy_bwd(xc *x) {
 }
 
 static int x_linear_cross_entropy(xc *x) {
-    rt_buf *h = IN(0), *w = IN(1), *t = IN(2), *dw = OUT(2);
+    rt_buf *h = IN(0), *w = IN(1), *t = IN(2), *dh = OUT(1), *dw = OUT(2);
     double sum = 0;
     int64_t cnt = 0;
     memset(rt_f(dw), 0, sizeof(float) * (size_t)dw->numel); /* the kernel accumulates dW */
+    memset(rt_f(dh), 0, sizeof(float) * (size_t)dh->numel);
     int64_t bad = ck_linear_cross_entropy_f32(rt_f(h), rt_f(w), rt_i(t), lead(h), last(h), lead(w),
                                               (int32_t)AI("ignore_index", -100), (double)rt_f(IN(3))[0], AI("chunk", 0),
-                                              h->type.dtype == IR_BF16, &sum, &cnt, rt_f(OUT(1)),
+                                              h->type.dtype == IR_BF16, &sum, &cnt, AI("dh", 1) ? rt_f(dh) : NULL,
                                               AI("dw", 1) ? rt_f(dw) : NULL);
     if (bad >= 0) return bad_index(x, "target", bad, t, lead(w));
     rt_f(OUT(0))[0] = (float)sum;

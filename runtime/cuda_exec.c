@@ -2065,6 +2065,7 @@ static int g_linear_cross_entropy(gx *x) {
     ir_dtype t = dt(x, IN(0));
     if (dt(x, IN(1)) != t || dt(x, OUT(1)) != t || dt(x, OUT(2)) != t) return unsupported(x, "linear_cross_entropy with mixed dtypes");
     int want_dw = (int)AI("dw", 1); /* 0: a frozen head; OUT(2) is a zero scalar */
+    int want_dh = (int)AI("dh", 1); /* 0: eval_step; OUT(1) is a zero scalar */
     if (dt(x, IN(3)) != IR_F32) return unsupported(x, "linear_cross_entropy with a %s scale", ir_dtype_name(dt(x, IN(3))));
     int64_t H = lastdim(x, IN(0)), V = numel(x, IN(1)) / (H ? H : 1), T = numel(x, IN(2));
     int64_t C = AI("chunk", 1), ign = AI("ignore_index", -100);
@@ -2097,10 +2098,11 @@ static int g_linear_cross_entropy(gx *x) {
         ka_i(&a, ign);
         ka_p(&a, flag_ptr(x), 4);
         if (launch(x, e, rows_grid(c), 1, 1, 512, 1, 0, &a)) return -1;
-        if (gemm_k(x, base + 1, c, H, V, 0, 0, t, t, dl, w, dh + (uint64_t)(t0 * H * esz(t)), 0)) return -1;
+        if (want_dh && gemm_k(x, base + 1, c, H, V, 0, 0, t, t, dl, w, dh + (uint64_t)(t0 * H * esz(t)), 0)) return -1;
         if (want_dw && gemm_k(x, base + 2, V, H, c, 1, 0, t, t, dl, hc, dw, t0 > 0)) return -1;
     }
     if (!want_dw && x_memset(x, dw, 0, esz(t))) return -1;
+    if (!want_dh && x_memset(x, dh, 0, esz(t))) return -1;
     kargs b = {0};
     ka_p(&b, loss, T * 4);
     ka_p(&b, tg, T * 4);
