@@ -5,7 +5,7 @@
  * threads reach copying (the roofline: AdamW moves 28 bytes per f32
  * element, read p g m v, write p m v).
  *
- * usage: host_optimizer_bench [--elems N] [--reps R] [--check]
+ * usage: host_optimizer_bench [--elems N] [--reps R] [--kind adamw|sr|adamw8] [--check]
  *   --check: a small size, one repetition, and the results of every thread
  *   count compared bit for bit (what ctest runs). */
 #include "ir/ir.h"
@@ -145,12 +145,14 @@ static double copy_gbs(int64_t n, int threads) { /* read + write bandwidth of a 
 int main(int argc, char **argv) {
     int64_t elems = 32 << 20;
     int reps = 5, check = 0;
+    const char *only = NULL;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--elems") && i + 1 < argc) elems = atoll(argv[++i]);
         else if (!strcmp(argv[i], "--reps") && i + 1 < argc) reps = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--check")) check = 1;
+        else if (!strcmp(argv[i], "--kind") && i + 1 < argc) only = argv[++i];
         else {
-            fprintf(stderr, "usage: host_optimizer_bench [--elems N] [--reps R] [--check]\n");
+            fprintf(stderr, "usage: host_optimizer_bench [--elems N] [--reps R] [--kind adamw|sr|adamw8] [--check]\n");
             return 2;
         }
     }
@@ -168,6 +170,7 @@ int main(int argc, char **argv) {
                "%.1f GB/s\n",
                (long long)(R * K), (long long)R, (long long)K, reps, copy_gbs(R * K, 1), maxt, copy_gbs(R * K, maxt));
     for (size_t k = 0; k < sizeof kinds / sizeof kinds[0]; k++) {
+        if (only && strcmp(only, kinds[k])) continue;
         float *ref = NULL;
         double t1 = run(kinds[k], R, K, 1, reps, &ref);
         for (int j = 1; j < (check ? 3 : 2); j++) {

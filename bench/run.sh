@@ -55,6 +55,7 @@
 # adapters' forward and backward in full (bench/flops.py, same for both sides).
 #
 #   AXO_BENCH_MODES="lora qlora" AXO_BENCH_SEQS=2048 AXO_BENCH_KERNELS=0 bench/run.sh
+#   AXO_BENCH_HOST=0 skips the host optimizer table (axo's CPU-offload AdamW vs torch's CPU AdamW)
 #   bench/run.sh --dry           no GPU, no torch: writes each mode's and
 #       length's axo YAML exactly as a run does, compiles it (axoc compile
 #       --world-size 1 --arch none, $build/axoc only), checks axoc's parameter
@@ -406,7 +407,36 @@ EOF
     echo
     cat "$out/kernels.md"
 fi
+# the host side of CPU offload: axo's optimizer step on 1 thread and every core (bench/host_optimizer_bench.c),
+# torch's CPU AdamW (fused, else foreach) on the same 64M f32 elements beside it
+if [ "${AXO_BENCH_HOST:-1}" != 0 ] && [ -x "$build/host_optimizer_bench" ]; then
+    echo "bench: host optimizer step ..."
+    {
+        timeout 300 "$build/host_optimizer_bench" --elems 67108864 --reps 3 --kind adamw || echo "host_optimizer_bench failed"
+        timeout 300 python3 - <<'EOF' || echo "torch CPU AdamW: failed"
+import time, torch
+n = 67108864
+for threads in sorted({1, torch.get_num_threads()}):
+    torch.set_num_threads(threads)
+    for kind in ("fused", "foreach"):
+        p = torch.nn.Parameter(torch.rand(n) - 0.5)
+        p.grad = torch.rand(n) - 0.5
+        try:
+            opt = torch.optim.AdamW([p], lr=1e-3, weight_decay=0.01, **{kind: True})
+            opt.step()
+        except Exception as e:
+            print(f"torch {torch.__version__} AdamW({kind}=True) on the CPU: {e}")
+            continue
+        best = 1e30
+        for _ in range(3):
+            t0 = time.perf_counter(); opt.step(); best = min(best, time.perf_counter() - t0)
+        print(f"torch {torch.__version__} AdamW({kind}=True), {threads:2d} threads: {best * 1e3:8.1f} ms ({28 * n / best / 1e9:5.1f} GB/s)")
+EOF
+    } >"$out/host_optimizer.md" 2>&1
+    cat "$out/host_optimizer.md"
+fi
 if [ -n "${OUT:-}" ] && [ -d "${OUT:-}" ]; then
+    [ -f "$out/host_optimizer.md" ] && cp "$out/host_optimizer.md" "$OUT/" 2>/dev/null
     [ -f "$out/kernels.md" ] && cp "$out/kernels.md" "$out/kernels.jsonl" "$OUT/" 2>/dev/null
     cp "$out/bench.md" "$out/bench.jsonl" "$OUT/"
     tar czf "$OUT/bench-logs.tar.gz" -C "$out" --exclude='*.safetensors' --exclude='*.bin' --exclude='data.jsonl' . 2>/dev/null
