@@ -412,8 +412,49 @@ int64_t ck_count_targets(const int32_t *targets, int64_t T, int32_t ignore_index
 }
 
 /* ---- pure-bf16 AdamW ------------------------------------------------------- */
+#if defined(__x86_64__) && defined(__GNUC__)
+/* axo_fmix32 on 8 lanes */
+__attribute__((target("avx2"))) static inline __m256i fmix32_x8(__m256i h) {
+    h = _mm256_xor_si256(h, _mm256_srli_epi32(h, 16));
+    h = _mm256_mullo_epi32(h, _mm256_set1_epi32((int)0x85ebca6bu));
+    h = _mm256_xor_si256(h, _mm256_srli_epi32(h, 13));
+    h = _mm256_mullo_epi32(h, _mm256_set1_epi32((int)0xc2b2ae35u));
+    return _mm256_xor_si256(h, _mm256_srli_epi32(h, 16));
+}
+
+/* ck_round_bf16_sr_f32 8 lanes at a time: axo_rng_u32 and axo_bf16_sr in
+ * 32-bit integer lanes (the same bits); returns how many it did. */
+__attribute__((target("avx2"))) static int64_t round_sr_avx2(float *x, int64_t n, uint32_t seed, uint32_t salt,
+                                                             int64_t first) {
+    const uint32_t k = axo_fmix32(seed * 0x9e3779b1u + axo_fmix32(salt + 0x632be5abu));
+    const __m256i vk = _mm256_set1_epi32((int)k), step = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    const __m256i expm = _mm256_set1_epi32(0x7f800000), mant = _mm256_set1_epi32(0x007fffff),
+                  qnan = _mm256_set1_epi32(0x7fc00000), low = _mm256_set1_epi32(0xffff),
+                  high = _mm256_set1_epi32((int)0xffff0000u);
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256i idx = _mm256_add_epi32(_mm256_set1_epi32((int)(uint32_t)(first + i)), step);
+        __m256i r = fmix32_x8(_mm256_add_epi32(fmix32_x8(_mm256_xor_si256(idx, vk)), vk));
+        __m256i c = _mm256_loadu_si256((const __m256i *)(x + i));
+        __m256i nonfin = _mm256_cmpeq_epi32(_mm256_and_si256(c, expm), expm);
+        __m256i isnan = _mm256_andnot_si256(_mm256_cmpeq_epi32(_mm256_and_si256(c, mant), _mm256_setzero_si256()), nonfin);
+        __m256i o = _mm256_and_si256(_mm256_add_epi32(c, _mm256_and_si256(r, low)), high);
+        __m256i over = _mm256_cmpeq_epi32(_mm256_and_si256(o, expm), expm); /* rounded up to inf: cut instead */
+        o = _mm256_blendv_epi8(o, _mm256_and_si256(c, high), over);
+        o = _mm256_blendv_epi8(o, c, nonfin);          /* inf stays */
+        o = _mm256_blendv_epi8(o, qnan, isnan);         /* NaN: the canonical quiet NaN */
+        _mm256_storeu_si256((__m256i *)(x + i), o);
+    }
+    return i;
+}
+#endif
+
 void ck_round_bf16_sr_f32(float *x, int64_t n, uint32_t seed, uint32_t salt, int64_t first) {
-    for (int64_t i = 0; i < n; i++) x[i] = axo_bf16_sr(x[i], axo_rng_u32(seed, salt, (uint32_t)(first + i)));
+    int64_t i0 = 0;
+#if defined(__x86_64__) && defined(__GNUC__)
+    if (__builtin_cpu_supports("avx2")) i0 = round_sr_avx2(x, n, seed, salt, first);
+#endif
+    for (int64_t i = i0; i < n; i++) x[i] = axo_bf16_sr(x[i], axo_rng_u32(seed, salt, (uint32_t)(first + i)));
 }
 
 void ck_adamw_step_sr_bf16(float *p, const float *g, float *m, float *v, int64_t n, double lr, double beta1,

@@ -6,6 +6,7 @@
  *  - AdamW against a hand-written 2-step sequence, llama3 inv_freq against
  *    values derived by hand;
  *  - every _f32 kernel against its _f64 twin on the same inputs. */
+#include <float.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -920,6 +921,32 @@ static void test_adamw_lanes(void) {
     }
 }
 
+/* Stochastic rounding's 8-lane path gives the scalar loop's bits: values
+ * over every magnitude, +-inf, NaNs, the largest finite floats (which must
+ * not round up to inf), subnormals, zeros; offsets past 2^32 wrap alike. */
+static void test_round_sr_lanes(void) {
+    const int64_t n = 1003;
+    float *a = malloc(4 * n), *b = malloc(4 * n);
+    for (int64_t i = 0; i < n; i++) {
+        double sc = pow(10.0, (double)(i % 80) - 40);
+        a[i] = (float)(rnd() * sc);
+    }
+    a[3] = INFINITY, a[4] = -INFINITY, a[5] = NAN, a[6] = FLT_MAX, a[7] = -FLT_MAX, a[8] = 1e-45f, a[9] = 0.0f, a[10] = -0.0f;
+    a[11] = 3.3895e38f;
+    int64_t firsts[2] = {17, ((int64_t)1 << 32) - 5};
+    for (int f = 0; f < 2; f++) {
+        memcpy(b, a, 4 * n);
+        float *c = malloc(4 * n);
+        memcpy(c, a, 4 * n);
+        ck_round_bf16_sr_f32(b, n, 9, 4, firsts[f]);
+        for (int64_t i = 0; i < n; i++) ck_round_bf16_sr_f32(c + i, 1, 9, 4, firsts[f] + i);
+        CHECK_MSG(!memcmp(b, c, 4 * n), "round_bf16_sr (first %lld): the vector path's bits differ from the scalar loop's",
+                  (long long)firsts[f]);
+        free(c);
+    }
+    free(a), free(b);
+}
+
 /* Pure-bf16 AdamW: the f32 step of ck_adamw_step_f32, then p, m, v each
  * stochastically rounded (within one bf16 step of the f32 result, bf16
  * values); the bits depend on the element's index in the whole tensor
@@ -1193,6 +1220,7 @@ static void test_helpers(void) {
 
 int main(void) {
     test_adamw_lanes();
+    test_round_sr_lanes();
     test_matmul_forward();
     test_matmul_grad();
     test_rmsnorm();
