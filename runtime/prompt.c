@@ -536,7 +536,29 @@ const char *rt_tpl_jinja(rt_tpl t) {
                "message['content'] + '<|end|>\\n' }}{%- elif message['role'] == 'user' %}{{ '<|user|>\\n' + "
                "message['content'] + '<|end|>\\n<|assistant|>\\n' }}{%- elif message['role'] == 'assistant' %}{{ "
                "message['content'] + '<|end|>\\n' }}{%- endif %}{%- endfor %}";
-    case RT_TPL_QWEN3: return NULL;
+    case RT_TPL_QWEN3:
+        return "{%- if messages and messages[0]['role'] == 'system' %}{{ '<|im_start|>system\\n' + messages[0]['content'] + "
+               "'<|im_end|>\\n' }}{%- endif %}"
+               "{%- set ns = namespace(last_query=messages | length - 1, found=false) %}"
+               "{%- for message in messages[::-1] %}{%- if not ns.found and message['role'] == 'user' and not "
+               "(message['content'].startswith('<tool_response>') and message['content'].endswith('</tool_response>')) %}"
+               "{%- set ns.found = true %}{%- set ns.last_query = messages | length - 1 - loop.index0 %}{%- endif %}"
+               "{%- endfor %}"
+               "{%- for message in messages %}"
+               "{%- if message['role'] == 'user' or (message['role'] == 'system' and not loop.first) %}"
+               "{{ '<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>\\n' }}"
+               "{%- elif message['role'] == 'assistant' %}"
+               "{%- set content = message['content'] %}{%- set reasoning = '' %}"
+               "{%- if message['reasoning_content'] is string %}{%- set reasoning = message['reasoning_content'] %}"
+               "{%- elif '</think>' in content %}"
+               "{%- set reasoning = content.split('</think>')[0].rstrip('\\n').split('<think>')[-1].lstrip('\\n') %}"
+               "{%- set content = content.split('</think>')[-1].lstrip('\\n') %}{%- endif %}"
+               "{%- if loop.index0 > ns.last_query and (loop.last or reasoning) %}"
+               "{{ '<|im_start|>assistant\\n<think>\\n' + reasoning.strip('\\n') + '\\n</think>\\n\\n' + content.lstrip('\\n') + "
+               "'<|im_end|>\\n' }}"
+               "{%- else %}{{ '<|im_start|>assistant\\n' + content + '<|im_end|>\\n' }}{%- endif %}"
+               "{%- endif %}{%- endfor %}"
+               "{%- if add_generation_prompt %}{{ '<|im_start|>assistant\\n<think>\\n\\n' }}{%- endif %}";
     }
     return NULL;
 }

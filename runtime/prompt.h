@@ -138,8 +138,8 @@ int rt_prompt_row(rt_prompter *p, const rt_ds_spec *s, const json_t *row, const 
 int rt_chat_render(rt_tpl tpl, const char *const *roles, const char *const *contents, const char *const *reasoning,
                    int n, int real_last, const char *bos, ax_buf *out, const char **err);
 /* A C renderer's template as Jinja text (axo's own, rendering the same
- * text: test_prompt), to save beside a trained model as chat_template.jinja;
- * NULL for qwen3 (not written out). The \n in it are Jinja escapes. */
+ * text: test_prompt), to save beside a trained model as chat_template.jinja.
+ * The \n in it are Jinja escapes. */
 const char *rt_tpl_jinja(rt_tpl t);
 /* Whether a template starts with the bos_token (the tokenizer must have one). */
 int rt_tpl_needs_bos(rt_tpl t);

@@ -268,21 +268,25 @@ static void test_render(void) {
  * the template's raise_exception too. */
 static void test_tpl_jinja(void) {
     static const char *const gen[RT_TPL_COUNT] = {"<|im_start|>assistant\n", "<|start_header_id|>assistant<|end_header_id|>\n\n",
-                                                  "<|im_start|>assistant\n", "<start_of_turn>model\n", "", NULL};
+                                                  "<|im_start|>assistant\n", "<start_of_turn>model\n", "",
+                                                  "<|im_start|>assistant\n<think>\n\n"};
     static const char *const R1[] = {"system", "user", "assistant", "user", "assistant"};
     static const char *const C1[] = {"Be brief.", "  hi there \n", "hello!\n\n", "2+2?", " 4 "};
     static const char *const R2[] = {"user", "assistant", "user"};
     static const char *const C2[] = {"a\tb", "c", "\n d"};
     static const char *const R3[] = {"user", "user"};
     static const char *const C3[] = {"x", "y"};
-    struct { const char *const *r, *const *c; int n; } cv[] = {{R1, C1, 5}, {R1, C1, 1}, {R2, C2, 3}, {R2, C2, 2}, {R3, C3, 2},
-                                                              {R1 + 1, C1 + 1, 4}, {R1, C1, 0}};
+    /* qwen3: thinking in the content or in reasoning_content, tool responses, a system turn later on */
+    static const char *const R4[] = {"system", "user", "assistant", "user", "assistant", "user", "system", "assistant"};
+    static const char *const C4[] = {"sys", "q1", "<think>\nplan a\n</think>\n\nanswer a", "q2", "b <think>x</think> y</think>\nz",
+                                     "<tool_response>r</tool_response>", "late", "\n<think>\n\n</think>final"};
+    static const char *const Z4[] = {NULL, NULL, NULL, NULL, "given reasoning\n", NULL, NULL, NULL};
+    static const char *const Z5[] = {NULL, NULL, NULL, NULL, NULL, NULL, NULL, ""};
+    struct { const char *const *r, *const *c, *const *z; int n; } cv[] = {
+        {R1, C1, NULL, 5}, {R1, C1, NULL, 1}, {R2, C2, NULL, 3}, {R2, C2, NULL, 2}, {R3, C3, NULL, 2}, {R1 + 1, C1 + 1, NULL, 4},
+        {R1, C1, NULL, 0}, {R4, C4, NULL, 8}, {R4, C4, NULL, 5}, {R4, C4, Z4, 5}, {R4, C4, Z4, 8}, {R4, C4, Z5, 8}, {R4, C4, NULL, 6}};
     for (int t = 0; t < RT_TPL_COUNT; t++) {
         const char *src = rt_tpl_jinja((rt_tpl)t);
-        if (t == RT_TPL_QWEN3) {
-            CHECK(src == NULL);
-            continue;
-        }
         jinja_err je;
         jinja_tpl *jt = src ? jinja_parse(src, strlen(src), &je) : NULL;
         CHECK_MSG(jt != NULL, "%s: its Jinja text does not parse: %s", rt_tpl_name((rt_tpl)t), src ? je.msg : "none");
@@ -292,10 +296,14 @@ static void test_tpl_jinja(void) {
                 ax_buf want = {0}, got = {0};
                 const char *err = NULL;
                 ax_buf_puts(&want, "");
-                int bad = rt_chat_render((rt_tpl)t, cv[k].r, cv[k].c, NULL, cv[k].n, -1, "<s>", &want, &err);
+                int bad = rt_chat_render((rt_tpl)t, cv[k].r, cv[k].c, cv[k].z, cv[k].n, -1, "<s>", &want, &err);
                 if (!bad && g) ax_buf_puts(&want, gen[t]);
                 json_t *msgs = json_array();
-                for (int i = 0; i < cv[k].n; i++) json_array_append_new(msgs, json_pack("{s:s,s:s}", "role", cv[k].r[i], "content", cv[k].c[i]));
+                for (int i = 0; i < cv[k].n; i++) {
+                    json_t *mj = json_pack("{s:s,s:s}", "role", cv[k].r[i], "content", cv[k].c[i]);
+                    if (cv[k].z && cv[k].z[i]) json_object_set_new(mj, "reasoning_content", json_string(cv[k].z[i]));
+                    json_array_append_new(msgs, mj);
+                }
                 json_t *vars = json_pack("{s:o,s:s,s:b}", "messages", msgs, "bos_token", "<s>", "add_generation_prompt", g);
                 ax_buf_puts(&got, "");
                 int jbad = jinja_render(jt, vars, &got, &je);
