@@ -584,6 +584,52 @@ static void dataset_keys(loader *L, fe_dataset *ds, const fe_ypair *dp, int np, 
     if (!eot_node) s->train_on_eot = s->train_on_eos; /* Axolotl: train_on_eot defaults to train_on_eos */
 }
 
+/* `type:` as a mapping: Axolotl's user_defined dataset (UserDefinedDatasetConfig,
+ * its defaults), formats checked now as Python's str.format would fail on
+ * the first row. 0, or -1 after an error. */
+static int user_defined_type(loader *L, fe_dataset *ds, const yaml_node_t *v, const char *key) {
+    const fe_yctx *y = &L->y;
+    char loc[512], k2[160], err[256];
+    fe_ypair *kp;
+    int n = fe_y_pairs(y, v, key, &kp), bad = 0;
+    rt_ds_spec_defaults(&ds->spec, RT_FMT_ALPACA);
+    rt_ds_spec *s = &ds->spec;
+    s->user_defined = 1;
+    s->ud_system_prompt = "", s->ud_field_system = "system", s->ud_field_instruction = "instruction";
+    s->ud_field_input = "input", s->ud_field_output = "output", s->ud_format = "{instruction} {input} ";
+    s->ud_no_input_format = "{instruction} ", s->ud_system_format = "{system}";
+    static const char *const turn[] = {"instruction", "input", NULL}, *const noin[] = {"instruction", NULL},
+                             *const sys[] = {"system", NULL};
+    for (int i = 0; i < n; i++) {
+        struct { const char *name; const char **field; const char *const *names; } f[] = {
+            {"system_prompt", &s->ud_system_prompt, NULL},   {"field_system", &s->ud_field_system, NULL},
+            {"field_instruction", &s->ud_field_instruction, NULL}, {"field_input", &s->ud_field_input, NULL},
+            {"field_output", &s->ud_field_output, NULL},     {"format", &s->ud_format, turn},
+            {"no_input_format", &s->ud_no_input_format, noin}, {"system_format", &s->ud_system_format, sys}};
+        snprintf(k2, sizeof k2, "%s.%s", key, kp[i].key);
+        size_t j = 0;
+        while (j < AX_ARRAY_LEN(f) && strcmp(f[j].name, kp[i].key)) j++;
+        if (j == AX_ARRAY_LEN(f)) {
+            ax_warn(y->d, fe_yloc(y, kp[i].k, loc, sizeof loc), "%s: not a key of a user-defined prompt format, ignored", k2);
+            continue;
+        }
+        const char *val;
+        if (fe_y_str(y, k2, kp[i].v, &val) != 0) {
+            bad = 1;
+            continue;
+        }
+        if (f[j].names && rt_ud_format_check(val, f[j].names, err, sizeof err) != 0) {
+            ax_error(y->d, fe_yloc(y, kp[i].v, loc, sizeof loc), "%s: %s", k2, err);
+            bad = 1;
+            continue;
+        }
+        *f[j].field = val;
+    }
+    ds->type = "user_defined";
+    ds->formatted = 1;
+    return bad ? -1 : 0;
+}
+
 /* datasets: or test_datasets: (p->key), into *out / *nout */
 static void do_datasets(loader *L, const fe_ypair *p, fe_dataset **out, int *nout) {
     const fe_yctx *y = &L->y;
@@ -620,8 +666,12 @@ static void do_datasets(loader *L, const fe_ypair *p, fe_dataset **out, int *nou
         char key[96];
         const char *t = NULL;
         snprintf(key, sizeof key, "%s.type", name);
-        if (type && !fe_y_is_null(type->v) && fe_y_str(y, key, type->v, &t) != 0) continue;
-        if (t && t[0]) { /* an empty type is a pre-tokenized dataset too */
+        if (type && type->v->type == YAML_MAPPING_NODE) { /* Axolotl's user_defined prompt format */
+            if (user_defined_type(L, ds, type->v, key) != 0) continue;
+            dataset_keys(L, ds, dp, np, name);
+        } else if (type && !fe_y_is_null(type->v) && fe_y_str(y, key, type->v, &t) != 0) {
+            continue;
+        } else if (t && t[0]) { /* an empty type is a pre-tokenized dataset too */
             rt_fmt fmt;
             if (!strcmp(t, "completion")) fmt = RT_FMT_COMPLETION;
             else if (!strcmp(t, "alpaca")) fmt = RT_FMT_ALPACA;
@@ -635,7 +685,7 @@ static void do_datasets(loader *L, const fe_ypair *p, fe_dataset **out, int *nou
                              key, t);
                 else
                     ax_error(y->d, fe_yloc(y, type->v, loc, sizeof loc),
-                             "%s: dataset type \"%s\" is not implemented; axo reads alpaca, completion, chat_template, "
+                             "%s: dataset type \"%s\" is not implemented; axo reads alpaca, completion, chat_template, a user-defined format (type: {format: ..., field_instruction: ...}), "
                              "input_output, or pre-tokenized rows (input_ids/labels, no type)",
                              key, t);
                 continue;

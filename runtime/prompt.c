@@ -62,6 +62,13 @@ char *rt_ds_spec_json(const rt_ds_spec *s) {
         json_object_set_new(o, "train_on_eos", json_string(eot_names[s->train_on_eos]));
         json_object_set_new(o, "train_on_eot", json_string(eot_names[s->train_on_eot]));
     }
+    if (s->fmt == RT_FMT_ALPACA && s->user_defined)
+        json_object_set_new(o, "user_defined",
+                            json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s}", "format", s->ud_format, "no_input_format",
+                                      s->ud_no_input_format, "system_format", s->ud_system_format, "system_prompt",
+                                      s->ud_system_prompt, "field_instruction", s->ud_field_instruction, "field_input",
+                                      s->ud_field_input, "field_output", s->ud_field_output, "field_system",
+                                      s->ud_field_system));
     char *out = json_dumps(o, JSON_SORT_KEYS | JSON_COMPACT);
     json_decref(o);
     return out;
@@ -93,6 +100,20 @@ int rt_ds_spec_from_json(const char *js, rt_ds_spec *s, ax_arena *ar, const char
     rt_ds_spec_defaults(s, (rt_fmt)fmt);
     int rc = 0;
     if (fmt == RT_FMT_COMPLETION) s->field = js_str(o, "field", ar);
+    const json_t *ud = json_object_get(o, "user_defined");
+    if (fmt == RT_FMT_ALPACA && json_is_object(ud)) {
+        s->user_defined = 1;
+        s->ud_format = js_str(ud, "format", ar), s->ud_no_input_format = js_str(ud, "no_input_format", ar);
+        s->ud_system_format = js_str(ud, "system_format", ar), s->ud_system_prompt = js_str(ud, "system_prompt", ar);
+        s->ud_field_instruction = js_str(ud, "field_instruction", ar), s->ud_field_input = js_str(ud, "field_input", ar);
+        s->ud_field_output = js_str(ud, "field_output", ar), s->ud_field_system = js_str(ud, "field_system", ar);
+        if (!s->ud_format || !s->ud_no_input_format || !s->ud_system_format || !s->ud_system_prompt ||
+            !s->ud_field_instruction || !s->ud_field_input || !s->ud_field_output || !s->ud_field_system) {
+            ax_error(d, where, "bad user_defined dataset record in the plan");
+            json_decref(o);
+            return -1;
+        }
+    }
     if (fmt == RT_FMT_CHAT) {
         const char *t = json_string_value(json_object_get(o, "chat_template"));
         int ti = t ? rt_tpl_from_name(t) : -1;
@@ -316,16 +337,86 @@ static int completion_row(rt_prompter *p, const rt_ds_spec *s, const json_t *row
     "response that appropriately completes the request."
 #define ALPACA_SYS "Below is an instruction that describes a task. Write a response that appropriately completes the request."
 
+int rt_ud_format_check(const char *fmt, const char *const *names, char *err, size_t cap) {
+    for (const char *c = fmt; *c; c++) {
+        if ((c[0] == '{' && c[1] == '{') || (c[0] == '}' && c[1] == '}')) {
+            c++;
+            continue;
+        }
+        if (*c == '}') {
+            snprintf(err, cap, "a single '}' (write }} for a brace)");
+            return -1;
+        }
+        if (*c != '{') continue;
+        const char *e = strchr(c, '}');
+        if (!e) {
+            snprintf(err, cap, "a '{' without its '}' (write {{ for a brace)");
+            return -1;
+        }
+        int ok = 0;
+        for (int i = 0; names[i] && !ok; i++) ok = (size_t)(e - c - 1) == strlen(names[i]) && !strncmp(c + 1, names[i], (size_t)(e - c - 1));
+        if (!ok) {
+            char allowed[128] = "";
+            for (int i = 0; names[i]; i++)
+                snprintf(allowed + strlen(allowed), sizeof allowed - strlen(allowed), "%s{%s}", i ? ", " : "", names[i]);
+            snprintf(err, cap, "\"{%.*s}\": this format fills only %s", (int)(e - c - 1), c + 1, allowed);
+            return -1;
+        }
+        c = e;
+    }
+    return 0;
+}
+
+/* Python's fmt.format(**{names[i]: vals[i]}) for a format rt_ud_format_check passed. */
+static void py_format(ax_buf *out, const char *fmt, const char *const *names, const char *const *vals, const size_t *lens) {
+    for (const char *c = fmt; *c; c++) {
+        if ((c[0] == '{' && c[1] == '{') || (c[0] == '}' && c[1] == '}')) {
+            ax_buf_append(out, c, 1);
+            c++;
+            continue;
+        }
+        if (*c != '{') {
+            ax_buf_append(out, c, 1);
+            continue;
+        }
+        const char *e = strchr(c, '}');
+        for (int i = 0; names[i]; i++)
+            if ((size_t)(e - c - 1) == strlen(names[i]) && !strncmp(c + 1, names[i], (size_t)(e - c - 1)))
+                ax_buf_append(out, vals[i], lens[i]);
+        c = e;
+    }
+}
+
+/* Axolotl's user_defined prompt: system_format.format(system) when the
+ * system text is not empty, then format.format(instruction, input), or
+ * no_input_format.format(instruction) when the input is empty. */
+static void ud_prompt(const rt_ds_spec *s, const char *ins, size_t il, const char *inp, size_t nl, const char *sys,
+                      size_t sl, ax_buf *prompt) {
+    static const char *const sys_names[] = {"system", NULL}, *const turn_names[] = {"instruction", "input", NULL};
+    if (sl && s->ud_system_format[0]) py_format(prompt, s->ud_system_format, sys_names, (const char *[]){sys}, (size_t[]){sl});
+    if (nl) py_format(prompt, s->ud_format, turn_names, (const char *[]){ins, inp}, (size_t[]){il, nl});
+    else py_format(prompt, s->ud_no_input_format, turn_names, (const char *[]){ins, ""}, (size_t[]){il, 0});
+    ax_buf_puts(prompt, "");
+}
+
 static int alpaca_row(rt_prompter *p, const rt_ds_spec *s, const json_t *row, const char *where, ax_buf *ids,
                       ax_buf *labels, ax_buf *lens, ax_diag *d) {
-    (void)s;
-    size_t il = 0, nl = 0, ol = 0;
-    const char *ins = get_text(row, "instruction", 1, where, d, &il);
-    const char *inp = get_text(row, "input", 0, where, d, &nl);
-    const char *out = get_text(row, "output", 1, where, d, &ol);
-    if (!ins || !inp || !out) return -1;
+    size_t il = 0, nl = 0, ol = 0, sl = 0;
+    int ud = s->user_defined;
+    const char *ins = get_text(row, ud ? s->ud_field_instruction : "instruction", 1, where, d, &il);
+    const char *inp = get_text(row, ud ? s->ud_field_input : "input", 0, where, d, &nl);
+    const char *out = get_text(row, ud ? s->ud_field_output : "output", !ud, where, d, &ol);
+    const char *sys = "";
+    if (ud) { /* the row's system text, else the dataset's system_prompt */
+        const json_t *sv = json_object_get(row, s->ud_field_system);
+        sys = sv ? get_text(row, s->ud_field_system, 0, where, d, &sl) : s->ud_system_prompt;
+        if (!sv) sl = strlen(s->ud_system_prompt);
+    }
+    if (!ins || !inp || !out || !sys) return -1;
     ax_buf prompt = {0};
-    if (nl)
+    if (ud)
+        ud_prompt(s, ins, il, inp, nl, sys, sl, &prompt);
+    else if (nl)
         ax_buf_printf(&prompt, "%s\n\n### Instruction:\n%.*s\n\n### Input:\n%.*s\n\n### Response:\n", ALPACA_SYS_INPUT,
                       (int)il, ins, (int)nl, inp);
     else

@@ -6,6 +6,13 @@
  *                 special tokens, truncated to 64 x sequence_len, EOS
  *                 appended; cut into consecutive sequence_len chunks; every
  *                 token is a label.
+ *  user_defined   (`type:` a mapping: field_instruction, field_input,
+ *                 field_output, field_system, format, no_input_format,
+ *                 system_format, system_prompt) alpaca's tokenization with
+ *                 the prompt system_format.format(system) (when the row's
+ *                 system, else system_prompt, is not empty) + format.format(
+ *                 instruction, input), or no_input_format.format(instruction)
+ *                 when the input is empty, as Axolotl's user_defined.
  *  alpaca         instruction / input / output with Alpaca's prompt
  *                 ("alpaca:chat": the USER:/ASSISTANT: style). The prompt and
  *                 the response are tokenized separately (prompt: the
@@ -83,7 +90,17 @@ typedef struct rt_ds_spec {
     const char *role_from[RT_MAX_ROLES * 2], *role_to[RT_MAX_ROLES * 2]; /* roles: source -> role */
     int nrole_map;
     rt_eot_mode train_on_eos, train_on_eot;
+    /* alpaca with `type:` a mapping (Axolotl's user_defined): the row's
+     * fields and Python format strings in place of Alpaca's prompt */
+    int user_defined;
+    const char *ud_format, *ud_no_input_format, *ud_system_format, *ud_system_prompt;
+    const char *ud_field_instruction, *ud_field_input, *ud_field_output, *ud_field_system;
 } rt_ds_spec;
+
+/* A user_defined format string's check: only {name} of the names allowed
+ * (a NULL-terminated list), {{ and }}; as Python's str.format would fail at
+ * the first row otherwise. 0, or -1 with what is wrong in err. */
+int rt_ud_format_check(const char *fmt, const char *const *names, char *err, size_t cap);
 
 typedef struct rt_tok_setup {
     const char *path;        /* tokenizer.json */

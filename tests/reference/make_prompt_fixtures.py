@@ -51,7 +51,7 @@ _versions.require_version = lambda *a, **k: None
 _versions.require_version_core = lambda *a, **k: None
 transformers.ProcessorMixin = type("ProcessorMixin", (), {})
 
-from axolotl.prompt_strategies import chat_template, completion, input_output  # noqa: E402
+from axolotl.prompt_strategies import chat_template, completion, input_output, user_defined  # noqa: E402
 from axolotl.prompt_tokenizers import AlpacaPromptTokenizingStrategy  # noqa: E402
 from axolotl.prompters import AlpacaPrompter  # noqa: E402
 from axolotl.utils.dict import DictDefault  # noqa: E402
@@ -71,6 +71,14 @@ ALPACA_ROWS = [
     {"instruction": "Repeat the word many times.", "input": "",
      "output": " ".join(["the"] * 80)},
     {"instruction": " ".join(["long"] * 70), "input": "x", "output": "short"},
+]
+
+UD_ROWS = [
+    {"q": "Name a color.", "ctx": "", "a": "Blue."},
+    {"q": "Sum these.", "ctx": "2 and 3", "a": "5", "sys": "Answer with digits."},
+    {"q": "Translate: chat", "ctx": "to English", "a": "cat", "sys": ""},
+    {"q": "Café?", "a": "Straße 😀"},
+    {"q": " ".join(["long"] * 60), "ctx": "x", "a": "short"},
 ]
 
 COMPLETION_ROWS = [
@@ -203,6 +211,11 @@ def axo_spec(kind, ds, tok=None, kwargs=None):
         return {"type": "completion", "field": ds.get("field", "text")}
     if kind in ("alpaca", "input_output"):
         return {"type": kind}
+    if kind == "user_defined":  # every field, Axolotl's defaults filled in
+        full = {f: getattr(user_defined.UserDefinedDatasetConfig(**ds), f) for f in (
+            "system_prompt", "field_system", "field_instruction", "field_input", "field_output", "format",
+            "no_input_format", "system_format")}
+        return {"type": "alpaca", "user_defined": full}
     m = ds.get("message_property_mappings", {})
     eos = ds.get("train_on_eos", "turn")
     eot = ds.get("train_on_eot", eos)
@@ -230,6 +243,11 @@ def run_case(name, tok_name, kind, rows, seq_len, train_on_inputs=False, ds=None
     out = []
     if kind == "alpaca":
         strat = AlpacaPromptTokenizingStrategy(AlpacaPrompter("instruct"), tok, train_on_inputs, seq_len)
+        for r in rows:
+            res = strat.tokenize_prompt(r)
+            out.append((res["input_ids"], res["labels"]))
+    elif kind == "user_defined":
+        strat = user_defined.load(tok, cfg, user_defined.UserDefinedDatasetConfig(**ds))
         for r in rows:
             res = strat.tokenize_prompt(r)
             out.append((res["input_ids"], res["labels"]))
@@ -276,6 +294,16 @@ def main():
     run_case("alpaca-llama3-inputs", "llama3", "alpaca", ALPACA_ROWS, 64, train_on_inputs=True)
     run_case("alpaca-llama2", "llama2", "alpaca", ALPACA_ROWS, 96)
     run_case("alpaca-qwen2", "qwen2", "alpaca", ALPACA_ROWS, 64)
+    # user-defined prompt formats (`type:` a mapping): Axolotl's defaults, and Mistral-style ones with a system
+    # prompt, a per-row system field (present, empty, absent), renamed fields and literal braces
+    run_case("user-defined-llama3", "llama3", "user_defined", ALPACA_ROWS, 64)
+    run_case("user-defined-mistral", "mistral", "user_defined", UD_ROWS, 96,
+             ds={"system_prompt": "You are terse.", "field_system": "sys", "field_instruction": "q",
+                 "field_input": "ctx", "field_output": "a", "format": "[INST] {instruction}\n{input} [/INST]",
+                 "no_input_format": "[INST] {instruction} [/INST]", "system_format": "<<SYS>>\n{system}\n<</SYS>> {{x}}\n"})
+    run_case("user-defined-qwen2-inputs", "qwen2", "user_defined", UD_ROWS, 64, train_on_inputs=True,
+             ds={"field_instruction": "q", "field_input": "ctx", "field_output": "a", "field_system": "sys",
+                 "format": "Q: {instruction} ({input})\nA:", "no_input_format": "Q: {instruction}\nA:"})
     run_case("completion-qwen2", "qwen2", "completion", COMPLETION_ROWS, 16)
     run_case("completion-llama3", "llama3", "completion", [{"body": r["text"]} for r in COMPLETION_ROWS], 32,
              ds={"field": "body"})

@@ -426,6 +426,12 @@ static void test_bfloat16(void) {
     expect_error("resume_from_checkpoint: " FIX "/models\n", "cfg.yml:1:25",
                  "resume_from_checkpoint: expected a checkpoint dir axorun wrote (with trainer_state.json)");
     expect_error("gradient_checkpointing: offload\n", "cfg.yml:1:25", "gradient_checkpointing: \"offload\" is not implemented");
+    expect_error("datasets:\n  - path: x.jsonl\n    type:\n      format: \"{instruction} {question}\"\n", "cfg.yml:4:15",
+                 "datasets[0].type.format: \"{question}\": this format fills only {instruction}, {input}");
+    expect_error("datasets:\n  - path: x.jsonl\n    type:\n      no_input_format: \"{instruction} {input}\"\n", "cfg.yml:4:24",
+                 "datasets[0].type.no_input_format: \"{input}\": this format fills only {instruction}");
+    expect_error("datasets:\n  - path: x.jsonl\n    type:\n      system_format: \"{system\"\n", "cfg.yml:4:22",
+                 "datasets[0].type.system_format: a '{' without its '}'");
     expect_error("datasets:\n  - path: x.jsonl\n    type: oasst\n", "cfg.yml:3:11",
                  "dataset type \"oasst\" is not implemented; axo reads alpaca, completion, chat_template");
     expect_error("excess_length_strategy: cut\n", "cfg.yml:1:25", "excess_length_strategy: expected one of drop, truncate, raise");
