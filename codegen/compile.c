@@ -175,7 +175,7 @@ static json_t *stats_json(const ir_module *m, const pass_mem_stats *st, const fe
                       c->tok.bos ? c->tok.bos : "none", c->tok.eos ? c->tok.eos : "none");
         for (int i = 0; i < c->ndatasets; i++) {
             const fe_dataset *ds = &c->datasets[i];
-            ax_buf_printf(summary, "%s %s", i ? "," : "", ds->formatted ? rt_fmt_names[ds->spec.fmt] : "pre-tokenized");
+            ax_buf_printf(summary, "%s %s", i ? "," : "", !ds->formatted ? "pre-tokenized" : ds->spec.user_defined ? "user_defined" : rt_fmt_names[ds->spec.fmt]);
             if (ds->formatted && ds->spec.fmt == RT_FMT_CHAT)
                 ax_buf_printf(summary, " (%s)", ds->spec.jinja ? "jinja template" : rt_tpl_name(ds->spec.tpl));
         }

@@ -632,7 +632,7 @@ int rt_data_load_sources(const rt_data_source *src, int n, const rt_tok_setup *s
             int64_t nl = 0;
             for (int64_t t = t0; t < ds->ntokens; t++) nl += ds->labels[t] != RT_IGNORE_INDEX;
             fprintf(say, "dataset %s: %lld samples, %lld tokens, %lld of them labels (%s%s%s", src[i].path,
-                    (long long)(ds->nsamples - n0), (long long)(ds->ntokens - t0), (long long)nl, rt_fmt_names[spec->fmt],
+                    (long long)(ds->nsamples - n0), (long long)(ds->ntokens - t0), (long long)nl, spec->user_defined ? "user_defined" : rt_fmt_names[spec->fmt],
                     spec->fmt == RT_FMT_CHAT ? " " : "", spec->fmt == RT_FMT_CHAT ? (spec->jinja ? "jinja template" : rt_tpl_name(spec->tpl)) : "");
             if (ds->nempty - e0) fprintf(say, "; %lld rows without labels skipped", (long long)(ds->nempty - e0));
             if (cached) fprintf(say, "; from %s", entry);
