@@ -71,7 +71,8 @@ check 'test "$(grep -c eval_loss r2/train_log.jsonl)" = 3 && cmp -s <(grep eval_
 # save_total_limit keeps it, and a resumed run stops at the same step with
 # the same model.
 es() { # $1 extra lines
-  base 2 "" | grep -v -E '^(max_steps|gradient_accumulation_steps|learning_rate|warmup_steps):'
+  base 2 "" | grep -v -E '^(max_steps|gradient_accumulation_steps|learning_rate|warmup_steps|sequence_len):'
+  echo "sequence_len: 64"
   printf 'max_steps: 60\ngradient_accumulation_steps: 1\nlearning_rate: 0.2\nlr_scheduler: constant\nsave_steps: 2\n%s\n' "$1"
 }
 # HF's rules: best_metric / best_global_step at every eval (strictly better),
