@@ -247,6 +247,8 @@ static const key_def keys[] = {
     {"chat_template", K_SPECIAL, -1, 0},
     {"chat_template_jinja", K_SPECIAL, -1, 0},
     {"chat_template_kwargs", K_SPECIAL, -1, 0},
+    {"cosine_constant_lr_ratio", K_NUM, F(cosine_constant_lr_ratio), 0},
+    {"cosine_min_lr_ratio", K_NUM, F(cosine_min_lr_ratio), 0},
     {"dataset_prepared_path", K_STR, F(dataset_prepared_path), 0},
     {"datasets", K_SPECIAL, -1, 0},
     {"ddp_bucket_cap_mb", K_NUM, F(ddp_bucket_cap_mb), 1},
@@ -290,7 +292,9 @@ static const key_def keys[] = {
     {"lora_model_dir", K_SPECIAL, -1, 0},
     {"lora_modules_to_save", K_SPECIAL, -1, 0},
     {"lora_target_modules", K_SPECIAL, -1, 0},
+    {"lr_quadratic_warmup", K_BOOL, F(lr_quadratic_warmup), 0},
     {"lr_scheduler", K_SPECIAL, -1, 0},
+    {"lr_scheduler_kwargs", K_SPECIAL, -1, 0},
     {"max_grad_norm", K_NUM, F(max_grad_norm), 0},
     {"metric_for_best_model", K_SPECIAL, -1, 0},
     {"max_steps", K_INT, F(max_steps), 0},
@@ -361,6 +365,8 @@ static void set_defaults(fe_config *c) {
     c->num_epochs = 1;
     c->learning_rate = 5e-5;
     c->lr_scheduler = FE_SCHED_COSINE;
+    c->sched_num_cycles = c->sched_power = c->sched_lr_end = c->sched_timescale = NAN;
+    c->sched_min_lr = c->sched_min_lr_rate = c->cosine_min_lr_ratio = c->cosine_constant_lr_ratio = NAN;
     c->optimizer = "adamw_torch";
     c->adam_beta1 = 0.9;
     c->adam_beta2 = 0.999;
@@ -740,6 +746,37 @@ static void do_string_list(loader *L, const fe_ypair *p, const char ***out, int 
     }
 }
 
+const char *const fe_sched_names[FE_SCHED_COUNT] = {"constant",       "linear",     "cosine",       "constant_with_warmup",
+                                                     "cosine_with_restarts", "polynomial", "inverse_sqrt", "cosine_with_min_lr"};
+
+/* lr_scheduler_kwargs: the arguments HF's schedules take (a key another
+ * schedule takes is checked against lr_scheduler in check_schedule) */
+static void sched_kwargs(loader *L, const fe_ypair *p) {
+    const fe_yctx *y = &L->y;
+    fe_config *c = L->c;
+    char loc[512], k2[160];
+    fe_ypair *kp;
+    int n = p->v->type == YAML_MAPPING_NODE ? fe_y_pairs(y, p->v, p->key, &kp) : -1;
+    if (n < 0) {
+        yerr(y, p->v, p->key, "a mapping of the schedule's arguments (num_cycles, power, lr_end, timescale, min_lr, min_lr_rate)");
+        return;
+    }
+    struct { const char *name; double *dst; } f[] = {{"num_cycles", &c->sched_num_cycles}, {"power", &c->sched_power},
+                                                     {"lr_end", &c->sched_lr_end},         {"timescale", &c->sched_timescale},
+                                                     {"min_lr", &c->sched_min_lr},         {"min_lr_rate", &c->sched_min_lr_rate}};
+    for (int i = 0; i < n; i++) {
+        snprintf(k2, sizeof k2, "%s.%s", p->key, kp[i].key);
+        size_t j = 0;
+        while (j < AX_ARRAY_LEN(f) && strcmp(f[j].name, kp[i].key)) j++;
+        if (j == AX_ARRAY_LEN(f)) {
+            ax_error(y->d, fe_yloc(y, kp[i].k, loc, sizeof loc), "%s: not an argument of axo's schedules (num_cycles, power, "
+                     "lr_end, timescale, min_lr, min_lr_rate)", k2);
+            continue;
+        }
+        fe_y_num(y, k2, kp[i].v, 0, f[j].dst);
+    }
+}
+
 static void apply_special(loader *L, const fe_ypair *p) {
     const fe_yctx *y = &L->y;
     fe_config *c = L->c;
@@ -816,9 +853,21 @@ static void apply_special(loader *L, const fe_ypair *p) {
         int i = y_enum(L, k, v, names, 2);
         if (i >= 0) c->adapter = i == 0 ? FE_ADAPTER_LORA : FE_ADAPTER_QLORA;
     } else if (!strcmp(k, "lr_scheduler")) {
-        static const char *const names[] = {"constant", "linear", "cosine"};
-        int i = y_enum(L, k, v, names, 3);
+        const char *t = fe_y_text(v);
+        static const char *const later[] = {"reduce_lr_on_plateau", "warmup_stable_decay", "greedy",
+                                            "cosine_warmup_with_min_lr", "one_cycle", "rex"};
+        for (size_t i = 0; t && i < AX_ARRAY_LEN(later); i++)
+            if (!strcmp(t, later[i])) {
+                ax_error(y->d, fe_yloc(y, v, loc, sizeof loc),
+                         "%s: %s is not implemented; axo has constant, constant_with_warmup, linear, cosine (with "
+                         "cosine_min_lr_ratio, cosine_constant_lr_ratio, lr_quadratic_warmup), cosine_with_restarts, "
+                         "cosine_with_min_lr, polynomial, inverse_sqrt", k, t);
+                return;
+            }
+        int i = y_enum(L, k, v, fe_sched_names, FE_SCHED_COUNT);
         if (i >= 0) c->lr_scheduler = (fe_sched)i;
+    } else if (!strcmp(k, "lr_scheduler_kwargs")) {
+        sched_kwargs(L, p);
     } else if (!strcmp(k, "optimizer")) {
         /* paged_adamw_32bit (Axolotl's QLoRA examples) is AdamW with f32
          * state whose pages bitsandbytes may spill to the host under memory
@@ -1021,6 +1070,47 @@ static void check_ddp_bucket(loader *L) {
                               : "FSDP (one gradient bucket per wrapped unit)");
 }
 
+/* The schedule's arguments against the schedule, as HF's get_scheduler
+ * and Axolotl's create_scheduler would take or refuse them. */
+static void check_schedule(loader *L) {
+    fe_config *c = L->c;
+    const fe_yctx *y = &L->y;
+    char loc[512];
+    const fe_ypair *p = pair(L, "lr_scheduler_kwargs");
+    const char *at = p ? fe_yloc(y, p->k, loc, sizeof loc) : y->file;
+    const char *name = fe_sched_names[c->lr_scheduler];
+    int cyc = c->lr_scheduler == FE_SCHED_COSINE || c->lr_scheduler == FE_SCHED_COSINE_WITH_RESTARTS ||
+              c->lr_scheduler == FE_SCHED_COSINE_WITH_MIN_LR;
+    int poly = c->lr_scheduler == FE_SCHED_POLYNOMIAL, isq = c->lr_scheduler == FE_SCHED_INVERSE_SQRT,
+        minlr = c->lr_scheduler == FE_SCHED_COSINE_WITH_MIN_LR;
+    if (!isnan(c->sched_num_cycles) && !cyc) ax_error(y->d, at, "lr_scheduler_kwargs.num_cycles: %s takes no num_cycles", name);
+    if ((!isnan(c->sched_power) || !isnan(c->sched_lr_end)) && !poly)
+        ax_error(y->d, at, "lr_scheduler_kwargs: power and lr_end are polynomial's; lr_scheduler is %s", name);
+    if (!isnan(c->sched_timescale) && !isq) ax_error(y->d, at, "lr_scheduler_kwargs.timescale: %s takes none", name);
+    if ((!isnan(c->sched_min_lr) || !isnan(c->sched_min_lr_rate)) && !minlr)
+        ax_error(y->d, at, "lr_scheduler_kwargs: min_lr and min_lr_rate are cosine_with_min_lr's; lr_scheduler is %s "
+                           "(Axolotl's cosine takes cosine_min_lr_ratio)", name);
+    if (minlr && !isnan(c->sched_min_lr) && !isnan(c->sched_min_lr_rate))
+        ax_error(y->d, at, "lr_scheduler_kwargs: only one of min_lr or min_lr_rate should be set (HF)");
+    if (minlr && isnan(c->sched_min_lr) && isnan(c->sched_min_lr_rate))
+        ax_error(y->d, at, "lr_scheduler: cosine_with_min_lr needs lr_scheduler_kwargs.min_lr or min_lr_rate (HF)");
+    if (poly && (isnan(c->sched_lr_end) ? 1e-7 : c->sched_lr_end) >= c->learning_rate)
+        ax_error(y->d, at, "lr_scheduler_kwargs.lr_end (%g) must be smaller than learning_rate (%g), as HF requires",
+                 isnan(c->sched_lr_end) ? 1e-7 : c->sched_lr_end, c->learning_rate);
+    if (isq && !isnan(c->sched_timescale) && !(c->sched_timescale > 0))
+        ax_error(y->d, at, "lr_scheduler_kwargs.timescale: expected > 0, found %g", c->sched_timescale);
+    double r[2] = {c->cosine_min_lr_ratio, c->cosine_constant_lr_ratio};
+    const char *rk[2] = {"cosine_min_lr_ratio", "cosine_constant_lr_ratio"};
+    for (int i = 0; i < 2; i++)
+        if (!isnan(r[i]) && (r[i] < 0 || r[i] > 1))
+            ax_error(y->d, fe_yloc(y, pair(L, rk[i])->v, loc, sizeof loc), "%s: expected a ratio in [0, 1], found %g", rk[i], r[i]);
+    if ((!isnan(c->cosine_min_lr_ratio) || c->lr_quadratic_warmup) && c->lr_scheduler != FE_SCHED_COSINE) {
+        p = pair(L, c->lr_quadratic_warmup ? "lr_quadratic_warmup" : "cosine_min_lr_ratio");
+        ax_warn(y->d, fe_yloc(y, p->k, loc, sizeof loc), "%s: applies to lr_scheduler: cosine only (Axolotl), ignored with %s",
+                p->key, name);
+    }
+}
+
 /* early_stopping_patience and load_best_model_at_end, as Axolotl 0.19
  * validates them and passes them to HF's TrainingArguments. */
 static void check_best_model(loader *L) {
@@ -1105,6 +1195,7 @@ static void check_whole(loader *L) {
                  "fsdp_config.activation_checkpointing, found both set");
     check_ddp_bucket(L);
     check_best_model(L);
+    check_schedule(L);
     if (c->save_steps > 0 && c->saves_per_epoch > 0)
         ax_error(y->d, fe_yloc(y, pair(L, "saves_per_epoch")->k, loc, sizeof loc),
                  "saves_per_epoch: expected only one of save_steps and saves_per_epoch, found both");
@@ -1257,7 +1348,7 @@ static int cmp_line(const void *a, const void *b) {
 static int cmp_str(const void *a, const void *b) { return strcmp(*(const char *const *)a, *(const char *const *)b); }
 
 void fe_config_canonical(const fe_config *c, ax_buf *out) {
-    static const char *sched[] = {"constant", "linear", "cosine"};
+
     static const char *adapter[] = {"none", "lora", "qlora"};
     static const char *offload[] = {"none", "cpu"};
     static const char *sd[] = {"FULL_STATE_DICT", "SHARDED_STATE_DICT"};
@@ -1313,7 +1404,16 @@ void fe_config_canonical(const fe_config *c, ax_buf *out) {
     I("max_steps", c->max_steps);
     D("val_set_size", c->val_set_size);
     D("learning_rate", c->learning_rate);
-    S("lr_scheduler", sched[c->lr_scheduler]);
+    S("lr_scheduler", fe_sched_names[c->lr_scheduler]);
+    D("lr_scheduler_kwargs.num_cycles", c->sched_num_cycles);
+    D("lr_scheduler_kwargs.power", c->sched_power);
+    D("lr_scheduler_kwargs.lr_end", c->sched_lr_end);
+    D("lr_scheduler_kwargs.timescale", c->sched_timescale);
+    D("lr_scheduler_kwargs.min_lr", c->sched_min_lr);
+    D("lr_scheduler_kwargs.min_lr_rate", c->sched_min_lr_rate);
+    D("cosine_min_lr_ratio", c->cosine_min_lr_ratio);
+    D("cosine_constant_lr_ratio", c->cosine_constant_lr_ratio);
+    I("lr_quadratic_warmup", c->lr_quadratic_warmup);
     I("warmup_steps", c->warmup_steps);
     D("warmup_ratio", c->warmup_ratio);
     D("weight_decay", c->weight_decay);

@@ -15,7 +15,19 @@
 #include "runtime/prompt.h"
 
 typedef enum { FE_ADAPTER_NONE, FE_ADAPTER_LORA, FE_ADAPTER_QLORA } fe_adapter;
-typedef enum { FE_SCHED_CONSTANT, FE_SCHED_LINEAR, FE_SCHED_COSINE } fe_sched;
+/* lr_scheduler: HF TrainingArguments' lr_scheduler_type names (fe_sched_names) */
+typedef enum {
+    FE_SCHED_CONSTANT, /* HF: no warmup at all */
+    FE_SCHED_LINEAR,
+    FE_SCHED_COSINE,
+    FE_SCHED_CONSTANT_WITH_WARMUP,
+    FE_SCHED_COSINE_WITH_RESTARTS,
+    FE_SCHED_POLYNOMIAL,
+    FE_SCHED_INVERSE_SQRT,
+    FE_SCHED_COSINE_WITH_MIN_LR,
+    FE_SCHED_COUNT
+} fe_sched;
+extern const char *const fe_sched_names[FE_SCHED_COUNT];
 typedef enum { FE_OFFLOAD_NONE, FE_OFFLOAD_CPU } fe_offload;
 typedef enum { FE_STATE_DICT_FULL, FE_STATE_DICT_SHARDED } fe_state_dict;
 
@@ -100,6 +112,11 @@ typedef struct fe_config {
 
     double learning_rate;    /* default 5e-5 (HF TrainingArguments' default) */
     fe_sched lr_scheduler;   /* default cosine (Axolotl default) */
+    /* lr_scheduler_kwargs (HF's per-schedule arguments; NAN: HF's default) */
+    double sched_num_cycles, sched_power, sched_lr_end, sched_timescale, sched_min_lr, sched_min_lr_rate;
+    /* Axolotl's cosine variants: cosine_min_lr_ratio, cosine_constant_lr_ratio (NAN: unset), lr_quadratic_warmup */
+    double cosine_min_lr_ratio, cosine_constant_lr_ratio;
+    int lr_quadratic_warmup;
     int64_t warmup_steps;    /* default 0; warmup_ratio used when set */
     double warmup_ratio;
     double weight_decay;     /* default 0.0 */

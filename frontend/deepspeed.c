@@ -333,7 +333,8 @@ static void optimizer(const jctx *J, json_t *root) {
 static void scheduler(const jctx *J, json_t *root) {
     static const char *const known[] = {"type", "params", NULL};
     static const char *const types[] = {"WarmupLR", "WarmupDecayLR", "WarmupCosineLR"};
-    static const char *const sched[] = {"constant", "linear", "cosine"};
+    /* WarmupLR warms up, then holds: HF's constant_with_warmup (a YAML `constant` takes DeepSpeed's) */
+    static const fe_sched same[] = {FE_SCHED_CONSTANT_WITH_WARMUP, FE_SCHED_LINEAR, FE_SCHED_COSINE};
     json_t *o = object_at(J, root, "scheduler");
     char w[512], f[128];
     if (!o) return;
@@ -346,10 +347,14 @@ static void scheduler(const jctx *J, json_t *root) {
         jerr(J, "scheduler.type", t ? t : json_null(), "WarmupLR, WarmupDecayLR or WarmupCosineLR");
         return;
     }
-    if (which != (int)J->c->lr_scheduler) {
-        ax_error(J->d, where(J, "scheduler.type", w, sizeof w),
-                 "%s disagrees with the YAML's lr_scheduler: %s; expected %s", types[which], sched[J->c->lr_scheduler],
-                 types[J->c->lr_scheduler]);
+    if (which == 0 && J->c->lr_scheduler == FE_SCHED_CONSTANT) J->c->lr_scheduler = FE_SCHED_CONSTANT_WITH_WARMUP;
+    if (same[which] != J->c->lr_scheduler) {
+        int want = -1;
+        for (int i = 0; i < 3; i++)
+            if (same[i] == J->c->lr_scheduler) want = i;
+        ax_error(J->d, where(J, "scheduler.type", w, sizeof w), "%s disagrees with the YAML's lr_scheduler: %s; expected %s",
+                 types[which], fe_sched_names[J->c->lr_scheduler],
+                 want >= 0 ? types[want] : "no scheduler section (DeepSpeed has none of that shape)");
         return;
     }
     json_t *p = json_object_get(o, "params");

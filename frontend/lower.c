@@ -57,7 +57,7 @@ static void set_f(ir_module *mod, const char *k, double v) { ir_module_set_attr(
 static void set_s(ir_module *mod, const char *k, const char *v) { ir_module_set_attr(mod, ir_as(k, v ? v : "")); }
 
 static void module_facts(const fe_config *c, const fe_model *m, int world_size, ir_module *mod) {
-    static const char *sched[] = {"constant", "linear", "cosine"};
+
     set_s(mod, "model.arch", m->arch_name);
     set_s(mod, "model.dir", m->dir);
     set_i(mod, "model.vocab", m->vocab_size);
@@ -77,7 +77,17 @@ static void module_facts(const fe_config *c, const fe_model *m, int world_size, 
     set_i(mod, "train.epochs", c->num_epochs);
     set_i(mod, "train.max_steps", c->max_steps);
     set_f(mod, "train.lr", c->learning_rate);
-    set_s(mod, "train.scheduler", sched[c->lr_scheduler]);
+    set_s(mod, "train.scheduler", fe_sched_names[c->lr_scheduler]);
+    /* the schedule's arguments (runtime/train.h rt_lr_sched): only those given */
+    const double sk[] = {c->sched_num_cycles, c->sched_power, c->sched_lr_end, c->sched_timescale,
+                         c->sched_min_lr_rate, c->cosine_min_lr_ratio, c->cosine_constant_lr_ratio};
+    static const char *const skn[] = {"train.sched.num_cycles", "train.sched.power", "train.sched.lr_end",
+                                      "train.sched.timescale", "train.sched.min_lr_rate", "train.sched.cosine_min_lr_ratio",
+                                      "train.sched.cosine_constant_lr_ratio"};
+    for (size_t i = 0; i < sizeof sk / sizeof sk[0]; i++)
+        if (!isnan(sk[i])) set_f(mod, skn[i], sk[i]);
+    if (!isnan(c->sched_min_lr)) set_f(mod, "train.sched.min_lr_rate", c->sched_min_lr / c->learning_rate); /* HF's */
+    if (c->lr_quadratic_warmup) set_i(mod, "train.sched.quadratic_warmup", 1);
     set_i(mod, "train.warmup_steps", c->warmup_steps);
     set_f(mod, "train.warmup_ratio", c->warmup_ratio);
     set_f(mod, "train.max_grad_norm", c->max_grad_norm);

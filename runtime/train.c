@@ -436,13 +436,53 @@ int rt_session_opt_step(rt_session *s, float lr, int64_t step, ax_diag *d) {
     return rt_prog_run(&s->opt, &s->st, session_input, s, d);
 }
 
+static double dflt(double v, double d) { return isnan(v) ? d : v; }
+
+double rt_lr_sched_at(const rt_lr_sched *s, double base_lr, int64_t step0) {
+    const double pi = 3.141592653589793, t = (double)step0, W = (double)s->warmup, N = (double)s->total;
+    const char *n = s->name;
+    if (!strcmp(n, "constant")) return base_lr; /* HF's get_constant_schedule: the warmup is not used */
+    double warm = t / fmax(1.0, W);              /* every other schedule's linear warmup */
+    double progress = (t - W) / fmax(1.0, N - W);
+    if (!strcmp(n, "cosine")) {
+        double r = s->cosine_min_lr_ratio, c = s->cosine_constant_lr_ratio;
+        if (s->quadratic_warmup) /* Axolotl: get_cosine_schedule_with_quadratic_warmup, before min lr */
+            return base_lr * (t < W ? warm * warm : fmax(0.0, 0.5 * (1.0 + cos(pi * 0.5 * 2.0 * progress))));
+        if (t < W) return base_lr * warm;
+        if (!isnan(r) && r != 0 && !isnan(c) && c != 0) { /* Axolotl: warmup, cosine to r by c x total, then r */
+            double nc = (double)(int64_t)(N * c), cur = fmin(t, nc), pr = (cur - W) / fmax(1.0, nc - W);
+            return base_lr * (fmax(0.0, (1.0 - r) * 0.5 * (1.0 + cos(pi * 0.5 * 2.0 * pr))) + r);
+        }
+        if (!isnan(r) && r != 0) return base_lr * ((1.0 - r) * 0.5 * (1.0 + cos(pi * progress)) + r); /* Axolotl's min lr */
+        return base_lr * fmax(0.0, 0.5 * (1.0 + cos(pi * dflt(s->num_cycles, 0.5) * 2.0 * progress)));
+    }
+    if (t < W) return base_lr * warm;
+    if (!strcmp(n, "constant_with_warmup")) return base_lr;
+    if (!strcmp(n, "linear")) return base_lr * fmax(0.0, (N - t) / fmax(1.0, N - W));
+    if (!strcmp(n, "cosine_with_restarts")) {
+        if (progress >= 1.0) return 0.0;
+        return base_lr * fmax(0.0, 0.5 * (1.0 + cos(pi * fmod(dflt(s->num_cycles, 1.0) * progress, 1.0))));
+    }
+    if (!strcmp(n, "polynomial")) {
+        double end = dflt(s->lr_end, 1e-7), power = dflt(s->power, 1.0);
+        if (t > N) return end; /* lr_end / lr_init, times lr_init */
+        return (base_lr - end) * pow(1.0 - (t - W) / (N - W), power) + end;
+    }
+    if (!strcmp(n, "inverse_sqrt")) {
+        double ts = dflt(s->timescale, W > 0 ? W : 10000.0);
+        return base_lr / sqrt((t + (ts - W)) / ts);
+    }
+    if (!strcmp(n, "cosine_with_min_lr")) {
+        double f = 0.5 * (1.0 + cos(pi * dflt(s->num_cycles, 0.5) * 2.0 * progress)), mr = dflt(s->min_lr_rate, 0.0);
+        return base_lr * fmax(0.0, f * (1.0 - mr) + mr);
+    }
+    return NAN; /* a name the frontend does not let through */
+}
+
 double rt_lr_at(const char *sched, double base_lr, int64_t warmup, int64_t total, int64_t step) {
-    if (step < warmup) return base_lr * (double)step / (double)(warmup > 1 ? warmup : 1);
-    if (!strcmp(sched, "constant")) return base_lr;
-    double denom = (double)(total - warmup > 1 ? total - warmup : 1);
-    double progress = (double)(step - warmup) / denom;
-    if (!strcmp(sched, "linear")) return base_lr * fmax(0.0, 1.0 - progress);
-    return base_lr * fmax(0.0, 0.5 * (1.0 + cos(3.141592653589793 * progress))); /* cosine, half cycle */
+    rt_lr_sched s = {.name = sched, .warmup = warmup, .total = total, .num_cycles = NAN, .power = NAN, .lr_end = NAN,
+                     .timescale = NAN, .min_lr_rate = NAN, .cosine_min_lr_ratio = NAN, .cosine_constant_lr_ratio = NAN};
+    return rt_lr_sched_at(&s, base_lr, step);
 }
 
 /* With a device backend the device holds the current globals: copy one
@@ -875,7 +915,13 @@ int rt_train(rt_session *s, const rt_train_opts *o, ax_diag *d) {
     int64_t warmup = mattr_i(m, "train.warmup_steps", 0);
     double wr = mattr_f(m, "train.warmup_ratio", 0);
     if (warmup <= 0 && wr > 0) warmup = (int64_t)ceil(wr * (double)total);
-    const char *sched = mattr_s(m, "train.scheduler", "cosine");
+    rt_lr_sched lrs = {.name = mattr_s(m, "train.scheduler", "cosine"), .warmup = warmup, .total = total,
+                       .num_cycles = mattr_f(m, "train.sched.num_cycles", NAN), .power = mattr_f(m, "train.sched.power", NAN),
+                       .lr_end = mattr_f(m, "train.sched.lr_end", NAN), .timescale = mattr_f(m, "train.sched.timescale", NAN),
+                       .min_lr_rate = mattr_f(m, "train.sched.min_lr_rate", NAN),
+                       .cosine_min_lr_ratio = mattr_f(m, "train.sched.cosine_min_lr_ratio", NAN),
+                       .cosine_constant_lr_ratio = mattr_f(m, "train.sched.cosine_constant_lr_ratio", NAN),
+                       .quadratic_warmup = (int)mattr_i(m, "train.sched.quadratic_warmup", 0)};
     double base_lr = mattr_f(m, "train.lr", 1e-4);
     int64_t log_every = mattr_i(m, "train.logging_steps", 1), save_every = mattr_i(m, "train.save_steps", 0);
     if (log_every < 1) log_every = 1;
@@ -1020,7 +1066,7 @@ int rt_train(rt_session *s, const rt_train_opts *o, ax_diag *d) {
                 goto fail;
             for (size_t i = 0; i < BS; i++) tok_since += rows.targets[off + i] != -100;
         }
-        double lr = rt_lr_at(sched, base_lr, warmup, total, step);
+        double lr = rt_lr_sched_at(&lrs, base_lr, step);
         if (rt_session_opt_step(s, (float)lr, step + 1, d) != 0) goto fail;
         if (backend_pull(s, loss_sum, d) != 0 || backend_pull(s, gss, d) != 0) goto fail;
         float lsum[2] = {loss_sum ? rt_f(loss_sum)[0] : NAN, (float)tok_since};

@@ -107,9 +107,22 @@ int rt_session_save(rt_session *s, const char *dir, int overwrite, ax_diag *d);
  * Independent of parameter order and of sharding. */
 void rt_init_param(const char *name, const char *init, double std, uint64_t seed, float *out, int64_t n);
 
-/* HF get_scheduler semantics for the lr used by optimizer step `step0`
- * (0-based): warmup ramps from 0; then constant, linear to 0, or cosine
- * (half cycle) to 0 at total_steps. */
+/* The learning-rate schedule: HF get_scheduler's lr_lambda for
+ * lr_scheduler_type `name` (constant: no warmup; constant_with_warmup,
+ * linear, cosine, cosine_with_restarts, polynomial, inverse_sqrt,
+ * cosine_with_min_lr), with lr_scheduler_kwargs (NAN: HF's default), and
+ * Axolotl's cosine variants (cosine_min_lr_ratio, with
+ * cosine_constant_lr_ratio, lr_quadratic_warmup; Axolotl's precedence). */
+typedef struct rt_lr_sched {
+    const char *name;
+    int64_t warmup, total;
+    double num_cycles, power, lr_end, timescale, min_lr_rate;
+    double cosine_min_lr_ratio, cosine_constant_lr_ratio;
+    int quadratic_warmup;
+} rt_lr_sched;
+/* The lr of optimizer step `step0` (0-based), as LambdaLR gives it. */
+double rt_lr_sched_at(const rt_lr_sched *s, double base_lr, int64_t step0);
+/* The same with every argument at its default. */
 double rt_lr_at(const char *sched, double base_lr, int64_t warmup, int64_t total_steps, int64_t step0);
 
 typedef struct rt_train_opts {

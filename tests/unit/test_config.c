@@ -330,13 +330,21 @@ static void test_type_errors(void) {
     expect_error("lora_target_modules: [q_proj, [x]]\n", "cfg.yml:1:31", "lora_target_modules[1]: expected a string, found a list");
     expect_error("seed: -1\n", "cfg.yml:1:7", "seed: expected a non-negative integer");
     expect_error("datasets: x\n", "cfg.yml:1:11", "datasets: expected a list of {path: FILE, type: ...}, found \"x\"");
+    expect_error("lr_scheduler: one_cycle\n", "cfg.yml:1:15", "lr_scheduler: one_cycle is not implemented");
+    expect_error("lr_scheduler: cosine_with_min_lr\n", "cfg.yml", "cosine_with_min_lr needs lr_scheduler_kwargs.min_lr or min_lr_rate");
+    expect_error("lr_scheduler: cosine\nlr_scheduler_kwargs:\n  warmup: 3\n", "cfg.yml:3:3",
+                 "lr_scheduler_kwargs.warmup: not an argument of axo's schedules");
+    expect_error("lr_scheduler: linear\nlr_scheduler_kwargs:\n  num_cycles: 2\n", "cfg.yml:2:1",
+                 "lr_scheduler_kwargs.num_cycles: linear takes no num_cycles");
+    expect_error("cosine_min_lr_ratio: 1.5\n", "cfg.yml:1:22", "cosine_min_lr_ratio: expected a ratio in [0, 1], found 1.5");
     expect_error("test_datasets: x\n", "cfg.yml:1:16", "test_datasets: expected a list of {path: FILE, type: ...}, found \"x\"");
     expect_error("test_datasets:\n  - path: nope.jsonl\n", "cfg.yml:2:11", "test_datasets[0].path: expected an existing file");
 }
 
 static void test_enum_errors(void) {
-    expect_error("lr_scheduler: polynomial\n", "cfg.yml:1:15",
-                 "lr_scheduler: expected one of constant, linear, cosine, found \"polynomial\"");
+    expect_error("lr_scheduler: cosine_annealing\n", "cfg.yml:1:15",
+                 "lr_scheduler: expected one of constant, linear, cosine, constant_with_warmup, cosine_with_restarts, "
+                 "polynomial, inverse_sqrt, cosine_with_min_lr, found \"cosine_annealing\"");
     expect_error("optimizer: sgd\n", "cfg.yml:1:12",
                  "optimizer: expected one of adamw_torch, adamw_torch_fused, adamw_hf, paged_adamw_32bit, adamw_bnb_8bit, "
                  "adamw_8bit, paged_adamw_8bit, found \"sgd\"");
@@ -662,7 +670,8 @@ static void test_canonical(void) {
         "seed: 43\n", "output_dir: ./elsewhere\n",
         "early_stopping_patience: 2\nval_set_size: 0.1\nsave_steps: 4\neval_steps: 2\n",
         "load_best_model_at_end: true\nval_set_size: 0.1\nsave_steps: 4\neval_steps: 2\n",
-        "greater_is_better: true\n", "ddp_bucket_cap_mb: 1\n", "test_datasets:\n  - path: " FIX "/data/toy.jsonl\n",
+        "greater_is_better: true\n", "ddp_bucket_cap_mb: 1\n", "lr_scheduler: polynomial\n",
+        "lr_scheduler_kwargs:\n  num_cycles: 2\n", "cosine_min_lr_ratio: 0.1\n", "lr_quadratic_warmup: true\n", "test_datasets:\n  - path: " FIX "/data/toy.jsonl\n",
         "fsdp_version: 2\nfsdp_config:\n  reshard_after_forward: true\n",
         "deepspeed: " AXO_SOURCE_DIR "/configs/deepspeed/zero1.json\n",
     };

@@ -14,6 +14,7 @@
 #include "tests/check.h"
 #include "tests/unit/train_fixture.h"
 
+#include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -477,6 +478,44 @@ static void adamw8_tracks_adamw(void) {
     rt_session_close(&s8);
 }
 
+/* Every schedule against HF transformers' and Axolotl's own lr_lambda
+ * (tests/reference/make_lr_fixtures.py) at every step and two past the end. */
+static void lr_fixtures(void) {
+    json_error_t je;
+    FILE *f = fopen(AXO_SOURCE_DIR "/tests/reference/lr_schedules.jsonl", "r");
+    CHECK_MSG(f != NULL, "tests/reference/lr_schedules.jsonl: cannot open");
+    if (!f) return;
+    char line[65536];
+    int ncases = 0;
+    while (fgets(line, sizeof line, f)) {
+        json_t *j = json_loads(line, 0, &je), *c = json_object_get(j, "case");
+        CHECK_MSG(j && c, "lr_schedules.jsonl: %s", je.text);
+        if (!j || !c) continue;
+        const json_t *v;
+#define NUM(k) ((v = json_object_get(c, k)) && json_is_number(v) ? json_number_value(v) : NAN)
+        rt_lr_sched s = {.name = json_string_value(json_object_get(c, "name")),
+                         .warmup = json_integer_value(json_object_get(c, "warmup")),
+                         .total = json_integer_value(json_object_get(c, "total")),
+                         .num_cycles = NUM("num_cycles"), .power = NUM("power"), .lr_end = NUM("lr_end"),
+                         .timescale = NUM("timescale"), .min_lr_rate = NUM("min_lr_rate"),
+                         .cosine_min_lr_ratio = NUM("cosine_min_lr_ratio"),
+                         .cosine_constant_lr_ratio = NUM("cosine_constant_lr_ratio"),
+                         .quadratic_warmup = (int)json_integer_value(json_object_get(c, "quadratic_warmup"))};
+#undef NUM
+        double base = json_number_value(json_object_get(j, "base_lr"));
+        size_t t;
+        json_array_foreach(json_object_get(j, "lr"), t, v) {
+            double want = json_number_value(v), got = rt_lr_sched_at(&s, base, (int64_t)t);
+            CHECK_MSG(fabs(got - want) <= 1e-12 * base, "%s (warmup %lld, total %lld) step %zu: lr %.17g, HF/Axolotl %.17g",
+                      s.name, (long long)s.warmup, (long long)s.total, t, got, want);
+        }
+        ncases++;
+        json_decref(j);
+    }
+    fclose(f);
+    CHECK_MSG(ncases >= 20, "only %d schedules in lr_schedules.jsonl", ncases);
+}
+
 int main(void) {
     fused_lce_equivalence(FE_ARCH_LLAMA, 0); /* untied lm_head */
     fused_lce_equivalence(FE_ARCH_QWEN2, 0); /* tied: dW joins the embedding's gradient */
@@ -508,5 +547,7 @@ int main(void) {
     CHECK_NEAR(rt_lr_at("cosine", 1.0, 10, 110, 60), 0.5, 1e-12, 1e-12);
     CHECK_NEAR(rt_lr_at("linear", 2.0, 0, 100, 25), 1.5, 1e-12, 0);
     CHECK_NEAR(rt_lr_at("constant", 2.0, 4, 100, 50), 2.0, 1e-12, 0);
+    CHECK(rt_lr_at("constant", 2.0, 4, 100, 0) == 2.0); /* HF's constant has no warmup */
+    lr_fixtures();
     return check_done();
 }

@@ -1,0 +1,111 @@
+#!/usr/bin/env python3
+"""Learning-rate schedule fixtures: HF transformers' and Axolotl's own lr_lambda
+functions, evaluated for each case below at every step (and two past the end),
+times the base lr as torch's LambdaLR multiplies. Writes lr_schedules.jsonl:
+{"case": {...runtime/train.h rt_lr_sched fields...}, "base_lr": x, "lr": [...]}.
+test_train.c compares rt_lr_sched_at with these. The lambdas are pure Python;
+torch is replaced by an inert stand-in for the import only.
+Run from the repository root: python3 tests/reference/make_lr_fixtures.py
+"""
+import importlib.abc
+import importlib.machinery
+import json
+import os
+import sys
+from unittest import mock
+
+
+class _Inert(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+    def find_spec(self, name, path, target=None):
+        if name.split(".")[0] == "torch":
+            return importlib.machinery.ModuleSpec(name, self, is_package=True)
+        return None
+
+    def create_module(self, spec):
+        m = mock.MagicMock(name=spec.name)
+        m.__path__, m.__spec__, m.__name__, m.__version__ = [], spec, spec.name, "2.9.0"
+        return m
+
+    def exec_module(self, module):
+        pass
+
+
+sys.meta_path.insert(0, _Inert())
+import transformers.optimization as hf  # noqa: E402
+import axolotl.utils.schedulers as ax  # noqa: E402
+
+OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "lr_schedules.jsonl")
+
+
+def hf_lambda(name, W, N, base, kw):
+    if name == "constant":
+        return lambda t: 1.0
+    if name == "constant_with_warmup":
+        return lambda t: hf._get_constant_schedule_with_warmup_lr_lambda(t, num_warmup_steps=W)
+    if name == "linear":
+        return lambda t: hf._get_linear_schedule_with_warmup_lr_lambda(t, num_warmup_steps=W, num_training_steps=N)
+    if name == "cosine":
+        return lambda t: hf._get_cosine_schedule_with_warmup_lr_lambda(
+            t, num_warmup_steps=W, num_training_steps=N, num_cycles=kw.get("num_cycles", 0.5))
+    if name == "cosine_with_restarts":
+        return lambda t: hf._get_cosine_with_hard_restarts_schedule_with_warmup_lr_lambda(
+            t, num_warmup_steps=W, num_training_steps=N, num_cycles=kw.get("num_cycles", 1))
+    if name == "polynomial":
+        return lambda t: hf._get_polynomial_decay_schedule_with_warmup_lr_lambda(
+            t, num_warmup_steps=W, num_training_steps=N, lr_end=kw.get("lr_end", 1e-7), power=kw.get("power", 1.0),
+            lr_init=base)
+    if name == "inverse_sqrt":
+        ts = kw.get("timescale") or (W or 10_000)
+        return lambda t: hf._get_inverse_sqrt_schedule_lr_lambda(t, num_warmup_steps=W, timescale=ts)
+    if name == "cosine_with_min_lr":
+        rate = kw["min_lr_rate"] if "min_lr_rate" in kw else kw["min_lr"] / base
+        return lambda t: hf._get_cosine_schedule_with_warmup_lr_lambda(
+            t, num_warmup_steps=W, num_training_steps=N, num_cycles=kw.get("num_cycles", 0.5), min_lr_rate=rate)
+    raise ValueError(name)
+
+
+def axolotl_lambda(W, N, quad, rmin, rconst):
+    # axolotl/core/trainers/mixins/scheduler.py's precedence for lr_scheduler: cosine
+    if quad:
+        return lambda t: ax._get_cosine_schedule_with_quadratic_warmup_lr_lambda(
+            t, num_warmup_steps=W, num_training_steps=N, num_cycles=0.5)
+    if rmin and rconst:
+        return lambda t: ax._get_cosine_schedule_with_warmup_decay_constant_lr_lambda(
+            t, num_warmup_steps=W, num_training_steps=N, constant_lr_ratio=rconst, min_lr_ratio=rmin, num_cycles=0.5)
+    return lambda t: ax._get_cosine_schedule_with_min_lr_lambda(t, num_warmup_steps=W, num_training_steps=N,
+                                                                min_lr_ratio=rmin)
+
+
+CASES = [
+    ("constant", 10, 50, {}), ("constant_with_warmup", 10, 50, {}), ("linear", 0, 40, {}), ("linear", 7, 40, {}),
+    ("cosine", 5, 60, {}), ("cosine", 0, 1, {}), ("cosine", 5, 60, {"num_cycles": 1.5}),
+    ("cosine_with_restarts", 4, 60, {}), ("cosine_with_restarts", 4, 60, {"num_cycles": 3}),
+    ("polynomial", 6, 40, {}), ("polynomial", 6, 40, {"power": 2.0, "lr_end": 1e-5}),
+    ("inverse_sqrt", 8, 50, {}), ("inverse_sqrt", 0, 50, {}), ("inverse_sqrt", 8, 50, {"timescale": 20}),
+    ("cosine_with_min_lr", 5, 50, {"min_lr_rate": 0.1}), ("cosine_with_min_lr", 5, 50, {"min_lr": 2e-5, "num_cycles": 0.7}),
+]
+AXOLOTL = [(5, 60, False, 0.1, None), (5, 60, False, 0.2, 0.8), (5, 60, True, None, None), (0, 30, False, 0.05, None)]
+
+
+def main():
+    base = 2e-4
+    with open(OUT, "w") as f:
+        for name, W, N, kw in CASES:
+            lam = hf_lambda(name, W, N, base, kw)
+            case = {"name": name, "warmup": W, "total": N}
+            for k, v in kw.items():
+                case["min_lr_rate" if k == "min_lr" else k] = v / base if k == "min_lr" else v
+            f.write(json.dumps({"case": case, "base_lr": base, "lr": [base * lam(t) for t in range(N + 3)]}) + "\n")
+        for W, N, quad, rmin, rconst in AXOLOTL:
+            lam = axolotl_lambda(W, N, quad, rmin or 0.0, rconst)
+            case = {"name": "cosine", "warmup": W, "total": N, "quadratic_warmup": int(quad)}
+            if rmin is not None:
+                case["cosine_min_lr_ratio"] = rmin
+            if rconst is not None:
+                case["cosine_constant_lr_ratio"] = rconst
+            f.write(json.dumps({"case": case, "base_lr": base, "lr": [base * lam(t) for t in range(N + 3)]}) + "\n")
+    print(OUT, len(CASES) + len(AXOLOTL), "schedules")
+
+
+if __name__ == "__main__":
+    main()
