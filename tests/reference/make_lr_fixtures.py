@@ -7,30 +7,15 @@ test_train.c compares rt_lr_sched_at with these. The lambdas are pure Python;
 torch is replaced by an inert stand-in for the import only.
 Run from the repository root: python3 tests/reference/make_lr_fixtures.py
 """
-import importlib.abc
-import importlib.machinery
 import json
 import os
 import sys
-from unittest import mock
 
 
-class _Inert(importlib.abc.MetaPathFinder, importlib.abc.Loader):
-    def find_spec(self, name, path, target=None):
-        if name.split(".")[0] == "torch":
-            return importlib.machinery.ModuleSpec(name, self, is_package=True)
-        return None
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import inert_modules  # noqa: E402
 
-    def create_module(self, spec):
-        m = mock.MagicMock(name=spec.name)
-        m.__path__, m.__spec__, m.__name__, m.__version__ = [], spec, spec.name, "2.9.0"
-        return m
-
-    def exec_module(self, module):
-        pass
-
-
-sys.meta_path.insert(0, _Inert())
+inert_modules.install({"torch"})
 import transformers.optimization as hf  # noqa: E402
 import axolotl.utils.schedulers as ax  # noqa: E402
 

@@ -16,34 +16,16 @@ tokenization never runs it; torch-free:
 The torch family is replaced by inert stand-ins below (only for import).
 Run from the repository root: python3 tests/reference/make_prompt_fixtures.py
 """
-import importlib.abc
-import importlib.machinery
 import json
 import os
 import shutil
 import sys
-from unittest import mock
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import inert_modules  # noqa: E402
 
-class _Inert(importlib.abc.MetaPathFinder, importlib.abc.Loader):
-    ROOTS = {"torch", "accelerate", "kernels", "peft", "bitsandbytes", "trl", "deepspeed", "flash_attn",
-             "liger_kernel", "triton", "torchao", "optimum", "xformers", "mistral_common"}
-
-    def find_spec(self, name, path, target=None):
-        if name.split(".")[0] in self.ROOTS:
-            return importlib.machinery.ModuleSpec(name, self, is_package=True)
-        return None
-
-    def create_module(self, spec):
-        m = mock.MagicMock(name=spec.name)
-        m.__path__, m.__spec__, m.__name__, m.__version__ = [], spec, spec.name, "2.9.0"
-        return m
-
-    def exec_module(self, module):
-        pass
-
-
-sys.meta_path.insert(0, _Inert())
+inert_modules.install({"torch", "accelerate", "kernels", "peft", "bitsandbytes", "trl", "deepspeed", "flash_attn",
+                       "liger_kernel", "triton", "torchao", "optimum", "xformers", "mistral_common"})
 import transformers  # noqa: E402
 import transformers.utils.versions as _versions  # noqa: E402
 
