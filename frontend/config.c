@@ -1358,32 +1358,27 @@ void fe_config_canonical(const fe_config *c, ax_buf *out) {
 #define D(k, v) addl(&L, "%s=%.17g", k, z(v))
 #define S(k, v) addl(&L, "%s=%s", k, esc(&t, v))
     S("base_model", c->base_model);
-    I("datasets.count", c->ndatasets);
-    for (int i = 0; i < c->ndatasets; i++) {
+    const struct {
+        const char *name;
+        const fe_dataset *ds;
+        int n;
+    } lists[] = {{"datasets", c->datasets, c->ndatasets}, {"test_datasets", c->test_datasets, c->ntest_datasets}};
+    for (size_t li = 0; li < AX_ARRAY_LEN(lists); li++) {
         char k[48];
-        snprintf(k, sizeof k, "datasets.%04d.path", i);
-        S(k, c->datasets[i].path);
-        snprintf(k, sizeof k, "datasets.%04d.type", i);
-        if (c->datasets[i].formatted) { /* the resolved format, so the cache key covers every setting */
-            char *js = rt_ds_spec_json(&c->datasets[i].spec);
-            S(k, js);
-            free(js);
-        } else {
-            S(k, "");
-        }
-    }
-    if (c->ntest_datasets) I("test_datasets.count", c->ntest_datasets);
-    for (int i = 0; i < c->ntest_datasets; i++) {
-        char k[48];
-        snprintf(k, sizeof k, "test_datasets.%04d.path", i);
-        S(k, c->test_datasets[i].path);
-        snprintf(k, sizeof k, "test_datasets.%04d.type", i);
-        if (c->test_datasets[i].formatted) {
-            char *js = rt_ds_spec_json(&c->test_datasets[i].spec);
-            S(k, js);
-            free(js);
-        } else {
-            S(k, "");
+        snprintf(k, sizeof k, "%s.count", lists[li].name);
+        if (li == 0 || lists[li].n) I(k, lists[li].n);
+        for (int i = 0; i < lists[li].n; i++) {
+            const fe_dataset *ds = &lists[li].ds[i];
+            snprintf(k, sizeof k, "%s.%04d.path", lists[li].name, i);
+            S(k, ds->path);
+            snprintf(k, sizeof k, "%s.%04d.type", lists[li].name, i);
+            if (ds->formatted) { /* the resolved format, so the cache key covers every setting */
+                char *js = rt_ds_spec_json(&ds->spec);
+                S(k, js);
+                free(js);
+            } else {
+                S(k, "");
+            }
         }
     }
     if (c->tok.path) {

@@ -56,6 +56,23 @@ static void set_i(ir_module *mod, const char *k, int64_t v) { ir_module_set_attr
 static void set_f(ir_module *mod, const char *k, double v) { ir_module_set_attr(mod, ir_af(k, v)); }
 static void set_s(ir_module *mod, const char *k, const char *v) { ir_module_set_attr(mod, ir_as(k, v ? v : "")); }
 
+/* A list of datasets: PREFIX.N (the path) and PREFIX.N.format (how axorun
+ * tokenizes its rows, runtime/prompt.h), with their count at count_key. */
+static void set_datasets(ir_module *mod, const char *prefix, const char *count_key, const fe_dataset *ds, int n) {
+    set_i(mod, count_key, n);
+    for (int i = 0; i < n; i++) {
+        char k[64];
+        snprintf(k, sizeof k, "%s.%d", prefix, i);
+        set_s(mod, k, ds[i].path);
+        if (ds[i].formatted) {
+            snprintf(k, sizeof k, "%s.%d.format", prefix, i);
+            char *js = rt_ds_spec_json(&ds[i].spec);
+            set_s(mod, k, js);
+            free(js);
+        }
+    }
+}
+
 static void module_facts(const fe_config *c, const fe_model *m, int world_size, ir_module *mod) {
 
     set_s(mod, "model.arch", m->arch_name);
@@ -117,33 +134,11 @@ static void module_facts(const fe_config *c, const fe_model *m, int world_size, 
     set_s(mod, "train.state_dict_type",
           c->fsdp.enabled && c->fsdp.state_dict_type == FE_STATE_DICT_SHARDED ? "SHARDED_STATE_DICT" : "FULL_STATE_DICT");
     set_s(mod, "io.output_dir", c->output_dir);
-    set_i(mod, "io.ndatasets", c->ndatasets);
-    for (int i = 0; i < c->ndatasets; i++) {
-        char k[32];
-        snprintf(k, sizeof k, "io.dataset.%d", i);
-        set_s(mod, k, c->datasets[i].path);
-        if (c->datasets[i].formatted) { /* runtime/prompt.h: how axorun tokenizes its rows */
-            snprintf(k, sizeof k, "io.dataset.%d.format", i);
-            char *js = rt_ds_spec_json(&c->datasets[i].spec);
-            set_s(mod, k, js);
-            free(js);
-        }
-    }
+    set_datasets(mod, "io.dataset", "io.ndatasets", c->datasets, c->ndatasets);
     /* saved beside the trained model: the tokenizer's files, and the chosen chat template */
     set_s(mod, "io.tokenizer_dir", c->tokenizer_config ? c->tokenizer_config : c->base_model);
     if (c->out_chat_template) set_s(mod, "io.chat_template", c->out_chat_template);
-    if (c->ntest_datasets) set_i(mod, "io.ntest_datasets", c->ntest_datasets);
-    for (int i = 0; i < c->ntest_datasets; i++) {
-        char k[48];
-        snprintf(k, sizeof k, "io.test_dataset.%d", i);
-        set_s(mod, k, c->test_datasets[i].path);
-        if (c->test_datasets[i].formatted) {
-            snprintf(k, sizeof k, "io.test_dataset.%d.format", i);
-            char *js = rt_ds_spec_json(&c->test_datasets[i].spec);
-            set_s(mod, k, js);
-            free(js);
-        }
-    }
+    if (c->ntest_datasets) set_datasets(mod, "io.test_dataset", "io.ntest_datasets", c->test_datasets, c->ntest_datasets);
     if (c->dataset_prepared_path && c->tok.path) set_s(mod, "io.dataset_prepared_path", c->dataset_prepared_path);
     if (c->tok.path) {
         char *js = rt_tok_setup_json(&c->tok);
@@ -151,6 +146,7 @@ static void module_facts(const fe_config *c, const fe_model *m, int world_size, 
         free(js);
     }
 }
+
 
 int64_t fe_lce_chunk_rows(int64_t rows, int64_t hidden, int64_t vocab) {
     /* Liger's rule: about as many chunks as the vocab is wider than the
