@@ -258,7 +258,7 @@ static const key_def keys[] = {
     {"excess_length_strategy", K_SPECIAL, -1, 0},
     {"early_stopping_patience", K_INT, F(early_stopping_patience), 0},
     {"eval_batch_size", K_INT, F(eval_batch_size), 1},
-    {"eval_sample_packing", K_BOOL, -1, 0},
+    {"eval_sample_packing", K_BOOL, F(eval_sample_packing), 0},
     {"eval_steps", K_SPECIAL, -1, 0},
     {"evals_per_epoch", K_INT, F(evals_per_epoch), 0},
     {"flash_attention", K_BOOL, -1, 0},
@@ -1183,6 +1183,11 @@ static void check_whole(loader *L) {
         ax_error(y->d, fe_yloc(y, pair(L, "val_set_size")->v, loc, sizeof loc),
                  "val_set_size: expected a fraction in [0, 1) or a whole number of rows, found %.17g", c->val_set_size);
     if (!pair(L, "eval_batch_size") || fe_y_is_null(pair(L, "eval_batch_size")->v)) c->eval_batch_size = c->micro_batch_size;
+    /* Axolotl sets an unset eval_sample_packing to sample_packing, and packs
+     * the eval rows only when sample_packing is on and it is not false */
+    if (!pair(L, "eval_sample_packing") || fe_y_is_null(pair(L, "eval_sample_packing")->v))
+        c->eval_sample_packing = c->sample_packing;
+    c->eval_sample_packing = c->sample_packing && c->eval_sample_packing;
     if (c->sequence_parallel_degree > 1 && !c->ring_attn_func)
         c->ring_attn_func = c->sample_packing ? "varlen_llama3" : "batch_ring";
     if ((p = pair(L, "ring_attn_func")) && c->ring_attn_func && c->sequence_parallel_degree > 1 &&
@@ -1394,6 +1399,7 @@ void fe_config_canonical(const fe_config *c, ax_buf *out) {
     I("pad_to_sequence_len", c->pad_to_sequence_len);
     I("micro_batch_size", c->micro_batch_size);
     I("eval_batch_size", c->eval_batch_size);
+    I("eval_sample_packing", c->eval_sample_packing);
     I("gradient_accumulation_steps", c->gradient_accumulation_steps);
     I("num_epochs", c->num_epochs);
     I("max_steps", c->max_steps);

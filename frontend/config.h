@@ -103,6 +103,7 @@ typedef struct fe_config {
 
     int64_t sequence_len;    /* default 2048 */
     int sample_packing;
+    int eval_sample_packing;    /* eval rows packed: sample_packing unless false (Axolotl) */
     int64_t micro_batch_size;   /* default 1 */
     int64_t eval_batch_size;    /* default micro_batch_size */
     int64_t gradient_accumulation_steps; /* default 1 */

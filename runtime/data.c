@@ -288,7 +288,10 @@ int rt_data_build_epoch(const rt_dataset *ds, const rt_data_opts *o, int64_t epo
     out->seqs = malloc((size_t)(n + 1) * sizeof *out->seqs);
     out->row_seq_off = malloc((size_t)(n + 2) * sizeof *out->row_seq_off);
     if (!order || !out->seqs || !out->row_seq_off) abort();
-    rt_data_epoch_order(n, o->seed, epoch, order);
+    if (o->sequential)
+        for (int64_t i = 0; i < n; i++) order[i] = i;
+    else
+        rt_data_epoch_order(n, o->seed, epoch, order);
 
     /* Placement: next-fit (packing) or one per row. */
     int64_t used = 0, nrows = 0, nseqs = 0;

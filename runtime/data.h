@@ -22,6 +22,7 @@
  *  2. Order: order = [0, 1, ..., nsamples-1]; Fisher-Yates from the back:
  *     for i = n-1 down to 1: j = next() % (i + 1); swap(order[i], order[j]).
  *     (The modulo bias is below n / 2^64 and is accepted for portability.)
+ *     With rt_data_opts.sequential the order stays 0, 1, ..., n-1.
  *  3. Samples with length > seq_len are dropped (Axolotl's default
  *     excess_length_strategy), counted in rt_rows.ndropped, or cut to their
  *     first seq_len tokens (truncate, rt_rows.ntruncated), or refused
@@ -114,6 +115,7 @@ static inline int64_t rt_data_sample_len(const rt_dataset *ds, int64_t i) {
 typedef struct rt_data_opts {
     int64_t seq_len;      /* row length, >= 1 */
     int sample_packing;   /* 0: one sample per row; 1: next-fit packing */
+    int sequential;       /* 1: the dataset's order, not shuffled (HF evaluates in order) */
     uint64_t seed;
     int32_t pad_id;       /* in [0, vocab_size) */
     int excess;           /* a sample longer than seq_len (Axolotl's excess_length_strategy):

@@ -753,58 +753,85 @@ void rt_eval_log_line(char *buf, size_t cap, int64_t step, int64_t epoch, double
 }
 
 /* The held-out rows through eval_step (passes/eval.c): micro_step's forward
- * with dropout off, as torch's eval mode and no_grad give. Its loss sum is
- * the eval loss; it writes nothing else, so training is untouched. A plan
- * without eval_step (compiled before it existed) falls back to micro_step
- * with loss scale 0: the backward adds exact zeros to gradients opt_step has
- * just zeroed, the dropout counter is put back, but dropout stays on. Every
- * rank runs the same number of micro-batches, padding the last ones, so
- * collectives stay matched. */
-static int run_eval(rt_session *s, const rt_rows *er, int64_t nranks, int64_t rank, int dp, double *loss,
+ * with dropout off, as torch's eval mode and no_grad give. It writes only
+ * the loss sum, so training is untouched. A plan without eval_step
+ * (compiled before it existed) falls back to micro_step with loss scale 0:
+ * the backward adds exact zeros to gradients opt_step has just zeroed, the
+ * dropout counter is put back, but dropout stays on.
+ *
+ * eval_loss is HF Trainer's: the rows go in order in batches of
+ * eval_batch_size (E) rows, rank r taking batches r, r + nranks, ... as
+ * accelerate shards them; each batch's loss is the token mean over that
+ * batch (the model's loss without num_items_in_batch), and eval_loss is the
+ * mean over rows of their batch's loss (HF repeats each batch loss
+ * batch_size times and averages). A batch is ceil(E / B) eval_step calls of
+ * micro_batch_size (B) rows, the last one padded; its loss sum is read after
+ * them. A batch without a token to predict is left out (HF would report
+ * nan). Every rank runs the same number of calls, so collectives stay
+ * matched. *ntok is the number of tokens predicted. */
+static int run_eval(rt_session *s, const rt_rows *er, int64_t E, int64_t nranks, int64_t rank, int dp, double *loss,
                     int64_t *ntok, ax_diag *d) {
     rt_buf *loss_sum = rt_session_global(s, "stats/loss_sum");
-    const int64_t B = s->B, S = s->S, per = (er->nrows + B * nranks - 1) / (B * nranks);
+    const int64_t B = s->B, S = s->S;
+    if (E < 1) E = B;
+    const int64_t nbatch = (er->nrows + E - 1) / E, per = (nbatch + nranks - 1) / nranks, calls = (E + B - 1) / B;
     const size_t BS = (size_t)(B * S);
     int32_t *buf = malloc(sizeof(int32_t) * BS * 4);
-    if (!buf) abort();
+    float *part = calloc((size_t)per + 1, sizeof(float)); /* each of my batches' loss sum (this sp rank's share) */
+    int64_t *cnt = calloc((size_t)per + 1, sizeof(int64_t)), *nrow = calloc((size_t)per + 1, sizeof(int64_t));
+    if (!buf || !part || !cnt || !nrow) abort();
     int32_t *ids = buf, *tgt = buf + BS, *pos = buf + 2 * BS, *seg = buf + 3 * BS;
     int64_t saved = s->micro_count;
     int rc = 0;
-    int64_t mine = 0;
-    if (loss_sum) rt_f(loss_sum)[0] = 0;
-    if (backend_push(s, loss_sum, d) != 0) rc = -1;
     for (int64_t mb = 0; mb < per && rc == 0; mb++) {
-        for (int64_t b = 0; b < B; b++) {
-            int64_t r = (mb * nranks + rank) * B + b;
-            size_t o = (size_t)(b * S);
-            if (r < er->nrows) {
-                memcpy(ids + o, er->input_ids + r * S, sizeof(int32_t) * (size_t)S);
-                memcpy(tgt + o, er->targets + r * S, sizeof(int32_t) * (size_t)S);
-                memcpy(pos + o, er->position_ids + r * S, sizeof(int32_t) * (size_t)S);
-                memcpy(seg + o, er->seq_ids + r * S, sizeof(int32_t) * (size_t)S);
-            } else { /* a row of padding: every token its own sequence, nothing to predict */
-                for (int64_t t = 0; t < S; t++) ids[o + t] = 0, tgt[o + t] = RT_IGNORE_INDEX, pos[o + t] = 0, seg[o + t] = (int32_t)t;
+        const int64_t bi = mb * nranks + rank, first = bi * E;
+        if (loss_sum) rt_f(loss_sum)[0] = 0;
+        if (backend_push(s, loss_sum, d) != 0) rc = -1;
+        for (int64_t c = 0; c < calls && rc == 0; c++) {
+            for (int64_t b = 0; b < B; b++) {
+                const int64_t k = c * B + b, r = first + k;
+                size_t o = (size_t)(b * S);
+                if (k < E && r < er->nrows) {
+                    memcpy(ids + o, er->input_ids + r * S, sizeof(int32_t) * (size_t)S);
+                    memcpy(tgt + o, er->targets + r * S, sizeof(int32_t) * (size_t)S);
+                    memcpy(pos + o, er->position_ids + r * S, sizeof(int32_t) * (size_t)S);
+                    memcpy(seg + o, er->seq_ids + r * S, sizeof(int32_t) * (size_t)S);
+                    nrow[mb]++;
+                } else { /* a row of padding: every token its own sequence, nothing to predict */
+                    for (int64_t t = 0; t < S; t++)
+                        ids[o + t] = 0, tgt[o + t] = RT_IGNORE_INDEX, pos[o + t] = 0, seg[o + t] = (int32_t)t;
+                }
             }
+            for (size_t i = 0; i < BS; i++) cnt[mb] += tgt[i] != RT_IGNORE_INDEX;
+            rc = s->has_eval ? rt_session_eval_step(s, ids, tgt, pos, seg, d)
+                             : rt_session_micro_step(s, ids, tgt, pos, seg, 0.0f, d);
         }
-        for (size_t i = 0; i < BS; i++) mine += tgt[i] != RT_IGNORE_INDEX;
-        rc = s->has_eval ? rt_session_eval_step(s, ids, tgt, pos, seg, d)
-                         : rt_session_micro_step(s, ids, tgt, pos, seg, 0.0f, d);
+        if (rc == 0 && backend_pull(s, loss_sum, d) != 0) rc = -1;
+        if (rc == 0) part[mb] = loss_sum ? rt_f(loss_sum)[0] : NAN;
     }
     s->micro_count = saved;
     free(buf);
-    if (rc == 0 && backend_pull(s, loss_sum, d) != 0) rc = -1;
-    if (rc) return -1;
-    float l[2] = {loss_sum ? rt_f(loss_sum)[0] : NAN, (float)mine};
-    if (s->sp > 1 && s->st.coll->all_reduce(s->st.coll->ctx, s->sp_axis, l, 1) != 0) {
+    if (rc == 0 && s->sp > 1 && s->st.coll->all_reduce(s->st.coll->ctx, s->sp_axis, part, per) != 0) {
         ax_error(d, "eval", "reducing the eval loss across sequence-parallel ranks failed");
-        return -1;
+        rc = -1;
     }
-    if (nranks > 1 && s->st.coll->all_reduce(s->st.coll->ctx, dp, l, 2) != 0) {
+    double acc[3] = {0, 0, 0}; /* sum over rows of their batch's loss, rows, tokens */
+    for (int64_t mb = 0; mb < per && rc == 0; mb++) {
+        acc[2] += (double)cnt[mb];
+        if (cnt[mb] > 0) acc[0] += (double)nrow[mb] * ((double)part[mb] / (double)cnt[mb]), acc[1] += (double)nrow[mb];
+    }
+    free(part);
+    free(cnt);
+    free(nrow);
+    if (rc) return -1;
+    float l[3] = {(float)acc[0], (float)acc[1], (float)acc[2]};
+    if (nranks > 1 && s->st.coll->all_reduce(s->st.coll->ctx, dp, l, 3) != 0) {
         ax_error(d, "eval", "reducing the eval loss across ranks failed");
         return -1;
     }
-    *ntok = (int64_t)l[1];
-    *loss = l[1] > 0 ? (double)l[0] / (double)l[1] : NAN;
+    if (nranks > 1) acc[0] = l[0], acc[1] = l[1], acc[2] = l[2];
+    *ntok = (int64_t)acc[2];
+    *loss = acc[1] > 0 ? acc[0] / acc[1] : NAN;
     return 0;
 }
 
@@ -859,18 +886,22 @@ int rt_train(rt_session *s, const rt_train_opts *o, ax_diag *d) {
     /* val_set_size: a held-out split; or test_datasets: evaluated as the run goes */
     rt_dataset eds = {0};
     rt_rows erows = {0};
+    rt_data_opts eopt = dopt; /* HF evaluates in order; Axolotl packs eval rows unless eval_sample_packing is false */
+    eopt.sequential = 1;
+    eopt.sample_packing = (int)mattr_i(m, "train.eval_sample_packing", dopt.sample_packing);
+    const int64_t eval_bs = mattr_i(m, "train.eval_batch_size", s->B);
     const double val = mattr_f(m, "train.val_set_size", 0);
     const int ntest = (int)mattr_i(m, "io.ntest_datasets", 0), has_eval = val > 0 || ntest > 0;
     if (val > 0) {
         int64_t n_eval = val >= 1 ? (int64_t)val : (int64_t)ceil(val * (double)ds.nsamples);
-        if (rt_data_split(&ds, n_eval, dopt.seed, &eds, d) != 0 || rt_data_build_epoch(&eds, &dopt, 0, &erows, d) != 0) {
+        if (rt_data_split(&ds, n_eval, dopt.seed, &eds, d) != 0 || rt_data_build_epoch(&eds, &eopt, 0, &erows, d) != 0) {
             rt_data_free(&eds);
             rt_data_free(&ds);
             return -1;
         }
     } else if (ntest > 0) {
         if (load_datasets(m, "io.test_dataset", ntest, s->V, s->S, &eds, lead, lead && !quiet, d) != 0 ||
-            rt_data_build_epoch(&eds, &dopt, 0, &erows, d) != 0) {
+            rt_data_build_epoch(&eds, &eopt, 0, &erows, d) != 0) {
             rt_data_free(&eds);
             rt_data_free(&ds);
             return -1;
@@ -1107,7 +1138,7 @@ int rt_train(rt_session *s, const rt_train_opts *o, ax_diag *d) {
         if (eval_every && ((step + 1) % eval_every == 0 || step + 1 == total)) {
             double el;
             int64_t etok;
-            if (run_eval(s, &erows, nranks, rank, dp, &el, &etok, d) != 0) goto fail;
+            if (run_eval(s, &erows, eval_bs, nranks, rank, dp, &el, &etok, d) != 0) goto fail;
             if (!quiet) {
                 if (tty) printf("\r\033[K");
                 printf("eval step %lld | epoch %lld | eval_loss %.4f | %lld tokens\n", (long long)step + 1, (long long)e, el,

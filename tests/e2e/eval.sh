@@ -153,6 +153,61 @@ check 'cmp -s <(grep eval_loss t1/train_log.jsonl) <(grep eval_loss t2/train_log
 check '! "$AXOC" compile t3.yml -o t3.bin 2>t3.err && grep -q "val_set_size: expected 0 with test_datasets" t3.err' \
   "val_set_size and test_datasets together: an error, as Axolotl's"
 
+# eval_loss as HF Trainer computes it: the rows in order, in batches of
+# eval_batch_size; each batch's loss is its token mean; eval_loss is the mean
+# over rows of their batch's loss. Five rows of different lengths, each
+# evaluated alone (learning_rate 1e-30: the model stays the initial one) give
+# their own loss L_i over n_i tokens; the runs on all five must equal what
+# HF's rule makes of those, which is not the plain token mean.
+python3 - <<'PYEOF'
+import json, random
+rnd = random.Random(11)
+with open("hf_rows.jsonl", "w") as f:
+    for n, masked in ((9, 0), (31, 12), (14, 3), (40, 0), (6, 2)):
+        ids = [1] + [rnd.randrange(4, 256) for _ in range(n - 1)]
+        f.write(json.dumps({"input_ids": ids, "labels": [-100] * masked + ids[masked:]}) + "\n")
+PYEOF
+hfe() { # $1 test rows, $2 extra lines
+  printf 'base_model: %s\ndatasets:\n  - path: %s\nsequence_len: 64\nmicro_batch_size: 2\n' \
+    "$SRC/configs/models/tiny-llama" "$SRC/configs/data/toy_count.jsonl"
+  case "$2" in *sample_packing:*) ;; *) echo "sample_packing: false" ;; esac
+  printf 'max_steps: 1\nlearning_rate: 1.0e-30\nseed: 7\ntest_datasets:\n  - path: %s\n%s\n' "$1" "$2"
+}
+ev() { grep eval_loss "$1/train_log.jsonl" | tail -1 | python3 -c 'import json,sys; r=json.loads(sys.stdin.read()); print(r["eval_loss"], r["eval_tokens"])'; }
+ok=1
+for i in 0 1 2 3 4; do
+  sed -n "$((i + 1))p" hf_rows.jsonl >hf_row$i.jsonl
+  hfe "$T/hf_row$i.jsonl" "" >hf$i.yml
+  { "$AXOC" compile hf$i.yml -o hf$i.bin 2>/dev/null && "$AXORUN" hf$i.bin --output-dir hf$i >/dev/null 2>&1 && ev hf$i >hf$i.ev; } || ok=0
+done
+check 'test $ok = 1' "each row evaluated alone"
+hf_rule() { # $1 batch sizes, e.g. "2 2 1" -> HF's eval_loss and the token mean
+  python3 - "$@" <<'PYEOF'
+import sys
+L, n = zip(*[map(float, open("hf%d.ev" % i).read().split()) for i in range(5)])
+k, tot, rows = 0, 0.0, 0
+for b in map(int, sys.argv[1].split()):
+    idx = range(k, k + b); k += b
+    tot += b * sum(L[i] * n[i] for i in idx) / sum(n[i] for i in idx); rows += b
+print("%.9g %.9g" % (tot / rows, sum(l * c for l, c in zip(L, n)) / sum(n)))
+PYEOF
+}
+close() { python3 -c "import sys; a, b = float(sys.argv[1]), float(sys.argv[2]); sys.exit(abs(a - b) > 2e-5 * abs(b))" "$1" "$2"; }
+read -r hf2 tokmean <<<"$(hf_rule "2 2 1")"
+read -r hf3 _ <<<"$(hf_rule "3 2")"
+check '! close "$hf2" "$tokmean" && ! close "$hf3" "$hf2"' "HF's rule differs from the token mean here ($hf2, $hf3 vs $tokmean)"
+for v in "2:1:" "3:1:eval_batch_size: 3" "2:2:" "2:2:sequence_parallel_degree: 2" "2:1:sample_packing: true
+eval_sample_packing: false" "all:1:sample_packing: true"; do
+  E=${v%%:*} r=${v#*:} ws=${r%%:*} extra=${r#*:}
+  want=$hf2
+  [ "$E" = 3 ] && want=$hf3
+  [ "$E" = all ] && want=$tokmean # packed: rows of 9+31+14 and 40+6 tokens, one batch of both
+  name=hfall-$E-$ws-$(echo "$extra" | tr -dc 'a-z' | cut -c1-20)
+  hfe "$T/hf_rows.jsonl" "$extra" >$name.yml
+  check '"$AXOC" compile $name.yml --world-size $ws -o $name.bin 2>/dev/null && "$AXORUN" $name.bin --output-dir $name >/dev/null 2>&1 && close "$(ev $name | cut -d" " -f1)" "$want"' \
+    "eval_loss on ${ws} rank(s), $(echo "$extra" | tr '\n' ' ')= HF's ($want)"
+done
+
 # bad values
 base 5 "" | sed 's/^val_set_size: .*/val_set_size: 100000/' >e1.yml
 check '"$AXOC" compile e1.yml -o e1.bin 2>/dev/null && ! "$AXORUN" e1.bin --output-dir e1 >/dev/null 2>e1.err && grep -q "leaves no training sample" e1.err' \

@@ -310,6 +310,21 @@ static void test_scalars(void) {
     CHECK_EQ(r.rc, 0);
     CHECK_EQ(r.c.eval_batch_size, 3);
     run_free(&r);
+    /* eval_sample_packing: Axolotl sets it to sample_packing when unset and
+     * packs eval rows only with sample_packing on */
+    static const struct { const char *y; int want; } esp[] = {
+        {"sample_packing: true\n", 1},
+        {"sample_packing: true\neval_sample_packing: false\n", 0},
+        {"sample_packing: true\neval_sample_packing: ~\n", 1},
+        {"sample_packing: false\neval_sample_packing: true\n", 0},
+        {"eval_sample_packing: true\n", 0},
+    };
+    for (size_t i = 0; i < sizeof esp / sizeof esp[0]; i++) {
+        run_y(&r, esp[i].y);
+        CHECK_EQ(r.rc, 0);
+        CHECK_EQ(r.c.eval_sample_packing, esp[i].want);
+        run_free(&r);
+    }
 }
 
 static void test_type_errors(void) {
