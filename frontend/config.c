@@ -239,6 +239,7 @@ static const key_def keys[] = {
     {"adam_beta2", K_NUM, F(adam_beta2), 2},
     {"adam_epsilon", K_NUM, F(adam_epsilon), 1},
     {"adapter", K_SPECIAL, -1, 0},
+    {"added_tokens_overrides", K_SPECIAL, -1, 0},
     {"auto_resume_from_checkpoints", K_BOOL, F(auto_resume), 0},
     {"base_model", K_SPECIAL, -1, 0},
     {"base_model_config", K_SPECIAL, -1, 0},
@@ -288,6 +289,7 @@ static const key_def keys[] = {
     {"lora_dropout", K_NUM, F(lora_dropout), 2},
     {"lora_r", K_INT, F(lora_r), 1},
     {"lora_target_linear", K_BOOL, F(lora_target_linear), 0},
+    {"mean_resizing_embeddings", K_BOOL, F(mean_resizing), 0},
     {"lora_fan_in_fan_out", K_SPECIAL, -1, 0},
     {"lora_model_dir", K_SPECIAL, -1, 0},
     {"lora_modules_to_save", K_SPECIAL, -1, 0},
@@ -307,6 +309,7 @@ static const key_def keys[] = {
     {"peft_use_dora", K_SPECIAL, -1, 0},
     {"peft_use_rslora", K_BOOL, F(peft_use_rslora), 0},
     {"plugins", K_SPECIAL, -1, 0},
+    {"resize_token_embeddings_to_32x", K_BOOL, F(resize_32x), 0},
     {"resume_from_checkpoint", K_SPECIAL, -1, 0},
     {"ring_attn_func", K_SPECIAL, -1, 0},
     {"sample_packing", K_BOOL, F(sample_packing), 0},
@@ -315,6 +318,7 @@ static const key_def keys[] = {
     {"saves_per_epoch", K_INT, F(saves_per_epoch), 0},
     {"sdp_attention", K_BOOL, -1, 0},
     {"seed", K_INT, F(seed), 0},
+    {"shrink_embeddings", K_BOOL, F(shrink_embeddings), 0},
     {"sequence_len", K_INT, F(sequence_len), 1},
     {"sequence_parallel_degree", K_INT, F(sequence_parallel_degree), 1},
     {"special_tokens", K_SPECIAL, -1, 0},
@@ -323,6 +327,7 @@ static const key_def keys[] = {
     {"tf32", K_BOOL, F(tf32), 0},
     {"tokenizer_config", K_SPECIAL, -1, 0},
     {"tokenizer_type", K_ANY, -1, 0},
+    {"tokens", K_SPECIAL, -1, 0},
     {"train_on_inputs", K_BOOL, F(train_on_inputs), 0},
     {"val_set_size", K_NUM, F(val_set_size), 0},
     {"warmup_ratio", K_NUM, F(warmup_ratio), 2},
@@ -746,6 +751,41 @@ static void do_string_list(loader *L, const fe_ypair *p, const char ***out, int 
     }
 }
 
+/* added_tokens_overrides: {token id: new content}, Axolotl's dict[int, str]
+ * (an existing added token of the tokenizer gets another string) */
+static void added_overrides(loader *L, const fe_ypair *p) {
+    const fe_yctx *y = &L->y;
+    fe_config *c = L->c;
+    char loc[512], k2[160];
+    fe_ypair *kp;
+    int n = p->v->type == YAML_MAPPING_NODE ? fe_y_pairs(y, p->v, p->key, &kp) : -1;
+    if (n < 0) {
+        yerr(y, p->v, p->key, "a mapping {token id: \"new content\", ...}");
+        return;
+    }
+    c->override_ids = ax_arena_alloc(y->ar, sizeof *c->override_ids * (size_t)(n ? n : 1));
+    c->override_strs = ax_arena_alloc(y->ar, sizeof *c->override_strs * (size_t)(n ? n : 1));
+    c->noverrides = 0;
+    for (int i = 0; i < n; i++) {
+        char *end;
+        long long id = strtoll(kp[i].key, &end, 10);
+        snprintf(k2, sizeof k2, "%s.%s", p->key, kp[i].key);
+        if (!*kp[i].key || *end || id < 0 || id > INT32_MAX) {
+            ax_error(y->d, fe_yloc(y, kp[i].k, loc, sizeof loc), "%s: expected a token id (a whole number >= 0) as the key, found "
+                     "\"%s\"", p->key, kp[i].key);
+            continue;
+        }
+        const char *s;
+        if (fe_y_str(y, k2, kp[i].v, &s) != 0) continue;
+        if (!*s) {
+            ax_error(y->d, fe_yloc(y, kp[i].v, loc, sizeof loc), "%s: expected the token's new content, found an empty string", k2);
+            continue;
+        }
+        c->override_ids[c->noverrides] = id;
+        c->override_strs[c->noverrides++] = s;
+    }
+}
+
 const char *const fe_sched_names[FE_SCHED_COUNT] = {"constant",       "linear",     "cosine",       "constant_with_warmup",
                                                      "cosine_with_restarts", "polynomial", "inverse_sqrt", "cosine_with_min_lr"};
 
@@ -835,6 +875,9 @@ static void apply_special(loader *L, const fe_ypair *p) {
             yerr(y, v, k, "a mapping {bos_token: ..., eos_token: ..., pad_token: ...}");
             return;
         }
+        /* Axolotl's SpecialTokensConfig: bos, eos, pad, unk and
+         * additional_special_tokens; each is added to the tokenizer as a
+         * special token when it is not one already (fe_resolve_tokenizer) */
         for (int i = 0; i < n; i++) {
             char k2[96];
             snprintf(k2, sizeof k2, "special_tokens.%s", sp[i].key);
@@ -842,12 +885,24 @@ static void apply_special(loader *L, const fe_ypair *p) {
             const char **dst = !strcmp(sp[i].key, "bos_token")   ? &c->special_bos
                                : !strcmp(sp[i].key, "eos_token") ? &c->special_eos
                                : !strcmp(sp[i].key, "pad_token") ? &c->special_pad
+                               : !strcmp(sp[i].key, "unk_token") ? &c->special_unk
                                                                  : NULL;
-            if (dst) fe_y_str(y, k2, sp[i].v, dst);
-            else
-                ax_warn(y->d, fe_yloc(y, sp[i].k, loc, sizeof loc), "%s: not read by axo (bos_token, eos_token, pad_token are), ignored",
-                        k2);
+            if (dst) {
+                if (fe_y_str(y, k2, sp[i].v, dst) == 0 && !**dst)
+                    ax_error(y->d, fe_yloc(y, sp[i].v, loc, sizeof loc), "%s: expected a token, found an empty string", k2);
+            } else if (!strcmp(sp[i].key, "additional_special_tokens")) {
+                fe_ypair lp = {.key = k2, .k = sp[i].k, .v = sp[i].v};
+                do_string_list(L, &lp, &c->extra_special, &c->nextra_special);
+            } else {
+                ax_warn(y->d, fe_yloc(y, sp[i].k, loc, sizeof loc),
+                        "%s: not a key of Axolotl's special_tokens (bos_token, eos_token, pad_token, unk_token, "
+                        "additional_special_tokens), ignored as Axolotl ignores it", k2);
+            }
         }
+    } else if (!strcmp(k, "tokens")) {
+        do_string_list(L, p, &c->tokens, &c->ntokens);
+    } else if (!strcmp(k, "added_tokens_overrides")) {
+        added_overrides(L, p);
     } else if (!strcmp(k, "adapter")) {
         static const char *const names[] = {"lora", "qlora"};
         int i = y_enum(L, k, v, names, 2);
@@ -1386,11 +1441,15 @@ void fe_config_canonical(const fe_config *c, ax_buf *out) {
             }
         }
     }
-    if (c->tok.path) {
+    if (c->tok.path) { /* with the tokens added to it (tokens, special_tokens, added_tokens_overrides) */
         char *js = rt_tok_setup_json(&c->tok);
         S("tokenizer", js);
         free(js);
     }
+    /* absent when off: older plans keep their cache keys */
+    if (c->resize_32x) I("resize_token_embeddings_to_32x", c->resize_32x);
+    if (c->mean_resizing) I("mean_resizing_embeddings", c->mean_resizing);
+    if (c->shrink_embeddings) I("shrink_embeddings", c->shrink_embeddings);
     S("output_dir", c->output_dir);
     I("sequence_len", c->sequence_len);
     I("sample_packing", c->sample_packing);

@@ -185,7 +185,17 @@ typedef struct fe_config {
                                        * model as chat_template.jinja (Axolotl sets it on the tokenizer it saves) */
     const char *chat_template_kwargs; /* chat_template_kwargs: as a JSON object, or NULL */
     const char *tokenizer_config;   /* resolved `tokenizer_config:` dir, or NULL (= base_model) */
-    const char *special_bos, *special_eos, *special_pad; /* special_tokens: overrides, or NULL */
+    const char *special_bos, *special_eos, *special_pad, *special_unk; /* special_tokens: set (added if new), or NULL */
+    const char **extra_special;     /* special_tokens.additional_special_tokens: added as special tokens */
+    int nextra_special;
+    const char **tokens;            /* tokens: added to the tokenizer (not special) */
+    int ntokens;
+    int64_t *override_ids;          /* added_tokens_overrides: id -> new content of that added token */
+    const char **override_strs;
+    int noverrides;
+    int resize_32x;                 /* resize_token_embeddings_to_32x */
+    int mean_resizing;              /* mean_resizing_embeddings (Axolotl's default false) */
+    int shrink_embeddings;          /* shrink_embeddings */
     const char **eot_tokens;        /* eot_tokens: (NULL = [eos_token]) */
     int neot_tokens;
     rt_tok_setup tok;               /* resolved by fe_resolve_tokenizer; tok.path NULL when no dataset has a type */
@@ -232,15 +242,22 @@ typedef struct fe_model {
     size_t config_json_len;
     /* Added by the frontend. */
     int head_dim_explicit;   /* config.json wrote head_dim */
+    int64_t file_vocab_size; /* tokens added (fe_resolve_tokenizer) resized the vocab: the embedding / lm_head rows in
+                              * the safetensors (vocab_size is the new count); 0 when not resized */
     double rope_attention_factor, rope_beta_fast, rope_beta_slow; /* yarn; 0 = HF default */
 } fe_model;
 
-/* When a dataset has a `type`: finds the tokenizer (tokenizer.json in
+/* When a dataset has a `type`, or the config adds tokens (tokens,
+ * special_tokens, added_tokens_overrides): finds the tokenizer (tokenizer.json in
  * tokenizer_config or base_model), its BOS/EOS (tokenizer_config.json, then
  * special_tokens:), eot_tokens, each chat_template dataset's template; loads
  * the tokenizer once to check every token and that its ids fit the model's
- * vocab. 0, or -1 with errors naming the file or key. */
-int fe_resolve_tokenizer(fe_config *c, const fe_model *m, ax_arena *ar, ax_diag *d);
+ * vocab. Tokens the config adds are added as Axolotl adds them, and the
+ * model's vocab is resized as Axolotl resizes it (m->vocab_size becomes
+ * the new row count, m->file_vocab_size the rows in the safetensors, and
+ * m->config_json says the new vocab_size). 0, or -1 with errors naming the
+ * file or key. */
+int fe_resolve_tokenizer(fe_config *c, fe_model *m, ax_arena *ar, ax_diag *d);
 
 /* Reads DIR/config.json. Returns 0 or -1 with errors naming
  * DIR/config.json and the key. */

@@ -22,6 +22,18 @@ static int32_t param2(lw *L, const char *name, int64_t rows, int64_t cols) {
     return add_param(L, name, ir_type_make(L->dt, 2, (int64_t[]){rows, cols}), "normal", 1);
 }
 
+/* A [vocab, hidden] param when tokens added to the tokenizer resized the
+ * vocab (fe_resolve_tokenizer): its file holds `file_rows` rows; the rows
+ * past them are drawn as transformers' resize_token_embeddings draws them
+ * (normal with initializer_range, or the mean of the file's rows with
+ * mean_resizing_embeddings). */
+static void mark_resized(lw *L, int32_t ref, const fe_config *c) {
+    if (!L->m->file_vocab_size || L->m->file_vocab_size == L->m->vocab_size) return;
+    int g = IR_REF_GLOBAL(ref);
+    ir_global_set_attr(L->mod, g, ir_ai("file_rows", L->m->file_vocab_size));
+    ir_global_set_attr(L->mod, g, ir_as("new_rows", c->mean_resizing ? "mean" : "normal"));
+}
+
 static int32_t param1(lw *L, const char *name, int64_t n, const char *init) {
     /* Norm weights and biases: HF Trainer exempts them from weight decay. */
     return add_param(L, name, ir_type_make(L->dt, 1, (int64_t[]){n}), init, 0);
@@ -183,6 +195,7 @@ int fe_lower(const fe_config *c, const fe_model *m, int world_size, ir_module *m
     int32_t tgt = ir_b_input(&L.b, "targets", tok);
 
     int32_t embed = param2(&L, "model.embed_tokens.weight", V, H);
+    mark_resized(&L, embed, c);
     int32_t x = ir_b(&L.b, IR_OP_embedding, IR_IN(embed, ids), IR_NOAT);
 
     int64_t *ranges = ax_arena_alloc(mod->arena, sizeof(int64_t) * (size_t)(2 * m->num_hidden_layers));
@@ -226,6 +239,7 @@ int fe_lower(const fe_config *c, const fe_model *m, int world_size, ir_module *m
     }
     int32_t wn = param1(&L, "model.norm.weight", H, "ones");
     int32_t head = m->tie_word_embeddings ? embed : param2(&L, "lm_head.weight", V, H);
+    if (!m->tie_word_embeddings) mark_resized(&L, head, c);
     int32_t hn = rmsnorm(&L, x, wn), loss;
     if (c->liger_fused_linear_cross_entropy != 0) {
         /* Liger's fused linear cross entropy, axo's default (it is the same

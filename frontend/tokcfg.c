@@ -9,10 +9,14 @@
 #include <string.h>
 
 /* tokenizer_config.json's "bos_token": a string, {"content": ...}, or null */
-static const char *special_of(const json_t *cfg, const char *key, ax_arena *ar) {
+static const char *special_in(const json_t *cfg, const char *key) {
     const json_t *v = json_object_get(cfg, key);
     if (json_is_object(v)) v = json_object_get(v, "content");
-    return json_is_string(v) ? ax_arena_strdup(ar, json_string_value(v)) : NULL;
+    return json_is_string(v) ? json_string_value(v) : NULL;
+}
+static const char *special_of(const json_t *cfg, const char *key, ax_arena *ar) {
+    const char *s = special_in(cfg, key);
+    return s ? ax_arena_strdup(ar, s) : NULL;
 }
 
 /* A chat template: Jinja text (parsed) or one of axo's C renderers. */
@@ -69,11 +73,102 @@ static int resolve_choice(const char *name, const fe_jinja_src *src, const tpl_c
     return 0;
 }
 
-int fe_resolve_tokenizer(fe_config *c, const fe_model *m, ax_arena *ar, ax_diag *d) {
+/* The tokenizer changes the config asks for, in Axolotl's order
+ * (load_tokenizer): added_tokens_overrides; special_tokens bos, eos, pad,
+ * unk (added as special tokens); tokens; additional_special_tokens. */
+static void collect_edits(fe_config *c, rt_tok_setup *t, ax_arena *ar) {
+    const char *const keys[4] = {"bos_token", "eos_token", "pad_token", "unk_token"};
+    const char *const vals[4] = {c->special_bos, c->special_eos, c->special_pad, c->special_unk};
+    int n = c->noverrides + 4 + c->ntokens + c->nextra_special;
+    rt_tok_edit *e = ax_arena_alloc(ar, sizeof *e * (size_t)n);
+    int k = 0;
+    for (int i = 0; i < c->noverrides; i++) e[k++] = (rt_tok_edit){(int32_t)c->override_ids[i], c->override_strs[i], 0};
+    t->set_special = ax_arena_alloc(ar, sizeof *t->set_special * 4);
+    t->set_value = ax_arena_alloc(ar, sizeof *t->set_value * 4);
+    for (int i = 0; i < 4; i++)
+        if (vals[i]) {
+            e[k++] = (rt_tok_edit){-1, vals[i], 1};
+            t->set_special[t->nset] = keys[i];
+            t->set_value[t->nset++] = vals[i];
+        }
+    for (int i = 0; i < c->ntokens; i++) e[k++] = (rt_tok_edit){-1, c->tokens[i], 0};
+    for (int i = 0; i < c->nextra_special; i++) e[k++] = (rt_tok_edit){-1, c->extra_special[i], 1};
+    t->edits = e;
+    t->nedits = k;
+    if (c->extra_special) t->extra_special = c->extra_special, t->nextra_special = c->nextra_special;
+}
+
+/* config.json with another vocab_size (and text_config's, where there is one), as transformers saves it after
+ * resize_token_embeddings */
+static int set_config_vocab(fe_model *m, int64_t v, ax_arena *ar, ax_diag *d) {
+    json_error_t je;
+    json_t *j = json_loadb(m->config_json, m->config_json_len, 0, &je);
+    if (!j) {
+        ax_error(d, m->dir, "config.json: %s", je.text);
+        return -1;
+    }
+    json_object_set_new(j, "vocab_size", json_integer(v));
+    json_t *tc = json_object_get(j, "text_config");
+    if (json_is_object(tc) && json_object_get(tc, "vocab_size")) json_object_set_new(tc, "vocab_size", json_integer(v));
+    char *s = json_dumps(j, JSON_SORT_KEYS | JSON_INDENT(2));
+    json_decref(j);
+    size_t len = strlen(s);
+    m->config_json = ax_arena_alloc(ar, len + 2);
+    memcpy(m->config_json, s, len);
+    m->config_json[len] = '\n';
+    m->config_json_len = len + 1;
+    free(s);
+    return 0;
+}
+
+/* Axolotl's guard (load_tokenizer): with an adapter, a special token the
+ * config changes to a string of more than two pieces needs embed_tokens and
+ * lm_head in lora_modules_to_save (pad_token is exempt). */
+static int lora_special_guard(const fe_config *c, const rt_tok_setup *t, const char *cfg_path, const json_t *tcfg,
+                              const char *where, ax_diag *d) {
+    if (c->adapter == FE_ADAPTER_NONE || !t->nset) return 0;
+    int have_e = 0, have_h = 0;
+    for (int i = 0; i < c->nlora_modules_to_save; i++) {
+        have_e |= !strcmp(c->lora_modules_to_save[i], "embed_tokens");
+        have_h |= !strcmp(c->lora_modules_to_save[i], "lm_head");
+    }
+    if (have_e && have_h) return 0;
+    rt_tokenizer *raw = rt_tok_load(t->path, d);
+    if (!raw) return -1;
+    int rc = 0;
+    for (int k = 0; k < t->nedits && rc == 0; k++) /* Axolotl renames before it adds */
+        if (t->edits[k].override_id >= 0 && rt_tok_override(raw, t->edits[k].override_id, t->edits[k].content) != 0) rc = -1;
+    for (int i = 0; i < t->nset && rc == 0; i++) {
+        if (!strcmp(t->set_special[i], "pad_token")) continue;
+        const char *cur = special_in(tcfg, t->set_special[i]);
+        if (cur && !strcmp(cur, t->set_value[i])) continue;
+        ax_buf b = {0};
+        int bad = rt_tok_encode(raw, t->set_value[i], strlen(t->set_value[i]), 0, &b, t->path, d) != 0;
+        if (!bad && b.len / sizeof(int32_t) > 2) {
+            ax_error(d, where, "special_tokens.%s: \"%s\" is new to %s and the config trains an adapter: set "
+                               "lora_modules_to_save to [embed_tokens, lm_head] so its embedding is trained (Axolotl's "
+                               "rule)", t->set_special[i], t->set_value[i], cfg_path);
+            bad = 1;
+        }
+        ax_buf_free(&b);
+        if (bad) rc = -1;
+    }
+    rt_tok_free(raw);
+    return rc;
+}
+
+int fe_resolve_tokenizer(fe_config *c, fe_model *m, ax_arena *ar, ax_diag *d) {
     int any = 0;
     for (int i = 0; i < c->ndatasets; i++) any |= c->datasets[i].formatted;
     for (int i = 0; i < c->ntest_datasets; i++) any |= c->test_datasets[i].formatted;
-    if (!any) return 0;
+    const int adds = c->ntokens || c->nextra_special || c->noverrides || c->special_bos || c->special_eos ||
+                     c->special_pad || c->special_unk;
+    for (int i = 0; i < c->ntokens; i++)
+        if (!*c->tokens[i]) {
+            ax_error(d, c->path ? c->path : "config", "tokens[%d]: expected a token, found an empty string", i);
+            return -1;
+        }
+    if (!any && !adds && !c->shrink_embeddings && !c->resize_32x) return 0;
     const char *dir = c->tokenizer_config ? c->tokenizer_config : c->base_model;
     const char *key = c->tokenizer_config ? "tokenizer_config" : "base_model";
     char where[600];
@@ -82,7 +177,8 @@ int fe_resolve_tokenizer(fe_config *c, const fe_model *m, ax_arena *ar, ax_diag 
     if (!ax_file_exists(path)) {
         const char *spm = ax_arena_printf(ar, "%s/tokenizer.model", dir);
         ax_error(d, where,
-                 "%s has no tokenizer.json, which axo needs to tokenize datasets with a `type`%s", dir,
+                 "%s has no tokenizer.json, which axo needs to %s%s", dir,
+                 any ? "tokenize datasets with a `type`" : "add tokens (tokens, special_tokens, added_tokens_overrides)",
                  ax_file_exists(spm) ? " (it has only the SentencePiece tokenizer.model: write tokenizer.json with "
                                        "transformers' AutoTokenizer.from_pretrained(dir).save_pretrained(dir))"
                                      : "");
@@ -115,6 +211,13 @@ int fe_resolve_tokenizer(fe_config *c, const fe_model *m, ax_arena *ar, ax_diag 
     t->pad = c->special_pad ? c->special_pad : special_of(tcfg, "pad_token", ar);
     t->cls = special_of(tcfg, "cls_token", ar);
     t->mask = special_of(tcfg, "mask_token", ar);
+    if (adds) {
+        collect_edits(c, t, ar);
+        if (lora_special_guard(c, t, cfg_path, tcfg, where, d) != 0) {
+            json_decref(tcfg);
+            return -1;
+        }
+    }
     /* the tokenizer's own template: a string, or [{name, template}] of which
      * transformers takes "default" */
     const char *tok_tpl = NULL;
@@ -207,17 +310,48 @@ int fe_resolve_tokenizer(fe_config *c, const fe_model *m, ax_arena *ar, ax_diag 
     /* load it once: every token resolves, the ids fit the model */
     rt_prompter p;
     if (rt_prompter_init(&p, t, c->sequence_len, d) != 0) return -1;
-    int64_t nv = rt_tok_vocab_size(p.tok);
-    if (nv > m->vocab_size) {
+    int64_t nv = rt_tok_vocab_size(p.tok), len = rt_tok_len(p.tok);
+    rt_prompter_free(&p);
+    /* Axolotl's _resize_token_embeddings: to len(tokenizer) (rounded up to
+     * a multiple of 32 with resize_token_embeddings_to_32x) when the model
+     * has fewer rows, or more rows and shrink_embeddings */
+    const int64_t want = c->resize_32x ? (len + 31) / 32 * 32 : len;
+    if (m->vocab_size < want || (m->vocab_size > want && c->shrink_embeddings)) {
+        int have_e = 0, have_h = 0;
+        for (int i = 0; i < c->nlora_modules_to_save; i++) {
+            have_e |= !strcmp(c->lora_modules_to_save[i], "embed_tokens");
+            have_h |= !strcmp(c->lora_modules_to_save[i], "lm_head");
+        }
+        if (m->vocab_size < want && c->adapter != FE_ADAPTER_NONE && !(have_e && (have_h || m->tie_word_embeddings))) {
+            ax_error(d, where, "the tokenizer (%lld tokens) needs %lld more embedding rows than %s/config.json's vocab_size "
+                               "%lld, and an adapter would leave them at their random init, frozen and unsaved: add "
+                               "embed_tokens and lm_head to lora_modules_to_save",
+                     (long long)len, (long long)(want - m->vocab_size), m->dir, (long long)m->vocab_size);
+            return -1;
+        }
+        if (nv > want) {
+            ax_error(d, path, "the tokenizer has ids up to %lld, but len(tokenizer) is %lld: the vocab cannot be resized to "
+                              "%lld rows", (long long)nv - 1, (long long)len, (long long)want);
+            return -1;
+        }
+        if (m->vocab_size < want)
+            ax_diag_add(d, AX_SEV_NOTE, where,
+                        "len(tokenizer) is %lld: the embeddings%s grow from %lld to %lld rows%s; the new rows are %s, as "
+                        "Axolotl's resize_token_embeddings makes them", (long long)len,
+                        m->tie_word_embeddings ? "" : " and lm_head", (long long)m->vocab_size, (long long)want,
+                        c->resize_32x ? " (resize_token_embeddings_to_32x)" : "",
+                        c->mean_resizing ? "the mean of the old rows (mean_resizing_embeddings)"
+                                         : "drawn from normal(0, initializer_range)");
+        else
+            ax_diag_add(d, AX_SEV_NOTE, where, "shrink_embeddings: the embeddings shrink from %lld to len(tokenizer) = %lld rows",
+                        (long long)m->vocab_size, (long long)want);
+        if (!m->file_vocab_size) m->file_vocab_size = m->vocab_size;
+        m->vocab_size = want;
+        if (set_config_vocab(m, want, ar, d) != 0) return -1;
+    } else if (nv > m->vocab_size) {
         ax_error(d, path, "the tokenizer has ids up to %lld, but the model's vocab_size (%s/config.json) is %lld",
                  (long long)nv - 1, m->dir, (long long)m->vocab_size);
         rc = -1;
     }
-    if (c->special_pad && rt_tok_id(p.tok, c->special_pad) < 0) {
-        ax_error(d, where, "special_tokens.pad_token: \"%s\" is not a token of %s (adding tokens is not implemented)",
-                 c->special_pad, path);
-        rc = -1;
-    }
-    rt_prompter_free(&p);
     return rc;
 }

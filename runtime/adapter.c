@@ -119,6 +119,7 @@ int rt_merge_lora(const char *adapter_dir, const char *base_dir, const char *out
     rt_st_out *outs = calloc((size_t)bm.nentries + 1, sizeof *outs);
     void **bufs = calloc((size_t)bm.nentries + 1, sizeof *bufs);
     int n = 0, nmerged = 0, nsaved = 0, rc = 0, exists = 0, begun = 0;
+    int64_t vocab = 0; /* rows of an embedding / lm_head saved whole after tokens were added (0: as the base's) */
     for (int e = 0; e < bm.nentries && !rc; e++) {
         const rt_st_entry *E = &bm.entries[e];
         const rt_st_tensor *t = E->tensor;
@@ -145,6 +146,15 @@ int rt_merge_lora(const char *adapter_dir, const char *base_dir, const char *out
             used[W2 - af.tensors] = 1;
             int same = W2->rank == t->rank;
             for (int i = 0; same && i < t->rank; i++) same = W2->shape[i] == t->shape[i];
+            /* tokens added to the tokenizer resized the vocab: the saved embedding / lm_head has other rows */
+            const int vocab_mat = (len >= 19 && !strcmp(E->name + len - 19, "embed_tokens.weight")) ||
+                                  (len >= 14 && !strcmp(E->name + len - 14, "lm_head.weight"));
+            if (!same && vocab_mat && W2->rank == 2 && t->rank == 2 && W2->shape[1] == t->shape[1] &&
+                (!vocab || vocab == W2->shape[0])) {
+                same = 1;
+                vocab = W2->shape[0];
+                outs[n].shape = W2->shape;
+            }
             if (!same || (t->dtype != RT_ST_F32 && t->dtype != RT_ST_BF16 && t->dtype != RT_ST_F16)) {
                 ax_error(d, path, "\"%s\" (modules_to_save) does not fit the base's %s (%s)", whole, E->name,
                          same ? "it is not F32, BF16 or F16" : "another shape");
@@ -152,7 +162,7 @@ int rt_merge_lora(const char *adapter_dir, const char *base_dir, const char *out
                 break;
             }
             int64_t ne = 1;
-            for (int i = 0; i < t->rank; i++) ne *= t->shape[i];
+            for (int i = 0; i < W2->rank; i++) ne *= W2->shape[i];
             float *w = malloc(sizeof(float) * (size_t)(ne ? ne : 1));
             rc = rt_st_read_f32(&af, W2, w, d) ? -1 : 0;
             if (!rc) {
@@ -193,6 +203,16 @@ int rt_merge_lora(const char *adapter_dir, const char *base_dir, const char *out
             ax_error(d, path, "\"%s\" adapts no weight of the base model %s", af.tensors[i].name, base_dir);
             rc = -1;
         }
+    for (int i = 0; i < n && !rc && vocab; i++) { /* the embedding and an untied lm_head must agree */
+        size_t l = strlen(outs[i].name);
+        if (((l >= 19 && !strcmp(outs[i].name + l - 19, "embed_tokens.weight")) ||
+             (l >= 14 && !strcmp(outs[i].name + l - 14, "lm_head.weight"))) && outs[i].shape[0] != vocab) {
+            ax_error(d, path, "holds a %lld-row embedding or lm_head (tokens were added), but %s keeps the base's %lld rows: "
+                              "save both embed_tokens and lm_head (lora_modules_to_save)",
+                     (long long)vocab, outs[i].name, (long long)outs[i].shape[0]);
+            rc = -1;
+        }
+    }
     if (!rc && !nmerged && !nsaved) {
         ax_error(d, path, "holds no LoRA adapter");
         rc = -1;
@@ -209,13 +229,26 @@ int rt_merge_lora(const char *adapter_dir, const char *base_dir, const char *out
         if (!rc && ax_path_join(cfgp, sizeof cfgp, base_dir, "config.json") == 0 && ax_file_exists(cfgp)) {
             size_t len;
             char *txt = ax_read_file(cfgp, &len, d);
+            if (txt && vocab) { /* the resized vocab, as transformers' resize_token_embeddings leaves config.json */
+                json_error_t je;
+                json_t *j = json_loadb(txt, len, 0, &je);
+                free(txt);
+                txt = NULL;
+                if (!j) ax_error(d, cfgp, "config.json: %s", je.text);
+                if (j) {
+                    json_object_set_new(j, "vocab_size", json_integer(vocab));
+                    txt = json_dumps(j, JSON_SORT_KEYS | JSON_INDENT(2));
+                    len = txt ? strlen(txt) : 0;
+                    json_decref(j);
+                }
+            }
             rc = !txt || ax_path_join(path, sizeof path, tmp, "config.json") != 0 || ax_write_file_atomic(path, txt, len, d) != 0;
             free(txt);
         }
         /* the base model's tokenizer, then the adapter dir's (axorun saves the tokenizer, with the config's chat
          * template, beside an adapter): the adapter's wins */
-        if (!rc) rc = rt_modeldir_copy_tokenizer(base_dir, tmp, 1, NULL, d);
-        if (!rc) rc = rt_modeldir_copy_tokenizer(adapter_dir, tmp, 0, NULL, d);
+        if (!rc) rc = rt_modeldir_copy_tokenizer(base_dir, tmp, 1, NULL, NULL, d);
+        if (!rc) rc = rt_modeldir_copy_tokenizer(adapter_dir, tmp, 0, NULL, NULL, d);
         rc = rc ? -1 : rt_modeldir_publish(tmp, out_dir, exists, d);
         if (rc && begun) rt_modeldir_remove(tmp);
     }

@@ -34,8 +34,15 @@ void rt_modeldir_remove(const char *dir);
  * full model, not an adapter) generation_config.json. chat_template not
  * NULL: written as chat_template.jinja (the template the config chose, as
  * Axolotl sets it on the tokenizer it saves; transformers reads that file
- * before tokenizer_config.json's). Each file written atomically. */
+ * before tokenizer_config.json's). tok_setup not NULL: the plan's
+ * tokenizer record (rt_tok_setup_json); the tokens its edits add or rename
+ * go into tokenizer.json's added_tokens (and model.vocab for a rename) with
+ * the ids rt_tok_add gives them, and the special tokens the config set into
+ * tokenizer_config.json (and special_tokens_map.json, and
+ * added_tokens_decoder, where the tokenizer has them), as transformers'
+ * save_pretrained writes them after Axolotl's load_tokenizer. Each file
+ * written atomically. */
 int rt_modeldir_copy_tokenizer(const char *from, const char *to, int generation_config, const char *chat_template,
-                               ax_diag *d);
+                               const char *tok_setup, ax_diag *d);
 
 #endif

@@ -177,6 +177,27 @@ char *rt_tok_setup_json(const rt_tok_setup *s) {
     for (int i = 0; i < s->neot; i++) json_array_append_new(e, json_string(s->eot[i]));
     json_object_set_new(o, "eot_tokens", e);
     json_object_set_new(o, "train_on_inputs", json_boolean(s->train_on_inputs));
+    if (s->nedits) { /* absent without edits: older plans keep their bytes */
+        json_t *ed = json_array();
+        for (int k = 0; k < s->nedits; k++) {
+            json_t *x = json_object();
+            json_object_set_new(x, "content", json_string(s->edits[k].content));
+            if (s->edits[k].override_id >= 0) json_object_set_new(x, "override", json_integer(s->edits[k].override_id));
+            else json_object_set_new(x, "special", json_boolean(s->edits[k].special));
+            json_array_append_new(ed, x);
+        }
+        json_object_set_new(o, "edits", ed);
+    }
+    if (s->nset) {
+        json_t *st = json_object();
+        for (int k = 0; k < s->nset; k++) json_object_set_new(st, s->set_special[k], json_string(s->set_value[k]));
+        json_object_set_new(o, "set_special", st);
+    }
+    if (s->extra_special) {
+        json_t *xs = json_array();
+        for (int k = 0; k < s->nextra_special; k++) json_array_append_new(xs, json_string(s->extra_special[k]));
+        json_object_set_new(o, "extra_special", xs);
+    }
     char *out = json_dumps(o, JSON_SORT_KEYS | JSON_COMPACT);
     json_decref(o);
     return out;
@@ -202,7 +223,59 @@ int rt_tok_setup_from_json(const char *js, rt_tok_setup *s, ax_arena *ar, const 
         if (s->neot < 8 && json_is_string(x)) s->eot[s->neot++] = ax_arena_strdup(ar, json_string_value(x));
     }
     s->train_on_inputs = json_is_true(json_object_get(o, "train_on_inputs"));
+    const json_t *ed = json_object_get(o, "edits"), *st = json_object_get(o, "set_special"),
+                 *xs = json_object_get(o, "extra_special");
+    if (json_array_size(ed)) {
+        rt_tok_edit *e = ax_arena_alloc(ar, sizeof *e * json_array_size(ed));
+        json_array_foreach(ed, i, x) {
+            const json_t *ov = json_object_get(x, "override");
+            e[i].content = js_str(x, "content", ar);
+            e[i].override_id = json_is_integer(ov) ? (int32_t)json_integer_value(ov) : -1;
+            e[i].special = json_is_true(json_object_get(x, "special"));
+            if (!e[i].content || (ov && !json_is_integer(ov))) {
+                ax_error(d, where, "bad tokenizer edit %zu in the plan", i);
+                json_decref(o);
+                return -1;
+            }
+        }
+        s->edits = e;
+        s->nedits = (int)json_array_size(ed);
+    }
+    if (json_object_size(st)) {
+        const char *k;
+        const json_t *v;
+        s->set_special = ax_arena_alloc(ar, sizeof *s->set_special * json_object_size(st));
+        s->set_value = ax_arena_alloc(ar, sizeof *s->set_value * json_object_size(st));
+        json_object_foreach((json_t *)st, k, v) {
+            if (!json_is_string(v)) continue;
+            s->set_special[s->nset] = ax_arena_strdup(ar, k);
+            s->set_value[s->nset++] = ax_arena_strdup(ar, json_string_value(v));
+        }
+    }
+    if (json_is_array(xs)) {
+        s->extra_special = ax_arena_alloc(ar, sizeof *s->extra_special * (json_array_size(xs) + 1));
+        json_array_foreach(xs, i, x) {
+            if (json_is_string(x)) s->extra_special[s->nextra_special++] = ax_arena_strdup(ar, json_string_value(x));
+        }
+    }
     json_decref(o);
+    return 0;
+}
+
+int rt_tok_setup_apply(rt_tokenizer *t, const rt_tok_setup *s, ax_diag *d) {
+    for (int k = 0; k < s->nedits; k++) {
+        const rt_tok_edit *e = &s->edits[k];
+        if (e->override_id >= 0) {
+            if (rt_tok_override(t, e->override_id, e->content) != 0) {
+                ax_error(d, s->path, "added_tokens_overrides: token id %d is not an added token of this tokenizer "
+                                     "(Axolotl renames only added tokens, e.g. Llama-3's reserved special tokens)",
+                         (int)e->override_id);
+                return -1;
+            }
+        } else {
+            rt_tok_add(t, e->content, NULL);
+        }
+    }
     return 0;
 }
 
@@ -214,6 +287,10 @@ int rt_prompter_init(rt_prompter *p, const rt_tok_setup *s, int64_t seq_len, ax_
     p->seq_len = seq_len;
     p->tok = rt_tok_load(s->path, d);
     if (!p->tok) return -1;
+    if (rt_tok_setup_apply(p->tok, s, d) != 0) {
+        rt_prompter_free(p);
+        return -1;
+    }
     p->bos_id = p->eos_id = -1;
     int rc = 0;
     const char *names[2] = {s->bos, s->eos};
@@ -222,8 +299,7 @@ int rt_prompter_init(rt_prompter *p, const rt_tok_setup *s, int64_t seq_len, ax_
         if (!names[k]) continue;
         *ids[k] = rt_tok_id(p->tok, names[k]);
         if (*ids[k] < 0) {
-            ax_error(d, s->path, "%s token \"%s\" is not a token of this tokenizer (adding tokens is not implemented)",
-                     k ? "eos" : "bos", names[k]);
+            ax_error(d, s->path, "%s token \"%s\" is not a token of this tokenizer", k ? "eos" : "bos", names[k]);
             rc = -1;
         }
     }

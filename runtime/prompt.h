@@ -102,6 +102,16 @@ typedef struct rt_ds_spec {
  * the first row otherwise. 0, or -1 with what is wrong in err. */
 int rt_ud_format_check(const char *fmt, const char *const *names, char *err, size_t cap);
 
+/* A change the config makes to the tokenizer, in Axolotl's order
+ * (load_tokenizer): added_tokens_overrides, special_tokens (bos, eos, pad,
+ * unk), tokens, special_tokens.additional_special_tokens. */
+typedef struct rt_tok_edit {
+    int32_t override_id;     /* >= 0: the added token with this id gets `content` (added_tokens_overrides);
+                              * -1: `content` is added (rt_tok_add) */
+    const char *content;
+    int special;             /* an addition from special_tokens (1) or tokens (0) */
+} rt_tok_edit;
+
 typedef struct rt_tok_setup {
     const char *path;        /* tokenizer.json */
     const char *bos, *eos;   /* token strings (tokenizer_config.json, special_tokens:) or NULL */
@@ -109,7 +119,18 @@ typedef struct rt_tok_setup {
     const char *eot[8];      /* eot_tokens (default: eos) */
     int neot;
     int train_on_inputs;
+    const rt_tok_edit *edits; /* applied in order after loading */
+    int nedits;
+    const char **set_special; /* the special_tokens keys the config set ("bos_token", ...), and */
+    const char **set_value;   /* their values, written into the saved tokenizer_config.json */
+    int nset;
+    const char **extra_special; /* special_tokens.additional_special_tokens, or NULL (the saved list) */
+    int nextra_special;
 } rt_tok_setup;
+
+/* Applies s->edits to t. 0, or -1 with an error naming s->path (an
+ * added_tokens_overrides id that is not an added token). */
+int rt_tok_setup_apply(rt_tokenizer *t, const rt_tok_setup *s, ax_diag *d);
 
 /* Defaults for a type: Axolotl's. */
 void rt_ds_spec_defaults(rt_ds_spec *s, rt_fmt fmt);

@@ -142,6 +142,7 @@ struct rt_tokenizer {
     const char **tok_str; /* id -> string (vocab and added), NULL for gaps */
     uint32_t *tok_len;
     int64_t nids;
+    int64_t model_n;      /* entries of the model's vocab as loaded (tokenizers' model.get_vocab_size()) */
     added_tok *added;
     int nadded;
     uint8_t added_first[256];
@@ -634,6 +635,7 @@ rt_tokenizer *rt_tok_load(const char *path, ax_diag *d) {
     for (int64_t i = 0; i < t->nids; i++)
         if (t->tok_str[i]) n = i + 1;
     t->nids = n;
+    t->model_n = (int64_t)t->vocab.n;
     return t;
 }
 
@@ -667,6 +669,59 @@ int32_t rt_tok_id(const rt_tokenizer *t, const char *token) {
     for (int i = 0; i < t->nadded; i++)
         if (t->added[i].len == len && !memcmp(t->added[i].s, token, len)) return t->added[i].id;
     return strmap_get(&t->vocab, token, len);
+}
+
+int32_t rt_tok_add(rt_tokenizer *t, const char *token, int *fresh) {
+    size_t len = strlen(token);
+    if (fresh) *fresh = 0;
+    if (!len) return -1; /* tokenizers skips an empty token */
+    int32_t max_added = -1;
+    for (int i = 0; i < t->nadded; i++) {
+        if (t->added[i].len == len && !memcmp(t->added[i].s, token, len)) return t->added[i].id;
+        if (t->added[i].id > max_added) max_added = t->added[i].id;
+    }
+    int32_t id = strmap_get(&t->vocab, token, len);
+    if (id < 0) {
+        const int32_t model_n = (int32_t)t->model_n;
+        id = max_added >= model_n ? max_added + 1 : model_n;
+        if (fresh) *fresh = 1;
+    }
+    added_tok *grown = realloc(t->added, sizeof *t->added * (size_t)(t->nadded + 1));
+    if (!grown) abort();
+    t->added = grown;
+    added_tok *at = &t->added[t->nadded++];
+    at->s = ax_arena_strndup(t->ar, token, len);
+    at->len = (uint32_t)len;
+    at->id = id;
+    at->lstrip = at->rstrip = 0;
+    if (len) t->added_first[(uint8_t)at->s[0]] = 1;
+    int64_t n = t->nids;
+    set_token(t, id, at->s, at->len); /* may grow the id table past the last id: keep nids = last id + 1 */
+    t->nids = n > id + 1 ? n : id + 1;
+    return id;
+}
+
+int rt_tok_override(rt_tokenizer *t, int32_t id, const char *token) {
+    added_tok *at = NULL;
+    for (int i = 0; i < t->nadded && !at; i++)
+        if (t->added[i].id == id) at = &t->added[i];
+    if (!at) return -1;
+    size_t len = strlen(token);
+    strent *old = t->vocab.cap ? strmap_slot(&t->vocab, at->s, at->len) : NULL;
+    if (old && old->s && old->id == id) old->id = -1; /* the model vocab's entry is renamed too */
+    at->s = ax_arena_strndup(t->ar, token, len);
+    at->len = (uint32_t)len;
+    if (old && old->s) strmap_put(&t->vocab, at->s, at->len, id);
+    if (len) t->added_first[(uint8_t)at->s[0]] = 1;
+    t->tok_str[id] = at->s;
+    t->tok_len[id] = at->len;
+    return 0;
+}
+
+int64_t rt_tok_len(const rt_tokenizer *t) {
+    int64_t n = t->model_n;
+    for (int i = 0; i < t->nadded; i++) n += strmap_get(&t->vocab, t->added[i].s, t->added[i].len) < 0;
+    return n;
 }
 
 int64_t rt_tok_vocab_size(const rt_tokenizer *t) { return t->nids; }

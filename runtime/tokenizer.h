@@ -47,6 +47,23 @@ void rt_tok_free(rt_tokenizer *t);
 int rt_tok_encode(rt_tokenizer *t, const char *text, size_t len, int add_special, ax_buf *out, const char *where,
                   ax_diag *d);
 
+/* Adds `token` as an added token (cut out of raw text before the model
+ * sees it, matched as written: AddedToken(normalized=False, lstrip=False,
+ * rstrip=False), as Axolotl adds `tokens` and `special_tokens`), the way
+ * `tokenizers`' AddedVocabulary.add_tokens does: an added token already
+ * there keeps its id; a string of the model's vocab becomes an added token
+ * with its vocab id; any other string gets the next id: the model vocab's
+ * size, or one past the largest added id when that is already beyond it.
+ * Returns the id (-1 for "", which is not added); *fresh (may be NULL) is
+ * 1 when the string was not a token before. */
+int32_t rt_tok_add(rt_tokenizer *t, const char *token, int *fresh);
+/* added_tokens_overrides: the added token `id` becomes `token` (and so does
+ * the vocab entry with that id, if any), as Axolotl rewrites tokenizer.json.
+ * 0, or -1 when no added token has that id. */
+int rt_tok_override(rt_tokenizer *t, int32_t id, const char *token);
+/* len(tokenizer) as transformers counts it: distinct strings of the model
+ * vocab and the added tokens (what Axolotl resizes the embeddings to). */
+int64_t rt_tok_len(const rt_tokenizer *t);
 /* The id of a token's string (added tokens first, then the vocab), or -1. */
 int32_t rt_tok_id(const rt_tokenizer *t, const char *token);
 /* One more than the largest id. */

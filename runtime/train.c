@@ -232,6 +232,49 @@ static int load_saved_adapter(const rt_st_file *f, const char *dir, const ir_glo
     return rows > 0 && rt_st_read_f32_rows(f, t, first, rows, dst, d) != 0 ? -1 : 0;
 }
 
+/* A [vocab, hidden] param whose vocab tokens added to the tokenizer resized
+ * (frontend/tokcfg.c): this rank's rows [first, first + rows) are the
+ * file's where it has them (`file_rows` of them), and past them what
+ * transformers' resize_token_embeddings puts there as Axolotl calls it:
+ * normal(0, initializer_range), drawn for the whole new block whatever the
+ * sharding; or, with mean_resizing_embeddings, the mean of the file's rows
+ * (transformers adds noise of covariance 1e-9 x theirs, which axo leaves
+ * out). A vocab shrunk (shrink_embeddings) keeps the file's first rows. */
+static int load_resized(const ir_global *G, const char *hf, const rt_st_file *f, const rt_st_tensor *t, int64_t frows,
+                        int64_t first, int64_t rows, uint64_t seed, double std, float *dst, ax_diag *d) {
+    const int64_t V = G->type.dims[0], H = G->type.dims[1];
+    const int64_t nf = first >= frows ? 0 : first + rows <= frows ? rows : frows - first;
+    if (nf > 0 && rt_st_read_f32_rows(f, t, first, nf, dst, d) != 0) return -1;
+    if (nf == rows) return 0;
+    float *out = dst + nf * H;
+    const int64_t from = first + nf - frows, cnt = rows - nf, nnew = V - frows;
+    if (!strcmp(ir_attr_str(G->attrs, G->nattrs, "new_rows", "normal"), "mean")) {
+        double *acc = calloc((size_t)H, sizeof *acc);
+        const int64_t chunk = 1024;
+        float *buf = malloc(sizeof(float) * (size_t)(chunk * H));
+        if (!acc || !buf) abort();
+        int rc = 0;
+        for (int64_t r0 = 0; r0 < frows && !rc; r0 += chunk) {
+            int64_t n = frows - r0 < chunk ? frows - r0 : chunk;
+            rc = rt_st_read_f32_rows(f, t, r0, n, buf, d);
+            for (int64_t i = 0; i < n * H && !rc; i++) acc[i % H] += (double)buf[i];
+        }
+        for (int64_t i = 0; i < cnt && !rc; i++)
+            for (int64_t j = 0; j < H; j++) out[i * H + j] = (float)(acc[j] / (double)frows);
+        free(acc);
+        free(buf);
+        return rc;
+    }
+    char nm[600];
+    snprintf(nm, sizeof nm, "%s#new_rows", hf);
+    float *tmp = malloc(sizeof(float) * (size_t)(nnew * H));
+    if (!tmp) abort();
+    rt_init_param(nm, "normal", std, seed, tmp, nnew * H);
+    memcpy(out, tmp + from * H, sizeof(float) * (size_t)(cnt * H));
+    free(tmp);
+    return 0;
+}
+
 int rt_session_init_weights(rt_session *s, const char *model_dir, ax_diag *d) {
     const ir_module *m = s->m;
     if (!model_dir) model_dir = mattr_s(m, "model.dir", ".");
@@ -285,9 +328,14 @@ int rt_session_init_weights(rt_session *s, const char *model_dir, ax_diag *d) {
             const rt_st_tensor *t = rt_st_model_find(&sm, hf, &f);
             int same = t && t->rank == G->type.rank;
             for (int i = 0; same && i < t->rank; i++) same = t->shape[i] == G->type.dims[i];
+            const int64_t frows = ir_attr_int(G->attrs, G->nattrs, "file_rows", 0);
+            const int resized = t && !same && frows > 0 && t->rank == 2 && G->type.rank == 2 && t->shape[0] == frows &&
+                                t->shape[1] == G->type.dims[1];
             if (!t) {
                 ax_error(d, model_dir, "tensor \"%s\" is missing from the model's safetensors", hf);
                 rc = -1;
+            } else if (resized) {
+                rc = load_resized(G, hf, f, t, frows, first, rows, seed, std, dst, d);
             } else if (!same) {
                 char want[96];
                 ir_type ft = G->type;
@@ -684,7 +732,7 @@ static int write_model_files(rt_session *s, const char *dir, ax_diag *d) {
     /* the tokenizer beside the weights (HF Trainer saves it too), with the config's chat template */
     if (!rc && dir && is_rank0(s))
         rc = rt_modeldir_copy_tokenizer(mattr_s(m, "io.tokenizer_dir", NULL), dir, !s->adapter,
-                                        mattr_s(m, "io.chat_template", NULL), d);
+                                        mattr_s(m, "io.chat_template", NULL), mattr_s(m, "io.tokenizer", NULL), d);
     if (!rc && dir && is_rank0(s) && s->adapter) {
         rc = write_adapter_files(s, dir, outs, k, d);
     } else if (!rc && dir && is_rank0(s)) {

@@ -743,8 +743,37 @@ static void test_chat_template_jinja(void) {
     expect_error("chat_template_kwargs: [1, 2]\n", "cfg.yml:1", "chat_template_kwargs: expected a mapping");
 }
 
+/* tokens, special_tokens, added_tokens_overrides and the resize switches */
+static void test_added_tokens(void) {
+    run r;
+    run_y(&r, "tokens: [\"<|im_start|>\", \"<|im_end|>\"]\nspecial_tokens:\n  pad_token: \"<|pad|>\"\n  unk_token: \"<unk>\"\n"
+              "  additional_special_tokens: [\"<a>\", \"<b>\"]\nadded_tokens_overrides:\n  128002: \"<tool>\"\n"
+              "resize_token_embeddings_to_32x: true\nmean_resizing_embeddings: true\nshrink_embeddings: true\n");
+    CHECK_EQ(r.rc, 0);
+    CHECK_EQ(r.c.ntokens, 2);
+    CHECK(r.c.ntokens == 2 && !strcmp(r.c.tokens[1], "<|im_end|>"));
+    CHECK(r.c.special_pad && !strcmp(r.c.special_pad, "<|pad|>"));
+    CHECK(r.c.special_unk && !strcmp(r.c.special_unk, "<unk>"));
+    CHECK(r.c.nextra_special == 2 && !strcmp(r.c.extra_special[0], "<a>"));
+    CHECK(r.c.noverrides == 1 && r.c.override_ids[0] == 128002 && !strcmp(r.c.override_strs[0], "<tool>"));
+    CHECK(r.c.resize_32x && r.c.mean_resizing && r.c.shrink_embeddings);
+    CHECK(!ax_diag_contains(&r.d, "unknown key"));
+    run_free(&r);
+    expect_error("added_tokens_overrides:\n  abc: \"<x>\"\n", "cfg.yml:2:3",
+                 "added_tokens_overrides: expected a token id (a whole number >= 0) as the key, found \"abc\"");
+    expect_error("added_tokens_overrides:\n  7: \"\"\n", "cfg.yml:2:6",
+                 "added_tokens_overrides.7: expected the token's new content, found an empty string");
+    expect_error("added_tokens_overrides: [1, 2]\n", "cfg.yml:1:25", "added_tokens_overrides: expected a mapping");
+    expect_error("special_tokens:\n  eos_token: \"\"\n", "cfg.yml:2:14", "special_tokens.eos_token: expected a token, found an empty string");
+    run_y(&r, "special_tokens:\n  sep_token: \"<sep>\"\n");
+    CHECK_EQ(r.rc, 0);
+    CHECK(ax_diag_contains(&r.d, "special_tokens.sep_token: not a key of Axolotl's special_tokens"));
+    run_free(&r);
+}
+
 int main(void) {
     tmp_init();
+    test_added_tokens();
     test_chat_template_jinja();
     test_defaults();
     test_all_keys();

@@ -2,8 +2,13 @@
  * five tokenizer.json pipelines (tests/reference/make_tokenizer_fixtures.py)
  * and ~290 strings each (Unicode, whitespace runs, digits, contractions,
  * added tokens inside text, byte fallback), with and without the
- * post-processor's special tokens; then the load errors. */
+ * post-processor's special tokens; then the load errors; then tokens a
+ * config adds (tokens, special_tokens, added_tokens_overrides) against
+ * transformers (tests/reference/make_added_token_fixtures.py): their ids,
+ * len(tokenizer), texts with them, and the tokenizer files axo saves. */
 #include "ir/base.h"
+#include "runtime/modeldir.h"
+#include "runtime/prompt.h"
 #include "runtime/tokenizer.h"
 #include "tests/check.h"
 
@@ -170,6 +175,122 @@ static void test_pieces(void) {
     ax_diag_free(&d);
 }
 
+/* One added-token fixture: the edits applied by rt_tok_setup_apply give
+ * transformers' ids and len; rt_modeldir_copy_tokenizer writes the
+ * added_tokens and special tokens save_pretrained writes. */
+static void check_added(const char *name) {
+    char path[600];
+    snprintf(path, sizeof path, TOKDIR "added/%s.json", name);
+    json_error_t je;
+    json_t *fx = json_load_file(path, 0, &je);
+    CHECK_MSG(fx != NULL, "%s: %s", path, je.text);
+    if (!fx) return;
+    char dir[600], tokp[700];
+    snprintf(dir, sizeof dir, AXO_SOURCE_DIR "/%s", json_string_value(json_object_get(fx, "dir")));
+    snprintf(tokp, sizeof tokp, "%s/tokenizer.json", dir);
+    /* the plan's tokenizer record, as fe_resolve_tokenizer writes it */
+    json_t *rec = json_object();
+    json_object_set_new(rec, "path", json_string(tokp));
+    json_object_set(rec, "edits", json_object_get(fx, "edits"));
+    json_t *set = json_object();
+    const char *k;
+    json_t *v;
+    json_object_foreach(json_object_get(fx, "special"), k, v) {
+        /* the keys the scenario set: each is an edit with special true and that content */
+        size_t i;
+        json_t *e;
+        json_array_foreach(json_object_get(fx, "edits"), i, e) {
+            if (json_is_true(json_object_get(e, "special")) && json_equal(json_object_get(e, "content"), v))
+                json_object_set(set, k, v);
+        }
+    }
+    json_object_set_new(rec, "set_special", set);
+    char *js = json_dumps(rec, JSON_COMPACT);
+    json_decref(rec);
+    ax_diag d;
+    ax_diag_init(&d);
+    ax_arena *ar = ax_arena_create();
+    rt_tok_setup s;
+    CHECK(rt_tok_setup_from_json(js, &s, ar, "fixture", &d) == 0);
+    CHECK_EQ(s.nedits, (int)json_array_size(json_object_get(fx, "edits")));
+    rt_tokenizer *t = rt_tok_load(tokp, &d);
+    CHECK(t != NULL);
+    if (t) {
+        CHECK(rt_tok_setup_apply(t, &s, &d) == 0);
+        CHECK_MSG(rt_tok_len(t) == json_integer_value(json_object_get(fx, "len")), "%s: len %lld, transformers %lld", name,
+                  (long long)rt_tok_len(t), (long long)json_integer_value(json_object_get(fx, "len")));
+        size_t i;
+        json_t *a;
+        json_array_foreach(json_object_get(fx, "added_tokens"), i, a) {
+            const char *c = json_string_value(json_object_get(a, "content"));
+            CHECK_MSG(rt_tok_id(t, c) == json_integer_value(json_object_get(a, "id")), "%s: \"%s\" is %d, transformers %lld",
+                      name, c, rt_tok_id(t, c), (long long)json_integer_value(json_object_get(a, "id")));
+        }
+        json_array_foreach(json_object_get(fx, "cases"), i, a) {
+            const json_t *text = json_object_get(a, "text");
+            ax_buf b = {0};
+            int ok = rt_tok_encode(t, json_string_value(text), json_string_length(text), 0, &b, "case", &d) == 0 &&
+                     same_ids(&b, json_object_get(a, "ids"));
+            CHECK_MSG(ok, "%s: \"%s\" differs from transformers", name, json_string_value(text));
+            if (!ok) print_ids("plain", &b, json_object_get(a, "ids"));
+            ax_buf_free(&b);
+        }
+        rt_tok_free(t);
+    }
+    /* the files saved beside a trained model */
+    char out[] = "/tmp/axo_added_XXXXXX";
+    CHECK(mkdtemp(out) != NULL);
+    CHECK(rt_modeldir_copy_tokenizer(dir, out, 0, NULL, js, &d) == 0);
+    snprintf(path, sizeof path, "%s/tokenizer.json", out);
+    json_t *saved = json_load_file(path, 0, &je);
+    CHECK_MSG(saved && json_equal(json_object_get(saved, "added_tokens"), json_object_get(fx, "added_tokens")),
+              "%s: the saved tokenizer.json's added_tokens differ from save_pretrained's", name);
+    rt_tokenizer *t2 = rt_tok_load(path, &d); /* and it loads to the same ids */
+    CHECK(t2 != NULL);
+    if (t2) {
+        CHECK_EQ(rt_tok_len(t2), json_integer_value(json_object_get(fx, "len")));
+        rt_tok_free(t2);
+    }
+    snprintf(path, sizeof path, "%s/tokenizer_config.json", out);
+    json_t *cfg = json_load_file(path, 0, &je);
+    CHECK(cfg != NULL);
+    json_object_foreach(json_object_get(fx, "special"), k, v)
+        CHECK_MSG(json_equal(json_object_get(cfg, k), v), "%s: saved tokenizer_config.json's %s", name, k);
+    json_decref(cfg);
+    json_decref(saved);
+    rt_modeldir_remove(out);
+    snprintf(path, sizeof path, "rm -rf '%s'", out);
+    CHECK(system(path) == 0);
+    ax_diag_print(&d, stderr);
+    ax_diag_free(&d);
+    ax_arena_destroy(ar);
+    free(js);
+    json_decref(fx);
+}
+
+static void test_added_errors(void) {
+    ax_diag d;
+    ax_diag_init(&d);
+    rt_tokenizer *t = rt_tok_load(TOKDIR "llama3/tokenizer.json", &d);
+    CHECK(t != NULL);
+    if (!t) return;
+    CHECK_EQ(rt_tok_override(t, 5, "<|x|>"), -1); /* id 5 is a vocab token, not an added one */
+    CHECK_EQ(rt_tok_add(t, "", NULL), -1);        /* tokenizers skips "" */
+    int fresh = -1;
+    CHECK_EQ(rt_tok_add(t, "<|new|>", &fresh), 705);
+    CHECK_EQ(fresh, 1);
+    CHECK_EQ(rt_tok_add(t, "<|new|>", &fresh), 705);
+    CHECK_EQ(fresh, 0);
+    CHECK_EQ(rt_tok_vocab_size(t), 706);
+    rt_tok_setup s = {.path = "llama3/tokenizer.json"};
+    rt_tok_edit e = {.override_id = 12, .content = "<|y|>"};
+    s.edits = &e, s.nedits = 1;
+    CHECK(rt_tok_setup_apply(t, &s, &d) == -1);
+    CHECK(ax_diag_contains(&d, "added_tokens_overrides: token id 12 is not an added token"));
+    ax_diag_free(&d);
+    rt_tok_free(t);
+}
+
 int main(void) {
     check_set("llama3", 1);
     check_set("qwen2", 0);
@@ -178,5 +299,10 @@ int main(void) {
     check_set("mistral", 0);
     test_errors();
     test_pieces();
+    check_added("llama3-chatml");
+    check_added("llama3-override");
+    check_added("qwen2-think");
+    check_added("llama2-tokens");
+    test_added_errors();
     return check_done();
 }
