@@ -5,8 +5,9 @@
  * FSDP2 terms, and checks the whole for consistency. fe_model_load reads a
  * Hugging Face model directory's config.json. Every diagnostic names the file
  * and line:col (YAML) or key path (JSON), what was expected and what was
- * found. Unknown keys warn; known keys whose meaning axo does not implement
- * are errors.
+ * found. Unknown keys warn; Axolotl keys that only steer infrastructure or
+ * logging are accepted silently; keys whose meaning axo does not implement
+ * are errors unless their value leaves training as it is (fe_refused_keys).
  */
 #ifndef FE_CONFIG_H
 #define FE_CONFIG_H
@@ -199,6 +200,25 @@ typedef struct fe_config {
  * (warnings are added to d either way). */
 int fe_config_load(const char *yaml_path, const char *deepspeed_override, fe_config *out, ax_arena *arena,
                    ax_diag *d);
+
+/* Axolotl keys that change what is trained and that axo does not implement
+ * (config.c's table). A value is accepted when it is null or one of
+ * `harmless`, YAML values separated by ", " ("" when only null is): false,
+ * true, 0, [], {}, "" (an empty string), or a default (a number compares
+ * numerically, any other text exactly); any other value is a compile error
+ * saying what it does (`what`). */
+typedef struct fe_refused_key {
+    const char *name, *harmless, *what;
+} fe_refused_key;
+extern const fe_refused_key fe_refused_keys[];
+extern const int fe_nrefused_keys;
+/* Axolotl keys that only steer infrastructure or logging (not what is
+ * trained): accepted silently, whatever their value. */
+extern const char *const fe_infra_keys[];
+extern const int fe_ninfra_keys;
+/* A name that two of config.c's tables (keys axo reads, fe_refused_keys,
+ * fe_infra_keys) both hold, or NULL: each key has one meaning. */
+const char *fe_config_tables_overlap(void);
 
 /* A canonical, deterministic text of every resolved setting (one
  * "key=value" line each, sorted): the plan's config echo and the cache key. */
