@@ -671,7 +671,7 @@ static const fe_ypair *pair(const loader *L, const char *key) {
 static void set_defaults(fe_config *c) {
     memset(c, 0, sizeof *c);
     c->output_dir = "./outputs";
-    c->sequence_len = 2048;
+    c->sequence_len = 512; /* Axolotl's default */
     c->micro_batch_size = 1;
     c->gradient_accumulation_steps = 1;
     c->num_epochs = 1;

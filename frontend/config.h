@@ -102,7 +102,7 @@ typedef struct fe_config {
     int ntest_datasets;
     const char *output_dir;  /* default "./outputs" */
 
-    int64_t sequence_len;    /* default 2048 */
+    int64_t sequence_len;    /* default 512 (Axolotl's) */
     int sample_packing;
     int eval_sample_packing;    /* eval rows packed: sample_packing unless false (Axolotl) */
     int64_t micro_batch_size;   /* default 1 */

@@ -110,7 +110,7 @@ static void test_defaults(void) {
     CHECK_CONTAINS(c->datasets[0].path, "/tests/data/config/data/toy.jsonl");
     CHECK(c->datasets[0].type == NULL);
     CHECK_STREQ(c->output_dir, "./outputs");
-    CHECK_EQ(c->sequence_len, 2048);
+    CHECK_EQ(c->sequence_len, 512); /* Axolotl's default */
     CHECK_EQ(c->micro_batch_size, 1);
     CHECK_EQ(c->eval_batch_size, 1);
     CHECK_EQ(c->gradient_accumulation_steps, 1);
