@@ -302,7 +302,7 @@ static const key_def keys[] = {
     {"max_steps", K_INT, F(max_steps), 0},
     {"micro_batch_size", K_INT, F(micro_batch_size), 1},
     {"model_type", K_SPECIAL, -1, 0},
-    {"num_epochs", K_INT, F(num_epochs), 1},
+    {"num_epochs", K_NUM, F(num_epochs), 1},
     {"optimizer", K_SPECIAL, -1, 0},
     {"output_dir", K_STR, F(output_dir), 0},
     {"pad_to_sequence_len", K_BOOL, F(pad_to_sequence_len), 0},
@@ -1828,7 +1828,7 @@ void fe_config_canonical(const fe_config *c, ax_buf *out) {
     I("eval_batch_size", c->eval_batch_size);
     I("eval_sample_packing", c->eval_sample_packing);
     I("gradient_accumulation_steps", c->gradient_accumulation_steps);
-    I("num_epochs", c->num_epochs);
+    D("num_epochs", c->num_epochs); /* %.17g: a whole number prints as before, e.g. num_epochs=1 */
     I("max_steps", c->max_steps);
     D("val_set_size", c->val_set_size);
     D("learning_rate", c->learning_rate);

@@ -108,8 +108,8 @@ typedef struct fe_config {
     int64_t micro_batch_size;   /* default 1 */
     int64_t eval_batch_size;    /* default micro_batch_size */
     int64_t gradient_accumulation_steps; /* default 1 */
-    int64_t num_epochs;         /* default 1 */
-    int64_t max_steps;          /* 0 = from epochs */
+    double num_epochs;          /* default 1; > 0, fractions allowed (Axolotl's float, HF's num_train_epochs) */
+    int64_t max_steps;          /* 0 = ceil(num_epochs x steps per epoch), as HF Trainer */
     double val_set_size;        /* default 0 */
 
     double learning_rate;    /* default 5e-5 (HF TrainingArguments' default) */
@@ -158,12 +158,13 @@ typedef struct fe_config {
     int liger_cross_entropy, liger_fused_linear_cross_entropy;
 
     int64_t save_steps;      /* 0 = only the final save */
-    int64_t saves_per_epoch; /* 0 = none; else checkpoints every total / (saves_per_epoch x epochs) steps */
+    int64_t saves_per_epoch; /* 0 = none; else Axolotl's save_steps = 1 / (saves_per_epoch x num_epochs) of the run */
     int64_t save_total_limit; /* 0 = keep every checkpoint; else only the newest N */
     int64_t logging_steps;   /* default 1 */
     int64_t eval_steps;      /* evaluate every N steps (val_set_size > 0); 0 = see below */
     double eval_steps_ratio; /* eval_steps given as a fraction of the total steps (HF: < 1) */
-    int64_t evals_per_epoch; /* else this many evaluations per epoch; neither: one at each epoch's end */
+    int64_t evals_per_epoch; /* else Axolotl's eval_steps = 1 / (evals_per_epoch x num_epochs) of the run;
+                              * neither: one at each epoch's end */
     uint64_t seed;           /* default 42 */
     int64_t early_stopping_patience; /* 0 = off; else stop after this many evaluations without a better eval_loss */
     int load_best_model_at_end;      /* as written (Axolotl's default false) */

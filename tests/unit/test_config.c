@@ -709,6 +709,27 @@ static void test_training_keys(void) {
     run_free(&r);
 }
 
+/* num_epochs: a positive number, fractions allowed (Axolotl's float) */
+static void test_num_epochs(void) {
+    static const struct { const char *y; double v; const char *canon; } ok[] = {
+        {"num_epochs: 0.5\n", 0.5, "\nnum_epochs=0.5\n"}, {"num_epochs: 1.5\n", 1.5, "\nnum_epochs=1.5\n"},
+        {"num_epochs: 3\n", 3, "\nnum_epochs=3\n"},       {"num_epochs: 2.0\n", 2, "\nnum_epochs=2\n"},
+        {"# default\n", 1, "\nnum_epochs=1\n"},
+    };
+    for (size_t i = 0; i < AX_ARRAY_LEN(ok); i++) {
+        run r;
+        run_y(&r, ok[i].y);
+        CHECK_MSG(r.rc == 0 && r.d.n == 0 && r.c.num_epochs == ok[i].v, "%s: %.17g\n%s", ok[i].y, r.c.num_epochs, dump(&r.d));
+        char *t = canon(&r.c);
+        CHECK_CONTAINS(t, ok[i].canon);
+        free(t);
+        run_free(&r);
+    }
+    expect_error("num_epochs: 0\n", "cfg.yml:1:13", "num_epochs: expected a positive number, found \"0\"");
+    expect_error("num_epochs: -1.5\n", "cfg.yml:1:13", "num_epochs: expected a positive number");
+    expect_error("num_epochs: many\n", "cfg.yml:1:13", "num_epochs: expected a positive number");
+}
+
 static void test_consistency(void) {
     expect_error("warmup_steps: 10\nwarmup_ratio: 0.1\n", "cfg.yml:2:1",
                  "warmup_ratio: expected only one of warmup_steps and warmup_ratio, found both");
@@ -816,6 +837,7 @@ static void test_canonical(void) {
     CHECK_CONTAINS(ca, "\nlora_target_modules=q_proj,v_proj\n");
     CHECK_CONTAINS(ca, "\noptimizer=adamw\n");
     CHECK_CONTAINS(ca, "\nseed=42\n");
+    CHECK_CONTAINS(ca, "\nnum_epochs=1\n"); /* a whole number of epochs: the same text (cache key) as before */
     int sorted = 1, lines = 0;
     const char *prev = NULL;
     for (char *p = ca; *p;) {
@@ -846,7 +868,7 @@ static void test_canonical(void) {
     /* sensitivity: every meaning-bearing change changes the text */
     static const char *const variants[] = {
         "sequence_len: 1024\n", "micro_batch_size: 3\n", "eval_batch_size: 5\n", "gradient_accumulation_steps: 2\n",
-        "num_epochs: 2\n", "max_steps: 9\n", "val_set_size: 0.1\n", "learning_rate: 1e-4\n",
+        "num_epochs: 2\n", "num_epochs: 1.5\n", "max_steps: 9\n", "val_set_size: 0.1\n", "learning_rate: 1e-4\n",
         "lr_scheduler: linear\n", "warmup_steps: 3\n", "warmup_ratio: 0.05\n", "weight_decay: 0.1\n",
         "adam_beta1: 0.85\n", "adam_beta2: 0.98\n", "adam_epsilon: 1e-7\n", "max_grad_norm: 0.5\n", "bf16: true\n",
         "tf32: true\n", "gradient_checkpointing: true\n", "sample_packing: true\n", "pad_to_sequence_len: true\n",
@@ -930,6 +952,7 @@ int main(void) {
     test_refused_keys();
     test_infra_keys();
     test_training_keys();
+    test_num_epochs();
     test_consistency();
     test_paths();
     test_canonical();
