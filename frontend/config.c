@@ -240,9 +240,11 @@ static const key_def keys[] = {
     {"adam_epsilon", K_NUM, F(adam_epsilon), 1},
     {"adapter", K_SPECIAL, -1, 0},
     {"added_tokens_overrides", K_SPECIAL, -1, 0},
+    {"attn_implementation", K_SPECIAL, -1, 0},
     {"auto_resume_from_checkpoints", K_BOOL, F(auto_resume), 0},
     {"base_model", K_SPECIAL, -1, 0},
     {"base_model_config", K_SPECIAL, -1, 0},
+    {"batch_size", K_SPECIAL, -1, 0},
     {"bf16", K_SPECIAL, -1, 0},
     {"bfloat16", K_SPECIAL, -1, 0},
     {"chat_template", K_SPECIAL, -1, 0},
@@ -271,7 +273,7 @@ static const key_def keys[] = {
     {"gradient_accumulation_steps", K_INT, F(gradient_accumulation_steps), 1},
     {"gradient_checkpointing", K_SPECIAL, -1, 0},
     {"greater_is_better", K_BOOL, F(greater_is_better), 0},
-    {"group_by_length", K_BOOL, -1, 0},
+    {"group_by_length", K_SPECIAL, -1, 0},
     {"heads_k_stride", K_INT, F(heads_k_stride), 1},
     {"learning_rate", K_NUM, F(learning_rate), 1},
     {"liger_cross_entropy", K_LIGER, F(liger_cross_entropy), 0},
@@ -301,8 +303,8 @@ static const key_def keys[] = {
     {"metric_for_best_model", K_SPECIAL, -1, 0},
     {"max_steps", K_INT, F(max_steps), 0},
     {"micro_batch_size", K_INT, F(micro_batch_size), 1},
-    {"model_type", K_ANY, -1, 0},
-    {"num_epochs", K_INT, F(num_epochs), 1},
+    {"model_type", K_SPECIAL, -1, 0},
+    {"num_epochs", K_NUM, F(num_epochs), 1},
     {"optimizer", K_SPECIAL, -1, 0},
     {"output_dir", K_STR, F(output_dir), 0},
     {"pad_to_sequence_len", K_BOOL, F(pad_to_sequence_len), 0},
@@ -321,6 +323,10 @@ static const key_def keys[] = {
     {"shrink_embeddings", K_BOOL, F(shrink_embeddings), 0},
     {"sequence_len", K_INT, F(sequence_len), 1},
     {"sequence_parallel_degree", K_INT, F(sequence_parallel_degree), 1},
+    /* Axolotl's default true shuffles the merged datasets once; false keeps
+     * them in order, but HF Trainer's sampler shuffles the rows every epoch
+     * anyway, and axo's own epoch shuffle does: neither changes the order */
+    {"shuffle_merged_datasets", K_BOOL, -1, 0},
     {"special_tokens", K_SPECIAL, -1, 0},
     {"strict", K_BOOL, -1, 0},
     {"test_datasets", K_SPECIAL, -1, 0},
@@ -329,6 +335,7 @@ static const key_def keys[] = {
     {"tokenizer_type", K_ANY, -1, 0},
     {"tokens", K_SPECIAL, -1, 0},
     {"train_on_inputs", K_BOOL, F(train_on_inputs), 0},
+    {"trust_remote_code", K_SPECIAL, -1, 0},
     {"val_set_size", K_NUM, F(val_set_size), 0},
     {"warmup_ratio", K_NUM, F(warmup_ratio), 2},
     {"warmup_steps", K_INT, F(warmup_steps), 0},
@@ -343,6 +350,312 @@ static const key_def *find_key(const char *name) {
     return NULL;
 }
 
+/* ---- Axolotl keys axo does not read ---------------------------------------
+ * fe_refused_keys: they change what is trained (the model, the loss, the
+ * data, the optimizer or the schedule), so only a value that leaves training
+ * as it is (null, Axolotl's default, or an "off") is accepted; any other is
+ * an error rather than a run that silently trains something else. The keys
+ * of plugins (kd_*, spectrum_*, grokfast_*, ...) are inert without their
+ * plugin, which `plugins:` refuses, but a value other than the default is
+ * refused as well. Sources: Axolotl's schemas (AxolotlInputConfig and its
+ * mixins, the integrations' args.py) and the keys of older releases.
+ * (tokens, special_tokens, added_tokens_overrides and the embedding-resize
+ * keys are read: fe_resolve_tokenizer.) */
+const fe_refused_key fe_refused_keys[] = {
+    /* RL, reward models and their losses */
+    {"rl", "", "a preference/RL objective (DPO, KTO, ORPO, GRPO, ...) instead of the causal-LM loss"},
+    {"trl", "{}", "settings of TRL's RL trainers"},
+    {"ebft", "", "Energy-Based Fine-Tuning"},
+    {"reward_model", "false", "a reward model: classification head and pairwise loss"},
+    {"process_reward_model", "false", "a process reward model: token classification over steps"},
+    {"center_rewards_coefficient", "", "a penalty centering the reward model's outputs"},
+    {"num_labels", "", "the classification head of a reward model"},
+    {"dpo_use_weighting", "false", "weighted DPO loss"},
+    {"dpo_label_smoothing", "0", "label smoothing in the DPO loss"},
+    {"dpo_loss_type", "", "the DPO loss variant"},
+    {"dpo_loss_weights", "", "weights of the DPO loss variants"},
+    {"orpo_alpha", "", "the ORPO loss weight"},
+    {"simpo_gamma", "", "the SimPO reward margin"},
+    {"cpo_alpha", "", "the CPO behaviour-cloning weight"},
+    {"kto_desirable_weight", "", "the KTO desirable-loss weight"},
+    {"kto_undesirable_weight", "", "the KTO undesirable-loss weight"},
+    {"rl_beta", "", "the beta of the RL loss"},
+    {"dpo_beta", "", "the beta of the RL loss (old name of rl_beta)"},
+    {"rpo_alpha", "", "the RPO (DPO + NLL) weight"},
+    {"max_prompt_len", "", "prompt truncation of RL datasets"},
+    {"trainer_cls", "", "a custom Trainer class"},
+    /* the model */
+    {"qat", "", "quantization-aware training: fake-quantized weights and activations"},
+    {"reinit_weights", "false", "random initial weights instead of the pretrained ones"},
+    {"embeddings_skip_upcast", "false", "embeddings kept in low precision under PEFT"},
+    {"fix_untrained_tokens", "", "the embedding rows of the given tokens set to the mean"},
+    {"model_config", "{}", "overrides of the model's config.json"},
+    {"overrides_of_model_config", "{}", "overrides of the model's config.json"},
+    {"model_kwargs", "{}", "extra from_pretrained arguments"},
+    {"overrides_of_model_kwargs", "{}", "extra from_pretrained arguments"},
+    {"model_revision", "", "another revision of the weights"},
+    {"revision_of_model", "", "another revision of the weights"},
+    {"cls_model_config", "", "another config class for the model"},
+    {"processor_type", "", "a multimodal processor"},
+    {"freeze_mm_modules", "false", "frozen vision/audio towers"},
+    {"image_size", "", "resized training images"},
+    {"image_resize_algorithm", "", "the resampling of training images"},
+    {"model_quantization_config", "", "a quantized base model (MXFP4)"},
+    {"model_quantization_config_kwargs", "{}", "the base model's quantization"},
+    {"quantize_moe_experts", "false", "quantized MoE expert weights"},
+    {"gptq", "false", "a GPTQ-quantized base model"},
+    {"rope_scaling", "", "RoPE scaling (Axolotl takes it under model_config)"},
+    {"unfrozen_parameters", "[]", "only the matching parameters are trained"},
+    {"lisa_n_layers", "", "LISA: only a few random layers trained at a time"},
+    {"lisa_step_interval", "", "how often LISA changes the trained layers"},
+    {"lisa_layers_attribute", "model.layers", "where LISA finds the layers"},
+    /* the tokenizer */
+    {"default_system_message", "", "another default system prompt in chat-template data"},
+    {"tokenizer_use_fast", "true", "the slow tokenizer, which may tokenize differently"},
+    {"tokenizer_legacy", "", "the tokenizer's legacy handling of text after special tokens"},
+    {"tokenizer_use_mistral_common", "false", "the mistral-common tokenizer"},
+    /* precision and attention */
+    {"fp8", "false", "FP8 matmuls"},
+    {"fp8_enable_fsdp_float8_all_gather", "false", "FP8 all-gather of FSDP weights"},
+    {"float32", "false", "full fp32 instead of the configured precision"},
+    {"s2_attention", "false", "shifted sparse attention, an approximation"},
+    {"sage_attention", "false", "SageAttention's 8-bit QK, an approximation"},
+    {"scaling_softmax", "false", "Scalable-Softmax attention"},
+    {"scaling_softmax_factor", "", "the Scalable-Softmax scale"},
+    {"scaling_softmax_bias", "", "the Scalable-Softmax bias"},
+    /* the loss */
+    {"neftune_noise_alpha", "0", "NEFTune noise on the input embeddings"},
+    {"noisy_embedding_alpha", "0", "NEFTune noise on the input embeddings (old name of neftune_noise_alpha)"},
+    {"use_eaft", "false", "the Entropy-Aware Focal Training loss"},
+    {"eaft_alpha", "1.0", "the EAFT entropy exponent"},
+    {"eaft_k", "20", "the EAFT top-k"},
+    /* the data */
+    {"shuffle_before_merging_datasets", "false", "each dataset shuffled before merging"},
+    {"dataset_shard_num", "", "training on one shard of the data"},
+    {"dataset_shard_idx", "", "which shard of the data is trained on"},
+    {"dataset_exact_deduplication", "false", "duplicate rows dropped"},
+    {"skip_prepare_dataset", "false", "tokenizing on the fly without the prepare-time steps"},
+    {"pretraining_dataset", "", "streamed pretraining data"},
+    {"streaming", "false", "streamed datasets (order from a shuffle buffer, online packing)"},
+    {"streaming_multipack_buffer_size", "10000", "the buffer of online packing"},
+    {"pretrain_multipack_buffer_size", "10000", "the buffer of online packing"},
+    {"pretrain_multipack_attn", "true", "attention across the samples of a pack"},
+    {"pretraining_sample_concatenation", "false", "concatenated streamed samples"},
+    {"min_sample_len", "", "samples shorter than this dropped"},
+    {"max_packed_sequence_len", "0", "the old packing"},
+    {"sample_packing_group_size", "100000", "which samples are packed together"},
+    {"sample_packing_bin_size", "200", "the number of samples per pack"},
+    {"sample_packing_sequentially", "false", "packing in dataset order"},
+    {"curriculum_sampling", "false", "samples in dataset order, unshuffled"},
+    {"multipack_real_batches", "false", "packs into micro_batch_size rows"},
+    {"dataloader_drop_last", "false", "the last incomplete batch dropped"},
+    {"use_pose", "false", "PoSE position ids"},
+    {"pose_split_on_token_ids", "", "PoSE chunk split points"},
+    {"pose_max_context_len", "", "the PoSE context length"},
+    {"pose_num_chunks", "", "the PoSE chunk count"},
+    /* the step count and the optimizer */
+    {"sample_packing_eff_est", "", "the step count of the schedule"},
+    {"total_num_tokens", "", "the step count of the schedule"},
+    {"auto_find_batch_size", "false", "a smaller batch after an out-of-memory error"},
+    {"embedding_lr", "", "a separate learning rate of the embeddings"},
+    {"embedding_lr_scale", "1.0", "a separate learning rate of the embeddings"},
+    {"lr_groups", "[]", "per-module learning rates"},
+    {"lr_div_factor", "", "the one_cycle schedule's initial learning rate"},
+    {"optim_args", "{}, \"\"", "extra optimizer arguments"},
+    {"optim_target_modules", "", "the modules a projecting optimizer acts on"},
+    {"adam_epsilon2", "", "the CAME optimizer's second epsilon"},
+    {"adam_beta3", "", "the CAME optimizer's third beta"},
+    {"dion_lr", "", "the Dion optimizer"},
+    {"dion_momentum", "", "the Dion optimizer"},
+    {"dion_rank_fraction", "1.0", "the Dion optimizer"},
+    {"dion_rank_multiple_of", "1", "the Dion optimizer"},
+    {"qgalore_rank", "256", "the Q-GaLore optimizer"},
+    {"qgalore_update_proj_gap", "200", "the Q-GaLore optimizer"},
+    {"qgalore_scale", "0.25", "the Q-GaLore optimizer"},
+    {"qgalore_proj_type", "std", "the Q-GaLore optimizer"},
+    {"qgalore_proj_quant", "true", "the Q-GaLore optimizer"},
+    {"qgalore_proj_bits", "4", "the Q-GaLore optimizer"},
+    {"qgalore_proj_group_size", "256", "the Q-GaLore optimizer"},
+    {"qgalore_cos_threshold", "0.4", "the Q-GaLore optimizer"},
+    {"qgalore_gamma_proj", "2", "the Q-GaLore optimizer"},
+    {"qgalore_queue_size", "5", "the Q-GaLore optimizer"},
+    {"jagged_restart_steps", "", "learning-rate restarts every N steps"},
+    {"jagged_restart_warmup_steps", "", "the warmup after each learning-rate restart"},
+    {"jagged_restart_anneal_steps", "", "the anneal before each learning-rate restart"},
+    /* PEFT */
+    {"peft", "{}", "LoftQ initialization or another quantized-base backend"},
+    {"lora_target_parameters", "[]", "LoRA on raw parameters"},
+    {"peft_layers_to_transform", "", "LoRA on some layers only"},
+    {"peft_layers_pattern", "", "LoRA on some layers only"},
+    {"peft_layer_replication", "", "duplicated layers"},
+    {"peft_init_lora_weights", "true", "another LoRA initialization"},
+    {"peft_trainable_token_indices", "", "trained embedding rows"},
+    {"peft_ensure_weight_tying", "false", "tied adapters of tied weights"},
+    {"peft_autocast_adapter_dtype", "true", "adapter weights in the base dtype"},
+    {"bnb_config_kwargs", "{}", "the bitsandbytes 4-bit quantization"},
+    {"loraplus_lr_ratio", "", "LoRA+ learning rates"},
+    {"loraplus_lr_embedding", "1e-6", "the LoRA+ learning rate of embedding adapters"},
+    {"relora", "false", "ReLoRA restarts of the adapters"},
+    {"relora_prune_ratio", "", "ReLoRA's pruning of the optimizer state"},
+    {"relora_prune_method", "magnitude", "ReLoRA's pruning of the optimizer state"},
+    {"relora_steps", "", "ReLoRA restarts"},
+    {"relora_warmup_steps", "", "ReLoRA restarts"},
+    {"relora_anneal_steps", "", "ReLoRA restarts"},
+    /* plugin keys (integrations/<name>/args.py) */
+    {"liger_use_token_scaling", "false", "the fused cross-entropy loss scaled per token"},
+    {"kd_trainer", "false", "knowledge distillation"},
+    {"kd_ce_alpha", "", "knowledge distillation"},
+    {"kd_alpha", "", "knowledge distillation"},
+    {"kd_temperature", "", "knowledge distillation"},
+    {"kd_beta", "0", "knowledge distillation"},
+    {"kd_normalize_topk", "", "knowledge distillation"},
+    {"kd_online_server_base_url", "", "knowledge distillation from an online teacher"},
+    {"kd_online_topk", "", "knowledge distillation from an online teacher"},
+    {"kd_online_server", "vllm", "knowledge distillation from an online teacher"},
+    {"kd_online_server_model", "", "knowledge distillation from an online teacher"},
+    {"kd_online_max_new_tokens", "2048", "knowledge distillation from an online teacher"},
+    {"kd_temperature_min", "", "knowledge distillation"},
+    {"spectrum_top_fraction", "0.5", "Spectrum: only the top-SNR layers trained"},
+    {"spectrum_model_name", "", "Spectrum: only the top-SNR layers trained"},
+    {"grokfast_alpha", "0.98", "Grokfast's gradient filter"},
+    {"grokfast_lamb", "2.0", "Grokfast's gradient filter"},
+    {"llmcompressor", "", "sparse fine-tuning with an LLM Compressor recipe"},
+    {"dense_mixer", "true", "DenseMixer's MoE router gradient"},
+    {"enable_dft_loss", "false", "the Dynamic Fine-Tuning loss"},
+    {"moe_balance_type", "", "aux-loss-free MoE routing"},
+    {"moe_update_rate", "", "aux-loss-free MoE routing"},
+    {"moe_update_momentum", "", "aux-loss-free MoE routing"},
+    {"moe_bias_cap", "", "aux-loss-free MoE routing"},
+    {"moe_afb_warmup_steps", "", "aux-loss-free MoE routing"},
+    {"moe_bias_sync_group", "", "aux-loss-free MoE routing"},
+    {"diffusion", "", "a masked-diffusion training objective"},
+    {"noise_schedule", "", "a masked-diffusion training objective"},
+    {"min_mask_ratio", "", "a masked-diffusion training objective"},
+    {"max_mask_ratio", "", "a masked-diffusion training objective"},
+    {"num_diffusion_steps", "", "a masked-diffusion training objective"},
+    {"eps", "", "a masked-diffusion training objective"},
+    {"importance_weighting", "", "a masked-diffusion training objective"},
+};
+const int fe_nrefused_keys = (int)AX_ARRAY_LEN(fe_refused_keys);
+
+/* Axolotl keys that steer only infrastructure, speed or logging: what is
+ * trained stays the same (wandb_* and swanlab_* are accepted by prefix). */
+const char *const fe_infra_keys[] = {
+    "vllm", "quantization", "dynamic_checkpoint", "precompute_ref_log_probs", "dpo_use_liger_kernel",
+    "dpo_padding_free", "num_dataset_shards_to_save", "dataset_processes", "dataset_num_proc",
+    "dataset_keep_in_memory", "dataloader_pin_memory", "dataloader_num_workers", "dataloader_prefetch_factor",
+    "accelerator_config", "remove_unused_columns", "push_dataset_to_hub", "hf_use_auth_token", "device",
+    "device_map", "world_size", "ddp", "ddp_timeout", "ddp_broadcast_buffers", "ddp_find_unused_parameters",
+    "do_causal_lm_eval", "eval_causal_lm_metrics", "do_bench_eval", "bench_dataset", "bench_split",
+    "loss_watchdog_threshold", "loss_watchdog_patience", "gc_steps", "gradient_checkpointing_kwargs",
+    "activation_offloading", "layer_offloading", "eval_sequence_len", "sample_packing_mp_start_method",
+    "pad_to_multiple_of", "batch_flattening", "flex_attention", "flex_attn_compile_kwargs", "eager_attention",
+    "flash_attn_cross_entropy", "flash_attn_rms_norm", "flash_attn_fuse_mlp", "flash_optimum",
+    "gemma4_hybrid_attn_impl", "experts_implementation", "lora_mlp_kernel", "lora_qkv_kernel", "lora_o_kernel",
+    "lora_embedding_kernel", "chunked_cross_entropy", "chunked_cross_entropy_num_chunks", "tiled_mlp",
+    "tiled_mlp_num_shards", "tiled_mlp_use_original_mlp", "llama4_linearized_experts", "deepcompile",
+    "fsdp_final_state_dict_type", "dp_shard_size", "dp_replicate_size", "context_parallel_size",
+    "tensor_parallel_size", "torch_compile", "torch_compile_backend", "torch_compile_mode", "eval_strategy",
+    "save_strategy", "save_first_step", "save_only_model", "use_tensorboard", "profiler_steps",
+    "profiler_steps_start", "include_tokens_per_second", "include_tkps", "max_memory", "gpu_memory_limit",
+    "low_cpu_mem_usage", "is_preprocess", "preprocess_iterable", "total_supervised_tokens", "axolotl_config_path",
+    "is_falcon_derived_model", "is_llama_derived_model", "is_mistral_derived_model", "is_qwen_derived_model",
+    "generate_samples", "num_generation_samples", "generation_max_new_tokens", "generation_temperature",
+    "generation_top_p", "generation_top_k", "generation_prompt_ratio", "generation_do_sample", "capabilities",
+    "env_capabilities", "tokenizer_save_jinja_files", "experimental_skip_move_to_device", "use_kernels",
+    "hub_model_id", "hub_strategy", "hub_revision", "save_safetensors", "qlora_sharded_model_loading",
+    "lora_on_cpu", "merge_lora", "merge_method", "relora_cpu_offload", "torchdistx_path", "use_mlflow",
+    "mlflow_tracking_uri", "mlflow_experiment_name", "mlflow_run_name", "hf_mlflow_log_artifacts", "use_wandb",
+    "use_comet", "comet_api_key", "comet_workspace", "comet_project_name", "comet_experiment_key", "comet_mode",
+    "comet_online", "comet_experiment_config", "gradio_title", "gradio_share", "gradio_server_name",
+    "gradio_server_port", "gradio_max_new_tokens", "gradio_temperature", "use_ray", "ray_run_name",
+    "ray_num_workers", "resources_per_worker", "use_otel_metrics", "otel_metrics_host", "otel_metrics_port",
+    "use_trackio", "trackio_project_name", "trackio_run_name", "trackio_space_id", "evaluation_strategy",
+    /* plugins' (cut_cross_entropy: the same loss without the logits; liger_swiglu: liger_glu_activation's
+     * old name, a kernel of the same math) */
+    "cut_cross_entropy", "cut_cross_entropy_accum_c_fp32", "cut_cross_entropy_c_grad_chunk_size", "liger_swiglu",
+    "liger_rms_norm_gated", "lm_eval_tasks", "lm_eval_batch_size", "lm_eval_post_train", "use_scattermoe",
+    "use_sonicmoe", "dft_chunk_size", "enable_dft_channel_loss", "kd_online_timeout", "use_swanlab",
+    /* older releases' */
+    "eval_table_size", "eval_max_new_tokens", "dpo_use_logits_to_keep", "unsloth_cross_entropy_loss",
+    "unsloth_lora_mlp", "unsloth_lora_qkv", "unsloth_lora_o", "unsloth_rms_norm", "unsloth_rope",
+    "flash_attn_fuse_qkv",
+};
+const int fe_ninfra_keys = (int)AX_ARRAY_LEN(fe_infra_keys);
+
+static const fe_refused_key *find_refused(const char *name) {
+    for (int i = 0; i < fe_nrefused_keys; i++)
+        if (!strcmp(fe_refused_keys[i].name, name)) return &fe_refused_keys[i];
+    return NULL;
+}
+static int is_infra(const char *name) {
+    for (int i = 0; i < fe_ninfra_keys; i++)
+        if (!strcmp(fe_infra_keys[i], name)) return 1;
+    return !strncmp(name, "wandb_", 6) || !strncmp(name, "swanlab_", 8);
+}
+
+const char *fe_config_tables_overlap(void) {
+    for (int i = 0; i < fe_nrefused_keys; i++) {
+        const char *n = fe_refused_keys[i].name;
+        if (find_key(n) || is_infra(n) || find_refused(n) != &fe_refused_keys[i]) return n;
+    }
+    for (int i = 0; i < fe_ninfra_keys; i++)
+        for (int j = 0; j < i; j++)
+            if (!strcmp(fe_infra_keys[i], fe_infra_keys[j])) return fe_infra_keys[i];
+    for (int i = 0; i < fe_ninfra_keys; i++)
+        if (find_key(fe_infra_keys[i])) return fe_infra_keys[i];
+    for (size_t i = 0; i < AX_ARRAY_LEN(keys); i++)
+        if (find_key(keys[i].name) != &keys[i]) return keys[i].name;
+    return NULL;
+}
+
+/* Does v equal one harmless form: false, true, 0, [], {}, "" or a value? */
+static int harmless_form(const yaml_node_t *v, const char *form) {
+    if (!strcmp(form, "[]")) return v->type == YAML_SEQUENCE_NODE && v->data.sequence.items.top == v->data.sequence.items.start;
+    if (!strcmp(form, "{}")) return v->type == YAML_MAPPING_NODE && v->data.mapping.pairs.top == v->data.mapping.pairs.start;
+    const char *s = fe_y_text(v);
+    if (!s) return 0;
+    if (!strcmp(form, "\"\"")) return !*s;
+    int b, fb;
+    double x, fx;
+    if (fe_parse_bool(form, &fb)) return fe_parse_bool(s, &b) && b == fb;
+    if (fe_parse_num(form, &fx)) return fe_parse_num(s, &x) && x == fx;
+    return !strcmp(s, form);
+}
+
+static int harmless(const yaml_node_t *v, const char *forms) {
+    if (fe_y_is_null(v)) return 1;
+    for (const char *p = forms; *p;) {
+        const char *e = strstr(p, ", ");
+        size_t n = e ? (size_t)(e - p) : strlen(p);
+        char form[64];
+        snprintf(form, sizeof form, "%.*s", (int)n, p);
+        if (harmless_form(v, form)) return 1;
+        p += e ? n + 2 : n;
+    }
+    return 0;
+}
+
+/* "KEY: VALUE changes training (WHAT) and is not implemented in axo": the
+ * value as written (a list or a mapping by its kind). */
+static void refuse(const fe_yctx *y, const yaml_node_t *v, const char *key, const char *what, const char *accepts) {
+    char loc[512], val[80];
+    const char *s = fe_y_text(v);
+    if (v->type == YAML_SEQUENCE_NODE) snprintf(val, sizeof val, "a list");
+    else if (v->type == YAML_MAPPING_NODE) snprintf(val, sizeof val, "a mapping");
+    else if (v->data.scalar.style != YAML_PLAIN_SCALAR_STYLE || strlen(s) > 60) snprintf(val, sizeof val, "\"%.57s%s\"", s, strlen(s) > 60 ? "..." : "");
+    else snprintf(val, sizeof val, "%s", s);
+    ax_error(y->d, fe_yloc(y, v, loc, sizeof loc), "%s: %s changes training (%s) and is not implemented in axo%s%s", key,
+             val, what, accepts ? "; " : "", accepts ? accepts : "");
+}
+
+static void check_refused(const fe_yctx *y, const fe_ypair *p, const fe_refused_key *r) {
+    if (harmless(p->v, r->harmless)) return;
+    char acc[160];
+    snprintf(acc, sizeof acc, "axo accepts %s%s", *r->harmless ? "null, " : "only null", r->harmless);
+    refuse(y, p->v, p->key, r->what, acc);
+}
+
 /* ---- loading ------------------------------------------------------------------ */
 typedef struct loader {
     fe_yctx y;
@@ -353,6 +666,7 @@ typedef struct loader {
     fe_yaml_set set;
     int bf16_auto;
     fe_fsdp_nodes fsdp;
+    const yaml_node_t *trust_remote_code; /* its value when true */
 } loader;
 
 static const fe_ypair *pair(const loader *L, const char *key) {
@@ -364,7 +678,7 @@ static const fe_ypair *pair(const loader *L, const char *key) {
 static void set_defaults(fe_config *c) {
     memset(c, 0, sizeof *c);
     c->output_dir = "./outputs";
-    c->sequence_len = 2048;
+    c->sequence_len = 512; /* Axolotl's default */
     c->micro_batch_size = 1;
     c->gradient_accumulation_steps = 1;
     c->num_epochs = 1;
@@ -817,6 +1131,47 @@ static void sched_kwargs(loader *L, const fe_ypair *p) {
     }
 }
 
+/* plugins: those whose effect axo has, exactly; any other changes training */
+static void plugins(loader *L, const fe_ypair *p) {
+    do_string_list(L, p, NULL, NULL); /* a list of strings */
+    if (p->v->type != YAML_SEQUENCE_NODE) return;
+    /* Liger's kernels compute the same math (axo's liger_* keys); cut cross
+     * entropy computes the cross-entropy loss without the logits, as axo's
+     * fused linear + cross entropy does */
+    static const char *const same[] = {"axolotl.integrations.liger.LigerPlugin",
+                                       "axolotl.integrations.cut_cross_entropy.CutCrossEntropyPlugin"};
+    yaml_node_item_t *it = p->v->data.sequence.items.start;
+    int n = (int)(p->v->data.sequence.items.top - it);
+    for (int i = 0; i < n; i++) {
+        const yaml_node_t *e = yaml_document_get_node(L->y.doc, it[i]);
+        const char *s = fe_y_text(e);
+        if (!s || fe_y_is_null(e) || match_one(s, same, 2) >= 0) continue;
+        char key[96];
+        snprintf(key, sizeof key, "%s[%d]", p->key, i);
+        refuse(&L->y, e, key, "the plugin's own training behaviour",
+               "axo accepts axolotl.integrations.liger.LigerPlugin and "
+               "axolotl.integrations.cut_cross_entropy.CutCrossEntropyPlugin");
+    }
+}
+
+/* attn_implementation: the exact-attention kernels all compute softmax(QK^T
+ * / sqrt(d)) V, as axo's own attention does; s2, sage and fp8 approximate it */
+static void attn_implementation(loader *L, const yaml_node_t *v) {
+    static const char *const exact[] = {"eager", "sdpa", "flash_attention_2", "flash_attention_3", "flex_attention",
+                                        "xformers"};
+    static const char *const approx[][2] = {{"s2", "shifted sparse attention, an approximation"},
+                                            {"sage", "SageAttention's 8-bit QK, an approximation"},
+                                            {"fp8", "FP8 attention, an approximation"}};
+    const char *s;
+    if (fe_y_str(&L->y, "attn_implementation", v, &s) != 0 || match_one(s, exact, 6) >= 0) return;
+    const char *what = "an attention kernel axo does not know";
+    for (size_t i = 0; i < AX_ARRAY_LEN(approx); i++)
+        if (!strcmp(s, approx[i][0])) what = approx[i][1];
+    refuse(&L->y, v, "attn_implementation", what,
+           "axo computes exact attention and accepts eager, sdpa, flash_attention_2, flash_attention_3, "
+           "flex_attention, xformers");
+}
+
 static void apply_special(loader *L, const fe_ypair *p) {
     const fe_yctx *y = &L->y;
     fe_config *c = L->c;
@@ -1017,7 +1372,22 @@ static void apply_special(loader *L, const fe_ypair *p) {
     } else if (!strcmp(k, "lora_target_modules")) {
         do_string_list(L, p, &c->lora_target_modules, &c->nlora_target_modules);
     } else if (!strcmp(k, "plugins")) {
-        do_string_list(L, p, NULL, NULL);
+        plugins(L, p);
+    } else if (!strcmp(k, "attn_implementation")) {
+        attn_implementation(L, v);
+    } else if (!strcmp(k, "group_by_length")) {
+        if (fe_y_bool(y, k, v, &b) == 0 && b)
+            refuse(y, v, k, "batches of samples of similar length", "axo accepts null, false");
+    } else if (!strcmp(k, "model_type")) {
+        /* the class from_pretrained loads: a causal LM, whatever its name */
+        const char *s;
+        if (fe_y_str(y, k, v, &s) != 0) return;
+        size_t n = strlen(s), m = strlen("ForCausalLM");
+        if (n < m || strcmp(s + n - m, "ForCausalLM"))
+            refuse(y, v, k, "another model class and head than a causal language model's",
+                   "axo accepts AutoModelForCausalLM or a *ForCausalLM class");
+    } else if (!strcmp(k, "trust_remote_code")) {
+        if (fe_y_bool(y, k, v, &b) == 0 && b) L->trust_remote_code = v; /* checked against the model in check_whole */
     } else if (!strcmp(k, "deepspeed")) {
         const char *s;
         if (fe_y_str(y, k, v, &s) == 0) c->ds.path = s;
@@ -1038,8 +1408,9 @@ static void apply_pair(loader *L, const fe_ypair *p) {
     char loc[512];
     const key_def *kd = find_key(p->key);
     if (!kd) {
-        if (!strncmp(p->key, "wandb_", 6)) return;
-        ax_warn(y->d, fe_yloc(y, p->k, loc, sizeof loc), "unknown key `%s`, ignored", p->key);
+        const fe_refused_key *r = find_refused(p->key);
+        if (r) check_refused(y, p, r);
+        else if (!is_infra(p->key)) ax_warn(y->d, fe_yloc(y, p->k, loc, sizeof loc), "unknown key `%s`, ignored", p->key);
         return;
     }
     /* A null value means "not set": the default applies. */
@@ -1076,6 +1447,62 @@ static void apply_pair(loader *L, const fe_ypair *p) {
         apply_special(L, p);
         break;
     }
+}
+
+/* batch_size, as Axolotl's normalize_config reads it: the rows a rank takes
+ * per step, so gradient_accumulation_steps = batch_size // micro_batch_size
+ * (Axolotl multiplies batch_size by the world size only afterwards); giving
+ * both is Axolotl's error too. */
+static void apply_batch_size(loader *L) {
+    const fe_ypair *p = pair(L, "batch_size");
+    const fe_yctx *y = &L->y;
+    fe_config *c = L->c;
+    char loc[512];
+    int64_t bs;
+    if (!p || fe_y_is_null(p->v) || fe_y_int(y, p->key, p->v, 1, &bs) != 0) return;
+    if (L->set.gradient_accumulation_steps) {
+        ax_error(y->d, fe_yloc(y, p->k, loc, sizeof loc),
+                 "batch_size: expected only one of gradient_accumulation_steps and batch_size, found both (as Axolotl)");
+        return;
+    }
+    if (bs < c->micro_batch_size) {
+        ax_error(y->d, fe_yloc(y, p->v, loc, sizeof loc),
+                 "batch_size: expected at least micro_batch_size (%lld): gradient_accumulation_steps = batch_size // "
+                 "micro_batch_size would be 0, found %lld",
+                 (long long)c->micro_batch_size, (long long)bs);
+        return;
+    }
+    c->gradient_accumulation_steps = bs / c->micro_batch_size;
+    L->set.gradient_accumulation_steps = 1; /* a DeepSpeed value must agree with it */
+    if (bs % c->micro_batch_size)
+        ax_warn(y->d, fe_yloc(y, p->v, loc, sizeof loc),
+                "batch_size: %lld is not a multiple of micro_batch_size %lld; gradient_accumulation_steps is %lld, as "
+                "Axolotl rounds down, so a rank takes %lld rows per step",
+                (long long)bs, (long long)c->micro_batch_size, (long long)c->gradient_accumulation_steps,
+                (long long)(c->gradient_accumulation_steps * c->micro_batch_size));
+}
+
+/* trust_remote_code: true lets a checkpoint's own modelling or tokenizer
+ * code run (config.json's or tokenizer_config.json's "auto_map"), which axo
+ * does not; without such code it changes nothing. */
+static void check_remote_code(loader *L) {
+    const fe_config *c = L->c;
+    char loc[512];
+    const char *dirs[2] = {c->base_model, c->tokenizer_config}, *files[2] = {"config.json", "tokenizer_config.json"};
+    for (int i = 0; L->trust_remote_code && i < 2; i++)
+        for (int j = 0; dirs[i] && j < 2; j++) {
+            const char *f = ax_arena_printf(L->y.ar, "%s/%s", dirs[i], files[j]);
+            json_t *o = is_file(f) ? json_load_file(f, 0, NULL) : NULL;
+            int remote = json_is_object(o) && json_object_get(o, "auto_map") != NULL;
+            json_decref(o);
+            if (!remote) continue;
+            ax_error(L->y.d, fe_yloc(&L->y, L->trust_remote_code, loc, sizeof loc),
+                     "trust_remote_code: true changes training (%s has \"auto_map\": the checkpoint's own code would "
+                     "define the %s) and is not implemented in axo; axo accepts null, false, or true for a checkpoint "
+                     "without its own code",
+                     f, j ? "tokenizer" : "model");
+            return;
+        }
 }
 
 /* Resolves the DeepSpeed file: the override (as given) wins; the YAML's
@@ -1254,6 +1681,7 @@ static void check_whole(loader *L) {
                  "gradient_checkpointing: expected only one of gradient_checkpointing and "
                  "fsdp_config.activation_checkpointing, found both set");
     check_ddp_bucket(L);
+    check_remote_code(L);
     check_best_model(L);
     check_schedule(L);
     if (c->save_steps > 0 && c->saves_per_epoch > 0)
@@ -1341,6 +1769,7 @@ int fe_config_load(const char *yaml_path, const char *deepspeed_override, fe_con
         if (!strcmp(k, "adam_epsilon")) L.set.adam_epsilon = !fe_y_is_null(L.pairs[i].v);
         apply_pair(&L, &L.pairs[i]);
     }
+    apply_batch_size(&L);
     fe_fsdp_parse(&L.y, &L.fsdp, &out->fsdp);
     if (out->bf16_pure) { /* bf16 weights whatever bf16 (AMP) says; a DeepSpeed bf16.enabled must agree */
         out->bf16 = 1;
@@ -1460,7 +1889,7 @@ void fe_config_canonical(const fe_config *c, ax_buf *out) {
     I("eval_batch_size", c->eval_batch_size);
     I("eval_sample_packing", c->eval_sample_packing);
     I("gradient_accumulation_steps", c->gradient_accumulation_steps);
-    I("num_epochs", c->num_epochs);
+    D("num_epochs", c->num_epochs); /* %.17g: a whole number prints as before, e.g. num_epochs=1 */
     I("max_steps", c->max_steps);
     D("val_set_size", c->val_set_size);
     D("learning_rate", c->learning_rate);

@@ -5,8 +5,9 @@
  * FSDP2 terms, and checks the whole for consistency. fe_model_load reads a
  * Hugging Face model directory's config.json. Every diagnostic names the file
  * and line:col (YAML) or key path (JSON), what was expected and what was
- * found. Unknown keys warn; known keys whose meaning axo does not implement
- * are errors.
+ * found. Unknown keys warn; Axolotl keys that only steer infrastructure or
+ * logging are accepted silently; keys whose meaning axo does not implement
+ * are errors unless their value leaves training as it is (fe_refused_keys).
  */
 #ifndef FE_CONFIG_H
 #define FE_CONFIG_H
@@ -101,14 +102,14 @@ typedef struct fe_config {
     int ntest_datasets;
     const char *output_dir;  /* default "./outputs" */
 
-    int64_t sequence_len;    /* default 2048 */
+    int64_t sequence_len;    /* default 512 (Axolotl's) */
     int sample_packing;
     int eval_sample_packing;    /* eval rows packed: sample_packing unless false (Axolotl) */
     int64_t micro_batch_size;   /* default 1 */
     int64_t eval_batch_size;    /* default micro_batch_size */
     int64_t gradient_accumulation_steps; /* default 1 */
-    int64_t num_epochs;         /* default 1 */
-    int64_t max_steps;          /* 0 = from epochs */
+    double num_epochs;          /* default 1; > 0, fractions allowed (Axolotl's float, HF's num_train_epochs) */
+    int64_t max_steps;          /* 0 = ceil(num_epochs x steps per epoch), as HF Trainer */
     double val_set_size;        /* default 0 */
 
     double learning_rate;    /* default 5e-5 (HF TrainingArguments' default) */
@@ -157,12 +158,13 @@ typedef struct fe_config {
     int liger_cross_entropy, liger_fused_linear_cross_entropy;
 
     int64_t save_steps;      /* 0 = only the final save */
-    int64_t saves_per_epoch; /* 0 = none; else checkpoints every total / (saves_per_epoch x epochs) steps */
+    int64_t saves_per_epoch; /* 0 = none; else Axolotl's save_steps = 1 / (saves_per_epoch x num_epochs) of the run */
     int64_t save_total_limit; /* 0 = keep every checkpoint; else only the newest N */
     int64_t logging_steps;   /* default 1 */
     int64_t eval_steps;      /* evaluate every N steps (val_set_size > 0); 0 = see below */
     double eval_steps_ratio; /* eval_steps given as a fraction of the total steps (HF: < 1) */
-    int64_t evals_per_epoch; /* else this many evaluations per epoch; neither: one at each epoch's end */
+    int64_t evals_per_epoch; /* else Axolotl's eval_steps = 1 / (evals_per_epoch x num_epochs) of the run;
+                              * neither: one at each epoch's end */
     uint64_t seed;           /* default 42 */
     int64_t early_stopping_patience; /* 0 = off; else stop after this many evaluations without a better eval_loss */
     int load_best_model_at_end;      /* as written (Axolotl's default false) */
@@ -209,6 +211,25 @@ typedef struct fe_config {
  * (warnings are added to d either way). */
 int fe_config_load(const char *yaml_path, const char *deepspeed_override, fe_config *out, ax_arena *arena,
                    ax_diag *d);
+
+/* Axolotl keys that change what is trained and that axo does not implement
+ * (config.c's table). A value is accepted when it is null or one of
+ * `harmless`, YAML values separated by ", " ("" when only null is): false,
+ * true, 0, [], {}, "" (an empty string), or a default (a number compares
+ * numerically, any other text exactly); any other value is a compile error
+ * saying what it does (`what`). */
+typedef struct fe_refused_key {
+    const char *name, *harmless, *what;
+} fe_refused_key;
+extern const fe_refused_key fe_refused_keys[];
+extern const int fe_nrefused_keys;
+/* Axolotl keys that only steer infrastructure or logging (not what is
+ * trained): accepted silently, whatever their value. */
+extern const char *const fe_infra_keys[];
+extern const int fe_ninfra_keys;
+/* A name that two of config.c's tables (keys axo reads, fe_refused_keys,
+ * fe_infra_keys) both hold, or NULL: each key has one meaning. */
+const char *fe_config_tables_overlap(void);
 
 /* A canonical, deterministic text of every resolved setting (one
  * "key=value" line each, sorted): the plan's config echo and the cache key. */

@@ -103,7 +103,10 @@ static void module_facts(const fe_config *c, const fe_model *m, int world_size, 
     set_i(mod, "train.seq_len", c->sequence_len);
     set_i(mod, "train.micro_batch_size", c->micro_batch_size);
     set_i(mod, "train.grad_accum", c->gradient_accumulation_steps);
-    set_i(mod, "train.epochs", c->num_epochs);
+    /* num_epochs: an integer attr when whole (as plans always had it), else a
+     * float; the runtime reads either as a number */
+    if (c->num_epochs == floor(c->num_epochs) && c->num_epochs < 9e15) set_i(mod, "train.epochs", (int64_t)c->num_epochs);
+    else set_f(mod, "train.epochs", c->num_epochs);
     set_i(mod, "train.max_steps", c->max_steps);
     set_f(mod, "train.lr", c->learning_rate);
     set_s(mod, "train.scheduler", fe_sched_names[c->lr_scheduler]);

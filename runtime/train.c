@@ -989,8 +989,11 @@ int rt_train(rt_session *s, const rt_train_opts *o, ax_diag *d) {
     if (rows.ntruncated && lead)
         ax_diag_add(d, AX_SEV_NOTE, "dataset", "%lld samples longer than sequence_len were truncated to it",
                     (long long)rows.ntruncated);
+    /* num_epochs (a float in Axolotl): HF Trainer's max_steps =
+     * ceil(num_train_epochs x update steps per epoch) when max_steps is unset */
+    const double epochs = mattr_f(m, "train.epochs", 1);
     int64_t total = o->max_steps > 0 ? o->max_steps : mattr_i(m, "train.max_steps", 0);
-    if (total <= 0) total = steps_per_epoch * mattr_i(m, "train.epochs", 1);
+    if (total <= 0) total = (int64_t)ceil(epochs * (double)steps_per_epoch);
     int64_t warmup = mattr_i(m, "train.warmup_steps", 0);
     double wr = mattr_f(m, "train.warmup_ratio", 0);
     if (warmup <= 0 && wr > 0) warmup = (int64_t)ceil(wr * (double)total);
@@ -1005,19 +1008,23 @@ int rt_train(rt_session *s, const rt_train_opts *o, ax_diag *d) {
     int64_t log_every = mattr_i(m, "train.logging_steps", 1), save_every = mattr_i(m, "train.save_steps", 0);
     if (log_every < 1) log_every = 1;
     int64_t per_epoch_saves = mattr_i(m, "train.saves_per_epoch", 0), keep = mattr_i(m, "train.save_total_limit", 0);
-    if (per_epoch_saves > 0) { /* Axolotl: save_steps = 1 / (saves_per_epoch x num_epochs) of the run, as HF rounds a ratio up */
-        int64_t k = per_epoch_saves * mattr_i(m, "train.epochs", 1);
-        save_every = (total + k - 1) / k;
+    if (per_epoch_saves > 0) { /* Axolotl: save_steps = 1 / (saves_per_epoch x num_epochs) of the run when < 1, which HF
+                                * makes ceil(max_steps x save_steps); else a save at the end only */
+        double r = 1.0 / ((double)per_epoch_saves * epochs);
+        save_every = r < 1.0 ? (int64_t)ceil((double)total * r) : total;
     }
 
     int64_t eval_every = 0; /* eval_steps, or a fraction of the run, or evals_per_epoch, or each epoch's end */
     if (has_eval) {
         int64_t es = mattr_i(m, "train.eval_steps", 0), epe = mattr_i(m, "train.evals_per_epoch", 0);
         double er = mattr_f(m, "train.eval_steps_ratio", 0);
-        eval_every = es > 0   ? es
-                     : er > 0  ? (int64_t)ceil(er * (double)total)
-                     : epe > 0 ? (steps_per_epoch / epe > 0 ? steps_per_epoch / epe : 1)
-                               : steps_per_epoch;
+        /* evals_per_epoch: Axolotl's eval_steps = 1 / (evals_per_epoch x num_epochs) of the run when < 1 (HF:
+         * ceil(max_steps x eval_steps)); else, as without it, each epoch's end */
+        double epe_r = epe > 0 ? 1.0 / ((double)epe * epochs) : 1.0;
+        eval_every = es > 0       ? es
+                     : er > 0     ? (int64_t)ceil(er * (double)total)
+                     : epe_r < 1.0 ? (int64_t)ceil((double)total * epe_r)
+                                   : steps_per_epoch;
         if (!quiet)
             printf("axorun: %lld samples %s, %lld rows; evaluated every %lld steps and at the end\n", (long long)eds.nsamples,
                    val > 0 ? "held out (val_set_size)" : "to evaluate (test_datasets)", (long long)erows.nrows,

@@ -336,6 +336,14 @@ check '"$AXOC" compile rs-lim.yml -o rs-lim.bin 2>/dev/null && "$AXORUN" rs-lim.
 check '"$AXOC" compile rs-spe.yml -o rs-spe.bin 2>/dev/null && "$AXORUN" rs-spe.bin --output-dir rs-spe --quiet && [ "$(ls -d rs-spe/checkpoint-* | tr "\n" " ")" = "rs-spe/checkpoint-2 rs-spe/checkpoint-4 " ]' "saves_per_epoch: 3 of a 6-step run saves every 2 steps"
 cp -r rs-spe rs-re && rm rs-re/model.safetensors
 check '"$AXORUN" rs-spe.bin --output-dir rs-re --resume-from rs-re/checkpoint-2 --quiet && cmp -s rs-spe/model.safetensors rs-re/model.safetensors && grep -q "\"global_step\": 4" rs-re/checkpoint-4/trainer_state.json && [ -z "$(ls rs-re | grep "\.old-\|\.tmp-")" ]' "resuming into the same output_dir replaces the later checkpoint-4 cleanly (no leftovers) and ends the same"
+# num_epochs as a float (Axolotl): HF's max_steps = ceil(num_epochs x steps per epoch); 36 rows of 4 = 9 per epoch
+head -36 "$SRC/configs/data/toy_count.jsonl" > ep36.jsonl
+sed -e "/^max_steps:/d" -e "/^save_steps:/d" -e "s#^num_epochs: .*#num_epochs: 1.5#" -e "s#^sample_packing: .*#sample_packing: false#" \
+    -e "s#  - path: .*#  - path: $T/ep36.jsonl#" rsa.yml > ep.yml
+echo "saves_per_epoch: 2" >> ep.yml
+check '"$AXOC" compile ep.yml -o ep.bin 2>/dev/null && "$AXORUN" ep.bin --output-dir epout > ep.out' "num_epochs: 1.5 compiles and trains"
+check 'grep -q "axorun: 14 steps (9 per epoch)" ep.out && [ "$(grep -c "\"loss\"" epout/train_log.jsonl)" = 14 ]' "num_epochs: 1.5 of 9 steps per epoch trains ceil(13.5) = 14 steps"
+check '[ "$(ls -d epout/checkpoint-* | sort -V | tr "\n" " ")" = "epout/checkpoint-5 epout/checkpoint-10 " ]' "saves_per_epoch: 2 over 1.5 epochs saves every ceil(14 x 1/3) = 5 steps (Axolotl's ratio, HF's rounding)"
 # regressions: a padding rank (its block starts past a tensor's end) resumes from SHARDED files; DDP writes
 # the optimizer state from rank 0 only; a checkpoint whose save a crash cut short is replaced, not fatal
 check 'rs_case sh10 "fsdp_version: 2\nfsdp_config:\n  state_dict_type: SHARDED_STATE_DICT\n  reshard_after_forward: true\n" 10' "resume: FSDP SHARDED on 10 ranks (ranks past the end of 32-row tensors), bit for bit"

@@ -6,6 +6,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define FIX AXO_SOURCE_DIR "/tests/data/config"
@@ -109,7 +110,7 @@ static void test_defaults(void) {
     CHECK_CONTAINS(c->datasets[0].path, "/tests/data/config/data/toy.jsonl");
     CHECK(c->datasets[0].type == NULL);
     CHECK_STREQ(c->output_dir, "./outputs");
-    CHECK_EQ(c->sequence_len, 2048);
+    CHECK_EQ(c->sequence_len, 512); /* Axolotl's default */
     CHECK_EQ(c->micro_batch_size, 1);
     CHECK_EQ(c->eval_batch_size, 1);
     CHECK_EQ(c->gradient_accumulation_steps, 1);
@@ -526,9 +527,9 @@ static void test_structure_errors(void) {
 
 static void test_unknown_keys(void) {
     run r;
-    run_y(&r, "seed: 1\nhub_model_id: me/model\n  \nnot_an_axolotl_key: x\n");
+    run_y(&r, "seed: 1\nhub_model_idx: me/model\n  \nnot_an_axolotl_key: x\n");
     CHECK_EQ(r.rc, 0);
-    EXPECT_DIAG(&r.d, AX_SEV_WARNING, "cfg.yml:2:1", "unknown key `hub_model_id`");
+    EXPECT_DIAG(&r.d, AX_SEV_WARNING, "cfg.yml:2:1", "unknown key `hub_model_idx`");
     EXPECT_DIAG(&r.d, AX_SEV_WARNING, "cfg.yml:4:1", "unknown key `not_an_axolotl_key`");
     CHECK_EQ(r.d.nwarnings, 2);
     CHECK_EQ(r.d.nerrors, 0);
@@ -536,6 +537,196 @@ static void test_unknown_keys(void) {
     run_y(&r, "datasets_extra: 1\n");
     EXPECT_DIAG(&r.d, AX_SEV_WARNING, "cfg.yml:1:1", "unknown key `datasets_extra`");
     run_free(&r);
+}
+
+/* The value must load with no diagnostic at all. */
+static void expect_silent(const char *text) {
+    run r;
+    run_y(&r, text);
+    CHECK_MSG(r.rc == 0 && r.d.n == 0, "expected to load silently: %s\n%s", text, dump(&r.d));
+    run_free(&r);
+}
+
+/* Every key of the refused table: null and each harmless value load
+ * silently; other values (a number, true, a list, a mapping) are errors at
+ * the value, saying that the key changes training. */
+static void test_refused_keys(void) {
+    CHECK_MSG(fe_config_tables_overlap() == NULL, "a key in two tables: %s", fe_config_tables_overlap());
+    CHECK(fe_nrefused_keys > 150);
+    for (int i = 0; i < fe_nrefused_keys; i++) {
+        const fe_refused_key *k = &fe_refused_keys[i];
+        char y[256], where[64], msg[160];
+        CHECK_MSG(k->what && k->what[0] && strlen(k->what) < 100, "%s: a short meaning", k->name);
+        snprintf(y, sizeof y, "%s: ~\n", k->name);
+        expect_silent(y);
+        snprintf(y, sizeof y, "%s:\n", k->name);
+        expect_silent(y);
+        int harmless_true = 0;
+        for (const char *p = k->harmless; *p;) {
+            const char *e = strstr(p, ", ");
+            int n = e ? (int)(e - p) : (int)strlen(p);
+            harmless_true |= n == 4 && !strncmp(p, "true", 4);
+            snprintf(y, sizeof y, "%s: %.*s\n", k->name, n, p);
+            expect_silent(y);
+            p += e ? n + 2 : n;
+        }
+        static const char *const bad[] = {"7", "true", "[x]", "{a: 1}", "\"some text\""};
+        static const char *const shown[] = {"7", "true", "a list", "a mapping", "\"some text\""};
+        for (size_t j = 0; j < AX_ARRAY_LEN(bad); j++) {
+            if (j == 1 && harmless_true) continue;
+            snprintf(y, sizeof y, "%s: %s\n", k->name, bad[j]);
+            snprintf(where, sizeof where, "cfg.yml:1:%d", (int)strlen(k->name) + 3);
+            snprintf(msg, sizeof msg, "%s: %s changes training (%s) and is not implemented in axo", k->name, shown[j], k->what);
+            expect_error(y, where, msg);
+        }
+    }
+    expect_error("neftune_noise_alpha: 5\n", "cfg.yml:1:22",
+                 "neftune_noise_alpha: 5 changes training (NEFTune noise on the input embeddings) and is not implemented "
+                 "in axo; axo accepts null, 0");
+    expect_error("noisy_embedding_alpha: 0.1\n", "cfg.yml:1:24", "noisy_embedding_alpha: 0.1 changes training (NEFTune noise");
+    expect_error("dpo_beta: 0.1\n", "cfg.yml:1:11", "dpo_beta: 0.1 changes training (the beta of the RL loss");
+    expect_error("rl: dpo\n", "cfg.yml:1:5", "rl: dpo changes training (a preference/RL objective");
+    expect_error("unfrozen_parameters:\n  - ^lm_head.weight$\n", "cfg.yml:2:3",
+                 "unfrozen_parameters: a list changes training (only the matching parameters are trained) and is not "
+                 "implemented in axo; axo accepts null, []");
+    expect_silent("noisy_embedding_alpha: 0\nneftune_noise_alpha: 0.0\ndpo_beta:\neaft_alpha: 1\nloraplus_lr_embedding: 0.000001\n"
+                  "lisa_layers_attribute: model.layers\noptim_args: \"\"\ntrl: {}\nqgalore_proj_quant: yes\n");
+    /* excluded here: the token keys axo reads (fe_resolve_tokenizer) */
+    static const char *const elsewhere[] = {"tokens", "special_tokens", "added_tokens_overrides", "resize_token_embeddings_to_32x",
+                                           "mean_resizing_embeddings", "shrink_embeddings"};
+    for (size_t i = 0; i < AX_ARRAY_LEN(elsewhere); i++)
+        for (int j = 0; j < fe_nrefused_keys; j++) CHECK_MSG(strcmp(fe_refused_keys[j].name, elsewhere[i]), "%s", elsewhere[i]);
+}
+
+/* Infrastructure and logging keys: silent, whatever the value. */
+static void test_infra_keys(void) {
+    CHECK(fe_ninfra_keys > 150);
+    static const char *const vals[] = {"x", "true", "3", "[1, 2]", "{a: 1}", "~"};
+    for (int i = 0; i < fe_ninfra_keys; i++)
+        for (size_t j = 0; j < AX_ARRAY_LEN(vals); j++) {
+            char y[160];
+            snprintf(y, sizeof y, "%s: %s\n", fe_infra_keys[i], vals[j]);
+            expect_silent(y);
+        }
+    expect_silent("swanlab_project: p\nwandb_mode: offline\nflex_attention: true\neager_attention: false\n");
+}
+
+/* The keys with their own rules: attention, plugins, model_type, batch_size,
+ * group_by_length, shuffle_merged_datasets, trust_remote_code. */
+static void test_training_keys(void) {
+    static const char *const exact[] = {"eager", "sdpa", "flash_attention_2", "flash_attention_3", "flex_attention", "xformers"};
+    for (size_t i = 0; i < AX_ARRAY_LEN(exact); i++) {
+        char y[96];
+        snprintf(y, sizeof y, "attn_implementation: %s\n", exact[i]);
+        expect_silent(y);
+    }
+    expect_silent("attn_implementation: ~\n");
+    expect_error("attn_implementation: s2\n", "cfg.yml:1:22",
+                 "attn_implementation: s2 changes training (shifted sparse attention, an approximation) and is not "
+                 "implemented in axo; axo computes exact attention and accepts eager, sdpa");
+    expect_error("attn_implementation: sage\n", "cfg.yml:1:22", "attn_implementation: sage changes training (SageAttention");
+    expect_error("attn_implementation: fp8\n", "cfg.yml:1:22", "attn_implementation: fp8 changes training (FP8 attention");
+    expect_error("attn_implementation: kernels-community/flash-attn\n", "cfg.yml:1:22",
+                 "attn_implementation: kernels-community/flash-attn changes training (an attention kernel axo does not know)");
+    expect_error("attn_implementation: [sdpa]\n", "cfg.yml:1:22", "attn_implementation: expected a string, found a list");
+    expect_error("s2_attention: true\n", "cfg.yml:1:15", "s2_attention: true changes training (shifted sparse attention");
+    expect_error("sage_attention: true\n", "cfg.yml:1:17", "sage_attention: true changes training (SageAttention");
+    expect_silent("s2_attention: false\nsage_attention: false\n");
+
+    /* shuffle_merged_datasets: HF's sampler shuffles every epoch either way */
+    expect_silent("shuffle_merged_datasets: true\n");
+    expect_silent("shuffle_merged_datasets: false\n");
+    expect_error("shuffle_merged_datasets: sometimes\n", "cfg.yml:1:26", "shuffle_merged_datasets: expected true or false");
+
+    /* batch_size: gradient_accumulation_steps = batch_size // micro_batch_size (Axolotl) */
+    run r;
+    run_y(&r, "batch_size: 8\nmicro_batch_size: 2\n");
+    CHECK_MSG(r.rc == 0 && r.d.n == 0, "%s", dump(&r.d));
+    CHECK_EQ(r.c.gradient_accumulation_steps, 4);
+    CHECK_EQ(r.c.micro_batch_size, 2);
+    run_free(&r);
+    run_y(&r, "micro_batch_size: 4\nbatch_size: 10\n");
+    CHECK_EQ(r.rc, 0);
+    CHECK_EQ(r.c.gradient_accumulation_steps, 2);
+    EXPECT_DIAG(&r.d, AX_SEV_WARNING, "cfg.yml:2:13", "batch_size: 10 is not a multiple of micro_batch_size 4");
+    run_free(&r);
+    expect_silent("batch_size: ~\ngradient_accumulation_steps: 3\n");
+    expect_error("batch_size: 8\ngradient_accumulation_steps: 2\n", "cfg.yml:1:1",
+                 "batch_size: expected only one of gradient_accumulation_steps and batch_size, found both");
+    expect_error("micro_batch_size: 4\nbatch_size: 2\n", "cfg.yml:2:13", "batch_size: expected at least micro_batch_size (4)");
+    expect_error("batch_size: eight\n", "cfg.yml:1:13", "batch_size: expected a positive integer");
+    /* a DeepSpeed gradient_accumulation_steps must agree with the derived one */
+    char yml[700];
+    snprintf(yml, sizeof yml, "batch_size: 4\ndeepspeed: %s\n",
+             tmp_write("ds_gas2.json", "{\"zero_optimization\": {\"stage\": 1}, \"gradient_accumulation_steps\": 2}\n"));
+    expect_error(yml, "ds_gas2.json", "2 disagrees with the YAML's gradient_accumulation_steps: 4");
+
+    /* plugins: the two whose effect axo has */
+    expect_silent("plugins:\n  - axolotl.integrations.liger.LigerPlugin\n"
+                  "  - axolotl.integrations.cut_cross_entropy.CutCrossEntropyPlugin\ncut_cross_entropy: true\n");
+    expect_silent("plugins: []\n");
+    expect_error("plugins:\n  - axolotl.integrations.liger.LigerPlugin\n  - axolotl.integrations.kd.KDPlugin\n", "cfg.yml:3:5",
+                 "plugins[1]: axolotl.integrations.kd.KDPlugin changes training (the plugin's own training behaviour) and is "
+                 "not implemented in axo");
+    expect_error("plugins: [axolotl.integrations.spectrum.SpectrumPlugin]\n", "cfg.yml:1:11", "plugins[0]: axolotl.integrations.spectrum");
+    expect_error("plugins: axolotl.integrations.liger.LigerPlugin\n", "cfg.yml:1:10", "plugins: expected a list of names");
+
+    /* group_by_length: true changes which samples share a batch */
+    expect_silent("group_by_length: false\n");
+    expect_error("group_by_length: true\n", "cfg.yml:1:18",
+                 "group_by_length: true changes training (batches of samples of similar length) and is not implemented in axo");
+
+    /* model_type: causal LM classes only */
+    static const char *const lm[] = {"AutoModelForCausalLM", "LlamaForCausalLM", "MistralForCausalLM", "Qwen2ForCausalLM",
+                                     "Qwen3ForCausalLM", "~"};
+    for (size_t i = 0; i < AX_ARRAY_LEN(lm); i++) {
+        char y[96];
+        snprintf(y, sizeof y, "model_type: %s\n", lm[i]);
+        expect_silent(y);
+    }
+    expect_error("model_type: AutoModelForSequenceClassification\n", "cfg.yml:1:13",
+                 "model_type: AutoModelForSequenceClassification changes training (another model class and head than a "
+                 "causal language model's) and is not implemented in axo; axo accepts AutoModelForCausalLM");
+    expect_error("model_type: ForCausalLMx\n", "cfg.yml:1:13", "model_type: ForCausalLMx changes training");
+
+    /* trust_remote_code: true is harmless without the checkpoint's own code */
+    expect_silent("trust_remote_code: true\n");
+    expect_silent("trust_remote_code: false\n");
+    char dir[300];
+    snprintf(dir, sizeof dir, "%s/remote", tmpd);
+    if (mkdir(dir, 0755) != 0) abort();
+    tmp_write("remote/config.json", "{\"model_type\": \"llama\", \"auto_map\": {\"AutoModelForCausalLM\": \"m.M\"}}\n");
+    snprintf(yml, sizeof yml, "base_model: %s\ntrust_remote_code: true\ndatasets:\n  - path: " FIX "/data/toy.jsonl\n", dir);
+    run_raw(&r, yml);
+    CHECK_EQ(r.rc, -1);
+    EXPECT_DIAG(&r.d, AX_SEV_ERROR, "cfg.yml:2:20", "trust_remote_code: true changes training (");
+    EXPECT_DIAG(&r.d, AX_SEV_ERROR, "cfg.yml:2:20", "remote/config.json has \"auto_map\"");
+    run_free(&r);
+    snprintf(yml, sizeof yml, "base_model: %s\ndatasets:\n  - path: " FIX "/data/toy.jsonl\n", dir);
+    run_raw(&r, yml);
+    CHECK_MSG(r.rc == 0, "%s", dump(&r.d));
+    run_free(&r);
+}
+
+/* num_epochs: a positive number, fractions allowed (Axolotl's float) */
+static void test_num_epochs(void) {
+    static const struct { const char *y; double v; const char *canon; } ok[] = {
+        {"num_epochs: 0.5\n", 0.5, "\nnum_epochs=0.5\n"}, {"num_epochs: 1.5\n", 1.5, "\nnum_epochs=1.5\n"},
+        {"num_epochs: 3\n", 3, "\nnum_epochs=3\n"},       {"num_epochs: 2.0\n", 2, "\nnum_epochs=2\n"},
+        {"# default\n", 1, "\nnum_epochs=1\n"},
+    };
+    for (size_t i = 0; i < AX_ARRAY_LEN(ok); i++) {
+        run r;
+        run_y(&r, ok[i].y);
+        CHECK_MSG(r.rc == 0 && r.d.n == 0 && r.c.num_epochs == ok[i].v, "%s: %.17g\n%s", ok[i].y, r.c.num_epochs, dump(&r.d));
+        char *t = canon(&r.c);
+        CHECK_CONTAINS(t, ok[i].canon);
+        free(t);
+        run_free(&r);
+    }
+    expect_error("num_epochs: 0\n", "cfg.yml:1:13", "num_epochs: expected a positive number, found \"0\"");
+    expect_error("num_epochs: -1.5\n", "cfg.yml:1:13", "num_epochs: expected a positive number");
+    expect_error("num_epochs: many\n", "cfg.yml:1:13", "num_epochs: expected a positive number");
 }
 
 static void test_consistency(void) {
@@ -626,7 +817,7 @@ static void test_canonical(void) {
     run a, b;
     /* the same meaning spelled differently, in another order */
     run_y(&a, "learning_rate: 2e-5\nsample_packing: yes\noptimizer: adamw_torch\nmicro_batch_size: 2\nbf16: true\n"
-              "lora_target_modules: [q_proj, v_proj]\nadapter: lora\nlora_r: 8\nmodel_type: x\nwandb_project: a\n");
+              "lora_target_modules: [q_proj, v_proj]\nadapter: lora\nlora_r: 8\nmodel_type: AutoModelForCausalLM\nwandb_project: a\n");
     char *ca = canon(&a.c);
     run_y(&b, "adapter: lora\nlora_r: 8\nlora_target_modules: [v_proj, q_proj]\nbf16: auto\nmicro_batch_size: 2\n"
               "optimizer: adamw_hf\nsample_packing: On\nlearning_rate: 0.00002\ntokenizer_type: y\nwandb_project: b\n");
@@ -637,7 +828,7 @@ static void test_canonical(void) {
     /* determinism: the same file twice */
     run a2;
     run_y(&a2, "learning_rate: 2e-5\nsample_packing: yes\noptimizer: adamw_torch\nmicro_batch_size: 2\nbf16: true\n"
-               "lora_target_modules: [q_proj, v_proj]\nadapter: lora\nlora_r: 8\nmodel_type: x\nwandb_project: a\n");
+               "lora_target_modules: [q_proj, v_proj]\nadapter: lora\nlora_r: 8\nmodel_type: AutoModelForCausalLM\nwandb_project: a\n");
     char *ca2 = canon(&a2.c);
     CHECK_STREQ(ca, ca2);
     /* format: key=value lines sorted by key, numbers exact */
@@ -645,6 +836,7 @@ static void test_canonical(void) {
     CHECK_CONTAINS(ca, "\nlora_target_modules=q_proj,v_proj\n");
     CHECK_CONTAINS(ca, "\noptimizer=adamw\n");
     CHECK_CONTAINS(ca, "\nseed=42\n");
+    CHECK_CONTAINS(ca, "\nnum_epochs=1\n"); /* a whole number of epochs: the same text (cache key) as before */
     int sorted = 1, lines = 0;
     const char *prev = NULL;
     for (char *p = ca; *p;) {
@@ -675,7 +867,7 @@ static void test_canonical(void) {
     /* sensitivity: every meaning-bearing change changes the text */
     static const char *const variants[] = {
         "sequence_len: 1024\n", "micro_batch_size: 3\n", "eval_batch_size: 5\n", "gradient_accumulation_steps: 2\n",
-        "num_epochs: 2\n", "max_steps: 9\n", "val_set_size: 0.1\n", "learning_rate: 1e-4\n",
+        "num_epochs: 2\n", "num_epochs: 1.5\n", "max_steps: 9\n", "val_set_size: 0.1\n", "learning_rate: 1e-4\n",
         "lr_scheduler: linear\n", "warmup_steps: 3\n", "warmup_ratio: 0.05\n", "weight_decay: 0.1\n",
         "adam_beta1: 0.85\n", "adam_beta2: 0.98\n", "adam_epsilon: 1e-7\n", "max_grad_norm: 0.5\n", "bf16: true\n",
         "tf32: true\n", "gradient_checkpointing: true\n", "sample_packing: true\n", "pad_to_sequence_len: true\n",
@@ -785,6 +977,10 @@ int main(void) {
     test_bfloat16();
     test_structure_errors();
     test_unknown_keys();
+    test_refused_keys();
+    test_infra_keys();
+    test_training_keys();
+    test_num_epochs();
     test_consistency();
     test_paths();
     test_canonical();
