@@ -163,7 +163,11 @@ static json_t *stats_json(const ir_module *m, const pass_mem_stats *st, const fe
     json_object_set_new(j, "collective_bytes_per_optimizer_step", json_integer(st->comm_opt));
     json_object_set_new(j, "host_to_device_bytes_per_step", json_integer(st->h2d_step));
     json_object_set_new(j, "device_to_host_bytes_per_step", json_integer(st->d2h_step));
-    if (st->trainable_params != st->params)
+    if (st->trainable_params != st->params && c->nunfrozen)
+        ax_buf_printf(summary, "axoc: %lld parameters, %lld trainable (%.2f%%: unfrozen_parameters; the rest is frozen), %d rank%s\n",
+                      (long long)st->params, (long long)st->trainable_params,
+                      100.0 * (double)st->trainable_params / (double)(st->params ? st->params : 1), world, world > 1 ? "s" : "");
+    else if (st->trainable_params != st->params)
         ax_buf_printf(summary, "axoc: %lld parameters, %lld trainable (%.2f%%: the adapters%s; the base is frozen), %d rank%s\n",
                       (long long)st->params, (long long)st->trainable_params,
                       100.0 * (double)st->trainable_params / (double)(st->params ? st->params : 1),
@@ -213,7 +217,7 @@ static json_t *stats_json(const ir_module *m, const pass_mem_stats *st, const fe
     json_object_set_new(j, "precision", json_string(!c->bf16 ? "f32" : c->bf16_pure ? "bf16_pure" : "bf16_master_f32"));
     json_object_set_new(j, "adam_moments", json_string(c->optimizer_8bit ? "8bit" : c->bf16_pure ? "bf16" : "f32"));
     ax_buf_printf(summary, "axoc: precision: %s; AdamW moments %s%s\n", prec, moments,
-                  st->trainable_params != st->params ? " (LoRA adapters: f32 weights)" : "");
+                  st->trainable_params != st->params && !c->nunfrozen ? " (LoRA adapters: f32 weights)" : "");
     ax_buf_printf(summary, "axoc: per-rank memory %s = params %s + grads %s + optimizer state %s + activations %s\n",
                   human(peak), human(st->state_bytes[IR_ROLE_PARAM]), human(st->state_bytes[IR_ROLE_GRAD]),
                   human(st->state_bytes[IR_ROLE_OPT]), human(st->arena_peak));

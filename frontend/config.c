@@ -5,6 +5,7 @@
  * one row of `keys[]` (plain typed settings) or a special case below.
  * Processing continues after an error so one run reports every problem. */
 #include "frontend/internal.h"
+#include "runtime/tokenizer.h"
 
 #include <ctype.h>
 #include <jansson.h>
@@ -334,6 +335,7 @@ static const key_def keys[] = {
     {"tokenizer_config", K_SPECIAL, -1, 0},
     {"tokenizer_type", K_ANY, -1, 0},
     {"tokens", K_SPECIAL, -1, 0},
+    {"unfrozen_parameters", K_SPECIAL, -1, 0},
     {"train_on_inputs", K_BOOL, F(train_on_inputs), 0},
     {"trust_remote_code", K_SPECIAL, -1, 0},
     {"val_set_size", K_NUM, F(val_set_size), 0},
@@ -405,7 +407,6 @@ const fe_refused_key fe_refused_keys[] = {
     {"quantize_moe_experts", "false", "quantized MoE expert weights"},
     {"gptq", "false", "a GPTQ-quantized base model"},
     {"rope_scaling", "", "RoPE scaling (Axolotl takes it under model_config)"},
-    {"unfrozen_parameters", "[]", "only the matching parameters are trained"},
     {"lisa_n_layers", "", "LISA: only a few random layers trained at a time"},
     {"lisa_step_interval", "", "how often LISA changes the trained layers"},
     {"lisa_layers_attribute", "model.layers", "where LISA finds the layers"},
@@ -1065,6 +1066,44 @@ static void do_string_list(loader *L, const fe_ypair *p, const char ***out, int 
     }
 }
 
+/* Axolotl's LayerNamePattern: a trailing [i], [a:b], [a:] or [:b] (digits
+ * only) is a row range of the parameter, not part of the regex. */
+static int has_row_range(const char *s) {
+    size_t n = strlen(s);
+    if (n < 3 || s[n - 1] != ']') return 0;
+    const char *lb = strrchr(s, '[');
+    if (!lb || lb == s) return 0;
+    int colons = 0;
+    for (const char *q = lb + 1; q < s + n - 1; q++) {
+        if (*q == ':') colons++;
+        else if (*q < '0' || *q > '9') return 0;
+    }
+    return colons <= 1;
+}
+
+/* unfrozen_parameters: a list of patterns (or one), matched as Axolotl's
+ * freeze_layers_except matches them (frontend/lower.c) */
+static void unfrozen(loader *L, const fe_ypair *p) {
+    const fe_yctx *y = &L->y;
+    fe_config *c = L->c;
+    char loc[512];
+    if (p->v->type == YAML_SCALAR_NODE) {
+        c->unfrozen = ax_arena_alloc(y->ar, sizeof *c->unfrozen);
+        if (fe_y_str(y, p->key, p->v, &c->unfrozen[0]) == 0) c->nunfrozen = 1;
+    } else {
+        do_string_list(L, p, &c->unfrozen, &c->nunfrozen);
+    }
+    for (int i = 0; i < c->nunfrozen; i++) {
+        char err[256];
+        if (has_row_range(c->unfrozen[i]))
+            ax_error(y->d, fe_yloc(y, p->v, loc, sizeof loc),
+                     "%s: \"%s\": the row-range form (a pattern ending in [start:end]: only those rows of the "
+                     "parameter train) is not implemented in axo; give whole parameters", p->key, c->unfrozen[i]);
+        else if (rt_re_match(c->unfrozen[i], "", err, sizeof err) < 0)
+            ax_error(y->d, fe_yloc(y, p->v, loc, sizeof loc), "%s: \"%s\" is not a regex: %s", p->key, c->unfrozen[i], err);
+    }
+}
+
 /* added_tokens_overrides: {token id: new content}, Axolotl's dict[int, str]
  * (an existing added token of the tokenizer gets another string) */
 static void added_overrides(loader *L, const fe_ypair *p) {
@@ -1256,6 +1295,8 @@ static void apply_special(loader *L, const fe_ypair *p) {
         }
     } else if (!strcmp(k, "tokens")) {
         do_string_list(L, p, &c->tokens, &c->ntokens);
+    } else if (!strcmp(k, "unfrozen_parameters")) {
+        unfrozen(L, p);
     } else if (!strcmp(k, "added_tokens_overrides")) {
         added_overrides(L, p);
     } else if (!strcmp(k, "adapter")) {
@@ -1657,6 +1698,10 @@ static void check_whole(loader *L) {
         !fe_y_is_null(pair(L, "warmup_ratio")->v))
         ax_error(y->d, fe_yloc(y, pair(L, "warmup_ratio")->k, loc, sizeof loc),
                  "warmup_ratio: expected only one of warmup_steps and warmup_ratio, found both");
+    if (c->nunfrozen && c->adapter != FE_ADAPTER_NONE)
+        ax_error(y->d, fe_yloc(y, pair(L, "unfrozen_parameters")->k, loc, sizeof loc),
+                 "unfrozen_parameters: with adapter: %s, Axolotl matches the patterns against PEFT's wrapped names; "
+                 "axo implements it for a full fine-tune only", c->adapter == FE_ADAPTER_LORA ? "lora" : "qlora");
     if (c->ntest_datasets > 0 && c->val_set_size > 0)
         ax_error(y->d, fe_yloc(y, pair(L, "val_set_size")->k, loc, sizeof loc),
                  "val_set_size: expected 0 with test_datasets (Axolotl: a non-zero val_set_size should not be used with "
@@ -1876,6 +1921,13 @@ void fe_config_canonical(const fe_config *c, ax_buf *out) {
         free(js);
     }
     /* absent when off: older plans keep their cache keys */
+    if (c->nunfrozen) { /* in order: a list of patterns */
+        ax_buf j = {0};
+        ax_buf_puts(&j, "");
+        for (int i = 0; i < c->nunfrozen; i++) ax_buf_printf(&j, "%s%s", i ? "\x1f" : "", c->unfrozen[i]);
+        S("unfrozen_parameters", j.data);
+        ax_buf_free(&j);
+    }
     if (c->resize_32x) I("resize_token_embeddings_to_32x", c->resize_32x);
     if (c->mean_resizing) I("mean_resizing_embeddings", c->mean_resizing);
     if (c->shrink_embeddings) I("shrink_embeddings", c->shrink_embeddings);

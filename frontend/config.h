@@ -198,6 +198,8 @@ typedef struct fe_config {
     int resize_32x;                 /* resize_token_embeddings_to_32x */
     int mean_resizing;              /* mean_resizing_embeddings (Axolotl's default false) */
     int shrink_embeddings;          /* shrink_embeddings */
+    const char **unfrozen;          /* unfrozen_parameters: regexes; only matching params train (full fine-tune) */
+    int nunfrozen;
     const char **eot_tokens;        /* eot_tokens: (NULL = [eos_token]) */
     int neot_tokens;
     rt_tok_setup tok;               /* resolved by fe_resolve_tokenizer; tok.path NULL when no dataset has a type */

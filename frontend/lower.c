@@ -1,5 +1,6 @@
 /* lower.c — builds the forward IR of a decoder-only model (see lower.h). */
 #include "frontend/lower.h"
+#include "runtime/tokenizer.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -32,6 +33,55 @@ static void mark_resized(lw *L, int32_t ref, const fe_config *c) {
     int g = IR_REF_GLOBAL(ref);
     ir_global_set_attr(L->mod, g, ir_ai("file_rows", L->m->file_vocab_size));
     ir_global_set_attr(L->mod, g, ir_as("new_rows", c->mean_resizing ? "mean" : "normal"));
+}
+
+/* unfrozen_parameters, as Axolotl's freeze_layers_except: a parameter
+ * trains when one pattern matches its HF name at the start (re.match), a
+ * "." not followed by "+" being a literal dot; the others are frozen
+ * (trainable=0: no gradient, no optimizer state, no weight decay, as torch
+ * leaves out parameters that do not require grad). */
+static int freeze_except(lw *L, const fe_config *c, ax_diag *d) {
+    char **pats = malloc(sizeof *pats * (size_t)c->nunfrozen);
+    if (!pats) abort();
+    for (int i = 0; i < c->nunfrozen; i++) {
+        const char *s = c->unfrozen[i];
+        size_t n = strlen(s);
+        char *o = malloc(2 * n + 1), *q = o;
+        if (!o) abort();
+        for (size_t k = 0; k < n; k++) {
+            if (s[k] == '.' && s[k + 1] != '+') *q++ = '\\';
+            *q++ = s[k];
+        }
+        *q = 0;
+        pats[i] = o;
+    }
+    int ntrain = 0, rc = 0;
+    for (int g = 0; g < L->mod->nglobals && !rc; g++) {
+        const ir_global *G = &L->mod->globals[g];
+        if (G->role != IR_ROLE_PARAM) continue;
+        const char *hf = ir_attr_str(G->attrs, G->nattrs, "hf", G->name);
+        int hit = 0;
+        for (int i = 0; i < c->nunfrozen && !hit; i++) {
+            char err[256];
+            int r = rt_re_match(pats[i], hf, err, sizeof err);
+            if (r < 0) {
+                ax_error(d, c->path ? c->path : "config", "unfrozen_parameters: \"%s\" is not a regex: %s", c->unfrozen[i], err);
+                rc = -1;
+            }
+            hit = r > 0;
+        }
+        if (!hit) ir_global_set_attr(L->mod, g, ir_ai("trainable", 0));
+        ntrain += hit;
+    }
+    for (int i = 0; i < c->nunfrozen; i++) free(pats[i]);
+    free(pats);
+    if (!rc && !ntrain) {
+        ax_error(d, c->path ? c->path : "config",
+                 "unfrozen_parameters: no parameter of the model matches (names such as model.layers.0.mlp.down_proj.weight, "
+                 "model.embed_tokens.weight, lm_head.weight; a \".\" is a literal dot unless followed by \"+\")");
+        rc = -1;
+    }
+    return rc;
 }
 
 static int32_t param1(lw *L, const char *name, int64_t n, const char *init) {
@@ -258,6 +308,7 @@ int fe_lower(const fe_config *c, const fe_model *m, int world_size, ir_module *m
         int32_t logits = linear(&L, hn, head, 0);
         loss = ir_b(&L.b, IR_OP_cross_entropy, IR_IN(logits, tgt), IR_AT(ir_ai("ignore_index", -100)));
     }
+    if (c->nunfrozen && freeze_except(&L, c, d) != 0) return -1;
     /* The runtime reads the summed loss of the step from @stats/loss_sum. */
     int ls = ir_global_add(mod, "stats/loss_sum", ir_type_scalar(IR_F32), IR_ROLE_TEMP, NULL, 0);
     ir_bn(&L.b, IR_OP_acc, IR_IN(IR_GLOBAL_REF(ls), loss), IR_NOAT, NULL);

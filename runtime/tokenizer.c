@@ -183,6 +183,26 @@ static void global_init(void) {
     onig_initialize(onig_encs, 1);
 }
 
+int rt_re_match(const char *pattern, const char *text, char *err, size_t errcap) {
+    pthread_once(&init_once, global_init);
+    regex_t *re = NULL;
+    OnigErrorInfo einfo;
+    int r = onig_new(&re, (const UChar *)pattern, (const UChar *)pattern + strlen(pattern), ONIG_OPTION_NONE,
+                     ONIG_ENCODING_UTF8, ONIG_SYNTAX_PYTHON, &einfo);
+    if (r != ONIG_NORMAL) {
+        UChar msg[ONIG_MAX_ERROR_MESSAGE_LEN];
+        onig_error_code_to_str(msg, r, &einfo);
+        if (err && errcap) snprintf(err, errcap, "%s", (const char *)msg);
+        return -1;
+    }
+    OnigRegion *reg = onig_region_new();
+    const UChar *s = (const UChar *)text, *e = s + strlen(text);
+    int m = onig_match(re, s, e, s, reg, ONIG_OPTION_NONE);
+    onig_region_free(reg, 1);
+    onig_free(re);
+    return m >= 0;
+}
+
 static const char GPT2_RE[] =
     "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)|\\s+";
 

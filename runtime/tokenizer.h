@@ -75,6 +75,10 @@ int rt_tok_special_suffix(const rt_tokenizer *t, const int32_t **ids);
  * and byte-fallback tokens back to bytes, the Metaspace mark back to a
  * space) to out; added tokens as they are. */
 void rt_tok_piece(const rt_tokenizer *t, int32_t id, ax_buf *out);
+/* Python's re.match(pattern, text): 1 when the pattern matches at the start
+ * of text, 0 when not, -1 when it does not compile (why in err). The same
+ * engine (Oniguruma, Python syntax) the pre-tokenizers use. */
+int rt_re_match(const char *pattern, const char *text, char *err, size_t errcap);
 /* The path it was loaded from. */
 const char *rt_tok_path(const rt_tokenizer *t);
 

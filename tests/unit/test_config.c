@@ -586,9 +586,13 @@ static void test_refused_keys(void) {
     expect_error("noisy_embedding_alpha: 0.1\n", "cfg.yml:1:24", "noisy_embedding_alpha: 0.1 changes training (NEFTune noise");
     expect_error("dpo_beta: 0.1\n", "cfg.yml:1:11", "dpo_beta: 0.1 changes training (the beta of the RL loss");
     expect_error("rl: dpo\n", "cfg.yml:1:5", "rl: dpo changes training (a preference/RL objective");
-    expect_error("unfrozen_parameters:\n  - ^lm_head.weight$\n", "cfg.yml:2:3",
-                 "unfrozen_parameters: a list changes training (only the matching parameters are trained) and is not "
-                 "implemented in axo; axo accepts null, []");
+    expect_error("peft_layer_replication:\n  - [0, 4]\n", "cfg.yml:2:3",
+                 "peft_layer_replication: a list changes training");
+    /* unfrozen_parameters is read (frontend/lower.c); its errors */
+    expect_error("unfrozen_parameters:\n  - ^model.embed_tokens.weight$[:32000]\n", "cfg.yml:2:3",
+                 "the row-range form (a pattern ending in [start:end]");
+    expect_error("unfrozen_parameters: \"a(b\"\n", "cfg.yml:1:22", "unfrozen_parameters: \"a(b\" is not a regex");
+    expect_error("unfrozen_parameters: [lm_head]\nadapter: lora\n", "cfg.yml:1:1", "unfrozen_parameters: with adapter: lora");
     expect_silent("noisy_embedding_alpha: 0\nneftune_noise_alpha: 0.0\ndpo_beta:\neaft_alpha: 1\nloraplus_lr_embedding: 0.000001\n"
                   "lisa_layers_attribute: model.layers\noptim_args: \"\"\ntrl: {}\nqgalore_proj_quant: yes\n");
     /* excluded here: the token keys axo reads (fe_resolve_tokenizer) */

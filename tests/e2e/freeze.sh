@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# unfrozen_parameters (Axolotl's freeze_layers_except): only the parameters a
+# pattern matches at the start of their name train; "." is a literal dot
+# unless "+" follows it. The others leave the run bit for bit as they came,
+# on 1 rank and on ZeRO-3 x 2 (the same model up to the order of sums).
+# usage: freeze.sh AXOC AXORUN SOURCE_DIR
+set -uo pipefail
+AXOC=$1 AXORUN=$2 SRC=$3
+. "$SRC/tests/e2e/lib/harness.sh"
+cd "$T" || exit 1
+
+cfg() { # $1 base, $2 output dir, $3 extra lines
+  printf 'base_model: %s\ndatasets:\n  - path: %s\nsequence_len: 64\nmicro_batch_size: 2\nmax_steps: 2\n' \
+    "$1" "$SRC/configs/data/toy_count.jsonl"
+  printf 'learning_rate: 0.01\nweight_decay: 0.1\nseed: 3\noutput_dir: %s\n%s\n' "$2" "$3"
+}
+# NAME: same (bit for bit) | close (within 1e-6) | changed, for each tensor of two safetensors files
+diffst() {
+  python3 - "$1" "$2" <<'PYEOF'
+import json, struct, sys, array
+def load(p):
+    raw = open(p, "rb").read(); n = struct.unpack("<Q", raw[:8])[0]; h = json.loads(raw[8:8 + n]); o = {}
+    for k, v in h.items():
+        if k == "__metadata__": continue
+        a, b = v["data_offsets"]; x = array.array("f"); x.frombytes(raw[8 + n + a:8 + n + b]); o[k] = x
+    return o
+a, b = load(sys.argv[1]), load(sys.argv[2])
+for k in sorted(a):
+    d = max(abs(x - y) for x, y in zip(a[k], b[k]))
+    print(k, "same" if d == 0 else "close" if d < 1e-6 else "changed")
+PYEOF
+}
+cfg "$SRC/configs/models/tiny-llama" "$T/base" "" >base.yml
+check '"$AXOC" compile base.yml -o base.bin 2>/dev/null && "$AXORUN" base.bin >/dev/null 2>&1' "a base model with weights"
+
+cfg "$T/base" "$T/u1" 'unfrozen_parameters:
+  - ^model.layers.1.mlp.+
+  - lm_head
+gradient_accumulation_steps: 2' >u1.yml
+check '"$AXOC" compile u1.yml -o u1.bin 2>u1.err && grep -q "trainable (.*: unfrozen_parameters; the rest is frozen)" u1.err && "$AXORUN" u1.bin >/dev/null 2>&1' \
+  "compiled (the summary counts the trainable parameters) and trained"
+diffst base/model.safetensors u1/model.safetensors >u1.diff
+check 'test "$(grep -c changed u1.diff)" = 4 && grep -q "^lm_head.weight changed" u1.diff && grep -q "^model.layers.1.mlp.down_proj.weight changed" u1.diff && grep -q "^model.layers.1.self_attn.q_proj.weight same" u1.diff && grep -q "^model.layers.0.mlp.up_proj.weight same" u1.diff && grep -q "^model.embed_tokens.weight same" u1.diff' \
+  "only lm_head and layer 1's MLP changed; every other tensor is bit for bit the base's (no weight decay on frozen ones)"
+cfg "$T/base" "$T/u2" 'unfrozen_parameters: ["^model.layers.1.mlp.+", "lm_head"]
+deepspeed: '"$SRC"'/configs/deepspeed/zero3.json' >u2.yml
+check '"$AXOC" compile u2.yml --world-size 2 -o u2.bin 2>/dev/null && "$AXORUN" u2.bin >/dev/null 2>&1 && diffst u1/model.safetensors u2/model.safetensors >u2.diff && ! grep -q changed u2.diff && test "$(diffst base/model.safetensors u2/model.safetensors | grep -c changed)" = 4' \
+  "ZeRO-3 on 2 ranks (the same global batch) trains the same tensors to the same values (within 1e-6: the sum order)"
+# Axolotl's quirk: ".*" is a run of literal dots, so "^model.*" matches every model.* name (re.match anchors only
+# the start) and not lm_head
+cfg "$T/base" "$T/u3" 'unfrozen_parameters: "^model.*"' >u3.yml
+check '"$AXOC" compile u3.yml -o u3.bin 2>/dev/null && "$AXORUN" u3.bin >/dev/null 2>&1 && diffst base/model.safetensors u3/model.safetensors >u3.diff && grep -q "^lm_head.weight same" u3.diff && ! grep -q "^model.* same" u3.diff' \
+  "a single string; \"^model.*\" trains every model.* tensor and not lm_head, as Axolotl's pattern rewrite does"
+
+# errors
+cfg "$T/base" "$T/e1" 'unfrozen_parameters: ["^nothing"]' >e1.yml
+check '! "$AXOC" compile e1.yml -o e1.bin 2>e1.err && grep -q "unfrozen_parameters: no parameter of the model matches" e1.err' "no match: an error"
+cfg "$T/base" "$T/e2" 'unfrozen_parameters: ["^model.embed_tokens.weight$[:32000]"]' >e2.yml
+check '! "$AXOC" compile e2.yml -o e2.bin 2>e2.err && grep -q "the row-range form" e2.err' "the row-range form: not implemented"
+cfg "$T/base" "$T/e3" 'unfrozen_parameters: ["model.(layers"]' >e3.yml
+check '! "$AXOC" compile e3.yml -o e3.bin 2>e3.err && grep -q "e3.yml:[0-9]*:[0-9]*: error: unfrozen_parameters: \"model.(layers\" is not a regex" e3.err' \
+  "a pattern that does not compile: an error at the key"
+cfg "$T/base" "$T/e4" 'unfrozen_parameters: ["lm_head"]
+adapter: lora
+lora_target_linear: true' >e4.yml
+check '! "$AXOC" compile e4.yml -o e4.bin 2>e4.err && grep -q "unfrozen_parameters: with adapter: lora" e4.err' "with an adapter: an error"
+finish
