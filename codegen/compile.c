@@ -330,7 +330,7 @@ int cg_compile(const cg_options *o, cg_result *r, ax_diag *d) {
     int rc = -1;
     ax_buf summary = {0};
     if (fe_config_load(o->config_path, o->deepspeed, &cfg, ar, d) != 0) goto out;
-    if (fe_model_load(cfg.base_model, &model, ar, d) != 0) goto out;
+    if (fe_model_load_with(cfg.base_model, cfg.model_config, &model, ar, d) != 0) goto out;
     if (fe_check_config_model(&cfg, &model, world, d) != 0) goto out;
     if (fe_resolve_tokenizer(&cfg, &model, ar, d) != 0) goto out;
     if (check_supported(&cfg, world, d) != 0) goto out;

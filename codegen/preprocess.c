@@ -35,7 +35,7 @@ int cg_preprocess(const char *config_path, const char *deepspeed, int nshow, con
     rt_dataset ds = {0};
     rt_prompter p = {0};
     if (fe_config_load(config_path, deepspeed, &cfg, ar, d) != 0) goto out;
-    if (fe_model_load(cfg.base_model, &model, ar, d) != 0) goto out;
+    if (fe_model_load_with(cfg.base_model, cfg.model_config, &model, ar, d) != 0) goto out;
     if (fe_resolve_tokenizer(&cfg, &model, ar, d) != 0) goto out;
     if (out_path && !overwrite && ax_file_exists(out_path)) {
         ax_error(d, out_path, "exists; pass --overwrite to replace it");

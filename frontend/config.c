@@ -334,6 +334,8 @@ static const key_def keys[] = {
     {"tf32", K_BOOL, F(tf32), 0},
     {"tokenizer_config", K_SPECIAL, -1, 0},
     {"tokenizer_type", K_ANY, -1, 0},
+    {"model_config", K_SPECIAL, -1, 0},
+    {"overrides_of_model_config", K_SPECIAL, -1, 0},
     {"tokens", K_SPECIAL, -1, 0},
     {"unfrozen_parameters", K_SPECIAL, -1, 0},
     {"train_on_inputs", K_BOOL, F(train_on_inputs), 0},
@@ -391,8 +393,6 @@ const fe_refused_key fe_refused_keys[] = {
     {"reinit_weights", "false", "random initial weights instead of the pretrained ones"},
     {"embeddings_skip_upcast", "false", "embeddings kept in low precision under PEFT"},
     {"fix_untrained_tokens", "", "the embedding rows of the given tokens set to the mean"},
-    {"model_config", "{}", "overrides of the model's config.json"},
-    {"overrides_of_model_config", "{}", "overrides of the model's config.json"},
     {"model_kwargs", "{}", "extra from_pretrained arguments"},
     {"overrides_of_model_kwargs", "{}", "extra from_pretrained arguments"},
     {"model_revision", "", "another revision of the weights"},
@@ -785,6 +785,57 @@ static void jinja_src(loader *L, const char *key, const yaml_node_t *v, fe_jinja
     }
     out->text = s;
     out->where = ax_arena_printf(y->ar, "%s: %s", loc, key);
+}
+
+/* Any YAML value as JSON: mappings, lists, and plain scalars as null, bool,
+ * integer, number or string (quoted scalars stay strings); NULL after an
+ * error at `key`. */
+static json_t *y_to_json(loader *L, const yaml_node_t *v, const char *key) {
+    const fe_yctx *y = &L->y;
+    char k2[300];
+    if (v->type == YAML_MAPPING_NODE) {
+        fe_ypair *kp;
+        int n = fe_y_pairs(y, v, key, &kp);
+        if (n < 0) return NULL;
+        json_t *o = json_object();
+        for (int i = 0; i < n; i++) {
+            snprintf(k2, sizeof k2, "%s.%s", key, kp[i].key);
+            json_t *x = y_to_json(L, kp[i].v, k2);
+            if (!x) {
+                json_decref(o);
+                return NULL;
+            }
+            json_object_set_new(o, kp[i].key, x);
+        }
+        return o;
+    }
+    if (v->type == YAML_SEQUENCE_NODE) {
+        json_t *a = json_array();
+        int i = 0;
+        for (yaml_node_item_t *it = v->data.sequence.items.start; it < v->data.sequence.items.top; it++, i++) {
+            snprintf(k2, sizeof k2, "%s[%d]", key, i);
+            json_t *x = y_to_json(L, yaml_document_get_node(y->doc, *it), k2);
+            if (!x) {
+                json_decref(a);
+                return NULL;
+            }
+            json_array_append_new(a, x);
+        }
+        return a;
+    }
+    const char *t = fe_y_text(v);
+    if (!t) {
+        yerr(y, v, key, "a value");
+        return NULL;
+    }
+    int b;
+    double num;
+    int plain = v->data.scalar.style == YAML_PLAIN_SCALAR_STYLE;
+    if (plain && fe_y_is_null(v)) return json_null();
+    if (plain && fe_parse_bool(t, &b)) return json_boolean(b);
+    if (plain && fe_parse_num(t, &num))
+        return num == floor(num) && fabs(num) < 9e15 && !strpbrk(t, ".eE") ? json_integer((json_int_t)num) : json_real(num);
+    return json_string(t);
 }
 
 /* chat_template_kwargs: {name: scalar} as a JSON object */
@@ -1297,6 +1348,18 @@ static void apply_special(loader *L, const fe_ypair *p) {
         do_string_list(L, p, &c->tokens, &c->ntokens);
     } else if (!strcmp(k, "unfrozen_parameters")) {
         unfrozen(L, p);
+    } else if (!strcmp(k, "model_config") || !strcmp(k, "overrides_of_model_config")) {
+        if (v->type != YAML_MAPPING_NODE) {
+            yerr(y, v, k, "a mapping of config.json keys to their values");
+            return;
+        }
+        json_t *j = y_to_json(L, v, k);
+        if (j && json_object_size(j)) {
+            char *js = json_dumps(j, JSON_SORT_KEYS | JSON_COMPACT);
+            c->model_config = ax_arena_strdup(y->ar, js);
+            free(js);
+        }
+        json_decref(j);
     } else if (!strcmp(k, "added_tokens_overrides")) {
         added_overrides(L, p);
     } else if (!strcmp(k, "adapter")) {
@@ -1921,6 +1984,7 @@ void fe_config_canonical(const fe_config *c, ax_buf *out) {
         free(js);
     }
     /* absent when off: older plans keep their cache keys */
+    if (c->model_config) S("model_config", c->model_config);
     if (c->nunfrozen) { /* in order: a list of patterns */
         ax_buf j = {0};
         ax_buf_puts(&j, "");

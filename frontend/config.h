@@ -198,6 +198,7 @@ typedef struct fe_config {
     int resize_32x;                 /* resize_token_embeddings_to_32x */
     int mean_resizing;              /* mean_resizing_embeddings (Axolotl's default false) */
     int shrink_embeddings;          /* shrink_embeddings */
+    const char *model_config;       /* model_config / overrides_of_model_config: a JSON object, or NULL */
     const char **unfrozen;          /* unfrozen_parameters: regexes; only matching params train (full fine-tune) */
     int nunfrozen;
     const char **eot_tokens;        /* eot_tokens: (NULL = [eos_token]) */
@@ -285,6 +286,12 @@ int fe_resolve_tokenizer(fe_config *c, fe_model *m, ax_arena *ar, ax_diag *d);
 /* Reads DIR/config.json. Returns 0 or -1 with errors naming
  * DIR/config.json and the key. */
 int fe_model_load(const char *dir, fe_model *out, ax_arena *arena, ax_diag *d);
+/* The same with `overrides` (a JSON object, or NULL): each of its keys
+ * replaces config.json's (Axolotl's model_config / overrides_of_model_config
+ * setattr on the loaded config); m->config_json is the result, which the
+ * trained model's config.json will be. Errors name "DIR/config.json (with
+ * model_config)". */
+int fe_model_load_with(const char *dir, const char *overrides, fe_model *out, ax_arena *arena, ax_diag *d);
 
 /* Cross-checks config against model (heads divide hidden, sequence_len vs
  * sequence_parallel_degree and max_position_embeddings, fsdp wrap class

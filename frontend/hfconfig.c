@@ -117,6 +117,10 @@ static void rope(const hctx *H, const json_t *rs, const char *prefix, fe_model *
 }
 
 int fe_model_load(const char *dir, fe_model *out, ax_arena *arena, ax_diag *d) {
+    return fe_model_load_with(dir, NULL, out, arena, d);
+}
+
+int fe_model_load_with(const char *dir, const char *overrides, fe_model *out, ax_arena *arena, ax_diag *d) {
     int errors0 = d->nerrors;
     memset(out, 0, sizeof *out);
     out->dir = ax_arena_strdup(arena, dir);
@@ -140,6 +144,25 @@ int fe_model_load(const char *dir, fe_model *out, ax_arena *arena, ax_diag *d) {
         herr(&H, "(top level)", root, "an object");
         json_decref(root);
         return -1;
+    }
+    if (overrides) { /* model_config: Axolotl sets each key on the loaded config (setattr), and saves the result */
+        json_t *ov = json_loads(overrides, 0, &je);
+        if (!json_is_object(ov)) {
+            ax_error(d, "model_config", "bad overrides record");
+            json_decref(ov);
+            json_decref(root);
+            return -1;
+        }
+        json_object_update(root, ov);
+        json_decref(ov);
+        char *t = json_dumps(root, JSON_SORT_KEYS | JSON_INDENT(2));
+        size_t tl = strlen(t);
+        out->config_json = ax_arena_alloc(arena, tl + 2);
+        memcpy(out->config_json, t, tl);
+        out->config_json[tl] = '\n';
+        out->config_json_len = tl + 1;
+        free(t);
+        H.file = ax_arena_printf(arena, "%s (with model_config)", file);
     }
     static const char *const archs[] = {"LlamaForCausalLM", "Qwen2ForCausalLM", "Qwen3ForCausalLM",
                                         "MistralForCausalLM"};

@@ -79,7 +79,7 @@ cfg "  - path: $D/toy_alpaca.jsonl
     type: alpaca" "special_tokens:
   eos_token: <|im_end|>
 " e3.yml
-check '"$AXOC" compile e3.yml -o e3.bin 2>e3.err && "$AXOC" preprocess e3.yml -n 1 2>/dev/null | grep -qF "<|im_end|>(705, 705)"' \
+check '"$AXOC" compile e3.yml -o e3.bin 2>e3.err && "$AXOC" preprocess e3.yml -n 1 >e3.pre 2>/dev/null && grep -qF "<|im_end|>(705, 705)" e3.pre' \
   "an eos_token the tokenizer lacks is added (id 705, as Axolotl adds it) and ends the samples"
 cfg "  - path: $D/toy_alpaca.jsonl
     type: alpaca" "tokenizer_config: $SRC/configs/models/tiny-llama

@@ -5,6 +5,8 @@
 #include "frontend/config.h"
 #include "tests/check.h"
 
+#include <jansson.h>
+
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -401,8 +403,35 @@ static void test_check_config_model(void) {
     ax_arena_destroy(ar);
 }
 
+/* model_config: its keys replace config.json's, and the result is what the
+ * trained model's config.json will say */
+static void test_overrides(void) {
+    ax_arena *ar = ax_arena_create();
+    ax_diag d;
+    ax_diag_init(&d);
+    fe_model m;
+    CHECK_EQ(fe_model_load_with(FIX "/models/llama",
+                                "{\"rope_scaling\": {\"rope_type\": \"linear\", \"factor\": 2.0}, \"max_position_embeddings\": 8192}",
+                                &m, ar, &d), 0);
+    CHECK_EQ(m.rope_type, FE_ROPE_LINEAR);
+    CHECK(m.rope_factor == 2.0);
+    CHECK_EQ(m.max_position_embeddings, 8192);
+    json_error_t je;
+    json_t *j = json_loadb(m.config_json, m.config_json_len, 0, &je);
+    CHECK(j && json_integer_value(json_object_get(j, "max_position_embeddings")) == 8192 &&
+          json_real_value(json_object_get(json_object_get(j, "rope_scaling"), "factor")) == 2.0 &&
+          json_object_get(j, "hidden_size") != NULL);
+    json_decref(j);
+    /* a bad value is an error that names the override */
+    CHECK_EQ(fe_model_load_with(FIX "/models/llama", "{\"num_attention_heads\": \"four\"}", &m, ar, &d), -1);
+    EXPECT_DIAG(&d, AX_SEV_ERROR, "config.json (with model_config): num_attention_heads", "expected a positive integer, found \"four\"");
+    ax_diag_free(&d);
+    ax_arena_destroy(ar);
+}
+
 int main(void) {
     tmp_init();
+    test_overrides();
     test_families();
     test_defaults_and_variants();
     test_errors();
