@@ -335,11 +335,16 @@ int cg_compile(const cg_options *o, cg_result *r, ax_diag *d) {
     if (fe_resolve_tokenizer(&cfg, &model, ar, d) != 0) goto out;
     if (check_supported(&cfg, world, d) != 0) goto out;
 
+    size_t tok_len = 0;
+    char *tok_bytes = cfg.tok.path ? ax_read_file(cfg.tok.path, &tok_len, d) : NULL;
+    if (cfg.tok.path && !tok_bytes) goto out;
     ax_buf canon = {0};
     fe_config_canonical(&cfg, &canon);
     cg_keyb *kb = cg_key_begin();
     cg_key_add(kb, canon.data, canon.len);
     cg_key_add(kb, model.config_json, model.config_json_len);
+    if (tok_bytes) cg_key_add(kb, tok_bytes, tok_len); /* its added tokens decide the ids and the vocab resize */
+    free(tok_bytes);
     cg_key_add_str(kb, AXO_VERSION);
     cg_key_add_compiler(kb);
     cg_key_add_str(kb, target);

@@ -132,4 +132,12 @@ check '! "$AXOC" compile c9.yml -o c9.bin 2>c9.err && grep -q "added_tokens_over
 cfg "$SRC/configs/models/tiny-llama-chat" "$T/o10" 'tokens: ["ok", ""]' >c10.yml
 check '! "$AXOC" compile c10.yml -o c10.bin 2>c10.err && grep -q "tokens\[1\]: expected a token, found an empty string" c10.err' \
   "an empty token: an error"
+# the plan cache key covers the tokenizer's bytes: a token added to tokenizer.json itself is a new plan
+cp -r "$SRC/configs/models/tiny-llama-chat" m11
+cfg "$T/m11" "$T/o11" 'shrink_embeddings: true' >c11.yml
+check '"$AXOC" compile c11.yml -o c11a.bin 2>c11a.err && "$AXOC" compile c11.yml -o c11b.bin 2>c11b.err && grep -q "served from cache" c11b.err && grep -q "shrink from 768 to len(tokenizer) = 705 rows" c11a.err' \
+  "compiled twice: the second from the cache"
+python3 -c 'import json,sys; p=sys.argv[1]; t=json.load(open(p)); t["added_tokens"].append({"id": 705, "content": "<x>", "single_word": False, "lstrip": False, "rstrip": False, "normalized": False, "special": True}); json.dump(t, open(p, "w"))' m11/tokenizer.json
+check '"$AXOC" compile c11.yml -o c11c.bin 2>c11c.err && ! grep -q "served from cache" c11c.err && grep -q "shrink from 768 to len(tokenizer) = 706 rows" c11c.err' \
+  "a token added to tokenizer.json: compiled afresh with the new len(tokenizer)"
 finish
