@@ -1,5 +1,6 @@
 /* compile.c — the compile driver (see compile.h). */
 #include "codegen/compile.h"
+#include "runtime/tokenizer.h"
 
 #include "codegen/cache.h"
 #include "codegen/kbin.h"
@@ -292,7 +293,31 @@ static int check_supported(const fe_config *c, int world, ax_diag *d) {
  * when the config names none. */
 static const char *const peft_default_targets[] = {"q_proj", "v_proj"};
 
-static pass_lora_cfg lora_cfg(const fe_config *c, ax_diag *d) {
+/* lora_target_modules as a regex (PEFT: re.fullmatch over each module's
+ * name): the names of the modules with a weight it matches, in the
+ * module's order; NULL (and *n 0) after an error in d. */
+static const char **regex_targets(const fe_config *c, const ir_module *m, int *n, ax_arena *ar, ax_diag *d) {
+    const char *pat = ax_arena_printf(ar, "(?:%s)$", c->lora_target_regex);
+    const char **out = ax_arena_alloc(ar, sizeof *out * (size_t)(m->nglobals + 1));
+    *n = 0;
+    for (int g = 0; g < m->nglobals; g++) {
+        const ir_global *G = &m->globals[g];
+        const char *hf = ir_attr_str(G->attrs, G->nattrs, "hf", G->name);
+        size_t len = strlen(hf);
+        if (G->role != IR_ROLE_PARAM || len < 8 || strcmp(hf + len - 7, ".weight")) continue;
+        const char *mod = ax_arena_strndup(ar, hf, len - 7);
+        char err[256];
+        if (rt_re_match(pat, mod, err, sizeof err) > 0) out[(*n)++] = mod;
+    }
+    if (!*n) {
+        ax_error(d, c->path ? c->path : "config", "lora_target_modules: \"%s\" matches no module of the model (PEFT "
+                 "matches the whole name, e.g. model.layers.0.self_attn.q_proj)", c->lora_target_regex);
+        return NULL;
+    }
+    return out;
+}
+
+static pass_lora_cfg lora_cfg(const fe_config *c, const char **rx, int nrx, ax_diag *d) {
     pass_lora_cfg l = {.adapter = c->adapter == FE_ADAPTER_LORA    ? PASS_ADAPTER_LORA
                                   : c->adapter == FE_ADAPTER_QLORA ? PASS_ADAPTER_QLORA
                                                                    : PASS_ADAPTER_NONE,
@@ -307,6 +332,7 @@ static pass_lora_cfg lora_cfg(const fe_config *c, ax_diag *d) {
                        .model_dir = c->lora_model_dir,
                        .save_modules = c->lora_modules_to_save,
                        .nsave = c->nlora_modules_to_save};
+    if (rx) l.targets = rx, l.ntargets = nrx;
     if (l.adapter == PASS_ADAPTER_NONE && c->nlora_modules_to_save)
         ax_warn(d, c->path, "lora_modules_to_save: ignored without adapter: lora|qlora (a full fine-tune trains every module)");
     if (l.adapter != PASS_ADAPTER_NONE && !l.target_linear && !l.ntargets) {
@@ -382,6 +408,13 @@ int cg_compile(const cg_options *o, cg_result *r, ax_diag *d) {
         ax_buf_free(&canon);
         goto out;
     }
+    const char **rx = NULL;
+    int nrx = 0;
+    if (cfg.lora_target_regex && cfg.adapter != FE_ADAPTER_NONE && !cfg.lora_target_linear &&
+        !(rx = regex_targets(&cfg, m, &nrx, ar, d))) {
+        ax_buf_free(&canon);
+        goto out;
+    }
     pass_ctx pc = {.m = m,
                    .loss = loss,
                    .checkpoint = cfg.gradient_checkpointing,
@@ -393,7 +426,7 @@ int cg_compile(const cg_options *o, cg_result *r, ax_diag *d) {
                            .master_f32 = cfg.bf16 && !cfg.bf16_pure,
                            .pure_bf16 = cfg.bf16_pure,
                            .state_8bit = cfg.optimizer_8bit},
-                   .lora = lora_cfg(&cfg, d),
+                   .lora = lora_cfg(&cfg, rx, nrx, d),
                    .sp_layout = sp_layout(&cfg),
                    .fuse = {.off = o->no_fuse},
                    .dump_dir = o->dump_ir};

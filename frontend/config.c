@@ -1474,7 +1474,18 @@ static void apply_special(loader *L, const fe_ypair *p) {
         if (fe_y_bool(y, k, v, &b) == 0 && b)
             not_implemented(L, v, "%s: true is for Conv1D weights (GPT-2); this model's linear layers are [out, in]", k);
     } else if (!strcmp(k, "lora_target_modules")) {
-        do_string_list(L, p, &c->lora_target_modules, &c->nlora_target_modules);
+        const char *s;
+        if (v->type != YAML_SCALAR_NODE) {
+            do_string_list(L, p, &c->lora_target_modules, &c->nlora_target_modules);
+        } else if (fe_y_str(y, k, v, &s) == 0) {
+            /* PEFT's target_modules as a string: "all-linear" (every linear layer but the output one), or a
+             * regex that must match a module's whole name */
+            char err[256];
+            if (!strcmp(s, "all-linear")) c->lora_target_linear = 1;
+            else if (rt_re_match(s, "", err, sizeof err) < 0)
+                ax_error(y->d, fe_yloc(y, v, loc, sizeof loc), "%s: \"%s\" is not a regex: %s", k, s, err);
+            else c->lora_target_regex = s;
+        }
     } else if (!strcmp(k, "plugins")) {
         plugins(L, p);
     } else if (!strcmp(k, "attn_implementation")) {
@@ -2058,6 +2069,7 @@ void fe_config_canonical(const fe_config *c, ax_buf *out) {
                 ax_buf_puts(&j, m[i]);
             }
             if (!which) S("lora_target_modules", j.data);
+            if (!which && c->lora_target_regex) S("lora_target_regex", c->lora_target_regex);
             else if (n) S("lora_modules_to_save", j.data); /* absent when empty: older plans keep their cache keys */
             ax_buf_free(&j);
             free(m);

@@ -198,6 +198,7 @@ typedef struct fe_config {
     int resize_32x;                 /* resize_token_embeddings_to_32x */
     int mean_resizing;              /* mean_resizing_embeddings (Axolotl's default false) */
     int shrink_embeddings;          /* shrink_embeddings */
+    const char *lora_target_regex;  /* lora_target_modules given as one string: PEFT's regex over whole module names */
     const char *model_config;       /* model_config / overrides_of_model_config: a JSON object, or NULL */
     const char **unfrozen;          /* unfrozen_parameters: regexes; only matching params train (full fine-tune) */
     int nunfrozen;

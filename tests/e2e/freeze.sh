@@ -52,6 +52,26 @@ cfg "$T/base" "$T/u3" 'unfrozen_parameters: "^model.*"' >u3.yml
 check '"$AXOC" compile u3.yml -o u3.bin 2>/dev/null && "$AXORUN" u3.bin >/dev/null 2>&1 && diffst base/model.safetensors u3/model.safetensors >u3.diff && grep -q "^lm_head.weight same" u3.diff && ! grep -q "^model.* same" u3.diff' \
   "a single string; \"^model.*\" trains every model.* tensor and not lm_head, as Axolotl's pattern rewrite does"
 
+# lora_target_modules as one string (PEFT): "all-linear", or a regex over whole module names
+lora='adapter: lora
+lora_r: 4
+lora_alpha: 8'
+cfg "$T/base" "$T/l1" "$lora
+lora_target_modules: '.*\\.(q_proj|v_proj)'" >l1.yml
+check '"$AXOC" compile l1.yml -o l1.bin 2>/dev/null && "$AXORUN" l1.bin >/dev/null 2>&1' "a regex of target modules: trained"
+check 'python3 -c "import json,struct,sys; r=open(sys.argv[1],\"rb\").read(); h=json.loads(r[8:8+struct.unpack(\"<Q\",r[:8])[0]]); k=sorted(x for x in h if x!=\"__metadata__\"); sys.exit(len(k)!=8 or any(not (\".q_proj.\" in x or \".v_proj.\" in x) for x in k))" l1/adapter_model.safetensors' \
+  "the adapter holds lora_A and lora_B of q_proj and v_proj in both layers, nothing else"
+cfg "$T/base" "$T/l2" "$lora
+lora_target_modules: all-linear" >l2.yml
+cfg "$T/base" "$T/l3" "$lora
+lora_target_linear: true" >l3.yml
+check '"$AXOC" compile l2.yml -o l2.bin 2>/dev/null && "$AXORUN" l2.bin >/dev/null 2>&1 && "$AXOC" compile l3.yml -o l3.bin 2>/dev/null && "$AXORUN" l3.bin >/dev/null 2>&1 && cmp -s l2/adapter_model.safetensors l3/adapter_model.safetensors' \
+  "all-linear trains what lora_target_linear trains"
+cfg "$T/base" "$T/l4" "$lora
+lora_target_modules: 'q_proj'" >l4.yml
+check '! "$AXOC" compile l4.yml -o l4.bin 2>l4.err && grep -q "lora_target_modules: \"q_proj\" matches no module of the model" l4.err' \
+  "a regex matches whole names: q_proj alone matches nothing"
+
 # errors
 cfg "$T/base" "$T/e1" 'unfrozen_parameters: ["^nothing"]' >e1.yml
 check '! "$AXOC" compile e1.yml -o e1.bin 2>e1.err && grep -q "unfrozen_parameters: no parameter of the model matches" e1.err' "no match: an error"

@@ -342,7 +342,7 @@ static void test_type_errors(void) {
     expect_error("bf16: sometimes\n", "cfg.yml:1:7", "bf16: expected true, false or auto, found \"sometimes\"");
     expect_error("sequence_len: [1, 2]\n", "cfg.yml:1:15", "sequence_len: expected a positive integer, found a list");
     expect_error("output_dir:\n  a: 1\n", "cfg.yml:2:3", "output_dir: expected a string, found a mapping");
-    expect_error("lora_target_modules: q_proj\n", "cfg.yml:1:22", "lora_target_modules: expected a list of names, found \"q_proj\"");
+    expect_error("lora_target_modules: {a: 1}\n", "cfg.yml:1:22", "lora_target_modules: expected a list of names");
     expect_error("lora_target_modules: [q_proj, [x]]\n", "cfg.yml:1:31", "lora_target_modules[1]: expected a string, found a list");
     expect_error("seed: -1\n", "cfg.yml:1:7", "seed: expected a non-negative integer");
     expect_error("datasets: x\n", "cfg.yml:1:11", "datasets: expected a list of {path: FILE, type: ...}, found \"x\"");
@@ -588,6 +588,19 @@ static void test_refused_keys(void) {
     expect_error("rl: dpo\n", "cfg.yml:1:5", "rl: dpo changes training (a preference/RL objective");
     expect_error("peft_layer_replication:\n  - [0, 4]\n", "cfg.yml:2:3",
                  "peft_layer_replication: a list changes training");
+    /* lora_target_modules as one string: all-linear, or a regex (codegen/compile.c expands it) */
+    {
+        run r;
+        run_y(&r, "adapter: lora\nlora_target_modules: all-linear\n");
+        CHECK_EQ(r.rc, 0);
+        CHECK(r.c.lora_target_linear == 1 && r.c.lora_target_regex == NULL);
+        run_free(&r);
+        run_y(&r, "adapter: lora\nlora_target_modules: '.*(q|v)_proj'\n");
+        CHECK_EQ(r.rc, 0);
+        CHECK(r.c.lora_target_regex && !strcmp(r.c.lora_target_regex, ".*(q|v)_proj") && !r.c.lora_target_linear);
+        run_free(&r);
+        expect_error("adapter: lora\nlora_target_modules: 'a(b'\n", "cfg.yml:2:22", "lora_target_modules: \"a(b\" is not a regex");
+    }
     /* unfrozen_parameters is read (frontend/lower.c); its errors */
     expect_error("unfrozen_parameters:\n  - ^model.embed_tokens.weight$[:32000]\n", "cfg.yml:2:3",
                  "the row-range form (a pattern ending in [start:end]");
