@@ -264,6 +264,8 @@ static const key_def keys[] = {
     {"eval_batch_size", K_INT, F(eval_batch_size), 1},
     {"eval_sample_packing", K_BOOL, F(eval_sample_packing), 0},
     {"eval_steps", K_SPECIAL, -1, 0},
+    {"eval_strategy", K_SPECIAL, -1, 0},
+    {"evaluation_strategy", K_SPECIAL, -1, 0},
     {"evals_per_epoch", K_INT, F(evals_per_epoch), 0},
     {"flash_attention", K_BOOL, -1, 0},
     {"float16", K_SPECIAL, -1, 0},
@@ -320,6 +322,7 @@ static const key_def keys[] = {
     {"save_total_limit", K_INT, F(save_total_limit), 0},
     {"saves_per_epoch", K_INT, F(saves_per_epoch), 0},
     {"sdp_attention", K_BOOL, -1, 0},
+    {"save_strategy", K_SPECIAL, -1, 0},
     {"seed", K_INT, F(seed), 0},
     {"shrink_embeddings", K_BOOL, F(shrink_embeddings), 0},
     {"sequence_len", K_INT, F(sequence_len), 1},
@@ -556,8 +559,8 @@ const char *const fe_infra_keys[] = {
     "lora_embedding_kernel", "chunked_cross_entropy", "chunked_cross_entropy_num_chunks", "tiled_mlp",
     "tiled_mlp_num_shards", "tiled_mlp_use_original_mlp", "llama4_linearized_experts", "deepcompile",
     "fsdp_final_state_dict_type", "dp_shard_size", "dp_replicate_size", "context_parallel_size",
-    "tensor_parallel_size", "torch_compile", "torch_compile_backend", "torch_compile_mode", "eval_strategy",
-    "save_strategy", "save_first_step", "save_only_model", "use_tensorboard", "profiler_steps",
+    "tensor_parallel_size", "torch_compile", "torch_compile_backend", "torch_compile_mode",
+    "save_first_step", "save_only_model", "use_tensorboard", "profiler_steps",
     "profiler_steps_start", "include_tokens_per_second", "include_tkps", "max_memory", "gpu_memory_limit",
     "low_cpu_mem_usage", "is_preprocess", "preprocess_iterable", "total_supervised_tokens", "axolotl_config_path",
     "is_falcon_derived_model", "is_llama_derived_model", "is_mistral_derived_model", "is_qwen_derived_model",
@@ -571,7 +574,7 @@ const char *const fe_infra_keys[] = {
     "comet_online", "comet_experiment_config", "gradio_title", "gradio_share", "gradio_server_name",
     "gradio_server_port", "gradio_max_new_tokens", "gradio_temperature", "use_ray", "ray_run_name",
     "ray_num_workers", "resources_per_worker", "use_otel_metrics", "otel_metrics_host", "otel_metrics_port",
-    "use_trackio", "trackio_project_name", "trackio_run_name", "trackio_space_id", "evaluation_strategy",
+    "use_trackio", "trackio_project_name", "trackio_run_name", "trackio_space_id",
     /* plugins' (cut_cross_entropy: the same loss without the logits; liger_swiglu: liger_glu_activation's
      * old name, a kernel of the same math) */
     "cut_cross_entropy", "cut_cross_entropy_accum_c_fp32", "cut_cross_entropy_c_grad_chunk_size", "liger_swiglu",
@@ -1346,6 +1349,14 @@ static void apply_special(loader *L, const fe_ypair *p) {
         }
     } else if (!strcmp(k, "tokens")) {
         do_string_list(L, p, &c->tokens, &c->ntokens);
+    } else if (!strcmp(k, "save_strategy")) {
+        static const char *const names[] = {"no", "epoch", "steps", "best"};
+        int i = y_enum(L, k, v, names, 4);
+        if (i >= 0) c->save_strategy = i + 1;
+    } else if (!strcmp(k, "eval_strategy") || !strcmp(k, "evaluation_strategy")) { /* the second: HF's old name */
+        static const char *const names[] = {"no", "epoch", "steps"};
+        int i = y_enum(L, k, v, names, 3);
+        if (i >= 0) c->eval_strategy = i + 1;
     } else if (!strcmp(k, "unfrozen_parameters")) {
         unfrozen(L, p);
     } else if (!strcmp(k, "model_config") || !strcmp(k, "overrides_of_model_config")) {
@@ -1716,6 +1727,26 @@ static void check_best_model(loader *L) {
     char loc[512];
     const fe_ypair *p;
     int held_out = c->val_set_size > 0 || c->ntest_datasets > 0;
+    /* Axolotl's check_saves / check_evals / check_save_strategy_best_requires_metric */
+    if (c->save_strategy && c->save_strategy != FE_SAVE_STEPS && c->save_steps > 0)
+        ax_error(y->d, fe_yloc(y, pair(L, "save_strategy")->v, loc, sizeof loc),
+                 "save_strategy: expected steps (or none) with save_steps, found %s", fe_y_text(pair(L, "save_strategy")->v));
+    if (c->save_strategy == FE_SAVE_BEST && !pair(L, "metric_for_best_model"))
+        ax_error(y->d, fe_yloc(y, pair(L, "save_strategy")->v, loc, sizeof loc),
+                 "save_strategy: best requires metric_for_best_model (loss / eval_loss), as Axolotl does");
+    if (c->save_strategy == FE_SAVE_BEST && !held_out)
+        ax_error(y->d, fe_yloc(y, pair(L, "save_strategy")->v, loc, sizeof loc),
+                 "save_strategy: best saves when eval_loss improves: set val_set_size or test_datasets");
+    p = pair(L, "eval_strategy") ? pair(L, "eval_strategy") : pair(L, "evaluation_strategy");
+    if (c->eval_strategy && c->eval_strategy != FE_EVAL_STEPS && (c->eval_steps || c->eval_steps_ratio > 0))
+        ax_error(y->d, fe_yloc(y, p->v, loc, sizeof loc), "%s: expected steps (or none) with eval_steps, found %s", p->key,
+                 fe_y_text(p->v));
+    if (c->eval_strategy && c->eval_strategy != FE_EVAL_STEPS && c->evals_per_epoch)
+        ax_error(y->d, fe_yloc(y, p->v, loc, sizeof loc), "%s: expected steps (or none) with evals_per_epoch, found %s",
+                 p->key, fe_y_text(p->v));
+    if (c->eval_strategy > FE_EVAL_NO && !held_out)
+        ax_error(y->d, fe_yloc(y, p->v, loc, sizeof loc), "%s: %s, but there is nothing to evaluate: set val_set_size or "
+                 "test_datasets", p->key, fe_y_text(p->v));
     if (c->early_stopping_patience > 0) {
         p = pair(L, "early_stopping_patience");
         const char *at = fe_yloc(y, p->k, loc, sizeof loc);
@@ -1996,6 +2027,8 @@ void fe_config_canonical(const fe_config *c, ax_buf *out) {
     }
     /* absent when off: older plans keep their cache keys */
     if (c->model_config) S("model_config", c->model_config);
+    if (c->save_strategy) I("save_strategy", c->save_strategy);
+    if (c->eval_strategy) I("eval_strategy", c->eval_strategy);
     if (c->nunfrozen) { /* in order: a list of patterns */
         ax_buf j = {0};
         ax_buf_puts(&j, "");

@@ -16,6 +16,8 @@
 #include "runtime/prompt.h"
 
 typedef enum { FE_ADAPTER_NONE, FE_ADAPTER_LORA, FE_ADAPTER_QLORA } fe_adapter;
+enum { FE_SAVE_NO = 1, FE_SAVE_EPOCH, FE_SAVE_STEPS, FE_SAVE_BEST };   /* save_strategy */
+enum { FE_EVAL_NO = 1, FE_EVAL_EPOCH, FE_EVAL_STEPS };                 /* eval_strategy */
 /* lr_scheduler: HF TrainingArguments' lr_scheduler_type names (fe_sched_names) */
 typedef enum {
     FE_SCHED_CONSTANT, /* HF: no warmup at all */
@@ -159,7 +161,9 @@ typedef struct fe_config {
 
     int64_t save_steps;      /* 0 = only the final save */
     int64_t saves_per_epoch; /* 0 = none; else Axolotl's save_steps = 1 / (saves_per_epoch x num_epochs) of the run */
-    int64_t save_total_limit; /* 0 = keep every checkpoint; else only the newest N */
+    int64_t save_total_limit; /* keep only the newest N checkpoints (and the best); unset or 0: 4, Axolotl's */
+    int save_strategy;        /* 0 unset (Axolotl: steps with save_steps / saves_per_epoch, else epoch), FE_SAVE_* */
+    int eval_strategy;        /* 0 unset (steps with eval_steps / evals_per_epoch, else each epoch), FE_EVAL_* */
     int64_t logging_steps;   /* default 1 */
     int64_t eval_steps;      /* evaluate every N steps (val_set_size > 0); 0 = see below */
     double eval_steps_ratio; /* eval_steps given as a fraction of the total steps (HF: < 1) */

@@ -192,7 +192,11 @@ static void module_facts(const fe_config *c, const fe_model *m, int world_size, 
         if (c->early_stopping_patience > 0) set_i(mod, "train.early_stopping_patience", c->early_stopping_patience);
         if (c->load_best) set_i(mod, "train.load_best_model_at_end", 1);
         if (c->greater_is_better) set_i(mod, "train.greater_is_better", 1);
+        static const char *const es[] = {"", "no", "epoch", "steps"};
+        if (c->eval_strategy) set_s(mod, "train.eval_strategy", es[c->eval_strategy]);
     }
+    static const char *const ss[] = {"", "no", "epoch", "steps", "best"};
+    if (c->save_strategy) set_s(mod, "train.save_strategy", ss[c->save_strategy]);
     set_i(mod, "train.save_steps", c->save_steps);
     if (c->saves_per_epoch) set_i(mod, "train.saves_per_epoch", c->saves_per_epoch);
     if (c->save_total_limit) set_i(mod, "train.save_total_limit", c->save_total_limit);

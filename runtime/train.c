@@ -1008,27 +1008,49 @@ int rt_train(rt_session *s, const rt_train_opts *o, ax_diag *d) {
     int64_t log_every = mattr_i(m, "train.logging_steps", 1), save_every = mattr_i(m, "train.save_steps", 0);
     if (log_every < 1) log_every = 1;
     int64_t per_epoch_saves = mattr_i(m, "train.saves_per_epoch", 0), keep = mattr_i(m, "train.save_total_limit", 0);
+    if (keep <= 0) keep = 4; /* Axolotl 0.19: save_total_limit, or 4 */
     if (per_epoch_saves > 0) { /* Axolotl: save_steps = 1 / (saves_per_epoch x num_epochs) of the run when < 1, which HF
-                                * makes ceil(max_steps x save_steps); else a save at the end only */
+                                * makes ceil(max_steps x save_steps); else no save_steps (so: each epoch) */
         double r = 1.0 / ((double)per_epoch_saves * epochs);
-        save_every = r < 1.0 ? (int64_t)ceil((double)total * r) : total;
+        if (r < 1.0) save_every = (int64_t)ceil((double)total * r);
     }
+    /* HF's save_strategy as Axolotl 0.19 sets it: steps when there are save_steps, else the one the config names,
+     * else epoch. steps also saves at the last step, epoch at each epoch's end and at the last step (HF's
+     * DefaultFlowCallback); best after an evaluation that improves eval_loss; no never. */
+    const char *sstrat = mattr_s(m, "train.save_strategy", "");
+    enum { SAVE_NO, SAVE_EPOCH, SAVE_STEPS, SAVE_BEST } save_mode = save_every > 0            ? SAVE_STEPS
+                                                               : !strcmp(sstrat, "no")    ? SAVE_NO
+                                                               : !strcmp(sstrat, "steps") ? SAVE_STEPS
+                                                               : !strcmp(sstrat, "best")  ? SAVE_BEST
+                                                                                          : SAVE_EPOCH;
+    if (save_mode == SAVE_STEPS && save_every <= 0) save_every = 500; /* HF's default save_steps */
 
     int64_t eval_every = 0; /* eval_steps, or a fraction of the run, or evals_per_epoch, or each epoch's end */
+    int eval_on_start = 0;
     if (has_eval) {
         int64_t es = mattr_i(m, "train.eval_steps", 0), epe = mattr_i(m, "train.evals_per_epoch", 0);
         double er = mattr_f(m, "train.eval_steps_ratio", 0);
         /* evals_per_epoch: Axolotl's eval_steps = 1 / (evals_per_epoch x num_epochs) of the run when < 1 (HF:
          * ceil(max_steps x eval_steps)); else, as without it, each epoch's end */
         double epe_r = epe > 0 ? 1.0 / ((double)epe * epochs) : 1.0;
-        eval_every = es > 0       ? es
-                     : er > 0     ? (int64_t)ceil(er * (double)total)
-                     : epe_r < 1.0 ? (int64_t)ceil((double)total * epe_r)
-                                   : steps_per_epoch;
-        if (!quiet)
-            printf("axorun: %lld samples %s, %lld rows; evaluated every %lld steps and at the end\n", (long long)eds.nsamples,
+        /* eval_strategy: no (none, but eval_on_start's), epoch, steps (eval_steps, or HF's logging_steps) */
+        const char *estrat = mattr_s(m, "train.eval_strategy", "");
+        eval_every = !strcmp(estrat, "no")      ? 0
+                     : !strcmp(estrat, "epoch") ? steps_per_epoch
+                     : es > 0                   ? es
+                     : er > 0                   ? (int64_t)ceil(er * (double)total)
+                     : epe_r < 1.0              ? (int64_t)ceil((double)total * epe_r)
+                     : !strcmp(estrat, "steps") ? log_every
+                                                : steps_per_epoch;
+        /* Axolotl 0.19 asks HF for eval_on_start with eval_steps or an eval_strategy */
+        eval_on_start = es > 0 || er > 0 || epe_r < 1.0 || *estrat;
+        if (!quiet && eval_every)
+            printf("axorun: %lld samples %s, %lld rows; evaluated every %lld steps and at the end%s\n", (long long)eds.nsamples,
                    val > 0 ? "held out (val_set_size)" : "to evaluate (test_datasets)", (long long)erows.nrows,
-                   (long long)eval_every);
+                   (long long)eval_every, eval_on_start ? ", and before the first step (eval_on_start)" : "");
+        else if (!quiet)
+            printf("axorun: %lld samples %s; eval_strategy: no (evaluated before the first step only, as HF's eval_on_start "
+                   "does)\n", (long long)eds.nsamples, val > 0 ? "held out (val_set_size)" : "to evaluate (test_datasets)");
     }
     /* early_stopping_patience and load_best_model_at_end (HF Trainer's
      * EarlyStoppingCallback and best-model tracking on eval_loss): only the
@@ -1130,6 +1152,24 @@ int rt_train(rt_session *s, const rt_train_opts *o, ax_diag *d) {
     int64_t tok_since = 0, cur_epoch = 0;
     const size_t BS = (size_t)(s->B * s->S);
     int64_t last = total; /* the step training ends at: total, or earlier when it stops early */
+    /* HF's eval_on_start, before step 1: it sets no best and counts no patience (HF's best metric is unset then). HF
+     * also evaluates at the start of a resumed run, where its patience check can count that evaluation; axo does
+     * not, so that a resumed run stays the straight run. */
+    if (eval_on_start && start == 0 && total > 0) {
+        double el;
+        int64_t etok;
+        if (run_eval(s, &erows, eval_bs, nranks, rank, dp, &el, &etok, d) != 0) goto fail;
+        if (!quiet)
+            printf("eval step %lld | epoch %lld | eval_loss %.4f | %lld tokens\n", (long long)start,
+                   (long long)(start / steps_per_epoch), el, (long long)etok);
+        if (log) {
+            char line[256];
+            rt_eval_log_line(line, sizeof line, start, start / steps_per_epoch, el, etok);
+            fputs(line, log);
+            fflush(log);
+            ax_buf_puts(&logbuf, line);
+        }
+    }
     for (int64_t step = start; step < total; step++) {
         int64_t e = step / steps_per_epoch, base = (step % steps_per_epoch) * G;
         if (e != cur_epoch) {
@@ -1190,6 +1230,7 @@ int rt_train(rt_session *s, const rt_train_opts *o, ax_diag *d) {
                    (long long)total);
             fflush(stdout);
         }
+        int new_best = 0; /* this step's evaluation improved eval_loss (save_strategy: best) */
         if (eval_every && ((step + 1) % eval_every == 0 || step + 1 == total)) {
             double el;
             int64_t etok;
@@ -1206,8 +1247,9 @@ int rt_train(rt_session *s, const rt_train_opts *o, ax_diag *d) {
                 fflush(log);
                 ax_buf_puts(&logbuf, line);
             }
-            if ((patience || load_best) && (step + 1) % eval_every == 0) {
+            if ((patience || load_best || save_mode == SAVE_BEST) && (step + 1) % eval_every == 0) {
                 int better = s->best_step == 0 || (gib ? el > s->best_metric : el < s->best_metric);
+                new_best = better;
                 if (patience) { /* against the best before this evaluation, threshold 0 */
                     s->patience_count = better ? 0 : s->patience_count + 1;
                     if (s->patience_count >= patience && step + 1 < total) {
@@ -1221,13 +1263,16 @@ int rt_train(rt_session *s, const rt_train_opts *o, ax_diag *d) {
                 if (better) s->best_metric = el, s->best_step = step + 1;
             }
         }
-        /* HF: the best checkpoint is the newest save whose step gave the best eval_loss (at the last step the
-         * final model is that save) */
-        if (load_best && save_every > 0 && (step + 1) % save_every == 0 && s->best_step == step + 1) {
+        const int save_now = save_mode == SAVE_STEPS   ? (step + 1) % save_every == 0 || step + 1 == total
+                             : save_mode == SAVE_EPOCH ? (step + 1) % steps_per_epoch == 0 || step + 1 == total
+                             : save_mode == SAVE_BEST  ? new_best
+                                                       : 0;
+        /* HF: the best checkpoint is the newest save whose step gave the best eval_loss */
+        if (load_best && save_now && s->best_step == step + 1) {
             s->best_ckpt_step = step + 1;
             snprintf(best_dir, sizeof best_dir, "%s/checkpoint-%lld", out_dir, (long long)step + 1);
         }
-        if (save_every > 0 && (step + 1) % save_every == 0 && step + 1 != total) {
+        if (save_now) {
             char ck[4096];
             char name[64];
             snprintf(name, sizeof name, "checkpoint-%lld", (long long)step + 1);
@@ -1248,7 +1293,7 @@ int rt_train(rt_session *s, const rt_train_opts *o, ax_diag *d) {
             }
             if (rt_ckpt_save_state(s, ck, step + 1, total, (double)(step + 1) / (double)steps_per_epoch, G, logbuf.data, d) != 0)
                 goto fail;
-            if (keep > 0 && lead) rt_ckpt_prune(out_dir, keep, step + 1, load_best ? s->best_ckpt_step : 0); /* save_total_limit */
+            if (lead) rt_ckpt_prune(out_dir, keep, step + 1, load_best ? s->best_ckpt_step : 0); /* save_total_limit */
         }
         if (stop_early) {
             last = step + 1;

@@ -326,15 +326,15 @@ check '"$AXOC" compile rs-z3g.yml -o rs-z3g.bin --world-size 1 2>/dev/null && "$
 # resume_from_checkpoint in the YAML, auto_resume_from_checkpoints after a crash
 { cat rs-f32.yml; printf 'resume_from_checkpoint: rs-f32-A/checkpoint-3\n'; } > rs-y.yml
 check '"$AXOC" compile rs-y.yml -o rs-y.bin 2>/dev/null && "$AXORUN" rs-y.bin --output-dir rs-y --quiet && cmp -s rs-f32-A/model.safetensors rs-y/model.safetensors' "resume_from_checkpoint in the YAML"
-cp -r rs-f32-A rs-crash && rm rs-crash/model.safetensors
+cp -r rs-f32-A rs-crash && rm -r rs-crash/model.safetensors rs-crash/checkpoint-6 # a crash between steps 3 and 6
 { cat rs-f32.yml; printf 'auto_resume_from_checkpoints: true\n'; } > rs-auto.yml
 check '"$AXOC" compile rs-auto.yml -o rs-auto.bin 2>/dev/null && "$AXORUN" rs-auto.bin --output-dir rs-crash 2>&1 | grep -q "resuming from rs-crash/checkpoint-3 at step 4" && cmp -s rs-f32-A/model.safetensors rs-crash/model.safetensors' "auto_resume_from_checkpoints continues from the newest checkpoint of output_dir"
 # save_total_limit / saves_per_epoch; a resumed run replaces the abandoned run's later checkpoints cleanly
 { cat rs-f32.yml | sed '/^save_steps:/d'; printf 'save_steps: 1\nsave_total_limit: 2\n'; } > rs-lim.yml
-check '"$AXOC" compile rs-lim.yml -o rs-lim.bin 2>/dev/null && "$AXORUN" rs-lim.bin --output-dir rs-lim --quiet && [ "$(ls -d rs-lim/checkpoint-* | tr "\n" " ")" = "rs-lim/checkpoint-4 rs-lim/checkpoint-5 " ]' "save_total_limit: 2 keeps the newest two checkpoints"
+check '"$AXOC" compile rs-lim.yml -o rs-lim.bin 2>/dev/null && "$AXORUN" rs-lim.bin --output-dir rs-lim --quiet && [ "$(ls -d rs-lim/checkpoint-* | tr "\n" " ")" = "rs-lim/checkpoint-5 rs-lim/checkpoint-6 " ]' "save_total_limit: 2 keeps the newest two checkpoints (HF saves the last step too)"
 { cat rs-f32.yml | sed '/^save_steps:/d'; printf 'saves_per_epoch: 3\n'; } > rs-spe.yml
-check '"$AXOC" compile rs-spe.yml -o rs-spe.bin 2>/dev/null && "$AXORUN" rs-spe.bin --output-dir rs-spe --quiet && [ "$(ls -d rs-spe/checkpoint-* | tr "\n" " ")" = "rs-spe/checkpoint-2 rs-spe/checkpoint-4 " ]' "saves_per_epoch: 3 of a 6-step run saves every 2 steps"
-cp -r rs-spe rs-re && rm rs-re/model.safetensors
+check '"$AXOC" compile rs-spe.yml -o rs-spe.bin 2>/dev/null && "$AXORUN" rs-spe.bin --output-dir rs-spe --quiet && [ "$(ls -d rs-spe/checkpoint-* | tr "\n" " ")" = "rs-spe/checkpoint-2 rs-spe/checkpoint-4 rs-spe/checkpoint-6 " ]' "saves_per_epoch: 3 of a 6-step run saves every 2 steps"
+cp -r rs-spe rs-re && rm -r rs-re/model.safetensors rs-re/checkpoint-6
 check '"$AXORUN" rs-spe.bin --output-dir rs-re --resume-from rs-re/checkpoint-2 --quiet && cmp -s rs-spe/model.safetensors rs-re/model.safetensors && grep -q "\"global_step\": 4" rs-re/checkpoint-4/trainer_state.json && [ -z "$(ls rs-re | grep "\.old-\|\.tmp-")" ]' "resuming into the same output_dir replaces the later checkpoint-4 cleanly (no leftovers) and ends the same"
 # num_epochs as a float (Axolotl): HF's max_steps = ceil(num_epochs x steps per epoch); 36 rows of 4 = 9 per epoch
 head -36 "$SRC/configs/data/toy_count.jsonl" > ep36.jsonl
@@ -343,12 +343,12 @@ sed -e "/^max_steps:/d" -e "/^save_steps:/d" -e "s#^num_epochs: .*#num_epochs: 1
 echo "saves_per_epoch: 2" >> ep.yml
 check '"$AXOC" compile ep.yml -o ep.bin 2>/dev/null && "$AXORUN" ep.bin --output-dir epout > ep.out' "num_epochs: 1.5 compiles and trains"
 check 'grep -q "axorun: 14 steps (9 per epoch)" ep.out && [ "$(grep -c "\"loss\"" epout/train_log.jsonl)" = 14 ]' "num_epochs: 1.5 of 9 steps per epoch trains ceil(13.5) = 14 steps"
-check '[ "$(ls -d epout/checkpoint-* | sort -V | tr "\n" " ")" = "epout/checkpoint-5 epout/checkpoint-10 " ]' "saves_per_epoch: 2 over 1.5 epochs saves every ceil(14 x 1/3) = 5 steps (Axolotl's ratio, HF's rounding)"
+check '[ "$(ls -d epout/checkpoint-* | sort -V | tr "\n" " ")" = "epout/checkpoint-5 epout/checkpoint-10 epout/checkpoint-14 " ]' "saves_per_epoch: 2 over 1.5 epochs saves every ceil(14 x 1/3) = 5 steps (Axolotl's ratio, HF's rounding), and at the last step"
 # regressions: a padding rank (its block starts past a tensor's end) resumes from SHARDED files; DDP writes
 # the optimizer state from rank 0 only; a checkpoint whose save a crash cut short is replaced, not fatal
 check 'rs_case sh10 "fsdp_version: 2\nfsdp_config:\n  state_dict_type: SHARDED_STATE_DICT\n  reshard_after_forward: true\n" 10' "resume: FSDP SHARDED on 10 ranks (ranks past the end of 32-row tensors), bit for bit"
 check 'rs_case ddp2 "optimizer: adamw_torch\n" 2 && ls rs-ddp2-A/checkpoint-3/optimizer | grep -qx "optimizer-rank00000-of-00002.safetensors" && ! ls rs-ddp2-A/checkpoint-3/optimizer | grep -q "rank00001" && grep -q "null" rs-ddp2-A/checkpoint-3/optimizer/optimizer_state.json' "DDP: the whole optimizer state comes from rank 0 (no empty files), and resumes bit for bit"
-rm -rf rs-cut && cp -r rs-f32-A rs-cut && rm rs-cut/model.safetensors rs-cut/checkpoint-3/trainer_state.json
+rm -rf rs-cut && cp -r rs-f32-A rs-cut && rm -r rs-cut/model.safetensors rs-cut/checkpoint-6 rs-cut/checkpoint-3/trainer_state.json
 check '"$AXORUN" rs-auto.bin --output-dir rs-cut --quiet 2>rscut.err && test -s rs-cut/checkpoint-3/trainer_state.json && cmp -s rs-f32-A/model.safetensors rs-cut/model.safetensors' "auto_resume with only a cut-short checkpoint starts afresh and replaces it"
 # errors
 check '"$AXOC" compile rs-q8.yml -o rs-q81.bin --world-size 1 2>/dev/null && ! "$AXORUN" rs-q81.bin --output-dir rs-x1 --resume-from rs-f32-A/checkpoint-3 --quiet 2>rsx1.err && grep -q "optimizer state does not fit this plan\|another shape or dtype than the plan" rsx1.err' "a checkpoint of another optimizer/precision is an error"

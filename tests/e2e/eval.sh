@@ -46,8 +46,8 @@ lora_target_linear: true"; do
     "$name: compile"
   check '"$AXORUN" $name-a.bin --output-dir $name-a >$name-a.out 2>&1 && "$AXORUN" $name-b.bin --output-dir $name-b >$name-b.out 2>&1' \
     "$name: train"
-  check 'test "$(grep -c eval_loss $name-a/train_log.jsonl)" = 3 && test "$(grep -c eval_loss $name-b/train_log.jsonl)" = 1' \
-    "$name: evaluations at steps 5, 10 and the end; or only at the end"
+  check 'test "$(grep -c eval_loss $name-a/train_log.jsonl)" = 4 && test "$(grep -c eval_loss $name-b/train_log.jsonl)" = 2 && grep -q "\"step\": 0, \"epoch\": 0, \"eval_loss\"" $name-b/train_log.jsonl' \
+    "$name: evaluations before the first step (eval_on_start, as Axolotl asks HF for it), at steps 5, 10 and the end; or at the start and the end"
   check 'cmp -s <(train_losses $name-a) <(train_losses $name-b) && test -n "$(train_losses $name-a)"' "$name: evaluating leaves the losses alone"
   w=model.safetensors
   [ -f $name-a/adapter_model.safetensors ] && w=adapter_model.safetensors
@@ -62,7 +62,7 @@ base 5 "save_steps: 6" >r.yml
 check '"$AXOC" compile r.yml -o r.bin 2>/dev/null && "$AXORUN" r.bin --output-dir r --max-steps 12 >/dev/null 2>&1' "train with checkpoints"
 check 'grep -q "\"eval_loss\"" r/checkpoint-6/trainer_state.json' "the checkpoint's log_history has the eval"
 check '"$AXORUN" r.bin --output-dir r2 --resume-from r/checkpoint-6 >/dev/null 2>&1' "resume"
-check 'test "$(grep -c eval_loss r2/train_log.jsonl)" = 3 && cmp -s <(grep eval_loss r/train_log.jsonl) <(grep eval_loss r2/train_log.jsonl)' \
+check 'test "$(grep -c eval_loss r2/train_log.jsonl)" = 4 && cmp -s <(grep eval_loss r/train_log.jsonl) <(grep eval_loss r2/train_log.jsonl)' \
   "the resumed run's evals equal the straight run's"
 
 # early_stopping_patience and load_best_model_at_end, as HF Trainer does them
@@ -85,7 +85,7 @@ log, patience, save, last = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int
 best = None; best_step = 0; best_ck = 0; count = 0; stop = 0
 for line in open(log):
     r = json.loads(line)
-    if "eval_loss" not in r: continue
+    if "eval_loss" not in r or r["step"] == 0: continue  # eval_on_start sets no best and counts no patience
     st, v = r["step"], r["eval_loss"]
     better = best is None or v < best
     if patience:
@@ -145,8 +145,8 @@ check '"$AXOC" preprocess tp.yml -n 0 -o test_pre.jsonl >/dev/null 2>&1 && test 
 td "  - path: $T/test_pre.jsonl" >t2.yml
 check '"$AXOC" compile t1.yml -o t1.bin 2>/dev/null && "$AXOC" compile t2.yml -o t2.bin 2>/dev/null' "compile with test_datasets"
 check '"$AXORUN" t1.bin --output-dir t1 >t1.out 2>&1 && "$AXORUN" t2.bin --output-dir t2 >t2.out 2>&1' "train with test_datasets"
-check 'grep -q "samples to evaluate (test_datasets)" t1.out && test "$(grep -c eval_loss t1/train_log.jsonl)" = 2' \
-  "test_datasets evaluated at steps 2 and 4"
+check 'grep -q "samples to evaluate (test_datasets)" t1.out && test "$(grep -c eval_loss t1/train_log.jsonl)" = 3' \
+  "test_datasets evaluated at the start, at steps 2 and 4"
 check 'cmp -s <(grep eval_loss t1/train_log.jsonl) <(grep eval_loss t2/train_log.jsonl) && cmp -s t1/model.safetensors t2/model.safetensors' \
   "text and pre-tokenized test rows: the same eval_loss, and training untouched"
 { td "  - path: $T/test_pre.jsonl"; echo "val_set_size: 0.1"; } >t3.yml
@@ -207,6 +207,64 @@ eval_sample_packing: false" "all:1:sample_packing: true"; do
   check '"$AXOC" compile $name.yml --world-size $ws -o $name.bin 2>/dev/null && "$AXORUN" $name.bin --output-dir $name >/dev/null 2>&1 && close "$(ev $name | cut -d" " -f1)" "$want"' \
     "eval_loss on ${ws} rank(s), $(echo "$extra" | tr '\n' ' ')= HF's ($want)"
 done
+
+# save_strategy / eval_strategy / save_total_limit as Axolotl 0.19 hands them to HF Trainer: without
+# save_steps a checkpoint at each epoch's end (and the last step), "no" none, "best" after each evaluation that
+# improves eval_loss; save_total_limit 4 when unset; eval_strategy no / epoch / steps (every logging_steps)
+head -24 "$SRC/configs/data/toy_count.jsonl" >small.jsonl
+st() { # $1 output dir, $2 extra lines: 20 rows train (4 held out), 5 steps an epoch, 2 epochs
+  printf 'base_model: %s\ndatasets:\n  - path: %s\nsequence_len: 64\nsample_packing: false\nmicro_batch_size: 2\n' \
+    "$SRC/configs/models/tiny-llama" "$T/small.jsonl"
+  printf 'gradient_accumulation_steps: 2\nnum_epochs: 2\nlearning_rate: 0.05\nseed: 5\nval_set_size: 4\noutput_dir: %s\n%s\n' "$1" "$2"
+}
+cks() { ls -d "$1"/checkpoint-* 2>/dev/null | sed 's#.*/##' | sort -V | tr '\n' ' '; }
+st "$T/s0" "" >s0.yml
+check '"$AXOC" compile s0.yml -o s0.bin 2>/dev/null && "$AXORUN" s0.bin >s0.out 2>&1 && grep -q "axorun: 10 steps (5 per epoch)" s0.out && test "$(cks s0)" = "checkpoint-5 checkpoint-10 "' \
+  "no save_steps: a checkpoint at each epoch's end (save_strategy epoch, Axolotl's default)"
+check 'test "$(grep -c eval_loss s0/train_log.jsonl)" = 2 && grep -q "\"step\": 5, \"epoch\": 0, \"eval_loss\"" s0/train_log.jsonl' \
+  "no eval_steps: evaluated at each epoch's end (no eval_on_start)"
+st "$T/s1" "save_strategy: \"no\"" >s1.yml
+check '"$AXOC" compile s1.yml -o s1.bin 2>/dev/null && "$AXORUN" s1.bin >/dev/null 2>&1 && test -z "$(cks s1)" && test -s s1/model.safetensors' \
+  "save_strategy: no writes no checkpoint (the final model still)"
+st "$T/s2" "save_steps: 1" >s2.yml
+check '"$AXOC" compile s2.yml -o s2.bin 2>/dev/null && "$AXORUN" s2.bin >/dev/null 2>&1 && test "$(cks s2)" = "checkpoint-7 checkpoint-8 checkpoint-9 checkpoint-10 "' \
+  "save_total_limit unset: the newest 4 checkpoints stay (Axolotl's default)"
+st "$T/s3" "save_strategy: best
+metric_for_best_model: eval_loss
+eval_steps: 1
+save_total_limit: 20" >s3.yml
+check '"$AXOC" compile s3.yml -o s3.bin 2>/dev/null && "$AXORUN" s3.bin >/dev/null 2>&1' "save_strategy: best trains"
+best_steps=$(python3 -c '
+import json, sys
+best = None; out = []
+for line in open(sys.argv[1]):
+    r = json.loads(line)
+    if "eval_loss" not in r or r["step"] == 0: continue
+    if best is None or r["eval_loss"] < best: best = r["eval_loss"]; out.append("checkpoint-%d" % r["step"])
+print(" ".join(out) + " ")' s3/train_log.jsonl)
+check 'test -n "$best_steps" && test "$(cks s3)" = "$best_steps" && test "$(cks s3)" != "$(seq -f "checkpoint-%g" 1 10 | tr "\n" " ")"' "save_strategy: best saves exactly where eval_loss improved ($best_steps)"
+st "$T/s4" "eval_strategy: \"no\"" >s4.yml
+check '"$AXOC" compile s4.yml -o s4.bin 2>/dev/null && "$AXORUN" s4.bin >/dev/null 2>&1 && test "$(grep -c eval_loss s4/train_log.jsonl)" = 1 && grep -q "\"step\": 0, \"epoch\": 0, \"eval_loss\"" s4/train_log.jsonl' \
+  "eval_strategy: no evaluates only before the first step (HF's eval_on_start, which Axolotl sets with any eval_strategy)"
+st "$T/s5" "eval_strategy: steps
+logging_steps: 3" >s5.yml
+check '"$AXOC" compile s5.yml -o s5.bin 2>/dev/null && "$AXORUN" s5.bin >/dev/null 2>&1 && test "$(grep eval_loss s5/train_log.jsonl | grep -o "\"step\": [0-9]*" | tr "\n" " ")" = "\"step\": 0 \"step\": 3 \"step\": 6 \"step\": 9 \"step\": 10 "' \
+  "eval_strategy: steps without eval_steps evaluates every logging_steps (HF), at the start and at the end"
+st "$T/s6" "eval_strategy: epoch" >s6.yml
+check '"$AXOC" compile s6.yml -o s6.bin 2>/dev/null && "$AXORUN" s6.bin >/dev/null 2>&1 && test "$(grep eval_loss s6/train_log.jsonl | grep -o "\"step\": [0-9]*" | tr "\n" " ")" = "\"step\": 0 \"step\": 5 \"step\": 10 "' \
+  "eval_strategy: epoch evaluates at the start and each epoch's end"
+st "$T/e7" "save_strategy: epoch
+save_steps: 2" >e7.yml
+check '! "$AXOC" compile e7.yml -o e7.bin 2>e7.err && grep -q "save_strategy: expected steps (or none) with save_steps, found epoch" e7.err' \
+  "save_strategy other than steps with save_steps: an error (Axolotl's)"
+st "$T/e8" "save_strategy: best" >e8.yml
+check '! "$AXOC" compile e8.yml -o e8.bin 2>e8.err && grep -q "save_strategy: best requires metric_for_best_model" e8.err' "save_strategy: best without metric_for_best_model"
+st "$T/e9" "eval_strategy: epoch" | sed '/^val_set_size/d' >e9.yml
+check '! "$AXOC" compile e9.yml -o e9.bin 2>e9.err && grep -q "eval_strategy: epoch, but there is nothing to evaluate" e9.err' "eval_strategy without held-out data"
+st "$T/e10" "evaluation_strategy: epoch
+eval_steps: 2" >e10.yml
+check '! "$AXOC" compile e10.yml -o e10.bin 2>e10.err && grep -q "evaluation_strategy: expected steps (or none) with eval_steps, found epoch" e10.err' \
+  "evaluation_strategy (the old name) with eval_steps"
 
 # bad values
 base 5 "" | sed 's/^val_set_size: .*/val_set_size: 100000/' >e1.yml
