@@ -307,6 +307,8 @@ static const key_def keys[] = {
     {"max_steps", K_INT, F(max_steps), 0},
     {"micro_batch_size", K_INT, F(micro_batch_size), 1},
     {"model_type", K_SPECIAL, -1, 0},
+    {"neftune_noise_alpha", K_NUM, F(neftune_noise_alpha), 0},
+    {"noisy_embedding_alpha", K_SPECIAL, -1, 0},
     {"num_epochs", K_NUM, F(num_epochs), 1},
     {"optimizer", K_SPECIAL, -1, 0},
     {"output_dir", K_STR, F(output_dir), 0},
@@ -428,8 +430,6 @@ const fe_refused_key fe_refused_keys[] = {
     {"scaling_softmax_factor", "", "the Scalable-Softmax scale"},
     {"scaling_softmax_bias", "", "the Scalable-Softmax bias"},
     /* the loss */
-    {"neftune_noise_alpha", "0", "NEFTune noise on the input embeddings"},
-    {"noisy_embedding_alpha", "0", "NEFTune noise on the input embeddings (old name of neftune_noise_alpha)"},
     {"use_eaft", "false", "the Entropy-Aware Focal Training loss"},
     {"eaft_alpha", "1.0", "the EAFT entropy exponent"},
     {"eaft_k", "20", "the EAFT top-k"},
@@ -671,6 +671,8 @@ typedef struct loader {
     int bf16_auto;
     fe_fsdp_nodes fsdp;
     const yaml_node_t *trust_remote_code; /* its value when true */
+    double noisy_alpha;                   /* noisy_embedding_alpha (0: not given) */
+    const yaml_node_t *noisy_k;           /* its key, when nonzero */
 } loader;
 
 static const fe_ypair *pair(const loader *L, const char *key) {
@@ -1512,6 +1514,9 @@ static void apply_special(loader *L, const fe_ypair *p) {
         if (n < m || strcmp(s + n - m, "ForCausalLM"))
             refuse(y, v, k, "another model class and head than a causal language model's",
                    "axo accepts AutoModelForCausalLM or a *ForCausalLM class");
+    } else if (!strcmp(k, "noisy_embedding_alpha")) { /* neftune_noise_alpha's old name: apply_neftune */
+        double x;
+        if (fe_y_num(y, k, v, 0, &x) == 0 && x > 0) L->noisy_alpha = x, L->noisy_k = p->k;
     } else if (!strcmp(k, "trust_remote_code")) {
         if (fe_y_bool(y, k, v, &b) == 0 && b) L->trust_remote_code = v; /* checked against the model in check_whole */
     } else if (!strcmp(k, "deepspeed")) {
@@ -1606,6 +1611,21 @@ static void apply_batch_size(loader *L) {
                 "Axolotl rounds down, so a rank takes %lld rows per step",
                 (long long)bs, (long long)c->micro_batch_size, (long long)c->gradient_accumulation_steps,
                 (long long)(c->gradient_accumulation_steps * c->micro_batch_size));
+}
+
+/* noisy_embedding_alpha is neftune_noise_alpha's old name; Axolotl's
+ * check_neftune renames it when neftune_noise_alpha is not set (or 0) and
+ * refuses the two both set (nonzero). */
+static void apply_neftune(loader *L) {
+    char loc[512];
+    if (!L->noisy_k) return;
+    if (L->c->neftune_noise_alpha > 0) {
+        ax_error(L->y.d, fe_yloc(&L->y, L->noisy_k, loc, sizeof loc),
+                 "noisy_embedding_alpha: expected only one of noisy_embedding_alpha (the old name) and "
+                 "neftune_noise_alpha, found both (as Axolotl)");
+        return;
+    }
+    L->c->neftune_noise_alpha = L->noisy_alpha;
 }
 
 /* trust_remote_code: true lets a checkpoint's own modelling or tokenizer
@@ -1920,6 +1940,7 @@ int fe_config_load(const char *yaml_path, const char *deepspeed_override, fe_con
         apply_pair(&L, &L.pairs[i]);
     }
     apply_batch_size(&L);
+    apply_neftune(&L);
     fe_fsdp_parse(&L.y, &L.fsdp, &out->fsdp);
     if (out->bf16_pure) { /* bf16 weights whatever bf16 (AMP) says; a DeepSpeed bf16.enabled must agree */
         out->bf16 = 1;
@@ -2066,6 +2087,8 @@ void fe_config_canonical(const fe_config *c, ax_buf *out) {
     I("warmup_steps", c->warmup_steps);
     D("warmup_ratio", c->warmup_ratio);
     D("weight_decay", c->weight_decay);
+    /* absent when off: older plans keep their cache keys */
+    if (c->neftune_noise_alpha > 0) D("neftune_noise_alpha", c->neftune_noise_alpha);
     S("optimizer", c->optimizer_8bit ? "adamw_8bit" : "adamw"); /* adamw_torch, _fused, _hf, paged_adamw_32bit are one
                                                                 * algorithm; adamw_bnb_8bit, adamw_8bit, paged_ another */
     D("adam_beta1", c->adam_beta1);

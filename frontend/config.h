@@ -124,6 +124,8 @@ typedef struct fe_config {
     int64_t warmup_steps;    /* default 0; warmup_ratio used when set */
     double warmup_ratio;
     double weight_decay;     /* default 0.0 */
+    double neftune_noise_alpha; /* NEFTune (transformers' TrainingArguments.neftune_noise_alpha; old name
+                                 * noisy_embedding_alpha): noise on the input embeddings in training; 0 = off */
     const char *optimizer;   /* adamw_torch (default), adamw_torch_fused, adamw_hf: all AdamW */
     int optimizer_8bit;      /* adamw_bnb_8bit, adamw_8bit, paged_adamw_8bit: AdamW with 8-bit block-wise state */
     double adam_beta1, adam_beta2, adam_epsilon; /* 0.9, 0.999, 1e-8 */

@@ -174,6 +174,7 @@ static void module_facts(const fe_config *c, const fe_model *m, int world_size, 
     set_f(mod, "train.warmup_ratio", c->warmup_ratio);
     set_f(mod, "train.max_grad_norm", c->max_grad_norm);
     set_i(mod, "train.seed", (int64_t)c->seed);
+    if (c->neftune_noise_alpha > 0) set_f(mod, "train.neftune_noise_alpha", c->neftune_noise_alpha); /* runtime/train.c */
     set_i(mod, "train.sample_packing", c->sample_packing);
     if (c->excess_length) set_i(mod, "train.excess_length_strategy", c->excess_length); /* 1 truncate, 2 raise */
     set_i(mod, "train.bf16", c->bf16);
@@ -231,6 +232,25 @@ int64_t fe_lce_chunk_rows(int64_t rows, int64_t hidden, int64_t vocab) {
     return c < rows ? c : rows;
 }
 
+/* NEFTune (Jain et al. 2023), as transformers' neftune_post_forward_hook
+ * adds it to the input embeddings' output in training mode:
+ *     x + uniform(-mag, mag),   mag = alpha / sqrt(L * d)
+ * with L = output.size(1), the batch's sequence length, and d the hidden
+ * size. Every axo row is sequence_len long (packed or padded), so L is
+ * sequence_len; HF pads a batch only to its longest sample when it does not
+ * pack, so its L (and its mag) can differ there. Under sequence parallelism
+ * a rank holds S/sp tokens of a row, but mag stays the whole row's (Axolotl
+ * slices rows before the model runs, so there the hook sees S/sp). The
+ * noise of each token is keyed by the runtime input `neftune_keys` (the
+ * token's place in the global batch and the optimizer step, runtime/train.c),
+ * so it is the same for any number of ranks and any sequence split.
+ * eval_step drops the node (passes/eval.c); its gradient is the identity. */
+static int32_t neftune(lw *L, int32_t x, double alpha, int64_t B, int64_t S, int64_t H) {
+    int32_t keys = ir_b_input(&L->b, "neftune_keys", ir_type_make(IR_I32, 2, (int64_t[]){B, S}));
+    double mag = alpha / sqrt((double)S * (double)H);
+    return ir_b(&L->b, IR_OP_neftune, IR_IN(x, keys), IR_AT(ir_af("mag", mag), ir_ai("salt", 0)));
+}
+
 int fe_lower(const fe_config *c, const fe_model *m, int world_size, ir_module *mod, int32_t *loss_out, ax_diag *d) {
     lw L = {.mod = mod, .m = m, .dt = c->bf16 ? IR_BF16 : IR_F32};
     int64_t sp = c->sequence_parallel_degree > 0 ? c->sequence_parallel_degree : 1;
@@ -254,6 +274,7 @@ int fe_lower(const fe_config *c, const fe_model *m, int world_size, ir_module *m
     int32_t embed = param2(&L, "model.embed_tokens.weight", V, H);
     mark_resized(&L, embed, c);
     int32_t x = ir_b(&L.b, IR_OP_embedding, IR_IN(embed, ids), IR_NOAT);
+    if (c->neftune_noise_alpha > 0) x = neftune(&L, x, c->neftune_noise_alpha, B, S, H);
 
     int64_t *ranges = ax_arena_alloc(mod->arena, sizeof(int64_t) * (size_t)(2 * m->num_hidden_layers));
     for (int64_t l = 0; l < m->num_hidden_layers; l++) {

@@ -257,6 +257,22 @@ int ir_infer(const ir_module *m, ir_op op, const ir_type *in, int nin, const ir_
         out[0] = in[0];
         return 0;
     }
+    case IR_OP_neftune: {
+        const ir_type *x = &in[0], *k = &in[1];
+        TRY(need_float(m, x, 0, err, errcap));
+        if (x->rank < 1 || k->dtype != IR_I32 || k->rank != x->rank - 1 ||
+            memcmp(k->dims, x->dims, sizeof(int64_t) * (size_t)k->rank))
+            FAIL("operand 1: expected one i32 key per row of %s, found %s", tstr(m, x, b1), tstr(m, k, b2));
+        if (x->shard.axis != k->shard.axis || (x->shard.axis >= 0 && (x->shard.dim != k->shard.dim || x->shard.dim >= k->rank)))
+            FAIL("x and its keys must be split alike over a leading dim, or both replicated");
+        TRY(need_attr(at, na, "mag", IR_ATTR_FLOAT, err, errcap));
+        TRY(need_attr(at, na, "salt", IR_ATTR_INT, err, errcap));
+        double mag = ir_attr_float(at, na, "mag", 0);
+        if (!(mag >= 0 && mag <= 3.4e38)) FAIL("mag: expected a finite magnitude >= 0, found %g", mag);
+        if (last_dim(x) > UINT32_MAX) FAIL("operand 0: rows of more than 2^32 elements");
+        out[0] = *x;
+        return 0;
+    }
     case IR_OP_dequant_nf4: {
         const ir_type *q = &in[0], *a = &in[1], *r = &in[2];
         TRY(need_attr(at, na, "to", IR_ATTR_STR, err, errcap));

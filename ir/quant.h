@@ -1,4 +1,4 @@
-/* quant.h — the exact arithmetic of the `dropout` and `dequant_nf4` ops, of
+/* quant.h — the exact arithmetic of the `dropout`, `neftune` and `dequant_nf4` ops, of
  * the stochastic rounding of pure-bf16 AdamW (`adamw` on bf16 state) and of
  * 8-bit AdamW state (`adamw8`).
  *
@@ -95,6 +95,17 @@ AXO_QFN uint32_t axo_dropout_threshold(double p) {
 /* What a kept element is multiplied by: 1 / (1 - p) in double, rounded once
  * to f32 (the executors compute it on the host and pass it on). */
 AXO_QFN float axo_dropout_scale(double p) { return (float)(1.0 / (1.0 - p)); }
+
+/* NEFTune (the `neftune` op): element h of a row whose key is k becomes
+ *     x + mag * axo_neftune_unit(k, salt, h)
+ * in f32 (the product and the sum each rounded once, never contracted into
+ * an FMA), then rounded to the tensor's dtype. The unit is 24 random bits
+ * (as torch's uniform_ draws a float32) on a grid of 2^-23 in [-1, 1):
+ * (bits >> 8) * 2^-23 is exact in [0, 2) and so is its difference with 1,
+ * so the noise is in [-mag, mag] with mean ~0 and variance ~mag^2 / 3. */
+AXO_QFN float axo_neftune_unit(uint32_t key, uint32_t salt, uint32_t h) {
+    return (float)(axo_rng_u32(key, salt, h) >> 8) * 0x1p-23f - 1.0f;
+}
 
 /* x (f32) to the f32 value of a bf16, stochastically: the 16 bits below
  * bf16's mantissa are added to r's low 16 bits and cut off. Non-finite x:

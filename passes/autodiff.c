@@ -221,6 +221,10 @@ static void grad_dropout(ad *c, const ir_node *n, const int32_t *dy) {
     acc(c, n->in[0], ir_b(&c->b, IR_OP_dropout, IR_IN(dy[0], IN(1)), n->nattrs, n->attrs));
 }
 
+/* y = x + noise, the noise a function of the keys alone: dx = dy (HF's
+ * NEFTune hook adds a tensor that does not require grad). */
+static void grad_neftune(ad *c, const ir_node *n, const int32_t *dy) { acc(c, n->in[0], dy[0]); }
+
 /* Quantized base weights are frozen: codes and scales are not floats. */
 static void grad_dequant_nf4(ad *c, const ir_node *n, const int32_t *dy) {
     (void)dy;

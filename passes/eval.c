@@ -4,8 +4,9 @@
  * eval_steps. HF Trainer evaluates under model.eval() and torch.no_grad():
  * dropout is off and nothing is differentiated. eval_step is that program:
  * micro_step's forward as lowering (and the LoRA pass) left it, copied
- * before autodiff appends the backward, with every dropout node replaced by
- * its input, and the fused lm head + loss computing the loss alone (dh=0,
+ * before autodiff appends the backward, with every dropout and neftune node
+ * replaced by its input (HF's NEFTune hook adds noise only in training
+ * mode), and the fused lm head + loss computing the loss alone (dh=0,
  * dw=0: no gradient GEMMs). It keeps the forward's acc into @stats/loss_sum, so the runtime
  * reads the eval loss sum where it reads the training one. The later passes
  * treat it as another program: seqpar makes its attention ring attention,
@@ -33,7 +34,7 @@ int pass_eval_program(ir_module *m, ax_diag *d) {
     rw_begin(&r, m, ms, d);
     for (int i = 0; i < ms->nnodes && !r.b.failed; i++) {
         const ir_node *n = &ms->nodes[i];
-        if (n->op == IR_OP_dropout) { /* eval mode: the identity */
+        if (n->op == IR_OP_dropout || n->op == IR_OP_neftune) { /* eval mode: the identity */
             r.map[n->out[0]] = rw_ref(&r, n->in[0]);
             continue;
         }
@@ -54,6 +55,6 @@ int pass_eval_program(ir_module *m, ax_diag *d) {
         ax_error(d, "eval", "building eval_step from micro_step's forward failed");
         return -1;
     }
-    pass_dce(m, ep); /* the dropout seed and whatever fed only dropout */
+    pass_dce(m, ep); /* the dropout seed, NEFTune's keys and whatever fed only them */
     return 0;
 }

@@ -49,7 +49,7 @@ int pass_lora(ir_module *m, const pass_lora_cfg *cfg, int32_t *loss, ax_diag *d)
  * each param global (attr trainable absent or 1). */
 int pass_autodiff(ir_module *m, ir_program *p, int32_t loss, int checkpoint, ax_diag *d);
 
-/* eval_step (see eval.c): micro_step's forward with dropout off, for the
+/* eval_step (see eval.c): micro_step's forward with dropout and NEFTune off, for the
  * held-out split (val_set_size). Run after the LoRA pass, before autodiff. */
 int pass_eval_program(ir_module *m, ax_diag *d);
 

@@ -279,6 +279,14 @@ static int x_dropout(xc *x) {
     return 0;
 }
 
+static int x_neftune(xc *x) {
+    rt_buf *in = IN(0), *o = OUT(0);
+    int64_t H = in->type.rank ? in->type.dims[in->type.rank - 1] : 1, rows = H ? o->numel / H : 0;
+    ck_neftune_f32(rt_f(in), rt_f(o), rt_i(IN(1)), rows, H, (uint32_t)AI("salt", 0), (float)AF("mag", 0));
+    round_if_bf16(o);
+    return 0;
+}
+
 static int x_dequant_nf4(xc *x) {
     rt_buf *q = IN(0), *o = OUT(0);
     int64_t K = q->type.dims[1], N = K ? q->numel / K : 0;

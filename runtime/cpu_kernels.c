@@ -504,6 +504,16 @@ void ck_dropout_f32(const float *x, float *y, int64_t n, uint32_t seed, uint32_t
     for (int64_t i = 0; i < n; i++) y[i] = axo_rng_u32(seed, salt, (uint32_t)i) >= thr ? x[i] * k : 0.0f;
 }
 
+void ck_neftune_f32(const float *x, float *y, const int32_t *keys, int64_t rows, int64_t H, uint32_t salt, float mag) {
+    for (int64_t r = 0; r < rows; r++) {
+        const uint32_t k = (uint32_t)keys[r];
+        for (int64_t h = 0; h < H; h++) {
+            float noise = mag * axo_neftune_unit(k, salt, (uint32_t)h);
+            y[r * H + h] = x[r * H + h] + noise;
+        }
+    }
+}
+
 static uint32_t nf4_nearest(float v) {
     /* the code book is sorted: the nearest value by midpoints */
     uint32_t q = 0;

@@ -287,7 +287,7 @@ void ck_bias_add_fwd_f64(const double *x, const double *b, double *y, int64_t R,
 void ck_bias_add_bwd_f32(const float *dy, float *db, int64_t R, int64_t N);
 void ck_bias_add_bwd_f64(const double *dy, double *db, int64_t R, int64_t N);
 
-/* ---- LoRA dropout and QLoRA weights (arithmetic in ir/quant.h) -----------
+/* ---- LoRA dropout, NEFTune and QLoRA weights (arithmetic in ir/quant.h) --
  * ck_dropout_f32: y[i] = keep(seed, salt, i) ? x[i] * 1/(1-p) : 0 (x may be y).
  * NF4 storage on the CPU executor: one float per code (0..15) and per
  * absmax step (0..255), so buffers and collectives stay float arrays; the
@@ -298,6 +298,11 @@ void ck_bias_add_bwd_f64(const double *dy, double *db, int64_t R, int64_t N);
  * ck_dequant_nf4_f32: the inverse, w = code[q] * scale in f32 (the caller
  * rounds to the compute dtype). */
 void ck_dropout_f32(const float *x, float *y, int64_t n, uint32_t seed, uint32_t salt, double p);
+/* ck_neftune_f32: NEFTune's noise (ir/quant.h) on rows x H values, one key
+ * per row: y[r, h] = x[r, h] + mag * axo_neftune_unit(keys[r], salt, h), the
+ * product and the sum each one f32 rounding (x may be y; the caller rounds
+ * to the storage dtype). */
+void ck_neftune_f32(const float *x, float *y, const int32_t *keys, int64_t rows, int64_t H, uint32_t salt, float mag);
 void ck_nf4_quantize(const float *w, int64_t N, int64_t K, float *q, float *steps, float *rowmax);
 void ck_dequant_nf4_f32(const float *q, const float *steps, const float *rowmax, float *w, int64_t N, int64_t K);
 

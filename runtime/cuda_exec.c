@@ -81,6 +81,7 @@ static const struct ksig {
     TS("axo_swiglu_fwd", "pppl"),
     TS("axo_swiglu_bwd", "pppppl"),
     TS("axo_dropout", "pppliif"),
+    TS("axo_neftune", "pppllif"),
     TS("axo_dequant_nf4", "ppppll"),
     {"axo_fill_u32", "pil"},
     {"axo_fill_u16", "pil"},
@@ -2303,6 +2304,31 @@ static int g_dropout(gx *x) {
     return launch(x, ename(e, sizeof e, "axo_dropout", t), blocks(x, n, 256 * vec(t)), 1, 1, 256, 1, 0, &a);
 }
 
+/* NEFTune: y = x + mag * unit(keys[row], salt, h) over rows of H (the last
+ * dim), exactly as ck_neftune_f32; keys are the runtime input, one per row. */
+static int g_neftune(gx *x) {
+    if (need_fp(x, IN(0), "neftune input")) return -1;
+    ir_dtype t = dt(x, IN(0));
+    if (dt(x, OUT(0)) != t) return unsupported(x, "neftune from %s to %s", ir_dtype_name(t), ir_dtype_name(dt(x, OUT(0))));
+    const ir_type *xt = ty(x, IN(0));
+    int64_t n = numel(x, OUT(0)), H = xt->rank ? xt->dims[xt->rank - 1] : 1;
+    if (dt(x, IN(1)) != IR_I32 || H < 1 || numel(x, IN(1)) * H != n)
+        return unsupported(x, "neftune whose keys are not one i32 per row of its input");
+    double mag = AF("mag", 0);
+    if (!(mag >= 0 && mag <= 3.4e38)) return unsupported(x, "neftune with mag = %g", mag);
+    if (n < 1) return 0;
+    char e[64];
+    kargs a = {0};
+    ka_p(&a, ptr(x, IN(0)), n * esz(t));
+    ka_p(&a, ptr(x, IN(1)), (n / H) * 4);
+    ka_p(&a, ptr(x, OUT(0)), n * esz(t));
+    ka_l(&a, n);
+    ka_l(&a, H);
+    ka_i(&a, (int32_t)(uint32_t)AI("salt", 0)); /* the bits of (uint32_t)salt, as x_neftune */
+    ka_f(&a, (float)mag);
+    return launch(x, ename(e, sizeof e, "axo_neftune", t), blocks(x, n, 256 * vec(t)), 1, 1, 256, 1, 0, &a);
+}
+
 /* w[N,K] = code[q] * scale(rowmax[row], absmax step) from the packed codes
  * and steps of this rank's rows (operands split alike by rows, or not at all). */
 static int g_dequant_nf4(gx *x) {
@@ -2648,6 +2674,7 @@ static int exec_node(gx *x) {
     case IR_OP_to_device: return g_to_device(x);
     case IR_OP_fused: return g_fused(x);
     case IR_OP_dropout: return g_dropout(x);
+    case IR_OP_neftune: return g_neftune(x);
     case IR_OP_dequant_nf4: return g_dequant_nf4(x);
     default: return unsupported(x, "this op has no CUDA implementation yet");
     }

@@ -78,6 +78,8 @@ int rt_session_from_module(ir_module *m, rt_session *s, ax_diag *d) {
     input_buf(&s->in_lr, IR_F32, 0, NULL);
     input_buf(&s->in_step, IR_F32, 0, NULL);
     input_buf(&s->in_dropout_seed, IR_I32, 0, NULL);
+    input_buf(&s->in_neftune_keys, IR_I32, 2, bs);
+    s->neftune = mattr_f(m, "train.neftune_noise_alpha", 0) > 0;
     s->adapter = ir_module_attr(m, "lora.adapter") != NULL;
     return 0;
 }
@@ -124,7 +126,7 @@ void rt_session_close(rt_session *s) {
     if (s->has_eval) rt_prog_free(&s->eval);
     rt_state_free(&s->st);
     rt_buf *bs[] = {&s->in_ids,        &s->in_tgt, &s->in_pos,  &s->in_seg,         &s->in_idx,
-                    &s->in_loss_scale, &s->in_lr,  &s->in_step, &s->in_dropout_seed};
+                    &s->in_loss_scale, &s->in_lr,  &s->in_step, &s->in_dropout_seed, &s->in_neftune_keys};
     for (size_t i = 0; i < AX_ARRAY_LEN(bs); i++) rt_buf_free(bs[i]);
     free(s->hf_config);
     ir_module_destroy(s->m);
@@ -421,6 +423,7 @@ static const rt_buf *session_input(void *ctx, const char *name) {
     if (!strcmp(name, "lr")) return &s->in_lr;
     if (!strcmp(name, "step")) return &s->in_step;
     if (!strcmp(name, "dropout_seed")) return &s->in_dropout_seed;
+    if (!strcmp(name, "neftune_keys")) return &s->in_neftune_keys;
     return NULL;
 }
 
@@ -448,10 +451,31 @@ static void feed_rows(rt_session *s, const int32_t *ids, const int32_t *targets,
         }
 }
 
+uint32_t rt_neftune_key(uint64_t seed, int64_t step, int64_t row, int64_t j) {
+    uint64_t k = seed ^ 0x6e656674756e65ull; /* "neftune": apart from the other streams of the seed */
+    k = rt_splitmix64(&k) + (uint64_t)step;
+    k = rt_splitmix64(&k) + (uint64_t)row;
+    k = rt_splitmix64(&k) + (uint64_t)j;
+    return (uint32_t)(rt_splitmix64(&k) >> 32);
+}
+
+/* The keys of this micro step's local tokens (in_idx: each one's index in its row). */
+static void neftune_keys(rt_session *s, int64_t micro) {
+    int dpx = ir_mesh_find(s->m, "dp");
+    int64_t ga = s->grad_accum > 0 ? s->grad_accum : 1, r = dpx >= 0 ? s->st.coord[dpx] : 0;
+    int64_t step = micro / ga, row0 = (r * ga + micro % ga) * s->B;
+    uint64_t seed = (uint64_t)mattr_i(s->m, "train.seed", 42);
+    for (int64_t b = 0; b < s->B; b++)
+        for (int64_t t = 0; t < s->Sl; t++)
+            rt_i(&s->in_neftune_keys)[b * s->Sl + t] =
+                (int32_t)rt_neftune_key(seed, step, row0 + b, rt_i(&s->in_idx)[b * s->Sl + t]);
+}
+
 int rt_session_micro_step(rt_session *s, const int32_t *ids, const int32_t *targets, const int32_t *pos,
                           const int32_t *seg, float loss_scale, ax_diag *d) {
     feed_rows(s, ids, targets, pos, seg);
     rt_f(&s->in_loss_scale)[0] = loss_scale;
+    if (s->neftune) neftune_keys(s, s->micro_count);
     /* LoRA dropout: a new mask every micro step, and another on every rank
      * (each holds other tokens), as torch's per-process RNG gives */
     uint64_t k = (uint64_t)mattr_i(s->m, "train.seed", 42) * 0x9e3779b97f4a7c15ull + (uint64_t)s->micro_count++;

@@ -33,6 +33,8 @@ typedef struct rt_session {
     /* runtime inputs ([B, Sl] each) */
     rt_buf in_ids, in_tgt, in_pos, in_seg, in_idx, in_loss_scale, in_lr, in_step;
     rt_buf in_dropout_seed; /* i32[]: LoRA dropout masks, new every micro step */
+    rt_buf in_neftune_keys; /* i32[B, Sl]: NEFTune's noise key of each local token (see rt_neftune_key) */
+    int neftune;            /* the plan adds NEFTune noise (module attr train.neftune_noise_alpha) */
     int64_t micro_count;    /* micro steps run so far */
     /* load_best_model_at_end / early_stopping_patience (runtime/train.c),
      * kept in trainer_state.json under HF TrainerState's names: the best
@@ -74,6 +76,14 @@ int rt_session_any_rank(rt_session *s, int bad);
 /* Collective: v[0..n) summed over every rank of the mesh, in place. 0 or -1. */
 int rt_session_world_sum(rt_session *s, float *v, int n);
 
+/* NEFTune's noise key (the neftune op, ir/quant.h) of the token at index j
+ * of row `row` of optimizer step `step`'s global batch (0-based). A session
+ * of dp rank r takes rows (r * grad_accum + m) * B + b in its m-th micro step
+ * of a step, as the training loop feeds them, so a token gets the same key,
+ * and the same noise, with N ranks as with 1 rank and N times the
+ * accumulation, and on whichever sp rank holds it. */
+uint32_t rt_neftune_key(uint64_t seed, int64_t step, int64_t row, int64_t j);
+
 enum { RT_SP_CONTIGUOUS, RT_SP_ZIGZAG, RT_SP_STRIPE };
 /* Index in its row (of S tokens) of local token t (of S/sp) on sp rank r. */
 int64_t rt_sp_token_index(int layout, int64_t S, int64_t sp, int64_t r, int64_t t);
@@ -84,7 +94,7 @@ int rt_session_micro_step(rt_session *s, const int32_t *ids, const int32_t *targ
                           const int32_t *seg, float loss_scale, ax_diag *d);
 int rt_session_opt_step(rt_session *s, float lr, int64_t step, ax_diag *d);
 /* The held-out loss of one micro-batch (row-major [B, S] like micro_step's)
- * by eval_step: forward only, dropout off; adds the summed token loss to
+ * by eval_step: forward only, dropout and NEFTune off; adds the summed token loss to
  * @stats/loss_sum and touches nothing else. Needs has_eval. */
 int rt_session_eval_step(rt_session *s, const int32_t *ids, const int32_t *targets, const int32_t *pos,
                          const int32_t *seg, ax_diag *d);

@@ -1,4 +1,4 @@
-// quant.cuh — LoRA dropout and QLoRA's NF4 dequantization.
+// quant.cuh — LoRA dropout, NEFTune's noise and QLoRA's NF4 dequantization.
 //
 // The arithmetic is ir/quant.h itself: the line that includes it below is
 // replaced by the header's text when the sources are embedded
@@ -15,6 +15,11 @@
 //    thr = axo_dropout_threshold(p) and k = axo_dropout_scale(p) are
 //    computed on the host from the same header (ck_dropout_f32). y may
 //    alias x.
+//  * axo_neftune_T(x, keys, y, n, H, salt, mag): x is n / H rows of H;
+//    y[i] = x[i] + mag * axo_neftune_unit(keys[i / H], salt, i % H), the
+//    product and the sum each rounded once (__fmul_rn, __fadd_rn: no FMA),
+//    then rounded to T (ck_neftune_f32). keys is the runtime i32 input
+//    "neftune_keys" on the device, one per row (token). y may alias x.
 //  * axo_dequant_nf4_T(q, absmax, rowmax, w, N, K): w[r, c] =
 //    axo_nf4_value(code, axo_nf4_scale(rowmax[r], absmax[r, c / 64])) in
 //    f32, rounded to T (ck_dequant_nf4_f32). K is even; absmax has
@@ -27,7 +32,7 @@
 // absmax is u8, one step per byte; rowmax f32. A row of K codes is K/2
 // bytes (whole bytes: K is even); rows follow each other without padding.
 //
-// Launch: 1-D, block 256, any grid (grid-stride). Dropout: as the
+// Launch: 1-D, block 256, any grid (grid-stride). Dropout and NEFTune: as the
 // elementwise kernels (ax_map: 16-byte vectors when aligned), full size
 // ceil(n / (256 V)). Dequant: one thread per 8 elements (one 32-bit word of
 // codes), full size ceil(N K / 8 / 256). When K % 8 == 0 (model widths) the
@@ -36,7 +41,8 @@
 // finds its own. w is written as 16-byte vectors when 16-byte aligned (the
 // arena's values are), else element by element; q is read as words when
 // 4-byte aligned, else (and for a last partial word) as bytes.
-// Traffic: dropout one read and one write per element; dequant 0.5 + 4 or 2
+// Traffic: dropout one read and one write per element (NEFTune also a key
+// per element, from cache: H consecutive elements share it); dequant 0.5 + 4 or 2
 // bytes per element (+ 1/64 of a byte of steps and the row's max).
 
 #include "ir/quant.h"
@@ -58,6 +64,25 @@ extern "C" __global__ void __launch_bounds__(256)
 extern "C" __global__ void __launch_bounds__(256)
     axo_dropout_bf16(const bf16 *x, const int *seed, bf16 *y, i64 n, unsigned salt, unsigned thr, float k) {
     dropout_body(x, seed, y, n, salt, thr, k);
+}
+
+template <typename T>
+__device__ __forceinline__ void neftune_body(const T *x, const int *keys, T *y, i64 n, i64 H, unsigned salt, float mag) {
+    const T *in[1] = {x};
+    T *out[1] = {y};
+    ax_map<T, 1, 1>(n, in, out, [keys, H, salt, mag](i64 i, const float(&v)[1], float(&r)[1]) {
+        const i64 row = i / H;
+        const float u = axo_neftune_unit((uint32_t)keys[row], salt, (uint32_t)(i - row * H));
+        r[0] = __fadd_rn(v[0], __fmul_rn(mag, u));
+    });
+}
+extern "C" __global__ void __launch_bounds__(256)
+    axo_neftune_f32(const float *x, const int *keys, float *y, i64 n, i64 H, unsigned salt, float mag) {
+    neftune_body(x, keys, y, n, H, salt, mag);
+}
+extern "C" __global__ void __launch_bounds__(256)
+    axo_neftune_bf16(const bf16 *x, const int *keys, bf16 *y, i64 n, i64 H, unsigned salt, float mag) {
+    neftune_body(x, keys, y, n, H, salt, mag);
 }
 
 // Eight consecutive outputs: one 16-byte store (bf16), two (f32), or scalars.

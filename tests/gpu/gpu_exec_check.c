@@ -13,7 +13,7 @@
  *    against the node's own buffers. Tolerance |gpu - cpu| <= rtol |cpu| +
  *    afrac max|cpu|, per case for f32, bf16-sized (rtol 1.6e-2, afrac 1e-2)
  *    for bf16 results; globals with check=2 must be bit for bit the CPU's
- *    (LoRA dropout: the same mask and values; NF4 dequantization; packed
+ *    (LoRA dropout: the same mask and values; NEFTune: the same noise; NF4 dequantization; packed
  *    nf4/u8 weights, which go up and come back down through the packing;
  *    pure-bf16 AdamW's stochastically rounded p, m, v, also as rank 1 of
  *    dp 2, whose block draws the bits of its elements' global indices;
@@ -33,7 +33,9 @@
  *    offload_optimizer; 8-bit AdamW state (adamw_bnb_8bit: u8 moments) on
  *    1 rank f32 and pure bf16, and ZeRO-2 bf16; eval_step (val_set_size:
  *    forward only, dropout off) after training on LoRA with dropout, dp 2 x
- *    sp 2 ZeRO-3 and ZeRO-3 + offload_all; per step the loss
+ *    sp 2 ZeRO-3 and ZeRO-3 + offload_all; NEFTune (neftune_noise_alpha:
+ *    the noise op, keys from each session) on 1 rank bf16 with eval_step and
+ *    on dp 2 x sp 2 ZeRO-3; per step the loss
  *    (bf16: within 1e-2 relative, f32: 1e-4), the global gradient norm (same
  *    bounds) and every parameter's gradient norm (f32 1e-3, bf16 5e-2) are
  *    compared.
@@ -514,6 +516,19 @@ static void make_ops(void) {
                    "program p {\n  %%0 = input() {name=\"dropout_seed\"} : i32[] input\n"
                    "  %%1 = dropout(@x, %%0) {p=0.5, salt=3000000000} : %s[100003] act\n  store(@o, %%1)\n}\n",
                t, t, t);
+        /* NEFTune: the CPU's noise exactly (ir/quant.h on both sides); rows of 531 (a 16-byte vector
+         * spans two rows' keys) and of 3, a large salt; the keys are the runtime input as a session feeds it */
+        add_op(NM("neftune"), 0, 0, NULL,
+               HDR "global @x : %s[3,37,531] act\nglobal @o : %s[3,37,531] act {gen=\"nan\", check=2}\n"
+                   "program p {\n  %%0 = input() {name=\"neftune_keys\"} : i32[3,37] input\n"
+                   "  %%1 = neftune(@x, %%0) {mag=0.25, salt=0} : %s[3,37,531] act\n  store(@o, %%1)\n}\n",
+               t, t, t);
+        add_op(NM("neftune rows of 3, salt 3000000000"), 0, 0, NULL,
+               HDR "global @x : %s[33335,3] act\nglobal @o : %s[33335,3] act {gen=\"nan\", check=2}\n"
+                   "program p {\n  %%0 = input() {name=\"neftune_keys\"} : i32[33335] input\n"
+                   "  %%1 = neftune(@x, %%0) {mag=0.055242717280199023, salt=3000000000} : %s[33335,3] act\n"
+                   "  store(@o, %%1)\n}\n",
+               t, t, t);
         /* QLoRA: packed codes and steps decoded to the CPU's bits; steps over the whole byte; K a multiple
          * of 64, of 8 with a short last block (one scale per 8 codes), and neither (rows straddle words) */
         int Ks[3] = {192, 232, 70};
@@ -786,6 +801,7 @@ typedef struct trcase {
     int pure;           /* bfloat16: true (with bf16): bf16 AdamW state, stochastic rounding, no f32 master */
     int opt8;           /* optimizer: adamw_bnb_8bit: 8-bit AdamW state (adamw8) for the matrices that qualify */
     int eval;           /* val_set_size: after training, eval_step's loss on a held-out batch is compared too */
+    double neftune;     /* neftune_noise_alpha (0: off): NEFTune noise on the input embeddings */
 } trcase;
 
 static trcase trs[48];
@@ -855,6 +871,15 @@ static void with_eval(void) {
     strncat(t->name, " + eval_step", sizeof t->name - strlen(t->name) - 1);
 }
 
+/* The last case with NEFTune (neftune_noise_alpha): the neftune node on
+ * the embeddings, its keys from each session (the same on both executors). */
+static void with_neftune(double alpha) {
+    trcase *t = &trs[ntrs - 1];
+    t->neftune = alpha;
+    size_t l = strlen(t->name);
+    snprintf(t->name + l, sizeof t->name - l, " + NEFTune alpha %g", alpha);
+}
+
 static void make_trains(void) {
     add_tr("tiny-llama", 0, 0, 0, 0, 0, 0, 4, 128);
     add_tr("tiny-llama", 1, 0, 0, 0, 0, 0, 4, 128);
@@ -918,6 +943,12 @@ static void make_trains(void) {
     opt_8bit();
     add_trp("dp 2 ZeRO-2", 1, 0, 64, 2, 128, 2, 1, (pass_shard_cfg){.stage = 2});
     opt_8bit();
+    /* NEFTune: noise on the embeddings in micro_step (none in eval_step), one rank bf16 and dp 2 x sp 2 */
+    add_tr("tiny-llama", 1, 0, 0, 0, 0, 0, 4, 128);
+    with_neftune(5);
+    with_eval();
+    add_trp("dp 2 x sp 2 ZeRO-3", 0, 0, 64, 1, 128, 4, 2, (pass_shard_cfg){.stage = 3, .reshard_after_forward = 1});
+    with_neftune(5);
 }
 
 static ir_module *build(const trcase *t, ax_arena *ar, ax_diag *d) {
@@ -951,6 +982,7 @@ static ir_module *build(const trcase *t, ax_arena *ar, ax_diag *d) {
     c.output_dir = "/tmp";
     c.liger_fused_linear_cross_entropy = t->unfused ? 0 : -1; /* -1: not written, axo's default (fused) */
     if (t->eval) c.val_set_size = 0.1;
+    c.neftune_noise_alpha = t->neftune;
     if (t->lora.adapter != PASS_ADAPTER_NONE) { /* the YAML keys the pass config below stands for */
         c.adapter = t->lora.adapter == PASS_ADAPTER_QLORA ? FE_ADAPTER_QLORA : FE_ADAPTER_LORA;
         c.load_in_4bit = t->lora.adapter == PASS_ADAPTER_QLORA;

@@ -580,10 +580,6 @@ static void test_refused_keys(void) {
             expect_error(y, where, msg);
         }
     }
-    expect_error("neftune_noise_alpha: 5\n", "cfg.yml:1:22",
-                 "neftune_noise_alpha: 5 changes training (NEFTune noise on the input embeddings) and is not implemented "
-                 "in axo; axo accepts null, 0");
-    expect_error("noisy_embedding_alpha: 0.1\n", "cfg.yml:1:24", "noisy_embedding_alpha: 0.1 changes training (NEFTune noise");
     expect_error("dpo_beta: 0.1\n", "cfg.yml:1:11", "dpo_beta: 0.1 changes training (the beta of the RL loss");
     expect_error("rl: dpo\n", "cfg.yml:1:5", "rl: dpo changes training (a preference/RL objective");
     expect_error("peft_layer_replication:\n  - [0, 4]\n", "cfg.yml:2:3",
@@ -606,13 +602,67 @@ static void test_refused_keys(void) {
                  "the row-range form (a pattern ending in [start:end]");
     expect_error("unfrozen_parameters: \"a(b\"\n", "cfg.yml:1:22", "unfrozen_parameters: \"a(b\" is not a regex");
     expect_error("unfrozen_parameters: [lm_head]\nadapter: lora\n", "cfg.yml:1:1", "unfrozen_parameters: with adapter: lora");
-    expect_silent("noisy_embedding_alpha: 0\nneftune_noise_alpha: 0.0\ndpo_beta:\neaft_alpha: 1\nloraplus_lr_embedding: 0.000001\n"
+    expect_silent("dpo_beta:\neaft_alpha: 1\nloraplus_lr_embedding: 0.000001\n"
                   "lisa_layers_attribute: model.layers\noptim_args: \"\"\ntrl: {}\nqgalore_proj_quant: yes\n");
-    /* excluded here: the token keys axo reads (fe_resolve_tokenizer) */
+    /* excluded here: the token keys axo reads (fe_resolve_tokenizer), NEFTune's (test_neftune) */
     static const char *const elsewhere[] = {"tokens", "special_tokens", "added_tokens_overrides", "resize_token_embeddings_to_32x",
-                                           "mean_resizing_embeddings", "shrink_embeddings"};
+                                           "mean_resizing_embeddings", "shrink_embeddings", "neftune_noise_alpha",
+                                           "noisy_embedding_alpha"};
     for (size_t i = 0; i < AX_ARRAY_LEN(elsewhere); i++)
         for (int j = 0; j < fe_nrefused_keys; j++) CHECK_MSG(strcmp(fe_refused_keys[j].name, elsewhere[i]), "%s", elsewhere[i]);
+}
+
+/* NEFTune: neftune_noise_alpha, and noisy_embedding_alpha, its old name,
+ * taken as Axolotl's check_neftune takes it: when neftune_noise_alpha is
+ * unset or 0; both nonzero is an error. 0 and null are off (no noise, the
+ * canonical text and so the plan as without the key); a negative alpha or
+ * a non-number is an error at the value. */
+static void test_neftune(void) {
+    static const struct {
+        const char *y;
+        double alpha;
+    } ok[] = {
+        {"neftune_noise_alpha: 5\n", 5},
+        {"neftune_noise_alpha: 0.1\n", 0.1},
+        {"noisy_embedding_alpha: 5\n", 5},
+        {"noisy_embedding_alpha: 3\nneftune_noise_alpha: 0\n", 3},
+        {"neftune_noise_alpha: ~\nnoisy_embedding_alpha: 3\n", 3},
+        {"neftune_noise_alpha: 2\nnoisy_embedding_alpha: 0\n", 2},
+        {"neftune_noise_alpha: 0\n", 0},
+        {"neftune_noise_alpha: 0.0\nnoisy_embedding_alpha: 0\n", 0},
+        {"neftune_noise_alpha: ~\nnoisy_embedding_alpha:\n", 0},
+    };
+    run base, r;
+    run_y(&base, "# base\n");
+    char *cbase = canon(&base.c), *c5 = NULL;
+    CHECK(base.rc == 0 && base.c.neftune_noise_alpha == 0);
+    for (size_t i = 0; i < AX_ARRAY_LEN(ok); i++) {
+        run_y(&r, ok[i].y);
+        CHECK_MSG(r.rc == 0 && r.d.n == 0, "%s:\n%s", ok[i].y, dump(&r.d));
+        CHECK_MSG(r.c.neftune_noise_alpha == ok[i].alpha, "%s: alpha %g, expected %g", ok[i].y, r.c.neftune_noise_alpha,
+                  ok[i].alpha);
+        char *cv = canon(&r.c);
+        if (ok[i].alpha == 0) CHECK_MSG(!strcmp(cv, cbase), "%s: canonical text differs from no NEFTune", ok[i].y);
+        else CHECK_MSG(strcmp(cv, cbase) != 0, "%s: canonical text as without NEFTune", ok[i].y);
+        if (ok[i].alpha == 5) { /* the old name makes the same plan as the new one */
+            if (!c5) c5 = cv, cv = NULL;
+            else CHECK_MSG(!strcmp(cv, c5), "%s: canonical text differs from neftune_noise_alpha: 5", ok[i].y);
+        }
+        free(cv);
+        run_free(&r);
+    }
+    CHECK(c5 && strstr(c5, "\nneftune_noise_alpha=5\n"));
+    free(c5);
+    free(cbase);
+    run_free(&base);
+    expect_error("neftune_noise_alpha: -1\n", "cfg.yml:1:22", "neftune_noise_alpha: expected a non-negative number, found \"-1\"");
+    expect_error("noisy_embedding_alpha: -0.5\n", "cfg.yml:1:24",
+                 "noisy_embedding_alpha: expected a non-negative number, found \"-0.5\"");
+    expect_error("neftune_noise_alpha: lots\n", "cfg.yml:1:22", "neftune_noise_alpha: expected a non-negative number");
+    expect_error("neftune_noise_alpha: [5]\n", "cfg.yml:1:22", "neftune_noise_alpha: expected a non-negative number");
+    expect_error("neftune_noise_alpha: 5\nnoisy_embedding_alpha: 5\n", "cfg.yml:2:1",
+                 "noisy_embedding_alpha: expected only one of noisy_embedding_alpha (the old name) and neftune_noise_alpha, "
+                 "found both (as Axolotl)");
 }
 
 /* Infrastructure and logging keys: silent, whatever the value. */
@@ -891,7 +941,7 @@ static void test_canonical(void) {
         "adapter: lora\nlora_r: 8\n", "sequence_parallel_degree: 2\n", "liger_rope: true\n", "liger_rms_norm: false\n",
         "liger_glu_activation: true\n", "liger_layer_norm: true\n", "liger_cross_entropy: true\n",
         "liger_fused_linear_cross_entropy: true\n", "save_steps: 10\n", "logging_steps: 10\n", "eval_steps: 10\n",
-        "seed: 43\n", "output_dir: ./elsewhere\n",
+        "seed: 43\n", "output_dir: ./elsewhere\n", "neftune_noise_alpha: 5\n",
         "early_stopping_patience: 2\nval_set_size: 0.1\nsave_steps: 4\neval_steps: 2\n",
         "load_best_model_at_end: true\nval_set_size: 0.1\nsave_steps: 4\neval_steps: 2\n",
         "greater_is_better: true\n", "ddp_bucket_cap_mb: 1\n", "lr_scheduler: polynomial\n",
@@ -995,6 +1045,7 @@ int main(void) {
     test_structure_errors();
     test_unknown_keys();
     test_refused_keys();
+    test_neftune();
     test_infra_keys();
     test_training_keys();
     test_num_epochs();

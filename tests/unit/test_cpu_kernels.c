@@ -1150,6 +1150,75 @@ static void test_dropout(void) {
     free(x), free(y), free(z);
 }
 
+/* NEFTune's noise (ck_neftune_f32, ir/quant.h): over a large tensor the
+ * noise y - x lies in [-mag, mag] on the grid of 2^-23 mag, with mean ~0 and
+ * variance ~mag^2 / 3 (uniform); y is x + noise in one f32 rounding; the
+ * same keys and salt draw the same bits (a recompute), another key (the next
+ * step, another token) or salt other noise, and so does every element of a
+ * row; a row's noise depends on its key alone (where the row sits does not
+ * matter: ranks and sequence splits draw alike); mag 0 is the identity. */
+static void test_neftune(void) {
+    const int64_t rows = 600, H = 384, n = rows * H;
+    const float mag = 0.0625f; /* a power of 2: mag * u is exact, so the grid check is exact */
+    float *x = malloc(sizeof(float) * n), *y = malloc(sizeof(float) * n), *z = malloc(sizeof(float) * n);
+    float *w = malloc(sizeof(float) * n), *zero = calloc((size_t)n, sizeof(float));
+    int32_t *keys = malloc(sizeof(int32_t) * rows), *k2 = malloc(sizeof(int32_t) * rows);
+    for (int64_t r = 0; r < rows; r++) keys[r] = (int32_t)(uint32_t)(r * 2654435761u + 12345u);
+    for (int64_t i = 0; i < n; i++) x[i] = (float)rnd();
+    ck_neftune_f32(zero, z, keys, rows, H, 0, mag); /* the noise alone */
+    double sum = 0, sum2 = 0, lo = 0, hi = 0;
+    int in_range = 1, on_grid = 1;
+    for (int64_t i = 0; i < n; i++) {
+        double v = z[i];
+        in_range &= v >= -mag && v <= mag;
+        double q = v / mag * 8388608.0; /* 2^23 */
+        on_grid &= q == floor(q);
+        sum += v, sum2 += v * v;
+        lo = fmin(lo, v), hi = fmax(hi, v);
+    }
+    CHECK_MSG(in_range, "noise outside [-mag, mag]");
+    CHECK_MSG(on_grid, "noise not on the grid of 2^-23 mag");
+    CHECK_MSG(lo < -0.999 * mag && hi > 0.999 * mag, "noise spans [%g, %g] of [-%g, %g]", lo, hi, (double)mag, (double)mag);
+    double mean = sum / (double)n, m2 = sum2 / (double)n, m2ref = (double)mag * mag / 3;
+    CHECK_MSG(fabs(mean) < 5 * mag / sqrt(3.0 * (double)n), "noise mean %g (mag %g)", mean, (double)mag);
+    CHECK_MSG(fabs(m2 - m2ref) < 5 * m2ref * sqrt(0.8 / (double)n), "noise variance %g, expected %g", m2, m2ref);
+    /* neighbours in a row and the same element of neighbouring rows: uncorrelated */
+    double cr = 0, ch = 0;
+    for (int64_t r = 0; r + 1 < rows; r++)
+        for (int64_t h = 0; h + 1 < H; h++) cr += (double)z[r * H + h] * z[(r + 1) * H + h], ch += (double)z[r * H + h] * z[r * H + h + 1];
+    double sig = 5 * m2ref / sqrt((double)(rows - 1) * (double)(H - 1));
+    CHECK_MSG(fabs(cr) / ((double)(rows - 1) * (double)(H - 1)) < sig, "rows correlate: %g", cr);
+    CHECK_MSG(fabs(ch) / ((double)(rows - 1) * (double)(H - 1)) < sig, "row elements correlate: %g", ch);
+    ck_neftune_f32(x, y, keys, rows, H, 0, mag);
+    int sum_ok = 1;
+    for (int64_t i = 0; i < n; i++) sum_ok &= y[i] == x[i] + z[i];
+    CHECK_MSG(sum_ok, "y is not x + noise in one f32 rounding");
+    ck_neftune_f32(x, w, keys, rows, H, 0, mag); /* the same keys: the same bits */
+    CHECK(!memcmp(y, w, sizeof(float) * (size_t)n));
+    memcpy(w, x, sizeof(float) * (size_t)n);
+    ck_neftune_f32(w, w, keys, rows, H, 0, mag); /* in place */
+    CHECK(!memcmp(y, w, sizeof(float) * (size_t)n));
+    for (int k = 0; k < 2; k++) { /* the next step's keys; another salt */
+        for (int64_t r = 0; r < rows; r++) k2[r] = k ? keys[r] : keys[r] + 1;
+        ck_neftune_f32(zero, w, k2, rows, H, (uint32_t)k, mag);
+        int64_t same = 0;
+        for (int64_t i = 0; i < n; i++) same += w[i] == z[i];
+        CHECK_MSG(same < n / 1000, "%s: %lld of %lld elements drew the same noise", k ? "salt 1" : "keys + 1", (long long)same,
+                  (long long)n);
+    }
+    int64_t repeats = 0; /* a row's elements draw their own noise */
+    for (int64_t i = 0; i + 1 < n; i++) repeats += (i + 1) % H && z[i] == z[i + 1];
+    CHECK_MSG(repeats < n / 1000, "%lld neighbours in a row drew the same noise", (long long)repeats);
+    for (int64_t r = 0; r < rows; r++) k2[r] = keys[rows - 1 - r]; /* rows moved: their noise moves with them */
+    ck_neftune_f32(zero, w, k2, rows, H, 0, mag);
+    int moved = 1;
+    for (int64_t r = 0; r < rows; r++) moved &= !memcmp(w + r * H, z + (rows - 1 - r) * H, sizeof(float) * (size_t)H);
+    CHECK_MSG(moved, "a row's noise depends on more than its key");
+    ck_neftune_f32(x, w, keys, rows, H, 7, 0.0f);
+    CHECK(!memcmp(x, w, sizeof(float) * (size_t)n));
+    free(x), free(y), free(z), free(w), free(zero), free(keys), free(k2);
+}
+
 /* NF4: the scale of each block covers it, codes reproduce exact code values,
  * and the round trip error is at most half the widest gap of the code book
  * times the block scale. */
@@ -1239,6 +1308,7 @@ int main(void) {
     test_q8_codes();
     test_adamw8();
     test_dropout();
+    test_neftune();
     test_nf4();
     test_helpers();
     time_matmul();

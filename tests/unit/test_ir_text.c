@@ -195,6 +195,8 @@ static ir_module *build_all_ops(void) {
     ir_b(&b, IR_OP_acc, IR_IN(G(gembed), rs), IR_NOAT);
     ir_b(&b, IR_OP_acc, IR_IN(G(gwq), dwq), IR_NOAT);
     ir_b(&b, IR_OP_store, IR_IN(G(bias), ar), IR_NOAT);
+    int32_t keys = ir_b_input(&b, "neftune_keys", IR_TYPE(IR_I32, 2, 4));
+    ir_b(&b, IR_OP_neftune, IR_IN(x, keys), IR_AT(ir_af("mag", 0.3125), ir_ai("salt", 0)));
 
     p = ir_program_add(m, "opt_step");
     ir_builder_init(&b, m, p, &d);

@@ -1,6 +1,11 @@
 // test_quant_emu.cc — the kernels whose arithmetic is ir/quant.h, run as
 // host C++ on the SIMT emulator of tests/unit/emu/cuda_bf16.h and compared
 // bit for bit with the CPU reference:
+//  * NEFTune's noise (quant.cuh, axo_neftune_f32/_bf16) against
+//    ck_neftune_f32, rounded to bf16 as the CPU executor rounds: rows whose
+//    length is not a multiple of the vector width (a 16-byte vector spans
+//    two rows' keys), 1-element rows, misaligned pointers, grids smaller and
+//    larger than the work, in place, a large salt, mag 0.
 //  * LoRA dropout and NF4 dequantization (codegen/kernels/quant.cuh) against
 //    ck_dropout_f32 and ck_dequant_nf4_f32, rounded to bf16 as the CPU
 //    executor rounds: f32 and bf16, odd sizes (the scalar tail of the
@@ -105,6 +110,37 @@ static void dropout_case(int64_t n, double p, uint32_t seed, uint32_t salt, int 
              seed, salt, off ? " misaligned" : "", inplace ? " in place" : "", grid);
     if (same_bits(what, got.data(), ref.data(), n))
         printf("  ok   %s (kept %.3f)\n", what, (double)kept / (double)n);
+}
+
+// ---- neftune ------------------------------------------------------------------
+template <typename T>
+static void neftune_case(int64_t rows, int64_t H, uint32_t salt, float mag, int off, bool inplace, unsigned grid) {
+    const bool b16 = sizeof(T) == 2;
+    const int64_t n = rows * H;
+    std::vector<T> xs((size_t)(n + off)), ys((size_t)(n + off));
+    std::vector<float> xf((size_t)n), ref((size_t)n), got((size_t)n);
+    std::vector<int> keys((size_t)rows);
+    for (int64_t r = 0; r < rows; r++) keys[(size_t)r] = (int)urand32();
+    for (int64_t i = 0; i < n; i++) {
+        from_f(xs[(size_t)(i + off)], urandf(0.05f, 3.0f) * (urand32() & 1 ? 1 : -1));
+        xf[(size_t)i] = to_f(xs[(size_t)(i + off)]);
+    }
+    T *x = xs.data() + off, *y = inplace ? x : ys.data() + off;
+    if (!inplace)
+        for (int64_t i = 0; i < n; i++) from_f(y[i], NAN);
+    emu_launch(emu_dim3{grid, 1, 1}, 256, no_smem, sizeof no_smem, [&] {
+        if (b16) axo_neftune_bf16((const bf *)x, keys.data(), (bf *)y, n, H, salt, mag);
+        else axo_neftune_f32((const float *)x, keys.data(), (float *)y, n, H, salt, mag);
+    });
+    ck_neftune_f32(xf.data(), ref.data(), (const int32_t *)keys.data(), rows, H, salt, mag);
+    for (int64_t i = 0; i < n; i++) {
+        ref[(size_t)i] = cpu_round(ref[(size_t)i], b16);
+        got[(size_t)i] = to_f(y[i]);
+    }
+    char what[160];
+    snprintf(what, sizeof what, "neftune %s [%lld,%lld] salt=%u mag=%g%s%s grid=%u", b16 ? "bf16" : "f32", (long long)rows,
+             (long long)H, salt, (double)mag, off ? " misaligned" : "", inplace ? " in place" : "", grid);
+    if (same_bits(what, got.data(), ref.data(), n)) printf("  ok   %s\n", what);
 }
 
 // ---- dequant_nf4 -------------------------------------------------------------------
@@ -299,6 +335,18 @@ int main() {
     dropout_case<bf>(4099, 0.3, 0xdeadbeefu, 3000000000u, 1, false, 3);
     dropout_case<float>(20000, 0.2, 99, 5, 0, true, 4); // y aliases x (a recompute writes over its input)
     dropout_case<bf>(20000, 0.2, 99, 5, 0, true, 4);
+    // neftune: rows of H not a multiple of the vector width (a vector spans two keys), the scalar tail and
+    // misaligned paths, a grid smaller than the work, in place, a large salt, mag 0 (the identity)
+    for (int b16 = 0; b16 < 2; b16++)
+        for (int64_t H : {64, 37, 1, 531})
+            for (int off = 0; off < 2; off++) {
+                if (b16) neftune_case<bf>(45, H, 0, 0.0552427173f, off, false, 3);
+                else neftune_case<float>(45, H, 0, 0.0552427173f, off, false, 3);
+            }
+    neftune_case<float>(128, 96, 3000000000u, 0.5f, 0, true, 5);
+    neftune_case<bf>(128, 96, 3000000000u, 0.5f, 0, true, 5);
+    neftune_case<float>(7, 13, 1, 0.0f, 0, false, 1);
+    neftune_case<bf>(300, 256, 0, 0.01f, 0, false, 300); // a full grid: ceil(n / (256 V)) and more
     // dequant: word + vector path, byte loads, scalar stores, grid-stride; every K block count 1..5
     for (int b16 = 0; b16 < 2; b16++)
         for (int64_t K : {64, 192, 320})

@@ -11,7 +11,8 @@
  * buckets the runs are bit-identical to one collective per gradient. Pure
  * bf16 (bfloat16: true) and 8-bit AdamW state (adamw_bnb_8bit): every
  * stage and offload equals DDP bit for bit. eval_step (val_set_size)
- * gives the same held-out loss on N ranks as on one (test_eval). */
+ * gives the same held-out loss on N ranks as on one (test_eval). NEFTune
+ * noise is the same on N ranks as on one (test_neftune). */
 #include "frontend/lower.h"
 #include "passes/passes.h"
 #include "runtime/launch.h"
@@ -63,6 +64,7 @@ static pass_bucket_cfg g_bucket; /* gradient buckets of the plans built below (z
 static int g_flce;               /* liger_fused_linear_cross_entropy (0: matmul + cross_entropy) */
 static pass_lora_cfg g_lora;     /* LoRA / QLoRA adapters (zero: none) */
 static int g_eval;               /* val_set_size: the plan has eval_step; runs evaluate after training */
+static double g_neft;            /* neftune_noise_alpha (0: off) */
 
 static char *plan_text(int world, int64_t gas, pass_shard_cfg sh) {
     fe_config c;
@@ -73,6 +75,7 @@ static char *plan_text(int world, int64_t gas, pass_shard_cfg sh) {
     c.bf16_pure = g_bf16 == 2;
     c.liger_fused_linear_cross_entropy = g_flce;
     if (g_eval) c.val_set_size = 0.1;
+    c.neftune_noise_alpha = g_neft;
     ax_diag d;
     ax_diag_init(&d);
     ir_module *mod = ir_module_create();
@@ -557,6 +560,63 @@ static void test_eval(const data *dt) {
     g_eval = 0;
 }
 
+/* NEFTune (neftune_noise_alpha: 1): a token's noise is keyed by its place
+ * in the global batch and the optimizer step (runtime/train.c), not by the
+ * rank that holds it, so N ranks add exactly 1 rank's noise: the same
+ * losses and weights under DDP, ZeRO-3 (also uneven, on 3 ranks), sequence
+ * parallelism (zigzag and stripe, packed and not, with checkpointing) and
+ * dp 2 x sp 2 with ZeRO-3. eval_step adds none: its held-out loss is the
+ * same on N ranks as on one and differs from the noisy forward's. And the
+ * noise is live: 1 rank's losses differ from the same run without it. */
+static void test_neftune(const data *packed) {
+    data plain;
+    make_data(&plain, (int64_t)B * 4 * 2 * STEPS, 0);
+    struct {
+        int64_t sp, dp, gas;
+        const char *layout;
+        int packed, ckpt;
+        pass_shard_cfg sh;
+        const char *what;
+    } cs[] = {{1, 2, 1, "zigzag", 1, 0, {0, 0, 0, 0}, "DDP"},
+              {1, 2, 2, "zigzag", 1, 0, {3, 1, 0, 0}, "ZeRO-3, gas 2"},
+              {1, 3, 1, "zigzag", 0, 0, {3, 1, 0, 0}, "ZeRO-3 on 3 ranks, unpacked"},
+              {2, 1, 2, "zigzag", 1, 0, {0, 0, 0, 0}, "sp 2, gas 2"},
+              {2, 1, 1, "stripe", 0, 1, {0, 0, 0, 0}, "sp 2 stripe, unpacked, checkpointing"},
+              {2, 2, 1, "zigzag", 1, 0, {3, 1, 0, 0}, "dp 2 x sp 2, ZeRO-3"}};
+    run quiet;
+    run_plan(&quiet, 1, 2, (pass_shard_cfg){0}, packed); /* no noise */
+    g_neft = 1.0, g_eval = 1;
+    for (size_t k = 0; k < AX_ARRAY_LEN(cs); k++) {
+        const data *dt = cs[k].packed ? packed : &plain;
+        run ref, R;
+        g_sp = 1;
+        run_plan(&ref, 1, cs[k].gas * cs[k].dp, (pass_shard_cfg){0}, dt);
+        if (k == 0)
+            CHECK_MSG(!quiet.failed && !ref.failed && ref.losses[0] != quiet.losses[0],
+                      "NEFTune did not change the loss: %.9g with, %.9g without", ref.losses[0], quiet.losses[0]);
+        g_sp = cs[k].sp, g_layout = cs[k].layout, g_ckpt = cs[k].ckpt;
+        char *text = plan_text((int)(cs[k].sp * cs[k].dp), cs[k].gas, cs[k].sh);
+        const char *ev = strstr(text, "program eval_step {"), *ms = strstr(text, "program micro_step {");
+        CHECK_MSG(ev && ms && strstr(ms, "neftune(") && !strstr(ev, "neftune"), "%s: micro_step must add the noise, eval_step not",
+                  cs[k].what);
+        free(text);
+        run_plan(&R, (int)(cs[k].sp * cs[k].dp), cs[k].gas, cs[k].sh, dt);
+        g_sp = 1, g_layout = "zigzag", g_ckpt = 0;
+        char what[160];
+        snprintf(what, sizeof what, "NEFTune, %s", cs[k].what);
+        CHECK_MSG(!R.failed && !ref.failed, "%s failed", what);
+        CHECK_MSG(ref.eval_again == ref.eval_loss && R.eval_again == R.eval_loss, "%s: evaluating twice differs", what);
+        CHECK_MSG(fabs(R.eval_loss - ref.eval_loss) <= 1e-5 * ref.eval_loss, "%s: eval loss %.9g vs 1 rank %.9g", what,
+                  R.eval_loss, ref.eval_loss);
+        CHECK_MSG(fabs(ref.eval_loss - ref.eval_micro) > 1e-4 * ref.eval_loss,
+                  "%s: eval_step's loss %.9g equals the noisy forward's %.9g", what, ref.eval_loss, ref.eval_micro);
+        same_as_one_rank(&R, &ref, what);
+    }
+    g_neft = 0, g_eval = 0;
+    free(quiet.params);
+    free(plain.ids), free(plain.tgt), free(plain.pos), free(plain.seg);
+}
+
 int main(void) {
     data dt;
     make_data(&dt, (int64_t)B * 4 * 2 * STEPS, 1); /* enough for 4 ranks x gas 2 */
@@ -611,6 +671,7 @@ int main(void) {
     test_fused_lm_head(&dt);
     test_adapters(&dt);
     test_eval(&dt);
+    test_neftune(&dt);
     free(dt.ids), free(dt.tgt), free(dt.pos), free(dt.seg);
     return check_done();
 }

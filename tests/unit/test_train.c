@@ -6,6 +6,8 @@
  *  - the fused linear cross entropy (loss and gradient in one chunked
  *    pass) == matmul + cross_entropy, and it lowers the activation peak
  *  - a few AdamW steps on a fixed batch lower the loss
+ *  - NEFTune: no node at alpha 0; the gradient through the noise is the
+ *    gradient of an add of the same noise; eval_step noise-free
  *  - the IR of the whole pipeline prints, parses back identically, verifies */
 #include "frontend/lower.h"
 #include "passes/passes.h"
@@ -516,6 +518,177 @@ static void lr_fixtures(void) {
     CHECK_MSG(ncases >= 20, "only %d schedules in lr_schedules.jsonl", ncases);
 }
 
+/* ---- NEFTune ---------------------------------------------------------------------------- */
+static void grads_of(rt_session *s, float **out) {
+    for (int g = 0; g < s->m->nglobals; g++) {
+        out[g] = NULL;
+        if (s->m->globals[g].role != IR_ROLE_GRAD) continue;
+        out[g] = malloc(sizeof(float) * (size_t)s->st.globals[g].numel);
+        memcpy(out[g], s->st.globals[g].data, sizeof(float) * (size_t)s->st.globals[g].numel);
+    }
+}
+
+/* build(), with the neftune node of the lowered forward made add(x,
+ * @neftune_noise): the plan of a model whose noise comes from outside, as
+ * a tensor that depends on no parameter. *mag: the node's magnitude. */
+static int build_outside_noise(rt_session *s, const fe_config *c, const fe_model *m, double *mag, ax_diag *d) {
+    ir_module *mod = ir_module_create();
+    int32_t loss;
+    int found = 0;
+    if (fe_lower(c, m, 1, mod, &loss, d)) goto fail;
+    ir_program *p = ir_program_find(mod, "micro_step");
+    for (int i = 0; p && i < p->nnodes; i++) {
+        if (p->nodes[i].op != IR_OP_neftune) continue;
+        *mag = ir_attr_float(p->nodes[i].attrs, p->nodes[i].nattrs, "mag", 0);
+        int g = ir_global_add(mod, "neftune_noise", p->values[p->nodes[i].out[0]].type, IR_ROLE_TEMP, NULL, 0);
+        ir_node *n = &p->nodes[i];
+        n->op = IR_OP_add;
+        n->in[1] = IR_GLOBAL_REF(g);
+        n->nattrs = 0;
+        found++;
+    }
+    CHECK_EQ(found, 1);
+    if (found != 1 || ir_verify(mod, d) != 0) goto fail;
+    pass_ctx pc = {.m = mod, .loss = loss, .opt = {.beta1 = 0.9, .beta2 = 0.999, .eps = 1e-8, .weight_decay = 0.01}};
+    if (pass_pipeline(&pc, d) || rt_session_from_module(mod, s, d)) goto fail;
+    return rt_session_init_weights(s, NULL, d);
+fail:
+    ir_module_destroy(mod);
+    return -1;
+}
+
+static char *plan_text(const rt_session *s) {
+    ax_buf t = {0};
+    ir_print(s->m, &t);
+    return ax_buf_steal(&t);
+}
+
+/* The text of program `name` of a printed module ("" when absent). */
+static char *program_text(const char *mod, const char *name) {
+    char head[64];
+    snprintf(head, sizeof head, "program %s {", name);
+    const char *b = strstr(mod, head), *e = b ? strstr(b, "\n}\n") : NULL;
+    return e ? strndup(b, (size_t)(e - b)) : strdup("");
+}
+
+/* NEFTune (neftune_noise_alpha) on one rank, in f32:
+ *  - alpha 0 lowers nothing: no neftune node, no neftune_keys input, no
+ *    module attr; the plan of a config without the key;
+ *  - the noise's keys: another optimizer step, row or token, another key;
+ *  - the gradient passes the noise unchanged: with the noise on, the loss
+ *    and every gradient (the embedding's included) are bit for bit those of
+ *    the same model whose identical noise is added from outside as a plain
+ *    add of a global (ck_neftune_f32 of zeros with the session's keys), and
+ *    both differ from the noise-free model's;
+ *  - a second micro step on the same batch draws other noise;
+ *  - eval_step (val_set_size) has no neftune node and no keys, and its loss
+ *    is the noise-free forward's, while micro_step's forward is noisy. */
+static void neftune_checks(fe_arch arch) {
+    ax_diag d;
+    fe_config c;
+    fe_model m;
+    fixture(&d, &c, &m, arch, 2, 16);
+    const int64_t B = 2, S = 16, H = m.hidden_size;
+    rt_session off, on, out;
+    CHECK(build(&off, &c, &m, &d) == 0);
+    c.neftune_noise_alpha = 0; /* explicitly 0: no noise, the same plan */
+    rt_session zero;
+    CHECK(build(&zero, &c, &m, &d) == 0);
+    char *toff = plan_text(&off), *tzero = plan_text(&zero);
+    CHECK_STREQ(toff, tzero);
+    CHECK_MSG(!strstr(toff, "neftune"), "a plan without NEFTune mentions it");
+    rt_session_close(&zero);
+    c.neftune_noise_alpha = 5;
+    CHECK(build(&on, &c, &m, &d) == 0);
+    double mag = 0;
+    CHECK(build_outside_noise(&out, &c, &m, &mag, &d) == 0);
+    ax_diag_print(&d, stderr);
+    char *ton = plan_text(&on);
+    CHECK_CONTAINS(ton, "neftune(");
+    CHECK_CONTAINS(ton, "input() {name=\"neftune_keys\", stream=0} : i32[2,16] input");
+    CHECK_CONTAINS(ton, "attr train.neftune_noise_alpha = 5.0\n");
+    CHECK_NEAR(mag, 5.0 / sqrt((double)(S * H)), 1e-15, 0); /* alpha / sqrt(L d), L = sequence_len */
+
+    /* keys: a function of (seed, step, row in the global batch, token in the row) */
+    uint32_t k0 = rt_neftune_key(7, 0, 0, 0);
+    CHECK(k0 == rt_neftune_key(7, 0, 0, 0));
+    CHECK(k0 != rt_neftune_key(8, 0, 0, 0) && k0 != rt_neftune_key(7, 1, 0, 0) && k0 != rt_neftune_key(7, 0, 1, 0) &&
+          k0 != rt_neftune_key(7, 0, 0, 1));
+    CHECK(rt_neftune_key(7, 1, 0, 0) != rt_neftune_key(7, 0, 1, 0) && rt_neftune_key(7, 0, 1, 0) != rt_neftune_key(7, 0, 0, 1));
+
+    batch b;
+    make_batch(&b, B, S, m.vocab_size, 3);
+    copy_weights(&on, &off);
+    copy_weights(&out, &off);
+    zero_grads(&off), zero_grads(&on), zero_grads(&out);
+    double l_off = loss_of(&off, &b, &d), l_on = loss_of(&on, &b, &d);
+    /* the keys `on` used (step 0, rows 0..B-1, tokens 0..S-1), the noise they make, from outside */
+    int keys_ok = 1;
+    for (int64_t r = 0; r < B; r++)
+        for (int64_t t = 0; t < S; t++) keys_ok &= (uint32_t)rt_i(&on.in_neftune_keys)[r * S + t] == rt_neftune_key(7, 0, r, t);
+    CHECK_MSG(keys_ok, "the session's keys are not rt_neftune_key(seed, step 0, row, token)");
+    float *zeros = calloc((size_t)(B * S * H), sizeof(float));
+    rt_buf *noise = rt_session_global(&out, "neftune_noise");
+    CHECK(noise && noise->numel == B * S * H);
+    if (noise) ck_neftune_f32(zeros, rt_f(noise), rt_i(&on.in_neftune_keys), B * S, H, 0, (float)mag);
+    double l_out = loss_of(&out, &b, &d);
+    CHECK_MSG(l_on == l_out, "loss with NEFTune %.9g, with the same noise added outside %.9g", l_on, l_out);
+    CHECK_MSG(l_on != l_off, "NEFTune did not change the loss (%.9g)", l_on);
+    float *g_on[256], *g_out[256], *g_off[256];
+    CHECK(on.m->nglobals <= 256);
+    grads_of(&on, g_on), grads_of(&out, g_out), grads_of(&off, g_off);
+    int ngrads = 0;
+    for (int g = 0; g < on.m->nglobals && g < 256; g++) {
+        if (!g_on[g]) continue;
+        const char *name = on.m->globals[g].name;
+        int go = ir_global_find(out.m, name), gf = ir_global_find(off.m, name);
+        CHECK_MSG(go >= 0 && gf >= 0, "%s", name);
+        if (go < 0 || gf < 0) continue;
+        size_t bytes = sizeof(float) * (size_t)on.st.globals[g].numel;
+        CHECK_MSG(!memcmp(g_on[g], g_out[go], bytes), "%s: the gradient with NEFTune is not the one through an add of the same noise",
+                  name);
+        ngrads++;
+        if (!strcmp(name, "grad/model.embed_tokens.weight"))
+            CHECK_MSG(memcmp(g_on[g], g_off[gf], bytes) != 0, "%s: NEFTune did not change it", name);
+    }
+    CHECK(ngrads >= 10);
+    for (int g = 0; g < 256; g++) {
+        if (g < on.m->nglobals) free(g_on[g]);
+        if (g < out.m->nglobals) free(g_out[g]);
+        if (g < off.m->nglobals) free(g_off[g]);
+    }
+    double l_on2 = loss_of(&on, &b, &d); /* micro step 2 = optimizer step 1 (no accumulation): new keys */
+    CHECK_MSG(l_on2 != l_on, "the second micro step drew the same noise (loss %.9g)", l_on2);
+    CHECK((uint32_t)rt_i(&on.in_neftune_keys)[0] == rt_neftune_key(7, 1, 0, 0));
+    free(zeros);
+    free(toff), free(tzero), free(ton);
+    rt_session_close(&off), rt_session_close(&on), rt_session_close(&out);
+
+    /* eval_step: the forward in eval mode */
+    c.val_set_size = 0.1;
+    rt_session ev, ev0;
+    CHECK(build(&ev, &c, &m, &d) == 0);
+    c.neftune_noise_alpha = 0;
+    CHECK(build(&ev0, &c, &m, &d) == 0);
+    copy_weights(&ev, &ev0);
+    char *t = plan_text(&ev), *tev = program_text(t, "eval_step"), *tms = program_text(t, "micro_step");
+    CHECK(ev.has_eval && ev0.has_eval && *tev && strstr(tms, "neftune("));
+    CHECK_MSG(!strstr(tev, "neftune"), "eval_step has a neftune node or its keys:\n%s", tev);
+    rt_buf *ls = rt_session_global(&ev, "stats/loss_sum"), *ls0 = rt_session_global(&ev0, "stats/loss_sum");
+    rt_f(ls)[0] = rt_f(ls0)[0] = 0;
+    CHECK(rt_session_eval_step(&ev, b.ids, b.tgt, b.pos, b.seg, &d) == 0);
+    CHECK(rt_session_eval_step(&ev0, b.ids, b.tgt, b.pos, b.seg, &d) == 0);
+    double le = rt_f(ls)[0], le0 = rt_f(ls0)[0];
+    double lf0 = loss_of(&ev0, &b, &d) * (double)b.ntgt, lf = loss_of(&ev, &b, &d) * (double)b.ntgt;
+    CHECK_MSG(le == le0, "eval_step loss with NEFTune %.9g, without %.9g", le, le0);
+    CHECK_MSG(fabs(le - lf0) <= 1e-6 * fabs(lf0), "eval_step loss %.9g vs the noise-free forward's %.9g", le, lf0);
+    CHECK_MSG(fabs(le - lf) > 1e-6 * fabs(lf), "eval_step loss %.9g equals the noisy forward's %.9g", le, lf);
+    free(t), free(tev), free(tms);
+    rt_session_close(&ev), rt_session_close(&ev0);
+    free_batch(&b);
+    ax_diag_free(&d);
+}
+
 int main(void) {
     fused_lce_equivalence(FE_ARCH_LLAMA, 0); /* untied lm_head */
     fused_lce_equivalence(FE_ARCH_QWEN2, 0); /* tied: dW joins the embedding's gradient */
@@ -540,6 +713,8 @@ int main(void) {
     loss_falls(0);
     loss_falls(1);
     loss_falls(2);
+    neftune_checks(FE_ARCH_LLAMA); /* untied: the embedding's gradient comes through the noise alone */
+    neftune_checks(FE_ARCH_QWEN2);
     pure_bf16_tracks_master();
     adamw8_tracks_adamw();
     CHECK(fabs(rt_lr_at("cosine", 1.0, 10, 110, 0)) == 0.0);
