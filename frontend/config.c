@@ -296,6 +296,8 @@ static const key_def keys[] = {
     {"lora_model_dir", K_SPECIAL, -1, 0},
     {"lora_modules_to_save", K_SPECIAL, -1, 0},
     {"lora_target_modules", K_SPECIAL, -1, 0},
+    {"loraplus_lr_embedding", K_NUM, F(loraplus_lr_embedding), 0},
+    {"loraplus_lr_ratio", K_NUM, F(loraplus_lr_ratio), 1},
     {"lr_quadratic_warmup", K_BOOL, F(lr_quadratic_warmup), 0},
     {"lr_scheduler", K_SPECIAL, -1, 0},
     {"lr_scheduler_kwargs", K_SPECIAL, -1, 0},
@@ -493,8 +495,6 @@ const fe_refused_key fe_refused_keys[] = {
     {"peft_ensure_weight_tying", "false", "tied adapters of tied weights"},
     {"peft_autocast_adapter_dtype", "true", "adapter weights in the base dtype"},
     {"bnb_config_kwargs", "{}", "the bitsandbytes 4-bit quantization"},
-    {"loraplus_lr_ratio", "", "LoRA+ learning rates"},
-    {"loraplus_lr_embedding", "1e-6", "the LoRA+ learning rate of embedding adapters"},
     {"relora", "false", "ReLoRA restarts of the adapters"},
     {"relora_prune_ratio", "", "ReLoRA's pruning of the optimizer state"},
     {"relora_prune_method", "magnitude", "ReLoRA's pruning of the optimizer state"},
@@ -692,6 +692,7 @@ static void set_defaults(fe_config *c) {
     c->adam_epsilon = 1e-8;
     c->max_grad_norm = 1.0;
     c->lora_alpha = 16;
+    c->loraplus_lr_embedding = 1e-6; /* Axolotl's default */
     c->sequence_parallel_degree = 1;
     c->heads_k_stride = 1;
     c->liger_rope = c->liger_rms_norm = c->liger_glu_activation = c->liger_layer_norm = -1;
@@ -1694,6 +1695,15 @@ static void check_whole(loader *L) {
                 c->optimizer);
         c->optimizer_8bit = 0;
     }
+    if (c->loraplus_lr_ratio > 0 && c->ds.optimizer_section) {
+        /* HF Trainer hands DeepSpeed's own optimizer every trainable param
+         * in one group (accelerate's DummyOptim) and never calls Axolotl's
+         * create_optimizer, so LoRA+'s groups are not made */
+        ax_warn(y->d, fe_yloc(y, pair(L, "loraplus_lr_ratio")->k, loc, sizeof loc),
+                "loraplus_lr_ratio: ignored, as HF Trainer ignores it, with the DeepSpeed config's own \"optimizer\" "
+                "section (one learning rate for every parameter); drop that section for LoRA+");
+        c->loraplus_lr_ratio = 0;
+    }
     if (c->bf16_pure && c->ds.present) {
         ax_warn(y->d, fe_yloc(y, pair(L, "bfloat16")->k, loc, sizeof loc),
                 "bfloat16: true with DeepSpeed: its optimizer keeps f32 master weights and f32 Adam moments of the "
@@ -1947,6 +1957,9 @@ void fe_config_canonical(const fe_config *c, ax_buf *out) {
             free(m);
         }
     }
+    /* absent when unset: older plans keep their cache keys (loraplus_lr_embedding
+     * changes no plan: axo makes no LoRA embedding adapter) */
+    if (c->loraplus_lr_ratio > 0) D("loraplus_lr_ratio", c->loraplus_lr_ratio);
     I("load_in_4bit", c->load_in_4bit);
     I("load_in_8bit", c->load_in_8bit);
     I("sequence_parallel_degree", c->sequence_parallel_degree);

@@ -144,6 +144,11 @@ typedef struct fe_config {
     int nlora_modules_to_save;
     int lora_target_linear;
     int peft_use_rslora;
+    /* LoRA+ (PEFT's create_loraplus_optimizer, as Axolotl calls it):
+     * lora_B matrices and 1-d params train at learning_rate x ratio; 0 =
+     * unset. loraplus_lr_embedding (default 1e-6) is the learning rate of
+     * LoRA embedding adapters, which axo never creates. */
+    double loraplus_lr_ratio, loraplus_lr_embedding;
     const char *lora_model_dir; /* a saved adapter to continue (NULL: fresh adapters) */
     const char *resume_from;    /* resume_from_checkpoint: a checkpoint dir axo wrote (NULL: a fresh run) */
     int auto_resume;            /* auto_resume_from_checkpoints: the newest resumable checkpoint of output_dir */

@@ -71,11 +71,18 @@ typedef struct pass_opt_cfg {
      * params keep AdamW's state (bitsandbytes keeps tensors under 4096
      * elements in 32 bits too). */
     int state_8bit;
+    /* LoRA+ (loraplus_lr_ratio; 0: off): PEFT's create_loraplus_optimizer
+     * groups. lora_B matrices and 1-d params get lr x ratio (attr lr_scale
+     * on the param and its AdamW node) and weight decay unless "bias" is in
+     * their name; every other param gets lr and weight decay. */
+    double loraplus_ratio;
 } pass_opt_cfg;
 
 /* Builds program opt_step. Creates @adam_m/<p>, @adam_v/<p> (role opt; f32,
  * or bf16 for a bf16 param under pure_bf16) and, with master_f32,
- * @master/<p> (f32, role opt). */
+ * @master/<p> (f32, role opt). A param's attr lr_scale (a float, 1 when
+ * absent) multiplies the scheduled lr for it: its adamw / adamw8 node
+ * carries lr_scale when it is not 1 (plans without one are unchanged). */
 int pass_optimizer(ir_module *m, const pass_opt_cfg *cfg, ax_diag *d);
 
 /* How gradient reductions are grouped into buckets (bucket.c). */

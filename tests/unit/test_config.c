@@ -591,9 +591,11 @@ static void test_refused_keys(void) {
                  "implemented in axo; axo accepts null, []");
     expect_silent("noisy_embedding_alpha: 0\nneftune_noise_alpha: 0.0\ndpo_beta:\neaft_alpha: 1\nloraplus_lr_embedding: 0.000001\n"
                   "lisa_layers_attribute: model.layers\noptim_args: \"\"\ntrl: {}\nqgalore_proj_quant: yes\n");
-    /* excluded here: the token keys axo reads (fe_resolve_tokenizer) */
+    /* excluded here: the token keys axo reads (fe_resolve_tokenizer), and the LoRA keys implemented since */
     static const char *const elsewhere[] = {"tokens", "special_tokens", "added_tokens_overrides", "resize_token_embeddings_to_32x",
-                                           "mean_resizing_embeddings", "shrink_embeddings"};
+                                           "mean_resizing_embeddings", "shrink_embeddings",
+                                           /* LoRA+ (test_loraplus) */
+                                           "loraplus_lr_ratio", "loraplus_lr_embedding"};
     for (size_t i = 0; i < AX_ARRAY_LEN(elsewhere); i++)
         for (int j = 0; j < fe_nrefused_keys; j++) CHECK_MSG(strcmp(fe_refused_keys[j].name, elsewhere[i]), "%s", elsewhere[i]);
 }
@@ -963,8 +965,49 @@ static void test_added_tokens(void) {
     run_free(&r);
 }
 
+/* LoRA+ (loraplus_lr_ratio, loraplus_lr_embedding): a positive ratio (on
+ * a full fine-tune too: PEFT's groups apply to any model), Axolotl's
+ * default embedding lr, the canonical text only when set, and no LoRA+
+ * with DeepSpeed's own optimizer (HF Trainer never makes its groups). */
+static void test_loraplus(void) {
+    run r;
+    run_y(&r, "adapter: lora\nlora_r: 8\nloraplus_lr_ratio: 16\nloraplus_lr_embedding: 1e-5\n");
+    CHECK_MSG(r.rc == 0 && r.d.n == 0, "%s", dump(&r.d));
+    CHECK(r.c.loraplus_lr_ratio == 16 && r.c.loraplus_lr_embedding == 1e-5);
+    char *ca = canon(&r.c);
+    CHECK_CONTAINS(ca, "\nloraplus_lr_ratio=16\n");
+    CHECK(!strstr(ca, "loraplus_lr_embedding")); /* changes no plan: axo has no LoRA embedding adapter */
+    free(ca);
+    run_free(&r);
+    run_y(&r, "adapter: lora\nlora_r: 8\n");
+    CHECK(r.c.loraplus_lr_ratio == 0 && r.c.loraplus_lr_embedding == 1e-6);
+    ca = canon(&r.c);
+    CHECK(!strstr(ca, "loraplus")); /* older plans keep their cache keys */
+    free(ca);
+    run_free(&r);
+    expect_silent("adapter: lora\nlora_r: 8\nloraplus_lr_embedding: 0\n");
+    expect_error("loraplus_lr_ratio: 0\n", "cfg.yml:1:20", "loraplus_lr_ratio: expected a positive number, found \"0\"");
+    expect_error("loraplus_lr_ratio: -16\n", "cfg.yml:1:20", "loraplus_lr_ratio: expected a positive number, found \"-16\"");
+    expect_error("loraplus_lr_ratio: [16]\n", "cfg.yml:1:20", "loraplus_lr_ratio: expected a positive number, found a list");
+    expect_error("loraplus_lr_embedding: -1e-6\n", "cfg.yml:1:24", "loraplus_lr_embedding: expected a non-negative number");
+    run_y(&r, "loraplus_lr_ratio: 4\n");
+    CHECK_MSG(r.rc == 0 && r.d.n == 0, "%s", dump(&r.d));
+    CHECK(r.c.loraplus_lr_ratio == 4);
+    run_free(&r);
+    char y[1024];
+    snprintf(y, sizeof y, "adapter: lora\nlora_r: 8\nloraplus_lr_ratio: 16\ndeepspeed: %s\n",
+             tmp_write("ds_opt.json", "{\"zero_optimization\": {\"stage\": 2}, \"optimizer\": {\"type\": \"AdamW\", "
+                                     "\"params\": {\"lr\": \"auto\"}}}\n"));
+    run_y(&r, y);
+    CHECK_MSG(r.rc == 0, "%s", dump(&r.d));
+    EXPECT_DIAG(&r.d, AX_SEV_WARNING, "cfg.yml:3:1", "loraplus_lr_ratio: ignored, as HF Trainer ignores it, with the DeepSpeed");
+    CHECK(r.c.loraplus_lr_ratio == 0);
+    run_free(&r);
+}
+
 int main(void) {
     tmp_init();
+    test_loraplus();
     test_added_tokens();
     test_chat_template_jinja();
     test_defaults();
