@@ -314,7 +314,13 @@ static pass_lora_cfg lora_cfg(const fe_config *c, ax_diag *d) {
                        .bf16 = c->bf16,
                        .model_dir = c->lora_model_dir,
                        .save_modules = c->lora_modules_to_save,
-                       .nsave = c->nlora_modules_to_save};
+                       .nsave = c->nlora_modules_to_save,
+                       .layers = c->peft_layers,
+                       .nlayers = c->npeft_layers,
+                       .layers_int = c->peft_layers_int,
+                       .pattern = c->peft_layers_pattern,
+                       .npattern = c->npeft_layers_pattern,
+                       .pattern_str = c->peft_layers_pattern_str};
     if (l.adapter == PASS_ADAPTER_NONE && c->nlora_modules_to_save)
         ax_warn(d, c->path, "lora_modules_to_save: ignored without adapter: lora|qlora (a full fine-tune trains every module)");
     if (l.adapter != PASS_ADAPTER_NONE && !l.target_linear && !l.ntargets) {

@@ -34,6 +34,15 @@ typedef struct pass_lora_cfg {
     const char *model_dir; /* lora_model_dir: the runtime loads the adapters from it (NULL: fresh) */
     const char *const *save_modules; /* lora_modules_to_save: trained whole, saved in the adapter file */
     int nsave;
+    /* peft_layers_to_transform: targets matched by name suffix (and
+     * target_linear's) only in these decoder layers (nlayers 0: all), as
+     * PEFT's layers_to_transform; layers_int: it was one integer */
+    const int64_t *layers;
+    int nlayers, layers_int;
+    /* peft_layers_pattern: the layer list's name(s) in module names (NULL:
+     * any, PEFT's default rule); pattern_str: it was one string */
+    const char *const *pattern;
+    int npattern, pattern_str;
 } pass_lora_cfg;
 
 /* LoRA / QLoRA (see lora.c) on micro_step's forward; *loss is updated to

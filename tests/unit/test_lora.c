@@ -14,7 +14,13 @@
  *  - LoRA+ (loraplus_lr_ratio): ratio 1 is the plan and the run without
  *    it, bit for bit; ratio k moves every lora_B k times as far on the first
  *    step (f32 and 8-bit AdamW state) and lora_A the same; PEFT's groups
- *    (1-d params at lr x k, decay unless a bias) */
+ *    (1-d params at lr x k, decay unless a bias)
+ *  - peft_layers_to_transform / peft_layers_pattern: adapters only in the
+ *    listed layers (a full-name target wherever it is), errors naming the
+ *    key; the saved adapter holds only those, adapter_config.json lists
+ *    them as PEFT writes them, and lora_model_dir loads it back */
+#include <jansson.h>
+#include "runtime/safetensors.h"
 #include "ir/quant.h"
 #include "runtime/cpu_kernels.h"
 #include "tests/unit/train_fixture.h"
@@ -729,6 +735,148 @@ static void loraplus_groups(void) {
     ax_diag_free(&d);
 }
 
+static int count_prefix(const rt_session *s, const char *prefix, const char *suffix) {
+    int n = 0;
+    size_t k = strlen(suffix);
+    for (int g = 0; g < s->m->nglobals; g++) {
+        const char *nm = s->m->globals[g].name;
+        size_t l = strlen(nm);
+        n += s->m->globals[g].role == IR_ROLE_PARAM && !strncmp(nm, prefix, strlen(prefix)) && l >= k && !strcmp(nm + l - k, suffix);
+    }
+    return n;
+}
+
+static json_t *load_json(const char *dir, const char *file) {
+    char path[512];
+    snprintf(path, sizeof path, "%s/%s", dir, file);
+    json_error_t je;
+    json_t *j = json_load_file(path, 0, &je);
+    CHECK_MSG(j != NULL, "%s: %s", path, je.text);
+    return j;
+}
+
+/* peft_layers_to_transform and peft_layers_pattern (PEFT's layers_to_transform,
+ * layers_pattern): adapters only in the listed layers; the saved adapter
+ * holds them only, adapter_config.json says the layers as PEFT writes them,
+ * and lora_model_dir loads it back. */
+static void layers_to_transform(void) {
+    ax_diag d;
+    fe_config c;
+    fe_model m;
+    fixture(&d, &c, &m, FE_ARCH_LLAMA, 1, 8);
+    m.num_hidden_layers = 3;
+    static const int64_t one[] = {1}, two[] = {2, 0}, out[] = {0, 3};
+    static const char *const layers[] = {"layers"}, *const h[] = {"h"}, *const hl[] = {"h", "layers"};
+    rt_session s;
+    /* a list, no pattern: every linear of layers 2 and 0 */
+    g_lora = lora(PASS_ADAPTER_LORA, 0.0, 0);
+    g_lora.layers = two, g_lora.nlayers = 2;
+    CHECK(build(&s, &c, &m, &d) == 0);
+    CHECK_EQ(count_globals(&s, ".lora_A.weight", IR_ROLE_PARAM), 14);
+    CHECK_EQ(count_prefix(&s, "model.layers.1.", ".lora_B.weight"), 0);
+    CHECK_EQ(count_prefix(&s, "model.layers.2.", ".lora_B.weight"), 7);
+    CHECK_EQ(count_globals(&s, ".lora_A.weight", IR_ROLE_GRAD), 14);
+    rt_session_close(&s);
+    /* one integer with the pattern "layers" (a second pattern that is not in the names is skipped) */
+    g_lora.layers = one, g_lora.nlayers = 1, g_lora.layers_int = 1;
+    g_lora.pattern = hl, g_lora.npattern = 2;
+    CHECK(build(&s, &c, &m, &d) == 0);
+    CHECK_EQ(count_globals(&s, ".lora_A.weight", IR_ROLE_PARAM), 7);
+    CHECK_EQ(count_prefix(&s, "model.layers.1.", ".lora_A.weight"), 7);
+    rt_session_close(&s);
+    /* a full-name target adapts its module whatever the layer (PEFT's exact match) */
+    static const char *const mixed[] = {"q_proj", "model.layers.0.mlp.down_proj"};
+    g_lora = (pass_lora_cfg){.adapter = PASS_ADAPTER_LORA, .r = 2, .alpha = 4, .targets = mixed, .ntargets = 2,
+                             .layers = one, .nlayers = 1, .pattern = layers, .npattern = 1, .pattern_str = 1};
+    CHECK(build(&s, &c, &m, &d) == 0);
+    CHECK_EQ(count_globals(&s, ".lora_A.weight", IR_ROLE_PARAM), 2);
+    CHECK(rt_session_global(&s, "model.layers.1.self_attn.q_proj.lora_A.weight") &&
+          rt_session_global(&s, "model.layers.0.mlp.down_proj.lora_B.weight") &&
+          !rt_session_global(&s, "model.layers.0.self_attn.q_proj.lora_A.weight"));
+    /* saved so that PEFT adapts the same two: q_proj (in layer 1 only, by layers_to_transform), and down_proj of
+     * layer 0 by its full name (its type's name would adapt layer 1's instead) */
+    char tmp[] = "/tmp/axo_test_lora_XXXXXX";
+    CHECK(mkdtemp(tmp) != NULL);
+    char dir[600], dir2[600], dir3[600], cmd[700];
+    snprintf(dir, sizeof dir, "%s/ad", tmp);
+    snprintf(dir2, sizeof dir2, "%s/ad2", tmp);
+    snprintf(dir3, sizeof dir3, "%s/ad3", tmp);
+    CHECK(rt_session_save(&s, dir3, 0, &d) == 0);
+    json_t *j = load_json(dir3, "adapter_config.json"), *tm = json_object_get(j, "target_modules");
+    CHECK(json_is_array(tm) && json_array_size(tm) == 2 &&
+          !strcmp(json_string_value(json_array_get(tm, 0)), "model.layers.0.mlp.down_proj") &&
+          !strcmp(json_string_value(json_array_get(tm, 1)), "q_proj"));
+    CHECK(json_is_string(json_object_get(j, "layers_pattern")));
+    json_decref(j);
+    rt_session_close(&s);
+    ax_diag_free(&d);
+    /* errors name the key */
+    pass_lora_cfg l = lora(PASS_ADAPTER_LORA, 0.0, 0);
+    l.layers = out, l.nlayers = 2;
+    CHECK(build_err(&l, "layer 3 is out of range: the model has 2 decoder layers (0 to 1)"));
+    l.layers = one, l.nlayers = 1, l.pattern = h, l.npattern = 1;
+    CHECK(build_err(&l, "no targeted linear layer is in the layers given with peft_layers_pattern"));
+    /* the saved adapter: layer 1's only; adapter_config.json as PEFT writes it; lora_model_dir loads it */
+    fixture(&d, &c, &m, FE_ARCH_LLAMA, 1, 8);
+    static const char *const qv[] = {"q_proj", "v_proj"};
+    g_lora = (pass_lora_cfg){.adapter = PASS_ADAPTER_LORA, .r = 2, .alpha = 4, .targets = qv, .ntargets = 2,
+                             .layers = one, .nlayers = 1};
+    CHECK(build(&s, &c, &m, &d) == 0);
+    batch b;
+    make_batch(&b, 1, 8, m.vocab_size, 3);
+    train_steps(&s, &b, 2, &d);
+    CHECK(rt_session_save(&s, dir, 0, &d) == 0);
+    ax_diag_print(&d, stderr);
+    char path[700];
+    snprintf(path, sizeof path, "%s/adapter_model.safetensors", dir);
+    rt_st_file f;
+    CHECK(rt_st_open(path, &f, &d) == 0);
+    CHECK_EQ(f.ntensors, 4);
+    for (int i = 0; i < f.ntensors; i++)
+        CHECK_MSG(!strncmp(f.tensors[i].name, "base_model.model.model.layers.1.self_attn.", 42), "%s", f.tensors[i].name);
+    rt_st_close(&f);
+    j = load_json(dir, "adapter_config.json");
+    json_t *lt = json_object_get(j, "layers_to_transform");
+    tm = json_object_get(j, "target_modules");
+    CHECK(json_is_array(lt) && json_array_size(lt) == 1 && json_integer_value(json_array_get(lt, 0)) == 1);
+    CHECK(json_is_null(json_object_get(j, "layers_pattern")));
+    CHECK(json_is_array(tm) && json_array_size(tm) == 2 && !strcmp(json_string_value(json_array_get(tm, 0)), "q_proj") &&
+          !strcmp(json_string_value(json_array_get(tm, 1)), "v_proj"));
+    json_decref(j);
+    /* continue it: lora_model_dir loads layer 1's adapters (the same values) */
+    rt_session s2;
+    g_lora.model_dir = dir;
+    CHECK(build(&s2, &c, &m, &d) == 0);
+    rt_buf *x = rt_session_global(&s, "model.layers.1.self_attn.v_proj.lora_B.weight"),
+           *y = rt_session_global(&s2, "model.layers.1.self_attn.v_proj.lora_B.weight");
+    CHECK(x && y && !memcmp(x->data, y->data, sizeof(float) * (size_t)x->numel));
+    rt_session_close(&s2);
+    /* a saved adapter of other layers than the config's is an error, not silently cut */
+    g_lora.layers = NULL, g_lora.nlayers = 0;
+    CHECK(build(&s2, &c, &m, &d) != 0 && strstr(d.entries[d.n - 1].msg, "has no \"base_model.model.model.layers.0."));
+    rt_session_close(&s);
+    /* the int form and a pattern string, as written */
+    g_lora = (pass_lora_cfg){.adapter = PASS_ADAPTER_LORA, .r = 2, .alpha = 4, .target_linear = 1, .layers = one,
+                             .nlayers = 1, .layers_int = 1, .pattern = layers, .npattern = 1, .pattern_str = 1};
+    ax_diag_free(&d);
+    ax_diag_init(&d);
+    CHECK(build(&s, &c, &m, &d) == 0);
+    CHECK(rt_session_save(&s, dir2, 0, &d) == 0);
+    j = load_json(dir2, "adapter_config.json");
+    lt = json_object_get(j, "layers_to_transform");
+    tm = json_object_get(j, "target_modules");
+    CHECK(json_is_integer(lt) && json_integer_value(lt) == 1);
+    CHECK(json_is_string(json_object_get(j, "layers_pattern")) && !strcmp(json_string_value(json_object_get(j, "layers_pattern")), "layers"));
+    CHECK(json_is_array(tm) && json_array_size(tm) == 7); /* every linear of the one layer: names, as PEFT matches them */
+    json_decref(j);
+    rt_session_close(&s);
+    free_batch(&b);
+    ax_diag_free(&d);
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmp);
+    CHECK(system(cmd) == 0);
+    g_lora = (pass_lora_cfg){0};
+}
+
 int main(void) {
     loraplus_ratio_one(0);
     loraplus_ratio_one(1);
@@ -737,6 +885,7 @@ int main(void) {
     loraplus_first_step(16, 1, 4, 0);
     loraplus_first_step(4, 0, 128, 1);
     loraplus_groups();
+    layers_to_transform();
     fd_adapters();
     frozen_base_and_identity(0, 0);
     frozen_base_and_identity(1, 0);
