@@ -219,6 +219,18 @@ static json_t *stats_json(const ir_module *m, const pass_mem_stats *st, const fe
     json_object_set_new(j, "adam_moments", json_string(c->optimizer_8bit ? "8bit" : c->bf16_pure ? "bf16" : "f32"));
     ax_buf_printf(summary, "axoc: precision: %s; AdamW moments %s%s\n", prec, moments,
                   st->trainable_params != st->params && !c->nunfrozen ? " (LoRA adapters: f32 weights)" : "");
+    if (c->loraplus_lr_ratio > 0) { /* LoRA+'s groups, as the adamw nodes carry them */
+        const ir_program *op = ir_program_find((ir_module *)m, "opt_step");
+        int64_t nt = 0, nb = 0;
+        for (int i = 0; op && i < op->nnodes; i++) {
+            const ir_node *n = &op->nodes[i];
+            if (n->op != IR_OP_adamw && n->op != IR_OP_adamw8) continue;
+            nt++;
+            nb += ir_attr_float(n->attrs, n->nattrs, "lr_scale", 1.0) != 1.0;
+        }
+        ax_buf_printf(summary, "axoc: LoRA+: %lld of %lld tensors (lora_B and 1-d) train at learning_rate x %g, the "
+                               "others at learning_rate\n", (long long)nb, (long long)nt, c->loraplus_lr_ratio);
+    }
     ax_buf_printf(summary, "axoc: per-rank memory %s = params %s + grads %s + optimizer state %s + activations %s\n",
                   human(peak), human(st->state_bytes[IR_ROLE_PARAM]), human(st->state_bytes[IR_ROLE_GRAD]),
                   human(st->state_bytes[IR_ROLE_OPT]), human(st->arena_peak));
@@ -331,7 +343,13 @@ static pass_lora_cfg lora_cfg(const fe_config *c, const char **rx, int nrx, ax_d
                        .bf16 = c->bf16,
                        .model_dir = c->lora_model_dir,
                        .save_modules = c->lora_modules_to_save,
-                       .nsave = c->nlora_modules_to_save};
+                       .nsave = c->nlora_modules_to_save,
+                       .layers = c->peft_layers,
+                       .nlayers = c->npeft_layers,
+                       .layers_int = c->peft_layers_int,
+                       .pattern = c->peft_layers_pattern,
+                       .npattern = c->npeft_layers_pattern,
+                       .pattern_str = c->peft_layers_pattern_str};
     if (rx) l.targets = rx, l.ntargets = nrx;
     if (l.adapter == PASS_ADAPTER_NONE && c->nlora_modules_to_save)
         ax_warn(d, c->path, "lora_modules_to_save: ignored without adapter: lora|qlora (a full fine-tune trains every module)");
@@ -425,7 +443,8 @@ int cg_compile(const cg_options *o, cg_result *r, ax_diag *d) {
                            .max_grad_norm = cfg.ds.present ? cfg.ds.gradient_clipping : cfg.max_grad_norm,
                            .master_f32 = cfg.bf16 && !cfg.bf16_pure,
                            .pure_bf16 = cfg.bf16_pure,
-                           .state_8bit = cfg.optimizer_8bit},
+                           .state_8bit = cfg.optimizer_8bit,
+                           .loraplus_ratio = cfg.loraplus_lr_ratio},
                    .lora = lora_cfg(&cfg, rx, nrx, d),
                    .sp_layout = sp_layout(&cfg),
                    .fuse = {.off = o->no_fuse},

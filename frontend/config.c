@@ -299,6 +299,8 @@ static const key_def keys[] = {
     {"lora_model_dir", K_SPECIAL, -1, 0},
     {"lora_modules_to_save", K_SPECIAL, -1, 0},
     {"lora_target_modules", K_SPECIAL, -1, 0},
+    {"loraplus_lr_embedding", K_NUM, F(loraplus_lr_embedding), 0},
+    {"loraplus_lr_ratio", K_NUM, F(loraplus_lr_ratio), 1},
     {"lr_quadratic_warmup", K_BOOL, F(lr_quadratic_warmup), 0},
     {"lr_scheduler", K_SPECIAL, -1, 0},
     {"lr_scheduler_kwargs", K_SPECIAL, -1, 0},
@@ -313,6 +315,8 @@ static const key_def keys[] = {
     {"optimizer", K_SPECIAL, -1, 0},
     {"output_dir", K_STR, F(output_dir), 0},
     {"pad_to_sequence_len", K_BOOL, F(pad_to_sequence_len), 0},
+    {"peft_layers_pattern", K_SPECIAL, -1, 0},
+    {"peft_layers_to_transform", K_SPECIAL, -1, 0},
     {"peft_use_dora", K_SPECIAL, -1, 0},
     {"peft_use_rslora", K_BOOL, F(peft_use_rslora), 0},
     {"plugins", K_SPECIAL, -1, 0},
@@ -489,16 +493,12 @@ const fe_refused_key fe_refused_keys[] = {
     /* PEFT */
     {"peft", "{}", "LoftQ initialization or another quantized-base backend"},
     {"lora_target_parameters", "[]", "LoRA on raw parameters"},
-    {"peft_layers_to_transform", "", "LoRA on some layers only"},
-    {"peft_layers_pattern", "", "LoRA on some layers only"},
     {"peft_layer_replication", "", "duplicated layers"},
     {"peft_init_lora_weights", "true", "another LoRA initialization"},
     {"peft_trainable_token_indices", "", "trained embedding rows"},
     {"peft_ensure_weight_tying", "false", "tied adapters of tied weights"},
     {"peft_autocast_adapter_dtype", "true", "adapter weights in the base dtype"},
     {"bnb_config_kwargs", "{}", "the bitsandbytes 4-bit quantization"},
-    {"loraplus_lr_ratio", "", "LoRA+ learning rates"},
-    {"loraplus_lr_embedding", "1e-6", "the LoRA+ learning rate of embedding adapters"},
     {"relora", "false", "ReLoRA restarts of the adapters"},
     {"relora_prune_ratio", "", "ReLoRA's pruning of the optimizer state"},
     {"relora_prune_method", "magnitude", "ReLoRA's pruning of the optimizer state"},
@@ -698,6 +698,7 @@ static void set_defaults(fe_config *c) {
     c->adam_epsilon = 1e-8;
     c->max_grad_norm = 1.0;
     c->lora_alpha = 16;
+    c->loraplus_lr_embedding = 1e-6; /* Axolotl's default */
     c->sequence_parallel_degree = 1;
     c->heads_k_stride = 1;
     c->liger_rope = c->liger_rms_norm = c->liger_glu_activation = c->liger_layer_norm = -1;
@@ -1267,6 +1268,75 @@ static void attn_implementation(loader *L, const yaml_node_t *v) {
            "flex_attention, xformers");
 }
 
+/* peft_layers_to_transform: a layer index or a list of them (PEFT's
+ * layers_to_transform takes either; [] is no restriction, as in PEFT). The
+ * indices are checked against the model in fe_check_config_model. */
+static void layers_to_transform(loader *L, const fe_ypair *p) {
+    const fe_yctx *y = &L->y;
+    fe_config *c = L->c;
+    int64_t x;
+    if (p->v->type == YAML_SCALAR_NODE) {
+        if (fe_y_int(y, p->key, p->v, 0, &x) != 0) return;
+        c->peft_layers = ax_arena_alloc(y->ar, sizeof *c->peft_layers);
+        c->peft_layers[0] = x;
+        c->npeft_layers = 1;
+        c->peft_layers_int = 1;
+        return;
+    }
+    if (p->v->type != YAML_SEQUENCE_NODE) {
+        yerr(y, p->v, p->key, "a layer index or a list of layer indices");
+        return;
+    }
+    yaml_node_item_t *it = p->v->data.sequence.items.start;
+    int n = (int)(p->v->data.sequence.items.top - it), k = 0;
+    int64_t *arr = ax_arena_alloc(y->ar, sizeof *arr * (size_t)(n ? n : 1));
+    for (int i = 0; i < n; i++) {
+        char name[96];
+        snprintf(name, sizeof name, "%s[%d]", p->key, i);
+        if (fe_y_int(y, name, yaml_document_get_node(y->doc, it[i]), 0, &x) == 0) arr[k++] = x;
+    }
+    if (k == n) c->peft_layers = arr, c->npeft_layers = n, c->peft_layers_int = 0;
+}
+
+/* peft_layers_pattern: the name (or names) of the layer list in module
+ * names, a string or a list of them. PEFT reads each as a regular
+ * expression in `.*\.PATTERN\.(\d+)\.`; axo takes names only (letters,
+ * digits, _), which match exactly themselves either way. */
+static void layers_pattern(loader *L, const fe_ypair *p) {
+    const fe_yctx *y = &L->y;
+    fe_config *c = L->c;
+    char loc[512];
+    const char **arr;
+    int n, str = p->v->type == YAML_SCALAR_NODE;
+    if (str) {
+        arr = ax_arena_alloc(y->ar, sizeof *arr);
+        if (fe_y_str(y, p->key, p->v, &arr[0]) != 0) return;
+        n = *arr[0] ? 1 : 0; /* "": any pattern, as PEFT reads an empty one */
+    } else if (p->v->type == YAML_SEQUENCE_NODE) {
+        n = (int)(p->v->data.sequence.items.top - p->v->data.sequence.items.start);
+        arr = ax_arena_alloc(y->ar, sizeof *arr * (size_t)(n ? n : 1));
+        if (str_list(L, p->v, p->key, arr, n) != n) return;
+    } else {
+        yerr(y, p->v, p->key, "a name or a list of names (e.g. layers)");
+        return;
+    }
+    for (int i = 0; i < n; i++) {
+        const char *s = arr[i];
+        size_t bad = strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_");
+        if (!*s || s[bad]) {
+            const yaml_node_t *at = str ? p->v : yaml_document_get_node(y->doc, p->v->data.sequence.items.start[i]);
+            ax_error(y->d, fe_yloc(y, at, loc, sizeof loc),
+                     "%s: expected the name of the decoder layer list in module names (letters, digits, _; \"layers\" "
+                     "for Llama, Qwen and Mistral), found \"%s\"%s", p->key, s,
+                     *s ? " (a regular expression is not implemented)" : "");
+            return;
+        }
+    }
+    c->peft_layers_pattern = arr;
+    c->npeft_layers_pattern = n;
+    c->peft_layers_pattern_str = str;
+}
+
 static void apply_special(loader *L, const fe_ypair *p) {
     const fe_yctx *y = &L->y;
     fe_config *c = L->c;
@@ -1479,6 +1549,10 @@ static void apply_special(loader *L, const fe_ypair *p) {
             else
                 c->lora_model_dir = dir;
         }
+    } else if (!strcmp(k, "peft_layers_to_transform")) {
+        layers_to_transform(L, p);
+    } else if (!strcmp(k, "peft_layers_pattern")) {
+        layers_pattern(L, p);
     } else if (!strcmp(k, "lora_modules_to_save")) {
         do_string_list(L, p, &c->lora_modules_to_save, &c->nlora_modules_to_save);
     } else if (!strcmp(k, "peft_use_dora")) {
@@ -1792,6 +1866,25 @@ static void check_best_model(loader *L) {
     }
 }
 
+/* peft_layers_to_transform / peft_layers_pattern: Axolotl passes them to
+ * PEFT's LoraConfig, so they mean nothing without an adapter; a pattern
+ * needs layers (Axolotl's and PEFT's check). */
+static void check_peft_layers(loader *L) {
+    fe_config *c = L->c;
+    const fe_yctx *y = &L->y;
+    char loc[512];
+    const fe_ypair *pl = pair(L, "peft_layers_to_transform"), *pp = pair(L, "peft_layers_pattern");
+    if (c->npeft_layers_pattern && !c->npeft_layers)
+        ax_error(y->d, fe_yloc(y, pp->k, loc, sizeof loc),
+                 "peft_layers_pattern: requires peft_layers_to_transform to be set (as Axolotl and PEFT require)");
+    if (c->adapter == FE_ADAPTER_NONE && (c->npeft_layers || c->npeft_layers_pattern)) {
+        ax_warn(y->d, fe_yloc(y, (c->npeft_layers ? pl : pp)->k, loc, sizeof loc),
+                "%s: ignored without adapter: lora|qlora (they choose the layers of the LoRA adapters)",
+                c->npeft_layers ? "peft_layers_to_transform" : "peft_layers_pattern");
+        c->npeft_layers = c->npeft_layers_pattern = 0;
+    }
+}
+
 static void check_whole(loader *L) {
     fe_config *c = L->c;
     const fe_yctx *y = &L->y;
@@ -1863,6 +1956,16 @@ static void check_whole(loader *L) {
                 "as HF Trainer does; drop that section to keep the 8-bit state",
                 c->optimizer);
         c->optimizer_8bit = 0;
+    }
+    check_peft_layers(L);
+    if (c->loraplus_lr_ratio > 0 && c->ds.optimizer_section) {
+        /* HF Trainer hands DeepSpeed's own optimizer every trainable param
+         * in one group (accelerate's DummyOptim) and never calls Axolotl's
+         * create_optimizer, so LoRA+'s groups are not made */
+        ax_warn(y->d, fe_yloc(y, pair(L, "loraplus_lr_ratio")->k, loc, sizeof loc),
+                "loraplus_lr_ratio: ignored, as HF Trainer ignores it, with the DeepSpeed config's own \"optimizer\" "
+                "section (one learning rate for every parameter); drop that section for LoRA+");
+        c->loraplus_lr_ratio = 0;
     }
     if (c->bf16_pure && c->ds.present) {
         ax_warn(y->d, fe_yloc(y, pair(L, "bfloat16")->k, loc, sizeof loc),
@@ -2110,6 +2213,25 @@ void fe_config_canonical(const fe_config *c, ax_buf *out) {
         I("lora_target_linear", c->lora_target_linear);
         I("peft_use_rslora", c->peft_use_rslora);
         S("lora_model_dir", c->lora_model_dir ? c->lora_model_dir : "");
+        /* absent when unset: older plans keep their cache keys. As written
+         * (an int or a list, a string or a list): the saved
+         * adapter_config.json says it so */
+        if (c->npeft_layers) {
+            ax_buf j = {0};
+            ax_buf_puts(&j, c->peft_layers_int ? "" : "[");
+            for (int i = 0; i < c->npeft_layers; i++) ax_buf_printf(&j, "%s%lld", i ? "," : "", (long long)c->peft_layers[i]);
+            ax_buf_puts(&j, c->peft_layers_int ? "" : "]");
+            S("peft_layers_to_transform", j.data);
+            ax_buf_free(&j);
+        }
+        if (c->npeft_layers_pattern) {
+            ax_buf j = {0};
+            ax_buf_puts(&j, c->peft_layers_pattern_str ? "" : "[");
+            for (int i = 0; i < c->npeft_layers_pattern; i++) ax_buf_printf(&j, "%s%s", i ? "," : "", c->peft_layers_pattern[i]);
+            ax_buf_puts(&j, c->peft_layers_pattern_str ? "" : "]");
+            S("peft_layers_pattern", j.data);
+            ax_buf_free(&j);
+        }
         /* Sets of module names: order does not matter. */
         for (int which = 0; which < 2; which++) {
             const char **src = which ? c->lora_modules_to_save : c->lora_target_modules;
@@ -2131,6 +2253,9 @@ void fe_config_canonical(const fe_config *c, ax_buf *out) {
             free(m);
         }
     }
+    /* absent when unset: older plans keep their cache keys (loraplus_lr_embedding
+     * changes no plan: axo makes no LoRA embedding adapter) */
+    if (c->loraplus_lr_ratio > 0) D("loraplus_lr_ratio", c->loraplus_lr_ratio);
     I("load_in_4bit", c->load_in_4bit);
     I("load_in_8bit", c->load_in_8bit);
     I("sequence_parallel_degree", c->sequence_parallel_degree);

@@ -148,6 +148,21 @@ typedef struct fe_config {
     int nlora_modules_to_save;
     int lora_target_linear;
     int peft_use_rslora;
+    /* peft_layers_to_transform (PEFT's layers_to_transform): LoRA only on
+     * the targets in these decoder layers; npeft_layers 0 = every layer.
+     * peft_layers_int: written as one integer (PEFT keeps an int as an int) */
+    int64_t *peft_layers;
+    int npeft_layers, peft_layers_int;
+    /* peft_layers_pattern (PEFT's layers_pattern): the name of the layer
+     * list in module names (Llama, Qwen, Mistral: "layers"); NULL = any.
+     * peft_layers_pattern_str: written as one string, not a list */
+    const char **peft_layers_pattern;
+    int npeft_layers_pattern, peft_layers_pattern_str;
+    /* LoRA+ (PEFT's create_loraplus_optimizer, as Axolotl calls it):
+     * lora_B matrices and 1-d params train at learning_rate x ratio; 0 =
+     * unset. loraplus_lr_embedding (default 1e-6) is the learning rate of
+     * LoRA embedding adapters, which axo never creates. */
+    double loraplus_lr_ratio, loraplus_lr_embedding;
     const char *lora_model_dir; /* a saved adapter to continue (NULL: fresh adapters) */
     const char *resume_from;    /* resume_from_checkpoint: a checkpoint dir axo wrote (NULL: a fresh run) */
     int auto_resume;            /* auto_resume_from_checkpoints: the newest resumable checkpoint of output_dir */

@@ -297,6 +297,12 @@ int fe_check_config_model(const fe_config *c, const fe_model *m, int world_size,
     if (c->adapter != FE_ADAPTER_NONE && c->lora_r <= 0)
         ax_error(d, cf, "lora_r: expected a positive integer with adapter: %s, found %lld",
                  c->adapter == FE_ADAPTER_LORA ? "lora" : "qlora", (long long)c->lora_r);
+    for (int i = 0; c->adapter != FE_ADAPTER_NONE && i < c->npeft_layers; i++)
+        if (c->peft_layers[i] >= m->num_hidden_layers) {
+            ax_error(d, cf, "peft_layers_to_transform: layer %lld is out of range: the model has %lld decoder layers (0 to %lld)",
+                     (long long)c->peft_layers[i], (long long)m->num_hidden_layers, (long long)m->num_hidden_layers - 1);
+            break;
+        }
     if (c->adapter == FE_ADAPTER_QLORA && !c->load_in_4bit)
         ax_error(d, cf, "load_in_4bit: expected true with adapter: qlora, found false");
     if (c->load_in_4bit && c->adapter != FE_ADAPTER_QLORA)

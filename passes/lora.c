@@ -32,6 +32,14 @@
  * that ties it to the lm head (PEFT would train untied copies), is an
  * error.
  *
+ * peft_layers_to_transform (cfg->layers; PEFT's layers_to_transform): a
+ * module matched by a target name's suffix (or by target_linear) is adapted
+ * only when its layer index is one of them; a target equal to the module's
+ * full name adapts it whatever its layer (PEFT's check_target_module_exists).
+ * The index is the number after the last ".<name>." followed by
+ * "<digits>." in the module name, <name> any segment, or one of
+ * peft_layers_pattern's names (Llama/Qwen/Mistral: model.layers.<N>.).
+ *
  * The dropout mask of each adapter is drawn from the runtime input
  * `dropout_seed` (one per micro step and rank) and the adapter's index as
  * salt; checkpointed layers recompute the same masks.
@@ -40,6 +48,7 @@
 #include "passes/rewrite.h"
 
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -80,6 +89,37 @@ static int is_decoder_linear(const ir_module *m, const ir_node *n) {
         return 0;
     const ir_global *G = &m->globals[IR_REF_GLOBAL(n->in[1])];
     return G->role == IR_ROLE_PARAM && G->type.rank == 2 && !strncmp(G->name, "model.layers.", 13);
+}
+
+/* PEFT's layer index of a module name: the number N of the last
+ * ".<seg>.<N>." in it (regex `.*\.<seg>\.(\d+)\.`), where <seg> is any
+ * segment without pattern, else exactly the pattern; -1 when none. */
+static int64_t layer_index_of(const char *module, const char *pattern) {
+    int64_t found = -1;
+    for (const char *d = strchr(module, '.'); d; d = strchr(d + 1, '.')) {
+        const char *seg = d + 1, *e = strchr(seg, '.');
+        if (!e) break;
+        if (pattern && ((size_t)(e - seg) != strlen(pattern) || strncmp(seg, pattern, (size_t)(e - seg)))) continue;
+        const char *num = e + 1, *ne = num;
+        while (*ne >= '0' && *ne <= '9') ne++;
+        if (ne == num || *ne != '.') continue;
+        int64_t v = 0;
+        for (const char *c = num; c < ne && v < INT64_MAX / 10 - 10; c++) v = v * 10 + (*c - '0');
+        found = v; /* the last match: the regex's greedy .* */
+    }
+    return found;
+}
+
+/* Is the module in a layer of peft_layers_to_transform (always when none
+ * are given)? With several patterns, the first that finds an index. */
+static int in_layers(const char *module, const pass_lora_cfg *cfg) {
+    if (cfg->nlayers <= 0) return 1;
+    int64_t idx = -1;
+    if (cfg->npattern <= 0) idx = layer_index_of(module, NULL);
+    for (int k = 0; k < cfg->npattern && idx < 0; k++) idx = layer_index_of(module, cfg->pattern[k]);
+    for (int k = 0; idx >= 0 && k < cfg->nlayers; k++)
+        if (cfg->layers[k] == idx) return 1;
+    return 0;
 }
 
 static int add_adapter(ir_module *m, const char *module, const char *which, int64_t rows, int64_t cols, const char *init,
@@ -158,6 +198,13 @@ int pass_lora(ir_module *m, const pass_lora_cfg *cfg, int32_t *loss, ax_diag *d)
         ax_error(d, "lora_r", "expected a positive rank, found %lld", (long long)cfg->r);
         return -1;
     }
+    int64_t nl = ir_attr_int(m->attrs, m->nattrs, "model.layers", -1);
+    for (int k = 0; k < cfg->nlayers; k++)
+        if (cfg->layers[k] < 0 || (nl >= 0 && cfg->layers[k] >= nl)) {
+            ax_error(d, "peft_layers_to_transform", "layer %lld is out of range: the model has %lld decoder layers (0 to %lld)",
+                     (long long)cfg->layers[k], (long long)nl, (long long)nl - 1);
+            return -1;
+        }
     for (int g = 0; g < m->nglobals; g++)
         if (m->globals[g].role == IR_ROLE_PARAM) ir_global_set_attr(m, g, ir_ai("trainable", 0));
 
@@ -166,7 +213,7 @@ int pass_lora(ir_module *m, const pass_lora_cfg *cfg, int32_t *loss, ax_diag *d)
     int *site_of = malloc(sizeof(int) * ((size_t)(ng0 > 0 ? ng0 : 0) + 1));
     for (int g = 0; g < ng0; g++) site_of[g] = -1;
     lora_site *sites = calloc((size_t)ng0 + 1, sizeof *sites);
-    int nsites = 0, ntargeted = 0;
+    int nsites = 0, ntargeted = 0, nnamed = 0; /* nnamed: matched by name, before the layer filter */
     int *tmatched = calloc((size_t)(cfg->ntargets > 0 ? cfg->ntargets : 0) + 1, sizeof(int));
     char mod[512];
     for (int i = 0; i < p->nnodes; i++) {
@@ -178,9 +225,14 @@ int pass_lora(ir_module *m, const pass_lora_cfg *cfg, int32_t *loss, ax_diag *d)
         *s = (lora_site){.w = g, .a = -1, .b = -1, .absmax = -1, .rowmax = -1, .salt = nsites};
         site_of[g] = nsites++;
         module_of(m->globals[g].name, mod, sizeof mod);
-        int hit = cfg->target_linear;
+        /* a full name adapts its module whatever the layer; a suffix (and
+         * target_linear) only in peft_layers_to_transform's layers */
+        int exact = 0, suffix = cfg->target_linear;
         for (int t = 0; t < cfg->ntargets; t++)
-            if (target_matches(mod, cfg->targets[t])) hit = 1, tmatched[t] = 1;
+            if (!strcmp(mod, cfg->targets[t])) exact = 1, tmatched[t] = 1;
+            else if (target_matches(mod, cfg->targets[t])) suffix = 1, tmatched[t] = 1;
+        nnamed += exact || suffix;
+        int hit = exact || (suffix && in_layers(mod, cfg));
         int64_t out = m->globals[g].type.dims[0], in = m->globals[g].type.dims[1];
         if (cfg->adapter == PASS_ADAPTER_QLORA) {
             if (in % 2) {
@@ -207,6 +259,13 @@ int pass_lora(ir_module *m, const pass_lora_cfg *cfg, int32_t *loss, ax_diag *d)
                      "\"%s\" matches no linear layer of the model (expected names such as q_proj, k_proj, v_proj, "
                      "o_proj, gate_proj, up_proj, down_proj)",
                      x);
+        goto fail;
+    }
+    if (!ntargeted && nnamed && cfg->nlayers > 0) {
+        ax_error(d, "peft_layers_to_transform", "no targeted linear layer is in the layers given%s",
+                 cfg->npattern > 0 ? " with peft_layers_pattern (this model's modules are model.layers.<N>...: the "
+                                     "pattern is \"layers\")"
+                                   : "");
         goto fail;
     }
     if (!ntargeted) {
@@ -309,6 +368,17 @@ int pass_lora(ir_module *m, const pass_lora_cfg *cfg, int32_t *loss, ax_diag *d)
         ax_buf_free(&sv);
     }
     if (cfg->model_dir) ir_module_set_attr(m, ir_as("lora.model_dir", cfg->model_dir));
+    if (cfg->nlayers > 0) { /* as written: an int or a list (adapter_config.json says it so) */
+        ir_module_set_attr(m, ir_aints("lora.layers_to_transform", cfg->nlayers, cfg->layers));
+        if (cfg->layers_int) ir_module_set_attr(m, ir_ai("lora.layers_to_transform_int", 1));
+    }
+    if (cfg->npattern > 0) { /* names (letters, digits, _): a comma joins them */
+        ax_buf pt = {0};
+        for (int t = 0; t < cfg->npattern; t++) ax_buf_printf(&pt, "%s%s", pt.len ? "," : "", cfg->pattern[t]);
+        ir_module_set_attr(m, ir_as("lora.layers_pattern", pt.data));
+        if (cfg->pattern_str) ir_module_set_attr(m, ir_ai("lora.layers_pattern_str", 1));
+        ax_buf_free(&pt);
+    }
     ax_buf_free(&tm);
     free(site_of), free(sites), free(tmatched);
     return rc;

@@ -13,13 +13,43 @@
  * (@adam_m_absmax/p, @adam_v_absmax/p) for the params passes.h names.
  * lr and step are runtime inputs: the schedule is evaluated by axorun from
  * the step number (module attrs train.*), so one plan serves every step.
+ * A param's lr_scale (attr; LoRA+ sets it) multiplies the scheduled lr for
+ * its update: attr lr_scale of its adamw/adamw8 node, only when not 1, so
+ * the executors compute (double)lr * lr_scale (exactly lr when absent).
+ *
+ * LoRA+ (cfg->loraplus_ratio > 0), as PEFT's create_loraplus_optimizer
+ * groups the trainable params when Axolotl calls it (lr = learning_rate,
+ * loraplus_weight_decay = weight_decay):
+ *   "lora_B" in the name, or 1-d   lr x ratio; weight decay unless "bias" is
+ *                                  in the name (groupB / groupB_no_decay:
+ *                                  PEFT keeps only nn.LayerNorm and biases
+ *                                  from decay, so RMSNorm weights decay)
+ *   every other param               lr, weight decay (groupA)
+ *   LoRA embedding adapters         loraplus_lr_embedding: axo has none
  */
 #include "passes/passes.h"
 #include "ir/quant.h"
 
 #include <stdio.h>
+#include <string.h>
+
+/* Sets the LoRA+ group of every trainable param: attrs lr_scale (only
+ * when not 1) and decay. */
+static void loraplus_groups(ir_module *m, double ratio) {
+    for (int g = 0; g < m->nglobals; g++) {
+        const ir_global *G = &m->globals[g];
+        if (G->role != IR_ROLE_GRAD) continue;
+        int pg = ir_global_find(m, G->name + 5);
+        if (pg < 0) continue; /* reported by the caller */
+        const ir_global *P = &m->globals[pg];
+        int b = strstr(P->name, "lora_B") != NULL || P->type.rank == 1;
+        if (b && ratio != 1.0) ir_global_set_attr(m, pg, ir_af("lr_scale", ratio));
+        ir_global_set_attr(m, pg, ir_ai("decay", !b || !strstr(P->name, "bias")));
+    }
+}
 
 int pass_optimizer(ir_module *m, const pass_opt_cfg *cfg, ax_diag *d) {
+    if (cfg->loraplus_ratio > 0) loraplus_groups(m, cfg->loraplus_ratio);
     ir_program *p = ir_program_add(m, "opt_step");
     ir_builder b;
     ir_builder_init(&b, m, p, d);
@@ -56,6 +86,12 @@ int pass_optimizer(ir_module *m, const pass_opt_cfg *cfg, ax_diag *d) {
         ir_type st = P->type; /* the state's type: f32 (bf16 under pure bf16) */
         st.dtype = IR_F32;
         int decay = (int)ir_attr_int(P->attrs, P->nattrs, "decay", 1);
+        double lr_scale = ir_attr_float(P->attrs, P->nattrs, "lr_scale", 1.0);
+        /* the node's attrs: lr_scale only when it is not 1 */
+        ir_attr at[6] = {ir_af("beta1", cfg->beta1), ir_af("beta2", cfg->beta2), ir_af("eps", cfg->eps),
+                         ir_af("weight_decay", decay ? cfg->weight_decay : 0.0), ir_ai("salt", nparam++),
+                         ir_af("lr_scale", lr_scale)};
+        int nat = lr_scale != 1.0 ? 6 : 5;
         int master = pg;
         if (P->type.dtype == IR_BF16 && cfg->pure_bf16 && !cfg->master_f32) {
             st.dtype = IR_BF16; /* moments in bf16 beside the bf16 param */
@@ -85,9 +121,7 @@ int pass_optimizer(ir_module *m, const pass_opt_cfg *cfg, ax_diag *d) {
             ir_bn(&b, IR_OP_adamw8,
                   IR_IN(IR_GLOBAL_REF(master), IR_GLOBAL_REF(g), IR_GLOBAL_REF(gq[0]), IR_GLOBAL_REF(gq[1]),
                         IR_GLOBAL_REF(gq[2]), IR_GLOBAL_REF(gq[3]), lr, step, coef),
-                  IR_AT(ir_af("beta1", cfg->beta1), ir_af("beta2", cfg->beta2), ir_af("eps", cfg->eps),
-                        ir_af("weight_decay", decay ? cfg->weight_decay : 0.0), ir_ai("salt", nparam++)),
-                  NULL);
+                  nat, at, NULL);
         } else {
             snprintf(name, sizeof name, "adam_m/%s", pname);
             int gm = ir_global_add(m, name, st, IR_ROLE_OPT, NULL, 0);
@@ -95,9 +129,7 @@ int pass_optimizer(ir_module *m, const pass_opt_cfg *cfg, ax_diag *d) {
             int gv = ir_global_add(m, name, st, IR_ROLE_OPT, NULL, 0);
             ir_bn(&b, IR_OP_adamw,
                   IR_IN(IR_GLOBAL_REF(master), IR_GLOBAL_REF(g), IR_GLOBAL_REF(gm), IR_GLOBAL_REF(gv), lr, step, coef),
-                  IR_AT(ir_af("beta1", cfg->beta1), ir_af("beta2", cfg->beta2), ir_af("eps", cfg->eps),
-                        ir_af("weight_decay", decay ? cfg->weight_decay : 0.0), ir_ai("salt", nparam++)),
-                  NULL);
+                  nat, at, NULL);
         }
         if (master != pg) ir_bn(&b, IR_OP_store, IR_IN(IR_GLOBAL_REF(pg), IR_GLOBAL_REF(master)), IR_NOAT, NULL);
         ir_bn(&b, IR_OP_zero, IR_IN(IR_GLOBAL_REF(g)), IR_NOAT, NULL);

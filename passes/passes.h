@@ -34,6 +34,15 @@ typedef struct pass_lora_cfg {
     const char *model_dir; /* lora_model_dir: the runtime loads the adapters from it (NULL: fresh) */
     const char *const *save_modules; /* lora_modules_to_save: trained whole, saved in the adapter file */
     int nsave;
+    /* peft_layers_to_transform: targets matched by name suffix (and
+     * target_linear's) only in these decoder layers (nlayers 0: all), as
+     * PEFT's layers_to_transform; layers_int: it was one integer */
+    const int64_t *layers;
+    int nlayers, layers_int;
+    /* peft_layers_pattern: the layer list's name(s) in module names (NULL:
+     * any, PEFT's default rule); pattern_str: it was one string */
+    const char *const *pattern;
+    int npattern, pattern_str;
 } pass_lora_cfg;
 
 /* LoRA / QLoRA (see lora.c) on micro_step's forward; *loss is updated to
@@ -71,11 +80,18 @@ typedef struct pass_opt_cfg {
      * params keep AdamW's state (bitsandbytes keeps tensors under 4096
      * elements in 32 bits too). */
     int state_8bit;
+    /* LoRA+ (loraplus_lr_ratio; 0: off): PEFT's create_loraplus_optimizer
+     * groups. lora_B matrices and 1-d params get lr x ratio (attr lr_scale
+     * on the param and its AdamW node) and weight decay unless "bias" is in
+     * their name; every other param gets lr and weight decay. */
+    double loraplus_ratio;
 } pass_opt_cfg;
 
 /* Builds program opt_step. Creates @adam_m/<p>, @adam_v/<p> (role opt; f32,
  * or bf16 for a bf16 param under pure_bf16) and, with master_f32,
- * @master/<p> (f32, role opt). */
+ * @master/<p> (f32, role opt). A param's attr lr_scale (a float, 1 when
+ * absent) multiplies the scheduled lr for it: its adamw / adamw8 node
+ * carries lr_scale when it is not 1 (plans without one are unchanged). */
 int pass_optimizer(ir_module *m, const pass_opt_cfg *cfg, ax_diag *d);
 
 /* How gradient reductions are grouped into buckets (bucket.c). */

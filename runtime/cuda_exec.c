@@ -67,10 +67,10 @@ static const struct ksig {
     TS("axo_cross_entropy_bwd", "ppppllip"),
     TS("axo_lce_chunk", "ppppplllip"),
     {"axo_cross_entropy_reduce", "ppllipp"},
-    {"axo_adamw_f32", "pppplpppdddd"},
-    {"axo_adamw_bf16", "ppppplpppdddd"},
-    {"axo_adamw_sr_bf16", "ppppllpppddddi"},
-    TS("axo_adamw8", "pppppplllpppddddii"),
+    {"axo_adamw_f32", "pppplpppddddd"},
+    {"axo_adamw_bf16", "ppppplpppddddd"},
+    {"axo_adamw_sr_bf16", "ppppllpppddddid"},
+    TS("axo_adamw8", "pppppplllpppddddiid"),
     TS("axo_attn_fwd_hd64", "ppppppiiifi"),
     TS("axo_attn_fwd_hd128", "ppppppiiifi"),
     TS("axo_attn_bwd_preprocess", "pppliii"),
@@ -2172,6 +2172,7 @@ static int adamw_sr(gx *x, int64_t n) {
     ka_d(&a, AF("eps", 1e-8));
     ka_d(&a, AF("weight_decay", 0));
     ka_i(&a, (int32_t)(uint32_t)AI("salt", 0)); /* the bits of (uint32_t)salt, as x_adamw */
+    ka_d(&a, AF("lr_scale", 1.0));                 /* LoRA+: the lr is *lr x lr_scale, as x_adamw */
     return launch(x, "axo_adamw_sr_bf16", blocks(x, n, 256), 1, 1, 256, 1, 0, &a);
 }
 
@@ -2197,6 +2198,7 @@ static int g_adamw(gx *x) {
     ka_d(&a, AF("beta2", 0.999));
     ka_d(&a, AF("eps", 1e-8));
     ka_d(&a, AF("weight_decay", 0));
+    ka_d(&a, AF("lr_scale", 1.0)); /* LoRA+: the lr is *lr x lr_scale, as x_adamw */
     return launch(x, gt == IR_BF16 ? "axo_adamw_bf16" : "axo_adamw_f32", blocks(x, n, 256), 1, 1, 256, 1, 0, &a);
 }
 
@@ -2250,6 +2252,7 @@ static int g_adamw8(gx *x) {
     ka_d(&a, AF("weight_decay", 0));
     ka_i(&a, (int32_t)(uint32_t)AI("salt", 0)); /* the bits of (uint32_t)salt, as x_adamw8 */
     ka_i(&a, gt == IR_BF16);
+    ka_d(&a, AF("lr_scale", 1.0)); /* LoRA+: the lr is *lr x lr_scale, as x_adamw8 */
     /* one warp per block of AXO_Q8_BLOCK, 8 a CUDA block */
     return launch(x, pt == IR_BF16 ? "axo_adamw8_bf16" : "axo_adamw8_f32", blocks(x, R * nb, 8), 1, 1, 256, 1, 0, &a);
 }

@@ -616,6 +616,19 @@ static int saved_param(const rt_session *s, const ir_global *G) {
 
 static int cmp_strp(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
 
+/* Is the module "model.layers.<N>...." in a layer of lora.layers_to_transform
+ * (lt; always when there is none)? */
+static int in_layers_given(const ir_attr *lt, const char *module) {
+    if (!lt || lt->kind != IR_ATTR_INTS || lt->n <= 0) return 1;
+    if (strncmp(module, "model.layers.", 13)) return 0;
+    char *end;
+    long long n = strtoll(module + 13, &end, 10);
+    if (end == module + 13 || *end != '.') return 0;
+    for (int i = 0; i < lt->n; i++)
+        if (lt->ints[i] == n) return 1;
+    return 0;
+}
+
 /* PEFT's adapter_config.json for what the plan trained (module attrs lora.*),
  * so PeftModel.from_pretrained(base, dir) loads the adapter. */
 static char *adapter_config_json(const rt_session *s) {
@@ -636,9 +649,45 @@ static char *adapter_config_json(const rt_session *s) {
     json_object_set_new(o, "inference_mode", json_true());
     json_object_set_new(o, "init_lora_weights", json_true());
     /* target_modules as PEFT matches them: a layer type's name (q_proj)
-     * where every decoder layer has that adapter, else each full module
-     * name (model.layers.1.mlp.down_proj), so PEFT adapts exactly these */
+     * where every decoder layer has that adapter (every layer of
+     * layers_to_transform, when given: PEFT then adapts the name in those
+     * only), else each full module name (model.layers.1.mlp.down_proj,
+     * adapted whatever layers_to_transform says), so PEFT adapts exactly
+     * these */
     int64_t layers = mattr_i(m, "model.layers", 0);
+    const ir_attr *lt = ir_module_attr(m, "lora.layers_to_transform");
+    if (lt && lt->kind == IR_ATTR_INTS && lt->n > 0) { /* the distinct layers given (all in range) */
+        layers = 0;
+        for (int i = 0; i < lt->n; i++) {
+            int dup = 0;
+            for (int j = 0; j < i; j++) dup |= lt->ints[j] == lt->ints[i];
+            layers += !dup;
+        }
+        json_t *lv;
+        if (mattr_i(m, "lora.layers_to_transform_int", 0)) {
+            lv = json_integer((json_int_t)lt->ints[0]);
+        } else {
+            lv = json_array();
+            for (int i = 0; i < lt->n; i++) json_array_append_new(lv, json_integer((json_int_t)lt->ints[i]));
+        }
+        json_object_set_new(o, "layers_to_transform", lv);
+    } else {
+        json_object_set_new(o, "layers_to_transform", json_null());
+    }
+    const char *lp = mattr_s(m, "lora.layers_pattern", NULL);
+    if (lp && *lp && mattr_i(m, "lora.layers_pattern_str", 0)) {
+        json_object_set_new(o, "layers_pattern", json_string(lp));
+    } else if (lp && *lp) { /* names joined by commas */
+        json_t *pv = json_array();
+        for (const char *p = lp, *e; *p; p = *e ? e + 1 : e) {
+            e = strchr(p, ',');
+            if (!e) e = p + strlen(p);
+            json_array_append_new(pv, json_stringn(p, (size_t)(e - p)));
+        }
+        json_object_set_new(o, "layers_pattern", pv);
+    } else {
+        json_object_set_new(o, "layers_pattern", json_null());
+    }
     const char **mods = calloc((size_t)m->nglobals + 1, sizeof *mods);
     int nm = 0;
     for (int g = 0; g < m->nglobals; g++) {
@@ -654,16 +703,19 @@ static char *adapter_config_json(const rt_session *s) {
         size_t n = strlen(mods[i]) - 14;
         const char *e = mods[i] + n, *b = e;
         while (b > mods[i] && b[-1] != '.') b--;
-        int same = 0, first = 1;
+        int same = 0, first = 1, outside = 0;
         for (int j = 0; j < nm; j++) { /* adapters of this layer type; is i the first of them? */
             size_t nj = strlen(mods[j]) - 14, k = (size_t)(e - b);
             if (nj >= k + 1 && mods[j][nj - k - 1] == '.' && !strncmp(mods[j] + nj - k, b, k)) {
                 same++;
                 if (j < i) first = 0;
+                outside += !in_layers_given(lt, mods[j]);
             }
         }
-        if (same == layers && first) snprintf(buf, sizeof buf, "%.*s", (int)(e - b), b);
-        else if (same != layers) snprintf(buf, sizeof buf, "%.*s", (int)n, mods[i]);
+        /* the type's name: one adapter in each layer (of those given), none elsewhere */
+        int by_type = same == layers && !outside;
+        if (by_type && first) snprintf(buf, sizeof buf, "%.*s", (int)(e - b), b);
+        else if (!by_type) snprintf(buf, sizeof buf, "%.*s", (int)n, mods[i]);
         else continue;
         names[nn++] = strdup(buf);
     }

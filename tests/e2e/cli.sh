@@ -140,6 +140,25 @@ check 'paste <(losses los2out/train_log.jsonl) <(losses mgsout/train_log.jsonl) 
 check 'cmp -s losout/adapter_model.safetensors los2out/adapter_model.safetensors' "lora_model_dir loads the saved lm_head too (lr 1e-30: saved unchanged)"
 sed -e "/^lora_modules_to_save:/,\$d" los2.yml > los3.yml && printf 'lora_model_dir: losout\n' >> los3.yml
 check '"$AXOC" compile los3.yml -o los3.bin 2>/dev/null && ! "$AXORUN" los3.bin --output-dir los3out --quiet 2>los3.err && grep -q "lm_head.weight.*does not target" los3.err' "a saved lm_head the config does not list is an error, not silently dropped"
+# LoRA+ and PEFT's layer selection: adapters in layer 1 only, lora_B at 16x the lr; PEFT's adapter_config.json; merge; continue
+sed -e "s#^max_steps: .*#max_steps: 3#" lo.yml > lp.yml && printf 'loraplus_lr_ratio: 16\npeft_layers_to_transform: [1]\npeft_layers_pattern: layers\n' >> lp.yml
+check '"$AXOC" compile lp.yml -o lp.bin 2>lp.err && grep -q "LoRA+: 7 of 14 tensors (lora_B and 1-d) train at learning_rate x 16" lp.err && "$AXORUN" lp.bin --output-dir lpout --quiet' "LoRA+ with adapters on layer 1 only compiles and trains"
+check 'python3 - lpout <<"PYEOF"
+import json, struct, sys
+d = sys.argv[1]
+raw = open(d + "/adapter_model.safetensors", "rb").read()
+n = struct.unpack("<Q", raw[:8])[0]
+hdr = {k: v for k, v in json.loads(raw[8:8 + n]).items() if k != "__metadata__"}
+cfg = json.load(open(d + "/adapter_config.json"))
+assert cfg["layers_to_transform"] == [1] and cfg["layers_pattern"] == "layers", cfg
+assert sorted(cfg["target_modules"]) == sorted(["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]), cfg
+assert len(hdr) == 14 and all(k.startswith("base_model.model.model.layers.1.") for k in hdr), sorted(hdr)
+PYEOF' "the adapter holds layer 1 only; adapter_config.json says layers_to_transform [1] and layers_pattern as PEFT writes them"
+check '"$AXOC" merge-lora lpout -o merged-lp 2>mlp.err && grep -q "merged 7 LoRA layers" mlp.err' "merge-lora merges the 7 adapted layers"
+sed -e "s#^learning_rate: .*#learning_rate: 1e-30#" lp.yml > lp2.yml && printf 'lora_model_dir: lpout\n' >> lp2.yml
+check '"$AXOC" compile lp2.yml -o lp2.bin 2>/dev/null && "$AXORUN" lp2.bin --output-dir lp2out --quiet && cmp -s lpout/adapter_model.safetensors lp2out/adapter_model.safetensors' "lora_model_dir continues the layer-1 adapter (lr 1e-30: saved unchanged)"
+sed -e "s#^peft_layers_to_transform: .*#peft_layers_to_transform: [1, 5]#" lp.yml > lp5.yml
+check '! "$AXOC" compile lp5.yml -o x.bin 2>lp5.err && grep -q "peft_layers_to_transform: layer 5 is out of range: the model has 2 decoder layers" lp5.err' "a layer index past the model's layers is a compile error naming the key"
 sed 's#^lora_target_linear: .*#lora_target_modules: [q_proj, nope_proj]#' q1.yml > lbad.yml
 check '! "$AXOC" compile lbad.yml -o x.bin 2>lbad.err && grep -q "lora_target_modules.*nope_proj.*matches no linear layer" lbad.err' "a target module that matches nothing is an error naming it"
 

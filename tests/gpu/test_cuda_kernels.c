@@ -600,15 +600,15 @@ static void test_adamw(int bf) {
     float *v = rnd((size_t)n, 1e-4, 0);
     for (int64_t i = 0; i < n; i++) v[i] = fabsf(v[i]);
     float lr = 3e-4f, step = 7.0f, gs = 0.5f;
-    double b1 = 0.9, b2 = 0.999, eps = 1e-8, wd = 0.01;
+    double b1 = 0.9, b2 = 0.999, eps = 1e-8, wd = 0.01, ls = 1.0; /* ls: lr_scale (LoRA+; 1 = the lr as is) */
     dev Dp = d_from(p, (size_t)n, 0), Dg = d_from(g, (size_t)n, bf), Dm = d_from(m, (size_t)n, 0),
         Dv = d_from(v, (size_t)n, 0), Dlr = d_raw(&lr, 4), Dst = d_raw(&step, 4), Dgs = d_raw(&gs, 4);
     dev Dpb = d_nan((size_t)n, 1);
     if (bf) {
-        void *a[] = {&Dp.p, &Dg.p, &Dm.p, &Dv.p, &Dpb.p, &n, &Dlr.p, &Dst.p, &Dgs.p, &b1, &b2, &eps, &wd};
+        void *a[] = {&Dp.p, &Dg.p, &Dm.p, &Dv.p, &Dpb.p, &n, &Dlr.p, &Dst.p, &Dgs.p, &b1, &b2, &eps, &wd, &ls};
         launch("axo_adamw_bf16", blocks(n, 256), 1, 1, 256, 1, 0, a);
     } else {
-        void *a[] = {&Dp.p, &Dg.p, &Dm.p, &Dv.p, &n, &Dlr.p, &Dst.p, &Dgs.p, &b1, &b2, &eps, &wd};
+        void *a[] = {&Dp.p, &Dg.p, &Dm.p, &Dv.p, &n, &Dlr.p, &Dst.p, &Dgs.p, &b1, &b2, &eps, &wd, &ls};
         launch("axo_adamw_f32", blocks(n, 256), 1, 1, 256, 1, 0, a);
     }
     ck_adamw_step_f32(p, g, m, v, n, lr, b1, b2, eps, wd, (int64_t)step, gs);
@@ -642,10 +642,10 @@ static void test_adamw_sr(unsigned grid) {
     float *v = rnd((size_t)n, 1e-4, 1);
     for (int64_t i = 0; i < n; i++) v[i] = fabsf(v[i]);
     float lr = 3e-4f, step = 7.0f, gs = 0.5f;
-    double b1 = 0.9, b2 = 0.999, eps = 1e-8, wd = 0.01;
+    double b1 = 0.9, b2 = 0.999, eps = 1e-8, wd = 0.01, ls = 1.0; /* ls: lr_scale (LoRA+; 1 = the lr as is) */
     dev Dp = d_from(p, (size_t)n, 1), Dg = d_from(g, (size_t)n, 1), Dm = d_from(m, (size_t)n, 1),
         Dv = d_from(v, (size_t)n, 1), Dlr = d_raw(&lr, 4), Dst = d_raw(&step, 4), Dgs = d_raw(&gs, 4);
-    void *a[] = {&Dp.p, &Dg.p, &Dm.p, &Dv.p, &n, &first, &Dlr.p, &Dst.p, &Dgs.p, &b1, &b2, &eps, &wd, &salt};
+    void *a[] = {&Dp.p, &Dg.p, &Dm.p, &Dv.p, &n, &first, &Dlr.p, &Dst.p, &Dgs.p, &b1, &b2, &eps, &wd, &salt, &ls};
     launch("axo_adamw_sr_bf16", grid ? grid : blocks(n, 256), 1, 1, 256, 1, 0, a);
     ck_adamw_step_sr_bf16(p, g, m, v, n, lr, b1, b2, eps, wd, (int64_t)step, gs, salt, first);
     float *gp = d_get(Dp), *gm = d_get(Dm), *gv = d_get(Dv);

@@ -604,10 +604,12 @@ static void test_refused_keys(void) {
     expect_error("unfrozen_parameters: [lm_head]\nadapter: lora\n", "cfg.yml:1:1", "unfrozen_parameters: with adapter: lora");
     expect_silent("dpo_beta:\neaft_alpha: 1\nloraplus_lr_embedding: 0.000001\n"
                   "lisa_layers_attribute: model.layers\noptim_args: \"\"\ntrl: {}\nqgalore_proj_quant: yes\n");
-    /* excluded here: the token keys axo reads (fe_resolve_tokenizer), NEFTune's (test_neftune) */
+    /* excluded here: the token keys axo reads (fe_resolve_tokenizer), NEFTune's (test_neftune), LoRA+ and PEFT's
+     * layer selection (test_loraplus, test_peft_layers) */
     static const char *const elsewhere[] = {"tokens", "special_tokens", "added_tokens_overrides", "resize_token_embeddings_to_32x",
                                            "mean_resizing_embeddings", "shrink_embeddings", "neftune_noise_alpha",
-                                           "noisy_embedding_alpha"};
+                                           "noisy_embedding_alpha", "loraplus_lr_ratio", "loraplus_lr_embedding",
+                                           "peft_layers_to_transform", "peft_layers_pattern"};
     for (size_t i = 0; i < AX_ARRAY_LEN(elsewhere); i++)
         for (int j = 0; j < fe_nrefused_keys; j++) CHECK_MSG(strcmp(fe_refused_keys[j].name, elsewhere[i]), "%s", elsewhere[i]);
 }
@@ -1030,8 +1032,124 @@ static void test_added_tokens(void) {
     run_free(&r);
 }
 
+/* LoRA+ (loraplus_lr_ratio, loraplus_lr_embedding): a positive ratio (on
+ * a full fine-tune too: PEFT's groups apply to any model), Axolotl's
+ * default embedding lr, the canonical text only when set, and no LoRA+
+ * with DeepSpeed's own optimizer (HF Trainer never makes its groups). */
+static void test_loraplus(void) {
+    run r;
+    run_y(&r, "adapter: lora\nlora_r: 8\nloraplus_lr_ratio: 16\nloraplus_lr_embedding: 1e-5\n");
+    CHECK_MSG(r.rc == 0 && r.d.n == 0, "%s", dump(&r.d));
+    CHECK(r.c.loraplus_lr_ratio == 16 && r.c.loraplus_lr_embedding == 1e-5);
+    char *ca = canon(&r.c);
+    CHECK_CONTAINS(ca, "\nloraplus_lr_ratio=16\n");
+    CHECK(!strstr(ca, "loraplus_lr_embedding")); /* changes no plan: axo has no LoRA embedding adapter */
+    free(ca);
+    run_free(&r);
+    run_y(&r, "adapter: lora\nlora_r: 8\n");
+    CHECK(r.c.loraplus_lr_ratio == 0 && r.c.loraplus_lr_embedding == 1e-6);
+    ca = canon(&r.c);
+    CHECK(!strstr(ca, "loraplus")); /* older plans keep their cache keys */
+    free(ca);
+    run_free(&r);
+    expect_silent("adapter: lora\nlora_r: 8\nloraplus_lr_embedding: 0\n");
+    expect_error("loraplus_lr_ratio: 0\n", "cfg.yml:1:20", "loraplus_lr_ratio: expected a positive number, found \"0\"");
+    expect_error("loraplus_lr_ratio: -16\n", "cfg.yml:1:20", "loraplus_lr_ratio: expected a positive number, found \"-16\"");
+    expect_error("loraplus_lr_ratio: [16]\n", "cfg.yml:1:20", "loraplus_lr_ratio: expected a positive number, found a list");
+    expect_error("loraplus_lr_embedding: -1e-6\n", "cfg.yml:1:24", "loraplus_lr_embedding: expected a non-negative number");
+    run_y(&r, "loraplus_lr_ratio: 4\n");
+    CHECK_MSG(r.rc == 0 && r.d.n == 0, "%s", dump(&r.d));
+    CHECK(r.c.loraplus_lr_ratio == 4);
+    run_free(&r);
+    char y[1024];
+    snprintf(y, sizeof y, "adapter: lora\nlora_r: 8\nloraplus_lr_ratio: 16\ndeepspeed: %s\n",
+             tmp_write("ds_opt.json", "{\"zero_optimization\": {\"stage\": 2}, \"optimizer\": {\"type\": \"AdamW\", "
+                                     "\"params\": {\"lr\": \"auto\"}}}\n"));
+    run_y(&r, y);
+    CHECK_MSG(r.rc == 0, "%s", dump(&r.d));
+    EXPECT_DIAG(&r.d, AX_SEV_WARNING, "cfg.yml:3:1", "loraplus_lr_ratio: ignored, as HF Trainer ignores it, with the DeepSpeed");
+    CHECK(r.c.loraplus_lr_ratio == 0);
+    run_free(&r);
+}
+
+/* PEFT's layer selection (peft_layers_to_transform, peft_layers_pattern):
+ * parsing as written (an int or a list, a string or a list), errors at the
+ * value, Axolotl's rules (a pattern needs layers; no adapter: ignored),
+ * the canonical text only when set, and layer indices against the model
+ * (fe_check_config_model). */
+static void test_peft_layers(void) {
+    run r;
+    run_y(&r, "adapter: lora\nlora_r: 8\npeft_layers_to_transform: [1, 0]\npeft_layers_pattern: [layers]\n");
+    CHECK_MSG(r.rc == 0 && r.d.n == 0, "%s", dump(&r.d));
+    CHECK(r.c.npeft_layers == 2 && !r.c.peft_layers_int && r.c.peft_layers[0] == 1 && r.c.peft_layers[1] == 0);
+    CHECK(r.c.npeft_layers_pattern == 1 && !r.c.peft_layers_pattern_str && !strcmp(r.c.peft_layers_pattern[0], "layers"));
+    char *ca = canon(&r.c);
+    CHECK_CONTAINS(ca, "\npeft_layers_to_transform=[1,0]\n");
+    CHECK_CONTAINS(ca, "\npeft_layers_pattern=[layers]\n");
+    fe_model m;
+    ax_arena *mar = ax_arena_create();
+    ax_diag md;
+    ax_diag_init(&md);
+    CHECK_EQ(fe_model_load(FIX "/models/llama", &m, mar, &md), 0);
+    CHECK_EQ(fe_check_config_model(&r.c, &m, 1, &md), 0); /* 2 layers: 0 and 1 */
+    free(ca);
+    run_free(&r);
+    /* one integer and one string, as PEFT takes them too */
+    run_y(&r, "adapter: qlora\nload_in_4bit: true\nlora_r: 8\npeft_layers_to_transform: 1\npeft_layers_pattern: layers\n");
+    CHECK_MSG(r.rc == 0 && r.d.n == 0, "%s", dump(&r.d));
+    CHECK(r.c.npeft_layers == 1 && r.c.peft_layers_int && r.c.peft_layers[0] == 1);
+    CHECK(r.c.npeft_layers_pattern == 1 && r.c.peft_layers_pattern_str);
+    ca = canon(&r.c);
+    CHECK_CONTAINS(ca, "\npeft_layers_to_transform=1\n");
+    CHECK_CONTAINS(ca, "\npeft_layers_pattern=layers\n");
+    free(ca);
+    run_free(&r);
+    /* out of range: an error naming the key, where the model is known */
+    run_y(&r, "adapter: lora\nlora_r: 8\npeft_layers_to_transform: [0, 2]\n");
+    CHECK_EQ(r.rc, 0);
+    CHECK_EQ(fe_check_config_model(&r.c, &m, 1, &md), -1);
+    CHECK(ax_diag_contains(&md, "peft_layers_to_transform: layer 2 is out of range: the model has 2 decoder layers (0 to 1)"));
+    run_free(&r);
+    ax_diag_free(&md);
+    ax_arena_destroy(mar);
+    /* unset: absent from the canonical text (older plans keep their cache keys) */
+    run_y(&r, "adapter: lora\nlora_r: 8\n");
+    CHECK(r.c.npeft_layers == 0 && r.c.npeft_layers_pattern == 0);
+    ca = canon(&r.c);
+    CHECK(!strstr(ca, "peft_layers"));
+    free(ca);
+    run_free(&r);
+    /* [] and "" are PEFT's "no restriction" */
+    expect_silent("adapter: lora\nlora_r: 8\npeft_layers_to_transform: []\npeft_layers_pattern: \"\"\n");
+    expect_error("adapter: lora\npeft_layers_to_transform: [0, -1]\n", "cfg.yml:2:31",
+                 "peft_layers_to_transform[1]: expected a non-negative integer, found \"-1\"");
+    expect_error("adapter: lora\npeft_layers_to_transform: [0.5]\n", "cfg.yml:2:28",
+                 "peft_layers_to_transform[0]: expected a non-negative integer, found \"0.5\"");
+    expect_error("adapter: lora\npeft_layers_to_transform: first\n", "cfg.yml:2:27",
+                 "peft_layers_to_transform: expected a non-negative integer, found \"first\"");
+    expect_error("adapter: lora\npeft_layers_to_transform:\n  a: 1\n", "cfg.yml:3:3",
+                 "peft_layers_to_transform: expected a layer index or a list of layer indices, found a mapping");
+    expect_error("adapter: lora\npeft_layers_to_transform: [0]\npeft_layers_pattern: model.layers\n", "cfg.yml:3:22",
+                 "peft_layers_pattern: expected the name of the decoder layer list in module names (letters, digits, _; "
+                 "\"layers\" for Llama, Qwen and Mistral), found \"model.layers\" (a regular expression is not implemented)");
+    expect_error("adapter: lora\npeft_layers_to_transform: [0]\npeft_layers_pattern: [layers, \"\"]\n", "cfg.yml:3:31",
+                 "found \"\"");
+    expect_error("adapter: lora\npeft_layers_pattern: [layers]\n", "cfg.yml:2:1",
+                 "peft_layers_pattern: requires peft_layers_to_transform to be set");
+    expect_error("adapter: lora\npeft_layers_pattern:\n  a: 1\n", "cfg.yml:3:3",
+                 "peft_layers_pattern: expected a name or a list of names (e.g. layers), found a mapping");
+    /* without an adapter Axolotl builds no LoraConfig: ignored, with a warning */
+    run_y(&r, "peft_layers_to_transform: [0]\n");
+    CHECK_EQ(r.rc, 0);
+    EXPECT_DIAG(&r.d, AX_SEV_WARNING, "cfg.yml:1:1", "peft_layers_to_transform: ignored without adapter: lora|qlora");
+    CHECK(r.c.npeft_layers == 0);
+    run_free(&r);
+}
+
 int main(void) {
     tmp_init();
+    test_loraplus();
+    test_peft_layers();
     test_added_tokens();
     test_chat_template_jinja();
     test_defaults();

@@ -10,7 +10,17 @@
  *  - dropout draws a new mask every micro step; checkpointing recomputes
  *    the same one (bit-identical gradients)
  *  - target selection (PEFT suffix rule, defaults), and errors naming the key
- *  - memory: frozen params have no grads or Adam state, NF4 is 4 bits */
+ *  - memory: frozen params have no grads or Adam state, NF4 is 4 bits
+ *  - LoRA+ (loraplus_lr_ratio): ratio 1 is the plan and the run without
+ *    it, bit for bit; ratio k moves every lora_B k times as far on the first
+ *    step (f32 and 8-bit AdamW state) and lora_A the same; PEFT's groups
+ *    (1-d params at lr x k, decay unless a bias)
+ *  - peft_layers_to_transform / peft_layers_pattern: adapters only in the
+ *    listed layers (a full-name target wherever it is), errors naming the
+ *    key; the saved adapter holds only those, adapter_config.json lists
+ *    them as PEFT writes them, and lora_model_dir loads it back */
+#include <jansson.h>
+#include "runtime/safetensors.h"
 #include "ir/quant.h"
 #include "runtime/cpu_kernels.h"
 #include "tests/unit/train_fixture.h"
@@ -35,11 +45,12 @@ static int count_globals(const rt_session *s, const char *suffix, ir_role role) 
 }
 
 /* Fills every lora_B with small random values (B = 0 at init would make
- * the gradients of A zero and the adapters invisible). */
+ * the gradients of A zero and the adapters invisible). The params only:
+ * not their gradients or Adam moments (a negative v would be NaN). */
 static void randomize_b(rt_session *s, uint32_t seed) {
     for (int g = 0; g < s->m->nglobals; g++) {
         const char *nm = s->m->globals[g].name;
-        if (!strstr(nm, ".lora_B.")) continue;
+        if (!strstr(nm, ".lora_B.") || s->m->globals[g].role != IR_ROLE_PARAM) continue;
         rt_buf *b = &s->st.globals[g];
         for (int64_t i = 0; i < b->numel; i++) {
             seed = seed * 1664525u + 1013904223u;
@@ -527,7 +538,354 @@ static void modules_to_save(void) {
     CHECK(build_err_on(FE_ARCH_LLAMA, &l, "\"mlp.gate\" matches no module"));
 }
 
+/* The plan build() makes, as text (for comparing plans byte for byte). */
+static char *plan_of(const fe_config *c, const fe_model *m) {
+    ax_diag d;
+    ax_diag_init(&d);
+    ir_module *mod = ir_module_create();
+    int32_t loss;
+    CHECK(fe_lower(c, m, 1, mod, &loss, &d) == 0);
+    pass_ctx pc = {.m = mod, .loss = loss, .checkpoint = c->gradient_checkpointing, .lora = g_lora,
+                   .opt = {.beta1 = 0.9, .beta2 = 0.999, .eps = 1e-8, .weight_decay = 0.01, .max_grad_norm = 0,
+                           .master_f32 = c->bf16 && !c->bf16_pure, .pure_bf16 = c->bf16_pure,
+                           .state_8bit = c->optimizer_8bit, .loraplus_ratio = g_loraplus}};
+    CHECK(pass_pipeline(&pc, &d) == 0);
+    ax_diag_print(&d, stderr);
+    ax_buf t = {0};
+    ir_print(mod, &t);
+    ir_module_destroy(mod);
+    ax_diag_free(&d);
+    return ax_buf_steal(&t);
+}
+
+/* The adamw / adamw8 node of opt_step that updates param `name` (through
+ * its master copy or itself), or NULL. */
+static const ir_node *adamw_of(const rt_session *s, const char *name) {
+    const ir_program *p = ir_program_find(s->m, "opt_step");
+    for (int i = 0; p && i < p->nnodes; i++) {
+        const ir_node *n = &p->nodes[i];
+        if (n->op != IR_OP_adamw && n->op != IR_OP_adamw8) continue;
+        const char *t = s->m->globals[IR_REF_GLOBAL(n->in[0])].name;
+        if (!strcmp(t, name) || (!strncmp(t, "master/", 7) && !strcmp(t + 7, name))) return n;
+    }
+    return NULL;
+}
+
+/* Copies of every param whose name has `sub`, concatenated in global order. */
+static float *snap_params(rt_session *s, const char *sub, int64_t *n) {
+    float *v = NULL;
+    *n = 0;
+    for (int g = 0; g < s->m->nglobals; g++) {
+        if (s->m->globals[g].role != IR_ROLE_PARAM || !strstr(s->m->globals[g].name, sub)) continue;
+        rt_buf *b = &s->st.globals[g];
+        v = realloc(v, sizeof(float) * (size_t)(*n + b->numel));
+        memcpy(v + *n, b->data, sizeof(float) * (size_t)b->numel);
+        *n += b->numel;
+    }
+    return v;
+}
+
+/* LoRA+ with ratio k against ratio 1 (and against no LoRA+), one build each
+ * from the same init: the first AdamW step moves each lora_B k times as far
+ * (from B = 0 weight decay adds nothing, and a power-of-two k scales
+ * -lr/bc1 exactly: bit for bit; other k within rounding), lora_A the same
+ * bits. rand_b: B starts random instead (A then has a gradient; B's decay
+ * scales with k too). r: the rank (128 makes every lora_B of the 32-wide
+ * model 4096 elements: 8-bit state with opt8). */
+static void loraplus_first_step(double k, int rand_b, int64_t r, int opt8) {
+    ax_diag d;
+    fe_config c;
+    fe_model m;
+    fixture(&d, &c, &m, FE_ARCH_LLAMA, 2, 16);
+    c.optimizer_8bit = opt8;
+    g_lora = lora(PASS_ADAPTER_LORA, 0.0, 0);
+    g_lora.r = r;
+    rt_session s[2];
+    double ratio[2] = {1.0, k};
+    for (int i = 0; i < 2; i++) {
+        g_loraplus = ratio[i];
+        CHECK(build(&s[i], &c, &m, &d) == 0);
+        if (rand_b) randomize_b(&s[i], 17);
+    }
+    g_loraplus = 0;
+    ax_diag_print(&d, stderr);
+    const ir_node *nb = adamw_of(&s[1], "model.layers.1.mlp.down_proj.lora_B.weight"),
+                  *na = adamw_of(&s[1], "model.layers.1.mlp.down_proj.lora_A.weight");
+    CHECK(nb && na && nb->op == (opt8 ? IR_OP_adamw8 : IR_OP_adamw));
+    CHECK(nb && ir_attr_float(nb->attrs, nb->nattrs, "lr_scale", 1.0) == k);
+    CHECK(na && !ir_attr_find(na->attrs, na->nattrs, "lr_scale")); /* groupA: the lr as is */
+    CHECK(nb && ir_attr_float(nb->attrs, nb->nattrs, "weight_decay", 0) == 0.01); /* PEFT's groupB decays */
+    batch b;
+    make_batch(&b, 2, 16, m.vocab_size, 23);
+    int64_t nB, nA;
+    float *B0 = snap_params(&s[0], ".lora_B.", &nB), *A0 = snap_params(&s[0], ".lora_A.", &nA);
+    for (int i = 0; i < 2; i++) {
+        loss_of(&s[i], &b, &d);
+        CHECK(rt_session_opt_step(&s[i], 1e-2f, 1, &d) == 0);
+    }
+    int64_t n1, n2;
+    float *B1 = snap_params(&s[0], ".lora_B.", &n1), *Bk = snap_params(&s[1], ".lora_B.", &n2);
+    CHECK(n1 == nB && n2 == nB);
+    double num = 0, den = 0, worst = 0;
+    int exact = 1;
+    for (int64_t i = 0; i < nB && n1 == nB && n2 == nB; i++) {
+        double d1 = (double)B1[i] - B0[i], dk = (double)Bk[i] - B0[i];
+        exact &= (float)(k * (double)(B1[i] - B0[i])) == Bk[i] - B0[i];
+        num += (dk - k * d1) * (dk - k * d1), den += k * d1 * k * d1;
+        worst = fmax(worst, fabs(dk - k * d1));
+    }
+    CHECK_MSG(den > 0, "the lora_B did not move");
+    int pow2 = k == ldexp(1.0, (int)round(log2(k)));
+    if (!rand_b && pow2)
+        CHECK_MSG(exact, "ratio %g: a lora_B moved not exactly %g times as far (worst %.3g)", k, k, worst);
+    CHECK_MSG(sqrt(num / (den > 0 ? den : 1)) <= 1e-5, "ratio %g: lora_B moved %.3g (relative) off %g times ratio 1's step", k,
+              sqrt(num / (den > 0 ? den : 1)), k);
+    int64_t a1n, akn;
+    float *A1 = snap_params(&s[0], ".lora_A.", &a1n), *Ak = snap_params(&s[1], ".lora_A.", &akn);
+    CHECK(a1n == nA && akn == nA && !memcmp(A1, Ak, sizeof(float) * (size_t)nA));
+    int moved = 0;
+    for (int64_t i = 0; i < nA; i++) moved |= A1[i] != A0[i];
+    CHECK_MSG(moved, "lora_A did not move (weight decay or, with B random, its gradient)");
+    free(B0), free(A0), free(B1), free(Bk), free(A1), free(Ak);
+    free_batch(&b);
+    rt_session_close(&s[0]);
+    rt_session_close(&s[1]);
+    ax_diag_free(&d);
+    g_lora = (pass_lora_cfg){0};
+}
+
+/* loraplus_lr_ratio 1 is no LoRA+: the same plan bytes and the same bits
+ * after a few steps (only adapters train: LoRA+'s groups change nothing). */
+static void loraplus_ratio_one(int bf16) {
+    ax_diag d;
+    fe_config c;
+    fe_model m;
+    fixture(&d, &c, &m, FE_ARCH_QWEN2, 2, 16);
+    c.bf16 = bf16;
+    g_lora = lora(PASS_ADAPTER_LORA, 0.1, bf16);
+    g_loraplus = 0;
+    char *p0 = plan_of(&c, &m);
+    g_loraplus = 1;
+    char *p1 = plan_of(&c, &m);
+    CHECK_MSG(!strcmp(p0, p1), "bf16 %d: loraplus_lr_ratio 1 changed the plan", bf16);
+    CHECK(!strstr(p1, "lr_scale"));
+    free(p0), free(p1);
+    rt_session s0, s1;
+    g_loraplus = 0;
+    CHECK(build(&s0, &c, &m, &d) == 0);
+    g_loraplus = 1;
+    CHECK(build(&s1, &c, &m, &d) == 0);
+    g_loraplus = 0;
+    batch b;
+    make_batch(&b, 2, 16, m.vocab_size, 29);
+    train_steps(&s0, &b, 3, &d);
+    train_steps(&s1, &b, 3, &d);
+    int64_t n0, n1;
+    float *w0 = snap_params(&s0, ".", &n0), *w1 = snap_params(&s1, ".", &n1);
+    CHECK(n0 == n1 && !memcmp(w0, w1, sizeof(float) * (size_t)n0));
+    free(w0), free(w1);
+    free_batch(&b);
+    rt_session_close(&s0);
+    rt_session_close(&s1);
+    ax_diag_free(&d);
+    g_lora = (pass_lora_cfg){0};
+}
+
+/* PEFT's groups beyond the adapters: a 1-d param (lora_modules_to_save:
+ * norm; a full fine-tune's norms and biases) is in group B: lr x k, and
+ * weight decay unless "bias" is in its name (PEFT keeps only nn.LayerNorm
+ * params and biases from decay: RMSNorm weights decay); 2-d ones decay at
+ * the lr as is (embeddings too). */
+static void loraplus_groups(void) {
+    ax_diag d;
+    fe_config c;
+    fe_model m;
+    fixture(&d, &c, &m, FE_ARCH_QWEN2, 1, 8);
+    static const char *const norm[] = {"norm"};
+    g_lora = lora(PASS_ADAPTER_LORA, 0.0, 0);
+    g_lora.save_modules = norm;
+    g_lora.nsave = 1;
+    g_loraplus = 16;
+    rt_session s;
+    CHECK(build(&s, &c, &m, &d) == 0);
+    const ir_node *n = adamw_of(&s, "model.norm.weight");
+    CHECK(n && ir_attr_float(n->attrs, n->nattrs, "lr_scale", 1) == 16 && ir_attr_float(n->attrs, n->nattrs, "weight_decay", 0) == 0.01);
+    rt_session_close(&s);
+    g_lora = (pass_lora_cfg){0};
+    CHECK(build(&s, &c, &m, &d) == 0); /* a full fine-tune */
+    ax_diag_print(&d, stderr);
+    struct {
+        const char *name;
+        double lr_scale, wd;
+    } want[] = {{"model.layers.0.input_layernorm.weight", 16, 0.01}, {"model.layers.0.self_attn.q_proj.bias", 16, 0},
+                {"model.layers.1.self_attn.v_proj.weight", 1, 0.01}, {"model.embed_tokens.weight", 1, 0.01},
+                {"model.norm.weight", 16, 0.01}};
+    for (size_t i = 0; i < AX_ARRAY_LEN(want); i++) {
+        n = adamw_of(&s, want[i].name);
+        CHECK_MSG(n && ir_attr_float(n->attrs, n->nattrs, "lr_scale", 1) == want[i].lr_scale &&
+                      ir_attr_float(n->attrs, n->nattrs, "weight_decay", -1) == want[i].wd,
+                  "%s: expected lr x %g, weight decay %g", want[i].name, want[i].lr_scale, want[i].wd);
+    }
+    rt_session_close(&s);
+    g_loraplus = 0;
+    CHECK(build(&s, &c, &m, &d) == 0); /* without LoRA+: HF Trainer's rule (no decay for norms and biases) */
+    n = adamw_of(&s, "model.layers.0.input_layernorm.weight");
+    CHECK(n && ir_attr_float(n->attrs, n->nattrs, "weight_decay", -1) == 0 && !ir_attr_find(n->attrs, n->nattrs, "lr_scale"));
+    rt_session_close(&s);
+    ax_diag_free(&d);
+}
+
+static int count_prefix(const rt_session *s, const char *prefix, const char *suffix) {
+    int n = 0;
+    size_t k = strlen(suffix);
+    for (int g = 0; g < s->m->nglobals; g++) {
+        const char *nm = s->m->globals[g].name;
+        size_t l = strlen(nm);
+        n += s->m->globals[g].role == IR_ROLE_PARAM && !strncmp(nm, prefix, strlen(prefix)) && l >= k && !strcmp(nm + l - k, suffix);
+    }
+    return n;
+}
+
+static json_t *load_json(const char *dir, const char *file) {
+    char path[512];
+    snprintf(path, sizeof path, "%s/%s", dir, file);
+    json_error_t je;
+    json_t *j = json_load_file(path, 0, &je);
+    CHECK_MSG(j != NULL, "%s: %s", path, je.text);
+    return j;
+}
+
+/* peft_layers_to_transform and peft_layers_pattern (PEFT's layers_to_transform,
+ * layers_pattern): adapters only in the listed layers; the saved adapter
+ * holds them only, adapter_config.json says the layers as PEFT writes them,
+ * and lora_model_dir loads it back. */
+static void layers_to_transform(void) {
+    ax_diag d;
+    fe_config c;
+    fe_model m;
+    fixture(&d, &c, &m, FE_ARCH_LLAMA, 1, 8);
+    m.num_hidden_layers = 3;
+    static const int64_t one[] = {1}, two[] = {2, 0}, out[] = {0, 3};
+    static const char *const layers[] = {"layers"}, *const h[] = {"h"}, *const hl[] = {"h", "layers"};
+    rt_session s;
+    /* a list, no pattern: every linear of layers 2 and 0 */
+    g_lora = lora(PASS_ADAPTER_LORA, 0.0, 0);
+    g_lora.layers = two, g_lora.nlayers = 2;
+    CHECK(build(&s, &c, &m, &d) == 0);
+    CHECK_EQ(count_globals(&s, ".lora_A.weight", IR_ROLE_PARAM), 14);
+    CHECK_EQ(count_prefix(&s, "model.layers.1.", ".lora_B.weight"), 0);
+    CHECK_EQ(count_prefix(&s, "model.layers.2.", ".lora_B.weight"), 7);
+    CHECK_EQ(count_globals(&s, ".lora_A.weight", IR_ROLE_GRAD), 14);
+    rt_session_close(&s);
+    /* one integer with the pattern "layers" (a second pattern that is not in the names is skipped) */
+    g_lora.layers = one, g_lora.nlayers = 1, g_lora.layers_int = 1;
+    g_lora.pattern = hl, g_lora.npattern = 2;
+    CHECK(build(&s, &c, &m, &d) == 0);
+    CHECK_EQ(count_globals(&s, ".lora_A.weight", IR_ROLE_PARAM), 7);
+    CHECK_EQ(count_prefix(&s, "model.layers.1.", ".lora_A.weight"), 7);
+    rt_session_close(&s);
+    /* a full-name target adapts its module whatever the layer (PEFT's exact match) */
+    static const char *const mixed[] = {"q_proj", "model.layers.0.mlp.down_proj"};
+    g_lora = (pass_lora_cfg){.adapter = PASS_ADAPTER_LORA, .r = 2, .alpha = 4, .targets = mixed, .ntargets = 2,
+                             .layers = one, .nlayers = 1, .pattern = layers, .npattern = 1, .pattern_str = 1};
+    CHECK(build(&s, &c, &m, &d) == 0);
+    CHECK_EQ(count_globals(&s, ".lora_A.weight", IR_ROLE_PARAM), 2);
+    CHECK(rt_session_global(&s, "model.layers.1.self_attn.q_proj.lora_A.weight") &&
+          rt_session_global(&s, "model.layers.0.mlp.down_proj.lora_B.weight") &&
+          !rt_session_global(&s, "model.layers.0.self_attn.q_proj.lora_A.weight"));
+    /* saved so that PEFT adapts the same two: q_proj (in layer 1 only, by layers_to_transform), and down_proj of
+     * layer 0 by its full name (its type's name would adapt layer 1's instead) */
+    char tmp[] = "/tmp/axo_test_lora_XXXXXX";
+    CHECK(mkdtemp(tmp) != NULL);
+    char dir[600], dir2[600], dir3[600], cmd[700];
+    snprintf(dir, sizeof dir, "%s/ad", tmp);
+    snprintf(dir2, sizeof dir2, "%s/ad2", tmp);
+    snprintf(dir3, sizeof dir3, "%s/ad3", tmp);
+    CHECK(rt_session_save(&s, dir3, 0, &d) == 0);
+    json_t *j = load_json(dir3, "adapter_config.json"), *tm = json_object_get(j, "target_modules");
+    CHECK(json_is_array(tm) && json_array_size(tm) == 2 &&
+          !strcmp(json_string_value(json_array_get(tm, 0)), "model.layers.0.mlp.down_proj") &&
+          !strcmp(json_string_value(json_array_get(tm, 1)), "q_proj"));
+    CHECK(json_is_string(json_object_get(j, "layers_pattern")));
+    json_decref(j);
+    rt_session_close(&s);
+    ax_diag_free(&d);
+    /* errors name the key */
+    pass_lora_cfg l = lora(PASS_ADAPTER_LORA, 0.0, 0);
+    l.layers = out, l.nlayers = 2;
+    CHECK(build_err(&l, "layer 3 is out of range: the model has 2 decoder layers (0 to 1)"));
+    l.layers = one, l.nlayers = 1, l.pattern = h, l.npattern = 1;
+    CHECK(build_err(&l, "no targeted linear layer is in the layers given with peft_layers_pattern"));
+    /* the saved adapter: layer 1's only; adapter_config.json as PEFT writes it; lora_model_dir loads it */
+    fixture(&d, &c, &m, FE_ARCH_LLAMA, 1, 8);
+    static const char *const qv[] = {"q_proj", "v_proj"};
+    g_lora = (pass_lora_cfg){.adapter = PASS_ADAPTER_LORA, .r = 2, .alpha = 4, .targets = qv, .ntargets = 2,
+                             .layers = one, .nlayers = 1};
+    CHECK(build(&s, &c, &m, &d) == 0);
+    batch b;
+    make_batch(&b, 1, 8, m.vocab_size, 3);
+    train_steps(&s, &b, 2, &d);
+    CHECK(rt_session_save(&s, dir, 0, &d) == 0);
+    ax_diag_print(&d, stderr);
+    char path[700];
+    snprintf(path, sizeof path, "%s/adapter_model.safetensors", dir);
+    rt_st_file f;
+    CHECK(rt_st_open(path, &f, &d) == 0);
+    CHECK_EQ(f.ntensors, 4);
+    for (int i = 0; i < f.ntensors; i++)
+        CHECK_MSG(!strncmp(f.tensors[i].name, "base_model.model.model.layers.1.self_attn.", 42), "%s", f.tensors[i].name);
+    rt_st_close(&f);
+    j = load_json(dir, "adapter_config.json");
+    json_t *lt = json_object_get(j, "layers_to_transform");
+    tm = json_object_get(j, "target_modules");
+    CHECK(json_is_array(lt) && json_array_size(lt) == 1 && json_integer_value(json_array_get(lt, 0)) == 1);
+    CHECK(json_is_null(json_object_get(j, "layers_pattern")));
+    CHECK(json_is_array(tm) && json_array_size(tm) == 2 && !strcmp(json_string_value(json_array_get(tm, 0)), "q_proj") &&
+          !strcmp(json_string_value(json_array_get(tm, 1)), "v_proj"));
+    json_decref(j);
+    /* continue it: lora_model_dir loads layer 1's adapters (the same values) */
+    rt_session s2;
+    g_lora.model_dir = dir;
+    CHECK(build(&s2, &c, &m, &d) == 0);
+    rt_buf *x = rt_session_global(&s, "model.layers.1.self_attn.v_proj.lora_B.weight"),
+           *y = rt_session_global(&s2, "model.layers.1.self_attn.v_proj.lora_B.weight");
+    CHECK(x && y && !memcmp(x->data, y->data, sizeof(float) * (size_t)x->numel));
+    rt_session_close(&s2);
+    /* a saved adapter of other layers than the config's is an error, not silently cut */
+    g_lora.layers = NULL, g_lora.nlayers = 0;
+    CHECK(build(&s2, &c, &m, &d) != 0 && strstr(d.entries[d.n - 1].msg, "has no \"base_model.model.model.layers.0."));
+    rt_session_close(&s);
+    /* the int form and a pattern string, as written */
+    g_lora = (pass_lora_cfg){.adapter = PASS_ADAPTER_LORA, .r = 2, .alpha = 4, .target_linear = 1, .layers = one,
+                             .nlayers = 1, .layers_int = 1, .pattern = layers, .npattern = 1, .pattern_str = 1};
+    ax_diag_free(&d);
+    ax_diag_init(&d);
+    CHECK(build(&s, &c, &m, &d) == 0);
+    CHECK(rt_session_save(&s, dir2, 0, &d) == 0);
+    j = load_json(dir2, "adapter_config.json");
+    lt = json_object_get(j, "layers_to_transform");
+    tm = json_object_get(j, "target_modules");
+    CHECK(json_is_integer(lt) && json_integer_value(lt) == 1);
+    CHECK(json_is_string(json_object_get(j, "layers_pattern")) && !strcmp(json_string_value(json_object_get(j, "layers_pattern")), "layers"));
+    CHECK(json_is_array(tm) && json_array_size(tm) == 7); /* every linear of the one layer: names, as PEFT matches them */
+    json_decref(j);
+    rt_session_close(&s);
+    free_batch(&b);
+    ax_diag_free(&d);
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmp);
+    CHECK(system(cmd) == 0);
+    g_lora = (pass_lora_cfg){0};
+}
+
 int main(void) {
+    loraplus_ratio_one(0);
+    loraplus_ratio_one(1);
+    loraplus_first_step(4, 0, 4, 0);
+    loraplus_first_step(3, 0, 4, 0);
+    loraplus_first_step(16, 1, 4, 0);
+    loraplus_first_step(4, 0, 128, 1);
+    loraplus_groups();
+    layers_to_transform();
     fd_adapters();
     frozen_base_and_identity(0, 0);
     frozen_base_and_identity(1, 0);

@@ -185,6 +185,7 @@ static void dequant_case(int64_t N, int64_t K, int qoff, int woff, unsigned grid
 struct adamw_hp {
     float lr, step, gs;
     double beta1, wd;
+    double lr_scale = 1.0; // the node's lr_scale (LoRA+): the kernels' last argument, the CPU's lr x lr_scale
 };
 
 static float rand_bf16(float lo, float hi, bool pos) {
@@ -207,19 +208,19 @@ static void adamw_sr_case(int64_t n, int64_t first, uint32_t salt, unsigned grid
     const float lr = h.lr, step = h.step, gs = h.gs;
     emu_launch(emu_dim3{grid, 1, 1}, 256, no_smem, sizeof no_smem, [&] {
         axo_adamw_sr_bf16(P.data(), G.data(), M.data(), V.data(), n, first, &lr, &step, &gs, h.beta1, beta2, eps, h.wd,
-                          salt);
+                          salt, h.lr_scale);
     });
     // the executor hands the CPU kernel the f32 scalars widened, and the step as an integer
     std::vector<float> p32(p), m32(m), v32(v);
-    ck_adamw_step_f32(p32.data(), g.data(), m32.data(), v32.data(), n, (double)lr, h.beta1, beta2, eps, h.wd,
-                      (int64_t)step, (double)gs);
-    ck_adamw_step_sr_bf16(p.data(), g.data(), m.data(), v.data(), n, (double)lr, h.beta1, beta2, eps, h.wd,
+    ck_adamw_step_f32(p32.data(), g.data(), m32.data(), v32.data(), n, (double)lr * h.lr_scale, h.beta1, beta2, eps,
+                      h.wd, (int64_t)step, (double)gs);
+    ck_adamw_step_sr_bf16(p.data(), g.data(), m.data(), v.data(), n, (double)lr * h.lr_scale, h.beta1, beta2, eps, h.wd,
                           (int64_t)step, (double)gs, salt, first);
     int64_t up = 0; // elements of p whose stochastic rounding is not round-to-nearest: the rounding is live
     for (int64_t i = 0; i < n; i++) up += ax_round_bf16(p32[(size_t)i]) != p[(size_t)i];
     char tag[160], what[200];
-    snprintf(tag, sizeof tag, "n=%lld first=%lld step=%g salt=%u grid=%u lr=%g wd=%g gs=%g beta1=%g", (long long)n,
-             (long long)first, (double)step, salt, grid, (double)lr, h.wd, (double)gs, h.beta1);
+    snprintf(tag, sizeof tag, "n=%lld first=%lld step=%g salt=%u grid=%u lr=%g x %g wd=%g gs=%g beta1=%g", (long long)n,
+             (long long)first, (double)step, salt, grid, (double)lr, h.lr_scale, h.wd, (double)gs, h.beta1);
     bool ok = true;
     const char *names[3] = {"p", "m", "v"};
     const std::vector<bf> *got[3] = {&P, &M, &V};
@@ -231,6 +232,45 @@ static void adamw_sr_case(int64_t n, int64_t first, uint32_t salt, unsigned grid
         ok &= same_bits(what, gf.data(), ref[j]->data(), n);
     }
     if (ok) printf("  ok   adamw_sr_bf16 %s (p, m, v; p not nearest %.3f)\n", tag, (double)up / (double)n);
+}
+
+// ---- adamw_f32 / adamw_bf16 ----------------------------------------------------------
+// The f32-state kernels (g f32, or bf16 with f32 master state; p_bf16 NULL as the executor passes it) against
+// ck_adamw_step_f32 on the same values with lr x lr_scale: p, m, v bit for bit.
+static void adamw_f32_case(int64_t n, unsigned grid, bool g_bf16, const adamw_hp &h) {
+    const double beta2 = 0.999, eps = 1e-8;
+    std::vector<float> p((size_t)n), g((size_t)n), m((size_t)n), v((size_t)n);
+    std::vector<bf> Gb((size_t)n);
+    for (int64_t i = 0; i < n; i++) {
+        const size_t k = (size_t)i;
+        p[k] = urandf(0.02f, 2.0f) * (urand32() & 1 ? 1.0f : -1.0f);
+        g[k] = g_bf16 ? rand_bf16(1e-3f, 0.5f, false) : urandf(1e-3f, 0.5f) * (urand32() & 1 ? 1.0f : -1.0f);
+        m[k] = urandf(1e-4f, 0.05f) * (urand32() & 1 ? 1.0f : -1.0f);
+        v[k] = urandf(1e-7f, 1e-3f);
+        Gb[k] = __float2bfloat16_rn(g[k]);
+    }
+    std::vector<float> P(p), M(m), V(v);
+    const float lr = h.lr, step = h.step, gs = h.gs;
+    emu_launch(emu_dim3{grid, 1, 1}, 256, no_smem, sizeof no_smem, [&] {
+        if (g_bf16)
+            axo_adamw_bf16(P.data(), Gb.data(), M.data(), V.data(), nullptr, n, &lr, &step, &gs, h.beta1, beta2, eps, h.wd,
+                           h.lr_scale);
+        else
+            axo_adamw_f32(P.data(), g.data(), M.data(), V.data(), n, &lr, &step, &gs, h.beta1, beta2, eps, h.wd, h.lr_scale);
+    });
+    ck_adamw_step_f32(p.data(), g.data(), m.data(), v.data(), n, (double)lr * h.lr_scale, h.beta1, beta2, eps, h.wd,
+                      (int64_t)step, (double)gs);
+    char tag[160], what[200];
+    snprintf(tag, sizeof tag, "%s n=%lld grid=%u step=%g lr=%g x %g wd=%g gs=%g", g_bf16 ? "bf16" : "f32", (long long)n,
+             grid, (double)step, (double)lr, h.lr_scale, h.wd, (double)gs);
+    bool ok = true;
+    const char *names[3] = {"p", "m", "v"};
+    const std::vector<float> *got[3] = {&P, &M, &V}, *ref[3] = {&p, &m, &v};
+    for (int j = 0; j < 3; j++) {
+        snprintf(what, sizeof what, "adamw_%s %s", names[j], tag);
+        ok &= same_bits(what, got[j]->data(), ref[j]->data(), n);
+    }
+    if (ok) printf("  ok   adamw %s (p, m, v)\n", tag);
 }
 
 // ---- adamw8 ---------------------------------------------------------------------------
@@ -258,8 +298,8 @@ static void adamw8_case(int64_t R, int64_t K, int64_t first, bool g_bf16, int wa
     float lr = h.lr, step = h.step, gs = h.gs;
     for (int w = 0; w < warm; w++, step += 1.0f) { // the CPU alone: a state to start from
         new_grads();
-        ck_adamw8_step(p.data(), g.data(), qm.data(), qv.data(), am.data(), av.data(), R, K, (double)lr, h.beta1, beta2,
-                       eps, h.wd, (int64_t)step, (double)gs, b16, 11, first);
+        ck_adamw8_step(p.data(), g.data(), qm.data(), qv.data(), am.data(), av.data(), R, K, (double)lr * h.lr_scale,
+                       h.beta1, beta2, eps, h.wd, (int64_t)step, (double)gs, b16, 11, first);
     }
     // the device's storage: p and g in their dtypes, codes one byte each (the executor's packer), maxima f32
     std::vector<P> P_((size_t)n);
@@ -275,9 +315,9 @@ static void adamw8_case(int64_t R, int64_t K, int64_t first, bool g_bf16, int wa
         return;
     }
     char tag[200];
-    snprintf(tag, sizeof tag, "%s g %s [%lld,%lld] first=%lld warm=%d grid=%u lr=%g wd=%g gs=%g beta1=%g",
+    snprintf(tag, sizeof tag, "%s g %s [%lld,%lld] first=%lld warm=%d grid=%u lr=%g x %g wd=%g gs=%g beta1=%g",
              b16 ? "bf16" : "f32", gb ? "bf16" : "f32", (long long)R, (long long)K, (long long)first, warm, grid,
-             (double)lr, h.wd, (double)gs, h.beta1);
+             (double)lr, h.lr_scale, h.wd, (double)gs, h.beta1);
     bool ok = true;
     int64_t nz = 0; // nonzero codes after the last step: the state is live
     for (int s = 0; s < steps && ok; s++, step += 1.0f) {
@@ -287,13 +327,13 @@ static void adamw8_case(int64_t R, int64_t K, int64_t first, bool g_bf16, int wa
         emu_launch(emu_dim3{grid, 1, 1}, 256, no_smem, sizeof no_smem, [&] {
             if (b16)
                 axo_adamw8_bf16((bf *)P_.data(), gp, QM.data(), QV.data(), AM.data(), AV.data(), R, K, first, &lr,
-                                &step, &gs, h.beta1, beta2, eps, h.wd, 11, gb);
+                                &step, &gs, h.beta1, beta2, eps, h.wd, 11, gb, h.lr_scale);
             else
                 axo_adamw8_f32((float *)P_.data(), gp, QM.data(), QV.data(), AM.data(), AV.data(), R, K, first, &lr,
-                               &step, &gs, h.beta1, beta2, eps, h.wd, 11, gb);
+                               &step, &gs, h.beta1, beta2, eps, h.wd, 11, gb, h.lr_scale);
         });
-        ck_adamw8_step(p.data(), g.data(), qm.data(), qv.data(), am.data(), av.data(), R, K, (double)lr, h.beta1, beta2,
-                       eps, h.wd, (int64_t)step, (double)gs, b16, 11, first);
+        ck_adamw8_step(p.data(), g.data(), qm.data(), qv.data(), am.data(), av.data(), R, K, (double)lr * h.lr_scale,
+                       h.beta1, beta2, eps, h.wd, (int64_t)step, (double)gs, b16, 11, first);
         std::vector<float> gp_((size_t)n), gm((size_t)n), gv((size_t)n);
         for (int64_t i = 0; i < n; i++) gp_[(size_t)i] = to_f(P_[(size_t)i]);
         rt_cuda_unpack(IR_U8, QM.data(), n, gm.data());
@@ -390,6 +430,15 @@ int main() {
     adamw_sr_case(4099, 777, 4, 4, {2e-2f, 13.0f, 2.5f, 0.3, 0.05});
     adamw_sr_case(4099, 777, 4, 4, {0.0f, 7.0f, 1.0f, 0.9, 0.0});
     adamw_sr_case(4099, 777, 4, 4, {1e-3f, 7.0f, 1.0f, 0.9, 0.0});
+    // LoRA+'s lr_scale (a param group's lr x ratio): a power of two and another; the first step and a later one
+    adamw_sr_case(4099, 777, 4, 4, {1e-3f, 1.0f, 1.0f, 0.9, 0.01, 16.0});
+    adamw_sr_case(4099, 777, 4, 4, {3e-4f, 9.0f, 0.37f, 0.9, 0.1, 3.7});
+    // the f32-state kernels (f32 params; bf16 gradients with f32 master state), with and without lr_scale
+    for (int gb = 0; gb < 2; gb++) {
+        adamw_f32_case(4099, 3, gb, {1e-3f, 7.0f, 1.0f, 0.9, 0.01});
+        adamw_f32_case(4099, 17, gb, {1e-3f, 1.0f, 1.0f, 0.9, 0.01, 16.0});
+        adamw_f32_case(1000, 2, gb, {3e-4f, 9.0f, 0.37f, 0.3, 0.1, 3.7});
+    }
     // 8-bit AdamW state: one block per row (K 256), 2 full + a short one (600), short only (64, 1), many
     // blocks (4099: 16 + 3); grids of 1 and a few (grid-stride) and full; f32 p with f32 and bf16 (master
     // weights) gradients; bf16 p at an offset in the tensor (one crossing 2^32); from zero and from a state
@@ -409,6 +458,8 @@ int main() {
     }
     adamw8_case<float>(9, 4099, 0, false, 2, 2, 3, h8);   // 9 x 17 blocks on 3 CTAs of 8 warps
     adamw8_case<bf>(9, 4099, 9 * 4099, false, 2, 2, 20, h8); // the full grid: ceil(153 / 8)
+    adamw8_case<float>(4, 600, 0, true, 3, 2, 2, {1e-3f, 1.0f, 1.0f, 0.9, 0.01, 16.0}); // LoRA+'s lr_scale
+    adamw8_case<bf>(4, 600, 12345, false, 0, 2, 2, {3e-4f, 1.0f, 0.37f, 0.9, 0.1, 3.7});
     printf("%d cases, %d failed\n", g_cases, g_fail);
     return g_fail ? 1 : 0;
 }

@@ -12,7 +12,8 @@
  * bf16 (bfloat16: true) and 8-bit AdamW state (adamw_bnb_8bit): every
  * stage and offload equals DDP bit for bit. eval_step (val_set_size)
  * gives the same held-out loss on N ranks as on one (test_eval). NEFTune
- * noise is the same on N ranks as on one (test_neftune). */
+ * noise is the same on N ranks as on one (test_neftune). LoRA+ and
+ * adapters on a subset of layers likewise (test_loraplus_layers). */
 #include "frontend/lower.h"
 #include "passes/passes.h"
 #include "runtime/launch.h"
@@ -63,6 +64,7 @@ static int g_bf16; /* bf16 params with f32 master weights (2: pure bf16, bfloat1
 static pass_bucket_cfg g_bucket; /* gradient buckets of the plans built below (zero: none) */
 static int g_flce;               /* liger_fused_linear_cross_entropy (0: matmul + cross_entropy) */
 static pass_lora_cfg g_lora;     /* LoRA / QLoRA adapters (zero: none) */
+static double g_loraplus;        /* loraplus_lr_ratio (0: no LoRA+) */
 static int g_eval;               /* val_set_size: the plan has eval_step; runs evaluate after training */
 static double g_neft;            /* neftune_noise_alpha (0: off) */
 
@@ -83,7 +85,8 @@ static char *plan_text(int world, int64_t gas, pass_shard_cfg sh) {
     CHECK(fe_lower(&c, &m, world, mod, &loss, &d) == 0);
     pass_ctx pc = {.m = mod, .loss = loss,
                    .opt = {.beta1 = 0.9, .beta2 = 0.999, .eps = 1e-8, .weight_decay = 0.01, .max_grad_norm = g_clip,
-                           .master_f32 = g_bf16 == 1, .pure_bf16 = g_bf16 == 2, .state_8bit = g_opt8},
+                           .master_f32 = g_bf16 == 1, .pure_bf16 = g_bf16 == 2, .state_8bit = g_opt8,
+                           .loraplus_ratio = g_loraplus},
                    .shard = sh, .sp_layout = g_layout, .checkpoint = g_ckpt, .lora = g_lora,
                    .sched = {.prefetch = sh.stage >= 3 ? 1 : 0}, .bucket = g_bucket}; /* as axoc compiles ZeRO-3 */
     CHECK(pass_pipeline(&pc, &d) == 0);
@@ -332,6 +335,50 @@ static void test_adapters(const data *dt) {
         same_as_one_rank(&R, &ref, what);
     }
     g_lora = (pass_lora_cfg){0};
+}
+
+/* LoRA+ (lr_scale on the AdamW of every lora_B and 1-d param) and
+ * adapters on a subset of layers (peft_layers_to_transform), with a 1-d
+ * module trained whole (lora_modules_to_save: norm): ZeRO-3, ZeRO-2 with
+ * the optimizer step on the host (offload), QLoRA under FSDP2: the same
+ * losses and weights as one rank. */
+static void test_loraplus_layers(const data *dt) {
+    static const int64_t l1[] = {1}, l0[] = {0};
+    static const char *const norm[] = {"norm"};
+    struct {
+        pass_lora_cfg l;
+        double ratio;
+        int64_t dp, gas;
+        pass_shard_cfg sh;
+        const char *what;
+    } cs[] = {{{.adapter = PASS_ADAPTER_LORA, .r = 4, .alpha = 16, .target_linear = 1, .layers = l1, .nlayers = 1,
+                .save_modules = norm, .nsave = 1},
+               16, 2, 1, {3, 1, 0, 0}, "LoRA+ x16 on layer 1 + norm saved, ZeRO-3"},
+              {{.adapter = PASS_ADAPTER_LORA, .r = 4, .alpha = 16, .target_linear = 1}, 16, 3, 1, {2, 0, 0, 1},
+               "LoRA+ x16, ZeRO-2 + offload_optimizer (host AdamW)"},
+              {{.adapter = PASS_ADAPTER_QLORA, .r = 4, .alpha = 16, .target_linear = 1, .layers = l0, .nlayers = 1,
+                .layers_int = 1},
+               4, 2, 1, {3, 0, 0, 0}, "QLoRA + LoRA+ x4 on layer 0, FSDP2 no reshard"}};
+    for (size_t k = 0; k < AX_ARRAY_LEN(cs); k++) {
+        g_lora = cs[k].l;
+        g_loraplus = cs[k].ratio;
+        run ref, R;
+        run_plan(&ref, 1, cs[k].gas * cs[k].dp, (pass_shard_cfg){0}, dt);
+        char *text = plan_text((int)cs[k].dp, cs[k].gas, cs[k].sh);
+        char want[64];
+        snprintf(want, sizeof want, "lr_scale=%g", cs[k].ratio);
+        CHECK_MSG(strstr(text, want) && strstr(text, "lora_B.weight"), "%s: no lr_scale in the plan", cs[k].what);
+        CHECK_MSG(!cs[k].l.nlayers || !strstr(text, cs[k].l.layers[0] ? "model.layers.0.self_attn.q_proj.lora_A"
+                                                                       : "model.layers.1.self_attn.q_proj.lora_A"),
+                  "%s: an adapter outside peft_layers_to_transform", cs[k].what);
+        free(text);
+        run_plan(&R, (int)cs[k].dp, cs[k].gas, cs[k].sh, dt);
+        char what[160];
+        snprintf(what, sizeof what, "%s, %lld ranks", cs[k].what, (long long)cs[k].dp);
+        same_as_one_rank(&R, &ref, what);
+    }
+    g_lora = (pass_lora_cfg){0};
+    g_loraplus = 0;
 }
 
 /* bf16: offload changes where state lives and work runs, not one bit of
@@ -670,6 +717,7 @@ int main(void) {
     test_seqpar(&dt);
     test_fused_lm_head(&dt);
     test_adapters(&dt);
+    test_loraplus_layers(&dt);
     test_eval(&dt);
     test_neftune(&dt);
     free(dt.ids), free(dt.tgt), free(dt.pos), free(dt.seg);

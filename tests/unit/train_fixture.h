@@ -62,6 +62,7 @@ static inline void fixture(ax_diag *d, fe_config *c, fe_model *m, fe_arch arch, 
 
 static pass_shard_cfg g_shard; /* sharding used by build() */
 static pass_lora_cfg g_lora;   /* adapters used by build() (zero: none) */
+static double g_loraplus;      /* loraplus_lr_ratio used by build() (0: no LoRA+) */
 static int64_t g_last_peak;     /* memplan's micro_step peak of the last build() */
 
 static int build(rt_session *s, const fe_config *c, const fe_model *m, ax_diag *d) {
@@ -74,7 +75,7 @@ static int build(rt_session *s, const fe_config *c, const fe_model *m, ax_diag *
     pass_ctx pc = {.m = mod, .loss = loss, .checkpoint = c->gradient_checkpointing, .lora = g_lora,
                    .opt = {.beta1 = 0.9, .beta2 = 0.999, .eps = 1e-8, .weight_decay = 0.01, .max_grad_norm = 0,
                            .master_f32 = c->bf16 && !c->bf16_pure, .pure_bf16 = c->bf16_pure,
-                           .state_8bit = c->optimizer_8bit},
+                           .state_8bit = c->optimizer_8bit, .loraplus_ratio = g_loraplus},
                    .shard = g_shard};
     if (pass_pipeline(&pc, d)) {
         ir_module_destroy(mod);
