@@ -124,6 +124,7 @@ base_model: $model
 datasets:
   - path: $d/data.jsonl
 output_dir: $d/out
+save_strategy: "no"
 sequence_len: $seq
 sample_packing: true
 micro_batch_size: 1
