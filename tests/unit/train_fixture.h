@@ -94,7 +94,9 @@ static int build(rt_session *s, const fe_config *c, const fe_model *m, ax_diag *
     ax_buf_free(&t2);
     ir_module_destroy(mod);
     if (rt_session_from_module(back, s, d)) return -1;
-    return rt_session_init_weights(s, NULL, d);
+    if (rt_session_init_weights(s, NULL, d) == 0) return 0;
+    rt_session_close(s); /* a build that fails leaves nothing to close */
+    return -1;
 }
 
 /* deterministic batch: B rows of S tokens, two packed sequences per row */
