@@ -337,6 +337,7 @@ static pass_lora_cfg lora_cfg(const fe_config *c, const char **rx, int nrx, ax_d
                        .alpha = c->lora_alpha,
                        .dropout = c->lora_dropout,
                        .rslora = c->peft_use_rslora,
+                       .dora = c->peft_use_dora,
                        .target_linear = c->lora_target_linear,
                        .targets = c->lora_target_modules,
                        .ntargets = c->nlora_target_modules,

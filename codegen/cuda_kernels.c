@@ -35,6 +35,8 @@ static const char *const e_bias[] = {F32_BF16("axo_bias_add"), F32_BF16("axo_bia
                                      F32_BF16("axo_bias_grad_reduce"), NULL};
 static const char *const e_cross_entropy[] = {F32_BF16("axo_cross_entropy_fwd"), F32_BF16("axo_cross_entropy_bwd"), F32_BF16("axo_lce_chunk"),
                                               "axo_cross_entropy_reduce", NULL};
+static const char *const e_dora[] = {F32_BF16("axo_dora_norm"), F32_BF16("axo_dora_scale"),
+                                     F32_BF16("axo_dora_scale_bwd"), "axo_dora_dm_reduce", NULL};
 static const char *const e_elementwise[] = {F32_BF16("axo_add"),   F32_BF16("axo_mul"),
                                             F32_BF16("axo_scale"), F32_BF16("axo_acc"),
                                             "axo_convert_f32_bf16", "axo_convert_bf16_f32", NULL};
@@ -53,8 +55,8 @@ static const char *const e_swiglu[] = {F32_BF16("axo_swiglu_fwd"), F32_BF16("axo
 /* Name order (the order embed_kernels.cmake lists the files in). */
 static const cg_cuda_kernel kernels[] = {
     K(adamw),         K(attention_any), K(attention_blk), K(attention_bwd), K(attention_fwd), K(attention_tc),
-    K(bias),          K(cross_entropy), K(elementwise),   K(embedding),     K(misc),          K(quant),
-    K(reduce),        K(rmsnorm),       K(rope),          K(swiglu),
+    K(bias),          K(cross_entropy), K(dora),          K(elementwise),   K(embedding),     K(misc),
+    K(quant),         K(reduce),        K(rmsnorm),       K(rope),          K(swiglu),
 };
 #undef K
 

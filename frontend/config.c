@@ -1556,7 +1556,7 @@ static void apply_special(loader *L, const fe_ypair *p) {
     } else if (!strcmp(k, "lora_modules_to_save")) {
         do_string_list(L, p, &c->lora_modules_to_save, &c->nlora_modules_to_save);
     } else if (!strcmp(k, "peft_use_dora")) {
-        if (fe_y_bool(y, k, v, &b) == 0 && b) not_implemented(L, v, "%s: true (DoRA adapters) is not implemented", k);
+        if (fe_y_bool(y, k, v, &b) == 0) c->peft_use_dora = b;
     } else if (!strcmp(k, "lora_fan_in_fan_out")) {
         if (fe_y_bool(y, k, v, &b) == 0 && b)
             not_implemented(L, v, "%s: true is for Conv1D weights (GPT-2); this model's linear layers are [out, in]", k);
@@ -1877,6 +1877,11 @@ static void check_peft_layers(loader *L) {
     if (c->npeft_layers_pattern && !c->npeft_layers)
         ax_error(y->d, fe_yloc(y, pp->k, loc, sizeof loc),
                  "peft_layers_pattern: requires peft_layers_to_transform to be set (as Axolotl and PEFT require)");
+    if (c->adapter == FE_ADAPTER_NONE && c->peft_use_dora) { /* Axolotl hands it to PEFT's LoraConfig only */
+        ax_warn(y->d, fe_yloc(y, pair(L, "peft_use_dora")->k, loc, sizeof loc),
+                "peft_use_dora: ignored without adapter: lora|qlora (DoRA is a kind of LoRA adapter)");
+        c->peft_use_dora = 0;
+    }
     if (c->adapter == FE_ADAPTER_NONE && (c->npeft_layers || c->npeft_layers_pattern)) {
         ax_warn(y->d, fe_yloc(y, (c->npeft_layers ? pl : pp)->k, loc, sizeof loc),
                 "%s: ignored without adapter: lora|qlora (they choose the layers of the LoRA adapters)",
@@ -2212,6 +2217,7 @@ void fe_config_canonical(const fe_config *c, ax_buf *out) {
         D("lora_dropout", c->lora_dropout);
         I("lora_target_linear", c->lora_target_linear);
         I("peft_use_rslora", c->peft_use_rslora);
+        if (c->peft_use_dora) I("peft_use_dora", 1); /* absent when off: older plans keep their cache keys */
         S("lora_model_dir", c->lora_model_dir ? c->lora_model_dir : "");
         /* absent when unset: older plans keep their cache keys. As written
          * (an int or a list, a string or a list): the saved

@@ -148,6 +148,7 @@ typedef struct fe_config {
     int nlora_modules_to_save;
     int lora_target_linear;
     int peft_use_rslora;
+    int peft_use_dora;    /* DoRA (PEFT's use_dora): a trained magnitude per output row */
     /* peft_layers_to_transform (PEFT's layers_to_transform): LoRA only on
      * the targets in these decoder layers; npeft_layers 0 = every layer.
      * peft_layers_int: written as one integer (PEFT keeps an int as an int) */

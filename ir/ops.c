@@ -113,6 +113,22 @@ static int mesh_axis_attr(const ir_module *m, const ir_attr *at, int na, char *e
     return i;
 }
 
+static int dora_operands(const ir_module *m, const ir_type *in, const ir_attr *at, int na, char *err, size_t errcap) {
+    char b1[96], b2[96];
+    TRY(need_float(m, &in[0], 0, err, errcap));
+    TRY(need_same(m, &in[0], &in[1], 0, 1, 1, err, errcap));
+    const int64_t N = last_dim(&in[0]);
+    if (in[0].rank < 1) FAIL("operand 0: expected rows [R..., N], found %s", tstr(m, &in[0], b1));
+    for (int k = 2; k < 4; k++)
+        if (in[k].dtype != IR_F32 || in[k].rank != 1 || in[k].dims[0] != N || in[k].shard.axis >= 0)
+            FAIL("operand %d: expected a replicated f32[%lld] (one per column of %s), found %s", k, (long long)N,
+                 tstr(m, &in[0], b1), tstr(m, &in[k], b2));
+    TRY(need_attr(at, na, "scaling", IR_ATTR_FLOAT, err, errcap));
+    double s = ir_attr_float(at, na, "scaling", 0);
+    if (!(s > -3.4e38 && s < 3.4e38)) FAIL("scaling: expected a finite number, found %g", s);
+    return 0;
+}
+
 int ir_infer(const ir_module *m, ir_op op, const ir_type *in, int nin, const ir_attr *at, int na, ir_type *out,
              char *err, size_t errcap) {
     char b1[96], b2[96];
@@ -273,6 +289,25 @@ int ir_infer(const ir_module *m, ir_op op, const ir_type *in, int nin, const ir_
         out[0] = *x;
         return 0;
     }
+    case IR_OP_dora_norm: {
+        const ir_type *w = &in[0], *bt = &in[1], *a = &in[2];
+        TRY(need_float(m, w, 0, err, errcap));
+        if (w->rank != 2 || w->shard.axis >= 0) FAIL("operand 0: expected a replicated weight [N,K], found %s", tstr(m, w, b1));
+        if (bt->dtype != IR_F32 || bt->rank != 2 || bt->dims[0] != w->dims[0] || bt->shard.axis >= 0)
+            FAIL("operand 1: expected a replicated f32[%lld,r] (lora_B), found %s", (long long)w->dims[0], tstr(m, bt, b1));
+        if (a->dtype != IR_F32 || a->rank != 2 || a->dims[0] != bt->dims[1] || a->dims[1] != w->dims[1] || a->shard.axis >= 0)
+            FAIL("operand 2: expected a replicated f32[%lld,%lld] (lora_A), found %s", (long long)bt->dims[1],
+                 (long long)w->dims[1], tstr(m, a, b2));
+        TRY(need_attr(at, na, "scaling", IR_ATTR_FLOAT, err, errcap));
+        double sc = ir_attr_float(at, na, "scaling", 0);
+        if (!(sc > -3.4e38 && sc < 3.4e38)) FAIL("scaling: expected a finite number, found %g", sc);
+        out[0] = ir_type_make(IR_F32, 1, (int64_t[]){w->dims[0]});
+        return 0;
+    }
+    case IR_OP_dora_scale:
+        TRY(dora_operands(m, in, at, na, err, errcap));
+        out[0] = same_dims(&in[0], in[0].dtype);
+        return 0;
     case IR_OP_dequant_nf4: {
         const ir_type *q = &in[0], *a = &in[1], *r = &in[2];
         TRY(need_attr(at, na, "to", IR_ATTR_STR, err, errcap));
@@ -348,6 +383,13 @@ int ir_infer(const ir_module *m, ir_op op, const ir_type *in, int nin, const ir_
     case IR_OP_bias_grad:
         TRY(need_float(m, &in[0], 0, err, errcap));
         out[0] = ir_type_make(in[0].dtype, 1, (int64_t[]){last_dim(&in[0])});
+        return 0;
+    case IR_OP_dora_scale_bwd:
+        TRY(dora_operands(m, in, at, na, err, errcap));
+        TRY(need_same(m, &in[0], &in[4], 0, 4, 1, err, errcap));
+        out[0] = same_dims(&in[0], in[0].dtype);
+        out[1] = same_dims(&in[0], in[0].dtype);
+        out[2] = ir_type_make(IR_F32, 1, (int64_t[]){last_dim(&in[0])});
         return 0;
     case IR_OP_swiglu_bwd:
         TRY(need_float(m, &in[0], 0, err, errcap));

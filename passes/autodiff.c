@@ -87,6 +87,7 @@ NOT_DIFFERENTIABLE(rmsnorm_bwd)
 NOT_DIFFERENTIABLE(bias_grad)
 NOT_DIFFERENTIABLE(attention_bwd)
 NOT_DIFFERENTIABLE(swiglu_bwd)
+NOT_DIFFERENTIABLE(dora_scale_bwd)
 NOT_DIFFERENTIABLE(cross_entropy_bwd)
 NOT_DIFFERENTIABLE(sumsq)
 NOT_DIFFERENTIABLE(clip_coef)
@@ -225,6 +226,21 @@ static void grad_dropout(ad *c, const ir_node *n, const int32_t *dy) {
  * NEFTune hook adds a tensor that does not require grad). */
 static void grad_neftune(ad *c, const ir_node *n, const int32_t *dy) { acc(c, n->in[0], dy[0]); }
 
+/* DoRA's weight norm is detached (PEFT: weight_norm.detach(), DoRA paper
+ * section 4.3): no gradient reaches w, lora_B or lora_A through it, and
+ * its uses are not counted as uses of those globals (pass_autodiff). */
+static void grad_dora_norm(ad *c, const ir_node *n, const int32_t *dy) { (void)c, (void)n, (void)dy; }
+
+/* y = (g - 1) base + g s lora, g = m / norm (norm a constant): dbase,
+ * dlora elementwise, dm the column sums of dy (base + s lora) / norm. */
+static void grad_dora_scale(ad *c, const ir_node *n, const int32_t *dy) {
+    int32_t r[3];
+    ir_bn(&c->b, IR_OP_dora_scale_bwd, IR_IN(IN(0), IN(1), IN(2), IN(3), dy[0]), n->nattrs, n->attrs, r);
+    acc(c, n->in[0], r[0]);
+    acc(c, n->in[1], r[1]);
+    if (wants(c, n->in[2])) acc(c, n->in[2], r[2]);
+}
+
 /* Quantized base weights are frozen: codes and scales are not floats. */
 static void grad_dequant_nf4(ad *c, const ir_node *n, const int32_t *dy) {
     (void)dy;
@@ -314,7 +330,7 @@ int pass_autodiff(ir_module *m, ir_program *p, int32_t loss, int checkpoint, ax_
         c.gradg[g] = ir_global_add(m, name, t, IR_ROLE_GRAD, NULL, 0);
     }
     for (int i = 0; i < nfwd; i++)
-        for (int k = 0; k < p->nodes[i].nin; k++)
+        for (int k = 0; k < p->nodes[i].nin && p->nodes[i].op != IR_OP_dora_norm; k++)
             if (IR_REF_IS_GLOBAL(p->nodes[i].in[k])) c.guses[IR_REF_GLOBAL(p->nodes[i].in[k])]++;
 
     /* Nodes from here on are the backward: the shard pass re-gathers

@@ -56,6 +56,7 @@
 typedef struct lora_site {
     int w;        /* the base weight's global */
     int a, b;     /* adapter globals, -1 when the layer is not targeted */
+    int mag;      /* DoRA's magnitude vector, -1 without */
     int absmax, rowmax; /* QLoRA companions, -1 without */
     int salt;
 } lora_site;
@@ -130,6 +131,19 @@ static int add_adapter(ir_module *m, const char *module, const char *which, int6
     ir_attr at[] = {ir_as("hf", hf), ir_as("init", init), ir_af("bound", bound), ir_ai("decay", 1),
                     ir_ai("adapter", 1)};
     return ir_global_add(m, name, ir_type_make(IR_F32, 2, (int64_t[]){rows, cols}), IR_ROLE_PARAM, at, 5);
+}
+
+/* DoRA's magnitude m [out] (PEFT's lora_magnitude_vector): f32, trainable,
+ * initialised by the runtime to the row norms of the base weight `w` (of
+ * its dequantized values when w is NF4) once the weights are loaded. */
+static int add_magnitude(ir_module *m, const char *module, int64_t out, int w) {
+    char name[512], hf[600], wname[600];
+    snprintf(name, sizeof name, "%s.lora_magnitude_vector", module);
+    snprintf(hf, sizeof hf, "base_model.model.%s.lora_magnitude_vector", module);
+    snprintf(wname, sizeof wname, "%s", m->globals[w].name);
+    ir_attr at[] = {ir_as("hf", hf), ir_as("init", "dora_row_norm"), ir_as("norm_of", wname), ir_ai("decay", 1),
+                    ir_ai("adapter", 1)};
+    return ir_global_add(m, name, ir_type_make(IR_F32, 1, (int64_t[]){out}), IR_ROLE_PARAM, at, 5);
 }
 
 static void quantize_global(ir_module *m, lora_site *s) {
@@ -222,7 +236,7 @@ int pass_lora(ir_module *m, const pass_lora_cfg *cfg, int32_t *loss, ax_diag *d)
         int g = IR_REF_GLOBAL(n->in[1]);
         if (site_of[g] >= 0) continue;
         lora_site *s = &sites[nsites];
-        *s = (lora_site){.w = g, .a = -1, .b = -1, .absmax = -1, .rowmax = -1, .salt = nsites};
+        *s = (lora_site){.w = g, .a = -1, .b = -1, .mag = -1, .absmax = -1, .rowmax = -1, .salt = nsites};
         site_of[g] = nsites++;
         module_of(m->globals[g].name, mod, sizeof mod);
         /* a full name adapts its module whatever the layer; a suffix (and
@@ -245,6 +259,7 @@ int pass_lora(ir_module *m, const pass_lora_cfg *cfg, int32_t *loss, ax_diag *d)
         if (hit) {
             s->a = add_adapter(m, mod, "lora_A", cfg->r, in, "uniform", 1.0 / sqrt((double)in));
             s->b = add_adapter(m, mod, "lora_B", out, cfg->r, "zeros", 0);
+            if (cfg->dora) s->mag = add_magnitude(m, mod, out, g);
             ntargeted++;
         }
     }
@@ -291,16 +306,21 @@ int pass_lora(ir_module *m, const pass_lora_cfg *cfg, int32_t *loss, ax_diag *d)
     ir_builder *b = &r.b;
     int32_t seed = cfg->dropout > 0 ? ir_b_input(b, "dropout_seed", ir_type_scalar(IR_I32)) : -1;
     int32_t pending_x = -1, pending_site = -1; /* adapter waiting for the bias_add */
+    /* DoRA: the site's base matmul (its result before any bias: PEFT's
+     * base_result - bias) and the weight operand it read */
+    int32_t pending_base = -1, pending_w = -1, cur_w = -1, pending_mm = -1;
     for (int i = 0; i < p->nnodes && !b->failed; i++) {
         const ir_node *n = &p->nodes[i];
         newstart[i] = r.np.nnodes;
         int site = is_decoder_linear(m, n) ? site_of[IR_REF_GLOBAL(n->in[1])] : -1;
+        cur_w = site >= 0 ? IR_GLOBAL_REF(sites[site].w) : -1;
         if (site >= 0 && sites[site].absmax >= 0) {
             const lora_site *s = &sites[site];
             int32_t w = ir_b(b, IR_OP_dequant_nf4, IR_IN(IR_GLOBAL_REF(s->w), IR_GLOBAL_REF(s->absmax), IR_GLOBAL_REF(s->rowmax)),
                              IR_AT(ir_as("to", cdt)));
             int32_t in[2] = {rw_ref(&r, n->in[0]), w};
             rw_emit(&r, n, in, NULL, 0, NULL);
+            cur_w = w;
         } else if (n->op == IR_OP_linear_cross_entropy && n->nattrs < 15 && IR_REF_IS_GLOBAL(n->in[1]) &&
                    !ir_attr_int(m->globals[IR_REF_GLOBAL(n->in[1])].attrs, m->globals[IR_REF_GLOBAL(n->in[1])].nattrs,
                                 "trainable", 1)) {
@@ -312,15 +332,18 @@ int pass_lora(ir_module *m, const pass_lora_cfg *cfg, int32_t *loss, ax_diag *d)
         } else {
             rw_emit(&r, n, NULL, NULL, 0, NULL);
         }
-        int32_t x = -1, y = -1;
+        int32_t x = -1, y = -1, base = -1, wv = -1, mm = -1;
         if (site >= 0 && sites[site].a >= 0) {
             if (after_bias[i]) {
                 pending_x = rw_ref(&r, n->in[0]), pending_site = site;
+                pending_base = r.map[n->out[0]], pending_w = cur_w, pending_mm = i;
                 continue;
             }
             x = rw_ref(&r, n->in[0]), y = n->out[0];
+            base = r.map[n->out[0]], wv = cur_w, mm = i;
         } else if (pending_site >= 0) {
             x = pending_x, y = n->out[0], site = pending_site;
+            base = pending_base, wv = pending_w, mm = pending_mm;
             pending_site = -1;
         } else {
             continue;
@@ -335,6 +358,23 @@ int pass_lora(ir_module *m, const pass_lora_cfg *cfg, int32_t *loss, ax_diag *d)
         }
         int32_t t = ir_b(b, IR_OP_matmul, IR_IN(xd, A), IR_AT(ir_ai("tb", 1)));
         int32_t u = ir_b(b, IR_OP_matmul, IR_IN(t, B), IR_AT(ir_ai("tb", 1)));
+        if (s->mag >= 0) {
+            /* DoRA, PEFT's training path: with dropout the base product is
+             * taken again of the dropped input (PEFT: F.linear(dropout(x),
+             * W)); without, the layer's own (base_result minus the bias) */
+            int32_t bd = base;
+            if (seed >= 0) {
+                const ir_node *bm = &p->nodes[mm];
+                int32_t in[2] = {xd, wv};
+                bd = ir_b(b, IR_OP_matmul, 2, in, bm->nattrs, bm->attrs);
+            }
+            /* after the adapter's matmuls, so autodiff meets it first */
+            int32_t nrm = ir_b(b, IR_OP_dora_norm, IR_IN(wv, IR_GLOBAL_REF(s->b), IR_GLOBAL_REF(s->a)),
+                               IR_AT(ir_af("scaling", scaling)));
+            int32_t dd = ir_b(b, IR_OP_dora_scale, IR_IN(bd, u, IR_GLOBAL_REF(s->mag), nrm), IR_AT(ir_af("scaling", scaling)));
+            r.map[y] = ir_b(b, IR_OP_add, IR_IN(r.map[y], dd), IR_NOAT);
+            continue;
+        }
         int32_t sc = ir_b(b, IR_OP_scale, IR_IN(u), IR_AT(ir_af("alpha", scaling)));
         r.map[y] = ir_b(b, IR_OP_add, IR_IN(r.map[y], sc), IR_NOAT);
     }
@@ -359,6 +399,7 @@ int pass_lora(ir_module *m, const pass_lora_cfg *cfg, int32_t *loss, ax_diag *d)
     ir_module_set_attr(m, ir_af("lora.alpha", cfg->alpha));
     ir_module_set_attr(m, ir_af("lora.dropout", cfg->dropout));
     ir_module_set_attr(m, ir_ai("lora.rslora", cfg->rslora));
+    if (cfg->dora) ir_module_set_attr(m, ir_ai("lora.use_dora", 1)); /* absent without: other plans unchanged */
     ir_module_set_attr(m, ir_ai("lora.target_linear", cfg->target_linear));
     ir_module_set_attr(m, ir_as("lora.target_modules", tm.data ? tm.data : ""));
     if (cfg->nsave) {

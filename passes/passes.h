@@ -27,6 +27,7 @@ typedef struct pass_lora_cfg {
     int64_t r;
     double alpha, dropout;
     int rslora;           /* scale alpha / sqrt(r) instead of alpha / r */
+    int dora;             /* peft_use_dora: DoRA's magnitude vector on every adapted layer */
     int target_linear;    /* every decoder linear layer */
     const char *const *targets; /* module names (PEFT's suffix match) */
     int ntargets;

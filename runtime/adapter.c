@@ -40,14 +40,13 @@ int rt_adapter_config_read(const char *dir, rt_adapter_cfg *c, ax_diag *d) {
         ax_error(d, path, "r: expected a positive integer");
     } else if (!json_is_number(a)) {
         ax_error(d, path, "lora_alpha: expected a number");
-    } else if (json_is_true(json_object_get(j, "use_dora"))) {
-        ax_error(d, path, "use_dora: DoRA adapters are not supported");
     } else if (!empty_pattern(json_object_get(j, "rank_pattern")) || !empty_pattern(json_object_get(j, "alpha_pattern"))) {
         ax_error(d, path, "rank_pattern / alpha_pattern: per-module ranks or alphas are not supported (one r and lora_alpha)");
     } else {
         c->r = json_integer_value(r);
         c->alpha = json_number_value(a);
         c->rslora = json_is_true(json_object_get(j, "use_rslora"));
+        c->dora = json_is_true(json_object_get(j, "use_dora"));
         c->scale = c->alpha / (c->rslora ? sqrt((double)c->r) : (double)c->r);
         snprintf(c->base, sizeof c->base, "%s", json_is_string(b) ? json_string_value(b) : "");
         rc = 0;
@@ -56,8 +55,11 @@ int rt_adapter_config_read(const char *dir, rt_adapter_cfg *c, ax_diag *d) {
     return rc;
 }
 
-/* W [out,in] (f32, in place) += s * B [out,r] A [r,in], in double */
-static void merge_into(float *W, const float *A, const float *B, int64_t out, int64_t in, int64_t r, double s) {
+/* W [out,in] (f32, in place) += s * B [out,r] A [r,in], in double; with a
+ * DoRA magnitude mag [out] (NULL: plain LoRA) each adapted row is then
+ * scaled by mag[i] / its norm (PEFT's DoRA merge), still in double. */
+static void merge_into(float *W, const float *A, const float *B, const float *mag, int64_t out, int64_t in, int64_t r,
+                       double s) {
     double *row = malloc(sizeof(double) * (size_t)(in ? in : 1));
     for (int64_t i = 0; i < out; i++) {
         for (int64_t j = 0; j < in; j++) row[j] = 0;
@@ -65,7 +67,13 @@ static void merge_into(float *W, const float *A, const float *B, int64_t out, in
             double b = B[i * r + k];
             for (int64_t j = 0; j < in; j++) row[j] += b * A[k * in + j];
         }
-        for (int64_t j = 0; j < in; j++) W[i * in + j] = (float)((double)W[i * in + j] + s * row[j]);
+        double g = 1, nn = 0;
+        for (int64_t j = 0; j < in; j++) {
+            row[j] = (double)W[i * in + j] + s * row[j];
+            nn += row[j] * row[j];
+        }
+        if (mag) g = (double)mag[i] / sqrt(nn);
+        for (int64_t j = 0; j < in; j++) W[i * in + j] = (float)(mag ? g * row[j] : row[j]);
     }
     free(row);
 }
@@ -127,12 +135,16 @@ int rt_merge_lora(const char *adapter_dir, const char *base_dir, const char *out
         outs[n] = (rt_st_out){.name = E->name, .dtype = t->dtype, .rank = t->rank, .shape = t->shape, .data = rt_st_data(f, t)};
         size_t len = strlen(E->name);
         char mod[1024];
-        const rt_st_tensor *A = NULL, *B = NULL;
+        const rt_st_tensor *A = NULL, *B = NULL, *M = NULL;
         if (len > 7 && len < sizeof mod && !strcmp(E->name + len - 7, ".weight")) {
             memcpy(mod, E->name, len - 7);
             mod[len - 7] = 0;
             A = adapter_of(&af, used, mod, "lora_A");
             B = adapter_of(&af, used, mod, "lora_B");
+            char mname[1200]; /* DoRA: PEFT saves the magnitude without ".weight" */
+            if (snprintf(mname, sizeof mname, PEFT_PREFIX "%s.lora_magnitude_vector", mod) < (int)sizeof mname &&
+                (M = rt_st_find(&af, mname)) != NULL)
+                used[M - af.tensors] = 1;
         }
         char whole[1200]; /* a module of modules_to_save: PEFT saves it whole under the base's name */
         const rt_st_tensor *W2 = snprintf(whole, sizeof whole, PEFT_PREFIX "%s", E->name) < (int)sizeof whole
@@ -171,12 +183,14 @@ int rt_merge_lora(const char *adapter_dir, const char *base_dir, const char *out
             }
             free(w);
         }
-        if (A || B) {
-            if (!A || !B || t->rank != 2 || A->rank != 2 || B->rank != 2 || A->shape[1] != t->shape[1] ||
+        if (A || B || M) {
+            if (!A || !B || (cfg.dora && !M) || (!cfg.dora && M) || (M && (M->rank != 1 || M->shape[0] != t->shape[0])) || t->rank != 2 || A->rank != 2 || B->rank != 2 || A->shape[1] != t->shape[1] ||
                 B->shape[0] != t->shape[0] || A->shape[0] != B->shape[1] || A->shape[0] != cfg.r) {
-                ax_error(d, path, "the adapter of %s does not fit it (lora_A %s, lora_B %s, weight [%lld, %lld], r %lld)",
-                         E->name, A ? "present" : "missing", B ? "present" : "missing", (long long)t->shape[0],
-                         (long long)(t->rank > 1 ? t->shape[1] : 0), (long long)cfg.r);
+                ax_error(d, path, "the adapter of %s does not fit it (lora_A %s, lora_B %s, lora_magnitude_vector %s with "
+                                  "use_dora %s, weight [%lld, %lld], r %lld)",
+                         E->name, A ? "present" : "missing", B ? "present" : "missing", M ? "present" : "missing",
+                         cfg.dora ? "true" : "false", (long long)t->shape[0], (long long)(t->rank > 1 ? t->shape[1] : 0),
+                         (long long)cfg.r);
                 rc = -1;
                 break;
             }
@@ -187,14 +201,17 @@ int rt_merge_lora(const char *adapter_dir, const char *base_dir, const char *out
             }
             int64_t out = t->shape[0], in = t->shape[1], r = A->shape[0];
             float *W = malloc(sizeof(float) * (size_t)(out * in)), *a = malloc(sizeof(float) * (size_t)(r * in)),
-                  *b = malloc(sizeof(float) * (size_t)(out * r));
-            rc = rt_st_read_f32(f, t, W, d) || rt_st_read_f32(&af, A, a, d) || rt_st_read_f32(&af, B, b, d) ? -1 : 0;
+                  *b = malloc(sizeof(float) * (size_t)(out * r)), *mg = M ? malloc(sizeof(float) * (size_t)(out + 1)) : NULL;
+            rc = rt_st_read_f32(f, t, W, d) || rt_st_read_f32(&af, A, a, d) || rt_st_read_f32(&af, B, b, d) ||
+                         (M && rt_st_read_f32(&af, M, mg, d))
+                     ? -1
+                     : 0;
             if (!rc) {
-                merge_into(W, a, b, out, in, r, cfg.scale);
+                merge_into(W, a, b, mg, out, in, r, cfg.scale);
                 outs[n].data = bufs[n] = encode(W, out * in, t->dtype);
                 nmerged++;
             }
-            free(W), free(a), free(b);
+            free(W), free(a), free(b), free(mg);
         }
         n++;
     }

@@ -5,6 +5,8 @@
  * dir (model.safetensors + the base's config.json) that needs no adapter
  * code to load: for every adapted linear layer
  *     W' = W + s * B A,   s = lora_alpha / r  (lora_alpha / sqrt(r) with use_rslora)
+ * and for a DoRA adapter (use_dora, PEFT's merge of lora_magnitude_vector m)
+ *     W' = (m / ||W + s B A||_row) * (W + s B A), row by row,
  * computed in double from the stored values, rounded to f32, then to W's
  * dtype (bf16/f16: W itself is exact in f32, so the f32 step is the only
  * one that can differ from a single rounding, by at most one bf16 ulp);
@@ -23,11 +25,13 @@ typedef struct rt_adapter_cfg {
     int64_t r;
     double alpha, scale; /* scale: alpha / r, or alpha / sqrt(r) with rsLoRA */
     int rslora;
+    int dora;            /* use_dora: a lora_magnitude_vector per adapted layer */
     char base[4096];     /* base_model_name_or_path ("" if absent) */
 } rt_adapter_cfg;
 
 /* Reads DIR/adapter_config.json: a LORA adapter with one r and lora_alpha
- * (DoRA and per-module rank/alpha patterns are refused, naming the file). */
+ * or a DoRA one (use_dora); per-module rank/alpha patterns are refused,
+ * naming the file. */
 int rt_adapter_config_read(const char *dir, rt_adapter_cfg *c, ax_diag *d);
 
 /* adapter_dir: adapter_model.safetensors + adapter_config.json. base_dir:

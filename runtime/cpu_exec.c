@@ -287,6 +287,30 @@ static int x_neftune(xc *x) {
     return 0;
 }
 
+static int x_dora_norm(xc *x) {
+    rt_buf *w = IN(0), *b = IN(1), *o = OUT(0);
+    int64_t N = w->type.dims[0], K = w->type.dims[1], r = b->type.dims[1];
+    ck_dora_norm_f32(rt_f(w), rt_f(b), rt_f(IN(2)), rt_f(o), N, K, r, (float)AF("scaling", 1));
+    return 0;
+}
+
+static int x_dora_scale(xc *x) {
+    rt_buf *base = IN(0), *o = OUT(0);
+    ck_dora_scale_f32(rt_f(base), rt_f(IN(1)), rt_f(IN(2)), rt_f(IN(3)), rt_f(o), lead(base), last(base),
+                      (float)AF("scaling", 1));
+    round_if_bf16(o);
+    return 0;
+}
+
+static int x_dora_scale_bwd(xc *x) {
+    rt_buf *base = IN(0);
+    ck_dora_scale_bwd_f32(rt_f(base), rt_f(IN(1)), rt_f(IN(2)), rt_f(IN(3)), rt_f(IN(4)), rt_f(OUT(0)), rt_f(OUT(1)),
+                          rt_f(OUT(2)), lead(base), last(base), (float)AF("scaling", 1));
+    round_if_bf16(OUT(0));
+    round_if_bf16(OUT(1));
+    return 0;
+}
+
 static int x_dequant_nf4(xc *x) {
     rt_buf *q = IN(0), *o = OUT(0);
     int64_t K = q->type.dims[1], N = K ? q->numel / K : 0;

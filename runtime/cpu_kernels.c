@@ -514,6 +514,50 @@ void ck_neftune_f32(const float *x, float *y, const int32_t *keys, int64_t rows,
     }
 }
 
+void ck_dora_norm_f32(const float *w, const float *b, const float *a, float *norm, int64_t N, int64_t K, int64_t r,
+                      float s) {
+    for (int64_t i = 0; i < N; i++) {
+        double acc = 0;
+        for (int64_t k = 0; k < K; k++) {
+            float l = 0.0f;
+            for (int64_t j = 0; j < r; j++) {
+                l += b[i * r + j] * a[j * K + k]; /* ISO C: no FMA contraction, two roundings as on CUDA */
+            }
+            float v = w[i * K + k] + s * l;
+            acc += (double)v * (double)v;
+        }
+        norm[i] = (float)sqrt(acc);
+    }
+}
+
+void ck_dora_scale_f32(const float *base, const float *lora, const float *m, const float *norm, float *y, int64_t R,
+                       int64_t N, float s) {
+    for (int64_t c = 0; c < N; c++) {
+        const float g = m[c] / norm[c], gm1 = g - 1.0f, gs = g * s;
+        for (int64_t r = 0; r < R; r++) {
+            const int64_t i = r * N + c;
+            y[i] = gm1 * base[i] + gs * lora[i];
+        }
+    }
+}
+
+void ck_dora_scale_bwd_f32(const float *base, const float *lora, const float *m, const float *norm, const float *dy,
+                           float *dbase, float *dlora, float *dm, int64_t R, int64_t N, float s) {
+    for (int64_t c = 0; c < N; c++) {
+        const float g = m[c] / norm[c], gm1 = g - 1.0f, gs = g * s;
+        double acc = 0;
+        for (int64_t r = 0; r < R; r++) {
+            const int64_t i = r * N + c;
+            const float d = dy[i];
+            const float t = base[i] + s * lora[i];
+            dbase[i] = gm1 * d;
+            dlora[i] = gs * d;
+            acc += (double)d * (double)t;
+        }
+        dm[c] = (float)(acc / (double)norm[c]);
+    }
+}
+
 static uint32_t nf4_nearest(float v) {
     /* the code book is sorted: the nearest value by midpoints */
     uint32_t q = 0;

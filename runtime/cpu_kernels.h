@@ -303,6 +303,21 @@ void ck_dropout_f32(const float *x, float *y, int64_t n, uint32_t seed, uint32_t
  * product and the sum each one f32 rounding (x may be y; the caller rounds
  * to the storage dtype). */
 void ck_neftune_f32(const float *x, float *y, const int32_t *keys, int64_t rows, int64_t H, uint32_t salt, float mag);
+/* ---- DoRA (PEFT's use_dora; the CUDA side is codegen/kernels/dora.cuh) ---
+ * ck_dora_norm_f32: norm[i] = ||w[i,:] + s * (b a)[i,:]||, b [N,r], a [r,K]:
+ *   each element in f32 (b a summed over j in order, each product and sum
+ *   rounded once), the squares summed in double.
+ * ck_dora_scale_f32: g = m[c] / norm[c] (f32), y = (g - 1) * base + (g * s) *
+ *   lora, each product and the sum rounded once (the caller rounds to the
+ *   storage dtype).
+ * ck_dora_scale_bwd_f32: dbase = (g - 1) * dy, dlora = (g * s) * dy, dm[c] =
+ *   sum over rows of dy * (base + s * lora) in double, divided by norm[c]. */
+void ck_dora_norm_f32(const float *w, const float *b, const float *a, float *norm, int64_t N, int64_t K, int64_t r,
+                      float s);
+void ck_dora_scale_f32(const float *base, const float *lora, const float *m, const float *norm, float *y, int64_t R,
+                       int64_t N, float s);
+void ck_dora_scale_bwd_f32(const float *base, const float *lora, const float *m, const float *norm, const float *dy,
+                           float *dbase, float *dlora, float *dm, int64_t R, int64_t N, float s);
 void ck_nf4_quantize(const float *w, int64_t N, int64_t K, float *q, float *steps, float *rowmax);
 void ck_dequant_nf4_f32(const float *q, const float *steps, const float *rowmax, float *w, int64_t N, int64_t K);
 

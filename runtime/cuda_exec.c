@@ -82,6 +82,10 @@ static const struct ksig {
     TS("axo_swiglu_bwd", "pppppl"),
     TS("axo_dropout", "pppliif"),
     TS("axo_neftune", "pppllif"),
+    TS("axo_dora_norm", "pppplllf"),
+    TS("axo_dora_scale", "pppppllf"),
+    TS("axo_dora_scale_bwd", "ppppppppllf"),
+    {"axo_dora_dm_reduce", "pilpp"},
     TS("axo_dequant_nf4", "ppppll"),
     {"axo_fill_u32", "pil"},
     {"axo_fill_u16", "pil"},
@@ -2332,6 +2336,103 @@ static int g_neftune(gx *x) {
     return launch(x, ename(e, sizeof e, "axo_neftune", t), blocks(x, n, 256 * vec(t)), 1, 1, 256, 1, 0, &a);
 }
 
+/* DoRA (codegen/kernels/dora.cuh): the row norms of w + s b a, one block
+ * per row; operands replicated (the shard pass gathers the params). */
+static int g_dora_norm(gx *x) {
+    if (need_fp(x, IN(0), "dora_norm weight")) return -1;
+    ir_dtype t = dt(x, IN(0));
+    const ir_type *wt = ty(x, IN(0)), *bt = ty(x, IN(1));
+    if (dt(x, IN(1)) != IR_F32 || dt(x, IN(2)) != IR_F32 || wt->rank != 2 || bt->rank != 2)
+        return unsupported(x, "dora_norm of a weight that is not [N,K] with f32 lora matrices");
+    int64_t N = wt->dims[0], K = wt->dims[1], r = bt->dims[1];
+    if (numel(x, IN(0)) != N * K || numel(x, IN(1)) != N * r || numel(x, IN(2)) != r * K)
+        return unsupported(x, "dora_norm of sharded operands");
+    if (N < 1) return 0;
+    if (N > 2147483647) return unsupported(x, "dora_norm of more than 2^31 rows");
+    char e[64];
+    kargs a = {0};
+    ka_p(&a, ptr(x, IN(0)), N * K * esz(t));
+    ka_p(&a, ptr(x, IN(1)), N * r * 4);
+    ka_p(&a, ptr(x, IN(2)), r * K * 4);
+    ka_p(&a, ptr(x, OUT(0)), N * 4);
+    ka_l(&a, N);
+    ka_l(&a, K);
+    ka_l(&a, r);
+    ka_f(&a, (float)AF("scaling", 1));
+    return launch(x, ename(e, sizeof e, "axo_dora_norm", t), (unsigned)N, 1, 1, 256, 1, 0, &a);
+}
+
+static int dora_operands_ok(gx *x, int64_t *R, int64_t *N) {
+    if (need_fp(x, IN(0), "dora_scale input")) return -1;
+    ir_dtype t = dt(x, IN(0));
+    *N = lastdim(x, IN(0));
+    int64_t n = numel(x, IN(0));
+    *R = *N ? n / *N : 0;
+    if (dt(x, IN(1)) != t || numel(x, IN(1)) != n || dt(x, IN(2)) != IR_F32 || dt(x, IN(3)) != IR_F32 ||
+        numel(x, IN(2)) != *N || numel(x, IN(3)) != *N)
+        return unsupported(x, "dora_scale operands of other types or sizes than base [R,N], lora [R,N], m, norm f32[N]");
+    return 0;
+}
+
+static int g_dora_scale(gx *x) {
+    int64_t R, N;
+    if (dora_operands_ok(x, &R, &N)) return -1;
+    ir_dtype t = dt(x, IN(0));
+    if (dt(x, OUT(0)) != t) return unsupported(x, "dora_scale from %s to %s", ir_dtype_name(t), ir_dtype_name(dt(x, OUT(0))));
+    int64_t n = R * N;
+    if (n < 1) return 0;
+    char e[64];
+    kargs a = {0};
+    ka_p(&a, ptr(x, IN(0)), n * esz(t));
+    ka_p(&a, ptr(x, IN(1)), n * esz(t));
+    ka_p(&a, ptr(x, IN(2)), N * 4);
+    ka_p(&a, ptr(x, IN(3)), N * 4);
+    ka_p(&a, ptr(x, OUT(0)), n * esz(t));
+    ka_l(&a, R);
+    ka_l(&a, N);
+    ka_f(&a, (float)AF("scaling", 1));
+    return launch(x, ename(e, sizeof e, "axo_dora_scale", t), blocks(x, n, 256), 1, 1, 256, 1, 0, &a);
+}
+
+/* dbase, dlora and fp32 column partials of dy (base + s lora) in one pass
+ * (bias_grad's grid), then dm = their sum / norm. */
+static int g_dora_scale_bwd(gx *x) {
+    int64_t R, N;
+    if (dora_operands_ok(x, &R, &N)) return -1;
+    ir_dtype t = dt(x, IN(0));
+    int64_t n = R * N;
+    if (dt(x, IN(4)) != t || numel(x, IN(4)) != n || dt(x, OUT(0)) != t || dt(x, OUT(1)) != t || dt(x, OUT(2)) != IR_F32)
+        return unsupported(x, "dora_scale_bwd with dy or results of other types than its base");
+    if (N < 1) return 0;
+    int64_t cols = (N + 31) / 32, P = (R + 7) / 8, lim = 2 * (int64_t)x->dev->sm_count * 8 / cols;
+    if (lim < 1) lim = 1;
+    if (P > lim) P = lim;
+    if (P > 65535) P = 65535;
+    if (P < 1) P = 1;
+    uint64_t part = scratch(x, P * N * 4);
+    char e[64];
+    kargs a = {0};
+    ka_p(&a, ptr(x, IN(0)), n * esz(t));
+    ka_p(&a, ptr(x, IN(1)), n * esz(t));
+    ka_p(&a, ptr(x, IN(2)), N * 4);
+    ka_p(&a, ptr(x, IN(3)), N * 4);
+    ka_p(&a, ptr(x, IN(4)), n * esz(t));
+    ka_p(&a, ptr(x, OUT(0)), n * esz(t));
+    ka_p(&a, ptr(x, OUT(1)), n * esz(t));
+    ka_p(&a, part, P * N * 4);
+    ka_l(&a, R);
+    ka_l(&a, N);
+    ka_f(&a, (float)AF("scaling", 1));
+    if (launch(x, ename(e, sizeof e, "axo_dora_scale_bwd", t), cols, P, 1, 32, 8, 0, &a)) return -1;
+    kargs b = {0};
+    ka_p(&b, part, P * N * 4);
+    ka_i(&b, (int32_t)P);
+    ka_l(&b, N);
+    ka_p(&b, ptr(x, IN(3)), N * 4);
+    ka_p(&b, ptr(x, OUT(2)), N * 4);
+    return launch(x, "axo_dora_dm_reduce", (N + 255) / 256, 1, 1, 256, 1, 0, &b);
+}
+
 /* w[N,K] = code[q] * scale(rowmax[row], absmax step) from the packed codes
  * and steps of this rank's rows (operands split alike by rows, or not at all). */
 static int g_dequant_nf4(gx *x) {
@@ -2678,6 +2779,9 @@ static int exec_node(gx *x) {
     case IR_OP_fused: return g_fused(x);
     case IR_OP_dropout: return g_dropout(x);
     case IR_OP_neftune: return g_neftune(x);
+    case IR_OP_dora_norm: return g_dora_norm(x);
+    case IR_OP_dora_scale: return g_dora_scale(x);
+    case IR_OP_dora_scale_bwd: return g_dora_scale_bwd(x);
     case IR_OP_dequant_nf4: return g_dequant_nf4(x);
     default: return unsupported(x, "this op has no CUDA implementation yet");
     }

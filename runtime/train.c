@@ -200,6 +200,12 @@ static int open_saved_adapter(const ir_module *m, const char *dir, rt_st_file *f
                  want_rs ? " with rsLoRA" : "");
         return -1;
     }
+    int want_dora = (int)mattr_i(m, "lora.use_dora", 0);
+    if (ac.dora != want_dora) {
+        ax_error(d, dir, "adapter_config.json: use_dora %s, but the config has peft_use_dora: %s (lora_model_dir must match "
+                         "peft_use_dora)", ac.dora ? "true" : "false", want_dora ? "true" : "false");
+        return -1;
+    }
     char path[4096];
     if (ax_path_join(path, sizeof path, dir, "adapter_model.safetensors") != 0) {
         ax_error(d, dir, "path too long");
@@ -277,6 +283,62 @@ static int load_resized(const ir_global *G, const char *hf, const rt_st_file *f,
     return 0;
 }
 
+/* DoRA: this rank's rows [first, first + rows) of a magnitude vector are
+ * the row norms of its base weight (attr norm_of) as the model computes
+ * with it: rounded to bf16 for a bf16 weight, dequantized for an NF4 one
+ * (PEFT's dequantize_module_weight). The weight precedes the magnitude
+ * among the globals, so its values (and codes) are already in place;
+ * under ZeRO-3 both are split by rows alike, so the rank holds the rows. */
+static int dora_row_norms(rt_session *s, const ir_global *G, int64_t first, int64_t rows, float *dst, ax_diag *d) {
+    const ir_module *m = s->m;
+    const char *wn = ir_attr_str(G->attrs, G->nattrs, "norm_of", "");
+    int wg = ir_global_find(m, wn);
+    const ir_global *W = wg >= 0 ? &m->globals[wg] : NULL;
+    if (!W || W->type.rank != 2 || G->type.rank != 1 || W->type.dims[0] != G->type.dims[0]) {
+        ax_error(d, G->name, "init dora_row_norm: norm_of \"%s\" is not a [%lld, K] weight", wn,
+                 (long long)(G->type.rank ? G->type.dims[0] : 0));
+        return -1;
+    }
+    int64_t wfirst, wrows, wcap, K = W->type.dims[1];
+    block_of(s, &W->type, &wfirst, &wrows, &wcap);
+    if (rows > 0 && (first < wfirst || first + rows > wfirst + wrows)) {
+        ax_error(d, G->name, "init dora_row_norm: this rank holds rows %lld..%lld of the magnitude but not of %s",
+                 (long long)first, (long long)(first + rows), W->name);
+        return -1;
+    }
+    const float *w = rt_f(&s->st.globals[wg]) + (first - wfirst) * K;
+    float *tmp = NULL;
+    if (W->type.dtype == IR_NF4) {
+        char nm[600];
+        snprintf(nm, sizeof nm, "%s.absmax", W->name);
+        int ga = ir_global_find(m, nm);
+        snprintf(nm, sizeof nm, "%s.rowmax", W->name);
+        int gr = ir_global_find(m, nm);
+        if (ga < 0 || gr < 0) {
+            ax_error(d, W->name, "an nf4 weight without its .absmax and .rowmax globals");
+            return -1;
+        }
+        int64_t nb = (K + 63) / 64;
+        tmp = malloc(sizeof(float) * (size_t)(rows * K + 1));
+        if (!tmp) abort();
+        ck_dequant_nf4_f32(w, rt_f(&s->st.globals[ga]) + (first - wfirst) * nb, rt_f(&s->st.globals[gr]) + (first - wfirst),
+                           tmp, rows, K);
+        w = tmp;
+    }
+    /* bf16 weights, and NF4 ones dequantized into bf16 (dequant_nf4 {to} is the compute dtype) */
+    const int bf = W->type.dtype == IR_BF16 || (W->type.dtype == IR_NF4 && mattr_i(m, "train.bf16", 0));
+    for (int64_t i = 0; i < rows; i++) {
+        double acc = 0;
+        for (int64_t k = 0; k < K; k++) {
+            double v = bf ? (double)ax_round_bf16(w[i * K + k]) : (double)w[i * K + k];
+            acc += v * v;
+        }
+        dst[i] = (float)sqrt(acc);
+    }
+    free(tmp);
+    return 0;
+}
+
 int rt_session_init_weights(rt_session *s, const char *model_dir, ax_diag *d) {
     const ir_module *m = s->m;
     if (!model_dir) model_dir = mattr_s(m, "model.dir", ".");
@@ -317,6 +379,8 @@ int rt_session_init_weights(rt_session *s, const char *model_dir, ax_diag *d) {
         if (adapter && have_saved) {
             rc = load_saved_adapter(&saved, lora_dir, G, ir_attr_str(G->attrs, G->nattrs, "saved_as", hf), first, rows, dst,
                                     used, d);
+        } else if (adapter == 1 && !strcmp(ir_attr_str(G->attrs, G->nattrs, "init", ""), "dora_row_norm")) {
+            rc = dora_row_norms(s, G, first, rows, dst, d);
         } else if (!load || adapter == 1) {
             /* the same values whatever the sharding: draw all, keep the block */
             const char *init = ir_attr_str(G->attrs, G->nattrs, "init", "normal");
@@ -643,7 +707,7 @@ static char *adapter_config_json(const rt_session *s) {
                                                                                       : json_real(alpha));
     json_object_set_new(o, "lora_dropout", json_real(mattr_f(m, "lora.dropout", 0)));
     json_object_set_new(o, "use_rslora", json_boolean(mattr_i(m, "lora.rslora", 0)));
-    json_object_set_new(o, "use_dora", json_false());
+    json_object_set_new(o, "use_dora", json_boolean(mattr_i(m, "lora.use_dora", 0)));
     json_object_set_new(o, "fan_in_fan_out", json_false());
     json_object_set_new(o, "bias", json_string("none"));
     json_object_set_new(o, "inference_mode", json_true());

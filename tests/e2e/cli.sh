@@ -104,6 +104,24 @@ sed -e "s#^base_model: .*#base_model: $T/merged-lo#" -e "/^adapter:/,\$d" lo2.ym
 check '"$AXOC" compile lo2.yml -o lo2.bin 2>/dev/null && "$AXORUN" lo2.bin --output-dir lo2out --quiet && "$AXOC" compile mg.yml -o mg.bin 2>/dev/null && "$AXORUN" mg.bin --output-dir mgout --quiet' "the adapted and the merged model run"
 check 'paste <(losses lo2out/train_log.jsonl) <(losses mgout/train_log.jsonl) | awk "NF != 2 || (\$1 - \$2) > 1e-5 * \$1 || (\$2 - \$1) > 1e-5 * \$1 {bad = 1} END {exit bad || NR != 2}"' "the merged model's loss is the adapted model's (fp32, 1e-5)"
 check '! "$AXOC" merge-lora loout --base "$SRC/configs/models/tiny-qwen3" -o mx 2>mx.err && grep -q "merge-lora\|adapter\|does not fit\|adapts no weight\|safetensors" mx.err' "merging into another model is an error"
+# DoRA (peft_use_dora): PEFT's keys and use_dora; lora_model_dir continues it; merge-lora folds m / ||W + s B A|| in
+sed 's#^adapter: .*#peft_use_dora: true\nadapter: lora#' lo.yml > lod.yml
+check '"$AXOC" compile lod.yml -o lod.bin 2>/dev/null && "$AXORUN" lod.bin --output-dir lodout --quiet && python3 - lodout <<'"'"'PYEOF'"'"'
+import json, struct, sys
+d = sys.argv[1]
+raw = open(d + "/adapter_model.safetensors", "rb").read()
+n = struct.unpack("<Q", raw[:8])[0]
+hdr = {k: v for k, v in json.loads(raw[8:8 + n]).items() if k != "__metadata__"}
+assert json.load(open(d + "/adapter_config.json"))["use_dora"] is True
+mags = [k for k in hdr if k.endswith(".lora_magnitude_vector")]
+assert len(hdr) == 3 * 14 and len(mags) == 14, sorted(hdr)
+assert "base_model.model.model.layers.0.self_attn.q_proj.lora_magnitude_vector" in mags
+PYEOF' "a DoRA adapter holds PEFT's lora_magnitude_vector per layer and use_dora true"
+sed -e "s#^learning_rate: .*#learning_rate: 1e-30#" -e "s#^max_steps: .*#max_steps: 2#" lod.yml > lod2.yml && printf 'lora_model_dir: lodout\n' >> lod2.yml
+check '"$AXOC" merge-lora lodout -o merged-lod 2>mld.err && grep -q "merged 14 LoRA layers" mld.err' "merge-lora merges a DoRA adapter"
+sed -e "s#^base_model: .*#base_model: $T/merged-lod#" -e "/^adapter:/,\$d" -e "/^peft_use_dora:/d" lod2.yml > mgd.yml
+check '"$AXOC" compile lod2.yml -o lod2.bin 2>/dev/null && "$AXORUN" lod2.bin --output-dir lod2out --quiet && cmp -s lodout/adapter_model.safetensors lod2out/adapter_model.safetensors && "$AXOC" compile mgd.yml -o mgd.bin 2>/dev/null && "$AXORUN" mgd.bin --output-dir mgdout --quiet' "the DoRA adapter continues unchanged (lr 1e-30) and the merged model runs"
+check 'paste <(losses lod2out/train_log.jsonl) <(losses mgdout/train_log.jsonl) | awk "NF != 2 || (\$1 - \$2) > 1e-5 * \$1 || (\$2 - \$1) > 1e-5 * \$1 {bad = 1} END {exit bad || NR != 2}"' "the DoRA-merged model's loss is the adapted model's (fp32, 1e-5)"
 sed 's#^lora_target_linear: .*#lora_target_modules: [q_proj]#' lmd.yml > lmdq.yml
 check '"$AXOC" compile lmdq.yml -o lmdq.bin 2>/dev/null && ! "$AXORUN" lmdq.bin --output-dir lmdqout --quiet 2>lmdq.err && grep -q "adapts a module this config does not target" lmdq.err' "a saved adapter with modules the config drops is an error, not silently cut"
 printf 'lora_model_dir: ./no-such-adapter\n' | cat q1.yml - > lmdx.yml

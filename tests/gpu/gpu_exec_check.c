@@ -523,6 +523,20 @@ static void make_ops(void) {
                    "program p {\n  %%0 = input() {name=\"neftune_keys\"} : i32[3,37] input\n"
                    "  %%1 = neftune(@x, %%0) {mag=0.25, salt=0} : %s[3,37,531] act\n  store(@o, %%1)\n}\n",
                t, t, t);
+        /* DoRA: the adapted weight's row norms (f32 sums in another order: rounding), the magnitude
+         * scaling and its gradient (dm: column sums in another order); odd sizes, N not a multiple of 32 */
+        add_op(NM("dora_norm, dora_scale, dora_scale_bwd"), 1e-5, 1e-6, NULL,
+               HDR "global @w : %s[67,131] act\nglobal @bb : f32[67,5] act {scale=0.1}\nglobal @aa : f32[5,131] act {scale=0.1}\n"
+                   "global @base : %s[3,41,67] act\nglobal @lora : %s[3,41,67] act\nglobal @m : f32[67] act {gen=\"pos\"}\n"
+                   "global @dy : %s[3,41,67] act\nglobal @on : f32[67] act {gen=\"nan\", check=1}\n"
+                   "global @oy : %s[3,41,67] act {gen=\"nan\", check=1}\nglobal @odb : %s[3,41,67] act {gen=\"nan\", check=1}\n"
+                   "global @odl : %s[3,41,67] act {gen=\"nan\", check=1}\nglobal @odm : f32[67] act {gen=\"nan\", check=1}\n"
+                   "program p {\n  %%0 = dora_norm(@w, @bb, @aa) {scaling=2.5} : f32[67] act\n"
+                   "  %%1 = dora_scale(@base, @lora, @m, %%0) {scaling=2.5} : %s[3,41,67] act\n"
+                   "  %%2, %%3, %%4 = dora_scale_bwd(@base, @lora, @m, %%0, @dy) {scaling=2.5} : %s[3,41,67] act, "
+                   "%s[3,41,67] act, f32[67] act\n"
+                   "  store(@on, %%0)\n  store(@oy, %%1)\n  store(@odb, %%2)\n  store(@odl, %%3)\n  store(@odm, %%4)\n}\n",
+               t, t, t, t, t, t, t, t, t, t);
         add_op(NM("neftune rows of 3, salt 3000000000"), 0, 0, NULL,
                HDR "global @x : %s[33335,3] act\nglobal @o : %s[33335,3] act {gen=\"nan\", check=2}\n"
                    "program p {\n  %%0 = input() {name=\"neftune_keys\"} : i32[33335] input\n"
@@ -844,6 +858,15 @@ static void with_adapter(pass_adapter a, double p) {
              a == PASS_ADAPTER_QLORA ? "qlora + load_in_4bit" : "lora", p);
 }
 
+/* The last case with DoRA (peft_use_dora) on its adapter: dora_norm,
+ * dora_scale and its backward in every adapted layer, the magnitudes
+ * trained (their gradient norms compared like the adapters'). */
+static void with_dora(void) {
+    trcase *t = &trs[ntrs - 1];
+    t->lora.dora = 1;
+    strncat(t->name, " + DoRA", sizeof t->name - strlen(t->name) - 1);
+}
+
 /* The last case in pure bf16 (`bfloat16: true`): bf16 moments beside the
  * bf16 parameters, every update stochastically rounded (axo_adamw_sr_bf16
  * on the device, the CPU kernel on the host under offload). */
@@ -920,6 +943,15 @@ static void make_trains(void) {
     with_adapter(PASS_ADAPTER_QLORA, 0.1);
     add_trp("dp 2 ZeRO-3", 1, 0, 64, 2, 128, 2, 1, (pass_shard_cfg){.stage = 3, .reshard_after_forward = 1});
     with_adapter(PASS_ADAPTER_QLORA, 0.1);
+    /* DoRA: 1 rank bf16 with dropout (x_d W^T taken again) and eval_step; QLoRA + FSDP (magnitudes of
+     * the dequantized rows, row-split over the ranks) */
+    add_tr("tiny-llama", 1, 0, 0, 0, 0, 0, 4, 128);
+    with_adapter(PASS_ADAPTER_LORA, 0.1);
+    with_dora();
+    with_eval();
+    add_trp("dp 2 ZeRO-3", 1, 0, 64, 2, 128, 2, 1, (pass_shard_cfg){.stage = 3, .reshard_after_forward = 1});
+    with_adapter(PASS_ADAPTER_QLORA, 0);
+    with_dora();
     add_trp("dp 2 ZeRO-3 + offload_all, pin_memory false", 1, 0, 64, 2, 128, 2, 1,
             (pass_shard_cfg){.stage = 3, .reshard_after_forward = 1, .offload_params = 1, .offload_optimizer = 1});
     trs[ntrs - 1].pageable = 1;
@@ -988,6 +1020,7 @@ static ir_module *build(const trcase *t, ax_arena *ar, ax_diag *d) {
         c.load_in_4bit = t->lora.adapter == PASS_ADAPTER_QLORA;
         c.lora_r = t->lora.r, c.lora_alpha = t->lora.alpha, c.lora_dropout = t->lora.dropout;
         c.lora_target_linear = t->lora.target_linear;
+        c.peft_use_dora = t->lora.dora;
     }
     ir_module *mod = ir_module_create();
     int32_t loss;

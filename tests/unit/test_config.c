@@ -1146,8 +1146,40 @@ static void test_peft_layers(void) {
     run_free(&r);
 }
 
+/* peft_use_dora: DoRA on the LoRA adapter (PEFT's use_dora); Axolotl hands
+ * it to LoraConfig only, so without an adapter it is ignored, with a
+ * warning; off leaves the canonical config (the plan cache key) unchanged */
+static void test_dora(void) {
+    run r;
+    run_y(&r, "adapter: lora\nlora_r: 8\npeft_use_dora: true\n");
+    CHECK_EQ(r.rc, 0);
+    CHECK_EQ(r.c.peft_use_dora, 1);
+    char *ca = canon(&r.c);
+    CHECK(strstr(ca, "peft_use_dora") != NULL);
+    free(ca);
+    run_free(&r);
+    run_y(&r, "adapter: qlora\nload_in_4bit: true\npeft_use_dora: true\n");
+    CHECK_EQ(r.rc, 0);
+    CHECK_EQ(r.c.peft_use_dora, 1);
+    run_free(&r);
+    run_y(&r, "adapter: lora\nlora_r: 8\npeft_use_dora: false\n");
+    CHECK_EQ(r.rc, 0);
+    CHECK_EQ(r.c.peft_use_dora, 0);
+    ca = canon(&r.c);
+    CHECK(strstr(ca, "peft_use_dora") == NULL);
+    free(ca);
+    run_free(&r);
+    run_y(&r, "peft_use_dora: true\n");
+    CHECK_EQ(r.rc, 0);
+    EXPECT_DIAG(&r.d, AX_SEV_WARNING, "cfg.yml:1:1", "peft_use_dora: ignored without adapter: lora|qlora");
+    CHECK_EQ(r.c.peft_use_dora, 0);
+    run_free(&r);
+    expect_error("adapter: lora\npeft_use_dora: maybe\n", "cfg.yml:2:16", "peft_use_dora");
+}
+
 int main(void) {
     tmp_init();
+    test_dora();
     test_loraplus();
     test_peft_layers();
     test_added_tokens();

@@ -197,6 +197,10 @@ static ir_module *build_all_ops(void) {
     ir_b(&b, IR_OP_store, IR_IN(G(bias), ar), IR_NOAT);
     int32_t keys = ir_b_input(&b, "neftune_keys", IR_TYPE(IR_I32, 2, 4));
     ir_b(&b, IR_OP_neftune, IR_IN(x, keys), IR_AT(ir_af("mag", 0.3125), ir_ai("salt", 0)));
+    int32_t dn = ir_b(&b, IR_OP_dora_norm, IR_IN(G(wq), G(wq), G(wq)), IR_AT(ir_af("scaling", 2.0)));
+    int32_t dsc = ir_b(&b, IR_OP_dora_scale, IR_IN(x, x, G(bias), dn), IR_AT(ir_af("scaling", 2.0)));
+    int32_t dsb[3];
+    ir_bn(&b, IR_OP_dora_scale_bwd, IR_IN(x, x, G(bias), dn, dsc), IR_AT(ir_af("scaling", 2.0)), dsb);
 
     p = ir_program_add(m, "opt_step");
     ir_builder_init(&b, m, p, &d);

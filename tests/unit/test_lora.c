@@ -18,9 +18,14 @@
  *  - peft_layers_to_transform / peft_layers_pattern: adapters only in the
  *    listed layers (a full-name target wherever it is), errors naming the
  *    key; the saved adapter holds only those, adapter_config.json lists
- *    them as PEFT writes them, and lora_model_dir loads it back */
+ *    them as PEFT writes them, and lora_model_dir loads it back
+ *  - DoRA (peft_use_dora): A, B and m gradients vs finite differences with
+ *    the norm held constant (PEFT detaches it); step 0 is the base model;
+ *    QLoRA magnitudes are the dequantized rows' norms; saved under PEFT's
+ *    keys, continued bit for bit, merged as PEFT merges */
 #include <jansson.h>
 #include "runtime/safetensors.h"
+#include "runtime/adapter.h"
 #include "ir/quant.h"
 #include "runtime/cpu_kernels.h"
 #include "tests/unit/train_fixture.h"
@@ -877,7 +882,292 @@ static void layers_to_transform(void) {
     g_lora = (pass_lora_cfg){0};
 }
 
+/* ---- DoRA (peft_use_dora) ------------------------------------------------ */
+/* The site of module `mod`'s magnitude: base weight W, A, B, m (NULL if absent). */
+typedef struct dsite {
+    rt_buf *W, *A, *B, *M;
+} dsite;
+
+static dsite dora_site(rt_session *s, const char *mod) {
+    char n[256];
+    dsite x;
+    snprintf(n, sizeof n, "%s.weight", mod);
+    x.W = rt_session_global(s, n);
+    snprintf(n, sizeof n, "%s.lora_A.weight", mod);
+    x.A = rt_session_global(s, n);
+    snprintf(n, sizeof n, "%s.lora_B.weight", mod);
+    x.B = rt_session_global(s, n);
+    snprintf(n, sizeof n, "%s.lora_magnitude_vector", mod);
+    x.M = rt_session_global(s, n);
+    return x;
+}
+
+/* ||W + s B A||_row as the dora_norm op computes it */
+static void site_norm(const dsite *x, double scaling, float *out) {
+    int64_t N = x->W->type.dims[0], K = x->W->type.dims[1], r = x->A->type.dims[0];
+    ck_dora_norm_f32(rt_f(x->W), rt_f(x->B), rt_f(x->A), out, N, K, r, (float)scaling);
+}
+
+/* Makes every magnitude differ from its row norm (g != 1) */
+static void randomize_m(rt_session *s, uint32_t seed) {
+    for (int g = 0; g < s->m->nglobals; g++) {
+        if (!strstr(s->m->globals[g].name, ".lora_magnitude_vector") || s->m->globals[g].role != IR_ROLE_PARAM) continue;
+        rt_buf *b = &s->st.globals[g];
+        for (int64_t i = 0; i < b->numel; i++) {
+            seed = seed * 1664525u + 1013904223u;
+            rt_f(b)[i] *= 1.0f + ((float)(seed >> 8) / 16777216.0f - 0.5f) * 0.4f;
+        }
+    }
+}
+
+/* Gradients of A, B and m against central differences with the norm held
+ * constant (PEFT detaches it): perturbing A or B moves the site's norm, so
+ * m is scaled by new norm / old norm for that evaluation, which leaves
+ * m / norm (all the forward sees of either) at the frozen value. */
+static void dora_fd(double dropout) {
+    ax_diag d;
+    ax_diag_init(&d);
+    fe_config c;
+    fe_model m;
+    make_model(&m, FE_ARCH_QWEN2); /* biases: DoRA's base product excludes them */
+    make_cfg(&c, 2, 16, 1, 0);
+    g_lora = lora(PASS_ADAPTER_LORA, dropout, 0);
+    g_lora.dora = 1;
+    rt_session s;
+    CHECK(build(&s, &c, &m, &d) == 0);
+    ax_diag_print(&d, stderr);
+    CHECK_EQ(count_globals(&s, ".lora_magnitude_vector", IR_ROLE_PARAM), 14);
+    CHECK_EQ(count_globals(&s, ".lora_magnitude_vector", IR_ROLE_GRAD), 14);
+    randomize_b(&s, 3);
+    randomize_m(&s, 4);
+    batch b;
+    make_batch(&b, 2, 16, m.vocab_size, 11);
+    zero_grads(&s);
+    loss_at(&s, &b, 5, &d);
+    const double scaling = 8.0 / 4.0;
+    const char *mods[] = {"model.layers.0.self_attn.q_proj", "model.layers.1.mlp.down_proj", "model.layers.0.self_attn.v_proj",
+                          "model.layers.1.mlp.gate_proj"};
+    const char *which[] = {"lora_A.weight", "lora_B.weight", "lora_magnitude_vector"};
+    float *gsnap[AX_ARRAY_LEN(mods)][3]; /* the loss evaluations below accumulate into the grads */
+    int ndiff = 0;
+    for (size_t k = 0; k < AX_ARRAY_LEN(mods); k++)
+        for (int w = 0; w < 3; w++) {
+            char gn[300];
+            snprintf(gn, sizeof gn, "grad/%s.%s", mods[k], which[w]);
+            rt_buf *g = rt_session_global(&s, gn);
+            gsnap[k][w] = g ? malloc(sizeof(float) * (size_t)g->numel) : NULL;
+            if (g) memcpy(gsnap[k][w], g->data, sizeof(float) * (size_t)g->numel);
+        }
+    for (size_t k = 0; k < AX_ARRAY_LEN(mods); k++)
+        for (int w = 0; w < 3; w++) {
+            char pn[256];
+            snprintf(pn, sizeof pn, "%s.%s", mods[k], which[w]);
+            rt_buf *p = rt_session_global(&s, pn);
+            const float *g = gsnap[k][w];
+            CHECK_MSG(p && g, "no %s or its gradient", pn);
+            if (!p || !g) continue;
+            dsite x = dora_site(&s, mods[k]);
+            int64_t N = x.W->type.dims[0];
+            float *n0 = malloc(sizeof(float) * (size_t)N), *n1 = malloc(sizeof(float) * (size_t)N),
+                  *m0 = malloc(sizeof(float) * (size_t)N), *save = malloc(sizeof(float) * (size_t)p->numel);
+            site_norm(&x, scaling, n0);
+            memcpy(m0, x.M->data, sizeof(float) * (size_t)N);
+            memcpy(save, p->data, sizeof(float) * (size_t)p->numel);
+            double dot = 0, dot_full = 0, e = 1e-3;
+            for (int sign = 1; sign >= -1; sign -= 2) {
+                uint32_t sd = 99;
+                for (int64_t i = 0; i < p->numel; i++) {
+                    sd = sd * 1664525u + 1013904223u;
+                    float r = (sd >> 31) ? 1.0f : -1.0f;
+                    if (sign > 0) dot += (double)g[i] * r;
+                    rt_f(p)[i] = save[i] + (float)(sign * e) * r;
+                }
+                double lf = w < 2 ? loss_at(&s, &b, 5, &d) : 0; /* the norm moving too: not PEFT's gradient */
+                if (w < 2) { /* freeze the norm: m / norm as before */
+                    site_norm(&x, scaling, n1);
+                    for (int64_t i = 0; i < N; i++) rt_f(x.M)[i] = (float)((double)m0[i] * n1[i] / n0[i]);
+                }
+                double l = loss_at(&s, &b, 5, &d);
+                memcpy(x.M->data, m0, sizeof(float) * (size_t)N);
+                dot = sign > 0 ? dot - l / (2 * e) : dot + l / (2 * e);
+                dot_full = sign > 0 ? dot_full - lf / (2 * e) : dot_full + lf / (2 * e);
+            }
+            memcpy(p->data, save, sizeof(float) * (size_t)p->numel);
+            double g1 = 0;
+            for (int64_t i = 0; i < p->numel; i++) g1 += fabs(g[i]);
+            CHECK_MSG(g1 > 0, "%s: zero gradient", pn);
+            CHECK_MSG(fabs(dot) <= 0.02 * g1 / sqrt((double)p->numel) + 2e-4,
+                      "%s: autodiff - finite difference (norm detached) = %.3g", pn, dot);
+            /* and the norm's own gradient is left out: the full finite difference differs */
+            ndiff += w < 2 && fabs(dot_full) > 0.1 * g1 / sqrt((double)p->numel);
+            free(n0), free(n1), free(m0), free(save), free(gsnap[k][w]);
+        }
+    CHECK_MSG(ndiff >= 4, "only %d of 8 A/B gradients differ from the norm-tracking finite difference", ndiff);
+    free_batch(&b);
+    rt_session_close(&s);
+    ax_diag_free(&d);
+    g_lora = (pass_lora_cfg){0};
+}
+
+/* Step 0 (B = 0, m = ||W||_row): the base model's loss, fp32 and bf16;
+ * then it trains and the magnitudes move. */
+static void dora_identity(int bf16, double dropout) {
+    ax_diag d;
+    fe_config c;
+    fe_model m;
+    fixture(&d, &c, &m, FE_ARCH_QWEN2, 2, 16);
+    c.bf16 = bf16;
+    rt_session base, ad;
+    g_lora = (pass_lora_cfg){0};
+    CHECK(build(&base, &c, &m, &d) == 0);
+    g_lora = lora(PASS_ADAPTER_LORA, dropout, bf16);
+    g_lora.dora = 1;
+    CHECK(build(&ad, &c, &m, &d) == 0);
+    ax_diag_print(&d, stderr);
+    batch b;
+    make_batch(&b, 2, 16, m.vocab_size, 21);
+    double l_ad = loss_at(&ad, &b, 0, &d), l_base = loss_of(&base, &b, &d);
+    CHECK_MSG(fabs(l_base - l_ad) <= 1e-6 * fabs(l_base), "DoRA step 0: base %.9g vs adapted %.9g (bf16 %d)", l_base, l_ad,
+              bf16);
+    rt_session_close(&base);
+    rt_buf *mv = rt_session_global(&ad, "model.layers.1.self_attn.o_proj.lora_magnitude_vector");
+    CHECK(mv != NULL);
+    float m0 = mv ? rt_f(mv)[3] : 0;
+    train_steps(&ad, &b, 4, &d);
+    double l_after = loss_at(&ad, &b, 100, &d);
+    CHECK_MSG(l_after < l_ad - 0.05, "DoRA bf16 %d: did not learn: %.4f -> %.4f", bf16, l_ad, l_after);
+    CHECK_MSG(mv && rt_f(mv)[3] != m0, "the magnitude did not train");
+    free_batch(&b);
+    rt_session_close(&ad);
+    ax_diag_free(&d);
+    g_lora = (pass_lora_cfg){0};
+}
+
+/* QLoRA + DoRA: m starts as the norms of the dequantized NF4 rows, and the
+ * step-0 loss is that of QLoRA without DoRA (B = 0 in both) bit for bit. */
+static void dora_qlora_identity(void) {
+    ax_diag d;
+    fe_config c;
+    fe_model m;
+    fixture(&d, &c, &m, FE_ARCH_LLAMA, 2, 16);
+    rt_session q, qd;
+    g_lora = lora(PASS_ADAPTER_QLORA, 0, 0);
+    CHECK(build(&q, &c, &m, &d) == 0);
+    g_lora.dora = 1;
+    CHECK(build(&qd, &c, &m, &d) == 0);
+    batch b;
+    make_batch(&b, 2, 16, m.vocab_size, 8);
+    double l0 = loss_of(&q, &b, &d), l1 = loss_of(&qd, &b, &d);
+    CHECK_MSG(fabs(l0 - l1) <= 1e-6 * fabs(l0), "QLoRA %.9g vs QLoRA + DoRA %.9g at step 0", l0, l1);
+    rt_buf *W = rt_session_global(&qd, "model.layers.0.mlp.up_proj.weight"),
+           *am = rt_session_global(&qd, "model.layers.0.mlp.up_proj.weight.absmax"),
+           *rm = rt_session_global(&qd, "model.layers.0.mlp.up_proj.weight.rowmax"),
+           *M = rt_session_global(&qd, "model.layers.0.mlp.up_proj.lora_magnitude_vector");
+    CHECK(W && am && rm && M);
+    if (W && am && rm && M) {
+        int64_t N = W->type.dims[0], K = W->type.dims[1];
+        float *w = malloc(sizeof(float) * (size_t)(N * K));
+        ck_dequant_nf4_f32(rt_f(W), rt_f(am), rt_f(rm), w, N, K);
+        int ok = 1;
+        for (int64_t i = 0; i < N; i++) {
+            double acc = 0;
+            for (int64_t k = 0; k < K; k++) acc += (double)w[i * K + k] * w[i * K + k];
+            ok &= rt_f(M)[i] == (float)sqrt(acc);
+        }
+        CHECK_MSG(ok, "QLoRA magnitudes are not the dequantized rows' norms");
+        free(w);
+    }
+    free_batch(&b);
+    rt_session_close(&q);
+    rt_session_close(&qd);
+    ax_diag_free(&d);
+    g_lora = (pass_lora_cfg){0};
+}
+
+/* Saved as PEFT saves DoRA (lora_magnitude_vector keys, use_dora true);
+ * lora_model_dir continues it bit for bit; PEFT's merge (W' = m / ||W +
+ * s B A|| (W + s B A)) through rt_merge_lora gives the adapted loss; a
+ * DoRA adapter for a config without DoRA is an error naming the key. */
+static void dora_save_load_merge(void) {
+    ax_diag d;
+    fe_config c;
+    fe_model m;
+    fixture(&d, &c, &m, FE_ARCH_QWEN3, 2, 16);
+    char tmp[] = "/tmp/axo_test_dora_XXXXXX";
+    CHECK(mkdtemp(tmp) != NULL);
+    char dir[600], base_dir[600], merged[600], cmd[700], path[700];
+    snprintf(dir, sizeof dir, "%s/ad", tmp);
+    snprintf(base_dir, sizeof base_dir, "%s/base", tmp);
+    snprintf(merged, sizeof merged, "%s/merged", tmp);
+    rt_session base, ad, ad2;
+    g_lora = (pass_lora_cfg){0};
+    CHECK(build(&base, &c, &m, &d) == 0);
+    CHECK(rt_session_save(&base, base_dir, 0, &d) == 0);
+    g_lora = lora(PASS_ADAPTER_LORA, 0, 0);
+    g_lora.dora = 1;
+    CHECK(build(&ad, &c, &m, &d) == 0);
+    batch b, b2;
+    make_batch(&b, 2, 16, m.vocab_size, 5);
+    make_batch(&b2, 2, 16, m.vocab_size, 6);
+    train_steps(&ad, &b, 3, &d);
+    CHECK(rt_session_save(&ad, dir, 0, &d) == 0);
+    ax_diag_print(&d, stderr);
+    snprintf(path, sizeof path, "%s/adapter_model.safetensors", dir);
+    rt_st_file f;
+    CHECK(rt_st_open(path, &f, &d) == 0);
+    CHECK_EQ(f.ntensors, 3 * 14);
+    const rt_st_tensor *t = rt_st_find(&f, "base_model.model.model.layers.0.self_attn.q_proj.lora_magnitude_vector");
+    CHECK(t && t->rank == 1 && t->shape[0] == m.num_attention_heads * (m.hidden_size / m.num_attention_heads));
+    rt_st_close(&f);
+    json_t *j = load_json(dir, "adapter_config.json");
+    CHECK(json_is_true(json_object_get(j, "use_dora")));
+    json_decref(j);
+    /* lora_model_dir: the same adapter, magnitudes included, bit for bit */
+    g_lora.model_dir = dir;
+    CHECK(build(&ad2, &c, &m, &d) == 0);
+    int same = 1;
+    for (int g = 0; g < ad.m->nglobals; g++)
+        if (ir_attr_int(ad.m->globals[g].attrs, ad.m->globals[g].nattrs, "adapter", 0)) {
+            rt_buf *y = rt_session_global(&ad2, ad.m->globals[g].name);
+            same &= y && !memcmp(y->data, ad.st.globals[g].data, sizeof(float) * (size_t)y->numel);
+        }
+    CHECK_MSG(same, "lora_model_dir did not load the DoRA adapter back bit for bit");
+    double l_ad = loss_at(&ad, &b2, 0, &d), l_ad2 = loss_at(&ad2, &b2, 0, &d);
+    CHECK_MSG(l_ad == l_ad2, "continued %.9g vs saved %.9g", l_ad2, l_ad);
+    rt_session_close(&ad2);
+    /* a DoRA adapter into a config without DoRA */
+    g_lora.dora = 0;
+    CHECK(build(&ad2, &c, &m, &d) != 0 && strstr(d.entries[d.n - 1].msg, "peft_use_dora"));
+    ax_diag_free(&d);
+    ax_diag_init(&d);
+    /* merge-lora: the merged model computes the adapted loss */
+    int nm = 0;
+    CHECK(rt_merge_lora(dir, base_dir, merged, 0, &nm, &d) == 0);
+    ax_diag_print(&d, stderr);
+    CHECK_EQ(nm, 14);
+    rt_session mg;
+    g_lora = (pass_lora_cfg){0};
+    CHECK(build(&mg, &c, &m, &d) == 0);
+    CHECK(rt_session_init_weights(&mg, merged, &d) == 0);
+    double l_m = loss_of(&mg, &b2, &d);
+    CHECK_MSG(fabs(l_ad - l_m) <= 1e-5 * fabs(l_m), "DoRA adapted %.9g vs merged %.9g", l_ad, l_m);
+    rt_session_close(&mg);
+    free_batch(&b), free_batch(&b2);
+    rt_session_close(&base);
+    rt_session_close(&ad);
+    ax_diag_free(&d);
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmp);
+    CHECK(system(cmd) == 0);
+    g_lora = (pass_lora_cfg){0};
+}
+
 int main(void) {
+    dora_fd(0);
+    dora_fd(0.25);
+    dora_identity(0, 0);
+    dora_identity(1, 0.1);
+    dora_qlora_identity();
+    dora_save_load_merge();
     loraplus_ratio_one(0);
     loraplus_ratio_one(1);
     loraplus_first_step(4, 0, 4, 0);

@@ -13,7 +13,8 @@
  * stage and offload equals DDP bit for bit. eval_step (val_set_size)
  * gives the same held-out loss on N ranks as on one (test_eval). NEFTune
  * noise is the same on N ranks as on one (test_neftune). LoRA+ and
- * adapters on a subset of layers likewise (test_loraplus_layers). */
+ * adapters on a subset of layers likewise (test_loraplus_layers), and
+ * DoRA's magnitudes (test_dora). */
 #include "frontend/lower.h"
 #include "passes/passes.h"
 #include "runtime/launch.h"
@@ -332,6 +333,40 @@ static void test_adapters(const data *dt) {
         g_sp = 1;
         char what[160];
         snprintf(what, sizeof what, "%s, %lld ranks, gas %lld", cs[k].what, (long long)(cs[k].sp * cs[k].dp), (long long)cs[k].gas);
+        same_as_one_rank(&R, &ref, what);
+    }
+    g_lora = (pass_lora_cfg){0};
+}
+
+/* DoRA (peft_use_dora): the magnitudes start as their rows' norms on each
+ * rank's block (ZeRO-3 over 3 ranks splits rows unevenly; QLoRA takes the
+ * dequantized rows), are gathered like any param and their gradients
+ * (column sums over a rank's tokens) reduced like the adapters': the same
+ * losses and weights as one rank. */
+static void test_dora(const data *dt) {
+    struct {
+        pass_adapter a;
+        int64_t sp, dp, gas;
+        pass_shard_cfg sh;
+        const char *what;
+    } cs[] = {{PASS_ADAPTER_LORA, 1, 2, 1, {0, 0, 0, 0}, "DoRA, DDP"},
+              {PASS_ADAPTER_LORA, 1, 3, 1, {3, 1, 0, 0}, "DoRA, ZeRO-3"},
+              {PASS_ADAPTER_LORA, 2, 2, 1, {3, 1, 0, 0}, "DoRA, dp 2 x sp 2, ZeRO-3"},
+              {PASS_ADAPTER_QLORA, 1, 2, 1, {3, 1, 0, 0}, "QLoRA + DoRA, FSDP2"}};
+    for (size_t k = 0; k < AX_ARRAY_LEN(cs); k++) {
+        g_lora = (pass_lora_cfg){.adapter = cs[k].a, .r = 4, .alpha = 16, .target_linear = 1, .dora = 1};
+        run ref, R;
+        g_sp = 1;
+        run_plan(&ref, 1, cs[k].gas * cs[k].dp, (pass_shard_cfg){0}, dt);
+        g_sp = cs[k].sp;
+        char *text = plan_text((int)(cs[k].sp * cs[k].dp), cs[k].gas, cs[k].sh);
+        CHECK_MSG(strstr(text, "dora_scale_bwd(") && strstr(text, "lora_magnitude_vector"), "%s: no DoRA in the plan",
+                  cs[k].what);
+        free(text);
+        run_plan(&R, (int)(cs[k].sp * cs[k].dp), cs[k].gas, cs[k].sh, dt);
+        g_sp = 1;
+        char what[160];
+        snprintf(what, sizeof what, "%s, %lld ranks", cs[k].what, (long long)(cs[k].sp * cs[k].dp));
         same_as_one_rank(&R, &ref, what);
     }
     g_lora = (pass_lora_cfg){0};
@@ -717,6 +752,7 @@ int main(void) {
     test_seqpar(&dt);
     test_fused_lm_head(&dt);
     test_adapters(&dt);
+    test_dora(&dt);
     test_loraplus_layers(&dt);
     test_eval(&dt);
     test_neftune(&dt);

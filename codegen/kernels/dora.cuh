@@ -1,0 +1,113 @@
+// dora.cuh — DoRA (PEFT's use_dora): the adapted weight's row norms, the
+// magnitude scaling of a layer's output, and its gradient.
+//
+// Math (ck_dora_*, runtime/cpu_kernels.c; ir/ops.def):
+//  * axo_dora_norm_T(w, b, a, norm, N, K, r, s): norm[i] = sqrt(sum_k v^2),
+//    v = w[i,k] + s * sum_j b[i,j] a[j,k] (w of dtype T, b f32 [N,r], a f32
+//    [r,K]). Grid N (one block per row), block 256: each thread forms its
+//    columns' v in f32 and sums v^2 in double; ax_block_sum adds the
+//    threads. The CPU sums in double too, in column order: equal to a
+//    few f32 ulps, not bit for bit.
+//  * axo_dora_scale_T(base, lora, m, norm, y, R, N, s): g = m[c] / norm[c];
+//    y = (g - 1) * base + (g * s) * lora, each product and the sum rounded
+//    once (no FMA), as the CPU does in f32, then rounded to T. 1-D, block
+//    256, grid-stride over R*N.
+//  * axo_dora_scale_bwd_T(base, lora, m, norm, dy, dbase, dlora, part, R, N,
+//    s): dbase = (g - 1) * dy, dlora = (g * s) * dy (rounded to T), and the
+//    column sums of dy * (base + s * lora) as bias_grad_partial does them:
+//    grid (ceil(N/32), P), block (32, 8), double per thread, fp32 partials
+//    part[P*N]. axo_dora_dm_reduce: dm[c] = (sum of the P partials in
+//    order, double) / norm[c], f32. The CPU sums the rows in order: equal
+//    to rounding, not bit for bit.
+
+template <typename T>
+__device__ __forceinline__ void dora_norm_body(const T *w, const float *b, const float *a, float *norm, i64 N, i64 K,
+                                               i64 r, float s) {
+    __shared__ double red[32];
+    const i64 i = blockIdx.x;
+    if (i >= N) return;
+    double acc = 0.0;
+    for (i64 k = threadIdx.x; k < K; k += blockDim.x) {
+        float l = 0.0f;
+        for (i64 j = 0; j < r; j++) l = __fadd_rn(l, __fmul_rn(b[i * r + j], a[j * K + k]));
+        const float v = __fadd_rn(ax_ld(w + i * K + k), __fmul_rn(s, l));
+        acc += (double)v * (double)v;
+    }
+    acc = ax_block_sum(acc, red);
+    if (threadIdx.x == 0) norm[i] = (float)sqrt(acc);
+}
+extern "C" __global__ void __launch_bounds__(256) axo_dora_norm_f32(const float *w, const float *b, const float *a,
+                                                                    float *norm, i64 N, i64 K, i64 r, float s) {
+    dora_norm_body(w, b, a, norm, N, K, r, s);
+}
+extern "C" __global__ void __launch_bounds__(256) axo_dora_norm_bf16(const bf16 *w, const float *b, const float *a,
+                                                                     float *norm, i64 N, i64 K, i64 r, float s) {
+    dora_norm_body(w, b, a, norm, N, K, r, s);
+}
+
+template <typename T>
+__device__ __forceinline__ void dora_scale_body(const T *base, const T *lora, const float *m, const float *norm, T *y,
+                                                i64 R, i64 N, float s) {
+    const i64 n = R * N;
+    for (i64 i = ax_tid(); i < n; i += ax_nthreads()) {
+        const i64 c = i % N;
+        const float g = __fdiv_rn(m[c], norm[c]);
+        const float v = __fadd_rn(__fmul_rn(__fsub_rn(g, 1.0f), ax_ld(base + i)), __fmul_rn(__fmul_rn(g, s), ax_ld(lora + i)));
+        ax_st(y + i, v);
+    }
+}
+extern "C" __global__ void __launch_bounds__(256) axo_dora_scale_f32(const float *base, const float *lora, const float *m,
+                                                                     const float *norm, float *y, i64 R, i64 N, float s) {
+    dora_scale_body(base, lora, m, norm, y, R, N, s);
+}
+extern "C" __global__ void __launch_bounds__(256) axo_dora_scale_bf16(const bf16 *base, const bf16 *lora, const float *m,
+                                                                      const float *norm, bf16 *y, i64 R, i64 N, float s) {
+    dora_scale_body(base, lora, m, norm, y, R, N, s);
+}
+
+template <typename T>
+__device__ __forceinline__ void dora_scale_bwd_body(const T *base, const T *lora, const float *m, const float *norm,
+                                                    const T *dy, T *dbase, T *dlora, float *part, i64 R, i64 N,
+                                                    float s) {
+    __shared__ double acc[8][33];
+    const int tx = threadIdx.x, ty = threadIdx.y;
+    const i64 c = (i64)blockIdx.x * 32 + tx;
+    double sum = 0.0;
+    if (c < N) {
+        const float g = __fdiv_rn(m[c], norm[c]), gm1 = __fsub_rn(g, 1.0f), gs = __fmul_rn(g, s);
+        for (i64 r = (i64)blockIdx.y * 8 + ty; r < R; r += (i64)gridDim.y * 8) {
+            const i64 i = r * N + c;
+            const float d = ax_ld(dy + i);
+            ax_st(dbase + i, __fmul_rn(gm1, d));
+            ax_st(dlora + i, __fmul_rn(gs, d));
+            const float t = __fadd_rn(ax_ld(base + i), __fmul_rn(s, ax_ld(lora + i)));
+            sum += (double)d * (double)t;
+        }
+    }
+    acc[ty][tx] = sum;
+    __syncthreads();
+    if (ty == 0 && c < N) {
+        double t = acc[0][tx];
+#pragma unroll
+        for (int k = 1; k < 8; k++) t += acc[k][tx];
+        part[(i64)blockIdx.y * N + c] = (float)t;
+    }
+}
+extern "C" __global__ void __launch_bounds__(256)
+    axo_dora_scale_bwd_f32(const float *base, const float *lora, const float *m, const float *norm, const float *dy,
+                           float *dbase, float *dlora, float *part, i64 R, i64 N, float s) {
+    dora_scale_bwd_body(base, lora, m, norm, dy, dbase, dlora, part, R, N, s);
+}
+extern "C" __global__ void __launch_bounds__(256)
+    axo_dora_scale_bwd_bf16(const bf16 *base, const bf16 *lora, const float *m, const float *norm, const bf16 *dy,
+                            bf16 *dbase, bf16 *dlora, float *part, i64 R, i64 N, float s) {
+    dora_scale_bwd_body(base, lora, m, norm, dy, dbase, dlora, part, R, N, s);
+}
+extern "C" __global__ void __launch_bounds__(256) axo_dora_dm_reduce(const float *part, int nparts, i64 N,
+                                                                     const float *norm, float *dm) {
+    for (i64 c = ax_tid(); c < N; c += ax_nthreads()) {
+        double t = 0.0;
+        for (int p = 0; p < nparts; p++) t += (double)part[(i64)p * N + c];
+        dm[c] = (float)(t / (double)norm[c]);
+    }
+}
