@@ -1536,16 +1536,23 @@ static int g_bias_add(gx *x) {
     return launch(x, ename(e, sizeof e, "axo_bias_add", t), blocks(x, n, 256 * vec(t)), 1, 1, 256, 1, 0, &a);
 }
 
+/* Column sums of an [R, N] tensor in two passes: blocks of 32 columns x P
+ * row groups write partial sums, a second kernel adds them. P: enough row
+ * groups to fill the SMs twice over, at most 65535 (the grid's y limit). */
+static int64_t colsum_parts(const gx *x, int64_t R, int64_t cols) {
+    int64_t P = (R + 7) / 8, lim = 2 * (int64_t)x->dev->sm_count * 8 / cols;
+    if (lim < 1) lim = 1;
+    if (P > lim) P = lim;
+    if (P > 65535) P = 65535;
+    return P < 1 ? 1 : P;
+}
+
 static int g_bias_grad(gx *x) {
     if (need_fp(x, IN(0), "bias_grad input")) return -1;
     ir_dtype t = dt(x, IN(0));
     int64_t N = lastdim(x, IN(0)), n = numel(x, IN(0)), R = N ? n / N : 0;
     if (N < 1) return 0;
-    int64_t cols = (N + 31) / 32, P = (R + 7) / 8, lim = 2 * (int64_t)x->dev->sm_count * 8 / cols;
-    if (lim < 1) lim = 1;
-    if (P > lim) P = lim;
-    if (P > 65535) P = 65535;
-    if (P < 1) P = 1;
+    int64_t cols = (N + 31) / 32, P = colsum_parts(x, R, cols);
     uint64_t part = scratch(x, P * N * 4);
     char e[64];
     kargs a = {0};
@@ -2404,11 +2411,7 @@ static int g_dora_scale_bwd(gx *x) {
     if (dt(x, IN(4)) != t || numel(x, IN(4)) != n || dt(x, OUT(0)) != t || dt(x, OUT(1)) != t || dt(x, OUT(2)) != IR_F32)
         return unsupported(x, "dora_scale_bwd with dy or results of other types than its base");
     if (N < 1) return 0;
-    int64_t cols = (N + 31) / 32, P = (R + 7) / 8, lim = 2 * (int64_t)x->dev->sm_count * 8 / cols;
-    if (lim < 1) lim = 1;
-    if (P > lim) P = lim;
-    if (P > 65535) P = 65535;
-    if (P < 1) P = 1;
+    int64_t cols = (N + 31) / 32, P = colsum_parts(x, R, cols);
     uint64_t part = scratch(x, P * N * 4);
     char e[64];
     kargs a = {0};
