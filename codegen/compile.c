@@ -345,6 +345,7 @@ static pass_lora_cfg lora_cfg(const fe_config *c, const char **rx, int nrx, ax_d
                        .model_dir = c->lora_model_dir,
                        .save_modules = c->lora_modules_to_save,
                        .nsave = c->nlora_modules_to_save,
+                       .init = c->peft_init_lora_weights,
                        .layers = c->peft_layers,
                        .nlayers = c->npeft_layers,
                        .layers_int = c->peft_layers_int,

@@ -317,6 +317,7 @@ static const key_def keys[] = {
     {"pad_to_sequence_len", K_BOOL, F(pad_to_sequence_len), 0},
     {"peft_layers_pattern", K_SPECIAL, -1, 0},
     {"peft_layers_to_transform", K_SPECIAL, -1, 0},
+    {"peft_init_lora_weights", K_SPECIAL, -1, 0},
     {"peft_use_dora", K_SPECIAL, -1, 0},
     {"peft_use_rslora", K_BOOL, F(peft_use_rslora), 0},
     {"plugins", K_SPECIAL, -1, 0},
@@ -494,7 +495,6 @@ const fe_refused_key fe_refused_keys[] = {
     {"peft", "{}", "LoftQ initialization or another quantized-base backend"},
     {"lora_target_parameters", "[]", "LoRA on raw parameters"},
     {"peft_layer_replication", "", "duplicated layers"},
-    {"peft_init_lora_weights", "true", "another LoRA initialization"},
     {"peft_trainable_token_indices", "", "trained embedding rows"},
     {"peft_ensure_weight_tying", "false", "tied adapters of tied weights"},
     {"peft_autocast_adapter_dtype", "true", "adapter weights in the base dtype"},
@@ -1555,6 +1555,17 @@ static void apply_special(loader *L, const fe_ypair *p) {
         layers_pattern(L, p);
     } else if (!strcmp(k, "lora_modules_to_save")) {
         do_string_list(L, p, &c->lora_modules_to_save, &c->nlora_modules_to_save);
+    } else if (!strcmp(k, "peft_init_lora_weights")) { /* PEFT's init_lora_weights: true, false or an init's name */
+        const char *s = fe_y_text(v);
+        if (s && v->data.scalar.style == YAML_PLAIN_SCALAR_STYLE && fe_parse_bool(s, &b)) {
+            c->peft_init_lora_weights = b ? 0 : 2;
+        } else if (s && !strcmp(s, "gaussian")) {
+            c->peft_init_lora_weights = 1;
+        } else {
+            ax_error(y->d, fe_yloc(y, v, loc, sizeof loc),
+                     "%s: expected true, false or gaussian, found \"%s\"%s", k, s ? s : "(not a scalar)",
+                     s ? " (PEFT's SVD- and data-driven inits, pissa, olora, loftq, eva, corda, are not implemented in axo)" : "");
+        }
     } else if (!strcmp(k, "peft_use_dora")) {
         if (fe_y_bool(y, k, v, &b) == 0) c->peft_use_dora = b;
     } else if (!strcmp(k, "lora_fan_in_fan_out")) {
@@ -1877,6 +1888,10 @@ static void check_peft_layers(loader *L) {
     if (c->npeft_layers_pattern && !c->npeft_layers)
         ax_error(y->d, fe_yloc(y, pp->k, loc, sizeof loc),
                  "peft_layers_pattern: requires peft_layers_to_transform to be set (as Axolotl and PEFT require)");
+    if (c->peft_use_dora && c->peft_init_lora_weights == 2)
+        ax_error(y->d, fe_yloc(y, pair(L, "peft_init_lora_weights")->v, loc, sizeof loc),
+                 "peft_init_lora_weights: false with peft_use_dora is not implemented (DoRA's magnitude would start from "
+                 "the norms of W + s·B·A with a random B)");
     if (c->adapter == FE_ADAPTER_NONE && c->peft_use_dora) { /* Axolotl hands it to PEFT's LoraConfig only */
         ax_warn(y->d, fe_yloc(y, pair(L, "peft_use_dora")->k, loc, sizeof loc),
                 "peft_use_dora: ignored without adapter: lora|qlora (DoRA is a kind of LoRA adapter)");
@@ -2157,6 +2172,7 @@ void fe_config_canonical(const fe_config *c, ax_buf *out) {
     /* absent when off: older plans keep their cache keys */
     if (c->model_config) S("model_config", c->model_config);
     if (c->save_strategy) I("save_strategy", c->save_strategy);
+    if (c->peft_init_lora_weights) I("peft_init_lora_weights", c->peft_init_lora_weights);
     if (c->eval_strategy) I("eval_strategy", c->eval_strategy);
     if (c->nunfrozen) { /* in order: a list of patterns */
         ax_buf j = {0};

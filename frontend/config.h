@@ -149,6 +149,7 @@ typedef struct fe_config {
     int lora_target_linear;
     int peft_use_rslora;
     int peft_use_dora;    /* DoRA (PEFT's use_dora): a trained magnitude per output row */
+    int peft_init_lora_weights; /* 0 true (PEFT's default), 1 gaussian, 2 false (PASS_LORA_INIT_*) */
     /* peft_layers_to_transform (PEFT's layers_to_transform): LoRA only on
      * the targets in these decoder layers; npeft_layers 0 = every layer.
      * peft_layers_int: written as one integer (PEFT keeps an int as an int) */

@@ -257,8 +257,11 @@ int pass_lora(ir_module *m, const pass_lora_cfg *cfg, int32_t *loss, ax_diag *d)
             quantize_global(m, s);
         }
         if (hit) {
-            s->a = add_adapter(m, mod, "lora_A", cfg->r, in, "uniform", 1.0 / sqrt((double)in));
-            s->b = add_adapter(m, mod, "lora_B", out, cfg->r, "zeros", 0);
+            s->a = add_adapter(m, mod, "lora_A", cfg->r, in, cfg->init == PASS_LORA_INIT_GAUSSIAN ? "normal" : "uniform",
+                               1.0 / sqrt((double)in));
+            if (cfg->init == PASS_LORA_INIT_GAUSSIAN) ir_global_set_attr(m, s->a, ir_af("std", 1.0 / (double)cfg->r));
+            s->b = cfg->init == PASS_LORA_INIT_FALSE ? add_adapter(m, mod, "lora_B", out, cfg->r, "uniform", 1.0 / sqrt((double)cfg->r))
+                                                     : add_adapter(m, mod, "lora_B", out, cfg->r, "zeros", 0);
             if (cfg->dora) s->mag = add_magnitude(m, mod, out, g);
             ntargeted++;
         }
@@ -400,6 +403,7 @@ int pass_lora(ir_module *m, const pass_lora_cfg *cfg, int32_t *loss, ax_diag *d)
     ir_module_set_attr(m, ir_af("lora.dropout", cfg->dropout));
     ir_module_set_attr(m, ir_ai("lora.rslora", cfg->rslora));
     if (cfg->dora) ir_module_set_attr(m, ir_ai("lora.use_dora", 1)); /* absent without: other plans unchanged */
+    if (cfg->init) ir_module_set_attr(m, ir_as("lora.init", cfg->init == PASS_LORA_INIT_GAUSSIAN ? "gaussian" : "false"));
     ir_module_set_attr(m, ir_ai("lora.target_linear", cfg->target_linear));
     ir_module_set_attr(m, ir_as("lora.target_modules", tm.data ? tm.data : ""));
     if (cfg->nsave) {

@@ -22,12 +22,17 @@
 
 typedef enum { PASS_ADAPTER_NONE, PASS_ADAPTER_LORA, PASS_ADAPTER_QLORA } pass_adapter;
 
+/* PEFT's init_lora_weights: true (A kaiming-uniform, B zeros), "gaussian"
+ * (A normal with std 1/r, B zeros), false (A and B keep nn.Linear's
+ * kaiming-uniform init: the adapter changes the model from step 0) */
+enum { PASS_LORA_INIT_DEFAULT, PASS_LORA_INIT_GAUSSIAN, PASS_LORA_INIT_FALSE };
 typedef struct pass_lora_cfg {
     pass_adapter adapter; /* NONE: the pass is a no-op */
     int64_t r;
     double alpha, dropout;
     int rslora;           /* scale alpha / sqrt(r) instead of alpha / r */
     int dora;             /* peft_use_dora: DoRA's magnitude vector on every adapted layer */
+    int init;             /* peft_init_lora_weights: PASS_LORA_INIT_* (0: PEFT's default) */
     int target_linear;    /* every decoder linear layer */
     const char *const *targets; /* module names (PEFT's suffix match) */
     int ntargets;

@@ -385,7 +385,9 @@ int rt_session_init_weights(rt_session *s, const char *model_dir, ax_diag *d) {
             /* the same values whatever the sharding: draw all, keep the block */
             const char *init = ir_attr_str(G->attrs, G->nattrs, "init", "normal");
             float *tmp = malloc(sizeof(float) * (size_t)(full ? full : 1));
-            rt_init_param(hf, init, !strcmp(init, "uniform") ? ir_attr_float(G->attrs, G->nattrs, "bound", 0) : std,
+            rt_init_param(hf, init,
+                          !strcmp(init, "uniform") ? ir_attr_float(G->attrs, G->nattrs, "bound", 0)
+                                                   : ir_attr_float(G->attrs, G->nattrs, "std", std), /* gaussian LoRA A: 1/r */
                           seed, tmp, full);
             memcpy(dst, tmp + first * row_elems, sizeof(float) * (size_t)(rows * row_elems));
             free(tmp);
@@ -711,7 +713,9 @@ static char *adapter_config_json(const rt_session *s) {
     json_object_set_new(o, "fan_in_fan_out", json_false());
     json_object_set_new(o, "bias", json_string("none"));
     json_object_set_new(o, "inference_mode", json_true());
-    json_object_set_new(o, "init_lora_weights", json_true());
+    const char *init = mattr_s(m, "lora.init", NULL); /* peft_init_lora_weights */
+    json_object_set_new(o, "init_lora_weights",
+                        !init ? json_true() : !strcmp(init, "false") ? json_false() : json_string(init));
     /* target_modules as PEFT matches them: a layer type's name (q_proj)
      * where every decoder layer has that adapter (every layer of
      * layers_to_transform, when given: PEFT then adapts the name in those

@@ -597,6 +597,23 @@ static void test_refused_keys(void) {
         run_free(&r);
         expect_error("adapter: lora\nlora_target_modules: 'a(b'\n", "cfg.yml:2:22", "lora_target_modules: \"a(b\" is not a regex");
     }
+    /* peft_init_lora_weights: true, false, gaussian; PEFT's other inits are refused */
+    {
+        static const struct { const char *v; int want; } iv[] = {{"true", 0}, {"false", 2}, {"gaussian", 1}, {"\"gaussian\"", 1}};
+        for (size_t i = 0; i < sizeof iv / sizeof iv[0]; i++) {
+            char y[160];
+            snprintf(y, sizeof y, "adapter: lora\npeft_init_lora_weights: %s\n", iv[i].v);
+            run r;
+            run_y(&r, y);
+            CHECK_EQ(r.rc, 0);
+            CHECK_EQ(r.c.peft_init_lora_weights, iv[i].want);
+            run_free(&r);
+        }
+        expect_error("adapter: lora\npeft_init_lora_weights: pissa\n", "cfg.yml:2:25",
+                     "peft_init_lora_weights: expected true, false or gaussian, found \"pissa\"");
+        expect_error("adapter: lora\npeft_use_dora: true\npeft_init_lora_weights: false\n", "cfg.yml:3:25",
+                     "peft_init_lora_weights: false with peft_use_dora is not implemented");
+    }
     /* unfrozen_parameters is read (frontend/lower.c); its errors */
     expect_error("unfrozen_parameters:\n  - ^model.embed_tokens.weight$[:32000]\n", "cfg.yml:2:3",
                  "the row-range form (a pattern ending in [start:end]");
@@ -606,7 +623,7 @@ static void test_refused_keys(void) {
                   "lisa_layers_attribute: model.layers\noptim_args: \"\"\ntrl: {}\nqgalore_proj_quant: yes\n");
     /* excluded here: the token keys axo reads (fe_resolve_tokenizer), NEFTune's (test_neftune), LoRA+ and PEFT's
      * layer selection (test_loraplus, test_peft_layers) */
-    static const char *const elsewhere[] = {"tokens", "special_tokens", "added_tokens_overrides", "resize_token_embeddings_to_32x",
+    static const char *const elsewhere[] = {"peft_init_lora_weights", "tokens", "special_tokens", "added_tokens_overrides", "resize_token_embeddings_to_32x",
                                            "mean_resizing_embeddings", "shrink_embeddings", "neftune_noise_alpha",
                                            "noisy_embedding_alpha", "loraplus_lr_ratio", "loraplus_lr_embedding",
                                            "peft_layers_to_transform", "peft_layers_pattern"};

@@ -1161,7 +1161,62 @@ static void dora_save_load_merge(void) {
     g_lora = (pass_lora_cfg){0};
 }
 
+/* peft_init_lora_weights: gaussian (A ~ normal(0, 1/r), B zeros) and false
+ * (A and B keep nn.Linear's kaiming-uniform: B in +-1/sqrt(r), so the
+ * adapter moves the model from step 0); adapter_config.json says which. */
+static void init_kinds(void) {
+    char tmp[] = "/tmp/axo_test_init_XXXXXX";
+    CHECK(mkdtemp(tmp) != NULL);
+    for (int kind = PASS_LORA_INIT_GAUSSIAN; kind <= PASS_LORA_INIT_FALSE; kind++) {
+        ax_diag d;
+        fe_config c;
+        fe_model m;
+        fixture(&d, &c, &m, FE_ARCH_LLAMA, 1, 8);
+        g_lora = lora(PASS_ADAPTER_LORA, 0.0, 0); /* r 4 on every linear layer */
+        g_lora.init = kind;
+        rt_session s;
+        CHECK(build(&s, &c, &m, &d) == 0);
+        double sa = 0, sb = 0, maxb = 0;
+        int64_t na = 0, nb = 0, nz = 0;
+        for (int g = 0; g < s.m->nglobals; g++) {
+            const char *nm = s.m->globals[g].name;
+            const rt_buf *b = &s.st.globals[g];
+            if (s.m->globals[g].role != IR_ROLE_PARAM) continue; /* not the gradients or moments */
+            int a = strstr(nm, ".lora_A.") != NULL, bb = strstr(nm, ".lora_B.") != NULL;
+            for (int64_t i = 0; (a || bb) && i < b->numel; i++) {
+                double x = rt_f(b)[i];
+                if (a) sa += x * x, na++;
+                if (bb) sb += x * x, nb++, nz += x != 0, maxb = fabs(x) > maxb ? fabs(x) : maxb;
+            }
+        }
+        CHECK(na > 1000 && nb > 1000);
+        if (kind == PASS_LORA_INIT_GAUSSIAN) {
+            double sd = sqrt(sa / (double)na);
+            CHECK_MSG(fabs(sd - 0.25) < 0.025, "gaussian A: std %g, want 1/r = 0.25", sd);
+            CHECK_EQ(nz, 0);
+        } else {
+            double sd = sqrt(sb / (double)nb);
+            CHECK_MSG(nz == nb && maxb <= 0.5 && fabs(sd - 0.5 / sqrt(3.0)) < 0.03, "false: B std %g max %g, want "
+                      "uniform(-1/sqrt(r), 1/sqrt(r))", sd, maxb);
+        }
+        char dir[600];
+        snprintf(dir, sizeof dir, "%s/ad%d", tmp, kind);
+        CHECK(rt_session_save(&s, dir, 0, &d) == 0);
+        json_t *j = load_json(dir, "adapter_config.json"), *iw = json_object_get(j, "init_lora_weights");
+        CHECK(kind == PASS_LORA_INIT_GAUSSIAN ? json_is_string(iw) && !strcmp(json_string_value(iw), "gaussian")
+                                              : json_is_false(iw));
+        json_decref(j);
+        rt_session_close(&s);
+        ax_diag_free(&d);
+    }
+    char cmd[200];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmp);
+    CHECK(system(cmd) == 0);
+    g_lora = (pass_lora_cfg){0};
+}
+
 int main(void) {
+    init_kinds();
     dora_fd(0);
     dora_fd(0.25);
     dora_identity(0, 0);
