@@ -863,16 +863,7 @@ static void template_kwargs(loader *L, const char *key, const yaml_node_t *v, co
             yerr(y, x, k2, "a string, number or boolean");
             continue;
         }
-        int b;
-        double num;
-        int plain = x->data.scalar.style == YAML_PLAIN_SCALAR_STYLE;
-        json_t *jv;
-        if (plain && fe_y_is_null(x)) jv = json_null();
-        else if (plain && fe_parse_bool(t, &b)) jv = json_boolean(b);
-        else if (plain && fe_parse_num(t, &num))
-            jv = num == floor(num) && fabs(num) < 9e15 && !strpbrk(t, ".eE") ? json_integer((json_int_t)num) : json_real(num);
-        else jv = json_string(t);
-        json_object_set_new(o, kp[i].key, jv);
+        json_object_set_new(o, kp[i].key, y_to_json(L, x, k2)); /* a scalar: never NULL */
     }
     char *js = json_dumps(o, JSON_SORT_KEYS | JSON_COMPACT);
     *out = ax_arena_strdup(y->ar, js);

@@ -13,6 +13,12 @@
 
 #define PEFT_PREFIX "base_model.model."
 
+/* A [vocab, hidden] weight: the embedding or the lm_head */
+static int vocab_matrix(const char *name) {
+    size_t l = strlen(name);
+    return (l >= 19 && !strcmp(name + l - 19, "embed_tokens.weight")) || (l >= 14 && !strcmp(name + l - 14, "lm_head.weight"));
+}
+
 static int empty_pattern(const json_t *p) { return !p || json_is_null(p) || (json_is_object(p) && !json_object_size(p)); }
 
 int rt_adapter_config_read(const char *dir, rt_adapter_cfg *c, ax_diag *d) {
@@ -159,9 +165,7 @@ int rt_merge_lora(const char *adapter_dir, const char *base_dir, const char *out
             int same = W2->rank == t->rank;
             for (int i = 0; same && i < t->rank; i++) same = W2->shape[i] == t->shape[i];
             /* tokens added to the tokenizer resized the vocab: the saved embedding / lm_head has other rows */
-            const int vocab_mat = (len >= 19 && !strcmp(E->name + len - 19, "embed_tokens.weight")) ||
-                                  (len >= 14 && !strcmp(E->name + len - 14, "lm_head.weight"));
-            if (!same && vocab_mat && W2->rank == 2 && t->rank == 2 && W2->shape[1] == t->shape[1] &&
+            if (!same && vocab_matrix(E->name) && W2->rank == 2 && t->rank == 2 && W2->shape[1] == t->shape[1] &&
                 (!vocab || vocab == W2->shape[0])) {
                 same = 1;
                 vocab = W2->shape[0];
@@ -221,9 +225,7 @@ int rt_merge_lora(const char *adapter_dir, const char *base_dir, const char *out
             rc = -1;
         }
     for (int i = 0; i < n && !rc && vocab; i++) { /* the embedding and an untied lm_head must agree */
-        size_t l = strlen(outs[i].name);
-        if (((l >= 19 && !strcmp(outs[i].name + l - 19, "embed_tokens.weight")) ||
-             (l >= 14 && !strcmp(outs[i].name + l - 14, "lm_head.weight"))) && outs[i].shape[0] != vocab) {
+        if (vocab_matrix(outs[i].name) && outs[i].shape[0] != vocab) {
             ax_error(d, path, "holds a %lld-row embedding or lm_head (tokens were added), but %s keeps the base's %lld rows: "
                               "save both embed_tokens and lm_head (lora_modules_to_save)",
                      (long long)vocab, outs[i].name, (long long)outs[i].shape[0]);

@@ -566,6 +566,17 @@ static void load_model(loader *L, const json_t *m) {
     ax_buf_free(&cat);
 }
 
+/* Fills one added token (a non-empty string) and its entry in the id table. */
+static void set_added(rt_tokenizer *t, added_tok *at, const char *s, size_t len, int32_t id, int lstrip, int rstrip) {
+    at->s = ax_arena_strndup(t->ar, s, len);
+    at->len = (uint32_t)len;
+    at->id = id;
+    at->lstrip = lstrip;
+    at->rstrip = rstrip;
+    t->added_first[(uint8_t)at->s[0]] = 1;
+    set_token(t, at->id, at->s, at->len);
+}
+
 static void load_added(loader *L, const json_t *a) {
     rt_tokenizer *t = L->t;
     if (!a || json_is_null(a)) return;
@@ -586,14 +597,8 @@ static void load_added(loader *L, const json_t *a) {
             lerr(L, w, "single_word added tokens are not supported%s", "");
             return;
         }
-        added_tok *at = &t->added[t->nadded++];
-        at->s = ax_arena_strndup(t->ar, json_string_value(c), json_string_length(c));
-        at->len = (uint32_t)json_string_length(c);
-        at->id = (int32_t)json_integer_value(id);
-        at->lstrip = jbool(x, "lstrip", 0);
-        at->rstrip = jbool(x, "rstrip", 0);
-        t->added_first[(uint8_t)at->s[0]] = 1;
-        set_token(t, at->id, at->s, at->len);
+        set_added(t, &t->added[t->nadded++], json_string_value(c), json_string_length(c), (int32_t)json_integer_value(id),
+                  jbool(x, "lstrip", 0), jbool(x, "rstrip", 0));
     }
 }
 
@@ -709,15 +714,9 @@ int32_t rt_tok_add(rt_tokenizer *t, const char *token, int *fresh) {
     added_tok *grown = realloc(t->added, sizeof *t->added * (size_t)(t->nadded + 1));
     if (!grown) abort();
     t->added = grown;
-    added_tok *at = &t->added[t->nadded++];
-    at->s = ax_arena_strndup(t->ar, token, len);
-    at->len = (uint32_t)len;
-    at->id = id;
-    at->lstrip = at->rstrip = 0;
-    if (len) t->added_first[(uint8_t)at->s[0]] = 1;
     int64_t n = t->nids;
-    set_token(t, id, at->s, at->len); /* may grow the id table past the last id: keep nids = last id + 1 */
-    t->nids = n > id + 1 ? n : id + 1;
+    set_added(t, &t->added[t->nadded++], token, len, id, 0, 0); /* may grow the id table past the last id: */
+    t->nids = n > id + 1 ? n : id + 1;                         /* keep nids = last id + 1 */
     return id;
 }
 

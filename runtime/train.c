@@ -944,6 +944,23 @@ void rt_eval_log_line(char *buf, size_t cap, int64_t step, int64_t epoch, double
              (long long)step, (long long)epoch, jnum(a, sizeof a, "%.6g", eval_loss), (long long)tokens);
 }
 
+/* One evaluation's line on stdout (out NULL: quiet; tty: clear the progress
+ * bar first) and in train_log.jsonl and the checkpoints' log history. */
+static void report_eval(FILE *out, int tty, FILE *log, ax_buf *hist, int64_t step, int64_t epoch, double el, int64_t etok) {
+    if (out) {
+        if (tty) fputs("\r\033[K", out);
+        fprintf(out, "eval step %lld | epoch %lld | eval_loss %.4f | %lld tokens\n", (long long)step, (long long)epoch, el,
+                (long long)etok);
+    }
+    if (log) {
+        char line[256];
+        rt_eval_log_line(line, sizeof line, step, epoch, el, etok);
+        fputs(line, log);
+        fflush(log);
+        ax_buf_puts(hist, line);
+    }
+}
+
 /* The held-out rows through eval_step (passes/eval.c): micro_step's forward
  * with dropout off, as torch's eval mode and no_grad give. It writes only
  * the loss sum, so training is untouched. A plan without eval_step
@@ -1303,16 +1320,7 @@ int rt_train(rt_session *s, const rt_train_opts *o, ax_diag *d) {
         double el;
         int64_t etok;
         if (run_eval(s, &erows, eval_bs, nranks, rank, dp, &el, &etok, d) != 0) goto fail;
-        if (!quiet)
-            printf("eval step %lld | epoch %lld | eval_loss %.4f | %lld tokens\n", (long long)start,
-                   (long long)(start / steps_per_epoch), el, (long long)etok);
-        if (log) {
-            char line[256];
-            rt_eval_log_line(line, sizeof line, start, start / steps_per_epoch, el, etok);
-            fputs(line, log);
-            fflush(log);
-            ax_buf_puts(&logbuf, line);
-        }
+        report_eval(quiet ? NULL : stdout, 0, log, &logbuf, start, start / steps_per_epoch, el, etok);
     }
     for (int64_t step = start; step < total; step++) {
         int64_t e = step / steps_per_epoch, base = (step % steps_per_epoch) * G;
@@ -1379,18 +1387,7 @@ int rt_train(rt_session *s, const rt_train_opts *o, ax_diag *d) {
             double el;
             int64_t etok;
             if (run_eval(s, &erows, eval_bs, nranks, rank, dp, &el, &etok, d) != 0) goto fail;
-            if (!quiet) {
-                if (tty) printf("\r\033[K");
-                printf("eval step %lld | epoch %lld | eval_loss %.4f | %lld tokens\n", (long long)step + 1, (long long)e, el,
-                       (long long)etok);
-            }
-            if (log) {
-                char line[256];
-                rt_eval_log_line(line, sizeof line, step + 1, e, el, etok);
-                fputs(line, log);
-                fflush(log);
-                ax_buf_puts(&logbuf, line);
-            }
+            report_eval(quiet ? NULL : stdout, tty, log, &logbuf, step + 1, e, el, etok);
             if ((patience || load_best || save_mode == SAVE_BEST) && (step + 1) % eval_every == 0) {
                 int better = s->best_step == 0 || (gib ? el > s->best_metric : el < s->best_metric);
                 new_best = better;
