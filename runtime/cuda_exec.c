@@ -178,6 +178,7 @@ typedef struct kfn {
 
 struct rt_cuda_dev {
     int dry, device, sm_count, sync_each, poison;
+    const rt_cuda_emu *emu; /* dry runs only: the emulated device (real host memory, kernels on the host) */
     int64_t smem_optin; /* largest dynamic shared memory a block may opt in to */
     char name[128], arch[32];
     rt_kernel_provider kp;
@@ -327,8 +328,18 @@ static int dv_alloc(rt_cuda_dev *dev, int64_t bytes, uint64_t *out, const char *
                      (long long)b, (double)dev->dry_total / GIB);
             return -1;
         }
-        *out = dev->dry_next;
-        dev->dry_next += (uint64_t)b + 4096; /* gaps: an overrun never lands in the next buffer */
+        if (dev->emu) { /* its own block: an overrun is the host's to catch (AddressSanitizer) */
+            void *p = aligned_alloc(IR_ARENA_ALIGN, (size_t)b);
+            if (!p) {
+                ax_error(d, "cuda", "out of host memory allocating %s (%lld bytes, emulated device)", what, (long long)b);
+                return -1;
+            }
+            memset(p, 0xff, (size_t)b); /* fresh device memory holds anything: NaN here */
+            *out = (uint64_t)(uintptr_t)p;
+        } else {
+            *out = dev->dry_next;
+            dev->dry_next += (uint64_t)b + 4096; /* gaps: an overrun never lands in the next buffer */
+        }
         dev->dry_used += b;
     } else {
 #ifdef AXO_HAVE_CUDA
@@ -360,6 +371,7 @@ static void dv_free(rt_cuda_dev *dev, uint64_t p) {
     int64_t b = untrack(dev, p);
     if (dev->dry) {
         if (b > 0) dev->dry_used -= b;
+        if (dev->emu) free((void *)(uintptr_t)p);
         return;
     }
 #ifdef AXO_HAVE_CUDA
@@ -382,7 +394,10 @@ static int dv_memset(rt_cuda_dev *dev, uint64_t p, int byte, int64_t bytes, cons
     if (bytes <= 0) return 0;
     if (checking(dev) && !inside(dev, p, bytes)) return bad_extent(dev, where, "memset", p, bytes, d);
     dev->counts.memsets++;
-    if (dev->dry) return 0;
+    if (dev->dry) {
+        if (dev->emu) memset((void *)(uintptr_t)p, byte, (size_t)bytes);
+        return 0;
+    }
 #ifdef AXO_HAVE_CUDA
     return ck(d, where, "cudaMemsetAsync", cudaMemsetAsync((void *)(uintptr_t)p, byte, (size_t)bytes, dev->stream));
 #else
@@ -396,7 +411,10 @@ static int dv_copy(rt_cuda_dev *dev, uint64_t dst, uint64_t src, int64_t bytes, 
     if (checking(dev) && !inside(dev, dst, bytes)) return bad_extent(dev, where, "copy destination", dst, bytes, d);
     if (checking(dev) && !inside(dev, src, bytes)) return bad_extent(dev, where, "copy source", src, bytes, d);
     dev->counts.copies++;
-    if (dev->dry) return 0;
+    if (dev->dry) {
+        if (dev->emu) memmove((void *)(uintptr_t)dst, (const void *)(uintptr_t)src, (size_t)bytes);
+        return 0;
+    }
 #ifdef AXO_HAVE_CUDA
     return ck(d, where, "cudaMemcpyAsync (device to device)",
               cudaMemcpyAsync((void *)(uintptr_t)dst, (const void *)(uintptr_t)src, (size_t)bytes,
@@ -411,7 +429,10 @@ static int dv_h2d(rt_cuda_dev *dev, uint64_t dst, const void *host, int64_t byte
     if (bytes <= 0) return 0;
     if (checking(dev) && !inside(dev, dst, bytes)) return bad_extent(dev, where, "upload", dst, bytes, d);
     dev->counts.copies++;
-    if (dev->dry) return 0;
+    if (dev->dry) {
+        if (dev->emu) memcpy((void *)(uintptr_t)dst, host, (size_t)bytes);
+        return 0;
+    }
 #ifdef AXO_HAVE_CUDA
     return ck(d, where, "cudaMemcpyAsync (host to device)",
               cudaMemcpyAsync((void *)(uintptr_t)dst, host, (size_t)bytes, cudaMemcpyHostToDevice, dev->stream));
@@ -460,7 +481,8 @@ static int dv_d2h(rt_cuda_dev *dev, void *host, uint64_t src, int64_t bytes, con
     if (checking(dev) && !inside(dev, src, bytes)) return bad_extent(dev, where, "download", src, bytes, d);
     dev->counts.copies++;
     if (dev->dry) {
-        memset(host, 0, (size_t)bytes);
+        if (dev->emu) memcpy(host, (const void *)(uintptr_t)src, (size_t)bytes);
+        else memset(host, 0, (size_t)bytes);
         return 0;
     }
 #ifdef AXO_HAVE_CUDA
@@ -681,7 +703,10 @@ static int hm_copy(rt_cuda_dev *dev, int to_host, void *host, uint64_t dptr, int
     dev->counts.copies++;
     if (async) dev->counts.async_copies++;
     else dev->counts.sync_copies++;
-    if (dev->dry) {
+    if (dev->dry && dev->emu) {
+        if (to_host) memcpy(host, (const void *)(uintptr_t)dptr, (size_t)bytes);
+        else memcpy((void *)(uintptr_t)dptr, host, (size_t)bytes);
+    } else if (dev->dry) {
         if (to_host) memset(host, 0, (size_t)bytes);
     } else {
 #ifdef AXO_HAVE_CUDA
@@ -731,6 +756,7 @@ int rt_cuda_dev_open(rt_cuda_dev **out, const rt_cuda_opts *o, ax_diag *d) {
         return -1;
     }
     dev->dry = o->dry_run;
+    dev->emu = o->dry_run ? o->emu : NULL;
     dev->device = o->device;
     dev->kp = o->kernels;
     dev->sync_each = o->sync_each || (env_set("AXO_CUDA_SYNC") && strcmp(getenv("AXO_CUDA_SYNC"), "0"));
@@ -744,7 +770,7 @@ int rt_cuda_dev_open(rt_cuda_dev **out, const rt_cuda_opts *o, ax_diag *d) {
     dev->dry_pin_limit = o->dry_pin_limit;
     const char *arch = o->arch && o->arch[0] ? o->arch : env_set("AXO_GPU_ARCH");
     if (dev->dry) {
-        snprintf(dev->name, sizeof dev->name, "dry run");
+        snprintf(dev->name, sizeof dev->name, dev->emu ? "host emulator" : "dry run");
         snprintf(dev->arch, sizeof dev->arch, "%s", arch ? arch : "sm_90a");
         dev->sm_count = o->dry_sm_count > 0 ? o->dry_sm_count : 132;
         dev->smem_optin = 227 * 1024;
@@ -1144,6 +1170,19 @@ static int launch(gx *x, const char *entry, int64_t gx_, int64_t gy, int64_t gz,
         }
     dev->counts.launches++;
     if (smem > dev->counts.max_smem) dev->counts.max_smem = smem;
+    if (dev->dry && dev->emu) {
+        void *argv[KMAX];
+        for (int i = 0; i < a->n; i++) argv[i] = &a->v[i];
+        const gsig *gen = gsig_of(dev, ks);
+        unsigned g[3] = {(unsigned)gx_, (unsigned)gy, (unsigned)gz}, b[2] = {(unsigned)bx, (unsigned)by};
+        char err[512] = "";
+        if (dev->emu->launch(dev->emu->ctx, entry, gen ? gen->expr : NULL, gen ? gen->in : NULL, gen ? gen->nin : 0, g,
+                             b, smem, argv, err, sizeof err) != 0) {
+            ax_error(x->d, x->where, "emulated launch of %s failed: %s", entry, err);
+            return -1;
+        }
+        return 0;
+    }
     if (dev->dry) return 0;
 #ifdef AXO_HAVE_CUDA
     if (smem > 48 * 1024 - 1024 && smem > k->smem_set) { /* static smem counts too: raise early */
@@ -2051,6 +2090,15 @@ static int gemm_k(gx *x, int k, int64_t M, int64_t N, int64_t K, int ta, int tb,
     if (!arg_ok(x, B, K * N * esz(t))) return bad_arg(x, "GEMM operand b", B, K * N * esz(t));
     if (!arg_ok(x, C, M * N * esz(tc))) return bad_arg(x, "GEMM result", C, M * N * esz(tc));
     x->dev->counts.gemms++;
+    if (x->dev->dry && x->dev->emu) {
+        char err[512] = "";
+        if (x->dev->emu->gemm(x->dev->emu->ctx, M, N, K, ta, tb, t, tc, (const void *)(uintptr_t)A,
+                              (const void *)(uintptr_t)B, (void *)(uintptr_t)C, accumulate, err, sizeof err) != 0) {
+            ax_error(x->d, x->where, "emulated GEMM failed: %s", err);
+            return -1;
+        }
+        return 0;
+    }
     if (x->dev->dry) return 0;
 #ifdef AXO_HAVE_CUDA
     const float one = 1.0f, beta = accumulate ? 1.0f : 0.0f;
@@ -3286,7 +3334,7 @@ static int check_flags(rt_cuda_prog *pr, rt_cuda_state *st, rt_input_fn inputs, 
     }
     int rc = 0;
     for (int i = 0; i < pr->p->nnodes && !rc; i++) {
-        if (pr->flag_slot[i] < 0 || pr->dev->dry) continue;
+        if (pr->flag_slot[i] < 0 || (pr->dev->dry && !pr->dev->emu)) continue;
         int32_t t = fl[pr->flag_slot[i]];
         if (t == FLAG_INIT) continue;
         const ir_node *n = &pr->p->nodes[i];

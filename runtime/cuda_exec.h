@@ -51,6 +51,19 @@
  * allocation, grid and block limits — and counted. Tests use it to check
  * the whole host side of the executor on machines without a GPU.
  *
+ * Emulated device (opts.emu with opts.dry_run): a dry run whose device
+ * memory is real host memory (every allocation its own malloc, filled with
+ * 0xff bytes as fresh device memory may hold anything), whose copies and
+ * memsets are done, whose launches run the kernels on the host through
+ * emu->launch (tests/unit/emu: the kernel sources compiled as host C++ on a
+ * SIMT emulator) and whose GEMMs go to emu->gemm; everything runs to
+ * completion when issued, in issue order (a valid order of the streams'
+ * work: an event is waited for only after it was recorded). The dry run's
+ * checks all stay on. So the executor, its kernels' sources and its launch
+ * geometry are compared with the CPU executor on a machine without a GPU
+ * (gpu_exec_check --emu); what it cannot show is the GPU's own behaviour:
+ * concurrency between streams and CTAs, cuBLASLt, NVRTC's code, speed.
+ *
  * Environment: AXO_GPU_ARCH forces the NVRTC target (e.g. sm_90);
  * AXO_CUDA_SYNC=1 synchronises after every node; AXO_CUDA_POISON=1 fills
  * the arena with NaN bytes (0xff) before each run, so a value a kernel
@@ -108,6 +121,23 @@ typedef struct rt_dev_collectives {
     int (*drain)(void *ctx, char *err, size_t cap);
 } rt_dev_collectives;
 
+/* The host emulator's hooks (see "Emulated device" above). */
+typedef struct rt_cuda_emu {
+    void *ctx;
+    /* Runs kernel `entry` to completion on host memory: a registered
+     * source's entry, or with expr non-NULL the fused kernel of expr over
+     * operands of dtypes in[0..nin) (codegen/fusegen.h). grid (x, y, z),
+     * block (x, y), dynamic shared memory bytes, args as cudaLaunchKernel
+     * takes them. 0, or -1 with a message in err. */
+    int (*launch)(void *ctx, const char *entry, const char *expr, const ir_dtype *in, int nin, const unsigned grid[3],
+                  const unsigned block[2], int64_t smem, void **args, char *err, size_t cap);
+    /* Row-major C[M,N] = (or += with accumulate) op(A) op(B) by
+     * cpu_kernels.h's ta/tb rule; A and B of dtype t, C of tc (IR_F32 or
+     * IR_BF16), fp32 accumulation, C rounded once. 0, or -1 with err. */
+    int (*gemm)(void *ctx, int64_t M, int64_t N, int64_t K, int ta, int tb, ir_dtype t, ir_dtype tc, const void *A,
+                const void *B, void *C, int accumulate, char *err, size_t cap);
+} rt_cuda_emu;
+
 typedef struct rt_cuda_opts {
     int device;       /* CUDA device ordinal */
     const char *arch; /* NVRTC target; NULL: $AXO_GPU_ARCH, else from the device */
@@ -121,6 +151,7 @@ typedef struct rt_cuda_opts {
     int no_graphs;         /* never capture programs in CUDA graphs; also AXO_CUDA_GRAPHS=0 */
     int sync_copies;       /* offload copies synchronous even from pinned memory; also AXO_CUDA_SYNC_COPIES=1 */
     int64_t dry_pin_limit; /* dry run: host bytes it may pin (0: no limit; < 0: none, as a small RLIMIT_MEMLOCK) */
+    const rt_cuda_emu *emu; /* with dry_run: the emulated device (see above); kept by pointer */
     char *info;            /* if set: one line about the device and memory (rank 0 of rt_cuda_attach) */
     size_t info_cap;
     /* rt_cuda_attach: the device collectives of a multi-process job (NCCL,

@@ -95,7 +95,7 @@ __device__ __forceinline__ void attn_blk_fwd_body(const T *q, const T *k, const 
                                                   const int *idxq, const int *idxk, float *out, float *lse, int Sq,
                                                   int Sk, int nh, int nkv, float scale, int causal) {
     constexpr int BQ = AXO_ATT_BQ, BK = AXO_ATT_BK, LD = HD + 1, LDP = BK + 1, DJ = HD / 16;
-    extern __shared__ float sm[];
+    AX_DYN_SMEM(float, sm);
     float *Qs = sm, *Ks = Qs + BQ * LD, *Vs = Ks + BK * LD, *Ps = Vs + BK * LD;
     int *sq = (int *)(Ps + BQ * LDP), *iq = sq + BQ, *sk = iq + BQ, *ik = sk + BK;
     const int tx = threadIdx.x & 15, ty = threadIdx.x >> 4;
@@ -190,7 +190,7 @@ __device__ __forceinline__ void attn_blk_dkdv_body(const T *q, const T *k, const
                                                    const float *lse, const float *D, float *dk, float *dv, int Sq,
                                                    int Sk, int nh, int nkv, float scale, int causal) {
     constexpr int BQ = AXO_ATT_BQ, BK = AXO_ATT_BK, LD = HD + 1, LDP = BQ + 1, DJ = HD / 16;
-    extern __shared__ float sm[];
+    AX_DYN_SMEM(float, sm);
     float *Ks = sm, *Vs = Ks + BK * LD, *Qs = Vs + BK * LD, *Gs = Qs + BQ * LD, *Ps = Gs + BQ * LD;
     float *lse_s = Ps + BK * LDP, *D_s = lse_s + BQ;
     int *sq = (int *)(D_s + BQ), *iq = sq + BQ, *sk = iq + BQ, *ik = sk + BK;
@@ -257,7 +257,7 @@ __device__ __forceinline__ void attn_blk_dq_body(const T *q, const T *k, const T
                                                  const float *D, float *dq, int Sq, int Sk, int nh, int nkv,
                                                  float scale, int causal) {
     constexpr int BQ = AXO_ATT_BQ, BK = AXO_ATT_BK, LD = HD + 1, LDP = BK + 1, DJ = HD / 16;
-    extern __shared__ float sm[];
+    AX_DYN_SMEM(float, sm);
     float *Qs = sm, *Gs = Qs + BQ * LD, *Ks = Gs + BQ * LD, *Vs = Ks + BK * LD, *Ps = Vs + BK * LD;
     float *lse_s = Ps + BQ * LDP, *D_s = lse_s + BQ;
     int *sq = (int *)(D_s + BQ), *iq = sq + BQ, *sk = iq + BQ, *ik = sk + BK;

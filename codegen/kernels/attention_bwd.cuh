@@ -59,7 +59,7 @@ __device__ __forceinline__ void attn_bwd_dkdv_body(const T *q, const T *k, const
                                                    const float *lse, const float *D, T *dk, T *dv, int S, int nh,
                                                    int nkv, float scale, int causal) {
     constexpr int BQ = AXO_ATT_BQ, BK = AXO_ATT_BK, LD = HD + 1, LDP = BQ + 1, DJ = HD / 16;
-    extern __shared__ float sm[];
+    AX_DYN_SMEM(float, sm);
     float *Ks = sm, *Vs = Ks + BK * LD, *Qs = Vs + BK * LD, *Gs = Qs + BQ * LD, *Ps = Gs + BQ * LD;
     float *lse_s = Ps + BK * LDP, *D_s = lse_s + BQ;
     int *segq = (int *)(D_s + BQ), *segk = segq + BQ;
@@ -127,7 +127,7 @@ __device__ __forceinline__ void attn_bwd_dq_body(const T *q, const T *k, const T
                                                  const float *lse, const float *D, T *dq, int S, int nh, int nkv,
                                                  float scale, int causal) {
     constexpr int BQ = AXO_ATT_BQ, BK = AXO_ATT_BK, LD = HD + 1, LDP = BK + 1, DJ = HD / 16;
-    extern __shared__ float sm[];
+    AX_DYN_SMEM(float, sm);
     float *Qs = sm, *Gs = Qs + BQ * LD, *Ks = Gs + BQ * LD, *Vs = Ks + BK * LD, *Ps = Vs + BK * LD;
     float *lse_s = Ps + BQ * LDP, *D_s = lse_s + BQ;
     int *segq = (int *)(D_s + BQ), *segk = segq + BQ;

@@ -26,7 +26,7 @@ template <typename T, int HD>
 __device__ __forceinline__ void attn_fwd_body(const T *q, const T *k, const T *v, const int *seg, T *out, float *lse,
                                               int S, int nh, int nkv, float scale, int causal) {
     constexpr int BQ = AXO_ATT_BQ, BK = AXO_ATT_BK, LD = HD + 1, LDP = BK + 1, DJ = HD / 16;
-    extern __shared__ float sm[];
+    AX_DYN_SMEM(float, sm);
     float *Qs = sm, *Ks = Qs + BQ * LD, *Vs = Ks + BK * LD, *Ps = Vs + BK * LD;
     int *segq = (int *)(Ps + BQ * LDP), *segk = segq + BQ;
     const int tx = threadIdx.x & 15, ty = threadIdx.x >> 4;

@@ -372,7 +372,7 @@ template <int HD>
 __device__ __forceinline__ void tc_fwd_body(const bf16 *q, const bf16 *k, const bf16 *v, const int *seg, bf16 *out,
                                             float *lse, int S, int nh, int nkv, float scale, int causal) {
     constexpr int BQ = 64, BK = 64, NT = 128, LDS = HD + 8, ND = HD / 8;
-    extern __shared__ __align__(16) unsigned char tc_smem[];
+    AX_DYN_SMEM(unsigned char, tc_smem);
     bf16 *Qs = reinterpret_cast<bf16 *>(tc_smem);
     bf16 *Ks0 = Qs + BQ * LDS, *Vs0 = Ks0 + 2 * BK * LDS; // [2][BK][LDS] each
     int *segk0 = reinterpret_cast<int *>(Vs0 + 2 * BK * LDS); // [2][BK]
@@ -439,7 +439,7 @@ __device__ __forceinline__ void tc_dq_body(const bf16 *q, const bf16 *k, const b
                                            const bf16 *dout, const float *lse, const float *D, bf16 *dq, int S,
                                            int nh, int nkv, float scale, int causal) {
     constexpr int BQ = 64, BK = 64, NT = 128, LDS = HD + 8, ND = HD / 8;
-    extern __shared__ __align__(16) unsigned char tc_smem[];
+    AX_DYN_SMEM(unsigned char, tc_smem);
     bf16 *Qs = reinterpret_cast<bf16 *>(tc_smem), *Gs = Qs + BQ * LDS;
     bf16 *Ks0 = Gs + BQ * LDS, *Vs0 = Ks0 + 2 * BK * LDS; // [2][BK][LDS] each
     int *segk0 = reinterpret_cast<int *>(Vs0 + 2 * BK * LDS); // [2][BK]
@@ -532,7 +532,7 @@ __device__ __forceinline__ void tc_dkdv_body(const bf16 *q, const bf16 *k, const
                                              const bf16 *dout, const float *lse, const float *D, bf16 *dk, bf16 *dv,
                                              int S, int nh, int nkv, float scale, int causal) {
     constexpr int BQ = 64, BK = 64, NT = 256, LDS = HD + 8, LDP = BQ + 8, KD = HD / 16, NH = HD / 16;
-    extern __shared__ __align__(16) unsigned char tc_smem[];
+    AX_DYN_SMEM(unsigned char, tc_smem);
     bf16 *Ks = reinterpret_cast<bf16 *>(tc_smem), *Vs = Ks + BK * LDS;
     bf16 *Qs0 = Vs + BK * LDS, *Gs0 = Qs0 + 2 * BQ * LDS; // [2][BQ][LDS] each
     bf16 *Ps = Gs0 + 2 * BQ * LDS, *dSs = Ps + BK * LDP;   // [BK][LDP]: P^T, dS^T
@@ -681,7 +681,7 @@ __device__ __forceinline__ void tcb_fwd_body(const bf16 *q, const bf16 *k, const
                                              const int *segk, const int *idxq, const int *idxk, float *out, float *lse,
                                              int Sq, int Sk, int nh, int nkv, float scale, int causal) {
     constexpr int BQ = 64, BK = 64, NT = 128, LDS = HD + 8, ND = HD / 8;
-    extern __shared__ __align__(16) unsigned char tc_smem[];
+    AX_DYN_SMEM(unsigned char, tc_smem);
     bf16 *Qs = reinterpret_cast<bf16 *>(tc_smem);
     bf16 *Ks0 = Qs + BQ * LDS, *Vs0 = Ks0 + 2 * BK * LDS;                       // [2][BK][LDS] each
     int *seg_s = reinterpret_cast<int *>(Vs0 + 2 * BK * LDS), *idx_s = seg_s + BK; // [BK] each
@@ -762,7 +762,7 @@ __device__ __forceinline__ void tcb_dq_body(const bf16 *q, const bf16 *k, const 
                                             const float *lse, const float *D, float *dq, int Sq, int Sk, int nh,
                                             int nkv, float scale, int causal) {
     constexpr int BQ = 64, BK = 64, NT = 128, LDS = HD + 8, ND = HD / 8;
-    extern __shared__ __align__(16) unsigned char tc_smem[];
+    AX_DYN_SMEM(unsigned char, tc_smem);
     bf16 *Qs = reinterpret_cast<bf16 *>(tc_smem), *Gs = Qs + BQ * LDS;
     bf16 *Ks0 = Gs + BQ * LDS, *Vs0 = Ks0 + 2 * BK * LDS;                       // [2][BK][LDS] each
     int *seg_s = reinterpret_cast<int *>(Vs0 + 2 * BK * LDS), *idx_s = seg_s + BK; // [BK] each
@@ -846,7 +846,7 @@ __device__ __forceinline__ void tcb_dkdv_body(const bf16 *q, const bf16 *k, cons
                                               const float *lse, const float *D, float *dk, float *dv, int Sq, int Sk,
                                               int nh, int nkv, float scale, int causal) {
     constexpr int BQ = 64, BK = 64, NT = 256, LDS = HD + 8, LDP = BQ + 8, NH = HD / 16;
-    extern __shared__ __align__(16) unsigned char tc_smem[];
+    AX_DYN_SMEM(unsigned char, tc_smem);
     bf16 *Ks = reinterpret_cast<bf16 *>(tc_smem), *Vs = Ks + BK * LDS;
     bf16 *Qs0 = Vs + BK * LDS, *Gs0 = Qs0 + 2 * BQ * LDS; // [2][BQ][LDS] each
     bf16 *Ps = Gs0 + 2 * BQ * LDS, *dSs = Ps + BK * LDP;   // [BK][LDP]: P^T, dS^T

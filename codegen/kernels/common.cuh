@@ -38,6 +38,13 @@ typedef unsigned int uint32_t;
 
 #define AXO_INF __int_as_float(0x7f800000)
 
+// A kernel's dynamic shared memory: AX_DYN_SMEM(float, sm); declares sm[],
+// 16-byte aligned. A macro so that the host emulator (tests/unit/emu), which
+// defines it first, can hand each CTA its buffer.
+#ifndef AX_DYN_SMEM
+#define AX_DYN_SMEM(T, name) extern __shared__ __align__(16) T name[]
+#endif
+
 __device__ __forceinline__ float ax_ld(const float *p) { return *p; }
 __device__ __forceinline__ float ax_ld(const bf16 *p) { return __bfloat162float(*p); }
 __device__ __forceinline__ void ax_st(float *p, float v) { *p = v; }

@@ -95,7 +95,7 @@ template <typename T, int V>
 __device__ __forceinline__ void rmsnorm_bwd_rows(const T *x, const T *w, const T *dy, T *dx, float *part, i64 R, i64 H,
                                                  float eps) {
     __shared__ float red[32];
-    extern __shared__ float acc[]; // [H]
+    AX_DYN_SMEM(float, acc); // [H]
     for (i64 c = (i64)threadIdx.x * V; c < H; c += (i64)blockDim.x * V)
 #pragma unroll
         for (int e = 0; e < V; e++) acc[c + e] = 0.0f;

@@ -46,7 +46,17 @@
  * and runs it as a dry run (every launch, copy and GEMM validated, nothing
  * computed, nothing compared); then it prints SKIP and exits 77.
  *
- * usage: gpu_exec_check [--list] [--from K] [--only SUBSTR] [--steps N]
+ * With --emu (where the build has the emulator: tests/unit/emu) every case
+ * runs compared, GPU or not, on the CUDA executor's emulated device: device
+ * memory in host memory, each kernel's source compiled as host C++ and run
+ * on a SIMT emulator, fused kernels compiled on first use, GEMMs on the
+ * host (runtime/cuda_exec.h, "Emulated device"); the tolerances are the
+ * GPU's. What it cannot show: concurrency, cuBLASLt, NVRTC's code, speed.
+ *
+ * The emulated device reports 2 multiprocessors (--sms N: N), so that grids
+ * sized by the SM count stay small and grid-stride loops go round.
+ *
+ * usage: gpu_exec_check [--list] [--emu [--sms N]] [--from K] [--to K] [--only SUBSTR] [--steps N]
  * Exit: 0 all passed; 1 some failed (also a failed preflight); 3 the CUDA
  * context was lost (a kernel fault): "RESUME K" names the next case, so
  * run.sh reruns from there and one fault does not hide the other checks;
@@ -70,6 +80,9 @@
 #ifdef AXO_HAVE_CUDA
 #include <cuda_runtime_api.h>
 #endif
+#ifdef AXO_HAVE_EMU
+#include "emu/emu_device.h"
+#endif
 
 #ifndef AXO_SOURCE_DIR
 #define AXO_SOURCE_DIR "."
@@ -80,6 +93,8 @@ static rt_cuda_dev *g_dev;
 static rt_cuda_opts g_opts;
 static int g_steps = 6;
 static int g_dry; /* no GPU: preflight (dry run, no comparisons) */
+static int g_emu_sms = 2; /* --sms N: the multiprocessors the emulated device reports */
+static int g_emu; /* --emu: the emulated device (host memory, kernels on the host SIMT emulator), compared */
 
 static void result(int ok, const char *name, const char *fmt, ...) AX_PRINTF(3, 4);
 static void result(int ok, const char *name, const char *fmt, ...) {
@@ -1277,15 +1292,18 @@ static void run_train(const trcase *t) {
 }
 
 int main(int argc, char **argv) {
-    int from = 0, list = 0, steps_given = 0;
+    int from = 0, to = 1 << 30, list = 0, steps_given = 0;
     const char *only = NULL;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--list")) list = 1;
         else if (!strcmp(argv[i], "--from") && i + 1 < argc) from = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--to") && i + 1 < argc) to = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--only") && i + 1 < argc) only = argv[++i];
         else if (!strcmp(argv[i], "--steps") && i + 1 < argc) g_steps = atoi(argv[++i]), steps_given = 1;
+        else if (!strcmp(argv[i], "--emu")) g_emu = 1;
+        else if (!strcmp(argv[i], "--sms") && i + 1 < argc) g_emu_sms = atoi(argv[++i]);
         else {
-            fprintf(stderr, "usage: %s [--list] [--from K] [--only SUBSTR] [--steps N]\n", argv[0]);
+            fprintf(stderr, "usage: %s [--list] [--emu [--sms N]] [--from K] [--to K] [--only SUBSTR] [--steps N]\n", argv[0]);
             return 2;
         }
     }
@@ -1297,7 +1315,21 @@ int main(int argc, char **argv) {
         return 0;
     }
     char why[256] = "";
-    g_dry = rt_cuda_device_count(why, sizeof why) < 1;
+    const rt_cuda_emu *emu = NULL;
+    if (g_emu) {
+#ifdef AXO_HAVE_EMU
+        emu = axo_emu_device();
+        if (axo_emu_registry_mismatches(stdout)) {
+            printf("FAIL the emulator's kernel table and codegen/cuda_kernels.c disagree\n");
+            return 1;
+        }
+        printf("emulated device: kernels on the host SIMT emulator (tests/unit/emu), compared with the CPU executor\n");
+#else
+        fprintf(stderr, "%s: built without the emulator (no C++ compiler at configure time)\n", argv[0]);
+        return 2;
+#endif
+    }
+    g_dry = !g_emu && rt_cuda_device_count(why, sizeof why) < 1;
     if (g_dry) printf("no CUDA device (%s): preflight only (IR, CPU reference, CUDA executor dry run)\n", why);
 #ifdef AXO_PREFLIGHT_QUICK
     /* the sanitizer build checks memory, not numbers: the first step and a steady one cover each case's paths */
@@ -1306,7 +1338,9 @@ int main(int argc, char **argv) {
     (void)steps_given;
 #endif
     g_opts = (rt_cuda_opts){.kernels = {.module_of = cg_cuda_kernel_module_of, .compile = cg_cuda_kernel_compile, .compile_fused = cg_fused_compile}, .poison = 1,
-                            .dry_run = g_dry};
+                            .dry_run = g_dry || g_emu, .emu = emu,
+                            /* few SMs: capped grids are small (fast to emulate) and grid-stride loops go round */
+                            .dry_sm_count = g_emu ? g_emu_sms : 0};
     ax_diag d;
     ax_diag_init(&d);
     if (rt_cuda_dev_open(&g_dev, &g_opts, &d) != 0) {
@@ -1317,14 +1351,14 @@ int main(int argc, char **argv) {
     char name[256];
     printf("device: %s\n", rt_cuda_dev_name(g_dev, name, sizeof name));
     ax_diag_free(&d);
-    for (int i = from; i < ncases; i++) {
+    for (int i = from; i < ncases && i < to; i++) {
         const char *cname = i < nops ? ops[i].name : trs[i - nops].name;
         if (only && !strstr(cname, only)) continue;
         printf("[%d] %s\n", i, cname);
         fflush(stdout);
         if (i < nops) run_op(&ops[i]);
         else run_train(&trs[i - nops]);
-        if (!g_dry && !context_ok()) {
+        if (!g_dry && !g_emu && !context_ok()) {
             printf("FAIL %s: the CUDA context is lost (a kernel faulted); the remaining cases need a new process\n",
                    cname);
             printf("RESUME %d\n%d passed, %d failed\n", i + 1, n_pass, n_fail + 1);
@@ -1333,6 +1367,17 @@ int main(int argc, char **argv) {
     }
     rt_cuda_dev_close(g_dev);
     for (int i = 0; i < nops; i++) free(ops[i].ir);
+#ifdef AXO_HAVE_EMU
+    if (g_emu) { /* what the run covered (a filtered run covers less) */
+        long fused = 0;
+        printf("emulated device: kernel entries never launched in this run: ");
+        fflush(stdout);
+        int nun = axo_emu_unlaunched(stdout, &fused);
+        if (!nun) printf("none\n");
+        printf("emulated device: %d of %d kernel entries launched, %ld fused kernel launches\n",
+               axo_emu_entry_count() - nun, axo_emu_entry_count(), fused);
+    }
+#endif
     printf("%d passed, %d failed\n", n_pass, n_fail);
     if (g_dry && !n_fail) {
         printf("SKIP: no CUDA device; the preflight of %d cases passed (nothing was compared)\n", n_pass);

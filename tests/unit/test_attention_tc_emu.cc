@@ -13,8 +13,6 @@
 // header states), real cp.async / mma.sync behaviour, speed.
 #include "emu/cuda_bf16.h"
 
-alignas(16) unsigned char tc_smem[256 * 1024];
-
 #include "codegen/kernels/common.cuh"
 #include "codegen/kernels/attention_tc.cuh"
 
@@ -79,7 +77,7 @@ template <int HD> static void run(const tc_case &c) {
                          c.causal);
     const emu_dim3 gq{(unsigned)((S + 63) / 64), (unsigned)nh, (unsigned)B};
     const emu_dim3 gk{(unsigned)((S + 63) / 64), (unsigned)nkv, (unsigned)B};
-    emu_launch(gq, 128, tc_smem, sizeof tc_smem, [&] {
+    emu_launch(gq, 128, emu_dyn_smem(), emu_smem_bytes, [&] {
         tc_fwd_body<HD>(qp, kp, vp, sg, o.data(), lse.data(), S, nh, nkv, scale, c.causal);
     });
     for (int64_t i = 0; i < nq; i++) of[(size_t)i] = __bfloat162float(o[(size_t)i]);
@@ -97,10 +95,10 @@ template <int HD> static void run(const tc_case &c) {
             }
     ck_attention_bwd_f32(qf.data(), kf.data(), vf.data(), sg, of.data(), lse.data(), gf.data(), dqr.data(),
                          dkr.data(), dvr.data(), B, S, nh, nkv, HD, scale, c.causal);
-    emu_launch(gk, 256, tc_smem, sizeof tc_smem, [&] {
+    emu_launch(gk, 256, emu_dyn_smem(), emu_smem_bytes, [&] {
         tc_dkdv_body<HD>(qp, kp, vp, sg, gp, lse.data(), D.data(), dk.data(), dv.data(), S, nh, nkv, scale, c.causal);
     });
-    emu_launch(gq, 128, tc_smem, sizeof tc_smem, [&] {
+    emu_launch(gq, 128, emu_dyn_smem(), emu_smem_bytes, [&] {
         tc_dq_body<HD>(qp, kp, vp, sg, gp, lse.data(), D.data(), dq.data(), S, nh, nkv, scale, c.causal);
     });
     for (int64_t i = 0; i < nq; i++) dqf[(size_t)i] = __bfloat162float(dq[(size_t)i]);
@@ -173,7 +171,7 @@ template <int HD> static void run_blk(const blk_case &c) {
                              nkv, HD, scale, c.causal);
     const emu_dim3 gq{(unsigned)((Sq + 63) / 64), (unsigned)nh, (unsigned)B};
     const emu_dim3 gk{(unsigned)((Sk + 63) / 64), (unsigned)nkv, (unsigned)B};
-    emu_launch(gq, 128, tc_smem, sizeof tc_smem, [&] {
+    emu_launch(gq, 128, emu_dyn_smem(), emu_smem_bytes, [&] {
         tcb_fwd_body<HD>(qp, kp, vp, sq, sk, iq, ik, of.data(), lse.data(), Sq, Sk, nh, nkv, scale, c.causal);
     });
     bool ok = compare("out", of.data(), oref.data(), nq, 1.6e-2, 1e-2);
@@ -192,11 +190,11 @@ template <int HD> static void run_blk(const blk_case &c) {
             }
     ck_attention_blk_bwd_f32(qf.data(), kf.data(), vf.data(), sq, sk, iq, ik, mof.data(), ml.data(), gf.data(),
                              dqr.data(), dkr.data(), dvr.data(), B, Sq, Sk, nh, nkv, HD, scale, c.causal);
-    emu_launch(gk, 256, tc_smem, sizeof tc_smem, [&] {
+    emu_launch(gk, 256, emu_dyn_smem(), emu_smem_bytes, [&] {
         tcb_dkdv_body<HD>(qp, kp, vp, sq, sk, iq, ik, gp, ml.data(), D.data(), dk.data(), dv.data(), Sq, Sk, nh, nkv,
                           scale, c.causal);
     });
-    emu_launch(gq, 128, tc_smem, sizeof tc_smem, [&] {
+    emu_launch(gq, 128, emu_dyn_smem(), emu_smem_bytes, [&] {
         tcb_dq_body<HD>(qp, kp, vp, sq, sk, iq, ik, gp, ml.data(), D.data(), dq.data(), Sq, Sk, nh, nkv, scale,
                         c.causal);
     });
