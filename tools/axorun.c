@@ -13,6 +13,10 @@
 #include "runtime/spawn.h"
 #include "runtime/trace.h"
 
+#ifdef AXO_HAVE_EMU
+#include "emu/emu_device.h"
+#endif
+
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -242,6 +246,18 @@ static int run_rank(const char *plan, const rt_launch_env *e, const char *execut
     return rc;
 }
 
+/* axorun_emu (a test build: tests/unit/emu linked in) with AXO_CUDA_EMULATE=1:
+ * the CUDA executor on the emulated device of runtime/cuda_exec.h, so the
+ * training loop around it (saves, resumes, ranks) runs without a GPU. */
+static int emulated(void) {
+#ifdef AXO_HAVE_EMU
+    const char *e = getenv("AXO_CUDA_EMULATE");
+    return e && !strcmp(e, "1");
+#else
+    return 0;
+#endif
+}
+
 int main(int argc, char **argv) {
     const char *plan = NULL, *executor = NULL, *comm = NULL;
     int ranks = 0;
@@ -345,7 +361,9 @@ int main(int argc, char **argv) {
      * else (silently, or with a note for a plan it does not cover) cpu; or as asked */
     char why[256] = "";
     int want_nccl = comm && !strcmp(comm, "nccl");
-    int ndev = !rc && (!executor || !strcmp(executor, "cuda") || want_nccl) ? rt_cuda_device_count(why, sizeof why) : 0;
+    int ndev = !rc && (!executor || !strcmp(executor, "cuda") || want_nccl)
+                   ? (emulated() && !want_nccl ? 1 : rt_cuda_device_count(why, sizeof why))
+                   : 0;
     int ngpu = ndev; /* ndev drops to 0 below when the CUDA executor is not used */
     if (executor && !strcmp(executor, "cpu")) ndev = 0;
     if (!rc && !executor && ndev > 0) {
@@ -392,6 +410,9 @@ int main(int argc, char **argv) {
     if (!rc && ndev > 0 && (!executor || !strcmp(executor, "cuda"))) {
         cuda.opts = (rt_cuda_opts){.kernels = {.module_of = cg_cuda_kernel_module_of, .compile = kp_compile, .compile_fused = kp_compile_fused},
                                    .info = cuda.info, .info_cap = sizeof cuda.info};
+#ifdef AXO_HAVE_EMU
+        if (emulated()) cuda.opts.dry_run = 1, cuda.opts.emu = axo_emu_device(), cuda.opts.dry_sm_count = 2;
+#endif
         cuda.quiet = o.quiet;
         o.attach = attach_cuda;
         o.attach_ctx = &cuda;

@@ -5,10 +5,17 @@
 #
 #   tests/gpu/run.sh              build, then run every check (the default)
 #   tests/gpu/run.sh build        build only (works without a GPU)
+#   tests/gpu/run.sh build-kernels   only test_cuda_kernels, as `build` makes it (CI)
 #   tests/gpu/run.sh run          run the checks of an existing build
 #   tests/gpu/run.sh fetch-deps   (on a machine with apt and a network) download
 #                                 the .debs of libyaml, jansson and xxhash into
 #                                 .gpu-deps/, for a GPU machine that lacks them
+#   tests/gpu/run.sh emu BUILD    no GPU needed (CI): the e2e and resume rows on
+#                                 the emulated device (BUILD/axorun_emu with
+#                                 AXO_CUDA_EMULATE=1, runtime/cuda_exec.h), the
+#                                 cases matching $AXO_E2E_ONLY (a regex; default
+#                                 all but *-graphs: no CUDA graphs there) for
+#                                 $AXO_E2E_STEPS steps (default 4)
 #
 # Checks (each a row of the summary):
 #   kernels:<group>   tests/gpu/test_cuda_kernels.c: every hand-written kernel
@@ -59,6 +66,16 @@ out=${AXO_GPU_BUILD:-$root/build-gpu}
 logs=${AXO_GPU_LOGS:-$out/logs}
 debs=${AXO_GPU_DEPS:-$root/.gpu-deps}
 mode=${1:-all}
+# the tools the e2e rows run (emu mode: the emulated device's axorun), the steps of a run, which cases
+axoc=$out/proj/axoc axorun=$out/proj/axorun
+steps=${AXO_E2E_STEPS:-8} only=${AXO_E2E_ONLY:-.} skip='^$'
+if [ "$mode" = emu ]; then
+    bin=$(cd "${2:?usage: $0 emu BUILD_DIR}" && pwd)
+    out=$(mktemp -d) logs=$out/logs
+    trap '[ -n "${KEEP:-}" ] || rm -rf "$out"' EXIT
+    axoc=$bin/axoc axorun=$bin/axorun_emu steps=${AXO_E2E_STEPS:-4} skip=-graphs
+    export AXO_CUDA_EMULATE=1
+fi
 export AXO_CACHE_DIR=${AXO_CACHE_DIR:-$out/cache}
 mkdir -p "$out" "$logs"
 
@@ -125,7 +142,13 @@ build() {
         echo "run.sh: the build has no CUDA executor (CMake found no CUDA runtime/cuBLASLt): see $logs/cmake.log" >&2
         return 1
     fi
-    # the kernel check is compiled straight from the few sources it needs
+    build_kernel_check || return 1
+    echo "run.sh: built $out/proj (axoc, axorun, gpu_exec_check) and $out/test_cuda_kernels"
+}
+
+# the kernel check, compiled straight from the few sources it needs (CI builds it this way too:
+# run.sh build-kernels, ctest gpu_run_build_kernels)
+build_kernel_check() {
     mkdir -p "$out/gen/codegen"
     cmake -DAXO_EMBED_DIR="$root/codegen/kernels" -DAXO_EMBED_OUT="$out/gen/codegen/kernel_sources.inc" \
         -P "$root/codegen/embed_kernels.cmake" || return 1
@@ -135,14 +158,13 @@ build() {
     done
     # -L stubs only resolves symbols at link time; at run time the driver's
     # own libcuda.so.1 is loaded (the stub is never in the rpath).
-    gcc -std=c11 -O2 -g -D_GNU_SOURCE -Wall -Wextra -Werror -Wno-unused-parameter \
+    gcc -std=c11 -O2 -g -fopenmp -D_GNU_SOURCE -Wall -Wextra -Werror -Wno-unused-parameter \
         -DAXO_HAVE_NVRTC=1 -DAXO_CUDA_INCLUDE_DIR="\"$cuda/include\"" \
         -I"$root" -I"$out/gen" -I"$cuda/include" \
         "$root/tests/gpu/test_cuda_kernels.c" "$root/ir/base.c" "$root/runtime/cpu_kernels.c" \
         "$root/codegen/nvrtc.c" "$root/codegen/cuda_kernels.c" \
         -L"$cuda/lib64" -L"$cuda/lib64/stubs" -Wl,-rpath,"$cuda/lib64" \
         -lcuda -lnvrtc "$xxh" -lpthread -lm -o "$out/test_cuda_kernels" || return 1
-    echo "run.sh: built $out/proj (axoc, axorun, gpu_exec_check) and $out/test_cuda_kernels"
 }
 
 # ---- checks ----------------------------------------------------------------------------
@@ -224,7 +246,7 @@ sequence_len: 128
 sample_packing: true
 micro_batch_size: 4
 gradient_accumulation_steps: 2
-max_steps: 8
+max_steps: $steps
 learning_rate: 0.003
 lr_scheduler: cosine
 warmup_steps: 2
@@ -284,13 +306,14 @@ check_e2e() {
     )
     for c in "${cases[@]}"; do
         IFS='|' read -r name world dtype model extra <<<"$c"
+        [[ $name =~ $only && ! $name =~ $skip ]] || continue
         extra=$(case_yaml "$extra")
         local d=$t/$name
         mkdir -p "$d"
         write_cfg "$d/cfg.yml" "$dtype" "$model" "$extra"
         local tol=1e-4
         [ "$dtype" = true ] && tol=1e-2
-        if ! (cd "$d" && "$out/proj/axoc" compile cfg.yml -o plan.bin --world-size "$world" >compile.log 2>&1); then
+        if ! (cd "$d" && "$axoc" compile cfg.yml -o plan.bin --world-size "$world" >compile.log 2>&1); then
             record FAIL "e2e:$name" "axoc compile failed: $(tail -2 "$d/compile.log" | tr '\n' ' ')"
             continue
         fi
@@ -300,7 +323,7 @@ check_e2e() {
         local checking="AXO_CUDA_POISON=1 AXO_CUDA_SYNC=1"
         case $name in *-graphs) checking="AXO_CUDA_POISON=0 AXO_CUDA_SYNC=0" ;; esac
         for ex in cpu cuda; do
-            (cd "$d" && env $checking timeout 600 "$out/proj/axorun" plan.bin --executor $ex \
+            (cd "$d" && env $checking timeout 600 "$axorun" plan.bin --executor $ex \
                 --comm local --output-dir "out-$ex" --overwrite >"run-$ex.log" 2>&1) || ok=0
         done
         if [ $ok = 1 ] && [[ $name == *-graphs ]] && ! grep -q "captured in a CUDA graph" "$d/run-cuda.log"; then
@@ -324,8 +347,8 @@ check_e2e() {
     done
 }
 
-# resume_from_checkpoint on the CUDA executor: a run resumed from its checkpoint-4 logs the straight
-# run's steps 5-8 (the CPU executor is bit for bit, e2e cli.sh; here the weights are compared too and
+# resume_from_checkpoint on the CUDA executor: a run resumed from its checkpoint at half the steps
+# (checkpoint-4 of 8) logs the straight run's later steps (the CPU executor is bit for bit, e2e cli.sh; here the weights are compared too and
 # the note says whether they are identical): 1 rank pure bf16 with 8-bit AdamW state, and 2 local ranks
 # ZeRO-3 bf16 (sharded moments and f32 master blocks come back from the device and go back to it)
 check_resume() {
@@ -333,15 +356,16 @@ check_resume() {
     rm -rf "$t" && mkdir -p "$t"
     sharding_yaml
     local cases=("pure8|1|optimizer: adamw_bnb_8bit\nbfloat16: true" "zero3x2|2|$ds")
+    local half=$((steps / 2))
     for c in "${cases[@]}"; do
         IFS='|' read -r name world extra <<<"$c"
         local d=$t/$name
         mkdir -p "$d"
-        write_cfg "$d/cfg.yml" true tiny-llama "$(case_yaml "$extra\nsave_steps: 4")"
-        if ! (cd "$d" && "$out/proj/axoc" compile cfg.yml -o plan.bin --world-size "$world" >compile.log 2>&1 &&
-            timeout 600 "$out/proj/axorun" plan.bin --executor cuda --comm local --output-dir A >run-A.log 2>&1 &&
-            timeout 600 "$out/proj/axorun" plan.bin --executor cuda --comm local --output-dir B \
-                --resume-from A/checkpoint-4 >run-B.log 2>&1); then
+        write_cfg "$d/cfg.yml" true tiny-llama "$(case_yaml "$extra\nsave_steps: $half")"
+        if ! (cd "$d" && "$axoc" compile cfg.yml -o plan.bin --world-size "$world" >compile.log 2>&1 &&
+            timeout 600 "$axorun" plan.bin --executor cuda --comm local --output-dir A >run-A.log 2>&1 &&
+            timeout 600 "$axorun" plan.bin --executor cuda --comm local --output-dir B \
+                --resume-from "A/checkpoint-$half" >run-B.log 2>&1); then
             record FAIL "resume:$name" "$(grep -h error "$d"/*.log | head -2 | tr '\n' ' ')"
             continue
         fi
@@ -518,10 +542,26 @@ run_checks() {
     echo "RESULT: PASS (${#rows[@]} checks)"
 }
 
+# emu mode: the rows that run whole training jobs, on the emulated device
+run_emu() {
+    [ -x "$axorun" ] || { echo "run.sh emu: $axorun is not built (it needs a C++ compiler)" >&2; exit 2; }
+    check_e2e
+    check_resume
+    printf '%s\n' "${rows[@]}"
+    if printf '%s\n' "${rows[@]}" | grep -q '^FAIL'; then
+        [ -n "${KEEP:-}" ] || echo "(KEEP=1 keeps the runs' folders)"
+        echo "RESULT: FAIL"
+        return 1
+    fi
+    echo "RESULT: PASS (${#rows[@]} checks on the emulated device)"
+}
+
 case "$mode" in
 all) build || { record FAIL build "see $logs/build.log"; exit 1; }; run_checks ;;
+emu) run_emu ;;
+build-kernels) use_deps && build_kernel_check && echo "run.sh: built $out/test_cuda_kernels" ;;
 build) build ;;
 run) run_checks ;;
 fetch-deps) fetch_deps ;;
-*) echo "usage: $0 [all|build|run|fetch-deps]" >&2; exit 2 ;;
+*) echo "usage: $0 [all|build|build-kernels|run|fetch-deps|emu BUILD_DIR]" >&2; exit 2 ;;
 esac

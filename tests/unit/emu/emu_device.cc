@@ -297,3 +297,5 @@ extern "C" int axo_emu_unlaunched(FILE *f, long *fused) {
 }
 
 extern "C" int axo_emu_entry_count(void) { return (int)nentries; }
+
+extern "C" int axo_emu_has_kernel(const char *entry) { return find(entry) != nullptr; }

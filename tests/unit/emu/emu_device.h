@@ -37,6 +37,8 @@ int axo_emu_registry_mismatches(FILE *f);
  * fused kernels. For coverage reports. */
 int axo_emu_unlaunched(FILE *f, long *fused);
 int axo_emu_entry_count(void);
+/* 1 if the emulator has kernel entry point `entry`. */
+int axo_emu_has_kernel(const char *entry);
 
 #ifdef __cplusplus
 }
