@@ -179,6 +179,12 @@ typedef struct kfn {
 struct rt_cuda_dev {
     int dry, device, sm_count, sync_each, poison;
     const rt_cuda_emu *emu; /* dry runs only: the emulated device (real host memory, kernels on the host) */
+    int emu_eager;          /* AXO_EMU_EAGER=1: do the work when issued (else queued per stream, done lazily) */
+    int emu_flip;           /* alternates the order dv_sync_all takes the streams in */
+    int emu_drop_waits;     /* test hook AXO_TEST_EMU_DROP_WAITS=1: ignore the waits between streams (a race) */
+    struct eop *eq[IR_NSTREAMS]; /* per stream: queued work [edone, eissued) at eq[k - ebase] */
+    uint64_t ebase[IR_NSTREAMS], edone[IR_NSTREAMS], eissued[IR_NSTREAMS];
+    int64_t ecap[IR_NSTREAMS];
     int64_t smem_optin; /* largest dynamic shared memory a block may opt in to */
     char name[128], arch[32];
     rt_kernel_provider kp;
@@ -366,12 +372,19 @@ static int dv_alloc(rt_cuda_dev *dev, int64_t bytes, uint64_t *out, const char *
     return 0;
 }
 
+static int eq_flush_all(rt_cuda_dev *dev, ax_diag *d);
 static void dv_free(rt_cuda_dev *dev, uint64_t p) {
     if (!p) return;
     int64_t b = untrack(dev, p);
     if (dev->dry) {
         if (b > 0) dev->dry_used -= b;
-        if (dev->emu) free((void *)(uintptr_t)p);
+        if (dev->emu) { /* cudaFree waits for the device */
+            ax_diag tmp;
+            ax_diag_init(&tmp);
+            eq_flush_all(dev, &tmp);
+            ax_diag_free(&tmp);
+            free((void *)(uintptr_t)p);
+        }
         return;
     }
 #ifdef AXO_HAVE_CUDA
@@ -390,13 +403,125 @@ static int bad_extent(rt_cuda_dev *dev, const char *where, const char *what, uin
  * (a debugging mode; the per-launch cost is a binary search per pointer). */
 static int checking(const rt_cuda_dev *dev) { return dev->dry || dev->poison; }
 
+/* ---- the emulated device's streams ------------------------------------------------
+ * Work is queued per stream and done as late as CUDA allows (cuda_exec.h,
+ * "Emulated device"). An entry is a launch, a GEMM, a memset, a copy
+ * (host bytes of an upload taken when issued) or a wait for another
+ * stream's position. */
+enum { EOP_LAUNCH, EOP_GEMM, EOP_MEMSET, EOP_COPY, EOP_WAIT };
+typedef union eval {
+    uint64_t p;
+    int64_t l;
+    int32_t i;
+    float f;
+    double d;
+} eval;
+typedef struct eop {
+    int kind;
+    char where[160]; /* gx.where's size */
+    /* launch */
+    const char *entry, *expr;
+    const ir_dtype *in;
+    int nin, nargs;
+    unsigned g[3], b[2];
+    int64_t smem;
+    eval v[KMAX];
+    /* gemm */
+    int64_t M, N, K;
+    int ta, tb, acc;
+    ir_dtype t, tc;
+    uint64_t A, B, C;
+    /* memset, copy */
+    void *dst, *snap; /* snap: owned copy of an upload's host bytes */
+    const void *src;
+    int byte;
+    int64_t bytes;
+    /* wait */
+    int ws;
+    uint64_t wpos;
+} eop;
+
+static int emu_lazy(const rt_cuda_dev *dev) { return dev->dry && dev->emu && !dev->emu_eager; }
+
+static int eop_run(rt_cuda_dev *dev, eop *o, ax_diag *d);
+/* Does stream s's work up to position upto (first the work its waits name). */
+static int eq_flush(rt_cuda_dev *dev, int s, uint64_t upto, ax_diag *d) {
+    int rc = 0;
+    while (dev->edone[s] < upto && dev->edone[s] < dev->eissued[s]) {
+        eop *o = &dev->eq[s][dev->edone[s] - dev->ebase[s]];
+        dev->edone[s]++;
+        int r = o->kind == EOP_WAIT ? eq_flush(dev, o->ws, o->wpos, d) : eop_run(dev, o, d);
+        free(o->snap);
+        o->snap = NULL;
+        if (r && !rc) rc = -1;
+    }
+    if (dev->edone[s] == dev->eissued[s]) dev->ebase[s] = dev->edone[s]; /* empty: reuse the array from the start */
+    return rc;
+}
+static int eq_flush_all(rt_cuda_dev *dev, ax_diag *d) {
+    int rc = 0;
+    for (int s = 0; s < IR_NSTREAMS; s++)
+        if (eq_flush(dev, s, UINT64_MAX, d) && !rc) rc = -1;
+    return rc;
+}
+/* Queues o on the current stream (the emulated device, lazy), or does it now. */
+static int eq_push(rt_cuda_dev *dev, eop *o, ax_diag *d) {
+    if (!emu_lazy(dev)) {
+        int rc = o->kind == EOP_WAIT ? 0 : eop_run(dev, o, d);
+        free(o->snap);
+        return rc;
+    }
+    int s = dev->cur;
+    int64_t n = (int64_t)(dev->eissued[s] - dev->ebase[s]);
+    if (n == dev->ecap[s]) {
+        int64_t cap = dev->ecap[s] ? 2 * dev->ecap[s] : 256;
+        eop *q = realloc(dev->eq[s], sizeof *q * (size_t)cap);
+        if (!q) {
+            free(o->snap);
+            ax_error(d, o->where, "out of host memory (emulated stream queue)");
+            return -1;
+        }
+        dev->eq[s] = q;
+        dev->ecap[s] = cap;
+    }
+    dev->eq[s][n] = *o;
+    dev->eissued[s]++;
+    return 0;
+}
+
+static int eop_run(rt_cuda_dev *dev, eop *o, ax_diag *d) {
+    char err[512] = "";
+    switch (o->kind) {
+    case EOP_MEMSET: memset(o->dst, o->byte, (size_t)o->bytes); return 0;
+    case EOP_COPY: memmove(o->dst, o->src, (size_t)o->bytes); return 0;
+    case EOP_GEMM:
+        if (dev->emu->gemm(dev->emu->ctx, o->M, o->N, o->K, o->ta, o->tb, o->t, o->tc, (const void *)(uintptr_t)o->A,
+                           (const void *)(uintptr_t)o->B, (void *)(uintptr_t)o->C, o->acc, err, sizeof err) == 0)
+            return 0;
+        ax_error(d, o->where, "emulated GEMM failed: %s", err);
+        return -1;
+    case EOP_LAUNCH: {
+        void *argv[KMAX];
+        for (int i = 0; i < o->nargs; i++) argv[i] = &o->v[i];
+        if (dev->emu->launch(dev->emu->ctx, o->entry, o->expr, o->in, o->nin, o->g, o->b, o->smem, argv, err,
+                             sizeof err) == 0)
+            return 0;
+        ax_error(d, o->where, "emulated launch of %s failed: %s", o->entry, err);
+        return -1;
+    }
+    default: return 0;
+    }
+}
+
 static int dv_memset(rt_cuda_dev *dev, uint64_t p, int byte, int64_t bytes, const char *where, ax_diag *d) {
     if (bytes <= 0) return 0;
     if (checking(dev) && !inside(dev, p, bytes)) return bad_extent(dev, where, "memset", p, bytes, d);
     dev->counts.memsets++;
     if (dev->dry) {
-        if (dev->emu) memset((void *)(uintptr_t)p, byte, (size_t)bytes);
-        return 0;
+        if (!dev->emu) return 0;
+        eop o = {.kind = EOP_MEMSET, .dst = (void *)(uintptr_t)p, .byte = byte, .bytes = bytes};
+        snprintf(o.where, sizeof o.where, "%s", where);
+        return eq_push(dev, &o, d);
     }
 #ifdef AXO_HAVE_CUDA
     return ck(d, where, "cudaMemsetAsync", cudaMemsetAsync((void *)(uintptr_t)p, byte, (size_t)bytes, dev->stream));
@@ -412,8 +537,10 @@ static int dv_copy(rt_cuda_dev *dev, uint64_t dst, uint64_t src, int64_t bytes, 
     if (checking(dev) && !inside(dev, src, bytes)) return bad_extent(dev, where, "copy source", src, bytes, d);
     dev->counts.copies++;
     if (dev->dry) {
-        if (dev->emu) memmove((void *)(uintptr_t)dst, (const void *)(uintptr_t)src, (size_t)bytes);
-        return 0;
+        if (!dev->emu) return 0;
+        eop o = {.kind = EOP_COPY, .dst = (void *)(uintptr_t)dst, .src = (const void *)(uintptr_t)src, .bytes = bytes};
+        snprintf(o.where, sizeof o.where, "%s", where);
+        return eq_push(dev, &o, d);
     }
 #ifdef AXO_HAVE_CUDA
     return ck(d, where, "cudaMemcpyAsync (device to device)",
@@ -430,8 +557,16 @@ static int dv_h2d(rt_cuda_dev *dev, uint64_t dst, const void *host, int64_t byte
     if (checking(dev) && !inside(dev, dst, bytes)) return bad_extent(dev, where, "upload", dst, bytes, d);
     dev->counts.copies++;
     if (dev->dry) {
-        if (dev->emu) memcpy((void *)(uintptr_t)dst, host, (size_t)bytes);
-        return 0;
+        if (!dev->emu) return 0;
+        eop o = {.kind = EOP_COPY, .dst = (void *)(uintptr_t)dst, .bytes = bytes, .snap = malloc((size_t)bytes)};
+        if (!o.snap) {
+            ax_error(d, where, "out of host memory");
+            return -1;
+        }
+        memcpy(o.snap, host, (size_t)bytes); /* the host bytes as they are now */
+        o.src = o.snap;
+        snprintf(o.where, sizeof o.where, "%s", where);
+        return eq_push(dev, &o, d);
     }
 #ifdef AXO_HAVE_CUDA
     return ck(d, where, "cudaMemcpyAsync (host to device)",
@@ -447,7 +582,7 @@ static void host_saw(rt_cuda_dev *dev, const uint32_t *vc);
 static int dv_sync(rt_cuda_dev *dev, const char *where, ax_diag *d) {
     dev->counts.syncs++;
     if (checking(dev)) host_saw(dev, dev->svc[dev->cur]); /* what the stream waited for is done too */
-    if (dev->dry) return 0;
+    if (dev->dry) return dev->emu ? eq_flush(dev, dev->cur, UINT64_MAX, d) : 0;
 #ifdef AXO_HAVE_CUDA
     return ck(d, where, "cudaStreamSynchronize", cudaStreamSynchronize(dev->stream));
 #else
@@ -467,10 +602,13 @@ static void dv_use_stream(rt_cuda_dev *dev, int s) {
 /* Waits for every stream; leaves stream 0 current. Reports the first error. */
 static int dv_sync_all(rt_cuda_dev *dev, const char *where, ax_diag *d) {
     int rc = 0;
-    for (int s = dev->nstreams - 1; s >= 0; s--) {
+    dev->emu_flip ^= 1; /* the emulated device: a missing wait shows up in one order or the other */
+    for (int k = 0; k < dev->nstreams; k++) {
+        int s = dev->emu && dev->emu_flip ? k : dev->nstreams - 1 - k;
         dv_use_stream(dev, s);
         if (dv_sync(dev, where, d) != 0 && !rc) rc = -1;
     }
+    dv_use_stream(dev, 0);
     return rc;
 }
 
@@ -481,8 +619,12 @@ static int dv_d2h(rt_cuda_dev *dev, void *host, uint64_t src, int64_t bytes, con
     if (checking(dev) && !inside(dev, src, bytes)) return bad_extent(dev, where, "download", src, bytes, d);
     dev->counts.copies++;
     if (dev->dry) {
-        if (dev->emu) memcpy(host, (const void *)(uintptr_t)src, (size_t)bytes);
-        else memset(host, 0, (size_t)bytes);
+        if (!dev->emu) {
+            memset(host, 0, (size_t)bytes);
+            return 0;
+        }
+        if (eq_flush(dev, dev->cur, UINT64_MAX, d)) return -1; /* a synchronous copy: the stream's work first */
+        memcpy(host, (const void *)(uintptr_t)src, (size_t)bytes);
         return 0;
     }
 #ifdef AXO_HAVE_CUDA
@@ -703,9 +845,12 @@ static int hm_copy(rt_cuda_dev *dev, int to_host, void *host, uint64_t dptr, int
     dev->counts.copies++;
     if (async) dev->counts.async_copies++;
     else dev->counts.sync_copies++;
-    if (dev->dry && dev->emu) {
-        if (to_host) memcpy(host, (const void *)(uintptr_t)dptr, (size_t)bytes);
-        else memcpy((void *)(uintptr_t)dptr, host, (size_t)bytes);
+    if (dev->dry && dev->emu) { /* queued: an asynchronous copy reads and writes the host when it runs */
+        eop o = {.kind = EOP_COPY, .bytes = bytes};
+        o.dst = to_host ? host : (void *)(uintptr_t)dptr;
+        o.src = to_host ? (const void *)(uintptr_t)dptr : host;
+        snprintf(o.where, sizeof o.where, "%s", where);
+        if (eq_push(dev, &o, d)) return -1;
     } else if (dev->dry) {
         if (to_host) memset(host, 0, (size_t)bytes);
     } else {
@@ -757,6 +902,8 @@ int rt_cuda_dev_open(rt_cuda_dev **out, const rt_cuda_opts *o, ax_diag *d) {
     }
     dev->dry = o->dry_run;
     dev->emu = o->dry_run ? o->emu : NULL;
+    dev->emu_eager = env_set("AXO_EMU_EAGER") && strcmp(getenv("AXO_EMU_EAGER"), "0");
+    dev->emu_drop_waits = env_set("AXO_TEST_EMU_DROP_WAITS") && strcmp(getenv("AXO_TEST_EMU_DROP_WAITS"), "0");
     dev->device = o->device;
     dev->kp = o->kernels;
     dev->sync_each = o->sync_each || (env_set("AXO_CUDA_SYNC") && strcmp(getenv("AXO_CUDA_SYNC"), "0"));
@@ -864,6 +1011,7 @@ void rt_cuda_dev_close(rt_cuda_dev *dev) {
         free(dev->gen[i]);
     }
     free(dev->gen);
+    for (int s = 0; s < IR_NSTREAMS; s++) free(dev->eq[s]); /* flushed by the workspace's dv_free */
     free(dev->allocs);
     free(dev->hblocks); /* the states' blocks are freed with them, before */
     free(dev->fl);
@@ -1171,17 +1319,15 @@ static int launch(gx *x, const char *entry, int64_t gx_, int64_t gy, int64_t gz,
     dev->counts.launches++;
     if (smem > dev->counts.max_smem) dev->counts.max_smem = smem;
     if (dev->dry && dev->emu) {
-        void *argv[KMAX];
-        for (int i = 0; i < a->n; i++) argv[i] = &a->v[i];
         const gsig *gen = gsig_of(dev, ks);
-        unsigned g[3] = {(unsigned)gx_, (unsigned)gy, (unsigned)gz}, b[2] = {(unsigned)bx, (unsigned)by};
-        char err[512] = "";
-        if (dev->emu->launch(dev->emu->ctx, entry, gen ? gen->expr : NULL, gen ? gen->in : NULL, gen ? gen->nin : 0, g,
-                             b, smem, argv, err, sizeof err) != 0) {
-            ax_error(x->d, x->where, "emulated launch of %s failed: %s", entry, err);
-            return -1;
-        }
-        return 0;
+        eop o = {.kind = EOP_LAUNCH, .entry = ks->entry, .expr = gen ? gen->expr : NULL, .in = gen ? gen->in : NULL,
+                 .nin = gen ? gen->nin : 0, .nargs = a->n, .g = {(unsigned)gx_, (unsigned)gy, (unsigned)gz},
+                 .b = {(unsigned)bx, (unsigned)by}, .smem = smem};
+        _Static_assert(sizeof(eval) == sizeof a->v[0], "kernel argument slots");
+        memcpy(o.v, a->v, sizeof(eval) * (size_t)a->n);
+        snprintf(o.where, sizeof o.where, "%s", x->where);
+        if (eq_push(dev, &o, x->d)) return -1;
+        return dev->sync_each ? eq_flush(dev, dev->cur, UINT64_MAX, x->d) : 0;
     }
     if (dev->dry) return 0;
 #ifdef AXO_HAVE_CUDA
@@ -2091,13 +2237,10 @@ static int gemm_k(gx *x, int k, int64_t M, int64_t N, int64_t K, int ta, int tb,
     if (!arg_ok(x, C, M * N * esz(tc))) return bad_arg(x, "GEMM result", C, M * N * esz(tc));
     x->dev->counts.gemms++;
     if (x->dev->dry && x->dev->emu) {
-        char err[512] = "";
-        if (x->dev->emu->gemm(x->dev->emu->ctx, M, N, K, ta, tb, t, tc, (const void *)(uintptr_t)A,
-                              (const void *)(uintptr_t)B, (void *)(uintptr_t)C, accumulate, err, sizeof err) != 0) {
-            ax_error(x->d, x->where, "emulated GEMM failed: %s", err);
-            return -1;
-        }
-        return 0;
+        eop o = {.kind = EOP_GEMM, .M = M, .N = N, .K = K, .ta = ta, .tb = tb, .t = t, .tc = tc, .A = A, .B = B, .C = C,
+                 .acc = accumulate};
+        snprintf(o.where, sizeof o.where, "%s", x->where);
+        return eq_push(x->dev, &o, x->d);
     }
     if (x->dev->dry) return 0;
 #ifdef AXO_HAVE_CUDA
@@ -3052,8 +3195,9 @@ int rt_cuda_prog_init(rt_cuda_prog *pr, rt_cuda_state *st, const ir_program *p, 
     pr->node_stream = calloc(nn, sizeof *pr->node_stream);
     pr->rec = calloc(nn, sizeof *pr->rec);
     pr->events = calloc(nn, sizeof *pr->events);
+    if (st->dev->emu) pr->emu_ev = calloc(nn, sizeof *pr->emu_ev);
     if (!pr->offsets || !pr->stage_off || !pr->const_off || !pr->flag_slot || !pr->gemm || !pr->node_stream || !pr->rec ||
-        !pr->events) {
+        !pr->events || (st->dev->emu && !pr->emu_ev)) {
         ax_error(d, p->name, "out of host memory");
         return -1;
     }
@@ -3146,6 +3290,7 @@ void rt_cuda_prog_free(rt_cuda_prog *pr) {
     }
 #endif
     free(pr->events);
+    free(pr->emu_ev);
     free(pr->rec);
     free(pr->node_stream);
     free(pr->copy_off);
@@ -3467,6 +3612,11 @@ static int order_node(rt_cuda_prog *pr, int i, ax_diag *d) {
         }
         dev->counts.event_waits++;
         if (checking(dev)) vc_join(dev->svc[dev->cur], pr->evc + (size_t)j * IR_NSTREAMS);
+        if (emu_lazy(dev) && !dev->emu_drop_waits) {
+            eop o = {.kind = EOP_WAIT, .ws = (int)(pr->emu_ev[j] >> 56), .wpos = pr->emu_ev[j] & (((uint64_t)1 << 56) - 1)};
+            snprintf(o.where, sizeof o.where, "%s node %d", pr->p->name, i);
+            if (eq_push(dev, &o, d)) return -1;
+        }
         if (dev->dry) continue;
 #ifdef AXO_HAVE_CUDA
         if (ck(d, pr->p->name, "cudaStreamWaitEvent", cudaStreamWaitEvent(dev->stream, (cudaEvent_t)pr->events[j], 0)))
@@ -3480,6 +3630,7 @@ static int record_node(rt_cuda_prog *pr, int i, ax_diag *d) {
     pr->dev->counts.event_records++;
     if (checking(pr->dev)) /* the copies this event will stand for */
         memcpy(pr->evc + (size_t)i * IR_NSTREAMS, pr->dev->svc[pr->dev->cur], sizeof(uint32_t) * IR_NSTREAMS);
+    if (pr->emu_ev) pr->emu_ev[i] = (uint64_t)pr->dev->cur << 56 | pr->dev->eissued[pr->dev->cur];
     if (pr->dev->dry) return 0;
 #ifdef AXO_HAVE_CUDA
     return ck(d, pr->p->name, "cudaEventRecord", cudaEventRecord((cudaEvent_t)pr->events[i], pr->dev->stream));
@@ -3509,6 +3660,8 @@ static int host_wait(rt_cuda_prog *pr, rt_cuda_state *st, int i, int *synced, in
             dev->counts.host_waits++;
             dev->counts.host_waits_unplanned += pr->hwait_extra[(size_t)i * IR_NSTREAMS + t];
             if (checking(dev)) host_saw(dev, pr->evc + (size_t)j * IR_NSTREAMS);
+            if (emu_lazy(dev) && eq_flush(dev, (int)(pr->emu_ev[j] >> 56), pr->emu_ev[j] & (((uint64_t)1 << 56) - 1), d))
+                return -1;
             if (dev->dry) continue;
 #ifdef AXO_HAVE_CUDA
             if (ck(d, where, "cudaEventSynchronize", cudaEventSynchronize((cudaEvent_t)pr->events[j]))) return -1;

@@ -56,13 +56,22 @@
  * 0xff bytes as fresh device memory may hold anything), whose copies and
  * memsets are done, whose launches run the kernels on the host through
  * emu->launch (tests/unit/emu: the kernel sources compiled as host C++ on a
- * SIMT emulator) and whose GEMMs go to emu->gemm; everything runs to
- * completion when issued, in issue order (a valid order of the streams'
- * work: an event is waited for only after it was recorded). The dry run's
- * checks all stay on. So the executor, its kernels' sources and its launch
- * geometry are compared with the CPU executor on a machine without a GPU
+ * SIMT emulator) and whose GEMMs go to emu->gemm. Work is queued per
+ * stream and done as late as CUDA allows: when the host synchronises with
+ * the stream (or with an event on it, or copies to the host from it), and a
+ * wait for an event first does the recorded stream's work up to that event;
+ * a synchronisation of every stream takes them in an order that alternates
+ * from call to call. So a missing event wait between streams makes a node
+ * read what its producer has not written yet (or what a later node
+ * overwrote), and the numbers differ from the CPU's (the test hook
+ * AXO_TEST_EMU_DROP_WAITS=1 drops every wait, to show that it does);
+ * AXO_EMU_EAGER=1 does everything when issued instead, in issue order. Host-to-device copies take
+ * the host bytes when issued. The dry run's checks all stay on. So the
+ * executor, its kernels' sources, its launch geometry and its stream
+ * ordering are compared with the CPU executor on a machine without a GPU
  * (gpu_exec_check --emu); what it cannot show is the GPU's own behaviour:
- * concurrency between streams and CTAs, cuBLASLt, NVRTC's code, speed.
+ * concurrency inside a kernel and truly simultaneous streams, cuBLASLt,
+ * NVRTC's code, speed.
  *
  * Environment: AXO_GPU_ARCH forces the NVRTC target (e.g. sm_90);
  * AXO_CUDA_SYNC=1 synchronises after every node; AXO_CUDA_POISON=1 fills
@@ -250,6 +259,7 @@ typedef struct rt_cuda_prog {
     int8_t *node_stream;
     uint8_t *rec;
     void **events;
+    uint64_t *emu_ev; /* emulated device: per recorded node, its stream and queue position (stream << 56 | n) */
     /* CUDA graph (see rt_cuda_prog_run): -1 never (host nodes, collectives
      * over more than one rank, checking modes, dry runs), 0 the next run is
      * plain, 1 the next run is captured, 2 runs replay graph_exec */

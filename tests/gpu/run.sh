@@ -15,7 +15,7 @@
 #                                 AXO_CUDA_EMULATE=1, runtime/cuda_exec.h), the
 #                                 cases matching $AXO_E2E_ONLY (a regex; default
 #                                 all but *-graphs: no CUDA graphs there) for
-#                                 $AXO_E2E_STEPS steps (default 4)
+#                                 $AXO_E2E_STEPS steps (default 4) of 2 rows
 #
 # Checks (each a row of the summary):
 #   kernels:<group>   tests/gpu/test_cuda_kernels.c: every hand-written kernel
@@ -68,12 +68,12 @@ debs=${AXO_GPU_DEPS:-$root/.gpu-deps}
 mode=${1:-all}
 # the tools the e2e rows run (emu mode: the emulated device's axorun), the steps of a run, which cases
 axoc=$out/proj/axoc axorun=$out/proj/axorun
-steps=${AXO_E2E_STEPS:-8} only=${AXO_E2E_ONLY:-.} skip='^$'
+steps=${AXO_E2E_STEPS:-8} only=${AXO_E2E_ONLY:-.} skip='^$' mbs=4 gas=2
 if [ "$mode" = emu ]; then
     bin=$(cd "${2:?usage: $0 emu BUILD_DIR}" && pwd)
     out=$(mktemp -d) logs=$out/logs
     trap '[ -n "${KEEP:-}" ] || rm -rf "$out"' EXIT
-    axoc=$bin/axoc axorun=$bin/axorun_emu steps=${AXO_E2E_STEPS:-4} skip=-graphs
+    axoc=$bin/axoc axorun=$bin/axorun_emu steps=${AXO_E2E_STEPS:-4} skip=-graphs mbs=2 gas=1 # a quarter of the tokens
     export AXO_CUDA_EMULATE=1
 fi
 export AXO_CACHE_DIR=${AXO_CACHE_DIR:-$out/cache}
@@ -244,8 +244,8 @@ datasets:
 output_dir: ./out
 sequence_len: 128
 sample_packing: true
-micro_batch_size: 4
-gradient_accumulation_steps: 2
+micro_batch_size: $mbs
+gradient_accumulation_steps: $gas
 max_steps: $steps
 learning_rate: 0.003
 lr_scheduler: cosine
