@@ -28,12 +28,11 @@ extern "C" {
 #include "codegen/fusegen.h"
 #include "emu/emu_device.h"
 #include "ir/base.h"
+#include "runtime/cpu_kernels.h"
 }
 
 #include <dlfcn.h>
-#include <errno.h>
 #include <pthread.h>
-#include <sys/stat.h>
 #include <unistd.h>
 #include <xxhash.h>
 
@@ -127,15 +126,6 @@ std::string cache_dir() {
     return e && e[0] ? e : AXO_EMU_CACHE_DIR;
 }
 
-int mkdirs(const std::string &dir) {
-    for (size_t i = 1; i <= dir.size(); i++)
-        if (i == dir.size() || dir[i] == '/') {
-            std::string part = dir.substr(0, i);
-            if (mkdir(part.c_str(), 0777) != 0 && errno != EEXIST) return -1;
-        }
-    return 0;
-}
-
 void set_err(char *err, size_t cap, const std::string &msg) { snprintf(err, cap, "%s", msg.c_str()); }
 
 // The runner of fused kernel `entry` (compiled and loaded on first use).
@@ -176,11 +166,9 @@ fused_run_fn fused_get(const char *entry, const char *expr, const ir_dtype *in, 
             char tag[64];
             snprintf(tag, sizeof tag, ".%ld.%lx", (long)getpid(), (unsigned long)pthread_self());
             const std::string cc = base + tag + ".cc", tmp = base + tag + ".so", log = base + tag + ".log";
-            FILE *f = mkdirs(dir) == 0 ? fopen(cc.c_str(), "w") : nullptr;
-            if (!f || fwrite(text.data(), 1, text.size(), f) != text.size()) {
-                set_err(err, cap, "cannot write " + cc + ": " + strerror(errno));
+            if (ax_mkdir_p(dir.c_str(), &d) != 0 || ax_write_file_atomic(cc.c_str(), text.data(), text.size(), &d) != 0) {
+                set_err(err, cap, d.n > 0 ? std::string(d.entries[0].where) + ": " + d.entries[0].msg : "cannot write " + cc);
             } else {
-                fclose(f), f = nullptr;
                 const std::string cmd = cmd_head + " '" + cc + "' -o '" + tmp + "' > '" + log + "' 2>&1";
                 if (system(cmd.c_str()) != 0 || rename(tmp.c_str(), so.c_str()) != 0) {
                     std::string msg = "the host compiler failed on " + cc + " (" + cmd + ")";
@@ -196,7 +184,6 @@ fused_run_fn fused_get(const char *entry, const char *expr, const ir_dtype *in, 
                     unlink(log.c_str());
                 }
             }
-            if (f) fclose(f);
         }
         if (!err[0]) {
             void *lib = dlopen(so.c_str(), RTLD_NOW | RTLD_LOCAL);
@@ -249,21 +236,23 @@ int gemm(void *, int64_t M, int64_t N, int64_t K, int ta, int tb, ir_dtype t, ir
         snprintf(err, cap, "GEMM of %s into %s", ir_dtype_name(t), ir_dtype_name(tc));
         return -1;
     }
-    std::vector<float> a((size_t)(M * K)), b((size_t)(K * N));
-    for (int64_t m = 0; m < M; m++)
-        for (int64_t k = 0; k < K; k++) a[(size_t)(m * K + k)] = ld(A, t, ta ? k * M + m : m * K + k);
-    for (int64_t k = 0; k < K; k++)
-        for (int64_t n = 0; n < N; n++) b[(size_t)(n * K + k)] = ld(B, t, tb ? n * K + k : k * N + n);
-    for (int64_t m = 0; m < M; m++)
-        for (int64_t n = 0; n < N; n++) {
-            const float *ar = &a[(size_t)(m * K)], *br = &b[(size_t)(n * K)];
-            float acc = 0;
-            for (int64_t k = 0; k < K; k++) acc += ar[k] * br[k];
-            const int64_t i = m * N + n;
-            if (accumulate) acc += ld(C, tc, i);
-            if (tc == IR_BF16) ((uint16_t *)C)[i] = ax_f32_to_bf16(acc);
-            else ((float *)C)[i] = acc;
-        }
+    // op(A) op(B) by the CPU executor's matmul (sequential fp32 sums in K order, no FMA), then cuBLASLt's
+    // beta = 1 (the old C added to the product), rounded once to C's dtype
+    std::vector<float> a, b, c((size_t)(M * N));
+    const float *fa = (const float *)A, *fb = (const float *)B;
+    if (t == IR_BF16) {
+        a.resize((size_t)(M * K)), b.resize((size_t)(K * N));
+        for (size_t i = 0; i < a.size(); i++) a[i] = ld(A, t, (int64_t)i);
+        for (size_t i = 0; i < b.size(); i++) b[i] = ld(B, t, (int64_t)i);
+        fa = a.data(), fb = b.data();
+    }
+    ck_matmul_f32(fa, fb, c.data(), M, N, K, ta, tb, 0);
+    for (int64_t i = 0; i < M * N; i++) {
+        float v = c[(size_t)i];
+        if (accumulate) v += ld(C, tc, i);
+        if (tc == IR_BF16) ((uint16_t *)C)[i] = ax_f32_to_bf16(v);
+        else ((float *)C)[i] = v;
+    }
     return 0;
 }
 
