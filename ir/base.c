@@ -96,6 +96,10 @@ void ax_buf_vprintf(ax_buf *b, const char *fmt, va_list ap) {
     va_list ap2;
     va_copy(ap2, ap);
     int n = vsnprintf(NULL, 0, fmt, ap);
+    if (n < 0) { /* a format this code wrote wrong, or output past INT_MAX: never a silent truncation */
+        fprintf(stderr, "axo: internal error: vsnprintf(\"%s\") failed\n", fmt);
+        abort();
+    }
     buf_reserve(b, (size_t)n);
     vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap2);
     va_end(ap2);

@@ -159,7 +159,7 @@ typedef struct {
     int line;
 } ctx;
 
-static void AX_PRINTF(3, 4) fail_at(ctx *c, int line, const char *fmt, ...) {
+static _Noreturn void AX_PRINTF(3, 4) fail_at(ctx *c, int line, const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(c->err->msg, sizeof c->err->msg, fmt, ap);
@@ -454,6 +454,7 @@ static void to_str(ctx *c, sbuf *b, jv v) {
     case V_FUNC: sb_printf(c, b, "<built-in method %s>", v.fn->name); return;
     case V_MACRO: sb_printf(c, b, "<Macro '%s'>", v.m->def->name ? v.m->def->name : "caller"); return;
     case V_LOOP: sb_printf(c, b, "<LoopContext %lld/%zu>", (long long)v.lp->i + 1, v.lp->st->items->n); return;
+    case V_MISSING: fail(c, "a required argument is missing"); /* a builtin that did not check its arguments */
     default: to_repr(c, b, v);
     }
 }
@@ -1060,6 +1061,8 @@ static node *parse_postfix(parser *p, node *x) {
             if (!args.n) perr(p, "expected a subscript");
             node *k = args.v[0];
             if (args.n > 1) {
+                for (int i = 0; i < args.n; i++) /* x[a:b, c]: slice objects are not values here */
+                    if (args.v[i]->kind == E_SLICE) perr(p, "a slice inside a tuple subscript is not supported");
                 k = mk_node(p, E_TUPLE, line);
                 k->xs = args.v, k->nx = args.n;
             }
@@ -2519,12 +2522,25 @@ static jv py_percent(R *r, jv fmt, jv args) {
             v = args.d->v[at];
             i = j + 1;
         }
-        char spec[32];
-        size_t sn = 0;
-        spec[sn++] = '%';
-        while (i < fmt.n && strchr("-+ 0#", fmt.s[i]) && sn < 8) spec[sn++] = fmt.s[i++];
-        while (i < fmt.n && ((fmt.s[i] >= '0' && fmt.s[i] <= '9') || fmt.s[i] == '.') && sn < 24) spec[sn++] = fmt.s[i++];
+        /* flags (each once), width, .precision: rebuilt as a C spec; widths and precisions
+         * are bounded so that every conversion fits `out` (and no printf sees a width past INT_MAX) */
+        char spec[32], flags[6] = "";
+        size_t nf = 0;
+        while (i < fmt.n && fmt.s[i] && strchr("-+ 0#", fmt.s[i])) {
+            if (!strchr(flags, fmt.s[i])) flags[nf++] = fmt.s[i];
+            i++;
+        }
+        long width = -1, prec = -1;
+        for (; i < fmt.n && fmt.s[i] >= '0' && fmt.s[i] <= '9'; i++)
+            if ((width = (width < 0 ? 0 : width) * 10 + (fmt.s[i] - '0')) > 256)
+                fail(&r->c, "format width above 256 is not supported");
+        if (i < fmt.n && fmt.s[i] == '.')
+            for (prec = 0, i++; i < fmt.n && fmt.s[i] >= '0' && fmt.s[i] <= '9'; i++)
+                if ((prec = prec * 10 + (fmt.s[i] - '0')) > 100) fail(&r->c, "format precision above 100 is not supported");
         if (i >= fmt.n) fail(&r->c, "incomplete format");
+        size_t sn = (size_t)snprintf(spec, sizeof spec, "%%%s", flags);
+        if (width >= 0) sn += (size_t)snprintf(spec + sn, sizeof spec - sn, "%ld", width);
+        if (prec >= 0) sn += (size_t)snprintf(spec + sn, sizeof spec - sn, ".%ld", prec);
         char conv = fmt.s[i];
         if (conv == '%') {
             sb_ch(&r->c, &b, '%');
@@ -2955,8 +2971,10 @@ static int apply_test(R *r, int id, const char *name, jv v, const args_t *a);
 
 static args_t args_from(const args_t *a, int skip) {
     args_t b = *a;
-    b.pos += skip;
-    b.npos -= skip;
+    if (skip > 0) { /* no positional arguments: pos is NULL, and NULL + 0 is undefined */
+        b.pos += skip;
+        b.npos -= skip;
+    }
     return b;
 }
 
@@ -3231,6 +3249,8 @@ static jv apply_filter(R *r, int id, const char *name, jv v, const args_t *a) {
     case F_REPLACE: {
         static const char *const p[] = {"old", "new", "count"};
         bind(r, name, p, 3, a, x);
+        if (x[0].k == V_MISSING || x[1].k == V_MISSING)
+            fail(&r->c, "replace() missing required argument '%s'", x[0].k == V_MISSING ? "old" : "new");
         return py_replace(r, str_of(&r->c, v), str_of(&r->c, x[0]), str_of(&r->c, x[1]),
                           x[2].k == V_NONE ? -1 : int_arg(r, x[2], -1, name));
     }

@@ -123,6 +123,32 @@ static void test_limits(void) {
     CHECK(err.msg[0]);
 }
 
+/* what tests/fuzz/fuzz_jinja found (its corpus replays each input; these check the results) */
+static void test_fuzz_findings(void) {
+    /* a filter called without an argument it needs: an error, not endless recursion in to_str */
+    expect_fail("{{ 'aAb'|replace('x') }}", "{}", "replace() missing required argument 'new'");
+    /* printf-style widths past INT_MAX made vsnprintf fail */
+    expect_fail("{{ '%999999999999s' % 'a' }}", "{}", "format width above 256");
+    expect_fail("{{ '%.1000f' % 1.5 }}", "{}", "format precision above 100");
+    /* x[a:b, c] left a slice without its object in a tuple */
+    expect_fail("{{ {'a': 1}['a':'b', 'c'] }}", "{}", "slice inside a tuple subscript");
+    /* select/reject with no test name (no positional arguments at all), and repeated flags */
+    const char *ok[][2] = {{"{{ [0, 1, '', 'a', none]|select|list }}", "[1, 'a']"},
+                           {"{{ [0, 1, '']|reject|list }}", "[0, '']"},
+                           {"{{ '%--5d|%005.1f|%+ d' % (7, 2.25, 3) }}", "7    |002.2|+3"}};
+    for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
+        json_t *ctx = json_object();
+        ax_buf out = {0};
+        jinja_err err;
+        int parsed;
+        CHECK_MSG(render(ok[i][0], ctx, &out, &err, &parsed) == 0, "%s: %s", ok[i][0], err.msg);
+        CHECK_MSG(out.len == strlen(ok[i][1]) && !memcmp(out.data, ok[i][1], out.len), "%s gave %.*s", ok[i][0],
+                  (int)out.len, out.data ? out.data : "");
+        ax_buf_free(&out);
+        json_decref(ctx);
+    }
+}
+
 static int render_files(const char *tpl_path, const char *ctx_path) {
     ax_diag d;
     ax_diag_init(&d);
@@ -153,5 +179,6 @@ int main(int argc, char **argv) {
     if (argc == 4 && !strcmp(argv[1], "--render")) return render_files(argv[2], argv[3]);
     test_fixtures();
     test_limits();
+    test_fuzz_findings();
     return check_done();
 }

@@ -1,0 +1,71 @@
+/* common.c — fuzz.h's helpers. */
+#include "tests/fuzz/fuzz.h"
+
+#include <ftw.h>
+#include <sys/stat.h>
+
+static char g_dir[512];
+static struct {
+    char name[64];
+    char path[600];
+} g_files[4];
+
+static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
+    (void)st, (void)ftw;
+    return flag == FTW_DP ? rmdir(path) : unlink(path); /* links (models/ ...) are removed, not followed */
+}
+
+static void rm_tmpdir(void) { nftw(g_dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS); }
+
+const char *fz_tmpdir(void) {
+    if (!g_dir[0]) {
+        const char *t = getenv("TMPDIR");
+        snprintf(g_dir, sizeof g_dir, "%s/axo-fuzz-XXXXXX", t && *t ? t : "/tmp");
+        if (!mkdtemp(g_dir)) {
+            perror("fuzz: mkdtemp");
+            abort();
+        }
+        atexit(rm_tmpdir);
+    }
+    return g_dir;
+}
+
+const char *fz_file(const char *name, const uint8_t *data, size_t n) {
+    int slot = -1;
+    for (int i = 0; i < 4 && slot < 0; i++)
+        if (!strcmp(g_files[i].name, name) || !g_files[i].name[0]) slot = i;
+    if (slot < 0 || strlen(name) >= sizeof g_files[0].name) abort();
+    snprintf(g_files[slot].name, sizeof g_files[slot].name, "%s", name);
+    snprintf(g_files[slot].path, sizeof g_files[slot].path, "%s/%s", fz_tmpdir(), name);
+    FILE *f = fopen(g_files[slot].path, "wb");
+    if (!f || (n && fwrite(data, 1, n, f) != n) || fclose(f) != 0) {
+        perror(g_files[slot].path);
+        abort();
+    }
+    return g_files[slot].path;
+}
+
+char *fz_str(const uint8_t *data, size_t n) {
+    char *s = malloc(n + 1);
+    if (!s) abort();
+    if (n) memcpy(s, data, n);
+    s[n] = 0;
+    return s;
+}
+
+void fz_check(int rc, const ax_diag *d, const char *what) {
+    int said = 0;
+    for (int i = 0; i < d->n; i++)
+        if (d->entries[i].sev == AX_SEV_ERROR && d->entries[i].msg && d->entries[i].msg[0]) said++;
+    if (getenv("AXO_FUZZ_SAY")) /* replaying: what each input came to */
+        fprintf(stderr, "  %s: %s%s%s%s\n", what, rc == 0 ? "ok" : "refused: ", rc == 0 || !d->n ? "" : d->entries[0].where, rc == 0 || !d->n ? "" : ": ",
+                rc == 0 || !d->n ? "" : d->entries[0].msg);
+    if ((rc != 0 && said > 0) || (rc == 0 && d->nerrors == 0)) return;
+    fprintf(stderr, "fuzz: %s returned %d with %d error(s) (%d with a message):\n", what, rc, d->nerrors, said);
+    for (int i = 0; i < d->n; i++)
+        fprintf(stderr, "  [%d] %s: %s\n", (int)d->entries[i].sev, d->entries[i].where ? d->entries[i].where : "",
+                d->entries[i].msg ? d->entries[i].msg : "(null)");
+    abort();
+}
+
+const char *fz_src(void) { return AXO_SOURCE_DIR; }

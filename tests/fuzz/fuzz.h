@@ -1,0 +1,44 @@
+/* fuzz.h — what the fuzz targets (tests/fuzz/fuzz_*.c) share.
+ *
+ * Each target is a libFuzzer entry point, LLVMFuzzerTestOneInput, that feeds
+ * one input a user could hand axo (a YAML config, a config.json, a
+ * tokenizer.json, a chat template, a dataset, a safetensors file, a plan) to
+ * the code that reads it. Two builds:
+ *   - every build: the target linked with replay.c, whose main() runs each
+ *     file of tests/fuzz/corpus/<target>/ through it (ctest fuzz_<target>;
+ *     under the ASan+UBSan build too). The corpus holds seeds and every
+ *     input a fuzzing run found a fault with, so each fault stays fixed.
+ *   - AXO_FUZZ=ON with clang: the same target linked with libFuzzer for a
+ *     coverage-guided run (tests/fuzz/README.md).
+ * A target aborts (a finding) on a crash, a sanitizer report, a hang past
+ * the fuzzer's -timeout, or when a reader refuses the input without saying
+ * why: fz_check makes "bad input gets a clear error" a property. */
+#ifndef AXO_FUZZ_H
+#define AXO_FUZZ_H
+
+#include "ir/base.h"
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+/* A directory of this process's own (removed at exit). */
+const char *fz_tmpdir(void);
+/* Writes data[0..n) to DIR/name (replaced) and returns the path (static
+ * storage, one per name slot: at most 4 names in use at once). */
+const char *fz_file(const char *name, const uint8_t *data, size_t n);
+/* The input as a NUL-terminated string (malloc'd). */
+char *fz_str(const uint8_t *data, size_t n);
+/* rc != 0 must come with at least one error whose message is not empty,
+ * and rc == 0 with none: aborts otherwise, printing what came back. With
+ * AXO_FUZZ_SAY set it prints what each input came to. */
+void fz_check(int rc, const ax_diag *d, const char *what);
+/* The source tree (AXO_SOURCE_DIR). */
+const char *fz_src(void);
+
+#endif

@@ -1,0 +1,79 @@
+/* fuzz_dataset — a dataset file. The first byte picks how it is read (the
+ * rest is the file): pre-tokenized jsonl, or rows of text through one of
+ * Axolotl's types (completion, alpaca, input_output, chat_template with a
+ * built-in template or the tokenizer's own Jinja one) with the bundled
+ * Llama-3-style tokenizer (configs/models/tiny-llama-chat); then the rows
+ * of an epoch, packed or not, with each excess_length_strategy. */
+#include "tests/fuzz/fuzz.h"
+
+#include "runtime/data.h"
+#include "runtime/prompt.h"
+
+enum { SEQ_LEN = 48, VOCAB = 768 }; /* tiny-llama-chat's vocab_size */
+
+static const char llama3_jinja[] =
+    "{{ bos_token }}{% for m in messages %}<|start_header_id|>{{ m['role'] }}<|end_header_id|>\n\n"
+    "{{ m['content'] | trim }}<|eot_id|>{% endfor %}"
+    "{% if add_generation_prompt %}<|start_header_id|>assistant<|end_header_id|>\n\n{% endif %}";
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+    static rt_tok_setup setup;
+    static rt_prompter p;
+    static char tokpath[1024];
+    if (!setup.path) {
+        snprintf(tokpath, sizeof tokpath, "%s/configs/models/tiny-llama-chat/tokenizer.json", fz_src());
+        setup.path = tokpath;
+        setup.bos = "<|begin_of_text|>";
+        setup.eos = "<|eot_id|>";
+        setup.pad = "<|end_of_text|>";
+        ax_diag d;
+        ax_diag_init(&d);
+        if (rt_prompter_init(&p, &setup, SEQ_LEN, &d) != 0) abort();
+        ax_diag_free(&d);
+    }
+    if (size == 0) return 0;
+    uint8_t sel = data[0];
+    const char *text = (const char *)data + 1;
+    size_t len = size - 1;
+    char *copy = malloc(len ? len : 1); /* exact size */
+    if (len) memcpy(copy, text, len);
+
+    rt_dataset ds = {0};
+    ax_diag d;
+    ax_diag_init(&d);
+    int rc, kind = sel % 8;
+    if (kind == 0) {
+        rc = rt_data_load_text(copy, len, "f.jsonl", VOCAB, &ds, &d);
+        fz_check(rc, &d, "rt_data_load_text");
+    } else {
+        static const rt_fmt fmts[] = {RT_FMT_COMPLETION, RT_FMT_ALPACA, RT_FMT_INPUT_OUTPUT, RT_FMT_CHAT,
+                                      RT_FMT_CHAT,       RT_FMT_CHAT,   RT_FMT_CHAT};
+        rt_ds_spec spec;
+        rt_ds_spec_defaults(&spec, fmts[kind - 1]);
+        if (kind == 5) spec.tpl = RT_TPL_QWEN3;
+        if (kind == 6) spec.jinja = llama3_jinja;
+        if (kind == 7) {
+            spec.tpl = RT_TPL_CHATML;
+            spec.train_on_eos = RT_EOT_ALL;
+            spec.field_system = "system";
+        }
+        if (kind == 4) spec.tpl = RT_TPL_LLAMA3;
+        rc = rt_data_load_formatted_text(copy, len, "f.jsonl", &spec, &p, VOCAB, &ds, &d);
+        fz_check(rc, &d, "rt_data_load_formatted_text");
+    }
+    if (rc == 0 && ds.nsamples > 0) {
+        rt_data_opts o = {.seq_len = SEQ_LEN / 2, .sample_packing = (sel >> 3) & 1, .seed = sel, .pad_id = 0,
+                          .excess = (sel >> 4) % 3};
+        rt_rows rows = {0};
+        ax_diag e;
+        ax_diag_init(&e);
+        int rrc = rt_data_build_epoch(&ds, &o, sel >> 6, &rows, &e);
+        fz_check(rrc, &e, "rt_data_build_epoch");
+        rt_rows_free(&rows);
+        ax_diag_free(&e);
+    }
+    rt_data_free(&ds);
+    ax_diag_free(&d);
+    free(copy);
+    return 0;
+}

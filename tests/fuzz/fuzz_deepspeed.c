@@ -1,0 +1,29 @@
+/* fuzz_deepspeed — a DeepSpeed JSON (axoc compile --deepspeed FILE) with a
+ * fixed config of the bundled tiny Llama, for 2 ranks. */
+#include "tests/fuzz/fuzz.h"
+
+#include "codegen/compile.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+    static const char *cfg;
+    if (!cfg) {
+        char yml[2048];
+        int n = snprintf(yml, sizeof yml,
+                         "base_model: %s/configs/models/tiny-llama\n"
+                         "datasets:\n  - path: %s/configs/data/toy_count.jsonl\n"
+                         "sequence_len: 64\nmicro_batch_size: 2\ngradient_accumulation_steps: 2\n"
+                         "num_epochs: 1\nlearning_rate: 0.001\noptimizer: adamw_torch\nbf16: auto\n",
+                         fz_src(), fz_src());
+        cfg = fz_file("config.yml", (const uint8_t *)yml, (size_t)n);
+    }
+    const char *ds = fz_file("ds.json", data, size);
+    cg_options o = {.config_path = cfg, .deepspeed = ds, .target = "cpu", .world_size = 2, .use_cache = 0};
+    cg_result r = {0};
+    ax_diag d;
+    ax_diag_init(&d);
+    int rc = cg_compile(&o, &r, &d);
+    fz_check(rc, &d, "cg_compile --deepspeed");
+    cg_result_free(&r);
+    ax_diag_free(&d);
+    return 0;
+}
