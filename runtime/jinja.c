@@ -2574,16 +2574,31 @@ static jv py_percent(R *r, jv fmt, jv args) {
         case 'X':
         case 'o':
         case 'c':
-            if (!is_num(v)) fail(&r->c, "%%%c format: a real number is required, not %s", conv, type_name(v));
-            spec[sn++] = 'l', spec[sn++] = 'l', spec[sn++] = conv == 'i' ? 'd' : conv;
-            spec[sn] = 0;
-            if (conv == 'c') {
-                u8_enc(&r->c, &b, (int32_t)(v.k == V_FLOAT ? (int64_t)v.f : v.i));
+        {
+            if (conv == 'c' && v.k == V_STR) { /* a one-character string */
+                if (u8_count(v.s, v.n) != 1) fail(&r->c, "%%c requires int or char");
+                sb_put(&r->c, &b, v.s, v.n);
                 break;
             }
-            snprintf(out, sizeof out, spec, (long long)(v.k == V_FLOAT ? (int64_t)v.f : v.i));
+            if (!is_num(v)) fail(&r->c, "%%%c format: a real number is required, not %s", conv, type_name(v));
+            if (v.k == V_FLOAT && conv == 'c') fail(&r->c, "%%c requires int or char");
+            if (v.k == V_FLOAT && conv != 'd' && conv != 'i')
+                fail(&r->c, "%%%c format: an integer is required, not float", conv);
+            /* int(x) of a float; Python's ints have no bound, these have int64's */
+            if (v.k == V_FLOAT && !(v.f > -9223372036854775808.0 && v.f < 9223372036854775808.0))
+                fail(&r->c, "%%%c format: %g is outside the 64-bit integer range", conv, v.f);
+            int64_t iv = v.k == V_FLOAT ? (int64_t)v.f : v.i;
+            if (conv == 'c') {
+                if (iv < 0 || iv > 0x10FFFF) fail(&r->c, "%%c arg not in range(0x110000)");
+                u8_enc(&r->c, &b, (int32_t)iv);
+                break;
+            }
+            spec[sn++] = 'l', spec[sn++] = 'l', spec[sn++] = conv == 'i' ? 'd' : conv;
+            spec[sn] = 0;
+            snprintf(out, sizeof out, spec, (long long)iv);
             sb_puts(&r->c, &b, out);
             break;
+        }
         case 'f':
         case 'F':
         case 'e':

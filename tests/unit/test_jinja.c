@@ -130,12 +130,18 @@ static void test_fuzz_findings(void) {
     /* printf-style widths past INT_MAX made vsnprintf fail */
     expect_fail("{{ '%999999999999s' % 'a' }}", "{}", "format width above 256");
     expect_fail("{{ '%.1000f' % 1.5 }}", "{}", "format precision above 100");
+    /* float -> int64 out of range was undefined; %c / %x of a float are Python's TypeErrors */
+    expect_fail("{{ '%d' % 88888888888888888883.5 }}", "{}", "outside the 64-bit integer range");
+    expect_fail("{{ '%c' % 2.5 }}", "{}", "%c requires int or char");
+    expect_fail("{{ '%x' % 2.5 }}", "{}", "an integer is required, not float");
+    expect_fail("{{ '%c' % 1114112 }}", "{}", "not in range(0x110000)");
     /* x[a:b, c] left a slice without its object in a tuple */
     expect_fail("{{ {'a': 1}['a':'b', 'c'] }}", "{}", "slice inside a tuple subscript");
     /* select/reject with no test name (no positional arguments at all), and repeated flags */
     const char *ok[][2] = {{"{{ [0, 1, '', 'a', none]|select|list }}", "[1, 'a']"},
                            {"{{ [0, 1, '']|reject|list }}", "[0, '']"},
-                           {"{{ '%--5d|%005.1f|%+ d' % (7, 2.25, 3) }}", "7    |002.2|+3"}};
+                           {"{{ '%--5d|%005.1f|%+ d' % (7, 2.25, 3) }}", "7    |002.2|+3"},
+                           {"{{ '%c%c|%d' % ('a', 233, -2.7) }}", "a\xc3\xa9|-2"}};
     for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
         json_t *ctx = json_object();
         ax_buf out = {0};
