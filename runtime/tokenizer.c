@@ -349,7 +349,10 @@ static void load_pretok(loader *L, const json_t *n, const char *where) {
             lerr(L, where, "Split: expected pattern {\"Regex\": ...} or {\"String\": ...}%s", "");
             return;
         }
-        if (parse_behavior(L, n, where, &s.behavior)) return;
+        if (parse_behavior(L, n, where, &s.behavior)) {
+            if (s.re) onig_free(s.re);
+            return;
+        }
         s.invert = jbool(n, "invert", 0);
     } else if (!strcmp(type, "ByteLevel")) {
         s.kind = P_BYTELEVEL;
