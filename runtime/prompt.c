@@ -363,8 +363,8 @@ static int64_t tokenize(rt_prompter *p, const char *text, size_t len, int add_eo
 static void push_sample(const ax_buf *ids, size_t from, ax_buf *out_ids, ax_buf *labels, const ax_buf *lab,
                         ax_buf *lens) {
     int64_t n = (int64_t)((ids->len - from) / sizeof(int32_t));
-    ax_buf_append(out_ids, ids->data + from, ids->len - from);
-    ax_buf_append(labels, lab->data + from, lab->len - from);
+    if (ids->len > from) ax_buf_append(out_ids, ids->data + from, ids->len - from); /* empty: data may be NULL */
+    if (lab->len > from) ax_buf_append(labels, lab->data + from, lab->len - from);
     ax_buf_append(lens, &n, sizeof n);
 }
 
