@@ -1935,6 +1935,12 @@ static void check_whole(loader *L) {
         ax_error(y->d, fe_yloc(y, pair(L, "val_set_size")->k, loc, sizeof loc),
                  "val_set_size: expected 0 with test_datasets (Axolotl: a non-zero val_set_size should not be used with "
                  "test_datasets), found %g", c->val_set_size);
+    if (c->val_set_size > 9007199254740992.0) /* 2^53: a row count the runtime holds exactly */
+        ax_error(y->d, fe_yloc(y, pair(L, "val_set_size")->v, loc, sizeof loc),
+                 "val_set_size: expected at most 2^53 rows, found %.17g", c->val_set_size);
+    if (c->num_epochs > 1e6) /* the step count, epochs x steps per epoch, stays an exact int64 */
+        ax_error(y->d, fe_yloc(y, pair(L, "num_epochs")->v, loc, sizeof loc),
+                 "num_epochs: expected at most 1000000, found %.17g", c->num_epochs);
     if (c->val_set_size >= 1 && c->val_set_size != floor(c->val_set_size))
         ax_error(y->d, fe_yloc(y, pair(L, "val_set_size")->v, loc, sizeof loc),
                  "val_set_size: expected a fraction in [0, 1) or a whole number of rows, found %.17g", c->val_set_size);

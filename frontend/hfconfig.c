@@ -25,8 +25,17 @@ static void herr(const hctx *H, const char *key, const json_t *v, const char *ex
     free(s);
 }
 
-/* A positive integer; required ones report their absence. */
-static int64_t get_int(const hctx *H, const json_t *o, const char *key, int64_t dflt, int required, int64_t min) {
+/* Bounds on the model's sizes, far above any real model's, that keep every
+ * shape product and byte count the compiler forms within int64 (the plan as a
+ * whole is bounded by fe_check_config_model), and token ids and positions
+ * within the int32 the runtime holds them in. */
+#define MAX_DIM (INT64_C(1) << 20)   /* hidden_size, intermediate_size */
+#define MAX_COUNT (INT64_C(1) << 12) /* layers, heads, head_dim */
+#define MAX_I32 INT64_C(2147483647)  /* vocab_size, positions */
+
+/* An integer in [min, max]; required ones report their absence. */
+static int64_t get_int(const hctx *H, const json_t *o, const char *key, int64_t dflt, int required, int64_t min,
+                       int64_t max) {
     json_t *v = json_object_get(o, key);
     if (!v || json_is_null(v)) {
         if (required) herr(H, key, NULL, min > 0 ? "a positive integer" : "an integer");
@@ -34,6 +43,12 @@ static int64_t get_int(const hctx *H, const json_t *o, const char *key, int64_t 
     }
     if (!json_is_integer(v) || json_integer_value(v) < min) {
         herr(H, key, v, min > 0 ? "a positive integer" : "a non-negative integer");
+        return dflt;
+    }
+    if (json_integer_value(v) > max) {
+        char what[64];
+        snprintf(what, sizeof what, "an integer of at most %lld", (long long)max);
+        herr(H, key, v, what);
         return dflt;
     }
     return (int64_t)json_integer_value(v);
@@ -183,18 +198,18 @@ int fe_model_load_with(const char *dir, const char *overrides, fe_model *out, ax
     m->arch = (fe_arch)which;
     m->arch_name = archs[which];
     m->decoder_layer_cls = layers[which];
-    m->hidden_size = get_int(&H, root, "hidden_size", 0, 1, 1);
-    m->intermediate_size = get_int(&H, root, "intermediate_size", 0, 1, 1);
-    m->num_hidden_layers = get_int(&H, root, "num_hidden_layers", 0, 1, 1);
-    m->num_attention_heads = get_int(&H, root, "num_attention_heads", 0, 1, 1);
-    m->num_key_value_heads = get_int(&H, root, "num_key_value_heads", m->num_attention_heads, 0, 1);
+    m->hidden_size = get_int(&H, root, "hidden_size", 0, 1, 1, MAX_DIM);
+    m->intermediate_size = get_int(&H, root, "intermediate_size", 0, 1, 1, MAX_DIM);
+    m->num_hidden_layers = get_int(&H, root, "num_hidden_layers", 0, 1, 1, MAX_COUNT);
+    m->num_attention_heads = get_int(&H, root, "num_attention_heads", 0, 1, 1, MAX_COUNT);
+    m->num_key_value_heads = get_int(&H, root, "num_key_value_heads", m->num_attention_heads, 0, 1, MAX_COUNT);
     json_t *hd = json_object_get(root, "head_dim");
     m->head_dim_explicit = hd && !json_is_null(hd);
-    m->head_dim = m->head_dim_explicit ? get_int(&H, root, "head_dim", 0, 1, 1)
+    m->head_dim = m->head_dim_explicit ? get_int(&H, root, "head_dim", 0, 1, 1, MAX_COUNT)
                   : m->num_attention_heads ? m->hidden_size / m->num_attention_heads
                                            : 0;
-    m->vocab_size = get_int(&H, root, "vocab_size", 0, 1, 1);
-    m->max_position_embeddings = get_int(&H, root, "max_position_embeddings", 2048, 0, 1);
+    m->vocab_size = get_int(&H, root, "vocab_size", 0, 1, 1, MAX_I32);
+    m->max_position_embeddings = get_int(&H, root, "max_position_embeddings", 2048, 0, 1, MAX_I32);
     m->rms_norm_eps = get_num(&H, root, "", "rms_norm_eps", 1e-6, 0);
     m->tie_word_embeddings = get_bool(&H, root, "tie_word_embeddings", 0);
     m->rope_theta = 10000.0;
@@ -236,7 +251,7 @@ int fe_model_load_with(const char *dir, const char *overrides, fe_model *out, ax
     int sw_active = m->arch == FE_ARCH_MISTRAL ? 1
                     : (m->arch == FE_ARCH_QWEN2 || m->arch == FE_ARCH_QWEN3) ? get_bool(&H, root, "use_sliding_window", 0)
                                                                              : 0;
-    if (sw_active && sw && !json_is_null(sw)) m->sliding_window = get_int(&H, root, "sliding_window", 0, 0, 1);
+    if (sw_active && sw && !json_is_null(sw)) m->sliding_window = get_int(&H, root, "sliding_window", 0, 0, 1, MAX_I32);
 
     json_t *act = json_object_get(root, "hidden_act");
     m->hidden_act = "silu";
@@ -294,6 +309,33 @@ int fe_check_config_model(const fe_config *c, const fe_model *m, int world_size,
                 (long long)c->sequence_len, (long long)m->max_position_embeddings);
     if (c->micro_batch_size < 1)
         ax_error(d, cf, "micro_batch_size: expected a positive integer, found %lld", (long long)c->micro_batch_size);
+    /* the runtime indexes a batch's tokens, and the kernels their rows, with int32 */
+    const struct {
+        const char *key;
+        int64_t rows;
+    } batches[] = {{"micro_batch_size", c->micro_batch_size}, {"eval_batch_size", c->eval_batch_size}};
+    for (size_t i = 0; i < AX_ARRAY_LEN(batches); i++)
+        if (c->sequence_len > 0 && batches[i].rows > 0 && batches[i].rows > MAX_I32 / c->sequence_len)
+            ax_error(d, cf, "%s x sequence_len: expected at most %lld tokens in a batch, found %lld x %lld",
+                     batches[i].key, (long long)MAX_I32, (long long)batches[i].rows, (long long)c->sequence_len);
+    /* The whole plan, in doubles (which cannot overflow): weights with their gradients and AdamW state, and one
+     * micro-batch's activations with its logits. Bounding it bounds every shape product and byte count the
+     * compiler forms in int64. */
+    {
+        double H = (double)m->hidden_size, I = (double)m->intermediate_size, L = (double)m->num_hidden_layers;
+        double Q = (double)m->num_attention_heads * (double)m->head_dim, KV = (double)m->num_key_value_heads *
+                                                                            (double)m->head_dim;
+        double V = (double)m->vocab_size, T = (double)c->micro_batch_size * (double)c->sequence_len;
+        double params = V * H * 2 + L * (H * Q * 2 + H * KV * 2 + 3 * H * I + 2 * H);
+        double acts = T * (L * (4 * H + 2 * Q + 2 * KV + 3 * I) + V);
+        double bytes = params * 16 + acts * 4;
+        if (bytes > 1125899906842624.0) /* 1 PiB */
+            ax_error(d, cf,
+                     "the plan would hold about %.3g PiB (%.3g parameters with their gradients and optimizer state, "
+                     "and %.3g activations of a micro-batch); axo plans at most 1 PiB: check hidden_size, "
+                     "intermediate_size, num_hidden_layers, vocab_size, sequence_len and micro_batch_size",
+                     bytes / 1125899906842624.0, params, acts);
+    }
     if (c->adapter != FE_ADAPTER_NONE && c->lora_r <= 0)
         ax_error(d, cf, "lora_r: expected a positive integer with adapter: %s, found %lld",
                  c->adapter == FE_ADAPTER_LORA ? "lora" : "qlora", (long long)c->lora_r);

@@ -819,6 +819,9 @@ static void test_consistency(void) {
     expect_error("warmup_steps: 10\nwarmup_ratio: 0.1\n", "cfg.yml:2:1",
                  "warmup_ratio: expected only one of warmup_steps and warmup_ratio, found both");
     expect_error("val_set_size: 2.5\n", "cfg.yml:1:15", "val_set_size: expected a fraction in [0, 1) or a whole number");
+    /* counts the runtime converts to int64 (found by fuzzing) */
+    expect_error("val_set_size: 1e308\n", "cfg.yml:1:15", "val_set_size: expected at most 2^53 rows, found 1e+308");
+    expect_error("num_epochs: 1e300\n", "cfg.yml:1:13", "num_epochs: expected at most 1000000");
     run r;
     run_y(&r, "val_set_size: 100\nwarmup_ratio: 0.1\n");
     CHECK_EQ(r.rc, 0);

@@ -298,6 +298,14 @@ static void test_errors(void) {
     expect_model_error("LlamaForCausalLM", BASE, "\"tie_word_embeddings\": \"no\"", "config.json: tie_word_embeddings",
                        "expected true or false, found \"no\"");
     expect_model_error("LlamaForCausalLM", BASE, "\"mlp_bias\": true", "config.json: mlp_bias", "not implemented");
+    /* sizes past any real model's overflowed int64 shape products (found by fuzzing) */
+    expect_model_error("LlamaForCausalLM", "\"hidden_size\": 4611686018427387904, \"intermediate_size\": 176, \"num_hidden_layers\": 2, "
+                       "\"num_attention_heads\": 4, \"vocab_size\": 256", "", "config.json: hidden_size",
+                       "expected an integer of at most 1048576, found 4611686018427387904");
+    expect_model_error("LlamaForCausalLM", BASE, "\"head_dim\": 5000", "config.json: head_dim", "expected an integer of at most 4096");
+    expect_model_error("LlamaForCausalLM", "\"hidden_size\": 64, \"intermediate_size\": 176, \"num_hidden_layers\": 2, "
+                       "\"num_attention_heads\": 4, \"vocab_size\": 2147483648", "", "config.json: vocab_size",
+                       "expected an integer of at most 2147483647, found 2147483648");
     mrun r;
     /* malformed JSON: line and column */
     char dir[512];
@@ -399,6 +407,20 @@ static void test_check_config_model(void) {
     c.micro_batch_size = 0;
     CHECK_EQ(fe_check_config_model(&c, &m, 1, &d), -1);
     EXPECT_DIAG(&d, AX_SEV_ERROR, "cfg.yml", "micro_batch_size: expected a positive integer, found 0");
+    ax_diag_free(&d);
+    /* a batch's tokens are indexed with int32, and the whole plan is bounded (found by fuzzing) */
+    ax_diag_init(&d);
+    c.micro_batch_size = INT64_C(1) << 62;
+    CHECK_EQ(fe_check_config_model(&c, &m, 1, &d), -1);
+    EXPECT_DIAG(&d, AX_SEV_ERROR, "cfg.yml", "micro_batch_size x sequence_len: expected at most 2147483647 tokens in a batch");
+    ax_diag_free(&d);
+    ax_diag_init(&d);
+    c.micro_batch_size = 1;
+    CHECK_EQ(fe_model_load(model_dir("LlamaForCausalLM", "\"hidden_size\": 1048576, \"intermediate_size\": 1048576, "
+                                     "\"num_hidden_layers\": 4096, \"num_attention_heads\": 256, \"head_dim\": 4096, "
+                                     "\"vocab_size\": 2000000000", ""), &m, ar, &d), 0);
+    CHECK_EQ(fe_check_config_model(&c, &m, 1, &d), -1);
+    EXPECT_DIAG(&d, AX_SEV_ERROR, "cfg.yml", "axo plans at most 1 PiB");
     ax_diag_free(&d);
     ax_arena_destroy(ar);
 }
