@@ -327,18 +327,22 @@ int fe_check_config_model(const fe_config *c, const fe_model *m, int world_size,
                                                                             (double)m->head_dim;
         double V = (double)m->vocab_size, T = (double)c->micro_batch_size * (double)c->sequence_len;
         double params = V * H * 2 + L * (H * Q * 2 + H * KV * 2 + 3 * H * I + 2 * H);
+        if (c->adapter != FE_ADAPTER_NONE && c->lora_r > 0) /* A and B of every linear layer, at most */
+            params += L * (double)c->lora_r * (8 * H + 2 * Q + 2 * KV + 4 * I);
         double acts = T * (L * (4 * H + 2 * Q + 2 * KV + 3 * I) + V);
         double bytes = params * 16 + acts * 4;
         if (bytes > 1125899906842624.0) /* 1 PiB */
             ax_error(d, cf,
                      "the plan would hold about %.3g PiB (%.3g parameters with their gradients and optimizer state, "
                      "and %.3g activations of a micro-batch); axo plans at most 1 PiB: check hidden_size, "
-                     "intermediate_size, num_hidden_layers, vocab_size, sequence_len and micro_batch_size",
+                     "intermediate_size, num_hidden_layers, vocab_size, sequence_len, micro_batch_size and lora_r",
                      bytes / 1125899906842624.0, params, acts);
     }
     if (c->adapter != FE_ADAPTER_NONE && c->lora_r <= 0)
         ax_error(d, cf, "lora_r: expected a positive integer with adapter: %s, found %lld",
                  c->adapter == FE_ADAPTER_LORA ? "lora" : "qlora", (long long)c->lora_r);
+    if (c->adapter != FE_ADAPTER_NONE && c->lora_r > MAX_DIM)
+        ax_error(d, cf, "lora_r: expected at most %lld, found %lld", (long long)MAX_DIM, (long long)c->lora_r);
     for (int i = 0; c->adapter != FE_ADAPTER_NONE && i < c->npeft_layers; i++)
         if (c->peft_layers[i] >= m->num_hidden_layers) {
             ax_error(d, cf, "peft_layers_to_transform: layer %lld is out of range: the model has %lld decoder layers (0 to %lld)",

@@ -822,6 +822,7 @@ static void test_consistency(void) {
     /* counts the runtime converts to int64 (found by fuzzing) */
     expect_error("val_set_size: 1e308\n", "cfg.yml:1:15", "val_set_size: expected at most 2^53 rows, found 1e+308");
     expect_error("num_epochs: 1e300\n", "cfg.yml:1:13", "num_epochs: expected at most 1000000");
+    expect_error("noisy_embedding_alpha: 1e300\n", "cfg.yml:1:24", "noisy_embedding_alpha: expected at most 3.4e38");
     run r;
     run_y(&r, "val_set_size: 100\nwarmup_ratio: 0.1\n");
     CHECK_EQ(r.rc, 0);

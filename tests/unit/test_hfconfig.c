@@ -376,6 +376,8 @@ static void test_check_config_model(void) {
     expect_check("sequence_len: 64\n", model_dir("MistralForCausalLM", BASE, "\"sliding_window\": 64"), 1, 1, AX_SEV_ERROR, NULL);
     /* adapters */
     expect_check("adapter: lora\nsequence_len: 64\n", llama, 1, 0, AX_SEV_ERROR, "lora_r: expected a positive integer with adapter: lora, found 0");
+    expect_check("adapter: lora\nlora_r: 4611686018427387904\nsequence_len: 64\n", llama, 1, 0, AX_SEV_ERROR,
+                 "lora_r: expected at most 1048576, found 4611686018427387904");
     expect_check("adapter: qlora\nlora_r: 8\nsequence_len: 64\n", llama, 1, 0, AX_SEV_ERROR,
                  "load_in_4bit: expected true with adapter: qlora, found false");
     expect_check("load_in_4bit: true\nsequence_len: 64\n", llama, 1, 0, AX_SEV_ERROR, "adapter: expected qlora with load_in_4bit: true, found none");
