@@ -318,6 +318,13 @@ int fe_check_config_model(const fe_config *c, const fe_model *m, int world_size,
         if (c->sequence_len > 0 && batches[i].rows > 0 && batches[i].rows > MAX_I32 / c->sequence_len)
             ax_error(d, cf, "%s x sequence_len: expected at most %lld tokens in a batch, found %lld x %lld",
                      batches[i].key, (long long)MAX_I32, (long long)batches[i].rows, (long long)c->sequence_len);
+    /* a step's global batch in rows, which the runtime counts and offsets in int64 */
+    if ((double)c->micro_batch_size * (double)c->gradient_accumulation_steps * (double)(world_size > 0 ? world_size : 1) >
+        1099511627776.0)
+        ax_error(d, cf,
+                 "micro_batch_size x gradient_accumulation_steps x world size: expected at most 2^40 rows in a global "
+                 "batch, found %lld x %lld x %d",
+                 (long long)c->micro_batch_size, (long long)c->gradient_accumulation_steps, world_size);
     /* The whole plan, in doubles (which cannot overflow): weights with their gradients and AdamW state, and one
      * micro-batch's activations with its logits. Bounding it bounds every shape product and byte count the
      * compiler forms in int64. */

@@ -1360,7 +1360,12 @@ int rt_train(rt_session *s, const rt_train_opts *o, ax_diag *d) {
         }
         double loss = (double)lsum[0] * scale;
         double gnorm = gss ? sqrt((double)rt_f(gss)[0]) : NAN;
-        if ((step + 1) % log_every == 0 || step + 1 == total) {
+        /* A non-finite loss or gradient norm: the weights are or will be NaN from here on (axo has no fp16 loss
+         * scaling, whose skipped steps make an inf normal). HF Trainer trains on and saves NaN weights; axo logs
+         * the step and stops before it is saved, so that the checkpoints and the model already written stay the
+         * last good state. Every rank sees the same reduced values, so every rank stops here. */
+        const int diverged = (loss_sum && !isfinite(loss)) || (gss && !isfinite(gnorm));
+        if ((step + 1) % log_every == 0 || step + 1 == total || diverged) {
             double t = now_s(), tps = (double)lsum[1] / fmax(t - tlast, 1e-9);
             if (!quiet) {
                 if (tty) printf("\r\033[K");
@@ -1381,6 +1386,14 @@ int rt_train(rt_session *s, const rt_train_opts *o, ax_diag *d) {
             printf("\r[%.*s%*s] %lld/%lld", done, "##############################", w - done, "", (long long)step + 1,
                    (long long)total);
             fflush(stdout);
+        }
+        if (diverged) {
+            ax_error(d, "train",
+                     "step %lld: loss %g, grad_norm %g: training diverged, so it stopped without saving this step (what "
+                     "%s already holds is the last good state); lower learning_rate (now %g at this step) or set "
+                     "max_grad_norm",
+                     (long long)step + 1, loss, gnorm, out_dir, lr);
+            goto fail;
         }
         int new_best = 0; /* this step's evaluation improved eval_loss (save_strategy: best) */
         if (eval_every && ((step + 1) % eval_every == 0 || step + 1 == total)) {

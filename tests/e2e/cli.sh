@@ -396,5 +396,14 @@ check '! "$AXORUN" rs-f32.bin --output-dir rs-x3 --max-steps 3 --resume-from rs-
 printf 'resume_from_checkpoint: ./no-such-checkpoint\n' | cat rs-f32.yml - > rs-bad.yml
 check '! "$AXOC" compile rs-bad.yml -o x.bin 2>rsb.err && grep -q "resume_from_checkpoint: expected an existing directory" rsb.err' "a missing resume_from_checkpoint is a compile error naming the key"
 
+# -- a diverged run stops with an error, before the NaN step is saved ------------------
+sed -e "s#^base_model: #base_model: $SRC/configs/#" -e "s#  - path: data#  - path: $SRC/configs/data#" \
+    -e 's/^learning_rate:.*/learning_rate: 1e300/' "$Q" > div.yml
+printf 'save_steps: 1\n' >> div.yml
+"$AXOC" compile div.yml -o div.bin --no-cache 2>/dev/null
+check '! "$AXORUN" div.bin --max-steps 5 --output-dir div --quiet 2>div.err && grep -q "training diverged" div.err' "a NaN loss stops training with an error"
+n=$(grep -o 'step [0-9]*: loss' div.err | grep -o '[0-9]*' | head -1)
+check "test -n '$n' && ! test -e div/checkpoint-$n && ! test -e div/model.safetensors && grep -q '\"step\": $n' div/train_log.jsonl" "the diverged step is logged but neither checkpointed nor saved as the model"
+
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]

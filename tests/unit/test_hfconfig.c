@@ -417,6 +417,13 @@ static void test_check_config_model(void) {
     EXPECT_DIAG(&d, AX_SEV_ERROR, "cfg.yml", "micro_batch_size x sequence_len: expected at most 2147483647 tokens in a batch");
     ax_diag_free(&d);
     ax_diag_init(&d);
+    c.micro_batch_size = 4;
+    c.gradient_accumulation_steps = INT64_C(1) << 62;
+    CHECK_EQ(fe_check_config_model(&c, &m, 1, &d), -1);
+    EXPECT_DIAG(&d, AX_SEV_ERROR, "cfg.yml", "expected at most 2^40 rows in a global batch, found 4 x 4611686018427387904 x 1");
+    ax_diag_free(&d);
+    c.gradient_accumulation_steps = 1;
+    ax_diag_init(&d);
     c.micro_batch_size = 1;
     CHECK_EQ(fe_model_load(model_dir("LlamaForCausalLM", "\"hidden_size\": 1048576, \"intermediate_size\": 1048576, "
                                      "\"num_hidden_layers\": 4096, \"num_attention_heads\": 256, \"head_dim\": 4096, "
