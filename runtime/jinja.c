@@ -3289,6 +3289,7 @@ static jv apply_filter(R *r, int id, const char *name, jv v, const args_t *a) {
         if (!strcmp(m, "common")) {
             if (v.k != V_FLOAT) {
                 if (prec >= 0) return mk_int(v.i);
+                if (prec < -18) return mk_int(0); /* 10^19 > every int64 */
                 double p10 = pow(10, (double)-prec), q = (double)v.i / p10, rq = nearbyint(q);
                 return mk_int((int64_t)(rq * p10));
             }
@@ -3298,9 +3299,11 @@ static jv apply_filter(R *r, int id, const char *name, jv v, const args_t *a) {
                 snprintf(buf, sizeof buf, "%.*f", (int)prec, v.f);
                 return mk_float(strtod(buf, NULL));
             }
+            if (prec < -308) return mk_float(copysign(0.0, v.f)); /* 10^309 is inf as a double */
             double p10 = pow(10, (double)-prec);
             return mk_float(nearbyint(v.f / p10) * p10);
         }
+        if (prec > 308 || prec < -308) fail(&r->c, "round: precision %lld is out of range", (long long)prec);
         double p10 = pow(10, (double)prec), y = num_f(v) * p10;
         return mk_float((!strcmp(m, "ceil") ? ceil(y) : floor(y)) / p10);
     }
@@ -3531,7 +3534,8 @@ static jv call_global(R *r, const char *name, const args_t *a) {
         if (cnt > MAX_RANGE)
             fail(&r->c, "Range too big. The sandbox blocks ranges larger than MAX_RANGE (%d).", MAX_RANGE);
         jlist *l = mk_jlist(&r->c, (size_t)cnt);
-        for (size_t i = 0; i < l->n; i++) l->v[i] = mk_int(start + (int64_t)i * step);
+        /* every element lies between start and stop; i * step alone may not fit (unsigned arithmetic wraps back) */
+        for (size_t i = 0; i < l->n; i++) l->v[i] = mk_int((int64_t)((uint64_t)start + (uint64_t)i * (uint64_t)step));
         return mk_seq(V_LIST, l);
     }
     if (!strcmp(name, "namespace")) {

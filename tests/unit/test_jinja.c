@@ -141,7 +141,11 @@ static void test_fuzz_findings(void) {
     const char *ok[][2] = {{"{{ [0, 1, '', 'a', none]|select|list }}", "[1, 'a']"},
                            {"{{ [0, 1, '']|reject|list }}", "[0, '']"},
                            {"{{ '%--5d|%005.1f|%+ d' % (7, 2.25, 3) }}", "7    |002.2|+3"},
-                           {"{{ '%c%c|%d' % ('a', 233, -2.7) }}", "a\xc3\xa9|-2"}};
+                           {"{{ '%c%c|%d' % ('a', 233, -2.7) }}", "a\xc3\xa9|-2"},
+                           /* i x step past int64 while every element fits; rounding away every digit */
+                           {"{{ range(-9223372036854775807 - 1, 9223372036854775807, 4611686018427387904)|list }}",
+                            "[-9223372036854775808, -4611686018427387904, 0, 4611686018427387904]"},
+                           {"{{ 1.5|round(-400) }} {{ 7|round(-400) }} {{ 1234|round(-2) }}", "0.0 0 1200"}};
     for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
         json_t *ctx = json_object();
         ax_buf out = {0};
