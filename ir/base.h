@@ -41,7 +41,7 @@ typedef struct ax_buf {
     char *data;
     size_t len, cap;
 } ax_buf;
-void ax_buf_append(ax_buf *b, const void *p, size_t n);
+void ax_buf_append(ax_buf *b, const void *p, size_t n); /* p may point into b's own bytes */
 void ax_buf_puts(ax_buf *b, const char *s);
 void ax_buf_printf(ax_buf *b, const char *fmt, ...) AX_PRINTF(2, 3);
 void ax_buf_vprintf(ax_buf *b, const char *fmt, va_list ap);

@@ -975,7 +975,8 @@ static int pre_step_run(rt_tokenizer *t, const pre_step *s, const ax_buf *in, ax
 
 /* ---- normalization ----------------------------------------------------------- */
 
-/* Normalizes text into t->tmp. -1 on text that is not UTF-8. */
+/* Normalizes text into out. -1 on text that is not UTF-8, -2 when the
+ * normalizer makes it more than 64 times longer. */
 static int normalize(rt_tokenizer *t, const char *text, size_t len, ax_buf *out) {
     out->len = 0;
     ax_buf_append(out, text, len);
@@ -1058,6 +1059,11 @@ static int normalize(rt_tokenizer *t, const char *text, size_t len, ax_buf *out)
         ax_buf tmp = *out;
         *out = next;
         next = tmp;
+        if (out->len > 64 * len + 4096) { /* NFKD grows text ~11x at most, Replace " " -> "▁" 3x; a chain of
+                                              * Replace steps could grow it exponentially */
+            ax_buf_free(&next);
+            return -2;
+        }
     }
     ax_buf_free(&next);
     return 0;
@@ -1229,9 +1235,12 @@ static int encode_segment(rt_tokenizer *t, const char *s, size_t len, int at_sta
                           ax_diag *d) {
     if (!len) return 0;
     ax_buf norm = {0};
-    if (normalize(t, s, len, &norm)) {
+    int nrc = normalize(t, s, len, &norm);
+    if (nrc) {
         ax_buf_free(&norm);
-        ax_error(d, where, "the text is not valid UTF-8");
+        if (nrc == -2)
+            ax_error(d, where, "%s: its normalizer makes a text of %zu bytes more than 64 times longer", t->path, len);
+        else ax_error(d, where, "the text is not valid UTF-8");
         return -1;
     }
     t->scratch.len = 0;

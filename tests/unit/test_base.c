@@ -33,6 +33,13 @@ int main(void) {
     CHECK_EQ(b.len, 4);
     CHECK_EQ((unsigned char)b.data[0], 4);
     ax_buf_free(&b);
+    /* appending a part of the buffer to itself while it grows (the tokenizer's scratch did, found by fuzzing) */
+    ax_buf_puts(&b, "abcdefgh");
+    for (int i = 0; i < 12; i++) ax_buf_append(&b, b.data + 2, b.len - 2);
+    int same = b.len > 8;
+    for (size_t i = 8; i < b.len && same; i++) same = b.data[i] >= 'a' && b.data[i] <= 'h';
+    CHECK(same && b.data[b.len] == 0 && !memcmp(b.data + 8, "cdefgh", 6));
+    ax_buf_free(&b);
 
     /* diag */
     ax_diag d;
