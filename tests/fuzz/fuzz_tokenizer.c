@@ -1,7 +1,7 @@
 /* fuzz_tokenizer — a tokenizer.json: rt_tok_load, then encoding a fixed text
  * (ASCII, digits, accents, CJK, emoji, whitespace runs, a special-looking
- * token) with and without the post-processor, adding tokens, and the pieces
- * of the ids that came out. */
+ * token) with and without the post-processor, and 40 times over, adding
+ * tokens, and the pieces of the ids that came out. */
 #include "tests/fuzz/fuzz.h"
 
 #include "runtime/tokenizer.h"
@@ -15,11 +15,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     rt_tokenizer *t = rt_tok_load(path, &d);
     fz_check(t ? 0 : -1, &d, "rt_tok_load");
     if (t) {
-        for (int special = 0; special < 2; special++) {
+        static char longtext[40 * sizeof text]; /* buffers that grow while a text is encoded */
+        if (!longtext[0])
+            for (size_t k = 0; k < 40; k++) memcpy(longtext + k * (sizeof text - 1), text, sizeof text - 1);
+        for (int run = 0; run < 3; run++) {
+            const int special = run == 1;
+            const char *in = run == 2 ? longtext : text;
+            size_t inlen = run == 2 ? strlen(longtext) : sizeof text - 1;
             ax_buf ids = {0};
             ax_diag e;
             ax_diag_init(&e);
-            int rc = rt_tok_encode(t, text, sizeof text - 1, special, &ids, "text", &e);
+            int rc = rt_tok_encode(t, in, inlen, special, &ids, "text", &e);
             fz_check(rc, &e, "rt_tok_encode");
             int64_t n = rc == 0 ? (int64_t)(ids.len / sizeof(int32_t)) : 0;
             for (int64_t i = 0; i < n; i++) {
