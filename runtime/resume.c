@@ -118,8 +118,9 @@ static int read_trainer_state(const char *dir, int64_t *step, int64_t *max_steps
     if (!fmt || strcmp(fmt, TRAINER_FORMAT) || json_integer_value(json_object_get(axo, "version")) != 1) {
         ax_error(d, path, "expected an \"axo\" section {\"format\": \"" TRAINER_FORMAT "\", \"version\": 1} (not a checkpoint "
                           "axo wrote, or another axo version's)");
-    } else if (!json_is_integer(gs) || json_integer_value(gs) < 1) {
-        ax_error(d, path, "global_step: expected a positive integer");
+    } else if (!json_is_integer(gs) || json_integer_value(gs) < 1 || json_integer_value(gs) > (INT64_C(1) << 36)) {
+        /* 2^36: the ranks agree on it through f32 halves (runtime/train.c), exact below 2^24 each */
+        ax_error(d, path, "global_step: expected a positive integer of at most 2^36");
     } else {
         *step = json_integer_value(gs);
         if (max_steps) *max_steps = json_integer_value(json_object_get(j, "max_steps"));
@@ -319,7 +320,8 @@ int rt_resume_load(rt_session *s, const char *dir, int64_t *step, char **log, ax
         *log = NULL;
         return -1;
     }
-    s->micro_count = *step * s->grad_accum; /* the dropout masks of the steps to come */
+    s->micro_count = (int64_t)((uint64_t)*step * (uint64_t)s->grad_accum); /* the dropout masks of the steps to come
+                                                                            * (a counter: it may wrap) */
     return 0;
 }
 
