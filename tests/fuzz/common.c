@@ -69,3 +69,62 @@ void fz_check(int rc, const ax_diag *d, const char *what) {
 }
 
 const char *fz_src(void) { return AXO_SOURCE_DIR; }
+
+uint8_t *fz_copy(const uint8_t *data, size_t n) {
+    uint8_t *c = malloc(n ? n : 1);
+    if (!c) abort();
+    if (n) memcpy(c, data, n);
+    return c;
+}
+
+static void link_to(const char *src, const char *dst) {
+    if (symlink(src, dst) != 0) {
+        perror(dst);
+        abort();
+    }
+}
+
+/* data/: the first `rows` rows of each bundled dataset */
+static void first_rows(const char *dir, int rows) {
+    static const char *const names[] = {"toy_alpaca.jsonl", "toy_chat.jsonl", "toy_count.jsonl", "toy_reverse.jsonl"};
+    char p[8192];
+    if (mkdir(dir, 0755) != 0) abort();
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        snprintf(p, sizeof p, "%s/configs/data/%s", fz_src(), names[i]);
+        FILE *in = fopen(p, "rb");
+        snprintf(p, sizeof p, "%s/%s", dir, names[i]);
+        FILE *out = fopen(p, "wb");
+        if (!in || !out) abort();
+        int ch, n = 0;
+        while (n < rows && (ch = fgetc(in)) != EOF) {
+            fputc(ch, out);
+            n += ch == '\n';
+        }
+        fclose(in);
+        if (fclose(out) != 0) abort();
+    }
+}
+
+const char *fz_bundled_config(int data_rows) {
+    static char path[4096];
+    if (path[0]) return path;
+    const char *t = fz_tmpdir();
+    char c[4096], src[4096], dst[4096];
+    if (snprintf(c, sizeof c, "%s/c", t) >= (int)sizeof c || mkdir(c, 0755) != 0) abort();
+    static const char *const dirs[] = {"models", "deepspeed", "data"};
+    for (int i = 0; i < 3; i++) {
+        if (snprintf(src, sizeof src, "%s/configs/%s", fz_src(), dirs[i]) >= (int)sizeof src ||
+            snprintf(dst, sizeof dst, "%s/%s", t, dirs[i]) >= (int)sizeof dst)
+            abort();
+        if (i == 2 && data_rows > 0) {
+            first_rows(dst, data_rows);
+            memcpy(src, dst, sizeof src);
+        } else {
+            link_to(src, dst);
+        }
+        if (snprintf(dst, sizeof dst, "%s/%s", c, dirs[i]) >= (int)sizeof dst) abort();
+        link_to(src, dst);
+    }
+    if (snprintf(path, sizeof path, "%s/config.yml", c) >= (int)sizeof path) abort();
+    return path;
+}

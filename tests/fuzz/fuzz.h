@@ -40,5 +40,13 @@ char *fz_str(const uint8_t *data, size_t n);
 void fz_check(int rc, const ax_diag *d, const char *what);
 /* The source tree (AXO_SOURCE_DIR). */
 const char *fz_src(void);
+/* A copy of exactly n bytes (malloc'd), so that ASan sees a read past the end. */
+uint8_t *fz_copy(const uint8_t *data, size_t n);
+/* Where a config goes so that the bundled configs' paths resolve: the
+ * returned DIR/c/config.yml, with models/, deepspeed/ and data/ in DIR/c
+ * and in DIR (for both models/... and ../models/...), all configs/' own;
+ * data_rows > 0: data/ holds only the first rows of each bundled dataset.
+ * Made on the first call. */
+const char *fz_bundled_config(int data_rows);
 
 #endif

@@ -35,8 +35,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     uint8_t sel = data[0];
     const char *text = (const char *)data + 1;
     size_t len = size - 1;
-    char *copy = malloc(len ? len : 1); /* exact size */
-    if (len) memcpy(copy, text, len);
+    char *copy = (char *)fz_copy((const uint8_t *)text, len);
 
     rt_dataset ds = {0};
     ax_diag d;

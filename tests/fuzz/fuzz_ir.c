@@ -6,8 +6,7 @@
 #include "ir/ir.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-    char *copy = malloc(size ? size : 1); /* exact size, no NUL */
-    if (size) memcpy(copy, data, size);
+    char *copy = (char *)fz_copy(data, size);
     ax_diag d;
     ax_diag_init(&d);
     ir_module *m = ir_parse(copy, size, "f.ir", &d);

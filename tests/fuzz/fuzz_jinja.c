@@ -27,8 +27,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         vars = json_loads(vars_json, 0, &je);
         if (!vars) abort();
     }
-    char *src = malloc(size ? size : 1); /* exact size: a read past the end is ASan's */
-    if (size) memcpy(src, data, size);
+    char *src = (char *)fz_copy(data, size);
     jinja_err err = {0};
     jinja_tpl *t = jinja_parse(src, size, &err);
     if (!t && !err.msg[0]) {

@@ -7,8 +7,7 @@
 #include "ir/planfile.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-    uint8_t *copy = malloc(size ? size : 1); /* exact size */
-    if (size) memcpy(copy, data, size);
+    uint8_t *copy = fz_copy(data, size);
     ax_plan_file pf;
     ax_diag d;
     ax_diag_init(&d);

@@ -6,8 +6,7 @@
 #include "runtime/safetensors.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-    uint8_t *copy = malloc(size ? size : 1); /* exact size */
-    if (size) memcpy(copy, data, size);
+    uint8_t *copy = fz_copy(data, size);
     rt_st_file f;
     ax_diag d;
     ax_diag_init(&d);

@@ -9,29 +9,22 @@
 #include <sys/stat.h>
 
 static int run_file(const char *path) {
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        perror(path);
-        return -1;
-    }
-    ax_buf b = {0};
-    char chunk[65536];
+    ax_diag d;
+    ax_diag_init(&d);
     size_t n;
-    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0) ax_buf_append(&b, chunk, n);
-    int err = ferror(f);
-    fclose(f);
-    if (err) {
-        perror(path);
-        ax_buf_free(&b);
+    char *bytes = ax_read_file(path, &n, &d);
+    if (!bytes) {
+        ax_diag_print(&d, stderr);
+        ax_diag_free(&d);
         return -1;
     }
-    fprintf(stderr, "replay: %s (%zu bytes)\n", path, b.len);
+    ax_diag_free(&d);
+    fprintf(stderr, "replay: %s (%zu bytes)\n", path, n);
     /* a copy of exactly the input's size, so ASan sees a read past its end */
-    uint8_t *copy = malloc(b.len ? b.len : 1);
-    if (b.len) memcpy(copy, b.data, b.len);
-    LLVMFuzzerTestOneInput(copy, b.len);
+    uint8_t *copy = fz_copy((const uint8_t *)bytes, n);
+    free(bytes);
+    LLVMFuzzerTestOneInput(copy, n);
     free(copy);
-    ax_buf_free(&b);
     return 0;
 }
 
