@@ -212,8 +212,19 @@ int rt_merge_lora(const char *adapter_dir, const char *base_dir, const char *out
                      : 0;
             if (!rc) {
                 merge_into(W, a, b, mg, out, in, r, cfg.scale);
-                outs[n].data = bufs[n] = encode(W, out * in, t->dtype);
-                nmerged++;
+                int64_t bad = -1; /* a merged weight must be finite: no NaN or inf model is written */
+                for (int64_t k = 0; k < out * in && bad < 0; k++)
+                    if (!isfinite(W[k])) bad = k;
+                if (bad >= 0) {
+                    ax_error(d, path, "merging %s gives a non-finite weight at [%lld, %lld] (lora_alpha %g / r %lld%s: "
+                                      "scale %g; or NaN in the adapter or the base)",
+                             E->name, (long long)(bad / in), (long long)(bad % in), cfg.alpha, (long long)cfg.r,
+                             cfg.rslora ? " with rsLoRA" : "", cfg.scale);
+                    rc = -1;
+                } else {
+                    outs[n].data = bufs[n] = encode(W, out * in, t->dtype);
+                    nmerged++;
+                }
             }
             free(W), free(a), free(b), free(mg);
         }

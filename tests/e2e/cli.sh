@@ -99,6 +99,8 @@ printf 'adapter: lora\nlora_r: 4\nlora_alpha: 8\nlora_dropout: 0.0\nlora_target_
 check '"$AXOC" compile lo.yml -o lo.bin 2>/dev/null && "$AXORUN" lo.bin --output-dir loout --quiet' "LoRA on the trained quickstart model"
 check '"$AXOC" merge-lora loout -o merged-lo 2>ml.err && grep -q "merged 14 LoRA layers" ml.err && test -s merged-lo/model.safetensors && cmp -s merged-lo/config.json out/config.json' "axoc merge-lora writes an HF model dir"
 check '! "$AXOC" merge-lora loout -o merged-lo 2>ml2.err && grep -q "refusing to replace" ml2.err' "merge-lora never replaces an existing dir without --overwrite"
+cp -r loout loinf && sed -i 's/"lora_alpha": 8/"lora_alpha": 1e308/' loinf/adapter_config.json
+check 'grep -q "1e308" loinf/adapter_config.json && ! "$AXOC" merge-lora loinf -o merged-inf 2>mi.err && grep -q "gives a non-finite weight" mi.err && ! test -e merged-inf' "merge-lora refuses to write inf weights (a lora_alpha whose scale overflows)"
 sed -e "s#^learning_rate: .*#learning_rate: 1e-30#" -e "s#^max_steps: .*#max_steps: 2#" lo.yml > lo2.yml && printf 'lora_model_dir: loout\n' >> lo2.yml
 sed -e "s#^base_model: .*#base_model: $T/merged-lo#" -e "/^adapter:/,\$d" lo2.yml > mg.yml
 check '"$AXOC" compile lo2.yml -o lo2.bin 2>/dev/null && "$AXORUN" lo2.bin --output-dir lo2out --quiet && "$AXOC" compile mg.yml -o mg.bin 2>/dev/null && "$AXORUN" mg.bin --output-dir mgout --quiet' "the adapted and the merged model run"
