@@ -28,8 +28,9 @@ typedef struct tpl_choice {
 /* Axolotl's get_chat_template: `name` (jinja, tokenizer_default,
  * tokenizer_default_fallback_<x>, or a template name) against the
  * tokenizer's template `tok`. 0, or -1 with the error at `key`. */
-static int resolve_choice(const char *name, const fe_jinja_src *src, const tpl_choice *tok, const char *key,
+static int resolve_choice(const char *name, const fe_jinja_src *src, const tpl_choice *tok_in, const char *key,
                           const char *cfg_path, const char *where, tpl_choice *out, ax_diag *d) {
+    const tpl_choice tok_copy = *tok_in, *tok = &tok_copy; /* out may be tok_in (the top-level choice replaces it) */
     const char *fb = !strncmp(name, "tokenizer_default_fallback_", 27) ? name + 27 : NULL;
     int tok_has = tok->text || tok->tpl >= 0;
     *out = (tpl_choice){.tpl = -1};

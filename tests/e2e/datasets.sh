@@ -136,6 +136,10 @@ echo "chat_template: chatml" >>j5.yml
 sed -e 's#^    type: chat_template#    type: chat_template\n    chat_template: chatml#' j1.yml >j6.yml
 check '"$AXOC" preprocess j5.yml -n 0 -o j5.jsonl >/dev/null 2>&1 && "$AXOC" preprocess j6.yml -n 0 -o j6.jsonl >/dev/null 2>&1 && cmp -s j5.jsonl j6.jsonl && ! cmp -s j5.jsonl j1.jsonl' \
   "a dataset's tokenizer_default is the top-level chat_template when there is one (Axolotl's order)"
+# a top-level chat_template: tokenizer_default is the tokenizer's own (its resolution once cleared the template it read)
+{ cat j1.yml; echo "chat_template: tokenizer_default"; } >j8.yml
+check '"$AXOC" preprocess j8.yml -n 0 -o j8.jsonl >/dev/null 2>j8.err && cmp -s j8.jsonl j1.jsonl' \
+  "a top-level chat_template: tokenizer_default renders with the tokenizer's template"
 
 # 7. the trained model carries its tokenizer and the config's chat template
 # (chat_template.jinja, axo's Jinja text of llama3): the output dir used as
