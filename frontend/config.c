@@ -789,6 +789,12 @@ static void jinja_src(loader *L, const char *key, const yaml_node_t *v, fe_jinja
             return;
         }
     }
+    size_t sl = strlen(s);
+    if (!strstr(s, "{{") && !strstr(s, "{%") &&
+        (strchr(s, '/') || (sl > 6 && !strcmp(s + sl - 6, ".jinja")) || (sl > 3 && !strcmp(s + sl - 3, ".j2"))))
+        ax_warn(y->d, loc, "%s: \"%s\" is not a file (as given, or beside the config), so it is the template text "
+                           "itself, which has no Jinja tags",
+                key, s);
     out->text = s;
     out->where = ax_arena_printf(y->ar, "%s: %s", loc, key);
 }

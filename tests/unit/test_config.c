@@ -1023,6 +1023,12 @@ static void test_chat_template_jinja(void) {
     CHECK_CONTAINS(r.c.datasets[0].chat_template_jinja.where, "cfg.yml:5:");
     run_free(&r);
     expect_error("chat_template_kwargs: [1, 2]\n", "cfg.yml:1", "chat_template_kwargs: expected a mapping");
+    /* a path that is not there is the template text (Axolotl's rule), which is worth a warning */
+    run_y(&r, "chat_template: jinja\nchat_template_jinja: templates/missing.jinja\n");
+    CHECK_MSG(r.rc == 0, "%s", dump(&r.d));
+    CHECK_STREQ(r.c.chat_template_jinja.text, "templates/missing.jinja");
+    EXPECT_DIAG(&r.d, AX_SEV_WARNING, "cfg.yml:2:22", "chat_template_jinja: \"templates/missing.jinja\" is not a file");
+    run_free(&r);
 }
 
 /* tokens, special_tokens, added_tokens_overrides and the resize switches */
