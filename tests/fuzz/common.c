@@ -1,6 +1,9 @@
 /* common.c — fuzz.h's helpers. */
 #include "tests/fuzz/fuzz.h"
 
+#include "codegen/compile.h"
+#include "runtime/launch.h"
+
 #include <ftw.h>
 #include <sys/stat.h>
 
@@ -127,4 +130,70 @@ const char *fz_bundled_config(int data_rows) {
     }
     if (snprintf(path, sizeof path, "%s/config.yml", c) >= (int)sizeof path) abort();
     return path;
+}
+
+void fz_put(const char *dir, const char *name, const void *data, size_t n) {
+    char p[8192];
+    if (snprintf(p, sizeof p, "%s/%s", dir, name) >= (int)sizeof p) abort();
+    FILE *f = fopen(p, "wb");
+    if (!f || (n && fwrite(data, 1, n, f) != n) || fclose(f) != 0) {
+        perror(p);
+        abort();
+    }
+}
+
+static void die(const char *what, ax_diag *d) {
+    fprintf(stderr, "fuzz: %s failed\n", what);
+    ax_diag_print(d, stderr);
+    abort();
+}
+
+const char *fz_train_tiny(const char *name, const char *base, const char *extra) {
+    const char *t = fz_tmpdir();
+    char p[4096], yml[8192], cpath[4096], plan[4096];
+    static char out[4096];
+    snprintf(p, sizeof p, "%s/tiny", t);
+    if (mkdir(p, 0755) == 0) { /* the model and the data, once */
+        const char *cfg = "{\"architectures\": [\"LlamaForCausalLM\"], \"model_type\": \"llama\", \"hidden_size\": 8, "
+                          "\"intermediate_size\": 16, \"num_hidden_layers\": 1, \"num_attention_heads\": 2, "
+                          "\"num_key_value_heads\": 1, \"head_dim\": 4, \"vocab_size\": 32, \"max_position_embeddings\": 64, "
+                          "\"rms_norm_eps\": 1e-05, \"rope_theta\": 10000.0, \"hidden_act\": \"silu\", "
+                          "\"tie_word_embeddings\": false, \"torch_dtype\": \"float32\"}";
+        fz_put(p, "config.json", cfg, strlen(cfg));
+        const char *data = "{\"input_ids\": [1, 5, 6, 7, 8, 9, 10, 2]}\n{\"input_ids\": [1, 11, 12, 13, 14, 2]}\n"
+                           "{\"input_ids\": [1, 20, 21, 22, 23, 24, 25, 26, 2]}\n{\"input_ids\": [1, 3, 4, 2]}\n";
+        fz_put(t, "d.jsonl", data, strlen(data));
+    }
+    int n = snprintf(yml, sizeof yml,
+                     "base_model: %s\ndatasets:\n  - path: %s/d.jsonl\noutput_dir: %s/%s\n"
+                     "sequence_len: 16\nmicro_batch_size: 2\nmax_steps: 1\nlearning_rate: 0.01\n"
+                     "optimizer: adamw_torch\nseed: 3\nlogging_steps: 1\n%s",
+                     base ? base : p, t, t, name, extra);
+    if (n >= (int)sizeof yml) abort();
+    fz_put(t, "c.yml", yml, (size_t)n);
+    snprintf(cpath, sizeof cpath, "%s/c.yml", t);
+    if (snprintf(plan, sizeof plan, "%s/%s.bin", t, name) >= (int)sizeof plan) abort();
+    ax_diag d;
+    ax_diag_init(&d);
+    cg_options o = {.config_path = cpath, .target = "cpu", .world_size = 1, .use_cache = 0};
+    cg_result r = {0};
+    if (cg_compile(&o, &r, &d) != 0) die("compiling the tiny model's config", &d);
+    fz_put(t, strrchr(plan, '/') + 1, r.plan.data, r.plan.len);
+    cg_result_free(&r);
+    rt_train_opts to = {.quiet = 1};
+    if (rt_train_local(plan, 1, &to, &d) != 0) die("training the tiny model", &d);
+    ax_diag_free(&d);
+    if (snprintf(out, sizeof out, "%s/%s", t, name) >= (int)sizeof out) abort();
+    return out;
+}
+
+void fz_write_seeds(const char *const *names, uint8_t *const *bytes, const size_t *len, int n) {
+    const char *dir = getenv("AXO_FUZZ_WRITE_SEEDS");
+    for (int i = 0; dir && i < n; i++) {
+        char p[8192];
+        const char *base = strrchr(names[i], '/');
+        snprintf(p, sizeof p, "%s/seed-%s", dir, base ? base + 1 : names[i]);
+        FILE *f = fopen(p, "wb");
+        if (!f || fputc(i, f) == EOF || fwrite(bytes[i], 1, len[i], f) != len[i] || fclose(f) != 0) abort();
+    }
 }

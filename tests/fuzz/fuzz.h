@@ -48,5 +48,15 @@ uint8_t *fz_copy(const uint8_t *data, size_t n);
  * data_rows > 0: data/ holds only the first rows of each bundled dataset.
  * Made on the first call. */
 const char *fz_bundled_config(int data_rows);
+/* Writes data[0..n) to DIR/name (replaced). */
+void fz_put(const char *dir, const char *name, const void *data, size_t n);
+/* Trains a 1-layer Llama (hidden 8, vocab 32; `base`, or NULL: a fresh one
+ * initialised from the seed) for 1 step on 4 pre-tokenized rows, on the CPU
+ * executor, with `extra` YAML lines; returns its output dir DIR/name (static
+ * storage). Aborts on any failure. */
+const char *fz_train_tiny(const char *name, const char *base, const char *extra);
+/* With AXO_FUZZ_WRITE_SEEDS=DIR: DIR/seed-<basename of names[i]> holds the
+ * byte i then bytes[i] (the seeds of a target whose first byte picks a file). */
+void fz_write_seeds(const char *const *names, uint8_t *const *bytes, const size_t *len, int n);
 
 #endif
