@@ -7,6 +7,10 @@
  *
  * AXO_FUZZ_WRITE_SEEDS=DIR writes a seed per file into DIR. */
 #include "tests/fuzz/fuzz.h"
+#ifdef AXO_LIBFUZZER /* JSON-aware mutations after the selector byte */
+#define JSON_MUTATOR_OFFSET 1
+#include "tests/fuzz/json_mutator.h"
+#endif
 
 #include "runtime/adapter.h"
 

@@ -8,6 +8,10 @@
  * AXO_FUZZ_WRITE_SEEDS=DIR writes a seed per file (its selector byte and the
  * checkpoint's own bytes) into DIR. */
 #include "tests/fuzz/fuzz.h"
+#ifdef AXO_LIBFUZZER /* JSON-aware mutations after the selector byte */
+#define JSON_MUTATOR_OFFSET 1
+#include "tests/fuzz/json_mutator.h"
+#endif
 
 #include "runtime/resume.h"
 #include "runtime/train.h"

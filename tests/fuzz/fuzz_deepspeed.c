@@ -1,6 +1,10 @@
 /* fuzz_deepspeed — a DeepSpeed JSON (axoc compile --deepspeed FILE) with a
  * fixed config of the bundled tiny Llama, for 2 ranks. */
 #include "tests/fuzz/fuzz.h"
+#ifdef AXO_LIBFUZZER /* JSON-aware mutations */
+#define JSON_MUTATOR_OFFSET 0
+#include "tests/fuzz/json_mutator.h"
+#endif
 
 #include "codegen/compile.h"
 

@@ -2,6 +2,10 @@
  * compile` of a fixed config whose base_model is that directory (no weights:
  * the model is initialised from the seed), for 1 rank. */
 #include "tests/fuzz/fuzz.h"
+#ifdef AXO_LIBFUZZER /* JSON-aware mutations */
+#define JSON_MUTATOR_OFFSET 0
+#include "tests/fuzz/json_mutator.h"
+#endif
 
 #include "codegen/compile.h"
 #include "frontend/config.h"

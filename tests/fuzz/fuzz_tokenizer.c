@@ -3,6 +3,10 @@
  * token) with and without the post-processor, and 40 times over, adding
  * tokens, and the pieces of the ids that came out. */
 #include "tests/fuzz/fuzz.h"
+#ifdef AXO_LIBFUZZER /* JSON-aware mutations */
+#define JSON_MUTATOR_OFFSET 0
+#include "tests/fuzz/json_mutator.h"
+#endif
 
 #include "runtime/tokenizer.h"
 
