@@ -1944,8 +1944,7 @@ static void check_whole(loader *L) {
     if (c->val_set_size > 9007199254740992.0) /* 2^53: a row count the runtime holds exactly */
         ax_error(y->d, fe_yloc(y, pair(L, "val_set_size")->v, loc, sizeof loc),
                  "val_set_size: expected at most 2^53 rows, found %.17g", c->val_set_size);
-    if (c->neftune_noise_alpha > 3.4e38) /* the noise's scale is an f32 */
-    {
+    if (c->neftune_noise_alpha > 3.4e38) { /* the noise's scale is an f32 */
         const char *key = pair(L, "neftune_noise_alpha") ? "neftune_noise_alpha" : "noisy_embedding_alpha";
         ax_error(y->d, fe_yloc(y, pair(L, key) ? pair(L, key)->v : NULL, loc, sizeof loc),
                  "%s: expected at most 3.4e38 (the noise scale is an f32), found %.17g", key, c->neftune_noise_alpha);

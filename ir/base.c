@@ -84,18 +84,11 @@ static void buf_reserve(ax_buf *b, size_t extra) {
 }
 
 void ax_buf_append(ax_buf *b, const void *p, size_t n) {
-    /* p may point into b itself (appending a copy of part of it), and growing moves b->data */
+    /* p may point into b itself (appending a copy of part of it): growing moves b->data, so keep the offset */
     uintptr_t c = (uintptr_t)p, lo = (uintptr_t)b->data;
-    if (n && b->data && c >= lo && c < lo + b->len) {
-        size_t at = (size_t)(c - lo);
-        buf_reserve(b, n);
-        memcpy(b->data + b->len, b->data + at, n);
-        b->len += n;
-        b->data[b->len] = 0;
-        return;
-    }
+    int inside = b->data && c >= lo && c < lo + b->len;
     buf_reserve(b, n);
-    if (n) memcpy(b->data + b->len, p, n);
+    if (n) memcpy(b->data + b->len, inside ? b->data + (c - lo) : p, n);
     b->len += n;
     b->data[b->len] = 0;
 }

@@ -40,20 +40,8 @@ const char *fz_file(const char *name, const uint8_t *data, size_t n) {
     if (slot < 0 || strlen(name) >= sizeof g_files[0].name) abort();
     snprintf(g_files[slot].name, sizeof g_files[slot].name, "%s", name);
     snprintf(g_files[slot].path, sizeof g_files[slot].path, "%s/%s", fz_tmpdir(), name);
-    FILE *f = fopen(g_files[slot].path, "wb");
-    if (!f || (n && fwrite(data, 1, n, f) != n) || fclose(f) != 0) {
-        perror(g_files[slot].path);
-        abort();
-    }
+    fz_put(fz_tmpdir(), name, data, n);
     return g_files[slot].path;
-}
-
-char *fz_str(const uint8_t *data, size_t n) {
-    char *s = malloc(n + 1);
-    if (!s) abort();
-    if (n) memcpy(s, data, n);
-    s[n] = 0;
-    return s;
 }
 
 void fz_check(int rc, const ax_diag *d, const char *what) {
@@ -187,7 +175,8 @@ const char *fz_train_tiny(const char *name, const char *base, const char *extra)
     return out;
 }
 
-void fz_write_seeds(const char *const *names, uint8_t *const *bytes, const size_t *len, int n) {
+/* With AXO_FUZZ_WRITE_SEEDS=DIR: DIR/seed-<basename of names[i]> holds the byte i then bytes[i] */
+static void write_seeds(const char *const *names, uint8_t *const *bytes, const size_t *len, int n) {
     const char *dir = getenv("AXO_FUZZ_WRITE_SEEDS");
     for (int i = 0; dir && i < n; i++) {
         char p[8192];
@@ -196,4 +185,36 @@ void fz_write_seeds(const char *const *names, uint8_t *const *bytes, const size_
         FILE *f = fopen(p, "wb");
         if (!f || fputc(i, f) == EOF || fwrite(bytes[i], 1, len[i], f) != len[i] || fclose(f) != 0) abort();
     }
+}
+
+void fz_read_files(const char *dir, const char *const *names, int n, uint8_t **bytes, size_t *len) {
+    ax_diag d;
+    ax_diag_init(&d);
+    for (int i = 0; i < n; i++) {
+        char p[8192];
+        snprintf(p, sizeof p, "%s/%s", dir, names[i]);
+        if (!(bytes[i] = (uint8_t *)ax_read_file(p, &len[i], &d))) die("reading a file of the fuzzed set", &d);
+    }
+    ax_diag_free(&d);
+    write_seeds(names, bytes, len, n);
+}
+
+void fz_put_files(const char *dir, const char *const *names, int n, uint8_t *const *bytes, const size_t *len,
+                  const uint8_t *data, size_t size) {
+    int pick = data[0] % n;
+    for (int i = 0; i < n; i++)
+        if (i == pick) fz_put(dir, names[i], data + 1, size - 1);
+        else fz_put(dir, names[i], bytes[i], len[i]);
+}
+
+int fz_compile(const char *config, const char *deepspeed, int world_size, const char *what) {
+    cg_options o = {.config_path = config, .deepspeed = deepspeed, .target = "cpu", .world_size = world_size};
+    cg_result r = {0};
+    ax_diag d;
+    ax_diag_init(&d);
+    int rc = cg_compile(&o, &r, &d);
+    fz_check(rc, &d, what);
+    cg_result_free(&r);
+    ax_diag_free(&d);
+    return rc;
 }

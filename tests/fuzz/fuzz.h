@@ -32,8 +32,6 @@ const char *fz_tmpdir(void);
 /* Writes data[0..n) to DIR/name (replaced) and returns the path (static
  * storage, one per name slot: at most 4 names in use at once). */
 const char *fz_file(const char *name, const uint8_t *data, size_t n);
-/* The input as a NUL-terminated string (malloc'd). */
-char *fz_str(const uint8_t *data, size_t n);
 /* rc != 0 must come with at least one error whose message is not empty,
  * and rc == 0 with none: aborts otherwise, printing what came back. With
  * AXO_FUZZ_SAY set it prints what each input came to. */
@@ -55,8 +53,16 @@ void fz_put(const char *dir, const char *name, const void *data, size_t n);
  * executor, with `extra` YAML lines; returns its output dir DIR/name (static
  * storage). Aborts on any failure. */
 const char *fz_train_tiny(const char *name, const char *base, const char *extra);
-/* With AXO_FUZZ_WRITE_SEEDS=DIR: DIR/seed-<basename of names[i]> holds the
- * byte i then bytes[i] (the seeds of a target whose first byte picks a file). */
-void fz_write_seeds(const char *const *names, uint8_t *const *bytes, const size_t *len, int n);
+/* A set of files (names relative to dir) of which an input replaces one.
+ * fz_read_files reads their bytes at start-up (aborts on failure); with
+ * AXO_FUZZ_WRITE_SEEDS=DIR it also writes DIR/seed-<basename> holding the
+ * byte i then file i, the seeds. fz_put_files writes the set into dir with
+ * file data[0] % n replaced by data[1..size) (size >= 1). */
+void fz_read_files(const char *dir, const char *const *names, int n, uint8_t **bytes, size_t *len);
+void fz_put_files(const char *dir, const char *const *names, int n, uint8_t *const *bytes, const size_t *len,
+                  const uint8_t *data, size_t size);
+/* `axoc compile` of config (deepspeed: an override or NULL) for world_size
+ * ranks, no cache, checked with fz_check under `what`; its return code. */
+int fz_compile(const char *config, const char *deepspeed, int world_size, const char *what);
 
 #endif

@@ -29,27 +29,16 @@ static void setup(void) {
     snprintf(G.base, sizeof G.base, "%s", fz_train_tiny("base", NULL, ""));
     const char *lora = fz_train_tiny(
         "lora", G.base, "adapter: lora\nlora_r: 2\nlora_alpha: 4\nlora_target_linear: true\nlora_modules_to_save: [lm_head]\n");
-    char p[8192];
-    ax_diag d;
-    ax_diag_init(&d);
-    for (int i = 0; i < NFILES; i++) {
-        snprintf(p, sizeof p, "%s/%s", lora, files[i]);
-        if (!(G.bytes[i] = (uint8_t *)ax_read_file(p, &G.len[i], &d))) abort();
-    }
-    ax_diag_free(&d);
+    fz_read_files(lora, files, NFILES, G.bytes, G.len);
     snprintf(G.work, sizeof G.work, "%s/ad", fz_tmpdir());
     snprintf(G.out, sizeof G.out, "%s/merged", fz_tmpdir());
     if (mkdir(G.work, 0755) != 0) abort();
-    fz_write_seeds(files, G.bytes, G.len, NFILES);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (!G.base[0]) setup();
     if (size == 0) return 0;
-    int pick = data[0] % NFILES;
-    for (int i = 0; i < NFILES; i++)
-        if (i == pick) fz_put(G.work, files[i], data + 1, size - 1);
-        else fz_put(G.work, files[i], G.bytes[i], G.len[i]);
+    fz_put_files(G.work, files, NFILES, G.bytes, G.len, data, size);
     ax_diag d;
     ax_diag_init(&d);
     rt_adapter_cfg ac;

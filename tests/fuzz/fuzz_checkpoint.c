@@ -33,12 +33,10 @@ static struct {
 static void setup(void) {
     const char *out = fz_train_tiny("out", NULL, "save_steps: 1\n");
     char p[8192];
+    snprintf(p, sizeof p, "%s/checkpoint-1", out);
+    fz_read_files(p, files, NFILES, G.bytes, G.len);
     ax_diag d;
     ax_diag_init(&d);
-    for (int i = 0; i < NFILES; i++) {
-        snprintf(p, sizeof p, "%s/checkpoint-1/%s", out, files[i]);
-        if (!(G.bytes[i] = (uint8_t *)ax_read_file(p, &G.len[i], &d))) abort();
-    }
     snprintf(p, sizeof p, "%s/out.bin", fz_tmpdir());
     if (rt_session_open(p, &G.s, &d) != 0) {
         ax_diag_print(&d, stderr);
@@ -48,16 +46,12 @@ static void setup(void) {
     snprintf(G.work, sizeof G.work, "%s/ck", fz_tmpdir());
     snprintf(p, sizeof p, "%s/optimizer", G.work);
     if (mkdir(G.work, 0755) != 0 || mkdir(p, 0755) != 0) abort();
-    fz_write_seeds(files, G.bytes, G.len, NFILES);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (!G.work[0]) setup();
     if (size == 0) return 0;
-    int pick = data[0] % NFILES;
-    for (int i = 0; i < NFILES; i++)
-        if (i == pick) fz_put(G.work, files[i], data + 1, size - 1);
-        else fz_put(G.work, files[i], G.bytes[i], G.len[i]);
+    fz_put_files(G.work, files, NFILES, G.bytes, G.len, data, size);
     int64_t step = 0, max_steps = 0, gb = 0;
     ax_diag d;
     ax_diag_init(&d);

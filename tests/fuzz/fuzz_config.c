@@ -5,18 +5,9 @@
  * ones (configs/), so the seeds, copies of the bundled configs, compile. */
 #include "tests/fuzz/fuzz.h"
 
-#include "codegen/compile.h"
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     const char *path = fz_bundled_config(0);
     fz_file("c/config.yml", data, size);
-    cg_options o = {.config_path = path, .target = "cpu", .world_size = 4, .use_cache = 0};
-    cg_result r = {0};
-    ax_diag d;
-    ax_diag_init(&d);
-    int rc = cg_compile(&o, &r, &d);
-    fz_check(rc, &d, "cg_compile");
-    cg_result_free(&r);
-    ax_diag_free(&d);
+    fz_compile(path, NULL, 4, "cg_compile");
     return 0;
 }

@@ -6,8 +6,6 @@
 #include "tests/fuzz/json_mutator.h"
 #endif
 
-#include "codegen/compile.h"
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     static const char *cfg;
     if (!cfg) {
@@ -20,14 +18,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                          fz_src(), fz_src());
         cfg = fz_file("config.yml", (const uint8_t *)yml, (size_t)n);
     }
-    const char *ds = fz_file("ds.json", data, size);
-    cg_options o = {.config_path = cfg, .deepspeed = ds, .target = "cpu", .world_size = 2, .use_cache = 0};
-    cg_result r = {0};
-    ax_diag d;
-    ax_diag_init(&d);
-    int rc = cg_compile(&o, &r, &d);
-    fz_check(rc, &d, "cg_compile --deepspeed");
-    cg_result_free(&r);
-    ax_diag_free(&d);
+    fz_compile(cfg, fz_file("ds.json", data, size), 2, "cg_compile --deepspeed");
     return 0;
 }

@@ -7,7 +7,6 @@
 #include "tests/fuzz/json_mutator.h"
 #endif
 
-#include "codegen/compile.h"
 #include "frontend/config.h"
 
 #include <sys/stat.h>
@@ -26,8 +25,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                          fz_src());
         cfg = fz_file("config.yml", (const uint8_t *)yml, (size_t)n);
     }
-    const char *js = fz_file("m/config.json", data, size);
-    (void)js;
+    fz_file("m/config.json", data, size);
     ax_arena *ar = ax_arena_create();
     fe_model m;
     ax_diag d;
@@ -36,14 +34,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     fz_check(rc, &d, "fe_model_load");
     ax_diag_free(&d);
     ax_arena_destroy(ar);
-    if (rc == 0) {
-        cg_options o = {.config_path = cfg, .target = "cpu", .world_size = 1, .use_cache = 0};
-        cg_result r = {0};
-        ax_diag_init(&d);
-        rc = cg_compile(&o, &r, &d);
-        fz_check(rc, &d, "cg_compile");
-        cg_result_free(&r);
-        ax_diag_free(&d);
-    }
+    if (rc == 0) fz_compile(cfg, NULL, 1, "cg_compile");
     return 0;
 }
