@@ -975,15 +975,18 @@ static void report_eval(FILE *out, int tty, FILE *log, ax_buf *hist, int64_t ste
  * mean over rows of their batch's loss (HF repeats each batch loss
  * batch_size times and averages). A batch is ceil(E / B) eval_step calls of
  * micro_batch_size (B) rows, the last one padded; its loss sum is read after
- * them. A batch without a token to predict is left out (HF would report
- * nan). Every rank runs the same number of calls, so collectives stay
- * matched. *ntok is the number of tokens predicted. */
+ * them. Calls past a batch's last row would be all padding, so a batch takes
+ * only the calls its rows need: E may be far larger than the eval set. A
+ * batch without a token to predict is left out (HF would report nan). Every
+ * rank runs the same number of calls (those of its round's first batch,
+ * the fullest), so collectives stay matched. *ntok is the number of tokens
+ * predicted. */
 static int run_eval(rt_session *s, const rt_rows *er, int64_t E, int64_t nranks, int64_t rank, int dp, double *loss,
                     int64_t *ntok, ax_diag *d) {
     rt_buf *loss_sum = rt_session_global(s, "stats/loss_sum");
     const int64_t B = s->B, S = s->S;
     if (E < 1) E = B;
-    const int64_t nbatch = (er->nrows + E - 1) / E, per = (nbatch + nranks - 1) / nranks, calls = (E + B - 1) / B;
+    const int64_t nbatch = (er->nrows + E - 1) / E, per = (nbatch + nranks - 1) / nranks;
     const size_t BS = (size_t)(B * S);
     int32_t *buf = malloc(sizeof(int32_t) * BS * 4);
     float *part = calloc((size_t)per + 1, sizeof(float)); /* each of my batches' loss sum (this sp rank's share) */
@@ -994,6 +997,8 @@ static int run_eval(rt_session *s, const rt_rows *er, int64_t E, int64_t nranks,
     int rc = 0;
     for (int64_t mb = 0; mb < per && rc == 0; mb++) {
         const int64_t bi = mb * nranks + rank, first = bi * E;
+        const int64_t lead_rows = er->nrows - mb * nranks * E; /* rows of this round's first batch: the most */
+        const int64_t calls = ((lead_rows < E ? lead_rows : E) + B - 1) / B;
         if (loss_sum) rt_f(loss_sum)[0] = 0;
         if (backend_push(s, loss_sum, d) != 0) rc = -1;
         for (int64_t c = 0; c < calls && rc == 0; c++) {

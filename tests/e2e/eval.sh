@@ -196,12 +196,15 @@ close() { python3 -c "import sys; a, b = float(sys.argv[1]), float(sys.argv[2]);
 read -r hf2 tokmean <<<"$(hf_rule "2 2 1")"
 read -r hf3 _ <<<"$(hf_rule "3 2")"
 check '! close "$hf2" "$tokmean" && ! close "$hf3" "$hf2"' "HF's rule differs from the token mean here ($hf2, $hf3 vs $tokmean)"
+# An eval_batch_size far past the eval set is one batch of all the rows (HF's
+# rule is then the token mean), computed without the padding rows it names.
 for v in "2:1:" "3:1:eval_batch_size: 3" "2:2:" "2:2:sequence_parallel_degree: 2" "2:1:sample_packing: true
-eval_sample_packing: false" "all:1:sample_packing: true"; do
+eval_sample_packing: false" "all:1:sample_packing: true" "big:1:eval_batch_size: 30000000" "big:2:eval_batch_size: 30000000
+deepspeed: $SRC/configs/deepspeed/zero3.json"; do
   E=${v%%:*} r=${v#*:} ws=${r%%:*} extra=${r#*:}
   want=$hf2
   [ "$E" = 3 ] && want=$hf3
-  [ "$E" = all ] && want=$tokmean # packed: rows of 9+31+14 and 40+6 tokens, one batch of both
+  [ "$E" = all ] || [ "$E" = big ] && want=$tokmean # packed: rows of 9+31+14 and 40+6 tokens, one batch of both
   name=hfall-$E-$ws-$(echo "$extra" | tr -dc 'a-z' | cut -c1-20)
   hfe "$T/hf_rows.jsonl" "$extra" >$name.yml
   check '"$AXOC" compile $name.yml --world-size $ws -o $name.bin 2>/dev/null && "$AXORUN" $name.bin --output-dir $name >/dev/null 2>&1 && close "$(ev $name | cut -d" " -f1)" "$want"' \
