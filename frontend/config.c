@@ -903,6 +903,8 @@ static void dataset_keys(loader *L, fe_dataset *ds, const fe_ypair *dp, int np, 
             fe_y_str(y, key, v, &s->content_key);
         } else if (chat && !strcmp(kk, "message_field_training")) {
             fe_y_str(y, key, v, &s->training_key);
+        } else if (chat && !strcmp(kk, "message_field_training_detail")) {
+            fe_y_str(y, key, v, &s->training_detail_key);
         } else if (chat && !strcmp(kk, "message_property_mappings")) {
             fe_ypair *mp;
             int nm = v->type == YAML_MAPPING_NODE ? fe_y_pairs(y, v, key, &mp) : -1;

@@ -47,6 +47,7 @@ char *rt_ds_spec_json(const rt_ds_spec *s) {
         json_object_set_new(o, "content", json_string(s->content_key));
         json_object_set_new(o, "field_system", json_string(s->field_system));
         json_object_set_new(o, "training", s->training_key ? json_string(s->training_key) : json_null());
+        if (s->training_detail_key) json_object_set_new(o, "training_detail", json_string(s->training_detail_key));
         json_object_set_new(o, "drop_system_message", json_boolean(s->drop_system_message));
         json_t *r = json_array();
         for (int i = 0; i < s->ntrain_roles; i++) json_array_append_new(r, json_string(s->train_roles[i]));
@@ -133,6 +134,7 @@ int rt_ds_spec_from_json(const char *js, rt_ds_spec *s, ax_arena *ar, const char
         s->content_key = js_str(o, "content", ar);
         s->field_system = js_str(o, "field_system", ar);
         s->training_key = js_str(o, "training", ar);
+        s->training_detail_key = js_str(o, "training_detail", ar);
         s->drop_system_message = json_is_true(json_object_get(o, "drop_system_message"));
         s->ntrain_roles = 0;
         size_t i;
@@ -739,19 +741,49 @@ static void gen_prompt(rt_tpl tpl, ax_buf *out) {
 }
 
 typedef struct {
-    const char **role, **content, **reasoning;
+    const char **role, **content, **reasoning; /* reasoning: what a built-in template renders (qwen3's), else NULL */
+    const char **think;          /* the message's reasoning_content (any template), or NULL when it has none */
+    const json_t **detail, **rdetail; /* its training_detail / reasoning_training_detail, or NULL for None */
     int *train;    /* -1 unset, 0/1 the message's own flag */
     json_t **msg;  /* Jinja templates: each message as the template sees it */
     json_t *tools; /* Jinja templates: row["tools"], or NULL */
     int n;
 } convo;
 
-/* A Jinja template's render of messages[0..n) (message repl replaced by
- * {role, repl_content}), with the variables transformers' apply_chat_template
+/* find_turn's placeholder: message i rendered as {role, content} alone, with
+ * reasoning_content too when reasoning is not NULL (Axolotl's
+ * _build_dummy_turn). */
+typedef struct {
+    int i;
+    const char *content, *reasoning;
+} dummy_msg;
+
+/* transformers' _alias_reasoning_fields on one message: the first non-null of
+ * reasoning_content / thinking / reasoning, also as "thinking" (first) and
+ * "reasoning_content" (last). Takes o, returns the message to use. */
+static json_t *alias_reasoning(json_t *o) {
+    const char *const aliases[3] = {"reasoning_content", "thinking", "reasoning"};
+    json_t *r = NULL;
+    for (int i = 0; i < 3 && !r; i++) {
+        json_t *x = json_object_get(o, aliases[i]);
+        if (x && !json_is_null(x)) r = x;
+    }
+    if (!r) return o;
+    json_t *a = json_object();
+    json_object_set(a, "thinking", r);
+    json_object_update(a, o);
+    json_object_set(a, "thinking", r);
+    json_object_set(a, "reasoning_content", r);
+    json_decref(o);
+    return a;
+}
+
+/* A Jinja template's render of messages[0..n) (message dm->i replaced by the
+ * placeholder dm), with the variables transformers' apply_chat_template
  * passes; real_last_index only where Axolotl passes it (the token-diff
  * fallback, and only when it is not 0). */
-static int jinja_text(rt_prompter *p, const rt_ds_spec *s, const convo *c, int n, int repl, const char *repl_content,
-                      int real_last, int gen, ax_buf *text, const char *where, ax_diag *d) {
+static int jinja_text(rt_prompter *p, const rt_ds_spec *s, const convo *c, int n, const dummy_msg *dm, int real_last,
+                      int gen, ax_buf *text, const char *where, ax_diag *d) {
     jinja_err err;
     if (!p->jinja || (p->jinja_src != s->jinja && strcmp(p->jinja_src, s->jinja))) {
         jinja_free(p->jinja);
@@ -775,14 +807,15 @@ static int jinja_text(rt_prompter *p, const rt_ds_spec *s, const convo *c, int n
     }
     json_t *msgs = json_array();
     for (int i = 0; i < n; i++) {
-        if (i != repl) {
+        if (!dm || i != dm->i) {
             json_array_append(msgs, c->msg[i]);
             continue;
         }
         json_t *m = json_object();
         json_object_set_new(m, "role", json_string(c->role[i]));
-        json_object_set_new(m, "content", json_string(repl_content));
-        json_array_append_new(msgs, m);
+        json_object_set_new(m, "content", json_string(dm->content));
+        if (dm->reasoning) json_object_set_new(m, "reasoning_content", json_string(dm->reasoning));
+        json_array_append_new(msgs, alias_reasoning(m));
     }
     json_object_set_new(vars, "messages", msgs);
     json_object_set(vars, "tools", c->tools ? c->tools : json_null());
@@ -798,19 +831,20 @@ static int jinja_text(rt_prompter *p, const rt_ds_spec *s, const convo *c, int n
     return rc;
 }
 
-/* messages[0..n) rendered; with repl >= 0, message repl replaced by {role,
- * repl_content} alone (find_turn's placeholder); real_last as
- * rt_chat_render's; gen: add_generation_prompt. */
-static int render_text(rt_prompter *p, const rt_ds_spec *s, const convo *c, int n, int repl, const char *repl_content,
-                       int real_last, int gen, ax_buf *text, const char *where, ax_diag *d) {
+/* messages[0..n) rendered; with dm, message dm->i replaced by that
+ * placeholder (find_turn's); real_last as rt_chat_render's; gen:
+ * add_generation_prompt. */
+static int render_text(rt_prompter *p, const rt_ds_spec *s, const convo *c, int n, const dummy_msg *dm, int real_last,
+                       int gen, ax_buf *text, const char *where, ax_diag *d) {
     text->len = 0;
     if (s->jinja) {
-        if (jinja_text(p, s, c, n, repl, repl_content, real_last, gen, text, where, d)) return -1;
+        if (jinja_text(p, s, c, n, dm, real_last, gen, text, where, d)) return -1;
         ax_buf_puts(text, "");
         return 0;
     }
+    const int repl = dm ? dm->i : -1;
     const char *saved = repl >= 0 ? c->content[repl] : NULL, *saved_r = repl >= 0 ? c->reasoning[repl] : NULL;
-    if (repl >= 0) c->content[repl] = repl_content, c->reasoning[repl] = NULL;
+    if (repl >= 0) c->content[repl] = dm->content, c->reasoning[repl] = s->tpl == RT_TPL_QWEN3 ? dm->reasoning : NULL;
     const char *err;
     text->len = 0;
     int bad = rt_chat_render(s->tpl, c->role, c->content, c->reasoning, n, real_last, p->setup->bos, text, &err);
@@ -824,25 +858,37 @@ static int render_text(rt_prompter *p, const rt_ds_spec *s, const convo *c, int 
     return 0;
 }
 
-static int render_tok(rt_prompter *p, const rt_ds_spec *s, const convo *c, int n, int repl, const char *repl_content,
-                      int real_last, int gen, ax_buf *out, const char *where, ax_diag *d) {
+static int render_tok(rt_prompter *p, const rt_ds_spec *s, const convo *c, int n, const dummy_msg *dm, int real_last,
+                      int gen, ax_buf *out, const char *where, ax_diag *d) {
     ax_buf text = {0};
-    int rc = render_text(p, s, c, n, repl, repl_content, real_last, gen, &text, where, d);
+    int rc = render_text(p, s, c, n, dm, real_last, gen, &text, where, d);
     out->len = 0;
     if (!rc) rc = rt_tok_encode(p->tok, text.data, text.len, 0, out, where, d);
     ax_buf_free(&text);
     return rc;
 }
 
+/* What find_turn locates: the whole turn, its content alone (the reasoning
+ * kept in the placeholder), or its reasoning alone. */
+typedef enum { TURN_WHOLE, TURN_CONTENT, TURN_REASONING } turn_part;
+
+static const char *const sentinels[2] = {"[[dummy_message]]", "zzdummymessagezz"};
+
+static dummy_msg make_dummy(const convo *c, int i, turn_part part, const char *sentinel) {
+    if (part == TURN_REASONING) return (dummy_msg){i, c->content[i], c->think[i] ? sentinel : NULL};
+    return (dummy_msg){i, sentinel, part == TURN_CONTENT ? c->think[i] : NULL};
+}
+
 /* The token-diff way to find turn i (Axolotl's fallback): the ids of
  * turns[..i] with the real content and with a placeholder, compared from
  * both ends. */
-static int find_turn_tokens(rt_prompter *p, const rt_ds_spec *s, const convo *c, int i, int64_t *start, int64_t *end,
-                            const char *where, ax_diag *d) {
+static int find_turn_tokens(rt_prompter *p, const rt_ds_spec *s, const convo *c, int i, turn_part part, int64_t *start,
+                            int64_t *end, const char *where, ax_diag *d) {
     ax_buf dummy = {0}, full = {0};
     *start = *end = -1;
-    int rc = render_tok(p, s, c, i + 1, i, "[[dummy_message]]", c->n - 1, 0, &dummy, where, d);
-    if (!rc) rc = render_tok(p, s, c, i + 1, -1, NULL, c->n - 1, 0, &full, where, d);
+    const dummy_msg dm = make_dummy(c, i, part, sentinels[0]);
+    int rc = render_tok(p, s, c, i + 1, &dm, c->n - 1, 0, &dummy, where, d);
+    if (!rc) rc = render_tok(p, s, c, i + 1, NULL, c->n - 1, 0, &full, where, d);
     if (!rc) {
         const int32_t *a = (const int32_t *)dummy.data, *b = (const int32_t *)full.data;
         int64_t na = (int64_t)(dummy.len / 4), nb = (int64_t)(full.len / 4), m = na < nb ? na : nb;
@@ -923,13 +969,13 @@ static void diff_span(const char *f, size_t nf, const char *dm, size_t nd, size_
  * differ, the union of the differing spans, mapped to tokens. 1 when
  * decided (start/end -1: nothing of the turn in the render), 0 to fall
  * back to the token diff, -1 on error. */
-static int find_turn_text(rt_prompter *p, const rt_ds_spec *s, const convo *c, int i, const locator *L, int64_t *start,
-                          int64_t *end, const char *where, ax_diag *d) {
-    static const char *const sentinels[2] = {"[[dummy_message]]", "zzdummymessagezz"};
+static int find_turn_text(rt_prompter *p, const rt_ds_spec *s, const convo *c, int i, turn_part part, const locator *L,
+                          int64_t *start, int64_t *end, const char *where, ax_diag *d) {
     size_t cs = (size_t)-1, ce = 0;
     ax_buf dm = {0};
     for (int k = 0; k < 2; k++) {
-        if (render_text(p, s, c, c->n, i, sentinels[k], -1, 0, &dm, where, d)) {
+        const dummy_msg dmk = make_dummy(c, i, part, sentinels[k]);
+        if (render_text(p, s, c, c->n, &dmk, -1, 0, &dm, where, d)) {
             ax_buf_free(&dm);
             return -1;
         }
@@ -950,13 +996,13 @@ static int find_turn_text(rt_prompter *p, const rt_ds_spec *s, const convo *c, i
     return 1;
 }
 
-static int find_turn(rt_prompter *p, const rt_ds_spec *s, const convo *c, int i, const locator *L, int64_t *start,
-                     int64_t *end, const char *where, ax_diag *d) {
+static int find_turn(rt_prompter *p, const rt_ds_spec *s, const convo *c, int i, turn_part part, const locator *L,
+                     int64_t *start, int64_t *end, const char *where, ax_diag *d) {
     if (L->ntok >= 0) {
-        int r = find_turn_text(p, s, c, i, L, start, end, where, d);
+        int r = find_turn_text(p, s, c, i, part, L, start, end, where, d);
         if (r) return r < 0 ? -1 : 0;
     }
-    return find_turn_tokens(p, s, c, i, start, end, where, d);
+    return find_turn_tokens(p, s, c, i, part, start, end, where, d);
 }
 
 static int64_t find_first(const int32_t *ids, int64_t n, int64_t from, const int32_t *set, int nset) {
@@ -980,16 +1026,21 @@ static const char *map_role(const rt_ds_spec *s, const char *r) {
 }
 
 /* A message as Axolotl 0.19 hands it to a Jinja template: role (mapped) and
- * content, reasoning_content, the message's other non-null fields, its
- * training flag as "training"; tool calls' JSON-string arguments parsed;
- * then transformers' aliasing of reasoning (as "thinking" first and
- * "reasoning_content" last). NULL on bad tool-call arguments. */
-static json_t *jinja_message(const rt_ds_spec *s, const json_t *m, const char *role, const json_t *training) {
+ * content (content parts joined), reasoning_content (likewise), the
+ * message's other non-null fields, its training flag as "training" and its
+ * training details as "training_detail" / "reasoning_training_detail"; tool
+ * calls' JSON-string arguments parsed; then transformers' aliasing of
+ * reasoning. NULL on bad tool-call arguments. */
+static json_t *jinja_message(const rt_ds_spec *s, const json_t *m, const char *role, const json_t *training,
+                             const char *content, const char *think, const json_t *detail, const json_t *rdetail) {
     json_t *o = json_object();
     json_object_set_new(o, "role", json_string(role));
-    json_object_set(o, "content", json_object_get(m, s->content_key));
-    const json_t *rs = json_object_get(m, "reasoning_content");
-    if (rs && !json_is_null(rs)) json_object_set(o, "reasoning_content", (json_t *)rs);
+    json_object_set_new(o, "content", json_string(content));
+    if (think) json_object_set_new(o, "reasoning_content", json_string(think));
+    else {
+        const json_t *rs = json_object_get(m, "reasoning_content");
+        if (rs && !json_is_null(rs)) json_object_set(o, "reasoning_content", (json_t *)rs);
+    }
     const char *k;
     json_t *v;
     json_object_foreach((json_t *)m, k, v) {
@@ -1016,20 +1067,9 @@ static json_t *jinja_message(const rt_ds_spec *s, const json_t *m, const char *r
         json_object_set(o, k, v);
     }
     if (training && !json_is_null(training)) json_object_set(o, "training", (json_t *)training);
-    const char *const aliases[3] = {"reasoning_content", "thinking", "reasoning"};
-    json_t *r = NULL;
-    for (int i = 0; i < 3 && !r; i++) {
-        json_t *x = json_object_get(o, aliases[i]);
-        if (x && !json_is_null(x)) r = x;
-    }
-    if (!r) return o;
-    json_t *a = json_object();
-    json_object_set(a, "thinking", r);
-    json_object_update(a, o);
-    json_object_set(a, "thinking", r);
-    json_object_set(a, "reasoning_content", r);
-    json_decref(o);
-    return a;
+    if (detail) json_object_set(o, "training_detail", (json_t *)detail);
+    if (rdetail) json_object_set(o, "reasoning_training_detail", (json_t *)rdetail);
+    return alias_reasoning(o);
 }
 
 /* row["tools"] as Axolotl reads it: a list (or a JSON string of one), each
@@ -1062,6 +1102,206 @@ static int jinja_tools(const json_t *row, json_t **out, const char *where, ax_di
     return 0;
 }
 
+/* Python's bool() of a JSON value. */
+static int py_truthy(const json_t *v) {
+    if (!v || json_is_null(v) || json_is_false(v)) return 0;
+    if (json_is_integer(v)) return json_integer_value(v) != 0;
+    if (json_is_real(v)) return json_real_value(v) != 0.0;
+    if (json_is_string(v)) return json_string_length(v) > 0;
+    if (json_is_array(v)) return json_array_size(v) > 0;
+    if (json_is_object(v)) return json_object_size(v) > 0;
+    return 1;
+}
+
+static int64_t u8_chars(const char *t, size_t n) {
+    int64_t c = 0;
+    for (size_t i = 0; i < n; i++) c += ((unsigned char)t[i] & 0xC0) != 0x80;
+    return c;
+}
+
+/* Axolotl's _convert_content_parts: content given as a list of parts becomes
+ * their texts joined (a part's "text", else "content", else "value", the
+ * first that is not empty; parts that are not objects add nothing); a part
+ * with "train" (or "weight": 0 is false) makes *detail the list of
+ * {begin_offset, end_offset (inclusive), train} of every non-empty part, in
+ * characters of the joined text; else *detail is NULL. 0, or -1 on a part
+ * text that is not a string. */
+static int content_parts(const json_t *parts, char **text, json_t **detail, const char *what, const char *where,
+                         ax_diag *d) {
+    ax_buf b = {0};
+    json_t *det = json_array();
+    int explicit = 0;
+    int64_t off = 0;
+    size_t i;
+    const json_t *part;
+    *text = NULL;
+    *detail = NULL;
+    json_array_foreach(parts, i, part) {
+        if (!json_is_object(part)) continue;
+        const json_t *t = NULL;
+        const char *const keys[3] = {"text", "content", "value"};
+        for (int k = 0; k < 3 && !py_truthy(t); k++) t = json_object_get(part, keys[k]);
+        if (!py_truthy(t)) continue;
+        if (!json_is_string(t) || strlen(json_string_value(t)) != json_string_length(t)) {
+            ax_error(d, where, "%s[%zu]: expected the part's text as a string without NUL characters", what, i);
+            ax_buf_free(&b);
+            json_decref(det);
+            return -1;
+        }
+        const json_t *tr = json_object_get(part, "train"), *w = json_object_get(part, "weight");
+        json_t *train;
+        if (tr && !json_is_null(tr)) explicit = 1, train = json_incref((json_t *)tr);
+        else if (w && !json_is_null(w))
+            explicit = 1, train = json_boolean(!(json_is_false(w) || (json_is_number(w) && json_number_value(w) == 0.0)));
+        else train = json_true();
+        const int64_t n = u8_chars(json_string_value(t), json_string_length(t));
+        json_array_append_new(det, json_pack("{s:I,s:I,s:o}", "begin_offset", (json_int_t)off, "end_offset",
+                                             (json_int_t)(off + n - 1), "train", train));
+        off += n;
+        ax_buf_append(&b, json_string_value(t), json_string_length(t));
+    }
+    ax_buf_puts(&b, "");
+    *text = b.data ? b.data : strdup("");
+    if (!*text) abort();
+    if (explicit) *detail = det;
+    else json_decref(det);
+    return 0;
+}
+
+/* Where each token of text, tokenized alone without specials, starts, in
+ * characters: the starts of the tokenizer's offset mapping as transformers
+ * returns it (a token that begins inside a character starts at that
+ * character; a space the pipeline put before the text belongs to the first
+ * character; a ByteLevel post-processor with trim_offsets skips a token's
+ * leading spaces). Known where the tokens spell the text back, with or
+ * without that added space; -1 with an error otherwise (a normalizer that
+ * rewrote the text). */
+static int token_char_starts(rt_prompter *p, const char *text, ax_buf *ids, int64_t **starts, const char *what,
+                             const char *where, ax_diag *d) {
+    const size_t tl = strlen(text);
+    ids->len = 0;
+    *starts = NULL;
+    if (rt_tok_encode(p->tok, text, tl, 0, ids, where, d)) return -1;
+    const int32_t *id = (const int32_t *)ids->data;
+    const int64_t n = (int64_t)(ids->len / sizeof(int32_t));
+    int64_t *bs = malloc(sizeof(int64_t) * (size_t)(2 * n + 1)), *cnt = malloc(sizeof(int64_t) * (tl + 1));
+    if (!bs || !cnt) abort();
+    ax_buf pc = {0};
+    for (int64_t k = 0; k < n; k++) {
+        bs[k] = (int64_t)pc.len;
+        rt_tok_piece(p->tok, id[k], &pc);
+        bs[n + k] = (int64_t)pc.len;
+    }
+    int shift = -1;
+    if (pc.len == tl && (!tl || !memcmp(pc.data, text, tl))) shift = 0;
+    else if (pc.len == tl + 1 && pc.data[0] == ' ' && !memcmp(pc.data + 1, text, tl)) shift = 1;
+    if (shift < 0) {
+        ax_error(d, where, "%s: the tokenizer's tokens do not spell this text back (its normalizer rewrites it), so "
+                           "the character offsets of a training detail cannot be placed on them",
+                 what);
+        ax_buf_free(&pc);
+        free(bs);
+        free(cnt);
+        return -1;
+    }
+    cnt[0] = 0; /* cnt[b]: characters that start in text[0..b) */
+    for (size_t b = 0; b < tl; b++) cnt[b + 1] = cnt[b] + (((unsigned char)text[b] & 0xC0) != 0x80);
+    int aps = 0;
+    const int trim = rt_tok_trims_offsets(p->tok, &aps);
+    for (int64_t k = 0; k < n; k++) {
+        int64_t st = bs[k] - shift, en = bs[n + k] - shift;
+        if (st < 0) st = 0;
+        if (en < st) en = st;
+        if (trim) {
+            int64_t lead = 0;
+            while (bs[k] + lead < bs[n + k] && pc.data[bs[k] + lead] == ' ') lead++;
+            if (lead == 1 && aps && (k == 0 || st == 0)) lead = 0;
+            st = st + lead < en ? st + lead : en;
+        }
+        /* the character that holds byte st */
+        bs[k] = st >= (int64_t)tl ? cnt[tl] : cnt[st + 1] - 1;
+    }
+    ax_buf_free(&pc);
+    free(cnt);
+    *starts = bs;
+    return 0;
+}
+
+/* Axolotl's get_offsets_for_train_detail (with adjust_train_details) for a
+ * turn whose text (content or reasoning) starts at token `at` of the
+ * conversation: text is tokenized alone; token k spans from its start to
+ * the next token's start - 1 (the last one to the text's end); each detail's
+ * {begin_offset, end_offset} is widened to the tokens it touches; token k
+ * is a label when a detail with a true "train" holds all of it, and it
+ * labels token at + k of the conversation. */
+static int apply_detail(rt_prompter *p, const char *text, const json_t *detail, int64_t at, const int32_t *in, int64_t n,
+                        int32_t *L, const char *what, const char *where, ax_diag *d) {
+    if (!json_is_array(detail)) {
+        ax_error(d, where, "%s: expected a list of {begin_offset, end_offset, train}", what);
+        return -1;
+    }
+    size_t nd = json_array_size(detail), i;
+    const json_t *x;
+    json_array_foreach(detail, i, x) {
+        if (!json_is_object(x) || !json_is_number(json_object_get(x, "begin_offset")) ||
+            !json_is_number(json_object_get(x, "end_offset")) || !json_object_get(x, "train")) {
+            ax_error(d, where, "%s[%zu]: expected {\"begin_offset\": number, \"end_offset\": number, \"train\": bool}",
+                     what, i);
+            return -1;
+        }
+    }
+    ax_buf ids = {0};
+    int64_t *st;
+    if (token_char_starts(p, text, &ids, &st, what, where, d)) {
+        ax_buf_free(&ids);
+        return -1;
+    }
+    const int64_t nt = (int64_t)(ids.len / sizeof(int32_t));
+    ax_buf_free(&ids);
+    if (nt == 0) {
+        ax_error(d, where, "%s: the text has no tokens to place a training detail on", what);
+        free(st);
+        return -1;
+    }
+    int64_t *en = st + nt; /* ends, inclusive */
+    const int64_t nchars = u8_chars(text, strlen(text));
+    for (int64_t k = 0; k < nt; k++) en[k] = k + 1 < nt ? st[k + 1] - 1 : nchars - 1;
+    double *adj = malloc(sizeof(double) * 2 * (nd + 1));
+    int *adj_train = malloc(sizeof(int) * (nd + 1));
+    if (!adj || !adj_train) abort();
+    size_t na = 0;
+    json_array_foreach(detail, i, x) {
+        const double b = json_number_value(json_object_get(x, "begin_offset"));
+        const double e = json_number_value(json_object_get(x, "end_offset"));
+        int64_t bt = nt, et = -1;
+        for (int64_t k = 0; k < nt; k++)
+            if ((double)st[k] >= b) {
+                bt = k;
+                break;
+            }
+        if (bt > 0 && (double)en[bt - 1] > b) bt--;
+        for (int64_t k = nt - 1; k >= 0; k--)
+            if ((double)en[k] <= e) {
+                et = k;
+                break;
+            }
+        if (et < nt - 1 && (double)st[et + 1] < e) et++;
+        if (bt > et) continue; /* Axolotl skips it (with a warning) */
+        adj[2 * na] = (double)st[bt], adj[2 * na + 1] = (double)en[et];
+        adj_train[na++] = py_truthy(json_object_get(x, "train"));
+    }
+    for (int64_t k = 0; k < nt && at + k < n; k++)
+        for (size_t a = 0; a < na; a++)
+            if (adj_train[a] && (double)st[k] >= adj[2 * a] && (double)en[k] <= adj[2 * a + 1]) {
+                L[at + k] = in[at + k];
+                break;
+            }
+    free(adj);
+    free(adj_train);
+    free(st);
+    return 0;
+}
+
 static int chat_row(rt_prompter *p, const rt_ds_spec *s, const json_t *row, const char *where, ax_buf *ids,
                     ax_buf *labels, ax_buf *lens, ax_diag *d) {
     const json_t *msgs = json_object_get(row, s->field_messages);
@@ -1071,14 +1311,22 @@ static int chat_row(rt_prompter *p, const rt_ds_spec *s, const json_t *row, cons
     }
     size_t nm = json_array_size(msgs);
     convo c = {calloc(nm + 1, sizeof(char *)), calloc(nm + 1, sizeof(char *)), calloc(nm + 1, sizeof(char *)),
+               calloc(nm + 1, sizeof(char *)), calloc(nm + 1, sizeof(json_t *)), calloc(nm + 1, sizeof(json_t *)),
                calloc(nm + 1, sizeof(int)), calloc(nm + 1, sizeof(json_t *)), NULL, 0};
-    if (!c.role || !c.content || !c.reasoning || !c.train || !c.msg) abort();
+    /* what the messages own: joined content parts and training details made from them */
+    char **own = calloc(2 * nm + 1, sizeof(char *));
+    json_t **own_j = calloc(2 * nm + 1, sizeof(json_t *));
+    int nown = 0, nown_j = 0;
+    if (!c.role || !c.content || !c.reasoning || !c.think || !c.detail || !c.rdetail || !c.train || !c.msg || !own ||
+        !own_j)
+        abort();
     int rc = s->jinja ? jinja_tools(row, &c.tools, where, d) : 0;
     for (size_t i = 0; i < nm && !rc; i++) {
         const json_t *m = json_array_get(msgs, i);
         const json_t *r = json_object_get(m, s->role_key), *t = json_object_get(m, s->content_key);
-        if (!json_is_string(r) || !json_is_string(t)) {
-            ax_error(d, where, "%s[%zu]: expected \"%s\" and \"%s\" strings (message_property_mappings)",
+        if (!json_is_string(r) || !(json_is_string(t) || json_is_array(t))) {
+            ax_error(d, where, "%s[%zu]: expected \"%s\" a string and \"%s\" a string or a list of parts "
+                     "(message_property_mappings)",
                      s->field_messages, i, s->role_key, s->content_key);
             rc = -1;
             break;
@@ -1094,29 +1342,54 @@ static int chat_row(rt_prompter *p, const rt_ds_spec *s, const json_t *row, cons
             }
             c.train[c.n++] = -1;
         }
-        if ((!strcmp(role, "tool") && !s->jinja) || strlen(json_string_value(t)) != json_string_length(t)) {
+        if ((!strcmp(role, "tool") && !s->jinja) ||
+            (json_is_string(t) && strlen(json_string_value(t)) != json_string_length(t))) {
             ax_error(d, where, "%s[%zu]: %s", s->field_messages, i,
                      strcmp(role, "tool") ? "the content has a NUL character" : "tool messages are not supported");
             rc = -1;
             break;
         }
         c.role[c.n] = role;
-        c.content[c.n] = json_string_value(t);
-        /* the one extra message field a template here reads (qwen3) */
+        /* training_detail: the message's message_field_training_detail, or the one its content parts make */
+        const json_t *td = s->training_detail_key ? json_object_get(m, s->training_detail_key) : NULL;
+        c.detail[c.n] = td && !json_is_null(td) ? td : NULL;
+        char what[96];
+        if (json_is_array(t)) {
+            json_t *det;
+            snprintf(what, sizeof what, "%s[%zu].%s", s->field_messages, i, s->content_key);
+            if ((rc = content_parts(t, &own[nown], &det, what, where, d))) break;
+            c.content[c.n] = own[nown++];
+            if (det) c.detail[c.n] = own_j[nown_j++] = det;
+        } else {
+            c.content[c.n] = json_string_value(t);
+        }
         const json_t *rs = json_object_get(m, "reasoning_content");
-        c.reasoning[c.n] = s->tpl == RT_TPL_QWEN3 && json_is_string(rs) ? json_string_value(rs) : NULL;
+        c.think[c.n] = json_is_string(rs) ? json_string_value(rs) : NULL;
+        if (json_is_array(rs)) {
+            json_t *det;
+            snprintf(what, sizeof what, "%s[%zu].reasoning_content", s->field_messages, i);
+            if ((rc = content_parts(rs, &own[nown], &det, what, where, d))) break;
+            c.think[c.n] = own[nown++];
+            if (det) c.rdetail[c.n] = own_j[nown_j++] = det;
+        }
+        /* the one extra message field a built-in template reads (qwen3) */
+        c.reasoning[c.n] = s->tpl == RT_TPL_QWEN3 ? c.think[c.n] : NULL;
         const json_t *tr = s->training_key ? json_object_get(m, s->training_key) : NULL;
-        if (s->jinja && !(c.msg[c.n] = jinja_message(s, m, role, tr))) {
+        if (s->jinja && !(c.msg[c.n] = jinja_message(s, m, role, tr, c.content[c.n], json_is_array(rs) ? c.think[c.n] : NULL,
+                                                     c.detail[c.n], c.rdetail[c.n]))) {
             ax_error(d, where, "%s[%zu].tool_calls: a function's \"arguments\" string is not valid JSON", s->field_messages, i);
             rc = -1;
             break;
         }
-        c.train[c.n++] = json_is_boolean(tr) ? json_is_true(tr) : -1;
+        c.train[c.n++] = tr && !json_is_null(tr) ? py_truthy(tr) : -1;
     }
     if (!rc && s->drop_system_message && c.n && !strcmp(c.role[0], "system")) {
         memmove(c.role, c.role + 1, sizeof(char *) * (size_t)(c.n - 1));
         memmove(c.content, c.content + 1, sizeof(char *) * (size_t)(c.n - 1));
         memmove(c.reasoning, c.reasoning + 1, sizeof(char *) * (size_t)(c.n - 1));
+        memmove(c.think, c.think + 1, sizeof(char *) * (size_t)(c.n - 1));
+        memmove(c.detail, c.detail + 1, sizeof(json_t *) * (size_t)(c.n - 1));
+        memmove(c.rdetail, c.rdetail + 1, sizeof(json_t *) * (size_t)(c.n - 1));
         memmove(c.train, c.train + 1, sizeof(int) * (size_t)(c.n - 1));
         json_decref(c.msg[0]);
         memmove(c.msg, c.msg + 1, sizeof(json_t *) * (size_t)(c.n - 1));
@@ -1124,7 +1397,7 @@ static int chat_row(rt_prompter *p, const rt_ds_spec *s, const json_t *row, cons
     }
     ax_buf all = {0}, lab = {0}, full_text = {0};
     locator loc = {0};
-    if (!rc) rc = render_text(p, s, &c, c.n, -1, NULL, -1, 0, &full_text, where, d);
+    if (!rc) rc = render_text(p, s, &c, c.n, NULL, -1, 0, &full_text, where, d);
     if (!rc) rc = rt_tok_encode(p->tok, full_text.data, full_text.len, 0, &all, where, d);
     if (!rc) locator_build(p->tok, full_text.data, full_text.len, (const int32_t *)all.data,
                            (int64_t)(all.len / sizeof(int32_t)), &loc);
@@ -1135,26 +1408,42 @@ static int chat_row(rt_prompter *p, const rt_ds_spec *s, const json_t *row, cons
         for (int64_t k = 0; k < n; k++) ax_buf_append(&lab, &ign, sizeof ign);
         int32_t *L = (int32_t *)lab.data;
         int legacy = !s->ntrain_roles && s->train_on_eos == RT_EOT_NONE && s->train_on_eot == RT_EOT_NONE &&
-                     !s->training_key;
+                     !s->training_key && !s->training_detail_key;
         if (legacy) { /* the last message after the generation prompt of the rest */
             ax_buf pr = {0};
-            rc = render_tok(p, s, &c, c.n - 1, -1, NULL, -1, 1, &pr, where, d);
+            rc = render_tok(p, s, &c, c.n - 1, NULL, -1, 1, &pr, where, d);
             int64_t np = (int64_t)(pr.len / sizeof(int32_t));
             ax_buf_free(&pr);
             for (int64_t k = p->setup->train_on_inputs ? 0 : np; !rc && k < n; k++) L[k] = in[k];
         }
         int64_t last_eot = -1, last_eos = -1;
         for (int i = 0; !legacy && !rc && i < c.n; i++) {
+            /* the message's training flag, else whether it has a (non-empty) training detail, else its role */
+            const int dt = py_truthy(c.detail[i]), rdt = py_truthy(c.rdetail[i]);
             int train = c.train[i];
+            if (train < 0 && (c.detail[i] || c.rdetail[i])) train = dt || rdt;
             if (train < 0) {
                 train = p->setup->train_on_inputs;
                 for (int k = 0; k < s->ntrain_roles && !train; k++) train = !strcmp(s->train_roles[k], c.role[i]);
             }
             if (!train && s->train_on_eos != RT_EOT_ALL && s->train_on_eot != RT_EOT_ALL) continue;
             int64_t st, en;
-            if ((rc = find_turn(p, s, &c, i, &loc, &st, &en, where, d))) break;
-            if (train && st >= 0)
+            /* with a detail and reasoning, the content's own span: the detail's offsets are the content's */
+            const turn_part part = (dt || rdt) && c.think[i] ? TURN_CONTENT : TURN_WHOLE;
+            if ((rc = find_turn(p, s, &c, i, part, &loc, &st, &en, where, d))) break;
+            char what[96];
+            snprintf(what, sizeof what, "%s[%d] training detail", s->field_messages, i);
+            if (train && st >= 0 && dt) {
+                if ((rc = apply_detail(p, c.content[i], c.detail[i], st, in, n, L, what, where, d))) break;
+            } else if (train && st >= 0 && !rdt) {
                 for (int64_t k = st; k < en && k < n; k++) L[k] = in[k];
+            }
+            if (train && rdt && c.think[i]) { /* the reasoning's detail, on the reasoning's own span */
+                int64_t rs, re;
+                if ((rc = find_turn(p, s, &c, i, TURN_REASONING, &loc, &rs, &re, where, d))) break;
+                snprintf(what, sizeof what, "%s[%d] reasoning training detail", s->field_messages, i);
+                if (rs >= 0 && (rc = apply_detail(p, c.think[i], c.rdetail[i], rs, in, n, L, what, where, d))) break;
+            }
             for (int kind = 0; kind < 2; kind++) { /* EOT, then EOS */
                 rt_eot_mode mode = kind ? s->train_on_eos : s->train_on_eot;
                 int64_t idx = kind ? (p->eos_id >= 0 ? find_first(in, n, en, &p->eos_id, 1) : -1)
@@ -1177,6 +1466,13 @@ static int chat_row(rt_prompter *p, const rt_ds_spec *s, const json_t *row, cons
     free(c.role);
     free(c.content);
     free(c.reasoning);
+    free(c.think);
+    free(c.detail);
+    free(c.rdetail);
+    for (int i = 0; i < nown; i++) free(own[i]);
+    for (int i = 0; i < nown_j; i++) json_decref(own_j[i]);
+    free(own);
+    free(own_j);
     free(c.train);
     for (int i = 0; i < c.n; i++) json_decref(c.msg[i]);
     free(c.msg);

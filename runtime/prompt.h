@@ -48,6 +48,20 @@
  *                 3 tokens after the span is a label per train_on_eot /
  *                 train_on_eos: "turn" (after trained turns), "all", "last",
  *                 or "none". Role headers never are.
+ *                 A message's content (and reasoning_content) may be a
+ *                 list of parts ({"text"|"content"|"value": str}, others
+ *                 add nothing): the texts are joined; parts that carry
+ *                 "train" (or "weight") make a training detail. A training
+ *                 detail (those, or the message's message_field_training_
+ *                 detail field: [{begin_offset, end_offset, train}] in
+ *                 characters, end inclusive) trains only the tokens a
+ *                 detail with a true train holds entirely, counted as
+ *                 Axolotl's get_offsets_for_train_detail counts them (the
+ *                 text tokenized alone, with the tokenizer's offsets); a
+ *                 message with one and no training flag trains when it is
+ *                 not empty. A reasoning detail is placed on the span of the
+ *                 reasoning alone, a content detail (when there is
+ *                 reasoning) on that of the content alone.
  *  input_output   Axolotl's template-free format: row["segments"], a list of
  *                 {"label": bool, "text": str}, each tokenized without added
  *                 specials and concatenated; a segment's tokens are labels
@@ -81,6 +95,7 @@ typedef struct rt_ds_spec {
     const char *role_key, *content_key; /* message_property_mappings: "role", "content" */
     const char *field_system;   /* "system": a row-level system prompt */
     const char *training_key;   /* message_field_training, or NULL */
+    const char *training_detail_key; /* message_field_training_detail, or NULL */
     int drop_system_message;
     rt_tpl tpl;
     const char *jinja;          /* a Jinja template's text, used instead of tpl; or NULL */

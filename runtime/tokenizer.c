@@ -156,6 +156,7 @@ struct rt_tokenizer {
     int32_t unk_id;
     int32_t *prefix, *suffix;
     int nprefix, nsuffix;
+    int trim_offsets, trim_prefix_space; /* a ByteLevel post-processor's: offsets lose leading/trailing spaces */
     /* per-encode scratch */
     ax_buf scratch, pieces, syms, heap, tmp;
     /* word cache */
@@ -400,7 +401,12 @@ static void load_post(loader *L, const json_t *n, const char *where) {
     const char *type = step_type(L, n, where, "processors", load_post);
     rt_tokenizer *t = L->t;
     if (!type) return;
-    if (!strcmp(type, "ByteLevel")) return; /* offsets only */
+    if (!strcmp(type, "ByteLevel")) { /* offsets only: trim_offsets and add_prefix_space (tokenizers' defaults: true) */
+        const json_t *tr = json_object_get(n, "trim_offsets"), *ap = json_object_get(n, "add_prefix_space");
+        t->trim_offsets = tr ? json_is_true(tr) : 1;
+        t->trim_prefix_space = ap ? json_is_true(ap) : 1;
+        return;
+    }
     if (!strcmp(type, "TemplateProcessing")) {
         const json_t *single = json_object_get(n, "single"), *sp = json_object_get(n, "special_tokens");
         size_t i;
@@ -1348,4 +1354,9 @@ void rt_tok_piece(const rt_tokenizer *t, int32_t id, ax_buf *out) {
         else ax_buf_append(out, s + i, (size_t)n);
         i += (size_t)n;
     }
+}
+
+int rt_tok_trims_offsets(const rt_tokenizer *t, int *add_prefix_space) {
+    if (add_prefix_space) *add_prefix_space = t->trim_prefix_space;
+    return t->trim_offsets;
 }

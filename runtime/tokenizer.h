@@ -79,6 +79,11 @@ void rt_tok_piece(const rt_tokenizer *t, int32_t id, ax_buf *out);
  * of text, 0 when not, -1 when it does not compile (why in err). The same
  * engine (Oniguruma, Python syntax) the pre-tokenizers use. */
 int rt_re_match(const char *pattern, const char *text, char *err, size_t errcap);
+/* 1 when a ByteLevel post-processor trims the spaces at either end of a
+ * token from its offsets (trim_offsets); *add_prefix_space (may be NULL):
+ * that processor's add_prefix_space, which spares a first token's one
+ * leading space. */
+int rt_tok_trims_offsets(const rt_tokenizer *t, int *add_prefix_space);
 /* The path it was loaded from. */
 const char *rt_tok_path(const rt_tokenizer *t);
 

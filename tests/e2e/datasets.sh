@@ -154,4 +154,19 @@ sed -e "s#^base_model: .*#base_model: $T/tok-out#" -e '/^chat_template:/d' prep.
 check '"$AXOC" preprocess j7.yml -n 0 -o j7.jsonl >/dev/null 2>&1 && cmp -s j7.jsonl pre.jsonl' \
   "the saved template renders the samples the built-in llama3 does"
 
+# content as a list of parts and message_field_training_detail, from the config: the texts are joined, and only the
+# tokens a training detail holds are labels (the parts' own default is to train; " there" is what offsets 6-10 of
+# "hello there friend" widen to)
+cat >parts.jsonl <<'EOF2'
+{"messages": [{"role": "user", "content": [{"type": "text", "text": "What is "}, {"type": "text", "text": "2+2?"}]}, {"role": "assistant", "content": [{"text": "Let me think.", "train": false}, {"text": " It is 4.", "train": true}]}]}
+{"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello there friend", "detail": [{"begin_offset": 6, "end_offset": 10, "train": true}]}]}
+EOF2
+printf 'base_model: %s\ndatasets:\n  - path: %s\n    type: chat_template\n    chat_template: llama3\n    message_field_training_detail: detail\nsequence_len: 128\nmicro_batch_size: 1\n' \
+  "$SRC/configs/models/tiny-llama-chat" "$T/parts.jsonl" >parts.yml
+check '"$AXOC" preprocess parts.yml -n 2 >parts.out 2>parts.err && ! grep -q "ignored" parts.err' "parts and training details: preprocess, no key ignored"
+check 'grep -q " is(-100, 588)  (-100, 220) 2(-100, 17) +(-100, 10) 2(-100, 17) ?(-100, 30) <|eot_id|>" parts.out' "the parts' texts joined"
+check 'grep -q "k(-100, 74) .(-100, 13)  I(613, 613) t(83, 83)  is(588, 588)  (220, 220) 4(19, 19) .(13, 13) <|eot_id|>(704, 704)" parts.out' \
+  "a part with train: false is not trained, the next one is"
+check 'grep -q "o(-100, 78)  there(608, 608)  f(-100, 276)" parts.out' "message_field_training_detail trains only its span"
+
 finish

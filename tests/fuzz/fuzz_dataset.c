@@ -56,7 +56,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
             spec.train_on_eos = RT_EOT_ALL;
             spec.field_system = "system";
         }
-        if (kind == 4) spec.tpl = RT_TPL_LLAMA3;
+        if (kind == 4) spec.tpl = RT_TPL_LLAMA3, spec.training_detail_key = "detail";
         rc = rt_data_load_formatted_text(copy, len, "f.jsonl", &spec, &p, VOCAB, &ds, &d);
         fz_check(rc, &d, "rt_data_load_formatted_text");
     }

@@ -117,6 +117,57 @@ TRAINING_ROWS = [
                   {"role": "user", "content": "three", "train": True}, {"role": "assistant", "content": "third"}]},
 ]
 
+# content as a list of parts (Axolotl's _convert_content_parts): texts joined;
+# "train" or "weight" on a part makes a training detail of the parts' offsets
+PARTS_ROWS = [
+    {"messages": [{"role": "user", "content": [{"type": "text", "text": "What is "}, {"type": "text", "text": "2+2?"}]},
+                  {"role": "assistant", "content": [{"type": "text", "text": "Let me think."},
+                                                    {"type": "text", "text": " The answer is 4.", "train": True}]}]},
+    {"messages": [{"role": "system", "content": [{"text": "Be terse."}]},
+                  {"role": "user", "content": "hi"},
+                  {"role": "assistant", "content": [{"text": "Hello", "weight": 1}, {"text": " there, ", "weight": 0},
+                                                    {"content": "friend"}, {"value": "!", "train": False},
+                                                    "not a part", {"type": "image"}, {"text": ""}]},
+                  {"role": "user", "content": [{"text": "Café 日本語 😀"}]},
+                  {"role": "assistant", "content": [{"text": "Straße ", "train": False},
+                                                    {"text": "Ωmega 😀 done", "train": True}]}]},
+    {"messages": [{"role": "user", "content": "q"},
+                  {"role": "assistant", "content": [{"text": "all of it"}, {"text": " untrained", "train": False}]},
+                  {"role": "user", "content": "again"},
+                  {"role": "assistant", "content": [{"text": "no flags"}, {"text": " anywhere"}]}]},
+]
+
+# message_field_training_detail: offsets (inclusive, in characters) of the
+# content to train, some not on token boundaries
+DETAIL_ROWS = [
+    {"messages": [{"role": "user", "content": "Spell it."},
+                  {"role": "assistant", "content": "The word is banana, and the answer is yes.",
+                   "detail": [{"begin_offset": 0, "end_offset": 10, "train": False},
+                              {"begin_offset": 12, "end_offset": 17, "train": True},
+                              {"begin_offset": 27, "end_offset": 41, "train": True}]}]},
+    {"messages": [{"role": "user", "content": "Again", "detail": [{"begin_offset": 0, "end_offset": 4, "train": True}]},
+                  {"role": "assistant", "content": "Ωmega café 日本 tail",
+                   "detail": [{"begin_offset": 3, "end_offset": 12, "train": True}]},
+                  {"role": "user", "content": "more"},
+                  {"role": "assistant", "content": "not trained at all", "detail": []},
+                  {"role": "user", "content": "last"},
+                  {"role": "assistant", "content": "flag wins", "train": True,
+                   "detail": [{"begin_offset": 5, "end_offset": 8, "train": 1}]}]},
+]
+
+# reasoning_content as parts: a reasoning training detail, found on the
+# reasoning's own span; the content's detail on the content's own span
+THINK_PARTS_ROWS = [
+    {"messages": [{"role": "user", "content": "3+3?"},
+                  {"role": "assistant", "content": [{"text": "It is "}, {"text": "6.", "train": True}],
+                   "reasoning_content": [{"text": "three and three", "train": False}, {"text": " make six", "train": True}]}]},
+    {"messages": [{"role": "user", "content": "hi"},
+                  {"role": "assistant", "content": "hello",
+                   "reasoning_content": [{"text": "greet them", "train": True}]}]},
+    {"messages": [{"role": "user", "content": "a"},
+                  {"role": "assistant", "content": [{"text": "b", "train": True}], "reasoning_content": "plain"}]},
+]
+
 
 # Jinja templates written for these cases (not any model's own text).
 JINJA_LLAMA_LIKE = """{{- bos_token }}
@@ -213,6 +264,8 @@ def axo_spec(kind, ds, tok=None, kwargs=None):
         spec["chat_template_jinja"] = ds["chat_template_jinja"] if ds["chat_template"] == "jinja" else tok.chat_template
     if kwargs:
         spec["chat_template_kwargs"] = kwargs
+    if ds.get("message_field_training_detail"):
+        spec["training_detail"] = ds["message_field_training_detail"]
     return spec
 
 
@@ -347,6 +400,35 @@ def main():
     run_case("jinja-default-sharegpt-qwen2", "qwen2-chat", "chat", SHAREGPT_ROWS, 256,
              ds={"chat_template": "tokenizer_default", "field_messages": "conversations",
                  "message_property_mappings": {"role": "from", "content": "value"}, "train_on_eos": "turn"})
+    # content parts and training details (Axolotl's _convert_content_parts, message_field_training_detail,
+    # get_offsets_for_train_detail): byte-level tokenizers, SentencePiece's added space (llama2), GPT-2's
+    # add_prefix_space, reasoning parts with qwen3 and a Jinja template, and the legacy path (parts joined only)
+    run_case("chat-parts-llama3", "llama3", "chat", PARTS_ROWS + CHAT_ROWS, 256, ds={"chat_template": "llama3"},
+             tok_kw={"eos_token": "<|eot_id|>"})
+    run_case("chat-parts-llama2", "llama2", "chat", PARTS_ROWS, 256, ds={"chat_template": "chatml"})
+    run_case("chat-parts-gpt2", "gpt2", "chat", PARTS_ROWS, 256, ds={"chat_template": "chatml"})
+    # GPT-2's own post-processor trims spaces off the offsets (trim_offsets), which moves where " word" starts
+    trim_dir = os.path.join(TOK, "gpt2-trim")
+    os.makedirs(trim_dir, exist_ok=True)
+    with open(os.path.join(TOK, "gpt2", "tokenizer.json"), encoding="utf-8") as f:
+        tj = json.load(f)
+    tj["post_processor"] = {"type": "ByteLevel", "add_prefix_space": False, "trim_offsets": True, "use_regex": True}
+    tj["pre_tokenizer"]["add_prefix_space"] = False
+    with open(os.path.join(trim_dir, "tokenizer.json"), "w", encoding="utf-8") as f:
+        json.dump(tj, f, ensure_ascii=False)
+    shutil.copyfile(os.path.join(TOK, "gpt2", "tokenizer_config.json"), os.path.join(trim_dir, "tokenizer_config.json"))
+    run_case("chat-detail-gpt2-trim", "gpt2-trim", "chat", DETAIL_ROWS + PARTS_ROWS, 256,
+             ds={"chat_template": "chatml", "message_field_training_detail": "detail"})
+    run_case("chat-legacy-parts-qwen2", "qwen2", "chat", PARTS_ROWS, 256,
+             ds={"chat_template": "chatml", "roles_to_train": [], "train_on_eos": "none"})
+    run_case("chat-detail-qwen2", "qwen2", "chat", DETAIL_ROWS + PARTS_ROWS, 256,
+             ds={"chat_template": "chatml", "message_field_training_detail": "detail", "message_field_training": "train",
+                 "train_on_eos": "turn"})
+    run_case("chat-detail-llama2", "llama2", "chat", DETAIL_ROWS, 256,
+             ds={"chat_template": "chatml", "message_field_training_detail": "detail", "message_field_training": "train"})
+    run_case("chat-qwen3-parts-qwen2", "qwen2", "chat", THINK_PARTS_ROWS, 256, ds={"chat_template": "qwen3"})
+    run_case("jinja-default-parts-qwen2", "qwen2-chat", "chat", THINK_PARTS_ROWS + PARTS_ROWS, 256,
+             ds={"chat_template": "tokenizer_default", "train_on_eos": "last"})
 
 
 if __name__ == "__main__":

@@ -197,7 +197,7 @@ static void test_loader(void) {
                        "{\"messages\": [{\"role\": \"tool\", \"content\": \"x\"}]}\n";
     CHECK_EQ(rt_data_load_formatted_text(chat, strlen(chat), "c.jsonl", &spec, &p, 1024, &ds, &d), -1);
     CHECK(ax_diag_contains(&d, "c.jsonl:1"));
-    CHECK(ax_diag_contains(&d, "messages[0]: expected \"role\" and \"content\" strings"));
+    CHECK(ax_diag_contains(&d, "messages[0]: expected \"role\" a string and \"content\" a string or a list of parts"));
     CHECK(ax_diag_contains(&d, "c.jsonl:2"));
     CHECK(ax_diag_contains(&d, "\"messages\": expected a non-empty list"));
     CHECK(ax_diag_contains(&d, "c.jsonl:3"));
@@ -223,6 +223,33 @@ static void test_loader(void) {
     ax_diag_free(&d);
     rt_prompter_free(&p);
     spec.jinja = NULL;
+
+    /* content parts and training details that cannot be used: a part text
+     * that is not a string, a detail that is not a list or misses a key, and
+     * text the tokenizer's normalizer (qwen2's NFC) rewrites, whose character
+     * offsets no token has; each error names the row and the message */
+    CHECK(load_case("chat-detail-qwen2", &spec, &setup, &seq_len, ar) == 0);
+    ax_diag_init(&d);
+    CHECK(rt_prompter_init(&p, &setup, seq_len, &d) == 0);
+    const char *drows =
+        "{\"messages\": [{\"role\": \"user\", \"content\": [{\"text\": 5}]}]}\n"
+        "{\"messages\": [{\"role\": \"assistant\", \"content\": \"abc\", \"detail\": {\"begin_offset\": 0}}]}\n"
+        "{\"messages\": [{\"role\": \"assistant\", \"content\": \"abc\", \"detail\": [{\"begin_offset\": 0, \"train\": true}]}]}\n"
+        "{\"messages\": [{\"role\": \"assistant\", \"content\": \"cafe\\u0301 x\", \"detail\": [{\"begin_offset\": 0, "
+        "\"end_offset\": 2, \"train\": true}]}]}\n"
+        "{\"messages\": [{\"role\": \"assistant\", \"content\": [{\"text\": \"fine\", \"train\": true}]}]}\n";
+    CHECK_EQ(rt_data_load_formatted_text(drows, strlen(drows), "p.jsonl", &spec, &p, 1024, &ds, &d), -1);
+    CHECK(ax_diag_contains(&d, "p.jsonl:1"));
+    CHECK(ax_diag_contains(&d, "messages[0].content[0]: expected the part's text as a string"));
+    CHECK(ax_diag_contains(&d, "p.jsonl:2"));
+    CHECK(ax_diag_contains(&d, "messages[0] training detail: expected a list of {begin_offset, end_offset, train}"));
+    CHECK(ax_diag_contains(&d, "p.jsonl:3"));
+    CHECK(ax_diag_contains(&d, "messages[0] training detail[0]: expected {\"begin_offset\": number, \"end_offset\""));
+    CHECK(ax_diag_contains(&d, "p.jsonl:4"));
+    CHECK(ax_diag_contains(&d, "the tokenizer's tokens do not spell this text back"));
+    CHECK(!ax_diag_contains(&d, "p.jsonl:5"));
+    ax_diag_free(&d);
+    rt_prompter_free(&p);
 
     /* an eot token that is not one token */
     setup.eot[0] = "<|im_end|> and more";
