@@ -905,6 +905,29 @@ static void dataset_keys(loader *L, fe_dataset *ds, const fe_ypair *dp, int np, 
             fe_y_str(y, key, v, &s->training_key);
         } else if (chat && !strcmp(kk, "message_field_training_detail")) {
             fe_y_str(y, key, v, &s->training_detail_key);
+        } else if (chat && !strcmp(kk, "template_thinking_key")) {
+            fe_y_str(y, key, v, &s->thinking_key);
+        } else if (chat && !strcmp(kk, "field_tools")) {
+            const char *ft; /* Axolotl 0.19's StrategyLoader never hands it to the prompter */
+            if (fe_y_str(y, key, v, &ft) == 0 && strcmp(ft, "tools"))
+                ax_warn(y->d, fe_yloc(y, dp[k].k, loc, sizeof loc),
+                        "%s: changes nothing in Axolotl 0.19 (its chat_template loader never passes it on: tools "
+                        "are always read from \"tools\"), nor here",
+                        key);
+        } else if (chat && !strcmp(kk, "split_thinking")) {
+            int b;
+            if (fe_y_bool(y, key, v, &b) == 0) s->split_thinking = b;
+        } else if (chat && !strcmp(kk, "field_thinking")) {
+            /* Axolotl 0.19 maps reasoning_content from field_thinking only when message_property_mappings is
+             * empty, which its config validation never leaves it (role and content are always filled in): the
+             * key changes nothing there, nor here. Map the field in message_property_mappings instead. */
+            const char *ft;
+            if (fe_y_str(y, key, v, &ft) == 0 && strcmp(ft, "reasoning_content"))
+                ax_warn(y->d, fe_yloc(y, dp[k].k, loc, sizeof loc),
+                        "%s: changes nothing in Axolotl 0.19 (its config validation always fills in "
+                        "message_property_mappings, and field_thinking is read only when that is empty), nor here; "
+                        "to read reasoning from %s, map it: message_property_mappings: {reasoning_content: %s}",
+                        key, ft, ft);
         } else if (chat && !strcmp(kk, "message_property_mappings")) {
             fe_ypair *mp;
             int nm = v->type == YAML_MAPPING_NODE ? fe_y_pairs(y, v, key, &mp) : -1;
@@ -917,11 +940,11 @@ static void dataset_keys(loader *L, fe_dataset *ds, const fe_ypair *dp, int np, 
                 snprintf(k2, sizeof k2, "%s.%s", key, mp[j].key);
                 if (!strcmp(mp[j].key, "role")) fe_y_str(y, k2, mp[j].v, &s->role_key);
                 else if (!strcmp(mp[j].key, "content")) fe_y_str(y, k2, mp[j].v, &s->content_key);
-                else
-                    ax_warn(y->d, fe_yloc(y, mp[j].k, loc, sizeof loc),
-                            "%s: only role and content can be mapped (a Jinja template sees the message's other "
-                            "fields under their own names), ignored",
-                            k2);
+                else if (s->nprop < RT_MAX_ROLES) { /* any other key the template reads, e.g. reasoning_content */
+                    const char *from;
+                    if (fe_y_str(y, k2, mp[j].v, &from) == 0) s->prop_to[s->nprop] = mp[j].key, s->prop_from[s->nprop++] = from;
+                } else
+                    yerr(y, mp[j].v, k2, "at most 16 mappings besides role and content");
             }
         } else if (chat && !strcmp(kk, "roles_to_train")) {
             int n = str_list(L, v, key, s->train_roles, RT_MAX_ROLES);

@@ -28,6 +28,7 @@ void rt_ds_spec_defaults(rt_ds_spec *s, rt_fmt fmt) {
     s->role_key = "role";
     s->content_key = "content";
     s->field_system = "system";
+    s->thinking_key = "reasoning_content";
     s->tpl = RT_TPL_CHATML;
     s->train_roles[0] = "assistant";
     s->ntrain_roles = 1;
@@ -48,6 +49,14 @@ char *rt_ds_spec_json(const rt_ds_spec *s) {
         json_object_set_new(o, "field_system", json_string(s->field_system));
         json_object_set_new(o, "training", s->training_key ? json_string(s->training_key) : json_null());
         if (s->training_detail_key) json_object_set_new(o, "training_detail", json_string(s->training_detail_key));
+        /* the later keys only when not the default, so that plans without them stay as they were */
+        if (strcmp(s->thinking_key, "reasoning_content")) json_object_set_new(o, "thinking_key", json_string(s->thinking_key));
+        if (s->split_thinking) json_object_set_new(o, "split_thinking", json_true());
+        if (s->nprop) {
+            json_t *pm = json_array();
+            for (int i = 0; i < s->nprop; i++) json_array_append_new(pm, json_pack("[s,s]", s->prop_to[i], s->prop_from[i]));
+            json_object_set_new(o, "property_mappings", pm);
+        }
         json_object_set_new(o, "drop_system_message", json_boolean(s->drop_system_message));
         json_t *r = json_array();
         for (int i = 0; i < s->ntrain_roles; i++) json_array_append_new(r, json_string(s->train_roles[i]));
@@ -135,6 +144,16 @@ int rt_ds_spec_from_json(const char *js, rt_ds_spec *s, ax_arena *ar, const char
         s->field_system = js_str(o, "field_system", ar);
         s->training_key = js_str(o, "training", ar);
         s->training_detail_key = js_str(o, "training_detail", ar);
+        const char *tk = js_str(o, "thinking_key", ar);
+        if (tk) s->thinking_key = tk;
+        s->split_thinking = json_is_true(json_object_get(o, "split_thinking"));
+        size_t pi;
+        const json_t *pv;
+        json_array_foreach(json_object_get(o, "property_mappings"), pi, pv) {
+            const char *to = json_string_value(json_array_get(pv, 0)), *from = json_string_value(json_array_get(pv, 1));
+            if (to && from && s->nprop < RT_MAX_ROLES)
+                s->prop_to[s->nprop] = ax_arena_strdup(ar, to), s->prop_from[s->nprop++] = ax_arena_strdup(ar, from);
+        }
         s->drop_system_message = json_is_true(json_object_get(o, "drop_system_message"));
         s->ntrain_roles = 0;
         size_t i;
@@ -814,7 +833,7 @@ static int jinja_text(rt_prompter *p, const rt_ds_spec *s, const convo *c, int n
         json_t *m = json_object();
         json_object_set_new(m, "role", json_string(c->role[i]));
         json_object_set_new(m, "content", json_string(dm->content));
-        if (dm->reasoning) json_object_set_new(m, "reasoning_content", json_string(dm->reasoning));
+        if (dm->reasoning) json_object_set_new(m, s->thinking_key, json_string(dm->reasoning));
         json_array_append_new(msgs, alias_reasoning(m));
     }
     json_object_set_new(vars, "messages", msgs);
@@ -831,6 +850,14 @@ static int jinja_text(rt_prompter *p, const rt_ds_spec *s, const convo *c, int n
     return rc;
 }
 
+/* Whether a built-in template renders the reasoning under the message's
+ * thinking key: qwen3's reads reasoning_content, which transformers also
+ * fills from "thinking" or "reasoning". */
+static int builtin_reads_reasoning(const rt_ds_spec *s) {
+    const char *k = s->thinking_key;
+    return s->tpl == RT_TPL_QWEN3 && (!strcmp(k, "reasoning_content") || !strcmp(k, "thinking") || !strcmp(k, "reasoning"));
+}
+
 /* messages[0..n) rendered; with dm, message dm->i replaced by that
  * placeholder (find_turn's); real_last as rt_chat_render's; gen:
  * add_generation_prompt. */
@@ -844,7 +871,7 @@ static int render_text(rt_prompter *p, const rt_ds_spec *s, const convo *c, int 
     }
     const int repl = dm ? dm->i : -1;
     const char *saved = repl >= 0 ? c->content[repl] : NULL, *saved_r = repl >= 0 ? c->reasoning[repl] : NULL;
-    if (repl >= 0) c->content[repl] = dm->content, c->reasoning[repl] = s->tpl == RT_TPL_QWEN3 ? dm->reasoning : NULL;
+    if (repl >= 0) c->content[repl] = dm->content, c->reasoning[repl] = builtin_reads_reasoning(s) ? dm->reasoning : NULL;
     const char *err;
     text->len = 0;
     int bad = rt_chat_render(s->tpl, c->role, c->content, c->reasoning, n, real_last, p->setup->bos, text, &err);
@@ -1025,6 +1052,14 @@ static const char *map_role(const rt_ds_spec *s, const char *r) {
     return r;
 }
 
+/* A message field that message_property_mappings maps (role, content, others). */
+static int is_mapped_source(const rt_ds_spec *s, const char *k) {
+    if (!strcmp(k, s->role_key) || !strcmp(k, s->content_key)) return 1;
+    for (int i = 0; i < s->nprop; i++)
+        if (!strcmp(k, s->prop_from[i])) return 1;
+    return 0;
+}
+
 /* A message as Axolotl 0.19 hands it to a Jinja template: role (mapped) and
  * content (content parts joined), reasoning_content (likewise), the
  * message's other non-null fields, its training flag as "training" and its
@@ -1036,15 +1071,15 @@ static json_t *jinja_message(const rt_ds_spec *s, const json_t *m, const char *r
     json_t *o = json_object();
     json_object_set_new(o, "role", json_string(role));
     json_object_set_new(o, "content", json_string(content));
-    if (think) json_object_set_new(o, "reasoning_content", json_string(think));
-    else {
-        const json_t *rs = json_object_get(m, "reasoning_content");
-        if (rs && !json_is_null(rs)) json_object_set(o, "reasoning_content", (json_t *)rs);
+    for (int i = 0; i < s->nprop; i++) { /* message_property_mappings' other keys */
+        const json_t *v = json_object_get(m, s->prop_from[i]);
+        if (v && !json_is_null(v)) json_object_set(o, s->prop_to[i], (json_t *)v);
     }
+    if (think) json_object_set_new(o, s->thinking_key, json_string(think));
     const char *k;
     json_t *v;
     json_object_foreach((json_t *)m, k, v) {
-        if (!strcmp(k, s->role_key) || !strcmp(k, s->content_key) || json_is_null(v) || json_object_get(o, k)) continue;
+        if (is_mapped_source(s, k) || json_is_null(v) || json_object_get(o, k)) continue;
         if (!strcmp(k, "tool_calls")) {
             json_t *tc = json_deep_copy(v);
             size_t i;
@@ -1073,7 +1108,8 @@ static json_t *jinja_message(const rt_ds_spec *s, const json_t *m, const char *r
 }
 
 /* row["tools"] as Axolotl reads it: a list (or a JSON string of one), each
- * function's "parameters" string parsed */
+ * function's "parameters" string parsed. (Axolotl 0.19 never passes the
+ * dataset's field_tools on: the field is always "tools".) */
 static int jinja_tools(const json_t *row, json_t **out, const char *where, ax_diag *d) {
     const json_t *t = json_object_get(row, "tools");
     *out = NULL;
@@ -1302,6 +1338,84 @@ static int apply_detail(rt_prompter *p, const char *text, const json_t *detail, 
     return 0;
 }
 
+/* Python's str.isspace() for one code point */
+static int py_isspace_cp(uint32_t c) {
+    return (c >= 9 && c <= 13) || (c >= 0x1c && c <= 0x20) || c == 0x85 || c == 0xa0 || c == 0x1680 ||
+           (c >= 0x2000 && c <= 0x200a) || c == 0x2028 || c == 0x2029 || c == 0x202f || c == 0x205f || c == 0x3000;
+}
+
+/* The code point at s[i] (UTF-8, already checked) and its length. */
+static uint32_t u8_at(const char *s, size_t i, size_t *len) {
+    const unsigned char *u = (const unsigned char *)s + i;
+    if (u[0] < 0x80) return *len = 1, u[0];
+    if (u[0] < 0xe0) return *len = 2, ((uint32_t)(u[0] & 0x1f) << 6) | (u[1] & 0x3f);
+    if (u[0] < 0xf0) return *len = 3, ((uint32_t)(u[0] & 0x0f) << 12) | ((uint32_t)(u[1] & 0x3f) << 6) | (u[2] & 0x3f);
+    return *len = 4, ((uint32_t)(u[0] & 0x07) << 18) | ((uint32_t)(u[1] & 0x3f) << 12) | ((uint32_t)(u[2] & 0x3f) << 6) |
+                         (u[3] & 0x3f);
+}
+
+/* Python's str.strip() / lstrip() of s[a..b): narrows [*a, *b). */
+static void py_strip(const char *s, size_t *a, size_t *b, int right) {
+    size_t l;
+    while (*a < *b && py_isspace_cp(u8_at(s, *a, &l))) *a += l;
+    while (right && *b > *a) {
+        size_t p = *b - 1;
+        while (p > *a && ((unsigned char)s[p] & 0xC0) == 0x80) p--;
+        if (!py_isspace_cp(u8_at(s, p, &l))) break;
+        *b = p;
+    }
+}
+
+static char *dup_range(const char *s, size_t a, size_t b) {
+    char *o = malloc(b > a ? b - a + 1 : 1);
+    if (!o) abort();
+    if (b > a) memcpy(o, s + a, b - a);
+    o[b > a ? b - a : 0] = 0;
+    return o;
+}
+
+/* Axolotl's split_thinking (transform_message, assistant turns): the first
+ * thinking pair whose both tags are in the content gives the reasoning
+ * (between the first opening tag and the first closing one, stripped) and
+ * the content (what follows that closing tag, left-stripped; or, where it
+ * holds both solution tags, the text between them, stripped). 1 with both
+ * new strings, 0 when the content holds no pair. */
+static int split_thinking(const char *content, char **new_content, char **think) {
+    static const char *const pairs[3][2] = {
+        {"<think>", "</think>"}, {"<reasoning>", "</reasoning>"}, {"<|begin_of_thought|>", "<|end_of_thought|>"}};
+    for (int k = 0; k < 3; k++) {
+        const char *o = strstr(content, pairs[k][0]), *e = strstr(content, pairs[k][1]);
+        if (!o || !e) continue;
+        const size_t n = strlen(content);
+        size_t a = (size_t)(o - content) + strlen(pairs[k][0]), b = (size_t)(e - content); /* Python: empty when b < a */
+        if (b < a) b = a;
+        py_strip(content, &a, &b, 1);
+        *think = dup_range(content, a, b);
+        size_t ra = (size_t)(e - content) + strlen(pairs[k][1]), rb = n;
+        py_strip(content, &ra, &rb, 0);
+        const char *rem = content + ra, *so = strstr(rem, "<|begin_of_solution|>"), *se = strstr(rem, "<|end_of_solution|>");
+        if (so && se) {
+            size_t ca = (size_t)(so - content) + strlen("<|begin_of_solution|>"), cb = (size_t)(se - content);
+            if (cb < ca) cb = ca;
+            py_strip(content, &ca, &cb, 1);
+            *new_content = dup_range(content, ca, cb);
+        } else {
+            *new_content = dup_range(content, ra, rb);
+        }
+        return 1;
+    }
+    return 0;
+}
+
+/* Whether Axolotl hands the message key to the template: the keys a
+ * template reads (Axolotl's JinjaTemplateAnalyzer; here: the key appears in
+ * the Jinja text), and for the built-in renderers those of Axolotl's Jinja
+ * texts they stand for (qwen3's reasoning_content). */
+static int template_reads(const rt_ds_spec *s, const char *key) {
+    if (s->jinja) return strstr(s->jinja, key) != NULL;
+    return s->tpl == RT_TPL_QWEN3 && !strcmp(key, "reasoning_content");
+}
+
 static int chat_row(rt_prompter *p, const rt_ds_spec *s, const json_t *row, const char *where, ax_buf *ids,
                     ax_buf *labels, ax_buf *lens, ax_diag *d) {
     const json_t *msgs = json_object_get(row, s->field_messages);
@@ -1314,7 +1428,7 @@ static int chat_row(rt_prompter *p, const rt_ds_spec *s, const json_t *row, cons
                calloc(nm + 1, sizeof(char *)), calloc(nm + 1, sizeof(json_t *)), calloc(nm + 1, sizeof(json_t *)),
                calloc(nm + 1, sizeof(int)), calloc(nm + 1, sizeof(json_t *)), NULL, 0};
     /* what the messages own: joined content parts and training details made from them */
-    char **own = calloc(2 * nm + 1, sizeof(char *));
+    char **own = calloc(3 * nm + 1, sizeof(char *));
     json_t **own_j = calloc(2 * nm + 1, sizeof(json_t *));
     int nown = 0, nown_j = 0;
     if (!c.role || !c.content || !c.reasoning || !c.think || !c.detail || !c.rdetail || !c.train || !c.msg || !own ||
@@ -1354,29 +1468,50 @@ static int chat_row(rt_prompter *p, const rt_ds_spec *s, const json_t *row, cons
         const json_t *td = s->training_detail_key ? json_object_get(m, s->training_detail_key) : NULL;
         c.detail[c.n] = td && !json_is_null(td) ? td : NULL;
         char what[96];
+        /* the reasoning as Axolotl's transform_message leaves it under the thinking key: a mapped field, then
+         * split_thinking's, then the message's own field of that name when the template reads it */
+        const json_t *rs = NULL;
+        const char *split_think = NULL;
+        for (int k = 0; k < s->nprop; k++) {
+            const json_t *v = json_object_get(m, s->prop_from[k]);
+            if (!strcmp(s->prop_to[k], s->thinking_key) && v && !json_is_null(v)) rs = v;
+        }
+        c.content[c.n] = json_is_string(t) ? json_string_value(t) : NULL;
+        if (s->split_thinking && json_is_string(t) && !strcmp(role, "assistant") &&
+            split_thinking(c.content[c.n], &own[nown], &own[nown + 1]))
+            c.content[c.n] = own[nown], split_think = own[nown + 1], nown += 2;
+        if (!is_mapped_source(s, s->thinking_key) && template_reads(s, s->thinking_key)) {
+            const json_t *v = json_object_get(m, s->thinking_key);
+            if (v && !json_is_null(v)) rs = v, split_think = NULL;
+        }
         if (json_is_array(t)) {
             json_t *det;
             snprintf(what, sizeof what, "%s[%zu].%s", s->field_messages, i, s->content_key);
             if ((rc = content_parts(t, &own[nown], &det, what, where, d))) break;
             c.content[c.n] = own[nown++];
             if (det) c.detail[c.n] = own_j[nown_j++] = det;
-        } else {
-            c.content[c.n] = json_string_value(t);
         }
-        const json_t *rs = json_object_get(m, "reasoning_content");
-        c.think[c.n] = json_is_string(rs) ? json_string_value(rs) : NULL;
-        if (json_is_array(rs)) {
+        c.think[c.n] = split_think ? split_think : json_is_string(rs) ? json_string_value(rs) : NULL;
+        if (!split_think && json_is_array(rs)) {
             json_t *det;
-            snprintf(what, sizeof what, "%s[%zu].reasoning_content", s->field_messages, i);
+            snprintf(what, sizeof what, "%s[%zu].%s", s->field_messages, i, s->thinking_key);
             if ((rc = content_parts(rs, &own[nown], &det, what, where, d))) break;
             c.think[c.n] = own[nown++];
             if (det) c.rdetail[c.n] = own_j[nown_j++] = det;
+        } else if (!split_think && rs && !json_is_string(rs)) {
+            ax_error(d, where, "%s[%zu].%s: expected a string or a list of parts", s->field_messages, i, s->thinking_key);
+            rc = -1;
+            break;
+        } else if (!split_think && json_is_string(rs) && strlen(json_string_value(rs)) != json_string_length(rs)) {
+            ax_error(d, where, "%s[%zu].%s: the text has a NUL character", s->field_messages, i, s->thinking_key);
+            rc = -1;
+            break;
         }
         /* the one extra message field a built-in template reads (qwen3) */
-        c.reasoning[c.n] = s->tpl == RT_TPL_QWEN3 ? c.think[c.n] : NULL;
+        c.reasoning[c.n] = builtin_reads_reasoning(s) ? c.think[c.n] : NULL;
         const json_t *tr = s->training_key ? json_object_get(m, s->training_key) : NULL;
-        if (s->jinja && !(c.msg[c.n] = jinja_message(s, m, role, tr, c.content[c.n], json_is_array(rs) ? c.think[c.n] : NULL,
-                                                     c.detail[c.n], c.rdetail[c.n]))) {
+        if (s->jinja && !(c.msg[c.n] = jinja_message(s, m, role, tr, c.content[c.n], c.think[c.n], c.detail[c.n],
+                                                     c.rdetail[c.n]))) {
             ax_error(d, where, "%s[%zu].tool_calls: a function's \"arguments\" string is not valid JSON", s->field_messages, i);
             rc = -1;
             break;

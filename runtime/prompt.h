@@ -62,6 +62,14 @@
  *                 not empty. A reasoning detail is placed on the span of the
  *                 reasoning alone, a content detail (when there is
  *                 reasoning) on that of the content alone.
+ *                 The reasoning is what Axolotl's transform_message leaves
+ *                 under template_thinking_key (reasoning_content): a field
+ *                 mapped to it in message_property_mappings (any key may be
+ *                 mapped), else the message's own field of that name when
+ *                 the template reads it; split_thinking takes an
+ *                 assistant's <think>/<reasoning>/<|begin_of_thought|>
+ *                 block out of its content into it (and the content from
+ *                 <|begin_of_solution|>...<|end_of_solution|> if there).
  *  input_output   Axolotl's template-free format: row["segments"], a list of
  *                 {"label": bool, "text": str}, each tokenized without added
  *                 specials and concatenated; a segment's tokens are labels
@@ -96,6 +104,11 @@ typedef struct rt_ds_spec {
     const char *field_system;   /* "system": a row-level system prompt */
     const char *training_key;   /* message_field_training, or NULL */
     const char *training_detail_key; /* message_field_training_detail, or NULL */
+    const char *thinking_key;   /* template_thinking_key: the message key of reasoning ("reasoning_content") */
+    int split_thinking;         /* split_thinking: an assistant's <think>..</think> taken out of its content */
+    /* message_property_mappings beyond role and content: the template's key <- the message's field */
+    const char *prop_to[RT_MAX_ROLES], *prop_from[RT_MAX_ROLES];
+    int nprop;
     int drop_system_message;
     rt_tpl tpl;
     const char *jinja;          /* a Jinja template's text, used instead of tpl; or NULL */

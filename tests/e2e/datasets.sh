@@ -169,4 +169,17 @@ check 'grep -q "k(-100, 74) .(-100, 13)  I(613, 613) t(83, 83)  is(588, 588)  (2
   "a part with train: false is not trained, the next one is"
 check 'grep -q "o(-100, 78)  there(608, 608)  f(-100, 276)" parts.out' "message_field_training_detail trains only its span"
 
+# split_thinking takes an assistant's thinking block out of its content; reasoning from a field mapped in
+# message_property_mappings; field_thinking and field_tools change nothing in Axolotl 0.19, and say so
+cat >think.jsonl <<'EOF2'
+{"messages": [{"role": "user", "content": "2+2?"}, {"role": "assistant", "content": "<think>add</think>\n\nfour"}]}
+EOF2
+printf 'base_model: %s\ndatasets:\n  - path: %s\n    type: chat_template\n    chat_template: llama3\n    split_thinking: true\n    field_thinking: thoughts\n    field_tools: functions\n    message_property_mappings:\n      reasoning_content: thoughts\nsequence_len: 128\nmicro_batch_size: 1\n' \
+  "$SRC/configs/models/tiny-llama-chat" "$T/think.jsonl" >think.yml
+check '"$AXOC" preprocess think.yml -n 1 >think.out 2>think.err && ! grep -q "ignored" think.err' "split_thinking, mappings: preprocess"
+check 'grep -qF "\\n(-100, 198) f(69, 69) ou(266, 266) r(81, 81) <|eot_id|>" think.out && ! grep -qF "add(" think.out' \
+  "split_thinking: the content without its thinking block"
+check 'grep -q "field_thinking: changes nothing in Axolotl 0.19" think.err && grep -q "field_tools: changes nothing in Axolotl 0.19" think.err' \
+  "field_thinking and field_tools: a warning that they change nothing"
+
 finish

@@ -37,6 +37,7 @@ from axolotl.prompt_strategies import chat_template, completion, input_output, u
 from axolotl.prompt_tokenizers import AlpacaPromptTokenizingStrategy  # noqa: E402
 from axolotl.prompters import AlpacaPrompter  # noqa: E402
 from axolotl.utils.dict import DictDefault  # noqa: E402
+from axolotl.utils.schemas.utils import handle_legacy_message_fields_logic  # noqa: E402
 from transformers import PreTrainedTokenizerFast  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -168,6 +169,37 @@ THINK_PARTS_ROWS = [
                   {"role": "assistant", "content": [{"text": "b", "train": True}], "reasoning_content": "plain"}]},
 ]
 
+# split_thinking: a thinking block taken out of an assistant's content
+SPLIT_ROWS = [
+    {"messages": [{"role": "user", "content": "2+2?"},
+                  {"role": "assistant", "content": "<think>\n add them \n</think>\n\n4"}]},
+    {"messages": [{"role": "user", "content": "q"},
+                  {"role": "assistant", "content": "pre <reasoning>why\u00a0</reasoning>\u3000 after <think>"},
+                  {"role": "user", "content": "<think>users are not split</think>x"},
+                  {"role": "assistant", "content": "<|begin_of_thought|>hmm<|end_of_thought|> junk "
+                                                   "<|begin_of_solution|>\n 42 \n<|end_of_solution|> tail"}]},
+    {"messages": [{"role": "user", "content": "order"},
+                  {"role": "assistant", "content": "a</think>b<think>c"}]},
+    {"messages": [{"role": "user", "content": "both"},
+                  {"role": "assistant", "content": "<think>split</think>kept", "reasoning_content": "own field wins"}]},
+]
+
+# reasoning under another name: message_property_mappings {reasoning_content: thoughts}
+MAPPED_ROWS = [
+    {"messages": [{"from": "user", "value": "3+3?"},
+                  {"from": "assistant", "value": "6", "thoughts": [{"text": "add", "train": False},
+                                                                   {"text": " three and three", "train": True}]}]},
+    {"messages": [{"from": "user", "value": "hi"}, {"from": "assistant", "value": "hello", "thoughts": "greet"}]},
+]
+
+# the row's tools under another field (field_tools)
+FUNC_ROWS = [{"functions": r["tools"], "messages": r["messages"]} for r in [
+    {"tools": [{"type": "function", "function": {"name": "add", "parameters": {"type": "object"}}}],
+     "messages": [{"role": "user", "content": "2 + 3?"},
+                  {"role": "assistant", "content": "",
+                   "tool_calls": [{"type": "function", "function": {"name": "add", "arguments": "{\"a\": 2}"}}]},
+                  {"role": "tool", "name": "add", "content": "5"}, {"role": "assistant", "content": "5."}]}]]
+
 
 # Jinja templates written for these cases (not any model's own text).
 JINJA_LLAMA_LIKE = """{{- bos_token }}
@@ -249,7 +281,7 @@ def axo_spec(kind, ds, tok=None, kwargs=None):
             "system_prompt", "field_system", "field_instruction", "field_input", "field_output", "format",
             "no_input_format", "system_format")}
         return {"type": "alpaca", "user_defined": full}
-    m = ds.get("message_property_mappings", {})
+    m = ds.get("message_property_mappings") or {}
     eos = ds.get("train_on_eos", "turn")
     eot = ds.get("train_on_eot", eos)
     roles = [[src, dst] for dst, srcs in (ds.get("roles") or {}).items() for src in srcs]
@@ -266,6 +298,13 @@ def axo_spec(kind, ds, tok=None, kwargs=None):
         spec["chat_template_kwargs"] = kwargs
     if ds.get("message_field_training_detail"):
         spec["training_detail"] = ds["message_field_training_detail"]
+    extra = [[k, v] for k, v in m.items() if k not in ("role", "content")]
+    if extra:
+        spec["property_mappings"] = extra
+    if ds.get("template_thinking_key", "reasoning_content") != "reasoning_content":
+        spec["thinking_key"] = ds["template_thinking_key"]
+    if ds.get("split_thinking"):
+        spec["split_thinking"] = True
     return spec
 
 
@@ -297,7 +336,8 @@ def run_case(name, tok_name, kind, rows, seq_len, train_on_inputs=False, ds=None
             res = strat.tokenize_prompt({k: [v] for k, v in r.items()})
             out.extend(zip(res.get("input_ids", []), res.get("labels", [])))
     else:
-        ax_ds = dict(ds)
+        # as Axolotl's config validation leaves a dataset: message_property_mappings always holds role and content
+        ax_ds = handle_legacy_message_fields_logic(dict(ds))
         ax_ds["chat_template"] = ds["chat_template"]
         if ax_ds.get("train_on_eos") == "none":
             ax_ds["train_on_eos"] = None
@@ -429,6 +469,20 @@ def main():
     run_case("chat-qwen3-parts-qwen2", "qwen2", "chat", THINK_PARTS_ROWS, 256, ds={"chat_template": "qwen3"})
     run_case("jinja-default-parts-qwen2", "qwen2-chat", "chat", THINK_PARTS_ROWS + PARTS_ROWS, 256,
              ds={"chat_template": "tokenizer_default", "train_on_eos": "last"})
+    # split_thinking, reasoning from a mapped field, another thinking key, tools under another field
+    run_case("chat-split-thinking-qwen2", "qwen2", "chat", SPLIT_ROWS, 256,
+             ds={"chat_template": "chatml", "split_thinking": True})
+    run_case("chat-qwen3-split-thinking-qwen2", "qwen2", "chat", SPLIT_ROWS, 256,
+             ds={"chat_template": "qwen3", "split_thinking": True, "roles_to_train": ["assistant", "user"]})
+    run_case("chat-qwen3-mapped-qwen2", "qwen2", "chat", MAPPED_ROWS, 256,
+             ds={"chat_template": "qwen3", "field_messages": "messages",
+                 "message_property_mappings": {"role": "from", "content": "value", "reasoning_content": "thoughts"}})
+    run_case("jinja-thinking-key-qwen2", "qwen2-chat", "chat", THINK_PARTS_ROWS[:2] + SPLIT_ROWS[:1], 256,
+             ds={"chat_template": "tokenizer_default", "template_thinking_key": "thinking", "split_thinking": True,
+                 "message_property_mappings": {"role": "role", "content": "content", "thinking": "reasoning_content"}})
+    # field_tools is never passed on by Axolotl 0.19: the tools under another field are not rendered
+    run_case("jinja-field-tools-qwen2", "qwen2-chat", "chat", FUNC_ROWS, 256,
+             ds={"chat_template": "tokenizer_default", "field_tools": "functions"})
 
 
 if __name__ == "__main__":
