@@ -54,6 +54,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         if (kind == 7) {
             spec.tpl = RT_TPL_CHATML;
             spec.train_on_eos = RT_EOT_ALL;
+            spec.split_thinking = 1;
             spec.field_system = "system";
         }
         if (kind == 4) spec.tpl = RT_TPL_LLAMA3, spec.training_detail_key = "detail";

@@ -136,6 +136,8 @@ PARTS_ROWS = [
                   {"role": "assistant", "content": [{"text": "all of it"}, {"text": " untrained", "train": False}]},
                   {"role": "user", "content": "again"},
                   {"role": "assistant", "content": [{"text": "no flags"}, {"text": " anywhere"}]}]},
+    {"messages": [{"role": "user", "content": "\u00a0 padded\u3000"},
+                  {"role": "assistant", "content": [{"text": "\u2003spaced\u00a0", "train": True}, {"text": "\u205f"}]}]},
 ]
 
 # message_field_training_detail: offsets (inclusive, in characters) of the
