@@ -1147,17 +1147,34 @@ static void do_string_list(loader *L, const fe_ypair *p, const char ***out, int 
 
 /* Axolotl's LayerNamePattern: a trailing [i], [a:b], [a:] or [:b] (digits
  * only) is a row range of the parameter, not part of the regex. */
-static int has_row_range(const char *s) {
+int fe_unfrozen_parse(const char *s, size_t *base_len, int64_t *start, int64_t *end) {
     size_t n = strlen(s);
+    *base_len = n, *start = 0, *end = -1;
     if (n < 3 || s[n - 1] != ']') return 0;
     const char *lb = strrchr(s, '[');
     if (!lb || lb == s) return 0;
-    int colons = 0;
-    for (const char *q = lb + 1; q < s + n - 1; q++) {
-        if (*q == ':') colons++;
-        else if (*q < '0' || *q > '9') return 0;
+    const char *in = lb + 1, *close = s + n - 1, *colon = NULL;
+    for (const char *q = in; q < close; q++) {
+        if (*q == ':' && !colon) colon = q;
+        else if (*q < '0' || *q > '9') return 0; /* not digits with at most one colon */
     }
-    return colons <= 1;
+    /* Python: start_part, end_part = the digits before and after the colon (end_part None without one) */
+    int64_t v[2] = {0, -1}; /* start, end (-1: None) */
+    for (int k = 0; k < 2; k++) {
+        const char *p0 = k ? (colon ? colon + 1 : close) : in, *p1 = k ? close : (colon ? colon : close);
+        if (p0 == p1) continue;
+        int64_t x = 0;
+        for (const char *q = p0; q < p1; q++)
+            if (__builtin_mul_overflow(x, 10, &x) || __builtin_add_overflow(x, *q - '0', &x)) return -1;
+        v[k] = x;
+    }
+    if (!colon && close > in) { /* "[i]": row i alone */
+        if (v[0] == INT64_MAX) return -1;
+        v[1] = v[0] + 1;
+    }
+    if (v[1] >= 0 && v[0] >= v[1]) return -1;
+    *base_len = (size_t)(lb - s), *start = v[0], *end = v[1];
+    return 1;
 }
 
 /* unfrozen_parameters: a list of patterns (or one), matched as Axolotl's
@@ -1174,12 +1191,19 @@ static void unfrozen(loader *L, const fe_ypair *p) {
     }
     for (int i = 0; i < c->nunfrozen; i++) {
         char err[256];
-        if (has_row_range(c->unfrozen[i]))
+        size_t bl;
+        int64_t a, b;
+        if (fe_unfrozen_parse(c->unfrozen[i], &bl, &a, &b) < 0) {
             ax_error(y->d, fe_yloc(y, p->v, loc, sizeof loc),
-                     "%s: \"%s\": the row-range form (a pattern ending in [start:end]: only those rows of the "
-                     "parameter train) is not implemented in axo; give whole parameters", p->key, c->unfrozen[i]);
-        else if (rt_re_match(c->unfrozen[i], "", err, sizeof err) < 0)
-            ax_error(y->d, fe_yloc(y, p->v, loc, sizeof loc), "%s: \"%s\" is not a regex: %s", p->key, c->unfrozen[i], err);
+                     "%s: \"%s\": a row range [start:end] needs end > start (Axolotl's ValueError)", p->key,
+                     c->unfrozen[i]);
+            continue;
+        }
+        char *base = ax_arena_alloc(y->ar, bl + 1);
+        memcpy(base, c->unfrozen[i], bl);
+        base[bl] = 0;
+        if (rt_re_match(base, "", err, sizeof err) < 0)
+            ax_error(y->d, fe_yloc(y, p->v, loc, sizeof loc), "%s: \"%s\" is not a regex: %s", p->key, base, err);
     }
 }
 

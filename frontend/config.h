@@ -258,6 +258,14 @@ extern const int fe_ninfra_keys;
  * fe_infra_keys) both hold, or NULL: each key has one meaning. */
 const char *fe_config_tables_overlap(void);
 
+/* An unfrozen_parameters pattern as Axolotl's LayerNamePattern splits it:
+ * a regex, then optionally a row range "[start:end]", "[i]" (row i),
+ * "[start:]", "[:end]" or "[]" (all). Returns 0 without a range (*base_len
+ * = the whole length), 1 with one (*base_len: the regex part; *start; *end,
+ * or -1 for "to the last row"), -1 for a range Axolotl refuses (end <=
+ * start, or numbers past int64). */
+int fe_unfrozen_parse(const char *pattern, size_t *base_len, int64_t *start, int64_t *end);
+
 /* A canonical, deterministic text of every resolved setting (one
  * "key=value" line each, sorted): the plan's config echo and the cache key. */
 void fe_config_canonical(const fe_config *c, ax_buf *out);

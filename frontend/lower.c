@@ -39,13 +39,31 @@ static void mark_resized(lw *L, int32_t ref, const fe_config *c) {
  * trains when one pattern matches its HF name at the start (re.match), a
  * "." not followed by "+" being a literal dot; the others are frozen
  * (trainable=0: no gradient, no optimizer state, no weight decay, as torch
- * leaves out parameters that do not require grad). */
+ * leaves out parameters that do not require grad). Patterns with a row
+ * range (LayerNamePattern: "name[start:end]") that match a parameter leave
+ * only the union of their ranges of its rows (dim 0) a gradient (train_rows,
+ * passes/autodiff.c's mask_rows: Axolotl's gradient hook); the other rows
+ * still get AdamW's update of a zero gradient and their weight decay, as in
+ * torch. A range past the rows, or empty, is Axolotl's ValueError. */
+typedef struct {
+    int64_t a, b;
+} row_range;
+
+static int range_cmp(const void *x, const void *y) {
+    const row_range *p = x, *q = y;
+    return p->a != q->a ? (p->a < q->a ? -1 : 1) : p->b < q->b ? -1 : p->b > q->b;
+}
+
 static int freeze_except(lw *L, const fe_config *c, ax_diag *d) {
     char **pats = malloc(sizeof *pats * (size_t)c->nunfrozen);
-    if (!pats) abort();
+    int64_t *ra = malloc(sizeof *ra * (size_t)c->nunfrozen), *rb = malloc(sizeof *rb * (size_t)c->nunfrozen);
+    int *has = malloc(sizeof *has * (size_t)c->nunfrozen);
+    row_range *rr = malloc(sizeof *rr * (size_t)(c->nunfrozen + 1));
+    if (!pats || !ra || !rb || !has || !rr) abort();
     for (int i = 0; i < c->nunfrozen; i++) {
         const char *s = c->unfrozen[i];
-        size_t n = strlen(s);
+        size_t n;
+        has[i] = fe_unfrozen_parse(s, &n, &ra[i], &rb[i]) == 1; /* config.c refused the bad ones */
         char *o = malloc(2 * n + 1), *q = o;
         if (!o) abort();
         for (size_t k = 0; k < n; k++) {
@@ -55,28 +73,58 @@ static int freeze_except(lw *L, const fe_config *c, ax_diag *d) {
         *q = 0;
         pats[i] = o;
     }
+    const char *path = c->path ? c->path : "config";
     int ntrain = 0, rc = 0;
     for (int g = 0; g < L->mod->nglobals && !rc; g++) {
         const ir_global *G = &L->mod->globals[g];
         if (G->role != IR_ROLE_PARAM) continue;
         const char *hf = ir_attr_str(G->attrs, G->nattrs, "hf", G->name);
-        int hit = 0;
-        for (int i = 0; i < c->nunfrozen && !hit; i++) {
+        const int64_t R = G->type.rank ? G->type.dims[0] : 1;
+        int hit = 0, nr = 0;
+        for (int i = 0; i < c->nunfrozen && !rc; i++) {
             char err[256];
             int r = rt_re_match(pats[i], hf, err, sizeof err);
             if (r < 0) {
-                ax_error(d, c->path ? c->path : "config", "unfrozen_parameters: \"%s\" is not a regex: %s", c->unfrozen[i], err);
+                ax_error(d, path, "unfrozen_parameters: \"%s\" is not a regex: %s", c->unfrozen[i], err);
                 rc = -1;
             }
-            hit = r > 0;
+            if (r <= 0) continue;
+            hit = 1;
+            if (!has[i]) continue;
+            row_range x = {ra[i], rb[i] < 0 ? R : rb[i]};
+            if (x.b > R || x.a >= x.b) {
+                ax_error(d, path, "unfrozen_parameters: \"%s\": rows [%lld, %lld) of %s, which has %lld (Axolotl: invalid "
+                         "unfreeze range)", c->unfrozen[i], (long long)x.a, (long long)x.b, hf, (long long)R);
+                rc = -1;
+            }
+            rr[nr++] = x;
         }
         if (!hit) ir_global_set_attr(L->mod, g, ir_ai("trainable", 0));
         ntrain += hit;
+        if (rc || !nr) continue;
+        /* Axolotl's _merge_ranges: sorted, overlapping or touching ranges joined */
+        qsort(rr, (size_t)nr, sizeof *rr, range_cmp);
+        int m = 0;
+        for (int k = 1; k < nr; k++) {
+            if (rr[k].a <= rr[m].b) rr[m].b = rr[k].b > rr[m].b ? rr[k].b : rr[m].b;
+            else rr[++m] = rr[k];
+        }
+        m++;
+        if (m == 1 && rr[0].a == 0 && rr[0].b == R) continue; /* every row: nothing to freeze */
+        int64_t *ints = malloc(sizeof *ints * (size_t)(2 * m));
+        if (!ints) abort();
+        for (int k = 0; k < m; k++) ints[2 * k] = rr[k].a, ints[2 * k + 1] = rr[k].b;
+        ir_global_set_attr(L->mod, g, ir_aints("train_rows", 2 * m, ints));
+        free(ints);
     }
     for (int i = 0; i < c->nunfrozen; i++) free(pats[i]);
     free(pats);
+    free(ra);
+    free(rb);
+    free(has);
+    free(rr);
     if (!rc && !ntrain) {
-        ax_error(d, c->path ? c->path : "config",
+        ax_error(d, path,
                  "unfrozen_parameters: no parameter of the model matches (names such as model.layers.0.mlp.down_proj.weight, "
                  "model.embed_tokens.weight, lm_head.weight; a \".\" is a literal dot unless followed by \"+\")");
         rc = -1;

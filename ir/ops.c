@@ -273,6 +273,19 @@ int ir_infer(const ir_module *m, ir_op op, const ir_type *in, int nin, const ir_
         out[0] = in[0];
         return 0;
     }
+    case IR_OP_mask_rows: {
+        TRY(need_float(m, &in[0], 0, err, errcap));
+        TRY(need_attr(at, na, "rows", IR_ATTR_INTS, err, errcap));
+        if (in[0].rank < 1 || in[0].shard.axis >= 0) FAIL("operand 0: expected a replicated tensor, found %s", tstr(m, &in[0], b1));
+        const ir_attr *r = ir_attr_find(at, na, "rows");
+        if (r->n < 2 || r->n % 2) FAIL("rows: expected [a, b) pairs, found %d numbers", r->n);
+        for (int i = 0; i < r->n; i += 2)
+            if (r->ints[i] < (i ? r->ints[i - 1] + 1 : 0) || r->ints[i + 1] <= r->ints[i] || r->ints[i + 1] > in[0].dims[0])
+                FAIL("rows: pair %d [%lld, %lld) is not after the previous one, empty, or past the %lld rows of operand 0", i / 2,
+                     (long long)r->ints[i], (long long)r->ints[i + 1], (long long)in[0].dims[0]);
+        out[0] = in[0];
+        return 0;
+    }
     case IR_OP_neftune: {
         const ir_type *x = &in[0], *k = &in[1];
         TRY(need_float(m, x, 0, err, errcap));

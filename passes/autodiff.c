@@ -42,6 +42,11 @@ static int32_t match_shape(ad *c, int32_t g, int32_t like) {
 
 static void emit_grad_acc(ad *c, int gi) {
     if (c->gadj[gi] < 0 || c->gradg[gi] < 0) return;
+    /* unfrozen_parameters with row ranges: only those rows of the gradient count (Axolotl's hook) */
+    const ir_global *G = &c->m->globals[gi];
+    const ir_attr *rows = ir_attr_find(G->attrs, G->nattrs, "train_rows");
+    if (rows && rows->kind == IR_ATTR_INTS)
+        c->gadj[gi] = ir_b(&c->b, IR_OP_mask_rows, IR_IN(c->gadj[gi]), IR_AT(ir_aints("rows", rows->n, rows->ints)));
     int32_t in[2] = {IR_GLOBAL_REF(c->gradg[gi]), c->gadj[gi]};
     ir_bn(&c->b, IR_OP_acc, 2, in, 0, NULL, NULL);
     c->gadj[gi] = -1;
@@ -218,6 +223,8 @@ static void grad_linear_cross_entropy(ad *c, const ir_node *n, const int32_t *dy
 
 /* y = x * mask * k is linear in x: dx = dy * mask * k, the same op with
  * the same seed and salt (so the mask is drawn again, never stored). */
+NOT_DIFFERENTIABLE(mask_rows)
+
 static void grad_dropout(ad *c, const ir_node *n, const int32_t *dy) {
     acc(c, n->in[0], ir_b(&c->b, IR_OP_dropout, IR_IN(dy[0], IN(1)), n->nattrs, n->attrs));
 }

@@ -279,6 +279,23 @@ static int x_dropout(xc *x) {
     return 0;
 }
 
+/* unfrozen_parameters' row ranges: the rows outside `rows` zeroed (values
+ * are f32 here whatever their dtype, so zero rows are exact). */
+static int x_mask_rows(xc *x) {
+    rt_buf *in = IN(0), *o = OUT(0);
+    const ir_attr *r = ir_attr_find(x->n->attrs, x->n->nattrs, "rows");
+    const int64_t R = o->type.dims[0], row = R ? o->numel / R : 0;
+    float *y = rt_f(o);
+    if (y != rt_f(in)) memmove(y, rt_f(in), (size_t)o->numel * 4);
+    int64_t from = 0; /* the rows before each kept pair, then those after the last */
+    for (int i = 0; i <= r->n; i += 2) {
+        const int64_t to = i < r->n ? r->ints[i] : R;
+        if (to > from) memset(y + from * row, 0, (size_t)((to - from) * row) * 4);
+        if (i < r->n) from = r->ints[i + 1];
+    }
+    return 0;
+}
+
 static int x_neftune(xc *x) {
     rt_buf *in = IN(0), *o = OUT(0);
     int64_t H = in->type.rank ? in->type.dims[in->type.rank - 1] : 1, rows = H ? o->numel / H : 0;

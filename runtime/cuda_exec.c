@@ -2534,6 +2534,25 @@ static int g_neftune(gx *x) {
     return launch(x, ename(e, sizeof e, "axo_neftune", t), blocks(x, n, 256 * vec(t)), 1, 1, 256, 1, 0, &a);
 }
 
+/* unfrozen_parameters' row ranges: a copy (unless in place), then the rows
+ * outside `rows` set to zero bytes (0.0 in f32 and bf16 alike); no kernel. */
+static int g_mask_rows(gx *x) {
+    if (need_fp(x, IN(0), "mask_rows input")) return -1;
+    if (dt(x, OUT(0)) != dt(x, IN(0))) return unsupported(x, "mask_rows changing the dtype");
+    const ir_attr *r = ir_attr_find(x->n->attrs, x->n->nattrs, "rows");
+    const ir_type *t = ty(x, OUT(0));
+    const int64_t R = t->dims[0], rowb = R ? nbytes(x, OUT(0)) / R : 0;
+    const uint64_t y = ptr(x, OUT(0)), src = ptr(x, IN(0));
+    if (y != src && x_copy(x, y, src, nbytes(x, OUT(0))) != 0) return -1;
+    int64_t from = 0;
+    for (int i = 0; i <= r->n; i += 2) {
+        const int64_t to = i < r->n ? r->ints[i] : R;
+        if (to > from && x_memset(x, y + (uint64_t)(from * rowb), 0, (to - from) * rowb) != 0) return -1;
+        if (i < r->n) from = r->ints[i + 1];
+    }
+    return 0;
+}
+
 /* DoRA (codegen/kernels/dora.cuh): the row norms of w + s b a, one block
  * per row; operands replicated (the shard pass gathers the params). */
 static int g_dora_norm(gx *x) {
@@ -2977,6 +2996,7 @@ static int exec_node(gx *x) {
     case IR_OP_dora_scale: return g_dora_scale(x);
     case IR_OP_dora_scale_bwd: return g_dora_scale_bwd(x);
     case IR_OP_dequant_nf4: return g_dequant_nf4(x);
+    case IR_OP_mask_rows: return g_mask_rows(x);
     default: return unsupported(x, "this op has no CUDA implementation yet");
     }
 }

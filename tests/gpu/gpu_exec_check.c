@@ -538,6 +538,14 @@ static void make_ops(void) {
                    "program p {\n  %%0 = input() {name=\"neftune_keys\"} : i32[3,37] input\n"
                    "  %%1 = neftune(@x, %%0) {mag=0.25, salt=0} : %s[3,37,531] act\n  store(@o, %%1)\n}\n",
                t, t, t);
+        /* unfrozen_parameters' row ranges: a copy with the other rows' bytes zeroed (ranges at both
+         * ends and in the middle; a 1-D tensor's elements), exactly */
+        add_op(NM("mask_rows"), 0, 0, NULL,
+               HDR "global @x : %s[37,531] act\nglobal @o : %s[37,531] act {gen=\"nan\", check=2}\n"
+                   "global @v : %s[1001] act\nglobal @ov : %s[1001] act {gen=\"nan\", check=2}\n"
+                   "program p {\n  %%0 = mask_rows(@x) {rows=[0, 3, 10, 11, 30, 37]} : %s[37,531] act\n"
+                   "  %%1 = mask_rows(@v) {rows=[5, 500]} : %s[1001] act\n  store(@o, %%0)\n  store(@ov, %%1)\n}\n",
+               t, t, t, t, t, t);
         /* DoRA: the adapted weight's row norms (f32 sums in another order: rounding), the magnitude
          * scaling and its gradient (dm: column sums in another order); odd sizes, N not a multiple of 32 */
         add_op(NM("dora_norm, dora_scale, dora_scale_bwd"), 1e-5, 1e-6, NULL,
@@ -831,6 +839,7 @@ typedef struct trcase {
     int opt8;           /* optimizer: adamw_bnb_8bit: 8-bit AdamW state (adamw8) for the matrices that qualify */
     int eval;           /* val_set_size: after training, eval_step's loss on a held-out batch is compared too */
     double neftune;     /* neftune_noise_alpha (0: off): NEFTune noise on the input embeddings */
+    const char *unfrozen; /* one unfrozen_parameters pattern (NULL: all train), e.g. with a row range */
 } trcase;
 
 static trcase trs[48];
@@ -907,6 +916,15 @@ static void with_eval(void) {
     trcase *t = &trs[ntrs - 1];
     t->eval = 1;
     strncat(t->name, " + eval_step", sizeof t->name - strlen(t->name) - 1);
+}
+
+/* The last case with unfrozen_parameters: one pattern (a row range gives
+ * the gradient a mask_rows before it is accumulated). */
+static void with_unfrozen(const char *pattern) {
+    trcase *t = &trs[ntrs - 1];
+    t->unfrozen = pattern;
+    size_t l = strlen(t->name);
+    snprintf(t->name + l, sizeof t->name - l, " unfrozen %s", pattern);
 }
 
 /* The last case with NEFTune (neftune_noise_alpha): the neftune node on
@@ -996,6 +1014,11 @@ static void make_trains(void) {
     with_eval();
     add_trp("dp 2 x sp 2 ZeRO-3", 0, 0, 64, 1, 128, 4, 2, (pass_shard_cfg){.stage = 3, .reshard_after_forward = 1});
     with_neftune(5);
+    /* unfrozen_parameters with row ranges: lm_head's gradient masked to some rows, one rank bf16 and ZeRO-3 x 2 */
+    add_tr("tiny-llama", 1, 0, 0, 0, 0, 0, 4, 128);
+    with_unfrozen("lm_head.weight[4:100]");
+    add_trp("dp 2 ZeRO-3", 0, 0, 64, 2, 128, 2, 1, (pass_shard_cfg){.stage = 3, .reshard_after_forward = 1});
+    with_unfrozen("model.embed_tokens.weight[:40]");
 }
 
 static ir_module *build(const trcase *t, ax_arena *ar, ax_diag *d) {
@@ -1030,6 +1053,8 @@ static ir_module *build(const trcase *t, ax_arena *ar, ax_diag *d) {
     c.liger_fused_linear_cross_entropy = t->unfused ? 0 : -1; /* -1: not written, axo's default (fused) */
     if (t->eval) c.val_set_size = 0.1;
     c.neftune_noise_alpha = t->neftune;
+    const char *unfrozen = t->unfrozen; /* lives until fe_lower below */
+    if (unfrozen) c.unfrozen = &unfrozen, c.nunfrozen = 1;
     if (t->lora.adapter != PASS_ADAPTER_NONE) { /* the YAML keys the pass config below stands for */
         c.adapter = t->lora.adapter == PASS_ADAPTER_QLORA ? FE_ADAPTER_QLORA : FE_ADAPTER_LORA;
         c.load_in_4bit = t->lora.adapter == PASS_ADAPTER_QLORA;

@@ -615,8 +615,30 @@ static void test_refused_keys(void) {
                      "peft_init_lora_weights: false with peft_use_dora is not implemented");
     }
     /* unfrozen_parameters is read (frontend/lower.c); its errors */
-    expect_error("unfrozen_parameters:\n  - ^model.embed_tokens.weight$[:32000]\n", "cfg.yml:2:3",
-                 "the row-range form (a pattern ending in [start:end]");
+    expect_error("unfrozen_parameters:\n  - ^model.embed_tokens.weight$[32000:100]\n", "cfg.yml:2:3",
+                 "\"^model.embed_tokens.weight$[32000:100]\": a row range [start:end] needs end > start");
+    expect_error("unfrozen_parameters: [\"a(b[1:2]\"]\n", "cfg.yml:1:22", "unfrozen_parameters: \"a(b\" is not a regex");
+    /* LayerNamePattern's split: the regex, then [i], [a:b], [a:], [:b], [] or [:] */
+    {
+        const struct {
+            const char *pat;
+            int rc;
+            size_t base;
+            int64_t a, b;
+        } u[] = {{"lm_head", 0, 7, 0, -1},          {"lm_head[3]", 1, 7, 3, 4},       {"x$[4:8]", 1, 2, 4, 8},
+                 {"x[4:]", 1, 1, 4, -1},            {"x[:8]", 1, 1, 0, 8},            {"x[]", 1, 1, 0, -1},
+                 {"x[:]", 1, 1, 0, -1},             {"x[8:4]", -1, 0, 0, 0},          {"x[4:4]", -1, 0, 0, 0},
+                 {"[3]", 0, 3, 0, -1},              {"x[a]", 0, 4, 0, -1},            {"x[1:2:3]", 0, 8, 0, -1},
+                 {"x[99999999999999999999]", -1, 0, 0, 0}, {"a[0-9]+[2]", 1, 7, 2, 3}};
+        for (size_t i = 0; i < sizeof u / sizeof u[0]; i++) {
+            size_t bl;
+            int64_t a, b;
+            int rc = fe_unfrozen_parse(u[i].pat, &bl, &a, &b);
+            CHECK_MSG(rc == u[i].rc, "%s: rc %d", u[i].pat, rc);
+            if (rc >= 0) CHECK_MSG(bl == u[i].base && a == u[i].a && b == u[i].b, "%s: %zu %lld %lld", u[i].pat, bl,
+                                   (long long)a, (long long)b);
+        }
+    }
     expect_error("unfrozen_parameters: \"a(b\"\n", "cfg.yml:1:22", "unfrozen_parameters: \"a(b\" is not a regex");
     expect_error("unfrozen_parameters: [lm_head]\nadapter: lora\n", "cfg.yml:1:1", "unfrozen_parameters: with adapter: lora");
     expect_silent("dpo_beta:\neaft_alpha: 1\nloraplus_lr_embedding: 0.000001\n"

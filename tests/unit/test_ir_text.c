@@ -197,6 +197,7 @@ static ir_module *build_all_ops(void) {
     ir_b(&b, IR_OP_store, IR_IN(G(bias), ar), IR_NOAT);
     int32_t keys = ir_b_input(&b, "neftune_keys", IR_TYPE(IR_I32, 2, 4));
     ir_b(&b, IR_OP_neftune, IR_IN(x, keys), IR_AT(ir_af("mag", 0.3125), ir_ai("salt", 0)));
+    ir_b(&b, IR_OP_mask_rows, IR_IN(dwq), IR_AT(ir_aints("rows", 4, (int64_t[]){0, 1, 3, 4})));
     int32_t dn = ir_b(&b, IR_OP_dora_norm, IR_IN(G(wq), G(wq), G(wq)), IR_AT(ir_af("scaling", 2.0)));
     int32_t dsc = ir_b(&b, IR_OP_dora_scale, IR_IN(x, x, G(bias), dn), IR_AT(ir_af("scaling", 2.0)));
     int32_t dsb[3];
@@ -387,6 +388,13 @@ static void test_parse_errors(void) {
     parse_err(__LINE__, BAD("  %y, %y = attention(%x, %x, %x, %x) {scale=1.0} : f32[2,4] act, f32[2] act"), "t.ir:8:7",
               "redefinition of %y");
     parse_err(__LINE__, BAD("  %y = frob(%x) : f32[2,4] act"), "t.ir:8:8", "unknown op|'frob'");
+    /* mask_rows: sorted, disjoint, non-empty [a, b) pairs within the rows */
+    ir_module_destroy(parse_ok(BAD("  %y = mask_rows(%x) {rows=[0, 1]} : f32[2,4] act"), "mask_rows"));
+    parse_err(__LINE__, BAD("  %y = mask_rows(%x) {rows=[0, 1, 1, 2]} : f32[2,4] act"), "t.ir:8:8", "pair 1 [1, 2) is not after");
+    parse_err(__LINE__, BAD("  %y = mask_rows(%x) {rows=[1, 3]} : f32[2,4] act"), "t.ir:8:8", "past the 2 rows");
+    parse_err(__LINE__, BAD("  %y = mask_rows(%x) {rows=[1, 1]} : f32[2,4] act"), "t.ir:8:8", "empty");
+    parse_err(__LINE__, BAD("  %y = mask_rows(%x) {rows=[1]} : f32[2,4] act"), "t.ir:8:8", "expected [a, b) pairs");
+    parse_err(__LINE__, BAD("  %y = mask_rows(%x) : f32[2,4] act"), "t.ir:8:8", "rows");
     parse_err(__LINE__, BAD("  %y = add(%x) : f32[2,4] act"), "t.ir:8:8", "add takes 2 operands, found 1");
     parse_err(__LINE__, BAD("  %y = add(%x, %x, %x) : f32[2,4] act"), "t.ir:8:8", "add takes 2 operands, found 3");
     parse_err(__LINE__, BAD("  %y, %z = add(%x, %x) : f32[2,4] act"), "t.ir:8:3", "add has 1 result, found 2");
