@@ -12,6 +12,7 @@
 
 #include <jansson.h>
 #include <stdlib.h>
+#include <math.h>
 #include <string.h>
 
 static int world_from_env(int given) {
@@ -231,6 +232,20 @@ static json_t *stats_json(const ir_module *m, const pass_mem_stats *st, const fe
         ax_buf_printf(summary, "axoc: LoRA+: %lld of %lld tensors (lora_B and 1-d) train at learning_rate x %g, the "
                                "others at learning_rate\n", (long long)nb, (long long)nt, c->loraplus_lr_ratio);
     }
+    if (c->loraplus_lr_ratio <= 0 && (c->lr_groups_set || !isnan(c->embedding_lr) || !isnan(c->embedding_lr_scale))) {
+        const ir_program *op = ir_program_find((ir_module *)m, "opt_step");
+        int64_t nt = 0, ns = 0, nz = 0;
+        for (int i = 0; op && i < op->nnodes; i++) {
+            const ir_node *n = &op->nodes[i];
+            if (n->op != IR_OP_adamw && n->op != IR_OP_adamw8) continue;
+            nt++;
+            ns += ir_attr_float(n->attrs, n->nattrs, "lr_scale", 1.0) != 1.0;
+            nz += ir_attr_float(n->attrs, n->nattrs, "weight_decay", 0.0) == 0.0;
+        }
+        ax_buf_printf(summary, "axoc: Axolotl's optimizer groups (embedding_lr, embedding_lr_scale, lr_groups): %lld of "
+                               "%lld tensors train at another learning rate; %lld without weight decay (embeddings, "
+                               "norms, biases)\n", (long long)ns, (long long)nt, (long long)nz);
+    }
     ax_buf_printf(summary, "axoc: per-rank memory %s = params %s + grads %s + optimizer state %s + activations %s\n",
                   human(peak), human(st->state_bytes[IR_ROLE_PARAM]), human(st->state_bytes[IR_ROLE_GRAD]),
                   human(st->state_bytes[IR_ROLE_OPT]), human(st->arena_peak));
@@ -435,6 +450,23 @@ int cg_compile(const cg_options *o, cg_result *r, ax_diag *d) {
         ax_buf_free(&canon);
         goto out;
     }
+    /* Axolotl's lr group lookup: module -> lr in first-seen order, a later group's lr replacing an earlier one's
+     * for the same module (a Python dict) */
+    int nlrg = 0;
+    const char **lrg_module = NULL;
+    double *lrg_lr = NULL;
+    for (int i = 0; i < cfg.nlr_groups; i++) nlrg += cfg.lr_groups[i].nmodules;
+    lrg_module = ax_arena_alloc(ar, sizeof *lrg_module * (size_t)(nlrg + 1));
+    lrg_lr = ax_arena_alloc(ar, sizeof *lrg_lr * (size_t)(nlrg + 1));
+    nlrg = 0;
+    for (int i = 0; i < cfg.nlr_groups; i++)
+        for (int k = 0; k < cfg.lr_groups[i].nmodules; k++) {
+            int j = 0;
+            while (j < nlrg && strcmp(lrg_module[j], cfg.lr_groups[i].modules[k])) j++;
+            if (j == nlrg) lrg_module[nlrg++] = cfg.lr_groups[i].modules[k];
+            lrg_lr[j] = cfg.lr_groups[i].lr;
+        }
+    const int opt_groups = cfg.lr_groups_set || !isnan(cfg.embedding_lr) || !isnan(cfg.embedding_lr_scale);
     pass_ctx pc = {.m = m,
                    .loss = loss,
                    .checkpoint = cfg.gradient_checkpointing,
@@ -446,7 +478,14 @@ int cg_compile(const cg_options *o, cg_result *r, ax_diag *d) {
                            .master_f32 = cfg.bf16 && !cfg.bf16_pure,
                            .pure_bf16 = cfg.bf16_pure,
                            .state_8bit = cfg.optimizer_8bit,
-                           .loraplus_ratio = cfg.loraplus_lr_ratio},
+                           .loraplus_ratio = cfg.loraplus_lr_ratio,
+                           .groups = opt_groups,
+                           .base_lr = cfg.learning_rate,
+                           .emb_scale = isnan(cfg.embedding_lr_scale) ? 0 : cfg.embedding_lr_scale,
+                           .emb_lr = isnan(cfg.embedding_lr) ? 0 : cfg.embedding_lr,
+                           .lrg_module = lrg_module,
+                           .lrg_lr = lrg_lr,
+                           .nlrg = nlrg},
                    .lora = lora_cfg(&cfg, rx, nrx, d),
                    .sp_layout = sp_layout(&cfg),
                    .fuse = {.off = o->no_fuse},

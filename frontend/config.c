@@ -301,6 +301,9 @@ static const key_def keys[] = {
     {"lora_target_modules", K_SPECIAL, -1, 0},
     {"loraplus_lr_embedding", K_NUM, F(loraplus_lr_embedding), 0},
     {"loraplus_lr_ratio", K_NUM, F(loraplus_lr_ratio), 1},
+    {"embedding_lr", K_NUM, F(embedding_lr), 0},
+    {"embedding_lr_scale", K_NUM, F(embedding_lr_scale), 0},
+    {"lr_groups", K_SPECIAL, -1, 0},
     {"lr_quadratic_warmup", K_BOOL, F(lr_quadratic_warmup), 0},
     {"lr_scheduler", K_SPECIAL, -1, 0},
     {"lr_scheduler_kwargs", K_SPECIAL, -1, 0},
@@ -466,9 +469,6 @@ const fe_refused_key fe_refused_keys[] = {
     {"sample_packing_eff_est", "", "the step count of the schedule"},
     {"total_num_tokens", "", "the step count of the schedule"},
     {"auto_find_batch_size", "false", "a smaller batch after an out-of-memory error"},
-    {"embedding_lr", "", "a separate learning rate of the embeddings"},
-    {"embedding_lr_scale", "1.0", "a separate learning rate of the embeddings"},
-    {"lr_groups", "[]", "per-module learning rates"},
     {"lr_div_factor", "", "the one_cycle schedule's initial learning rate"},
     {"optim_args", "{}, \"\"", "extra optimizer arguments"},
     {"optim_target_modules", "", "the modules a projecting optimizer acts on"},
@@ -699,6 +699,7 @@ static void set_defaults(fe_config *c) {
     c->max_grad_norm = 1.0;
     c->lora_alpha = 16;
     c->loraplus_lr_embedding = 1e-6; /* Axolotl's default */
+    c->embedding_lr = c->embedding_lr_scale = NAN;
     c->sequence_parallel_degree = 1;
     c->heads_k_stride = 1;
     c->liger_rope = c->liger_rms_norm = c->liger_glu_activation = c->liger_layer_norm = -1;
@@ -1177,6 +1178,52 @@ int fe_unfrozen_parse(const char *s, size_t *base_len, int64_t *start, int64_t *
     return 1;
 }
 
+/* lr_groups: a list of {name, modules: [substrings of parameter names], lr}
+ * (Axolotl's LrGroup) */
+static void lr_groups(loader *L, const fe_ypair *p) {
+    const fe_yctx *y = &L->y;
+    fe_config *c = L->c;
+    char loc[512], k2[160];
+    if (p->v->type != YAML_SEQUENCE_NODE) {
+        yerr(y, p->v, p->key, "a list of {name, modules, lr}");
+        return;
+    }
+    yaml_node_item_t *it = p->v->data.sequence.items.start;
+    int n = (int)(p->v->data.sequence.items.top - it);
+    c->lr_groups = ax_arena_alloc(y->ar, sizeof *c->lr_groups * (size_t)(n + 1));
+    c->lr_groups_set = 1;
+    for (int i = 0; i < n; i++) {
+        const yaml_node_t *g = yaml_document_get_node(y->doc, it[i]);
+        snprintf(k2, sizeof k2, "%s[%d]", p->key, i);
+        fe_ypair *gp;
+        int ng = g && g->type == YAML_MAPPING_NODE ? fe_y_pairs(y, g, k2, &gp) : -1;
+        if (ng < 0) {
+            yerr(y, g, k2, "a mapping {name, modules, lr}");
+            continue;
+        }
+        struct fe_lr_group *lg = &c->lr_groups[c->nlr_groups];
+        *lg = (struct fe_lr_group){0};
+        int have = 0;
+        for (int j = 0; j < ng; j++) {
+            char k3[200];
+            snprintf(k3, sizeof k3, "%s.%s", k2, gp[j].key);
+            if (!strcmp(gp[j].key, "name")) have |= (fe_y_str(y, k3, gp[j].v, &lg->name) == 0) << 0;
+            else if (!strcmp(gp[j].key, "lr")) have |= (fe_y_num(y, k3, gp[j].v, 0, &lg->lr) == 0) << 1;
+            else if (!strcmp(gp[j].key, "modules")) {
+                fe_ypair mp = {.key = ax_arena_strdup(y->ar, k3), .k = gp[j].k, .v = gp[j].v};
+                int before = y->d->nerrors;
+                do_string_list(L, &mp, &lg->modules, &lg->nmodules);
+                have |= (y->d->nerrors == before) << 2;
+            } else
+                ax_error(y->d, fe_yloc(y, gp[j].k, loc, sizeof loc), "%s: not a key of an lr group (name, modules, lr)", k3);
+        }
+        if (have != 7)
+            ax_error(y->d, fe_yloc(y, g, loc, sizeof loc), "%s: expected name, modules and lr (Axolotl's LrGroup)", k2);
+        else
+            c->nlr_groups++;
+    }
+}
+
 /* unfrozen_parameters: a list of patterns (or one), matched as Axolotl's
  * freeze_layers_except matches them (frontend/lower.c) */
 static void unfrozen(loader *L, const fe_ypair *p) {
@@ -1477,6 +1524,8 @@ static void apply_special(loader *L, const fe_ypair *p) {
         if (i >= 0) c->eval_strategy = i + 1;
     } else if (!strcmp(k, "unfrozen_parameters")) {
         unfrozen(L, p);
+    } else if (!strcmp(k, "lr_groups")) {
+        lr_groups(L, p);
     } else if (!strcmp(k, "model_config") || !strcmp(k, "overrides_of_model_config")) {
         if (v->type != YAML_MAPPING_NODE) {
             yerr(y, v, k, "a mapping of config.json keys to their values");
@@ -2035,6 +2084,27 @@ static void check_whole(loader *L) {
         c->optimizer_8bit = 0;
     }
     check_peft_layers(L);
+    if (c->lr_groups_set && c->nlr_groups && c->loraplus_lr_ratio > 0)
+        ax_error(y->d, fe_yloc(y, pair(L, "lr_groups")->k, loc, sizeof loc),
+                 "lr_groups and loraplus_lr_ratio cannot be used together (Axolotl's check)");
+    if ((c->lr_groups_set || !isnan(c->embedding_lr) || !isnan(c->embedding_lr_scale)) && c->loraplus_lr_ratio > 0) {
+        /* Axolotl hands LoRA+ the optimizer (PEFT's create_loraplus_optimizer) and makes none of its own groups */
+        const char *k = !isnan(c->embedding_lr) ? "embedding_lr" : "embedding_lr_scale";
+        if (!isnan(c->embedding_lr) || !isnan(c->embedding_lr_scale))
+            ax_warn(y->d, fe_yloc(y, pair(L, k)->k, loc, sizeof loc),
+                    "%s: ignored, as Axolotl ignores it, with loraplus_lr_ratio (LoRA+ makes the groups)", k);
+        c->embedding_lr = c->embedding_lr_scale = NAN;
+        c->lr_groups_set = 0, c->nlr_groups = 0;
+    }
+    if ((c->lr_groups_set || !isnan(c->embedding_lr) || !isnan(c->embedding_lr_scale)) && c->ds.optimizer_section) {
+        const char *k = c->lr_groups_set ? "lr_groups" : !isnan(c->embedding_lr) ? "embedding_lr" : "embedding_lr_scale";
+        ax_warn(y->d, fe_yloc(y, pair(L, k)->k, loc, sizeof loc),
+                "%s: ignored, as HF Trainer ignores it, with the DeepSpeed config's own \"optimizer\" section (one "
+                "learning rate for every parameter); drop that section for Axolotl's optimizer groups",
+                k);
+        c->embedding_lr = c->embedding_lr_scale = NAN;
+        c->lr_groups_set = 0, c->nlr_groups = 0;
+    }
     if (c->loraplus_lr_ratio > 0 && c->ds.optimizer_section) {
         /* HF Trainer hands DeepSpeed's own optimizer every trainable param
          * in one group (accelerate's DummyOptim) and never calls Axolotl's
@@ -2335,6 +2405,18 @@ void fe_config_canonical(const fe_config *c, ax_buf *out) {
     /* absent when unset: older plans keep their cache keys (loraplus_lr_embedding
      * changes no plan: axo makes no LoRA embedding adapter) */
     if (c->loraplus_lr_ratio > 0) D("loraplus_lr_ratio", c->loraplus_lr_ratio);
+    if (!isnan(c->embedding_lr)) D("embedding_lr", c->embedding_lr);
+    if (!isnan(c->embedding_lr_scale)) D("embedding_lr_scale", c->embedding_lr_scale);
+    if (c->lr_groups_set) { /* name:lr:module,module;... */
+        ax_buf j = {0};
+        for (int i = 0; i < c->nlr_groups; i++) {
+            ax_buf_printf(&j, "%s%s:%.17g:", i ? ";" : "", c->lr_groups[i].name, c->lr_groups[i].lr);
+            for (int k = 0; k < c->lr_groups[i].nmodules; k++) ax_buf_printf(&j, "%s%s", k ? "," : "", c->lr_groups[i].modules[k]);
+        }
+        ax_buf_puts(&j, "");
+        S("lr_groups", j.data);
+        ax_buf_free(&j);
+    }
     I("load_in_4bit", c->load_in_4bit);
     I("load_in_8bit", c->load_in_8bit);
     I("sequence_parallel_degree", c->sequence_parallel_degree);

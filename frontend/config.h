@@ -165,6 +165,21 @@ typedef struct fe_config {
      * unset. loraplus_lr_embedding (default 1e-6) is the learning rate of
      * LoRA embedding adapters, which axo never creates. */
     double loraplus_lr_ratio, loraplus_lr_embedding;
+    /* Axolotl's own optimizer groups (create_optimizer_grouped_parameters),
+     * made when embedding_lr, embedding_lr_scale or lr_groups is set (and
+     * not LoRA+): the embeddings (names with embed_tokens or lm_head) train
+     * without weight decay at learning_rate x embedding_lr_scale (when not
+     * 0), else at embedding_lr (when not 0), else at learning_rate; a
+     * decaying param whose name holds a module of an lr group trains at that
+     * group's lr. NAN: unset. */
+    double embedding_lr, embedding_lr_scale;
+    struct fe_lr_group {
+        const char *name;
+        const char **modules;
+        int nmodules;
+        double lr;
+    } *lr_groups;
+    int nlr_groups, lr_groups_set;
     const char *lora_model_dir; /* a saved adapter to continue (NULL: fresh adapters) */
     const char *resume_from;    /* resume_from_checkpoint: a checkpoint dir axo wrote (NULL: a fresh run) */
     int auto_resume;            /* auto_resume_from_checkpoints: the newest resumable checkpoint of output_dir */

@@ -26,6 +26,11 @@
  *                                  from decay, so RMSNorm weights decay)
  *   every other param               lr, weight decay (groupA)
  *   LoRA embedding adapters         loraplus_lr_embedding: axo has none
+ * Otherwise Axolotl's own groups when embedding_lr, embedding_lr_scale or
+ * lr_groups is set (cfg->groups; passes.h). 8-bit state: the embedding
+ * table keeps 32-bit state unless one of these groupings is made (HF
+ * Trainer's bitsandbytes override for nn.Embedding; Axolotl's own
+ * create_optimizer tests a class name that never matches).
  */
 #include "passes/passes.h"
 #include "ir/quant.h"
@@ -48,8 +53,53 @@ static void loraplus_groups(ir_module *m, double ratio) {
     }
 }
 
+/* Axolotl's create_optimizer_grouped_parameters (see passes.h): attrs
+ * lr_scale (only when not 1) and decay of every trainable param. */
+static int axolotl_groups(ir_module *m, const pass_opt_cfg *cfg, ax_diag *d) {
+    if (!(cfg->base_lr > 0)) {
+        ax_error(d, "optimizer", "embedding_lr / lr_groups need a learning_rate above 0 (found %g)", cfg->base_lr);
+        return -1;
+    }
+    for (int g = 0; g < m->nglobals; g++) {
+        const ir_global *G = &m->globals[g];
+        if (G->role != IR_ROLE_GRAD) continue;
+        int pg = ir_global_find(m, G->name + 5);
+        if (pg < 0) continue; /* reported by the caller */
+        const ir_global *P = &m->globals[pg];
+        const char *hf = ir_attr_str(P->attrs, P->nattrs, "hf", P->name);
+        double scale = 1.0;
+        if (strstr(hf, "embed_tokens") || strstr(hf, "lm_head")) {
+            scale = cfg->emb_scale > 0 ? cfg->emb_scale : cfg->emb_lr > 0 ? cfg->emb_lr / cfg->base_lr : 1.0;
+            ir_global_set_attr(m, pg, ir_ai("decay", 0));
+        } else if (ir_attr_int(P->attrs, P->nattrs, "decay", 1)) {
+            for (int i = 0; i < cfg->nlrg; i++)
+                if (strstr(hf, cfg->lrg_module[i])) {
+                    scale = cfg->lrg_lr[i] / cfg->base_lr;
+                    break;
+                }
+        }
+        if (scale != 1.0) ir_global_set_attr(m, pg, ir_af("lr_scale", scale));
+    }
+    return 0;
+}
+
+/* Whether global g is the table of an embedding lookup (an nn.Embedding's
+ * weight, which HF Trainer keeps at 32-bit state under bitsandbytes). */
+static int embedding_table(const ir_module *m, int g) {
+    const ir_program *p = ir_program_find((ir_module *)m, "micro_step");
+    for (int i = 0; p && i < p->nnodes; i++)
+        if (p->nodes[i].op == IR_OP_embedding && IR_REF_IS_GLOBAL(p->nodes[i].in[0]) &&
+            IR_REF_GLOBAL(p->nodes[i].in[0]) == g)
+            return 1;
+    return 0;
+}
+
 int pass_optimizer(ir_module *m, const pass_opt_cfg *cfg, ax_diag *d) {
     if (cfg->loraplus_ratio > 0) loraplus_groups(m, cfg->loraplus_ratio);
+    else if (cfg->groups && axolotl_groups(m, cfg, d) != 0) return -1;
+    /* HF Trainer's create_optimizer keeps an nn.Embedding's weight at 32-bit state under bitsandbytes' 8-bit
+     * optimizers; Axolotl's own create_optimizer (its groups, LoRA+) does not (its check never matches) */
+    const int embed_f32 = cfg->state_8bit && cfg->loraplus_ratio <= 0 && !cfg->groups;
     ir_program *p = ir_program_add(m, "opt_step");
     ir_builder b;
     ir_builder_init(&b, m, p, d);
@@ -105,7 +155,7 @@ int pass_optimizer(ir_module *m, const pass_opt_cfg *cfg, ax_diag *d) {
             master = ir_global_add(m, name, st, IR_ROLE_OPT, (ir_attr[]){ir_as("init_from", pname)}, 1);
         }
         const ir_type *pt = &P->type;
-        int q8 = cfg->state_8bit && pt->rank == 2 && ir_type_numel(pt) >= 4096;
+        int q8 = cfg->state_8bit && pt->rank == 2 && ir_type_numel(pt) >= 4096 && !(embed_f32 && embedding_table(m, pg));
         if (q8) {
             n8++;
             st.dtype = IR_U8;

@@ -91,6 +91,18 @@ typedef struct pass_opt_cfg {
      * on the param and its AdamW node) and weight decay unless "bias" is in
      * their name; every other param gets lr and weight decay. */
     double loraplus_ratio;
+    /* Axolotl's own optimizer groups (embedding_lr, embedding_lr_scale,
+     * lr_groups; groups = 1 when made, never with LoRA+): the trainable
+     * params whose HF name holds embed_tokens or lm_head train without weight
+     * decay at lr x emb_scale (when not 0), else at emb_lr (when not 0), else
+     * at lr; a decaying param whose HF name holds lrg_module[i] (the first i
+     * that does) trains at lrg_lr[i]. base_lr: learning_rate, the lr the
+     * schedule scales (lr_scale = a group's lr / base_lr). */
+    int groups;
+    double base_lr, emb_scale, emb_lr;
+    const char *const *lrg_module;
+    const double *lrg_lr;
+    int nlrg;
 } pass_opt_cfg;
 
 /* Builds program opt_step. Creates @adam_m/<p>, @adam_v/<p> (role opt; f32,
