@@ -324,10 +324,11 @@ check 'cmp -s pb2out/model.safetensors pbfout/model.safetensors' "pure bf16: FSD
 # -- 8-bit AdamW state (optimizer: adamw_bnb_8bit) ------------------------------
 sed -e "s#^optimizer: .*#optimizer: adamw_bnb_8bit#" pb.yml > q8.yml
 check '"$AXOC" compile q8.yml -o q8.bin --dump-ir ir-q8 2>q8.err' "compile the quickstart with optimizer: adamw_bnb_8bit (pure bf16)"
-check 'grep -q "AdamW moments 8-bit block-wise (adamw_bnb_8bit) for 12 of 21 tensors" q8.err' "the summary says which tensors keep 8-bit state"
-check 'grep -q "^global @adam_m/model.layers.0.mlp.down_proj.weight : u8\[64,176\] opt" ir-q8/03-optimizer.ir && grep -q "^global @adam_v_absmax/model.layers.0.mlp.down_proj.weight : f32\[64,1\] opt" ir-q8/03-optimizer.ir && grep -q "  adamw8(@model.embed_tokens.weight" ir-q8/03-optimizer.ir' "the plan keeps u8 moments and per-block maxima (adamw8)"
-# 2 bytes per element and 8 per block against pure bf16's 4 (rows of 64 here: one short block per row)
-check '[ "$(( $(optb q8.bin) * 10 ))" -lt "$(( $(optb pb.bin) * 6 ))" ]' "8-bit state is under 60% of pure bf16's ($(optb q8.bin) vs $(optb pb.bin) bytes)"
+check 'grep -q "AdamW moments 8-bit block-wise (adamw_bnb_8bit) for 11 of 21 tensors" q8.err' "the summary says which tensors keep 8-bit state"
+check 'grep -q "^global @adam_m/model.layers.0.mlp.down_proj.weight : u8\[64,176\] opt" ir-q8/03-optimizer.ir && grep -q "^global @adam_v_absmax/model.layers.0.mlp.down_proj.weight : f32\[64,1\] opt" ir-q8/03-optimizer.ir && grep -q "  adamw8(@lm_head.weight" ir-q8/03-optimizer.ir && grep -q "  adamw(@model.embed_tokens.weight" ir-q8/03-optimizer.ir' "the plan keeps u8 moments and per-block maxima (adamw8); the embedding table keeps 16-bit AdamW state, as HF Trainer keeps nn.Embedding weights out of 8-bit"
+# 2 bytes per element and 8 per block against pure bf16's 4 (rows of 64 here: one short block per row), the
+# embedding table (a third of the tiny model) at pure bf16's 4
+check '[ "$(( $(optb q8.bin) * 10 ))" -lt "$(( $(optb pb.bin) * 7 ))" ]' "8-bit state is under 70% of pure bf16's ($(optb q8.bin) vs $(optb pb.bin) bytes)"
 check '"$AXORUN" q8.bin --max-steps 60 --output-dir q8out --quiet' "8-bit AdamW trains"
 qf=$(head -1 q8out/train_log.jsonl | sed 's/.*"loss": \([0-9.e+-]*\).*/\1/')
 ql=$(tail -1 q8out/train_log.jsonl | sed 's/.*"loss": \([0-9.e+-]*\).*/\1/')

@@ -511,8 +511,10 @@ static void adamw8_ranks(const data *dt, const pass_shard_cfg *cfgs, const char 
     g_wide = g_opt8 = 1;
     char *text = plan_text(3, 1, cfgs[3]);
     CHECK_MSG(strstr(text, "adamw8(") && strstr(text, "@adam_m/model.layers.0.mlp.up_proj.weight : u8[160,96]<dp:0>") &&
-                  strstr(text, "@adam_v_absmax/model.embed_tokens.weight : f32[50,1]<dp:0>") && strstr(text, " adamw("),
-              "ZeRO-3 8-bit plan: expected adamw8 over sharded u8 moments and f32 block maxima, adamw for the biases");
+                  strstr(text, "@adam_m_absmax/model.layers.0.mlp.up_proj.weight : f32[160,1]<dp:0>") &&
+                  strstr(text, "@adam_v/model.embed_tokens.weight : f32[50,96]<dp:0>") && strstr(text, " adamw("),
+              "ZeRO-3 8-bit plan: expected adamw8 over sharded u8 moments and f32 block maxima, adamw for the biases "
+              "and the embedding table (HF Trainer's 32-bit override for nn.Embedding)");
     free(text);
     g_clip = 0;
     for (int pure = 0; pure <= 1; pure++) {
