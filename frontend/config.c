@@ -340,7 +340,7 @@ static const key_def keys[] = {
     /* Axolotl's default true shuffles the merged datasets once; false keeps
      * them in order, but HF Trainer's sampler shuffles the rows every epoch
      * anyway, and axo's own epoch shuffle does: neither changes the order */
-    {"shuffle_merged_datasets", K_BOOL, -1, 0},
+    {"shuffle_merged_datasets", K_BOOL, F(shuffle_merged_datasets), 0},
     {"special_tokens", K_SPECIAL, -1, 0},
     {"strict", K_BOOL, -1, 0},
     {"test_datasets", K_SPECIAL, -1, 0},
@@ -700,6 +700,7 @@ static void set_defaults(fe_config *c) {
     c->lora_alpha = 16;
     c->loraplus_lr_embedding = 1e-6; /* Axolotl's default */
     c->embedding_lr = c->embedding_lr_scale = NAN;
+    c->shuffle_merged_datasets = 1;
     c->sequence_parallel_degree = 1;
     c->heads_k_stride = 1;
     c->liger_rope = c->liger_rms_norm = c->liger_glu_activation = c->liger_layer_norm = -1;
@@ -943,7 +944,8 @@ static void dataset_keys(loader *L, fe_dataset *ds, const fe_ypair *dp, int np, 
                 else if (!strcmp(mp[j].key, "content")) fe_y_str(y, k2, mp[j].v, &s->content_key);
                 else if (s->nprop < RT_MAX_ROLES) { /* any other key the template reads, e.g. reasoning_content */
                     const char *from;
-                    if (fe_y_str(y, k2, mp[j].v, &from) == 0) s->prop_to[s->nprop] = mp[j].key, s->prop_from[s->nprop++] = from;
+                    if (fe_y_str(y, k2, mp[j].v, &from) == 0) /* the key text lives in the YAML document: copy it */
+                        s->prop_to[s->nprop] = ax_arena_strdup(y->ar, mp[j].key), s->prop_from[s->nprop++] = from;
                 } else
                     yerr(y, mp[j].v, k2, "at most 16 mappings besides role and content");
             }
@@ -2319,6 +2321,7 @@ void fe_config_canonical(const fe_config *c, ax_buf *out) {
     I("pad_to_sequence_len", c->pad_to_sequence_len);
     I("micro_batch_size", c->micro_batch_size);
     I("eval_batch_size", c->eval_batch_size);
+    if (!c->shuffle_merged_datasets) I("shuffle_merged_datasets", 0); /* absent when true: older plans keep their keys */
     I("eval_sample_packing", c->eval_sample_packing);
     I("gradient_accumulation_steps", c->gradient_accumulation_steps);
     D("num_epochs", c->num_epochs); /* %.17g: a whole number prints as before, e.g. num_epochs=1 */

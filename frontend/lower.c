@@ -233,6 +233,7 @@ static void module_facts(const fe_config *c, const fe_model *m, int world_size, 
     if (c->val_set_size > 0 || c->ntest_datasets > 0) { /* held-out data, evaluated as the run goes (runtime/train.c) */
         set_i(mod, "train.eval", 1);
         set_i(mod, "train.eval_batch_size", c->eval_batch_size);
+        if (!c->shuffle_merged_datasets) set_i(mod, "train.shuffle_merged_datasets", 0);
         set_i(mod, "train.eval_sample_packing", c->eval_sample_packing);
         if (c->val_set_size > 0) set_f(mod, "train.val_set_size", c->val_set_size);
         set_i(mod, "train.eval_steps", c->eval_steps);

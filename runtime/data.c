@@ -4,6 +4,7 @@
 
 #include <jansson.h>
 #include <xxhash.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -653,46 +654,187 @@ int rt_data_load_sources(const rt_data_source *src, int n, const rt_tok_setup *s
     return rc;
 }
 
-int rt_data_split(rt_dataset *ds, int64_t n_eval, uint64_t seed, rt_dataset *eval, ax_diag *d) {
+/* ---- numpy's default_rng(seed).permutation(n) ------------------------------ */
+
+/* SeedSequence's hash constants (numpy/random/bit_generator.pyx) */
+enum { NP_POOL = 4 };
+#define NP_INIT_A 0x43b0d7e5u
+#define NP_MULT_A 0x931e8875u
+#define NP_INIT_B 0x8b51f9ddu
+#define NP_MULT_B 0x58f38dedu
+#define NP_MIX_L 0xca01f9ddu
+#define NP_MIX_R 0x4973f715u
+
+static uint32_t np_hashmix(uint32_t v, uint32_t *h) {
+    v ^= *h;
+    *h *= NP_MULT_A;
+    v *= *h;
+    return v ^ (v >> 16);
+}
+
+static uint32_t np_mix(uint32_t x, uint32_t y) {
+    uint32_t r = NP_MIX_L * x - NP_MIX_R * y;
+    return r ^ (r >> 16);
+}
+
+typedef struct {
+    unsigned __int128 state, inc;
+    int has32;
+    uint32_t u32;
+} np_pcg64;
+
+static const unsigned __int128 NP_PCG_MULT = ((unsigned __int128)2549297995355413924ull << 64) | 4865540595714422341ull;
+
+static uint64_t np_next64(np_pcg64 *g) {
+    g->state = g->state * NP_PCG_MULT + g->inc;
+    uint64_t x = (uint64_t)(g->state >> 64) ^ (uint64_t)g->state;
+    unsigned rot = (unsigned)(g->state >> 122);
+    return (x >> rot) | (x << ((64 - rot) & 63));
+}
+
+static uint32_t np_next32(np_pcg64 *g) {
+    if (g->has32) {
+        g->has32 = 0;
+        return g->u32;
+    }
+    uint64_t v = np_next64(g);
+    g->has32 = 1;
+    g->u32 = (uint32_t)(v >> 32);
+    return (uint32_t)v;
+}
+
+/* SeedSequence(seed).generate_state(4, uint64), then PCG64's set_seed */
+static void np_pcg64_seed(np_pcg64 *g, uint64_t seed) {
+    uint32_t ent[2] = {(uint32_t)seed, (uint32_t)(seed >> 32)};
+    int nent = seed >> 32 ? 2 : 1; /* the seed's 32-bit words, low first; 0 is one word */
+    uint32_t pool[NP_POOL], h = NP_INIT_A;
+    for (int i = 0; i < NP_POOL; i++) pool[i] = np_hashmix(i < nent ? ent[i] : 0, &h);
+    for (int s = 0; s < NP_POOL; s++)
+        for (int t = 0; t < NP_POOL; t++)
+            if (s != t) pool[t] = np_mix(pool[t], np_hashmix(pool[s], &h));
+    uint32_t w[8], hb = NP_INIT_B;
+    for (int i = 0; i < 8; i++) {
+        uint32_t v = pool[i % NP_POOL] ^ hb;
+        hb *= NP_MULT_B;
+        v *= hb;
+        w[i] = v ^ (v >> 16);
+    }
+    uint64_t v64[4];
+    for (int i = 0; i < 4; i++) v64[i] = (uint64_t)w[2 * i] | ((uint64_t)w[2 * i + 1] << 32);
+    unsigned __int128 s = ((unsigned __int128)v64[0] << 64) | v64[1], inc = ((unsigned __int128)v64[2] << 64) | v64[3];
+    g->state = 0;
+    g->inc = (inc << 1) | 1;
+    g->state = g->state * NP_PCG_MULT + g->inc;
+    g->state += s;
+    g->state = g->state * NP_PCG_MULT + g->inc;
+    g->has32 = 0, g->u32 = 0;
+}
+
+/* numpy's random_interval: uniform in [0, max] by masked rejection */
+static uint64_t np_interval(np_pcg64 *g, uint64_t max) {
+    if (max == 0) return 0;
+    uint64_t mask = max, v;
+    mask |= mask >> 1, mask |= mask >> 2, mask |= mask >> 4, mask |= mask >> 8, mask |= mask >> 16, mask |= mask >> 32;
+    if (max <= 0xffffffffu)
+        while ((v = (np_next32(g) & mask)) > max) {
+        }
+    else
+        while ((v = (np_next64(g) & mask)) > max) {
+        }
+    return v;
+}
+
+void rt_np_permutation(uint64_t seed, int64_t n, int64_t *out) {
+    np_pcg64 g;
+    np_pcg64_seed(&g, seed);
+    for (int64_t i = 0; i < n; i++) out[i] = i;
+    for (int64_t i = n - 1; i >= 1; i--) {
+        int64_t j = (int64_t)np_interval(&g, (uint64_t)i), t = out[i];
+        out[i] = out[j], out[j] = t;
+    }
+}
+
+/* The samples of ds listed in idx[0..n), in that order, into a new dataset. */
+static void take_samples(const rt_dataset *ds, const int64_t *idx, int64_t n, rt_dataset *out) {
+    memset(out, 0, sizeof *out);
+    int64_t nt = 0;
+    for (int64_t k = 0; k < n; k++) nt += rt_data_sample_len(ds, idx[k]);
+    out->offsets = malloc(sizeof *out->offsets * (size_t)(n + 1));
+    out->tokens = malloc(sizeof *out->tokens * (size_t)(nt + 1));
+    out->labels = malloc(sizeof *out->labels * (size_t)(nt + 1));
+    if (!out->offsets || !out->tokens || !out->labels) abort();
+    out->offsets[0] = 0;
+    for (int64_t k = 0; k < n; k++) {
+        int64_t i = idx[k], len = rt_data_sample_len(ds, i), at = out->offsets[k];
+        memcpy(out->tokens + at, ds->tokens + ds->offsets[i], sizeof *out->tokens * (size_t)len);
+        memcpy(out->labels + at, ds->labels + ds->offsets[i], sizeof *out->labels * (size_t)len);
+        out->offsets[k + 1] = at + len;
+    }
+    out->nsamples = n;
+    out->ntokens = nt;
+    out->vocab_size = ds->vocab_size;
+}
+
+/* Whether Axolotl keeps sample i before it splits (handle_long_seq_in_dataset: at least 2 tokens, and not
+ * longer than seq_len under the drop strategy; with packing, process_datasets_for_packing: a label). */
+static int axolotl_keeps(const rt_dataset *ds, int64_t i, const rt_split_opts *o) {
+    int64_t len = rt_data_sample_len(ds, i);
+    if (len < 2 || (o->excess == RT_EXCESS_DROP && len > o->seq_len)) return 0;
+    if (!o->sample_packing) return 1;
+    for (int64_t k = 0; k < len; k++)
+        if (ds->labels[ds->offsets[i] + k] != RT_IGNORE_INDEX) return 1;
+    return 0;
+}
+
+int rt_data_split(rt_dataset *ds, double val, const rt_split_opts *o, rt_dataset *eval, ax_diag *d) {
     memset(eval, 0, sizeof *eval);
-    int64_t n = ds->nsamples;
-    if (n_eval < 1 || n_eval >= n) {
-        ax_error(d, "dataset", "val_set_size: %lld held-out samples of %lld leaves %s", (long long)n_eval, (long long)n,
-                 n_eval < 1 ? "no evaluation sample" : "no training sample");
+    const int64_t n = ds->nsamples;
+    int64_t *order = malloc(sizeof *order * (size_t)(n + 1)), nf = 0;
+    char *held = calloc((size_t)n + 1, 1);
+    if (!order || !held) abort();
+    if (o->shuffle) rt_np_permutation(o->seed, n, order);
+    else
+        for (int64_t i = 0; i < n; i++) order[i] = i;
+    for (int64_t k = 0; k < n; k++) /* the samples Axolotl still has when it splits, in its order */
+        if (axolotl_keeps(ds, order[k], o)) order[nf++] = order[k];
+    /* Axolotl: int(val) when above 1, else a fraction; HF's train_test_split: ceil(fraction x n) */
+    const int64_t n_eval = val > 1 ? (int64_t)val : (int64_t)ceil(val * (double)nf);
+    if (n_eval < 1 || n_eval >= nf) {
+        ax_error(d, "dataset", "val_set_size: %lld held-out samples of the %lld Axolotl would split leaves %s",
+                 (long long)n_eval, (long long)nf, n_eval < 1 ? "no evaluation sample" : "no training sample");
+        free(order);
+        free(held);
         return -1;
     }
-    int64_t *order = malloc(sizeof *order * (size_t)n);
-    char *held = calloc((size_t)n, 1);
-    if (!order || !held) abort();
-    /* a permutation of its own (not epoch 0's): the last n_eval samples of it */
-    rt_data_epoch_order(n, seed ^ 0x76616C5F73706C74ull /* "val_splt" */, 0, order);
-    for (int64_t k = n - n_eval; k < n; k++) held[order[k]] = 1;
-    rt_dataset parts[2] = {{0}, {0}};
-    for (int w = 0; w < 2; w++) {
-        int64_t ns = 0, nt = 0;
-        for (int64_t i = 0; i < n; i++)
-            if (held[i] == w) ns++, nt += rt_data_sample_len(ds, i);
-        rt_dataset *p = &parts[w];
-        p->offsets = malloc(sizeof *p->offsets * (size_t)(ns + 1));
-        p->tokens = malloc(sizeof *p->tokens * (size_t)(nt + 1));
-        p->labels = malloc(sizeof *p->labels * (size_t)(nt + 1));
-        if (!p->offsets || !p->tokens || !p->labels) abort();
-        p->offsets[0] = 0;
-        for (int64_t i = 0; i < n; i++) {
-            if (held[i] != w) continue;
-            int64_t len = rt_data_sample_len(ds, i), at = p->offsets[p->nsamples];
-            memcpy(p->tokens + at, ds->tokens + ds->offsets[i], sizeof *p->tokens * (size_t)len);
-            memcpy(p->labels + at, ds->labels + ds->offsets[i], sizeof *p->labels * (size_t)len);
-            p->offsets[++p->nsamples] = at + len;
-        }
-        p->ntokens = nt;
-        p->vocab_size = ds->vocab_size;
-    }
-    parts[0].nempty = ds->nempty;
+    for (int64_t k = nf - n_eval; k < nf; k++) held[order[k]] = 1;
+    int64_t *rest = malloc(sizeof *rest * (size_t)(n + 1)), nr = 0;
+    if (!rest) abort();
+    for (int64_t i = 0; i < n; i++)
+        if (!held[i]) rest[nr++] = i;
+    rt_dataset train;
+    take_samples(ds, rest, nr, &train);
+    take_samples(ds, order + nf - n_eval, n_eval, eval);
+    train.nempty = ds->nempty;
     free(order);
     free(held);
+    free(rest);
     rt_data_free(ds);
-    *ds = parts[0];
-    *eval = parts[1];
+    *ds = train;
     return 0;
+}
+
+void rt_data_axolotl_order(rt_dataset *ds, const rt_split_opts *o) {
+    int64_t *order = malloc(sizeof *order * (size_t)(ds->nsamples + 1)), nf = 0;
+    if (!order) abort();
+    if (o->shuffle) rt_np_permutation(o->seed, ds->nsamples, order);
+    else
+        for (int64_t i = 0; i < ds->nsamples; i++) order[i] = i;
+    for (int64_t k = 0; k < ds->nsamples; k++)
+        if (axolotl_keeps(ds, order[k], o)) order[nf++] = order[k];
+    rt_dataset out;
+    take_samples(ds, order, nf, &out);
+    out.nempty = ds->nempty;
+    free(order);
+    rt_data_free(ds);
+    *ds = out;
 }

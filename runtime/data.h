@@ -101,12 +101,27 @@ typedef struct rt_data_source {
 int rt_data_load_sources(const rt_data_source *src, int n, const struct rt_tok_setup *setup, int64_t seq_len,
                          int64_t vocab_size, const char *prep_dir, int prep_write_ok, FILE *say, rt_dataset *ds,
                          ax_diag *d);
-/* val_set_size: moves n_eval samples (the last n_eval of a seeded
- * permutation of its own; Axolotl splits off the last rows after its own
- * numpy shuffle, so the count matches and the rows do not) from ds into
- * eval, both keeping dataset order. 0, or -1 when either side would be
- * empty. */
-int rt_data_split(rt_dataset *ds, int64_t n_eval, uint64_t seed, rt_dataset *eval, ax_diag *d);
+/* val_set_size as Axolotl 0.19 splits (HF datasets underneath): the
+ * samples in the order of numpy's default_rng(seed).permutation (its
+ * merged-dataset shuffle; with shuffle 0, dataset order), less those it
+ * drops first (under 2 tokens; longer than seq_len with the drop strategy;
+ * with packing, no label), and of those the last n_eval go to eval, in that
+ * order (HF evaluates in order); n_eval = int(val) when val > 1, else
+ * ceil(val x that count) (train_test_split). ds keeps the others in dataset
+ * order (the long and short ones too: the epoch drops or truncates them as
+ * for any other sample). 0, or -1 when either side would be empty. */
+typedef struct rt_split_opts {
+    uint64_t seed;
+    int shuffle;        /* shuffle_merged_datasets (default true) */
+    int64_t seq_len;
+    int excess;         /* RT_EXCESS_* */
+    int sample_packing; /* samples without a label are dropped before the split */
+} rt_split_opts;
+int rt_data_split(rt_dataset *ds, double val, const rt_split_opts *o, rt_dataset *eval, ax_diag *d);
+/* test_datasets as Axolotl prepares them for evaluation: the order of
+ * numpy's permutation (when o->shuffle), less the samples it drops (as
+ * rt_data_split's). */
+void rt_data_axolotl_order(rt_dataset *ds, const rt_split_opts *o);
 void rt_data_free(rt_dataset *ds);
 static inline int64_t rt_data_sample_len(const rt_dataset *ds, int64_t i) {
     return ds->offsets[i + 1] - ds->offsets[i];
@@ -140,6 +155,12 @@ typedef struct rt_rows {
     int64_t ntruncated;   /* samples longer than seq_len, truncated */
 } rt_rows;
 
+/* numpy's np.random.default_rng(seed).permutation(n) into out[n], exactly:
+ * SeedSequence(seed) -> PCG64 (XSL-RR 128/64) -> Generator.shuffle of
+ * arange(n) (Fisher-Yates from the back, j = random_interval(i): masked
+ * rejection on 32-bit draws below 2^32). Hugging Face datasets'
+ * Dataset.shuffle(seed) orders rows with it. */
+void rt_np_permutation(uint64_t seed, int64_t n, int64_t *out);
 /* SplitMix64 step as documented above (exposed for tests and tools). */
 uint64_t rt_splitmix64(uint64_t *state);
 /* The shuffled sample order of an epoch (step 2), into order[ds->nsamples]. */

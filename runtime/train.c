@@ -1106,16 +1106,29 @@ int rt_train(rt_session *s, const rt_train_opts *o, ax_diag *d) {
     const int64_t eval_bs = mattr_i(m, "train.eval_batch_size", s->B);
     const double val = mattr_f(m, "train.val_set_size", 0);
     const int ntest = (int)mattr_i(m, "io.ntest_datasets", 0), has_eval = val > 0 || ntest > 0;
+    /* Axolotl's data order before it splits or evaluates: its merged datasets shuffled by HF datasets (numpy's
+     * permutation of the seed) unless shuffle_merged_datasets is false, less the samples it drops first */
+    const rt_split_opts so = {.seed = dopt.seed,
+                              .shuffle = (int)mattr_i(m, "train.shuffle_merged_datasets", 1),
+                              .seq_len = s->S,
+                              .excess = dopt.excess,
+                              .sample_packing = eopt.sample_packing};
     if (val > 0) {
-        int64_t n_eval = val >= 1 ? (int64_t)val : (int64_t)ceil(val * (double)ds.nsamples);
-        if (rt_data_split(&ds, n_eval, dopt.seed, &eds, d) != 0 || rt_data_build_epoch(&eds, &eopt, 0, &erows, d) != 0) {
+        rt_split_opts st = so;
+        st.sample_packing = dopt.sample_packing; /* the split happens on the training data */
+        if (rt_data_split(&ds, val, &st, &eds, d) != 0 || rt_data_build_epoch(&eds, &eopt, 0, &erows, d) != 0) {
             rt_data_free(&eds);
             rt_data_free(&ds);
             return -1;
         }
     } else if (ntest > 0) {
-        if (load_datasets(m, "io.test_dataset", ntest, s->V, s->S, &eds, lead, lead && !quiet, d) != 0 ||
-            rt_data_build_epoch(&eds, &eopt, 0, &erows, d) != 0) {
+        if (load_datasets(m, "io.test_dataset", ntest, s->V, s->S, &eds, lead, lead && !quiet, d) != 0) {
+            rt_data_free(&eds);
+            rt_data_free(&ds);
+            return -1;
+        }
+        rt_data_axolotl_order(&eds, &so);
+        if (rt_data_build_epoch(&eds, &eopt, 0, &erows, d) != 0) {
             rt_data_free(&eds);
             rt_data_free(&ds);
             return -1;

@@ -181,10 +181,14 @@ for i in 0 1 2 3 4; do
   { "$AXOC" compile hf$i.yml -o hf$i.bin 2>/dev/null && "$AXORUN" hf$i.bin --output-dir hf$i >/dev/null 2>&1 && ev hf$i >hf$i.ev; } || ok=0
 done
 check 'test $ok = 1' "each row evaluated alone"
-hf_rule() { # $1 batch sizes, e.g. "2 2 1" -> HF's eval_loss and the token mean
+# Axolotl evaluates the test rows in the order its merged-dataset shuffle leaves them (Hugging Face datasets'
+# shuffle(seed): numpy's default_rng(7).permutation(5) = 2 0 4 1 3), or in file order with
+# shuffle_merged_datasets: false
+hf_rule() { # $1 batch sizes, e.g. "2 2 1", $2 the rows' order -> HF's eval_loss and the token mean
   python3 - "$@" <<'PYEOF'
 import sys
-L, n = zip(*[map(float, open("hf%d.ev" % i).read().split()) for i in range(5)])
+order = [int(x) for x in sys.argv[2].split()]
+L, n = zip(*[map(float, open("hf%d.ev" % i).read().split()) for i in order])
 k, tot, rows = 0, 0.0, 0
 for b in map(int, sys.argv[1].split()):
     idx = range(k, k + b); k += b
@@ -193,23 +197,45 @@ print("%.9g %.9g" % (tot / rows, sum(l * c for l, c in zip(L, n)) / sum(n)))
 PYEOF
 }
 close() { python3 -c "import sys; a, b = float(sys.argv[1]), float(sys.argv[2]); sys.exit(abs(a - b) > 2e-5 * abs(b))" "$1" "$2"; }
-read -r hf2 tokmean <<<"$(hf_rule "2 2 1")"
-read -r hf3 _ <<<"$(hf_rule "3 2")"
-check '! close "$hf2" "$tokmean" && ! close "$hf3" "$hf2"' "HF's rule differs from the token mean here ($hf2, $hf3 vs $tokmean)"
+read -r hf2 tokmean <<<"$(hf_rule "2 2 1" "2 0 4 1 3")"
+read -r hf3 _ <<<"$(hf_rule "3 2" "2 0 4 1 3")"
+read -r hf2f _ <<<"$(hf_rule "2 2 1" "0 1 2 3 4")"
+check '! close "$hf2" "$tokmean" && ! close "$hf3" "$hf2" && ! close "$hf2f" "$hf2"' "HF's rule differs from the token mean here, and the order matters ($hf2, $hf3, $hf2f vs $tokmean)"
 # An eval_batch_size far past the eval set is one batch of all the rows (HF's
 # rule is then the token mean), computed without the padding rows it names.
 for v in "2:1:" "3:1:eval_batch_size: 3" "2:2:" "2:2:sequence_parallel_degree: 2" "2:1:sample_packing: true
-eval_sample_packing: false" "all:1:sample_packing: true" "big:1:eval_batch_size: 30000000" "big:2:eval_batch_size: 30000000
+eval_sample_packing: false" "all:1:sample_packing: true" "file:1:shuffle_merged_datasets: false" "big:1:eval_batch_size: 30000000" "big:2:eval_batch_size: 30000000
 deepspeed: $SRC/configs/deepspeed/zero3.json"; do
   E=${v%%:*} r=${v#*:} ws=${r%%:*} extra=${r#*:}
   want=$hf2
   [ "$E" = 3 ] && want=$hf3
+  [ "$E" = file ] && want=$hf2f
   [ "$E" = all ] || [ "$E" = big ] && want=$tokmean # packed: rows of 9+31+14 and 40+6 tokens, one batch of both
   name=hfall-$E-$ws-$(echo "$extra" | tr -dc 'a-z' | cut -c1-20)
   hfe "$T/hf_rows.jsonl" "$extra" >$name.yml
   check '"$AXOC" compile $name.yml --world-size $ws -o $name.bin 2>/dev/null && "$AXORUN" $name.bin --output-dir $name >/dev/null 2>&1 && close "$(ev $name | cut -d" " -f1)" "$want"' \
     "eval_loss on ${ws} rank(s), $(echo "$extra" | tr '\n' ' ')= HF's ($want)"
 done
+
+# val_set_size holds out the samples Axolotl does: its merged data in the order of HF datasets' shuffle(seed)
+# (numpy's default_rng(7).permutation(6) = 5 2 0 4 1 3), less the samples it drops first (row 5: 70 tokens,
+# longer than sequence_len), and of those the last ceil(0.3 x 5) = 2, rows 1 and 3, evaluated in that order
+python3 - <<'PYEOF'
+import json
+with open("hf_rows.jsonl") as f, open("split_rows.jsonl", "w") as g:
+    g.write(f.read())
+    g.write(json.dumps({"input_ids": [1] + [7] * 69}) + "\n")
+PYEOF
+printf 'base_model: %s\ndatasets:\n  - path: %s\nsequence_len: 64\nmicro_batch_size: 2\nsample_packing: false\n' \
+  "$SRC/configs/models/tiny-llama" "$T/split_rows.jsonl" >split.yml
+printf 'max_steps: 1\nlearning_rate: 1.0e-30\nseed: 7\nval_set_size: 0.3\n' >>split.yml
+read -r want13 _ <<<"$(hf_rule "2" "1 3")"
+read -r want24 _ <<<"$(hf_rule "2" "2 4")"
+check '"$AXOC" compile split.yml -o split.bin 2>/dev/null && "$AXORUN" split.bin --output-dir split >split.out 2>&1 && grep -q "2 samples held out" split.out && close "$(ev split | cut -d" " -f1)" "$want13" && ! close "$want24" "$want13"' \
+  "val_set_size: Axolotl's held-out rows (1 and 3 of the shuffled, filtered data: eval_loss $want13)"
+sed 's/^val_set_size: 0.3/val_set_size: 2/' split.yml >split2.yml
+check '"$AXOC" compile split2.yml -o split2.bin 2>/dev/null && "$AXORUN" split2.bin --output-dir split2 >/dev/null 2>&1 && close "$(ev split2 | cut -d" " -f1)" "$want13"' \
+  "val_set_size: 2 (a count) holds out the same rows"
 
 # save_strategy / eval_strategy / save_total_limit as Axolotl 0.19 hands them to HF Trainer: without
 # save_steps a checkpoint at each epoch's end (and the last step), "no" none, "best" after each evaluation that

@@ -2,7 +2,7 @@
 # Axolotl's own optimizer groups (embedding_lr, embedding_lr_scale, lr_groups):
 # every parameter's learning rate and weight decay in the compiled opt_step
 # equal what Axolotl's create_optimizer_grouped_parameters makes
-# (tests/reference/fixtures/optimizer_groups.json, from Axolotl's own code);
+# (tests/reference/optimizer_groups.json, from Axolotl's own code);
 # a group's lr trains its parameters as that learning_rate would, bit for bit;
 # HF Trainer keeps the embedding table at 32-bit AdamW state under 8-bit
 # optimizers, Axolotl's own groups do not; LoRA+ and a DeepSpeed optimizer
@@ -12,7 +12,7 @@ set -uo pipefail
 AXOC=$1 AXORUN=$2 SRC=$3
 . "$SRC/tests/e2e/lib/harness.sh"
 cd "$T" || exit 1
-FIX="$SRC/tests/reference/fixtures/optimizer_groups.json"
+FIX="$SRC/tests/reference/optimizer_groups.json"
 
 cfg() { # $1 output dir, $2 extra lines
   printf 'base_model: %s\ndatasets:\n  - path: %s\nsequence_len: 64\nmicro_batch_size: 2\nmax_steps: 1\n' \

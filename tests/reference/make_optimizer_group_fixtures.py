@@ -6,7 +6,7 @@ Runs Axolotl's own OptimizerMixin.create_optimizer_grouped_parameters (its
 source, taken from the installed package with ast, so that neither torch nor
 transformers' Trainer is imported) on the parameter names of the bundled
 tiny-llama, whose decaying parameters are HF Trainer's (every weight but the
-norms'). Writes fixtures/optimizer_groups.json: for each case, the config
+norms'). Writes optimizer_groups.json: for each case, the config
 keys and {parameter: [lr, weight_decay]}. tests/e2e/optimizer_groups.sh
 compiles each case and compares the opt_step's adamw nodes with it.
 
@@ -75,7 +75,7 @@ def main():
                 per[p.name] = [g["lr"], g["weight_decay"]]
         assert sorted(per) == sorted(NAMES), case
         out[case] = {"config": keys, "params": per}
-    path = os.path.join(HERE, "fixtures", "optimizer_groups.json")
+    path = os.path.join(HERE, "optimizer_groups.json")
     with open(path, "w") as f:
         json.dump({"learning_rate": LR, "weight_decay": WD, "cases": out}, f, indent=1, sort_keys=True)
         f.write("\n")

@@ -4,6 +4,7 @@
 #include "runtime/data.h"
 #include "tests/check.h"
 
+#include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -417,7 +418,42 @@ static void test_excess(void) {
     ax_diag_free(&d);
 }
 
+/* rt_np_permutation = numpy's default_rng(seed).permutation(n)
+ * (tests/reference/make_numpy_perm_fixtures.py): whole permutations, or
+ * the ends and a weighted sum of long ones (n up to 200000, 32-bit draws;
+ * seeds of one and two 32-bit words, 0 and 2^64 - 1) */
+static void test_np_permutation(void) {
+    json_error_t err;
+    json_t *fx = json_load_file(AXO_SOURCE_DIR "/tests/reference/numpy_permutation.json", 0, &err);
+    CHECK_MSG(fx != NULL, "numpy_permutation.json: %s", err.text);
+    size_t i;
+    json_t *c;
+    json_array_foreach(fx, i, c) {
+        uint64_t seed = strtoull(json_string_value(json_object_get(c, "seed")), NULL, 10);
+        int64_t n = json_integer_value(json_object_get(c, "n"));
+        int64_t *p = malloc(sizeof *p * (size_t)n);
+        rt_np_permutation(seed, n, p);
+        json_t *whole = json_object_get(c, "perm");
+        int ok = 1;
+        if (whole) {
+            for (int64_t k = 0; k < n; k++) ok &= json_integer_value(json_array_get(whole, (size_t)k)) == p[k];
+        } else {
+            json_t *h = json_object_get(c, "head"), *t = json_object_get(c, "tail");
+            for (int64_t k = 0; k < 16; k++)
+                ok &= json_integer_value(json_array_get(h, (size_t)k)) == p[k] &&
+                      json_integer_value(json_array_get(t, (size_t)k)) == p[n - 16 + k];
+            uint64_t ws = 0;
+            for (int64_t k = 0; k < n; k++) ws += (uint64_t)k * (uint64_t)p[k];
+            ok &= strtoull(json_string_value(json_object_get(c, "weighted_sum")), NULL, 10) == ws;
+        }
+        CHECK_MSG(ok, "numpy permutation seed %llu n %lld differs", (unsigned long long)seed, (long long)n);
+        free(p);
+    }
+    json_decref(fx);
+}
+
 int main(void) {
+    test_np_permutation();
     test_excess();
     test_load();
     test_load_errors();
