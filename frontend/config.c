@@ -421,6 +421,9 @@ const fe_refused_key fe_refused_keys[] = {
     {"gptq", "false", "a GPTQ-quantized base model"},
     {"rope_scaling", "", "RoPE scaling (Axolotl takes it under model_config)"},
     {"lisa_n_layers", "", "LISA: only a few random layers trained at a time"},
+    {"use_onebitllms", "false", "1.58-bit (BitNet) training"},
+    {"fp32_norms", "false", "norm weights and their math kept in f32 under FSDP2 mixed precision"},
+    {"fp32_norm_classes", "", "which norm modules stay in f32 (fp32_norms)"},
     {"lisa_step_interval", "", "how often LISA changes the trained layers"},
     {"lisa_layers_attribute", "model.layers", "where LISA finds the layers"},
     /* the tokenizer */
@@ -545,6 +548,9 @@ const int fe_nrefused_keys = (int)AX_ARRAY_LEN(fe_refused_keys);
 /* Axolotl keys that steer only infrastructure, speed or logging: what is
  * trained stays the same (wandb_* and swanlab_* are accepted by prefix). */
 const char *const fe_infra_keys[] = {
+    /* kernels, memory housekeeping and compilation: the same numbers, another speed */
+    "torch_empty_cache_steps", "gc_collect_steps", "selective_checkpointing", "sdpa_varlen", "fused_attn_kernel",
+    "flash_attn_d512", "large_head_attention", "ple_cpu_offload", "torch_compile_options",
     "vllm", "quantization", "dynamic_checkpoint", "precompute_ref_log_probs", "dpo_use_liger_kernel",
     "dpo_padding_free", "num_dataset_shards_to_save", "dataset_processes", "dataset_num_proc",
     "dataset_keep_in_memory", "dataloader_pin_memory", "dataloader_num_workers", "dataloader_prefetch_factor",
