@@ -341,6 +341,7 @@ static const key_def keys[] = {
      * them in order, but HF Trainer's sampler shuffles the rows every epoch
      * anyway, and axo's own epoch shuffle does: neither changes the order */
     {"shuffle_merged_datasets", K_BOOL, F(shuffle_merged_datasets), 0},
+    {"dataset_exact_deduplication", K_BOOL, F(dataset_exact_deduplication), 0},
     {"special_tokens", K_SPECIAL, -1, 0},
     {"strict", K_BOOL, -1, 0},
     {"test_datasets", K_SPECIAL, -1, 0},
@@ -448,7 +449,6 @@ const fe_refused_key fe_refused_keys[] = {
     {"shuffle_before_merging_datasets", "false", "each dataset shuffled before merging"},
     {"dataset_shard_num", "", "training on one shard of the data"},
     {"dataset_shard_idx", "", "which shard of the data is trained on"},
-    {"dataset_exact_deduplication", "false", "duplicate rows dropped"},
     {"skip_prepare_dataset", "false", "tokenizing on the fly without the prepare-time steps"},
     {"pretraining_dataset", "", "streamed pretraining data"},
     {"streaming", "false", "streamed datasets (order from a shuffle buffer, online packing)"},
@@ -2328,6 +2328,7 @@ void fe_config_canonical(const fe_config *c, ax_buf *out) {
     I("micro_batch_size", c->micro_batch_size);
     I("eval_batch_size", c->eval_batch_size);
     if (!c->shuffle_merged_datasets) I("shuffle_merged_datasets", 0); /* absent when true: older plans keep their keys */
+    if (c->dataset_exact_deduplication) I("dataset_exact_deduplication", 1);
     I("eval_sample_packing", c->eval_sample_packing);
     I("gradient_accumulation_steps", c->gradient_accumulation_steps);
     D("num_epochs", c->num_epochs); /* %.17g: a whole number prints as before, e.g. num_epochs=1 */

@@ -107,6 +107,7 @@ typedef struct fe_config {
     int64_t sequence_len;    /* default 512 (Axolotl's) */
     int sample_packing;
     int shuffle_merged_datasets; /* default 1: Axolotl's merged datasets shuffled (numpy's permutation) before the split */
+    int dataset_exact_deduplication; /* samples equal to an earlier one dropped (each split) */
     int eval_sample_packing;    /* eval rows packed: sample_packing unless false (Axolotl) */
     int64_t micro_batch_size;   /* default 1 */
     int64_t eval_batch_size;    /* default micro_batch_size */

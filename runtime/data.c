@@ -786,6 +786,68 @@ static int axolotl_keeps(const rt_dataset *ds, int64_t i, const rt_split_opts *o
     return 0;
 }
 
+/* Axolotl's dataset_exact_deduplication over the samples idx[0..n) in that
+ * order: a sample whose tokens and labels (cut to seq_len under truncate, as
+ * Axolotl truncates before it hashes its rows) equal an earlier one's gets
+ * dup[i] = 1. Returns the count. */
+static int64_t mark_duplicates(const rt_dataset *ds, const int64_t *idx, int64_t n, const rt_split_opts *o, char *dup) {
+    size_t cap = 16;
+    while (cap < (size_t)n * 2) cap *= 2;
+    int64_t *slot = malloc(sizeof *slot * cap), ndup = 0;
+    uint64_t *hs = malloc(sizeof *hs * cap);
+    if (!slot || !hs) abort();
+    for (size_t k = 0; k < cap; k++) slot[k] = -1;
+    XXH3_state_t *st = XXH3_createState();
+    if (!st) abort();
+    for (int64_t k = 0; k < n; k++) {
+        const int64_t i = idx[k], off = ds->offsets[i];
+        int64_t len = rt_data_sample_len(ds, i);
+        if (o->excess == RT_EXCESS_TRUNCATE && len > o->seq_len) len = o->seq_len;
+        XXH3_64bits_reset(st);
+        XXH3_64bits_update(st, &len, sizeof len);
+        XXH3_64bits_update(st, ds->tokens + off, sizeof *ds->tokens * (size_t)len);
+        XXH3_64bits_update(st, ds->labels + off, sizeof *ds->labels * (size_t)len);
+        const uint64_t h = XXH3_64bits_digest(st);
+        size_t at = (size_t)h & (cap - 1);
+        for (; slot[at] >= 0; at = (at + 1) & (cap - 1)) {
+            if (hs[at] != h) continue;
+            const int64_t j = slot[at], oj = ds->offsets[j];
+            int64_t lj = rt_data_sample_len(ds, j);
+            if (o->excess == RT_EXCESS_TRUNCATE && lj > o->seq_len) lj = o->seq_len;
+            if (lj == len && !memcmp(ds->tokens + oj, ds->tokens + off, sizeof *ds->tokens * (size_t)len) &&
+                !memcmp(ds->labels + oj, ds->labels + off, sizeof *ds->labels * (size_t)len))
+                break;
+        }
+        if (slot[at] >= 0) dup[i] = 1, ndup++;
+        else slot[at] = i, hs[at] = h;
+    }
+    XXH3_freeState(st);
+    free(slot);
+    free(hs);
+    return ndup;
+}
+
+int64_t rt_data_dedup(rt_dataset *ds, const rt_split_opts *o) {
+    const int64_t n = ds->nsamples;
+    int64_t *idx = calloc((size_t)n + 1, sizeof *idx), nk = 0;
+    char *dup = calloc((size_t)n + 1, 1);
+    if (!idx || !dup) abort();
+    for (int64_t i = 0; i < n; i++) idx[i] = i;
+    const int64_t nd = mark_duplicates(ds, idx, n, o, dup);
+    if (nd) {
+        for (int64_t i = 0; i < n; i++)
+            if (!dup[i]) idx[nk++] = i;
+        rt_dataset out;
+        take_samples(ds, idx, nk, &out);
+        out.nempty = ds->nempty;
+        rt_data_free(ds);
+        *ds = out;
+    }
+    free(idx);
+    free(dup);
+    return nd;
+}
+
 int rt_data_split(rt_dataset *ds, double val, const rt_split_opts *o, rt_dataset *eval, ax_diag *d) {
     memset(eval, 0, sizeof *eval);
     const int64_t n = ds->nsamples;
@@ -797,6 +859,14 @@ int rt_data_split(rt_dataset *ds, double val, const rt_split_opts *o, rt_dataset
         for (int64_t i = 0; i < n; i++) order[i] = i;
     for (int64_t k = 0; k < n; k++) /* the samples Axolotl still has when it splits, in its order */
         if (axolotl_keeps(ds, order[k], o)) order[nf++] = order[k];
+    char *dup = calloc((size_t)n + 1, 1); /* dataset_exact_deduplication: later copies, in that order, gone */
+    if (!dup) abort();
+    if (o->dedup && mark_duplicates(ds, order, nf, o, dup)) {
+        int64_t m = 0;
+        for (int64_t k = 0; k < nf; k++)
+            if (!dup[order[k]]) order[m++] = order[k];
+        nf = m;
+    }
     /* Axolotl: int(val) when above 1, else a fraction; HF's train_test_split: ceil(fraction x n) */
     const int64_t n_eval = val > 1 ? (int64_t)val : (int64_t)ceil(val * (double)nf);
     if (n_eval < 1 || n_eval >= nf) {
@@ -804,13 +874,14 @@ int rt_data_split(rt_dataset *ds, double val, const rt_split_opts *o, rt_dataset
                  (long long)n_eval, (long long)nf, n_eval < 1 ? "no evaluation sample" : "no training sample");
         free(order);
         free(held);
+        free(dup);
         return -1;
     }
     for (int64_t k = nf - n_eval; k < nf; k++) held[order[k]] = 1;
     int64_t *rest = malloc(sizeof *rest * (size_t)(n + 1)), nr = 0;
     if (!rest) abort();
     for (int64_t i = 0; i < n; i++)
-        if (!held[i]) rest[nr++] = i;
+        if (!held[i] && !dup[i]) rest[nr++] = i;
     rt_dataset train;
     take_samples(ds, rest, nr, &train);
     take_samples(ds, order + nf - n_eval, n_eval, eval);
@@ -818,6 +889,7 @@ int rt_data_split(rt_dataset *ds, double val, const rt_split_opts *o, rt_dataset
     free(order);
     free(held);
     free(rest);
+    free(dup);
     rt_data_free(ds);
     *ds = train;
     return 0;
@@ -831,6 +903,17 @@ void rt_data_axolotl_order(rt_dataset *ds, const rt_split_opts *o) {
         for (int64_t i = 0; i < ds->nsamples; i++) order[i] = i;
     for (int64_t k = 0; k < ds->nsamples; k++)
         if (axolotl_keeps(ds, order[k], o)) order[nf++] = order[k];
+    if (o->dedup) {
+        char *dup = calloc((size_t)ds->nsamples + 1, 1);
+        if (!dup) abort();
+        if (mark_duplicates(ds, order, nf, o, dup)) {
+            int64_t m = 0;
+            for (int64_t k = 0; k < nf; k++)
+                if (!dup[order[k]]) order[m++] = order[k];
+            nf = m;
+        }
+        free(dup);
+    }
     rt_dataset out;
     take_samples(ds, order, nf, &out);
     out.nempty = ds->nempty;

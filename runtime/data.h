@@ -116,12 +116,17 @@ typedef struct rt_split_opts {
     int64_t seq_len;
     int excess;         /* RT_EXCESS_* */
     int sample_packing; /* samples without a label are dropped before the split */
+    int dedup;          /* dataset_exact_deduplication: a sample equal to an earlier one (after truncation) dropped */
 } rt_split_opts;
 int rt_data_split(rt_dataset *ds, double val, const rt_split_opts *o, rt_dataset *eval, ax_diag *d);
 /* test_datasets as Axolotl prepares them for evaluation: the order of
  * numpy's permutation (when o->shuffle), less the samples it drops (as
  * rt_data_split's). */
 void rt_data_axolotl_order(rt_dataset *ds, const rt_split_opts *o);
+/* dataset_exact_deduplication on a training set: every sample equal (tokens
+ * and labels, each cut to seq_len under the truncate strategy) to an earlier
+ * one removed. Returns how many. */
+int64_t rt_data_dedup(rt_dataset *ds, const rt_split_opts *o);
 void rt_data_free(rt_dataset *ds);
 static inline int64_t rt_data_sample_len(const rt_dataset *ds, int64_t i) {
     return ds->offsets[i + 1] - ds->offsets[i];

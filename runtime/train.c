@@ -1112,7 +1112,14 @@ int rt_train(rt_session *s, const rt_train_opts *o, ax_diag *d) {
                               .shuffle = (int)mattr_i(m, "train.shuffle_merged_datasets", 1),
                               .seq_len = s->S,
                               .excess = dopt.excess,
-                              .sample_packing = eopt.sample_packing};
+                              .sample_packing = eopt.sample_packing,
+                              .dedup = (int)mattr_i(m, "train.dataset_exact_deduplication", 0)};
+    if (so.dedup) { /* Axolotl's dataset_exact_deduplication (with val_set_size, rt_data_split does it in its order) */
+        const int64_t n0 = ds.nsamples;
+        if (val <= 0) rt_data_dedup(&ds, &so);
+        if (lead && !quiet && val <= 0)
+            printf("axorun: %lld duplicate samples removed (dataset_exact_deduplication)\n", (long long)(n0 - ds.nsamples));
+    }
     if (val > 0) {
         rt_split_opts st = so;
         st.sample_packing = dopt.sample_packing; /* the split happens on the training data */

@@ -237,6 +237,21 @@ sed 's/^val_set_size: 0.3/val_set_size: 2/' split.yml >split2.yml
 check '"$AXOC" compile split2.yml -o split2.bin 2>/dev/null && "$AXORUN" split2.bin --output-dir split2 >/dev/null 2>&1 && close "$(ev split2 | cut -d" " -f1)" "$want13"' \
   "val_set_size: 2 (a count) holds out the same rows"
 
+# dataset_exact_deduplication: rows 5 and 6 repeat rows 2 and 0; in the order default_rng(7).permutation(8) =
+# 0 6 7 2 4 5 1 3, with row 7 too long, the copies go and ceil(0.4 x 5) = 2 rows, 1 and 3, are held out
+# (without deduplication, ceil(0.4 x 7) = 3: rows 5, 1, 3)
+python3 - <<'PYEOF'
+import json
+rows = open("hf_rows.jsonl").read().splitlines()
+with open("dup_rows.jsonl", "w") as g:
+    g.write("\n".join(rows + [rows[2], rows[0], json.dumps({"input_ids": [1] + [7] * 69})]) + "\n")
+PYEOF
+sed -e "s#split_rows.jsonl#dup_rows.jsonl#" -e 's/^val_set_size: 0.3/val_set_size: 0.4/' split.yml >dup.yml
+echo "dataset_exact_deduplication: true" >>dup.yml
+read -r want213 _ <<<"$(hf_rule "2 1" "2 1 3")"
+check '"$AXOC" compile dup.yml -o dup.bin 2>/dev/null && "$AXORUN" dup.bin --output-dir dup >dup.out 2>&1 && grep -q "2 samples held out" dup.out && close "$(ev dup | cut -d" " -f1)" "$want13" && ! close "$want213" "$want13"' \
+  "dataset_exact_deduplication: the copies go before the split, as Axolotl's rows 1 and 3 are held out"
+
 # save_strategy / eval_strategy / save_total_limit as Axolotl 0.19 hands them to HF Trainer: without
 # save_steps a checkpoint at each epoch's end (and the last step), "no" none, "best" after each evaluation that
 # improves eval_loss; save_total_limit 4 when unset; eval_strategy no / epoch / steps (every logging_steps)

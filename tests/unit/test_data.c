@@ -452,8 +452,28 @@ static void test_np_permutation(void) {
     json_decref(fx);
 }
 
+/* dataset_exact_deduplication: later copies go (tokens and labels equal), and under truncate two samples
+ * equal in their first seq_len tokens are copies */
+static void test_dedup(void) {
+    const char *t = "{\"input_ids\": [1, 2, 3]}\n{\"input_ids\": [1, 2, 4]}\n{\"input_ids\": [1, 2, 3]}\n"
+                    "{\"input_ids\": [1, 2, 3], \"labels\": [-100, 2, 3]}\n{\"input_ids\": [1, 2, 4, 9]}\n";
+    for (int trunc = 0; trunc < 2; trunc++) {
+        rt_dataset ds = {0};
+        ax_diag d;
+        ax_diag_init(&d);
+        CHECK(rt_data_load_text(t, strlen(t), "d.jsonl", 16, &ds, &d) == 0);
+        rt_split_opts o = {.seq_len = 3, .excess = trunc ? RT_EXCESS_TRUNCATE : RT_EXCESS_DROP, .dedup = 1};
+        CHECK_EQ(rt_data_dedup(&ds, &o), trunc ? 2 : 1);
+        CHECK_EQ(ds.nsamples, trunc ? 3 : 4);
+        CHECK(rt_data_sample_len(&ds, 0) == 3 && ds.tokens[2] == 3 && ds.tokens[5] == 4); /* first copies kept, in order */
+        rt_data_free(&ds);
+        ax_diag_free(&d);
+    }
+}
+
 int main(void) {
     test_np_permutation();
+    test_dedup();
     test_excess();
     test_load();
     test_load_errors();
