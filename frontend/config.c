@@ -342,6 +342,7 @@ static const key_def keys[] = {
      * anyway, and axo's own epoch shuffle does: neither changes the order */
     {"shuffle_merged_datasets", K_BOOL, F(shuffle_merged_datasets), 0},
     {"dataset_exact_deduplication", K_BOOL, F(dataset_exact_deduplication), 0},
+    {"min_sample_len", K_INT, F(min_sample_len), 0},
     {"special_tokens", K_SPECIAL, -1, 0},
     {"strict", K_BOOL, -1, 0},
     {"test_datasets", K_SPECIAL, -1, 0},
@@ -456,7 +457,6 @@ const fe_refused_key fe_refused_keys[] = {
     {"pretrain_multipack_buffer_size", "10000", "the buffer of online packing"},
     {"pretrain_multipack_attn", "true", "attention across the samples of a pack"},
     {"pretraining_sample_concatenation", "false", "concatenated streamed samples"},
-    {"min_sample_len", "", "samples shorter than this dropped"},
     {"max_packed_sequence_len", "0", "the old packing"},
     {"sample_packing_group_size", "100000", "which samples are packed together"},
     {"sample_packing_bin_size", "200", "the number of samples per pack"},
@@ -2329,6 +2329,7 @@ void fe_config_canonical(const fe_config *c, ax_buf *out) {
     I("eval_batch_size", c->eval_batch_size);
     if (!c->shuffle_merged_datasets) I("shuffle_merged_datasets", 0); /* absent when true: older plans keep their keys */
     if (c->dataset_exact_deduplication) I("dataset_exact_deduplication", 1);
+    if (c->min_sample_len > 0 && c->min_sample_len != 2) I("min_sample_len", c->min_sample_len); /* 0: Axolotl's `or 2` */
     I("eval_sample_packing", c->eval_sample_packing);
     I("gradient_accumulation_steps", c->gradient_accumulation_steps);
     D("num_epochs", c->num_epochs); /* %.17g: a whole number prints as before, e.g. num_epochs=1 */

@@ -298,6 +298,10 @@ int rt_data_build_epoch(const rt_dataset *ds, const rt_data_opts *o, int64_t epo
     int64_t used = 0, nrows = 0, nseqs = 0;
     for (int64_t k = 0; k < n; k++) {
         int64_t s = order[k], len = rt_data_sample_len(ds, s);
+        if (len < (o->min_len > 0 ? o->min_len : 2)) { /* Axolotl's min_sample_len (its filter comes first) */
+            if (len > 0) out->nshort++;
+            continue;
+        }
         if (len > L && o->excess == RT_EXCESS_TRUNCATE) {
             len = L;
             out->ntruncated++;
@@ -313,7 +317,6 @@ int rt_data_build_epoch(const rt_dataset *ds, const rt_data_opts *o, int64_t epo
             out->ndropped++;
             continue;
         }
-        if (len == 0) continue;
         if (!o->sample_packing || nrows == 0 || used + len > L) {
             out->row_seq_off[nrows++] = nseqs;
             used = 0;
@@ -779,7 +782,7 @@ static void take_samples(const rt_dataset *ds, const int64_t *idx, int64_t n, rt
  * longer than seq_len under the drop strategy; with packing, process_datasets_for_packing: a label). */
 static int axolotl_keeps(const rt_dataset *ds, int64_t i, const rt_split_opts *o) {
     int64_t len = rt_data_sample_len(ds, i);
-    if (len < 2 || (o->excess == RT_EXCESS_DROP && len > o->seq_len)) return 0;
+    if (len < (o->min_len > 0 ? o->min_len : 2) || (o->excess == RT_EXCESS_DROP && len > o->seq_len)) return 0;
     if (!o->sample_packing) return 1;
     for (int64_t k = 0; k < len; k++)
         if (ds->labels[ds->offsets[i] + k] != RT_IGNORE_INDEX) return 1;

@@ -23,7 +23,9 @@
  *     for i = n-1 down to 1: j = next() % (i + 1); swap(order[i], order[j]).
  *     (The modulo bias is below n / 2^64 and is accepted for portability.)
  *     With rt_data_opts.sequential the order stays 0, 1, ..., n-1.
- *  3. Samples with length > seq_len are dropped (Axolotl's default
+ *  3. Samples shorter than min_len (min_sample_len, 2 by default) are
+ *     dropped (rt_rows.nshort), as Axolotl drops them before anything else.
+ *     Samples with length > seq_len are dropped (Axolotl's default
  *     excess_length_strategy), counted in rt_rows.ndropped, or cut to their
  *     first seq_len tokens (truncate, rt_rows.ntruncated), or refused
  *     (raise); the rest keep their shuffled order.
@@ -117,6 +119,7 @@ typedef struct rt_split_opts {
     int excess;         /* RT_EXCESS_* */
     int sample_packing; /* samples without a label are dropped before the split */
     int dedup;          /* dataset_exact_deduplication: a sample equal to an earlier one (after truncation) dropped */
+    int64_t min_len;    /* min_sample_len (0: 2) */
 } rt_split_opts;
 int rt_data_split(rt_dataset *ds, double val, const rt_split_opts *o, rt_dataset *eval, ax_diag *d);
 /* test_datasets as Axolotl prepares them for evaluation: the order of
@@ -140,6 +143,7 @@ typedef struct rt_data_opts {
     int32_t pad_id;       /* in [0, vocab_size) */
     int excess;           /* a sample longer than seq_len (Axolotl's excess_length_strategy):
                            * RT_EXCESS_DROP (default), _TRUNCATE (its first seq_len tokens), _RAISE (an error) */
+    int64_t min_len;      /* min_sample_len: shorter samples are dropped (0: Axolotl's default, 2) */
 } rt_data_opts;
 enum { RT_EXCESS_DROP, RT_EXCESS_TRUNCATE, RT_EXCESS_RAISE };
 
@@ -157,6 +161,7 @@ typedef struct rt_rows {
     int64_t nseqs;
     int64_t ntargets;     /* targets != -100 over all rows */
     int64_t ndropped;     /* samples longer than seq_len, dropped */
+    int64_t nshort;       /* samples shorter than min_len, dropped */
     int64_t ntruncated;   /* samples longer than seq_len, truncated */
 } rt_rows;
 

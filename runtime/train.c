@@ -1096,7 +1096,8 @@ int rt_train(rt_session *s, const rt_train_opts *o, ax_diag *d) {
                          .sample_packing = (int)mattr_i(m, "train.sample_packing", 0),
                          .seed = (uint64_t)mattr_i(m, "train.seed", 42),
                          .pad_id = (int32_t)mattr_i(m, "model.pad_id", 0),
-                         .excess = (int)mattr_i(m, "train.excess_length_strategy", RT_EXCESS_DROP)};
+                         .excess = (int)mattr_i(m, "train.excess_length_strategy", RT_EXCESS_DROP),
+                         .min_len = mattr_i(m, "train.min_sample_len", 0)};
     /* val_set_size: a held-out split; or test_datasets: evaluated as the run goes */
     rt_dataset eds = {0};
     rt_rows erows = {0};
@@ -1113,7 +1114,8 @@ int rt_train(rt_session *s, const rt_train_opts *o, ax_diag *d) {
                               .seq_len = s->S,
                               .excess = dopt.excess,
                               .sample_packing = eopt.sample_packing,
-                              .dedup = (int)mattr_i(m, "train.dataset_exact_deduplication", 0)};
+                              .dedup = (int)mattr_i(m, "train.dataset_exact_deduplication", 0),
+                              .min_len = dopt.min_len};
     if (so.dedup) { /* Axolotl's dataset_exact_deduplication (with val_set_size, rt_data_split does it in its order) */
         const int64_t n0 = ds.nsamples;
         if (val <= 0) rt_data_dedup(&ds, &so);
@@ -1172,6 +1174,9 @@ int rt_train(rt_session *s, const rt_train_opts *o, ax_diag *d) {
         return -1;
     }
     if (rows.ndropped && lead) ax_warn(d, "dataset", "%lld samples longer than sequence_len were dropped", (long long)rows.ndropped);
+    if (rows.nshort && lead)
+        ax_diag_add(d, AX_SEV_NOTE, "dataset", "%lld samples shorter than min_sample_len (%lld) were dropped, as Axolotl drops them",
+                    (long long)rows.nshort, (long long)(dopt.min_len > 0 ? dopt.min_len : 2));
     if (rows.ntruncated && lead)
         ax_diag_add(d, AX_SEV_NOTE, "dataset", "%lld samples longer than sequence_len were truncated to it",
                     (long long)rows.ntruncated);

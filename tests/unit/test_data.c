@@ -471,8 +471,36 @@ static void test_dedup(void) {
     }
 }
 
+/* min_sample_len: Axolotl drops samples under 2 tokens (its `min_sample_len or 2`), or under the given length,
+ * before it truncates */
+static void test_min_len(void) {
+    const char *text = "{\"input_ids\": [1]}\n{\"input_ids\": [1, 2]}\n{\"input_ids\": [1, 2, 3, 4, 5, 6, 7]}\n";
+    rt_dataset ds = {0};
+    ax_diag d;
+    ax_diag_init(&d);
+    CHECK_EQ(rt_data_load_text(text, strlen(text), "m.jsonl", 16, &ds, &d), 0);
+    const struct {
+        int64_t min;
+        int excess;
+        int64_t nseqs, nshort, ndropped;
+    } c[] = {{0, RT_EXCESS_DROP, 1, 1, 1}, {1, RT_EXCESS_DROP, 2, 0, 1}, {3, RT_EXCESS_TRUNCATE, 1, 2, 0},
+             {8, RT_EXCESS_TRUNCATE, 0, 3, 0}};
+    for (size_t i = 0; i < sizeof c / sizeof c[0]; i++) {
+        rt_data_opts o = {.seq_len = 5, .seed = 1, .min_len = c[i].min, .excess = c[i].excess};
+        rt_rows r;
+        CHECK_EQ(rt_data_build_epoch(&ds, &o, 0, &r, &d), 0);
+        CHECK_MSG(r.nseqs == c[i].nseqs && r.nshort == c[i].nshort && r.ndropped == c[i].ndropped,
+                  "min_len %lld: %lld sequences, %lld short, %lld long", (long long)c[i].min, (long long)r.nseqs,
+                  (long long)r.nshort, (long long)r.ndropped);
+        rt_rows_free(&r);
+    }
+    rt_data_free(&ds);
+    ax_diag_free(&d);
+}
+
 int main(void) {
     test_np_permutation();
+    test_min_len();
     test_dedup();
     test_excess();
     test_load();
