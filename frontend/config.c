@@ -343,6 +343,8 @@ static const key_def keys[] = {
     {"shuffle_merged_datasets", K_BOOL, F(shuffle_merged_datasets), 0},
     {"dataset_exact_deduplication", K_BOOL, F(dataset_exact_deduplication), 0},
     {"min_sample_len", K_INT, F(min_sample_len), 0},
+    {"dataset_shard_num", K_INT, F(dataset_shard_num), 1},
+    {"dataset_shard_idx", K_INT, F(dataset_shard_idx), 0},
     {"special_tokens", K_SPECIAL, -1, 0},
     {"strict", K_BOOL, -1, 0},
     {"test_datasets", K_SPECIAL, -1, 0},
@@ -448,8 +450,6 @@ const fe_refused_key fe_refused_keys[] = {
     {"eaft_k", "20", "the EAFT top-k"},
     /* the data */
     {"shuffle_before_merging_datasets", "false", "each dataset shuffled before merging"},
-    {"dataset_shard_num", "", "training on one shard of the data"},
-    {"dataset_shard_idx", "", "which shard of the data is trained on"},
     {"skip_prepare_dataset", "false", "tokenizing on the fly without the prepare-time steps"},
     {"pretraining_dataset", "", "streamed pretraining data"},
     {"streaming", "false", "streamed datasets (order from a shuffle buffer, online packing)"},
@@ -707,6 +707,7 @@ static void set_defaults(fe_config *c) {
     c->loraplus_lr_embedding = 1e-6; /* Axolotl's default */
     c->embedding_lr = c->embedding_lr_scale = NAN;
     c->shuffle_merged_datasets = 1;
+    c->dataset_shard_num = c->dataset_shard_idx = -1;
     c->sequence_parallel_degree = 1;
     c->heads_k_stride = 1;
     c->liger_rope = c->liger_rms_norm = c->liger_glu_activation = c->liger_layer_norm = -1;
@@ -2092,6 +2093,18 @@ static void check_whole(loader *L) {
         c->optimizer_8bit = 0;
     }
     check_peft_layers(L);
+    /* Axolotl shards only with both keys (its _apply_dataset_sharding); HF datasets refuses an index past them */
+    if ((c->dataset_shard_num > 0) != (c->dataset_shard_idx >= 0)) {
+        const char *k = c->dataset_shard_num > 0 ? "dataset_shard_num" : "dataset_shard_idx";
+        ax_warn(y->d, fe_yloc(y, pair(L, k)->k, loc, sizeof loc),
+                "%s: ignored without %s, as Axolotl ignores it (it shards only with both)", k,
+                c->dataset_shard_num > 0 ? "dataset_shard_idx" : "dataset_shard_num");
+        c->dataset_shard_num = c->dataset_shard_idx = -1;
+    } else if (c->dataset_shard_num > 0 && c->dataset_shard_idx >= c->dataset_shard_num) {
+        ax_error(y->d, fe_yloc(y, pair(L, "dataset_shard_idx")->v, loc, sizeof loc),
+                 "dataset_shard_idx: expected an index below dataset_shard_num %lld, found %lld",
+                 (long long)c->dataset_shard_num, (long long)c->dataset_shard_idx);
+    }
     if (c->lr_groups_set && c->nlr_groups && c->loraplus_lr_ratio > 0)
         ax_error(y->d, fe_yloc(y, pair(L, "lr_groups")->k, loc, sizeof loc),
                  "lr_groups and loraplus_lr_ratio cannot be used together (Axolotl's check)");
@@ -2330,6 +2343,10 @@ void fe_config_canonical(const fe_config *c, ax_buf *out) {
     if (!c->shuffle_merged_datasets) I("shuffle_merged_datasets", 0); /* absent when true: older plans keep their keys */
     if (c->dataset_exact_deduplication) I("dataset_exact_deduplication", 1);
     if (c->min_sample_len > 0 && c->min_sample_len != 2) I("min_sample_len", c->min_sample_len); /* 0: Axolotl's `or 2` */
+    if (c->dataset_shard_num > 0 && c->dataset_shard_idx >= 0) {
+        I("dataset_shard_num", c->dataset_shard_num);
+        I("dataset_shard_idx", c->dataset_shard_idx);
+    }
     I("eval_sample_packing", c->eval_sample_packing);
     I("gradient_accumulation_steps", c->gradient_accumulation_steps);
     D("num_epochs", c->num_epochs); /* %.17g: a whole number prints as before, e.g. num_epochs=1 */

@@ -851,6 +851,17 @@ int64_t rt_data_dedup(rt_dataset *ds, const rt_split_opts *o) {
     return nd;
 }
 
+/* dataset_shard_num / dataset_shard_idx: HF datasets' contiguous shard of order[0..*n) (the first n % num
+ * shards one longer), moved to the front. */
+static void take_shard(int64_t *order, int64_t *n, const rt_split_opts *o) {
+    if (o->shard_num < 1) return;
+    const int64_t div = *n / o->shard_num, mod = *n % o->shard_num;
+    const int64_t start = div * o->shard_idx + (o->shard_idx < mod ? o->shard_idx : mod);
+    const int64_t len = div + (o->shard_idx < mod);
+    memmove(order, order + start, sizeof *order * (size_t)len);
+    *n = len;
+}
+
 int rt_data_split(rt_dataset *ds, double val, const rt_split_opts *o, rt_dataset *eval, ax_diag *d) {
     memset(eval, 0, sizeof *eval);
     const int64_t n = ds->nsamples;
@@ -870,6 +881,12 @@ int rt_data_split(rt_dataset *ds, double val, const rt_split_opts *o, rt_dataset
             if (!dup[order[k]]) order[m++] = order[k];
         nf = m;
     }
+    char *in_shard = NULL; /* with a shard, training keeps only its samples */
+    if (o->shard_num > 0) {
+        take_shard(order, &nf, o);
+        if (!(in_shard = calloc((size_t)n + 1, 1))) abort();
+        for (int64_t k = 0; k < nf; k++) in_shard[order[k]] = 1;
+    }
     /* Axolotl: int(val) when above 1, else a fraction; HF's train_test_split: ceil(fraction x n) */
     const int64_t n_eval = val > 1 ? (int64_t)val : (int64_t)ceil(val * (double)nf);
     if (n_eval < 1 || n_eval >= nf) {
@@ -878,13 +895,14 @@ int rt_data_split(rt_dataset *ds, double val, const rt_split_opts *o, rt_dataset
         free(order);
         free(held);
         free(dup);
+        free(in_shard);
         return -1;
     }
     for (int64_t k = nf - n_eval; k < nf; k++) held[order[k]] = 1;
     int64_t *rest = malloc(sizeof *rest * (size_t)(n + 1)), nr = 0;
     if (!rest) abort();
     for (int64_t i = 0; i < n; i++)
-        if (!held[i] && !dup[i]) rest[nr++] = i;
+        if (!held[i] && !dup[i] && (!in_shard || in_shard[i])) rest[nr++] = i;
     rt_dataset train;
     take_samples(ds, rest, nr, &train);
     take_samples(ds, order + nf - n_eval, n_eval, eval);
@@ -893,6 +911,7 @@ int rt_data_split(rt_dataset *ds, double val, const rt_split_opts *o, rt_dataset
     free(held);
     free(rest);
     free(dup);
+    free(in_shard);
     rt_data_free(ds);
     *ds = train;
     return 0;
@@ -917,6 +936,7 @@ void rt_data_axolotl_order(rt_dataset *ds, const rt_split_opts *o) {
         }
         free(dup);
     }
+    take_shard(order, &nf, o);
     rt_dataset out;
     take_samples(ds, order, nf, &out);
     out.nempty = ds->nempty;

@@ -120,11 +120,12 @@ typedef struct rt_split_opts {
     int sample_packing; /* samples without a label are dropped before the split */
     int dedup;          /* dataset_exact_deduplication: a sample equal to an earlier one (after truncation) dropped */
     int64_t min_len;    /* min_sample_len (0: 2) */
+    int64_t shard_num, shard_idx; /* dataset_shard_num / _idx (0: none): HF's contiguous shard of what is left */
 } rt_split_opts;
 int rt_data_split(rt_dataset *ds, double val, const rt_split_opts *o, rt_dataset *eval, ax_diag *d);
-/* test_datasets as Axolotl prepares them for evaluation: the order of
- * numpy's permutation (when o->shuffle), less the samples it drops (as
- * rt_data_split's). */
+/* test_datasets as Axolotl prepares them for evaluation (and a training set
+ * it shards): the order of numpy's permutation (when o->shuffle), less the
+ * samples it drops, then o's shard (as rt_data_split's). */
 void rt_data_axolotl_order(rt_dataset *ds, const rt_split_opts *o);
 /* dataset_exact_deduplication on a training set: every sample equal (tokens
  * and labels, each cut to seq_len under the truncate strategy) to an earlier

@@ -1115,8 +1115,20 @@ int rt_train(rt_session *s, const rt_train_opts *o, ax_diag *d) {
                               .excess = dopt.excess,
                               .sample_packing = eopt.sample_packing,
                               .dedup = (int)mattr_i(m, "train.dataset_exact_deduplication", 0),
-                              .min_len = dopt.min_len};
-    if (so.dedup) { /* Axolotl's dataset_exact_deduplication (with val_set_size, rt_data_split does it in its order) */
+                              .min_len = dopt.min_len,
+                              .shard_num = mattr_i(m, "train.dataset_shard_num", 0),
+                              .shard_idx = mattr_i(m, "train.dataset_shard_idx", 0)};
+    if (so.shard_num > 0 && val <= 0) { /* dataset_shard_num: a contiguous shard of Axolotl's prepared data */
+        const int64_t n0 = ds.nsamples;
+        rt_split_opts st = so;
+        st.sample_packing = dopt.sample_packing; /* the training data's filters */
+        rt_data_axolotl_order(&ds, &st);
+        if (lead && !quiet)
+            printf("axorun: shard %lld of %lld (dataset_shard_num): %lld of %lld samples\n", (long long)so.shard_idx,
+                   (long long)so.shard_num, (long long)ds.nsamples, (long long)n0);
+    }
+    if (so.dedup && so.shard_num <= 0) { /* Axolotl's dataset_exact_deduplication (with val_set_size, rt_data_split
+                                          * does it in its order; with a shard, rt_data_axolotl_order above) */
         const int64_t n0 = ds.nsamples;
         if (val <= 0) rt_data_dedup(&ds, &so);
         if (lead && !quiet && val <= 0)

@@ -252,6 +252,21 @@ read -r want213 _ <<<"$(hf_rule "2 1" "2 1 3")"
 check '"$AXOC" compile dup.yml -o dup.bin 2>/dev/null && "$AXORUN" dup.bin --output-dir dup >dup.out 2>&1 && grep -q "2 samples held out" dup.out && close "$(ev dup | cut -d" " -f1)" "$want13" && ! close "$want213" "$want13"' \
   "dataset_exact_deduplication: the copies go before the split, as Axolotl's rows 1 and 3 are held out"
 
+# dataset_shard_num / dataset_shard_idx: HF datasets' contiguous shard of that shuffled, filtered order
+# (2 0 4 | 1 3): shard 1 is rows 1 and 3, and val_set_size 0.5 holds out row 3 (1, a fraction to Axolotl, would leave
+# nothing to train on); shard 0 trains on 3 rows
+sed -e 's/^val_set_size: 0.3/val_set_size: 0.5/' -e 's/^micro_batch_size: 2/micro_batch_size: 1/' split.yml >shard.yml
+printf 'dataset_shard_num: 2\ndataset_shard_idx: 1\n' >>shard.yml
+read -r want3 _ <<<"$(hf_rule "1" "3")"
+check '"$AXOC" compile shard.yml -o shard.bin 2>/dev/null && "$AXORUN" shard.bin --output-dir shard >shard.out 2>&1 && grep -q "axorun: 1 steps (1 per epoch)" shard.out && close "$(ev shard | cut -d" " -f1)" "$want3"' \
+  "dataset_shard_num 2, idx 1: Axolotl's shard (rows 1, 3), row 3 held out, one training row"
+grep -v "^val_set_size" shard.yml | sed 's/^dataset_shard_idx: 1/dataset_shard_idx: 0/' >shard0.yml
+check '"$AXOC" compile shard0.yml -o shard0.bin 2>/dev/null && "$AXORUN" shard0.bin --output-dir shard0 >shard0.out 2>&1 && grep -q "shard 0 of 2 (dataset_shard_num): 3 of 6 samples" shard0.out' \
+  "shard 0 without val_set_size: 3 of the 5 samples Axolotl keeps"
+printf 'dataset_shard_idx: 2\n' | cat shard0.yml - | grep -v "^dataset_shard_idx: 0" >shard2.yml
+check '! "$AXOC" compile shard2.yml -o shard2.bin 2>shard2.err && grep -q "dataset_shard_idx: expected an index below dataset_shard_num 2, found 2" shard2.err' \
+  "an index past the shards: an error"
+
 # save_strategy / eval_strategy / save_total_limit as Axolotl 0.19 hands them to HF Trainer: without
 # save_steps a checkpoint at each epoch's end (and the last step), "no" none, "best" after each evaluation that
 # improves eval_loss; save_total_limit 4 when unset; eval_strategy no / epoch / steps (every logging_steps)
