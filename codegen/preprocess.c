@@ -44,6 +44,7 @@ int cg_preprocess(const char *config_path, const char *deepspeed, int nshow, con
     rt_data_source *src = ax_arena_alloc(ar, sizeof *src * (size_t)(cfg.ndatasets ? cfg.ndatasets : 1));
     for (int i = 0; i < cfg.ndatasets; i++) {
         src[i].path = cfg.datasets[i].path;
+        src[i].shards = cfg.datasets[i].shards, src[i].shards_idx = cfg.datasets[i].shards_idx, src[i].seed = cfg.seed;
         src[i].spec = cfg.datasets[i].formatted ? &cfg.datasets[i].spec : NULL;
     }
     if (rt_data_load_sources(src, cfg.ndatasets, cfg.tok.path ? &cfg.tok : NULL, cfg.sequence_len, model.vocab_size,

@@ -897,7 +897,7 @@ static void dataset_keys(loader *L, fe_dataset *ds, const fe_ypair *dp, int np, 
         const yaml_node_t *v = dp[k].v;
         snprintf(key, sizeof key, "%s.%s", name, kk);
         if (!strcmp(kk, "path") || !strcmp(kk, "type") || !strcmp(kk, "ds_type") || !strcmp(kk, "split") ||
-            fe_y_is_null(v))
+            !strcmp(kk, "shards") || !strcmp(kk, "shards_idx") || fe_y_is_null(v))
             continue;
         int chat = s->fmt == RT_FMT_CHAT;
         if (!strcmp(kk, "field") && s->fmt == RT_FMT_COMPLETION) {
@@ -1080,6 +1080,19 @@ static void do_datasets(loader *L, const fe_ypair *p, fe_dataset **out, int *nou
         memset(ds, 0, sizeof *ds);
         char key[96];
         const char *t = NULL;
+        /* shards / shards_idx (any dataset): Axolotl's dataset.shuffle(seed).shard(shards, shards_idx) */
+        for (int k = 0; k < np; k++) {
+            int64_t v;
+            char k2[160];
+            snprintf(k2, sizeof k2, "%s.%s", name, dp[k].key);
+            if ((strcmp(dp[k].key, "shards") && strcmp(dp[k].key, "shards_idx")) || fe_y_is_null(dp[k].v)) continue;
+            if (fe_y_int(y, k2, dp[k].v, 0, &v) != 0) continue;
+            if (!strcmp(dp[k].key, "shards")) ds->shards = v;
+            else ds->shards_idx = v;
+        }
+        if (ds->shards > 0 && ds->shards_idx >= ds->shards)
+            ax_error(y->d, fe_yloc(y, e, loc, sizeof loc), "%s.shards_idx: expected an index below shards %lld, found %lld",
+                     name, (long long)ds->shards, (long long)ds->shards_idx);
         snprintf(key, sizeof key, "%s.type", name);
         if (type && type->v->type == YAML_MAPPING_NODE) { /* Axolotl's user_defined prompt format */
             if (user_defined_type(L, ds, type->v, key) != 0) continue;
@@ -1112,7 +1125,7 @@ static void do_datasets(loader *L, const fe_ypair *p, fe_dataset **out, int *nou
         } else {
             for (int k = 0; k < np; k++)
                 if (strcmp(dp[k].key, "path") && strcmp(dp[k].key, "type") && strcmp(dp[k].key, "ds_type") &&
-                    strcmp(dp[k].key, "split"))
+                    strcmp(dp[k].key, "split") && strcmp(dp[k].key, "shards") && strcmp(dp[k].key, "shards_idx"))
                     ax_warn(y->d, fe_yloc(y, dp[k].k, loc, sizeof loc),
                             "%s.%s: unknown key for a pre-tokenized dataset (no type), ignored", name, dp[k].key);
         }
@@ -2309,6 +2322,12 @@ void fe_config_canonical(const fe_config *c, ax_buf *out) {
                 free(js);
             } else {
                 S(k, "");
+            }
+            if (ds->shards > 0) {
+                snprintf(k, sizeof k, "%s.%04d.shards", lists[li].name, i);
+                I(k, ds->shards);
+                snprintf(k, sizeof k, "%s.%04d.shards_idx", lists[li].name, i);
+                I(k, ds->shards_idx);
             }
         }
     }

@@ -48,6 +48,7 @@ typedef struct fe_dataset {
     rt_ds_spec spec;  /* its chat template is resolved by fe_resolve_tokenizer */
     const char *chat_template; /* the dataset's own `chat_template:`, or NULL */
     fe_jinja_src chat_template_jinja; /* the dataset's own `chat_template_jinja:` */
+    int64_t shards, shards_idx; /* shards (0: none) / shards_idx: one contiguous shard of the shuffled rows */
 } fe_dataset;
 
 /* DeepSpeed JSON, with every "auto" resolved from the YAML. */

@@ -174,6 +174,12 @@ static void set_datasets(ir_module *mod, const char *prefix, const char *count_k
         char k[64];
         snprintf(k, sizeof k, "%s.%d", prefix, i);
         set_s(mod, k, ds[i].path);
+        if (ds[i].shards > 0) { /* absent without shards: older plans keep their attrs */
+            snprintf(k, sizeof k, "%s.%d.shards", prefix, i);
+            set_i(mod, k, ds[i].shards);
+            snprintf(k, sizeof k, "%s.%d.shards_idx", prefix, i);
+            set_i(mod, k, ds[i].shards_idx);
+        }
         if (ds[i].formatted) {
             snprintf(k, sizeof k, "%s.%d.format", prefix, i);
             char *js = rt_ds_spec_json(&ds[i].spec);

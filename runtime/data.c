@@ -577,6 +577,59 @@ out:
     return rc;
 }
 
+/* A source's shard (rt_data_source.shards) as JSONL text: its rows in numpy's permutation of the seed, the
+ * contiguous shard of them. NULL after an error (a JSON array that does not parse). */
+static char *shard_text(const rt_data_source *s, const char *text, size_t len, size_t *out_len, ax_diag *d) {
+    size_t a = 0;
+    while (a < len && (text[a] == ' ' || text[a] == '\t' || text[a] == '\n' || text[a] == '\r')) a++;
+    json_t *arr = NULL;
+    const char **row = NULL;
+    size_t *rlen = NULL, nrow = 0;
+    if (a < len && text[a] == '[') { /* one JSON array: its elements */
+        json_error_t je;
+        arr = json_loadb(text, len, JSON_DECODE_ANY, &je);
+        if (!json_is_array(arr)) {
+            ax_error(d, s->path, "line %d: not a JSON array (%s)", je.line, je.text);
+            json_decref(arr);
+            return NULL;
+        }
+        nrow = json_array_size(arr);
+    } else { /* JSON lines: the non-blank ones */
+        row = malloc(sizeof *row * (len / 2 + 2));
+        rlen = malloc(sizeof *rlen * (len / 2 + 2));
+        if (!row || !rlen) abort();
+        size_t pos = 0;
+        const char *line;
+        size_t ll;
+        while (next_line(text, len, &pos, &line, &ll))
+            if (!blank(line, ll)) row[nrow] = line, rlen[nrow++] = ll;
+    }
+    int64_t *order = malloc(sizeof *order * (nrow + 1));
+    if (!order) abort();
+    rt_np_permutation(s->seed, (int64_t)nrow, order);
+    const int64_t n = (int64_t)nrow, div = n / s->shards, mod = n % s->shards;
+    const int64_t start = div * s->shards_idx + (s->shards_idx < mod ? s->shards_idx : mod), cnt = div + (s->shards_idx < mod);
+    ax_buf b = {0};
+    for (int64_t k = start; k < start + cnt; k++) {
+        if (arr) {
+            char *js = json_dumps(json_array_get(arr, (size_t)order[k]), JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENCODE_ANY);
+            if (!js) abort();
+            ax_buf_puts(&b, js);
+            free(js);
+        } else {
+            ax_buf_append(&b, row[order[k]], rlen[order[k]]);
+        }
+        ax_buf_puts(&b, "\n");
+    }
+    ax_buf_puts(&b, "");
+    json_decref(arr);
+    free(row);
+    free(rlen);
+    free(order);
+    *out_len = b.len;
+    return b.data ? b.data : strdup("");
+}
+
 int rt_data_load_sources(const rt_data_source *src, int n, const rt_tok_setup *setup, int64_t seq_len,
                          int64_t vocab_size, const char *prep_dir, int prep_write_ok, FILE *say, rt_dataset *ds,
                          ax_diag *d) {
@@ -599,8 +652,22 @@ int rt_data_load_sources(const rt_data_source *src, int n, const rt_tok_setup *s
             rc = -1;
             continue;
         }
+        char where[1200]; /* the name its errors carry: with a shard, its lines are the shard's rows */
+        snprintf(where, sizeof where, "%s", src[i].path);
+        if (src[i].shards > 0) {
+            size_t sl;
+            char *st = shard_text(&src[i], text, len, &sl, d);
+            free(text);
+            if (!st) {
+                rc = -1;
+                continue;
+            }
+            text = st, len = sl;
+            snprintf(where, sizeof where, "%s (shard %lld of %lld, its rows)", src[i].path, (long long)src[i].shards_idx,
+                     (long long)src[i].shards);
+        }
         if (!src[i].spec) {
-            if (rt_data_load_text(text, len, src[i].path, vocab_size, ds, d) != 0) rc = -1;
+            if (rt_data_load_text(text, len, where, vocab_size, ds, d) != 0) rc = -1;
             free(text);
             continue;
         }
@@ -625,7 +692,7 @@ int rt_data_load_sources(const rt_data_source *src, int n, const rt_tok_setup *s
                 break;
             }
             have = 1;
-            int bad = rt_data_load_formatted_text(text, len, src[i].path, spec, &p, vocab_size, ds, d) != 0;
+            int bad = rt_data_load_formatted_text(text, len, where, spec, &p, vocab_size, ds, d) != 0;
             if (!bad && prep_dir && prep_write_ok)
                 bad = ax_mkdir_p(prep_dir, d) != 0 || prep_write(entry, ds, n0, t0, e0, d) != 0;
             if (bad) {

@@ -92,6 +92,11 @@ struct rt_tok_setup;
 typedef struct rt_data_source {
     const char *path;
     const struct rt_ds_spec *spec; /* NULL: pre-tokenized rows */
+    /* shards > 0: only rows of shard shards_idx, as Axolotl's dataset.shuffle(seed).shard(shards, shards_idx)
+     * takes them before it tokenizes: the file's rows (non-blank lines, or the elements of a JSON array) in
+     * numpy's permutation of seed, HF datasets' contiguous shard of them, in that order */
+    int64_t shards, shards_idx;
+    uint64_t seed;
 } rt_data_source;
 /* Every source in order into ds (replaced); rows of text go through one
  * tokenizer (setup; NULL when every source is pre-tokenized) with

@@ -1062,6 +1062,11 @@ static int load_datasets(const ir_module *m, const char *prefix, int nds, int64_
         char k[48];
         snprintf(k, sizeof k, "%s.%d", prefix, i);
         src[i].path = mattr_s(m, k, "");
+        snprintf(k, sizeof k, "%s.%d.shards", prefix, i);
+        src[i].shards = mattr_i(m, k, 0);
+        snprintf(k, sizeof k, "%s.%d.shards_idx", prefix, i);
+        src[i].shards_idx = mattr_i(m, k, 0);
+        src[i].seed = (uint64_t)mattr_i(m, "train.seed", 42);
         snprintf(k, sizeof k, "%s.%d.format", prefix, i);
         const char *fmt = mattr_s(m, k, NULL);
         if (!fmt) continue;

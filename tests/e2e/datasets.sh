@@ -182,4 +182,25 @@ check 'grep -qF "\\n(-100, 198) f(69, 69) ou(266, 266) r(81, 81) <|eot_id|>" thi
 check 'grep -q "field_thinking: changes nothing in Axolotl 0.19" think.err && grep -q "field_tools: changes nothing in Axolotl 0.19" think.err' \
   "field_thinking and field_tools: a warning that they change nothing"
 
+# shards / shards_idx (a dataset's): Axolotl's dataset.shuffle(seed).shard(3, 1) before it tokenizes: HF datasets
+# orders the ten rows as numpy's default_rng(42).permutation(10) = 5 6 0 7 3 2 4 9 1 8 and shard 1 of 3 is
+# 3 2 4 (delta, charlie, echo); the same from a JSON array file
+python3 - <<'PYEOF'
+import json
+w = ["alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf", "hotel", "india", "juliet"]
+with open("words.jsonl", "w") as f:
+    for x in w:
+        f.write(json.dumps({"text": x}) + "\n\n")
+json.dump([{"text": x} for x in w], open("words.json", "w"), indent=1)
+PYEOF
+for f in words.jsonl words.json; do
+  printf 'base_model: %s\ndatasets:\n  - path: %s\n    type: completion\n    shards: 3\n    shards_idx: 1\nsequence_len: 32\nmicro_batch_size: 1\nseed: 42\n' \
+    "$SRC/configs/models/tiny-llama-chat" "$T/$f" >sh-$f.yml
+  check '"$AXOC" preprocess sh-$f.yml -n 3 >sh-$f.out 2>&1 && grep -q "^3 samples" sh-$f.out && grep -q "^sample 0: .* d(67, 67) e(68, 68) l(75, 75) t(83, 83) a(64, 64) <|eot_id|>" sh-$f.out && grep -q "^sample 1: .* ch(290, 290) ar(297, 297) l(75, 75) i(72, 72) e(68, 68) <|eot_id|>" sh-$f.out && grep -q "^sample 2: .* e(68, 68) ch(290, 290) o(78, 78) <|eot_id|>" sh-$f.out' \
+    "shards 3, shards_idx 1 of $f: Axolotl's rows (delta, charlie, echo), in its order"
+done
+sed 's/shards_idx: 1/shards_idx: 3/' sh-words.json.yml >sh-bad.yml
+check '! "$AXOC" preprocess sh-bad.yml >/dev/null 2>sh-bad.err && grep -q "datasets\[0\].shards_idx: expected an index below shards 3, found 3" sh-bad.err' \
+  "a shards_idx past the shards: an error"
+
 finish
