@@ -72,6 +72,30 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         rt_rows_free(&rows);
         ax_diag_free(&e);
     }
+    if (rc == 0 && ds.nsamples > 1) { /* Axolotl's split: order, filters, deduplication, a shard */
+        rt_split_opts so = {.seed = sel, .shuffle = !(sel >> 7), .seq_len = SEQ_LEN / 2, .excess = (sel >> 4) % 2,
+                            .sample_packing = (sel >> 3) & 1, .dedup = (sel >> 5) & 1,
+                            .shard_num = (sel >> 6) & 1 ? 2 : 0, .shard_idx = (sel >> 5) & 1};
+        rt_dataset ev = {0};
+        ax_diag e;
+        ax_diag_init(&e);
+        int src = rt_data_split(&ds, 0.3, &so, &ev, &e);
+        fz_check(src, &e, "rt_data_split");
+        if (src == 0) rt_data_axolotl_order(&ev, &so);
+        rt_data_free(&ev);
+        ax_diag_free(&e);
+    }
+    if (kind == 0 && (sel & 0x40)) { /* a file's shard of rows (JSON lines or a JSON array) */
+        rt_data_source src = {.path = fz_file("s.jsonl", (const uint8_t *)text, len), .shards = 1 + sel % 3, .seed = sel};
+        src.shards_idx = (sel >> 2) % src.shards;
+        rt_dataset sd = {0};
+        ax_diag e;
+        ax_diag_init(&e);
+        int r = rt_data_load_sources(&src, 1, NULL, SEQ_LEN, VOCAB, NULL, 0, NULL, &sd, &e);
+        fz_check(r, &e, "rt_data_load_sources (shards)");
+        rt_data_free(&sd);
+        ax_diag_free(&e);
+    }
     rt_data_free(&ds);
     ax_diag_free(&d);
     free(copy);
