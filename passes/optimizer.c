@@ -38,14 +38,19 @@
 #include <stdio.h>
 #include <string.h>
 
+/* The param whose gradient global g is, or -1 (not a gradient; one without
+ * a param is reported by pass_optimizer). */
+static int param_of_grad(ir_module *m, int g) {
+    const ir_global *G = &m->globals[g];
+    return G->role == IR_ROLE_GRAD ? ir_global_find(m, G->name + 5) : -1;
+}
+
 /* Sets the LoRA+ group of every trainable param: attrs lr_scale (only
  * when not 1) and decay. */
 static void loraplus_groups(ir_module *m, double ratio) {
     for (int g = 0; g < m->nglobals; g++) {
-        const ir_global *G = &m->globals[g];
-        if (G->role != IR_ROLE_GRAD) continue;
-        int pg = ir_global_find(m, G->name + 5);
-        if (pg < 0) continue; /* reported by the caller */
+        int pg = param_of_grad(m, g);
+        if (pg < 0) continue;
         const ir_global *P = &m->globals[pg];
         int b = strstr(P->name, "lora_B") != NULL || P->type.rank == 1;
         if (b && ratio != 1.0) ir_global_set_attr(m, pg, ir_af("lr_scale", ratio));
@@ -61,10 +66,8 @@ static int axolotl_groups(ir_module *m, const pass_opt_cfg *cfg, ax_diag *d) {
         return -1;
     }
     for (int g = 0; g < m->nglobals; g++) {
-        const ir_global *G = &m->globals[g];
-        if (G->role != IR_ROLE_GRAD) continue;
-        int pg = ir_global_find(m, G->name + 5);
-        if (pg < 0) continue; /* reported by the caller */
+        int pg = param_of_grad(m, g);
+        if (pg < 0) continue;
         const ir_global *P = &m->globals[pg];
         const char *hf = ir_attr_str(P->attrs, P->nattrs, "hf", P->name);
         double scale = 1.0;

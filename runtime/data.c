@@ -929,28 +929,36 @@ static void take_shard(int64_t *order, int64_t *n, const rt_split_opts *o) {
     *n = len;
 }
 
-int rt_data_split(rt_dataset *ds, double val, const rt_split_opts *o, rt_dataset *eval, ax_diag *d) {
-    memset(eval, 0, sizeof *eval);
+/* Axolotl's prepared data as indices into ds, in its order: numpy's permutation (o->shuffle), the samples it
+ * keeps, without later copies (o->dedup; dup[i] = 1 marks them), then o's shard. order[] and dup[] hold
+ * nsamples + 1 entries; returns the count. */
+static int64_t axolotl_prepared(const rt_dataset *ds, const rt_split_opts *o, int64_t *order, char *dup) {
     const int64_t n = ds->nsamples;
-    int64_t *order = malloc(sizeof *order * (size_t)(n + 1)), nf = 0;
-    char *held = calloc((size_t)n + 1, 1);
-    if (!order || !held) abort();
+    int64_t nf = 0;
     if (o->shuffle) rt_np_permutation(o->seed, n, order);
     else
         for (int64_t i = 0; i < n; i++) order[i] = i;
-    for (int64_t k = 0; k < n; k++) /* the samples Axolotl still has when it splits, in its order */
+    for (int64_t k = 0; k < n; k++)
         if (axolotl_keeps(ds, order[k], o)) order[nf++] = order[k];
-    char *dup = calloc((size_t)n + 1, 1); /* dataset_exact_deduplication: later copies, in that order, gone */
-    if (!dup) abort();
     if (o->dedup && mark_duplicates(ds, order, nf, o, dup)) {
         int64_t m = 0;
         for (int64_t k = 0; k < nf; k++)
             if (!dup[order[k]]) order[m++] = order[k];
         nf = m;
     }
+    take_shard(order, &nf, o);
+    return nf;
+}
+
+int rt_data_split(rt_dataset *ds, double val, const rt_split_opts *o, rt_dataset *eval, ax_diag *d) {
+    memset(eval, 0, sizeof *eval);
+    const int64_t n = ds->nsamples;
+    int64_t *order = malloc(sizeof *order * (size_t)(n + 1));
+    char *held = calloc((size_t)n + 1, 1), *dup = calloc((size_t)n + 1, 1);
+    if (!order || !held || !dup) abort();
+    int64_t nf = axolotl_prepared(ds, o, order, dup);
     char *in_shard = NULL; /* with a shard, training keeps only its samples */
     if (o->shard_num > 0) {
-        take_shard(order, &nf, o);
         if (!(in_shard = calloc((size_t)n + 1, 1))) abort();
         for (int64_t k = 0; k < nf; k++) in_shard[order[k]] = 1;
     }
@@ -985,25 +993,11 @@ int rt_data_split(rt_dataset *ds, double val, const rt_split_opts *o, rt_dataset
 }
 
 void rt_data_axolotl_order(rt_dataset *ds, const rt_split_opts *o) {
-    int64_t *order = malloc(sizeof *order * (size_t)(ds->nsamples + 1)), nf = 0;
-    if (!order) abort();
-    if (o->shuffle) rt_np_permutation(o->seed, ds->nsamples, order);
-    else
-        for (int64_t i = 0; i < ds->nsamples; i++) order[i] = i;
-    for (int64_t k = 0; k < ds->nsamples; k++)
-        if (axolotl_keeps(ds, order[k], o)) order[nf++] = order[k];
-    if (o->dedup) {
-        char *dup = calloc((size_t)ds->nsamples + 1, 1);
-        if (!dup) abort();
-        if (mark_duplicates(ds, order, nf, o, dup)) {
-            int64_t m = 0;
-            for (int64_t k = 0; k < nf; k++)
-                if (!dup[order[k]]) order[m++] = order[k];
-            nf = m;
-        }
-        free(dup);
-    }
-    take_shard(order, &nf, o);
+    int64_t *order = malloc(sizeof *order * (size_t)(ds->nsamples + 1));
+    char *dup = calloc((size_t)ds->nsamples + 1, 1);
+    if (!order || !dup) abort();
+    const int64_t nf = axolotl_prepared(ds, o, order, dup);
+    free(dup);
     rt_dataset out;
     take_samples(ds, order, nf, &out);
     out.nempty = ds->nempty;
