@@ -145,6 +145,13 @@ static int next_line(const char *text, size_t len, size_t *pos, const char **lin
     return 1;
 }
 
+/* A label anywhere in sample i (Axolotl's drop_no_trainable_tokens test). */
+static int sample_has_label(const rt_dataset *ds, int64_t i) {
+    for (int64_t k = ds->offsets[i]; k < ds->offsets[i + 1]; k++)
+        if (ds->labels[k] != RT_IGNORE_INDEX) return 1;
+    return 0;
+}
+
 static int blank(const char *line, size_t ll) {
     size_t k = 0;
     while (k < ll && (line[k] == ' ' || line[k] == '\t' || line[k] == '\r')) k++;
@@ -302,6 +309,10 @@ int rt_data_build_epoch(const rt_dataset *ds, const rt_data_opts *o, int64_t epo
             if (len > 0) out->nshort++;
             continue;
         }
+        if (o->sample_packing && !sample_has_label(ds, s)) { /* Axolotl drops these before it packs */
+            out->nnolabel++;
+            continue;
+        }
         if (len > L && o->excess == RT_EXCESS_TRUNCATE) {
             len = L;
             out->ntruncated++;
@@ -395,15 +406,13 @@ static int formatted_row(rt_prompter *p, const rt_ds_spec *spec, const json_t *r
                      (long long)vocab);
             return -1;
         }
-    /* samples with no label (an all-prompt row, an empty text) train nothing */
+    /* empty samples are skipped; a sample without a label stays, as in Axolotl's dataset, and the epoch drops
+     * it when it packs (Axolotl's process_datasets_for_packing) */
     const int64_t *ln = (const int64_t *)(const void *)(lens->data + l0);
     size_t ns = (lens->len - l0) / sizeof *ln, kept = 0, at = t0;
     for (size_t k = 0; k < ns; k++) {
-        const int32_t *lb = (const int32_t *)(lab->data + at);
-        int any = 0;
-        for (int64_t i = 1; i < ln[k] && !any; i++) any = lb[i] != RT_IGNORE_INDEX;
         size_t bytes = (size_t)ln[k] * sizeof(int32_t);
-        if (!any) {
+        if (ln[k] == 0) {
             (*nempty)++;
         } else {
             memmove(tok->data + t0, tok->data + at, bytes);
@@ -479,7 +488,7 @@ int rt_data_load_formatted(const char *path, const rt_ds_spec *spec, rt_prompter
 
 /* ---- dataset_prepared_path: tokenized datasets kept between runs ------------ */
 
-#define PREP_MAGIC "AXODS001"
+#define PREP_MAGIC "AXODS002" /* 002: samples without a label are kept */
 
 /* The entry's name: XXH3-128 of everything the samples depend on (the file's
  * bytes, the format, the tokenizer file and setup, sequence_len, the vocab). */
@@ -708,7 +717,10 @@ int rt_data_load_sources(const rt_data_source *src, int n, const rt_tok_setup *s
             fprintf(say, "dataset %s: %lld samples, %lld tokens, %lld of them labels (%s%s%s", src[i].path,
                     (long long)(ds->nsamples - n0), (long long)(ds->ntokens - t0), (long long)nl, spec->user_defined ? "user_defined" : rt_fmt_names[spec->fmt],
                     spec->fmt == RT_FMT_CHAT ? " " : "", spec->fmt == RT_FMT_CHAT ? (spec->jinja ? "jinja template" : rt_tpl_name(spec->tpl)) : "");
-            if (ds->nempty - e0) fprintf(say, "; %lld rows without labels skipped", (long long)(ds->nempty - e0));
+            if (ds->nempty - e0) fprintf(say, "; %lld empty rows skipped", (long long)(ds->nempty - e0));
+            int64_t nolab = 0;
+            for (int64_t k = n0; k < ds->nsamples; k++) nolab += !sample_has_label(ds, k);
+            if (nolab) fprintf(say, "; %lld without a label (dropped when packing, as Axolotl does)", (long long)nolab);
             if (cached) fprintf(say, "; from %s", entry);
             else if (prep_dir && prep_write_ok) fprintf(say, "; kept in %s", entry);
             fprintf(say, ")\n");
@@ -850,10 +862,7 @@ static void take_samples(const rt_dataset *ds, const int64_t *idx, int64_t n, rt
 static int axolotl_keeps(const rt_dataset *ds, int64_t i, const rt_split_opts *o) {
     int64_t len = rt_data_sample_len(ds, i);
     if (len < (o->min_len > 0 ? o->min_len : 2) || (o->excess == RT_EXCESS_DROP && len > o->seq_len)) return 0;
-    if (!o->sample_packing) return 1;
-    for (int64_t k = 0; k < len; k++)
-        if (ds->labels[ds->offsets[i] + k] != RT_IGNORE_INDEX) return 1;
-    return 0;
+    return !o->sample_packing || sample_has_label(ds, i);
 }
 
 /* Axolotl's dataset_exact_deduplication over the samples idx[0..n) in that

@@ -168,6 +168,7 @@ typedef struct rt_rows {
     int64_t ntargets;     /* targets != -100 over all rows */
     int64_t ndropped;     /* samples longer than seq_len, dropped */
     int64_t nshort;       /* samples shorter than min_len, dropped */
+    int64_t nnolabel;     /* with packing: samples without a label, dropped (Axolotl's process_datasets_for_packing) */
     int64_t ntruncated;   /* samples longer than seq_len, truncated */
 } rt_rows;
 

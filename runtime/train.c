@@ -1191,6 +1191,9 @@ int rt_train(rt_session *s, const rt_train_opts *o, ax_diag *d) {
         return -1;
     }
     if (rows.ndropped && lead) ax_warn(d, "dataset", "%lld samples longer than sequence_len were dropped", (long long)rows.ndropped);
+    if (rows.nnolabel && lead)
+        ax_diag_add(d, AX_SEV_NOTE, "dataset", "%lld samples without a label were dropped before packing, as Axolotl drops them",
+                    (long long)rows.nnolabel);
     if (rows.nshort && lead)
         ax_diag_add(d, AX_SEV_NOTE, "dataset", "%lld samples shorter than min_sample_len (%lld) were dropped, as Axolotl drops them",
                     (long long)rows.nshort, (long long)(dopt.min_len > 0 ? dopt.min_len : 2));

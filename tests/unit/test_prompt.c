@@ -168,8 +168,20 @@ static void test_loader(void) {
                       " {\"instruction\": \"d\", \"output\": \"e f\"}]";
     rt_dataset ds = {0};
     CHECK_EQ(rt_data_load_formatted_text(arr, strlen(arr), "a.json", &spec, &p, 1024, &ds, &d), 0);
-    CHECK_EQ(ds.nsamples, 2); /* the empty output trains nothing */
-    CHECK_EQ(ds.nempty, 1);
+    CHECK_EQ(ds.nsamples, 3); /* the empty output trains nothing, but stays, as in Axolotl's dataset */
+    CHECK_EQ(ds.nempty, 0);
+    {
+        int64_t labelled = 0; /* ... and packing drops it, as Axolotl's process_datasets_for_packing does */
+        for (int pack = 0; pack < 2; pack++) {
+            rt_data_opts o = {.seq_len = 4096, .sample_packing = pack, .seed = 1};
+            rt_rows r;
+            CHECK_EQ(rt_data_build_epoch(&ds, &o, 0, &r, &d), 0);
+            labelled = r.nseqs;
+            CHECK_EQ(r.nnolabel, pack ? 1 : 0);
+            rt_rows_free(&r);
+        }
+        CHECK_EQ(labelled, 2);
+    }
     rt_data_free(&ds);
     /* token ids past the model's vocab */
     CHECK_EQ(rt_data_load_formatted_text(arr, strlen(arr), "a.json", &spec, &p, 300, &ds, &d), -1);
