@@ -1462,12 +1462,14 @@ static void apply_special(loader *L, const fe_ypair *p) {
     if (!strcmp(k, "base_model")) {
         const char *given;
         if (fe_y_str(y, k, v, &given) != 0) return;
+        if (!c->tokenizer_name_or_path) c->tokenizer_name_or_path = given;
         c->base_model = resolve(y, L->ydir, k, v, given, 1,
                                 " (axo reads a local Hugging Face model directory; hub downloads are not implemented)");
     } else if (!strcmp(k, "base_model_config")) {
         /* Checked against base_model once both are known (load_finish). */
         const char *given;
         if (fe_y_str(y, k, v, &given) != 0) return;
+        if (!pair(L, "tokenizer_config")) c->tokenizer_name_or_path = given;
         resolve(y, L->ydir, k, v, given, 1, NULL);
     } else if (!strcmp(k, "datasets")) {
         do_datasets(L, p, &c->datasets, &c->ndatasets);
@@ -1497,6 +1499,7 @@ static void apply_special(loader *L, const fe_ypair *p) {
     } else if (!strcmp(k, "tokenizer_config")) {
         const char *given;
         if (fe_y_str(y, k, v, &given) != 0) return;
+        c->tokenizer_name_or_path = given;
         c->tokenizer_config = resolve(y, L->ydir, k, v, given, 1,
                                       " (a local directory with tokenizer.json; hub downloads are not implemented)");
     } else if (!strcmp(k, "eot_tokens")) {

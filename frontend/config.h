@@ -230,6 +230,9 @@ typedef struct fe_config {
                                        * model as chat_template.jinja (Axolotl sets it on the tokenizer it saves) */
     const char *chat_template_kwargs; /* chat_template_kwargs: as a JSON object, or NULL */
     const char *tokenizer_config;   /* resolved `tokenizer_config:` dir, or NULL (= base_model) */
+    /* the tokenizer's name as Axolotl loads it (tokenizer_config, else base_model_config, else base_model, as
+     * written): transformers' name_or_path, which one of Axolotl's chat-template rules looks at */
+    const char *tokenizer_name_or_path;
     const char *special_bos, *special_eos, *special_pad, *special_unk; /* special_tokens: set (added if new), or NULL */
     const char **extra_special;     /* special_tokens.additional_special_tokens: added as special tokens */
     int nextra_special;

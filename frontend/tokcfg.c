@@ -7,6 +7,7 @@
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 /* tokenizer_config.json's "bos_token": a string, {"content": ...}, or null */
 static const char *special_in(const json_t *cfg, const char *key) {
@@ -199,6 +200,9 @@ int fe_resolve_tokenizer(fe_config *c, fe_model *m, ax_arena *ar, ax_diag *d) {
     rt_tok_setup *t = &c->tok;
     memset(t, 0, sizeof *t);
     t->path = path;
+    /* Axolotl's find_turn never locates a leading system turn when "mistral" is in the tokenizer's name */
+    for (const char *q = c->tokenizer_name_or_path; q && *q && !t->mistral_name; q++)
+        t->mistral_name = !strncasecmp(q, "mistral", 7);
     t->bos = c->special_bos ? c->special_bos : special_of(tcfg, "bos_token", ar);
     t->eos = c->special_eos ? c->special_eos : special_of(tcfg, "eos_token", ar);
     t->train_on_inputs = c->train_on_inputs;

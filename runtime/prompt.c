@@ -198,6 +198,7 @@ char *rt_tok_setup_json(const rt_tok_setup *s) {
     for (int i = 0; i < s->neot; i++) json_array_append_new(e, json_string(s->eot[i]));
     json_object_set_new(o, "eot_tokens", e);
     json_object_set_new(o, "train_on_inputs", json_boolean(s->train_on_inputs));
+    if (s->mistral_name) json_object_set_new(o, "mistral_name", json_true()); /* absent when false: plans unchanged */
     if (s->nedits) { /* absent without edits: older plans keep their bytes */
         json_t *ed = json_array();
         for (int k = 0; k < s->nedits; k++) {
@@ -244,6 +245,7 @@ int rt_tok_setup_from_json(const char *js, rt_tok_setup *s, ax_arena *ar, const 
         if (s->neot < 8 && json_is_string(x)) s->eot[s->neot++] = ax_arena_strdup(ar, json_string_value(x));
     }
     s->train_on_inputs = json_is_true(json_object_get(o, "train_on_inputs"));
+    s->mistral_name = json_is_true(json_object_get(o, "mistral_name"));
     const json_t *ed = json_object_get(o, "edits"), *st = json_object_get(o, "set_special"),
                  *xs = json_object_get(o, "extra_special");
     if (json_array_size(ed)) {
@@ -1051,6 +1053,10 @@ static int find_turn_text(rt_prompter *p, const rt_ds_spec *s, const convo *c, i
 
 static int find_turn(rt_prompter *p, const rt_ds_spec *s, const convo *c, int i, turn_part part, const locator *L,
                      int64_t *start, int64_t *end, const char *where, ax_diag *d) {
+    if (i == 0 && p->setup->mistral_name && !strcmp(c->role[0], "system")) { /* Axolotl's rule for Mistral tokenizers */
+        *start = *end = -1;
+        return 0;
+    }
     if (L->ntok >= 0) {
         int r = find_turn_text(p, s, c, i, part, L, start, end, where, d);
         if (r) return r < 0 ? -1 : 0;
@@ -1058,7 +1064,11 @@ static int find_turn(rt_prompter *p, const rt_ds_spec *s, const convo *c, int i,
     return find_turn_tokens(p, s, c, i, part, start, end, where, d);
 }
 
+/* The first id of set in ids[from..n); Python's range(from, n) with from = -1 (a turn not located) looks at the
+ * last id first, and finding it there means "not found" to its caller. */
 static int64_t find_first(const int32_t *ids, int64_t n, int64_t from, const int32_t *set, int nset) {
+    for (int k = 0; from < 0 && n > 0 && k < nset; k++)
+        if (ids[n - 1] == set[k]) return -1;
     for (int64_t i = from < 0 ? 0 : from; i < n; i++)
         for (int k = 0; k < nset; k++)
             if (ids[i] == set[k]) return i;

@@ -147,6 +147,8 @@ typedef struct rt_tok_setup {
     const char *eot[8];      /* eot_tokens (default: eos) */
     int neot;
     int train_on_inputs;
+    int mistral_name;        /* "mistral" in the tokenizer's name_or_path: a leading system turn is never trained
+                              * (Axolotl's find_turn returns no span for it) */
     const rt_tok_edit *edits; /* applied in order after loading */
     int nedits;
     const char **set_special; /* the special_tokens keys the config set ("bos_token", ...), and */

@@ -203,4 +203,17 @@ sed 's/shards_idx: 1/shards_idx: 3/' sh-words.json.yml >sh-bad.yml
 check '! "$AXOC" preprocess sh-bad.yml >/dev/null 2>sh-bad.err && grep -q "datasets\[0\].shards_idx: expected an index below shards 3, found 3" sh-bad.err' \
   "a shards_idx past the shards: an error"
 
+# Axolotl's find_turn never locates a leading system turn when the tokenizer's name (tokenizer_config, else
+# base_model, as written) holds "mistral": the same tokenizer under such a name leaves the system prompt untrained
+mkdir -p My-Mistral-Tok && cp "$SRC"/configs/models/tiny-llama-chat/tokenizer*.json My-Mistral-Tok/
+printf '{"messages": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "hi"}, {"role": "assistant", "content": "yo"}]}\n' >sys.jsonl
+for tc in "" "tokenizer_config: $T/My-Mistral-Tok"; do
+  n=ms$([ -n "$tc" ] && echo 1 || echo 0)
+  printf 'base_model: %s\n%s\ndatasets:\n  - path: %s\n    type: chat_template\n    chat_template: chatml\n    roles_to_train: [system, assistant]\nsequence_len: 128\nmicro_batch_size: 1\n' \
+    "$SRC/configs/models/tiny-llama-chat" "$tc" "$T/sys.jsonl" >$n.yml
+  "$AXOC" preprocess $n.yml -n 1 >$n.out 2>&1
+done
+check 'grep -qF "ystem(-100, 350) \\n(-100, 198) B(33, 33) e(68, 68)" ms0.out && grep -qF "ystem(-100, 350) \\n(-100, 198) B(-100, 33) e(-100, 68)" ms1.out && grep -qF "y(88, 88) o(78, 78)" ms1.out' \
+  "a tokenizer named *mistral*: the leading system turn is not trained (Axolotl's rule), the assistant's is"
+
 finish

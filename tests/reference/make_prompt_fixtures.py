@@ -353,6 +353,8 @@ def run_case(name, tok_name, kind, rows, seq_len, train_on_inputs=False, ds=None
              "unk": tok.unk_token,
              "eot_tokens": eot_tokens if eot_tokens is not None else ([tok.eos_token] if tok.eos_token else []),
              "train_on_inputs": train_on_inputs, "sequence_len": seq_len}
+    if "mistral" in tok.name_or_path.lower():  # Axolotl's find_turn rule for a leading system turn
+        setup["mistral_name"] = True
     with open(os.path.join(d, "case.json"), "w", encoding="utf-8") as f:
         json.dump({"spec": axo_spec(kind, ds, tok, kwargs), "setup": setup}, f, ensure_ascii=False, indent=1,
                   sort_keys=True)
@@ -482,6 +484,11 @@ def main():
     run_case("jinja-thinking-key-qwen2", "qwen2-chat", "chat", THINK_PARTS_ROWS[:2] + SPLIT_ROWS[:1], 256,
              ds={"chat_template": "tokenizer_default", "template_thinking_key": "thinking", "split_thinking": True,
                  "message_property_mappings": {"role": "role", "content": "content", "thinking": "reasoning_content"}})
+    # a tokenizer whose name holds "mistral": Axolotl never locates a leading system turn, so it is not trained
+    run_case("chat-mistral-system", "mistral", "chat", CHAT_ROWS + SHAREGPT_ROWS[:0], 256,
+             ds={"chat_template": "chatml", "roles_to_train": ["system", "user", "assistant"], "train_on_eos": "all"})
+    run_case("chat-mistral-inputs", "mistral", "chat", CHAT_ROWS, 256, train_on_inputs=True,
+             ds={"chat_template": "chatml", "train_on_eos": "turn"})
     # field_tools is never passed on by Axolotl 0.19: the tools under another field are not rendered
     run_case("jinja-field-tools-qwen2", "qwen2-chat", "chat", FUNC_ROWS, 256,
              ds={"chat_template": "tokenizer_default", "field_tools": "functions"})

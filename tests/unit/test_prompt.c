@@ -56,6 +56,7 @@ static int load_case(const char *name, rt_ds_spec *spec, rt_tok_setup *setup, in
     const json_t *x;
     json_array_foreach(json_object_get(s, "eot_tokens"), i, x) setup->eot[setup->neot++] = ax_arena_strdup(ar, json_string_value(x));
     setup->train_on_inputs = json_is_true(json_object_get(s, "train_on_inputs"));
+    setup->mistral_name = json_is_true(json_object_get(s, "mistral_name"));
     *seq_len = json_integer_value(json_object_get(s, "sequence_len"));
     json_decref(c);
     return rc;
