@@ -343,6 +343,7 @@ static const key_def keys[] = {
     {"shuffle_merged_datasets", K_BOOL, F(shuffle_merged_datasets), 0},
     {"dataset_exact_deduplication", K_BOOL, F(dataset_exact_deduplication), 0},
     {"min_sample_len", K_INT, F(min_sample_len), 0},
+    {"eval_sequence_len", K_INT, F(eval_sequence_len), 1},
     {"dataset_shard_num", K_INT, F(dataset_shard_num), 1},
     {"dataset_shard_idx", K_INT, F(dataset_shard_idx), 0},
     {"special_tokens", K_SPECIAL, -1, 0},
@@ -558,7 +559,7 @@ const char *const fe_infra_keys[] = {
     "device_map", "world_size", "ddp", "ddp_timeout", "ddp_broadcast_buffers", "ddp_find_unused_parameters",
     "do_causal_lm_eval", "eval_causal_lm_metrics", "do_bench_eval", "bench_dataset", "bench_split",
     "loss_watchdog_threshold", "loss_watchdog_patience", "gc_steps", "gradient_checkpointing_kwargs",
-    "activation_offloading", "layer_offloading", "eval_sequence_len", "sample_packing_mp_start_method",
+    "activation_offloading", "layer_offloading", "sample_packing_mp_start_method",
     "pad_to_multiple_of", "batch_flattening", "flex_attention", "flex_attn_compile_kwargs", "eager_attention",
     "flash_attn_cross_entropy", "flash_attn_rms_norm", "flash_attn_fuse_mlp", "flash_optimum",
     "gemma4_hybrid_attn_impl", "experts_implementation", "lora_mlp_kernel", "lora_qkv_kernel", "lora_o_kernel",
@@ -2121,6 +2122,13 @@ static void check_whole(loader *L) {
                  "dataset_shard_idx: expected an index below dataset_shard_num %lld, found %lld",
                  (long long)c->dataset_shard_num, (long long)c->dataset_shard_idx);
     }
+    /* eval_sequence_len: Axolotl drops (or truncates) test_datasets' samples at it instead of sequence_len; axo's
+     * eval_step has rows of sequence_len, so a longer eval length cannot be honoured */
+    if (c->eval_sequence_len > 0 && c->ntest_datasets > 0 && c->eval_sequence_len > c->sequence_len)
+        ax_error(y->d, fe_yloc(y, pair(L, "eval_sequence_len")->v, loc, sizeof loc),
+                 "eval_sequence_len: %lld is longer than sequence_len %lld; axo evaluates rows of sequence_len tokens, "
+                 "so test samples that long cannot be evaluated whole: give at most %lld",
+                 (long long)c->eval_sequence_len, (long long)c->sequence_len, (long long)c->sequence_len);
     if (c->lr_groups_set && c->nlr_groups && c->loraplus_lr_ratio > 0)
         ax_error(y->d, fe_yloc(y, pair(L, "lr_groups")->k, loc, sizeof loc),
                  "lr_groups and loraplus_lr_ratio cannot be used together (Axolotl's check)");
@@ -2365,6 +2373,7 @@ void fe_config_canonical(const fe_config *c, ax_buf *out) {
     if (!c->shuffle_merged_datasets) I("shuffle_merged_datasets", 0); /* absent when true: older plans keep their keys */
     if (c->dataset_exact_deduplication) I("dataset_exact_deduplication", 1);
     if (c->min_sample_len > 0 && c->min_sample_len != 2) I("min_sample_len", c->min_sample_len); /* 0: Axolotl's `or 2` */
+    if (c->eval_sequence_len > 0 && c->ntest_datasets > 0) I("eval_sequence_len", c->eval_sequence_len);
     if (c->dataset_shard_num > 0 && c->dataset_shard_idx >= 0) {
         I("dataset_shard_num", c->dataset_shard_num);
         I("dataset_shard_idx", c->dataset_shard_idx);

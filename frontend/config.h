@@ -110,6 +110,7 @@ typedef struct fe_config {
     int shuffle_merged_datasets; /* default 1: Axolotl's merged datasets shuffled (numpy's permutation) before the split */
     int dataset_exact_deduplication; /* samples equal to an earlier one dropped (each split) */
     int64_t min_sample_len;          /* shorter samples dropped; 0 (unset): Axolotl's 2 */
+    int64_t eval_sequence_len;       /* test_datasets' length limit (0: sequence_len); at most sequence_len here */
     int64_t dataset_shard_num, dataset_shard_idx; /* -1: unset; both set: one contiguous shard of the prepared data */
     int eval_sample_packing;    /* eval rows packed: sample_packing unless false (Axolotl) */
     int64_t micro_batch_size;   /* default 1 */

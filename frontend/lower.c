@@ -238,6 +238,7 @@ static void module_facts(const fe_config *c, const fe_model *m, int world_size, 
     set_i(mod, "train.logging_steps", c->logging_steps);
     if (c->dataset_exact_deduplication) set_i(mod, "train.dataset_exact_deduplication", 1); /* runtime/train.c */
     if (c->min_sample_len > 0 && c->min_sample_len != 2) set_i(mod, "train.min_sample_len", c->min_sample_len);
+    if (c->eval_sequence_len > 0 && c->ntest_datasets > 0) set_i(mod, "train.eval_sequence_len", c->eval_sequence_len);
     if (c->dataset_shard_num > 0 && c->dataset_shard_idx >= 0) {
         set_i(mod, "train.dataset_shard_num", c->dataset_shard_num);
         set_i(mod, "train.dataset_shard_idx", c->dataset_shard_idx);

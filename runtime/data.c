@@ -906,6 +906,20 @@ static int64_t mark_duplicates(const rt_dataset *ds, const int64_t *idx, int64_t
     return ndup;
 }
 
+void rt_data_truncate(rt_dataset *ds, int64_t len) {
+    int64_t at = 0;
+    for (int64_t i = 0; i < ds->nsamples; i++) {
+        int64_t n = rt_data_sample_len(ds, i), from = ds->offsets[i];
+        if (n > len) n = len;
+        memmove(ds->tokens + at, ds->tokens + from, sizeof *ds->tokens * (size_t)n);
+        memmove(ds->labels + at, ds->labels + from, sizeof *ds->labels * (size_t)n);
+        ds->offsets[i] = at;
+        at += n;
+    }
+    ds->offsets[ds->nsamples] = at;
+    ds->ntokens = at;
+}
+
 int64_t rt_data_dedup(rt_dataset *ds, const rt_split_opts *o) {
     const int64_t n = ds->nsamples;
     int64_t *idx = calloc((size_t)n + 1, sizeof *idx), nk = 0;

@@ -132,6 +132,8 @@ int rt_data_split(rt_dataset *ds, double val, const rt_split_opts *o, rt_dataset
  * it shards): the order of numpy's permutation (when o->shuffle), less the
  * samples it drops, then o's shard (as rt_data_split's). */
 void rt_data_axolotl_order(rt_dataset *ds, const rt_split_opts *o);
+/* Every sample cut to its first len tokens (a shorter eval_sequence_len under the truncate strategy). */
+void rt_data_truncate(rt_dataset *ds, int64_t len);
 /* dataset_exact_deduplication on a training set: every sample equal (tokens
  * and labels, each cut to seq_len under the truncate strategy) to an earlier
  * one removed. Returns how many. */

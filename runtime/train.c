@@ -1153,7 +1153,10 @@ int rt_train(rt_session *s, const rt_train_opts *o, ax_diag *d) {
             rt_data_free(&ds);
             return -1;
         }
-        rt_data_axolotl_order(&eds, &so);
+        rt_split_opts se = so; /* Axolotl handles test samples' length at eval_sequence_len when it is set */
+        se.seq_len = mattr_i(m, "train.eval_sequence_len", 0) > 0 ? mattr_i(m, "train.eval_sequence_len", 0) : so.seq_len;
+        rt_data_axolotl_order(&eds, &se);
+        if (se.seq_len < so.seq_len && se.excess == RT_EXCESS_TRUNCATE) rt_data_truncate(&eds, se.seq_len);
         if (rt_data_build_epoch(&eds, &eopt, 0, &erows, d) != 0) {
             rt_data_free(&eds);
             rt_data_free(&ds);

@@ -201,6 +201,15 @@ read -r hf2 tokmean <<<"$(hf_rule "2 2 1" "2 0 4 1 3")"
 read -r hf3 _ <<<"$(hf_rule "3 2" "2 0 4 1 3")"
 read -r hf2f _ <<<"$(hf_rule "2 2 1" "0 1 2 3 4")"
 check '! close "$hf2" "$tokmean" && ! close "$hf3" "$hf2" && ! close "$hf2f" "$hf2"' "HF's rule differs from the token mean here, and the order matters ($hf2, $hf3, $hf2f vs $tokmean)"
+# eval_sequence_len: Axolotl drops test samples longer than it (rows 1 and 3, of 31 and 40 tokens, at 20), so the
+# shuffled test rows are 2 0 4, in batches of 2 and 1
+read -r want204 _ <<<"$(hf_rule "2 1" "2 0 4")"
+hfe "$T/hf_rows.jsonl" "eval_sequence_len: 20" >esl.yml
+check '"$AXOC" compile esl.yml -o esl.bin 2>/dev/null && "$AXORUN" esl.bin --output-dir esl >esl.out 2>&1 && grep -q "3 samples to evaluate" esl.out && close "$(ev esl | cut -d" " -f1)" "$want204"' \
+  "eval_sequence_len 20: the longer test samples dropped, as Axolotl drops them ($want204)"
+hfe "$T/hf_rows.jsonl" "eval_sequence_len: 100" >esl2.yml
+check '! "$AXOC" compile esl2.yml -o esl2.bin 2>esl2.err && grep -q "eval_sequence_len: 100 is longer than sequence_len 64" esl2.err' \
+  "an eval_sequence_len past sequence_len: an error (axo evaluates rows of sequence_len)"
 # An eval_batch_size far past the eval set is one batch of all the rows (HF's
 # rule is then the token mean), computed without the padding rows it names.
 for v in "2:1:" "3:1:eval_batch_size: 3" "2:2:" "2:2:sequence_parallel_degree: 2" "2:1:sample_packing: true
