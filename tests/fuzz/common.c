@@ -207,6 +207,15 @@ void fz_put_files(const char *dir, const char *const *names, int n, uint8_t *con
         else fz_put(dir, names[i], bytes[i], len[i]);
 }
 
+int fz_preprocess(const char *config) {
+    ax_diag d;
+    ax_diag_init(&d);
+    int rc = cg_preprocess(config, NULL, 1, NULL, 0, &d);
+    fz_check(rc, &d, "cg_preprocess");
+    ax_diag_free(&d);
+    return rc;
+}
+
 int fz_compile(const char *config, const char *deepspeed, int world_size, const char *what) {
     cg_options o = {.config_path = config, .deepspeed = deepspeed, .target = "cpu", .world_size = world_size};
     cg_result r = {0};

@@ -64,5 +64,7 @@ void fz_put_files(const char *dir, const char *const *names, int n, uint8_t *con
 /* `axoc compile` of config (deepspeed: an override or NULL) for world_size
  * ranks, no cache, checked with fz_check under `what`; its return code. */
 int fz_compile(const char *config, const char *deepspeed, int world_size, const char *what);
+/* `axoc preprocess config` showing one sample, checked with fz_check; its rc. */
+int fz_preprocess(const char *config);
 
 #endif

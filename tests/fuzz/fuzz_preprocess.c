@@ -7,15 +7,9 @@
  * the seeds, copies of the bundled configs, tokenize. */
 #include "tests/fuzz/fuzz.h"
 
-#include "codegen/compile.h"
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     const char *path = fz_bundled_config(6); /* tokenizing is per input: 6 rows of each dataset */
     fz_file("c/config.yml", data, size);
-    ax_diag d;
-    ax_diag_init(&d);
-    int rc = cg_preprocess(path, NULL, 1, NULL, 0, &d);
-    fz_check(rc, &d, "cg_preprocess");
-    ax_diag_free(&d);
+    fz_preprocess(path);
     return 0;
 }

@@ -11,8 +11,6 @@
 #include "tests/fuzz/json_mutator.h"
 #endif
 
-#include "codegen/compile.h"
-
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -26,17 +24,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         const char *copy[] = {"config.json", "tokenizer.json"};
         for (int i = 0; i < 2; i++) { /* the model's own files, once */
             snprintf(src, sizeof src, "%s/configs/models/tiny-llama-chat/%s", fz_src(), copy[i]);
-            FILE *f = fopen(src, "rb");
-            if (!f) abort();
-            fseek(f, 0, SEEK_END);
-            long n = ftell(f);
-            fseek(f, 0, SEEK_SET);
-            uint8_t *b = malloc((size_t)n + 1);
-            if (!b || fread(b, 1, (size_t)n, f) != (size_t)n) abort();
-            fclose(f);
-            char rel[64];
+            size_t n;
+            char *b = ax_read_file(src, &n, NULL), rel[64];
+            if (!b) abort();
             snprintf(rel, sizeof rel, "m/%s", copy[i]);
-            fz_put(fz_tmpdir(), rel, b, (size_t)n);
+            fz_put(fz_tmpdir(), rel, b, n);
             free(b);
         }
         char head[4096];
@@ -57,10 +49,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         cfg = fz_file("config.yml", (const uint8_t *)yml, (size_t)n);
     }
     fz_file("m/tokenizer_config.json", data, size);
-    ax_diag d;
-    ax_diag_init(&d);
-    int rc = cg_preprocess(cfg, NULL, 1, NULL, 0, &d);
-    fz_check(rc, &d, "cg_preprocess");
-    ax_diag_free(&d);
+    fz_preprocess(cfg);
     return 0;
 }
