@@ -293,6 +293,17 @@ static int py_isspace(int32_t cp) {
            (cp >= 0x2000 && cp <= 0x200a) || cp == 0x2028 || cp == 0x2029 || cp == 0x202f || cp == 0x205f ||
            cp == 0x3000;
 }
+void jinja_strip_space(const char *s, size_t *a, size_t *b, int left, int right) {
+    size_t adv;
+    while (left && *a < *b && py_isspace(u8_dec(s + *a, *b - *a, &adv))) *a += adv;
+    while (right && *b > *a) {
+        size_t st = *b - 1;
+        while (st > *a && ((unsigned char)s[st] & 0xC0) == 0x80) st--;
+        if (!py_isspace(u8_dec(s + st, *b - st, &adv))) break;
+        *b = st;
+    }
+}
+
 static int is_cased_upper(int32_t cp) {
     utf8proc_category_t k = utf8proc_category(cp);
     return k == UTF8PROC_CATEGORY_LU || k == UTF8PROC_CATEGORY_LT;

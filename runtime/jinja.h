@@ -50,4 +50,9 @@ void jinja_free(jinja_tpl *t);
  * err filled (out then holds a partial render). */
 int jinja_render(const jinja_tpl *t, const json_t *vars, ax_buf *out, jinja_err *err);
 
+/* Python's str.strip() of whitespace (str.isspace(), Unicode's included) on
+ * the UTF-8 bytes s[*a..*b), as the engine's strip/trim do: narrows the span
+ * from the left and/or the right (lstrip, rstrip, strip). */
+void jinja_strip_space(const char *s, size_t *a, size_t *b, int left, int right);
+
 #endif

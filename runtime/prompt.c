@@ -575,38 +575,10 @@ static int io_row(rt_prompter *p, const json_t *row, const char *where, ax_buf *
 
 int rt_tpl_needs_bos(rt_tpl t) { return t == RT_TPL_LLAMA3 || t == RT_TPL_GEMMA || t == RT_TPL_PHI3; }
 
-/* Python's str.isspace() for one code point */
-static int py_isspace_cp(uint32_t c) {
-    return (c >= 9 && c <= 13) || (c >= 0x1c && c <= 0x20) || c == 0x85 || c == 0xa0 || c == 0x1680 ||
-           (c >= 0x2000 && c <= 0x200a) || c == 0x2028 || c == 0x2029 || c == 0x202f || c == 0x205f || c == 0x3000;
-}
-
-/* The code point at s[i] (UTF-8, already checked) and its length. */
-static uint32_t u8_at(const char *s, size_t i, size_t *len) {
-    const unsigned char *u = (const unsigned char *)s + i;
-    if (u[0] < 0x80) return *len = 1, u[0];
-    if (u[0] < 0xe0) return *len = 2, ((uint32_t)(u[0] & 0x1f) << 6) | (u[1] & 0x3f);
-    if (u[0] < 0xf0) return *len = 3, ((uint32_t)(u[0] & 0x0f) << 12) | ((uint32_t)(u[1] & 0x3f) << 6) | (u[2] & 0x3f);
-    return *len = 4, ((uint32_t)(u[0] & 0x07) << 18) | ((uint32_t)(u[1] & 0x3f) << 12) | ((uint32_t)(u[2] & 0x3f) << 6) |
-                         (u[3] & 0x3f);
-}
-
-/* Python's str.strip() / lstrip() of s[a..b): narrows [*a, *b). */
-static void py_strip(const char *s, size_t *a, size_t *b, int right) {
-    size_t l;
-    while (*a < *b && py_isspace_cp(u8_at(s, *a, &l))) *a += l;
-    while (right && *b > *a) {
-        size_t p = *b - 1;
-        while (p > *a && ((unsigned char)s[p] & 0xC0) == 0x80) p--;
-        if (!py_isspace_cp(u8_at(s, p, &l))) break;
-        *b = p;
-    }
-}
-
 /* Jinja's `| trim`: Python's str.strip() of whitespace (Unicode's too) */
 static void trimmed(const char *c, const char **start, int *len) {
     size_t a = 0, b = strlen(c);
-    py_strip(c, &a, &b, 1);
+    jinja_strip_space(c, &a, &b, 1, 1);
     *start = c + a;
     *len = (int)(b - a);
 }
@@ -1397,15 +1369,15 @@ static int split_thinking(const char *content, char **new_content, char **think)
         const size_t n = strlen(content);
         size_t a = (size_t)(o - content) + strlen(pairs[k][0]), b = (size_t)(e - content); /* Python: empty when b < a */
         if (b < a) b = a;
-        py_strip(content, &a, &b, 1);
+        jinja_strip_space(content, &a, &b, 1, 1);
         *think = dup_range(content, a, b);
         size_t ra = (size_t)(e - content) + strlen(pairs[k][1]), rb = n;
-        py_strip(content, &ra, &rb, 0);
+        jinja_strip_space(content, &ra, &rb, 1, 0);
         const char *rem = content + ra, *so = strstr(rem, "<|begin_of_solution|>"), *se = strstr(rem, "<|end_of_solution|>");
         if (so && se) {
             size_t ca = (size_t)(so - content) + strlen("<|begin_of_solution|>"), cb = (size_t)(se - content);
             if (cb < ca) cb = ca;
-            py_strip(content, &ca, &cb, 1);
+            jinja_strip_space(content, &ca, &cb, 1, 1);
             *new_content = dup_range(content, ca, cb);
         } else {
             *new_content = dup_range(content, ra, rb);
