@@ -152,6 +152,21 @@ static int sample_has_label(const rt_dataset *ds, int64_t i) {
     return 0;
 }
 
+/* HF datasets' Dataset.shard(num, idx) (contiguous): of n rows, shard idx starts at *start and has the returned
+ * count (the first n % num shards are one longer). */
+static int64_t hf_shard(int64_t n, int64_t num, int64_t idx, int64_t *start) {
+    const int64_t div = n / num, mod = n % num;
+    *start = div * idx + (idx < mod ? idx : mod);
+    return div + (idx < mod);
+}
+
+/* Whether a file's text is one JSON array of rows (its first non-blank byte is '['), not JSON lines. */
+static int json_array_text(const char *text, size_t len) {
+    size_t k = 0;
+    while (k < len && (text[k] == ' ' || text[k] == '\t' || text[k] == '\r' || text[k] == '\n')) k++;
+    return k < len && text[k] == '[';
+}
+
 static int blank(const char *line, size_t ll) {
     size_t k = 0;
     while (k < ll && (line[k] == ' ' || line[k] == '\t' || line[k] == '\r')) k++;
@@ -434,9 +449,7 @@ int rt_data_load_formatted_text(const char *text, size_t len, const char *name, 
     int nerr = 0;
     int64_t nempty = 0;
     char loc[600];
-    size_t k = 0;
-    while (k < len && (text[k] == ' ' || text[k] == '\t' || text[k] == '\r' || text[k] == '\n')) k++;
-    if (k < len && text[k] == '[') { /* one JSON array of rows (e.g. alpaca_data.json) */
+    if (json_array_text(text, len)) { /* one JSON array of rows (e.g. alpaca_data.json) */
         json_error_t je;
         json_t *arr = json_loadb(text, len, JSON_REJECT_DUPLICATES, &je);
         if (!arr) {
@@ -589,17 +602,15 @@ out:
 /* A source's shard (rt_data_source.shards) as JSONL text: its rows in numpy's permutation of the seed, the
  * contiguous shard of them. NULL after an error (a JSON array that does not parse). */
 static char *shard_text(const rt_data_source *s, const char *text, size_t len, size_t *out_len, ax_diag *d) {
-    size_t a = 0;
-    while (a < len && (text[a] == ' ' || text[a] == '\t' || text[a] == '\n' || text[a] == '\r')) a++;
     json_t *arr = NULL;
     const char **row = NULL;
     size_t *rlen = NULL, nrow = 0;
-    if (a < len && text[a] == '[') { /* one JSON array: its elements */
+    if (json_array_text(text, len)) { /* one JSON array: its elements */
         json_error_t je;
-        arr = json_loadb(text, len, JSON_DECODE_ANY, &je);
-        if (!json_is_array(arr)) {
-            ax_error(d, s->path, "line %d: not a JSON array (%s)", je.line, je.text);
-            json_decref(arr);
+        char loc[600];
+        if (!(arr = json_loadb(text, len, JSON_REJECT_DUPLICATES, &je))) {
+            ax_error(d, ax_loc(loc, sizeof loc, s->path, je.line, je.column > 0 ? je.column : 0), "invalid JSON: %s",
+                     je.text);
             return NULL;
         }
         nrow = json_array_size(arr);
@@ -616,8 +627,8 @@ static char *shard_text(const rt_data_source *s, const char *text, size_t len, s
     int64_t *order = malloc(sizeof *order * (nrow + 1));
     if (!order) abort();
     rt_np_permutation(s->seed, (int64_t)nrow, order);
-    const int64_t n = (int64_t)nrow, div = n / s->shards, mod = n % s->shards;
-    const int64_t start = div * s->shards_idx + (s->shards_idx < mod ? s->shards_idx : mod), cnt = div + (s->shards_idx < mod);
+    int64_t start;
+    const int64_t cnt = hf_shard((int64_t)nrow, s->shards, s->shards_idx, &start);
     ax_buf b = {0};
     for (int64_t k = start; k < start + cnt; k++) {
         if (arr) {
@@ -945,9 +956,8 @@ int64_t rt_data_dedup(rt_dataset *ds, const rt_split_opts *o) {
  * shards one longer), moved to the front. */
 static void take_shard(int64_t *order, int64_t *n, const rt_split_opts *o) {
     if (o->shard_num < 1) return;
-    const int64_t div = *n / o->shard_num, mod = *n % o->shard_num;
-    const int64_t start = div * o->shard_idx + (o->shard_idx < mod ? o->shard_idx : mod);
-    const int64_t len = div + (o->shard_idx < mod);
+    int64_t start;
+    const int64_t len = hf_shard(*n, o->shard_num, o->shard_idx, &start);
     memmove(order, order + start, sizeof *order * (size_t)len);
     *n = len;
 }
