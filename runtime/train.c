@@ -1113,36 +1113,31 @@ int rt_train(rt_session *s, const rt_train_opts *o, ax_diag *d) {
     const double val = mattr_f(m, "train.val_set_size", 0);
     const int ntest = (int)mattr_i(m, "io.ntest_datasets", 0), has_eval = val > 0 || ntest > 0;
     /* Axolotl's data order before it splits or evaluates: its merged datasets shuffled by HF datasets (numpy's
-     * permutation of the seed) unless shuffle_merged_datasets is false, less the samples it drops first */
+     * permutation of the seed) unless shuffle_merged_datasets is false, less the samples it drops first (those
+     * without a label when the training data packs) */
     const rt_split_opts so = {.seed = dopt.seed,
                               .shuffle = (int)mattr_i(m, "train.shuffle_merged_datasets", 1),
                               .seq_len = s->S,
                               .excess = dopt.excess,
-                              .sample_packing = eopt.sample_packing,
+                              .sample_packing = dopt.sample_packing,
                               .dedup = (int)mattr_i(m, "train.dataset_exact_deduplication", 0),
                               .min_len = dopt.min_len,
                               .shard_num = mattr_i(m, "train.dataset_shard_num", 0),
                               .shard_idx = mattr_i(m, "train.dataset_shard_idx", 0)};
-    if (so.shard_num > 0 && val <= 0) { /* dataset_shard_num: a contiguous shard of Axolotl's prepared data */
+    /* dataset_shard_num and dataset_exact_deduplication on the training data (with val_set_size, rt_data_split
+     * applies both in Axolotl's order) */
+    if (val <= 0 && (so.shard_num > 0 || so.dedup)) {
         const int64_t n0 = ds.nsamples;
-        rt_split_opts st = so;
-        st.sample_packing = dopt.sample_packing; /* the training data's filters */
-        rt_data_axolotl_order(&ds, &st);
-        if (lead && !quiet)
+        if (so.shard_num > 0) rt_data_axolotl_order(&ds, &so); /* its shard (deduplicated first) */
+        else rt_data_dedup(&ds, &so);
+        if (lead && !quiet && so.shard_num > 0)
             printf("axorun: shard %lld of %lld (dataset_shard_num): %lld of %lld samples\n", (long long)so.shard_idx,
                    (long long)so.shard_num, (long long)ds.nsamples, (long long)n0);
-    }
-    if (so.dedup && so.shard_num <= 0) { /* Axolotl's dataset_exact_deduplication (with val_set_size, rt_data_split
-                                          * does it in its order; with a shard, rt_data_axolotl_order above) */
-        const int64_t n0 = ds.nsamples;
-        if (val <= 0) rt_data_dedup(&ds, &so);
-        if (lead && !quiet && val <= 0)
+        else if (lead && !quiet)
             printf("axorun: %lld duplicate samples removed (dataset_exact_deduplication)\n", (long long)(n0 - ds.nsamples));
     }
     if (val > 0) {
-        rt_split_opts st = so;
-        st.sample_packing = dopt.sample_packing; /* the split happens on the training data */
-        if (rt_data_split(&ds, val, &st, &eds, d) != 0 || rt_data_build_epoch(&eds, &eopt, 0, &erows, d) != 0) {
+        if (rt_data_split(&ds, val, &so, &eds, d) != 0 || rt_data_build_epoch(&eds, &eopt, 0, &erows, d) != 0) {
             rt_data_free(&eds);
             rt_data_free(&ds);
             return -1;
@@ -1153,8 +1148,10 @@ int rt_train(rt_session *s, const rt_train_opts *o, ax_diag *d) {
             rt_data_free(&ds);
             return -1;
         }
-        rt_split_opts se = so; /* Axolotl handles test samples' length at eval_sequence_len when it is set */
-        se.seq_len = mattr_i(m, "train.eval_sequence_len", 0) > 0 ? mattr_i(m, "train.eval_sequence_len", 0) : so.seq_len;
+        rt_split_opts se = so; /* the test data's own filters: eval packing, and eval_sequence_len when it is set */
+        const int64_t esl = mattr_i(m, "train.eval_sequence_len", 0);
+        se.sample_packing = eopt.sample_packing;
+        se.seq_len = esl > 0 ? esl : so.seq_len;
         rt_data_axolotl_order(&eds, &se);
         if (se.seq_len < so.seq_len && se.excess == RT_EXCESS_TRUNCATE) rt_data_truncate(&eds, se.seq_len);
         if (rt_data_build_epoch(&eds, &eopt, 0, &erows, d) != 0) {
