@@ -887,6 +887,15 @@ static void template_kwargs(loader *L, const char *key, const yaml_node_t *v, co
     json_decref(o);
 }
 
+/* Keys every `datasets:` entry may have, read by the entry loop itself (path, type, shards) or meaning nothing
+ * for a local file (ds_type, split). */
+static int dataset_common_key(const char *k) {
+    static const char *const keys[] = {"path", "type", "ds_type", "split", "shards", "shards_idx"};
+    for (size_t i = 0; i < AX_ARRAY_LEN(keys); i++)
+        if (!strcmp(k, keys[i])) return 1;
+    return 0;
+}
+
 /* The keys of one `datasets:` entry with a type (Axolotl's dataset schema). */
 static void dataset_keys(loader *L, fe_dataset *ds, const fe_ypair *dp, int np, const char *name) {
     const fe_yctx *y = &L->y;
@@ -897,9 +906,7 @@ static void dataset_keys(loader *L, fe_dataset *ds, const fe_ypair *dp, int np, 
         const char *kk = dp[k].key;
         const yaml_node_t *v = dp[k].v;
         snprintf(key, sizeof key, "%s.%s", name, kk);
-        if (!strcmp(kk, "path") || !strcmp(kk, "type") || !strcmp(kk, "ds_type") || !strcmp(kk, "split") ||
-            !strcmp(kk, "shards") || !strcmp(kk, "shards_idx") || fe_y_is_null(v))
-            continue;
+        if (dataset_common_key(kk) || fe_y_is_null(v)) continue;
         int chat = s->fmt == RT_FMT_CHAT;
         if (!strcmp(kk, "field") && s->fmt == RT_FMT_COMPLETION) {
             fe_y_str(y, key, v, &s->field);
@@ -1125,8 +1132,7 @@ static void do_datasets(loader *L, const fe_ypair *p, fe_dataset **out, int *nou
             dataset_keys(L, ds, dp, np, name);
         } else {
             for (int k = 0; k < np; k++)
-                if (strcmp(dp[k].key, "path") && strcmp(dp[k].key, "type") && strcmp(dp[k].key, "ds_type") &&
-                    strcmp(dp[k].key, "split") && strcmp(dp[k].key, "shards") && strcmp(dp[k].key, "shards_idx"))
+                if (!dataset_common_key(dp[k].key))
                     ax_warn(y->d, fe_yloc(y, dp[k].k, loc, sizeof loc),
                             "%s.%s: unknown key for a pre-tokenized dataset (no type), ignored", name, dp[k].key);
         }
