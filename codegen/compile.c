@@ -220,19 +220,9 @@ static json_t *stats_json(const ir_module *m, const pass_mem_stats *st, const fe
     json_object_set_new(j, "adam_moments", json_string(c->optimizer_8bit ? "8bit" : c->bf16_pure ? "bf16" : "f32"));
     ax_buf_printf(summary, "axoc: precision: %s; AdamW moments %s%s\n", prec, moments,
                   st->trainable_params != st->params && !c->nunfrozen ? " (LoRA adapters: f32 weights)" : "");
-    if (c->loraplus_lr_ratio > 0) { /* LoRA+'s groups, as the adamw nodes carry them */
-        const ir_program *op = ir_program_find((ir_module *)m, "opt_step");
-        int64_t nt = 0, nb = 0;
-        for (int i = 0; op && i < op->nnodes; i++) {
-            const ir_node *n = &op->nodes[i];
-            if (n->op != IR_OP_adamw && n->op != IR_OP_adamw8) continue;
-            nt++;
-            nb += ir_attr_float(n->attrs, n->nattrs, "lr_scale", 1.0) != 1.0;
-        }
-        ax_buf_printf(summary, "axoc: LoRA+: %lld of %lld tensors (lora_B and 1-d) train at learning_rate x %g, the "
-                               "others at learning_rate\n", (long long)nb, (long long)nt, c->loraplus_lr_ratio);
-    }
-    if (c->loraplus_lr_ratio <= 0 && (c->lr_groups_set || !isnan(c->embedding_lr) || !isnan(c->embedding_lr_scale))) {
+    const int axolotl_groups = c->loraplus_lr_ratio <= 0 && (c->lr_groups_set || !isnan(c->embedding_lr) ||
+                                                             !isnan(c->embedding_lr_scale));
+    if (c->loraplus_lr_ratio > 0 || axolotl_groups) { /* the optimizer groups, as the adamw nodes carry them */
         const ir_program *op = ir_program_find((ir_module *)m, "opt_step");
         int64_t nt = 0, ns = 0, nz = 0;
         for (int i = 0; op && i < op->nnodes; i++) {
@@ -242,9 +232,13 @@ static json_t *stats_json(const ir_module *m, const pass_mem_stats *st, const fe
             ns += ir_attr_float(n->attrs, n->nattrs, "lr_scale", 1.0) != 1.0;
             nz += ir_attr_float(n->attrs, n->nattrs, "weight_decay", 0.0) == 0.0;
         }
-        ax_buf_printf(summary, "axoc: Axolotl's optimizer groups (embedding_lr, embedding_lr_scale, lr_groups): %lld of "
-                               "%lld tensors train at another learning rate; %lld without weight decay (embeddings, "
-                               "norms, biases)\n", (long long)ns, (long long)nt, (long long)nz);
+        if (!axolotl_groups)
+            ax_buf_printf(summary, "axoc: LoRA+: %lld of %lld tensors (lora_B and 1-d) train at learning_rate x %g, the "
+                                   "others at learning_rate\n", (long long)ns, (long long)nt, c->loraplus_lr_ratio);
+        else
+            ax_buf_printf(summary, "axoc: Axolotl's optimizer groups (embedding_lr, embedding_lr_scale, lr_groups): %lld "
+                                   "of %lld tensors train at another learning rate; %lld without weight decay (embeddings, "
+                                   "norms, biases)\n", (long long)ns, (long long)nt, (long long)nz);
     }
     ax_buf_printf(summary, "axoc: per-rank memory %s = params %s + grads %s + optimizer state %s + activations %s\n",
                   human(peak), human(st->state_bytes[IR_ROLE_PARAM]), human(st->state_bytes[IR_ROLE_GRAD]),
