@@ -56,14 +56,14 @@ static int range_cmp(const void *x, const void *y) {
 
 static int freeze_except(lw *L, const fe_config *c, ax_diag *d) {
     char **pats = malloc(sizeof *pats * (size_t)c->nunfrozen);
-    int64_t *ra = malloc(sizeof *ra * (size_t)c->nunfrozen), *rb = malloc(sizeof *rb * (size_t)c->nunfrozen);
+    /* each pattern's row range (b = -1: to the last row), has[i] = 0 without one; rr: a param's ranges */
+    row_range *pr = malloc(sizeof *pr * (size_t)c->nunfrozen), *rr = malloc(sizeof *rr * (size_t)(c->nunfrozen + 1));
     int *has = malloc(sizeof *has * (size_t)c->nunfrozen);
-    row_range *rr = malloc(sizeof *rr * (size_t)(c->nunfrozen + 1));
-    if (!pats || !ra || !rb || !has || !rr) abort();
+    if (!pats || !pr || !has || !rr) abort();
     for (int i = 0; i < c->nunfrozen; i++) {
         const char *s = c->unfrozen[i];
         size_t n;
-        has[i] = fe_unfrozen_parse(s, &n, &ra[i], &rb[i]) == 1; /* config.c refused the bad ones */
+        has[i] = fe_unfrozen_parse(s, &n, &pr[i].a, &pr[i].b) == 1; /* config.c refused the bad ones */
         char *o = malloc(2 * n + 1), *q = o;
         if (!o) abort();
         for (size_t k = 0; k < n; k++) {
@@ -91,7 +91,7 @@ static int freeze_except(lw *L, const fe_config *c, ax_diag *d) {
             if (r <= 0) continue;
             hit = 1;
             if (!has[i]) continue;
-            row_range x = {ra[i], rb[i] < 0 ? R : rb[i]};
+            row_range x = {pr[i].a, pr[i].b < 0 ? R : pr[i].b};
             if (x.b > R || x.a >= x.b) {
                 ax_error(d, path, "unfrozen_parameters: \"%s\": rows [%lld, %lld) of %s, which has %lld (Axolotl: invalid "
                          "unfreeze range)", c->unfrozen[i], (long long)x.a, (long long)x.b, hf, (long long)R);
@@ -119,8 +119,7 @@ static int freeze_except(lw *L, const fe_config *c, ax_diag *d) {
     }
     for (int i = 0; i < c->nunfrozen; i++) free(pats[i]);
     free(pats);
-    free(ra);
-    free(rb);
+    free(pr);
     free(has);
     free(rr);
     if (!rc && !ntrain) {
