@@ -341,6 +341,13 @@ static const key_def keys[] = {
      * them in order, but HF Trainer's sampler shuffles the rows every epoch
      * anyway, and axo's own epoch shuffle does: neither changes the order */
     {"shuffle_merged_datasets", K_BOOL, F(shuffle_merged_datasets), 0},
+    {"shuffle_before_merging_datasets", K_BOOL, F(shuffle_before_merging), 0},
+    {"curriculum_sampling", K_BOOL, F(curriculum_sampling), 0},
+    {"sample_packing_sequentially", K_BOOL, F(sample_packing_sequentially), 0},
+    {"multipack_real_batches", K_BOOL, F(multipack_real_batches), 0},
+    {"sample_packing_group_size", K_INT, F(sample_packing_group_size), 1},
+    {"sample_packing_bin_size", K_INT, F(sample_packing_bin_size), 1},
+    {"dataloader_drop_last", K_BOOL, F(dataloader_drop_last), 0},
     {"dataset_exact_deduplication", K_BOOL, F(dataset_exact_deduplication), 0},
     {"min_sample_len", K_INT, F(min_sample_len), 0},
     {"eval_sequence_len", K_INT, F(eval_sequence_len), 1},
@@ -450,7 +457,6 @@ const fe_refused_key fe_refused_keys[] = {
     {"eaft_alpha", "1.0", "the EAFT entropy exponent"},
     {"eaft_k", "20", "the EAFT top-k"},
     /* the data */
-    {"shuffle_before_merging_datasets", "false", "each dataset shuffled before merging"},
     {"skip_prepare_dataset", "false", "tokenizing on the fly without the prepare-time steps"},
     {"pretraining_dataset", "", "streamed pretraining data"},
     {"streaming", "false", "streamed datasets (order from a shuffle buffer, online packing)"},
@@ -459,12 +465,6 @@ const fe_refused_key fe_refused_keys[] = {
     {"pretrain_multipack_attn", "true", "attention across the samples of a pack"},
     {"pretraining_sample_concatenation", "false", "concatenated streamed samples"},
     {"max_packed_sequence_len", "0", "the old packing"},
-    {"sample_packing_group_size", "100000", "which samples are packed together"},
-    {"sample_packing_bin_size", "200", "the number of samples per pack"},
-    {"sample_packing_sequentially", "false", "packing in dataset order"},
-    {"curriculum_sampling", "false", "samples in dataset order, unshuffled"},
-    {"multipack_real_batches", "false", "packs into micro_batch_size rows"},
-    {"dataloader_drop_last", "false", "the last incomplete batch dropped"},
     {"use_pose", "false", "PoSE position ids"},
     {"pose_split_on_token_ids", "", "PoSE chunk split points"},
     {"pose_max_context_len", "", "the PoSE context length"},
@@ -2091,6 +2091,10 @@ static void check_whole(loader *L) {
     if (!pair(L, "eval_sample_packing") || fe_y_is_null(pair(L, "eval_sample_packing")->v))
         c->eval_sample_packing = c->sample_packing;
     c->eval_sample_packing = c->sample_packing && c->eval_sample_packing;
+    /* Axolotl asks HF for dataloader_drop_last when sample_packing packs and eval_sample_packing is false; it
+     * applies to the loaders of unpacked rows only (a packed loader takes Axolotl's batch sampler instead) */
+    if (!pair(L, "dataloader_drop_last") || fe_y_is_null(pair(L, "dataloader_drop_last")->v))
+        c->dataloader_drop_last = c->sample_packing && !c->eval_sample_packing;
     if (c->sequence_parallel_degree > 1 && !c->ring_attn_func)
         c->ring_attn_func = c->sample_packing ? "varlen_llama3" : "batch_ring";
     if ((p = pair(L, "ring_attn_func")) && c->ring_attn_func && c->sequence_parallel_degree > 1 &&
@@ -2378,6 +2382,15 @@ void fe_config_canonical(const fe_config *c, ax_buf *out) {
     I("eval_batch_size", c->eval_batch_size);
     if (!c->shuffle_merged_datasets) I("shuffle_merged_datasets", 0); /* absent when true: older plans keep their keys */
     if (c->dataset_exact_deduplication) I("dataset_exact_deduplication", 1);
+    if (c->shuffle_before_merging && c->ndatasets > 1) I("shuffle_before_merging_datasets", 1);
+    if (c->curriculum_sampling) I("curriculum_sampling", 1);
+    if (c->sample_packing_sequentially) I("sample_packing_sequentially", 1);
+    if (c->multipack_real_batches) I("multipack_real_batches", 1);
+    if (c->sample_packing_group_size > 0 && c->sample_packing_group_size != 100000)
+        I("sample_packing_group_size", c->sample_packing_group_size);
+    if (c->sample_packing_bin_size > 0 && c->sample_packing_bin_size != 200)
+        I("sample_packing_bin_size", c->sample_packing_bin_size);
+    if (c->dataloader_drop_last) I("dataloader_drop_last", 1);
     if (c->min_sample_len > 0 && c->min_sample_len != 2) I("min_sample_len", c->min_sample_len); /* 0: Axolotl's `or 2` */
     if (c->eval_sequence_len > 0 && c->ntest_datasets > 0) I("eval_sequence_len", c->eval_sequence_len);
     if (c->dataset_shard_num > 0 && c->dataset_shard_idx >= 0) {

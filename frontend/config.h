@@ -109,6 +109,13 @@ typedef struct fe_config {
     int sample_packing;
     int shuffle_merged_datasets; /* default 1: Axolotl's merged datasets shuffled (numpy's permutation) before the split */
     int dataset_exact_deduplication; /* samples equal to an earlier one dropped (each split) */
+    int shuffle_before_merging;      /* shuffle_before_merging_datasets: each dataset shuffled before the merge */
+    int curriculum_sampling;         /* training in the prepared data's order (HF's SequentialSampler) */
+    int sample_packing_sequentially; /* Axolotl's next-fit packing in sampler order: axo's packing either way */
+    int multipack_real_batches;      /* packs of sequence_len, micro_batch_size of them a batch (axo's layout) */
+    int64_t sample_packing_group_size; /* first-fit packing: samples per group (0: Axolotl's 100000) */
+    int64_t sample_packing_bin_size;   /* first-fit packing: samples per row at most (0: Axolotl's 200) */
+    int dataloader_drop_last;        /* unpacked rows: the last incomplete micro-batch dropped; unset: Axolotl's rule */
     int64_t min_sample_len;          /* shorter samples dropped; 0 (unset): Axolotl's 2 */
     int64_t eval_sequence_len;       /* test_datasets' length limit (0: sequence_len); at most sequence_len here */
     int64_t dataset_shard_num, dataset_shard_idx; /* -1: unset; both set: one contiguous shard of the prepared data */

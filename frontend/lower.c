@@ -236,6 +236,16 @@ static void module_facts(const fe_config *c, const fe_model *m, int world_size, 
     if (c->auto_resume) set_i(mod, "train.auto_resume", 1);
     set_i(mod, "train.logging_steps", c->logging_steps);
     if (c->dataset_exact_deduplication) set_i(mod, "train.dataset_exact_deduplication", 1); /* runtime/train.c */
+    if (c->shuffle_before_merging && c->ndatasets > 1) set_i(mod, "train.shuffle_before_merging_datasets", 1);
+    if (c->curriculum_sampling) set_i(mod, "train.curriculum_sampling", 1);
+    if (c->multipack_real_batches) set_i(mod, "train.multipack_real_batches", 1);
+    if (c->sample_packing_sequentially) set_i(mod, "train.pack_next_fit", 1);
+    if (c->sample_packing_group_size > 0 && c->sample_packing_group_size != 100000)
+        set_i(mod, "train.pack_group_size", c->sample_packing_group_size);
+    if (c->sample_packing_bin_size > 0 && c->sample_packing_bin_size != 200)
+        set_i(mod, "train.pack_bin_size", c->sample_packing_bin_size);
+    if (!c->shuffle_merged_datasets) set_i(mod, "train.shuffle_merged_datasets", 0);
+    if (c->dataloader_drop_last) set_i(mod, "train.dataloader_drop_last", 1);
     if (c->min_sample_len > 0 && c->min_sample_len != 2) set_i(mod, "train.min_sample_len", c->min_sample_len);
     if (c->eval_sequence_len > 0 && c->ntest_datasets > 0) set_i(mod, "train.eval_sequence_len", c->eval_sequence_len);
     if (c->dataset_shard_num > 0 && c->dataset_shard_idx >= 0) {
@@ -245,7 +255,6 @@ static void module_facts(const fe_config *c, const fe_model *m, int world_size, 
     if (c->val_set_size > 0 || c->ntest_datasets > 0) { /* held-out data, evaluated as the run goes (runtime/train.c) */
         set_i(mod, "train.eval", 1);
         set_i(mod, "train.eval_batch_size", c->eval_batch_size);
-        if (!c->shuffle_merged_datasets) set_i(mod, "train.shuffle_merged_datasets", 0);
         set_i(mod, "train.eval_sample_packing", c->eval_sample_packing);
         if (c->val_set_size > 0) set_f(mod, "train.val_set_size", c->val_set_size);
         set_i(mod, "train.eval_steps", c->eval_steps);

@@ -296,7 +296,73 @@ void rt_rows_free(rt_rows *r) {
     memset(r, 0, sizeof *r);
 }
 
-int rt_data_build_epoch(const rt_dataset *ds, const rt_data_opts *o, int64_t epoch, rt_rows *out, ax_diag *d) {
+/* Axolotl's default packing (pack_parallel / pack_group in its multipack sampler): the samples in order, in groups
+ * of group_size; within a group each goes into the first bin (in the order bins were opened) with room for it and
+ * fewer than bin_size samples, else into a new bin. A bin is a row; its samples keep the order they came in. The
+ * first bin with room is found in a max-tree of the bins' room (a bin of bin_size samples has none), so a group of
+ * n samples takes O(n log n), not the O(n x bins) of a scan. seqs (len set) are reordered by row with their
+ * starts; row_seq_off gets the rows' offsets. Returns the number of rows. */
+static int64_t pack_first_fit(rt_row_seq *seqs, int64_t n, int64_t cap, int64_t group_size, int64_t bin_size,
+                              int64_t *row_seq_off) {
+    int64_t P = 1;
+    while (P < (group_size < n ? group_size : n)) P *= 2;
+    int64_t *room = malloc(sizeof *room * (size_t)(2 * P)), *used = malloc(sizeof *used * (size_t)P);
+    int64_t *cnt = malloc(sizeof *cnt * (size_t)P), *bin = malloc(sizeof *bin * (size_t)(n + 1));
+    int64_t *fill = malloc(sizeof *fill * (size_t)(P + 1));
+    rt_row_seq *tmp = malloc(sizeof *tmp * (size_t)(n + 1));
+    if (!room || !used || !cnt || !bin || !fill || !tmp) abort();
+    int64_t nrows = 0;
+    for (int64_t g0 = 0; g0 < n; g0 += group_size) {
+        const int64_t g1 = g0 + group_size < n ? g0 + group_size : n;
+        int64_t nb = 0;
+        for (int64_t i = 1; i < 2 * P; i++) room[i] = -1;
+        for (int64_t k = g0; k < g1; k++) {
+            const int64_t len = seqs[k].len;
+            int64_t b;
+            if (room[1] >= len) { /* the leftmost bin with room: descend towards it */
+                int64_t i = 1;
+                while (i < P) i = room[2 * i] >= len ? 2 * i : 2 * i + 1;
+                b = i - P;
+                used[b] += len;
+                cnt[b]++;
+            } else {
+                b = nb++;
+                used[b] = len;
+                cnt[b] = 1;
+            }
+            bin[k] = b;
+            int64_t i = P + b;
+            room[i] = cnt[b] < bin_size ? cap - used[b] : -1;
+            for (i /= 2; i >= 1; i /= 2) room[i] = room[2 * i] > room[2 * i + 1] ? room[2 * i] : room[2 * i + 1];
+        }
+        /* rows nrows .. nrows+nb-1: the group's bins in order, each bin's samples in the order they came */
+        for (int64_t b = 0; b <= nb; b++) fill[b] = 0;
+        for (int64_t k = g0; k < g1; k++) fill[bin[k] + 1]++;
+        for (int64_t b = 0; b < nb; b++) fill[b + 1] += fill[b];
+        for (int64_t b = 0; b < nb; b++) row_seq_off[nrows + b] = g0 + fill[b];
+        for (int64_t b = 0; b < nb; b++) used[b] = 0;
+        for (int64_t k = g0; k < g1; k++) {
+            const int64_t b = bin[k];
+            rt_row_seq q = seqs[k];
+            q.start = (int32_t)used[b];
+            used[b] += q.len;
+            tmp[g0 + fill[b]++] = q;
+        }
+        nrows += nb;
+    }
+    if (n) memcpy(seqs, tmp, sizeof *seqs * (size_t)n);
+    row_seq_off[nrows] = n;
+    free(room);
+    free(used);
+    free(cnt);
+    free(bin);
+    free(fill);
+    free(tmp);
+    return nrows;
+}
+
+/* Where each sample of the epoch goes (out's seqs, row_seq_off, nrows, nseqs and the counts); no row arrays. */
+static int place_rows(const rt_dataset *ds, const rt_data_opts *o, int64_t epoch, rt_rows *out, ax_diag *d) {
     memset(out, 0, sizeof *out);
     if (o->seq_len < 1 || o->seq_len > INT32_MAX) {
         ax_error(d, NULL, "sequence_len %lld out of range [1, %d]", (long long)o->seq_len, INT32_MAX);
@@ -316,8 +382,8 @@ int rt_data_build_epoch(const rt_dataset *ds, const rt_data_opts *o, int64_t epo
     else
         rt_data_epoch_order(n, o->seed, epoch, order);
 
-    /* Placement: next-fit (packing) or one per row. */
-    int64_t used = 0, nrows = 0, nseqs = 0;
+    /* The samples the epoch keeps, in order (into seqs, placed below). */
+    int64_t nrows = 0, nseqs = 0;
     for (int64_t k = 0; k < n; k++) {
         int64_t s = order[k], len = rt_data_sample_len(ds, s);
         if (len < (o->min_len > 0 ? o->min_len : 2)) { /* Axolotl's min_sample_len (its filter comes first) */
@@ -343,18 +409,58 @@ int rt_data_build_epoch(const rt_dataset *ds, const rt_data_opts *o, int64_t epo
             out->ndropped++;
             continue;
         }
-        if (!o->sample_packing || nrows == 0 || used + len > L) {
-            out->row_seq_off[nrows++] = nseqs;
-            used = 0;
-        }
-        out->seqs[nseqs++] = (rt_row_seq){s, (int32_t)used, (int32_t)len};
-        used += len;
+        out->seqs[nseqs++] = (rt_row_seq){s, 0, (int32_t)len};
     }
-    out->row_seq_off[nrows] = nseqs;
     free(order);
+    /* Placement: one per row; or packed, next-fit (sample_packing_sequentially) or first-fit */
+    if (o->sample_packing && !o->pack_next_fit) {
+        nrows = pack_first_fit(out->seqs, nseqs, L, o->pack_group_size > 0 ? o->pack_group_size : 100000,
+                               o->pack_bin_size > 0 ? o->pack_bin_size : 200, out->row_seq_off);
+    } else {
+        int64_t used = 0;
+        for (int64_t q = 0; q < nseqs; q++) {
+            const int32_t len = out->seqs[q].len;
+            if (!o->sample_packing || nrows == 0 || used + len > L) {
+                out->row_seq_off[nrows++] = q;
+                used = 0;
+            }
+            out->seqs[q].start = (int32_t)used;
+            used += len;
+        }
+        out->row_seq_off[nrows] = nseqs;
+    }
     out->nrows = nrows;
     out->nseqs = nseqs;
     out->seq_len = L;
+    return 0;
+}
+
+int64_t rt_data_count_rows(const rt_dataset *ds, const rt_data_opts *o, int64_t epoch, ax_diag *d) {
+    rt_rows r;
+    if (place_rows(ds, o, epoch, &r, d) != 0) return -1;
+    const int64_t n = r.nrows;
+    rt_rows_free(&r);
+    return n;
+}
+
+rt_epoch_span rt_epoch_span_of(const rt_batching *b, int64_t nrows) {
+    const int64_t Bg = b->B * b->nranks, G = Bg * b->ga;
+    rt_epoch_span e = {.nrows = nrows};
+    e.len = b->drop_last ? nrows / Bg * Bg : b->nranks == 1 ? nrows : (nrows + Bg - 1) / Bg * Bg;
+    e.nsteps = (e.len + G - 1) / G;
+    return e;
+}
+
+int64_t rt_epoch_row(const rt_batching *b, const rt_epoch_span *e, int64_t step, int64_t i) {
+    const int64_t Bg = b->B * b->nranks, v = step * Bg * b->ga + i;
+    if (v >= e->len) return -1;
+    if (v < e->nrows) return v;
+    return (v - e->nrows) % (e->nrows < Bg ? e->nrows : Bg);
+}
+
+int rt_data_build_epoch(const rt_dataset *ds, const rt_data_opts *o, int64_t epoch, rt_rows *out, ax_diag *d) {
+    if (place_rows(ds, o, epoch, out, d) != 0) return -1;
+    const int64_t nrows = out->nrows, L = out->seq_len;
 
     size_t cells = (size_t)(nrows ? nrows : 1) * (size_t)L;
     out->input_ids = malloc(cells * sizeof(int32_t));
@@ -664,8 +770,11 @@ int rt_data_load_sources(const rt_data_source *src, int n, const rt_tok_setup *s
         tok_hash = XXH3_64bits(tt, tl);
         free(tt);
     }
+    int64_t *starts = calloc((size_t)n + 1, sizeof *starts); /* each source's first sample (nloaded) */
+    if (!starts) abort();
     for (int i = 0; i < n; i++) { /* past a bad file too, so every file's errors are reported */
         int64_t n0 = ds->nsamples, t0 = ds->ntokens, e0 = ds->nempty;
+        starts[i] = n0;
         size_t len;
         char *text = ax_read_file(src[i].path, &len, d);
         if (!text) {
@@ -738,6 +847,10 @@ int rt_data_load_sources(const rt_data_source *src, int n, const rt_tok_setup *s
         }
     }
     if (have) rt_prompter_free(&p);
+    if (rc == 0)
+        for (int i = 0; i < n; i++)
+            if (src[i].nloaded) *src[i].nloaded = (i + 1 < n ? starts[i + 1] : ds->nsamples) - starts[i];
+    free(starts);
     if (rc == 0 && !ds->offsets) { /* all blank: a valid empty set */
         ds->offsets = calloc(1, sizeof *ds->offsets);
         if (!ds->offsets) abort();
@@ -968,9 +1081,25 @@ static void take_shard(int64_t *order, int64_t *n, const rt_split_opts *o) {
 static int64_t axolotl_prepared(const rt_dataset *ds, const rt_split_opts *o, int64_t *order, char *dup) {
     const int64_t n = ds->nsamples;
     int64_t nf = 0;
-    if (o->shuffle) rt_np_permutation(o->seed, n, order);
-    else
-        for (int64_t i = 0; i < n; i++) order[i] = i;
+    for (int64_t i = 0; i < n; i++) order[i] = i;
+    if (o->shuffle_each && o->nparts > 1) { /* each dataset's own shuffle(seed), then concatenate_datasets */
+        int64_t at = 0;
+        for (int p = 0; p < o->nparts && at < n; p++) {
+            const int64_t np = o->parts[p] < n - at ? o->parts[p] : n - at;
+            rt_np_permutation(o->seed, np, order + at);
+            for (int64_t k = at; k < at + np; k++) order[k] += at;
+            at += np;
+        }
+    }
+    if (o->shuffle) { /* the merged dataset's shuffle(seed): row k is row perm[k] of what was merged */
+        int64_t *perm = malloc(sizeof *perm * (size_t)(n + 1)), *merged = malloc(sizeof *merged * (size_t)(n + 1));
+        if (!perm || !merged) abort();
+        rt_np_permutation(o->seed, n, perm);
+        for (int64_t k = 0; k < n; k++) merged[k] = order[perm[k]];
+        memcpy(order, merged, sizeof *order * (size_t)n);
+        free(perm);
+        free(merged);
+    }
     for (int64_t k = 0; k < n; k++)
         if (axolotl_keeps(ds, order[k], o)) order[nf++] = order[k];
     if (o->dedup && mark_duplicates(ds, order, nf, o, dup)) {
@@ -1009,8 +1138,11 @@ int rt_data_split(rt_dataset *ds, double val, const rt_split_opts *o, rt_dataset
     for (int64_t k = nf - n_eval; k < nf; k++) held[order[k]] = 1;
     int64_t *rest = malloc(sizeof *rest * (size_t)(n + 1)), nr = 0;
     if (!rest) abort();
-    for (int64_t i = 0; i < n; i++)
-        if (!held[i] && !dup[i] && (!in_shard || in_shard[i])) rest[nr++] = i;
+    if (o->train_in_order) /* Axolotl's own training set, in its order (curriculum_sampling trains in it) */
+        for (int64_t k = 0; k < nf - n_eval; k++) rest[nr++] = order[k];
+    else
+        for (int64_t i = 0; i < n; i++)
+            if (!held[i] && !dup[i] && (!in_shard || in_shard[i])) rest[nr++] = i;
     rt_dataset train;
     take_samples(ds, rest, nr, &train);
     take_samples(ds, order + nf - n_eval, n_eval, eval);

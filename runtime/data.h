@@ -31,10 +31,13 @@
  *     (raise); the rest keep their shuffled order.
  *  4. Without packing: one sample per row, at positions [0, len), the rest
  *     of the row is padding.
- *     With packing: greedy next-fit in shuffled order: a sample goes into
- *     the current row if it fits in the space left, otherwise the current
- *     row is closed (its tail padded) and a new row opened. A sample is
- *     never split and never reordered.
+ *     With packing, Axolotl's multipack bins, a row each: first-fit in
+ *     shuffled order (a sample goes into the first row, in the order rows
+ *     were opened, with room for it and fewer than pack_bin_size samples,
+ *     else opens a row), in groups of pack_group_size samples; or, with
+ *     pack_next_fit (Axolotl's sample_packing_sequentially), next-fit: into
+ *     the current row if it fits, else a new row. A sample is never split;
+ *     a row's samples keep their order.
  *
  * Row layout: four int32 arrays of nrows x seq_len, row-major:
  *   input_ids    token ids; pad_id on padding.
@@ -97,6 +100,7 @@ typedef struct rt_data_source {
      * numpy's permutation of seed, HF datasets' contiguous shard of them, in that order */
     int64_t shards, shards_idx;
     uint64_t seed;
+    int64_t *nloaded; /* or NULL: set to the samples this source added to the dataset */
 } rt_data_source;
 /* Every source in order into ds (replaced); rows of text go through one
  * tokenizer (setup; NULL when every source is pre-tokenized) with
@@ -126,6 +130,11 @@ typedef struct rt_split_opts {
     int dedup;          /* dataset_exact_deduplication: a sample equal to an earlier one (after truncation) dropped */
     int64_t min_len;    /* min_sample_len (0: 2) */
     int64_t shard_num, shard_idx; /* dataset_shard_num / _idx (0: none): HF's contiguous shard of what is left */
+    /* shuffle_before_merging_datasets: with nparts > 1 datasets (parts[i] samples each, in order), each one in
+     * numpy's permutation of seed before they are concatenated (and the merged shuffle, when o->shuffle) */
+    int shuffle_each, nparts;
+    const int64_t *parts;
+    int train_in_order; /* rt_data_split: ds keeps the training samples in Axolotl's order, less those it drops */
 } rt_split_opts;
 int rt_data_split(rt_dataset *ds, double val, const rt_split_opts *o, rt_dataset *eval, ax_diag *d);
 /* test_datasets as Axolotl prepares them for evaluation (and a training set
@@ -152,6 +161,11 @@ typedef struct rt_data_opts {
     int excess;           /* a sample longer than seq_len (Axolotl's excess_length_strategy):
                            * RT_EXCESS_DROP (default), _TRUNCATE (its first seq_len tokens), _RAISE (an error) */
     int64_t min_len;      /* min_sample_len: shorter samples are dropped (0: Axolotl's default, 2) */
+    /* packing: Axolotl's first-fit in groups of pack_group_size samples (sample_packing_group_size, 0: 100000),
+     * at most pack_bin_size samples a row (sample_packing_bin_size, 0: 200); or, with pack_next_fit
+     * (sample_packing_sequentially), next-fit */
+    int pack_next_fit;
+    int64_t pack_group_size, pack_bin_size;
 } rt_data_opts;
 enum { RT_EXCESS_DROP, RT_EXCESS_TRUNCATE, RT_EXCESS_RAISE };
 
@@ -186,6 +200,36 @@ uint64_t rt_splitmix64(uint64_t *state);
 void rt_data_epoch_order(int64_t n, uint64_t seed, int64_t epoch, int64_t *order);
 /* Builds all rows of one epoch into *out (freed with rt_rows_free). */
 int rt_data_build_epoch(const rt_dataset *ds, const rt_data_opts *o, int64_t epoch, rt_rows *out, ax_diag *d);
+/* The number of rows rt_data_build_epoch would build (-1 on its errors). */
+int64_t rt_data_count_rows(const rt_dataset *ds, const rt_data_opts *o, int64_t epoch, ax_diag *d);
+
+/* An epoch's rows batched as HF Trainer batches Axolotl's DataLoader under
+ * accelerate (BatchSamplerShard, even_batches), for B rows per micro-batch,
+ * ga micro-batches per step and nranks data-parallel ranks (Bg = B x nranks
+ * rows per global micro-batch, G = Bg x ga per step):
+ *  - the stream: the epoch's rows in order; with drop_last
+ *    (dataloader_drop_last) cut to a multiple of Bg; else on more than one
+ *    rank topped up to a multiple of Bg with rows from its start again (row
+ *    k of the top-up is row k mod min(nrows, Bg)), as accelerate completes
+ *    the last batches; on one rank (which accelerate does not shard) as it
+ *    is, its last micro-batch short;
+ *  - steps: ceil(len / G); step j takes stream rows [j G, j G + G), and past
+ *    the stream's end its rows are empty (no target): HF's last update of an
+ *    epoch accumulates fewer micro-batches, and its loss is normalised by the
+ *    targets they hold, which an empty row does not change.
+ * Which rank takes which micro-batch of a step does not change its sum. */
+typedef struct rt_batching {
+    int64_t B, ga, nranks;
+    int drop_last;
+} rt_batching;
+typedef struct rt_epoch_span {
+    int64_t nrows;  /* the rows the epoch built */
+    int64_t len;    /* rows of its stream */
+    int64_t nsteps; /* steps of the epoch (0: not one micro-batch) */
+} rt_epoch_span;
+rt_epoch_span rt_epoch_span_of(const rt_batching *b, int64_t nrows);
+/* Row of step `step` (of the epoch), position i in [0, G): a row index in [0, nrows), or -1 for an empty row. */
+int64_t rt_epoch_row(const rt_batching *b, const rt_epoch_span *e, int64_t step, int64_t i);
 void rt_rows_free(rt_rows *r);
 /* Targets != -100 in rows [row_begin, row_begin+row_count) (clamped to the
  * rows that exist). The loss is normalised by this count over the global

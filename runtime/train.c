@@ -1052,8 +1052,8 @@ static int run_eval(rt_session *s, const rt_rows *er, int64_t E, int64_t nranks,
 /* The plan's datasets, in order: pre-tokenized rows as they are, rows of
  * text (io.dataset.N.format) through the tokenizer (io.tokenizer), or from
  * io.dataset_prepared_path, which only the lead rank writes. */
-static int load_datasets(const ir_module *m, const char *prefix, int nds, int64_t V, int64_t S, rt_dataset *ds, int lead,
-                         int say, ax_diag *d) {
+static int load_datasets(const ir_module *m, const char *prefix, int nds, int64_t V, int64_t S, rt_dataset *ds,
+                         int64_t *counts, int lead, int say, ax_diag *d) {
     ax_arena *ar = ax_arena_create();
     rt_data_source *src = ax_arena_alloc(ar, sizeof *src * (size_t)nds);
     rt_tok_setup setup;
@@ -1067,6 +1067,7 @@ static int load_datasets(const ir_module *m, const char *prefix, int nds, int64_
         snprintf(k, sizeof k, "%s.%d.shards_idx", prefix, i);
         src[i].shards_idx = mattr_i(m, k, 0);
         src[i].seed = (uint64_t)mattr_i(m, "train.seed", 42);
+        src[i].nloaded = counts + i;
         snprintf(k, sizeof k, "%s.%d.format", prefix, i);
         const char *fmt = mattr_s(m, k, NULL);
         if (!fmt) continue;
@@ -1083,6 +1084,55 @@ static int load_datasets(const ir_module *m, const char *prefix, int nds, int64_
     return rc;
 }
 
+/* An epoch's batching (rt_epoch_span_of); multipack_real_batches: Axolotl's batch sampler drops a last batch of
+ * fewer than micro_batch_size packed rows. */
+static rt_epoch_span epoch_span_of(const rt_batching *bt, int real_batches, int64_t nrows) {
+    return rt_epoch_span_of(bt, real_batches ? nrows - nrows % bt->B : nrows);
+}
+
+/* From epoch *ep to the next: its first step and its span (packed rows differ in number from epoch to epoch). */
+static int next_epoch(const rt_dataset *ds, const rt_data_opts *o, const rt_batching *bt, int real_batches, int64_t *ep,
+                      int64_t *ep_first, rt_epoch_span *esp, ax_diag *d) {
+    const int64_t n = rt_data_count_rows(ds, o, *ep + 1, d);
+    if (n < 0) return -1;
+    *ep_first += esp->nsteps;
+    *esp = epoch_span_of(bt, real_batches, n);
+    ++*ep;
+    if (esp->nsteps < 1) {
+        ax_error(d, "dataset", "epoch %lld packs into %lld rows, fewer than one micro-batch on every rank (%lld rows)",
+                 (long long)*ep, (long long)n, (long long)(bt->B * bt->nranks));
+        return -1;
+    }
+    return 0;
+}
+
+/* One micro-batch's B rows from position i0 of the step: in place when they are consecutive rows of the epoch, else
+ * copied into stage (rows from the epoch's start that top it up, empty rows past its end). in[]: input ids,
+ * targets, position ids, sequence ids. */
+static void micro_rows(const rt_rows *rows, const rt_batching *bt, const rt_epoch_span *esp, int64_t estep, int64_t i0,
+                       int32_t pad_id, int32_t *stage, const int32_t *in[4]) {
+    const int64_t S = rows->seq_len, r0 = rt_epoch_row(bt, esp, estep, i0);
+    int64_t b = 1;
+    while (r0 >= 0 && b < bt->B && rt_epoch_row(bt, esp, estep, i0 + b) == r0 + b) b++;
+    const int32_t *src[4] = {rows->input_ids, rows->targets, rows->position_ids, rows->seq_ids};
+    if (r0 >= 0 && b == bt->B) {
+        for (int k = 0; k < 4; k++) in[k] = src[k] + r0 * S;
+        return;
+    }
+    const size_t BS = (size_t)(bt->B * S);
+    for (int k = 0; k < 4; k++) in[k] = stage + (size_t)k * BS;
+    for (b = 0; b < bt->B; b++) {
+        const int64_t r = rt_epoch_row(bt, esp, estep, i0 + b);
+        for (int k = 0; k < 4; k++) {
+            int32_t *dst = stage + (size_t)k * BS + (size_t)(b * S);
+            if (r >= 0) memcpy(dst, src[k] + r * S, sizeof *dst * (size_t)S);
+            else
+                for (int64_t t = 0; t < S; t++) /* an empty row: padding, each token its own sequence */
+                    dst[t] = k == 0 ? pad_id : k == 1 ? RT_IGNORE_INDEX : k == 2 ? 0 : (int32_t)t;
+        }
+    }
+}
+
 int rt_train(rt_session *s, const rt_train_opts *o, ax_diag *d) {
     const ir_module *m = s->m;
     const int dp = dp_axis(s);
@@ -1095,17 +1145,30 @@ int rt_train(rt_session *s, const rt_train_opts *o, ax_diag *d) {
         return -1;
     }
     rt_dataset ds;
-    if (load_datasets(m, "io.dataset", nds, s->V, s->S, &ds, lead, lead && !quiet, d)) return -1;
+    int32_t *stage = NULL; /* a micro-batch's rows when they are not consecutive rows of the epoch */
+    int64_t *counts = calloc((size_t)nds, sizeof *counts); /* each dataset's samples (shuffle_before_merging_datasets) */
+    if (!counts) abort();
+    if (load_datasets(m, "io.dataset", nds, s->V, s->S, &ds, counts, lead, lead && !quiet, d)) {
+        free(counts);
+        return -1;
+    }
 
     rt_data_opts dopt = {.seq_len = s->S,
                          .sample_packing = (int)mattr_i(m, "train.sample_packing", 0),
                          .seed = (uint64_t)mattr_i(m, "train.seed", 42),
                          .pad_id = (int32_t)mattr_i(m, "model.pad_id", 0),
                          .excess = (int)mattr_i(m, "train.excess_length_strategy", RT_EXCESS_DROP),
-                         .min_len = mattr_i(m, "train.min_sample_len", 0)};
+                         .min_len = mattr_i(m, "train.min_sample_len", 0),
+                         .pack_next_fit = (int)mattr_i(m, "train.pack_next_fit", 0),
+                         .pack_group_size = mattr_i(m, "train.pack_group_size", 0),
+                         .pack_bin_size = mattr_i(m, "train.pack_bin_size", 0)};
     /* val_set_size: a held-out split; or test_datasets: evaluated as the run goes */
     rt_dataset eds = {0};
     rt_rows erows = {0};
+    /* curriculum_sampling: HF's SequentialSampler, the prepared training set in its order; Axolotl then shuffles
+     * merged datasets (shuffle_merged_datasets) but not a lone one */
+    const int curriculum = (int)mattr_i(m, "train.curriculum_sampling", 0);
+    dopt.sequential = curriculum;
     rt_data_opts eopt = dopt; /* HF evaluates in order; Axolotl packs eval rows unless eval_sample_packing is false */
     eopt.sequential = 1;
     eopt.sample_packing = (int)mattr_i(m, "train.eval_sample_packing", dopt.sample_packing);
@@ -1115,8 +1178,13 @@ int rt_train(rt_session *s, const rt_train_opts *o, ax_diag *d) {
     /* Axolotl's data order before it splits or evaluates: its merged datasets shuffled by HF datasets (numpy's
      * permutation of the seed) unless shuffle_merged_datasets is false, less the samples it drops first (those
      * without a label when the training data packs) */
+    const int merged_shuffle = (int)mattr_i(m, "train.shuffle_merged_datasets", 1);
     const rt_split_opts so = {.seed = dopt.seed,
-                              .shuffle = (int)mattr_i(m, "train.shuffle_merged_datasets", 1),
+                              .shuffle = merged_shuffle && !(curriculum && nds == 1),
+                              .shuffle_each = (int)mattr_i(m, "train.shuffle_before_merging_datasets", 0),
+                              .nparts = nds,
+                              .parts = counts,
+                              .train_in_order = curriculum,
                               .seq_len = s->S,
                               .excess = dopt.excess,
                               .sample_packing = dopt.sample_packing,
@@ -1126,9 +1194,9 @@ int rt_train(rt_session *s, const rt_train_opts *o, ax_diag *d) {
                               .shard_idx = mattr_i(m, "train.dataset_shard_idx", 0)};
     /* dataset_shard_num and dataset_exact_deduplication on the training data (with val_set_size, rt_data_split
      * applies both in Axolotl's order) */
-    if (val <= 0 && (so.shard_num > 0 || so.dedup)) {
+    if (val <= 0 && (so.shard_num > 0 || so.dedup || curriculum)) {
         const int64_t n0 = ds.nsamples;
-        if (so.shard_num > 0) rt_data_axolotl_order(&ds, &so); /* its shard (deduplicated first) */
+        if (so.shard_num > 0 || curriculum) rt_data_axolotl_order(&ds, &so); /* its order, its shard (deduplicated first) */
         else rt_data_dedup(&ds, &so);
         if (lead && !quiet && so.shard_num > 0)
             printf("axorun: shard %lld of %lld (dataset_shard_num): %lld of %lld samples\n", (long long)so.shard_idx,
@@ -1140,27 +1208,54 @@ int rt_train(rt_session *s, const rt_train_opts *o, ax_diag *d) {
         if (rt_data_split(&ds, val, &so, &eds, d) != 0 || rt_data_build_epoch(&eds, &eopt, 0, &erows, d) != 0) {
             rt_data_free(&eds);
             rt_data_free(&ds);
+            free(counts);
             return -1;
         }
     } else if (ntest > 0) {
-        if (load_datasets(m, "io.test_dataset", ntest, s->V, s->S, &eds, lead, lead && !quiet, d) != 0) {
+        int64_t *ecounts = calloc((size_t)ntest, sizeof *ecounts);
+        if (!ecounts) abort();
+        if (load_datasets(m, "io.test_dataset", ntest, s->V, s->S, &eds, ecounts, lead, lead && !quiet, d) != 0) {
+            free(ecounts);
             rt_data_free(&eds);
             rt_data_free(&ds);
+            free(counts);
             return -1;
         }
         rt_split_opts se = so; /* the test data's own filters: eval packing, and eval_sequence_len when it is set */
+        se.shuffle = merged_shuffle && !(curriculum && ntest == 1);
+        se.nparts = ntest;
+        se.parts = ecounts;
         const int64_t esl = mattr_i(m, "train.eval_sequence_len", 0);
         se.sample_packing = eopt.sample_packing;
         se.seq_len = esl > 0 ? esl : so.seq_len;
         rt_data_axolotl_order(&eds, &se);
+        free(ecounts);
         if (se.seq_len < so.seq_len && se.excess == RT_EXCESS_TRUNCATE) rt_data_truncate(&eds, se.seq_len);
         if (rt_data_build_epoch(&eds, &eopt, 0, &erows, d) != 0) {
             rt_data_free(&eds);
             rt_data_free(&ds);
+            free(counts);
             return -1;
         }
         if (erows.nrows < 1) {
             ax_error(d, mattr_s(m, "io.test_dataset.0", "test_datasets"), "test_datasets: no sample to evaluate");
+            rt_rows_free(&erows);
+            rt_data_free(&eds);
+            rt_data_free(&ds);
+            free(counts);
+            return -1;
+        }
+    }
+    free(counts);
+    /* dataloader_drop_last on unpacked eval rows: HF's last incomplete eval batch on every rank is dropped */
+    const int drop_last = (int)mattr_i(m, "train.dataloader_drop_last", 0);
+    if (has_eval && drop_last && !eopt.sample_packing) {
+        const int64_t Eg = eval_bs * nranks;
+        erows.nrows = erows.nrows / Eg * Eg;
+        if (erows.nrows < 1) {
+            ax_error(d, val > 0 ? "val_set_size" : "test_datasets", "%lld evaluation rows are fewer than one eval batch on "
+                     "every rank (%lld rows = eval_batch_size %lld x %lld ranks), which dataloader_drop_last drops",
+                     (long long)erows.nseqs, (long long)Eg, (long long)eval_bs, (long long)nranks);
             rt_rows_free(&erows);
             rt_data_free(&eds);
             rt_data_free(&ds);
@@ -1176,14 +1271,21 @@ int rt_train(rt_session *s, const rt_train_opts *o, ax_diag *d) {
     }
     /* A step's global batch: micro_batch_size x grad_accum rows on each of
      * the dp ranks; rank r takes micro-batches r*grad_accum .. +grad_accum-1
-     * of it, so which rows form a step does not depend on the split. */
+     * of it, so which rows form a step does not depend on the split. An
+     * epoch's rows are batched as HF Trainer and accelerate batch them
+     * (rt_epoch_span_of): its last step may hold fewer rows, unless
+     * dataloader_drop_last drops them. */
     const int64_t G = s->B * s->grad_accum * nranks;
-    const int64_t steps_per_epoch = rows.nrows / G;
+    const rt_batching bt = {.B = s->B, .ga = s->grad_accum, .nranks = nranks,
+                            .drop_last = drop_last && !dopt.sample_packing}; /* a packed loader ignores it (Axolotl) */
+    const int real_batches = dopt.sample_packing && mattr_i(m, "train.multipack_real_batches", 0);
+    rt_epoch_span esp = epoch_span_of(&bt, real_batches, rows.nrows);
+    const int64_t steps_per_epoch = esp.nsteps;
     if (steps_per_epoch < 1) {
-        ax_error(d, "dataset", "%lld rows of %lld tokens are fewer than one global batch (%lld rows = micro_batch_size %lld x "
-                 "gradient_accumulation_steps %lld x %lld ranks)",
-                 (long long)rows.nrows, (long long)s->S, (long long)G, (long long)s->B, (long long)s->grad_accum,
-                 (long long)nranks);
+        ax_error(d, "dataset", "%lld rows of %lld tokens are fewer than one micro-batch on every rank (%lld rows = "
+                 "micro_batch_size %lld x %lld ranks)%s",
+                 (long long)rows.nrows, (long long)s->S, (long long)(s->B * nranks), (long long)s->B, (long long)nranks,
+                 bt.drop_last ? ", and dataloader_drop_last drops them" : "");
         rt_rows_free(&rows);
         rt_data_free(&ds);
         rt_rows_free(&erows);
@@ -1200,11 +1302,15 @@ int rt_train(rt_session *s, const rt_train_opts *o, ax_diag *d) {
     if (rows.ntruncated && lead)
         ax_diag_add(d, AX_SEV_NOTE, "dataset", "%lld samples longer than sequence_len were truncated to it",
                     (long long)rows.ntruncated);
-    /* num_epochs (a float in Axolotl): HF Trainer's max_steps =
-     * ceil(num_train_epochs x update steps per epoch) when max_steps is unset */
+    /* num_epochs: a float in Axolotl */
     const double epochs = mattr_f(m, "train.epochs", 1);
     int64_t total = o->max_steps > 0 ? o->max_steps : mattr_i(m, "train.max_steps", 0);
-    if (total <= 0) total = (int64_t)ceil(epochs * (double)steps_per_epoch);
+    /* Axolotl sets max_steps itself: ceil(samples x num_epochs / global batch) without packing (its
+     * calculate_total_num_steps), so a fractional or uneven last epoch ends where it says; with packing its count
+     * comes from its own bins, and axo's is num_epochs of its first epoch's steps */
+    if (total <= 0)
+        total = dopt.sample_packing ? (int64_t)ceil(epochs * (double)steps_per_epoch)
+                                    : (int64_t)ceil((double)rows.nrows * epochs / (double)G);
     int64_t warmup = mattr_i(m, "train.warmup_steps", 0);
     double wr = mattr_f(m, "train.warmup_ratio", 0);
     if (warmup <= 0 && wr > 0) warmup = (int64_t)ceil(wr * (double)total);
@@ -1237,7 +1343,7 @@ int rt_train(rt_session *s, const rt_train_opts *o, ax_diag *d) {
     if (save_mode == SAVE_STEPS && save_every <= 0) save_every = 500; /* HF's default save_steps */
 
     int64_t eval_every = 0; /* eval_steps, or a fraction of the run, or evals_per_epoch, or each epoch's end */
-    int eval_on_start = 0;
+    int eval_on_start = 0, eval_epochly = 0;
     if (has_eval) {
         int64_t es = mattr_i(m, "train.eval_steps", 0), epe = mattr_i(m, "train.evals_per_epoch", 0);
         double er = mattr_f(m, "train.eval_steps_ratio", 0);
@@ -1253,6 +1359,7 @@ int rt_train(rt_session *s, const rt_train_opts *o, ax_diag *d) {
                      : epe_r < 1.0              ? (int64_t)ceil((double)total * epe_r)
                      : !strcmp(estrat, "steps") ? log_every
                                                 : steps_per_epoch;
+        eval_epochly = eval_every && (!strcmp(estrat, "epoch") || (es <= 0 && er <= 0 && epe_r >= 1.0 && strcmp(estrat, "steps")));
         /* Axolotl 0.19 asks HF for eval_on_start with eval_steps or an eval_strategy */
         eval_on_start = es > 0 || er > 0 || epe_r < 1.0 || *estrat;
         if (!quiet && eval_every)
@@ -1362,6 +1469,12 @@ int rt_train(rt_session *s, const rt_train_opts *o, ax_diag *d) {
     double t0 = now_s(), tlast = t0;
     int64_t tok_since = 0, cur_epoch = 0;
     const size_t BS = (size_t)(s->B * s->S);
+    /* the epoch a resumed run starts in (an epoch of packed rows has its own number of steps) */
+    int64_t ep = 0, ep_first = 0;
+    while (start >= ep_first + esp.nsteps)
+        if (next_epoch(&ds, &dopt, &bt, real_batches, &ep, &ep_first, &esp, d) != 0) goto fail;
+    stage = malloc(4 * BS * sizeof *stage);
+    if (!stage) abort();
     int64_t last = total; /* the step training ends at: total, or earlier when it stops early */
     /* HF's eval_on_start, before step 1: it sets no best and counts no patience (HF's best metric is unset then). HF
      * also evaluates at the start of a resumed run, where its patience check can count that evaluation; axo does
@@ -1370,10 +1483,13 @@ int rt_train(rt_session *s, const rt_train_opts *o, ax_diag *d) {
         double el;
         int64_t etok;
         if (run_eval(s, &erows, eval_bs, nranks, rank, dp, &el, &etok, d) != 0) goto fail;
-        report_eval(quiet ? NULL : stdout, 0, log, &logbuf, start, start / steps_per_epoch, el, etok);
+        report_eval(quiet ? NULL : stdout, 0, log, &logbuf, start, ep, el, etok);
     }
     for (int64_t step = start; step < total; step++) {
-        int64_t e = step / steps_per_epoch, base = (step % steps_per_epoch) * G;
+        if (step >= ep_first + esp.nsteps && next_epoch(&ds, &dopt, &bt, real_batches, &ep, &ep_first, &esp, d) != 0)
+            goto fail;
+        const int64_t e = ep, estep = step - ep_first;
+        const int epoch_end = estep + 1 == esp.nsteps;
         if (e != cur_epoch) {
             rt_rows_free(&rows);
             if (rt_data_build_epoch(&ds, &dopt, e, &rows, d) != 0) goto fail_data;
@@ -1383,16 +1499,19 @@ int rt_train(rt_session *s, const rt_train_opts *o, ax_diag *d) {
             s->st.trace = step + 1 == o->trace_step ? o->trace : NULL;
             s->st.trace_pid = rank_in_world(s);
         }
-        int64_t ntgt = rt_rows_count_targets(&rows, base, G);
+        int64_t ntgt = 0;
+        for (int64_t i = 0; i < G; i++) {
+            const int64_t r = rt_epoch_row(&bt, &esp, estep, i);
+            if (r >= 0) ntgt += rt_rows_count_targets(&rows, r, 1);
+        }
         float scale = ntgt > 0 ? (float)(1.0 / (double)ntgt) : 0.0f;
         if (loss_sum) rt_f(loss_sum)[0] = 0;
         if (backend_push(s, loss_sum, d) != 0) goto fail;
         for (int64_t mb = 0; mb < s->grad_accum; mb++) {
-            size_t off = (size_t)(base + (rank * s->grad_accum + mb) * s->B) * (size_t)s->S;
-            if (rt_session_micro_step(s, rows.input_ids + off, rows.targets + off, rows.position_ids + off,
-                                      rows.seq_ids + off, scale, d) != 0)
-                goto fail;
-            for (size_t i = 0; i < BS; i++) tok_since += rows.targets[off + i] != -100;
+            const int32_t *in[4];
+            micro_rows(&rows, &bt, &esp, estep, (rank * s->grad_accum + mb) * s->B, (int32_t)dopt.pad_id, stage, in);
+            if (rt_session_micro_step(s, in[0], in[1], in[2], in[3], scale, d) != 0) goto fail;
+            for (size_t i = 0; i < BS; i++) tok_since += in[1][i] != -100;
         }
         double lr = rt_lr_sched_at(&lrs, base_lr, step);
         if (rt_session_opt_step(s, (float)lr, step + 1, d) != 0) goto fail;
@@ -1446,12 +1565,13 @@ int rt_train(rt_session *s, const rt_train_opts *o, ax_diag *d) {
             goto fail;
         }
         int new_best = 0; /* this step's evaluation improved eval_loss (save_strategy: best) */
-        if (eval_every && ((step + 1) % eval_every == 0 || step + 1 == total)) {
+        const int eval_point = eval_every && (eval_epochly ? epoch_end : (step + 1) % eval_every == 0);
+        if (eval_every && (eval_point || step + 1 == total)) {
             double el;
             int64_t etok;
             if (run_eval(s, &erows, eval_bs, nranks, rank, dp, &el, &etok, d) != 0) goto fail;
             report_eval(quiet ? NULL : stdout, tty, log, &logbuf, step + 1, e, el, etok);
-            if ((patience || load_best || save_mode == SAVE_BEST) && (step + 1) % eval_every == 0) {
+            if ((patience || load_best || save_mode == SAVE_BEST) && eval_point) {
                 int better = s->best_step == 0 || (gib ? el > s->best_metric : el < s->best_metric);
                 new_best = better;
                 if (patience) { /* against the best before this evaluation, threshold 0 */
@@ -1468,7 +1588,7 @@ int rt_train(rt_session *s, const rt_train_opts *o, ax_diag *d) {
             }
         }
         const int save_now = save_mode == SAVE_STEPS   ? (step + 1) % save_every == 0 || step + 1 == total
-                             : save_mode == SAVE_EPOCH ? (step + 1) % steps_per_epoch == 0 || step + 1 == total
+                             : save_mode == SAVE_EPOCH ? epoch_end || step + 1 == total
                              : save_mode == SAVE_BEST  ? new_best
                                                        : 0;
         /* HF: the best checkpoint is the newest save whose step gave the best eval_loss */
@@ -1495,7 +1615,7 @@ int rt_train(rt_session *s, const rt_train_opts *o, ax_diag *d) {
                 if (!ck_bad) ax_error(d, ck, "checkpoint not written: another rank failed");
                 goto fail;
             }
-            if (rt_ckpt_save_state(s, ck, step + 1, total, (double)(step + 1) / (double)steps_per_epoch, G, logbuf.data, d) != 0)
+            if (rt_ckpt_save_state(s, ck, step + 1, total, (double)e + (double)(estep + 1) / (double)esp.nsteps, G, logbuf.data, d) != 0)
                 goto fail;
             if (lead) rt_ckpt_prune(out_dir, keep, step + 1, load_best ? s->best_ckpt_step : 0); /* save_total_limit */
         }
@@ -1527,11 +1647,13 @@ int rt_train(rt_session *s, const rt_train_opts *o, ax_diag *d) {
     rt_data_free(&ds);
     rt_rows_free(&erows);
     rt_data_free(&eds);
+    free(stage);
     return 0;
 fail:
     ax_buf_free(&logbuf);
     rt_rows_free(&rows);
 fail_data:
+    free(stage);
     s->st.trace = NULL;
     if (log) fclose(log);
     rt_data_free(&ds);

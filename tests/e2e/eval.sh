@@ -124,7 +124,7 @@ save_total_limit: 1" >es1.yml
 check '"$AXOC" compile es1.yml -o es1.bin 2>/dev/null && "$AXORUN" es1.bin --output-dir es1 >/dev/null 2>&1 && test "$(ls -d es1/checkpoint-* | tr "\n" " ")" = "es1/checkpoint-$es_best " && cmp -s es/model.safetensors es1/model.safetensors' \
   "save_total_limit 1 keeps only the best checkpoint"
 # load_best_model_at_end alone: 4 steps, evals at 2 and 4, saves every 2
-es "load_best_model_at_end: true" | sed 's/^max_steps: .*/max_steps: 4/; s/^save_steps: .*/save_steps: 2/; s/^learning_rate: .*/learning_rate: 0.1/' >lb.yml
+es "load_best_model_at_end: true" | sed 's/^max_steps: .*/max_steps: 4/; s/^save_steps: .*/save_steps: 2/; s/^learning_rate: .*/learning_rate: 0.05/' >lb.yml
 check '"$AXOC" compile lb.yml -o lb.bin 2>/dev/null && "$AXORUN" lb.bin --output-dir lb >lb.out 2>&1' "load_best_model_at_end: train"
 read -r lb_stop lb_best <<<"$(hf_expect lb/train_log.jsonl 0 2 4 2>/dev/null)"
 check 'test "$lb_stop" = 4 && test "$lb_best" = 2 && cmp -s lb/model.safetensors lb/checkpoint-2/model.safetensors && grep -q "final model is lb/checkpoint-2" lb.out' \
@@ -200,6 +200,9 @@ close() { python3 -c "import sys; a, b = float(sys.argv[1]), float(sys.argv[2]);
 read -r hf2 tokmean <<<"$(hf_rule "2 2 1" "2 0 4 1 3")"
 read -r hf3 _ <<<"$(hf_rule "3 2" "2 0 4 1 3")"
 read -r hf2f _ <<<"$(hf_rule "2 2 1" "0 1 2 3 4")"
+# dataloader_drop_last (Axolotl asks for it when sample_packing packs and eval_sample_packing is false): HF drops the
+# last incomplete eval batch, row 3 here
+read -r hf2d _ <<<"$(hf_rule "2 2" "2 0 4 1")"
 check '! close "$hf2" "$tokmean" && ! close "$hf3" "$hf2" && ! close "$hf2f" "$hf2"' "HF's rule differs from the token mean here, and the order matters ($hf2, $hf3, $hf2f vs $tokmean)"
 # eval_sequence_len: Axolotl drops test samples longer than it (rows 1 and 3, of 31 and 40 tokens, at 20), so the
 # shuffled test rows are 2 0 4, in batches of 2 and 1
@@ -212,13 +215,16 @@ check '! "$AXOC" compile esl2.yml -o esl2.bin 2>esl2.err && grep -q "eval_sequen
   "an eval_sequence_len past sequence_len: an error (axo evaluates rows of sequence_len)"
 # An eval_batch_size far past the eval set is one batch of all the rows (HF's
 # rule is then the token mean), computed without the padding rows it names.
-for v in "2:1:" "3:1:eval_batch_size: 3" "2:2:" "2:2:sequence_parallel_degree: 2" "2:1:sample_packing: true
-eval_sample_packing: false" "all:1:sample_packing: true" "file:1:shuffle_merged_datasets: false" "big:1:eval_batch_size: 30000000" "big:2:eval_batch_size: 30000000
+for v in "2:1:" "3:1:eval_batch_size: 3" "2:2:" "2:2:sequence_parallel_degree: 2" "drop:1:sample_packing: true
+eval_sample_packing: false" "drop:1:dataloader_drop_last: true" "2:1:sample_packing: true
+eval_sample_packing: false
+dataloader_drop_last: false" "all:1:sample_packing: true" "file:1:shuffle_merged_datasets: false" "big:1:eval_batch_size: 30000000" "big:2:eval_batch_size: 30000000
 deepspeed: $SRC/configs/deepspeed/zero3.json"; do
   E=${v%%:*} r=${v#*:} ws=${r%%:*} extra=${r#*:}
   want=$hf2
   [ "$E" = 3 ] && want=$hf3
   [ "$E" = file ] && want=$hf2f
+  [ "$E" = drop ] && want=$hf2d
   [ "$E" = all ] || [ "$E" = big ] && want=$tokmean # packed: rows of 9+31+14 and 40+6 tokens, one batch of both
   name=hfall-$E-$ws-$(echo "$extra" | tr -dc 'a-z' | cut -c1-20)
   hfe "$T/hf_rows.jsonl" "$extra" >$name.yml
@@ -275,6 +281,113 @@ check '"$AXOC" compile shard0.yml -o shard0.bin 2>/dev/null && "$AXORUN" shard0.
 printf 'dataset_shard_idx: 2\n' | cat shard0.yml - | grep -v "^dataset_shard_idx: 0" >shard2.yml
 check '! "$AXOC" compile shard2.yml -o shard2.bin 2>shard2.err && grep -q "dataset_shard_idx: expected an index below dataset_shard_num 2, found 2" shard2.err' \
   "an index past the shards: an error"
+
+# The training order and batches, read from the per-step losses of a model that does not move (learning_rate 1e-30):
+# each step's loss is the token mean of its rows' losses (hf<i>.ev). curriculum_sampling trains in Axolotl's
+# prepared order (HF's SequentialSampler): a lone dataset unshuffled; merged datasets in HF datasets'
+# concatenate_datasets(...).shuffle(7) order, 2 0 4 1 3, and with shuffle_before_merging_datasets each one shuffled
+# first: concatenate_datasets([a.shuffle(7), b.shuffle(7)]).shuffle(7) = 1 0 4 2 3 (a = rows 0-2, b = rows 3-4;
+# computed with datasets 5.2). An epoch's short last step is trained (5 rows in batches of 2: 3 steps, Axolotl's
+# max_steps = ceil(5 / 2)); on 2 ranks accelerate tops the last batch up from the epoch's start (row 0 again); with
+# dataloader_drop_last the epoch has 2 steps and Axolotl's 3rd step is the next epoch's first.
+head -3 hf_rows.jsonl >cur_a.jsonl
+tail -2 hf_rows.jsonl >cur_b.jsonl
+cur() { # $1 name, $2 datasets (paths), $3 extra lines
+  { printf 'base_model: %s
+datasets:
+' "$SRC/configs/models/tiny-llama"
+    for f in $2; do printf '  - path: %s
+' "$T/$f"; done
+    printf 'sequence_len: 64
+sample_packing: false
+learning_rate: 1.0e-30
+seed: 7
+logging_steps: 1
+'
+    printf 'curriculum_sampling: true
+%s
+' "$3"; } >"$1.yml"
+  "$AXOC" compile "$1.yml" -o "$1.bin" ${4:+--world-size $4} 2>/dev/null && "$AXORUN" "$1.bin" --output-dir "$1" >"$1.out" 2>&1
+}
+steps_are() { # $1 run, $2 the steps' rows, e.g. "0,1 2,3 4": its logged losses are their token means, and no more steps
+  python3 - "$@" <<'PYEOF'
+import json, sys
+got = [r["loss"] for r in map(json.loads, open(sys.argv[1] + "/train_log.jsonl")) if "loss" in r and "eval_loss" not in r]
+ev = [list(map(float, open("hf%d.ev" % i).read().split())) for i in range(5)]
+want = []
+for g in sys.argv[2].split():
+    rows = [int(x) for x in g.split(",")]
+    want.append(sum(ev[i][0] * ev[i][1] for i in rows) / sum(ev[i][1] for i in rows))
+ok = len(got) == len(want) and all(abs(a - b) <= 2e-5 * abs(b) for a, b in zip(got, want))
+if not ok:
+    print("steps", got, "want", want, file=sys.stderr)
+sys.exit(0 if ok else 1)
+PYEOF
+}
+check 'cur cur1 hf_rows.jsonl "micro_batch_size: 2" && grep -q "axorun: 3 steps (3 per epoch)" cur1.out && steps_are cur1 "0,1 2,3 4"' \
+  "curriculum_sampling: a lone dataset in file order, its short last step trained (3 steps of 2, 2, 1 rows)"
+check 'cur cur2 "cur_a.jsonl cur_b.jsonl" "micro_batch_size: 1" && steps_are cur2 "2 0 4 1 3"' \
+  "curriculum_sampling over two datasets: HF datasets' merged shuffle order"
+check 'cur cur3 "cur_a.jsonl cur_b.jsonl" "micro_batch_size: 1
+shuffle_before_merging_datasets: true" && steps_are cur3 "1 0 4 2 3"' \
+  "shuffle_before_merging_datasets: each dataset shuffled before the merge, as HF datasets orders them"
+check 'cur cur4 hf_rows.jsonl "micro_batch_size: 1" 2 && grep -q "axorun: 3 steps (3 per epoch)" cur4.out && steps_are cur4 "0,1 2,3 4,0"' \
+  "2 ranks: accelerate's top-up of the last batch from the epoch's start"
+check 'cur cur5 hf_rows.jsonl "micro_batch_size: 2
+dataloader_drop_last: true" && grep -q "axorun: 3 steps (2 per epoch)" cur5.out && steps_are cur5 "0,1 2,3 0,1"' \
+  "dataloader_drop_last: the short batch dropped; Axolotl's max_steps (3) runs into the next epoch"
+check 'cur cur6 hf_rows.jsonl "micro_batch_size: 2
+gradient_accumulation_steps: 2
+num_epochs: 2" && grep -q "axorun: 3 steps (2 per epoch)" cur6.out && steps_are cur6 "0,1,2,3 4 0,1,2,3"' \
+  "num_epochs 2 of 5 rows, global batch 4: Axolotl's ceil(10 / 4) = 3 steps; an epoch's last step holds 1 row"
+
+# Packed rows: each epoch packs its own shuffle, so epochs differ in rows (here 27 to 30 of 40 samples): an epoch has
+# its own steps, and a later epoch with fewer rows than the first is never read past its end (it was, before). With
+# multipack_real_batches, Axolotl's batch sampler drops a last batch of fewer than micro_batch_size packs.
+python3 - <<'PYEOF'
+import json, random
+rnd = random.Random(1)
+with open("pk_rows.jsonl", "w") as f:
+    for _ in range(40):
+        f.write(json.dumps({"input_ids": [rnd.randrange(3, 200) for _ in range(rnd.randint(20, 100))]}) + "\n")
+with open("full_rows.jsonl", "w") as f:
+    for _ in range(5):
+        f.write(json.dumps({"input_ids": [rnd.randrange(3, 200) for _ in range(64)]}) + "\n")
+PYEOF
+printf 'base_model: %s
+datasets:
+  - path: %s
+sequence_len: 128
+sample_packing: true
+micro_batch_size: 1
+num_epochs: 6
+learning_rate: 1.0e-3
+logging_steps: 1
+' \
+  "$SRC/configs/models/tiny-llama" "$T/pk_rows.jsonl" >pk.yml
+epochs_ok() { # $1 run: steps 1..total in order, epochs 0..5 each a run of consecutive steps, not all of one length
+  python3 - "$1" <<'PYEOF'
+import json, sys
+r = [x for x in map(json.loads, open(sys.argv[1] + "/train_log.jsonl")) if "loss" in x]
+steps, eps = [x["step"] for x in r], [x["epoch"] for x in r]
+n = [eps.count(e) for e in range(max(eps) + 1)]
+sys.exit(0 if steps == list(range(1, len(r) + 1)) and eps == sorted(eps) and max(eps) >= 5 and min(n) > 0 and len(set(n[:6])) > 1 else 1)
+PYEOF
+}
+check '"$AXOC" compile pk.yml -o pk.bin 2>/dev/null && "$AXORUN" pk.bin --output-dir pk >pk.out 2>&1 && epochs_ok pk' \
+  "packing over 6 epochs: each epoch its own rows and steps, none read past its end"
+printf 'base_model: %s
+datasets:
+  - path: %s
+sequence_len: 64
+sample_packing: true
+micro_batch_size: 2
+learning_rate: 1.0e-3
+' \
+  "$SRC/configs/models/tiny-llama" "$T/full_rows.jsonl" >rb.yml
+sed 's/^micro_batch_size: 2/micro_batch_size: 2\nmultipack_real_batches: true/' rb.yml >rb2.yml
+check '"$AXOC" compile rb.yml -o rb.bin 2>/dev/null && "$AXORUN" rb.bin --output-dir rb >rb.out 2>&1 && grep -q "axorun: 3 steps (3 per epoch)" rb.out && "$AXOC" compile rb2.yml -o rb2.bin 2>/dev/null && "$AXORUN" rb2.bin --output-dir rb2 >rb2.out 2>&1 && grep -q "axorun: 2 steps (2 per epoch)" rb2.out' \
+  "5 full packs in batches of 2: 3 steps, the last short; multipack_real_batches drops that batch (2 steps)"
 
 # save_strategy / eval_strategy / save_total_limit as Axolotl 0.19 hands them to HF Trainer: without
 # save_steps a checkpoint at each epoch's end (and the last step), "no" none, "best" after each evaluation that

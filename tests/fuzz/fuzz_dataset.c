@@ -63,12 +63,24 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     }
     if (rc == 0 && ds.nsamples > 0) {
         rt_data_opts o = {.seq_len = SEQ_LEN / 2, .sample_packing = (sel >> 3) & 1, .seed = sel, .pad_id = 0,
-                          .excess = (sel >> 4) % 3};
+                          .excess = (sel >> 4) % 3, .sequential = (sel >> 7) & 1, .pack_next_fit = (sel >> 6) & 1,
+                          .pack_group_size = 1 + (sel >> 2) % 9, .pack_bin_size = 1 + sel % 5};
         rt_rows rows = {0};
         ax_diag e;
         ax_diag_init(&e);
         int rrc = rt_data_build_epoch(&ds, &o, sel >> 6, &rows, &e);
         fz_check(rrc, &e, "rt_data_build_epoch");
+        if (rrc == 0) { /* an epoch's steps over its rows: every row read is one the epoch built */
+            const rt_batching b = {.B = 1 + sel % 3, .ga = 1 + (sel >> 2) % 3, .nranks = 1 + (sel >> 4) % 3,
+                                   .drop_last = (sel >> 5) & 1};
+            const rt_epoch_span sp = rt_epoch_span_of(&b, rows.nrows);
+            if (rt_data_count_rows(&ds, &o, sel >> 6, &e) != rows.nrows) abort();
+            for (int64_t st = 0; st < sp.nsteps; st++)
+                for (int64_t i = 0; i < b.B * b.ga * b.nranks; i++) {
+                    const int64_t r = rt_epoch_row(&b, &sp, st, i);
+                    if (r < -1 || r >= rows.nrows || (r == -1 && st * b.B * b.ga * b.nranks + i < sp.len)) abort();
+                }
+        }
         rt_rows_free(&rows);
         ax_diag_free(&e);
     }

@@ -147,15 +147,43 @@ static void check_rows(const rt_dataset *ds, const rt_data_opts *o, int64_t epoc
     int *seen = calloc((size_t)ds->nsamples + 1, sizeof *seen);
     rt_data_epoch_order(ds->nsamples, o->seed, epoch, order);
     int64_t k = 0, dropped = 0, targets = 0, bad = 0;
-    /* seqs follow the shuffled order minus the dropped samples */
+    const int first_fit = o->sample_packing && !o->pack_next_fit;
+    /* seqs follow the shuffled order minus the dropped samples; first-fit: the rows a plain scan of the bins opened
+     * so far gives, in groups (each row's samples in that order) */
+    const int64_t gs = o->pack_group_size > 0 ? o->pack_group_size : 100000, bs = o->pack_bin_size > 0 ? o->pack_bin_size : 200;
+    int64_t *kept = malloc((size_t)(ds->nsamples + 1) * sizeof *kept), *bin = malloc((size_t)(ds->nsamples + 1) * sizeof *bin);
+    int64_t *room = malloc((size_t)(ds->nsamples + 1) * sizeof *room), *cnt = malloc((size_t)(ds->nsamples + 1) * sizeof *cnt);
     for (int64_t i = 0; i < ds->nsamples; i++) {
         if (rt_data_sample_len(ds, order[i]) > L) {
             dropped++;
             continue;
         }
-        if (k >= r->nseqs || r->seqs[k].sample != order[i]) bad++;
-        k++;
+        kept[k++] = order[i];
     }
+    if (first_fit) {
+        int64_t row = 0, q = 0;
+        for (int64_t g0 = 0; g0 < k; g0 += gs) {
+            int64_t nb = 0, g1 = g0 + gs < k ? g0 + gs : k;
+            for (int64_t j = g0; j < g1; j++) {
+                int64_t len = rt_data_sample_len(ds, kept[j]), b = 0;
+                while (b < nb && !(room[b] >= len && cnt[b] < bs)) b++;
+                if (b == nb) room[nb] = L, cnt[nb++] = 0;
+                room[b] -= len, cnt[b]++, bin[j] = b;
+            }
+            for (int64_t b = 0; b < nb; b++, row++) {
+                if (row >= r->nrows || r->row_seq_off[row] != q) bad++;
+                for (int64_t j = g0; j < g1; j++)
+                    if (bin[j] == b) bad += q >= r->nseqs || r->seqs[q++].sample != kept[j];
+            }
+        }
+        CHECK_EQ(row, r->nrows);
+    } else
+        for (int64_t j = 0; j < k; j++)
+            if (j >= r->nseqs || r->seqs[j].sample != kept[j]) bad++;
+    free(kept);
+    free(bin);
+    free(room);
+    free(cnt);
     CHECK_EQ(bad, 0);
     CHECK_EQ(k, r->nseqs);
     CHECK_EQ(dropped, r->ndropped);
@@ -184,7 +212,7 @@ static void check_rows(const rt_dataset *ds, const rt_data_opts *o, int64_t epoc
             if (ids[c] != o->pad_id || tg[c] != RT_IGNORE_INDEX || pos[c] != 0 || sid[c] != (q1 - q0) + (c - used))
                 bad++;
         /* next-fit: the next row's first sample did not fit in this row */
-        if (o->sample_packing && row + 1 < r->nrows && used + r->seqs[q1].len <= L) bad++;
+        if (o->sample_packing && !first_fit && row + 1 < r->nrows && used + r->seqs[q1].len <= L) bad++;
         for (int64_t c = 0; c < L; c++) targets += tg[c] != RT_IGNORE_INDEX;
     }
     CHECK_EQ(bad, 0);
@@ -452,6 +480,94 @@ static void test_np_permutation(void) {
     json_decref(fx);
 }
 
+static int cmp_i64(const void *a, const void *b) {
+    const int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* An epoch's steps = HF Trainer's updates over accelerate's sharded batches
+ * (tests/reference/make_batching_fixtures.py runs accelerate's
+ * BatchSamplerShard): each step's samples over all ranks, as a multiset, for
+ * one and several ranks, top-up and drop_last, short last steps. */
+static void test_batching(void) {
+    json_error_t err;
+    json_t *fx = json_load_file(AXO_SOURCE_DIR "/tests/reference/batching.json", 0, &err);
+    CHECK_MSG(fx != NULL, "batching.json: %s", err.text);
+    size_t i;
+    json_t *c;
+    json_array_foreach(json_object_get(fx, "cases"), i, c) {
+        const rt_batching b = {.B = json_integer_value(json_object_get(c, "micro_batch_size")),
+                               .ga = json_integer_value(json_object_get(c, "gradient_accumulation_steps")),
+                               .nranks = json_integer_value(json_object_get(c, "ranks")),
+                               .drop_last = json_is_true(json_object_get(c, "drop_last"))};
+        const int64_t n = json_integer_value(json_object_get(c, "n")), G = b.B * b.ga * b.nranks;
+        const json_t *steps = json_object_get(c, "steps");
+        const rt_epoch_span e = rt_epoch_span_of(&b, n);
+        int ok = e.nsteps == (int64_t)json_array_size(steps);
+        int64_t *got = malloc(sizeof *got * (size_t)G);
+        for (int64_t st = 0; ok && st < e.nsteps; st++) {
+            int64_t k = 0;
+            for (int64_t j = 0; j < G; j++) {
+                const int64_t r = rt_epoch_row(&b, &e, st, j);
+                ok &= r >= -1 && r < n;
+                if (r >= 0) got[k++] = r;
+            }
+            qsort(got, (size_t)k, sizeof *got, cmp_i64);
+            const json_t *want = json_array_get(steps, (size_t)st);
+            ok &= k == (int64_t)json_array_size(want);
+            for (int64_t j = 0; ok && j < k; j++) ok &= json_integer_value(json_array_get(want, (size_t)j)) == got[j];
+        }
+        CHECK_MSG(ok, "batching n %lld, B %lld, ga %lld, %lld ranks, drop_last %d: steps differ from HF's", (long long)n,
+                  (long long)b.B, (long long)b.ga, (long long)b.nranks, b.drop_last);
+        free(got);
+    }
+    json_decref(fx);
+}
+
+/* Packed rows in dataset order (curriculum_sampling) = the bins of Axolotl's multipack sampler
+ * (tests/reference/make_packing_fixtures.py runs its pack_parallel / allocate_sequentially): first-fit in groups,
+ * at most bin_size samples a row, or next-fit */
+static void test_packing_axolotl(void) {
+    json_error_t err;
+    json_t *fx = json_load_file(AXO_SOURCE_DIR "/tests/reference/packing.json", 0, &err);
+    CHECK_MSG(fx != NULL, "packing.json: %s", err.text);
+    size_t i;
+    json_t *c;
+    json_array_foreach(json_object_get(fx, "cases"), i, c) {
+        const json_t *lens = json_object_get(c, "lengths"), *bins = json_object_get(c, "bins");
+        ax_buf t = {0};
+        for (size_t k = 0; k < json_array_size(lens); k++) {
+            ax_buf_puts(&t, "{\"input_ids\": [1");
+            for (json_int_t j = 1; j < json_integer_value(json_array_get(lens, k)); j++) ax_buf_puts(&t, ", 2");
+            ax_buf_puts(&t, "]}\n");
+        }
+        rt_dataset ds = {0};
+        ax_diag d;
+        ax_diag_init(&d);
+        CHECK(rt_data_load_text(t.data, t.len, "p.jsonl", 16, &ds, &d) == 0);
+        rt_data_opts o = {.seq_len = json_integer_value(json_object_get(c, "capacity")), .sample_packing = 1,
+                          .sequential = 1, .pack_next_fit = json_is_true(json_object_get(c, "sequential")),
+                          .pack_group_size = json_integer_value(json_object_get(c, "group_size")),
+                          .pack_bin_size = json_integer_value(json_object_get(c, "bin_size"))};
+        rt_rows r;
+        CHECK(rt_data_build_epoch(&ds, &o, 0, &r, &d) == 0);
+        int ok = r.nrows == (int64_t)json_array_size(bins);
+        for (int64_t row = 0; ok && row < r.nrows; row++) {
+            const json_t *b = json_array_get(bins, (size_t)row);
+            ok &= r.row_seq_off[row + 1] - r.row_seq_off[row] == (int64_t)json_array_size(b);
+            for (int64_t q = r.row_seq_off[row]; ok && q < r.row_seq_off[row + 1]; q++)
+                ok &= r.seqs[q].sample == json_integer_value(json_array_get(b, (size_t)(q - r.row_seq_off[row])));
+        }
+        CHECK_MSG(ok, "packing case %zu: %lld rows, Axolotl's bins %zu, or their samples differ", i, (long long)r.nrows,
+                  json_array_size(bins));
+        rt_rows_free(&r);
+        rt_data_free(&ds);
+        ax_diag_free(&d);
+        ax_buf_free(&t);
+    }
+    json_decref(fx);
+}
+
 /* dataset_exact_deduplication: later copies go (tokens and labels equal), and under truncate two samples
  * equal in their first seq_len tokens are copies */
 static void test_dedup(void) {
@@ -500,6 +616,8 @@ static void test_min_len(void) {
 
 int main(void) {
     test_np_permutation();
+    test_batching();
+    test_packing_axolotl();
     test_min_len();
     test_dedup();
     test_excess();
