@@ -2095,6 +2095,8 @@ static void check_whole(loader *L) {
      * applies to the loaders of unpacked rows only (a packed loader takes Axolotl's batch sampler instead) */
     if (!pair(L, "dataloader_drop_last") || fe_y_is_null(pair(L, "dataloader_drop_last")->v))
         c->dataloader_drop_last = c->sample_packing && !c->eval_sample_packing;
+    else
+        c->dataloader_drop_last_cfg = c->dataloader_drop_last;
     if (c->sequence_parallel_degree > 1 && !c->ring_attn_func)
         c->ring_attn_func = c->sample_packing ? "varlen_llama3" : "batch_ring";
     if ((p = pair(L, "ring_attn_func")) && c->ring_attn_func && c->sequence_parallel_degree > 1 &&
@@ -2390,7 +2392,7 @@ void fe_config_canonical(const fe_config *c, ax_buf *out) {
         I("sample_packing_group_size", c->sample_packing_group_size);
     if (c->sample_packing_bin_size > 0 && c->sample_packing_bin_size != 200)
         I("sample_packing_bin_size", c->sample_packing_bin_size);
-    if (c->dataloader_drop_last) I("dataloader_drop_last", 1);
+    if (c->dataloader_drop_last) I("dataloader_drop_last", c->dataloader_drop_last_cfg ? 2 : 1); /* 2: the config's */
     if (c->min_sample_len > 0 && c->min_sample_len != 2) I("min_sample_len", c->min_sample_len); /* 0: Axolotl's `or 2` */
     if (c->eval_sequence_len > 0 && c->ntest_datasets > 0) I("eval_sequence_len", c->eval_sequence_len);
     if (c->dataset_shard_num > 0 && c->dataset_shard_idx >= 0) {

@@ -116,6 +116,7 @@ typedef struct fe_config {
     int64_t sample_packing_group_size; /* first-fit packing: samples per group (0: Axolotl's 100000) */
     int64_t sample_packing_bin_size;   /* first-fit packing: samples per row at most (0: Axolotl's 200) */
     int dataloader_drop_last;        /* unpacked rows: the last incomplete micro-batch dropped; unset: Axolotl's rule */
+    int dataloader_drop_last_cfg;    /* the config's own dataloader_drop_last: true (Axolotl's packed step count) */
     int64_t min_sample_len;          /* shorter samples dropped; 0 (unset): Axolotl's 2 */
     int64_t eval_sequence_len;       /* test_datasets' length limit (0: sequence_len); at most sequence_len here */
     int64_t dataset_shard_num, dataset_shard_idx; /* -1: unset; both set: one contiguous shard of the prepared data */

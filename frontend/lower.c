@@ -246,6 +246,7 @@ static void module_facts(const fe_config *c, const fe_model *m, int world_size, 
         set_i(mod, "train.pack_bin_size", c->sample_packing_bin_size);
     if (!c->shuffle_merged_datasets) set_i(mod, "train.shuffle_merged_datasets", 0);
     if (c->dataloader_drop_last) set_i(mod, "train.dataloader_drop_last", 1);
+    if (c->dataloader_drop_last_cfg) set_i(mod, "train.dataloader_drop_last_cfg", 1); /* the config's own true */
     if (c->min_sample_len > 0 && c->min_sample_len != 2) set_i(mod, "train.min_sample_len", c->min_sample_len);
     if (c->eval_sequence_len > 0 && c->ntest_datasets > 0) set_i(mod, "train.eval_sequence_len", c->eval_sequence_len);
     if (c->dataset_shard_num > 0 && c->dataset_shard_idx >= 0) {

@@ -1305,9 +1305,15 @@ int rt_train(rt_session *s, const rt_train_opts *o, ax_diag *d) {
     /* num_epochs: a float in Axolotl */
     const double epochs = mattr_f(m, "train.epochs", 1);
     int64_t total = o->max_steps > 0 ? o->max_steps : mattr_i(m, "train.max_steps", 0);
-    /* Axolotl sets max_steps itself: ceil(samples x num_epochs / global batch) without packing (its
-     * calculate_total_num_steps), so a fractional or uneven last epoch ends where it says; with packing its count
-     * comes from its own bins, and axo's is num_epochs of its first epoch's steps */
+    /* Axolotl sets max_steps itself (its calculate_total_num_steps), so a fractional or uneven last epoch ends
+     * where it says: ceil(samples x num_epochs / global batch) without packing; with packing floor(max(1, packs /
+     * global batch) x num_epochs), less ceil(num_epochs) when the config sets dataloader_drop_last, where its packs
+     * are its multipack bins and axo's its first epoch's rows. A count of 0 leaves HF's epochs. */
+    if (total <= 0 && dopt.sample_packing) {
+        const int64_t per = esp.len / G > 1 ? esp.len / G : 1;
+        total = (int64_t)floor((double)per * epochs);
+        if (mattr_i(m, "train.dataloader_drop_last_cfg", 0)) total -= (int64_t)ceil(epochs);
+    }
     if (total <= 0)
         total = dopt.sample_packing ? (int64_t)ceil(epochs * (double)steps_per_epoch)
                                     : (int64_t)ceil((double)rows.nrows * epochs / (double)G);
