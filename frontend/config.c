@@ -345,6 +345,9 @@ static const key_def keys[] = {
     {"curriculum_sampling", K_BOOL, F(curriculum_sampling), 0},
     {"sample_packing_sequentially", K_BOOL, F(sample_packing_sequentially), 0},
     {"multipack_real_batches", K_BOOL, F(multipack_real_batches), 0},
+    {"reinit_weights", K_BOOL, F(reinit_weights), 0},
+    {"sample_packing_eff_est", K_NUM, F(sample_packing_eff_est), 1},
+    {"total_num_tokens", K_INT, F(total_num_tokens), 1},
     {"sample_packing_group_size", K_INT, F(sample_packing_group_size), 1},
     {"sample_packing_bin_size", K_INT, F(sample_packing_bin_size), 1},
     {"dataloader_drop_last", K_BOOL, F(dataloader_drop_last), 0},
@@ -415,7 +418,6 @@ const fe_refused_key fe_refused_keys[] = {
     {"trainer_cls", "", "a custom Trainer class"},
     /* the model */
     {"qat", "", "quantization-aware training: fake-quantized weights and activations"},
-    {"reinit_weights", "false", "random initial weights instead of the pretrained ones"},
     {"embeddings_skip_upcast", "false", "embeddings kept in low precision under PEFT"},
     {"fix_untrained_tokens", "", "the embedding rows of the given tokens set to the mean"},
     {"model_kwargs", "{}", "extra from_pretrained arguments"},
@@ -470,8 +472,6 @@ const fe_refused_key fe_refused_keys[] = {
     {"pose_max_context_len", "", "the PoSE context length"},
     {"pose_num_chunks", "", "the PoSE chunk count"},
     /* the step count and the optimizer */
-    {"sample_packing_eff_est", "", "the step count of the schedule"},
-    {"total_num_tokens", "", "the step count of the schedule"},
     {"auto_find_batch_size", "false", "a smaller batch after an out-of-memory error"},
     {"lr_div_factor", "", "the one_cycle schedule's initial learning rate"},
     {"optim_args", "{}, \"\"", "extra optimizer arguments"},
@@ -2388,6 +2388,9 @@ void fe_config_canonical(const fe_config *c, ax_buf *out) {
     if (c->curriculum_sampling) I("curriculum_sampling", 1);
     if (c->sample_packing_sequentially) I("sample_packing_sequentially", 1);
     if (c->multipack_real_batches) I("multipack_real_batches", 1);
+    if (c->reinit_weights) I("reinit_weights", 1);
+    if (c->sample_packing && c->sample_packing_eff_est > 0) D("sample_packing_eff_est", c->sample_packing_eff_est);
+    if (c->sample_packing && c->sample_packing_eff_est > 0 && c->total_num_tokens > 0) I("total_num_tokens", c->total_num_tokens);
     if (c->sample_packing_group_size > 0 && c->sample_packing_group_size != 100000)
         I("sample_packing_group_size", c->sample_packing_group_size);
     if (c->sample_packing_bin_size > 0 && c->sample_packing_bin_size != 200)

@@ -117,6 +117,9 @@ typedef struct fe_config {
     int64_t sample_packing_bin_size;   /* first-fit packing: samples per row at most (0: Axolotl's 200) */
     int dataloader_drop_last;        /* unpacked rows: the last incomplete micro-batch dropped; unset: Axolotl's rule */
     int dataloader_drop_last_cfg;    /* the config's own dataloader_drop_last: true (Axolotl's packed step count) */
+    int reinit_weights;              /* random weights as HF's from_config draws them, not the model's files */
+    double sample_packing_eff_est;   /* packed: Axolotl's step count from tokens / this efficiency (0: from the rows) */
+    int64_t total_num_tokens;        /* with sample_packing_eff_est: the tokens it counts (0: the training set's) */
     int64_t min_sample_len;          /* shorter samples dropped; 0 (unset): Axolotl's 2 */
     int64_t eval_sequence_len;       /* test_datasets' length limit (0: sequence_len); at most sequence_len here */
     int64_t dataset_shard_num, dataset_shard_idx; /* -1: unset; both set: one contiguous shard of the prepared data */
@@ -326,6 +329,7 @@ typedef struct fe_model {
     const char *hidden_act;  /* must be "silu" */
     const char *torch_dtype;
     int64_t bos_token_id, eos_token_id, pad_token_id; /* -1 if absent */
+    double initializer_range; /* HF's init std (default 0.02): random weights and drawn rows */
     char *config_json;       /* the file's bytes (arena), for the cache key */
     size_t config_json_len;
     /* Added by the frontend. */

@@ -267,6 +267,11 @@ int fe_model_load_with(const char *dir, const char *overrides, fe_model *out, ax
     m->bos_token_id = get_token(&H, root, "bos_token_id");
     m->eos_token_id = get_token(&H, root, "eos_token_id");
     m->pad_token_id = get_token(&H, root, "pad_token_id");
+    m->initializer_range = get_num(&H, root, "", "initializer_range", 0.02, 0);
+    if (!(m->initializer_range > 0) || m->initializer_range > 1e30) {
+        snprintf(w, sizeof w, "%s: initializer_range", file);
+        ax_error(d, w, "expected a positive number, found %g", m->initializer_range);
+    }
     json_decref(root);
     return d->nerrors > errors0 ? -1 : 0;
 }

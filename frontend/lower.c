@@ -201,7 +201,10 @@ static void module_facts(const fe_config *c, const fe_model *m, int world_size, 
     set_i(mod, "model.head_dim", m->head_dim);
     set_i(mod, "model.tie_word_embeddings", m->tie_word_embeddings);
     set_i(mod, "model.pad_id", m->pad_token_id >= 0 ? m->pad_token_id : 0);
-    set_f(mod, "model.initializer_range", 0.02);
+    set_f(mod, "model.initializer_range", m->initializer_range > 0 ? m->initializer_range : 0.02); /* 0: unset (HF: 0.02) */
+    /* HF's Embedding padding_idx: its row drawn as zeros when weights are drawn (runtime/train.c) */
+    if (m->pad_token_id >= 0 && m->pad_token_id < m->vocab_size) set_i(mod, "model.padding_idx", m->pad_token_id);
+    if (c->reinit_weights) set_i(mod, "model.reinit_weights", 1);
     set_i(mod, "train.world_size", world_size);
     set_i(mod, "train.seq_len", c->sequence_len);
     set_i(mod, "train.micro_batch_size", c->micro_batch_size);
@@ -239,6 +242,10 @@ static void module_facts(const fe_config *c, const fe_model *m, int world_size, 
     if (c->shuffle_before_merging && c->ndatasets > 1) set_i(mod, "train.shuffle_before_merging_datasets", 1);
     if (c->curriculum_sampling) set_i(mod, "train.curriculum_sampling", 1);
     if (c->multipack_real_batches) set_i(mod, "train.multipack_real_batches", 1);
+    if (c->sample_packing && c->sample_packing_eff_est > 0) {
+        set_f(mod, "train.sample_packing_eff_est", c->sample_packing_eff_est);
+        if (c->total_num_tokens > 0) set_i(mod, "train.total_num_tokens", c->total_num_tokens);
+    }
     if (c->sample_packing_sequentially) set_i(mod, "train.pack_next_fit", 1);
     if (c->sample_packing_group_size > 0 && c->sample_packing_group_size != 100000)
         set_i(mod, "train.pack_group_size", c->sample_packing_group_size);

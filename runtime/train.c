@@ -342,7 +342,9 @@ static int dora_row_norms(rt_session *s, const ir_global *G, int64_t first, int6
 int rt_session_init_weights(rt_session *s, const char *model_dir, ax_diag *d) {
     const ir_module *m = s->m;
     if (!model_dir) model_dir = mattr_s(m, "model.dir", ".");
-    int load = has_weights(model_dir);
+    /* reinit_weights: drawn as for a model without weights (HF's from_config), the files not read */
+    int load = has_weights(model_dir) && !mattr_i(m, "model.reinit_weights", 0);
+    const int64_t padding_idx = mattr_i(m, "model.padding_idx", -1);
     rt_st_model sm;
     if (load && rt_st_model_open(model_dir, &sm, d) != 0) return -1;
     uint64_t seed = (uint64_t)mattr_i(m, "train.seed", 42);
@@ -389,6 +391,9 @@ int rt_session_init_weights(rt_session *s, const char *model_dir, ax_diag *d) {
                           !strcmp(init, "uniform") ? ir_attr_float(G->attrs, G->nattrs, "bound", 0)
                                                    : ir_attr_float(G->attrs, G->nattrs, "std", std), /* gaussian LoRA A: 1/r */
                           seed, tmp, full);
+            if (!adapter && padding_idx >= 0 && !strcmp(hf, "model.embed_tokens.weight") && G->type.rank == 2 &&
+                padding_idx < G->type.dims[0]) /* HF's init zeroes the Embedding's padding_idx row */
+                memset(tmp + padding_idx * row_elems, 0, sizeof(float) * (size_t)row_elems);
             memcpy(dst, tmp + first * row_elems, sizeof(float) * (size_t)(rows * row_elems));
             free(tmp);
         } else {
@@ -1309,7 +1314,18 @@ int rt_train(rt_session *s, const rt_train_opts *o, ax_diag *d) {
      * where it says: ceil(samples x num_epochs / global batch) without packing; with packing floor(max(1, packs /
      * global batch) x num_epochs), less ceil(num_epochs) when the config sets dataloader_drop_last, where its packs
      * are its multipack bins and axo's its first epoch's rows. A count of 0 leaves HF's epochs. */
-    if (total <= 0 && dopt.sample_packing) {
+    const double eff = mattr_f(m, "train.sample_packing_eff_est", 0);
+    if (total <= 0 && dopt.sample_packing && eff > 0) {
+        /* the config's sample_packing_eff_est: int(floor(0.99 x tokens / eff / sequence_len // batch) - 1) x
+         * num_epochs, tokens = total_num_tokens or the training set's */
+        int64_t ntok = mattr_i(m, "train.total_num_tokens", 0);
+        if (ntok <= 0)
+            for (int64_t q = 0; q < rows.nseqs; q++) ntok += rows.seqs[q].len;
+        const double a = 0.99 * (double)ntok / eff / (double)s->S, mod = fmod(a, (double)G), div = (a - mod) / (double)G;
+        double fl = floor(div); /* Python's float a // G */
+        if (div - fl > 0.5) fl += 1;
+        total = (int64_t)floor((fl - 1) * epochs);
+    } else if (total <= 0 && dopt.sample_packing) {
         const int64_t per = esp.len / G > 1 ? esp.len / G : 1;
         total = (int64_t)floor((double)per * epochs);
         if (mattr_i(m, "train.dataloader_drop_last_cfg", 0)) total -= (int64_t)ceil(epochs);

@@ -386,6 +386,12 @@ learning_rate: 1.0e-3
 sed 's/^micro_batch_size: 2/micro_batch_size: 2\nmultipack_real_batches: true/' rb.yml >rb2.yml
 check '"$AXOC" compile rb.yml -o rb.bin 2>/dev/null && "$AXORUN" rb.bin --output-dir rb >rb.out 2>&1 && grep -q "axorun: 2 steps (3 per epoch)" rb.out && "$AXOC" compile rb2.yml -o rb2.bin 2>/dev/null && "$AXORUN" rb2.bin --output-dir rb2 >rb2.out 2>&1 && grep -q "axorun: 2 steps (2 per epoch)" rb2.out' \
   "5 full packs in batches of 2: Axolotl's 2 steps of an epoch of 3; multipack_real_batches drops the short batch"
+# sample_packing_eff_est: Axolotl's int(floor(0.99 x tokens / eff / sequence_len // batch) - 1) x num_epochs, tokens =
+# total_num_tokens or the training set's: 0.99 x 320 / 0.25 / 64 // 2 = 9, so 8 steps; with 10000 tokens, 0.5: 153
+sed 's/^micro_batch_size: 2/micro_batch_size: 2\nsample_packing_eff_est: 0.25/' rb.yml >eff.yml
+sed 's/^micro_batch_size: 2/micro_batch_size: 2\nsample_packing_eff_est: 0.5\ntotal_num_tokens: 10000/' rb.yml >eff2.yml
+check '"$AXOC" compile eff.yml -o eff.bin 2>/dev/null && "$AXORUN" eff.bin --output-dir eff >eff.out 2>&1 && grep -q "axorun: 8 steps (3 per epoch)" eff.out && "$AXOC" compile eff2.yml -o eff2.bin 2>/dev/null && "$AXORUN" eff2.bin --output-dir eff2 >eff2.out 2>&1 && grep -q "axorun: 153 steps (3 per epoch)" eff2.out' \
+  "sample_packing_eff_est (and total_num_tokens): Axolotl's step count from them"
 
 # save_strategy / eval_strategy / save_total_limit as Axolotl 0.19 hands them to HF Trainer: without
 # save_steps a checkpoint at each epoch's end (and the last step), "no" none, "best" after each evaluation that

@@ -34,4 +34,46 @@ cfg "$T/c" 'overrides_of_model_config:
   num_attention_heads: four' >c.yml
 check '! "$AXOC" compile c.yml -o c.bin 2>c.err && grep -q "config.json (with model_config): num_attention_heads" c.err' \
   "a bad override is an error that names it (overrides_of_model_config is the same key)"
+
+# reinit_weights: the weights are drawn as for a model directory without any (HF's from_config: normal with
+# config.json's initializer_range, norms 1, biases 0, the Embedding's padding_idx row, pad_token_id 0 here, zeros),
+# so a run on the HF fixture (which has weights) equals one on its config.json alone, and differs without the key
+mkdir -p cfgonly && cp "$SRC/tests/reference/fixtures/tiny-llama/config.json" cfgonly/
+ri() { # $1 output dir, $2 model dir, $3 extra lines
+  printf 'base_model: %s
+datasets:
+  - path: %s
+sequence_len: 64
+micro_batch_size: 2
+max_steps: 1
+' \
+    "$2" "$SRC/configs/data/toy_count.jsonl"
+  printf 'learning_rate: 1.0e-30
+seed: 3
+output_dir: %s
+%s
+' "$1" "$3"
+}
+ri "$T/r1" "$SRC/tests/reference/fixtures/tiny-llama" "reinit_weights: true" >r1.yml
+ri "$T/r2" "$T/cfgonly" "" >r2.yml
+ri "$T/r3" "$SRC/tests/reference/fixtures/tiny-llama" "" >r3.yml
+row0() { # $1 model.safetensors -> max |x| of embed_tokens row 0 and of row 1
+  python3 - "$1" <<'PYEOF'
+import json, struct, sys
+b = open(sys.argv[1], "rb").read()
+n = struct.unpack("<Q", b[:8])[0]
+h = json.loads(b[8:8 + n])
+t = h["model.embed_tokens.weight"]
+assert t["dtype"] == "F32"
+cols, o = t["shape"][1], 8 + n + t["data_offsets"][0]
+r = [struct.unpack("<%df" % cols, b[o + 4 * cols * i:o + 4 * cols * (i + 1)]) for i in (0, 1)]
+print(max(map(abs, r[0])), max(map(abs, r[1])))
+PYEOF
+}
+check 'for r in r1 r2 r3; do "$AXOC" compile $r.yml -o $r.bin 2>/dev/null && "$AXORUN" $r.bin >/dev/null 2>&1 || exit 1; done' \
+  "reinit_weights: train on the fixture, on its config.json alone, and on the fixture without the key"
+check 'cmp -s r1/model.safetensors r2/model.safetensors && ! cmp -s r1/model.safetensors r3/model.safetensors' \
+  "reinit_weights draws the weights a directory without any gets, not the fixture's"
+check 'read -r z o <<<"$(row0 r1/model.safetensors)" && test "$z" = 0.0 && python3 -c "import sys; sys.exit(not 0 < float(sys.argv[1]) < 1)" "$o"' \
+  "the Embedding's padding_idx row is drawn as zeros (pad_token_id 0), the others not"
 finish
