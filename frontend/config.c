@@ -240,6 +240,7 @@ static const key_def keys[] = {
     {"adam_beta2", K_NUM, F(adam_beta2), 2},
     {"adam_epsilon", K_NUM, F(adam_epsilon), 1},
     {"adapter", K_SPECIAL, -1, 0},
+    {"fix_untrained_tokens", K_SPECIAL, -1, 0},
     {"added_tokens_overrides", K_SPECIAL, -1, 0},
     {"attn_implementation", K_SPECIAL, -1, 0},
     {"auto_resume_from_checkpoints", K_BOOL, F(auto_resume), 0},
@@ -419,7 +420,6 @@ const fe_refused_key fe_refused_keys[] = {
     /* the model */
     {"qat", "", "quantization-aware training: fake-quantized weights and activations"},
     {"embeddings_skip_upcast", "false", "embeddings kept in low precision under PEFT"},
-    {"fix_untrained_tokens", "", "the embedding rows of the given tokens set to the mean"},
     {"model_kwargs", "{}", "extra from_pretrained arguments"},
     {"overrides_of_model_kwargs", "{}", "extra from_pretrained arguments"},
     {"model_revision", "", "another revision of the weights"},
@@ -1283,6 +1283,33 @@ static void unfrozen(loader *L, const fe_ypair *p) {
     }
 }
 
+/* fix_untrained_tokens: a boolean or an integer (Python's truth: on unless false or 0), or a list of token ids
+ * that are fixed as well (Axolotl's token_ids_to_fix; an empty list is off) */
+static void fix_untrained(loader *L, const fe_ypair *p) {
+    const fe_yctx *y = &L->y;
+    fe_config *c = L->c;
+    const yaml_node_t *v = p->v;
+    if (v->type == YAML_SEQUENCE_NODE) {
+        int n = (int)(v->data.sequence.items.top - v->data.sequence.items.start);
+        c->fix_untrained_ids = ax_arena_alloc(y->ar, sizeof *c->fix_untrained_ids * (size_t)(n ? n : 1));
+        for (int i = 0; i < n; i++) {
+            const yaml_node_t *e = yaml_document_get_node(y->doc, v->data.sequence.items.start[i]);
+            int64_t id;
+            if (!e || fe_y_int(y, p->key, e, 0, &id) != 0) return;
+            c->fix_untrained_ids[c->nfix_untrained_ids++] = id;
+        }
+        c->fix_untrained = n > 0;
+        return;
+    }
+    int b;
+    double x;
+    const char *t = fe_y_text(v);
+    if (fe_y_is_null(v)) return;
+    if (t && fe_parse_bool(t, &b)) c->fix_untrained = b;
+    else if (t && fe_parse_num(t, &x) && x == floor(x)) c->fix_untrained = x != 0;
+    else yerr(y, v, p->key, "true, false, an integer or a list of token ids");
+}
+
 /* added_tokens_overrides: {token id: new content}, Axolotl's dict[int, str]
  * (an existing added token of the tokenizer gets another string) */
 static void added_overrides(loader *L, const fe_ypair *p) {
@@ -1556,6 +1583,8 @@ static void apply_special(loader *L, const fe_ypair *p) {
         if (i >= 0) c->eval_strategy = i + 1;
     } else if (!strcmp(k, "unfrozen_parameters")) {
         unfrozen(L, p);
+    } else if (!strcmp(k, "fix_untrained_tokens")) {
+        fix_untrained(L, p);
     } else if (!strcmp(k, "lr_groups")) {
         lr_groups(L, p);
     } else if (!strcmp(k, "model_config") || !strcmp(k, "overrides_of_model_config")) {
@@ -2384,11 +2413,18 @@ void fe_config_canonical(const fe_config *c, ax_buf *out) {
     I("eval_batch_size", c->eval_batch_size);
     if (!c->shuffle_merged_datasets) I("shuffle_merged_datasets", 0); /* absent when true: older plans keep their keys */
     if (c->dataset_exact_deduplication) I("dataset_exact_deduplication", 1);
-    if (c->shuffle_before_merging && c->ndatasets > 1) I("shuffle_before_merging_datasets", 1);
+    if (c->shuffle_before_merging && (c->ndatasets > 1 || c->ntest_datasets > 1)) I("shuffle_before_merging_datasets", 1);
     if (c->curriculum_sampling) I("curriculum_sampling", 1);
     if (c->sample_packing_sequentially) I("sample_packing_sequentially", 1);
     if (c->multipack_real_batches) I("multipack_real_batches", 1);
     if (c->reinit_weights) I("reinit_weights", 1);
+    if (c->fix_untrained) {
+        ax_buf j = {0};
+        ax_buf_puts(&j, "");
+        for (int i = 0; i < c->nfix_untrained_ids; i++) ax_buf_printf(&j, "%s%lld", i ? "," : "", (long long)c->fix_untrained_ids[i]);
+        S("fix_untrained_tokens", c->nfix_untrained_ids ? j.data : "true");
+        ax_buf_free(&j);
+    }
     if (c->sample_packing && c->sample_packing_eff_est > 0) D("sample_packing_eff_est", c->sample_packing_eff_est);
     if (c->sample_packing && c->sample_packing_eff_est > 0 && c->total_num_tokens > 0) I("total_num_tokens", c->total_num_tokens);
     if (c->sample_packing_group_size > 0 && c->sample_packing_group_size != 100000)

@@ -111,13 +111,16 @@ typedef struct fe_config {
     int dataset_exact_deduplication; /* samples equal to an earlier one dropped (each split) */
     int shuffle_before_merging;      /* shuffle_before_merging_datasets: each dataset shuffled before the merge */
     int curriculum_sampling;         /* training in the prepared data's order (HF's SequentialSampler) */
-    int sample_packing_sequentially; /* Axolotl's next-fit packing in sampler order: axo's packing either way */
+    int sample_packing_sequentially; /* next-fit packing in sampler order instead of Axolotl's first-fit */
     int multipack_real_batches;      /* packs of sequence_len, micro_batch_size of them a batch (axo's layout) */
     int64_t sample_packing_group_size; /* first-fit packing: samples per group (0: Axolotl's 100000) */
     int64_t sample_packing_bin_size;   /* first-fit packing: samples per row at most (0: Axolotl's 200) */
     int dataloader_drop_last;        /* unpacked rows: the last incomplete micro-batch dropped; unset: Axolotl's rule */
     int dataloader_drop_last_cfg;    /* the config's own dataloader_drop_last: true (Axolotl's packed step count) */
     int reinit_weights;              /* random weights as HF's from_config draws them, not the model's files */
+    int fix_untrained;               /* fix_untrained_tokens: untrained embedding rows set to the mean (Axolotl's) */
+    int64_t *fix_untrained_ids;      /* its list form: token ids fixed as well */
+    int nfix_untrained_ids;
     double sample_packing_eff_est;   /* packed: Axolotl's step count from tokens / this efficiency (0: from the rows) */
     int64_t total_num_tokens;        /* with sample_packing_eff_est: the tokens it counts (0: the training set's) */
     int64_t min_sample_len;          /* shorter samples dropped; 0 (unset): Axolotl's 2 */

@@ -289,6 +289,23 @@ int fe_check_config_model(const fe_config *c, const fe_model *m, int world_size,
         ax_error(d, mw, "num_key_value_heads: expected a divisor of num_attention_heads %lld, found %lld",
                  (long long)m->num_attention_heads, (long long)m->num_key_value_heads);
     if (world_size < 1) ax_error(d, cf, "world size: expected at least 1, found %d", world_size);
+    if (c->fix_untrained) { /* runtime/untrained.c fixes whole embedding tensors */
+        int save_e = 0, save_o = 0;
+        for (int i = 0; i < c->nlora_modules_to_save; i++) {
+            save_e |= !strcmp(c->lora_modules_to_save[i], "embed_tokens");
+            save_o |= !strcmp(c->lora_modules_to_save[i], "lm_head");
+        }
+        if (c->adapter != FE_ADAPTER_NONE && !(save_e && save_o))
+            ax_error(d, cf, "fix_untrained_tokens with an adapter: Axolotl's fix also makes embed_tokens and lm_head "
+                     "trainable, and the adapter would not save them; add lora_modules_to_save: [embed_tokens, lm_head]");
+        else if ((c->ds.present && c->ds.zero_stage == 3) || c->fsdp.enabled)
+            ax_error(d, cf, "fix_untrained_tokens with ZeRO-3 or FSDP: fixing sharded embeddings is not implemented "
+                     "(DDP, ZeRO-1 and ZeRO-2 keep the params whole)");
+        for (int i = 0; i < c->nfix_untrained_ids; i++)
+            if (c->fix_untrained_ids[i] >= m->vocab_size)
+                ax_error(d, cf, "fix_untrained_tokens: token id %lld is past the model's vocab_size %lld",
+                         (long long)c->fix_untrained_ids[i], (long long)m->vocab_size);
+    }
     int64_t sp = c->sequence_parallel_degree;
     if (sp < 1) ax_error(d, cf, "sequence_parallel_degree: expected a positive integer, found %lld", (long long)sp);
     if (sp > 1) {

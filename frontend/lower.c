@@ -239,9 +239,18 @@ static void module_facts(const fe_config *c, const fe_model *m, int world_size, 
     if (c->auto_resume) set_i(mod, "train.auto_resume", 1);
     set_i(mod, "train.logging_steps", c->logging_steps);
     if (c->dataset_exact_deduplication) set_i(mod, "train.dataset_exact_deduplication", 1); /* runtime/train.c */
-    if (c->shuffle_before_merging && c->ndatasets > 1) set_i(mod, "train.shuffle_before_merging_datasets", 1);
+    if (c->shuffle_before_merging && (c->ndatasets > 1 || c->ntest_datasets > 1))
+        set_i(mod, "train.shuffle_before_merging_datasets", 1);
     if (c->curriculum_sampling) set_i(mod, "train.curriculum_sampling", 1);
     if (c->multipack_real_batches) set_i(mod, "train.multipack_real_batches", 1);
+    if (c->fix_untrained) { /* runtime/untrained.c */
+        ax_buf j = {0};
+        ax_buf_puts(&j, "");
+        for (int i = 0; i < c->nfix_untrained_ids; i++) ax_buf_printf(&j, "%s%lld", i ? "," : "", (long long)c->fix_untrained_ids[i]);
+        set_i(mod, "train.fix_untrained", 1);
+        set_s(mod, "train.fix_untrained_ids", j.data);
+        ax_buf_free(&j);
+    }
     if (c->sample_packing && c->sample_packing_eff_est > 0) {
         set_f(mod, "train.sample_packing_eff_est", c->sample_packing_eff_est);
         if (c->total_num_tokens > 0) set_i(mod, "train.total_num_tokens", c->total_num_tokens);

@@ -1327,6 +1327,12 @@ int rt_tok_encode(rt_tokenizer *t, const char *text, size_t len, int add_special
     return 0;
 }
 
+const char *rt_tok_str(const rt_tokenizer *t, int64_t id, size_t *len) {
+    if (id < 0 || id >= t->nids || !t->tok_str[id]) return NULL;
+    *len = t->tok_len[id];
+    return t->tok_str[id];
+}
+
 void rt_tok_piece(const rt_tokenizer *t, int32_t id, ax_buf *out) {
     if (id < 0 || id >= t->nids || !t->tok_str[id]) {
         ax_buf_printf(out, "<id %d>", id);

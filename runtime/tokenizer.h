@@ -75,6 +75,9 @@ int rt_tok_special_suffix(const rt_tokenizer *t, const int32_t **ids);
  * and byte-fallback tokens back to bytes, the Metaspace mark back to a
  * space) to out; added tokens as they are. */
 void rt_tok_piece(const rt_tokenizer *t, int32_t id, ax_buf *out);
+/* The vocab's own string of an id (transformers' convert_ids_to_tokens: "Ġhello", "<|eot_id|>"), its length in
+ * *len; NULL for an id the tokenizer does not have. */
+const char *rt_tok_str(const rt_tokenizer *t, int64_t id, size_t *len);
 /* Python's re.match(pattern, text): 1 when the pattern matches at the start
  * of text, 0 when not, -1 when it does not compile (why in err). The same
  * engine (Oniguruma, Python syntax) the pre-tokenizers use. */

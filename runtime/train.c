@@ -10,6 +10,7 @@
 #include "runtime/cpu_kernels.h"
 #include "runtime/sharded_ckpt.h"
 #include "runtime/modeldir.h"
+#include "runtime/untrained.h"
 
 #include <errno.h>
 #include <jansson.h>
@@ -391,7 +392,7 @@ int rt_session_init_weights(rt_session *s, const char *model_dir, ax_diag *d) {
                           !strcmp(init, "uniform") ? ir_attr_float(G->attrs, G->nattrs, "bound", 0)
                                                    : ir_attr_float(G->attrs, G->nattrs, "std", std), /* gaussian LoRA A: 1/r */
                           seed, tmp, full);
-            if (!adapter && padding_idx >= 0 && !strcmp(hf, "model.embed_tokens.weight") && G->type.rank == 2 &&
+            if (adapter != 1 && padding_idx >= 0 && !strcmp(hf, "model.embed_tokens.weight") && G->type.rank == 2 &&
                 padding_idx < G->type.dims[0]) /* HF's init zeroes the Embedding's padding_idx row */
                 memset(tmp + padding_idx * row_elems, 0, sizeof(float) * (size_t)row_elems);
             memcpy(dst, tmp + first * row_elems, sizeof(float) * (size_t)(rows * row_elems));
@@ -1138,6 +1139,122 @@ static void micro_rows(const rt_rows *rows, const rt_batching *bt, const rt_epoc
     }
 }
 
+/* The tokenizer's chat template as Axolotl's tokenizer holds it: the config's (io.chat_template), else
+ * tokenizer_config.json's string, else chat_template.jinja beside tokenizer.json; NULL when none. */
+static char *tokenizer_chat_template(const ir_module *m, const char *tok_path) {
+    const char *cfg = mattr_s(m, "io.chat_template", NULL);
+    if (cfg) return strdup(cfg);
+    char dir[4096], p[4096];
+    const char *sl = strrchr(tok_path, '/');
+    snprintf(dir, sizeof dir, "%.*s", sl ? (int)(sl - tok_path) : 1, sl ? tok_path : ".");
+    json_error_t je;
+    json_t *tc = ax_path_join(p, sizeof p, dir, "tokenizer_config.json") == 0 ? json_load_file(p, 0, &je) : NULL;
+    const char *t = tc ? json_string_value(json_object_get(tc, "chat_template")) : NULL;
+    char *out = t ? strdup(t) : NULL;
+    json_decref(tc);
+    if (!out && ax_path_join(p, sizeof p, dir, "chat_template.jinja") == 0 && ax_file_exists(p)) {
+        size_t n;
+        ax_diag q;
+        ax_diag_init(&q);
+        out = ax_read_file(p, &n, &q);
+        ax_diag_free(&q);
+    }
+    return out;
+}
+
+/* fix_untrained_tokens (runtime/untrained.h) on the embed_tokens and lm_head params, whole on every rank (the
+ * frontend refuses ZeRO-3 and FSDP): every rank computes the same rows from the same data and sets them in the
+ * param and its f32 master copy, rounded to the param's dtype, as Axolotl casts them to the model's. */
+static int fix_untrained(rt_session *s, const rt_dataset *train, int lead, int say, ax_diag *d) {
+    const ir_module *m = s->m;
+    int ge = -1, go = -1;
+    for (int g = 0; g < m->nglobals; g++) {
+        const ir_global *G = &m->globals[g];
+        if (G->role != IR_ROLE_PARAM || G->type.rank != 2) continue;
+        const char *hf = ir_attr_str(G->attrs, G->nattrs, "hf", G->name);
+        if (!strcmp(hf, "model.embed_tokens.weight")) ge = g;
+        if (!strcmp(hf, "lm_head.weight")) go = g;
+    }
+    if (go < 0 && mattr_i(m, "model.tie_word_embeddings", 0)) go = ge;
+    if (ge < 0 || go < 0 || m->globals[ge].type.shard.axis >= 0 || m->globals[go].type.shard.axis >= 0 ||
+        m->globals[ge].type.dims[1] != m->globals[go].type.dims[1] ||
+        m->globals[ge].type.dims[0] != m->globals[go].type.dims[0]) {
+        ax_error(d, "fix_untrained_tokens", "needs embed_tokens and lm_head whole and of one shape on every rank");
+        return -1;
+    }
+    ax_arena *ar = ax_arena_create();
+    rt_tok_setup setup;
+    rt_tokenizer *tok = NULL;
+    char *tpl = NULL;
+    int rc = 0;
+    const char *tj = mattr_s(m, "io.tokenizer", NULL);
+    if (tj && rt_tok_setup_from_json(tj, &setup, ar, "plan", d) != 0) rc = -1;
+    else if (tj && setup.path) {
+        tok = rt_tok_load(setup.path, d);
+        if (!tok || rt_tok_setup_apply(tok, &setup, d) != 0) rc = -1;
+        if (!rc) tpl = tokenizer_chat_template(m, setup.path);
+    }
+    rt_untrained_fix fx = {0};
+    if (!rc) {
+        const char *list = mattr_s(m, "train.fix_untrained_ids", "");
+        int nids = 0;
+        int64_t *ids = ax_arena_alloc(ar, sizeof *ids * (strlen(list) / 2 + 1)); /* "a,b,c": at most (len + 1) / 2 */
+        for (const char *p = list; *p;) {
+            char *end;
+            ids[nids++] = strtoll(p, &end, 10);
+            p = *end == ',' ? end + 1 : end + strlen(end);
+        }
+        const rt_untrained_in in = {.embed = rt_f(&s->st.globals[ge]),
+                                    .lm_head = rt_f(&s->st.globals[go]),
+                                    .V = m->globals[ge].type.dims[0],
+                                    .H = m->globals[ge].type.dims[1],
+                                    .pad_id = tok && setup.pad ? rt_tok_id(tok, setup.pad) /* else config.json's */
+                                                               : mattr_i(m, "model.padding_idx", -1),
+                                    .ids = ids,
+                                    .nids = nids,
+                                    .chat_template = tpl,
+                                    .tok = tok,
+                                    .tok_len = tok ? rt_tok_len(tok) : 0,
+                                    .train = train};
+        rc = rt_untrained_compute(&in, &fx, d);
+    }
+    for (int w = 0; !rc && w < 2 && fx.n; w++) { /* embed_tokens, then lm_head (the same rows when tied) */
+        const int gp = w ? go : ge;
+        const int64_t H = m->globals[gp].type.dims[1];
+        for (int g = 0; g < m->nglobals; g++) { /* the param and the copies initialized from it */
+            const char *from = ir_attr_str(m->globals[g].attrs, m->globals[g].nattrs, "init_from", NULL);
+            if (g != gp && !(from && !strcmp(from, m->globals[gp].name))) continue;
+            float *dst = rt_f(&s->st.globals[g]);
+            int64_t first, rows, cap; /* this rank's rows: an f32 master copy is sharded under ZeRO-1/2 */
+            block_of(s, &m->globals[g].type, &first, &rows, &cap);
+            for (int64_t q = 0; q < fx.n; q++) {
+                if (fx.ids[q] < first || fx.ids[q] >= first + rows) continue;
+                for (int64_t j = 0; j < H; j++) {
+                    float v = (float)(w ? fx.lm_head : fx.embed)[q * H + j];
+                    dst[(fx.ids[q] - first) * H + j] = m->globals[gp].type.dtype == IR_BF16 ? ax_round_bf16(v) : v;
+                }
+            }
+            if (backend_push(s, &s->st.globals[g], d) != 0) rc = -1;
+        }
+    }
+    if (!rc && lead && say) {
+        if (fx.n) {
+            printf("axorun: fix_untrained_tokens: the rows of %lld untrained token%s seen in the data set to the mean "
+                   "embedding scaled by frequency (ids", (long long)fx.n, fx.n == 1 ? "" : "s");
+            for (int64_t q = 0; q < fx.n && q < 16; q++) printf(" %lld", (long long)fx.ids[q]);
+            printf("%s)\n", fx.n > 16 ? " ..." : "");
+        } else {
+            printf("axorun: fix_untrained_tokens: %s; no row changed\n",
+                   fx.nfound ? "no untrained token occurs in the training data" : "no untrained token");
+        }
+    }
+    rt_untrained_free(&fx);
+    free(tpl);
+    if (tok) rt_tok_free(tok);
+    ax_arena_destroy(ar);
+    return rc;
+}
+
 int rt_train(rt_session *s, const rt_train_opts *o, ax_diag *d) {
     const ir_module *m = s->m;
     const int dp = dp_axis(s);
@@ -1173,6 +1290,7 @@ int rt_train(rt_session *s, const rt_train_opts *o, ax_diag *d) {
     /* curriculum_sampling: HF's SequentialSampler, the prepared training set in its order; Axolotl then shuffles
      * merged datasets (shuffle_merged_datasets) but not a lone one */
     const int curriculum = (int)mattr_i(m, "train.curriculum_sampling", 0);
+    const int fix_untr = (int)mattr_i(m, "train.fix_untrained", 0); /* needs the training set in Axolotl's order */
     dopt.sequential = curriculum;
     rt_data_opts eopt = dopt; /* HF evaluates in order; Axolotl packs eval rows unless eval_sample_packing is false */
     eopt.sequential = 1;
@@ -1189,7 +1307,7 @@ int rt_train(rt_session *s, const rt_train_opts *o, ax_diag *d) {
                               .shuffle_each = (int)mattr_i(m, "train.shuffle_before_merging_datasets", 0),
                               .nparts = nds,
                               .parts = counts,
-                              .train_in_order = curriculum,
+                              .train_in_order = curriculum || fix_untr,
                               .seq_len = s->S,
                               .excess = dopt.excess,
                               .sample_packing = dopt.sample_packing,
@@ -1199,14 +1317,14 @@ int rt_train(rt_session *s, const rt_train_opts *o, ax_diag *d) {
                               .shard_idx = mattr_i(m, "train.dataset_shard_idx", 0)};
     /* dataset_shard_num and dataset_exact_deduplication on the training data (with val_set_size, rt_data_split
      * applies both in Axolotl's order) */
-    if (val <= 0 && (so.shard_num > 0 || so.dedup || curriculum)) {
+    if (val <= 0 && (so.shard_num > 0 || so.dedup || curriculum || fix_untr)) {
         const int64_t n0 = ds.nsamples;
-        if (so.shard_num > 0 || curriculum) rt_data_axolotl_order(&ds, &so); /* its order, its shard (deduplicated first) */
+        if (so.shard_num > 0 || curriculum || fix_untr) rt_data_axolotl_order(&ds, &so); /* its order, its shard (deduplicated first) */
         else rt_data_dedup(&ds, &so);
         if (lead && !quiet && so.shard_num > 0)
             printf("axorun: shard %lld of %lld (dataset_shard_num): %lld of %lld samples\n", (long long)so.shard_idx,
                    (long long)so.shard_num, (long long)ds.nsamples, (long long)n0);
-        else if (lead && !quiet)
+        else if (lead && !quiet && so.dedup && !curriculum && !fix_untr)
             printf("axorun: %lld duplicate samples removed (dataset_exact_deduplication)\n", (long long)(n0 - ds.nsamples));
     }
     if (val > 0) {
@@ -1252,6 +1370,14 @@ int rt_train(rt_session *s, const rt_train_opts *o, ax_diag *d) {
         }
     }
     free(counts);
+    /* fix_untrained_tokens before any step (a resumed run then loads its checkpoint's weights over it, as Axolotl's
+     * Trainer does) */
+    if (fix_untr && fix_untrained(s, &ds, lead, !quiet, d) != 0) {
+        rt_rows_free(&erows);
+        rt_data_free(&eds);
+        rt_data_free(&ds);
+        return -1;
+    }
     /* dataloader_drop_last on unpacked eval rows: HF's last incomplete eval batch on every rank is dropped */
     const int drop_last = (int)mattr_i(m, "train.dataloader_drop_last", 0);
     if (has_eval && drop_last && !eopt.sample_packing) {
@@ -1322,11 +1448,19 @@ int rt_train(rt_session *s, const rt_train_opts *o, ax_diag *d) {
         if (ntok <= 0)
             for (int64_t q = 0; q < rows.nseqs; q++) ntok += rows.seqs[q].len;
         const double a = 0.99 * (double)ntok / eff / (double)s->S, mod = fmod(a, (double)G), div = (a - mod) / (double)G;
+        if (!(div < 9e15)) {
+            ax_error(d, "sample_packing_eff_est", "%g gives %g steps per epoch; expected an efficiency near 1", eff, div);
+            rt_rows_free(&rows);
+            rt_data_free(&ds);
+            rt_rows_free(&erows);
+            rt_data_free(&eds);
+            return -1;
+        }
         double fl = floor(div); /* Python's float a // G */
         if (div - fl > 0.5) fl += 1;
         total = (int64_t)floor((fl - 1) * epochs);
     } else if (total <= 0 && dopt.sample_packing) {
-        const int64_t per = esp.len / G > 1 ? esp.len / G : 1;
+        const int64_t per = esp.nrows / G > 1 ? esp.nrows / G : 1; /* its packs, before the ranks' top-up */
         total = (int64_t)floor((double)per * epochs);
         if (mattr_i(m, "train.dataloader_drop_last_cfg", 0)) total -= (int64_t)ceil(epochs);
     }
@@ -1672,9 +1806,9 @@ int rt_train(rt_session *s, const rt_train_opts *o, ax_diag *d) {
     free(stage);
     return 0;
 fail:
-    ax_buf_free(&logbuf);
     rt_rows_free(&rows);
 fail_data:
+    ax_buf_free(&logbuf);
     free(stage);
     s->st.trace = NULL;
     if (log) fclose(log);

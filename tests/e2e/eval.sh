@@ -386,6 +386,10 @@ learning_rate: 1.0e-3
 sed 's/^micro_batch_size: 2/micro_batch_size: 2\nmultipack_real_batches: true/' rb.yml >rb2.yml
 check '"$AXOC" compile rb.yml -o rb.bin 2>/dev/null && "$AXORUN" rb.bin --output-dir rb >rb.out 2>&1 && grep -q "axorun: 2 steps (3 per epoch)" rb.out && "$AXOC" compile rb2.yml -o rb2.bin 2>/dev/null && "$AXORUN" rb2.bin --output-dir rb2 >rb2.out 2>&1 && grep -q "axorun: 2 steps (2 per epoch)" rb2.out' \
   "5 full packs in batches of 2: Axolotl's 2 steps of an epoch of 3; multipack_real_batches drops the short batch"
+# on 2 ranks of 1 row each the epoch's 5 packs are topped up to 6 (3 steps), and Axolotl's count stays 5 // 2 = 2
+sed 's/^micro_batch_size: 2/micro_batch_size: 1/' rb.yml >rb3.yml
+check '"$AXOC" compile rb3.yml --world-size 2 -o rb3.bin 2>/dev/null && "$AXORUN" rb3.bin --output-dir rb3 >rb3.out 2>&1 && grep -q "axorun: 2 steps (3 per epoch)" rb3.out' \
+  "2 ranks: Axolotl's packed step count from the packs, not from the ranks' top-up"
 # sample_packing_eff_est: Axolotl's int(floor(0.99 x tokens / eff / sequence_len // batch) - 1) x num_epochs, tokens =
 # total_num_tokens or the training set's: 0.99 x 320 / 0.25 / 64 // 2 = 9, so 8 steps; with 10000 tokens, 0.5: 153
 sed 's/^micro_batch_size: 2/micro_batch_size: 2\nsample_packing_eff_est: 0.25/' rb.yml >eff.yml

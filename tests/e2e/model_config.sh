@@ -76,4 +76,81 @@ check 'cmp -s r1/model.safetensors r2/model.safetensors && ! cmp -s r1/model.saf
   "reinit_weights draws the weights a directory without any gets, not the fixture's"
 check 'read -r z o <<<"$(row0 r1/model.safetensors)" && test "$z" = 0.0 && python3 -c "import sys; sys.exit(not 0 < float(sys.argv[1]) < 1)" "$o"' \
   "the Embedding's padding_idx row is drawn as zeros (pad_token_id 0), the others not"
+
+# fix_untrained_tokens (Axolotl's, from Unsloth): the HF fixture with the embed_tokens and lm_head rows of tokens 5,
+# 9 and 200 zeroed; 5 and 200 occur in the data (3 times and once), 9 does not. Rows 5 and 200 become the mean of the
+# 253 trained rows times count / the largest count (12, token 1's), in each matrix; row 9 stays zero. On 2 ranks
+# with ZeRO-2 (whose f32 master rows are split between the ranks) the same. With an adapter that does not save both
+# matrices, or with ZeRO-3, it is an error.
+mkdir -p untr
+python3 - "$SRC/tests/reference/fixtures/tiny-llama" untr <<'PYEOF'
+import json, shutil, struct, sys
+src, dst = sys.argv[1], sys.argv[2]
+shutil.copy(src + "/config.json", dst + "/config.json")
+b = bytearray(open(src + "/model.safetensors", "rb").read())
+n = struct.unpack("<Q", b[:8])[0]
+h = json.loads(b[8:8 + n])
+for name in ("model.embed_tokens.weight", "lm_head.weight"):
+    t = h[name]
+    cols, o = t["shape"][1], 8 + n + t["data_offsets"][0]
+    for r in (5, 9, 200):
+        b[o + 4 * cols * r:o + 4 * cols * (r + 1)] = bytes(4 * cols)
+open(dst + "/model.safetensors", "wb").write(b)
+rows = [[1, 5, 7, 5, 8, 2], [1, 11, 12, 13, 5], [1, 20, 21, 200, 23, 24, 25]] + [[1, 30 + i, 31 + i, 32 + i] for i in range(9)]
+with open(dst + "/data.jsonl", "w") as f:
+    for r in rows:
+        f.write(json.dumps({"input_ids": r}) + "\n")
+PYEOF
+fu() { # $1 output dir, $2 extra lines
+  printf 'base_model: %s\ndatasets:\n  - path: %s\nsequence_len: 16\nsample_packing: false\nmicro_batch_size: 2\n' \
+    "$T/untr" "$T/untr/data.jsonl"
+  printf 'max_steps: 1\nlearning_rate: 1.0e-30\nseed: 3\noutput_dir: %s\n%s\n' "$1" "$2"
+}
+fu "$T/fu1" "fix_untrained_tokens: true" >fu1.yml
+fu "$T/fu0" "" >fu0.yml
+untr_ok() { # $1 trained dir with the fix, $2 without: row 5 = mean x 3/12, row 9 zero; the others untouched
+  python3 - "$T/untr/model.safetensors" "$1/model.safetensors" "$2/model.safetensors" <<'PYEOF'
+import json, struct, sys
+def load(p):
+    b = open(p, "rb").read()
+    n = struct.unpack("<Q", b[:8])[0]
+    h = json.loads(b[8:8 + n])
+    out = {}
+    for k in ("model.embed_tokens.weight", "lm_head.weight"):
+        r, c = h[k]["shape"]
+        o = 8 + n + h[k]["data_offsets"][0]
+        v = struct.unpack("<%df" % (r * c), b[o:o + 4 * r * c])
+        out[k] = [list(v[i * c:(i + 1) * c]) for i in range(r)]
+    return out
+f32 = lambda x: struct.unpack("<f", struct.pack("<f", x))[0]
+base, fixed, plain = load(sys.argv[1]), load(sys.argv[2]), load(sys.argv[3])
+ok = True
+for k in base:
+    w = base[k]
+    cols = len(w[0])
+    mean = [f32(f32(sum(w[i][j] for i in range(256))) - f32(sum(w[i][j] for i in (5, 9, 200)))) / 253 for j in range(cols)]
+    for t, c in ((5, 3), (200, 1)):
+        want = [f32(f32(m) * (c / 12)) for m in mean]
+        ok &= all(abs(a - b) <= 1e-6 * abs(b) + 1e-12 for a, b in zip(fixed[k][t], want))
+    # (one step at lr 1e-30 moves a zero by 1e-30 at most, and nothing else)
+    ok &= all(abs(x) < 1e-20 for x in fixed[k][9]) and all(abs(x) < 1e-20 for x in plain[k][5] + plain[k][200])
+    ok &= all(abs(a - b) < 1e-20 for i in range(256) if i not in (5, 200) for a, b in zip(fixed[k][i], plain[k][i]))
+sys.exit(0 if ok else 1)
+PYEOF
+}
+check '"$AXOC" compile fu1.yml -o fu1.bin 2>/dev/null && "$AXORUN" fu1.bin >fu1.out 2>&1 && "$AXOC" compile fu0.yml -o fu0.bin 2>/dev/null && "$AXORUN" fu0.bin >/dev/null 2>&1 && grep -q "fix_untrained_tokens: the rows of 2 untrained tokens seen in the data set .* (ids 5 200)" fu1.out && untr_ok fu1 fu0' \
+  "fix_untrained_tokens: the untrained rows seen in the data get the scaled mean, in embed_tokens and lm_head"
+fu "$T/fu4" "fix_untrained_tokens: true
+deepspeed: $SRC/configs/deepspeed/zero2.json" >fu4.yml
+check '"$AXOC" compile fu4.yml --world-size 2 -o fu4.bin 2>/dev/null && "$AXORUN" fu4.bin >/dev/null 2>&1 && untr_ok fu4 fu0' \
+  "the same on 2 ranks with ZeRO-2 (row 200 in rank 1's half of the master copy)"
+fu "$T/fu2" "fix_untrained_tokens: true
+adapter: lora
+lora_target_linear: true" >fu2.yml
+check '! "$AXOC" compile fu2.yml -o fu2.bin 2>fu2.err && grep -q "add lora_modules_to_save: \[embed_tokens, lm_head\]" fu2.err' \
+  "fix_untrained_tokens with an adapter that does not save both matrices: an error that says what to add"
+fu "$T/fu3" "fix_untrained_tokens: [9]
+deepspeed: $SRC/configs/deepspeed/zero3.json" >fu3.yml
+check '! "$AXOC" compile fu3.yml --world-size 2 -o fu3.bin 2>fu3.err && grep -q "fix_untrained_tokens with ZeRO-3 or FSDP" fu3.err' \
+  "fix_untrained_tokens with ZeRO-3: an error (sharded embeddings are not fixed)"
 finish
