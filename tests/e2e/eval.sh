@@ -358,19 +358,20 @@ with open("full_rows.jsonl", "w") as f:
 PYEOF
 printf 'base_model: %s\ndatasets:\n  - path: %s\nsequence_len: 128\nsample_packing: true\nmicro_batch_size: 1\n' \
   "$SRC/configs/models/tiny-llama" "$T/pk_rows.jsonl" >pk.yml
-printf 'num_epochs: 6\nlearning_rate: 1.0e-3\nlogging_steps: 1\nseed: 6\n' >>pk.yml
-epochs_ok() { # $1 run: steps 1..total in order, epochs 0..5 each a run of consecutive steps, a middle one shorter than the first
+printf 'num_epochs: 4\nlearning_rate: 1.0e-3\nlogging_steps: 1\nseed: 6\n' >>pk.yml
+epochs_ok() { # $1 run: steps 1..total in order, epochs 0..3 each a run of consecutive steps, a later one shorter than the first
   python3 - "$1" <<'PYEOF'
 import json, sys
 r = [x for x in map(json.loads, open(sys.argv[1] + "/train_log.jsonl")) if "loss" in x]
 steps, eps = [x["step"] for x in r], [x["epoch"] for x in r]
 n = [eps.count(e) for e in range(max(eps) + 1)]
-sys.exit(0 if steps == list(range(1, len(r) + 1)) and eps == sorted(eps) and max(eps) >= 5 and min(n) > 0 and min(n[1:5]) < n[0] else 1)
+sys.exit(0 if steps == list(range(1, len(r) + 1)) and eps == sorted(eps) and max(eps) >= 3 and min(n) > 0 and min(n[1:3]) < n[0] else 1)
 PYEOF
 }
 check '"$AXOC" compile pk.yml -o pk.bin 2>/dev/null && "$AXORUN" pk.bin --output-dir pk >pk.out 2>&1 && epochs_ok pk' \
-  "packing over 6 epochs: each epoch its own rows and steps, none read past its end"
-# resumed in the third epoch (its first two have 24 and 22 steps): the same epochs and rows, the same final model
+  "packing over 4 epochs: each epoch its own rows and steps, none read past its end"
+# resumed in the third epoch (after epochs of 24 and 22 steps, where a uniform epoch length would place it elsewhere):
+# the same epochs and rows, the same final model
 echo "save_steps: 50" >>pk.yml
 check '"$AXOC" compile pk.yml -o pkr.bin 2>/dev/null && "$AXORUN" pkr.bin --output-dir pks >/dev/null 2>&1 && "$AXORUN" pkr.bin --output-dir pkr --resume-from pks/checkpoint-50 >/dev/null 2>&1 && cmp -s pks/model.safetensors pkr/model.safetensors && cmp -s pks/model.safetensors pk/model.safetensors && cmp -s <(sed "s/, .tokens_per_s.*//" pks/train_log.jsonl) <(sed "s/, .tokens_per_s.*//" pkr/train_log.jsonl)' \
   "packed, resumed from step 50 (the third epoch): the straight run's log and model"
