@@ -67,6 +67,7 @@ int rt_ckpt_save_state(rt_session *s, const char *dir, int64_t step, int64_t max
         json_object_set_new(axo, "world_size", json_integer(world));
         json_object_set_new(axo, "micro_steps", json_integer(s->micro_count));
         json_object_set_new(axo, "global_batch_rows", json_integer(global_batch));
+        json_object_set_new(axo, "batching", json_integer(RT_BATCHING_VERSION));
         json_object_set_new(axo, "optimizer_state", json_string(RT_OPTIM_DIR "/" RT_OPTIM_INDEX));
         json_object_set_new(j, "axo", axo);
         char *txt = json_dumps(j, JSON_SORT_KEYS | JSON_INDENT(1) | JSON_REAL_PRECISION(15));
@@ -167,6 +168,17 @@ static int read_trainer_state(const char *dir, int64_t *step, int64_t *max_steps
     }
     json_decref(j);
     return rc;
+}
+
+int rt_resume_batching(const char *dir) {
+    char path[4096];
+    if (ax_path_join(path, sizeof path, dir, RT_TRAINER_STATE) != 0) return 1;
+    json_error_t je;
+    json_t *j = json_load_file(path, 0, &je);
+    json_t *b = json_object_get(json_object_get(j, "axo"), "batching");
+    const int v = json_is_integer(b) ? (int)json_integer_value(b) : 1;
+    json_decref(j);
+    return v;
 }
 
 int rt_resume_peek(const char *dir, int64_t *step, int64_t *max_steps, int64_t *global_batch, ax_diag *d) {

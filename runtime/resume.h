@@ -40,6 +40,10 @@ int rt_ckpt_save_state(rt_session *s, const char *dir, int64_t step, int64_t max
 /* What trainer_state.json of checkpoint dir says (no collective): its
  * global_step, max_steps and global batch in rows (0 when absent). */
 int rt_resume_peek(const char *dir, int64_t *step, int64_t *max_steps, int64_t *global_batch, ax_diag *d);
+/* How the run that saved dir's checkpoint batched its epochs (trainer_state.json's axo.batching): 1 (absent) for
+ * axo before epochs kept their short last step and packing was first-fit, RT_BATCHING_VERSION since. */
+#define RT_BATCHING_VERSION 2
+int rt_resume_batching(const char *dir);
 
 /* Loads checkpoint dir into s (trainable params and optimizer state, this
  * rank's rows; then the device backend's copies) and returns its

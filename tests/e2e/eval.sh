@@ -373,8 +373,12 @@ check '"$AXOC" compile pk.yml -o pk.bin 2>/dev/null && "$AXORUN" pk.bin --output
 # resumed in the third epoch (after epochs of 24 and 22 steps, where a uniform epoch length would place it elsewhere):
 # the same epochs and rows, the same final model
 echo "save_steps: 50" >>pk.yml
-check '"$AXOC" compile pk.yml -o pkr.bin 2>/dev/null && "$AXORUN" pkr.bin --output-dir pks >/dev/null 2>&1 && "$AXORUN" pkr.bin --output-dir pkr --resume-from pks/checkpoint-50 >/dev/null 2>&1 && cmp -s pks/model.safetensors pkr/model.safetensors && cmp -s pks/model.safetensors pk/model.safetensors && cmp -s <(sed "s/, .tokens_per_s.*//" pks/train_log.jsonl) <(sed "s/, .tokens_per_s.*//" pkr/train_log.jsonl)' \
+check '"$AXOC" compile pk.yml -o pkr.bin 2>/dev/null && "$AXORUN" pkr.bin --output-dir pks >/dev/null 2>&1 && "$AXORUN" pkr.bin --output-dir pkr --resume-from pks/checkpoint-50 >pkr.out 2>&1 && cmp -s pks/model.safetensors pkr/model.safetensors && cmp -s pks/model.safetensors pk/model.safetensors && cmp -s <(sed "s/, .tokens_per_s.*//" pks/train_log.jsonl) <(sed "s/, .tokens_per_s.*//" pkr/train_log.jsonl)' \
   "packed, resumed from step 50 (the third epoch): the straight run's log and model"
+cp -r pks/checkpoint-50 old-50
+python3 -c 'import json, sys; p = sys.argv[1]; j = json.load(open(p)); del j["axo"]["batching"]; json.dump(j, open(p, "w"))' old-50/trainer_state.json
+check '"$AXORUN" pkr.bin --output-dir pko --resume-from old-50 >pko.out 2>&1 && grep -q "was saved by an older axo, whose epochs dropped their short last step" pko.out && grep -q "resuming from" pkr.out && ! grep -q "older axo" pkr.out' \
+  "a checkpoint of an axo that batched epochs the old way resumes with a warning that the data position moved"
 printf 'base_model: %s
 datasets:
   - path: %s
