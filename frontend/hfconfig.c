@@ -298,9 +298,6 @@ int fe_check_config_model(const fe_config *c, const fe_model *m, int world_size,
         if (c->adapter != FE_ADAPTER_NONE && !(save_e && save_o))
             ax_error(d, cf, "fix_untrained_tokens with an adapter: Axolotl's fix also makes embed_tokens and lm_head "
                      "trainable, and the adapter would not save them; add lora_modules_to_save: [embed_tokens, lm_head]");
-        else if ((c->ds.present && c->ds.zero_stage == 3) || c->fsdp.enabled)
-            ax_error(d, cf, "fix_untrained_tokens with ZeRO-3 or FSDP: fixing sharded embeddings is not implemented "
-                     "(DDP, ZeRO-1 and ZeRO-2 keep the params whole)");
         for (int i = 0; i < c->nfix_untrained_ids; i++)
             if (c->fix_untrained_ids[i] >= m->vocab_size)
                 ax_error(d, cf, "fix_untrained_tokens: token id %lld is past the model's vocab_size %lld",

@@ -1162,9 +1162,9 @@ static char *tokenizer_chat_template(const ir_module *m, const char *tok_path) {
     return out;
 }
 
-/* fix_untrained_tokens (runtime/untrained.h) on the embed_tokens and lm_head params, whole on every rank (the
- * frontend refuses ZeRO-3 and FSDP): every rank computes the same rows from the same data and sets them in the
- * param and its f32 master copy, rounded to the param's dtype, as Axolotl casts them to the model's. */
+/* fix_untrained_tokens (runtime/untrained.h) on the embed_tokens and lm_head params: every rank gathers them whole,
+ * computes the same rows from the same data and sets those it holds in the param and its f32 master copy, rounded
+ * to the param's dtype, as Axolotl casts them to the model's. */
 static int fix_untrained(rt_session *s, const rt_dataset *train, int lead, int say, ax_diag *d) {
     const ir_module *m = s->m;
     int ge = -1, go = -1;
@@ -1176,10 +1176,18 @@ static int fix_untrained(rt_session *s, const rt_dataset *train, int lead, int s
         if (!strcmp(hf, "lm_head.weight")) go = g;
     }
     if (go < 0 && mattr_i(m, "model.tie_word_embeddings", 0)) go = ge;
-    if (ge < 0 || go < 0 || m->globals[ge].type.shard.axis >= 0 || m->globals[go].type.shard.axis >= 0 ||
-        m->globals[ge].type.dims[1] != m->globals[go].type.dims[1] ||
+    if (ge < 0 || go < 0 || m->globals[ge].type.dims[1] != m->globals[go].type.dims[1] ||
         m->globals[ge].type.dims[0] != m->globals[go].type.dims[0]) {
-        ax_error(d, "fix_untrained_tokens", "needs embed_tokens and lm_head whole and of one shape on every rank");
+        ax_error(d, "fix_untrained_tokens", "needs embed_tokens and lm_head params of one shape");
+        return -1;
+    }
+    /* the whole matrices on every rank (ZeRO-3 / FSDP: gathered, as Axolotl gathers them under ZeRO-3) */
+    const int64_t V = m->globals[ge].type.dims[0], H = m->globals[ge].type.dims[1];
+    float *we = malloc(sizeof *we * (size_t)(V * H)), *wo = go == ge ? we : malloc(sizeof *wo * (size_t)(V * H));
+    if (!we || !wo) abort();
+    if (full_param(s, ge, we, d) != 0 || (go != ge && full_param(s, go, wo, d) != 0)) {
+        free(we);
+        if (wo != we) free(wo);
         return -1;
     }
     ax_arena *ar = ax_arena_create();
@@ -1204,10 +1212,10 @@ static int fix_untrained(rt_session *s, const rt_dataset *train, int lead, int s
             ids[nids++] = strtoll(p, &end, 10);
             p = *end == ',' ? end + 1 : end + strlen(end);
         }
-        const rt_untrained_in in = {.embed = rt_f(&s->st.globals[ge]),
-                                    .lm_head = rt_f(&s->st.globals[go]),
-                                    .V = m->globals[ge].type.dims[0],
-                                    .H = m->globals[ge].type.dims[1],
+        const rt_untrained_in in = {.embed = we,
+                                    .lm_head = wo,
+                                    .V = V,
+                                    .H = H,
                                     .pad_id = tok && setup.pad ? rt_tok_id(tok, setup.pad) /* else config.json's */
                                                                : mattr_i(m, "model.padding_idx", -1),
                                     .ids = ids,
@@ -1218,10 +1226,10 @@ static int fix_untrained(rt_session *s, const rt_dataset *train, int lead, int s
                                     .train = train};
         rc = rt_untrained_compute(&in, &fx, d);
     }
+    if (rt_session_any_rank(s, rc != 0)) rc = -1; /* the ranks agree before any of them changes a row */
     for (int w = 0; !rc && w < 2 && fx.n; w++) { /* embed_tokens, then lm_head (the same rows when tied) */
         const int gp = w ? go : ge;
-        const int64_t H = m->globals[gp].type.dims[1];
-        for (int g = 0; g < m->nglobals; g++) { /* the param and the copies initialized from it */
+        for (int g = 0; g < m->nglobals; g++) { /* the param and the copies initialized from it, each rank's rows */
             const char *from = ir_attr_str(m->globals[g].attrs, m->globals[g].nattrs, "init_from", NULL);
             if (g != gp && !(from && !strcmp(from, m->globals[gp].name))) continue;
             float *dst = rt_f(&s->st.globals[g]);
@@ -1249,6 +1257,8 @@ static int fix_untrained(rt_session *s, const rt_dataset *train, int lead, int s
         }
     }
     rt_untrained_free(&fx);
+    free(we);
+    if (wo != we) free(wo);
     free(tpl);
     if (tok) rt_tok_free(tok);
     ax_arena_destroy(ar);
