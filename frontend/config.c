@@ -1745,8 +1745,7 @@ static void apply_special(loader *L, const fe_ypair *p) {
     } else if (!strcmp(k, "attn_implementation")) {
         attn_implementation(L, v);
     } else if (!strcmp(k, "group_by_length")) {
-        if (fe_y_bool(y, k, v, &b) == 0 && b)
-            refuse(y, v, k, "batches of samples of similar length", "axo accepts null, false");
+        if (fe_y_bool(y, k, v, &b) == 0) c->group_by_length = b;
     } else if (!strcmp(k, "model_type")) {
         /* the class from_pretrained loads: a causal LM, whatever its name */
         const char *s;
@@ -2418,6 +2417,7 @@ void fe_config_canonical(const fe_config *c, ax_buf *out) {
     if (c->sample_packing_sequentially) I("sample_packing_sequentially", 1);
     if (c->multipack_real_batches) I("multipack_real_batches", 1);
     if (c->reinit_weights) I("reinit_weights", 1);
+    if (c->group_by_length) I("group_by_length", 1);
     if (c->fix_untrained) {
         ax_buf j = {0};
         ax_buf_puts(&j, "");

@@ -118,6 +118,7 @@ typedef struct fe_config {
     int dataloader_drop_last;        /* unpacked rows: the last incomplete micro-batch dropped; unset: Axolotl's rule */
     int dataloader_drop_last_cfg;    /* the config's own dataloader_drop_last: true (Axolotl's packed step count) */
     int reinit_weights;              /* random weights as HF's from_config draws them, not the model's files */
+    int group_by_length;             /* unpacked batches of similar lengths (HF's LengthGroupedSampler) */
     int fix_untrained;               /* fix_untrained_tokens: untrained embedding rows set to the mean (Axolotl's) */
     int64_t *fix_untrained_ids;      /* its list form: token ids fixed as well */
     int nfix_untrained_ids;

@@ -243,6 +243,7 @@ static void module_facts(const fe_config *c, const fe_model *m, int world_size, 
         set_i(mod, "train.shuffle_before_merging_datasets", 1);
     if (c->curriculum_sampling) set_i(mod, "train.curriculum_sampling", 1);
     if (c->multipack_real_batches) set_i(mod, "train.multipack_real_batches", 1);
+    if (c->group_by_length) set_i(mod, "train.group_by_length", 1);
     if (c->fix_untrained) { /* runtime/untrained.c */
         ax_buf j = {0};
         ax_buf_puts(&j, "");

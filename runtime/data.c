@@ -361,6 +361,34 @@ static int64_t pack_first_fit(rt_row_seq *seqs, int64_t n, int64_t cap, int64_t 
     return nrows;
 }
 
+/* HF's get_length_grouped_indices on the samples in their (shuffled) order: megabatches of mult x bs, each sorted
+ * by length, longest first, stably (Python's sorted(reverse=True)); then the first sample of the megabatch whose
+ * first is the longest (the first such) and the very first sample change places. */
+static void group_by_length(rt_row_seq *q, int64_t n, int64_t bs) {
+    int64_t mult = n / (bs * 4) < 50 ? n / (bs * 4) : 50;
+    if (mult < 1) mult = 1;
+    const int64_t mb = mult * bs;
+    rt_row_seq *tmp = malloc(sizeof *tmp * (size_t)(mb + 1));
+    if (!tmp) abort();
+    int64_t best = 0; /* the megabatch whose first is the longest */
+    for (int64_t a = 0; a < n; a += mb) {
+        const int64_t e = a + mb < n ? a + mb : n;
+        for (int64_t w = 1; w < e - a; w *= 2) /* stable merge sort by length, descending */
+            for (int64_t l = a; l < e; l += 2 * w) {
+                int64_t m = l + w < e ? l + w : e, r = l + 2 * w < e ? l + 2 * w : e, i = l, j = m, k = 0;
+                while (i < m && j < r) tmp[k++] = q[j].len > q[i].len ? q[j++] : q[i++];
+                while (i < m) tmp[k++] = q[i++];
+                while (j < r) tmp[k++] = q[j++];
+                memcpy(q + l, tmp, sizeof *q * (size_t)k);
+            }
+        if (q[a].len > q[best].len) best = a;
+    }
+    const rt_row_seq t = q[0];
+    q[0] = q[best];
+    q[best] = t;
+    free(tmp);
+}
+
 /* Where each sample of the epoch goes (out's seqs, row_seq_off, nrows, nseqs and the counts); no row arrays. */
 static int place_rows(const rt_dataset *ds, const rt_data_opts *o, int64_t epoch, rt_rows *out, ax_diag *d) {
     memset(out, 0, sizeof *out);
@@ -412,6 +440,7 @@ static int place_rows(const rt_dataset *ds, const rt_data_opts *o, int64_t epoch
         out->seqs[nseqs++] = (rt_row_seq){s, 0, (int32_t)len};
     }
     free(order);
+    if (o->group_batch > 0 && !o->sample_packing) group_by_length(out->seqs, nseqs, o->group_batch);
     /* Placement: one per row; or packed, next-fit (sample_packing_sequentially) or first-fit */
     if (o->sample_packing && !o->pack_next_fit) {
         nrows = pack_first_fit(out->seqs, nseqs, L, o->pack_group_size > 0 ? o->pack_group_size : 100000,

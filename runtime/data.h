@@ -166,6 +166,10 @@ typedef struct rt_data_opts {
      * (sample_packing_sequentially), next-fit */
     int pack_next_fit;
     int64_t pack_group_size, pack_bin_size;
+    /* group_by_length (unpacked rows): HF's LengthGroupedSampler over the shuffled order, for batches of
+     * group_batch samples: megabatches of min(n / (4 x group_batch), 50) (at least 1) x group_batch samples, each
+     * sorted by length, longest first (stably), and the longest sample of all moved to the front; 0: off */
+    int64_t group_batch;
 } rt_data_opts;
 enum { RT_EXCESS_DROP, RT_EXCESS_TRUNCATE, RT_EXCESS_RAISE };
 

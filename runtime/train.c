@@ -1302,10 +1302,17 @@ int rt_train(rt_session *s, const rt_train_opts *o, ax_diag *d) {
     const int curriculum = (int)mattr_i(m, "train.curriculum_sampling", 0);
     const int fix_untr = (int)mattr_i(m, "train.fix_untrained", 0); /* needs the training set in Axolotl's order */
     dopt.sequential = curriculum;
+    /* group_by_length: HF's LengthGroupedSampler for batches of micro_batch_size x grad_accum (a rank's step),
+     * unless Axolotl's own sampler comes first (curriculum_sampling; packing ignores it) */
+    const int by_length = (int)mattr_i(m, "train.group_by_length", 0);
+    if (by_length && !curriculum) dopt.group_batch = s->B * s->grad_accum;
     rt_data_opts eopt = dopt; /* HF evaluates in order; Axolotl packs eval rows unless eval_sample_packing is false */
     eopt.sequential = 1;
     eopt.sample_packing = (int)mattr_i(m, "train.eval_sample_packing", dopt.sample_packing);
     const int64_t eval_bs = mattr_i(m, "train.eval_batch_size", s->B);
+    eopt.group_batch = 0;
+    if (by_length && !eopt.sample_packing) /* HF groups the unpacked eval rows too (over its own seeded shuffle) */
+        eopt.sequential = 0, eopt.group_batch = eval_bs;
     const double val = mattr_f(m, "train.val_set_size", 0);
     const int ntest = (int)mattr_i(m, "io.ntest_datasets", 0), has_eval = val > 0 || ntest > 0;
     /* Axolotl's data order before it splits or evaluates: its merged datasets shuffled by HF datasets (numpy's

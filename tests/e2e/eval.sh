@@ -336,6 +336,15 @@ check 'cur cur4 hf_rows.jsonl "micro_batch_size: 1" 2 && grep -q "axorun: 3 step
 check 'cur cur5 hf_rows.jsonl "micro_batch_size: 2
 dataloader_drop_last: true" && grep -q "axorun: 3 steps (2 per epoch)" cur5.out && steps_are cur5 "0,1 2,3 0,1"' \
   "dataloader_drop_last: the short batch dropped; Axolotl's max_steps (3) runs into the next epoch"
+# group_by_length (HF's LengthGroupedSampler; runtime/data.c, checked against transformers in test_data): in
+# batches of 1 every megabatch is one sample, so only the longest sample (row 3, 40 tokens) moves, to the front;
+# curriculum_sampling's sequential order comes first in Axolotl, and group_by_length then changes nothing
+check 'cur glen hf_rows.jsonl "micro_batch_size: 1
+group_by_length: true" && sed -i "/^curriculum_sampling/d" glen.yml && "$AXOC" compile glen.yml -o glen.bin 2>/dev/null && "$AXORUN" glen.bin --output-dir glen --overwrite >/dev/null 2>&1 && python3 -c "import json,sys; r=[json.loads(l) for l in open(\"glen/train_log.jsonl\")]; r=[x for x in r if \"eval_loss\" not in x]; L=float(open(\"hf3.ev\").read().split()[0]); sys.exit(not (len(r) == 5 and abs(r[0][\"loss\"] - L) <= 2e-5 * L))"' \
+  "group_by_length: the longest sample is the first batch"
+check 'cur glen2 hf_rows.jsonl "micro_batch_size: 2
+group_by_length: true" && steps_are glen2 "0,1 2,3 4"' \
+  "group_by_length under curriculum_sampling: the sequential order stays"
 check 'cur cur6 hf_rows.jsonl "micro_batch_size: 2
 gradient_accumulation_steps: 2
 num_epochs: 2" && grep -q "axorun: 3 steps (2 per epoch)" cur6.out && steps_are cur6 "0,1,2,3 4 0,1,2,3"' \

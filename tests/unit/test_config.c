@@ -779,10 +779,9 @@ static void test_training_keys(void) {
     expect_error("plugins: [axolotl.integrations.spectrum.SpectrumPlugin]\n", "cfg.yml:1:11", "plugins[0]: axolotl.integrations.spectrum");
     expect_error("plugins: axolotl.integrations.liger.LigerPlugin\n", "cfg.yml:1:10", "plugins: expected a list of names");
 
-    /* group_by_length: true changes which samples share a batch */
+    /* group_by_length: true is read (runtime/data.c groups the batches) */
     expect_silent("group_by_length: false\n");
-    expect_error("group_by_length: true\n", "cfg.yml:1:18",
-                 "group_by_length: true changes training (batches of samples of similar length) and is not implemented in axo");
+    expect_silent("group_by_length: true\n");
 
     /* model_type: causal LM classes only */
     static const char *const lm[] = {"AutoModelForCausalLM", "LlamaForCausalLM", "MistralForCausalLM", "Qwen2ForCausalLM",

@@ -568,6 +568,41 @@ static void test_packing_axolotl(void) {
     json_decref(fx);
 }
 
+/* group_by_length: the samples in a given order (sequential) grouped as transformers' get_length_grouped_indices
+ * groups them (tests/reference/make_length_group_fixtures.py runs it from its source): megabatches, each sorted by
+ * length (stably, ties in order), the longest first */
+static void test_length_groups(void) {
+    json_error_t err;
+    json_t *fx = json_load_file(AXO_SOURCE_DIR "/tests/reference/length_groups.json", 0, &err);
+    CHECK_MSG(fx != NULL, "length_groups.json: %s", err.text);
+    size_t i;
+    json_t *c;
+    json_array_foreach(json_object_get(fx, "cases"), i, c) {
+        const json_t *lens = json_object_get(c, "lengths"), *want = json_object_get(c, "order");
+        ax_buf t = {0};
+        for (size_t k = 0; k < json_array_size(lens); k++) {
+            ax_buf_puts(&t, "{\"input_ids\": [1");
+            for (json_int_t j = 1; j < json_integer_value(json_array_get(lens, k)); j++) ax_buf_puts(&t, ", 2");
+            ax_buf_puts(&t, "]}\n");
+        }
+        rt_dataset ds = {0};
+        ax_diag d;
+        ax_diag_init(&d);
+        CHECK(rt_data_load_text(t.data, t.len, "g.jsonl", 16, &ds, &d) == 0);
+        rt_data_opts o = {.seq_len = 64, .sequential = 1, .group_batch = json_integer_value(json_object_get(c, "batch_size"))};
+        rt_rows r;
+        CHECK(rt_data_build_epoch(&ds, &o, 0, &r, &d) == 0);
+        int ok = r.nrows == (int64_t)json_array_size(want);
+        for (int64_t q = 0; ok && q < r.nrows; q++) ok &= r.seqs[r.row_seq_off[q]].sample == json_integer_value(json_array_get(want, (size_t)q));
+        CHECK_MSG(ok, "group_by_length case %zu (%lld samples): the order differs from transformers'", i, (long long)r.nrows);
+        rt_rows_free(&r);
+        rt_data_free(&ds);
+        ax_diag_free(&d);
+        ax_buf_free(&t);
+    }
+    json_decref(fx);
+}
+
 /* dataset_exact_deduplication: later copies go (tokens and labels equal), and under truncate two samples
  * equal in their first seq_len tokens are copies */
 static void test_dedup(void) {
@@ -618,6 +653,7 @@ int main(void) {
     test_np_permutation();
     test_batching();
     test_packing_axolotl();
+    test_length_groups();
     test_min_len();
     test_dedup();
     test_excess();
