@@ -524,6 +524,19 @@ static void test_batching(void) {
     json_decref(fx);
 }
 
+/* A dataset of samples of the given lengths (a JSON array), in that order: [1, 2, 2, ...]. */
+static void load_lengths(const json_t *lens, rt_dataset *ds, ax_diag *d) {
+    ax_buf t = {0};
+    for (size_t k = 0; k < json_array_size(lens); k++) {
+        ax_buf_puts(&t, "{\"input_ids\": [1");
+        for (json_int_t j = 1; j < json_integer_value(json_array_get(lens, k)); j++) ax_buf_puts(&t, ", 2");
+        ax_buf_puts(&t, "]}\n");
+    }
+    memset(ds, 0, sizeof *ds);
+    CHECK(rt_data_load_text(t.data, t.len, "lengths.jsonl", 16, ds, d) == 0);
+    ax_buf_free(&t);
+}
+
 /* Packed rows in dataset order (curriculum_sampling) = the bins of Axolotl's multipack sampler
  * (tests/reference/make_packing_fixtures.py runs its pack_parallel / allocate_sequentially): first-fit in groups,
  * at most bin_size samples a row, or next-fit */
@@ -535,16 +548,10 @@ static void test_packing_axolotl(void) {
     json_t *c;
     json_array_foreach(json_object_get(fx, "cases"), i, c) {
         const json_t *lens = json_object_get(c, "lengths"), *bins = json_object_get(c, "bins");
-        ax_buf t = {0};
-        for (size_t k = 0; k < json_array_size(lens); k++) {
-            ax_buf_puts(&t, "{\"input_ids\": [1");
-            for (json_int_t j = 1; j < json_integer_value(json_array_get(lens, k)); j++) ax_buf_puts(&t, ", 2");
-            ax_buf_puts(&t, "]}\n");
-        }
-        rt_dataset ds = {0};
+        rt_dataset ds;
         ax_diag d;
         ax_diag_init(&d);
-        CHECK(rt_data_load_text(t.data, t.len, "p.jsonl", 16, &ds, &d) == 0);
+        load_lengths(lens, &ds, &d);
         rt_data_opts o = {.seq_len = json_integer_value(json_object_get(c, "capacity")), .sample_packing = 1,
                           .sequential = 1, .pack_next_fit = json_is_true(json_object_get(c, "sequential")),
                           .pack_group_size = json_integer_value(json_object_get(c, "group_size")),
@@ -563,7 +570,6 @@ static void test_packing_axolotl(void) {
         rt_rows_free(&r);
         rt_data_free(&ds);
         ax_diag_free(&d);
-        ax_buf_free(&t);
     }
     json_decref(fx);
 }
@@ -579,16 +585,10 @@ static void test_length_groups(void) {
     json_t *c;
     json_array_foreach(json_object_get(fx, "cases"), i, c) {
         const json_t *lens = json_object_get(c, "lengths"), *want = json_object_get(c, "order");
-        ax_buf t = {0};
-        for (size_t k = 0; k < json_array_size(lens); k++) {
-            ax_buf_puts(&t, "{\"input_ids\": [1");
-            for (json_int_t j = 1; j < json_integer_value(json_array_get(lens, k)); j++) ax_buf_puts(&t, ", 2");
-            ax_buf_puts(&t, "]}\n");
-        }
-        rt_dataset ds = {0};
+        rt_dataset ds;
         ax_diag d;
         ax_diag_init(&d);
-        CHECK(rt_data_load_text(t.data, t.len, "g.jsonl", 16, &ds, &d) == 0);
+        load_lengths(lens, &ds, &d);
         rt_data_opts o = {.seq_len = 64, .sequential = 1, .group_batch = json_integer_value(json_object_get(c, "batch_size"))};
         rt_rows r;
         CHECK(rt_data_build_epoch(&ds, &o, 0, &r, &d) == 0);
@@ -598,7 +598,6 @@ static void test_length_groups(void) {
         rt_rows_free(&r);
         rt_data_free(&ds);
         ax_diag_free(&d);
-        ax_buf_free(&t);
     }
     json_decref(fx);
 }
