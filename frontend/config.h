@@ -244,6 +244,8 @@ typedef struct fe_config {
     fe_jinja_src chat_template_jinja; /* top-level `chat_template_jinja:` */
     const char *out_chat_template;    /* derived: the top-level template as Jinja text, saved beside the trained
                                        * model as chat_template.jinja (Axolotl sets it on the tokenizer it saves) */
+    const char *tok_chat_template;    /* derived: the tokenizer's chat template as Axolotl's tokenizer holds it (the
+                                       * top-level one when chat datasets resolve it, else the tokenizer's own), or NULL */
     const char *chat_template_kwargs; /* chat_template_kwargs: as a JSON object, or NULL */
     const char *tokenizer_config;   /* resolved `tokenizer_config:` dir, or NULL (= base_model) */
     /* the tokenizer's name as Axolotl loads it (tokenizer_config, else base_model_config, else base_model, as

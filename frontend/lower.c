@@ -250,6 +250,7 @@ static void module_facts(const fe_config *c, const fe_model *m, int world_size, 
         for (int i = 0; i < c->nfix_untrained_ids; i++) ax_buf_printf(&j, "%s%lld", i ? "," : "", (long long)c->fix_untrained_ids[i]);
         set_i(mod, "train.fix_untrained", 1);
         set_s(mod, "train.fix_untrained_ids", j.data);
+        if (c->tok_chat_template) set_s(mod, "train.fix_untrained_template", c->tok_chat_template); /* runtime/untrained.c */
         ax_buf_free(&j);
     }
     if (c->sample_packing && c->sample_packing_eff_est > 0) {

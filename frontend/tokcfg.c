@@ -266,6 +266,7 @@ int fe_resolve_tokenizer(fe_config *c, fe_model *m, ax_arena *ar, ax_diag *d) {
     if (chat && c->chat_template && resolve_choice(c->chat_template, &c->chat_template_jinja, &tok, "chat_template", cfg_path,
                                            where, &tok, d) != 0)
         return -1;
+    c->tok_chat_template = tok.text ? tok.text : tok.tpl >= 0 ? rt_tpl_jinja((rt_tpl)tok.tpl) : NULL;
     if (chat && c->chat_template) { /* what the saved tokenizer carries */
         c->out_chat_template = tok.text ? tok.text : tok.tpl >= 0 ? rt_tpl_jinja((rt_tpl)tok.tpl) : NULL;
         if (!c->out_chat_template)

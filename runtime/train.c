@@ -1096,10 +1096,13 @@ static rt_epoch_span epoch_span_of(const rt_batching *bt, int real_batches, int6
     return rt_epoch_span_of(bt, real_batches ? nrows - nrows % bt->B : nrows);
 }
 
-/* From epoch *ep to the next: its first step and its span (packed rows differ in number from epoch to epoch). */
+/* From epoch *ep to the next: its first step and its span (packed rows differ in number from epoch to epoch); its
+ * rows built into *rows, or (rows NULL: an epoch a resumed run skips) only counted. */
 static int next_epoch(const rt_dataset *ds, const rt_data_opts *o, const rt_batching *bt, int real_batches, int64_t *ep,
-                      int64_t *ep_first, rt_epoch_span *esp, ax_diag *d) {
-    const int64_t n = rt_data_count_rows(ds, o, *ep + 1, d);
+                      int64_t *ep_first, rt_epoch_span *esp, rt_rows *rows, ax_diag *d) {
+    if (rows) rt_rows_free(rows);
+    const int64_t n = !rows ? rt_data_count_rows(ds, o, *ep + 1, d)
+                            : rt_data_build_epoch(ds, o, *ep + 1, rows, d) == 0 ? rows->nrows : -1;
     if (n < 0) return -1;
     *ep_first += esp->nsteps;
     *esp = epoch_span_of(bt, real_batches, n);
@@ -1139,29 +1142,6 @@ static void micro_rows(const rt_rows *rows, const rt_batching *bt, const rt_epoc
     }
 }
 
-/* The tokenizer's chat template as Axolotl's tokenizer holds it: the config's (io.chat_template), else
- * tokenizer_config.json's string, else chat_template.jinja beside tokenizer.json; NULL when none. */
-static char *tokenizer_chat_template(const ir_module *m, const char *tok_path) {
-    const char *cfg = mattr_s(m, "io.chat_template", NULL);
-    if (cfg) return strdup(cfg);
-    char dir[4096], p[4096];
-    const char *sl = strrchr(tok_path, '/');
-    snprintf(dir, sizeof dir, "%.*s", sl ? (int)(sl - tok_path) : 1, sl ? tok_path : ".");
-    json_error_t je;
-    json_t *tc = ax_path_join(p, sizeof p, dir, "tokenizer_config.json") == 0 ? json_load_file(p, 0, &je) : NULL;
-    const char *t = tc ? json_string_value(json_object_get(tc, "chat_template")) : NULL;
-    char *out = t ? strdup(t) : NULL;
-    json_decref(tc);
-    if (!out && ax_path_join(p, sizeof p, dir, "chat_template.jinja") == 0 && ax_file_exists(p)) {
-        size_t n;
-        ax_diag q;
-        ax_diag_init(&q);
-        out = ax_read_file(p, &n, &q);
-        ax_diag_free(&q);
-    }
-    return out;
-}
-
 /* fix_untrained_tokens (runtime/untrained.h) on the embed_tokens and lm_head params: every rank gathers them whole,
  * computes the same rows from the same data and sets those it holds in the param and its f32 master copy, rounded
  * to the param's dtype, as Axolotl casts them to the model's. */
@@ -1193,14 +1173,12 @@ static int fix_untrained(rt_session *s, const rt_dataset *train, int lead, int s
     ax_arena *ar = ax_arena_create();
     rt_tok_setup setup;
     rt_tokenizer *tok = NULL;
-    char *tpl = NULL;
     int rc = 0;
     const char *tj = mattr_s(m, "io.tokenizer", NULL);
     if (tj && rt_tok_setup_from_json(tj, &setup, ar, "plan", d) != 0) rc = -1;
     else if (tj && setup.path) {
         tok = rt_tok_load(setup.path, d);
         if (!tok || rt_tok_setup_apply(tok, &setup, d) != 0) rc = -1;
-        if (!rc) tpl = tokenizer_chat_template(m, setup.path);
     }
     rt_untrained_fix fx = {0};
     if (!rc) {
@@ -1220,7 +1198,7 @@ static int fix_untrained(rt_session *s, const rt_dataset *train, int lead, int s
                                                                : mattr_i(m, "model.padding_idx", -1),
                                     .ids = ids,
                                     .nids = nids,
-                                    .chat_template = tpl,
+                                    .chat_template = mattr_s(m, "train.fix_untrained_template", NULL),
                                     .tok = tok,
                                     .tok_len = tok ? rt_tok_len(tok) : 0,
                                     .train = train};
@@ -1259,7 +1237,6 @@ static int fix_untrained(rt_session *s, const rt_dataset *train, int lead, int s
     rt_untrained_free(&fx);
     free(we);
     if (wo != we) free(wo);
-    free(tpl);
     if (tok) rt_tok_free(tok);
     ax_arena_destroy(ar);
     return rc;
@@ -1643,12 +1620,17 @@ int rt_train(rt_session *s, const rt_train_opts *o, ax_diag *d) {
                nranks * s->sp > 1 ? "s" : "", s->sp > 1 ? " (sequence parallel: each row split over sp ranks)" : "",
                s->backend ? s->backend->name : "cpu");
     double t0 = now_s(), tlast = t0;
-    int64_t tok_since = 0, cur_epoch = 0;
+    int64_t tok_since = 0;
     const size_t BS = (size_t)(s->B * s->S);
-    /* the epoch a resumed run starts in (an epoch of packed rows has its own number of steps) */
+    /* the epoch a resumed run starts in (an epoch of packed rows has its own number of steps): the ones before it
+     * counted, its rows built */
     int64_t ep = 0, ep_first = 0;
     while (start >= ep_first + esp.nsteps)
-        if (next_epoch(&ds, &dopt, &bt, real_batches, &ep, &ep_first, &esp, d) != 0) goto fail;
+        if (next_epoch(&ds, &dopt, &bt, real_batches, &ep, &ep_first, &esp, NULL, d) != 0) goto fail;
+    if (ep > 0) {
+        rt_rows_free(&rows);
+        if (rt_data_build_epoch(&ds, &dopt, ep, &rows, d) != 0) goto fail;
+    }
     stage = malloc(4 * BS * sizeof *stage);
     if (!stage) abort();
     int64_t last = total; /* the step training ends at: total, or earlier when it stops early */
@@ -1662,15 +1644,10 @@ int rt_train(rt_session *s, const rt_train_opts *o, ax_diag *d) {
         report_eval(quiet ? NULL : stdout, 0, log, &logbuf, start, ep, el, etok);
     }
     for (int64_t step = start; step < total; step++) {
-        if (step >= ep_first + esp.nsteps && next_epoch(&ds, &dopt, &bt, real_batches, &ep, &ep_first, &esp, d) != 0)
+        if (step >= ep_first + esp.nsteps && next_epoch(&ds, &dopt, &bt, real_batches, &ep, &ep_first, &esp, &rows, d) != 0)
             goto fail;
         const int64_t e = ep, estep = step - ep_first;
         const int epoch_end = estep + 1 == esp.nsteps;
-        if (e != cur_epoch) {
-            rt_rows_free(&rows);
-            if (rt_data_build_epoch(&ds, &dopt, e, &rows, d) != 0) goto fail_data;
-            cur_epoch = e;
-        }
         if (o->trace) { /* one step's timeline (rank = pid) */
             s->st.trace = step + 1 == o->trace_step ? o->trace : NULL;
             s->st.trace_pid = rank_in_world(s);
@@ -1827,7 +1804,6 @@ int rt_train(rt_session *s, const rt_train_opts *o, ax_diag *d) {
     return 0;
 fail:
     rt_rows_free(&rows);
-fail_data:
     ax_buf_free(&logbuf);
     free(stage);
     s->st.trace = NULL;

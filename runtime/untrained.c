@@ -53,9 +53,9 @@ static void mark_repeated(const float *lm, int64_t H, const int64_t *rows, int64
     free(hs);
 }
 
-static int sample_has_any(const rt_dataset *ds, int64_t s, const char *in_where) {
+static int sample_has_any(const rt_dataset *ds, int64_t s, const char *bad) {
     for (int64_t t = ds->offsets[s]; t < ds->offsets[s + 1]; t++)
-        if (in_where[ds->tokens[t]]) return 1;
+        if (bad[ds->tokens[t]]) return 1;
     return 0;
 }
 
@@ -63,7 +63,7 @@ int rt_untrained_compute(const rt_untrained_in *in, rt_untrained_fix *out, ax_di
     memset(out, 0, sizeof *out);
     const int64_t V = in->V, H = in->H;
     if (V < 1 || H < 1) return 0;
-    char *bad = calloc((size_t)V, 1), *in_where = NULL;
+    char *bad = calloc((size_t)V, 1); /* token id -> fixed (a dataset's ids are below V) */
     int64_t *rows1 = malloc(sizeof *rows1 * (size_t)V), n1 = 0;
     if (!bad || !rows1) abort();
     for (int64_t i = 0; i < V; i++)
@@ -96,22 +96,16 @@ int rt_untrained_compute(const rt_untrained_in *in, rt_untrained_fix *out, ax_di
     if (!nw) goto done;
     /* only when one of them is in the chat template (its vocab string) or in the first or last 250 samples */
     int seen = 0;
+    const size_t tlen = in->chat_template ? strlen(in->chat_template) : 0;
     for (int64_t i = 0; i < V && in->chat_template && in->tok && !seen; i++) {
         size_t len;
         const char *str = bad[i] && i < in->tok_len ? rt_tok_str(in->tok, i, &len) : NULL;
-        if (!str) continue;
-        char *z = malloc(len + 1);
-        if (!z) abort();
-        memcpy(z, str, len);
-        z[len] = 0;
-        seen = strstr(in->chat_template, z) != NULL;
-        free(z);
+        seen = str && (!len || memmem(in->chat_template, tlen, str, len) != NULL);
     }
     const rt_dataset *ds = in->train;
     const int64_t ns = ds ? ds->nsamples : 0;
-    in_where = bad; /* token id -> fixed (dataset ids are below V) */
-    for (int64_t s = 0; s < ns && s < 250 && !seen; s++) seen = sample_has_any(ds, s, in_where);
-    for (int64_t s = ns > 250 ? ns - 250 : 0; s < ns && !seen; s++) seen = sample_has_any(ds, s, in_where);
+    for (int64_t s = 0; s < ns && s < 250 && !seen; s++) seen = sample_has_any(ds, s, bad);
+    for (int64_t s = ns > 250 ? ns - 250 : 0; s < ns && !seen; s++) seen = sample_has_any(ds, s, bad);
     if (!seen) goto done;
     /* the counts of every token in the training set; those of the fixed tokens that occur */
     int64_t *count = calloc((size_t)V, sizeof *count), maxc = 1;

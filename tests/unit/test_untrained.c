@@ -107,8 +107,36 @@ static void test_where(void) {
     }
 }
 
+/* ... or in the tokenizer's chat template, as its vocab string: token 2 is "#" in the bundled chat tokenizer */
+static void test_template(void) {
+    float e[V * H], o[V * H];
+    fill(e, o);
+    ax_diag d;
+    ax_diag_init(&d);
+    rt_tokenizer *tok = rt_tok_load(AXO_SOURCE_DIR "/configs/models/tiny-llama-chat/tokenizer.json", &d);
+    CHECK(tok != NULL);
+    ax_buf t = {0};
+    for (int s = 0; s < 600; s++) ax_buf_puts(&t, s == 300 ? "{\"input_ids\": [1, 2]}\n" : "{\"input_ids\": [1, 3]}\n");
+    rt_dataset ds;
+    load(t.data, &ds);
+    const char *tpl[] = {"{{ bos_token }}{% for m in messages %}{{ m.content }}{% endfor %}", "{{ '#' + m.content }}"};
+    for (int k = 0; k < 2 && tok; k++) {
+        rt_untrained_in in = {.embed = e, .lm_head = o, .V = V, .H = H, .pad_id = 0, .train = &ds,
+                              .chat_template = tpl[k], .tok = tok, .tok_len = rt_tok_len(tok)};
+        rt_untrained_fix fx;
+        CHECK_EQ(rt_untrained_compute(&in, &fx, &d), 0);
+        CHECK_MSG(fx.n == k, "template %d: %lld rows", k, (long long)fx.n);
+        rt_untrained_free(&fx);
+    }
+    if (tok) rt_tok_free(tok);
+    rt_data_free(&ds);
+    ax_buf_free(&t);
+    ax_diag_free(&d);
+}
+
 int main(void) {
     test_rows();
     test_where();
+    test_template();
     return check_done();
 }
