@@ -137,7 +137,7 @@ static int add_adapter(ir_module *m, const char *module, const char *which, int6
  * initialised by the runtime to the row norms of the base weight `w` (of
  * its dequantized values when w is NF4) once the weights are loaded. */
 static int add_magnitude(ir_module *m, const char *module, int64_t out, int w) {
-    char name[512], hf[600], wname[600];
+    char name[600], hf[640], wname[600];
     snprintf(name, sizeof name, "%s.lora_magnitude_vector", module);
     snprintf(hf, sizeof hf, "base_model.model.%s.lora_magnitude_vector", module);
     snprintf(wname, sizeof wname, "%s", m->globals[w].name);
