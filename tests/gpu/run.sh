@@ -8,8 +8,9 @@
 #   tests/gpu/run.sh build-kernels   only test_cuda_kernels, as `build` makes it (CI)
 #   tests/gpu/run.sh run          run the checks of an existing build
 #   tests/gpu/run.sh fetch-deps   (on a machine with apt and a network) download
-#                                 the .debs of libyaml, jansson and xxhash into
-#                                 .gpu-deps/, for a GPU machine that lacks them
+#                                 the .debs of libyaml, jansson, xxhash, oniguruma
+#                                 and utf8proc into .gpu-deps/, for a GPU machine
+#                                 that lacks them
 #   tests/gpu/run.sh emu BUILD    no GPU needed (CI): the e2e and resume rows on
 #                                 the emulated device (BUILD/axorun_emu with
 #                                 AXO_CUDA_EMULATE=1, runtime/cuda_exec.h), the
@@ -88,7 +89,8 @@ record() { # status name detail
 # ---- dependencies ----------------------------------------------------------------
 fetch_deps() {
     mkdir -p "$debs" && cd "$debs" &&
-        apt-get download libyaml-0-2 libyaml-dev libjansson4 libjansson-dev libxxhash0 libxxhash-dev &&
+        apt-get download libyaml-0-2 libyaml-dev libjansson4 libjansson-dev libxxhash0 libxxhash-dev \
+            libonig5 libonig-dev libutf8proc2 libutf8proc-dev &&
         ls -l "$debs"
 }
 
@@ -97,11 +99,11 @@ fetch_deps() {
 # private prefix, never into /.
 use_deps() {
     local have=1
-    for h in yaml.h jansson.h xxhash.h; do [ -f "/usr/include/$h" ] || have=0; done
+    for h in yaml.h jansson.h xxhash.h oniguruma.h utf8proc.h; do [ -f "/usr/include/$h" ] || have=0; done
     [ "${AXO_GPU_FORCE_DEPS:-0}" = 1 ] && have=0 # test the carried .debs where the system has the headers
     [ "$have" = 1 ] && return 0
     if ! ls "$debs"/*.deb >/dev/null 2>&1; then
-        echo "run.sh: yaml.h/jansson.h/xxhash.h are missing and $debs has no .debs (run 'tests/gpu/run.sh fetch-deps' where apt works)" >&2
+        echo "run.sh: yaml.h/jansson.h/xxhash.h/oniguruma.h/utf8proc.h are missing and $debs has no .debs (run 'tests/gpu/run.sh fetch-deps' where apt works)" >&2
         return 1
     fi
     local prefix=$out/deps
@@ -111,7 +113,7 @@ use_deps() {
     export CPATH="$prefix/usr/include${CPATH:+:$CPATH}"
     export LIBRARY_PATH="$prefix/usr/lib/x86_64-linux-gnu${LIBRARY_PATH:+:$LIBRARY_PATH}"
     export LD_LIBRARY_PATH="$prefix/usr/lib/x86_64-linux-gnu${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
-    echo "run.sh: using libyaml/jansson/xxhash unpacked from $debs into $prefix"
+    echo "run.sh: using libyaml/jansson/xxhash/oniguruma/utf8proc unpacked from $debs into $prefix"
 }
 
 # NCCL: the toolkit's, else the one PyTorch's wheels bring (nvidia-nccl-cu*: header
