@@ -4,6 +4,7 @@
  * pairs are collected (duplicate keys rejected), and each key is handled by
  * one row of `keys[]` (plain typed settings) or a special case below.
  * Processing continues after an error so one run reports every problem. */
+#include "frontend/hub.h"
 #include "frontend/internal.h"
 #include "runtime/tokenizer.h"
 
@@ -216,6 +217,21 @@ static const char *resolve(const fe_yctx *y, const char *ydir, const char *key, 
     return NULL;
 }
 
+/* A local directory, else a Hugging Face Hub repo id ("org/name") found in
+ * huggingface_hub's cache or downloaded into it (frontend/hub.h), at the
+ * config's revision_of_model. want: FE_HUB_* of what the snapshot must hold. */
+static const char *resolve_model_dir(const fe_yctx *y, const char *ydir, const char *key, const yaml_node_t *v,
+                                     const char *given, const char *revision, int want, int *from_hub) {
+    int local = is_dir(given) || (given[0] != '/' && is_dir(ax_arena_printf(y->ar, "%s/%s", ydir, given)));
+    if (!local && fe_hub_is_repo_id(given)) {
+        char loc[512];
+        if (from_hub) *from_hub = 1;
+        return fe_hub_model(y->ar, given, revision, want, fe_yloc(y, v, loc, sizeof loc), key, y->d);
+    }
+    const char *hint = want & FE_HUB_TOKENIZER ? " (a local directory with tokenizer.json, or a Hub repo id)" : NULL;
+    return resolve(y, ydir, key, v, given, 1, hint);
+}
+
 /* ---- the key table --------------------------------------------------------- */
 typedef enum {
     K_BOOL,     /* int field, YAML 1.1 boolean */
@@ -246,6 +262,8 @@ static const key_def keys[] = {
     {"auto_resume_from_checkpoints", K_BOOL, F(auto_resume), 0},
     {"base_model", K_SPECIAL, -1, 0},
     {"base_model_config", K_SPECIAL, -1, 0},
+    {"revision_of_model", K_SPECIAL, -1, 0},
+    {"model_revision", K_SPECIAL, -1, 0},
     {"batch_size", K_SPECIAL, -1, 0},
     {"bf16", K_SPECIAL, -1, 0},
     {"bfloat16", K_SPECIAL, -1, 0},
@@ -422,8 +440,6 @@ const fe_refused_key fe_refused_keys[] = {
     {"embeddings_skip_upcast", "false", "embeddings kept in low precision under PEFT"},
     {"model_kwargs", "{}", "extra from_pretrained arguments"},
     {"overrides_of_model_kwargs", "{}", "extra from_pretrained arguments"},
-    {"model_revision", "", "another revision of the weights"},
-    {"revision_of_model", "", "another revision of the weights"},
     {"cls_model_config", "", "another config class for the model"},
     {"processor_type", "", "a multimodal processor"},
     {"freeze_mm_modules", "false", "frozen vision/audio towers"},
@@ -1486,6 +1502,18 @@ static void layers_pattern(loader *L, const fe_ypair *p) {
     c->peft_layers_pattern_str = str;
 }
 
+/* revision_of_model (or its alias model_revision): the Hub revision of
+ * base_model, base_model_config and tokenizer_config, as Axolotl passes it
+ * to from_pretrained; NULL when not given. */
+static const char *revision(const loader *L) {
+    const fe_ypair *a = pair(L, "revision_of_model"), *b = pair(L, "model_revision");
+    const fe_ypair *p = a && !fe_y_is_null(a->v) ? a : b && !fe_y_is_null(b->v) ? b : NULL;
+    const char *r;
+    if (!p || p->v->type != YAML_SCALAR_NODE) return NULL;
+    r = fe_y_text(p->v); /* the document's own text: copied, since the document goes when the load ends */
+    return r && *r ? ax_arena_strdup(L->y.ar, r) : NULL;
+}
+
 static void apply_special(loader *L, const fe_ypair *p) {
     const fe_yctx *y = &L->y;
     fe_config *c = L->c;
@@ -1497,14 +1525,19 @@ static void apply_special(loader *L, const fe_ypair *p) {
         const char *given;
         if (fe_y_str(y, k, v, &given) != 0) return;
         if (!c->tokenizer_name_or_path) c->tokenizer_name_or_path = given;
-        c->base_model = resolve(y, L->ydir, k, v, given, 1,
-                                " (axo reads a local Hugging Face model directory; hub downloads are not implemented)");
+        int hub = 0;
+        c->base_model = resolve_model_dir(y, L->ydir, k, v, given, revision(L), FE_HUB_CONFIG | FE_HUB_WEIGHTS, &hub);
+        if (hub && c->base_model) c->base_model_hub = given, c->base_model_revision = revision(L);
     } else if (!strcmp(k, "base_model_config")) {
         /* Checked against base_model once both are known (load_finish). */
         const char *given;
         if (fe_y_str(y, k, v, &given) != 0) return;
         if (!pair(L, "tokenizer_config")) c->tokenizer_name_or_path = given;
-        resolve(y, L->ydir, k, v, given, 1, NULL);
+        resolve_model_dir(y, L->ydir, k, v, given, revision(L), FE_HUB_CONFIG, NULL);
+    } else if (!strcmp(k, "revision_of_model") || !strcmp(k, "model_revision")) {
+        const char *r; /* read again where the model is resolved (revision()) */
+        if (!fe_y_is_null(v) && fe_y_str(y, k, v, &r) == 0 && (!*r || strstr(r, "..") || r[0] == '/' || strchr(r, '\\')))
+            yerr(y, v, k, "a Hub revision: a branch, a tag or a commit hash");
     } else if (!strcmp(k, "datasets")) {
         do_datasets(L, p, &c->datasets, &c->ndatasets);
     } else if (!strcmp(k, "test_datasets")) {
@@ -1534,8 +1567,7 @@ static void apply_special(loader *L, const fe_ypair *p) {
         const char *given;
         if (fe_y_str(y, k, v, &given) != 0) return;
         c->tokenizer_name_or_path = given;
-        c->tokenizer_config = resolve(y, L->ydir, k, v, given, 1,
-                                      " (a local directory with tokenizer.json; hub downloads are not implemented)");
+        c->tokenizer_config = resolve_model_dir(y, L->ydir, k, v, given, revision(L), FE_HUB_TOKENIZER, NULL);
     } else if (!strcmp(k, "eot_tokens")) {
         const char **arr = ax_arena_alloc(y->ar, sizeof *arr * 8);
         int n = str_list(L, v, k, arr, 8);
@@ -2067,7 +2099,7 @@ static void check_whole(loader *L) {
     const fe_ypair *p;
     if (!(p = pair(L, "base_model")) || fe_y_is_null(p->v))
         ax_error(y->d, p ? fe_yloc(y, p->v, loc, sizeof loc) : y->file,
-                 "base_model: expected a local Hugging Face model directory, found none");
+                 "base_model: expected a Hugging Face model directory or Hub repo id, found none");
     if (!(p = pair(L, "datasets")) || fe_y_is_null(p->v))
         ax_error(y->d, p ? fe_yloc(y, p->v, loc, sizeof loc) : y->file,
                  "datasets: expected a list of {path: FILE.jsonl}, found none");
@@ -2076,8 +2108,11 @@ static void check_whole(loader *L) {
         char *a = NULL, *b = NULL;
         if (given) {
             const char *rel = ax_arena_printf(y->ar, "%s/%s", L->ydir, given);
-            a = realpath(is_dir(given) ? given : rel, NULL);
-            b = realpath(c->base_model, NULL);
+            int local = is_dir(given) || is_dir(rel);
+            if (!local && fe_hub_is_repo_id(given)) /* a repo id: the same repo as base_model's */
+                given = c->base_model_hub && !strcmp(given, c->base_model_hub) ? NULL : given;
+            a = !given ? NULL : local ? realpath(is_dir(given) ? given : rel, NULL) : strdup(given);
+            b = given ? realpath(c->base_model, NULL) : NULL;
         }
         if (a && b && strcmp(a, b))
             ax_error(y->d, fe_yloc(y, p->v, loc, sizeof loc),

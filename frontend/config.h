@@ -99,6 +99,8 @@ typedef struct fe_fsdp {
 typedef struct fe_config {
     const char *path;        /* the YAML file */
     const char *base_model;  /* resolved local HF model dir */
+    const char *base_model_hub;     /* the Hub repo id base_model was resolved from (frontend/hub.h), or NULL */
+    const char *base_model_revision; /* revision_of_model (model_revision), or NULL */
     fe_dataset *datasets;
     int ndatasets;
     fe_dataset *test_datasets;  /* test_datasets: evaluated instead of a val_set_size split */

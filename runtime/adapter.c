@@ -55,6 +55,8 @@ int rt_adapter_config_read(const char *dir, rt_adapter_cfg *c, ax_diag *d) {
         c->dora = json_is_true(json_object_get(j, "use_dora"));
         c->scale = c->alpha / (c->rslora ? sqrt((double)c->r) : (double)c->r);
         snprintf(c->base, sizeof c->base, "%s", json_is_string(b) ? json_string_value(b) : "");
+        json_t *rv = json_object_get(j, "revision");
+        snprintf(c->revision, sizeof c->revision, "%s", json_is_string(rv) ? json_string_value(rv) : "");
         rc = 0;
     }
     json_decref(j);

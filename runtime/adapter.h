@@ -27,6 +27,7 @@ typedef struct rt_adapter_cfg {
     int rslora;
     int dora;            /* use_dora: a lora_magnitude_vector per adapted layer */
     char base[4096];     /* base_model_name_or_path ("" if absent) */
+    char revision[256];  /* its Hub revision ("" if absent or null) */
 } rt_adapter_cfg;
 
 /* Reads DIR/adapter_config.json: a LORA adapter with one r and lora_alpha

@@ -708,7 +708,11 @@ static char *adapter_config_json(const rt_session *s) {
     json_t *o = json_object();
     json_object_set_new(o, "peft_type", json_string("LORA"));
     json_object_set_new(o, "task_type", json_string("CAUSAL_LM"));
-    json_object_set_new(o, "base_model_name_or_path", json_string(mattr_s(m, "model.dir", "")));
+    /* the Hub repo id when the base came from the Hub, as PEFT writes it (axoc merge-lora resolves it again) */
+    json_object_set_new(o, "base_model_name_or_path",
+                        json_string(mattr_s(m, "model.hub_id", mattr_s(m, "model.dir", ""))));
+    const char *rev = mattr_s(m, "model.hub_revision", NULL);
+    json_object_set_new(o, "revision", rev ? json_string(rev) : json_null());
     json_object_set_new(o, "r", json_integer(mattr_i(m, "lora.r", 8)));
     double alpha = mattr_f(m, "lora.alpha", 16);
     json_object_set_new(o, "lora_alpha", alpha == floor(alpha) && fabs(alpha) < 1e15 ? json_integer((json_int_t)alpha)

@@ -1,6 +1,7 @@
 /* axoc — the axo compiler driver: argument parsing only. */
 #include "codegen/compile.h"
 #include "frontend/config.h"
+#include "frontend/hub.h"
 #include "ir/ir.h"
 #include "runtime/adapter.h"
 #include "runtime/cuda_exec.h"
@@ -8,6 +9,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 static const char *usage =
     "usage:\n"
@@ -289,7 +291,20 @@ static int cmd_merge_lora(int argc, char **argv) {
     if (merge_args(argc, argv, "ADAPTER_DIR", &in, &out, &overwrite, &base)) return 2;
     ax_diag d;
     ax_diag_init(&d);
-    int n = 0, rc = rt_merge_lora(in, base, out, overwrite, &n, &d) != 0;
+    /* the base named by --base or by adapter_config.json's base_model_name_or_path may be a Hub repo id (axorun
+     * writes the one base_model came from): its snapshot in huggingface_hub's cache, downloaded if not there */
+    rt_adapter_cfg acfg;
+    ax_arena *ar = ax_arena_create();
+    const char *key = "--base", *rev = NULL;
+    if (!base && rt_adapter_config_read(in, &acfg, &d) == 0 && acfg.base[0]) {
+        base = ax_arena_strdup(ar, acfg.base), key = "adapter_config.json's base_model_name_or_path";
+        rev = acfg.revision[0] ? ax_arena_strdup(ar, acfg.revision) : NULL;
+    }
+    struct stat st;
+    if (base && stat(base, &st) != 0 && fe_hub_is_repo_id(base))
+        base = fe_hub_model(ar, base, rev, FE_HUB_CONFIG | FE_HUB_WEIGHTS, in, key, &d);
+    int n = 0, rc = d.nerrors || rt_merge_lora(in, base, out, overwrite, &n, &d) != 0;
+    ax_arena_destroy(ar);
     if (!rc) fprintf(stderr, "axoc: merged %d LoRA layers of %s into %s/model.safetensors\n", n, in, out);
     return finish(&d, rc);
 }
@@ -303,6 +318,8 @@ int main(int argc, char **argv) {
         printf("axoc %s\n", AXO_VERSION);
         return 0;
     }
+    /* base_model: org/name and the like: a repo not in huggingface_hub's cache is downloaded into it */
+    fe_hub_allow_download(1);
     if (!strcmp(argv[1], "compile")) return cmd_compile(argc, argv);
     if (!strcmp(argv[1], "dump")) {
         if (argc != 3) {

@@ -910,7 +910,7 @@ static void test_paths(void) {
     /* required keys */
     run_raw(&r, "seed: 1\n");
     CHECK_EQ(r.rc, -1);
-    EXPECT_DIAG(&r.d, AX_SEV_ERROR, "cfg.yml", "base_model: expected a local Hugging Face model directory, found none");
+    EXPECT_DIAG(&r.d, AX_SEV_ERROR, "cfg.yml", "base_model: expected a Hugging Face model directory or Hub repo id, found none");
     EXPECT_DIAG(&r.d, AX_SEV_ERROR, "cfg.yml", "datasets: expected a list of {path: FILE.jsonl}, found none");
     run_free(&r);
     /* empty type = pre-tokenized; several datasets keep their order */

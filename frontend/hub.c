@@ -1,0 +1,502 @@
+/* hub.c — Hub repo ids resolved through huggingface_hub's cache, and
+ * downloaded into it with libcurl (hub.h). */
+#include "frontend/hub.h"
+
+#if AXO_HAVE_CURL
+#include <curl/curl.h>
+#endif
+#include <ctype.h>
+#include <errno.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static int g_download;
+
+void fe_hub_allow_download(int on) { g_download = on; }
+
+static int env_true(const char *name) {
+    const char *v = getenv(name);
+    if (!v) return 0;
+    return !strcasecmp(v, "1") || !strcasecmp(v, "true") || !strcasecmp(v, "yes") || !strcasecmp(v, "on");
+}
+
+static int id_part_ok(const char *s, size_t n) {
+    if (n == 0 || n > 96 || s[0] == '-' || s[0] == '.' || s[n - 1] == '-' || s[n - 1] == '.') return 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (!isalnum(c) && c != '-' && c != '_' && c != '.') return 0;
+        if (i + 1 < n && ((c == '-' && s[i + 1] == '-') || (c == '.' && s[i + 1] == '.'))) return 0;
+    }
+    return 1;
+}
+
+int fe_hub_is_repo_id(const char *s) {
+    size_t n = strlen(s);
+    if (n >= 4 && !strcmp(s + n - 4, ".git")) return 0;
+    const char *slash = strchr(s, '/');
+    if (!slash) return id_part_ok(s, n);
+    if (strchr(slash + 1, '/')) return 0;
+    return id_part_ok(s, (size_t)(slash - s)) && id_part_ok(slash + 1, n - (size_t)(slash - s) - 1);
+}
+
+static const char *hf_home(ax_arena *ar) {
+    const char *h = getenv("HF_HOME");
+    if (h && *h) return h;
+    const char *x = getenv("XDG_CACHE_HOME");
+    if (x && *x) return ax_arena_printf(ar, "%s/huggingface", x);
+    const char *home = getenv("HOME");
+    return ax_arena_printf(ar, "%s/.cache/huggingface", home && *home ? home : ".");
+}
+
+const char *fe_hub_cache_dir(ax_arena *ar) {
+    const char *c = getenv("HF_HUB_CACHE");
+    if (c && *c) return c;
+    c = getenv("HUGGINGFACE_HUB_CACHE");
+    if (c && *c) return c;
+    return ax_arena_printf(ar, "%s/hub", hf_home(ar));
+}
+
+static int is_hash(const char *s) {
+    size_t n = strlen(s);
+    if (n != 40) return 0;
+    for (size_t i = 0; i < n; i++)
+        if (!isxdigit((unsigned char)s[i]) || isupper((unsigned char)s[i])) return 0;
+    return 1;
+}
+
+static int is_file(const char *p) {
+    struct stat st;
+    return stat(p, &st) == 0 && S_ISREG(st.st_mode); /* follows the snapshot's links into blobs/ */
+}
+
+/* The repo's folder in the cache: models--org--name. */
+static const char *repo_dir(ax_arena *ar, const char *cache, const char *repo_id) {
+    ax_buf b = {0};
+    ax_buf_printf(&b, "%s/models--", cache);
+    for (const char *p = repo_id; *p; p++) {
+        if (*p == '/') ax_buf_puts(&b, "--");
+        else ax_buf_append(&b, p, 1);
+    }
+    const char *r = ax_arena_strdup(ar, b.data);
+    ax_buf_free(&b);
+    return r;
+}
+
+/* refs/<revision> -> the commit it names, or NULL. */
+static const char *read_ref(ax_arena *ar, const char *rdir, const char *revision) {
+    if (is_hash(revision)) return revision;
+    const char *p = ax_arena_printf(ar, "%s/refs/%s", rdir, revision);
+    ax_diag tmp;
+    ax_diag_init(&tmp);
+    size_t len = 0;
+    char *t = is_file(p) ? ax_read_file(p, &len, &tmp) : NULL;
+    ax_diag_free(&tmp);
+    if (!t) return NULL;
+    while (len && isspace((unsigned char)t[len - 1])) t[--len] = 0;
+    const char *r = is_hash(t) ? ax_arena_strdup(ar, t) : NULL;
+    free(t);
+    return r;
+}
+
+/* The shard file names of a model.safetensors.index.json (its weight_map's
+ * values, each once), or -1 when it is not such an index. */
+static int index_shards(const char *index_path, ax_arena *ar, const char ***out) {
+    json_error_t je;
+    json_t *j = json_load_file(index_path, 0, &je);
+    json_t *wm = j ? json_object_get(j, "weight_map") : NULL;
+    if (!json_is_object(wm)) {
+        json_decref(j);
+        return -1;
+    }
+    size_t cap = json_object_size(wm) + 1;
+    const char **v = ax_arena_alloc(ar, sizeof *v * cap);
+    int n = 0, bad = 0;
+    const char *k;
+    json_t *val;
+    json_object_foreach(wm, k, val) {
+        const char *s = json_string_value(val);
+        if (!s || !*s || strchr(s, '/') || !strcmp(s, "..")) {
+            bad = 1;
+            break;
+        }
+        int seen = 0;
+        for (int i = 0; i < n && !seen; i++) seen = !strcmp(v[i], s);
+        if (!seen) v[n++] = ax_arena_strdup(ar, s);
+    }
+    json_decref(j);
+    if (bad) return -1;
+    *out = v;
+    return n;
+}
+
+/* What the snapshot lacks of `want`, or NULL when it holds it all. */
+static const char *missing(ax_arena *ar, const char *snap, int want) {
+    if ((want & FE_HUB_CONFIG) && !is_file(ax_arena_printf(ar, "%s/config.json", snap))) return "config.json";
+    if ((want & FE_HUB_TOKENIZER) && !is_file(ax_arena_printf(ar, "%s/tokenizer.json", snap))) return "tokenizer.json";
+    if (want & FE_HUB_WEIGHTS) {
+        if (is_file(ax_arena_printf(ar, "%s/model.safetensors", snap))) return NULL;
+        const char *ix = ax_arena_printf(ar, "%s/model.safetensors.index.json", snap);
+        if (!is_file(ix)) return "model.safetensors (or model.safetensors.index.json)";
+        const char **sh;
+        int n = index_shards(ix, ar, &sh);
+        if (n < 0) return "a readable model.safetensors.index.json";
+        for (int i = 0; i < n; i++)
+            if (!is_file(ax_arena_printf(ar, "%s/%s", snap, sh[i]))) return sh[i];
+    }
+    return NULL;
+}
+
+#if AXO_HAVE_CURL
+/* ---- downloads ------------------------------------------------------------ */
+typedef struct http_req {
+    ax_buf body;       /* the response body, when no file */
+    FILE *file;        /* else written here */
+    int64_t got;
+    char etag[160];    /* ETag of the last response, X-Linked-Etag of any (the LFS sha256) */
+    char linked[160];
+    char commit[48];   /* X-Repo-Commit */
+    int64_t linked_size;
+} http_req;
+
+static size_t on_body(char *p, size_t sz, size_t n, void *u) {
+    http_req *r = u;
+    size_t len = sz * n;
+    if (r->file) {
+        if (fwrite(p, 1, len, r->file) != len) return 0;
+    } else {
+        if (r->body.len + len > ((size_t)64 << 20)) return 0; /* an API answer is small */
+        ax_buf_append(&r->body, p, len);
+    }
+    r->got += (int64_t)len;
+    return len;
+}
+
+/* Header "name: value" into dst (quotes and a weak "W/" dropped). */
+static int header_value(const char *line, size_t len, const char *name, char *dst, size_t cap) {
+    size_t nl = strlen(name);
+    if (len <= nl + 1 || strncasecmp(line, name, nl) || line[nl] != ':') return 0;
+    const char *v = line + nl + 1, *end = line + len;
+    while (v < end && (*v == ' ' || *v == '\t')) v++;
+    while (end > v && isspace((unsigned char)end[-1])) end--;
+    if (end - v >= 2 && v[0] == 'W' && v[1] == '/') v += 2;
+    if (end - v >= 2 && *v == '"' && end[-1] == '"') v++, end--;
+    size_t n = (size_t)(end - v);
+    if (n >= cap) n = cap - 1;
+    memcpy(dst, v, n);
+    dst[n] = 0;
+    return 1;
+}
+
+static size_t on_header(char *p, size_t sz, size_t n, void *u) {
+    http_req *r = u;
+    size_t len = sz * n;
+    char num[32];
+    if (len > 5 && !strncmp(p, "HTTP/", 5)) r->etag[0] = 0; /* a new response (after a redirect) */
+    header_value(p, len, "ETag", r->etag, sizeof r->etag);
+    header_value(p, len, "X-Linked-Etag", r->linked, sizeof r->linked);
+    header_value(p, len, "X-Repo-Commit", r->commit, sizeof r->commit);
+    if (header_value(p, len, "X-Linked-Size", num, sizeof num)) r->linked_size = strtoll(num, NULL, 10);
+    return len;
+}
+
+static const char *endpoint(void) {
+    const char *e = getenv("HF_ENDPOINT");
+    return e && *e ? e : "https://huggingface.co";
+}
+
+static char *read_token(ax_arena *ar) {
+    const char *t = getenv("HF_TOKEN");
+    if (!t || !*t) t = getenv("HUGGING_FACE_HUB_TOKEN");
+    if (t && *t) return ax_arena_strdup(ar, t);
+    const char *path = getenv("HF_TOKEN_PATH");
+    if (!path || !*path) path = ax_arena_printf(ar, "%s/token", hf_home(ar));
+    if (!is_file(path)) return NULL;
+    ax_diag tmp;
+    ax_diag_init(&tmp);
+    size_t len = 0;
+    char *s = ax_read_file(path, &len, &tmp);
+    ax_diag_free(&tmp);
+    if (!s) return NULL;
+    while (len && isspace((unsigned char)s[len - 1])) s[--len] = 0;
+    char *r = len ? ax_arena_strdup(ar, s) : NULL;
+    free(s);
+    return r;
+}
+
+/* GET url into r; returns the final HTTP status, or -1 with *err set to
+ * libcurl's reason. */
+static long http_get(const char *url, const char *token, http_req *r, char *err, size_t errcap) {
+    CURL *h = curl_easy_init();
+    if (!h) {
+        snprintf(err, errcap, "libcurl could not start");
+        return -1;
+    }
+    char ebuf[CURL_ERROR_SIZE] = {0};
+    struct curl_slist *hdr = NULL;
+    char auth[1024];
+    if (token) {
+        snprintf(auth, sizeof auth, "Authorization: Bearer %s", token);
+        hdr = curl_slist_append(hdr, auth); /* libcurl drops it on a redirect to another host */
+    }
+    curl_easy_setopt(h, CURLOPT_URL, url);
+    curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdr);
+    curl_easy_setopt(h, CURLOPT_USERAGENT, "axo/" AXO_VERSION);
+    curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 1L);
+    curl_easy_setopt(h, CURLOPT_MAXREDIRS, 10L);
+    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, 30L);
+    curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L); /* a stalled transfer ends after 60 s */
+    curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, 60L);
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, r);
+    curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(h, CURLOPT_HEADERDATA, r);
+    curl_easy_setopt(h, CURLOPT_ERRORBUFFER, ebuf);
+    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+    CURLcode rc = curl_easy_perform(h);
+    long status = -1;
+    if (rc == CURLE_OK) curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
+    else snprintf(err, errcap, "%s", ebuf[0] ? ebuf : curl_easy_strerror(rc));
+    curl_slist_free_all(hdr);
+    curl_easy_cleanup(h);
+    return status;
+}
+
+static const char *status_reason(long status, int token) {
+    if (status == 401 || status == 403)
+        return token ? "the token has no access to it (a gated repo needs its terms accepted on the Hub)"
+                     : "it is private or gated: set HF_TOKEN (or log in with `hf auth login`)";
+    if (status == 404) return "no such repo, revision or file";
+    return "the Hub answered with an error";
+}
+
+/* Makes snapshots/<commit>/<name> a link to ../../blobs/<etag>. */
+static int link_blob(ax_arena *ar, const char *snapdir, const char *name, const char *etag, char *err, size_t errcap) {
+    const char *lnk = ax_arena_printf(ar, "%s/%s", snapdir, name);
+    const char *tmp = ax_arena_printf(ar, "%s.link.%ld", lnk, (long)getpid());
+    const char *target = ax_arena_printf(ar, "../../blobs/%s", etag);
+    unlink(tmp);
+    if (symlink(target, tmp) != 0 || rename(tmp, lnk) != 0) {
+        int e = errno;
+        unlink(tmp);
+        ax_buf b = {0};
+        ax_buf_printf(&b, "cannot link %s: %s", lnk, strerror(e));
+        snprintf(err, errcap, "%s", b.data);
+        ax_buf_free(&b);
+        return -1;
+    }
+    return 0;
+}
+
+static int etag_ok(const char *e) {
+    if (!*e || strlen(e) > 128) return 0;
+    for (const char *p = e; *p; p++)
+        if (!isalnum((unsigned char)*p) && *p != '-' && *p != '_') return 0;
+    return 1;
+}
+
+/* Downloads one file of the commit into the cache. */
+static int fetch_file(ax_arena *ar, const char *rdir, const char *repo_id, const char *commit, const char *name,
+                      const char *token, char *err, size_t errcap) {
+    const char *snapdir = ax_arena_printf(ar, "%s/snapshots/%s", rdir, commit);
+    if (is_file(ax_arena_printf(ar, "%s/%s", snapdir, name))) return 0;
+    CURL *h = curl_easy_init();
+    char *en = h ? curl_easy_escape(h, name, 0) : NULL;
+    const char *url = ax_arena_printf(ar, "%s/%s/resolve/%s/%s", endpoint(), repo_id, commit, en ? en : name);
+    curl_free(en);
+    if (h) curl_easy_cleanup(h);
+    const char *part = ax_arena_printf(ar, "%s/blobs/%s.%ld.incomplete", rdir, name, (long)getpid());
+    http_req r = {0};
+    r.linked_size = -1;
+    r.file = fopen(part, "wb");
+    if (!r.file) {
+        snprintf(err, errcap, "cannot write %s: %s", part, strerror(errno));
+        return -1;
+    }
+    fprintf(stderr, "axoc: downloading %s/%s\n", repo_id, name);
+    long st = http_get(url, token, &r, err, errcap);
+    int werr = fclose(r.file) != 0;
+    r.file = NULL;
+    const char *etag = r.linked[0] ? r.linked : r.etag;
+    if (st != 200 || werr || !etag_ok(etag) || (r.linked_size >= 0 && r.got != r.linked_size)) {
+        if (st >= 0 && st != 200)
+            snprintf(err, errcap, "GET %s: HTTP %ld: %s", url, st, status_reason(st, token != NULL));
+        else if (st == 200 && werr)
+            snprintf(err, errcap, "cannot write %s: %s", part, strerror(errno));
+        else if (st == 200 && !etag_ok(etag))
+            snprintf(err, errcap, "GET %s: the answer has no usable ETag to store it under", url);
+        else if (st == 200)
+            snprintf(err, errcap, "GET %s: %lld bytes arrived of %lld", url, (long long)r.got,
+                     (long long)r.linked_size);
+        unlink(part);
+        return -1;
+    }
+    const char *blob = ax_arena_printf(ar, "%s/blobs/%s", rdir, etag);
+    if (rename(part, blob) != 0) {
+        snprintf(err, errcap, "cannot move %s to %s: %s", part, blob, strerror(errno));
+        unlink(part);
+        return -1;
+    }
+    return link_blob(ar, snapdir, name, etag, err, errcap);
+}
+
+/* The files of a listing that axo reads from a model repo: configs and
+ * tokenizer files at the top level, and the weights from_pretrained
+ * takes (model.safetensors, or the index's shards; never *.bin, nor a
+ * second copy such as consolidated.safetensors). */
+static int wanted_file(const char *f) {
+    static const char *const names[] = {"config.json",     "generation_config.json", "tokenizer.json",
+                                        "tokenizer_config.json", "special_tokens_map.json", "added_tokens.json",
+                                        "chat_template.jinja",   "tokenizer.model",        "vocab.json",
+                                        "merges.txt",            "model.safetensors",      "model.safetensors.index.json"};
+    for (size_t i = 0; i < AX_ARRAY_LEN(names); i++)
+        if (!strcmp(f, names[i])) return 1;
+    return 0;
+}
+
+static const char *download(ax_arena *ar, const char *rdir, const char *repo_id,
+                            const char *revision, char *err, size_t errcap) {
+    static int curl_ready;
+    if (!curl_ready) {
+        if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0) {
+            snprintf(err, errcap, "libcurl could not start");
+            return NULL;
+        }
+        curl_ready = 1;
+    }
+    const char *token = read_token(ar);
+    CURL *h = curl_easy_init();
+    char *er = h ? curl_easy_escape(h, revision, 0) : NULL;
+    const char *url = ax_arena_printf(ar, "%s/api/models/%s/revision/%s", endpoint(), repo_id, er ? er : revision);
+    curl_free(er);
+    if (h) curl_easy_cleanup(h);
+    http_req r = {0};
+    long st = http_get(url, token, &r, err, errcap);
+    if (st != 200) {
+        if (st >= 0) snprintf(err, errcap, "GET %s: HTTP %ld: %s", url, st, status_reason(st, token != NULL));
+        ax_buf_free(&r.body);
+        return NULL;
+    }
+    json_error_t je;
+    json_t *j = json_loadb(r.body.data ? r.body.data : "", r.body.len, 0, &je);
+    ax_buf_free(&r.body);
+    json_t *sib = j ? json_object_get(j, "siblings") : NULL;
+    const char *sha = j ? json_string_value(json_object_get(j, "sha")) : NULL;
+    if (!sha || !is_hash(sha) || !json_is_array(sib)) {
+        snprintf(err, errcap, "GET %s: expected a JSON object with \"sha\" (a commit) and \"siblings\", found %s", url,
+                 j ? "another answer" : je.text);
+        json_decref(j);
+        return NULL;
+    }
+    const char *commit = ax_arena_strdup(ar, sha);
+    int nf = (int)json_array_size(sib), have_index = 0, have_single = 0;
+    const char **files = ax_arena_alloc(ar, sizeof *files * (size_t)(nf + 1));
+    int nwant = 0;
+    for (int i = 0; i < nf; i++) {
+        const char *f = json_string_value(json_object_get(json_array_get(sib, (size_t)i), "rfilename"));
+        if (!f || !wanted_file(f)) continue;
+        if (!strcmp(f, "model.safetensors.index.json")) have_index = 1;
+        if (!strcmp(f, "model.safetensors")) have_single = 1;
+        files[nwant++] = ax_arena_strdup(ar, f);
+    }
+    json_decref(j);
+    ax_diag tmp;
+    ax_diag_init(&tmp);
+    const char *snapdir = ax_arena_printf(ar, "%s/snapshots/%s", rdir, commit);
+    int ok = ax_mkdir_p(snapdir, &tmp) == 0 && ax_mkdir_p(ax_arena_printf(ar, "%s/blobs", rdir), &tmp) == 0 &&
+             ax_mkdir_p(ax_arena_printf(ar, "%s/refs", rdir), &tmp) == 0;
+    if (!ok) {
+        snprintf(err, errcap, "%s", tmp.n ? tmp.entries[0].msg : "cannot create the cache folders");
+        ax_diag_free(&tmp);
+        return NULL;
+    }
+    for (int i = 0; i < nwant; i++) {
+        if (have_single && have_index && !strcmp(files[i], "model.safetensors.index.json")) continue;
+        if (fetch_file(ar, rdir, repo_id, commit, files[i], token, err, errcap) != 0) {
+            ax_diag_free(&tmp);
+            return NULL;
+        }
+    }
+    if (have_index && !have_single) {
+        const char **sh;
+        int n = index_shards(ax_arena_printf(ar, "%s/model.safetensors.index.json", snapdir), ar, &sh);
+        if (n < 0) {
+            snprintf(err, errcap, "%s/model.safetensors.index.json: expected a \"weight_map\" of shard file names",
+                     snapdir);
+            ax_diag_free(&tmp);
+            return NULL;
+        }
+        for (int i = 0; i < n; i++)
+            if (fetch_file(ar, rdir, repo_id, commit, sh[i], token, err, errcap) != 0) {
+                ax_diag_free(&tmp);
+                return NULL;
+            }
+    }
+    /* refs/<revision> last: a snapshot is named by a ref only once it is whole */
+    if (strcmp(revision, commit)) {
+        const char *ref = ax_arena_printf(ar, "%s/refs/%s", rdir, revision);
+        const char *slash = strrchr(ref, '/');
+        if (ax_mkdir_p(ax_arena_strndup(ar, ref, (size_t)(slash - ref)), &tmp) != 0 ||
+            ax_write_file_atomic(ref, commit, strlen(commit), &tmp) != 0) {
+            snprintf(err, errcap, "%s", tmp.n ? tmp.entries[0].msg : "cannot write the ref");
+            ax_diag_free(&tmp);
+            return NULL;
+        }
+    }
+    ax_diag_free(&tmp);
+    return snapdir;
+}
+
+#else
+static const char *download(ax_arena *ar, const char *rdir, const char *repo_id, const char *revision, char *err,
+                            size_t errcap) {
+    (void)ar, (void)rdir, (void)repo_id, (void)revision;
+    snprintf(err, errcap, "this axo was built without libcurl (install libcurl4-openssl-dev and rebuild)");
+    return NULL;
+}
+#endif
+
+const char *fe_hub_model(ax_arena *ar, const char *repo_id, const char *revision, int want, const char *where,
+                         const char *key, ax_diag *d) {
+    if (!revision || !*revision) revision = "main";
+    if (strstr(revision, "..") || revision[0] == '/' || strchr(revision, '\\')) {
+        ax_error(d, where, "%s: the revision \"%s\" is not a branch, a tag or a commit hash", key, revision);
+        return NULL;
+    }
+    const char *cache = fe_hub_cache_dir(ar);
+    const char *rdir = repo_dir(ar, cache, repo_id);
+    const char *commit = read_ref(ar, rdir, revision);
+    const char *snap = commit ? ax_arena_printf(ar, "%s/snapshots/%s", rdir, commit) : NULL;
+    const char *lack = snap ? missing(ar, snap, want) : "the revision";
+    if (!lack) return snap;
+    int offline = env_true("HF_HUB_OFFLINE") || env_true("TRANSFORMERS_OFFLINE");
+    if (!g_download || offline) {
+        const char *why = offline ? " (downloads are off: HF_HUB_OFFLINE or TRANSFORMERS_OFFLINE is set)"
+                                  : " (downloads are off here)";
+        if (!snap)
+            ax_error(d, where,
+                     "%s: \"%s\" is not a local directory, and the Hugging Face cache %s has no snapshot of it at "
+                     "revision \"%s\"%s",
+                     key, repo_id, cache, revision, why);
+        else
+            ax_error(d, where,
+                     "%s: \"%s\" is not a local directory, and its snapshot %s in the Hugging Face cache lacks %s%s", key,
+                     repo_id, snap, lack, why);
+        return NULL;
+    }
+    char err[1024] = {0};
+    const char *got = download(ar, rdir, repo_id, revision, err, sizeof err);
+    if (got) {
+        lack = missing(ar, got, want);
+        if (!lack) return got;
+        ax_error(d, where, "%s: the Hub repo \"%s\" (revision \"%s\") has no %s%s", key, repo_id, revision, lack,
+                 !strncmp(lack, "model.safetensors", 17) ? " (axo reads safetensors weights, not pytorch_model.bin)"
+                                                          : "");
+        return NULL;
+    }
+    ax_error(d, where, "%s: cannot download \"%s\" (revision \"%s\") into %s: %s", key, repo_id, revision, cache, err);
+    return NULL;
+}

@@ -1,0 +1,48 @@
+/* hub.h — Hugging Face Hub repositories named as Axolotl names them
+ * (`base_model: org/name`), found in the local Hub cache that
+ * huggingface_hub keeps (the one Axolotl, transformers and `hf download`
+ * fill), or downloaded into it.
+ *
+ * The cache is huggingface_hub's layout, so either side reads what the
+ * other wrote:
+ *   <cache>/models--org--name/refs/<revision>        the commit hash
+ *   <cache>/models--org--name/snapshots/<hash>/<file> -> ../../blobs/<etag>
+ *   <cache>/models--org--name/blobs/<etag>           the bytes
+ * <cache> is $HF_HUB_CACHE, else $HUGGINGFACE_HUB_CACHE, else $HF_HOME/hub,
+ * else $XDG_CACHE_HOME/huggingface/hub, else ~/.cache/huggingface/hub.
+ *
+ * Downloads (libcurl) take $HF_ENDPOINT (default https://huggingface.co)
+ * and the token of $HF_TOKEN, else of the file $HF_TOKEN_PATH or
+ * $HF_HOME/token. They are off until fe_hub_allow_download(1) (axoc turns
+ * them on) and whenever $HF_HUB_OFFLINE or $TRANSFORMERS_OFFLINE is true.
+ * Each file is written to blobs/<etag>.incomplete and renamed when whole,
+ * so an interrupted download never leaves a file that looks complete. */
+#ifndef FE_HUB_H
+#define FE_HUB_H
+
+#include "ir/base.h"
+
+/* 1 when s has the shape of a Hub repo id, as huggingface_hub's
+ * validate_repo_id has it: "name" or "namespace/name", each part 1 to 96 of
+ * [A-Za-z0-9._-], not starting or ending with '-' or '.', without "--" or
+ * "..", not ending in ".git". */
+int fe_hub_is_repo_id(const char *s);
+
+/* The cache root (see above), in the arena. */
+const char *fe_hub_cache_dir(ax_arena *ar);
+
+void fe_hub_allow_download(int on);
+
+/* What a snapshot must hold to be used: FE_HUB_CONFIG config.json;
+ * FE_HUB_WEIGHTS model.safetensors, or model.safetensors.index.json and
+ * every shard it names; FE_HUB_TOKENIZER tokenizer.json. */
+enum { FE_HUB_CONFIG = 1, FE_HUB_WEIGHTS = 2, FE_HUB_TOKENIZER = 4 };
+
+/* The snapshot directory of model repo_id at revision (NULL: "main"; a
+ * branch, a tag or a 40-hex commit), from the cache, else downloaded when
+ * downloads are on. Returns an arena path, or NULL with an error at
+ * `where` that names `key`, the repo, the cache and what was missing. */
+const char *fe_hub_model(ax_arena *ar, const char *repo_id, const char *revision, int want, const char *where,
+                         const char *key, ax_diag *d);
+
+#endif

@@ -1,0 +1,130 @@
+#!/usr/bin/env bash
+# Hub repo ids (base_model: org/name), against a stand-in for the Hub's HTTP
+# API (lib/mock_hub.py, HF_ENDPOINT): axoc downloads what it reads into
+# huggingface_hub's cache layout (refs/, snapshots/ linking into blobs/ named
+# by ETag), only those files, resumes nothing half-written, reads the cache
+# offline, honours revision_of_model, sharded weights and HF_TOKEN, and says
+# what is wrong when it cannot. Where huggingface_hub is installed (a dev
+# machine) it also checks both ways that the two read each other's caches.
+# usage: hub.sh AXOC AXORUN SOURCE_DIR
+set -uo pipefail
+AXOC=$1 AXORUN=$2 SRC=$3
+. "$SRC/tests/e2e/lib/harness.sh"
+cd "$T" || exit 1
+FIX=$SRC/tests/reference/fixtures/tiny-llama
+
+python3 "$SRC/tests/e2e/lib/mock_hub.py" "$FIX" port hub.log secret-token 2>mock.err &
+mock=$!
+trap 'kill $mock 2>/dev/null; [ -n "${KEEP:-}" ] || rm -rf "$T"' EXIT
+for _ in $(seq 100); do [ -s port ] && break; sleep 0.1; done
+export HF_ENDPOINT="http://127.0.0.1:$(cat port)" HF_HUB_CACHE="$T/hub" HF_HOME="$T/hfhome"
+unset HF_TOKEN HUGGING_FACE_HUB_TOKEN HF_TOKEN_PATH HF_HUB_OFFLINE TRANSFORMERS_OFFLINE
+export no_proxy=127.0.0.1,localhost NO_PROXY=127.0.0.1,localhost # a proxy in the environment must not take these
+
+cfg() { # $1 base_model, $2 output dir, $3 extra lines
+  printf 'base_model: %s\ndatasets:\n  - path: %s\nsequence_len: 64\nmicro_batch_size: 2\nmax_steps: 3\n' \
+    "$1" "$SRC/configs/data/toy_count.jsonl"
+  printf 'learning_rate: 0.01\nseed: 3\noutput_dir: %s\n%s\n' "$2" "${3:-}"
+}
+losses() { grep -o '"loss": [^,]*' "$1/train_log.jsonl"; }
+snap() { echo "$T/hub/models--test-org--$1/snapshots/$2"; }
+A=$(python3 -c 'import hashlib; print(hashlib.sha1(b"tiny-A").hexdigest())')
+B=$(python3 -c 'import hashlib; print(hashlib.sha1(b"tiny-B").hexdigest())')
+
+cfg test-org/tiny "$T/o1" >a.yml
+check '"$AXOC" compile a.yml -o a.bin 2>a.err' "base_model: test-org/tiny compiles, downloading it"
+check 'grep -q "downloading test-org/tiny/model.safetensors" a.err' "axoc says what it downloads"
+check 'test "$(cat hub/models--test-org--tiny/refs/main)" = "$A"' "refs/main holds the commit"
+st_sha=$(sha256sum "$FIX/model.safetensors" | cut -c1-64)
+cfg_sha=$(python3 -c 'import hashlib,sys; d=open(sys.argv[1],"rb").read(); print(hashlib.sha1(b"blob %d\0" % len(d) + d).hexdigest())' "$FIX/config.json")
+check 'test "$(readlink "$(snap tiny "$A")/model.safetensors")" = "../../blobs/$st_sha" && test "$(readlink "$(snap tiny "$A")/config.json")" = "../../blobs/$cfg_sha"' \
+  "snapshot files link to blobs named by their ETag (LFS sha256, git blob sha1), as huggingface_hub names them"
+check 'cmp -s "$(snap tiny "$A")/model.safetensors" "$FIX/model.safetensors"' "the weights arrive whole"
+check '! grep -qE "pytorch_model.bin|consolidated|original/|README" hub.log && test "$(ls "$(snap tiny "$A")" | sort | tr "\n" " ")" = "config.json model.safetensors "' \
+  "only the files axo reads are fetched (no .bin, no second copy of the weights, nothing in subfolders)"
+check '! ls hub/models--test-org--tiny/blobs | grep -q incomplete' "no partial file is left"
+check '"$AXOC" dump a.bin >a.dump && grep -q "model.dir = \"$(snap tiny "$A")\"" a.dump' "the plan names the snapshot (its commit), not the moving branch"
+cfg "$FIX" "$T/o0" >local.yml
+check '"$AXOC" compile local.yml -o local.bin 2>/dev/null && "$AXORUN" local.bin >local.out 2>&1 && "$AXORUN" a.bin >a.out 2>&1' \
+  "the hub model trains, as does the same model from a local directory"
+check 'test -n "$(losses o1)" && test "$(losses o1)" = "$(losses o0)"' "same losses as the local directory"
+
+# offline: from the cache alone, and the same plan
+n0=$(wc -l <hub.log)
+check 'HF_HUB_OFFLINE=1 "$AXOC" compile a.yml -o a2.bin --no-cache 2>/dev/null && cmp -s a.bin a2.bin' \
+  "HF_HUB_OFFLINE=1: the cached snapshot compiles to the same plan"
+check '"$AXOC" compile a.yml -o a3.bin --no-cache 2>/dev/null && test "$(wc -l <hub.log)" = "$n0"' \
+  "a complete cached snapshot is used without asking the Hub"
+
+# revision_of_model (and its alias model_revision): a tag, a commit
+cfg test-org/tiny "$T/o2" 'revision_of_model: v1' >v1.yml
+check '"$AXOC" compile v1.yml -o v1.bin 2>/dev/null && test "$(cat hub/models--test-org--tiny/refs/v1)" = "$B" && "$AXOC" dump v1.bin >v1.dump && grep -q "model.dir = \"$(snap tiny "$B")\"" v1.dump' \
+  "revision_of_model: v1 resolves the tag to its own snapshot"
+check '"$AXORUN" v1.bin >v1.out 2>&1 && test "$(losses o2)" != "$(losses o1)"' "another revision's weights train differently"
+cfg test-org/tiny "$T/o3" "model_revision: $A" >c.yml
+check 'HF_HUB_OFFLINE=1 "$AXOC" compile c.yml -o c.bin 2>/dev/null && "$AXOC" dump c.bin >c.dump && grep -q "model.dir = \"$(snap tiny "$A")\"" c.dump' \
+  "model_revision: a commit hash finds the cached snapshot offline"
+
+# a LoRA adapter on a Hub base: adapter_config.json names the repo and revision, as PEFT writes them, and
+# axoc merge-lora finds that base again in the cache (offline), merging as with --base given the snapshot
+cfg test-org/tiny "$T/lo" 'revision_of_model: v1
+adapter: lora
+lora_r: 4
+lora_alpha: 8
+lora_target_linear: true' >lo.yml
+check '"$AXOC" compile lo.yml -o lo.bin 2>/dev/null && "$AXORUN" lo.bin >lo.out 2>&1' "LoRA on a Hub base trains"
+check 'python3 -c "import json,sys; c=json.load(open(sys.argv[1])); sys.exit(not (c[\"base_model_name_or_path\"] == \"test-org/tiny\" and c[\"revision\"] == \"v1\"))" lo/adapter_config.json' \
+  "adapter_config.json: base_model_name_or_path is the repo id, revision the one trained on"
+check 'HF_HUB_OFFLINE=1 "$AXOC" merge-lora lo -o m1 2>/dev/null && "$AXOC" merge-lora lo --base "$(snap tiny "$B")" -o m2 2>/dev/null && cmp -s m1/model.safetensors m2/model.safetensors' \
+  "merge-lora resolves the repo id at that revision from the cache"
+
+# sharded weights: the index and each shard it names
+cfg test-org/sharded "$T/o4" >s.yml
+check '"$AXOC" compile s.yml -o s.bin 2>/dev/null && ls "$(snap sharded "$(cat hub/models--test-org--sharded/refs/main)")" | grep -c "of-00002" | grep -q 2' \
+  "a sharded repo: the index and both shards are fetched"
+check '"$AXORUN" s.bin >s.out 2>&1 && test "$(losses o4)" = "$(losses o0)"' "the sharded weights train as the single file"
+
+# gated: HF_TOKEN, or the token file
+cfg test-org/gated "$T/o5" >g.yml
+check '! "$AXOC" compile g.yml -o g.bin 2>g.err && grep -q "base_model: cannot download \"test-org/gated\"" g.err && grep -q "HTTP 401" g.err && grep -q "HF_TOKEN" g.err' \
+  "a gated repo without a token: the error says HTTP 401 and how to give a token"
+check 'HF_TOKEN=secret-token "$AXOC" compile g.yml -o g.bin 2>/dev/null' "HF_TOKEN opens it"
+rm -rf hub/models--test-org--gated
+mkdir -p hfhome && printf 'secret-token\n' >hfhome/token
+check '"$AXOC" compile g.yml -o g2.bin 2>/dev/null && cmp -s g.bin g2.bin' "so does \$HF_HOME/token"
+rm hfhome/token
+
+# errors, each naming the key, the repo and why
+cfg test-org/nope "$T/o6" >n.yml
+check '! "$AXOC" compile n.yml -o n.bin 2>n.err && grep -q "n.yml:1:.*base_model: cannot download \"test-org/nope\"" n.err && grep -q "HTTP 404: no such repo" n.err' \
+  "an unknown repo: HTTP 404, at the key's line"
+cfg test-org/binonly "$T/o7" >b.yml
+check '! "$AXOC" compile b.yml -o b.bin 2>b.err && grep -q "has no model.safetensors" b.err && grep -q "not pytorch_model.bin" b.err' \
+  "a repo with only pytorch_model.bin: says axo reads safetensors"
+check '! HF_HUB_OFFLINE=1 "$AXOC" compile n.yml -o n.bin 2>off.err && grep -q "n.yml:1:.*base_model: \"test-org/nope\" is not a local directory, and the Hugging Face cache $T/hub has no snapshot of it at revision \"main\"" off.err && grep -q "HF_HUB_OFFLINE" off.err' \
+  "offline and not cached: the error names the cache and why nothing was downloaded"
+cfg test-org/tiny "$T/o9" 'revision_of_model: ../../etc' >r.yml
+check '! "$AXOC" compile r.yml -o r.bin 2>r.err && grep -q "revision_of_model: expected a Hub revision" r.err' \
+  "a revision that climbs out of the cache is refused"
+cfg ./no/such/dir "$T/o10" >d.yml
+check '! "$AXOC" compile d.yml -o d.bin 2>d.err && grep -q "expected an existing directory" d.err && ! grep -q "no/such" hub.log' \
+  "a path that is not a repo id is still an error about the directory, with no Hub request"
+
+# an interrupted download leaves nothing that looks whole; the next try completes it
+cfg test-org/flaky "$T/o11" >f.yml
+check '! "$AXOC" compile f.yml -o f.bin 2>f.err && grep -q "cannot download \"test-org/flaky\"" f.err' "a cut-off transfer is an error"
+check 'test ! -e hub/models--test-org--flaky/refs/main && test ! -e hub/models--test-org--flaky/blobs/$st_sha && ! ls hub/models--test-org--flaky/blobs | grep -q incomplete && ! test -e "$(snap flaky "$(python3 -c "import hashlib; print(hashlib.sha1(b\"flaky\").hexdigest())")")/model.safetensors"' \
+  "it leaves no weights blob, no partial file, no link to the weights and no ref"
+check '"$AXOC" compile f.yml -o f.bin 2>/dev/null && "$AXORUN" f.bin >f.out 2>&1 && test "$(losses o11)" = "$(losses o0)"' \
+  "the next compile downloads it whole and trains"
+
+# huggingface_hub (where installed): it reads axo's cache offline, and axo reads one it filled
+if python3 -c 'import huggingface_hub' 2>/dev/null; then
+  check 'HF_HUB_OFFLINE=1 python3 -c "import sys; from huggingface_hub import snapshot_download as s; sys.exit(s(\"test-org/tiny\", local_files_only=True) != sys.argv[1])" "$(snap tiny "$A")"' \
+    "huggingface_hub finds axo's snapshot offline"
+  check 'HF_HUB_CACHE=$T/hfc python3 -c "from huggingface_hub import snapshot_download as s; s(\"test-org/sharded\")" >/dev/null 2>&1 && HF_HUB_CACHE=$T/hfc HF_HUB_OFFLINE=1 "$AXOC" compile s.yml -o s2.bin --no-cache 2>/dev/null && "$AXOC" dump s2.bin >s2.dump && grep -q "model.dir = \"$T/hfc/models--test-org--sharded/snapshots/" s2.dump' \
+    "axo compiles offline from a cache huggingface_hub filled"
+else
+  echo "note: huggingface_hub is not installed; its cross-checks were not run"
+fi
+finish
