@@ -1728,7 +1728,9 @@ static void apply_special(loader *L, const fe_ypair *p) {
          * fresh init; its shapes and alpha must match the config's) */
         const char *given;
         if (fe_y_is_null(v) || fe_y_str(y, k, v, &given) != 0) return;
-        const char *dir = resolve(y, L->ydir, k, v, given, 1, NULL);
+        /* a Hub repo id too, as PeftModel.from_pretrained takes (at its main revision: Axolotl passes no
+         * revision there) */
+        const char *dir = resolve_model_dir(y, L->ydir, k, v, given, NULL, FE_HUB_ADAPTER, NULL);
         if (dir) {
             const char *f = ax_arena_printf(y->ar, "%s/adapter_model.safetensors", dir);
             if (!is_file(f))

@@ -137,6 +137,10 @@ static int index_shards(const char *index_path, ax_arena *ar, const char ***out)
 static const char *missing(ax_arena *ar, const char *snap, int want) {
     if ((want & FE_HUB_CONFIG) && !is_file(ax_arena_printf(ar, "%s/config.json", snap))) return "config.json";
     if ((want & FE_HUB_TOKENIZER) && !is_file(ax_arena_printf(ar, "%s/tokenizer.json", snap))) return "tokenizer.json";
+    if ((want & FE_HUB_ADAPTER) && !is_file(ax_arena_printf(ar, "%s/adapter_config.json", snap)))
+        return "adapter_config.json";
+    if ((want & FE_HUB_ADAPTER) && !is_file(ax_arena_printf(ar, "%s/adapter_model.safetensors", snap)))
+        return "adapter_model.safetensors";
     if (want & FE_HUB_WEIGHTS) {
         if (is_file(ax_arena_printf(ar, "%s/model.safetensors", snap))) return NULL;
         const char *ix = ax_arena_printf(ar, "%s/model.safetensors.index.json", snap);
@@ -343,15 +347,16 @@ static int fetch_file(ax_arena *ar, const char *rdir, const char *repo_id, const
     return link_blob(ar, snapdir, name, etag, err, errcap);
 }
 
-/* The files of a listing that axo reads from a model repo: configs and
- * tokenizer files at the top level, and the weights from_pretrained
- * takes (model.safetensors, or the index's shards; never *.bin, nor a
+/* The files of a listing that axo reads from a model or adapter repo:
+ * configs, tokenizer files and a PEFT adapter at the top level, and the
+ * weights from_pretrained takes (model.safetensors, or the index's shards; never *.bin, nor a
  * second copy such as consolidated.safetensors). */
 static int wanted_file(const char *f) {
     static const char *const names[] = {"config.json",     "generation_config.json", "tokenizer.json",
                                         "tokenizer_config.json", "special_tokens_map.json", "added_tokens.json",
                                         "chat_template.jinja",   "tokenizer.model",        "vocab.json",
-                                        "merges.txt",            "model.safetensors",      "model.safetensors.index.json"};
+                                        "merges.txt",            "model.safetensors",      "model.safetensors.index.json",
+                                        "adapter_config.json",   "adapter_model.safetensors"};
     for (size_t i = 0; i < AX_ARRAY_LEN(names); i++)
         if (!strcmp(f, names[i])) return 1;
     return 0;
@@ -493,8 +498,9 @@ const char *fe_hub_model(ax_arena *ar, const char *repo_id, const char *revision
         lack = missing(ar, got, want);
         if (!lack) return got;
         ax_error(d, where, "%s: the Hub repo \"%s\" (revision \"%s\") has no %s%s", key, repo_id, revision, lack,
-                 !strncmp(lack, "model.safetensors", 17) ? " (axo reads safetensors weights, not pytorch_model.bin)"
-                                                          : "");
+                 !strncmp(lack, "model.safetensors", 17)   ? " (axo reads safetensors weights, not pytorch_model.bin)"
+                 : !strcmp(lack, "adapter_model.safetensors") ? " (axo reads safetensors adapters, not adapter_model.bin)"
+                                                              : "");
         return NULL;
     }
     ax_error(d, where, "%s: cannot download \"%s\" (revision \"%s\") into %s: %s", key, repo_id, revision, cache, err);

@@ -35,10 +35,11 @@ void fe_hub_allow_download(int on);
 
 /* What a snapshot must hold to be used: FE_HUB_CONFIG config.json;
  * FE_HUB_WEIGHTS model.safetensors, or model.safetensors.index.json and
- * every shard it names; FE_HUB_TOKENIZER tokenizer.json. */
-enum { FE_HUB_CONFIG = 1, FE_HUB_WEIGHTS = 2, FE_HUB_TOKENIZER = 4 };
+ * every shard it names; FE_HUB_TOKENIZER tokenizer.json; FE_HUB_ADAPTER a
+ * PEFT adapter's adapter_config.json and adapter_model.safetensors. */
+enum { FE_HUB_CONFIG = 1, FE_HUB_WEIGHTS = 2, FE_HUB_TOKENIZER = 4, FE_HUB_ADAPTER = 8 };
 
-/* The snapshot directory of model repo_id at revision (NULL: "main"; a
+/* The snapshot directory of model (or adapter) repo_id at revision (NULL: "main"; a
  * branch, a tag or a 40-hex commit), from the cache, else downloaded when
  * downloads are on. Returns an arena path, or NULL with an error at
  * `where` that names `key`, the repo, the cache and what was missing. */

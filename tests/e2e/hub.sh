@@ -13,7 +13,7 @@ AXOC=$1 AXORUN=$2 SRC=$3
 cd "$T" || exit 1
 FIX=$SRC/tests/reference/fixtures/tiny-llama
 
-python3 "$SRC/tests/e2e/lib/mock_hub.py" "$FIX" port hub.log secret-token 2>mock.err &
+python3 "$SRC/tests/e2e/lib/mock_hub.py" "$FIX" port hub.log secret-token "$T/lo" 2>mock.err &
 mock=$!
 trap 'kill $mock 2>/dev/null; [ -n "${KEEP:-}" ] || rm -rf "$T"' EXIT
 for _ in $(seq 100); do [ -s port ] && break; sleep 0.1; done
@@ -77,6 +77,25 @@ check 'python3 -c "import json,sys; c=json.load(open(sys.argv[1])); sys.exit(not
   "adapter_config.json: base_model_name_or_path is the repo id, revision the one trained on"
 check 'HF_HUB_OFFLINE=1 "$AXOC" merge-lora lo -o m1 2>/dev/null && "$AXOC" merge-lora lo --base "$(snap tiny "$B")" -o m2 2>/dev/null && cmp -s m1/model.safetensors m2/model.safetensors' \
   "merge-lora resolves the repo id at that revision from the cache"
+
+# lora_model_dir: a Hub adapter repo (PeftModel.from_pretrained takes one), here the adapter just trained: it
+# continues as the same adapter from its local directory does
+cont() { cfg test-org/tiny "$T/$1" "revision_of_model: v1
+adapter: lora
+lora_r: 4
+lora_alpha: 8
+lora_target_linear: true
+lora_model_dir: $2"; }
+cont lh test-org/adapter >lh.yml
+cont ll "$T/lo" >ll.yml
+check '"$AXOC" compile lh.yml -o lh.bin 2>/dev/null && "$AXORUN" lh.bin >lh.out 2>&1 && "$AXOC" compile ll.yml -o ll.bin 2>/dev/null && "$AXORUN" ll.bin >ll.out 2>&1' \
+  "lora_model_dir: test-org/adapter downloads the adapter and trains on"
+check 'test -n "$(losses lh)" && test "$(losses lh)" = "$(losses ll)" && test "$(losses lh)" != "$(losses lo)"' \
+  "it continues from the adapter's weights, as from its local directory"
+
+cont lx test-org/sharded >lx.yml
+check '! "$AXOC" compile lx.yml -o lx.bin 2>lx.err && grep -q "lora_model_dir: the Hub repo \"test-org/sharded\" (revision \"main\") has no adapter_config.json" lx.err' \
+  "lora_model_dir naming a model repo, not an adapter: the error says what it lacks"
 
 # sharded weights: the index and each shard it names
 cfg test-org/sharded "$T/o4" >s.yml

@@ -10,7 +10,7 @@
   401 for a gated repo without "Authorization: Bearer <token>", 404 for an unknown repo,
   revision or file. Every request is appended to LOG (one line: method path).
 
-usage: mock_hub.py MODEL_DIR PORT_FILE LOG TOKEN
+usage: mock_hub.py MODEL_DIR PORT_FILE LOG TOKEN [ADAPTER_DIR]
   MODEL_DIR: a model with config.json and model.safetensors; the repos served:
     test-org/tiny         main = commit A (config, tokenizer-free, model.safetensors, and files
                           axo must not fetch: pytorch_model.bin, consolidated.safetensors,
@@ -20,6 +20,8 @@ usage: mock_hub.py MODEL_DIR PORT_FILE LOG TOKEN
     test-org/gated        as tiny, but only with the token
     test-org/binonly      config.json + pytorch_model.bin (no safetensors)
     test-org/flaky        as tiny; the first download of model.safetensors is cut short
+    test-org/adapter      ADAPTER_DIR's adapter_config.json and adapter_model.safetensors, read
+                          when asked (the test writes them after the server starts)
 """
 import hashlib
 import http.server
@@ -73,6 +75,7 @@ def commit_of(name):
 
 def main():
     model_dir, port_file, log_path, token = sys.argv[1:5]
+    adapter_dir = sys.argv[5] if len(sys.argv) > 5 else None
     cfg = open(os.path.join(model_dir, "config.json"), "rb").read()
     tensors, meta = st_read(os.path.join(model_dir, "model.safetensors"))
     whole = st_write(tensors, meta)
@@ -100,6 +103,15 @@ def main():
     lock = threading.Lock()
 
     def find(repo, rev):
+        if repo == "test-org/adapter" and adapter_dir:
+            files = {}
+            for f in ("adapter_config.json", "adapter_model.safetensors"):
+                p = os.path.join(adapter_dir, f)
+                if os.path.exists(p):
+                    files[f] = open(p, "rb").read()
+            files["README.md"] = b"# adapter\n"
+            c = hashlib.sha1(b"".join(files[k] for k in sorted(files))).hexdigest()
+            return (c, files) if rev in ("main", c) else None
         revs = repos.get(repo)
         if not revs:
             return None
