@@ -11,7 +11,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 static int g_download;
@@ -163,7 +166,10 @@ typedef struct http_req {
     char etag[160];    /* ETag of the last response, X-Linked-Etag of any (the LFS sha256) */
     char linked[160];
     char commit[48];   /* X-Repo-Commit */
-    int64_t linked_size;
+    int64_t linked_size, length; /* X-Linked-Size of any response; Content-Length of the last (-1: none) */
+    const char *label; /* progress lines name this ("org/name/file"), for large files */
+    char redirect[2048]; /* where a 3xx answer points, when redirects are not followed */
+    double last_note;  /* when the last progress line was printed */
 } http_req;
 
 static size_t on_body(char *p, size_t sz, size_t n, void *u) {
@@ -199,7 +205,8 @@ static size_t on_header(char *p, size_t sz, size_t n, void *u) {
     http_req *r = u;
     size_t len = sz * n;
     char num[32];
-    if (len > 5 && !strncmp(p, "HTTP/", 5)) r->etag[0] = 0; /* a new response (after a redirect) */
+    if (len > 5 && !strncmp(p, "HTTP/", 5)) r->etag[0] = 0, r->length = -1; /* a new response (after a redirect) */
+    if (header_value(p, len, "Content-Length", num, sizeof num)) r->length = strtoll(num, NULL, 10);
     header_value(p, len, "ETag", r->etag, sizeof r->etag);
     header_value(p, len, "X-Linked-Etag", r->linked, sizeof r->linked);
     header_value(p, len, "X-Repo-Commit", r->commit, sizeof r->commit);
@@ -231,10 +238,31 @@ static char *read_token(ax_arena *ar) {
     return r;
 }
 
-/* GET url into r; returns the final HTTP status, or -1 with *err set to
- * libcurl's reason. */
-static long http_get(const char *url, const char *token, http_req *r, char *err, size_t errcap) {
+static double now_s(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+/* A line every 10 s while a large file arrives, so a long download is not mistaken for a hang. */
+static int on_progress(void *u, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal, curl_off_t ulnow) {
+    (void)ultotal, (void)ulnow;
+    http_req *r = u;
+    double t = now_s();
+    if (dltotal < ((curl_off_t)64 << 20) || t - r->last_note < 10) return 0;
+    r->last_note = t;
+    fprintf(stderr, "axoc: %s: %lld of %lld MiB\n", r->label, (long long)(dlnow >> 20), (long long)(dltotal >> 20));
+    return 0;
+}
+
+/* GET url into r, redirects followed, from byte resume_from on when it is
+ * > 0; or with head, one HEAD, its redirect (if any) left in r->redirect.
+ * Returns the final HTTP status, or -1 with err set to libcurl's reason
+ * and *code to its error. */
+static long http_get(const char *url, const char *token, http_req *r, int head, int64_t resume_from, CURLcode *code,
+                     char *err, size_t errcap) {
     CURL *h = curl_easy_init();
+    if (code) *code = CURLE_OK;
     if (!h) {
         snprintf(err, errcap, "libcurl could not start");
         return -1;
@@ -246,10 +274,11 @@ static long http_get(const char *url, const char *token, http_req *r, char *err,
         snprintf(auth, sizeof auth, "Authorization: Bearer %s", token);
         hdr = curl_slist_append(hdr, auth); /* libcurl drops it on a redirect to another host */
     }
+    r->length = r->linked_size = -1;
     curl_easy_setopt(h, CURLOPT_URL, url);
     curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdr);
     curl_easy_setopt(h, CURLOPT_USERAGENT, "axo/" AXO_VERSION);
-    curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 1L);
+    curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, head ? 0L : 1L);
     curl_easy_setopt(h, CURLOPT_MAXREDIRS, 10L);
     curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, 30L);
     curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L); /* a stalled transfer ends after 60 s */
@@ -260,10 +289,26 @@ static long http_get(const char *url, const char *token, http_req *r, char *err,
     curl_easy_setopt(h, CURLOPT_HEADERDATA, r);
     curl_easy_setopt(h, CURLOPT_ERRORBUFFER, ebuf);
     curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+    if (head) curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
+    if (resume_from > 0) curl_easy_setopt(h, CURLOPT_RESUME_FROM_LARGE, (curl_off_t)resume_from);
+    if (r->label) {
+        r->last_note = now_s();
+        curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, on_progress);
+        curl_easy_setopt(h, CURLOPT_XFERINFODATA, r);
+        curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
+    }
     CURLcode rc = curl_easy_perform(h);
+    if (code) *code = rc;
     long status = -1;
-    if (rc == CURLE_OK) curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
-    else snprintf(err, errcap, "%s", ebuf[0] ? ebuf : curl_easy_strerror(rc));
+    r->redirect[0] = 0;
+    if (rc == CURLE_OK) {
+        curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
+        char *loc = NULL;
+        if (head && curl_easy_getinfo(h, CURLINFO_REDIRECT_URL, &loc) == CURLE_OK && loc)
+            snprintf(r->redirect, sizeof r->redirect, "%s", loc);
+    } else {
+        snprintf(err, errcap, "%s", ebuf[0] ? ebuf : curl_easy_strerror(rc));
+    }
     curl_slist_free_all(hdr);
     curl_easy_cleanup(h);
     return status;
@@ -302,9 +347,19 @@ static int etag_ok(const char *e) {
     return 1;
 }
 
-/* Downloads one file of the commit into the cache. */
-static int fetch_file(ax_arena *ar, const char *rdir, const char *repo_id, const char *commit, const char *name,
-                      const char *token, char *err, size_t errcap) {
+static int64_t file_size(const char *p) {
+    struct stat st;
+    return stat(p, &st) == 0 && S_ISREG(st.st_mode) ? (int64_t)st.st_size : -1;
+}
+
+/* Downloads one file of the commit into the cache, as huggingface_hub does:
+ * a HEAD names its blob (the ETag) and size; a blob already there (another
+ * revision's) is only linked; else the bytes go to blobs/<etag>.incomplete,
+ * resumed from where an interrupted download stopped, under the lock
+ * huggingface_hub takes for that blob (.locks/<repo>/<etag>.lock), and are
+ * renamed to blobs/<etag> once the size is right. */
+static int fetch_file(ax_arena *ar, const char *cache, const char *rdir, const char *repo_id, const char *commit,
+                      const char *name, const char *token, char *err, size_t errcap) {
     const char *snapdir = ax_arena_printf(ar, "%s/snapshots/%s", rdir, commit);
     if (is_file(ax_arena_printf(ar, "%s/%s", snapdir, name))) return 0;
     CURL *h = curl_easy_init();
@@ -312,39 +367,94 @@ static int fetch_file(ax_arena *ar, const char *rdir, const char *repo_id, const
     const char *url = ax_arena_printf(ar, "%s/%s/resolve/%s/%s", endpoint(), repo_id, commit, en ? en : name);
     curl_free(en);
     if (h) curl_easy_cleanup(h);
-    const char *part = ax_arena_printf(ar, "%s/blobs/%s.%ld.incomplete", rdir, name, (long)getpid());
-    http_req r = {0};
-    r.linked_size = -1;
-    r.file = fopen(part, "wb");
-    if (!r.file) {
-        snprintf(err, errcap, "cannot write %s: %s", part, strerror(errno));
+
+    /* HEAD: redirects within the endpoint are followed (a renamed repo); one to another host (the LFS
+     * storage, whose signed URL may refuse HEAD) is not: the Hub's own answer holds X-Linked-Etag/-Size */
+    http_req hr = {0};
+    const char *at = url;
+    long st = -1;
+    for (int hop = 0; hop < 5; hop++) {
+        st = http_get(at, token, &hr, 1, 0, NULL, err, errcap);
+        if (st < 300 || st >= 400 || !hr.redirect[0]) break;
+        if (hr.linked[0] || strncmp(hr.redirect, endpoint(), strlen(endpoint())) ||
+            hr.redirect[strlen(endpoint())] != '/')
+            break;
+        at = ax_arena_strdup(ar, hr.redirect);
+    }
+    if (st != 200 && !(st >= 300 && st < 400 && hr.linked[0])) {
+        if (st >= 0) snprintf(err, errcap, "HEAD %s: HTTP %ld: %s", url, st, status_reason(st, token != NULL));
         return -1;
     }
-    fprintf(stderr, "axoc: downloading %s/%s\n", repo_id, name);
-    long st = http_get(url, token, &r, err, errcap);
-    int werr = fclose(r.file) != 0;
-    r.file = NULL;
-    const char *etag = r.linked[0] ? r.linked : r.etag;
-    if (st != 200 || werr || !etag_ok(etag) || (r.linked_size >= 0 && r.got != r.linked_size)) {
-        if (st >= 0 && st != 200)
-            snprintf(err, errcap, "GET %s: HTTP %ld: %s", url, st, status_reason(st, token != NULL));
-        else if (st == 200 && werr)
-            snprintf(err, errcap, "cannot write %s: %s", part, strerror(errno));
-        else if (st == 200 && !etag_ok(etag))
-            snprintf(err, errcap, "GET %s: the answer has no usable ETag to store it under", url);
-        else if (st == 200)
-            snprintf(err, errcap, "GET %s: %lld bytes arrived of %lld", url, (long long)r.got,
-                     (long long)r.linked_size);
-        unlink(part);
+    const char *etag = ax_arena_strdup(ar, hr.linked[0] ? hr.linked : hr.etag);
+    int64_t size = hr.linked_size >= 0 ? hr.linked_size : st == 200 ? hr.length : -1;
+    if (!etag_ok(etag)) {
+        snprintf(err, errcap, "HEAD %s: the answer has no usable ETag to store the file under", url);
         return -1;
     }
     const char *blob = ax_arena_printf(ar, "%s/blobs/%s", rdir, etag);
-    if (rename(part, blob) != 0) {
-        snprintf(err, errcap, "cannot move %s to %s: %s", part, blob, strerror(errno));
-        unlink(part);
+    const char *lockdir = ax_arena_printf(ar, "%s/.locks/%s", cache, strrchr(rdir, '/') + 1);
+    ax_diag tmp;
+    ax_diag_init(&tmp);
+    int lk = ax_mkdir_p(lockdir, &tmp) == 0 ? open(ax_arena_printf(ar, "%s/%s.lock", lockdir, etag),
+                                                   O_RDWR | O_CREAT | O_CLOEXEC, 0644)
+                                            : -1;
+    ax_diag_free(&tmp);
+    if (lk < 0) {
+        snprintf(err, errcap, "cannot create a lock file under %s: %s", lockdir, strerror(errno));
         return -1;
     }
-    return link_blob(ar, snapdir, name, etag, err, errcap);
+    if (flock(lk, LOCK_EX | LOCK_NB) != 0) { /* another download of this blob (axoc or huggingface_hub) */
+        fprintf(stderr, "axoc: waiting for another download of %s/%s\n", repo_id, name);
+        flock(lk, LOCK_EX);
+    }
+    int rc = -1;
+    if (file_size(blob) >= 0 && (size < 0 || file_size(blob) == size)) {
+        rc = link_blob(ar, snapdir, name, etag, err, errcap); /* another revision's, or the other download's */
+        goto out;
+    }
+    const char *part = ax_arena_printf(ar, "%s.incomplete", blob);
+    int64_t have = file_size(part);
+    if (have < 0 || (size >= 0 && have > size)) have = 0;
+    for (int attempt = 0; attempt < 2; attempt++) {
+        http_req r = {0};
+        r.label = ax_arena_printf(ar, "%s/%s", repo_id, name);
+        r.file = fopen(part, have > 0 ? "ab" : "wb");
+        if (!r.file) {
+            snprintf(err, errcap, "cannot write %s: %s", part, strerror(errno));
+            goto out;
+        }
+        if (have > 0) fprintf(stderr, "axoc: resuming %s/%s at byte %lld\n", repo_id, name, (long long)have);
+        else fprintf(stderr, "axoc: downloading %s/%s\n", repo_id, name);
+        CURLcode code;
+        st = http_get(url, token, &r, 0, have, &code, err, errcap);
+        int werr = fclose(r.file) != 0;
+        if (code == CURLE_RANGE_ERROR && have > 0) { /* the server cannot resume: from the start */
+            have = 0;
+            continue;
+        }
+        int64_t total = have + r.got;
+        if ((st != 200 && st != 206) || werr || (size >= 0 && total != size)) {
+            if (st >= 0 && st != 200 && st != 206)
+                snprintf(err, errcap, "GET %s: HTTP %ld: %s", url, st, status_reason(st, token != NULL));
+            else if (st >= 0 && werr)
+                snprintf(err, errcap, "cannot write %s: %s", part, strerror(errno));
+            else if (st >= 0)
+                snprintf(err, errcap, "GET %s: %lld bytes arrived of %lld", url, (long long)total, (long long)size);
+            /* what arrived stays in .incomplete for the next try to resume; never under the blob's name */
+            if (st >= 0 && st != 200 && st != 206) unlink(part);
+            goto out;
+        }
+        if (rename(part, blob) != 0) {
+            snprintf(err, errcap, "cannot move %s to %s: %s", part, blob, strerror(errno));
+            goto out;
+        }
+        rc = link_blob(ar, snapdir, name, etag, err, errcap);
+        goto out;
+    }
+out:
+    flock(lk, LOCK_UN);
+    close(lk);
+    return rc;
 }
 
 /* The files of a listing that axo reads from a model or adapter repo:
@@ -362,7 +472,7 @@ static int wanted_file(const char *f) {
     return 0;
 }
 
-static const char *download(ax_arena *ar, const char *rdir, const char *repo_id,
+static const char *download(ax_arena *ar, const char *cache, const char *rdir, const char *repo_id,
                             const char *revision, char *err, size_t errcap) {
     static int curl_ready;
     if (!curl_ready) {
@@ -379,7 +489,7 @@ static const char *download(ax_arena *ar, const char *rdir, const char *repo_id,
     curl_free(er);
     if (h) curl_easy_cleanup(h);
     http_req r = {0};
-    long st = http_get(url, token, &r, err, errcap);
+    long st = http_get(url, token, &r, 0, 0, NULL, err, errcap);
     if (st != 200) {
         if (st >= 0) snprintf(err, errcap, "GET %s: HTTP %ld: %s", url, st, status_reason(st, token != NULL));
         ax_buf_free(&r.body);
@@ -420,7 +530,7 @@ static const char *download(ax_arena *ar, const char *rdir, const char *repo_id,
     }
     for (int i = 0; i < nwant; i++) {
         if (have_single && have_index && !strcmp(files[i], "model.safetensors.index.json")) continue;
-        if (fetch_file(ar, rdir, repo_id, commit, files[i], token, err, errcap) != 0) {
+        if (fetch_file(ar, cache, rdir, repo_id, commit, files[i], token, err, errcap) != 0) {
             ax_diag_free(&tmp);
             return NULL;
         }
@@ -435,7 +545,7 @@ static const char *download(ax_arena *ar, const char *rdir, const char *repo_id,
             return NULL;
         }
         for (int i = 0; i < n; i++)
-            if (fetch_file(ar, rdir, repo_id, commit, sh[i], token, err, errcap) != 0) {
+            if (fetch_file(ar, cache, rdir, repo_id, commit, sh[i], token, err, errcap) != 0) {
                 ax_diag_free(&tmp);
                 return NULL;
             }
@@ -456,9 +566,9 @@ static const char *download(ax_arena *ar, const char *rdir, const char *repo_id,
 }
 
 #else
-static const char *download(ax_arena *ar, const char *rdir, const char *repo_id, const char *revision, char *err,
-                            size_t errcap) {
-    (void)ar, (void)rdir, (void)repo_id, (void)revision;
+static const char *download(ax_arena *ar, const char *cache, const char *rdir, const char *repo_id,
+                            const char *revision, char *err, size_t errcap) {
+    (void)ar, (void)cache, (void)rdir, (void)repo_id, (void)revision;
     snprintf(err, errcap, "this axo was built without libcurl (install libcurl4-openssl-dev and rebuild)");
     return NULL;
 }
@@ -493,7 +603,7 @@ const char *fe_hub_model(ax_arena *ar, const char *repo_id, const char *revision
         return NULL;
     }
     char err[1024] = {0};
-    const char *got = download(ar, rdir, repo_id, revision, err, sizeof err);
+    const char *got = download(ar, cache, rdir, repo_id, revision, err, sizeof err);
     if (got) {
         lack = missing(ar, got, want);
         if (!lack) return got;

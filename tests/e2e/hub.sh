@@ -129,13 +129,19 @@ cfg ./no/such/dir "$T/o10" >d.yml
 check '! "$AXOC" compile d.yml -o d.bin 2>d.err && grep -q "expected an existing directory" d.err && ! grep -q "no/such" hub.log' \
   "a path that is not a repo id is still an error about the directory, with no Hub request"
 
-# an interrupted download leaves nothing that looks whole; the next try completes it
+# an interrupted download leaves nothing that looks whole; the next try resumes it where it stopped
 cfg test-org/flaky "$T/o11" >f.yml
 check '! "$AXOC" compile f.yml -o f.bin 2>f.err && grep -q "cannot download \"test-org/flaky\"" f.err' "a cut-off transfer is an error"
-check 'test ! -e hub/models--test-org--flaky/refs/main && test ! -e hub/models--test-org--flaky/blobs/$st_sha && ! ls hub/models--test-org--flaky/blobs | grep -q incomplete && ! test -e "$(snap flaky "$(python3 -c "import hashlib; print(hashlib.sha1(b\"flaky\").hexdigest())")")/model.safetensors"' \
-  "it leaves no weights blob, no partial file, no link to the weights and no ref"
-check '"$AXOC" compile f.yml -o f.bin 2>/dev/null && "$AXORUN" f.bin >f.out 2>&1 && test "$(losses o11)" = "$(losses o0)"' \
-  "the next compile downloads it whole and trains"
+half=$(( $(stat -c %s "$FIX/model.safetensors") / 2 ))
+check 'test ! -e hub/models--test-org--flaky/refs/main && test ! -e hub/models--test-org--flaky/blobs/$st_sha && test "$(stat -c %s hub/models--test-org--flaky/blobs/$st_sha.incomplete)" = $half && ! test -e "$(snap flaky "$(python3 -c "import hashlib; print(hashlib.sha1(b\"flaky\").hexdigest())")")/model.safetensors"' \
+  "it leaves no weights blob, no link to the weights and no ref; what arrived waits in blobs/<etag>.incomplete"
+check '"$AXOC" compile f.yml -o f.bin 2>f2.err && grep -q "resuming test-org/flaky/model.safetensors at byte $half" f2.err && grep -q "GET /cdn/$st_sha range=bytes=$half-" hub.log' \
+  "the next compile resumes from that byte (an HTTP Range request)"
+check 'cmp -s hub/models--test-org--flaky/blobs/$st_sha "$FIX/model.safetensors" && "$AXORUN" f.bin >f.out 2>&1 && test "$(losses o11)" = "$(losses o0)"' \
+  "the resumed file is whole and trains"
+check 'test -e hub/.locks/models--test-org--flaky/$st_sha.lock' "downloads lock each blob where huggingface_hub does (.locks/<repo>/<etag>.lock)"
+check '! grep -q "GET /test-org/tiny/resolve/$B/config.json" hub.log && grep -q "HEAD /test-org/tiny/resolve/$B/config.json" hub.log' \
+  "a file another revision already brought (same blob) is linked, not downloaded again"
 
 # huggingface_hub (where installed): it reads axo's cache offline, and axo reads one it filled
 if python3 -c 'import huggingface_hub' 2>/dev/null; then

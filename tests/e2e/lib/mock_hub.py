@@ -149,9 +149,10 @@ def main():
         def do_GET(self):
             from urllib.parse import unquote, urlsplit
             path = unquote(urlsplit(self.path).path)
+            rng = self.headers.get("Range")
             with lock:
                 with open(log_path, "a") as f:
-                    f.write("%s %s\n" % ("HEAD" if self.head else "GET", path))
+                    f.write("%s %s%s\n" % ("HEAD" if self.head else "GET", path, " range=" + rng if rng else ""))
             if path.startswith("/cdn/"):
                 b = blobs.get(path[5:])
                 if b is None:
@@ -166,6 +167,10 @@ def main():
                     self.wfile.flush()
                     self.close_connection = True
                     return
+                if rng and rng.startswith("bytes=") and rng.endswith("-"):  # a resumed download
+                    start = int(rng[6:-1])
+                    return self.send(206, b[start:], [("ETag", '"cdn-%s"' % path[5:16]),
+                                                      ("Content-Range", "bytes %d-%d/%d" % (start, len(b) - 1, len(b)))])
                 return self.send(200, b, [("ETag", '"cdn-%s"' % path[5:16])])
             parts = path.lstrip("/").split("/")
             if parts[:2] == ["api", "models"] and len(parts) >= 6 and parts[4] == "tree":  # huggingface_hub's listing
