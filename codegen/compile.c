@@ -165,6 +165,10 @@ static json_t *stats_json(const ir_module *m, const pass_mem_stats *st, const fe
     json_object_set_new(j, "collective_bytes_per_optimizer_step", json_integer(st->comm_opt));
     json_object_set_new(j, "host_to_device_bytes_per_step", json_integer(st->h2d_step));
     json_object_set_new(j, "device_to_host_bytes_per_step", json_integer(st->d2h_step));
+    if (c->base_model_hub) /* which commit a moving branch named when this plan was made */
+        ax_buf_printf(summary, "axoc: base_model %s at revision %s: commit %s (%s)\n", c->base_model_hub,
+                      c->base_model_revision ? c->base_model_revision : "main", strrchr(c->base_model, '/') + 1,
+                      c->base_model);
     if (st->trainable_params != st->params && c->nunfrozen)
         ax_buf_printf(summary, "axoc: %lld parameters, %lld trainable (%.2f%%: unfrozen_parameters; the rest is frozen), %d rank%s\n",
                       (long long)st->params, (long long)st->trainable_params,

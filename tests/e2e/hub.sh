@@ -34,6 +34,7 @@ B=$(python3 -c 'import hashlib; print(hashlib.sha1(b"tiny-B").hexdigest())')
 cfg test-org/tiny "$T/o1" >a.yml
 check '"$AXOC" compile a.yml -o a.bin 2>a.err' "base_model: test-org/tiny compiles, downloading it"
 check 'grep -q "downloading test-org/tiny/model.safetensors" a.err' "axoc says what it downloads"
+check 'grep -q "axoc: base_model test-org/tiny at revision main: commit $A " a.err' "and which commit the branch named"
 check 'test "$(cat hub/models--test-org--tiny/refs/main)" = "$A"' "refs/main holds the commit"
 st_sha=$(sha256sum "$FIX/model.safetensors" | cut -c1-64)
 cfg_sha=$(python3 -c 'import hashlib,sys; d=open(sys.argv[1],"rb").read(); print(hashlib.sha1(b"blob %d\0" % len(d) + d).hexdigest())' "$FIX/config.json")
