@@ -226,7 +226,11 @@ static const char *resolve_model_dir(const fe_yctx *y, const char *ydir, const c
     if (!local && fe_hub_is_repo_id(given)) {
         char loc[512];
         if (from_hub) *from_hub = 1;
-        return fe_hub_model(y->ar, given, revision, want, fe_yloc(y, v, loc, sizeof loc), key, y->d);
+        const char *r = fe_hub_model(y->ar, given, revision, want, fe_yloc(y, v, loc, sizeof loc), key, y->d);
+        if (!r && strchr(given, '/')) /* "models/tiny-lama": a mistyped path reads as a repo id too */
+            ax_diag_add(y->d, AX_SEV_NOTE, loc, "%s: nor is \"%s\" a directory here or beside the config (%s)", key, given,
+                        ydir);
+        return r;
     }
     const char *hint = want & FE_HUB_TOKENIZER ? " (a local directory with tokenizer.json, or a Hub repo id)" : NULL;
     return resolve(y, ydir, key, v, given, 1, hint);

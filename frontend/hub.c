@@ -46,9 +46,16 @@ int fe_hub_is_repo_id(const char *s) {
     return id_part_ok(s, (size_t)(slash - s)) && id_part_ok(slash + 1, n - (size_t)(slash - s) - 1);
 }
 
+/* "~" and "~/..." as the user's home, as huggingface_hub's expanduser reads them. */
+static const char *expand_home(ax_arena *ar, const char *p) {
+    const char *home = getenv("HOME");
+    if (p[0] == '~' && (p[1] == '/' || !p[1]) && home && *home) return ax_arena_printf(ar, "%s%s", home, p + 1);
+    return p;
+}
+
 static const char *hf_home(ax_arena *ar) {
     const char *h = getenv("HF_HOME");
-    if (h && *h) return h;
+    if (h && *h) return expand_home(ar, h);
     const char *x = getenv("XDG_CACHE_HOME");
     if (x && *x) return ax_arena_printf(ar, "%s/huggingface", x);
     const char *home = getenv("HOME");
@@ -57,9 +64,9 @@ static const char *hf_home(ax_arena *ar) {
 
 const char *fe_hub_cache_dir(ax_arena *ar) {
     const char *c = getenv("HF_HUB_CACHE");
-    if (c && *c) return c;
+    if (c && *c) return expand_home(ar, c);
     c = getenv("HUGGINGFACE_HUB_CACHE");
-    if (c && *c) return c;
+    if (c && *c) return expand_home(ar, c);
     return ax_arena_printf(ar, "%s/hub", hf_home(ar));
 }
 
@@ -219,23 +226,42 @@ static const char *endpoint(void) {
     return e && *e ? e : "https://huggingface.co";
 }
 
-static char *read_token(ax_arena *ar) {
-    const char *t = getenv("HF_TOKEN");
-    if (!t || !*t) t = getenv("HUGGING_FACE_HUB_TOKEN");
-    if (t && *t) return ax_arena_strdup(ar, t);
-    const char *path = getenv("HF_TOKEN_PATH");
-    if (!path || !*path) path = ax_arena_printf(ar, "%s/token", hf_home(ar));
-    if (!is_file(path)) return NULL;
-    ax_diag tmp;
-    ax_diag_init(&tmp);
-    size_t len = 0;
-    char *s = ax_read_file(path, &len, &tmp);
-    ax_diag_free(&tmp);
-    if (!s) return NULL;
-    while (len && isspace((unsigned char)s[len - 1])) s[--len] = 0;
-    char *r = len ? ax_arena_strdup(ar, s) : NULL;
-    free(s);
-    return r;
+/* The token huggingface_hub would send: $HF_TOKEN (or the older
+ * $HUGGING_FACE_HUB_TOKEN), else the file $HF_TOKEN_PATH or $HF_HOME/token;
+ * none when $HF_HUB_DISABLE_IMPLICIT_TOKEN is true. Outer white space
+ * (a file's newline) is dropped, as its _clean_token does; a control
+ * character left inside is an error, never sent as a header. */
+static int read_token(ax_arena *ar, const char **out, char *err, size_t errcap) {
+    *out = NULL;
+    if (env_true("HF_HUB_DISABLE_IMPLICIT_TOKEN")) return 0;
+    const char *t = getenv("HF_TOKEN"), *from = "HF_TOKEN";
+    if (!t || !*t) t = getenv("HUGGING_FACE_HUB_TOKEN"), from = "HUGGING_FACE_HUB_TOKEN";
+    char *s = NULL;
+    if (!t || !*t) {
+        const char *path = getenv("HF_TOKEN_PATH");
+        path = path && *path ? expand_home(ar, path) : ax_arena_printf(ar, "%s/token", hf_home(ar));
+        if (!is_file(path)) return 0;
+        ax_diag tmp;
+        ax_diag_init(&tmp);
+        size_t len = 0;
+        char *f = ax_read_file(path, &len, &tmp);
+        ax_diag_free(&tmp);
+        if (!f) return 0;
+        s = ax_arena_strdup(ar, f), from = path;
+        free(f);
+    } else {
+        s = ax_arena_strdup(ar, t);
+    }
+    size_t n = strlen(s);
+    while (n && isspace((unsigned char)s[n - 1])) s[--n] = 0;
+    while (*s && isspace((unsigned char)*s)) s++;
+    for (const char *p = s; *p; p++)
+        if ((unsigned char)*p < 0x20 || *p == 0x7f) {
+            snprintf(err, errcap, "the token in %s holds a control character", from);
+            return -1;
+        }
+    if (*s) *out = s;
+    return 0;
 }
 
 static double now_s(void) {
@@ -280,6 +306,11 @@ static long http_get(const char *url, const char *token, http_req *r, int head, 
     curl_easy_setopt(h, CURLOPT_USERAGENT, "axo/" AXO_VERSION);
     curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, head ? 0L : 1L);
     curl_easy_setopt(h, CURLOPT_MAXREDIRS, 10L);
+#if LIBCURL_VERSION_NUM >= 0x075500
+    curl_easy_setopt(h, CURLOPT_REDIR_PROTOCOLS_STR, "http,https"); /* never file:// or another scheme */
+#else
+    curl_easy_setopt(h, CURLOPT_REDIR_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
+#endif
     curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, 30L);
     curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L); /* a stalled transfer ends after 60 s */
     curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, 60L);
@@ -317,7 +348,7 @@ static long http_get(const char *url, const char *token, http_req *r, int head, 
 static const char *status_reason(long status, int token) {
     if (status == 401 || status == 403)
         return token ? "the token has no access to it (a gated repo needs its terms accepted on the Hub)"
-                     : "it is private or gated: set HF_TOKEN (or log in with `hf auth login`)";
+                     : "no such repo, or it is private or gated: set HF_TOKEN (or log in with `hf auth login`)";
     if (status == 404) return "no such repo, revision or file";
     return "the Hub answered with an error";
 }
@@ -457,23 +488,29 @@ out:
     return rc;
 }
 
-/* The files of a listing that axo reads from a model or adapter repo:
- * configs, tokenizer files and a PEFT adapter at the top level, and the
- * weights from_pretrained takes (model.safetensors, or the index's shards; never *.bin, nor a
- * second copy such as consolidated.safetensors). */
-static int wanted_file(const char *f) {
-    static const char *const names[] = {"config.json",     "generation_config.json", "tokenizer.json",
+/* The files of a listing that axo reads, by what the caller wants (FE_HUB_*):
+ * config and tokenizer files at the top level always (they are small),
+ * the weights from_pretrained takes with FE_HUB_WEIGHTS (model.safetensors,
+ * or the index's shards; never *.bin, nor a second copy such as
+ * consolidated.safetensors), a PEFT adapter's two files with FE_HUB_ADAPTER. */
+static int wanted_file(const char *f, int want) {
+    static const char *const small[] = {"config.json",           "generation_config.json", "tokenizer.json",
                                         "tokenizer_config.json", "special_tokens_map.json", "added_tokens.json",
                                         "chat_template.jinja",   "tokenizer.model",        "vocab.json",
-                                        "merges.txt",            "model.safetensors",      "model.safetensors.index.json",
-                                        "adapter_config.json",   "adapter_model.safetensors"};
-    for (size_t i = 0; i < AX_ARRAY_LEN(names); i++)
-        if (!strcmp(f, names[i])) return 1;
-    return 0;
+                                        "merges.txt"};
+    for (size_t i = 0; i < AX_ARRAY_LEN(small); i++)
+        if (!strcmp(f, small[i])) return 1;
+    if ((want & FE_HUB_WEIGHTS) && (!strcmp(f, "model.safetensors") || !strcmp(f, "model.safetensors.index.json")))
+        return 1;
+    return (want & FE_HUB_ADAPTER) && (!strcmp(f, "adapter_config.json") || !strcmp(f, "adapter_model.safetensors"));
 }
 
+/* Resolves revision to its commit with the Hub's API (as huggingface_hub
+ * does online, so a branch that moved is followed), writes refs/<revision>,
+ * and fetches the wanted files the snapshot lacks. Returns the snapshot, or
+ * NULL with err; *unreachable is set when no HTTP answer came at all. */
 static const char *download(ax_arena *ar, const char *cache, const char *rdir, const char *repo_id,
-                            const char *revision, char *err, size_t errcap) {
+                            const char *revision, int want, int *unreachable, char *err, size_t errcap) {
     static int curl_ready;
     if (!curl_ready) {
         if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0) {
@@ -482,7 +519,8 @@ static const char *download(ax_arena *ar, const char *cache, const char *rdir, c
         }
         curl_ready = 1;
     }
-    const char *token = read_token(ar);
+    const char *token;
+    if (read_token(ar, &token, err, errcap) != 0) return NULL;
     CURL *h = curl_easy_init();
     char *er = h ? curl_easy_escape(h, revision, 0) : NULL;
     const char *url = ax_arena_printf(ar, "%s/api/models/%s/revision/%s", endpoint(), repo_id, er ? er : revision);
@@ -492,6 +530,7 @@ static const char *download(ax_arena *ar, const char *cache, const char *rdir, c
     long st = http_get(url, token, &r, 0, 0, NULL, err, errcap);
     if (st != 200) {
         if (st >= 0) snprintf(err, errcap, "GET %s: HTTP %ld: %s", url, st, status_reason(st, token != NULL));
+        else *unreachable = 1;
         ax_buf_free(&r.body);
         return NULL;
     }
@@ -512,7 +551,7 @@ static const char *download(ax_arena *ar, const char *cache, const char *rdir, c
     int nwant = 0;
     for (int i = 0; i < nf; i++) {
         const char *f = json_string_value(json_object_get(json_array_get(sib, (size_t)i), "rfilename"));
-        if (!f || !wanted_file(f)) continue;
+        if (!f || !wanted_file(f, want)) continue;
         if (!strcmp(f, "model.safetensors.index.json")) have_index = 1;
         if (!strcmp(f, "model.safetensors")) have_single = 1;
         files[nwant++] = ax_arena_strdup(ar, f);
@@ -550,7 +589,8 @@ static const char *download(ax_arena *ar, const char *cache, const char *rdir, c
                 return NULL;
             }
     }
-    /* refs/<revision> last: a snapshot is named by a ref only once it is whole */
+    /* refs/<revision> last (huggingface_hub writes it even for a partial snapshot; here it follows the files
+     * the repo has of what was wanted) */
     if (strcmp(revision, commit)) {
         const char *ref = ax_arena_printf(ar, "%s/refs/%s", rdir, revision);
         const char *slash = strrchr(ref, '/');
@@ -567,8 +607,9 @@ static const char *download(ax_arena *ar, const char *cache, const char *rdir, c
 
 #else
 static const char *download(ax_arena *ar, const char *cache, const char *rdir, const char *repo_id,
-                            const char *revision, char *err, size_t errcap) {
-    (void)ar, (void)cache, (void)rdir, (void)repo_id, (void)revision;
+                            const char *revision, int want, int *unreachable, char *err, size_t errcap) {
+    (void)ar, (void)cache, (void)rdir, (void)repo_id, (void)revision, (void)want;
+    *unreachable = 1;
     snprintf(err, errcap, "this axo was built without libcurl (install libcurl4-openssl-dev and rebuild)");
     return NULL;
 }
@@ -583,36 +624,48 @@ const char *fe_hub_model(ax_arena *ar, const char *repo_id, const char *revision
     }
     const char *cache = fe_hub_cache_dir(ar);
     const char *rdir = repo_dir(ar, cache, repo_id);
+    int offline = env_true("HF_HUB_OFFLINE") || env_true("TRANSFORMERS_OFFLINE");
+    char err[1024] = {0};
+    int unreachable = 0;
+    if (g_download && !offline) { /* online, as from_pretrained: the revision as the Hub has it now */
+        const char *got = download(ar, cache, rdir, repo_id, revision, want, &unreachable, err, sizeof err);
+        if (got) {
+            const char *lack = missing(ar, got, want);
+            if (!lack) return got;
+            ax_error(d, where, "%s: the Hub repo \"%s\" (revision \"%s\") has no %s%s", key, repo_id, revision, lack,
+                     !strncmp(lack, "model.safetensors", 17)   ? " (axo reads safetensors weights, not pytorch_model.bin)"
+                     : !strcmp(lack, "adapter_model.safetensors") ? " (axo reads safetensors adapters, not adapter_model.bin)"
+                                                                  : "");
+            return NULL;
+        }
+        if (!unreachable) {
+            ax_error(d, where, "%s: cannot download \"%s\" (revision \"%s\") into %s: %s", key, repo_id, revision,
+                     cache, err);
+            return NULL;
+        }
+    }
+    /* offline, or the Hub out of reach: the cache as it is (transformers falls back the same way) */
     const char *commit = read_ref(ar, rdir, revision);
     const char *snap = commit ? ax_arena_printf(ar, "%s/snapshots/%s", rdir, commit) : NULL;
     const char *lack = snap ? missing(ar, snap, want) : "the revision";
-    if (!lack) return snap;
-    int offline = env_true("HF_HUB_OFFLINE") || env_true("TRANSFORMERS_OFFLINE");
-    if (!g_download || offline) {
-        const char *why = offline ? " (downloads are off: HF_HUB_OFFLINE or TRANSFORMERS_OFFLINE is set)"
-                                  : " (downloads are off here)";
-        if (!snap)
-            ax_error(d, where,
-                     "%s: \"%s\" is not a local directory, and the Hugging Face cache %s has no snapshot of it at "
-                     "revision \"%s\"%s",
-                     key, repo_id, cache, revision, why);
-        else
-            ax_error(d, where,
-                     "%s: \"%s\" is not a local directory, and its snapshot %s in the Hugging Face cache lacks %s%s", key,
-                     repo_id, snap, lack, why);
-        return NULL;
+    if (!lack) {
+        if (unreachable)
+            ax_warn(d, where, "%s: the Hub is out of reach (%s); using the cached snapshot of \"%s\" at revision \"%s\"",
+                    key, err, repo_id, revision);
+        return snap;
     }
-    char err[1024] = {0};
-    const char *got = download(ar, cache, rdir, repo_id, revision, err, sizeof err);
-    if (got) {
-        lack = missing(ar, got, want);
-        if (!lack) return got;
-        ax_error(d, where, "%s: the Hub repo \"%s\" (revision \"%s\") has no %s%s", key, repo_id, revision, lack,
-                 !strncmp(lack, "model.safetensors", 17)   ? " (axo reads safetensors weights, not pytorch_model.bin)"
-                 : !strcmp(lack, "adapter_model.safetensors") ? " (axo reads safetensors adapters, not adapter_model.bin)"
-                                                              : "");
-        return NULL;
-    }
-    ax_error(d, where, "%s: cannot download \"%s\" (revision \"%s\") into %s: %s", key, repo_id, revision, cache, err);
+    const char *why = offline        ? " (downloads are off: HF_HUB_OFFLINE or TRANSFORMERS_OFFLINE is set)"
+                      : unreachable && g_download ? ""
+                                                  : " (downloads are off here)";
+    char reach[1100] = "";
+    if (unreachable && g_download) snprintf(reach, sizeof reach, "; the Hub is out of reach: %s", err);
+    if (!snap)
+        ax_error(d, where,
+                 "%s: \"%s\" is not a local directory, and the Hugging Face cache %s has no snapshot of it at "
+                 "revision \"%s\"%s%s",
+                 key, repo_id, cache, revision, why, reach);
+    else
+        ax_error(d, where, "%s: \"%s\" is not a local directory, and its snapshot %s in the Hugging Face cache lacks %s%s%s",
+                 key, repo_id, snap, lack, why, reach);
     return NULL;
 }

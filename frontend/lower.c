@@ -193,7 +193,9 @@ static void module_facts(const fe_config *c, const fe_model *m, int world_size, 
     set_s(mod, "model.arch", m->arch_name);
     set_s(mod, "model.dir", m->dir);
     if (c->base_model_hub) set_s(mod, "model.hub_id", c->base_model_hub); /* adapter_config's base_model_name_or_path */
-    if (c->base_model_hub && c->base_model_revision) set_s(mod, "model.hub_revision", c->base_model_revision);
+    /* the commit trained on (the snapshot's name), so that a merge or a reload takes this base even after the
+     * branch moved; PEFT's revision field takes a commit as well as a branch */
+    if (c->base_model_hub) set_s(mod, "model.hub_revision", strrchr(c->base_model, '/') + 1);
     set_i(mod, "model.vocab", m->vocab_size);
     set_i(mod, "model.hidden", m->hidden_size);
     set_i(mod, "model.intermediate", m->intermediate_size);

@@ -708,7 +708,8 @@ static char *adapter_config_json(const rt_session *s) {
     json_t *o = json_object();
     json_object_set_new(o, "peft_type", json_string("LORA"));
     json_object_set_new(o, "task_type", json_string("CAUSAL_LM"));
-    /* the Hub repo id when the base came from the Hub, as PEFT writes it (axoc merge-lora resolves it again) */
+    /* the Hub repo id when the base came from the Hub, as PEFT writes it, and the commit trained on as its
+     * revision (axoc merge-lora resolves both again) */
     json_object_set_new(o, "base_model_name_or_path",
                         json_string(mattr_s(m, "model.hub_id", mattr_s(m, "model.dir", ""))));
     const char *rev = mattr_s(m, "model.hub_revision", NULL);

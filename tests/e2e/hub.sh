@@ -50,12 +50,19 @@ check '"$AXOC" compile local.yml -o local.bin 2>/dev/null && "$AXORUN" local.bin
   "the hub model trains, as does the same model from a local directory"
 check 'test -n "$(losses o1)" && test "$(losses o1)" = "$(losses o0)"' "same losses as the local directory"
 
+cfg test-org/notcached "$T/on" >n0.yml
 # offline: from the cache alone, and the same plan
 n0=$(wc -l <hub.log)
 check 'HF_HUB_OFFLINE=1 "$AXOC" compile a.yml -o a2.bin --no-cache 2>/dev/null && cmp -s a.bin a2.bin' \
   "HF_HUB_OFFLINE=1: the cached snapshot compiles to the same plan"
-check '"$AXOC" compile a.yml -o a3.bin --no-cache 2>/dev/null && test "$(wc -l <hub.log)" = "$n0"' \
-  "a complete cached snapshot is used without asking the Hub"
+check '"$AXOC" compile a.yml -o a3.bin --no-cache 2>/dev/null && cmp -s a.bin a3.bin && test "$(tail -n +$((n0 + 1)) hub.log)" = "GET /api/models/test-org/tiny/revision/main"' \
+  "online, a complete snapshot costs one API call (the revision, as huggingface_hub asks it) and no file"
+
+# the Hub out of reach: the cache, with a warning (transformers falls back the same way)
+check 'HF_ENDPOINT=http://127.0.0.1:9 "$AXOC" compile a.yml -o u.bin --no-cache 2>u.err && cmp -s u.bin a.bin && grep -q "warning: base_model: the Hub is out of reach" u.err' \
+  "Hub unreachable: the cached snapshot, with a warning"
+check '! HF_ENDPOINT=http://127.0.0.1:9 "$AXOC" compile n0.yml -o u2.bin 2>u2.err && grep -q "has no snapshot of it at revision \"main\"; the Hub is out of reach" u2.err' \
+  "Hub unreachable and nothing cached: an error saying both"
 
 # revision_of_model (and its alias model_revision): a tag, a commit
 cfg test-org/tiny "$T/o2" 'revision_of_model: v1' >v1.yml
@@ -66,6 +73,12 @@ cfg test-org/tiny "$T/o3" "model_revision: $A" >c.yml
 check 'HF_HUB_OFFLINE=1 "$AXOC" compile c.yml -o c.bin 2>/dev/null && "$AXOC" dump c.bin >c.dump && grep -q "model.dir = \"$(snap tiny "$A")\"" c.dump' \
   "model_revision: a commit hash finds the cached snapshot offline"
 
+# a branch that moved: online, the Hub's commit wins (as from_pretrained); offline, the cached ref is used
+printf %s "$B" >hub/models--test-org--tiny/refs/main
+check 'HF_HUB_OFFLINE=1 "$AXOC" compile a.yml -o m0.bin --no-cache 2>/dev/null && "$AXOC" dump m0.bin >m0.dump && grep -q "model.dir = \"$(snap tiny "$B")\"" m0.dump' \
+  "offline: refs/main as cached (here moved to another commit)"
+check '"$AXOC" compile a.yml -o m1.bin --no-cache 2>/dev/null && cmp -s m1.bin a.bin && test "$(cat hub/models--test-org--tiny/refs/main)" = "$A"' \
+  "online: main is what the Hub says now, and refs/main follows it"
 # a LoRA adapter on a Hub base: adapter_config.json names the repo and revision, as PEFT writes them, and
 # axoc merge-lora finds that base again in the cache (offline), merging as with --base given the snapshot
 cfg test-org/tiny "$T/lo" 'revision_of_model: v1
@@ -74,8 +87,8 @@ lora_r: 4
 lora_alpha: 8
 lora_target_linear: true' >lo.yml
 check '"$AXOC" compile lo.yml -o lo.bin 2>/dev/null && "$AXORUN" lo.bin >lo.out 2>&1' "LoRA on a Hub base trains"
-check 'python3 -c "import json,sys; c=json.load(open(sys.argv[1])); sys.exit(not (c[\"base_model_name_or_path\"] == \"test-org/tiny\" and c[\"revision\"] == \"v1\"))" lo/adapter_config.json' \
-  "adapter_config.json: base_model_name_or_path is the repo id, revision the one trained on"
+check 'python3 -c "import json,sys; c=json.load(open(sys.argv[1])); sys.exit(not (c[\"base_model_name_or_path\"] == \"test-org/tiny\" and c[\"revision\"] == sys.argv[2]))" lo/adapter_config.json "$B"' \
+  "adapter_config.json: base_model_name_or_path is the repo id, revision the commit trained on (v1 is $B)"
 check 'HF_HUB_OFFLINE=1 "$AXOC" merge-lora lo -o m1 2>/dev/null && "$AXOC" merge-lora lo --base "$(snap tiny "$B")" -o m2 2>/dev/null && cmp -s m1/model.safetensors m2/model.safetensors' \
   "merge-lora resolves the repo id at that revision from the cache"
 
@@ -114,6 +127,20 @@ mkdir -p hfhome && printf 'secret-token\n' >hfhome/token
 check '"$AXOC" compile g.yml -o g2.bin 2>/dev/null && cmp -s g.bin g2.bin' "so does \$HF_HOME/token"
 rm hfhome/token
 
+# tokens: cleaned as huggingface_hub cleans them; never sent to the storage host a download is redirected to
+check 'grep "GET /cdn/" hub.log | grep -q . && ! grep "GET /cdn/" hub.log | grep -q auth && grep -q "GET /api/models/test-org/gated/revision/main auth" hub.log' \
+  "the token goes to the Hub, not to the storage host its redirects point to"
+rm -rf hub/models--test-org--gated
+check 'HF_TOKEN=$(printf "  secret-token\n") "$AXOC" compile g.yml -o g3.bin 2>/dev/null' "a token's outer white space (a file's newline) is dropped"
+check '! HF_TOKEN=$(printf "secret\nX-Injected: 1") "$AXOC" compile g.yml -o g4.bin 2>g4.err && grep -q "the token in HF_TOKEN holds a control character" g4.err && ! grep -q "X-Injected" hub.log' \
+  "a token with a control character inside is refused, never sent"
+
+# tokenizer_config from the Hub fetches tokenizer files, not weights (a fresh cache)
+cfg "$FIX" "$T/ot" 'tokenizer_config: test-org/sharded' >t.yml
+n1=$(wc -l <hub.log)
+check '! HF_HUB_CACHE=$T/hub2 "$AXOC" compile t.yml -o t.bin 2>t.err && grep -q "tokenizer_config: the Hub repo \"test-org/sharded\" (revision \"main\") has no tokenizer.json" t.err && ! tail -n +$((n1 + 1)) hub.log | grep -q safetensors' \
+  "tokenizer_config: a repo id; no weights are fetched for it"
+
 # errors, each naming the key, the repo and why
 cfg test-org/nope "$T/o6" >n.yml
 check '! "$AXOC" compile n.yml -o n.bin 2>n.err && grep -q "n.yml:1:.*base_model: cannot download \"test-org/nope\"" n.err && grep -q "HTTP 404: no such repo" n.err' \
@@ -126,6 +153,9 @@ check '! HF_HUB_OFFLINE=1 "$AXOC" compile n.yml -o n.bin 2>off.err && grep -q "n
 cfg test-org/tiny "$T/o9" 'revision_of_model: ../../etc' >r.yml
 check '! "$AXOC" compile r.yml -o r.bin 2>r.err && grep -q "revision_of_model: expected a Hub revision" r.err' \
   "a revision that climbs out of the cache is refused"
+cfg models/tiny-lama "$T/o12" >typo.yml
+check '! "$AXOC" compile typo.yml -o typo.bin 2>typo.err && grep -q "HTTP 404" typo.err && grep -q "note: base_model: nor is \"models/tiny-lama\" a directory here or beside the config" typo.err' \
+  "a mistyped relative path reads as a repo id; the error also says it is no directory"
 cfg ./no/such/dir "$T/o10" >d.yml
 check '! "$AXOC" compile d.yml -o d.bin 2>d.err && grep -q "expected an existing directory" d.err && ! grep -q "no/such" hub.log' \
   "a path that is not a repo id is still an error about the directory, with no Hub request"

@@ -152,7 +152,8 @@ def main():
             rng = self.headers.get("Range")
             with lock:
                 with open(log_path, "a") as f:
-                    f.write("%s %s%s\n" % ("HEAD" if self.head else "GET", path, " range=" + rng if rng else ""))
+                    f.write("%s %s%s%s\n" % ("HEAD" if self.head else "GET", path, " range=" + rng if rng else "",
+                                               " auth" if self.headers.get("Authorization") else ""))
             if path.startswith("/cdn/"):
                 b = blobs.get(path[5:])
                 if b is None:
