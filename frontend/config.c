@@ -910,7 +910,8 @@ static void template_kwargs(loader *L, const char *key, const yaml_node_t *v, co
 /* Keys every `datasets:` entry may have, read by the entry loop itself (path, type, shards) or meaning nothing
  * for a local file (ds_type, split). */
 static int dataset_common_key(const char *k) {
-    static const char *const keys[] = {"path", "type", "ds_type", "split", "shards", "shards_idx"};
+    static const char *const keys[] = {"path", "type", "ds_type", "split", "shards", "shards_idx", "data_files", "revision",
+                                       "name"};
     for (size_t i = 0; i < AX_ARRAY_LEN(keys); i++)
         if (!strcmp(k, keys[i])) return 1;
     return 0;
@@ -1074,6 +1075,46 @@ static int user_defined_type(loader *L, fe_dataset *ds, const yaml_node_t *v, co
 }
 
 /* datasets: or test_datasets: (p->key), into *out / *nout */
+/* A datasets[] path that is no local file but a Hub repo id: its one .json/.jsonl file of the entry's split
+ * (Axolotl's split, data_files and revision keys; frontend/hub.h), or NULL after an error; (const char *)1 when
+ * the path is for resolve() (a local file, or no repo id). */
+static const char *hub_dataset(loader *L, const char *name, const yaml_node_t *pv, const fe_ypair *dp, int np,
+                               const char *given) {
+    const fe_yctx *y = &L->y;
+    char loc[512], key[160];
+    size_t gl = strlen(given);
+    static const char *const ext[] = {".json", ".jsonl", ".parquet", ".csv", ".arrow", ".txt"};
+    int file_like = 0; /* "data.jsonl" has a repo id's shape too: a missing file, not a repo */
+    for (size_t i = 0; i < AX_ARRAY_LEN(ext); i++)
+        file_like |= gl > strlen(ext[i]) && !strcasecmp(given + gl - strlen(ext[i]), ext[i]);
+    if (file_like || is_file(given) || (given[0] != '/' && is_file(ax_arena_printf(y->ar, "%s/%s", L->ydir, given))) ||
+        !fe_hub_is_repo_id(given))
+        return (const char *)1;
+    fe_hub_ds_sel sel = {0};
+    const char *rev = NULL;
+    for (int k = 0; k < np; k++) {
+        const char *kk = dp[k].key;
+        const yaml_node_t *v = dp[k].v;
+        snprintf(key, sizeof key, "%s.%s", name, kk);
+        if (fe_y_is_null(v)) continue;
+        if (!strcmp(kk, "split")) {
+            if (fe_y_str(y, key, v, &sel.split) != 0) return NULL;
+        } else if (!strcmp(kk, "revision")) {
+            if (fe_y_str(y, key, v, &rev) != 0) return NULL;
+        } else if (!strcmp(kk, "name")) {
+            yerr(y, v, key, "null: a Hub dataset's named configuration (subset) is not read; give its file with data_files");
+            return NULL;
+        } else if (!strcmp(kk, "data_files")) {
+            const char **arr = ax_arena_alloc(y->ar, sizeof *arr * 64);
+            int n = v->type == YAML_SCALAR_NODE ? (fe_y_str(y, key, v, &arr[0]) == 0 ? 1 : -1) : str_list(L, v, key, arr, 64);
+            if (n < 0) return NULL;
+            sel.data_files = arr, sel.ndata_files = n;
+        }
+    }
+    snprintf(key, sizeof key, "%s.path", name);
+    return fe_hub_dataset(y->ar, given, rev, &sel, fe_yloc(y, pv, loc, sizeof loc), key, y->d);
+}
+
 static void do_datasets(loader *L, const fe_ypair *p, fe_dataset **out, int *nout) {
     const fe_yctx *y = &L->y;
     char loc[512];
@@ -1164,8 +1205,9 @@ static void do_datasets(loader *L, const fe_ypair *p, fe_dataset **out, int *nou
         }
         const char *given;
         if (fe_y_str(y, key, path->v, &given) != 0) continue;
-        const char *r = resolve(y, L->ydir, key, path->v, given, 0,
-                                " (axo reads local .jsonl / .json files; hub datasets are not downloaded)");
+        const char *r = hub_dataset(L, name, path->v, dp, np, given);
+        if (r == (const char *)1)
+            r = resolve(y, L->ydir, key, path->v, given, 0, " (a local .jsonl / .json file, or a Hub dataset repo id)");
         if (!r) continue;
         ds->path = r;
         (*nout)++;

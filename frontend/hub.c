@@ -6,12 +6,14 @@
 #include <curl/curl.h>
 #endif
 #include <ctype.h>
+#include <dirent.h>
 #include <errno.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <fcntl.h>
+#include <fnmatch.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -83,10 +85,13 @@ static int is_file(const char *p) {
     return stat(p, &st) == 0 && S_ISREG(st.st_mode); /* follows the snapshot's links into blobs/ */
 }
 
-/* The repo's folder in the cache: models--org--name. */
-static const char *repo_dir(ax_arena *ar, const char *cache, const char *repo_id) {
+/* "models" or "datasets": the repo type, in the cache's folder names and the Hub's URLs. */
+static const char *kind_of(int want) { return want & FE_HUB_DATASET ? "datasets" : "models"; }
+
+/* The repo's folder in the cache: models--org--name (datasets--org--name). */
+static const char *repo_dir(ax_arena *ar, const char *cache, int want, const char *repo_id) {
     ax_buf b = {0};
-    ax_buf_printf(&b, "%s/models--", cache);
+    ax_buf_printf(&b, "%s/%s--", cache, kind_of(want));
     for (const char *p = repo_id; *p; p++) {
         if (*p == '/') ax_buf_puts(&b, "--");
         else ax_buf_append(&b, p, 1);
@@ -94,6 +99,21 @@ static const char *repo_dir(ax_arena *ar, const char *cache, const char *repo_id
     const char *r = ax_arena_strdup(ar, b.data);
     ax_buf_free(&b);
     return r;
+}
+
+/* A file name of a repo listing that stays inside the snapshot: no leading
+ * '/', no empty, "." or ".." component, no control character. */
+static int safe_rel(const char *f) {
+    if (!*f || *f == '/') return 0;
+    for (const char *p = f; *p; p++)
+        if ((unsigned char)*p < 0x20 || *p == '\\') return 0;
+    for (const char *c = f; c;) {
+        const char *e = strchr(c, '/');
+        size_t n = e ? (size_t)(e - c) : strlen(c);
+        if (n == 0 || (n == 1 && c[0] == '.') || (n == 2 && c[0] == '.' && c[1] == '.')) return 0;
+        c = e ? e + 1 : NULL;
+    }
+    return 1;
 }
 
 /* refs/<revision> -> the commit it names, or NULL. */
@@ -165,6 +185,103 @@ static const char *missing(ax_arena *ar, const char *snap, int want) {
 }
 
 #if AXO_HAVE_CURL
+/* ---- dataset repos: which file is the split ---------------------------------
+ * As HF datasets infers a repo's splits without a loading script: a file
+ * whose path names a split keyword (a folder of that name, or a file name
+ * with the keyword between separators "-._ 0-9" or at its start) belongs to
+ * that split; when no file names any split, every data file is "train".
+ * data_files (patterns as fnmatch reads them) chooses instead. axo reads
+ * one .json/.jsonl file; other data formats are named in the error. */
+static int is_sep(char c) { return c == '-' || c == '.' || c == '_' || c == ' ' || (c >= '0' && c <= '9'); }
+
+static int names_keyword(const char *path, const char *kw) {
+    size_t k = strlen(kw);
+    for (const char *c = path; c;) {
+        const char *e = strchr(c, '/');
+        size_t n = e ? (size_t)(e - c) : strlen(c);
+        if (e && n == k && !strncmp(c, kw, k)) return 1; /* a folder named so */
+        if (!e)
+            for (size_t i = 0; i + k < n; i++) /* in the file name: a keyword then a separator, after start or one */
+                if (!strncmp(c + i, kw, k) && is_sep(c[i + k]) && (i == 0 || is_sep(c[i - 1]))) return 1;
+        c = e ? e + 1 : NULL;
+    }
+    return 0;
+}
+
+static const char *const *split_keywords(const char *split) {
+    static const char *const train[] = {"train", "training", NULL}, *const val[] = {"validation", "valid", "dev", "val", NULL},
+                             *const test[] = {"test", "testing", "eval", "evaluation", NULL};
+    return !strcmp(split, "train") ? train : !strcmp(split, "validation") ? val : !strcmp(split, "test") ? test : NULL;
+}
+
+static int names_split(const char *path, const char *split) {
+    const char *const *kw = split_keywords(split);
+    if (!kw) return names_keyword(path, split);
+    for (; *kw; kw++)
+        if (names_keyword(path, *kw)) return 1;
+    return 0;
+}
+
+static int has_ext(const char *f, const char *ext) {
+    size_t n = strlen(f), e = strlen(ext);
+    return n > e && !strcasecmp(f + n - e, ext);
+}
+
+static int json_file(const char *f) { return has_ext(f, ".json") || has_ext(f, ".jsonl"); }
+
+static int other_data(const char *f) {
+    static const char *const ext[] = {".parquet", ".arrow", ".csv", ".tsv", ".txt", ".json.gz", ".jsonl.gz",
+                                      ".jsonl.zst", ".zip", ".tar", ".gz", ".zst", ".xz"};
+    if (!strcasecmp(f, "README.md") || f[0] == '.') return 0;
+    for (size_t i = 0; i < AX_ARRAY_LEN(ext); i++)
+        if (has_ext(f, ext[i])) return 1;
+    return 0;
+}
+
+/* The one file of `files` that is the wanted split, or NULL with err. */
+static const char *ds_pick(ax_arena *ar, const char *const *files, int n, const fe_hub_ds_sel *sel, char *err,
+                           size_t errcap) {
+    const char *split = sel && sel->split && *sel->split ? sel->split : "train";
+    const char **pick = ax_arena_alloc(ar, sizeof *pick * (size_t)(n + 1));
+    int np = 0, named = 0;
+    const char *other = NULL;
+    for (int i = 0; i < n; i++) {
+        const char *f = files[i];
+        if (sel && sel->ndata_files) {
+            int m = 0;
+            for (int j = 0; j < sel->ndata_files && !m; j++)
+                m = !strcmp(f, sel->data_files[j]) || fnmatch(sel->data_files[j], f, FNM_PATHNAME) == 0;
+            if (m && json_file(f)) pick[np++] = f;
+            else if (m && !other) other = f;
+            continue;
+        }
+        if (!json_file(f)) {
+            if (!other && other_data(f)) other = f;
+            continue;
+        }
+        if (names_split(f, "train") || names_split(f, "validation") || names_split(f, "test")) named = 1;
+    }
+    if (!(sel && sel->ndata_files))
+        for (int i = 0; i < n; i++)
+            if (json_file(files[i]) && (named ? names_split(files[i], split) : !strcmp(split, "train"))) pick[np++] = files[i];
+    if (np == 1) return pick[0];
+    ax_buf b = {0};
+    if (np > 1) {
+        ax_buf_printf(&b, "%d .json/.jsonl files make its \"%s\" split (", np, split);
+        for (int i = 0; i < np && i < 4; i++) ax_buf_printf(&b, "%s%s", i ? ", " : "", pick[i]);
+        ax_buf_printf(&b, "%s); axo reads one: name it with data_files", np > 4 ? ", ..." : "");
+    } else if (other) {
+        ax_buf_printf(&b, "its data is %s, and axo reads .json/.jsonl files only (convert it, e.g. with HF datasets' "
+                          "to_json, and give the file's path)", other);
+    } else {
+        ax_buf_printf(&b, "no .json/.jsonl file %s", sel && sel->ndata_files ? "matches data_files" : "makes its split");
+        if (!(sel && sel->ndata_files)) ax_buf_printf(&b, " \"%s\"", split);
+    }
+    snprintf(err, errcap, "%s", b.data);
+    ax_buf_free(&b);
+    return NULL;
+}
+
 /* ---- downloads ------------------------------------------------------------ */
 typedef struct http_req {
     ax_buf body;       /* the response body, when no file */
@@ -357,7 +474,16 @@ static const char *status_reason(long status, int token) {
 static int link_blob(ax_arena *ar, const char *snapdir, const char *name, const char *etag, char *err, size_t errcap) {
     const char *lnk = ax_arena_printf(ar, "%s/%s", snapdir, name);
     const char *tmp = ax_arena_printf(ar, "%s.link.%ld", lnk, (long)getpid());
-    const char *target = ax_arena_printf(ar, "../../blobs/%s", etag);
+    ax_buf up = {0}; /* ../../blobs/<etag>, one more .. for each folder of a nested name */
+    ax_buf_puts(&up, "../../");
+    for (const char *c = strchr(name, '/'); c; c = strchr(c + 1, '/')) ax_buf_puts(&up, "../");
+    const char *target = ax_arena_printf(ar, "%sblobs/%s", up.data, etag);
+    ax_buf_free(&up);
+    const char *slash = strrchr(lnk, '/');
+    ax_diag md;
+    ax_diag_init(&md);
+    ax_mkdir_p(ax_arena_strndup(ar, lnk, (size_t)(slash - lnk)), &md);
+    ax_diag_free(&md);
     unlink(tmp);
     if (symlink(target, tmp) != 0 || rename(tmp, lnk) != 0) {
         int e = errno;
@@ -389,14 +515,22 @@ static int64_t file_size(const char *p) {
  * resumed from where an interrupted download stopped, under the lock
  * huggingface_hub takes for that blob (.locks/<repo>/<etag>.lock), and are
  * renamed to blobs/<etag> once the size is right. */
-static int fetch_file(ax_arena *ar, const char *cache, const char *rdir, const char *repo_id, const char *commit,
-                      const char *name, const char *token, char *err, size_t errcap) {
+static int fetch_file(ax_arena *ar, const char *cache, const char *rdir, int want, const char *repo_id,
+                      const char *commit, const char *name, const char *token, char *err, size_t errcap) {
     const char *snapdir = ax_arena_printf(ar, "%s/snapshots/%s", rdir, commit);
     if (is_file(ax_arena_printf(ar, "%s/%s", snapdir, name))) return 0;
     CURL *h = curl_easy_init();
-    char *en = h ? curl_easy_escape(h, name, 0) : NULL;
-    const char *url = ax_arena_printf(ar, "%s/%s/resolve/%s/%s", endpoint(), repo_id, commit, en ? en : name);
-    curl_free(en);
+    ax_buf eu = {0}; /* each path component escaped, the '/' between kept (huggingface_hub's hf_hub_url) */
+    for (const char *c = name; c && h;) {
+        const char *e = strchr(c, '/');
+        char *x = curl_easy_escape(h, c, e ? (int)(e - c) : 0);
+        ax_buf_printf(&eu, "%s%s", x ? x : "", e ? "/" : "");
+        curl_free(x);
+        c = e ? e + 1 : NULL;
+    }
+    const char *url = ax_arena_printf(ar, "%s/%s%s/resolve/%s/%s", endpoint(), want & FE_HUB_DATASET ? "datasets/" : "",
+                                      repo_id, commit, eu.data ? eu.data : name);
+    ax_buf_free(&eu);
     if (h) curl_easy_cleanup(h);
 
     /* HEAD: redirects within the endpoint are followed (a renamed repo); one to another host (the LFS
@@ -510,7 +644,8 @@ static int wanted_file(const char *f, int want) {
  * and fetches the wanted files the snapshot lacks. Returns the snapshot, or
  * NULL with err; *unreachable is set when no HTTP answer came at all. */
 static const char *download(ax_arena *ar, const char *cache, const char *rdir, const char *repo_id,
-                            const char *revision, int want, int *unreachable, char *err, size_t errcap) {
+                            const char *revision, int want, const fe_hub_ds_sel *sel, const char **picked,
+                            int *unreachable, char *err, size_t errcap) {
     static int curl_ready;
     if (!curl_ready) {
         if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0) {
@@ -523,7 +658,8 @@ static const char *download(ax_arena *ar, const char *cache, const char *rdir, c
     if (read_token(ar, &token, err, errcap) != 0) return NULL;
     CURL *h = curl_easy_init();
     char *er = h ? curl_easy_escape(h, revision, 0) : NULL;
-    const char *url = ax_arena_printf(ar, "%s/api/models/%s/revision/%s", endpoint(), repo_id, er ? er : revision);
+    const char *url =
+        ax_arena_printf(ar, "%s/api/%s/%s/revision/%s", endpoint(), kind_of(want), repo_id, er ? er : revision);
     curl_free(er);
     if (h) curl_easy_cleanup(h);
     http_req r = {0};
@@ -551,12 +687,22 @@ static const char *download(ax_arena *ar, const char *cache, const char *rdir, c
     int nwant = 0;
     for (int i = 0; i < nf; i++) {
         const char *f = json_string_value(json_object_get(json_array_get(sib, (size_t)i), "rfilename"));
+        if (f && (want & FE_HUB_DATASET) && safe_rel(f)) { /* every file: ds_pick chooses below */
+            files[nwant++] = ax_arena_strdup(ar, f);
+            continue;
+        }
         if (!f || !wanted_file(f, want)) continue;
         if (!strcmp(f, "model.safetensors.index.json")) have_index = 1;
         if (!strcmp(f, "model.safetensors")) have_single = 1;
         files[nwant++] = ax_arena_strdup(ar, f);
     }
     json_decref(j);
+    if (want & FE_HUB_DATASET) {
+        const char *f = ds_pick(ar, files, nwant, sel, err, errcap);
+        if (!f) return NULL;
+        files[0] = *picked = f;
+        nwant = 1;
+    }
     ax_diag tmp;
     ax_diag_init(&tmp);
     const char *snapdir = ax_arena_printf(ar, "%s/snapshots/%s", rdir, commit);
@@ -569,7 +715,7 @@ static const char *download(ax_arena *ar, const char *cache, const char *rdir, c
     }
     for (int i = 0; i < nwant; i++) {
         if (have_single && have_index && !strcmp(files[i], "model.safetensors.index.json")) continue;
-        if (fetch_file(ar, cache, rdir, repo_id, commit, files[i], token, err, errcap) != 0) {
+        if (fetch_file(ar, cache, rdir, want, repo_id, commit, files[i], token, err, errcap) != 0) {
             ax_diag_free(&tmp);
             return NULL;
         }
@@ -584,7 +730,7 @@ static const char *download(ax_arena *ar, const char *cache, const char *rdir, c
             return NULL;
         }
         for (int i = 0; i < n; i++)
-            if (fetch_file(ar, cache, rdir, repo_id, commit, sh[i], token, err, errcap) != 0) {
+            if (fetch_file(ar, cache, rdir, want, repo_id, commit, sh[i], token, err, errcap) != 0) {
                 ax_diag_free(&tmp);
                 return NULL;
             }
@@ -607,28 +753,58 @@ static const char *download(ax_arena *ar, const char *cache, const char *rdir, c
 
 #else
 static const char *download(ax_arena *ar, const char *cache, const char *rdir, const char *repo_id,
-                            const char *revision, int want, int *unreachable, char *err, size_t errcap) {
-    (void)ar, (void)cache, (void)rdir, (void)repo_id, (void)revision, (void)want;
+                            const char *revision, int want, const fe_hub_ds_sel *sel, const char **picked,
+                            int *unreachable, char *err, size_t errcap) {
+    (void)ar, (void)cache, (void)rdir, (void)repo_id, (void)revision, (void)want, (void)sel, (void)picked;
     *unreachable = 1;
     snprintf(err, errcap, "this axo was built without libcurl (install libcurl4-openssl-dev and rebuild)");
     return NULL;
 }
 #endif
 
-const char *fe_hub_model(ax_arena *ar, const char *repo_id, const char *revision, int want, const char *where,
-                         const char *key, ax_diag *d) {
+/* The files under dir (relative paths, in the arena), for ds_pick on a cached snapshot. */
+static void list_files(ax_arena *ar, const char *dir, const char *rel, const char ***v, int *n, int *cap) {
+    DIR *dh = opendir(dir);
+    if (!dh) return;
+    struct dirent *e;
+    while ((e = readdir(dh))) {
+        if (e->d_name[0] == '.' && (!e->d_name[1] || (e->d_name[1] == '.' && !e->d_name[2]))) continue;
+        const char *p = ax_arena_printf(ar, "%s/%s", dir, e->d_name);
+        const char *r = rel ? ax_arena_printf(ar, "%s/%s", rel, e->d_name) : ax_arena_strdup(ar, e->d_name);
+        struct stat st;
+        if (stat(p, &st) != 0) continue;
+        if (S_ISDIR(st.st_mode)) {
+            if (*n < 100000) list_files(ar, p, r, v, n, cap);
+        } else if (S_ISREG(st.st_mode)) {
+            if (*n == *cap) {
+                *cap = *cap ? *cap * 2 : 64;
+                const char **nv = ax_arena_alloc(ar, sizeof *nv * (size_t)*cap);
+                if (*n) memcpy(nv, *v, sizeof *nv * (size_t)*n);
+                *v = nv;
+            }
+            (*v)[(*n)++] = r;
+        }
+    }
+    closedir(dh);
+}
+
+/* A model's snapshot directory, or a dataset's chosen file (sel). */
+static const char *resolve_repo(ax_arena *ar, const char *repo_id, const char *revision, int want,
+                                const fe_hub_ds_sel *sel, const char *where, const char *key, ax_diag *d) {
     if (!revision || !*revision) revision = "main";
     if (strstr(revision, "..") || revision[0] == '/' || strchr(revision, '\\')) {
         ax_error(d, where, "%s: the revision \"%s\" is not a branch, a tag or a commit hash", key, revision);
         return NULL;
     }
     const char *cache = fe_hub_cache_dir(ar);
-    const char *rdir = repo_dir(ar, cache, repo_id);
+    const char *rdir = repo_dir(ar, cache, want, repo_id);
     int offline = env_true("HF_HUB_OFFLINE") || env_true("TRANSFORMERS_OFFLINE");
     char err[1024] = {0};
     int unreachable = 0;
+    const char *picked = NULL;
     if (g_download && !offline) { /* online, as from_pretrained: the revision as the Hub has it now */
-        const char *got = download(ar, cache, rdir, repo_id, revision, want, &unreachable, err, sizeof err);
+        const char *got = download(ar, cache, rdir, repo_id, revision, want, sel, &picked, &unreachable, err, sizeof err);
+        if (got && picked) return ax_arena_printf(ar, "%s/%s", got, picked);
         if (got) {
             const char *lack = missing(ar, got, want);
             if (!lack) return got;
@@ -639,8 +815,8 @@ const char *fe_hub_model(ax_arena *ar, const char *repo_id, const char *revision
             return NULL;
         }
         if (!unreachable) {
-            ax_error(d, where, "%s: cannot download \"%s\" (revision \"%s\") into %s: %s", key, repo_id, revision,
-                     cache, err);
+            ax_error(d, where, "%s: cannot download %s\"%s\" (revision \"%s\") into %s: %s", key,
+                     want & FE_HUB_DATASET ? "the dataset " : "", repo_id, revision, cache, err);
             return NULL;
         }
     }
@@ -648,6 +824,18 @@ const char *fe_hub_model(ax_arena *ar, const char *repo_id, const char *revision
     const char *commit = read_ref(ar, rdir, revision);
     const char *snap = commit ? ax_arena_printf(ar, "%s/snapshots/%s", rdir, commit) : NULL;
     const char *lack = snap ? missing(ar, snap, want) : "the revision";
+    if (snap && (want & FE_HUB_DATASET)) {
+        const char **v = NULL;
+        int n = 0, cap = 0;
+        list_files(ar, snap, NULL, &v, &n, &cap);
+        char why2[1024];
+        picked = ds_pick(ar, v, n, sel, why2, sizeof why2);
+        if (!picked) {
+            ax_error(d, where, "%s: the cached snapshot %s of the Hub dataset \"%s\": %s", key, snap, repo_id, why2);
+            return NULL;
+        }
+        snap = ax_arena_printf(ar, "%s/%s", snap, picked);
+    }
     if (!lack) {
         if (unreachable)
             ax_warn(d, where, "%s: the Hub is out of reach (%s); using the cached snapshot of \"%s\" at revision \"%s\"",
@@ -661,11 +849,21 @@ const char *fe_hub_model(ax_arena *ar, const char *repo_id, const char *revision
     if (unreachable && g_download) snprintf(reach, sizeof reach, "; the Hub is out of reach: %s", err);
     if (!snap)
         ax_error(d, where,
-                 "%s: \"%s\" is not a local directory, and the Hugging Face cache %s has no snapshot of it at "
+                 "%s: \"%s\" is not a local %s, and the Hugging Face cache %s has no snapshot of it at "
                  "revision \"%s\"%s%s",
-                 key, repo_id, cache, revision, why, reach);
+                 key, repo_id, want & FE_HUB_DATASET ? "file" : "directory", cache, revision, why, reach);
     else
         ax_error(d, where, "%s: \"%s\" is not a local directory, and its snapshot %s in the Hugging Face cache lacks %s%s%s",
                  key, repo_id, snap, lack, why, reach);
     return NULL;
+}
+
+const char *fe_hub_model(ax_arena *ar, const char *repo_id, const char *revision, int want, const char *where,
+                         const char *key, ax_diag *d) {
+    return resolve_repo(ar, repo_id, revision, want & ~FE_HUB_DATASET, NULL, where, key, d);
+}
+
+const char *fe_hub_dataset(ax_arena *ar, const char *repo_id, const char *revision, const fe_hub_ds_sel *sel,
+                           const char *where, const char *key, ax_diag *d) {
+    return resolve_repo(ar, repo_id, revision, FE_HUB_DATASET, sel, where, key, d);
 }

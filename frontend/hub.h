@@ -37,7 +37,7 @@ void fe_hub_allow_download(int on);
  * FE_HUB_WEIGHTS model.safetensors, or model.safetensors.index.json and
  * every shard it names; FE_HUB_TOKENIZER tokenizer.json; FE_HUB_ADAPTER a
  * PEFT adapter's adapter_config.json and adapter_model.safetensors. */
-enum { FE_HUB_CONFIG = 1, FE_HUB_WEIGHTS = 2, FE_HUB_TOKENIZER = 4, FE_HUB_ADAPTER = 8 };
+enum { FE_HUB_CONFIG = 1, FE_HUB_WEIGHTS = 2, FE_HUB_TOKENIZER = 4, FE_HUB_ADAPTER = 8, FE_HUB_DATASET = 16 };
 
 /* The snapshot directory of model (or adapter) repo_id at revision (NULL: "main"; a
  * branch, a tag or a 40-hex commit), from the cache, else downloaded when
@@ -45,5 +45,21 @@ enum { FE_HUB_CONFIG = 1, FE_HUB_WEIGHTS = 2, FE_HUB_TOKENIZER = 4, FE_HUB_ADAPT
  * `where` that names `key`, the repo, the cache and what was missing. */
 const char *fe_hub_model(ax_arena *ar, const char *repo_id, const char *revision, int want, const char *where,
                          const char *key, ax_diag *d);
+
+/* Which file of a dataset repo (Axolotl's datasets[] keys): data_files
+ * (fnmatch patterns over the repo's paths; none: HF datasets' split
+ * inference) and split (NULL: "train"). */
+typedef struct fe_hub_ds_sel {
+    const char *const *data_files;
+    int ndata_files;
+    const char *split;
+} fe_hub_ds_sel;
+
+/* The local path of the one .json/.jsonl file that is the wanted split of
+ * dataset repo_id at revision (NULL: "main"), from the cache or
+ * downloaded, as fe_hub_model resolves a model. NULL with an error at
+ * `where` when there is none, several, or only another format (parquet). */
+const char *fe_hub_dataset(ax_arena *ar, const char *repo_id, const char *revision, const fe_hub_ds_sel *sel,
+                           const char *where, const char *key, ax_diag *d);
 
 #endif

@@ -49,18 +49,9 @@ static int64_t int_array(const json_t *v, const char *key, const char *loc, int6
 
 /* Parses one non-blank line; appends to tok/lab and returns the kept length,
  * or -1 after an error. */
-static int64_t parse_line(const char *line, size_t len, const char *loc_file, int lineno, int64_t vocab,
-                          ax_buf *tok, ax_buf *lab, ax_diag *d) {
-    char loc[512];
-    ax_loc(loc, sizeof loc, loc_file, lineno, 0);
-    json_error_t jerr;
-    json_t *root = json_loadb(line, len, JSON_REJECT_DUPLICATES, &jerr);
-    if (!root) {
-        char jloc[512];
-        ax_error(d, ax_loc(jloc, sizeof jloc, loc_file, lineno, jerr.column > 0 ? jerr.column : 0),
-                 "invalid JSON: %s", jerr.text);
-        return -1;
-    }
+/* One pre-tokenized row (a JSON object; root is not freed): its kept tokens appended; their count, or -1 after an
+ * error at loc. */
+static int64_t parse_row(const json_t *root, const char *loc, int64_t vocab, ax_buf *tok, ax_buf *lab, ax_diag *d) {
     int64_t kept = -1;
     int64_t *ids = NULL, *labels = NULL, *mask = NULL;
     if (!json_is_object(root)) {
@@ -131,6 +122,22 @@ done:
     free(ids);
     free(labels);
     free(mask);
+    return kept;
+}
+
+static int64_t parse_line(const char *line, size_t len, const char *loc_file, int lineno, int64_t vocab,
+                          ax_buf *tok, ax_buf *lab, ax_diag *d) {
+    char loc[512];
+    ax_loc(loc, sizeof loc, loc_file, lineno, 0);
+    json_error_t jerr;
+    json_t *root = json_loadb(line, len, JSON_REJECT_DUPLICATES, &jerr);
+    if (!root) {
+        char jloc[512];
+        ax_error(d, ax_loc(jloc, sizeof jloc, loc_file, lineno, jerr.column > 0 ? jerr.column : 0),
+                 "invalid JSON: %s", jerr.text);
+        return -1;
+    }
+    int64_t kept = parse_row(root, loc, vocab, tok, lab, d);
     json_decref(root);
     return kept;
 }
@@ -227,6 +234,25 @@ int rt_data_load_text(const char *text, size_t len, const char *name, int64_t vo
     size_t pos = 0;
     const char *line;
     size_t ll;
+    if (json_array_text(text, len)) { /* one JSON array of rows, as HF's json loader also reads a .json file */
+        json_error_t je;
+        json_t *arr = json_loadb(text, len, JSON_REJECT_DUPLICATES, &je);
+        char loc[600];
+        if (!arr) {
+            ax_error(d, ax_loc(loc, sizeof loc, name, je.line, je.column > 0 ? je.column : 0), "invalid JSON: %s",
+                     je.text);
+            nerr++;
+        }
+        for (size_t i = 0; arr && i < json_array_size(arr) && nerr < MAX_LOAD_ERRORS; i++) {
+            snprintf(loc, sizeof loc, "%s: row %zu", name, i);
+            int64_t n = parse_row(json_array_get(arr, i), loc, vocab_size, &tok, &lab, d);
+            if (n < 0) nerr++;
+            else if (n == 0) nempty++;
+            else ax_buf_append(&lens, &n, sizeof n);
+        }
+        json_decref(arr);
+        len = 0; /* no lines below */
+    }
     while (next_line(text, len, &pos, &line, &ll)) {
         lineno++;
         if (blank(line, ll)) continue;

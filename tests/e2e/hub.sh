@@ -13,7 +13,7 @@ AXOC=$1 AXORUN=$2 SRC=$3
 cd "$T" || exit 1
 FIX=$SRC/tests/reference/fixtures/tiny-llama
 
-python3 "$SRC/tests/e2e/lib/mock_hub.py" "$FIX" port hub.log secret-token "$T/lo" 2>mock.err &
+python3 "$SRC/tests/e2e/lib/mock_hub.py" "$FIX" port hub.log secret-token "$T/lo" "$SRC/configs/data/toy_count.jsonl" 2>mock.err &
 mock=$!
 trap 'kill $mock 2>/dev/null; [ -n "${KEEP:-}" ] || rm -rf "$T"' EXIT
 for _ in $(seq 100); do [ -s port ] && break; sleep 0.1; done
@@ -174,12 +174,51 @@ check 'test -e hub/.locks/models--test-org--flaky/$st_sha.lock' "downloads lock 
 check '! grep -q "GET /test-org/tiny/resolve/$B/config.json" hub.log && grep -q "HEAD /test-org/tiny/resolve/$B/config.json" hub.log' \
   "a file another revision already brought (same blob) is linked, not downloaded again"
 
+# datasets: a Hub dataset repo's one .json/.jsonl file of the split, as HF datasets infers splits
+dcfg() { # $1 output dir, $2 the dataset entry's lines after path
+  printf 'base_model: %s\ndatasets:\n  - path: %s\nsequence_len: 64\nmicro_batch_size: 2\nmax_steps: 3\n' "$FIX" "$2"
+  printf 'learning_rate: 0.01\nseed: 3\noutput_dir: %s\n' "$T/$1"
+}
+dsnap() { echo "$T/hub/datasets--test-org--$1/snapshots/$(python3 -c 'import hashlib,sys; print(hashlib.sha1(("ds:test-org/"+sys.argv[1]).encode()).hexdigest())' "$1")"; }
+dcfg d1 test-org/ds-split >d1.yml
+check '"$AXOC" compile d1.yml -o d1.bin 2>/dev/null && "$AXORUN" d1.bin >d1.out 2>&1 && test "$(losses d1)" = "$(losses o0)"' \
+  "path: a Hub dataset repo: its train split (data/train.jsonl) trains as the local file"
+check '"$AXOC" dump d1.bin >d1.dump && grep -q "$(dsnap ds-split)/data/train.jsonl" d1.dump && test -L "$(dsnap ds-split)/data/train.jsonl" && test "$(readlink "$(dsnap ds-split)/data/train.jsonl" | cut -c1-15)" = "../../../blobs/" && ! grep -q "resolve/.*test.jsonl" hub.log' \
+  "only that file is fetched, into datasets--test-org--ds-split, its link one level deeper"
+dcfg d2 'test-org/ds-split
+    split: test' >d2.yml
+check '"$AXOC" compile d2.yml -o d2.bin 2>/dev/null && "$AXOC" dump d2.bin >d2.dump && grep -q "$(dsnap ds-split)/data/test.jsonl" d2.dump' \
+  "split: test takes data/test.jsonl"
+dcfg d3 test-org/ds-one >d3.yml
+check '"$AXOC" compile d3.yml -o d3.bin 2>/dev/null && "$AXORUN" d3.bin >d3.out 2>&1 && test "$(losses d3)" = "$(losses o0)"' \
+  "a repo whose one file names no split: that file is the train split (a JSON array here)"
+dcfg d4 test-org/ds-parquet >d4.yml
+check '! "$AXOC" compile d4.yml -o d4.bin 2>d4.err && grep -q "datasets\[0\].path: cannot download the dataset \"test-org/ds-parquet\".*its data is data/train-00000-of-00001.parquet, and axo reads .json/.jsonl files only" d4.err' \
+  "a parquet-only repo: the error names its file and what axo reads"
+dcfg d5 test-org/ds-many >d5.yml
+check '! "$AXOC" compile d5.yml -o d5.bin 2>d5.err && grep -q "2 .json/.jsonl files make its \"train\" split (train-0.jsonl, train-1.jsonl); axo reads one: name it with data_files" d5.err' \
+  "several files for the split: named, with the way out"
+dcfg d6 'test-org/ds-many
+    data_files: train-1.jsonl' >d6.yml
+check '"$AXOC" compile d6.yml -o d6.bin 2>/dev/null && "$AXOC" dump d6.bin >d6.dump && grep -q "$(dsnap ds-many)/train-1.jsonl" d6.dump' \
+  "data_files chooses the file"
+check 'HF_HUB_OFFLINE=1 "$AXOC" compile d1.yml -o d1b.bin --no-cache 2>/dev/null && cmp -s d1.bin d1b.bin && HF_HUB_OFFLINE=1 "$AXOC" compile d6.yml -o d6b.bin --no-cache 2>/dev/null && cmp -s d6.bin d6b.bin' \
+  "offline, the cached snapshot gives the same plans (the split and data_files chosen from its files)"
+dcfg d7 'test-org/ds-split
+    name: default' >d7.yml
+check '! "$AXOC" compile d7.yml -o d7.bin 2>d7.err && grep -q "datasets\[0\].name: expected null: a Hub dataset" d7.err' \
+  "name: (a named configuration) is refused for a Hub dataset"
+
 # huggingface_hub (where installed): it reads axo's cache offline, and axo reads one it filled
 if python3 -c 'import huggingface_hub' 2>/dev/null; then
   check 'HF_HUB_OFFLINE=1 python3 -c "import sys; from huggingface_hub import snapshot_download as s; sys.exit(s(\"test-org/tiny\", local_files_only=True) != sys.argv[1])" "$(snap tiny "$A")"' \
     "huggingface_hub finds axo's snapshot offline"
   check 'HF_HUB_CACHE=$T/hfc python3 -c "from huggingface_hub import snapshot_download as s; s(\"test-org/sharded\")" >/dev/null 2>&1 && HF_HUB_CACHE=$T/hfc HF_HUB_OFFLINE=1 "$AXOC" compile s.yml -o s2.bin --no-cache 2>/dev/null && "$AXOC" dump s2.bin >s2.dump && grep -q "model.dir = \"$T/hfc/models--test-org--sharded/snapshots/" s2.dump' \
     "axo compiles offline from a cache huggingface_hub filled"
+  check 'HF_HUB_CACHE=$T/hfc python3 -c "from huggingface_hub import snapshot_download as s; s(\"test-org/ds-split\", repo_type=\"dataset\")" >/dev/null 2>&1 && HF_HUB_CACHE=$T/hfc HF_HUB_OFFLINE=1 "$AXOC" compile d1.yml -o d1c.bin --no-cache 2>/dev/null && "$AXOC" dump d1c.bin >d1c.dump && grep -q "$T/hfc/datasets--test-org--ds-split/snapshots/.*/data/train.jsonl" d1c.dump' \
+    "and a dataset huggingface_hub downloaded"
+  check 'HF_HUB_OFFLINE=1 python3 -c "import sys; from huggingface_hub import snapshot_download as s; sys.exit(s(\"test-org/ds-split\", repo_type=\"dataset\", local_files_only=True) != sys.argv[1])" "$(dsnap ds-split)"' \
+    "huggingface_hub finds axo's dataset snapshot offline"
 else
   echo "note: huggingface_hub is not installed; its cross-checks were not run"
 fi

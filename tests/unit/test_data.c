@@ -89,10 +89,34 @@ static void expect_err(const char *text, int64_t vocab, const char *where, const
     ax_diag_free(&d);
 }
 
+/* a .json file holding one array of pre-tokenized rows (HF's json loader reads that too): the same samples as the
+ * JSON lines of the same rows, masks and labels applied alike */
+static void test_load_array(void) {
+    const char *lines = "{\"input_ids\":[1,2,3],\"labels\":[-100,2,3]}\n{\"input_ids\":[4,5],\"attention_mask\":[1,0]}\n";
+    const char *array = " [ {\"input_ids\":[1,2,3],\"labels\":[-100,2,3]},\n{\"input_ids\":[4,5],\"attention_mask\":[1,0]} ]\n";
+    rt_dataset a, b;
+    memset(&a, 0, sizeof a), memset(&b, 0, sizeof b);
+    ax_diag d;
+    ax_diag_init(&d);
+    CHECK_EQ(rt_data_load_text(lines, strlen(lines), "a.jsonl", 16, &a, &d), 0);
+    CHECK_EQ(rt_data_load_text(array, strlen(array), "b.json", 16, &b, &d), 0);
+    CHECK_EQ(d.nerrors, 0);
+    CHECK_EQ(b.nsamples, 2);
+    CHECK(a.nsamples == b.nsamples && a.offsets[a.nsamples] == b.offsets[b.nsamples] && b.offsets[2] == 4);
+    for (int64_t i = 0; a.nsamples == b.nsamples && i < a.offsets[a.nsamples]; i++)
+        CHECK(a.tokens[i] == b.tokens[i] && a.labels[i] == b.labels[i]);
+    rt_data_free(&a);
+    rt_data_free(&b);
+    ax_diag_free(&d);
+}
+
 static void test_load_errors(void) {
     expect_err("\n\n{bad json\n", 256, "data.jsonl:3:", "invalid JSON", __LINE__);
     expect_err("{\"input_ids\":[1],\"input_ids\":[2]}", 256, "data.jsonl:1:", "duplicate", __LINE__);
-    expect_err("[1,2]\n", 256, "data.jsonl:1", "expected a JSON object, found array", __LINE__);
+    /* a file whose text is one JSON array is an array of rows (as HF's json loader reads a .json file) */
+    expect_err("[1]\n", 256, "data.jsonl: row 0", "expected a JSON object, found integer", __LINE__);
+    expect_err("[{\"input_ids\":[1]},\n {\"input_ids\":[1],}]", 256, "data.jsonl:2:", "invalid JSON", __LINE__);
+    expect_err("[[1,2]]\n", 256, "data.jsonl: row 0", "expected a JSON object, found array", __LINE__);
     expect_err("{\"labels\":[1]}", 256, "data.jsonl:1", "input_ids: missing", __LINE__);
     expect_err("{\"input_ids\":\"abc\"}", 256, "data.jsonl:1", "input_ids: expected an array of integers, found string",
                __LINE__);
@@ -658,6 +682,7 @@ int main(void) {
     test_excess();
     test_load();
     test_load_errors();
+    test_load_array();
     test_prng();
     test_rows_exact();
     test_rows_toy();

@@ -10,7 +10,7 @@
   401 for a gated repo without "Authorization: Bearer <token>", 404 for an unknown repo,
   revision or file. Every request is appended to LOG (one line: method path).
 
-usage: mock_hub.py MODEL_DIR PORT_FILE LOG TOKEN [ADAPTER_DIR]
+usage: mock_hub.py MODEL_DIR PORT_FILE LOG TOKEN [ADAPTER_DIR [DATA_FILE]]
   MODEL_DIR: a model with config.json and model.safetensors; the repos served:
     test-org/tiny         main = commit A (config, tokenizer-free, model.safetensors, and files
                           axo must not fetch: pytorch_model.bin, consolidated.safetensors,
@@ -22,6 +22,11 @@ usage: mock_hub.py MODEL_DIR PORT_FILE LOG TOKEN [ADAPTER_DIR]
     test-org/flaky        as tiny; the first download of model.safetensors is cut short
     test-org/adapter      ADAPTER_DIR's adapter_config.json and adapter_model.safetensors, read
                           when asked (the test writes them after the server starts)
+  dataset repos (/api/datasets/..., /datasets/<repo>/resolve/...), DATA_FILE's rows:
+    test-org/ds-split     data/train.jsonl (the rows), data/test.jsonl (the first 3), README.md
+    test-org/ds-one       alpaca_data_cleaned.json: the rows as one JSON array, no split in its name
+    test-org/ds-parquet   data/train-00000-of-00001.parquet only
+    test-org/ds-many      train-0.jsonl and train-1.jsonl (halves)
 """
 import hashlib
 import http.server
@@ -76,6 +81,16 @@ def commit_of(name):
 def main():
     model_dir, port_file, log_path, token = sys.argv[1:5]
     adapter_dir = sys.argv[5] if len(sys.argv) > 5 else None
+    data_file = sys.argv[6] if len(sys.argv) > 6 else None
+    rows = open(data_file, "rb").read().splitlines(keepends=True) if data_file else []
+    dsets = {
+        "test-org/ds-split": {"data/train.jsonl": b"".join(rows), "data/test.jsonl": b"".join(rows[:3]),
+                              "README.md": b"# ds\n"},
+        "test-org/ds-one": {"alpaca_data_cleaned.json": b"[" + b",".join(r.strip() for r in rows) + b"]\n"},
+        "test-org/ds-parquet": {"data/train-00000-of-00001.parquet": b"PAR1 not really"},
+        "test-org/ds-many": {"train-0.jsonl": b"".join(rows[:len(rows) // 2]),
+                             "train-1.jsonl": b"".join(rows[len(rows) // 2:])},
+    }
     cfg = open(os.path.join(model_dir, "config.json"), "rb").read()
     tensors, meta = st_read(os.path.join(model_dir, "model.safetensors"))
     whole = st_write(tensors, meta)
@@ -102,7 +117,11 @@ def main():
     cut = {"done": False}
     lock = threading.Lock()
 
-    def find(repo, rev):
+    def find(repo, rev, kind="models"):
+        if kind == "datasets":
+            files = dsets.get(repo)
+            c = commit_of("ds:" + repo)
+            return (c, files) if files is not None and rev in ("main", c) else None
         if repo == "test-org/adapter" and adapter_dir:
             files = {}
             for f in ("adapter_config.json", "adapter_model.safetensors"):
@@ -174,9 +193,14 @@ def main():
                                                       ("Content-Range", "bytes %d-%d/%d" % (start, len(b) - 1, len(b)))])
                 return self.send(200, b, [("ETag", '"cdn-%s"' % path[5:16])])
             parts = path.lstrip("/").split("/")
+            kind = "models"
+            if parts[:2] == ["api", "datasets"]:
+                kind, parts = "datasets", ["api", "models"] + parts[2:]
+            elif parts[:1] == ["datasets"]:
+                kind, parts = "datasets", parts[1:]
             if parts[:2] == ["api", "models"] and len(parts) >= 6 and parts[4] == "tree":  # huggingface_hub's listing
                 repo, rev = "/".join(parts[2:4]), "/".join(parts[5:])
-                got = find(repo, rev) if self.authorized(repo) else None
+                got = find(repo, rev, kind) if self.authorized(repo) else None
                 if not got:
                     return self.send(404 if self.authorized(repo) else 401)
                 body = json.dumps([{"type": "file", "path": f, "size": len(d), "oid": hashlib.sha1(d).hexdigest()}
@@ -186,7 +210,7 @@ def main():
                 repo, rev = "/".join(parts[2:4]), "/".join(parts[5:])
                 if not self.authorized(repo):
                     return self.send(401, b'{"error":"Access to this repo is restricted"}')
-                got = find(repo, rev)
+                got = find(repo, rev, kind)
                 if not got:
                     return self.send(404, b'{"error":"Repository or revision not found"}')
                 body = json.dumps({"id": repo, "sha": got[0], "siblings": [{"rfilename": f} for f in sorted(got[1])]})
@@ -195,7 +219,7 @@ def main():
                 repo, rev, fname = "/".join(parts[:2]), parts[3], "/".join(parts[4:])
                 if not self.authorized(repo):
                     return self.send(401)
-                got = find(repo, rev)
+                got = find(repo, rev, kind)
                 if not got or fname not in got[1]:
                     return self.send(404, b"Entry not found", [("X-Error-Code", "EntryNotFound")])
                 commit, files = got
