@@ -364,8 +364,13 @@ static pass_lora_cfg lora_cfg(const fe_config *c, const char **rx, int nrx, ax_d
                        .layers_int = c->peft_layers_int,
                        .pattern = c->peft_layers_pattern,
                        .npattern = c->npeft_layers_pattern,
-                       .pattern_str = c->peft_layers_pattern_str};
+                       .pattern_str = c->peft_layers_pattern_str,
+                       .tokens = c->trainable_tokens,
+                       .ntokens = c->ntrainable_tokens};
     if (rx) l.targets = rx, l.ntargets = nrx;
+    if (l.adapter == PASS_ADAPTER_NONE && c->ntrainable_tokens)
+        ax_warn(d, c->path, "peft_trainable_token_indices: ignored without adapter: lora|qlora (as Axolotl, which passes "
+                            "it to PEFT's LoraConfig only)");
     if (l.adapter == PASS_ADAPTER_NONE && c->nlora_modules_to_save)
         ax_warn(d, c->path, "lora_modules_to_save: ignored without adapter: lora|qlora (a full fine-tune trains every module)");
     if (l.adapter != PASS_ADAPTER_NONE && !l.target_linear && !l.ntargets) {

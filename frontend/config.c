@@ -343,6 +343,7 @@ static const key_def keys[] = {
     {"pad_to_sequence_len", K_BOOL, F(pad_to_sequence_len), 0},
     {"peft_layers_pattern", K_SPECIAL, -1, 0},
     {"peft_layers_to_transform", K_SPECIAL, -1, 0},
+    {"peft_trainable_token_indices", K_SPECIAL, -1, 0},
     {"peft_init_lora_weights", K_SPECIAL, -1, 0},
     {"peft_use_dora", K_SPECIAL, -1, 0},
     {"peft_use_rslora", K_BOOL, F(peft_use_rslora), 0},
@@ -519,7 +520,6 @@ const fe_refused_key fe_refused_keys[] = {
     {"peft", "{}", "LoftQ initialization or another quantized-base backend"},
     {"lora_target_parameters", "[]", "LoRA on raw parameters"},
     {"peft_layer_replication", "", "duplicated layers"},
-    {"peft_trainable_token_indices", "", "trained embedding rows"},
     {"peft_ensure_weight_tying", "false", "tied adapters of tied weights"},
     {"peft_autocast_adapter_dtype", "true", "adapter weights in the base dtype"},
     {"bnb_config_kwargs", "{}", "the bitsandbytes 4-bit quantization"},
@@ -1509,6 +1509,65 @@ static void layers_to_transform(loader *L, const fe_ypair *p) {
     if (k == n) c->peft_layers = arr, c->npeft_layers = n, c->peft_layers_int = 0;
 }
 
+/* peft_trainable_token_indices: a list of token ids, or (PEFT's dict form)
+ * a mapping whose one key names the input embedding (embed_tokens, or a
+ * longer name ending in it) and holds the list; a tied lm_head follows the
+ * embedding, as PEFT ties it. The ids are checked against the vocabulary by
+ * the LoRA pass, which knows it. */
+static void trainable_tokens(loader *L, const fe_ypair *p) {
+    const fe_yctx *y = &L->y;
+    fe_config *c = L->c;
+    const yaml_node_t *v = p->v;
+    char name[160];
+    if (v->type == YAML_MAPPING_NODE) {
+        fe_ypair *mp;
+        int n = fe_y_pairs(y, v, p->key, &mp);
+        if (n != 1) {
+            yerr(y, v, p->key, "a list of token ids, or a mapping with one key, embed_tokens (an untied lm_head's own "
+                               "trainable tokens are not implemented)");
+            return;
+        }
+        size_t kl = strlen(mp[0].key);
+        if (strcmp(mp[0].key, "embed_tokens") && !(kl > 13 && !strcmp(mp[0].key + kl - 13, ".embed_tokens"))) {
+            char loc[512];
+            ax_error(y->d, fe_yloc(y, mp[0].k, loc, sizeof loc),
+                     "%s: \"%s\": expected embed_tokens, the input embedding (trainable tokens of another module are "
+                     "not implemented)", p->key, mp[0].key);
+            return;
+        }
+        snprintf(name, sizeof name, "%s.%s", p->key, mp[0].key);
+        v = mp[0].v;
+    } else {
+        snprintf(name, sizeof name, "%s", p->key);
+    }
+    if (v->type != YAML_SEQUENCE_NODE) {
+        yerr(y, v, name, "a list of token ids");
+        return;
+    }
+    yaml_node_item_t *it = v->data.sequence.items.start;
+    int n = (int)(v->data.sequence.items.top - it), k = 0;
+    if (n == 0) {
+        yerr(y, v, name, "at least one token id");
+        return;
+    }
+    int64_t *arr = ax_arena_alloc(y->ar, sizeof *arr * (size_t)n);
+    for (int i = 0; i < n; i++) {
+        char nm[200];
+        int64_t x;
+        snprintf(nm, sizeof nm, "%s[%d]", name, i);
+        const yaml_node_t *e = yaml_document_get_node(y->doc, it[i]);
+        if (fe_y_int(y, nm, e, 0, &x) != 0) continue;
+        int dup = 0;
+        for (int j = 0; j < k && !dup; j++) dup = arr[j] == x;
+        if (dup) { /* index_copy with a repeated index has no defined result */
+            yerr(y, e, nm, "a token id not already in the list");
+            continue;
+        }
+        arr[k++] = x;
+    }
+    if (k == n) c->trainable_tokens = arr, c->ntrainable_tokens = n;
+}
+
 /* peft_layers_pattern: the name (or names) of the layer list in module
  * names, a string or a list of them. PEFT reads each as a regular
  * expression in `.*\.PATTERN\.(\d+)\.`; axo takes names only (letters,
@@ -1785,6 +1844,8 @@ static void apply_special(loader *L, const fe_ypair *p) {
             else
                 c->lora_model_dir = dir;
         }
+    } else if (!strcmp(k, "peft_trainable_token_indices")) {
+        trainable_tokens(L, p);
     } else if (!strcmp(k, "peft_layers_to_transform")) {
         layers_to_transform(L, p);
     } else if (!strcmp(k, "peft_layers_pattern")) {
@@ -2567,6 +2628,15 @@ void fe_config_canonical(const fe_config *c, ax_buf *out) {
         /* absent when unset: older plans keep their cache keys. As written
          * (an int or a list, a string or a list): the saved
          * adapter_config.json says it so */
+        if (c->ntrainable_tokens) { /* absent when unset: older plans keep their cache keys */
+            ax_buf j = {0};
+            ax_buf_puts(&j, "[");
+            for (int i = 0; i < c->ntrainable_tokens; i++)
+                ax_buf_printf(&j, "%s%lld", i ? "," : "", (long long)c->trainable_tokens[i]);
+            ax_buf_puts(&j, "]");
+            S("peft_trainable_token_indices", j.data);
+            ax_buf_free(&j);
+        }
         if (c->npeft_layers) {
             ax_buf j = {0};
             ax_buf_puts(&j, c->peft_layers_int ? "" : "[");

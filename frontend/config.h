@@ -178,6 +178,11 @@ typedef struct fe_config {
      * peft_layers_int: written as one integer (PEFT keeps an int as an int) */
     int64_t *peft_layers;
     int npeft_layers, peft_layers_int;
+    /* peft_trainable_token_indices (PEFT's trainable_token_indices): these
+     * rows of embed_tokens (and of a tied lm_head) train as one delta param;
+     * a list, or a mapping naming embed_tokens */
+    int64_t *trainable_tokens;
+    int ntrainable_tokens;
     /* peft_layers_pattern (PEFT's layers_pattern): the name of the layer
      * list in module names (Llama, Qwen, Mistral: "layers"); NULL = any.
      * peft_layers_pattern_str: written as one string, not a list */

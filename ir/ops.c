@@ -286,6 +286,33 @@ int ir_infer(const ir_module *m, ir_op op, const ir_type *in, int nin, const ir_
         out[0] = in[0];
         return 0;
     }
+    case IR_OP_index_copy:
+    case IR_OP_take_rows: {
+        TRY(need_float(m, &in[0], 0, err, errcap));
+        TRY(need_attr(at, na, "rows", IR_ATTR_INTS, err, errcap));
+        if (in[0].rank != 2 || in[0].shard.axis >= 0)
+            FAIL("operand 0: expected a replicated matrix, found %s", tstr(m, &in[0], b1));
+        const ir_attr *r = ir_attr_find(at, na, "rows");
+        if (r->n < 1) FAIL("rows: expected at least one row index");
+        for (int i = 0; i < r->n; i++) {
+            if (r->ints[i] < 0 || r->ints[i] >= in[0].dims[0])
+                FAIL("rows[%d]: %lld is outside the %lld rows of operand 0", i, (long long)r->ints[i],
+                     (long long)in[0].dims[0]);
+            for (int j = 0; j < i; j++)
+                if (r->ints[j] == r->ints[i]) FAIL("rows[%d]: %lld repeats rows[%d]", i, (long long)r->ints[i], j);
+        }
+        if (op == IR_OP_take_rows) {
+            out[0] = in[0];
+            out[0].dims[0] = r->n;
+            return 0;
+        }
+        if (in[1].dtype != in[0].dtype || in[1].rank != 2 || in[1].dims[0] != r->n || in[1].dims[1] != in[0].dims[1] ||
+            in[1].shard.axis >= 0)
+            FAIL("operand 1: expected a replicated %s[%d,%lld] (one row per index, the table's dtype), found %s",
+                 ir_dtype_name(in[0].dtype), r->n, (long long)in[0].dims[1], tstr(m, &in[1], b1));
+        out[0] = in[0];
+        return 0;
+    }
     case IR_OP_neftune: {
         const ir_type *x = &in[0], *k = &in[1];
         TRY(need_float(m, x, 0, err, errcap));

@@ -221,9 +221,39 @@ static void grad_linear_cross_entropy(ad *c, const ir_node *n, const int32_t *dy
     if (wants(c, n->in[1])) acc(c, n->in[1], OUT(2));
 }
 
+NOT_DIFFERENTIABLE(mask_rows)
+NOT_DIFFERENTIABLE(take_rows)
+
+static int cmp_i64(const void *a, const void *b) {
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* y = table with rows replaced by src's: dsrc = those rows of dy (in the
+ * order of `rows`), dtable = dy with them zeroed (mask_rows keeps the
+ * complement's [a, b) ranges). */
+static void grad_index_copy(ad *c, const ir_node *n, const int32_t *dy) {
+    const ir_attr *r = ir_attr_find(n->attrs, n->nattrs, "rows");
+    if (wants(c, n->in[1]))
+        acc(c, n->in[1], ir_b(&c->b, IR_OP_take_rows, IR_IN(dy[0]), IR_AT(ir_aints("rows", r->n, r->ints))));
+    if (!wants(c, n->in[0])) return;
+    const int64_t V = rtype(c, IN(0))->dims[0];
+    int64_t *sorted = malloc(sizeof *sorted * (size_t)r->n), *keep = malloc(sizeof *keep * (size_t)(2 * r->n + 2));
+    memcpy(sorted, r->ints, sizeof *sorted * (size_t)r->n);
+    qsort(sorted, (size_t)r->n, sizeof *sorted, cmp_i64);
+    int nk = 0;
+    int64_t from = 0;
+    for (int i = 0; i <= r->n; i++) {
+        int64_t to = i < r->n ? sorted[i] : V;
+        if (to > from) keep[nk++] = from, keep[nk++] = to;
+        if (i < r->n) from = sorted[i] + 1;
+    }
+    if (nk) acc(c, n->in[0], ir_b(&c->b, IR_OP_mask_rows, IR_IN(dy[0]), IR_AT(ir_aints("rows", nk, keep))));
+    free(sorted), free(keep);
+}
+
 /* y = x * mask * k is linear in x: dx = dy * mask * k, the same op with
  * the same seed and salt (so the mask is drawn again, never stored). */
-NOT_DIFFERENTIABLE(mask_rows)
 
 static void grad_dropout(ad *c, const ir_node *n, const int32_t *dy) {
     acc(c, n->in[0], ir_b(&c->b, IR_OP_dropout, IR_IN(dy[0], IN(1)), n->nattrs, n->attrs));

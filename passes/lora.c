@@ -40,6 +40,15 @@
  * "<digits>." in the module name, <name> any segment, or one of
  * peft_layers_pattern's names (Llama/Qwen/Mistral: model.layers.<N>.).
  *
+ * peft_trainable_token_indices (cfg->tokens; PEFT's TrainableTokensLayer):
+ * a trainable f32 param delta [n, H] (PEFT's trainable_tokens_delta, saved
+ * under base_model.model.model.embed_tokens.token_adapter.
+ * trainable_tokens_delta) starts as those rows of embed_tokens (the runtime
+ * copies them once the weights are loaded: init token_rows); every use of
+ * the embedding in the forward reads index_copy(W, delta) instead, PEFT's
+ * W.index_copy(0, indices, delta), in W's dtype. A tied lm head is the same
+ * param, so it reads the same copy, as PEFT ties the two adapters.
+ *
  * The dropout mask of each adapter is drawn from the runtime input
  * `dropout_seed` (one per micro step and rank) and the adapter's index as
  * salt; checkpointed layers recompute the same masks.
@@ -159,6 +168,44 @@ static void quantize_global(ir_module *m, lora_site *s) {
     G = &m->globals[s->w]; /* ir_global_add may have moved the array */
     G->type.dtype = IR_NF4;
     ir_global_set_attr(m, s->w, ir_as("quant", "nf4"));
+}
+
+/* peft_trainable_token_indices: the delta param of embed_tokens' rows
+ * cfg->tokens (see the top); returns embed_tokens' global and sets *delta. */
+static int token_adapter(ir_module *m, const pass_lora_cfg *cfg, int ng0, int *delta, ax_diag *d) {
+    int g = -1;
+    for (int i = 0; i < ng0 && g < 0; i++) {
+        const ir_global *G = &m->globals[i];
+        if (G->role == IR_ROLE_PARAM && G->type.rank == 2 &&
+            !strcmp(ir_attr_str(G->attrs, G->nattrs, "hf", G->name), "model.embed_tokens.weight"))
+            g = i;
+    }
+    if (g < 0) {
+        ax_error(d, "peft_trainable_token_indices", "the model has no embed_tokens weight");
+        return -1;
+    }
+    const ir_global *W = &m->globals[g];
+    const int64_t V = W->type.dims[0], H = W->type.dims[1];
+    if (ir_attr_int(W->attrs, W->nattrs, "adapter", 0) == 2) {
+        ax_error(d, "peft_trainable_token_indices", "embed_tokens is in lora_modules_to_save too; PEFT refuses both "
+                 "(train it whole, or these rows of it)");
+        return -1;
+    }
+    for (int i = 0; i < cfg->ntokens; i++)
+        if (cfg->tokens[i] >= V) {
+            ax_error(d, "peft_trainable_token_indices", "token id %lld is outside the vocabulary (%lld rows of embed_tokens)",
+                     (long long)cfg->tokens[i], (long long)V);
+            return -1;
+        }
+    char wname[600];
+    snprintf(wname, sizeof wname, "%s", W->name);
+    ir_attr at[] = {ir_as("hf", "base_model.model.model.embed_tokens.token_adapter.trainable_tokens_delta"),
+                    ir_as("init", "token_rows"), ir_as("rows_of", wname), ir_aints("rows", cfg->ntokens, cfg->tokens),
+                    ir_ai("decay", 1), ir_ai("adapter", 1)};
+    *delta = ir_global_add(m, "model.embed_tokens.token_adapter.trainable_tokens_delta",
+                           ir_type_make(IR_F32, 2, (int64_t[]){cfg->ntokens, H}), IR_ROLE_PARAM, at, 6);
+    ir_module_set_attr(m, ir_aints("lora.trainable_token_indices", cfg->ntokens, cfg->tokens));
+    return *delta < 0 ? -1 : g;
 }
 
 /* lora_modules_to_save: the params of the named modules (among the first
@@ -291,6 +338,8 @@ int pass_lora(ir_module *m, const pass_lora_cfg *cfg, int32_t *loss, ax_diag *d)
         goto fail;
     }
     if (save_modules(m, cfg, ng0, site_of, sites, d) != 0) goto fail;
+    int tok_g = -1, delta_g = -1;
+    if (cfg->ntokens && (tok_g = token_adapter(m, cfg, ng0, &delta_g, d)) < 0) goto fail;
 
     /* A bias_add right after a targeted matmul: the adapter is added after
      * it, where PEFT adds it (to the base layer's output). */
@@ -312,11 +361,28 @@ int pass_lora(ir_module *m, const pass_lora_cfg *cfg, int32_t *loss, ax_diag *d)
     /* DoRA: the site's base matmul (its result before any bias: PEFT's
      * base_result - bias) and the weight operand it read */
     int32_t pending_base = -1, pending_w = -1, cur_w = -1, pending_mm = -1;
+    int32_t wtok = -1; /* trainable tokens: index_copy(embed_tokens, delta), made at the first use */
     for (int i = 0; i < p->nnodes && !b->failed; i++) {
         const ir_node *n = &p->nodes[i];
         newstart[i] = r.np.nnodes;
         int site = is_decoder_linear(m, n) ? site_of[IR_REF_GLOBAL(n->in[1])] : -1;
         cur_w = site >= 0 ? IR_GLOBAL_REF(sites[site].w) : -1;
+        int uses_tok = 0;
+        for (int k = 0; tok_g >= 0 && k < n->nin; k++) uses_tok |= n->in[k] == IR_GLOBAL_REF(tok_g);
+        if (uses_tok) {
+            if (wtok < 0) {
+                const ir_global *W = &m->globals[tok_g];
+                int32_t src = IR_GLOBAL_REF(delta_g);
+                if (W->type.dtype != IR_F32)
+                    src = ir_b(b, IR_OP_convert, IR_IN(src), IR_AT(ir_as("to", ir_dtype_name(W->type.dtype))));
+                wtok = ir_b(b, IR_OP_index_copy, IR_IN(IR_GLOBAL_REF(tok_g), src),
+                            IR_AT(ir_aints("rows", cfg->ntokens, cfg->tokens)));
+            }
+            int32_t in[IR_MAX_IN];
+            for (int k = 0; k < n->nin; k++) in[k] = n->in[k] == IR_GLOBAL_REF(tok_g) ? wtok : rw_ref(&r, n->in[k]);
+            rw_emit(&r, n, in, NULL, 0, NULL);
+            continue;
+        }
         if (site >= 0 && sites[site].absmax >= 0) {
             const lora_site *s = &sites[site];
             int32_t w = ir_b(b, IR_OP_dequant_nf4, IR_IN(IR_GLOBAL_REF(s->w), IR_GLOBAL_REF(s->absmax), IR_GLOBAL_REF(s->rowmax)),

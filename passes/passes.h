@@ -49,6 +49,11 @@ typedef struct pass_lora_cfg {
      * any, PEFT's default rule); pattern_str: it was one string */
     const char *const *pattern;
     int npattern, pattern_str;
+    /* peft_trainable_token_indices: these rows of embed_tokens (and of the
+     * lm head tied to it) are a trainable delta param, PEFT's
+     * TrainableTokensLayer (see lora.c); ntokens 0: none */
+    const int64_t *tokens;
+    int ntokens;
 } pass_lora_cfg;
 
 /* LoRA / QLoRA (see lora.c) on micro_step's forward; *loss is updated to

@@ -63,6 +63,64 @@ int rt_adapter_config_read(const char *dir, rt_adapter_cfg *c, ax_diag *d) {
     return rc;
 }
 
+#define TOKENS_DELTA PEFT_PREFIX "model.embed_tokens.token_adapter.trainable_tokens_delta"
+
+/* adapter_config.json's trainable_token_indices: a list, or a mapping whose
+ * one key names the input embedding (embed_tokens). Returns the count and a
+ * malloc'd array, or -1 after an error. */
+static int token_indices(const char *adapter_dir, int64_t **out, ax_diag *d) {
+    char path[4096];
+    if (ax_path_join(path, sizeof path, adapter_dir, "adapter_config.json") != 0) return -1;
+    json_error_t je;
+    json_t *j = json_load_file(path, 0, &je), *t = j ? json_object_get(j, "trainable_token_indices") : NULL;
+    if (json_is_object(t) && json_object_size(t) == 1) {
+        const char *k = json_object_iter_key(json_object_iter(t));
+        size_t kl = strlen(k);
+        t = kl >= 12 && !strcmp(k + kl - 12, "embed_tokens") ? json_object_iter_value(json_object_iter(t)) : NULL;
+    }
+    int n = json_is_array(t) ? (int)json_array_size(t) : 0;
+    int64_t *v = malloc(sizeof *v * (size_t)(n + 1));
+    for (int i = 0; i < n && v; i++) {
+        json_t *e = json_array_get(t, (size_t)i);
+        v[i] = json_is_integer(e) ? json_integer_value(e) : -1;
+        if (v[i] < 0) n = -1;
+    }
+    json_decref(j);
+    if (n <= 0) {
+        ax_error(d, path, "trainable_token_indices: expected a list of token ids of embed_tokens, as the adapter holds "
+                          "trainable_tokens_delta");
+        free(v);
+        return -1;
+    }
+    *out = v;
+    return n;
+}
+
+/* PEFT's merge of trainable tokens: rows `idx` of the embedding (and of an lm_head tied to it) become delta's. */
+static int merge_tokens(const rt_st_file *af, const rt_st_tensor *D, const char *adapter_dir, const char *name,
+                        float *W, int64_t V, int64_t H, ax_diag *d) {
+    int64_t *idx = NULL;
+    int n = token_indices(adapter_dir, &idx, d);
+    if (n < 0) return -1;
+    int rc = 0;
+    if (D->rank != 2 || D->shape[0] != n || D->shape[1] != H) {
+        ax_error(d, af->path, "trainable_tokens_delta is not [%d, %lld] (one row of %s per trainable token)", n,
+                 (long long)H, name);
+        rc = -1;
+    }
+    for (int i = 0; !rc && i < n; i++)
+        if (idx[i] >= V) {
+            ax_error(d, af->path, "trainable token %lld is outside the %lld rows of %s", (long long)idx[i], (long long)V, name);
+            rc = -1;
+        }
+    float *rows = rc ? NULL : malloc(sizeof(float) * (size_t)(n * H));
+    if (!rc && rt_st_read_f32(af, D, rows, d) != 0) rc = -1;
+    for (int i = 0; !rc && i < n; i++) memcpy(W + idx[i] * H, rows + (int64_t)i * H, sizeof(float) * (size_t)H);
+    free(rows);
+    free(idx);
+    return rc;
+}
+
 /* W [out,in] (f32, in place) += s * B [out,r] A [r,in], in double; with a
  * DoRA magnitude mag [out] (NULL: plain LoRA) each adapted row is then
  * scaled by mag[i] / its norm (PEFT's DoRA merge), still in double. */
@@ -133,6 +191,14 @@ int rt_merge_lora(const char *adapter_dir, const char *base_dir, const char *out
     }
     char *used = calloc((size_t)af.ntensors + 1, 1);
     rt_st_out *outs = calloc((size_t)bm.nentries + 1, sizeof *outs);
+    int tied = 0; /* the base's config.json: tie_word_embeddings (an lm_head saved anyway takes the token rows too) */
+    {
+        char cp[4096];
+        json_error_t je;
+        json_t *cj = ax_path_join(cp, sizeof cp, base_dir, "config.json") == 0 ? json_load_file(cp, 0, &je) : NULL;
+        tied = cj && json_is_true(json_object_get(cj, "tie_word_embeddings"));
+        json_decref(cj);
+    }
     void **bufs = calloc((size_t)bm.nentries + 1, sizeof *bufs);
     int n = 0, nmerged = 0, nsaved = 0, rc = 0, exists = 0, begun = 0;
     int64_t vocab = 0; /* rows of an embedding / lm_head saved whole after tokens were added (0: as the base's) */
@@ -188,6 +254,27 @@ int rt_merge_lora(const char *adapter_dir, const char *base_dir, const char *out
                 nsaved++;
             }
             free(w);
+        }
+        /* trainable tokens: the embedding's rows (a tied lm_head saved beside it reads the same, as PEFT ties them) */
+        const rt_st_tensor *TD = rt_st_find(&af, TOKENS_DELTA);
+        const int tokens_here = TD && !W2 && !A && !B && t->rank == 2 && vocab_matrix(E->name) &&
+                                (!strcmp(E->name, "model.embed_tokens.weight") || (tied && !strcmp(E->name, "lm_head.weight")));
+        if (tokens_here) {
+            used[TD - af.tensors] = 1;
+            if (t->dtype != RT_ST_F32 && t->dtype != RT_ST_BF16 && t->dtype != RT_ST_F16) {
+                ax_error(d, f->path, "%s is %s: merging needs an F32, BF16 or F16 weight", E->name, rt_st_dtype_name(t->dtype));
+                rc = -1;
+                break;
+            }
+            float *W = malloc(sizeof(float) * (size_t)(t->shape[0] * t->shape[1]));
+            rc = rt_st_read_f32(f, t, W, d) || merge_tokens(&af, TD, adapter_dir, E->name, W, t->shape[0], t->shape[1], d)
+                     ? -1
+                     : 0;
+            if (!rc) {
+                outs[n].data = bufs[n] = encode(W, t->shape[0] * t->shape[1], t->dtype);
+                nmerged++;
+            }
+            free(W);
         }
         if (A || B || M) {
             if (!A || !B || (cfg.dora && !M) || (!cfg.dora && M) || (M && (M->rank != 1 || M->shape[0] != t->shape[0])) || t->rank != 2 || A->rank != 2 || B->rank != 2 || A->shape[1] != t->shape[1] ||

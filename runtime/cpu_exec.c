@@ -296,6 +296,26 @@ static int x_mask_rows(xc *x) {
     return 0;
 }
 
+/* trainable tokens: the table's copy with rows `rows` from src (values are f32 here, src already in the table's
+ * dtype); take_rows: those rows of x, in that order */
+static int x_index_copy(xc *x) {
+    rt_buf *t = IN(0), *src = IN(1), *o = OUT(0);
+    const ir_attr *r = ir_attr_find(x->n->attrs, x->n->nattrs, "rows");
+    const int64_t H = o->type.dims[1];
+    float *y = rt_f(o);
+    if (y != rt_f(t)) memmove(y, rt_f(t), (size_t)o->numel * 4);
+    for (int i = 0; i < r->n; i++) memcpy(y + r->ints[i] * H, rt_f(src) + (int64_t)i * H, (size_t)H * 4);
+    return 0;
+}
+
+static int x_take_rows(xc *x) {
+    rt_buf *in = IN(0), *o = OUT(0);
+    const ir_attr *r = ir_attr_find(x->n->attrs, x->n->nattrs, "rows");
+    const int64_t H = o->type.dims[1];
+    for (int i = 0; i < r->n; i++) memcpy(rt_f(o) + (int64_t)i * H, rt_f(in) + r->ints[i] * H, (size_t)H * 4);
+    return 0;
+}
+
 static int x_neftune(xc *x) {
     rt_buf *in = IN(0), *o = OUT(0);
     int64_t H = in->type.rank ? in->type.dims[in->type.rank - 1] : 1, rows = H ? o->numel / H : 0;

@@ -2553,6 +2553,33 @@ static int g_mask_rows(gx *x) {
     return 0;
 }
 
+/* Trainable tokens: index_copy is a copy of the table and one row copy from src per index (a handful of rows:
+ * PEFT's trainable_token_indices); take_rows the copies the other way. Both operands have one dtype; no kernel. */
+static int g_index_copy(gx *x) {
+    if (need_fp(x, IN(0), "index_copy table")) return -1;
+    if (dt(x, IN(1)) != dt(x, IN(0))) return unsupported(x, "index_copy with src in another dtype than the table");
+    const ir_attr *r = ir_attr_find(x->n->attrs, x->n->nattrs, "rows");
+    const ir_type *t = ty(x, OUT(0));
+    const int64_t rowb = t->dims[0] ? nbytes(x, OUT(0)) / t->dims[0] : 0;
+    const uint64_t y = ptr(x, OUT(0)), tab = ptr(x, IN(0)), src = ptr(x, IN(1));
+    if (y != tab && x_copy(x, y, tab, nbytes(x, OUT(0))) != 0) return -1;
+    for (int i = 0; i < r->n; i++)
+        if (x_copy(x, y + (uint64_t)(r->ints[i] * rowb), src + (uint64_t)((int64_t)i * rowb), rowb) != 0) return -1;
+    return 0;
+}
+
+static int g_take_rows(gx *x) {
+    if (need_fp(x, IN(0), "take_rows input")) return -1;
+    if (dt(x, OUT(0)) != dt(x, IN(0))) return unsupported(x, "take_rows changing the dtype");
+    const ir_attr *r = ir_attr_find(x->n->attrs, x->n->nattrs, "rows");
+    const ir_type *t = ty(x, IN(0));
+    const int64_t rowb = t->dims[0] ? nbytes(x, IN(0)) / t->dims[0] : 0;
+    const uint64_t y = ptr(x, OUT(0)), src = ptr(x, IN(0));
+    for (int i = 0; i < r->n; i++)
+        if (x_copy(x, y + (uint64_t)((int64_t)i * rowb), src + (uint64_t)(r->ints[i] * rowb), rowb) != 0) return -1;
+    return 0;
+}
+
 /* DoRA (codegen/kernels/dora.cuh): the row norms of w + s b a, one block
  * per row; operands replicated (the shard pass gathers the params). */
 static int g_dora_norm(gx *x) {
@@ -2997,6 +3024,8 @@ static int exec_node(gx *x) {
     case IR_OP_dora_scale_bwd: return g_dora_scale_bwd(x);
     case IR_OP_dequant_nf4: return g_dequant_nf4(x);
     case IR_OP_mask_rows: return g_mask_rows(x);
+    case IR_OP_index_copy: return g_index_copy(x);
+    case IR_OP_take_rows: return g_take_rows(x);
     default: return unsupported(x, "this op has no CUDA implementation yet");
     }
 }

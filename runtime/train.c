@@ -228,9 +228,11 @@ static int load_saved_adapter(const rt_st_file *f, const char *dir, const ir_glo
     int same = t->rank == G->type.rank;
     for (int i = 0; same && i < t->rank; i++) same = t->shape[i] == G->type.dims[i];
     if (!same && G->type.rank == 2 && ir_attr_int(G->attrs, G->nattrs, "adapter", 0) == 1) {
-        ax_error(d, f->path, "\"%s\" is [%lld, %lld] but the config's adapter is [%lld, %lld] (lora_r must equal the saved "
-                             "adapter's r)", hf, (long long)(t->rank > 0 ? t->shape[0] : 0), (long long)(t->rank > 1 ? t->shape[1] : 0),
-                 (long long)G->type.dims[0], (long long)G->type.dims[1]);
+        ax_error(d, f->path, "\"%s\" is [%lld, %lld] but the config's adapter is [%lld, %lld] (%s)", hf, (long long)(t->rank > 0 ? t->shape[0] : 0), (long long)(t->rank > 1 ? t->shape[1] : 0),
+                 (long long)G->type.dims[0], (long long)G->type.dims[1],
+                 strstr(hf, "trainable_tokens_delta") ? "peft_trainable_token_indices must list as many tokens as the saved "
+                                                        "adapter's trainable_token_indices"
+                                                      : "lora_r must equal the saved adapter's r");
         return -1;
     }
     if (!same) {
@@ -340,6 +342,46 @@ static int dora_row_norms(rt_session *s, const ir_global *G, int64_t first, int6
     return 0;
 }
 
+static int full_param(rt_session *s, int g, float *out, ax_diag *d);
+
+/* init token_rows (peft_trainable_token_indices): this rank's block of delta g is rows `rows` of the param
+ * `rows_of`, gathered whole first when it is sharded (every rank calls this, in the same order). */
+static int token_rows(rt_session *s, int g, ax_diag *d) {
+    const ir_module *m = s->m;
+    const ir_global *G = &m->globals[g];
+    const char *wn = ir_attr_str(G->attrs, G->nattrs, "rows_of", "");
+    const ir_attr *r = ir_attr_find(G->attrs, G->nattrs, "rows");
+    const int wg = ir_global_find(m, wn);
+    const ir_global *W = wg >= 0 ? &m->globals[wg] : NULL;
+    if (!W || !r || r->kind != IR_ATTR_INTS || W->type.rank != 2 || G->type.rank != 2 || G->type.dims[0] != r->n ||
+        G->type.dims[1] != W->type.dims[1]) {
+        ax_error(d, G->name, "init token_rows: rows_of \"%s\" and rows do not fit this [%lld, %lld] param", wn,
+                 (long long)(G->type.rank == 2 ? G->type.dims[0] : 0), (long long)(G->type.rank == 2 ? G->type.dims[1] : 0));
+        return -1;
+    }
+    const int64_t V = W->type.dims[0], H = W->type.dims[1];
+    const int sharded = W->type.shard.axis >= 0 && m->mesh_sizes[W->type.shard.axis] > 1;
+    float *whole = sharded ? malloc(sizeof(float) * (size_t)(V * H)) : rt_f(&s->st.globals[wg]);
+    if (!whole) abort();
+    if (sharded && full_param(s, wg, whole, d) != 0) {
+        free(whole);
+        return -1;
+    }
+    int64_t first, rows, cap;
+    block_of(s, &G->type, &first, &rows, &cap);
+    for (int64_t i = 0; i < rows; i++) {
+        const int64_t t = r->ints[first + i];
+        if (t < 0 || t >= V) {
+            ax_error(d, G->name, "init token_rows: row %lld is outside the %lld rows of %s", (long long)t, (long long)V, wn);
+            if (sharded) free(whole);
+            return -1;
+        }
+        memcpy(rt_f(&s->st.globals[g]) + i * H, whole + t * H, sizeof(float) * (size_t)H);
+    }
+    if (sharded) free(whole);
+    return 0;
+}
+
 int rt_session_init_weights(rt_session *s, const char *model_dir, ax_diag *d) {
     const ir_module *m = s->m;
     if (!model_dir) model_dir = mattr_s(m, "model.dir", ".");
@@ -384,6 +426,8 @@ int rt_session_init_weights(rt_session *s, const char *model_dir, ax_diag *d) {
                                     used, d);
         } else if (adapter == 1 && !strcmp(ir_attr_str(G->attrs, G->nattrs, "init", ""), "dora_row_norm")) {
             rc = dora_row_norms(s, G, first, rows, dst, d);
+        } else if (adapter == 1 && !strcmp(ir_attr_str(G->attrs, G->nattrs, "init", ""), "token_rows")) {
+            memset(dst, 0, sizeof(float) * (size_t)(rows * row_elems)); /* set below, once the embedding is in place */
         } else if (!load || adapter == 1) {
             /* the same values whatever the sharding: draw all, keep the block */
             const char *init = ir_attr_str(G->attrs, G->nattrs, "init", "normal");
@@ -480,6 +524,12 @@ int rt_session_init_weights(rt_session *s, const char *model_dir, ax_diag *d) {
         if (m->globals[g].type.dtype == IR_BF16)
             for (int64_t i = 0; i < s->st.globals[g].numel; i++)
                 rt_f(&s->st.globals[g])[i] = ax_round_bf16(rt_f(&s->st.globals[g])[i]);
+    /* trainable tokens: a fresh delta is its rows of the embedding as stored (rounded above), PEFT's
+     * weight[indices].clone(); a continued adapter's came from lora_model_dir */
+    for (int g = 0; !lora_dir && g < m->nglobals; g++)
+        if (!strcmp(ir_attr_str(m->globals[g].attrs, m->globals[g].nattrs, "init", ""), "token_rows") &&
+            token_rows(s, g, d) != 0)
+            return -1;
     return 0;
 }
 
@@ -818,6 +868,12 @@ static char *adapter_config_json(const rt_session *s) {
         json_object_set_new(o, "modules_to_save", sv);
     } else {
         json_object_set_new(o, "modules_to_save", json_null());
+    }
+    const ir_attr *tt = ir_module_attr(m, "lora.trainable_token_indices");
+    if (tt && tt->kind == IR_ATTR_INTS) { /* a list: PEFT applies it to the input embedding (and a tied lm_head) */
+        json_t *ta = json_array();
+        for (int i = 0; i < tt->n; i++) json_array_append_new(ta, json_integer(tt->ints[i]));
+        json_object_set_new(o, "trainable_token_indices", ta);
     }
     char *txt = json_dumps(o, JSON_SORT_KEYS | JSON_INDENT(2) | JSON_REAL_PRECISION(15));
     json_decref(o);

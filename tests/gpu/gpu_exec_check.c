@@ -546,6 +546,14 @@ static void make_ops(void) {
                    "program p {\n  %%0 = mask_rows(@x) {rows=[0, 3, 10, 11, 30, 37]} : %s[37,531] act\n"
                    "  %%1 = mask_rows(@v) {rows=[5, 500]} : %s[1001] act\n  store(@o, %%0)\n  store(@ov, %%1)\n}\n",
                t, t, t, t, t, t);
+        /* trainable tokens: the table with some rows from src (not sorted, first and last rows), and those rows
+         * taken back; byte copies, exactly */
+        add_op(NM("index_copy"), 0, 0, NULL,
+               HDR "global @w : %s[61,133] act\nglobal @s : %s[3,133] act\n"
+                   "global @o : %s[61,133] act {gen=\"nan\", check=2}\nglobal @ot : %s[3,133] act {gen=\"nan\", check=2}\n"
+                   "program p {\n  %%0 = index_copy(@w, @s) {rows=[60, 0, 17]} : %s[61,133] act\n"
+                   "  %%1 = take_rows(%%0) {rows=[17, 60, 5]} : %s[3,133] act\n  store(@o, %%0)\n  store(@ot, %%1)\n}\n",
+               t, t, t, t, t, t);
         /* DoRA: the adapted weight's row norms (f32 sums in another order: rounding), the magnitude
          * scaling and its gradient (dm: column sums in another order); odd sizes, N not a multiple of 32 */
         add_op(NM("dora_norm, dora_scale, dora_scale_bwd"), 1e-5, 1e-6, NULL,

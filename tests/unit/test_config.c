@@ -1120,6 +1120,36 @@ static void test_loraplus(void) {
     run_free(&r);
 }
 
+/* peft_trainable_token_indices: a list, or PEFT's mapping naming embed_tokens; in the canonical text only when set;
+ * errors at the value (another module, a repeat, a negative id, not a list) */
+static void test_trainable_tokens(void) {
+    run r;
+    run_y(&r, "adapter: lora\nlora_r: 8\npeft_trainable_token_indices: [5, 2, 9]\n");
+    CHECK_MSG(r.rc == 0 && r.d.n == 0, "%s", dump(&r.d));
+    CHECK(r.c.ntrainable_tokens == 3 && r.c.trainable_tokens[0] == 5 && r.c.trainable_tokens[2] == 9);
+    char *ca = canon(&r.c);
+    CHECK_CONTAINS(ca, "\npeft_trainable_token_indices=[5,2,9]\n");
+    free(ca);
+    run_free(&r);
+    run_y(&r, "adapter: lora\nlora_r: 8\npeft_trainable_token_indices:\n  model.embed_tokens: [7]\n");
+    CHECK_MSG(r.rc == 0 && r.d.n == 0, "%s", dump(&r.d));
+    CHECK(r.c.ntrainable_tokens == 1 && r.c.trainable_tokens[0] == 7);
+    run_free(&r);
+    run_y(&r, "adapter: lora\nlora_r: 8\n");
+    ca = canon(&r.c);
+    CHECK(!strstr(ca, "trainable_token"));
+    free(ca);
+    run_free(&r);
+    expect_error("adapter: lora\npeft_trainable_token_indices:\n  lm_head: [1]\n", "cfg.yml:3:3",
+                 "peft_trainable_token_indices: \"lm_head\": expected embed_tokens");
+    expect_error("adapter: lora\npeft_trainable_token_indices: [1, 4, 1]\n", "cfg.yml:2:38",
+                 "peft_trainable_token_indices[2]: expected a token id not already in the list");
+    expect_error("adapter: lora\npeft_trainable_token_indices: [-3]\n", "cfg.yml:2:32",
+                 "peft_trainable_token_indices[0]: expected a non-negative integer");
+    expect_error("adapter: lora\npeft_trainable_token_indices: 4\n", "cfg.yml:2:31",
+                 "peft_trainable_token_indices: expected a list of token ids");
+}
+
 /* PEFT's layer selection (peft_layers_to_transform, peft_layers_pattern):
  * parsing as written (an int or a list, a string or a list), errors at the
  * value, Axolotl's rules (a pattern needs layers; no adapter: ignored),
@@ -1230,6 +1260,7 @@ int main(void) {
     test_dora();
     test_loraplus();
     test_peft_layers();
+    test_trainable_tokens();
     test_added_tokens();
     test_chat_template_jinja();
     test_defaults();

@@ -198,6 +198,8 @@ static ir_module *build_all_ops(void) {
     int32_t keys = ir_b_input(&b, "neftune_keys", IR_TYPE(IR_I32, 2, 4));
     ir_b(&b, IR_OP_neftune, IR_IN(x, keys), IR_AT(ir_af("mag", 0.3125), ir_ai("salt", 0)));
     ir_b(&b, IR_OP_mask_rows, IR_IN(dwq), IR_AT(ir_aints("rows", 4, (int64_t[]){0, 1, 3, 4})));
+    int32_t tk = ir_b(&b, IR_OP_take_rows, IR_IN(dwq), IR_AT(ir_aints("rows", 2, (int64_t[]){3, 0})));
+    ir_b(&b, IR_OP_index_copy, IR_IN(dwq, tk), IR_AT(ir_aints("rows", 2, (int64_t[]){1, 2})));
     int32_t dn = ir_b(&b, IR_OP_dora_norm, IR_IN(G(wq), G(wq), G(wq)), IR_AT(ir_af("scaling", 2.0)));
     int32_t dsc = ir_b(&b, IR_OP_dora_scale, IR_IN(x, x, G(bias), dn), IR_AT(ir_af("scaling", 2.0)));
     int32_t dsb[3];
@@ -395,6 +397,13 @@ static void test_parse_errors(void) {
     parse_err(__LINE__, BAD("  %y = mask_rows(%x) {rows=[1, 1]} : f32[2,4] act"), "t.ir:8:8", "empty");
     parse_err(__LINE__, BAD("  %y = mask_rows(%x) {rows=[1]} : f32[2,4] act"), "t.ir:8:8", "expected [a, b) pairs");
     parse_err(__LINE__, BAD("  %y = mask_rows(%x) : f32[2,4] act"), "t.ir:8:8", "rows");
+    /* index_copy / take_rows (trainable tokens): distinct rows in range, src one row per index in the table's dtype */
+    ir_module_destroy(parse_ok(BAD("  %y = index_copy(%x, %x) {rows=[1, 0]} : f32[2,4] act"), "index_copy"));
+    ir_module_destroy(parse_ok(BAD("  %y = take_rows(%x) {rows=[1]} : f32[1,4] act"), "take_rows"));
+    parse_err(__LINE__, BAD("  %y = index_copy(%x, %x) {rows=[1]} : f32[2,4] act"), "t.ir:8:8", "one row per index");
+    parse_err(__LINE__, BAD("  %y = index_copy(%x, %x) {rows=[1, 1]} : f32[2,4] act"), "t.ir:8:8", "rows[1]: 1 repeats rows[0]");
+    parse_err(__LINE__, BAD("  %y = take_rows(%x) {rows=[2]} : f32[1,4] act"), "t.ir:8:8", "rows[0]: 2 is outside the 2 rows");
+    parse_err(__LINE__, BAD("  %y = take_rows(%x) : f32[1,4] act"), "t.ir:8:8", "rows");
     parse_err(__LINE__, BAD("  %y = add(%x) : f32[2,4] act"), "t.ir:8:8", "add takes 2 operands, found 1");
     parse_err(__LINE__, BAD("  %y = add(%x, %x, %x) : f32[2,4] act"), "t.ir:8:8", "add takes 2 operands, found 3");
     parse_err(__LINE__, BAD("  %y, %z = add(%x, %x) : f32[2,4] act"), "t.ir:8:3", "add has 1 result, found 2");

@@ -22,7 +22,14 @@
  *  - DoRA (peft_use_dora): A, B and m gradients vs finite differences with
  *    the norm held constant (PEFT detaches it); step 0 is the base model;
  *    QLoRA magnitudes are the dequantized rows' norms; saved under PEFT's
- *    keys, continued bit for bit, merged as PEFT merges */
+ *    keys, continued bit for bit, merged as PEFT merges
+ *  - trainable tokens (peft_trainable_token_indices): delta starts as its
+ *    rows of the embedding (bf16 too) and step 0 is the base model bit for
+ *    bit; its gradient is those rows of a full fine-tune's embedding
+ *    gradient (untied: the lookup; tied: the lookup and the head, fused or
+ *    not), and matches finite differences once delta differs from the rows;
+ *    training moves delta and no base weight; ids outside the vocabulary and
+ *    a clash with lora_modules_to_save are errors naming the key */
 #include <jansson.h>
 #include "runtime/safetensors.h"
 #include "runtime/adapter.h"
@@ -1215,8 +1222,123 @@ static void init_kinds(void) {
     g_lora = (pass_lora_cfg){0};
 }
 
+static const char *const TOK_DELTA = "model.embed_tokens.token_adapter.trainable_tokens_delta";
+
+static void trainable_tokens(fe_arch arch, int bf16, int flce) {
+    static const int64_t toks[] = {3, 10, 17, 40};
+    g_flce = flce;
+    ax_diag d;
+    fe_config c;
+    fe_model m;
+    fixture(&d, &c, &m, arch, 2, 16);
+    c.bf16 = bf16;
+    batch b;
+    make_batch(&b, 2, 16, m.vocab_size, 5);
+    for (int64_t i = 0; i < b.n; i++) b.ids[i] = b.ids[i] == 40 ? 41 : b.ids[i]; /* 40 only through a tied head */
+    b.ids[1] = 3, b.ids[6] = 10, b.ids[20] = 17, b.ids[21] = 17;
+    rt_session full, s;
+    g_lora = (pass_lora_cfg){0};
+    CHECK(build(&full, &c, &m, &d) == 0);
+    g_lora = lora(PASS_ADAPTER_LORA, 0, bf16);
+    g_lora.tokens = toks, g_lora.ntokens = 4;
+    CHECK(build(&s, &c, &m, &d) == 0);
+    ax_diag_print(&d, stderr);
+    const int64_t H = m.hidden_size;
+    rt_buf *W = rt_session_global(&s, "model.embed_tokens.weight"), *D = rt_session_global(&s, TOK_DELTA);
+    CHECK(W && D && D->numel == 4 * H);
+    if (!W || !D) return;
+    for (int i = 0; i < 4; i++) /* the rows as stored (bf16-rounded under bf16), as PEFT clones them */
+        CHECK_MSG(!memcmp(rt_f(D) + i * H, rt_f(W) + toks[i] * H, sizeof(float) * (size_t)H), "delta row %d", i);
+    zero_grads(&full), zero_grads(&s);
+    double lf = loss_of(&full, &b, &d), lt = loss_of(&s, &b, &d);
+    CHECK_MSG(lf == lt, "arch %d bf16 %d: step 0 %.9g vs the base model %.9g", (int)arch, bf16, lt, lf);
+    if (!bf16) { /* delta's gradient: those rows of the full fine-tune's embedding gradient */
+        rt_buf *gW = rt_session_global(&full, "grad/model.embed_tokens.weight");
+        rt_buf *gD = rt_session_global(&s, "grad/model.embed_tokens.token_adapter.trainable_tokens_delta");
+        CHECK(gW && gD);
+        double worst = 0, scale = 0;
+        for (int i = 0; gW && gD && i < 4; i++)
+            for (int64_t j = 0; j < H; j++) {
+                double x = rt_f(gD)[i * H + j], y = rt_f(gW)[toks[i] * H + j];
+                worst = fmax(worst, fabs(x - y)), scale = fmax(scale, fabs(y));
+            }
+        CHECK_MSG(scale > 0 && worst <= 1e-6 * scale + 1e-9, "arch %d flce %d: delta's gradient differs from the "
+                  "embedding's rows by %.3g (largest %.3g)", (int)arch, flce, worst, scale);
+        /* tied head: every row has a gradient (the softmax's), 40 too; untied: 40 never occurs, so none */
+        double g40 = 0;
+        for (int64_t j = 0; gD && j < H; j++) g40 += fabs(rt_f(gD)[3 * H + j]);
+        CHECK_MSG(m.tie_word_embeddings ? g40 > 0 : g40 == 0, "token 40's gradient %.3g with tie %d", g40,
+                  m.tie_word_embeddings);
+        /* finite differences, delta moved off the rows so that W' is not W */
+        for (int64_t i = 0; i < D->numel; i++) rt_f(D)[i] += 0.05f * (float)((i * 7919) % 13 - 6) / 6.0f;
+        zero_grads(&s);
+        loss_of(&s, &b, &d);
+        float *g = malloc(sizeof(float) * (size_t)D->numel), *save = malloc(sizeof(float) * (size_t)D->numel);
+        memcpy(g, gD->data, sizeof(float) * (size_t)D->numel);
+        memcpy(save, D->data, sizeof(float) * (size_t)D->numel);
+        double dot = 0, e = 1e-3, g1 = 0;
+        for (int sign = 1; sign >= -1; sign -= 2) {
+            uint32_t sd = 17;
+            for (int64_t i = 0; i < D->numel; i++) {
+                sd = sd * 1664525u + 1013904223u;
+                float r = (sd >> 31) ? 1.0f : -1.0f;
+                if (sign > 0) dot += (double)g[i] * r, g1 += fabs(g[i]);
+                rt_f(D)[i] = save[i] + (float)(sign * e) * r;
+            }
+            double l = loss_of(&s, &b, &d);
+            dot = sign > 0 ? dot - l / (2 * e) : dot + l / (2 * e);
+        }
+        memcpy(D->data, save, sizeof(float) * (size_t)D->numel);
+        CHECK_MSG(fabs(dot) <= 0.02 * g1 / sqrt((double)D->numel) + 2e-4, "arch %d: delta autodiff - finite difference = %.3g",
+                  (int)arch, dot);
+        free(g), free(save);
+    }
+    /* training moves delta and leaves every base weight as it was */
+    float *w0 = malloc(sizeof(float) * (size_t)W->numel), *d0 = malloc(sizeof(float) * (size_t)D->numel);
+    memcpy(w0, W->data, sizeof(float) * (size_t)W->numel);
+    memcpy(d0, D->data, sizeof(float) * (size_t)D->numel);
+    train_steps(&s, &b, 3, &d);
+    CHECK(!memcmp(w0, W->data, sizeof(float) * (size_t)W->numel));
+    CHECK_MSG(memcmp(d0, D->data, sizeof(float) * (size_t)D->numel) != 0, "delta did not train");
+    free(w0), free(d0);
+    rt_session_close(&full);
+    rt_session_close(&s);
+    free_batch(&b);
+    ax_diag_free(&d);
+    g_lora = (pass_lora_cfg){0};
+    g_flce = 0;
+}
+
+static void trainable_tokens_errors(void) {
+    ax_diag d;
+    fe_config c;
+    fe_model m;
+    fixture(&d, &c, &m, FE_ARCH_LLAMA, 2, 16);
+    rt_session s;
+    static const int64_t bad[] = {3, 64};
+    g_lora = lora(PASS_ADAPTER_LORA, 0, 0);
+    g_lora.tokens = bad, g_lora.ntokens = 2;
+    CHECK(build(&s, &c, &m, &d) != 0);
+    CHECK(ax_diag_contains(&d, "token id 64 is outside the vocabulary (64 rows of embed_tokens)"));
+    ax_diag_free(&d);
+    ax_diag_init(&d);
+    static const int64_t ok[] = {3};
+    static const char *const save[] = {"embed_tokens"};
+    g_lora.tokens = ok, g_lora.ntokens = 1, g_lora.save_modules = save, g_lora.nsave = 1;
+    CHECK(build(&s, &c, &m, &d) != 0);
+    CHECK(ax_diag_contains(&d, "embed_tokens is in lora_modules_to_save too"));
+    ax_diag_free(&d);
+    g_lora = (pass_lora_cfg){0};
+}
+
 int main(void) {
     init_kinds();
+    trainable_tokens(FE_ARCH_LLAMA, 0, 0);
+    trainable_tokens(FE_ARCH_QWEN2, 0, 0);
+    trainable_tokens(FE_ARCH_QWEN2, 0, 1);
+    trainable_tokens(FE_ARCH_LLAMA, 1, 0);
+    trainable_tokens(FE_ARCH_QWEN2, 1, 1);
+    trainable_tokens_errors();
     dora_fd(0);
     dora_fd(0.25);
     dora_identity(0, 0);
