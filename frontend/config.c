@@ -1075,9 +1075,10 @@ static int user_defined_type(loader *L, fe_dataset *ds, const yaml_node_t *v, co
 }
 
 /* datasets: or test_datasets: (p->key), into *out / *nout */
-/* A datasets[] path that is no local file but a Hub repo id: its one .json/.jsonl file of the entry's split
- * (Axolotl's split, data_files and revision keys; frontend/hub.h), or NULL after an error; (const char *)1 when
- * the path is for resolve() (a local file, or no repo id). */
+/* A datasets[] path that is no local file: a local folder (the one .json/.jsonl file of the entry's split, as
+ * HF datasets reads a folder) or a Hub repo id (that file of the repo: frontend/hub.h), with the entry's split,
+ * data_files and revision keys; NULL after an error; (const char *)1 when the path is for resolve() (a local
+ * file, or neither). */
 static const char *hub_dataset(loader *L, const char *name, const yaml_node_t *pv, const fe_ypair *dp, int np,
                                const char *given) {
     const fe_yctx *y = &L->y;
@@ -1087,9 +1088,16 @@ static const char *hub_dataset(loader *L, const char *name, const yaml_node_t *p
     int file_like = 0; /* "data.jsonl" has a repo id's shape too: a missing file, not a repo */
     for (size_t i = 0; i < AX_ARRAY_LEN(ext); i++)
         file_like |= gl > strlen(ext[i]) && !strcasecmp(given + gl - strlen(ext[i]), ext[i]);
-    if (file_like || is_file(given) || (given[0] != '/' && is_file(ax_arena_printf(y->ar, "%s/%s", L->ydir, given))) ||
-        !fe_hub_is_repo_id(given))
+    const char *rel = given[0] != '/' ? ax_arena_printf(y->ar, "%s/%s", L->ydir, given) : given;
+    const char *dir = is_dir(given) ? given : is_dir(rel) ? rel : NULL;
+    int local_file = is_file(given) || is_file(rel);
+    if (local_file || (!dir && (file_like || !fe_hub_is_repo_id(given)))) {
+        for (int k = 0; local_file && k < np; k++) /* HF's json loader of one file has no use for them */
+            if ((!strcmp(dp[k].key, "data_files") || !strcmp(dp[k].key, "revision") || !strcmp(dp[k].key, "name")) &&
+                !fe_y_is_null(dp[k].v))
+                ax_warn(y->d, fe_yloc(y, dp[k].k, loc, sizeof loc), "%s.%s: ignored for a local file", name, dp[k].key);
         return (const char *)1;
+    }
     fe_hub_ds_sel sel = {0};
     const char *rev = NULL;
     for (int k = 0; k < np; k++) {
@@ -1100,9 +1108,10 @@ static const char *hub_dataset(loader *L, const char *name, const yaml_node_t *p
         if (!strcmp(kk, "split")) {
             if (fe_y_str(y, key, v, &sel.split) != 0) return NULL;
         } else if (!strcmp(kk, "revision")) {
-            if (fe_y_str(y, key, v, &rev) != 0) return NULL;
+            if (dir) ax_warn(y->d, fe_yloc(y, dp[k].k, loc, sizeof loc), "%s: ignored for a local folder", key);
+            else if (fe_y_str(y, key, v, &rev) != 0) return NULL;
         } else if (!strcmp(kk, "name")) {
-            yerr(y, v, key, "null: a Hub dataset's named configuration (subset) is not read; give its file with data_files");
+            yerr(y, v, key, "null: a dataset's named configuration (subset) is not read; give its file with data_files");
             return NULL;
         } else if (!strcmp(kk, "data_files")) {
             const char **arr = ax_arena_alloc(y->ar, sizeof *arr * 64);
@@ -1112,6 +1121,14 @@ static const char *hub_dataset(loader *L, const char *name, const yaml_node_t *p
         }
     }
     snprintf(key, sizeof key, "%s.path", name);
+    if (dir) {
+        char err[1024];
+        char *rp = realpath(dir, NULL);
+        const char *f = fe_hub_dataset_dir(y->ar, rp ? rp : dir, &sel, err, sizeof err);
+        free(rp);
+        if (!f) ax_error(y->d, fe_yloc(y, pv, loc, sizeof loc), "%s: the folder %s: %s", key, dir, err);
+        return f;
+    }
     return fe_hub_dataset(y->ar, given, rev, &sel, fe_yloc(y, pv, loc, sizeof loc), key, y->d);
 }
 

@@ -185,98 +185,260 @@ static const char *missing(ax_arena *ar, const char *snap, int want) {
 }
 
 #if AXO_HAVE_CURL
-/* ---- dataset repos: which file is the split ---------------------------------
- * As HF datasets infers a repo's splits without a loading script: a file
- * whose path names a split keyword (a folder of that name, or a file name
- * with the keyword between separators "-._ 0-9" or at its start) belongs to
- * that split; when no file names any split, every data file is "train".
- * data_files (patterns as fnmatch reads them) chooses instead. axo reads
- * one .json/.jsonl file; other data formats are named in the error. */
-static int is_sep(char c) { return c == '-' || c == '.' || c == '_' || c == ' ' || (c >= '0' && c <= '9'); }
+/* ---- dataset repos: which files make the split ------------------------------
+ * HF datasets' inference for a repo without a loading script (datasets 5.2
+ * data_files.py), on the repo's paths: data/<split>-NNNNN-of-NNNNN*.* shards
+ * first, then the first of these pattern sets that matches any file: *.eval
+ * logs, task.toml/instruction.md, a split keyword as (part of) a folder
+ * name, as part of a file name, and "**" (everything is train). data_files
+ * replaces that with its own patterns, all of them train. Patterns are
+ * fsspec globs ("**" a whole component: any folders); README.md,
+ * config.json and dataset_info(s).json / dataset_dict.json are skipped
+ * unless named; so are hidden paths and __special__ folders a pattern does
+ * not spell out; a split's files must have an extension datasets reads. */
+static const char *const ds_exts[] = {
+    "3G2", "3GP", "3g2", "3gp", "AIFF", "APNG", "ASF", "AU", "AVI", "AVR", "BLP", "BMP", "BUFR", "BW", "CAF", "CUR",
+    "DCX", "DDS", "DIB", "EMF", "ENT", "EPS", "F4V", "FIT", "FITS", "FLAC", "FLC", "FLI", "FLV", "FTC", "FTU", "GBR",
+    "GIF", "GLB", "GLTF", "GRIB", "HTK", "ICB", "ICNS", "ICO", "IIM", "IM", "IRCAM", "J2C", "J2K", "JFIF", "JP2",
+    "JPC", "JPE", "JPEG", "JPF", "JPG", "JPX", "M4V", "MAT4", "MAT5", "MKV", "MOV", "MP3", "MP4", "MPC2K", "MPEG",
+    "MPG", "MSP", "MXF", "NII", "NIST", "NUT", "OGG", "OGM", "OPUS", "PAF", "PBM", "PCD", "PCX", "PDB", "PDF", "PGM",
+    "PLY", "PNG", "PNM", "PPM", "PS", "PSD", "PVF", "PXR", "RAS", "RAW", "RF64", "RGB", "RGBA", "SD2", "SDS", "SGI",
+    "STL", "SVX", "TGA", "TIF", "TIFF", "VDA", "VOC", "VST", "W64", "WAV", "WAVEX", "WEBM", "WEBP", "WMA", "WMF",
+    "WMV", "WVE", "XBM", "XI", "XPM", "afa", "aiff", "apng", "arrow", "asf", "au", "avi", "avr", "blp", "bmp",
+    "bufr", "bw", "caf", "cif", "conll", "conllu", "csv", "cur", "dcx", "dds", "dib", "emf", "ent", "eps", "eval",
+    "f4v", "fa", "faa", "fasta", "fastq", "ffn", "fit", "fits", "flac", "flc", "fli", "flv", "fna", "fq", "frn",
+    "ftc", "ftu", "gb", "gbk", "gbr", "genbank", "geoparquet", "gif", "glb", "gltf", "gpq", "grib", "h5", "hdf5",
+    "htk", "icb", "icns", "ico", "idx", "iim", "im", "ircam", "j2c", "j2k", "jfif", "jp2", "jpc", "jpe", "jpeg",
+    "jpf", "jpg", "jpx", "json", "jsonl", "lance", "m4v", "manifest", "mat4", "mat5", "md", "mkv", "mmcif", "mov",
+    "mp3", "mp4", "mpc2k", "mpeg", "mpg", "msp", "mxf", "ndjson", "nii", "nist", "nut", "ogg", "ogm", "opus", "paf",
+    "parquet", "pbm", "pcd", "pcx", "pdb", "pdf", "pgm", "ply", "png", "pnm", "ppm", "ps", "psd", "pvf", "pxr",
+    "ras", "raw", "rf64", "rgb", "rgba", "sd2", "sds", "sgi", "stl", "svx", "tar", "tga", "tif", "tiff", "toml",
+    "tsfile", "tsv", "txn", "txt", "vda", "voc", "vortex", "vst", "w64", "wav", "wavex", "webm", "webp", "wma",
+    "wmf", "wmv", "wve", "xbm", "xi", "xml", "xpm", "zip",
+};
+static const char *const ds_ignored[] = {"README.md",         "config.json",     "dataset_info.json",
+                                         "dataset_infos.json", "dummy_data.zip", "dataset_dict.json"};
+#define DS_SEP "[-._ 0-9]"
+static const char *const ds_kw_train[] = {"train", "training", NULL},
+                         *const ds_kw_val[] = {"validation", "valid", "dev", "val", NULL},
+                         *const ds_kw_test[] = {"test", "testing", "eval", "evaluation", NULL};
 
-static int names_keyword(const char *path, const char *kw) {
-    size_t k = strlen(kw);
-    for (const char *c = path; c;) {
+static const char *base_of(const char *p) {
+    const char *s = strrchr(p, '/');
+    return s ? s + 1 : p;
+}
+
+/* One path component against one pattern component (fnmatch: * ? [...]). */
+static int glob_comp(const char *pat, size_t pl, const char *s, size_t sl) {
+    char pb[512], sb[512];
+    if (pl >= sizeof pb || sl >= sizeof sb) return 0;
+    memcpy(pb, pat, pl), pb[pl] = 0;
+    memcpy(sb, s, sl), sb[sl] = 0;
+    return fnmatch(pb, sb, 0) == 0;
+}
+
+static int glob_at(const char *pat, const char *path) {
+    const char *pe = strchr(pat, '/');
+    size_t pl = pe ? (size_t)(pe - pat) : strlen(pat);
+    const char *se = strchr(path, '/');
+    size_t sl = se ? (size_t)(se - path) : strlen(path);
+    if (pl == 2 && pat[0] == '*' && pat[1] == '*') { /* zero or more whole components */
+        if (!pe) return 1;
+        if (glob_at(pe + 1, path)) return 1;
+        return se ? glob_at(pat, se + 1) : 0;
+    }
+    if (!glob_comp(pat, pl, path, sl)) return 0;
+    if (!pe || !se) return !pe && !se;
+    return glob_at(pe + 1, se + 1);
+}
+
+/* Its hidden parts (".x", not "." or "..") and, before the last part, its __special__ folders. */
+static void hidden_special(const char *p, int *hidden, int *special) {
+    *hidden = *special = 0;
+    for (const char *c = p; c;) {
         const char *e = strchr(c, '/');
         size_t n = e ? (size_t)(e - c) : strlen(c);
-        if (e && n == k && !strncmp(c, kw, k)) return 1; /* a folder named so */
-        if (!e)
-            for (size_t i = 0; i + k < n; i++) /* in the file name: a keyword then a separator, after start or one */
-                if (!strncmp(c + i, kw, k) && is_sep(c[i + k]) && (i == 0 || is_sep(c[i - 1]))) return 1;
+        int dots = 1;
+        for (size_t i = 0; i < n; i++) dots &= c[i] == '.';
+        if (n && c[0] == '.' && !dots) ++*hidden;
+        if (e && n >= 2 && c[0] == '_' && c[1] == '_') ++*special;
         c = e ? e + 1 : NULL;
     }
+}
+
+static int ds_ext_ok(const char *f) {
+    for (const char *dot = strchr(base_of(f), '.'); dot; dot = strchr(dot + 1, '.')) {
+        const char *e = strchr(dot + 1, '.');
+        size_t n = e ? (size_t)(e - dot - 1) : strlen(dot + 1);
+        for (size_t i = 0; i < AX_ARRAY_LEN(ds_exts); i++)
+            if (strlen(ds_exts[i]) == n && !strncmp(ds_exts[i], dot + 1, n)) return 1;
+    }
     return 0;
 }
 
-static const char *const *split_keywords(const char *split) {
-    static const char *const train[] = {"train", "training", NULL}, *const val[] = {"validation", "valid", "dev", "val", NULL},
-                             *const test[] = {"test", "testing", "eval", "evaluation", NULL};
-    return !strcmp(split, "train") ? train : !strcmp(split, "validation") ? val : !strcmp(split, "test") ? test : NULL;
+/* datasets' resolve_pattern: does file f count for pattern pat (with exts: only files of a readable extension)? */
+static int ds_resolves(const char *pat, const char *f, int exts) {
+    if (!glob_at(pat, f)) return 0;
+    const char *b = base_of(f);
+    for (size_t i = 0; i < AX_ARRAY_LEN(ds_ignored); i++)
+        if (!strcmp(b, ds_ignored[i]) && strcmp(base_of(pat), ds_ignored[i])) return 0;
+    int hf, sf, hp, sp;
+    hidden_special(f, &hf, &sf);
+    hidden_special(pat, &hp, &sp);
+    return hf == hp && sf == sp && (!exts || ds_ext_ok(f));
 }
 
-static int names_split(const char *path, const char *split) {
-    const char *const *kw = split_keywords(split);
-    if (!kw) return names_keyword(path, split);
-    for (; *kw; kw++)
-        if (names_keyword(path, *kw)) return 1;
+static int ds_any(const char *pat, const char *const *files, int n) {
+    for (int i = 0; i < n; i++)
+        if (ds_resolves(pat, files[i], 0)) return 1;
     return 0;
 }
 
-static int has_ext(const char *f, const char *ext) {
-    size_t n = strlen(f), e = strlen(ext);
-    return n > e && !strcasecmp(f + n - e, ext);
+/* A split's patterns: a keyword set in folder or file names (which 0/1), or the shards of one split name. */
+static void ds_split_patterns(ax_arena *ar, const char *const *kw, int dir, const char ***pats, int *np) {
+    static const char *const in_dir[] = {"**/%s/**", "**/%s" DS_SEP "*/**", "**/*" DS_SEP "%s/**",
+                                         "**/*" DS_SEP "%s" DS_SEP "*/**"},
+                             *const in_file[] = {"**/%s" DS_SEP "*", "**/*" DS_SEP "%s" DS_SEP "*"};
+    int k = 0;
+    for (int i = 0; kw[i]; i++) k++;
+    *pats = ax_arena_alloc(ar, sizeof **pats * (size_t)(k * 4 + 1));
+    *np = 0;
+    for (int i = 0; kw[i]; i++)
+        for (int j = 0; j < (dir ? 4 : 2); j++) (*pats)[(*np)++] = ax_arena_printf(ar, dir ? in_dir[j] : in_file[j], kw[i]);
 }
 
-static int json_file(const char *f) { return has_ext(f, ".json") || has_ext(f, ".jsonl"); }
-
-static int other_data(const char *f) {
-    static const char *const ext[] = {".parquet", ".arrow", ".csv", ".tsv", ".txt", ".json.gz", ".jsonl.gz",
-                                      ".jsonl.zst", ".zip", ".tar", ".gz", ".zst", ".xz"};
-    if (!strcasecmp(f, "README.md") || f[0] == '.') return 0;
-    for (size_t i = 0; i < AX_ARRAY_LEN(ext); i++)
-        if (has_ext(f, ext[i])) return 1;
-    return 0;
+/* "name-00000-of-00002.jsonl" -> "name": the text before the last -NNNNN-of-NNNN (datasets' greedy match). */
+static const char *shard_split(ax_arena *ar, const char *base) {
+    size_t n = strlen(base);
+    for (size_t i = n; i-- > 1;) {
+        const char *p = base + i;
+        int ok = p[0] == '-' && i + 14 <= n;
+        for (int k = 1; ok && k <= 5; k++) ok = p[k] >= '0' && p[k] <= '9';
+        ok = ok && !strncmp(p + 6, "-of-", 4);
+        for (int k = 10; ok && k <= 13; k++) ok = p[k] >= '0' && p[k] <= '9';
+        if (ok) return ax_arena_strndup(ar, base, i);
+    }
+    return NULL;
 }
 
-/* The one file of `files` that is the wanted split, or NULL with err. */
+static int split_name_ok(const char *s) { /* datasets' ^\w+(\.\w+)*$ */
+    if (!*s || *s == '.') return 0;
+    for (const char *p = s; *p; p++) {
+        if (*p == '.' && (p[1] == '.' || !p[1])) return 0;
+        if (*p != '.' && *p != '_' && !isalnum((unsigned char)*p)) return 0;
+    }
+    return 1;
+}
+
+int fe_hub_split_files(ax_arena *ar, const char *const *files, int n, const fe_hub_ds_sel *sel, const char ***out,
+                       char *err, size_t errcap) {
+    const char *split = sel && sel->split && *sel->split ? sel->split : "train";
+    if (strchr(split, '[') || strchr(split, '+')) {
+        snprintf(err, errcap, "split \"%s\": slices and sums of splits (HF's split syntax) are not implemented; name one "
+                              "split", split);
+        return -1;
+    }
+    const char **pats = NULL;
+    int np = 0;
+    ax_buf have = {0}; /* the splits found, for the error */
+    if (sel && sel->ndata_files) {
+        if (strcmp(split, "train")) {
+            snprintf(err, errcap, "split \"%s\": data_files makes the one split \"train\"", split);
+            return -1;
+        }
+        pats = (const char **)sel->data_files, np = sel->ndata_files;
+    } else if (ds_any("data/*-[0-9][0-9][0-9][0-9][0-9]-of-[0-9][0-9][0-9][0-9][0-9]*.*", files, n)) {
+        for (int i = 0; i < n; i++) {
+            if (!ds_resolves("data/*-[0-9][0-9][0-9][0-9][0-9]-of-[0-9][0-9][0-9][0-9][0-9]*.*", files[i], 0)) continue;
+            const char *sp = shard_split(ar, base_of(files[i]));
+            if (!sp || !split_name_ok(sp)) {
+                snprintf(err, errcap, "%s: a shard's split name must be letters, digits and _ (and dots between)", files[i]);
+                ax_buf_free(&have);
+                return -1;
+            }
+            if (!strstr(have.data ? have.data : "", ax_arena_printf(ar, " %s,", sp))) ax_buf_printf(&have, " %s,", sp);
+            if (!strcmp(sp, split) && !np) {
+                pats = ax_arena_alloc(ar, sizeof *pats);
+                pats[np++] = ax_arena_printf(ar, "data/%s-[0-9][0-9][0-9][0-9][0-9]-of-[0-9][0-9][0-9][0-9][0-9]*.*", sp);
+            }
+        }
+    } else {
+        static const char *const logs[] = {"**/*.eval"}, *const harbor[] = {"**/task.toml", "**/instruction.md"};
+        static const char *const *const kws[] = {ds_kw_train, ds_kw_val, ds_kw_test};
+        static const char *const names[] = {"train", "validation", "test"};
+        for (int set = 0; set < 5 && !have.len; set++) {
+            for (int sp = 0; sp < 3; sp++) {
+                const char **ps;
+                int k;
+                if (set == 0 || set == 1) {
+                    if (sp) break;
+                    ps = (const char **)(set ? harbor : logs), k = set ? 2 : 1;
+                } else if (set == 4) {
+                    if (sp) break;
+                    ps = ax_arena_alloc(ar, sizeof *ps), ps[0] = "**", k = 1;
+                } else {
+                    ds_split_patterns(ar, kws[sp], set == 2, &ps, &k);
+                }
+                int hit = 0;
+                for (int j = 0; j < k && !hit; j++) hit = ds_any(ps[j], files, n);
+                if (!hit) continue;
+                const char *nm = set == 0 ? "logs" : set == 1 ? "test" : names[sp];
+                ax_buf_printf(&have, " %s,", nm);
+                if (!strcmp(nm, split)) pats = ps, np = k;
+            }
+        }
+    }
+    if (!np) {
+        if (have.len) have.data[have.len - 1] = 0;
+        snprintf(err, errcap, "it has no split \"%s\" as HF datasets infers splits (it has:%s)", split,
+                 have.len ? have.data : " none");
+        ax_buf_free(&have);
+        return -1;
+    }
+    ax_buf_free(&have);
+    const char **v = ax_arena_alloc(ar, sizeof *v * (size_t)(n + 1));
+    int nv = 0;
+    for (int i = 0; i < n; i++) {
+        int m = 0;
+        for (int j = 0; j < np && !m; j++) m = ds_resolves(pats[j], files[i], 1);
+        if (m) v[nv++] = files[i];
+    }
+    for (int i = 1; i < nv; i++) /* sorted, as a listing is */
+        for (int j = i; j > 0 && strcmp(v[j - 1], v[j]) > 0; j--) {
+            const char *t = v[j];
+            v[j] = v[j - 1], v[j - 1] = t;
+        }
+    if (!nv) {
+        snprintf(err, errcap, "no file of its split \"%s\" has an extension HF datasets reads", split);
+        return -1;
+    }
+    *out = v;
+    return nv;
+}
+
+static int json_file(const char *f) {
+    size_t n = strlen(f);
+    return (n > 5 && !strcmp(f + n - 5, ".json")) || (n > 6 && !strcmp(f + n - 6, ".jsonl"));
+}
+
+/* The one .json/.jsonl file of the split, or NULL with err. */
 static const char *ds_pick(ax_arena *ar, const char *const *files, int n, const fe_hub_ds_sel *sel, char *err,
                            size_t errcap) {
+    const char **v;
+    int nv = fe_hub_split_files(ar, files, n, sel, &v, err, errcap);
+    if (nv < 0) return NULL;
     const char *split = sel && sel->split && *sel->split ? sel->split : "train";
-    const char **pick = ax_arena_alloc(ar, sizeof *pick * (size_t)(n + 1));
-    int np = 0, named = 0;
-    const char *other = NULL;
-    for (int i = 0; i < n; i++) {
-        const char *f = files[i];
-        if (sel && sel->ndata_files) {
-            int m = 0;
-            for (int j = 0; j < sel->ndata_files && !m; j++)
-                m = !strcmp(f, sel->data_files[j]) || fnmatch(sel->data_files[j], f, FNM_PATHNAME) == 0;
-            if (m && json_file(f)) pick[np++] = f;
-            else if (m && !other) other = f;
-            continue;
+    for (int i = 0; i < nv; i++)
+        if (!json_file(v[i])) {
+            snprintf(err, errcap, "its \"%s\" split holds %s, and axo reads .json/.jsonl files only (convert it, e.g. "
+                                  "with HF datasets' to_json, and give the file's path)", split, v[i]);
+            return NULL;
         }
-        if (!json_file(f)) {
-            if (!other && other_data(f)) other = f;
-            continue;
-        }
-        if (names_split(f, "train") || names_split(f, "validation") || names_split(f, "test")) named = 1;
-    }
-    if (!(sel && sel->ndata_files))
-        for (int i = 0; i < n; i++)
-            if (json_file(files[i]) && (named ? names_split(files[i], split) : !strcmp(split, "train"))) pick[np++] = files[i];
-    if (np == 1) return pick[0];
+    if (nv == 1) return v[0];
     ax_buf b = {0};
-    if (np > 1) {
-        ax_buf_printf(&b, "%d .json/.jsonl files make its \"%s\" split (", np, split);
-        for (int i = 0; i < np && i < 4; i++) ax_buf_printf(&b, "%s%s", i ? ", " : "", pick[i]);
-        ax_buf_printf(&b, "%s); axo reads one: name it with data_files", np > 4 ? ", ..." : "");
-    } else if (other) {
-        ax_buf_printf(&b, "its data is %s, and axo reads .json/.jsonl files only (convert it, e.g. with HF datasets' "
-                          "to_json, and give the file's path)", other);
-    } else {
-        ax_buf_printf(&b, "no .json/.jsonl file %s", sel && sel->ndata_files ? "matches data_files" : "makes its split");
-        if (!(sel && sel->ndata_files)) ax_buf_printf(&b, " \"%s\"", split);
-    }
+    ax_buf_printf(&b, "%d .json/.jsonl files make its \"%s\" split (", nv, split);
+    for (int i = 0; i < nv && i < 4; i++) ax_buf_printf(&b, "%s%s", i ? ", " : "", v[i]);
+    ax_buf_printf(&b, "%s); axo reads one: name it with data_files", nv > 4 ? ", ..." : "");
     snprintf(err, errcap, "%s", b.data);
     ax_buf_free(&b);
     return NULL;
@@ -293,6 +455,7 @@ typedef struct http_req {
     int64_t linked_size, length; /* X-Linked-Size of any response; Content-Length of the last (-1: none) */
     const char *label; /* progress lines name this ("org/name/file"), for large files */
     char redirect[2048]; /* where a 3xx answer points, when redirects are not followed */
+    int status;          /* of the response being read: only a 200 or 206 body goes into file */
     double last_note;  /* when the last progress line was printed */
 } http_req;
 
@@ -300,6 +463,7 @@ static size_t on_body(char *p, size_t sz, size_t n, void *u) {
     http_req *r = u;
     size_t len = sz * n;
     if (r->file) {
+        if (r->status != 200 && r->status != 206) return len; /* an error page: never into the partial file */
         if (fwrite(p, 1, len, r->file) != len) return 0;
     } else {
         if (r->body.len + len > ((size_t)64 << 20)) return 0; /* an API answer is small */
@@ -329,7 +493,11 @@ static size_t on_header(char *p, size_t sz, size_t n, void *u) {
     http_req *r = u;
     size_t len = sz * n;
     char num[32];
-    if (len > 5 && !strncmp(p, "HTTP/", 5)) r->etag[0] = 0, r->length = -1; /* a new response (after a redirect) */
+    if (len > 5 && !strncmp(p, "HTTP/", 5)) { /* a new response (after a redirect) */
+        r->etag[0] = 0, r->length = -1;
+        const char *sp = memchr(p, ' ', len);
+        r->status = sp ? atoi(sp + 1) : 0;
+    }
     if (header_value(p, len, "Content-Length", num, sizeof num)) r->length = strtoll(num, NULL, 10);
     header_value(p, len, "ETag", r->etag, sizeof r->etag);
     header_value(p, len, "X-Linked-Etag", r->linked, sizeof r->linked);
@@ -345,9 +513,9 @@ static const char *endpoint(void) {
 
 /* The token huggingface_hub would send: $HF_TOKEN (or the older
  * $HUGGING_FACE_HUB_TOKEN), else the file $HF_TOKEN_PATH or $HF_HOME/token;
- * none when $HF_HUB_DISABLE_IMPLICIT_TOKEN is true. Outer white space
- * (a file's newline) is dropped, as its _clean_token does; a control
- * character left inside is an error, never sent as a header. */
+ * none when $HF_HUB_DISABLE_IMPLICIT_TOKEN is true. Line breaks and outer
+ * white space are dropped, as its _clean_token does; another control
+ * character inside is an error, never sent as a header. */
 static int read_token(ax_arena *ar, const char **out, char *err, size_t errcap) {
     *out = NULL;
     if (env_true("HF_HUB_DISABLE_IMPLICIT_TOKEN")) return 0;
@@ -369,6 +537,10 @@ static int read_token(ax_arena *ar, const char **out, char *err, size_t errcap) 
     } else {
         s = ax_arena_strdup(ar, t);
     }
+    char *w = s; /* huggingface_hub's _clean_token: every \r and \n dropped, then the outer white space */
+    for (const char *q = s; *q; q++)
+        if (*q != '\r' && *q != '\n') *w++ = *q;
+    *w = 0;
     size_t n = strlen(s);
     while (n && isspace((unsigned char)s[n - 1])) s[--n] = 0;
     while (*s && isspace((unsigned char)*s)) s++;
@@ -580,6 +752,14 @@ static int fetch_file(ax_arena *ar, const char *cache, const char *rdir, int wan
     const char *part = ax_arena_printf(ar, "%s.incomplete", blob);
     int64_t have = file_size(part);
     if (have < 0 || (size >= 0 && have > size)) have = 0;
+    if (size > 0 && have == size) { /* whole already (stopped before the rename): nothing to ask for */
+        if (rename(part, blob) != 0) {
+            snprintf(err, errcap, "cannot move %s to %s: %s", part, blob, strerror(errno));
+            goto out;
+        }
+        rc = link_blob(ar, snapdir, name, etag, err, errcap);
+        goto out;
+    }
     for (int attempt = 0; attempt < 2; attempt++) {
         http_req r = {0};
         r.label = ax_arena_printf(ar, "%s/%s", repo_id, name);
@@ -593,7 +773,7 @@ static int fetch_file(ax_arena *ar, const char *cache, const char *rdir, int wan
         CURLcode code;
         st = http_get(url, token, &r, 0, have, &code, err, errcap);
         int werr = fclose(r.file) != 0;
-        if (code == CURLE_RANGE_ERROR && have > 0) { /* the server cannot resume: from the start */
+        if ((code == CURLE_RANGE_ERROR || st == 416) && have > 0) { /* the server cannot resume there: from the start */
             have = 0;
             continue;
         }
@@ -605,8 +785,9 @@ static int fetch_file(ax_arena *ar, const char *cache, const char *rdir, int wan
                 snprintf(err, errcap, "cannot write %s: %s", part, strerror(errno));
             else if (st >= 0)
                 snprintf(err, errcap, "GET %s: %lld bytes arrived of %lld", url, (long long)total, (long long)size);
-            /* what arrived stays in .incomplete for the next try to resume; never under the blob's name */
-            if (st >= 0 && st != 200 && st != 206) unlink(part);
+            /* what arrived stays in .incomplete for the next try to resume (an error page was never written
+             * into it); never under the blob's name */
+            if (file_size(part) == 0) unlink(part);
             goto out;
         }
         if (rename(part, blob) != 0) {
@@ -639,6 +820,42 @@ static int wanted_file(const char *f, int want) {
     return (want & FE_HUB_ADAPTER) && (!strcmp(f, "adapter_config.json") || !strcmp(f, "adapter_model.safetensors"));
 }
 
+/* huggingface_hub's tree listing of a commit (trees/<commit>.json, format 1: each file's size and blob id, and
+ * an LFS file's sha256 and size), from the API's siblings when each has them; kept if already there. A commit's
+ * listing never changes, so a later offline run chooses a dataset's files from the repo's, as online. (With it,
+ * huggingface_hub's offline snapshot_download calls the partial snapshot incomplete, as it is; its per-file
+ * hf_hub_download still reads the files.) */
+static void write_tree(ax_arena *ar, const char *rdir, const char *commit, json_t *sib) {
+    const char *path = ax_arena_printf(ar, "%s/trees/%s.json", rdir, commit);
+    if (is_file(path)) return;
+    json_t *files = json_object();
+    int ok = 1;
+    for (size_t i = 0; ok && i < json_array_size(sib); i++) {
+        json_t *e = json_array_get(sib, i), *lfs = json_object_get(e, "lfs");
+        const char *f = json_string_value(json_object_get(e, "rfilename"));
+        const char *blob = json_string_value(json_object_get(e, "blobId"));
+        json_t *size = json_object_get(e, "size");
+        ok = f && blob && json_is_integer(size);
+        if (!ok) break;
+        json_t *info = json_pack("{s:I, s:s}", "size", json_integer_value(size), "blob_id", blob);
+        const char *sha = json_string_value(json_object_get(lfs, "sha256"));
+        if (sha && json_is_integer(json_object_get(lfs, "size"))) {
+            json_object_set_new(info, "lfs_sha256", json_string(sha));
+            json_object_set_new(info, "lfs_size", json_integer(json_integer_value(json_object_get(lfs, "size"))));
+        }
+        json_object_set_new(files, f, info);
+    }
+    json_t *doc = json_pack("{s:i, s:o}", "format_version", 1, "files", files);
+    char *txt = ok ? json_dumps(doc, JSON_SORT_KEYS | JSON_INDENT(1)) : NULL;
+    json_decref(doc);
+    if (!txt) return;
+    ax_diag tmp;
+    ax_diag_init(&tmp);
+    if (ax_mkdir_p(ax_arena_printf(ar, "%s/trees", rdir), &tmp) == 0) ax_write_file_atomic(path, txt, strlen(txt), &tmp);
+    ax_diag_free(&tmp); /* a listing that cannot be written is only a cache */
+    free(txt);
+}
+
 /* Resolves revision to its commit with the Hub's API (as huggingface_hub
  * does online, so a branch that moved is followed), writes refs/<revision>,
  * and fetches the wanted files the snapshot lacks. Returns the snapshot, or
@@ -658,8 +875,8 @@ static const char *download(ax_arena *ar, const char *cache, const char *rdir, c
     if (read_token(ar, &token, err, errcap) != 0) return NULL;
     CURL *h = curl_easy_init();
     char *er = h ? curl_easy_escape(h, revision, 0) : NULL;
-    const char *url =
-        ax_arena_printf(ar, "%s/api/%s/%s/revision/%s", endpoint(), kind_of(want), repo_id, er ? er : revision);
+    const char *url = /* blobs: each file's size and blob id, for the tree listing written below */
+        ax_arena_printf(ar, "%s/api/%s/%s/revision/%s?blobs=true", endpoint(), kind_of(want), repo_id, er ? er : revision);
     curl_free(er);
     if (h) curl_easy_cleanup(h);
     http_req r = {0};
@@ -682,6 +899,7 @@ static const char *download(ax_arena *ar, const char *cache, const char *rdir, c
         return NULL;
     }
     const char *commit = ax_arena_strdup(ar, sha);
+    if (want & FE_HUB_DATASET) write_tree(ar, rdir, commit, sib); /* a dataset's split depends on every file */
     int nf = (int)json_array_size(sib), have_index = 0, have_single = 0;
     const char **files = ax_arena_alloc(ar, sizeof *files * (size_t)(nf + 1));
     int nwant = 0;
@@ -762,6 +980,31 @@ static const char *download(ax_arena *ar, const char *cache, const char *rdir, c
 }
 #endif
 
+static int is_dir(const char *p) {
+    struct stat st;
+    return stat(p, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+/* huggingface_hub's tree listing of a commit (format 1): its file paths, or -1 when absent or unreadable. */
+static int read_tree(ax_arena *ar, const char *rdir, const char *commit, const char ***out) {
+    json_error_t je;
+    json_t *j = json_load_file(ax_arena_printf(ar, "%s/trees/%s.json", rdir, commit), 0, &je);
+    json_t *files = j ? json_object_get(j, "files") : NULL;
+    if (!j || !json_is_integer(json_object_get(j, "format_version")) ||
+        json_integer_value(json_object_get(j, "format_version")) != 1 || !json_is_object(files)) {
+        json_decref(j);
+        return -1;
+    }
+    const char **v = ax_arena_alloc(ar, sizeof *v * (json_object_size(files) + 1));
+    int n = 0;
+    const char *k;
+    json_t *val;
+    json_object_foreach(files, k, val) if (safe_rel(k)) v[n++] = ax_arena_strdup(ar, k);
+    json_decref(j);
+    *out = v;
+    return n;
+}
+
 /* The files under dir (relative paths, in the arena), for ds_pick on a cached snapshot. */
 static void list_files(ax_arena *ar, const char *dir, const char *rel, const char ***v, int *n, int *cap) {
     DIR *dh = opendir(dir);
@@ -824,10 +1067,21 @@ static const char *resolve_repo(ax_arena *ar, const char *repo_id, const char *r
     const char *commit = read_ref(ar, rdir, revision);
     const char *snap = commit ? ax_arena_printf(ar, "%s/snapshots/%s", rdir, commit) : NULL;
     const char *lack = snap ? missing(ar, snap, want) : "the revision";
+    if (snap && (want & FE_HUB_DATASET) && !is_dir(snap)) {
+        ax_error(d, where, "%s: \"%s\" is not a local file, and the Hugging Face cache %s has no snapshot of it at "
+                           "revision \"%s\"", key, repo_id, cache, revision);
+        return NULL;
+    }
     if (snap && (want & FE_HUB_DATASET)) {
         const char **v = NULL;
         int n = 0, cap = 0;
-        list_files(ar, snap, NULL, &v, &n, &cap);
+        if ((n = read_tree(ar, rdir, commit, &v)) < 0) { /* no listing: the files cached, which may be fewer */
+            n = 0;
+            list_files(ar, snap, NULL, &v, &n, &cap);
+            ax_warn(d, where, "%s: no file listing of \"%s\" at commit %s is cached (trees/%s.json): the split is "
+                              "chosen among the %d file%s of the cached snapshot, which may be fewer than the repo's",
+                    key, repo_id, commit, commit, n, n == 1 ? "" : "s");
+        }
         char why2[1024];
         picked = ds_pick(ar, v, n, sel, why2, sizeof why2);
         if (!picked) {
@@ -835,6 +1089,7 @@ static const char *resolve_repo(ax_arena *ar, const char *repo_id, const char *r
             return NULL;
         }
         snap = ax_arena_printf(ar, "%s/%s", snap, picked);
+        if (!is_file(snap)) lack = picked; /* listed, not downloaded */
     }
     if (!lack) {
         if (unreachable)
@@ -866,4 +1121,12 @@ const char *fe_hub_model(ax_arena *ar, const char *repo_id, const char *revision
 const char *fe_hub_dataset(ax_arena *ar, const char *repo_id, const char *revision, const fe_hub_ds_sel *sel,
                            const char *where, const char *key, ax_diag *d) {
     return resolve_repo(ar, repo_id, revision, FE_HUB_DATASET, sel, where, key, d);
+}
+
+const char *fe_hub_dataset_dir(ax_arena *ar, const char *dir, const fe_hub_ds_sel *sel, char *err, size_t errcap) {
+    const char **v = NULL;
+    int n = 0, cap = 0;
+    list_files(ar, dir, NULL, &v, &n, &cap);
+    const char *f = ds_pick(ar, v, n, sel, err, errcap);
+    return f ? ax_arena_printf(ar, "%s/%s", dir, f) : NULL;
 }

@@ -55,11 +55,21 @@ typedef struct fe_hub_ds_sel {
     const char *split;
 } fe_hub_ds_sel;
 
+/* The files of `files` (a repo's or a folder's paths) that HF datasets
+ * takes for sel's split, as its inference without a loading script finds
+ * them (see hub.c), sorted; returns their count, or -1 with err. */
+int fe_hub_split_files(ax_arena *ar, const char *const *files, int n, const fe_hub_ds_sel *sel, const char ***out,
+                       char *err, size_t errcap);
+
 /* The local path of the one .json/.jsonl file that is the wanted split of
  * dataset repo_id at revision (NULL: "main"), from the cache or
  * downloaded, as fe_hub_model resolves a model. NULL with an error at
  * `where` when there is none, several, or only another format (parquet). */
 const char *fe_hub_dataset(ax_arena *ar, const char *repo_id, const char *revision, const fe_hub_ds_sel *sel,
                            const char *where, const char *key, ax_diag *d);
+
+/* A local folder as HF datasets loads one (load_dataset("folder")): the one
+ * .json/.jsonl file of sel's split among its files, or NULL with err. */
+const char *fe_hub_dataset_dir(ax_arena *ar, const char *dir, const fe_hub_ds_sel *sel, char *err, size_t errcap);
 
 #endif

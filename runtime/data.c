@@ -243,10 +243,14 @@ int rt_data_load_text(const char *text, size_t len, const char *name, int64_t vo
                      je.text);
             nerr++;
         }
-        for (size_t i = 0; arr && i < json_array_size(arr) && nerr < MAX_LOAD_ERRORS; i++) {
+        for (size_t i = 0; arr && i < json_array_size(arr); i++) {
             snprintf(loc, sizeof loc, "%s: row %zu", name, i);
             int64_t n = parse_row(json_array_get(arr, i), loc, vocab_size, &tok, &lab, d);
-            if (n < 0) nerr++;
+            if (n < 0 && ++nerr >= MAX_LOAD_ERRORS) {
+                ax_error(d, name, "too many errors; stopped at row %zu", i);
+                break;
+            }
+            if (n < 0) continue;
             else if (n == 0) nempty++;
             else ax_buf_append(&lens, &n, sizeof n);
         }

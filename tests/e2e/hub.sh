@@ -132,8 +132,10 @@ check 'grep "GET /cdn/" hub.log | grep -q . && ! grep "GET /cdn/" hub.log | grep
   "the token goes to the Hub, not to the storage host its redirects point to"
 rm -rf hub/models--test-org--gated
 check 'HF_TOKEN=$(printf "  secret-token\n") "$AXOC" compile g.yml -o g3.bin 2>/dev/null' "a token's outer white space (a file's newline) is dropped"
-check '! HF_TOKEN=$(printf "secret\nX-Injected: 1") "$AXOC" compile g.yml -o g4.bin 2>g4.err && grep -q "the token in HF_TOKEN holds a control character" g4.err && ! grep -q "X-Injected" hub.log' \
-  "a token with a control character inside is refused, never sent"
+rm -rf hub/models--test-org--gated
+check 'HF_TOKEN=$(printf "secret-\r\ntoken") "$AXOC" compile g.yml -o g5.bin 2>/dev/null' "line breaks inside a token are dropped, as huggingface_hub drops them"
+check '! HF_TOKEN=$(printf "secret\tX-Injected: 1") "$AXOC" compile g.yml -o g4.bin 2>g4.err && grep -q "the token in HF_TOKEN holds a control character" g4.err && ! grep -q "X-Injected" hub.log' \
+  "a token with another control character inside is refused, never sent"
 
 # tokenizer_config from the Hub fetches tokenizer files, not weights (a fresh cache)
 cfg "$FIX" "$T/ot" 'tokenizer_config: test-org/sharded' >t.yml
@@ -170,6 +172,11 @@ check '"$AXOC" compile f.yml -o f.bin 2>f2.err && grep -q "resuming test-org/fla
   "the next compile resumes from that byte (an HTTP Range request)"
 check 'cmp -s hub/models--test-org--flaky/blobs/$st_sha "$FIX/model.safetensors" && "$AXORUN" f.bin >f.out 2>&1 && test "$(losses o11)" = "$(losses o0)"' \
   "the resumed file is whole and trains"
+mv hub/models--test-org--flaky/blobs/$st_sha hub/models--test-org--flaky/blobs/$st_sha.incomplete
+rm "$(snap flaky "$(cat hub/models--test-org--flaky/refs/main)")/model.safetensors"
+n2=$(grep -c "GET /cdn/" hub.log)
+check '"$AXOC" compile f.yml -o f3.bin 2>/dev/null && test "$(grep -c "GET /cdn/" hub.log)" = "$n2" && cmp -s hub/models--test-org--flaky/blobs/$st_sha "$FIX/model.safetensors"' \
+  "a partial file that is already whole (stopped before its rename) is completed without asking for bytes"
 check 'test -e hub/.locks/models--test-org--flaky/$st_sha.lock' "downloads lock each blob where huggingface_hub does (.locks/<repo>/<etag>.lock)"
 check '! grep -q "GET /test-org/tiny/resolve/$B/config.json" hub.log && grep -q "HEAD /test-org/tiny/resolve/$B/config.json" hub.log' \
   "a file another revision already brought (same blob) is linked, not downloaded again"
@@ -193,7 +200,7 @@ dcfg d3 test-org/ds-one >d3.yml
 check '"$AXOC" compile d3.yml -o d3.bin 2>/dev/null && "$AXORUN" d3.bin >d3.out 2>&1 && test "$(losses d3)" = "$(losses o0)"' \
   "a repo whose one file names no split: that file is the train split (a JSON array here)"
 dcfg d4 test-org/ds-parquet >d4.yml
-check '! "$AXOC" compile d4.yml -o d4.bin 2>d4.err && grep -q "datasets\[0\].path: cannot download the dataset \"test-org/ds-parquet\".*its data is data/train-00000-of-00001.parquet, and axo reads .json/.jsonl files only" d4.err' \
+check '! "$AXOC" compile d4.yml -o d4.bin 2>d4.err && grep -q "datasets\[0\].path: cannot download the dataset \"test-org/ds-parquet\".*its \"train\" split holds data/train-00000-of-00001.parquet, and axo reads .json/.jsonl files only" d4.err' \
   "a parquet-only repo: the error names its file and what axo reads"
 dcfg d5 test-org/ds-many >d5.yml
 check '! "$AXOC" compile d5.yml -o d5.bin 2>d5.err && grep -q "2 .json/.jsonl files make its \"train\" split (train-0.jsonl, train-1.jsonl); axo reads one: name it with data_files" d5.err' \
@@ -204,9 +211,27 @@ check '"$AXOC" compile d6.yml -o d6.bin 2>/dev/null && "$AXOC" dump d6.bin >d6.d
   "data_files chooses the file"
 check 'HF_HUB_OFFLINE=1 "$AXOC" compile d1.yml -o d1b.bin --no-cache 2>/dev/null && cmp -s d1.bin d1b.bin && HF_HUB_OFFLINE=1 "$AXOC" compile d6.yml -o d6b.bin --no-cache 2>/dev/null && cmp -s d6.bin d6b.bin' \
   "offline, the cached snapshot gives the same plans (the split and data_files chosen from its files)"
+# offline, the split is chosen from the repo's listing (trees/<commit>.json, huggingface_hub's), not from the files
+# that happen to be cached: here only extra.jsonl was fetched, and without data_files the train split is train.jsonl
+dcfg d8 'test-org/ds-two
+    data_files: extra.jsonl' >d8.yml
+dcfg d9 test-org/ds-two >d9.yml
+check '"$AXOC" compile d8.yml -o d8.bin 2>/dev/null && test -s hub/datasets--test-org--ds-two/trees/$(cat hub/datasets--test-org--ds-two/refs/main).json' \
+  "online: the repo's file listing is kept in huggingface_hub's trees/<commit>.json"
+check '! HF_HUB_OFFLINE=1 "$AXOC" compile d9.yml -o d9.bin 2>d9.err && grep -q "lacks train.jsonl" d9.err && "$AXOC" compile d9.yml -o d9.bin 2>/dev/null && "$AXOC" dump d9.bin >d9.dump && grep -q "/train.jsonl\"" d9.dump' \
+  "offline the split is train.jsonl as online (not cached yet: said), and online fetches it"
+# a local folder, as HF datasets loads one: the same inference over its files
+mkdir -p dsdir/data && cp "$SRC/configs/data/toy_count.jsonl" dsdir/data/train.jsonl && head -3 "$SRC/configs/data/toy_count.jsonl" >dsdir/data/test.jsonl
+dcfg d10 "$T/dsdir" >d10.yml
+check '"$AXOC" compile d10.yml -o d10.bin 2>/dev/null && "$AXORUN" d10.bin >d10.out 2>&1 && test "$(losses d10)" = "$(losses o0)" && ! grep -q dsdir hub.log' \
+  "path: a local folder: its train split (data/train.jsonl) trains as the file; no Hub request"
+dcfg d11 "$T/dsdir
+    split: validation" >d11.yml
+check '! "$AXOC" compile d11.yml -o d11.bin 2>d11.err && grep -q "the folder .*dsdir: it has no split \"validation\" as HF datasets infers splits (it has: train, test)" d11.err' \
+  "a split the folder does not have: the splits it has"
 dcfg d7 'test-org/ds-split
     name: default' >d7.yml
-check '! "$AXOC" compile d7.yml -o d7.bin 2>d7.err && grep -q "datasets\[0\].name: expected null: a Hub dataset" d7.err' \
+check '! "$AXOC" compile d7.yml -o d7.bin 2>d7.err && grep -q "datasets\[0\].name: expected null: a dataset.s named configuration" d7.err' \
   "name: (a named configuration) is refused for a Hub dataset"
 
 # huggingface_hub (where installed): it reads axo's cache offline, and axo reads one it filled
@@ -217,8 +242,8 @@ if python3 -c 'import huggingface_hub' 2>/dev/null; then
     "axo compiles offline from a cache huggingface_hub filled"
   check 'HF_HUB_CACHE=$T/hfc python3 -c "from huggingface_hub import snapshot_download as s; s(\"test-org/ds-split\", repo_type=\"dataset\")" >/dev/null 2>&1 && HF_HUB_CACHE=$T/hfc HF_HUB_OFFLINE=1 "$AXOC" compile d1.yml -o d1c.bin --no-cache 2>/dev/null && "$AXOC" dump d1c.bin >d1c.dump && grep -q "$T/hfc/datasets--test-org--ds-split/snapshots/.*/data/train.jsonl" d1c.dump' \
     "and a dataset huggingface_hub downloaded"
-  check 'HF_HUB_OFFLINE=1 python3 -c "import sys; from huggingface_hub import snapshot_download as s; sys.exit(s(\"test-org/ds-split\", repo_type=\"dataset\", local_files_only=True) != sys.argv[1])" "$(dsnap ds-split)"' \
-    "huggingface_hub finds axo's dataset snapshot offline"
+  check 'HF_HUB_OFFLINE=1 python3 -c "import sys; from huggingface_hub import hf_hub_download as h; sys.exit(h(\"test-org/ds-split\", \"data/train.jsonl\", repo_type=\"dataset\", local_files_only=True) != sys.argv[1])" "$(dsnap ds-split)/data/train.jsonl"' \
+    "huggingface_hub finds axo's dataset file offline"
 else
   echo "note: huggingface_hub is not installed; its cross-checks were not run"
 fi

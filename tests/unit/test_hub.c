@@ -5,6 +5,7 @@
 #include "frontend/hub.h"
 #include "tests/check.h"
 
+#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -143,7 +144,52 @@ static void test_lookup(void) {
     unsetenv("HF_HUB_CACHE"), unsetenv("HF_HUB_OFFLINE");
 }
 
+/* the files HF datasets 5.2 takes for a split, on file lists (tests/reference/make_split_fixtures.py ran
+ * datasets' own get_data_patterns / DataFilesDict on them: split_files.json) */
+static void test_split_files(void) {
+    json_error_t je;
+    json_t *j = json_load_file(AXO_SOURCE_DIR "/tests/reference/split_files.json", 0, &je);
+    CHECK_MSG(j != NULL, "split_files.json: %s", je.text);
+    json_t *cases = json_object_get(j, "cases");
+    CHECK(json_array_size(cases) >= 30);
+    for (size_t c = 0; c < json_array_size(cases); c++) {
+        json_t *k = json_array_get(cases, c), *fj = json_object_get(k, "files"), *dj = json_object_get(k, "data_files");
+        json_t *ej = json_object_get(k, "expect");
+        ax_arena *ar = ax_arena_create();
+        int n = (int)json_array_size(fj), nd = (int)json_array_size(dj);
+        const char **files = ax_arena_alloc(ar, sizeof *files * (size_t)(n + 1));
+        const char **df = ax_arena_alloc(ar, sizeof *df * (size_t)(nd + 1));
+        for (int i = 0; i < n; i++) files[i] = json_string_value(json_array_get(fj, (size_t)i));
+        for (int i = 0; i < nd; i++) df[i] = json_string_value(json_array_get(dj, (size_t)i));
+        fe_hub_ds_sel sel = {.data_files = df, .ndata_files = nd, .split = json_string_value(json_object_get(k, "split"))};
+        const char **got = NULL;
+        char err[512] = "";
+        int ng = fe_hub_split_files(ar, files, n, &sel, &got, err, sizeof err);
+        ax_buf want = {0}, have = {0};
+        if (json_is_array(ej))
+            for (size_t i = 0; i < json_array_size(ej); i++) ax_buf_printf(&want, "%s;", json_string_value(json_array_get(ej, i)));
+        for (int i = 0; i < ng; i++) ax_buf_printf(&have, "%s;", got[i]);
+        /* datasets' null (it raises) and [] (a split with no readable file) are both an error here */
+        int want_err = !json_is_array(ej) || json_array_size(ej) == 0;
+        CHECK_MSG(want_err ? ng < 0 : ng > 0 && !strcmp(want.data, have.data), "case %zu (split %s): expected %s, got %s%s",
+                  c, sel.split, want_err ? "an error" : want.data, ng < 0 ? "an error: " : have.data ? have.data : "",
+                  ng < 0 ? err : "");
+        ax_buf_free(&want), ax_buf_free(&have);
+        ax_arena_destroy(ar);
+    }
+    json_decref(j);
+    /* split slices are refused by name */
+    ax_arena *ar = ax_arena_create();
+    const char *one[] = {"train.jsonl"}, **got;
+    char err[512];
+    fe_hub_ds_sel sl = {.split = "train[:10%]"};
+    CHECK_EQ(fe_hub_split_files(ar, one, 1, &sl, &got, err, sizeof err), -1);
+    CHECK(strstr(err, "slices and sums of splits") != NULL);
+    ax_arena_destroy(ar);
+}
+
 int main(void) {
+    test_split_files();
     test_repo_ids();
     test_cache_dir();
     test_lookup();

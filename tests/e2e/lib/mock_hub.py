@@ -27,6 +27,7 @@ usage: mock_hub.py MODEL_DIR PORT_FILE LOG TOKEN [ADAPTER_DIR [DATA_FILE]]
     test-org/ds-one       alpaca_data_cleaned.json: the rows as one JSON array, no split in its name
     test-org/ds-parquet   data/train-00000-of-00001.parquet only
     test-org/ds-many      train-0.jsonl and train-1.jsonl (halves)
+    test-org/ds-two       train.jsonl (the rows) and extra.jsonl (the first 3)
 """
 import hashlib
 import http.server
@@ -88,6 +89,7 @@ def main():
                               "README.md": b"# ds\n"},
         "test-org/ds-one": {"alpaca_data_cleaned.json": b"[" + b",".join(r.strip() for r in rows) + b"]\n"},
         "test-org/ds-parquet": {"data/train-00000-of-00001.parquet": b"PAR1 not really"},
+        "test-org/ds-two": {"train.jsonl": b"".join(rows), "extra.jsonl": b"".join(rows[:3])},
         "test-org/ds-many": {"train-0.jsonl": b"".join(rows[:len(rows) // 2]),
                              "train-1.jsonl": b"".join(rows[len(rows) // 2:])},
     }
@@ -213,7 +215,12 @@ def main():
                 got = find(repo, rev, kind)
                 if not got:
                     return self.send(404, b'{"error":"Repository or revision not found"}')
-                body = json.dumps({"id": repo, "sha": got[0], "siblings": [{"rfilename": f} for f in sorted(got[1])]})
+                def sib(f, d):  # with ?blobs=true the Hub adds size, blobId and an LFS file's sha256
+                    e = {"rfilename": f, "size": len(d), "blobId": hashlib.sha1(b"blob %d\0" % len(d) + d).hexdigest()}
+                    if f.endswith(".safetensors") or f.endswith(".parquet"):
+                        e["lfs"] = {"sha256": hashlib.sha256(d).hexdigest(), "size": len(d), "pointerSize": 134}
+                    return e
+                body = json.dumps({"id": repo, "sha": got[0], "siblings": [sib(f, d) for f, d in sorted(got[1].items())]})
                 return self.send(200, body.encode(), [("Content-Type", "application/json")])
             if len(parts) >= 5 and parts[2] == "resolve":
                 repo, rev, fname = "/".join(parts[:2]), parts[3], "/".join(parts[4:])
