@@ -1005,20 +1005,30 @@ static int read_tree(ax_arena *ar, const char *rdir, const char *commit, const c
     return n;
 }
 
-/* The files under dir (relative paths, in the arena), for ds_pick on a cached snapshot. */
-static void list_files(ax_arena *ar, const char *dir, const char *rel, const char ***v, int *n, int *cap) {
+/* The files under dir (relative paths, in the arena), for ds_pick on a cached snapshot or a local folder:
+ * links to files followed (a snapshot's point into blobs/), links to folders not (no cycles), 8 levels and
+ * LIST_MAX files at most; returns -1 past that. */
+enum { LIST_MAX = 20000 };
+
+static int list_files(ax_arena *ar, const char *dir, const char *rel, const char ***v, int *n, int *cap) {
     DIR *dh = opendir(dir);
-    if (!dh) return;
+    if (!dh) return 0;
+    int depth = 0, rc = 0;
+    for (const char *c = rel; c && *c; c++) depth += *c == '/';
     struct dirent *e;
-    while ((e = readdir(dh))) {
+    while (!rc && (e = readdir(dh))) {
         if (e->d_name[0] == '.' && (!e->d_name[1] || (e->d_name[1] == '.' && !e->d_name[2]))) continue;
         const char *p = ax_arena_printf(ar, "%s/%s", dir, e->d_name);
         const char *r = rel ? ax_arena_printf(ar, "%s/%s", rel, e->d_name) : ax_arena_strdup(ar, e->d_name);
-        struct stat st;
-        if (stat(p, &st) != 0) continue;
+        struct stat st, lst;
+        if (stat(p, &st) != 0 || lstat(p, &lst) != 0) continue;
         if (S_ISDIR(st.st_mode)) {
-            if (*n < 100000) list_files(ar, p, r, v, n, cap);
+            if (!S_ISLNK(lst.st_mode) && depth < 8) rc = list_files(ar, p, r, v, n, cap);
         } else if (S_ISREG(st.st_mode)) {
+            if (*n >= LIST_MAX) {
+                rc = -1;
+                break;
+            }
             if (*n == *cap) {
                 *cap = *cap ? *cap * 2 : 64;
                 const char **nv = ax_arena_alloc(ar, sizeof *nv * (size_t)*cap);
@@ -1029,6 +1039,7 @@ static void list_files(ax_arena *ar, const char *dir, const char *rel, const cha
         }
     }
     closedir(dh);
+    return rc;
 }
 
 /* A model's snapshot directory, or a dataset's chosen file (sel). */
@@ -1077,7 +1088,7 @@ static const char *resolve_repo(ax_arena *ar, const char *repo_id, const char *r
         int n = 0, cap = 0;
         if ((n = read_tree(ar, rdir, commit, &v)) < 0) { /* no listing: the files cached, which may be fewer */
             n = 0;
-            list_files(ar, snap, NULL, &v, &n, &cap);
+            if (list_files(ar, snap, NULL, &v, &n, &cap) != 0) n = 0;
             ax_warn(d, where, "%s: no file listing of \"%s\" at commit %s is cached (trees/%s.json): the split is "
                               "chosen among the %d file%s of the cached snapshot, which may be fewer than the repo's",
                     key, repo_id, commit, commit, n, n == 1 ? "" : "s");
@@ -1126,7 +1137,10 @@ const char *fe_hub_dataset(ax_arena *ar, const char *repo_id, const char *revisi
 const char *fe_hub_dataset_dir(ax_arena *ar, const char *dir, const fe_hub_ds_sel *sel, char *err, size_t errcap) {
     const char **v = NULL;
     int n = 0, cap = 0;
-    list_files(ar, dir, NULL, &v, &n, &cap);
+    if (list_files(ar, dir, NULL, &v, &n, &cap) != 0) {
+        snprintf(err, errcap, "it holds more than %d files: name the data file itself", (int)LIST_MAX);
+        return NULL;
+    }
     const char *f = ds_pick(ar, v, n, sel, err, errcap);
     return f ? ax_arena_printf(ar, "%s/%s", dir, f) : NULL;
 }
