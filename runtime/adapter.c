@@ -65,10 +65,7 @@ int rt_adapter_config_read(const char *dir, rt_adapter_cfg *c, ax_diag *d) {
 
 #define TOKENS_DELTA PEFT_PREFIX "model.embed_tokens.token_adapter.trainable_tokens_delta"
 
-/* adapter_config.json's trainable_token_indices: a list, or a mapping whose
- * one key names the input embedding (embed_tokens). Returns the count and a
- * malloc'd array, or -1 after an error. */
-static int token_indices(const char *adapter_dir, int64_t **out, ax_diag *d) {
+int rt_adapter_token_indices(const char *adapter_dir, int64_t **out, ax_diag *d) {
     char path[4096];
     if (ax_path_join(path, sizeof path, adapter_dir, "adapter_config.json") != 0) return -1;
     json_error_t je;
@@ -100,7 +97,7 @@ static int token_indices(const char *adapter_dir, int64_t **out, ax_diag *d) {
 static int merge_tokens(const rt_st_file *af, const rt_st_tensor *D, const char *adapter_dir, const char *name,
                         float *W, int64_t V, int64_t H, ax_diag *d) {
     int64_t *idx = NULL;
-    int n = token_indices(adapter_dir, &idx, d);
+    int n = rt_adapter_token_indices(adapter_dir, &idx, d);
     if (n < 0) return -1;
     int rc = 0;
     if (D->rank != 2 || D->shape[0] != n || D->shape[1] != H) {

@@ -35,6 +35,11 @@ typedef struct rt_adapter_cfg {
  * naming the file. */
 int rt_adapter_config_read(const char *dir, rt_adapter_cfg *c, ax_diag *d);
 
+/* adapter_config.json's trainable_token_indices: a list, or a mapping whose
+ * one key names the input embedding (embed_tokens). Returns the count and a
+ * malloc'd array, or -1 after an error naming the file. */
+int rt_adapter_token_indices(const char *adapter_dir, int64_t **out, ax_diag *d);
+
 /* adapter_dir: adapter_model.safetensors + adapter_config.json. base_dir:
  * the HF model dir (NULL: adapter_config.json's base_model_name_or_path).
  * Every adapter tensor must find its base weight with matching shapes;

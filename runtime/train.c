@@ -207,6 +207,21 @@ static int open_saved_adapter(const ir_module *m, const char *dir, rt_st_file *f
                          "peft_use_dora)", ac.dora ? "true" : "false", want_dora ? "true" : "false");
         return -1;
     }
+    /* trainable tokens: the saved delta's rows are those tokens' (PEFT loads the adapter with its own indices) */
+    const ir_attr *tt = ir_module_attr(m, "lora.trainable_token_indices");
+    if (tt && tt->kind == IR_ATTR_INTS) {
+        int64_t *saved = NULL;
+        int n = rt_adapter_token_indices(dir, &saved, d);
+        int same = n == tt->n;
+        for (int i = 0; same && i < n; i++) same = saved[i] == tt->ints[i];
+        free(saved);
+        if (n < 0) return -1;
+        if (!same) {
+            ax_error(d, dir, "adapter_config.json: trainable_token_indices differ from the config's "
+                             "peft_trainable_token_indices (lora_model_dir must list the same tokens in the same order)");
+            return -1;
+        }
+    }
     char path[4096];
     if (ax_path_join(path, sizeof path, dir, "adapter_model.safetensors") != 0) {
         ax_error(d, dir, "path too long");
@@ -221,8 +236,11 @@ static int load_saved_adapter(const rt_st_file *f, const char *dir, const ir_glo
     const rt_st_tensor *t = rt_st_find(f, hf);
     if (t) used[t - f->tensors] = 1;
     if (!t) {
-        ax_error(d, f->path, "lora_model_dir %s has no \"%s\": the config adapts a module the saved adapter does not "
-                             "(check lora_target_modules / lora_target_linear)", dir, hf);
+        ax_error(d, f->path, "lora_model_dir %s has no \"%s\": %s", dir, hf,
+                 strstr(hf, "trainable_tokens_delta")
+                     ? "the saved adapter trained no tokens (peft_trainable_token_indices must match it)"
+                     : "the config adapts a module the saved adapter does not (check lora_target_modules / "
+                       "lora_target_linear)");
         return -1;
     }
     int same = t->rank == G->type.rank;
@@ -530,6 +548,19 @@ int rt_session_init_weights(rt_session *s, const char *model_dir, ax_diag *d) {
         if (!strcmp(ir_attr_str(m->globals[g].attrs, m->globals[g].nattrs, "init", ""), "token_rows") &&
             token_rows(s, g, d) != 0)
             return -1;
+    /* and the f32 master copies taken from a delta above (ZeRO-1/2, offload_param) take its rows too */
+    for (int g = 0; !lora_dir && g < m->nglobals; g++) {
+        const ir_global *G = &m->globals[g];
+        const char *from = ir_attr_str(G->attrs, G->nattrs, "init_from", NULL);
+        int pg = from ? ir_global_find(m, from) : -1;
+        if (pg < 0 || strcmp(ir_attr_str(m->globals[pg].attrs, m->globals[pg].nattrs, "init", ""), "token_rows")) continue;
+        const ir_type *pt = &m->globals[pg].type;
+        int64_t first, rows, cap, row_elems = pt->rank && pt->dims[0] ? ir_type_numel(pt) / pt->dims[0] : 1;
+        block_of(s, &G->type, &first, &rows, &cap);
+        const float *src = rt_f(&s->st.globals[pg]);
+        if (pt->shard.axis < 0) src += first * row_elems; /* whole param: take the block */
+        memcpy(s->st.globals[g].data, src, sizeof(float) * (size_t)(rows * row_elems));
+    }
     return 0;
 }
 

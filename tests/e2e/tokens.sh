@@ -148,8 +148,9 @@ check '"$AXOC" compile c11.yml -o c11c.bin 2>c11c.err && ! grep -q "served from 
 tt() { # $1 output dir, $2 extra lines
   printf 'base_model: %s\ndatasets:\n  - path: %s\nsequence_len: 64\nmicro_batch_size: 2\nmax_steps: 4\n' \
     "$SRC/tests/reference/fixtures/tiny-llama" "$SRC/configs/data/toy_count.jsonl"
-  printf 'learning_rate: 0.01\nseed: 3\noutput_dir: %s\nadapter: lora\nlora_r: 4\nlora_alpha: 8\nlora_target_linear: true\n' "$T/$1"
-  printf 'peft_trainable_token_indices: [72, 5]\n%s\n' "${2:-}"
+  printf 'learning_rate: %s\nseed: 3\noutput_dir: %s\nadapter: lora\nlora_r: 4\nlora_alpha: 8\nlora_target_linear: true\n' \
+    "${LR:-0.01}" "$T/$1"
+  printf 'peft_trainable_token_indices: %s\n%s\n' "${TOKS:-[72, 5]}" "${2:-}"
 }
 st() { python3 -c 'import json,struct,sys
 b=open(sys.argv[1],"rb").read(); n=struct.unpack("<Q",b[:8])[0]; h=json.loads(b[8:8+n])
@@ -158,10 +159,13 @@ print(v["shape"], list(struct.unpack("<%df" % (len(d)//4), d)) if v["dtype"]=="F
 KD=base_model.model.model.embed_tokens.token_adapter.trainable_tokens_delta
 tt t1 "gradient_accumulation_steps: 2" >t1.yml # the global batch of 2 ranks x 2 rows
 tt t2 "deepspeed: $SRC/configs/deepspeed/zero3.json" >t2.yml
-check '"$AXOC" compile t1.yml -o t1.bin 2>/dev/null && "$AXORUN" t1.bin >t1.out 2>&1 && "$AXOC" compile t2.yml --world-size 2 -o t2.bin 2>/dev/null && "$AXORUN" t2.bin >t2.out 2>&1' \
-  "trainable tokens train on 1 rank and on ZeRO-3 x 2"
+tt t5 "deepspeed: $SRC/configs/deepspeed/zero1.json" >t5.yml # an f32 master copy of delta, sharded
+check '"$AXOC" compile t1.yml -o t1.bin 2>/dev/null && "$AXORUN" t1.bin >t1.out 2>&1 && "$AXOC" compile t2.yml --world-size 2 -o t2.bin 2>/dev/null && "$AXORUN" t2.bin >t2.out 2>&1 && "$AXOC" compile t5.yml --world-size 2 -o t5.bin 2>/dev/null && "$AXORUN" t5.bin >t5.out 2>&1' \
+  "trainable tokens train on 1 rank, on ZeRO-3 x 2 and on ZeRO-1 x 2"
 check 'test "$(st t1/adapter_model.safetensors $KD | cut -c1-8)" = "[2, 64] " && python3 -c "import sys; a=eval(sys.argv[1].split(\" \",2)[2]); b=eval(sys.argv[2].split(\" \",2)[2]); sys.exit(max(abs(x-y) for x,y in zip(a,b)) > 1e-6)" "$(st t1/adapter_model.safetensors $KD)" "$(st t2/adapter_model.safetensors $KD)"' \
   "the saved delta is [2, 64] under PEFT's key, the same on ZeRO-3 x 2 (1e-6)"
+check 'python3 -c "import sys; a=eval(sys.argv[1].split(\" \",2)[2]); b=eval(sys.argv[2].split(\" \",2)[2]); sys.exit(max(abs(x-y) for x,y in zip(a,b)) > 1e-6)" "$(st t1/adapter_model.safetensors $KD)" "$(st t5/adapter_model.safetensors $KD)"' \
+  "and on ZeRO-1 x 2, whose f32 master copy of delta starts as the rows too"
 check 'python3 -c "import json,sys; sys.exit(json.load(open(sys.argv[1]))[\"trainable_token_indices\"] != [72, 5])" t1/adapter_config.json' \
   "adapter_config.json lists the indices as PEFT reads them"
 check '"$AXOC" merge-lora t1 --base "$SRC/tests/reference/fixtures/tiny-llama" -o tm 2>/dev/null && python3 -c "
@@ -173,9 +177,12 @@ W=rd(sys.argv[1], \"model.embed_tokens.weight\"); M=rd(sys.argv[2], \"model.embe
 H=64; rows=[r for r in range(len(W)//H) if W[r*H:(r+1)*H] != M[r*H:(r+1)*H]]
 sys.exit(not (rows == [72] and M[72*H:73*H] == D[:H] and M[5*H:6*H] == D[H:]))" "$SRC/tests/reference/fixtures/tiny-llama/model.safetensors" tm/model.safetensors t1/adapter_model.safetensors $KD' \
   "merge-lora writes delta into rows 72 and 5 (5 never occurs: unchanged) and no other row"
-tt t3 "lora_model_dir: $T/t1" >t3.yml
-check '"$AXOC" compile t3.yml -o t3.bin 2>/dev/null && "$AXORUN" t3.bin >t3.out 2>&1 && test "$(st t3/adapter_model.safetensors $KD)" != "$(st t1/adapter_model.safetensors $KD)"' \
-  "lora_model_dir continues the delta and trains it on"
+LR=1e-30 tt t3 "lora_model_dir: $T/t1" >t3.yml
+check '"$AXOC" compile t3.yml -o t3.bin 2>/dev/null && "$AXORUN" t3.bin >t3.out 2>&1 && test "$(st t3/adapter_model.safetensors $KD)" = "$(st t1/adapter_model.safetensors $KD)"' \
+  "lora_model_dir continues from the saved delta (at lr 1e-30 it stays the saved one, not the base rows)"
+TOKS="[72, 9]" tt t6 "lora_model_dir: $T/t1" >t6.yml
+check '"$AXOC" compile t6.yml -o t6.bin 2>/dev/null && ! "$AXORUN" t6.bin >t6.out 2>&1 && grep -q "trainable_token_indices differ from the config" t6.out' \
+  "continuing with other token ids: an error, not the saved rows on the wrong tokens"
 tt t4 "lora_modules_to_save: [embed_tokens]" >t4.yml
 check '! "$AXOC" compile t4.yml -o t4.bin 2>t4.err && grep -q "embed_tokens is in lora_modules_to_save too; PEFT refuses both" t4.err' \
   "with embed_tokens in lora_modules_to_save: PEFT's refusal"
