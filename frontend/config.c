@@ -1932,6 +1932,50 @@ static void apply_special(loader *L, const fe_ypair *p) {
     }
 }
 
+/* Infrastructure keys that ask for something done beside training (an upload, a tracker, generations, an
+ * evaluation harness): accepted, since what is trained is the same, but a value that turns one on gets a warning,
+ * so that nobody waits for a dashboard or an upload axo never makes. */
+static const struct {
+    const char *name, *what;
+} unperformed[] = {
+    {"hub_model_id", "pushing the model to the Hugging Face Hub (upload output_dir with `hf upload` afterwards)"},
+    {"push_dataset_to_hub", "pushing the prepared dataset to the Hub"},
+    {"use_wandb", "logging to Weights & Biases (axorun writes train_log.jsonl in output_dir)"},
+    {"wandb_project", "logging to Weights & Biases (axorun writes train_log.jsonl in output_dir)"},
+    {"use_mlflow", "logging to MLflow (axorun writes train_log.jsonl in output_dir)"},
+    {"use_comet", "logging to Comet (axorun writes train_log.jsonl in output_dir)"},
+    {"use_tensorboard", "TensorBoard logs (axorun writes train_log.jsonl in output_dir)"},
+    {"use_trackio", "logging to Trackio (axorun writes train_log.jsonl in output_dir)"},
+    {"use_swanlab", "logging to SwanLab (axorun writes train_log.jsonl in output_dir)"},
+    {"use_otel_metrics", "OpenTelemetry metrics"},
+    {"generate_samples", "sample generations during training"},
+    {"lm_eval_tasks", "lm-eval-harness evaluations"},
+    {"do_bench_eval", "the benchmark evaluation"},
+    {"do_causal_lm_eval", "the causal-LM metric evaluation (axo evaluates the loss)"},
+    {"merge_lora", "merging the adapter after training (run `axoc merge-lora OUTPUT_DIR -o DIR`)"},
+    {"use_ray", "a Ray Train launch"},
+};
+
+const char *fe_unperformed_key(const char *name) {
+    for (size_t i = 0; i < AX_ARRAY_LEN(unperformed); i++)
+        if (!strcmp(name, unperformed[i].name)) return unperformed[i].what;
+    return NULL;
+}
+
+static void warn_unperformed(const fe_yctx *y, const fe_ypair *p) {
+    for (size_t i = 0; i < AX_ARRAY_LEN(unperformed); i++) {
+        if (strcmp(p->key, unperformed[i].name) || fe_y_is_null(p->v)) continue;
+        const char *t = fe_y_text(p->v);
+        int b;
+        if (t && (!*t || (fe_parse_bool(t, &b) && !b))) return; /* "", false, off */
+        if (p->v->type == YAML_SEQUENCE_NODE && p->v->data.sequence.items.top == p->v->data.sequence.items.start) return;
+        char loc[512];
+        ax_warn(y->d, fe_yloc(y, p->k, loc, sizeof loc), "%s: accepted, but axo does not do %s", p->key,
+                unperformed[i].what);
+        return;
+    }
+}
+
 static void apply_pair(loader *L, const fe_ypair *p) {
     const fe_yctx *y = &L->y;
     char loc[512];
@@ -1940,6 +1984,7 @@ static void apply_pair(loader *L, const fe_ypair *p) {
         const fe_refused_key *r = find_refused(p->key);
         if (r) check_refused(y, p, r);
         else if (!is_infra(p->key)) ax_warn(y->d, fe_yloc(y, p->k, loc, sizeof loc), "unknown key `%s`, ignored", p->key);
+        else warn_unperformed(y, p);
         return;
     }
     /* A null value means "not set": the default applies. */

@@ -302,6 +302,10 @@ extern const int fe_nrefused_keys;
  * trained): accepted silently, whatever their value. */
 extern const char *const fe_infra_keys[];
 extern const int fe_ninfra_keys;
+/* For an infrastructure key that asks for something done beside training
+ * (hub_model_id, use_wandb, wandb_project, merge_lora, ...), what axo does
+ * not do: a value that turns it on gets a warning; NULL for other keys. */
+const char *fe_unperformed_key(const char *name);
 /* A name that two of config.c's tables (keys axo reads, fe_refused_keys,
  * fe_infra_keys) both hold, or NULL: each key has one meaning. */
 const char *fe_config_tables_overlap(void);

@@ -91,6 +91,14 @@ static void expect_error(const char *text, const char *where, const char *msg) {
     EXPECT_DIAG(&r.d, AX_SEV_ERROR, where, msg);
     run_free(&r);
 }
+/* The config must load, with one warning at `where` containing `msg`. */
+static void expect_warning(const char *text, const char *where, const char *msg) {
+    run r;
+    run_y(&r, text);
+    CHECK_MSG(r.rc == 0 && r.d.nwarnings == 1, "expected one warning: %s", text);
+    EXPECT_DIAG(&r.d, AX_SEV_WARNING, where, msg);
+    run_free(&r);
+}
 static char *canon(const fe_config *c) {
     ax_buf b = {0};
     fe_config_canonical(c, &b);
@@ -213,7 +221,7 @@ static void test_all_keys(void) {
           "flash_attention: true\n"
           "sdp_attention: false\n"
           "xformers_attention:\n"
-          "wandb_project: p\nwandb_entity:\nwandb_watch: gradients\nwandb_name: n\nwandb_log_model:\n"
+          "wandb_project:\nwandb_entity:\nwandb_watch: gradients\nwandb_name: n\nwandb_log_model:\n"
           "special_tokens:\n  pad_token: <pad>\n"
           "train_on_inputs: false\n"
           "group_by_length: false\n"
@@ -706,17 +714,39 @@ static void test_neftune(void) {
                  "found both (as Axolotl)");
 }
 
-/* Infrastructure and logging keys: silent, whatever the value. */
+/* Infrastructure and logging keys: silent, whatever the value; except that one asking for something axo does
+ * not do (an upload, a tracker, generations) gets one warning saying so when a value turns it on. */
 static void test_infra_keys(void) {
     CHECK(fe_ninfra_keys > 150);
     static const char *const vals[] = {"x", "true", "3", "[1, 2]", "{a: 1}", "~"};
-    for (int i = 0; i < fe_ninfra_keys; i++)
+    int nunperformed = 0;
+    for (int i = 0; i < fe_ninfra_keys; i++) {
+        nunperformed += fe_unperformed_key(fe_infra_keys[i]) != NULL;
         for (size_t j = 0; j < AX_ARRAY_LEN(vals); j++) {
             char y[160];
             snprintf(y, sizeof y, "%s: %s\n", fe_infra_keys[i], vals[j]);
+            if (!fe_unperformed_key(fe_infra_keys[i]) || j == AX_ARRAY_LEN(vals) - 1) {
+                expect_silent(y);
+                continue;
+            }
+            run r;
+            run_y(&r, y);
+            CHECK_MSG(r.rc == 0 && r.d.n == 1 && r.d.nwarnings == 1 && strstr(r.d.entries[0].msg, "accepted, but axo does not do"),
+                      "%s", y);
+            run_free(&r);
+        }
+        if (fe_unperformed_key(fe_infra_keys[i])) { /* off: silent */
+            char y[160];
+            snprintf(y, sizeof y, "%s: false\n", fe_infra_keys[i]);
             expect_silent(y);
         }
+    }
+    CHECK(nunperformed >= 12);
     expect_silent("swanlab_project: p\nwandb_mode: offline\nflex_attention: true\neager_attention: false\n");
+    expect_silent("wandb_project:\nhub_model_id: \"\"\nuse_wandb: false\nmerge_lora: false\n");
+    expect_warning("wandb_project: p\n", "cfg.yml:1:1",
+                   "wandb_project: accepted, but axo does not do logging to Weights & Biases (axorun writes train_log.jsonl");
+    expect_warning("hub_model_id: me/model\n", "cfg.yml:1:1", "hub_model_id: accepted, but axo does not do pushing the model");
 }
 
 /* The keys with their own rules: attention, plugins, model_type, batch_size,
