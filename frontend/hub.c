@@ -1077,12 +1077,8 @@ static const char *resolve_repo(ax_arena *ar, const char *repo_id, const char *r
     /* offline, or the Hub out of reach: the cache as it is (transformers falls back the same way) */
     const char *commit = read_ref(ar, rdir, revision);
     const char *snap = commit ? ax_arena_printf(ar, "%s/snapshots/%s", rdir, commit) : NULL;
+    if (snap && !is_dir(snap)) snap = NULL; /* a commit hash never cached */
     const char *lack = snap ? missing(ar, snap, want) : "the revision";
-    if (snap && (want & FE_HUB_DATASET) && !is_dir(snap)) {
-        ax_error(d, where, "%s: \"%s\" is not a local file, and the Hugging Face cache %s has no snapshot of it at "
-                           "revision \"%s\"", key, repo_id, cache, revision);
-        return NULL;
-    }
     if (snap && (want & FE_HUB_DATASET)) {
         const char **v = NULL;
         int n = 0, cap = 0;
@@ -1119,8 +1115,8 @@ static const char *resolve_repo(ax_arena *ar, const char *repo_id, const char *r
                  "revision \"%s\"%s%s",
                  key, repo_id, want & FE_HUB_DATASET ? "file" : "directory", cache, revision, why, reach);
     else
-        ax_error(d, where, "%s: \"%s\" is not a local directory, and its snapshot %s in the Hugging Face cache lacks %s%s%s",
-                 key, repo_id, snap, lack, why, reach);
+        ax_error(d, where, "%s: \"%s\" is not a local %s, and its snapshot %s in the Hugging Face cache lacks %s%s%s",
+                 key, repo_id, want & FE_HUB_DATASET ? "file" : "directory", snap, lack, why, reach);
     return NULL;
 }
 

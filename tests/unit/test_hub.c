@@ -113,11 +113,13 @@ static void test_lookup(void) {
     CHECK(fe_hub_model(ar, "org/m", "v3", want, w, "base_model", &d) == NULL);
     CHECK(ax_diag_contains(&d, "has no snapshot of it at revision \"v3\""));
     CHECK(fe_hub_model(ar, "org/m", "0123456789ABCDEF0123456789ABCDEF01234567", want, w, "base_model", &d) == NULL);
+    CHECK(fe_hub_model(ar, "org/m", "ffffffffffffffffffffffffffffffffffffffff", want, w, "base_model", &d) == NULL);
+    CHECK(ax_diag_contains(&d, "has no snapshot of it at revision \"ffffffffffffffffffffffffffffffffffffffff\""));
     CHECK(fe_hub_model(ar, "org/other", NULL, want, w, "base_model", &d) == NULL);
     CHECK(ax_diag_contains(&d, root));
     CHECK(fe_hub_model(ar, "org/m", "../../../etc", want, w, "base_model", &d) == NULL);
     CHECK(ax_diag_contains(&d, "is not a branch, a tag or a commit hash"));
-    CHECK_EQ(d.nerrors, n0 + 4);
+    CHECK_EQ(d.nerrors, n0 + 5);
 
     /* a ref that is not a commit (a torn write, another tool's text) is not followed */
     put(ax_arena_printf(ar, "%s/models--org--m/refs/bad", root), "not-a-commit");
