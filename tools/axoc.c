@@ -23,6 +23,8 @@ static const char *usage =
     "  axoc dump PLAN.bin            print a plan's summary, config and IR\n"
     "  axoc verify FILE.ir           parse and verify an IR text file\n"
     "  axoc fetch deepspeed_configs [--dest DIR] [--force]\n"
+    "  axoc fetch model|adapter|dataset ORG/NAME [--revision R] [--split S]\n"
+    "                                into the Hugging Face cache as compile fetches it; prints its path\n"
     "  axoc merge-sharded CHECKPOINT_DIR -o OUT_DIR [--overwrite]\n"
     "                                a SHARDED_STATE_DICT checkpoint -> HF model dir\n"
     "  axoc merge-lora ADAPTER_DIR [--base MODEL_DIR] -o OUT_DIR [--overwrite]\n"
@@ -184,11 +186,49 @@ static int cmd_verify(int argc, char **argv) {
     return finish(&d, rc);
 }
 
+/* axoc fetch model|adapter|dataset ORG/NAME [--revision R] [--split S]: into the Hugging Face cache, as compile
+ * would fetch it (one machine downloads; the nodes of a job read the shared cache offline); prints the path */
+static int cmd_fetch_hub(int argc, char **argv) {
+    const char *kind = argv[2], *repo = argc > 3 ? argv[3] : NULL, *rev = NULL, *split = NULL;
+    if (!repo || repo[0] == '-') {
+        fprintf(stderr, "axoc fetch %s: needs a Hub repo id (org/name)\n%s", kind, usage);
+        return 2;
+    }
+    for (int i = 4; i < argc; i++) {
+        if (!strcmp(argv[i], "--revision") && need_arg(i, argc, argv[i])) {
+            rev = argv[++i];
+        } else if (!strcmp(argv[i], "--split") && !strcmp(kind, "dataset") && need_arg(i, argc, argv[i])) {
+            split = argv[++i];
+        } else {
+            fprintf(stderr, "axoc fetch %s: unknown argument %s\n%s", kind, argv[i], usage);
+            return 2;
+        }
+    }
+    ax_diag d;
+    ax_diag_init(&d);
+    ax_arena *ar = ax_arena_create();
+    const char *path = NULL;
+    if (!fe_hub_is_repo_id(repo)) {
+        ax_error(&d, repo, "expected a Hub repo id (org/name)");
+    } else if (!strcmp(kind, "dataset")) {
+        fe_hub_ds_sel sel = {.split = split};
+        path = fe_hub_dataset(ar, repo, rev, &sel, repo, "dataset", &d);
+    } else {
+        path = fe_hub_model(ar, repo, rev, !strcmp(kind, "adapter") ? FE_HUB_ADAPTER : FE_HUB_CONFIG | FE_HUB_WEIGHTS, repo,
+                            kind, &d);
+    }
+    if (path) printf("%s\n", path);
+    ax_arena_destroy(ar);
+    return finish(&d, path == NULL);
+}
+
 static int cmd_fetch(int argc, char **argv) {
     const char *dest = "deepspeed_configs";
     int force = 0;
+    if (argc >= 3 && (!strcmp(argv[2], "model") || !strcmp(argv[2], "adapter") || !strcmp(argv[2], "dataset")))
+        return cmd_fetch_hub(argc, argv);
     if (argc < 3 || strcmp(argv[2], "deepspeed_configs") != 0) {
-        fprintf(stderr, "axoc fetch: the only fetchable set is deepspeed_configs\n%s", usage);
+        fprintf(stderr, "axoc fetch: expected deepspeed_configs, or model|adapter|dataset ORG/NAME\n%s", usage);
         return 2;
     }
     for (int i = 3; i < argc; i++) {

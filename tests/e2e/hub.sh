@@ -234,6 +234,14 @@ dcfg d7 'test-org/ds-split
 check '! "$AXOC" compile d7.yml -o d7.bin 2>d7.err && grep -q "datasets\[0\].name: expected null: a dataset.s named configuration" d7.err' \
   "name: (a named configuration) is refused for a Hub dataset"
 
+# axoc fetch: the same resolution ahead of time (one machine downloads, a job's nodes read the cache offline)
+check 'HF_HUB_CACHE=$T/hub3 "$AXOC" fetch model test-org/tiny --revision v1 >fm.out 2>/dev/null && test "$(cat fm.out)" = "$T/hub3/models--test-org--tiny/snapshots/$B" && test -f "$T/hub3/models--test-org--tiny/snapshots/$B/model.safetensors"' \
+  "axoc fetch model: the snapshot of the revision, printed"
+check 'HF_HUB_CACHE=$T/hub3 "$AXOC" fetch dataset test-org/ds-split --split test >fd.out 2>/dev/null && grep -q "datasets--test-org--ds-split/snapshots/.*/data/test.jsonl$" fd.out && HF_HUB_CACHE=$T/hub3 HF_HUB_OFFLINE=1 "$AXOC" fetch dataset test-org/ds-split --split test >fd2.out 2>/dev/null && cmp -s fd.out fd2.out' \
+  "axoc fetch dataset: the split's file, then found offline"
+check '! "$AXOC" fetch model ../x 2>fx.err && grep -q "expected a Hub repo id" fx.err && ! "$AXOC" fetch model 2>/dev/null' \
+  "axoc fetch model with no repo id or a path: a usage error"
+
 # huggingface_hub (where installed): it reads axo's cache offline, and axo reads one it filled
 if python3 -c 'import huggingface_hub' 2>/dev/null; then
   check 'HF_HUB_OFFLINE=1 python3 -c "import sys; from huggingface_hub import snapshot_download as s; sys.exit(s(\"test-org/tiny\", local_files_only=True) != sys.argv[1])" "$(snap tiny "$A")"' \
