@@ -1075,12 +1075,12 @@ static int user_defined_type(loader *L, fe_dataset *ds, const yaml_node_t *v, co
 }
 
 /* datasets: or test_datasets: (p->key), into *out / *nout */
-/* A datasets[] path that is no local file: a local folder (the one .json/.jsonl file of the entry's split, as
- * HF datasets reads a folder) or a Hub repo id (that file of the repo: frontend/hub.h), with the entry's split,
- * data_files and revision keys; NULL after an error; (const char *)1 when the path is for resolve() (a local
- * file, or neither). */
-static const char *hub_dataset(loader *L, const char *name, const yaml_node_t *pv, const fe_ypair *dp, int np,
-                               const char *given) {
+/* A datasets[] path that is no local file: a local folder (the .json/.jsonl files of the entry's split, as HF
+ * datasets reads a folder) or a Hub repo id (those files of the repo: frontend/hub.h), with the entry's split,
+ * data_files and revision keys. Returns their count with *paths, -1 after an error, or 0 when the path is for
+ * resolve() (a local file, or neither). */
+static int hub_dataset(loader *L, const char *name, const yaml_node_t *pv, const fe_ypair *dp, int np, const char *given,
+                       const char ***paths) {
     const fe_yctx *y = &L->y;
     char loc[512], key[160];
     size_t gl = strlen(given);
@@ -1096,7 +1096,7 @@ static const char *hub_dataset(loader *L, const char *name, const yaml_node_t *p
             if ((!strcmp(dp[k].key, "data_files") || !strcmp(dp[k].key, "revision") || !strcmp(dp[k].key, "name")) &&
                 !fe_y_is_null(dp[k].v))
                 ax_warn(y->d, fe_yloc(y, dp[k].k, loc, sizeof loc), "%s.%s: ignored for a local file", name, dp[k].key);
-        return (const char *)1;
+        return 0;
     }
     fe_hub_ds_sel sel = {0};
     const char *rev = NULL;
@@ -1106,17 +1106,17 @@ static const char *hub_dataset(loader *L, const char *name, const yaml_node_t *p
         snprintf(key, sizeof key, "%s.%s", name, kk);
         if (fe_y_is_null(v)) continue;
         if (!strcmp(kk, "split")) {
-            if (fe_y_str(y, key, v, &sel.split) != 0) return NULL;
+            if (fe_y_str(y, key, v, &sel.split) != 0) return -1;
         } else if (!strcmp(kk, "revision")) {
             if (dir) ax_warn(y->d, fe_yloc(y, dp[k].k, loc, sizeof loc), "%s: ignored for a local folder", key);
-            else if (fe_y_str(y, key, v, &rev) != 0) return NULL;
+            else if (fe_y_str(y, key, v, &rev) != 0) return -1;
         } else if (!strcmp(kk, "name")) {
             yerr(y, v, key, "null: a dataset's named configuration (subset) is not read; give its file with data_files");
-            return NULL;
+            return -1;
         } else if (!strcmp(kk, "data_files")) {
             const char **arr = ax_arena_alloc(y->ar, sizeof *arr * 64);
             int n = v->type == YAML_SCALAR_NODE ? (fe_y_str(y, key, v, &arr[0]) == 0 ? 1 : -1) : str_list(L, v, key, arr, 64);
-            if (n < 0) return NULL;
+            if (n < 0) return -1;
             sel.data_files = arr, sel.ndata_files = n;
         }
     }
@@ -1124,12 +1124,12 @@ static const char *hub_dataset(loader *L, const char *name, const yaml_node_t *p
     if (dir) {
         char err[1024];
         char *rp = realpath(dir, NULL);
-        const char *f = fe_hub_dataset_dir(y->ar, rp ? rp : dir, &sel, err, sizeof err);
+        int n = fe_hub_dataset_dir(y->ar, rp ? rp : dir, &sel, paths, err, sizeof err);
         free(rp);
-        if (!f) ax_error(y->d, fe_yloc(y, pv, loc, sizeof loc), "%s: the folder %s: %s", key, dir, err);
-        return f;
+        if (n < 0) ax_error(y->d, fe_yloc(y, pv, loc, sizeof loc), "%s: the folder %s: %s", key, dir, err);
+        return n;
     }
-    return fe_hub_dataset(y->ar, given, rev, &sel, fe_yloc(y, pv, loc, sizeof loc), key, y->d);
+    return fe_hub_dataset(y->ar, given, rev, &sel, fe_yloc(y, pv, loc, sizeof loc), key, y->d, paths);
 }
 
 static void do_datasets(loader *L, const fe_ypair *p, fe_dataset **out, int *nout) {
@@ -1147,6 +1147,7 @@ static void do_datasets(loader *L, const fe_ypair *p, fe_dataset **out, int *nou
     }
     *out = ax_arena_alloc(y->ar, sizeof **out * (size_t)(n ? n : 1));
     *nout = 0;
+    int extra = 0, bsh = 0; /* extra: entries added for splits of several files */
     for (int i = 0; i < n; i++) {
         yaml_node_t *e = yaml_document_get_node(y->doc, it[i]);
         char name[64];
@@ -1222,12 +1223,41 @@ static void do_datasets(loader *L, const fe_ypair *p, fe_dataset **out, int *nou
         }
         const char *given;
         if (fe_y_str(y, key, path->v, &given) != 0) continue;
-        const char *r = hub_dataset(L, name, path->v, dp, np, given);
-        if (r == (const char *)1)
-            r = resolve(y, L->ydir, key, path->v, given, 0, " (a local .jsonl / .json file, or a Hub dataset repo id)");
-        if (!r) continue;
-        ds->path = r;
-        (*nout)++;
+        const char **parts = NULL;
+        int nparts = hub_dataset(L, name, path->v, dp, np, given, &parts);
+        if (nparts < 0) continue;
+        if (nparts == 0) {
+            const char *r = resolve(y, L->ydir, key, path->v, given, 0, " (a local .jsonl / .json file, or a Hub dataset repo id)");
+            if (!r) continue;
+            ds->path = r;
+            (*nout)++;
+            continue;
+        }
+        /* a split of several files: HF datasets concatenates them, in order, into one dataset; here they are
+         * consecutive datasets of the same entry, which the merge concatenates the same way. Only the keys that
+         * act on one dataset before the merge would see the difference. */
+        if (nparts > 1 && (ds->shards > 0 || (pair(L, "shuffle_before_merging_datasets") &&
+                                             fe_y_text(pair(L, "shuffle_before_merging_datasets")->v) &&
+                                             fe_parse_bool(fe_y_text(pair(L, "shuffle_before_merging_datasets")->v), &bsh) &&
+                                             bsh))) {
+            ax_error(y->d, fe_yloc(y, path->v, loc, sizeof loc),
+                     "%s: its split is %d files, and %s acts on the one dataset HF datasets makes of them, which axo "
+                     "does not (name one file with data_files)",
+                     key, nparts, ds->shards > 0 ? "shards" : "shuffle_before_merging_datasets");
+            continue;
+        }
+        if (nparts > 1) { /* room for the others after this entry */
+            fe_dataset *grown = ax_arena_alloc(y->ar, sizeof *grown * (size_t)(n + extra + nparts));
+            memcpy(grown, *out, sizeof *grown * (size_t)(*nout + 1));
+            *out = grown, extra += nparts - 1;
+            ds = &(*out)[*nout];
+        }
+        for (int k = 0; k < nparts; k++) {
+            (*out)[*nout] = *ds;
+            (*out)[*nout].path = parts[k];
+            (*out)[*nout].continues = k > 0;
+            (*nout)++;
+        }
     }
 }
 
@@ -2579,6 +2609,10 @@ void fe_config_canonical(const fe_config *c, ax_buf *out) {
                 free(js);
             } else {
                 S(k, "");
+            }
+            if (ds->continues) { /* one Axolotl dataset of several files (absent otherwise: older cache keys) */
+                snprintf(k, sizeof k, "%s.%04d.continues", lists[li].name, i);
+                I(k, 1);
             }
             if (ds->shards > 0) {
                 snprintf(k, sizeof k, "%s.%04d.shards", lists[li].name, i);

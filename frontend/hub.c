@@ -421,27 +421,19 @@ static int json_file(const char *f) {
     return (n > 5 && !strcmp(f + n - 5, ".json")) || (n > 6 && !strcmp(f + n - 6, ".jsonl"));
 }
 
-/* The one .json/.jsonl file of the split, or NULL with err. */
-static const char *ds_pick(ax_arena *ar, const char *const *files, int n, const fe_hub_ds_sel *sel, char *err,
-                           size_t errcap) {
-    const char **v;
-    int nv = fe_hub_split_files(ar, files, n, sel, &v, err, errcap);
-    if (nv < 0) return NULL;
+/* The .json/.jsonl files of the split (sorted: HF datasets concatenates them in that order), or -1 with err. */
+static int ds_pick(ax_arena *ar, const char *const *files, int n, const fe_hub_ds_sel *sel, const char ***out, char *err,
+                   size_t errcap) {
+    int nv = fe_hub_split_files(ar, files, n, sel, out, err, errcap);
+    if (nv < 0) return -1;
     const char *split = sel && sel->split && *sel->split ? sel->split : "train";
     for (int i = 0; i < nv; i++)
-        if (!json_file(v[i])) {
+        if (!json_file((*out)[i])) {
             snprintf(err, errcap, "its \"%s\" split holds %s, and axo reads .json/.jsonl files only (convert it, e.g. "
-                                  "with HF datasets' to_json, and give the file's path)", split, v[i]);
-            return NULL;
+                                  "with HF datasets' to_json, and give the file's path)", split, (*out)[i]);
+            return -1;
         }
-    if (nv == 1) return v[0];
-    ax_buf b = {0};
-    ax_buf_printf(&b, "%d .json/.jsonl files make its \"%s\" split (", nv, split);
-    for (int i = 0; i < nv && i < 4; i++) ax_buf_printf(&b, "%s%s", i ? ", " : "", v[i]);
-    ax_buf_printf(&b, "%s); axo reads one: name it with data_files", nv > 4 ? ", ..." : "");
-    snprintf(err, errcap, "%s", b.data);
-    ax_buf_free(&b);
-    return NULL;
+    return nv;
 }
 
 /* ---- downloads ------------------------------------------------------------ */
@@ -861,8 +853,8 @@ static void write_tree(ax_arena *ar, const char *rdir, const char *commit, json_
  * and fetches the wanted files the snapshot lacks. Returns the snapshot, or
  * NULL with err; *unreachable is set when no HTTP answer came at all. */
 static const char *download(ax_arena *ar, const char *cache, const char *rdir, const char *repo_id,
-                            const char *revision, int want, const fe_hub_ds_sel *sel, const char **picked,
-                            int *unreachable, char *err, size_t errcap) {
+                            const char *revision, int want, const fe_hub_ds_sel *sel, const char ***picked,
+                            int *npicked, int *unreachable, char *err, size_t errcap) {
     static int curl_ready;
     if (!curl_ready) {
         if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0) {
@@ -916,10 +908,8 @@ static const char *download(ax_arena *ar, const char *cache, const char *rdir, c
     }
     json_decref(j);
     if (want & FE_HUB_DATASET) {
-        const char *f = ds_pick(ar, files, nwant, sel, err, errcap);
-        if (!f) return NULL;
-        files[0] = *picked = f;
-        nwant = 1;
+        if ((nwant = ds_pick(ar, files, nwant, sel, picked, err, errcap)) < 0) return NULL;
+        files = *picked, *npicked = nwant;
     }
     ax_diag tmp;
     ax_diag_init(&tmp);
@@ -971,9 +961,9 @@ static const char *download(ax_arena *ar, const char *cache, const char *rdir, c
 
 #else
 static const char *download(ax_arena *ar, const char *cache, const char *rdir, const char *repo_id,
-                            const char *revision, int want, const fe_hub_ds_sel *sel, const char **picked,
-                            int *unreachable, char *err, size_t errcap) {
-    (void)ar, (void)cache, (void)rdir, (void)repo_id, (void)revision, (void)want, (void)sel, (void)picked;
+                            const char *revision, int want, const fe_hub_ds_sel *sel, const char ***picked,
+                            int *npicked, int *unreachable, char *err, size_t errcap) {
+    (void)ar, (void)cache, (void)rdir, (void)repo_id, (void)revision, (void)want, (void)sel, (void)picked, (void)npicked;
     *unreachable = 1;
     snprintf(err, errcap, "this axo was built without libcurl (install libcurl4-openssl-dev and rebuild)");
     return NULL;
@@ -1044,7 +1034,8 @@ static int list_files(ax_arena *ar, const char *dir, const char *rel, const char
 
 /* A model's snapshot directory, or a dataset's chosen file (sel). */
 static const char *resolve_repo(ax_arena *ar, const char *repo_id, const char *revision, int want,
-                                const fe_hub_ds_sel *sel, const char *where, const char *key, ax_diag *d) {
+                                const fe_hub_ds_sel *sel, const char *where, const char *key, ax_diag *d,
+                                const char ***picked, int *npicked) {
     if (!revision || !*revision) revision = "main";
     if (strstr(revision, "..") || revision[0] == '/' || strchr(revision, '\\')) {
         ax_error(d, where, "%s: the revision \"%s\" is not a branch, a tag or a commit hash", key, revision);
@@ -1055,10 +1046,10 @@ static const char *resolve_repo(ax_arena *ar, const char *repo_id, const char *r
     int offline = env_true("HF_HUB_OFFLINE") || env_true("TRANSFORMERS_OFFLINE");
     char err[1024] = {0};
     int unreachable = 0;
-    const char *picked = NULL;
     if (g_download && !offline) { /* online, as from_pretrained: the revision as the Hub has it now */
-        const char *got = download(ar, cache, rdir, repo_id, revision, want, sel, &picked, &unreachable, err, sizeof err);
-        if (got && picked) return ax_arena_printf(ar, "%s/%s", got, picked);
+        const char *got = download(ar, cache, rdir, repo_id, revision, want, sel, picked, npicked, &unreachable, err,
+                                   sizeof err);
+        if (got && (want & FE_HUB_DATASET)) return got;
         if (got) {
             const char *lack = missing(ar, got, want);
             if (!lack) return got;
@@ -1090,13 +1081,12 @@ static const char *resolve_repo(ax_arena *ar, const char *repo_id, const char *r
                     key, repo_id, commit, commit, n, n == 1 ? "" : "s");
         }
         char why2[1024];
-        picked = ds_pick(ar, v, n, sel, why2, sizeof why2);
-        if (!picked) {
+        if ((*npicked = ds_pick(ar, v, n, sel, picked, why2, sizeof why2)) < 0) {
             ax_error(d, where, "%s: the cached snapshot %s of the Hub dataset \"%s\": %s", key, snap, repo_id, why2);
             return NULL;
         }
-        snap = ax_arena_printf(ar, "%s/%s", snap, picked);
-        if (!is_file(snap)) lack = picked; /* listed, not downloaded */
+        for (int i = 0; i < *npicked && !lack; i++)
+            if (!is_file(ax_arena_printf(ar, "%s/%s", snap, (*picked)[i]))) lack = (*picked)[i]; /* listed, not fetched */
     }
     if (!lack) {
         if (unreachable)
@@ -1122,21 +1112,34 @@ static const char *resolve_repo(ax_arena *ar, const char *repo_id, const char *r
 
 const char *fe_hub_model(ax_arena *ar, const char *repo_id, const char *revision, int want, const char *where,
                          const char *key, ax_diag *d) {
-    return resolve_repo(ar, repo_id, revision, want & ~FE_HUB_DATASET, NULL, where, key, d);
+    return resolve_repo(ar, repo_id, revision, want & ~FE_HUB_DATASET, NULL, where, key, d, NULL, NULL);
 }
 
-const char *fe_hub_dataset(ax_arena *ar, const char *repo_id, const char *revision, const fe_hub_ds_sel *sel,
-                           const char *where, const char *key, ax_diag *d) {
-    return resolve_repo(ar, repo_id, revision, FE_HUB_DATASET, sel, where, key, d);
+/* names relative to dir -> full paths, in place */
+static void prefix_all(ax_arena *ar, const char *dir, const char **v, int n) {
+    for (int i = 0; i < n; i++) v[i] = ax_arena_printf(ar, "%s/%s", dir, v[i]);
 }
 
-const char *fe_hub_dataset_dir(ax_arena *ar, const char *dir, const fe_hub_ds_sel *sel, char *err, size_t errcap) {
+int fe_hub_dataset(ax_arena *ar, const char *repo_id, const char *revision, const fe_hub_ds_sel *sel, const char *where,
+                   const char *key, ax_diag *d, const char ***paths) {
+    const char **v = NULL;
+    int n = 0;
+    const char *snap = resolve_repo(ar, repo_id, revision, FE_HUB_DATASET, sel, where, key, d, &v, &n);
+    if (!snap || n < 1) return -1;
+    prefix_all(ar, snap, v, n);
+    *paths = v;
+    return n;
+}
+
+int fe_hub_dataset_dir(ax_arena *ar, const char *dir, const fe_hub_ds_sel *sel, const char ***paths, char *err,
+                       size_t errcap) {
     const char **v = NULL;
     int n = 0, cap = 0;
     if (list_files(ar, dir, NULL, &v, &n, &cap) != 0) {
         snprintf(err, errcap, "it holds more than %d files: name the data file itself", (int)LIST_MAX);
-        return NULL;
+        return -1;
     }
-    const char *f = ds_pick(ar, v, n, sel, err, errcap);
-    return f ? ax_arena_printf(ar, "%s/%s", dir, f) : NULL;
+    if ((n = ds_pick(ar, v, n, sel, paths, err, errcap)) < 0) return -1;
+    prefix_all(ar, dir, *paths, n);
+    return n;
 }

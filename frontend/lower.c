@@ -173,6 +173,10 @@ static void set_datasets(ir_module *mod, const char *prefix, const char *count_k
         char k[64];
         snprintf(k, sizeof k, "%s.%d", prefix, i);
         set_s(mod, k, ds[i].path);
+        if (ds[i].continues) { /* absent for an entry's first file: older plans keep their attrs */
+            snprintf(k, sizeof k, "%s.%d.continues", prefix, i);
+            set_i(mod, k, 1);
+        }
         if (ds[i].shards > 0) { /* absent without shards: older plans keep their attrs */
             snprintf(k, sizeof k, "%s.%d.shards", prefix, i);
             set_i(mod, k, ds[i].shards);

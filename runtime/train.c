@@ -1388,8 +1388,14 @@ int rt_train(rt_session *s, const rt_train_opts *o, ax_diag *d) {
      * permutation of the seed) unless shuffle_merged_datasets is false, less the samples it drops first (those
      * without a label when the training data packs) */
     const int merged_shuffle = (int)mattr_i(m, "train.shuffle_merged_datasets", 1);
+    int nentries = 0; /* Axolotl's datasets: a split of several files is one (io.dataset.N.continues on the later ones) */
+    for (int i = 0; i < nds; i++) {
+        char k[64];
+        snprintf(k, sizeof k, "io.dataset.%d.continues", i);
+        nentries += !mattr_i(m, k, 0);
+    }
     const rt_split_opts so = {.seed = dopt.seed,
-                              .shuffle = merged_shuffle && !(curriculum && nds == 1),
+                              .shuffle = merged_shuffle && !(curriculum && nentries == 1),
                               .shuffle_each = (int)mattr_i(m, "train.shuffle_before_merging_datasets", 0),
                               .nparts = nds,
                               .parts = counts,

@@ -212,7 +212,11 @@ static int cmd_fetch_hub(int argc, char **argv) {
         ax_error(&d, repo, "expected a Hub repo id (org/name)");
     } else if (!strcmp(kind, "dataset")) {
         fe_hub_ds_sel sel = {.split = split};
-        path = fe_hub_dataset(ar, repo, rev, &sel, repo, "dataset", &d);
+        const char **files;
+        int n = fe_hub_dataset(ar, repo, rev, &sel, repo, "dataset", &d, &files);
+        for (int i = 0; i < n; i++) printf("%s\n", files[i]); /* the split's files, in order */
+        ax_arena_destroy(ar);
+        return finish(&d, n < 1);
     } else {
         path = fe_hub_model(ar, repo, rev, !strcmp(kind, "adapter") ? FE_HUB_ADAPTER : FE_HUB_CONFIG | FE_HUB_WEIGHTS, repo,
                             kind, &d);

@@ -203,8 +203,19 @@ dcfg d4 test-org/ds-parquet >d4.yml
 check '! "$AXOC" compile d4.yml -o d4.bin 2>d4.err && grep -q "datasets\[0\].path: cannot download the dataset \"test-org/ds-parquet\".*its \"train\" split holds data/train-00000-of-00001.parquet, and axo reads .json/.jsonl files only" d4.err' \
   "a parquet-only repo: the error names its file and what axo reads"
 dcfg d5 test-org/ds-many >d5.yml
-check '! "$AXOC" compile d5.yml -o d5.bin 2>d5.err && grep -q "2 .json/.jsonl files make its \"train\" split (train-0.jsonl, train-1.jsonl); axo reads one: name it with data_files" d5.err' \
-  "several files for the split: named, with the way out"
+check '"$AXOC" compile d5.yml -o d5.bin 2>/dev/null && "$AXORUN" d5.bin >d5.out 2>&1 && test "$(losses d5)" = "$(losses o0)"' \
+  "a split of several files (the two halves of the rows): their concatenation, as HF datasets makes it, trains as the whole file"
+# curriculum_sampling keeps a lone dataset's order (Axolotl shuffles only merged ones): the two files are one dataset
+dcfg d5c 'test-org/ds-many
+curriculum_sampling: true' >d5c.yml
+dcfg d5d "$SRC/configs/data/toy_count.jsonl
+curriculum_sampling: true" >d5d.yml
+check '"$AXOC" compile d5c.yml -o d5c.bin 2>/dev/null && "$AXORUN" d5c.bin >d5c.out 2>&1 && "$AXOC" compile d5d.yml -o d5d.bin 2>/dev/null && "$AXORUN" d5d.bin >d5d.out 2>&1 && test "$(losses d5c)" = "$(losses d5d)"' \
+  "with curriculum_sampling the split of two files keeps the order of the one file (one dataset, not two merged)"
+dcfg d5b 'test-org/ds-many
+    shards: 2' >d5b.yml
+check '! "$AXOC" compile d5b.yml -o d5b.bin 2>d5b.err && grep -q "its split is 2 files, and shards acts on the one dataset" d5b.err' \
+  "shards over a split of several files: refused (it would act per file here)"
 dcfg d6 'test-org/ds-many
     data_files: train-1.jsonl' >d6.yml
 check '"$AXOC" compile d6.yml -o d6.bin 2>/dev/null && "$AXOC" dump d6.bin >d6.dump && grep -q "$(dsnap ds-many)/train-1.jsonl" d6.dump' \
