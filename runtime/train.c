@@ -400,6 +400,16 @@ static int token_rows(rt_session *s, int g, ax_diag *d) {
     return 0;
 }
 
+/* A copy initialized from param pg (init_from: an f32 master copy) takes this rank's block of it, unrounded. */
+static void copy_from_param(rt_session *s, int g, int pg) {
+    const ir_type *pt = &s->m->globals[pg].type;
+    int64_t first, rows, cap, row_elems = pt->rank && pt->dims[0] ? ir_type_numel(pt) / pt->dims[0] : 1;
+    block_of(s, &s->m->globals[g].type, &first, &rows, &cap);
+    const float *src = rt_f(&s->st.globals[pg]);
+    if (pt->shard.axis < 0) src += first * row_elems; /* whole param: take the block */
+    memcpy(s->st.globals[g].data, src, sizeof(float) * (size_t)(rows * row_elems));
+}
+
 int rt_session_init_weights(rt_session *s, const char *model_dir, ax_diag *d) {
     const ir_module *m = s->m;
     if (!model_dir) model_dir = mattr_s(m, "model.dir", ".");
@@ -531,12 +541,7 @@ int rt_session_init_weights(rt_session *s, const char *model_dir, ax_diag *d) {
             ax_error(d, G->name, "init_from names no global \"%s\"", from);
             return -1;
         }
-        const ir_type *pt = &m->globals[pg].type;
-        int64_t first, rows, cap, row_elems = pt->rank && pt->dims[0] ? ir_type_numel(pt) / pt->dims[0] : 1;
-        block_of(s, &G->type, &first, &rows, &cap);
-        const float *src = rt_f(&s->st.globals[pg]);
-        if (pt->shard.axis < 0) src += first * row_elems; /* whole param: take the block */
-        memcpy(s->st.globals[g].data, src, sizeof(float) * (size_t)(rows * row_elems));
+        copy_from_param(s, g, pg);
     }
     for (int g = 0; g < m->nglobals; g++)
         if (m->globals[g].type.dtype == IR_BF16)
@@ -553,13 +558,8 @@ int rt_session_init_weights(rt_session *s, const char *model_dir, ax_diag *d) {
         const ir_global *G = &m->globals[g];
         const char *from = ir_attr_str(G->attrs, G->nattrs, "init_from", NULL);
         int pg = from ? ir_global_find(m, from) : -1;
-        if (pg < 0 || strcmp(ir_attr_str(m->globals[pg].attrs, m->globals[pg].nattrs, "init", ""), "token_rows")) continue;
-        const ir_type *pt = &m->globals[pg].type;
-        int64_t first, rows, cap, row_elems = pt->rank && pt->dims[0] ? ir_type_numel(pt) / pt->dims[0] : 1;
-        block_of(s, &G->type, &first, &rows, &cap);
-        const float *src = rt_f(&s->st.globals[pg]);
-        if (pt->shard.axis < 0) src += first * row_elems; /* whole param: take the block */
-        memcpy(s->st.globals[g].data, src, sizeof(float) * (size_t)(rows * row_elems));
+        if (pg >= 0 && !strcmp(ir_attr_str(m->globals[pg].attrs, m->globals[pg].nattrs, "init", ""), "token_rows"))
+            copy_from_param(s, g, pg);
     }
     return 0;
 }
