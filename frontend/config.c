@@ -168,14 +168,6 @@ int fe_y_pairs(const fe_yctx *y, const yaml_node_t *map, const char *ctx, fe_ypa
 }
 
 /* ---- paths --------------------------------------------------------------- */
-static int is_dir(const char *p) {
-    struct stat st;
-    return stat(p, &st) == 0 && S_ISDIR(st.st_mode);
-}
-static int is_file(const char *p) {
-    struct stat st;
-    return stat(p, &st) == 0 && S_ISREG(st.st_mode);
-}
 
 /* The YAML file's directory ("." when it has none). */
 static char *yaml_dir(ax_arena *ar, const char *path) {

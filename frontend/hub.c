@@ -1,6 +1,7 @@
 /* hub.c — Hub repo ids resolved through huggingface_hub's cache, and
  * downloaded into it with libcurl (hub.h). */
 #include "frontend/hub.h"
+#include "frontend/internal.h"
 
 #if AXO_HAVE_CURL
 #include <curl/curl.h>
@@ -78,11 +79,6 @@ static int is_hash(const char *s) {
     for (size_t i = 0; i < n; i++)
         if (!isxdigit((unsigned char)s[i]) || isupper((unsigned char)s[i])) return 0;
     return 1;
-}
-
-static int is_file(const char *p) {
-    struct stat st;
-    return stat(p, &st) == 0 && S_ISREG(st.st_mode); /* follows the snapshot's links into blobs/ */
 }
 
 /* "models" or "datasets": the repo type, in the cache's folder names and the Hub's URLs. */
@@ -969,11 +965,6 @@ static const char *download(ax_arena *ar, const char *cache, const char *rdir, c
     return NULL;
 }
 #endif
-
-static int is_dir(const char *p) {
-    struct stat st;
-    return stat(p, &st) == 0 && S_ISDIR(st.st_mode);
-}
 
 /* huggingface_hub's tree listing of a commit (format 1): its file paths, or -1 when absent or unreadable. */
 static int read_tree(ax_arena *ar, const char *rdir, const char *commit, const char ***out) {

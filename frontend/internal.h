@@ -1,5 +1,5 @@
 /* internal.h — what the frontend's own files share (config.c, deepspeed.c,
- * fsdp.c, hfconfig.c, fetch.c); nothing outside frontend/ includes it.
+ * fsdp.c, hfconfig.c, fetch.c, hub.c); nothing outside frontend/ includes it.
  *
  * YAML is read with libyaml's document API: every node keeps its start mark
  * (0-based line/column), which the helpers below turn into "file:line:col".
@@ -10,7 +10,18 @@
 
 #include "frontend/config.h"
 
+#include <sys/stat.h>
 #include <yaml.h>
+
+/* A regular file / a directory at p, links followed (a Hub snapshot's files link into blobs/). */
+static inline int is_file(const char *p) {
+    struct stat st;
+    return stat(p, &st) == 0 && S_ISREG(st.st_mode);
+}
+static inline int is_dir(const char *p) {
+    struct stat st;
+    return stat(p, &st) == 0 && S_ISDIR(st.st_mode);
+}
 
 typedef struct fe_yctx {
     const char *file; /* the YAML path as given, for diagnostics */
