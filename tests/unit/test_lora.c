@@ -76,6 +76,30 @@ static double loss_at(rt_session *s, const batch *b, int64_t micro, ax_diag *d) 
     return loss_of(s, b, d);
 }
 
+/* Along a random +-1 direction r (drawn from seed) of param p: the gradient's dot with r less the central finite
+ * difference of the loss at micro step `micro` (step 1e-3); p is restored. *g1: the sum of |g|. */
+static double fd_minus_dot(rt_session *s, const batch *b, rt_buf *p, const float *g, uint32_t seed, int64_t micro,
+                           double *g1, ax_diag *d) {
+    double dot = 0, e = 1e-3;
+    float *save = malloc(sizeof(float) * (size_t)p->numel);
+    memcpy(save, p->data, sizeof(float) * (size_t)p->numel);
+    *g1 = 0;
+    for (int sign = 1; sign >= -1; sign -= 2) {
+        uint32_t sd = seed;
+        for (int64_t i = 0; i < p->numel; i++) {
+            sd = sd * 1664525u + 1013904223u;
+            float r = (sd >> 31) ? 1.0f : -1.0f;
+            if (sign > 0) dot += (double)g[i] * r, *g1 += fabs(g[i]);
+            rt_f(p)[i] = save[i] + (float)(sign * e) * r;
+        }
+        double l = loss_at(s, b, micro, d);
+        dot = sign > 0 ? dot - l / (2 * e) : dot + l / (2 * e); /* dot - fd */
+    }
+    memcpy(p->data, save, sizeof(float) * (size_t)p->numel);
+    free(save);
+    return dot;
+}
+
 static void fd_adapters(void) {
     ax_diag d;
     ax_diag_init(&d);
@@ -107,24 +131,8 @@ static void fd_adapters(void) {
     for (size_t k = 0; k < AX_ARRAY_LEN(names); k++) {
         rt_buf *p = rt_session_global(&s, names[k]);
         if (!p || !gs[k]) continue;
-        double dot = 0, e = 1e-3;
-        float *save = malloc(sizeof(float) * (size_t)p->numel);
-        memcpy(save, p->data, sizeof(float) * (size_t)p->numel);
-        for (int sign = 1; sign >= -1; sign -= 2) {
-            uint32_t sd = 99;
-            for (int64_t i = 0; i < p->numel; i++) {
-                sd = sd * 1664525u + 1013904223u;
-                float r = (sd >> 31) ? 1.0f : -1.0f;
-                if (sign > 0) dot += (double)gs[k][i] * r;
-                rt_f(p)[i] = save[i] + (float)(sign * e) * r;
-            }
-            double l = loss_at(&s, &b, 5, &d);
-            dot = sign > 0 ? dot - l / (2 * e) : dot + l / (2 * e); /* dot - fd */
-        }
-        memcpy(p->data, save, sizeof(float) * (size_t)p->numel);
-        free(save);
-        double g2 = 0;
-        for (int64_t i = 0; i < p->numel; i++) g2 += fabs(gs[k][i]);
+        double g2;
+        double dot = fd_minus_dot(&s, &b, p, gs[k], 99, 5, &g2, &d);
         CHECK_MSG(g2 > 0, "%s: zero gradient", names[k]);
         CHECK_MSG(fabs(dot) <= 0.02 * g2 / sqrt((double)p->numel) + 2e-4, "%s: autodiff - finite difference = %.3g",
                   names[k], dot);
@@ -1273,25 +1281,12 @@ static void trainable_tokens(fe_arch arch, int bf16, int flce) {
         for (int64_t i = 0; i < D->numel; i++) rt_f(D)[i] += 0.05f * (float)((i * 7919) % 13 - 6) / 6.0f;
         zero_grads(&s);
         loss_of(&s, &b, &d);
-        float *g = malloc(sizeof(float) * (size_t)D->numel), *save = malloc(sizeof(float) * (size_t)D->numel);
+        float *g = malloc(sizeof(float) * (size_t)D->numel);
         memcpy(g, gD->data, sizeof(float) * (size_t)D->numel);
-        memcpy(save, D->data, sizeof(float) * (size_t)D->numel);
-        double dot = 0, e = 1e-3, g1 = 0;
-        for (int sign = 1; sign >= -1; sign -= 2) {
-            uint32_t sd = 17;
-            for (int64_t i = 0; i < D->numel; i++) {
-                sd = sd * 1664525u + 1013904223u;
-                float r = (sd >> 31) ? 1.0f : -1.0f;
-                if (sign > 0) dot += (double)g[i] * r, g1 += fabs(g[i]);
-                rt_f(D)[i] = save[i] + (float)(sign * e) * r;
-            }
-            double l = loss_of(&s, &b, &d);
-            dot = sign > 0 ? dot - l / (2 * e) : dot + l / (2 * e);
-        }
-        memcpy(D->data, save, sizeof(float) * (size_t)D->numel);
+        double g1, dot = fd_minus_dot(&s, &b, D, g, 17, s.micro_count, &g1, &d);
         CHECK_MSG(fabs(dot) <= 0.02 * g1 / sqrt((double)D->numel) + 2e-4, "arch %d: delta autodiff - finite difference = %.3g",
                   (int)arch, dot);
-        free(g), free(save);
+        free(g);
     }
     /* training moves delta and leaves every base weight as it was */
     float *w0 = malloc(sizeof(float) * (size_t)W->numel), *d0 = malloc(sizeof(float) * (size_t)D->numel);
