@@ -1124,6 +1124,43 @@ static int hub_dataset(loader *L, const char *name, const yaml_node_t *pv, const
     return fe_hub_dataset(y->ar, given, rev, &sel, fe_yloc(y, pv, loc, sizeof loc), key, y->d, paths);
 }
 
+/* A local file's format, as Axolotl's get_ds_type chooses the HF datasets loader: the entry's ds_type, else
+ * ".parquet", ".arrow", ".csv" or ".txt" anywhere in the path as written, else json. axo reads json and parquet. */
+static int local_format(loader *L, fe_dataset *ds, const fe_ypair *dp, int np, const char *name, const char *given) {
+    const fe_yctx *y = &L->y;
+    char key[160], loc[512];
+    const char *t = NULL;
+    const yaml_node_t *at = NULL;
+    for (int k = 0; k < np; k++)
+        if (!strcmp(dp[k].key, "ds_type") && !fe_y_is_null(dp[k].v)) {
+            snprintf(key, sizeof key, "%s.ds_type", name);
+            if (fe_y_str(y, key, dp[k].v, &t) != 0) return -1;
+            at = dp[k].v;
+        }
+    if (!t) {
+        static const char *const by_name[][2] = {{".parquet", "parquet"}, {".arrow", "arrow"}, {".csv", "csv"}, {".txt", "text"}};
+        t = "json";
+        for (size_t i = 0; i < AX_ARRAY_LEN(by_name) && !strcmp(t, "json"); i++)
+            if (strstr(given, by_name[i][0])) t = by_name[i][1];
+    }
+    ds->parquet = !strcmp(t, "parquet");
+    if (ds->parquet || !strcmp(t, "json")) return 0;
+    if (at) {
+        yerr(y, at, key, "json or parquet (axo does not read HF datasets' other loaders; convert the file, e.g. with "
+                         "HF datasets' to_json)");
+    } else {
+        snprintf(key, sizeof key, "%s.path", name);
+        const yaml_node_t *pv = NULL;
+        for (int k = 0; k < np; k++)
+            if (!strcmp(dp[k].key, "path")) pv = dp[k].v;
+        ax_error(y->d, fe_yloc(y, pv, loc, sizeof loc),
+                 "%s: \"%s\" is read by HF datasets' %s loader (Axolotl chooses it from the name), which axo does not "
+                 "reproduce: axo reads json and parquet files (set ds_type: json if the file is JSON lines)",
+                 key, given, t);
+    }
+    return -1;
+}
+
 static void do_datasets(loader *L, const fe_ypair *p, fe_dataset **out, int *nout) {
     const fe_yctx *y = &L->y;
     char loc[512];
@@ -1219,8 +1256,9 @@ static void do_datasets(loader *L, const fe_ypair *p, fe_dataset **out, int *nou
         int nparts = hub_dataset(L, name, path->v, dp, np, given, &parts);
         if (nparts < 0) continue;
         if (nparts == 0) {
-            const char *r = resolve(y, L->ydir, key, path->v, given, 0, " (a local .jsonl / .json file, or a Hub dataset repo id)");
-            if (!r) continue;
+            const char *r = resolve(y, L->ydir, key, path->v, given, 0,
+                                    " (a local .jsonl / .json / .parquet file, or a Hub dataset repo id)");
+            if (!r || local_format(L, ds, dp, np, name, given) != 0) continue;
             ds->path = r;
             (*nout)++;
             continue;
@@ -1247,6 +1285,7 @@ static void do_datasets(loader *L, const fe_ypair *p, fe_dataset **out, int *nou
         for (int k = 0; k < nparts; k++) {
             (*out)[*nout] = *ds;
             (*out)[*nout].path = parts[k];
+            (*out)[*nout].parquet = fe_hub_data_format(parts[k]) == 2;
             (*out)[*nout].continues = k > 0;
             (*nout)++;
         }

@@ -50,6 +50,7 @@ typedef struct fe_dataset {
     fe_jinja_src chat_template_jinja; /* the dataset's own `chat_template_jinja:` */
     int64_t shards, shards_idx; /* shards (0: none) / shards_idx: one contiguous shard of the shuffled rows */
     int continues;    /* a later file of the entry before it: its split is several files (one Axolotl dataset) */
+    int parquet;      /* a Parquet file (ds_type: parquet, or its name) */
 } fe_dataset;
 
 /* DeepSpeed JSON, with every "auto" resolved from the YAML. */

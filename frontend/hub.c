@@ -412,23 +412,32 @@ int fe_hub_split_files(ax_arena *ar, const char *const *files, int n, const fe_h
     return nv;
 }
 
-static int json_file(const char *f) {
+int fe_hub_data_format(const char *f) {
     size_t n = strlen(f);
-    return (n > 5 && !strcmp(f + n - 5, ".json")) || (n > 6 && !strcmp(f + n - 6, ".jsonl"));
+    if ((n > 5 && !strcmp(f + n - 5, ".json")) || (n > 6 && !strcmp(f + n - 6, ".jsonl"))) return 1;
+    return n > 8 && !strcmp(f + n - 8, ".parquet") ? 2 : 0;
 }
 
-/* The .json/.jsonl files of the split (sorted: HF datasets concatenates them in that order), or -1 with err. */
+/* The .json/.jsonl or .parquet files of the split (sorted: HF datasets concatenates them in that order), or -1
+ * with err. HF datasets reads a repo with one builder, so the split's files are of one format. */
 static int ds_pick(ax_arena *ar, const char *const *files, int n, const fe_hub_ds_sel *sel, const char ***out, char *err,
                    size_t errcap) {
     int nv = fe_hub_split_files(ar, files, n, sel, out, err, errcap);
     if (nv < 0) return -1;
     const char *split = sel && sel->split && *sel->split ? sel->split : "train";
-    for (int i = 0; i < nv; i++)
-        if (!json_file((*out)[i])) {
-            snprintf(err, errcap, "its \"%s\" split holds %s, and axo reads .json/.jsonl files only (convert it, e.g. "
-                                  "with HF datasets' to_json, and give the file's path)", split, (*out)[i]);
+    for (int i = 0; i < nv; i++) {
+        const int f = fe_hub_data_format((*out)[i]);
+        if (!f) {
+            snprintf(err, errcap, "its \"%s\" split holds %s, and axo reads .json/.jsonl and .parquet files only "
+                                  "(convert it, e.g. with HF datasets' to_json, and give the file's path)", split, (*out)[i]);
             return -1;
         }
+        if (f != fe_hub_data_format((*out)[0])) {
+            snprintf(err, errcap, "its \"%s\" split holds both %s and %s, and HF datasets reads a split with one "
+                                  "builder (name the files of one format with data_files)", split, (*out)[0], (*out)[i]);
+            return -1;
+        }
+    }
     return nv;
 }
 

@@ -61,17 +61,21 @@ typedef struct fe_hub_ds_sel {
 int fe_hub_split_files(ax_arena *ar, const char *const *files, int n, const fe_hub_ds_sel *sel, const char ***out,
                        char *err, size_t errcap);
 
-/* The local paths of the .json/.jsonl files that make the wanted split of
- * dataset repo_id at revision (NULL: "main"), in the order HF datasets
- * concatenates them, from the cache or downloaded, as fe_hub_model resolves
- * a model. Returns their count, or -1 with an error at `where` when there
- * are none or one is another format (parquet). */
+/* 1 for a .json/.jsonl file name, 2 for .parquet, 0 for another. */
+int fe_hub_data_format(const char *file);
+
+/* The local paths of the .json/.jsonl or .parquet files that make the
+ * wanted split of dataset repo_id at revision (NULL: "main"), in the order
+ * HF datasets concatenates them, from the cache or downloaded, as
+ * fe_hub_model resolves a model. Returns their count, or -1 with an error at
+ * `where` when there are none, one is of another format (csv, arrow, ...),
+ * or the split mixes JSON and Parquet. */
 int fe_hub_dataset(ax_arena *ar, const char *repo_id, const char *revision, const fe_hub_ds_sel *sel, const char *where,
                    const char *key, ax_diag *d, const char ***paths);
 
 /* A local folder as HF datasets loads one (load_dataset("folder")): the
- * .json/.jsonl files of sel's split among its files; their count, or -1
- * with err. */
+ * .json/.jsonl or .parquet files of sel's split among its files; their
+ * count, or -1 with err. */
 int fe_hub_dataset_dir(ax_arena *ar, const char *dir, const fe_hub_ds_sel *sel, const char ***paths, char *err,
                        size_t errcap);
 

@@ -1,5 +1,6 @@
 #include "runtime/data.h"
 
+#include "runtime/parquet.h"
 #include "runtime/prompt.h"
 
 #include <jansson.h>
@@ -815,6 +816,22 @@ static char *shard_text(const rt_data_source *s, const char *text, size_t len, s
     return b.data ? b.data : strdup("");
 }
 
+/* A source's rows as text: a Parquet file's rows as JSON lines (runtime/parquet.h; a row's errors name it as
+ * that line), else the file's own bytes. */
+static char *source_text(const rt_data_source *s, size_t *len, ax_diag *d) {
+    char *text = ax_read_file(s->path, len, d);
+    if (!text || !s->parquet) return text;
+    ax_buf rows = {0};
+    int rc = rt_parquet_rows(text, *len, s->path, &rows, d);
+    free(text);
+    if (rc) {
+        ax_buf_free(&rows);
+        return NULL;
+    }
+    *len = rows.len;
+    return rows.data ? ax_buf_steal(&rows) : strdup("");
+}
+
 int rt_data_load_sources(const rt_data_source *src, int n, const rt_tok_setup *setup, int64_t seq_len,
                          int64_t vocab_size, const char *prep_dir, int prep_write_ok, FILE *say, rt_dataset *ds,
                          ax_diag *d) {
@@ -835,7 +852,7 @@ int rt_data_load_sources(const rt_data_source *src, int n, const rt_tok_setup *s
         int64_t n0 = ds->nsamples, t0 = ds->ntokens, e0 = ds->nempty;
         starts[i] = n0;
         size_t len;
-        char *text = ax_read_file(src[i].path, &len, d);
+        char *text = source_text(&src[i], &len, d);
         if (!text) {
             rc = -1;
             continue;

@@ -101,6 +101,7 @@ typedef struct rt_data_source {
     int64_t shards, shards_idx;
     uint64_t seed;
     int64_t *nloaded; /* or NULL: set to the samples this source added to the dataset */
+    int parquet;      /* a Parquet file: its rows (runtime/parquet.h) are the rows of text */
 } rt_data_source;
 /* Every source in order into ds (replaced); rows of text go through one
  * tokenizer (setup; NULL when every source is pre-tokenized) with

@@ -1166,6 +1166,8 @@ static int load_datasets(const ir_module *m, const char *prefix, int nds, int64_
         src[i].shards_idx = mattr_i(m, k, 0);
         src[i].seed = (uint64_t)mattr_i(m, "train.seed", 42);
         src[i].nloaded = counts + i;
+        snprintf(k, sizeof k, "%s.%d.parquet", prefix, i);
+        src[i].parquet = (int)mattr_i(m, k, 0);
         snprintf(k, sizeof k, "%s.%d.format", prefix, i);
         const char *fmt = mattr_s(m, k, NULL);
         if (!fmt) continue;

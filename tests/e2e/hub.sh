@@ -200,8 +200,15 @@ dcfg d3 test-org/ds-one >d3.yml
 check '"$AXOC" compile d3.yml -o d3.bin 2>/dev/null && "$AXORUN" d3.bin >d3.out 2>&1 && test "$(losses d3)" = "$(losses o0)"' \
   "a repo whose one file names no split: that file is the train split (a JSON array here)"
 dcfg d4 test-org/ds-parquet >d4.yml
-check '! "$AXOC" compile d4.yml -o d4.bin 2>d4.err && grep -q "datasets\[0\].path: cannot download the dataset \"test-org/ds-parquet\".*its \"train\" split holds data/train-00000-of-00001.parquet, and axo reads .json/.jsonl files only" d4.err' \
-  "a parquet-only repo: the error names its file and what axo reads"
+head -200 "$SRC/configs/data/toy_count.jsonl" >count200.jsonl
+dcfg d4j "$T/count200.jsonl" >d4j.yml
+check '"$AXOC" compile d4.yml -o d4.bin 2>/dev/null && "$AXORUN" d4.bin >d4.out 2>&1 && "$AXOC" compile d4j.yml -o d4j.bin 2>/dev/null && "$AXORUN" d4j.bin >d4j.out 2>&1 && test -n "$(losses d4)" && test "$(losses d4)" = "$(losses d4j)"' \
+  "a parquet repo (as push_to_hub writes one: data/train-00000-of-00001.parquet) trains as its rows in JSON lines"
+check 'test -L "$(dsnap ds-parquet)/data/train-00000-of-00001.parquet" && "$AXOC" dump d4.bin >d4.dump && grep -q "attr io.dataset.0.parquet = 1" d4.dump' \
+  "the parquet file is cached as huggingface_hub caches it, and the plan reads it as parquet"
+dcfg d4c test-org/ds-csv >d4c.yml
+check '! "$AXOC" compile d4c.yml -o d4c.bin 2>d4c.err && grep -q "datasets\[0\].path: cannot download the dataset \"test-org/ds-csv\".*its \"train\" split holds train.csv, and axo reads .json/.jsonl and .parquet files only" d4c.err' \
+  "a csv-only repo: the error names its file and what axo reads"
 dcfg d5 test-org/ds-many >d5.yml
 check '"$AXOC" compile d5.yml -o d5.bin 2>/dev/null && "$AXORUN" d5.bin >d5.out 2>&1 && test "$(losses d5)" = "$(losses o0)"' \
   "a split of several files (the two halves of the rows): their concatenation, as HF datasets makes it, trains as the whole file"

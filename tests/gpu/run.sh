@@ -9,8 +9,8 @@
 #   tests/gpu/run.sh run          run the checks of an existing build
 #   tests/gpu/run.sh fetch-deps   (on a machine with apt and a network) download
 #                                 the .debs of libyaml, jansson, xxhash, oniguruma
-#                                 and utf8proc into .gpu-deps/, for a GPU machine
-#                                 that lacks them
+#                                 and utf8proc (and the Parquet codecs, optional)
+#                                 into .gpu-deps/, for a GPU machine that lacks them
 #   tests/gpu/run.sh emu BUILD    no GPU needed (CI): the e2e and resume rows on
 #                                 the emulated device (BUILD/axorun_emu with
 #                                 AXO_CUDA_EMULATE=1, runtime/cuda_exec.h), the
@@ -90,7 +90,8 @@ record() { # status name detail
 fetch_deps() {
     mkdir -p "$debs" && cd "$debs" &&
         apt-get download libyaml-0-2 libyaml-dev libjansson4 libjansson-dev libxxhash0 libxxhash-dev \
-            libonig5 libonig-dev libutf8proc2 libutf8proc-dev &&
+            libonig5 libonig-dev libutf8proc2 libutf8proc-dev libsnappy1v5 libsnappy-dev libzstd1 libzstd-dev \
+            zlib1g-dev &&
         ls -l "$debs"
 }
 

@@ -25,7 +25,9 @@ usage: mock_hub.py MODEL_DIR PORT_FILE LOG TOKEN [ADAPTER_DIR [DATA_FILE]]
   dataset repos (/api/datasets/..., /datasets/<repo>/resolve/...), DATA_FILE's rows:
     test-org/ds-split     data/train.jsonl (the rows), data/test.jsonl (the first 3), README.md
     test-org/ds-one       alpaca_data_cleaned.json: the rows as one JSON array, no split in its name
-    test-org/ds-parquet   data/train-00000-of-00001.parquet only
+    test-org/ds-parquet   data/train-00000-of-00001.parquet only: tests/reference/parquet/toy_count.parquet
+                          (the first 200 rows of configs/data/toy_count.jsonl)
+    test-org/ds-csv       train.csv only
     test-org/ds-many      train-0.jsonl and train-1.jsonl (halves)
     test-org/ds-two       train.jsonl (the rows) and extra.jsonl (the first 3)
 """
@@ -88,7 +90,9 @@ def main():
         "test-org/ds-split": {"data/train.jsonl": b"".join(rows), "data/test.jsonl": b"".join(rows[:3]),
                               "README.md": b"# ds\n"},
         "test-org/ds-one": {"alpaca_data_cleaned.json": b"[" + b",".join(r.strip() for r in rows) + b"]\n"},
-        "test-org/ds-parquet": {"data/train-00000-of-00001.parquet": b"PAR1 not really"},
+        "test-org/ds-parquet": {"data/train-00000-of-00001.parquet": open(os.path.join(
+            os.path.dirname(os.path.abspath(__file__)), "..", "..", "reference", "parquet", "toy_count.parquet"), "rb").read()},
+        "test-org/ds-csv": {"train.csv": b"input_ids,labels\n"},
         "test-org/ds-two": {"train.jsonl": b"".join(rows), "extra.jsonl": b"".join(rows[:3])},
         "test-org/ds-many": {"train-0.jsonl": b"".join(rows[:len(rows) // 2]),
                              "train-1.jsonl": b"".join(rows[len(rows) // 2:])},

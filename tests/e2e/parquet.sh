@@ -1,0 +1,102 @@
+#!/usr/bin/env bash
+# Parquet datasets end to end (runtime/parquet.c): the bundled toy datasets as HF datasets' to_parquet wrote
+# them (tests/reference/parquet/toy_*.parquet) train exactly as their JSON lines do, for chat_template,
+# alpaca and pre-tokenized rows, with shards, a held-out split, a local folder and axoc preprocess; the
+# file's format is Axolotl's choice (ds_type, else the name); damaged files and other formats fail clearly.
+# usage: parquet.sh AXOC AXORUN SOURCE_DIR
+set -uo pipefail
+AXOC=$1 AXORUN=$2 SRC=$3
+. "$SRC/tests/e2e/lib/harness.sh"
+cd "$T" || exit 1
+EX="$SRC/configs/examples"
+D="$SRC/configs/data"
+P="$SRC/tests/reference/parquet"
+losses() { grep -o '"loss": *[0-9.e+-]*' "$1/train_log.jsonl"; }
+
+# a config of example $1 reading dataset path $2 (extra lines from stdin)
+cfg() {
+  sed -e "s#\.\./#$SRC/configs/#g" -e "s#path: .*toy_[a-z]*\.jsonl#path: $2#" "$EX/$1.yml"
+  cat
+}
+
+# 1. chat_template and alpaca: the parquet file trains as its JSON lines, bit for bit
+for c in chat_template:toy_chat alpaca:toy_alpaca; do
+  ex=${c%%:*} ds=${c##*:}
+  cfg "$ex" "$D/$ds.jsonl" </dev/null >j-$ex.yml
+  cfg "$ex" "$P/$ds.parquet" </dev/null >p-$ex.yml
+  check '"$AXOC" compile j-$ex.yml -o j-$ex.bin 2>/dev/null && "$AXORUN" j-$ex.bin --max-steps 12 --output-dir oj-$ex >j-$ex.out 2>&1' \
+    "$ex: train on the JSON lines"
+  check '"$AXOC" compile p-$ex.yml -o p-$ex.bin 2>p-$ex.cerr && "$AXORUN" p-$ex.bin --max-steps 12 --output-dir op-$ex >p-$ex.out 2>&1' \
+    "$ex: train on the parquet file"
+  check 'grep -q "dataset .*$ds.parquet: 600 samples" p-$ex.out' "$ex: the parquet file's 600 rows are read"
+  check 'test "$(sed -n "s/.*: \(600 samples.*\)/\1/p" p-$ex.out)" = "$(sed -n "s/.*: \(600 samples.*\)/\1/p" j-$ex.out)"' \
+    "$ex: the same samples, tokens and labels"
+  check 'test -s oj-$ex/train_log.jsonl && cmp -s <(losses oj-$ex) <(losses op-$ex)' "$ex: parquet = JSON lines, bit for bit"
+done
+check '"$AXOC" dump p-chat_template.bin >dump.txt && grep -q "attr io.dataset.0.parquet = 1" dump.txt' "the plan marks the file as parquet"
+
+# 2. pre-tokenized rows (input_ids / labels lists); shards pick the same rows of either file
+head -200 "$D/toy_count.jsonl" >count200.jsonl
+for f in count200.jsonl:j "$P/toy_count.parquet":p; do
+  sed -e "s#^base_model: .*#base_model: $SRC/configs/models/tiny-llama#" -e "s#path: data/toy_count.jsonl#path: ${f%:*}#" \
+    "$SRC/configs/quickstart.yml" >pre-${f##*:}.yml
+  sed 's#^\(  - path: .*\)#\1\n    shards: 3\n    shards_idx: 1#' pre-${f##*:}.yml >sh-${f##*:}.yml
+  echo "val_set_size: 0.1" >>sh-${f##*:}.yml
+done
+for k in pre sh; do
+  check '"$AXOC" compile $k-j.yml -o $k-j.bin 2>/dev/null && "$AXORUN" $k-j.bin --max-steps 8 --output-dir o$k-j >/dev/null 2>&1' "$k: JSON lines"
+  check '"$AXOC" compile $k-p.yml -o $k-p.bin 2>/dev/null && "$AXORUN" $k-p.bin --max-steps 8 --output-dir o$k-p >$k-p.out 2>&1' "$k: parquet"
+  check 'test -s o$k-j/train_log.jsonl && cmp -s <(losses o$k-j) <(losses o$k-p)' "$k: pre-tokenized parquet = JSON lines, bit for bit"
+done
+check 'cmp -s <(grep -o "\"eval_loss\": *[0-9.e+-]*" osh-j/train_log.jsonl) <(grep -o "\"eval_loss\": *[0-9.e+-]*" osh-p/train_log.jsonl) && grep -q eval_loss osh-p/train_log.jsonl' \
+  "shards + val_set_size: the same held-out rows"
+
+# 3. a local folder of parquet shards, as HF datasets lays out a pushed dataset; axoc preprocess
+mkdir -p folder/data && cp "$P/toy_chat.parquet" folder/data/train-00000-of-00001.parquet
+cfg chat_template "$T/folder" </dev/null >dir.yml
+check '"$AXOC" compile dir.yml -o dir.bin 2>dir.cerr && "$AXORUN" dir.bin --max-steps 12 --output-dir odir >/dev/null 2>&1' \
+  "a folder of parquet files trains"
+check 'cmp -s <(losses oj-chat_template) <(losses odir)' "the folder = the JSON lines, bit for bit"
+check '"$AXOC" preprocess p-chat_template.yml -n 1 >pp.out 2>&1 && grep -q "^sample 0: <|begin_of_text|>" pp.out' \
+  "axoc preprocess reads parquet"
+cp "$D/toy_chat.jsonl" folder/data/train-00001-of-00002.jsonl
+check '! "$AXOC" compile dir.yml -o dir2.bin 2>mixed.err && grep -q "holds both .* and .*, and HF datasets reads a split with one builder" mixed.err' \
+  "a split of JSON and parquet files together is refused"
+
+# 4. the format as Axolotl's get_ds_type chooses it: ds_type, else the name
+cp "$P/toy_chat.parquet" rows.data
+cfg chat_template "$T/rows.data" <<<"" | sed 's#^\(  - path: .*\)#\1\n    ds_type: parquet#' >dst.yml
+check '"$AXOC" compile dst.yml -o dst.bin 2>/dev/null && "$AXORUN" dst.bin --max-steps 12 --output-dir odst >/dev/null 2>&1 && cmp -s <(losses oj-chat_template) <(losses odst)' \
+  "ds_type: parquet reads a file of any name"
+sed 's#ds_type: parquet#ds_type: csv#' dst.yml >csv.yml
+check '! "$AXOC" compile csv.yml -o csv.bin 2>csv.err && grep -q "datasets\[0\].ds_type: expected json or parquet" csv.err' \
+  "ds_type: csv is refused by key"
+printf 'a,b\n1,2\n' >table.csv
+cfg chat_template "$T/table.csv" </dev/null >csv2.yml
+check '! "$AXOC" compile csv2.yml -o csv2.bin 2>csv2.err && grep -q "is read by HF datasets. csv loader" csv2.err' \
+  "a .csv path is refused at compile time, not read as JSON"
+
+# 5. damaged files: an error naming the file, no training
+head -c 9000 "$P/toy_chat.parquet" >cut.parquet
+cfg chat_template "$T/cut.parquet" </dev/null >cut.yml
+check '"$AXOC" compile cut.yml -o cut.bin 2>/dev/null && ! "$AXORUN" cut.bin --max-steps 2 --output-dir ocut >cut.out 2>&1' \
+  "a cut parquet file stops the run"
+check 'grep -q "cut.parquet: error: not a Parquet file" cut.out && ! test -e ocut/train_log.jsonl' "the error names the file"
+cp "$D/toy_chat.jsonl" notpq.parquet
+cfg chat_template "$T/notpq.parquet" </dev/null >notpq.yml
+check '"$AXOC" compile notpq.yml -o notpq.bin 2>/dev/null && ! "$AXORUN" notpq.bin --max-steps 2 --output-dir onotpq >notpq.out 2>&1 && grep -q "notpq.parquet: error: not a Parquet file" notpq.out' \
+  "JSON lines named .parquet: read as parquet, as Axolotl does, and refused"
+python3 - "$P/toy_chat.parquet" flip.parquet <<'EOF'
+import sys
+b = bytearray(open(sys.argv[1], "rb").read())
+b[200] ^= 0x55  # inside the first column chunk's pages
+open(sys.argv[2], "wb").write(b)
+EOF
+cfg chat_template "$T/flip.parquet" </dev/null >flip.yml
+"$AXOC" compile flip.yml -o flip.bin 2>/dev/null
+"$AXORUN" flip.bin --max-steps 2 --output-dir oflip >flip.out 2>&1
+rc=$?
+check 'test $rc -ne 0 && grep -q "flip.parquet.*error" flip.out || { test $rc -eq 0 && test -s oflip/train_log.jsonl; }' \
+  "a damaged byte: an error naming the file, or (a byte no check covers) a normal run"
+
+finish
