@@ -1072,7 +1072,7 @@ static int user_defined_type(loader *L, fe_dataset *ds, const yaml_node_t *v, co
  * data_files and revision keys. Returns their count with *paths, -1 after an error, or 0 when the path is for
  * resolve() (a local file, or neither). */
 static int hub_dataset(loader *L, const char *name, const yaml_node_t *pv, const fe_ypair *dp, int np, const char *given,
-                       const char ***paths) {
+                       const char ***paths, int **cont) {
     const fe_yctx *y = &L->y;
     char loc[512], key[160];
     size_t gl = strlen(given);
@@ -1091,7 +1091,8 @@ static int hub_dataset(loader *L, const char *name, const yaml_node_t *pv, const
         return 0;
     }
     fe_hub_ds_sel sel = {0};
-    const char *rev = NULL;
+    const char *rev = NULL, **cfg_names = NULL;
+    int ncfg_names = 0;
     for (int k = 0; k < np; k++) {
         const char *kk = dp[k].key;
         const yaml_node_t *v = dp[k].v;
@@ -1102,9 +1103,11 @@ static int hub_dataset(loader *L, const char *name, const yaml_node_t *pv, const
         } else if (!strcmp(kk, "revision")) {
             if (dir) ax_warn(y->d, fe_yloc(y, dp[k].k, loc, sizeof loc), "%s: ignored for a local folder", key);
             else if (fe_y_str(y, key, v, &rev) != 0) return -1;
-        } else if (!strcmp(kk, "name")) {
-            yerr(y, v, key, "null: a dataset's named configuration (subset) is not read; give its file with data_files");
-            return -1;
+        } else if (!strcmp(kk, "name")) { /* a configuration of the dataset card; a list: one dataset each (Axolotl) */
+            cfg_names = ax_arena_alloc(y->ar, sizeof *cfg_names * 64);
+            ncfg_names = v->type == YAML_SCALAR_NODE ? (fe_y_str(y, key, v, &cfg_names[0]) == 0 ? 1 : -1)
+                                                     : str_list(L, v, key, cfg_names, 64);
+            if (ncfg_names < 0) return -1;
         } else if (!strcmp(kk, "data_files")) {
             const char **arr = ax_arena_alloc(y->ar, sizeof *arr * 64);
             int n = v->type == YAML_SCALAR_NODE ? (fe_y_str(y, key, v, &arr[0]) == 0 ? 1 : -1) : str_list(L, v, key, arr, 64);
@@ -1113,15 +1116,30 @@ static int hub_dataset(loader *L, const char *name, const yaml_node_t *pv, const
         }
     }
     snprintf(key, sizeof key, "%s.path", name);
-    if (dir) {
-        char err[1024];
-        char *rp = realpath(dir, NULL);
-        int n = fe_hub_dataset_dir(y->ar, rp ? rp : dir, &sel, paths, err, sizeof err);
-        free(rp);
-        if (n < 0) ax_error(y->d, fe_yloc(y, pv, loc, sizeof loc), "%s: the folder %s: %s", key, dir, err);
-        return n;
+    const char **all = NULL;
+    int total = 0, *flags = NULL;
+    for (int c = 0; c < (ncfg_names > 0 ? ncfg_names : 1); c++) {
+        sel.name = ncfg_names > 0 ? cfg_names[c] : NULL;
+        const char **got = NULL;
+        int n;
+        if (dir) {
+            char err[1024];
+            char *rp = realpath(dir, NULL);
+            n = fe_hub_dataset_dir(y->ar, rp ? rp : dir, &sel, &got, err, sizeof err);
+            free(rp);
+            if (n < 0) ax_error(y->d, fe_yloc(y, pv, loc, sizeof loc), "%s: the folder %s: %s", key, dir, err);
+        } else {
+            n = fe_hub_dataset(y->ar, given, rev, &sel, fe_yloc(y, pv, loc, sizeof loc), key, y->d, &got);
+        }
+        if (n < 0) return -1;
+        const char **grown = ax_arena_alloc(y->ar, sizeof *grown * (size_t)(total + n));
+        int *gf = ax_arena_alloc(y->ar, sizeof *gf * (size_t)(total + n));
+        if (total) memcpy(grown, all, sizeof *grown * (size_t)total), memcpy(gf, flags, sizeof *gf * (size_t)total);
+        for (int k = 0; k < n; k++) grown[total + k] = got[k], gf[total + k] = k > 0; /* a name's later files continue it */
+        all = grown, flags = gf, total += n;
     }
-    return fe_hub_dataset(y->ar, given, rev, &sel, fe_yloc(y, pv, loc, sizeof loc), key, y->d, paths);
+    *paths = all, *cont = flags;
+    return total;
 }
 
 /* A local file's format, as Axolotl's get_ds_type chooses the HF datasets loader: the entry's ds_type, else
@@ -1253,7 +1271,8 @@ static void do_datasets(loader *L, const fe_ypair *p, fe_dataset **out, int *nou
         const char *given;
         if (fe_y_str(y, key, path->v, &given) != 0) continue;
         const char **parts = NULL;
-        int nparts = hub_dataset(L, name, path->v, dp, np, given, &parts);
+        int *cont = NULL;
+        int nparts = hub_dataset(L, name, path->v, dp, np, given, &parts, &cont);
         if (nparts < 0) continue;
         if (nparts == 0) {
             const char *r = resolve(y, L->ydir, key, path->v, given, 0,
@@ -1266,14 +1285,16 @@ static void do_datasets(loader *L, const fe_ypair *p, fe_dataset **out, int *nou
         /* a split of several files: HF datasets concatenates them, in order, into one dataset; here they are
          * consecutive datasets of the same entry, which the merge concatenates the same way. Only the keys that
          * act on one dataset before the merge would see the difference. */
-        if (nparts > 1 && (ds->shards > 0 || (pair(L, "shuffle_before_merging_datasets") &&
+        int longest = 0; /* the most files one dataset (one name) is made of */
+        for (int k = 0, run = 0; k < nparts; k++) run = cont[k] ? run + 1 : 1, longest = run > longest ? run : longest;
+        if (longest > 1 && (ds->shards > 0 || (pair(L, "shuffle_before_merging_datasets") &&
                                              fe_y_text(pair(L, "shuffle_before_merging_datasets")->v) &&
                                              fe_parse_bool(fe_y_text(pair(L, "shuffle_before_merging_datasets")->v), &bsh) &&
                                              bsh))) {
             ax_error(y->d, fe_yloc(y, path->v, loc, sizeof loc),
                      "%s: its split is %d files, and %s acts on the one dataset HF datasets makes of them, which axo "
                      "does not (name one file with data_files)",
-                     key, nparts, ds->shards > 0 ? "shards" : "shuffle_before_merging_datasets");
+                     key, longest, ds->shards > 0 ? "shards" : "shuffle_before_merging_datasets");
             continue;
         }
         if (nparts > 1) { /* room for the others after this entry */
@@ -1286,7 +1307,7 @@ static void do_datasets(loader *L, const fe_ypair *p, fe_dataset **out, int *nou
             (*out)[*nout] = *ds;
             (*out)[*nout].path = parts[k];
             (*out)[*nout].parquet = fe_hub_data_format(parts[k]) == 2;
-            (*out)[*nout].continues = k > 0;
+            (*out)[*nout].continues = cont[k];
             (*nout)++;
         }
     }

@@ -180,7 +180,6 @@ static const char *missing(ax_arena *ar, const char *snap, int want) {
     return NULL;
 }
 
-#if AXO_HAVE_CURL
 /* ---- dataset repos: which files make the split ------------------------------
  * HF datasets' inference for a repo without a loading script (datasets 5.2
  * data_files.py), on the repo's paths: data/<split>-NNNNN-of-NNNNN*.* shards
@@ -326,86 +325,516 @@ static int split_name_ok(const char *s) { /* datasets' ^\w+(\.\w+)*$ */
     return 1;
 }
 
+/* ---- which splits a file list has: {split name -> patterns} -------------------------------------------- */
+enum { DS_MAX_SPLITS = 64 };
+typedef struct {
+    int n;
+    const char *name[DS_MAX_SPLITS];
+    const char *const *pats[DS_MAX_SPLITS];
+    int np[DS_MAX_SPLITS];
+} ds_splits;
+
+static int ds_add_split(ds_splits *sp, const char *name, const char *const *pats, int np) {
+    for (int i = 0; i < sp->n; i++)
+        if (!strcmp(sp->name[i], name)) return 0;
+    if (sp->n == DS_MAX_SPLITS) return -1;
+    sp->name[sp->n] = name, sp->pats[sp->n] = pats, sp->np[sp->n++] = np;
+    return 0;
+}
+
+/* datasets' get_data_patterns: the splits HF datasets infers from the files, with their patterns */
+static int ds_infer_patterns(ax_arena *ar, const char *const *files, int n, ds_splits *sp, char *err, size_t errcap) {
+    static const char *const shard = "data/*-[0-9][0-9][0-9][0-9][0-9]-of-[0-9][0-9][0-9][0-9][0-9]*.*";
+    sp->n = 0;
+    if (ds_any(shard, files, n)) {
+        for (int i = 0; i < n; i++) {
+            if (!ds_resolves(shard, files[i], 0)) continue;
+            const char *nm = shard_split(ar, base_of(files[i]));
+            if (!nm || !split_name_ok(nm)) {
+                snprintf(err, errcap, "%s: a shard's split name must be letters, digits and _ (and dots between)", files[i]);
+                return -1;
+            }
+            const char **p = ax_arena_alloc(ar, sizeof *p);
+            p[0] = ax_arena_printf(ar, "data/%s-[0-9][0-9][0-9][0-9][0-9]-of-[0-9][0-9][0-9][0-9][0-9]*.*", nm);
+            if (ds_add_split(sp, nm, p, 1)) goto many;
+        }
+        return 0;
+    }
+    static const char *const logs[] = {"**/*.eval"}, *const harbor[] = {"**/task.toml", "**/instruction.md"};
+    static const char *const *const kws[] = {ds_kw_train, ds_kw_val, ds_kw_test};
+    static const char *const names[] = {"train", "validation", "test"};
+    for (int set = 0; set < 5 && !sp->n; set++) {
+        for (int k3 = 0; k3 < 3; k3++) {
+            const char **ps;
+            int k;
+            if (set == 0 || set == 1) {
+                if (k3) break;
+                ps = (const char **)(set ? harbor : logs), k = set ? 2 : 1;
+            } else if (set == 4) {
+                if (k3) break;
+                ps = ax_arena_alloc(ar, sizeof *ps), ps[0] = "**", k = 1;
+            } else {
+                ds_split_patterns(ar, kws[k3], set == 2, &ps, &k);
+            }
+            int hit = 0;
+            for (int j = 0; j < k && !hit; j++) hit = ds_any(ps[j], files, n);
+            if (hit && ds_add_split(sp, set == 0 ? "logs" : set == 1 ? "test" : names[k3], ps, k)) goto many;
+        }
+    }
+    return 0;
+many:
+    snprintf(err, errcap, "it has more than %d splits", DS_MAX_SPLITS);
+    return -1;
+}
+
+/* The files of `files` under folder `base` ("" the root) that patterns pats (relative to base) resolve to, in
+ * datasets' order: pattern after pattern, each one's matches sorted, each file once; with exts, only files of
+ * an extension datasets reads. */
+static int ds_resolve(ax_arena *ar, const char *const *files, int n, const char *base, const char *const *pats, int np,
+                      int exts, const char ***out) {
+    const char **v = ax_arena_alloc(ar, sizeof *v * (size_t)(n + 1));
+    const size_t bl = strlen(base);
+    int nv = 0;
+    for (int j = 0; j < np; j++) {
+        const int first = nv;
+        for (int i = 0; i < n; i++) {
+            const char *f = files[i];
+            if (bl && (strncmp(f, base, bl) || f[bl] != '/')) continue;
+            if (!ds_resolves(pats[j], f + (bl ? bl + 1 : 0), exts)) continue;
+            int seen = 0;
+            for (int k = 0; k < nv && !seen; k++) seen = !strcmp(v[k], f);
+            if (!seen) v[nv++] = f;
+        }
+        for (int i = first + 1; i < nv; i++) /* sorted, as fsspec's glob lists them */
+            for (int k = i; k > first && strcmp(v[k - 1], v[k]) > 0; k--) {
+                const char *t = v[k];
+                v[k] = v[k - 1], v[k - 1] = t;
+            }
+    }
+    *out = v;
+    return nv;
+}
+
+/* ---- the format (datasets' infer_module_for_data_files) ------------------------------------------------- */
+/* the builder an extension (lower case, no dot) selects; NULL for one datasets does not read */
+static const char *ds_module_of(ax_arena *ar, const char *ext) {
+    static const char *const mods[][2] = {{"json", "json"},       {"jsonl", "json"},  {"ndjson", "json"},
+                                          {"parquet", "parquet"}, {"geoparquet", "parquet"}, {"gpq", "parquet"},
+                                          {"csv", "csv"},         {"tsv", "csv\tsep"}, {"txt", "text"},
+                                          {"arrow", "arrow"}};
+    for (size_t i = 0; i < AX_ARRAY_LEN(mods); i++)
+        if (!strcmp(ext, mods[i][0])) return mods[i][1];
+    if (!strcmp(ext, "zip") || !strcmp(ext, "idx") || !strcmp(ext, "txn") || !strcmp(ext, "manifest")) return NULL;
+    for (size_t i = 0; i < AX_ARRAY_LEN(ds_exts); i++) /* a builder axo does not read: named by its extension */
+        if (!strcmp(ext, ds_exts[i])) return ax_arena_printf(ar, "other\t%s", ext);
+    return NULL;
+}
+
+/* the extensions a builder's files may have (its module's; datasets' filter is case-sensitive) */
+static int ds_module_file(const char *module, const char *path) {
+    static const char *const json[] = {".json", ".jsonl", ".ndjson", ".zip", NULL},
+                             *const pq[] = {".parquet", ".geoparquet", ".gpq", ".zip", NULL},
+                             *const csv[] = {".csv", ".tsv", ".zip", NULL}, *const txt[] = {".txt", ".zip", NULL},
+                             *const arrow[] = {".arrow", ".zip", NULL};
+    char dotted[64];
+    const char *one[2] = {dotted, NULL};
+    const char *tab = strchr(module, '\t');
+    snprintf(dotted, sizeof dotted, ".%s", tab ? tab + 1 : module); /* other\t<ext>: ".<ext>" */
+    const char *const *ex = !strcmp(module, "json")     ? json
+                            : !strcmp(module, "parquet") ? pq
+                            : !strncmp(module, "csv", 3) ? csv
+                            : !strcmp(module, "text")    ? txt
+                            : !strcmp(module, "arrow")   ? arrow
+                                                          : one;
+    for (int k = 0; ex[k]; k++) /* .*(ext)(\..+)?$ */
+        for (const char *at = strstr(path, ex[k]); at; at = strstr(at + 1, ex[k])) {
+            const char *rest = at + strlen(ex[k]);
+            if (!*rest || (rest[0] == '.' && rest[1])) return 1;
+        }
+    return 0;
+}
+
+/* the builder for one split's files: the most common extension, ignoring metadata files, ".parquet" first in a
+ * tie, then .lance .vortex .arrow .jsonl .json .csv, then the extension's name (descending) */
+static const char *ds_infer_module(ax_arena *ar, const char *const *files, int n) {
+    static const char *const meta[] = {"instruction.md", "latest_version_hint.json", "metadata.csv", "metadata.jsonl",
+                                       "metadata.parquet", "task.toml"};
+    static const char *const favour[] = {".parquet", ".lance", ".vortex", ".arrow", ".jsonl", ".json", ".csv"};
+    enum { MAXE = 256 };
+    const char *ext[MAXE];
+    int meta_of[MAXE], count[MAXE], ne = 0;
+    for (int i = 0; i < n; i++) {
+        const char *b = base_of(files[i]);
+        int is_meta = 0;
+        for (size_t k = 0; k < AX_ARRAY_LEN(meta); k++) is_meta |= !strcmp(b, meta[k]);
+        for (const char *dot = strchr(b, '.'); dot; dot = strchr(dot + 1, '.')) {
+            const char *e = strchr(dot + 1, '.');
+            char *x = ax_arena_strndup(ar, dot, e ? (size_t)(e - dot) : strlen(dot));
+            for (char *c = x; *c; c++) *c = (char)tolower((unsigned char)*c);
+            int k = 0;
+            while (k < ne && !(meta_of[k] == is_meta && !strcmp(ext[k], x))) k++;
+            if (k == ne) {
+                if (ne == MAXE) continue;
+                ext[ne] = x, meta_of[ne] = is_meta, count[ne++] = 0;
+            }
+            count[k]++;
+        }
+    }
+    int used[MAXE] = {0};
+    for (int round = 0; round < ne; round++) {
+        int best = -1;
+        for (int k = 0; k < ne; k++) {
+            if (used[k]) continue;
+            if (best < 0) {
+                best = k;
+                continue;
+            }
+            int c = (!meta_of[k]) - (!meta_of[best]);
+            if (!c) c = count[k] - count[best];
+            for (size_t f = 0; !c && f < AX_ARRAY_LEN(favour); f++) c = !strcmp(ext[k], favour[f]) - !strcmp(ext[best], favour[f]);
+            if (!c) c = strcmp(ext[k], ext[best]);
+            if (c > 0) best = k;
+        }
+        used[best] = 1;
+        const char *m = ds_module_of(ar, ext[best] + 1);
+        if (m) return m;
+        if (!strcmp(ext[best], ".zip")) return "zip";
+    }
+    return NULL;
+}
+
+/* ---- the dataset card: README.md's YAML block and .huggingface.yaml, their `configs` ------------------------ */
+typedef struct {
+    const char *name, *data_dir;
+    int is_default, has_data_files;
+    ds_splits data_files;
+} ds_config;
+
+/* A plain YAML scalar as PyYAML's safe_load types it: null, a boolean, an integer, a float, else a string. */
+static json_t *yaml_scalar(const yaml_node_t *n) {
+    const char *s = (const char *)n->data.scalar.value;
+    const size_t len = n->data.scalar.length;
+    if (n->data.scalar.style != YAML_PLAIN_SCALAR_STYLE || strlen(s) != len) return json_stringn(s, len);
+    static const char *const nul[] = {"", "~", "null", "Null", "NULL"},
+                             *const yes[] = {"true", "True", "TRUE", "yes", "Yes", "YES", "on", "On", "ON"},
+                             *const no[] = {"false", "False", "FALSE", "no", "No", "NO", "off", "Off", "OFF"};
+    for (size_t i = 0; i < AX_ARRAY_LEN(nul); i++)
+        if (!strcmp(s, nul[i])) return json_null();
+    for (size_t i = 0; i < AX_ARRAY_LEN(yes); i++)
+        if (!strcmp(s, yes[i])) return json_true();
+    for (size_t i = 0; i < AX_ARRAY_LEN(no); i++)
+        if (!strcmp(s, no[i])) return json_false();
+    const char *p = s + (*s == '-' || *s == '+');
+    int digits = 0, dot = 0, other = 0;
+    for (; *p; p++) digits += isdigit((unsigned char)*p), dot += *p == '.', other += !isdigit((unsigned char)*p) && *p != '.' && *p != '_' && *p != 'e' && *p != 'E' && *p != '-' && *p != '+';
+    if (digits && !other && !dot && !strpbrk(s + 1, "eE+-")) return json_integer(strtoll(s, NULL, 10));
+    if (digits && !other && dot == 1) return json_real(strtod(s, NULL));
+    return json_stringn(s, len);
+}
+
+/* A YAML text as JSON, scalars typed as PyYAML's safe_load types them; NULL when it nests too deep or has a key
+ * that is not a scalar. */
+static json_t *yaml_json(yaml_document_t *doc, yaml_node_t *n, int depth) {
+    if (!n || depth > 64) return NULL;
+    if (n->type == YAML_SCALAR_NODE) return yaml_scalar(n);
+    if (n->type == YAML_SEQUENCE_NODE) {
+        json_t *a = json_array();
+        for (yaml_node_item_t *it = n->data.sequence.items.start; it < n->data.sequence.items.top; it++) {
+            json_t *x = yaml_json(doc, yaml_document_get_node(doc, *it), depth + 1);
+            if (!x) return json_decref(a), NULL;
+            json_array_append_new(a, x);
+        }
+        return a;
+    }
+    json_t *o = json_object();
+    for (yaml_node_pair_t *pr = n->data.mapping.pairs.start; pr < n->data.mapping.pairs.top; pr++) {
+        yaml_node_t *k = yaml_document_get_node(doc, pr->key);
+        json_t *v = yaml_json(doc, yaml_document_get_node(doc, pr->value), depth + 1);
+        if (!k || k->type != YAML_SCALAR_NODE || !v) return json_decref(v), json_decref(o), NULL;
+        json_object_setn_new(o, (const char *)k->data.scalar.value, k->data.scalar.length, v);
+    }
+    return o;
+}
+
+static json_t *parse_yaml(const char *text, size_t len, char *why, size_t whycap) {
+    yaml_parser_t p;
+    yaml_document_t doc;
+    yaml_parser_initialize(&p);
+    yaml_parser_set_input_string(&p, (const unsigned char *)text, len);
+    json_t *j = NULL;
+    if (!yaml_parser_load(&p, &doc)) {
+        snprintf(why, whycap, "invalid YAML at line %zu: %s", p.problem_mark.line + 1, p.problem ? p.problem : "?");
+    } else {
+        yaml_node_t *root = yaml_document_get_root_node(&doc);
+        j = root ? yaml_json(&doc, root, 0) : json_object();
+        if (!j) snprintf(why, whycap, "YAML nested too deep, or with keys that are not text");
+        yaml_document_delete(&doc);
+    }
+    yaml_parser_delete(&p);
+    return j;
+}
+
+/* huggingface_hub's RepoCard: the YAML between a leading "---" line and the next "---" line, or NULL (no
+ * block: no metadata) */
+static const char *card_block(ax_arena *ar, const char *t, size_t *len) {
+    const char *p = t;
+    while (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n' || *p == '\f' || *p == '\v') p++;
+    if (strncmp(p, "---", 3) || (p[3] != '\r' && p[3] != '\n')) return NULL;
+    p += 3;
+    while (*p == '\r' || *p == '\n') p++;
+    for (const char *q = p; *q; q++) {
+        if (*q != '\r' && *q != '\n') continue;
+        const char *r = q;
+        while (*r == '\r' || *r == '\n') r++;
+        if (!strncmp(r, "---", 3) && (!r[3] || r[3] == '\n' || (r[3] == '\r' && r[4] == '\n'))) {
+            *len = (size_t)(q - p);
+            return ax_arena_strndup(ar, p, *len);
+        }
+        q = r - 1;
+    }
+    return NULL;
+}
+
+/* Python's truth of a YAML value (datasets tests `metadata_config.get("default")`) */
+static int py_truthy(const json_t *v) {
+    return json_is_true(v) || (json_is_integer(v) && json_integer_value(v)) || (json_is_real(v) && json_real_value(v)) ||
+           (json_is_string(v) && *json_string_value(v)) || (json_is_array(v) && json_array_size(v)) ||
+           (json_is_object(v) && json_object_size(v));
+}
+
+/* datasets' sanitize_patterns of a card's data_files (a string, a list of strings, or a list of {split, path}) */
+static int card_data_files(ax_arena *ar, const json_t *df, ds_splits *out, char *why, size_t whycap) {
+    out->n = 0;
+    if (json_is_string(df)) {
+        const char **p = ax_arena_alloc(ar, sizeof *p);
+        p[0] = ax_arena_strdup(ar, json_string_value(df));
+        return ds_add_split(out, "train", p, 1);
+    }
+    if (!json_is_array(df)) goto bad;
+    size_t i;
+    json_t *x;
+    int dicts = 0;
+    json_array_foreach(df, i, x) dicts |= json_is_object(x);
+    if (!dicts) {
+        const char **p = ax_arena_alloc(ar, sizeof *p * (json_array_size(df) + 1));
+        json_array_foreach(df, i, x) {
+            if (!json_is_string(x)) goto bad;
+            p[i] = ax_arena_strdup(ar, json_string_value(x));
+        }
+        return ds_add_split(out, "train", p, (int)json_array_size(df));
+    }
+    json_array_foreach(df, i, x) {
+        const json_t *sp = json_object_get(x, "split"), *pa = json_object_get(x, "path");
+        if (!json_is_object(x) || json_object_size(x) != 2 || !json_is_string(sp) ||
+            !split_name_ok(json_string_value(sp)) || !(json_is_string(pa) || json_is_array(pa)))
+            goto bad;
+        for (int k = 0; k < out->n; k++)
+            if (!strcmp(out->name[k], json_string_value(sp))) {
+                snprintf(why, whycap, "its data_files name the split \"%s\" twice", json_string_value(sp));
+                return -1;
+            }
+        int np = json_is_string(pa) ? 1 : (int)json_array_size(pa);
+        const char **p = ax_arena_alloc(ar, sizeof *p * (size_t)(np + 1));
+        for (int k = 0; k < np; k++) {
+            const json_t *e = json_is_string(pa) ? pa : json_array_get(pa, (size_t)k);
+            if (!json_is_string(e)) goto bad;
+            p[k] = ax_arena_strdup(ar, json_string_value(e));
+        }
+        if (ds_add_split(out, ax_arena_strdup(ar, json_string_value(sp)), p, np)) goto bad;
+    }
+    return 0;
+bad:
+    snprintf(why, whycap, "data_files: expected a path, a list of paths, or a list of {split, path}");
+    return -1;
+}
+
+/* The card's configs (none: *ncfg 0), or -1 with err. */
+static int card_configs(ax_arena *ar, const char *readme, const char *hf_yaml, ds_config **cfgs, int *ncfg, char *err,
+                        size_t errcap) {
+    *ncfg = 0;
+    char why[400] = "";
+    json_t *card = NULL, *over = NULL;
+    size_t bl;
+    const char *block = readme ? card_block(ar, readme, &bl) : NULL;
+    if (block && !(card = parse_yaml(block, bl, why, sizeof why))) {
+        snprintf(err, errcap, "its dataset card (README.md's YAML block): %s", why);
+        return -1;
+    }
+    if (card && !json_is_object(card)) {
+        snprintf(err, errcap, "its dataset card (README.md's YAML block): expected a mapping");
+        json_decref(card);
+        return -1;
+    }
+    if (hf_yaml && !(over = parse_yaml(hf_yaml, strlen(hf_yaml), why, sizeof why))) {
+        snprintf(err, errcap, "its .huggingface.yaml: %s", why);
+        json_decref(card);
+        return -1;
+    }
+    const json_t *cf = json_is_object(over) && json_object_get(over, "configs") ? json_object_get(over, "configs")
+                       : card                                                  ? json_object_get(card, "configs")
+                                                                               : NULL;
+    int rc = 0;
+    if (cf && !(json_is_array(cf) && json_array_size(cf) == 0)) {
+        if (!json_is_array(cf)) {
+            snprintf(err, errcap, "its dataset card's configs: expected a list");
+            rc = -1;
+        } else {
+            *cfgs = ax_arena_alloc(ar, sizeof **cfgs * json_array_size(cf));
+            size_t i;
+            json_t *c;
+            json_array_foreach(cf, i, c) {
+                const json_t *nm = json_object_get(c, "config_name"), *df = json_object_get(c, "data_files");
+                ds_config *k = &(*cfgs)[i];
+                if (!json_is_string(nm)) {
+                    snprintf(err, errcap, "its dataset card's configs[%zu]: expected a config_name", i);
+                    rc = -1;
+                    break;
+                }
+                k->name = ax_arena_strdup(ar, json_string_value(nm));
+                k->is_default = py_truthy(json_object_get(c, "default"));
+                if (json_is_string(json_object_get(c, "data_dir")))
+                    k->data_dir = ax_arena_strdup(ar, json_string_value(json_object_get(c, "data_dir")));
+                if (df && !json_is_null(df)) {
+                    k->has_data_files = 1;
+                    if (card_data_files(ar, df, &k->data_files, why, sizeof why)) {
+                        snprintf(err, errcap, "its dataset card's config \"%s\": %s", k->name, why);
+                        rc = -1;
+                        break;
+                    }
+                }
+                *ncfg = (int)i + 1;
+            }
+        }
+    }
+    json_decref(card);
+    json_decref(over);
+    return rc;
+}
+
+static const char *list_splits(ax_arena *ar, const ds_splits *sp) {
+    ax_buf b = {0};
+    for (int i = 0; i < sp->n; i++) ax_buf_printf(&b, "%s%s", i ? ", " : "", sp->name[i]);
+    const char *s = ax_arena_strdup(ar, b.data ? b.data : "none");
+    ax_buf_free(&b);
+    return s;
+}
+
+/* ---- the split's files, as load_dataset(path, name=, data_files=, split=) reads them ---------------------- */
 int fe_hub_split_files(ax_arena *ar, const char *const *files, int n, const fe_hub_ds_sel *sel, const char ***out,
                        char *err, size_t errcap) {
     const char *split = sel && sel->split && *sel->split ? sel->split : "train";
+    const char *name = sel && sel->name && *sel->name ? sel->name : NULL;
     if (strchr(split, '[') || strchr(split, '+')) {
         snprintf(err, errcap, "split \"%s\": slices and sums of splits (HF's split syntax) are not implemented; name one "
                               "split", split);
         return -1;
     }
-    const char **pats = NULL;
-    int np = 0;
-    ax_buf have = {0}; /* the splits found, for the error */
-    if (sel && sel->ndata_files) {
-        if (strcmp(split, "train")) {
-            snprintf(err, errcap, "split \"%s\": data_files makes the one split \"train\"", split);
+    ds_config *cfgs = NULL;
+    int ncfg = 0;
+    if (card_configs(ar, sel ? sel->readme : NULL, sel ? sel->hf_yaml : NULL, &cfgs, &ncfg, err, errcap)) return -1;
+    /* the files the format is inferred from: data_files, else the first config's, else the inferred splits' */
+    ds_splits user = {0}, mp;
+    if (sel && sel->ndata_files) ds_add_split(&user, "train", sel->data_files, sel->ndata_files);
+    if (user.n) mp = user;
+    else if (ncfg && cfgs[0].has_data_files) mp = cfgs[0].data_files;
+    else if (ds_infer_patterns(ar, files, n, &mp, err, errcap)) return -1;
+    const char *module = NULL;
+    ds_splits res = mp; /* each split's resolved files, as patterns of literal names for the no-config case */
+    for (int s = 0; s < mp.n; s++) {
+        const char **v;
+        int nv = ds_resolve(ar, files, n, "", mp.pats[s], mp.np[s], 1, &v);
+        const char *m = ds_infer_module(ar, v, nv);
+        if (s > 0 && (!m || !module || strcmp(m, module))) {
+            snprintf(err, errcap, "its splits are not all of one format (%s: %s, %s: %s), and HF datasets reads a "
+                                  "dataset with one builder", mp.name[0], module ? module : "none", mp.name[s],
+                     m ? m : "none");
             return -1;
         }
-        pats = (const char **)sel->data_files, np = sel->ndata_files;
-    } else if (ds_any("data/*-[0-9][0-9][0-9][0-9][0-9]-of-[0-9][0-9][0-9][0-9][0-9]*.*", files, n)) {
-        for (int i = 0; i < n; i++) {
-            if (!ds_resolves("data/*-[0-9][0-9][0-9][0-9][0-9]-of-[0-9][0-9][0-9][0-9][0-9]*.*", files[i], 0)) continue;
-            const char *sp = shard_split(ar, base_of(files[i]));
-            if (!sp || !split_name_ok(sp)) {
-                snprintf(err, errcap, "%s: a shard's split name must be letters, digits and _ (and dots between)", files[i]);
-                ax_buf_free(&have);
-                return -1;
-            }
-            if (!strstr(have.data ? have.data : "", ax_arena_printf(ar, " %s,", sp))) ax_buf_printf(&have, " %s,", sp);
-            if (!strcmp(sp, split) && !np) {
-                pats = ax_arena_alloc(ar, sizeof *pats);
-                pats[np++] = ax_arena_printf(ar, "data/%s-[0-9][0-9][0-9][0-9][0-9]-of-[0-9][0-9][0-9][0-9][0-9]*.*", sp);
+        module = m;
+        res.pats[s] = v, res.np[s] = nv;
+    }
+    if (!module || !strcmp(module, "zip")) {
+        snprintf(err, errcap, module ? "its data files are zip archives, which axo does not read"
+                                     : "it has no data file HF datasets reads");
+        return -1;
+    }
+    ds_splits fin;
+    const char *base = "";
+    int literal = 0; /* fin holds files already, not patterns */
+    if (!ncfg) {
+        if (name && strcmp(name, "default")) {
+            snprintf(err, errcap, "name \"%s\": it has no configuration of that name (it has: default)", name);
+            return -1;
+        }
+        if (user.n) {
+            fin = user;
+        } else { /* the module's files */
+            fin = res, literal = 1;
+            for (int s = 0; s < fin.n; s++) {
+                const char **v = ax_arena_alloc(ar, sizeof *v * (size_t)(fin.np[s] + 1));
+                int k = 0;
+                for (int i = 0; i < fin.np[s]; i++)
+                    if (ds_module_file(module, fin.pats[s][i])) v[k++] = fin.pats[s][i];
+                fin.pats[s] = v, fin.np[s] = k;
             }
         }
     } else {
-        static const char *const logs[] = {"**/*.eval"}, *const harbor[] = {"**/task.toml", "**/instruction.md"};
-        static const char *const *const kws[] = {ds_kw_train, ds_kw_val, ds_kw_test};
-        static const char *const names[] = {"train", "validation", "test"};
-        for (int set = 0; set < 5 && !have.len; set++) {
-            for (int sp = 0; sp < 3; sp++) {
-                const char **ps;
-                int k;
-                if (set == 0 || set == 1) {
-                    if (sp) break;
-                    ps = (const char **)(set ? harbor : logs), k = set ? 2 : 1;
-                } else if (set == 4) {
-                    if (sp) break;
-                    ps = ax_arena_alloc(ar, sizeof *ps), ps[0] = "**", k = 1;
-                } else {
-                    ds_split_patterns(ar, kws[sp], set == 2, &ps, &k);
+        const ds_config *c = NULL, *dflt = NULL;
+        for (int i = 0; i < ncfg; i++) {
+            if (ncfg == 1 || !strcmp(cfgs[i].name, "default") || cfgs[i].is_default) {
+                if (dflt) {
+                    snprintf(err, errcap, "its dataset card has several default configurations (\"%s\" and \"%s\")",
+                             dflt->name, cfgs[i].name);
+                    return -1;
                 }
-                int hit = 0;
-                for (int j = 0; j < k && !hit; j++) hit = ds_any(ps[j], files, n);
-                if (!hit) continue;
-                const char *nm = set == 0 ? "logs" : set == 1 ? "test" : names[sp];
-                ax_buf_printf(&have, " %s,", nm);
-                if (!strcmp(nm, split)) pats = ps, np = k;
+                dflt = &cfgs[i];
             }
+            if (name && !strcmp(cfgs[i].name, name) && !c) c = &cfgs[i];
+        }
+        ax_buf have = {0};
+        for (int i = 0; i < ncfg; i++) ax_buf_printf(&have, "%s%s", i ? ", " : "", cfgs[i].name);
+        const char *names = ax_arena_strdup(ar, have.data);
+        ax_buf_free(&have);
+        if (name && !c) {
+            snprintf(err, errcap, "name \"%s\": its dataset card has no configuration of that name (it has: %s)", name,
+                     names);
+            return -1;
+        }
+        if (!c) c = dflt;
+        if (!c && !user.n) {
+            snprintf(err, errcap, "its dataset card defines several configurations and none is the default: pick one "
+                                  "with the entry's `name:` (%s)", names);
+            return -1;
+        }
+        if (user.n) {
+            fin = user; /* data_files replace the configuration's */
+        } else if (c->has_data_files) {
+            fin = c->data_files;
+            base = c->data_dir ? c->data_dir : "";
+        } else {
+            base = c->data_dir ? c->data_dir : "";
+            const size_t bl = strlen(base);
+            const char **sub = ax_arena_alloc(ar, sizeof *sub * (size_t)(n + 1));
+            int ns = 0;
+            for (int i = 0; i < n; i++)
+                if (!bl || (!strncmp(files[i], base, bl) && files[i][bl] == '/')) sub[ns++] = files[i] + (bl ? bl + 1 : 0);
+            if (ds_infer_patterns(ar, sub, ns, &fin, err, errcap)) return -1;
         }
     }
-    if (!np) {
-        if (have.len) have.data[have.len - 1] = 0;
-        snprintf(err, errcap, "it has no split \"%s\" as HF datasets infers splits (it has:%s)", split,
-                 have.len ? have.data : " none");
-        ax_buf_free(&have);
+    int s = 0;
+    while (s < fin.n && strcmp(fin.name[s], split)) s++;
+    if (s == fin.n) {
+        snprintf(err, errcap, "it has no split \"%s\"%s (it has: %s)", split,
+                 user.n ? " (data_files makes the one split \"train\")" : ncfg ? " in that configuration" : " as HF datasets infers splits",
+                 list_splits(ar, &fin));
         return -1;
     }
-    ax_buf_free(&have);
-    const char **v = ax_arena_alloc(ar, sizeof *v * (size_t)(n + 1));
-    int nv = 0;
-    for (int i = 0; i < n; i++) {
-        int m = 0;
-        for (int j = 0; j < np && !m; j++) m = ds_resolves(pats[j], files[i], 1);
-        if (m) v[nv++] = files[i];
-    }
-    for (int i = 1; i < nv; i++) /* sorted, as a listing is */
-        for (int j = i; j > 0 && strcmp(v[j - 1], v[j]) > 0; j--) {
-            const char *t = v[j];
-            v[j] = v[j - 1], v[j - 1] = t;
-        }
+    const char **v;
+    int nv;
+    if (literal) v = (const char **)fin.pats[s], nv = fin.np[s];
+    else nv = ds_resolve(ar, files, n, base, fin.pats[s], fin.np[s], !user.n, &v);
     if (!nv) {
-        snprintf(err, errcap, "no file of its split \"%s\" has an extension HF datasets reads", split);
+        snprintf(err, errcap, "no file of its split \"%s\" is one HF datasets reads", split);
         return -1;
     }
     *out = v;
@@ -413,9 +842,32 @@ int fe_hub_split_files(ax_arena *ar, const char *const *files, int n, const fe_h
 }
 
 int fe_hub_data_format(const char *f) {
-    size_t n = strlen(f);
-    if ((n > 5 && !strcmp(f + n - 5, ".json")) || (n > 6 && !strcmp(f + n - 6, ".jsonl"))) return 1;
-    return n > 8 && !strcmp(f + n - 8, ".parquet") ? 2 : 0;
+    static const char *const ext[][2] = {{".json", "1"}, {".jsonl", "1"}, {".ndjson", "1"},
+                                         {".parquet", "2"}, {".geoparquet", "2"}, {".gpq", "2"}};
+    const size_t n = strlen(f);
+    for (size_t i = 0; i < AX_ARRAY_LEN(ext); i++) {
+        const size_t e = strlen(ext[i][0]);
+        if (n > e && !strcmp(f + n - e, ext[i][0])) return ext[i][1][0] - '0';
+    }
+    return 0;
+}
+
+/* sel with the dataset card of folder dir (README.md, .huggingface.yaml: the files HF datasets reads it from) */
+static fe_hub_ds_sel with_card(ax_arena *ar, const fe_hub_ds_sel *sel, const char *dir) {
+    fe_hub_ds_sel s = {0};
+    if (sel) s = *sel;
+    static const char *const names[] = {"README.md", ".huggingface.yaml"};
+    for (int k = 0; k < 2; k++) {
+        const char *p = ax_arena_printf(ar, "%s/%s", dir, names[k]);
+        ax_diag tmp;
+        ax_diag_init(&tmp);
+        size_t len;
+        char *t = is_file(p) ? ax_read_file(p, &len, &tmp) : NULL;
+        ax_diag_free(&tmp);
+        if (t) *(k ? &s.hf_yaml : &s.readme) = ax_arena_strndup(ar, t, len);
+        free(t);
+    }
+    return s;
 }
 
 /* The .json/.jsonl or .parquet files of the split (sorted: HF datasets concatenates them in that order), or -1
@@ -441,6 +893,7 @@ static int ds_pick(ax_arena *ar, const char *const *files, int n, const fe_hub_d
     return nv;
 }
 
+#if AXO_HAVE_CURL
 /* ---- downloads ------------------------------------------------------------ */
 typedef struct http_req {
     ax_buf body;       /* the response body, when no file */
@@ -912,8 +1365,20 @@ static const char *download(ax_arena *ar, const char *cache, const char *rdir, c
         files[nwant++] = ax_arena_strdup(ar, f);
     }
     json_decref(j);
-    if (want & FE_HUB_DATASET) {
-        if ((nwant = ds_pick(ar, files, nwant, sel, picked, err, errcap)) < 0) return NULL;
+    if (want & FE_HUB_DATASET) { /* the dataset card first (its configs choose the files), as datasets reads it */
+        ax_diag tmp;
+        ax_diag_init(&tmp);
+        const int ok = ax_mkdir_p(ax_arena_printf(ar, "%s/snapshots/%s", rdir, commit), &tmp) == 0 &&
+                       ax_mkdir_p(ax_arena_printf(ar, "%s/blobs", rdir), &tmp) == 0;
+        if (!ok) snprintf(err, errcap, "%s", tmp.n ? tmp.entries[0].msg : "cannot create the cache folders");
+        ax_diag_free(&tmp);
+        if (!ok) return NULL;
+        for (int i = 0; i < nwant; i++)
+            if ((!strcmp(files[i], "README.md") || !strcmp(files[i], ".huggingface.yaml")) &&
+                fetch_file(ar, cache, rdir, want, repo_id, commit, files[i], token, err, errcap) != 0)
+                return NULL;
+        const fe_hub_ds_sel cs = with_card(ar, sel, ax_arena_printf(ar, "%s/snapshots/%s", rdir, commit));
+        if ((nwant = ds_pick(ar, files, nwant, &cs, picked, err, errcap)) < 0) return NULL;
         files = *picked, *npicked = nwant;
     }
     ax_diag tmp;
@@ -1080,8 +1545,14 @@ static const char *resolve_repo(ax_arena *ar, const char *repo_id, const char *r
                               "chosen among the %d file%s of the cached snapshot, which may be fewer than the repo's",
                     key, repo_id, commit, commit, n, n == 1 ? "" : "s");
         }
+        for (int i = 0; i < n && !lack; i++) /* the card decides which files: it must be here if the repo has one */
+            if ((!strcmp(v[i], "README.md") || !strcmp(v[i], ".huggingface.yaml")) &&
+                !is_file(ax_arena_printf(ar, "%s/%s", snap, v[i])))
+                lack = v[i];
+        const fe_hub_ds_sel cs = with_card(ar, sel, snap);
         char why2[1024];
-        if ((*npicked = ds_pick(ar, v, n, sel, picked, why2, sizeof why2)) < 0) {
+        *npicked = 0;
+        if (!lack && (*npicked = ds_pick(ar, v, n, &cs, picked, why2, sizeof why2)) < 0) {
             ax_error(d, where, "%s: the cached snapshot %s of the Hub dataset \"%s\": %s", key, snap, repo_id, why2);
             return NULL;
         }
@@ -1139,7 +1610,8 @@ int fe_hub_dataset_dir(ax_arena *ar, const char *dir, const fe_hub_ds_sel *sel, 
         snprintf(err, errcap, "it holds more than %d files: name the data file itself", (int)LIST_MAX);
         return -1;
     }
-    if ((n = ds_pick(ar, v, n, sel, paths, err, errcap)) < 0) return -1;
+    const fe_hub_ds_sel cs = with_card(ar, sel, dir);
+    if ((n = ds_pick(ar, v, n, &cs, paths, err, errcap)) < 0) return -1;
     prefix_all(ar, dir, *paths, n);
     return n;
 }

@@ -53,15 +53,24 @@ typedef struct fe_hub_ds_sel {
     const char *const *data_files;
     int ndata_files;
     const char *split;
+    const char *name; /* the entry's name: a configuration of the dataset card (NULL: its default) */
+    /* The dataset card, when the repo or folder has one: README.md's text and .huggingface.yaml's (NULL:
+     * none). Their `configs` choose the files as HF datasets' module factory does. Set by fe_hub_dataset and
+     * fe_hub_dataset_dir themselves. */
+    const char *readme, *hf_yaml;
 } fe_hub_ds_sel;
 
 /* The files of `files` (a repo's or a folder's paths) that HF datasets
- * takes for sel's split, as its inference without a loading script finds
- * them (see hub.c), sorted; returns their count, or -1 with err. */
+ * reads for sel's split, as load_dataset(path, name=, data_files=, split=)
+ * chooses them without a loading script: the dataset card's configs
+ * (sel->readme, sel->hf_yaml; `name` picks one, else its default), else
+ * its split inference, and the format inference that keeps one builder's
+ * files (see hub.c). In datasets' order (pattern after pattern, each one's
+ * matches sorted); returns their count, or -1 with err. */
 int fe_hub_split_files(ax_arena *ar, const char *const *files, int n, const fe_hub_ds_sel *sel, const char ***out,
                        char *err, size_t errcap);
 
-/* 1 for a .json/.jsonl file name, 2 for .parquet, 0 for another. */
+/* 1 for a .json/.jsonl/.ndjson file name, 2 for .parquet/.geoparquet/.gpq, 0 for another. */
 int fe_hub_data_format(const char *file);
 
 /* The local paths of the .json/.jsonl or .parquet files that make the

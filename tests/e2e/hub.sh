@@ -249,8 +249,36 @@ check '! "$AXOC" compile d11.yml -o d11.bin 2>d11.err && grep -q "the folder .*d
   "a split the folder does not have: the splits it has"
 dcfg d7 'test-org/ds-split
     name: default' >d7.yml
-check '! "$AXOC" compile d7.yml -o d7.bin 2>d7.err && grep -q "datasets\[0\].name: expected null: a dataset.s named configuration" d7.err' \
-  "name: (a named configuration) is refused for a Hub dataset"
+check '"$AXOC" compile d7.yml -o d7.bin 2>/dev/null && "$AXOC" dump d7.bin >d7.dump && test "$(grep "attr io.dataset" d7.dump)" = "$(grep "attr io.dataset" d1.dump)"' \
+  "name: default of a repo without configurations is its one configuration (as HF datasets)"
+dcfg d7b 'test-org/ds-split
+    name: other' >d7b.yml
+check '! "$AXOC" compile d7b.yml -o d7b.bin 2>d7b.err && grep -q "name \"other\": it has no configuration of that name (it has: default)" d7b.err' \
+  "another name is an error naming the one it has"
+# a dataset card's configurations (README.md's YAML `configs`, as datasets reads them)
+dcfg c0 test-org/ds-configs >c0.yml
+check '! "$AXOC" compile c0.yml -o c0.bin 2>c0.err && grep -q "several configurations and none is the default: pick one with the entry.s .name:. (all, half)" c0.err' \
+  "a card of several configurations without a default: the error names them (HF datasets refuses it too), nothing mixed"
+dcfg c1 'test-org/ds-configs
+    name: all' >c1.yml
+check '"$AXOC" compile c1.yml -o c1.bin 2>/dev/null && "$AXORUN" c1.bin >c1.out 2>&1 && test "$(losses c1)" = "$(losses o0)"' \
+  "name: all trains on that configuration's file (the rows)"
+check 'test -f "$(dsnap ds-configs)/README.md" && ! grep -q "resolve/.*data/half" hub.log' \
+  "the card is cached beside the data; the other configuration's file is not fetched"
+dcfg c2 'test-org/ds-configs
+    name: half' >c2.yml
+check '"$AXOC" compile c2.yml -o c2.bin 2>/dev/null && "$AXOC" dump c2.bin >c2.dump && grep -q "$(dsnap ds-configs)/data/half/part.jsonl" c2.dump && ! grep -q "io.dataset.1 " c2.dump' \
+  "name: half takes data/half/part.jsonl (data_files as one pattern: the train split)"
+dcfg c3 'test-org/ds-configs
+    name: [all, half]' >c3.yml
+check '"$AXOC" compile c3.yml -o c3.bin 2>/dev/null && "$AXOC" dump c3.bin >c3.dump && grep -q "io.dataset.0 = .*data/all/train-00000-of-00001.jsonl" c3.dump && grep -q "io.dataset.1 = .*data/half/part.jsonl" c3.dump && ! grep -q "io.dataset.1.continues" c3.dump' \
+  "a list of names: one dataset each, as Axolotl expands it"
+dcfg c4 'test-org/ds-configs
+    name: nope' >c4.yml
+check '! "$AXOC" compile c4.yml -o c4.bin 2>c4.err && grep -q "name \"nope\": its dataset card has no configuration of that name (it has: all, half)" c4.err' \
+  "an unknown name: the configurations it has"
+check 'HF_HUB_OFFLINE=1 "$AXOC" compile c1.yml -o c1b.bin --no-cache 2>/dev/null && cmp -s c1.bin c1b.bin && ! HF_HUB_OFFLINE=1 "$AXOC" compile c0.yml -o c0b.bin 2>/dev/null' \
+  "offline, the cached card chooses as online"
 
 # axoc fetch: the same resolution ahead of time (one machine downloads, a job's nodes read the cache offline)
 check 'HF_HUB_CACHE=$T/hub3 "$AXOC" fetch model test-org/tiny --revision v1 >fm.out 2>/dev/null && test "$(cat fm.out)" = "$T/hub3/models--test-org--tiny/snapshots/$B" && test -f "$T/hub3/models--test-org--tiny/snapshots/$B/model.safetensors"' \

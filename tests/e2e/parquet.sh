@@ -60,8 +60,20 @@ check 'cmp -s <(losses oj-chat_template) <(losses odir)' "the folder = the JSON 
 check '"$AXOC" preprocess p-chat_template.yml -n 1 >pp.out 2>&1 && grep -q "^sample 0: <|begin_of_text|>" pp.out' \
   "axoc preprocess reads parquet"
 cp "$D/toy_chat.jsonl" folder/data/train-00001-of-00002.jsonl
-check '! "$AXOC" compile dir.yml -o dir2.bin 2>mixed.err && grep -q "holds both .* and .*, and HF datasets reads a split with one builder" mixed.err' \
-  "a split of JSON and parquet files together is refused"
+check '"$AXOC" compile dir.yml -o dir2.bin 2>/dev/null && "$AXOC" dump dir2.bin >dir2.dump && grep -q "io.dataset.0 = .*train-00000-of-00001.parquet" dir2.dump && ! grep -q "io.dataset.1 " dir2.dump' \
+  "a split of a parquet and a JSON file: HF datasets' builder is the parquet one (a tie goes to parquet), the other file is left out"
+
+# a folder laid out as a Hub dataset of several configurations (smoltalk's shape): its card chooses the files
+mkdir -p subsets/data/all subsets/data/magpie
+cp "$P/toy_chat.parquet" subsets/data/all/train-00000-of-00001.parquet
+cp "$P/toy_alpaca.parquet" subsets/data/magpie/train-00000-of-00001.parquet
+printf -- '---\nconfigs:\n- config_name: all\n  data_files:\n  - split: train\n    path: data/all/train-*\n- config_name: magpie\n  data_files:\n  - split: train\n    path: data/magpie/train-*\n---\n' >subsets/README.md
+cfg chat_template "$T/subsets" </dev/null >sub0.yml
+check '! "$AXOC" compile sub0.yml -o sub0.bin 2>sub0.err && grep -q "pick one with the entry.s .name:. (all, magpie)" sub0.err' \
+  "a folder whose card has several configurations and no default: refused, not both subsets mixed"
+sed 's#^\(  - path: .*\)#\1\n    name: all#' sub0.yml >sub1.yml
+check '"$AXOC" compile sub1.yml -o sub1.bin 2>/dev/null && "$AXORUN" sub1.bin --max-steps 12 --output-dir osub1 >/dev/null 2>&1 && cmp -s <(losses oj-chat_template) <(losses osub1)' \
+  "name: all trains on that configuration's parquet file, bit for bit as the JSON lines"
 
 # 4. the format as Axolotl's get_ds_type chooses it: ds_type, else the name
 cp "$P/toy_chat.parquet" rows.data

@@ -1,19 +1,20 @@
 #!/usr/bin/env python3
-"""make_split_fixtures.py OUT.json: which files HF datasets takes for a split
-of a repo without a loading script (its split inference, or data_files), on
-file lists written into a temporary folder, for test_hub (frontend/hub.c's
-fe_hub_split_files). Needs `pip install datasets` (5.x); the split inference
-of a Hub repo is the same as of a local folder (datasets' get_data_patterns
-over the repo's paths). Each case: files, split, data_files (or null) ->
-the sorted files of the split, or null when datasets raises."""
+"""make_split_fixtures.py OUT.json: which files HF datasets reads for a split
+of a repo without a loading script, on file lists written into a temporary
+folder, for test_hub (frontend/hub.c's fe_hub_split_files). Needs `pip
+install datasets` (5.x). Each case runs datasets' own load_dataset_builder
+(folder, name=, data_files=): its split inference (get_data_patterns), the
+dataset card's `configs` (README.md's YAML block, .huggingface.yaml) and the
+format inference that leaves out files of another builder; a Hub repo goes
+the same way (its module factory mirrors the local one). Each case: files,
+split, data_files, name, readme, hf_yaml -> the split's files in datasets'
+order, or null when datasets raises (error_says: what axo's error holds)."""
 import json
 import os
 import sys
 import tempfile
 
 import datasets
-from datasets.data_files import DataFilesDict, get_data_patterns, sanitize_patterns
-from datasets.packaged_modules import _ALL_ALLOWED_EXTENSIONS
 
 CASES = [
     (["train.jsonl"], "train", None),
@@ -53,20 +54,107 @@ CASES = [
 ]
 
 
-def run(files, split, data_files):
+# Dataset cards: README.md's YAML `configs` (and .huggingface.yaml's, which replace them) choose a named
+# configuration's files; `name` (Axolotl's datasets[].name) picks one. Each: files, split, data_files, name,
+# readme, hf_yaml, and the words axo's error must hold when datasets raises.
+SMOL = """---
+license: apache-2.0
+configs:
+- config_name: all
+  data_files:
+  - split: train
+    path: data/all/train-*
+  - split: test
+    path: data/all/test-*
+- config_name: magpie
+  data_files:
+  - split: train
+    path: data/magpie/train-*
+---
+# a card
+"""
+SMOL_FILES = ["data/all/train-00000-of-00001.parquet", "data/all/test-00000-of-00001.parquet",
+              "data/magpie/train-00000-of-00002.parquet", "data/magpie/train-00001-of-00002.parquet"]
+ULTRA = """---
+dataset_info:
+  features:
+  - name: prompt
+    dtype: string
+configs:
+- config_name: default
+  data_files:
+  - split: train_sft
+    path: data/train_sft-*
+  - split: test_sft
+    path: data/test_sft-*
+---
+"""
+ULTRA_FILES = ["data/train_sft-00000-of-00003-a.parquet", "data/train_sft-00001-of-00003-b.parquet",
+               "data/train_sft-00002-of-00003-c.parquet", "data/test_sft-00000-of-00001-d.parquet"]
+CARD_CASES = [
+    (SMOL_FILES, "train", None, None, SMOL, None, "pick one"),
+    (SMOL_FILES, "train", None, "magpie", SMOL, None, None),
+    (SMOL_FILES, "train", None, "all", SMOL, None, None),
+    (SMOL_FILES, "test", None, "all", SMOL, None, None),
+    (SMOL_FILES, "test", None, "magpie", SMOL, None, "no split"),
+    (SMOL_FILES, "train", None, "nope", SMOL, None, "no configuration"),
+    (SMOL_FILES, "train", None, None, SMOL.replace("- config_name: all\n", "- config_name: all\n  default: true\n"), None, None),
+    (SMOL_FILES, "train", ["data/magpie/*.parquet"], None, SMOL, None, None),
+    (SMOL_FILES, "train", ["data/magpie/*.parquet"], "all", SMOL, None, None),
+    (ULTRA_FILES, "train_sft", None, None, ULTRA, None, None),
+    (ULTRA_FILES, "train", None, None, ULTRA, None, "no split"),
+    (ULTRA_FILES, "test_sft", None, "default", ULTRA, None, None),
+    (["data.jsonl", "other.jsonl"], "train", None, None, "---\nconfigs:\n- config_name: default\n  data_files: data.jsonl\n---\n", None, None),
+    (["a/x.jsonl", "b/y.jsonl", "c/z.jsonl"], "train", None, None,
+     "---\nconfigs:\n- config_name: default\n  data_files:\n  - a/*.jsonl\n  - c/*.jsonl\n---\n", None, None),
+    (["sub/train.jsonl", "sub/test.jsonl", "train.jsonl"], "test", None, "s", None,
+     "configs:\n- config_name: s\n  data_dir: sub\n- config_name: t\n  data_files: train.jsonl\n", None),
+    (["sub/train.jsonl", "sub/test.jsonl", "train.jsonl"], "train", None, "t", None,
+     "configs:\n- config_name: s\n  data_dir: sub\n- config_name: t\n  data_files: train.jsonl\n", None),
+    (["train.jsonl", "old.jsonl"], "train", None, None,
+     "---\nconfigs:\n- config_name: default\n  data_files: old.jsonl\n---\n",
+     "configs:\n- config_name: default\n  data_files: train.jsonl\n", None),
+    (["train.jsonl"], "train", None, None, "---\nlicense: mit\ntags: [a, b]\n---\ntext\n", None, None),
+    (["train.jsonl"], "train", None, None, "no card block here\n---\nconfigs: []\n---\n", None, None),
+    (["train.jsonl"], "train", None, None, "---\r\nconfigs:\r\n- config_name: c\r\n  data_files: train.jsonl\r\n---\r\n", None, None),
+    (["train.jsonl"], "train", None, "default", None, None, None),
+    (["train.jsonl"], "train", None, "x", None, None, "no configuration"),
+    (["a.jsonl", "b.jsonl"], "train", None, None,
+     "---\nconfigs:\n- config_name: a\n  data_files: a.jsonl\n  default: true\n- config_name: b\n  data_files: b.jsonl\n  default: true\n---\n",
+     None, "several default"),
+    (["a.jsonl"], "train", None, None, "---\nconfigs:\n- data_files: a.jsonl\n---\n", None, "config_name"),
+    (["a.jsonl"], "train", None, None, "---\nconfigs:\n- config_name: x\n  data_files: 3\n---\n", None, "data_files"),
+    # module inference: the most common extension, parquet first in a tie; the others are left out
+    (["data.jsonl", "train.parquet"], "train", None, None, None, None, None),
+    (["a.jsonl", "b.jsonl", "c.parquet"], "train", None, None, None, None, None),
+    (["train.parquet", "test.jsonl"], "train", None, None, None, None, "one format"),
+]
+
+
+def write_tree(d, files, readme, hf_yaml):
+    for f in files:
+        p = os.path.join(d, f)
+        os.makedirs(os.path.dirname(p), exist_ok=True)
+        open(p, "w").write("{}\n")
+    if readme is not None:
+        open(os.path.join(d, "README.md"), "w", newline="").write(readme)
+    if hf_yaml is not None:
+        open(os.path.join(d, ".huggingface.yaml"), "w").write(hf_yaml)
+
+
+def run(files, split, data_files, name=None, readme=None, hf_yaml=None):
+    """the files load_dataset(folder, name=name, data_files=data_files, split=split) reads, as datasets' own
+    module factory and builder choose them (its split inference, the card's configs, the format inference)"""
     with tempfile.TemporaryDirectory() as d:
-        for f in files:
-            p = os.path.join(d, f)
-            os.makedirs(os.path.dirname(p), exist_ok=True)
-            open(p, "w").write("{}\n")
+        write_tree(d, files, readme, hf_yaml)
         try:
-            pats = sanitize_patterns(data_files) if data_files is not None else get_data_patterns(d)
-            dfd = DataFilesDict.from_patterns(pats, d, allowed_extensions=_ALL_ALLOWED_EXTENSIONS)
-        except Exception as e:  # noqa: BLE001 - any refusal is "no split"
-            return None, type(e).__name__
+            b = datasets.load_dataset_builder(d, name=name, data_files=data_files)
+        except Exception as e:  # noqa: BLE001 - any refusal is an error
+            return None, "%s: %s" % (type(e).__name__, str(e).splitlines()[0])
+        dfd = b.config.data_files
         if split not in dfd:
-            return None, "no split %s (has %s)" % (split, sorted(dfd))
-        return sorted(os.path.relpath(str(x), d) for x in dfd[split]), None
+            return None, "no split %s (has %s)" % (split, sorted(str(s) for s in dfd))
+        return [os.path.relpath(str(x), d) for x in dfd[split]], None  # datasets' order: the rows' order
 
 
 def main():
@@ -74,6 +162,12 @@ def main():
     for files, split, data_files in CASES:
         got, why = run(files, split, data_files)
         out.append({"files": files, "split": split, "data_files": data_files, "expect": got, "why": why})
+    for files, split, data_files, name, readme, hf_yaml, must in CARD_CASES:
+        got, why = run(files, split, data_files, name, readme, hf_yaml)
+        listed = files + (["README.md"] if readme is not None else []) + ([".huggingface.yaml"] if hf_yaml is not None else [])
+        assert (got is None) == (must is not None), (files, name, got, why)
+        out.append({"files": sorted(listed), "split": split, "data_files": data_files, "name": name, "readme": readme,
+                    "hf_yaml": hf_yaml, "expect": got, "why": why, "error_says": must})
     with open(sys.argv[1], "w") as f:
         json.dump({"datasets": datasets.__version__, "cases": out}, f, indent=1)
         f.write("\n")

@@ -153,7 +153,7 @@ static void test_split_files(void) {
     json_t *j = json_load_file(AXO_SOURCE_DIR "/tests/reference/split_files.json", 0, &je);
     CHECK_MSG(j != NULL, "split_files.json: %s", je.text);
     json_t *cases = json_object_get(j, "cases");
-    CHECK(json_array_size(cases) >= 30);
+    CHECK(json_array_size(cases) >= 60);
     for (size_t c = 0; c < json_array_size(cases); c++) {
         json_t *k = json_array_get(cases, c), *fj = json_object_get(k, "files"), *dj = json_object_get(k, "data_files");
         json_t *ej = json_object_get(k, "expect");
@@ -163,7 +163,11 @@ static void test_split_files(void) {
         const char **df = ax_arena_alloc(ar, sizeof *df * (size_t)(nd + 1));
         for (int i = 0; i < n; i++) files[i] = json_string_value(json_array_get(fj, (size_t)i));
         for (int i = 0; i < nd; i++) df[i] = json_string_value(json_array_get(dj, (size_t)i));
-        fe_hub_ds_sel sel = {.data_files = df, .ndata_files = nd, .split = json_string_value(json_object_get(k, "split"))};
+        fe_hub_ds_sel sel = {.data_files = df, .ndata_files = nd, .split = json_string_value(json_object_get(k, "split")),
+                             .name = json_string_value(json_object_get(k, "name")),
+                             .readme = json_string_value(json_object_get(k, "readme")),
+                             .hf_yaml = json_string_value(json_object_get(k, "hf_yaml"))};
+        const char *says = json_string_value(json_object_get(k, "error_says"));
         const char **got = NULL;
         char err[512] = "";
         int ng = fe_hub_split_files(ar, files, n, &sel, &got, err, sizeof err);
@@ -176,6 +180,7 @@ static void test_split_files(void) {
         CHECK_MSG(want_err ? ng < 0 : ng > 0 && !strcmp(want.data, have.data), "case %zu (split %s): expected %s, got %s%s",
                   c, sel.split, want_err ? "an error" : want.data, ng < 0 ? "an error: " : have.data ? have.data : "",
                   ng < 0 ? err : "");
+        if (says && ng < 0) CHECK_MSG(strstr(err, says) != NULL, "case %zu: the error \"%s\" does not say \"%s\"", c, err, says);
         ax_buf_free(&want), ax_buf_free(&have);
         ax_arena_destroy(ar);
     }

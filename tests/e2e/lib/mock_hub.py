@@ -28,6 +28,8 @@ usage: mock_hub.py MODEL_DIR PORT_FILE LOG TOKEN [ADAPTER_DIR [DATA_FILE]]
     test-org/ds-parquet   data/train-00000-of-00001.parquet only: tests/reference/parquet/toy_count.parquet
                           (the first 200 rows of configs/data/toy_count.jsonl)
     test-org/ds-csv       train.csv only
+    test-org/ds-configs   a dataset card (README.md) with two configurations and no default: "all"
+                          (data/all/train-00000-of-00001.jsonl, the rows) and "half" (data/half/part.jsonl)
     test-org/ds-many      train-0.jsonl and train-1.jsonl (halves)
     test-org/ds-two       train.jsonl (the rows) and extra.jsonl (the first 3)
 """
@@ -93,6 +95,11 @@ def main():
         "test-org/ds-parquet": {"data/train-00000-of-00001.parquet": open(os.path.join(
             os.path.dirname(os.path.abspath(__file__)), "..", "..", "reference", "parquet", "toy_count.parquet"), "rb").read()},
         "test-org/ds-csv": {"train.csv": b"input_ids,labels\n"},
+        "test-org/ds-configs": {"README.md": b"---\nlicense: mit\nconfigs:\n- config_name: all\n  data_files:\n  - split: train\n"
+                                             b"    path: data/all/train-*\n- config_name: half\n  data_files: data/half/*.jsonl\n"
+                                             b"---\n# two configurations, none the default\n",
+                                "data/all/train-00000-of-00001.jsonl": b"".join(rows),
+                                "data/half/part.jsonl": b"".join(rows[:len(rows) // 2])},
         "test-org/ds-two": {"train.jsonl": b"".join(rows), "extra.jsonl": b"".join(rows[:3])},
         "test-org/ds-many": {"train-0.jsonl": b"".join(rows[:len(rows) // 2]),
                              "train-1.jsonl": b"".join(rows[len(rows) // 2:])},
