@@ -6,7 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 
-pkgs=(cmake make gcc g++ libc6-dev libyaml-dev libjansson-dev libxxhash-dev libonig-dev libutf8proc-dev libcurl4-openssl-dev zlib1g-dev libsnappy-dev libzstd-dev python3)
+pkgs=(cmake make gcc g++ libc6-dev libyaml-dev libjansson-dev libxxhash-dev libonig-dev libutf8proc-dev libcurl4-openssl-dev zlib1g-dev libsnappy-dev libzstd-dev liblz4-dev python3)
 missing=()
 for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then

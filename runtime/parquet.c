@@ -17,6 +17,9 @@
 #ifdef AXO_HAVE_ZSTD
 #include <zstd.h>
 #endif
+#ifdef AXO_HAVE_LZ4
+#include <lz4.h>
+#endif
 #ifdef AXO_HAVE_ZLIB
 #include <zlib.h>
 #endif
@@ -151,17 +154,23 @@ static void t_skip(tin *r, int type, int in_list, int depth) {
     }
 }
 
+/* the limits (rt_parquet_set_limits): level entries a row group may claim beyond 256 per byte of the file; value
+ * bytes a row group may expand to */
+static int64_t g_max_entries = (int64_t)64 << 20, g_max_bytes = INT64_MAX;
+
 /* ---- the footer ------------------------------------------------------------- */
 
+enum { PQ_MAX_DEPTH = 100 }; /* nesting, as Arrow allows */
 enum { P_BOOLEAN, P_INT32, P_INT64, P_INT96, P_FLOAT, P_DOUBLE, P_BYTE_ARRAY, P_FLBA };
 enum { REQUIRED, OPTIONAL, REPEATED };
 /* ConvertedType */
 enum { C_UTF8 = 0, C_MAP = 1, C_MAP_KEY_VALUE = 2, C_LIST = 3, C_ENUM = 4, C_DECIMAL = 5, C_UINT_8 = 11, C_UINT_16 = 12,
        C_UINT_32 = 13, C_UINT_64 = 14, C_JSON = 19 };
 /* LogicalType's members */
-enum { L_STRING = 1, L_MAP = 2, L_LIST = 3, L_ENUM = 4, L_DECIMAL = 5, L_INTEGER = 10, L_JSON = 12, L_FLOAT16 = 15 };
+enum { L_STRING = 1, L_MAP = 2, L_LIST = 3, L_ENUM = 4, L_DECIMAL = 5, L_INTEGER = 10, L_JSON = 12, L_UUID = 14,
+       L_FLOAT16 = 15 };
 /* how a leaf's values are written */
-enum { R_BOOL, R_INT, R_UINT, R_F64, R_F16, R_STR, R_BIN, R_DEC };
+enum { R_BOOL, R_INT, R_UINT, R_F64, R_F16, R_STR, R_BIN, R_DEC, R_UUID };
 /* how a group's instance is written */
 enum { G_STRUCT, G_LIST, G_PAIR };
 
@@ -199,7 +208,7 @@ typedef struct {
     pq_rg *rg;
     int nrg;
     int64_t nrows;
-    size_t limit;  /* the most level entries / bytes one row group may expand to (from the file's size) */
+    int64_t max_entries; /* the most level entries one row group may claim (from the file's size) */
     int *warned;   /* per leaf: its binary values were reported */
 } pq_file;
 
@@ -280,7 +289,7 @@ static int read_column_meta(tin *r, pq_chunk *c, const char *path[], int npath, 
 }
 
 /* the leaf's path from the root's child down, into path[] (at most 64) */
-static int leaf_path(const pq_file *f, int e, const char *path[64]) {
+static int leaf_path(const pq_file *f, int e, const char *path[PQ_MAX_DEPTH + 1]) {
     int n = 0;
     for (int x = e; x > 0; x = f->el[x].parent) n++;
     int k = n;
@@ -308,7 +317,7 @@ static int read_row_group(tin *r, pq_file *f, pq_rg *g, ax_arena *ar) {
                             return -1;
                         }
                     } else if (cid == 3 && ct == T_STRUCT) {
-                        const char *path[64];
+                        const char *path[PQ_MAX_DEPTH + 1];
                         int np = leaf_path(f, f->leaf_el[i], path), ok;
                         if (read_column_meta(r, &g->col[i], path, np, &ok) == 0 && !ok)
                             return bad_footer(f, "names a column chunk that is not the schema's column there");
@@ -345,8 +354,9 @@ static int build_schema(pq_file *f, ax_arena *ar) {
     int next = 1;
     f->el[0].parent = -1, f->el[0].leaf = -1;
     /* children in depth-first order: element i's children follow it */
-    int stack[64], left[64], sp = 0;
+    int stack[PQ_MAX_DEPTH + 1], left[PQ_MAX_DEPTH + 1], sp = 0;
     if (f->el[0].type != -1) return bad_footer(f, "has a schema whose root is not a group");
+    if (f->el[0].nchildren > f->nel - 1) return bad_footer(f, "has a schema with fewer elements than its groups' children");
     stack[0] = 0, left[0] = f->el[0].nchildren;
     f->el[0].child = ax_arena_alloc(ar, sizeof(int) * (size_t)(f->el[0].nchildren + 1));
     while (sp >= 0) {
@@ -369,7 +379,8 @@ static int build_schema(pq_file *f, ax_arena *ar) {
         json_decref(nm);
         if (x->type == -1) {
             if (x->nchildren < 1) return bad_footer(f, "has a group without children");
-            if (sp + 1 >= 64) return bad_footer(f, "nests deeper than 63 levels");
+            if (x->nchildren > f->nel - next) return bad_footer(f, "has a schema with fewer elements than its groups' children");
+            if (sp + 1 > PQ_MAX_DEPTH) return bad_footer(f, "nests deeper than 100 levels (Arrow's limit too)");
             x->child = ax_arena_alloc(ar, sizeof(int) * (size_t)x->nchildren);
             stack[++sp] = e, left[sp] = x->nchildren;
         } else {
@@ -378,7 +389,7 @@ static int build_schema(pq_file *f, ax_arena *ar) {
         }
     }
     if (next != f->nel) return bad_footer(f, "has schema elements outside its tree");
-    if (f->nleaves == 0 && f->el[0].nchildren) return bad_footer(f, "has no columns");
+    if (f->nleaves == 0) return bad_footer(f, "has no columns");
     f->leaf_el = ax_arena_alloc(ar, sizeof(int) * (size_t)(f->nleaves + 1));
     for (int e = f->nel - 1; e >= 0; e--) { /* leaves under each element: a contiguous range, children first */
         pq_el *x = &f->el[e];
@@ -395,7 +406,7 @@ static int build_schema(pq_file *f, ax_arena *ar) {
         if (x->max_def > 32767 || x->max_rep > 32767) return bad_footer(f, "nests too deep");
         if (x->leaf >= 0) {
             int lg = x->logical, cv = x->conv;
-            int str = lg == L_STRING || lg == L_ENUM || lg == L_JSON || cv == C_UTF8 || cv == C_ENUM || cv == C_JSON;
+            int str = lg == L_STRING || lg == L_JSON || cv == C_UTF8 || cv == C_JSON; /* ENUM: bytes, as Arrow reads it */
             int dec = lg == L_DECIMAL || cv == C_DECIMAL;
             switch (x->type) {
             case P_BOOLEAN: x->render = R_BOOL; break;
@@ -409,7 +420,11 @@ static int build_schema(pq_file *f, ax_arena *ar) {
             case P_FLOAT:
             case P_DOUBLE: x->render = R_F64; break;
             default:
-                x->render = dec ? R_DEC : str ? R_STR : (lg == L_FLOAT16 && x->type_length == 2) ? R_F16 : R_BIN;
+                x->render = dec                                                          ? R_DEC
+                            : str                                                        ? R_STR
+                            : lg == L_FLOAT16 && x->type == P_FLBA && x->type_length == 2 ? R_F16
+                            : lg == L_UUID && x->type == P_FLBA && x->type_length == 16   ? R_UUID
+                                                                                          : R_BIN;
             }
             if (x->render == R_DEC && (x->scale < 0 || x->scale > 38)) return bad_footer(f, "has a DECIMAL of scale outside 0..38");
             continue;
@@ -420,7 +435,9 @@ static int build_schema(pq_file *f, ax_arena *ar) {
         if ((list || map) && x->nchildren == 1 && c0->rep == REPEATED) {
             x->kind = G_LIST; /* its value: the list of its repeated child's instances */
             if (map && c0->type == -1 && c0->nchildren == 2) c0->kind = G_PAIR;
-            else if (list && c0->type == -1 && c0->nchildren == 1 && strcmp(c0->name, "array")) {
+            else if (map && c0->type == -1 && c0->nchildren == 1) c0->unwrap = 1; /* keys only: a list of keys */
+            else if (list && c0->type == -1 && c0->nchildren == 1 && strcmp(c0->name, "array") &&
+                     f->el[c0->child[0]].rep != REPEATED) { /* a repeated child keeps its group (Arrow) */
                 char tuple[600];
                 snprintf(tuple, sizeof tuple, "%s_tuple", x->name);
                 c0->unwrap = strcmp(c0->name, tuple) != 0; /* the legacy two-level layouts keep the group */
@@ -451,6 +468,7 @@ static int read_footer(pq_file *f, ax_arena *ar) {
     int id = 0, t, have_schema = 0, have_rg = 0, et = 0;
     while (!r.bad && (t = t_field(&r, &id)) != T_STOP) {
         if (id == 2 && t == T_LIST) {
+            if (have_schema) return bad_footer(f, "lists a second schema");
             int64_t n = t_list(&r, &et);
             if (r.bad || et != T_STRUCT || n < 1) return bad_footer(f, "has no schema");
             f->nel = (int)n;
@@ -463,6 +481,7 @@ static int read_footer(pq_file *f, ax_arena *ar) {
             f->nrows = t_zz(&r);
         } else if (id == 4 && t == T_LIST) {
             if (!have_schema) return bad_footer(f, "lists its row groups before its schema");
+            if (have_rg) return bad_footer(f, "lists its row groups twice");
             int64_t n = t_list(&r, &et);
             if (r.bad || et != T_STRUCT) return bad_footer(f, "has malformed row groups");
             f->nrg = (int)n;
@@ -511,13 +530,13 @@ typedef struct {
     pq_file *f;
     int rg, leaf;
     int64_t page_at;
-    int64_t *budget; /* level entries + bytes the row group may still expand to */
+    int64_t *entries, *bytes; /* the level entries and value bytes the row group may still expand to */
 } pq_ctx;
 
 static int col_err(const pq_ctx *c, const char *fmt, ...) AX_PRINTF(2, 3);
 static int col_err(const pq_ctx *c, const char *fmt, ...) {
     const pq_file *f = c->f;
-    const char *path[64];
+    const char *path[PQ_MAX_DEPTH + 1];
     int np = leaf_path(f, f->leaf_el[c->leaf], path);
     char col[512] = "";
     size_t k = 0;
@@ -532,12 +551,21 @@ static int col_err(const pq_ctx *c, const char *fmt, ...) {
     return -1;
 }
 
+/* n more level entries (a count a few bytes can claim: bounded by the file's size) */
 static int spend(const pq_ctx *c, int64_t n) {
-    if (n < 0 || n > *c->budget)
-        return col_err(c, "expands to more than this file's size allows (%zu bytes: at most %lld values and bytes a "
-                          "row group); the file is malformed",
-                       c->f->len, (long long)c->f->limit);
-    *c->budget -= n;
+    if (n < 0 || n > *c->entries)
+        return col_err(c, "claims more values than a file of %zu bytes can hold (at most %lld a row group); the file is "
+                          "malformed",
+                       c->f->len, (long long)c->f->max_entries);
+    *c->entries -= n;
+    return 0;
+}
+/* n more bytes of values or of a decompressed page (real data: bounded only by g_max_bytes) */
+static int spend_bytes(const pq_ctx *c, int64_t n) {
+    if (n < 0 || n > *c->bytes)
+        return col_err(c, "expands to more than %lld bytes in one row group, the most axo reads (a smaller row group "
+                          "reads)", (long long)g_max_bytes);
+    *c->bytes -= n;
     return 0;
 }
 
@@ -600,7 +628,8 @@ static int delta_packed(const uint8_t **pp, const uint8_t *end, int64_t n, int64
     tin r = {*pp, end, 0};
     uint64_t block = t_varint(&r), nmini = t_varint(&r), total = t_varint(&r);
     int64_t first = t_zz(&r);
-    if (r.bad || block == 0 || block % 128 || nmini == 0 || block % nmini || (block / nmini) % 32 || total != (uint64_t)n)
+    if (r.bad || block == 0 || block > (1u << 31) || block % 128 || nmini == 0 || nmini > block || block % nmini ||
+        (block / nmini) % 32 || total != (uint64_t)n) /* Arrow reads both sizes as int32 */
         return -1;
     const uint64_t per = block / nmini;
     uint64_t last = (uint64_t)first;
@@ -613,9 +642,8 @@ static int delta_packed(const uint8_t **pp, const uint8_t *end, int64_t n, int64
         r.p += nmini;
         for (uint64_t m = 0; m < nmini && k < n; m++) {
             int bw = widths[m];
-            if (bw > 64) return -1;
-            uint64_t bytes = per * (uint64_t)bw / 8;
-            if ((uint64_t)(end - r.p) < bytes) return -1;
+            if (bw > 64 || (bw && per > (uint64_t)(end - r.p) * 8 / (uint64_t)bw)) return -1;
+            const uint64_t bytes = per * (uint64_t)bw / 8; /* per <= 2^31: no overflow */
             for (uint64_t j = 0; j < per && k < n; j++) {
                 last += (uint64_t)min_delta + get_bits(r.p, j * (uint64_t)bw, bw);
                 out[k++] = (int64_t)last;
@@ -664,7 +692,7 @@ static int plain_values(const pq_ctx *c, const pq_el *x, pq_col *col, const uint
             uint32_t l = (uint32_t)rd_le(p, 4);
             p += 4;
             if ((uint64_t)(end - p) < l) return col_err(c, "value %lld (%u bytes) runs past the page", (long long)i, l);
-            if (spend(c, l)) return -1;
+            if (spend_bytes(c, l)) return -1;
             out[i] = put_bytes(col, p, l);
             p += l;
         }
@@ -688,7 +716,7 @@ static int plain_values(const pq_ctx *c, const pq_el *x, pq_col *col, const uint
             break;
         }
         default:
-            if (spend(c, w)) return -1;
+            if (spend_bytes(c, w)) return -1;
             out[i] = put_bytes(col, p, w);
         }
     }
@@ -758,7 +786,10 @@ static int page_values(const pq_ctx *c, const pq_el *x, pq_col *col, int enc, co
             int64_t pl = pre ? pre[i] : 0, sl = len[i];
             if (sl < 0 || sl > end - p || pl < 0 || pl > prev_len || (i == 0 && pl))
                 rc = col_err(c, "DELTA byte array %lld has a length outside the page", (long long)i);
-            else if (spend(c, pl + sl) == 0) {
+            else if (x->type == P_FLBA && pl + sl != x->type_length)
+                rc = col_err(c, "DELTA byte array %lld is %lld bytes in a column of %d", (long long)i, (long long)(pl + sl),
+                             x->type_length);
+            else if (spend_bytes(c, pl + sl) == 0) {
                 tmp.len = 0;
                 ax_buf_append(&tmp, col->bytes.data ? col->bytes.data + prev_off : "", (size_t)pl);
                 ax_buf_append(&tmp, p, (size_t)sl);
@@ -839,6 +870,14 @@ static int decompress(const pq_ctx *c, int codec, const uint8_t *src, size_t n, 
         return 0;
     }
 #endif
+#ifdef AXO_HAVE_LZ4
+    case 7: {
+        int got = n > INT32_MAX || want > INT32_MAX ? -1 : LZ4_decompress_safe((const char *)src, (char *)dst, (int)n, (int)want);
+        if (got < 0 || (size_t)got != want)
+            return col_err(c, "its LZ4_RAW data does not decompress to the page's %zu bytes", want);
+        return 0;
+    }
+#endif
 #ifdef AXO_HAVE_ZSTD
     case 6: {
         size_t got = ZSTD_decompress(dst, want, src, n);
@@ -850,9 +889,10 @@ static int decompress(const pq_ctx *c, int codec, const uint8_t *src, size_t n, 
     default:
         if (codec >= 0 && codec < (int)AX_ARRAY_LEN(names))
             return col_err(c, "compressed with %s, which %s", names[codec],
-                           codec == 1 || codec == 2 || codec == 6 ? "this build of axo was made without (install "
-                                                      "libsnappy-dev, zlib1g-dev, libzstd-dev and rebuild)"
-                                                    : "axo does not read (write the file with snappy, gzip or zstd)");
+                           codec == 1 || codec == 2 || codec == 6 || codec == 7
+                               ? "this build of axo was made without (install libsnappy-dev, zlib1g-dev, libzstd-dev, "
+                                 "liblz4-dev and rebuild)"
+                               : "axo does not read (write the file with snappy, gzip, zstd or lz4_raw)");
         return col_err(c, "compressed with codec %d, which Parquet does not define", codec);
     }
 }
@@ -941,8 +981,8 @@ static int read_chunk(pq_ctx *c, const pq_chunk *ck, pq_col *col) {
             rc = col_err(c, "a page of type %d", h.type);
             break;
         }
-        if ((size_t)h.usize > f->limit) {
-            rc = spend(c, h.usize);
+        if (h.usize > *c->bytes) {
+            rc = spend_bytes(c, h.usize);
             break;
         }
         /* the part of the body that is compressed: all of it, but a v2 page's levels */
@@ -965,7 +1005,8 @@ static int read_chunk(pq_ctx *c, const pq_chunk *ck, pq_col *col) {
                 scap = dlen + 1;
                 if (!(scratch = malloc(scap))) abort();
             }
-            if ((rc = decompress(c, ck->codec, body + lv, (size_t)(h.csize - lv), scratch, dlen))) break;
+            if ((dlen || h.csize > lv) && (rc = decompress(c, ck->codec, body + lv, (size_t)(h.csize - lv), scratch, dlen)))
+                break; /* (a v2 page may hold no values at all, not even an empty compressed block) */
             data = scratch;
         }
         const uint8_t *dend = data + dlen;
@@ -1064,6 +1105,45 @@ static json_t *asm_fail(pq_asm *a, const char *what) {
     return json_null();
 }
 
+/* A two's-complement integer (n bytes; little-endian when le, else big-endian) as decimal digits with a sign */
+static void dec_digits(const uint8_t *p, int n, int le, char *out, size_t cap) {
+    uint8_t m[32] = {0};
+    if (n > 32) n = 32;
+    for (int i = 0; i < n; i++) m[i] = p[le ? n - 1 - i : i]; /* big-endian */
+    const int neg = n && m[0] & 0x80;
+    if (neg) { /* the magnitude: invert and add one */
+        int carry = 1;
+        for (int i = n - 1; i >= 0; i--) {
+            int v = (uint8_t)~m[i] + carry;
+            m[i] = (uint8_t)v, carry = v >> 8;
+        }
+    }
+    char rev[100];
+    int nd = 0, nz;
+    do { /* divide the big-endian magnitude by 10, collecting remainders */
+        int rem = 0;
+        nz = 0;
+        for (int i = 0; i < n; i++) {
+            int cur = rem * 256 + m[i];
+            m[i] = (uint8_t)(cur / 10), rem = cur % 10;
+            nz |= m[i];
+        }
+        rev[nd++] = (char)('0' + rem);
+    } while (nz && nd < (int)sizeof rev);
+    size_t k = 0;
+    if (neg && k + 1 < cap) out[k++] = '-';
+    while (nd && k + 1 < cap) out[k++] = rev[--nd];
+    out[k] = 0;
+}
+
+/* digits x 10^-scale as the nearest double (strtod rounds once), as Python's float(Decimal) gives it */
+static json_t *dec_json(const char *digits, int scale) {
+    char num[160];
+    snprintf(num, sizeof num, "%se-%d", digits, scale);
+    const double r = strtod(num, NULL);
+    return isfinite(r) ? json_real(r) : json_null();
+}
+
 static json_t *leaf_value(pq_asm *a, const pq_el *x, pq_col *c) {
     const pq_val v = c->v[c->vpos++];
     switch (x->render) {
@@ -1076,20 +1156,30 @@ static json_t *leaf_value(pq_asm *a, const pq_el *x, pq_col *c) {
     case R_F64: return isfinite(v.f) ? json_real(v.f) : json_null();
     case R_F16: {
         const uint8_t *p = (const uint8_t *)c->bytes.data + v.s.off;
+        if (v.s.len != 2) return asm_fail(a, "a FLOAT16 value is not 2 bytes; the file is malformed");
         float h = ax_f16_to_f32((uint16_t)(p[0] | p[1] << 8));
         return isfinite(h) ? json_real(h) : json_null();
     }
     case R_DEC: {
-        double u;
+        char digits[128];
         if (x->type == P_INT32 || x->type == P_INT64) {
-            u = (double)v.i;
-        } else { /* big-endian two's complement */
-            const uint8_t *p = (const uint8_t *)c->bytes.data + v.s.off;
-            u = v.s.len && p[0] & 0x80 ? -1 : 0;
-            for (int64_t k = 0; k < v.s.len; k++) u = u * 256 + p[k];
+            uint8_t le[8];
+            for (int k = 0; k < 8; k++) le[k] = (uint8_t)((uint64_t)v.i >> (8 * k));
+            dec_digits(le, 8, 1, digits, sizeof digits);
+        } else if (v.s.len > 32) {
+            return json_null(); /* wider than any DECIMAL precision Arrow reads (76 digits) */
+        } else {
+            dec_digits((const uint8_t *)c->bytes.data + v.s.off, (int)v.s.len, 0, digits, sizeof digits);
         }
-        double r = u / pow(10, x->scale);
-        return isfinite(r) ? json_real(r) : json_null();
+        return dec_json(digits, x->scale);
+    }
+    case R_UUID: {
+        const uint8_t *p = (const uint8_t *)c->bytes.data + v.s.off;
+        if (v.s.len != 16) return asm_fail(a, "a UUID value is not 16 bytes; the file is malformed");
+        char u[40];
+        int k = 0;
+        for (int i = 0; i < 16; i++) k += snprintf(u + k, sizeof u - (size_t)k, "%s%02x", i == 4 || i == 6 || i == 8 || i == 10 ? "-" : "", p[i]);
+        return json_string(u);
     }
     case R_STR: {
         const char *p = c->bytes.data ? c->bytes.data + v.s.off : "";
@@ -1183,6 +1273,10 @@ static int assemble(pq_file *f, int g, pq_col *col, ax_buf *out) {
     return a.bad ? -1 : 0;
 }
 
+void rt_parquet_set_limits(int64_t entries, int64_t bytes) {
+    g_max_entries = entries, g_max_bytes = bytes;
+}
+
 int rt_is_parquet(const void *buf, size_t len) {
     const uint8_t *b = buf;
     return len >= 12 && !memcmp(b, "PAR1", 4) && !memcmp(b + len - 4, "PAR1", 4);
@@ -1191,24 +1285,26 @@ int rt_is_parquet(const void *buf, size_t len) {
 int rt_parquet_rows(const void *buf, size_t len, const char *name, ax_buf *out, ax_diag *d) {
     ax_arena *ar = ax_arena_create();
     pq_file f = {.buf = buf, .len = len, .name = name, .d = d};
-    /* a row group may expand to at most 256 level entries or bytes per byte of the file, and 8 Mi more: real
-     * files stay far below it (a column of one repeated value costs the least) */
-    f.limit = len > SIZE_MAX / 512 ? SIZE_MAX / 2 : 256 * len + ((size_t)8 << 20);
+    /* A row group may claim at most 256 level entries per byte of the file, and 64 Mi more: a run of levels costs
+     * a few bytes whatever its length, and real files stay far below it. Value bytes are real data (a
+     * dictionary or a codec may expand them far beyond the file's size, as for pyarrow), bounded only by
+     * g_max_bytes. */
+    f.max_entries = len > (size_t)INT64_MAX / 512 ? INT64_MAX / 2 : (int64_t)(256 * len) + g_max_entries;
     int rc = read_footer(&f, ar);
     if (rc == 0) f.warned = ax_arena_alloc(ar, sizeof(int) * (size_t)(f.nleaves + 1));
     for (int g = 0; g < f.nrg && rc == 0; g++) {
         pq_col *col = calloc((size_t)(f.nleaves ? f.nleaves : 1), sizeof *col);
         if (!col) abort();
-        int64_t budget = (int64_t)f.limit;
+        int64_t entries = f.max_entries, bytes = g_max_bytes;
         for (int l = 0; l < f.nleaves && rc == 0; l++) {
-            pq_ctx c = {.f = &f, .rg = g, .leaf = l, .budget = &budget};
+            pq_ctx c = {.f = &f, .rg = g, .leaf = l, .entries = &entries, .bytes = &bytes};
             rc = read_chunk(&c, &f.rg[g].col[l], &col[l]);
             if (rc == 0 && col[l].n == 0 && f.rg[g].nrows) rc = col_err(&c, "the chunk holds no values");
         }
         if (rc == 0) rc = assemble(&f, g, col, out);
         for (int l = 0; l < f.nleaves; l++) {
             if (rc == 0 && col[l].seen_bin && !f.warned[l]) {
-                const char *path[64];
+                const char *path[PQ_MAX_DEPTH + 1];
                 int np = leaf_path(&f, f.leaf_el[l], path);
                 ax_buf p = {0};
                 for (int i = 0; i < np; i++) ax_buf_printf(&p, "%s%s", i ? "." : "", path[i]);

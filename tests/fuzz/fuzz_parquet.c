@@ -8,6 +8,7 @@
 #include "runtime/parquet.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+    rt_parquet_set_limits(4 << 20, 256 << 20); /* within the fuzzer's memory: a few bytes may claim the rest */
     uint8_t *copy = fz_copy(data, size);
     ax_buf out = {0};
     ax_diag d;

@@ -90,7 +90,7 @@ record() { # status name detail
 fetch_deps() {
     mkdir -p "$debs" && cd "$debs" &&
         apt-get download libyaml-0-2 libyaml-dev libjansson4 libjansson-dev libxxhash0 libxxhash-dev \
-            libonig5 libonig-dev libutf8proc2 libutf8proc-dev libsnappy1v5 libsnappy-dev libzstd1 libzstd-dev \
+            libonig5 libonig-dev libutf8proc2 libutf8proc-dev libsnappy1v5 libsnappy-dev libzstd1 libzstd-dev liblz4-1 liblz4-dev \
             zlib1g-dev &&
         ls -l "$debs"
 }

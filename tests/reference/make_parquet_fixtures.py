@@ -167,6 +167,21 @@ def main():
                            "url": "DELTA_BYTE_ARRAY", "x": "BYTE_STREAM_SPLIT", "y": "BYTE_STREAM_SPLIT"})
     write("plain_none", enc, compression="none", use_dictionary=False)
 
+    # DECIMAL values whose nearest double a rounding twice misses; LZ4_RAW (polars' and duckdb's lz4)
+    import decimal
+    drng = random.Random(11)
+    decs = pa.table({
+        "d18": pa.array([decimal.Decimal(drng.randrange(-10 ** 18 + 1, 10 ** 18)).scaleb(-3) for _ in range(40)],
+                        type=pa.decimal128(18, 3)),
+        "d38": pa.array([decimal.Decimal(drng.randrange(-10 ** 38 + 1, 10 ** 38)).scaleb(-10) for _ in range(40)],
+                        type=pa.decimal128(38, 10)),
+        "d9": pa.array([decimal.Decimal(drng.randrange(-10 ** 9 + 1, 10 ** 9)).scaleb(-7) for _ in range(40)],
+                       type=pa.decimal128(9, 7)),
+    })
+    write("decimals", decs, store_decimal_as_integer=True)
+    write("decimals_flba", decs)
+    write("chat_lz4", chat, compression="lz4")
+
     # the bundled toy datasets as a user converts them, and as push_to_hub writes a Hub dataset: HF datasets'
     # from_json, then to_parquet (tests/e2e/parquet.sh trains on both and compares)
     import datasets
