@@ -62,8 +62,9 @@ static int t_field(tin *r, int *id) {
     uint8_t b = *r->p++;
     if (!b) return T_STOP;
     int type = b & 15, delta = b >> 4;
-    if (delta) *id += delta;
-    else *id = (int)t_zz(r);
+    int64_t nid = delta ? (int64_t)*id + delta : t_zz(r); /* field ids are i16 */
+    if (nid < INT16_MIN || nid > INT16_MAX) r->bad = 1;
+    else *id = (int)nid;
     if (type == T_STOP || type > T_STRUCT) r->bad = 1;
     return r->bad ? T_STOP : type;
 }
