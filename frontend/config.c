@@ -1103,11 +1103,16 @@ static int hub_dataset(loader *L, const char *name, const yaml_node_t *pv, const
         } else if (!strcmp(kk, "revision")) {
             if (dir) ax_warn(y->d, fe_yloc(y, dp[k].k, loc, sizeof loc), "%s: ignored for a local folder", key);
             else if (fe_y_str(y, key, v, &rev) != 0) return -1;
-        } else if (!strcmp(kk, "name")) { /* a configuration of the dataset card; a list: one dataset each (Axolotl) */
-            cfg_names = ax_arena_alloc(y->ar, sizeof *cfg_names * 64);
-            ncfg_names = v->type == YAML_SCALAR_NODE ? (fe_y_str(y, key, v, &cfg_names[0]) == 0 ? 1 : -1)
-                                                     : str_list(L, v, key, cfg_names, 64);
-            if (ncfg_names < 0) return -1;
+        } else if (!strcmp(kk, "name")) { /* a configuration of the dataset card */
+            if (v->type != YAML_SCALAR_NODE) { /* Axolotl 0.19's SFT schema takes a str: a list makes pydantic take
+                                                * the entry as a DPO dataset, which drops name, shards and the rest */
+                yerr(y, v, key, "one configuration name (Axolotl 0.19 reads a list as another dataset schema that "
+                                "drops it; write one entry per name)");
+                return -1;
+            }
+            cfg_names = ax_arena_alloc(y->ar, sizeof *cfg_names);
+            if (fe_y_str(y, key, v, &cfg_names[0]) != 0) return -1;
+            ncfg_names = 1;
         } else if (!strcmp(kk, "data_files")) {
             const char **arr = ax_arena_alloc(y->ar, sizeof *arr * 64);
             int n = v->type == YAML_SCALAR_NODE ? (fe_y_str(y, key, v, &arr[0]) == 0 ? 1 : -1) : str_list(L, v, key, arr, 64);
@@ -1115,6 +1120,8 @@ static int hub_dataset(loader *L, const char *name, const yaml_node_t *pv, const
             sel.data_files = arr, sel.ndata_files = n;
         }
     }
+    /* no split: Axolotl takes the "train" split of what load_dataset returns, of a test_datasets entry "test" */
+    if (!sel.split && !strncmp(name, "test_datasets", 13)) sel.split = "test";
     snprintf(key, sizeof key, "%s.path", name);
     const char **all = NULL;
     int total = 0, *flags = NULL;

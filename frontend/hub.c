@@ -15,6 +15,7 @@
 #include <string.h>
 #include <fcntl.h>
 #include <fnmatch.h>
+#include <utf8proc.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -273,7 +274,9 @@ static int ds_ext_ok(const char *f) {
 
 /* datasets' resolve_pattern: does file f count for pattern pat (with exts: only files of a readable extension)? */
 static int ds_resolves(const char *pat, const char *f, int exts) {
-    if (!glob_at(pat, f)) return 0;
+    int depth = 0; /* glob_at recurses per component: a path of thousands is none a dataset has */
+    for (const char *c = f; (c = strchr(c, '/')) && depth <= 256; c++) depth++;
+    if (depth > 256 || !glob_at(pat, f)) return 0;
     const char *b = base_of(f);
     for (size_t i = 0; i < AX_ARRAY_LEN(ds_ignored); i++)
         if (!strcmp(b, ds_ignored[i]) && strcmp(base_of(pat), ds_ignored[i])) return 0;
@@ -316,36 +319,65 @@ static const char *shard_split(ax_arena *ar, const char *base) {
     return NULL;
 }
 
-static int split_name_ok(const char *s) { /* datasets' ^\w+(\.\w+)*$ */
+static int split_name_ok(const char *s) { /* datasets' ^\w+(\.\w+)*$, \w as Python's: letters, digits, _ */
     if (!*s || *s == '.') return 0;
-    for (const char *p = s; *p; p++) {
-        if (*p == '.' && (p[1] == '.' || !p[1])) return 0;
-        if (*p != '.' && *p != '_' && !isalnum((unsigned char)*p)) return 0;
+    for (const utf8proc_uint8_t *p = (const utf8proc_uint8_t *)s; *p;) {
+        if (*p == '.') {
+            if (p[1] == '.' || !p[1]) return 0;
+            p++;
+            continue;
+        }
+        utf8proc_int32_t c;
+        const utf8proc_ssize_t k = utf8proc_iterate(p, -1, &c);
+        if (k <= 0) return 0;
+        const utf8proc_category_t cat = utf8proc_category(c);
+        const int word = c == '_' || (cat >= UTF8PROC_CATEGORY_LU && cat <= UTF8PROC_CATEGORY_LO) ||
+                         (cat >= UTF8PROC_CATEGORY_ND && cat <= UTF8PROC_CATEGORY_NO);
+        if (!word) return 0;
+        p += k;
     }
     return 1;
 }
 
 /* ---- which splits a file list has: {split name -> patterns} -------------------------------------------- */
-enum { DS_MAX_SPLITS = 64 };
 typedef struct {
-    int n;
-    const char *name[DS_MAX_SPLITS];
-    const char *const *pats[DS_MAX_SPLITS];
-    int np[DS_MAX_SPLITS];
+    int n, cap;
+    const char **name;
+    const char *const **pats;
+    int *np;
+    ax_arena *ar; /* where the arrays grow */
 } ds_splits;
 
+/* a split (once: a name already there keeps its patterns, as a dict keeps the first key's place) */
 static int ds_add_split(ds_splits *sp, const char *name, const char *const *pats, int np) {
     for (int i = 0; i < sp->n; i++)
         if (!strcmp(sp->name[i], name)) return 0;
-    if (sp->n == DS_MAX_SPLITS) return -1;
+    if (sp->n == sp->cap) {
+        const int cap = sp->cap ? 2 * sp->cap : 8;
+        const char **nm = ax_arena_alloc(sp->ar, sizeof *nm * (size_t)cap);
+        const char *const **pt = ax_arena_alloc(sp->ar, sizeof *pt * (size_t)cap);
+        int *n = ax_arena_alloc(sp->ar, sizeof *n * (size_t)cap);
+        if (sp->n) {
+            memcpy(nm, sp->name, sizeof *nm * (size_t)sp->n);
+            memcpy(pt, sp->pats, sizeof *pt * (size_t)sp->n);
+            memcpy(n, sp->np, sizeof *n * (size_t)sp->n);
+        }
+        sp->name = nm, sp->pats = pt, sp->np = n, sp->cap = cap;
+    }
     sp->name[sp->n] = name, sp->pats[sp->n] = pats, sp->np[sp->n++] = np;
     return 0;
+}
+/* a copy whose arrays are its own (so that res below may change them) */
+static ds_splits ds_copy(const ds_splits *a) {
+    ds_splits c = {.ar = a->ar};
+    for (int i = 0; i < a->n; i++) ds_add_split(&c, a->name[i], a->pats[i], a->np[i]);
+    return c;
 }
 
 /* datasets' get_data_patterns: the splits HF datasets infers from the files, with their patterns */
 static int ds_infer_patterns(ax_arena *ar, const char *const *files, int n, ds_splits *sp, char *err, size_t errcap) {
     static const char *const shard = "data/*-[0-9][0-9][0-9][0-9][0-9]-of-[0-9][0-9][0-9][0-9][0-9]*.*";
-    sp->n = 0;
+    *sp = (ds_splits){.ar = ar};
     if (ds_any(shard, files, n)) {
         for (int i = 0; i < n; i++) {
             if (!ds_resolves(shard, files[i], 0)) continue;
@@ -356,7 +388,7 @@ static int ds_infer_patterns(ax_arena *ar, const char *const *files, int n, ds_s
             }
             const char **p = ax_arena_alloc(ar, sizeof *p);
             p[0] = ax_arena_printf(ar, "data/%s-[0-9][0-9][0-9][0-9][0-9]-of-[0-9][0-9][0-9][0-9][0-9]*.*", nm);
-            if (ds_add_split(sp, nm, p, 1)) goto many;
+            ds_add_split(sp, nm, p, 1);
         }
         return 0;
     }
@@ -378,32 +410,31 @@ static int ds_infer_patterns(ax_arena *ar, const char *const *files, int n, ds_s
             }
             int hit = 0;
             for (int j = 0; j < k && !hit; j++) hit = ds_any(ps[j], files, n);
-            if (hit && ds_add_split(sp, set == 0 ? "logs" : set == 1 ? "test" : names[k3], ps, k)) goto many;
+            if (hit) ds_add_split(sp, set == 0 ? "logs" : set == 1 ? "test" : names[k3], ps, k);
         }
     }
     return 0;
-many:
-    snprintf(err, errcap, "it has more than %d splits", DS_MAX_SPLITS);
-    return -1;
 }
 
 /* The files of `files` under folder `base` ("" the root) that patterns pats (relative to base) resolve to, in
  * datasets' order: pattern after pattern, each one's matches sorted, each file once; with exts, only files of
  * an extension datasets reads. */
 static int ds_resolve(ax_arena *ar, const char *const *files, int n, const char *base, const char *const *pats, int np,
-                      int exts, const char ***out) {
-    const char **v = ax_arena_alloc(ar, sizeof *v * (size_t)(n + 1));
+                      int exts, const char ***out, char *err, size_t errcap) {
+    const char **v = ax_arena_alloc(ar, sizeof *v * ((size_t)n * (size_t)(np ? np : 1) + 1));
     const size_t bl = strlen(base);
     int nv = 0;
     for (int j = 0; j < np; j++) {
         const int first = nv;
-        for (int i = 0; i < n; i++) {
+        for (int i = 0; i < n; i++) { /* a file two patterns match is read twice, as datasets reads it */
             const char *f = files[i];
             if (bl && (strncmp(f, base, bl) || f[bl] != '/')) continue;
-            if (!ds_resolves(pats[j], f + (bl ? bl + 1 : 0), exts)) continue;
-            int seen = 0;
-            for (int k = 0; k < nv && !seen; k++) seen = !strcmp(v[k], f);
-            if (!seen) v[nv++] = f;
+            if (ds_resolves(pats[j], f + (bl ? bl + 1 : 0), exts)) v[nv++] = f;
+        }
+        if (nv == first && !strpbrk(pats[j], "*?[")) { /* datasets: a path without a wildcard must exist */
+            snprintf(err, errcap, "its data file \"%s%s%s\" is not there%s", base, bl ? "/" : "", pats[j],
+                     exts ? " (or not of a format HF datasets reads)" : "");
+            return -1;
         }
         for (int i = first + 1; i < nv; i++) /* sorted, as fsspec's glob lists them */
             for (int k = i; k > first && strcmp(v[k - 1], v[k]) > 0; k--) {
@@ -413,6 +444,30 @@ static int ds_resolve(ax_arena *ar, const char *const *files, int n, const char 
     }
     *out = v;
     return nv;
+}
+
+/* A data_files pattern or data_dir as datasets resolves it relative to its base: "./" parts and repeated or
+ * trailing slashes dropped; NULL with err for "**" inside a path component (fsspec refuses it). */
+static const char *ds_norm_pattern(ax_arena *ar, const char *pat, char *err, size_t errcap) {
+    ax_buf b = {0};
+    for (const char *c = pat; c;) {
+        const char *e = strchr(c, '/');
+        const size_t n = e ? (size_t)(e - c) : strlen(c);
+        const char *dd = n >= 2 ? memmem(c, n, "**", 2) : NULL;
+        if (dd && n != 2) {
+            snprintf(err, errcap, "the data_files pattern \"%s\": '**' can only be a whole path component", pat);
+            ax_buf_free(&b);
+            return NULL;
+        }
+        if (n && !(n == 1 && c[0] == '.')) {
+            if (b.len) ax_buf_append(&b, "/", 1);
+            ax_buf_append(&b, c, n);
+        }
+        c = e ? e + 1 : NULL;
+    }
+    const char *r = ax_arena_strdup(ar, b.data ? b.data : "");
+    ax_buf_free(&b);
+    return r;
 }
 
 /* ---- the format (datasets' infer_module_for_data_files) ------------------------------------------------- */
@@ -460,9 +515,11 @@ static const char *ds_infer_module(ax_arena *ar, const char *const *files, int n
     static const char *const meta[] = {"instruction.md", "latest_version_hint.json", "metadata.csv", "metadata.jsonl",
                                        "metadata.parquet", "task.toml"};
     static const char *const favour[] = {".parquet", ".lance", ".vortex", ".arrow", ".jsonl", ".json", ".csv"};
-    enum { MAXE = 256 };
-    const char *ext[MAXE];
-    int meta_of[MAXE], count[MAXE], ne = 0;
+    size_t maxe = 1; /* a suffix per dot of a base name, at most */
+    for (int i = 0; i < n; i++)
+        for (const char *c = base_of(files[i]); (c = strchr(c, '.')); c++) maxe++;
+    const char **ext = ax_arena_alloc(ar, sizeof *ext * maxe);
+    int *meta_of = ax_arena_alloc(ar, sizeof(int) * maxe), *count = ax_arena_alloc(ar, sizeof(int) * maxe), ne = 0;
     for (int i = 0; i < n; i++) {
         const char *b = base_of(files[i]);
         int is_meta = 0;
@@ -473,14 +530,11 @@ static const char *ds_infer_module(ax_arena *ar, const char *const *files, int n
             for (char *c = x; *c; c++) *c = (char)tolower((unsigned char)*c);
             int k = 0;
             while (k < ne && !(meta_of[k] == is_meta && !strcmp(ext[k], x))) k++;
-            if (k == ne) {
-                if (ne == MAXE) continue;
-                ext[ne] = x, meta_of[ne] = is_meta, count[ne++] = 0;
-            }
+            if (k == ne) ext[ne] = x, meta_of[ne] = is_meta, count[ne++] = 0;
             count[k]++;
         }
     }
-    int used[MAXE] = {0};
+    int *used = ax_arena_alloc(ar, sizeof(int) * maxe);
     for (int round = 0; round < ne; round++) {
         int best = -1;
         for (int k = 0; k < ne; k++) {
@@ -506,15 +560,67 @@ static const char *ds_infer_module(ax_arena *ar, const char *const *files, int n
 /* ---- the dataset card: README.md's YAML block and .huggingface.yaml, their `configs` ------------------------ */
 typedef struct {
     const char *name, *data_dir;
-    int is_default, has_data_files;
+    int is_default, has_data_files, data_files_key; /* data_files_key: the key is there, null or not */
     ds_splits data_files;
 } ds_config;
 
-/* A plain YAML scalar as PyYAML's safe_load types it: null, a boolean, an integer, a float, else a string. */
+/* PyYAML's YAML 1.1 resolver, its int and float regexes spelled out (POSIX regex is not used: libonig, linked
+ * for the tokenizer, exports regcomp/regexec of its own) */
+static size_t span_of(const char *s, const char *set) { return strspn(s, set); }
+static int sexagesimal(const char **p) { /* (:[0-5]?[0-9])+ */
+    int k = 0;
+    while (**p == ':') {
+        const char *q = *p + 1;
+        if (q[0] >= '0' && q[0] <= '5' && q[1] >= '0' && q[1] <= '9') q += 2;
+        else if (q[0] >= '0' && q[0] <= '9') q += 1;
+        else break;
+        *p = q, k++;
+    }
+    return k;
+}
+static int yaml11_int(const char *s) {
+    const char *p = s + (*s == '-' || *s == '+');
+    if (p[0] == '0' && p[1] == 'b') return p[2] && !p[2 + span_of(p + 2, "01_")];
+    if (p[0] == '0' && p[1] == 'x') return p[2] && !p[2 + span_of(p + 2, "0123456789abcdefABCDEF_")];
+    if (p[0] == '0') return !p[1] || !p[1 + span_of(p + 1, "01234567_")];
+    if (p[0] < '1' || p[0] > '9') return 0;
+    p += 1 + span_of(p + 1, "0123456789_");
+    if (!*p) return 1;
+    return sexagesimal(&p) && !*p;
+}
+static int yaml11_float(const char *s) {
+    static const char *const special[] = {".nan", ".NaN", ".NAN"}, *const inf[] = {".inf", ".Inf", ".INF"};
+    for (size_t i = 0; i < 3; i++)
+        if (!strcmp(s, special[i])) return 1;
+    const int sign = *s == '-' || *s == '+';
+    const char *p = s + sign;
+    for (size_t i = 0; i < 3; i++)
+        if (!strcmp(p, inf[i])) return 1;
+    if (*p == '.') { /* \.[0-9][0-9_]*([eE][-+][0-9]+)?, unsigned */
+        if (sign || p[1] < '0' || p[1] > '9') return 0;
+        p += 2 + span_of(p + 2, "0123456789_");
+    } else {
+        if (*p < '0' || *p > '9') return 0;
+        p += 1 + span_of(p + 1, "0123456789_");
+        const int sx = sexagesimal(&p);
+        if (*p != '.') return 0;
+        p += 1 + span_of(p + 1, "0123456789_");
+        if (sx) return !*p;
+    }
+    if (*p == 'e' || *p == 'E') {
+        if (p[1] != '-' && p[1] != '+') return 0;
+        if (p[2] < '0' || p[2] > '9') return 0;
+        p += 2 + span_of(p + 2, "0123456789");
+    }
+    return !*p;
+}
+
+/* A plain YAML scalar as PyYAML's safe_load types it (its YAML 1.1 resolver's regexes): null, a boolean, an
+ * integer (binary, octal, hex, sexagesimal too), a float, else a string. */
 static json_t *yaml_scalar(const yaml_node_t *n) {
     const char *s = (const char *)n->data.scalar.value;
     const size_t len = n->data.scalar.length;
-    if (n->data.scalar.style != YAML_PLAIN_SCALAR_STYLE || strlen(s) != len) return json_stringn(s, len);
+    if (n->data.scalar.style != YAML_PLAIN_SCALAR_STYLE || strlen(s) != len || len > 200) return json_stringn(s, len);
     static const char *const nul[] = {"", "~", "null", "Null", "NULL"},
                              *const yes[] = {"true", "True", "TRUE", "yes", "Yes", "YES", "on", "On", "ON"},
                              *const no[] = {"false", "False", "FALSE", "no", "No", "NO", "off", "Off", "OFF"};
@@ -524,23 +630,41 @@ static json_t *yaml_scalar(const yaml_node_t *n) {
         if (!strcmp(s, yes[i])) return json_true();
     for (size_t i = 0; i < AX_ARRAY_LEN(no); i++)
         if (!strcmp(s, no[i])) return json_false();
-    const char *p = s + (*s == '-' || *s == '+');
-    int digits = 0, dot = 0, other = 0;
-    for (; *p; p++) digits += isdigit((unsigned char)*p), dot += *p == '.', other += !isdigit((unsigned char)*p) && *p != '.' && *p != '_' && *p != 'e' && *p != 'E' && *p != '-' && *p != '+';
-    if (digits && !other && !dot && !strpbrk(s + 1, "eE+-")) return json_integer(strtoll(s, NULL, 10));
-    if (digits && !other && dot == 1) return json_real(strtod(s, NULL));
+    char t[256];
+    size_t k = 0;
+    for (const char *p = s; *p; p++)
+        if (*p != '_') t[k++] = *p; /* PyYAML drops the underscores */
+    t[k] = 0;
+    if (yaml11_int(s)) {
+        const int neg = t[0] == '-';
+        const char *d = t + (t[0] == '-' || t[0] == '+');
+        long long v = 0;
+        if (strchr(d, ':')) { /* base 60 */
+            for (const char *c = d; c; c = strchr(c, ':') ? strchr(c, ':') + 1 : NULL) v = v * 60 + strtoll(c, NULL, 10);
+        } else {
+            v = d[0] == '0' && d[1] == 'b' ? strtoll(d + 2, NULL, 2) : strtoll(d, NULL, d[0] == '0' && d[1] != 'x' ? 8 : 0);
+        }
+        return json_integer(neg ? -v : v);
+    }
+    if (yaml11_float(s)) {
+        if (strstr(t, "inf") || strstr(t, "Inf") || strstr(t, "INF") || strstr(t, "nan") || strstr(t, "NaN") ||
+            strstr(t, "NAN"))
+            return json_real(1e308); /* JSON has no inf or nan; what is read of them here is only that they are true */
+        if (strchr(t, ':')) return json_real(1); /* base-60 floats: only their truth is read, and a nonzero digit makes it */
+        return json_real(strtod(t, NULL));
+    }
     return json_stringn(s, len);
 }
 
 /* A YAML text as JSON, scalars typed as PyYAML's safe_load types them; NULL when it nests too deep or has a key
  * that is not a scalar. */
-static json_t *yaml_json(yaml_document_t *doc, yaml_node_t *n, int depth) {
-    if (!n || depth > 64) return NULL;
+static json_t *yaml_json(yaml_document_t *doc, yaml_node_t *n, int depth, long *budget) {
+    if (!n || depth > 64 || --*budget < 0) return NULL; /* aliases are copied here: bound what they expand to */
     if (n->type == YAML_SCALAR_NODE) return yaml_scalar(n);
     if (n->type == YAML_SEQUENCE_NODE) {
         json_t *a = json_array();
         for (yaml_node_item_t *it = n->data.sequence.items.start; it < n->data.sequence.items.top; it++) {
-            json_t *x = yaml_json(doc, yaml_document_get_node(doc, *it), depth + 1);
+            json_t *x = yaml_json(doc, yaml_document_get_node(doc, *it), depth + 1, budget);
             if (!x) return json_decref(a), NULL;
             json_array_append_new(a, x);
         }
@@ -549,7 +673,7 @@ static json_t *yaml_json(yaml_document_t *doc, yaml_node_t *n, int depth) {
     json_t *o = json_object();
     for (yaml_node_pair_t *pr = n->data.mapping.pairs.start; pr < n->data.mapping.pairs.top; pr++) {
         yaml_node_t *k = yaml_document_get_node(doc, pr->key);
-        json_t *v = yaml_json(doc, yaml_document_get_node(doc, pr->value), depth + 1);
+        json_t *v = yaml_json(doc, yaml_document_get_node(doc, pr->value), depth + 1, budget);
         if (!k || k->type != YAML_SCALAR_NODE || !v) return json_decref(v), json_decref(o), NULL;
         json_object_setn_new(o, (const char *)k->data.scalar.value, k->data.scalar.length, v);
     }
@@ -557,6 +681,16 @@ static json_t *yaml_json(yaml_document_t *doc, yaml_node_t *n, int depth) {
 }
 
 static json_t *parse_yaml(const char *text, size_t len, char *why, size_t whycap) {
+    /* libyaml's time grows with the square of flow nesting ([[[...): PyYAML gives up past ~1000 levels, so here */
+    int depth = 0, deepest = 0;
+    for (size_t i = 0; i < len; i++) {
+        if (text[i] == '[' || text[i] == '{') deepest = ++depth > deepest ? depth : deepest;
+        else if ((text[i] == ']' || text[i] == '}') && depth) depth--;
+    }
+    if (len > ((size_t)16 << 20) || deepest > 1000) {
+        snprintf(why, whycap, "too large or nested too deep (%zu bytes, %d levels of [ or {)", len, deepest);
+        return NULL;
+    }
     yaml_parser_t p;
     yaml_document_t doc;
     yaml_parser_initialize(&p);
@@ -566,31 +700,36 @@ static json_t *parse_yaml(const char *text, size_t len, char *why, size_t whycap
         snprintf(why, whycap, "invalid YAML at line %zu: %s", p.problem_mark.line + 1, p.problem ? p.problem : "?");
     } else {
         yaml_node_t *root = yaml_document_get_root_node(&doc);
-        j = root ? yaml_json(&doc, root, 0) : json_object();
-        if (!j) snprintf(why, whycap, "YAML nested too deep, or with keys that are not text");
+        long budget = 2000000;
+        j = root ? yaml_json(&doc, root, 0, &budget) : json_null();
+        if (!j) snprintf(why, whycap, "YAML nested too deep, expanding to more than 2 million values, or with keys that are not text");
         yaml_document_delete(&doc);
     }
     yaml_parser_delete(&p);
     return j;
 }
 
-/* huggingface_hub's RepoCard: the YAML between a leading "---" line and the next "---" line, or NULL (no
- * block: no metadata) */
+/* huggingface_hub's RepoCard (read as utf-8-sig): the YAML of REGEX_YAML_BLOCK,
+ * ^\s*---(\r\n|\r|\n)(.*?)(\r\n|\r|\n)---[ \t]*(\r\n|\n|$), or NULL (no block: no metadata) */
 static const char *card_block(ax_arena *ar, const char *t, size_t *len) {
     const char *p = t;
+    if (!strncmp(p, "\xEF\xBB\xBF", 3)) p += 3;
     while (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n' || *p == '\f' || *p == '\v') p++;
-    if (strncmp(p, "---", 3) || (p[3] != '\r' && p[3] != '\n')) return NULL;
+    if (strncmp(p, "---", 3)) return NULL;
     p += 3;
-    while (*p == '\r' || *p == '\n') p++;
+    if (p[0] == '\r' && p[1] == '\n') p += 2;
+    else if (p[0] == '\r' || p[0] == '\n') p++;
+    else return NULL;
     for (const char *q = p; *q; q++) {
         if (*q != '\r' && *q != '\n') continue;
-        const char *r = q;
-        while (*r == '\r' || *r == '\n') r++;
-        if (!strncmp(r, "---", 3) && (!r[3] || r[3] == '\n' || (r[3] == '\r' && r[4] == '\n'))) {
+        const char *r = q + (q[0] == '\r' && q[1] == '\n' ? 2 : 1);
+        if (strncmp(r, "---", 3)) continue;
+        r += 3;
+        while (*r == ' ' || *r == '\t') r++;
+        if (!*r || *r == '\n' || (r[0] == '\r' && r[1] == '\n')) {
             *len = (size_t)(q - p);
             return ax_arena_strndup(ar, p, *len);
         }
-        q = r - 1;
     }
     return NULL;
 }
@@ -604,10 +743,10 @@ static int py_truthy(const json_t *v) {
 
 /* datasets' sanitize_patterns of a card's data_files (a string, a list of strings, or a list of {split, path}) */
 static int card_data_files(ax_arena *ar, const json_t *df, ds_splits *out, char *why, size_t whycap) {
-    out->n = 0;
+    *out = (ds_splits){.ar = ar};
     if (json_is_string(df)) {
         const char **p = ax_arena_alloc(ar, sizeof *p);
-        p[0] = ax_arena_strdup(ar, json_string_value(df));
+        if (!(p[0] = ds_norm_pattern(ar, json_string_value(df), why, whycap))) return -1;
         return ds_add_split(out, "train", p, 1);
     }
     if (!json_is_array(df)) goto bad;
@@ -619,7 +758,7 @@ static int card_data_files(ax_arena *ar, const json_t *df, ds_splits *out, char 
         const char **p = ax_arena_alloc(ar, sizeof *p * (json_array_size(df) + 1));
         json_array_foreach(df, i, x) {
             if (!json_is_string(x)) goto bad;
-            p[i] = ax_arena_strdup(ar, json_string_value(x));
+            if (!(p[i] = ds_norm_pattern(ar, json_string_value(x), why, whycap))) return -1;
         }
         return ds_add_split(out, "train", p, (int)json_array_size(df));
     }
@@ -638,7 +777,7 @@ static int card_data_files(ax_arena *ar, const json_t *df, ds_splits *out, char 
         for (int k = 0; k < np; k++) {
             const json_t *e = json_is_string(pa) ? pa : json_array_get(pa, (size_t)k);
             if (!json_is_string(e)) goto bad;
-            p[k] = ax_arena_strdup(ar, json_string_value(e));
+            if (!(p[k] = ds_norm_pattern(ar, json_string_value(e), why, whycap))) return -1;
         }
         if (ds_add_split(out, ax_arena_strdup(ar, json_string_value(sp)), p, np)) goto bad;
     }
@@ -648,10 +787,13 @@ bad:
     return -1;
 }
 
-/* The card's configs (none: *ncfg 0), or -1 with err. */
-static int card_configs(ax_arena *ar, const char *readme, const char *hf_yaml, ds_config **cfgs, int *ncfg, char *err,
-                        size_t errcap) {
-    *ncfg = 0;
+/* The card's configs (none: *ncfg 0), or -1 with err: datasets' MetadataConfigs of the card's data (README.md's
+ * YAML block, updated by .huggingface.yaml), a dict by config_name (a later config of the same name replaces the
+ * earlier in its place). *dflt: the name of the one config of the card's dataset_info, the default when no
+ * config says it is (NULL: none). */
+static int card_configs(ax_arena *ar, const char *readme, const char *hf_yaml, ds_config **cfgs, int *ncfg,
+                        const char **dflt, char *err, size_t errcap) {
+    *ncfg = 0, *dflt = NULL;
     char why[400] = "";
     json_t *card = NULL, *over = NULL;
     size_t bl;
@@ -660,7 +802,7 @@ static int card_configs(ax_arena *ar, const char *readme, const char *hf_yaml, d
         snprintf(err, errcap, "its dataset card (README.md's YAML block): %s", why);
         return -1;
     }
-    if (card && !json_is_object(card)) {
+    if (card && !json_is_object(card) && !json_is_null(card)) {
         snprintf(err, errcap, "its dataset card (README.md's YAML block): expected a mapping");
         json_decref(card);
         return -1;
@@ -670,11 +812,32 @@ static int card_configs(ax_arena *ar, const char *readme, const char *hf_yaml, d
         json_decref(card);
         return -1;
     }
-    const json_t *cf = json_is_object(over) && json_object_get(over, "configs") ? json_object_get(over, "configs")
-                       : card                                                  ? json_object_get(card, "configs")
-                                                                               : NULL;
+    if (py_truthy(over) && !json_is_object(over)) {
+        snprintf(err, errcap, "its .huggingface.yaml: expected a mapping");
+        json_decref(card), json_decref(over);
+        return -1;
+    }
+    if (!json_is_object(card)) json_decref(card), card = json_object();
+    if (json_is_object(over)) json_object_update(card, over); /* top-level keys replace the card's */
+    const json_t *cf = json_object_get(card, "configs"), *di = json_object_get(card, "dataset_info");
+    if (json_is_object(di)) { /* DatasetInfosDict: one info, or a list of them, each named config_name or "default" */
+        const json_t *nm = json_object_get(di, "config_name");
+        *dflt = json_is_string(nm) ? ax_arena_strdup(ar, json_string_value(nm)) : "default";
+    } else if (json_is_array(di)) {
+        size_t i;
+        json_t *x;
+        const char *one = NULL;
+        int several = 0;
+        json_array_foreach(di, i, x) {
+            const json_t *nm = json_is_object(x) ? json_object_get(x, "config_name") : NULL;
+            const char *name = json_is_string(nm) ? json_string_value(nm) : "default";
+            if (!one) one = name;
+            else several |= strcmp(one, name) != 0;
+        }
+        if (one && !several) *dflt = ax_arena_strdup(ar, one);
+    }
     int rc = 0;
-    if (cf && !(json_is_array(cf) && json_array_size(cf) == 0)) {
+    if (py_truthy(cf)) {
         if (!json_is_array(cf)) {
             snprintf(err, errcap, "its dataset card's configs: expected a list");
             rc = -1;
@@ -684,16 +847,27 @@ static int card_configs(ax_arena *ar, const char *readme, const char *hf_yaml, d
             json_t *c;
             json_array_foreach(cf, i, c) {
                 const json_t *nm = json_object_get(c, "config_name"), *df = json_object_get(c, "data_files");
-                ds_config *k = &(*cfgs)[i];
-                if (!json_is_string(nm)) {
+                if (!json_is_object(c) || !json_is_string(nm)) {
                     snprintf(err, errcap, "its dataset card's configs[%zu]: expected a config_name", i);
                     rc = -1;
                     break;
                 }
+                int at = 0;
+                while (at < *ncfg && strcmp((*cfgs)[at].name, json_string_value(nm))) at++;
+                ds_config *k = &(*cfgs)[at];
+                memset(k, 0, sizeof *k);
+                if (at == *ncfg) ++*ncfg;
                 k->name = ax_arena_strdup(ar, json_string_value(nm));
                 k->is_default = py_truthy(json_object_get(c, "default"));
-                if (json_is_string(json_object_get(c, "data_dir")))
-                    k->data_dir = ax_arena_strdup(ar, json_string_value(json_object_get(c, "data_dir")));
+                const json_t *dd = json_object_get(c, "data_dir");
+                if (json_is_string(dd) && *json_string_value(dd) &&
+                    !(k->data_dir = ds_norm_pattern(ar, json_string_value(dd), why, sizeof why))) {
+                    snprintf(err, errcap, "its dataset card's config \"%s\": data_dir: %s", k->name, why);
+                    rc = -1;
+                    break;
+                }
+                if (k->data_dir && !*k->data_dir) k->data_dir = NULL;
+                k->data_files_key = df != NULL;
                 if (df && !json_is_null(df)) {
                     k->has_data_files = 1;
                     if (card_data_files(ar, df, &k->data_files, why, sizeof why)) {
@@ -702,7 +876,6 @@ static int card_configs(ax_arena *ar, const char *readme, const char *hf_yaml, d
                         break;
                     }
                 }
-                *ncfg = (int)i + 1;
             }
         }
     }
@@ -729,20 +902,38 @@ int fe_hub_split_files(ax_arena *ar, const char *const *files, int n, const fe_h
                               "split", split);
         return -1;
     }
+    for (int i = 0; sel && sel->script && i < n; i++)
+        if (!strcmp(files[i], sel->script)) {
+            snprintf(err, errcap, "it has a loading script (%s), which HF datasets no longer runs (since 4.0)", sel->script);
+            return -1;
+        }
     ds_config *cfgs = NULL;
     int ncfg = 0;
-    if (card_configs(ar, sel ? sel->readme : NULL, sel ? sel->hf_yaml : NULL, &cfgs, &ncfg, err, errcap)) return -1;
+    const char *info_default;
+    if (card_configs(ar, sel ? sel->readme : NULL, sel ? sel->hf_yaml : NULL, &cfgs, &ncfg, &info_default, err, errcap))
+        return -1;
+    if (ncfg && cfgs[0].data_files_key && !cfgs[0].has_data_files && !(sel && sel->ndata_files)) {
+        snprintf(err, errcap, "its dataset card's first config \"%s\" has data_files: null (HF datasets fails on it)",
+                 cfgs[0].name);
+        return -1;
+    }
     /* the files the format is inferred from: data_files, else the first config's, else the inferred splits' */
-    ds_splits user = {0}, mp;
-    if (sel && sel->ndata_files) ds_add_split(&user, "train", sel->data_files, sel->ndata_files);
+    ds_splits user = {.ar = ar}, mp = {.ar = ar};
+    if (sel && sel->ndata_files) {
+        const char **norm = ax_arena_alloc(ar, sizeof *norm * (size_t)sel->ndata_files);
+        for (int i = 0; i < sel->ndata_files; i++)
+            if (!(norm[i] = ds_norm_pattern(ar, sel->data_files[i], err, errcap))) return -1;
+        ds_add_split(&user, "train", norm, sel->ndata_files);
+    }
     if (user.n) mp = user;
     else if (ncfg && cfgs[0].has_data_files) mp = cfgs[0].data_files;
     else if (ds_infer_patterns(ar, files, n, &mp, err, errcap)) return -1;
     const char *module = NULL;
-    ds_splits res = mp; /* each split's resolved files, as patterns of literal names for the no-config case */
+    ds_splits res = ds_copy(&mp); /* each split's resolved files, as patterns of literal names for the no-config case */
     for (int s = 0; s < mp.n; s++) {
         const char **v;
-        int nv = ds_resolve(ar, files, n, "", mp.pats[s], mp.np[s], 1, &v);
+        int nv = ds_resolve(ar, files, n, "", mp.pats[s], mp.np[s], 1, &v, err, errcap);
+        if (nv < 0) return -1;
         const char *m = ds_infer_module(ar, v, nv);
         if (s > 0 && (!m || !module || strcmp(m, module))) {
             snprintf(err, errcap, "its splits are not all of one format (%s: %s, %s: %s), and HF datasets reads a "
@@ -800,6 +991,9 @@ int fe_hub_split_files(ax_arena *ar, const char *const *files, int n, const fe_h
                      names);
             return -1;
         }
+        if (!dflt && info_default) /* datasets: the one config its dataset_info describes */
+            for (int i = 0; i < ncfg && !dflt; i++)
+                if (!strcmp(cfgs[i].name, info_default)) dflt = &cfgs[i];
         if (!c) c = dflt;
         if (!c && !user.n) {
             snprintf(err, errcap, "its dataset card defines several configurations and none is the default: pick one "
@@ -832,7 +1026,7 @@ int fe_hub_split_files(ax_arena *ar, const char *const *files, int n, const fe_h
     const char **v;
     int nv;
     if (literal) v = (const char **)fin.pats[s], nv = fin.np[s];
-    else nv = ds_resolve(ar, files, n, base, fin.pats[s], fin.np[s], !user.n, &v);
+    else if ((nv = ds_resolve(ar, files, n, base, fin.pats[s], fin.np[s], !user.n, &v, err, errcap)) < 0) return -1;
     if (!nv) {
         snprintf(err, errcap, "no file of its split \"%s\" is one HF datasets reads", split);
         return -1;
@@ -1595,7 +1789,10 @@ int fe_hub_dataset(ax_arena *ar, const char *repo_id, const char *revision, cons
                    const char *key, ax_diag *d, const char ***paths) {
     const char **v = NULL;
     int n = 0;
-    const char *snap = resolve_repo(ar, repo_id, revision, FE_HUB_DATASET, sel, where, key, d, &v, &n);
+    fe_hub_ds_sel s = {0};
+    if (sel) s = *sel;
+    s.script = ax_arena_printf(ar, "%s.py", base_of(repo_id)); /* datasets refuses <name>.py beside the data */
+    const char *snap = resolve_repo(ar, repo_id, revision, FE_HUB_DATASET, &s, where, key, d, &v, &n);
     if (!snap || n < 1) return -1;
     prefix_all(ar, snap, v, n);
     *paths = v;
@@ -1610,7 +1807,8 @@ int fe_hub_dataset_dir(ax_arena *ar, const char *dir, const fe_hub_ds_sel *sel, 
         snprintf(err, errcap, "it holds more than %d files: name the data file itself", (int)LIST_MAX);
         return -1;
     }
-    const fe_hub_ds_sel cs = with_card(ar, sel, dir);
+    fe_hub_ds_sel cs = with_card(ar, sel, dir);
+    cs.script = ax_arena_printf(ar, "%s.py", base_of(dir));
     if ((n = ds_pick(ar, v, n, &cs, paths, err, errcap)) < 0) return -1;
     prefix_all(ar, dir, *paths, n);
     return n;

@@ -58,6 +58,7 @@ typedef struct fe_hub_ds_sel {
      * none). Their `configs` choose the files as HF datasets' module factory does. Set by fe_hub_dataset and
      * fe_hub_dataset_dir themselves. */
     const char *readme, *hf_yaml;
+    const char *script; /* <name>.py: a loading script, which datasets refuses (set by the same two) */
 } fe_hub_ds_sel;
 
 /* The files of `files` (a repo's or a folder's paths) that HF datasets

@@ -271,8 +271,13 @@ check '"$AXOC" compile c2.yml -o c2.bin 2>/dev/null && "$AXOC" dump c2.bin >c2.d
   "name: half takes data/half/part.jsonl (data_files as one pattern: the train split)"
 dcfg c3 'test-org/ds-configs
     name: [all, half]' >c3.yml
-check '"$AXOC" compile c3.yml -o c3.bin 2>/dev/null && "$AXOC" dump c3.bin >c3.dump && grep -q "io.dataset.0 = .*data/all/train-00000-of-00001.jsonl" c3.dump && grep -q "io.dataset.1 = .*data/half/part.jsonl" c3.dump && ! grep -q "io.dataset.1.continues" c3.dump' \
-  "a list of names: one dataset each, as Axolotl expands it"
+check '! "$AXOC" compile c3.yml -o c3.bin 2>c3.err && grep -q "name: expected one configuration name" c3.err' \
+  "a list of names is refused (Axolotl 0.19's schema reads it as a DPO dataset and drops it)"
+dcfg c5 'test-org/ds-split
+test_datasets:
+  - path: test-org/ds-split' >c5.yml
+check '"$AXOC" compile c5.yml -o c5.bin 2>/dev/null && "$AXOC" dump c5.bin >c5.dump && grep -q "io.test_dataset.0 = .*data/test.jsonl" c5.dump' \
+  "a test_datasets entry without split: the test split, as Axolotl loads it"
 dcfg c4 'test-org/ds-configs
     name: nope' >c4.yml
 check '! "$AXOC" compile c4.yml -o c4.bin 2>c4.err && grep -q "name \"nope\": its dataset card has no configuration of that name (it has: all, half)" c4.err' \

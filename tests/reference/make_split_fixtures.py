@@ -131,6 +131,77 @@ CARD_CASES = [
 ]
 
 
+# Cases a review of the first version found to differ from datasets (files read twice, missing literal paths,
+# null configs, a BOM, dataset_info's default, duplicate config names, "./" and "**" in patterns, data_dir
+# forms, PyYAML's scalar types, Unicode split names, many suffixes or splits, ...): (label, files, split,
+# data_files, name, readme, hf_yaml), checked for the files or for an error.
+def card(body):
+    return "---\n" + body + "---\n"
+
+AB = "configs:\n- config_name: a\n  data_files: a.jsonl\n- config_name: b\n  data_files: b.jsonl\n"
+RSMOL = card("configs:\n- config_name: all\n  data_files:\n  - split: train\n    path: data/all/train-*\n"
+            "- config_name: magpie\n  data_files:\n  - split: train\n    path: data/magpie/train-*\n")
+RSMOL_FILES = ["data/all/train-00000-of-00001.jsonl", "data/magpie/train-00000-of-00001.jsonl"]
+many = []
+for i, c in enumerate("abcde"):
+    many.append("%s.%s.md" % (c, ".".join("%s%02d" % (c, k) for k in range(60))))
+many += ["f%d.jsonl" % k for k in range(8)]
+
+REVIEW_CASES = [
+    ("dup: two inferred patterns match one file", ["train_train.jsonl", "x.jsonl"], "train", None, None, None, None),
+    ("dup: dir patterns", ["a_train/train/x.jsonl"], "train", None, None, None, None),
+    ("dup: user data_files overlap", ["a.jsonl", "b.jsonl"], "train", ["a.jsonl", "*.jsonl"], None, None, None),
+    ("dup: card data_files overlap", ["a.jsonl", "b.jsonl"], "train", None, None,
+     card("configs:\n- config_name: default\n  data_files: [a.jsonl, '*.jsonl']\n"), None),
+    ("missing literal in user data_files", ["train.jsonl"], "train", ["train.jsonl", "missing.jsonl"], None, None, None),
+    ("missing literal in card data_files", ["a.jsonl"], "train", None, None,
+     card("configs:\n- config_name: default\n  data_files: [a.jsonl, missing.jsonl]\n"), None),
+    ("configs: null in README", ["train.jsonl"], "train", None, None, card("configs:\n"), None),
+    ("configs: {} in README", ["train.jsonl"], "train", None, None, card("configs: {}\n"), None),
+    (".huggingface.yaml configs: null overrides README", ["a.jsonl", "b.jsonl"], "train", None, None, card(AB), "configs:\n"),
+    (".huggingface.yaml is a list", ["a.jsonl"], "train", None, None, None, "- x\n- y\n"),
+    ("BOM before README's ---", ["a.jsonl", "b.jsonl"], "train", None, None,
+     "\ufeff" + card("configs:\n- config_name: default\n  data_files: a.jsonl\n"), None),
+    ("closing --- with trailing spaces", ["a.jsonl", "b.jsonl"], "train", None, None,
+     "---\nconfigs:\n- config_name: default\n  data_files: a.jsonl\n---  \n# t\n", None),
+    ("default from dataset_info's config_name", RSMOL_FILES, "train", None, None,
+     SMOL.replace("configs:", "dataset_info:\n  config_name: magpie\nconfigs:"), None),
+    ("numeric config_name elsewhere, name a", ["a.jsonl", "b.jsonl"], "train", None, "a", None,
+     "configs:\n- config_name: a\n  data_files: a.jsonl\n- config_name: 2020\n  data_files: b.jsonl\n"),
+    ("config_name: no (bool) elsewhere, name a", ["a.jsonl", "b.jsonl"], "train", None, "a", None,
+     "configs:\n- config_name: a\n  data_files: a.jsonl\n- config_name: no\n  data_files: b.jsonl\n"),
+    ("duplicate config_name", ["a.jsonl", "b.jsonl"], "train", None, None, None,
+     "configs:\n- config_name: x\n  data_files: a.jsonl\n- config_name: x\n  data_files: b.jsonl\n"),
+    ("./ in card data_files", ["a.jsonl", "b.jsonl"], "train", None, None,
+     card("configs:\n- config_name: default\n  data_files: ./a.jsonl\n"), None),
+    ("./ in user data_files", ["a.jsonl", "b.jsonl"], "train", ["./a.jsonl"], None, None, None),
+    ("**.jsonl in user data_files", ["a.jsonl", "sub/b.jsonl"], "train", ["**.jsonl"], None, None, None),
+    ("data/**.jsonl in user data_files", ["data/a.jsonl", "data/sub/b.jsonl"], "train", ["data/**.jsonl"], None, None, None),
+    ("data_dir with trailing slash", ["sub/x.jsonl", "y.jsonl"], "train", None, None, None,
+     "configs:\n- config_name: default\n  data_dir: sub/\n"),
+    ("data_dir ./sub", ["sub/x.jsonl", "y.jsonl"], "train", None, None, None,
+     "configs:\n- config_name: default\n  data_dir: ./sub\n"),
+    ("data_dir + data_files", ["sub/x.jsonl", "y.jsonl"], "train", None, None, None,
+     "configs:\n- config_name: default\n  data_dir: sub\n  data_files: '*.jsonl'\n"),
+    ("explicit data_files: null in first config", ["a.jsonl"], "train", None, None, None,
+     "configs:\n- config_name: default\n  data_files: null\n"),
+    ("default: 0b0 (PyYAML int 0)", ["a.jsonl", "b.jsonl"], "train", None, None, None,
+     "configs:\n- config_name: a\n  data_files: a.jsonl\n  default: 0b0\n- config_name: b\n  data_files: b.jsonl\n"),
+    ("default: 0.5e3 (PyYAML str)", ["a.jsonl", "b.jsonl"], "train", None, None, None,
+     "configs:\n- config_name: a\n  data_files: a.jsonl\n  default: 0.0e3\n- config_name: b\n  data_files: b.jsonl\n"),
+    ("non-ASCII shard split name", ["data/tr\u00e9in-00000-of-00001.jsonl"], "tr\u00e9in", None, None, None, None),
+    ("non-ASCII card split name", ["a.jsonl"], "tr\u00e9in", None, None, None,
+     "configs:\n- config_name: default\n  data_files:\n  - split: tr\u00e9in\n    path: a.jsonl\n"),
+    ("more than 256 distinct suffixes", many, "train", None, None, None, None),
+    ("card config: module from whole repo, config reads another format", ["sub/a.jsonl", "b.parquet", "c.parquet"], "train",
+     None, None, None, "configs:\n- config_name: s\n  data_dir: sub\n"),
+    ("user data_files + card, local folder (name ignored?)", ["a.jsonl", "b.jsonl"], "train", ["b.jsonl"], "zzz", None, AB),
+    ("65 shard splits", ["data/s%02d-00000-of-00001.jsonl" % i for i in range(65)], "s64", None, None, None, None),
+    ("x.parquet.jsonl", ["x.parquet.jsonl"], "train", None, None, None, None),
+    ("metadata.jsonl + data.parquet", ["metadata.jsonl", "a.parquet"], "train", None, None, None, None),
+]
+
+
 def write_tree(d, files, readme, hf_yaml):
     for f in files:
         p = os.path.join(d, f)
@@ -168,6 +239,11 @@ def main():
         assert (got is None) == (must is not None), (files, name, got, why)
         out.append({"files": sorted(listed), "split": split, "data_files": data_files, "name": name, "readme": readme,
                     "hf_yaml": hf_yaml, "expect": got, "why": why, "error_says": must})
+    for label, files, split, data_files, name, readme, hf_yaml in REVIEW_CASES:
+        got, why = run(files, split, data_files, name, readme, hf_yaml)
+        listed = files + (["README.md"] if readme is not None else []) + ([".huggingface.yaml"] if hf_yaml is not None else [])
+        out.append({"label": label, "files": sorted(listed), "split": split, "data_files": data_files, "name": name,
+                    "readme": readme, "hf_yaml": hf_yaml, "expect": got, "why": why, "error_says": None})
     with open(sys.argv[1], "w") as f:
         json.dump({"datasets": datasets.__version__, "cases": out}, f, indent=1)
         f.write("\n")
