@@ -47,6 +47,8 @@ int cg_preprocess(const char *config_path, const char *deepspeed, int nshow, con
         src[i].shards = cfg.datasets[i].shards, src[i].shards_idx = cfg.datasets[i].shards_idx, src[i].seed = cfg.seed;
         src[i].spec = cfg.datasets[i].formatted ? &cfg.datasets[i].spec : NULL;
         src[i].parquet = cfg.datasets[i].parquet;
+        src[i].slice = cfg.datasets[i].slice;
+        src[i].continues = cfg.datasets[i].continues;
     }
     if (rt_data_load_sources(src, cfg.ndatasets, cfg.tok.path ? &cfg.tok : NULL, cfg.sequence_len, model.vocab_size,
                              cfg.dataset_prepared_path, 1, stdout, &ds, d) != 0)

@@ -1072,7 +1072,7 @@ static int user_defined_type(loader *L, fe_dataset *ds, const yaml_node_t *v, co
  * data_files and revision keys. Returns their count with *paths, -1 after an error, or 0 when the path is for
  * resolve() (a local file, or neither). */
 static int hub_dataset(loader *L, const char *name, const yaml_node_t *pv, const fe_ypair *dp, int np, const char *given,
-                       const char ***paths, int **cont) {
+                       const char ***paths, int **cont, const char **slice) {
     const fe_yctx *y = &L->y;
     char loc[512], key[160];
     size_t gl = strlen(given);
@@ -1122,6 +1122,14 @@ static int hub_dataset(loader *L, const char *name, const yaml_node_t *pv, const
     }
     /* no split: Axolotl takes the "train" split of what load_dataset returns, of a test_datasets entry "test" */
     if (!sel.split && !strncmp(name, "test_datasets", 13)) sel.split = "test";
+    if (sel.split) { /* HF's split spec: the split's name, and a slice of its rows (the runtime takes them) */
+        char err[400];
+        snprintf(key, sizeof key, "%s.split", name);
+        if (fe_parse_split(y->ar, sel.split, &sel.split, slice, err, sizeof err)) {
+            ax_error(y->d, key, "%s", err);
+            return -1;
+        }
+    }
     snprintf(key, sizeof key, "%s.path", name);
     const char **all = NULL;
     int total = 0, *flags = NULL;
@@ -1184,6 +1192,29 @@ static int local_format(loader *L, fe_dataset *ds, const fe_ypair *dp, int np, c
                  key, given, t);
     }
     return -1;
+}
+
+/* A local file's split: HF's json / parquet loader of one file makes the one split "train", which a slice may
+ * cut ("train[:500]": Axolotl keeps it). */
+static int local_split(loader *L, fe_dataset *ds, const fe_ypair *dp, int np, const char *name) {
+    const fe_yctx *y = &L->y;
+    char key[160], err[400], loc[512];
+    for (int k = 0; k < np; k++) {
+        if (strcmp(dp[k].key, "split") || fe_y_is_null(dp[k].v)) continue;
+        snprintf(key, sizeof key, "%s.split", name);
+        const char *spec, *nm;
+        if (fe_y_str(y, key, dp[k].v, &spec) != 0) return -1;
+        if (fe_parse_split(y->ar, spec, &nm, &ds->slice, err, sizeof err)) {
+            ax_error(y->d, fe_yloc(y, dp[k].v, loc, sizeof loc), "%s: %s", key, err);
+            return -1;
+        }
+        if (strcmp(nm, "train")) {
+            ax_error(y->d, fe_yloc(y, dp[k].v, loc, sizeof loc),
+                     "%s: \"%s\": a single file is the one split \"train\" (HF datasets' loader of a file)", key, nm);
+            return -1;
+        }
+    }
+    return 0;
 }
 
 static void do_datasets(loader *L, const fe_ypair *p, fe_dataset **out, int *nout) {
@@ -1277,14 +1308,15 @@ static void do_datasets(loader *L, const fe_ypair *p, fe_dataset **out, int *nou
         }
         const char *given;
         if (fe_y_str(y, key, path->v, &given) != 0) continue;
-        const char **parts = NULL;
+        const char **parts = NULL, *slice = NULL;
         int *cont = NULL;
-        int nparts = hub_dataset(L, name, path->v, dp, np, given, &parts, &cont);
+        int nparts = hub_dataset(L, name, path->v, dp, np, given, &parts, &cont, &slice);
         if (nparts < 0) continue;
         if (nparts == 0) {
             const char *r = resolve(y, L->ydir, key, path->v, given, 0,
                                     " (a local .jsonl / .json / .parquet file, or a Hub dataset repo id)");
             if (!r || local_format(L, ds, dp, np, name, given) != 0) continue;
+            if (local_split(L, ds, dp, np, name) != 0) continue;
             ds->path = r;
             (*nout)++;
             continue;
@@ -1312,6 +1344,7 @@ static void do_datasets(loader *L, const fe_ypair *p, fe_dataset **out, int *nou
         }
         for (int k = 0; k < nparts; k++) {
             (*out)[*nout] = *ds;
+            (*out)[*nout].slice = k == 0 ? slice : NULL; /* the split's rows: its first file carries the slice */
             (*out)[*nout].path = parts[k];
             (*out)[*nout].parquet = fe_hub_data_format(parts[k]) == 2;
             (*out)[*nout].continues = cont[k];
@@ -2672,6 +2705,15 @@ void fe_config_canonical(const fe_config *c, ax_buf *out) {
             if (ds->continues) { /* one Axolotl dataset of several files (absent otherwise: older cache keys) */
                 snprintf(k, sizeof k, "%s.%04d.continues", lists[li].name, i);
                 I(k, 1);
+            }
+            if (ds->parquet) { /* what the file is read as, and the rows of the split: both in the plan (absent when
+                                * JSON / whole: older cache keys) */
+                snprintf(k, sizeof k, "%s.%04d.parquet", lists[li].name, i);
+                I(k, 1);
+            }
+            if (ds->slice) {
+                snprintf(k, sizeof k, "%s.%04d.slice", lists[li].name, i);
+                S(k, ds->slice);
             }
             if (ds->shards > 0) {
                 snprintf(k, sizeof k, "%s.%04d.shards", lists[li].name, i);

@@ -51,6 +51,7 @@ typedef struct fe_dataset {
     int64_t shards, shards_idx; /* shards (0: none) / shards_idx: one contiguous shard of the shuffled rows */
     int continues;    /* a later file of the entry before it: its split is several files (one Axolotl dataset) */
     int parquet;      /* a Parquet file (ds_type: parquet, or its name) */
+    const char *slice; /* the split's slice (runtime/data.h rt_data_source.slice) on its first file, or NULL */
 } fe_dataset;
 
 /* DeepSpeed JSON, with every "auto" resolved from the YAML. */

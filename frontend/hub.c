@@ -898,8 +898,7 @@ int fe_hub_split_files(ax_arena *ar, const char *const *files, int n, const fe_h
     const char *split = sel && sel->split && *sel->split ? sel->split : "train";
     const char *name = sel && sel->name && *sel->name ? sel->name : NULL;
     if (strchr(split, '[') || strchr(split, '+')) {
-        snprintf(err, errcap, "split \"%s\": slices and sums of splits (HF's split syntax) are not implemented; name one "
-                              "split", split);
+        snprintf(err, errcap, "split \"%s\": a slice or a sum selects rows, not files: name one split", split);
         return -1;
     }
     for (int i = 0; sel && sel->script && i < n; i++)
@@ -1033,6 +1032,81 @@ int fe_hub_split_files(ax_arena *ar, const char *const *files, int n, const fe_h
     }
     *out = v;
     return nv;
+}
+
+/* a boundary of a split slice: -?[0-9_]+ (Python's int(): underscores only between digits) then an optional %;
+ * *p moved past it; 0 when absent, 1 when read, -1 when malformed */
+static int slice_bound(const char **p, long long *v, int *pct) {
+    const char *q = *p;
+    const int neg = *q == '-';
+    q += neg;
+    if (!isdigit((unsigned char)*q) && *q != '_') return neg ? -1 : 0;
+    long long x = 0;
+    int prev_digit = 0, bad = 0;
+    for (; isdigit((unsigned char)*q) || *q == '_'; q++) {
+        if (*q == '_') bad |= !prev_digit || !isdigit((unsigned char)q[1]), prev_digit = 0;
+        else x = x > 1000000000000000LL ? x : x * 10 + (*q - '0'), prev_digit = 1;
+    }
+    if (bad) return -1;
+    *pct = *q == '%';
+    *p = q + *pct;
+    *v = neg ? -x : x;
+    return 1;
+}
+
+int fe_parse_split(ax_arena *ar, const char *spec, const char **name, const char **slice, char *err, size_t errcap) {
+    *slice = NULL;
+    if (strchr(spec, '+')) {
+        snprintf(err, errcap, "split \"%s\": sums of splits are not implemented; name one split (with a slice if you "
+                              "like: train[:10%%])", spec);
+        return -1;
+    }
+    const char *b = spec + strcspn(spec, "[(");
+    const char *nm = ax_arena_strndup(ar, spec, (size_t)(b - spec));
+    long long f = 0, t = 0;
+    int fp = 0, tp = 0, hf = 0, ht = 0;
+    const char *round_ = NULL;
+    const char *p = b;
+    int ok = split_name_ok(nm);
+    if (ok && *p == '[') {
+        p++;
+        ok = (hf = slice_bound(&p, &f, &fp)) >= 0 && *p == ':';
+        if (ok) p++, ok = (ht = slice_bound(&p, &t, &tp)) >= 0 && *p == ']';
+        if (ok) p++;
+    }
+    if (ok && *p == '(') {
+        const char *e = strchr(p, ')');
+        ok = e && !e[1];
+        if (ok) round_ = ax_arena_strndup(ar, p + 1, (size_t)(e - p - 1)), p = e + 1;
+    }
+    ok = ok && !*p;
+    const int pct = fp || tp;
+    if (!ok) {
+        snprintf(err, errcap, "split \"%s\": expected a split name, then an optional [from:to] slice (rows, or %% of "
+                              "them) and an optional (rounding), as HF datasets reads it", spec);
+        return -1;
+    }
+    if (round_ && (!pct || (strcmp(round_, "closest") && strcmp(round_, "pct1_dropremainder")))) {
+        snprintf(err, errcap, "split \"%s\": a rounding is closest or pct1_dropremainder, and only for %% slices", spec);
+        return -1;
+    }
+    if (pct && ((hf && (f > 100 || f < -100)) || (ht && (t > 100 || t < -100)))) {
+        snprintf(err, errcap, "split \"%s\": percent slice boundaries must be between -100 and 100", spec);
+        return -1;
+    }
+    *name = nm;
+    if (*b) {
+        json_t *j = json_object();
+        json_object_set_new(j, "from", hf ? json_integer(f) : json_null());
+        json_object_set_new(j, "to", ht ? json_integer(t) : json_null());
+        json_object_set_new(j, "unit", json_string(pct ? "%" : "abs"));
+        json_object_set_new(j, "rounding", pct ? json_string(round_ ? round_ : "closest") : json_null());
+        char *js = json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER);
+        *slice = ax_arena_strdup(ar, js);
+        free(js);
+        json_decref(j);
+    }
+    return 0;
 }
 
 int fe_hub_data_format(const char *f) {

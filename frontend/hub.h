@@ -71,6 +71,11 @@ typedef struct fe_hub_ds_sel {
 int fe_hub_split_files(ax_arena *ar, const char *const *files, int n, const fe_hub_ds_sel *sel, const char ***out,
                        char *err, size_t errcap);
 
+/* HF datasets' split spec ("train", "train[:500]", "test[10%:-5%](pct1_dropremainder)", ReadInstruction's
+ * grammar): *name the split, *slice NULL without brackets, else the JSON runtime/data.h's rt_data_source.slice
+ * reads. Sums of splits ("train+test") are refused. 0, or -1 with err. */
+int fe_parse_split(ax_arena *ar, const char *spec, const char **name, const char **slice, char *err, size_t errcap);
+
 /* 1 for a .json/.jsonl/.ndjson file name, 2 for .parquet/.geoparquet/.gpq, 0 for another. */
 int fe_hub_data_format(const char *file);
 

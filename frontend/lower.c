@@ -177,6 +177,10 @@ static void set_datasets(ir_module *mod, const char *prefix, const char *count_k
             snprintf(k, sizeof k, "%s.%d.continues", prefix, i);
             set_i(mod, k, 1);
         }
+        if (ds[i].slice) { /* absent without a slice: older plans keep their attrs */
+            snprintf(k, sizeof k, "%s.%d.slice", prefix, i);
+            set_s(mod, k, ds[i].slice);
+        }
         if (ds[i].parquet) { /* absent for JSON: older plans keep their attrs */
             snprintf(k, sizeof k, "%s.%d.parquet", prefix, i);
             set_i(mod, k, 1);

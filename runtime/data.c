@@ -765,55 +765,123 @@ out:
     return rc;
 }
 
-/* A source's shard (rt_data_source.shards) as JSONL text: its rows in numpy's permutation of the seed, the
- * contiguous shard of them. NULL after an error (a JSON array that does not parse). */
-static char *shard_text(const rt_data_source *s, const char *text, size_t len, size_t *out_len, ax_diag *d) {
-    json_t *arr = NULL;
-    const char **row = NULL;
-    size_t *rlen = NULL, nrow = 0;
-    if (json_array_text(text, len)) { /* one JSON array: its elements */
+/* A file's rows: a JSON array's elements (*arr holds them), else its non-blank lines (row/rlen). 0, or -1 after
+ * an error (a JSON array that does not parse). */
+typedef struct {
+    json_t *arr;
+    const char **row;
+    size_t *rlen, n;
+} text_rows;
+
+static int rows_of(const char *path, const char *text, size_t len, text_rows *r, ax_diag *d) {
+    memset(r, 0, sizeof *r);
+    if (json_array_text(text, len)) {
         json_error_t je;
         char loc[600];
-        if (!(arr = json_loadb(text, len, JSON_REJECT_DUPLICATES, &je))) {
-            ax_error(d, ax_loc(loc, sizeof loc, s->path, je.line, je.column > 0 ? je.column : 0), "invalid JSON: %s",
+        if (!(r->arr = json_loadb(text, len, JSON_REJECT_DUPLICATES, &je))) {
+            ax_error(d, ax_loc(loc, sizeof loc, path, je.line, je.column > 0 ? je.column : 0), "invalid JSON: %s",
                      je.text);
-            return NULL;
+            return -1;
         }
-        nrow = json_array_size(arr);
-    } else { /* JSON lines: the non-blank ones */
-        row = malloc(sizeof *row * (len / 2 + 2));
-        rlen = malloc(sizeof *rlen * (len / 2 + 2));
-        if (!row || !rlen) abort();
-        size_t pos = 0;
-        const char *line;
-        size_t ll;
-        while (next_line(text, len, &pos, &line, &ll))
-            if (!blank(line, ll)) row[nrow] = line, rlen[nrow++] = ll;
+        r->n = json_array_size(r->arr);
+        return 0;
     }
-    int64_t *order = malloc(sizeof *order * (nrow + 1));
-    if (!order) abort();
-    rt_np_permutation(s->seed, (int64_t)nrow, order);
-    int64_t start;
-    const int64_t cnt = hf_shard((int64_t)nrow, s->shards, s->shards_idx, &start);
+    r->row = malloc(sizeof *r->row * (len / 2 + 2));
+    r->rlen = malloc(sizeof *r->rlen * (len / 2 + 2));
+    if (!r->row || !r->rlen) abort();
+    size_t pos = 0;
+    const char *line;
+    size_t ll;
+    while (next_line(text, len, &pos, &line, &ll))
+        if (!blank(line, ll)) r->row[r->n] = line, r->rlen[r->n++] = ll;
+    return 0;
+}
+
+static void rows_free(text_rows *r) {
+    json_decref(r->arr);
+    free(r->row);
+    free(r->rlen);
+}
+
+/* rows order[0..n) of r as JSONL text */
+static char *rows_text(const text_rows *r, const int64_t *order, int64_t n, size_t *out_len) {
     ax_buf b = {0};
-    for (int64_t k = start; k < start + cnt; k++) {
-        if (arr) {
-            char *js = json_dumps(json_array_get(arr, (size_t)order[k]), JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENCODE_ANY);
+    for (int64_t k = 0; k < n; k++) {
+        if (r->arr) {
+            char *js = json_dumps(json_array_get(r->arr, (size_t)order[k]), JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENCODE_ANY);
             if (!js) abort();
             ax_buf_puts(&b, js);
             free(js);
         } else {
-            ax_buf_append(&b, row[order[k]], rlen[order[k]]);
+            ax_buf_append(&b, r->row[order[k]], r->rlen[order[k]]);
         }
         ax_buf_puts(&b, "\n");
     }
     ax_buf_puts(&b, "");
-    json_decref(arr);
-    free(row);
-    free(rlen);
-    free(order);
     *out_len = b.len;
     return b.data ? b.data : strdup("");
+}
+
+/* A source's shard (rt_data_source.shards) as JSONL text: its rows in numpy's permutation of the seed, the
+ * contiguous shard of them. NULL after an error (a JSON array that does not parse). */
+static char *shard_text(const rt_data_source *s, const char *text, size_t len, size_t *out_len, ax_diag *d) {
+    text_rows r;
+    if (rows_of(s->path, text, len, &r, d)) return NULL;
+    int64_t *order = malloc(sizeof *order * (r.n + 1));
+    if (!order) abort();
+    rt_np_permutation(s->seed, (int64_t)r.n, order);
+    int64_t start;
+    const int64_t cnt = hf_shard((int64_t)r.n, s->shards, s->shards_idx, &start);
+    char *t = rows_text(&r, order + start, cnt, out_len);
+    free(order);
+    rows_free(&r);
+    return t;
+}
+
+/* rows [from, to) of a file's text as JSONL text (rt_data_source.slice), or NULL after an error */
+static char *slice_text(const char *path, const char *text, size_t len, int64_t from, int64_t to, size_t *out_len,
+                        ax_diag *d) {
+    text_rows r;
+    if (rows_of(path, text, len, &r, d)) return NULL;
+    if (to > (int64_t)r.n) to = (int64_t)r.n;
+    if (from > to) from = to;
+    int64_t *order = malloc(sizeof *order * (size_t)(to - from + 1));
+    if (!order) abort();
+    for (int64_t k = from; k < to; k++) order[k - from] = k;
+    char *t = rows_text(&r, order, to - from, out_len);
+    free(order);
+    rows_free(&r);
+    return t;
+}
+
+int rt_split_slice_range(const char *slice, int64_t n, int64_t *from, int64_t *to, char *err, size_t errcap) {
+    json_error_t je;
+    json_t *j = json_loads(slice, 0, &je);
+    const json_t *jf = json_object_get(j, "from"), *jt = json_object_get(j, "to");
+    const char *unit = json_string_value(json_object_get(j, "unit")), *round_ = json_string_value(json_object_get(j, "rounding"));
+    int rc = 0;
+    if (!json_is_object(j) || !unit || (jf && !json_is_null(jf) && !json_is_integer(jf)) || (jt && !json_is_null(jt) && !json_is_integer(jt))) {
+        snprintf(err, errcap, "a split slice of another form: %s", slice);
+        json_decref(j);
+        return -1;
+    }
+    const int pct = !strcmp(unit, "%"), pct1 = round_ && !strcmp(round_, "pct1_dropremainder");
+    int64_t f = json_is_integer(jf) ? json_integer_value(jf) : 0, t = json_is_integer(jt) ? json_integer_value(jt) : n;
+    if (pct) { /* datasets' _pct_to_abs_closest (Python's round: half to even) or _pct_to_abs_pct1 */
+        if (pct1 && n < 100) {
+            snprintf(err, errcap, "pct1_dropremainder rounding of a split of %lld rows (fewer than 100) is always empty, "
+                                  "which HF datasets refuses", (long long)n);
+            rc = -1;
+        }
+        f = !json_is_integer(jf) ? 0 : pct1 ? f * (n / 100) : (int64_t)nearbyint((double)f * (double)n / 100.0);
+        t = !json_is_integer(jt) ? n : pct1 ? t * (n / 100) : (int64_t)nearbyint((double)t * (double)n / 100.0);
+    }
+    if (f < 0) f = n + f > 0 ? n + f : 0;
+    if (t < 0) t = n + t > 0 ? n + t : 0;
+    *from = f < n ? f : n;
+    *to = t < n ? t : n;
+    json_decref(j);
+    return rc;
 }
 
 /* A source's rows as text: a Parquet file's rows as JSON lines (runtime/parquet.h; a row's errors name it as
@@ -847,7 +915,36 @@ int rt_data_load_sources(const rt_data_source *src, int n, const rt_tok_setup *s
         free(tt);
     }
     int64_t *starts = calloc((size_t)n + 1, sizeof *starts); /* each source's first sample (nloaded) */
-    if (!starts) abort();
+    int64_t *rfrom = calloc((size_t)n + 1, sizeof *rfrom), *rto = calloc((size_t)n + 1, sizeof *rto);
+    if (!starts || !rfrom || !rto) abort();
+    for (int i = 0; i < n; i++) rto[i] = -1; /* every row */
+    for (int i = 0; i < n && rc == 0; i++) { /* a sliced split: its files' rows counted, then each file's share */
+        if (!src[i].slice || src[i].continues) continue;
+        int j = i + 1;
+        while (j < n && src[j].continues) j++;
+        int64_t total = 0;
+        for (int k = i; k < j && rc == 0; k++) {
+            size_t len;
+            char *text = source_text(&src[k], &len, d);
+            text_rows r;
+            if (!text || rows_of(src[k].path, text, len, &r, d)) rc = -1;
+            else rfrom[k] = total, total += (int64_t)r.n, rows_free(&r);
+            free(text);
+        }
+        int64_t a, b;
+        char err[300];
+        if (rc == 0 && rt_split_slice_range(src[i].slice, total, &a, &b, err, sizeof err)) {
+            ax_error(d, src[i].path, "%s", err);
+            rc = -1;
+        }
+        for (int k = i; k < j && rc == 0; k++) { /* [a, b) of the whole, as each file's own rows */
+            const int64_t off = rfrom[k], cnt = (k + 1 < j ? rfrom[k + 1] : total) - off;
+            int64_t lo = a - off, hi = b - off;
+            lo = lo < 0 ? 0 : lo > cnt ? cnt : lo;
+            hi = hi < lo ? lo : hi > cnt ? cnt : hi;
+            rfrom[k] = lo, rto[k] = hi;
+        }
+    }
     for (int i = 0; i < n; i++) { /* past a bad file too, so every file's errors are reported */
         int64_t n0 = ds->nsamples, t0 = ds->ntokens, e0 = ds->nempty;
         starts[i] = n0;
@@ -859,6 +956,18 @@ int rt_data_load_sources(const rt_data_source *src, int n, const rt_tok_setup *s
         }
         char where[1200]; /* the name its errors carry: with a shard, its lines are the shard's rows */
         snprintf(where, sizeof where, "%s", src[i].path);
+        if (rto[i] >= 0) { /* the split's slice: its rows of this file */
+            size_t sl;
+            char *st = slice_text(src[i].path, text, len, rfrom[i], rto[i], &sl, d);
+            free(text);
+            if (!st) {
+                rc = -1;
+                continue;
+            }
+            text = st, len = sl;
+            snprintf(where, sizeof where, "%s (rows %lld to %lld of the split's slice)", src[i].path,
+                     (long long)rfrom[i], (long long)rto[i]);
+        }
         if (src[i].shards > 0) {
             size_t sl;
             char *st = shard_text(&src[i], text, len, &sl, d);
@@ -927,6 +1036,8 @@ int rt_data_load_sources(const rt_data_source *src, int n, const rt_tok_setup *s
         for (int i = 0; i < n; i++)
             if (src[i].nloaded) *src[i].nloaded = (i + 1 < n ? starts[i + 1] : ds->nsamples) - starts[i];
     free(starts);
+    free(rfrom);
+    free(rto);
     if (rc == 0 && !ds->offsets) { /* all blank: a valid empty set */
         ds->offsets = calloc(1, sizeof *ds->offsets);
         if (!ds->offsets) abort();

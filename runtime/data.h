@@ -102,7 +102,16 @@ typedef struct rt_data_source {
     uint64_t seed;
     int64_t *nloaded; /* or NULL: set to the samples this source added to the dataset */
     int parquet;      /* a Parquet file: its rows (runtime/parquet.h) are the rows of text */
+    /* HF's split slice ("train[:10%]"), as JSON {"from", "to", "unit", "rounding"} (frontend/hub.h
+     * fe_parse_split), or NULL: rows [from, to) of the split, taken before shards. The split is this source and
+     * the sources after it that continue it (a split of several files: their rows counted together). */
+    const char *slice;
+    int continues; /* this file continues the split of the source before it */
 } rt_data_source;
+/* A split slice (rt_data_source.slice) over a split of n rows as rows [*from, *to), as datasets'
+ * ReadInstruction makes it absolute (percent boundaries rounded to the closest row, half to even, or
+ * pct1_dropremainder; negative boundaries from the end; clamped). 0, or -1 with err. */
+int rt_split_slice_range(const char *slice, int64_t n, int64_t *from, int64_t *to, char *err, size_t errcap);
 /* Every source in order into ds (replaced); rows of text go through one
  * tokenizer (setup; NULL when every source is pre-tokenized) with
  * sequence_len seq_len. prep_dir (Axolotl's dataset_prepared_path, or

@@ -1168,6 +1168,10 @@ static int load_datasets(const ir_module *m, const char *prefix, int nds, int64_
         src[i].nloaded = counts + i;
         snprintf(k, sizeof k, "%s.%d.parquet", prefix, i);
         src[i].parquet = (int)mattr_i(m, k, 0);
+        snprintf(k, sizeof k, "%s.%d.slice", prefix, i);
+        src[i].slice = mattr_s(m, k, NULL);
+        snprintf(k, sizeof k, "%s.%d.continues", prefix, i);
+        src[i].continues = (int)mattr_i(m, k, 0);
         snprintf(k, sizeof k, "%s.%d.format", prefix, i);
         const char *fmt = mattr_s(m, k, NULL);
         if (!fmt) continue;

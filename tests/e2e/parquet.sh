@@ -80,6 +80,9 @@ cp "$P/toy_chat.parquet" rows.data
 cfg chat_template "$T/rows.data" <<<"" | sed 's#^\(  - path: .*\)#\1\n    ds_type: parquet#' >dst.yml
 check '"$AXOC" compile dst.yml -o dst.bin 2>/dev/null && "$AXORUN" dst.bin --max-steps 12 --output-dir odst >/dev/null 2>&1 && cmp -s <(losses oj-chat_template) <(losses odst)' \
   "ds_type: parquet reads a file of any name"
+sed 's#ds_type: parquet#ds_type: json#' dst.yml >dsj.yml
+check '"$AXOC" compile dsj.yml -o dsj.bin 2>/dev/null && "$AXOC" dump dsj.bin >dsj.dump && ! grep -q "parquet = 1" dsj.dump' \
+  "the same path read as json is another plan (the format is in the plan cache's key)"
 sed 's#ds_type: parquet#ds_type: csv#' dst.yml >csv.yml
 check '! "$AXOC" compile csv.yml -o csv.bin 2>csv.err && grep -q "datasets\[0\].ds_type: expected json or parquet" csv.err' \
   "ds_type: csv is refused by key"
@@ -88,7 +91,30 @@ cfg chat_template "$T/table.csv" </dev/null >csv2.yml
 check '! "$AXOC" compile csv2.yml -o csv2.bin 2>csv2.err && grep -q "is read by HF datasets. csv loader" csv2.err' \
   "a .csv path is refused at compile time, not read as JSON"
 
-# 5. damaged files: an error naming the file, no training
+# 5. split slices (HF's "train[:500]", which Axolotl keeps): the rows of the slice, taken before shards
+with_split() { sed "s#^\(  - path: .*\)#\1\n    split: \"$1\"#" "$2"; }
+sed -n '1,100p' "$D/toy_chat.jsonl" >first100.jsonl
+cfg chat_template "$T/first100.jsonl" </dev/null >f100.yml
+with_split 'train[:100]' j-chat_template.yml >s100.yml
+check '"$AXOC" compile f100.yml -o f100.bin 2>/dev/null && "$AXORUN" f100.bin --max-steps 6 --output-dir of100 >/dev/null 2>&1 && "$AXOC" compile s100.yml -o s100.bin 2>/dev/null && "$AXORUN" s100.bin --max-steps 6 --output-dir os100 >s100.out 2>&1 && grep -q ": 100 samples" s100.out && cmp -s <(losses of100) <(losses os100)' \
+  "split: train[:100] of a JSON lines file trains as its first 100 rows"
+sed -n '61,120p' "$D/toy_chat.jsonl" >mid60.jsonl
+cfg chat_template "$T/mid60.jsonl" </dev/null >m60.yml
+with_split 'train[10%:20%]' p-chat_template.yml >sp.yml
+check '"$AXOC" compile m60.yml -o m60.bin 2>/dev/null && "$AXORUN" m60.bin --max-steps 6 --output-dir om60 >/dev/null 2>&1 && "$AXOC" compile sp.yml -o sp.bin 2>/dev/null && "$AXORUN" sp.bin --max-steps 6 --output-dir osp >sp.out 2>&1 && grep -q ": 60 samples" sp.out && cmp -s <(losses om60) <(losses osp)' \
+  "split: train[10%:20%] of the parquet file: its rows 60 to 120"
+mkdir -p halves && sed -n '1,300p' "$D/toy_chat.jsonl" >halves/train-0.jsonl && sed -n '301,600p' "$D/toy_chat.jsonl" >halves/train-1.jsonl
+sed -n '151,450p' "$D/toy_chat.jsonl" >mid300.jsonl
+cfg chat_template "$T/mid300.jsonl" </dev/null >m300.yml
+cfg chat_template "$T/halves" </dev/null | with_split 'train[25%:-25%]' /dev/stdin >sh.yml
+check '"$AXOC" compile m300.yml -o m300.bin 2>/dev/null && "$AXORUN" m300.bin --max-steps 6 --output-dir om300 >/dev/null 2>&1 && "$AXOC" compile sh.yml -o sh.bin 2>/dev/null && "$AXORUN" sh.bin --max-steps 6 --output-dir osh >sh.out 2>&1 && cmp -s <(losses om300) <(losses osh)' \
+  "a slice of a split of two files counts their rows together (rows 150 to 450 across both)"
+with_split 'test' j-chat_template.yml >stest.yml
+with_split 'train[:5%' j-chat_template.yml >sbad.yml
+check '! "$AXOC" compile stest.yml -o stest.bin 2>stest.err && grep -q "a single file is the one split .train." stest.err && ! "$AXOC" compile sbad.yml -o sbad.bin 2>sbad.err && grep -q "expected a split name, then an optional \[from:to\] slice" sbad.err' \
+  "split: test of one file, and a malformed slice, are errors"
+
+# 6. damaged files: an error naming the file, no training
 head -c 9000 "$P/toy_chat.parquet" >cut.parquet
 cfg chat_template "$T/cut.parquet" </dev/null >cut.yml
 check '"$AXOC" compile cut.yml -o cut.bin 2>/dev/null && ! "$AXORUN" cut.bin --max-steps 2 --output-dir ocut >cut.out 2>&1' \

@@ -202,6 +202,27 @@ REVIEW_CASES = [
 ]
 
 
+# Split slices (Axolotl keeps split: train[:500] as HF datasets reads it): (spec, rows of the split) -> the
+# absolute [from, to) datasets' ReadInstruction makes of it, or null when it raises.
+SLICES = [(s, n) for n in (0, 7, 100, 250, 1003) for s in (
+    "train", "train[:]", "train[:5]", "train[5:]", "train[-3:]", "train[:-3]", "train[2:4]", "train[4:2]",
+    "train[:10%]", "train[10%:20%]", "train[-10%:]", "train[:-5%]", "train[33%:67%]", "train[:50%]", "train[:1_0]",
+    "train[:10%](pct1_dropremainder)", "train[-1%:](pct1_dropremainder)", "train[:15%](closest)", "train[:2000]",
+    "train[:101%]", "train[:10](closest)", "train[1__0:]", "train[_1:]", "train[:5%", "train(closest)", "tr-ain[:5]",
+    "validation.x[:3]")]
+
+
+def slice_case(spec, n):
+    from datasets.arrow_reader import ReadInstruction
+    try:
+        ri = ReadInstruction.from_spec(spec)
+        split = str(spec).split("[")[0].split("(")[0]
+        absi = ri.to_absolute({split: n})
+        return [absi[0].from_, absi[0].to], None
+    except Exception as e:  # noqa: BLE001 - any refusal
+        return None, "%s: %s" % (type(e).__name__, str(e).splitlines()[0])
+
+
 def write_tree(d, files, readme, hf_yaml):
     for f in files:
         p = os.path.join(d, f)
@@ -244,8 +265,12 @@ def main():
         listed = files + (["README.md"] if readme is not None else []) + ([".huggingface.yaml"] if hf_yaml is not None else [])
         out.append({"label": label, "files": sorted(listed), "split": split, "data_files": data_files, "name": name,
                     "readme": readme, "hf_yaml": hf_yaml, "expect": got, "why": why, "error_says": None})
+    slices = []
+    for spec, n in SLICES:
+        got, why = slice_case(spec, n)
+        slices.append({"spec": spec, "rows": n, "expect": got, "why": why})
     with open(sys.argv[1], "w") as f:
-        json.dump({"datasets": datasets.__version__, "cases": out}, f, indent=1)
+        json.dump({"datasets": datasets.__version__, "cases": out, "slices": slices}, f, indent=1)
         f.write("\n")
 
 

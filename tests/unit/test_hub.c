@@ -3,6 +3,7 @@
  * variables, and lookups in hand-made cache trees (refs, commits, shards,
  * what is missing). Downloads: tests/e2e/hub.sh. */
 #include "frontend/hub.h"
+#include "runtime/data.h"
 #include "tests/check.h"
 
 #include <jansson.h>
@@ -191,12 +192,43 @@ static void test_split_files(void) {
     char err[512];
     fe_hub_ds_sel sl = {.split = "train[:10%]"};
     CHECK_EQ(fe_hub_split_files(ar, one, 1, &sl, &got, err, sizeof err), -1);
-    CHECK(strstr(err, "slices and sums of splits") != NULL);
+    CHECK(strstr(err, "a slice or a sum selects rows, not files") != NULL);
     ax_arena_destroy(ar);
+}
+
+/* HF's split spec: fe_parse_split (frontend) then rt_split_slice_range (runtime) give the rows datasets'
+ * ReadInstruction gives, or an error where it raises (split_files.json "slices") */
+static void test_split_slices(void) {
+    json_error_t je;
+    json_t *j = json_load_file(AXO_SOURCE_DIR "/tests/reference/split_files.json", 0, &je);
+    json_t *cases = json_object_get(j, "slices");
+    CHECK(json_array_size(cases) >= 100);
+    for (size_t c = 0; c < json_array_size(cases); c++) {
+        json_t *k = json_array_get(cases, c), *ej = json_object_get(k, "expect");
+        const char *spec = json_string_value(json_object_get(k, "spec"));
+        const int64_t n = json_integer_value(json_object_get(k, "rows"));
+        ax_arena *ar = ax_arena_create();
+        const char *name = NULL, *slice = NULL;
+        char err[512] = "";
+        int64_t from = 0, to = n;
+        int rc = fe_parse_split(ar, spec, &name, &slice, err, sizeof err);
+        if (rc == 0 && slice) rc = rt_split_slice_range(slice, n, &from, &to, err, sizeof err);
+        if (json_is_array(ej))
+            CHECK_MSG(rc == 0 && from == json_integer_value(json_array_get(ej, 0)) && to == json_integer_value(json_array_get(ej, 1)),
+                      "%s over %lld rows: expected [%lld, %lld), got %s [%lld, %lld) %s", spec, (long long)n,
+                      (long long)json_integer_value(json_array_get(ej, 0)), (long long)json_integer_value(json_array_get(ej, 1)),
+                      rc ? "an error" : "", (long long)from, (long long)to, err);
+        else
+            CHECK_MSG(rc == -1 && *err, "%s over %lld rows: expected an error (%s)", spec, (long long)n,
+                      json_string_value(json_object_get(k, "why")));
+        ax_arena_destroy(ar);
+    }
+    json_decref(j);
 }
 
 int main(void) {
     test_split_files();
+    test_split_slices();
     test_repo_ids();
     test_cache_dir();
     test_lookup();
