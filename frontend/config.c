@@ -1120,7 +1120,9 @@ static int hub_dataset(loader *L, const char *name, const yaml_node_t *pv, const
             sel.data_files = arr, sel.ndata_files = n;
         }
     }
-    /* no split: Axolotl takes the "train" split of what load_dataset returns, of a test_datasets entry "test" */
+    /* no split (or ""): Axolotl takes the "train" split of what load_dataset returns, of a test_datasets entry
+     * "test" */
+    if (sel.split && !*sel.split) sel.split = NULL;
     if (!sel.split && !strncmp(name, "test_datasets", 13)) sel.split = "test";
     if (sel.split) { /* HF's split spec: the split's name, and a slice of its rows (the runtime takes them) */
         char err[400];
@@ -1204,6 +1206,7 @@ static int local_split(loader *L, fe_dataset *ds, const fe_ypair *dp, int np, co
         snprintf(key, sizeof key, "%s.split", name);
         const char *spec, *nm;
         if (fe_y_str(y, key, dp[k].v, &spec) != 0) return -1;
+        if (!*spec) continue; /* Axolotl: an empty split is none */
         if (fe_parse_split(y->ar, spec, &nm, &ds->slice, err, sizeof err)) {
             ax_error(y->d, fe_yloc(y, dp[k].v, loc, sizeof loc), "%s: %s", key, err);
             return -1;

@@ -867,6 +867,12 @@ int rt_split_slice_range(const char *slice, int64_t n, int64_t *from, int64_t *t
     }
     const int pct = !strcmp(unit, "%"), pct1 = round_ && !strcmp(round_, "pct1_dropremainder");
     int64_t f = json_is_integer(jf) ? json_integer_value(jf) : 0, t = json_is_integer(jt) ? json_integer_value(jt) : n;
+    const int bad_pct = pct && ((json_is_integer(jf) && (f < -100 || f > 100)) || (json_is_integer(jt) && (t < -100 || t > 100)));
+    if (bad_pct || f < -INT64_MAX / 2 || t < -INT64_MAX / 2) {
+        snprintf(err, errcap, "a split slice out of range: %s", slice);
+        json_decref(j);
+        return -1;
+    }
     if (pct) { /* datasets' _pct_to_abs_closest (Python's round: half to even) or _pct_to_abs_pct1 */
         if (pct1 && n < 100) {
             snprintf(err, errcap, "pct1_dropremainder rounding of a split of %lld rows (fewer than 100) is always empty, "
@@ -936,6 +942,10 @@ int rt_data_load_sources(const rt_data_source *src, int n, const rt_tok_setup *s
         if (rc == 0 && rt_split_slice_range(src[i].slice, total, &a, &b, err, sizeof err)) {
             ax_error(d, src[i].path, "%s", err);
             rc = -1;
+        } else if (rc == 0 && a == b) { /* datasets: 'Instruction corresponds to no data!' (from > to is empty, no error) */
+            ax_error(d, src[i].path, "the split's slice %s of its %lld rows selects none of them (HF datasets refuses it "
+                                     "too)", src[i].slice, (long long)total);
+            rc = -1;
         }
         for (int k = i; k < j && rc == 0; k++) { /* [a, b) of the whole, as each file's own rows */
             const int64_t off = rfrom[k], cnt = (k + 1 < j ? rfrom[k + 1] : total) - off;
@@ -944,6 +954,11 @@ int rt_data_load_sources(const rt_data_source *src, int n, const rt_tok_setup *s
             hi = hi < lo ? lo : hi > cnt ? cnt : hi;
             rfrom[k] = lo, rto[k] = hi;
         }
+    }
+    if (rc) { /* the counts failed: their errors are said; reading the files again would say them twice */
+        free(starts), free(rfrom), free(rto);
+        rt_data_free(ds);
+        return -1;
     }
     for (int i = 0; i < n; i++) { /* past a bad file too, so every file's errors are reported */
         int64_t n0 = ds->nsamples, t0 = ds->ntokens, e0 = ds->nempty;
@@ -965,8 +980,8 @@ int rt_data_load_sources(const rt_data_source *src, int n, const rt_tok_setup *s
                 continue;
             }
             text = st, len = sl;
-            snprintf(where, sizeof where, "%s (rows %lld to %lld of the split's slice)", src[i].path,
-                     (long long)rfrom[i], (long long)rto[i]);
+            snprintf(where, sizeof where, "%s (its rows %lld to %lld, of the split's slice: line N is the Nth of them)",
+                     src[i].path, (long long)rfrom[i], (long long)rto[i]);
         }
         if (src[i].shards > 0) {
             size_t sl;
@@ -977,8 +992,9 @@ int rt_data_load_sources(const rt_data_source *src, int n, const rt_tok_setup *s
                 continue;
             }
             text = st, len = sl;
-            snprintf(where, sizeof where, "%s (shard %lld of %lld, its rows)", src[i].path, (long long)src[i].shards_idx,
-                     (long long)src[i].shards);
+            const size_t wl = strlen(where);
+            snprintf(where + wl, sizeof where - wl, " (shard %lld of %lld of those rows: line N is its Nth row)",
+                     (long long)src[i].shards_idx, (long long)src[i].shards);
         }
         if (!src[i].spec) {
             if (rt_data_load_text(text, len, where, vocab_size, ds, d) != 0) rc = -1;

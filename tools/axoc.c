@@ -212,7 +212,13 @@ static int cmd_fetch_hub(int argc, char **argv) {
         ax_error(&d, repo, "expected a Hub repo id (org/name)");
     } else if (!strcmp(kind, "dataset")) {
         fe_hub_ds_sel sel = {.split = split};
-        const char **files;
+        const char **files, *slice;
+        char err[400];
+        if (split && *split && fe_parse_split(ar, split, &sel.split, &slice, err, sizeof err)) { /* a slice: its files */
+            ax_error(&d, "--split", "%s", err);
+            ax_arena_destroy(ar);
+            return finish(&d, 1);
+        }
         int n = fe_hub_dataset(ar, repo, rev, &sel, repo, "dataset", &d, &files);
         for (int i = 0; i < n; i++) printf("%s\n", files[i]); /* the split's files, in order */
         ax_arena_destroy(ar);

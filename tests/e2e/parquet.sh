@@ -109,6 +109,10 @@ cfg chat_template "$T/mid300.jsonl" </dev/null >m300.yml
 cfg chat_template "$T/halves" </dev/null | with_split 'train[25%:-25%]' /dev/stdin >sh.yml
 check '"$AXOC" compile m300.yml -o m300.bin 2>/dev/null && "$AXORUN" m300.bin --max-steps 6 --output-dir om300 >/dev/null 2>&1 && "$AXOC" compile sh.yml -o sh.bin 2>/dev/null && "$AXORUN" sh.bin --max-steps 6 --output-dir osh >sh.out 2>&1 && cmp -s <(losses om300) <(losses osh)' \
   "a slice of a split of two files counts their rows together (rows 150 to 450 across both)"
+with_split 'train[700:]' j-chat_template.yml >sempty.yml
+with_split '' j-chat_template.yml >snone.yml
+check '"$AXOC" compile sempty.yml -o sempty.bin 2>/dev/null && ! "$AXORUN" sempty.bin --max-steps 2 --output-dir osempty >sempty.out 2>&1 && grep -q "selects none of them" sempty.out && "$AXOC" compile snone.yml -o snone.bin 2>/dev/null' \
+  "a slice of no row is an error (as in HF datasets); split: \"\" is no split (as in Axolotl)"
 with_split 'test' j-chat_template.yml >stest.yml
 with_split 'train[:5%' j-chat_template.yml >sbad.yml
 check '! "$AXOC" compile stest.yml -o stest.bin 2>stest.err && grep -q "a single file is the one split .train." stest.err && ! "$AXOC" compile sbad.yml -o sbad.bin 2>sbad.err && grep -q "expected a split name, then an optional \[from:to\] slice" sbad.err' \
