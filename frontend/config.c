@@ -1071,8 +1071,10 @@ static int user_defined_type(loader *L, fe_dataset *ds, const yaml_node_t *v, co
  * datasets reads a folder) or a Hub repo id (those files of the repo: frontend/hub.h), with the entry's split,
  * data_files and revision keys. Returns their count with *paths, -1 after an error, or 0 when the path is for
  * resolve() (a local file, or neither). */
-static int hub_dataset(loader *L, const char *name, const yaml_node_t *pv, const fe_ypair *dp, int np, const char *given,
-                       const char ***paths, int **cont, const char **slice) {
+static int local_format(loader *L, fe_dataset *ds, const fe_ypair *dp, int np, const char *name, const char *given);
+
+static int hub_dataset(loader *L, fe_dataset *ds, const char *name, const yaml_node_t *pv, const fe_ypair *dp, int np,
+                       const char *given, const char ***paths, int **cont, const char **slice, int *by_name) {
     const fe_yctx *y = &L->y;
     char loc[512], key[160];
     size_t gl = strlen(given);
@@ -1133,6 +1135,39 @@ static int hub_dataset(loader *L, const char *name, const yaml_node_t *pv, const
         }
     }
     snprintf(key, sizeof key, "%s.path", name);
+    *by_name = 0;
+    if (dir && sel.ndata_files) {
+        /* Axolotl 0.19 loads a local folder's data_files with load_dataset(<ds_type, else the folder path's
+         * format, else json>, data_files=...): resolved from where it runs, not in the folder, no card, no name */
+        if (local_format(L, ds, dp, np, name, given) != 0) return -1;
+        if (sel.split && strcmp(sel.split, "train")) {
+            ax_error(y->d, fe_yloc(y, pv, loc, sizeof loc), "%s.split: \"%s\": the data_files of a local folder make "
+                     "the one split \"train\" (Axolotl hands them to HF's %s loader)", name, sel.split,
+                     ds->parquet ? "parquet" : "json");
+            return -1;
+        }
+        char *cwd = realpath(".", NULL), *cfgdir = realpath(L->ydir, NULL); /* the plan holds absolute paths */
+        const char *bases[2] = {cwd ? ax_arena_strdup(y->ar, cwd) : ".", cfgdir ? ax_arena_strdup(y->ar, cfgdir) : L->ydir};
+        free(cwd), free(cfgdir);
+        char err[1024];
+        int n = fe_hub_glob_files(y->ar, sel.data_files, sel.ndata_files, bases, 2, paths, err, sizeof err);
+        if (n < 0) {
+            ax_error(y->d, fe_yloc(y, pv, loc, sizeof loc), "%s.data_files (the folder %s's, as Axolotl resolves them: "
+                     "from its working directory): %s", name, dir, err);
+            return -1;
+        }
+        for (int k = 0; k < n; k++)
+            if (fe_hub_data_format((*paths)[k]) == 2 && !ds->parquet) {
+                ax_error(y->d, fe_yloc(y, pv, loc, sizeof loc), "%s: %s is Parquet, and Axolotl reads a local folder's "
+                         "data_files with HF's json loader unless ds_type says otherwise: set ds_type: parquet", name,
+                         (*paths)[k]);
+                return -1;
+            }
+        *cont = ax_arena_alloc(y->ar, sizeof **cont * (size_t)n);
+        for (int k = 0; k < n; k++) (*cont)[k] = k > 0;
+        *by_name = 1; /* the format is ds->parquet's, not each name's */
+        return n;
+    }
     const char **all = NULL;
     int total = 0, *flags = NULL;
     for (int c = 0; c < (ncfg_names > 0 ? ncfg_names : 1); c++) {
@@ -1312,8 +1347,8 @@ static void do_datasets(loader *L, const fe_ypair *p, fe_dataset **out, int *nou
         const char *given;
         if (fe_y_str(y, key, path->v, &given) != 0) continue;
         const char **parts = NULL, *slice = NULL;
-        int *cont = NULL;
-        int nparts = hub_dataset(L, name, path->v, dp, np, given, &parts, &cont, &slice);
+        int *cont = NULL, fixed_format = 0;
+        int nparts = hub_dataset(L, ds, name, path->v, dp, np, given, &parts, &cont, &slice, &fixed_format);
         if (nparts < 0) continue;
         if (nparts == 0) {
             const char *r = resolve(y, L->ydir, key, path->v, given, 0,
@@ -1349,7 +1384,7 @@ static void do_datasets(loader *L, const fe_ypair *p, fe_dataset **out, int *nou
             (*out)[*nout] = *ds;
             (*out)[*nout].slice = k == 0 ? slice : NULL; /* the split's rows: its first file carries the slice */
             (*out)[*nout].path = parts[k];
-            (*out)[*nout].parquet = fe_hub_data_format(parts[k]) == 2;
+            if (!fixed_format) (*out)[*nout].parquet = fe_hub_data_format(parts[k]) == 2;
             (*out)[*nout].continues = cont[k];
             (*nout)++;
         }

@@ -1854,6 +1854,56 @@ const char *fe_hub_model(ax_arena *ar, const char *repo_id, const char *revision
     return resolve_repo(ar, repo_id, revision, want & ~FE_HUB_DATASET, NULL, where, key, d, NULL, NULL);
 }
 
+int fe_hub_glob_files(ax_arena *ar, const char *const *pats, int np, const char *const *bases, int nbases,
+                      const char ***paths, char *err, size_t errcap) {
+    const char **all = NULL;
+    int total = 0;
+    for (int j = 0; j < np; j++) {
+        const char *pat = pats[j], **found = NULL;
+        int nf = 0;
+        for (int b = 0; b < (pat[0] == '/' ? 1 : nbases) && !nf; b++) {
+            /* the listing starts at the pattern's folders before its first wildcard */
+            const char *full = pat[0] == '/' ? pat : ax_arena_printf(ar, "%s/%s", bases[b], pat);
+            const char *w = strpbrk(full, "*?["), *cut = w ? full + (w - full) : full + strlen(full);
+            while (cut > full && *cut != '/') cut--;
+            const char *root = cut > full ? ax_arena_strndup(ar, full, (size_t)(cut - full)) : "/";
+            const char *rest = cut > full || *full == '/' ? cut + 1 : full;
+            if (!w) { /* a path without a wildcard: that file */
+                if (is_file(full)) found = ax_arena_alloc(ar, sizeof *found), found[0] = full, nf = 1;
+                continue;
+            }
+            const char **v = NULL;
+            int n = 0, cap = 0;
+            if (list_files(ar, root, NULL, &v, &n, &cap) != 0) {
+                snprintf(err, errcap, "data_files \"%s\": %s holds more than %d files", pat, root, (int)LIST_MAX);
+                return -1;
+            }
+            found = ax_arena_alloc(ar, sizeof *found * (size_t)(n + 1));
+            for (int i = 0; i < n; i++)
+                if (ds_resolves(rest, v[i], 0)) found[nf++] = ax_arena_printf(ar, "%s/%s", root, v[i]);
+            for (int i = 1; i < nf; i++) /* sorted, as fsspec's glob lists them */
+                for (int k = i; k > 0 && strcmp(found[k - 1], found[k]) > 0; k--) {
+                    const char *t = found[k];
+                    found[k] = found[k - 1], found[k - 1] = t;
+                }
+        }
+        if (!nf && !strpbrk(pat, "*?[")) {
+            snprintf(err, errcap, "data_files \"%s\" is not there (as given, or beside the config)", pat);
+            return -1;
+        }
+        const char **grown = ax_arena_alloc(ar, sizeof *grown * (size_t)(total + nf + 1));
+        if (total) memcpy(grown, all, sizeof *grown * (size_t)total);
+        for (int i = 0; i < nf; i++) grown[total + i] = found[i];
+        all = grown, total += nf;
+    }
+    if (!total) {
+        snprintf(err, errcap, "data_files match no file (as given, or beside the config)");
+        return -1;
+    }
+    *paths = all;
+    return total;
+}
+
 /* names relative to dir -> full paths, in place */
 static void prefix_all(ax_arena *ar, const char *dir, const char **v, int n) {
     for (int i = 0; i < n; i++) v[i] = ax_arena_printf(ar, "%s/%s", dir, v[i]);

@@ -88,6 +88,14 @@ int fe_hub_data_format(const char *file);
 int fe_hub_dataset(ax_arena *ar, const char *repo_id, const char *revision, const fe_hub_ds_sel *sel, const char *where,
                    const char *key, ax_diag *d, const char ***paths);
 
+/* The files data_files patterns (fsspec globs, "**" a whole component) name on the local file system, each
+ * pattern tried relative to bases[] in turn (as given, then beside the config) until it matches: in datasets'
+ * order, a file two patterns match twice. A path without a wildcard that is not there is an error. Their count,
+ * or -1 with err. (Axolotl hands a local folder's data_files to load_dataset(<format>, data_files=...), which
+ * resolves them so, not in the folder.) */
+int fe_hub_glob_files(ax_arena *ar, const char *const *pats, int np, const char *const *bases, int nbases,
+                      const char ***paths, char *err, size_t errcap);
+
 /* A local folder as HF datasets loads one (load_dataset("folder")): the
  * .json/.jsonl or .parquet files of sel's split among its files; their
  * count, or -1 with err. */

@@ -75,6 +75,19 @@ sed 's#^\(  - path: .*\)#\1\n    name: all#' sub0.yml >sub1.yml
 check '"$AXOC" compile sub1.yml -o sub1.bin 2>/dev/null && "$AXORUN" sub1.bin --max-steps 12 --output-dir osub1 >/dev/null 2>&1 && cmp -s <(losses oj-chat_template) <(losses osub1)' \
   "name: all trains on that configuration's parquet file, bit for bit as the JSON lines"
 
+# a local folder with data_files: Axolotl hands them to load_dataset(<ds_type, else json>, data_files=...), which
+# resolves them from its working directory, not in the folder; no card, no name
+mkdir -p wd/data && cp "$D/toy_chat.jsonl" wd/data/chat.jsonl && cp "$P/toy_chat.parquet" wd/data/chat.parquet
+cfg chat_template "$T/subsets" </dev/null | sed 's#^\(  - path: .*\)#\1\n    name: magpie\n    data_files: data/chat.jsonl#' >wdj.yml
+check '(cd wd && "$AXOC" compile ../wdj.yml -o ../wdj.bin 2>../wdj.err) && "$AXOC" dump wdj.bin >wdj.dump && grep -q "io.dataset.0 = \"$(cd wd && pwd -P)/data/chat.jsonl\"" wdj.dump' \
+  "a folder's data_files are found from the working directory (not in the folder; its card and name play no part)"
+sed 's#data_files: data/chat.jsonl#data_files: data/chat.parquet#' wdj.yml >wdp.yml
+check '! (cd wd && "$AXOC" compile ../wdp.yml -o ../wdp.bin 2>../wdp.err) && grep -q "Axolotl reads a local folder.s data_files with HF.s json loader unless ds_type says otherwise: set ds_type: parquet" wdp.err' \
+  "parquet data_files of a folder without ds_type: Axolotl's json loader would fail; the error says what to set"
+sed 's#^\(    data_files: .*\)#\1\n    ds_type: parquet#' wdp.yml >wdp2.yml
+check '(cd wd && "$AXOC" compile ../wdp2.yml -o ../wdp2.bin 2>/dev/null) && "$AXOC" dump wdp2.bin >wdp2.dump && grep -q "io.dataset.0.parquet = 1" wdp2.dump' \
+  "with ds_type: parquet they are read as Parquet"
+
 # 4. the format as Axolotl's get_ds_type chooses it: ds_type, else the name
 cp "$P/toy_chat.parquet" rows.data
 cfg chat_template "$T/rows.data" <<<"" | sed 's#^\(  - path: .*\)#\1\n    ds_type: parquet#' >dst.yml
