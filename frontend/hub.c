@@ -113,20 +113,25 @@ static int safe_rel(const char *f) {
     return 1;
 }
 
+/* A file's text in the arena, or NULL when it is not there or unreadable (nothing reported). */
+static char *read_quiet(ax_arena *ar, const char *p, size_t *len) {
+    ax_diag tmp;
+    ax_diag_init(&tmp);
+    char *t = is_file(p) ? ax_read_file(p, len, &tmp) : NULL;
+    ax_diag_free(&tmp);
+    char *r = t ? ax_arena_strndup(ar, t, *len) : NULL;
+    free(t);
+    return r;
+}
+
 /* refs/<revision> -> the commit it names, or NULL. */
 static const char *read_ref(ax_arena *ar, const char *rdir, const char *revision) {
     if (is_hash(revision)) return revision;
-    const char *p = ax_arena_printf(ar, "%s/refs/%s", rdir, revision);
-    ax_diag tmp;
-    ax_diag_init(&tmp);
     size_t len = 0;
-    char *t = is_file(p) ? ax_read_file(p, &len, &tmp) : NULL;
-    ax_diag_free(&tmp);
+    char *t = read_quiet(ar, ax_arena_printf(ar, "%s/refs/%s", rdir, revision), &len);
     if (!t) return NULL;
     while (len && isspace((unsigned char)t[len - 1])) t[--len] = 0;
-    const char *r = is_hash(t) ? ax_arena_strdup(ar, t) : NULL;
-    free(t);
-    return r;
+    return is_hash(t) ? t : NULL;
 }
 
 /* The shard file names of a model.safetensors.index.json (its weight_map's
@@ -339,6 +344,12 @@ static int split_name_ok(const char *s) { /* datasets' ^\w+(\.\w+)*$, \w as Pyth
     return 1;
 }
 
+static int cmp_path(const void *a, const void *b) { return strcmp(*(const char *const *)a, *(const char *const *)b); }
+/* paths in byte order (strcmp: fsspec's sorted() of str, for UTF-8 names) */
+static void sort_paths(const char **v, int n) {
+    if (n > 1) qsort(v, (size_t)n, sizeof *v, cmp_path);
+}
+
 /* ---- which splits a file list has: {split name -> patterns} -------------------------------------------- */
 typedef struct {
     int n, cap;
@@ -436,11 +447,7 @@ static int ds_resolve(ax_arena *ar, const char *const *files, int n, const char 
                      exts ? " (or not of a format HF datasets reads)" : "");
             return -1;
         }
-        for (int i = first + 1; i < nv; i++) /* sorted, as fsspec's glob lists them */
-            for (int k = i; k > first && strcmp(v[k - 1], v[k]) > 0; k--) {
-                const char *t = v[k];
-                v[k] = v[k - 1], v[k - 1] = t;
-            }
+        sort_paths(v + first, nv - first); /* as fsspec's glob lists them */
     }
     *out = v;
     return nv;
@@ -1126,14 +1133,9 @@ static fe_hub_ds_sel with_card(ax_arena *ar, const fe_hub_ds_sel *sel, const cha
     if (sel) s = *sel;
     static const char *const names[] = {"README.md", ".huggingface.yaml"};
     for (int k = 0; k < 2; k++) {
-        const char *p = ax_arena_printf(ar, "%s/%s", dir, names[k]);
-        ax_diag tmp;
-        ax_diag_init(&tmp);
         size_t len;
-        char *t = is_file(p) ? ax_read_file(p, &len, &tmp) : NULL;
-        ax_diag_free(&tmp);
-        if (t) *(k ? &s.hf_yaml : &s.readme) = ax_arena_strndup(ar, t, len);
-        free(t);
+        char *t = read_quiet(ar, ax_arena_printf(ar, "%s/%s", dir, names[k]), &len);
+        if (t) *(k ? &s.hf_yaml : &s.readme) = t;
     }
     return s;
 }
@@ -1881,11 +1883,7 @@ int fe_hub_glob_files(ax_arena *ar, const char *const *pats, int np, const char 
             found = ax_arena_alloc(ar, sizeof *found * (size_t)(n + 1));
             for (int i = 0; i < n; i++)
                 if (ds_resolves(rest, v[i], 0)) found[nf++] = ax_arena_printf(ar, "%s/%s", root, v[i]);
-            for (int i = 1; i < nf; i++) /* sorted, as fsspec's glob lists them */
-                for (int k = i; k > 0 && strcmp(found[k - 1], found[k]) > 0; k--) {
-                    const char *t = found[k];
-                    found[k] = found[k - 1], found[k - 1] = t;
-                }
+            sort_paths(found, nf); /* as fsspec's glob lists them */
         }
         if (!nf && !strpbrk(pat, "*?[")) {
             snprintf(err, errcap, "data_files \"%s\" is not there (as given, or beside the config)", pat);

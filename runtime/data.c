@@ -922,7 +922,9 @@ int rt_data_load_sources(const rt_data_source *src, int n, const rt_tok_setup *s
     }
     int64_t *starts = calloc((size_t)n + 1, sizeof *starts); /* each source's first sample (nloaded) */
     int64_t *rfrom = calloc((size_t)n + 1, sizeof *rfrom), *rto = calloc((size_t)n + 1, sizeof *rto);
-    if (!starts || !rfrom || !rto) abort();
+    char **pre = calloc((size_t)n + 1, sizeof *pre); /* a sliced split's texts, read once for counting and loading */
+    size_t *prelen = calloc((size_t)n + 1, sizeof *prelen);
+    if (!starts || !rfrom || !rto || !pre || !prelen) abort();
     for (int i = 0; i < n; i++) rto[i] = -1; /* every row */
     for (int i = 0; i < n && rc == 0; i++) { /* a sliced split: its files' rows counted, then each file's share */
         if (!src[i].slice || src[i].continues) continue;
@@ -930,12 +932,9 @@ int rt_data_load_sources(const rt_data_source *src, int n, const rt_tok_setup *s
         while (j < n && src[j].continues) j++;
         int64_t total = 0;
         for (int k = i; k < j && rc == 0; k++) {
-            size_t len;
-            char *text = source_text(&src[k], &len, d);
             text_rows r;
-            if (!text || rows_of(src[k].path, text, len, &r, d)) rc = -1;
+            if (!(pre[k] = source_text(&src[k], &prelen[k], d)) || rows_of(src[k].path, pre[k], prelen[k], &r, d)) rc = -1;
             else rfrom[k] = total, total += (int64_t)r.n, rows_free(&r);
-            free(text);
         }
         int64_t a, b;
         char err[300];
@@ -956,15 +955,17 @@ int rt_data_load_sources(const rt_data_source *src, int n, const rt_tok_setup *s
         }
     }
     if (rc) { /* the counts failed: their errors are said; reading the files again would say them twice */
-        free(starts), free(rfrom), free(rto);
+        for (int i = 0; i < n; i++) free(pre[i]);
+        free(starts), free(rfrom), free(rto), free(pre), free(prelen);
         rt_data_free(ds);
         return -1;
     }
     for (int i = 0; i < n; i++) { /* past a bad file too, so every file's errors are reported */
         int64_t n0 = ds->nsamples, t0 = ds->ntokens, e0 = ds->nempty;
         starts[i] = n0;
-        size_t len;
-        char *text = source_text(&src[i], &len, d);
+        size_t len = prelen[i];
+        char *text = pre[i] ? pre[i] : source_text(&src[i], &len, d);
+        pre[i] = NULL;
         if (!text) {
             rc = -1;
             continue;
@@ -1054,6 +1055,9 @@ int rt_data_load_sources(const rt_data_source *src, int n, const rt_tok_setup *s
     free(starts);
     free(rfrom);
     free(rto);
+    for (int i = 0; i < n; i++) free(pre[i]); /* those a stopped loop did not take */
+    free(pre);
+    free(prelen);
     if (rc == 0 && !ds->offsets) { /* all blank: a valid empty set */
         ds->offsets = calloc(1, sizeof *ds->offsets);
         if (!ds->offsets) abort();

@@ -534,15 +534,20 @@ typedef struct {
     int64_t *entries, *bytes; /* the level entries and value bytes the row group may still expand to */
 } pq_ctx;
 
+/* a leaf's dotted path ("messages.list.element.role") into buf, for messages */
+static void col_name(const pq_file *f, int leaf, char *buf, size_t cap) {
+    const char *path[PQ_MAX_DEPTH + 1];
+    const int np = leaf_path(f, f->leaf_el[leaf], path);
+    size_t k = 0;
+    buf[0] = 0;
+    for (int i = 0; i < np && k < cap - 1; i++) k += (size_t)snprintf(buf + k, cap - k, "%s%s", i ? "." : "", path[i]);
+}
+
 static int col_err(const pq_ctx *c, const char *fmt, ...) AX_PRINTF(2, 3);
 static int col_err(const pq_ctx *c, const char *fmt, ...) {
     const pq_file *f = c->f;
-    const char *path[PQ_MAX_DEPTH + 1];
-    int np = leaf_path(f, f->leaf_el[c->leaf], path);
-    char col[512] = "";
-    size_t k = 0;
-    for (int i = 0; i < np && k < sizeof col - 2; i++)
-        k += (size_t)snprintf(col + k, sizeof col - k, "%s%s", i ? "." : "", path[i]);
+    char col[512];
+    col_name(f, c->leaf, col, sizeof col);
     char msg[512];
     va_list ap;
     va_start(ap, fmt);
@@ -841,11 +846,7 @@ static int levels(const pq_ctx *c, const uint8_t *p, const uint8_t *end, int bw,
 
 static int decompress(const pq_ctx *c, int codec, const uint8_t *src, size_t n, uint8_t *dst, size_t want) {
     static const char *const names[] = {"UNCOMPRESSED", "SNAPPY", "GZIP", "LZO", "BROTLI", "LZ4", "ZSTD", "LZ4_RAW"};
-    switch (codec) {
-    case 0:
-        if (n != want) return col_err(c, "an uncompressed page of %zu bytes says it has %zu", n, want);
-        memcpy(dst, src, n);
-        return 0;
+    switch (codec) { /* (an uncompressed page is read in place: read_chunk) */
 #ifdef AXO_HAVE_SNAPPY
     case 1: {
         size_t ul, got = want;
@@ -1305,13 +1306,10 @@ int rt_parquet_rows(const void *buf, size_t len, const char *name, ax_buf *out, 
         if (rc == 0) rc = assemble(&f, g, col, out);
         for (int l = 0; l < f.nleaves; l++) {
             if (rc == 0 && col[l].seen_bin && !f.warned[l]) {
-                const char *path[PQ_MAX_DEPTH + 1];
-                int np = leaf_path(&f, f.leaf_el[l], path);
-                ax_buf p = {0};
-                for (int i = 0; i < np; i++) ax_buf_printf(&p, "%s%s", i ? "." : "", path[i]);
+                char cn[512];
+                col_name(&f, l, cn, sizeof cn);
                 ax_warn(d, name, "column \"%s\" holds binary values (no string annotation; HF datasets reads them as "
-                                 "bytes): its rows read them as null", p.data);
-                ax_buf_free(&p);
+                                 "bytes): its rows read them as null", cn);
                 f.warned[l] = 1;
             }
             free(col[l].def);
