@@ -2163,9 +2163,13 @@ static void apply_pair(loader *L, const fe_ypair *p) {
         break;
     case K_INT:
         if (fe_y_int(y, p->key, p->v, kd->min, &i64) == 0) {
-            if (kd->off == (long)offsetof(fe_config, seed))
-                L->c->seed = (uint64_t)i64;
-            else
+            if (kd->off == (long)offsetof(fe_config, seed)) {
+                if (i64 > 4294967295ll) /* HF's set_seed also seeds numpy's legacy generator, which refuses it */
+                    yerr(y, p->v, p->key, "an integer in [0, 4294967295] (HF Trainer's set_seed passes it to numpy's "
+                         "np.random.seed, which takes 32-bit seeds only)");
+                else
+                    L->c->seed = (uint64_t)i64;
+            } else
                 *(int64_t *)(base + kd->off) = i64;
         }
         break;

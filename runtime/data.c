@@ -305,15 +305,48 @@ uint64_t rt_splitmix64(uint64_t *state) {
     return z ^ (z >> 31);
 }
 
-void rt_data_epoch_order(int64_t n, uint64_t seed, int64_t epoch, int64_t *order) {
-    uint64_t s = seed ^ ((uint64_t)epoch * GOLDEN);
-    for (int64_t i = 0; i < n; i++) order[i] = i;
-    for (int64_t i = n - 1; i >= 1; i--) {
-        int64_t j = (int64_t)(rt_splitmix64(&s) % (uint64_t)(i + 1));
-        int64_t tmp = order[i];
-        order[i] = order[j];
-        order[j] = tmp;
+/* torch's CPU generator (at::mt19937 as CPUGeneratorImpl keeps it): manual_seed(seed) seeds MT19937 with the
+ * seed's low 32 bits (init_genrand); random() is one tempered 32-bit draw. */
+typedef struct {
+    uint32_t mt[624];
+    int next;
+} torch_mt19937;
+
+static void torch_mt_seed(torch_mt19937 *g, uint64_t seed) {
+    g->mt[0] = (uint32_t)seed;
+    for (int j = 1; j < 624; j++) g->mt[j] = 1812433253u * (g->mt[j - 1] ^ (g->mt[j - 1] >> 30)) + (uint32_t)j;
+    g->next = 624;
+}
+
+static uint32_t torch_mt_random(torch_mt19937 *g) {
+    if (g->next >= 624) {
+        for (int k = 0; k < 624; k++) {
+            const uint32_t y = (g->mt[k] & 0x80000000u) | (g->mt[(k + 1) % 624] & 0x7fffffffu);
+            g->mt[k] = g->mt[(k + 397) % 624] ^ (y >> 1) ^ ((y & 1u) ? 0x9908b0dfu : 0u);
+        }
+        g->next = 0;
     }
+    uint32_t y = g->mt[g->next++];
+    y ^= y >> 11;
+    y ^= (y << 7) & 0x9d2c5680u;
+    y ^= (y << 15) & 0xefc60000u;
+    return y ^ (y >> 18);
+}
+
+void rt_torch_randperm(uint64_t seed, int64_t n, int64_t *out) {
+    torch_mt19937 *g = malloc(sizeof *g);
+    if (!g) abort();
+    torch_mt_seed(g, seed);
+    for (int64_t i = 0; i < n; i++) out[i] = i;
+    for (int64_t i = 0; i < n - 1; i++) { /* randperm_cpu: swap i with i + random() % (n - i), from the front */
+        const int64_t z = (int64_t)torch_mt_random(g) % (n - i), t = out[i];
+        out[i] = out[z + i], out[z + i] = t;
+    }
+    free(g);
+}
+
+void rt_data_epoch_order(int64_t n, uint64_t seed, int64_t epoch, int64_t *order) {
+    rt_torch_randperm(seed + (uint64_t)epoch, n, order);
 }
 
 void rt_rows_free(rt_rows *r) {
@@ -436,15 +469,11 @@ static int place_rows(const rt_dataset *ds, const rt_data_opts *o, int64_t epoch
     out->seqs = malloc((size_t)(n + 1) * sizeof *out->seqs);
     out->row_seq_off = malloc((size_t)(n + 2) * sizeof *out->row_seq_off);
     if (!order || !out->seqs || !out->row_seq_off) abort();
-    if (o->sequential)
-        for (int64_t i = 0; i < n; i++) order[i] = i;
-    else
-        rt_data_epoch_order(n, o->seed, epoch, order);
-
-    /* The samples the epoch keeps, in order (into seqs, placed below). */
+    /* The samples the epoch keeps, in the dataset's order (into seqs, placed below): Axolotl filters them when it
+     * prepares the dataset, before the Trainer's sampler sees it. */
     int64_t nrows = 0, nseqs = 0;
-    for (int64_t k = 0; k < n; k++) {
-        int64_t s = order[k], len = rt_data_sample_len(ds, s);
+    for (int64_t s = 0; s < n; s++) {
+        int64_t len = rt_data_sample_len(ds, s);
         if (len < (o->min_len > 0 ? o->min_len : 2)) { /* Axolotl's min_sample_len (its filter comes first) */
             if (len > 0) out->nshort++;
             continue;
@@ -469,6 +498,14 @@ static int place_rows(const rt_dataset *ds, const rt_data_opts *o, int64_t epoch
             continue;
         }
         out->seqs[nseqs++] = (rt_row_seq){s, 0, (int32_t)len};
+    }
+    if (!o->sequential) { /* the sampler's order of the kept samples (rt_data_epoch_order) */
+        rt_data_epoch_order(nseqs, o->seed, epoch, order);
+        rt_row_seq *perm = malloc((size_t)(nseqs + 1) * sizeof *perm);
+        if (!perm) abort();
+        for (int64_t k = 0; k < nseqs; k++) perm[k] = out->seqs[order[k]];
+        memcpy(out->seqs, perm, (size_t)nseqs * sizeof *perm);
+        free(perm);
     }
     free(order);
     if (o->group_batch > 0 && !o->sample_packing) group_by_length(out->seqs, nseqs, o->group_batch);

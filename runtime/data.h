@@ -15,20 +15,20 @@
  *
  * Epoch construction (rt_data_build_epoch) — deterministic, portable:
  *
- *  1. PRNG: splitmix64 with state s0 = seed ^ (epoch * 0x9E3779B97F4A7C15)
- *     (wrapping u64 multiply). next(): s += 0x9E3779B97F4A7C15;
- *     z = s; z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9;
- *     z = (z ^ (z >> 27)) * 0x94D049BB133111EB; return z ^ (z >> 31).
- *  2. Order: order = [0, 1, ..., nsamples-1]; Fisher-Yates from the back:
- *     for i = n-1 down to 1: j = next() % (i + 1); swap(order[i], order[j]).
- *     (The modulo bias is below n / 2^64 and is accepted for portability.)
- *     With rt_data_opts.sequential the order stays 0, 1, ..., n-1.
- *  3. Samples shorter than min_len (min_sample_len, 2 by default) are
- *     dropped (rt_rows.nshort), as Axolotl drops them before anything else.
- *     Samples with length > seq_len are dropped (Axolotl's default
+ *  1. The samples kept, in the dataset's order: samples shorter than
+ *     min_len (min_sample_len, 2 by default) are dropped (rt_rows.nshort);
+ *     with packing, samples without a label (rt_rows.nnolabel); samples
+ *     longer than seq_len are dropped (Axolotl's default
  *     excess_length_strategy), counted in rt_rows.ndropped, or cut to their
  *     first seq_len tokens (truncate, rt_rows.ntruncated), or refused
- *     (raise); the rest keep their shuffled order.
+ *     (raise). Axolotl does all of this when it prepares the dataset, so the
+ *     Trainer's sampler only ever sees the kept samples.
+ *  2. Order: the kept samples in the order HF Trainer's RandomSampler
+ *     yields them under accelerate (whose SeedableRandomSampler seeds a CPU
+ *     torch.Generator with seed + epoch each epoch): torch.randperm(k) of
+ *     that generator (rt_torch_randperm). With rt_data_opts.sequential the
+ *     kept samples stay in the dataset's order (SequentialSampler).
+ *  3. group_by_length (unpacked): HF's length groups over that order.
  *  4. Without packing: one sample per row, at positions [0, len), the rest
  *     of the row is padding.
  *     With packing, Axolotl's multipack bins, a row each: first-fit in
@@ -208,9 +208,17 @@ typedef struct rt_rows {
  * rejection on 32-bit draws below 2^32). Hugging Face datasets'
  * Dataset.shuffle(seed) orders rows with it. */
 void rt_np_permutation(uint64_t seed, int64_t n, int64_t *out);
-/* SplitMix64 step as documented above (exposed for tests and tools). */
+/* torch.randperm(n, generator=g) into out[n], exactly, for a CPU generator
+ * after g.manual_seed(seed): MT19937 seeded with the seed's low 32 bits
+ * (init_genrand), then randperm_cpu's swaps from the front, element i with
+ * i + random() % (n - i), random() being one 32-bit draw. */
+void rt_torch_randperm(uint64_t seed, int64_t n, int64_t *out);
+/* SplitMix64 (state += 0x9E3779B97F4A7C15, then the published mix): the
+ * deterministic stream of seeds for dropout, noise and new weights. */
 uint64_t rt_splitmix64(uint64_t *state);
-/* The shuffled sample order of an epoch (step 2), into order[ds->nsamples]. */
+/* The sampler's order of an epoch's n kept samples (step 2), into order[n]:
+ * rt_torch_randperm(seed + epoch, n), as accelerate's SeedableRandomSampler
+ * draws it for HF Trainer's RandomSampler (epoch counted from 0). */
 void rt_data_epoch_order(int64_t n, uint64_t seed, int64_t epoch, int64_t *order);
 /* Builds all rows of one epoch into *out (freed with rt_rows_free). */
 int rt_data_build_epoch(const rt_dataset *ds, const rt_data_opts *o, int64_t epoch, rt_rows *out, ax_diag *d);

@@ -1669,9 +1669,14 @@ int rt_train(rt_session *s, const rt_train_opts *o, ax_diag *d) {
     if (rt_session_any_rank(s, bad)) goto fail;
     if (resume) {
         if (rt_resume_load(s, resume, &start, &hist, d) != 0) goto fail;
-        if (lead && rt_resume_batching(resume) < RT_BATCHING_VERSION)
+        const int batching = lead ? rt_resume_batching(resume) : RT_BATCHING_VERSION;
+        if (batching < 2)
             ax_warn(d, resume, "was saved by an older axo, whose epochs dropped their short last step and packed "
                     "next-fit; this one batches and packs as Axolotl does, so the data continues from another position");
+        else if (batching < RT_BATCHING_VERSION && !dopt.sequential)
+            ax_warn(d, resume, "was saved by an older axo, which shuffled each epoch its own way; this one shuffles as "
+                    "HF Trainer does (torch.randperm seeded with seed + epoch), so the rest of the epoch comes in "
+                    "another order");
         if (lead && ck_max > 0 && ck_max != total)
             ax_warn(d, resume, "was saved by a run of %lld steps, this one has %lld: the learning-rate schedule continues "
                     "as this run's", (long long)ck_max, (long long)total);

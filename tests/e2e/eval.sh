@@ -349,6 +349,14 @@ check 'cur cur6 hf_rows.jsonl "micro_batch_size: 2
 gradient_accumulation_steps: 2
 num_epochs: 2" && grep -q "axorun: 3 steps (2 per epoch)" cur6.out && steps_are cur6 "0,1,2,3 4 0,1,2,3"' \
   "num_epochs 2 of 5 rows, global batch 4: Axolotl's ceil(10 / 4) = 3 steps; an epoch's last step holds 1 row"
+# Without curriculum_sampling the order is HF Trainer's RandomSampler under accelerate: torch.randperm(5) of a CPU
+# generator seeded with seed + epoch, 0 1 3 2 4 (seed 7) then 3 1 2 4 0 (seed 8) (computed with torch 2.13; test_data
+# checks the permutations against transformers' own train dataloader)
+check 'cur shuf1 hf_rows.jsonl "micro_batch_size: 1
+num_epochs: 2" && sed -i "/^curriculum_sampling/d" shuf1.yml && "$AXOC" compile shuf1.yml -o shuf1.bin 2>/dev/null && "$AXORUN" shuf1.bin --output-dir shuf1 --overwrite >/dev/null 2>&1 && steps_are shuf1 "0 1 3 2 4 3 1 2 4 0"' \
+  "the shuffled order of each epoch is HF Trainer's (torch.randperm seeded with seed + epoch)"
+check 'cur shuf2 hf_rows.jsonl "micro_batch_size: 1" 2 && sed -i "/^curriculum_sampling/d" shuf2.yml && "$AXOC" compile shuf2.yml --world-size 2 -o shuf2.bin 2>/dev/null && "$AXORUN" shuf2.bin --output-dir shuf2 --overwrite >/dev/null 2>&1 && steps_are shuf2 "0,1 3,2 4,0"' \
+  "2 ranks: the same order, sharded by batch, the last batch topped up from the epoch's start"
 
 # Packed rows: each epoch packs its own shuffle, so epochs differ in rows (here 22 to 24 of 40 samples): an epoch has
 # its own steps, and a later epoch with fewer rows than the first is never read past its end (it was, before). The
@@ -388,6 +396,10 @@ cp -r pks/checkpoint-50 old-50
 python3 -c 'import json, sys; p = sys.argv[1]; j = json.load(open(p)); del j["axo"]["batching"]; json.dump(j, open(p, "w"))' old-50/trainer_state.json
 check '"$AXORUN" pkr.bin --output-dir pko --resume-from old-50 >pko.out 2>&1 && grep -q "was saved by an older axo, whose epochs dropped their short last step" pko.out && grep -q "resuming from" pkr.out && ! grep -q "older axo" pkr.out' \
   "a checkpoint of an axo that batched epochs the old way resumes with a warning that the data position moved"
+cp -r pks/checkpoint-50 v2-50
+python3 -c 'import json, sys; p = sys.argv[1]; j = json.load(open(p)); j["axo"]["batching"] = 2; json.dump(j, open(p, "w"))' v2-50/trainer_state.json
+check '"$AXORUN" pkr.bin --output-dir pkv2 --resume-from v2-50 >pkv2.out 2>&1 && grep -q "was saved by an older axo, which shuffled each epoch its own way; this one shuffles as HF Trainer does" pkv2.out && ! grep -q "dropped their short last step" pkv2.out' \
+  "a checkpoint of an axo with its own shuffle resumes with a warning that the epoch's order changed"
 printf 'base_model: %s
 datasets:
   - path: %s

@@ -353,6 +353,13 @@ static void test_type_errors(void) {
     expect_error("lora_target_modules: {a: 1}\n", "cfg.yml:1:22", "lora_target_modules: expected a list of names");
     expect_error("lora_target_modules: [q_proj, [x]]\n", "cfg.yml:1:31", "lora_target_modules[1]: expected a string, found a list");
     expect_error("seed: -1\n", "cfg.yml:1:7", "seed: expected a non-negative integer");
+    expect_error("seed: 4294967296\n", "cfg.yml:1:7", "seed: expected an integer in [0, 4294967295] (HF Trainer's set_seed");
+    {
+        run r;
+        run_y(&r, "seed: 4294967295\n");
+        CHECK(r.rc == 0 && r.c.seed == 4294967295ull);
+        run_free(&r);
+    }
     expect_error("datasets: x\n", "cfg.yml:1:11", "datasets: expected a list of {path: FILE, type: ...}, found \"x\"");
     expect_error("lr_scheduler: one_cycle\n", "cfg.yml:1:15", "lr_scheduler: one_cycle is not implemented");
     expect_error("lr_scheduler: cosine_with_min_lr\n", "cfg.yml", "cosine_with_min_lr needs lr_scheduler_kwargs.min_lr or min_lr_rate");

@@ -169,21 +169,24 @@ static void check_rows(const rt_dataset *ds, const rt_data_opts *o, int64_t epoc
     CHECK_EQ(r->seq_len, L);
     int64_t *order = malloc((size_t)(ds->nsamples + 1) * sizeof *order);
     int *seen = calloc((size_t)ds->nsamples + 1, sizeof *seen);
-    rt_data_epoch_order(ds->nsamples, o->seed, epoch, order);
     int64_t k = 0, dropped = 0, targets = 0, bad = 0;
     const int first_fit = o->sample_packing && !o->pack_next_fit;
-    /* seqs follow the shuffled order minus the dropped samples; first-fit: the rows a plain scan of the bins opened
-     * so far gives, in groups (each row's samples in that order) */
+    /* seqs follow the kept samples (the dataset's order minus the dropped ones), shuffled by the epoch's order of
+     * that many; first-fit: the rows a plain scan of the bins opened so far gives, in groups (each row's samples in
+     * that order) */
     const int64_t gs = o->pack_group_size > 0 ? o->pack_group_size : 100000, bs = o->pack_bin_size > 0 ? o->pack_bin_size : 200;
     int64_t *kept = malloc((size_t)(ds->nsamples + 1) * sizeof *kept), *bin = malloc((size_t)(ds->nsamples + 1) * sizeof *bin);
     int64_t *room = malloc((size_t)(ds->nsamples + 1) * sizeof *room), *cnt = malloc((size_t)(ds->nsamples + 1) * sizeof *cnt);
     for (int64_t i = 0; i < ds->nsamples; i++) {
-        if (rt_data_sample_len(ds, order[i]) > L) {
+        if (rt_data_sample_len(ds, i) > L) {
             dropped++;
             continue;
         }
-        kept[k++] = order[i];
+        kept[k++] = i;
     }
+    rt_data_epoch_order(k, o->seed, epoch, order);
+    for (int64_t i = 0; i < k; i++) bin[i] = kept[o->sequential ? i : order[i]];
+    memcpy(kept, bin, sizeof *kept * (size_t)k);
     if (first_fit) {
         int64_t row = 0, q = 0;
         for (int64_t g0 = 0; g0 < k; g0 += gs) {
@@ -254,16 +257,112 @@ static void check_rows(const rt_dataset *ds, const rt_data_opts *o, int64_t epoc
 static void test_prng(void) {
     uint64_t s = 0;
     CHECK(rt_splitmix64(&s) == 0xE220A8397B1DCDAFull); /* the published first output for state 0 */
-    /* orders computed by an independent Python transcription of data.h */
-    int64_t o[10];
-    const int64_t e0[] = {0, 9, 5, 8, 6, 4, 7, 2, 1, 3}, e1[] = {2, 3, 9, 7, 5, 8, 6, 4, 0, 1};
-    rt_data_epoch_order(10, 42, 0, o);
-    CHECK(memcmp(o, e0, sizeof o) == 0);
-    rt_data_epoch_order(10, 42, 1, o);
-    CHECK(memcmp(o, e1, sizeof o) == 0);
+    int64_t o[2];
     rt_data_epoch_order(0, 42, 1, o); /* n = 0, 1 are fine */
     rt_data_epoch_order(1, 42, 1, o);
     CHECK_EQ(o[0], 0);
+}
+
+static void load_text(const char *text, rt_dataset *ds);
+
+/* p[0..n) against a fixture record: "order" whole, or "head", "tail" and "weighted_sum" */
+static int order_matches(const json_t *rec, const int64_t *p, int64_t n) {
+    const json_t *whole = json_object_get(rec, "order");
+    int ok = 1;
+    if (whole) {
+        ok &= (int64_t)json_array_size(whole) == n;
+        for (int64_t k = 0; ok && k < n; k++) ok &= json_integer_value(json_array_get(whole, (size_t)k)) == p[k];
+        return ok;
+    }
+    const json_t *h = json_object_get(rec, "head"), *t = json_object_get(rec, "tail");
+    for (int64_t k = 0; k < 16; k++)
+        ok &= json_integer_value(json_array_get(h, (size_t)k)) == p[k] &&
+              json_integer_value(json_array_get(t, (size_t)k)) == p[n - 16 + k];
+    uint64_t ws = 0;
+    for (int64_t k = 0; k < n; k++) ws += (uint64_t)k * (uint64_t)p[k];
+    return ok && strtoull(json_string_value(json_object_get(rec, "weighted_sum")), NULL, 10) == ws;
+}
+
+/* The training order = HF Trainer's (transformers 5.16 under accelerate 1.13,
+ * tests/reference/make_torch_order_fixtures.py): its own train dataloader
+ * iterated epoch by epoch, seeds 0 to 2^32 - 1 (2^32 - 1 + 1 wraps to 0 as
+ * torch's manual_seed does), n from 1 to 70000; and rt_torch_randperm =
+ * torch.randperm on a seeded CPU generator, across MT19937's 624-draw refill */
+static void test_torch_order(void) {
+    json_error_t err;
+    json_t *fx = json_load_file(AXO_SOURCE_DIR "/tests/reference/torch_order.json", 0, &err);
+    CHECK_MSG(fx != NULL, "torch_order.json: %s", err.text);
+    size_t i, e;
+    json_t *c, *ep;
+    int ncases = 0;
+    json_array_foreach(json_object_get(fx, "trainer"), i, c) {
+        uint64_t seed = strtoull(json_string_value(json_object_get(c, "seed")), NULL, 10);
+        int64_t n = json_integer_value(json_object_get(c, "n"));
+        int64_t *p = malloc(sizeof *p * (size_t)n);
+        json_array_foreach(json_object_get(c, "epochs"), e, ep) {
+            const int64_t epoch = json_integer_value(json_object_get(ep, "epoch"));
+            rt_data_epoch_order(n, seed, epoch, p);
+            CHECK_MSG(order_matches(ep, p, n), "HF Trainer's order: seed %llu n %lld epoch %lld differs",
+                      (unsigned long long)seed, (long long)n, (long long)epoch);
+            ncases++;
+        }
+        free(p);
+    }
+    json_array_foreach(json_object_get(fx, "randperm"), i, c) {
+        uint64_t seed = strtoull(json_string_value(json_object_get(c, "seed")), NULL, 10);
+        int64_t n = json_integer_value(json_object_get(c, "n"));
+        int64_t *p = malloc(sizeof *p * (size_t)n);
+        rt_torch_randperm(seed, n, p);
+        CHECK_MSG(order_matches(c, p, n), "torch.randperm seed %llu n %lld differs", (unsigned long long)seed,
+                  (long long)n);
+        free(p);
+        ncases++;
+    }
+    CHECK_EQ(ncases, 24);
+    /* packed: Axolotl's MultipackBatchSampler under accelerate yields first-fit packs of the same order; it stops
+     * at the least bin count of four packings it drew from torch's global generator (not reproducible, and at
+     * most a bin or two short), so its bins must be the first of the epoch's rows */
+    int npacked = 0;
+    json_array_foreach(json_object_get(fx, "multipack"), i, c) {
+        const json_t *lens = json_object_get(c, "lengths");
+        ax_buf text = {0};
+        for (size_t k = 0; k < json_array_size(lens); k++) {
+            ax_buf_printf(&text, "{\"input_ids\": [");
+            for (json_int_t t = 0; t < json_integer_value(json_array_get(lens, k)); t++)
+                ax_buf_printf(&text, "%s%d", t ? "," : "", 3 + (int)((k + (size_t)t) % 90));
+            ax_buf_printf(&text, "]}\n");
+        }
+        rt_dataset ds;
+        load_text(text.data, &ds);
+        rt_data_opts o = {.seq_len = json_integer_value(json_object_get(c, "capacity")),
+                          .sample_packing = 1,
+                          .seed = strtoull(json_string_value(json_object_get(c, "seed")), NULL, 10),
+                          .pack_group_size = json_integer_value(json_object_get(c, "group_size")),
+                          .pack_bin_size = json_integer_value(json_object_get(c, "bin_size"))};
+        json_array_foreach(json_object_get(c, "epochs"), e, ep) {
+            const json_t *bins = json_object_get(ep, "bins");
+            rt_rows r;
+            ax_diag d;
+            ax_diag_init(&d);
+            CHECK_EQ(rt_data_build_epoch(&ds, &o, json_integer_value(json_object_get(ep, "epoch")), &r, &d), 0);
+            int ok = r.nrows >= (int64_t)json_array_size(bins) && r.nrows <= (int64_t)json_array_size(bins) + 2;
+            for (size_t b = 0; ok && b < json_array_size(bins); b++) {
+                const json_t *bin = json_array_get(bins, b);
+                ok &= r.row_seq_off[b + 1] - r.row_seq_off[b] == (int64_t)json_array_size(bin);
+                for (size_t q = 0; ok && q < json_array_size(bin); q++)
+                    ok &= r.seqs[r.row_seq_off[b] + (int64_t)q].sample == json_integer_value(json_array_get(bin, q));
+            }
+            CHECK_MSG(ok, "multipack case %zu epoch %zu: axo's rows are not Axolotl's bins (%lld rows, %zu bins)", i, e,
+                      (long long)r.nrows, json_array_size(bins));
+            npacked++;
+            rt_rows_free(&r);
+            ax_diag_free(&d);
+        }
+        rt_data_free(&ds);
+        ax_buf_free(&text);
+    }
+    CHECK_EQ(npacked, 4);
+    json_decref(fx);
 }
 
 static void load_text(const char *text, rt_dataset *ds) {
@@ -674,6 +773,7 @@ static void test_min_len(void) {
 
 int main(void) {
     test_np_permutation();
+    test_torch_order();
     test_batching();
     test_packing_axolotl();
     test_length_groups();
