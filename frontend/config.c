@@ -711,6 +711,7 @@ static void set_defaults(fe_config *c) {
     c->lr_scheduler = FE_SCHED_COSINE;
     c->sched_num_cycles = c->sched_power = c->sched_lr_end = c->sched_timescale = NAN;
     c->sched_min_lr = c->sched_min_lr_rate = c->cosine_min_lr_ratio = c->cosine_constant_lr_ratio = NAN;
+    c->sched_warmup_lr_rate = c->sched_num_decay_steps = c->sched_num_stable_steps = c->sched_min_lr_ratio = NAN;
     c->optimizer = "adamw_torch";
     c->adam_beta1 = 0.9;
     c->adam_beta2 = 0.999;
@@ -1584,11 +1585,16 @@ static void added_overrides(loader *L, const fe_ypair *p) {
     }
 }
 
-const char *const fe_sched_names[FE_SCHED_COUNT] = {"constant",       "linear",     "cosine",       "constant_with_warmup",
-                                                     "cosine_with_restarts", "polynomial", "inverse_sqrt", "cosine_with_min_lr"};
+const char *const fe_sched_names[FE_SCHED_COUNT] = {
+    "constant",           "linear",                    "cosine",              "constant_with_warmup", "cosine_with_restarts",
+    "polynomial",         "inverse_sqrt",              "cosine_with_min_lr",  "cosine_warmup_with_min_lr",
+    "warmup_stable_decay", "rex"};
 
 /* lr_scheduler_kwargs: the arguments HF's schedules take (a key another
  * schedule takes is checked against lr_scheduler in check_schedule) */
+#define SCHED_KWARGS                                                                                                  \
+    "num_cycles, power, lr_end, timescale, min_lr, min_lr_rate, warmup_lr_rate, num_decay_steps, num_stable_steps, " \
+    "min_lr_ratio, warmup_type, decay_type"
 static void sched_kwargs(loader *L, const fe_ypair *p) {
     const fe_yctx *y = &L->y;
     fe_config *c = L->c;
@@ -1596,19 +1602,35 @@ static void sched_kwargs(loader *L, const fe_ypair *p) {
     fe_ypair *kp;
     int n = p->v->type == YAML_MAPPING_NODE ? fe_y_pairs(y, p->v, p->key, &kp) : -1;
     if (n < 0) {
-        yerr(y, p->v, p->key, "a mapping of the schedule's arguments (num_cycles, power, lr_end, timescale, min_lr, min_lr_rate)");
+        yerr(y, p->v, p->key, "a mapping of the schedule's arguments (" SCHED_KWARGS ")");
         return;
     }
     struct { const char *name; double *dst; } f[] = {{"num_cycles", &c->sched_num_cycles}, {"power", &c->sched_power},
                                                      {"lr_end", &c->sched_lr_end},         {"timescale", &c->sched_timescale},
-                                                     {"min_lr", &c->sched_min_lr},         {"min_lr_rate", &c->sched_min_lr_rate}};
+                                                     {"min_lr", &c->sched_min_lr},         {"min_lr_rate", &c->sched_min_lr_rate},
+                                                     {"warmup_lr_rate", &c->sched_warmup_lr_rate},
+                                                     {"num_decay_steps", &c->sched_num_decay_steps},
+                                                     {"num_stable_steps", &c->sched_num_stable_steps},
+                                                     {"min_lr_ratio", &c->sched_min_lr_ratio}};
+    static const char *const shapes[] = {"linear", "cosine", "1-sqrt"}; /* get_wsd_schedule's warmup and decay types */
     for (int i = 0; i < n; i++) {
         snprintf(k2, sizeof k2, "%s.%s", p->key, kp[i].key);
+        const int wt = !strcmp(kp[i].key, "warmup_type"), dt = !strcmp(kp[i].key, "decay_type");
+        if (wt || dt) {
+            const char *t = fe_y_text(kp[i].v);
+            size_t j = 0;
+            while (t && kp[i].v->type == YAML_SCALAR_NODE && j < AX_ARRAY_LEN(shapes) && strcmp(t, shapes[j])) j++;
+            if (!t || kp[i].v->type != YAML_SCALAR_NODE || j == AX_ARRAY_LEN(shapes))
+                yerr(y, kp[i].v, ax_arena_strdup(y->ar, k2), "linear, cosine or 1-sqrt (HF's get_wsd_schedule)");
+            else
+                *(wt ? &c->sched_warmup_type : &c->sched_decay_type) = shapes[j];
+            continue;
+        }
         size_t j = 0;
         while (j < AX_ARRAY_LEN(f) && strcmp(f[j].name, kp[i].key)) j++;
         if (j == AX_ARRAY_LEN(f)) {
-            ax_error(y->d, fe_yloc(y, kp[i].k, loc, sizeof loc), "%s: not an argument of axo's schedules (num_cycles, power, "
-                     "lr_end, timescale, min_lr, min_lr_rate)", k2);
+            ax_error(y->d, fe_yloc(y, kp[i].k, loc, sizeof loc), "%s: not an argument of axo's schedules (" SCHED_KWARGS ")",
+                     k2);
             continue;
         }
         fe_y_num(y, k2, kp[i].v, 0, f[j].dst);
@@ -1921,14 +1943,14 @@ static void apply_special(loader *L, const fe_ypair *p) {
         if (i >= 0) c->adapter = i == 0 ? FE_ADAPTER_LORA : FE_ADAPTER_QLORA;
     } else if (!strcmp(k, "lr_scheduler")) {
         const char *t = fe_y_text(v);
-        static const char *const later[] = {"reduce_lr_on_plateau", "warmup_stable_decay", "greedy",
-                                            "cosine_warmup_with_min_lr", "one_cycle", "rex"};
+        static const char *const later[] = {"reduce_lr_on_plateau", "greedy", "one_cycle"};
         for (size_t i = 0; t && i < AX_ARRAY_LEN(later); i++)
             if (!strcmp(t, later[i])) {
                 ax_error(y->d, fe_yloc(y, v, loc, sizeof loc),
                          "%s: %s is not implemented; axo has constant, constant_with_warmup, linear, cosine (with "
                          "cosine_min_lr_ratio, cosine_constant_lr_ratio, lr_quadratic_warmup), cosine_with_restarts, "
-                         "cosine_with_min_lr, polynomial, inverse_sqrt", k, t);
+                         "cosine_with_min_lr, cosine_warmup_with_min_lr, polynomial, inverse_sqrt, warmup_stable_decay, "
+                         "rex", k, t);
                 return;
             }
         int i = y_enum(L, k, v, fe_sched_names, FE_SCHED_COUNT);
@@ -2305,6 +2327,32 @@ static void check_ddp_bucket(loader *L) {
                               : "FSDP (one gradient bucket per wrapped unit)");
 }
 
+/* lr_scheduler: rex, Axolotl's RexLR: max_lr = learning_rate, min_lr =
+ * cosine_min_lr_ratio x learning_rate (0 without it). Its last step's lr
+ * is min_lr itself, not a multiple of a group's lr, so with Axolotl's own
+ * groups (embedding_lr, lr_groups, LoRA+) and a nonzero floor the groups'
+ * lrs stop being the multiples axo applies: refused. */
+static void check_rex(loader *L) {
+    fe_config *c = L->c;
+    char loc[512];
+    const fe_ypair *p = pair(L, "cosine_min_lr_ratio");
+    const double r = c->cosine_min_lr_ratio;
+    if (!isnan(r) && (r < 0 || r > 1))
+        ax_error(L->y.d, fe_yloc(&L->y, p->v, loc, sizeof loc), "cosine_min_lr_ratio: expected a ratio in [0, 1], found %g",
+                 r);
+    const int groups = !isnan(c->embedding_lr) || !isnan(c->embedding_lr_scale) || c->nlr_groups > 0 ||
+                       c->loraplus_lr_ratio > 0;
+    if (!isnan(r) && r > 0 && groups)
+        ax_error(L->y.d, fe_yloc(&L->y, p->v, loc, sizeof loc),
+                 "cosine_min_lr_ratio: with lr_scheduler: rex, RexLR ends every parameter group at the same absolute lr, "
+                 "which axo's per-group lr multiples cannot express; drop embedding_lr / embedding_lr_scale / lr_groups / "
+                 "loraplus_lr_ratio or the floor");
+    const fe_ypair *q = pair(L, c->lr_quadratic_warmup ? "lr_quadratic_warmup" : "cosine_constant_lr_ratio");
+    if (q && (c->lr_quadratic_warmup || !isnan(c->cosine_constant_lr_ratio)))
+        ax_warn(L->y.d, fe_yloc(&L->y, q->k, loc, sizeof loc), "%s: ignored with lr_scheduler: rex (Axolotl builds RexLR "
+                "before it looks at it)", q->key);
+}
+
 /* The schedule's arguments against the schedule, as HF's get_scheduler
  * and Axolotl's create_scheduler would take or refuse them. */
 static void check_schedule(loader *L) {
@@ -2314,10 +2362,29 @@ static void check_schedule(loader *L) {
     const fe_ypair *p = pair(L, "lr_scheduler_kwargs");
     const char *at = p ? fe_yloc(y, p->k, loc, sizeof loc) : y->file;
     const char *name = fe_sched_names[c->lr_scheduler];
+    const int wmin = c->lr_scheduler == FE_SCHED_COSINE_WARMUP_WITH_MIN_LR, wsd = c->lr_scheduler == FE_SCHED_WARMUP_STABLE_DECAY;
     int cyc = c->lr_scheduler == FE_SCHED_COSINE || c->lr_scheduler == FE_SCHED_COSINE_WITH_RESTARTS ||
-              c->lr_scheduler == FE_SCHED_COSINE_WITH_MIN_LR;
+              c->lr_scheduler == FE_SCHED_COSINE_WITH_MIN_LR || wmin || wsd;
     int poly = c->lr_scheduler == FE_SCHED_POLYNOMIAL, isq = c->lr_scheduler == FE_SCHED_INVERSE_SQRT,
-        minlr = c->lr_scheduler == FE_SCHED_COSINE_WITH_MIN_LR;
+        minlr = c->lr_scheduler == FE_SCHED_COSINE_WITH_MIN_LR || wmin;
+    if (c->lr_scheduler == FE_SCHED_REX) { /* Axolotl builds RexLR itself and passes none of them */
+        if (p && p->v->type == YAML_MAPPING_NODE && p->v->data.mapping.pairs.top > p->v->data.mapping.pairs.start)
+            ax_warn(y->d, at, "lr_scheduler_kwargs: ignored with lr_scheduler: rex (Axolotl's RexLR takes none; its "
+                              "floor is cosine_min_lr_ratio x learning_rate)");
+        return check_rex(L);
+    }
+    if (!isnan(c->sched_warmup_lr_rate) && !wmin)
+        ax_error(y->d, at, "lr_scheduler_kwargs.warmup_lr_rate: cosine_warmup_with_min_lr's; lr_scheduler is %s", name);
+    if ((!isnan(c->sched_num_decay_steps) || !isnan(c->sched_num_stable_steps) || !isnan(c->sched_min_lr_ratio) ||
+         c->sched_warmup_type || c->sched_decay_type) && !wsd)
+        ax_error(y->d, at, "lr_scheduler_kwargs: num_decay_steps, num_stable_steps, min_lr_ratio, warmup_type and "
+                           "decay_type are warmup_stable_decay's; lr_scheduler is %s", name);
+    if (wsd && isnan(c->sched_num_decay_steps))
+        ax_error(y->d, at, "lr_scheduler: warmup_stable_decay needs lr_scheduler_kwargs.num_decay_steps (HF's "
+                           "get_wsd_schedule)");
+    if (wsd && !isnan(c->sched_min_lr_ratio) && c->sched_min_lr_ratio > 1)
+        ax_error(y->d, at, "lr_scheduler_kwargs.min_lr_ratio: expected a ratio of learning_rate in [0, 1], found %g",
+                 c->sched_min_lr_ratio);
     if (!isnan(c->sched_num_cycles) && !cyc) ax_error(y->d, at, "lr_scheduler_kwargs.num_cycles: %s takes no num_cycles", name);
     if ((!isnan(c->sched_power) || !isnan(c->sched_lr_end)) && !poly)
         ax_error(y->d, at, "lr_scheduler_kwargs: power and lr_end are polynomial's; lr_scheduler is %s", name);
@@ -2328,7 +2395,7 @@ static void check_schedule(loader *L) {
     if (minlr && !isnan(c->sched_min_lr) && !isnan(c->sched_min_lr_rate))
         ax_error(y->d, at, "lr_scheduler_kwargs: only one of min_lr or min_lr_rate should be set (HF)");
     if (minlr && isnan(c->sched_min_lr) && isnan(c->sched_min_lr_rate))
-        ax_error(y->d, at, "lr_scheduler: cosine_with_min_lr needs lr_scheduler_kwargs.min_lr or min_lr_rate (HF)");
+        ax_error(y->d, at, "lr_scheduler: %s needs lr_scheduler_kwargs.min_lr or min_lr_rate (HF)", name);
     if (poly && (isnan(c->sched_lr_end) ? 1e-7 : c->sched_lr_end) >= c->learning_rate)
         ax_error(y->d, at, "lr_scheduler_kwargs.lr_end (%g) must be smaller than learning_rate (%g), as HF requires",
                  isnan(c->sched_lr_end) ? 1e-7 : c->sched_lr_end, c->learning_rate);
@@ -2834,6 +2901,13 @@ void fe_config_canonical(const fe_config *c, ax_buf *out) {
     D("lr_scheduler_kwargs.timescale", c->sched_timescale);
     D("lr_scheduler_kwargs.min_lr", c->sched_min_lr);
     D("lr_scheduler_kwargs.min_lr_rate", c->sched_min_lr_rate);
+    /* the later schedules' arguments only when given: older plans keep their cache keys */
+    if (!isnan(c->sched_warmup_lr_rate)) D("lr_scheduler_kwargs.warmup_lr_rate", c->sched_warmup_lr_rate);
+    if (!isnan(c->sched_num_decay_steps)) D("lr_scheduler_kwargs.num_decay_steps", c->sched_num_decay_steps);
+    if (!isnan(c->sched_num_stable_steps)) D("lr_scheduler_kwargs.num_stable_steps", c->sched_num_stable_steps);
+    if (!isnan(c->sched_min_lr_ratio)) D("lr_scheduler_kwargs.min_lr_ratio", c->sched_min_lr_ratio);
+    if (c->sched_warmup_type) S("lr_scheduler_kwargs.warmup_type", c->sched_warmup_type);
+    if (c->sched_decay_type) S("lr_scheduler_kwargs.decay_type", c->sched_decay_type);
     D("cosine_min_lr_ratio", c->cosine_min_lr_ratio);
     D("cosine_constant_lr_ratio", c->cosine_constant_lr_ratio);
     I("lr_quadratic_warmup", c->lr_quadratic_warmup);

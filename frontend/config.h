@@ -28,6 +28,9 @@ typedef enum {
     FE_SCHED_POLYNOMIAL,
     FE_SCHED_INVERSE_SQRT,
     FE_SCHED_COSINE_WITH_MIN_LR,
+    FE_SCHED_COSINE_WARMUP_WITH_MIN_LR, /* HF: its warmup starts at (t + 1) / W, the cosine one step ahead */
+    FE_SCHED_WARMUP_STABLE_DECAY,       /* HF's get_wsd_schedule */
+    FE_SCHED_REX,                       /* Axolotl's RexLR (lr_scheduler: rex) */
     FE_SCHED_COUNT
 } fe_sched;
 extern const char *const fe_sched_names[FE_SCHED_COUNT];
@@ -144,6 +147,10 @@ typedef struct fe_config {
     fe_sched lr_scheduler;   /* default cosine (Axolotl default) */
     /* lr_scheduler_kwargs (HF's per-schedule arguments; NAN: HF's default) */
     double sched_num_cycles, sched_power, sched_lr_end, sched_timescale, sched_min_lr, sched_min_lr_rate;
+    /* cosine_warmup_with_min_lr's warmup_lr_rate; warmup_stable_decay's num_decay_steps, num_stable_steps (NAN:
+     * none given), min_lr_ratio, warmup_type and decay_type (NULL: linear, cosine) */
+    double sched_warmup_lr_rate, sched_num_decay_steps, sched_num_stable_steps, sched_min_lr_ratio;
+    const char *sched_warmup_type, *sched_decay_type;
     /* Axolotl's cosine variants: cosine_min_lr_ratio, cosine_constant_lr_ratio (NAN: unset), lr_quadratic_warmup */
     double cosine_min_lr_ratio, cosine_constant_lr_ratio;
     int lr_quadratic_warmup;

@@ -241,6 +241,13 @@ static void module_facts(const fe_config *c, const fe_model *m, int world_size, 
     for (size_t i = 0; i < sizeof sk / sizeof sk[0]; i++)
         if (!isnan(sk[i])) set_f(mod, skn[i], sk[i]);
     if (!isnan(c->sched_min_lr)) set_f(mod, "train.sched.min_lr_rate", c->sched_min_lr / c->learning_rate); /* HF's */
+    const double sk2[] = {c->sched_warmup_lr_rate, c->sched_num_decay_steps, c->sched_num_stable_steps, c->sched_min_lr_ratio};
+    static const char *const skn2[] = {"train.sched.warmup_lr_rate", "train.sched.num_decay_steps",
+                                       "train.sched.num_stable_steps", "train.sched.min_lr_ratio"};
+    for (size_t i = 0; i < sizeof sk2 / sizeof sk2[0]; i++)
+        if (!isnan(sk2[i])) set_f(mod, skn2[i], sk2[i]);
+    if (c->sched_warmup_type) set_s(mod, "train.sched.warmup_type", c->sched_warmup_type);
+    if (c->sched_decay_type) set_s(mod, "train.sched.decay_type", c->sched_decay_type);
     if (c->lr_quadratic_warmup) set_i(mod, "train.sched.quadratic_warmup", 1);
     set_i(mod, "train.warmup_steps", c->warmup_steps);
     set_f(mod, "train.warmup_ratio", c->warmup_ratio);

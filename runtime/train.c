@@ -667,6 +667,38 @@ double rt_lr_sched_at(const rt_lr_sched *s, double base_lr, int64_t step0) {
     const double pi = 3.141592653589793, t = (double)step0, W = (double)s->warmup, N = (double)s->total;
     const char *n = s->name;
     if (!strcmp(n, "constant")) return base_lr; /* HF's get_constant_schedule: the warmup is not used */
+    if (!strcmp(n, "rex")) { /* Axolotl's RexLR: its constructor's step makes step t's lr its get_lr() at t + 1 */
+        const double u = t + 1.0, ratio = dflt(s->cosine_min_lr_ratio, 0.0), after = u - W, rem = N - W;
+        if (u >= 1.0 && u <= W) return base_lr * u / W;
+        if (after >= rem || after == -1.0 || rem <= 0) return base_lr * ratio;
+        const double z = (rem - fmod(after, rem)) / rem;
+        return base_lr * (ratio + (1.0 - ratio) * (z / (0.1 + 0.9 * z)));
+    }
+    if (!strcmp(n, "cosine_warmup_with_min_lr")) { /* HF: warmup from (t + 1) / W, the cosine one step ahead */
+        const double mr = dflt(s->min_lr_rate, 0.0), wr = s->warmup_lr_rate;
+        if (t < W) return base_lr * (isnan(wr) ? (t + 1.0) / fmax(1.0, W) : wr + (1.0 - wr) * t / fmax(1.0, W - 1.0));
+        const double pr = (t - W + 1.0) / fmax(1.0, N - W), f = 0.5 * (1.0 + cos(pi * dflt(s->num_cycles, 0.5) * 2.0 * pr));
+        return base_lr * fmax(0.0, f * (1.0 - mr) + mr);
+    }
+    if (!strcmp(n, "warmup_stable_decay")) { /* HF's get_wsd_schedule */
+        const double mr = dflt(s->min_lr_ratio, 0.0), D = s->num_decay_steps;
+        const double S = isnan(s->num_stable_steps) ? N - W - D : s->num_stable_steps;
+        const char *wt = s->warmup_type ? s->warmup_type : "linear", *dt = s->decay_type ? s->decay_type : "cosine";
+        if (t < W) {
+            const double pr = t / fmax(1.0, W);
+            const double f = !strcmp(wt, "linear") ? pr : !strcmp(wt, "cosine") ? 0.5 * (1.0 - cos(pi * pr)) : 1.0 - sqrt(1.0 - pr);
+            return base_lr * fmax(0.0, f * (1.0 - mr) + mr);
+        }
+        if (t < W + S) return base_lr;
+        if (t < W + S + D) {
+            const double pr = (t - W - S) / fmax(1.0, D);
+            const double f = !strcmp(dt, "linear") ? 1.0 - pr
+                             : !strcmp(dt, "cosine") ? 0.5 * (1.0 + cos(pi * dflt(s->num_cycles, 0.5) * 2.0 * pr))
+                                                     : 1.0 - sqrt(pr);
+            return base_lr * fmax(0.0, f * (1.0 - mr) + mr);
+        }
+        return base_lr * mr;
+    }
     double warm = t / fmax(1.0, W);              /* every other schedule's linear warmup */
     double progress = (t - W) / fmax(1.0, N - W);
     if (!strcmp(n, "cosine")) {
@@ -706,7 +738,8 @@ double rt_lr_sched_at(const rt_lr_sched *s, double base_lr, int64_t step0) {
 
 double rt_lr_at(const char *sched, double base_lr, int64_t warmup, int64_t total, int64_t step) {
     rt_lr_sched s = {.name = sched, .warmup = warmup, .total = total, .num_cycles = NAN, .power = NAN, .lr_end = NAN,
-                     .timescale = NAN, .min_lr_rate = NAN, .cosine_min_lr_ratio = NAN, .cosine_constant_lr_ratio = NAN};
+                     .timescale = NAN, .min_lr_rate = NAN, .cosine_min_lr_ratio = NAN, .cosine_constant_lr_ratio = NAN,
+                     .warmup_lr_rate = NAN, .num_decay_steps = NAN, .num_stable_steps = NAN, .min_lr_ratio = NAN};
     return rt_lr_sched_at(&s, base_lr, step);
 }
 
@@ -1574,7 +1607,13 @@ int rt_train(rt_session *s, const rt_train_opts *o, ax_diag *d) {
                        .min_lr_rate = mattr_f(m, "train.sched.min_lr_rate", NAN),
                        .cosine_min_lr_ratio = mattr_f(m, "train.sched.cosine_min_lr_ratio", NAN),
                        .cosine_constant_lr_ratio = mattr_f(m, "train.sched.cosine_constant_lr_ratio", NAN),
-                       .quadratic_warmup = (int)mattr_i(m, "train.sched.quadratic_warmup", 0)};
+                       .quadratic_warmup = (int)mattr_i(m, "train.sched.quadratic_warmup", 0),
+                       .warmup_lr_rate = mattr_f(m, "train.sched.warmup_lr_rate", NAN),
+                       .num_decay_steps = mattr_f(m, "train.sched.num_decay_steps", NAN),
+                       .num_stable_steps = mattr_f(m, "train.sched.num_stable_steps", NAN),
+                       .min_lr_ratio = mattr_f(m, "train.sched.min_lr_ratio", NAN),
+                       .warmup_type = mattr_s(m, "train.sched.warmup_type", NULL),
+                       .decay_type = mattr_s(m, "train.sched.decay_type", NULL)};
     double base_lr = mattr_f(m, "train.lr", 1e-4);
     int64_t log_every = mattr_i(m, "train.logging_steps", 1), save_every = mattr_i(m, "train.save_steps", 0);
     if (log_every < 1) log_every = 1;
@@ -1637,6 +1676,11 @@ int rt_train(rt_session *s, const rt_train_opts *o, ax_diag *d) {
     char path[4096], latest[4096];
     int bad = 0;
     ax_buf logbuf = {0}; /* train_log.jsonl's lines: a checkpoint's log_history */
+    if (!strcmp(lrs.name, "rex") && warmup > total) {
+        ax_error(d, "train", "lr_scheduler: rex: %lld warmup steps exceed the run's %lld steps (Axolotl's RexLR refuses "
+                 "num_warmup_steps > total_steps)", (long long)warmup, (long long)total);
+        goto fail;
+    }
     /* resume_from_checkpoint (or --resume-from), or auto_resume_from_checkpoints: the newest resumable one */
     const char *resume = o->resume_from ? o->resume_from : mattr_s(m, "train.resume_from", NULL);
     if (resume && !*resume) resume = NULL;

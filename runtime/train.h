@@ -129,6 +129,11 @@ typedef struct rt_lr_sched {
     double num_cycles, power, lr_end, timescale, min_lr_rate;
     double cosine_min_lr_ratio, cosine_constant_lr_ratio;
     int quadratic_warmup;
+    /* cosine_warmup_with_min_lr: warmup_lr_rate; warmup_stable_decay: num_decay_steps, num_stable_steps (NAN:
+     * total - warmup - decay), min_lr_ratio, warmup_type and decay_type ("linear", "cosine", "1-sqrt"; NULL: HF's
+     * linear and cosine). rex (Axolotl's RexLR) takes its floor from cosine_min_lr_ratio. */
+    double warmup_lr_rate, num_decay_steps, num_stable_steps, min_lr_ratio;
+    const char *warmup_type, *decay_type;
 } rt_lr_sched;
 /* The lr of optimizer step `step0` (0-based), as LambdaLR gives it. */
 double rt_lr_sched_at(const rt_lr_sched *s, double base_lr, int64_t step0);

@@ -326,6 +326,39 @@ check '"$AXORUN" pb2.bin --ranks 2 --max-steps 8 --output-dir pb2out --quiet && 
 check 'cmp -s pb20out/model.safetensors pbf0out/model.safetensors' "pure bf16 without clipping: FSDP on 2 ranks ends with DDP's weights bit for bit"
 check 'paste -d" " <(loss_col pb2out/train_log.jsonl) <(loss_col pbfout/train_log.jsonl) | awk "{n++; d=\$1-\$2; if (d<0) d=-d; if (!(d <= 1e-4*\$2)) bad=1} END{exit (bad || n < 1)}"' "pure bf16 with clipping: FSDP on 2 ranks logs DDP's losses to 1e-4"
 
+# -- the later schedules reach the run: each step's lr = HF's get_wsd_schedule / Axolotl's RexLR (their formulas,
+# transcribed here; test_train checks them against the libraries themselves) --------------------------------------
+sched_run() { # $1 name, $2 the schedule's lines
+  sed -e "s#^lr_scheduler: .*##" -e "s#^warmup_steps: .*#warmup_steps: 2#" -e "s#^max_steps: .*#max_steps: 9#" \
+      -e "s#^logging_steps: .*#logging_steps: 1#" -e "s#^base_model: #base_model: $SRC/configs/#" \
+      -e "s#  - path: data#  - path: $SRC/configs/data#" "$Q" > "$1.yml"
+  printf '%s\n' "$2" >> "$1.yml"
+  "$AXOC" compile "$1.yml" -o "$1.bin" 2>/dev/null && "$AXORUN" "$1.bin" --output-dir "$1out" --quiet
+}
+lr_are() { # $1 run, $2 python expression of t (0-based step) for lr / learning_rate
+  python3 - "$1" "$2" <<'PYEOF'
+import json, math, sys
+got = [r["lr"] for r in map(json.loads, open(sys.argv[1] + "out/train_log.jsonl"))]
+want = [0.01 * eval(sys.argv[2], {"math": math, "t": t}) for t in range(9)]
+ok = len(got) == 9 and all(abs(a - b) <= 1e-5 * 0.01 for a, b in zip(got, want))
+print("" if ok else "lr %s want %s" % (got, want), file=sys.stderr)
+sys.exit(0 if ok else 1)
+PYEOF
+}
+# W 2, stable 3, decay 3 (then the floor): cosine warmup and linear decay between 0.1 and 1
+check 'sched_run wsd "lr_scheduler: warmup_stable_decay
+lr_scheduler_kwargs:
+  num_decay_steps: 3
+  num_stable_steps: 3
+  min_lr_ratio: 0.1
+  warmup_type: cosine
+  decay_type: linear" && lr_are wsd "(0.5 * (1 - math.cos(math.pi * t / 2)) * 0.9 + 0.1) if t < 2 else 1.0 if t < 5 else ((1 - (t - 5) / 3) * 0.9 + 0.1) if t < 8 else 0.1"' \
+  "lr_scheduler: warmup_stable_decay with its kwargs: each step's lr is HF's"
+# RexLR: step t uses its get_lr() at t + 1; warmup 2 of 9 steps, floor 0.2 (cosine_min_lr_ratio)
+check 'sched_run rex "lr_scheduler: rex
+cosine_min_lr_ratio: 0.2" && lr_are rex "((t + 1) / 2) if t + 1 <= 2 else 0.2 if t + 1 - 2 >= 7 else (lambda z: 0.2 + 0.8 * z / (0.1 + 0.9 * z))((7 - (t + 1 - 2)) / 7)"' \
+  "lr_scheduler: rex with cosine_min_lr_ratio: each step's lr is Axolotl's RexLR"
+
 # -- 8-bit AdamW state (optimizer: adamw_bnb_8bit) ------------------------------
 sed -e "s#^optimizer: .*#optimizer: adamw_bnb_8bit#" pb.yml > q8.yml
 check '"$AXOC" compile q8.yml -o q8.bin --dump-ir ir-q8 2>q8.err' "compile the quickstart with optimizer: adamw_bnb_8bit (pure bf16)"

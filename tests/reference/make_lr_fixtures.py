@@ -1,10 +1,13 @@
 #!/usr/bin/env python3
 """Learning-rate schedule fixtures: HF transformers' and Axolotl's own lr_lambda
 functions, evaluated for each case below at every step (and two past the end),
-times the base lr as torch's LambdaLR multiplies. Writes lr_schedules.jsonl:
+times the base lr as torch's LambdaLR multiplies; and Axolotl's RexLR, a torch
+LRScheduler, stepped with a real optimizer (needs torch; without it the other
+cases are written with torch stubbed). Writes lr_schedules.jsonl:
 {"case": {...runtime/train.h rt_lr_sched fields...}, "base_lr": x, "lr": [...]}.
 test_train.c compares rt_lr_sched_at with these. The lambdas are pure Python;
-torch is replaced by an inert stand-in for the import only.
+Without torch, torch is replaced by an inert stand-in for the import only (the
+rex cases then cannot be written: the script stops).
 Run from the repository root: python3 tests/reference/make_lr_fixtures.py
 """
 import json
@@ -15,7 +18,12 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import inert_modules  # noqa: E402
 
-inert_modules.install({"torch"})
+try:  # RexLR is a torch LRScheduler: its cases need the real torch; the lambdas run with a stand-in too
+    import torch  # noqa: F401
+    HAVE_TORCH = True
+except ImportError:
+    inert_modules.install({"torch"})
+    HAVE_TORCH = False
 import transformers.optimization as hf  # noqa: E402
 import axolotl.utils.schedulers as ax  # noqa: E402
 
@@ -42,6 +50,17 @@ def hf_lambda(name, W, N, base, kw):
     if name == "inverse_sqrt":
         ts = kw.get("timescale") or (W or 10_000)
         return lambda t: hf._get_inverse_sqrt_schedule_lr_lambda(t, num_warmup_steps=W, timescale=ts)
+    if name == "cosine_warmup_with_min_lr":
+        rate = kw["min_lr_rate"] if "min_lr_rate" in kw else kw["min_lr"] / base
+        return lambda t: hf._get_cosine_with_min_lr_schedule_with_warmup_lr_rate_lambda(
+            t, num_warmup_steps=W, num_training_steps=N, num_cycles=kw.get("num_cycles", 0.5), min_lr_rate=rate,
+            warmup_lr_rate=kw.get("warmup_lr_rate"))
+    if name == "warmup_stable_decay":
+        D = kw["num_decay_steps"]
+        S = kw["num_stable_steps"] if "num_stable_steps" in kw else N - W - D  # get_wsd_schedule's default
+        return lambda t: hf._get_wsd_scheduler_lambda(
+            t, num_warmup_steps=W, num_stable_steps=S, num_decay_steps=D, warmup_type=kw.get("warmup_type", "linear"),
+            decay_type=kw.get("decay_type", "cosine"), min_lr_ratio=kw.get("min_lr_ratio", 0), num_cycles=kw.get("num_cycles", 0.5))
     if name == "cosine_with_min_lr":
         rate = kw["min_lr_rate"] if "min_lr_rate" in kw else kw["min_lr"] / base
         return lambda t: hf._get_cosine_schedule_with_warmup_lr_lambda(
@@ -69,6 +88,18 @@ CASES = [
     ("inverse_sqrt", 8, 50, {}), ("inverse_sqrt", 0, 50, {}), ("inverse_sqrt", 8, 50, {"timescale": 20}),
     ("cosine_with_min_lr", 5, 50, {"min_lr_rate": 0.1}), ("cosine_with_min_lr", 5, 50, {"min_lr": 2e-5, "num_cycles": 0.7}),
 ]
+CASES += [
+    ("cosine_warmup_with_min_lr", 5, 50, {"min_lr_rate": 0.1}), ("cosine_warmup_with_min_lr", 0, 30, {"min_lr": 2e-5}),
+    ("cosine_warmup_with_min_lr", 6, 50, {"min_lr_rate": 0.05, "warmup_lr_rate": 0.2, "num_cycles": 0.7}),
+    ("warmup_stable_decay", 5, 60, {"num_decay_steps": 20}),
+    ("warmup_stable_decay", 0, 40, {"num_decay_steps": 10, "decay_type": "linear", "min_lr_ratio": 0.1}),
+    ("warmup_stable_decay", 8, 60, {"num_decay_steps": 15, "num_stable_steps": 20, "warmup_type": "cosine",
+                                    "decay_type": "1-sqrt", "min_lr_ratio": 0.05}),
+    ("warmup_stable_decay", 6, 50, {"num_decay_steps": 12, "warmup_type": "1-sqrt", "num_cycles": 1.0}),
+    ("warmup_stable_decay", 10, 30, {"num_decay_steps": 25}),  # warmup + decay past the end: stable < 0
+]
+# Axolotl's RexLR (lr_scheduler: rex): (warmup, total, cosine_min_lr_ratio or None)
+REX = [(5, 60, None), (0, 40, None), (8, 50, 0.1), (1, 20, None), (3, 3, 0.2), (0, 1, None)]
 AXOLOTL = [(5, 60, False, 0.1, None), (5, 60, False, 0.2, 0.8), (5, 60, True, None, None), (0, 30, False, 0.05, None)]
 
 
@@ -89,7 +120,22 @@ def main():
             if rconst is not None:
                 case["cosine_constant_lr_ratio"] = rconst
             f.write(json.dumps({"case": case, "base_lr": base, "lr": [base * lam(t) for t in range(N + 3)]}) + "\n")
-    print(OUT, len(CASES) + len(AXOLOTL), "schedules")
+        if not HAVE_TORCH:
+            raise SystemExit("the rex cases need torch (pip install torch)")
+        for W, N, rmin in REX:  # a real optimizer stepped as HF Trainer steps it: the lr each step uses, then step()
+            p = torch.nn.Parameter(torch.zeros(1))
+            opt = torch.optim.AdamW([p], lr=base)
+            sch = ax.RexLR(opt, max_lr=base, min_lr=0 if rmin is None else base * rmin, total_steps=N, num_warmup_steps=W)
+            lrs = []
+            for _ in range(N + 3):
+                lrs.append(opt.param_groups[0]["lr"])
+                opt.step()
+                sch.step()
+            case = {"name": "rex", "warmup": W, "total": N}
+            if rmin is not None:
+                case["cosine_min_lr_ratio"] = rmin
+            f.write(json.dumps({"case": case, "base_lr": base, "lr": lrs}) + "\n")
+    print(OUT, len(CASES) + len(AXOLOTL) + len(REX), "schedules")
 
 
 if __name__ == "__main__":

@@ -375,7 +375,8 @@ static void test_type_errors(void) {
 static void test_enum_errors(void) {
     expect_error("lr_scheduler: cosine_annealing\n", "cfg.yml:1:15",
                  "lr_scheduler: expected one of constant, linear, cosine, constant_with_warmup, cosine_with_restarts, "
-                 "polynomial, inverse_sqrt, cosine_with_min_lr, found \"cosine_annealing\"");
+                 "polynomial, inverse_sqrt, cosine_with_min_lr, cosine_warmup_with_min_lr, warmup_stable_decay, rex, "
+                 "found \"cosine_annealing\"");
     expect_error("optimizer: sgd\n", "cfg.yml:1:12",
                  "optimizer: expected one of adamw_torch, adamw_torch_fused, adamw_hf, paged_adamw_32bit, adamw_bnb_8bit, "
                  "adamw_8bit, paged_adamw_8bit, found \"sgd\"");
@@ -426,6 +427,54 @@ static void test_enum_errors(void) {
         CHECK_EQ((int)r.c.lr_scheduler, i);
         run_free(&r);
     }
+}
+
+/* The later schedules: their arguments as HF's get_scheduler and Axolotl's create_scheduler take or refuse them */
+static void test_schedules(void) {
+    run r;
+    run_y(&r, "lr_scheduler: warmup_stable_decay\nlr_scheduler_kwargs:\n  num_decay_steps: 20\n  num_stable_steps: 5\n"
+              "  min_lr_ratio: 0.1\n  warmup_type: 1-sqrt\n  decay_type: linear\n  num_cycles: 0.7\n");
+    CHECK_MSG(r.rc == 0 && r.d.n == 0, "%s", dump(&r.d));
+    CHECK(r.c.lr_scheduler == FE_SCHED_WARMUP_STABLE_DECAY && r.c.sched_num_decay_steps == 20 &&
+          r.c.sched_num_stable_steps == 5 && r.c.sched_min_lr_ratio == 0.1 && r.c.sched_num_cycles == 0.7);
+    CHECK(r.c.sched_warmup_type && !strcmp(r.c.sched_warmup_type, "1-sqrt") && r.c.sched_decay_type &&
+          !strcmp(r.c.sched_decay_type, "linear"));
+    char *t = canon(&r.c);
+    CHECK(strstr(t, "lr_scheduler=warmup_stable_decay\n") && strstr(t, "lr_scheduler_kwargs.num_decay_steps=20\n") &&
+          strstr(t, "lr_scheduler_kwargs.decay_type=linear\n"));
+    free(t);
+    run_free(&r);
+    run_y(&r, "lr_scheduler: cosine\n"); /* the later arguments stay out of an older config's cache key */
+    t = canon(&r.c);
+    CHECK(!strstr(t, "num_decay_steps") && !strstr(t, "warmup_type") && !strstr(t, "warmup_lr_rate"));
+    free(t);
+    run_free(&r);
+    run_y(&r, "lr_scheduler: cosine_warmup_with_min_lr\nlr_scheduler_kwargs:\n  min_lr: 1.0e-6\n  warmup_lr_rate: 0.1\n");
+    CHECK(r.rc == 0 && r.c.lr_scheduler == FE_SCHED_COSINE_WARMUP_WITH_MIN_LR && r.c.sched_warmup_lr_rate == 0.1);
+    run_free(&r);
+    run_y(&r, "lr_scheduler: rex\ncosine_min_lr_ratio: 0.1\n");
+    CHECK_MSG(r.rc == 0 && r.d.n == 0 && r.c.lr_scheduler == FE_SCHED_REX, "%s", dump(&r.d));
+    run_free(&r);
+    expect_warning("lr_scheduler: rex\nlr_scheduler_kwargs:\n  num_cycles: 2\n", "cfg.yml:2:1",
+                   "lr_scheduler_kwargs: ignored with lr_scheduler: rex (Axolotl's RexLR takes none");
+    expect_warning("lr_scheduler: rex\nlr_quadratic_warmup: true\n", "cfg.yml:2:1",
+                   "lr_quadratic_warmup: ignored with lr_scheduler: rex");
+    expect_error("lr_scheduler: rex\ncosine_min_lr_ratio: 0.1\nembedding_lr_scale: 0.5\n", "cfg.yml:2:22",
+                 "with lr_scheduler: rex, RexLR ends every parameter group at the same absolute lr");
+    expect_error("lr_scheduler: rex\ncosine_min_lr_ratio: 2\n", "cfg.yml:2:22", "cosine_min_lr_ratio: expected a ratio in [0, 1]");
+    expect_error("lr_scheduler: warmup_stable_decay\n", "cfg.yml", "warmup_stable_decay needs lr_scheduler_kwargs.num_decay_steps");
+    expect_error("lr_scheduler: warmup_stable_decay\nlr_scheduler_kwargs:\n  num_decay_steps: 3\n  decay_type: exp\n",
+                 "cfg.yml:4:15", "lr_scheduler_kwargs.decay_type: expected linear, cosine or 1-sqrt (HF's get_wsd_schedule), found \"exp\"");
+    expect_error("lr_scheduler: warmup_stable_decay\nlr_scheduler_kwargs:\n  num_decay_steps: 3\n  min_lr_ratio: 1.5\n",
+                 "cfg.yml:2:1", "lr_scheduler_kwargs.min_lr_ratio: expected a ratio of learning_rate in [0, 1], found 1.5");
+    expect_error("lr_scheduler: cosine\nlr_scheduler_kwargs:\n  num_decay_steps: 3\n", "cfg.yml:2:1",
+                 "num_decay_steps, num_stable_steps, min_lr_ratio, warmup_type and decay_type are warmup_stable_decay's; "
+                 "lr_scheduler is cosine");
+    expect_error("lr_scheduler: cosine_with_min_lr\nlr_scheduler_kwargs:\n  min_lr_rate: 0.1\n  warmup_lr_rate: 0.5\n",
+                 "cfg.yml:2:1", "lr_scheduler_kwargs.warmup_lr_rate: cosine_warmup_with_min_lr's; lr_scheduler is cosine_with_min_lr");
+    expect_error("lr_scheduler: cosine_warmup_with_min_lr\n", "cfg.yml",
+                 "lr_scheduler: cosine_warmup_with_min_lr needs lr_scheduler_kwargs.min_lr or min_lr_rate (HF)");
+    expect_error("lr_scheduler: reduce_lr_on_plateau\n", "cfg.yml:1:15", "lr_scheduler: reduce_lr_on_plateau is not implemented");
 }
 
 static void test_not_implemented(void) {
@@ -1306,6 +1355,7 @@ int main(void) {
     test_type_errors();
     test_ddp_bucket_cap();
     test_enum_errors();
+    test_schedules();
     test_not_implemented();
     test_bfloat16();
     test_structure_errors();

@@ -481,7 +481,7 @@ static void adamw8_tracks_adamw(void) {
     rt_session_close(&s8);
 }
 
-/* Every schedule against HF transformers' and Axolotl's own lr_lambda
+/* Every schedule against HF transformers' and Axolotl's own lr_lambda (RexLR: stepped as HF Trainer steps it)
  * (tests/reference/make_lr_fixtures.py) at every step and two past the end. */
 static void lr_fixtures(void) {
     json_error_t je;
@@ -503,7 +503,11 @@ static void lr_fixtures(void) {
                          .timescale = NUM("timescale"), .min_lr_rate = NUM("min_lr_rate"),
                          .cosine_min_lr_ratio = NUM("cosine_min_lr_ratio"),
                          .cosine_constant_lr_ratio = NUM("cosine_constant_lr_ratio"),
-                         .quadratic_warmup = (int)json_integer_value(json_object_get(c, "quadratic_warmup"))};
+                         .quadratic_warmup = (int)json_integer_value(json_object_get(c, "quadratic_warmup")),
+                         .warmup_lr_rate = NUM("warmup_lr_rate"), .num_decay_steps = NUM("num_decay_steps"),
+                         .num_stable_steps = NUM("num_stable_steps"), .min_lr_ratio = NUM("min_lr_ratio"),
+                         .warmup_type = json_string_value(json_object_get(c, "warmup_type")),
+                         .decay_type = json_string_value(json_object_get(c, "decay_type"))};
 #undef NUM
         double base = json_number_value(json_object_get(j, "base_lr"));
         size_t t;
@@ -516,7 +520,7 @@ static void lr_fixtures(void) {
         json_decref(j);
     }
     fclose(f);
-    CHECK_MSG(ncases >= 20, "only %d schedules in lr_schedules.jsonl", ncases);
+    CHECK_MSG(ncases == 34, "%d schedules in lr_schedules.jsonl, expected 34", ncases);
 }
 
 /* ---- NEFTune ---------------------------------------------------------------------------- */
