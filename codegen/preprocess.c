@@ -46,7 +46,7 @@ int cg_preprocess(const char *config_path, const char *deepspeed, int nshow, con
         src[i].path = cfg.datasets[i].path;
         src[i].shards = cfg.datasets[i].shards, src[i].shards_idx = cfg.datasets[i].shards_idx, src[i].seed = cfg.seed;
         src[i].spec = cfg.datasets[i].formatted ? &cfg.datasets[i].spec : NULL;
-        src[i].parquet = cfg.datasets[i].parquet;
+        src[i].loader = cfg.datasets[i].loader; /* FE_LOADER_* = RT_LOADER_* */
         src[i].slice = cfg.datasets[i].slice;
         src[i].continues = cfg.datasets[i].continues;
     }

@@ -1144,7 +1144,7 @@ static int hub_dataset(loader *L, fe_dataset *ds, const char *name, const yaml_n
         if (sel.split && strcmp(sel.split, "train")) {
             ax_error(y->d, fe_yloc(y, pv, loc, sizeof loc), "%s.split: \"%s\": the data_files of a local folder make "
                      "the one split \"train\" (Axolotl hands them to HF's %s loader)", name, sel.split,
-                     ds->parquet ? "parquet" : "json");
+                     fe_loader_names[ds->loader]);
             return -1;
         }
         char *cwd = realpath(".", NULL), *cfgdir = realpath(L->ydir, NULL); /* the plan holds absolute paths */
@@ -1158,7 +1158,7 @@ static int hub_dataset(loader *L, fe_dataset *ds, const char *name, const yaml_n
             return -1;
         }
         for (int k = 0; k < n; k++)
-            if (fe_hub_data_format((*paths)[k]) == 2 && !ds->parquet) {
+            if (fe_hub_data_format((*paths)[k]) == 2 && ds->loader != FE_LOADER_PARQUET) {
                 ax_error(y->d, fe_yloc(y, pv, loc, sizeof loc), "%s: %s is Parquet, and Axolotl reads a local folder's "
                          "data_files with HF's json loader unless ds_type says otherwise: set ds_type: parquet", name,
                          (*paths)[k]);
@@ -1166,7 +1166,7 @@ static int hub_dataset(loader *L, fe_dataset *ds, const char *name, const yaml_n
             }
         *cont = ax_arena_alloc(y->ar, sizeof **cont * (size_t)n);
         for (int k = 0; k < n; k++) (*cont)[k] = k > 0;
-        *by_name = 1; /* the format is ds->parquet's, not each name's */
+        *by_name = 1; /* the format is ds->loader's, not each name's */
         return n;
     }
     const char **all = NULL;
@@ -1195,8 +1195,11 @@ static int hub_dataset(loader *L, fe_dataset *ds, const char *name, const yaml_n
     return total;
 }
 
+const char *const fe_loader_names[3] = {"json", "parquet", "text"};
+
 /* A local file's format, as Axolotl's get_ds_type chooses the HF datasets loader: the entry's ds_type, else
- * ".parquet", ".arrow", ".csv" or ".txt" anywhere in the path as written, else json. axo reads json and parquet. */
+ * ".parquet", ".arrow", ".csv" or ".txt" anywhere in the path as written, else json. axo reads json, parquet and
+ * text. */
 static int local_format(loader *L, fe_dataset *ds, const fe_ypair *dp, int np, const char *name, const char *given) {
     const fe_yctx *y = &L->y;
     char key[160], loc[512];
@@ -1214,11 +1217,14 @@ static int local_format(loader *L, fe_dataset *ds, const fe_ypair *dp, int np, c
         for (size_t i = 0; i < AX_ARRAY_LEN(by_name) && !strcmp(t, "json"); i++)
             if (strstr(given, by_name[i][0])) t = by_name[i][1];
     }
-    ds->parquet = !strcmp(t, "parquet");
-    if (ds->parquet || !strcmp(t, "json")) return 0;
+    for (int i = 0; i < (int)AX_ARRAY_LEN(fe_loader_names); i++)
+        if (!strcmp(t, fe_loader_names[i])) {
+            ds->loader = i;
+            return 0;
+        }
     if (at) {
-        yerr(y, at, key, "json or parquet (axo does not read HF datasets' other loaders; convert the file, e.g. with "
-                         "HF datasets' to_json)");
+        yerr(y, at, key, "json, parquet or text (axo does not read HF datasets' other loaders; convert the file, e.g. "
+                         "with HF datasets' to_json)");
     } else {
         snprintf(key, sizeof key, "%s.path", name);
         const yaml_node_t *pv = NULL;
@@ -1226,7 +1232,7 @@ static int local_format(loader *L, fe_dataset *ds, const fe_ypair *dp, int np, c
             if (!strcmp(dp[k].key, "path")) pv = dp[k].v;
         ax_error(y->d, fe_yloc(y, pv, loc, sizeof loc),
                  "%s: \"%s\" is read by HF datasets' %s loader (Axolotl chooses it from the name), which axo does not "
-                 "reproduce: axo reads json and parquet files (set ds_type: json if the file is JSON lines)",
+                 "reproduce: axo reads json, parquet and text files (set ds_type: json if the file is JSON lines)",
                  key, given, t);
     }
     return -1;
@@ -1385,7 +1391,7 @@ static void do_datasets(loader *L, const fe_ypair *p, fe_dataset **out, int *nou
             (*out)[*nout] = *ds;
             (*out)[*nout].slice = k == 0 ? slice : NULL; /* the split's rows: its first file carries the slice */
             (*out)[*nout].path = parts[k];
-            if (!fixed_format) (*out)[*nout].parquet = fe_hub_data_format(parts[k]) == 2;
+            if (!fixed_format) (*out)[*nout].loader = fe_hub_data_format(parts[k]) - 1;
             (*out)[*nout].continues = cont[k];
             (*nout)++;
         }
@@ -2815,10 +2821,13 @@ void fe_config_canonical(const fe_config *c, ax_buf *out) {
                 snprintf(k, sizeof k, "%s.%04d.continues", lists[li].name, i);
                 I(k, 1);
             }
-            if (ds->parquet) { /* what the file is read as, and the rows of the split: both in the plan (absent when
-                                * JSON / whole: older cache keys) */
+            if (ds->loader == FE_LOADER_PARQUET) { /* what the file is read as, and the rows of the split: both in the
+                                                    * plan (absent when JSON / whole: older cache keys) */
                 snprintf(k, sizeof k, "%s.%04d.parquet", lists[li].name, i);
                 I(k, 1);
+            } else if (ds->loader != FE_LOADER_JSON) {
+                snprintf(k, sizeof k, "%s.%04d.loader", lists[li].name, i);
+                S(k, fe_loader_names[ds->loader]);
             }
             if (ds->slice) {
                 snprintf(k, sizeof k, "%s.%04d.slice", lists[li].name, i);

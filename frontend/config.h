@@ -16,6 +16,8 @@
 #include "runtime/prompt.h"
 
 typedef enum { FE_ADAPTER_NONE, FE_ADAPTER_LORA, FE_ADAPTER_QLORA } fe_adapter;
+/* a dataset file's loader: = fe_hub_data_format - 1 and runtime/data.h's RT_LOADER_* */
+enum { FE_LOADER_JSON, FE_LOADER_PARQUET, FE_LOADER_TEXT };
 enum { FE_SAVE_NO = 1, FE_SAVE_EPOCH, FE_SAVE_STEPS, FE_SAVE_BEST };   /* save_strategy */
 enum { FE_EVAL_NO = 1, FE_EVAL_EPOCH, FE_EVAL_STEPS };                 /* eval_strategy */
 /* lr_scheduler: HF TrainingArguments' lr_scheduler_type names (fe_sched_names) */
@@ -34,6 +36,7 @@ typedef enum {
     FE_SCHED_COUNT
 } fe_sched;
 extern const char *const fe_sched_names[FE_SCHED_COUNT];
+extern const char *const fe_loader_names[3]; /* by FE_LOADER_*: json, parquet, text */
 typedef enum { FE_OFFLOAD_NONE, FE_OFFLOAD_CPU } fe_offload;
 typedef enum { FE_STATE_DICT_FULL, FE_STATE_DICT_SHARDED } fe_state_dict;
 
@@ -53,7 +56,7 @@ typedef struct fe_dataset {
     fe_jinja_src chat_template_jinja; /* the dataset's own `chat_template_jinja:` */
     int64_t shards, shards_idx; /* shards (0: none) / shards_idx: one contiguous shard of the shuffled rows */
     int continues;    /* a later file of the entry before it: its split is several files (one Axolotl dataset) */
-    int parquet;      /* a Parquet file (ds_type: parquet, or its name) */
+    int loader;       /* the HF datasets loader that reads the file: FE_LOADER_* (ds_type, or its name) */
     const char *slice; /* the split's slice (runtime/data.h rt_data_source.slice) on its first file, or NULL */
 } fe_dataset;
 

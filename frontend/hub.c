@@ -1118,7 +1118,7 @@ int fe_parse_split(ax_arena *ar, const char *spec, const char **name, const char
 
 int fe_hub_data_format(const char *f) {
     static const char *const ext[][2] = {{".json", "1"}, {".jsonl", "1"}, {".ndjson", "1"},
-                                         {".parquet", "2"}, {".geoparquet", "2"}, {".gpq", "2"}};
+                                         {".parquet", "2"}, {".geoparquet", "2"}, {".gpq", "2"}, {".txt", "3"}};
     const size_t n = strlen(f);
     for (size_t i = 0; i < AX_ARRAY_LEN(ext); i++) {
         const size_t e = strlen(ext[i][0]);
@@ -1140,7 +1140,7 @@ static fe_hub_ds_sel with_card(ax_arena *ar, const fe_hub_ds_sel *sel, const cha
     return s;
 }
 
-/* The .json/.jsonl or .parquet files of the split (sorted: HF datasets concatenates them in that order), or -1
+/* The .json/.jsonl, .parquet or .txt files of the split (sorted: HF datasets concatenates them in that order), or -1
  * with err. HF datasets reads a repo with one builder, so the split's files are of one format. */
 static int ds_pick(ax_arena *ar, const char *const *files, int n, const fe_hub_ds_sel *sel, const char ***out, char *err,
                    size_t errcap) {
@@ -1150,7 +1150,7 @@ static int ds_pick(ax_arena *ar, const char *const *files, int n, const fe_hub_d
     for (int i = 0; i < nv; i++) {
         const int f = fe_hub_data_format((*out)[i]);
         if (!f) {
-            snprintf(err, errcap, "its \"%s\" split holds %s, and axo reads .json/.jsonl and .parquet files only "
+            snprintf(err, errcap, "its \"%s\" split holds %s, and axo reads .json/.jsonl, .parquet and .txt files only "
                                   "(convert it, e.g. with HF datasets' to_json, and give the file's path)", split, (*out)[i]);
             return -1;
         }

@@ -181,9 +181,12 @@ static void set_datasets(ir_module *mod, const char *prefix, const char *count_k
             snprintf(k, sizeof k, "%s.%d.slice", prefix, i);
             set_s(mod, k, ds[i].slice);
         }
-        if (ds[i].parquet) { /* absent for JSON: older plans keep their attrs */
+        if (ds[i].loader == FE_LOADER_PARQUET) { /* absent for JSON: older plans keep their attrs */
             snprintf(k, sizeof k, "%s.%d.parquet", prefix, i);
             set_i(mod, k, 1);
+        } else if (ds[i].loader != FE_LOADER_JSON) {
+            snprintf(k, sizeof k, "%s.%d.loader", prefix, i);
+            set_s(mod, k, fe_loader_names[ds[i].loader]);
         }
         if (ds[i].shards > 0) { /* absent without shards: older plans keep their attrs */
             snprintf(k, sizeof k, "%s.%d.shards", prefix, i);

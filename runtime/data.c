@@ -927,13 +927,61 @@ int rt_split_slice_range(const char *slice, int64_t n, int64_t *from, int64_t *t
     return rc;
 }
 
-/* A source's rows as text: a Parquet file's rows as JSON lines (runtime/parquet.h; a row's errors name it as
- * that line), else the file's own bytes. */
+/* The length of the UTF-8 sequence at p (of n bytes), as Python's strict utf-8 codec takes it (no overlong
+ * forms, no surrogates, nothing above U+10FFFF), or 0. */
+static int utf8_seq(const unsigned char *p, size_t n) {
+    const unsigned c = p[0];
+    if (c < 0x80) return 1;
+    const int k = c >= 0xC2 && c <= 0xDF ? 2 : c >= 0xE0 && c <= 0xEF ? 3 : c >= 0xF0 && c <= 0xF4 ? 4 : 0;
+    if (!k || (size_t)k > n) return 0;
+    for (int i = 1; i < k; i++)
+        if ((p[i] & 0xC0) != 0x80) return 0;
+    if ((c == 0xE0 && p[1] < 0xA0) || (c == 0xED && p[1] > 0x9F) || (c == 0xF0 && p[1] < 0x90) || (c == 0xF4 && p[1] > 0x8F))
+        return 0;
+    return k;
+}
+
+int rt_text_rows(const char *buf, size_t len, const char *name, ax_buf *out, ax_diag *d) {
+    const unsigned char *p = (const unsigned char *)buf;
+    int64_t line = 1;
+    char where[4200];
+    int open = 0; /* a row begun and not yet closed */
+    for (size_t i = 0; i < len;) {
+        if (!open) ax_buf_printf(out, "{\"text\": \""), open = 1;
+        const unsigned c = p[i];
+        if (c == '\n' || c == '\r') { /* universal newlines: \r\n, \r and \n end a line */
+            i += c == '\r' && i + 1 < len && p[i + 1] == '\n' ? 2 : 1;
+            ax_buf_printf(out, "\"}\n");
+            open = 0, line++;
+            continue;
+        }
+        const int k = utf8_seq(p + i, len - i);
+        if (!k || c == 0) {
+            snprintf(where, sizeof where, "%s:%lld", name, (long long)line);
+            if (c == 0)
+                ax_error(d, where, "a NUL character (byte offset %zu): axo's rows hold no NUL (JSON lines cannot either)", i);
+            else
+                ax_error(d, where, "not UTF-8 at byte offset %zu (0x%02x): HF datasets' text loader decodes the file as "
+                         "UTF-8 and stops there", i, c);
+            return -1;
+        }
+        if (c == '"' || c == '\\') ax_buf_printf(out, "\\%c", (char)c);
+        else if (c < 0x20) ax_buf_printf(out, "\\u%04x", c);
+        else ax_buf_append(out, buf + i, (size_t)k);
+        i += (size_t)k;
+    }
+    if (open) ax_buf_printf(out, "\"}\n");
+    return 0;
+}
+
+/* A source's rows as text: a Parquet file's rows as JSON lines (runtime/parquet.h), a text file's lines as
+ * {"text": line} (rt_text_rows; a row's errors name it as that line), else the file's own bytes. */
 static char *source_text(const rt_data_source *s, size_t *len, ax_diag *d) {
     char *text = ax_read_file(s->path, len, d);
-    if (!text || !s->parquet) return text;
+    if (!text || s->loader == RT_LOADER_JSON) return text;
     ax_buf rows = {0};
-    int rc = rt_parquet_rows(text, *len, s->path, &rows, d);
+    int rc = s->loader == RT_LOADER_PARQUET ? rt_parquet_rows(text, *len, s->path, &rows, d)
+                                            : rt_text_rows(text, *len, s->path, &rows, d);
     free(text);
     if (rc) {
         ax_buf_free(&rows);

@@ -92,6 +92,7 @@ int rt_data_load_formatted_text(const char *text, size_t len, const char *name, 
                                 struct rt_prompter *p, int64_t vocab_size, rt_dataset *ds, ax_diag *d);
 /* One dataset of a config: its file and, for rows of text, its format. */
 struct rt_tok_setup;
+enum { RT_LOADER_JSON, RT_LOADER_PARQUET, RT_LOADER_TEXT };
 typedef struct rt_data_source {
     const char *path;
     const struct rt_ds_spec *spec; /* NULL: pre-tokenized rows */
@@ -101,7 +102,8 @@ typedef struct rt_data_source {
     int64_t shards, shards_idx;
     uint64_t seed;
     int64_t *nloaded; /* or NULL: set to the samples this source added to the dataset */
-    int parquet;      /* a Parquet file: its rows (runtime/parquet.h) are the rows of text */
+    int loader;       /* RT_LOADER_*: JSON lines / a JSON array; a Parquet file, its rows (runtime/parquet.h) as
+                       * JSON lines; a text file, each line a row {"text": line} (HF datasets' text loader) */
     /* HF's split slice ("train[:10%]"), as JSON {"from", "to", "unit", "rounding"} (frontend/hub.h
      * fe_parse_split), or NULL: rows [from, to) of the split, taken before shards. The split is this source and
      * the sources after it that continue it (a split of several files: their rows counted together). */
@@ -158,6 +160,12 @@ void rt_data_truncate(rt_dataset *ds, int64_t len);
  * one removed. Returns how many. */
 int64_t rt_data_dedup(rt_dataset *ds, const rt_split_opts *o);
 void rt_data_free(rt_dataset *ds);
+/* HF datasets' text loader (sample_by "line", what Axolotl's ds_type text and .txt files get): the rows of a
+ * UTF-8 file buf[0..len), one per line, as JSON lines {"text": line} into out. Lines end at "\n", "\r\n" or
+ * "\r" (Python's universal newlines) and keep no line break; an empty line is a row ""; a last line without a
+ * break is a row; other separators (U+2028, form feed, ...) stay inside the line. A UTF-8 BOM is kept, as
+ * Python's "utf-8" codec keeps it. Invalid UTF-8 (Python's strict codec) and NUL are errors naming name:line. */
+int rt_text_rows(const char *buf, size_t len, const char *name, ax_buf *out, ax_diag *d);
 static inline int64_t rt_data_sample_len(const rt_dataset *ds, int64_t i) {
     return ds->offsets[i + 1] - ds->offsets[i];
 }

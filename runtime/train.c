@@ -1200,7 +1200,14 @@ static int load_datasets(const ir_module *m, const char *prefix, int nds, int64_
         src[i].seed = (uint64_t)mattr_i(m, "train.seed", 42);
         src[i].nloaded = counts + i;
         snprintf(k, sizeof k, "%s.%d.parquet", prefix, i);
-        src[i].parquet = (int)mattr_i(m, k, 0);
+        src[i].loader = mattr_i(m, k, 0) ? RT_LOADER_PARQUET : RT_LOADER_JSON;
+        snprintf(k, sizeof k, "%s.%d.loader", prefix, i);
+        const char *ld = mattr_s(m, k, NULL);
+        if (ld && !strcmp(ld, "text")) src[i].loader = RT_LOADER_TEXT;
+        else if (ld) {
+            ax_error(d, "plan", "%s: \"%s\" is no loader this axorun reads (a newer axoc's plan?)", k, ld);
+            rc = -1;
+        }
         snprintf(k, sizeof k, "%s.%d.slice", prefix, i);
         src[i].slice = mattr_s(m, k, NULL);
         snprintf(k, sizeof k, "%s.%d.continues", prefix, i);

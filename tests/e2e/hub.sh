@@ -207,7 +207,7 @@ check '"$AXOC" compile d4.yml -o d4.bin 2>/dev/null && "$AXORUN" d4.bin >d4.out 
 check 'test -L "$(dsnap ds-parquet)/data/train-00000-of-00001.parquet" && "$AXOC" dump d4.bin >d4.dump && grep -q "attr io.dataset.0.parquet = 1" d4.dump' \
   "the parquet file is cached as huggingface_hub caches it, and the plan reads it as parquet"
 dcfg d4c test-org/ds-csv >d4c.yml
-check '! "$AXOC" compile d4c.yml -o d4c.bin 2>d4c.err && grep -q "datasets\[0\].path: cannot download the dataset \"test-org/ds-csv\".*its \"train\" split holds train.csv, and axo reads .json/.jsonl and .parquet files only" d4c.err' \
+check '! "$AXOC" compile d4c.yml -o d4c.bin 2>d4c.err && grep -q "datasets\[0\].path: cannot download the dataset \"test-org/ds-csv\".*its \"train\" split holds train.csv, and axo reads .json/.jsonl, .parquet and .txt files only" d4c.err' \
   "a csv-only repo: the error names its file and what axo reads"
 dcfg d5 test-org/ds-many >d5.yml
 check '"$AXOC" compile d5.yml -o d5.bin 2>/dev/null && "$AXORUN" d5.bin >d5.out 2>&1 && test "$(losses d5)" = "$(losses o0)"' \

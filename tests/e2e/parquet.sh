@@ -97,12 +97,43 @@ sed 's#ds_type: parquet#ds_type: json#' dst.yml >dsj.yml
 check '"$AXOC" compile dsj.yml -o dsj.bin 2>/dev/null && "$AXOC" dump dsj.bin >dsj.dump && ! grep -q "parquet = 1" dsj.dump' \
   "the same path read as json is another plan (the format is in the plan cache's key)"
 sed 's#ds_type: parquet#ds_type: csv#' dst.yml >csv.yml
-check '! "$AXOC" compile csv.yml -o csv.bin 2>csv.err && grep -q "datasets\[0\].ds_type: expected json or parquet" csv.err' \
+check '! "$AXOC" compile csv.yml -o csv.bin 2>csv.err && grep -q "datasets\[0\].ds_type: expected json, parquet or text" csv.err' \
   "ds_type: csv is refused by key"
 printf 'a,b\n1,2\n' >table.csv
 cfg chat_template "$T/table.csv" </dev/null >csv2.yml
 check '! "$AXOC" compile csv2.yml -o csv2.bin 2>csv2.err && grep -q "is read by HF datasets. csv loader" csv2.err' \
   "a .csv path is refused at compile time, not read as JSON"
+
+# 4b. text files: HF datasets' text loader (ds_type: text, or .txt in the name), a row {"text": line} per line
+python3 - "$D/toy_alpaca.jsonl" <<'PYEOF'
+import json, sys
+rows = [json.loads(l)["output"].replace("\n", " ") for l in open(sys.argv[1])][:300]
+rows.insert(7, "")  # an empty line is a row too (too short to train: dropped as Axolotl drops it)
+with open("lines.txt", "w", newline="") as f:  # CRLF and CR breaks: universal newlines
+    f.write("".join(r + ("\r\n" if i % 3 == 0 else "\r" if i % 3 == 1 else "\n") for i, r in enumerate(rows)))
+with open("lines.jsonl", "w") as f:
+    f.write("".join(json.dumps({"text": r}) + "\n" for r in rows))
+PYEOF
+for f in lines.txt lines.jsonl; do
+  cfg alpaca "$T/$f" </dev/null | sed 's#^    type: alpaca#    type: completion#' >c-${f#*.}.yml
+done
+check '"$AXOC" compile c-jsonl.yml -o c-jsonl.bin 2>/dev/null && "$AXORUN" c-jsonl.bin --max-steps 6 --output-dir oc-jsonl >c-jsonl.out 2>&1 && "$AXOC" compile c-txt.yml -o c-txt.bin 2>/dev/null && "$AXORUN" c-txt.bin --max-steps 6 --output-dir oc-txt >c-txt.out 2>&1' \
+  "type: completion on a .txt file and on its rows as JSON lines"
+check 'grep -q "dataset .*lines.txt: 300 samples" c-txt.out && test -s oc-jsonl/train_log.jsonl && cmp -s <(losses oc-jsonl) <(losses oc-txt)' \
+  "a .txt file (CRLF, CR and LF breaks, an empty line) = its lines as {\"text\": ...} rows, bit for bit"
+check '"$AXOC" dump c-txt.bin >ctxt.dump && grep -q "attr io.dataset.0.loader = \"text\"" ctxt.dump' "the plan names the text loader"
+cp lines.txt lines.data
+sed 's#lines.txt#lines.data#' c-txt.yml | sed 's#^\(  - path: .*\)#\1\n    ds_type: text#' >c-dst.yml
+check '"$AXOC" compile c-dst.yml -o c-dst.bin 2>/dev/null && "$AXORUN" c-dst.bin --max-steps 6 --output-dir oc-dst >/dev/null 2>&1 && cmp -s <(losses oc-jsonl) <(losses oc-dst)' \
+  "ds_type: text reads a file of any name"
+mkdir -p txtdir && cp lines.txt txtdir/train.txt
+cfg alpaca "$T/txtdir" </dev/null | sed 's#^    type: alpaca#    type: completion#' >c-dir.yml
+check '"$AXOC" compile c-dir.yml -o c-dir.bin 2>/dev/null && "$AXORUN" c-dir.bin --max-steps 6 --output-dir oc-dir >/dev/null 2>&1 && cmp -s <(losses oc-jsonl) <(losses oc-dir)' \
+  "a folder of .txt files: HF datasets' module inference picks the text loader"
+printf 'good line\nbad \377 byte\n' >bad.txt
+cfg alpaca "$T/bad.txt" </dev/null | sed 's#^    type: alpaca#    type: completion#' >c-bad.yml
+check '"$AXOC" compile c-bad.yml -o c-bad.bin 2>/dev/null && ! "$AXORUN" c-bad.bin --max-steps 2 --output-dir oc-bad >c-bad.out 2>&1 && grep -q "bad.txt:2: error: not UTF-8 at byte offset 14" c-bad.out' \
+  "a byte that is not UTF-8: an error naming the file and line"
 
 # 5. split slices (HF's "train[:500]", which Axolotl keeps): the rows of the slice, taken before shards
 with_split() { sed "s#^\(  - path: .*\)#\1\n    split: \"$1\"#" "$2"; }

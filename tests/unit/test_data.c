@@ -264,6 +264,61 @@ static void test_prng(void) {
 }
 
 static void load_text(const char *text, rt_dataset *ds);
+/* rt_text_rows = HF datasets' text loader (tests/reference/make_text_fixtures.py: load_dataset("text") on each
+ * file): the same rows, and an error where datasets refuses the bytes (invalid UTF-8 as Python's strict codec
+ * sees it: a bad byte, an overlong form, a surrogate, a cut sequence), naming the line */
+static void test_text_rows(void) {
+    static const struct { const char *name, *err_at; } cases[] = {
+        {"plain", NULL},          {"no_final_newline", NULL}, {"crlf", NULL},          {"lone_cr", NULL},
+        {"mixed_breaks", NULL},   {"blank_lines", NULL},      {"only_newline", NULL},  {"bom", NULL},
+        {"other_separators", NULL}, {"escapes", NULL},        {"unicode", NULL},       {"empty", NULL},
+        {"bad_utf8", ":2"},       {"overlong", ":2"},         {"surrogate", ":2"},     {"truncated_seq", ":2"}};
+    for (size_t c = 0; c < AX_ARRAY_LEN(cases); c++) {
+        char path[1024], want_path[1024];
+        snprintf(path, sizeof path, "%s/tests/reference/text/%s.txt", AXO_SOURCE_DIR, cases[c].name);
+        snprintf(want_path, sizeof want_path, "%s/tests/reference/text/%s.jsonl", AXO_SOURCE_DIR, cases[c].name);
+        ax_diag d;
+        ax_diag_init(&d);
+        size_t len = 0, wlen = 0;
+        char *buf = ax_read_file(path, &len, &d);
+        CHECK_MSG(buf != NULL, "%s: cannot read", path);
+        ax_buf out = {0};
+        const int rc = buf ? rt_text_rows(buf, len, path, &out, &d) : -1;
+        if (cases[c].err_at) {
+            char at[1100];
+            snprintf(at, sizeof at, "%s%s", path, cases[c].err_at);
+            CHECK_MSG(rc == -1, "%s: expected an error (HF datasets refuses it)", cases[c].name);
+            int found = 0;
+            for (int e = 0; e < d.n; e++)
+                found |= d.entries[e].sev == AX_SEV_ERROR && !strcmp(d.entries[e].where, at) &&
+                         strstr(d.entries[e].msg, "not UTF-8 at byte offset") != NULL;
+            CHECK_MSG(found, "%s: no error at %s naming the bad UTF-8", cases[c].name, at);
+        } else {
+            CHECK_MSG(rc == 0, "%s: %s", cases[c].name, d.n ? d.entries[0].msg : "");
+            char *want = ax_file_exists(want_path) ? ax_read_file(want_path, &wlen, &d) : strdup("");
+            /* row by row as JSON values (datasets writes them with json.dumps) */
+            const char *g = out.data ? out.data : "", *w = want ? want : "";
+            int rows = 0, same = 1;
+            while (*g || *w) {
+                const char *ge = strchr(g, '\n'), *we = strchr(w, '\n');
+                if (!ge || !we) {
+                    same = 0;
+                    break;
+                }
+                json_t *a = json_loadb(g, (size_t)(ge - g), 0, NULL), *b = json_loadb(w, (size_t)(we - w), 0, NULL);
+                same &= a && b && json_equal(a, b);
+                json_decref(a), json_decref(b);
+                g = ge + 1, w = we + 1, rows++;
+            }
+            CHECK_MSG(same, "%s: rows differ from HF datasets' (after %d rows)", cases[c].name, rows);
+            free(want);
+        }
+        ax_buf_free(&out);
+        free(buf);
+        ax_diag_free(&d);
+    }
+}
+
 
 /* p[0..n) against a fixture record: "order" whole, or "head", "tail" and "weighted_sum" */
 static int order_matches(const json_t *rec, const int64_t *p, int64_t n) {
@@ -774,6 +829,7 @@ static void test_min_len(void) {
 int main(void) {
     test_np_permutation();
     test_torch_order();
+    test_text_rows();
     test_batching();
     test_packing_axolotl();
     test_length_groups();
