@@ -1621,6 +1621,7 @@ static void sched_kwargs(loader *L, const fe_ypair *p) {
     static const char *const shapes[] = {"linear", "cosine", "1-sqrt"}; /* get_wsd_schedule's warmup and decay types */
     for (int i = 0; i < n; i++) {
         snprintf(k2, sizeof k2, "%s.%s", p->key, kp[i].key);
+        if (fe_y_is_null(kp[i].v)) continue; /* None: HF's default */
         const int wt = !strcmp(kp[i].key, "warmup_type"), dt = !strcmp(kp[i].key, "decay_type");
         if (wt || dt) {
             const char *t = fe_y_text(kp[i].v);
@@ -1637,6 +1638,15 @@ static void sched_kwargs(loader *L, const fe_ypair *p) {
         if (j == AX_ARRAY_LEN(f)) {
             ax_error(y->d, fe_yloc(y, kp[i].k, loc, sizeof loc), "%s: not an argument of axo's schedules (" SCHED_KWARGS ")",
                      k2);
+            continue;
+        }
+        if (!strcmp(kp[i].key, "min_lr_ratio") || !strcmp(kp[i].key, "num_stable_steps")) { /* any number, as HF */
+            const char *tx = fe_y_text(kp[i].v);
+            double x;
+            if (!tx || kp[i].v->type != YAML_SCALAR_NODE || !fe_parse_num(tx, &x))
+                yerr(y, kp[i].v, ax_arena_strdup(y->ar, k2), "a number");
+            else
+                *f[j].dst = x;
             continue;
         }
         fe_y_num(y, k2, kp[i].v, 0, f[j].dst);
@@ -1962,7 +1972,7 @@ static void apply_special(loader *L, const fe_ypair *p) {
         int i = y_enum(L, k, v, fe_sched_names, FE_SCHED_COUNT);
         if (i >= 0) c->lr_scheduler = (fe_sched)i;
     } else if (!strcmp(k, "lr_scheduler_kwargs")) {
-        sched_kwargs(L, p);
+        /* read in check_schedule, once lr_scheduler is known: rex takes none, so any mapping goes */
     } else if (!strcmp(k, "optimizer")) {
         /* paged_adamw_32bit (Axolotl's QLoRA examples) is AdamW with f32
          * state whose pages bitsandbytes may spill to the host under memory
@@ -2379,6 +2389,7 @@ static void check_schedule(loader *L) {
                               "floor is cosine_min_lr_ratio x learning_rate)");
         return check_rex(L);
     }
+    if (p && !fe_y_is_null(p->v)) sched_kwargs(L, p);
     if (!isnan(c->sched_warmup_lr_rate) && !wmin)
         ax_error(y->d, at, "lr_scheduler_kwargs.warmup_lr_rate: cosine_warmup_with_min_lr's; lr_scheduler is %s", name);
     if ((!isnan(c->sched_num_decay_steps) || !isnan(c->sched_num_stable_steps) || !isnan(c->sched_min_lr_ratio) ||
@@ -2388,9 +2399,7 @@ static void check_schedule(loader *L) {
     if (wsd && isnan(c->sched_num_decay_steps))
         ax_error(y->d, at, "lr_scheduler: warmup_stable_decay needs lr_scheduler_kwargs.num_decay_steps (HF's "
                            "get_wsd_schedule)");
-    if (wsd && !isnan(c->sched_min_lr_ratio) && c->sched_min_lr_ratio > 1)
-        ax_error(y->d, at, "lr_scheduler_kwargs.min_lr_ratio: expected a ratio of learning_rate in [0, 1], found %g",
-                 c->sched_min_lr_ratio);
+
     if (!isnan(c->sched_num_cycles) && !cyc) ax_error(y->d, at, "lr_scheduler_kwargs.num_cycles: %s takes no num_cycles", name);
     if ((!isnan(c->sched_power) || !isnan(c->sched_lr_end)) && !poly)
         ax_error(y->d, at, "lr_scheduler_kwargs: power and lr_end are polynomial's; lr_scheduler is %s", name);

@@ -499,6 +499,14 @@ static int place_rows(const rt_dataset *ds, const rt_data_opts *o, int64_t epoch
         }
         out->seqs[nseqs++] = (rt_row_seq){s, 0, (int32_t)len};
     }
+    if (!o->sequential && nseqs >= RT_TORCH_RANDPERM_MAX) { /* torch's randperm_cpu switches algorithm there */
+        ax_error(d, "dataset", "%lld samples: torch.randperm draws orders of %lld or more another way, which axo does not "
+                 "reproduce (curriculum_sampling trains in the prepared order)", (long long)nseqs,
+                 (long long)RT_TORCH_RANDPERM_MAX);
+        free(order);
+        rt_rows_free(out);
+        return -1;
+    }
     if (!o->sequential) { /* the sampler's order of the kept samples (rt_data_epoch_order) */
         rt_data_epoch_order(nseqs, o->seed, epoch, order);
         rt_row_seq *perm = malloc((size_t)(nseqs + 1) * sizeof *perm);
@@ -927,9 +935,7 @@ int rt_split_slice_range(const char *slice, int64_t n, int64_t *from, int64_t *t
     return rc;
 }
 
-/* The length of the UTF-8 sequence at p (of n bytes), as Python's strict utf-8 codec takes it (no overlong
- * forms, no surrogates, nothing above U+10FFFF), or 0. */
-static int utf8_seq(const unsigned char *p, size_t n) {
+int rt_utf8_len(const unsigned char *p, size_t n) {
     const unsigned c = p[0];
     if (c < 0x80) return 1;
     const int k = c >= 0xC2 && c <= 0xDF ? 2 : c >= 0xE0 && c <= 0xEF ? 3 : c >= 0xF0 && c <= 0xF4 ? 4 : 0;
@@ -955,7 +961,7 @@ int rt_text_rows(const char *buf, size_t len, const char *name, ax_buf *out, ax_
             open = 0, line++;
             continue;
         }
-        const int k = utf8_seq(p + i, len - i);
+        const int k = rt_utf8_len(p + i, len - i);
         if (!k || c == 0) {
             snprintf(where, sizeof where, "%s:%lld", name, (long long)line);
             if (c == 0)
@@ -1336,16 +1342,20 @@ void rt_data_truncate(rt_dataset *ds, int64_t len) {
     ds->ntokens = at;
 }
 
-int64_t rt_data_dedup(rt_dataset *ds, const rt_split_opts *o) {
+static void merged_order(const rt_dataset *ds, const rt_split_opts *o, int64_t *order);
+
+int64_t rt_data_merge_order(rt_dataset *ds, const rt_split_opts *o) {
     const int64_t n = ds->nsamples;
     int64_t *idx = calloc((size_t)n + 1, sizeof *idx), nk = 0;
     char *dup = calloc((size_t)n + 1, 1);
     if (!idx || !dup) abort();
-    for (int64_t i = 0; i < n; i++) idx[i] = i;
-    const int64_t nd = mark_duplicates(ds, idx, n, o, dup);
-    if (nd) {
-        for (int64_t i = 0; i < n; i++)
-            if (!dup[i]) idx[nk++] = i;
+    merged_order(ds, o, idx);
+    int moved = 0;
+    for (int64_t i = 0; i < n && !moved; i++) moved = idx[i] != i;
+    const int64_t nd = o->dedup ? mark_duplicates(ds, idx, n, o, dup) : 0;
+    if (nd || moved) {
+        for (int64_t k = 0; k < n; k++)
+            if (!dup[idx[k]]) idx[nk++] = idx[k];
         rt_dataset out;
         take_samples(ds, idx, nk, &out);
         out.nempty = ds->nempty;
@@ -1370,9 +1380,10 @@ static void take_shard(int64_t *order, int64_t *n, const rt_split_opts *o) {
 /* Axolotl's prepared data as indices into ds, in its order: numpy's permutation (o->shuffle), the samples it
  * keeps, without later copies (o->dedup; dup[i] = 1 marks them), then o's shard. order[] and dup[] hold
  * nsamples + 1 entries; returns the count. */
-static int64_t axolotl_prepared(const rt_dataset *ds, const rt_split_opts *o, int64_t *order, char *dup) {
+/* Axolotl's merged dataset: each dataset shuffled first (shuffle_before_merging_datasets), then the merged one
+ * (o->shuffle): order[k] is the sample at its row k */
+static void merged_order(const rt_dataset *ds, const rt_split_opts *o, int64_t *order) {
     const int64_t n = ds->nsamples;
-    int64_t nf = 0;
     for (int64_t i = 0; i < n; i++) order[i] = i;
     if (o->shuffle_each && o->nparts > 1) { /* each dataset's own shuffle(seed), then concatenate_datasets */
         int64_t at = 0;
@@ -1392,6 +1403,12 @@ static int64_t axolotl_prepared(const rt_dataset *ds, const rt_split_opts *o, in
         free(perm);
         free(merged);
     }
+}
+
+static int64_t axolotl_prepared(const rt_dataset *ds, const rt_split_opts *o, int64_t *order, char *dup) {
+    const int64_t n = ds->nsamples;
+    int64_t nf = 0;
+    merged_order(ds, o, order);
     for (int64_t k = 0; k < n; k++)
         if (axolotl_keeps(ds, order[k], o)) order[nf++] = order[k];
     if (o->dedup && mark_duplicates(ds, order, nf, o, dup)) {
@@ -1430,11 +1447,18 @@ int rt_data_split(rt_dataset *ds, double val, const rt_split_opts *o, rt_dataset
     for (int64_t k = nf - n_eval; k < nf; k++) held[order[k]] = 1;
     int64_t *rest = malloc(sizeof *rest * (size_t)(n + 1)), nr = 0;
     if (!rest) abort();
-    if (o->train_in_order) /* Axolotl's own training set, in its order (curriculum_sampling trains in it) */
+    if (o->train_in_order) { /* Axolotl's own training set, in its order (curriculum_sampling trains in it) */
         for (int64_t k = 0; k < nf - n_eval; k++) rest[nr++] = order[k];
-    else
-        for (int64_t i = 0; i < n; i++)
+    } else { /* the same in its merged order, with the samples it drops left to the epoch's own filters */
+        int64_t *mo = malloc(sizeof *mo * (size_t)(n + 1));
+        if (!mo) abort();
+        merged_order(ds, o, mo);
+        for (int64_t k = 0; k < n; k++) {
+            const int64_t i = mo[k];
             if (!held[i] && !dup[i] && (!in_shard || in_shard[i])) rest[nr++] = i;
+        }
+        free(mo);
+    }
     rt_dataset train;
     take_samples(ds, rest, nr, &train);
     take_samples(ds, order + nf - n_eval, n_eval, eval);

@@ -155,11 +155,15 @@ int rt_data_split(rt_dataset *ds, double val, const rt_split_opts *o, rt_dataset
 void rt_data_axolotl_order(rt_dataset *ds, const rt_split_opts *o);
 /* Every sample cut to its first len tokens (a shorter eval_sequence_len under the truncate strategy). */
 void rt_data_truncate(rt_dataset *ds, int64_t len);
-/* dataset_exact_deduplication on a training set: every sample equal (tokens
- * and labels, each cut to seq_len under the truncate strategy) to an earlier
- * one removed. Returns how many. */
-int64_t rt_data_dedup(rt_dataset *ds, const rt_split_opts *o);
+/* A training set in Axolotl's merged order (o's shuffles: HF datasets' shuffle(seed) of a lone dataset too, as
+ * merge_datasets does unless shuffle_merged_datasets is false or curriculum_sampling is set; the sampler then
+ * permutes that order), and with o->dedup (dataset_exact_deduplication) every sample equal (tokens and labels,
+ * each cut to seq_len under the truncate strategy) to one before it in that order removed. Returns how many. */
+int64_t rt_data_merge_order(rt_dataset *ds, const rt_split_opts *o);
 void rt_data_free(rt_dataset *ds);
+/* The length of the UTF-8 sequence at p (of n bytes) as Python's strict utf-8 codec takes it (no overlong
+ * forms, no surrogates, nothing above U+10FFFF), or 0. */
+int rt_utf8_len(const unsigned char *p, size_t n);
 /* HF datasets' text loader (sample_by "line", what Axolotl's ds_type text and .txt files get): the rows of a
  * UTF-8 file buf[0..len), one per line, as JSON lines {"text": line} into out. Lines end at "\n", "\r\n" or
  * "\r" (Python's universal newlines) and keep no line break; an empty line is a row ""; a last line without a
@@ -221,6 +225,8 @@ void rt_np_permutation(uint64_t seed, int64_t n, int64_t *out);
  * (init_genrand), then randperm_cpu's swaps from the front, element i with
  * i + random() % (n - i), random() being one 32-bit draw. */
 void rt_torch_randperm(uint64_t seed, int64_t n, int64_t *out);
+/* From n = UINT32_MAX / 20 on, randperm_cpu draws another way (64-bit draws): place_rows refuses that many. */
+#define RT_TORCH_RANDPERM_MAX ((int64_t)(4294967295u / 20u))
 /* SplitMix64 (state += 0x9E3779B97F4A7C15, then the published mix): the
  * deterministic stream of seeds for dropout, noise and new weights. */
 uint64_t rt_splitmix64(uint64_t *state);

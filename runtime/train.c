@@ -1455,10 +1455,10 @@ int rt_train(rt_session *s, const rt_train_opts *o, ax_diag *d) {
                               .shard_idx = mattr_i(m, "train.dataset_shard_idx", 0)};
     /* dataset_shard_num and dataset_exact_deduplication on the training data (with val_set_size, rt_data_split
      * applies both in Axolotl's order) */
-    if (val <= 0 && (so.shard_num > 0 || so.dedup || curriculum || fix_untr)) {
+    if (val <= 0) { /* the training set in Axolotl's order: the sampler permutes that */
         const int64_t n0 = ds.nsamples;
         if (so.shard_num > 0 || curriculum || fix_untr) rt_data_axolotl_order(&ds, &so); /* its order, its shard (deduplicated first) */
-        else rt_data_dedup(&ds, &so);
+        else rt_data_merge_order(&ds, &so);
         if (lead && !quiet && so.shard_num > 0)
             printf("axorun: shard %lld of %lld (dataset_shard_num): %lld of %lld samples\n", (long long)so.shard_idx,
                    (long long)so.shard_num, (long long)ds.nsamples, (long long)n0);

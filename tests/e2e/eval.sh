@@ -124,7 +124,7 @@ save_total_limit: 1" >es1.yml
 check '"$AXOC" compile es1.yml -o es1.bin 2>/dev/null && "$AXORUN" es1.bin --output-dir es1 >/dev/null 2>&1 && test "$(ls -d es1/checkpoint-* | tr "\n" " ")" = "es1/checkpoint-$es_best " && cmp -s es/model.safetensors es1/model.safetensors' \
   "save_total_limit 1 keeps only the best checkpoint"
 # load_best_model_at_end alone: 4 steps, evals at 2 and 4, saves every 2
-es "load_best_model_at_end: true" | sed 's/^max_steps: .*/max_steps: 4/; s/^save_steps: .*/save_steps: 2/; s/^learning_rate: .*/learning_rate: 0.05/' >lb.yml
+es "load_best_model_at_end: true" | sed 's/^max_steps: .*/max_steps: 4/; s/^save_steps: .*/save_steps: 2/; s/^learning_rate: .*/learning_rate: 0.1/' >lb.yml
 check '"$AXOC" compile lb.yml -o lb.bin 2>/dev/null && "$AXORUN" lb.bin --output-dir lb >lb.out 2>&1' "load_best_model_at_end: train"
 read -r lb_stop lb_best <<<"$(hf_expect lb/train_log.jsonl 0 2 4 2>/dev/null)"
 check 'test "$lb_stop" = 4 && test "$lb_best" = 2 && cmp -s lb/model.safetensors lb/checkpoint-2/model.safetensors && grep -q "final model is lb/checkpoint-2" lb.out' \
@@ -349,13 +349,15 @@ check 'cur cur6 hf_rows.jsonl "micro_batch_size: 2
 gradient_accumulation_steps: 2
 num_epochs: 2" && grep -q "axorun: 3 steps (2 per epoch)" cur6.out && steps_are cur6 "0,1,2,3 4 0,1,2,3"' \
   "num_epochs 2 of 5 rows, global batch 4: Axolotl's ceil(10 / 4) = 3 steps; an epoch's last step holds 1 row"
-# Without curriculum_sampling the order is HF Trainer's RandomSampler under accelerate: torch.randperm(5) of a CPU
-# generator seeded with seed + epoch, 0 1 3 2 4 (seed 7) then 3 1 2 4 0 (seed 8) (computed with torch 2.13; test_data
-# checks the permutations against transformers' own train dataloader)
+# Without curriculum_sampling the order is HF Trainer's RandomSampler under accelerate over Axolotl's prepared set:
+# merge_datasets shuffles a lone dataset too (HF datasets' shuffle(7): rows 2 0 4 1 3), and the sampler takes
+# torch.randperm(5) of a CPU generator seeded with seed + epoch of that, 0 1 3 2 4 (seed 7) then 3 1 2 4 0 (seed 8),
+# so rows 2 0 1 4 3 then 1 0 4 3 2 (what Axolotl 0.19's merge_datasets and transformers 5.16's own train dataloader
+# give; test_data checks the permutations against that dataloader)
 check 'cur shuf1 hf_rows.jsonl "micro_batch_size: 1
-num_epochs: 2" && sed -i "/^curriculum_sampling/d" shuf1.yml && "$AXOC" compile shuf1.yml -o shuf1.bin 2>/dev/null && "$AXORUN" shuf1.bin --output-dir shuf1 --overwrite >/dev/null 2>&1 && steps_are shuf1 "0 1 3 2 4 3 1 2 4 0"' \
+num_epochs: 2" && sed -i "/^curriculum_sampling/d" shuf1.yml && "$AXOC" compile shuf1.yml -o shuf1.bin 2>/dev/null && "$AXORUN" shuf1.bin --output-dir shuf1 --overwrite >/dev/null 2>&1 && steps_are shuf1 "2 0 1 4 3 1 0 4 3 2"' \
   "the shuffled order of each epoch is HF Trainer's (torch.randperm seeded with seed + epoch)"
-check 'cur shuf2 hf_rows.jsonl "micro_batch_size: 1" 2 && sed -i "/^curriculum_sampling/d" shuf2.yml && "$AXOC" compile shuf2.yml --world-size 2 -o shuf2.bin 2>/dev/null && "$AXORUN" shuf2.bin --output-dir shuf2 --overwrite >/dev/null 2>&1 && steps_are shuf2 "0,1 3,2 4,0"' \
+check 'cur shuf2 hf_rows.jsonl "micro_batch_size: 1" 2 && sed -i "/^curriculum_sampling/d" shuf2.yml && "$AXOC" compile shuf2.yml --world-size 2 -o shuf2.bin 2>/dev/null && "$AXORUN" shuf2.bin --output-dir shuf2 --overwrite >/dev/null 2>&1 && steps_are shuf2 "2,0 1,4 3,2"' \
   "2 ranks: the same order, sharded by batch, the last batch topped up from the epoch's start"
 
 # Packed rows: each epoch packs its own shuffle, so epochs differ in rows (here 22 to 24 of 40 samples): an epoch has

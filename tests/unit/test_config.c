@@ -465,8 +465,19 @@ static void test_schedules(void) {
     expect_error("lr_scheduler: warmup_stable_decay\n", "cfg.yml", "warmup_stable_decay needs lr_scheduler_kwargs.num_decay_steps");
     expect_error("lr_scheduler: warmup_stable_decay\nlr_scheduler_kwargs:\n  num_decay_steps: 3\n  decay_type: exp\n",
                  "cfg.yml:4:15", "lr_scheduler_kwargs.decay_type: expected linear, cosine or 1-sqrt (HF's get_wsd_schedule), found \"exp\"");
-    expect_error("lr_scheduler: warmup_stable_decay\nlr_scheduler_kwargs:\n  num_decay_steps: 3\n  min_lr_ratio: 1.5\n",
-                 "cfg.yml:2:1", "lr_scheduler_kwargs.min_lr_ratio: expected a ratio of learning_rate in [0, 1], found 1.5");
+    /* what HF takes, axo takes: any min_lr_ratio, a negative num_stable_steps, null for HF's default; and rex, which
+     * Axolotl builds without the kwargs, with any mapping (a OneCycleLR key, a bad type) */
+    run_y(&r, "lr_scheduler: warmup_stable_decay\nlr_scheduler_kwargs:\n  num_decay_steps: 3\n  min_lr_ratio: 1.5\n"
+              "  num_stable_steps: -2\n  warmup_type: null\n");
+    CHECK_MSG(r.rc == 0 && r.d.n == 0 && r.c.sched_min_lr_ratio == 1.5 && r.c.sched_num_stable_steps == -2 &&
+                  !r.c.sched_warmup_type,
+              "%s", dump(&r.d));
+    run_free(&r);
+    expect_warning("lr_scheduler: rex\nlr_scheduler_kwargs:\n  pct_start: 0.3\n  warmup_type: exp\n", "cfg.yml:2:1",
+                   "lr_scheduler_kwargs: ignored with lr_scheduler: rex");
+    run_y(&r, "lr_scheduler_kwargs:\n  min_lr_rate: 0.1\n  num_cycles: null\nlr_scheduler: cosine_with_min_lr\n");
+    CHECK_MSG(r.rc == 0 && r.d.n == 0 && isnan(r.c.sched_num_cycles), "kwargs before lr_scheduler: %s", dump(&r.d));
+    run_free(&r);
     expect_error("lr_scheduler: cosine\nlr_scheduler_kwargs:\n  num_decay_steps: 3\n", "cfg.yml:2:1",
                  "num_decay_steps, num_stable_steps, min_lr_ratio, warmup_type and decay_type are warmup_stable_decay's; "
                  "lr_scheduler is cosine");

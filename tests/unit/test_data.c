@@ -791,7 +791,7 @@ static void test_dedup(void) {
         ax_diag_init(&d);
         CHECK(rt_data_load_text(t, strlen(t), "d.jsonl", 16, &ds, &d) == 0);
         rt_split_opts o = {.seq_len = 3, .excess = trunc ? RT_EXCESS_TRUNCATE : RT_EXCESS_DROP, .dedup = 1};
-        CHECK_EQ(rt_data_dedup(&ds, &o), trunc ? 2 : 1);
+        CHECK_EQ(rt_data_merge_order(&ds, &o), trunc ? 2 : 1);
         CHECK_EQ(ds.nsamples, trunc ? 3 : 4);
         CHECK(rt_data_sample_len(&ds, 0) == 3 && ds.tokens[2] == 3 && ds.tokens[5] == 4); /* first copies kept, in order */
         rt_data_free(&ds);
