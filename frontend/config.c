@@ -1195,11 +1195,11 @@ static int hub_dataset(loader *L, fe_dataset *ds, const char *name, const yaml_n
     return total;
 }
 
-const char *const fe_loader_names[3] = {"json", "parquet", "text"};
+const char *const fe_loader_names[5] = {"json", "parquet", "text", "csv", "tsv"};
 
 /* A local file's format, as Axolotl's get_ds_type chooses the HF datasets loader: the entry's ds_type, else
- * ".parquet", ".arrow", ".csv" or ".txt" anywhere in the path as written, else json. axo reads json, parquet and
- * text. */
+ * ".parquet", ".arrow", ".csv" or ".txt" anywhere in the path as written, else json. axo reads json, parquet, text
+ * and csv (HF's loader names: "tsv" is none). */
 static int local_format(loader *L, fe_dataset *ds, const fe_ypair *dp, int np, const char *name, const char *given) {
     const fe_yctx *y = &L->y;
     char key[160], loc[512];
@@ -1217,14 +1217,14 @@ static int local_format(loader *L, fe_dataset *ds, const fe_ypair *dp, int np, c
         for (size_t i = 0; i < AX_ARRAY_LEN(by_name) && !strcmp(t, "json"); i++)
             if (strstr(given, by_name[i][0])) t = by_name[i][1];
     }
-    for (int i = 0; i < (int)AX_ARRAY_LEN(fe_loader_names); i++)
+    for (int i = 0; i <= FE_LOADER_CSV; i++)
         if (!strcmp(t, fe_loader_names[i])) {
             ds->loader = i;
             return 0;
         }
     if (at) {
-        yerr(y, at, key, "json, parquet or text (axo does not read HF datasets' other loaders; convert the file, e.g. "
-                         "with HF datasets' to_json)");
+        yerr(y, at, key, "json, parquet, text or csv (axo does not read HF datasets' other loaders; convert the file, "
+                         "e.g. with HF datasets' to_json)");
     } else {
         snprintf(key, sizeof key, "%s.path", name);
         const yaml_node_t *pv = NULL;
@@ -1232,7 +1232,7 @@ static int local_format(loader *L, fe_dataset *ds, const fe_ypair *dp, int np, c
             if (!strcmp(dp[k].key, "path")) pv = dp[k].v;
         ax_error(y->d, fe_yloc(y, pv, loc, sizeof loc),
                  "%s: \"%s\" is read by HF datasets' %s loader (Axolotl chooses it from the name), which axo does not "
-                 "reproduce: axo reads json, parquet and text files (set ds_type: json if the file is JSON lines)",
+                 "reproduce: axo reads json, parquet, text and csv files (set ds_type: json if the file is JSON lines)",
                  key, given, t);
     }
     return -1;

@@ -17,7 +17,7 @@
 
 typedef enum { FE_ADAPTER_NONE, FE_ADAPTER_LORA, FE_ADAPTER_QLORA } fe_adapter;
 /* a dataset file's loader: = fe_hub_data_format - 1 and runtime/data.h's RT_LOADER_* */
-enum { FE_LOADER_JSON, FE_LOADER_PARQUET, FE_LOADER_TEXT };
+enum { FE_LOADER_JSON, FE_LOADER_PARQUET, FE_LOADER_TEXT, FE_LOADER_CSV, FE_LOADER_TSV /* csv, sep "\t" */ };
 enum { FE_SAVE_NO = 1, FE_SAVE_EPOCH, FE_SAVE_STEPS, FE_SAVE_BEST };   /* save_strategy */
 enum { FE_EVAL_NO = 1, FE_EVAL_EPOCH, FE_EVAL_STEPS };                 /* eval_strategy */
 /* lr_scheduler: HF TrainingArguments' lr_scheduler_type names (fe_sched_names) */
@@ -36,7 +36,7 @@ typedef enum {
     FE_SCHED_COUNT
 } fe_sched;
 extern const char *const fe_sched_names[FE_SCHED_COUNT];
-extern const char *const fe_loader_names[3]; /* by FE_LOADER_*: json, parquet, text */
+extern const char *const fe_loader_names[5]; /* by FE_LOADER_*: json, parquet, text, csv, tsv */
 typedef enum { FE_OFFLOAD_NONE, FE_OFFLOAD_CPU } fe_offload;
 typedef enum { FE_STATE_DICT_FULL, FE_STATE_DICT_SHARDED } fe_state_dict;
 

@@ -900,8 +900,10 @@ static const char *list_splits(ax_arena *ar, const ds_splits *sp) {
 }
 
 /* ---- the split's files, as load_dataset(path, name=, data_files=, split=) reads them ---------------------- */
+static const char *last_module; /* the builder the last fe_hub_split_files call inferred (ds_pick reads it) */
 int fe_hub_split_files(ax_arena *ar, const char *const *files, int n, const fe_hub_ds_sel *sel, const char ***out,
                        char *err, size_t errcap) {
+    last_module = NULL;
     const char *split = sel && sel->split && *sel->split ? sel->split : "train";
     const char *name = sel && sel->name && *sel->name ? sel->name : NULL;
     if (strchr(split, '[') || strchr(split, '+')) {
@@ -948,6 +950,7 @@ int fe_hub_split_files(ax_arena *ar, const char *const *files, int n, const fe_h
             return -1;
         }
         module = m;
+        last_module = m;
         res.pats[s] = v, res.np[s] = nv;
     }
     if (!module || !strcmp(module, "zip")) {
@@ -1118,7 +1121,8 @@ int fe_parse_split(ax_arena *ar, const char *spec, const char **name, const char
 
 int fe_hub_data_format(const char *f) {
     static const char *const ext[][2] = {{".json", "1"}, {".jsonl", "1"}, {".ndjson", "1"},
-                                         {".parquet", "2"}, {".geoparquet", "2"}, {".gpq", "2"}, {".txt", "3"}};
+                                         {".parquet", "2"}, {".geoparquet", "2"}, {".gpq", "2"}, {".txt", "3"},
+                                         {".csv", "4"},  {".tsv", "5"}};
     const size_t n = strlen(f);
     for (size_t i = 0; i < AX_ARRAY_LEN(ext); i++) {
         const size_t e = strlen(ext[i][0]);
@@ -1140,17 +1144,29 @@ static fe_hub_ds_sel with_card(ax_arena *ar, const fe_hub_ds_sel *sel, const cha
     return s;
 }
 
-/* The .json/.jsonl, .parquet or .txt files of the split (sorted: HF datasets concatenates them in that order), or -1
+/* The .json/.jsonl, .parquet, .txt or .csv/.tsv files of the split (sorted: HF datasets concatenates them in that order), or -1
  * with err. HF datasets reads a repo with one builder, so the split's files are of one format. */
 static int ds_pick(ax_arena *ar, const char *const *files, int n, const fe_hub_ds_sel *sel, const char ***out, char *err,
                    size_t errcap) {
     int nv = fe_hub_split_files(ar, files, n, sel, out, err, errcap);
     if (nv < 0) return -1;
     const char *split = sel && sel->split && *sel->split ? sel->split : "train";
+    /* the loader is the builder HF datasets infers for the whole split (every suffix of every name counts); axo
+     * reads each file by its last suffix, so the two must agree (train.json.txt is json to datasets) */
+    static const char *const by_loader[] = {"json", "parquet", "text", "csv", "csv\tsep"};
+    int want = 0;
+    for (int k = 0; last_module && k < (int)AX_ARRAY_LEN(by_loader); k++)
+        if (!strcmp(last_module, by_loader[k])) want = k + 1;
     for (int i = 0; i < nv; i++) {
         const int f = fe_hub_data_format((*out)[i]);
+        if (f && want && f != want) {
+            snprintf(err, errcap, "its \"%s\" split holds %s, which HF datasets reads with its %s loader (the builder it "
+                                  "infers from all the split's file names), not as its last suffix says: rename it",
+                     split, (*out)[i], by_loader[want - 1][0] == 'c' ? "csv" : by_loader[want - 1]);
+            return -1;
+        }
         if (!f) {
-            snprintf(err, errcap, "its \"%s\" split holds %s, and axo reads .json/.jsonl, .parquet and .txt files only "
+            snprintf(err, errcap, "its \"%s\" split holds %s, and axo reads .json/.jsonl, .parquet, .txt and .csv/.tsv files only "
                                   "(convert it, e.g. with HF datasets' to_json, and give the file's path)", split, (*out)[i]);
             return -1;
         }

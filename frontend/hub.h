@@ -77,7 +77,7 @@ int fe_hub_split_files(ax_arena *ar, const char *const *files, int n, const fe_h
 int fe_parse_split(ax_arena *ar, const char *spec, const char **name, const char **slice, char *err, size_t errcap);
 
 /* 1 for a .json/.jsonl/.ndjson file name, 2 for .parquet/.geoparquet/.gpq, 3 for .txt (HF datasets' text loader),
- * 0 for another: 1 + the FE_LOADER_* that reads it. */
+ * 4 for .csv, 5 for .tsv (the csv loader with sep "\t"), 0 for another: 1 + the FE_LOADER_* that reads it. */
 int fe_hub_data_format(const char *file);
 
 /* The local paths of the .json/.jsonl or .parquet files that make the

@@ -1,5 +1,6 @@
 #include "runtime/data.h"
 
+#include "runtime/csv.h"
 #include "runtime/parquet.h"
 #include "runtime/prompt.h"
 
@@ -981,13 +982,15 @@ int rt_text_rows(const char *buf, size_t len, const char *name, ax_buf *out, ax_
 }
 
 /* A source's rows as text: a Parquet file's rows as JSON lines (runtime/parquet.h), a text file's lines as
- * {"text": line} (rt_text_rows; a row's errors name it as that line), else the file's own bytes. */
+ * {"text": line} (rt_text_rows; a row's errors name it as that line), a CSV file's as HF's csv loader reads them
+ * (runtime/csv.h), else the file's own bytes. */
 static char *source_text(const rt_data_source *s, size_t *len, ax_diag *d) {
     char *text = ax_read_file(s->path, len, d);
     if (!text || s->loader == RT_LOADER_JSON) return text;
     ax_buf rows = {0};
     int rc = s->loader == RT_LOADER_PARQUET ? rt_parquet_rows(text, *len, s->path, &rows, d)
-                                            : rt_text_rows(text, *len, s->path, &rows, d);
+             : s->loader == RT_LOADER_TEXT  ? rt_text_rows(text, *len, s->path, &rows, d)
+                                            : rt_csv_rows(text, *len, s->path, s->loader == RT_LOADER_TSV ? '\t' : ',', &rows, d);
     free(text);
     if (rc) {
         ax_buf_free(&rows);
@@ -1051,6 +1054,7 @@ int rt_data_load_sources(const rt_data_source *src, int n, const rt_tok_setup *s
         rt_data_free(ds);
         return -1;
     }
+    int group_rows = 0; /* the current split (a file and those that continue it) has a row */
     for (int i = 0; i < n; i++) { /* past a bad file too, so every file's errors are reported */
         int64_t n0 = ds->nsamples, t0 = ds->ntokens, e0 = ds->nempty;
         starts[i] = n0;
@@ -1058,6 +1062,17 @@ int rt_data_load_sources(const rt_data_source *src, int n, const rt_tok_setup *s
         char *text = pre[i] ? pre[i] : source_text(&src[i], &len, d);
         pre[i] = NULL;
         if (!text) {
+            rc = -1;
+            continue;
+        }
+        /* HF datasets' text and csv loaders refuse a split of no row at all (an empty file, a header alone) */
+        group_rows = (src[i].continues ? group_rows : 0) || len > 0;
+        if ((src[i].loader == RT_LOADER_TEXT || src[i].loader >= RT_LOADER_CSV) && !group_rows &&
+            (i + 1 == n || !src[i + 1].continues)) {
+            ax_error(d, src[i].path, "no row%s (HF datasets' %s loader refuses a split without one)",
+                     src[i].loader == RT_LOADER_TEXT ? ": an empty file" : " under the header",
+                     src[i].loader == RT_LOADER_TEXT ? "text" : "csv");
+            free(text);
             rc = -1;
             continue;
         }

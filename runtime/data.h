@@ -92,7 +92,7 @@ int rt_data_load_formatted_text(const char *text, size_t len, const char *name, 
                                 struct rt_prompter *p, int64_t vocab_size, rt_dataset *ds, ax_diag *d);
 /* One dataset of a config: its file and, for rows of text, its format. */
 struct rt_tok_setup;
-enum { RT_LOADER_JSON, RT_LOADER_PARQUET, RT_LOADER_TEXT };
+enum { RT_LOADER_JSON, RT_LOADER_PARQUET, RT_LOADER_TEXT, RT_LOADER_CSV, RT_LOADER_TSV };
 typedef struct rt_data_source {
     const char *path;
     const struct rt_ds_spec *spec; /* NULL: pre-tokenized rows */
@@ -103,7 +103,8 @@ typedef struct rt_data_source {
     uint64_t seed;
     int64_t *nloaded; /* or NULL: set to the samples this source added to the dataset */
     int loader;       /* RT_LOADER_*: JSON lines / a JSON array; a Parquet file, its rows (runtime/parquet.h) as
-                       * JSON lines; a text file, each line a row {"text": line} (HF datasets' text loader) */
+                       * JSON lines; a text file, each line a row {"text": line} (HF datasets' text loader); a CSV
+                       * file (TSV: sep "\t"), its rows as HF datasets' csv loader reads them (runtime/csv.h) */
     /* HF's split slice ("train[:10%]"), as JSON {"from", "to", "unit", "rounding"} (frontend/hub.h
      * fe_parse_split), or NULL: rows [from, to) of the split, taken before shards. The split is this source and
      * the sources after it that continue it (a split of several files: their rows counted together). */

@@ -1204,6 +1204,8 @@ static int load_datasets(const ir_module *m, const char *prefix, int nds, int64_
         snprintf(k, sizeof k, "%s.%d.loader", prefix, i);
         const char *ld = mattr_s(m, k, NULL);
         if (ld && !strcmp(ld, "text")) src[i].loader = RT_LOADER_TEXT;
+        else if (ld && !strcmp(ld, "csv")) src[i].loader = RT_LOADER_CSV;
+        else if (ld && !strcmp(ld, "tsv")) src[i].loader = RT_LOADER_TSV;
         else if (ld) {
             ax_error(d, "plan", "%s: \"%s\" is no loader this axorun reads (a newer axoc's plan?)", k, ld);
             rc = -1;

@@ -206,9 +206,9 @@ check '"$AXOC" compile d4.yml -o d4.bin 2>/dev/null && "$AXORUN" d4.bin >d4.out 
   "a parquet repo (as push_to_hub writes one: data/train-00000-of-00001.parquet) trains as its rows in JSON lines"
 check 'test -L "$(dsnap ds-parquet)/data/train-00000-of-00001.parquet" && "$AXOC" dump d4.bin >d4.dump && grep -q "attr io.dataset.0.parquet = 1" d4.dump' \
   "the parquet file is cached as huggingface_hub caches it, and the plan reads it as parquet"
-dcfg d4c test-org/ds-csv >d4c.yml
-check '! "$AXOC" compile d4c.yml -o d4c.bin 2>d4c.err && grep -q "datasets\[0\].path: cannot download the dataset \"test-org/ds-csv\".*its \"train\" split holds train.csv, and axo reads .json/.jsonl, .parquet and .txt files only" d4c.err' \
-  "a csv-only repo: the error names its file and what axo reads"
+dcfg d4c test-org/ds-arrow >d4c.yml
+check '! "$AXOC" compile d4c.yml -o d4c.bin 2>d4c.err && grep -q "datasets\[0\].path: cannot download the dataset \"test-org/ds-arrow\".*its \"train\" split holds train.arrow, and axo reads .json/.jsonl, .parquet, .txt and .csv/.tsv files only" d4c.err' \
+  "an arrow-only repo: the error names its file and what axo reads"
 dcfg d5 test-org/ds-many >d5.yml
 check '"$AXOC" compile d5.yml -o d5.bin 2>/dev/null && "$AXORUN" d5.bin >d5.out 2>&1 && test "$(losses d5)" = "$(losses o0)"' \
   "a split of several files (the two halves of the rows): their concatenation, as HF datasets makes it, trains as the whole file"

@@ -96,13 +96,13 @@ check '"$AXOC" compile dst.yml -o dst.bin 2>/dev/null && "$AXORUN" dst.bin --max
 sed 's#ds_type: parquet#ds_type: json#' dst.yml >dsj.yml
 check '"$AXOC" compile dsj.yml -o dsj.bin 2>/dev/null && "$AXOC" dump dsj.bin >dsj.dump && ! grep -q "parquet = 1" dsj.dump' \
   "the same path read as json is another plan (the format is in the plan cache's key)"
-sed 's#ds_type: parquet#ds_type: csv#' dst.yml >csv.yml
-check '! "$AXOC" compile csv.yml -o csv.bin 2>csv.err && grep -q "datasets\[0\].ds_type: expected json, parquet or text" csv.err' \
-  "ds_type: csv is refused by key"
-printf 'a,b\n1,2\n' >table.csv
-cfg chat_template "$T/table.csv" </dev/null >csv2.yml
-check '! "$AXOC" compile csv2.yml -o csv2.bin 2>csv2.err && grep -q "is read by HF datasets. csv loader" csv2.err' \
-  "a .csv path is refused at compile time, not read as JSON"
+sed 's#ds_type: parquet#ds_type: arrow#' dst.yml >arw.yml
+check '! "$AXOC" compile arw.yml -o arw.bin 2>arw.err && grep -q "datasets\[0\].ds_type: expected json, parquet, text or csv" arw.err' \
+  "ds_type: arrow is refused by key"
+printf 'ARROW1' >table.arrow
+cfg chat_template "$T/table.arrow" </dev/null >arw2.yml
+check '! "$AXOC" compile arw2.yml -o arw2.bin 2>arw2.err && grep -q "is read by HF datasets. arrow loader" arw2.err' \
+  "a .arrow path is refused at compile time, not read as JSON"
 
 # 4b. text files: HF datasets' text loader (ds_type: text, or .txt in the name), a row {"text": line} per line
 python3 - "$D/toy_alpaca.jsonl" <<'PYEOF'
@@ -130,10 +130,56 @@ mkdir -p txtdir && cp lines.txt txtdir/train.txt
 cfg alpaca "$T/txtdir" </dev/null | sed 's#^    type: alpaca#    type: completion#' >c-dir.yml
 check '"$AXOC" compile c-dir.yml -o c-dir.bin 2>/dev/null && "$AXORUN" c-dir.bin --max-steps 6 --output-dir oc-dir >/dev/null 2>&1 && cmp -s <(losses oc-jsonl) <(losses oc-dir)' \
   "a folder of .txt files: HF datasets' module inference picks the text loader"
+: >empty.txt
+cfg alpaca "$T/empty.txt" </dev/null | sed 's#^    type: alpaca#    type: completion#' >c-empty.yml
+check '"$AXOC" compile c-empty.yml -o c-empty.bin 2>/dev/null && ! "$AXORUN" c-empty.bin --max-steps 2 --output-dir oc-empty >c-empty.out 2>&1 && grep -q "empty.txt: error: no row: an empty file" c-empty.out' \
+  "an empty .txt file: an error, as HF datasets' text loader refuses it"
 printf 'good line\nbad \377 byte\n' >bad.txt
 cfg alpaca "$T/bad.txt" </dev/null | sed 's#^    type: alpaca#    type: completion#' >c-bad.yml
 check '"$AXOC" compile c-bad.yml -o c-bad.bin 2>/dev/null && ! "$AXORUN" c-bad.bin --max-steps 2 --output-dir oc-bad >c-bad.out 2>&1 && grep -q "bad.txt:2: error: not UTF-8 at byte offset 14" c-bad.out' \
   "a byte that is not UTF-8: an error naming the file and line"
+
+# 4c. CSV files: HF datasets' csv loader (pandas.read_csv in chunks, runtime/csv.h): ds_type: csv or .csv in the name
+python3 - "$D/toy_alpaca.jsonl" <<'PYEOF'
+import csv, json, sys
+rows = [json.loads(l) for l in open(sys.argv[1])]
+with open("alpaca.csv", "w", newline="") as f:  # Python's csv module quotes fields with commas, quotes, line breaks
+    w = csv.DictWriter(f, fieldnames=["instruction", "input", "output"], lineterminator="\r\n")
+    w.writeheader()
+    w.writerows({k: r[k] for k in ("instruction", "input", "output")} for r in rows)
+with open("alpaca.tsv", "w", newline="") as f:
+    w = csv.DictWriter(f, fieldnames=["instruction", "input", "output"], delimiter="\t")
+    w.writeheader()
+    w.writerows({k: r[k] for k in ("instruction", "input", "output")} for r in rows)
+# pandas reads an empty input as NaN, which HF datasets stores as null: the JSON lines say so too
+with open("alpaca_na.jsonl", "w") as f:
+    f.write("".join(json.dumps({k: (r[k] if r[k] != "" else None) for k in ("instruction", "input", "output")}) + "\n" for r in rows))
+PYEOF
+cfg alpaca "$T/alpaca_na.jsonl" </dev/null >a-na.yml
+cfg alpaca "$T/alpaca.csv" </dev/null >a-csv.yml
+check '"$AXOC" compile a-na.yml -o a-na.bin 2>/dev/null && "$AXORUN" a-na.bin --max-steps 6 --output-dir oa-na >/dev/null 2>&1 && "$AXOC" compile a-csv.yml -o a-csv.bin 2>/dev/null && "$AXORUN" a-csv.bin --max-steps 6 --output-dir oa-csv >a-csv.out 2>&1' \
+  "type: alpaca on a .csv file and on its rows as JSON lines"
+check 'grep -q "dataset .*alpaca.csv: 600 samples" a-csv.out && test -s oa-na/train_log.jsonl && cmp -s <(losses oa-na) <(losses oa-csv)' \
+  "a .csv file (quoted commas and line breaks, CRLF) = its rows, bit for bit"
+check '"$AXORUN" j-alpaca.bin --max-steps 6 --output-dir oj6 >/dev/null 2>&1 && cmp -s <(losses oj6) <(losses oa-csv)' \
+  "an empty input read as null trains as the original empty string (alpaca's prompt without input either way)"
+check '"$AXOC" dump a-csv.bin >acsv.dump && grep -q "attr io.dataset.0.loader = \"csv\"" acsv.dump' "the plan names the csv loader"
+mkdir -p tsvdir && cp alpaca.tsv tsvdir/train.tsv
+cfg alpaca "$T/tsvdir" </dev/null >a-tsv.yml
+check '"$AXOC" compile a-tsv.yml -o a-tsv.bin 2>/dev/null && "$AXORUN" a-tsv.bin --max-steps 6 --output-dir oa-tsv >/dev/null 2>&1 && cmp -s <(losses oa-na) <(losses oa-tsv)' \
+  "a folder of .tsv files: HF datasets' csv loader with sep \"\\t\" (its module inference), bit for bit"
+cp alpaca.csv alpaca.data
+sed 's#alpaca.csv#alpaca.data#' a-csv.yml | sed 's#^\(  - path: .*\)#\1\n    ds_type: csv#' >a-dst.yml
+check '"$AXOC" compile a-dst.yml -o a-dst.bin 2>/dev/null && "$AXORUN" a-dst.bin --max-steps 6 --output-dir oa-dst >/dev/null 2>&1 && cmp -s <(losses oa-na) <(losses oa-dst)' \
+  "ds_type: csv reads a file of any name"
+printf 'instruction,input,output\n' >hdr.csv
+cfg alpaca "$T/hdr.csv" </dev/null >a-hdr.yml
+check '"$AXOC" compile a-hdr.yml -o a-hdr.bin 2>/dev/null && ! "$AXORUN" a-hdr.bin --max-steps 2 --output-dir oa-hdr >a-hdr.out 2>&1 && grep -q "hdr.csv: error: no row under the header" a-hdr.out' \
+  "a .csv file of a header alone: an error, as HF datasets refuses it"
+printf 'instruction,input,output\n1,2,3\n' >nums.csv
+cfg alpaca "$T/nums.csv" </dev/null >a-num.yml
+check '"$AXOC" compile a-num.yml -o a-num.bin 2>/dev/null && ! "$AXORUN" a-num.bin --max-steps 2 --output-dir oa-num >a-num.out 2>&1 && grep -q "nums.csv:1.*expected a string" a-num.out' \
+  "a column pandas reads as numbers is no text: the error names the file and row"
 
 # 5. split slices (HF's "train[:500]", which Axolotl keeps): the rows of the slice, taken before shards
 with_split() { sed "s#^\(  - path: .*\)#\1\n    split: \"$1\"#" "$2"; }

@@ -27,7 +27,7 @@ usage: mock_hub.py MODEL_DIR PORT_FILE LOG TOKEN [ADAPTER_DIR [DATA_FILE]]
     test-org/ds-one       alpaca_data_cleaned.json: the rows as one JSON array, no split in its name
     test-org/ds-parquet   data/train-00000-of-00001.parquet only: tests/reference/parquet/toy_count.parquet
                           (the first 200 rows of configs/data/toy_count.jsonl)
-    test-org/ds-csv       train.csv only
+    test-org/ds-arrow     train.arrow only (a format axo does not read)
     test-org/ds-configs   a dataset card (README.md) with two configurations and no default: "all"
                           (data/all/train-00000-of-00001.jsonl, the rows) and "half" (data/half/part.jsonl)
     test-org/ds-many      train-0.jsonl and train-1.jsonl (halves)
@@ -94,7 +94,7 @@ def main():
         "test-org/ds-one": {"alpaca_data_cleaned.json": b"[" + b",".join(r.strip() for r in rows) + b"]\n"},
         "test-org/ds-parquet": {"data/train-00000-of-00001.parquet": open(os.path.join(
             os.path.dirname(os.path.abspath(__file__)), "..", "..", "reference", "parquet", "toy_count.parquet"), "rb").read()},
-        "test-org/ds-csv": {"train.csv": b"input_ids,labels\n"},
+        "test-org/ds-arrow": {"train.arrow": b"ARROW1\0\0"},
         "test-org/ds-configs": {"README.md": b"---\nlicense: mit\nconfigs:\n- config_name: all\n  data_files:\n  - split: train\n"
                                              b"    path: data/all/train-*\n- config_name: half\n  data_files: data/half/*.jsonl\n"
                                              b"---\n# two configurations, none the default\n",
