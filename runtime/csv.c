@@ -289,7 +289,7 @@ int rt_csv_rows(const char *buf, size_t len, const char *name, char sep, ax_buf 
         }
 #define FIELD(r, j, s, n)                                                                                           \
     const int has_##s = (j) < t.rec[(r) + 1] - t.rec[r];                                                           \
-    const char *s = has_##s ? t.text.data + t.off[t.rec[r] + (j)] : "";                                             \
+    const char *s = has_##s && t.text.data ? t.text.data + t.off[t.rec[r] + (j)] : "";                             \
     const size_t n = has_##s ? t.off[t.rec[r] + (j) + 1] - t.off[t.rec[r] + (j)] : 0
     for (size_t c0 = 1; c0 < t.nrec; c0 += CSV_CHUNK) {
         const size_t c1 = c0 + CSV_CHUNK < t.nrec ? c0 + CSV_CHUNK : t.nrec;

@@ -5,6 +5,7 @@
 #include "runtime/launch.h"
 
 #include <ftw.h>
+#include <jansson.h>
 #include <sys/stat.h>
 
 static char g_dir[512];
@@ -226,4 +227,23 @@ int fz_compile(const char *config, const char *deepspeed, int world_size, const 
     cg_result_free(&r);
     ax_diag_free(&d);
     return rc;
+}
+
+void fz_check_rows(const char *out, size_t len, int text_rows) {
+    for (size_t a = 0; a < len;) {
+        const char *nl = memchr(out + a, '\n', len - a);
+        if (!nl) {
+            fprintf(stderr, "fuzz: the last row has no newline\n");
+            abort();
+        }
+        json_error_t je;
+        json_t *row = json_loadb(out + a, (size_t)(nl - out) - a, JSON_REJECT_DUPLICATES, &je);
+        if (!json_is_object(row) ||
+            (text_rows && (json_object_size(row) != 1 || !json_is_string(json_object_get(row, "text"))))) {
+            fprintf(stderr, "fuzz: a row is not the JSON object expected: %s\n", je.text);
+            abort();
+        }
+        json_decref(row);
+        a = (size_t)(nl - out) + 1;
+    }
 }

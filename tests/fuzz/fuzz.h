@@ -40,6 +40,9 @@ void fz_check(int rc, const ax_diag *d, const char *what);
 const char *fz_src(void);
 /* A copy of exactly n bytes (malloc'd), so that ASan sees a read past the end. */
 uint8_t *fz_copy(const uint8_t *data, size_t n);
+/* Aborts unless out[0..len) is JSON lines of objects, every line ended by a newline (with text_rows: each
+ * object {"text": string}): what a dataset reader promises to write. */
+void fz_check_rows(const char *out, size_t len, int text_rows);
 /* Where a config goes so that the bundled configs' paths resolve: the
  * returned DIR/c/config.yml, with models/, deepspeed/ and data/ in DIR/c
  * and in DIR (for both models/... and ../models/...), all configs/' own;

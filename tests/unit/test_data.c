@@ -280,56 +280,16 @@ static int same_rows(const char *a, const char *b, int *rows) {
     return 1;
 }
 
-/* rt_csv_rows = HF datasets' csv loader (tests/reference/make_csv_fixtures.py: load_dataset("csv") on each file,
- * pandas 3 in chunks of 10,000 rows): the same rows (NaN and infinities null, integers above 2^63 - 1 as
- * floats), and an error where datasets raises; only_header's no rows are refused later, by the data loader. One
- * file datasets reads is refused on purpose: a column of an integer above 2^63 - 1 and a negative one, which
- * pandas reads as floats or as every value's text depending on the values' order */
-static void test_csv_rows(void) {
-    static const char *const cases[] = {
-        "ints", "int_na", "floats", "bools", "bool_na", "spaces", "infinities", "nas", "nas_str", "quoted",
-        "quoted_na", "newline_in_quote", "big_int", "neg_big", "too_big", "neg_and_big", "hex_and_more", "dup_header",
-        "empty_header", "fewer_fields", "more_fields", "blank_lines", "space_fields", "crlf", "cr", "bom",
-        "no_final_newline", "only_header", "empty", "mixed", "quote_mid", "eof_in_quote", "unicode", "bad_utf8",
-        "header_spaces", "alpaca", "chunk_int_then_na", "chunk_int_then_float", "chunk_int_then_whole_float",
-        "chunk_str_then_int", "chunk_str_then_bool", "chunk_float_then_int", "chunk_na_then_str", "chunk_int_then_str",
-        "tabs"};
-    int nok = 0, nerr = 0;
-    for (size_t c = 0; c < AX_ARRAY_LEN(cases); c++) {
-        const int tsv = !strcmp(cases[c], "tabs");
-        char path[1024], want_path[1024];
-        snprintf(path, sizeof path, "%s/tests/reference/csv/%s.%s", AXO_SOURCE_DIR, cases[c], tsv ? "tsv" : "csv");
-        snprintf(want_path, sizeof want_path, "%s/tests/reference/csv/%s.jsonl", AXO_SOURCE_DIR, cases[c]);
-        ax_diag d;
-        ax_diag_init(&d);
-        size_t len = 0, wlen = 0;
-        char *buf = ax_read_file(path, &len, &d);
-        CHECK_MSG(buf != NULL, "%s: cannot read", path);
-        ax_buf out = {0};
-        const int rc = buf ? rt_csv_rows(buf, len, path, tsv ? '\t' : ',', &out, &d) : -1;
-        const int accepted = ax_file_exists(want_path) || !strcmp(cases[c], "only_header");
-        if (!strcmp(cases[c], "neg_and_big")) { /* read by datasets, refused by axo: pandas' reading is order-dependent */
-            CHECK_MSG(rc == -1 && ax_diag_contains(&d, "depends on the values' order, which axo does not reproduce"),
-                      "neg_and_big: axo should refuse a column of a uint64 and a negative integer");
-            nerr++;
-        } else if (!accepted) {
-            CHECK_MSG(rc == -1 && d.nerrors > 0, "%s: HF datasets refuses it, axo read %zu bytes of rows", cases[c], out.len);
-            nerr++;
-        } else {
-            CHECK_MSG(rc == 0, "%s: %s", cases[c], d.n ? d.entries[0].msg : "");
-            char *want = ax_file_exists(want_path) ? ax_read_file(want_path, &wlen, &d) : strdup("");
-            int rows = 0;
-            CHECK_MSG(rc != 0 || same_rows(out.data ? out.data : "", want ? want : "", &rows),
-                      "%s: rows differ from HF datasets' (after %d rows)", cases[c], rows);
-            free(want);
-            nok++;
-        }
-        ax_buf_free(&out);
-        free(buf);
-        ax_diag_free(&d);
-    }
-    CHECK_EQ(nok, 35);
-    CHECK_EQ(nerr, 10);
+/* The rows the text reader (sep 0) or the csv reader makes of tests/reference/<dir>/<file>, into out; its return
+ * code (-1 when the file cannot be read). path gets the file's path. */
+static int fixture_rows(const char *dir, const char *file, char sep, ax_buf *out, ax_diag *d, char *path, size_t cap) {
+    snprintf(path, cap, "%s/tests/reference/%s/%s", AXO_SOURCE_DIR, dir, file);
+    size_t len = 0;
+    char *buf = ax_read_file(path, &len, d);
+    CHECK_MSG(buf != NULL, "%s: cannot read", path);
+    const int rc = !buf ? -1 : sep ? rt_csv_rows(buf, len, path, sep, out, d) : rt_text_rows(buf, len, path, out, d);
+    free(buf);
+    return rc;
 }
 
 /* rt_text_rows = HF datasets' text loader (tests/reference/make_text_fixtures.py: load_dataset("text") on each
@@ -342,16 +302,14 @@ static void test_text_rows(void) {
         {"other_separators", NULL}, {"escapes", NULL},        {"unicode", NULL},       {"empty", NULL},
         {"bad_utf8", ":2"},       {"overlong", ":2"},         {"surrogate", ":2"},     {"truncated_seq", ":2"}};
     for (size_t c = 0; c < AX_ARRAY_LEN(cases); c++) {
-        char path[1024], want_path[1024];
-        snprintf(path, sizeof path, "%s/tests/reference/text/%s.txt", AXO_SOURCE_DIR, cases[c].name);
+        char path[1024], want_path[1024], file[128];
+        snprintf(file, sizeof file, "%s.txt", cases[c].name);
         snprintf(want_path, sizeof want_path, "%s/tests/reference/text/%s.jsonl", AXO_SOURCE_DIR, cases[c].name);
         ax_diag d;
         ax_diag_init(&d);
-        size_t len = 0, wlen = 0;
-        char *buf = ax_read_file(path, &len, &d);
-        CHECK_MSG(buf != NULL, "%s: cannot read", path);
+        size_t wlen = 0;
         ax_buf out = {0};
-        const int rc = buf ? rt_text_rows(buf, len, path, &out, &d) : -1;
+        const int rc = fixture_rows("text", file, 0, &out, &d, path, sizeof path);
         if (cases[c].err_at) {
             char at[1100];
             snprintf(at, sizeof at, "%s%s", path, cases[c].err_at);
@@ -369,25 +327,12 @@ static void test_text_rows(void) {
                       cases[c].name);
             CHECK_MSG(!empty || out.len == 0, "empty.txt: %zu bytes of rows", out.len);
             char *want = ax_file_exists(want_path) ? ax_read_file(want_path, &wlen, &d) : strdup("");
-            /* row by row as JSON values (datasets writes them with json.dumps) */
-            const char *g = out.data ? out.data : "", *w = want ? want : "";
-            int rows = 0, same = 1;
-            while (*g || *w) {
-                const char *ge = strchr(g, '\n'), *we = strchr(w, '\n');
-                if (!ge || !we) {
-                    same = 0;
-                    break;
-                }
-                json_t *a = json_loadb(g, (size_t)(ge - g), 0, NULL), *b = json_loadb(w, (size_t)(we - w), 0, NULL);
-                same &= a && b && json_equal(a, b);
-                json_decref(a), json_decref(b);
-                g = ge + 1, w = we + 1, rows++;
-            }
-            CHECK_MSG(same, "%s: rows differ from HF datasets' (after %d rows)", cases[c].name, rows);
+            int rows = 0;
+            CHECK_MSG(same_rows(out.data ? out.data : "", want ? want : "", &rows),
+                      "%s: rows differ from HF datasets' (after %d rows)", cases[c].name, rows);
             free(want);
         }
         ax_buf_free(&out);
-        free(buf);
         ax_diag_free(&d);
     }
 }
@@ -491,6 +436,55 @@ static void test_torch_order(void) {
     }
     CHECK_EQ(npacked, 4);
     json_decref(fx);
+}
+
+/* rt_csv_rows = HF datasets' csv loader (tests/reference/make_csv_fixtures.py: load_dataset("csv") on each file,
+ * pandas 3 in chunks of 10,000 rows): the same rows (NaN and infinities null, integers above 2^63 - 1 as
+ * floats), and an error where datasets raises; only_header's no rows are refused later, by the data loader. One
+ * file datasets reads is refused on purpose: a column of an integer above 2^63 - 1 and a negative one, which
+ * pandas reads as floats or as every value's text depending on the values' order */
+static void test_csv_rows(void) {
+    static const char *const cases[] = {
+        "ints", "int_na", "floats", "bools", "bool_na", "spaces", "infinities", "nas", "nas_str", "quoted",
+        "quoted_na", "newline_in_quote", "big_int", "neg_big", "too_big", "neg_and_big", "hex_and_more", "dup_header",
+        "empty_header", "fewer_fields", "more_fields", "blank_lines", "space_fields", "crlf", "cr", "bom",
+        "no_final_newline", "only_header", "empty", "mixed", "quote_mid", "eof_in_quote", "unicode", "bad_utf8",
+        "header_spaces", "alpaca", "chunk_int_then_na", "chunk_int_then_float", "chunk_int_then_whole_float",
+        "chunk_str_then_int", "chunk_str_then_bool", "chunk_float_then_int", "chunk_na_then_str", "chunk_int_then_str",
+        "tabs"};
+    int nok = 0, nerr = 0;
+    for (size_t c = 0; c < AX_ARRAY_LEN(cases); c++) {
+        const int tsv = !strcmp(cases[c], "tabs");
+        char path[1024], want_path[1024], file[128];
+        snprintf(file, sizeof file, "%s.%s", cases[c], tsv ? "tsv" : "csv");
+        snprintf(want_path, sizeof want_path, "%s/tests/reference/csv/%s.jsonl", AXO_SOURCE_DIR, cases[c]);
+        ax_diag d;
+        ax_diag_init(&d);
+        size_t wlen = 0;
+        ax_buf out = {0};
+        const int rc = fixture_rows("csv", file, tsv ? '\t' : ',', &out, &d, path, sizeof path);
+        const int accepted = ax_file_exists(want_path) || !strcmp(cases[c], "only_header");
+        if (!strcmp(cases[c], "neg_and_big")) { /* read by datasets, refused by axo: pandas' reading is order-dependent */
+            CHECK_MSG(rc == -1 && ax_diag_contains(&d, "depends on the values' order, which axo does not reproduce"),
+                      "neg_and_big: axo should refuse a column of a uint64 and a negative integer");
+            nerr++;
+        } else if (!accepted) {
+            CHECK_MSG(rc == -1 && d.nerrors > 0, "%s: HF datasets refuses it, axo read %zu bytes of rows", cases[c], out.len);
+            nerr++;
+        } else {
+            CHECK_MSG(rc == 0, "%s: %s", cases[c], d.n ? d.entries[0].msg : "");
+            char *want = ax_file_exists(want_path) ? ax_read_file(want_path, &wlen, &d) : strdup("");
+            int rows = 0;
+            CHECK_MSG(rc != 0 || same_rows(out.data ? out.data : "", want ? want : "", &rows),
+                      "%s: rows differ from HF datasets' (after %d rows)", cases[c], rows);
+            free(want);
+            nok++;
+        }
+        ax_buf_free(&out);
+        ax_diag_free(&d);
+    }
+    CHECK_EQ(nok, 35);
+    CHECK_EQ(nerr, 10);
 }
 
 static void load_text(const char *text, rt_dataset *ds) {
