@@ -712,6 +712,7 @@ static void set_defaults(fe_config *c) {
     c->sched_num_cycles = c->sched_power = c->sched_lr_end = c->sched_timescale = NAN;
     c->sched_min_lr = c->sched_min_lr_rate = c->cosine_min_lr_ratio = c->cosine_constant_lr_ratio = NAN;
     c->sched_warmup_lr_rate = c->sched_num_decay_steps = c->sched_num_stable_steps = c->sched_min_lr_ratio = NAN;
+    c->sched_factor = c->sched_patience = c->sched_threshold = c->sched_cooldown = c->sched_eps = NAN;
     c->optimizer = "adamw_torch";
     c->adam_beta1 = 0.9;
     c->adam_beta2 = 0.999;
@@ -1594,13 +1595,13 @@ static void added_overrides(loader *L, const fe_ypair *p) {
 const char *const fe_sched_names[FE_SCHED_COUNT] = {
     "constant",           "linear",                    "cosine",              "constant_with_warmup", "cosine_with_restarts",
     "polynomial",         "inverse_sqrt",              "cosine_with_min_lr",  "cosine_warmup_with_min_lr",
-    "warmup_stable_decay", "rex"};
+    "warmup_stable_decay", "rex",                    "reduce_lr_on_plateau"};
 
 /* lr_scheduler_kwargs: the arguments HF's schedules take (a key another
  * schedule takes is checked against lr_scheduler in check_schedule) */
 #define SCHED_KWARGS                                                                                                  \
     "num_cycles, power, lr_end, timescale, min_lr, min_lr_rate, warmup_lr_rate, num_decay_steps, num_stable_steps, " \
-    "min_lr_ratio, warmup_type, decay_type"
+    "min_lr_ratio, warmup_type, decay_type, mode, factor, patience, threshold, threshold_mode, cooldown, eps"
 static void sched_kwargs(loader *L, const fe_ypair *p) {
     const fe_yctx *y = &L->y;
     fe_config *c = L->c;
@@ -1617,11 +1618,26 @@ static void sched_kwargs(loader *L, const fe_ypair *p) {
                                                      {"warmup_lr_rate", &c->sched_warmup_lr_rate},
                                                      {"num_decay_steps", &c->sched_num_decay_steps},
                                                      {"num_stable_steps", &c->sched_num_stable_steps},
-                                                     {"min_lr_ratio", &c->sched_min_lr_ratio}};
+                                                     {"min_lr_ratio", &c->sched_min_lr_ratio},
+                                                     {"factor", &c->sched_factor},
+                                                     {"patience", &c->sched_patience},
+                                                     {"threshold", &c->sched_threshold},
+                                                     {"cooldown", &c->sched_cooldown},
+                                                     {"eps", &c->sched_eps}};
     static const char *const shapes[] = {"linear", "cosine", "1-sqrt"}; /* get_wsd_schedule's warmup and decay types */
     for (int i = 0; i < n; i++) {
         snprintf(k2, sizeof k2, "%s.%s", p->key, kp[i].key);
         if (fe_y_is_null(kp[i].v)) continue; /* None: HF's default */
+        const int md = !strcmp(kp[i].key, "mode"), tm = !strcmp(kp[i].key, "threshold_mode");
+        if (md || tm) { /* ReduceLROnPlateau's */
+            const char *t = fe_y_text(kp[i].v);
+            const char *a = md ? "min" : "rel", *b = md ? "max" : "abs";
+            if (!t || kp[i].v->type != YAML_SCALAR_NODE || (strcmp(t, a) && strcmp(t, b)))
+                yerr(y, kp[i].v, ax_arena_strdup(y->ar, k2), md ? "min or max (ReduceLROnPlateau)" : "rel or abs (ReduceLROnPlateau)");
+            else
+                *(md ? &c->sched_mode : &c->sched_threshold_mode) = !strcmp(t, a) ? a : b;
+            continue;
+        }
         const int wt = !strcmp(kp[i].key, "warmup_type"), dt = !strcmp(kp[i].key, "decay_type");
         if (wt || dt) {
             const char *t = fe_y_text(kp[i].v);
@@ -1959,14 +1975,14 @@ static void apply_special(loader *L, const fe_ypair *p) {
         if (i >= 0) c->adapter = i == 0 ? FE_ADAPTER_LORA : FE_ADAPTER_QLORA;
     } else if (!strcmp(k, "lr_scheduler")) {
         const char *t = fe_y_text(v);
-        static const char *const later[] = {"reduce_lr_on_plateau", "greedy", "one_cycle"};
+        static const char *const later[] = {"greedy", "one_cycle"};
         for (size_t i = 0; t && i < AX_ARRAY_LEN(later); i++)
             if (!strcmp(t, later[i])) {
                 ax_error(y->d, fe_yloc(y, v, loc, sizeof loc),
                          "%s: %s is not implemented; axo has constant, constant_with_warmup, linear, cosine (with "
                          "cosine_min_lr_ratio, cosine_constant_lr_ratio, lr_quadratic_warmup), cosine_with_restarts, "
                          "cosine_with_min_lr, cosine_warmup_with_min_lr, polynomial, inverse_sqrt, warmup_stable_decay, "
-                         "rex", k, t);
+                         "rex, reduce_lr_on_plateau", k, t);
                 return;
             }
         int i = y_enum(L, k, v, fe_sched_names, FE_SCHED_COUNT);
@@ -2383,6 +2399,7 @@ static void check_schedule(loader *L) {
               c->lr_scheduler == FE_SCHED_COSINE_WITH_MIN_LR || wmin || wsd;
     int poly = c->lr_scheduler == FE_SCHED_POLYNOMIAL, isq = c->lr_scheduler == FE_SCHED_INVERSE_SQRT,
         minlr = c->lr_scheduler == FE_SCHED_COSINE_WITH_MIN_LR || wmin;
+    const int plat = c->lr_scheduler == FE_SCHED_REDUCE_ON_PLATEAU;
     if (c->lr_scheduler == FE_SCHED_REX) { /* Axolotl builds RexLR itself and passes none of them */
         if (p && p->v->type == YAML_MAPPING_NODE && p->v->data.mapping.pairs.top > p->v->data.mapping.pairs.start)
             ax_warn(y->d, at, "lr_scheduler_kwargs: ignored with lr_scheduler: rex (Axolotl's RexLR takes none; its "
@@ -2390,6 +2407,26 @@ static void check_schedule(loader *L) {
         return check_rex(L);
     }
     if (p && !fe_y_is_null(p->v)) sched_kwargs(L, p);
+    if ((!isnan(c->sched_factor) || !isnan(c->sched_patience) || !isnan(c->sched_threshold) || !isnan(c->sched_cooldown) ||
+         !isnan(c->sched_eps) || c->sched_mode || c->sched_threshold_mode) && !plat)
+        ax_error(y->d, at, "lr_scheduler_kwargs: mode, factor, patience, threshold, threshold_mode, cooldown and eps are "
+                           "reduce_lr_on_plateau's; lr_scheduler is %s", name);
+    if (plat) {
+        if (!isnan(c->sched_factor) && !(c->sched_factor < 1))
+            ax_error(y->d, at, "lr_scheduler_kwargs.factor: expected below 1, found %g (torch's ReduceLROnPlateau refuses it)",
+                     c->sched_factor);
+        const double ints[2] = {c->sched_patience, c->sched_cooldown};
+        for (int k = 0; k < 2; k++)
+            if (!isnan(ints[k]) && ints[k] != floor(ints[k]))
+                ax_error(y->d, at, "lr_scheduler_kwargs.%s: expected a whole number of evaluations, found %g",
+                         k ? "cooldown" : "patience", ints[k]);
+        if (!isnan(c->sched_min_lr_rate))
+            ax_error(y->d, at, "lr_scheduler_kwargs.min_lr_rate: cosine_with_min_lr's; reduce_lr_on_plateau's floor is min_lr");
+        if (!isnan(c->embedding_lr) || !isnan(c->embedding_lr_scale) || c->nlr_groups > 0 || c->loraplus_lr_ratio > 0)
+            ax_error(y->d, at, "lr_scheduler: reduce_lr_on_plateau lowers each parameter group's lr down to min_lr and "
+                     "stops at eps on its own, which axo's per-group lr multiples cannot follow: drop embedding_lr / "
+                     "embedding_lr_scale / lr_groups / loraplus_lr_ratio or use another schedule");
+    }
     if (!isnan(c->sched_warmup_lr_rate) && !wmin)
         ax_error(y->d, at, "lr_scheduler_kwargs.warmup_lr_rate: cosine_warmup_with_min_lr's; lr_scheduler is %s", name);
     if ((!isnan(c->sched_num_decay_steps) || !isnan(c->sched_num_stable_steps) || !isnan(c->sched_min_lr_ratio) ||
@@ -2404,7 +2441,7 @@ static void check_schedule(loader *L) {
     if ((!isnan(c->sched_power) || !isnan(c->sched_lr_end)) && !poly)
         ax_error(y->d, at, "lr_scheduler_kwargs: power and lr_end are polynomial's; lr_scheduler is %s", name);
     if (!isnan(c->sched_timescale) && !isq) ax_error(y->d, at, "lr_scheduler_kwargs.timescale: %s takes none", name);
-    if ((!isnan(c->sched_min_lr) || !isnan(c->sched_min_lr_rate)) && !minlr)
+    if ((!isnan(c->sched_min_lr) || !isnan(c->sched_min_lr_rate)) && !minlr && !plat)
         ax_error(y->d, at, "lr_scheduler_kwargs: min_lr and min_lr_rate are cosine_with_min_lr's; lr_scheduler is %s "
                            "(Axolotl's cosine takes cosine_min_lr_ratio)", name);
     if (minlr && !isnan(c->sched_min_lr) && !isnan(c->sched_min_lr_rate))
@@ -2453,6 +2490,10 @@ static void check_best_model(loader *L) {
     if (c->eval_strategy && c->eval_strategy != FE_EVAL_STEPS && c->evals_per_epoch)
         ax_error(y->d, fe_yloc(y, p->v, loc, sizeof loc), "%s: expected steps (or none) with evals_per_epoch, found %s",
                  p->key, fe_y_text(p->v));
+    if (c->lr_scheduler == FE_SCHED_REDUCE_ON_PLATEAU && (!held_out || c->eval_strategy == FE_EVAL_NO))
+        ax_error(y->d, fe_yloc(y, pair(L, "lr_scheduler")->v, loc, sizeof loc),
+                 "lr_scheduler: reduce_lr_on_plateau lowers the lr when eval_loss stops improving, and HF requires an "
+                 "evaluation for it: set val_set_size or test_datasets%s", c->eval_strategy == FE_EVAL_NO ? " and no eval_strategy: no" : "");
     if (c->eval_strategy > FE_EVAL_NO && !held_out)
         ax_error(y->d, fe_yloc(y, p->v, loc, sizeof loc), "%s: %s, but there is nothing to evaluate: set val_set_size or "
                  "test_datasets", p->key, fe_y_text(p->v));
@@ -2926,6 +2967,17 @@ void fe_config_canonical(const fe_config *c, ax_buf *out) {
     if (!isnan(c->sched_min_lr_ratio)) D("lr_scheduler_kwargs.min_lr_ratio", c->sched_min_lr_ratio);
     if (c->sched_warmup_type) S("lr_scheduler_kwargs.warmup_type", c->sched_warmup_type);
     if (c->sched_decay_type) S("lr_scheduler_kwargs.decay_type", c->sched_decay_type);
+    const struct { const char *k; double v; } pk[] = {{"factor", c->sched_factor}, {"patience", c->sched_patience},
+                                                       {"threshold", c->sched_threshold}, {"cooldown", c->sched_cooldown},
+                                                       {"eps", c->sched_eps}};
+    for (size_t i = 0; i < AX_ARRAY_LEN(pk); i++)
+        if (!isnan(pk[i].v)) {
+            char k[64];
+            snprintf(k, sizeof k, "lr_scheduler_kwargs.%s", pk[i].k);
+            D(k, pk[i].v);
+        }
+    if (c->sched_mode) S("lr_scheduler_kwargs.mode", c->sched_mode);
+    if (c->sched_threshold_mode) S("lr_scheduler_kwargs.threshold_mode", c->sched_threshold_mode);
     D("cosine_min_lr_ratio", c->cosine_min_lr_ratio);
     D("cosine_constant_lr_ratio", c->cosine_constant_lr_ratio);
     I("lr_quadratic_warmup", c->lr_quadratic_warmup);

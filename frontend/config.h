@@ -33,6 +33,7 @@ typedef enum {
     FE_SCHED_COSINE_WARMUP_WITH_MIN_LR, /* HF: its warmup starts at (t + 1) / W, the cosine one step ahead */
     FE_SCHED_WARMUP_STABLE_DECAY,       /* HF's get_wsd_schedule */
     FE_SCHED_REX,                       /* Axolotl's RexLR (lr_scheduler: rex) */
+    FE_SCHED_REDUCE_ON_PLATEAU,         /* torch's ReduceLROnPlateau, stepped with eval_loss */
     FE_SCHED_COUNT
 } fe_sched;
 extern const char *const fe_sched_names[FE_SCHED_COUNT];
@@ -154,6 +155,9 @@ typedef struct fe_config {
      * none given), min_lr_ratio, warmup_type and decay_type (NULL: linear, cosine) */
     double sched_warmup_lr_rate, sched_num_decay_steps, sched_num_stable_steps, sched_min_lr_ratio;
     const char *sched_warmup_type, *sched_decay_type;
+    /* reduce_lr_on_plateau (ReduceLROnPlateau's arguments; NAN / NULL: torch's defaults; min_lr is sched_min_lr) */
+    double sched_factor, sched_patience, sched_threshold, sched_cooldown, sched_eps;
+    const char *sched_mode, *sched_threshold_mode;
     /* Axolotl's cosine variants: cosine_min_lr_ratio, cosine_constant_lr_ratio (NAN: unset), lr_quadratic_warmup */
     double cosine_min_lr_ratio, cosine_constant_lr_ratio;
     int lr_quadratic_warmup;

@@ -243,7 +243,17 @@ static void module_facts(const fe_config *c, const fe_model *m, int world_size, 
                                       "train.sched.cosine_constant_lr_ratio"};
     for (size_t i = 0; i < sizeof sk / sizeof sk[0]; i++)
         if (!isnan(sk[i])) set_f(mod, skn[i], sk[i]);
-    if (!isnan(c->sched_min_lr)) set_f(mod, "train.sched.min_lr_rate", c->sched_min_lr / c->learning_rate); /* HF's */
+    if (!isnan(c->sched_min_lr) && c->lr_scheduler == FE_SCHED_REDUCE_ON_PLATEAU)
+        set_f(mod, "train.sched.plateau_min_lr", c->sched_min_lr); /* ReduceLROnPlateau's floor: an lr */
+    else if (!isnan(c->sched_min_lr))
+        set_f(mod, "train.sched.min_lr_rate", c->sched_min_lr / c->learning_rate); /* HF's */
+    const double pk[] = {c->sched_factor, c->sched_patience, c->sched_threshold, c->sched_cooldown, c->sched_eps};
+    static const char *const pkn[] = {"train.sched.factor", "train.sched.patience", "train.sched.threshold",
+                                      "train.sched.cooldown", "train.sched.eps"};
+    for (size_t i = 0; i < sizeof pk / sizeof pk[0]; i++)
+        if (!isnan(pk[i])) set_f(mod, pkn[i], pk[i]);
+    if (c->sched_mode) set_s(mod, "train.sched.mode", c->sched_mode);
+    if (c->sched_threshold_mode) set_s(mod, "train.sched.threshold_mode", c->sched_threshold_mode);
     const double sk2[] = {c->sched_warmup_lr_rate, c->sched_num_decay_steps, c->sched_num_stable_steps, c->sched_min_lr_ratio};
     static const char *const skn2[] = {"train.sched.warmup_lr_rate", "train.sched.num_decay_steps",
                                        "train.sched.num_stable_steps", "train.sched.min_lr_ratio"};

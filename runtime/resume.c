@@ -68,6 +68,14 @@ int rt_ckpt_save_state(rt_session *s, const char *dir, int64_t step, int64_t max
         json_object_set_new(axo, "micro_steps", json_integer(s->micro_count));
         json_object_set_new(axo, "global_batch_rows", json_integer(global_batch));
         json_object_set_new(axo, "batching", json_integer(RT_BATCHING_VERSION));
+        if (s->plateau_on) { /* hex floats: exact, and inf (no best yet) stays inf */
+            char bh[64], lh[64];
+            snprintf(bh, sizeof bh, "%a", s->plateau.best);
+            snprintf(lh, sizeof lh, "%a", s->plateau.lr);
+            json_object_set_new(axo, "plateau", json_pack("{s:s,s:s,s:I,s:I}", "best", bh, "lr", lh, "bad",
+                                                          (json_int_t)s->plateau.bad, "cooldown",
+                                                          (json_int_t)s->plateau.cooldown_counter));
+        }
         json_object_set_new(axo, "optimizer_state", json_string(RT_OPTIM_DIR "/" RT_OPTIM_INDEX));
         json_object_set_new(j, "axo", axo);
         char *txt = json_dumps(j, JSON_SORT_KEYS | JSON_INDENT(1) | JSON_REAL_PRECISION(15));
@@ -143,6 +151,14 @@ static int read_trainer_state(const char *dir, int64_t *step, int64_t *max_steps
         base = base ? base + 1 : bc;
         best_into->best_ckpt_step = base && sscanf(base, "checkpoint-%lld", &ck) == 1 ? ck : 0;
         best_into->patience_count = json_is_integer(pc) ? json_integer_value(pc) : 0;
+        const json_t *pl = json_object_get(axo, "plateau");
+        const char *pb = json_string_value(json_object_get(pl, "best")), *plr = json_string_value(json_object_get(pl, "lr"));
+        if (best_into->plateau_on && pb && plr) { /* else (a checkpoint of another schedule): the plateau starts afresh */
+            best_into->plateau.best = strtod(pb, NULL);
+            best_into->plateau.lr = strtod(plr, NULL);
+            best_into->plateau.bad = json_integer_value(json_object_get(pl, "bad"));
+            best_into->plateau.cooldown_counter = json_integer_value(json_object_get(pl, "cooldown"));
+        }
     }
     if (!rc && log) {
         ax_buf b = {0};

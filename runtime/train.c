@@ -667,6 +667,7 @@ double rt_lr_sched_at(const rt_lr_sched *s, double base_lr, int64_t step0) {
     const double pi = 3.141592653589793, t = (double)step0, W = (double)s->warmup, N = (double)s->total;
     const char *n = s->name;
     if (!strcmp(n, "constant")) return base_lr; /* HF's get_constant_schedule: the warmup is not used */
+    if (!strcmp(n, "reduce_lr_on_plateau")) return base_lr; /* until an evaluation lowers it (rt_plateau_step) */
     if (!strcmp(n, "rex")) { /* Axolotl's RexLR: its constructor's step makes step t's lr its get_lr() at t + 1 */
         const double u = t + 1.0, ratio = dflt(s->cosine_min_lr_ratio, 0.0), after = u - W, rem = N - W;
         if (u >= 1.0 && u <= W) return base_lr * u / W;
@@ -734,6 +735,27 @@ double rt_lr_sched_at(const rt_lr_sched *s, double base_lr, int64_t step0) {
         return base_lr * fmax(0.0, f * (1.0 - mr) + mr);
     }
     return NAN; /* a name the frontend does not let through */
+}
+
+void rt_plateau_init(rt_plateau *p, const rt_plateau_opts *o, double lr) {
+    p->best = o->mode_max ? -INFINITY : INFINITY;
+    p->lr = lr;
+    p->bad = p->cooldown_counter = 0;
+}
+
+int rt_plateau_step(rt_plateau *p, const rt_plateau_opts *o, double a) {
+    const double b = p->best;
+    const int better = o->mode_max ? (o->thr_abs ? a > b + o->threshold : a > b * (o->threshold + 1.0))
+                                   : (o->thr_abs ? a < b - o->threshold : a < b * (1.0 - o->threshold));
+    if (better) p->best = a, p->bad = 0;
+    else p->bad++;
+    if (p->cooldown_counter > 0) p->cooldown_counter--, p->bad = 0; /* bad evaluations in cooldown do not count */
+    if (p->bad <= o->patience) return 0;
+    p->cooldown_counter = o->cooldown, p->bad = 0;
+    const double nl = fmax(p->lr * o->factor, o->min_lr);
+    if (!(p->lr - nl > o->eps)) return 0;
+    p->lr = nl;
+    return 1;
 }
 
 double rt_lr_at(const char *sched, double base_lr, int64_t warmup, int64_t total, int64_t step) {
@@ -1624,6 +1646,16 @@ int rt_train(rt_session *s, const rt_train_opts *o, ax_diag *d) {
                        .warmup_type = mattr_s(m, "train.sched.warmup_type", NULL),
                        .decay_type = mattr_s(m, "train.sched.decay_type", NULL)};
     double base_lr = mattr_f(m, "train.lr", 1e-4);
+    const char *pmode = mattr_s(m, "train.sched.mode", "min"), *ptm = mattr_s(m, "train.sched.threshold_mode", "rel");
+    const rt_plateau_opts po = {.mode_max = !strcmp(pmode, "max"), .thr_abs = !strcmp(ptm, "abs"),
+                                .factor = mattr_f(m, "train.sched.factor", 0.1),
+                                .threshold = mattr_f(m, "train.sched.threshold", 1e-4),
+                                .min_lr = mattr_f(m, "train.sched.plateau_min_lr", 0.0),
+                                .eps = mattr_f(m, "train.sched.eps", 1e-8),
+                                .patience = (int64_t)mattr_f(m, "train.sched.patience", 10),
+                                .cooldown = (int64_t)mattr_f(m, "train.sched.cooldown", 0)};
+    s->plateau_on = !strcmp(lrs.name, "reduce_lr_on_plateau");
+    if (s->plateau_on) rt_plateau_init(&s->plateau, &po, base_lr); /* a resumed run's checkpoint replaces it */
     int64_t log_every = mattr_i(m, "train.logging_steps", 1), save_every = mattr_i(m, "train.save_steps", 0);
     if (log_every < 1) log_every = 1;
     int64_t per_epoch_saves = mattr_i(m, "train.saves_per_epoch", 0), keep = mattr_i(m, "train.save_total_limit", 0);
@@ -1828,7 +1860,7 @@ int rt_train(rt_session *s, const rt_train_opts *o, ax_diag *d) {
             if (rt_session_micro_step(s, in[0], in[1], in[2], in[3], scale, d) != 0) goto fail;
             for (size_t i = 0; i < BS; i++) tok_since += in[1][i] != -100;
         }
-        double lr = rt_lr_sched_at(&lrs, base_lr, step);
+        double lr = s->plateau_on ? s->plateau.lr : rt_lr_sched_at(&lrs, base_lr, step);
         if (rt_session_opt_step(s, (float)lr, step + 1, d) != 0) goto fail;
         if (backend_pull(s, loss_sum, d) != 0 || backend_pull(s, gss, d) != 0) goto fail;
         float lsum[2] = {loss_sum ? rt_f(loss_sum)[0] : NAN, (float)tok_since};
@@ -1886,6 +1918,11 @@ int rt_train(rt_session *s, const rt_train_opts *o, ax_diag *d) {
             int64_t etok;
             if (run_eval(s, &erows, eval_bs, nranks, rank, dp, &el, &etok, d) != 0) goto fail;
             report_eval(quiet ? NULL : stdout, tty, log, &logbuf, step + 1, e, el, etok);
+            const double plr = s->plateau.lr; /* HF steps the plateau after the evaluation: the next step has its lr */
+            if (s->plateau_on && eval_point && rt_plateau_step(&s->plateau, &po, el) && !quiet)
+                printf("axorun: step %lld: reduce_lr_on_plateau: eval_loss has not improved on %.4f for more than %lld "
+                       "evaluations: lr %.3e -> %.3e\n", (long long)step + 1, s->plateau.best, (long long)po.patience, plr,
+                       s->plateau.lr);
             if ((patience || load_best || save_mode == SAVE_BEST) && eval_point) {
                 int better = s->best_step == 0 || (gib ? el > s->best_metric : el < s->best_metric);
                 new_best = better;

@@ -19,6 +19,18 @@
 #include "runtime/backend.h"
 #include "runtime/exec.h"
 
+/* lr_scheduler: reduce_lr_on_plateau, torch's ReduceLROnPlateau as HF Trainer steps it: with the eval loss after
+ * each evaluation (not eval_on_start's), the lr applying from the next step on. No warmup (HF's
+ * get_reduce_on_plateau_schedule takes none). */
+typedef struct rt_plateau_opts {
+    int mode_max, thr_abs;          /* mode "max" / threshold_mode "abs" (defaults: min, rel) */
+    double factor, threshold, min_lr, eps;
+    int64_t patience, cooldown;
+} rt_plateau_opts;
+typedef struct rt_plateau {
+    double best, lr;                /* best: inf (min) or -inf (max) before the first evaluation */
+    int64_t bad, cooldown_counter;  /* num_bad_epochs, cooldown_counter */
+} rt_plateau;
 typedef struct rt_session {
     ir_module *m;
     rt_state st;
@@ -44,6 +56,10 @@ typedef struct rt_session {
      * improvement */
     double best_metric;
     int64_t best_step, best_ckpt_step, patience_count;
+    /* lr_scheduler: reduce_lr_on_plateau: its state (the lr in force, the best eval_loss, the bad evaluations and
+     * the cooldown left), kept in trainer_state.json's axo.plateau so that a resumed run goes on with it */
+    int plateau_on;
+    rt_plateau plateau;
     int adapter;            /* the plan trains LoRA adapters (module attr lora.adapter) */
     char *hf_config; /* config.json bytes from the plan (may be NULL) */
     size_t hf_config_len;
@@ -135,6 +151,10 @@ typedef struct rt_lr_sched {
     double warmup_lr_rate, num_decay_steps, num_stable_steps, min_lr_ratio;
     const char *warmup_type, *decay_type;
 } rt_lr_sched;
+void rt_plateau_init(rt_plateau *p, const rt_plateau_opts *o, double lr);
+/* One ReduceLROnPlateau.step(metric): returns 1 when it lowered p->lr. */
+int rt_plateau_step(rt_plateau *p, const rt_plateau_opts *o, double metric);
+
 /* The lr of optimizer step `step0` (0-based), as LambdaLR gives it. */
 double rt_lr_sched_at(const rt_lr_sched *s, double base_lr, int64_t step0);
 /* The same with every argument at its default. */

@@ -129,6 +129,34 @@ check '"$AXOC" compile lb.yml -o lb.bin 2>/dev/null && "$AXORUN" lb.bin --output
 read -r lb_stop lb_best <<<"$(hf_expect lb/train_log.jsonl 0 2 4 2>/dev/null)"
 check 'test "$lb_stop" = 4 && test "$lb_best" = 2 && cmp -s lb/model.safetensors lb/checkpoint-2/model.safetensors && grep -q "final model is lb/checkpoint-2" lb.out' \
   "the final model is checkpoint-2's (its eval_loss is lower than step 4's)"
+# lr_scheduler: reduce_lr_on_plateau: torch's ReduceLROnPlateau stepped with eval_loss after each evaluation (not
+# eval_on_start's), as HF Trainer steps it; the lr of every step replayed from the run's own eval history
+es "lr_scheduler_kwargs:
+  patience: 0
+  factor: 0.5" | sed 's/^lr_scheduler: constant/lr_scheduler: reduce_lr_on_plateau/; s/^max_steps: 60/max_steps: 24/' >pl.yml
+plateau_ok() { # $1 train_log.jsonl: every step's lr follows from the evaluations before it; at least one reduction
+  python3 - "$1" <<'PYEOF'
+import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1])]
+lr, best, bad, cuts, ok = 0.2, float("inf"), 0, 0, True
+for r in rows:
+    if "eval_loss" in r:
+        if r["step"] == 0: continue
+        if r["eval_loss"] < best * (1 - 1e-4): best, bad = r["eval_loss"], 0
+        else: bad += 1
+        if bad > 0:
+            bad = 0
+            if lr - lr * 0.5 > 1e-8: lr, cuts = lr * 0.5, cuts + 1
+    elif "lr" in r:
+        ok &= abs(r["lr"] - lr) <= 1e-5 * lr
+print("cuts", cuts, "ok", ok, file=sys.stderr)
+sys.exit(0 if ok and cuts >= 1 else 1)
+PYEOF
+}
+check '"$AXOC" compile pl.yml -o pl.bin 2>/dev/null && "$AXORUN" pl.bin --output-dir pl >pl.out 2>&1 && plateau_ok pl/train_log.jsonl && grep -q "reduce_lr_on_plateau: eval_loss has not improved" pl.out' \
+  "reduce_lr_on_plateau: each step's lr is ReduceLROnPlateau's over the eval history (halved after an evaluation without improvement)"
+check '"$AXORUN" pl.bin --output-dir pl-r --resume-from pl/checkpoint-18 >/dev/null 2>&1 && cmp -s pl/model.safetensors pl-r/model.safetensors && cmp -s <(sed "s/, .tokens_per_s.*//" pl/train_log.jsonl) <(sed "s/, .tokens_per_s.*//" pl-r/train_log.jsonl)' \
+  "reduce_lr_on_plateau resumed at step 18 (after a cut): its state carries over (the same lrs and final model)"
 
 # test_datasets: evaluated instead of a split. A dataset of text (alpaca)
 # gives the same eval_loss as its rows pre-tokenized by axoc preprocess.

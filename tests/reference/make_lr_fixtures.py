@@ -136,6 +136,39 @@ def main():
                 case["cosine_min_lr_ratio"] = rmin
             f.write(json.dumps({"case": case, "base_lr": base, "lr": lrs}) + "\n")
     print(OUT, len(CASES) + len(AXOLOTL) + len(REX), "schedules")
+    plateau()
+
+
+# torch's ReduceLROnPlateau (lr_scheduler: reduce_lr_on_plateau; HF steps it with the eval loss after each
+# evaluation): (kwargs, the metrics it is stepped with). Writes plateau.json: the lr after each step.
+PLATEAU = [
+    ({}, [3.0, 2.9, 2.95, 2.91, 2.92, 2.93, 2.94, 2.95, 2.96, 2.97, 2.98, 2.99, 3.0, 3.1, 2.0] + [2.5] * 12),
+    ({"patience": 0}, [1.0, 1.0, 0.9, 0.95, 0.8, 0.8, 0.8]),
+    ({"patience": 2, "cooldown": 2, "factor": 0.5}, [1.0] + [1.1] * 12 + [0.5, 0.6, 0.7, 0.8]),
+    ({"mode": "max", "patience": 1, "factor": 0.3}, [0.1, 0.2, 0.2, 0.15, 0.25, 0.2, 0.2, 0.2]),
+    ({"threshold_mode": "abs", "threshold": 0.05, "patience": 1}, [1.0, 0.97, 0.96, 0.9, 0.89, 0.88, 0.8]),
+    ({"patience": 0, "min_lr": 1e-4, "factor": 0.2}, [1.0] * 8),
+    ({"patience": 0, "factor": 0.5, "eps": 1e-4}, [1.0] * 10),
+    ({"mode": "max", "threshold_mode": "abs", "threshold": 0.0, "patience": 0, "cooldown": 1}, [0.5, 0.5, 0.6, 0.6, 0.6, 0.7, 0.7]),
+]
+
+
+def plateau():
+    out = []
+    for kw, metrics in PLATEAU:
+        p = torch.nn.Parameter(torch.zeros(1))
+        opt = torch.optim.AdamW([p], lr=2e-4)
+        sch = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, **kw)
+        lrs = []
+        for m in metrics:
+            sch.step(m)
+            lrs.append(opt.param_groups[0]["lr"])
+        out.append({"kwargs": kw, "base_lr": 2e-4, "metrics": metrics, "lr": lrs})
+    path = os.path.join(os.path.dirname(OUT), "plateau.json")
+    with open(path, "w") as f:
+        json.dump(out, f, indent=1)
+        f.write("\n")
+    print(path, len(out), "cases")
 
 
 if __name__ == "__main__":

@@ -376,7 +376,7 @@ static void test_enum_errors(void) {
     expect_error("lr_scheduler: cosine_annealing\n", "cfg.yml:1:15",
                  "lr_scheduler: expected one of constant, linear, cosine, constant_with_warmup, cosine_with_restarts, "
                  "polynomial, inverse_sqrt, cosine_with_min_lr, cosine_warmup_with_min_lr, warmup_stable_decay, rex, "
-                 "found \"cosine_annealing\"");
+                 "reduce_lr_on_plateau, found \"cosine_annealing\"");
     expect_error("optimizer: sgd\n", "cfg.yml:1:12",
                  "optimizer: expected one of adamw_torch, adamw_torch_fused, adamw_hf, paged_adamw_32bit, adamw_bnb_8bit, "
                  "adamw_8bit, paged_adamw_8bit, found \"sgd\"");
@@ -485,7 +485,28 @@ static void test_schedules(void) {
                  "cfg.yml:2:1", "lr_scheduler_kwargs.warmup_lr_rate: cosine_warmup_with_min_lr's; lr_scheduler is cosine_with_min_lr");
     expect_error("lr_scheduler: cosine_warmup_with_min_lr\n", "cfg.yml",
                  "lr_scheduler: cosine_warmup_with_min_lr needs lr_scheduler_kwargs.min_lr or min_lr_rate (HF)");
-    expect_error("lr_scheduler: reduce_lr_on_plateau\n", "cfg.yml:1:15", "lr_scheduler: reduce_lr_on_plateau is not implemented");
+    expect_error("lr_scheduler: greedy\n", "cfg.yml:1:15", "lr_scheduler: greedy is not implemented");
+    /* reduce_lr_on_plateau: ReduceLROnPlateau's arguments, an evaluation to step it with, one lr for all params */
+    expect_error("lr_scheduler: reduce_lr_on_plateau\n", "cfg.yml:1:15",
+                 "lr_scheduler: reduce_lr_on_plateau lowers the lr when eval_loss stops improving, and HF requires an "
+                 "evaluation for it: set val_set_size or test_datasets");
+    run_y(&r, "lr_scheduler: reduce_lr_on_plateau\nval_set_size: 0.1\nlr_scheduler_kwargs:\n  mode: max\n  factor: 0.5\n"
+              "  patience: 3\n  threshold: 0.01\n  threshold_mode: abs\n  cooldown: 1\n  eps: 1.0e-9\n  min_lr: 1.0e-6\n");
+    CHECK_MSG(r.rc == 0 && r.d.n == 0 && r.c.lr_scheduler == FE_SCHED_REDUCE_ON_PLATEAU && r.c.sched_factor == 0.5 &&
+                  r.c.sched_patience == 3 && r.c.sched_cooldown == 1 && r.c.sched_min_lr == 1e-6 && r.c.sched_mode &&
+                  !strcmp(r.c.sched_mode, "max") && r.c.sched_threshold_mode && !strcmp(r.c.sched_threshold_mode, "abs"),
+              "%s", dump(&r.d));
+    run_free(&r);
+    expect_error("lr_scheduler: reduce_lr_on_plateau\nval_set_size: 0.1\nlr_scheduler_kwargs:\n  factor: 1.5\n", "cfg.yml:3:1",
+                 "lr_scheduler_kwargs.factor: expected below 1, found 1.5");
+    expect_error("lr_scheduler: reduce_lr_on_plateau\nval_set_size: 0.1\nlr_scheduler_kwargs:\n  mode: lowest\n", "cfg.yml:4:9",
+                 "lr_scheduler_kwargs.mode: expected min or max (ReduceLROnPlateau)");
+    expect_error("lr_scheduler: reduce_lr_on_plateau\nval_set_size: 0.1\nlr_scheduler_kwargs:\n  patience: 2.5\n", "cfg.yml:3:1",
+                 "lr_scheduler_kwargs.patience: expected a whole number of evaluations");
+    expect_error("lr_scheduler: cosine\nlr_scheduler_kwargs:\n  patience: 2\n", "cfg.yml:2:1",
+                 "are reduce_lr_on_plateau's; lr_scheduler is cosine");
+    expect_error("lr_scheduler: reduce_lr_on_plateau\nval_set_size: 0.1\nembedding_lr_scale: 0.5\n", "cfg.yml",
+                 "reduce_lr_on_plateau lowers each parameter group's lr down to min_lr");
 }
 
 static void test_not_implemented(void) {

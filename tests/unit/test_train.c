@@ -523,6 +523,38 @@ static void lr_fixtures(void) {
     CHECK_MSG(ncases == 34, "%d schedules in lr_schedules.jsonl, expected 34", ncases);
 }
 
+/* rt_plateau_step = torch's ReduceLROnPlateau (tests/reference/make_lr_fixtures.py: stepped with each metric):
+ * modes, thresholds, patience, cooldown, the min_lr floor and eps, the lr after every step bit for bit */
+static void plateau_fixtures(void) {
+    json_error_t je;
+    json_t *fx = json_load_file(AXO_SOURCE_DIR "/tests/reference/plateau.json", 0, &je);
+    CHECK_MSG(fx != NULL, "plateau.json: %s", je.text);
+    size_t i, k;
+    json_t *c, *v;
+    int ncases = 0;
+    json_array_foreach(fx, i, c) {
+        const json_t *kw = json_object_get(c, "kwargs");
+#define KW(name, dflt) (json_object_get(kw, name) ? json_number_value(json_object_get(kw, name)) : (dflt))
+        const char *mode = json_string_value(json_object_get(kw, "mode")), *tm = json_string_value(json_object_get(kw, "threshold_mode"));
+        rt_plateau_opts o = {.mode_max = mode && !strcmp(mode, "max"), .thr_abs = tm && !strcmp(tm, "abs"),
+                             .factor = KW("factor", 0.1), .threshold = KW("threshold", 1e-4), .min_lr = KW("min_lr", 0),
+                             .eps = KW("eps", 1e-8), .patience = (int64_t)KW("patience", 10), .cooldown = (int64_t)KW("cooldown", 0)};
+#undef KW
+        rt_plateau p;
+        rt_plateau_init(&p, &o, json_number_value(json_object_get(c, "base_lr")));
+        const json_t *lrs = json_object_get(c, "lr");
+        int ok = 1;
+        json_array_foreach(json_object_get(c, "metrics"), k, v) {
+            rt_plateau_step(&p, &o, json_number_value(v));
+            ok &= p.lr == json_number_value(json_array_get(lrs, k));
+        }
+        CHECK_MSG(ok, "ReduceLROnPlateau case %zu: another lr than torch's", i);
+        ncases++;
+    }
+    CHECK_EQ(ncases, 8);
+    json_decref(fx);
+}
+
 /* ---- NEFTune ---------------------------------------------------------------------------- */
 static void grads_of(rt_session *s, float **out) {
     for (int g = 0; g < s->m->nglobals; g++) {
@@ -728,6 +760,7 @@ int main(void) {
     CHECK_NEAR(rt_lr_at("linear", 2.0, 0, 100, 25), 1.5, 1e-12, 0);
     CHECK_NEAR(rt_lr_at("constant", 2.0, 4, 100, 50), 2.0, 1e-12, 0);
     CHECK(rt_lr_at("constant", 2.0, 4, 100, 0) == 2.0); /* HF's constant has no warmup */
+    plateau_fixtures();
     lr_fixtures();
     return check_done();
 }
