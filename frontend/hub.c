@@ -900,10 +900,10 @@ static const char *list_splits(ax_arena *ar, const ds_splits *sp) {
 }
 
 /* ---- the split's files, as load_dataset(path, name=, data_files=, split=) reads them ---------------------- */
-static const char *last_module; /* the builder the last fe_hub_split_files call inferred (ds_pick reads it) */
-int fe_hub_split_files(ax_arena *ar, const char *const *files, int n, const fe_hub_ds_sel *sel, const char ***out,
-                       char *err, size_t errcap) {
-    last_module = NULL;
+/* fe_hub_split_files, and in *module_out the builder HF datasets infers for the split (NULL when none) */
+static int split_files(ax_arena *ar, const char *const *files, int n, const fe_hub_ds_sel *sel, const char ***out,
+                       char *err, size_t errcap, const char **module_out) {
+    *module_out = NULL;
     const char *split = sel && sel->split && *sel->split ? sel->split : "train";
     const char *name = sel && sel->name && *sel->name ? sel->name : NULL;
     if (strchr(split, '[') || strchr(split, '+')) {
@@ -950,7 +950,7 @@ int fe_hub_split_files(ax_arena *ar, const char *const *files, int n, const fe_h
             return -1;
         }
         module = m;
-        last_module = m;
+        *module_out = m;
         res.pats[s] = v, res.np[s] = nv;
     }
     if (!module || !strcmp(module, "zip")) {
@@ -1119,6 +1119,12 @@ int fe_parse_split(ax_arena *ar, const char *spec, const char **name, const char
     return 0;
 }
 
+int fe_hub_split_files(ax_arena *ar, const char *const *files, int n, const fe_hub_ds_sel *sel, const char ***out,
+                       char *err, size_t errcap) {
+    const char *module;
+    return split_files(ar, files, n, sel, out, err, errcap, &module);
+}
+
 int fe_hub_data_format(const char *f) {
     static const char *const ext[][2] = {{".json", "1"}, {".jsonl", "1"}, {".ndjson", "1"},
                                          {".parquet", "2"}, {".geoparquet", "2"}, {".gpq", "2"}, {".txt", "3"},
@@ -1148,15 +1154,16 @@ static fe_hub_ds_sel with_card(ax_arena *ar, const fe_hub_ds_sel *sel, const cha
  * with err. HF datasets reads a repo with one builder, so the split's files are of one format. */
 static int ds_pick(ax_arena *ar, const char *const *files, int n, const fe_hub_ds_sel *sel, const char ***out, char *err,
                    size_t errcap) {
-    int nv = fe_hub_split_files(ar, files, n, sel, out, err, errcap);
+    const char *module;
+    int nv = split_files(ar, files, n, sel, out, err, errcap, &module);
     if (nv < 0) return -1;
     const char *split = sel && sel->split && *sel->split ? sel->split : "train";
     /* the loader is the builder HF datasets infers for the whole split (every suffix of every name counts); axo
      * reads each file by its last suffix, so the two must agree (train.json.txt is json to datasets) */
     static const char *const by_loader[] = {"json", "parquet", "text", "csv", "csv\tsep"};
     int want = 0;
-    for (int k = 0; last_module && k < (int)AX_ARRAY_LEN(by_loader); k++)
-        if (!strcmp(last_module, by_loader[k])) want = k + 1;
+    for (int k = 0; module && k < (int)AX_ARRAY_LEN(by_loader); k++)
+        if (!strcmp(module, by_loader[k])) want = k + 1;
     for (int i = 0; i < nv; i++) {
         const int f = fe_hub_data_format((*out)[i]);
         if (f && want && f != want) {

@@ -203,17 +203,6 @@ static int is_false(const char *s, size_t n) {
 enum { C_INT, C_UINT, C_FLOAT, C_BOOL, C_STR };
 static const char *const CT_NAME[] = {"int64", "uint64", "float64", "bool", "string"};
 
-static void json_str(ax_buf *o, const char *s, size_t n) {
-    ax_buf_append(o, "\"", 1);
-    for (size_t k = 0; k < n; k++) {
-        const unsigned char c = (unsigned char)s[k];
-        if (c == '"' || c == '\\') ax_buf_printf(o, "\\%c", (char)c);
-        else if (c < 0x20) ax_buf_printf(o, "\\u%04x", c);
-        else ax_buf_append(o, s + k, 1);
-    }
-    ax_buf_append(o, "\"", 1);
-}
-
 static void json_double(ax_buf *o, double v) {
     char b[40];
     snprintf(b, sizeof b, "%.17g", v);
@@ -222,23 +211,10 @@ static void json_double(ax_buf *o, double v) {
 
 int rt_csv_rows(const char *buf, size_t len, const char *name, char sep, ax_buf *out, ax_diag *d) {
     char where[4200];
-    /* pandas decodes the file as UTF-8 (strict) before it parses it */
-    int64_t line = 1;
-    for (size_t i = 0; i < len;) {
-        const int k = rt_utf8_len((const unsigned char *)buf + i, len - i);
-        if (!k || buf[i] == 0) {
-            snprintf(where, sizeof where, "%s:%lld", name, (long long)line);
-            ax_error(d, where, buf[i] == 0 ? "a NUL character (byte offset %zu): axo's rows hold no NUL"
-                                           : "not UTF-8 at byte offset %zu: HF datasets' csv loader decodes the file "
-                                             "as UTF-8 and stops there", i);
-            return -1;
-        }
-        line += buf[i] == '\n' || (buf[i] == '\r' && (i + 1 >= len || buf[i + 1] != '\n'));
-        i += (size_t)k;
-    }
+    if (rt_utf8_check(buf, len, name, "csv", d) != 0) return -1; /* pandas decodes the file before it parses it */
     csv_toks t = {0};
     int rc = -1;
-    int *type = NULL, *t0 = NULL, *warned = NULL, *raw = NULL;
+    int *type = NULL, *t0 = NULL, *warned = NULL;
     char **names = NULL;
     if (tokenize(buf, len, name, sep, &t, d) != 0) goto done;
     if (t.nrec == 0) {
@@ -247,9 +223,8 @@ int rt_csv_rows(const char *buf, size_t len, const char *name, char sep, ax_buf 
     }
     const size_t ncol = t.rec[1] - t.rec[0];
     type = malloc(sizeof *type * ncol), t0 = malloc(sizeof *t0 * ncol), warned = calloc(ncol, sizeof *warned);
-    raw = malloc(sizeof *raw * ncol);
     names = calloc(ncol, sizeof *names);
-    if (!type || !t0 || !warned || !raw || !names) abort();
+    if (!type || !t0 || !warned || !names) abort();
     /* header names: "Unnamed: i" for an empty one; a repeat gets ".k", the first k naming no column */
     for (size_t j = 0; j < ncol; j++) {
         const size_t a = t.off[t.rec[0] + j], b = t.off[t.rec[0] + j + 1];
@@ -334,9 +309,7 @@ int rt_csv_rows(const char *buf, size_t len, const char *name, char sep, ax_buf 
                          "reproduce (quote the column's values in a JSON lines file instead)", names[j], c0, c1 - 1);
                 goto done;
             }
-            raw[j] = 0;
             int ty = !any                          ? C_FLOAT
-                     : raw[j]                      ? C_STR
                      : all_int                      ? (na ? C_FLOAT : any_big ? C_UINT : C_INT)
                      : all_num                      ? C_FLOAT
                      : all_bool                     ? C_BOOL
@@ -382,12 +355,12 @@ int rt_csv_rows(const char *buf, size_t len, const char *name, char sep, ax_buf 
             for (size_t j = 0; j < ncol; j++) {
                 FIELD(r, j, s, n);
                 if (j) ax_buf_append(out, ", ", 2);
-                json_str(out, names[j], strlen(names[j]));
+                rt_json_str(out, names[j], strlen(names[j]));
                 ax_buf_append(out, ": ", 2);
                 int64_t iv = 0;
                 uint64_t uv = 0;
                 double x = 0;
-                if (is_na(s, n) && !(raw[j] && type[j] == C_STR)) {
+                if (is_na(s, n)) {
                     ax_buf_printf(out, "null");
                     continue;
                 }
@@ -395,7 +368,7 @@ int rt_csv_rows(const char *buf, size_t len, const char *name, char sep, ax_buf 
                 switch (t0[j]) {
                 case C_STR:
                     if (type[j] == C_BOOL) ax_buf_printf(out, is_true(s, n) ? "\"true\"" : "\"false\"");
-                    else if (type[j] == C_STR) json_str(out, s, n);
+                    else if (type[j] == C_STR) rt_json_str(out, s, n);
                     else if (pi == 2) ax_buf_printf(out, "\"%llu\"", (unsigned long long)uv);
                     else ax_buf_printf(out, "\"%lld\"", (long long)iv);
                     break;
@@ -429,7 +402,7 @@ int rt_csv_rows(const char *buf, size_t len, const char *name, char sep, ax_buf 
     rc = 0;
 done:
     for (size_t j = 0; names && j < t.rec[1] - t.rec[0]; j++) free(names[j]);
-    free(names), free(type), free(t0), free(warned), free(raw);
+    free(names), free(type), free(t0), free(warned);
     free(t.off), free(t.rec), free(t.line), ax_buf_free(&t.text);
     return rc;
 }

@@ -17,9 +17,9 @@
  *    fewer fields than the header has nulls for the rest. A column of a chunk
  *    is int64 when every other value is an integer (spaces and a sign allowed;
  *    uint64 above 2^63 - 1 when none is negative, rendered as a double as
- *    JSON cannot hold it; with a negative or a missing value beside such a
- *    one, pandas keeps every value's text, "NA" too), float64 (numbers; an
- *    int column with a null; inf
+ *    JSON cannot hold it; beside a negative or a missing value such a one is
+ *    refused, as pandas' reading of it depends on the values' order),
+ *    float64 (numbers; an int column with a null; inf
  *    and Infinity) when every value is a number, bool when every value is
  *    True/TRUE/true/False/FALSE/false, else string (the text as written).
  *    Later chunks are cast to the first chunk's types as pyarrow casts them:

@@ -948,36 +948,52 @@ int rt_utf8_len(const unsigned char *p, size_t n) {
     return k;
 }
 
-int rt_text_rows(const char *buf, size_t len, const char *name, ax_buf *out, ax_diag *d) {
+int rt_utf8_check(const char *buf, size_t len, const char *name, const char *loader, ax_diag *d) {
     const unsigned char *p = (const unsigned char *)buf;
     int64_t line = 1;
-    char where[4200];
-    int open = 0; /* a row begun and not yet closed */
     for (size_t i = 0; i < len;) {
-        if (!open) ax_buf_printf(out, "{\"text\": \""), open = 1;
-        const unsigned c = p[i];
-        if (c == '\n' || c == '\r') { /* universal newlines: \r\n, \r and \n end a line */
-            i += c == '\r' && i + 1 < len && p[i + 1] == '\n' ? 2 : 1;
-            ax_buf_printf(out, "\"}\n");
-            open = 0, line++;
-            continue;
-        }
         const int k = rt_utf8_len(p + i, len - i);
-        if (!k || c == 0) {
+        if (!k || p[i] == 0) {
+            char where[4200];
             snprintf(where, sizeof where, "%s:%lld", name, (long long)line);
-            if (c == 0)
+            if (p[i] == 0)
                 ax_error(d, where, "a NUL character (byte offset %zu): axo's rows hold no NUL (JSON lines cannot either)", i);
             else
-                ax_error(d, where, "not UTF-8 at byte offset %zu (0x%02x): HF datasets' text loader decodes the file as "
-                         "UTF-8 and stops there", i, c);
+                ax_error(d, where, "not UTF-8 at byte offset %zu (0x%02x): HF datasets' %s loader decodes the file as "
+                         "UTF-8 and stops there", i, p[i], loader);
             return -1;
         }
-        if (c == '"' || c == '\\') ax_buf_printf(out, "\\%c", (char)c);
-        else if (c < 0x20) ax_buf_printf(out, "\\u%04x", c);
-        else ax_buf_append(out, buf + i, (size_t)k);
+        line += p[i] == '\n' || (p[i] == '\r' && (i + 1 >= len || p[i + 1] != '\n')); /* universal newlines */
         i += (size_t)k;
     }
-    if (open) ax_buf_printf(out, "\"}\n");
+    return 0;
+}
+
+void rt_json_str(ax_buf *out, const char *s, size_t n) {
+    ax_buf_append(out, "\"", 1);
+    size_t run = 0; /* bytes copied as they are, in one append */
+    for (size_t k = 0; k < n; k++) {
+        const unsigned char c = (unsigned char)s[k];
+        if (c != '"' && c != '\\' && c >= 0x20) continue;
+        ax_buf_append(out, s + run, k - run);
+        if (c < 0x20) ax_buf_printf(out, "\\u%04x", c);
+        else ax_buf_printf(out, "\\%c", (char)c);
+        run = k + 1;
+    }
+    ax_buf_append(out, s + run, n - run);
+    ax_buf_append(out, "\"", 1);
+}
+
+int rt_text_rows(const char *buf, size_t len, const char *name, ax_buf *out, ax_diag *d) {
+    if (rt_utf8_check(buf, len, name, "text", d) != 0) return -1;
+    for (size_t i = 0; i < len;) { /* a line: up to \n, \r\n or \r (universal newlines), which it does not keep */
+        size_t e = i;
+        while (e < len && buf[e] != '\n' && buf[e] != '\r') e++;
+        ax_buf_printf(out, "{\"text\": ");
+        rt_json_str(out, buf + i, e - i);
+        ax_buf_printf(out, "}\n");
+        i = e < len ? e + (buf[e] == '\r' && e + 1 < len && buf[e + 1] == '\n' ? 2 : 1) : len;
+    }
     return 0;
 }
 
@@ -1420,10 +1436,11 @@ static void merged_order(const rt_dataset *ds, const rt_split_opts *o, int64_t *
     }
 }
 
-static int64_t axolotl_prepared(const rt_dataset *ds, const rt_split_opts *o, int64_t *order, char *dup) {
+/* Axolotl's prepared order: order[0..n) the merged order (merged_order), kept in place less the samples it drops,
+ * its duplicates (marked in dup) and those outside o's shard; how many remain */
+static int64_t prepared_of_merged(const rt_dataset *ds, const rt_split_opts *o, int64_t *order, char *dup) {
     const int64_t n = ds->nsamples;
     int64_t nf = 0;
-    merged_order(ds, o, order);
     for (int64_t k = 0; k < n; k++)
         if (axolotl_keeps(ds, order[k], o)) order[nf++] = order[k];
     if (o->dedup && mark_duplicates(ds, order, nf, o, dup)) {
@@ -1436,13 +1453,21 @@ static int64_t axolotl_prepared(const rt_dataset *ds, const rt_split_opts *o, in
     return nf;
 }
 
+static int64_t axolotl_prepared(const rt_dataset *ds, const rt_split_opts *o, int64_t *order, char *dup) {
+    merged_order(ds, o, order);
+    return prepared_of_merged(ds, o, order, dup);
+}
+
 int rt_data_split(rt_dataset *ds, double val, const rt_split_opts *o, rt_dataset *eval, ax_diag *d) {
     memset(eval, 0, sizeof *eval);
     const int64_t n = ds->nsamples;
     int64_t *order = malloc(sizeof *order * (size_t)(n + 1));
+    int64_t *mo = malloc(sizeof *mo * (size_t)(n + 1)); /* the merged order, which training keeps */
     char *held = calloc((size_t)n + 1, 1), *dup = calloc((size_t)n + 1, 1);
-    if (!order || !held || !dup) abort();
-    int64_t nf = axolotl_prepared(ds, o, order, dup);
+    if (!order || !mo || !held || !dup) abort();
+    merged_order(ds, o, mo);
+    memcpy(order, mo, sizeof *order * (size_t)n);
+    int64_t nf = prepared_of_merged(ds, o, order, dup);
     char *in_shard = NULL; /* with a shard, training keeps only its samples */
     if (o->shard_num > 0) {
         if (!(in_shard = calloc((size_t)n + 1, 1))) abort();
@@ -1454,6 +1479,7 @@ int rt_data_split(rt_dataset *ds, double val, const rt_split_opts *o, rt_dataset
         ax_error(d, "dataset", "val_set_size: %lld held-out samples of the %lld Axolotl would split leaves %s",
                  (long long)n_eval, (long long)nf, n_eval < 1 ? "no evaluation sample" : "no training sample");
         free(order);
+        free(mo);
         free(held);
         free(dup);
         free(in_shard);
@@ -1465,20 +1491,17 @@ int rt_data_split(rt_dataset *ds, double val, const rt_split_opts *o, rt_dataset
     if (o->train_in_order) { /* Axolotl's own training set, in its order (curriculum_sampling trains in it) */
         for (int64_t k = 0; k < nf - n_eval; k++) rest[nr++] = order[k];
     } else { /* the same in its merged order, with the samples it drops left to the epoch's own filters */
-        int64_t *mo = malloc(sizeof *mo * (size_t)(n + 1));
-        if (!mo) abort();
-        merged_order(ds, o, mo);
         for (int64_t k = 0; k < n; k++) {
             const int64_t i = mo[k];
             if (!held[i] && !dup[i] && (!in_shard || in_shard[i])) rest[nr++] = i;
         }
-        free(mo);
     }
     rt_dataset train;
     take_samples(ds, rest, nr, &train);
     take_samples(ds, order + nf - n_eval, n_eval, eval);
     train.nempty = ds->nempty;
     free(order);
+    free(mo);
     free(held);
     free(rest);
     free(dup);

@@ -165,6 +165,11 @@ void rt_data_free(rt_dataset *ds);
 /* The length of the UTF-8 sequence at p (of n bytes) as Python's strict utf-8 codec takes it (no overlong
  * forms, no surrogates, nothing above U+10FFFF), or 0. */
 int rt_utf8_len(const unsigned char *p, size_t n);
+/* buf[0..len) decodes as UTF-8 (rt_utf8_len) and holds no NUL: 0, or -1 with an error at name:line saying that
+ * HF datasets' `loader` loader stops there. */
+int rt_utf8_check(const char *buf, size_t len, const char *name, const char *loader, ax_diag *d);
+/* s[0..n) (UTF-8) as a JSON string, quotes included, into out. */
+void rt_json_str(ax_buf *out, const char *s, size_t n);
 /* HF datasets' text loader (sample_by "line", what Axolotl's ds_type text and .txt files get): the rows of a
  * UTF-8 file buf[0..len), one per line, as JSON lines {"text": line} into out. Lines end at "\n", "\r\n" or
  * "\r" (Python's universal newlines) and keep no line break; an empty line is a row ""; a last line without a

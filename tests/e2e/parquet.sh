@@ -104,6 +104,8 @@ cfg chat_template "$T/table.arrow" </dev/null >arw2.yml
 check '! "$AXOC" compile arw2.yml -o arw2.bin 2>arw2.err && grep -q "is read by HF datasets. arrow loader" arw2.err' \
   "a .arrow path is refused at compile time, not read as JSON"
 
+# $1.yml trained 6 steps (into o$1) has the losses of run $2, bit for bit
+same6() { "$AXOC" compile $1.yml -o $1.bin 2>/dev/null && "$AXORUN" $1.bin --max-steps 6 --output-dir o$1 >/dev/null 2>&1 && cmp -s <(losses $2) <(losses o$1); }
 # 4b. text files: HF datasets' text loader (ds_type: text, or .txt in the name), a row {"text": line} per line
 python3 - "$D/toy_alpaca.jsonl" <<'PYEOF'
 import json, sys
@@ -124,11 +126,11 @@ check 'grep -q "dataset .*lines.txt: 300 samples" c-txt.out && test -s oc-jsonl/
 check '"$AXOC" dump c-txt.bin >ctxt.dump && grep -q "attr io.dataset.0.loader = \"text\"" ctxt.dump' "the plan names the text loader"
 cp lines.txt lines.data
 sed 's#lines.txt#lines.data#' c-txt.yml | sed 's#^\(  - path: .*\)#\1\n    ds_type: text#' >c-dst.yml
-check '"$AXOC" compile c-dst.yml -o c-dst.bin 2>/dev/null && "$AXORUN" c-dst.bin --max-steps 6 --output-dir oc-dst >/dev/null 2>&1 && cmp -s <(losses oc-jsonl) <(losses oc-dst)' \
+check 'same6 c-dst oc-jsonl' \
   "ds_type: text reads a file of any name"
 mkdir -p txtdir && cp lines.txt txtdir/train.txt
 cfg alpaca "$T/txtdir" </dev/null | sed 's#^    type: alpaca#    type: completion#' >c-dir.yml
-check '"$AXOC" compile c-dir.yml -o c-dir.bin 2>/dev/null && "$AXORUN" c-dir.bin --max-steps 6 --output-dir oc-dir >/dev/null 2>&1 && cmp -s <(losses oc-jsonl) <(losses oc-dir)' \
+check 'same6 c-dir oc-jsonl' \
   "a folder of .txt files: HF datasets' module inference picks the text loader"
 : >empty.txt
 cfg alpaca "$T/empty.txt" </dev/null | sed 's#^    type: alpaca#    type: completion#' >c-empty.yml
@@ -166,11 +168,11 @@ check '"$AXORUN" j-alpaca.bin --max-steps 6 --output-dir oj6 >/dev/null 2>&1 && 
 check '"$AXOC" dump a-csv.bin >acsv.dump && grep -q "attr io.dataset.0.loader = \"csv\"" acsv.dump' "the plan names the csv loader"
 mkdir -p tsvdir && cp alpaca.tsv tsvdir/train.tsv
 cfg alpaca "$T/tsvdir" </dev/null >a-tsv.yml
-check '"$AXOC" compile a-tsv.yml -o a-tsv.bin 2>/dev/null && "$AXORUN" a-tsv.bin --max-steps 6 --output-dir oa-tsv >/dev/null 2>&1 && cmp -s <(losses oa-na) <(losses oa-tsv)' \
+check 'same6 a-tsv oa-na' \
   "a folder of .tsv files: HF datasets' csv loader with sep \"\\t\" (its module inference), bit for bit"
 cp alpaca.csv alpaca.data
 sed 's#alpaca.csv#alpaca.data#' a-csv.yml | sed 's#^\(  - path: .*\)#\1\n    ds_type: csv#' >a-dst.yml
-check '"$AXOC" compile a-dst.yml -o a-dst.bin 2>/dev/null && "$AXORUN" a-dst.bin --max-steps 6 --output-dir oa-dst >/dev/null 2>&1 && cmp -s <(losses oa-na) <(losses oa-dst)' \
+check 'same6 a-dst oa-na' \
   "ds_type: csv reads a file of any name"
 printf 'instruction,input,output\n' >hdr.csv
 cfg alpaca "$T/hdr.csv" </dev/null >a-hdr.yml
