@@ -128,6 +128,19 @@ static inline int FN(ck_blk_ok_)(const int32_t *segq, const int32_t *segk, const
     return !causal || (idxq ? idxk[jk] <= idxq[iq] : j <= i);
 }
 
+/* The whole-row case (one seg for queries and keys, idx = position) on a row whose sequence ids never decrease (the
+ * runtime's packed rows; checked here): keys before a query's sequence are all masked, so the key loops start at
+ * the sequence's first token. 0 where that does not hold. */
+#ifndef CK_SEG_RUNS_
+#define CK_SEG_RUNS_
+static inline int ck_seg_sorted_(const int32_t *segq, const int32_t *segk, const int32_t *idxq, int64_t b, int64_t S) {
+    if (!segq || segq != segk || idxq) return 0;
+    for (int64_t i = 1; i < S; i++)
+        if (segq[b * S + i] < segq[b * S + i - 1]) return 0;
+    return 1;
+}
+#endif
+
 void FN(ck_attention_blk_fwd)(const REAL *q, const REAL *k, const REAL *v, const int32_t *segq, const int32_t *segk,
                               const int32_t *idxq, const int32_t *idxk, REAL *out, REAL *lse, int64_t B, int64_t Sq,
                               int64_t Sk, int64_t nh, int64_t nkv, int64_t hd, double scale, int causal) {
@@ -135,14 +148,18 @@ void FN(ck_attention_blk_fwd)(const REAL *q, const REAL *k, const REAL *v, const
     double *acc = ck_xmalloc(sizeof(double) * (size_t)(hd + 1));
     double sc[CK_ATT_BLOCK];
     for (int64_t b = 0; b < B; b++) {
+        const int runs = ck_seg_sorted_(segq, segk, idxq, b, Sq);
         for (int64_t h = 0; h < nh; h++) {
-            int64_t kvh = h / grp;
+            int64_t kvh = h / grp, run0 = 0; /* the first token of query i's sequence, where runs */
             for (int64_t i = 0; i < Sq; i++) {
                 const REAL *qi = q + ((b * Sq + i) * nh + h) * hd;
                 int64_t jend = causal && !idxq ? i + 1 : Sk;
+                if (runs && i > 0 && segq[b * Sq + i] != segq[b * Sq + i - 1]) run0 = i;
                 double m = -INFINITY, l = 0;
                 for (int64_t d = 0; d < hd; d++) acc[d] = 0;
-                for (int64_t j0 = 0; j0 < jend; j0 += CK_ATT_BLOCK) {
+                /* blocks stay aligned to CK_ATT_BLOCK: a skipped block held masked keys only, and the ones left sum
+                 * in the same order, so the result is the same to the bit */
+                for (int64_t j0 = runs ? run0 / CK_ATT_BLOCK * CK_ATT_BLOCK : 0; j0 < jend; j0 += CK_ATT_BLOCK) {
                     int64_t j1 = j0 + CK_ATT_BLOCK < jend ? j0 + CK_ATT_BLOCK : jend;
                     double bm = -INFINITY;
                     for (int64_t j = j0; j < j1; j++) {
@@ -189,17 +206,20 @@ void FN(ck_attention_blk_bwd)(const REAL *q, const REAL *k, const REAL *v, const
     double *dva = ck_xmalloc(sizeof(double) * (size_t)(Sk * hd + 1));
     double *dqa = ck_xmalloc(sizeof(double) * (size_t)(hd + 1));
     for (int64_t b = 0; b < B; b++) {
+        const int runs = ck_seg_sorted_(segq, segk, idxq, b, Sq);
         for (int64_t kvh = 0; kvh < nkv; kvh++) {
             for (int64_t t = 0; t < Sk * hd; t++) dka[t] = dva[t] = 0;
             for (int64_t h = kvh * grp; h < (kvh + 1) * grp; h++) {
+                int64_t run0 = 0; /* as in the forward: keys before query i's sequence are masked */
                 for (int64_t i = 0; i < Sq; i++) {
+                    if (runs && i > 0 && segq[b * Sq + i] != segq[b * Sq + i - 1]) run0 = i;
                     int64_t qo = ((b * Sq + i) * nh + h) * hd;
                     const REAL *qi = q + qo, *oi = out + qo, *doi = dout + qo;
                     double D = FN(ck_dot_)(doi, oi, hd);
                     double L = (double)lse[(b * nh + h) * Sq + i];
                     for (int64_t d = 0; d < hd; d++) dqa[d] = 0;
                     int64_t jend = causal && !idxq ? i + 1 : Sk;
-                    for (int64_t j = 0; j < jend; j++) {
+                    for (int64_t j = runs ? run0 : 0; j < jend; j++) {
                         if (!FN(ck_blk_ok_)(segq, segk, idxq, idxk, b * Sq + i, b * Sk + j, i, j, causal)) continue;
                         int64_t ko = ((b * Sk + j) * nkv + kvh) * hd;
                         const REAL *kj = k + ko, *vj = v + ko;

@@ -483,6 +483,57 @@ static void test_attention(void) {
     }
 }
 
+/* A long packed row (one bin of several rows' worth of tokens): many sequences of uneven length, some starting on a
+ * key block's edge, and trailing padding where each token is its own sequence. Its ids never decrease, so the
+ * kernels start each query's key loop at its sequence's first token; the same partition labelled so that the ids
+ * decrease takes the full loops. Both must agree to the bit (the skipped keys are masked ones), and with the naive
+ * masked softmax. */
+static void test_attention_packed_skip(void) {
+    static const int lens[] = {1, 5, 37, 63, 64, 65, 100, 2, 64};
+    att_ctx c = {.B = 2, .S = 480, .nh = 4, .nkv = 2, .hd = 8, .causal = 1};
+    c.scale = 1.0 / sqrt((double)c.hd);
+    att_setup(&c, 2.0);
+    int32_t *down = malloc(sizeof(int32_t) * (size_t)(c.B * c.S));
+    for (int64_t b = 0; b < c.B; b++) {
+        int64_t t = 0, id = 0;
+        for (size_t q = 0; q < AX_ARRAY_LEN(lens) && t < c.S; q++, id++) /* row 1 from the other end of the list */
+            for (int n = 0; n < lens[b ? AX_ARRAY_LEN(lens) - 1 - q : q] && t < c.S; n++) c.seg[b * c.S + t++] = (int32_t)id;
+        while (t < c.S) c.seg[b * c.S + t++] = (int32_t)id++; /* padding */
+        for (t = 0; t < c.S; t++) down[b * c.S + t] = 100000 - c.seg[b * c.S + t];
+    }
+    const int64_t nq = c.B * c.S * c.nh * c.hd, nk = c.B * c.S * c.nkv * c.hd, nl = c.B * c.nh * c.S;
+    double *o[2], *l[2], *dq[2], *dk[2], *dv[2];
+    float *qf = tof(c.q, nq), *kf = tof(c.k, nk), *vf = tof(c.v, nk), *dof = tof(c.wy, nq), *of[2], *lf[2], *dqf[2],
+          *dkf[2], *dvf[2];
+    for (int w = 0; w < 2; w++) {
+        const int32_t *seg = w ? down : c.seg;
+        o[w] = dzeros(nq), l[w] = dzeros(nl), dq[w] = dzeros(nq), dk[w] = dzeros(nk), dv[w] = dzeros(nk);
+        of[w] = fzeros(nq), lf[w] = fzeros(nl), dqf[w] = fzeros(nq), dkf[w] = fzeros(nk), dvf[w] = fzeros(nk);
+        ck_attention_fwd_f64(c.q, c.k, c.v, seg, o[w], l[w], c.B, c.S, c.nh, c.nkv, c.hd, c.scale, 1);
+        ck_attention_bwd_f64(c.q, c.k, c.v, seg, o[w], l[w], c.wy, dq[w], dk[w], dv[w], c.B, c.S, c.nh, c.nkv, c.hd,
+                             c.scale, 1);
+        ck_attention_fwd_f32(qf, kf, vf, seg, of[w], lf[w], c.B, c.S, c.nh, c.nkv, c.hd, c.scale, 1);
+        ck_attention_bwd_f32(qf, kf, vf, seg, of[w], lf[w], dof, dqf[w], dkf[w], dvf[w], c.B, c.S, c.nh, c.nkv, c.hd,
+                             c.scale, 1);
+    }
+    CHECK(!memcmp(o[0], o[1], sizeof(double) * (size_t)nq) && !memcmp(l[0], l[1], sizeof(double) * (size_t)nl));
+    CHECK(!memcmp(dq[0], dq[1], sizeof(double) * (size_t)nq) && !memcmp(dk[0], dk[1], sizeof(double) * (size_t)nk) &&
+          !memcmp(dv[0], dv[1], sizeof(double) * (size_t)nk));
+    CHECK(!memcmp(of[0], of[1], sizeof(float) * (size_t)nq) && !memcmp(lf[0], lf[1], sizeof(float) * (size_t)nl));
+    CHECK(!memcmp(dqf[0], dqf[1], sizeof(float) * (size_t)nq) && !memcmp(dkf[0], dkf[1], sizeof(float) * (size_t)nk) &&
+          !memcmp(dvf[0], dvf[1], sizeof(float) * (size_t)nk));
+    double *on = dzeros(nq), *ln = dzeros(nl);
+    naive_attention(&c, on, ln);
+    CHECK_REL64(o[0], on, nq, 1e-13, "packed-row attention out vs naive");
+    CHECK_REL64(l[0], ln, nl, 1e-13, "packed-row attention lse vs naive");
+    for (int w = 0; w < 2; w++) {
+        free(o[w]), free(l[w]), free(dq[w]), free(dk[w]), free(dv[w]);
+        free(of[w]), free(lf[w]), free(dqf[w]), free(dkf[w]), free(dvf[w]);
+    }
+    free(on), free(ln), free(qf), free(kf), free(vf), free(dof), free(down);
+    att_free(&c);
+}
+
 /* ---- swiglu ------------------------------------------------------------------ */
 typedef struct {
     double *g, *u, *wy;
@@ -1296,6 +1347,7 @@ int main(void) {
     test_rope();
     test_rope_inv_freq();
     test_attention();
+    test_attention_packed_skip();
     test_attention_blocks();
     test_swiglu();
     test_embedding();
