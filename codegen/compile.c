@@ -192,12 +192,23 @@ static json_t *stats_json(const ir_module *m, const pass_mem_stats *st, const fe
         ax_buf_printf(summary, "; train_on_inputs %s; `axoc preprocess` shows the samples\n",
                       c->train_on_inputs ? "true" : "false");
     }
+    int64_t rows, row_len;
+    fe_token_shape(c, &rows, &row_len);
+    if (c->sample_packing) /* how Axolotl batches the packs for this attention backend (frontend/lower.h) */
+        ax_buf_printf(summary, "axoc: packing: %s\n",
+                      rows != c->micro_batch_size
+                          ? "a micro-batch is one bin of micro_batch_size x sequence_len tokens, as Axolotl packs for an "
+                            "attention kernel that reads packed sequences"
+                      : c->multipack_real_batches
+                          ? "micro_batch_size bins of sequence_len tokens a micro-batch (multipack_real_batches: Axolotl's "
+                            "batching for sdpa, eager or no attn_implementation)"
+                          : "one bin of sequence_len tokens a micro-batch");
     if (c->sequence_parallel_degree > 1)
         ax_buf_printf(summary,
                       "axoc: sequence parallel: %d dp x %lld sp ranks, ring attention (%s layout), %lld of %lld tokens per "
                       "row on each rank; ring traffic per rank %s per micro-step, %s per step\n",
                       world / (int)c->sequence_parallel_degree, (long long)c->sequence_parallel_degree, sp_layout(c),
-                      (long long)(c->sequence_len / c->sequence_parallel_degree), (long long)c->sequence_len,
+                      (long long)(row_len / c->sequence_parallel_degree), (long long)row_len,
                       human(st->ring_micro), human(st->ring_micro * c->gradient_accumulation_steps));
     const char *prec = !c->bf16      ? "f32 weights and gradients"
                        : c->bf16_pure ? "pure bf16 (bfloat16: true): bf16 weights and gradients, no master copy, updates "

@@ -1710,6 +1710,26 @@ static void attn_implementation(loader *L, const yaml_node_t *v) {
            "flex_attention, xformers");
 }
 
+/* Axolotl's attn_supports_packing: attn_implementation, else the first of its legacy flags set (in its order:
+ * xformers_attention, sage_attention, flex_attention, flash_attention, sdp_attention, eager_attention), is one
+ * whose kernel reads packed sequences (flash_attention_2/3, flex_attention, xformers; sage is refused). Values
+ * were checked where the keys were read. */
+static const char *const attn_legacy_flags[][2] = {
+    {"xformers_attention", "xformers"},       {"sage_attention", "sage"}, {"flex_attention", "flex_attention"},
+    {"flash_attention", "flash_attention_2"}, {"sdp_attention", "sdpa"},  {"eager_attention", "eager"}};
+static int attn_packs(const loader *L) {
+    static const char *const packs[] = {"flash_attention_2", "flash_attention_3", "flex_attention", "xformers"};
+    const fe_ypair *p = pair(L, "attn_implementation");
+    const char *impl = p ? fe_y_text(p->v) : NULL;
+    for (size_t i = 0; !impl && i < AX_ARRAY_LEN(attn_legacy_flags); i++) {
+        const fe_ypair *f = pair(L, attn_legacy_flags[i][0]);
+        const char *t = f ? fe_y_text(f->v) : NULL;
+        int b;
+        if (t && fe_parse_bool(t, &b) && b) impl = attn_legacy_flags[i][1];
+    }
+    return impl && match_one(impl, packs, (int)AX_ARRAY_LEN(packs)) >= 0;
+}
+
 /* peft_layers_to_transform: a layer index or a list of them (PEFT's
  * layers_to_transform takes either; [] is no restriction, as in PEFT). The
  * indices are checked against the model in fe_check_config_model. */
@@ -2618,6 +2638,19 @@ static void check_whole(loader *L) {
         c->dataloader_drop_last = c->sample_packing && !c->eval_sample_packing;
     else
         c->dataloader_drop_last_cfg = c->dataloader_drop_last;
+    /* How Axolotl batches packed rows follows its attention backend (its attn_supports_packing): where the kernel
+     * takes packed sequences, a micro-batch is one bin of micro_batch_size x sequence_len tokens; where it does
+     * not (sdpa, eager, none set), multipack_real_batches: micro_batch_size bins of sequence_len. */
+    for (size_t i = 0; i < AX_ARRAY_LEN(attn_legacy_flags) && pair(L, "attn_implementation"); i++) {
+        const fe_ypair *f = pair(L, attn_legacy_flags[i][0]);
+        int b;
+        if (f && fe_y_text(f->v) && fe_parse_bool(fe_y_text(f->v), &b) && b) /* Axolotl's own refusal */
+            ax_error(y->d, fe_yloc(y, f->k, loc, sizeof loc),
+                     "%s: expected only one of attn_implementation and the legacy attention flags (Axolotl refuses "
+                     "both; the flags are deprecated), found both set", attn_legacy_flags[i][0]);
+    }
+    if (c->sample_packing && (!pair(L, "multipack_real_batches") || fe_y_is_null(pair(L, "multipack_real_batches")->v)))
+        c->multipack_real_batches = !attn_packs(L);
     if (c->sequence_parallel_degree > 1 && !c->ring_attn_func)
         c->ring_attn_func = c->sample_packing ? "varlen_llama3" : "batch_ring";
     if ((p = pair(L, "ring_attn_func")) && c->ring_attn_func && c->sequence_parallel_degree > 1 &&

@@ -124,7 +124,7 @@ typedef struct fe_config {
     int shuffle_before_merging;      /* shuffle_before_merging_datasets: each dataset shuffled before the merge */
     int curriculum_sampling;         /* training in the prepared data's order (HF's SequentialSampler) */
     int sample_packing_sequentially; /* next-fit packing in sampler order instead of Axolotl's first-fit */
-    int multipack_real_batches;      /* packs of sequence_len, micro_batch_size of them a batch (axo's layout) */
+    int multipack_real_batches;      /* packs of sequence_len, micro_batch_size of them a batch; unset: Axolotl's rule (attn_packs) */
     int64_t sample_packing_group_size; /* first-fit packing: samples per group (0: Axolotl's 100000) */
     int64_t sample_packing_bin_size;   /* first-fit packing: samples per row at most (0: Axolotl's 200) */
     int dataloader_drop_last;        /* unpacked rows: the last incomplete micro-batch dropped; unset: Axolotl's rule */

@@ -227,6 +227,12 @@ static void module_facts(const fe_config *c, const fe_model *m, int world_size, 
     set_i(mod, "train.world_size", world_size);
     set_i(mod, "train.seq_len", c->sequence_len);
     set_i(mod, "train.micro_batch_size", c->micro_batch_size);
+    int64_t rows, row_len;
+    fe_token_shape(c, &rows, &row_len);
+    if (rows != c->micro_batch_size) { /* one bin a micro-batch (absent otherwise: older plans keep their hashes) */
+        set_i(mod, "train.rows", rows);
+        set_i(mod, "train.row_len", row_len);
+    }
     set_i(mod, "train.grad_accum", c->gradient_accumulation_steps);
     /* num_epochs: an integer attr when whole (as plans always had it), else a
      * float; the runtime reads either as a number */
@@ -363,7 +369,10 @@ int64_t fe_lce_chunk_rows(int64_t rows, int64_t hidden, int64_t vocab) {
  * with L = output.size(1), the batch's sequence length, and d the hidden
  * size. Every axo row is sequence_len long (packed or padded), so L is
  * sequence_len; HF pads a batch only to its longest sample when it does not
- * pack, so its L (and its mag) can differ there. Under sequence parallelism
+ * pack, so its L (and its mag) can differ there. A micro-batch packed as one
+ * bin is a row of micro_batch_size x sequence_len tokens, and L is that; HF
+ * pads such a bin to a multiple of sequence_len (pad_to_sequence_len), so its
+ * L is smaller when the bin is not full. Under sequence parallelism
  * a rank holds S/sp tokens of a row, but mag stays the whole row's (Axolotl
  * slices rows before the model runs, so there the hook sees S/sp). The
  * noise of each token is keyed by the runtime input `neftune_keys` (the
@@ -376,6 +385,12 @@ static int32_t neftune(lw *L, int32_t x, double alpha, int64_t B, int64_t S, int
     return ir_b(&L->b, IR_OP_neftune, IR_IN(x, keys), IR_AT(ir_af("mag", mag), ir_ai("salt", 0)));
 }
 
+void fe_token_shape(const fe_config *c, int64_t *rows, int64_t *row_len) {
+    const int bins = c->sample_packing && !c->multipack_real_batches && c->micro_batch_size > 1;
+    *rows = bins ? 1 : c->micro_batch_size;
+    *row_len = bins ? c->micro_batch_size * c->sequence_len : c->sequence_len;
+}
+
 int fe_lower(const fe_config *c, const fe_model *m, int world_size, ir_module *mod, int32_t *loss_out, ax_diag *d) {
     lw L = {.mod = mod, .m = m, .dt = c->bf16 ? IR_BF16 : IR_F32};
     int64_t sp = c->sequence_parallel_degree > 0 ? c->sequence_parallel_degree : 1;
@@ -383,7 +398,9 @@ int fe_lower(const fe_config *c, const fe_model *m, int world_size, ir_module *m
     ir_mesh_add(mod, "sp", sp);
     module_facts(c, m, world_size, mod);
 
-    const int64_t B = c->micro_batch_size, S = c->sequence_len, H = m->hidden_size, V = m->vocab_size;
+    int64_t B, S;
+    fe_token_shape(c, &B, &S);
+    const int64_t H = m->hidden_size, V = m->vocab_size;
     const int64_t nh = m->num_attention_heads, nkv = m->num_key_value_heads, hd = m->head_dim;
     const int64_t I = m->intermediate_size;
     char name[256];

@@ -31,6 +31,11 @@
 /* Rows per chunk of the fused linear cross entropy (Liger's rule). */
 int64_t fe_lce_chunk_rows(int64_t rows, int64_t hidden, int64_t vocab);
 
+/* A micro-batch's tokens [*rows, *row_len]: micro_batch_size rows of sequence_len; or, packed as Axolotl packs
+ * them for an attention kernel that reads packed sequences (multipack_real_batches false, micro_batch_size > 1),
+ * one bin of micro_batch_size x sequence_len tokens, a single row. Samples stay at most sequence_len long. */
+void fe_token_shape(const fe_config *c, int64_t *rows, int64_t *row_len);
+
 int fe_lower(const fe_config *c, const fe_model *m, int world_size, ir_module *mod, int32_t *loss_out, ax_diag *d);
 
 #endif

@@ -180,8 +180,9 @@ int pass_seqpar(ir_module *m, const char *layout, ax_diag *d) {
     int axis = ir_mesh_find(m, "sp");
     if (axis < 0 || m->mesh_sizes[axis] == 1) return 0;
     sp c = {.axis = axis, .P = (int)m->mesh_sizes[axis], .seg_src = -1};
-    c.B = ir_attr_int(m->attrs, m->nattrs, "train.micro_batch_size", 0);
-    c.S = ir_attr_int(m->attrs, m->nattrs, "train.seq_len", 0);
+    /* the rows the programs take: train.rows x train.row_len when a micro-batch is one packed bin */
+    c.B = ir_attr_int(m->attrs, m->nattrs, "train.rows", ir_attr_int(m->attrs, m->nattrs, "train.micro_batch_size", 0));
+    c.S = ir_attr_int(m->attrs, m->nattrs, "train.row_len", ir_attr_int(m->attrs, m->nattrs, "train.seq_len", 0));
     int zig = !strcmp(layout, "zigzag");
     if (!zig && strcmp(layout, "contiguous") && strcmp(layout, "stripe")) {
         ax_error(d, "seqpar", "unknown sequence layout \"%s\" (expected zigzag, contiguous or stripe)", layout);

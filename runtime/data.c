@@ -465,7 +465,13 @@ static int place_rows(const rt_dataset *ds, const rt_data_opts *o, int64_t epoch
         ax_error(d, NULL, "pad token id %d out of range [0, %lld)", (int)o->pad_id, (long long)ds->vocab_size);
         return -1;
     }
-    int64_t n = ds->nsamples, L = o->seq_len;
+    if (o->row_len != 0 && (o->row_len < o->seq_len || o->row_len > INT32_MAX || !o->sample_packing)) {
+        ax_error(d, NULL, "row length %lld: expected a packed row of sequence_len %lld tokens or more, at most %d",
+                 (long long)o->row_len, (long long)o->seq_len, INT32_MAX);
+        return -1;
+    }
+    /* L: a sample's most tokens; C: a row's (a bin's capacity) */
+    const int64_t n = ds->nsamples, L = o->seq_len, C = o->row_len > 0 ? o->row_len : L;
     int64_t *order = malloc((size_t)(n + 1) * sizeof *order);
     out->seqs = malloc((size_t)(n + 1) * sizeof *out->seqs);
     out->row_seq_off = malloc((size_t)(n + 2) * sizeof *out->row_seq_off);
@@ -520,13 +526,13 @@ static int place_rows(const rt_dataset *ds, const rt_data_opts *o, int64_t epoch
     if (o->group_batch > 0 && !o->sample_packing) group_by_length(out->seqs, nseqs, o->group_batch);
     /* Placement: one per row; or packed, next-fit (sample_packing_sequentially) or first-fit */
     if (o->sample_packing && !o->pack_next_fit) {
-        nrows = pack_first_fit(out->seqs, nseqs, L, o->pack_group_size > 0 ? o->pack_group_size : 100000,
+        nrows = pack_first_fit(out->seqs, nseqs, C, o->pack_group_size > 0 ? o->pack_group_size : 100000,
                                o->pack_bin_size > 0 ? o->pack_bin_size : 200, out->row_seq_off);
     } else {
         int64_t used = 0;
         for (int64_t q = 0; q < nseqs; q++) {
             const int32_t len = out->seqs[q].len;
-            if (!o->sample_packing || nrows == 0 || used + len > L) {
+            if (!o->sample_packing || nrows == 0 || used + len > C) {
                 out->row_seq_off[nrows++] = q;
                 used = 0;
             }
@@ -537,7 +543,7 @@ static int place_rows(const rt_dataset *ds, const rt_data_opts *o, int64_t epoch
     }
     out->nrows = nrows;
     out->nseqs = nseqs;
-    out->seq_len = L;
+    out->seq_len = C;
     return 0;
 }
 

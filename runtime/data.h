@@ -181,7 +181,9 @@ static inline int64_t rt_data_sample_len(const rt_dataset *ds, int64_t i) {
 }
 
 typedef struct rt_data_opts {
-    int64_t seq_len;      /* row length, >= 1 */
+    int64_t seq_len;      /* sequence_len: a sample's most tokens, and the row length unless row_len says */
+    int64_t row_len;      /* packed: a row's tokens (a bin of micro_batch_size x sequence_len: Axolotl's multipack
+                           * layout); 0: seq_len */
     int sample_packing;   /* 0: one sample per row; 1: next-fit packing */
     int sequential;       /* 1: the dataset's order, not shuffled (HF evaluates in order) */
     uint64_t seed;

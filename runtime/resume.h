@@ -42,8 +42,9 @@ int rt_ckpt_save_state(rt_session *s, const char *dir, int64_t step, int64_t max
 int rt_resume_peek(const char *dir, int64_t *step, int64_t *max_steps, int64_t *global_batch, ax_diag *d);
 /* How the run that saved dir's checkpoint batched its epochs (trainer_state.json's axo.batching): 1 (absent) for
  * axo before epochs kept their short last step and packing was first-fit; 2 before the shuffle was HF Trainer's
- * (torch.randperm seeded with seed + epoch); RT_BATCHING_VERSION since. */
-#define RT_BATCHING_VERSION 3
+ * (torch.randperm seeded with seed + epoch); 3 before packed micro-batches followed Axolotl's attention backend (one
+ * bin of micro_batch_size x sequence_len tokens, or multipack_real_batches); RT_BATCHING_VERSION since. */
+#define RT_BATCHING_VERSION 4
 int rt_resume_batching(const char *dir);
 
 /* Loads checkpoint dir into s (trainable params and optimizer state, this

@@ -46,8 +46,15 @@ int rt_session_from_module(ir_module *m, rt_session *s, ax_diag *d) {
         ax_error(d, "plan", "no micro_step program");
         return -1;
     }
-    s->B = mattr_i(m, "train.micro_batch_size", 1);
-    s->S = mattr_i(m, "train.seq_len", 1);
+    s->mbs = mattr_i(m, "train.micro_batch_size", 1);
+    s->L = mattr_i(m, "train.seq_len", 1);
+    s->B = mattr_i(m, "train.rows", s->mbs);
+    s->S = mattr_i(m, "train.row_len", s->L);
+    if (s->B < 1 || s->S < 1 || s->L < 1 || s->L > s->S || s->B * s->S != s->mbs * s->L) {
+        ax_error(d, "plan", "micro-batch of %lld rows x %lld tokens does not hold micro_batch_size %lld x sequence_len %lld",
+                 (long long)s->B, (long long)s->S, (long long)s->mbs, (long long)s->L);
+        return -1;
+    }
     s->V = mattr_i(m, "model.vocab", 1);
     s->grad_accum = mattr_i(m, "train.grad_accum", 1);
     s->layers = mattr_i(m, "model.layers", 0);
@@ -590,8 +597,19 @@ int64_t rt_sp_token_index(int layout, int64_t S, int64_t sp, int64_t r, int64_t 
     }
 }
 
-/* This rank's tokens of a [B, S] micro-batch into the [B, Sl] inputs. */
-static void feed_rows(rt_session *s, const int32_t *ids, const int32_t *targets, const int32_t *pos, const int32_t *seg) {
+/* This rank's tokens of a [B, S] micro-batch into the [B, Sl] inputs. A row's sequence ids never decrease (its
+ * packed sequences in order, each padding token its own): the attention kernels skip the key tiles before a
+ * query tile's first sequence by it (runtime/cpu_kernels_impl.h, codegen/kernels/attention_*.cuh). */
+static int feed_rows(rt_session *s, const int32_t *ids, const int32_t *targets, const int32_t *pos, const int32_t *seg,
+                     ax_diag *d) {
+    for (int64_t b = 0; b < s->B; b++)
+        for (int64_t t = 1; t < s->S; t++)
+            if (seg[b * s->S + t] < seg[b * s->S + t - 1]) {
+                ax_error(d, "runtime", "sequence ids of row %lld decrease at token %lld (%d after %d): a row holds its "
+                         "packed sequences in order", (long long)b, (long long)t, (int)seg[b * s->S + t],
+                         (int)seg[b * s->S + t - 1]);
+                return -1;
+            }
     int64_t r = s->sp_axis >= 0 ? s->st.coord[s->sp_axis] : 0;
     for (int64_t b = 0; b < s->B; b++)
         for (int64_t t = 0; t < s->Sl; t++) {
@@ -602,6 +620,7 @@ static void feed_rows(rt_session *s, const int32_t *ids, const int32_t *targets,
             rt_i(&s->in_seg)[dst] = seg[src];
             rt_i(&s->in_idx)[dst] = (int32_t)j;
         }
+    return 0;
 }
 
 uint32_t rt_neftune_key(uint64_t seed, int64_t step, int64_t row, int64_t j) {
@@ -626,7 +645,7 @@ static void neftune_keys(rt_session *s, int64_t micro) {
 
 int rt_session_micro_step(rt_session *s, const int32_t *ids, const int32_t *targets, const int32_t *pos,
                           const int32_t *seg, float loss_scale, ax_diag *d) {
-    feed_rows(s, ids, targets, pos, seg);
+    if (feed_rows(s, ids, targets, pos, seg, d) != 0) return -1;
     rt_f(&s->in_loss_scale)[0] = loss_scale;
     if (s->neftune) neftune_keys(s, s->micro_count);
     /* LoRA dropout: a new mask every micro step, and another on every rank
@@ -644,7 +663,7 @@ int rt_session_eval_step(rt_session *s, const int32_t *ids, const int32_t *targe
         ax_error(d, "plan", "no eval_step program (the plan was compiled without val_set_size)");
         return -1;
     }
-    feed_rows(s, ids, targets, pos, seg);
+    if (feed_rows(s, ids, targets, pos, seg, d) != 0) return -1;
     rt_f(&s->in_loss_scale)[0] = 0.0f; /* a fused loss's input gradient: unused here */
     if (s->backend) return s->backend->run(s->backend, s->eval.p, session_input, s, d);
     return rt_prog_run(&s->eval, &s->st, session_input, s, d);
@@ -1126,8 +1145,10 @@ static void report_eval(FILE *out, int tty, FILE *log, ax_buf *hist, int64_t ste
  * accelerate shards them; each batch's loss is the token mean over that
  * batch (the model's loss without num_items_in_batch), and eval_loss is the
  * mean over rows of their batch's loss (HF repeats each batch loss
- * batch_size times and averages). A batch is ceil(E / B) eval_step calls of
- * micro_batch_size (B) rows, the last one padded; its loss sum is read after
+ * batch_size times and averages). Packed, a batch is Axolotl's multipack
+ * batch (E = B rows). A batch is ceil(E / R) eval_step calls of R rows
+ * (B, or micro_batch_size unpacked rows in a one-bin micro-batch), the
+ * last one padded; its loss sum is read after
  * them. Calls past a batch's last row would be all padding, so a batch takes
  * only the calls its rows need: E may be far larger than the eval set. A
  * batch without a token to predict is left out (HF would report nan). Every
@@ -1137,8 +1158,15 @@ static void report_eval(FILE *out, int tty, FILE *log, ax_buf *hist, int64_t ste
 static int run_eval(rt_session *s, const rt_rows *er, int64_t E, int64_t nranks, int64_t rank, int dp, double *loss,
                     int64_t *ntok, ax_diag *d) {
     rt_buf *loss_sum = rt_session_global(s, "stats/loss_sum");
-    const int64_t B = s->B, S = s->S;
-    if (E < 1) E = B;
+    /* R rows of Lr tokens an eval_step call: B rows of S, or, where a micro-batch is one bin and the eval rows are
+     * unpacked rows of sequence_len, micro_batch_size of them side by side in the bin, each its own sequences */
+    const int64_t B = s->B, S = s->S, Lr = er->seq_len, R = B * S / Lr;
+    if (Lr < 1 || Lr > S || (B * S) % Lr) {
+        ax_error(d, "eval", "evaluation rows of %lld tokens do not fit a micro-batch of %lld x %lld", (long long)Lr,
+                 (long long)B, (long long)S);
+        return -1;
+    }
+    if (E < 1) E = R;
     const int64_t nbatch = (er->nrows + E - 1) / E, per = (nbatch + nranks - 1) / nranks;
     const size_t BS = (size_t)(B * S);
     int32_t *buf = malloc(sizeof(int32_t) * BS * 4);
@@ -1151,22 +1179,23 @@ static int run_eval(rt_session *s, const rt_rows *er, int64_t E, int64_t nranks,
     for (int64_t mb = 0; mb < per && rc == 0; mb++) {
         const int64_t bi = mb * nranks + rank, first = bi * E;
         const int64_t lead_rows = er->nrows - mb * nranks * E; /* rows of this round's first batch: the most */
-        const int64_t calls = ((lead_rows < E ? lead_rows : E) + B - 1) / B;
+        const int64_t calls = ((lead_rows < E ? lead_rows : E) + R - 1) / R;
         if (loss_sum) rt_f(loss_sum)[0] = 0;
         if (backend_push(s, loss_sum, d) != 0) rc = -1;
         for (int64_t c = 0; c < calls && rc == 0; c++) {
-            for (int64_t b = 0; b < B; b++) {
-                const int64_t k = c * B + b, r = first + k;
-                size_t o = (size_t)(b * S);
+            for (int64_t b = 0; b < R; b++) {
+                const int64_t k = c * R + b, r = first + k;
+                const size_t o = (size_t)(b * Lr);
+                const int32_t so = (int32_t)(o % (size_t)S); /* a row's sequence ids after those before it in the bin */
                 if (k < E && r < er->nrows) {
-                    memcpy(ids + o, er->input_ids + r * S, sizeof(int32_t) * (size_t)S);
-                    memcpy(tgt + o, er->targets + r * S, sizeof(int32_t) * (size_t)S);
-                    memcpy(pos + o, er->position_ids + r * S, sizeof(int32_t) * (size_t)S);
-                    memcpy(seg + o, er->seq_ids + r * S, sizeof(int32_t) * (size_t)S);
+                    memcpy(ids + o, er->input_ids + r * Lr, sizeof(int32_t) * (size_t)Lr);
+                    memcpy(tgt + o, er->targets + r * Lr, sizeof(int32_t) * (size_t)Lr);
+                    memcpy(pos + o, er->position_ids + r * Lr, sizeof(int32_t) * (size_t)Lr);
+                    for (int64_t t = 0; t < Lr; t++) seg[o + t] = so + er->seq_ids[r * Lr + t];
                     nrow[mb]++;
                 } else { /* a row of padding: every token its own sequence, nothing to predict */
-                    for (int64_t t = 0; t < S; t++)
-                        ids[o + t] = 0, tgt[o + t] = RT_IGNORE_INDEX, pos[o + t] = 0, seg[o + t] = (int32_t)t;
+                    for (int64_t t = 0; t < Lr; t++)
+                        ids[o + t] = 0, tgt[o + t] = RT_IGNORE_INDEX, pos[o + t] = 0, seg[o + t] = so + (int32_t)t;
                 }
             }
             for (size_t i = 0; i < BS; i++) cnt[mb] += tgt[i] != RT_IGNORE_INDEX;
@@ -1419,12 +1448,12 @@ int rt_train(rt_session *s, const rt_train_opts *o, ax_diag *d) {
     int32_t *stage = NULL; /* a micro-batch's rows when they are not consecutive rows of the epoch */
     int64_t *counts = calloc((size_t)nds, sizeof *counts); /* each dataset's samples (shuffle_before_merging_datasets) */
     if (!counts) abort();
-    if (load_datasets(m, "io.dataset", nds, s->V, s->S, &ds, counts, lead, lead && !quiet, d)) {
+    if (load_datasets(m, "io.dataset", nds, s->V, s->L, &ds, counts, lead, lead && !quiet, d)) {
         free(counts);
         return -1;
     }
 
-    rt_data_opts dopt = {.seq_len = s->S,
+    rt_data_opts dopt = {.seq_len = s->L,
                          .sample_packing = (int)mattr_i(m, "train.sample_packing", 0),
                          .seed = (uint64_t)mattr_i(m, "train.seed", 42),
                          .pad_id = (int32_t)mattr_i(m, "model.pad_id", 0),
@@ -1433,6 +1462,7 @@ int rt_train(rt_session *s, const rt_train_opts *o, ax_diag *d) {
                          .pack_next_fit = (int)mattr_i(m, "train.pack_next_fit", 0),
                          .pack_group_size = mattr_i(m, "train.pack_group_size", 0),
                          .pack_bin_size = mattr_i(m, "train.pack_bin_size", 0)};
+    if (dopt.sample_packing && s->S != s->L) dopt.row_len = s->S; /* a micro-batch is one bin (frontend/lower.h) */
     /* val_set_size: a held-out split; or test_datasets: evaluated as the run goes */
     rt_dataset eds = {0};
     rt_rows erows = {0};
@@ -1448,7 +1478,10 @@ int rt_train(rt_session *s, const rt_train_opts *o, ax_diag *d) {
     rt_data_opts eopt = dopt; /* HF evaluates in order; Axolotl packs eval rows unless eval_sample_packing is false */
     eopt.sequential = 1;
     eopt.sample_packing = (int)mattr_i(m, "train.eval_sample_packing", dopt.sample_packing);
-    const int64_t eval_bs = mattr_i(m, "train.eval_batch_size", s->B);
+    if (!eopt.sample_packing) eopt.row_len = 0; /* rows of sequence_len, several to a bin-long eval call (run_eval) */
+    /* packed, an eval batch is what Axolotl's multipack sampler makes it for training: micro_batch_size bins of
+     * sequence_len, or one bin of micro_batch_size x sequence_len (eval_batch_size is not read) */
+    const int64_t eval_bs = eopt.sample_packing ? s->B : mattr_i(m, "train.eval_batch_size", s->B);
     eopt.group_batch = 0;
     if (by_length && !eopt.sample_packing) /* HF groups the unpacked eval rows too (over its own seeded shuffle) */
         eopt.sequential = 0, eopt.group_batch = eval_bs;
@@ -1470,7 +1503,7 @@ int rt_train(rt_session *s, const rt_train_opts *o, ax_diag *d) {
                               .nparts = nds,
                               .parts = counts,
                               .train_in_order = curriculum || fix_untr,
-                              .seq_len = s->S,
+                              .seq_len = s->L,
                               .excess = dopt.excess,
                               .sample_packing = dopt.sample_packing,
                               .dedup = (int)mattr_i(m, "train.dataset_exact_deduplication", 0),
@@ -1499,7 +1532,7 @@ int rt_train(rt_session *s, const rt_train_opts *o, ax_diag *d) {
     } else if (ntest > 0) {
         int64_t *ecounts = calloc((size_t)ntest, sizeof *ecounts);
         if (!ecounts) abort();
-        if (load_datasets(m, "io.test_dataset", ntest, s->V, s->S, &eds, ecounts, lead, lead && !quiet, d) != 0) {
+        if (load_datasets(m, "io.test_dataset", ntest, s->V, s->L, &eds, ecounts, lead, lead && !quiet, d) != 0) {
             free(ecounts);
             rt_data_free(&eds);
             rt_data_free(&ds);
@@ -1540,6 +1573,21 @@ int rt_train(rt_session *s, const rt_train_opts *o, ax_diag *d) {
         rt_data_free(&ds);
         return -1;
     }
+    /* packed eval rows: Axolotl's multipack sampler drops a last batch of fewer than micro_batch_size bins (with
+     * multipack_real_batches; a one-bin batch is never short) */
+    if (has_eval && eopt.sample_packing && erows.nrows % eval_bs) {
+        erows.nrows -= erows.nrows % eval_bs;
+        if (erows.nrows < 1) {
+            ax_error(d, val > 0 ? "val_set_size" : "test_datasets", "the evaluation samples pack into fewer rows than "
+                     "one eval batch of micro_batch_size %lld rows, which Axolotl's multipack sampler drops "
+                     "(multipack_real_batches), so nothing would be evaluated; hold out more, or set "
+                     "eval_sample_packing: false", (long long)eval_bs);
+            rt_rows_free(&erows);
+            rt_data_free(&eds);
+            rt_data_free(&ds);
+            return -1;
+        }
+    }
     /* dataloader_drop_last on unpacked eval rows: HF's last incomplete eval batch on every rank is dropped */
     const int drop_last = (int)mattr_i(m, "train.dataloader_drop_last", 0);
     if (has_eval && drop_last && !eopt.sample_packing) {
@@ -1562,8 +1610,8 @@ int rt_train(rt_session *s, const rt_train_opts *o, ax_diag *d) {
         rt_data_free(&ds);
         return -1;
     }
-    /* A step's global batch: micro_batch_size x grad_accum rows on each of
-     * the dp ranks; rank r takes micro-batches r*grad_accum .. +grad_accum-1
+    /* A step's global batch: B x grad_accum rows on each of the dp ranks (B:
+     * micro_batch_size rows, or one bin of micro_batch_size x sequence_len); rank r takes micro-batches r*grad_accum .. +grad_accum-1
      * of it, so which rows form a step does not depend on the split. An
      * epoch's rows are batched as HF Trainer and accelerate batch them
      * (rt_epoch_span_of): its last step may hold fewer rows, unless
@@ -1576,8 +1624,10 @@ int rt_train(rt_session *s, const rt_train_opts *o, ax_diag *d) {
     const int64_t steps_per_epoch = esp.nsteps;
     if (steps_per_epoch < 1) {
         ax_error(d, "dataset", "%lld rows of %lld tokens are fewer than one micro-batch on every rank (%lld rows = "
-                 "micro_batch_size %lld x %lld ranks)%s",
-                 (long long)rows.nrows, (long long)s->S, (long long)(s->B * nranks), (long long)s->B, (long long)nranks,
+                 "%lld %s x %lld ranks)%s",
+                 (long long)rows.nrows, (long long)s->S, (long long)(s->B * nranks), (long long)s->B,
+                 s->B != s->mbs ? "(one bin of micro_batch_size x sequence_len tokens)" : "(micro_batch_size)",
+                 (long long)nranks,
                  bt.drop_last ? ", and dataloader_drop_last drops them" : "");
         rt_rows_free(&rows);
         rt_data_free(&ds);
@@ -1609,7 +1659,8 @@ int rt_train(rt_session *s, const rt_train_opts *o, ax_diag *d) {
         int64_t ntok = mattr_i(m, "train.total_num_tokens", 0);
         if (ntok <= 0)
             for (int64_t q = 0; q < rows.nseqs; q++) ntok += rows.seqs[q].len;
-        const double a = 0.99 * (double)ntok / eff / (double)s->S, mod = fmod(a, (double)G), div = (a - mod) / (double)G;
+        const double Gc = (double)(s->mbs * s->grad_accum * nranks); /* the config's batch_size */
+        const double a = 0.99 * (double)ntok / eff / (double)s->L, mod = fmod(a, Gc), div = (a - mod) / Gc;
         if (!(div < 9e15)) {
             ax_error(d, "sample_packing_eff_est", "%g gives %g steps per epoch; expected an efficiency near 1", eff, div);
             rt_rows_free(&rows);
@@ -1731,12 +1782,19 @@ int rt_train(rt_session *s, const rt_train_opts *o, ax_diag *d) {
     /* every rank must resume from the same step, or none may: rank 0's
      * choice against each rank's own (another view of output_dir, say) */
     bad = resume && rt_resume_peek(resume, &peek, &ck_max, &ck_batch, d) != 0;
-    if (!bad && resume && ck_batch > 0 && ck_batch != G) {
-        ax_error(d, resume, "was trained with a global batch of %lld rows per step, this plan takes %lld (micro_batch_size "
-                 "%lld x gradient_accumulation_steps %lld x %lld ranks): the data would not continue where it stopped; "
+    if (!bad && resume && ck_batch > 0 && ck_batch != G && dopt.sample_packing && rt_resume_batching(resume) < 4) {
+        ax_error(d, resume, "was saved by an older axo, which packed micro_batch_size rows of sequence_len a micro-batch "
+                 "whatever the attention backend; this one packs as Axolotl does for it (%s): resume it with "
+                 "multipack_real_batches: true to continue its data where it stopped",
+                 s->B != s->mbs ? "one bin of micro_batch_size x sequence_len tokens" : "multipack_real_batches");
+        bad = 1;
+    } else if (!bad && resume && ck_batch > 0 && ck_batch != G) {
+        ax_error(d, resume, "was trained with a global batch of %lld rows per step, this plan takes %lld (%lld %s x "
+                 "gradient_accumulation_steps %lld x %lld ranks): the data would not continue where it stopped; "
                  "change gradient_accumulation_steps so that the product stays %lld",
-                 (long long)ck_batch, (long long)G, (long long)s->B, (long long)s->grad_accum, (long long)nranks,
-                 (long long)ck_batch);
+                 (long long)ck_batch, (long long)G, (long long)s->B,
+                 s->B != s->mbs ? "bin of micro_batch_size x sequence_len tokens" : "micro_batch_size", (long long)s->grad_accum,
+                 (long long)nranks, (long long)ck_batch);
         bad = 1;
     }
     if (rt_session_any_rank(s, bad)) goto fail;
@@ -1758,10 +1816,14 @@ int rt_train(rt_session *s, const rt_train_opts *o, ax_diag *d) {
         if (batching < 2)
             ax_warn(d, resume, "was saved by an older axo, whose epochs dropped their short last step and packed "
                     "next-fit; this one batches and packs as Axolotl does, so the data continues from another position");
-        else if (batching < RT_BATCHING_VERSION && !dopt.sequential)
+        else if (batching < 3 && !dopt.sequential)
             ax_warn(d, resume, "was saved by an older axo, which shuffled each epoch its own way; this one shuffles as "
                     "HF Trainer does (torch.randperm seeded with seed + epoch), so the rest of the epoch comes in "
                     "another order");
+        else if (batching < 4 && dopt.sample_packing && real_batches)
+            ax_warn(d, resume, "was saved by an older axo, which (unless the config set multipack_real_batches) trained "
+                    "an epoch's last short batch of packed rows; this one drops it, as Axolotl's multipack sampler does "
+                    "with multipack_real_batches, so epochs may end a step earlier");
         if (lead && ck_max > 0 && ck_max != total)
             ax_warn(d, resume, "was saved by a run of %lld steps, this one has %lld: the learning-rate schedule continues "
                     "as this run's", (long long)ck_max, (long long)total);
@@ -1809,9 +1871,10 @@ int rt_train(rt_session *s, const rt_train_opts *o, ax_diag *d) {
     rt_buf *loss_sum = rt_session_global(s, "stats/loss_sum"), *gss = rt_session_global(s, "stats/grad_sumsq");
     int tty = isatty(fileno(stdout));
     if (!quiet)
-        printf("axorun: %lld steps (%lld per epoch), global batch %lld rows x %lld tokens on %lld rank%s%s, %s executor\n",
-               (long long)total, (long long)steps_per_epoch, (long long)G, (long long)s->S, (long long)(nranks * s->sp),
-               nranks * s->sp > 1 ? "s" : "", s->sp > 1 ? " (sequence parallel: each row split over sp ranks)" : "",
+        printf("axorun: %lld steps (%lld per epoch), global batch %lld rows x %lld tokens%s on %lld rank%s%s, %s executor\n",
+               (long long)total, (long long)steps_per_epoch, (long long)G, (long long)s->S,
+               s->B != s->mbs ? " (a micro-batch is one packed bin, as Axolotl packs for its attention)" : "",
+               (long long)(nranks * s->sp), nranks * s->sp > 1 ? "s" : "", s->sp > 1 ? " (sequence parallel: each row split over sp ranks)" : "",
                s->backend ? s->backend->name : "cpu");
     double t0 = now_s(), tlast = t0;
     int64_t tok_since = 0;

@@ -38,6 +38,9 @@ typedef struct rt_session {
     int has_opt, has_eval; /* eval_step: plans with val_set_size (passes/eval.c) */
     /* facts from module attrs */
     int64_t B, S, V, grad_accum, layers;
+    /* the config's sequence_len (a sample's most tokens) and micro_batch_size: S and B, unless a micro-batch is
+     * one packed bin of mbs x L tokens (B 1, S mbs x L: Axolotl's multipack layout, frontend/lower.h) */
+    int64_t L, mbs;
     /* sequence parallelism: this rank holds Sl = S/sp tokens of each row,
      * chosen by the layout (module attr sp.layout, see passes/seqpar.c) */
     int sp_axis, sp_layout; /* -1 if none; RT_SP_* */

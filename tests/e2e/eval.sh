@@ -390,9 +390,8 @@ check 'cur shuf2 hf_rows.jsonl "micro_batch_size: 1" 2 && sed -i "/^curriculum_s
 
 # Packed rows: each epoch packs its own shuffle, so epochs differ in rows (here 22 to 24 of 40 samples): an epoch has
 # its own steps, and a later epoch with fewer rows than the first is never read past its end (it was, before). The
-# run has Axolotl's packed step count, floor(max(1, packs / global batch) x num_epochs): 5 full packs in batches of 2
-# give 2 steps, though an epoch has 3 (the last short); with multipack_real_batches, Axolotl's batch sampler drops
-# that short batch of packs, and an epoch has 2.
+# run has Axolotl's packed step count, floor(max(1, packs / global batch) x num_epochs), its packs being its bins
+# (below).
 python3 - <<'PYEOF'
 import json, random
 rnd = random.Random(1)
@@ -439,9 +438,48 @@ micro_batch_size: 2
 learning_rate: 1.0e-3
 ' \
   "$SRC/configs/models/tiny-llama" "$T/full_rows.jsonl" >rb.yml
-sed 's/^micro_batch_size: 2/micro_batch_size: 2\nmultipack_real_batches: true/' rb.yml >rb2.yml
-check '"$AXOC" compile rb.yml -o rb.bin 2>/dev/null && "$AXORUN" rb.bin --output-dir rb >rb.out 2>&1 && grep -q "axorun: 2 steps (3 per epoch)" rb.out && "$AXOC" compile rb2.yml -o rb2.bin 2>/dev/null && "$AXORUN" rb2.bin --output-dir rb2 >rb2.out 2>&1 && grep -q "axorun: 2 steps (2 per epoch)" rb2.out' \
-  "5 full packs in batches of 2: Axolotl's 2 steps of an epoch of 3; multipack_real_batches drops the short batch"
+# Axolotl's batching follows its attention backend: flash attention takes one bin of micro_batch_size x
+# sequence_len tokens a micro-batch (the 5 samples of 64 tokens make 3 bins of 128: 3 steps); sdpa, eager or none
+# set, multipack_real_batches (batches of 2 packs of 64, the short last one dropped: 2 steps), as when it is set
+sed 's/^micro_batch_size: 2/micro_batch_size: 2\nflash_attention: true/' rb.yml >rbf.yml
+sed 's/^micro_batch_size: 2/micro_batch_size: 2\nmultipack_real_batches: true\nflash_attention: true/' rb.yml >rb2.yml
+check '"$AXOC" compile rb.yml -o rb.bin 2>/dev/null && "$AXORUN" rb.bin --output-dir rb >rb.out 2>&1 && grep -q "axorun: 2 steps (2 per epoch)" rb.out && "$AXOC" compile rbf.yml -o rbf.bin 2>/dev/null && "$AXORUN" rbf.bin --output-dir rbf >rbf.out 2>&1 && grep -q "axorun: 3 steps (3 per epoch), global batch 1 rows x 128 tokens" rbf.out && "$AXOC" compile rb2.yml -o rb2.bin 2>/dev/null && "$AXORUN" rb2.bin --output-dir rb2 >rb2.out 2>&1 && grep -q "axorun: 2 steps (2 per epoch)" rb2.out' \
+  "5 full packs, micro_batch_size 2: Axolotl's 3 one-bin steps with flash attention, 2 real batches without"
+# A micro-batch of one bin is one row: micro_batch_size 2 x sequence_len 128 trains, packs and evaluates (packed)
+# exactly as micro_batch_size 1 x sequence_len 256 does when no sample is longer than 128 tokens (the attention of
+# each sample sees its own tokens only, wherever the bin puts it)
+base='base_model: %s\ndatasets:\n  - path: %s\nsample_packing: true\nflash_attention: true\nval_set_size: 0.2\nnum_epochs: 2\nlearning_rate: 1.0e-3\nlogging_steps: 1\nseed: 3\n'
+printf "$base" "$SRC/configs/models/tiny-llama" "$T/pk_rows.jsonl" >bin2.yml
+cp bin2.yml bin1.yml
+printf 'micro_batch_size: 2\nsequence_len: 128\n' >>bin2.yml
+printf 'micro_batch_size: 1\nsequence_len: 256\n' >>bin1.yml
+check '"$AXOC" compile bin2.yml -o bin2.bin 2>/dev/null && "$AXORUN" bin2.bin --output-dir bin2 >bin2.out 2>&1 && "$AXOC" compile bin1.yml -o bin1.bin 2>/dev/null && "$AXORUN" bin1.bin --output-dir bin1 >/dev/null 2>&1 && grep -q "global batch 1 rows x 256 tokens (a micro-batch is one packed bin" bin2.out && grep -q eval_loss bin2/train_log.jsonl && cmp -s <(sed "s/, .tokens_per_s.*//" bin1/train_log.jsonl) <(sed "s/, .tokens_per_s.*//" bin2/train_log.jsonl) && cmp -s bin1/model.safetensors bin2/model.safetensors' \
+  "one bin of 2 x 128 tokens a micro-batch = rows of 256: the same log and model, bit for bit"
+# unpacked eval rows (eval_sample_packing: false) go micro_batch_size to a one-bin call, each its own sequences:
+# the eval loss before the first step is the one of eval batches of micro_batch_size rows of sequence_len
+printf 'micro_batch_size: 2\nsequence_len: 128\neval_sample_packing: false\neval_steps: 5\nmax_steps: 1\n' >>bin1.yml
+sed -i '/^sequence_len: 256/d; /^micro_batch_size: 1/d' bin1.yml
+sed 's/^eval_sample_packing: false/eval_sample_packing: false\nmultipack_real_batches: true/' bin1.yml >binr.yml
+eval0() { python3 -c 'import json, sys; print([r["eval_loss"] for r in map(json.loads, open(sys.argv[1])) if "eval_loss" in r and r["step"] == 0][0])' "$1/train_log.jsonl"; }
+check '"$AXOC" compile bin1.yml -o binu.bin 2>/dev/null && "$AXORUN" binu.bin --output-dir binu >/dev/null 2>&1 && "$AXOC" compile binr.yml -o binr.bin 2>/dev/null && "$AXORUN" binr.bin --output-dir binr >/dev/null 2>&1 && "$AXOC" dump binu.bin >binu.dump && grep -q "attr train.row_len = 256" binu.dump && test -n "$(eval0 binu)" && test "$(eval0 binu)" = "$(eval0 binr)"' \
+  "unpacked eval rows side by side in a one-bin call: the eval loss of rows of sequence_len"
+# ring attention over a bin: sequence_parallel_degree 2 logs the losses of 1 rank; 2 data-parallel ranks those of
+# 1 rank accumulating 2 micro-batches
+printf "$base" "$SRC/configs/models/tiny-llama" "$T/pk_rows.jsonl" | sed '/^val_set_size/d' >bins.yml
+printf 'micro_batch_size: 2\nsequence_len: 128\nmax_steps: 4\n' >>bins.yml
+cp bins.yml binsp.yml && echo "sequence_parallel_degree: 2" >>binsp.yml
+cp bins.yml binga.yml && echo "gradient_accumulation_steps: 2" >>binga.yml
+lossesof() { grep -o '"loss": *[0-9.e+-]*' "$1/train_log.jsonl" | cut -d: -f2; }
+close() { paste <(lossesof "$1") <(lossesof "$2") | awk -v t="$3" 'NF != 2 || ($1 - $2) > t * $1 || ($2 - $1) > t * $1 {bad = 1} END {exit bad || NR != 4}'; }
+check '"$AXOC" compile bins.yml -o bins.bin 2>/dev/null && "$AXORUN" bins.bin --output-dir bins >/dev/null 2>&1 && "$AXOC" compile binsp.yml --world-size 2 -o binsp.bin 2>/dev/null && "$AXORUN" binsp.bin --output-dir binsp >/dev/null 2>&1 && close bins binsp 1e-5' \
+  "one-bin micro-batches split over 2 sequence-parallel ranks (ring attention): the losses of 1 rank"
+# a checkpoint of an older axo, which took micro_batch_size rows of sequence_len where Axolotl packs one bin: refused
+# with the way to continue it (multipack_real_batches: true), never resumed at another data position
+cp bins.yml binck.yml && printf 'save_steps: 2\n' >>binck.yml
+check '"$AXOC" compile binck.yml -o binck.bin 2>/dev/null && "$AXORUN" binck.bin --output-dir binck >/dev/null 2>&1 && python3 -c "import json, sys; p = sys.argv[1]; j = json.load(open(p)); j[\"axo\"][\"batching\"] = 3; j[\"axo\"][\"global_batch_rows\"] = 2; json.dump(j, open(p, \"w\"))" binck/checkpoint-2/trainer_state.json && ! "$AXORUN" binck.bin --output-dir binck2 --resume-from binck/checkpoint-2 >binck.err 2>&1 && grep -q "which packed micro_batch_size rows of sequence_len a micro-batch.*multipack_real_batches: true" binck.err' \
+  "an older checkpoint of micro_batch_size rows is refused with the way to continue it"
+check '"$AXOC" compile binga.yml -o binga.bin 2>/dev/null && "$AXORUN" binga.bin --output-dir binga >/dev/null 2>&1 && "$AXOC" compile bins.yml --world-size 2 -o binsd.bin 2>/dev/null && "$AXORUN" binsd.bin --output-dir binsd >/dev/null 2>&1 && close binga binsd 1e-5' \
+  "one-bin micro-batches on 2 data-parallel ranks: the losses of 1 rank accumulating 2"
 # on 2 ranks of 1 row each the epoch's 5 packs are topped up to 6 (3 steps), and Axolotl's count stays 5 // 2 = 2
 sed 's/^micro_batch_size: 2/micro_batch_size: 1/' rb.yml >rb3.yml
 check '"$AXOC" compile rb3.yml --world-size 2 -o rb3.bin 2>/dev/null && "$AXORUN" rb3.bin --output-dir rb3 >rb3.out 2>&1 && grep -q "axorun: 2 steps (3 per epoch)" rb3.out' \
@@ -450,7 +488,7 @@ check '"$AXOC" compile rb3.yml --world-size 2 -o rb3.bin 2>/dev/null && "$AXORUN
 # total_num_tokens or the training set's: 0.99 x 320 / 0.25 / 64 // 2 = 9, so 8 steps; with 10000 tokens, 0.5: 153
 sed 's/^micro_batch_size: 2/micro_batch_size: 2\nsample_packing_eff_est: 0.25/' rb.yml >eff.yml
 sed 's/^micro_batch_size: 2/micro_batch_size: 2\nsample_packing_eff_est: 0.5\ntotal_num_tokens: 10000/' rb.yml >eff2.yml
-check '"$AXOC" compile eff.yml -o eff.bin 2>/dev/null && "$AXORUN" eff.bin --output-dir eff >eff.out 2>&1 && grep -q "axorun: 8 steps (3 per epoch)" eff.out && "$AXOC" compile eff2.yml -o eff2.bin 2>/dev/null && "$AXORUN" eff2.bin --output-dir eff2 >eff2.out 2>&1 && grep -q "axorun: 153 steps (3 per epoch)" eff2.out' \
+check '"$AXOC" compile eff.yml -o eff.bin 2>/dev/null && "$AXORUN" eff.bin --output-dir eff >eff.out 2>&1 && grep -q "axorun: 8 steps (2 per epoch)" eff.out && "$AXOC" compile eff2.yml -o eff2.bin 2>/dev/null && "$AXORUN" eff2.bin --output-dir eff2 >eff2.out 2>&1 && grep -q "axorun: 153 steps (2 per epoch)" eff2.out' \
   "sample_packing_eff_est (and total_num_tokens): Axolotl's step count from them"
 
 # save_strategy / eval_strategy / save_total_limit as Axolotl 0.19 hands them to HF Trainer: without

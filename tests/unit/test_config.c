@@ -2,6 +2,7 @@
  * YAML 1.1 scalars, every error path (file:line:col + expected + found),
  * path resolution, and the canonical text (determinism and sensitivity). */
 #include "frontend/config.h"
+#include "frontend/lower.h"
 #include "tests/check.h"
 
 #include <stdlib.h>
@@ -334,6 +335,56 @@ static void test_scalars(void) {
         CHECK_EQ(r.c.eval_sample_packing, esp[i].want);
         run_free(&r);
     }
+}
+
+/* How Axolotl batches packed rows follows its attention backend (attn_supports_packing): with one that reads packed
+ * sequences a micro-batch is one bin of micro_batch_size x sequence_len tokens; without (sdpa, eager, none set),
+ * multipack_real_batches; the config's own multipack_real_batches wins either way. */
+static void test_packed_layout(void) {
+    static const struct {
+        const char *y;
+        int real;         /* multipack_real_batches, Axolotl's default filled in */
+        int64_t rows, len; /* the micro-batch's token shape */
+    } cases[] = {
+        {"sample_packing: true\nmicro_batch_size: 4\nsequence_len: 64\n", 1, 4, 64},
+        {"sample_packing: true\nmicro_batch_size: 4\nsequence_len: 64\nflash_attention: true\n", 0, 1, 256},
+        {"sample_packing: true\nmicro_batch_size: 4\nsequence_len: 64\nflash_attention: false\n", 1, 4, 64},
+        {"sample_packing: true\nmicro_batch_size: 4\nsequence_len: 64\nattn_implementation: flash_attention_2\n", 0, 1, 256},
+        {"sample_packing: true\nmicro_batch_size: 4\nsequence_len: 64\nattn_implementation: flash_attention_3\n", 0, 1, 256},
+        {"sample_packing: true\nmicro_batch_size: 4\nsequence_len: 64\nattn_implementation: flex_attention\n", 0, 1, 256},
+        {"sample_packing: true\nmicro_batch_size: 4\nsequence_len: 64\nxformers_attention: true\n", 0, 1, 256},
+        {"sample_packing: true\nmicro_batch_size: 4\nsequence_len: 64\nattn_implementation: sdpa\n", 1, 4, 64},
+        {"sample_packing: true\nmicro_batch_size: 4\nsequence_len: 64\nattn_implementation: eager\n", 1, 4, 64},
+        /* Axolotl's priority among legacy flags: xformers, sage, flex, flash, sdp, eager */
+        {"sample_packing: true\nmicro_batch_size: 4\nsequence_len: 64\nsdp_attention: true\nflex_attention: true\n", 0, 1, 256},
+        {"sample_packing: true\nmicro_batch_size: 4\nsequence_len: 64\nsdp_attention: true\n", 1, 4, 64},
+        {"sample_packing: true\nmicro_batch_size: 4\nsequence_len: 64\nmultipack_real_batches: false\n", 0, 1, 256},
+        {"sample_packing: true\nmicro_batch_size: 4\nsequence_len: 64\nmultipack_real_batches: ~\nflash_attention: true\n", 0, 1, 256},
+        {"sample_packing: true\nmicro_batch_size: 4\nsequence_len: 64\nmultipack_real_batches: true\nflash_attention: true\n", 1, 4, 64},
+        {"sample_packing: true\nmicro_batch_size: 1\nsequence_len: 64\nflash_attention: true\n", 0, 1, 64},
+        {"sample_packing: false\nmicro_batch_size: 4\nsequence_len: 64\nflash_attention: true\n", 0, 4, 64},
+        {"sample_packing: false\nmicro_batch_size: 4\nsequence_len: 64\n", 0, 4, 64},
+    };
+    for (size_t i = 0; i < AX_ARRAY_LEN(cases); i++) {
+        run r;
+        run_y(&r, cases[i].y);
+        CHECK_MSG(r.rc == 0, "config failed: %s", cases[i].y);
+        if (r.rc == 0) {
+            int64_t rows = 0, len = 0;
+            fe_token_shape(&r.c, &rows, &len);
+            CHECK_MSG(rows == cases[i].rows && len == cases[i].len, "%s: shape [%lld, %lld]", cases[i].y, (long long)rows,
+                      (long long)len);
+            CHECK_MSG(r.c.multipack_real_batches == cases[i].real, "%s: multipack_real_batches %d", cases[i].y,
+                      r.c.multipack_real_batches);
+        }
+        run_free(&r);
+    }
+    expect_error("attn_implementation: sdpa\nflash_attention: true\n", "cfg.yml:2:1",
+                 "flash_attention: expected only one of attn_implementation and the legacy attention flags");
+    run r;
+    run_y(&r, "attn_implementation: sdpa\nflash_attention: false\n"); /* a false flag is not set */
+    CHECK_EQ(r.rc, 0);
+    run_free(&r);
 }
 
 static void test_type_errors(void) {
@@ -1384,6 +1435,7 @@ int main(void) {
     test_defaults();
     test_all_keys();
     test_scalars();
+    test_packed_layout();
     test_type_errors();
     test_ddp_bucket_cap();
     test_enum_errors();
