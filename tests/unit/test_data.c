@@ -166,7 +166,7 @@ static void test_load_errors(void) {
 
 /* Checks every documented invariant of r for dataset ds and options o. */
 static void check_rows(const rt_dataset *ds, const rt_data_opts *o, int64_t epoch, const rt_rows *r) {
-    int64_t L = o->seq_len;
+    const int64_t L = o->row_len > 0 ? o->row_len : o->seq_len, Ls = o->seq_len; /* a row's tokens, a sample's most */
     CHECK_EQ(r->seq_len, L);
     int64_t *order = malloc((size_t)(ds->nsamples + 1) * sizeof *order);
     int *seen = calloc((size_t)ds->nsamples + 1, sizeof *seen);
@@ -179,7 +179,7 @@ static void check_rows(const rt_dataset *ds, const rt_data_opts *o, int64_t epoc
     int64_t *kept = malloc((size_t)(ds->nsamples + 1) * sizeof *kept), *bin = malloc((size_t)(ds->nsamples + 1) * sizeof *bin);
     int64_t *room = malloc((size_t)(ds->nsamples + 1) * sizeof *room), *cnt = malloc((size_t)(ds->nsamples + 1) * sizeof *cnt);
     for (int64_t i = 0; i < ds->nsamples; i++) {
-        if (rt_data_sample_len(ds, i) > L) {
+        if (rt_data_sample_len(ds, i) > Ls) {
             dropped++;
             continue;
         }
@@ -249,7 +249,7 @@ static void check_rows(const rt_dataset *ds, const rt_data_opts *o, int64_t epoc
     /* multiset: every kept sample exactly once, dropped ones never */
     int64_t wrong = 0;
     for (int64_t i = 0; i < ds->nsamples; i++)
-        wrong += seen[i] != (rt_data_sample_len(ds, i) <= L ? 1 : 0);
+        wrong += seen[i] != (rt_data_sample_len(ds, i) <= Ls ? 1 : 0);
     CHECK_EQ(wrong, 0);
     free(order);
     free(seen);
@@ -551,7 +551,31 @@ static void test_rows_exact(void) {
     CHECK_EQ(r.ntargets, 1);
     rt_rows_free(&r);
 
+    /* a bin of row_len 5 holds both samples (3 + 2 tokens) though each is at most seq_len 3; a sample longer than
+     * seq_len is dropped even where the bin has room for it */
+    o = (rt_data_opts){.seq_len = 3, .row_len = 5, .sample_packing = 1, .seed = 7, .pad_id = 0};
+    CHECK_EQ(rt_data_build_epoch(&ds, &o, 0, &r, &d), 0);
+    CHECK_EQ(r.nrows, 1);
+    CHECK_EQ(r.seq_len, 5);
+    CHECK_EQ(r.nseqs, 2);
+    CHECK_EQ(r.ndropped, 0);
+    CHECK(memcmp(r.input_ids, a_first ? ids_ab : ids_ba, sizeof(int32_t) * 5) == 0);
+    check_rows(&ds, &o, 0, &r);
+    rt_rows_free(&r);
+    o = (rt_data_opts){.seq_len = 2, .row_len = 8, .sample_packing = 1, .seed = 7, .pad_id = 0};
+    CHECK_EQ(rt_data_build_epoch(&ds, &o, 0, &r, &d), 0);
+    CHECK_EQ(r.nrows, 1);
+    CHECK_EQ(r.nseqs, 1);
+    CHECK_EQ(r.ndropped, 1);
+    CHECK_EQ(r.seqs[0].sample, 1);
+    rt_rows_free(&r);
+
     /* bad options */
+    o = (rt_data_opts){.seq_len = 4, .row_len = 3, .sample_packing = 1, .pad_id = 0};
+    CHECK_EQ(rt_data_build_epoch(&ds, &o, 0, &r, &d), -1);
+    CHECK(ax_diag_contains(&d, "row length 3: expected a packed row of sequence_len 4 tokens or more"));
+    o = (rt_data_opts){.seq_len = 4, .row_len = 8, .sample_packing = 0, .pad_id = 0};
+    CHECK_EQ(rt_data_build_epoch(&ds, &o, 0, &r, &d), -1);
     o = (rt_data_opts){.seq_len = 0, .pad_id = 0};
     CHECK_EQ(rt_data_build_epoch(&ds, &o, 0, &r, &d), -1);
     CHECK(ax_diag_contains(&d, "sequence_len 0 out of range"));
@@ -631,6 +655,16 @@ static void test_rows_toy(void) {
     o.sample_packing = 1;
     CHECK_EQ(rt_data_build_epoch(&ds, &o, 2, &e, &d), 0);
     CHECK_EQ(e.ndropped, over32);
+    check_rows(&ds, &o, 2, &e);
+    rt_rows_free(&e);
+    /* bins of 4 x 32 tokens (one bin a micro-batch), samples still at most 32: the same samples dropped, fewer and
+     * fuller rows than bins of 32 */
+    const int64_t rows32 = rt_data_count_rows(&ds, &o, 2, &d);
+    o.row_len = 128;
+    CHECK_EQ(rt_data_build_epoch(&ds, &o, 2, &e, &d), 0);
+    CHECK_EQ(e.ndropped, over32);
+    CHECK_EQ(e.seq_len, 128);
+    CHECK(e.nrows * 4 < rows32 && e.nrows * 4 > rows32 / 2);
     check_rows(&ds, &o, 2, &e);
     rt_rows_free(&e);
 
