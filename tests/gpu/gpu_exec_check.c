@@ -848,9 +848,11 @@ typedef struct trcase {
     int eval;           /* val_set_size: after training, eval_step's loss on a held-out batch is compared too */
     double neftune;     /* neftune_noise_alpha (0: off): NEFTune noise on the input embeddings */
     const char *unfrozen; /* one unfrozen_parameters pattern (NULL: all train), e.g. with a row range */
+    int bins;           /* sample_packing as Axolotl packs for flash attention: a micro-batch is one row of B x S
+                         * tokens holding many sequences (frontend/lower.h fe_token_shape) */
 } trcase;
 
-static trcase trs[48];
+static trcase trs[56];
 static int ntrs;
 
 static void add_tr(const char *model, int bf16, int ckpt, int64_t hidden, int64_t heads, int64_t kv, int64_t hd, int64_t B,
@@ -944,6 +946,14 @@ static void with_neftune(double alpha) {
     snprintf(t->name + l, sizeof t->name - l, " + NEFTune alpha %g", alpha);
 }
 
+/* The last case packed one bin a micro-batch: the plan's row is B x S tokens, the batches many sequences of
+ * uneven length (the attention kernels skip the key tiles left of a query tile's first sequence). */
+static void with_bins(void) {
+    trcase *t = &trs[ntrs - 1];
+    t->bins = 1;
+    strncat(t->name, " one bin a micro-batch", sizeof t->name - strlen(t->name) - 1);
+}
+
 static void make_trains(void) {
     add_tr("tiny-llama", 0, 0, 0, 0, 0, 0, 4, 128);
     add_tr("tiny-llama", 1, 0, 0, 0, 0, 0, 4, 128);
@@ -1027,6 +1037,24 @@ static void make_trains(void) {
     with_unfrozen("lm_head.weight[4:100]");
     add_trp("dp 2 ZeRO-3", 0, 0, 64, 2, 128, 2, 1, (pass_shard_cfg){.stage = 3, .reshard_after_forward = 1});
     with_unfrozen("model.embed_tokens.weight[:40]");
+    /* one bin of 4 x 128 tokens a micro-batch: bf16 hd 64 (the tensor-core kernels) and f32 hd 128 on one rank;
+     * its row split zigzag over 2 sequence-parallel ranks (ring attention over many sequences) */
+    add_tr("tiny-llama", 1, 0, 256, 4, 2, 64, 4, 128);
+    with_bins();
+    add_tr("tiny-llama", 0, 0, 256, 2, 1, 128, 4, 128);
+    with_bins();
+    for (int hd = 64; hd <= 128; hd += 64) {
+        add_tr("tiny-llama", 1, 0, 256, 256 / hd, 128 / hd, hd, 4, 128);
+        trs[ntrs - 1].attn = "tc";
+        strncat(trs[ntrs - 1].name, " (tensor-core attention)", sizeof trs[ntrs - 1].name - strlen(trs[ntrs - 1].name) - 1);
+        with_bins();
+    }
+    add_trp("sp 2", 1, 0, 64, 4, 128, 2, 2, (pass_shard_cfg){0});
+    with_bins();
+    add_trp("sp 2", 1, 0, 64, 4, 128, 2, 2, (pass_shard_cfg){0});
+    trs[ntrs - 1].attn = "tc";
+    strncat(trs[ntrs - 1].name, " (tensor-core attention)", sizeof trs[ntrs - 1].name - strlen(trs[ntrs - 1].name) - 1);
+    with_bins();
 }
 
 static ir_module *build(const trcase *t, ax_arena *ar, ax_diag *d) {
@@ -1045,6 +1073,7 @@ static ir_module *build(const trcase *t, ax_arena *ar, ax_diag *d) {
     memset(&c, 0, sizeof c);
     c.micro_batch_size = t->B;
     c.sequence_len = t->S;
+    c.sample_packing = t->bins; /* multipack_real_batches stays 0: one bin a micro-batch */
     c.gradient_accumulation_steps = 1;
     c.num_epochs = 1;
     c.learning_rate = 1e-3;
@@ -1095,12 +1124,31 @@ fail:
     return NULL;
 }
 
-/* Step k's batch: random tokens, 2-3 packed sequences per row. */
-static int64_t make_batch(int64_t B, int64_t S, int64_t V, int k, int32_t *ids, int32_t *tgt, int32_t *pos, int32_t *seg) {
+/* Step k's batch: random tokens, 2-3 packed sequences per row; many (a bin): sequences of 1 to 100 tokens, then a
+ * few padding tokens, each its own sequence. */
+static int64_t make_batch(int64_t B, int64_t S, int64_t V, int k, int many, int32_t *ids, int32_t *tgt, int32_t *pos,
+                          int32_t *seg) {
     uint64_t save = rng;
     rng = 0x9e3779b97f4a7c15ull * (uint64_t)(k + 1);
     int64_t ntgt = 0;
-    for (int64_t b = 0; b < B; b++) {
+    for (int64_t b = 0; b < B && many; b++) {
+        const int64_t body = S - 1 - (int64_t)(urand() * 8.0); /* then 1 to 8 padding tokens */
+        for (int64_t s = 0, sq = 0; s < S; sq++) {
+            const int real = s < body;
+            int64_t end = real ? s + 1 + (int64_t)(urand() * 100.0) : s + 1;
+            if (real && end > body) end = body;
+            for (int64_t j = s; j < end; j++) {
+                const int64_t t = b * S + j;
+                ids[t] = (int32_t)(urand() * (double)V);
+                pos[t] = real ? (int32_t)(j - s) : 0;
+                seg[t] = (int32_t)sq;
+                tgt[t] = real && j + 1 < end ? (int32_t)(urand() * (double)V) : -100;
+                ntgt += tgt[t] != -100;
+            }
+            s = end;
+        }
+    }
+    for (int64_t b = 0; b < B && !many; b++) {
         int64_t cut1 = S / 3 + (int64_t)(urand() * (double)(S / 4)), cut2 = (2 * S) / 3 + (int64_t)(urand() * (double)(S / 8));
         for (int64_t s = 0; s < S; s++) {
             int64_t t = b * S + s, sq = s < cut1 ? 0 : s < cut2 ? 1 : 2, start = sq == 0 ? 0 : sq == 1 ? cut1 : cut2;
@@ -1185,7 +1233,7 @@ static int train_rank(const trcase *t, rt_comm *cc, rt_comm *gc, int *ok_out, ch
         /* one rank stops at the first step out of tolerance; ranks of a group
          * run every step (a rank that stopped would leave its peers waiting) */
         for (int k = 1; k <= g_steps && (ok || multi); k++) {
-            int64_t ntgt = make_batch(cpu.B, cpu.S, cpu.V, k + 1000 * dpc, ids, tgt, pos, seg);
+            int64_t ntgt = make_batch(cpu.B, cpu.S, cpu.V, k + 1000 * dpc, t->bins, ids, tgt, pos, seg);
             float scale = (float)(1.0 / (double)(ntgt > 0 ? ntgt : 1));
             rt_f(ls[0])[0] = rt_f(ls[1])[0] = 0;
             rc = gpu.backend->upload(gpu.backend, &gpu.st, (int)(ls[1] - gpu.st.globals), d) ||
@@ -1234,7 +1282,7 @@ static int train_rank(const trcase *t, rt_comm *cc, rt_comm *gc, int *ok_out, ch
             }
         }
         if (t->eval && !rc && (ok || multi)) { /* the held-out loss after training */
-            int64_t ntgt = make_batch(cpu.B, cpu.S, cpu.V, 999 + 1000 * dpc, ids, tgt, pos, seg);
+            int64_t ntgt = make_batch(cpu.B, cpu.S, cpu.V, 999 + 1000 * dpc, t->bins, ids, tgt, pos, seg);
             rt_f(ls[0])[0] = rt_f(ls[1])[0] = 0;
             rc = !cpu.has_eval || !gpu.has_eval || gpu.backend->upload(gpu.backend, &gpu.st, (int)(ls[1] - gpu.st.globals), d) ||
                  rt_session_eval_step(&cpu, ids, tgt, pos, seg, d) || rt_session_eval_step(&gpu, ids, tgt, pos, seg, d) ||
