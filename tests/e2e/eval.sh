@@ -476,7 +476,10 @@ check '"$AXOC" compile bins.yml -o bins.bin 2>/dev/null && "$AXORUN" bins.bin --
 # a checkpoint of an older axo, which took micro_batch_size rows of sequence_len where Axolotl packs one bin: refused
 # with the way to continue it (multipack_real_batches: true), never resumed at another data position
 cp bins.yml binck.yml && printf 'save_steps: 2\n' >>binck.yml
-check '"$AXOC" compile binck.yml -o binck.bin 2>/dev/null && "$AXORUN" binck.bin --output-dir binck >/dev/null 2>&1 && python3 -c "import json, sys; p = sys.argv[1]; j = json.load(open(p)); j[\"axo\"][\"batching\"] = 3; j[\"axo\"][\"global_batch_rows\"] = 2; json.dump(j, open(p, \"w\"))" binck/checkpoint-2/trainer_state.json && ! "$AXORUN" binck.bin --output-dir binck2 --resume-from binck/checkpoint-2 >binck.err 2>&1 && grep -q "which packed micro_batch_size rows of sequence_len a micro-batch.*multipack_real_batches: true" binck.err' \
+check '"$AXOC" compile binck.yml -o binck.bin 2>/dev/null && "$AXORUN" binck.bin --output-dir binck >/dev/null 2>&1 && "$AXORUN" binck.bin --output-dir binckr --resume-from binck/checkpoint-2 >/dev/null 2>&1 && cmp -s binck/model.safetensors binckr/model.safetensors && cmp -s <(sed "s/, .tokens_per_s.*//" binck/train_log.jsonl) <(sed "s/, .tokens_per_s.*//" binckr/train_log.jsonl)' \
+  "one-bin micro-batches resumed from step 2: the straight run's log and model"
+cp -r binck/checkpoint-2 binck-old
+check 'python3 -c "import json, sys; p = sys.argv[1]; j = json.load(open(p)); j[\"axo\"][\"batching\"] = 3; j[\"axo\"][\"global_batch_rows\"] = 2; json.dump(j, open(p, \"w\"))" binck-old/trainer_state.json && ! "$AXORUN" binck.bin --output-dir binck2 --resume-from binck-old >binck.err 2>&1 && grep -q "which packed micro_batch_size rows of sequence_len a micro-batch.*multipack_real_batches: true" binck.err' \
   "an older checkpoint of micro_batch_size rows is refused with the way to continue it"
 check '"$AXOC" compile binga.yml -o binga.bin 2>/dev/null && "$AXORUN" binga.bin --output-dir binga >/dev/null 2>&1 && "$AXOC" compile bins.yml --world-size 2 -o binsd.bin 2>/dev/null && "$AXORUN" binsd.bin --output-dir binsd >/dev/null 2>&1 && close binga binsd 1e-5' \
   "one-bin micro-batches on 2 data-parallel ranks: the losses of 1 rank accumulating 2"
