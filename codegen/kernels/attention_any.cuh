@@ -22,12 +22,28 @@
 // rows = B*nkv*S (row r = ((b*nkv + g)*S + j)). hd <= AXO_ATT_ANY_MAXHD.
 // Per-thread accumulators live in local memory (hd doubles each).
 // Traffic: every row re-reads the K/V (or Q/dout) rows it needs: O(S^2 hd)
-// per head; meant for small models and checks, not for speed.
+// per head; meant for small models and checks, not for speed. Packed rows
+// (seg non-decreasing, common.cuh): each thread loops over its own segment
+// only (fwd, dq: keys from the segment's first token, to the segment's end
+// when not causal; dkdv: queries to the segment's end, from its start when
+// not causal), found by a binary search of its seg row.
 
 #define AXO_ATT_ANY_MAXHD 256
 
 __device__ __forceinline__ bool att_any_ok(int i, int j, int causal, const int *segb) {
     return (!causal || j <= i) && (!segb || segb[i] == segb[j]);
+}
+
+// Packed rows (common.cuh: every seg row non-decreasing): token i's segment is
+// [att_any_jbeg(i), att_any_jend(i)) (binary searches; [0, S) without seg or
+// with AXO_ATT_SEG_SKIP 0). Keys / queries outside it are masked and were
+// skipped by `continue` anyway: looping over that range alone gives the
+// same bits.
+__device__ __forceinline__ int att_any_jbeg(const int *segb, int i) {
+    return AXO_ATT_SEG_SKIP && segb ? ax_seg_search(segb, 0, i, segb[i], false) : 0;
+}
+__device__ __forceinline__ int att_any_jend(const int *segb, int i, int S) {
+    return AXO_ATT_SEG_SKIP && segb ? ax_seg_search(segb, i + 1, S, segb[i], true) : S;
 }
 
 template <typename T> __device__ __forceinline__ double att_any_dot(const T *a, const T *b, int hd) {
@@ -50,8 +66,8 @@ __device__ __forceinline__ void att_any_fwd_body(const T *q, const T *k, const T
     double acc[AXO_ATT_ANY_MAXHD];
     for (int d = 0; d < hd; d++) acc[d] = 0.0;
     double m = -(double)AXO_INF, l = 0.0;
-    const int jend = causal ? i + 1 : S;
-    for (int j = 0; j < jend; j++) {
+    const int jbeg = att_any_jbeg(segb, i), jend = causal ? i + 1 : att_any_jend(segb, i, S);
+    for (int j = jbeg; j < jend; j++) {
         if (!att_any_ok(i, j, causal, segb)) continue;
         const T *kj = k + ((b * S + j) * nkv + kvh) * hd, *vj = v + ((b * S + j) * nkv + kvh) * hd;
         const double s = scale * att_any_dot(qi, kj, hd);
@@ -86,8 +102,8 @@ __device__ __forceinline__ void att_any_dq_body(const T *q, const T *k, const T 
     const double D = att_any_dot(doi, out + qo, hd), L = (double)lse[(b * nh + h) * S + i];
     double acc[AXO_ATT_ANY_MAXHD];
     for (int d = 0; d < hd; d++) acc[d] = 0.0;
-    const int jend = causal ? i + 1 : S;
-    for (int j = 0; j < jend; j++) {
+    const int jbeg = att_any_jbeg(segb, i), jend = causal ? i + 1 : att_any_jend(segb, i, S);
+    for (int j = jbeg; j < jend; j++) {
         if (!att_any_ok(i, j, causal, segb)) continue;
         const T *kj = k + ((b * S + j) * nkv + kvh) * hd, *vj = v + ((b * S + j) * nkv + kvh) * hd;
         const double p = exp(scale * att_any_dot(qi, kj, hd) - L);
@@ -111,8 +127,9 @@ __device__ __forceinline__ void att_any_dkdv_body(const T *q, const T *k, const 
     const T *kj = k + ko, *vj = v + ko;
     double dka[AXO_ATT_ANY_MAXHD], dva[AXO_ATT_ANY_MAXHD];
     for (int d = 0; d < hd; d++) dka[d] = dva[d] = 0.0;
+    const int ibeg = causal ? j : att_any_jbeg(segb, j), iend = att_any_jend(segb, j, S);
     for (int h = kvh * grp; h < (kvh + 1) * grp; h++) {
-        for (int i = causal ? j : 0; i < S; i++) {
+        for (int i = ibeg; i < iend; i++) {
             if (!att_any_ok(i, j, causal, segb)) continue;
             const i64 qo = ((b * S + i) * nh + h) * hd;
             const T *qi = q + qo, *doi = dout + qo;

@@ -13,18 +13,33 @@
 // 2. axo_attn_bwd_dkdv_hd{64,128}_T: grid (ceil(S/64), nkv, B), block 256.
 //    One CTA owns 64 keys of one kv head: stages K, V once, then for each
 //    query head of the group and each 64-query tile from the causal start
-//    stages Q, dout, lse, D; computes P^T (thread: keys ty+16i, queries
-//    tx+16j), dV += P^T dout, dP^T = V dout^T, dS^T = P^T (dP^T - D) (kept in
+//    to the end of the segment of its last key (packed rows, below) stages
+//    Q, dout, lse, D; computes P^T (thread: keys ty+16i, queries tx+16j),
+//    dV += P^T dout, dP^T = V dout^T, dS^T = P^T (dP^T - D) (kept in
 //    registers, then shared), dK += dS^T Q. Accumulators fp32 in registers
 //    (2 x 4 x hd/16 per thread); dK scaled by `scale` at the end.
 // 3. axo_attn_bwd_dq_hd{64,128}_T: grid (ceil(S/64), nh, B), block 256.
 //    One CTA owns 64 queries of one head: stages Q, dout, lse, D once, loops
-//    over key tiles up to the causal limit: S, P, dP, dS in registers
+//    over key tiles from the one holding the start of seg[q0]'s segment
+//    (packed rows, below) up to the causal limit: S, P, dP, dS in registers
 //    (thread: queries ty+16i, keys tx+16j), dS to shared, dQ += dS K.
 // Both 2 and 3 use dynamic shared memory
 //   (4 * 64 (hd+1) + 64 * 65) * 4 + 256 * 4 bytes = 84224 (hd 64) / 149760 (hd 128)
 // (set cudaFuncAttributeMaxDynamicSharedMemorySize; fits sm_80's 163 KiB).
 // Scores are recomputed in both 2 and 3 (the price of no atomics).
+//
+// Packed rows (common.cuh: every seg row non-decreasing): dQ starts at the
+// key tile holding lower_bound(seg[q0]) (ax_seg_kbeg), dK/dV stops after the
+// query tile holding upper_bound(seg[kl]) - 1, kl the tile's last key
+// (ax_seg_qend); the tiles left out are fully masked for the whole CTA, so
+// their P and dS are 0. dQ: the skipped tiles come first and would leave the
+// accumulator +0 (fmaf(+-0, k, +0) = +0), so dQ is bit-identical for finite
+// inputs. dK/dV: the skipped tiles come last and add +-0 products to the
+// accumulators, which changes nothing unless an accumulator is -0 (every
+// visible contribution to it underflowed to -0); then the unskipped kernel's
+// +0 products could turn it into +0. That sign of a zero is the one
+// difference for finite inputs. (Non-finite q/k/v/dout in a skipped tile no
+// longer reach the results through 0 * inf = NaN.)
 
 template <typename T>
 __device__ __forceinline__ void attn_bwd_pre_body(const T *out, const T *dout, float *D, i64 B, int S, int nh,
@@ -68,6 +83,7 @@ __device__ __forceinline__ void attn_bwd_dkdv_body(const T *q, const T *k, const
     const i64 qs = (i64)nh * HD, ks = (i64)nkv * HD;
     const T *kb = k + (i64)b * S * ks + (i64)kvh * HD, *vb = v + (i64)b * S * ks + (i64)kvh * HD;
     const int *segb = seg ? seg + (i64)b * S : (const int *)0;
+    const int qend = ax_seg_qend<BK>(segb, k0, S);
 
     ax_load_tile<T, HD, BK, LD>(Ks, kb, ks, k0, S);
     ax_load_tile<T, HD, BK, LD>(Vs, vb, ks, k0, S);
@@ -83,7 +99,7 @@ __device__ __forceinline__ void attn_bwd_dkdv_body(const T *q, const T *k, const
     for (int h = kvh * grp; h < (kvh + 1) * grp; h++) {
         const T *qb = q + (i64)b * S * qs + (i64)h * HD, *gb = dout + (i64)b * S * qs + (i64)h * HD;
         const float *lseb = lse + ((i64)b * nh + h) * S, *Db = D + ((i64)b * nh + h) * S;
-        for (int q0 = qstart; q0 < S; q0 += BQ) {
+        for (int q0 = qstart; q0 < qend; q0 += BQ) {
             __syncthreads(); // the previous tile's Q, dout, dS are no longer read
             ax_load_tile<T, HD, BQ, LD>(Qs, qb, qs, q0, S);
             ax_load_tile<T, HD, BQ, LD>(Gs, gb, qs, q0, S);
@@ -136,6 +152,7 @@ __device__ __forceinline__ void attn_bwd_dq_body(const T *q, const T *k, const T
     const i64 qs = (i64)nh * HD, ks = (i64)nkv * HD;
     const T *kb = k + (i64)b * S * ks + (i64)kvh * HD, *vb = v + (i64)b * S * ks + (i64)kvh * HD;
     const int *segb = seg ? seg + (i64)b * S : (const int *)0;
+    const int kbeg = ax_seg_kbeg<BK>(segb, q0);
 
     ax_load_tile<T, HD, BQ, LD>(Qs, q + (i64)b * S * qs + (i64)h * HD, qs, q0, S);
     ax_load_tile<T, HD, BQ, LD>(Gs, dout + (i64)b * S * qs + (i64)h * HD, qs, q0, S);
@@ -150,7 +167,7 @@ __device__ __forceinline__ void attn_bwd_dq_body(const T *q, const T *k, const T
         for (int jj = 0; jj < DJ; jj++) dqa[i][jj] = 0.0f;
 
     const int kend = causal ? min(S, q0 + BQ) : S;
-    for (int k0 = 0; k0 < kend; k0 += BK) {
+    for (int k0 = kbeg; k0 < kend; k0 += BK) {
         __syncthreads();
         ax_load_tile<T, HD, BK, LD>(Ks, kb, ks, k0, S);
         ax_load_tile<T, HD, BK, LD>(Vs, vb, ks, k0, S);

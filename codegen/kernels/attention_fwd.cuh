@@ -8,17 +8,23 @@
 // out_i = sum_j softmax(s_i)_j v_j. Online softmax over key tiles: running
 // max m and sum l per query row, the fp32 accumulator rescaled by
 // exp(m_old - m_new) whenever the max grows; fully masked tiles change nothing.
+// Packed rows (common.cuh: every seg row non-decreasing): the key loop starts
+// at the tile holding lower_bound(seg[q0]) (ax_seg_kbeg), since every earlier
+// tile is fully masked for the whole query tile. Bit-identical to visiting
+// them for finite inputs: a fully masked tile before the first visible key
+// leaves m = -inf, l = 0, o = +0 (alpha = 1, p = 0, fmaf(0, v, +0) = +0).
 //
 // Launch: grid (ceil(S/64), nh, B), block 256, dynamic shared memory
 //   (64 (hd+1) * 3 + 64 * 65) * 4 + 128 * 4 bytes
 //   = 67072 (hd 64) / 116224 (hd 128): set
 //   cudaFuncAttributeMaxDynamicSharedMemorySize first (> 48 KiB).
 // One CTA = one 64-query tile of one head of one batch row. It stages Q
-// (64 x hd, fp32) once, then for each 64-key tile up to the causal limit
-// stages K and V (16-byte vector loads, converted to fp32), computes the 64 x
-// 64 scores (each thread a 4 x 4 block: rows ty+16i, cols tx+16j, fp32 FMA
-// over hd from shared memory), masks, updates m/l with 16-lane shuffles,
-// writes P to shared memory, and adds P V into its 4 x hd/16 accumulators.
+// (64 x hd, fp32) once, then for each 64-key tile from the one holding the
+// start of seg[q0]'s segment up to the causal limit stages K and V (16-byte
+// vector loads, converted to fp32), computes the 64 x 64 scores (each thread
+// a 4 x 4 block: rows ty+16i, cols tx+16j, fp32 FMA over hd from shared
+// memory), masks, updates m/l with 16-lane shuffles, writes P to shared
+// memory, and adds P V into its 4 x hd/16 accumulators.
 // Traffic: Q, out once; K, V once per query tile (L2-resident for nearby
 // tiles). CUDA-core fp32 math, no tensor cores yet: correct first.
 
@@ -35,6 +41,7 @@ __device__ __forceinline__ void attn_fwd_body(const T *q, const T *k, const T *v
     const T *qb = q + (i64)b * S * qs + (i64)h * HD;
     const T *kb = k + (i64)b * S * ks + (i64)kvh * HD, *vb = v + (i64)b * S * ks + (i64)kvh * HD;
     const int *segb = seg ? seg + (i64)b * S : (const int *)0;
+    const int kbeg = ax_seg_kbeg<BK>(segb, q0);
 
     ax_load_tile<T, HD, BQ, LD>(Qs, qb, qs, q0, S);
     ax_load_vec(segq, segb, q0, BQ, S);
@@ -48,7 +55,7 @@ __device__ __forceinline__ void attn_fwd_body(const T *q, const T *k, const T *v
         for (int jj = 0; jj < DJ; jj++) o[i][jj] = 0.0f;
     }
     const int kend = causal ? min(S, q0 + BQ) : S;
-    for (int k0 = 0; k0 < kend; k0 += BK) {
+    for (int k0 = kbeg; k0 < kend; k0 += BK) {
         __syncthreads(); // the previous tile's K, V, P are no longer read
         ax_load_tile<T, HD, BK, LD>(Ks, kb, ks, k0, S);
         ax_load_tile<T, HD, BK, LD>(Vs, vb, ks, k0, S);

@@ -42,7 +42,8 @@
 //
 // 1. axo_attn_tc_fwd_hd{64,128}_bf16: grid (ceil(S/64), nh, B), block 128
 //    (4 warps). One CTA = 64 queries of one head; warp w owns query rows
-//    16w..16w+15. Q staged once; per 64-key tile up to the causal limit:
+//    16w..16w+15. Q staged once; per 64-key tile from the segment start of
+//    the tile's first query (packed rows, below) up to the causal limit:
 //    S = Q K^T (8 C tiles per warp), mask, online softmax (row max over the
 //    4 lanes of a quad by xor shuffles; per-thread partial row sums, summed
 //    over the quad at the end), O = O * alpha + P V (HD/8 C tiles).
@@ -52,7 +53,8 @@
 // 2. axo_attn_tc_bwd_dkdv_hd{64,128}_bf16: grid (ceil(S/64), nkv, B), block
 //    256 (8 warps). One CTA owns 64 keys of one kv head: K, V staged once;
 //    loops over the query heads of the group (head order) and their 64-query
-//    tiles from the causal start (query order). Phase A: warp (kw = w % 4,
+//    tiles from the causal start to the segment end of the CTA's last key
+//    (packed rows, below; query order). Phase A: warp (kw = w % 4,
 //    hw = w / 4) computes S^T and dP^T for keys 16kw..+15 x queries
 //    32hw..+31 (K Q^T, V dout^T), then P^T and dS^T = P^T (dP^T - D), written
 //    to shared memory as bf16. Phase B: warp (kw, hw) accumulates dV += P^T
@@ -63,11 +65,27 @@
 //    = 75264 (hd 64) / 124416 (hd 128).
 // 3. axo_attn_tc_bwd_dq_hd{64,128}_bf16: grid (ceil(S/64), nh, B), block
 //    128 (4 warps). One CTA owns 64 queries of one head (warp w: rows
-//    16w..+15): Q, dout, lse, D staged once; per key tile up to the causal
+//    16w..+15): Q, dout, lse, D staged once; per key tile from the segment
+//    start of the tile's first query (packed rows, below) up to the causal
 //    limit S = Q K^T, dP = dout V^T, dS = P (dP - D) in registers, dQ += dS K.
 //    dQ scaled by `scale` at the end.
 //    Shared: Q, dout, 2 x (K, V) tiles 6 * 64 (HD + 8) * 2, 2 x key segment
 //    ids 2 * 64 * 4 bytes = 55808 (hd 64) / 104960 (hd 128).
+// Packed rows (1-3; common.cuh: every seg row non-decreasing): forward and
+// dQ start at the key tile holding lower_bound(seg[q0]) (ax_seg_kbeg, a
+// 16-ary search of the seg row by every thread after Q is staged and before
+// the first K/V tile is; the pipeline, its prefetch and its buffer parity
+// count from that tile); dK/dV ends its query tiles (of every head of the
+// group) after the one holding upper_bound(seg[kl]) - 1, kl the CTA's last
+// key (ax_seg_qend). The tiles left out are fully masked for the whole CTA.
+// Forward and dQ: they would come first, where a fully masked tile leaves
+// m = -inf, l = +0 (alpha = exp2(-inf) = 0, p = 0), O = +0 and dQ = +0 (mma
+// of +-0 products into +0): bit-identical for finite inputs. dK/dV: they
+// would come last and add +-0 products, which changes nothing unless an
+// accumulator is -0 (every visible contribution underflowed to -0) and the
+// mma turns -0 + +0 into +0: the sign of a zero is the one possible
+// difference. The dQ kernel for hd 64 is capped at 128 registers (launch
+// bounds below), as it was without the run-time start.
 // Ring-attention blocks (sequence parallelism): the same three kernels for
 // attention_blk.cuh's ops, with its semantics and signatures exactly (q,k,v
 // [B,Sq|Sk,..] bf16, segq/segk/idxq/idxk int32, NULL seg = one segment, NULL
@@ -389,12 +407,15 @@ __device__ __forceinline__ void tc_fwd_body(const bf16 *q, const bf16 *k, const 
         qi[i] = q0 + r0 + g + 8 * i;
         sq[i] = segb && qi[i] < S ? segb[qi[i]] : 0;
     }
-    const int kend = causal ? min(S, q0 + BQ) : S, nkt = (kend + BK - 1) / BK;
 
     tc_stage<HD, BQ, NT>(Qs, q + (i64)b * S * qs + (i64)h * HD, qs, q0, S, async);
-    tc_stage<HD, BK, NT>(Ks0, kb, ks, 0, S, async);
-    tc_stage<HD, BK, NT>(Vs0, vb, ks, 0, S, async);
-    if (threadIdx.x < BK) segk0[threadIdx.x] = segb && (int)threadIdx.x < S ? segb[threadIdx.x] : 0;
+    // key tiles kbeg, kbeg + 64, ... below kend (packed rows: kbeg skips the tiles before seg[q0]'s segment)
+    const int kend = causal ? min(S, q0 + BQ) : S, kbeg = ax_seg_kbeg<BK>(segb, q0);
+    const int nkt = (kend - kbeg + BK - 1) / BK;
+    tc_stage<HD, BK, NT>(Ks0, kb, ks, kbeg, S, async);
+    tc_stage<HD, BK, NT>(Vs0, vb, ks, kbeg, S, async);
+    if (threadIdx.x < BK)
+        segk0[threadIdx.x] = segb && kbeg + (int)threadIdx.x < S ? segb[kbeg + threadIdx.x] : 0;
     tc_cp_commit();
 
     float o[ND][4], m[2] = {-AXO_INF, -AXO_INF}, l[2] = {0.0f, 0.0f};
@@ -404,7 +425,7 @@ __device__ __forceinline__ void tc_fwd_body(const bf16 *q, const bf16 *k, const 
         for (int e = 0; e < 4; e++) o[nd][e] = 0.0f;
 
     for (int it = 0; it < nkt; it++) {
-        const int k0 = it * BK, cur = it & 1;
+        const int k0 = kbeg + it * BK, cur = it & 1;
         if (it + 1 < nkt) { // prefetch the next tile into the other buffer (free since the end of it - 1)
             const int nx = cur ^ 1, k1 = k0 + BK;
             tc_stage<HD, BK, NT>(Ks0 + nx * BK * LDS, kb, ks, k1, S, async);
@@ -461,13 +482,16 @@ __device__ __forceinline__ void tc_dq_body(const bf16 *q, const bf16 *k, const b
         lse2[i] = in ? lse[row] * AXO_TC_LOG2E : 0.0f;
         Dr[i] = in ? D[row] : 0.0f;
     }
-    const int kend = causal ? min(S, q0 + BQ) : S, nkt = (kend + BK - 1) / BK;
 
     tc_stage<HD, BQ, NT>(Qs, q + (i64)b * S * qs + (i64)h * HD, qs, q0, S, async);
     tc_stage<HD, BQ, NT>(Gs, dout + (i64)b * S * qs + (i64)h * HD, qs, q0, S, async);
-    tc_stage<HD, BK, NT>(Ks0, kb, ks, 0, S, async);
-    tc_stage<HD, BK, NT>(Vs0, vb, ks, 0, S, async);
-    if (threadIdx.x < BK) segk0[threadIdx.x] = segb && (int)threadIdx.x < S ? segb[threadIdx.x] : 0;
+    // key tiles kbeg, kbeg + 64, ... below kend (packed rows: kbeg skips the tiles before seg[q0]'s segment)
+    const int kend = causal ? min(S, q0 + BQ) : S, kbeg = ax_seg_kbeg<BK>(segb, q0);
+    const int nkt = (kend - kbeg + BK - 1) / BK;
+    tc_stage<HD, BK, NT>(Ks0, kb, ks, kbeg, S, async);
+    tc_stage<HD, BK, NT>(Vs0, vb, ks, kbeg, S, async);
+    if (threadIdx.x < BK)
+        segk0[threadIdx.x] = segb && kbeg + (int)threadIdx.x < S ? segb[kbeg + threadIdx.x] : 0;
     tc_cp_commit();
 
     float dqa[ND][4];
@@ -477,7 +501,7 @@ __device__ __forceinline__ void tc_dq_body(const bf16 *q, const bf16 *k, const b
         for (int e = 0; e < 4; e++) dqa[nd][e] = 0.0f;
 
     for (int it = 0; it < nkt; it++) {
-        const int k0 = it * BK, cur = it & 1;
+        const int k0 = kbeg + it * BK, cur = it & 1;
         if (it + 1 < nkt) {
             const int nx = cur ^ 1, k1 = k0 + BK;
             tc_stage<HD, BK, NT>(Ks0 + nx * BK * LDS, kb, ks, k1, S, async);
@@ -552,8 +576,9 @@ __device__ __forceinline__ void tc_dkdv_body(const bf16 *q, const bf16 *k, const
         kj[i] = k0 + kr[i];
         sk[i] = segb && kj[i] < S ? segb[kj[i]] : 0;
     }
-    const int qstart = causal ? k0 : 0; // queries before k0 see no key of this tile
-    const int nqt = (S - qstart + BQ - 1) / BQ, ntiles = grp * nqt;
+    // queries before k0 see no key of this tile (causal), nor do those from qend on (packed rows: later segments)
+    const int qstart = causal ? k0 : 0, qend = ax_seg_qend<BK>(segb, k0, S);
+    const int nqt = (qend - qstart + BQ - 1) / BQ, ntiles = grp * nqt;
 
     tc_stage<HD, BK, NT>(Ks, k + (i64)b * S * ks + (i64)kvh * HD, ks, k0, S, async);
     tc_stage<HD, BK, NT>(Vs, v + (i64)b * S * ks + (i64)kvh * HD, ks, k0, S, async);
@@ -932,6 +957,10 @@ __device__ __forceinline__ void tcb_dkdv_body(const bf16 *q, const bf16 *k, cons
     }
 }
 
+// dQ hd 64: shared memory lets 4 CTAs share an sm_90 SM, so at most 128 registers (ptxas takes ~155 when the
+// key loop starts at a run-time tile, ax_seg_kbeg; capped, it needs no spills).
+#define AXO_TC_DQ_BOUNDS_64 __launch_bounds__(128, 4)
+#define AXO_TC_DQ_BOUNDS_128 __launch_bounds__(128)
 #define AXO_TC_ATT(HD)                                                                                           \
     extern "C" __global__ void __launch_bounds__(128)                                                            \
         axo_attn_tc_fwd_hd##HD##_bf16(const bf16 *q, const bf16 *k, const bf16 *v, const int *seg, bf16 *out,   \
@@ -943,7 +972,7 @@ __device__ __forceinline__ void tcb_dkdv_body(const bf16 *q, const bf16 *k, cons
         const float *D, bf16 *dk, bf16 *dv, int S, int nh, int nkv, float scale, int causal) {                   \
         tc_dkdv_body<HD>(q, k, v, seg, dout, lse, D, dk, dv, S, nh, nkv, scale, causal);                         \
     }                                                                                                            \
-    extern "C" __global__ void __launch_bounds__(128) axo_attn_tc_bwd_dq_hd##HD##_bf16(                          \
+    extern "C" __global__ void AXO_TC_DQ_BOUNDS_##HD axo_attn_tc_bwd_dq_hd##HD##_bf16(                           \
         const bf16 *q, const bf16 *k, const bf16 *v, const int *seg, const bf16 *dout, const float *lse,         \
         const float *D, bf16 *dq, int S, int nh, int nkv, float scale, int causal) {                             \
         tc_dq_body<HD>(q, k, v, seg, dout, lse, D, dq, S, nh, nkv, scale, causal);                               \

@@ -274,6 +274,76 @@ __device__ __forceinline__ bool ax_att_ok(int qi, int kj, int S, int causal, con
     return qi < S && kj < S && (!causal || kj <= qi) && (!seg || sq == sk);
 }
 
+// ---- packed rows: segment bounds (whole-row attention) -------------------
+// Contract of the whole-row attention kernels (attention_fwd/bwd/tc/any.cuh;
+// not attention_blk.cuh): every row of seg[B,S] is non-decreasing,
+// seg[b,i] <= seg[b,i+1] (the runtime numbers a row's packed samples 0, 1,
+// 2, ... and gives each padding token the next id). Then the keys of query
+// i's segment are exactly [lower_bound(seg[i]), upper_bound(seg[i])) of its
+// row, and the kernels skip the tiles outside that range that are fully
+// masked (see each kernel's header). A row that breaks the contract gives
+// wrong attention but no out-of-bounds access (every bound stays in [0, S]).
+// AXO_ATT_SEG_SKIP 0 visits every tile up to the causal bound, as the
+// kernels did before; the emulator tests define it as a variable and
+// compare the two bit for bit.
+#ifndef AXO_ATT_SEG_SKIP
+#define AXO_ATT_SEG_SKIP 1
+#endif
+
+// The first j in [lo, hi) with seg[j] > x (upper) or seg[j] >= x (!upper),
+// hi if none; seg[lo..hi) non-decreasing. A 16-ary search: each step loads
+// 16 evenly spaced entries (stride w = ceil((hi - lo) / 16), independent
+// loads, so one memory latency a step) and keeps the gap between the last
+// probe below the answer and the first at or past it: fewer than w entries
+// remain, 4 steps for 8192 entries (a binary search: 13 dependent loads).
+// The tile kernels call it from every thread with the same arguments, so a
+// warp's lanes load the same addresses (one transaction per probe), and no
+// barrier or shared memory is needed to hand the result around (a one-warp
+// __ballot_sync version raised the tensor-core dK/dV kernel's registers from
+// 126 to 144 for hd 64 on sm_80: one CTA per SM instead of two). If seg is
+// not monotone the result is still in [lo, hi].
+__device__ __forceinline__ int ax_seg_search(const int *seg, int lo, int hi, int x, bool upper) {
+    while (lo < hi) {
+        const int w = (hi - lo + 15) >> 4;
+        int f = 0; // probes before the answer (the first f when seg is monotone)
+#pragma unroll
+        for (int e = 0; e < 16; e++) {
+            const int p = lo + e * w;
+            f += p < hi && (upper ? seg[p] <= x : seg[p] < x);
+        }
+        if (f == 0) {
+            hi = lo;
+        } else {
+            const int nlo = lo + (f - 1) * w + 1;
+            hi = min(hi, lo + f * w);
+            lo = nlo;
+        }
+    }
+    return lo;
+}
+// Whole-row kernels with one CTA per 64-query tile starting at q0 (forward,
+// dQ): the first key any of its queries can see, rounded down to the key
+// tile grid (multiples of BK). Keys before lower_bound(seg[q0]) belong to
+// earlier segments (seg[j] < seg[q0] <= seg[i] for every query i >= q0).
+// 0 without seg (one segment) or with AXO_ATT_SEG_SKIP 0. Called by every
+// thread of the CTA: all get the same value.
+template <int BK>
+__device__ __forceinline__ int ax_seg_kbeg(const int *segb, int q0) {
+    if (!AXO_ATT_SEG_SKIP || !segb) return 0;
+    return ax_seg_search(segb, 0, q0, segb[q0], false) / BK * BK;
+}
+// Whole-row kernels with one CTA per key tile [k0, k0 + BK) (dK/dV): the
+// end of the queries that can see any of its keys, upper_bound(seg[kl]) with
+// kl the tile's last key < S (seg[i] > seg[kl] >= seg[j] for every later
+// query i and key j of the tile); S without seg or with AXO_ATT_SEG_SKIP 0.
+// Called by every thread of the CTA: all get the same value.
+template <int BK>
+__device__ __forceinline__ int ax_seg_qend(const int *segb, int k0, int S) {
+    if (!AXO_ATT_SEG_SKIP || !segb) return S;
+    const int kl = min(S, k0 + BK) - 1;
+    return ax_seg_search(segb, kl + 1, S, segb[kl], true);
+}
+
 // Ring-attention blocks (attention_blk.cuh, attention_tc.cuh): seg_s/idx_s[r]
 // for rows row0 + r (r < 64) of the batch row starting at element off: seg
 // NULL -> 0 (one segment), idx NULL -> the position row0 + r; rows at or past

@@ -741,17 +741,34 @@ static void test_adamw_sr(unsigned grid) {
 static unsigned att_smem_fwd(int hd) { return (unsigned)((64 * (hd + 1) * 3 + 64 * 65) * 4 + 128 * 4); }
 static unsigned att_smem_bwd(int hd) { return (unsigned)((4 * 64 * (hd + 1) + 64 * 65) * 4 + 256 * 4); }
 
-static void test_attention(int bf, int hd, int causal, int use_seg) {
+/* A packed row (seg non-decreasing, as the runtime makes them and the kernels require): segments of uneven
+ * lengths (some start on a 64-token tile boundary, some one token off), then S / 8 padding tokens, each its own
+ * segment. start: the first length used (rows differ). */
+static void packed_row(int32_t *sg, int S, int start) {
+    static const int len[] = {1, 5, 37, 63, 64, 65, 100, 2, 129, 17, 1, 1, 200, 31, 96, 3};
+    int id = 0, i = 0, n = start, pad = S / 8;
+    for (; i < S - pad; n++, id++)
+        for (int e = 0; e < len[n % 16] && i < S - pad; e++) sg[i++] = id;
+    for (; i < S; i++) sg[i] = id++;
+}
+
+/* S = 150: row 0 three segments, row 1 two. packed (S = 512): every row packed_row, different cuts per row; the
+ * kernels skip the key (query) tiles before (after) a tile's segments. */
+static void test_attention(int bf, int hd, int causal, int use_seg, int packed) {
     char what[192], tag[96];
-    int B = 2, S = 150, nh = 4, nkv = 2;
+    int B = 2, S = packed ? 512 : 150, nh = 4, nkv = 2;
     int64_t nq = (int64_t)B * S * nh * hd, nk = (int64_t)B * S * nkv * hd, nl = (int64_t)B * nh * S;
     float scale = 1.0f / sqrtf((float)hd);
-    snprintf(tag, sizeof tag, "hd%d_%s causal=%d seg=%d", hd, bf ? "bf16" : "f32", causal, use_seg);
+    snprintf(tag, sizeof tag, "hd%d_%s causal=%d seg=%d%s", hd, bf ? "bf16" : "f32", causal, use_seg,
+             packed ? " packed S=512" : "");
     float *q = rnd((size_t)nq, 1.5, bf), *k = rnd((size_t)nk, 1.5, bf), *v = rnd((size_t)nk, 1, bf);
     float *dout = rnd((size_t)nq, 1, bf);
     int32_t *seg = malloc((size_t)B * S * 4);
-    for (int b = 0; b < B; b++)
-        for (int i = 0; i < S; i++) seg[b * S + i] = b == 0 ? (i < 60 ? 0 : i < 110 ? 1 : 2) : (i < 97 ? 5 : 9);
+    for (int b = 0; b < B; b++) {
+        if (packed) packed_row(seg + b * S, S, 5 * b);
+        else
+            for (int i = 0; i < S; i++) seg[b * S + i] = b == 0 ? (i < 60 ? 0 : i < 110 ? 1 : 2) : (i < 97 ? 5 : 9);
+    }
     float *out = malloc((size_t)nq * 4), *lse = malloc((size_t)nl * 4);
     float *dq = malloc((size_t)nq * 4), *dk = malloc((size_t)nk * 4), *dv = malloc((size_t)nk * 4);
     ck_attention_fwd_f32(q, k, v, use_seg ? seg : NULL, out, lse, B, S, nh, nkv, hd, scale, causal);
@@ -1143,8 +1160,9 @@ int main(int argc, char **argv) {
         if (want("cross_entropy")) test_cross_entropy(bf);
         if (want("adamw")) test_adamw(bf);
         for (int hd = 64; hd <= 128 && want("attention"); hd *= 2) {
-            test_attention(bf, hd, 1, 1);
-            test_attention(bf, hd, 0, 0);
+            test_attention(bf, hd, 1, 1, 0);
+            test_attention(bf, hd, 0, 0, 0);
+            test_attention(bf, hd, 1, 1, 1);
         }
         for (int hd = 64; hd <= 128 && want("attention_blk"); hd *= 2) {
             test_attention_blk_ring(bf, hd);

@@ -47,7 +47,7 @@
 #define __device__
 #define __global__
 #define __forceinline__ inline
-#define __launch_bounds__(n)
+#define __launch_bounds__(...)
 #define __shared__ static thread_local
 #define __align__(n) __attribute__((aligned(n)))
 
@@ -189,6 +189,7 @@ struct emu_state {
     long long yields;
     int policy; // 0 round robin, 1 lowest-numbered runnable thread first, 2 highest first
     int bar_or[2]; // __syncthreads_or of block barrier generation gen, in bar_or[gen & 1]
+    long long block_syncs; // block barriers completed (every CTA, every launch): tests count loop trips by it
 };
 // The state is reached through a thread_local pointer (constant-initialised:
 // no TLS wrapper call on every threadIdx) to the thread's emu.
@@ -228,7 +229,10 @@ inline void emu_bar_wait(emu_bar &b) {
         b.count = 0;
         // every thread has read the result of generation gen - 1 (it reads it before it can arrive here), so
         // its slot is free for generation gen + 1
-        if (&b == &EMU.block_bar) EMU.bar_or[(b.gen + 1) & 1] = 0;
+        if (&b == &EMU.block_bar) {
+            EMU.bar_or[(b.gen + 1) & 1] = 0;
+            EMU.block_syncs++;
+        }
         b.gen++;
         return;
     }
