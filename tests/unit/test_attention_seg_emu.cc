@@ -27,6 +27,7 @@
 static int g_seg_skip = 1;
 
 #include "emu/cuda_bf16.h"
+#include "emu/tolerance.h"
 
 #include "codegen/kernels/common.cuh"
 #include "codegen/kernels/attention_any.cuh"
@@ -78,26 +79,13 @@ static void make_row(int *sg, int S, int kind, int start) {
 
 // ---- comparisons ---------------------------------------------------------------
 static bool compare(const char *what, const float *got, const float *ref, int64_t n, double rtol, double afrac) {
-    double mx = 0, worst = 0;
-    for (int64_t i = 0; i < n; i++)
-        if (isfinite(ref[i])) mx = std::max(mx, fabs((double)ref[i]));
-    int64_t bad = 0, wi = 0;
-    for (int64_t i = 0; i < n; i++) {
-        const bool same_inf = isinf(ref[i]) && got[i] == ref[i];
-        const double e = same_inf ? 0.0 : fabs((double)got[i] - (double)ref[i]),
-                     lim = rtol * (same_inf ? 0.0 : fabs((double)ref[i])) + afrac * mx;
-        const bool ok = e <= lim || same_inf;
-        if (!ok) bad++;
-        const double rel = isfinite(e) ? e / (lim > 0 ? lim : 1) : INFINITY;
-        if (!(rel <= worst)) worst = rel, wi = i;
-    }
+    const emu_tol t = emu_tol_scan(got, ref, n, rtol, afrac);
     g_checks++;
-    g_worst = std::max(g_worst, worst);
-    if (bad) {
+    g_worst = std::max(g_worst, t.worst);
+    if (t.bad)
         printf("    %-5s FAIL vs reference: %lld of %lld outside tolerance (worst at %lld: got %.6g ref %.6g)\n", what,
-               (long long)bad, (long long)n, (long long)wi, got[wi], ref[wi]);
-    }
-    return bad == 0;
+               (long long)t.bad, (long long)n, (long long)t.wi, got[t.wi], ref[t.wi]);
+    return t.bad == 0;
 }
 // Bitwise: skipping on (a) against off (b).
 static bool same_bits(const char *what, const void *a, const void *b, int64_t n, int esize) {

@@ -12,6 +12,7 @@
 // fragment layout itself (the emulator implements the one the kernel's
 // header states), real cp.async / mma.sync behaviour, speed.
 #include "emu/cuda_bf16.h"
+#include "emu/tolerance.h"
 
 #include "codegen/kernels/common.cuh"
 #include "codegen/kernels/attention_tc.cuh"
@@ -30,22 +31,11 @@ static double urand() {
 }
 
 static bool compare(const char *what, const float *got, const float *ref, int64_t n, double rtol, double afrac) {
-    double mx = 0, worst = 0;
-    for (int64_t i = 0; i < n; i++)
-        if (isfinite(ref[i])) mx = std::max(mx, fabs((double)ref[i]));
-    int64_t bad = 0, wi = 0;
-    for (int64_t i = 0; i < n; i++) {
-        const bool same_inf = isinf(ref[i]) && got[i] == ref[i]; // lse -inf: a row that sees no key
-        const double e = same_inf ? 0.0 : fabs((double)got[i] - (double)ref[i]),
-                     lim = rtol * (same_inf ? 0.0 : fabs((double)ref[i])) + afrac * mx;
-        const bool ok = e <= lim || same_inf;
-        if (!ok) bad++;
-        if (!ok || !(e / (lim > 0 ? lim : 1) <= worst)) worst = isfinite(e) ? e / (lim > 0 ? lim : 1) : INFINITY, wi = i;
-    }
-    printf("    %-4s %s (worst at %lld: got %.6g ref %.6g, %.2f of the tolerance)\n", what,
-           bad ? "FAIL" : "ok", (long long)wi, got[wi], ref[wi], worst);
-    if (bad) printf("    %lld of %lld elements outside tolerance\n", (long long)bad, (long long)n);
-    return bad == 0;
+    const emu_tol t = emu_tol_scan(got, ref, n, rtol, afrac);
+    printf("    %-4s %s (worst at %lld: got %.6g ref %.6g, %.2f of the tolerance)\n", what, t.bad ? "FAIL" : "ok",
+           (long long)t.wi, got[t.wi], ref[t.wi], t.worst);
+    if (t.bad) printf("    %lld of %lld elements outside tolerance\n", (long long)t.bad, (long long)n);
+    return t.bad == 0;
 }
 
 struct tc_case {
