@@ -196,7 +196,11 @@ static json_t *stats_json(const ir_module *m, const pass_mem_stats *st, const fe
     fe_token_shape(c, &rows, &row_len);
     if (c->sample_packing) /* how Axolotl batches the packs for this attention backend (frontend/lower.h) */
         ax_buf_printf(summary, "axoc: packing: %s\n",
-                      rows != c->micro_batch_size
+                      rows != c->micro_batch_size && !c->attn_packs
+                          ? "a micro-batch is one bin of micro_batch_size x sequence_len tokens (multipack_real_batches: "
+                            "false; Axolotl counts the steps as for real batches, its attention not reading packed "
+                            "sequences)"
+                      : rows != c->micro_batch_size
                           ? "a micro-batch is one bin of micro_batch_size x sequence_len tokens, as Axolotl packs for an "
                             "attention kernel that reads packed sequences"
                       : c->multipack_real_batches

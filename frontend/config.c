@@ -1720,7 +1720,7 @@ static const char *const attn_legacy_flags[][2] = {
 static int attn_packs(const loader *L) {
     static const char *const packs[] = {"flash_attention_2", "flash_attention_3", "flex_attention", "xformers"};
     const fe_ypair *p = pair(L, "attn_implementation");
-    const char *impl = p ? fe_y_text(p->v) : NULL;
+    const char *impl = p && !fe_y_is_null(p->v) && fe_y_text(p->v) && *fe_y_text(p->v) ? fe_y_text(p->v) : NULL;
     for (size_t i = 0; !impl && i < AX_ARRAY_LEN(attn_legacy_flags); i++) {
         const fe_ypair *f = pair(L, attn_legacy_flags[i][0]);
         const char *t = f ? fe_y_text(f->v) : NULL;
@@ -2641,7 +2641,8 @@ static void check_whole(loader *L) {
     /* How Axolotl batches packed rows follows its attention backend (its attn_supports_packing): where the kernel
      * takes packed sequences, a micro-batch is one bin of micro_batch_size x sequence_len tokens; where it does
      * not (sdpa, eager, none set), multipack_real_batches: micro_batch_size bins of sequence_len. */
-    for (size_t i = 0; i < AX_ARRAY_LEN(attn_legacy_flags) && pair(L, "attn_implementation"); i++) {
+    const fe_ypair *ai = pair(L, "attn_implementation"); /* null or empty: unset, as Axolotl reads it */
+    for (size_t i = 0; ai && !fe_y_is_null(ai->v) && fe_y_text(ai->v) && *fe_y_text(ai->v) && i < AX_ARRAY_LEN(attn_legacy_flags); i++) {
         const fe_ypair *f = pair(L, attn_legacy_flags[i][0]);
         int b;
         if (f && fe_y_text(f->v) && fe_parse_bool(fe_y_text(f->v), &b) && b) /* Axolotl's own refusal */
@@ -2649,8 +2650,9 @@ static void check_whole(loader *L) {
                      "%s: expected only one of attn_implementation and the legacy attention flags (Axolotl refuses "
                      "both; the flags are deprecated), found both set", attn_legacy_flags[i][0]);
     }
+    c->attn_packs = attn_packs(L);
     if (c->sample_packing && (!pair(L, "multipack_real_batches") || fe_y_is_null(pair(L, "multipack_real_batches")->v)))
-        c->multipack_real_batches = !attn_packs(L);
+        c->multipack_real_batches = !c->attn_packs;
     if (c->sequence_parallel_degree > 1 && !c->ring_attn_func)
         c->ring_attn_func = c->sample_packing ? "varlen_llama3" : "batch_ring";
     if ((p = pair(L, "ring_attn_func")) && c->ring_attn_func && c->sequence_parallel_degree > 1 &&
@@ -2958,6 +2960,8 @@ void fe_config_canonical(const fe_config *c, ax_buf *out) {
     if (c->curriculum_sampling) I("curriculum_sampling", 1);
     if (c->sample_packing_sequentially) I("sample_packing_sequentially", 1);
     if (c->multipack_real_batches) I("multipack_real_batches", 1);
+    /* packed, whether the attention reads packed sequences decides the step count too (frontend/lower.c) */
+    if (c->sample_packing && !c->multipack_real_batches && !c->attn_packs) I("attn_packs", 0);
     if (c->reinit_weights) I("reinit_weights", 1);
     if (c->group_by_length) I("group_by_length", 1);
     if (c->fix_untrained) {

@@ -124,6 +124,7 @@ typedef struct fe_config {
     int shuffle_before_merging;      /* shuffle_before_merging_datasets: each dataset shuffled before the merge */
     int curriculum_sampling;         /* training in the prepared data's order (HF's SequentialSampler) */
     int sample_packing_sequentially; /* next-fit packing in sampler order instead of Axolotl's first-fit */
+    int attn_packs;                  /* the attention backend reads packed sequences (Axolotl's attn_supports_packing) */
     int multipack_real_batches;      /* packs of sequence_len, micro_batch_size of them a batch; unset: Axolotl's rule (attn_packs) */
     int64_t sample_packing_group_size; /* first-fit packing: samples per group (0: Axolotl's 100000) */
     int64_t sample_packing_bin_size;   /* first-fit packing: samples per row at most (0: Axolotl's 200) */

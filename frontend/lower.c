@@ -232,6 +232,9 @@ static void module_facts(const fe_config *c, const fe_model *m, int world_size, 
     if (rows != c->micro_batch_size) { /* one bin a micro-batch (absent otherwise: older plans keep their hashes) */
         set_i(mod, "train.rows", rows);
         set_i(mod, "train.row_len", row_len);
+        /* by multipack_real_batches: false with an attention that does not read packed sequences: Axolotl counts
+         * the steps as for real batches (runtime/train.c) */
+        if (!c->attn_packs) set_i(mod, "train.steps_as_real_batches", 1);
     }
     set_i(mod, "train.grad_accum", c->gradient_accumulation_steps);
     /* num_epochs: an integer attr when whole (as plans always had it), else a

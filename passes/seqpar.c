@@ -189,7 +189,7 @@ int pass_seqpar(ir_module *m, const char *layout, ax_diag *d) {
         return -1;
     }
     if (c.S <= 0 || c.B <= 0 || c.S % (zig ? 2 * c.P : c.P)) {
-        ax_error(d, "seqpar", "sequence_len %lld cannot be split %s over %d ranks (needs a multiple of %d)", (long long)c.S,
+        ax_error(d, "seqpar", "a row of %lld tokens cannot be split %s over %d ranks (needs a multiple of %d)", (long long)c.S,
                  layout, c.P, zig ? 2 * c.P : c.P);
         return -1;
     }

@@ -465,7 +465,11 @@ static int place_rows(const rt_dataset *ds, const rt_data_opts *o, int64_t epoch
         ax_error(d, NULL, "pad token id %d out of range [0, %lld)", (int)o->pad_id, (long long)ds->vocab_size);
         return -1;
     }
-    if (o->row_len != 0 && (o->row_len < o->seq_len || o->row_len > INT32_MAX || !o->sample_packing)) {
+    if (o->row_len != 0 && !o->sample_packing) {
+        ax_error(d, NULL, "row length %lld: a row longer than sequence_len holds packed samples only", (long long)o->row_len);
+        return -1;
+    }
+    if (o->row_len != 0 && (o->row_len < o->seq_len || o->row_len > INT32_MAX)) {
         ax_error(d, NULL, "row length %lld: expected a packed row of sequence_len %lld tokens or more, at most %d",
                  (long long)o->row_len, (long long)o->seq_len, INT32_MAX);
         return -1;

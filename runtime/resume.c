@@ -67,6 +67,7 @@ int rt_ckpt_save_state(rt_session *s, const char *dir, int64_t step, int64_t max
         json_object_set_new(axo, "world_size", json_integer(world));
         json_object_set_new(axo, "micro_steps", json_integer(s->micro_count));
         json_object_set_new(axo, "global_batch_rows", json_integer(global_batch));
+        json_object_set_new(axo, "row_tokens", json_integer(s->S)); /* a row's length: with packing, its bin capacity */
         json_object_set_new(axo, "batching", json_integer(RT_BATCHING_VERSION));
         if (s->plateau_on) { /* hex floats: exact, and inf (no best yet) stays inf */
             char bh[64], lh[64];
@@ -193,6 +194,17 @@ int rt_resume_batching(const char *dir) {
     json_t *j = json_load_file(path, 0, &je);
     json_t *b = json_object_get(json_object_get(j, "axo"), "batching");
     const int v = json_is_integer(b) ? (int)json_integer_value(b) : 1;
+    json_decref(j);
+    return v;
+}
+
+int64_t rt_resume_row_tokens(const char *dir) {
+    char path[4096];
+    if (ax_path_join(path, sizeof path, dir, RT_TRAINER_STATE) != 0) return 0;
+    json_error_t je;
+    json_t *j = json_load_file(path, 0, &je);
+    json_t *r = json_object_get(json_object_get(j, "axo"), "row_tokens");
+    const int64_t v = json_is_integer(r) ? (int64_t)json_integer_value(r) : 0;
     json_decref(j);
     return v;
 }

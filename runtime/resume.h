@@ -46,6 +46,10 @@ int rt_resume_peek(const char *dir, int64_t *step, int64_t *max_steps, int64_t *
  * bin of micro_batch_size x sequence_len tokens, or multipack_real_batches); RT_BATCHING_VERSION since. */
 #define RT_BATCHING_VERSION 4
 int rt_resume_batching(const char *dir);
+/* The length of the rows the run that saved dir's checkpoint trained on (trainer_state.json's axo.row_tokens: its
+ * sequence_len, or micro_batch_size x sequence_len where a micro-batch was one packed bin); 0 when absent (older
+ * checkpoints) or unreadable. */
+int64_t rt_resume_row_tokens(const char *dir);
 
 /* Loads checkpoint dir into s (trainable params and optimizer state, this
  * rank's rows; then the device backend's copies) and returns its

@@ -1486,7 +1486,8 @@ int rt_train(rt_session *s, const rt_train_opts *o, ax_diag *d) {
     if (by_length && !eopt.sample_packing) /* HF groups the unpacked eval rows too (over its own seeded shuffle) */
         eopt.sequential = 0, eopt.group_batch = eval_bs;
     const double val = mattr_f(m, "train.val_set_size", 0);
-    const int ntest = (int)mattr_i(m, "io.ntest_datasets", 0), has_eval = val > 0 || ntest > 0;
+    const int ntest = (int)mattr_i(m, "io.ntest_datasets", 0);
+    int has_eval = val > 0 || ntest > 0;
     /* Axolotl's data order before it splits or evaluates: its merged datasets shuffled by HF datasets (numpy's
      * permutation of the seed) unless shuffle_merged_datasets is false, less the samples it drops first (those
      * without a label when the training data packs) */
@@ -1574,18 +1575,34 @@ int rt_train(rt_session *s, const rt_train_opts *o, ax_diag *d) {
         return -1;
     }
     /* packed eval rows: Axolotl's multipack sampler drops a last batch of fewer than micro_batch_size bins (with
-     * multipack_real_batches; a one-bin batch is never short) */
-    if (has_eval && eopt.sample_packing && erows.nrows % eval_bs) {
-        erows.nrows -= erows.nrows % eval_bs;
-        if (erows.nrows < 1) {
-            ax_error(d, val > 0 ? "val_set_size" : "test_datasets", "the evaluation samples pack into fewer rows than "
-                     "one eval batch of micro_batch_size %lld rows, which Axolotl's multipack sampler drops "
-                     "(multipack_real_batches), so nothing would be evaluated; hold out more, or set "
-                     "eval_sample_packing: false", (long long)eval_bs);
+     * multipack_real_batches; a one-bin batch is never short), and on several ranks accelerate's BatchSamplerShard
+     * (drop_last from that sampler, even_batches off) the last round of batches that does not reach every rank */
+    if (has_eval && eopt.sample_packing) {
+        const int64_t nb = erows.nrows / eval_bs;
+        erows.nrows = nb / nranks * nranks * eval_bs;
+        const char *sched = mattr_s(m, "train.scheduler", ""), *sstr = mattr_s(m, "train.save_strategy", "");
+        const char *need = mattr_i(m, "train.early_stopping_patience", 0) > 0      ? "early_stopping_patience"
+                           : mattr_i(m, "train.load_best_model_at_end", 0)          ? "load_best_model_at_end"
+                           : !strcmp(sstr, "best")                                  ? "save_strategy: best"
+                           : !strcmp(sched, "reduce_lr_on_plateau")                 ? "lr_scheduler: reduce_lr_on_plateau"
+                                                                                    : NULL;
+        if (erows.nrows < 1 && need) {
+            ax_error(d, val > 0 ? "val_set_size" : "test_datasets", "the evaluation samples pack into %lld rows, fewer "
+                     "than one eval batch of %lld on each of %lld ranks, which Axolotl's multipack sampler drops; %s "
+                     "needs an eval_loss: hold out more, or set eval_sample_packing: false", (long long)(nb * eval_bs),
+                     (long long)eval_bs, (long long)nranks, need);
             rt_rows_free(&erows);
             rt_data_free(&eds);
             rt_data_free(&ds);
             return -1;
+        }
+        if (erows.nrows < 1) { /* HF evaluates an empty loader: no eval_loss, training goes on */
+            if (lead)
+                ax_warn(d, val > 0 ? "val_set_size" : "test_datasets", "the evaluation samples pack into %lld rows, "
+                        "fewer than one eval batch of %lld on each of %lld ranks, which Axolotl's multipack sampler "
+                        "drops: nothing is evaluated (hold out more, or set eval_sample_packing: false)",
+                        (long long)(nb * eval_bs), (long long)eval_bs, (long long)nranks);
+            has_eval = 0;
         }
     }
     /* dataloader_drop_last on unpacked eval rows: HF's last incomplete eval batch on every rank is dropped */
@@ -1617,8 +1634,10 @@ int rt_train(rt_session *s, const rt_train_opts *o, ax_diag *d) {
      * (rt_epoch_span_of): its last step may hold fewer rows, unless
      * dataloader_drop_last drops them. */
     const int64_t G = s->B * s->grad_accum * nranks;
+    /* packed, Axolotl's multipack sampler and accelerate's BatchSamplerShard (drop_last from that sampler, even_batches
+     * off) drop the last round of batches that does not reach every rank; dataloader_drop_last is not read */
     const rt_batching bt = {.B = s->B, .ga = s->grad_accum, .nranks = nranks,
-                            .drop_last = drop_last && !dopt.sample_packing}; /* a packed loader ignores it (Axolotl) */
+                            .drop_last = dopt.sample_packing ? nranks > 1 : drop_last};
     const int real_batches = dopt.sample_packing && mattr_i(m, "train.multipack_real_batches", 0);
     rt_epoch_span esp = epoch_span_of(&bt, real_batches, rows.nrows);
     const int64_t steps_per_epoch = esp.nsteps;
@@ -1628,7 +1647,10 @@ int rt_train(rt_session *s, const rt_train_opts *o, ax_diag *d) {
                  (long long)rows.nrows, (long long)s->S, (long long)(s->B * nranks), (long long)s->B,
                  s->B != s->mbs ? "(one bin of micro_batch_size x sequence_len tokens)" : "(micro_batch_size)",
                  (long long)nranks,
-                 bt.drop_last ? ", and dataloader_drop_last drops them" : "");
+                 !bt.drop_last                 ? ""
+                 : dopt.sample_packing ? ", and the batches of the last round that do not reach every rank are dropped "
+                                         "(Axolotl's multipack sampler under accelerate)"
+                                       : ", and dataloader_drop_last drops them");
         rt_rows_free(&rows);
         rt_data_free(&ds);
         rt_rows_free(&erows);
@@ -1673,7 +1695,25 @@ int rt_train(rt_session *s, const rt_train_opts *o, ax_diag *d) {
         if (div - fl > 0.5) fl += 1;
         total = (int64_t)floor((fl - 1) * epochs);
     } else if (total <= 0 && dopt.sample_packing) {
-        const int64_t per = esp.nrows / G > 1 ? esp.nrows / G : 1; /* its packs, before the ranks' top-up */
+        int64_t per = esp.nrows / G; /* its packs: all of them, before the ranks' last round is dropped */
+        if (s->B != s->mbs && mattr_i(m, "train.steps_as_real_batches", 0)) {
+            /* one bin a micro-batch by an explicit multipack_real_batches: false with an attention that does not
+             * read packed sequences: Axolotl trains one-bin batches but counts steps as for real batches
+             * (calculate_total_num_steps): packs of sequence_len, micro_batch_size of them a batch, the short one
+             * dropped */
+            rt_data_opts o = dopt;
+            o.row_len = 0;
+            const int64_t n = rt_data_count_rows(&ds, &o, 0, d);
+            if (n < 0) {
+                rt_rows_free(&rows);
+                rt_data_free(&ds);
+                rt_rows_free(&erows);
+                rt_data_free(&eds);
+                return -1;
+            }
+            per = n / s->mbs / (s->grad_accum * nranks);
+        }
+        if (per < 1) per = 1;
         total = (int64_t)floor((double)per * epochs);
         if (mattr_i(m, "train.dataloader_drop_last_cfg", 0)) total -= (int64_t)ceil(epochs);
     }
@@ -1782,7 +1822,14 @@ int rt_train(rt_session *s, const rt_train_opts *o, ax_diag *d) {
     /* every rank must resume from the same step, or none may: rank 0's
      * choice against each rank's own (another view of output_dir, say) */
     bad = resume && rt_resume_peek(resume, &peek, &ck_max, &ck_batch, d) != 0;
-    if (!bad && resume && ck_batch > 0 && ck_batch != G && dopt.sample_packing && rt_resume_batching(resume) < 4) {
+    const int64_t ck_row = resume && !bad ? rt_resume_row_tokens(resume) : 0;
+    if (!bad && resume && ck_row > 0 && ck_row != s->S) {
+        ax_error(d, resume, "was trained on rows of %lld tokens, this plan's are %lld (%s): the data would not continue "
+                 "where it stopped", (long long)ck_row, (long long)s->S,
+                 s->B != s->mbs ? "one packed bin of micro_batch_size x sequence_len a micro-batch" : "sequence_len");
+        bad = 1;
+    } else if (!bad && resume && ck_batch > 0 && ck_batch != G && s->B != s->mbs && ck_batch == s->mbs * s->grad_accum * nranks &&
+               rt_resume_batching(resume) < 4) {
         ax_error(d, resume, "was saved by an older axo, which packed micro_batch_size rows of sequence_len a micro-batch "
                  "whatever the attention backend; this one packs as Axolotl does for it (%s): resume it with "
                  "multipack_real_batches: true to continue its data where it stopped",
@@ -1793,8 +1840,8 @@ int rt_train(rt_session *s, const rt_train_opts *o, ax_diag *d) {
                  "gradient_accumulation_steps %lld x %lld ranks): the data would not continue where it stopped; "
                  "change gradient_accumulation_steps so that the product stays %lld",
                  (long long)ck_batch, (long long)G, (long long)s->B,
-                 s->B != s->mbs ? "bin of micro_batch_size x sequence_len tokens" : "micro_batch_size", (long long)s->grad_accum,
-                 (long long)nranks, (long long)ck_batch);
+                 s->B != s->mbs ? "packed bin" : "micro_batch_size", (long long)s->grad_accum, (long long)nranks,
+                 (long long)ck_batch);
         bad = 1;
     }
     if (rt_session_any_rank(s, bad)) goto fail;
@@ -1873,7 +1920,7 @@ int rt_train(rt_session *s, const rt_train_opts *o, ax_diag *d) {
     if (!quiet)
         printf("axorun: %lld steps (%lld per epoch), global batch %lld rows x %lld tokens%s on %lld rank%s%s, %s executor\n",
                (long long)total, (long long)steps_per_epoch, (long long)G, (long long)s->S,
-               s->B != s->mbs ? " (a micro-batch is one packed bin, as Axolotl packs for its attention)" : "",
+               s->B != s->mbs ? " (a micro-batch is one packed bin of micro_batch_size x sequence_len)" : "",
                (long long)(nranks * s->sp), nranks * s->sp > 1 ? "s" : "", s->sp > 1 ? " (sequence parallel: each row split over sp ranks)" : "",
                s->backend ? s->backend->name : "cpu");
     double t0 = now_s(), tlast = t0;

@@ -463,6 +463,21 @@ sed 's/^eval_sample_packing: false/eval_sample_packing: false\nmultipack_real_ba
 eval0() { python3 -c 'import json, sys; print([r["eval_loss"] for r in map(json.loads, open(sys.argv[1])) if "eval_loss" in r and r["step"] == 0][0])' "$1/train_log.jsonl"; }
 check '"$AXOC" compile bin1.yml -o binu.bin 2>/dev/null && "$AXORUN" binu.bin --output-dir binu >/dev/null 2>&1 && "$AXOC" compile binr.yml -o binr.bin 2>/dev/null && "$AXORUN" binr.bin --output-dir binr >/dev/null 2>&1 && "$AXOC" dump binu.bin >binu.dump && grep -q "attr train.row_len = 256" binu.dump && test -n "$(eval0 binu)" && test "$(eval0 binu)" = "$(eval0 binr)"' \
   "unpacked eval rows side by side in a one-bin call: the eval loss of rows of sequence_len"
+# 27 samples of 64 tokens, 5 held out: bins of 2 x 64 hold two; 11 training bins and 3 eval bins. On 2 ranks the
+# last round that does not reach both is dropped: 5 steps an epoch (the 11th bin dropped, as the count 11 // 2 says),
+# and 2 eval bins (4 rows, 252 tokens predicted) where 1 rank evaluates 3 (315)
+python3 -c 'import json, random; r = random.Random(5); print("\n".join(json.dumps({"input_ids": [r.randrange(3, 200) for _ in range(64)]}) for _ in range(27)))' >full27.jsonl
+printf 'base_model: %s\ndatasets:\n  - path: %s\nsample_packing: true\nflash_attention: true\nval_set_size: 5\nmicro_batch_size: 2\nsequence_len: 64\nlearning_rate: 1.0e-3\n' \
+  "$SRC/configs/models/tiny-llama" "$T/full27.jsonl" >mrk.yml
+etok() { python3 -c 'import json, sys; print([r["eval_tokens"] for r in map(json.loads, open(sys.argv[1])) if "eval_tokens" in r][-1])' "$1/train_log.jsonl"; }
+check '"$AXOC" compile mrk.yml -o mrk1.bin 2>/dev/null && "$AXORUN" mrk1.bin --output-dir mrk1 >mrk1.out 2>&1 && "$AXOC" compile mrk.yml --world-size 2 -o mrk2.bin 2>/dev/null && "$AXORUN" mrk2.bin --output-dir mrk2 >mrk2.out 2>&1 && grep -q "axorun: 11 steps (11 per epoch)" mrk1.out && grep -q "axorun: 5 steps (5 per epoch)" mrk2.out && test "$(etok mrk1)" = 315 && test "$(etok mrk2)" = 252' \
+  "2 ranks, packed: the last round of training and eval bins that does not reach both ranks is dropped"
+# too few packed eval rows for one batch on every rank (2 samples, one bin, 2 ranks): nothing is evaluated (HF logs no eval_loss), unless
+# something needs the eval loss
+sed 's/^val_set_size: 5/val_set_size: 0.04/' mrk.yml >mre.yml
+sed 's/^val_set_size: 5/val_set_size: 0.04\nlr_scheduler: reduce_lr_on_plateau/' mrk.yml >mre2.yml
+check '"$AXOC" compile mre.yml --world-size 2 -o mre.bin 2>/dev/null && "$AXORUN" mre.bin --output-dir mre >mre.out 2>&1 && grep -q "nothing is evaluated" mre.out && ! grep -q eval_loss mre/train_log.jsonl && "$AXOC" compile mre2.yml --world-size 2 -o mre2.bin 2>/dev/null && ! "$AXORUN" mre2.bin --output-dir mre2 >mre2.out 2>&1 && grep -q "lr_scheduler: reduce_lr_on_plateau needs an eval_loss" mre2.out' \
+  "packed eval rows fewer than a batch on every rank: a warning and no evaluation, an error where eval_loss is needed"
 # ring attention over a bin: sequence_parallel_degree 2 logs the losses of 1 rank; 2 data-parallel ranks those of
 # 1 rank accumulating 2 micro-batches
 printf "$base" "$SRC/configs/models/tiny-llama" "$T/pk_rows.jsonl" | sed '/^val_set_size/d' >bins.yml
@@ -478,15 +493,25 @@ check '"$AXOC" compile bins.yml -o bins.bin 2>/dev/null && "$AXORUN" bins.bin --
 cp bins.yml binck.yml && printf 'save_steps: 2\n' >>binck.yml
 check '"$AXOC" compile binck.yml -o binck.bin 2>/dev/null && "$AXORUN" binck.bin --output-dir binck >/dev/null 2>&1 && "$AXORUN" binck.bin --output-dir binckr --resume-from binck/checkpoint-2 >/dev/null 2>&1 && cmp -s binck/model.safetensors binckr/model.safetensors && cmp -s <(sed "s/, .tokens_per_s.*//" binck/train_log.jsonl) <(sed "s/, .tokens_per_s.*//" binckr/train_log.jsonl)' \
   "one-bin micro-batches resumed from step 2: the straight run's log and model"
+# another micro_batch_size changes every bin: refused, not resumed at another data position
+sed 's/^micro_batch_size: 2/micro_batch_size: 3/' binck.yml >binck3.yml
+check '"$AXOC" compile binck3.yml -o binck3.bin 2>/dev/null && ! "$AXORUN" binck3.bin --output-dir binck3 --resume-from binck/checkpoint-2 >binck3.err 2>&1 && grep -q "was trained on rows of 256 tokens, this plan.s are 384" binck3.err' \
+  "a one-bin checkpoint resumed with another micro_batch_size is refused"
 cp -r binck/checkpoint-2 binck-old
 check 'python3 -c "import json, sys; p = sys.argv[1]; j = json.load(open(p)); j[\"axo\"][\"batching\"] = 3; j[\"axo\"][\"global_batch_rows\"] = 2; json.dump(j, open(p, \"w\"))" binck-old/trainer_state.json && ! "$AXORUN" binck.bin --output-dir binck2 --resume-from binck-old >binck.err 2>&1 && grep -q "which packed micro_batch_size rows of sequence_len a micro-batch.*multipack_real_batches: true" binck.err' \
   "an older checkpoint of micro_batch_size rows is refused with the way to continue it"
 check '"$AXOC" compile binga.yml -o binga.bin 2>/dev/null && "$AXORUN" binga.bin --output-dir binga >/dev/null 2>&1 && "$AXOC" compile bins.yml --world-size 2 -o binsd.bin 2>/dev/null && "$AXORUN" binsd.bin --output-dir binsd >/dev/null 2>&1 && close binga binsd 1e-5' \
   "one-bin micro-batches on 2 data-parallel ranks: the losses of 1 rank accumulating 2"
-# on 2 ranks of 1 row each the epoch's 5 packs are topped up to 6 (3 steps), and Axolotl's count stays 5 // 2 = 2
+# multipack_real_batches: false with no attention set: Axolotl's trainer packs one bin (3 an epoch) but counts the
+# steps as for real batches (5 // 2 = 2)
+sed 's/^micro_batch_size: 2/micro_batch_size: 2\nmultipack_real_batches: false/' rb.yml >rbx.yml
+check '"$AXOC" compile rbx.yml -o rbx.bin 2>rbx.err && grep -q "counts the steps as for real batches" rbx.err && "$AXORUN" rbx.bin --output-dir rbx >rbx.out 2>&1 && grep -q "axorun: 2 steps (3 per epoch), global batch 1 rows x 128 tokens" rbx.out' \
+  "one bin by multipack_real_batches: false without a packing attention: Axolotl's real-batch step count"
+# on 2 ranks of 1 row each Axolotl's packed loader (even_batches off, its sampler's drop_last) drops the epoch's 5th
+# pack that does not reach both ranks: 2 steps an epoch, and its count is 5 // 2 = 2
 sed 's/^micro_batch_size: 2/micro_batch_size: 1/' rb.yml >rb3.yml
-check '"$AXOC" compile rb3.yml --world-size 2 -o rb3.bin 2>/dev/null && "$AXORUN" rb3.bin --output-dir rb3 >rb3.out 2>&1 && grep -q "axorun: 2 steps (3 per epoch)" rb3.out' \
-  "2 ranks: Axolotl's packed step count from the packs, not from the ranks' top-up"
+check '"$AXOC" compile rb3.yml --world-size 2 -o rb3.bin 2>/dev/null && "$AXORUN" rb3.bin --output-dir rb3 >rb3.out 2>&1 && grep -q "axorun: 2 steps (2 per epoch)" rb3.out' \
+  "2 ranks: the packs of the last round that do not reach every rank are dropped, as Axolotl's loader drops them"
 # sample_packing_eff_est: Axolotl's int(floor(0.99 x tokens / eff / sequence_len // batch) - 1) x num_epochs, tokens =
 # total_num_tokens or the training set's: 0.99 x 320 / 0.25 / 64 // 2 = 9, so 8 steps; with 10000 tokens, 0.5: 153
 sed 's/^micro_batch_size: 2/micro_batch_size: 2\nsample_packing_eff_est: 0.25/' rb.yml >eff.yml

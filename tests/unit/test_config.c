@@ -364,6 +364,9 @@ static void test_packed_layout(void) {
         {"sample_packing: true\nmicro_batch_size: 1\nsequence_len: 64\nflash_attention: true\n", 0, 1, 64},
         {"sample_packing: false\nmicro_batch_size: 4\nsequence_len: 64\nflash_attention: true\n", 0, 4, 64},
         {"sample_packing: false\nmicro_batch_size: 4\nsequence_len: 64\n", 0, 4, 64},
+        /* a null attn_implementation is unset, as Axolotl reads it: the legacy flag decides */
+        {"sample_packing: true\nmicro_batch_size: 4\nsequence_len: 64\nattn_implementation: ~\nflash_attention: true\n", 0, 1, 256},
+        {"sample_packing: true\nmicro_batch_size: 4\nsequence_len: 64\nattn_implementation: ~\n", 1, 4, 64},
     };
     for (size_t i = 0; i < AX_ARRAY_LEN(cases); i++) {
         run r;
@@ -379,6 +382,14 @@ static void test_packed_layout(void) {
         }
         run_free(&r);
     }
+    /* one bin by an explicit multipack_real_batches: false though the attention does not read packed sequences */
+    run rs;
+    run_y(&rs, "sample_packing: true\nmicro_batch_size: 2\nattn_implementation: sdpa\nmultipack_real_batches: false\n");
+    CHECK(rs.rc == 0 && !rs.c.attn_packs && !rs.c.multipack_real_batches);
+    run_free(&rs);
+    run_y(&rs, "attn_implementation: flex_attention\n");
+    CHECK(rs.rc == 0 && rs.c.attn_packs);
+    run_free(&rs);
     expect_error("attn_implementation: sdpa\nflash_attention: true\n", "cfg.yml:2:1",
                  "flash_attention: expected only one of attn_implementation and the legacy attention flags");
     run r;

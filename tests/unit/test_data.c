@@ -576,6 +576,7 @@ static void test_rows_exact(void) {
     CHECK(ax_diag_contains(&d, "row length 3: expected a packed row of sequence_len 4 tokens or more"));
     o = (rt_data_opts){.seq_len = 4, .row_len = 8, .sample_packing = 0, .pad_id = 0};
     CHECK_EQ(rt_data_build_epoch(&ds, &o, 0, &r, &d), -1);
+    CHECK(ax_diag_contains(&d, "row length 8: a row longer than sequence_len holds packed samples only"));
     o = (rt_data_opts){.seq_len = 0, .pad_id = 0};
     CHECK_EQ(rt_data_build_epoch(&ds, &o, 0, &r, &d), -1);
     CHECK(ax_diag_contains(&d, "sequence_len 0 out of range"));
