@@ -187,27 +187,21 @@ static int read_trainer_state(const char *dir, int64_t *step, int64_t *max_steps
     return rc;
 }
 
-int rt_resume_batching(const char *dir) {
+/* An integer of trainer_state.json's "axo" section, dflt when absent or unreadable. */
+static int64_t axo_state_int(const char *dir, const char *key, int64_t dflt) {
     char path[4096];
-    if (ax_path_join(path, sizeof path, dir, RT_TRAINER_STATE) != 0) return 1;
+    if (ax_path_join(path, sizeof path, dir, RT_TRAINER_STATE) != 0) return dflt;
     json_error_t je;
     json_t *j = json_load_file(path, 0, &je);
-    json_t *b = json_object_get(json_object_get(j, "axo"), "batching");
-    const int v = json_is_integer(b) ? (int)json_integer_value(b) : 1;
+    json_t *v = json_object_get(json_object_get(j, "axo"), key);
+    const int64_t r = json_is_integer(v) ? (int64_t)json_integer_value(v) : dflt;
     json_decref(j);
-    return v;
+    return r;
 }
 
-int64_t rt_resume_row_tokens(const char *dir) {
-    char path[4096];
-    if (ax_path_join(path, sizeof path, dir, RT_TRAINER_STATE) != 0) return 0;
-    json_error_t je;
-    json_t *j = json_load_file(path, 0, &je);
-    json_t *r = json_object_get(json_object_get(j, "axo"), "row_tokens");
-    const int64_t v = json_is_integer(r) ? (int64_t)json_integer_value(r) : 0;
-    json_decref(j);
-    return v;
-}
+int rt_resume_batching(const char *dir) { return (int)axo_state_int(dir, "batching", 1); }
+
+int64_t rt_resume_row_tokens(const char *dir) { return axo_state_int(dir, "row_tokens", 0); }
 
 int rt_resume_peek(const char *dir, int64_t *step, int64_t *max_steps, int64_t *global_batch, ax_diag *d) {
     return read_trainer_state(dir, step, max_steps, global_batch, NULL, NULL, d);

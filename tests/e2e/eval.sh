@@ -472,8 +472,8 @@ printf 'base_model: %s\ndatasets:\n  - path: %s\nsample_packing: true\nflash_att
 etok() { python3 -c 'import json, sys; print([r["eval_tokens"] for r in map(json.loads, open(sys.argv[1])) if "eval_tokens" in r][-1])' "$1/train_log.jsonl"; }
 check '"$AXOC" compile mrk.yml -o mrk1.bin 2>/dev/null && "$AXORUN" mrk1.bin --output-dir mrk1 >mrk1.out 2>&1 && "$AXOC" compile mrk.yml --world-size 2 -o mrk2.bin 2>/dev/null && "$AXORUN" mrk2.bin --output-dir mrk2 >mrk2.out 2>&1 && grep -q "axorun: 11 steps (11 per epoch)" mrk1.out && grep -q "axorun: 5 steps (5 per epoch)" mrk2.out && test "$(etok mrk1)" = 315 && test "$(etok mrk2)" = 252' \
   "2 ranks, packed: the last round of training and eval bins that does not reach both ranks is dropped"
-# too few packed eval rows for one batch on every rank (2 samples, one bin, 2 ranks): nothing is evaluated (HF logs no eval_loss), unless
-# something needs the eval loss
+# too few packed eval rows for one batch on every rank (2 samples, one bin, 2 ranks): nothing is evaluated (HF logs
+# no eval_loss), unless something needs the eval loss
 sed 's/^val_set_size: 5/val_set_size: 0.04/' mrk.yml >mre.yml
 sed 's/^val_set_size: 5/val_set_size: 0.04\nlr_scheduler: reduce_lr_on_plateau/' mrk.yml >mre2.yml
 check '"$AXOC" compile mre.yml --world-size 2 -o mre.bin 2>/dev/null && "$AXORUN" mre.bin --output-dir mre >mre.out 2>&1 && grep -q "nothing is evaluated" mre.out && ! grep -q eval_loss mre/train_log.jsonl && "$AXOC" compile mre2.yml --world-size 2 -o mre2.bin 2>/dev/null && ! "$AXORUN" mre2.bin --output-dir mre2 >mre2.out 2>&1 && grep -q "lr_scheduler: reduce_lr_on_plateau needs an eval_loss" mre2.out' \
@@ -488,8 +488,9 @@ lossesof() { grep -o '"loss": *[0-9.e+-]*' "$1/train_log.jsonl" | cut -d: -f2; }
 close() { paste <(lossesof "$1") <(lossesof "$2") | awk -v t="$3" 'NF != 2 || ($1 - $2) > t * $1 || ($2 - $1) > t * $1 {bad = 1} END {exit bad || NR != 4}'; }
 check '"$AXOC" compile bins.yml -o bins.bin 2>/dev/null && "$AXORUN" bins.bin --output-dir bins >/dev/null 2>&1 && "$AXOC" compile binsp.yml --world-size 2 -o binsp.bin 2>/dev/null && "$AXORUN" binsp.bin --output-dir binsp >/dev/null 2>&1 && close bins binsp 1e-5' \
   "one-bin micro-batches split over 2 sequence-parallel ranks (ring attention): the losses of 1 rank"
-# a checkpoint of an older axo, which took micro_batch_size rows of sequence_len where Axolotl packs one bin: refused
-# with the way to continue it (multipack_real_batches: true), never resumed at another data position
+check '"$AXOC" compile binga.yml -o binga.bin 2>/dev/null && "$AXORUN" binga.bin --output-dir binga >/dev/null 2>&1 && "$AXOC" compile bins.yml --world-size 2 -o binsd.bin 2>/dev/null && "$AXORUN" binsd.bin --output-dir binsd >/dev/null 2>&1 && close binga binsd 1e-5' \
+  "one-bin micro-batches on 2 data-parallel ranks: the losses of 1 rank accumulating 2"
+# checkpoints of one-bin runs: a resume ends as the straight run
 cp bins.yml binck.yml && printf 'save_steps: 2\n' >>binck.yml
 check '"$AXOC" compile binck.yml -o binck.bin 2>/dev/null && "$AXORUN" binck.bin --output-dir binck >/dev/null 2>&1 && "$AXORUN" binck.bin --output-dir binckr --resume-from binck/checkpoint-2 >/dev/null 2>&1 && cmp -s binck/model.safetensors binckr/model.safetensors && cmp -s <(sed "s/, .tokens_per_s.*//" binck/train_log.jsonl) <(sed "s/, .tokens_per_s.*//" binckr/train_log.jsonl)' \
   "one-bin micro-batches resumed from step 2: the straight run's log and model"
@@ -497,11 +498,11 @@ check '"$AXOC" compile binck.yml -o binck.bin 2>/dev/null && "$AXORUN" binck.bin
 sed 's/^micro_batch_size: 2/micro_batch_size: 3/' binck.yml >binck3.yml
 check '"$AXOC" compile binck3.yml -o binck3.bin 2>/dev/null && ! "$AXORUN" binck3.bin --output-dir binck3 --resume-from binck/checkpoint-2 >binck3.err 2>&1 && grep -q "was trained on rows of 256 tokens, this plan.s are 384" binck3.err' \
   "a one-bin checkpoint resumed with another micro_batch_size is refused"
+# a checkpoint of an older axo, which took micro_batch_size rows of sequence_len where Axolotl packs one bin: refused
+# with the way to continue it (multipack_real_batches: true), never resumed at another data position
 cp -r binck/checkpoint-2 binck-old
 check 'python3 -c "import json, sys; p = sys.argv[1]; j = json.load(open(p)); j[\"axo\"][\"batching\"] = 3; j[\"axo\"][\"global_batch_rows\"] = 2; json.dump(j, open(p, \"w\"))" binck-old/trainer_state.json && ! "$AXORUN" binck.bin --output-dir binck2 --resume-from binck-old >binck.err 2>&1 && grep -q "which packed micro_batch_size rows of sequence_len a micro-batch.*multipack_real_batches: true" binck.err' \
   "an older checkpoint of micro_batch_size rows is refused with the way to continue it"
-check '"$AXOC" compile binga.yml -o binga.bin 2>/dev/null && "$AXORUN" binga.bin --output-dir binga >/dev/null 2>&1 && "$AXOC" compile bins.yml --world-size 2 -o binsd.bin 2>/dev/null && "$AXORUN" binsd.bin --output-dir binsd >/dev/null 2>&1 && close binga binsd 1e-5' \
-  "one-bin micro-batches on 2 data-parallel ranks: the losses of 1 rank accumulating 2"
 # multipack_real_batches: false with no attention set: Axolotl's trainer packs one bin (3 an epoch) but counts the
 # steps as for real batches (5 // 2 = 2)
 sed 's/^micro_batch_size: 2/micro_batch_size: 2\nmultipack_real_batches: false/' rb.yml >rbx.yml
