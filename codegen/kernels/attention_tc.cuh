@@ -386,6 +386,17 @@ __device__ __forceinline__ void tc_dkdv_tile(float (&dka)[HD / 16][4], float (&d
 }
 
 // ---- whole-row kernels ------------------------------------------------------
+// Key tile k0 of the forward and dQ kernels into slot buf of their double buffers: its K and V rows (Ks0, Vs0:
+// [2][64][HD + 8]) and its segment ids (segk0: [2][64]; 0 past S or without seg).
+template <int HD>
+__device__ __forceinline__ void tc_stage_kv(bf16 *Ks0, bf16 *Vs0, int *segk0, int buf, const bf16 *kb, const bf16 *vb,
+                                            i64 ks, const int *segb, int k0, int S, bool async) {
+    constexpr int BK = 64, NT = 128, LDS = HD + 8;
+    tc_stage<HD, BK, NT>(Ks0 + buf * BK * LDS, kb, ks, k0, S, async);
+    tc_stage<HD, BK, NT>(Vs0 + buf * BK * LDS, vb, ks, k0, S, async);
+    if (threadIdx.x < BK) segk0[buf * BK + threadIdx.x] = segb && k0 + (int)threadIdx.x < S ? segb[k0 + threadIdx.x] : 0;
+}
+
 template <int HD>
 __device__ __forceinline__ void tc_fwd_body(const bf16 *q, const bf16 *k, const bf16 *v, const int *seg, bf16 *out,
                                             float *lse, int S, int nh, int nkv, float scale, int causal) {
@@ -412,10 +423,7 @@ __device__ __forceinline__ void tc_fwd_body(const bf16 *q, const bf16 *k, const 
     // key tiles kbeg, kbeg + 64, ... below kend (packed rows: kbeg skips the tiles before seg[q0]'s segment)
     const int kend = causal ? min(S, q0 + BQ) : S, kbeg = ax_seg_kbeg<BK>(segb, q0);
     const int nkt = (kend - kbeg + BK - 1) / BK;
-    tc_stage<HD, BK, NT>(Ks0, kb, ks, kbeg, S, async);
-    tc_stage<HD, BK, NT>(Vs0, vb, ks, kbeg, S, async);
-    if (threadIdx.x < BK)
-        segk0[threadIdx.x] = segb && kbeg + (int)threadIdx.x < S ? segb[kbeg + threadIdx.x] : 0;
+    tc_stage_kv<HD>(Ks0, Vs0, segk0, 0, kb, vb, ks, segb, kbeg, S, async);
     tc_cp_commit();
 
     float o[ND][4], m[2] = {-AXO_INF, -AXO_INF}, l[2] = {0.0f, 0.0f};
@@ -428,10 +436,7 @@ __device__ __forceinline__ void tc_fwd_body(const bf16 *q, const bf16 *k, const 
         const int k0 = kbeg + it * BK, cur = it & 1;
         if (it + 1 < nkt) { // prefetch the next tile into the other buffer (free since the end of it - 1)
             const int nx = cur ^ 1, k1 = k0 + BK;
-            tc_stage<HD, BK, NT>(Ks0 + nx * BK * LDS, kb, ks, k1, S, async);
-            tc_stage<HD, BK, NT>(Vs0 + nx * BK * LDS, vb, ks, k1, S, async);
-            if (threadIdx.x < BK)
-                segk0[nx * BK + threadIdx.x] = segb && k1 + (int)threadIdx.x < S ? segb[k1 + threadIdx.x] : 0;
+            tc_stage_kv<HD>(Ks0, Vs0, segk0, nx, kb, vb, ks, segb, k1, S, async);
         }
         tc_cp_commit();
         tc_cp_wait1();
@@ -488,10 +493,7 @@ __device__ __forceinline__ void tc_dq_body(const bf16 *q, const bf16 *k, const b
     // key tiles kbeg, kbeg + 64, ... below kend (packed rows: kbeg skips the tiles before seg[q0]'s segment)
     const int kend = causal ? min(S, q0 + BQ) : S, kbeg = ax_seg_kbeg<BK>(segb, q0);
     const int nkt = (kend - kbeg + BK - 1) / BK;
-    tc_stage<HD, BK, NT>(Ks0, kb, ks, kbeg, S, async);
-    tc_stage<HD, BK, NT>(Vs0, vb, ks, kbeg, S, async);
-    if (threadIdx.x < BK)
-        segk0[threadIdx.x] = segb && kbeg + (int)threadIdx.x < S ? segb[kbeg + threadIdx.x] : 0;
+    tc_stage_kv<HD>(Ks0, Vs0, segk0, 0, kb, vb, ks, segb, kbeg, S, async);
     tc_cp_commit();
 
     float dqa[ND][4];
@@ -504,10 +506,7 @@ __device__ __forceinline__ void tc_dq_body(const bf16 *q, const bf16 *k, const b
         const int k0 = kbeg + it * BK, cur = it & 1;
         if (it + 1 < nkt) {
             const int nx = cur ^ 1, k1 = k0 + BK;
-            tc_stage<HD, BK, NT>(Ks0 + nx * BK * LDS, kb, ks, k1, S, async);
-            tc_stage<HD, BK, NT>(Vs0 + nx * BK * LDS, vb, ks, k1, S, async);
-            if (threadIdx.x < BK)
-                segk0[nx * BK + threadIdx.x] = segb && k1 + (int)threadIdx.x < S ? segb[k1 + threadIdx.x] : 0;
+            tc_stage_kv<HD>(Ks0, Vs0, segk0, nx, kb, vb, ks, segb, k1, S, async);
         }
         tc_cp_commit();
         tc_cp_wait1();
