@@ -1586,22 +1586,20 @@ int rt_train(rt_session *s, const rt_train_opts *o, ax_diag *d) {
                            : !strcmp(sstr, "best")                                  ? "save_strategy: best"
                            : !strcmp(sched, "reduce_lr_on_plateau")                 ? "lr_scheduler: reduce_lr_on_plateau"
                                                                                     : NULL;
+        char why[256];
+        snprintf(why, sizeof why, "the evaluation samples pack into %lld rows, fewer than one eval batch of %lld on each "
+                 "of %lld ranks, which Axolotl's multipack sampler drops", (long long)(nb * eval_bs), (long long)eval_bs,
+                 (long long)nranks);
+        const char *key = val > 0 ? "val_set_size" : "test_datasets";
         if (erows.nrows < 1 && need) {
-            ax_error(d, val > 0 ? "val_set_size" : "test_datasets", "the evaluation samples pack into %lld rows, fewer "
-                     "than one eval batch of %lld on each of %lld ranks, which Axolotl's multipack sampler drops; %s "
-                     "needs an eval_loss: hold out more, or set eval_sample_packing: false", (long long)(nb * eval_bs),
-                     (long long)eval_bs, (long long)nranks, need);
+            ax_error(d, key, "%s; %s needs an eval_loss: hold out more, or set eval_sample_packing: false", why, need);
             rt_rows_free(&erows);
             rt_data_free(&eds);
             rt_data_free(&ds);
             return -1;
         }
         if (erows.nrows < 1) { /* HF evaluates an empty loader: no eval_loss, training goes on */
-            if (lead)
-                ax_warn(d, val > 0 ? "val_set_size" : "test_datasets", "the evaluation samples pack into %lld rows, "
-                        "fewer than one eval batch of %lld on each of %lld ranks, which Axolotl's multipack sampler "
-                        "drops: nothing is evaluated (hold out more, or set eval_sample_packing: false)",
-                        (long long)(nb * eval_bs), (long long)eval_bs, (long long)nranks);
+            if (lead) ax_warn(d, key, "%s: nothing is evaluated (hold out more, or set eval_sample_packing: false)", why);
             has_eval = 0;
         }
     }
@@ -1628,7 +1626,8 @@ int rt_train(rt_session *s, const rt_train_opts *o, ax_diag *d) {
         return -1;
     }
     /* A step's global batch: B x grad_accum rows on each of the dp ranks (B:
-     * micro_batch_size rows, or one bin of micro_batch_size x sequence_len); rank r takes micro-batches r*grad_accum .. +grad_accum-1
+     * micro_batch_size rows, or one bin of micro_batch_size x sequence_len);
+     * rank r takes micro-batches r*grad_accum .. +grad_accum-1
      * of it, so which rows form a step does not depend on the split. An
      * epoch's rows are batched as HF Trainer and accelerate batch them
      * (rt_epoch_span_of): its last step may hold fewer rows, unless
@@ -1831,9 +1830,9 @@ int rt_train(rt_session *s, const rt_train_opts *o, ax_diag *d) {
     } else if (!bad && resume && ck_batch > 0 && ck_batch != G && s->B != s->mbs && ck_batch == s->mbs * s->grad_accum * nranks &&
                rt_resume_batching(resume) < 4) {
         ax_error(d, resume, "was saved by an older axo, which packed micro_batch_size rows of sequence_len a micro-batch "
-                 "whatever the attention backend; this one packs as Axolotl does for it (%s): resume it with "
-                 "multipack_real_batches: true to continue its data where it stopped",
-                 s->B != s->mbs ? "one bin of micro_batch_size x sequence_len tokens" : "multipack_real_batches");
+                 "whatever the attention backend; this one packs as Axolotl does for it (one bin of micro_batch_size x "
+                 "sequence_len tokens): resume it with multipack_real_batches: true to continue its data where it "
+                 "stopped");
         bad = 1;
     } else if (!bad && resume && ck_batch > 0 && ck_batch != G) {
         ax_error(d, resume, "was trained with a global batch of %lld rows per step, this plan takes %lld (%lld %s x "
