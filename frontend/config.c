@@ -322,6 +322,7 @@ static const key_def keys[] = {
     {"lr_quadratic_warmup", K_BOOL, F(lr_quadratic_warmup), 0},
     {"lr_scheduler", K_SPECIAL, -1, 0},
     {"lr_scheduler_kwargs", K_SPECIAL, -1, 0},
+    {"lr_div_factor", K_SPECIAL, -1, 0},
     {"max_grad_norm", K_NUM, F(max_grad_norm), 0},
     {"metric_for_best_model", K_SPECIAL, -1, 0},
     {"max_steps", K_INT, F(max_steps), 0},
@@ -486,7 +487,6 @@ const fe_refused_key fe_refused_keys[] = {
     {"pose_num_chunks", "", "the PoSE chunk count"},
     /* the step count and the optimizer */
     {"auto_find_batch_size", "false", "a smaller batch after an out-of-memory error"},
-    {"lr_div_factor", "", "the one_cycle schedule's initial learning rate"},
     {"optim_args", "{}, \"\"", "extra optimizer arguments"},
     {"optim_target_modules", "", "the modules a projecting optimizer acts on"},
     {"adam_epsilon2", "", "the CAME optimizer's second epsilon"},
@@ -713,6 +713,8 @@ static void set_defaults(fe_config *c) {
     c->sched_min_lr = c->sched_min_lr_rate = c->cosine_min_lr_ratio = c->cosine_constant_lr_ratio = NAN;
     c->sched_warmup_lr_rate = c->sched_num_decay_steps = c->sched_num_stable_steps = c->sched_min_lr_ratio = NAN;
     c->sched_factor = c->sched_patience = c->sched_threshold = c->sched_cooldown = c->sched_eps = NAN;
+    c->oc_pct_start = c->oc_div_factor = c->oc_final_div_factor = c->oc_base_momentum = c->oc_max_momentum = NAN;
+    c->oc_three_phase = c->oc_cycle_momentum = -1;
     c->optimizer = "adamw_torch";
     c->adam_beta1 = 0.9;
     c->adam_beta2 = 0.999;
@@ -1595,7 +1597,7 @@ static void added_overrides(loader *L, const fe_ypair *p) {
 const char *const fe_sched_names[FE_SCHED_COUNT] = {
     "constant",           "linear",                    "cosine",              "constant_with_warmup", "cosine_with_restarts",
     "polynomial",         "inverse_sqrt",              "cosine_with_min_lr",  "cosine_warmup_with_min_lr",
-    "warmup_stable_decay", "rex",                    "reduce_lr_on_plateau"};
+    "warmup_stable_decay", "rex",                    "reduce_lr_on_plateau", "one_cycle"};
 
 /* lr_scheduler_kwargs: the arguments HF's schedules take (a key another
  * schedule takes is checked against lr_scheduler in check_schedule) */
@@ -1667,6 +1669,110 @@ static void sched_kwargs(loader *L, const fe_ypair *p) {
         }
         fe_y_num(y, k2, kp[i].v, 0, f[j].dst);
     }
+}
+
+/* lr_scheduler: one_cycle's lr_scheduler_kwargs: torch's OneCycleLR arguments, which Axolotl passes on as
+ * they are, typed as PyYAML reads them (its safe_load): a number written "1e4" is a string there, which
+ * OneCycleLR's arithmetic refuses. Axolotl passes max_lr (learning_rate) and total_steps (the run's steps)
+ * itself; pct_start only when the kwargs have none. */
+#define ONE_CYCLE_KWARGS                                                                                         \
+    "pct_start, anneal_strategy, cycle_momentum, base_momentum, max_momentum, div_factor, final_div_factor, " \
+    "three_phase, epochs, steps_per_epoch, last_epoch"
+static int oc_number(const fe_yctx *y, const char *key, const yaml_node_t *v, int float_only, double *out) {
+    const char *t = fe_y_text(v);
+    const int plain = v->type == YAML_SCALAR_NODE && v->data.scalar.style == YAML_PLAIN_SCALAR_STYLE;
+    if (plain && t && (fe_yaml11_float(t) || (!float_only && fe_yaml11_int(t))) && fe_parse_num(t, out)) return 0;
+    if (plain && t && float_only && fe_yaml11_int(t))
+        yerr(y, v, key, "a float written with a decimal point (torch's OneCycleLR refuses an int here)");
+    else
+        yerr(y, v, key, v->type == YAML_SEQUENCE_NODE ? "a number (a value per parameter group is not implemented)"
+                                                      : "a number as YAML 1.1 writes one (PyYAML reads 1e4 as a string; "
+                                                        "write 1.0e+4)");
+    return -1;
+}
+
+static void one_cycle_kwargs(loader *L, const fe_ypair *p) {
+    const fe_yctx *y = &L->y;
+    fe_config *c = L->c;
+    char loc[512], k2[160];
+    fe_ypair *kp;
+    int n = p->v->type == YAML_MAPPING_NODE ? fe_y_pairs(y, p->v, p->key, &kp) : -1;
+    if (n < 0) {
+        yerr(y, p->v, p->key, "a mapping of OneCycleLR's arguments (" ONE_CYCLE_KWARGS ")");
+        return;
+    }
+    for (int i = 0; i < n; i++) {
+        const char *k = kp[i].key;
+        const yaml_node_t *v = kp[i].v;
+        snprintf(k2, sizeof k2, "%s.%s", p->key, k);
+        const char *key = ax_arena_strdup(y->ar, k2);
+        const char *at = fe_yloc(y, kp[i].k, loc, sizeof loc);
+        double x;
+        int b;
+        if (!strcmp(k, "max_lr") || !strcmp(k, "total_steps") || !strcmp(k, "optimizer")) {
+            ax_error(y->d, at, "%s: Axolotl passes %s to OneCycleLR itself, and a second one fails its call (TypeError)",
+                     key, !strcmp(k, "max_lr") ? "max_lr (learning_rate)" : !strcmp(k, "total_steps") ? "total_steps (the run's steps)" : "the optimizer");
+        } else if (!strcmp(k, "epochs") || !strcmp(k, "steps_per_epoch")) {
+            ax_warn(y->d, at, "%s: ignored, as OneCycleLR ignores it when given total_steps (Axolotl passes the run's)",
+                    key);
+        } else if (!strcmp(k, "last_epoch")) {
+            const char *t = fe_y_text(v);
+            if (!t || !fe_yaml11_int(t) || !fe_parse_num(t, &x) || x != -1)
+                yerr(y, v, key, "-1 (OneCycleLR's default; a scheduler resumed from elsewhere is not implemented)");
+        } else if (!strcmp(k, "pct_start")) {
+            if (oc_number(y, key, v, 1, &x) == 0) {
+                if (x < 0 || x > 1) yerr(y, v, key, "a float in [0, 1] (torch's OneCycleLR refuses any other)");
+                else c->oc_pct_start = x;
+            }
+        } else if (!strcmp(k, "anneal_strategy")) {
+            const char *t = fe_y_text(v);
+            if (!t || v->type != YAML_SCALAR_NODE || (strcmp(t, "cos") && strcmp(t, "linear")))
+                yerr(y, v, key, "cos or linear (OneCycleLR)");
+            else
+                c->oc_anneal = !strcmp(t, "cos") ? "cos" : "linear";
+        } else if (!strcmp(k, "cycle_momentum") || !strcmp(k, "three_phase")) {
+            if (fe_y_bool(y, key, v, &b) == 0) *(!strcmp(k, "three_phase") ? &c->oc_three_phase : &c->oc_cycle_momentum) = b;
+        } else if (!strcmp(k, "base_momentum") || !strcmp(k, "max_momentum")) {
+            if (oc_number(y, key, v, 0, &x) == 0) *(!strcmp(k, "base_momentum") ? &c->oc_base_momentum : &c->oc_max_momentum) = x;
+        } else if (!strcmp(k, "div_factor") || !strcmp(k, "final_div_factor")) {
+            if (oc_number(y, key, v, 0, &x) == 0) {
+                if (!(x > 0)) yerr(y, v, key, "a positive number (the lr is divided by it)");
+                else *(!strcmp(k, "div_factor") ? &c->oc_div_factor : &c->oc_final_div_factor) = x;
+            }
+        } else {
+            ax_error(y->d, at, "%s: not an argument of torch's OneCycleLR (" ONE_CYCLE_KWARGS ")", key);
+        }
+    }
+}
+
+/* one_cycle against the rest of the config: OneCycleLR gives every parameter group the lr it computes from its
+ * one max_lr (learning_rate), so Axolotl's groups and LoRA+ keep only their weight decay; with cycle_momentum it
+ * replaces AdamW's beta1 from the first step; pct_start from the kwargs makes the warmup unused. */
+static void check_one_cycle(loader *L) {
+    fe_config *c = L->c;
+    const fe_yctx *y = &L->y;
+    char loc[512];
+    static const char *const groups[] = {"loraplus_lr_ratio", "embedding_lr", "embedding_lr_scale", "lr_groups"};
+    for (size_t i = 0; i < AX_ARRAY_LEN(groups); i++) {
+        const fe_ypair *q = pair(L, groups[i]);
+        if (!q || fe_y_is_null(q->v)) continue;
+        ax_warn(y->d, fe_yloc(y, q->k, loc, sizeof loc),
+                "%s: with lr_scheduler: one_cycle every parameter group trains at the schedule's lr (torch's OneCycleLR "
+                "sets each group's lr from its one max_lr, learning_rate, as Axolotl builds it): the group's own lr has "
+                "no effect, its weight decay stays", groups[i]);
+        break;
+    }
+    const fe_ypair *q = pair(L, "adam_beta1");
+    if (c->oc_cycle_momentum != 0 && q && !fe_y_is_null(q->v))
+        ax_warn(y->d, fe_yloc(y, q->k, loc, sizeof loc),
+                "adam_beta1: replaced by one_cycle's momentum (from max_momentum %g down to base_momentum %g and back), as "
+                "torch's OneCycleLR replaces it; lr_scheduler_kwargs.cycle_momentum: false keeps it",
+                isnan(c->oc_max_momentum) ? 0.95 : c->oc_max_momentum, isnan(c->oc_base_momentum) ? 0.85 : c->oc_base_momentum);
+    q = pair(L, c->warmup_steps > 0 ? "warmup_steps" : "warmup_ratio");
+    if (!isnan(c->oc_pct_start) && q && !fe_y_is_null(q->v) && (c->warmup_steps > 0 || c->warmup_ratio > 0))
+        ax_warn(y->d, fe_yloc(y, q->k, loc, sizeof loc),
+                "%s: unused with lr_scheduler_kwargs.pct_start (Axolotl passes the warmup to OneCycleLR as its pct_start only "
+                "when the kwargs have none)", q->key);
 }
 
 /* plugins: those whose effect axo has, exactly; any other changes training */
@@ -1995,18 +2101,26 @@ static void apply_special(loader *L, const fe_ypair *p) {
         if (i >= 0) c->adapter = i == 0 ? FE_ADAPTER_LORA : FE_ADAPTER_QLORA;
     } else if (!strcmp(k, "lr_scheduler")) {
         const char *t = fe_y_text(v);
-        static const char *const later[] = {"greedy", "one_cycle"};
+        static const char *const later[] = {"greedy"};
         for (size_t i = 0; t && i < AX_ARRAY_LEN(later); i++)
             if (!strcmp(t, later[i])) {
                 ax_error(y->d, fe_yloc(y, v, loc, sizeof loc),
                          "%s: %s is not implemented; axo has constant, constant_with_warmup, linear, cosine (with "
                          "cosine_min_lr_ratio, cosine_constant_lr_ratio, lr_quadratic_warmup), cosine_with_restarts, "
                          "cosine_with_min_lr, cosine_warmup_with_min_lr, polynomial, inverse_sqrt, warmup_stable_decay, "
-                         "rex, reduce_lr_on_plateau", k, t);
+                         "rex, reduce_lr_on_plateau, one_cycle", k, t);
                 return;
             }
         int i = y_enum(L, k, v, fe_sched_names, FE_SCHED_COUNT);
         if (i >= 0) c->lr_scheduler = (fe_sched)i;
+    } else if (!strcmp(k, "lr_div_factor")) { /* in Axolotl 0.19's schema (a float), read by nothing */
+        double x;
+        const char *t = fe_y_text(v);
+        if (!t || v->type != YAML_SCALAR_NODE || !fe_parse_num(t, &x))
+            yerr(y, v, k, "a number");
+        else
+            ax_warn(y->d, fe_yloc(y, p->k, loc, sizeof loc), "%s: ignored, as Axolotl 0.19 ignores it (one_cycle's "
+                    "div_factor is lr_scheduler_kwargs.div_factor)", k);
     } else if (!strcmp(k, "lr_scheduler_kwargs")) {
         /* read in check_schedule, once lr_scheduler is known: rex takes none, so any mapping goes */
     } else if (!strcmp(k, "optimizer")) {
@@ -2426,7 +2540,12 @@ static void check_schedule(loader *L) {
                               "floor is cosine_min_lr_ratio x learning_rate)");
         return check_rex(L);
     }
-    if (p && !fe_y_is_null(p->v)) sched_kwargs(L, p);
+    if (c->lr_scheduler == FE_SCHED_ONE_CYCLE) { /* OneCycleLR's own arguments; HF's stay unset */
+        if (p && !fe_y_is_null(p->v)) one_cycle_kwargs(L, p);
+        check_one_cycle(L);
+    } else if (p && !fe_y_is_null(p->v)) {
+        sched_kwargs(L, p);
+    }
     if ((!isnan(c->sched_factor) || !isnan(c->sched_patience) || !isnan(c->sched_threshold) || !isnan(c->sched_cooldown) ||
          !isnan(c->sched_eps) || c->sched_mode || c->sched_threshold_mode) && !plat)
         ax_error(y->d, at, "lr_scheduler_kwargs: mode, factor, patience, threshold, threshold_mode, cooldown and eps are "
@@ -3015,6 +3134,20 @@ void fe_config_canonical(const fe_config *c, ax_buf *out) {
         }
     if (c->sched_mode) S("lr_scheduler_kwargs.mode", c->sched_mode);
     if (c->sched_threshold_mode) S("lr_scheduler_kwargs.threshold_mode", c->sched_threshold_mode);
+    if (c->lr_scheduler == FE_SCHED_ONE_CYCLE) { /* OneCycleLR's arguments as lower.c writes them */
+        const struct { const char *k; double v, dflt; } ok[] = {
+            {"pct_start", c->oc_pct_start, NAN},           {"div_factor", c->oc_div_factor, 25.0},
+            {"final_div_factor", c->oc_final_div_factor, 1e4}, {"base_momentum", c->oc_base_momentum, 0.85},
+            {"max_momentum", c->oc_max_momentum, 0.95}};
+        for (size_t i = 0; i < AX_ARRAY_LEN(ok); i++) {
+            char k[64];
+            snprintf(k, sizeof k, "lr_scheduler_kwargs.%s", ok[i].k);
+            D(k, isnan(ok[i].v) ? ok[i].dflt : ok[i].v);
+        }
+        S("lr_scheduler_kwargs.anneal_strategy", c->oc_anneal ? c->oc_anneal : "cos");
+        I("lr_scheduler_kwargs.three_phase", c->oc_three_phase > 0);
+        I("lr_scheduler_kwargs.cycle_momentum", c->oc_cycle_momentum != 0);
+    }
     D("cosine_min_lr_ratio", c->cosine_min_lr_ratio);
     D("cosine_constant_lr_ratio", c->cosine_constant_lr_ratio);
     I("lr_quadratic_warmup", c->lr_quadratic_warmup);

@@ -34,6 +34,7 @@ typedef enum {
     FE_SCHED_WARMUP_STABLE_DECAY,       /* HF's get_wsd_schedule */
     FE_SCHED_REX,                       /* Axolotl's RexLR (lr_scheduler: rex) */
     FE_SCHED_REDUCE_ON_PLATEAU,         /* torch's ReduceLROnPlateau, stepped with eval_loss */
+    FE_SCHED_ONE_CYCLE,                 /* torch's OneCycleLR as Axolotl builds it (also cycles AdamW's beta1) */
     FE_SCHED_COUNT
 } fe_sched;
 extern const char *const fe_sched_names[FE_SCHED_COUNT];
@@ -159,6 +160,11 @@ typedef struct fe_config {
     /* reduce_lr_on_plateau (ReduceLROnPlateau's arguments; NAN / NULL: torch's defaults; min_lr is sched_min_lr) */
     double sched_factor, sched_patience, sched_threshold, sched_cooldown, sched_eps;
     const char *sched_mode, *sched_threshold_mode;
+    /* one_cycle (OneCycleLR's arguments; NAN / NULL / -1: torch's defaults; pct_start NAN: Axolotl's warmup steps
+     * over the run's steps, known at run time) */
+    double oc_pct_start, oc_div_factor, oc_final_div_factor, oc_base_momentum, oc_max_momentum;
+    const char *oc_anneal; /* "cos" or "linear" */
+    int oc_three_phase, oc_cycle_momentum;
     /* Axolotl's cosine variants: cosine_min_lr_ratio, cosine_constant_lr_ratio (NAN: unset), lr_quadratic_warmup */
     double cosine_min_lr_ratio, cosine_constant_lr_ratio;
     int lr_quadratic_warmup;

@@ -585,7 +585,7 @@ static int sexagesimal(const char **p) { /* (:[0-5]?[0-9])+ */
     }
     return k;
 }
-static int yaml11_int(const char *s) {
+int fe_yaml11_int(const char *s) {
     const char *p = s + (*s == '-' || *s == '+');
     if (p[0] == '0' && p[1] == 'b') return p[2] && !p[2 + span_of(p + 2, "01_")];
     if (p[0] == '0' && p[1] == 'x') return p[2] && !p[2 + span_of(p + 2, "0123456789abcdefABCDEF_")];
@@ -595,7 +595,7 @@ static int yaml11_int(const char *s) {
     if (!*p) return 1;
     return sexagesimal(&p) && !*p;
 }
-static int yaml11_float(const char *s) {
+int fe_yaml11_float(const char *s) {
     static const char *const special[] = {".nan", ".NaN", ".NAN"}, *const inf[] = {".inf", ".Inf", ".INF"};
     for (size_t i = 0; i < 3; i++)
         if (!strcmp(s, special[i])) return 1;
@@ -642,7 +642,7 @@ static json_t *yaml_scalar(const yaml_node_t *n) {
     for (const char *p = s; *p; p++)
         if (*p != '_') t[k++] = *p; /* PyYAML drops the underscores */
     t[k] = 0;
-    if (yaml11_int(s)) {
+    if (fe_yaml11_int(s)) {
         const int neg = t[0] == '-';
         const char *d = t + (t[0] == '-' || t[0] == '+');
         long long v = 0;
@@ -653,7 +653,7 @@ static json_t *yaml_scalar(const yaml_node_t *n) {
         }
         return json_integer(neg ? -v : v);
     }
-    if (yaml11_float(s)) {
+    if (fe_yaml11_float(s)) {
         if (strstr(t, "inf") || strstr(t, "Inf") || strstr(t, "INF") || strstr(t, "nan") || strstr(t, "NaN") ||
             strstr(t, "NAN"))
             return json_real(1e308); /* JSON has no inf or nan; what is read of them here is only that they are true */

@@ -50,6 +50,10 @@ int fe_y_str(const fe_yctx *y, const char *key, const yaml_node_t *v, const char
 int fe_parse_bool(const char *s, int *out);
 /* Parses a whole decimal number (strtod, no inf/nan); 1 on success. */
 int fe_parse_num(const char *s, double *out);
+/* 1 if a plain scalar s is what PyYAML's YAML 1.1 resolver (Axolotl's yaml.safe_load) types as an int / a float
+ * (hub.c): "1e-3" is neither (a string there: its float needs a dot and a signed exponent), "1.0e-3" a float. */
+int fe_yaml11_int(const char *s);
+int fe_yaml11_float(const char *s);
 
 /* One key: value pair of a mapping. */
 typedef struct fe_ypair {

@@ -271,6 +271,16 @@ static void module_facts(const fe_config *c, const fe_model *m, int world_size, 
     if (c->sched_warmup_type) set_s(mod, "train.sched.warmup_type", c->sched_warmup_type);
     if (c->sched_decay_type) set_s(mod, "train.sched.decay_type", c->sched_decay_type);
     if (c->lr_quadratic_warmup) set_i(mod, "train.sched.quadratic_warmup", 1);
+    if (c->lr_scheduler == FE_SCHED_ONE_CYCLE) { /* OneCycleLR's arguments, torch's defaults written out */
+        if (!isnan(c->oc_pct_start)) set_f(mod, "train.sched.pct_start", c->oc_pct_start);
+        set_f(mod, "train.sched.div_factor", isnan(c->oc_div_factor) ? 25.0 : c->oc_div_factor);
+        set_f(mod, "train.sched.final_div_factor", isnan(c->oc_final_div_factor) ? 1e4 : c->oc_final_div_factor);
+        set_f(mod, "train.sched.base_momentum", isnan(c->oc_base_momentum) ? 0.85 : c->oc_base_momentum);
+        set_f(mod, "train.sched.max_momentum", isnan(c->oc_max_momentum) ? 0.95 : c->oc_max_momentum);
+        set_s(mod, "train.sched.anneal_strategy", c->oc_anneal ? c->oc_anneal : "cos");
+        set_i(mod, "train.sched.three_phase", c->oc_three_phase > 0);
+        set_i(mod, "train.sched.cycle_momentum", c->oc_cycle_momentum != 0);
+    }
     set_i(mod, "train.warmup_steps", c->warmup_steps);
     set_f(mod, "train.warmup_ratio", c->warmup_ratio);
     set_f(mod, "train.max_grad_norm", c->max_grad_norm);

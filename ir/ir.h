@@ -83,7 +83,9 @@ const char *ir_attr_str(const ir_attr *a, int n, const char *key, const char *df
 enum { IR_F_TYPED = 1, IR_F_ELEMWISE = 2, IR_F_EFFECT = 4, IR_F_COLLECTIVE = 8 };
 
 /* An op whose table nin is -1 is variadic: 1 to IR_MAX_IN operands (`fused`).
- * Every other op has exactly its table's count. */
+ * adamw and adamw8 take one optional last operand (the step's beta1, for a
+ * schedule that cycles it: ops.def). Every other op has exactly its table's
+ * count. */
 #define IR_MAX_IN 256
 
 typedef enum {
@@ -99,13 +101,16 @@ typedef struct ir_op_info {
 } ir_op_info;
 extern const ir_op_info ir_ops[IR_NOPS];
 int ir_op_parse(const char *name, ir_op *out); /* 0 ok */
-/* 1 if op may have nin operands (the table's count, or 1..IR_MAX_IN for a
- * variadic op). */
+/* 1 if op may have nin operands (the table's count, the count + 1 for an
+ * op with an optional last operand, or 1..IR_MAX_IN for a variadic op). */
 int ir_op_nin_ok(ir_op op, int nin);
+/* The most operands op may have. */
+int ir_op_max_nin(ir_op op);
 /* Whether operand k of an op is a global it updates (effect ops: operand 0;
  * adamw also the moments, 2 and 3; adamw8 operands 2 to 5). */
 int ir_op_writes(ir_op op, int k);
-/* "2", or "1 to 256" for a variadic op, into buf. */
+/* "2", "7 or 8" (an optional last operand), or "1 to 256" for a variadic
+ * op, into buf. */
 const char *ir_op_nin_str(ir_op op, char *buf, size_t cap);
 
 /* Shape rule: computes result types from operand types and attrs (for

@@ -24,13 +24,25 @@ int ir_op_writes(ir_op op, int k) {
     return k == 0 || (op == IR_OP_adamw && (k == 2 || k == 3)) || (op == IR_OP_adamw8 && k >= 2 && k <= 5);
 }
 
+/* adamw's and adamw8's optional last operand: the step's beta1 */
+static int nin_optional(ir_op op) {
+    return op == IR_OP_adamw || op == IR_OP_adamw8;
+}
+
+int ir_op_max_nin(ir_op op) {
+    if (op < 0 || op >= IR_NOPS) return 0;
+    return ir_ops[op].nin < 0 ? IR_MAX_IN : ir_ops[op].nin + nin_optional(op);
+}
+
 int ir_op_nin_ok(ir_op op, int nin) {
     if (op < 0 || op >= IR_NOPS) return 0;
-    return ir_ops[op].nin < 0 ? nin >= 1 && nin <= IR_MAX_IN : nin == ir_ops[op].nin;
+    if (ir_ops[op].nin < 0) return nin >= 1 && nin <= IR_MAX_IN;
+    return nin == ir_ops[op].nin || (nin_optional(op) && nin == ir_ops[op].nin + 1);
 }
 
 const char *ir_op_nin_str(ir_op op, char *buf, size_t cap) {
     if (op >= 0 && op < IR_NOPS && ir_ops[op].nin < 0) snprintf(buf, cap, "1 to %d", IR_MAX_IN);
+    else if (op >= 0 && op < IR_NOPS && nin_optional(op)) snprintf(buf, cap, "%d or %d", ir_ops[op].nin, ir_ops[op].nin + 1);
     else snprintf(buf, cap, "%d", op >= 0 && op < IR_NOPS ? ir_ops[op].nin : 0);
     return buf;
 }
@@ -77,6 +89,15 @@ static int need_i32(const ir_module *m, const ir_type *t, int idx, char *err, si
 static int need_scalar(const ir_module *m, const ir_type *t, int idx, char *err, size_t errcap) {
     char b[96];
     if (t->rank != 0 || t->dtype != IR_F32) FAIL("operand %d: expected f32[], found %s", idx, tstr(m, t, b));
+    return 0;
+}
+
+/* adamw's optional beta1: f32[2], the step's beta1 as a double split in two
+ * floats (hi, lo: beta1 = (double)hi + (double)lo), whole on every rank */
+static int need_beta1(const ir_module *m, const ir_type *t, int idx, char *err, size_t errcap) {
+    char b[96];
+    if (t->rank != 1 || t->dims[0] != 2 || t->dtype != IR_F32 || t->shard.axis >= 0)
+        FAIL("operand %d: expected the step's beta1 as f32[2] (hi, lo), found %s", idx, tstr(m, t, b));
     return 0;
 }
 
@@ -453,6 +474,7 @@ int ir_infer(const ir_module *m, ir_op op, const ir_type *in, int nin, const ir_
         TRY(need_same(m, &in[0], &in[2], 0, 2, 0, err, errcap));
         TRY(need_same(m, &in[0], &in[3], 0, 3, 0, err, errcap));
         for (int i = 4; i < 7; i++) TRY(need_scalar(m, &in[i], i, err, errcap));
+        if (nin == 8) TRY(need_beta1(m, &in[7], 7, err, errcap));
         if (!((in[0].dtype == IR_F32 && in[2].dtype == IR_F32 && in[3].dtype == IR_F32) ||
               (in[0].dtype == IR_BF16 && in[2].dtype == IR_BF16 && in[3].dtype == IR_BF16)))
             FAIL("adamw updates f32 weights and moments, or bf16 ones (pure bf16, stochastically rounded); found %s, %s, %s",
@@ -466,6 +488,7 @@ int ir_infer(const ir_module *m, ir_op op, const ir_type *in, int nin, const ir_
         TRY(need_same(m, &in[0], &in[2], 0, 2, 0, err, errcap));
         TRY(need_same(m, &in[0], &in[3], 0, 3, 0, err, errcap));
         for (int i = 6; i < 9; i++) TRY(need_scalar(m, &in[i], i, err, errcap));
+        if (nin == 10) TRY(need_beta1(m, &in[9], 9, err, errcap));
         if (in[0].dtype != IR_F32 && in[0].dtype != IR_BF16) FAIL("adamw8 updates f32 or bf16 weights, found %s", tstr(m, &in[0], s1));
         if (in[2].dtype != IR_U8 || in[3].dtype != IR_U8)
             FAIL("adamw8 keeps u8 moments, found %s and %s", tstr(m, &in[2], s1), tstr(m, &in[3], s2));

@@ -226,7 +226,7 @@ static void verify_program(vctx *v, const ir_program *p) {
         }
         /* With a wrong count, the arrays' real length is unknown: only look
          * at what both the node and the table promise. */
-        int tab_nin = info->nin < 0 ? IR_MAX_IN : info->nin; /* variadic: at most IR_MAX_IN */
+        int tab_nin = ir_op_max_nin(n->op); /* variadic: at most IR_MAX_IN */
         int nin = n->nin < tab_nin ? n->nin : tab_nin, nout = n->nout < info->nout ? n->nout : info->nout;
         int ok = check_attrs(v, where, n->attrs, n->nattrs) == 0; /* operands, attrs and types fit for ir_infer */
         int host = ok ? node_place(v, where, n) : 0;

@@ -81,7 +81,7 @@ static int axolotl_groups(ir_module *m, const pass_opt_cfg *cfg, ax_diag *d) {
                     break;
                 }
         }
-        if (scale != 1.0) ir_global_set_attr(m, pg, ir_af("lr_scale", scale));
+        if (scale != 1.0 && !cfg->one_lr) ir_global_set_attr(m, pg, ir_af("lr_scale", scale));
     }
     return 0;
 }
@@ -98,7 +98,7 @@ static int embedding_table(const ir_module *m, int g) {
 }
 
 int pass_optimizer(ir_module *m, const pass_opt_cfg *cfg, ax_diag *d) {
-    if (cfg->loraplus_ratio > 0) loraplus_groups(m, cfg->loraplus_ratio);
+    if (cfg->loraplus_ratio > 0) loraplus_groups(m, cfg->one_lr ? 1.0 : cfg->loraplus_ratio); /* one_lr: decay only */
     else if (cfg->groups && axolotl_groups(m, cfg, d) != 0) return -1;
     /* HF Trainer's create_optimizer keeps an nn.Embedding's weight at 32-bit state under bitsandbytes' 8-bit
      * optimizers; Axolotl's own create_optimizer (its groups, LoRA+) does not (its check never matches) */
@@ -109,6 +109,7 @@ int pass_optimizer(ir_module *m, const pass_opt_cfg *cfg, ax_diag *d) {
     int ng = m->nglobals;
     int32_t lr = ir_b_input(&b, "lr", ir_type_scalar(IR_F32));
     int32_t step = ir_b_input(&b, "step", ir_type_scalar(IR_F32));
+    int32_t beta1 = cfg->beta1_input ? ir_b_input(&b, "beta1", IR_TYPE(IR_F32, 2)) : -1;
     int32_t ss = -1;
     for (int g = 0; g < ng; g++) {
         if (m->globals[g].role != IR_ROLE_GRAD) continue;
@@ -171,18 +172,16 @@ int pass_optimizer(ir_module *m, const pass_opt_cfg *cfg, ax_diag *d) {
                 snprintf(name, sizeof name, "%s/%s", pre[k], pname);
                 gq[k] = ir_global_add(m, name, k < 2 ? st : mx, IR_ROLE_OPT, NULL, 0);
             }
-            ir_bn(&b, IR_OP_adamw8,
-                  IR_IN(IR_GLOBAL_REF(master), IR_GLOBAL_REF(g), IR_GLOBAL_REF(gq[0]), IR_GLOBAL_REF(gq[1]),
-                        IR_GLOBAL_REF(gq[2]), IR_GLOBAL_REF(gq[3]), lr, step, coef),
-                  nat, at, NULL);
+            int32_t in[10] = {IR_GLOBAL_REF(master), IR_GLOBAL_REF(g), IR_GLOBAL_REF(gq[0]), IR_GLOBAL_REF(gq[1]),
+                              IR_GLOBAL_REF(gq[2]), IR_GLOBAL_REF(gq[3]), lr, step, coef, beta1};
+            ir_bn(&b, IR_OP_adamw8, beta1 >= 0 ? 10 : 9, in, nat, at, NULL);
         } else {
             snprintf(name, sizeof name, "adam_m/%s", pname);
             int gm = ir_global_add(m, name, st, IR_ROLE_OPT, NULL, 0);
             snprintf(name, sizeof name, "adam_v/%s", pname);
             int gv = ir_global_add(m, name, st, IR_ROLE_OPT, NULL, 0);
-            ir_bn(&b, IR_OP_adamw,
-                  IR_IN(IR_GLOBAL_REF(master), IR_GLOBAL_REF(g), IR_GLOBAL_REF(gm), IR_GLOBAL_REF(gv), lr, step, coef),
-                  nat, at, NULL);
+            int32_t in[8] = {IR_GLOBAL_REF(master), IR_GLOBAL_REF(g), IR_GLOBAL_REF(gm), IR_GLOBAL_REF(gv), lr, step, coef, beta1};
+            ir_bn(&b, IR_OP_adamw, beta1 >= 0 ? 8 : 7, in, nat, at, NULL);
         }
         if (master != pg) ir_bn(&b, IR_OP_store, IR_IN(IR_GLOBAL_REF(pg), IR_GLOBAL_REF(master)), IR_NOAT, NULL);
         ir_bn(&b, IR_OP_zero, IR_IN(IR_GLOBAL_REF(g)), IR_NOAT, NULL);

@@ -466,13 +466,22 @@ static int64_t par_chunks(int64_t n, int64_t unit) { /* chunks of >= PAR_CHUNK e
     return n <= per || ck_threads() <= 1 ? 1 : (n + per - 1) / per;
 }
 
+/* The step's beta1: the optional last operand (hi, lo: a schedule that
+ * cycles it, one_cycle; (double)hi + (double)lo is the double torch holds to
+ * within 2^-48 of it), else attr beta1. */
+static double adam_beta1(xc *x, int k) {
+    if (x->n->nin <= k) return AF("beta1", 0.9);
+    const float *b = rt_f(IN(k));
+    return (double)b[0] + (double)b[1];
+}
+
 /* lr: the scheduled lr (a f32 input) times the node's lr_scale (LoRA+;
  * absent: 1, and x * 1.0 is x), in double as a torch param group's lr */
 static int x_adamw(xc *x) {
     rt_buf *p = IN(0);
     double lr = (double)rt_f(IN(4))[0] * AF("lr_scale", 1.0), gs = (double)rt_f(IN(6))[0];
     int64_t step = (int64_t)rt_f(IN(5))[0], n = p->numel, nc = par_chunks(n, 1);
-    double b1 = AF("beta1", 0.9), b2 = AF("beta2", 0.999), eps = AF("eps", 1e-8), wd = AF("weight_decay", 0);
+    double b1 = adam_beta1(x, 7), b2 = AF("beta2", 0.999), eps = AF("eps", 1e-8), wd = AF("weight_decay", 0);
     int sr = p->type.dtype == IR_BF16; /* pure bf16: stochastic rounding keyed on the whole tensor's index */
     uint32_t salt = (uint32_t)AI("salt", 0);
     int64_t first = sr ? rt_block_first(x->st, &p->type) : 0;
@@ -492,7 +501,7 @@ static int x_adamw8(xc *x) {
     rt_buf *p = IN(0);
     int64_t rows = lead(p), K = last(p), nc = par_chunks(rows * K, K), nb = (K + AXO_Q8_BLOCK - 1) / AXO_Q8_BLOCK;
     double lr = (double)rt_f(IN(6))[0] * AF("lr_scale", 1.0), gs = (double)rt_f(IN(8))[0];
-    double b1 = AF("beta1", 0.9), b2 = AF("beta2", 0.999), eps = AF("eps", 1e-8), wd = AF("weight_decay", 0);
+    double b1 = adam_beta1(x, 9), b2 = AF("beta2", 0.999), eps = AF("eps", 1e-8), wd = AF("weight_decay", 0);
     int64_t step = (int64_t)rt_f(IN(7))[0], first = rt_block_first(x->st, &p->type);
     int sr = p->type.dtype == IR_BF16;
     uint32_t salt = (uint32_t)AI("salt", 0);

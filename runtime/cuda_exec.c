@@ -67,10 +67,10 @@ static const struct ksig {
     TS("axo_cross_entropy_bwd", "ppppllip"),
     TS("axo_lce_chunk", "ppppplllip"),
     {"axo_cross_entropy_reduce", "ppllipp"},
-    {"axo_adamw_f32", "pppplpppddddd"},
-    {"axo_adamw_bf16", "ppppplpppddddd"},
-    {"axo_adamw_sr_bf16", "ppppllpppddddid"},
-    TS("axo_adamw8", "pppppplllpppddddiid"),
+    {"axo_adamw_f32", "pppplppppddddd"},
+    {"axo_adamw_bf16", "ppppplppppddddd"},
+    {"axo_adamw_sr_bf16", "ppppllppppddddid"},
+    TS("axo_adamw8", "pppppplllppppddddiid"),
     TS("axo_attn_fwd_hd64", "ppppppiiifi"),
     TS("axo_attn_fwd_hd128", "ppppppiiifi"),
     TS("axo_attn_bwd_preprocess", "pppliii"),
@@ -2369,6 +2369,7 @@ static int adamw_sr(gx *x, int64_t n) {
     ka_l(&a, n);
     ka_l(&a, block_first(x, ty(x, IN(0))));
     for (int i = 4; i < 7; i++) ka_p(&a, ptr(x, IN(i)), 4); /* lr, step, grad scale: device scalars */
+    ka_p(&a, x->n->nin > 7 ? ptr(x, IN(7)) : 0, x->n->nin > 7 ? 8 : 0); /* the step's beta1 (hi, lo), or the attr's */
     ka_d(&a, AF("beta1", 0.9));
     ka_d(&a, AF("beta2", 0.999));
     ka_d(&a, AF("eps", 1e-8));
@@ -2396,6 +2397,7 @@ static int g_adamw(gx *x) {
     if (gt == IR_BF16) ka_p(&a, 0, 0); /* p_bf16: the plan's own store writes the bf16 copy */
     ka_l(&a, n);
     for (int i = 4; i < 7; i++) ka_p(&a, ptr(x, IN(i)), 4); /* lr, step, grad scale: device scalars */
+    ka_p(&a, x->n->nin > 7 ? ptr(x, IN(7)) : 0, x->n->nin > 7 ? 8 : 0); /* the step's beta1 (hi, lo), or the attr's */
     ka_d(&a, AF("beta1", 0.9));
     ka_d(&a, AF("beta2", 0.999));
     ka_d(&a, AF("eps", 1e-8));
@@ -2448,6 +2450,7 @@ static int g_adamw8(gx *x) {
     ka_l(&a, K);
     ka_l(&a, block_first(x, t));
     for (int i = 6; i < 9; i++) ka_p(&a, ptr(x, IN(i)), 4); /* lr, step, grad scale: device scalars */
+    ka_p(&a, x->n->nin > 9 ? ptr(x, IN(9)) : 0, x->n->nin > 9 ? 8 : 0); /* the step's beta1 (hi, lo), or the attr's */
     ka_d(&a, AF("beta1", 0.9));
     ka_d(&a, AF("beta2", 0.999));
     ka_d(&a, AF("eps", 1e-8));

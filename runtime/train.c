@@ -85,6 +85,7 @@ int rt_session_from_module(ir_module *m, rt_session *s, ax_diag *d) {
     input_buf(&s->in_loss_scale, IR_F32, 0, NULL);
     input_buf(&s->in_lr, IR_F32, 0, NULL);
     input_buf(&s->in_step, IR_F32, 0, NULL);
+    input_buf(&s->in_beta1, IR_F32, 1, (int64_t[]){2});
     input_buf(&s->in_dropout_seed, IR_I32, 0, NULL);
     input_buf(&s->in_neftune_keys, IR_I32, 2, bs);
     s->neftune = mattr_f(m, "train.neftune_noise_alpha", 0) > 0;
@@ -134,7 +135,8 @@ void rt_session_close(rt_session *s) {
     if (s->has_eval) rt_prog_free(&s->eval);
     rt_state_free(&s->st);
     rt_buf *bs[] = {&s->in_ids,        &s->in_tgt, &s->in_pos,  &s->in_seg,         &s->in_idx,
-                    &s->in_loss_scale, &s->in_lr,  &s->in_step, &s->in_dropout_seed, &s->in_neftune_keys};
+                    &s->in_loss_scale, &s->in_lr,  &s->in_step, &s->in_dropout_seed, &s->in_neftune_keys,
+                    &s->in_beta1};
     for (size_t i = 0; i < AX_ARRAY_LEN(bs); i++) rt_buf_free(bs[i]);
     free(s->hf_config);
     ir_module_destroy(s->m);
@@ -582,6 +584,7 @@ static const rt_buf *session_input(void *ctx, const char *name) {
     if (!strcmp(name, "loss_scale")) return &s->in_loss_scale;
     if (!strcmp(name, "lr")) return &s->in_lr;
     if (!strcmp(name, "step")) return &s->in_step;
+    if (!strcmp(name, "beta1")) return &s->in_beta1;
     if (!strcmp(name, "dropout_seed")) return &s->in_dropout_seed;
     if (!strcmp(name, "neftune_keys")) return &s->in_neftune_keys;
     return NULL;
@@ -680,12 +683,83 @@ int rt_session_opt_step(rt_session *s, float lr, int64_t step, ax_diag *d) {
     return rt_prog_run(&s->opt, &s->st, session_input, s, d);
 }
 
+void rt_session_set_beta1(rt_session *s, double x) {
+    const float hi = (float)x;
+    rt_f(&s->in_beta1)[0] = hi;
+    rt_f(&s->in_beta1)[1] = (float)(x - (double)hi); /* exact: x - hi has at most 29 significant bits */
+}
+
 static double dflt(double v, double d) { return isnan(v) ? d : v; }
+
+/* OneCycleLR's _annealing_cos / _annealing_linear, in its order of operations */
+static double oc_anneal(int linear, double start, double end, double pct) {
+    if (linear) return (end - start) * pct + start;
+    const double c = cos(3.141592653589793 * pct) + 1.0;
+    return end + (start - end) / 2.0 * c;
+}
+
+int rt_one_cycle_at(const rt_lr_sched *s, double base_lr, int64_t step0, double *lr, double *beta1, char *why,
+                    size_t cap) {
+    const double N = (double)s->total;
+    const double pct = isnan(s->oc_pct_start) ? (double)s->warmup / N : s->oc_pct_start;
+    *lr = *beta1 = NAN;
+    if (s->total <= 0) {
+        snprintf(why, cap, "torch's OneCycleLR needs a positive total_steps, found %lld", (long long)s->total);
+        return -1;
+    }
+    if (!(pct >= 0 && pct <= 1)) {
+        snprintf(why, cap, "pct_start %.17g (%s) is outside [0, 1], which torch's OneCycleLR refuses", pct,
+                 isnan(s->oc_pct_start) ? "the warmup steps over the run's steps" : "lr_scheduler_kwargs.pct_start");
+        return -1;
+    }
+    if (step0 > s->total) {
+        snprintf(why, cap, "step %lld is past the schedule's %lld steps", (long long)step0, (long long)s->total);
+        return -1;
+    }
+    const double init = base_lr / s->oc_div_factor, min = init / s->oc_final_div_factor;
+    const double hi_m = s->oc_max_momentum, lo_m = s->oc_base_momentum;
+    /* the phases: end step, lr from -> to, momentum from -> to */
+    double end[3], l0[3], l1[3], m0[3], m1[3];
+    int np;
+    if (s->oc_three_phase) {
+        np = 3;
+        end[0] = pct * N - 1.0, l0[0] = init, l1[0] = base_lr, m0[0] = hi_m, m1[0] = lo_m;
+        end[1] = 2.0 * pct * N - 2.0, l0[1] = base_lr, l1[1] = init, m0[1] = lo_m, m1[1] = hi_m;
+        end[2] = N - 1.0, l0[2] = init, l1[2] = min, m0[2] = hi_m, m1[2] = hi_m;
+    } else {
+        np = 2;
+        end[0] = pct * N - 1.0, l0[0] = init, l1[0] = base_lr, m0[0] = hi_m, m1[0] = lo_m;
+        end[1] = N - 1.0, l0[1] = base_lr, l1[1] = min, m0[1] = lo_m, m1[1] = hi_m;
+    }
+    const double t = (double)step0;
+    double start = 0.0;
+    for (int i = 0; i < np; i++) {
+        if (t <= end[i] || i == np - 1) {
+            if (end[i] - start == 0.0) {
+                snprintf(why, cap, "torch's OneCycleLR divides by zero at step %lld: its phase %d runs from step %g to "
+                         "step %g (pct_start %.17g of %lld steps)", (long long)step0, i + 1, start, end[i], pct,
+                         (long long)s->total);
+                return -1;
+            }
+            const double f = (t - start) / (end[i] - start);
+            *lr = oc_anneal(s->oc_anneal_linear, l0[i], l1[i], f);
+            if (s->oc_cycle_momentum) *beta1 = oc_anneal(s->oc_anneal_linear, m0[i], m1[i], f);
+            return 0;
+        }
+        start = end[i];
+    }
+    return -1; /* not reached: the last phase takes every step */
+}
 
 double rt_lr_sched_at(const rt_lr_sched *s, double base_lr, int64_t step0) {
     const double pi = 3.141592653589793, t = (double)step0, W = (double)s->warmup, N = (double)s->total;
     const char *n = s->name;
     if (!strcmp(n, "constant")) return base_lr; /* HF's get_constant_schedule: the warmup is not used */
+    if (!strcmp(n, "one_cycle")) {
+        double lr, b1;
+        char why[8];
+        return rt_one_cycle_at(s, base_lr, step0, &lr, &b1, why, sizeof why) == 0 ? lr : NAN;
+    }
     if (!strcmp(n, "reduce_lr_on_plateau")) return base_lr; /* until an evaluation lowers it (rt_plateau_step) */
     if (!strcmp(n, "rex")) { /* Axolotl's RexLR: its constructor's step makes step t's lr its get_lr() at t + 1 */
         const double u = t + 1.0, ratio = dflt(s->cosine_min_lr_ratio, 0.0), after = u - W, rem = N - W;
@@ -780,7 +854,9 @@ int rt_plateau_step(rt_plateau *p, const rt_plateau_opts *o, double a) {
 double rt_lr_at(const char *sched, double base_lr, int64_t warmup, int64_t total, int64_t step) {
     rt_lr_sched s = {.name = sched, .warmup = warmup, .total = total, .num_cycles = NAN, .power = NAN, .lr_end = NAN,
                      .timescale = NAN, .min_lr_rate = NAN, .cosine_min_lr_ratio = NAN, .cosine_constant_lr_ratio = NAN,
-                     .warmup_lr_rate = NAN, .num_decay_steps = NAN, .num_stable_steps = NAN, .min_lr_ratio = NAN};
+                     .warmup_lr_rate = NAN, .num_decay_steps = NAN, .num_stable_steps = NAN, .min_lr_ratio = NAN,
+                     .oc_pct_start = NAN, .oc_div_factor = 25.0, .oc_final_div_factor = 1e4, .oc_base_momentum = 0.85,
+                     .oc_max_momentum = 0.95, .oc_cycle_momentum = 1};
     return rt_lr_sched_at(&s, base_lr, step);
 }
 
@@ -1734,7 +1810,15 @@ int rt_train(rt_session *s, const rt_train_opts *o, ax_diag *d) {
                        .num_stable_steps = mattr_f(m, "train.sched.num_stable_steps", NAN),
                        .min_lr_ratio = mattr_f(m, "train.sched.min_lr_ratio", NAN),
                        .warmup_type = mattr_s(m, "train.sched.warmup_type", NULL),
-                       .decay_type = mattr_s(m, "train.sched.decay_type", NULL)};
+                       .decay_type = mattr_s(m, "train.sched.decay_type", NULL),
+                       .oc_pct_start = mattr_f(m, "train.sched.pct_start", NAN),
+                       .oc_div_factor = mattr_f(m, "train.sched.div_factor", 25.0),
+                       .oc_final_div_factor = mattr_f(m, "train.sched.final_div_factor", 1e4),
+                       .oc_base_momentum = mattr_f(m, "train.sched.base_momentum", 0.85),
+                       .oc_max_momentum = mattr_f(m, "train.sched.max_momentum", 0.95),
+                       .oc_anneal_linear = !strcmp(mattr_s(m, "train.sched.anneal_strategy", "cos"), "linear"),
+                       .oc_three_phase = (int)mattr_i(m, "train.sched.three_phase", 0),
+                       .oc_cycle_momentum = (int)mattr_i(m, "train.sched.cycle_momentum", 1)};
     double base_lr = mattr_f(m, "train.lr", 1e-4);
     const char *pmode = mattr_s(m, "train.sched.mode", "min"), *ptm = mattr_s(m, "train.sched.threshold_mode", "rel");
     const rt_plateau_opts po = {.mode_max = !strcmp(pmode, "max"), .thr_abs = !strcmp(ptm, "abs"),
@@ -1811,6 +1895,17 @@ int rt_train(rt_session *s, const rt_train_opts *o, ax_diag *d) {
         ax_error(d, "train", "lr_scheduler: rex: %lld warmup steps exceed the run's %lld steps (Axolotl's RexLR refuses "
                  "num_warmup_steps > total_steps)", (long long)warmup, (long long)total);
         goto fail;
+    }
+    const int one_cycle = !strcmp(lrs.name, "one_cycle");
+    /* where torch's OneCycleLR would raise, before any step: HF Trainer also steps the scheduler after the last step */
+    for (int64_t t = 0; one_cycle && t <= total; t++) {
+        double lr, b1;
+        char why[256];
+        if (rt_one_cycle_at(&lrs, base_lr, t, &lr, &b1, why, sizeof why) != 0) {
+            ax_error(d, "train", "lr_scheduler: one_cycle (warmup %lld of %lld steps): %s", (long long)warmup,
+                     (long long)total, why);
+            goto fail;
+        }
     }
     /* resume_from_checkpoint (or --resume-from), or auto_resume_from_checkpoints: the newest resumable one */
     const char *resume = o->resume_from ? o->resume_from : mattr_s(m, "train.resume_from", NULL);
@@ -1969,7 +2064,15 @@ int rt_train(rt_session *s, const rt_train_opts *o, ax_diag *d) {
             if (rt_session_micro_step(s, in[0], in[1], in[2], in[3], scale, d) != 0) goto fail;
             for (size_t i = 0; i < BS; i++) tok_since += in[1][i] != -100;
         }
-        double lr = s->plateau_on ? s->plateau.lr : rt_lr_sched_at(&lrs, base_lr, step);
+        double lr = s->plateau_on ? s->plateau.lr : rt_lr_sched_at(&lrs, base_lr, step), b1 = NAN;
+        if (one_cycle) {
+            char why[256];
+            if (rt_one_cycle_at(&lrs, base_lr, step, &lr, &b1, why, sizeof why) != 0) { /* checked above for [0, total] */
+                ax_error(d, "train", "lr_scheduler: one_cycle: %s", why);
+                goto fail;
+            }
+            if (!isnan(b1)) rt_session_set_beta1(s, b1); /* cycle_momentum: the plan reads input beta1 */
+        }
         if (rt_session_opt_step(s, (float)lr, step + 1, d) != 0) goto fail;
         if (backend_pull(s, loss_sum, d) != 0 || backend_pull(s, gss, d) != 0) goto fail;
         float lsum[2] = {loss_sum ? rt_f(loss_sum)[0] : NAN, (float)tok_since};

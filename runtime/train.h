@@ -47,6 +47,7 @@ typedef struct rt_session {
     int64_t sp, Sl;
     /* runtime inputs ([B, Sl] each) */
     rt_buf in_ids, in_tgt, in_pos, in_seg, in_idx, in_loss_scale, in_lr, in_step;
+    rt_buf in_beta1; /* f32[2]: the step's AdamW beta1 as hi, lo (plans whose opt_step has input "beta1": one_cycle) */
     rt_buf in_dropout_seed; /* i32[]: LoRA dropout masks, new every micro step */
     rt_buf in_neftune_keys; /* i32[B, Sl]: NEFTune's noise key of each local token (see rt_neftune_key) */
     int neftune;            /* the plan adds NEFTune noise (module attr train.neftune_noise_alpha) */
@@ -153,13 +154,30 @@ typedef struct rt_lr_sched {
      * linear and cosine). rex (Axolotl's RexLR) takes its floor from cosine_min_lr_ratio. */
     double warmup_lr_rate, num_decay_steps, num_stable_steps, min_lr_ratio;
     const char *warmup_type, *decay_type;
+    /* one_cycle: torch's OneCycleLR as Axolotl builds it (max_lr = base_lr, total_steps = total), with
+     * lr_scheduler_kwargs: pct_start (NAN: warmup / total, as Axolotl passes it), div_factor, final_div_factor,
+     * base_momentum, max_momentum, anneal_linear (anneal_strategy linear, else cos), three_phase,
+     * cycle_momentum. Every field must be set (the frontend writes torch's defaults: 25, 1e4, 0.85, 0.95, cos,
+     * two phases, cycling). */
+    double oc_pct_start, oc_div_factor, oc_final_div_factor, oc_base_momentum, oc_max_momentum;
+    int oc_anneal_linear, oc_three_phase, oc_cycle_momentum;
 } rt_lr_sched;
 void rt_plateau_init(rt_plateau *p, const rt_plateau_opts *o, double lr);
 /* One ReduceLROnPlateau.step(metric): returns 1 when it lowered p->lr. */
 int rt_plateau_step(rt_plateau *p, const rt_plateau_opts *o, double metric);
 
-/* The lr of optimizer step `step0` (0-based), as LambdaLR gives it. */
+/* The lr of optimizer step `step0` (0-based), as LambdaLR gives it (one_cycle: as rt_one_cycle_at, NAN where it
+ * fails). */
 double rt_lr_sched_at(const rt_lr_sched *s, double base_lr, int64_t step0);
+/* one_cycle: the lr and AdamW beta1 (the momentum; NAN without cycle_momentum) that OneCycleLR gives optimizer
+ * step `step0` (0-based: its get_lr() at last_epoch = step0, which HF Trainer's first step takes from the
+ * scheduler's constructor). 0, or -1 with `why` (cap bytes) where torch raises instead: pct_start outside [0, 1]
+ * (ValueError), a phase of no length holding the step (ZeroDivisionError: e.g. a warmup of 1 step ends its
+ * phase at step 0), step0 past total (ValueError). */
+int rt_one_cycle_at(const rt_lr_sched *s, double base_lr, int64_t step0, double *lr, double *beta1, char *why,
+                    size_t cap);
+/* Sets the session's beta1 input (plans with input "beta1") to x. */
+void rt_session_set_beta1(rt_session *s, double x);
 /* The same with every argument at its default. */
 double rt_lr_at(const char *sched, double base_lr, int64_t warmup, int64_t total_steps, int64_t step0);
 

@@ -11,7 +11,10 @@
 // CPU's bit for bit (up to the last ulp of the double pow()s).
 // lr, step (1-based, after its increment) and grad_scale are device scalars
 // (fp32 tensors in the IR: they change per step without re-launch setup, and
-// suit CUDA-graph replay); beta1, beta2, eps, weight_decay are attributes,
+// suit CUDA-graph replay); beta1_p, when not NULL, is the step's beta1 as
+// two device floats (hi, lo; beta1 = (double)hi + (double)lo, a schedule that
+// cycles it: one_cycle) and replaces the beta1 argument; beta1, beta2, eps,
+// weight_decay are attributes,
 // and so is lr_scale (the last argument of every kernel here; LoRA+'s ratio,
 // else 1): the step's lr is (double)*lr * lr_scale, as the CPU's x_adamw
 // computes it (times 1.0: exactly *lr).
@@ -64,8 +67,10 @@ struct adamw_scalars {
 };
 
 __device__ __forceinline__ adamw_scalars adamw_prep(const float *lr_p, const float *step_p, const float *gscale_p,
-                                                    double beta1, double beta2, double eps, double wd, double lr_scale) {
+                                                    const float *beta1_p, double beta1_attr, double beta2, double eps,
+                                                    double wd, double lr_scale) {
     const double lr = (double)*lr_p * lr_scale, gsd = (double)*gscale_p;
+    const double beta1 = beta1_p ? (double)beta1_p[0] + (double)beta1_p[1] : beta1_attr;
     const long long step = (long long)*step_p;
     adamw_scalars k;
     k.gs = (float)gsd;
@@ -99,8 +104,9 @@ __device__ __forceinline__ void adamw_elem(const adamw_scalars &k, float &p, flo
 
 extern "C" __global__ void __launch_bounds__(256)
     axo_adamw_f32(float *p, const float *g, float *m, float *v, i64 n, const float *lr, const float *step,
-                  const float *gscale, double beta1, double beta2, double eps, double weight_decay, double lr_scale) {
-    const adamw_scalars k = adamw_prep(lr, step, gscale, beta1, beta2, eps, weight_decay, lr_scale);
+                  const float *gscale, const float *beta1_p, double beta1, double beta2, double eps, double weight_decay,
+                  double lr_scale) {
+    const adamw_scalars k = adamw_prep(lr, step, gscale, beta1_p, beta1, beta2, eps, weight_decay, lr_scale);
     for (i64 i = ax_tid(); i < n; i += ax_nthreads()) {
         float pi = p[i], mi = m[i], vi = v[i];
         adamw_elem(k, pi, g[i], mi, vi);
@@ -112,9 +118,9 @@ extern "C" __global__ void __launch_bounds__(256)
 
 extern "C" __global__ void __launch_bounds__(256)
     axo_adamw_bf16(float *p, const bf16 *g, float *m, float *v, bf16 *p_bf16, i64 n, const float *lr,
-                   const float *step, const float *gscale, double beta1, double beta2, double eps,
+                   const float *step, const float *gscale, const float *beta1_p, double beta1, double beta2, double eps,
                    double weight_decay, double lr_scale) {
-    const adamw_scalars k = adamw_prep(lr, step, gscale, beta1, beta2, eps, weight_decay, lr_scale);
+    const adamw_scalars k = adamw_prep(lr, step, gscale, beta1_p, beta1, beta2, eps, weight_decay, lr_scale);
     for (i64 i = ax_tid(); i < n; i += ax_nthreads()) {
         float pi = p[i], mi = m[i], vi = v[i];
         adamw_elem(k, pi, __bfloat162float(g[i]), mi, vi);
@@ -132,9 +138,9 @@ __device__ __forceinline__ bf16 adamw_top16(float x) {
 
 extern "C" __global__ void __launch_bounds__(256)
     axo_adamw_sr_bf16(bf16 *p, const bf16 *g, bf16 *m, bf16 *v, i64 n, i64 first, const float *lr, const float *step,
-                      const float *gscale, double beta1, double beta2, double eps, double weight_decay, unsigned salt,
-                      double lr_scale) {
-    const adamw_scalars k = adamw_prep(lr, step, gscale, beta1, beta2, eps, weight_decay, lr_scale);
+                      const float *gscale, const float *beta1_p, double beta1, double beta2, double eps,
+                      double weight_decay, unsigned salt, double lr_scale) {
+    const adamw_scalars k = adamw_prep(lr, step, gscale, beta1_p, beta1, beta2, eps, weight_decay, lr_scale);
     const uint32_t seed = (uint32_t)(long long)*step, sp = 3u * salt, sm = sp + 1u, sv = sp + 2u;
     for (i64 i = ax_tid(); i < n; i += ax_nthreads()) {
         float pi = __bfloat162float(p[i]), mi = __bfloat162float(m[i]), vi = __bfloat162float(v[i]);
@@ -155,9 +161,9 @@ __device__ __forceinline__ void adamw8_st(bf16 *p, float x, uint32_t r) { *p = a
 template <typename P>
 __device__ __forceinline__ void adamw8_run(P *p, const void *g, unsigned char *qm, unsigned char *qv, float *am,
                                            float *av, i64 rows, i64 K, i64 first, const float *lr, const float *step,
-                                           const float *gscale, double beta1, double beta2, double eps, double wd,
-                                           unsigned salt, int g_bf16, double lr_scale) {
-    const adamw_scalars k = adamw_prep(lr, step, gscale, beta1, beta2, eps, wd, lr_scale);
+                                           const float *gscale, const float *beta1_p, double beta1, double beta2,
+                                           double eps, double wd, unsigned salt, int g_bf16, double lr_scale) {
+    const adamw_scalars k = adamw_prep(lr, step, gscale, beta1_p, beta1, beta2, eps, wd, lr_scale);
     const uint32_t seed = (uint32_t)(long long)*step, sp = 3u * salt;
     const i64 nb = (K + AXO_Q8_BLOCK - 1) / AXO_Q8_BLOCK, nq = rows * nb, wpb = blockDim.x >> 5;
     const int lane = threadIdx.x & 31;
@@ -195,16 +201,18 @@ __device__ __forceinline__ void adamw8_run(P *p, const void *g, unsigned char *q
 
 extern "C" __global__ void __launch_bounds__(256)
     axo_adamw8_f32(float *p, const void *g, unsigned char *qm, unsigned char *qv, float *am, float *av, i64 rows, i64 K,
-                   i64 first, const float *lr, const float *step, const float *gscale, double beta1, double beta2,
-                   double eps, double weight_decay, unsigned salt, int g_bf16, double lr_scale) {
-    adamw8_run(p, g, qm, qv, am, av, rows, K, first, lr, step, gscale, beta1, beta2, eps, weight_decay, salt, g_bf16,
-               lr_scale);
+                   i64 first, const float *lr, const float *step, const float *gscale, const float *beta1_p,
+                   double beta1, double beta2, double eps, double weight_decay, unsigned salt, int g_bf16,
+                   double lr_scale) {
+    adamw8_run(p, g, qm, qv, am, av, rows, K, first, lr, step, gscale, beta1_p, beta1, beta2, eps, weight_decay, salt,
+               g_bf16, lr_scale);
 }
 
 extern "C" __global__ void __launch_bounds__(256)
     axo_adamw8_bf16(bf16 *p, const void *g, unsigned char *qm, unsigned char *qv, float *am, float *av, i64 rows, i64 K,
-                    i64 first, const float *lr, const float *step, const float *gscale, double beta1, double beta2,
-                    double eps, double weight_decay, unsigned salt, int g_bf16, double lr_scale) {
-    adamw8_run(p, g, qm, qv, am, av, rows, K, first, lr, step, gscale, beta1, beta2, eps, weight_decay, salt, g_bf16,
-               lr_scale);
+                    i64 first, const float *lr, const float *step, const float *gscale, const float *beta1_p,
+                    double beta1, double beta2, double eps, double weight_decay, unsigned salt, int g_bf16,
+                    double lr_scale) {
+    adamw8_run(p, g, qm, qv, am, av, rows, K, first, lr, step, gscale, beta1_p, beta1, beta2, eps, weight_decay, salt,
+               g_bf16, lr_scale);
 }

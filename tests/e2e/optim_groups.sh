@@ -111,4 +111,64 @@ check '"$AXOC" compile e3.yml -o e3.bin 2>e3.err && grep -q "lr_groups: ignored,
   "with a DeepSpeed optimizer section: a warning, no groups"
 cfg "$T/e4" 'lr_groups: [{name: a, lr: 0.1}]' >e4.yml
 check '! "$AXOC" compile e4.yml -o e4.bin 2>e4.err && grep -q "lr_groups\[0\]: expected name, modules and lr" e4.err' "an lr group without modules: an error"
+
+# lr_scheduler: one_cycle (torch's OneCycleLR as Axolotl builds it): the step's beta1 reaches every AdamW as an input
+# (hi + lo reconstructs the double: momentum 0.9 held fixed by the cycle trains the same bits as cycle_momentum:
+# false with adam_beta1 0.9), the default cycle trains something else; every group trains at the schedule's lr;
+# where torch raises, axo refuses
+oc() { # $1 name, $2 extra lines: 4 steps, warmup 2
+  cfg "$T/$1" "$2" | sed -e 's/^max_steps: 1/max_steps: 4\nwarmup_steps: 2/' -e 's/^lr_scheduler: constant/lr_scheduler: one_cycle/' >$1.yml
+}
+oc_run() { "$AXOC" compile $1.yml -o $1.bin --dump-ir ir-$1 ${2:+--world-size $2} 2>$1.err && "$AXORUN" $1.bin >$1.out 2>&1; }
+oc oc0 'lr_scheduler_kwargs: {cycle_momentum: false}
+adam_beta1: 0.9'
+oc oc1 'lr_scheduler_kwargs: {base_momentum: 0.9, max_momentum: 0.9}'
+oc oc2 ''
+check 'oc_run oc0 && oc_run oc1 && oc_run oc2' "one_cycle: trains (fixed beta1, a flat momentum cycle, the default cycle)"
+operands() { # $1 IR dump -> the operand counts of its adamw nodes, and whether input beta1 is there
+  python3 - "$1" <<'PYEOF'
+import re, sys
+t = open(sys.argv[1]).read()
+counts = sorted({len(m.group(1).split(",")) for m in re.finditer(r"  adamw\(([^)]*)\)", t)})
+print(counts, 'name="beta1"' in t)
+PYEOF
+}
+check 'test "$(operands ir-oc0/*-optimizer.ir)" = "[7] False" && test "$(operands ir-oc1/*-optimizer.ir)" = "[8] True"' \
+  "cycle_momentum: every AdamW of the plan reads input beta1 as its 8th operand; without it, attr beta1 only"
+check 'test "$(st_cmp oc0/model.safetensors oc1/model.safetensors .)" = same && test "$(st_cmp oc0/model.safetensors oc2/model.safetensors .)" = differ' \
+  "a flat cycle at 0.9 = adam_beta1 0.9 bit for bit; the default cycle (0.95 -> 0.85 -> 0.95) trains other weights"
+check 'python3 - oc2/train_log.jsonl <<'"'"'PYEOF'"'"'
+import json, math, sys
+lr = [json.loads(l)["lr"] for l in open(sys.argv[1]) if l.strip()]
+# OneCycleLR(max_lr 0.01, total 4, pct_start 2/4): phase 1 ends at step 1, phase 2 at step 3 (cos annealing)
+def cosa(a, b, p): return b + (a - b) / 2.0 * (math.cos(math.pi * p) + 1)
+init, mx = 0.01 / 25, 0.01
+want = [cosa(init, mx, 0.0), cosa(init, mx, 1.0), cosa(mx, init / 1e4, 1 / 2), cosa(mx, init / 1e4, 1.0)]
+sys.exit(len(lr) != 4 or any(abs(a - b) > 1e-6 * b for a, b in zip(lr, want)))
+PYEOF' "one_cycle: the logged lrs are OneCycleLR's"
+oc oc3 'lr_scheduler_kwargs: {base_momentum: 0.9, max_momentum: 0.9}
+lr_groups: [{name: mlp, modules: [mlp], lr: 0.05}]'
+oc oc3b 'lr_scheduler_kwargs: {base_momentum: 0.9, max_momentum: 0.9}
+lr_groups: [{name: mlp, modules: [mlp], lr: 0.01}]'
+check 'oc_run oc3 && oc_run oc3b && grep -q "lr_groups: with lr_scheduler: one_cycle every parameter group trains at the schedule.s lr" oc3.err && ! grep -q lr_scale ir-oc3/*-optimizer.ir && test "$(st_cmp oc3/model.safetensors oc3b/model.safetensors .)" = same' \
+  "one_cycle with lr_groups: a warning; the group trains at the schedule's lr, as OneCycleLR sets it (its lr 0.05 = 0.01 = learning_rate, bit for bit)"
+oc oc4 'lr_scheduler_kwargs: {base_momentum: 0.9, max_momentum: 0.9}
+deepspeed: '"$SRC"'/configs/deepspeed/zero2.json'
+oc oc4r 'lr_scheduler_kwargs: {base_momentum: 0.9, max_momentum: 0.9}
+gradient_accumulation_steps: 2'
+check 'oc_run oc4 2 && oc_run oc4r && python3 - oc4r/train_log.jsonl oc4/train_log.jsonl <<'"'"'PYEOF'"'"'
+import json, sys
+a, b = ([json.loads(l) for l in open(p) if l.strip()] for p in sys.argv[1:3])
+sys.exit(len(a) != len(b) or any(abs(x["loss"] - y["loss"]) > 1e-5 * abs(x["loss"]) or x["lr"] != y["lr"] for x, y in zip(a, b)))
+PYEOF' "one_cycle with input beta1 under ZeRO-2 x 2 = 1 rank accumulating 2"
+oc oc5 ''
+sed -i 's/^warmup_steps: 2/warmup_steps: 1/' oc5.yml
+check '"$AXOC" compile oc5.yml -o oc5.bin 2>/dev/null && ! "$AXORUN" oc5.bin >oc5.out 2>&1 && grep -q "lr_scheduler: one_cycle (warmup 1 of 4 steps): torch.s OneCycleLR divides by zero at step 0" oc5.out && test ! -e oc5/model.safetensors' \
+  "one_cycle with 1 warmup step: refused before training, as OneCycleLR raises ZeroDivisionError"
+for bad in "max_lr: 0.1|Axolotl passes max_lr (learning_rate) to OneCycleLR itself" "pct_start: 1|expected a float written with a decimal point" \
+  "final_div_factor: 1e4|expected a number as YAML 1.1 writes one" "anneal_strategy: cosine|expected cos or linear" \
+  "verbose: true|not an argument of torch.s OneCycleLR" "pct_start: 1.5|expected a float in \[0, 1\]"; do
+  oc ocb "lr_scheduler_kwargs: {${bad%%|*}}"
+  check '! "$AXOC" compile ocb.yml -o ocb.bin 2>ocb.err && grep -q "lr_scheduler_kwargs.${bad%%:*}: ${bad#*|}" ocb.err' "one_cycle kwargs ${bad%%|*}: an error"
+done
 finish

@@ -416,6 +416,26 @@ static void make_ops(void) {
                    "program p {\n  adamw8(@p, @g, @m, @v, @am, @av, @lr, @st, @gs) {beta1=0.9, beta2=0.999, eps=1e-08, "
                    "weight_decay=0.01, salt=4}\n}\n",
                t);
+        /* the step's beta1 as an input (lr_scheduler: one_cycle): the pair (0.4375, 0.4375) is beta1 0.875, the
+         * attr 0.9 a decoy both executors must ignore */
+        add_op(NM("adamw, beta1 input (one_cycle)"), 2e-7, 0, NULL,
+               HDR "global @p : f32[10007] act {check=1}\nglobal @g : %s[10007] act {scale=0.1}\n"
+                   "global @m : f32[10007] act {scale=0.01, check=1}\nglobal @v : f32[10007] act {gen=\"pos\", scale=0.0001, check=1}\n"
+                   "global @lr : f32[] act {gen=\"value\", value=0.0003}\nglobal @st : f32[] act {gen=\"value\", value=7.0}\n"
+                   "global @gs : f32[] act {gen=\"value\", value=0.5}\nglobal @b1 : f32[2] act {gen=\"value\", value=0.4375}\n"
+                   "program p {\n  adamw(@p, @g, @m, @v, @lr, @st, @gs, @b1) {beta1=0.9, beta2=0.999, eps=1e-08, "
+                   "weight_decay=0.01}\n}\n",
+               t);
+        add_op(NM("adamw8, beta1 input (one_cycle)"), 0, 0, NULL,
+               HDR "global @p : f32[67,600] act {check=2}\nglobal @g : %s[67,600] act {scale=0.1}\n"
+                   "global @m : u8[67,600] act {hi=256, check=2}\nglobal @v : u8[67,600] act {hi=256, check=2}\n"
+                   "global @am : f32[67,3] act {gen=\"pos\", scale=0.05, check=2}\n"
+                   "global @av : f32[67,3] act {gen=\"pos\", scale=0.001, check=2}\n"
+                   "global @lr : f32[] act {gen=\"value\", value=0.0003}\nglobal @st : f32[] act {gen=\"value\", value=7.0}\n"
+                   "global @gs : f32[] act {gen=\"value\", value=0.5}\nglobal @b1 : f32[2] act {gen=\"value\", value=0.4375}\n"
+                   "program p {\n  adamw8(@p, @g, @m, @v, @am, @av, @lr, @st, @gs, @b1) {beta1=0.9, beta2=0.999, "
+                   "eps=1e-08, weight_decay=0.01, salt=4}\n}\n",
+               t);
         add_op(NM("acc same dtype"), 0, 0, NULL,
                HDR "global @y : %s[5003] act {check=1}\nglobal @x : %s[5003] act\nprogram p {\n  acc(@y, @x)\n}\n", t, t);
         add_op(NM("fill"), 0, 0, NULL,
@@ -643,6 +663,14 @@ static void make_ops(void) {
            "program p {\n  adamw(@p, @g, @m, @v, @lr, @st, @gs) {beta1=0.9, beta2=0.95, eps=1e-08, "
            "weight_decay=0.1, salt=12}\n}\n");
     ops[nops - 1].dp_rank = 1;
+    add_op("adamw pure bf16, beta1 input (one_cycle)", 0, 0, NULL,
+           HDR "global @p : bf16[10007] act {check=2}\nglobal @g : bf16[10007] act {scale=0.1}\n"
+               "global @m : bf16[10007] act {scale=0.01, check=2}\n"
+               "global @v : bf16[10007] act {gen=\"pos\", scale=0.0001, check=2}\n"
+               "global @lr : f32[] act {gen=\"value\", value=0.0003}\nglobal @st : f32[] act {gen=\"value\", value=7.0}\n"
+               "global @gs : f32[] act {gen=\"value\", value=0.5}\nglobal @b1 : f32[2] act {gen=\"value\", value=0.4375}\n"
+               "program p {\n  adamw(@p, @g, @m, @v, @lr, @st, @gs, @b1) {beta1=0.9, beta2=0.999, eps=1e-08, "
+               "weight_decay=0.01, salt=3}\n}\n");
     /* 8-bit state on a pure-bf16 parameter: the step, then p stochastically rounded as adamw's p; one
      * block per row (K 256) and short ones (K 64); as rank 1 of dp 2 (rank 1's block of [201, 300] starts at
      * element 101 * 300, its last row padding) p draws the bits of its elements' indices in the tensor */
@@ -850,9 +878,10 @@ typedef struct trcase {
     const char *unfrozen; /* one unfrozen_parameters pattern (NULL: all train), e.g. with a row range */
     int bins;           /* sample_packing as Axolotl packs for flash attention: a micro-batch is one row of B x S
                          * tokens holding many sequences (frontend/lower.h fe_token_shape) */
+    int one_cycle;      /* lr_scheduler: one_cycle: AdamW's beta1 is the plan's input "beta1", a new value each step */
 } trcase;
 
-static trcase trs[56];
+static trcase trs[64];
 static int ntrs;
 
 static void add_tr(const char *model, int bf16, int ckpt, int64_t hidden, int64_t heads, int64_t kv, int64_t hd, int64_t B,
@@ -917,6 +946,14 @@ static void opt_8bit(void) {
     trcase *t = &trs[ntrs - 1];
     t->opt8 = 1;
     strncat(t->name, " 8-bit AdamW state", sizeof t->name - strlen(t->name) - 1);
+}
+
+/* The last case with lr_scheduler: one_cycle (cycle_momentum): every AdamW reads the step's beta1 from input
+ * "beta1", set to another value before each step on both executors. */
+static void one_cycle(void) {
+    trcase *t = &trs[ntrs - 1];
+    t->one_cycle = 1;
+    strncat(t->name, " one_cycle (beta1 input)", sizeof t->name - strlen(t->name) - 1);
 }
 
 /* The last case with val_set_size: its plan has eval_step (forward only,
@@ -1026,6 +1063,17 @@ static void make_trains(void) {
     opt_8bit();
     add_trp("dp 2 ZeRO-2", 1, 0, 64, 2, 128, 2, 1, (pass_shard_cfg){.stage = 2});
     opt_8bit();
+    /* one_cycle: AdamW's beta1 a runtime input changed every step: one rank f32; 8-bit state under ZeRO-2; pure
+     * bf16 under ZeRO-2 + offload_optimizer (the host step reads the input from host memory) */
+    add_tr("tiny-llama", 0, 0, 0, 0, 0, 0, 4, 128);
+    one_cycle();
+    add_trp("dp 2 ZeRO-2", 1, 0, 64, 2, 128, 2, 1, (pass_shard_cfg){.stage = 2});
+    opt_8bit();
+    one_cycle();
+    add_trp("dp 2 ZeRO-2 + offload_optimizer", 1, 0, 64, 2, 128, 2, 1,
+            (pass_shard_cfg){.stage = 2, .offload_optimizer = 1});
+    pure_bf16();
+    one_cycle();
     /* NEFTune: noise on the embeddings in micro_step (none in eval_step), one rank bf16 and dp 2 x sp 2 */
     add_tr("tiny-llama", 1, 0, 0, 0, 0, 0, 4, 128);
     with_neftune(5);
@@ -1077,7 +1125,9 @@ static ir_module *build(const trcase *t, ax_arena *ar, ax_diag *d) {
     c.gradient_accumulation_steps = 1;
     c.num_epochs = 1;
     c.learning_rate = 1e-3;
-    c.lr_scheduler = FE_SCHED_CONSTANT;
+    c.lr_scheduler = t->one_cycle ? FE_SCHED_ONE_CYCLE : FE_SCHED_CONSTANT; /* the lr stays 1e-3 below */
+    c.oc_pct_start = c.oc_div_factor = c.oc_final_div_factor = c.oc_base_momentum = c.oc_max_momentum = NAN;
+    c.oc_cycle_momentum = t->one_cycle;
     c.adam_beta1 = 0.9, c.adam_beta2 = 0.999, c.adam_epsilon = 1e-8;
     c.max_grad_norm = 1.0;
     c.bf16 = t->bf16;
@@ -1246,6 +1296,7 @@ static int train_rank(const trcase *t, rt_comm *cc, rt_comm *gc, int *ok_out, ch
                 break;
             }
             if (g_dry) { /* nothing computed on the device: only that both executors ran */
+                if (t->one_cycle) rt_session_set_beta1(&cpu, 0.9), rt_session_set_beta1(&gpu, 0.9);
                 rc = rt_session_opt_step(&cpu, 1e-3f, k, d) || rt_session_opt_step(&gpu, 1e-3f, k, d);
                 ok = !rc, ret = rc ? -1 : 0;
                 snprintf(msg, cap, "preflight: %d steps of the CPU run and the CUDA dry run ok", k);
@@ -1261,6 +1312,10 @@ static int train_rank(const trcase *t, rt_comm *cc, rt_comm *gc, int *ok_out, ch
                 double a = gnorm(&cpu.st.globals[g]), b = gnorm(&gpu.st.globals[g]);
                 double r = isfinite(b) ? rel(b, a) : INFINITY;
                 if (!(r <= worst)) worst = r, wname = cpu.m->globals[g].name;
+            }
+            if (t->one_cycle) { /* a beta1 of the cycle's range, another each step */
+                rt_session_set_beta1(&cpu, 0.95 - 0.0237 * k);
+                rt_session_set_beta1(&gpu, 0.95 - 0.0237 * k);
             }
             rc = rt_session_opt_step(&cpu, 1e-3f, k, d) || rt_session_opt_step(&gpu, 1e-3f, k, d) ||
                  gpu.backend->download(gpu.backend, &gpu.st, (int)(gs[1] - gpu.st.globals), d);

@@ -667,7 +667,9 @@ static void test_cross_entropy(int bf) {
     }
 }
 
-static void test_adamw(int bf) {
+/* cyc: the step's beta1 from a device pair (hi, lo), as lr_scheduler: one_cycle hands it; the attr's beta1 is then
+ * a decoy that must go unused */
+static void test_adamw(int bf, int cyc) {
     char what[128];
     int64_t n = 100019;
     float *p = rnd((size_t)n, 1, 0), *g = rnd((size_t)n, 0.1, bf), *m = rnd((size_t)n, 0.01, 0);
@@ -675,24 +677,27 @@ static void test_adamw(int bf) {
     for (int64_t i = 0; i < n; i++) v[i] = fabsf(v[i]);
     float lr = 3e-4f, step = 7.0f, gs = 0.5f;
     double b1 = 0.9, b2 = 0.999, eps = 1e-8, wd = 0.01, ls = 1.0; /* ls: lr_scale (LoRA+; 1 = the lr as is) */
+    const double cb1 = 0.8762983410742561; /* a one-cycle beta1 between 0.85 and 0.95 */
+    float b1pair[2] = {(float)cb1, (float)(cb1 - (double)(float)cb1)};
     dev Dp = d_from(p, (size_t)n, 0), Dg = d_from(g, (size_t)n, bf), Dm = d_from(m, (size_t)n, 0),
         Dv = d_from(v, (size_t)n, 0), Dlr = d_raw(&lr, 4), Dst = d_raw(&step, 4), Dgs = d_raw(&gs, 4);
-    dev Dpb = d_nan((size_t)n, 1);
+    dev Dpb = d_nan((size_t)n, 1), Db1 = d_raw(b1pair, 8);
+    CUdeviceptr b1p = cyc ? Db1.p : 0;
     if (bf) {
-        void *a[] = {&Dp.p, &Dg.p, &Dm.p, &Dv.p, &Dpb.p, &n, &Dlr.p, &Dst.p, &Dgs.p, &b1, &b2, &eps, &wd, &ls};
+        void *a[] = {&Dp.p, &Dg.p, &Dm.p, &Dv.p, &Dpb.p, &n, &Dlr.p, &Dst.p, &Dgs.p, &b1p, &b1, &b2, &eps, &wd, &ls};
         launch("axo_adamw_bf16", blocks(n, 256), 1, 1, 256, 1, 0, a);
     } else {
-        void *a[] = {&Dp.p, &Dg.p, &Dm.p, &Dv.p, &n, &Dlr.p, &Dst.p, &Dgs.p, &b1, &b2, &eps, &wd, &ls};
+        void *a[] = {&Dp.p, &Dg.p, &Dm.p, &Dv.p, &n, &Dlr.p, &Dst.p, &Dgs.p, &b1p, &b1, &b2, &eps, &wd, &ls};
         launch("axo_adamw_f32", blocks(n, 256), 1, 1, 256, 1, 0, a);
     }
-    ck_adamw_step_f32(p, g, m, v, n, lr, b1, b2, eps, wd, (int64_t)step, gs);
+    ck_adamw_step_f32(p, g, m, v, n, lr, cyc ? (double)b1pair[0] + (double)b1pair[1] : b1, b2, eps, wd, (int64_t)step, gs);
     float *gp = d_get(Dp), *gm = d_get(Dm), *gv = d_get(Dv);
     /* torch's fp32 update order with explicit roundings: expect ~bit-exact */
-    label(what, sizeof what, "%s_%s p", "axo_adamw", bf);
+    label(what, sizeof what, cyc ? "%s_%s p (beta1 input)" : "%s_%s p", "axo_adamw", bf);
     cmp(what, gp, p, (size_t)n, 2e-7, 0);
-    label(what, sizeof what, "%s_%s m", "axo_adamw", bf);
+    label(what, sizeof what, cyc ? "%s_%s m (beta1 input)" : "%s_%s m", "axo_adamw", bf);
     cmp(what, gm, m, (size_t)n, 2e-7, 0);
-    label(what, sizeof what, "%s_%s v", "axo_adamw", bf);
+    label(what, sizeof what, cyc ? "%s_%s v (beta1 input)" : "%s_%s v", "axo_adamw", bf);
     cmp(what, gv, v, (size_t)n, 2e-7, 0);
     if (bf) {
         float *gpb = d_get(Dpb);
@@ -702,6 +707,7 @@ static void test_adamw(int bf) {
     }
     free(gp), free(gm), free(gv), free(p), free(g), free(m), free(v);
     d_free(&Dp), d_free(&Dg), d_free(&Dm), d_free(&Dv), d_free(&Dlr), d_free(&Dst), d_free(&Dgs), d_free(&Dpb);
+    d_free(&Db1);
 }
 
 /* Pure bf16 (axo_adamw_sr_bf16): p, g, m, v bf16, the step's p, m, v stochastically rounded with the
@@ -719,7 +725,8 @@ static void test_adamw_sr(unsigned grid) {
     double b1 = 0.9, b2 = 0.999, eps = 1e-8, wd = 0.01, ls = 1.0; /* ls: lr_scale (LoRA+; 1 = the lr as is) */
     dev Dp = d_from(p, (size_t)n, 1), Dg = d_from(g, (size_t)n, 1), Dm = d_from(m, (size_t)n, 1),
         Dv = d_from(v, (size_t)n, 1), Dlr = d_raw(&lr, 4), Dst = d_raw(&step, 4), Dgs = d_raw(&gs, 4);
-    void *a[] = {&Dp.p, &Dg.p, &Dm.p, &Dv.p, &n, &first, &Dlr.p, &Dst.p, &Dgs.p, &b1, &b2, &eps, &wd, &salt, &ls};
+    CUdeviceptr b1p = 0; /* beta1 from the attr */
+    void *a[] = {&Dp.p, &Dg.p, &Dm.p, &Dv.p, &n, &first, &Dlr.p, &Dst.p, &Dgs.p, &b1p, &b1, &b2, &eps, &wd, &salt, &ls};
     launch("axo_adamw_sr_bf16", grid ? grid : blocks(n, 256), 1, 1, 256, 1, 0, a);
     ck_adamw_step_sr_bf16(p, g, m, v, n, lr, b1, b2, eps, wd, (int64_t)step, gs, salt, first);
     float *gp = d_get(Dp), *gm = d_get(Dm), *gv = d_get(Dv);
@@ -1158,7 +1165,7 @@ int main(int argc, char **argv) {
         if (want("rope")) test_rope(bf);
         if (want("embedding")) test_embedding(bf);
         if (want("cross_entropy")) test_cross_entropy(bf);
-        if (want("adamw")) test_adamw(bf);
+        if (want("adamw")) test_adamw(bf, 0), test_adamw(bf, 1);
         for (int hd = 64; hd <= 128 && want("attention"); hd *= 2) {
             test_attention(bf, hd, 1, 1, 0);
             test_attention(bf, hd, 0, 0, 0);

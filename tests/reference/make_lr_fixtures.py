@@ -3,7 +3,8 @@
 functions, evaluated for each case below at every step (and two past the end),
 times the base lr as torch's LambdaLR multiplies; and Axolotl's RexLR, a torch
 LRScheduler, stepped with a real optimizer (needs torch; without it the other
-cases are written with torch stubbed). Writes lr_schedules.jsonl:
+cases are written with torch stubbed). Also torch's OneCycleLR (lr_scheduler: one_cycle) with its beta1 cycle and an AdamW trajectory under it:
+one_cycle.json (test_train.c). Writes lr_schedules.jsonl:
 {"case": {...runtime/train.h rt_lr_sched fields...}, "base_lr": x, "lr": [...]}.
 test_train.c compares rt_lr_sched_at with these. The lambdas are pure Python;
 Without torch, torch is replaced by an inert stand-in for the import only (the
@@ -171,5 +172,82 @@ def plateau():
     print(path, len(out), "cases")
 
 
+# torch's OneCycleLR (lr_scheduler: one_cycle) as Axolotl's SchedulerMixin builds it: max_lr = learning_rate,
+# total_steps = the run's steps, pct_start = warmup / total unless the kwargs give one, anneal_strategy cos unless
+# given, then the kwargs. Stepped with a real AdamW as HF Trainer steps it: the lr and beta1 each step uses, then
+# step(); "error": the first step where torch raises instead (its exception's name), "error_at": that step.
+# (warmup, total, kwargs)
+ONE_CYCLE = [
+    (5, 60, {}), (0, 40, {}), (3, 10, {}), (1, 10, {}), (2, 2, {}), (0, 1, {}), (30, 20, {}),
+    (6, 50, {"anneal_strategy": "linear"}), (8, 50, {"three_phase": True}), (4, 9, {"three_phase": True}),
+    (5, 60, {"pct_start": 0.25, "div_factor": 10.0, "final_div_factor": 100.0, "base_momentum": 0.8,
+             "max_momentum": 0.9}),
+    (4, 30, {"cycle_momentum": False}), (7, 20, {"three_phase": True, "anneal_strategy": "linear", "pct_start": 0.3}),
+    (0, 12, {"pct_start": 0.5, "base_momentum": 0.9, "max_momentum": 0.9}),
+]
+
+
+def one_cycle_case(W, N, kw, base, params=None, grads=None):
+    p = torch.nn.Parameter(torch.zeros(1)) if params is None else params
+    opt = torch.optim.AdamW([p], lr=base, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.01, foreach=False)
+    extra = {}
+    if "pct_start" not in kw:
+        extra["pct_start"] = W / N
+    if "anneal_strategy" not in kw:
+        extra["anneal_strategy"] = "cos"
+    out = {"lr": [], "beta1": [], "params": []}
+    try:
+        sch = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=base, total_steps=N, **extra, **kw)
+    except Exception as e:  # noqa: BLE001 - torch's own refusal is the expected value
+        out.update(error=type(e).__name__, error_at=0)
+        return out
+    for t in range(N + 1):
+        g = opt.param_groups[0]
+        out["lr"].append(g["lr"])
+        out["beta1"].append(g["betas"][0])
+        if t == N:
+            break
+        if grads is not None:
+            p.grad = grads[t].clone()
+            opt.step()
+            out["params"].append([float(x) for x in p.detach()])
+        try:
+            sch.step()
+        except Exception as e:  # noqa: BLE001
+            out.update(error=type(e).__name__, error_at=t + 1)
+            break
+    return out
+
+
+def one_cycle():
+    import re
+    import warnings
+    warnings.filterwarnings("ignore", message=re.escape("Detected call of `lr_scheduler.step()` before"))  # lr-only cases
+    base = 2e-4
+    cases = []
+    for W, N, kw in ONE_CYCLE:
+        r = one_cycle_case(W, N, kw, base)
+        del r["params"]
+        cases.append({"warmup": W, "total": N, "kwargs": kw, "base_lr": base, **r})
+    # an AdamW trajectory under the cycle: 64 f32 values, fixed gradients, weight decay 0.01 (torch's
+    # single-tensor AdamW, foreach=False): the params after each step
+    gen = torch.Generator().manual_seed(7)
+    p0 = torch.randn(64, generator=gen)
+    N = 12
+    grads = [torch.randn(64, generator=gen) * 0.1 for _ in range(N)]
+    p = torch.nn.Parameter(p0.clone())
+    traj = one_cycle_case(3, N, {}, 1e-2, params=p, grads=grads)
+    out = {"cases": cases, "adamw": {"warmup": 3, "total": N, "base_lr": 1e-2, "betas": [0.9, 0.999], "eps": 1e-8,
+                                     "weight_decay": 0.01, "p0": [float(x) for x in p0],
+                                     "grads": [[float(x) for x in g] for g in grads], "params": traj["params"],
+                                     "lr": traj["lr"], "beta1": traj["beta1"]}}
+    path = os.path.join(os.path.dirname(OUT), "one_cycle.json")
+    with open(path, "w") as f:
+        json.dump(out, f, indent=1)
+        f.write("\n")
+    print(path, len(cases), "cases + an AdamW trajectory")
+
+
 if __name__ == "__main__":
     main()
+    one_cycle()

@@ -423,7 +423,7 @@ static void test_type_errors(void) {
         run_free(&r);
     }
     expect_error("datasets: x\n", "cfg.yml:1:11", "datasets: expected a list of {path: FILE, type: ...}, found \"x\"");
-    expect_error("lr_scheduler: one_cycle\n", "cfg.yml:1:15", "lr_scheduler: one_cycle is not implemented");
+    expect_error("lr_scheduler: greedy\n", "cfg.yml:1:15", "lr_scheduler: greedy is not implemented");
     expect_error("lr_scheduler: cosine_with_min_lr\n", "cfg.yml", "cosine_with_min_lr needs lr_scheduler_kwargs.min_lr or min_lr_rate");
     expect_error("lr_scheduler: cosine\nlr_scheduler_kwargs:\n  warmup: 3\n", "cfg.yml:3:3",
                  "lr_scheduler_kwargs.warmup: not an argument of axo's schedules");
@@ -438,7 +438,7 @@ static void test_enum_errors(void) {
     expect_error("lr_scheduler: cosine_annealing\n", "cfg.yml:1:15",
                  "lr_scheduler: expected one of constant, linear, cosine, constant_with_warmup, cosine_with_restarts, "
                  "polynomial, inverse_sqrt, cosine_with_min_lr, cosine_warmup_with_min_lr, warmup_stable_decay, rex, "
-                 "reduce_lr_on_plateau, found \"cosine_annealing\"");
+                 "reduce_lr_on_plateau, one_cycle, found \"cosine_annealing\"");
     expect_error("optimizer: sgd\n", "cfg.yml:1:12",
                  "optimizer: expected one of adamw_torch, adamw_torch_fused, adamw_hf, paged_adamw_32bit, adamw_bnb_8bit, "
                  "adamw_8bit, paged_adamw_8bit, found \"sgd\"");
@@ -537,6 +537,46 @@ static void test_schedules(void) {
     run_free(&r);
     expect_warning("lr_scheduler: rex\nlr_scheduler_kwargs:\n  pct_start: 0.3\n  warmup_type: exp\n", "cfg.yml:2:1",
                    "lr_scheduler_kwargs: ignored with lr_scheduler: rex");
+    /* one_cycle: OneCycleLR's arguments, typed as PyYAML types them; torch's defaults where none is given */
+    run_y(&r, "lr_scheduler: one_cycle\n");
+    CHECK_MSG(r.rc == 0 && r.d.n == 0 && r.c.lr_scheduler == FE_SCHED_ONE_CYCLE && isnan(r.c.oc_pct_start) &&
+                  r.c.oc_cycle_momentum == -1 && !r.c.oc_anneal,
+              "%s", dump(&r.d));
+    run_free(&r);
+    run_y(&r, "lr_scheduler: one_cycle\nlr_scheduler_kwargs:\n  pct_start: 0.25\n  anneal_strategy: linear\n"
+              "  div_factor: 10\n  final_div_factor: 1.0e+3\n  base_momentum: 0.8\n  max_momentum: 1\n"
+              "  three_phase: true\n  cycle_momentum: false\n  last_epoch: -1\n");
+    CHECK_MSG(r.rc == 0 && r.d.n == 0 && r.c.oc_pct_start == 0.25 && !strcmp(r.c.oc_anneal, "linear") &&
+                  r.c.oc_div_factor == 10 && r.c.oc_final_div_factor == 1e3 && r.c.oc_base_momentum == 0.8 &&
+                  r.c.oc_max_momentum == 1 && r.c.oc_three_phase == 1 && r.c.oc_cycle_momentum == 0,
+              "%s", dump(&r.d));
+    run_free(&r);
+    expect_error("lr_scheduler: one_cycle\nlr_scheduler_kwargs:\n  pct_start: 0\n", "cfg.yml:3:14",
+                 "lr_scheduler_kwargs.pct_start: expected a float written with a decimal point");
+    expect_error("lr_scheduler: one_cycle\nlr_scheduler_kwargs:\n  pct_start: -0.5\n", "cfg.yml:3:14",
+                 "lr_scheduler_kwargs.pct_start: expected a float in [0, 1]");
+    expect_error("lr_scheduler: one_cycle\nlr_scheduler_kwargs:\n  div_factor: 1e1\n", "cfg.yml:3:15",
+                 "lr_scheduler_kwargs.div_factor: expected a number as YAML 1.1 writes one");
+    expect_error("lr_scheduler: one_cycle\nlr_scheduler_kwargs:\n  div_factor: 0.0\n", "cfg.yml:3:15",
+                 "lr_scheduler_kwargs.div_factor: expected a positive number");
+    expect_error("lr_scheduler: one_cycle\nlr_scheduler_kwargs:\n  base_momentum: [0.8, 0.85]\n", "cfg.yml:3:18",
+                 "a value per parameter group is not implemented");
+    expect_error("lr_scheduler: one_cycle\nlr_scheduler_kwargs:\n  total_steps: 100\n", "cfg.yml:3:3",
+                 "lr_scheduler_kwargs.total_steps: Axolotl passes total_steps (the run's steps) to OneCycleLR itself");
+    expect_error("lr_scheduler: one_cycle\nlr_scheduler_kwargs:\n  last_epoch: 5\n", "cfg.yml:3:15",
+                 "lr_scheduler_kwargs.last_epoch: expected -1");
+    expect_error("lr_scheduler: one_cycle\nlr_scheduler_kwargs:\n  num_cycles: 2\n", "cfg.yml:3:3",
+                 "lr_scheduler_kwargs.num_cycles: not an argument of torch's OneCycleLR");
+    expect_warning("lr_scheduler: one_cycle\nlr_scheduler_kwargs:\n  epochs: 3\n", "cfg.yml:3:3",
+                   "lr_scheduler_kwargs.epochs: ignored, as OneCycleLR ignores it when given total_steps");
+    expect_warning("lr_scheduler: one_cycle\nadam_beta1: 0.8\n", "cfg.yml:2:1",
+                   "adam_beta1: replaced by one_cycle's momentum (from max_momentum 0.95 down to base_momentum 0.85");
+    expect_warning("lr_scheduler: one_cycle\nwarmup_steps: 10\nlr_scheduler_kwargs: {pct_start: 0.1}\n", "cfg.yml:2:1",
+                   "warmup_steps: unused with lr_scheduler_kwargs.pct_start");
+    expect_warning("lr_scheduler: one_cycle\nembedding_lr_scale: 0.5\n", "cfg.yml:2:1",
+                   "embedding_lr_scale: with lr_scheduler: one_cycle every parameter group trains at the schedule's lr");
+    expect_warning("lr_div_factor: 10\n", "cfg.yml:1:1", "lr_div_factor: ignored, as Axolotl 0.19 ignores it");
+    expect_error("lr_div_factor: ten\n", "cfg.yml:1:16", "lr_div_factor: expected a number");
     run_y(&r, "lr_scheduler_kwargs:\n  min_lr_rate: 0.1\n  num_cycles: null\nlr_scheduler: cosine_with_min_lr\n");
     CHECK_MSG(r.rc == 0 && r.d.n == 0 && isnan(r.c.sched_num_cycles), "kwargs before lr_scheduler: %s", dump(&r.d));
     run_free(&r);

@@ -381,6 +381,31 @@ static void test_floats(void) {
 /* the line under test is line 8 */
 #define BAD(line8) PRE line8 "\n}\n"
 
+/* adamw / adamw8's optional last operand, the step's beta1 (lr_scheduler: one_cycle): f32[2], whole */
+#define OPT_PRE                                                                                                  \
+    "axo.ir 1\nmesh dp=2\nglobal @p : f32[8,256] param\nglobal @g : f32[8,256] grad\nglobal @m : f32[8,256] opt\n"  \
+    "global @v : f32[8,256] opt\nglobal @qm : u8[8,256] opt\nglobal @qv : u8[8,256] opt\n"                          \
+    "global @am : f32[8,1] opt\nglobal @av : f32[8,1] opt\nprogram opt_step {\n"                                   \
+    "  %lr = input() {name=\"lr\"} : f32[] input\n  %st = input() {name=\"step\"} : f32[] input\n"                \
+    "  %gs = input() {name=\"gs\"} : f32[] input\n"
+#define AT "{beta1=0.9, beta2=0.999, eps=1e-08, weight_decay=0.0, salt=0}"
+static void test_beta1_operand(void) {
+    ir_module_destroy(parse_ok(OPT_PRE "  %b = input() {name=\"beta1\"} : f32[2] input\n"
+                                       "  adamw(@p, @g, @m, @v, %lr, %st, %gs, %b) " AT "\n"
+                                       "  adamw8(@p, @g, @qm, @qv, @am, @av, %lr, %st, %gs, %b) " AT "\n}\n",
+                               "beta1"));
+    ir_module_destroy(parse_ok(OPT_PRE "  adamw(@p, @g, @m, @v, %lr, %st, %gs) " AT "\n}\n", "no beta1"));
+    parse_err(__LINE__, OPT_PRE "  %b = input() {name=\"beta1\"} : f32[] input\n  adamw(@p, @g, @m, @v, %lr, %st, %gs, %b) " AT "\n}\n",
+              "t.ir:16:3", "operand 7: expected the step's beta1 as f32[2] (hi, lo), found f32[]");
+    parse_err(__LINE__, OPT_PRE "  %b = input() {name=\"beta1\"} : f32[2]<dp:0> input\n"
+                                "  adamw8(@p, @g, @qm, @qv, @am, @av, %lr, %st, %gs, %b) " AT "\n}\n",
+              "t.ir:16:3", "operand 9: expected the step's beta1 as f32[2] (hi, lo)");
+    parse_err(__LINE__, OPT_PRE "  adamw(@p, @g, @m, @v, %lr, %st, %gs, %lr, %lr) " AT "\n}\n", "t.ir:15:3",
+              "adamw takes 7 or 8 operands, found 9");
+    parse_err(__LINE__, OPT_PRE "  adamw(@p, @g, @m, @v, %lr, %st) " AT "\n}\n", "t.ir:15:3", "adamw takes 7 or 8 operands, found 6");
+}
+#undef AT
+
 static void test_parse_errors(void) {
     /* the prelude itself is fine */
     ir_module_destroy(parse_ok(BAD("  %y = matmul(%x, @w) : f32[2,4] act"), "pre"));
@@ -889,6 +914,7 @@ int main(void) {
     test_sample_files();
     test_floats();
     test_parse_errors();
+    test_beta1_operand();
     test_names_and_layout();
     test_robustness();
     test_verify();

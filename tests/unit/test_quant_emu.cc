@@ -186,7 +186,23 @@ struct adamw_hp {
     float lr, step, gs;
     double beta1, wd;
     double lr_scale = 1.0; // the node's lr_scale (LoRA+): the kernels' last argument, the CPU's lr x lr_scale
+    bool b1_in = false;    // beta1 from the device pair (hi, lo) as one_cycle hands it; the attr argument a decoy
 };
+
+// The kernels' beta1 arguments for h: the pair (used when h.b1_in), the attr value, and the beta1 the CPU
+// reference takes ((double)hi + (double)lo under b1_in: what the kernel must reconstruct)
+struct b1_args {
+    float pair[2];
+    double attr, ref;
+};
+static b1_args beta1_of(const adamw_hp &h) {
+    b1_args b;
+    b.pair[0] = (float)h.beta1;
+    b.pair[1] = (float)(h.beta1 - (double)b.pair[0]);
+    b.attr = h.b1_in ? 0.5 : h.beta1;
+    b.ref = h.b1_in ? (double)b.pair[0] + (double)b.pair[1] : h.beta1;
+    return b;
+}
 
 static float rand_bf16(float lo, float hi, bool pos) {
     return ax_round_bf16(urandf(lo, hi) * (pos || urand32() & 1 ? 1.0f : -1.0f));
@@ -206,21 +222,24 @@ static void adamw_sr_case(int64_t n, int64_t first, uint32_t salt, unsigned grid
         M[k] = __float2bfloat16_rn(m[k]), V[k] = __float2bfloat16_rn(v[k]);
     }
     const float lr = h.lr, step = h.step, gs = h.gs;
+    const b1_args b1 = beta1_of(h);
+    const float *b1p = h.b1_in ? b1.pair : nullptr;
     emu_launch(emu_dim3{grid, 1, 1}, 256, no_smem, sizeof no_smem, [&] {
-        axo_adamw_sr_bf16(P.data(), G.data(), M.data(), V.data(), n, first, &lr, &step, &gs, h.beta1, beta2, eps, h.wd,
-                          salt, h.lr_scale);
+        axo_adamw_sr_bf16(P.data(), G.data(), M.data(), V.data(), n, first, &lr, &step, &gs, b1p, b1.attr, beta2, eps,
+                          h.wd, salt, h.lr_scale);
     });
     // the executor hands the CPU kernel the f32 scalars widened, and the step as an integer
     std::vector<float> p32(p), m32(m), v32(v);
-    ck_adamw_step_f32(p32.data(), g.data(), m32.data(), v32.data(), n, (double)lr * h.lr_scale, h.beta1, beta2, eps,
+    ck_adamw_step_f32(p32.data(), g.data(), m32.data(), v32.data(), n, (double)lr * h.lr_scale, b1.ref, beta2, eps,
                       h.wd, (int64_t)step, (double)gs);
-    ck_adamw_step_sr_bf16(p.data(), g.data(), m.data(), v.data(), n, (double)lr * h.lr_scale, h.beta1, beta2, eps, h.wd,
+    ck_adamw_step_sr_bf16(p.data(), g.data(), m.data(), v.data(), n, (double)lr * h.lr_scale, b1.ref, beta2, eps, h.wd,
                           (int64_t)step, (double)gs, salt, first);
     int64_t up = 0; // elements of p whose stochastic rounding is not round-to-nearest: the rounding is live
     for (int64_t i = 0; i < n; i++) up += ax_round_bf16(p32[(size_t)i]) != p[(size_t)i];
     char tag[160], what[200];
-    snprintf(tag, sizeof tag, "n=%lld first=%lld step=%g salt=%u grid=%u lr=%g x %g wd=%g gs=%g beta1=%g", (long long)n,
-             (long long)first, (double)step, salt, grid, (double)lr, h.lr_scale, h.wd, (double)gs, h.beta1);
+    snprintf(tag, sizeof tag, "n=%lld first=%lld step=%g salt=%u grid=%u lr=%g x %g wd=%g gs=%g beta1=%.17g%s",
+             (long long)n, (long long)first, (double)step, salt, grid, (double)lr, h.lr_scale, h.wd, (double)gs, h.beta1,
+             h.b1_in ? " (input)" : "");
     bool ok = true;
     const char *names[3] = {"p", "m", "v"};
     const std::vector<bf> *got[3] = {&P, &M, &V};
@@ -251,18 +270,22 @@ static void adamw_f32_case(int64_t n, unsigned grid, bool g_bf16, const adamw_hp
     }
     std::vector<float> P(p), M(m), V(v);
     const float lr = h.lr, step = h.step, gs = h.gs;
+    const b1_args b1 = beta1_of(h);
+    const float *b1p = h.b1_in ? b1.pair : nullptr;
     emu_launch(emu_dim3{grid, 1, 1}, 256, no_smem, sizeof no_smem, [&] {
         if (g_bf16)
-            axo_adamw_bf16(P.data(), Gb.data(), M.data(), V.data(), nullptr, n, &lr, &step, &gs, h.beta1, beta2, eps, h.wd,
-                           h.lr_scale);
+            axo_adamw_bf16(P.data(), Gb.data(), M.data(), V.data(), nullptr, n, &lr, &step, &gs, b1p, b1.attr, beta2, eps,
+                           h.wd, h.lr_scale);
         else
-            axo_adamw_f32(P.data(), g.data(), M.data(), V.data(), n, &lr, &step, &gs, h.beta1, beta2, eps, h.wd, h.lr_scale);
+            axo_adamw_f32(P.data(), g.data(), M.data(), V.data(), n, &lr, &step, &gs, b1p, b1.attr, beta2, eps, h.wd,
+                          h.lr_scale);
     });
-    ck_adamw_step_f32(p.data(), g.data(), m.data(), v.data(), n, (double)lr * h.lr_scale, h.beta1, beta2, eps, h.wd,
+    ck_adamw_step_f32(p.data(), g.data(), m.data(), v.data(), n, (double)lr * h.lr_scale, b1.ref, beta2, eps, h.wd,
                       (int64_t)step, (double)gs);
-    char tag[160], what[200];
-    snprintf(tag, sizeof tag, "%s n=%lld grid=%u step=%g lr=%g x %g wd=%g gs=%g", g_bf16 ? "bf16" : "f32", (long long)n,
-             grid, (double)step, (double)lr, h.lr_scale, h.wd, (double)gs);
+    char tag[200], what[240];
+    snprintf(tag, sizeof tag, "%s n=%lld grid=%u step=%g lr=%g x %g wd=%g gs=%g beta1=%.17g%s", g_bf16 ? "bf16" : "f32",
+             (long long)n, grid, (double)step, (double)lr, h.lr_scale, h.wd, (double)gs, h.beta1,
+             h.b1_in ? " (input)" : "");
     bool ok = true;
     const char *names[3] = {"p", "m", "v"};
     const std::vector<float> *got[3] = {&P, &M, &V}, *ref[3] = {&p, &m, &v};
@@ -296,10 +319,12 @@ static void adamw8_case(int64_t R, int64_t K, int64_t first, bool g_bf16, int wa
     };
     for (int64_t i = 0; i < n; i++) p[(size_t)i] = signed_rand(0.02f, 2.0f, b16);
     float lr = h.lr, step = h.step, gs = h.gs;
+    const b1_args b1 = beta1_of(h);
+    const float *b1p = h.b1_in ? b1.pair : nullptr;
     for (int w = 0; w < warm; w++, step += 1.0f) { // the CPU alone: a state to start from
         new_grads();
         ck_adamw8_step(p.data(), g.data(), qm.data(), qv.data(), am.data(), av.data(), R, K, (double)lr * h.lr_scale,
-                       h.beta1, beta2, eps, h.wd, (int64_t)step, (double)gs, b16, 11, first);
+                       b1.ref, beta2, eps, h.wd, (int64_t)step, (double)gs, b16, 11, first);
     }
     // the device's storage: p and g in their dtypes, codes one byte each (the executor's packer), maxima f32
     std::vector<P> P_((size_t)n);
@@ -327,13 +352,13 @@ static void adamw8_case(int64_t R, int64_t K, int64_t first, bool g_bf16, int wa
         emu_launch(emu_dim3{grid, 1, 1}, 256, no_smem, sizeof no_smem, [&] {
             if (b16)
                 axo_adamw8_bf16((bf *)P_.data(), gp, QM.data(), QV.data(), AM.data(), AV.data(), R, K, first, &lr,
-                                &step, &gs, h.beta1, beta2, eps, h.wd, 11, gb, h.lr_scale);
+                                &step, &gs, b1p, b1.attr, beta2, eps, h.wd, 11, gb, h.lr_scale);
             else
                 axo_adamw8_f32((float *)P_.data(), gp, QM.data(), QV.data(), AM.data(), AV.data(), R, K, first, &lr,
-                               &step, &gs, h.beta1, beta2, eps, h.wd, 11, gb, h.lr_scale);
+                               &step, &gs, b1p, b1.attr, beta2, eps, h.wd, 11, gb, h.lr_scale);
         });
         ck_adamw8_step(p.data(), g.data(), qm.data(), qv.data(), am.data(), av.data(), R, K, (double)lr * h.lr_scale,
-                       h.beta1, beta2, eps, h.wd, (int64_t)step, (double)gs, b16, 11, first);
+                       b1.ref, beta2, eps, h.wd, (int64_t)step, (double)gs, b16, 11, first);
         std::vector<float> gp_((size_t)n), gm((size_t)n), gv((size_t)n);
         for (int64_t i = 0; i < n; i++) gp_[(size_t)i] = to_f(P_[(size_t)i]);
         rt_cuda_unpack(IR_U8, QM.data(), n, gm.data());
@@ -460,6 +485,13 @@ int main() {
     adamw8_case<bf>(9, 4099, 9 * 4099, false, 2, 2, 20, h8); // the full grid: ceil(153 / 8)
     adamw8_case<float>(4, 600, 0, true, 3, 2, 2, {1e-3f, 1.0f, 1.0f, 0.9, 0.01, 16.0}); // LoRA+'s lr_scale
     adamw8_case<bf>(4, 600, 12345, false, 0, 2, 2, {3e-4f, 1.0f, 0.37f, 0.9, 0.1, 3.7});
+    // the step's beta1 from the device pair (lr_scheduler: one_cycle), the attr a decoy: every kernel kind
+    const double cb1 = 0.8762983410742561;
+    adamw_sr_case(4099, 777, 4, 4, {1e-3f, 7.0f, 1.0f, cb1, 0.01, 1.0, true});
+    adamw_sr_case(4099, 777, 4, 4, {3e-4f, 1.0f, 0.37f, 0.95, 0.1, 3.7, true});
+    for (int gb = 0; gb < 2; gb++) adamw_f32_case(4099, 3, gb, {1e-3f, 7.0f, 1.0f, cb1, 0.01, 1.0, true});
+    adamw8_case<float>(4, 600, 0, true, 3, 2, 2, {1e-3f, 1.0f, 1.0f, cb1, 0.01, 1.0, true});
+    adamw8_case<bf>(4, 600, 12345, false, 0, 2, 2, {3e-4f, 1.0f, 0.37f, 0.85, 0.1, 1.0, true});
     printf("%d cases, %d failed\n", g_cases, g_fail);
     return g_fail ? 1 : 0;
 }

@@ -523,6 +523,76 @@ static void lr_fixtures(void) {
     CHECK_MSG(ncases == 34, "%d schedules in lr_schedules.jsonl, expected 34", ncases);
 }
 
+/* rt_one_cycle_at = torch's OneCycleLR as Axolotl builds it (tests/reference/make_lr_fixtures.py, one_cycle.json:
+ * stepped with a real AdamW as HF Trainer steps it): every step's lr and beta1, including the scheduler's step
+ * after the last optimizer step; a refusal exactly where torch raises; and an AdamW trajectory under the cycle
+ * (ck_adamw_step_f32 with the step's lr and beta1) = torch's single-tensor AdamW bit for bit. */
+static void one_cycle_fixtures(void) {
+    json_error_t je;
+    json_t *fx = json_load_file(AXO_SOURCE_DIR "/tests/reference/one_cycle.json", 0, &je);
+    CHECK_MSG(fx != NULL, "one_cycle.json: %s", je.text);
+    if (!fx) return;
+    size_t i, t;
+    json_t *c, *v;
+    int ncases = 0;
+    json_array_foreach(json_object_get(fx, "cases"), i, c) {
+        const json_t *kw = json_object_get(c, "kwargs");
+#define KW(k, d) (json_is_number(json_object_get(kw, k)) ? json_number_value(json_object_get(kw, k)) : (d))
+#define KB(k, d) (json_object_get(kw, k) ? json_is_true(json_object_get(kw, k)) : (d))
+        const char *an = json_string_value(json_object_get(kw, "anneal_strategy"));
+        rt_lr_sched s = {.name = "one_cycle", .warmup = json_integer_value(json_object_get(c, "warmup")),
+                         .total = json_integer_value(json_object_get(c, "total")), .oc_pct_start = KW("pct_start", NAN),
+                         .oc_div_factor = KW("div_factor", 25.0), .oc_final_div_factor = KW("final_div_factor", 1e4),
+                         .oc_base_momentum = KW("base_momentum", 0.85), .oc_max_momentum = KW("max_momentum", 0.95),
+                         .oc_anneal_linear = an && !strcmp(an, "linear"), .oc_three_phase = KB("three_phase", 0),
+                         .oc_cycle_momentum = KB("cycle_momentum", 1)};
+#undef KW
+#undef KB
+        const double base = json_number_value(json_object_get(c, "base_lr"));
+        const json_t *lrs = json_object_get(c, "lr"), *b1s = json_object_get(c, "beta1");
+        const int err_at = json_object_get(c, "error") ? (int)json_integer_value(json_object_get(c, "error_at")) : -1;
+        const size_t n = json_array_size(lrs);
+        CHECK(err_at >= 0 ? n == (size_t)err_at : n == (size_t)s.total + 1);
+        for (t = 0; t <= n && t <= (size_t)s.total; t++) {
+            double lr, b1;
+            char why[256] = "";
+            const int rc = rt_one_cycle_at(&s, base, (int64_t)t, &lr, &b1, why, sizeof why);
+            if ((int)t == err_at) {
+                CHECK_MSG(rc != 0 && *why, "one_cycle (warmup %lld, total %lld) step %zu: torch raises %s, axo gives lr %g",
+                          (long long)s.warmup, (long long)s.total, t, json_string_value(json_object_get(c, "error")), lr);
+                break;
+            }
+            if (t == n) break;
+            const double wl = json_number_value(json_array_get(lrs, t)), wb = json_number_value(json_array_get(b1s, t));
+            CHECK_MSG(rc == 0 && fabs(lr - wl) <= 1e-15 * fabs(wl) &&
+                          (s.oc_cycle_momentum ? fabs(b1 - wb) <= 1e-15 * wb : isnan(b1) && wb == 0.9),
+                      "one_cycle (warmup %lld, total %lld) step %zu: lr %.17g beta1 %.17g, torch %.17g %.17g (%s)",
+                      (long long)s.warmup, (long long)s.total, t, lr, b1, wl, wb, why);
+        }
+        ncases++;
+    }
+    CHECK_MSG(ncases == 14, "%d one_cycle cases, expected 14", ncases);
+    /* the AdamW trajectory: 64 values, step t's lr and beta1 from the schedule, torch's order of operations */
+    const json_t *a = json_object_get(fx, "adamw");
+    rt_lr_sched s = {.name = "one_cycle", .warmup = json_integer_value(json_object_get(a, "warmup")),
+                     .total = json_integer_value(json_object_get(a, "total")), .oc_pct_start = NAN, .oc_div_factor = 25.0,
+                     .oc_final_div_factor = 1e4, .oc_base_momentum = 0.85, .oc_max_momentum = 0.95,
+                     .oc_cycle_momentum = 1};
+    float p[64], g[64], m[64] = {0}, vv[64] = {0};
+    json_array_foreach(json_object_get(a, "p0"), i, v) p[i] = (float)json_number_value(v);
+    size_t bad = 0;
+    for (t = 0; t < (size_t)s.total; t++) {
+        double lr, b1;
+        char why[256];
+        CHECK(rt_one_cycle_at(&s, json_number_value(json_object_get(a, "base_lr")), (int64_t)t, &lr, &b1, why, sizeof why) == 0);
+        json_array_foreach(json_array_get(json_object_get(a, "grads"), t), i, v) g[i] = (float)json_number_value(v);
+        ck_adamw_step_f32(p, g, m, vv, 64, lr, b1, 0.999, 1e-8, 0.01, (int64_t)t + 1, 1.0);
+        json_array_foreach(json_array_get(json_object_get(a, "params"), t), i, v) bad += p[i] != (float)json_number_value(v);
+    }
+    CHECK_MSG(bad == 0, "one_cycle AdamW trajectory: %zu of %lld values differ from torch's", bad, 64 * (long long)s.total);
+    json_decref(fx);
+}
+
 /* rt_plateau_step = torch's ReduceLROnPlateau (tests/reference/make_lr_fixtures.py: stepped with each metric):
  * modes, thresholds, patience, cooldown, the min_lr floor and eps, the lr after every step bit for bit */
 static void plateau_fixtures(void) {
@@ -762,5 +832,6 @@ int main(void) {
     CHECK(rt_lr_at("constant", 2.0, 4, 100, 0) == 2.0); /* HF's constant has no warmup */
     plateau_fixtures();
     lr_fixtures();
+    one_cycle_fixtures();
     return check_done();
 }
