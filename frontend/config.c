@@ -715,6 +715,8 @@ static void set_defaults(fe_config *c) {
     c->sched_factor = c->sched_patience = c->sched_threshold = c->sched_cooldown = c->sched_eps = NAN;
     c->oc_pct_start = c->oc_div_factor = c->oc_final_div_factor = c->oc_base_momentum = c->oc_max_momentum = NAN;
     c->oc_three_phase = c->oc_cycle_momentum = -1;
+    c->sched_greedy_warmup = c->sched_max_lr = c->sched_window = c->sched_reset_start = NAN;
+    c->sched_smooth = -1;
     c->optimizer = "adamw_torch";
     c->adam_beta1 = 0.9;
     c->adam_beta2 = 0.999;
@@ -1597,13 +1599,14 @@ static void added_overrides(loader *L, const fe_ypair *p) {
 const char *const fe_sched_names[FE_SCHED_COUNT] = {
     "constant",           "linear",                    "cosine",              "constant_with_warmup", "cosine_with_restarts",
     "polynomial",         "inverse_sqrt",              "cosine_with_min_lr",  "cosine_warmup_with_min_lr",
-    "warmup_stable_decay", "rex",                    "reduce_lr_on_plateau", "one_cycle"};
+    "warmup_stable_decay", "rex",                    "reduce_lr_on_plateau", "one_cycle",           "greedy"};
 
 /* lr_scheduler_kwargs: the arguments HF's schedules take (a key another
  * schedule takes is checked against lr_scheduler in check_schedule) */
 #define SCHED_KWARGS                                                                                                  \
     "num_cycles, power, lr_end, timescale, min_lr, min_lr_rate, warmup_lr_rate, num_decay_steps, num_stable_steps, " \
-    "min_lr_ratio, warmup_type, decay_type, mode, factor, patience, threshold, threshold_mode, cooldown, eps"
+    "min_lr_ratio, warmup_type, decay_type, mode, factor, patience, threshold, threshold_mode, cooldown, eps, warmup, " \
+    "max_lr, smooth, window_size, reset_start, verbose"
 static void sched_kwargs(loader *L, const fe_ypair *p) {
     const fe_yctx *y = &L->y;
     fe_config *c = L->c;
@@ -1625,7 +1628,11 @@ static void sched_kwargs(loader *L, const fe_ypair *p) {
                                                      {"patience", &c->sched_patience},
                                                      {"threshold", &c->sched_threshold},
                                                      {"cooldown", &c->sched_cooldown},
-                                                     {"eps", &c->sched_eps}};
+                                                     {"eps", &c->sched_eps},
+                                                     {"warmup", &c->sched_greedy_warmup},
+                                                     {"max_lr", &c->sched_max_lr},
+                                                     {"window_size", &c->sched_window},
+                                                     {"reset_start", &c->sched_reset_start}};
     static const char *const shapes[] = {"linear", "cosine", "1-sqrt"}; /* get_wsd_schedule's warmup and decay types */
     for (int i = 0; i < n; i++) {
         snprintf(k2, sizeof k2, "%s.%s", p->key, kp[i].key);
@@ -1638,6 +1645,11 @@ static void sched_kwargs(loader *L, const fe_ypair *p) {
                 yerr(y, kp[i].v, ax_arena_strdup(y->ar, k2), md ? "min or max (ReduceLROnPlateau)" : "rel or abs (ReduceLROnPlateau)");
             else
                 *(md ? &c->sched_mode : &c->sched_threshold_mode) = !strcmp(t, a) ? a : b;
+            continue;
+        }
+        if (!strcmp(kp[i].key, "smooth") || !strcmp(kp[i].key, "verbose")) { /* GreedyLR's; verbose only prints */
+            int b;
+            if (fe_y_bool(y, ax_arena_strdup(y->ar, k2), kp[i].v, &b) == 0 && !strcmp(kp[i].key, "smooth")) c->sched_smooth = b;
             continue;
         }
         const int wt = !strcmp(kp[i].key, "warmup_type"), dt = !strcmp(kp[i].key, "decay_type");
@@ -2100,17 +2112,6 @@ static void apply_special(loader *L, const fe_ypair *p) {
         int i = y_enum(L, k, v, names, 2);
         if (i >= 0) c->adapter = i == 0 ? FE_ADAPTER_LORA : FE_ADAPTER_QLORA;
     } else if (!strcmp(k, "lr_scheduler")) {
-        const char *t = fe_y_text(v);
-        static const char *const later[] = {"greedy"};
-        for (size_t i = 0; t && i < AX_ARRAY_LEN(later); i++)
-            if (!strcmp(t, later[i])) {
-                ax_error(y->d, fe_yloc(y, v, loc, sizeof loc),
-                         "%s: %s is not implemented; axo has constant, constant_with_warmup, linear, cosine (with "
-                         "cosine_min_lr_ratio, cosine_constant_lr_ratio, lr_quadratic_warmup), cosine_with_restarts, "
-                         "cosine_with_min_lr, cosine_warmup_with_min_lr, polynomial, inverse_sqrt, warmup_stable_decay, "
-                         "rex, reduce_lr_on_plateau, one_cycle", k, t);
-                return;
-            }
         int i = y_enum(L, k, v, fe_sched_names, FE_SCHED_COUNT);
         if (i >= 0) c->lr_scheduler = (fe_sched)i;
     } else if (!strcmp(k, "lr_div_factor")) { /* in Axolotl 0.19's schema (a float), read by nothing */
@@ -2533,7 +2534,7 @@ static void check_schedule(loader *L) {
               c->lr_scheduler == FE_SCHED_COSINE_WITH_MIN_LR || wmin || wsd;
     int poly = c->lr_scheduler == FE_SCHED_POLYNOMIAL, isq = c->lr_scheduler == FE_SCHED_INVERSE_SQRT,
         minlr = c->lr_scheduler == FE_SCHED_COSINE_WITH_MIN_LR || wmin;
-    const int plat = c->lr_scheduler == FE_SCHED_REDUCE_ON_PLATEAU;
+    const int greedy = c->lr_scheduler == FE_SCHED_GREEDY, plat = c->lr_scheduler == FE_SCHED_REDUCE_ON_PLATEAU || greedy;
     if (c->lr_scheduler == FE_SCHED_REX) { /* Axolotl builds RexLR itself and passes none of them */
         if (p && p->v->type == YAML_MAPPING_NODE && p->v->data.mapping.pairs.top > p->v->data.mapping.pairs.start)
             ax_warn(y->d, at, "lr_scheduler_kwargs: ignored with lr_scheduler: rex (Axolotl's RexLR takes none; its "
@@ -2549,22 +2550,29 @@ static void check_schedule(loader *L) {
     if ((!isnan(c->sched_factor) || !isnan(c->sched_patience) || !isnan(c->sched_threshold) || !isnan(c->sched_cooldown) ||
          !isnan(c->sched_eps) || c->sched_mode || c->sched_threshold_mode) && !plat)
         ax_error(y->d, at, "lr_scheduler_kwargs: mode, factor, patience, threshold, threshold_mode, cooldown and eps are "
-                           "reduce_lr_on_plateau's; lr_scheduler is %s", name);
+                           "reduce_lr_on_plateau's and greedy's; lr_scheduler is %s", name);
+    if ((!isnan(c->sched_greedy_warmup) || !isnan(c->sched_max_lr) || !isnan(c->sched_window) ||
+         !isnan(c->sched_reset_start) || c->sched_smooth >= 0) && !greedy)
+        ax_error(y->d, at, "lr_scheduler_kwargs: warmup, max_lr, smooth, window_size and reset_start are greedy's; "
+                           "lr_scheduler is %s", name);
     if (plat) {
-        if (!isnan(c->sched_factor) && !(c->sched_factor < 1))
-            ax_error(y->d, at, "lr_scheduler_kwargs.factor: expected below 1, found %g (torch's ReduceLROnPlateau refuses it)",
-                     c->sched_factor);
-        const double ints[2] = {c->sched_patience, c->sched_cooldown};
-        for (int k = 0; k < 2; k++)
-            if (!isnan(ints[k]) && ints[k] != floor(ints[k]))
-                ax_error(y->d, at, "lr_scheduler_kwargs.%s: expected a whole number of evaluations, found %g",
-                         k ? "cooldown" : "patience", ints[k]);
+        if (!isnan(c->sched_factor) && !(c->sched_factor < 1 && (!greedy || c->sched_factor > 0)))
+            ax_error(y->d, at, "lr_scheduler_kwargs.factor: expected %s, found %g (%s)", greedy ? "in (0, 1)" : "below 1",
+                     c->sched_factor, greedy ? "GreedyLR refuses 1 and above, and divides by it" : "torch's ReduceLROnPlateau refuses it");
+        const double ints[5] = {c->sched_patience, c->sched_cooldown, c->sched_greedy_warmup, c->sched_window,
+                                c->sched_reset_start};
+        static const char *const ik[5] = {"patience", "cooldown", "warmup", "window_size", "reset_start"};
+        for (int k = 0; k < 5; k++)
+            if (!isnan(ints[k]) && (ints[k] != floor(ints[k]) || (k == 3 && ints[k] < 1)))
+                ax_error(y->d, at, "lr_scheduler_kwargs.%s: expected a whole number of evaluations%s, found %g", ik[k],
+                         k == 3 ? " (at least 1)" : "", ints[k]);
         if (!isnan(c->sched_min_lr_rate))
-            ax_error(y->d, at, "lr_scheduler_kwargs.min_lr_rate: cosine_with_min_lr's; reduce_lr_on_plateau's floor is min_lr");
+            ax_error(y->d, at, "lr_scheduler_kwargs.min_lr_rate: cosine_with_min_lr's; %s's floor is min_lr", name);
         if (!isnan(c->embedding_lr) || !isnan(c->embedding_lr_scale) || c->nlr_groups > 0 || c->loraplus_lr_ratio > 0)
-            ax_error(y->d, at, "lr_scheduler: reduce_lr_on_plateau lowers each parameter group's lr down to min_lr and "
-                     "stops at eps on its own, which axo's per-group lr multiples cannot follow: drop embedding_lr / "
-                     "embedding_lr_scale / lr_groups / loraplus_lr_ratio or use another schedule");
+            ax_error(y->d, at, "lr_scheduler: %s %s each parameter group's lr %s on its own, which axo's per-group lr "
+                     "multiples cannot follow: drop embedding_lr / embedding_lr_scale / lr_groups / loraplus_lr_ratio or "
+                     "use another schedule", name, greedy ? "moves" : "lowers",
+                     greedy ? "between min_lr and max_lr, each clamped" : "down to min_lr and stops at eps");
     }
     if (!isnan(c->sched_warmup_lr_rate) && !wmin)
         ax_error(y->d, at, "lr_scheduler_kwargs.warmup_lr_rate: cosine_warmup_with_min_lr's; lr_scheduler is %s", name);
@@ -2629,10 +2637,14 @@ static void check_best_model(loader *L) {
     if (c->eval_strategy && c->eval_strategy != FE_EVAL_STEPS && c->evals_per_epoch)
         ax_error(y->d, fe_yloc(y, p->v, loc, sizeof loc), "%s: expected steps (or none) with evals_per_epoch, found %s",
                  p->key, fe_y_text(p->v));
-    if (c->lr_scheduler == FE_SCHED_REDUCE_ON_PLATEAU && (!held_out || c->eval_strategy == FE_EVAL_NO))
+    if ((c->lr_scheduler == FE_SCHED_REDUCE_ON_PLATEAU || c->lr_scheduler == FE_SCHED_GREEDY) &&
+        (!held_out || c->eval_strategy == FE_EVAL_NO))
         ax_error(y->d, fe_yloc(y, pair(L, "lr_scheduler")->v, loc, sizeof loc),
-                 "lr_scheduler: reduce_lr_on_plateau lowers the lr when eval_loss stops improving, and HF requires an "
-                 "evaluation for it: set val_set_size or test_datasets%s", c->eval_strategy == FE_EVAL_NO ? " and no eval_strategy: no" : "");
+                 "lr_scheduler: %s %s, and HF requires an evaluation for it: set val_set_size or test_datasets%s",
+                 fe_sched_names[c->lr_scheduler],
+                 c->lr_scheduler == FE_SCHED_GREEDY ? "moves the lr as eval_loss improves or stalls"
+                                                     : "lowers the lr when eval_loss stops improving",
+                 c->eval_strategy == FE_EVAL_NO ? " and no eval_strategy: no" : "");
     if (c->eval_strategy > FE_EVAL_NO && !held_out)
         ax_error(y->d, fe_yloc(y, p->v, loc, sizeof loc), "%s: %s, but there is nothing to evaluate: set val_set_size or "
                  "test_datasets", p->key, fe_y_text(p->v));
@@ -3134,6 +3146,16 @@ void fe_config_canonical(const fe_config *c, ax_buf *out) {
         }
     if (c->sched_mode) S("lr_scheduler_kwargs.mode", c->sched_mode);
     if (c->sched_threshold_mode) S("lr_scheduler_kwargs.threshold_mode", c->sched_threshold_mode);
+    const struct { const char *k; double v; } gk[] = {{"warmup", c->sched_greedy_warmup}, {"max_lr", c->sched_max_lr},
+                                                       {"window_size", c->sched_window},
+                                                       {"reset_start", c->sched_reset_start}};
+    for (size_t i = 0; i < AX_ARRAY_LEN(gk); i++) /* greedy's, only when given: other plans keep their cache keys */
+        if (!isnan(gk[i].v)) {
+            char k[64];
+            snprintf(k, sizeof k, "lr_scheduler_kwargs.%s", gk[i].k);
+            D(k, gk[i].v);
+        }
+    if (c->sched_smooth >= 0) I("lr_scheduler_kwargs.smooth", c->sched_smooth);
     if (c->lr_scheduler == FE_SCHED_ONE_CYCLE) { /* OneCycleLR's arguments as lower.c writes them */
         const struct { const char *k; double v, dflt; } ok[] = {
             {"pct_start", c->oc_pct_start, NAN},           {"div_factor", c->oc_div_factor, 25.0},

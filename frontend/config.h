@@ -35,6 +35,7 @@ typedef enum {
     FE_SCHED_REX,                       /* Axolotl's RexLR (lr_scheduler: rex) */
     FE_SCHED_REDUCE_ON_PLATEAU,         /* torch's ReduceLROnPlateau, stepped with eval_loss */
     FE_SCHED_ONE_CYCLE,                 /* torch's OneCycleLR as Axolotl builds it (also cycles AdamW's beta1) */
+    FE_SCHED_GREEDY,                    /* HF's GreedyLR, stepped with eval_loss as reduce_lr_on_plateau */
     FE_SCHED_COUNT
 } fe_sched;
 extern const char *const fe_sched_names[FE_SCHED_COUNT];
@@ -160,6 +161,10 @@ typedef struct fe_config {
     /* reduce_lr_on_plateau (ReduceLROnPlateau's arguments; NAN / NULL: torch's defaults; min_lr is sched_min_lr) */
     double sched_factor, sched_patience, sched_threshold, sched_cooldown, sched_eps;
     const char *sched_mode, *sched_threshold_mode;
+    /* greedy (GreedyLR's own arguments beside those: warmup, max_lr, window_size, reset_start; NAN / -1: its
+     * defaults) */
+    double sched_greedy_warmup, sched_max_lr, sched_window, sched_reset_start;
+    int sched_smooth;
     /* one_cycle (OneCycleLR's arguments; NAN / NULL / -1: torch's defaults; pct_start NAN: Axolotl's warmup steps
      * over the run's steps, known at run time) */
     double oc_pct_start, oc_div_factor, oc_final_div_factor, oc_base_momentum, oc_max_momentum;

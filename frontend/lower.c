@@ -252,8 +252,8 @@ static void module_facts(const fe_config *c, const fe_model *m, int world_size, 
                                       "train.sched.cosine_constant_lr_ratio"};
     for (size_t i = 0; i < sizeof sk / sizeof sk[0]; i++)
         if (!isnan(sk[i])) set_f(mod, skn[i], sk[i]);
-    if (!isnan(c->sched_min_lr) && c->lr_scheduler == FE_SCHED_REDUCE_ON_PLATEAU)
-        set_f(mod, "train.sched.plateau_min_lr", c->sched_min_lr); /* ReduceLROnPlateau's floor: an lr */
+    if (!isnan(c->sched_min_lr) && (c->lr_scheduler == FE_SCHED_REDUCE_ON_PLATEAU || c->lr_scheduler == FE_SCHED_GREEDY))
+        set_f(mod, "train.sched.plateau_min_lr", c->sched_min_lr); /* ReduceLROnPlateau's / GreedyLR's floor: an lr */
     else if (!isnan(c->sched_min_lr))
         set_f(mod, "train.sched.min_lr_rate", c->sched_min_lr / c->learning_rate); /* HF's */
     const double pk[] = {c->sched_factor, c->sched_patience, c->sched_threshold, c->sched_cooldown, c->sched_eps};
@@ -271,6 +271,12 @@ static void module_facts(const fe_config *c, const fe_model *m, int world_size, 
     if (c->sched_warmup_type) set_s(mod, "train.sched.warmup_type", c->sched_warmup_type);
     if (c->sched_decay_type) set_s(mod, "train.sched.decay_type", c->sched_decay_type);
     if (c->lr_quadratic_warmup) set_i(mod, "train.sched.quadratic_warmup", 1);
+    const double gk[] = {c->sched_greedy_warmup, c->sched_max_lr, c->sched_window, c->sched_reset_start};
+    static const char *const gkn[] = {"train.sched.greedy_warmup", "train.sched.max_lr", "train.sched.window_size",
+                                      "train.sched.reset_start"};
+    for (size_t i = 0; i < sizeof gk / sizeof gk[0]; i++) /* greedy's (runtime/train.c has GreedyLR's defaults) */
+        if (!isnan(gk[i])) set_f(mod, gkn[i], gk[i]);
+    if (c->sched_smooth >= 0) set_i(mod, "train.sched.smooth", c->sched_smooth);
     if (c->lr_scheduler == FE_SCHED_ONE_CYCLE) { /* OneCycleLR's arguments, torch's defaults written out */
         if (!isnan(c->oc_pct_start)) set_f(mod, "train.sched.pct_start", c->oc_pct_start);
         set_f(mod, "train.sched.div_factor", isnan(c->oc_div_factor) ? 25.0 : c->oc_div_factor);

@@ -73,9 +73,24 @@ int rt_ckpt_save_state(rt_session *s, const char *dir, int64_t step, int64_t max
             char bh[64], lh[64];
             snprintf(bh, sizeof bh, "%a", s->plateau.best);
             snprintf(lh, sizeof lh, "%a", s->plateau.lr);
-            json_object_set_new(axo, "plateau", json_pack("{s:s,s:s,s:I,s:I}", "best", bh, "lr", lh, "bad",
-                                                          (json_int_t)s->plateau.bad, "cooldown",
-                                                          (json_int_t)s->plateau.cooldown_counter));
+            json_t *pl = json_pack("{s:s,s:s,s:I,s:I}", "best", bh, "lr", lh, "bad", (json_int_t)s->plateau.bad, "cooldown",
+                                   (json_int_t)s->plateau.cooldown_counter);
+            /* greedy's own state (GreedyLR.state_dict's counters and its StreamingAverage, oldest value first);
+             * written for both schedules, read back by greedy */
+            char ih[64], sh[64];
+            snprintf(ih, sizeof ih, "%a", s->plateau.init_lr);
+            snprintf(sh, sizeof sh, "%a", s->plateau.win_sum);
+            json_t *win = json_array();
+            for (int64_t k = 0; k < s->plateau.nwin; k++) {
+                char vh[64];
+                snprintf(vh, sizeof vh, "%a", s->plateau.win[(s->plateau.win_head + k) % s->plateau.nwin]);
+                json_array_append_new(win, json_string(vh));
+            }
+            json_object_set_new(pl, "greedy", json_pack("{s:s,s:I,s:I,s:I,s:s,s:o}", "init_lr", ih, "good",
+                                                        (json_int_t)s->plateau.good, "warmup",
+                                                        (json_int_t)s->plateau.warmup_counter, "reset_left",
+                                                        (json_int_t)s->plateau.reset_left, "window_sum", sh, "window", win));
+            json_object_set_new(axo, "plateau", pl);
         }
         json_object_set_new(axo, "optimizer_state", json_string(RT_OPTIM_DIR "/" RT_OPTIM_INDEX));
         json_object_set_new(j, "axo", axo);
@@ -159,6 +174,29 @@ static int read_trainer_state(const char *dir, int64_t *step, int64_t *max_steps
             best_into->plateau.lr = strtod(plr, NULL);
             best_into->plateau.bad = json_integer_value(json_object_get(pl, "bad"));
             best_into->plateau.cooldown_counter = json_integer_value(json_object_get(pl, "cooldown"));
+            const json_t *gr = json_object_get(pl, "greedy"), *win = json_object_get(gr, "window"), *v;
+            const char *ih = json_string_value(json_object_get(gr, "init_lr")),
+                       *sh = json_string_value(json_object_get(gr, "window_sum"));
+            if (gr && ih && sh && json_is_array(win)) {
+                rt_plateau *P = &best_into->plateau;
+                P->init_lr = strtod(ih, NULL);
+                P->good = json_integer_value(json_object_get(gr, "good"));
+                P->warmup_counter = json_integer_value(json_object_get(gr, "warmup"));
+                P->reset_left = json_integer_value(json_object_get(gr, "reset_left"));
+                rt_plateau_free(P);
+                const size_t n = json_array_size(win);
+                if (n) {
+                    P->win = malloc(sizeof *P->win * n);
+                    if (!P->win) {
+                        ax_error(d, path, "no memory for greedy's smoothing window of %zu values", n);
+                        rc = -1;
+                    }
+                    size_t k;
+                    json_array_foreach(win, k, v) if (P->win) P->win[k] = strtod(json_string_value(v) ? json_string_value(v) : "nan", NULL);
+                    if (P->win) P->nwin = P->win_cap = (int64_t)n;
+                }
+                P->win_sum = strtod(sh, NULL);
+            }
         }
     }
     if (!rc && log) {

@@ -129,6 +129,7 @@ int rt_session_open(const char *plan_path, rt_session *s, ax_diag *d) {
 
 void rt_session_close(rt_session *s) {
     if (!s->m) return;
+    rt_plateau_free(&s->plateau);
     if (s->backend) s->backend->destroy(s->backend);
     rt_prog_free(&s->micro);
     if (s->has_opt) rt_prog_free(&s->opt);
@@ -830,13 +831,82 @@ double rt_lr_sched_at(const rt_lr_sched *s, double base_lr, int64_t step0) {
     return NAN; /* a name the frontend does not let through */
 }
 
+void rt_plateau_free(rt_plateau *p) {
+    free(p->win);
+    p->win = NULL;
+    p->nwin = p->win_cap = p->win_head = 0;
+    p->win_sum = 0;
+}
+
 void rt_plateau_init(rt_plateau *p, const rt_plateau_opts *o, double lr) {
+    p->win = NULL, p->nwin = p->win_cap = p->win_head = 0, p->win_sum = 0;
     p->best = o->mode_max ? -INFINITY : INFINITY;
-    p->lr = lr;
+    p->lr = p->init_lr = lr;
     p->bad = p->cooldown_counter = 0;
+    p->good = p->warmup_counter = 0;
+    p->reset_left = o->reset_start;
+}
+
+double rt_plateau_window_push(rt_plateau *p, const rt_plateau_opts *o, double a) {
+    if (p->nwin < o->window && p->nwin == p->win_cap) { /* grown as evaluations come, up to the window */
+        int64_t nc = p->win_cap ? p->win_cap * 2 : 16;
+        if (nc > o->window) nc = o->window;
+        double *w = realloc(p->win, sizeof *w * (size_t)nc);
+        if (!w) return NAN;
+        p->win = w, p->win_cap = nc;
+    }
+    p->win_sum += a; /* values.append; sum += value; then, past the window, sum -= values.pop(0) */
+    if (p->nwin < o->window) {
+        p->win[p->nwin++] = a; /* win_head stays 0 until the window is full */
+    } else {
+        p->win_sum -= p->win[p->win_head];
+        p->win[p->win_head] = a;
+        p->win_head = (p->win_head + 1) % p->nwin;
+    }
+    return p->win_sum / (double)p->nwin;
+}
+
+/* GreedyLR.step(metric), in its order: the smoothed metric, cooldown then warmup, then better or not */
+static int greedy_step(rt_plateau *p, const rt_plateau_opts *o, double a) {
+    const double lr0 = p->lr;
+    if (o->smooth) {
+        const int64_t n0 = p->nwin;
+        a = rt_plateau_window_push(p, o, a);
+        if (p->nwin == n0 && n0 < o->window) return -1; /* no memory for the window */
+    }
+    if (p->cooldown_counter > 0) {
+        p->cooldown_counter--, p->bad = 0, p->good = 0;
+    } else if (p->warmup_counter > 0) {
+        p->warmup_counter--, p->bad = 0, p->good = 0;
+    } else {
+        const double b = p->best;
+        const int better = o->mode_max ? (o->thr_abs ? a > b + o->threshold : a > b * (1.0 + o->threshold))
+                                       : (o->thr_abs ? a < b - o->threshold : a < b * (1.0 - o->threshold));
+        if (better) p->best = a, p->bad = 0, p->good++;
+        else p->bad++, p->good = 0;
+        if (p->good > o->patience) { /* _increase_lr */
+            const double nl = fmin(p->lr / o->factor, o->max_lr);
+            if (nl - p->lr > o->eps) p->lr = nl;
+            p->reset_left = o->reset_start;
+            p->warmup_counter = o->warmup, p->good = 0;
+        } else if (p->bad > o->patience) { /* _reduce_lr */
+            const double nl = fmax(p->lr * o->factor, o->min_lr);
+            if (p->lr - nl > o->eps) p->lr = nl;
+            if (!(p->lr > o->min_lr) && --p->reset_left <= 0) { /* _reset */
+                p->lr = p->init_lr;
+                p->best = o->mode_max ? -INFINITY : INFINITY;
+                p->bad = p->good = p->cooldown_counter = p->warmup_counter = 0;
+                p->reset_left = o->reset_start;
+                rt_plateau_free(p); /* a new StreamingAverage */
+            }
+            p->cooldown_counter = o->cooldown, p->bad = 0;
+        }
+    }
+    return p->lr != lr0;
 }
 
 int rt_plateau_step(rt_plateau *p, const rt_plateau_opts *o, double a) {
+    if (o->greedy) return greedy_step(p, o, a);
     const double b = p->best;
     const int better = o->mode_max ? (o->thr_abs ? a > b + o->threshold : a > b * (o->threshold + 1.0))
                                    : (o->thr_abs ? a < b - o->threshold : a < b * (1.0 - o->threshold));
@@ -1661,6 +1731,7 @@ int rt_train(rt_session *s, const rt_train_opts *o, ax_diag *d) {
                            : mattr_i(m, "train.load_best_model_at_end", 0)          ? "load_best_model_at_end"
                            : !strcmp(sstr, "best")                                  ? "save_strategy: best"
                            : !strcmp(sched, "reduce_lr_on_plateau")                 ? "lr_scheduler: reduce_lr_on_plateau"
+                           : !strcmp(sched, "greedy")                               ? "lr_scheduler: greedy"
                                                                                     : NULL;
         char why[256];
         snprintf(why, sizeof why, "the evaluation samples pack into %lld rows, fewer than one eval batch of %lld on each "
@@ -1820,15 +1891,24 @@ int rt_train(rt_session *s, const rt_train_opts *o, ax_diag *d) {
                        .oc_three_phase = (int)mattr_i(m, "train.sched.three_phase", 0),
                        .oc_cycle_momentum = (int)mattr_i(m, "train.sched.cycle_momentum", 1)};
     double base_lr = mattr_f(m, "train.lr", 1e-4);
-    const char *pmode = mattr_s(m, "train.sched.mode", "min"), *ptm = mattr_s(m, "train.sched.threshold_mode", "rel");
+    /* reduce_lr_on_plateau: torch's ReduceLROnPlateau defaults; greedy: GreedyLR's */
+    const int greedy = !strcmp(lrs.name, "greedy");
+    const char *pmode = mattr_s(m, "train.sched.mode", "min"),
+               *ptm = mattr_s(m, "train.sched.threshold_mode", greedy ? "abs" : "rel");
     const rt_plateau_opts po = {.mode_max = !strcmp(pmode, "max"), .thr_abs = !strcmp(ptm, "abs"),
-                                .factor = mattr_f(m, "train.sched.factor", 0.1),
-                                .threshold = mattr_f(m, "train.sched.threshold", 1e-4),
-                                .min_lr = mattr_f(m, "train.sched.plateau_min_lr", 0.0),
+                                .factor = mattr_f(m, "train.sched.factor", greedy ? 0.95 : 0.1),
+                                .threshold = mattr_f(m, "train.sched.threshold", greedy ? 1e-6 : 1e-4),
+                                .min_lr = mattr_f(m, "train.sched.plateau_min_lr", greedy ? 1e-3 : 0.0),
                                 .eps = mattr_f(m, "train.sched.eps", 1e-8),
                                 .patience = (int64_t)mattr_f(m, "train.sched.patience", 10),
-                                .cooldown = (int64_t)mattr_f(m, "train.sched.cooldown", 0)};
-    s->plateau_on = !strcmp(lrs.name, "reduce_lr_on_plateau");
+                                .cooldown = (int64_t)mattr_f(m, "train.sched.cooldown", 0),
+                                .greedy = greedy,
+                                .smooth = (int)mattr_i(m, "train.sched.smooth", 0),
+                                .max_lr = mattr_f(m, "train.sched.max_lr", 1.0),
+                                .warmup = (int64_t)mattr_f(m, "train.sched.greedy_warmup", 0),
+                                .window = (int64_t)mattr_f(m, "train.sched.window_size", 50),
+                                .reset_start = (int64_t)mattr_f(m, "train.sched.reset_start", 500)};
+    s->plateau_on = !strcmp(lrs.name, "reduce_lr_on_plateau") || greedy;
     if (s->plateau_on) rt_plateau_init(&s->plateau, &po, base_lr); /* a resumed run's checkpoint replaces it */
     int64_t log_every = mattr_i(m, "train.logging_steps", 1), save_every = mattr_i(m, "train.save_steps", 0);
     if (log_every < 1) log_every = 1;
@@ -2131,10 +2211,19 @@ int rt_train(rt_session *s, const rt_train_opts *o, ax_diag *d) {
             if (run_eval(s, &erows, eval_bs, nranks, rank, dp, &el, &etok, d) != 0) goto fail;
             report_eval(quiet ? NULL : stdout, tty, log, &logbuf, step + 1, e, el, etok);
             const double plr = s->plateau.lr; /* HF steps the plateau after the evaluation: the next step has its lr */
-            if (s->plateau_on && eval_point && rt_plateau_step(&s->plateau, &po, el) && !quiet)
-                printf("axorun: step %lld: reduce_lr_on_plateau: eval_loss has not improved on %.4f for more than %lld "
-                       "evaluations: lr %.3e -> %.3e\n", (long long)step + 1, s->plateau.best, (long long)po.patience, plr,
-                       s->plateau.lr);
+            const int changed = s->plateau_on && eval_point ? rt_plateau_step(&s->plateau, &po, el) : 0;
+            if (changed < 0) {
+                ax_error(d, "train", "lr_scheduler: greedy: no memory for the smoothing window");
+                goto fail;
+            }
+            if (changed && !quiet) {
+                if (greedy)
+                    printf("axorun: step %lld: greedy: lr %.3e -> %.3e\n", (long long)step + 1, plr, s->plateau.lr);
+                else
+                    printf("axorun: step %lld: reduce_lr_on_plateau: eval_loss has not improved on %.4f for more than "
+                           "%lld evaluations: lr %.3e -> %.3e\n", (long long)step + 1, s->plateau.best,
+                           (long long)po.patience, plr, s->plateau.lr);
+            }
             if ((patience || load_best || save_mode == SAVE_BEST) && eval_point) {
                 int better = s->best_step == 0 || (gib ? el > s->best_metric : el < s->best_metric);
                 new_best = better;

@@ -21,15 +21,27 @@
 
 /* lr_scheduler: reduce_lr_on_plateau, torch's ReduceLROnPlateau as HF Trainer steps it: with the eval loss after
  * each evaluation (not eval_on_start's), the lr applying from the next step on. No warmup (HF's
- * get_reduce_on_plateau_schedule takes none). */
+ * get_reduce_on_plateau_schedule takes none). greedy (HF's GreedyLR, stepped the same way): also raises the lr
+ * (lr / factor, up to max_lr) after more than patience improving evaluations, then skips warmup evaluations;
+ * smooth: the metric is the mean of the last window evaluations (its StreamingAverage, in its order of
+ * operations); reset_start reductions that end at or below min_lr return everything to the start. */
 typedef struct rt_plateau_opts {
     int mode_max, thr_abs;          /* mode "max" / threshold_mode "abs" (defaults: min, rel) */
     double factor, threshold, min_lr, eps;
     int64_t patience, cooldown;
+    int greedy, smooth;             /* greedy: GreedyLR, with max_lr, warmup, window (smooth), reset_start */
+    double max_lr;
+    int64_t warmup, window, reset_start;
 } rt_plateau_opts;
 typedef struct rt_plateau {
     double best, lr;                /* best: inf (min) or -inf (max) before the first evaluation */
     int64_t bad, cooldown_counter;  /* num_bad_epochs, cooldown_counter */
+    /* greedy: the initial lr, num_good_epochs, warmup_counter, reset_start's count down; smooth: the last nwin
+     * metrics (a ring from win_head, oldest first) and their running sum */
+    double init_lr, win_sum;
+    int64_t good, warmup_counter, reset_left;
+    double *win;
+    int64_t nwin, win_cap, win_head;
 } rt_plateau;
 typedef struct rt_session {
     ir_module *m;
@@ -162,9 +174,14 @@ typedef struct rt_lr_sched {
     double oc_pct_start, oc_div_factor, oc_final_div_factor, oc_base_momentum, oc_max_momentum;
     int oc_anneal_linear, oc_three_phase, oc_cycle_momentum;
 } rt_lr_sched;
-void rt_plateau_init(rt_plateau *p, const rt_plateau_opts *o, double lr);
-/* One ReduceLROnPlateau.step(metric): returns 1 when it lowered p->lr. */
+void rt_plateau_init(rt_plateau *p, const rt_plateau_opts *o, double lr); /* p: any contents (nothing is freed) */
+/* One ReduceLROnPlateau.step(metric) (o->greedy: GreedyLR.step): returns 1 when it changed p->lr, -1 when the
+ * smoothing window could not grow (no memory). */
 int rt_plateau_step(rt_plateau *p, const rt_plateau_opts *o, double metric);
+void rt_plateau_free(rt_plateau *p); /* the smoothing window */
+/* greedy's smoothing window: append a metric as StreamingAverage.streamavg does (the oldest dropped past
+ * o->window); returns the mean (NAN, the window unchanged, when it could not grow). */
+double rt_plateau_window_push(rt_plateau *p, const rt_plateau_opts *o, double metric);
 
 /* The lr of optimizer step `step0` (0-based), as LambdaLR gives it (one_cycle: as rt_one_cycle_at, NAN where it
  * fails). */

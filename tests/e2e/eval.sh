@@ -158,6 +158,50 @@ check '"$AXOC" compile pl.yml -o pl.bin 2>/dev/null && "$AXORUN" pl.bin --output
 check '"$AXORUN" pl.bin --output-dir pl-r --resume-from pl/checkpoint-18 >/dev/null 2>&1 && cmp -s pl/model.safetensors pl-r/model.safetensors && cmp -s <(sed "s/, .tokens_per_s.*//" pl/train_log.jsonl) <(sed "s/, .tokens_per_s.*//" pl-r/train_log.jsonl)' \
   "reduce_lr_on_plateau resumed at step 18 (after a cut): its state carries over (the same lrs and final model)"
 
+# lr_scheduler: greedy: transformers' GreedyLR stepped with eval_loss after each evaluation as HF steps it (as
+# reduce_lr_on_plateau); every step's lr replayed from the eval history by GreedyLR's rules (written out below:
+# smoothing over a window of 2, doubling after an evaluation 3% better than the best, halving after one that is
+# not, cooldown and warmup of 1 evaluation, lrs clamped to [0.002, 0.16]); a run resumed where the warmup counter
+# is 1 and the window full carries them over (the same lrs and model; without them, another model)
+es "lr_scheduler_kwargs: {patience: 0, factor: 0.5, min_lr: 0.002, max_lr: 0.16, smooth: true, window_size: 2, warmup: 1, cooldown: 1, threshold_mode: rel, threshold: 0.03}
+save_total_limit: 30" | sed 's/^lr_scheduler: constant/lr_scheduler: greedy/; s/^max_steps: 60/max_steps: 24/; s/^learning_rate: 0.2/learning_rate: 0.02/' >gr.yml
+greedy_ok() { # $1 train_log.jsonl: every step's lr follows from the evaluations before it; both moves happen
+  python3 - "$1" <<'PYEOF'
+import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1])]
+lr, best, bad, good, cool, warm, win, ups, downs, ok = 0.02, float("inf"), 0, 0, 0, 0, [], 0, 0, True
+for r in rows:
+    if "eval_loss" in r:
+        if r["step"] == 0: continue
+        win = (win + [r["eval_loss"]])[-2:]
+        cur = sum(win) / len(win)
+        if cool > 0: cool, bad, good = cool - 1, 0, 0
+        elif warm > 0: warm, bad, good = warm - 1, 0, 0
+        else:
+            if cur < best * (1 - 0.03): best, bad, good = cur, 0, good + 1
+            else: bad, good = bad + 1, 0
+            if good > 0:
+                new = min(lr / 0.5, 0.16)
+                if new - lr > 1e-8: lr, ups = new, ups + 1
+                warm, good = 1, 0
+            elif bad > 0:
+                new = max(lr * 0.5, 0.002)
+                if lr - new > 1e-8: lr, downs = new, downs + 1
+                cool, bad = 1, 0
+    elif "lr" in r:
+        ok &= abs(r["lr"] - lr) <= 1e-5 * lr
+print("ups", ups, "downs", downs, "ok", ok, file=sys.stderr)
+sys.exit(0 if ok and ups >= 2 and downs >= 2 else 1)
+PYEOF
+}
+check '"$AXOC" compile gr.yml -o gr.bin 2>/dev/null && "$AXORUN" gr.bin --output-dir gr >gr.out 2>&1 && greedy_ok gr/train_log.jsonl && grep -q "greedy: lr" gr.out' \
+  "greedy: each step's lr is GreedyLR's over the eval history (raised and lowered, smoothed, cooldown and warmup)"
+check '"$AXORUN" gr.bin --output-dir gr-r --resume-from gr/checkpoint-14 >/dev/null 2>&1 && grep -q "\"warmup\": 1" gr/checkpoint-14/trainer_state.json && cmp -s gr/model.safetensors gr-r/model.safetensors && cmp -s <(sed "s/, .tokens_per_s.*//" gr/train_log.jsonl) <(sed "s/, .tokens_per_s.*//" gr-r/train_log.jsonl)' \
+  "greedy resumed at step 14: its window and warmup counter carry over (the same lrs and final model)"
+es "" | sed 's/^lr_scheduler: constant/lr_scheduler: greedy/; /^val_set_size/d' >gr0.yml
+check '! "$AXOC" compile gr0.yml -o gr0.bin 2>gr0.err && grep -q "lr_scheduler: greedy moves the lr as eval_loss improves or stalls, and HF requires an evaluation" gr0.err' \
+  "greedy without an evaluation: an error"
+
 # test_datasets: evaluated instead of a split. A dataset of text (alpaca)
 # gives the same eval_loss as its rows pre-tokenized by axoc preprocess.
 head -40 "$SRC/configs/data/toy_alpaca.jsonl" >test_alpaca.jsonl

@@ -248,6 +248,41 @@ def one_cycle():
     print(path, len(cases), "cases + an AdamW trajectory")
 
 
+# transformers' GreedyLR (lr_scheduler: greedy; HF steps it with the eval metric after each evaluation, as
+# ReduceLROnPlateau): (kwargs, the metrics it is stepped with). Writes greedy.json: the lr after each step.
+GREEDY = [
+    ({}, [3.0 - 0.01 * i for i in range(14)] + [2.9] * 14),
+    ({"min_lr": 1e-5, "patience": 2, "factor": 0.5}, [1.0, 0.9, 0.95, 0.96, 0.97, 0.8, 0.7, 0.6, 0.5, 0.55, 0.56, 0.57, 0.58]),
+    ({"mode": "max", "threshold_mode": "rel", "threshold": 0.01, "patience": 1, "cooldown": 1, "warmup": 2,
+      "min_lr": 1e-6}, [0.1, 0.2, 0.3, 0.4, 0.4, 0.4, 0.4, 0.5, 0.6, 0.7, 0.7, 0.7, 0.7, 0.7]),
+    ({"smooth": True, "window_size": 3, "patience": 1, "min_lr": 1e-6}, [1.0, 0.5, 2.0, 0.4, 0.3, 3.0, 0.2, 0.2, 0.2, 0.2, 0.19, 0.18]),
+    ({"reset_start": 2, "patience": 0, "min_lr": 1.5e-4, "factor": 0.5}, [1.0, 1.1, 1.2, 1.3, 1.4, 1.5, 0.5, 0.6, 0.7, 0.8]),
+    ({"max_lr": 3e-4, "patience": 0, "min_lr": 1e-6, "eps": 1e-5}, [1.0, 0.9, 0.8, 0.7, 0.6, 0.5, 0.6, 0.6, 0.6]),
+    ({"threshold_mode": "rel", "threshold": 0.1, "patience": 0, "min_lr": 1e-6}, [1.0, 0.95, 0.8, 0.79, 0.5, 0.49, 0.48]),
+    ({"smooth": True, "window_size": 1, "patience": 0, "min_lr": 1e-6, "cooldown": 2}, [1.0, 2.0, 0.5, 0.4, 0.45, 0.3, 0.2, 0.25]),
+]
+
+
+def greedy():
+    from transformers.optimization import GreedyLR
+    out = []
+    for kw, metrics in GREEDY:
+        p = torch.nn.Parameter(torch.zeros(1))
+        opt = torch.optim.AdamW([p], lr=2e-4)
+        sch = GreedyLR(opt, **kw)
+        lrs = []
+        for m in metrics:
+            sch.step(m)
+            lrs.append(opt.param_groups[0]["lr"])
+        out.append({"kwargs": kw, "base_lr": 2e-4, "metrics": metrics, "lr": lrs})
+    path = os.path.join(os.path.dirname(OUT), "greedy.json")
+    with open(path, "w") as f:
+        json.dump(out, f, indent=1)
+        f.write("\n")
+    print(path, len(out), "cases")
+
+
 if __name__ == "__main__":
     main()
     one_cycle()
+    greedy()

@@ -423,10 +423,11 @@ static void test_type_errors(void) {
         run_free(&r);
     }
     expect_error("datasets: x\n", "cfg.yml:1:11", "datasets: expected a list of {path: FILE, type: ...}, found \"x\"");
-    expect_error("lr_scheduler: greedy\n", "cfg.yml:1:15", "lr_scheduler: greedy is not implemented");
     expect_error("lr_scheduler: cosine_with_min_lr\n", "cfg.yml", "cosine_with_min_lr needs lr_scheduler_kwargs.min_lr or min_lr_rate");
-    expect_error("lr_scheduler: cosine\nlr_scheduler_kwargs:\n  warmup: 3\n", "cfg.yml:3:3",
-                 "lr_scheduler_kwargs.warmup: not an argument of axo's schedules");
+    expect_error("lr_scheduler: cosine\nlr_scheduler_kwargs:\n  warmup_steps: 3\n", "cfg.yml:3:3",
+                 "lr_scheduler_kwargs.warmup_steps: not an argument of axo's schedules");
+    expect_error("lr_scheduler: cosine\nlr_scheduler_kwargs:\n  warmup: 3\n", "cfg.yml:2:1",
+                 "lr_scheduler_kwargs: warmup, max_lr, smooth, window_size and reset_start are greedy's; lr_scheduler is cosine");
     expect_error("lr_scheduler: linear\nlr_scheduler_kwargs:\n  num_cycles: 2\n", "cfg.yml:2:1",
                  "lr_scheduler_kwargs.num_cycles: linear takes no num_cycles");
     expect_error("cosine_min_lr_ratio: 1.5\n", "cfg.yml:1:22", "cosine_min_lr_ratio: expected a ratio in [0, 1], found 1.5");
@@ -438,7 +439,7 @@ static void test_enum_errors(void) {
     expect_error("lr_scheduler: cosine_annealing\n", "cfg.yml:1:15",
                  "lr_scheduler: expected one of constant, linear, cosine, constant_with_warmup, cosine_with_restarts, "
                  "polynomial, inverse_sqrt, cosine_with_min_lr, cosine_warmup_with_min_lr, warmup_stable_decay, rex, "
-                 "reduce_lr_on_plateau, one_cycle, found \"cosine_annealing\"");
+                 "reduce_lr_on_plateau, one_cycle, greedy, found \"cosine_annealing\"");
     expect_error("optimizer: sgd\n", "cfg.yml:1:12",
                  "optimizer: expected one of adamw_torch, adamw_torch_fused, adamw_hf, paged_adamw_32bit, adamw_bnb_8bit, "
                  "adamw_8bit, paged_adamw_8bit, found \"sgd\"");
@@ -587,7 +588,31 @@ static void test_schedules(void) {
                  "cfg.yml:2:1", "lr_scheduler_kwargs.warmup_lr_rate: cosine_warmup_with_min_lr's; lr_scheduler is cosine_with_min_lr");
     expect_error("lr_scheduler: cosine_warmup_with_min_lr\n", "cfg.yml",
                  "lr_scheduler: cosine_warmup_with_min_lr needs lr_scheduler_kwargs.min_lr or min_lr_rate (HF)");
-    expect_error("lr_scheduler: greedy\n", "cfg.yml:1:15", "lr_scheduler: greedy is not implemented");
+    /* greedy: GreedyLR's arguments (those it shares with ReduceLROnPlateau and its own), an evaluation to step it
+     * with, one lr for all params */
+    expect_error("lr_scheduler: greedy\n", "cfg.yml:1:15",
+                 "lr_scheduler: greedy moves the lr as eval_loss improves or stalls, and HF requires an evaluation for "
+                 "it: set val_set_size or test_datasets");
+    run_y(&r, "lr_scheduler: greedy\nval_set_size: 0.1\nlr_scheduler_kwargs:\n  factor: 0.5\n  patience: 3\n"
+              "  warmup: 2\n  max_lr: 0.5\n  min_lr: 1.0e-6\n  smooth: true\n  window_size: 4\n  reset_start: 7\n"
+              "  verbose: true\n  threshold_mode: rel\n");
+    CHECK_MSG(r.rc == 0 && r.d.n == 0 && r.c.lr_scheduler == FE_SCHED_GREEDY && r.c.sched_factor == 0.5 &&
+                  r.c.sched_patience == 3 && r.c.sched_greedy_warmup == 2 && r.c.sched_max_lr == 0.5 &&
+                  r.c.sched_min_lr == 1e-6 && r.c.sched_smooth == 1 && r.c.sched_window == 4 && r.c.sched_reset_start == 7 &&
+                  !strcmp(r.c.sched_threshold_mode, "rel"),
+              "%s", dump(&r.d));
+    run_free(&r);
+    expect_error("lr_scheduler: greedy\nval_set_size: 0.1\nlr_scheduler_kwargs:\n  factor: 0\n", "cfg.yml:3:1",
+                 "lr_scheduler_kwargs.factor: expected in (0, 1), found 0 (GreedyLR refuses 1 and above, and divides by it)");
+    expect_error("lr_scheduler: greedy\nval_set_size: 0.1\nlr_scheduler_kwargs:\n  window_size: 0\n", "cfg.yml:3:1",
+                 "lr_scheduler_kwargs.window_size: expected a whole number of evaluations (at least 1), found 0");
+    expect_error("lr_scheduler: greedy\nval_set_size: 0.1\nlr_scheduler_kwargs:\n  smooth: maybe\n", "cfg.yml:4:11",
+                 "lr_scheduler_kwargs.smooth: expected true or false");
+    expect_error("lr_scheduler: greedy\nval_set_size: 0.1\nlora_r: 8\nloraplus_lr_ratio: 4\nadapter: lora\n"
+                 "lora_target_linear: true\n", "cfg.yml",
+                 "lr_scheduler: greedy moves each parameter group's lr between min_lr and max_lr, each clamped on its own");
+    expect_error("lr_scheduler: reduce_lr_on_plateau\nval_set_size: 0.1\nlr_scheduler_kwargs:\n  reset_start: 3\n",
+                 "cfg.yml:3:1", "are greedy's; lr_scheduler is reduce_lr_on_plateau");
     /* reduce_lr_on_plateau: ReduceLROnPlateau's arguments, an evaluation to step it with, one lr for all params */
     expect_error("lr_scheduler: reduce_lr_on_plateau\n", "cfg.yml:1:15",
                  "lr_scheduler: reduce_lr_on_plateau lowers the lr when eval_loss stops improving, and HF requires an "
@@ -606,7 +631,7 @@ static void test_schedules(void) {
     expect_error("lr_scheduler: reduce_lr_on_plateau\nval_set_size: 0.1\nlr_scheduler_kwargs:\n  patience: 2.5\n", "cfg.yml:3:1",
                  "lr_scheduler_kwargs.patience: expected a whole number of evaluations");
     expect_error("lr_scheduler: cosine\nlr_scheduler_kwargs:\n  patience: 2\n", "cfg.yml:2:1",
-                 "are reduce_lr_on_plateau's; lr_scheduler is cosine");
+                 "are reduce_lr_on_plateau's and greedy's; lr_scheduler is cosine");
     expect_error("lr_scheduler: reduce_lr_on_plateau\nval_set_size: 0.1\nembedding_lr_scale: 0.5\n", "cfg.yml",
                  "reduce_lr_on_plateau lowers each parameter group's lr down to min_lr");
 }

@@ -625,6 +625,45 @@ static void plateau_fixtures(void) {
     json_decref(fx);
 }
 
+/* rt_plateau_step with greedy = transformers' GreedyLR (make_lr_fixtures.py, greedy.json: stepped with each
+ * metric): increases and reductions, clamps, eps, cooldown and warmup, both modes and threshold modes, the
+ * smoothing window, the reset after reset_start reductions at min_lr; every lr bit for bit (a resumed run:
+ * tests/e2e/eval.sh). */
+static void greedy_fixtures(void) {
+    json_error_t je;
+    json_t *fx = json_load_file(AXO_SOURCE_DIR "/tests/reference/greedy.json", 0, &je);
+    CHECK_MSG(fx != NULL, "greedy.json: %s", je.text);
+    size_t i, k;
+    json_t *c, *v;
+    int ncases = 0;
+    json_array_foreach(fx, i, c) {
+        const json_t *kw = json_object_get(c, "kwargs");
+#define KW(name, dflt) (json_object_get(kw, name) ? json_number_value(json_object_get(kw, name)) : (dflt))
+        const char *mode = json_string_value(json_object_get(kw, "mode")), *tm = json_string_value(json_object_get(kw, "threshold_mode"));
+        rt_plateau_opts o = {.mode_max = mode && !strcmp(mode, "max"), .thr_abs = !tm || !strcmp(tm, "abs"),
+                             .factor = KW("factor", 0.95), .threshold = KW("threshold", 1e-6), .min_lr = KW("min_lr", 1e-3),
+                             .eps = KW("eps", 1e-8), .patience = (int64_t)KW("patience", 10),
+                             .cooldown = (int64_t)KW("cooldown", 0), .greedy = 1,
+                             .smooth = json_is_true(json_object_get(kw, "smooth")), .max_lr = KW("max_lr", 1.0),
+                             .warmup = (int64_t)KW("warmup", 0), .window = (int64_t)KW("window_size", 50),
+                             .reset_start = (int64_t)KW("reset_start", 500)};
+#undef KW
+        rt_plateau p;
+        rt_plateau_init(&p, &o, json_number_value(json_object_get(c, "base_lr")));
+        const json_t *lrs = json_object_get(c, "lr");
+        int ok = 1;
+        json_array_foreach(json_object_get(c, "metrics"), k, v) {
+            ok &= rt_plateau_step(&p, &o, json_number_value(v)) >= 0;
+            ok &= p.lr == json_number_value(json_array_get(lrs, k));
+        }
+        CHECK_MSG(ok, "GreedyLR case %zu: another lr than transformers'", i);
+        rt_plateau_free(&p);
+        ncases++;
+    }
+    CHECK_EQ(ncases, 8);
+    json_decref(fx);
+}
+
 /* ---- NEFTune ---------------------------------------------------------------------------- */
 static void grads_of(rt_session *s, float **out) {
     for (int g = 0; g < s->m->nglobals; g++) {
@@ -833,5 +872,6 @@ int main(void) {
     plateau_fixtures();
     lr_fixtures();
     one_cycle_fixtures();
+    greedy_fixtures();
     return check_done();
 }
