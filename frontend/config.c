@@ -1607,16 +1607,24 @@ const char *const fe_sched_names[FE_SCHED_COUNT] = {
     "num_cycles, power, lr_end, timescale, min_lr, min_lr_rate, warmup_lr_rate, num_decay_steps, num_stable_steps, " \
     "min_lr_ratio, warmup_type, decay_type, mode, factor, patience, threshold, threshold_mode, cooldown, eps, warmup, " \
     "max_lr, smooth, window_size, reset_start, verbose"
+/* lr_scheduler_kwargs' pairs: their count, or -1 with an error naming the arguments `what` expects */
+static int kwargs_pairs(const fe_yctx *y, const fe_ypair *p, const char *what, fe_ypair **kp) {
+    int n = p->v->type == YAML_MAPPING_NODE ? fe_y_pairs(y, p->v, p->key, kp) : -1;
+    if (n < 0) {
+        char exp[512];
+        snprintf(exp, sizeof exp, "a mapping of %s", what);
+        yerr(y, p->v, p->key, exp);
+    }
+    return n;
+}
+
 static void sched_kwargs(loader *L, const fe_ypair *p) {
     const fe_yctx *y = &L->y;
     fe_config *c = L->c;
     char loc[512], k2[160];
     fe_ypair *kp;
-    int n = p->v->type == YAML_MAPPING_NODE ? fe_y_pairs(y, p->v, p->key, &kp) : -1;
-    if (n < 0) {
-        yerr(y, p->v, p->key, "a mapping of the schedule's arguments (" SCHED_KWARGS ")");
-        return;
-    }
+    const int n = kwargs_pairs(y, p, "the schedule's arguments (" SCHED_KWARGS ")", &kp);
+    if (n < 0) return;
     struct { const char *name; double *dst; } f[] = {{"num_cycles", &c->sched_num_cycles}, {"power", &c->sched_power},
                                                      {"lr_end", &c->sched_lr_end},         {"timescale", &c->sched_timescale},
                                                      {"min_lr", &c->sched_min_lr},         {"min_lr_rate", &c->sched_min_lr_rate},
@@ -1708,11 +1716,8 @@ static void one_cycle_kwargs(loader *L, const fe_ypair *p) {
     fe_config *c = L->c;
     char loc[512], k2[160];
     fe_ypair *kp;
-    int n = p->v->type == YAML_MAPPING_NODE ? fe_y_pairs(y, p->v, p->key, &kp) : -1;
-    if (n < 0) {
-        yerr(y, p->v, p->key, "a mapping of OneCycleLR's arguments (" ONE_CYCLE_KWARGS ")");
-        return;
-    }
+    const int n = kwargs_pairs(y, p, "OneCycleLR's arguments (" ONE_CYCLE_KWARGS ")", &kp);
+    if (n < 0) return;
     for (int i = 0; i < n; i++) {
         const char *k = kp[i].key;
         const yaml_node_t *v = kp[i].v;

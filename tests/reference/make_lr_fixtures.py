@@ -154,22 +154,27 @@ PLATEAU = [
 ]
 
 
-def plateau():
+def metric_schedule(make, cases, name):
+    """Each (kwargs, metrics) case stepped with its metrics: the lr after each step, into NAME.json."""
     out = []
-    for kw, metrics in PLATEAU:
+    for kw, metrics in cases:
         p = torch.nn.Parameter(torch.zeros(1))
         opt = torch.optim.AdamW([p], lr=2e-4)
-        sch = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, **kw)
+        sch = make(opt, **kw)
         lrs = []
         for m in metrics:
             sch.step(m)
             lrs.append(opt.param_groups[0]["lr"])
         out.append({"kwargs": kw, "base_lr": 2e-4, "metrics": metrics, "lr": lrs})
-    path = os.path.join(os.path.dirname(OUT), "plateau.json")
+    path = os.path.join(os.path.dirname(OUT), name + ".json")
     with open(path, "w") as f:
         json.dump(out, f, indent=1)
         f.write("\n")
     print(path, len(out), "cases")
+
+
+def plateau():
+    metric_schedule(torch.optim.lr_scheduler.ReduceLROnPlateau, PLATEAU, "plateau")
 
 
 # torch's OneCycleLR (lr_scheduler: one_cycle) as Axolotl's SchedulerMixin builds it: max_lr = learning_rate,
@@ -265,21 +270,7 @@ GREEDY = [
 
 def greedy():
     from transformers.optimization import GreedyLR
-    out = []
-    for kw, metrics in GREEDY:
-        p = torch.nn.Parameter(torch.zeros(1))
-        opt = torch.optim.AdamW([p], lr=2e-4)
-        sch = GreedyLR(opt, **kw)
-        lrs = []
-        for m in metrics:
-            sch.step(m)
-            lrs.append(opt.param_groups[0]["lr"])
-        out.append({"kwargs": kw, "base_lr": 2e-4, "metrics": metrics, "lr": lrs})
-    path = os.path.join(os.path.dirname(OUT), "greedy.json")
-    with open(path, "w") as f:
-        json.dump(out, f, indent=1)
-        f.write("\n")
-    print(path, len(out), "cases")
+    metric_schedule(GreedyLR, GREEDY, "greedy")
 
 
 if __name__ == "__main__":

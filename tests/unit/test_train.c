@@ -593,12 +593,16 @@ static void one_cycle_fixtures(void) {
     json_decref(fx);
 }
 
-/* rt_plateau_step = torch's ReduceLROnPlateau (tests/reference/make_lr_fixtures.py: stepped with each metric):
- * modes, thresholds, patience, cooldown, the min_lr floor and eps, the lr after every step bit for bit */
-static void plateau_fixtures(void) {
+/* rt_plateau_step = torch's ReduceLROnPlateau (plateau.json) and, greedy, transformers' GreedyLR (greedy.json;
+ * tests/reference/make_lr_fixtures.py: stepped with each metric), each with its own defaults: modes, thresholds,
+ * patience, cooldown, the min_lr floor and eps; GreedyLR's raises, max_lr, warmup, smoothing window and reset
+ * after reset_start cuts at min_lr; the lr after every step bit for bit (a resumed run: tests/e2e/eval.sh). */
+static void metric_schedule_fixtures(const char *file, int greedy, int want) {
+    char path[512];
+    snprintf(path, sizeof path, AXO_SOURCE_DIR "/tests/reference/%s", file);
     json_error_t je;
-    json_t *fx = json_load_file(AXO_SOURCE_DIR "/tests/reference/plateau.json", 0, &je);
-    CHECK_MSG(fx != NULL, "plateau.json: %s", je.text);
+    json_t *fx = json_load_file(path, 0, &je);
+    CHECK_MSG(fx != NULL, "%s: %s", file, je.text);
     size_t i, k;
     json_t *c, *v;
     int ncases = 0;
@@ -606,47 +610,13 @@ static void plateau_fixtures(void) {
         const json_t *kw = json_object_get(c, "kwargs");
 #define KW(name, dflt) (json_object_get(kw, name) ? json_number_value(json_object_get(kw, name)) : (dflt))
         const char *mode = json_string_value(json_object_get(kw, "mode")), *tm = json_string_value(json_object_get(kw, "threshold_mode"));
-        rt_plateau_opts o = {.mode_max = mode && !strcmp(mode, "max"), .thr_abs = tm && !strcmp(tm, "abs"),
-                             .factor = KW("factor", 0.1), .threshold = KW("threshold", 1e-4), .min_lr = KW("min_lr", 0),
-                             .eps = KW("eps", 1e-8), .patience = (int64_t)KW("patience", 10), .cooldown = (int64_t)KW("cooldown", 0)};
-#undef KW
-        rt_plateau p;
-        rt_plateau_init(&p, &o, json_number_value(json_object_get(c, "base_lr")));
-        const json_t *lrs = json_object_get(c, "lr");
-        int ok = 1;
-        json_array_foreach(json_object_get(c, "metrics"), k, v) {
-            rt_plateau_step(&p, &o, json_number_value(v));
-            ok &= p.lr == json_number_value(json_array_get(lrs, k));
-        }
-        CHECK_MSG(ok, "ReduceLROnPlateau case %zu: another lr than torch's", i);
-        ncases++;
-    }
-    CHECK_EQ(ncases, 8);
-    json_decref(fx);
-}
-
-/* rt_plateau_step with greedy = transformers' GreedyLR (make_lr_fixtures.py, greedy.json: stepped with each
- * metric): increases and reductions, clamps, eps, cooldown and warmup, both modes and threshold modes, the
- * smoothing window, the reset after reset_start reductions at min_lr; every lr bit for bit (a resumed run:
- * tests/e2e/eval.sh). */
-static void greedy_fixtures(void) {
-    json_error_t je;
-    json_t *fx = json_load_file(AXO_SOURCE_DIR "/tests/reference/greedy.json", 0, &je);
-    CHECK_MSG(fx != NULL, "greedy.json: %s", je.text);
-    size_t i, k;
-    json_t *c, *v;
-    int ncases = 0;
-    json_array_foreach(fx, i, c) {
-        const json_t *kw = json_object_get(c, "kwargs");
-#define KW(name, dflt) (json_object_get(kw, name) ? json_number_value(json_object_get(kw, name)) : (dflt))
-        const char *mode = json_string_value(json_object_get(kw, "mode")), *tm = json_string_value(json_object_get(kw, "threshold_mode"));
-        rt_plateau_opts o = {.mode_max = mode && !strcmp(mode, "max"), .thr_abs = !tm || !strcmp(tm, "abs"),
-                             .factor = KW("factor", 0.95), .threshold = KW("threshold", 1e-6), .min_lr = KW("min_lr", 1e-3),
-                             .eps = KW("eps", 1e-8), .patience = (int64_t)KW("patience", 10),
-                             .cooldown = (int64_t)KW("cooldown", 0), .greedy = 1,
-                             .smooth = json_is_true(json_object_get(kw, "smooth")), .max_lr = KW("max_lr", 1.0),
-                             .warmup = (int64_t)KW("warmup", 0), .window = (int64_t)KW("window_size", 50),
-                             .reset_start = (int64_t)KW("reset_start", 500)};
+        rt_plateau_opts o = {.mode_max = mode && !strcmp(mode, "max"), .thr_abs = tm ? !strcmp(tm, "abs") : greedy,
+                             .factor = KW("factor", greedy ? 0.95 : 0.1), .threshold = KW("threshold", greedy ? 1e-6 : 1e-4),
+                             .min_lr = KW("min_lr", greedy ? 1e-3 : 0), .eps = KW("eps", 1e-8),
+                             .patience = (int64_t)KW("patience", 10), .cooldown = (int64_t)KW("cooldown", 0),
+                             .greedy = greedy, .smooth = json_is_true(json_object_get(kw, "smooth")),
+                             .max_lr = KW("max_lr", 1.0), .warmup = (int64_t)KW("warmup", 0),
+                             .window = (int64_t)KW("window_size", 50), .reset_start = (int64_t)KW("reset_start", 500)};
 #undef KW
         rt_plateau p;
         rt_plateau_init(&p, &o, json_number_value(json_object_get(c, "base_lr")));
@@ -656,11 +626,11 @@ static void greedy_fixtures(void) {
             ok &= rt_plateau_step(&p, &o, json_number_value(v)) >= 0;
             ok &= p.lr == json_number_value(json_array_get(lrs, k));
         }
-        CHECK_MSG(ok, "GreedyLR case %zu: another lr than transformers'", i);
+        CHECK_MSG(ok, "%s case %zu: another lr than the reference's", file, i);
         rt_plateau_free(&p);
         ncases++;
     }
-    CHECK_EQ(ncases, 8);
+    CHECK_EQ(ncases, want);
     json_decref(fx);
 }
 
@@ -869,9 +839,9 @@ int main(void) {
     CHECK_NEAR(rt_lr_at("linear", 2.0, 0, 100, 25), 1.5, 1e-12, 0);
     CHECK_NEAR(rt_lr_at("constant", 2.0, 4, 100, 50), 2.0, 1e-12, 0);
     CHECK(rt_lr_at("constant", 2.0, 4, 100, 0) == 2.0); /* HF's constant has no warmup */
-    plateau_fixtures();
+    metric_schedule_fixtures("plateau.json", 0, 8);
     lr_fixtures();
     one_cycle_fixtures();
-    greedy_fixtures();
+    metric_schedule_fixtures("greedy.json", 1, 8);
     return check_done();
 }
