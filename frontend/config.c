@@ -1650,7 +1650,8 @@ static void sched_kwargs(loader *L, const fe_ypair *p) {
             const char *t = fe_y_text(kp[i].v);
             const char *a = md ? "min" : "rel", *b = md ? "max" : "abs";
             if (!t || kp[i].v->type != YAML_SCALAR_NODE || (strcmp(t, a) && strcmp(t, b)))
-                yerr(y, kp[i].v, ax_arena_strdup(y->ar, k2), md ? "min or max (ReduceLROnPlateau)" : "rel or abs (ReduceLROnPlateau)");
+                yerr(y, kp[i].v, ax_arena_strdup(y->ar, k2),
+                     md ? "min or max (ReduceLROnPlateau, GreedyLR)" : "rel or abs (ReduceLROnPlateau, GreedyLR)");
             else
                 *(md ? &c->sched_mode : &c->sched_threshold_mode) = !strcmp(t, a) ? a : b;
             continue;

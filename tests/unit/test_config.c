@@ -627,7 +627,7 @@ static void test_schedules(void) {
     expect_error("lr_scheduler: reduce_lr_on_plateau\nval_set_size: 0.1\nlr_scheduler_kwargs:\n  factor: 1.5\n", "cfg.yml:3:1",
                  "lr_scheduler_kwargs.factor: expected below 1, found 1.5");
     expect_error("lr_scheduler: reduce_lr_on_plateau\nval_set_size: 0.1\nlr_scheduler_kwargs:\n  mode: lowest\n", "cfg.yml:4:9",
-                 "lr_scheduler_kwargs.mode: expected min or max (ReduceLROnPlateau)");
+                 "lr_scheduler_kwargs.mode: expected min or max (ReduceLROnPlateau, GreedyLR)");
     expect_error("lr_scheduler: reduce_lr_on_plateau\nval_set_size: 0.1\nlr_scheduler_kwargs:\n  patience: 2.5\n", "cfg.yml:3:1",
                  "lr_scheduler_kwargs.patience: expected a whole number of evaluations");
     expect_error("lr_scheduler: cosine\nlr_scheduler_kwargs:\n  patience: 2\n", "cfg.yml:2:1",
