@@ -2526,6 +2526,18 @@ static void check_rex(loader *L) {
                 "before it looks at it)", q->key);
 }
 
+/* Where lr_scheduler_kwargs.name's value is (else where lr_scheduler_kwargs is, else the file) */
+static const char *kwarg_at(const loader *L, const char *name, char *buf, size_t cap) {
+    const fe_ypair *p = pair(L, "lr_scheduler_kwargs");
+    if (!p) return L->y.file;
+    if (p->v->type == YAML_MAPPING_NODE)
+        for (yaml_node_pair_t *q = p->v->data.mapping.pairs.start; q < p->v->data.mapping.pairs.top; q++) {
+            const char *k = fe_y_text(yaml_document_get_node(L->y.doc, q->key));
+            if (k && !strcmp(k, name)) return fe_yloc(&L->y, yaml_document_get_node(L->y.doc, q->value), buf, cap);
+        }
+    return fe_yloc(&L->y, p->k, buf, cap);
+}
+
 /* The schedule's arguments against the schedule, as HF's get_scheduler
  * and Axolotl's create_scheduler would take or refuse them. */
 static void check_schedule(loader *L) {
@@ -2562,15 +2574,18 @@ static void check_schedule(loader *L) {
         ax_error(y->d, at, "lr_scheduler_kwargs: warmup, max_lr, smooth, window_size and reset_start are greedy's; "
                            "lr_scheduler is %s", name);
     if (plat) {
+        char kl[512];
         if (!isnan(c->sched_factor) && !(c->sched_factor < 1 && (!greedy || c->sched_factor > 0)))
-            ax_error(y->d, at, "lr_scheduler_kwargs.factor: expected %s, found %g (%s)", greedy ? "in (0, 1)" : "below 1",
-                     c->sched_factor, greedy ? "GreedyLR refuses 1 and above, and divides by it" : "torch's ReduceLROnPlateau refuses it");
+            ax_error(y->d, kwarg_at(L, "factor", kl, sizeof kl), "lr_scheduler_kwargs.factor: expected %s, found %g (%s)",
+                     greedy ? "in (0, 1)" : "below 1", c->sched_factor,
+                     greedy ? "GreedyLR refuses 1 and above, and divides by it" : "torch's ReduceLROnPlateau refuses it");
         const double ints[5] = {c->sched_patience, c->sched_cooldown, c->sched_greedy_warmup, c->sched_window,
                                 c->sched_reset_start};
         static const char *const ik[5] = {"patience", "cooldown", "warmup", "window_size", "reset_start"};
-        for (int k = 0; k < 5; k++)
-            if (!isnan(ints[k]) && (ints[k] != floor(ints[k]) || (k == 3 && ints[k] < 1)))
-                ax_error(y->d, at, "lr_scheduler_kwargs.%s: expected a whole number of evaluations%s, found %g", ik[k],
+        for (int k = 0; k < 5; k++) /* counted in int64_t: whole numbers up to 2^53, exact in the YAML's double */
+            if (!isnan(ints[k]) && (ints[k] != floor(ints[k]) || fabs(ints[k]) > 0x1p53 || (k == 3 && ints[k] < 1)))
+                ax_error(y->d, kwarg_at(L, ik[k], kl, sizeof kl),
+                         "lr_scheduler_kwargs.%s: expected a whole number of evaluations%s, at most 2^53, found %g", ik[k],
                          k == 3 ? " (at least 1)" : "", ints[k]);
         if (!isnan(c->sched_min_lr_rate))
             ax_error(y->d, at, "lr_scheduler_kwargs.min_lr_rate: cosine_with_min_lr's; %s's floor is min_lr", name);

@@ -92,12 +92,13 @@ static int need_scalar(const ir_module *m, const ir_type *t, int idx, char *err,
     return 0;
 }
 
-/* adamw's optional beta1: f32[2], the step's beta1 as a double split in two
- * floats (hi, lo: beta1 = (double)hi + (double)lo), whole on every rank */
+/* adamw's optional beta1: f32[3], the step's beta1 as a double split in
+ * three floats whose sum ((double)[0] + (double)[1]) + (double)[2] is it
+ * exactly (ir/quant.h axo_beta1_split), whole on every rank */
 static int need_beta1(const ir_module *m, const ir_type *t, int idx, char *err, size_t errcap) {
     char b[96];
-    if (t->rank != 1 || t->dims[0] != 2 || t->dtype != IR_F32 || t->shard.axis >= 0)
-        FAIL("operand %d: expected the step's beta1 as f32[2] (hi, lo), found %s", idx, tstr(m, t, b));
+    if (t->rank != 1 || t->dims[0] != 3 || t->dtype != IR_F32 || t->shard.axis >= 0)
+        FAIL("operand %d: expected the step's beta1 as f32[3] (three floats summing to it), found %s", idx, tstr(m, t, b));
     return 0;
 }
 

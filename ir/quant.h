@@ -249,4 +249,16 @@ AXO_QFN uint32_t axo_q8_encode_unsigned(float v, float absmax) {
 }
 AXO_QFN float axo_q8_decode_unsigned(uint32_t b, float absmax) { return axo_q8_unsigned[b & 255u] * absmax; }
 
+/* AdamW's per-step beta1 (adamw / adamw8's optional f32[3] operand, lr_scheduler: one_cycle): the double x as three
+ * floats, its top 24 bits, the remainder's top 24, the rest; each remainder is exact in double, so
+ * axo_beta1_join's ((double)f[0] + (double)f[1]) + (double)f[2] is x exactly (the first sum spans at most 49 bits,
+ * and the second's exact result is x itself). */
+AXO_QFN void axo_beta1_split(double x, float *f) {
+    f[0] = (float)x;
+    const double r = x - (double)f[0];
+    f[1] = (float)r;
+    f[2] = (float)(r - (double)f[1]);
+}
+AXO_QFN double axo_beta1_join(const float *f) { return ((double)f[0] + (double)f[1]) + (double)f[2]; }
+
 #endif

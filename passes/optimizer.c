@@ -109,7 +109,7 @@ int pass_optimizer(ir_module *m, const pass_opt_cfg *cfg, ax_diag *d) {
     int ng = m->nglobals;
     int32_t lr = ir_b_input(&b, "lr", ir_type_scalar(IR_F32));
     int32_t step = ir_b_input(&b, "step", ir_type_scalar(IR_F32));
-    int32_t beta1 = cfg->beta1_input ? ir_b_input(&b, "beta1", IR_TYPE(IR_F32, 2)) : -1;
+    int32_t beta1 = cfg->beta1_input ? ir_b_input(&b, "beta1", IR_TYPE(IR_F32, 3)) : -1;
     int32_t ss = -1;
     for (int g = 0; g < ng; g++) {
         if (m->globals[g].role != IR_ROLE_GRAD) continue;

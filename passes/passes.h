@@ -112,7 +112,7 @@ typedef struct pass_opt_cfg {
      * one_lr: every group trains at the schedule's lr (OneCycleLR sets each
      * group's lr from its one max_lr), so no param or adamw node carries
      * lr_scale; the groups' weight decay stays. beta1_input (cycle_momentum): opt_step
-     * takes input "beta1" f32[2] (the step's beta1 as hi + lo) and every
+     * takes input "beta1" f32[3] (the step's beta1 as three floats) and every
      * adamw / adamw8 node reads it as its last operand. */
     int one_lr, beta1_input;
 } pass_opt_cfg;

@@ -466,13 +466,12 @@ static int64_t par_chunks(int64_t n, int64_t unit) { /* chunks of >= PAR_CHUNK e
     return n <= per || ck_threads() <= 1 ? 1 : (n + per - 1) / per;
 }
 
-/* The step's beta1: the optional last operand (hi, lo: a schedule that
- * cycles it, one_cycle; (double)hi + (double)lo is the double torch holds to
- * within 2^-48 of it), else attr beta1. */
+/* The step's beta1: the optional last operand (three floats whose sum is
+ * exactly the double torch holds, ir/quant.h axo_beta1_split; a
+ * schedule that cycles it, one_cycle), else attr beta1. */
 static double adam_beta1(xc *x, int k) {
     if (x->n->nin <= k) return AF("beta1", 0.9);
-    const float *b = rt_f(IN(k));
-    return (double)b[0] + (double)b[1];
+    return axo_beta1_join(rt_f(IN(k)));
 }
 
 /* lr: the scheduled lr (a f32 input) times the node's lr_scale (LoRA+;

@@ -2369,7 +2369,7 @@ static int adamw_sr(gx *x, int64_t n) {
     ka_l(&a, n);
     ka_l(&a, block_first(x, ty(x, IN(0))));
     for (int i = 4; i < 7; i++) ka_p(&a, ptr(x, IN(i)), 4); /* lr, step, grad scale: device scalars */
-    ka_p(&a, x->n->nin > 7 ? ptr(x, IN(7)) : 0, x->n->nin > 7 ? 8 : 0); /* the step's beta1 (hi, lo), or the attr's */
+    ka_p(&a, x->n->nin > 7 ? ptr(x, IN(7)) : 0, x->n->nin > 7 ? 12 : 0); /* the step's beta1 (3 floats), or the attr's */
     ka_d(&a, AF("beta1", 0.9));
     ka_d(&a, AF("beta2", 0.999));
     ka_d(&a, AF("eps", 1e-8));
@@ -2397,7 +2397,7 @@ static int g_adamw(gx *x) {
     if (gt == IR_BF16) ka_p(&a, 0, 0); /* p_bf16: the plan's own store writes the bf16 copy */
     ka_l(&a, n);
     for (int i = 4; i < 7; i++) ka_p(&a, ptr(x, IN(i)), 4); /* lr, step, grad scale: device scalars */
-    ka_p(&a, x->n->nin > 7 ? ptr(x, IN(7)) : 0, x->n->nin > 7 ? 8 : 0); /* the step's beta1 (hi, lo), or the attr's */
+    ka_p(&a, x->n->nin > 7 ? ptr(x, IN(7)) : 0, x->n->nin > 7 ? 12 : 0); /* the step's beta1 (3 floats), or the attr's */
     ka_d(&a, AF("beta1", 0.9));
     ka_d(&a, AF("beta2", 0.999));
     ka_d(&a, AF("eps", 1e-8));
@@ -2450,7 +2450,7 @@ static int g_adamw8(gx *x) {
     ka_l(&a, K);
     ka_l(&a, block_first(x, t));
     for (int i = 6; i < 9; i++) ka_p(&a, ptr(x, IN(i)), 4); /* lr, step, grad scale: device scalars */
-    ka_p(&a, x->n->nin > 9 ? ptr(x, IN(9)) : 0, x->n->nin > 9 ? 8 : 0); /* the step's beta1 (hi, lo), or the attr's */
+    ka_p(&a, x->n->nin > 9 ? ptr(x, IN(9)) : 0, x->n->nin > 9 ? 12 : 0); /* the step's beta1 (3 floats), or the attr's */
     ka_d(&a, AF("beta1", 0.9));
     ka_d(&a, AF("beta2", 0.999));
     ka_d(&a, AF("eps", 1e-8));

@@ -4,6 +4,7 @@
 #include "runtime/sharded_ckpt.h"
 
 #include <dirent.h>
+#include <stddef.h>
 #include <jansson.h>
 #include <math.h>
 #include <stdlib.h>
@@ -12,6 +13,66 @@
 #define TRAINER_FORMAT "axo.trainer_state"
 
 /* ---- saving ------------------------------------------------------------------ */
+/* The arguments of reduce_lr_on_plateau / greedy as a checkpoint keeps them (doubles as hex, exact): HF restores
+ * a scheduler's own arguments from its state_dict, so a resume under other ones would not continue that run. */
+static const struct {
+    const char *key; /* lr_scheduler_kwargs' name */
+    int is_int;
+    size_t off;
+} plateau_fields[] = {
+    {"factor", 0, offsetof(rt_plateau_opts, factor)},       {"threshold", 0, offsetof(rt_plateau_opts, threshold)},
+    {"min_lr", 0, offsetof(rt_plateau_opts, min_lr)},       {"eps", 0, offsetof(rt_plateau_opts, eps)},
+    {"max_lr", 0, offsetof(rt_plateau_opts, max_lr)},       {"patience", 1, offsetof(rt_plateau_opts, patience)},
+    {"cooldown", 1, offsetof(rt_plateau_opts, cooldown)},   {"warmup", 1, offsetof(rt_plateau_opts, warmup)},
+    {"window_size", 1, offsetof(rt_plateau_opts, window)},  {"reset_start", 1, offsetof(rt_plateau_opts, reset_start)},
+};
+
+static json_t *plateau_opts_json(const rt_plateau_opts *o) {
+    json_t *j = json_pack("{s:s,s:s,s:b,s:b}", "mode", o->mode_max ? "max" : "min", "threshold_mode",
+                          o->thr_abs ? "abs" : "rel", "greedy", o->greedy, "smooth", o->smooth);
+    for (size_t i = 0; i < sizeof plateau_fields / sizeof plateau_fields[0]; i++) {
+        const char *at = (const char *)o + plateau_fields[i].off;
+        if (plateau_fields[i].is_int) {
+            json_object_set_new(j, plateau_fields[i].key, json_integer(*(const int64_t *)(const void *)at));
+        } else {
+            char h[64];
+            snprintf(h, sizeof h, "%a", *(const double *)(const void *)at);
+            json_object_set_new(j, plateau_fields[i].key, json_string(h));
+        }
+    }
+    return j;
+}
+
+/* 1 (with an error naming the first argument that differs) when the checkpoint's arguments j are not o */
+static int plateau_opts_differ(const char *path, const json_t *j, const rt_plateau_opts *o, ax_diag *d) {
+    json_t *now = plateau_opts_json(o);
+    const char *k;
+    json_t *v;
+    int differ = 0;
+    json_object_foreach(now, k, v) {
+        const json_t *was = json_object_get(j, k);
+        if (was && json_equal(was, v)) continue;
+        char a[64], b[64];
+        const json_t *pair[2] = {was, v};
+        char *out[2] = {a, b};
+        for (int i = 0; i < 2; i++) {
+            const json_t *x = pair[i];
+            if (!x) snprintf(out[i], 64, "unset");
+            else if (json_is_string(x) && !strncmp(json_string_value(x), "0x", 2)) snprintf(out[i], 64, "%.17g", strtod(json_string_value(x), NULL));
+            else if (json_is_string(x)) snprintf(out[i], 64, "%s", json_string_value(x));
+            else if (json_is_integer(x)) snprintf(out[i], 64, "%lld", (long long)json_integer_value(x));
+            else snprintf(out[i], 64, "%s", json_is_true(x) ? "true" : "false");
+        }
+        ax_error(d, path, "lr_scheduler_kwargs.%s was %s when this checkpoint was saved and is %s now (%s): HF restores "
+                 "the scheduler's own arguments from its checkpoint, so resume with the same", k, a, b,
+                 !strcmp(k, "greedy") ? "the schedule itself" : "the schedule's argument");
+        differ = 1;
+        break;
+    }
+    json_decref(now);
+    return differ;
+}
+
 static json_t *log_history_json(const char *lines) {
     json_t *a = json_array();
     for (const char *p = lines; p && *p;) {
@@ -90,6 +151,7 @@ int rt_ckpt_save_state(rt_session *s, const char *dir, int64_t step, int64_t max
                                                         (json_int_t)s->plateau.good, "warmup",
                                                         (json_int_t)s->plateau.warmup_counter, "reset_left",
                                                         (json_int_t)s->plateau.reset_left, "window_sum", sh, "window", win));
+            json_object_set_new(pl, "opts", plateau_opts_json(&s->plateau_opts));
             json_object_set_new(axo, "plateau", pl);
         }
         json_object_set_new(axo, "optimizer_state", json_string(RT_OPTIM_DIR "/" RT_OPTIM_INDEX));
@@ -174,6 +236,8 @@ static int read_trainer_state(const char *dir, int64_t *step, int64_t *max_steps
             best_into->plateau.lr = strtod(plr, NULL);
             best_into->plateau.bad = json_integer_value(json_object_get(pl, "bad"));
             best_into->plateau.cooldown_counter = json_integer_value(json_object_get(pl, "cooldown"));
+            const json_t *op = json_object_get(pl, "opts");
+            if (op && plateau_opts_differ(path, op, &best_into->plateau_opts, d)) rc = -1;
             const json_t *gr = json_object_get(pl, "greedy"), *win = json_object_get(gr, "window"), *v;
             const char *ih = json_string_value(json_object_get(gr, "init_lr")),
                        *sh = json_string_value(json_object_get(gr, "window_sum"));

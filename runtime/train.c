@@ -1,5 +1,6 @@
 /* train.c — sessions, weight loading/init, the training loop, saving. */
 #include "runtime/train.h"
+#include "ir/quant.h"
 #include "runtime/resume.h"
 
 #include "ir/planfile.h"
@@ -21,6 +22,12 @@
 #include <time.h>
 #include <unistd.h>
 #include <xxhash.h>
+
+/* a whole number of evaluations held as a double: clamped into int64_t (a cast past its range is undefined; Python's
+ * comparisons with such a value behave as with the clamped one) */
+static int64_t i64_of(double x) {
+    return x >= 9.2e18 ? INT64_MAX : x <= -9.2e18 ? -INT64_MAX : isnan(x) ? 0 : (int64_t)x;
+}
 
 static int64_t mattr_i(const ir_module *m, const char *k, int64_t dflt) {
     const ir_attr *a = ir_module_attr(m, k);
@@ -85,7 +92,8 @@ int rt_session_from_module(ir_module *m, rt_session *s, ax_diag *d) {
     input_buf(&s->in_loss_scale, IR_F32, 0, NULL);
     input_buf(&s->in_lr, IR_F32, 0, NULL);
     input_buf(&s->in_step, IR_F32, 0, NULL);
-    input_buf(&s->in_beta1, IR_F32, 1, (int64_t[]){2});
+    input_buf(&s->in_beta1, IR_F32, 1, (int64_t[]){3});
+    for (int i = 0; i < 3; i++) rt_f(&s->in_beta1)[i] = NAN; /* rt_session_set_beta1 sets it */
     input_buf(&s->in_dropout_seed, IR_I32, 0, NULL);
     input_buf(&s->in_neftune_keys, IR_I32, 2, bs);
     s->neftune = mattr_f(m, "train.neftune_noise_alpha", 0) > 0;
@@ -685,9 +693,7 @@ int rt_session_opt_step(rt_session *s, float lr, int64_t step, ax_diag *d) {
 }
 
 void rt_session_set_beta1(rt_session *s, double x) {
-    const float hi = (float)x;
-    rt_f(&s->in_beta1)[0] = hi;
-    rt_f(&s->in_beta1)[1] = (float)(x - (double)hi); /* exact: x - hi has at most 29 significant bits */
+    axo_beta1_split(x, rt_f(&s->in_beta1));
 }
 
 static double dflt(double v, double d) { return isnan(v) ? d : v; }
@@ -1900,15 +1906,20 @@ int rt_train(rt_session *s, const rt_train_opts *o, ax_diag *d) {
                                 .threshold = mattr_f(m, "train.sched.threshold", greedy ? 1e-6 : 1e-4),
                                 .min_lr = mattr_f(m, "train.sched.plateau_min_lr", greedy ? 1e-3 : 0.0),
                                 .eps = mattr_f(m, "train.sched.eps", 1e-8),
-                                .patience = (int64_t)mattr_f(m, "train.sched.patience", 10),
-                                .cooldown = (int64_t)mattr_f(m, "train.sched.cooldown", 0),
+                                .patience = i64_of(mattr_f(m, "train.sched.patience", 10)),
+                                .cooldown = i64_of(mattr_f(m, "train.sched.cooldown", 0)),
                                 .greedy = greedy,
                                 .smooth = (int)mattr_i(m, "train.sched.smooth", 0),
                                 .max_lr = mattr_f(m, "train.sched.max_lr", 1.0),
-                                .warmup = (int64_t)mattr_f(m, "train.sched.greedy_warmup", 0),
-                                .window = (int64_t)mattr_f(m, "train.sched.window_size", 50),
-                                .reset_start = (int64_t)mattr_f(m, "train.sched.reset_start", 500)};
+                                .warmup = i64_of(mattr_f(m, "train.sched.greedy_warmup", 0)),
+                                .window = i64_of(mattr_f(m, "train.sched.window_size", 50)),
+                                .reset_start = i64_of(mattr_f(m, "train.sched.reset_start", 500))};
     s->plateau_on = !strcmp(lrs.name, "reduce_lr_on_plateau") || greedy;
+    s->plateau_opts = po;
+    if (s->plateau_on && po.window < 1) { /* the frontend refuses it; a plan edited by hand */
+        ax_error(d, "train", "lr_scheduler: greedy: window_size %lld: expected at least 1", (long long)po.window);
+        return -1;
+    }
     if (s->plateau_on) rt_plateau_init(&s->plateau, &po, base_lr); /* a resumed run's checkpoint replaces it */
     int64_t log_every = mattr_i(m, "train.logging_steps", 1), save_every = mattr_i(m, "train.save_steps", 0);
     if (log_every < 1) log_every = 1;
@@ -1986,6 +1997,12 @@ int rt_train(rt_session *s, const rt_train_opts *o, ax_diag *d) {
                      (long long)total, why);
             goto fail;
         }
+        if (t < total && !isnan(b1) && 1.0 - pow(b1, (double)(t + 1)) == 0.0) { /* AdamW's lr / bias_correction1 */
+            ax_error(d, "train", "lr_scheduler: one_cycle: beta1 is %g at step %lld, so AdamW's bias correction 1 - "
+                     "beta1^step is 0 and torch's AdamW divides by it (ZeroDivisionError); keep base_momentum and "
+                     "max_momentum below 1", b1, (long long)t + 1);
+            goto fail;
+        }
     }
     /* resume_from_checkpoint (or --resume-from), or auto_resume_from_checkpoints: the newest resumable one */
     const char *resume = o->resume_from ? o->resume_from : mattr_s(m, "train.resume_from", NULL);
@@ -2045,6 +2062,14 @@ int rt_train(rt_session *s, const rt_train_opts *o, ax_diag *d) {
             ax_warn(d, resume, "was saved by an older axo, which (unless the config set multipack_real_batches) trained "
                     "an epoch's last short batch of packed rows; this one drops it, as Axolotl's multipack sampler does "
                     "with multipack_real_batches, so epochs may end a step earlier");
+        if (ck_max > 0 && ck_max != total && one_cycle) {
+            ax_error(d, resume, "was saved by a run of %lld steps, this one has %lld: torch's OneCycleLR keeps the "
+                     "checkpoint's total_steps in its state, so HF would follow the old cycle (and raise past step %lld); "
+                     "resume with max_steps: %lld", (long long)ck_max, (long long)total, (long long)ck_max,
+                     (long long)ck_max);
+            free(hist);
+            goto fail;
+        }
         if (lead && ck_max > 0 && ck_max != total)
             ax_warn(d, resume, "was saved by a run of %lld steps, this one has %lld: the learning-rate schedule continues "
                     "as this run's", (long long)ck_max, (long long)total);

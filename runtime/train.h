@@ -59,7 +59,8 @@ typedef struct rt_session {
     int64_t sp, Sl;
     /* runtime inputs ([B, Sl] each) */
     rt_buf in_ids, in_tgt, in_pos, in_seg, in_idx, in_loss_scale, in_lr, in_step;
-    rt_buf in_beta1; /* f32[2]: the step's AdamW beta1 as hi, lo (plans whose opt_step has input "beta1": one_cycle) */
+    rt_buf in_beta1; /* f32[3]: the step's AdamW beta1 as three floats summing to it exactly (plans whose opt_step has
+                      * input "beta1": one_cycle); NaN until set, so a plan run without it cannot train quietly */
     rt_buf in_dropout_seed; /* i32[]: LoRA dropout masks, new every micro step */
     rt_buf in_neftune_keys; /* i32[B, Sl]: NEFTune's noise key of each local token (see rt_neftune_key) */
     int neftune;            /* the plan adds NEFTune noise (module attr train.neftune_noise_alpha) */
@@ -76,6 +77,7 @@ typedef struct rt_session {
      * the cooldown left), kept in trainer_state.json's axo.plateau so that a resumed run goes on with it */
     int plateau_on;
     rt_plateau plateau;
+    rt_plateau_opts plateau_opts; /* its arguments: a checkpoint records them, a resume must have the same */
     int adapter;            /* the plan trains LoRA adapters (module attr lora.adapter) */
     char *hf_config; /* config.json bytes from the plan (may be NULL) */
     size_t hf_config_len;
@@ -195,6 +197,7 @@ int rt_one_cycle_at(const rt_lr_sched *s, double base_lr, int64_t step0, double 
                     size_t cap);
 /* Sets the session's beta1 input (plans with input "beta1") to x. */
 void rt_session_set_beta1(rt_session *s, double x);
+/* (input "beta1" holds x as ir/quant.h's axo_beta1_split writes it) */
 /* The same with every argument at its default. */
 double rt_lr_at(const char *sched, double base_lr, int64_t warmup, int64_t total_steps, int64_t step0);
 

@@ -12,8 +12,9 @@
 // lr, step (1-based, after its increment) and grad_scale are device scalars
 // (fp32 tensors in the IR: they change per step without re-launch setup, and
 // suit CUDA-graph replay); beta1_p, when not NULL, is the step's beta1 as
-// two device floats (hi, lo; beta1 = (double)hi + (double)lo, a schedule that
-// cycles it: one_cycle) and replaces the beta1 argument; beta1, beta2, eps,
+// three device floats whose sum ((double)[0] + (double)[1]) + (double)[2] is
+// it exactly (ir/quant.h axo_beta1_split; a schedule that cycles it:
+// one_cycle) and replaces the beta1 argument; beta1, beta2, eps,
 // weight_decay are attributes,
 // and so is lr_scale (the last argument of every kernel here; LoRA+'s ratio,
 // else 1): the step's lr is (double)*lr * lr_scale, as the CPU's x_adamw
@@ -70,7 +71,7 @@ __device__ __forceinline__ adamw_scalars adamw_prep(const float *lr_p, const flo
                                                     const float *beta1_p, double beta1_attr, double beta2, double eps,
                                                     double wd, double lr_scale) {
     const double lr = (double)*lr_p * lr_scale, gsd = (double)*gscale_p;
-    const double beta1 = beta1_p ? (double)beta1_p[0] + (double)beta1_p[1] : beta1_attr;
+    const double beta1 = beta1_p ? axo_beta1_join(beta1_p) : beta1_attr;
     const long long step = (long long)*step_p;
     adamw_scalars k;
     k.gs = (float)gsd;

@@ -198,6 +198,9 @@ check '"$AXOC" compile gr.yml -o gr.bin 2>/dev/null && "$AXORUN" gr.bin --output
   "greedy: each step's lr is GreedyLR's over the eval history (raised and lowered, smoothed, cooldown and warmup)"
 check '"$AXORUN" gr.bin --output-dir gr-r --resume-from gr/checkpoint-14 >/dev/null 2>&1 && grep -q "\"warmup\": 1" gr/checkpoint-14/trainer_state.json && cmp -s gr/model.safetensors gr-r/model.safetensors && cmp -s <(sed "s/, .tokens_per_s.*//" gr/train_log.jsonl) <(sed "s/, .tokens_per_s.*//" gr-r/train_log.jsonl)' \
   "greedy resumed at step 14: its window and warmup counter carry over (the same lrs and final model)"
+sed 's/threshold: 0.03}/threshold: 0.05}/' gr.yml >gr2.yml
+check '"$AXOC" compile gr2.yml -o gr2.bin 2>/dev/null && ! "$AXORUN" gr2.bin --output-dir gr-x --resume-from gr/checkpoint-14 >gr2.out 2>&1 && grep -q "lr_scheduler_kwargs.threshold was 0.029999999999999999 when this checkpoint was saved and is 0.050000000000000003 now" gr2.out' \
+  "greedy resumed under another threshold: refused (HF restores the scheduler's arguments from its checkpoint)"
 es "" | sed 's/^lr_scheduler: constant/lr_scheduler: greedy/; /^val_set_size/d' >gr0.yml
 check '! "$AXOC" compile gr0.yml -o gr0.bin 2>gr0.err && grep -q "lr_scheduler: greedy moves the lr as eval_loss improves or stalls, and HF requires an evaluation" gr0.err' \
   "greedy without an evaluation: an error"

@@ -113,7 +113,7 @@ cfg "$T/e4" 'lr_groups: [{name: a, lr: 0.1}]' >e4.yml
 check '! "$AXOC" compile e4.yml -o e4.bin 2>e4.err && grep -q "lr_groups\[0\]: expected name, modules and lr" e4.err' "an lr group without modules: an error"
 
 # lr_scheduler: one_cycle (torch's OneCycleLR as Axolotl builds it): the step's beta1 reaches every AdamW as an input
-# (hi + lo reconstructs the double: momentum 0.9 held fixed by the cycle trains the same bits as cycle_momentum:
+# (its three floats reconstruct the double: momentum 0.9 held fixed by the cycle trains the same bits as cycle_momentum:
 # false with adam_beta1 0.9), the default cycle trains something else; every group trains at the schedule's lr;
 # where torch raises, axo refuses
 oc() { # $1 name, $2 extra lines: 4 steps, warmup 2
@@ -161,6 +161,12 @@ import json, sys
 a, b = ([json.loads(l) for l in open(p) if l.strip()] for p in sys.argv[1:3])
 sys.exit(len(a) != len(b) or any(abs(x["loss"] - y["loss"]) > 1e-5 * abs(x["loss"]) or x["lr"] != y["lr"] for x, y in zip(a, b)))
 PYEOF' "one_cycle with input beta1 under ZeRO-2 x 2 = 1 rank accumulating 2"
+oc oc7 'lr_scheduler_kwargs: {max_momentum: 1.0}'
+check '"$AXOC" compile oc7.yml -o oc7.bin 2>/dev/null && ! "$AXORUN" oc7.bin >oc7.out 2>&1 && grep -q "lr_scheduler: one_cycle: beta1 is 1 at step 1, so AdamW.s bias correction 1 - beta1^step is 0" oc7.out && test ! -e oc7/model.safetensors' \
+  "one_cycle with max_momentum 1.0: refused before training, where torch's AdamW divides by zero (no non-finite model is saved)"
+oc oc6 'save_steps: 2'
+check 'oc_run oc6 && ! "$AXORUN" oc6.bin --output-dir oc6-r --resume-from oc6/checkpoint-2 --max-steps 6 >oc6r.out 2>&1 && grep -q "torch.s OneCycleLR keeps the checkpoint.s total_steps" oc6r.out && "$AXORUN" oc6.bin --output-dir oc6-s --resume-from oc6/checkpoint-2 >/dev/null 2>&1 && cmp -s oc6/model.safetensors oc6-s/model.safetensors' \
+  "one_cycle resumed with other max_steps: refused (OneCycleLR keeps its total_steps); with the same: the straight run's model"
 oc oc5 ''
 sed -i 's/^warmup_steps: 2/warmup_steps: 1/' oc5.yml
 check '"$AXOC" compile oc5.yml -o oc5.bin 2>/dev/null && ! "$AXORUN" oc5.bin >oc5.out 2>&1 && grep -q "lr_scheduler: one_cycle (warmup 1 of 4 steps): torch.s OneCycleLR divides by zero at step 0" oc5.out && test ! -e oc5/model.safetensors' \

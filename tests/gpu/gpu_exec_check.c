@@ -416,13 +416,13 @@ static void make_ops(void) {
                    "program p {\n  adamw8(@p, @g, @m, @v, @am, @av, @lr, @st, @gs) {beta1=0.9, beta2=0.999, eps=1e-08, "
                    "weight_decay=0.01, salt=4}\n}\n",
                t);
-        /* the step's beta1 as an input (lr_scheduler: one_cycle): the pair (0.4375, 0.4375) is beta1 0.875, the
+        /* the step's beta1 as an input (lr_scheduler: one_cycle): three floats of 0.2875 sum to a beta1 near 0.8625, the
          * attr 0.9 a decoy both executors must ignore */
         add_op(NM("adamw, beta1 input (one_cycle)"), 2e-7, 0, NULL,
                HDR "global @p : f32[10007] act {check=1}\nglobal @g : %s[10007] act {scale=0.1}\n"
                    "global @m : f32[10007] act {scale=0.01, check=1}\nglobal @v : f32[10007] act {gen=\"pos\", scale=0.0001, check=1}\n"
                    "global @lr : f32[] act {gen=\"value\", value=0.0003}\nglobal @st : f32[] act {gen=\"value\", value=7.0}\n"
-                   "global @gs : f32[] act {gen=\"value\", value=0.5}\nglobal @b1 : f32[2] act {gen=\"value\", value=0.4375}\n"
+                   "global @gs : f32[] act {gen=\"value\", value=0.5}\nglobal @b1 : f32[3] act {gen=\"value\", value=0.2875}\n"
                    "program p {\n  adamw(@p, @g, @m, @v, @lr, @st, @gs, @b1) {beta1=0.9, beta2=0.999, eps=1e-08, "
                    "weight_decay=0.01}\n}\n",
                t);
@@ -432,7 +432,7 @@ static void make_ops(void) {
                    "global @am : f32[67,3] act {gen=\"pos\", scale=0.05, check=2}\n"
                    "global @av : f32[67,3] act {gen=\"pos\", scale=0.001, check=2}\n"
                    "global @lr : f32[] act {gen=\"value\", value=0.0003}\nglobal @st : f32[] act {gen=\"value\", value=7.0}\n"
-                   "global @gs : f32[] act {gen=\"value\", value=0.5}\nglobal @b1 : f32[2] act {gen=\"value\", value=0.4375}\n"
+                   "global @gs : f32[] act {gen=\"value\", value=0.5}\nglobal @b1 : f32[3] act {gen=\"value\", value=0.2875}\n"
                    "program p {\n  adamw8(@p, @g, @m, @v, @am, @av, @lr, @st, @gs, @b1) {beta1=0.9, beta2=0.999, "
                    "eps=1e-08, weight_decay=0.01, salt=4}\n}\n",
                t);
@@ -668,7 +668,7 @@ static void make_ops(void) {
                "global @m : bf16[10007] act {scale=0.01, check=2}\n"
                "global @v : bf16[10007] act {gen=\"pos\", scale=0.0001, check=2}\n"
                "global @lr : f32[] act {gen=\"value\", value=0.0003}\nglobal @st : f32[] act {gen=\"value\", value=7.0}\n"
-               "global @gs : f32[] act {gen=\"value\", value=0.5}\nglobal @b1 : f32[2] act {gen=\"value\", value=0.4375}\n"
+               "global @gs : f32[] act {gen=\"value\", value=0.5}\nglobal @b1 : f32[3] act {gen=\"value\", value=0.2875}\n"
                "program p {\n  adamw(@p, @g, @m, @v, @lr, @st, @gs, @b1) {beta1=0.9, beta2=0.999, eps=1e-08, "
                "weight_decay=0.01, salt=3}\n}\n");
     /* 8-bit state on a pure-bf16 parameter: the step, then p stochastically rounded as adamw's p; one

@@ -23,6 +23,7 @@
 #include "codegen/cuda_kernels.h"
 #include "codegen/nvrtc.h"
 #include "runtime/cpu_kernels.h"
+#include "ir/quant.h"
 
 #ifdef AXO_KERNELS_EMU
 #include "emu/emu_device.h"
@@ -667,7 +668,7 @@ static void test_cross_entropy(int bf) {
     }
 }
 
-/* cyc: the step's beta1 from a device pair (hi, lo), as lr_scheduler: one_cycle hands it; the attr's beta1 is then
+/* cyc: the step's beta1 from three device floats (ir/quant.h axo_beta1_split), as lr_scheduler: one_cycle hands it; the attr's beta1 is then
  * a decoy that must go unused */
 static void test_adamw(int bf, int cyc) {
     char what[128];
@@ -678,10 +679,11 @@ static void test_adamw(int bf, int cyc) {
     float lr = 3e-4f, step = 7.0f, gs = 0.5f;
     double b1 = 0.9, b2 = 0.999, eps = 1e-8, wd = 0.01, ls = 1.0; /* ls: lr_scale (LoRA+; 1 = the lr as is) */
     const double cb1 = 0.8762983410742561; /* a one-cycle beta1 between 0.85 and 0.95 */
-    float b1pair[2] = {(float)cb1, (float)(cb1 - (double)(float)cb1)};
+    float b1pair[3];
+    axo_beta1_split(cb1, b1pair);
     dev Dp = d_from(p, (size_t)n, 0), Dg = d_from(g, (size_t)n, bf), Dm = d_from(m, (size_t)n, 0),
         Dv = d_from(v, (size_t)n, 0), Dlr = d_raw(&lr, 4), Dst = d_raw(&step, 4), Dgs = d_raw(&gs, 4);
-    dev Dpb = d_nan((size_t)n, 1), Db1 = d_raw(b1pair, 8);
+    dev Dpb = d_nan((size_t)n, 1), Db1 = d_raw(b1pair, 12);
     CUdeviceptr b1p = cyc ? Db1.p : 0;
     if (bf) {
         void *a[] = {&Dp.p, &Dg.p, &Dm.p, &Dv.p, &Dpb.p, &n, &Dlr.p, &Dst.p, &Dgs.p, &b1p, &b1, &b2, &eps, &wd, &ls};
@@ -690,7 +692,7 @@ static void test_adamw(int bf, int cyc) {
         void *a[] = {&Dp.p, &Dg.p, &Dm.p, &Dv.p, &n, &Dlr.p, &Dst.p, &Dgs.p, &b1p, &b1, &b2, &eps, &wd, &ls};
         launch("axo_adamw_f32", blocks(n, 256), 1, 1, 256, 1, 0, a);
     }
-    ck_adamw_step_f32(p, g, m, v, n, lr, cyc ? (double)b1pair[0] + (double)b1pair[1] : b1, b2, eps, wd, (int64_t)step, gs);
+    ck_adamw_step_f32(p, g, m, v, n, lr, cyc ? axo_beta1_join(b1pair) : b1, b2, eps, wd, (int64_t)step, gs);
     float *gp = d_get(Dp), *gm = d_get(Dm), *gv = d_get(Dv);
     /* torch's fp32 update order with explicit roundings: expect ~bit-exact */
     label(what, sizeof what, cyc ? "%s_%s p (beta1 input)" : "%s_%s p", "axo_adamw", bf);

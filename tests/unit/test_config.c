@@ -602,10 +602,12 @@ static void test_schedules(void) {
                   !strcmp(r.c.sched_threshold_mode, "rel"),
               "%s", dump(&r.d));
     run_free(&r);
-    expect_error("lr_scheduler: greedy\nval_set_size: 0.1\nlr_scheduler_kwargs:\n  factor: 0\n", "cfg.yml:3:1",
+    expect_error("lr_scheduler: greedy\nval_set_size: 0.1\nlr_scheduler_kwargs:\n  factor: 0\n", "cfg.yml:4:11",
                  "lr_scheduler_kwargs.factor: expected in (0, 1), found 0 (GreedyLR refuses 1 and above, and divides by it)");
-    expect_error("lr_scheduler: greedy\nval_set_size: 0.1\nlr_scheduler_kwargs:\n  window_size: 0\n", "cfg.yml:3:1",
-                 "lr_scheduler_kwargs.window_size: expected a whole number of evaluations (at least 1), found 0");
+    expect_error("lr_scheduler: greedy\nval_set_size: 0.1\nlr_scheduler_kwargs:\n  window_size: 0\n", "cfg.yml:4:16",
+                 "lr_scheduler_kwargs.window_size: expected a whole number of evaluations (at least 1), at most 2^53, found 0");
+    expect_error("lr_scheduler: greedy\nval_set_size: 0.1\nlr_scheduler_kwargs:\n  window_size: 1.0e+30\n", "cfg.yml:4:16",
+                 "lr_scheduler_kwargs.window_size: expected a whole number of evaluations (at least 1), at most 2^53, found 1e+30");
     expect_error("lr_scheduler: greedy\nval_set_size: 0.1\nlr_scheduler_kwargs:\n  smooth: maybe\n", "cfg.yml:4:11",
                  "lr_scheduler_kwargs.smooth: expected true or false");
     expect_error("lr_scheduler: greedy\nval_set_size: 0.1\nlora_r: 8\nloraplus_lr_ratio: 4\nadapter: lora\n"
@@ -624,11 +626,11 @@ static void test_schedules(void) {
                   !strcmp(r.c.sched_mode, "max") && r.c.sched_threshold_mode && !strcmp(r.c.sched_threshold_mode, "abs"),
               "%s", dump(&r.d));
     run_free(&r);
-    expect_error("lr_scheduler: reduce_lr_on_plateau\nval_set_size: 0.1\nlr_scheduler_kwargs:\n  factor: 1.5\n", "cfg.yml:3:1",
+    expect_error("lr_scheduler: reduce_lr_on_plateau\nval_set_size: 0.1\nlr_scheduler_kwargs:\n  factor: 1.5\n", "cfg.yml:4:11",
                  "lr_scheduler_kwargs.factor: expected below 1, found 1.5");
     expect_error("lr_scheduler: reduce_lr_on_plateau\nval_set_size: 0.1\nlr_scheduler_kwargs:\n  mode: lowest\n", "cfg.yml:4:9",
                  "lr_scheduler_kwargs.mode: expected min or max (ReduceLROnPlateau, GreedyLR)");
-    expect_error("lr_scheduler: reduce_lr_on_plateau\nval_set_size: 0.1\nlr_scheduler_kwargs:\n  patience: 2.5\n", "cfg.yml:3:1",
+    expect_error("lr_scheduler: reduce_lr_on_plateau\nval_set_size: 0.1\nlr_scheduler_kwargs:\n  patience: 2.5\n", "cfg.yml:4:13",
                  "lr_scheduler_kwargs.patience: expected a whole number of evaluations");
     expect_error("lr_scheduler: cosine\nlr_scheduler_kwargs:\n  patience: 2\n", "cfg.yml:2:1",
                  "are reduce_lr_on_plateau's and greedy's; lr_scheduler is cosine");

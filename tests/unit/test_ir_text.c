@@ -381,7 +381,7 @@ static void test_floats(void) {
 /* the line under test is line 8 */
 #define BAD(line8) PRE line8 "\n}\n"
 
-/* adamw / adamw8's optional last operand, the step's beta1 (lr_scheduler: one_cycle): f32[2], whole */
+/* adamw / adamw8's optional last operand, the step's beta1 (lr_scheduler: one_cycle): f32[3], whole */
 #define OPT_PRE                                                                                                  \
     "axo.ir 1\nmesh dp=2\nglobal @p : f32[8,256] param\nglobal @g : f32[8,256] grad\nglobal @m : f32[8,256] opt\n"  \
     "global @v : f32[8,256] opt\nglobal @qm : u8[8,256] opt\nglobal @qv : u8[8,256] opt\n"                          \
@@ -390,16 +390,16 @@ static void test_floats(void) {
     "  %gs = input() {name=\"gs\"} : f32[] input\n"
 #define AT "{beta1=0.9, beta2=0.999, eps=1e-08, weight_decay=0.0, salt=0}"
 static void test_beta1_operand(void) {
-    ir_module_destroy(parse_ok(OPT_PRE "  %b = input() {name=\"beta1\"} : f32[2] input\n"
+    ir_module_destroy(parse_ok(OPT_PRE "  %b = input() {name=\"beta1\"} : f32[3] input\n"
                                        "  adamw(@p, @g, @m, @v, %lr, %st, %gs, %b) " AT "\n"
                                        "  adamw8(@p, @g, @qm, @qv, @am, @av, %lr, %st, %gs, %b) " AT "\n}\n",
                                "beta1"));
     ir_module_destroy(parse_ok(OPT_PRE "  adamw(@p, @g, @m, @v, %lr, %st, %gs) " AT "\n}\n", "no beta1"));
     parse_err(__LINE__, OPT_PRE "  %b = input() {name=\"beta1\"} : f32[] input\n  adamw(@p, @g, @m, @v, %lr, %st, %gs, %b) " AT "\n}\n",
-              "t.ir:16:3", "operand 7: expected the step's beta1 as f32[2] (hi, lo), found f32[]");
-    parse_err(__LINE__, OPT_PRE "  %b = input() {name=\"beta1\"} : f32[2]<dp:0> input\n"
+              "t.ir:16:3", "operand 7: expected the step's beta1 as f32[3] (three floats summing to it), found f32[]");
+    parse_err(__LINE__, OPT_PRE "  %b = input() {name=\"beta1\"} : f32[3]<dp:0> input\n"
                                 "  adamw8(@p, @g, @qm, @qv, @am, @av, %lr, %st, %gs, %b) " AT "\n}\n",
-              "t.ir:16:3", "operand 9: expected the step's beta1 as f32[2] (hi, lo)");
+              "t.ir:16:3", "operand 9: expected the step's beta1 as f32[3]");
     parse_err(__LINE__, OPT_PRE "  adamw(@p, @g, @m, @v, %lr, %st, %gs, %lr, %lr) " AT "\n}\n", "t.ir:15:3",
               "adamw takes 7 or 8 operands, found 9");
     parse_err(__LINE__, OPT_PRE "  adamw(@p, @g, @m, @v, %lr, %st) " AT "\n}\n", "t.ir:15:3", "adamw takes 7 or 8 operands, found 6");

@@ -186,21 +186,20 @@ struct adamw_hp {
     float lr, step, gs;
     double beta1, wd;
     double lr_scale = 1.0; // the node's lr_scale (LoRA+): the kernels' last argument, the CPU's lr x lr_scale
-    bool b1_in = false;    // beta1 from the device pair (hi, lo) as one_cycle hands it; the attr argument a decoy
+    bool b1_in = false;    // beta1 from the three device floats one_cycle hands it; the attr argument a decoy
 };
 
-// The kernels' beta1 arguments for h: the pair (used when h.b1_in), the attr value, and the beta1 the CPU
-// reference takes ((double)hi + (double)lo under b1_in: what the kernel must reconstruct)
+// The kernels' beta1 arguments for h: the three floats (used when h.b1_in), the attr value, and the beta1 the CPU
+// reference takes (axo_beta1_join of the three under b1_in: what the kernel must reconstruct)
 struct b1_args {
-    float pair[2];
+    float pair[3];
     double attr, ref;
 };
 static b1_args beta1_of(const adamw_hp &h) {
     b1_args b;
-    b.pair[0] = (float)h.beta1;
-    b.pair[1] = (float)(h.beta1 - (double)b.pair[0]);
+    axo_beta1_split(h.beta1, b.pair);
     b.attr = h.b1_in ? 0.5 : h.beta1;
-    b.ref = h.b1_in ? (double)b.pair[0] + (double)b.pair[1] : h.beta1;
+    b.ref = h.b1_in ? axo_beta1_join(b.pair) : h.beta1;
     return b;
 }
 

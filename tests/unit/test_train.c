@@ -13,6 +13,7 @@
 #include "passes/passes.h"
 #include "runtime/train.h"
 #include "runtime/cpu_kernels.h"
+#include "ir/quant.h"
 #include "tests/check.h"
 #include "tests/unit/train_fixture.h"
 
@@ -572,6 +573,23 @@ static void one_cycle_fixtures(void) {
         ncases++;
     }
     CHECK_MSG(ncases == 14, "%d one_cycle cases, expected 14", ncases);
+    /* the beta1 input's three floats give back the double exactly: every beta1 of the cases, and 10^6 doubles of
+     * every exponent from 2^-30 to 2^2 with random mantissas */
+    size_t inexact = 0;
+    json_array_foreach(json_object_get(fx, "cases"), i, c) json_array_foreach(json_object_get(c, "beta1"), t, v) {
+        float f[3];
+        axo_beta1_split(json_number_value(v), f);
+        inexact += axo_beta1_join(f) != json_number_value(v);
+    }
+    uint64_t r = 0x9e3779b97f4a7c15ull;
+    for (int k = 0; k < 1000000; k++) {
+        r ^= r << 13, r ^= r >> 7, r ^= r << 17;
+        const double x = ldexp(1.0 + (double)(r >> 11) * 0x1p-53, (int)(r % 33) - 30);
+        float f[3];
+        axo_beta1_split(x, f);
+        inexact += axo_beta1_join(f) != x;
+    }
+    CHECK_MSG(inexact == 0, "%zu doubles not given back by axo_beta1_split / axo_beta1_join", inexact);
     /* the AdamW trajectory: 64 values, step t's lr and beta1 from the schedule, torch's order of operations */
     const json_t *a = json_object_get(fx, "adamw");
     rt_lr_sched s = {.name = "one_cycle", .warmup = json_integer_value(json_object_get(a, "warmup")),
