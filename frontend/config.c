@@ -399,6 +399,11 @@ static const key_def *find_key(const char *name) {
     return NULL;
 }
 
+int64_t fe_neftune_multiple(const fe_config *c) {
+    const int pad = c->pad_to_sequence_len < 0 && c->sample_packing ? 1 : c->pad_to_sequence_len;
+    return pad > 0 ? 64 * ((c->sequence_len + 63) / 64) : pad < 0 ? 64 : 1;
+}
+
 /* ---- Axolotl keys axo does not read ---------------------------------------
  * fe_refused_keys: they change what is trained (the model, the loss, the
  * data, the optimizer or the schedule), so only a value that leaves training
@@ -717,6 +722,7 @@ static void set_defaults(fe_config *c) {
     c->oc_three_phase = c->oc_cycle_momentum = -1;
     c->sched_greedy_warmup = c->sched_max_lr = c->sched_window = c->sched_reset_start = NAN;
     c->sched_smooth = -1;
+    c->pad_to_sequence_len = -1;
     c->optimizer = "adamw_torch";
     c->adam_beta1 = 0.9;
     c->adam_beta2 = 0.999;
@@ -3103,7 +3109,8 @@ void fe_config_canonical(const fe_config *c, ax_buf *out) {
     I("sample_packing", c->sample_packing);
     if (c->dataset_prepared_path) S("dataset_prepared_path", c->dataset_prepared_path);
     if (c->excess_length) I("excess_length_strategy", c->excess_length); /* absent for drop: older plans keep their keys */
-    I("pad_to_sequence_len", c->pad_to_sequence_len);
+    I("pad_to_sequence_len", c->pad_to_sequence_len > 0); /* 0 for unset too: older plans keep their cache keys */
+    if (c->neftune_noise_alpha > 0) I("neftune_pad_multiple", fe_neftune_multiple(c));
     I("micro_batch_size", c->micro_batch_size);
     I("eval_batch_size", c->eval_batch_size);
     if (!c->shuffle_merged_datasets) I("shuffle_merged_datasets", 0); /* absent when true: older plans keep their keys */

@@ -267,7 +267,7 @@ typedef struct fe_config {
     int load_best;                   /* derived as Axolotl passes it to HF: (load_best_model_at_end or
                                       * early_stopping_patience) and held-out data and save_steps a multiple of
                                       * eval_steps; the final model is then the best evaluated checkpoint's */
-    int pad_to_sequence_len;
+    int pad_to_sequence_len; /* -1: unset (Axolotl's None), else 0 / 1 */
 
     fe_deepspeed ds;
     fe_fsdp fsdp;
@@ -430,5 +430,10 @@ const char *fe_deepspeed_bundled(int i, const unsigned char **data, size_t *len)
  * through. */
 void fe_deepspeed_model_autos(const fe_deepspeed *ds, int64_t hidden_size, int64_t *reduce_bucket_size,
                               int64_t *prefetch_bucket_size, int64_t *param_persistence_threshold);
+
+/* NEFTune's batch width as HF sees it: Axolotl's collator pads a batch's longest row up to a multiple of this
+ * (pad_to_sequence_len: 64 x ceil(sequence_len / 64), which Axolotl turns on with sample_packing when unset; unset:
+ * 64; false: 1, the longest row itself). */
+int64_t fe_neftune_multiple(const fe_config *c);
 
 #endif

@@ -291,7 +291,10 @@ static void module_facts(const fe_config *c, const fe_model *m, int world_size, 
     set_f(mod, "train.warmup_ratio", c->warmup_ratio);
     set_f(mod, "train.max_grad_norm", c->max_grad_norm);
     set_i(mod, "train.seed", (int64_t)c->seed);
-    if (c->neftune_noise_alpha > 0) set_f(mod, "train.neftune_noise_alpha", c->neftune_noise_alpha); /* runtime/train.c */
+    if (c->neftune_noise_alpha > 0) { /* runtime/train.c */
+        set_f(mod, "train.neftune_noise_alpha", c->neftune_noise_alpha);
+        set_i(mod, "train.neftune_multiple", fe_neftune_multiple(c));
+    }
     set_i(mod, "train.sample_packing", c->sample_packing);
     if (c->excess_length) set_i(mod, "train.excess_length_strategy", c->excess_length); /* 1 truncate, 2 raise */
     set_i(mod, "train.bf16", c->bf16);
@@ -385,23 +388,23 @@ int64_t fe_lce_chunk_rows(int64_t rows, int64_t hidden, int64_t vocab) {
 /* NEFTune (Jain et al. 2023), as transformers' neftune_post_forward_hook
  * adds it to the input embeddings' output in training mode:
  *     x + uniform(-mag, mag),   mag = alpha / sqrt(L * d)
- * with L = output.size(1), the batch's sequence length, and d the hidden
- * size. Every axo row is sequence_len long (packed or padded), so L is
- * sequence_len; HF pads a batch only to its longest sample when it does not
- * pack, so its L (and its mag) can differ there. A micro-batch packed as one
- * bin is a row of micro_batch_size x sequence_len tokens, and L is that; HF
- * pads such a bin to a multiple of sequence_len (pad_to_sequence_len), so its
- * L is smaller when the bin is not full. Under sequence parallelism
- * a rank holds S/sp tokens of a row, but mag stays the whole row's (Axolotl
- * slices rows before the model runs, so there the hook sees S/sp). The
+ * with L = output.size(1), the batch's width as HF's collator pads it, and d
+ * the hidden size. An axo row is sequence_len long (or one bin), so mag is
+ * an input the runtime sets for each micro-batch (runtime/train.c
+ * rt_neftune_width: the longest row's tokens up to module attr
+ * train.neftune_multiple, Axolotl's pad_to_multiple_of); attr mag is a full
+ * row's, for a session run without that. Under sequence parallelism a rank
+ * holds S/sp tokens of a row, but mag stays the whole width's (Axolotl
+ * slices rows before the model runs, so there the hook sees L/sp). The
  * noise of each token is keyed by the runtime input `neftune_keys` (the
  * token's place in the global batch and the optimizer step, runtime/train.c),
  * so it is the same for any number of ranks and any sequence split.
  * eval_step drops the node (passes/eval.c); its gradient is the identity. */
 static int32_t neftune(lw *L, int32_t x, double alpha, int64_t B, int64_t S, int64_t H) {
     int32_t keys = ir_b_input(&L->b, "neftune_keys", ir_type_make(IR_I32, 2, (int64_t[]){B, S}));
-    double mag = alpha / sqrt((double)S * (double)H);
-    return ir_b(&L->b, IR_OP_neftune, IR_IN(x, keys), IR_AT(ir_af("mag", mag), ir_ai("salt", 0)));
+    int32_t mag_in = ir_b_input(&L->b, "neftune_mag", ir_type_scalar(IR_F32)); /* the micro step's (runtime/train.c) */
+    double mag = alpha / sqrt((double)S * (double)H);                           /* a full row's: the attr */
+    return ir_b(&L->b, IR_OP_neftune, IR_IN(x, keys, mag_in), IR_AT(ir_af("mag", mag), ir_ai("salt", 0)));
 }
 
 void fe_token_shape(const fe_config *c, int64_t *rows, int64_t *row_len) {

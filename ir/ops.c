@@ -24,9 +24,9 @@ int ir_op_writes(ir_op op, int k) {
     return k == 0 || (op == IR_OP_adamw && (k == 2 || k == 3)) || (op == IR_OP_adamw8 && k >= 2 && k <= 5);
 }
 
-/* adamw's and adamw8's optional last operand: the step's beta1 */
+/* adamw's and adamw8's optional last operand: the step's beta1; neftune's: the micro step's mag */
 static int nin_optional(ir_op op) {
-    return op == IR_OP_adamw || op == IR_OP_adamw8;
+    return op == IR_OP_adamw || op == IR_OP_adamw8 || op == IR_OP_neftune;
 }
 
 int ir_op_max_nin(ir_op op) {
@@ -343,6 +343,7 @@ int ir_infer(const ir_module *m, ir_op op, const ir_type *in, int nin, const ir_
             FAIL("operand 1: expected one i32 key per row of %s, found %s", tstr(m, x, b1), tstr(m, k, b2));
         if (x->shard.axis != k->shard.axis || (x->shard.axis >= 0 && (x->shard.dim != k->shard.dim || x->shard.dim >= k->rank)))
             FAIL("x and its keys must be split alike over a leading dim, or both replicated");
+        if (nin == 3) TRY(need_scalar(m, &in[2], 2, err, errcap)); /* the micro step's mag, replacing attr mag */;
         TRY(need_attr(at, na, "mag", IR_ATTR_FLOAT, err, errcap));
         TRY(need_attr(at, na, "salt", IR_ATTR_INT, err, errcap));
         double mag = ir_attr_float(at, na, "mag", 0);

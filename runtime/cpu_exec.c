@@ -319,7 +319,8 @@ static int x_take_rows(xc *x) {
 static int x_neftune(xc *x) {
     rt_buf *in = IN(0), *o = OUT(0);
     int64_t H = in->type.rank ? in->type.dims[in->type.rank - 1] : 1, rows = H ? o->numel / H : 0;
-    ck_neftune_f32(rt_f(in), rt_f(o), rt_i(IN(1)), rows, H, (uint32_t)AI("salt", 0), (float)AF("mag", 0));
+    const float mag = x->n->nin > 2 ? rt_f(IN(2))[0] : (float)AF("mag", 0); /* the micro step's, else the attr's */
+    ck_neftune_f32(rt_f(in), rt_f(o), rt_i(IN(1)), rows, H, (uint32_t)AI("salt", 0), mag);
     round_if_bf16(o);
     return 0;
 }

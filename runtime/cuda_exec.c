@@ -81,7 +81,7 @@ static const struct ksig {
     TS("axo_swiglu_fwd", "pppl"),
     TS("axo_swiglu_bwd", "pppppl"),
     TS("axo_dropout", "pppliif"),
-    TS("axo_neftune", "pppllif"),
+    TS("axo_neftune", "pppllifp"),
     TS("axo_dora_norm", "pppplllf"),
     TS("axo_dora_scale", "pppppllf"),
     TS("axo_dora_scale_bwd", "ppppppppllf"),
@@ -2534,6 +2534,7 @@ static int g_neftune(gx *x) {
     ka_l(&a, H);
     ka_i(&a, (int32_t)(uint32_t)AI("salt", 0)); /* the bits of (uint32_t)salt, as x_neftune */
     ka_f(&a, (float)mag);
+    ka_p(&a, x->n->nin > 2 ? ptr(x, IN(2)) : 0, x->n->nin > 2 ? 4 : 0); /* the micro step's mag, or the attr's */
     return launch(x, ename(e, sizeof e, "axo_neftune", t), blocks(x, n, 256 * vec(t)), 1, 1, 256, 1, 0, &a);
 }
 

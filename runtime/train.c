@@ -96,6 +96,7 @@ int rt_session_from_module(ir_module *m, rt_session *s, ax_diag *d) {
     for (int i = 0; i < 3; i++) rt_f(&s->in_beta1)[i] = NAN; /* rt_session_set_beta1 sets it */
     input_buf(&s->in_dropout_seed, IR_I32, 0, NULL);
     input_buf(&s->in_neftune_keys, IR_I32, 2, bs);
+    input_buf(&s->in_neftune_mag, IR_F32, 0, NULL);
     s->neftune = mattr_f(m, "train.neftune_noise_alpha", 0) > 0;
     s->adapter = ir_module_attr(m, "lora.adapter") != NULL;
     return 0;
@@ -144,7 +145,7 @@ void rt_session_close(rt_session *s) {
     if (s->has_eval) rt_prog_free(&s->eval);
     rt_state_free(&s->st);
     rt_buf *bs[] = {&s->in_ids,        &s->in_tgt, &s->in_pos,  &s->in_seg,         &s->in_idx,
-                    &s->in_loss_scale, &s->in_lr,  &s->in_step, &s->in_dropout_seed, &s->in_neftune_keys,
+                    &s->in_loss_scale, &s->in_lr,  &s->in_step, &s->in_dropout_seed, &s->in_neftune_keys, &s->in_neftune_mag,
                     &s->in_beta1};
     for (size_t i = 0; i < AX_ARRAY_LEN(bs); i++) rt_buf_free(bs[i]);
     free(s->hf_config);
@@ -596,6 +597,7 @@ static const rt_buf *session_input(void *ctx, const char *name) {
     if (!strcmp(name, "beta1")) return &s->in_beta1;
     if (!strcmp(name, "dropout_seed")) return &s->in_dropout_seed;
     if (!strcmp(name, "neftune_keys")) return &s->in_neftune_keys;
+    if (!strcmp(name, "neftune_mag")) return &s->in_neftune_mag;
     return NULL;
 }
 
@@ -644,6 +646,23 @@ uint32_t rt_neftune_key(uint64_t seed, int64_t step, int64_t row, int64_t j) {
 }
 
 /* The keys of this micro step's local tokens (in_idx: each one's index in its row). */
+float rt_neftune_mag(double alpha, int64_t width, int64_t hidden) {
+    const float dims = (float)(width * hidden); /* torch.tensor(int) -> sqrt in the default float32 */
+    return (1.0f / sqrtf(dims)) * (float)alpha; /* a Python float over a tensor: its reciprocal times the float */
+}
+
+int64_t rt_neftune_width(const rt_rows *rows, const int64_t *r, int64_t n, int64_t multiple) {
+    int64_t longest = 0;
+    for (int64_t i = 0; i < n; i++) {
+        if (r[i] < 0) continue;
+        int64_t len = 0;
+        for (int64_t q = rows->row_seq_off[r[i]]; q < rows->row_seq_off[r[i] + 1]; q++) len += rows->seqs[q].len;
+        if (len > longest) longest = len;
+    }
+    if (multiple < 1) multiple = 1;
+    return (longest + multiple - 1) / multiple * multiple;
+}
+
 static void neftune_keys(rt_session *s, int64_t micro) {
     int dpx = ir_mesh_find(s->m, "dp");
     int64_t ga = s->grad_accum > 0 ? s->grad_accum : 1, r = dpx >= 0 ? s->st.coord[dpx] : 0;
@@ -659,7 +678,12 @@ int rt_session_micro_step(rt_session *s, const int32_t *ids, const int32_t *targ
                           const int32_t *seg, float loss_scale, ax_diag *d) {
     if (feed_rows(s, ids, targets, pos, seg, d) != 0) return -1;
     rt_f(&s->in_loss_scale)[0] = loss_scale;
-    if (s->neftune) neftune_keys(s, s->micro_count);
+    if (s->neftune) {
+        neftune_keys(s, s->micro_count);
+        rt_f(&s->in_neftune_mag)[0] = rt_neftune_mag(mattr_f(s->m, "train.neftune_noise_alpha", 0),
+                                                     s->neftune_width > 0 ? s->neftune_width : s->S,
+                                                     mattr_i(s->m, "model.hidden", 1));
+    }
     /* LoRA dropout: a new mask every micro step, and another on every rank
      * (each holds other tokens), as torch's per-process RNG gives */
     uint64_t k = (uint64_t)mattr_i(s->m, "train.seed", 42) * 0x9e3779b97f4a7c15ull + (uint64_t)s->micro_count++;
@@ -2134,8 +2158,10 @@ int rt_train(rt_session *s, const rt_train_opts *o, ax_diag *d) {
         rt_rows_free(&rows);
         if (rt_data_build_epoch(&ds, &dopt, ep, &rows, d) != 0) goto fail;
     }
-    stage = malloc(4 * BS * sizeof *stage);
+    stage = malloc(4 * BS * sizeof *stage + sizeof(int64_t) * (size_t)s->B); /* + a micro-batch's row numbers */
     if (!stage) abort();
+    int64_t *mrow = (int64_t *)(void *)(stage + 4 * BS); /* 16 BS bytes in: 8-byte aligned */
+    const int64_t nmult = mattr_i(m, "train.neftune_multiple", 1);
     int64_t last = total; /* the step training ends at: total, or earlier when it stops early */
     /* HF's eval_on_start, before step 1: it sets no best and counts no patience (HF's best metric is unset then). HF
      * also evaluates at the start of a resumed run, where its patience check can count that evaluation; axo does
@@ -2166,6 +2192,10 @@ int rt_train(rt_session *s, const rt_train_opts *o, ax_diag *d) {
         for (int64_t mb = 0; mb < s->grad_accum; mb++) {
             const int32_t *in[4];
             micro_rows(&rows, &bt, &esp, estep, (rank * s->grad_accum + mb) * s->B, (int32_t)dopt.pad_id, stage, in);
+            if (s->neftune) { /* NEFTune's mag takes the width HF's collator gives this rank's micro-batch */
+                for (int64_t b = 0; b < s->B; b++) mrow[b] = rt_epoch_row(&bt, &esp, estep, (rank * s->grad_accum + mb) * s->B + b);
+                s->neftune_width = rt_neftune_width(&rows, mrow, s->B, nmult);
+            }
             if (rt_session_micro_step(s, in[0], in[1], in[2], in[3], scale, d) != 0) goto fail;
             for (size_t i = 0; i < BS; i++) tok_since += in[1][i] != -100;
         }

@@ -19,6 +19,8 @@
 #include "runtime/backend.h"
 #include "runtime/exec.h"
 
+struct rt_rows; /* runtime/data.h */
+
 /* lr_scheduler: reduce_lr_on_plateau, torch's ReduceLROnPlateau as HF Trainer steps it: with the eval loss after
  * each evaluation (not eval_on_start's), the lr applying from the next step on. No warmup (HF's
  * get_reduce_on_plateau_schedule takes none). greedy (HF's GreedyLR, stepped the same way): also raises the lr
@@ -63,6 +65,8 @@ typedef struct rt_session {
                       * input "beta1": one_cycle); NaN until set, so a plan run without it cannot train quietly */
     rt_buf in_dropout_seed; /* i32[]: LoRA dropout masks, new every micro step */
     rt_buf in_neftune_keys; /* i32[B, Sl]: NEFTune's noise key of each local token (see rt_neftune_key) */
+    rt_buf in_neftune_mag;  /* f32[]: NEFTune's mag for this micro step (rt_neftune_mag of neftune_width) */
+    int64_t neftune_width;  /* the micro-batch's width as HF's collator pads it (rt_neftune_width); 0: the row's S */
     int neftune;            /* the plan adds NEFTune noise (module attr train.neftune_noise_alpha) */
     int64_t micro_count;    /* micro steps run so far */
     /* load_best_model_at_end / early_stopping_patience (runtime/train.c),
@@ -195,6 +199,13 @@ double rt_lr_sched_at(const rt_lr_sched *s, double base_lr, int64_t step0);
  * phase at step 0), step0 past total (ValueError). */
 int rt_one_cycle_at(const rt_lr_sched *s, double base_lr, int64_t step0, double *lr, double *beta1, char *why,
                     size_t cap);
+/* NEFTune (transformers' neftune_post_forward_hook): mag = alpha / torch.sqrt(tensor(width * hidden)), in f32 as
+ * torch computes it, width the batch's padded length. rt_neftune_width: that length for micro-batch rows r[0..n)
+ * of rows (negative: an empty row), Axolotl's collator padding the longest row's tokens up to a multiple of
+ * `multiple` (frontend fe_neftune_multiple); 0 when every row is empty. */
+float rt_neftune_mag(double alpha, int64_t width, int64_t hidden);
+int64_t rt_neftune_width(const struct rt_rows *rows, const int64_t *r, int64_t n, int64_t multiple);
+
 /* Sets the session's beta1 input (plans with input "beta1") to x. */
 void rt_session_set_beta1(rt_session *s, double x);
 /* (input "beta1" holds x as ir/quant.h's axo_beta1_split writes it) */

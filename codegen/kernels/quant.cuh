@@ -15,7 +15,8 @@
 //    thr = axo_dropout_threshold(p) and k = axo_dropout_scale(p) are
 //    computed on the host from the same header (ck_dropout_f32). y may
 //    alias x.
-//  * axo_neftune_T(x, keys, y, n, H, salt, mag): x is n / H rows of H;
+//  * axo_neftune_T(x, keys, y, n, H, salt, mag, mag_p): x is n / H rows of H
+//    (mag_p: the micro step's mag on the device, replacing mag; NULL: mag);
 //    y[i] = x[i] + mag * axo_neftune_unit(keys[i / H], salt, i % H), the
 //    product and the sum each rounded once (__fmul_rn, __fadd_rn: no FMA),
 //    then rounded to T (ck_neftune_f32). keys is the runtime i32 input
@@ -67,7 +68,9 @@ extern "C" __global__ void __launch_bounds__(256)
 }
 
 template <typename T>
-__device__ __forceinline__ void neftune_body(const T *x, const int *keys, T *y, i64 n, i64 H, unsigned salt, float mag) {
+__device__ __forceinline__ void neftune_body(const T *x, const int *keys, T *y, i64 n, i64 H, unsigned salt, float mag_attr,
+                                             const float *mag_p) {
+    const float mag = mag_p ? *mag_p : mag_attr;
     const T *in[1] = {x};
     T *out[1] = {y};
     ax_map<T, 1, 1>(n, in, out, [keys, H, salt, mag](i64 i, const float(&v)[1], float(&r)[1]) {
@@ -77,12 +80,12 @@ __device__ __forceinline__ void neftune_body(const T *x, const int *keys, T *y, 
     });
 }
 extern "C" __global__ void __launch_bounds__(256)
-    axo_neftune_f32(const float *x, const int *keys, float *y, i64 n, i64 H, unsigned salt, float mag) {
-    neftune_body(x, keys, y, n, H, salt, mag);
+    axo_neftune_f32(const float *x, const int *keys, float *y, i64 n, i64 H, unsigned salt, float mag, const float *mag_p) {
+    neftune_body(x, keys, y, n, H, salt, mag, mag_p);
 }
 extern "C" __global__ void __launch_bounds__(256)
-    axo_neftune_bf16(const bf16 *x, const int *keys, bf16 *y, i64 n, i64 H, unsigned salt, float mag) {
-    neftune_body(x, keys, y, n, H, salt, mag);
+    axo_neftune_bf16(const bf16 *x, const int *keys, bf16 *y, i64 n, i64 H, unsigned salt, float mag, const float *mag_p) {
+    neftune_body(x, keys, y, n, H, salt, mag, mag_p);
 }
 
 // Eight consecutive outputs: one 16-byte store (bf16), two (f32), or scalars.

@@ -644,4 +644,24 @@ es "load_best_model_at_end: true" | sed '/^save_steps/d' >e6.yml
 check '"$AXOC" compile e6.yml -o e6.bin 2>e6.err && grep -q "load_best_model_at_end: ignored" e6.err' \
   "load_best_model_at_end without save_steps: ignored with a warning, as Axolotl ignores it"
 
+# NEFTune's mag takes the width HF's collator gives each micro-batch (Axolotl pads the longest row up to a multiple of
+# 64, or with pad_to_sequence_len of sequence_len rounded up to 64): samples of at most 32 tokens train the same at
+# sequence_len 128 and 256 (HF's width 64 either way); with pad_to_sequence_len: true the widths are 128 and 256,
+# and the two runs differ
+nf() { # $1 name, $2 sequence_len, $3 extra lines
+  printf 'base_model: %s\ndatasets:\n  - path: %s\nsequence_len: %s\nmicro_batch_size: 2\nmax_steps: 5\nlearning_rate: 0.01\nlr_scheduler: constant\nneftune_noise_alpha: 40\nseed: 3\nlogging_steps: 1\noutput_dir: %s\n%s\n' \
+    "$SRC/configs/models/tiny-llama" "$SRC/configs/data/toy_count.jsonl" "$2" "$T/$1" "$3" >$1.yml
+  "$AXOC" compile $1.yml -o $1.bin 2>/dev/null && "$AXORUN" $1.bin >/dev/null 2>&1
+}
+nf_same() { # $1 $2 output dirs: "same" when every step's loss agrees within 1e-6 (relative)
+  python3 - "$1/train_log.jsonl" "$2/train_log.jsonl" <<'PYEOF'
+import json, sys
+a, b = ([json.loads(l)["loss"] for l in open(p) if l.strip()] for p in sys.argv[1:3])
+print("same" if len(a) == len(b) == 5 and all(abs(x - y) <= 1e-6 * abs(x) for x, y in zip(a, b)) else "differ")
+PYEOF
+}
+check 'nf nf1 128 "" && nf nf2 256 "" && test "$(nf_same nf1 nf2)" = same' \
+  "NEFTune: short samples at sequence_len 128 and 256 get HF's noise scale (width 64 both): the same losses"
+check 'nf nf3 128 "pad_to_sequence_len: true" && nf nf4 256 "pad_to_sequence_len: true" && test "$(nf_same nf3 nf4)" = differ && test "$(nf_same nf1 nf3)" = differ' \
+  "NEFTune with pad_to_sequence_len: the width is sequence_len's (128 vs 256: other noise, other losses)"
 finish

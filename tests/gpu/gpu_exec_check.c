@@ -594,6 +594,13 @@ static void make_ops(void) {
                    "  %%1 = neftune(@x, %%0) {mag=0.055242717280199023, salt=3000000000} : %s[33335,3] act\n"
                    "  store(@o, %%1)\n}\n",
                t, t, t);
+        add_op(NM("neftune, the micro step's mag as an input"), 0, 0, NULL,
+               HDR "global @x : %s[999,64] act\nglobal @o : %s[999,64] act {gen=\"nan\", check=2}\n"
+                   "global @mg : f32[] act {gen=\"value\", value=0.0311}\n"
+                   "program p {\n  %%0 = input() {name=\"neftune_keys\"} : i32[999] input\n"
+                   "  %%1 = neftune(@x, %%0, @mg) {mag=0.5, salt=7} : %s[999,64] act\n"
+                   "  store(@o, %%1)\n}\n",
+               t, t, t);
         /* QLoRA: packed codes and steps decoded to the CPU's bits; steps over the whole byte; K a multiple
          * of 64, of 8 with a short last block (one scale per 8 codes), and neither (rows straddle words) */
         int Ks[3] = {192, 232, 70};

@@ -114,7 +114,9 @@ static void dropout_case(int64_t n, double p, uint32_t seed, uint32_t salt, int 
 
 // ---- neftune ------------------------------------------------------------------
 template <typename T>
-static void neftune_case(int64_t rows, int64_t H, uint32_t salt, float mag, int off, bool inplace, unsigned grid) {
+// mag_in: the mag from a device scalar (the micro step's, as the runtime sets it), the attr argument a decoy
+static void neftune_case(int64_t rows, int64_t H, uint32_t salt, float mag, int off, bool inplace, unsigned grid,
+                         bool mag_in = false) {
     const bool b16 = sizeof(T) == 2;
     const int64_t n = rows * H;
     std::vector<T> xs((size_t)(n + off)), ys((size_t)(n + off));
@@ -129,8 +131,9 @@ static void neftune_case(int64_t rows, int64_t H, uint32_t salt, float mag, int 
     if (!inplace)
         for (int64_t i = 0; i < n; i++) from_f(y[i], NAN);
     emu_launch(emu_dim3{grid, 1, 1}, 256, no_smem, sizeof no_smem, [&] {
-        if (b16) axo_neftune_bf16((const bf *)x, keys.data(), (bf *)y, n, H, salt, mag);
-        else axo_neftune_f32((const float *)x, keys.data(), (float *)y, n, H, salt, mag);
+        const float attr = mag_in ? 3.0f * mag : mag, *mp = mag_in ? &mag : nullptr;
+        if (b16) axo_neftune_bf16((const bf *)x, keys.data(), (bf *)y, n, H, salt, attr, mp);
+        else axo_neftune_f32((const float *)x, keys.data(), (float *)y, n, H, salt, attr, mp);
     });
     ck_neftune_f32(xf.data(), ref.data(), (const int32_t *)keys.data(), rows, H, salt, mag);
     for (int64_t i = 0; i < n; i++) {
@@ -138,8 +141,9 @@ static void neftune_case(int64_t rows, int64_t H, uint32_t salt, float mag, int 
         got[(size_t)i] = to_f(y[i]);
     }
     char what[160];
-    snprintf(what, sizeof what, "neftune %s [%lld,%lld] salt=%u mag=%g%s%s grid=%u", b16 ? "bf16" : "f32", (long long)rows,
-             (long long)H, salt, (double)mag, off ? " misaligned" : "", inplace ? " in place" : "", grid);
+    snprintf(what, sizeof what, "neftune %s [%lld,%lld] salt=%u mag=%g%s%s%s grid=%u", b16 ? "bf16" : "f32",
+             (long long)rows, (long long)H, salt, (double)mag, mag_in ? " (input)" : "", off ? " misaligned" : "",
+             inplace ? " in place" : "", grid);
     if (same_bits(what, got.data(), ref.data(), n)) printf("  ok   %s\n", what);
 }
 
@@ -411,6 +415,8 @@ int main() {
     neftune_case<bf>(128, 96, 3000000000u, 0.5f, 0, true, 5);
     neftune_case<float>(7, 13, 1, 0.0f, 0, false, 1);
     neftune_case<bf>(300, 256, 0, 0.01f, 0, false, 300); // a full grid: ceil(n / (256 V)) and more
+    neftune_case<float>(45, 64, 7, 0.0311f, 0, false, 3, true); // the micro step's mag from the device, the attr a decoy
+    neftune_case<bf>(45, 64, 7, 0.0311f, 1, true, 3, true);
     // dequant: word + vector path, byte loads, scalar stores, grid-stride; every K block count 1..5
     for (int b16 = 0; b16 < 2; b16++)
         for (int64_t K : {64, 192, 320})

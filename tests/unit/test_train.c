@@ -12,6 +12,7 @@
 #include "frontend/lower.h"
 #include "passes/passes.h"
 #include "runtime/train.h"
+#include "runtime/data.h"
 #include "runtime/cpu_kernels.h"
 #include "ir/quant.h"
 #include "tests/check.h"
@@ -653,6 +654,29 @@ static void metric_schedule_fixtures(const char *file, int greedy, int want) {
 }
 
 /* ---- NEFTune ---------------------------------------------------------------------------- */
+/* NEFTune's mag = torch's f32 alpha / torch.sqrt(tensor(width * hidden)) (values from torch 2.13, dims past 2^24
+ * rounded as torch rounds them), and the width HF's collator gives a micro-batch: its longest row's tokens up to a
+ * multiple (Axolotl's pad_to_multiple_of), empty rows left out. */
+static void neftune_scale_checks(void) {
+    const struct { double alpha; int64_t w, h; double want; } mg[] = {
+        {5.0, 320, 64, 0x1.1e377ap-5}, {5.0, 2048, 2048, 0x1.4p-9}, {15.0, 8191, 4097, 0x1.5363fap-9}, {0.1, 7, 3, 0x1.658736p-6}};
+    for (size_t i = 0; i < sizeof mg / sizeof mg[0]; i++)
+        CHECK_MSG((double)rt_neftune_mag(mg[i].alpha, mg[i].w, mg[i].h) == mg[i].want, "mag(%g, %lld, %lld) = %a, torch %a",
+                  mg[i].alpha, (long long)mg[i].w, (long long)mg[i].h, (double)rt_neftune_mag(mg[i].alpha, mg[i].w, mg[i].h),
+                  mg[i].want);
+    /* rows of 3 packed sequences (lengths 5 + 7 + 9 = 21), of one (40), of none (an empty row: 0) */
+    rt_row_seq seqs[4] = {{0, 0, 5}, {1, 5, 7}, {2, 12, 9}, {3, 0, 40}};
+    int64_t off[4] = {0, 3, 4, 4};
+    rt_rows rows = {.nrows = 3, .seq_len = 64, .row_seq_off = off, .seqs = seqs, .nseqs = 4};
+    const int64_t a[] = {0, 1}, b[] = {0, -1}, c[] = {2, -1}, e[] = {2};
+    CHECK_EQ(rt_neftune_width(&rows, a, 2, 1), 40);  /* pad_to_sequence_len: false: the longest row */
+    CHECK_EQ(rt_neftune_width(&rows, a, 2, 64), 64); /* unset without packing: a multiple of 64 */
+    CHECK_EQ(rt_neftune_width(&rows, b, 2, 8), 24);  /* an empty row (a short epoch's padding) left out */
+    CHECK_EQ(rt_neftune_width(&rows, c, 2, 64), 0);  /* nothing: the caller keeps the row length */
+    CHECK_EQ(rt_neftune_width(&rows, e, 1, 1), 0);
+    CHECK_EQ(rt_neftune_width(&rows, a, 2, 128), 128); /* pad_to_sequence_len with sequence_len 100: 128 */
+}
+
 static void grads_of(rt_session *s, float **out) {
     for (int g = 0; g < s->m->nglobals; g++) {
         out[g] = NULL;
@@ -678,6 +702,7 @@ static int build_outside_noise(rt_session *s, const fe_config *c, const fe_model
         ir_node *n = &p->nodes[i];
         n->op = IR_OP_add;
         n->in[1] = IR_GLOBAL_REF(g);
+        n->nin = 2; /* not the micro step's mag */
         n->nattrs = 0;
         found++;
     }
@@ -764,7 +789,9 @@ static void neftune_checks(fe_arch arch) {
     float *zeros = calloc((size_t)(B * S * H), sizeof(float));
     rt_buf *noise = rt_session_global(&out, "neftune_noise");
     CHECK(noise && noise->numel == B * S * H);
-    if (noise) ck_neftune_f32(zeros, rt_f(noise), rt_i(&on.in_neftune_keys), B * S, H, 0, (float)mag);
+    /* the session's mag: a micro-batch outside rt_train has the row's width, S, in torch's f32 arithmetic */
+    CHECK(rt_f(&on.in_neftune_mag)[0] == rt_neftune_mag(5.0, S, H));
+    if (noise) ck_neftune_f32(zeros, rt_f(noise), rt_i(&on.in_neftune_keys), B * S, H, 0, rt_neftune_mag(5.0, S, H));
     double l_out = loss_of(&out, &b, &d);
     CHECK_MSG(l_on == l_out, "loss with NEFTune %.9g, with the same noise added outside %.9g", l_on, l_out);
     CHECK_MSG(l_on != l_off, "NEFTune did not change the loss (%.9g)", l_on);
@@ -861,5 +888,6 @@ int main(void) {
     lr_fixtures();
     one_cycle_fixtures();
     metric_schedule_fixtures("greedy.json", 1, 8);
+    neftune_scale_checks();
     return check_done();
 }
