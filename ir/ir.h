@@ -83,9 +83,9 @@ const char *ir_attr_str(const ir_attr *a, int n, const char *key, const char *df
 enum { IR_F_TYPED = 1, IR_F_ELEMWISE = 2, IR_F_EFFECT = 4, IR_F_COLLECTIVE = 8 };
 
 /* An op whose table nin is -1 is variadic: 1 to IR_MAX_IN operands (`fused`).
- * adamw and adamw8 take one optional last operand (the step's beta1, for a
- * schedule that cycles it: ops.def). Every other op has exactly its table's
- * count. */
+ * adamw, adamw8 and neftune take one optional last operand (the step's
+ * beta1 for a schedule that cycles it; the micro step's mag: ops.def). Every
+ * other op has exactly its table's count. */
 #define IR_MAX_IN 256
 
 typedef enum {
