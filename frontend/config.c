@@ -334,6 +334,8 @@ static const key_def keys[] = {
     {"optimizer", K_SPECIAL, -1, 0},
     {"output_dir", K_STR, F(output_dir), 0},
     {"pad_to_sequence_len", K_BOOL, F(pad_to_sequence_len), 0},
+    {"pad_to_multiple_of", K_SPECIAL, -1, 0}, /* check_collator */
+    {"batch_flattening", K_SPECIAL, -1, 0},   /* check_collator */
     {"peft_layers_pattern", K_SPECIAL, -1, 0},
     {"peft_layers_to_transform", K_SPECIAL, -1, 0},
     {"peft_trainable_token_indices", K_SPECIAL, -1, 0},
@@ -400,8 +402,10 @@ static const key_def *find_key(const char *name) {
 }
 
 int64_t fe_neftune_multiple(const fe_config *c) {
+    if (c->batch_flattening) return 1; /* DataCollatorWithFlattening: no padding */
     const int pad = c->pad_to_sequence_len < 0 && c->sample_packing ? 1 : c->pad_to_sequence_len;
-    return pad > 0 ? 64 * ((c->sequence_len + 63) / 64) : pad < 0 ? 64 : 1;
+    const int64_t m = c->pad_to_multiple_of > 0 ? c->pad_to_multiple_of : 64;
+    return pad > 0 ? m * ((c->sequence_len + m - 1) / m) : pad < 0 ? m : 1;
 }
 
 /* ---- Axolotl keys axo does not read ---------------------------------------
@@ -577,7 +581,7 @@ const char *const fe_infra_keys[] = {
     "do_causal_lm_eval", "eval_causal_lm_metrics", "do_bench_eval", "bench_dataset", "bench_split",
     "loss_watchdog_threshold", "loss_watchdog_patience", "gc_steps", "gradient_checkpointing_kwargs",
     "activation_offloading", "layer_offloading", "sample_packing_mp_start_method",
-    "pad_to_multiple_of", "batch_flattening", "flex_attention", "flex_attn_compile_kwargs", "eager_attention",
+    "flex_attention", "flex_attn_compile_kwargs", "eager_attention",
     "flash_attn_cross_entropy", "flash_attn_rms_norm", "flash_attn_fuse_mlp", "flash_optimum",
     "gemma4_hybrid_attn_impl", "experts_implementation", "lora_mlp_kernel", "lora_qkv_kernel", "lora_o_kernel",
     "lora_embedding_kernel", "chunked_cross_entropy", "chunked_cross_entropy_num_chunks", "tiled_mlp",
@@ -2134,6 +2138,8 @@ static void apply_special(loader *L, const fe_ypair *p) {
         else
             ax_warn(y->d, fe_yloc(y, p->k, loc, sizeof loc), "%s: ignored, as Axolotl 0.19 ignores it (one_cycle's "
                     "div_factor is lr_scheduler_kwargs.div_factor)", k);
+    } else if (!strcmp(k, "pad_to_multiple_of") || !strcmp(k, "batch_flattening")) {
+        /* read in check_collator, once the attention and sample_packing are known */
     } else if (!strcmp(k, "lr_scheduler_kwargs")) {
         /* read in check_schedule, once lr_scheduler is known: rex takes none, so any mapping goes */
     } else if (!strcmp(k, "optimizer")) {
@@ -2506,6 +2512,43 @@ static void check_ddp_bucket(loader *L) {
                               : "FSDP (one gradient bucket per wrapped unit)");
 }
 
+/* pad_to_multiple_of and batch_flattening: Axolotl's collator (the batches' padding, or a micro-batch flattened
+ * into one row without padding, which its varlen attention computes as separate rows). What they change is only
+ * the batch's width, which NEFTune's scale reads (fe_neftune_multiple); batch_flattening as Axolotl validates and
+ * resolves it (true: refused without a varlen attention or with sample_packing; auto: on with a varlen attention,
+ * no sample_packing and micro_batch_size > 1). */
+static void check_collator(loader *L) {
+    fe_config *c = L->c;
+    const fe_yctx *y = &L->y;
+    char loc[512];
+    const fe_ypair *p = pair(L, "pad_to_multiple_of");
+    if (p && !fe_y_is_null(p->v)) {
+        int64_t x;
+        if (fe_y_int(y, p->key, p->v, 0, &x) == 0) c->pad_to_multiple_of = x; /* 0: Axolotl's `or 64` */
+    }
+    p = pair(L, "batch_flattening");
+    if (!p || fe_y_is_null(p->v)) return;
+    const char *t = fe_y_text(p->v);
+    int b = 0;
+    const int autov = t && p->v->type == YAML_SCALAR_NODE && !strcmp(t, "auto");
+    if (!autov && (!t || p->v->type != YAML_SCALAR_NODE || !fe_parse_bool(t, &b))) {
+        yerr(y, p->v, p->key, "true, false or auto");
+        return;
+    }
+    if (autov) {
+        c->batch_flattening = c->attn_packs && !c->sample_packing && c->micro_batch_size > 1;
+        return;
+    }
+    if (b && !c->attn_packs)
+        ax_error(y->d, fe_yloc(y, p->v, loc, sizeof loc), "batch_flattening: true requires an attention backend that "
+                 "reads packed sequences (e.g. attn_implementation: flash_attention_2), as Axolotl requires");
+    else if (b && c->sample_packing)
+        ax_error(y->d, fe_yloc(y, p->v, loc, sizeof loc),
+                 "batch_flattening: true is not compatible with sample_packing (Axolotl refuses both)");
+    else
+        c->batch_flattening = b;
+}
+
 /* lr_scheduler: rex, Axolotl's RexLR: max_lr = learning_rate, min_lr =
  * cosine_min_lr_ratio x learning_rate (0 without it). Its last step's lr
  * is min_lr itself, not a multiple of a group's lr, so with Axolotl's own
@@ -2821,6 +2864,7 @@ static void check_whole(loader *L) {
         ax_error(y->d, fe_yloc(y, pair(L, "gradient_checkpointing")->k, loc, sizeof loc),
                  "gradient_checkpointing: expected only one of gradient_checkpointing and "
                  "fsdp_config.activation_checkpointing, found both set");
+    check_collator(L);
     check_ddp_bucket(L);
     check_remote_code(L);
     check_best_model(L);
@@ -3111,6 +3155,7 @@ void fe_config_canonical(const fe_config *c, ax_buf *out) {
     if (c->excess_length) I("excess_length_strategy", c->excess_length); /* absent for drop: older plans keep their keys */
     I("pad_to_sequence_len", c->pad_to_sequence_len > 0); /* 0 for unset too: older plans keep their cache keys */
     if (c->neftune_noise_alpha > 0) I("neftune_pad_multiple", fe_neftune_multiple(c));
+    if (c->neftune_noise_alpha > 0 && c->batch_flattening) I("neftune_flatten", 1);
     I("micro_batch_size", c->micro_batch_size);
     I("eval_batch_size", c->eval_batch_size);
     if (!c->shuffle_merged_datasets) I("shuffle_merged_datasets", 0); /* absent when true: older plans keep their keys */

@@ -268,6 +268,10 @@ typedef struct fe_config {
                                       * early_stopping_patience) and held-out data and save_steps a multiple of
                                       * eval_steps; the final model is then the best evaluated checkpoint's */
     int pad_to_sequence_len; /* -1: unset (Axolotl's None), else 0 / 1 */
+    /* Axolotl's collator: pad_to_multiple_of (0: unset, 64), batch_flattening as its validator resolves it (a
+     * micro-batch concatenated into one row without padding); they change only the width NEFTune's scale sees */
+    int64_t pad_to_multiple_of;
+    int batch_flattening;
 
     fe_deepspeed ds;
     fe_fsdp fsdp;
@@ -432,8 +436,9 @@ void fe_deepspeed_model_autos(const fe_deepspeed *ds, int64_t hidden_size, int64
                               int64_t *prefetch_bucket_size, int64_t *param_persistence_threshold);
 
 /* NEFTune's batch width as HF sees it: Axolotl's collator pads a batch's longest row up to a multiple of this
- * (pad_to_sequence_len: 64 x ceil(sequence_len / 64), which Axolotl turns on with sample_packing when unset; unset:
- * 64; false: 1, the longest row itself). */
+ * (with M = pad_to_multiple_of or 64: pad_to_sequence_len: M x ceil(sequence_len / M), which Axolotl turns on with
+ * sample_packing when unset; unset: M; false: 1, the longest row itself; batch_flattening: 1, and the width is the
+ * micro-batch's tokens in one row). */
 int64_t fe_neftune_multiple(const fe_config *c);
 
 #endif

@@ -294,6 +294,7 @@ static void module_facts(const fe_config *c, const fe_model *m, int world_size, 
     if (c->neftune_noise_alpha > 0) { /* runtime/train.c */
         set_f(mod, "train.neftune_noise_alpha", c->neftune_noise_alpha);
         set_i(mod, "train.neftune_multiple", fe_neftune_multiple(c));
+        if (c->batch_flattening) set_i(mod, "train.neftune_flatten", 1); /* the width sums the micro-batch's rows */
     }
     set_i(mod, "train.sample_packing", c->sample_packing);
     if (c->excess_length) set_i(mod, "train.excess_length_strategy", c->excess_length); /* 1 truncate, 2 raise */

@@ -648,17 +648,21 @@ uint32_t rt_neftune_key(uint64_t seed, int64_t step, int64_t row, int64_t j) {
 /* The keys of this micro step's local tokens (in_idx: each one's index in its row). */
 float rt_neftune_mag(double alpha, int64_t width, int64_t hidden) {
     const float dims = (float)(width * hidden); /* torch.tensor(int) -> sqrt in the default float32 */
-    return (1.0f / sqrtf(dims)) * (float)alpha; /* a Python float over a tensor: its reciprocal times the float */
+    return (1.0f / sqrtf(dims)) * (float)alpha; /* a Python float over a tensor: its reciprocal times the float. The
+                                                 * sqrt correctly rounded: torch's where its MKL sqrt is (its AVX2
+                                                 * path); its AVX-512 and SSE paths differ by 1 ulp at some sizes */
 }
 
-int64_t rt_neftune_width(const rt_rows *rows, const int64_t *r, int64_t n, int64_t multiple) {
-    int64_t longest = 0;
+int64_t rt_neftune_width(const rt_rows *rows, const int64_t *r, int64_t n, int64_t multiple, int flatten) {
+    int64_t longest = 0, sum = 0;
     for (int64_t i = 0; i < n; i++) {
         if (r[i] < 0) continue;
         int64_t len = 0;
         for (int64_t q = rows->row_seq_off[r[i]]; q < rows->row_seq_off[r[i] + 1]; q++) len += rows->seqs[q].len;
         if (len > longest) longest = len;
+        sum += len;
     }
+    if (flatten) return sum; /* batch_flattening: the micro-batch's tokens as one row, no padding */
     if (multiple < 1) multiple = 1;
     return (longest + multiple - 1) / multiple * multiple;
 }
@@ -2162,6 +2166,7 @@ int rt_train(rt_session *s, const rt_train_opts *o, ax_diag *d) {
     if (!stage) abort();
     int64_t *mrow = (int64_t *)(void *)(stage + 4 * BS); /* 16 BS bytes in: 8-byte aligned */
     const int64_t nmult = mattr_i(m, "train.neftune_multiple", 1);
+    const int nflat = (int)mattr_i(m, "train.neftune_flatten", 0);
     int64_t last = total; /* the step training ends at: total, or earlier when it stops early */
     /* HF's eval_on_start, before step 1: it sets no best and counts no patience (HF's best metric is unset then). HF
      * also evaluates at the start of a resumed run, where its patience check can count that evaluation; axo does
@@ -2194,7 +2199,7 @@ int rt_train(rt_session *s, const rt_train_opts *o, ax_diag *d) {
             micro_rows(&rows, &bt, &esp, estep, (rank * s->grad_accum + mb) * s->B, (int32_t)dopt.pad_id, stage, in);
             if (s->neftune) { /* NEFTune's mag takes the width HF's collator gives this rank's micro-batch */
                 for (int64_t b = 0; b < s->B; b++) mrow[b] = rt_epoch_row(&bt, &esp, estep, (rank * s->grad_accum + mb) * s->B + b);
-                s->neftune_width = rt_neftune_width(&rows, mrow, s->B, nmult);
+                s->neftune_width = rt_neftune_width(&rows, mrow, s->B, nmult, nflat);
             }
             if (rt_session_micro_step(s, in[0], in[1], in[2], in[3], scale, d) != 0) goto fail;
             for (size_t i = 0; i < BS; i++) tok_since += in[1][i] != -100;
@@ -2349,6 +2354,7 @@ int rt_train(rt_session *s, const rt_train_opts *o, ax_diag *d) {
     log = NULL;
     /* final model: files written atomically straight into output_dir */
     if (write_model_files(s, out_dir, d) != 0) goto fail;
+    s->neftune_width = 0; /* a later micro step outside this loop takes the row's width again */
     if (!quiet) printf("axorun: done in %.1f s; model saved to %s/\n", now_s() - t0, out_dir);
     ax_buf_free(&logbuf);
     rt_rows_free(&rows);
@@ -2358,6 +2364,7 @@ int rt_train(rt_session *s, const rt_train_opts *o, ax_diag *d) {
     free(stage);
     return 0;
 fail:
+    s->neftune_width = 0;
     rt_rows_free(&rows);
     ax_buf_free(&logbuf);
     free(stage);

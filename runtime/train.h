@@ -200,11 +200,13 @@ double rt_lr_sched_at(const rt_lr_sched *s, double base_lr, int64_t step0);
 int rt_one_cycle_at(const rt_lr_sched *s, double base_lr, int64_t step0, double *lr, double *beta1, char *why,
                     size_t cap);
 /* NEFTune (transformers' neftune_post_forward_hook): mag = alpha / torch.sqrt(tensor(width * hidden)), in f32 as
- * torch computes it, width the batch's padded length. rt_neftune_width: that length for micro-batch rows r[0..n)
- * of rows (negative: an empty row), Axolotl's collator padding the longest row's tokens up to a multiple of
- * `multiple` (frontend fe_neftune_multiple); 0 when every row is empty. */
+ * torch computes it (correctly rounded; torch's own sqrt is on its MKL AVX2 path, 1 ulp off at some sizes on
+ * others), width the batch's padded length. rt_neftune_width: that length for micro-batch rows r[0..n) of rows
+ * (negative: an empty row), Axolotl's collator padding the longest row's tokens up to a multiple of `multiple`
+ * (frontend fe_neftune_multiple), or with flatten (batch_flattening) their sum, one row; 0 when every row is
+ * empty. */
 float rt_neftune_mag(double alpha, int64_t width, int64_t hidden);
-int64_t rt_neftune_width(const struct rt_rows *rows, const int64_t *r, int64_t n, int64_t multiple);
+int64_t rt_neftune_width(const struct rt_rows *rows, const int64_t *r, int64_t n, int64_t multiple, int flatten);
 
 /* Sets the session's beta1 input (plans with input "beta1") to x. */
 void rt_session_set_beta1(rt_session *s, double x);

@@ -577,6 +577,35 @@ static void test_schedules(void) {
     expect_warning("lr_scheduler: one_cycle\nembedding_lr_scale: 0.5\n", "cfg.yml:2:1",
                    "embedding_lr_scale: with lr_scheduler: one_cycle every parameter group trains at the schedule's lr");
     expect_warning("lr_div_factor: 10\n", "cfg.yml:1:1", "lr_div_factor: ignored, as Axolotl 0.19 ignores it");
+    /* the collator keys NEFTune's width reads: pad_to_multiple_of (0: Axolotl's `or 64`), batch_flattening as
+     * Axolotl's validator resolves and refuses it */
+    run_y(&r, "pad_to_multiple_of: 8\nneftune_noise_alpha: 5\nsequence_len: 100\npad_to_sequence_len: true\n");
+    CHECK_MSG(r.rc == 0 && r.c.pad_to_multiple_of == 8 && fe_neftune_multiple(&r.c) == 104, "%s", dump(&r.d));
+    run_free(&r);
+    run_y(&r, "sequence_len: 100\nsample_packing: true\n");
+    CHECK(r.rc == 0 && fe_neftune_multiple(&r.c) == 128); /* packing turns pad_to_sequence_len on: 64 x 2 */
+    run_free(&r);
+    run_y(&r, "sequence_len: 100\n");
+    CHECK(r.rc == 0 && fe_neftune_multiple(&r.c) == 64); /* unset, no packing */
+    run_free(&r);
+    run_y(&r, "sequence_len: 100\npad_to_sequence_len: false\nsample_packing: true\n");
+    CHECK(r.rc == 0 && fe_neftune_multiple(&r.c) == 1);
+    run_free(&r);
+    run_y(&r, "batch_flattening: auto\nattn_implementation: flash_attention_2\nmicro_batch_size: 4\n");
+    CHECK_MSG(r.rc == 0 && r.c.batch_flattening == 1 && fe_neftune_multiple(&r.c) == 1, "%s", dump(&r.d));
+    run_free(&r);
+    run_y(&r, "batch_flattening: auto\nattn_implementation: sdpa\nmicro_batch_size: 4\n");
+    CHECK(r.rc == 0 && r.c.batch_flattening == 0);
+    run_free(&r);
+    run_y(&r, "batch_flattening: auto\nflash_attention: true\nmicro_batch_size: 1\n");
+    CHECK(r.rc == 0 && r.c.batch_flattening == 0);
+    run_free(&r);
+    expect_error("batch_flattening: true\n", "cfg.yml:1:19", "batch_flattening: true requires an attention backend that "
+                 "reads packed sequences");
+    expect_error("batch_flattening: true\nflash_attention: true\nsample_packing: true\n", "cfg.yml:1:19",
+                 "batch_flattening: true is not compatible with sample_packing");
+    expect_error("batch_flattening: sometimes\n", "cfg.yml:1:19", "batch_flattening: expected true, false or auto");
+    expect_error("pad_to_multiple_of: -8\n", "cfg.yml:1:21", "pad_to_multiple_of: expected a non-negative integer");
     expect_error("lr_div_factor: ten\n", "cfg.yml:1:16", "lr_div_factor: expected a number");
     run_y(&r, "lr_scheduler_kwargs:\n  min_lr_rate: 0.1\n  num_cycles: null\nlr_scheduler: cosine_with_min_lr\n");
     CHECK_MSG(r.rc == 0 && r.d.n == 0 && isnan(r.c.sched_num_cycles), "kwargs before lr_scheduler: %s", dump(&r.d));

@@ -654,8 +654,8 @@ static void metric_schedule_fixtures(const char *file, int greedy, int want) {
 }
 
 /* ---- NEFTune ---------------------------------------------------------------------------- */
-/* NEFTune's mag = torch's f32 alpha / torch.sqrt(tensor(width * hidden)) (values from torch 2.13, dims past 2^24
- * rounded as torch rounds them), and the width HF's collator gives a micro-batch: its longest row's tokens up to a
+/* NEFTune's mag = torch's f32 alpha / torch.sqrt(tensor(width * hidden)) (values from torch 2.13 whose sqrt agrees
+ * on all its MKL paths, dims past 2^24 rounded as torch rounds them), and the width HF's collator gives a micro-batch: its longest row's tokens up to a
  * multiple (Axolotl's pad_to_multiple_of), empty rows left out. */
 static void neftune_scale_checks(void) {
     const struct { double alpha; int64_t w, h; double want; } mg[] = {
@@ -669,12 +669,14 @@ static void neftune_scale_checks(void) {
     int64_t off[4] = {0, 3, 4, 4};
     rt_rows rows = {.nrows = 3, .seq_len = 64, .row_seq_off = off, .seqs = seqs, .nseqs = 4};
     const int64_t a[] = {0, 1}, b[] = {0, -1}, c[] = {2, -1}, e[] = {2};
-    CHECK_EQ(rt_neftune_width(&rows, a, 2, 1), 40);  /* pad_to_sequence_len: false: the longest row */
-    CHECK_EQ(rt_neftune_width(&rows, a, 2, 64), 64); /* unset without packing: a multiple of 64 */
-    CHECK_EQ(rt_neftune_width(&rows, b, 2, 8), 24);  /* an empty row (a short epoch's padding) left out */
-    CHECK_EQ(rt_neftune_width(&rows, c, 2, 64), 0);  /* nothing: the caller keeps the row length */
-    CHECK_EQ(rt_neftune_width(&rows, e, 1, 1), 0);
-    CHECK_EQ(rt_neftune_width(&rows, a, 2, 128), 128); /* pad_to_sequence_len with sequence_len 100: 128 */
+    CHECK_EQ(rt_neftune_width(&rows, a, 2, 1, 0), 40);  /* pad_to_sequence_len: false: the longest row */
+    CHECK_EQ(rt_neftune_width(&rows, a, 2, 64, 0), 64); /* unset without packing: a multiple of 64 */
+    CHECK_EQ(rt_neftune_width(&rows, b, 2, 8, 0), 24);  /* an empty row (a short epoch's padding) left out */
+    CHECK_EQ(rt_neftune_width(&rows, c, 2, 64, 0), 0);  /* nothing: the caller keeps the row length */
+    CHECK_EQ(rt_neftune_width(&rows, e, 1, 1, 0), 0);
+    CHECK_EQ(rt_neftune_width(&rows, a, 2, 128, 0), 128); /* pad_to_sequence_len with sequence_len 100: 128 */
+    CHECK_EQ(rt_neftune_width(&rows, a, 2, 1, 1), 61);    /* batch_flattening: one row of 21 + 40 tokens */
+    CHECK_EQ(rt_neftune_width(&rows, b, 2, 1, 1), 21);
 }
 
 static void grads_of(rt_session *s, float **out) {
