@@ -881,7 +881,9 @@ void rt_plateau_init(rt_plateau *p, const rt_plateau_opts *o, double lr) {
     p->reset_left = o->reset_start;
 }
 
-double rt_plateau_window_push(rt_plateau *p, const rt_plateau_opts *o, double a) {
+/* greedy's smoothing window: append a metric as StreamingAverage.streamavg does (the oldest dropped past
+ * o->window); returns the mean (NAN, the window unchanged, when it could not grow). */
+static double window_push(rt_plateau *p, const rt_plateau_opts *o, double a) {
     if (p->nwin < o->window && p->nwin == p->win_cap) { /* grown as evaluations come, up to the window */
         int64_t nc = p->win_cap ? p->win_cap * 2 : 16;
         if (nc > o->window) nc = o->window;
@@ -905,7 +907,7 @@ static int greedy_step(rt_plateau *p, const rt_plateau_opts *o, double a) {
     const double lr0 = p->lr;
     if (o->smooth) {
         const int64_t n0 = p->nwin;
-        a = rt_plateau_window_push(p, o, a);
+        a = window_push(p, o, a);
         if (p->nwin == n0 && n0 < o->window) return -1; /* no memory for the window */
     }
     if (p->cooldown_counter > 0) {
@@ -2204,14 +2206,16 @@ int rt_train(rt_session *s, const rt_train_opts *o, ax_diag *d) {
             if (rt_session_micro_step(s, in[0], in[1], in[2], in[3], scale, d) != 0) goto fail;
             for (size_t i = 0; i < BS; i++) tok_since += in[1][i] != -100;
         }
-        double lr = s->plateau_on ? s->plateau.lr : rt_lr_sched_at(&lrs, base_lr, step), b1 = NAN;
-        if (one_cycle) {
+        double lr, b1;
+        if (one_cycle) { /* the lr and beta1 at once */
             char why[256];
             if (rt_one_cycle_at(&lrs, base_lr, step, &lr, &b1, why, sizeof why) != 0) { /* checked above for [0, total] */
                 ax_error(d, "train", "lr_scheduler: one_cycle: %s", why);
                 goto fail;
             }
             if (!isnan(b1)) rt_session_set_beta1(s, b1); /* cycle_momentum: the plan reads input beta1 */
+        } else {
+            lr = s->plateau_on ? s->plateau.lr : rt_lr_sched_at(&lrs, base_lr, step);
         }
         if (rt_session_opt_step(s, (float)lr, step + 1, d) != 0) goto fail;
         if (backend_pull(s, loss_sum, d) != 0 || backend_pull(s, gss, d) != 0) goto fail;

@@ -185,9 +185,6 @@ void rt_plateau_init(rt_plateau *p, const rt_plateau_opts *o, double lr); /* p: 
  * smoothing window could not grow (no memory). */
 int rt_plateau_step(rt_plateau *p, const rt_plateau_opts *o, double metric);
 void rt_plateau_free(rt_plateau *p); /* the smoothing window */
-/* greedy's smoothing window: append a metric as StreamingAverage.streamavg does (the oldest dropped past
- * o->window); returns the mean (NAN, the window unchanged, when it could not grow). */
-double rt_plateau_window_push(rt_plateau *p, const rt_plateau_opts *o, double metric);
 
 /* The lr of optimizer step `step0` (0-based), as LambdaLR gives it (one_cycle: as rt_one_cycle_at, NAN where it
  * fails). */
