@@ -352,6 +352,23 @@ int ir_infer(const ir_module *m, ir_op op, const ir_type *in, int nin, const ir_
         out[0] = *x;
         return 0;
     }
+    case IR_OP_dpo_loss: {
+        const ir_type *s0 = &in[0], *sr = &in[1], *ps = &in[2];
+        if (s0->dtype != IR_F32 || s0->rank != 1 || s0->dims[0] < 2 || s0->dims[0] % 2 || s0->shard.axis >= 0)
+            FAIL("operand 0: expected the rows' summed losses as f32[2P], chosen then rejected, found %s", tstr(m, s0, b1));
+        if (sr->dtype != IR_F32 || sr->rank != 1 || sr->dims[0] != s0->dims[0] || sr->shard.axis >= 0)
+            FAIL("operand 1: expected the reference's f32[%lld], found %s", (long long)s0->dims[0], tstr(m, sr, b1));
+        if (ps->dtype != IR_F32 || ps->rank != 1 || ps->dims[0] != s0->dims[0] / 2 || ps->shard.axis >= 0)
+            FAIL("operand 2: expected a scale per pair, f32[%lld], found %s", (long long)s0->dims[0] / 2, tstr(m, ps, b1));
+        TRY(need_attr(at, na, "beta", IR_ATTR_FLOAT, err, errcap));
+        double beta = ir_attr_float(at, na, "beta", 0);
+        if (!(beta > -3.4e38 && beta < 3.4e38)) FAIL("beta: expected a finite number, found %g", beta);
+        const char *lt = ir_attr_str(at, na, "loss_type", "sigmoid");
+        if (strcmp(lt, "sigmoid")) FAIL("loss_type: expected \"sigmoid\", found \"%s\"", lt);
+        out[0] = ir_type_make(IR_F32, 1, (int64_t[]){s0->dims[0] / 2});
+        out[1] = ir_type_make(IR_F32, 1, (int64_t[]){s0->dims[0]});
+        return 0;
+    }
     case IR_OP_dora_norm: {
         const ir_type *w = &in[0], *bt = &in[1], *a = &in[2];
         TRY(need_float(m, w, 0, err, errcap));
@@ -409,7 +426,6 @@ int ir_infer(const ir_module *m, ir_op op, const ir_type *in, int nin, const ir_
         TRY(need_float(m, &in[0], 0, err, errcap));
         TRY(need_float(m, &in[1], 1, err, errcap));
         TRY(need_i32(m, &in[2], 2, err, errcap));
-        TRY(need_scalar(m, &in[3], 3, err, errcap));
         TRY(need_attr(at, na, "chunk", IR_ATTR_INT, err, errcap));
         if (ir_attr_int(at, na, "chunk", 0) < 1) FAIL("attribute chunk must be >= 1 (rows per chunk)");
         if (in[1].rank != 2 || in[1].dims[1] != last_dim(&in[0]))
@@ -420,7 +436,16 @@ int ir_infer(const ir_module *m, ir_op op, const ir_type *in, int nin, const ir_
             FAIL("targets %s must have the leading dims of hidden %s", tstr(m, &in[2], b1), tstr(m, &in[0], b2));
         if (in[1].dtype != in[0].dtype)
             FAIL("hidden %s and lm head %s must have one dtype", tstr(m, &in[0], b1), tstr(m, &in[1], b2));
-        out[0] = scalar_f32();
+        int64_t T = 1;
+        for (int k = 0; k < in[2].rank; k++) T *= in[2].dims[k];
+        if (in[3].dtype != IR_F32 || in[3].rank > 1 || in[3].shard.axis >= 0 ||
+            (in[3].rank == 1 && (in[3].dims[0] < 1 || T % in[3].dims[0])))
+            FAIL("operand 3: expected the gradient scale as f32[] or a replicated f32[n], n dividing the %lld tokens, "
+                 "found %s", (long long)T, tstr(m, &in[3], b1));
+        const ir_attr *rows = ir_attr_find(at, na, "rows");
+        if (rows && (rows->kind != IR_ATTR_INT || rows->i < 1 || T % rows->i))
+            FAIL("attribute rows: expected a count of rows dividing the %lld tokens", (long long)T);
+        out[0] = rows ? ir_type_make(IR_F32, 1, (int64_t[]){rows->i}) : scalar_f32();
         /* dh=0: nothing differentiates (eval_step): a zero scalar instead */
         out[1] = ir_attr_int(at, na, "dh", 1) ? same_dims(&in[0], in[0].dtype) : ir_type_scalar(in[0].dtype);
         /* dw=0: a frozen lm head (LoRA) needs no dW: a zero scalar instead */

@@ -210,7 +210,10 @@ static void grad_swiglu(ad *c, const ir_node *n, const int32_t *dy) {
  * was given: valid only when that scale is the loss's whole adjoint (the
  * loss is the differentiated root and nothing else reads it). */
 static void grad_linear_cross_entropy(ad *c, const ir_node *n, const int32_t *dy) {
-    if (dy[0] != n->in[3] || dy[1] >= 0 || dy[2] >= 0) {
+    /* a per-row dscale (dpo_loss's coef) defines the gradient itself: the
+     * loss is the root, its seed unused */
+    int rowscale = rtype(c, n->in[3])->rank == 1 && dy[0] >= 0 && rtype(c, dy[0])->rank == 0;
+    if ((dy[0] != n->in[3] && !rowscale) || dy[1] >= 0 || dy[2] >= 0) {
         ax_error(c->b.d, "autodiff",
                  "linear_cross_entropy computes its gradient in the forward pass with the loss_scale input: its loss "
                  "must be the differentiated root and its dh/dw must not be differentiated");
@@ -222,6 +225,10 @@ static void grad_linear_cross_entropy(ad *c, const ir_node *n, const int32_t *dy
 }
 
 NOT_DIFFERENTIABLE(mask_rows)
+/* reached only through its coef, the dscale of the linear_cross_entropy
+ * that computes the gradients (whose rule routes no adjoint to it); its
+ * loss is a statistic */
+NOT_DIFFERENTIABLE(dpo_loss)
 NOT_DIFFERENTIABLE(take_rows)
 
 static int cmp_i64(const void *a, const void *b) {

@@ -428,17 +428,36 @@ static int x_cross_entropy_bwd(xc *x) {
 }
 
 static int x_linear_cross_entropy(xc *x) {
-    rt_buf *h = IN(0), *w = IN(1), *t = IN(2), *dh = OUT(1), *dw = OUT(2);
+    rt_buf *h = IN(0), *w = IN(1), *t = IN(2), *ds = IN(3), *dh = OUT(1), *dw = OUT(2), *lo = OUT(0);
     double sum = 0;
     int64_t cnt = 0;
     memset(rt_f(dw), 0, sizeof(float) * (size_t)dw->numel); /* the kernel accumulates dW */
     memset(rt_f(dh), 0, sizeof(float) * (size_t)dh->numel);
-    int64_t bad = ck_linear_cross_entropy_f32(rt_f(h), rt_f(w), rt_i(t), lead(h), last(h), lead(w),
-                                              (int32_t)AI("ignore_index", -100), (double)rt_f(IN(3))[0], AI("chunk", 0),
-                                              h->type.dtype == IR_BF16, &sum, &cnt, AI("dh", 1) ? rt_f(dh) : NULL,
-                                              AI("dw", 1) ? rt_f(dw) : NULL);
-    if (bad >= 0) return bad_index(x, "target", bad, t, lead(w));
-    rt_f(OUT(0))[0] = (float)sum;
+    /* a scalar scale, or one per run of tokens (per-row: dpo_loss's coef); the loss whole or per row */
+    double *scales = malloc(sizeof(double) * (size_t)ds->numel);
+    double *rows = lo->type.rank ? malloc(sizeof(double) * (size_t)lo->numel) : NULL;
+    if (!scales || (lo->type.rank && !rows)) abort();
+    for (int64_t k = 0; k < ds->numel; k++) scales[k] = (double)rt_f(ds)[k];
+    int64_t bad = ck_linear_cross_entropy_rows_f32(rt_f(h), rt_f(w), rt_i(t), lead(h), last(h), lead(w),
+                                                   (int32_t)AI("ignore_index", -100), scales, ds->numel, AI("chunk", 0),
+                                                   h->type.dtype == IR_BF16, rows, lo->numel, &sum, &cnt,
+                                                   AI("dh", 1) ? rt_f(dh) : NULL, AI("dw", 1) ? rt_f(dw) : NULL);
+    free(scales);
+    if (bad >= 0) {
+        free(rows);
+        return bad_index(x, "target", bad, t, lead(w));
+    }
+    if (rows)
+        for (int64_t k = 0; k < lo->numel; k++) rt_f(lo)[k] = (float)rows[k];
+    else
+        rt_f(lo)[0] = (float)sum;
+    free(rows);
+    return 0;
+}
+
+static int x_dpo_loss(xc *x) {
+    rt_buf *s = IN(0);
+    ck_dpo_sigmoid_f32(rt_f(s), rt_f(IN(1)), rt_f(IN(2)), s->numel / 2, AF("beta", 0.1), rt_f(OUT(0)), rt_f(OUT(1)));
     return 0;
 }
 

@@ -216,6 +216,29 @@ int64_t ck_linear_cross_entropy_f32(const float *hidden, const float *W, const i
 int64_t ck_linear_cross_entropy_f64(const double *hidden, const double *W, const int32_t *targets, int64_t T,
                                     int64_t H, int64_t V, int32_t ignore_index, double scale, int64_t chunk_rows, int bf16,
                                     double *loss_sum, int64_t *count, double *dhidden, double *dW);
+/* The same with a gradient scale per run of T/nscale consecutive tokens
+ * (scales[nscale], nscale dividing T; token t's is scales[t / (T/nscale)])
+ * and, when row_loss is not NULL, each run of T/nrows tokens' summed loss
+ * in row_loss[nrows] (the IR's linear_cross_entropy {rows} with a f32[n]
+ * dscale: per-sequence losses of a preference batch). */
+int64_t ck_linear_cross_entropy_rows_f32(const float *hidden, const float *W, const int32_t *targets, int64_t T,
+                                         int64_t H, int64_t V, int32_t ignore_index, const double *scales, int64_t nscale,
+                                         int64_t chunk_rows, int bf16, double *row_loss, int64_t nrows, double *loss_sum,
+                                         int64_t *count, float *dhidden, float *dW);
+int64_t ck_linear_cross_entropy_rows_f64(const double *hidden, const double *W, const int32_t *targets, int64_t T,
+                                         int64_t H, int64_t V, int32_t ignore_index, const double *scales, int64_t nscale,
+                                         int64_t chunk_rows, int bf16, double *row_loss, int64_t nrows, double *loss_sum,
+                                         int64_t *count, double *dhidden, double *dW);
+
+/* ---- DPO (TRL's DPOTrainer, loss_type sigmoid) -------------------------------
+ * s[2P], sref[2P]: each row's summed token loss (-log p of its completion),
+ * the P chosen rows then the P rejected; z = beta ((sref_c - s_c) - (sref_r
+ * - s_r)) in double; loss[p] = -log sigmoid(z); coef[p] = pscale[p] beta
+ * sigmoid(-z) = pscale[p] d loss / d s_c, coef[P+p] = -coef[p]. */
+void ck_dpo_sigmoid_f32(const float *s, const float *sref, const float *pscale, int64_t P, double beta, float *loss,
+                        float *coef);
+void ck_dpo_sigmoid_f64(const double *s, const double *sref, const double *pscale, int64_t P, double beta, double *loss,
+                        double *coef);
 
 /* ---- AdamW (torch.optim.AdamW, single-tensor path, non-capturable) --------
  * p, m, v [n] updated in place; g [n] read only; step is the 1-based step

@@ -397,6 +397,17 @@ int64_t FN(ck_cross_entropy_bwd)(const REAL *logits, const int32_t *targets, int
 int64_t FN(ck_linear_cross_entropy)(const REAL *hidden, const REAL *W, const int32_t *targets, int64_t T, int64_t H,
                                     int64_t V, int32_t ignore_index, double scale, int64_t chunk_rows, int bf16,
                                     double *loss_sum, int64_t *count, REAL *dhidden, REAL *dW) {
+    return FN(ck_linear_cross_entropy_rows)(hidden, W, targets, T, H, V, ignore_index, &scale, 1, chunk_rows, bf16, NULL,
+                                            1, loss_sum, count, dhidden, dW);
+}
+
+int64_t FN(ck_linear_cross_entropy_rows)(const REAL *hidden, const REAL *W, const int32_t *targets, int64_t T,
+                                         int64_t H, int64_t V, int32_t ignore_index, const double *scales, int64_t nscale,
+                                         int64_t chunk_rows, int bf16, double *row_loss, int64_t nrows, double *loss_sum,
+                                         int64_t *count, REAL *dhidden, REAL *dW) {
+    const int64_t per_scale = nscale > 0 ? T / nscale : T, per_row = nrows > 0 ? T / nrows : T;
+    if (row_loss)
+        for (int64_t r = 0; r < nrows; r++) row_loss[r] = 0;
     int64_t bad = FN(ck_check_targets_)(targets, T, V, ignore_index);
     if (bad >= 0) return bad;
     int grads = dhidden != NULL || dW != NULL;
@@ -418,7 +429,9 @@ int64_t FN(ck_linear_cross_entropy)(const REAL *hidden, const REAL *W, const int
                 if (grads) memset(row, 0, sizeof(REAL) * (size_t)V);
                 continue;
             }
-            s += FN(ck_ce_row_)(row, grads ? row : NULL, V, tg, scale);
+            double l = FN(ck_ce_row_)(row, grads ? row : NULL, V, tg, scales[(t0 + r) / per_scale]);
+            s += l;
+            if (row_loss) row_loss[(t0 + r) / per_row] += l;
             n++;
         }
         /* bf16: the GPU's rounding points (f32 logits, bf16 GEMM operands,
@@ -433,6 +446,21 @@ int64_t FN(ck_linear_cross_entropy)(const REAL *hidden, const REAL *W, const int
     *loss_sum = s;
     *count = n;
     return -1;
+}
+
+/* ---- DPO ------------------------------------------------------------------------------------------- */
+void FN(ck_dpo_sigmoid)(const REAL *s, const REAL *sref, const REAL *pscale, int64_t P, double beta, REAL *loss, REAL *coef) {
+    for (int64_t p = 0; p < P; p++) {
+        /* TRL: (logp_c - ref_c) - (logp_r - ref_r), logp = -s */
+        double delta = ((double)sref[p] - (double)s[p]) - ((double)sref[P + p] - (double)s[P + p]);
+        double z = beta * delta;
+        /* -log sigmoid(z) = log1p(exp(-|z|)) + max(-z, 0); its derivative in z is -sigmoid(-z) */
+        loss[p] = (REAL)(log1p(exp(-fabs(z))) + (z < 0 ? -z : 0.0));
+        double sg = z >= 0 ? exp(-z) / (1.0 + exp(-z)) : 1.0 / (1.0 + exp(z)); /* sigmoid(-z) */
+        double k = (double)pscale[p] * beta * sg;                          /* dz/ds_c = -beta, dz/ds_r = beta */
+        coef[p] = (REAL)k;
+        coef[P + p] = (REAL)-k;
+    }
 }
 
 /* ---- AdamW ------------------------------------------------------------------------------------------ */

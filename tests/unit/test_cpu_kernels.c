@@ -762,6 +762,90 @@ static double lce_loss(void *p) {
     CHECK_EQ(ck_linear_cross_entropy_f64(c->h, c->W, c->tg, c->T, c->H, c->V, -100, c->c, 3, 0, &s, &n, NULL, NULL), -1);
     return c->c * s;
 }
+/* ---- DPO: per-row sums, the pair loss, the per-row-scaled fused pass --------------------------- */
+/* 2P rows of S tokens: rows [0, P) chosen, [P, 2P) rejected; the loss is
+ * sum_p pscale_p * -log sigmoid(beta ((sref_c - s_c) - (sref_r - s_r))) with
+ * s the rows' summed token losses, written out with the plain kernels */
+typedef struct {
+    double *h, *W, *sref, *ps;
+    int32_t *tg;
+    int64_t P, S, H, V;
+    double beta;
+} dpo_ctx;
+static double dpo_ref_loss(void *p) {
+    dpo_ctx *c = p;
+    int64_t R = 2 * c->P, T = R * c->S;
+    double *lg = dzeros(T * c->V), tot = 0;
+    ck_matmul_f64(c->h, c->W, lg, T, c->V, c->H, 0, 1, 0);
+    double *sr = dzeros(R);
+    for (int64_t r = 0; r < R; r++) {
+        int64_t n;
+        CHECK_EQ(ck_cross_entropy_fwd_f64(lg + r * c->S * c->V, c->tg + r * c->S, c->S, c->V, -100, &sr[r], &n), -1);
+    }
+    for (int64_t q = 0; q < c->P; q++) {
+        double z = c->beta * ((c->sref[q] - sr[q]) - (c->sref[c->P + q] - sr[c->P + q]));
+        tot += c->ps[q] * log1p(exp(-z));
+    }
+    free(lg), free(sr);
+    return tot;
+}
+static void test_dpo(void) {
+    enum { P = 3, S = 5, H = 6, V = 11 };
+    int32_t tg[2 * P * S] = {-100, -100, 4, 7, -100, /* chosen 0: prompt, two completion targets, padding */
+                             -100, 2, 2, 9, 10,      /* chosen 1 */
+                             -100, -100, -100, 1, -100,
+                             -100, -100, 3, -100, -100, /* rejected 0 */
+                             -100, 0, 5, 6, 8,
+                             -100, -100, -100, 10, 4};
+    double sref[2 * P] = {3.1, 7.5, 2.2, 2.9, 9.0, 4.4}, ps[P] = {0.25, 0.25, 0}; /* pair 2 absent: scale 0 */
+    dpo_ctx c = {.P = P, .S = S, .H = H, .V = V, .tg = tg, .sref = sref, .ps = ps, .beta = 0.7};
+    int64_t T = 2 * P * S;
+    c.h = dvec(T * H, 1.0), c.W = dvec(V * H, 1.0);
+    double rows[2 * P], tot, loss[P], coef[2 * P];
+    int64_t cnt;
+    double zero = 0;
+    CHECK_EQ(ck_linear_cross_entropy_rows_f64(c.h, c.W, tg, T, H, V, -100, &zero, 1, 4, 0, rows, 2 * P, &tot, &cnt, NULL,
+                                              NULL),
+             -1);
+    double chk = 0;
+    for (int r = 0; r < 2 * P; r++) chk += rows[r];
+    CHECK_NEAR(chk, tot, 1e-12, 0);
+    CHECK_EQ(cnt, 14);
+    ck_dpo_sigmoid_f64(rows, sref, ps, P, c.beta, loss, coef);
+    double want = 0;
+    for (int q = 0; q < P; q++) want += ps[q] * loss[q];
+    CHECK_NEAR(want, dpo_ref_loss(&c), 1e-12, 0);
+    CHECK(coef[2] == 0 && coef[P + 2] == 0); /* an absent pair contributes nothing */
+    CHECK(loss[2] > 0);                       /* but its loss is still computed (the runtime ignores it) */
+    double *dh = dzeros(T * H), *dW = dzeros(V * H), s2;
+    CHECK_EQ(ck_linear_cross_entropy_rows_f64(c.h, c.W, tg, T, H, V, -100, coef, 2 * P, 3, 0, NULL, 1, &s2, &cnt, dh, dW),
+             -1);
+    check_grad("dpo dhidden", dpo_ref_loss, &c, c.h, T * H, dh);
+    check_grad("dpo dW", dpo_ref_loss, &c, c.W, V * H, dW);
+    /* large |z| both ways: finite loss, coef in [0, pscale beta] */
+    double sa[2] = {0, 800}, sb[2] = {800, 0}, r0[2] = {0, 0}, one = 1, l1, k1[2];
+    ck_dpo_sigmoid_f64(sa, r0, &one, 1, 1.0, &l1, k1);
+    CHECK_NEAR(l1, 0, 1e-300, 0);
+    CHECK_NEAR(k1[0], 0, 1e-300, 0);
+    ck_dpo_sigmoid_f64(sb, r0, &one, 1, 1.0, &l1, k1);
+    CHECK_NEAR(l1, 800, 1e-12, 0);
+    CHECK_NEAR(k1[0], 1, 1e-15, 0);
+    CHECK_NEAR(k1[1], -1, 1e-15, 0);
+    /* f32 agrees with f64 */
+    float *hf = tof(c.h, T * H), *Wf = tof(c.W, V * H), rf[2 * P], sreff[2 * P], psf[P], lf[P], kf[2 * P];
+    for (int r = 0; r < 2 * P; r++) sreff[r] = (float)sref[r];
+    for (int q = 0; q < P; q++) psf[q] = (float)ps[q];
+    double rowsf[2 * P];
+    CHECK_EQ(ck_linear_cross_entropy_rows_f32(hf, Wf, tg, T, H, V, -100, &zero, 1, 0, 0, rowsf, 2 * P, &tot, &cnt, NULL,
+                                              NULL),
+             -1);
+    for (int r = 0; r < 2 * P; r++) rf[r] = (float)rowsf[r];
+    ck_dpo_sigmoid_f32(rf, sreff, psf, P, c.beta, lf, kf);
+    for (int q = 0; q < P; q++) CHECK_NEAR(lf[q], loss[q], 1e-5, 1e-5);
+    for (int r = 0; r < 2 * P; r++) CHECK_NEAR(kf[r], coef[r], 1e-6, 1e-5);
+    free(hf), free(Wf), free(dh), free(dW), free(c.h), free(c.W);
+}
+
 static void test_linear_cross_entropy(void) {
     int32_t tg[10] = {4, -100, 0, 12, 7, 7, -100, 1, 3, 9};
     lce_ctx c = {.T = 10, .H = 6, .V = 13, .tg = tg};
@@ -1353,6 +1437,7 @@ int main(void) {
     test_embedding();
     test_cross_entropy();
     test_linear_cross_entropy();
+    test_dpo();
     test_bias();
     test_adamw();
     test_bf16_sr();

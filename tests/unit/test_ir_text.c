@@ -172,6 +172,15 @@ static ir_module *build_all_ops(void) {
     int32_t lce[3];
     ir_bn(&b, IR_OP_linear_cross_entropy, IR_IN(sw, G(embed), tg, one), IR_AT(ir_ai("ignore_index", -100), ir_ai("chunk", 3)),
           lce);
+    /* the per-sequence forms and DPO (one pair: the two rows of tg) */
+    int32_t rl[3], dl2[3], dpo[2];
+    ir_bn(&b, IR_OP_linear_cross_entropy, IR_IN(sw, G(embed), tg, one),
+          IR_AT(ir_ai("ignore_index", -100), ir_ai("chunk", 3), ir_ai("rows", 2), ir_ai("dh", 0), ir_ai("dw", 0)), rl);
+    int32_t sref = ir_b_input(&b, "dpo_ref", IR_TYPE(IR_F32, 2));
+    int32_t psc = ir_b_input(&b, "dpo_pair_scale", IR_TYPE(IR_F32, 1));
+    ir_bn(&b, IR_OP_dpo_loss, IR_IN(rl[0], sref, psc), IR_AT(ir_af("beta", 0.1), ir_as("loss_type", "sigmoid")), dpo);
+    ir_bn(&b, IR_OP_linear_cross_entropy, IR_IN(sw, G(embed), tg, dpo[1]), IR_AT(ir_ai("ignore_index", -100), ir_ai("chunk", 3)),
+          dl2);
     int32_t dsw = ir_b(&b, IR_OP_matmul, IR_IN(dl, G(embed)), IR_NOAT);
     int32_t demb = ir_b(&b, IR_OP_embedding_bwd, IR_IN(ids, dsw), IR_AT(ir_ai("vocab", 32)));
     int32_t rb[2];
