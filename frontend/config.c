@@ -728,6 +728,7 @@ static void set_defaults(fe_config *c) {
     c->sched_smooth = -1;
     c->pad_to_sequence_len = -1;
     c->optimizer = "adamw_torch";
+    c->rl_beta = 0.1; /* TRL DPOConfig.beta */
     c->adam_beta1 = 0.9;
     c->adam_beta2 = 0.999;
     c->adam_epsilon = 1e-8;

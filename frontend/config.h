@@ -108,6 +108,8 @@ typedef struct fe_fsdp {
     int64_t min_num_params;    /* SIZE_BASED_WRAP threshold, default 1e8 */
 } fe_fsdp;
 
+enum { FE_RL_NONE, FE_RL_DPO };
+
 typedef struct fe_config {
     const char *path;        /* the YAML file */
     const char *base_model;  /* resolved local HF model dir */
@@ -178,6 +180,11 @@ typedef struct fe_config {
     double weight_decay;     /* default 0.0 */
     double neftune_noise_alpha; /* NEFTune (transformers' TrainingArguments.neftune_noise_alpha; old name
                                  * noisy_embedding_alpha): noise on the input embeddings in training; 0 = off */
+    /* rl (Axolotl's RLType): FE_RL_NONE, the causal-LM loss; FE_RL_DPO, TRL's DPOTrainer (loss_type sigmoid):
+     * a micro-batch is micro_batch_size preference pairs, 2 x micro_batch_size rows (the chosen completions, then
+     * the rejected, TRL's concatenated batch); rl_beta (trl.beta, rl_beta, or the old dpo_beta; TRL's 0.1) */
+    int rl;
+    double rl_beta;
     const char *optimizer;   /* adamw_torch (default), adamw_torch_fused, adamw_hf: all AdamW */
     int optimizer_8bit;      /* adamw_bnb_8bit, adamw_8bit, paged_adamw_8bit: AdamW with 8-bit block-wise state */
     double adam_beta1, adam_beta2, adam_epsilon; /* 0.9, 0.999, 1e-8 */

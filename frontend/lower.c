@@ -234,7 +234,7 @@ static void module_facts(const fe_config *c, const fe_model *m, int world_size, 
         set_i(mod, "train.row_len", row_len);
         /* by multipack_real_batches: false with an attention that does not read packed sequences: Axolotl counts
          * the steps as for real batches (runtime/train.c) */
-        if (!c->attn_packs) set_i(mod, "train.steps_as_real_batches", 1);
+        if (!c->attn_packs && c->rl != FE_RL_DPO) set_i(mod, "train.steps_as_real_batches", 1);
     }
     set_i(mod, "train.grad_accum", c->gradient_accumulation_steps);
     /* num_epochs: an integer attr when whole (as plans always had it), else a
@@ -408,9 +408,48 @@ static int32_t neftune(lw *L, int32_t x, double alpha, int64_t B, int64_t S, int
     return ir_b(&L->b, IR_OP_neftune, IR_IN(x, keys, mag_in), IR_AT(ir_af("mag", mag), ir_ai("salt", 0)));
 }
 
+/* DPO (TRL's DPOTrainer, loss_type sigmoid) on the 2P rows of a micro-batch,
+ * the P chosen completions then the P rejected, their targets the
+ * completion's tokens only. Three nodes after the final norm:
+ *   - the fused lm head + loss per row (rows=2P, no gradient GEMMs): each
+ *     row's summed token loss s = -log p(completion);
+ *   - dpo_loss(s, dpo_ref, dpo_pair_scale): the pair losses and each row's
+ *     adjoint, coef = pair scale x d loss / d s. dpo_ref is the reference
+ *     model's s for the same rows (the runtime computes it with eval_step
+ *     before the weights move); dpo_pair_scale is 1 / (pairs in the micro
+ *     batch x grad_accum x ranks), TRL's mean over a micro-batch's pairs as
+ *     HF's gradient accumulation and DDP average it, and 0 for a pair a short
+ *     micro-batch does not hold;
+ *   - the fused pass again with coef as its per-row dscale: dh and dW are
+ *     the gradients of sum_p scale_p loss_p, and its loss the root autodiff
+ *     starts from (passes/autodiff.c).
+ * s and the pair losses go to @stats/dpo_rows and @stats/dpo_pair_loss for
+ * the runtime's metrics (TRL's rewards and logps). TRL disables dropout in
+ * the policy (DPOConfig.disable_dropout), which the frontend mirrors. */
+static int32_t dpo_loss(lw *L, const fe_config *c, int32_t hn, int32_t head, int32_t tgt, int64_t B, int64_t S, int64_t H,
+                        int64_t V) {
+    const int64_t P = B / 2, chunk = fe_lce_chunk_rows(B * S, H, V);
+    int32_t zero = ir_b_fill(&L->b, 0.0, ir_type_scalar(IR_F32));
+    int32_t rs[3], dl[2], r[3];
+    ir_bn(&L->b, IR_OP_linear_cross_entropy, IR_IN(hn, head, tgt, zero),
+          IR_AT(ir_ai("ignore_index", -100), ir_ai("chunk", chunk), ir_ai("rows", B), ir_ai("dh", 0), ir_ai("dw", 0)), rs);
+    int32_t ref = ir_b_input(&L->b, "dpo_ref", ir_type_make(IR_F32, 1, (int64_t[]){B}));
+    int32_t psc = ir_b_input(&L->b, "dpo_pair_scale", ir_type_make(IR_F32, 1, (int64_t[]){P}));
+    ir_bn(&L->b, IR_OP_dpo_loss, IR_IN(rs[0], ref, psc), IR_AT(ir_af("beta", c->rl_beta), ir_as("loss_type", "sigmoid")), dl);
+    ir_bn(&L->b, IR_OP_linear_cross_entropy, IR_IN(hn, head, tgt, dl[1]),
+          IR_AT(ir_ai("ignore_index", -100), ir_ai("chunk", chunk)), r);
+    int srow = ir_global_add(L->mod, "stats/dpo_rows", ir_type_make(IR_F32, 1, (int64_t[]){B}), IR_ROLE_TEMP, NULL, 0);
+    int spl = ir_global_add(L->mod, "stats/dpo_pair_loss", ir_type_make(IR_F32, 1, (int64_t[]){P}), IR_ROLE_TEMP, NULL, 0);
+    ir_bn(&L->b, IR_OP_store, IR_IN(IR_GLOBAL_REF(srow), rs[0]), IR_NOAT, NULL);
+    ir_bn(&L->b, IR_OP_store, IR_IN(IR_GLOBAL_REF(spl), dl[0]), IR_NOAT, NULL);
+    ir_module_set_attr(L->mod, ir_as("train.rl", "dpo"));
+    ir_module_set_attr(L->mod, ir_af("train.rl_beta", c->rl_beta));
+    return r[0];
+}
+
 void fe_token_shape(const fe_config *c, int64_t *rows, int64_t *row_len) {
     const int bins = c->sample_packing && !c->multipack_real_batches && c->micro_batch_size > 1;
-    *rows = bins ? 1 : c->micro_batch_size;
+    *rows = c->rl == FE_RL_DPO ? 2 * c->micro_batch_size : bins ? 1 : c->micro_batch_size;
     *row_len = bins ? c->micro_batch_size * c->sequence_len : c->sequence_len;
 }
 
@@ -484,7 +523,9 @@ int fe_lower(const fe_config *c, const fe_model *m, int world_size, ir_module *m
     int32_t head = m->tie_word_embeddings ? embed : param2(&L, "lm_head.weight", V, H);
     if (!m->tie_word_embeddings) mark_resized(&L, head, c);
     int32_t hn = rmsnorm(&L, x, wn), loss;
-    if (c->liger_fused_linear_cross_entropy != 0) {
+    if (c->rl == FE_RL_DPO) {
+        loss = dpo_loss(&L, c, hn, head, tgt, B, S, H, V);
+    } else if (c->liger_fused_linear_cross_entropy != 0) {
         /* Liger's fused linear cross entropy, axo's default (it is the same
          * math): the loss and its gradient in one pass over row chunks, so
          * the [tokens, vocab] logits never exist. It needs the loss scale in
@@ -499,9 +540,11 @@ int fe_lower(const fe_config *c, const fe_model *m, int world_size, ir_module *m
         loss = ir_b(&L.b, IR_OP_cross_entropy, IR_IN(logits, tgt), IR_AT(ir_ai("ignore_index", -100)));
     }
     if (c->nunfrozen && freeze_except(&L, c, d) != 0) return -1;
-    /* The runtime reads the summed loss of the step from @stats/loss_sum. */
-    int ls = ir_global_add(mod, "stats/loss_sum", ir_type_scalar(IR_F32), IR_ROLE_TEMP, NULL, 0);
-    ir_bn(&L.b, IR_OP_acc, IR_IN(IR_GLOBAL_REF(ls), loss), IR_NOAT, NULL);
+    /* The runtime reads the summed loss of the step from @stats/loss_sum (DPO: its own stats, dpo_loss). */
+    if (c->rl != FE_RL_DPO) {
+        int ls = ir_global_add(mod, "stats/loss_sum", ir_type_scalar(IR_F32), IR_ROLE_TEMP, NULL, 0);
+        ir_bn(&L.b, IR_OP_acc, IR_IN(IR_GLOBAL_REF(ls), loss), IR_NOAT, NULL);
+    }
     ir_module_set_attr(mod, ir_aints("layer_nodes", (int)(2 * m->num_hidden_layers), ranges));
     if (L.b.failed) return -1;
     *loss_out = loss;

@@ -390,7 +390,8 @@ int pass_lora(ir_module *m, const pass_lora_cfg *cfg, int32_t *loss, ax_diag *d)
             int32_t in[2] = {rw_ref(&r, n->in[0]), w};
             rw_emit(&r, n, in, NULL, 0, NULL);
             cur_w = w;
-        } else if (n->op == IR_OP_linear_cross_entropy && n->nattrs < 15 && IR_REF_IS_GLOBAL(n->in[1]) &&
+        } else if (n->op == IR_OP_linear_cross_entropy && n->nattrs < 15 && ir_attr_int(n->attrs, n->nattrs, "dw", 1) &&
+                   IR_REF_IS_GLOBAL(n->in[1]) &&
                    !ir_attr_int(m->globals[IR_REF_GLOBAL(n->in[1])].attrs, m->globals[IR_REF_GLOBAL(n->in[1])].nattrs,
                                 "trainable", 1)) {
             /* the lm head is frozen: the fused loss skips its dW GEMM */

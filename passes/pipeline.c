@@ -77,8 +77,10 @@ int pass_pipeline(pass_ctx *c, ax_diag *d) {
     }
     if (c->lora.adapter != PASS_ADAPTER_NONE && (pass_lora(c->m, &c->lora, &c->loss, d) || pass_checkpoint(c, "lora", d)))
         return -1;
+    /* eval_step: for evaluation, and under rl: dpo for the reference model's losses (runtime/train.h) */
     if ((ir_attr_int(c->m->attrs, c->m->nattrs, "train.eval", 0) ||
-         ir_attr_float(c->m->attrs, c->m->nattrs, "train.val_set_size", 0) > 0) &&
+         ir_attr_float(c->m->attrs, c->m->nattrs, "train.val_set_size", 0) > 0 ||
+         !strcmp(ir_attr_str(c->m->attrs, c->m->nattrs, "train.rl", ""), "dpo")) &&
         (pass_eval_program(c->m, d) || pass_checkpoint(c, "eval", d)))
         return -1;
     if (pass_autodiff(c->m, ms, c->loss, c->checkpoint, d) || pass_checkpoint(c, "autodiff", d)) return -1;

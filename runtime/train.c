@@ -57,7 +57,8 @@ int rt_session_from_module(ir_module *m, rt_session *s, ax_diag *d) {
     s->L = mattr_i(m, "train.seq_len", 1);
     s->B = mattr_i(m, "train.rows", s->mbs);
     s->S = mattr_i(m, "train.row_len", s->L);
-    if (s->B < 1 || s->S < 1 || s->L < 1 || s->L > s->S || s->B * s->S != s->mbs * s->L) {
+    s->dpo = !strcmp(mattr_s(m, "train.rl", ""), "dpo"); /* a micro-batch of mbs pairs: 2 x mbs rows */
+    if (s->B < 1 || s->S < 1 || s->L < 1 || s->L > s->S || s->B * s->S != (s->dpo ? 2 : 1) * s->mbs * s->L) {
         ax_error(d, "plan", "micro-batch of %lld rows x %lld tokens does not hold micro_batch_size %lld x sequence_len %lld",
                  (long long)s->B, (long long)s->S, (long long)s->mbs, (long long)s->L);
         return -1;
@@ -97,6 +98,9 @@ int rt_session_from_module(ir_module *m, rt_session *s, ax_diag *d) {
     input_buf(&s->in_dropout_seed, IR_I32, 0, NULL);
     input_buf(&s->in_neftune_keys, IR_I32, 2, bs);
     input_buf(&s->in_neftune_mag, IR_F32, 0, NULL);
+    input_buf(&s->in_dpo_ref, IR_F32, 1, (int64_t[]){s->B});
+    input_buf(&s->in_dpo_pair_scale, IR_F32, 1, (int64_t[]){s->B / 2 > 0 ? s->B / 2 : 1});
+    for (int64_t i = 0; i < s->B; i++) rt_f(&s->in_dpo_ref)[i] = NAN; /* rt_session_set_dpo sets it */
     s->neftune = mattr_f(m, "train.neftune_noise_alpha", 0) > 0;
     s->adapter = ir_module_attr(m, "lora.adapter") != NULL;
     return 0;
@@ -146,7 +150,7 @@ void rt_session_close(rt_session *s) {
     rt_state_free(&s->st);
     rt_buf *bs[] = {&s->in_ids,        &s->in_tgt, &s->in_pos,  &s->in_seg,         &s->in_idx,
                     &s->in_loss_scale, &s->in_lr,  &s->in_step, &s->in_dropout_seed, &s->in_neftune_keys, &s->in_neftune_mag,
-                    &s->in_beta1};
+                    &s->in_beta1,      &s->in_dpo_ref, &s->in_dpo_pair_scale};
     for (size_t i = 0; i < AX_ARRAY_LEN(bs); i++) rt_buf_free(bs[i]);
     free(s->hf_config);
     ir_module_destroy(s->m);
@@ -598,6 +602,8 @@ static const rt_buf *session_input(void *ctx, const char *name) {
     if (!strcmp(name, "dropout_seed")) return &s->in_dropout_seed;
     if (!strcmp(name, "neftune_keys")) return &s->in_neftune_keys;
     if (!strcmp(name, "neftune_mag")) return &s->in_neftune_mag;
+    if (!strcmp(name, "dpo_ref")) return &s->in_dpo_ref;
+    if (!strcmp(name, "dpo_pair_scale")) return &s->in_dpo_pair_scale;
     return NULL;
 }
 
@@ -707,6 +713,11 @@ int rt_session_eval_step(rt_session *s, const int32_t *ids, const int32_t *targe
     rt_f(&s->in_loss_scale)[0] = 0.0f; /* a fused loss's input gradient: unused here */
     if (s->backend) return s->backend->run(s->backend, s->eval.p, session_input, s, d);
     return rt_prog_run(&s->eval, &s->st, session_input, s, d);
+}
+
+void rt_session_set_dpo(rt_session *s, const float *ref, const float *pair_scale) {
+    memcpy(rt_f(&s->in_dpo_ref), ref, sizeof(float) * (size_t)s->B);
+    memcpy(rt_f(&s->in_dpo_pair_scale), pair_scale, sizeof(float) * (size_t)(s->B / 2));
 }
 
 int rt_session_opt_step(rt_session *s, float lr, int64_t step, ax_diag *d) {

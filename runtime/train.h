@@ -66,6 +66,10 @@ typedef struct rt_session {
     rt_buf in_dropout_seed; /* i32[]: LoRA dropout masks, new every micro step */
     rt_buf in_neftune_keys; /* i32[B, Sl]: NEFTune's noise key of each local token (see rt_neftune_key) */
     rt_buf in_neftune_mag;  /* f32[]: NEFTune's mag for this micro step (rt_neftune_mag of neftune_width) */
+    /* rl: dpo (module attr train.rl): the reference model's summed token loss of each of the B rows (f32[B], NaN
+     * until rt_session_set_dpo sets it) and each pair's loss scale (f32[B/2]) */
+    rt_buf in_dpo_ref, in_dpo_pair_scale;
+    int dpo;
     int64_t neftune_width;  /* the micro-batch's width as HF's collator pads it (rt_neftune_width); 0: the row's S */
     int neftune;            /* the plan adds NEFTune noise (module attr train.neftune_noise_alpha) */
     int64_t micro_count;    /* micro steps run so far */
@@ -136,6 +140,11 @@ int rt_session_opt_step(rt_session *s, float lr, int64_t step, ax_diag *d);
  * @stats/loss_sum and touches nothing else. Needs has_eval. */
 int rt_session_eval_step(rt_session *s, const int32_t *ids, const int32_t *targets, const int32_t *pos,
                          const int32_t *seg, ax_diag *d);
+
+/* rl: dpo: the next micro or eval step's reference losses ref[B] (each row's summed token loss under the
+ * reference model: the chosen rows, then the rejected) and pair scales scale[B/2] (the weight of each pair's loss
+ * in the step's; 0 for a pair the micro-batch does not hold). */
+void rt_session_set_dpo(rt_session *s, const float *ref, const float *pair_scale);
 
 /* A global's buffer by name (NULL if none). */
 rt_buf *rt_session_global(rt_session *s, const char *name);

@@ -852,12 +852,128 @@ static void neftune_checks(fe_arch arch) {
     ax_diag_free(&d);
 }
 
+/* rl: dpo end to end on the CPU executor: the gradients micro_step leaves
+ * (two fused passes around dpo_loss, then the whole backward) against
+ * central finite differences of sum_p scale_p loss_p, the pair losses
+ * eval_step computes (the same forward, no backward); full fine-tuning and
+ * LoRA. The reference losses are the model's own at init, shifted so that no
+ * pair sits at z = 0. */
+static double dpo_objective(rt_session *s, const batch *b, const float *scale, ax_diag *d) {
+    CHECK(rt_session_eval_step(s, b->ids, b->tgt, b->pos, b->seg, d) == 0);
+    const rt_buf *pl = rt_session_global(s, "stats/dpo_pair_loss");
+    double f = 0;
+    for (int64_t p = 0; p < pl->numel; p++) f += (double)scale[p] * (double)rt_f(pl)[p];
+    return f;
+}
+
+static void dpo_fd_check(int lora) {
+    ax_diag d;
+    ax_diag_init(&d);
+    fe_config c;
+    fe_model m;
+    make_model(&m, FE_ARCH_LLAMA);
+    make_cfg(&c, 2, 16, 1, 0); /* 2 pairs: 4 rows */
+    c.rl = FE_RL_DPO;
+    c.rl_beta = 0.5;
+    const char *targets[] = {"q_proj", "v_proj", "down_proj"};
+    if (lora) g_lora = (pass_lora_cfg){.adapter = PASS_ADAPTER_LORA, .r = 4, .alpha = 8, .targets = targets, .ntargets = 3};
+    rt_session s;
+    CHECK(build(&s, &c, &m, &d) == 0);
+    ax_diag_print(&d, stderr);
+    g_lora = (pass_lora_cfg){0};
+    CHECK_EQ(s.B, 4);
+    CHECK(has_op(&s, IR_OP_dpo_loss));
+    batch b;
+    make_batch(&b, 4, 16, m.vocab_size, 23);
+    if (lora) { /* lora_B starts at zero: move it, so the adapters change the reference's losses */
+        for (int g = 0; g < s.m->nglobals; g++)
+            if (strstr(s.m->globals[g].name, "lora_B")) {
+                rt_buf *p = &s.st.globals[g];
+                for (int64_t i = 0; i < p->numel; i++) rt_f(p)[i] = 0.05f * (float)((i * 7919 % 13) - 6) / 6.0f;
+            }
+    }
+    /* the reference: eval_step's row losses at these weights, shifted */
+    float ref[4] = {0, 0, 0, 0}, scale[2] = {0.5f, 0.25f}, zeros[2] = {0, 0};
+    rt_session_set_dpo(&s, ref, zeros);
+    CHECK(rt_session_eval_step(&s, b.ids, b.tgt, b.pos, b.seg, &d) == 0);
+    const rt_buf *rows = rt_session_global(&s, "stats/dpo_rows");
+    CHECK(rows && rows->numel == 4);
+    for (int r = 0; r < 4; r++) {
+        CHECK(rt_f(rows)[r] > 1.0f); /* summed token losses, ~ ln(64) a target */
+        ref[r] = rt_f(rows)[r] + (r == 0 ? 0.3f : r == 3 ? -0.2f : 0.1f);
+    }
+    rt_session_set_dpo(&s, ref, scale);
+    zero_grads(&s);
+    CHECK(rt_session_micro_step(&s, b.ids, b.tgt, b.pos, b.seg, 0.0f, &d) == 0);
+    /* micro_step's forward is eval_step's: the same row losses */
+    float rows_train[4];
+    memcpy(rows_train, rt_f(rows), sizeof rows_train);
+    double f0 = dpo_objective(&s, &b, scale, &d);
+    for (int r = 0; r < 4; r++) CHECK_NEAR(rt_f(rows)[r], rows_train[r], 1e-6, 0);
+    CHECK(f0 > 0);
+    float *gsnap[256] = {0};
+    grads_of(&s, gsnap);
+    const char *full[] = {"model.embed_tokens.weight", "model.layers.0.self_attn.q_proj.weight", "lm_head.weight",
+                          "model.layers.1.mlp.down_proj.weight", "model.norm.weight"};
+    const char *ad[] = {"base_model.model.model.layers.0.self_attn.q_proj.lora_B.weight",
+                        "base_model.model.model.layers.1.mlp.down_proj.lora_A.weight",
+                        "base_model.model.model.layers.0.self_attn.v_proj.lora_B.weight"};
+    const char **names = lora ? ad : full;
+    int nn = lora ? 3 : 5;
+    for (int k = 0; k < nn; k++) {
+        int pg = -1;
+        for (int g = 0; g < s.m->nglobals; g++) {
+            const ir_global *G = &s.m->globals[g];
+            if (G->role == IR_ROLE_PARAM && (!strcmp(G->name, names[k]) || !strcmp(ir_attr_str(G->attrs, G->nattrs, "hf", ""), names[k])))
+                pg = g;
+        }
+        CHECK_MSG(pg >= 0, "no param %s", names[k]);
+        if (pg < 0) continue;
+        char gname[600];
+        snprintf(gname, sizeof gname, "grad/%s", s.m->globals[pg].name);
+        int gi = ir_global_find(s.m, gname);
+        CHECK_MSG(gi >= 0 && gi < 256 && gsnap[gi], "no gradient of %s", names[k]);
+        if (gi < 0 || gi >= 256 || !gsnap[gi]) continue;
+        rt_buf *p = &s.st.globals[pg];
+        float *save = malloc(sizeof(float) * (size_t)p->numel);
+        memcpy(save, p->data, sizeof(float) * (size_t)p->numel);
+        double dot = 0, e = 1e-3, gn = 0;
+        uint32_t sd = 5;
+        for (int64_t i = 0; i < p->numel; i++) {
+            sd = sd * 1664525u + 1013904223u;
+            float r = (sd >> 31) ? 1.0f : -1.0f;
+            dot += (double)gsnap[gi][i] * r;
+            gn += fabs((double)gsnap[gi][i]);
+            rt_f(p)[i] = save[i] + (float)e * r;
+        }
+        double fp = dpo_objective(&s, &b, scale, &d);
+        sd = 5;
+        for (int64_t i = 0; i < p->numel; i++) {
+            sd = sd * 1664525u + 1013904223u;
+            rt_f(p)[i] = save[i] - (float)e * ((sd >> 31) ? 1.0f : -1.0f);
+        }
+        double fm = dpo_objective(&s, &b, scale, &d);
+        memcpy(p->data, save, sizeof(float) * (size_t)p->numel);
+        free(save);
+        double fd = (fp - fm) / (2 * e);
+        CHECK_MSG(gn > 0, "%s: a zero gradient", names[k]);
+        CHECK_MSG(fabs(fd - dot) <= 0.03 * fabs(dot) + 2e-5, "dpo (lora %d) %s: autodiff %.6g vs finite difference %.6g",
+                  lora, names[k], dot, fd);
+    }
+    for (size_t g = 0; g < AX_ARRAY_LEN(gsnap); g++) free(gsnap[g]);
+    free_batch(&b);
+    rt_session_close(&s);
+    ax_diag_free(&d);
+}
+
 int main(void) {
     fused_lce_equivalence(FE_ARCH_LLAMA, 0); /* untied lm_head */
     fused_lce_equivalence(FE_ARCH_QWEN2, 0); /* tied: dW joins the embedding's gradient */
     fused_lce_equivalence(FE_ARCH_LLAMA, 1);
     fused_lce_equivalence(FE_ARCH_QWEN2, 1);
     g_flce = 1; /* the fused loss under the whole-model checks too */
+    dpo_fd_check(0);
+    dpo_fd_check(1);
     fd_check(FE_ARCH_LLAMA);
     fd_check(FE_ARCH_QWEN3);
     accumulation_equivalence();
