@@ -65,8 +65,9 @@ static const struct ksig {
     TS("axo_embedding_bwd", "ppplllllip"),
     TS("axo_cross_entropy_fwd", "ppppllip"),
     TS("axo_cross_entropy_bwd", "ppppllip"),
-    TS("axo_lce_chunk", "ppppplllip"),
-    {"axo_cross_entropy_reduce", "ppllipp"},
+    TS("axo_lce_chunk", "pppppllllip"),
+    {"axo_cross_entropy_reduce", "pplllipp"},
+    {"axo_dpo_sigmoid", "pppldpp"},
     {"axo_adamw_f32", "pppplppppddddd"},
     {"axo_adamw_bf16", "ppppplppppddddd"},
     {"axo_adamw_sr_bf16", "ppppllppppddddid"},
@@ -2180,6 +2181,7 @@ static int g_cross_entropy(gx *x) {
     ka_p(&b, loss, T * 4);
     ka_p(&b, ptr(x, IN(1)), T * 4);
     ka_l(&b, T);
+    ka_l(&b, T); /* one run: the total */
     ka_l(&b, V);
     ka_i(&b, ign);
     ka_p(&b, ptr(x, OUT(0)), 4);
@@ -2261,7 +2263,9 @@ static int gemm_k(gx *x, int k, int64_t M, int64_t N, int64_t K, int ta, int tb,
  * with bf16 rounding points): logits_c = h_c W^T in f32 (scratch), the
  * chunk kernel writes the rows' losses and dl_c (in place for f32, a bf16
  * scratch for bf16), dh_c = dl_c W, dW (+)= dl_c^T h_c (accumulating from
- * the second chunk on), then one fixed-order sum of the losses. Scratch:
+ * the second chunk on), then one fixed-order sum of the losses: the total,
+ * or with {rows=n} one per run of T/n tokens. dscale f32[n] (per-sequence,
+ * dpo_loss's coef) scales each run of T/n tokens by its own entry. Scratch:
  * chunk x V x (4 + 2 for bf16) + 4 T bytes, never [T,V]. */
 static int g_linear_cross_entropy(gx *x) {
     if (need_fp(x, IN(0), "hidden states")) return -1;
@@ -2272,37 +2276,41 @@ static int g_linear_cross_entropy(gx *x) {
     if (dt(x, IN(3)) != IR_F32) return unsupported(x, "linear_cross_entropy with a %s scale", ir_dtype_name(dt(x, IN(3))));
     int64_t H = lastdim(x, IN(0)), V = numel(x, IN(1)) / (H ? H : 1), T = numel(x, IN(2));
     int64_t C = AI("chunk", 1), ign = AI("ignore_index", -100);
+    /* the verifier's rules: both counts divide T (a scalar is a count of 1) */
+    int64_t nscale = numel(x, IN(3)), nrows = numel(x, OUT(0));
     if (C > T) C = T;
     if (C < 1) C = 1;
     uint64_t h = ptr(x, IN(0)), w = ptr(x, IN(1)), tg = ptr(x, IN(2)), dh = ptr(x, OUT(1)), dw = ptr(x, OUT(2));
     uint64_t logits = scratch(x, C * V * 4), dl = t == IR_F32 ? logits : scratch(x, C * V * 2), loss = scratch(x, T * 4);
     if (T < 1 || H < 1 || V < 1) return unsupported(x, "an empty linear_cross_entropy");
-    /* plans: 3 GEMMs for a full chunk, 3 more for a shorter last one */
-    int nshapes = T % C ? 2 : 1;
+    /* plans: the logits GEMM and the wanted dh/dW ones for a full chunk, as many more for a shorter last
+     * one, numbered densely (gemm_k finds plan k by walking the chain) */
+    int nshapes = T % C ? 2 : 1, ngemm = 1 + want_dh + want_dw;
     /* one plan serves every full chunk: its h/dh operands sit C*H*esz bytes apart */
     x->gemm_align = (uint32_t)((C * H * esz(t)) & 255);
     char e[64];
     ename(e, sizeof e, "axo_lce_chunk", t);
     for (int64_t t0 = 0; t0 < T; t0 += C) {
         int64_t c = T - t0 < C ? T - t0 : C;
-        int base = c == C ? 0 : 3;
+        int base = c == C ? 0 : ngemm;
         if (x->plan && t0 > 0 && (nshapes == 1 || base == 0)) continue; /* shapes already planned */
         uint64_t hc = h + (uint64_t)(t0 * H * esz(t));
         if (gemm_k(x, base, c, V, H, 0, 1, t, IR_F32, hc, w, logits, 0)) return -1;
         kargs a = {0};
         ka_p(&a, logits, c * V * 4);
         ka_p(&a, tg + (uint64_t)(t0 * 4), c * 4);
-        ka_p(&a, ptr(x, IN(3)), 4);
+        ka_p(&a, ptr(x, IN(3)), nscale * 4);
         ka_p(&a, dl, c * V * esz(t));
         ka_p(&a, loss + (uint64_t)(t0 * 4), c * 4);
         ka_l(&a, c);
         ka_l(&a, V);
         ka_l(&a, t0);
+        ka_l(&a, T / nscale);
         ka_i(&a, ign);
         ka_p(&a, flag_ptr(x), 4);
         if (launch(x, e, rows_grid(c), 1, 1, 512, 1, 0, &a)) return -1;
         if (want_dh && gemm_k(x, base + 1, c, H, V, 0, 0, t, t, dl, w, dh + (uint64_t)(t0 * H * esz(t)), 0)) return -1;
-        if (want_dw && gemm_k(x, base + 2, V, H, c, 1, 0, t, t, dl, hc, dw, t0 > 0)) return -1;
+        if (want_dw && gemm_k(x, base + want_dh + 1, V, H, c, 1, 0, t, t, dl, hc, dw, t0 > 0)) return -1;
     }
     if (!want_dw && x_memset(x, dw, 0, esz(t))) return -1;
     if (!want_dh && x_memset(x, dh, 0, esz(t))) return -1;
@@ -2310,11 +2318,26 @@ static int g_linear_cross_entropy(gx *x) {
     ka_p(&b, loss, T * 4);
     ka_p(&b, tg, T * 4);
     ka_l(&b, T);
+    ka_l(&b, T / nrows);
     ka_l(&b, V);
     ka_i(&b, ign);
-    ka_p(&b, ptr(x, OUT(0)), 4);
+    ka_p(&b, ptr(x, OUT(0)), nrows * 4);
     ka_p(&b, 0, 0);
-    return launch(x, "axo_cross_entropy_reduce", 1, 1, 1, 256, 1, 0, &b);
+    return launch(x, "axo_cross_entropy_reduce", rows_grid(nrows), 1, 1, 256, 1, 0, &b);
+}
+
+/* dpo_loss over P pairs (the CPU's ck_dpo_sigmoid, in double): f32 in and out, one block */
+static int g_dpo_loss(gx *x) {
+    int64_t P = numel(x, OUT(0));
+    kargs a = {0};
+    ka_p(&a, ptr(x, IN(0)), 2 * P * 4);
+    ka_p(&a, ptr(x, IN(1)), 2 * P * 4);
+    ka_p(&a, ptr(x, IN(2)), P * 4);
+    ka_l(&a, P);
+    ka_d(&a, AF("beta", 0.1));
+    ka_p(&a, ptr(x, OUT(0)), P * 4);
+    ka_p(&a, ptr(x, OUT(1)), 2 * P * 4);
+    return launch(x, "axo_dpo_sigmoid", 1, 1, 1, 256, 1, 0, &a);
 }
 
 static int g_sumsq(gx *x) {
@@ -3004,6 +3027,7 @@ static int exec_node(gx *x) {
     case IR_OP_swiglu_bwd: return g_swiglu_bwd(x);
     case IR_OP_cross_entropy_bwd: return g_cross_entropy_bwd(x);
     case IR_OP_linear_cross_entropy: return g_linear_cross_entropy(x);
+    case IR_OP_dpo_loss: return g_dpo_loss(x);
     case IR_OP_sumsq: return g_sumsq(x);
     case IR_OP_clip_coef: return g_clip_coef(x);
     case IR_OP_adamw: return g_adamw(x);

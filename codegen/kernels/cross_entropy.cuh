@@ -1,4 +1,5 @@
-// cross_entropy.cuh — token cross entropy over rows of logits, fwd and bwd.
+// cross_entropy.cuh — token cross entropy over rows of logits, fwd and bwd;
+// DPO's pair loss over the rows' summed losses.
 //
 // Math (ck_cross_entropy_*): logits[T,V], targets[T] (int32). A row whose
 // target == ignore_index is skipped; other targets outside [0, V) are
@@ -6,9 +7,10 @@
 //   lse = logsumexp(row) (online: running max m and sum s of exp(x - m),
 //         fp32, exp = expf); loss_t = lse - x[target].
 //   fwd: loss[t] = loss_t for kept rows, 0 for skipped ones; lse_out[t] = lse
-//        (may be NULL). axo_cross_entropy_reduce then gives
-//        *loss_sum = sum of loss[t] (double, fixed order, rounded to fp32)
-//        and *count = number of kept rows (the caller divides).
+//        (may be NULL). axo_cross_entropy_reduce then gives, for each run r
+//        of `per` consecutive rows (per = T: the one total),
+//        loss_sum[r] = sum of its loss[t] (double, fixed order, rounded to
+//        fp32) and count[r] = its number of kept rows (the caller divides).
 //   bwd: dlogits = (*dscale) * (softmax(row) - onehot(target)) for kept rows,
 //        0 for skipped rows. dscale is a device scalar (the IR's dscale
 //        tensor). dlogits may alias logits: the row is fully read (pass 1)
@@ -21,8 +23,9 @@
 //   columns j, j + blockDim, ... (16-byte vectors when V % V_w == 0 and
 //   aligned), then one fixed-order block merge. bwd re-reads the row (cache)
 //   to write dlogits. Traffic: fwd reads logits once; bwd reads twice, writes once.
-// reduce launch: one block of 256 threads (T partials summed per thread in
-//   strided order, then a fixed tree).
+// reduce launch: block 256, any grid (grid-stride over runs; full size =
+//   T / per blocks); a block owns one run at a time (its partials summed per
+//   thread in strided order, then a fixed tree).
 
 template <typename T, int VW>
 __device__ __forceinline__ ax_lse ce_row_lse(const T *x, i64 V, ax_lse *red) {
@@ -150,15 +153,17 @@ extern "C" __global__ void axo_cross_entropy_bwd_bf16(const bf16 *logits, const 
 // rows' losses and dlogits, two more GEMMs give dh and accumulate dW.
 //   logits[c,V] fp32 (rows t0..t0+c-1 of the op), targets = the chunk's,
 //   loss[t] as axo_cross_entropy_fwd, dl[c,V] (TO: the GEMM operand dtype)
-//   = (*dscale) * (softmax - onehot), 0 for skipped rows. dl may alias
+//   = dscale[(t0 + t) / per_scale] * (softmax - onehot), 0 for skipped
+//   rows: one scale for all (per_scale = the op's row count) or one per run
+//   of per_scale rows (a per-sequence scale: dpo_loss's coef). dl may alias
 //   logits when TO is float (the row is fully read before a barrier). Bad
 //   targets are reported as row t0 + t. Launch as axo_cross_entropy_bwd.
 template <typename TO, int VW>
 __device__ __forceinline__ void lce_rows(const float *logits, const int *targets, const float *dscale, TO *dl,
-                                         float *loss, i64 C, i64 V, i64 t0, int ignore_index, int *err) {
+                                         float *loss, i64 C, i64 V, i64 t0, i64 per_scale, int ignore_index, int *err) {
     __shared__ ax_lse red[32];
-    const float scale = *dscale;
     for (i64 t = blockIdx.x; t < C; t += gridDim.x) {
+        const float scale = dscale[(t0 + t) / per_scale];
         const float *x = logits + t * V;
         TO *d = dl + t * V;
         const int tg = targets[t];
@@ -196,34 +201,66 @@ __device__ __forceinline__ void lce_rows(const float *logits, const int *targets
 
 template <typename TO>
 __device__ __forceinline__ void lce_body(const float *logits, const int *targets, const float *dscale, TO *dl,
-                                         float *loss, i64 C, i64 V, i64 t0, int ignore_index, int *err) {
-    if (V % 4 == 0 && ax_al16(logits)) lce_rows<TO, 4>(logits, targets, dscale, dl, loss, C, V, t0, ignore_index, err);
-    else lce_rows<TO, 1>(logits, targets, dscale, dl, loss, C, V, t0, ignore_index, err);
+                                         float *loss, i64 C, i64 V, i64 t0, i64 per_scale, int ignore_index, int *err) {
+    if (V % 4 == 0 && ax_al16(logits))
+        lce_rows<TO, 4>(logits, targets, dscale, dl, loss, C, V, t0, per_scale, ignore_index, err);
+    else
+        lce_rows<TO, 1>(logits, targets, dscale, dl, loss, C, V, t0, per_scale, ignore_index, err);
 }
 extern "C" __global__ void axo_lce_chunk_f32(const float *logits, const int *targets, const float *dscale, float *dl,
-                                             float *loss, i64 C, i64 V, i64 t0, int ignore_index, int *err) {
-    lce_body(logits, targets, dscale, dl, loss, C, V, t0, ignore_index, err);
+                                             float *loss, i64 C, i64 V, i64 t0, i64 per_scale, int ignore_index,
+                                             int *err) {
+    lce_body(logits, targets, dscale, dl, loss, C, V, t0, per_scale, ignore_index, err);
 }
 extern "C" __global__ void axo_lce_chunk_bf16(const float *logits, const int *targets, const float *dscale, bf16 *dl,
-                                              float *loss, i64 C, i64 V, i64 t0, int ignore_index, int *err) {
-    lce_body(logits, targets, dscale, dl, loss, C, V, t0, ignore_index, err);
+                                              float *loss, i64 C, i64 V, i64 t0, i64 per_scale, int ignore_index,
+                                              int *err) {
+    lce_body(logits, targets, dscale, dl, loss, C, V, t0, per_scale, ignore_index, err);
 }
 
-// *loss_sum = sum_t loss[t] (double, fixed order), *count = rows kept.
+// For each run r of `per` rows (T % per == 0): loss_sum[r] = sum of its
+// loss[t] (double, fixed order), count[r] = its rows kept (count may be NULL).
 extern "C" __global__ void __launch_bounds__(256) axo_cross_entropy_reduce(const float *loss, const int *targets,
-                                                                           i64 T, i64 V, int ignore_index,
+                                                                           i64 T, i64 per, i64 V, int ignore_index,
                                                                            float *loss_sum, int *count) {
     __shared__ double red[32];
-    double s = 0.0, n = 0.0;
-    for (i64 t = threadIdx.x; t < T; t += blockDim.x) {
-        const int tg = targets[t];
-        s += (double)loss[t];
-        n += (tg != ignore_index && tg >= 0 && tg < V) ? 1.0 : 0.0;
+    for (i64 r = blockIdx.x; r < T / per; r += gridDim.x) { // uniform over the block
+        double s = 0.0, n = 0.0;
+        for (i64 t = r * per + threadIdx.x; t < (r + 1) * per; t += blockDim.x) {
+            const int tg = targets[t];
+            s += (double)loss[t];
+            n += (tg != ignore_index && tg >= 0 && tg < V) ? 1.0 : 0.0;
+        }
+        s = ax_block_sum(s, red);
+        n = ax_block_sum(n, red);
+        if (threadIdx.x == 0) {
+            loss_sum[r] = (float)s;
+            if (count) count[r] = (int)n;
+        }
     }
-    s = ax_block_sum(s, red);
-    n = ax_block_sum(n, red);
-    if (threadIdx.x == 0) {
-        *loss_sum = (float)s;
-        if (count) *count = (int)n;
+}
+
+// ---- DPO's pair loss (TRL's DPOTrainer, loss_type sigmoid) -------------------
+// Math (ck_dpo_sigmoid): s[2P], sref[2P] each row's summed token loss (the P
+// chosen rows, then the P rejected; the rows' sums of a
+// linear_cross_entropy {rows}), pscale[P]; in double: z = beta ((sref_c -
+// s_c) - (sref_r - s_r)), loss[p] = -log sigmoid(z) = log1p(exp(-|z|)) +
+// max(-z, 0), coef[p] = pscale[p] beta sigmoid(-z), coef[P + p] = -coef[p]
+// (the dscale of the linear_cross_entropy that computes the gradients);
+// results rounded to fp32 once.
+// Launch: 1-D, block 256, any grid (grid-stride over pairs; P is a batch's
+// pair count, so one block).
+extern "C" __global__ void __launch_bounds__(256) axo_dpo_sigmoid(const float *s, const float *sref,
+                                                                  const float *pscale, i64 P, double beta, float *loss,
+                                                                  float *coef) {
+    for (i64 p = ax_tid(); p < P; p += ax_nthreads()) {
+        // TRL: (logp_c - ref_c) - (logp_r - ref_r), logp = -s
+        const double delta = ((double)sref[p] - (double)s[p]) - ((double)sref[P + p] - (double)s[P + p]);
+        const double z = beta * delta;
+        loss[p] = (float)(log1p(exp(-fabs(z))) + (z < 0.0 ? -z : 0.0));
+        const double sg = z >= 0.0 ? exp(-z) / (1.0 + exp(-z)) : 1.0 / (1.0 + exp(z)); // sigmoid(-z), no overflow
+        const double k = (double)pscale[p] * beta * sg;
+        coef[p] = (float)k;
+        coef[P + p] = (float)-k;
     }
 }

@@ -35,7 +35,9 @@
  *    forward only, dropout off) after training on LoRA with dropout, dp 2 x
  *    sp 2 ZeRO-3 and ZeRO-3 + offload_all; NEFTune (neftune_noise_alpha:
  *    the noise op, keys from each session) on 1 rank bf16 with eval_step and
- *    on dp 2 x sp 2 ZeRO-3; per step the loss
+ *    on dp 2 x sp 2 ZeRO-3; rl: dpo (two fused lm-head passes around
+ *    dpo_loss, the reference from eval_step) on 1 rank f32, bf16 + LoRA and
+ *    ZeRO-3 x 2; per step the loss
  *    (bf16: within 1e-2 relative, f32: 1e-4), the global gradient norm (same
  *    bounds) and every parameter's gradient norm (f32 1e-3, bf16 5e-2) are
  *    compared.
@@ -127,15 +129,16 @@ static float rnd(double scale, int positive) {
  *   gen="rand" (default for floats, attr scale), "pos" (positive), "value"
  *   (attr value), "nan" (results), "ids" (i32 in [0, hi)), "tgt" (ids with
  *   every 5th -100), "seg" (i32 [B,S]: 2-3 packed segments per row), "iota"
- *   (i32 [B,S]: off + the position in the row). nf4 globals get random
- *   codes 0..15 and u8 globals random steps in [0, hi), one float each as
- *   the CPU executor holds them. */
+ *   (i32 [B,S]: off + the position in the row). A float global with attr
+ *   zero=i has element i set to 0 (a pair that dpo_loss's scale drops).
+ *   nf4 globals get random codes 0..15 and u8 globals random steps in
+ *   [0, hi), one float each as the CPU executor holds them. */
 static void fill_global(const ir_module *m, rt_state *st, int g) {
     const ir_global *G = &m->globals[g];
     rt_buf *b = &st->globals[g];
     const char *gen = ir_attr_str(G->attrs, G->nattrs, "gen", G->type.dtype == IR_I32 ? "ids" : "rand");
     double scale = ir_attr_float(G->attrs, G->nattrs, "scale", 1.0);
-    int64_t hi = ir_attr_int(G->attrs, G->nattrs, "hi", 16);
+    int64_t hi = ir_attr_int(G->attrs, G->nattrs, "hi", 16), zero = ir_attr_int(G->attrs, G->nattrs, "zero", -1);
     for (int64_t i = 0; i < b->numel; i++) {
         if (G->type.dtype == IR_I32) {
             int32_t v = (int32_t)(urand() * (double)hi);
@@ -157,6 +160,7 @@ static void fill_global(const ir_module *m, rt_state *st, int g) {
         if (!strcmp(gen, "nan")) v = NAN;
         else if (!strcmp(gen, "value")) v = (float)ir_attr_float(G->attrs, G->nattrs, "value", 1.0);
         else v = rnd(scale, !strcmp(gen, "pos"));
+        if (i == zero) v = 0.0f;
         rt_f(b)[i] = G->type.dtype == IR_BF16 && !isnan(v) ? ax_round_bf16(v) : v;
     }
 }
@@ -342,6 +346,65 @@ static void make_ops(void) {
                        "  store(@ol, %%0)\n  store(@oh, %%1)\n  store(@ow, %%2)\n}\n",
                    t, t, Vs[v], Vs[v], t, t, Vs[v], t, t, Vs[v]);
         }
+        /* per-sequence forms: 4 rows of 37 tokens in chunks of 16 (chunks straddle the rows), every 5th
+         * target ignored; the loss per row {rows}, a gradient scale per row (f32[n], random and signed: dpo_loss's
+         * coef), both with runs of different lengths (rows of 37, scales per 74) */
+        struct {
+            const char *what;
+            int V, rows, nscale;
+        } ps[] = {{"rows=4", 1003, 4, 0}, {"dscale f32[4]", 1024, 0, 4}, {"rows=4, dscale f32[2]", 1003, 4, 2}};
+        for (size_t i = 0; i < AX_ARRAY_LEN(ps); i++) {
+            char n2[96], ds[16] = "[]", lo[16] = "[]", ra[16] = "";
+            int V = ps[i].V;
+            snprintf(n2, sizeof n2, "linear_cross_entropy %s", ps[i].what);
+            if (ps[i].nscale) snprintf(ds, sizeof ds, "[%d]", ps[i].nscale);
+            if (ps[i].rows)
+                snprintf(lo, sizeof lo, "[%d]", ps[i].rows), snprintf(ra, sizeof ra, ", rows=%d", ps[i].rows);
+            add_op(NM(n2), 1e-4, 1e-5, NULL,
+                   HDR "global @h : %s[4,37,64] act\nglobal @w : %s[%d,64] act\nglobal @tg : i32[4,37] act {gen=\"tgt\", hi=%d}\n"
+                       "global @ds : f32%s act {scale=0.03}\n"
+                       "global @ol : f32%s act {gen=\"nan\", check=1}\nglobal @oh : %s[4,37,64] act {gen=\"nan\", check=1}\n"
+                       "global @ow : %s[%d,64] act {gen=\"nan\", check=1}\n"
+                       "program p {\n  %%0, %%1, %%2 = linear_cross_entropy(@h, @w, @tg, @ds) {ignore_index=-100, chunk=16%s} : "
+                       "f32%s act, %s[4,37,64] act, %s[%d,64] act\n"
+                       "  store(@ol, %%0)\n  store(@oh, %%1)\n  store(@ow, %%2)\n}\n",
+                   t, t, V, V, ds, lo, t, t, V, ra, lo, t, t, V);
+        }
+        /* a frozen head (dw=0, LoRA): fewer GEMMs per chunk, a short last chunk */
+        add_op(NM("linear_cross_entropy dw=0"), 1e-4, 1e-5, NULL,
+               HDR "global @h : %s[2,37,64] act\nglobal @w : %s[1003,64] act\nglobal @tg : i32[2,37] act {gen=\"tgt\", hi=1003}\n"
+                   "global @ds : f32[] act {gen=\"value\", value=0.015625}\n"
+                   "global @ol : f32[] act {gen=\"nan\", check=1}\nglobal @oh : %s[2,37,64] act {gen=\"nan\", check=1}\n"
+                   "global @ow : %s[] act {gen=\"nan\", check=1}\n"
+                   "program p {\n  %%0, %%1, %%2 = linear_cross_entropy(@h, @w, @tg, @ds) {ignore_index=-100, chunk=16, dw=0} : "
+                   "f32[] act, %s[2,37,64] act, %s[] act\n"
+                   "  store(@ol, %%0)\n  store(@oh, %%1)\n  store(@ow, %%2)\n}\n",
+               t, t, t, t, t, t);
+        /* DPO as lowered: each row's summed loss (no gradients), the pair loss and its coef, then the pass whose
+         * per-row dscale is that coef (3 pairs, the middle one's scale 0: its rows get no gradient) */
+        add_op(NM("linear_cross_entropy rows + dpo_loss + dscale coef (DPO)"), 1e-4, 1e-5, NULL,
+               HDR "global @h : %s[6,37,64] act\nglobal @w : %s[1003,64] act\nglobal @tg : i32[6,37] act {gen=\"tgt\", hi=1003}\n"
+                   "global @one : f32[] act {gen=\"value\", value=1.0}\nglobal @sref : f32[6] act {scale=20.0}\n"
+                   "global @ps : f32[3] act {gen=\"pos\", zero=1}\n"
+                   "global @os : f32[6] act {gen=\"nan\", check=1}\nglobal @od : f32[3] act {gen=\"nan\", check=1}\n"
+                   "global @oc : f32[6] act {gen=\"nan\", check=1}\nglobal @oh : %s[6,37,64] act {gen=\"nan\", check=1}\n"
+                   "global @ow : %s[1003,64] act {gen=\"nan\", check=1}\n"
+                   "program p {\n"
+                   "  %%0, %%1, %%2 = linear_cross_entropy(@h, @w, @tg, @one) {ignore_index=-100, chunk=16, rows=6, dh=0, dw=0} : "
+                   "f32[6] act, %s[] act, %s[] act\n"
+                   "  %%3, %%4 = dpo_loss(%%0, @sref, @ps) {beta=0.1} : f32[3] act, f32[6] act\n"
+                   "  %%5, %%6, %%7 = linear_cross_entropy(@h, @w, @tg, %%4) {ignore_index=-100, chunk=16} : "
+                   "f32[] act, %s[6,37,64] act, %s[1003,64] act\n"
+                   "  store(@os, %%0)\n  store(@od, %%3)\n  store(@oc, %%4)\n  store(@oh, %%6)\n  store(@ow, %%7)\n}\n",
+               t, t, t, t, t, t, t, t);
+        /* dpo_loss alone (f32 only): z of both signs, a pair whose scale is 0 */
+        if (k == 0)
+            add_op("dpo_loss", 1e-6, 0, NULL,
+                   HDR "global @s : f32[74] act {scale=30.0}\nglobal @sref : f32[74] act {scale=30.0}\n"
+                       "global @ps : f32[37] act {gen=\"pos\", zero=3}\n"
+                       "global @ol : f32[37] act {gen=\"nan\", check=1}\nglobal @oc : f32[74] act {gen=\"nan\", check=1}\n"
+                       "program p {\n  %%0, %%1 = dpo_loss(@s, @sref, @ps) {beta=0.1} : f32[37] act, f32[74] act\n"
+                       "  store(@ol, %%0)\n  store(@oc, %%1)\n}\n");
         /* matmul: the four transpose combinations, leading dims flattened, K large enough to show summation order */
         for (int ta = 0; ta < 2; ta++)
             for (int tb = 0; tb < 2; tb++) {
@@ -886,6 +949,7 @@ typedef struct trcase {
     int bins;           /* sample_packing as Axolotl packs for flash attention: a micro-batch is one row of B x S
                          * tokens holding many sequences (frontend/lower.h fe_token_shape) */
     int one_cycle;      /* lr_scheduler: one_cycle: AdamW's beta1 is the plan's input "beta1", a new value each step */
+    int dpo;            /* rl: dpo: B pairs (2B rows), the loss TRL's sigmoid DPO loss, the reference losses eval_step's */
 } trcase;
 
 static trcase trs[64];
@@ -990,6 +1054,15 @@ static void with_neftune(double alpha) {
     snprintf(t->name + l, sizeof t->name - l, " + NEFTune alpha %g", alpha);
 }
 
+/* The last case with rl: dpo: its B rows are B/2 pairs; each step the reference losses are the CPU eval_step's of
+ * the batch, shifted (so that no pair sits at z = 0), set on both sessions with the pair scales; the loss compared
+ * is sum_p scale_p loss_p (@stats/dpo_pair_loss), eval_step's per-row losses the reference both executors read. */
+static void with_dpo(void) {
+    trcase *t = &trs[ntrs - 1];
+    t->dpo = 1;
+    strncat(t->name, " rl: dpo", sizeof t->name - strlen(t->name) - 1);
+}
+
 /* The last case packed one bin a micro-batch: the plan's row is B x S tokens, the batches many sequences of
  * uneven length (the attention kernels skip the key tiles left of a query tile's first sequence). */
 static void with_bins(void) {
@@ -1087,6 +1160,15 @@ static void make_trains(void) {
     with_eval();
     add_trp("dp 2 x sp 2 ZeRO-3", 0, 0, 64, 1, 128, 4, 2, (pass_shard_cfg){.stage = 3, .reshard_after_forward = 1});
     with_neftune(5);
+    /* rl: dpo: two fused lm-head passes around dpo_loss, eval_step's per-row losses: one rank f32 and bf16 + LoRA,
+     * ZeRO-3 on 2 ranks */
+    add_tr("tiny-llama", 0, 0, 0, 0, 0, 0, 4, 128);
+    with_dpo();
+    add_tr("tiny-llama", 1, 0, 0, 0, 0, 0, 4, 128);
+    with_adapter(PASS_ADAPTER_LORA, 0);
+    with_dpo();
+    add_trp("dp 2 ZeRO-3", 0, 0, 64, 2, 128, 2, 1, (pass_shard_cfg){.stage = 3, .reshard_after_forward = 1});
+    with_dpo();
     /* unfrozen_parameters with row ranges: lm_head's gradient masked to some rows, one rank bf16 and ZeRO-3 x 2 */
     add_tr("tiny-llama", 1, 0, 0, 0, 0, 0, 4, 128);
     with_unfrozen("lm_head.weight[4:100]");
@@ -1126,7 +1208,8 @@ static ir_module *build(const trcase *t, ax_arena *ar, ax_diag *d) {
     }
     fe_config c;
     memset(&c, 0, sizeof c);
-    c.micro_batch_size = t->B;
+    c.micro_batch_size = t->dpo ? t->B / 2 : t->B; /* DPO: B rows are B/2 pairs */
+    if (t->dpo) c.rl = FE_RL_DPO, c.rl_beta = 0.1, c.dpo_loss_weight = 1;
     c.sequence_len = t->S;
     c.sample_packing = t->bins; /* multipack_real_batches stays 0: one bin a micro-batch */
     c.gradient_accumulation_steps = 1;
@@ -1282,7 +1365,9 @@ static int train_rank(const trcase *t, rt_comm *cc, rt_comm *gc, int *ok_out, ch
         int32_t *ids = malloc(4 * (size_t)n), *tgt = malloc(4 * (size_t)n), *pos = malloc(4 * (size_t)n),
                 *seg = malloc(4 * (size_t)n);
         double lt = t->bf16 ? 1e-2 : 1e-4, pt = t->bf16 ? 5e-2 : 1e-3;
-        rt_buf *ls[2] = {rt_session_global(&cpu, "stats/loss_sum"), rt_session_global(&gpu, "stats/loss_sum")};
+        const char *lsname = t->dpo ? "stats/dpo_pair_loss" : "stats/loss_sum";
+        rt_buf *ls[2] = {rt_session_global(&cpu, lsname), rt_session_global(&gpu, lsname)};
+        float dref[64], dsc[32]; /* rl: dpo: the reference row losses and pair scales of the step */
         rt_buf *gs[2] = {rt_session_global(&cpu, "stats/grad_sumsq"), rt_session_global(&gpu, "stats/grad_sumsq")};
         int dpax = ir_mesh_find(cpu.m, "dp"), dpc = multi && dpax >= 0 ? cpu.st.coord[dpax] : 0;
         int ok = 1;
@@ -1292,6 +1377,22 @@ static int train_rank(const trcase *t, rt_comm *cc, rt_comm *gc, int *ok_out, ch
         for (int k = 1; k <= g_steps && (ok || multi); k++) {
             int64_t ntgt = make_batch(cpu.B, cpu.S, cpu.V, k + 1000 * dpc, t->bins, ids, tgt, pos, seg);
             float scale = (float)(1.0 / (double)(ntgt > 0 ? ntgt : 1));
+            if (t->dpo) { /* the reference: the CPU's eval_step of this batch at these weights, shifted */
+                const int64_t P = cpu.B / 2;
+                rc = cpu.B > 64;
+                for (int64_t j = 0; j < cpu.B && !rc; j++) dref[j] = 0;
+                for (int64_t j = 0; j < P && !rc; j++) dsc[j] = (float)(1.0 / (double)P);
+                if (!rc) rt_session_set_dpo(&cpu, dref, dsc);
+                rc = rc || rt_session_eval_step(&cpu, ids, tgt, pos, seg, d);
+                const rt_buf *er = rt_session_global(&cpu, "stats/dpo_rows");
+                for (int64_t j = 0; j < cpu.B && !rc; j++) dref[j] = rt_f(er)[j] + (j % 3 == 0 ? 0.4f : j % 3 == 1 ? -0.3f : 0.1f);
+                if (!rc) rt_session_set_dpo(&cpu, dref, dsc), rt_session_set_dpo(&gpu, dref, dsc);
+                if (rc) {
+                    ok = 0, ret = -1;
+                    snprintf(msg, cap, "step %d: the DPO reference (eval_step) failed", k);
+                    break;
+                }
+            }
             rt_f(ls[0])[0] = rt_f(ls[1])[0] = 0;
             rc = gpu.backend->upload(gpu.backend, &gpu.st, (int)(ls[1] - gpu.st.globals), d) ||
                  rt_session_micro_step(&cpu, ids, tgt, pos, seg, scale, d) ||
@@ -1311,6 +1412,11 @@ static int train_rank(const trcase *t, rt_comm *cc, rt_comm *gc, int *ok_out, ch
                 continue;
             }
             double l0 = (double)rt_f(ls[0])[0] * scale, l1 = (double)rt_f(ls[1])[0] * scale;
+            if (t->dpo) { /* sum_p scale_p loss_p */
+                l0 = l1 = 0;
+                for (int64_t j = 0; j < cpu.B / 2; j++)
+                    l0 += (double)dsc[j] * (double)rt_f(ls[0])[j], l1 += (double)dsc[j] * (double)rt_f(ls[1])[j];
+            }
             /* every parameter's gradient (this rank's block) */
             double worst = 0;
             const char *wname = "";

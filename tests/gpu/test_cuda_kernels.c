@@ -616,7 +616,7 @@ static void test_cross_entropy(int bf) {
         dev Dlse = d_nan((size_t)T, 0), Derr = d_raw(&errv, 4), Dsum = d_nan(1, 0), Dcnt = d_nan(1, 0);
         void *a1[] = {&Dx.p, &Dtg.p, &Dloss.p, &Dlse.p, &T, &V, &ign, &Derr.p};
         launch(ename("axo_cross_entropy_fwd", bf), (unsigned)T, 1, 1, 256, 1, 0, a1);
-        void *a2[] = {&Dloss.p, &Dtg.p, &T, &V, &ign, &Dsum.p, &Dcnt.p};
+        void *a2[] = {&Dloss.p, &Dtg.p, &T, &T, &V, &ign, &Dsum.p, &Dcnt.p};
         launch("axo_cross_entropy_reduce", 1, 1, 1, 256, 1, 0, a2);
         double lsum = 0;
         int64_t cnt = 0;
@@ -640,6 +640,23 @@ static void test_cross_entropy(int bf) {
         }
         snprintf(what, sizeof what, "axo_cross_entropy_fwd_%s row losses", bf ? "bf16" : "f32");
         cmp(what, gl, rl, (size_t)T, 1e-5, 1e-6);
+        { /* runs of one row (linear_cross_entropy {rows=T}), grid-stride over them: each run's sum is its
+           * row's loss, its count 1 unless ignored */
+            int64_t one = 1;
+            dev Drs = d_nan((size_t)T, 0), Drc = d_nan((size_t)T, 0);
+            void *a5[] = {&Dloss.p, &Dtg.p, &T, &one, &V, &ign, &Drs.p, &Drc.p};
+            launch("axo_cross_entropy_reduce", blocks(T, 16), 1, 1, 256, 1, 0, a5);
+            float *rs = d_get(Drs);
+            int32_t *rc = malloc((size_t)T * 4);
+            CU(cuMemcpyDtoH(rc, Drc.p, (size_t)T * 4));
+            int cnt_ok = 1;
+            for (int64_t t = 0; t < T; t++) cnt_ok &= rc[t] == (tg[t] != ign);
+            snprintf(what, sizeof what, "axo_cross_entropy_reduce runs of 1 row (%s)", bf ? "bf16" : "f32");
+            cmp(what, rs, gl, (size_t)T, 0, 0);
+            expect("cross_entropy_reduce: a count per run", cnt_ok);
+            free(rs), free(rc);
+            d_free(&Drs), d_free(&Drc);
+        }
         free(gl), free(rl);
 
         float dscale = 1.0f / (float)cnt;
@@ -666,6 +683,27 @@ static void test_cross_entropy(int bf) {
         d_free(&Dx), d_free(&Dtg), d_free(&Dloss), d_free(&Dlse), d_free(&Derr), d_free(&Dsum), d_free(&Dcnt),
             d_free(&Dds), d_free(&Dd);
     }
+}
+
+/* DPO's pair loss (sigmoid) against ck_dpo_sigmoid: z of both signs (|z| up to ~12), a zero pair scale; more
+ * pairs than the grid's threads (grid-stride) */
+static void test_dpo(void) {
+    int64_t P = 700;
+    double beta = 0.1;
+    float *s = rnd((size_t)(2 * P), 30, 0), *sref = rnd((size_t)(2 * P), 30, 0), *ps = rnd((size_t)P, 1, 0);
+    ps[5] = 0.0f;
+    float *loss = malloc((size_t)P * 4), *coef = malloc((size_t)(2 * P) * 4);
+    ck_dpo_sigmoid_f32(s, sref, ps, P, beta, loss, coef);
+    dev Ds = d_raw(s, (size_t)(2 * P) * 4), Dr = d_raw(sref, (size_t)(2 * P) * 4), Dp = d_raw(ps, (size_t)P * 4);
+    dev Dl = d_nan((size_t)P, 0), Dc = d_nan((size_t)(2 * P), 0);
+    void *a[] = {&Ds.p, &Dr.p, &Dp.p, &P, &beta, &Dl.p, &Dc.p};
+    launch("axo_dpo_sigmoid", 1, 1, 1, 256, 1, 0, a);
+    float *gl = d_get(Dl), *gc = d_get(Dc);
+    cmp("axo_dpo_sigmoid loss", gl, loss, (size_t)P, 1e-6, 0);
+    cmp("axo_dpo_sigmoid coef", gc, coef, (size_t)(2 * P), 1e-6, 0);
+    expect("dpo: a zero pair scale gives zero coefficients", gc[5] == 0.0f && gc[P + 5] == 0.0f);
+    free(gl), free(gc), free(s), free(sref), free(ps), free(loss), free(coef);
+    d_free(&Ds), d_free(&Dr), d_free(&Dp), d_free(&Dl), d_free(&Dc);
 }
 
 /* cyc: the step's beta1 from three device floats (ir/quant.h axo_beta1_split), as lr_scheduler: one_cycle hands it; the attr's beta1 is then
@@ -1182,6 +1220,7 @@ int main(int argc, char **argv) {
         }
     }
     if (want("attention_blk")) test_attn_merge();
+    if (want("cross_entropy")) test_dpo();
     if (want("adamw")) test_adamw_sr(0), test_adamw_sr(3);
     /* every registered entry point was loaded from its module */
     int nent = 0, nfound = 0;
