@@ -10,7 +10,9 @@
 
 static const char *const tpl_names[RT_TPL_COUNT] = {"chatml", "llama3", "qwen_25", "gemma", "phi_3", "qwen3"};
 static const char *const eot_names[] = {"none", "turn", "all", "last"};
-const char *const rt_fmt_names[RT_FMT_COUNT] = {"", "completion", "alpaca", "chat_template", "input_output"};
+const char *const rt_fmt_names[RT_FMT_COUNT] = {"", "completion", "alpaca", "chat_template", "input_output", "dpo"};
+const char *const rt_dpo_variant_names[RT_DPOV_COUNT] = {"default", "argilla_chat", "icr", "intel", "prompt_pairs", "ultra"};
+static const char *const dpo_family_names[] = {"passthrough", "chatml", "llama3", "user_defined"};
 #define fmt_names rt_fmt_names
 
 const char *rt_tpl_name(rt_tpl t) { return tpl_names[t]; }
@@ -79,6 +81,17 @@ char *rt_ds_spec_json(const rt_ds_spec *s) {
                                       s->ud_system_prompt, "field_instruction", s->ud_field_instruction, "field_input",
                                       s->ud_field_input, "field_output", s->ud_field_output, "field_system",
                                       s->ud_field_system));
+    if (s->fmt == RT_FMT_DPO) {
+        json_object_set_new(o, "strategy", json_string(dpo_family_names[s->dpo_family]));
+        if (s->dpo_family == RT_DPO_CHATML || s->dpo_family == RT_DPO_LLAMA3)
+            json_object_set_new(o, "variant", json_string(rt_dpo_variant_names[s->dpo_variant]));
+        if (s->dpo_family == RT_DPO_USER)
+            json_object_set_new(o, "user_defined",
+                                json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:s}", "field_prompt", s->ud_field_prompt, "field_system",
+                                          s->ud_field_system, "field_chosen", s->ud_field_chosen, "field_rejected",
+                                          s->ud_field_rejected, "prompt_format", s->ud_format, "chosen_format",
+                                          s->ud_chosen_format, "rejected_format", s->ud_rejected_format));
+    }
     char *out = json_dumps(o, JSON_SORT_KEYS | JSON_COMPACT);
     json_decref(o);
     return out;
@@ -120,6 +133,29 @@ int rt_ds_spec_from_json(const char *js, rt_ds_spec *s, ax_arena *ar, const char
         if (!s->ud_format || !s->ud_no_input_format || !s->ud_system_format || !s->ud_system_prompt ||
             !s->ud_field_instruction || !s->ud_field_input || !s->ud_field_output || !s->ud_field_system) {
             ax_error(d, where, "bad user_defined dataset record in the plan");
+            json_decref(o);
+            return -1;
+        }
+    }
+    if (fmt == RT_FMT_DPO) {
+        const char *fam = json_string_value(json_object_get(o, "strategy")), *var = json_string_value(json_object_get(o, "variant"));
+        int f = -1, v = var ? -1 : 0;
+        for (int i = 0; fam && i < (int)AX_ARRAY_LEN(dpo_family_names); i++)
+            if (!strcmp(fam, dpo_family_names[i])) f = i;
+        for (int i = 0; var && i < RT_DPOV_COUNT; i++)
+            if (!strcmp(var, rt_dpo_variant_names[i])) v = i;
+        s->dpo_family = (rt_dpo_family)(f < 0 ? 0 : f), s->dpo_variant = (rt_dpo_variant)(v < 0 ? 0 : v);
+        const json_t *du = json_object_get(o, "user_defined");
+        if (f == RT_DPO_USER && json_is_object(du)) {
+            s->ud_field_prompt = js_str(du, "field_prompt", ar), s->ud_field_system = js_str(du, "field_system", ar);
+            s->ud_field_chosen = js_str(du, "field_chosen", ar), s->ud_field_rejected = js_str(du, "field_rejected", ar);
+            s->ud_format = js_str(du, "prompt_format", ar), s->ud_chosen_format = js_str(du, "chosen_format", ar);
+            s->ud_rejected_format = js_str(du, "rejected_format", ar);
+        }
+        if (f < 0 || v < 0 ||
+            (f == RT_DPO_USER && (!s->ud_field_prompt || !s->ud_field_system || !s->ud_field_chosen || !s->ud_field_rejected ||
+                                  !s->ud_format || !s->ud_chosen_format || !s->ud_rejected_format))) {
+            ax_error(d, where, "bad dpo dataset record in the plan");
             json_decref(o);
             return -1;
         }
@@ -537,6 +573,179 @@ static int alpaca_row(rt_prompter *p, const rt_ds_spec *s, const json_t *row, co
     ax_buf_free(&t);
     ax_buf_free(&l);
     return 0;
+}
+
+/* ---- dpo (rl: dpo): one preference pair a row ----------------------------------- */
+
+/* A text the strategy formats with Python's f"{x}": axo takes strings (f"{None}" would be "None", and a list's
+ * repr is no prompt anyone meant) */
+static const char *dpo_str(const json_t *v, const char *what, const char *where, ax_diag *d, size_t *len) {
+    if (!json_is_string(v)) {
+        ax_error(d, where, "%s: expected a string, found %s", what,
+                 !v ? "none" : json_is_null(v) ? "null" : json_is_array(v) ? "a list" : json_is_object(v) ? "a mapping" : "a number");
+        return NULL;
+    }
+    *len = json_string_length(v);
+    return json_string_value(v);
+}
+
+/* row[key][i]["content"]: argilla_chat's and ultra's conversations */
+static const char *dpo_msg(const json_t *row, const char *key, size_t i, const char *where, ax_diag *d, size_t *len) {
+    const json_t *c = json_object_get(row, key), *m = json_is_array(c) ? json_array_get(c, i) : NULL;
+    char what[96];
+    snprintf(what, sizeof what, "\"%s\"[%zu].content", key, i);
+    if (!json_is_object(m)) {
+        ax_error(d, where, "\"%s\": expected a list of at least %zu messages ({\"role\": ..., \"content\": ...})", key, i + 1);
+        return NULL;
+    }
+    return dpo_str(json_object_get(m, "content"), what, where, d, len);
+}
+
+/* Axolotl 0.19's DPO strategies: the texts prompt, chosen, rejected of a row */
+static int dpo_texts(const rt_ds_spec *s, const json_t *row, const char *where, ax_buf *pr, ax_buf *ch, ax_buf *rj,
+                     ax_diag *d) {
+    size_t pl = 0, cl = 0, rl = 0, sl = 0;
+    const char *ptxt = NULL, *ctxt = NULL, *rtxt = NULL, *sys = NULL;
+    char what[96];
+    if (s->dpo_family == RT_DPO_PASSTHROUGH) { /* no type (or passthrough): the row's own texts */
+        if (!(ptxt = dpo_str(json_object_get(row, "prompt"), "\"prompt\"", where, d, &pl)) ||
+            !(ctxt = dpo_str(json_object_get(row, "chosen"), "\"chosen\"", where, d, &cl)) ||
+            !(rtxt = dpo_str(json_object_get(row, "rejected"), "\"rejected\"", where, d, &rl)))
+            return -1;
+        ax_buf_append(pr, ptxt, pl), ax_buf_append(ch, ctxt, cl), ax_buf_append(rj, rtxt, rl);
+        return 0;
+    }
+    if (s->dpo_family == RT_DPO_USER) { /* user_defined.default */
+        static const char *const pn[] = {"prompt", "system", NULL}, *const cn[] = {"chosen", NULL}, *const rn[] = {"rejected", NULL};
+        snprintf(what, sizeof what, "\"%s\"", s->ud_field_prompt);
+        if (!(ptxt = dpo_str(json_object_get(row, s->ud_field_prompt), what, where, d, &pl))) return -1;
+        snprintf(what, sizeof what, "\"%s\"", s->ud_field_chosen);
+        if (!(ctxt = dpo_str(json_object_get(row, s->ud_field_chosen), what, where, d, &cl))) return -1;
+        snprintf(what, sizeof what, "\"%s\"", s->ud_field_rejected);
+        if (!(rtxt = dpo_str(json_object_get(row, s->ud_field_rejected), what, where, d, &rl))) return -1;
+        const json_t *sv = json_object_get(row, s->ud_field_system); /* sample.get(field_system) or "" */
+        sys = "";
+        if (sv && !json_is_null(sv)) {
+            snprintf(what, sizeof what, "\"%s\"", s->ud_field_system);
+            if (!(sys = dpo_str(sv, what, where, d, &sl))) return -1;
+        }
+        py_format(pr, s->ud_format, pn, (const char *[]){ptxt, sys}, (size_t[]){pl, sl});
+        py_format(ch, s->ud_chosen_format, cn, (const char *[]){ctxt}, (size_t[]){cl});
+        py_format(rj, s->ud_rejected_format, rn, (const char *[]){rtxt}, (size_t[]){rl});
+        return 0;
+    }
+    /* chatml.* and llama3.*: the user turn, the assistant header, the completion closed by the end of turn */
+    const int ml = s->dpo_family == RT_DPO_CHATML;
+    const char *sys_a = ml ? "<|im_start|>system\n" : "<|start_header_id|>system<|end_header_id|>\n\n",
+               *sys_b = ml ? "<|im_end|>\n" : "<|eot_id|>",
+               *usr_a = ml ? "<|im_start|>user\n" : "<|start_header_id|>user<|end_header_id|>\n\n",
+               *usr_b = ml ? "<|im_end|>\n<|im_start|>assistant\n" : "<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n",
+               *eot = ml ? "<|im_end|>" : "<|eot_id|>";
+    const rt_dpo_variant v = s->dpo_variant;
+    const char *pk = "prompt", *ck = "chosen", *rk = "rejected";
+    if (v == RT_DPOV_DEFAULT) { /* the first of its names the row has */
+        pk = json_object_get(row, "prompt") ? "prompt" : json_object_get(row, "input") ? "input" : json_object_get(row, "question") ? "question" : "instruction";
+        ck = json_object_get(row, "chosen") ? "chosen" : "chosen_response";
+        rk = json_object_get(row, "rejected") ? "rejected" : "rejected_response";
+    } else if (v == RT_DPOV_ICR) {
+        pk = "input";
+    } else if (v == RT_DPOV_INTEL) {
+        pk = "question";
+    }
+    if (v == RT_DPOV_ARGILLA_CHAT) {
+        ptxt = dpo_msg(row, "chosen", 0, where, d, &pl);
+    } else {
+        snprintf(what, sizeof what, "\"%s\"", pk);
+        ptxt = dpo_str(json_object_get(row, pk), what, where, d, &pl);
+    }
+    if (!ptxt) return -1;
+    if (v == RT_DPOV_ARGILLA_CHAT || v == RT_DPOV_ULTRA) {
+        ctxt = dpo_msg(row, "chosen", 1, where, d, &cl);
+        rtxt = ctxt ? dpo_msg(row, "rejected", 1, where, d, &rl) : NULL;
+    } else {
+        snprintf(what, sizeof what, "\"%s\"", ck);
+        ctxt = dpo_str(json_object_get(row, ck), what, where, d, &cl);
+        snprintf(what, sizeof what, "\"%s\"", rk);
+        rtxt = ctxt ? dpo_str(json_object_get(row, rk), what, where, d, &rl) : NULL;
+    }
+    if (!rtxt) return -1;
+    if (v != RT_DPOV_ARGILLA_CHAT) { /* "system" in sample and sample["system"]: a system turn when not empty */
+        const json_t *sv = json_object_get(row, "system");
+        if (sv && !json_is_null(sv) && !(json_is_string(sv) && json_string_length(sv) == 0)) {
+            if (!(sys = dpo_str(sv, "\"system\"", where, d, &sl))) return -1;
+            ax_buf_puts(pr, sys_a), ax_buf_append(pr, sys, sl), ax_buf_puts(pr, sys_b);
+        }
+    }
+    ax_buf_puts(pr, usr_a), ax_buf_append(pr, ptxt, pl), ax_buf_puts(pr, usr_b);
+    ax_buf_append(ch, ctxt, cl), ax_buf_puts(ch, eot);
+    ax_buf_append(rj, rtxt, rl), ax_buf_puts(rj, eot);
+    return 0;
+}
+
+static int64_t count_tokens(rt_prompter *p, const ax_buf *b, const char *where, ax_diag *d) {
+    ax_buf t = {0};
+    int rc = b->len ? rt_tok_encode(p->tok, (const char *)b->data, b->len, 0, &t, where, d) : 0;
+    int64_t n = rc ? -1 : (int64_t)(t.len / sizeof(int32_t));
+    ax_buf_free(&t);
+    return n;
+}
+
+/* TRL's tokenize_fn for text: prompt + completion tokenized with the tokenizer's specials, the completion the ids
+ * after the prompt's (which TRL takes as they are even when the two do not line up) */
+static int dpo_sample(rt_prompter *p, const ax_buf *pids, const ax_buf *prompt, const ax_buf *comp, const char *eos,
+                      const char *where, ax_buf *ids, ax_buf *labels, ax_buf *lens, ax_diag *d) {
+    ax_buf text = {0}, all = {0}, lab = {0}, t = {0};
+    ax_buf_append(&text, prompt->data, prompt->len);
+    ax_buf_append(&text, comp->data, comp->len);
+    size_t el = strlen(eos); /* TRL's add_eos: when the completion does not end with eos_token already */
+    if (comp->len < el || memcmp(comp->data + comp->len - el, eos, el)) ax_buf_append(&text, eos, el);
+    int rc = rt_tok_encode(p->tok, text.len ? (const char *)text.data : "", text.len, 1, &all, where, d);
+    ax_buf_free(&text);
+    if (rc) {
+        ax_buf_free(&all);
+        return -1;
+    }
+    size_t np = pids->len, na = all.len;
+    ax_buf_append(&t, pids->data, np);
+    if (na > np) ax_buf_append(&t, all.data + np, na - np);
+    for (size_t i = 0; i < t.len / sizeof(int32_t); i++) {
+        int32_t v = i < np / sizeof(int32_t) ? RT_IGNORE_INDEX : ((const int32_t *)t.data)[i];
+        ax_buf_append(&lab, &v, sizeof v);
+    }
+    push_sample(&t, 0, ids, labels, &lab, lens);
+    ax_buf_free(&all), ax_buf_free(&t), ax_buf_free(&lab);
+    return 0;
+}
+
+static int dpo_row(rt_prompter *p, const rt_ds_spec *s, const json_t *row, const char *where, ax_buf *ids,
+                   ax_buf *labels, ax_buf *lens, ax_diag *d) {
+    if (p->eos_id < 0) {
+        ax_error(d, where, "rl: dpo: the tokenizer has no eos_token, which TRL appends to each completion");
+        return -1;
+    }
+    size_t el;
+    const char *eos = rt_tok_str(p->tok, p->eos_id, &el);
+    ax_buf pr = {0}, ch = {0}, rj = {0}, pids = {0};
+    int rc = dpo_texts(s, row, where, &pr, &ch, &rj, d);
+    char *eosz = rc ? NULL : strndup(eos, el);
+    if (!rc) {
+        /* Axolotl's _drop_long_sequences: each text's tokens without specials, before TRL adds the eos */
+        int64_t lp = count_tokens(p, &pr, where, d), lc = lp < 0 ? -1 : count_tokens(p, &ch, where, d),
+                lr = lc < 0 ? -1 : count_tokens(p, &rj, where, d);
+        if (lr < 0) {
+            rc = -1;
+        } else if (lp + lc > p->seq_len || lp + lr > p->seq_len) { /* dropped: two empty samples (the loader counts
+                                                                       * them as empty; a kept sample never is) */
+            int64_t z = 0;
+            ax_buf_append(lens, &z, sizeof z), ax_buf_append(lens, &z, sizeof z);
+        } else if (!(rc = rt_tok_encode(p->tok, pr.len ? (const char *)pr.data : "", pr.len, 1, &pids, where, d))) {
+            rc = dpo_sample(p, &pids, &pr, &ch, eosz, where, ids, labels, lens, d);
+            if (!rc) rc = dpo_sample(p, &pids, &pr, &rj, eosz, where, ids, labels, lens, d);
+        }
+    }
+    free(eosz);
+    ax_buf_free(&pr), ax_buf_free(&ch), ax_buf_free(&rj), ax_buf_free(&pids);
+    return rc;
 }
 
 /* ---- input_output (template-free) ---------------------------------------------- */
@@ -1606,6 +1815,7 @@ int rt_prompt_row(rt_prompter *p, const rt_ds_spec *s, const json_t *row, const 
     case RT_FMT_ALPACA: return alpaca_row(p, s, row, where, ids, labels, lens, d);
     case RT_FMT_CHAT: return chat_row(p, s, row, where, ids, labels, lens, d);
     case RT_FMT_INPUT_OUTPUT: return io_row(p, row, where, ids, labels, lens, d);
+    case RT_FMT_DPO: return dpo_row(p, s, row, where, ids, labels, lens, d);
     default: ax_error(d, where, "pre-tokenized rows do not go through a prompt format"); return -1;
     }
 }

@@ -70,6 +70,24 @@
  *                 assistant's <think>/<reasoning>/<|begin_of_thought|>
  *                 block out of its content into it (and the content from
  *                 <|begin_of_solution|>...<|end_of_solution|> if there).
+ *  dpo            (rl: dpo) one preference pair a row, as Axolotl 0.19's DPO
+ *                 strategies and TRL 1.9's DPOTrainer make it. The strategy
+ *                 gives the texts prompt, chosen and rejected: passthrough
+ *                 (no type: the row's own), chatml.* and llama3.* (default,
+ *                 argilla_chat, icr, intel, prompt_pairs, ultra: the
+ *                 template's turns around the row's fields, the completion
+ *                 closed by <|im_end|> / <|eot_id|>), or user_defined (Python
+ *                 format strings). A pair whose prompt + chosen or prompt +
+ *                 rejected is longer than sequence_len (tokens without
+ *                 specials, Axolotl's excess_length_strategy drop) gives no
+ *                 sample; else two: prompt + chosen, then prompt + rejected,
+ *                 tokenized as TRL does (eos_token appended to a completion
+ *                 that does not end with it; prompt and prompt + completion
+ *                 each with the tokenizer's specials, the completion being
+ *                 the ids after the prompt's), labels -100 on the prompt.
+ *                 Both samples keep a prompt of sequence_len tokens or more:
+ *                 TRL drops those pairs after the merge shuffle
+ *                 (runtime/dpo.c), which must see them.
  *  input_output   Axolotl's template-free format: row["segments"], a list of
  *                 {"label": bool, "text": str}, each tokenized without added
  *                 specials and concatenated; a segment's tokens are labels
@@ -87,8 +105,15 @@
 
 #include <jansson.h>
 
-typedef enum { RT_FMT_TOKENIZED, RT_FMT_COMPLETION, RT_FMT_ALPACA, RT_FMT_CHAT, RT_FMT_INPUT_OUTPUT } rt_fmt;
-#define RT_FMT_COUNT 5
+typedef enum { RT_FMT_TOKENIZED, RT_FMT_COMPLETION, RT_FMT_ALPACA, RT_FMT_CHAT, RT_FMT_INPUT_OUTPUT, RT_FMT_DPO } rt_fmt;
+#define RT_FMT_COUNT 6
+/* rl: dpo's dataset types (Axolotl's prompt_strategies/dpo): the family, and the variant of chatml and llama3 */
+typedef enum { RT_DPO_PASSTHROUGH, RT_DPO_CHATML, RT_DPO_LLAMA3, RT_DPO_USER } rt_dpo_family;
+typedef enum {
+    RT_DPOV_DEFAULT, RT_DPOV_ARGILLA_CHAT, RT_DPOV_ICR, RT_DPOV_INTEL, RT_DPOV_PROMPT_PAIRS, RT_DPOV_ULTRA
+} rt_dpo_variant;
+#define RT_DPOV_COUNT 6
+extern const char *const rt_dpo_variant_names[RT_DPOV_COUNT]; /* "default", "argilla_chat", ... */
 extern const char *const rt_fmt_names[RT_FMT_COUNT]; /* "", "completion", ... as Axolotl names them */
 typedef enum { RT_TPL_CHATML, RT_TPL_LLAMA3, RT_TPL_QWEN25, RT_TPL_GEMMA, RT_TPL_PHI3, RT_TPL_QWEN3 } rt_tpl;
 #define RT_TPL_COUNT 6
@@ -123,6 +148,11 @@ typedef struct rt_ds_spec {
     int user_defined;
     const char *ud_format, *ud_no_input_format, *ud_system_format, *ud_system_prompt;
     const char *ud_field_instruction, *ud_field_input, *ud_field_output, *ud_field_system;
+    /* rl: dpo (RT_FMT_DPO): the strategy; user_defined's fields (field_prompt, field_system, field_chosen,
+     * field_rejected) and formats (prompt_format in ud_format, chosen_format, rejected_format) */
+    rt_dpo_family dpo_family;
+    rt_dpo_variant dpo_variant;
+    const char *ud_field_prompt, *ud_field_chosen, *ud_field_rejected, *ud_chosen_format, *ud_rejected_format;
 } rt_ds_spec;
 
 /* A user_defined format string's check: only {name} of the names allowed

@@ -40,13 +40,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     rt_dataset ds = {0};
     ax_diag d;
     ax_diag_init(&d);
-    int rc, kind = sel % 8;
+    int rc, kind = sel % 9;
     if (kind == 0) {
         rc = rt_data_load_text(copy, len, "f.jsonl", VOCAB, &ds, &d);
         fz_check(rc, &d, "rt_data_load_text");
     } else {
         static const rt_fmt fmts[] = {RT_FMT_COMPLETION, RT_FMT_ALPACA, RT_FMT_INPUT_OUTPUT, RT_FMT_CHAT,
-                                      RT_FMT_CHAT,       RT_FMT_CHAT,   RT_FMT_CHAT};
+                                      RT_FMT_CHAT,       RT_FMT_CHAT,   RT_FMT_CHAT,         RT_FMT_DPO};
         rt_ds_spec spec;
         rt_ds_spec_defaults(&spec, fmts[kind - 1]);
         if (kind == 5) spec.tpl = RT_TPL_QWEN3;
@@ -58,6 +58,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
             spec.field_system = "system";
         }
         if (kind == 4) spec.tpl = RT_TPL_LLAMA3, spec.training_detail_key = "detail";
+        if (kind == 8) { /* rl: dpo's strategies: every family and variant */
+            spec.dpo_family = (rt_dpo_family)((sel >> 3) % 4);
+            spec.dpo_variant = (rt_dpo_variant)((sel >> 5) % RT_DPOV_COUNT);
+            spec.ud_field_prompt = "prompt", spec.ud_field_system = "system", spec.ud_field_chosen = "chosen";
+            spec.ud_field_rejected = "rejected", spec.ud_format = "[{system}] {prompt} {{x}}";
+            spec.ud_chosen_format = "{chosen}!", spec.ud_rejected_format = "{rejected}?";
+        }
         rc = rt_data_load_formatted_text(copy, len, "f.jsonl", &spec, &p, VOCAB, &ds, &d);
         fz_check(rc, &d, "rt_data_load_formatted_text");
     }

@@ -140,10 +140,10 @@ static void test_fixtures(void) {
     DIR *dir = opendir(FIX "prompts");
     CHECK(dir != NULL);
     if (!dir) return;
-    char *names[64];
+    char *names[128];
     int n = 0;
     struct dirent *e;
-    while ((e = readdir(dir)) && n < 64)
+    while ((e = readdir(dir)) && n < 128)
         if (e->d_name[0] != '.') names[n++] = strdup(e->d_name);
     closedir(dir);
     qsort(names, (size_t)n, sizeof *names, cmp_names);

@@ -1,0 +1,152 @@
+#!/usr/bin/env python3
+"""rl: dpo prompt fixtures: Axolotl 0.19's own DPO strategies, its length
+filter's rule, then TRL 1.9's own tokenization, on crafted rows.
+
+Writes prompts/dpo-<case>/ in make_prompt_fixtures.py's layout (case.json,
+rows.jsonl, expected.jsonl), which test_prompt.c runs through
+runtime/prompt.c. A row gives two samples, prompt + chosen then prompt +
+rejected, labels -100 on the prompt (TRL's prompt_ids, chosen_ids and
+rejected_ids, as its collator joins them); a row Axolotl's
+_drop_long_sequences drops gives two empty samples (axo's marker for it,
+which its loader counts and skips).
+
+Needs Axolotl 0.19 with transformers, trl 1.9 and torch importable (CPU).
+Run from the repository root: python3 tests/reference/make_dpo_prompt_fixtures.py
+"""
+import json
+import os
+import shutil
+
+from axolotl.prompt_strategies.dpo import chatml, llama3, passthrough, user_defined
+from transformers import PreTrainedTokenizerFast
+from trl.data_utils import _tokenize
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+TOK = os.path.join(HERE, "tokenizers")
+OUT = os.path.join(HERE, "prompts")
+
+BASE_ROWS = [
+    {"system": "You are kind.", "question": "What is the city of the school?", "prompt": "Name two years.",
+     "input": "Which state was first?", "chosen": "The first one.", "rejected": "It was later."},
+    {"system": "", "question": "Who was there?", "prompt": "Say it.", "input": "and the other",
+     "chosen": "She was there in the year.", "rejected": "no"},
+    {"question": "Is this new?", "prompt": "x", "input": "y", "chosen": " leading space", "rejected": "trailing space "},
+    {"system": None, "question": "Long " + "the school of the city " * 20, "prompt": "p " * 60, "input": "i " * 60,
+     "chosen": "dropped", "rejected": "dropped"},
+]
+CONV_ROWS = [  # argilla_chat and ultra read chosen[i]["content"]
+    {"system": "Be short.", "prompt": "Where is it?",
+     "chosen": [{"role": "user", "content": "Where is it?"}, {"role": "assistant", "content": "In the city."}],
+     "rejected": [{"role": "user", "content": "Where is it?"}, {"role": "assistant", "content": "No idea."}]},
+    {"prompt": "Two?",
+     "chosen": [{"role": "user", "content": "Two?"}, {"role": "assistant", "content": "Two years."}],
+     "rejected": [{"role": "user", "content": "Two?"}, {"role": "assistant", "content": "Three<|eot_id|>"}]},
+]
+DEFAULT_ROWS = [  # default's key fallbacks: input / question / instruction, chosen_response / rejected_response
+    {"input": "What was first?", "chosen_response": "The school.", "rejected_response": "The city."},
+    {"instruction": "Name one.", "chosen": "One.", "rejected": "Two.", "system": "Count."},
+]
+UD_ROWS = [
+    {"q": "What year?", "sys": "Answer.", "good": "That year.", "bad": "This year."},
+    {"q": "Which city?", "good": "The first city.", "bad": "no city"},
+]
+PASS_ROWS = [
+    {"prompt": "Question: which one?\nAnswer:", "chosen": " the first", "rejected": " the other"},
+    {"prompt": "", "chosen": "only completion", "rejected": "other"},
+]
+
+CASES = [
+    # name, module, function, rows, tokenizer, bos, eos, sequence_len, axo spec, ds_cfg
+    ("chatml-intel-llama3", chatml, "intel", BASE_ROWS, "llama3", "<|begin_of_text|>", "<|eot_id|>", 64,
+     {"strategy": "chatml", "variant": "intel"}, {}),
+    ("chatml-icr-qwen2", chatml, "icr", BASE_ROWS, "qwen2", None, "<|im_end|>", 64,
+     {"strategy": "chatml", "variant": "icr"}, {}),
+    ("chatml-prompt_pairs-qwen2", chatml, "prompt_pairs", BASE_ROWS, "qwen2", None, "<|im_end|>", 48,
+     {"strategy": "chatml", "variant": "prompt_pairs"}, {}),
+    ("chatml-default-llama3", chatml, "default", DEFAULT_ROWS + BASE_ROWS[:2], "llama3", "<|begin_of_text|>",
+     "<|eot_id|>", 64, {"strategy": "chatml", "variant": "default"}, {}),
+    ("chatml-argilla_chat-qwen2", chatml, "argilla_chat", CONV_ROWS, "qwen2", None, "<|im_end|>", 64,
+     {"strategy": "chatml", "variant": "argilla_chat"}, {}),
+    ("chatml-ultra-llama3", chatml, "ultra", CONV_ROWS, "llama3", "<|begin_of_text|>", "<|eot_id|>", 64,
+     {"strategy": "chatml", "variant": "ultra"}, {}),
+    ("llama3-intel-llama3", llama3, "intel", BASE_ROWS, "llama3", "<|begin_of_text|>", "<|eot_id|>", 64,
+     {"strategy": "llama3", "variant": "intel"}, {}),
+    ("llama3-default-llama3", llama3, "default", DEFAULT_ROWS, "llama3", "<|begin_of_text|>", "<|eot_id|>", 64,
+     {"strategy": "llama3", "variant": "default"}, {}),
+    ("llama3-argilla_chat-llama3", llama3, "argilla_chat", CONV_ROWS, "llama3", "<|begin_of_text|>", "<|eot_id|>",
+     64, {"strategy": "llama3", "variant": "argilla_chat"}, {}),
+    ("llama3-ultra-qwen2", llama3, "ultra", CONV_ROWS, "qwen2", None, "<|im_end|>", 160,
+     {"strategy": "llama3", "variant": "ultra"}, {}),
+    ("llama3-icr-llama3", llama3, "icr", BASE_ROWS, "llama3", "<|begin_of_text|>", "<|eot_id|>", 32,
+     {"strategy": "llama3", "variant": "icr"}, {}),
+    ("llama3-prompt_pairs-qwen2", llama3, "prompt_pairs", BASE_ROWS, "qwen2", None, "<|im_end|>", 160,
+     {"strategy": "llama3", "variant": "prompt_pairs"}, {}),
+    ("user_defined-llama3", user_defined, "default", UD_ROWS, "llama3", "<|begin_of_text|>", "<|eot_id|>", 64,
+     {"strategy": "user_defined", "user_defined": {"field_prompt": "q", "field_system": "sys", "field_chosen": "good",
+                                                   "field_rejected": "bad",
+                                                   "prompt_format": "[{system}] Q: {prompt} {{A}}:",
+                                                   "chosen_format": " {chosen}!", "rejected_format": " {rejected}?"}},
+     {"field_prompt": "q", "field_system": "sys", "field_chosen": "good", "field_rejected": "bad",
+      "prompt_format": "[{system}] Q: {prompt} {{A}}:", "chosen_format": " {chosen}!", "rejected_format": " {rejected}?"}),
+    ("passthrough-llama3", passthrough, "default", PASS_ROWS, "llama3", "<|begin_of_text|>", "<|eot_id|>", 64,
+     {"strategy": "passthrough"}, {}),
+    ("passthrough-qwen2", passthrough, "default", PASS_ROWS, "qwen2", None, "<|im_end|>", 64,
+     {"strategy": "passthrough"}, {}),
+]
+
+
+def drop_long_ok(s, tok, seq_len):
+    """Axolotl 0.19's utils/data/rl.py _drop_long_sequences for DPO (its module imports Axolotl's telemetry and
+    loaders; the rule is these lines): prompt + chosen and prompt + rejected, tokens without specials"""
+    n = lambda t: len(tok(t, add_special_tokens=False)["input_ids"])
+    return n(s["prompt"]) + n(s["chosen"]) <= seq_len and n(s["prompt"]) + n(s["rejected"]) <= seq_len
+
+
+def trl_tokenize(tok, ex):
+    """TRL 1.9 DPOTrainer._prepare_dataset for text: add_eos, then tokenize_fn"""
+    eos = tok.eos_token
+    ex = dict(ex)
+    for k in ("chosen", "rejected"):
+        if not ex[k].endswith(eos):
+            ex[k] = ex[k] + eos
+    p = _tokenize(tok, ex["prompt"])["input_ids"]
+    pc = _tokenize(tok, ex["prompt"] + ex["chosen"])["input_ids"]
+    pr = _tokenize(tok, ex["prompt"] + ex["rejected"])["input_ids"]
+    return p, pc[len(p):], pr[len(p):]
+
+
+def main():
+    for (name, mod, fn, rows, tname, bos, eos, seq_len, spec, ds_cfg) in CASES:
+        tok = PreTrainedTokenizerFast(tokenizer_file=os.path.join(TOK, tname, "tokenizer.json"), bos_token=bos,
+                                      eos_token=eos)
+        cfg = {"datasets": [{"type": ds_cfg if ds_cfg else "x"}]}
+        transform = getattr(mod, fn)(cfg, dataset_idx=0)
+        if isinstance(transform, tuple):
+            transform = transform[0]
+        d = os.path.join(OUT, "dpo-" + name)
+        shutil.rmtree(d, ignore_errors=True)
+        os.makedirs(d)
+        setup = {"bos": bos, "eos": eos, "eot_tokens": [eos], "pad": None, "sequence_len": seq_len, "tokenizer": tname,
+                 "train_on_inputs": False, "unk": None}
+        with open(os.path.join(d, "case.json"), "w") as f:
+            json.dump({"spec": dict(spec, type="dpo"), "setup": setup}, f, ensure_ascii=False, indent=1, sort_keys=True)
+            f.write("\n")
+        kept = 0
+        with open(os.path.join(d, "rows.jsonl"), "w") as fr, open(os.path.join(d, "expected.jsonl"), "w") as fe:
+            for r in rows:
+                fr.write(json.dumps(r, ensure_ascii=False) + "\n")
+                s = transform(json.loads(json.dumps(r)), tokenizer=tok) if fn == "default" and mod is passthrough \
+                    else transform(json.loads(json.dumps(r)))
+                if not drop_long_ok(s, tok, seq_len):
+                    for _ in range(2):
+                        fe.write(json.dumps({"input_ids": [], "labels": []}) + "\n")
+                    continue
+                kept += 1
+                p, c, rj = trl_tokenize(tok, s)
+                for comp in (c, rj):
+                    fe.write(json.dumps({"input_ids": p + comp, "labels": [-100] * len(p) + comp}) + "\n")
+        print(name, kept, "of", len(rows), "pairs kept")
+
+
+if __name__ == "__main__":
+    main()
