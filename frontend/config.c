@@ -332,6 +332,14 @@ static const key_def keys[] = {
     {"noisy_embedding_alpha", K_SPECIAL, -1, 0},
     {"num_epochs", K_NUM, F(num_epochs), 1},
     {"optimizer", K_SPECIAL, -1, 0},
+    {"rl", K_SPECIAL, -1, 0},        /* check_rl */
+    {"rl_beta", K_SPECIAL, -1, 0},   /* check_rl */
+    {"dpo_beta", K_SPECIAL, -1, 0},  /* check_rl */
+    {"trl", K_SPECIAL, -1, 0},       /* check_rl */
+    {"dpo_loss_type", K_SPECIAL, -1, 0},
+    {"dpo_loss_weights", K_SPECIAL, -1, 0},
+    {"dpo_label_smoothing", K_SPECIAL, -1, 0},
+    {"max_prompt_len", K_SPECIAL, -1, 0},
     {"output_dir", K_STR, F(output_dir), 0},
     {"pad_to_sequence_len", K_BOOL, F(pad_to_sequence_len), 0},
     {"pad_to_multiple_of", K_SPECIAL, -1, 0}, /* check_collator */
@@ -421,26 +429,18 @@ int64_t fe_neftune_multiple(const fe_config *c) {
  * keys are read: fe_resolve_tokenizer.) */
 const fe_refused_key fe_refused_keys[] = {
     /* RL, reward models and their losses */
-    {"rl", "", "a preference/RL objective (DPO, KTO, ORPO, GRPO, ...) instead of the causal-LM loss"},
-    {"trl", "{}", "settings of TRL's RL trainers"},
     {"ebft", "", "Energy-Based Fine-Tuning"},
     {"reward_model", "false", "a reward model: classification head and pairwise loss"},
     {"process_reward_model", "false", "a process reward model: token classification over steps"},
     {"center_rewards_coefficient", "", "a penalty centering the reward model's outputs"},
     {"num_labels", "", "the classification head of a reward model"},
     {"dpo_use_weighting", "false", "weighted DPO loss"},
-    {"dpo_label_smoothing", "0", "label smoothing in the DPO loss"},
-    {"dpo_loss_type", "", "the DPO loss variant"},
-    {"dpo_loss_weights", "", "weights of the DPO loss variants"},
     {"orpo_alpha", "", "the ORPO loss weight"},
     {"simpo_gamma", "", "the SimPO reward margin"},
     {"cpo_alpha", "", "the CPO behaviour-cloning weight"},
     {"kto_desirable_weight", "", "the KTO desirable-loss weight"},
     {"kto_undesirable_weight", "", "the KTO undesirable-loss weight"},
-    {"rl_beta", "", "the beta of the RL loss"},
-    {"dpo_beta", "", "the beta of the RL loss (old name of rl_beta)"},
     {"rpo_alpha", "", "the RPO (DPO + NLL) weight"},
-    {"max_prompt_len", "", "prompt truncation of RL datasets"},
     {"trainer_cls", "", "a custom Trainer class"},
     /* the model */
     {"qat", "", "quantization-aware training: fake-quantized weights and activations"},
@@ -729,6 +729,7 @@ static void set_defaults(fe_config *c) {
     c->pad_to_sequence_len = -1;
     c->optimizer = "adamw_torch";
     c->rl_beta = 0.1; /* TRL DPOConfig.beta */
+    c->dpo_loss_weight = 1;
     c->adam_beta1 = 0.9;
     c->adam_beta2 = 0.999;
     c->adam_epsilon = 1e-8;
@@ -1083,6 +1084,87 @@ static int user_defined_type(loader *L, fe_dataset *ds, const yaml_node_t *v, co
     return bad ? -1 : 0;
 }
 
+/* rl: dpo (check_rl reads the rest of rl; the datasets need only this) */
+static int rl_dpo(loader *L) {
+    const fe_ypair *p = pair(L, "rl");
+    const char *t = p ? fe_y_text(p->v) : NULL;
+    return t && !strcmp(t, "dpo");
+}
+
+/* A datasets[] entry's type under rl: dpo (Axolotl 0.19's prompt_strategies/dpo; runtime/prompt.h "dpo"): none
+ * or passthrough, chatml[.variant], llama3[.variant], or a mapping (user_defined.default) */
+static int dpo_type(loader *L, fe_dataset *ds, const yaml_node_t *v, const char *key) {
+    const fe_yctx *y = &L->y;
+    char loc[512], k2[160], err[256];
+    rt_ds_spec_defaults(&ds->spec, RT_FMT_DPO);
+    rt_ds_spec *s = &ds->spec;
+    ds->formatted = 1;
+    ds->type = "passthrough";
+    if (!v || fe_y_is_null(v)) return 0;
+    if (v->type == YAML_MAPPING_NODE) {
+        s->dpo_family = RT_DPO_USER;
+        s->ud_field_prompt = "prompt", s->ud_field_system = "system", s->ud_field_chosen = "chosen";
+        s->ud_field_rejected = "rejected", s->ud_format = "{prompt}", s->ud_chosen_format = "{chosen}";
+        s->ud_rejected_format = "{rejected}";
+        static const char *const pn[] = {"prompt", "system", NULL}, *const cn[] = {"chosen", NULL},
+                                 *const rn[] = {"rejected", NULL};
+        fe_ypair *kp;
+        int n = fe_y_pairs(y, v, key, &kp), bad = 0;
+        for (int i = 0; i < n; i++) {
+            struct { const char *name; const char **field; const char *const *names; } f[] = {
+                {"field_prompt", &s->ud_field_prompt, NULL},     {"field_system", &s->ud_field_system, NULL},
+                {"field_chosen", &s->ud_field_chosen, NULL},     {"field_rejected", &s->ud_field_rejected, NULL},
+                {"prompt_format", &s->ud_format, pn},            {"chosen_format", &s->ud_chosen_format, cn},
+                {"rejected_format", &s->ud_rejected_format, rn}};
+            snprintf(k2, sizeof k2, "%s.%s", key, kp[i].key);
+            size_t j = 0;
+            while (j < AX_ARRAY_LEN(f) && strcmp(f[j].name, kp[i].key)) j++;
+            if (j == AX_ARRAY_LEN(f)) {
+                ax_warn(y->d, fe_yloc(y, kp[i].k, loc, sizeof loc), "%s: not a key of Axolotl's user-defined DPO format, ignored",
+                        k2);
+                continue;
+            }
+            const char *val;
+            if (fe_y_is_null(kp[i].v)) continue; /* ds_cfg.get(...) or the default */
+            if (fe_y_str(y, k2, kp[i].v, &val) != 0) {
+                bad = 1;
+                continue;
+            }
+            if (f[j].names && !*val) continue; /* an empty format: Axolotl's default ("if not prompt_format") */
+            if (f[j].names && rt_ud_format_check(val, f[j].names, err, sizeof err) != 0) {
+                ax_error(y->d, fe_yloc(y, kp[i].v, loc, sizeof loc), "%s: %s", k2, err);
+                bad = 1;
+                continue;
+            }
+            *f[j].field = val;
+        }
+        ds->type = "user_defined";
+        return bad ? -1 : 0;
+    }
+    const char *t;
+    if (fe_y_str(y, key, v, &t) != 0) return -1;
+    if (!*t || !strcmp(t, "passthrough") || !strcmp(t, "passthrough.default")) return 0;
+    const char *dot = strchr(t, '.');
+    size_t fl = dot ? (size_t)(dot - t) : strlen(t);
+    const char *var = dot ? dot + 1 : "default";
+    int fam = fl == 6 && !strncmp(t, "chatml", 6) ? RT_DPO_CHATML : fl == 6 && !strncmp(t, "llama3", 6) ? RT_DPO_LLAMA3 : -1;
+    int vi = -1;
+    for (int i = 0; fam >= 0 && i < RT_DPOV_COUNT; i++)
+        if (!strcmp(var, rt_dpo_variant_names[i])) vi = i;
+    if (fam < 0 || vi < 0) {
+        ax_error(y->d, fe_yloc(y, v, loc, sizeof loc),
+                 "%s: DPO dataset type \"%s\" is not implemented; axo reads chatml or llama3 with .default, "
+                 ".argilla_chat, .icr, .intel, .prompt_pairs or .ultra, a user-defined format (type: {field_prompt: "
+                 "..., prompt_format: ...}), or rows that hold prompt, chosen and rejected (no type, or passthrough)",
+                 key, t);
+        return -1;
+    }
+    s->dpo_family = (rt_dpo_family)fam;
+    s->dpo_variant = (rt_dpo_variant)vi;
+    ds->type = t;
+    return 0;
+}
+
 /* datasets: or test_datasets: (p->key), into *out / *nout */
 /* A datasets[] path that is no local file: a local folder (the .json/.jsonl files of the entry's split, as HF
  * datasets reads a folder) or a Hub repo id (those files of the repo: frontend/hub.h), with the entry's split,
@@ -1327,7 +1409,13 @@ static void do_datasets(loader *L, const fe_ypair *p, fe_dataset **out, int *nou
             ax_error(y->d, fe_yloc(y, e, loc, sizeof loc), "%s.shards_idx: expected an index below shards %lld, found %lld",
                      name, (long long)ds->shards, (long long)ds->shards_idx);
         snprintf(key, sizeof key, "%s.type", name);
-        if (type && type->v->type == YAML_MAPPING_NODE) { /* Axolotl's user_defined prompt format */
+        if (rl_dpo(L)) { /* preference pairs: Axolotl's DPO strategies */
+            if (dpo_type(L, ds, type ? type->v : NULL, key) != 0) continue;
+            for (int k = 0; k < np; k++)
+                if (!dataset_common_key(dp[k].key))
+                    ax_warn(y->d, fe_yloc(y, dp[k].k, loc, sizeof loc),
+                            "%s.%s: not read by Axolotl's DPO strategies that axo implements, ignored", name, dp[k].key);
+        } else if (type && type->v->type == YAML_MAPPING_NODE) { /* Axolotl's user_defined prompt format */
             if (user_defined_type(L, ds, type->v, key) != 0) continue;
             dataset_keys(L, ds, dp, np, name);
         } else if (type && !fe_y_is_null(type->v) && fe_y_str(y, key, type->v, &t) != 0) {
@@ -2139,6 +2227,10 @@ static void apply_special(loader *L, const fe_ypair *p) {
         else
             ax_warn(y->d, fe_yloc(y, p->k, loc, sizeof loc), "%s: ignored, as Axolotl 0.19 ignores it (one_cycle's "
                     "div_factor is lr_scheduler_kwargs.div_factor)", k);
+    } else if (!strcmp(k, "rl") || !strcmp(k, "rl_beta") || !strcmp(k, "dpo_beta") || !strcmp(k, "trl") ||
+               !strcmp(k, "dpo_loss_type") || !strcmp(k, "dpo_loss_weights") || !strcmp(k, "dpo_label_smoothing") ||
+               !strcmp(k, "max_prompt_len")) {
+        /* read in check_rl, as a whole */
     } else if (!strcmp(k, "pad_to_multiple_of") || !strcmp(k, "batch_flattening")) {
         /* read in check_collator, once the attention and sample_packing are known */
     } else if (!strcmp(k, "lr_scheduler_kwargs")) {
@@ -2747,6 +2839,151 @@ static void check_best_model(loader *L) {
 /* peft_layers_to_transform / peft_layers_pattern: Axolotl passes them to
  * PEFT's LoraConfig, so they mean nothing without an adapter; a pattern
  * needs layers (Axolotl's and PEFT's check). */
+/* rl and the keys of TRL's DPOTrainer as Axolotl 0.19 hands them over
+ * (core/trainers/dpo, core/builders/rl.py; TRL 1.9's DPOConfig): beta is
+ * trl.beta, else rl_beta, else dpo_beta (its old name, when not 0), else
+ * TRL's 0.1. What axo implements of rl: dpo is the sigmoid loss with the
+ * reference model's log-probabilities taken before the first step
+ * (docs/architecture.md); the rest is refused here. */
+static void check_rl(loader *L) {
+    fe_config *c = L->c;
+    const fe_yctx *y = &L->y;
+    char loc[512], k2[96];
+    const fe_ypair *p = pair(L, "rl");
+    const char *rl = p && !fe_y_is_null(p->v) ? fe_y_text(p->v) : NULL;
+    if (p && !fe_y_is_null(p->v) && (!rl || p->v->type != YAML_SCALAR_NODE)) {
+        yerr(y, p->v, "rl", "one of dpo, ipo, orpo, kto, simpo, grpo, gdpo, ebft (Axolotl's RLType)");
+        return;
+    }
+    int no = 0;
+    if (rl && (!*rl || (fe_parse_bool(rl, &no) && !no))) rl = NULL; /* "" and false: no rl (Axolotl's falsy) */
+    if (rl && strcmp(rl, "dpo")) {
+        static const char *const others[] = {"ipo", "orpo", "kto", "simpo", "grpo", "gdpo", "ebft"};
+        int known = 0;
+        for (size_t i = 0; i < AX_ARRAY_LEN(others); i++) known |= !strcmp(rl, others[i]);
+        if (known)
+            refuse(y, p->v, "rl", "a preference or RL objective other than DPO's sigmoid loss", "axo accepts dpo");
+        else
+            yerr(y, p->v, "rl", "one of dpo, ipo, orpo, kto, simpo, grpo, gdpo, ebft (Axolotl's RLType)");
+        return;
+    }
+    const char *const dpo_only[] = {"rl_beta", "dpo_beta", "trl", "dpo_loss_type", "dpo_loss_weights",
+                                    "dpo_label_smoothing", "max_prompt_len"};
+    if (!rl) {
+        for (size_t i = 0; i < AX_ARRAY_LEN(dpo_only); i++)
+            if ((p = pair(L, dpo_only[i])) && !fe_y_is_null(p->v) &&
+                !(p->v->type == YAML_MAPPING_NODE && p->v->data.mapping.pairs.top == p->v->data.mapping.pairs.start)) {
+                if (!strcmp(dpo_only[i], "dpo_loss_type") || !strcmp(dpo_only[i], "dpo_loss_weights"))
+                    ax_error(y->d, fe_yloc(y, p->k, loc, sizeof loc), "%s: for rl: dpo only (Axolotl refuses it without)",
+                             dpo_only[i]);
+                else
+                    ax_warn(y->d, fe_yloc(y, p->k, loc, sizeof loc), "%s: ignored without rl (the causal-LM loss)", dpo_only[i]);
+            }
+        return;
+    }
+    c->rl = FE_RL_DPO;
+    /* beta */
+    double b;
+    int have_beta = 0;
+    const fe_ypair *tp = pair(L, "trl");
+    if (tp && !fe_y_is_null(tp->v)) {
+        if (tp->v->type != YAML_MAPPING_NODE) {
+            yerr(y, tp->v, "trl", "a mapping (of which axo reads beta)");
+        } else {
+            fe_ypair *kp;
+            int n = fe_y_pairs(y, tp->v, "trl", &kp);
+            for (int i = 0; i < n; i++) {
+                snprintf(k2, sizeof k2, "trl.%s", kp[i].key);
+                if (!strcmp(kp[i].key, "beta")) {
+                    if (!fe_y_is_null(kp[i].v) && fe_y_num(y, k2, kp[i].v, 0, &b) == 0) c->rl_beta = b, have_beta = 1;
+                    continue;
+                }
+                int f = 0;
+                if (fe_y_is_null(kp[i].v) || (fe_y_text(kp[i].v) && fe_parse_bool(fe_y_text(kp[i].v), &f) && !f)) continue;
+                refuse(y, kp[i].v, k2, "a setting of TRL's generating trainers (GRPO and the like), or of the reference "
+                       "model's updates", "axo accepts null or false; it reads trl.beta");
+            }
+        }
+    }
+    if (!have_beta && (p = pair(L, "rl_beta")) && !fe_y_is_null(p->v) && fe_y_num(y, "rl_beta", p->v, 0, &b) == 0)
+        c->rl_beta = b, have_beta = 1;
+    if (!have_beta && (p = pair(L, "dpo_beta")) && !fe_y_is_null(p->v) && fe_y_num(y, "dpo_beta", p->v, 0, &b) == 0 && b != 0)
+        c->rl_beta = b;
+    /* the loss: sigmoid only */
+    int nlt = 0;
+    if ((p = pair(L, "dpo_loss_type")) && !fe_y_is_null(p->v)) {
+        yaml_node_item_t *it = p->v->type == YAML_SEQUENCE_NODE ? p->v->data.sequence.items.start : NULL;
+        nlt = it ? (int)(p->v->data.sequence.items.top - it) : 1;
+        for (int i = 0; i < nlt; i++) {
+            yaml_node_t *e = it ? yaml_document_get_node(y->doc, it[i]) : p->v;
+            const char *t = fe_y_text(e);
+            if (!t || e->type != YAML_SCALAR_NODE)
+                yerr(y, e, "dpo_loss_type", "a list of TRL's loss types (sigmoid, hinge, ipo, ...)");
+            else if (strcmp(t, "sigmoid") || nlt > 1)
+                refuse(y, e, "dpo_loss_type", nlt > 1 ? "a weighted sum of DPO losses" : "a DPO loss other than sigmoid",
+                       "axo accepts [sigmoid]");
+        }
+    }
+    if ((p = pair(L, "dpo_loss_weights")) && !fe_y_is_null(p->v)) {
+        yaml_node_item_t *it = p->v->type == YAML_SEQUENCE_NODE ? p->v->data.sequence.items.start : NULL;
+        int nw = it ? (int)(p->v->data.sequence.items.top - it) : -1;
+        if (!nlt)
+            ax_error(y->d, fe_yloc(y, p->k, loc, sizeof loc), "dpo_loss_weights: requires dpo_loss_type to be set (Axolotl's check)");
+        else if (nw != nlt)
+            ax_error(y->d, fe_yloc(y, p->v, loc, sizeof loc), "dpo_loss_weights: expected a list of %d weight%s, one a loss "
+                     "type (Axolotl's check)", nlt, nlt == 1 ? "" : "s");
+        else if (fe_y_num(y, "dpo_loss_weights[0]", yaml_document_get_node(y->doc, it[0]), 0, &b) == 0)
+            c->dpo_loss_weight = b;
+    }
+    if ((p = pair(L, "dpo_label_smoothing")) && !fe_y_is_null(p->v) && fe_y_num(y, "dpo_label_smoothing", p->v, 2, &b) == 0 &&
+        b != 0)
+        ax_warn(y->d, fe_yloc(y, p->k, loc, sizeof loc), "dpo_label_smoothing: ignored, as TRL 1.9's sigmoid loss ignores "
+                "it (it is read by the robust, exo_pair and aot losses only)");
+    int64_t mp;
+    if ((p = pair(L, "max_prompt_len")) && !fe_y_is_null(p->v) && fe_y_int(y, "max_prompt_len", p->v, 1, &mp) == 0)
+        ax_warn(y->d, fe_yloc(y, p->k, loc, sizeof loc), "max_prompt_len: ignored, as Axolotl 0.19 passes it to no DPO "
+                "trainer (TRL 1.9's DPOConfig has no max_prompt_length)");
+    /* what axo does not implement with it (yet), and Axolotl's own refusals */
+    struct { const char *key; int on; const char *why; } no_go[] = {
+        {"sample_packing", c->sample_packing, "`sample_packing: true` does not work with RLHF training (Axolotl's check)"},
+        {"sequence_parallel_degree", c->sequence_parallel_degree > 1, "sequence parallelism with rl: dpo is not implemented "
+         "(each row's summed log-probability would be reduced over the sp ranks)"},
+        {"neftune_noise_alpha", c->neftune_noise_alpha > 0, "NEFTune with rl: dpo is not implemented (under PEFT, HF's hook "
+         "would also add noise to TRL's reference forward)"},
+        {"val_set_size", c->val_set_size > 0, "evaluation with rl: dpo is not implemented yet"},
+        {"test_datasets", c->ntest_datasets > 0, "evaluation with rl: dpo is not implemented yet"},
+        {"resume_from_checkpoint", c->resume_from != NULL, "resuming rl: dpo is not implemented yet (the checkpoint "
+         "would need the reference model's log-probabilities)"},
+        {"auto_resume_from_checkpoints", c->auto_resume, "resuming rl: dpo is not implemented yet"},
+        {"lora_model_dir", c->lora_model_dir != NULL, "rl: dpo on an adapter trained before is not implemented (TRL's "
+         "reference is then the base model without it, not the model the run starts from)"},
+        {"peft_init_lora_weights", c->peft_init_lora_weights == 2, "rl: dpo with adapters that do not start at zero is "
+         "not implemented (TRL's reference is the model without them)"},
+        {"excess_length_strategy", c->excess_length != 0, "rl: dpo implements Axolotl's default, drop"},
+        {"curriculum_sampling", c->curriculum_sampling, "rl: dpo in the prepared order is not implemented"},
+        {"group_by_length", c->group_by_length, "rl: dpo with length-grouped batches is not implemented"},
+        {"dataset_exact_deduplication", c->dataset_exact_deduplication, "rl: dpo with deduplication is not implemented"},
+        {"dataset_shard_num", c->dataset_shard_num > 0, "rl: dpo with dataset_shard_num is not implemented"},
+        {"fix_untrained_tokens", c->fix_untrained, "rl: dpo with fix_untrained_tokens is not implemented"},
+        {"lr_scheduler", c->lr_scheduler == FE_SCHED_REDUCE_ON_PLATEAU || c->lr_scheduler == FE_SCHED_GREEDY,
+         "a scheduler that reads eval_loss needs evaluation, which rl: dpo does not implement yet"},
+        {"batch_flattening", c->batch_flattening, "rl: dpo pads its pairs as TRL's collator does"},
+    };
+    for (size_t i = 0; i < AX_ARRAY_LEN(no_go); i++)
+        if (no_go[i].on) {
+            p = pair(L, no_go[i].key);
+            ax_error(y->d, p ? fe_yloc(y, p->v, loc, sizeof loc) : y->file, "%s: %s", no_go[i].key, no_go[i].why);
+        }
+    if (c->sequence_len < 2)
+        ax_error(y->d, y->file, "sequence_len: rl: dpo needs rows of at least 2 tokens (a prompt and a completion)");
+    if (c->lora_dropout > 0 && c->adapter != FE_ADAPTER_NONE) {
+        p = pair(L, "lora_dropout");
+        ax_warn(y->d, p ? fe_yloc(y, p->k, loc, sizeof loc) : y->file, "lora_dropout: %g is not applied, as TRL's "
+                "DPOTrainer disables every dropout of the model (DPOConfig.disable_dropout)", c->lora_dropout);
+        c->lora_dropout = 0;
+    }
+}
+
 static void check_peft_layers(loader *L) {
     fe_config *c = L->c;
     const fe_yctx *y = &L->y;
@@ -2870,6 +3107,7 @@ static void check_whole(loader *L) {
     check_remote_code(L);
     check_best_model(L);
     check_schedule(L);
+    check_rl(L);
     if (c->save_steps > 0 && c->saves_per_epoch > 0)
         ax_error(y->d, fe_yloc(y, pair(L, "saves_per_epoch")->k, loc, sizeof loc),
                  "saves_per_epoch: expected only one of save_steps and saves_per_epoch, found both");
@@ -3252,6 +3490,11 @@ void fe_config_canonical(const fe_config *c, ax_buf *out) {
     D("weight_decay", c->weight_decay);
     /* absent when off: older plans keep their cache keys */
     if (c->neftune_noise_alpha > 0) D("neftune_noise_alpha", c->neftune_noise_alpha);
+    if (c->rl == FE_RL_DPO) {
+        S("rl", "dpo");
+        D("rl_beta", c->rl_beta);
+        D("dpo_loss_weight", c->dpo_loss_weight);
+    }
     S("optimizer", c->optimizer_8bit ? "adamw_8bit" : "adamw"); /* adamw_torch, _fused, _hf, paged_adamw_32bit are one
                                                                 * algorithm; adamw_bnb_8bit, adamw_8bit, paged_ another */
     D("adam_beta1", c->adam_beta1);

@@ -185,6 +185,7 @@ typedef struct fe_config {
      * the rejected, TRL's concatenated batch); rl_beta (trl.beta, rl_beta, or the old dpo_beta; TRL's 0.1) */
     int rl;
     double rl_beta;
+    double dpo_loss_weight; /* dpo_loss_weights: [w] with the one loss type (TRL: loss x w); 1 */
     const char *optimizer;   /* adamw_torch (default), adamw_torch_fused, adamw_hf: all AdamW */
     int optimizer_8bit;      /* adamw_bnb_8bit, adamw_8bit, paged_adamw_8bit: AdamW with 8-bit block-wise state */
     double adam_beta1, adam_beta2, adam_epsilon; /* 0.9, 0.999, 1e-8 */

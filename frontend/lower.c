@@ -444,6 +444,7 @@ static int32_t dpo_loss(lw *L, const fe_config *c, int32_t hn, int32_t head, int
     ir_bn(&L->b, IR_OP_store, IR_IN(IR_GLOBAL_REF(spl), dl[0]), IR_NOAT, NULL);
     ir_module_set_attr(L->mod, ir_as("train.rl", "dpo"));
     ir_module_set_attr(L->mod, ir_af("train.rl_beta", c->rl_beta));
+    ir_module_set_attr(L->mod, ir_af("train.dpo_loss_weight", c->dpo_loss_weight));
     return r[0];
 }
 

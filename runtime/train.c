@@ -1,5 +1,6 @@
 /* train.c — sessions, weight loading/init, the training loop, saving. */
 #include "runtime/train.h"
+#include "runtime/train_internal.h"
 #include "ir/quant.h"
 #include "runtime/resume.h"
 
@@ -979,10 +980,10 @@ double rt_lr_at(const char *sched, double base_lr, int64_t warmup, int64_t total
 
 /* With a device backend the device holds the current globals: copy one
  * (b, a global's host buffer) up or down. No-op without a backend. */
-static int backend_push(rt_session *s, const rt_buf *b, ax_diag *d) {
+int rt_train_push(rt_session *s, const rt_buf *b, ax_diag *d) {
     return s->backend && b ? s->backend->upload(s->backend, &s->st, (int)(b - s->st.globals), d) : 0;
 }
-static int backend_pull(rt_session *s, const rt_buf *b, ax_diag *d) {
+int rt_train_pull(rt_session *s, const rt_buf *b, ax_diag *d) {
     return s->backend && b ? s->backend->download(s->backend, &s->st, (int)(b - s->st.globals), d) : 0;
 }
 
@@ -1204,7 +1205,7 @@ static int write_adapter_files(rt_session *s, const char *dir, const rt_st_out *
 
 /* FULL_STATE_DICT: every rank joins the gathers, rank 0 writes into dir
  * (dir NULL: gather only, e.g. when rank 0 already knows it cannot write). */
-static int write_model_files(rt_session *s, const char *dir, ax_diag *d) {
+int rt_train_write_model(rt_session *s, const char *dir, ax_diag *d) {
     const ir_module *m = s->m;
     int np = 0;
     for (int g = 0; g < m->nglobals; g++) np += m->globals[g].role == IR_ROLE_PARAM;
@@ -1213,7 +1214,7 @@ static int write_model_files(rt_session *s, const char *dir, ax_diag *d) {
     void **bufs = calloc((size_t)np + 1, sizeof *bufs);
     int k = 0, rc = 0;
     for (int g = 0; g < m->nglobals && !rc; g++) /* a backend's parameters are the current ones */
-        if (saved_param(s, &m->globals[g])) rc = backend_pull(s, &s->st.globals[g], d);
+        if (saved_param(s, &m->globals[g])) rc = rt_train_pull(s, &s->st.globals[g], d);
     for (int g = 0; g < m->nglobals && !rc; g++) {
         const ir_global *G = &m->globals[g];
         if (!saved_param(s, G)) continue;
@@ -1263,14 +1264,14 @@ static int write_model_files(rt_session *s, const char *dir, ax_diag *d) {
 }
 
 int rt_session_save(rt_session *s, const char *dir, int overwrite, ax_diag *d) {
-    if (!is_rank0(s)) return write_model_files(s, dir, d); /* joins the gathers */
+    if (!is_rank0(s)) return rt_train_write_model(s, dir, d); /* joins the gathers */
     int exists;
     char tmp[4096];
     if (rt_modeldir_begin(dir, overwrite, (long)getpid(), tmp, sizeof tmp, &exists, d) != 0) {
-        write_model_files(s, NULL, d); /* the other ranks still gather */
+        rt_train_write_model(s, NULL, d); /* the other ranks still gather */
         return -1;
     }
-    if (write_model_files(s, tmp, d) != 0) {
+    if (rt_train_write_model(s, tmp, d) != 0) {
         rt_modeldir_remove(tmp);
         return -1;
     }
@@ -1278,7 +1279,7 @@ int rt_session_save(rt_session *s, const char *dir, int overwrite, ax_diag *d) {
 }
 
 /* ---- the training loop -------------------------------------------------------- */
-static double now_s(void) {
+double rt_train_now(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
@@ -1374,7 +1375,7 @@ static int run_eval(rt_session *s, const rt_rows *er, int64_t E, int64_t nranks,
         const int64_t lead_rows = er->nrows - mb * nranks * E; /* rows of this round's first batch: the most */
         const int64_t calls = ((lead_rows < E ? lead_rows : E) + R - 1) / R;
         if (loss_sum) rt_f(loss_sum)[0] = 0;
-        if (backend_push(s, loss_sum, d) != 0) rc = -1;
+        if (rt_train_push(s, loss_sum, d) != 0) rc = -1;
         for (int64_t c = 0; c < calls && rc == 0; c++) {
             for (int64_t b = 0; b < R; b++) {
                 const int64_t k = c * R + b, r = first + k;
@@ -1395,7 +1396,7 @@ static int run_eval(rt_session *s, const rt_rows *er, int64_t E, int64_t nranks,
             rc = s->has_eval ? rt_session_eval_step(s, ids, tgt, pos, seg, d)
                              : rt_session_micro_step(s, ids, tgt, pos, seg, 0.0f, d);
         }
-        if (rc == 0 && backend_pull(s, loss_sum, d) != 0) rc = -1;
+        if (rc == 0 && rt_train_pull(s, loss_sum, d) != 0) rc = -1;
         if (rc == 0) part[mb] = loss_sum ? rt_f(loss_sum)[0] : NAN;
     }
     s->micro_count = saved;
@@ -1427,8 +1428,8 @@ static int run_eval(rt_session *s, const rt_rows *er, int64_t E, int64_t nranks,
 /* The plan's datasets, in order: pre-tokenized rows as they are, rows of
  * text (io.dataset.N.format) through the tokenizer (io.tokenizer), or from
  * io.dataset_prepared_path, which only the lead rank writes. */
-static int load_datasets(const ir_module *m, const char *prefix, int nds, int64_t V, int64_t S, rt_dataset *ds,
-                         int64_t *counts, int lead, int say, ax_diag *d) {
+int rt_train_load_datasets(const ir_module *m, const char *prefix, int nds, int64_t V, int64_t S, rt_dataset *ds,
+                           int64_t *counts, int lead, int say, ax_diag *d) {
     ax_arena *ar = ax_arena_create();
     rt_data_source *src = ax_arena_alloc(ar, sizeof *src * (size_t)nds);
     rt_tok_setup setup;
@@ -1604,7 +1605,7 @@ static int fix_untrained(rt_session *s, const rt_dataset *train, int lead, int s
                     dst[(fx.ids[q] - first) * H + j] = m->globals[gp].type.dtype == IR_BF16 ? ax_round_bf16(v) : v;
                 }
             }
-            if (backend_push(s, &s->st.globals[g], d) != 0) rc = -1;
+            if (rt_train_push(s, &s->st.globals[g], d) != 0) rc = -1;
         }
     }
     if (!rc && lead && say) {
@@ -1626,7 +1627,34 @@ static int fix_untrained(rt_session *s, const rt_dataset *train, int lead, int s
     return rc;
 }
 
+/* The plan's learning-rate schedule for a run of `total` steps with `warmup` of them warming up. */
+rt_lr_sched rt_train_sched(const ir_module *m, int64_t warmup, int64_t total) {
+    rt_lr_sched lrs = {.name = mattr_s(m, "train.scheduler", "cosine"), .warmup = warmup, .total = total,
+                       .num_cycles = mattr_f(m, "train.sched.num_cycles", NAN), .power = mattr_f(m, "train.sched.power", NAN),
+                       .lr_end = mattr_f(m, "train.sched.lr_end", NAN), .timescale = mattr_f(m, "train.sched.timescale", NAN),
+                       .min_lr_rate = mattr_f(m, "train.sched.min_lr_rate", NAN),
+                       .cosine_min_lr_ratio = mattr_f(m, "train.sched.cosine_min_lr_ratio", NAN),
+                       .cosine_constant_lr_ratio = mattr_f(m, "train.sched.cosine_constant_lr_ratio", NAN),
+                       .quadratic_warmup = (int)mattr_i(m, "train.sched.quadratic_warmup", 0),
+                       .warmup_lr_rate = mattr_f(m, "train.sched.warmup_lr_rate", NAN),
+                       .num_decay_steps = mattr_f(m, "train.sched.num_decay_steps", NAN),
+                       .num_stable_steps = mattr_f(m, "train.sched.num_stable_steps", NAN),
+                       .min_lr_ratio = mattr_f(m, "train.sched.min_lr_ratio", NAN),
+                       .warmup_type = mattr_s(m, "train.sched.warmup_type", NULL),
+                       .decay_type = mattr_s(m, "train.sched.decay_type", NULL),
+                       .oc_pct_start = mattr_f(m, "train.sched.pct_start", NAN),
+                       .oc_div_factor = mattr_f(m, "train.sched.div_factor", 25.0),
+                       .oc_final_div_factor = mattr_f(m, "train.sched.final_div_factor", 1e4),
+                       .oc_base_momentum = mattr_f(m, "train.sched.base_momentum", 0.85),
+                       .oc_max_momentum = mattr_f(m, "train.sched.max_momentum", 0.95),
+                       .oc_anneal_linear = !strcmp(mattr_s(m, "train.sched.anneal_strategy", "cos"), "linear"),
+                       .oc_three_phase = (int)mattr_i(m, "train.sched.three_phase", 0),
+                       .oc_cycle_momentum = (int)mattr_i(m, "train.sched.cycle_momentum", 1)};
+    return lrs;
+}
+
 int rt_train(rt_session *s, const rt_train_opts *o, ax_diag *d) {
+    if (s->dpo) return rt_train_dpo(s, o, d); /* runtime/dpo.c */
     const ir_module *m = s->m;
     const int dp = dp_axis(s);
     const int64_t nranks = dp >= 0 ? m->mesh_sizes[dp] : 1, rank = dp >= 0 ? s->st.coord[dp] : 0;
@@ -1641,7 +1669,7 @@ int rt_train(rt_session *s, const rt_train_opts *o, ax_diag *d) {
     int32_t *stage = NULL; /* a micro-batch's rows when they are not consecutive rows of the epoch */
     int64_t *counts = calloc((size_t)nds, sizeof *counts); /* each dataset's samples (shuffle_before_merging_datasets) */
     if (!counts) abort();
-    if (load_datasets(m, "io.dataset", nds, s->V, s->L, &ds, counts, lead, lead && !quiet, d)) {
+    if (rt_train_load_datasets(m, "io.dataset", nds, s->V, s->L, &ds, counts, lead, lead && !quiet, d)) {
         free(counts);
         return -1;
     }
@@ -1726,7 +1754,7 @@ int rt_train(rt_session *s, const rt_train_opts *o, ax_diag *d) {
     } else if (ntest > 0) {
         int64_t *ecounts = calloc((size_t)ntest, sizeof *ecounts);
         if (!ecounts) abort();
-        if (load_datasets(m, "io.test_dataset", ntest, s->V, s->L, &eds, ecounts, lead, lead && !quiet, d) != 0) {
+        if (rt_train_load_datasets(m, "io.test_dataset", ntest, s->V, s->L, &eds, ecounts, lead, lead && !quiet, d) != 0) {
             free(ecounts);
             rt_data_free(&eds);
             rt_data_free(&ds);
@@ -1916,27 +1944,7 @@ int rt_train(rt_session *s, const rt_train_opts *o, ax_diag *d) {
     int64_t warmup = mattr_i(m, "train.warmup_steps", 0);
     double wr = mattr_f(m, "train.warmup_ratio", 0);
     if (warmup <= 0 && wr > 0) warmup = (int64_t)ceil(wr * (double)total);
-    rt_lr_sched lrs = {.name = mattr_s(m, "train.scheduler", "cosine"), .warmup = warmup, .total = total,
-                       .num_cycles = mattr_f(m, "train.sched.num_cycles", NAN), .power = mattr_f(m, "train.sched.power", NAN),
-                       .lr_end = mattr_f(m, "train.sched.lr_end", NAN), .timescale = mattr_f(m, "train.sched.timescale", NAN),
-                       .min_lr_rate = mattr_f(m, "train.sched.min_lr_rate", NAN),
-                       .cosine_min_lr_ratio = mattr_f(m, "train.sched.cosine_min_lr_ratio", NAN),
-                       .cosine_constant_lr_ratio = mattr_f(m, "train.sched.cosine_constant_lr_ratio", NAN),
-                       .quadratic_warmup = (int)mattr_i(m, "train.sched.quadratic_warmup", 0),
-                       .warmup_lr_rate = mattr_f(m, "train.sched.warmup_lr_rate", NAN),
-                       .num_decay_steps = mattr_f(m, "train.sched.num_decay_steps", NAN),
-                       .num_stable_steps = mattr_f(m, "train.sched.num_stable_steps", NAN),
-                       .min_lr_ratio = mattr_f(m, "train.sched.min_lr_ratio", NAN),
-                       .warmup_type = mattr_s(m, "train.sched.warmup_type", NULL),
-                       .decay_type = mattr_s(m, "train.sched.decay_type", NULL),
-                       .oc_pct_start = mattr_f(m, "train.sched.pct_start", NAN),
-                       .oc_div_factor = mattr_f(m, "train.sched.div_factor", 25.0),
-                       .oc_final_div_factor = mattr_f(m, "train.sched.final_div_factor", 1e4),
-                       .oc_base_momentum = mattr_f(m, "train.sched.base_momentum", 0.85),
-                       .oc_max_momentum = mattr_f(m, "train.sched.max_momentum", 0.95),
-                       .oc_anneal_linear = !strcmp(mattr_s(m, "train.sched.anneal_strategy", "cos"), "linear"),
-                       .oc_three_phase = (int)mattr_i(m, "train.sched.three_phase", 0),
-                       .oc_cycle_momentum = (int)mattr_i(m, "train.sched.cycle_momentum", 1)};
+    rt_lr_sched lrs = rt_train_sched(m, warmup, total);
     double base_lr = mattr_f(m, "train.lr", 1e-4);
     /* reduce_lr_on_plateau: torch's ReduceLROnPlateau defaults; greedy: GreedyLR's */
     const int greedy = !strcmp(lrs.name, "greedy");
@@ -2163,7 +2171,7 @@ int rt_train(rt_session *s, const rt_train_opts *o, ax_diag *d) {
                s->B != s->mbs ? " (a micro-batch is one packed bin of micro_batch_size x sequence_len)" : "",
                (long long)(nranks * s->sp), nranks * s->sp > 1 ? "s" : "", s->sp > 1 ? " (sequence parallel: each row split over sp ranks)" : "",
                s->backend ? s->backend->name : "cpu");
-    double t0 = now_s(), tlast = t0;
+    double t0 = rt_train_now(), tlast = t0;
     int64_t tok_since = 0;
     const size_t BS = (size_t)(s->B * s->S);
     /* the epoch a resumed run starts in (an epoch of packed rows has its own number of steps): the ones before it
@@ -2206,7 +2214,7 @@ int rt_train(rt_session *s, const rt_train_opts *o, ax_diag *d) {
         }
         float scale = ntgt > 0 ? (float)(1.0 / (double)ntgt) : 0.0f;
         if (loss_sum) rt_f(loss_sum)[0] = 0;
-        if (backend_push(s, loss_sum, d) != 0) goto fail;
+        if (rt_train_push(s, loss_sum, d) != 0) goto fail;
         for (int64_t mb = 0; mb < s->grad_accum; mb++) {
             const int32_t *in[4];
             micro_rows(&rows, &bt, &esp, estep, (rank * s->grad_accum + mb) * s->B, (int32_t)dopt.pad_id, stage, in);
@@ -2229,7 +2237,7 @@ int rt_train(rt_session *s, const rt_train_opts *o, ax_diag *d) {
             lr = s->plateau_on ? s->plateau.lr : rt_lr_sched_at(&lrs, base_lr, step);
         }
         if (rt_session_opt_step(s, (float)lr, step + 1, d) != 0) goto fail;
-        if (backend_pull(s, loss_sum, d) != 0 || backend_pull(s, gss, d) != 0) goto fail;
+        if (rt_train_pull(s, loss_sum, d) != 0 || rt_train_pull(s, gss, d) != 0) goto fail;
         float lsum[2] = {loss_sum ? rt_f(loss_sum)[0] : NAN, (float)tok_since};
         /* sp ranks hold parts of the same rows: their losses add up, their
          * token counts (of whole rows) are the same */
@@ -2249,7 +2257,7 @@ int rt_train(rt_session *s, const rt_train_opts *o, ax_diag *d) {
          * last good state. Every rank sees the same reduced values, so every rank stops here. */
         const int diverged = (loss_sum && !isfinite(loss)) || (gss && !isfinite(gnorm));
         if ((step + 1) % log_every == 0 || step + 1 == total || diverged) {
-            double t = now_s(), tps = (double)lsum[1] / fmax(t - tlast, 1e-9);
+            double t = rt_train_now(), tps = (double)lsum[1] / fmax(t - tlast, 1e-9);
             if (!quiet) {
                 if (tty) printf("\r\033[K");
                 printf("step %lld/%lld | epoch %lld | loss %.4f | grad_norm %.4f | lr %.3e | %.0f tok/s\n", (long long)step + 1,
@@ -2368,9 +2376,9 @@ int rt_train(rt_session *s, const rt_train_opts *o, ax_diag *d) {
     if (log) fclose(log);
     log = NULL;
     /* final model: files written atomically straight into output_dir */
-    if (write_model_files(s, out_dir, d) != 0) goto fail;
+    if (rt_train_write_model(s, out_dir, d) != 0) goto fail;
     s->neftune_width = 0; /* a later micro step outside this loop takes the row's width again */
-    if (!quiet) printf("axorun: done in %.1f s; model saved to %s/\n", now_s() - t0, out_dir);
+    if (!quiet) printf("axorun: done in %.1f s; model saved to %s/\n", rt_train_now() - t0, out_dir);
     ax_buf_free(&logbuf);
     rt_rows_free(&rows);
     rt_data_free(&ds);

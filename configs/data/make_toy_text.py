@@ -5,6 +5,10 @@
                     reverse a few words, repeat a word three times
   toy_chat.jsonl    chat rows {messages: [{role, content}]}: one or two
                     questions about sums, an optional system message
+  toy_dpo.jsonl     preference pairs for rl: dpo (Axolotl's llama3.intel /
+                    chatml.intel fields {system?, question, chosen,
+                    rejected}): a sum asked, the right answer chosen, a wrong
+                    one rejected
 
 Words come from the English list the bundled tokenizer
 (configs/models/tiny-llama-chat, trained by
@@ -45,13 +49,23 @@ def chat(rng):
     return {"messages": msgs}
 
 
+def dpo(rng):
+    a, b = rng.randint(0, 49), rng.randint(0, 49)
+    wrong = a + b + rng.choice([-1, 1]) * rng.randint(1, 9)
+    row = {"question": "What is %d plus %d?" % (a, b), "chosen": "%d plus %d is %d." % (a, b, a + b),
+           "rejected": "%d plus %d is %d." % (a, b, wrong)}
+    if rng.random() < 0.5:
+        row = {"system": "You answer with the sum.", **row}
+    return row
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seed", type=int, default=1234)
     ap.add_argument("--n", type=int, default=600)
     a = ap.parse_args()
     here = os.path.dirname(os.path.abspath(__file__))
-    for name, fn in (("toy_alpaca.jsonl", alpaca), ("toy_chat.jsonl", chat)):
+    for name, fn in (("toy_alpaca.jsonl", alpaca), ("toy_chat.jsonl", chat), ("toy_dpo.jsonl", dpo)):
         rng = random.Random(a.seed)
         with open(os.path.join(here, name), "w", encoding="utf-8") as f:
             for _ in range(a.n):

@@ -3,6 +3,7 @@
  * path resolution, and the canonical text (determinism and sensitivity). */
 #include "frontend/config.h"
 #include "frontend/lower.h"
+#include "runtime/prompt.h"
 #include "tests/check.h"
 
 #include <stdlib.h>
@@ -806,7 +807,7 @@ static void expect_silent(const char *text) {
  * the value, saying that the key changes training. */
 static void test_refused_keys(void) {
     CHECK_MSG(fe_config_tables_overlap() == NULL, "a key in two tables: %s", fe_config_tables_overlap());
-    CHECK(fe_nrefused_keys > 130); /* the table is whole (keys leave it as axo implements them) */
+    CHECK(fe_nrefused_keys > 120); /* the table is whole (keys leave it as axo implements them) */
     for (int i = 0; i < fe_nrefused_keys; i++) {
         const fe_refused_key *k = &fe_refused_keys[i];
         char y[256], where[64], msg[160];
@@ -834,8 +835,7 @@ static void test_refused_keys(void) {
             expect_error(y, where, msg);
         }
     }
-    expect_error("dpo_beta: 0.1\n", "cfg.yml:1:11", "dpo_beta: 0.1 changes training (the beta of the RL loss");
-    expect_error("rl: dpo\n", "cfg.yml:1:5", "rl: dpo changes training (a preference/RL objective");
+    expect_error("rl: kto\n", "cfg.yml:1:5", "rl: kto changes training (a preference or RL objective other than DPO");
     expect_error("peft_layer_replication:\n  - [0, 4]\n", "cfg.yml:2:3",
                  "peft_layer_replication: a list changes training");
     /* lora_target_modules as one string: all-linear, or a regex (codegen/compile.c expands it) */
@@ -905,6 +905,108 @@ static void test_refused_keys(void) {
                                            "peft_layers_to_transform", "peft_layers_pattern"};
     for (size_t i = 0; i < AX_ARRAY_LEN(elsewhere); i++)
         for (int j = 0; j < fe_nrefused_keys; j++) CHECK_MSG(strcmp(fe_refused_keys[j].name, elsewhere[i]), "%s", elsewhere[i]);
+}
+
+/* rl: dpo (frontend/config.c check_rl): beta from trl.beta, else rl_beta,
+ * else dpo_beta unless 0, else TRL's 0.1; the sigmoid loss and one weight;
+ * TRL's dropout off; Axolotl's refusals and what axo lacks with it; the
+ * DPO dataset types; the canonical config. */
+static void test_rl(void) {
+    run r;
+    run_y(&r, "rl: dpo\n");
+    CHECK(r.rc == 0 && r.c.rl == FE_RL_DPO && r.c.rl_beta == 0.1 && r.c.dpo_loss_weight == 1);
+    CHECK(r.c.ndatasets == 1 && r.c.datasets[0].formatted && r.c.datasets[0].spec.fmt == RT_FMT_DPO &&
+          r.c.datasets[0].spec.dpo_family == RT_DPO_PASSTHROUGH);
+    char *c1 = canon(&r.c);
+    CHECK(strstr(c1, "rl=dpo") && strstr(c1, "rl_beta=0.1"));
+    run_free(&r);
+    run_y(&r, "rl: dpo\nrl_beta: 0.3\ndpo_beta: 0.7\n");
+    CHECK(r.rc == 0 && r.c.rl_beta == 0.3);
+    char *c2 = canon(&r.c);
+    CHECK(strcmp(c1, c2) != 0); /* beta is in the plan's key */
+    free(c1), free(c2);
+    run_free(&r);
+    run_y(&r, "rl: dpo\nrl_beta: 0.3\ntrl:\n  beta: 0.05\n  use_vllm: false\n");
+    CHECK(r.rc == 0 && r.c.rl_beta == 0.05);
+    run_free(&r);
+    run_y(&r, "rl: dpo\ndpo_beta: 0.7\n");
+    CHECK(r.rc == 0 && r.c.rl_beta == 0.7);
+    run_free(&r);
+    run_y(&r, "rl: dpo\ndpo_beta: 0\n"); /* Axolotl: "if self.dpo_beta and not self.rl_beta" */
+    CHECK(r.rc == 0 && r.c.rl_beta == 0.1);
+    run_free(&r);
+    run_y(&r, "rl: dpo\ndpo_loss_type: [sigmoid]\ndpo_loss_weights: [0.5]\n");
+    CHECK(r.rc == 0 && r.c.dpo_loss_weight == 0.5);
+    run_free(&r);
+    run_y(&r, "rl: dpo\ndpo_loss_type: sigmoid\nprecompute_ref_log_probs: true\ndpo_padding_free: true\n"
+              "dpo_use_liger_kernel: true\n");
+    CHECK(r.rc == 0 && r.d.n == 0);
+    run_free(&r);
+    run_y(&r, "rl: \"\"\n"); /* Axolotl's falsy rl: the causal-LM loss */
+    CHECK(r.rc == 0 && r.c.rl == FE_RL_NONE);
+    run_free(&r);
+    /* TRL's dropout off */
+    run_y(&r, "rl: dpo\nadapter: lora\nlora_r: 4\nlora_alpha: 8\nlora_target_linear: true\nlora_dropout: 0.05\n");
+    CHECK(r.rc == 0 && r.c.lora_dropout == 0);
+    EXPECT_DIAG(&r.d, AX_SEV_WARNING, "cfg.yml:6:1", "lora_dropout: 0.05 is not applied, as TRL's DPOTrainer disables");
+    run_free(&r);
+    expect_warning("rl: dpo\ndpo_label_smoothing: 0.1\n", "cfg.yml:2:1", "ignored, as TRL 1.9's sigmoid loss ignores it");
+    expect_warning("rl: dpo\nmax_prompt_len: 512\n", "cfg.yml:2:1", "Axolotl 0.19 passes it to no DPO trainer");
+    expect_warning("rl_beta: 0.2\n", "cfg.yml:1:1", "rl_beta: ignored without rl");
+    expect_error("dpo_loss_type: [sigmoid]\n", "cfg.yml:1:1", "dpo_loss_type: for rl: dpo only");
+    expect_error("rl: dpo\ndpo_loss_weights: [1.0]\n", "cfg.yml:2:1", "requires dpo_loss_type to be set");
+    expect_error("rl: dpo\ndpo_loss_type: [sigmoid]\ndpo_loss_weights: [1, 2]\n", "cfg.yml:3:19",
+                 "expected a list of 1 weight, one a loss type");
+    expect_error("rl: dpo\ndpo_loss_type: [hinge]\n", "cfg.yml:2:17", "a DPO loss other than sigmoid");
+    expect_error("rl: dpo\ndpo_loss_type: [sigmoid, sft]\n", "cfg.yml:2:17", "a weighted sum of DPO losses");
+    expect_error("rl: grpo\n", "cfg.yml:1:5", "not implemented in axo; axo accepts dpo");
+    expect_error("rl: dpoo\n", "cfg.yml:1:5", "one of dpo, ipo, orpo");
+    expect_error("rl: dpo\ntrl:\n  num_generations: 8\n", "cfg.yml:3:20", "trl.num_generations: 8 changes training");
+    expect_error("rl: dpo\nsample_packing: true\n", "cfg.yml:2:17", "does not work with RLHF training");
+    expect_error("rl: dpo\nval_set_size: 0.1\n", "cfg.yml:2:15", "evaluation with rl: dpo is not implemented yet");
+    expect_error("rl: dpo\nneftune_noise_alpha: 5\n", "cfg.yml:2:22", "NEFTune with rl: dpo");
+    expect_error("rl: dpo\nexcess_length_strategy: raise\n", "cfg.yml:2:25", "Axolotl's default, drop");
+    expect_error("rl: dpo\nadapter: lora\nlora_r: 4\nlora_alpha: 8\nlora_target_linear: true\npeft_init_lora_weights: false\n",
+                 "cfg.yml:6:25", "adapters that do not start at zero");
+    /* the DPO dataset types */
+    static const struct { const char *type; int fam, var; } ty[] = {
+        {"chatml", RT_DPO_CHATML, RT_DPOV_DEFAULT},          {"chatml.intel", RT_DPO_CHATML, RT_DPOV_INTEL},
+        {"llama3.argilla_chat", RT_DPO_LLAMA3, RT_DPOV_ARGILLA_CHAT}, {"llama3.ultra", RT_DPO_LLAMA3, RT_DPOV_ULTRA},
+        {"chatml.icr", RT_DPO_CHATML, RT_DPOV_ICR},          {"llama3.prompt_pairs", RT_DPO_LLAMA3, RT_DPOV_PROMPT_PAIRS},
+        {"passthrough", RT_DPO_PASSTHROUGH, 0}};
+    for (size_t i = 0; i < AX_ARRAY_LEN(ty); i++) {
+        char y[400];
+        snprintf(y, sizeof y, "rl: dpo\nbase_model: %s/models/llama\ndatasets:\n  - path: %s/data/toy.jsonl\n    type: %s\n", FIX,
+                 FIX, ty[i].type);
+        run_raw(&r, y);
+        CHECK_MSG(r.rc == 0 && r.c.datasets[0].spec.fmt == RT_FMT_DPO && (int)r.c.datasets[0].spec.dpo_family == ty[i].fam &&
+                      (int)r.c.datasets[0].spec.dpo_variant == ty[i].var, "%s\n%s", ty[i].type, dump(&r.d));
+        run_free(&r);
+    }
+    char y[600];
+    snprintf(y, sizeof y, "rl: dpo\nbase_model: %s/models/llama\ndatasets:\n  - path: %s/data/toy.jsonl\n    type:\n"
+             "      field_prompt: q\n      prompt_format: \"Q: {prompt}\"\n      chosen_format: \"{chosen}!\"\n", FIX, FIX);
+    run_raw(&r, y);
+    const rt_ds_spec *sp = &r.c.datasets[0].spec;
+    CHECK(r.rc == 0 && sp->dpo_family == RT_DPO_USER && !strcmp(sp->ud_field_prompt, "q") &&
+          !strcmp(sp->ud_format, "Q: {prompt}") && !strcmp(sp->ud_chosen_format, "{chosen}!") &&
+          !strcmp(sp->ud_rejected_format, "{rejected}") && !strcmp(sp->ud_field_chosen, "chosen"));
+    run_free(&r);
+    snprintf(y, sizeof y, "rl: dpo\nbase_model: %s/models/llama\ndatasets:\n  - path: %s/data/toy.jsonl\n    type:\n"
+             "      prompt_format: \"{question}\"\n", FIX, FIX);
+    run_raw(&r, y);
+    CHECK(r.rc == -1);
+    EXPECT_DIAG(&r.d, AX_SEV_ERROR, "cfg.yml:6:22", "\"{question}\": this format fills only {prompt}, {system}");
+    run_free(&r);
+    static const char *const no[] = {"chat_template.default", "chatml.argilla", "zephyr.nectar", "alpaca", "llama3.nope"};
+    for (size_t i = 0; i < AX_ARRAY_LEN(no); i++) {
+        snprintf(y, sizeof y, "rl: dpo\nbase_model: %s/models/llama\ndatasets:\n  - path: %s/data/toy.jsonl\n    type: %s\n", FIX,
+                 FIX, no[i]);
+        run_raw(&r, y);
+        CHECK_MSG(r.rc == -1 && has(&r.d, AX_SEV_ERROR, "cfg.yml:5:11", "is not implemented; axo reads chatml or llama3"),
+                  "%s\n%s", no[i], dump(&r.d));
+        run_free(&r);
+    }
 }
 
 /* NEFTune: neftune_noise_alpha, and noisy_embedding_alpha, its old name,
@@ -1553,6 +1655,7 @@ int main(void) {
     test_unknown_keys();
     test_refused_keys();
     test_neftune();
+    test_rl();
     test_infra_keys();
     test_training_keys();
     test_num_epochs();

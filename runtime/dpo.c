@@ -1,0 +1,417 @@
+/* dpo.c — rl: dpo's training loop: TRL 1.9's DPOTrainer (loss_type sigmoid)
+ * as Axolotl 0.19 runs it.
+ *
+ * The data: runtime/prompt.c's dpo format gives two samples a pair, prompt
+ * + chosen then prompt + rejected, labels -100 on the prompt; a pair
+ * Axolotl drops as too long gives none. Axolotl merges the datasets as it
+ * merges SFT ones (each shuffled first with shuffle_before_merging_datasets,
+ * the merged one with shuffle_merged_datasets: numpy's permutation of the
+ * seed), sets max_steps to ceil(pairs x num_epochs / global batch), and
+ * hands the pairs to TRL, which drops those whose prompt alone fills
+ * max_length (sequence_len) and HF Trainer's sampler shuffles each epoch
+ * (torch.randperm of seed + epoch), batches and shards as for SFT (a "row"
+ * of rt_epoch_row is a pair here).
+ *
+ * A micro-batch of P pairs is 2P rows of sequence_len, the chosen then the
+ * rejected (TRL's concatenated batch), each prompt + completion cut to
+ * sequence_len from its start (the collator's keep_start) and right-padded:
+ * position ids 0.., the padding's own sequence ids, targets the next token
+ * where that token is the completion's.
+ *
+ * The reference model is the one the run starts from (TRL's ref_model, or
+ * the PEFT model with its adapters disabled, which is the same while new
+ * adapters are zero): before the first step eval_step gives each kept
+ * pair's summed token losses of both rows, each rank a share, joined by a
+ * sum over the ranks (each value comes from one rank, the others add 0).
+ *
+ * Each micro step's pair scale is 1 / (its pairs x the rank's micro-batches
+ * in the step x ranks) x dpo_loss_weights[0]: TRL's mean over the
+ * micro-batch's pairs, HF's division by the step's accumulation count and
+ * DDP's average. The logged loss is the sum of the scaled pair losses over
+ * the ranks (HF's mean over ranks of each rank's sum), and TRL's metrics
+ * (rewards/chosen, rewards/rejected, rewards/accuracies, rewards/margins,
+ * logps/chosen, logps/rejected) the mean over the step's global
+ * micro-batches of their mean over its pairs. */
+#include "runtime/train_internal.h"
+#include "runtime/resume.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int64_t mattr_i(const ir_module *m, const char *k, int64_t dflt) { return ir_attr_int(m->attrs, m->nattrs, k, dflt); }
+static double mattr_f(const ir_module *m, const char *k, double dflt) { return ir_attr_float(m->attrs, m->nattrs, k, dflt); }
+static const char *mattr_s(const ir_module *m, const char *k, const char *dflt) {
+    return ir_attr_str(m->attrs, m->nattrs, k, dflt);
+}
+
+/* Leading -100 labels of a sample: its prompt's tokens (a completion token's label is its id) */
+static int64_t prompt_len(const rt_dataset *ds, int64_t i) {
+    int64_t n = 0, len = rt_data_sample_len(ds, i);
+    while (n < len && ds->labels[ds->offsets[i] + n] == RT_IGNORE_INDEX) n++;
+    return n;
+}
+
+/* Row r of a micro-batch's [B, S] arrays from sample i (or padding when i < 0). */
+static void put_row(const rt_dataset *ds, int64_t i, int64_t S, int32_t pad, int64_t r, int32_t *ids, int32_t *tgt,
+                    int32_t *pos, int32_t *seg) {
+    int64_t len = i < 0 ? 0 : rt_data_sample_len(ds, i), plen = i < 0 ? 0 : prompt_len(ds, i);
+    if (len > S) len = S; /* TRL's collator: keep_start */
+    const int32_t *tok = i < 0 ? NULL : ds->tokens + ds->offsets[i];
+    for (int64_t t = 0; t < S; t++) {
+        const int64_t k = r * S + t;
+        ids[k] = t < len ? tok[t] : pad;
+        pos[k] = t < len ? (int32_t)t : 0;
+        seg[k] = t < len ? 0 : (int32_t)(1 + t - len); /* each padding token its own sequence */
+        tgt[k] = t + 1 < len && t + 1 >= plen ? tok[t + 1] : RT_IGNORE_INDEX;
+    }
+}
+
+/* A micro-batch of pairs q[0..P) (-1: none) into the staged rows: chosen rows 0..P-1, rejected P..2P-1 */
+static void stage_pairs(const rt_dataset *ds, const int64_t *first, const int64_t *q, int64_t P, int64_t S, int32_t pad,
+                        int32_t *stage) {
+    int32_t *ids = stage, *tgt = stage + 2 * P * S, *pos = stage + 4 * P * S, *seg = stage + 6 * P * S;
+    for (int64_t j = 0; j < P; j++) {
+        put_row(ds, q[j] < 0 ? -1 : first[q[j]], S, pad, j, ids, tgt, pos, seg);
+        put_row(ds, q[j] < 0 ? -1 : first[q[j]] + 1, S, pad, P + j, ids, tgt, pos, seg);
+    }
+}
+
+static const char *jnum6(char *b, size_t cap, double v) {
+    if (!isfinite(v)) return "null";
+    snprintf(b, cap, "%.6g", v);
+    return b;
+}
+
+enum { M_CH, M_RJ, M_ACC, M_MARGIN, M_LPC, M_LPR, M_N, M_COUNT }; /* a global micro-batch's sums */
+
+int rt_train_dpo(rt_session *s, const rt_train_opts *o, ax_diag *d) {
+    const ir_module *m = s->m;
+    const int dp = ir_mesh_find(m, "dp");
+    const int64_t nranks = dp >= 0 ? m->mesh_sizes[dp] : 1, rank = dp >= 0 ? s->st.coord[dp] : 0;
+    const int lead = rt_session_is_rank0(s), quiet = o->quiet || !lead;
+    const char *out_dir = o->output_dir ? o->output_dir : mattr_s(m, "io.output_dir", "./outputs");
+    const int64_t P = s->B / 2, S = s->S, ga = s->grad_accum;
+    const double beta = mattr_f(m, "train.rl_beta", 0.1), weight = mattr_f(m, "train.dpo_loss_weight", 1.0);
+    const int32_t pad = (int32_t)mattr_i(m, "model.pad_id", 0);
+    const uint64_t seed = (uint64_t)mattr_i(m, "train.seed", 42);
+    int nds = (int)mattr_i(m, "io.ndatasets", 0);
+    if (nds < 1) {
+        ax_error(d, "plan", "the config names no dataset (datasets:)");
+        return -1;
+    }
+    if (o->resume_from && *o->resume_from) {
+        ax_error(d, o->resume_from, "resuming rl: dpo is not implemented yet (a checkpoint would need the reference "
+                 "model's log-probabilities, which a full fine-tune cannot take again)");
+        return -1;
+    }
+    if (!s->has_eval || s->sp > 1) {
+        ax_error(d, "plan", "an rl: dpo plan needs eval_step and no sequence parallelism (a plan from another axoc?)");
+        return -1;
+    }
+    rt_dataset ds = {0};
+    int64_t *counts = calloc((size_t)nds, sizeof *counts), *first = NULL, *keep = NULL, *order = NULL;
+    float *ref = NULL, *rowbuf = NULL, *mred = NULL;
+    double *msum = NULL;
+    int32_t *stage = NULL;
+    FILE *log = NULL;
+    ax_buf logbuf = {0};
+    int rc = -1;
+    if (!counts) abort();
+    if (rt_train_load_datasets(m, "io.dataset", nds, s->V, s->L, &ds, counts, lead, lead && !quiet, d)) goto out;
+
+    /* the pairs, each dataset's in its order: samples 2k and 2k+1 share their prompt */
+    int64_t npairs = ds.nsamples / 2;
+    for (int i = 0; i < nds; i++)
+        if (counts[i] % 2) {
+            ax_error(d, mattr_s(m, "io.dataset.0", "dataset"), "rl: dpo: a dataset gave an odd number of samples (a "
+                     "dataset that is not of a DPO type?)");
+            goto out;
+        }
+    for (int64_t k = 0; k < npairs; k++)
+        if (prompt_len(&ds, 2 * k) != prompt_len(&ds, 2 * k + 1)) {
+            ax_error(d, "dataset", "rl: dpo: pair %lld's two samples do not share their prompt", (long long)k);
+            goto out;
+        }
+    if (lead && ds.nempty)
+        ax_warn(d, "dataset", "%lld pairs longer than sequence_len were dropped, as Axolotl drops them",
+                (long long)(ds.nempty / 2));
+    /* Axolotl's merge: each dataset shuffled first (shuffle_before_merging_datasets, several datasets), the merged
+     * one by shuffle_merged_datasets (default on) */
+    first = malloc(sizeof *first * (size_t)(npairs + 1));
+    order = malloc(sizeof *order * (size_t)(npairs + 1));
+    if (!first || !order) abort();
+    for (int64_t k = 0; k < npairs; k++) first[k] = 2 * k;
+    if (nds > 1 && mattr_i(m, "train.shuffle_before_merging_datasets", 0)) {
+        for (int i = 0, at = 0; i < nds; at += (int)(counts[i] / 2), i++) {
+            const int64_t n = counts[i] / 2;
+            rt_np_permutation(seed, n, order);
+            for (int64_t k = 0; k < n; k++) order[k] = first[at + order[k]];
+            memcpy(first + at, order, sizeof *order * (size_t)n);
+        }
+    }
+    if (mattr_i(m, "train.shuffle_merged_datasets", 1)) {
+        rt_np_permutation(seed, npairs, order);
+        for (int64_t k = 0; k < npairs; k++) order[k] = first[order[k]];
+        memcpy(first, order, sizeof *order * (size_t)npairs);
+    }
+    /* TRL drops the pairs whose prompt alone fills max_length (keep_start would leave no completion token) */
+    int64_t nk = 0;
+    for (int64_t k = 0; k < npairs; k++)
+        if (prompt_len(&ds, first[k]) < s->L) first[nk++] = first[k];
+    if (lead && nk < npairs)
+        ax_warn(d, "dataset", "%lld pairs whose prompt alone has sequence_len tokens or more were dropped, as TRL drops "
+                "them", (long long)(npairs - nk));
+    const int64_t G = P * ga * nranks; /* pairs a step */
+    const rt_batching bt = {.B = P, .ga = ga, .nranks = nranks, .drop_last = (int)mattr_i(m, "train.dataloader_drop_last", 0)};
+    rt_epoch_span esp = rt_epoch_span_of(&bt, nk);
+    if (esp.nsteps < 1) {
+        ax_error(d, "dataset", "%lld preference pairs are fewer than one micro-batch on every rank (%lld pairs = "
+                 "micro_batch_size %lld x %lld ranks)", (long long)nk, (long long)(P * nranks), (long long)P, (long long)nranks);
+        goto out;
+    }
+    /* Axolotl's max_steps for rl: ceil(its pairs x num_epochs / batch size), its pairs being those before TRL's drop */
+    const double epochs = mattr_f(m, "train.epochs", 1);
+    int64_t total = o->max_steps > 0 ? o->max_steps : mattr_i(m, "train.max_steps", 0);
+    if (total <= 0) total = (int64_t)ceil((double)npairs * epochs / (double)G);
+    int64_t warmup = mattr_i(m, "train.warmup_steps", 0);
+    const double wr = mattr_f(m, "train.warmup_ratio", 0);
+    if (warmup <= 0 && wr > 0) warmup = (int64_t)ceil(wr * (double)total);
+    const rt_lr_sched lrs = rt_train_sched(m, warmup, total);
+    const double base_lr = mattr_f(m, "train.lr", 1e-4);
+    const int one_cycle = !strcmp(lrs.name, "one_cycle");
+    for (int64_t t = 0; one_cycle && t <= total; t++) { /* where torch's OneCycleLR would raise, before any step */
+        double lr, b1;
+        char why[256];
+        if (rt_one_cycle_at(&lrs, base_lr, t, &lr, &b1, why, sizeof why) != 0) {
+            ax_error(d, "train", "lr_scheduler: one_cycle: %s", why);
+            goto out;
+        }
+    }
+    int64_t log_every = mattr_i(m, "train.logging_steps", 1), save_every = mattr_i(m, "train.save_steps", 0);
+    if (log_every < 1) log_every = 1;
+    int64_t keep_n = mattr_i(m, "train.save_total_limit", 0);
+    if (keep_n <= 0) keep_n = 4;
+    const char *sstrat = mattr_s(m, "train.save_strategy", "");
+    const int per_epoch_saves = (int)mattr_i(m, "train.saves_per_epoch", 0);
+    if (per_epoch_saves > 0) {
+        double r = 1.0 / ((double)per_epoch_saves * epochs);
+        if (r < 1.0) save_every = (int64_t)ceil((double)total * r);
+    }
+    enum { SAVE_NO, SAVE_EPOCH, SAVE_STEPS } save_mode = save_every > 0              ? SAVE_STEPS
+                                                         : !strcmp(sstrat, "no")    ? SAVE_NO
+                                                         : !strcmp(sstrat, "steps") ? SAVE_STEPS
+                                                                                    : SAVE_EPOCH;
+    if (save_mode == SAVE_STEPS && save_every <= 0) save_every = 500;
+
+    /* the output dir before any work: a trained model there is never replaced unasked */
+    char path[4096];
+    int bad = 0;
+    if (lead) {
+        bad = ax_mkdir_p(out_dir, d) != 0;
+        if (!bad && ax_path_join(path, sizeof path, out_dir, s->adapter ? "adapter_model.safetensors" : "model.safetensors")) {
+            ax_error(d, out_dir, "path too long");
+            bad = 1;
+        }
+        if (!bad && ax_file_exists(path) && !o->overwrite) {
+            ax_error(d, out_dir, "holds a trained model from an earlier run; refusing to overwrite it (pass --overwrite, or "
+                     "choose another output_dir)");
+            bad = 1;
+        }
+        if (!bad && (ax_path_join(path, sizeof path, out_dir, "train_log.jsonl") != 0 || !(log = fopen(path, "w")))) {
+            ax_error(d, path, "cannot write: %s", strerror(errno));
+            bad = 1;
+        }
+    }
+    if (rt_session_any_rank(s, bad)) goto out;
+
+    stage = malloc(sizeof *stage * (size_t)(8 * P * S) + sizeof(int64_t) * (size_t)P);
+    ref = calloc((size_t)(2 * nk + 1), sizeof *ref);
+    rowbuf = malloc(sizeof *rowbuf * (size_t)(3 * P + 1));
+    keep = malloc(sizeof *keep * (size_t)(P + 1));
+    if (!stage || !ref || !rowbuf || !keep) abort();
+    rt_buf *rows = rt_session_global(s, "stats/dpo_rows"), *pl = rt_session_global(s, "stats/dpo_pair_loss"),
+           *gss = rt_session_global(s, "stats/grad_sumsq");
+    if (!rows || !pl) {
+        ax_error(d, "plan", "an rl: dpo plan without @stats/dpo_rows or @stats/dpo_pair_loss");
+        goto out;
+    }
+    double t0 = rt_train_now();
+    /* the reference: eval_step at the initial weights, this rank's pairs k = rank, rank + ranks, ... P at a time;
+     * every rank runs as many micro-batches (eval_step may gather ZeRO-3 parameters) */
+    {
+        const int64_t mine = (nk + nranks - 1) / nranks, nmb = (mine + P - 1) / P;
+        float *zero = rowbuf + 2 * P;
+        for (int64_t j = 0; j < 2 * P; j++) rowbuf[j] = 0;
+        for (int64_t j = 0; j < P; j++) zero[j] = 0;
+        rt_session_set_dpo(s, rowbuf, zero);
+        for (int64_t b = 0; b < nmb; b++) {
+            for (int64_t j = 0; j < P; j++) {
+                const int64_t k = (b * P + j) * nranks + rank;
+                keep[j] = k < nk ? k : -1;
+            }
+            stage_pairs(&ds, first, keep, P, S, pad, stage);
+            if (rt_session_eval_step(s, stage, stage + 2 * P * S, stage + 4 * P * S, stage + 6 * P * S, d) != 0 ||
+                rt_train_pull(s, rows, d) != 0)
+                goto out;
+            for (int64_t j = 0; j < P; j++)
+                if (keep[j] >= 0) ref[2 * keep[j]] = rt_f(rows)[j], ref[2 * keep[j] + 1] = rt_f(rows)[P + j];
+        }
+        if (nranks > 1 && (2 * nk > INT32_MAX || rt_session_world_sum(s, ref, (int)(2 * nk)) != 0)) {
+            ax_error(d, "train", "rl: dpo: joining the reference log-probabilities across ranks failed");
+            goto out;
+        }
+        if (!quiet)
+            printf("axorun: rl: dpo: the reference model's log-probabilities of %lld pairs in %.1f s (eval_step, before "
+                   "the first step)\n", (long long)nk, rt_train_now() - t0);
+    }
+    if (!quiet)
+        printf("axorun: rl: dpo (beta %g): %lld steps (%lld per epoch), %lld preference pairs a step (micro_batch_size "
+               "%lld x %lld x %lld rank%s), rows of %lld tokens, %s executor\n",
+               beta, (long long)total, (long long)esp.nsteps, (long long)G, (long long)P, (long long)ga, (long long)nranks,
+               nranks > 1 ? "s" : "", (long long)S, s->backend ? s->backend->name : "cpu");
+    int64_t ep = 0, ep_first = 0;
+    double tlast = rt_train_now();
+    int64_t tok_since = 0;
+    msum = malloc(sizeof *msum * (size_t)(M_COUNT * ga) + 1);
+    mred = malloc(sizeof *mred * (size_t)(M_COUNT * ga + 2) + 1);
+    if (!msum || !mred) abort();
+    for (int64_t step = 0; step < total; step++) {
+        if (step >= ep_first + esp.nsteps) ep_first += esp.nsteps, ep++; /* every epoch has nk pairs */
+        const int64_t estep = step - ep_first;
+        int64_t *perm = order; /* this epoch's sampler order over the kept pairs */
+        if (estep == 0 || step == 0) rt_data_epoch_order(nk, seed, ep, perm);
+        /* this rank's micro-batches that hold a pair: HF divides each by their count */
+        int64_t nmb = 0;
+        for (int64_t mb = 0; mb < ga; mb++) {
+            int any = 0;
+            for (int64_t j = 0; j < P; j++) any |= rt_epoch_row(&bt, &esp, estep, (rank * ga + mb) * P + j) >= 0;
+            nmb += any;
+        }
+        double lsum = 0;
+        memset(msum, 0, sizeof *msum * (size_t)(M_COUNT * ga));
+        for (int64_t mb = 0; mb < ga; mb++) {
+            int64_t np = 0;
+            for (int64_t j = 0; j < P; j++) {
+                const int64_t r = rt_epoch_row(&bt, &esp, estep, (rank * ga + mb) * P + j);
+                keep[j] = r >= 0 ? perm[r] : -1;
+                np += r >= 0;
+            }
+            stage_pairs(&ds, first, keep, P, S, pad, stage);
+            float *sref = rowbuf, *psc = rowbuf + 2 * P;
+            for (int64_t j = 0; j < P; j++) {
+                sref[j] = keep[j] >= 0 ? ref[2 * keep[j]] : 0.0f;
+                sref[P + j] = keep[j] >= 0 ? ref[2 * keep[j] + 1] : 0.0f;
+                psc[j] = keep[j] >= 0 ? (float)(weight / ((double)np * (double)nmb * (double)nranks)) : 0.0f;
+            }
+            rt_session_set_dpo(s, sref, psc);
+            if (rt_session_micro_step(s, stage, stage + 2 * P * S, stage + 4 * P * S, stage + 6 * P * S, 0.0f, d) != 0 ||
+                rt_train_pull(s, rows, d) != 0 || rt_train_pull(s, pl, d) != 0)
+                goto out;
+            double *ms = msum + M_COUNT * mb;
+            for (int64_t j = 0; j < P; j++) {
+                if (keep[j] < 0) continue;
+                lsum += (double)psc[j] * (double)rt_f(pl)[j];
+                /* TRL's: logps = -summed token loss; rewards = beta x (logps - reference logps) */
+                const double lc = -(double)rt_f(rows)[j], lr_ = -(double)rt_f(rows)[P + j];
+                const double rc_ = beta * (lc + (double)sref[j]), rr = beta * (lr_ + (double)sref[P + j]);
+                ms[M_CH] += rc_, ms[M_RJ] += rr, ms[M_ACC] += rc_ > rr, ms[M_MARGIN] += rc_ - rr;
+                ms[M_LPC] += lc, ms[M_LPR] += lr_, ms[M_N] += 1;
+            }
+            for (int64_t i = 0; i < 2 * P * S; i++) tok_since += stage[6 * P * S + i] == 0; /* the attention mask's tokens */
+        }
+        double lr, b1 = NAN;
+        if (one_cycle) {
+            char why[256];
+            if (rt_one_cycle_at(&lrs, base_lr, step, &lr, &b1, why, sizeof why) != 0) {
+                ax_error(d, "train", "lr_scheduler: one_cycle: %s", why);
+                goto out;
+            }
+            if (!isnan(b1)) rt_session_set_beta1(s, b1);
+        } else {
+            lr = rt_lr_sched_at(&lrs, base_lr, step);
+        }
+        if (rt_session_opt_step(s, (float)lr, step + 1, d) != 0 || rt_train_pull(s, gss, d) != 0) goto out;
+        /* one reduction: the loss, the tokens, each global micro-batch's metric sums */
+        mred[0] = (float)lsum, mred[1] = (float)tok_since;
+        for (int64_t i = 0; i < M_COUNT * ga; i++) mred[2 + i] = (float)msum[i];
+        if (nranks > 1 && s->st.coll->all_reduce(s->st.coll->ctx, dp, mred, (int)(2 + M_COUNT * ga)) != 0) {
+            ax_error(d, "train", "reducing the loss across ranks failed");
+            goto out;
+        }
+        const double loss = (double)mred[0], gnorm = gss ? sqrt((double)rt_f(gss)[0]) : NAN;
+        double met[M_N] = {0};
+        int nm = 0;
+        for (int64_t mb = 0; mb < ga; mb++) {
+            const float *ms = mred + 2 + M_COUNT * mb;
+            if (ms[M_N] <= 0) continue;
+            for (int k = 0; k < M_N; k++) met[k] += (double)ms[k] / (double)ms[M_N];
+            nm++;
+        }
+        for (int k = 0; k < M_N; k++) met[k] = nm ? met[k] / nm : NAN;
+        const int diverged = !isfinite(loss) || (gss && !isfinite(gnorm));
+        if ((step + 1) % log_every == 0 || step + 1 == total || diverged) {
+            double t = rt_train_now(), tps = (double)mred[1] / fmax(t - tlast, 1e-9);
+            if (!quiet)
+                printf("step %lld/%lld | epoch %lld | loss %.4f | grad_norm %.4f | lr %.3e | rewards/chosen %.4f | "
+                       "rewards/rejected %.4f | rewards/accuracies %.3f | %.0f tok/s\n",
+                       (long long)step + 1, (long long)total, (long long)ep, loss, gnorm, lr, met[M_CH], met[M_RJ],
+                       met[M_ACC], tps);
+            if (log) {
+                char line[1024], a[9][40];
+                snprintf(line, sizeof line,
+                         "{\"step\": %lld, \"epoch\": %lld, \"loss\": %s, \"grad_norm\": %s, \"lr\": %s, \"rewards/chosen\": "
+                         "%s, \"rewards/rejected\": %s, \"rewards/accuracies\": %s, \"rewards/margins\": %s, "
+                         "\"logps/chosen\": %s, \"logps/rejected\": %s, \"tokens_per_s\": %.1f}\n",
+                         (long long)step + 1, (long long)ep, jnum6(a[0], 40, loss), jnum6(a[1], 40, gnorm), jnum6(a[2], 40, lr),
+                         jnum6(a[3], 40, met[M_CH]), jnum6(a[4], 40, met[M_RJ]), jnum6(a[5], 40, met[M_ACC]),
+                         jnum6(a[6], 40, met[M_MARGIN]), jnum6(a[7], 40, met[M_LPC]), jnum6(a[8], 40, met[M_LPR]), tps);
+                fputs(line, log);
+                fflush(log);
+                ax_buf_puts(&logbuf, line);
+            }
+            tlast = t;
+            tok_since = 0;
+        }
+        if (diverged) {
+            ax_error(d, "train", "step %lld: loss %g, grad_norm %g: training diverged, so it stopped without saving this "
+                     "step; lower learning_rate (now %g at this step) or set max_grad_norm",
+                     (long long)step + 1, loss, gnorm, lr);
+            goto out;
+        }
+        const int epoch_end = estep + 1 == esp.nsteps;
+        const int save_now = save_mode == SAVE_STEPS   ? (step + 1) % save_every == 0 && step + 1 < total
+                             : save_mode == SAVE_EPOCH ? epoch_end && step + 1 < total
+                                                       : 0;
+        if (save_now) { /* checkpoints as SFT writes them (the final model goes to output_dir itself) */
+            char ck[4096], name[64];
+            snprintf(name, sizeof name, "checkpoint-%lld", (long long)step + 1);
+            if (ax_path_join(ck, sizeof ck, out_dir, name) != 0) {
+                ax_error(d, out_dir, "path too long");
+                goto out;
+            }
+            int ck_bad = rt_session_save(s, ck, 1, d) != 0;
+            if (rt_session_any_rank(s, ck_bad)) {
+                if (!ck_bad) ax_error(d, ck, "checkpoint not written: another rank failed");
+                goto out;
+            }
+            if (rt_ckpt_save_state(s, ck, step + 1, total, (double)ep + (double)(estep + 1) / (double)esp.nsteps, G,
+                                   logbuf.data, d) != 0)
+                goto out;
+            if (lead) rt_ckpt_prune(out_dir, keep_n, step + 1, 0);
+        }
+    }
+    if (log) fclose(log);
+    log = NULL;
+    if (rt_train_write_model(s, out_dir, d) != 0) goto out;
+    if (!quiet) printf("axorun: done in %.1f s; model saved to %s/\n", rt_train_now() - t0, out_dir);
+    rc = 0;
+out:
+    if (log) fclose(log);
+    ax_buf_free(&logbuf);
+    free(counts), free(first), free(keep), free(order), free(ref), free(rowbuf), free(stage), free(msum), free(mred);
+    rt_data_free(&ds);
+    return rc;
+}

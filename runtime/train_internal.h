@@ -1,0 +1,23 @@
+/* train_internal.h — the pieces of runtime/train.c's training loop that
+ * runtime/dpo.c (rl: dpo) shares with it. Not an interface for callers. */
+#ifndef RT_TRAIN_INTERNAL_H
+#define RT_TRAIN_INTERNAL_H
+
+#include "runtime/data.h"
+#include "runtime/train.h"
+
+/* The plan's datasets under `prefix` (io.dataset, io.test_dataset), each one's sample count in counts[nds]. */
+int rt_train_load_datasets(const ir_module *m, const char *prefix, int nds, int64_t V, int64_t S, rt_dataset *ds,
+                           int64_t *counts, int lead, int say, ax_diag *d);
+/* The final model (or adapter) written into dir, atomically. */
+int rt_train_write_model(rt_session *s, const char *dir, ax_diag *d);
+/* A global's host buffer to / from the device backend (no-ops on the CPU executor). */
+int rt_train_push(rt_session *s, const rt_buf *b, ax_diag *d);
+int rt_train_pull(rt_session *s, const rt_buf *b, ax_diag *d);
+double rt_train_now(void);
+/* The plan's learning-rate schedule for `total` steps with `warmup` of them warming up. */
+rt_lr_sched rt_train_sched(const ir_module *m, int64_t warmup, int64_t total);
+/* rl: dpo's loop (runtime/dpo.c); rt_train calls it for a DPO plan. */
+int rt_train_dpo(rt_session *s, const rt_train_opts *o, ax_diag *d);
+
+#endif

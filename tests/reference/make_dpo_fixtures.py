@@ -1,0 +1,121 @@
+#!/usr/bin/env python3
+"""The rl: dpo reference: TRL 1.9's DPOTrainer itself, run as Axolotl 0.19 runs
+it, on the bundled tiny chat model and toy preference pairs.
+
+Writes tests/reference/dpo/tiny-llama-chat/: the model (config.json,
+tokenizer files and model.safetensors of transformers' own init under
+torch.manual_seed(1234), float32) and dpo.json: for each case, the config
+axo compiles (a YAML text whose base_model and datasets paths are relative to
+that directory) and TRL's log history, one entry a step: loss, grad_norm,
+learning_rate, rewards/chosen, rewards/rejected, rewards/accuracies,
+rewards/margins, logps/chosen, logps/rejected.
+
+What it reproduces of Axolotl (0.19, axolotl/utils/data/rl.py and
+core/builders/rl.py), without importing it: the llama3.intel transform, the
+drop of pairs whose prompt + completion (tokens without specials) exceed
+sequence_len, the merged dataset's shuffle(seed), max_length = sequence_len,
+max_steps = ceil(pairs x num_epochs / batch size) when the config sets none,
+warmup_steps as given, optim adamw_torch, beta from rl_beta. TRL then adds
+the eos, tokenizes, drops pairs whose prompt fills max_length, and trains with
+its reference model loaded again from the same directory (full fine-tune).
+
+Usage (repository root):  python3 tests/reference/make_dpo_fixtures.py
+Needs: torch, transformers 5, trl 1.9, datasets, accelerate (CPU).
+"""
+import json
+import math
+import os
+import shutil
+import sys
+import tempfile
+
+import torch
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+OUT = os.path.join(ROOT, "tests", "reference", "dpo", "tiny-llama-chat")
+DATA = os.path.join(ROOT, "configs", "data", "toy_dpo.jsonl")
+SEED = 42
+
+CASES = {
+    # name: (sequence_len, micro_batch_size, gradient_accumulation_steps, steps, lr, beta, lr_scheduler, warmup, rows)
+    "full_ga2": (64, 2, 2, 8, 5e-3, 0.1, "cosine", 2, 48),
+    "full_beta05_short": (40, 3, 1, 6, 2e-3, 0.5, "constant", 0, 30),
+}
+
+
+def llama3_intel(row):
+    sys_ = row.get("system")
+    p = ""
+    if sys_:
+        p = "<|start_header_id|>system<|end_header_id|>\n\n%s<|eot_id|>" % sys_
+    p += ("<|start_header_id|>user<|end_header_id|>\n\n%s<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n"
+          % row["question"])
+    return {"prompt": p, "chosen": row["chosen"] + "<|eot_id|>", "rejected": row["rejected"] + "<|eot_id|>"}
+
+
+def yaml_of(case):
+    S, mbs, ga, steps, lr, beta, sched, warm, rows = case
+    return ("base_model: .\nrl: dpo\nrl_beta: %r\ndatasets:\n  - path: toy_dpo_%d.jsonl\n    type: llama3.intel\n"
+            "sequence_len: %d\nmicro_batch_size: %d\ngradient_accumulation_steps: %d\nnum_epochs: 1\nmax_steps: %d\n"
+            "learning_rate: %r\nlr_scheduler: %s\nwarmup_steps: %d\noptimizer: adamw_torch\nmax_grad_norm: 1.0\n"
+            "weight_decay: 0.0\nlogging_steps: 1\nseed: %d\n" % (beta, rows, S, mbs, ga, steps, lr, sched, warm, SEED))
+
+
+def main():
+    import datasets
+    import transformers
+    import trl
+    from transformers import AutoConfig, AutoTokenizer, LlamaForCausalLM
+
+    torch.use_deterministic_algorithms(True)
+    torch.set_num_threads(1)
+    src = os.path.join(ROOT, "configs", "models", "tiny-llama-chat")
+    os.makedirs(OUT, exist_ok=True)
+    cfg = AutoConfig.from_pretrained(src)
+    cfg._attn_implementation = "eager"
+    torch.manual_seed(1234)
+    model = LlamaForCausalLM(cfg).float()
+    model.save_pretrained(OUT, safe_serialization=True)
+    os.remove(os.path.join(OUT, "generation_config.json"))  # save_pretrained's; nothing here reads it
+    for f in ("config.json", "tokenizer.json", "tokenizer_config.json"):  # the originals, byte for byte
+        shutil.copy(os.path.join(src, f), os.path.join(OUT, f))
+    rows_all = [json.loads(l) for l in open(DATA, encoding="utf-8")]
+    tok = AutoTokenizer.from_pretrained(OUT)
+    out = {"versions": {"torch": torch.__version__, "transformers": transformers.__version__, "trl": trl.__version__,
+                        "datasets": datasets.__version__}, "cases": {}}
+    for name, case in CASES.items():
+        S, mbs, ga, steps, lr, beta, sched, warm, nrows = case
+        with open(os.path.join(OUT, "toy_dpo_%d.jsonl" % nrows), "w", encoding="utf-8") as f:
+            for r in rows_all[:nrows]:
+                f.write(json.dumps(r) + "\n")
+        pairs = [llama3_intel(r) for r in rows_all[:nrows]]
+
+        def fits(s):
+            n = lambda t: len(tok(t, add_special_tokens=False)["input_ids"])
+            return n(s["prompt"]) + n(s["chosen"]) <= S and n(s["prompt"]) + n(s["rejected"]) <= S
+
+        pairs = [p for p in pairs if fits(p)]
+        ds = datasets.Dataset.from_list(pairs).shuffle(seed=SEED)
+        torch.manual_seed(1234)
+        policy = LlamaForCausalLM.from_pretrained(OUT, torch_dtype=torch.float32, attn_implementation="eager")
+        with tempfile.TemporaryDirectory() as tmp:
+            args = trl.DPOConfig(output_dir=tmp, per_device_train_batch_size=mbs, gradient_accumulation_steps=ga,
+                                 learning_rate=lr, lr_scheduler_type=sched, warmup_steps=warm, max_steps=steps,
+                                 logging_steps=1, beta=beta, max_length=S, seed=SEED, data_seed=SEED, optim="adamw_torch",
+                                 weight_decay=0.0, max_grad_norm=1.0, report_to=[], save_strategy="no", use_cpu=True,
+                                 remove_unused_columns=False, bf16=False, dataloader_num_workers=0)
+            tr = trl.DPOTrainer(model=policy, args=args, train_dataset=ds, processing_class=tok)
+            tr.train()
+            hist = [h for h in tr.state.log_history if "loss" in h and "train_runtime" not in h]
+        keys = ("loss", "grad_norm", "learning_rate", "rewards/chosen", "rewards/rejected", "rewards/accuracies",
+                "rewards/margins", "logps/chosen", "logps/rejected")
+        out["cases"][name] = {"config": yaml_of(case), "pairs_after_axolotl_filter": len(pairs),
+                              "steps": [{k: float(h[k]) for k in keys} | {"step": int(h["step"])} for h in hist]}
+        print(name, len(pairs), "pairs;", " ".join("%.5f" % h["loss"] for h in hist))
+    with open(os.path.join(OUT, "dpo.json"), "w") as f:
+        json.dump(out, f, indent=1, sort_keys=True)
+        f.write("\n")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
