@@ -718,6 +718,7 @@ static void set_defaults(fe_config *c) {
     c->num_epochs = 1;
     c->learning_rate = 5e-5;
     c->lr_scheduler = FE_SCHED_COSINE;
+    c->warmup_steps = -1, c->warmup_ratio = NAN; /* unset: Axolotl's 3% of its step count, at most 100 */
     c->sched_num_cycles = c->sched_power = c->sched_lr_end = c->sched_timescale = NAN;
     c->sched_min_lr = c->sched_min_lr_rate = c->cosine_min_lr_ratio = c->cosine_constant_lr_ratio = NAN;
     c->sched_warmup_lr_rate = c->sched_num_decay_steps = c->sched_num_stable_steps = c->sched_min_lr_ratio = NAN;
@@ -3485,8 +3486,8 @@ void fe_config_canonical(const fe_config *c, ax_buf *out) {
     D("cosine_min_lr_ratio", c->cosine_min_lr_ratio);
     D("cosine_constant_lr_ratio", c->cosine_constant_lr_ratio);
     I("lr_quadratic_warmup", c->lr_quadratic_warmup);
-    I("warmup_steps", c->warmup_steps);
-    D("warmup_ratio", c->warmup_ratio);
+    if (c->warmup_steps >= 0) I("warmup_steps", c->warmup_steps);
+    if (!isnan(c->warmup_ratio)) D("warmup_ratio", c->warmup_ratio);
     D("weight_decay", c->weight_decay);
     /* absent when off: older plans keep their cache keys */
     if (c->neftune_noise_alpha > 0) D("neftune_noise_alpha", c->neftune_noise_alpha);

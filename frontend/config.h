@@ -175,8 +175,9 @@ typedef struct fe_config {
     /* Axolotl's cosine variants: cosine_min_lr_ratio, cosine_constant_lr_ratio (NAN: unset), lr_quadratic_warmup */
     double cosine_min_lr_ratio, cosine_constant_lr_ratio;
     int lr_quadratic_warmup;
-    int64_t warmup_steps;    /* default 0; warmup_ratio used when set */
-    double warmup_ratio;
+    int64_t warmup_steps;    /* -1: unset; warmup_ratio used when set, else Axolotl's default (runtime/train.c
+                              * rt_axolotl_warmup) */
+    double warmup_ratio;     /* NAN: unset */
     double weight_decay;     /* default 0.0 */
     double neftune_noise_alpha; /* NEFTune (transformers' TrainingArguments.neftune_noise_alpha; old name
                                  * noisy_embedding_alpha): noise on the input embeddings in training; 0 = off */

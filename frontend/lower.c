@@ -287,8 +287,9 @@ static void module_facts(const fe_config *c, const fe_model *m, int world_size, 
         set_i(mod, "train.sched.three_phase", c->oc_three_phase > 0);
         set_i(mod, "train.sched.cycle_momentum", c->oc_cycle_momentum != 0);
     }
-    set_i(mod, "train.warmup_steps", c->warmup_steps);
-    set_f(mod, "train.warmup_ratio", c->warmup_ratio);
+    /* absent when unset: the runtime then takes Axolotl's default, 3% of its step count (rt_axolotl_warmup) */
+    if (c->warmup_steps >= 0) set_i(mod, "train.warmup_steps", c->warmup_steps);
+    if (!isnan(c->warmup_ratio)) set_f(mod, "train.warmup_ratio", c->warmup_ratio);
     set_f(mod, "train.max_grad_norm", c->max_grad_norm);
     set_i(mod, "train.seed", (int64_t)c->seed);
     if (c->neftune_noise_alpha > 0) { /* runtime/train.c */

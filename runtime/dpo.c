@@ -174,11 +174,10 @@ int rt_train_dpo(rt_session *s, const rt_train_opts *o, ax_diag *d) {
     }
     /* Axolotl's max_steps for rl: ceil(its pairs x num_epochs / batch size), its pairs being those before TRL's drop */
     const double epochs = mattr_f(m, "train.epochs", 1);
-    int64_t total = o->max_steps > 0 ? o->max_steps : mattr_i(m, "train.max_steps", 0);
-    if (total <= 0) total = (int64_t)ceil((double)npairs * epochs / (double)G);
-    int64_t warmup = mattr_i(m, "train.warmup_steps", 0);
-    const double wr = mattr_f(m, "train.warmup_ratio", 0);
-    if (warmup <= 0 && wr > 0) warmup = (int64_t)ceil(wr * (double)total);
+    const int64_t data_total = (int64_t)ceil((double)npairs * epochs / (double)G), max_steps = o->max_steps > 0 ?
+                               o->max_steps : mattr_i(m, "train.max_steps", 0);
+    const int64_t total = max_steps > 0 ? max_steps : data_total;
+    const int64_t warmup = rt_axolotl_warmup(m, data_total); /* for rl, Axolotl's count is not capped by max_steps */
     const rt_lr_sched lrs = rt_train_sched(m, warmup, total);
     const double base_lr = mattr_f(m, "train.lr", 1e-4);
     const int one_cycle = !strcmp(lrs.name, "one_cycle");

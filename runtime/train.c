@@ -1627,6 +1627,16 @@ static int fix_untrained(rt_session *s, const rt_dataset *train, int lead, int s
     return rc;
 }
 
+int64_t rt_axolotl_warmup(const ir_module *m, int64_t total_num_steps) {
+    const int64_t ws = mattr_i(m, "train.warmup_steps", -1);
+    const double wr = mattr_f(m, "train.warmup_ratio", NAN);
+    int64_t w = ws >= 0 ? ws
+                : !isnan(wr) ? (int64_t)(wr * (double)total_num_steps)              /* Python's int(): floor here */
+                             : (int64_t)fmin((double)(int64_t)(0.03 * (double)total_num_steps), 100.0);
+    if (w < 0) w = 0;
+    return w == 1 ? 2 : w; /* Axolotl's own rule */
+}
+
 /* The plan's learning-rate schedule for a run of `total` steps with `warmup` of them warming up. */
 rt_lr_sched rt_train_sched(const ir_module *m, int64_t warmup, int64_t total) {
     rt_lr_sched lrs = {.name = mattr_s(m, "train.scheduler", "cosine"), .warmup = warmup, .total = total,
@@ -1890,7 +1900,8 @@ int rt_train(rt_session *s, const rt_train_opts *o, ax_diag *d) {
                     (long long)rows.ntruncated);
     /* num_epochs: a float in Axolotl */
     const double epochs = mattr_f(m, "train.epochs", 1);
-    int64_t total = o->max_steps > 0 ? o->max_steps : mattr_i(m, "train.max_steps", 0);
+    const int64_t max_steps = o->max_steps > 0 ? o->max_steps : mattr_i(m, "train.max_steps", 0);
+    int64_t total = 0; /* Axolotl's calculate_total_num_steps first; max_steps replaces it below */
     /* Axolotl sets max_steps itself (its calculate_total_num_steps), so a fractional or uneven last epoch ends
      * where it says: ceil(samples x num_epochs / global batch) without packing; with packing floor(max(1, packs /
      * global batch) x num_epochs), less ceil(num_epochs) when the config sets dataloader_drop_last, where its packs
@@ -1941,9 +1952,9 @@ int rt_train(rt_session *s, const rt_train_opts *o, ax_diag *d) {
     if (total <= 0)
         total = dopt.sample_packing ? (int64_t)ceil(epochs * (double)steps_per_epoch)
                                     : (int64_t)ceil((double)rows.nrows * epochs / (double)G);
-    int64_t warmup = mattr_i(m, "train.warmup_steps", 0);
-    double wr = mattr_f(m, "train.warmup_ratio", 0);
-    if (warmup <= 0 && wr > 0) warmup = (int64_t)ceil(wr * (double)total);
+    /* Axolotl's total_num_steps: its own count, or max_steps when fewer; the warmup is taken of it */
+    const int64_t warmup = rt_axolotl_warmup(m, max_steps > 0 && max_steps < total ? max_steps : total);
+    if (max_steps > 0) total = max_steps;
     rt_lr_sched lrs = rt_train_sched(m, warmup, total);
     double base_lr = mattr_f(m, "train.lr", 1e-4);
     /* reduce_lr_on_plateau: torch's ReduceLROnPlateau defaults; greedy: GreedyLR's */

@@ -237,4 +237,10 @@ typedef struct rt_train_opts {
 
 int rt_train(rt_session *s, const rt_train_opts *o, ax_diag *d);
 
+/* The warmup Axolotl 0.19 hands HF (core/builders/base.py _configure_warmup_and_logging) for its
+ * total_num_steps (SFT: its own count, or max_steps when fewer; rl: its own count): warmup_steps as given
+ * (module attr train.warmup_steps), else int(warmup_ratio x total_num_steps), else min(int(0.03 x
+ * total_num_steps), 100); a warmup of 1 becomes 2. Plans from before the attrs could be unset say 0. */
+int64_t rt_axolotl_warmup(const ir_module *m, int64_t total_num_steps);
+
 #endif

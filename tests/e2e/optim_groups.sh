@@ -167,10 +167,14 @@ check '"$AXOC" compile oc7.yml -o oc7.bin 2>/dev/null && ! "$AXORUN" oc7.bin >oc
 oc oc6 'save_steps: 2'
 check 'oc_run oc6 && ! "$AXORUN" oc6.bin --output-dir oc6-r --resume-from oc6/checkpoint-2 --max-steps 6 >oc6r.out 2>&1 && grep -q "torch.s OneCycleLR keeps the checkpoint.s total_steps" oc6r.out && "$AXORUN" oc6.bin --output-dir oc6-s --resume-from oc6/checkpoint-2 >/dev/null 2>&1 && cmp -s oc6/model.safetensors oc6-s/model.safetensors' \
   "one_cycle resumed with other max_steps: refused (OneCycleLR keeps its total_steps); with the same: the straight run's model"
-oc oc5 ''
-sed -i 's/^warmup_steps: 2/warmup_steps: 1/' oc5.yml
-check '"$AXOC" compile oc5.yml -o oc5.bin 2>/dev/null && ! "$AXORUN" oc5.bin >oc5.out 2>&1 && grep -q "lr_scheduler: one_cycle (warmup 1 of 4 steps): torch.s OneCycleLR divides by zero at step 0" oc5.out && test ! -e oc5/model.safetensors' \
-  "one_cycle with 1 warmup step: refused before training, as OneCycleLR raises ZeroDivisionError"
+oc oc5 'lr_scheduler_kwargs: {pct_start: 0.25}'
+check '"$AXOC" compile oc5.yml -o oc5.bin 2>/dev/null && ! "$AXORUN" oc5.bin >oc5.out 2>&1 && grep -q "lr_scheduler: one_cycle (warmup 2 of 4 steps): torch.s OneCycleLR divides by zero at step 0" oc5.out && test ! -e oc5/model.safetensors' \
+  "one_cycle with a 1-step first phase (pct_start 0.25 of 4 steps): refused before training, as OneCycleLR raises ZeroDivisionError"
+# Axolotl makes a warmup of 1 step 2 (its _configure_warmup_and_logging), which keeps one_cycle's first phase 2 long
+oc oc8 ''
+sed -i 's/^warmup_steps: 2/warmup_steps: 1/' oc8.yml
+check 'oc_run oc8 && cmp -s oc8/model.safetensors oc2/model.safetensors' \
+  "one_cycle with warmup_steps 1 trains as with 2 (Axolotl's rule)"
 for bad in "max_lr: 0.1|Axolotl passes max_lr (learning_rate) to OneCycleLR itself" "pct_start: 1|expected a float written with a decimal point" \
   "final_div_factor: 1e4|expected a number as YAML 1.1 writes one" "anneal_strategy: cosine|expected cos or linear" \
   "verbose: true|not an argument of torch.s OneCycleLR" "pct_start: 1.5|expected a float in \[0, 1\]"; do

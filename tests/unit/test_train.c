@@ -852,6 +852,24 @@ static void neftune_checks(fe_arch arch) {
     ax_diag_free(&d);
 }
 
+/* Axolotl 0.19's warmup for its total_num_steps (core/builders/base.py), in Python's arithmetic: int() of the
+ * float product, min(.., 100) of the 3% default, a 1 made 2; warmup_steps as given. */
+static void axolotl_warmup(void) {
+    static const struct { int64_t ws; double wr; int64_t total, want; } w[] = {
+        {-1, NAN, 1000, 30},  {-1, NAN, 10, 0},     {-1, NAN, 50, 2},      {-1, NAN, 10000, 100}, {-1, NAN, 3400, 100},
+        {-1, NAN, 100, 3},    {-1, NAN, 0, 0},      {-1, 0.1, 15, 2},      {-1, 0.05, 10, 0},     {-1, 0.1, 1000, 100},
+        {-1, 0.0, 1000, 0},   {-1, 0.5, 7, 3},      {0, NAN, 1000, 0},     {1, NAN, 1000, 2},     {7, NAN, 3, 7}};
+    for (size_t i = 0; i < AX_ARRAY_LEN(w); i++) {
+        ir_module *m = ir_module_create();
+        if (w[i].ws >= 0) ir_module_set_attr(m, ir_ai("train.warmup_steps", w[i].ws));
+        if (!isnan(w[i].wr)) ir_module_set_attr(m, ir_af("train.warmup_ratio", w[i].wr));
+        int64_t got = rt_axolotl_warmup(m, w[i].total);
+        CHECK_MSG(got == w[i].want, "warmup_steps %lld, warmup_ratio %g, %lld steps: %lld, Axolotl %lld", (long long)w[i].ws,
+                  w[i].wr, (long long)w[i].total, (long long)got, (long long)w[i].want);
+        ir_module_destroy(m);
+    }
+}
+
 /* rl: dpo end to end on the CPU executor: the gradients micro_step leaves
  * (two fused passes around dpo_loss, then the whole backward) against
  * central finite differences of sum_p scale_p loss_p, the pair losses
@@ -972,6 +990,7 @@ int main(void) {
     fused_lce_equivalence(FE_ARCH_LLAMA, 1);
     fused_lce_equivalence(FE_ARCH_QWEN2, 1);
     g_flce = 1; /* the fused loss under the whole-model checks too */
+    axolotl_warmup();
     dpo_fd_check(0);
     dpo_fd_check(1);
     fd_check(FE_ARCH_LLAMA);
