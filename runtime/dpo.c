@@ -274,6 +274,9 @@ int rt_train_dpo(rt_session *s, const rt_train_opts *o, ax_diag *d) {
     int64_t ep = 0, ep_first = 0;
     double tlast = rt_train_now();
     int64_t tok_since = 0;
+    /* since the last log: HF's summed loss of the steps, TRL's metrics of every global micro-batch (their means) */
+    double loss_acc = 0, met_acc[M_N] = {0};
+    int64_t last_logged = 0, met_n = 0;
     msum = malloc(sizeof *msum * (size_t)(M_COUNT * ga) + 1);
     mred = malloc(sizeof *mred * (size_t)(M_COUNT * ga + 2) + 1);
     if (!msum || !mred) abort();
@@ -290,6 +293,7 @@ int rt_train_dpo(rt_session *s, const rt_train_opts *o, ax_diag *d) {
             nmb += any;
         }
         double lsum = 0;
+        int64_t step_tok = 0;
         memset(msum, 0, sizeof *msum * (size_t)(M_COUNT * ga));
         for (int64_t mb = 0; mb < ga; mb++) {
             int64_t np = 0;
@@ -319,7 +323,7 @@ int rt_train_dpo(rt_session *s, const rt_train_opts *o, ax_diag *d) {
                 ms[M_CH] += rc_, ms[M_RJ] += rr, ms[M_ACC] += rc_ > rr, ms[M_MARGIN] += rc_ - rr;
                 ms[M_LPC] += lc, ms[M_LPR] += lr_, ms[M_N] += 1;
             }
-            for (int64_t i = 0; i < 2 * P * S; i++) tok_since += stage[6 * P * S + i] == 0; /* the attention mask's tokens */
+            for (int64_t i = 0; i < 2 * P * S; i++) step_tok += stage[6 * P * S + i] == 0; /* the attention mask's tokens */
         }
         double lr, b1 = NAN;
         if (one_cycle) {
@@ -334,29 +338,31 @@ int rt_train_dpo(rt_session *s, const rt_train_opts *o, ax_diag *d) {
         }
         if (rt_session_opt_step(s, (float)lr, step + 1, d) != 0 || rt_train_pull(s, gss, d) != 0) goto out;
         /* one reduction: the loss, the tokens, each global micro-batch's metric sums */
-        mred[0] = (float)lsum, mred[1] = (float)tok_since;
+        mred[0] = (float)lsum, mred[1] = (float)step_tok;
         for (int64_t i = 0; i < M_COUNT * ga; i++) mred[2 + i] = (float)msum[i];
         if (nranks > 1 && s->st.coll->all_reduce(s->st.coll->ctx, dp, mred, (int)(2 + M_COUNT * ga)) != 0) {
             ax_error(d, "train", "reducing the loss across ranks failed");
             goto out;
         }
         const double loss = (double)mred[0], gnorm = gss ? sqrt((double)rt_f(gss)[0]) : NAN;
-        double met[M_N] = {0};
-        int nm = 0;
         for (int64_t mb = 0; mb < ga; mb++) {
             const float *ms = mred + 2 + M_COUNT * mb;
             if (ms[M_N] <= 0) continue;
-            for (int k = 0; k < M_N; k++) met[k] += (double)ms[k] / (double)ms[M_N];
-            nm++;
+            for (int k = 0; k < M_N; k++) met_acc[k] += (double)ms[k] / (double)ms[M_N];
+            met_n++;
         }
-        for (int k = 0; k < M_N; k++) met[k] = nm ? met[k] / nm : NAN;
+        loss_acc += loss;
+        tok_since += (int64_t)mred[1];
         const int diverged = !isfinite(loss) || (gss && !isfinite(gnorm));
         if ((step + 1) % log_every == 0 || step + 1 == total || diverged) {
-            double t = rt_train_now(), tps = (double)mred[1] / fmax(t - tlast, 1e-9);
+            double t = rt_train_now(), tps = (double)tok_since / fmax(t - tlast, 1e-9), met[M_N];
+            const double log_loss = loss_acc / (double)(step + 1 - last_logged);
+            for (int k = 0; k < M_N; k++) met[k] = met_n ? met_acc[k] / (double)met_n : NAN, met_acc[k] = 0;
+            loss_acc = 0, met_n = 0, last_logged = step + 1;
             if (!quiet)
                 printf("step %lld/%lld | epoch %lld | loss %.4f | grad_norm %.4f | lr %.3e | rewards/chosen %.4f | "
                        "rewards/rejected %.4f | rewards/accuracies %.3f | %.0f tok/s\n",
-                       (long long)step + 1, (long long)total, (long long)ep, loss, gnorm, lr, met[M_CH], met[M_RJ],
+                       (long long)step + 1, (long long)total, (long long)ep, log_loss, gnorm, lr, met[M_CH], met[M_RJ],
                        met[M_ACC], tps);
             if (log) {
                 char line[1024], a[9][40];
@@ -364,7 +370,7 @@ int rt_train_dpo(rt_session *s, const rt_train_opts *o, ax_diag *d) {
                          "{\"step\": %lld, \"epoch\": %lld, \"loss\": %s, \"grad_norm\": %s, \"lr\": %s, \"rewards/chosen\": "
                          "%s, \"rewards/rejected\": %s, \"rewards/accuracies\": %s, \"rewards/margins\": %s, "
                          "\"logps/chosen\": %s, \"logps/rejected\": %s, \"tokens_per_s\": %.1f}\n",
-                         (long long)step + 1, (long long)ep, jnum6(a[0], 40, loss), jnum6(a[1], 40, gnorm), jnum6(a[2], 40, lr),
+                         (long long)step + 1, (long long)ep, jnum6(a[0], 40, log_loss), jnum6(a[1], 40, gnorm), jnum6(a[2], 40, lr),
                          jnum6(a[3], 40, met[M_CH]), jnum6(a[4], 40, met[M_RJ]), jnum6(a[5], 40, met[M_ACC]),
                          jnum6(a[6], 40, met[M_MARGIN]), jnum6(a[7], 40, met[M_LPC]), jnum6(a[8], 40, met[M_LPR]), tps);
                 fputs(line, log);

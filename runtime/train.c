@@ -2184,6 +2184,9 @@ int rt_train(rt_session *s, const rt_train_opts *o, ax_diag *d) {
                s->backend ? s->backend->name : "cpu");
     double t0 = rt_train_now(), tlast = t0;
     int64_t tok_since = 0;
+    /* HF logs the mean loss of the steps since its last log (tr_loss / (global_step - _globalstep_last_logged)) */
+    double loss_acc = 0;
+    int64_t last_logged = start;
     const size_t BS = (size_t)(s->B * s->S);
     /* the epoch a resumed run starts in (an epoch of packed rows has its own number of steps): the ones before it
      * counted, its rows built */
@@ -2267,16 +2270,19 @@ int rt_train(rt_session *s, const rt_train_opts *o, ax_diag *d) {
          * the step and stops before it is saved, so that the checkpoints and the model already written stay the
          * last good state. Every rank sees the same reduced values, so every rank stops here. */
         const int diverged = (loss_sum && !isfinite(loss)) || (gss && !isfinite(gnorm));
+        loss_acc += loss;
         if ((step + 1) % log_every == 0 || step + 1 == total || diverged) {
             double t = rt_train_now(), tps = (double)lsum[1] / fmax(t - tlast, 1e-9);
+            const double log_loss = loss_acc / (double)(step + 1 - last_logged);
+            loss_acc = 0, last_logged = step + 1;
             if (!quiet) {
                 if (tty) printf("\r\033[K");
                 printf("step %lld/%lld | epoch %lld | loss %.4f | grad_norm %.4f | lr %.3e | %.0f tok/s\n", (long long)step + 1,
-                       (long long)total, (long long)e, loss, gnorm, lr, tps);
+                       (long long)total, (long long)e, log_loss, gnorm, lr, tps);
             }
             if (log) {
                 char line[512];
-                rt_log_line(line, sizeof line, step + 1, e, loss, gnorm, lr, tps);
+                rt_log_line(line, sizeof line, step + 1, e, log_loss, gnorm, lr, tps);
                 fputs(line, log);
                 fflush(log);
                 ax_buf_puts(&logbuf, line);

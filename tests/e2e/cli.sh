@@ -48,6 +48,15 @@ check 'test -s out/model.safetensors && test -s out/config.json && test -s out/t
 first=$(head -1 out/train_log.jsonl | sed 's/.*"loss": \([0-9.e+-]*\).*/\1/')
 last=$(tail -1 out/train_log.jsonl | sed 's/.*"loss": \([0-9.e+-]*\).*/\1/')
 check "awk 'BEGIN{exit !($last < $first * 0.6)}'" "loss falls over 60 steps ($first -> $last)"
+# HF logs the mean loss of the steps since its last log: step 20's logged loss = the mean of steps 1-20 logged one by one
+sed -e "s#^logging_steps: .*#logging_steps: 1#" -e "s#^base_model: #base_model: $SRC/configs/#" \
+    -e "s#^  - path: #  - path: $SRC/configs/#" "$SRC/configs/quickstart.yml" >ls1.yml
+check '"$AXOC" compile ls1.yml -o ls1.bin 2>ls1.err && "$AXORUN" ls1.bin --max-steps 60 --output-dir out1 --quiet && python3 - out/train_log.jsonl out1/train_log.jsonl <<'"'"'PYEOF'"'"'
+import json, sys
+a, b = ([json.loads(l) for l in open(p)] for p in sys.argv[1:3])
+want = sum(x["loss"] for x in b[:20]) / 20
+sys.exit(not (a[0]["step"] == 20 and len(b) == 60 and abs(a[0]["loss"] - want) <= 2e-6 * want))
+PYEOF' "the logged loss is the mean over logging_steps (HF's)"
 check '! "$AXORUN" p1.bin --max-steps 2 --output-dir out --quiet 2>o.err && grep -q "refusing to overwrite" o.err' "an existing trained model is not overwritten"
 check '"$AXORUN" p1.bin --max-steps 2 --output-dir out --quiet --overwrite' "--overwrite replaces it"
 

@@ -37,9 +37,12 @@ DATA = os.path.join(ROOT, "configs", "data", "toy_dpo.jsonl")
 SEED = 42
 
 CASES = {
-    # name: (sequence_len, micro_batch_size, gradient_accumulation_steps, steps, lr, beta, lr_scheduler, warmup, rows)
-    "full_ga2": (64, 2, 2, 8, 5e-3, 0.1, "cosine", 2, 48),
-    "full_beta05_short": (40, 3, 1, 6, 2e-3, 0.5, "constant", 0, 30),
+    # name: (sequence_len, micro_batch_size, gradient_accumulation_steps, steps, lr, beta, lr_scheduler,
+    #        warmup_steps (None: unset), rows, logging_steps)
+    "full_ga2": (64, 2, 2, 8, 5e-3, 0.1, "cosine", 2, 48, 1),
+    "full_beta05_short": (40, 3, 1, 6, 2e-3, 0.5, "constant", 0, 30, 1),
+    # Axolotl's default warmup (3% of its own step count, not of max_steps) and HF's mean loss over logging_steps
+    "full_default_warmup_log3": (64, 2, 1, 9, 3e-3, 0.1, "cosine", None, 600, 3),
 }
 
 
@@ -54,11 +57,18 @@ def llama3_intel(row):
 
 
 def yaml_of(case):
-    S, mbs, ga, steps, lr, beta, sched, warm, rows = case
+    S, mbs, ga, steps, lr, beta, sched, warm, rows, log = case
     return ("base_model: .\nrl: dpo\nrl_beta: %r\ndatasets:\n  - path: toy_dpo_%d.jsonl\n    type: llama3.intel\n"
             "sequence_len: %d\nmicro_batch_size: %d\ngradient_accumulation_steps: %d\nnum_epochs: 1\nmax_steps: %d\n"
-            "learning_rate: %r\nlr_scheduler: %s\nwarmup_steps: %d\noptimizer: adamw_torch\nmax_grad_norm: 1.0\n"
-            "weight_decay: 0.0\nlogging_steps: 1\nseed: %d\n" % (beta, rows, S, mbs, ga, steps, lr, sched, warm, SEED))
+            "learning_rate: %r\nlr_scheduler: %s\n%soptimizer: adamw_torch\nmax_grad_norm: 1.0\n"
+            "weight_decay: 0.0\nlogging_steps: %d\nseed: %d\n"
+            % (beta, rows, S, mbs, ga, steps, lr, sched, "" if warm is None else "warmup_steps: %d\n" % warm, log, SEED))
+
+
+def axolotl_warmup(warm, total_num_steps):
+    """core/builders/base.py _configure_warmup_and_logging (no warmup_ratio in these cases)"""
+    w = warm if warm is not None else min(int(0.03 * total_num_steps), 100)
+    return 2 if w == 1 else w
 
 
 def main():
@@ -84,7 +94,7 @@ def main():
     out = {"versions": {"torch": torch.__version__, "transformers": transformers.__version__, "trl": trl.__version__,
                         "datasets": datasets.__version__}, "cases": {}}
     for name, case in CASES.items():
-        S, mbs, ga, steps, lr, beta, sched, warm, nrows = case
+        S, mbs, ga, steps, lr, beta, sched, warm, nrows, log = case
         with open(os.path.join(OUT, "toy_dpo_%d.jsonl" % nrows), "w", encoding="utf-8") as f:
             for r in rows_all[:nrows]:
                 f.write(json.dumps(r) + "\n")
@@ -96,12 +106,14 @@ def main():
 
         pairs = [p for p in pairs if fits(p)]
         ds = datasets.Dataset.from_list(pairs).shuffle(seed=SEED)
+        total_num_steps = math.ceil(len(pairs) * 1 / (mbs * ga))  # Axolotl's for rl: pairs x num_epochs / batch size
+        warmup = axolotl_warmup(warm, total_num_steps)
         torch.manual_seed(1234)
         policy = LlamaForCausalLM.from_pretrained(OUT, torch_dtype=torch.float32, attn_implementation="eager")
         with tempfile.TemporaryDirectory() as tmp:
             args = trl.DPOConfig(output_dir=tmp, per_device_train_batch_size=mbs, gradient_accumulation_steps=ga,
-                                 learning_rate=lr, lr_scheduler_type=sched, warmup_steps=warm, max_steps=steps,
-                                 logging_steps=1, beta=beta, max_length=S, seed=SEED, data_seed=SEED, optim="adamw_torch",
+                                 learning_rate=lr, lr_scheduler_type=sched, warmup_steps=warmup, max_steps=steps,
+                                 logging_steps=log, beta=beta, max_length=S, seed=SEED, data_seed=SEED, optim="adamw_torch",
                                  weight_decay=0.0, max_grad_norm=1.0, report_to=[], save_strategy="no", use_cpu=True,
                                  remove_unused_columns=False, bf16=False, dataloader_num_workers=0)
             tr = trl.DPOTrainer(model=policy, args=args, train_dataset=ds, processing_class=tok)
@@ -109,7 +121,7 @@ def main():
             hist = [h for h in tr.state.log_history if "loss" in h and "train_runtime" not in h]
         keys = ("loss", "grad_norm", "learning_rate", "rewards/chosen", "rewards/rejected", "rewards/accuracies",
                 "rewards/margins", "logps/chosen", "logps/rejected")
-        out["cases"][name] = {"config": yaml_of(case), "pairs_after_axolotl_filter": len(pairs),
+        out["cases"][name] = {"config": yaml_of(case), "pairs_after_axolotl_filter": len(pairs), "warmup": warmup,
                               "steps": [{k: float(h[k]) for k in keys} | {"step": int(h["step"])} for h in hist]}
         print(name, len(pairs), "pairs;", " ".join("%.5f" % h["loss"] for h in hist))
     with open(os.path.join(OUT, "dpo.json"), "w") as f:
