@@ -340,6 +340,9 @@ static const key_def keys[] = {
     {"dpo_loss_weights", K_SPECIAL, -1, 0},
     {"dpo_label_smoothing", K_SPECIAL, -1, 0},
     {"max_prompt_len", K_SPECIAL, -1, 0},
+    {"dpo_use_logits_to_keep", K_SPECIAL, -1, 0},   /* check_rl: Axolotl 0.19 raises on these three */
+    {"dpo_generate_during_eval", K_SPECIAL, -1, 0},
+    {"dpo_norm_loss", K_SPECIAL, -1, 0},
     {"output_dir", K_STR, F(output_dir), 0},
     {"pad_to_sequence_len", K_BOOL, F(pad_to_sequence_len), 0},
     {"pad_to_multiple_of", K_SPECIAL, -1, 0}, /* check_collator */
@@ -609,7 +612,7 @@ const char *const fe_infra_keys[] = {
     "liger_rms_norm_gated", "lm_eval_tasks", "lm_eval_batch_size", "lm_eval_post_train", "use_scattermoe",
     "use_sonicmoe", "dft_chunk_size", "enable_dft_channel_loss", "kd_online_timeout", "use_swanlab",
     /* older releases' */
-    "eval_table_size", "eval_max_new_tokens", "dpo_use_logits_to_keep", "unsloth_cross_entropy_loss",
+    "eval_table_size", "eval_max_new_tokens", "unsloth_cross_entropy_loss",
     "unsloth_lora_mlp", "unsloth_lora_qkv", "unsloth_lora_o", "unsloth_rms_norm", "unsloth_rope",
     "flash_attn_fuse_qkv",
 };
@@ -744,7 +747,7 @@ static void set_defaults(fe_config *c) {
     c->heads_k_stride = 1;
     c->liger_rope = c->liger_rms_norm = c->liger_glu_activation = c->liger_layer_norm = -1;
     c->liger_cross_entropy = c->liger_fused_linear_cross_entropy = -1;
-    c->logging_steps = 1;
+    c->logging_steps = -1; /* unset: Axolotl's max(min(int(0.005 x its steps), 10), 1) (rt_axolotl_logging_steps) */
     c->seed = 42;
     c->ddp_bucket_cap_mb = 25; /* torch DistributedDataParallel's default */
 }
@@ -2230,7 +2233,8 @@ static void apply_special(loader *L, const fe_ypair *p) {
                     "div_factor is lr_scheduler_kwargs.div_factor)", k);
     } else if (!strcmp(k, "rl") || !strcmp(k, "rl_beta") || !strcmp(k, "dpo_beta") || !strcmp(k, "trl") ||
                !strcmp(k, "dpo_loss_type") || !strcmp(k, "dpo_loss_weights") || !strcmp(k, "dpo_label_smoothing") ||
-               !strcmp(k, "max_prompt_len")) {
+               !strcmp(k, "max_prompt_len") || !strcmp(k, "dpo_use_logits_to_keep") ||
+               !strcmp(k, "dpo_generate_during_eval") || !strcmp(k, "dpo_norm_loss")) {
         /* read in check_rl, as a whole */
     } else if (!strcmp(k, "pad_to_multiple_of") || !strcmp(k, "batch_flattening")) {
         /* read in check_collator, once the attention and sample_packing are known */
@@ -2858,6 +2862,14 @@ static void check_rl(loader *L) {
     }
     int no = 0;
     if (rl && (!*rl || (fe_parse_bool(rl, &no) && !no))) rl = NULL; /* "" and false: no rl (Axolotl's falsy) */
+    static const char *const gone[][2] = {{"dpo_use_logits_to_keep", "it has been removed in TRL >= 0.29.0"},
+                                          {"dpo_generate_during_eval", "it has been removed in TRL >= 0.29.0"},
+                                          {"dpo_norm_loss", "due to breaking changes in TRL >= 0.29.0"}};
+    for (size_t i = 0; i < AX_ARRAY_LEN(gone); i++)
+        if ((p = pair(L, gone[i][0])) && !fe_y_is_null(p->v))
+            ax_error(y->d, fe_yloc(y, p->k, loc, sizeof loc), "%s: no longer supported, %s (Axolotl 0.19 refuses it)",
+                     gone[i][0], gone[i][1]);
+    p = pair(L, "rl");
     if (rl && strcmp(rl, "dpo")) {
         static const char *const others[] = {"ipo", "orpo", "kto", "simpo", "grpo", "gdpo", "ebft"};
         int known = 0;
@@ -2906,10 +2918,12 @@ static void check_rl(loader *L) {
             }
         }
     }
-    if (!have_beta && (p = pair(L, "rl_beta")) && !fe_y_is_null(p->v) && fe_y_num(y, "rl_beta", p->v, 0, &b) == 0)
-        c->rl_beta = b, have_beta = 1;
-    if (!have_beta && (p = pair(L, "dpo_beta")) && !fe_y_is_null(p->v) && fe_y_num(y, "dpo_beta", p->v, 0, &b) == 0 && b != 0)
-        c->rl_beta = b;
+    /* Axolotl's check_rl_beta: dpo_beta when it is set and rl_beta is not (or 0) */
+    double rb = NAN, db = NAN;
+    if ((p = pair(L, "rl_beta")) && !fe_y_is_null(p->v) && fe_y_num(y, "rl_beta", p->v, 0, &b) == 0) rb = b;
+    if ((p = pair(L, "dpo_beta")) && !fe_y_is_null(p->v) && fe_y_num(y, "dpo_beta", p->v, 0, &b) == 0) db = b;
+    if (!isnan(db) && db != 0 && (isnan(rb) || rb == 0)) rb = db;
+    if (!have_beta && !isnan(rb)) c->rl_beta = rb;
     /* the loss: sigmoid only */
     int nlt = 0;
     if ((p = pair(L, "dpo_loss_type")) && !fe_y_is_null(p->v)) {
@@ -2969,6 +2983,8 @@ static void check_rl(loader *L) {
         {"lr_scheduler", c->lr_scheduler == FE_SCHED_REDUCE_ON_PLATEAU || c->lr_scheduler == FE_SCHED_GREEDY,
          "a scheduler that reads eval_loss needs evaluation, which rl: dpo does not implement yet"},
         {"batch_flattening", c->batch_flattening, "rl: dpo pads its pairs as TRL's collator does"},
+        {"pad_to_multiple_of", c->pad_to_multiple_of > 0, "with rl: dpo Axolotl swaps in its own DPO collator, which "
+         "does not pad TRL 1.9's prompt_ids / chosen_ids (its run fails at the first batch)"},
     };
     for (size_t i = 0; i < AX_ARRAY_LEN(no_go); i++)
         if (no_go[i].on) {
@@ -2977,6 +2993,11 @@ static void check_rl(loader *L) {
         }
     if (c->sequence_len < 2)
         ax_error(y->d, y->file, "sequence_len: rl: dpo needs rows of at least 2 tokens (a prompt and a completion)");
+    if ((p = pair(L, "dataloader_drop_last")) && !fe_y_is_null(p->v)) {
+        ax_warn(y->d, fe_yloc(y, p->k, loc, sizeof loc), "dataloader_drop_last: ignored with rl: dpo, as Axolotl's RL "
+                "trainer builder does not pass it (HF's default: false)");
+        c->dataloader_drop_last = 0;
+    }
     if (c->lora_dropout > 0 && c->adapter != FE_ADAPTER_NONE) {
         p = pair(L, "lora_dropout");
         ax_warn(y->d, p ? fe_yloc(y, p->k, loc, sizeof loc) : y->file, "lora_dropout: %g is not applied, as TRL's "
@@ -3598,7 +3619,7 @@ void fe_config_canonical(const fe_config *c, ax_buf *out) {
     I("save_steps", c->save_steps);
     if (c->saves_per_epoch) I("saves_per_epoch", c->saves_per_epoch);
     if (c->save_total_limit) I("save_total_limit", c->save_total_limit);
-    I("logging_steps", c->logging_steps);
+    if (c->logging_steps >= 1) I("logging_steps", c->logging_steps);
     I("eval_steps", c->eval_steps);
     if (c->eval_steps_ratio > 0) D("eval_steps_ratio", c->eval_steps_ratio);
     if (c->evals_per_epoch) I("evals_per_epoch", c->evals_per_epoch);

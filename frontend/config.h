@@ -264,7 +264,7 @@ typedef struct fe_config {
     int64_t save_total_limit; /* keep only the newest N checkpoints (and the best); unset or 0: 4, Axolotl's */
     int save_strategy;        /* 0 unset (Axolotl: steps with save_steps / saves_per_epoch, else epoch), FE_SAVE_* */
     int eval_strategy;        /* 0 unset (steps with eval_steps / evals_per_epoch, else each epoch), FE_EVAL_* */
-    int64_t logging_steps;   /* default 1 */
+    int64_t logging_steps;   /* -1: unset (the runtime takes Axolotl's default) */
     int64_t eval_steps;      /* evaluate every N steps (val_set_size > 0); 0 = see below */
     double eval_steps_ratio; /* eval_steps given as a fraction of the total steps (HF: < 1) */
     int64_t evals_per_epoch; /* else Axolotl's eval_steps = 1 / (evals_per_epoch x num_epochs) of the run;

@@ -303,7 +303,7 @@ static void module_facts(const fe_config *c, const fe_model *m, int world_size, 
     set_i(mod, "train.bfloat16", c->bf16_pure); /* bf16 weights and AdamW state, no master copy */
     if (c->resume_from) ir_module_set_attr(mod, ir_as("train.resume_from", c->resume_from));
     if (c->auto_resume) set_i(mod, "train.auto_resume", 1);
-    set_i(mod, "train.logging_steps", c->logging_steps);
+    if (c->logging_steps >= 1) set_i(mod, "train.logging_steps", c->logging_steps); /* absent: Axolotl's default */
     if (c->dataset_exact_deduplication) set_i(mod, "train.dataset_exact_deduplication", 1); /* runtime/train.c */
     if (c->shuffle_before_merging && (c->ndatasets > 1 || c->ntest_datasets > 1))
         set_i(mod, "train.shuffle_before_merging_datasets", 1);

@@ -668,6 +668,7 @@ static int formatted_row(rt_prompter *p, const rt_ds_spec *spec, const json_t *r
 int rt_data_load_formatted_text(const char *text, size_t len, const char *name, const rt_ds_spec *spec,
                                 rt_prompter *p, int64_t vocab_size, rt_dataset *ds, ax_diag *d) {
     ax_buf tok = {0}, lab = {0}, lens = {0};
+    p->dpo_keys = 0; /* a file's rows share its columns (HF datasets) */
     int nerr = 0;
     int64_t nempty = 0;
     char loc[600];

@@ -34,6 +34,7 @@
  * micro-batches of their mean over its pairs. */
 #include "runtime/train_internal.h"
 #include "runtime/resume.h"
+#include "runtime/sharded_ckpt.h"
 
 #include <errno.h>
 #include <math.h>
@@ -126,8 +127,9 @@ int rt_train_dpo(rt_session *s, const rt_train_opts *o, ax_diag *d) {
     int64_t npairs = ds.nsamples / 2;
     for (int i = 0; i < nds; i++)
         if (counts[i] % 2) {
-            ax_error(d, mattr_s(m, "io.dataset.0", "dataset"), "rl: dpo: a dataset gave an odd number of samples (a "
-                     "dataset that is not of a DPO type?)");
+            char k[48];
+            snprintf(k, sizeof k, "io.dataset.%d", i);
+            ax_error(d, mattr_s(m, k, "dataset"), "rl: dpo: the dataset gave an odd number of samples (not of a DPO type?)");
             goto out;
         }
     for (int64_t k = 0; k < npairs; k++)
@@ -165,7 +167,8 @@ int rt_train_dpo(rt_session *s, const rt_train_opts *o, ax_diag *d) {
         ax_warn(d, "dataset", "%lld pairs whose prompt alone has sequence_len tokens or more were dropped, as TRL drops "
                 "them", (long long)(npairs - nk));
     const int64_t G = P * ga * nranks; /* pairs a step */
-    const rt_batching bt = {.B = P, .ga = ga, .nranks = nranks, .drop_last = (int)mattr_i(m, "train.dataloader_drop_last", 0)};
+    /* Axolotl's RL builder does not pass dataloader_drop_last: HF's default, false (the frontend warns) */
+    const rt_batching bt = {.B = P, .ga = ga, .nranks = nranks, .drop_last = 0};
     rt_epoch_span esp = rt_epoch_span_of(&bt, nk);
     if (esp.nsteps < 1) {
         ax_error(d, "dataset", "%lld preference pairs are fewer than one micro-batch on every rank (%lld pairs = "
@@ -181,16 +184,10 @@ int rt_train_dpo(rt_session *s, const rt_train_opts *o, ax_diag *d) {
     const rt_lr_sched lrs = rt_train_sched(m, warmup, total);
     const double base_lr = mattr_f(m, "train.lr", 1e-4);
     const int one_cycle = !strcmp(lrs.name, "one_cycle");
-    for (int64_t t = 0; one_cycle && t <= total; t++) { /* where torch's OneCycleLR would raise, before any step */
-        double lr, b1;
-        char why[256];
-        if (rt_one_cycle_at(&lrs, base_lr, t, &lr, &b1, why, sizeof why) != 0) {
-            ax_error(d, "train", "lr_scheduler: one_cycle: %s", why);
-            goto out;
-        }
-    }
-    int64_t log_every = mattr_i(m, "train.logging_steps", 1), save_every = mattr_i(m, "train.save_steps", 0);
-    if (log_every < 1) log_every = 1;
+    if (rt_train_check_sched(&lrs, base_lr, d) != 0) goto out;
+    /* Axolotl's RL builder asks HF for logging_first_step */
+    const int64_t log_every = rt_axolotl_logging_steps(m, data_total);
+    int64_t save_every = mattr_i(m, "train.save_steps", 0);
     int64_t keep_n = mattr_i(m, "train.save_total_limit", 0);
     if (keep_n <= 0) keep_n = 4;
     const char *sstrat = mattr_s(m, "train.save_strategy", "");
@@ -289,7 +286,7 @@ int rt_train_dpo(rt_session *s, const rt_train_opts *o, ax_diag *d) {
         int64_t nmb = 0;
         for (int64_t mb = 0; mb < ga; mb++) {
             int any = 0;
-            for (int64_t j = 0; j < P; j++) any |= rt_epoch_row(&bt, &esp, estep, (rank * ga + mb) * P + j) >= 0;
+            for (int64_t j = 0; j < P; j++) any |= rt_epoch_row(&bt, &esp, estep, (mb * nranks + rank) * P + j) >= 0;
             nmb += any;
         }
         double lsum = 0;
@@ -298,7 +295,7 @@ int rt_train_dpo(rt_session *s, const rt_train_opts *o, ax_diag *d) {
         for (int64_t mb = 0; mb < ga; mb++) {
             int64_t np = 0;
             for (int64_t j = 0; j < P; j++) {
-                const int64_t r = rt_epoch_row(&bt, &esp, estep, (rank * ga + mb) * P + j);
+                const int64_t r = rt_epoch_row(&bt, &esp, estep, (mb * nranks + rank) * P + j);
                 keep[j] = r >= 0 ? perm[r] : -1;
                 np += r >= 0;
             }
@@ -354,7 +351,7 @@ int rt_train_dpo(rt_session *s, const rt_train_opts *o, ax_diag *d) {
         loss_acc += loss;
         tok_since += (int64_t)mred[1];
         const int diverged = !isfinite(loss) || (gss && !isfinite(gnorm));
-        if ((step + 1) % log_every == 0 || step + 1 == total || diverged) {
+        if (step == 0 || (step + 1) % log_every == 0 || step + 1 == total || diverged) {
             double t = rt_train_now(), tps = (double)tok_since / fmax(t - tlast, 1e-9), met[M_N];
             const double log_loss = loss_acc / (double)(step + 1 - last_logged);
             for (int k = 0; k < M_N; k++) met[k] = met_n ? met_acc[k] / (double)met_n : NAN, met_acc[k] = 0;
@@ -387,8 +384,8 @@ int rt_train_dpo(rt_session *s, const rt_train_opts *o, ax_diag *d) {
             goto out;
         }
         const int epoch_end = estep + 1 == esp.nsteps;
-        const int save_now = save_mode == SAVE_STEPS   ? (step + 1) % save_every == 0 && step + 1 < total
-                             : save_mode == SAVE_EPOCH ? epoch_end && step + 1 < total
+        const int save_now = save_mode == SAVE_STEPS   ? (step + 1) % save_every == 0 || step + 1 == total
+                             : save_mode == SAVE_EPOCH ? epoch_end || step + 1 == total
                                                        : 0;
         if (save_now) { /* checkpoints as SFT writes them (the final model goes to output_dir itself) */
             char ck[4096], name[64];
@@ -397,7 +394,11 @@ int rt_train_dpo(rt_session *s, const rt_train_opts *o, ax_diag *d) {
                 ax_error(d, out_dir, "path too long");
                 goto out;
             }
-            int ck_bad = rt_session_save(s, ck, 1, d) != 0;
+            /* fsdp_config.state_dict_type: SHARDED_STATE_DICT checkpoints are per-rank files; a checkpoint that a
+             * crash cut short, or one an earlier run left (a DPO run does not resume), is replaced */
+            const int sharded = !s->adapter && !strcmp(mattr_s(m, "train.state_dict_type", "FULL_STATE_DICT"), "SHARDED_STATE_DICT");
+            const int ow = o->overwrite || (lead && !rt_ckpt_resumable(ck));
+            int ck_bad = (sharded ? rt_session_save_sharded(s, ck, ow, d) : rt_session_save(s, ck, ow, d)) != 0;
             if (rt_session_any_rank(s, ck_bad)) {
                 if (!ck_bad) ax_error(d, ck, "checkpoint not written: another rank failed");
                 goto out;

@@ -602,8 +602,8 @@ static const char *dpo_msg(const json_t *row, const char *key, size_t i, const c
 }
 
 /* Axolotl 0.19's DPO strategies: the texts prompt, chosen, rejected of a row */
-static int dpo_texts(const rt_ds_spec *s, const json_t *row, const char *where, ax_buf *pr, ax_buf *ch, ax_buf *rj,
-                     ax_diag *d) {
+static int dpo_texts(rt_prompter *p, const rt_ds_spec *s, const json_t *row, const char *where, ax_buf *pr, ax_buf *ch,
+                     ax_buf *rj, ax_diag *d) {
     size_t pl = 0, cl = 0, rl = 0, sl = 0;
     const char *ptxt = NULL, *ctxt = NULL, *rtxt = NULL, *sys = NULL;
     char what[96];
@@ -623,7 +623,8 @@ static int dpo_texts(const rt_ds_spec *s, const json_t *row, const char *where, 
         if (!(ctxt = dpo_str(json_object_get(row, s->ud_field_chosen), what, where, d, &cl))) return -1;
         snprintf(what, sizeof what, "\"%s\"", s->ud_field_rejected);
         if (!(rtxt = dpo_str(json_object_get(row, s->ud_field_rejected), what, where, d, &rl))) return -1;
-        const json_t *sv = json_object_get(row, s->ud_field_system); /* sample.get(field_system) or "" */
+        /* sample.get(field_system) or "", read only when prompt_format has {system} */
+        const json_t *sv = strstr(s->ud_format, "{system}") ? json_object_get(row, s->ud_field_system) : NULL;
         sys = "";
         if (sv && !json_is_null(sv)) {
             snprintf(what, sizeof what, "\"%s\"", s->ud_field_system);
@@ -644,9 +645,23 @@ static int dpo_texts(const rt_ds_spec *s, const json_t *row, const char *where, 
     const rt_dpo_variant v = s->dpo_variant;
     const char *pk = "prompt", *ck = "chosen", *rk = "rejected";
     if (v == RT_DPOV_DEFAULT) { /* the first of its names the row has */
-        pk = json_object_get(row, "prompt") ? "prompt" : json_object_get(row, "input") ? "input" : json_object_get(row, "question") ? "question" : "instruction";
-        ck = json_object_get(row, "chosen") ? "chosen" : "chosen_response";
-        rk = json_object_get(row, "rejected") ? "rejected" : "rejected_response";
+        static const char *const pks[] = {"prompt", "input", "question", "instruction"};
+        int pi = 0;
+        while (pi < 3 && !json_object_get(row, pks[pi])) pi++;
+        const int ci = !json_object_get(row, "chosen"), ri = !json_object_get(row, "rejected");
+        pk = pks[pi], ck = ci ? "chosen_response" : "chosen", rk = ri ? "rejected_response" : "rejected";
+        /* Axolotl asks which columns the dataset has (HF datasets gives every row all of a file's columns, null
+         * where a row has none, which the f-string makes "None"): rows naming them otherwise are refused */
+        const int keys = 1 + pi + 4 * ci + 8 * ri;
+        if (p->dpo_keys && p->dpo_keys != keys) {
+            const int k0 = p->dpo_keys - 1;
+            ax_error(d, where, "the row names its fields %s/%s/%s, the file's first row %s/%s/%s: Axolotl's %s.default picks "
+                     "the names from the dataset's columns, so a row without them would train on \"None\"; give every "
+                     "row the same fields", pk, ck, rk, pks[k0 & 3], k0 & 4 ? "chosen_response" : "chosen",
+                     k0 & 8 ? "rejected_response" : "rejected", s->dpo_family == RT_DPO_CHATML ? "chatml" : "llama3");
+            return -1;
+        }
+        p->dpo_keys = keys;
     } else if (v == RT_DPOV_ICR) {
         pk = "input";
     } else if (v == RT_DPOV_INTEL) {
@@ -712,9 +727,14 @@ static int dpo_sample(rt_prompter *p, const ax_buf *pids, const ax_buf *prompt, 
         int32_t v = i < np / sizeof(int32_t) ? RT_IGNORE_INDEX : ((const int32_t *)t.data)[i];
         ax_buf_append(&lab, &v, sizeof v);
     }
-    push_sample(&t, 0, ids, labels, &lab, lens);
+    if (!t.len) { /* the loader would drop an empty sample and shift every later pair */
+        ax_error(d, where, "rl: dpo: a prompt and completion that encode to no token");
+        rc = -1;
+    } else {
+        push_sample(&t, 0, ids, labels, &lab, lens);
+    }
     ax_buf_free(&all), ax_buf_free(&t), ax_buf_free(&lab);
-    return 0;
+    return rc;
 }
 
 static int dpo_row(rt_prompter *p, const rt_ds_spec *s, const json_t *row, const char *where, ax_buf *ids,
@@ -726,7 +746,12 @@ static int dpo_row(rt_prompter *p, const rt_ds_spec *s, const json_t *row, const
     size_t el;
     const char *eos = rt_tok_str(p->tok, p->eos_id, &el);
     ax_buf pr = {0}, ch = {0}, rj = {0}, pids = {0};
-    int rc = dpo_texts(s, row, where, &pr, &ch, &rj, d);
+    int rc = dpo_texts(p, s, row, where, &pr, &ch, &rj, d);
+    if (!rc && (!pr.len || !ch.len || !rj.len)) { /* Axolotl's _drop_long_sequences raises first */
+        ax_error(d, where, "rl: dpo: the pair's %s is empty (Axolotl: \"Prompt, chosen and rejected keys are required\")",
+                 !pr.len ? "prompt" : !ch.len ? "chosen" : "rejected");
+        rc = -1;
+    }
     char *eosz = rc ? NULL : strndup(eos, el);
     if (!rc) {
         /* Axolotl's _drop_long_sequences: each text's tokens without specials, before TRL adds the eos */

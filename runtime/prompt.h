@@ -211,6 +211,8 @@ typedef struct rt_prompter {
     int32_t eot_ids[8];
     int neot;
     int64_t seq_len;
+    int dpo_keys;             /* rl: dpo's chatml/llama3 default: the first row's choice of keys (0: none yet); a
+                               * loader resets it for each file */
     struct jinja_tpl *jinja;  /* the last Jinja template parsed, and its text */
     const char *jinja_src;
 } rt_prompter;

@@ -1627,6 +1627,38 @@ static int fix_untrained(rt_session *s, const rt_dataset *train, int lead, int s
     return rc;
 }
 
+int rt_train_check_sched(const rt_lr_sched *lrs, double base_lr, ax_diag *d) {
+    if (!strcmp(lrs->name, "rex") && lrs->warmup > lrs->total) {
+        ax_error(d, "train", "lr_scheduler: rex: %lld warmup steps exceed the run's %lld steps (Axolotl's RexLR refuses "
+                 "num_warmup_steps > total_steps)", (long long)lrs->warmup, (long long)lrs->total);
+        return -1;
+    }
+    /* where torch's OneCycleLR would raise, before any step: HF Trainer also steps the scheduler after the last step */
+    for (int64_t t = 0; !strcmp(lrs->name, "one_cycle") && t <= lrs->total; t++) {
+        double lr, b1;
+        char why[256];
+        if (rt_one_cycle_at(lrs, base_lr, t, &lr, &b1, why, sizeof why) != 0) {
+            ax_error(d, "train", "lr_scheduler: one_cycle (warmup %lld of %lld steps): %s", (long long)lrs->warmup,
+                     (long long)lrs->total, why);
+            return -1;
+        }
+        if (t < lrs->total && !isnan(b1) && 1.0 - pow(b1, (double)(t + 1)) == 0.0) { /* AdamW's lr / bias_correction1 */
+            ax_error(d, "train", "lr_scheduler: one_cycle: beta1 is %g at step %lld, so AdamW's bias correction 1 - "
+                     "beta1^step is 0 and torch's AdamW divides by it (ZeroDivisionError); keep base_momentum and "
+                     "max_momentum below 1", b1, (long long)t + 1);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+int64_t rt_axolotl_logging_steps(const ir_module *m, int64_t total_num_steps) {
+    const int64_t ls = mattr_i(m, "train.logging_steps", -1);
+    if (ls >= 1) return ls;
+    int64_t x = (int64_t)(0.005 * (double)total_num_steps); /* max(min(int(0.005 x steps), 10), 1) */
+    return x > 10 ? 10 : x < 1 ? 1 : x;
+}
+
 int64_t rt_axolotl_warmup(const ir_module *m, int64_t total_num_steps) {
     const int64_t ws = mattr_i(m, "train.warmup_steps", -1);
     const double wr = mattr_f(m, "train.warmup_ratio", NAN);
@@ -1953,6 +1985,7 @@ int rt_train(rt_session *s, const rt_train_opts *o, ax_diag *d) {
         total = dopt.sample_packing ? (int64_t)ceil(epochs * (double)steps_per_epoch)
                                     : (int64_t)ceil((double)rows.nrows * epochs / (double)G);
     /* Axolotl's total_num_steps: its own count, or max_steps when fewer; the warmup is taken of it */
+    const int64_t axolotl_total = total;
     const int64_t warmup = rt_axolotl_warmup(m, max_steps > 0 && max_steps < total ? max_steps : total);
     if (max_steps > 0) total = max_steps;
     rt_lr_sched lrs = rt_train_sched(m, warmup, total);
@@ -1981,8 +2014,8 @@ int rt_train(rt_session *s, const rt_train_opts *o, ax_diag *d) {
         return -1;
     }
     if (s->plateau_on) rt_plateau_init(&s->plateau, &po, base_lr); /* a resumed run's checkpoint replaces it */
-    int64_t log_every = mattr_i(m, "train.logging_steps", 1), save_every = mattr_i(m, "train.save_steps", 0);
-    if (log_every < 1) log_every = 1;
+    int64_t log_every = rt_axolotl_logging_steps(m, max_steps > 0 && max_steps < axolotl_total ? max_steps : axolotl_total),
+            save_every = mattr_i(m, "train.save_steps", 0);
     int64_t per_epoch_saves = mattr_i(m, "train.saves_per_epoch", 0), keep = mattr_i(m, "train.save_total_limit", 0);
     if (keep <= 0) keep = 4; /* Axolotl 0.19: save_total_limit, or 4 */
     if (per_epoch_saves > 0) { /* Axolotl: save_steps = 1 / (saves_per_epoch x num_epochs) of the run when < 1, which HF
@@ -2042,28 +2075,8 @@ int rt_train(rt_session *s, const rt_train_opts *o, ax_diag *d) {
     char path[4096], latest[4096];
     int bad = 0;
     ax_buf logbuf = {0}; /* train_log.jsonl's lines: a checkpoint's log_history */
-    if (!strcmp(lrs.name, "rex") && warmup > total) {
-        ax_error(d, "train", "lr_scheduler: rex: %lld warmup steps exceed the run's %lld steps (Axolotl's RexLR refuses "
-                 "num_warmup_steps > total_steps)", (long long)warmup, (long long)total);
-        goto fail;
-    }
     const int one_cycle = !strcmp(lrs.name, "one_cycle");
-    /* where torch's OneCycleLR would raise, before any step: HF Trainer also steps the scheduler after the last step */
-    for (int64_t t = 0; one_cycle && t <= total; t++) {
-        double lr, b1;
-        char why[256];
-        if (rt_one_cycle_at(&lrs, base_lr, t, &lr, &b1, why, sizeof why) != 0) {
-            ax_error(d, "train", "lr_scheduler: one_cycle (warmup %lld of %lld steps): %s", (long long)warmup,
-                     (long long)total, why);
-            goto fail;
-        }
-        if (t < total && !isnan(b1) && 1.0 - pow(b1, (double)(t + 1)) == 0.0) { /* AdamW's lr / bias_correction1 */
-            ax_error(d, "train", "lr_scheduler: one_cycle: beta1 is %g at step %lld, so AdamW's bias correction 1 - "
-                     "beta1^step is 0 and torch's AdamW divides by it (ZeroDivisionError); keep base_momentum and "
-                     "max_momentum below 1", b1, (long long)t + 1);
-            goto fail;
-        }
-    }
+    if (rt_train_check_sched(&lrs, base_lr, d) != 0) goto fail;
     /* resume_from_checkpoint (or --resume-from), or auto_resume_from_checkpoints: the newest resumable one */
     const char *resume = o->resume_from ? o->resume_from : mattr_s(m, "train.resume_from", NULL);
     if (resume && !*resume) resume = NULL;

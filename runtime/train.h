@@ -242,5 +242,8 @@ int rt_train(rt_session *s, const rt_train_opts *o, ax_diag *d);
  * (module attr train.warmup_steps), else int(warmup_ratio x total_num_steps), else min(int(0.03 x
  * total_num_steps), 100); a warmup of 1 becomes 2. Plans from before the attrs could be unset say 0. */
 int64_t rt_axolotl_warmup(const ir_module *m, int64_t total_num_steps);
+/* logging_steps as given (module attr train.logging_steps), else Axolotl's max(min(int(0.005 x
+ * total_num_steps), 10), 1). */
+int64_t rt_axolotl_logging_steps(const ir_module *m, int64_t total_num_steps);
 
 #endif

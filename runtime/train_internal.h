@@ -17,6 +17,8 @@ int rt_train_pull(rt_session *s, const rt_buf *b, ax_diag *d);
 double rt_train_now(void);
 /* The plan's learning-rate schedule for `total` steps with `warmup` of them warming up. */
 rt_lr_sched rt_train_sched(const ir_module *m, int64_t warmup, int64_t total);
+/* The refusals of a schedule before the first step, where Axolotl's RexLR or torch's OneCycleLR / AdamW raise. */
+int rt_train_check_sched(const rt_lr_sched *lrs, double base_lr, ax_diag *d);
 /* rl: dpo's loop (runtime/dpo.c); rt_train calls it for a DPO plan. */
 int rt_train_dpo(rt_session *s, const rt_train_opts *o, ax_diag *d);
 

@@ -24,9 +24,12 @@ cmp_trl() { # $1 case, $2 train_log.jsonl
   python3 - "$FX" "$1" "$2" <<'PYEOF'
 import json, sys
 want = json.load(open(sys.argv[1] + "/dpo.json"))["cases"][sys.argv[2]]["steps"]
-got = [json.loads(l) for l in open(sys.argv[3])]
-bad = [] if len(got) == len(want) else ["%d steps, TRL %d" % (len(got), len(want))]
-for g, w in zip(got, want):
+got = {g["step"]: g for g in map(json.loads, open(sys.argv[3]))}
+bad = ["step %d: TRL logs it, axo does not" % w["step"] for w in want if w["step"] not in got]
+for w in want:
+    if w["step"] not in got:
+        continue
+    g = got[w["step"]]
     pairs = [("loss", "loss", 2e-5, 1e-6), ("grad_norm", "grad_norm", 1e-4, 1e-6), ("lr", "learning_rate", 1e-5, 0),
              ("rewards/chosen", "rewards/chosen", 1e-4, 2e-5), ("rewards/rejected", "rewards/rejected", 1e-4, 2e-5),
              ("rewards/margins", "rewards/margins", 1e-4, 2e-5), ("logps/chosen", "logps/chosen", 1e-5, 0),
@@ -70,6 +73,20 @@ for n in dp2 z3; do
   check 'same_losses o-$n/train_log.jsonl o-full_ga2/train_log.jsonl' "$n: 2 ranks = 1 rank with gradient_accumulation_steps 2"
 done
 
+# accelerate deals a step's micro-batches round-robin over the ranks: with accumulation, an epoch's last step (2 of
+# its 4 micro-batches) is one each on 2 ranks, which HF divides by 1, as 1 rank divides its 2 by 2
+case_cfg full_ga2 "$T/o-ga4" 's/^micro_batch_size: 2/micro_batch_size: 8/; s/^gradient_accumulation_steps: 2/gradient_accumulation_steps: 4/; s/^max_steps: 8/max_steps: 3/' >ga4.yml
+case_cfg full_ga2 "$T/o-ga2x2" 's/^micro_batch_size: 2/micro_batch_size: 8/; s/^max_steps: 8/max_steps: 3/' >ga2x2.yml
+check '"$AXOC" compile ga4.yml -o ga4.bin >ga4.cout 2>&1 && "$AXORUN" ga4.bin --quiet >ga4.out 2>&1 && "$AXOC" compile ga2x2.yml -o ga2x2.bin --world-size 2 >ga2x2.cout 2>&1 && "$AXORUN" ga2x2.bin --quiet >ga2x2.out 2>&1' \
+  "1 rank x accumulation 4 and 2 ranks x 2 train (48 pairs, 8 a micro-batch)"
+check 'same_losses o-ga2x2/train_log.jsonl o-ga4/train_log.jsonl' "2 ranks x accumulation 2 = 1 rank x 4, the epoch's short last step too"
+
+# the last step's checkpoint, as HF saves at max_steps
+case_cfg full_ga2 "$T/o-ck" 's/^max_steps: 8/max_steps: 3/' >ck.yml
+echo "save_steps: 2" >>ck.yml
+check '"$AXOC" compile ck.yml -o ck.bin >ck.cout 2>&1 && "$AXORUN" ck.bin --quiet >ck.out 2>&1 && test -d o-ck/checkpoint-2 && test -d o-ck/checkpoint-3' \
+  "save_steps 2 of 3 steps: checkpoint-2 and the last, checkpoint-3"
+
 # adapters: the reference is the model without them, so the first step is at log 2 with zero rewards
 for a in lora qlora; do
   { case_cfg full_ga2 "$T/o-$a" 's/^max_steps: 8/max_steps: 3/'
@@ -112,4 +129,19 @@ check '"$AXOC" compile bad.yml -o bad.bin >bad.cout 2>&1 && ! "$AXORUN" bad.bin 
   "a row's missing completion: file, line and field named"
 check '! "$AXORUN" full_ga2.bin --quiet --resume-from "$T/o-full_ga2" >res.out 2>res.err && grep -q "resuming rl: dpo is not implemented" res.err' \
   "--resume-from refused"
+# Axolotl raises on an empty prompt, chosen or rejected; chatml.default takes the field names of the dataset's columns
+printf '{"prompt": "a", "chosen": "b", "rejected": "c"}\n{"prompt": "", "chosen": "b", "rejected": "c"}\n' >empty.jsonl
+printf '{"prompt": "a", "chosen": "b", "rejected": "c"}\n{"input": "a", "chosen": "b", "rejected": "c"}\n' >mixed.jsonl
+case_cfg full_ga2 "$T/o-e" "s#path: .*toy_dpo_48.jsonl#path: $T/empty.jsonl#; s#type: llama3.intel#type: passthrough#" >empty.yml
+case_cfg full_ga2 "$T/o-m" "s#path: .*toy_dpo_48.jsonl#path: $T/mixed.jsonl#; s#type: llama3.intel#type: chatml#" >mixed.yml
+check '"$AXOC" compile empty.yml -o empty.bin >/dev/null 2>&1 && ! "$AXORUN" empty.bin --quiet >e.out 2>e.err && grep -q "empty.jsonl:2.*the pair.s prompt is empty" e.err' \
+  "an empty prompt: refused at its line, as Axolotl raises"
+check '"$AXOC" compile mixed.yml -o mixed.bin >/dev/null 2>&1 && ! "$AXORUN" mixed.bin --quiet >m.out 2>m.err && grep -q "mixed.jsonl:2.*the row names its fields input/chosen/rejected, the file.s first row prompt/chosen/rejected" m.err' \
+  "chatml.default: rows that name their fields otherwise are refused"
+# the schedule's refusals before any step (Axolotl's RexLR), and the warnings of what Axolotl ignores under rl
+case_cfg full_ga2 "$T/o-rex" 's/^lr_scheduler: cosine/lr_scheduler: rex/; s/^warmup_steps: 2/warmup_steps: 9/' >rex.yml
+check '"$AXOC" compile rex.yml -o rex.bin >/dev/null 2>&1 && ! "$AXORUN" rex.bin --quiet >rex.out 2>rex.err && grep -q "rex: 9 warmup steps exceed the run.s 8 steps" rex.err' \
+  "rex with more warmup than steps: refused before training"
+{ case_cfg full_ga2 "$T/o-dl"; echo "dataloader_drop_last: true"; } >dl.yml
+check '"$AXOC" compile dl.yml -o dl.bin >dl.cout 2>&1 && grep -q "dataloader_drop_last: ignored with rl: dpo" dl.cout' "dataloader_drop_last: ignored, with a warning"
 finish

@@ -15,7 +15,8 @@ core/builders/rl.py), without importing it: the llama3.intel transform, the
 drop of pairs whose prompt + completion (tokens without specials) exceed
 sequence_len, the merged dataset's shuffle(seed), max_length = sequence_len,
 max_steps = ceil(pairs x num_epochs / batch size) when the config sets none,
-warmup_steps as given, optim adamw_torch, beta from rl_beta. TRL then adds
+warmup_steps as given (else Axolotl's default rule), logging_first_step (its RL builder sets it),
+optim adamw_torch, beta from rl_beta. TRL then adds
 the eos, tokenizes, drops pairs whose prompt fills max_length, and trains with
 its reference model loaded again from the same directory (full fine-tune).
 
@@ -113,7 +114,7 @@ def main():
         with tempfile.TemporaryDirectory() as tmp:
             args = trl.DPOConfig(output_dir=tmp, per_device_train_batch_size=mbs, gradient_accumulation_steps=ga,
                                  learning_rate=lr, lr_scheduler_type=sched, warmup_steps=warmup, max_steps=steps,
-                                 logging_steps=log, beta=beta, max_length=S, seed=SEED, data_seed=SEED, optim="adamw_torch",
+                                 logging_steps=log, logging_first_step=True, beta=beta, max_length=S, seed=SEED, data_seed=SEED, optim="adamw_torch",
                                  weight_decay=0.0, max_grad_norm=1.0, report_to=[], save_strategy="no", use_cpu=True,
                                  remove_unused_columns=False, bf16=False, dataloader_num_workers=0)
             tr = trl.DPOTrainer(model=policy, args=args, train_dataset=ds, processing_class=tok)

@@ -42,17 +42,23 @@ CONV_ROWS = [  # argilla_chat and ultra read chosen[i]["content"]
      "chosen": [{"role": "user", "content": "Two?"}, {"role": "assistant", "content": "Two years."}],
      "rejected": [{"role": "user", "content": "Two?"}, {"role": "assistant", "content": "Three<|eot_id|>"}]},
 ]
-DEFAULT_ROWS = [  # default's key fallbacks: input / question / instruction, chosen_response / rejected_response
+# default's key fallbacks: input / question / instruction, chosen_response / rejected_response. The keys are the
+# dataset's columns (HF datasets gives every row all of them, None where it has none), so each case's rows share them.
+DEFAULT_ROWS = [
     {"input": "What was first?", "chosen_response": "The school.", "rejected_response": "The city."},
+    {"input": "Which one?", "chosen_response": "This one.", "rejected_response": "No."},
+]
+DEFAULT_ROWS_B = [
     {"instruction": "Name one.", "chosen": "One.", "rejected": "Two.", "system": "Count."},
+    {"instruction": "Name two.", "chosen": "Two.", "rejected": "Three.", "system": ""},
 ]
 UD_ROWS = [
     {"q": "What year?", "sys": "Answer.", "good": "That year.", "bad": "This year."},
     {"q": "Which city?", "good": "The first city.", "bad": "no city"},
 ]
-PASS_ROWS = [
+PASS_ROWS = [  # (an empty prompt, chosen or rejected: Axolotl raises; tests/e2e/dpo.sh checks axo refuses it)
     {"prompt": "Question: which one?\nAnswer:", "chosen": " the first", "rejected": " the other"},
-    {"prompt": "", "chosen": "only completion", "rejected": "other"},
+    {"prompt": "x", "chosen": "only completion", "rejected": "other"},
 ]
 
 CASES = [
@@ -63,8 +69,10 @@ CASES = [
      {"strategy": "chatml", "variant": "icr"}, {}),
     ("chatml-prompt_pairs-qwen2", chatml, "prompt_pairs", BASE_ROWS, "qwen2", None, "<|im_end|>", 48,
      {"strategy": "chatml", "variant": "prompt_pairs"}, {}),
-    ("chatml-default-llama3", chatml, "default", DEFAULT_ROWS + BASE_ROWS[:2], "llama3", "<|begin_of_text|>",
+    ("chatml-default-llama3", chatml, "default", BASE_ROWS, "llama3", "<|begin_of_text|>",
      "<|eot_id|>", 64, {"strategy": "chatml", "variant": "default"}, {}),
+    ("chatml-default_b-qwen2", chatml, "default", DEFAULT_ROWS_B, "qwen2", None, "<|im_end|>", 64,
+     {"strategy": "chatml", "variant": "default"}, {}),
     ("chatml-argilla_chat-qwen2", chatml, "argilla_chat", CONV_ROWS, "qwen2", None, "<|im_end|>", 64,
      {"strategy": "chatml", "variant": "argilla_chat"}, {}),
     ("chatml-ultra-llama3", chatml, "ultra", CONV_ROWS, "llama3", "<|begin_of_text|>", "<|eot_id|>", 64,
@@ -133,10 +141,15 @@ def main():
             f.write("\n")
         kept = 0
         with open(os.path.join(d, "rows.jsonl"), "w") as fr, open(os.path.join(d, "expected.jsonl"), "w") as fe:
+            # rows as HF datasets hands them over: every column of the file, None where a row has none
+            cols = []
+            for r in rows:
+                cols += [k for k in r if k not in cols]
             for r in rows:
                 fr.write(json.dumps(r, ensure_ascii=False) + "\n")
-                s = transform(json.loads(json.dumps(r)), tokenizer=tok) if fn == "default" and mod is passthrough \
-                    else transform(json.loads(json.dumps(r)))
+                full = {k: json.loads(json.dumps(r.get(k))) for k in cols}
+                s = transform(full, tokenizer=tok) if fn == "default" and mod is passthrough else transform(full)
+                assert s["prompt"] and s["chosen"] and s["rejected"]  # else Axolotl raises (_drop_long_sequences)
                 if not drop_long_ok(s, tok, seq_len):
                     for _ in range(2):
                         fe.write(json.dumps({"input_ids": [], "labels": []}) + "\n")

@@ -139,7 +139,8 @@ static void test_defaults(void) {
     CHECK(c->ring_attn_func == NULL);
     CHECK_EQ(c->liger_rope, -1);
     CHECK_EQ(c->liger_fused_linear_cross_entropy, -1);
-    CHECK_EQ(c->logging_steps, 1);
+    CHECK_EQ(c->logging_steps, -1); /* unset: Axolotl's default, taken by the runtime */
+    CHECK(c->warmup_steps == -1 && isnan(c->warmup_ratio));
     CHECK_EQ(c->save_steps, 0);
     CHECK_EQ(c->seed, 42);
     CHECK_EQ(c->ds.present, 0);
@@ -935,6 +936,16 @@ static void test_rl(void) {
     run_y(&r, "rl: dpo\ndpo_beta: 0\n"); /* Axolotl: "if self.dpo_beta and not self.rl_beta" */
     CHECK(r.rc == 0 && r.c.rl_beta == 0.1);
     run_free(&r);
+    run_y(&r, "rl: dpo\nrl_beta: 0\ndpo_beta: 0.4\n");
+    CHECK(r.rc == 0 && r.c.rl_beta == 0.4);
+    run_free(&r);
+    run_y(&r, "rl: dpo\nrl_beta: 0\n");
+    CHECK(r.rc == 0 && r.c.rl_beta == 0);
+    run_free(&r);
+    expect_error("dpo_norm_loss: true\n", "cfg.yml:1:1", "dpo_norm_loss: no longer supported, due to breaking changes");
+    expect_error("rl: dpo\ndpo_use_logits_to_keep: false\n", "cfg.yml:2:1", "dpo_use_logits_to_keep: no longer supported");
+    expect_error("rl: dpo\npad_to_multiple_of: 8\n", "cfg.yml:2:21", "Axolotl swaps in its own DPO collator");
+    expect_warning("rl: dpo\ndataloader_drop_last: true\n", "cfg.yml:2:1", "dataloader_drop_last: ignored with rl: dpo");
     run_y(&r, "rl: dpo\ndpo_loss_type: [sigmoid]\ndpo_loss_weights: [0.5]\n");
     CHECK(r.rc == 0 && r.c.dpo_loss_weight == 0.5);
     run_free(&r);
