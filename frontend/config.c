@@ -1097,7 +1097,69 @@ static int rl_dpo(loader *L) {
 
 /* A datasets[] entry's type under rl: dpo (Axolotl 0.19's prompt_strategies/dpo; runtime/prompt.h "dpo"): none
  * or passthrough, chatml[.variant], llama3[.variant], or a mapping (user_defined.default) */
-static int dpo_type(loader *L, fe_dataset *ds, const yaml_node_t *v, const char *key) {
+/* chat_template.default's keys (Axolotl's dpo/chat_template.py, after handle_legacy_message_fields_logic) */
+static int dpo_chat_keys(loader *L, fe_dataset *ds, const fe_ypair *dp, int np, const char *name) {
+    const fe_yctx *y = &L->y;
+    char key[160], loc[512];
+    rt_ds_spec *s = &ds->spec;
+    int bad = 0;
+    s->ud_field_chosen = "chosen", s->ud_field_rejected = "rejected";
+    for (int k = 0; k < np; k++) {
+        const char *kk = dp[k].key;
+        const yaml_node_t *v = dp[k].v;
+        snprintf(key, sizeof key, "%s.%s", name, kk);
+        if (dataset_common_key(kk) || fe_y_is_null(v)) continue;
+        if (!strcmp(kk, "field_messages")) bad |= fe_y_str(y, key, v, &s->field_messages) != 0;
+        else if (!strcmp(kk, "field_chosen")) bad |= fe_y_str(y, key, v, &s->ud_field_chosen) != 0;
+        else if (!strcmp(kk, "field_rejected")) bad |= fe_y_str(y, key, v, &s->ud_field_rejected) != 0;
+        else if (!strcmp(kk, "message_field_role")) bad |= fe_y_str(y, key, v, &s->role_key) != 0;
+        else if (!strcmp(kk, "message_field_content")) bad |= fe_y_str(y, key, v, &s->content_key) != 0;
+        else if (!strcmp(kk, "chat_template")) bad |= fe_y_str(y, key, v, &ds->chat_template) != 0;
+        else if (!strcmp(kk, "chat_template_jinja")) jinja_src(L, key, v, &ds->chat_template_jinja);
+        else if (!strcmp(kk, "message_property_mappings")) {
+            fe_ypair *mp;
+            int nm = v->type == YAML_MAPPING_NODE ? fe_y_pairs(y, v, key, &mp) : -1;
+            if (nm < 0) {
+                yerr(y, v, key, "a mapping {role: FIELD, content: FIELD}");
+                bad = 1;
+                continue;
+            }
+            for (int j = 0; j < nm; j++) {
+                char k2[200];
+                snprintf(k2, sizeof k2, "%s.%s", key, mp[j].key);
+                if (!strcmp(mp[j].key, "role")) bad |= fe_y_str(y, k2, mp[j].v, &s->role_key) != 0;
+                else if (!strcmp(mp[j].key, "content")) bad |= fe_y_str(y, k2, mp[j].v, &s->content_key) != 0;
+                else
+                    ax_warn(y->d, fe_yloc(y, mp[j].k, loc, sizeof loc), "%s: Axolotl's DPO chat_template.default reads "
+                            "only role and content, ignored", k2);
+            }
+        } else if (!strcmp(kk, "roles")) { /* {role: [source names]} */
+            fe_ypair *mp;
+            int nm = v->type == YAML_MAPPING_NODE ? fe_y_pairs(y, v, key, &mp) : -1;
+            if (nm < 0) {
+                yerr(y, v, key, "a mapping {role: [names in the data]}");
+                bad = 1;
+                continue;
+            }
+            s->nrole_map = 0;
+            for (int j = 0; j < nm; j++) {
+                char k2[200];
+                snprintf(k2, sizeof k2, "%s.%s", key, mp[j].key);
+                const char *src[RT_MAX_ROLES];
+                int n = str_list(L, mp[j].v, k2, src, RT_MAX_ROLES);
+                for (int q = 0; q < n && s->nrole_map < RT_MAX_ROLES * 2; q++)
+                    s->role_from[s->nrole_map] = src[q], s->role_to[s->nrole_map++] = mp[j].key;
+            }
+        } else {
+            ax_warn(y->d, fe_yloc(y, dp[k].k, loc, sizeof loc), "%s: not read by Axolotl's DPO chat_template.default, "
+                    "ignored", key);
+        }
+    }
+    return bad ? -1 : 0;
+}
+
+static int dpo_type(loader *L, fe_dataset *ds, const yaml_node_t *v, const char *key, const fe_ypair *dp, int np,
+                    const char *name) {
     const fe_yctx *y = &L->y;
     char loc[512], k2[160], err[256];
     rt_ds_spec_defaults(&ds->spec, RT_FMT_DPO);
@@ -1148,6 +1210,11 @@ static int dpo_type(loader *L, fe_dataset *ds, const yaml_node_t *v, const char 
     const char *t;
     if (fe_y_str(y, key, v, &t) != 0) return -1;
     if (!*t || !strcmp(t, "passthrough") || !strcmp(t, "passthrough.default")) return 0;
+    if (!strcmp(t, "chat_template") || !strcmp(t, "chat_template.default")) {
+        s->dpo_family = RT_DPO_CHAT;
+        ds->type = t;
+        return dpo_chat_keys(L, ds, dp, np, name);
+    }
     const char *dot = strchr(t, '.');
     size_t fl = dot ? (size_t)(dot - t) : strlen(t);
     const char *var = dot ? dot + 1 : "default";
@@ -1157,9 +1224,10 @@ static int dpo_type(loader *L, fe_dataset *ds, const yaml_node_t *v, const char 
         if (!strcmp(var, rt_dpo_variant_names[i])) vi = i;
     if (fam < 0 || vi < 0) {
         ax_error(y->d, fe_yloc(y, v, loc, sizeof loc),
-                 "%s: DPO dataset type \"%s\" is not implemented; axo reads chatml or llama3 with .default, "
-                 ".argilla_chat, .icr, .intel, .prompt_pairs or .ultra, a user-defined format (type: {field_prompt: "
-                 "..., prompt_format: ...}), or rows that hold prompt, chosen and rejected (no type, or passthrough)",
+                 "%s: DPO dataset type \"%s\" is not implemented; axo reads chat_template.default, chatml or llama3 "
+                 "with .default, .argilla_chat, .icr, .intel, .prompt_pairs or .ultra, a user-defined format (type: "
+                 "{field_prompt: ..., prompt_format: ...}), or rows that hold prompt, chosen and rejected (no type, or "
+                 "passthrough)",
                  key, t);
         return -1;
     }
@@ -1414,8 +1482,8 @@ static void do_datasets(loader *L, const fe_ypair *p, fe_dataset **out, int *nou
                      name, (long long)ds->shards, (long long)ds->shards_idx);
         snprintf(key, sizeof key, "%s.type", name);
         if (rl_dpo(L)) { /* preference pairs: Axolotl's DPO strategies */
-            if (dpo_type(L, ds, type ? type->v : NULL, key) != 0) continue;
-            for (int k = 0; k < np; k++)
+            if (dpo_type(L, ds, type ? type->v : NULL, key, dp, np, name) != 0) continue;
+            for (int k = 0; k < np && ds->spec.dpo_family != RT_DPO_CHAT; k++)
                 if (!dataset_common_key(dp[k].key))
                     ax_warn(y->d, fe_yloc(y, dp[k].k, loc, sizeof loc),
                             "%s.%s: not read by Axolotl's DPO strategies that axo implements, ignored", name, dp[k].key);

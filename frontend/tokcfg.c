@@ -261,7 +261,7 @@ int fe_resolve_tokenizer(fe_config *c, fe_model *m, ax_arena *ar, ax_diag *d) {
     int chat = 0; /* only chat_template datasets render one (the top-level key alone only names it for inference) */
     for (int i = 0; i < c->ndatasets + c->ntest_datasets; i++) {
         const fe_dataset *ds = i < c->ndatasets ? &c->datasets[i] : &c->test_datasets[i - c->ndatasets];
-        chat |= ds->formatted && ds->spec.fmt == RT_FMT_CHAT;
+        chat |= ds->formatted && (ds->spec.fmt == RT_FMT_CHAT || (ds->spec.fmt == RT_FMT_DPO && ds->spec.dpo_family == RT_DPO_CHAT));
     }
     if (chat && c->chat_template && resolve_choice(c->chat_template, &c->chat_template_jinja, &tok, "chat_template", cfg_path,
                                            where, &tok, d) != 0)
@@ -278,7 +278,7 @@ int fe_resolve_tokenizer(fe_config *c, fe_model *m, ax_arena *ar, ax_diag *d) {
         const char *list = test ? "test_datasets" : "datasets";
         fe_dataset *ds = test ? &c->test_datasets[i] : &c->datasets[i];
         if (!ds->formatted) continue;
-        if (ds->spec.fmt != RT_FMT_CHAT) {
+        if (ds->spec.fmt != RT_FMT_CHAT && !(ds->spec.fmt == RT_FMT_DPO && ds->spec.dpo_family == RT_DPO_CHAT)) {
             if (!t->eos && ds->spec.fmt != RT_FMT_INPUT_OUTPUT)
                 ax_warn(d, where, "%s[%d]: the tokenizer has no eos_token (tokenizer_config.json or "
                                   "special_tokens.eos_token): samples end without one", list, i);

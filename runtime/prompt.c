@@ -12,7 +12,7 @@ static const char *const tpl_names[RT_TPL_COUNT] = {"chatml", "llama3", "qwen_25
 static const char *const eot_names[] = {"none", "turn", "all", "last"};
 const char *const rt_fmt_names[RT_FMT_COUNT] = {"", "completion", "alpaca", "chat_template", "input_output", "dpo"};
 const char *const rt_dpo_variant_names[RT_DPOV_COUNT] = {"default", "argilla_chat", "icr", "intel", "prompt_pairs", "ultra"};
-static const char *const dpo_family_names[] = {"passthrough", "chatml", "llama3", "user_defined"};
+static const char *const dpo_family_names[] = {"passthrough", "chatml", "llama3", "user_defined", "chat_template"};
 #define fmt_names rt_fmt_names
 
 const char *rt_tpl_name(rt_tpl t) { return tpl_names[t]; }
@@ -85,6 +85,19 @@ char *rt_ds_spec_json(const rt_ds_spec *s) {
         json_object_set_new(o, "strategy", json_string(dpo_family_names[s->dpo_family]));
         if (s->dpo_family == RT_DPO_CHATML || s->dpo_family == RT_DPO_LLAMA3)
             json_object_set_new(o, "variant", json_string(rt_dpo_variant_names[s->dpo_variant]));
+        if (s->dpo_family == RT_DPO_CHAT) {
+            json_object_set_new(o, "chat_template", json_string(s->jinja ? "jinja" : tpl_names[s->tpl]));
+            if (s->jinja) json_object_set_new(o, "chat_template_jinja", json_string(s->jinja));
+            if (s->tpl_kwargs) json_object_set_new(o, "chat_template_kwargs", json_loads(s->tpl_kwargs, 0, NULL));
+            json_object_set_new(o, "field_messages", json_string(s->field_messages));
+            json_object_set_new(o, "role", json_string(s->role_key));
+            json_object_set_new(o, "content", json_string(s->content_key));
+            json_object_set_new(o, "field_chosen", json_string(s->ud_field_chosen));
+            json_object_set_new(o, "field_rejected", json_string(s->ud_field_rejected));
+            json_t *m = json_array();
+            for (int i = 0; i < s->nrole_map; i++) json_array_append_new(m, json_pack("[s,s]", s->role_from[i], s->role_to[i]));
+            json_object_set_new(o, "roles", m);
+        }
         if (s->dpo_family == RT_DPO_USER)
             json_object_set_new(o, "user_defined",
                                 json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:s}", "field_prompt", s->ud_field_prompt, "field_system",
@@ -152,7 +165,32 @@ int rt_ds_spec_from_json(const char *js, rt_ds_spec *s, ax_arena *ar, const char
             s->ud_format = js_str(du, "prompt_format", ar), s->ud_chosen_format = js_str(du, "chosen_format", ar);
             s->ud_rejected_format = js_str(du, "rejected_format", ar);
         }
-        if (f < 0 || v < 0 ||
+        int bad_chat = 0;
+        if (f == RT_DPO_CHAT) {
+            const char *t = json_string_value(json_object_get(o, "chat_template"));
+            int ti = t ? rt_tpl_from_name(t) : -1;
+            s->tpl = (rt_tpl)(ti < 0 ? 0 : ti);
+            if (t && !strcmp(t, "jinja")) s->jinja = js_str(o, "chat_template_jinja", ar), ti = s->jinja ? 0 : -1;
+            const json_t *kw = json_object_get(o, "chat_template_kwargs");
+            if (json_is_object(kw)) {
+                char *k = json_dumps(kw, JSON_SORT_KEYS | JSON_COMPACT);
+                s->tpl_kwargs = ax_arena_strdup(ar, k);
+                free(k);
+            }
+            s->field_messages = js_str(o, "field_messages", ar), s->role_key = js_str(o, "role", ar);
+            s->content_key = js_str(o, "content", ar), s->ud_field_chosen = js_str(o, "field_chosen", ar);
+            s->ud_field_rejected = js_str(o, "field_rejected", ar);
+            size_t i;
+            const json_t *x;
+            json_array_foreach(json_object_get(o, "roles"), i, x) {
+                const char *a = json_string_value(json_array_get(x, 0)), *b = json_string_value(json_array_get(x, 1));
+                if (a && b && s->nrole_map < RT_MAX_ROLES * 2)
+                    s->role_from[s->nrole_map] = ax_arena_strdup(ar, a), s->role_to[s->nrole_map++] = ax_arena_strdup(ar, b);
+            }
+            bad_chat = ti < 0 || !s->field_messages || !s->role_key || !s->content_key || !s->ud_field_chosen ||
+                       !s->ud_field_rejected;
+        }
+        if (f < 0 || v < 0 || bad_chat ||
             (f == RT_DPO_USER && (!s->ud_field_prompt || !s->ud_field_system || !s->ud_field_chosen || !s->ud_field_rejected ||
                                   !s->ud_format || !s->ud_chosen_format || !s->ud_rejected_format))) {
             ax_error(d, where, "bad dpo dataset record in the plan");
@@ -601,12 +639,17 @@ static const char *dpo_msg(const json_t *row, const char *key, size_t i, const c
     return dpo_str(json_object_get(m, "content"), what, where, d, len);
 }
 
+/* chat_template.default (after the chat renderers, below) */
+static int dpo_chat_texts(rt_prompter *p, const rt_ds_spec *s, const json_t *row, const char *where, ax_buf *pr,
+                          ax_buf *ch, ax_buf *rj, ax_diag *d);
+
 /* Axolotl 0.19's DPO strategies: the texts prompt, chosen, rejected of a row */
 static int dpo_texts(rt_prompter *p, const rt_ds_spec *s, const json_t *row, const char *where, ax_buf *pr, ax_buf *ch,
                      ax_buf *rj, ax_diag *d) {
     size_t pl = 0, cl = 0, rl = 0, sl = 0;
     const char *ptxt = NULL, *ctxt = NULL, *rtxt = NULL, *sys = NULL;
     char what[96];
+    if (s->dpo_family == RT_DPO_CHAT) return dpo_chat_texts(p, s, row, where, pr, ch, rj, d);
     if (s->dpo_family == RT_DPO_PASSTHROUGH) { /* no type (or passthrough): the row's own texts */
         if (!(ptxt = dpo_str(json_object_get(row, "prompt"), "\"prompt\"", where, d, &pl)) ||
             !(ctxt = dpo_str(json_object_get(row, "chosen"), "\"chosen\"", where, d, &cl)) ||
@@ -1628,6 +1671,142 @@ static int split_thinking(const char *content, char **new_content, char **think)
 static int template_reads(const rt_ds_spec *s, const char *key) {
     if (s->jinja) return strstr(s->jinja, key) != NULL;
     return s->tpl == RT_TPL_QWEN3 && !strcmp(key, "reasoning_content");
+}
+
+/* ---- dpo's chat_template.default ------------------------------------------------------ */
+
+/* Axolotl's role_map[...]: the dataset's roles map (target: [sources]), else user, assistant, system and tool as
+ * they are; any other role is its KeyError */
+static const char *dpo_role(const rt_ds_spec *s, const char *r) {
+    static const char *const same[] = {"user", "assistant", "system", "tool"};
+    if (s->nrole_map) {
+        for (int i = 0; i < s->nrole_map; i++)
+            if (!strcmp(s->role_from[i], r)) return s->role_to[i];
+        return NULL;
+    }
+    for (int i = 0; i < 4; i++)
+        if (!strcmp(same[i], r)) return same[i];
+    return NULL;
+}
+
+/* Python's str.rstrip(): trailing whitespace code points (str.isspace) off a UTF-8 buffer */
+static void py_rstrip(ax_buf *b) {
+    const unsigned char *t = (const unsigned char *)b->data;
+    size_t n = b->len;
+    for (;;) {
+        if (n && (t[n - 1] == ' ' || (t[n - 1] >= 0x09 && t[n - 1] <= 0x0d) || (t[n - 1] >= 0x1c && t[n - 1] <= 0x1f))) {
+            n--;
+            continue;
+        }
+        size_t k = n; /* the last code point */
+        while (k && (t[k - 1] & 0xc0) == 0x80) k--;
+        if (!k || n - k > 3) break;
+        uint32_t c = 0;
+        const size_t at = k - 1, len = n - at;
+        if (len == 2 && (t[at] & 0xe0) == 0xc0) c = ((uint32_t)(t[at] & 0x1f) << 6) | (t[at + 1] & 0x3f);
+        else if (len == 3 && (t[at] & 0xf0) == 0xe0)
+            c = ((uint32_t)(t[at] & 0x0f) << 12) | ((uint32_t)(t[at + 1] & 0x3f) << 6) | (t[at + 2] & 0x3f);
+        const int space = c == 0x85 || c == 0xa0 || c == 0x1680 || (c >= 0x2000 && c <= 0x200a) || c == 0x2028 ||
+                          c == 0x2029 || c == 0x202f || c == 0x205f || c == 0x3000;
+        if (!space) break;
+        n = at;
+    }
+    b->len = n;
+    if (b->data) b->data[n] = 0;
+}
+
+/* messages rendered as the template renders them (role and content each), with or without the generation prompt */
+static int dpo_render(rt_prompter *p, const rt_ds_spec *s, const char **role, const char **content, int n, int gen,
+                      ax_buf *out, const char *where, ax_diag *d) {
+    const char *none[8] = {0};
+    const char **reasoning = n <= 8 ? none : calloc((size_t)n, sizeof *reasoning);
+    json_t **msg = calloc((size_t)n + 1, sizeof *msg);
+    if (!reasoning || !msg) abort();
+    for (int i = 0; i < n; i++) msg[i] = json_pack("{s:s,s:s}", "role", role[i], "content", content[i]);
+    convo c = {.role = role, .content = content, .reasoning = reasoning, .msg = msg, .n = n};
+    int rc = render_text(p, s, &c, n, NULL, -1, gen, out, where, d);
+    for (int i = 0; i < n; i++) json_decref(msg[i]);
+    free(msg);
+    if (reasoning != none) free((void *)reasoning);
+    return rc;
+}
+
+/* one of row[field]'s forms: a string (the assistant's content), a message, or a list whose last message counts */
+static int dpo_chat_completion(rt_prompter *p, const rt_ds_spec *s, const json_t *row, const char *field, const char *where,
+                               ax_buf *out, ax_diag *d) {
+    const json_t *v = json_object_get(row, field), *m = v;
+    if (json_is_array(v)) m = json_array_get(v, json_array_size(v) ? json_array_size(v) - 1 : 0);
+    const char *role = "assistant", *content = json_string_value(v);
+    if (!json_is_string(v)) {
+        const json_t *r = json_object_get(m, s->role_key), *t = json_object_get(m, s->content_key);
+        if (!json_is_object(m) || !json_is_string(r) || !json_is_string(t)) {
+            ax_error(d, where, "\"%s\": expected a string, a message {\"%s\": ..., \"%s\": ...} or a list of them", field,
+                     s->role_key, s->content_key);
+            return -1;
+        }
+        role = json_string_value(r), content = json_string_value(t);
+    }
+    const char *mapped = dpo_role(s, role);
+    if (!mapped) {
+        ax_error(d, where, "\"%s\": role \"%s\" is not in the dataset's roles (Axolotl's role_map raises KeyError)", field,
+                 role);
+        return -1;
+    }
+    const char *roles[2] = {"user", mapped}, *contents[2] = {"[[dummy_message]]", content};
+    ax_buf text = {0};
+    if (dpo_render(p, s, roles, contents, 2, 0, &text, where, d)) {
+        ax_buf_free(&text);
+        return -1;
+    }
+    /* Python: text[text.find(content):].rstrip(), -1 (not found) taking the last character */
+    const char *hit = strstr(text.data, content);
+    size_t from = hit ? (size_t)(hit - text.data) : text.len;
+    if (!hit && text.len) {
+        from = text.len - 1;
+        while (from && ((unsigned char)text.data[from] & 0xc0) == 0x80) from--;
+    }
+    ax_buf_append(out, text.data + from, text.len - from);
+    ax_buf_puts(out, "");
+    py_rstrip(out);
+    ax_buf_free(&text);
+    return 0;
+}
+
+static int dpo_chat_texts(rt_prompter *p, const rt_ds_spec *s, const json_t *row, const char *where, ax_buf *pr,
+                          ax_buf *ch, ax_buf *rj, ax_diag *d) {
+    const json_t *msgs = json_object_get(row, s->field_messages);
+    size_t nm = json_is_string(msgs) ? 1 : json_is_array(msgs) ? json_array_size(msgs) : 0;
+    if (!json_is_string(msgs) && !json_is_array(msgs)) {
+        ax_error(d, where, "\"%s\": expected a list of messages or a string", s->field_messages);
+        return -1;
+    }
+    const char **role = calloc(nm + 1, sizeof *role), **content = calloc(nm + 1, sizeof *content);
+    if (!role || !content) abort();
+    int rc = 0;
+    for (size_t i = 0; i < nm && !rc; i++) {
+        const char *r = "user", *t = json_string_value(msgs); /* a string: one user message */
+        if (json_is_array(msgs)) {
+            const json_t *m = json_array_get(msgs, i), *rv = json_object_get(m, s->role_key), *tv = json_object_get(m, s->content_key);
+            if (!json_is_string(rv) || !json_is_string(tv)) {
+                ax_error(d, where, "%s[%zu]: expected \"%s\" and \"%s\" strings (message_property_mappings)",
+                         s->field_messages, i, s->role_key, s->content_key);
+                rc = -1;
+                break;
+            }
+            r = json_string_value(rv), t = json_string_value(tv);
+        }
+        if (!(role[i] = dpo_role(s, r))) {
+            ax_error(d, where, "%s[%zu]: role \"%s\" is not in the dataset's roles (Axolotl's role_map raises KeyError)",
+                     s->field_messages, i, r);
+            rc = -1;
+        }
+        content[i] = t;
+    }
+    if (!rc) rc = dpo_render(p, s, role, content, (int)nm, 1, pr, where, d);
+    free(role), free(content);
+    if (!rc) rc = dpo_chat_completion(p, s, row, s->ud_field_chosen, where, ch, d);
+    if (!rc) rc = dpo_chat_completion(p, s, row, s->ud_field_rejected, where, rj, d);
+    return rc;
 }
 
 static int chat_row(rt_prompter *p, const rt_ds_spec *s, const json_t *row, const char *where, ax_buf *ids,

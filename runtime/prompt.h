@@ -76,8 +76,14 @@
  *                 (no type: the row's own), chatml.* and llama3.* (default,
  *                 argilla_chat, icr, intel, prompt_pairs, ultra: the
  *                 template's turns around the row's fields, the completion
- *                 closed by <|im_end|> / <|eot_id|>), or user_defined (Python
- *                 format strings). A pair whose prompt + chosen or prompt +
+ *                 closed by <|im_end|> / <|eot_id|>), user_defined (Python
+ *                 format strings), or chat_template.default: the prompt is
+ *                 row[field_messages] rendered with the chat template and its
+ *                 generation prompt; a completion (row[field_chosen]: a
+ *                 string, a message, or a list whose last message counts) is
+ *                 rendered after a dummy user turn, and its text is what
+ *                 follows the first occurrence of its content, trailing
+ *                 whitespace stripped (Python's find and rstrip). A pair whose prompt + chosen or prompt +
  *                 rejected is longer than sequence_len (tokens without
  *                 specials, Axolotl's excess_length_strategy drop) gives no
  *                 sample; else two: prompt + chosen, then prompt + rejected,
@@ -108,7 +114,7 @@
 typedef enum { RT_FMT_TOKENIZED, RT_FMT_COMPLETION, RT_FMT_ALPACA, RT_FMT_CHAT, RT_FMT_INPUT_OUTPUT, RT_FMT_DPO } rt_fmt;
 #define RT_FMT_COUNT 6
 /* rl: dpo's dataset types (Axolotl's prompt_strategies/dpo): the family, and the variant of chatml and llama3 */
-typedef enum { RT_DPO_PASSTHROUGH, RT_DPO_CHATML, RT_DPO_LLAMA3, RT_DPO_USER } rt_dpo_family;
+typedef enum { RT_DPO_PASSTHROUGH, RT_DPO_CHATML, RT_DPO_LLAMA3, RT_DPO_USER, RT_DPO_CHAT } rt_dpo_family;
 typedef enum {
     RT_DPOV_DEFAULT, RT_DPOV_ARGILLA_CHAT, RT_DPOV_ICR, RT_DPOV_INTEL, RT_DPOV_PROMPT_PAIRS, RT_DPOV_ULTRA
 } rt_dpo_variant;
@@ -149,7 +155,9 @@ typedef struct rt_ds_spec {
     const char *ud_format, *ud_no_input_format, *ud_system_format, *ud_system_prompt;
     const char *ud_field_instruction, *ud_field_input, *ud_field_output, *ud_field_system;
     /* rl: dpo (RT_FMT_DPO): the strategy; user_defined's fields (field_prompt, field_system, field_chosen,
-     * field_rejected) and formats (prompt_format in ud_format, chosen_format, rejected_format) */
+     * field_rejected) and formats (prompt_format in ud_format, chosen_format, rejected_format); chat_template.default
+     * (RT_DPO_CHAT) reads field_messages, role_key / content_key, the roles map, the template (tpl, jinja,
+     * tpl_kwargs) and field_chosen / field_rejected in ud_field_chosen / ud_field_rejected */
     rt_dpo_family dpo_family;
     rt_dpo_variant dpo_variant;
     const char *ud_field_prompt, *ud_field_chosen, *ud_field_rejected, *ud_chosen_format, *ud_rejected_format;

@@ -118,9 +118,23 @@ refused val 'val_set_size: 0.1' 'evaluation with rl: dpo is not implemented'
 refused ipo_loss 'dpo_loss_type: [ipo]' 'a DPO loss other than sigmoid'
 refused sp 'sequence_parallel_degree: 2' 'sequence parallelism with rl: dpo'
 refused truncate 'excess_length_strategy: truncate' 'implements Axolotl.s default, drop'
-case_cfg full_ga2 "$T/o-r" 's/type: llama3.intel/type: chat_template.default/' >r-type.yml
-check '! "$AXOC" compile r-type.yml -o r-type.bin >r-type.out 2>&1 && grep -q "DPO dataset type \"chat_template.default\" is not implemented" r-type.out' \
+case_cfg full_ga2 "$T/o-r" 's/type: llama3.intel/type: zephyr.nectar/' >r-type.yml
+check '! "$AXOC" compile r-type.yml -o r-type.bin >r-type.out 2>&1 && grep -q "DPO dataset type \"zephyr.nectar\" is not implemented" r-type.out' \
   "refused: a DPO dataset type axo lacks"
+# chat_template.default: conversations rendered with the config's chat template; trains, starts at log 2
+python3 - "$FX/toy_dpo_48.jsonl" >chat.jsonl <<'PYEOF'
+import json, sys
+for l in open(sys.argv[1]):
+    r = json.loads(l)
+    msgs = ([{"role": "system", "content": r["system"]}] if r.get("system") else []) + [{"role": "user", "content": r["question"]}]
+    print(json.dumps({"messages": msgs, "chosen": r["chosen"], "rejected": {"role": "assistant", "content": r["rejected"]}}))
+PYEOF
+{ case_cfg full_ga2 "$T/o-chat" "s#path: .*toy_dpo_48.jsonl#path: $T/chat.jsonl#; s#type: llama3.intel#type: chat_template.default#; s/^max_steps: 8/max_steps: 2/"
+  echo "chat_template: llama3"; } >chat.yml
+check '"$AXOC" compile chat.yml -o chat.bin >chat.cout 2>&1 && "$AXORUN" chat.bin --quiet >chat.out 2>chat.err && python3 -c "
+import json, sys
+s = json.loads(open(sys.argv[1]).readline())
+sys.exit(not abs(s[\"loss\"] - 0.6931472) < 1e-6)" o-chat/train_log.jsonl' "chat_template.default with chat_template: llama3 trains"
 # a row without the strategy's field: the file and line named
 head -3 "$FX/toy_dpo_48.jsonl" >bad.jsonl
 echo '{"question": "What is 1 plus 1?", "chosen": "2", "rejected": null}' >>bad.jsonl

@@ -17,7 +17,7 @@ import json
 import os
 import shutil
 
-from axolotl.prompt_strategies.dpo import chatml, llama3, passthrough, user_defined
+from axolotl.prompt_strategies.dpo import chat_template, chatml, llama3, passthrough, user_defined
 from transformers import PreTrainedTokenizerFast
 from trl.data_utils import _tokenize
 
@@ -61,6 +61,19 @@ PASS_ROWS = [  # (an empty prompt, chosen or rejected: Axolotl raises; tests/e2e
     {"prompt": "x", "chosen": "only completion", "rejected": "other"},
 ]
 
+CHAT_ROWS = [  # chat_template.default: messages a list or a string; a completion a string, a message, or a list
+    {"messages": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Which city?"}],
+     "chosen": "The first city.", "rejected": {"role": "assistant", "content": "  No city.  \n"}},
+    {"messages": "Name a year.",
+     "chosen": [{"role": "user", "content": "Name a year."}, {"role": "assistant", "content": "This year."}],
+     "rejected": [{"role": "assistant", "content": "the school"}]},
+    {"messages": [{"role": "user", "content": "Two?"}, {"role": "assistant", "content": "Yes."},
+                  {"role": "user", "content": "And three?"}],
+     "chosen": "Three as well.", "rejected": "Only two."},
+]
+CHAT_SPEC = {"strategy": "chat_template", "field_messages": "messages", "role": "role", "content": "content",
+             "field_chosen": "chosen", "field_rejected": "rejected", "roles": []}
+
 CASES = [
     # name, module, function, rows, tokenizer, bos, eos, sequence_len, axo spec, ds_cfg
     ("chatml-intel-llama3", chatml, "intel", BASE_ROWS, "llama3", "<|begin_of_text|>", "<|eot_id|>", 64,
@@ -96,6 +109,10 @@ CASES = [
                                                    "chosen_format": " {chosen}!", "rejected_format": " {rejected}?"}},
      {"field_prompt": "q", "field_system": "sys", "field_chosen": "good", "field_rejected": "bad",
       "prompt_format": "[{system}] Q: {prompt} {{A}}:", "chosen_format": " {chosen}!", "rejected_format": " {rejected}?"}),
+    ("chat_template-chatml-qwen2", chat_template, "default", CHAT_ROWS, "qwen2", None, "<|im_end|>", 64,
+     dict(CHAT_SPEC, chat_template="chatml"), {"chat_template": "chatml"}),
+    ("chat_template-llama3-llama3", chat_template, "default", CHAT_ROWS, "llama3", "<|begin_of_text|>", "<|eot_id|>", 96,
+     dict(CHAT_SPEC, chat_template="llama3"), {"chat_template": "llama3"}),
     ("passthrough-llama3", passthrough, "default", PASS_ROWS, "llama3", "<|begin_of_text|>", "<|eot_id|>", 64,
      {"strategy": "passthrough"}, {}),
     ("passthrough-qwen2", passthrough, "default", PASS_ROWS, "qwen2", None, "<|im_end|>", 64,
@@ -127,7 +144,10 @@ def main():
     for (name, mod, fn, rows, tname, bos, eos, seq_len, spec, ds_cfg) in CASES:
         tok = PreTrainedTokenizerFast(tokenizer_file=os.path.join(TOK, tname, "tokenizer.json"), bos_token=bos,
                                       eos_token=eos)
-        cfg = {"datasets": [{"type": ds_cfg if ds_cfg else "x"}]}
+        if mod is chat_template:  # the template named on the dataset; Axolotl's own Jinja text of it
+            cfg = {"datasets": [dict(ds_cfg, type="chat_template.default")], "chat_template": ds_cfg["chat_template"]}
+        else:
+            cfg = {"datasets": [{"type": ds_cfg if ds_cfg else "x"}]}
         transform = getattr(mod, fn)(cfg, dataset_idx=0)
         if isinstance(transform, tuple):
             transform = transform[0]
@@ -148,7 +168,7 @@ def main():
             for r in rows:
                 fr.write(json.dumps(r, ensure_ascii=False) + "\n")
                 full = {k: json.loads(json.dumps(r.get(k))) for k in cols}
-                s = transform(full, tokenizer=tok) if fn == "default" and mod is passthrough else transform(full)
+                s = transform(full, tokenizer=tok) if mod in (passthrough, chat_template) else transform(full)
                 assert s["prompt"] and s["chosen"] and s["rejected"]  # else Axolotl raises (_drop_long_sequences)
                 if not drop_long_ok(s, tok, seq_len):
                     for _ in range(2):

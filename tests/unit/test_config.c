@@ -984,7 +984,7 @@ static void test_rl(void) {
         {"chatml", RT_DPO_CHATML, RT_DPOV_DEFAULT},          {"chatml.intel", RT_DPO_CHATML, RT_DPOV_INTEL},
         {"llama3.argilla_chat", RT_DPO_LLAMA3, RT_DPOV_ARGILLA_CHAT}, {"llama3.ultra", RT_DPO_LLAMA3, RT_DPOV_ULTRA},
         {"chatml.icr", RT_DPO_CHATML, RT_DPOV_ICR},          {"llama3.prompt_pairs", RT_DPO_LLAMA3, RT_DPOV_PROMPT_PAIRS},
-        {"passthrough", RT_DPO_PASSTHROUGH, 0}};
+        {"passthrough", RT_DPO_PASSTHROUGH, 0},              {"chat_template.default", RT_DPO_CHAT, 0}};
     for (size_t i = 0; i < AX_ARRAY_LEN(ty); i++) {
         char y[400];
         snprintf(y, sizeof y, "rl: dpo\nbase_model: %s/models/llama\ndatasets:\n  - path: %s/data/toy.jsonl\n    type: %s\n", FIX,
@@ -1009,12 +1009,12 @@ static void test_rl(void) {
     CHECK(r.rc == -1);
     EXPECT_DIAG(&r.d, AX_SEV_ERROR, "cfg.yml:6:22", "\"{question}\": this format fills only {prompt}, {system}");
     run_free(&r);
-    static const char *const no[] = {"chat_template.default", "chatml.argilla", "zephyr.nectar", "alpaca", "llama3.nope"};
+    static const char *const no[] = {"chat_template.argilla_chat", "chatml.argilla", "zephyr.nectar", "alpaca", "llama3.nope"};
     for (size_t i = 0; i < AX_ARRAY_LEN(no); i++) {
         snprintf(y, sizeof y, "rl: dpo\nbase_model: %s/models/llama\ndatasets:\n  - path: %s/data/toy.jsonl\n    type: %s\n", FIX,
                  FIX, no[i]);
         run_raw(&r, y);
-        CHECK_MSG(r.rc == -1 && has(&r.d, AX_SEV_ERROR, "cfg.yml:5:11", "is not implemented; axo reads chatml or llama3"),
+        CHECK_MSG(r.rc == -1 && has(&r.d, AX_SEV_ERROR, "cfg.yml:5:11", "is not implemented; axo reads chat_template.default, chatml or llama3"),
                   "%s\n%s", no[i], dump(&r.d));
         run_free(&r);
     }
