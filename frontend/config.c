@@ -931,6 +931,27 @@ static int dataset_common_key(const char *k) {
     return 0;
 }
 
+/* A dataset's roles: {role: [names in the data]} into the spec's map (source -> role); -1 on a bad value */
+static int roles_map(loader *L, const yaml_node_t *v, const char *key, rt_ds_spec *s) {
+    const fe_yctx *y = &L->y;
+    fe_ypair *mp;
+    int nm = v->type == YAML_MAPPING_NODE ? fe_y_pairs(y, v, key, &mp) : -1;
+    if (nm < 0) {
+        yerr(y, v, key, "a mapping {role: [names in the data]}");
+        return -1;
+    }
+    s->nrole_map = 0;
+    for (int j = 0; j < nm; j++) {
+        char k2[200];
+        snprintf(k2, sizeof k2, "%s.%s", key, mp[j].key);
+        const char *src[RT_MAX_ROLES];
+        int n = str_list(L, mp[j].v, k2, src, RT_MAX_ROLES);
+        for (int q = 0; q < n && s->nrole_map < RT_MAX_ROLES * 2; q++)
+            s->role_from[s->nrole_map] = src[q], s->role_to[s->nrole_map++] = mp[j].key;
+    }
+    return 0;
+}
+
 /* The keys of one `datasets:` entry with a type (Axolotl's dataset schema). */
 static void dataset_keys(loader *L, fe_dataset *ds, const fe_ypair *dp, int np, const char *name) {
     const fe_yctx *y = &L->y;
@@ -1002,24 +1023,8 @@ static void dataset_keys(loader *L, fe_dataset *ds, const fe_ypair *dp, int np, 
         } else if (chat && !strcmp(kk, "roles_to_train")) {
             int n = str_list(L, v, key, s->train_roles, RT_MAX_ROLES);
             if (n >= 0) s->ntrain_roles = n;
-        } else if (chat && !strcmp(kk, "roles")) { /* {role: [source names]} */
-            fe_ypair *mp;
-            int nm = v->type == YAML_MAPPING_NODE ? fe_y_pairs(y, v, key, &mp) : -1;
-            if (nm < 0) {
-                yerr(y, v, key, "a mapping {role: [names in the data]}");
-                continue;
-            }
-            s->nrole_map = 0;
-            for (int j = 0; j < nm; j++) {
-                char k2[200];
-                snprintf(k2, sizeof k2, "%s.%s", key, mp[j].key);
-                const char *src[RT_MAX_ROLES];
-                int n = str_list(L, mp[j].v, k2, src, RT_MAX_ROLES);
-                for (int q = 0; q < n && s->nrole_map < RT_MAX_ROLES * 2; q++) {
-                    s->role_from[s->nrole_map] = src[q];
-                    s->role_to[s->nrole_map++] = mp[j].key;
-                }
-            }
+        } else if (chat && !strcmp(kk, "roles")) {
+            roles_map(L, v, key, s);
         } else if (chat && !strcmp(kk, "train_on_eos")) {
             int m = eot_mode(L, v, key);
             if (m >= 0) s->train_on_eos = (rt_eot_mode)m;
@@ -1133,23 +1138,8 @@ static int dpo_chat_keys(loader *L, fe_dataset *ds, const fe_ypair *dp, int np, 
                     ax_warn(y->d, fe_yloc(y, mp[j].k, loc, sizeof loc), "%s: Axolotl's DPO chat_template.default reads "
                             "only role and content, ignored", k2);
             }
-        } else if (!strcmp(kk, "roles")) { /* {role: [source names]} */
-            fe_ypair *mp;
-            int nm = v->type == YAML_MAPPING_NODE ? fe_y_pairs(y, v, key, &mp) : -1;
-            if (nm < 0) {
-                yerr(y, v, key, "a mapping {role: [names in the data]}");
-                bad = 1;
-                continue;
-            }
-            s->nrole_map = 0;
-            for (int j = 0; j < nm; j++) {
-                char k2[200];
-                snprintf(k2, sizeof k2, "%s.%s", key, mp[j].key);
-                const char *src[RT_MAX_ROLES];
-                int n = str_list(L, mp[j].v, k2, src, RT_MAX_ROLES);
-                for (int q = 0; q < n && s->nrole_map < RT_MAX_ROLES * 2; q++)
-                    s->role_from[s->nrole_map] = src[q], s->role_to[s->nrole_map++] = mp[j].key;
-            }
+        } else if (!strcmp(kk, "roles")) {
+            bad |= roles_map(L, v, key, s) != 0;
         } else {
             ax_warn(y->d, fe_yloc(y, dp[k].k, loc, sizeof loc), "%s: not read by Axolotl's DPO chat_template.default, "
                     "ignored", key);

@@ -203,25 +203,7 @@ int rt_train_dpo(rt_session *s, const rt_train_opts *o, ax_diag *d) {
     if (save_mode == SAVE_STEPS && save_every <= 0) save_every = 500;
 
     /* the output dir before any work: a trained model there is never replaced unasked */
-    char path[4096];
-    int bad = 0;
-    if (lead) {
-        bad = ax_mkdir_p(out_dir, d) != 0;
-        if (!bad && ax_path_join(path, sizeof path, out_dir, s->adapter ? "adapter_model.safetensors" : "model.safetensors")) {
-            ax_error(d, out_dir, "path too long");
-            bad = 1;
-        }
-        if (!bad && ax_file_exists(path) && !o->overwrite) {
-            ax_error(d, out_dir, "holds a trained model from an earlier run; refusing to overwrite it (pass --overwrite, or "
-                     "choose another output_dir)");
-            bad = 1;
-        }
-        if (!bad && (ax_path_join(path, sizeof path, out_dir, "train_log.jsonl") != 0 || !(log = fopen(path, "w")))) {
-            ax_error(d, path, "cannot write: %s", strerror(errno));
-            bad = 1;
-        }
-    }
-    if (rt_session_any_rank(s, bad)) goto out;
+    if (rt_session_any_rank(s, lead && rt_train_open_output(s, out_dir, o->overwrite, &log, d) != 0)) goto out;
 
     stage = malloc(sizeof *stage * (size_t)(8 * P * S) + sizeof(int64_t) * (size_t)P);
     ref = calloc((size_t)(2 * nk + 1), sizeof *ref);

@@ -37,17 +37,22 @@ void rt_ds_spec_defaults(rt_ds_spec *s, rt_fmt fmt) {
     s->train_on_eos = s->train_on_eot = RT_EOT_TURN;
 }
 
+/* A spec's chat template and message keys (chat_template datasets and dpo's chat_template.default) */
+static void chat_keys_json(json_t *o, const rt_ds_spec *s) {
+    json_object_set_new(o, "chat_template", json_string(s->jinja ? "jinja" : tpl_names[s->tpl]));
+    if (s->jinja) json_object_set_new(o, "chat_template_jinja", json_string(s->jinja));
+    if (s->tpl_kwargs) json_object_set_new(o, "chat_template_kwargs", json_loads(s->tpl_kwargs, 0, NULL));
+    json_object_set_new(o, "field_messages", json_string(s->field_messages));
+    json_object_set_new(o, "role", json_string(s->role_key));
+    json_object_set_new(o, "content", json_string(s->content_key));
+}
+
 char *rt_ds_spec_json(const rt_ds_spec *s) {
     json_t *o = json_object();
     json_object_set_new(o, "type", json_string(fmt_names[s->fmt]));
     if (s->fmt == RT_FMT_COMPLETION) json_object_set_new(o, "field", json_string(s->field));
     if (s->fmt == RT_FMT_CHAT) {
-        json_object_set_new(o, "chat_template", json_string(s->jinja ? "jinja" : tpl_names[s->tpl]));
-        if (s->jinja) json_object_set_new(o, "chat_template_jinja", json_string(s->jinja));
-        if (s->tpl_kwargs) json_object_set_new(o, "chat_template_kwargs", json_loads(s->tpl_kwargs, 0, NULL));
-        json_object_set_new(o, "field_messages", json_string(s->field_messages));
-        json_object_set_new(o, "role", json_string(s->role_key));
-        json_object_set_new(o, "content", json_string(s->content_key));
+        chat_keys_json(o, s);
         json_object_set_new(o, "field_system", json_string(s->field_system));
         json_object_set_new(o, "training", s->training_key ? json_string(s->training_key) : json_null());
         if (s->training_detail_key) json_object_set_new(o, "training_detail", json_string(s->training_detail_key));
@@ -86,12 +91,7 @@ char *rt_ds_spec_json(const rt_ds_spec *s) {
         if (s->dpo_family == RT_DPO_CHATML || s->dpo_family == RT_DPO_LLAMA3)
             json_object_set_new(o, "variant", json_string(rt_dpo_variant_names[s->dpo_variant]));
         if (s->dpo_family == RT_DPO_CHAT) {
-            json_object_set_new(o, "chat_template", json_string(s->jinja ? "jinja" : tpl_names[s->tpl]));
-            if (s->jinja) json_object_set_new(o, "chat_template_jinja", json_string(s->jinja));
-            if (s->tpl_kwargs) json_object_set_new(o, "chat_template_kwargs", json_loads(s->tpl_kwargs, 0, NULL));
-            json_object_set_new(o, "field_messages", json_string(s->field_messages));
-            json_object_set_new(o, "role", json_string(s->role_key));
-            json_object_set_new(o, "content", json_string(s->content_key));
+            chat_keys_json(o, s);
             json_object_set_new(o, "field_chosen", json_string(s->ud_field_chosen));
             json_object_set_new(o, "field_rejected", json_string(s->ud_field_rejected));
             json_t *m = json_array();
@@ -119,6 +119,24 @@ static int eot_from(const char *s) {
     for (int i = 0; s && i < 4; i++)
         if (!strcmp(s, eot_names[i])) return i;
     return -1;
+}
+
+/* chat_keys_json's keys back: the template's index (or 0 for Jinja text), -1 if the record names none */
+static int chat_keys_from_json(const json_t *o, rt_ds_spec *s, ax_arena *ar) {
+    const char *t = json_string_value(json_object_get(o, "chat_template"));
+    int ti = t ? rt_tpl_from_name(t) : -1;
+    s->tpl = (rt_tpl)(ti < 0 ? 0 : ti);
+    if (t && !strcmp(t, "jinja")) s->jinja = js_str(o, "chat_template_jinja", ar), ti = s->jinja ? 0 : -1;
+    const json_t *kw = json_object_get(o, "chat_template_kwargs");
+    if (json_is_object(kw)) {
+        char *k = json_dumps(kw, JSON_SORT_KEYS | JSON_COMPACT);
+        s->tpl_kwargs = ax_arena_strdup(ar, k);
+        free(k);
+    }
+    s->field_messages = js_str(o, "field_messages", ar);
+    s->role_key = js_str(o, "role", ar);
+    s->content_key = js_str(o, "content", ar);
+    return ti;
 }
 
 int rt_ds_spec_from_json(const char *js, rt_ds_spec *s, ax_arena *ar, const char *where, ax_diag *d) {
@@ -167,18 +185,8 @@ int rt_ds_spec_from_json(const char *js, rt_ds_spec *s, ax_arena *ar, const char
         }
         int bad_chat = 0;
         if (f == RT_DPO_CHAT) {
-            const char *t = json_string_value(json_object_get(o, "chat_template"));
-            int ti = t ? rt_tpl_from_name(t) : -1;
-            s->tpl = (rt_tpl)(ti < 0 ? 0 : ti);
-            if (t && !strcmp(t, "jinja")) s->jinja = js_str(o, "chat_template_jinja", ar), ti = s->jinja ? 0 : -1;
-            const json_t *kw = json_object_get(o, "chat_template_kwargs");
-            if (json_is_object(kw)) {
-                char *k = json_dumps(kw, JSON_SORT_KEYS | JSON_COMPACT);
-                s->tpl_kwargs = ax_arena_strdup(ar, k);
-                free(k);
-            }
-            s->field_messages = js_str(o, "field_messages", ar), s->role_key = js_str(o, "role", ar);
-            s->content_key = js_str(o, "content", ar), s->ud_field_chosen = js_str(o, "field_chosen", ar);
+            const int ti = chat_keys_from_json(o, s, ar);
+            s->ud_field_chosen = js_str(o, "field_chosen", ar);
             s->ud_field_rejected = js_str(o, "field_rejected", ar);
             size_t i;
             const json_t *x;
@@ -199,22 +207,7 @@ int rt_ds_spec_from_json(const char *js, rt_ds_spec *s, ax_arena *ar, const char
         }
     }
     if (fmt == RT_FMT_CHAT) {
-        const char *t = json_string_value(json_object_get(o, "chat_template"));
-        int ti = t ? rt_tpl_from_name(t) : -1;
-        s->tpl = (rt_tpl)(ti < 0 ? 0 : ti);
-        if (t && !strcmp(t, "jinja")) {
-            s->jinja = js_str(o, "chat_template_jinja", ar);
-            ti = s->jinja ? 0 : -1;
-        }
-        const json_t *kw = json_object_get(o, "chat_template_kwargs");
-        if (json_is_object(kw)) {
-            char *k = json_dumps(kw, JSON_SORT_KEYS | JSON_COMPACT);
-            s->tpl_kwargs = ax_arena_strdup(ar, k);
-            free(k);
-        }
-        s->field_messages = js_str(o, "field_messages", ar);
-        s->role_key = js_str(o, "role", ar);
-        s->content_key = js_str(o, "content", ar);
+        const int ti = chat_keys_from_json(o, s, ar);
         s->field_system = js_str(o, "field_system", ar);
         s->training_key = js_str(o, "training", ar);
         s->training_detail_key = js_str(o, "training_detail", ar);

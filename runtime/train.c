@@ -1627,6 +1627,25 @@ static int fix_untrained(rt_session *s, const rt_dataset *train, int lead, int s
     return rc;
 }
 
+int rt_train_open_output(const rt_session *s, const char *out_dir, int overwrite, FILE **log, ax_diag *d) {
+    char path[4096];
+    if (ax_mkdir_p(out_dir, d) != 0) return -1;
+    if (ax_path_join(path, sizeof path, out_dir, s->adapter ? "adapter_model.safetensors" : "model.safetensors") != 0) {
+        ax_error(d, out_dir, "path too long");
+        return -1;
+    }
+    if (ax_file_exists(path) && !overwrite) {
+        ax_error(d, out_dir, "holds a trained model from an earlier run; refusing to overwrite it (pass --overwrite, or "
+                 "choose another output_dir)");
+        return -1;
+    }
+    if (ax_path_join(path, sizeof path, out_dir, "train_log.jsonl") != 0 || !(*log = fopen(path, "w"))) {
+        ax_error(d, path, "cannot write: %s", strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
 int rt_train_check_sched(const rt_lr_sched *lrs, double base_lr, ax_diag *d) {
     if (!strcmp(lrs->name, "rex") && lrs->warmup > lrs->total) {
         ax_error(d, "train", "lr_scheduler: rex: %lld warmup steps exceed the run's %lld steps (Axolotl's RexLR refuses "
@@ -2072,7 +2091,7 @@ int rt_train(rt_session *s, const rt_train_opts *o, ax_diag *d) {
     char best_dir[4096] = ""; /* checkpoint-<best_ckpt_step>: in output_dir, or beside the checkpoint resumed from */
 
     FILE *log = NULL;
-    char path[4096], latest[4096];
+    char latest[4096];
     int bad = 0;
     ax_buf logbuf = {0}; /* train_log.jsonl's lines: a checkpoint's log_history */
     const int one_cycle = !strcmp(lrs.name, "one_cycle");
@@ -2165,20 +2184,7 @@ int rt_train(rt_session *s, const rt_train_opts *o, ax_diag *d) {
         }
     }
     if (lead) {
-        bad = ax_mkdir_p(out_dir, d) != 0;
-        if (!bad && ax_path_join(path, sizeof path, out_dir, s->adapter ? "adapter_model.safetensors" : "model.safetensors") != 0) {
-            ax_error(d, out_dir, "path too long");
-            bad = 1;
-        }
-        if (!bad && ax_file_exists(path) && !o->overwrite) {
-            ax_error(d, out_dir, "holds a trained model from an earlier run; refusing to overwrite it (pass --overwrite, or "
-                     "choose another output_dir)");
-            bad = 1;
-        }
-        if (!bad && (ax_path_join(path, sizeof path, out_dir, "train_log.jsonl") != 0 || !(log = fopen(path, "w")))) {
-            ax_error(d, path, "cannot write: %s", strerror(errno));
-            bad = 1;
-        }
+        bad = rt_train_open_output(s, out_dir, o->overwrite, &log, d) != 0;
         if (!bad && hist) { /* the resumed run's log starts with the checkpoint's history */
             fputs(hist, log);
             fflush(log);

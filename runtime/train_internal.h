@@ -4,6 +4,7 @@
 #define RT_TRAIN_INTERNAL_H
 
 #include "runtime/data.h"
+#include <stdio.h>
 #include "runtime/train.h"
 
 /* The plan's datasets under `prefix` (io.dataset, io.test_dataset), each one's sample count in counts[nds]. */
@@ -17,6 +18,8 @@ int rt_train_pull(rt_session *s, const rt_buf *b, ax_diag *d);
 double rt_train_now(void);
 /* The plan's learning-rate schedule for `total` steps with `warmup` of them warming up. */
 rt_lr_sched rt_train_sched(const ir_module *m, int64_t warmup, int64_t total);
+/* output_dir made, a trained model there refused unless overwrite, train_log.jsonl opened into *log (the lead rank). */
+int rt_train_open_output(const rt_session *s, const char *out_dir, int overwrite, FILE **log, ax_diag *d);
 /* The refusals of a schedule before the first step, where Axolotl's RexLR or torch's OneCycleLR / AdamW raise. */
 int rt_train_check_sched(const rt_lr_sched *lrs, double base_lr, ax_diag *d);
 /* rl: dpo's loop (runtime/dpo.c); rt_train calls it for a DPO plan. */
