@@ -3023,8 +3023,8 @@ static void check_rl(loader *L) {
          "(each row's summed log-probability would be reduced over the sp ranks)"},
         {"neftune_noise_alpha", c->neftune_noise_alpha > 0, "NEFTune with rl: dpo is not implemented (under PEFT, HF's hook "
          "would also add noise to TRL's reference forward)"},
-        {"val_set_size", c->val_set_size > 0, "evaluation with rl: dpo is not implemented yet"},
-        {"test_datasets", c->ntest_datasets > 0, "evaluation with rl: dpo is not implemented yet"},
+        {"early_stopping_patience", c->early_stopping_patience > 0, "early stopping with rl: dpo is not implemented yet"},
+        {"load_best_model_at_end", c->load_best_model_at_end, "load_best_model_at_end with rl: dpo is not implemented yet"},
         {"resume_from_checkpoint", c->resume_from != NULL, "resuming rl: dpo is not implemented yet (the checkpoint "
          "would need the reference model's log-probabilities)"},
         {"auto_resume_from_checkpoints", c->auto_resume, "resuming rl: dpo is not implemented yet"},
@@ -3039,7 +3039,9 @@ static void check_rl(loader *L) {
         {"dataset_shard_num", c->dataset_shard_num > 0, "rl: dpo with dataset_shard_num is not implemented"},
         {"fix_untrained_tokens", c->fix_untrained, "rl: dpo with fix_untrained_tokens is not implemented"},
         {"lr_scheduler", c->lr_scheduler == FE_SCHED_REDUCE_ON_PLATEAU || c->lr_scheduler == FE_SCHED_GREEDY,
-         "a scheduler that reads eval_loss needs evaluation, which rl: dpo does not implement yet"},
+         "a scheduler stepped with eval_loss is not implemented with rl: dpo yet"},
+        {"save_strategy", c->save_strategy == FE_SAVE_BEST, "save_strategy: best with rl: dpo is not "
+         "implemented yet"},
         {"batch_flattening", c->batch_flattening, "rl: dpo pads its pairs as TRL's collator does"},
         {"pad_to_multiple_of", c->pad_to_multiple_of > 0, "with rl: dpo Axolotl swaps in its own DPO collator, which "
          "does not pad TRL 1.9's prompt_ids / chosen_ids (its run fails at the first batch)"},

@@ -88,6 +88,148 @@ static const char *jnum6(char *b, size_t cap, double v) {
 
 enum { M_CH, M_RJ, M_ACC, M_MARGIN, M_LPC, M_LPR, M_N, M_COUNT }; /* a global micro-batch's sums */
 
+/* A split's pairs as the loader gave them (samples 2k, 2k+1, each dataset's in its order), checked, then Axolotl's
+ * merge: each dataset shuffled first (shuffle_before_merging_datasets, several datasets), the merged one by
+ * shuffle_merged_datasets (default on). first[k]: the chosen sample of merged pair k. */
+static int merge_pairs(const ir_module *m, const char *prefix, const rt_dataset *ds, const int64_t *counts, int nds,
+                       int64_t *first, int64_t *tmp, ax_diag *d) {
+    const uint64_t seed = (uint64_t)mattr_i(m, "train.seed", 42);
+    const int64_t npairs = ds->nsamples / 2;
+    for (int i = 0; i < nds; i++)
+        if (counts[i] % 2) {
+            char k[64];
+            snprintf(k, sizeof k, "%s.%d", prefix, i);
+            ax_error(d, mattr_s(m, k, "dataset"), "rl: dpo: the dataset gave an odd number of samples (not of a DPO type?)");
+            return -1;
+        }
+    for (int64_t k = 0; k < npairs; k++)
+        if (prompt_len(ds, 2 * k) != prompt_len(ds, 2 * k + 1)) {
+            ax_error(d, "dataset", "rl: dpo: pair %lld's two samples do not share their prompt", (long long)k);
+            return -1;
+        }
+    for (int64_t k = 0; k < npairs; k++) first[k] = 2 * k;
+    if (nds > 1 && mattr_i(m, "train.shuffle_before_merging_datasets", 0)) {
+        for (int i = 0, at = 0; i < nds; at += (int)(counts[i] / 2), i++) {
+            const int64_t n = counts[i] / 2;
+            rt_np_permutation(seed, n, tmp);
+            for (int64_t k = 0; k < n; k++) tmp[k] = first[at + tmp[k]];
+            memcpy(first + at, tmp, sizeof *tmp * (size_t)n);
+        }
+    }
+    if (mattr_i(m, "train.shuffle_merged_datasets", 1)) {
+        rt_np_permutation(seed, npairs, tmp);
+        for (int64_t k = 0; k < npairs; k++) tmp[k] = first[tmp[k]];
+        memcpy(first, tmp, sizeof *tmp * (size_t)npairs);
+    }
+    return 0;
+}
+
+/* TRL drops the pairs whose prompt alone fills max_length (keep_start would leave no completion token): in place,
+ * the count kept */
+static int64_t trl_keep(const rt_dataset *ds, int64_t *first, int64_t n, int64_t L) {
+    int64_t nk = 0;
+    for (int64_t k = 0; k < n; k++)
+        if (prompt_len(ds, first[k]) < L) first[nk++] = first[k];
+    return nk;
+}
+
+/* eval_step over pairs first[0..n): this rank's are those k with k % ranks == rank, P a call (every rank makes as
+ * many calls: eval_step may gather ZeRO-3 parameters); vals[7k..7k+7) gets pair k's row losses (chosen, rejected)
+ * and, with ref, its pair loss, rewards and logps (TRL's), summed over the ranks (each pair comes from one). */
+enum { V_SC, V_SR, V_LOSS, V_RC, V_RR, V_LPC, V_LPR, V_N };
+static int pairs_pass(rt_session *s, const rt_dataset *ds, const int64_t *first, int64_t n, const float *ref, double beta,
+                      int32_t pad, int32_t *stage, float *rowbuf, int64_t *keep, float *vals, ax_diag *d) {
+    const ir_module *m = s->m;
+    const int dp = ir_mesh_find(m, "dp");
+    const int64_t nranks = dp >= 0 ? m->mesh_sizes[dp] : 1, rank = dp >= 0 ? s->st.coord[dp] : 0;
+    const int64_t P = s->B / 2, S = s->S, mine = (n + nranks - 1) / nranks, calls = (mine + P - 1) / P;
+    rt_buf *rows = rt_session_global(s, "stats/dpo_rows"), *pl = rt_session_global(s, "stats/dpo_pair_loss");
+    float *sref = rowbuf, *zero = rowbuf + 2 * P;
+    memset(vals, 0, sizeof *vals * (size_t)(V_N * n));
+    for (int64_t j = 0; j < P; j++) zero[j] = 0;
+    for (int64_t b = 0; b < calls; b++) {
+        for (int64_t j = 0; j < P; j++) {
+            const int64_t k = (b * P + j) * nranks + rank;
+            keep[j] = k < n ? k : -1;
+            sref[j] = ref && keep[j] >= 0 ? ref[2 * k] : 0.0f;
+            sref[P + j] = ref && keep[j] >= 0 ? ref[2 * k + 1] : 0.0f;
+        }
+        stage_pairs(ds, first, keep, P, S, pad, stage);
+        rt_session_set_dpo(s, sref, zero);
+        if (rt_session_eval_step(s, stage, stage + 2 * P * S, stage + 4 * P * S, stage + 6 * P * S, d) != 0 ||
+            rt_train_pull(s, rows, d) != 0 || rt_train_pull(s, pl, d) != 0)
+            return -1;
+        for (int64_t j = 0; j < P; j++) {
+            if (keep[j] < 0) continue;
+            float *v = vals + V_N * keep[j];
+            const double lc = -(double)rt_f(rows)[j], lr = -(double)rt_f(rows)[P + j];
+            v[V_SC] = rt_f(rows)[j], v[V_SR] = rt_f(rows)[P + j];
+            if (!ref) continue;
+            v[V_LOSS] = rt_f(pl)[j];
+            v[V_RC] = (float)(beta * (lc + (double)sref[j])), v[V_RR] = (float)(beta * (lr + (double)sref[P + j]));
+            v[V_LPC] = (float)lc, v[V_LPR] = (float)lr;
+        }
+    }
+    if (nranks > 1 && (V_N * n > INT32_MAX || rt_session_world_sum(s, vals, (int)(V_N * n)) != 0)) {
+        ax_error(d, "train", "rl: dpo: joining the pairs' values across ranks failed");
+        return -1;
+    }
+    return 0;
+}
+
+/* HF's evaluation of pairs first[0..n) (TRL's DPOTrainer in eval mode): eval_loss the mean pair loss (HF weights
+ * each batch's mean by its rows); each metric the mean over the eval steps (E pairs a rank, ranks of them a step) of
+ * its mean over the step's pairs. met[M_N] as the training's. */
+static int dpo_eval(rt_session *s, const rt_dataset *ds, const int64_t *first, int64_t n, const float *ref, double beta,
+                    int64_t E, int32_t pad, int32_t *stage, float *rowbuf, int64_t *keep, double *loss, double *met,
+                    ax_diag *d) {
+    const ir_module *m = s->m;
+    const int dp = ir_mesh_find(m, "dp");
+    const int64_t nranks = dp >= 0 ? m->mesh_sizes[dp] : 1, Ge = (E > 0 ? E : 1) * nranks;
+    float *vals = malloc(sizeof *vals * (size_t)(V_N * n + 1));
+    if (!vals) abort();
+    const int64_t saved = s->micro_count;
+    int rc = pairs_pass(s, ds, first, n, ref, beta, pad, stage, rowbuf, keep, vals, d);
+    s->micro_count = saved;
+    double tot = 0, acc[M_N] = {0};
+    int64_t ngroups = 0;
+    for (int64_t g0 = 0; g0 < n && !rc; g0 += Ge, ngroups++) {
+        const int64_t g1 = g0 + Ge < n ? g0 + Ge : n;
+        double sum[M_N] = {0};
+        for (int64_t k = g0; k < g1; k++) {
+            const float *v = vals + V_N * k;
+            tot += v[V_LOSS];
+            sum[M_CH] += v[V_RC], sum[M_RJ] += v[V_RR], sum[M_ACC] += v[V_RC] > v[V_RR];
+            sum[M_MARGIN] += (double)v[V_RC] - (double)v[V_RR], sum[M_LPC] += v[V_LPC], sum[M_LPR] += v[V_LPR];
+        }
+        for (int k = 0; k < M_N; k++) acc[k] += sum[k] / (double)(g1 - g0);
+    }
+    free(vals);
+    if (rc) return -1;
+    *loss = n > 0 ? tot / (double)n : NAN;
+    for (int k = 0; k < M_N; k++) met[k] = ngroups ? acc[k] / (double)ngroups : NAN;
+    return 0;
+}
+
+static void eval_report(FILE *out, FILE *log, ax_buf *hist, int64_t step, int64_t epoch, double loss, const double *met) {
+    char line[1024], a[7][40];
+    snprintf(line, sizeof line,
+             "{\"step\": %lld, \"epoch\": %lld, \"eval_loss\": %s, \"eval_rewards/chosen\": %s, \"eval_rewards/rejected\": %s, "
+             "\"eval_rewards/accuracies\": %s, \"eval_rewards/margins\": %s, \"eval_logps/chosen\": %s, "
+             "\"eval_logps/rejected\": %s}\n",
+             (long long)step, (long long)epoch, jnum6(a[0], 40, loss), jnum6(a[1], 40, met[M_CH]), jnum6(a[2], 40, met[M_RJ]),
+             jnum6(a[3], 40, met[M_ACC]), jnum6(a[4], 40, met[M_MARGIN]), jnum6(a[5], 40, met[M_LPC]),
+             jnum6(a[6], 40, met[M_LPR]));
+    if (out)
+        printf("eval at step %lld | eval_loss %.4f | eval_rewards/chosen %.4f | eval_rewards/rejected %.4f | "
+               "eval_rewards/accuracies %.3f\n", (long long)step, loss, met[M_CH], met[M_RJ], met[M_ACC]);
+    if (log) {
+        fputs(line, log);
+        fflush(log);
+        ax_buf_puts(hist, line);
+    }
+}
+
 int rt_train_dpo(rt_session *s, const rt_train_opts *o, ax_diag *d) {
     const ir_module *m = s->m;
     const int dp = ir_mesh_find(m, "dp");
@@ -112,9 +254,9 @@ int rt_train_dpo(rt_session *s, const rt_train_opts *o, ax_diag *d) {
         ax_error(d, "plan", "an rl: dpo plan needs eval_step and no sequence parallelism (a plan from another axoc?)");
         return -1;
     }
-    rt_dataset ds = {0};
-    int64_t *counts = calloc((size_t)nds, sizeof *counts), *first = NULL, *keep = NULL, *order = NULL;
-    float *ref = NULL, *rowbuf = NULL, *mred = NULL;
+    rt_dataset ds = {0}, eds = {0};
+    int64_t *counts = calloc((size_t)nds, sizeof *counts), *first = NULL, *keep = NULL, *order = NULL, *efirst = NULL;
+    float *ref = NULL, *rowbuf = NULL, *mred = NULL, *eref = NULL;
     double *msum = NULL;
     int32_t *stage = NULL;
     FILE *log = NULL;
@@ -123,49 +265,55 @@ int rt_train_dpo(rt_session *s, const rt_train_opts *o, ax_diag *d) {
     if (!counts) abort();
     if (rt_train_load_datasets(m, "io.dataset", nds, s->V, s->L, &ds, counts, lead, lead && !quiet, d)) goto out;
 
-    /* the pairs, each dataset's in its order: samples 2k and 2k+1 share their prompt */
+    /* the pairs of each split, merged as Axolotl merges them; val_set_size holds out the last of the merged pairs
+     * (its train_test_split, shuffle=False), before TRL's drop; test_datasets are their own merge */
     int64_t npairs = ds.nsamples / 2;
-    for (int i = 0; i < nds; i++)
-        if (counts[i] % 2) {
-            char k[48];
-            snprintf(k, sizeof k, "io.dataset.%d", i);
-            ax_error(d, mattr_s(m, k, "dataset"), "rl: dpo: the dataset gave an odd number of samples (not of a DPO type?)");
-            goto out;
-        }
-    for (int64_t k = 0; k < npairs; k++)
-        if (prompt_len(&ds, 2 * k) != prompt_len(&ds, 2 * k + 1)) {
-            ax_error(d, "dataset", "rl: dpo: pair %lld's two samples do not share their prompt", (long long)k);
-            goto out;
-        }
-    if (lead && ds.nempty)
-        ax_warn(d, "dataset", "%lld pairs longer than sequence_len were dropped, as Axolotl drops them",
-                (long long)(ds.nempty / 2));
-    /* Axolotl's merge: each dataset shuffled first (shuffle_before_merging_datasets, several datasets), the merged
-     * one by shuffle_merged_datasets (default on) */
     first = malloc(sizeof *first * (size_t)(npairs + 1));
     order = malloc(sizeof *order * (size_t)(npairs + 1));
     if (!first || !order) abort();
-    for (int64_t k = 0; k < npairs; k++) first[k] = 2 * k;
-    if (nds > 1 && mattr_i(m, "train.shuffle_before_merging_datasets", 0)) {
-        for (int i = 0, at = 0; i < nds; at += (int)(counts[i] / 2), i++) {
-            const int64_t n = counts[i] / 2;
-            rt_np_permutation(seed, n, order);
-            for (int64_t k = 0; k < n; k++) order[k] = first[at + order[k]];
-            memcpy(first + at, order, sizeof *order * (size_t)n);
+    if (merge_pairs(m, "io.dataset", &ds, counts, nds, first, order, d) != 0) goto out;
+    if (lead && ds.nempty)
+        ax_warn(d, "dataset", "%lld pairs longer than sequence_len were dropped, as Axolotl drops them",
+                (long long)(ds.nempty / 2));
+    const double val = mattr_f(m, "train.val_set_size", 0);
+    const int ntest = (int)mattr_i(m, "io.ntest_datasets", 0);
+    const rt_dataset *eset = NULL; /* the eval pairs' samples: ds's (val_set_size) or eds's (test_datasets) */
+    int64_t ne = 0;
+    if (val > 0) {
+        ne = val < 1 ? (int64_t)ceil(val * (double)npairs) : (int64_t)val;
+        if (ne < 1 || ne >= npairs) {
+            ax_error(d, "val_set_size", "%g of %lld preference pairs leaves %s (HF datasets' train_test_split refuses it)",
+                     val, (long long)npairs, ne < 1 ? "no pair to evaluate" : "no pair to train on");
+            goto out;
         }
+        efirst = malloc(sizeof *efirst * (size_t)(ne + 1));
+        if (!efirst) abort();
+        memcpy(efirst, first + (npairs - ne), sizeof *efirst * (size_t)ne);
+        npairs -= ne;
+        eset = &ds;
+    } else if (ntest > 0) {
+        int64_t *ecounts = calloc((size_t)ntest, sizeof *ecounts);
+        if (!ecounts) abort();
+        int bad = rt_train_load_datasets(m, "io.test_dataset", ntest, s->V, s->L, &eds, ecounts, lead, lead && !quiet, d);
+        ne = eds.nsamples / 2;
+        efirst = malloc(sizeof *efirst * (size_t)(ne + 1));
+        int64_t *tmp = malloc(sizeof *tmp * (size_t)(ne + 1));
+        if (!efirst || !tmp) abort();
+        if (!bad) bad = merge_pairs(m, "io.test_dataset", &eds, ecounts, ntest, efirst, tmp, d);
+        free(ecounts), free(tmp);
+        if (bad) goto out;
+        eset = &eds;
     }
-    if (mattr_i(m, "train.shuffle_merged_datasets", 1)) {
-        rt_np_permutation(seed, npairs, order);
-        for (int64_t k = 0; k < npairs; k++) order[k] = first[order[k]];
-        memcpy(first, order, sizeof *order * (size_t)npairs);
-    }
-    /* TRL drops the pairs whose prompt alone fills max_length (keep_start would leave no completion token) */
-    int64_t nk = 0;
-    for (int64_t k = 0; k < npairs; k++)
-        if (prompt_len(&ds, first[k]) < s->L) first[nk++] = first[k];
-    if (lead && nk < npairs)
+    const int64_t ntrain_ax = npairs; /* Axolotl's count for its max_steps: before TRL's drop */
+    int64_t nk = trl_keep(&ds, first, npairs, s->L), nek = eset ? trl_keep(eset, efirst, ne, s->L) : 0;
+    if (lead && nk + nek < npairs + ne)
         ax_warn(d, "dataset", "%lld pairs whose prompt alone has sequence_len tokens or more were dropped, as TRL drops "
-                "them", (long long)(npairs - nk));
+                "them", (long long)(npairs + ne - nk - nek));
+    if (eset && nek < 1) {
+        ax_error(d, val > 0 ? "val_set_size" : "test_datasets", "no preference pair is left to evaluate (TRL drops those "
+                 "whose prompt alone has sequence_len tokens)");
+        goto out;
+    }
     const int64_t G = P * ga * nranks; /* pairs a step */
     /* Axolotl's RL builder does not pass dataloader_drop_last: HF's default, false (the frontend warns) */
     const rt_batching bt = {.B = P, .ga = ga, .nranks = nranks, .drop_last = 0};
@@ -177,7 +325,7 @@ int rt_train_dpo(rt_session *s, const rt_train_opts *o, ax_diag *d) {
     }
     /* Axolotl's max_steps for rl: ceil(its pairs x num_epochs / batch size), its pairs being those before TRL's drop */
     const double epochs = mattr_f(m, "train.epochs", 1);
-    const int64_t data_total = (int64_t)ceil((double)npairs * epochs / (double)G), max_steps = o->max_steps > 0 ?
+    const int64_t data_total = (int64_t)ceil((double)ntrain_ax * epochs / (double)G), max_steps = o->max_steps > 0 ?
                                o->max_steps : mattr_i(m, "train.max_steps", 0);
     const int64_t total = max_steps > 0 ? max_steps : data_total;
     const int64_t warmup = rt_axolotl_warmup(m, data_total); /* for rl, Axolotl's count is not capped by max_steps */
@@ -217,33 +365,33 @@ int rt_train_dpo(rt_session *s, const rt_train_opts *o, ax_diag *d) {
         goto out;
     }
     double t0 = rt_train_now();
-    /* the reference: eval_step at the initial weights, this rank's pairs k = rank, rank + ranks, ... P at a time;
-     * every rank runs as many micro-batches (eval_step may gather ZeRO-3 parameters) */
+    /* the reference: eval_step at the initial weights over the training pairs and the eval pairs, each rank a
+     * share (pairs_pass); the row losses kept, two a pair */
     {
-        const int64_t mine = (nk + nranks - 1) / nranks, nmb = (mine + P - 1) / P;
-        float *zero = rowbuf + 2 * P;
-        for (int64_t j = 0; j < 2 * P; j++) rowbuf[j] = 0;
-        for (int64_t j = 0; j < P; j++) zero[j] = 0;
-        rt_session_set_dpo(s, rowbuf, zero);
-        for (int64_t b = 0; b < nmb; b++) {
-            for (int64_t j = 0; j < P; j++) {
-                const int64_t k = (b * P + j) * nranks + rank;
-                keep[j] = k < nk ? k : -1;
-            }
-            stage_pairs(&ds, first, keep, P, S, pad, stage);
-            if (rt_session_eval_step(s, stage, stage + 2 * P * S, stage + 4 * P * S, stage + 6 * P * S, d) != 0 ||
-                rt_train_pull(s, rows, d) != 0)
-                goto out;
-            for (int64_t j = 0; j < P; j++)
-                if (keep[j] >= 0) ref[2 * keep[j]] = rt_f(rows)[j], ref[2 * keep[j] + 1] = rt_f(rows)[P + j];
-        }
-        if (nranks > 1 && (2 * nk > INT32_MAX || rt_session_world_sum(s, ref, (int)(2 * nk)) != 0)) {
-            ax_error(d, "train", "rl: dpo: joining the reference log-probabilities across ranks failed");
-            goto out;
-        }
+        float *v = malloc(sizeof *v * (size_t)(V_N * (nk > nek ? nk : nek) + 1));
+        eref = calloc((size_t)(2 * nek + 1), sizeof *eref);
+        if (!v || !eref) abort();
+        int bad = pairs_pass(s, &ds, first, nk, NULL, beta, pad, stage, rowbuf, keep, v, d) != 0;
+        for (int64_t k = 0; k < nk && !bad; k++) ref[2 * k] = v[V_N * k + V_SC], ref[2 * k + 1] = v[V_N * k + V_SR];
+        if (!bad && eset) bad = pairs_pass(s, eset, efirst, nek, NULL, beta, pad, stage, rowbuf, keep, v, d) != 0;
+        for (int64_t k = 0; k < nek && !bad; k++) eref[2 * k] = v[V_N * k + V_SC], eref[2 * k + 1] = v[V_N * k + V_SR];
+        free(v);
+        if (bad) goto out;
         if (!quiet)
             printf("axorun: rl: dpo: the reference model's log-probabilities of %lld pairs in %.1f s (eval_step, before "
-                   "the first step)\n", (long long)nk, rt_train_now() - t0);
+                   "the first step)\n", (long long)(nk + nek), rt_train_now() - t0);
+    }
+    /* evaluation: when HF evaluates (and at the end, as axo's SFT loop does); eval batches of eval_batch_size pairs */
+    int64_t eval_every = 0;
+    int eval_epochly = 0, eval_on_start = 0;
+    const int64_t eval_bs = mattr_i(m, "train.eval_batch_size", P);
+    if (eset) {
+        rt_train_eval_plan(m, total, esp.nsteps, log_every, &eval_every, &eval_epochly, &eval_on_start);
+        if (!quiet)
+            printf("axorun: %lld preference pairs %s; evaluated %s%s\n", (long long)nek,
+                   val > 0 ? "held out (val_set_size)" : "to evaluate (test_datasets)",
+                   eval_every ? "at the eval steps and at the end" : "before the first step only (eval_strategy: no)",
+                   eval_on_start && eval_every ? ", and before the first step (eval_on_start)" : "");
     }
     if (!quiet)
         printf("axorun: rl: dpo (beta %g): %lld steps (%lld per epoch), %lld preference pairs a step (micro_batch_size "
@@ -259,6 +407,11 @@ int rt_train_dpo(rt_session *s, const rt_train_opts *o, ax_diag *d) {
     msum = malloc(sizeof *msum * (size_t)(M_COUNT * ga) + 1);
     mred = malloc(sizeof *mred * (size_t)(M_COUNT * ga + 2) + 1);
     if (!msum || !mred) abort();
+    if (eset && eval_on_start && total > 0) { /* HF's eval_on_start, before step 1 */
+        double el, met[M_N];
+        if (dpo_eval(s, eset, efirst, nek, eref, beta, eval_bs, pad, stage, rowbuf, keep, &el, met, d) != 0) goto out;
+        eval_report(quiet ? NULL : stdout, log, &logbuf, 0, 0, el, met);
+    }
     for (int64_t step = 0; step < total; step++) {
         if (step >= ep_first + esp.nsteps) ep_first += esp.nsteps, ep++; /* every epoch has nk pairs */
         const int64_t estep = step - ep_first;
@@ -366,6 +519,12 @@ int rt_train_dpo(rt_session *s, const rt_train_opts *o, ax_diag *d) {
             goto out;
         }
         const int epoch_end = estep + 1 == esp.nsteps;
+        const int eval_point = eval_every && (eval_epochly ? epoch_end : (step + 1) % eval_every == 0);
+        if (eset && eval_every && (eval_point || step + 1 == total)) {
+            double el, met[M_N];
+            if (dpo_eval(s, eset, efirst, nek, eref, beta, eval_bs, pad, stage, rowbuf, keep, &el, met, d) != 0) goto out;
+            eval_report(quiet ? NULL : stdout, log, &logbuf, step + 1, ep, el, met);
+        }
         const int save_now = save_mode == SAVE_STEPS   ? (step + 1) % save_every == 0 || step + 1 == total
                              : save_mode == SAVE_EPOCH ? epoch_end || step + 1 == total
                                                        : 0;
@@ -400,6 +559,7 @@ out:
     if (log) fclose(log);
     ax_buf_free(&logbuf);
     free(counts), free(first), free(keep), free(order), free(ref), free(rowbuf), free(stage), free(msum), free(mred);
-    rt_data_free(&ds);
+    free(efirst), free(eref);
+    rt_data_free(&ds), rt_data_free(&eds);
     return rc;
 }

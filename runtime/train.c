@@ -1627,6 +1627,28 @@ static int fix_untrained(rt_session *s, const rt_dataset *train, int lead, int s
     return rc;
 }
 
+void rt_train_eval_plan(const ir_module *m, int64_t total, int64_t steps_per_epoch, int64_t log_every, int64_t *every,
+                        int *epochly, int *on_start) {
+    const double epochs = mattr_f(m, "train.epochs", 1);
+    int64_t es = mattr_i(m, "train.eval_steps", 0), epe = mattr_i(m, "train.evals_per_epoch", 0);
+    double er = mattr_f(m, "train.eval_steps_ratio", 0);
+    /* evals_per_epoch: Axolotl's eval_steps = 1 / (evals_per_epoch x num_epochs) of the run when < 1 (HF:
+     * ceil(max_steps x eval_steps)); else, as without it, each epoch's end */
+    double epe_r = epe > 0 ? 1.0 / ((double)epe * epochs) : 1.0;
+    /* eval_strategy: no (none, but eval_on_start's), epoch, steps (eval_steps, or HF's logging_steps) */
+    const char *estrat = mattr_s(m, "train.eval_strategy", "");
+    *every = !strcmp(estrat, "no")      ? 0
+             : !strcmp(estrat, "epoch") ? steps_per_epoch
+             : es > 0                   ? es
+             : er > 0                   ? (int64_t)ceil(er * (double)total)
+             : epe_r < 1.0              ? (int64_t)ceil((double)total * epe_r)
+             : !strcmp(estrat, "steps") ? log_every
+                                        : steps_per_epoch;
+    *epochly = *every && (!strcmp(estrat, "epoch") || (es <= 0 && er <= 0 && epe_r >= 1.0 && strcmp(estrat, "steps")));
+    /* Axolotl 0.19 asks HF for eval_on_start with eval_steps or an eval_strategy */
+    *on_start = es > 0 || er > 0 || epe_r < 1.0 || *estrat;
+}
+
 int rt_train_open_output(const rt_session *s, const char *out_dir, int overwrite, FILE **log, ax_diag *d) {
     char path[4096];
     if (ax_mkdir_p(out_dir, d) != 0) return -1;
@@ -2056,23 +2078,7 @@ int rt_train(rt_session *s, const rt_train_opts *o, ax_diag *d) {
     int64_t eval_every = 0; /* eval_steps, or a fraction of the run, or evals_per_epoch, or each epoch's end */
     int eval_on_start = 0, eval_epochly = 0;
     if (has_eval) {
-        int64_t es = mattr_i(m, "train.eval_steps", 0), epe = mattr_i(m, "train.evals_per_epoch", 0);
-        double er = mattr_f(m, "train.eval_steps_ratio", 0);
-        /* evals_per_epoch: Axolotl's eval_steps = 1 / (evals_per_epoch x num_epochs) of the run when < 1 (HF:
-         * ceil(max_steps x eval_steps)); else, as without it, each epoch's end */
-        double epe_r = epe > 0 ? 1.0 / ((double)epe * epochs) : 1.0;
-        /* eval_strategy: no (none, but eval_on_start's), epoch, steps (eval_steps, or HF's logging_steps) */
-        const char *estrat = mattr_s(m, "train.eval_strategy", "");
-        eval_every = !strcmp(estrat, "no")      ? 0
-                     : !strcmp(estrat, "epoch") ? steps_per_epoch
-                     : es > 0                   ? es
-                     : er > 0                   ? (int64_t)ceil(er * (double)total)
-                     : epe_r < 1.0              ? (int64_t)ceil((double)total * epe_r)
-                     : !strcmp(estrat, "steps") ? log_every
-                                                : steps_per_epoch;
-        eval_epochly = eval_every && (!strcmp(estrat, "epoch") || (es <= 0 && er <= 0 && epe_r >= 1.0 && strcmp(estrat, "steps")));
-        /* Axolotl 0.19 asks HF for eval_on_start with eval_steps or an eval_strategy */
-        eval_on_start = es > 0 || er > 0 || epe_r < 1.0 || *estrat;
+        rt_train_eval_plan(m, total, steps_per_epoch, log_every, &eval_every, &eval_epochly, &eval_on_start);
         if (!quiet && eval_every)
             printf("axorun: %lld samples %s, %lld rows; evaluated every %lld steps and at the end%s\n", (long long)eds.nsamples,
                    val > 0 ? "held out (val_set_size)" : "to evaluate (test_datasets)", (long long)erows.nrows,

@@ -18,6 +18,10 @@ int rt_train_pull(rt_session *s, const rt_buf *b, ax_diag *d);
 double rt_train_now(void);
 /* The plan's learning-rate schedule for `total` steps with `warmup` of them warming up. */
 rt_lr_sched rt_train_sched(const ir_module *m, int64_t warmup, int64_t total);
+/* When HF evaluates (Axolotl's eval_steps, eval_steps as a ratio, evals_per_epoch, eval_strategy): every *every steps
+ * (0: never), at epoch ends (*epochly), and before the first step (*on_start). */
+void rt_train_eval_plan(const ir_module *m, int64_t total, int64_t steps_per_epoch, int64_t log_every, int64_t *every,
+                        int *epochly, int *on_start);
 /* output_dir made, a trained model there refused unless overwrite, train_log.jsonl opened into *log (the lead rank). */
 int rt_train_open_output(const rt_session *s, const char *out_dir, int overwrite, FILE **log, ax_diag *d);
 /* The refusals of a schedule before the first step, where Axolotl's RexLR or torch's OneCycleLR / AdamW raise. */

@@ -23,8 +23,11 @@ PYEOF
 cmp_trl() { # $1 case, $2 train_log.jsonl
   python3 - "$FX" "$1" "$2" <<'PYEOF'
 import json, sys
-want = json.load(open(sys.argv[1] + "/dpo.json"))["cases"][sys.argv[2]]["steps"]
-got = {g["step"]: g for g in map(json.loads, open(sys.argv[3]))}
+case = json.load(open(sys.argv[1] + "/dpo.json"))["cases"][sys.argv[2]]
+want = case["steps"]
+lines = [json.loads(l) for l in open(sys.argv[3])]
+got = {g["step"]: g for g in lines if "loss" in g}
+evals = {g["step"]: g for g in lines if "eval_loss" in g}
 bad = ["step %d: TRL logs it, axo does not" % w["step"] for w in want if w["step"] not in got]
 for w in want:
     if w["step"] not in got:
@@ -39,6 +42,17 @@ for w in want:
             bad.append("step %d %s: axo %.8g, TRL %.8g" % (g["step"], a, g[a], w[b]))
     if abs(w["rewards/margins"]) > 1e-3 and abs(g["rewards/accuracies"] - w["rewards/accuracies"]) > 1e-6:
         bad.append("step %d rewards/accuracies: axo %g, TRL %g" % (g["step"], g["rewards/accuracies"], w["rewards/accuracies"]))
+for w in case.get("evals", []):  # HF's evaluations (eval_on_start at step 0): eval_loss and TRL's eval metrics
+    g = evals.get(w["step"])
+    if g is None:
+        bad.append("step %d: TRL evaluates, axo does not" % w["step"])
+        continue
+    for k, rtol, atol in (("eval_loss", 2e-5, 1e-6), ("eval_rewards/chosen", 1e-4, 2e-5), ("eval_rewards/rejected", 1e-4, 2e-5),
+                          ("eval_rewards/margins", 1e-4, 2e-5), ("eval_logps/chosen", 1e-5, 0), ("eval_logps/rejected", 1e-5, 0)):
+        if abs(g[k] - w[k]) > rtol * abs(w[k]) + atol:
+            bad.append("eval at step %d %s: axo %.8g, TRL %.8g" % (w["step"], k, g[k], w[k]))
+    if abs(w["eval_rewards/margins"]) > 1e-3 and abs(g["eval_rewards/accuracies"] - w["eval_rewards/accuracies"]) > 1e-6:
+        bad.append("eval at step %d accuracies: axo %g, TRL %g" % (w["step"], g["eval_rewards/accuracies"], w["eval_rewards/accuracies"]))
 print("\n".join(bad)) if bad else None
 sys.exit(len(bad) > 0)
 PYEOF
@@ -81,6 +95,19 @@ check '"$AXOC" compile ga4.yml -o ga4.bin >ga4.cout 2>&1 && "$AXORUN" ga4.bin --
   "1 rank x accumulation 4 and 2 ranks x 2 train (48 pairs, 8 a micro-batch)"
 check 'same_losses o-ga2x2/train_log.jsonl o-ga4/train_log.jsonl' "2 ranks x accumulation 2 = 1 rank x 4, the epoch's short last step too"
 
+# evaluation on 2 ranks: each evaluates a share, the eval_loss is the mean over every pair = 1 rank's
+case_cfg full_eval "$T/o-ev1" 's/^micro_batch_size: 2/micro_batch_size: 1/; s/^gradient_accumulation_steps: 1/gradient_accumulation_steps: 2/' >ev1.yml
+case_cfg full_eval "$T/o-ev2" 's/^micro_batch_size: 2/micro_batch_size: 1/' >ev2.yml
+check '"$AXOC" compile ev1.yml -o ev1.bin >/dev/null 2>&1 && "$AXORUN" ev1.bin --quiet >/dev/null 2>&1 && "$AXOC" compile ev2.yml -o ev2.bin --world-size 2 >/dev/null 2>&1 && "$AXORUN" ev2.bin --quiet >/dev/null 2>&1 && python3 - o-ev1/train_log.jsonl o-ev2/train_log.jsonl <<'"'"'PYEOF'"'"'
+import json, sys
+a, b = ([json.loads(l)["eval_loss"] for l in open(p) if "eval_loss" in l] for p in sys.argv[1:3])
+sys.exit(len(a) != 4 or len(a) != len(b) or any(abs(x - y) > 1e-5 * abs(x) for x, y in zip(a, b)))
+PYEOF' "val_set_size on 2 ranks: the eval_loss of 1 rank at every evaluation"
+# test_datasets: their own pairs, merged as the training ones
+{ case_cfg full_ga2 "$T/o-td" 's/^max_steps: 8/max_steps: 2/'; printf 'test_datasets:\n  - path: %s/toy_dpo_30.jsonl\n    type: llama3.intel\neval_steps: 1\n' "$FX"; } >td.yml
+check '"$AXOC" compile td.yml -o td.bin >td.cout 2>&1 && "$AXORUN" td.bin --quiet >td.out 2>td.err && test "$(grep -c eval_loss o-td/train_log.jsonl)" = 3' \
+  "test_datasets: evaluated before the first step and at steps 1 and 2"
+
 # the last step's checkpoint, as HF saves at max_steps
 case_cfg full_ga2 "$T/o-ck" 's/^max_steps: 8/max_steps: 3/' >ck.yml
 echo "save_steps: 2" >>ck.yml
@@ -114,7 +141,7 @@ refused() { # $1 name, $2 a config line (replacing the key's own), $3 regex of t
 }
 refused kto 'rl: kto' 'rl: .*not implemented in axo'
 refused packing 'sample_packing: true' 'does not work with RLHF training'
-refused val 'val_set_size: 0.1' 'evaluation with rl: dpo is not implemented'
+refused best 'load_best_model_at_end: true' 'load_best_model_at_end with rl: dpo is not implemented'
 refused ipo_loss 'dpo_loss_type: [ipo]' 'a DPO loss other than sigmoid'
 refused sp 'sequence_parallel_degree: 2' 'sequence parallelism with rl: dpo'
 refused truncate 'excess_length_strategy: truncate' 'implements Axolotl.s default, drop'

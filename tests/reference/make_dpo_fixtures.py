@@ -44,6 +44,9 @@ CASES = {
     "full_beta05_short": (40, 3, 1, 6, 2e-3, 0.5, "constant", 0, 30, 1),
     # Axolotl's default warmup (3% of its own step count, not of max_steps) and HF's mean loss over logging_steps
     "full_default_warmup_log3": (64, 2, 1, 9, 3e-3, 0.1, "cosine", None, 600, 3),
+    # val_set_size: the last 10% of the merged pairs held out (train_test_split, shuffle=False); eval_steps 2 with
+    # Axolotl's eval_on_start, eval batches of 3 pairs
+    "full_eval": (64, 2, 1, 6, 5e-3, 0.1, "linear", 2, 48, 1, {"val_set_size": 0.1, "eval_steps": 2, "eval_batch_size": 3}),
 }
 
 
@@ -58,8 +61,9 @@ def llama3_intel(row):
 
 
 def yaml_of(case):
-    S, mbs, ga, steps, lr, beta, sched, warm, rows, log = case
-    return ("base_model: .\nrl: dpo\nrl_beta: %r\ndatasets:\n  - path: toy_dpo_%d.jsonl\n    type: llama3.intel\n"
+    S, mbs, ga, steps, lr, beta, sched, warm, rows, log = case[:10]
+    extra = case[10] if len(case) > 10 else {}
+    return "".join("%s: %r\n" % kv for kv in extra.items()) + ("base_model: .\nrl: dpo\nrl_beta: %r\ndatasets:\n  - path: toy_dpo_%d.jsonl\n    type: llama3.intel\n"
             "sequence_len: %d\nmicro_batch_size: %d\ngradient_accumulation_steps: %d\nnum_epochs: 1\nmax_steps: %d\n"
             "learning_rate: %r\nlr_scheduler: %s\n%soptimizer: adamw_torch\nmax_grad_norm: 1.0\n"
             "weight_decay: 0.0\nlogging_steps: %d\nseed: %d\n"
@@ -95,7 +99,8 @@ def main():
     out = {"versions": {"torch": torch.__version__, "transformers": transformers.__version__, "trl": trl.__version__,
                         "datasets": datasets.__version__}, "cases": {}}
     for name, case in CASES.items():
-        S, mbs, ga, steps, lr, beta, sched, warm, nrows, log = case
+        S, mbs, ga, steps, lr, beta, sched, warm, nrows, log = case[:10]
+        extra = case[10] if len(case) > 10 else {}
         with open(os.path.join(OUT, "toy_dpo_%d.jsonl" % nrows), "w", encoding="utf-8") as f:
             for r in rows_all[:nrows]:
                 f.write(json.dumps(r) + "\n")
@@ -107,7 +112,11 @@ def main():
 
         pairs = [p for p in pairs if fits(p)]
         ds = datasets.Dataset.from_list(pairs).shuffle(seed=SEED)
-        total_num_steps = math.ceil(len(pairs) * 1 / (mbs * ga))  # Axolotl's for rl: pairs x num_epochs / batch size
+        eval_ds = None
+        if extra.get("val_set_size"):  # Axolotl's create_train_validation_split
+            sp = ds.train_test_split(test_size=extra["val_set_size"], shuffle=False, seed=SEED)
+            ds, eval_ds = sp["train"], sp["test"]
+        total_num_steps = math.ceil(len(ds) * 1 / (mbs * ga))  # Axolotl's for rl: pairs x num_epochs / batch size
         warmup = axolotl_warmup(warm, total_num_steps)
         torch.manual_seed(1234)
         policy = LlamaForCausalLM.from_pretrained(OUT, torch_dtype=torch.float32, attn_implementation="eager")
@@ -116,14 +125,19 @@ def main():
                                  learning_rate=lr, lr_scheduler_type=sched, warmup_steps=warmup, max_steps=steps,
                                  logging_steps=log, logging_first_step=True, beta=beta, max_length=S, seed=SEED, data_seed=SEED, optim="adamw_torch",
                                  weight_decay=0.0, max_grad_norm=1.0, report_to=[], save_strategy="no", use_cpu=True,
-                                 remove_unused_columns=False, bf16=False, dataloader_num_workers=0)
-            tr = trl.DPOTrainer(model=policy, args=args, train_dataset=ds, processing_class=tok)
+                                 remove_unused_columns=False, bf16=False, dataloader_num_workers=0,
+                                 **({"eval_strategy": "steps", "eval_steps": extra["eval_steps"], "eval_on_start": True,
+                                     "per_device_eval_batch_size": extra["eval_batch_size"]} if eval_ds is not None else {}))
+            tr = trl.DPOTrainer(model=policy, args=args, train_dataset=ds, eval_dataset=eval_ds, processing_class=tok)
             tr.train()
             hist = [h for h in tr.state.log_history if "loss" in h and "train_runtime" not in h]
+            ehist = [h for h in tr.state.log_history if "eval_loss" in h]
         keys = ("loss", "grad_norm", "learning_rate", "rewards/chosen", "rewards/rejected", "rewards/accuracies",
                 "rewards/margins", "logps/chosen", "logps/rejected")
+        ekeys = ("eval_loss",) + tuple("eval_" + k for k in keys[3:])
         out["cases"][name] = {"config": yaml_of(case), "pairs_after_axolotl_filter": len(pairs), "warmup": warmup,
-                              "steps": [{k: float(h[k]) for k in keys} | {"step": int(h["step"])} for h in hist]}
+                              "steps": [{k: float(h[k]) for k in keys} | {"step": int(h["step"])} for h in hist],
+                              "evals": [{k: float(h[k]) for k in ekeys} | {"step": int(h["step"])} for h in ehist]}
         print(name, len(pairs), "pairs;", " ".join("%.5f" % h["loss"] for h in hist))
     with open(os.path.join(OUT, "dpo.json"), "w") as f:
         json.dump(out, f, indent=1, sort_keys=True)

@@ -974,7 +974,11 @@ static void test_rl(void) {
     expect_error("rl: dpoo\n", "cfg.yml:1:5", "one of dpo, ipo, orpo");
     expect_error("rl: dpo\ntrl:\n  num_generations: 8\n", "cfg.yml:3:20", "trl.num_generations: 8 changes training");
     expect_error("rl: dpo\nsample_packing: true\n", "cfg.yml:2:17", "does not work with RLHF training");
-    expect_error("rl: dpo\nval_set_size: 0.1\n", "cfg.yml:2:15", "evaluation with rl: dpo is not implemented yet");
+    run_y(&r, "rl: dpo\nval_set_size: 0.1\neval_steps: 5\n"); /* evaluated with the DPO loss (runtime/dpo.c) */
+    CHECK(r.rc == 0 && r.c.val_set_size == 0.1);
+    run_free(&r);
+    expect_error("rl: dpo\nval_set_size: 0.1\nearly_stopping_patience: 2\n", "cfg.yml:3:26",
+                 "early stopping with rl: dpo is not implemented yet");
     expect_error("rl: dpo\nneftune_noise_alpha: 5\n", "cfg.yml:2:22", "NEFTune with rl: dpo");
     expect_error("rl: dpo\nexcess_length_strategy: raise\n", "cfg.yml:2:25", "Axolotl's default, drop");
     expect_error("rl: dpo\nadapter: lora\nlora_r: 4\nlora_alpha: 8\nlora_target_linear: true\npeft_init_lora_weights: false\n",
