@@ -3025,9 +3025,6 @@ static void check_rl(loader *L) {
          "would also add noise to TRL's reference forward)"},
         {"early_stopping_patience", c->early_stopping_patience > 0, "early stopping with rl: dpo is not implemented yet"},
         {"load_best_model_at_end", c->load_best_model_at_end, "load_best_model_at_end with rl: dpo is not implemented yet"},
-        {"resume_from_checkpoint", c->resume_from != NULL, "resuming rl: dpo is not implemented yet (the checkpoint "
-         "would need the reference model's log-probabilities)"},
-        {"auto_resume_from_checkpoints", c->auto_resume, "resuming rl: dpo is not implemented yet"},
         {"lora_model_dir", c->lora_model_dir != NULL, "rl: dpo on an adapter trained before is not implemented (TRL's "
          "reference is then the base model without it, not the model the run starts from)"},
         {"peft_init_lora_weights", c->peft_init_lora_weights == 2, "rl: dpo with adapters that do not start at zero is "

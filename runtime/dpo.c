@@ -37,6 +37,7 @@
 #include "runtime/sharded_ckpt.h"
 
 #include <errno.h>
+#include <xxhash.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -211,6 +212,66 @@ static int dpo_eval(rt_session *s, const rt_dataset *ds, const int64_t *first, i
     return 0;
 }
 
+/* A checkpoint's reference log-probs (rl: dpo), beside its trainer_state.json: a full fine-tune cannot take them
+ * again once the weights moved. "AXODPO01", the pair counts, an XXH3 of the pairs' tokens in their order (so a
+ * resumed run on other data is refused), then the training pairs' and the eval pairs' row losses (f32). */
+#define DPO_REF_FILE "dpo_reference.bin"
+static uint64_t pairs_hash(const rt_dataset *ds, const int64_t *first, int64_t n, uint64_t h) {
+    for (int64_t k = 0; k < n; k++)
+        for (int r = 0; r < 2; r++) {
+            const int64_t i = first[k] + r;
+            h = XXH3_64bits_withSeed(ds->tokens + ds->offsets[i], sizeof(int32_t) * (size_t)rt_data_sample_len(ds, i), h);
+            h = XXH3_64bits_withSeed(ds->labels + ds->offsets[i], sizeof(int32_t) * (size_t)rt_data_sample_len(ds, i), h);
+        }
+    return h;
+}
+
+static int ref_save(const char *dir, int64_t nk, int64_t nek, uint64_t h, const float *ref, const float *eref, ax_diag *d) {
+    char path[4096];
+    if (ax_path_join(path, sizeof path, dir, DPO_REF_FILE) != 0) {
+        ax_error(d, dir, "path too long");
+        return -1;
+    }
+    ax_buf b = {0};
+    const int64_t hdr[3] = {nk, nek, (int64_t)h};
+    ax_buf_append(&b, "AXODPO01", 8);
+    ax_buf_append(&b, hdr, sizeof hdr);
+    ax_buf_append(&b, ref, sizeof *ref * (size_t)(2 * nk));
+    ax_buf_append(&b, eref, sizeof *eref * (size_t)(2 * nek));
+    int rc = ax_write_file_atomic(path, b.data, b.len, d);
+    ax_buf_free(&b);
+    return rc;
+}
+
+static int ref_load(const char *dir, int64_t nk, int64_t nek, uint64_t h, float *ref, float *eref, ax_diag *d) {
+    char path[4096];
+    size_t len = 0;
+    if (ax_path_join(path, sizeof path, dir, DPO_REF_FILE) != 0) {
+        ax_error(d, dir, "path too long");
+        return -1;
+    }
+    char *b = ax_read_file(path, &len, d);
+    if (!b) return -1;
+    int64_t hdr[3] = {0, 0, 0};
+    if (len >= 8 + sizeof hdr) memcpy(hdr, b + 8, sizeof hdr);
+    const size_t want = 8 + sizeof hdr + sizeof(float) * (size_t)(2 * nk + 2 * nek);
+    int rc = 0;
+    if (len < 8 + sizeof hdr || memcmp(b, "AXODPO01", 8)) {
+        ax_error(d, path, "not a reference file axo wrote (expected the AXODPO01 header)");
+        rc = -1;
+    } else if (hdr[0] != nk || hdr[1] != nek || (uint64_t)hdr[2] != h || len != want) {
+        ax_error(d, path, "holds the reference log-probabilities of %lld training and %lld eval pairs of other data; this "
+                 "run has %lld and %lld (the datasets, the tokenizer or sequence_len changed): it cannot continue that "
+                 "run", (long long)hdr[0], (long long)hdr[1], (long long)nk, (long long)nek);
+        rc = -1;
+    } else {
+        memcpy(ref, b + 8 + sizeof hdr, sizeof(float) * (size_t)(2 * nk));
+        memcpy(eref, b + 8 + sizeof hdr + sizeof(float) * (size_t)(2 * nk), sizeof(float) * (size_t)(2 * nek));
+    }
+    free(b);
+    return rc;
+}
+
 static void eval_report(FILE *out, FILE *log, ax_buf *hist, int64_t step, int64_t epoch, double loss, const double *met) {
     char line[1024], a[7][40];
     snprintf(line, sizeof line,
@@ -243,11 +304,6 @@ int rt_train_dpo(rt_session *s, const rt_train_opts *o, ax_diag *d) {
     int nds = (int)mattr_i(m, "io.ndatasets", 0);
     if (nds < 1) {
         ax_error(d, "plan", "the config names no dataset (datasets:)");
-        return -1;
-    }
-    if (o->resume_from && *o->resume_from) {
-        ax_error(d, o->resume_from, "resuming rl: dpo is not implemented yet (a checkpoint would need the reference "
-                 "model's log-probabilities, which a full fine-tune cannot take again)");
         return -1;
     }
     if (!s->has_eval || s->sp > 1) {
@@ -365,9 +421,65 @@ int rt_train_dpo(rt_session *s, const rt_train_opts *o, ax_diag *d) {
         goto out;
     }
     double t0 = rt_train_now();
+    /* resume_from_checkpoint (or --resume-from), or auto_resume_from_checkpoints: the newest resumable one; its
+     * reference log-probs come from it (the weights have moved) */
+    char latest[4096];
+    const char *resume = o->resume_from ? o->resume_from : mattr_s(m, "train.resume_from", NULL);
+    if (resume && !*resume) resume = NULL;
+    if (!resume && mattr_i(m, "train.auto_resume", 0) && rt_resume_latest(out_dir, latest, sizeof latest) == 0) resume = latest;
+    float agree[2] = {resume ? 1.0f : 0.0f, 1.0f};
+    if (nranks > 1 && rt_session_world_sum(s, agree, 2) != 0) {
+        ax_error(d, "train", "ranks could not agree on resuming (a collective failed)");
+        goto out;
+    }
+    if (agree[0] != 0 && agree[0] != agree[1]) {
+        ax_error(d, resume ? resume : out_dir, "some ranks would resume and others start afresh (do all ranks see the same "
+                 "output_dir and checkpoints?)");
+        goto out;
+    }
+    const uint64_t phash = pairs_hash(eset ? eset : &ds, efirst, eset ? nek : 0, pairs_hash(&ds, first, nk, 0));
+    int64_t start = 0;
+    char *hist = NULL;
+    if (resume) {
+        int64_t ck_step = 0, ck_max = 0, ck_batch = 0;
+        eref = calloc((size_t)(2 * nek + 1), sizeof *eref);
+        if (!eref) abort();
+        if (rt_resume_peek(resume, &ck_step, &ck_max, &ck_batch, d) != 0 ||
+            ref_load(resume, nk, nek, phash, ref, eref, d) != 0)
+            goto out;
+        if (ck_batch > 0 && ck_batch != G) {
+            ax_error(d, resume, "was trained with %lld preference pairs a step, this plan takes %lld (micro_batch_size %lld "
+                     "x gradient_accumulation_steps %lld x %lld ranks): the data would not continue where it stopped",
+                     (long long)ck_batch, (long long)G, (long long)P, (long long)ga, (long long)nranks);
+            goto out;
+        }
+        if (ck_max > 0 && ck_max != total && one_cycle) {
+            ax_error(d, resume, "was saved by a run of %lld steps, this one has %lld: torch's OneCycleLR keeps the "
+                     "checkpoint's total_steps; resume with max_steps: %lld", (long long)ck_max, (long long)total,
+                     (long long)ck_max);
+            goto out;
+        }
+        if (rt_resume_load(s, resume, &start, &hist, d) != 0) goto out;
+        if (start >= total) {
+            ax_error(d, resume, "is at step %lld and training ends at step %lld (max_steps): nothing is left to train",
+                     (long long)start, (long long)total);
+            free(hist);
+            goto out;
+        }
+        if (lead && ck_max > 0 && ck_max != total)
+            ax_warn(d, resume, "was saved by a run of %lld steps, this one has %lld: the learning-rate schedule continues "
+                    "as this run's", (long long)ck_max, (long long)total);
+        if (!quiet) printf("axorun: resuming from %s at step %lld of %lld\n", resume, (long long)start + 1, (long long)total);
+        if (log && hist) { /* the resumed run's log starts with the checkpoint's history */
+            fputs(hist, log);
+            fflush(log);
+            ax_buf_puts(&logbuf, hist);
+        }
+        free(hist);
+    }
     /* the reference: eval_step at the initial weights over the training pairs and the eval pairs, each rank a
      * share (pairs_pass); the row losses kept, two a pair */
-    {
+    if (!resume) {
         float *v = malloc(sizeof *v * (size_t)(V_N * (nk > nek ? nk : nek) + 1));
         eref = calloc((size_t)(2 * nek + 1), sizeof *eref);
         if (!v || !eref) abort();
@@ -403,20 +515,21 @@ int rt_train_dpo(rt_session *s, const rt_train_opts *o, ax_diag *d) {
     int64_t tok_since = 0;
     /* since the last log: HF's summed loss of the steps, TRL's metrics of every global micro-batch (their means) */
     double loss_acc = 0, met_acc[M_N] = {0};
-    int64_t last_logged = 0, met_n = 0;
+    int64_t last_logged = start, met_n = 0;
     msum = malloc(sizeof *msum * (size_t)(M_COUNT * ga) + 1);
     mred = malloc(sizeof *mred * (size_t)(M_COUNT * ga + 2) + 1);
     if (!msum || !mred) abort();
-    if (eset && eval_on_start && total > 0) { /* HF's eval_on_start, before step 1 */
+    if (eset && eval_on_start && start == 0 && total > 0) { /* HF's eval_on_start, before step 1 */
         double el, met[M_N];
         if (dpo_eval(s, eset, efirst, nek, eref, beta, eval_bs, pad, stage, rowbuf, keep, &el, met, d) != 0) goto out;
         eval_report(quiet ? NULL : stdout, log, &logbuf, 0, 0, el, met);
     }
-    for (int64_t step = 0; step < total; step++) {
+    ep = start / esp.nsteps, ep_first = ep * esp.nsteps; /* a resumed run's epoch */
+    for (int64_t step = start; step < total; step++) {
         if (step >= ep_first + esp.nsteps) ep_first += esp.nsteps, ep++; /* every epoch has nk pairs */
         const int64_t estep = step - ep_first;
         int64_t *perm = order; /* this epoch's sampler order over the kept pairs */
-        if (estep == 0 || step == 0) rt_data_epoch_order(nk, seed, ep, perm);
+        if (estep == 0 || step == start) rt_data_epoch_order(nk, seed, ep, perm);
         /* this rank's micro-batches that hold a pair: HF divides each by their count */
         int64_t nmb = 0;
         for (int64_t mb = 0; mb < ga; mb++) {
@@ -544,7 +657,8 @@ int rt_train_dpo(rt_session *s, const rt_train_opts *o, ax_diag *d) {
                 if (!ck_bad) ax_error(d, ck, "checkpoint not written: another rank failed");
                 goto out;
             }
-            if (rt_ckpt_save_state(s, ck, step + 1, total, (double)ep + (double)(estep + 1) / (double)esp.nsteps, G,
+            if (rt_session_any_rank(s, lead && ref_save(ck, nk, nek, phash, ref, eref, d) != 0) ||
+                rt_ckpt_save_state(s, ck, step + 1, total, (double)ep + (double)(estep + 1) / (double)esp.nsteps, G,
                                    logbuf.data, d) != 0)
                 goto out;
             if (lead) rt_ckpt_prune(out_dir, keep_n, step + 1, 0);

@@ -270,6 +270,24 @@ static int read_trainer_state(const char *dir, int64_t *step, int64_t *max_steps
         size_t i;
         json_array_foreach(h, i, row) { /* as train_log.jsonl wrote them */
             char line[512];
+            if (json_object_get(row, "rewards/chosen") || json_object_get(row, "eval_rewards/chosen")) {
+                /* rl: dpo's lines carry TRL's metrics: the row's keys in runtime/dpo.c's order, its numbers as they
+                 * were written (%.6g) */
+                static const char *const keys[] = {"step", "epoch", "loss", "grad_norm", "lr", "eval_loss",
+                                                   "rewards/chosen", "rewards/rejected", "rewards/accuracies",
+                                                   "rewards/margins", "logps/chosen", "logps/rejected",
+                                                   "eval_rewards/chosen", "eval_rewards/rejected", "eval_rewards/accuracies",
+                                                   "eval_rewards/margins", "eval_logps/chosen", "eval_logps/rejected",
+                                                   "tokens_per_s"};
+                json_t *o = json_object();
+                for (size_t k = 0; k < AX_ARRAY_LEN(keys); k++)
+                    if (json_object_get(row, keys[k])) json_object_set(o, keys[k], json_object_get(row, keys[k]));
+                char *t = json_dumps(o, JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(6));
+                json_decref(o);
+                if (t) ax_buf_puts(&b, t), ax_buf_puts(&b, "\n");
+                free(t);
+                continue;
+            }
             if (json_object_get(row, "eval_loss")) {
                 rt_eval_log_line(line, sizeof line, json_integer_value(json_object_get(row, "step")),
                                  json_integer_value(json_object_get(row, "epoch")), num_or_nan(json_object_get(row, "eval_loss")),

@@ -168,8 +168,16 @@ echo '{"question": "What is 1 plus 1?", "chosen": "2", "rejected": null}' >>bad.
 case_cfg full_ga2 "$T/o-bad" "s#path: .*toy_dpo_48.jsonl#path: $T/bad.jsonl#" >bad.yml
 check '"$AXOC" compile bad.yml -o bad.bin >bad.cout 2>&1 && ! "$AXORUN" bad.bin --quiet >bad.out 2>bad.err && grep -q "bad.jsonl:4.*\"rejected\": expected a string, found null" bad.err' \
   "a row's missing completion: file, line and field named"
-check '! "$AXORUN" full_ga2.bin --quiet --resume-from "$T/o-full_ga2" >res.out 2>res.err && grep -q "resuming rl: dpo is not implemented" res.err' \
-  "--resume-from refused"
+# resuming: the checkpoint carries the reference log-probs; a resumed run = the straight run bit for bit (also its
+# evaluations), and a checkpoint of other data is refused
+{ case_cfg full_eval "$T/o-rs"; echo "save_steps: 3"; } >rs.yml
+check '"$AXOC" compile rs.yml -o rs.bin >/dev/null 2>&1 && "$AXORUN" rs.bin --quiet >rs.out 2>&1 && test -s o-rs/checkpoint-3/dpo_reference.bin' \
+  "checkpoints carry the reference log-probabilities"
+check '"$AXORUN" rs.bin --quiet --resume-from o-rs/checkpoint-3 --output-dir o-rs2 >rs2.out 2>rs2.err && cmp -s o-rs/model.safetensors o-rs2/model.safetensors && diff <(grep -v tokens_per_s o-rs/train_log.jsonl | sed "s/, \"tokens_per_s.*//") <(grep -v tokens_per_s o-rs2/train_log.jsonl | sed "s/, \"tokens_per_s.*//") >/dev/null' \
+  "resumed at step 3: the straight run's model bit for bit, and its log"
+case_cfg full_eval "$T/o-rs3" "s#path: .*toy_dpo_48.jsonl#path: $FX/toy_dpo_30.jsonl#" >rs3.yml
+check '"$AXOC" compile rs3.yml -o rs3.bin >/dev/null 2>&1 && ! "$AXORUN" rs3.bin --quiet --resume-from o-rs/checkpoint-3 >rs3.out 2>rs3.err && grep -q "dpo_reference.bin: error: holds the reference log-probabilities of 43 training and 5 eval pairs of other data" rs3.err' \
+  "resuming on other data: refused"
 # Axolotl raises on an empty prompt, chosen or rejected; chatml.default takes the field names of the dataset's columns
 printf '{"prompt": "a", "chosen": "b", "rejected": "c"}\n{"prompt": "", "chosen": "b", "rejected": "c"}\n' >empty.jsonl
 printf '{"prompt": "a", "chosen": "b", "rejected": "c"}\n{"input": "a", "chosen": "b", "rejected": "c"}\n' >mixed.jsonl
