@@ -1102,54 +1102,47 @@ static int rl_dpo(loader *L) {
 
 /* A datasets[] entry's type under rl: dpo (Axolotl 0.19's prompt_strategies/dpo; runtime/prompt.h "dpo"): none
  * or passthrough, chatml[.variant], llama3[.variant], or a mapping (user_defined.default) */
-/* chat_template.default's keys (Axolotl's dpo/chat_template.py, after handle_legacy_message_fields_logic) */
-static int dpo_chat_keys(loader *L, fe_dataset *ds, const fe_ypair *dp, int np, const char *name) {
+/* A DPO dataset entry's keys: Axolotl 0.19 rebuilds each `datasets:` entry under rl: dpo as a DPODataset (path,
+ * split, type, data_files, revision, field_messages, field_chosen, field_rejected) and drops every other key (its
+ * validate_config). The three field_* are kept whatever the type (test_datasets[i] reads datasets[i]'s); the
+ * loading keys that entry drops are refused (Axolotl would load the data without them), the rest warned about. */
+static int dpo_entry_keys(loader *L, fe_dataset *ds, const fe_ypair *dp, int np, const char *name, int train_list) {
     const fe_yctx *y = &L->y;
     char key[160], loc[512];
-    rt_ds_spec *s = &ds->spec;
+    static const char *const fields[3] = {"field_messages", "field_chosen", "field_rejected"};
     int bad = 0;
-    s->ud_field_chosen = "chosen", s->ud_field_rejected = "rejected";
     for (int k = 0; k < np; k++) {
         const char *kk = dp[k].key;
         const yaml_node_t *v = dp[k].v;
         snprintf(key, sizeof key, "%s.%s", name, kk);
-        if (dataset_common_key(kk) || fe_y_is_null(v)) continue;
-        if (!strcmp(kk, "field_messages")) bad |= fe_y_str(y, key, v, &s->field_messages) != 0;
-        else if (!strcmp(kk, "field_chosen")) bad |= fe_y_str(y, key, v, &s->ud_field_chosen) != 0;
-        else if (!strcmp(kk, "field_rejected")) bad |= fe_y_str(y, key, v, &s->ud_field_rejected) != 0;
-        else if (!strcmp(kk, "message_field_role")) bad |= fe_y_str(y, key, v, &s->role_key) != 0;
-        else if (!strcmp(kk, "message_field_content")) bad |= fe_y_str(y, key, v, &s->content_key) != 0;
-        else if (!strcmp(kk, "chat_template")) bad |= fe_y_str(y, key, v, &ds->chat_template) != 0;
-        else if (!strcmp(kk, "chat_template_jinja")) jinja_src(L, key, v, &ds->chat_template_jinja);
-        else if (!strcmp(kk, "message_property_mappings")) {
-            fe_ypair *mp;
-            int nm = v->type == YAML_MAPPING_NODE ? fe_y_pairs(y, v, key, &mp) : -1;
-            if (nm < 0) {
-                yerr(y, v, key, "a mapping {role: FIELD, content: FIELD}");
-                bad = 1;
-                continue;
-            }
-            for (int j = 0; j < nm; j++) {
-                char k2[200];
-                snprintf(k2, sizeof k2, "%s.%s", key, mp[j].key);
-                if (!strcmp(mp[j].key, "role")) bad |= fe_y_str(y, k2, mp[j].v, &s->role_key) != 0;
-                else if (!strcmp(mp[j].key, "content")) bad |= fe_y_str(y, k2, mp[j].v, &s->content_key) != 0;
-                else
-                    ax_warn(y->d, fe_yloc(y, mp[j].k, loc, sizeof loc), "%s: Axolotl's DPO chat_template.default reads "
-                            "only role and content, ignored", k2);
-            }
-        } else if (!strcmp(kk, "roles")) {
-            bad |= roles_map(L, v, key, s) != 0;
+        if (fe_y_is_null(v) || !strcmp(kk, "path") || !strcmp(kk, "type") || !strcmp(kk, "split") ||
+            !strcmp(kk, "data_files") || !strcmp(kk, "revision"))
+            continue;
+        int f = 0;
+        while (f < 3 && strcmp(kk, fields[f])) f++;
+        if (f < 3) {
+            bad |= fe_y_str(y, key, v, &ds->dpo_fields[f]) != 0;
+            continue;
+        }
+        const int loading = !strcmp(kk, "name") || !strcmp(kk, "ds_type") || !strcmp(kk, "shards") || !strcmp(kk, "shards_idx");
+        if (!train_list && loading) continue; /* test_datasets keep their schema: loaded with these */
+        if (loading) {
+            ax_error(y->d, fe_yloc(y, dp[k].k, loc, sizeof loc), "%s: with rl: dpo Axolotl 0.19 rebuilds the entry as a "
+                     "DPODataset, which drops it, and loads the data without it; remove it (or name the file directly)", key);
+            bad = 1;
         } else {
-            ax_warn(y->d, fe_yloc(y, dp[k].k, loc, sizeof loc), "%s: not read by Axolotl's DPO chat_template.default, "
-                    "ignored", key);
+            ax_warn(y->d, fe_yloc(y, dp[k].k, loc, sizeof loc), "%s: ignored, as Axolotl 0.19 ignores it under rl: dpo "
+                    "(its DPODataset keeps only path, split, type, data_files, revision and field_messages / field_chosen "
+                    "/ field_rejected; the chat template is the top-level one)", key);
         }
     }
+    ds->spec.field_messages = ds->dpo_fields[0] ? ds->dpo_fields[0] : "messages";
+    ds->spec.ud_field_chosen = ds->dpo_fields[1] ? ds->dpo_fields[1] : "chosen";
+    ds->spec.ud_field_rejected = ds->dpo_fields[2] ? ds->dpo_fields[2] : "rejected";
     return bad ? -1 : 0;
 }
 
-static int dpo_type(loader *L, fe_dataset *ds, const yaml_node_t *v, const char *key, const fe_ypair *dp, int np,
-                    const char *name) {
+static int dpo_type(loader *L, fe_dataset *ds, const yaml_node_t *v, const char *key) {
     const fe_yctx *y = &L->y;
     char loc[512], k2[160], err[256];
     rt_ds_spec_defaults(&ds->spec, RT_FMT_DPO);
@@ -1203,7 +1196,7 @@ static int dpo_type(loader *L, fe_dataset *ds, const yaml_node_t *v, const char 
     if (!strcmp(t, "chat_template") || !strcmp(t, "chat_template.default")) {
         s->dpo_family = RT_DPO_CHAT;
         ds->type = t;
-        return dpo_chat_keys(L, ds, dp, np, name);
+        return 0;
     }
     const char *dot = strchr(t, '.');
     size_t fl = dot ? (size_t)(dot - t) : strlen(t);
@@ -1472,11 +1465,9 @@ static void do_datasets(loader *L, const fe_ypair *p, fe_dataset **out, int *nou
                      name, (long long)ds->shards, (long long)ds->shards_idx);
         snprintf(key, sizeof key, "%s.type", name);
         if (rl_dpo(L)) { /* preference pairs: Axolotl's DPO strategies */
-            if (dpo_type(L, ds, type ? type->v : NULL, key, dp, np, name) != 0) continue;
-            for (int k = 0; k < np && ds->spec.dpo_family != RT_DPO_CHAT; k++)
-                if (!dataset_common_key(dp[k].key))
-                    ax_warn(y->d, fe_yloc(y, dp[k].k, loc, sizeof loc),
-                            "%s.%s: not read by Axolotl's DPO strategies that axo implements, ignored", name, dp[k].key);
+            if (dpo_type(L, ds, type ? type->v : NULL, key) != 0 ||
+                dpo_entry_keys(L, ds, dp, np, name, !strcmp(list, "datasets")) != 0)
+                continue;
         } else if (type && type->v->type == YAML_MAPPING_NODE) { /* Axolotl's user_defined prompt format */
             if (user_defined_type(L, ds, type->v, key) != 0) continue;
             dataset_keys(L, ds, dp, np, name);
@@ -3023,8 +3014,8 @@ static void check_rl(loader *L) {
          "(each row's summed log-probability would be reduced over the sp ranks)"},
         {"neftune_noise_alpha", c->neftune_noise_alpha > 0, "NEFTune with rl: dpo is not implemented (under PEFT, HF's hook "
          "would also add noise to TRL's reference forward)"},
-        {"early_stopping_patience", c->early_stopping_patience > 0, "early stopping with rl: dpo is not implemented yet"},
-        {"load_best_model_at_end", c->load_best_model_at_end, "load_best_model_at_end with rl: dpo is not implemented yet"},
+        {"val_set_size", c->val_set_size >= 1, "with rl Axolotl hands HF's train_test_split the float as it is, which it "
+         "refuses outside (0, 1); give a fraction"},
         {"lora_model_dir", c->lora_model_dir != NULL, "rl: dpo on an adapter trained before is not implemented (TRL's "
          "reference is then the base model without it, not the model the run starts from)"},
         {"peft_init_lora_weights", c->peft_init_lora_weights == 2, "rl: dpo with adapters that do not start at zero is "
@@ -3054,6 +3045,41 @@ static void check_rl(loader *L) {
         ax_warn(y->d, fe_yloc(y, p->k, loc, sizeof loc), "dataloader_drop_last: ignored with rl: dpo, as Axolotl's RL "
                 "trainer builder does not pass it (HF's default: false)");
         c->dataloader_drop_last = 0;
+    }
+    /* Axolotl's RL builder does not pass these to HF */
+    static const char *const rl_unread[] = {"early_stopping_patience", "load_best_model_at_end"};
+    for (size_t i = 0; i < AX_ARRAY_LEN(rl_unread); i++)
+        if ((p = pair(L, rl_unread[i])) && !fe_y_is_null(p->v) && (i ? c->load_best_model_at_end : c->early_stopping_patience > 0))
+            ax_warn(y->d, fe_yloc(y, p->k, loc, sizeof loc), "%s: ignored, as Axolotl's RL trainer builder does not pass it "
+                    "to HF", rl_unread[i]);
+    c->early_stopping_patience = 0, c->load_best_model_at_end = 0;
+    /* Axolotl's DPO strategies read cfg["datasets"][i] for test_datasets[i] as well: chat_template.default its
+     * field_* keys, user_defined its type mapping */
+    for (int j = 0; j < c->ntest_datasets; j++) {
+        fe_dataset *t = &c->test_datasets[j];
+        const rt_dpo_family f = t->spec.dpo_family;
+        if (t->spec.fmt != RT_FMT_DPO || (f != RT_DPO_CHAT && f != RT_DPO_USER)) continue;
+        p = pair(L, "test_datasets");
+        if (j >= c->ndatasets || (f == RT_DPO_USER && c->datasets[j].spec.dpo_family != RT_DPO_USER)) {
+            ax_error(y->d, p ? fe_yloc(y, p->k, loc, sizeof loc) : y->file, "test_datasets[%d]: its %s type reads "
+                     "datasets[%d]'s %s in Axolotl 0.19 (its DPO strategies index datasets, not test_datasets), and %s",
+                     j, f == RT_DPO_CHAT ? "chat_template.default" : "user-defined", j,
+                     f == RT_DPO_CHAT ? "field_* keys" : "type mapping",
+                     j >= c->ndatasets ? "there is none (Axolotl fails)" : "that is no mapping (Axolotl raises)");
+            continue;
+        }
+        const fe_dataset *src = &c->datasets[j];
+        if (f == RT_DPO_CHAT) {
+            t->spec.field_messages = src->dpo_fields[0] ? src->dpo_fields[0] : "messages";
+            t->spec.ud_field_chosen = src->dpo_fields[1] ? src->dpo_fields[1] : "chosen";
+            t->spec.ud_field_rejected = src->dpo_fields[2] ? src->dpo_fields[2] : "rejected";
+        } else {
+            const rt_ds_spec *u = &src->spec;
+            t->spec.ud_field_prompt = u->ud_field_prompt, t->spec.ud_field_system = u->ud_field_system;
+            t->spec.ud_field_chosen = u->ud_field_chosen, t->spec.ud_field_rejected = u->ud_field_rejected;
+            t->spec.ud_format = u->ud_format, t->spec.ud_chosen_format = u->ud_chosen_format;
+            t->spec.ud_rejected_format = u->ud_rejected_format;
+        }
     }
     if (c->lora_dropout > 0 && c->adapter != FE_ADAPTER_NONE) {
         p = pair(L, "lora_dropout");

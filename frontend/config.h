@@ -61,6 +61,9 @@ typedef struct fe_dataset {
     int continues;    /* a later file of the entry before it: its split is several files (one Axolotl dataset) */
     int loader;       /* the HF datasets loader that reads the file: FE_LOADER_* (ds_type, or its name) */
     const char *slice; /* the split's slice (runtime/data.h rt_data_source.slice) on its first file, or NULL */
+    /* rl: dpo: the entry's field_messages / field_chosen / field_rejected as written (NULL: unset), whatever its
+     * type: Axolotl's DPO strategies read datasets[i]'s for test_datasets[i] too */
+    const char *dpo_fields[3];
 } fe_dataset;
 
 /* DeepSpeed JSON, with every "auto" resolved from the YAML. */

@@ -302,7 +302,8 @@ int fe_resolve_tokenizer(fe_config *c, fe_model *m, ax_arena *ar, ax_diag *d) {
         }
         if (got.text) {
             ds->spec.jinja = got.text;
-            ds->spec.tpl_kwargs = c->chat_template_kwargs;
+            /* Axolotl's DPO chat_template.default calls apply_chat_template without the kwargs */
+            if (ds->spec.fmt == RT_FMT_CHAT) ds->spec.tpl_kwargs = c->chat_template_kwargs;
             continue;
         }
         ds->spec.tpl = (rt_tpl)got.tpl;

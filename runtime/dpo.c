@@ -182,8 +182,8 @@ static int pairs_pass(rt_session *s, const rt_dataset *ds, const int64_t *first,
  * each batch's mean by its rows); each metric the mean over the eval steps (E pairs a rank, ranks of them a step) of
  * its mean over the step's pairs. met[M_N] as the training's. */
 static int dpo_eval(rt_session *s, const rt_dataset *ds, const int64_t *first, int64_t n, const float *ref, double beta,
-                    int64_t E, int32_t pad, int32_t *stage, float *rowbuf, int64_t *keep, double *loss, double *met,
-                    ax_diag *d) {
+                    double weight, int64_t E, int32_t pad, int32_t *stage, float *rowbuf, int64_t *keep, double *loss,
+                    double *met, ax_diag *d) {
     const ir_module *m = s->m;
     const int dp = ir_mesh_find(m, "dp");
     const int64_t nranks = dp >= 0 ? m->mesh_sizes[dp] : 1, Ge = (E > 0 ? E : 1) * nranks;
@@ -207,7 +207,7 @@ static int dpo_eval(rt_session *s, const rt_dataset *ds, const int64_t *first, i
     }
     free(vals);
     if (rc) return -1;
-    *loss = n > 0 ? tot / (double)n : NAN;
+    *loss = n > 0 ? weight * tot / (double)n : NAN; /* TRL's loss x dpo_loss_weights[0] */
     for (int k = 0; k < M_N; k++) met[k] = ngroups ? acc[k] / (double)ngroups : NAN;
     return 0;
 }
@@ -497,6 +497,15 @@ int rt_train_dpo(rt_session *s, const rt_train_opts *o, ax_diag *d) {
     int64_t eval_every = 0;
     int eval_epochly = 0, eval_on_start = 0;
     const int64_t eval_bs = mattr_i(m, "train.eval_batch_size", P);
+    if (eset && nranks > 1 && nek % (eval_bs * nranks)) {
+        /* accelerate completes the last round of eval batches with pairs from the start (even_batches) and HF's
+         * gather then trims by samples: not modelled here */
+        ax_error(d, val > 0 ? "val_set_size" : "test_datasets", "%lld eval pairs do not fill whole eval batches on every "
+                 "rank (eval_batch_size %lld x %lld ranks); HF then pads the last round with repeated pairs, which axo does "
+                 "not reproduce: hold out a multiple of %lld pairs, or evaluate on one rank", (long long)nek,
+                 (long long)eval_bs, (long long)nranks, (long long)(eval_bs * nranks));
+        goto out;
+    }
     if (eset) {
         rt_train_eval_plan(m, total, esp.nsteps, log_every, &eval_every, &eval_epochly, &eval_on_start);
         if (!quiet)
@@ -521,7 +530,7 @@ int rt_train_dpo(rt_session *s, const rt_train_opts *o, ax_diag *d) {
     if (!msum || !mred) abort();
     if (eset && eval_on_start && start == 0 && total > 0) { /* HF's eval_on_start, before step 1 */
         double el, met[M_N];
-        if (dpo_eval(s, eset, efirst, nek, eref, beta, eval_bs, pad, stage, rowbuf, keep, &el, met, d) != 0) goto out;
+        if (dpo_eval(s, eset, efirst, nek, eref, beta, weight, eval_bs, pad, stage, rowbuf, keep, &el, met, d) != 0) goto out;
         eval_report(quiet ? NULL : stdout, log, &logbuf, 0, 0, el, met);
     }
     ep = start / esp.nsteps, ep_first = ep * esp.nsteps; /* a resumed run's epoch */
@@ -635,7 +644,7 @@ int rt_train_dpo(rt_session *s, const rt_train_opts *o, ax_diag *d) {
         const int eval_point = eval_every && (eval_epochly ? epoch_end : (step + 1) % eval_every == 0);
         if (eset && eval_every && (eval_point || step + 1 == total)) {
             double el, met[M_N];
-            if (dpo_eval(s, eset, efirst, nek, eref, beta, eval_bs, pad, stage, rowbuf, keep, &el, met, d) != 0) goto out;
+            if (dpo_eval(s, eset, efirst, nek, eref, beta, weight, eval_bs, pad, stage, rowbuf, keep, &el, met, d) != 0) goto out;
             eval_report(quiet ? NULL : stdout, log, &logbuf, step + 1, ep, el, met);
         }
         const int save_now = save_mode == SAVE_STEPS   ? (step + 1) % save_every == 0 || step + 1 == total

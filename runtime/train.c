@@ -1637,6 +1637,10 @@ void rt_train_eval_plan(const ir_module *m, int64_t total, int64_t steps_per_epo
     double epe_r = epe > 0 ? 1.0 / ((double)epe * epochs) : 1.0;
     /* eval_strategy: no (none, but eval_on_start's), epoch, steps (eval_steps, or HF's logging_steps) */
     const char *estrat = mattr_s(m, "train.eval_strategy", "");
+    if (es <= 0 && er <= 0 && epe_r >= 1.0 && !*estrat) { /* Axolotl passes no eval_strategy: HF's "no" */
+        *every = 0, *epochly = 0, *on_start = 0;
+        return;
+    }
     *every = !strcmp(estrat, "no")      ? 0
              : !strcmp(estrat, "epoch") ? steps_per_epoch
              : es > 0                   ? es
@@ -1648,6 +1652,8 @@ void rt_train_eval_plan(const ir_module *m, int64_t total, int64_t steps_per_epo
     /* Axolotl 0.19 asks HF for eval_on_start with eval_steps or an eval_strategy */
     *on_start = es > 0 || er > 0 || epe_r < 1.0 || *estrat;
 }
+
+static int64_t patience_of(const ir_module *m) { return mattr_i(m, "train.early_stopping_patience", 0); }
 
 int rt_train_open_output(const rt_session *s, const char *out_dir, int overwrite, FILE **log, ax_diag *d) {
     char path[4096];
@@ -2084,8 +2090,11 @@ int rt_train(rt_session *s, const rt_train_opts *o, ax_diag *d) {
                    val > 0 ? "held out (val_set_size)" : "to evaluate (test_datasets)", (long long)erows.nrows,
                    (long long)eval_every, eval_on_start ? ", and before the first step (eval_on_start)" : "");
         else if (!quiet)
-            printf("axorun: %lld samples %s; eval_strategy: no (evaluated before the first step only, as HF's eval_on_start "
-                   "does)\n", (long long)eds.nsamples, val > 0 ? "held out (val_set_size)" : "to evaluate (test_datasets)");
+            printf("axorun: %lld samples %s; %s\n", (long long)eds.nsamples,
+                   val > 0 ? "held out (val_set_size)" : "to evaluate (test_datasets)",
+                   eval_on_start ? "eval_strategy: no (evaluated before the first step only, as HF's eval_on_start does)"
+                                 : "never evaluated: no eval_steps, eval_strategy or evals_per_epoch below 1 (Axolotl then "
+                                   "leaves HF's eval_strategy at no)");
     }
     /* early_stopping_patience and load_best_model_at_end (HF Trainer's
      * EarlyStoppingCallback and best-model tracking on eval_loss): only the
@@ -2102,6 +2111,12 @@ int rt_train(rt_session *s, const rt_train_opts *o, ax_diag *d) {
     ax_buf logbuf = {0}; /* train_log.jsonl's lines: a checkpoint's log_history */
     const int one_cycle = !strcmp(lrs.name, "one_cycle");
     if (rt_train_check_sched(&lrs, base_lr, d) != 0) goto fail;
+    if ((s->plateau_on || patience_of(m) || mattr_i(m, "train.load_best_model_at_end", 0)) && !eval_every) {
+        ax_error(d, "eval_strategy", "%s needs evaluations, and this run has none (HF refuses it with eval_strategy no): set "
+                 "eval_steps, eval_strategy or evals_per_epoch, with val_set_size or test_datasets",
+                 s->plateau_on ? "the lr_scheduler" : patience_of(m) ? "early_stopping_patience" : "load_best_model_at_end");
+        goto fail;
+    }
     /* resume_from_checkpoint (or --resume-from), or auto_resume_from_checkpoints: the newest resumable one */
     const char *resume = o->resume_from ? o->resume_from : mattr_s(m, "train.resume_from", NULL);
     if (resume && !*resume) resume = NULL;

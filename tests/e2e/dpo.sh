@@ -95,14 +95,34 @@ check '"$AXOC" compile ga4.yml -o ga4.bin >ga4.cout 2>&1 && "$AXORUN" ga4.bin --
   "1 rank x accumulation 4 and 2 ranks x 2 train (48 pairs, 8 a micro-batch)"
 check 'same_losses o-ga2x2/train_log.jsonl o-ga4/train_log.jsonl' "2 ranks x accumulation 2 = 1 rank x 4, the epoch's short last step too"
 
-# evaluation on 2 ranks: each evaluates a share, the eval_loss is the mean over every pair = 1 rank's
-case_cfg full_eval "$T/o-ev1" 's/^micro_batch_size: 2/micro_batch_size: 1/; s/^gradient_accumulation_steps: 1/gradient_accumulation_steps: 2/' >ev1.yml
-case_cfg full_eval "$T/o-ev2" 's/^micro_batch_size: 2/micro_batch_size: 1/' >ev2.yml
+# evaluation on 2 ranks: each evaluates a share (whole eval batches: 6 pairs, 3 a batch), the eval_loss is the mean
+# over every pair = 1 rank's; a share that HF would pad is refused
+case_cfg full_eval "$T/o-ev1" 's/^micro_batch_size: 2/micro_batch_size: 1/; s/^gradient_accumulation_steps: 1/gradient_accumulation_steps: 2/; s/^val_set_size: 0.1/val_set_size: 0.125/' >ev1.yml
+case_cfg full_eval "$T/o-ev2" 's/^micro_batch_size: 2/micro_batch_size: 1/; s/^val_set_size: 0.1/val_set_size: 0.125/' >ev2.yml
+case_cfg full_eval "$T/o-ev3" 's/^micro_batch_size: 2/micro_batch_size: 1/' >ev3.yml
+check '"$AXOC" compile ev3.yml -o ev3.bin --world-size 2 >/dev/null 2>&1 && ! "$AXORUN" ev3.bin --quiet >ev3.out 2>ev3.err && grep -q "5 eval pairs do not fill whole eval batches on every rank" ev3.err' \
+  "2 ranks with a partial last round of eval batches: refused (HF pads it)"
 check '"$AXOC" compile ev1.yml -o ev1.bin >/dev/null 2>&1 && "$AXORUN" ev1.bin --quiet >/dev/null 2>&1 && "$AXOC" compile ev2.yml -o ev2.bin --world-size 2 >/dev/null 2>&1 && "$AXORUN" ev2.bin --quiet >/dev/null 2>&1 && python3 - o-ev1/train_log.jsonl o-ev2/train_log.jsonl <<'"'"'PYEOF'"'"'
 import json, sys
 a, b = ([json.loads(l)["eval_loss"] for l in open(p) if "eval_loss" in l] for p in sys.argv[1:3])
 sys.exit(len(a) != 4 or len(a) != len(b) or any(abs(x - y) > 1e-5 * abs(x) for x, y in zip(a, b)))
 PYEOF' "val_set_size on 2 ranks: the eval_loss of 1 rank at every evaluation"
+# Axolotl's DPODataset keeps path, split, type, data_files, revision and field_*: the rest is ignored (warned), its
+# loading keys refused; test_datasets[i] of chat_template.default read datasets[i]'s field_* keys
+python3 - "$FX/toy_dpo_48.jsonl" conv >conv.jsonl <<'PYEOF'
+import json, sys
+for l in open(sys.argv[1]):
+    r = json.loads(l)
+    print(json.dumps({sys.argv[2]: [{"role": "user", "content": r["question"]}], "chosen": r["chosen"], "rejected": r["rejected"]}))
+PYEOF
+{ case_cfg full_ga2 "$T/o-cv" "s#path: .*toy_dpo_48.jsonl#path: $T/conv.jsonl#; s#type: llama3.intel#type: chat_template.default\n    field_messages: conv\n    roles: {user: [human]}#; s/^max_steps: 8/max_steps: 1/"
+  printf 'chat_template: llama3\ntest_datasets:\n  - path: %s/conv.jsonl\n    type: chat_template.default\neval_steps: 1\n' "$T"; } >cv.yml
+check '"$AXOC" compile cv.yml -o cv.bin >cv.cout 2>&1 && grep -q "datasets\[0\].roles: ignored, as Axolotl 0.19 ignores it under rl: dpo" cv.cout && "$AXORUN" cv.bin --quiet >cv.out 2>cv.err && test "$(grep -c eval_loss o-cv/train_log.jsonl)" = 2' \
+  "chat_template.default: roles ignored (warned); test_datasets[0] reads datasets[0]'s field_messages"
+sed "s#    type: llama3.intel#    type: llama3.intel\n    shards: 2#" full_ga2.yml >nm.yml
+check '! "$AXOC" compile nm.yml -o nm.bin >nm.out 2>&1 && grep -q "datasets\[0\].shards: with rl: dpo Axolotl 0.19 rebuilds the entry as a DPODataset" nm.out' \
+  "a loading key DPODataset drops (shards): refused"
+
 # test_datasets: their own pairs, merged as the training ones
 { case_cfg full_ga2 "$T/o-td" 's/^max_steps: 8/max_steps: 2/'; printf 'test_datasets:\n  - path: %s/toy_dpo_30.jsonl\n    type: llama3.intel\neval_steps: 1\n' "$FX"; } >td.yml
 check '"$AXOC" compile td.yml -o td.bin >td.cout 2>&1 && "$AXORUN" td.bin --quiet >td.out 2>td.err && test "$(grep -c eval_loss o-td/train_log.jsonl)" = 3' \
@@ -141,7 +161,7 @@ refused() { # $1 name, $2 a config line (replacing the key's own), $3 regex of t
 }
 refused kto 'rl: kto' 'rl: .*not implemented in axo'
 refused packing 'sample_packing: true' 'does not work with RLHF training'
-refused best 'load_best_model_at_end: true' 'load_best_model_at_end with rl: dpo is not implemented'
+refused best 'save_strategy: best' 'save_strategy: best with rl: dpo is not implemented'
 refused ipo_loss 'dpo_loss_type: [ipo]' 'a DPO loss other than sigmoid'
 refused sp 'sequence_parallel_degree: 2' 'sequence parallelism with rl: dpo'
 refused truncate 'excess_length_strategy: truncate' 'implements Axolotl.s default, drop'

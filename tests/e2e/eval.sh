@@ -246,7 +246,7 @@ hfe() { # $1 test rows, $2 extra lines
   printf 'base_model: %s\ndatasets:\n  - path: %s\nsequence_len: 64\nmicro_batch_size: 2\n' \
     "$SRC/configs/models/tiny-llama" "$SRC/configs/data/toy_count.jsonl"
   case "$2" in *sample_packing:*) ;; *) echo "sample_packing: false" ;; esac
-  printf 'max_steps: 1\nlearning_rate: 1.0e-30\nseed: 7\ntest_datasets:\n  - path: %s\n%s\n' "$1" "$2"
+  printf 'max_steps: 1\nlearning_rate: 1.0e-30\nseed: 7\neval_steps: 1\ntest_datasets:\n  - path: %s\n%s\n' "$1" "$2"
 }
 ev() { grep eval_loss "$1/train_log.jsonl" | tail -1 | python3 -c 'import json,sys; r=json.loads(sys.stdin.read()); print(r["eval_loss"], r["eval_tokens"])'; }
 ok=1
@@ -318,7 +318,7 @@ with open("hf_rows.jsonl") as f, open("split_rows.jsonl", "w") as g:
 PYEOF
 printf 'base_model: %s\ndatasets:\n  - path: %s\nsequence_len: 64\nmicro_batch_size: 2\nsample_packing: false\n' \
   "$SRC/configs/models/tiny-llama" "$T/split_rows.jsonl" >split.yml
-printf 'max_steps: 1\nlearning_rate: 1.0e-30\nseed: 7\nval_set_size: 0.3\n' >>split.yml
+printf 'max_steps: 1\nlearning_rate: 1.0e-30\nseed: 7\nval_set_size: 0.3\neval_steps: 1\n' >>split.yml
 read -r want13 _ <<<"$(hf_rule "2" "1 3")"
 read -r want24 _ <<<"$(hf_rule "2" "2 4")"
 check '"$AXOC" compile split.yml -o split.bin 2>/dev/null && "$AXORUN" split.bin --output-dir split >split.out 2>&1 && grep -q "2 samples held out" split.out && close "$(ev split | cut -d" " -f1)" "$want13" && ! close "$want24" "$want13"' \
@@ -495,7 +495,7 @@ check '"$AXOC" compile rb.yml -o rb.bin 2>/dev/null && "$AXORUN" rb.bin --output
 # A micro-batch of one bin is one row: micro_batch_size 2 x sequence_len 128 trains, packs and evaluates (packed)
 # exactly as micro_batch_size 1 x sequence_len 256 does when no sample is longer than 128 tokens (the attention of
 # each sample sees its own tokens only, wherever the bin puts it)
-base='base_model: %s\ndatasets:\n  - path: %s\nsample_packing: true\nflash_attention: true\nval_set_size: 0.2\nnum_epochs: 2\nlearning_rate: 1.0e-3\nlogging_steps: 1\nseed: 3\n'
+base='base_model: %s\ndatasets:\n  - path: %s\nsample_packing: true\nflash_attention: true\nval_set_size: 0.2\neval_strategy: epoch\nnum_epochs: 2\nlearning_rate: 1.0e-3\nlogging_steps: 1\nseed: 3\n'
 printf "$base" "$SRC/configs/models/tiny-llama" "$T/pk_rows.jsonl" >bin2.yml
 cp bin2.yml bin1.yml
 printf 'micro_batch_size: 2\nsequence_len: 128\n' >>bin2.yml
@@ -504,7 +504,7 @@ check '"$AXOC" compile bin2.yml -o bin2.bin 2>/dev/null && "$AXORUN" bin2.bin --
   "one bin of 2 x 128 tokens a micro-batch = rows of 256: the same log and model, bit for bit"
 # unpacked eval rows (eval_sample_packing: false) go micro_batch_size to a one-bin call, each its own sequences:
 # the eval loss before the first step is the one of eval batches of micro_batch_size rows of sequence_len
-printf 'micro_batch_size: 2\nsequence_len: 128\neval_sample_packing: false\neval_steps: 5\nmax_steps: 1\n' >>bin1.yml
+printf 'micro_batch_size: 2\nsequence_len: 128\neval_sample_packing: false\nmax_steps: 1\n' >>bin1.yml
 sed -i '/^sequence_len: 256/d; /^micro_batch_size: 1/d' bin1.yml
 sed 's/^eval_sample_packing: false/eval_sample_packing: false\nmultipack_real_batches: true/' bin1.yml >binr.yml
 eval0() { python3 -c 'import json, sys; print([r["eval_loss"] for r in map(json.loads, open(sys.argv[1])) if "eval_loss" in r and r["step"] == 0][0])' "$1/train_log.jsonl"; }
@@ -514,7 +514,7 @@ check '"$AXOC" compile bin1.yml -o binu.bin 2>/dev/null && "$AXORUN" binu.bin --
 # last round that does not reach both is dropped: 5 steps an epoch (the 11th bin dropped, as the count 11 // 2 says),
 # and 2 eval bins (4 rows, 252 tokens predicted) where 1 rank evaluates 3 (315)
 python3 -c 'import json, random; r = random.Random(5); print("\n".join(json.dumps({"input_ids": [r.randrange(3, 200) for _ in range(64)]}) for _ in range(27)))' >full27.jsonl
-printf 'base_model: %s\ndatasets:\n  - path: %s\nsample_packing: true\nflash_attention: true\nval_set_size: 5\nmicro_batch_size: 2\nsequence_len: 64\nlearning_rate: 1.0e-3\n' \
+printf 'base_model: %s\ndatasets:\n  - path: %s\nsample_packing: true\nflash_attention: true\nval_set_size: 5\neval_steps: 100\nmicro_batch_size: 2\nsequence_len: 64\nlearning_rate: 1.0e-3\n' \
   "$SRC/configs/models/tiny-llama" "$T/full27.jsonl" >mrk.yml
 etok() { python3 -c 'import json, sys; print([r["eval_tokens"] for r in map(json.loads, open(sys.argv[1])) if "eval_tokens" in r][-1])' "$1/train_log.jsonl"; }
 check '"$AXOC" compile mrk.yml -o mrk1.bin 2>/dev/null && "$AXORUN" mrk1.bin --output-dir mrk1 >mrk1.out 2>&1 && "$AXOC" compile mrk.yml --world-size 2 -o mrk2.bin 2>/dev/null && "$AXORUN" mrk2.bin --output-dir mrk2 >mrk2.out 2>&1 && grep -q "axorun: 11 steps (11 per epoch)" mrk1.out && grep -q "axorun: 5 steps (5 per epoch)" mrk2.out && test "$(etok mrk1)" = 315 && test "$(etok mrk2)" = 252' \
@@ -527,7 +527,7 @@ check '"$AXOC" compile mre.yml --world-size 2 -o mre.bin 2>/dev/null && "$AXORUN
   "packed eval rows fewer than a batch on every rank: a warning and no evaluation, an error where eval_loss is needed"
 # ring attention over a bin: sequence_parallel_degree 2 logs the losses of 1 rank; 2 data-parallel ranks those of
 # 1 rank accumulating 2 micro-batches
-printf "$base" "$SRC/configs/models/tiny-llama" "$T/pk_rows.jsonl" | sed '/^val_set_size/d' >bins.yml
+printf "$base" "$SRC/configs/models/tiny-llama" "$T/pk_rows.jsonl" | sed '/^val_set_size/d; /^eval_strategy/d' >bins.yml
 printf 'micro_batch_size: 2\nsequence_len: 128\nmax_steps: 4\n' >>bins.yml
 cp bins.yml binsp.yml && echo "sequence_parallel_degree: 2" >>binsp.yml
 cp bins.yml binga.yml && echo "gradient_accumulation_steps: 2" >>binga.yml
@@ -580,8 +580,11 @@ cks() { ls -d "$1"/checkpoint-* 2>/dev/null | sed 's#.*/##' | sort -V | tr '\n' 
 st "$T/s0" "" >s0.yml
 check '"$AXOC" compile s0.yml -o s0.bin 2>/dev/null && "$AXORUN" s0.bin >s0.out 2>&1 && grep -q "axorun: 10 steps (5 per epoch)" s0.out && test "$(cks s0)" = "checkpoint-5 checkpoint-10 "' \
   "no save_steps: a checkpoint at each epoch's end (save_strategy epoch, Axolotl's default)"
-check 'test "$(grep -c eval_loss s0/train_log.jsonl)" = 2 && grep -q "\"step\": 5, \"epoch\": 0, \"eval_loss\"" s0/train_log.jsonl' \
-  "no eval_steps: evaluated at each epoch's end (no eval_on_start)"
+check 'test "$(grep -c eval_loss s0/train_log.jsonl)" = 0 && grep -q "never evaluated" s0.out' \
+  "no eval_steps, eval_strategy or evals_per_epoch: never evaluated (Axolotl leaves HF's eval_strategy at no)"
+st "$T/s0e" "eval_strategy: epoch" >s0e.yml
+check '"$AXOC" compile s0e.yml -o s0e.bin 2>/dev/null && "$AXORUN" s0e.bin >/dev/null 2>&1 && test "$(grep -c eval_loss s0e/train_log.jsonl)" = 3 && grep -q "\"step\": 5, \"epoch\": 0, \"eval_loss\"" s0e/train_log.jsonl' \
+  "eval_strategy: epoch: evaluated at each epoch's end, and before the first step (Axolotl's eval_on_start)"
 st "$T/s1" "save_strategy: \"no\"" >s1.yml
 check '"$AXOC" compile s1.yml -o s1.bin 2>/dev/null && "$AXORUN" s1.bin >/dev/null 2>&1 && test -z "$(cks s1)" && test -s s1/model.safetensors' \
   "save_strategy: no writes no checkpoint (the final model still)"

@@ -42,7 +42,7 @@ for f in count200.jsonl:j "$P/toy_count.parquet":p; do
     "$SRC/configs/quickstart.yml" >pre-${f##*:}.yml
   sed 's#^\(  - path: .*\)#\1\n    shards: 3\n    shards_idx: 1#' pre-${f##*:}.yml >sh-${f##*:}.yml
   # one packed bin a micro-batch (Axolotl's layout for flash attention): its few held-out rows are one eval batch
-  printf 'val_set_size: 0.1\nflash_attention: true\n' >>sh-${f##*:}.yml
+  printf 'val_set_size: 0.1\neval_steps: 4\nflash_attention: true\n' >>sh-${f##*:}.yml
 done
 for k in pre sh; do
   check '"$AXOC" compile $k-j.yml -o $k-j.bin 2>/dev/null && "$AXORUN" $k-j.bin --max-steps 8 --output-dir o$k-j >/dev/null 2>&1' "$k: JSON lines"

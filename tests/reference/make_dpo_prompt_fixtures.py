@@ -144,8 +144,8 @@ def main():
     for (name, mod, fn, rows, tname, bos, eos, seq_len, spec, ds_cfg) in CASES:
         tok = PreTrainedTokenizerFast(tokenizer_file=os.path.join(TOK, tname, "tokenizer.json"), bos_token=bos,
                                       eos_token=eos)
-        if mod is chat_template:  # the template named on the dataset; Axolotl's own Jinja text of it
-            cfg = {"datasets": [dict(ds_cfg, type="chat_template.default")], "chat_template": ds_cfg["chat_template"]}
+        if mod is chat_template:  # the top-level template (Axolotl's DPODataset keeps no chat_template of its own)
+            cfg = {"datasets": [{"type": "chat_template.default"}], "chat_template": ds_cfg["chat_template"]}
         else:
             cfg = {"datasets": [{"type": ds_cfg if ds_cfg else "x"}]}
         transform = getattr(mod, fn)(cfg, dataset_idx=0)

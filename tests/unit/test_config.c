@@ -977,8 +977,9 @@ static void test_rl(void) {
     run_y(&r, "rl: dpo\nval_set_size: 0.1\neval_steps: 5\n"); /* evaluated with the DPO loss (runtime/dpo.c) */
     CHECK(r.rc == 0 && r.c.val_set_size == 0.1);
     run_free(&r);
-    expect_error("rl: dpo\nval_set_size: 0.1\nearly_stopping_patience: 2\n", "cfg.yml:3:26",
-                 "early stopping with rl: dpo is not implemented yet");
+    expect_warning("rl: dpo\nval_set_size: 0.1\nsave_steps: 10\neval_steps: 5\nearly_stopping_patience: 2\n", "cfg.yml:5:1",
+                   "early_stopping_patience: ignored, as Axolotl's RL trainer builder does not pass it");
+    expect_error("rl: dpo\nval_set_size: 5\n", "cfg.yml:2:15", "HF's train_test_split the float as it is");
     expect_error("rl: dpo\nneftune_noise_alpha: 5\n", "cfg.yml:2:22", "NEFTune with rl: dpo");
     expect_error("rl: dpo\nexcess_length_strategy: raise\n", "cfg.yml:2:25", "Axolotl's default, drop");
     expect_error("rl: dpo\nadapter: lora\nlora_r: 4\nlora_alpha: 8\nlora_target_linear: true\npeft_init_lora_weights: false\n",
