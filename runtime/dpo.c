@@ -43,12 +43,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int64_t mattr_i(const ir_module *m, const char *k, int64_t dflt) { return ir_attr_int(m->attrs, m->nattrs, k, dflt); }
-static double mattr_f(const ir_module *m, const char *k, double dflt) { return ir_attr_float(m->attrs, m->nattrs, k, dflt); }
-static const char *mattr_s(const ir_module *m, const char *k, const char *dflt) {
-    return ir_attr_str(m->attrs, m->nattrs, k, dflt);
-}
-
 /* Leading -100 labels of a sample: its prompt's tokens (a completion token's label is its id) */
 static int64_t prompt_len(const rt_dataset *ds, int64_t i) {
     int64_t n = 0, len = rt_data_sample_len(ds, i);
@@ -409,7 +403,7 @@ int rt_train_dpo(rt_session *s, const rt_train_opts *o, ax_diag *d) {
     /* the output dir before any work: a trained model there is never replaced unasked */
     if (rt_session_any_rank(s, lead && rt_train_open_output(s, out_dir, o->overwrite, &log, d) != 0)) goto out;
 
-    stage = malloc(sizeof *stage * (size_t)(8 * P * S) + sizeof(int64_t) * (size_t)P);
+    stage = malloc(sizeof *stage * (size_t)(8 * P * S)); /* a micro-batch's ids, targets, positions, sequence ids */
     ref = calloc((size_t)(2 * nk + 1), sizeof *ref);
     rowbuf = malloc(sizeof *rowbuf * (size_t)(3 * P + 1));
     keep = malloc(sizeof *keep * (size_t)(P + 1));

@@ -30,18 +30,6 @@ static int64_t i64_of(double x) {
     return x >= 9.2e18 ? INT64_MAX : x <= -9.2e18 ? -INT64_MAX : isnan(x) ? 0 : (int64_t)x;
 }
 
-static int64_t mattr_i(const ir_module *m, const char *k, int64_t dflt) {
-    const ir_attr *a = ir_module_attr(m, k);
-    return a && a->kind == IR_ATTR_INT ? a->i : dflt;
-}
-static double mattr_f(const ir_module *m, const char *k, double dflt) {
-    const ir_attr *a = ir_module_attr(m, k);
-    return a ? (a->kind == IR_ATTR_FLOAT ? a->f : a->kind == IR_ATTR_INT ? (double)a->i : dflt) : dflt;
-}
-static const char *mattr_s(const ir_module *m, const char *k, const char *dflt) {
-    const ir_attr *a = ir_module_attr(m, k);
-    return a && a->kind == IR_ATTR_STR ? a->s : dflt;
-}
 
 static int input_buf(rt_buf *b, ir_dtype dt, int rank, const int64_t *dims) { return rt_buf_alloc(b, ir_type_make(dt, rank, dims)); }
 

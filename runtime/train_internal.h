@@ -7,6 +7,20 @@
 #include <stdio.h>
 #include "runtime/train.h"
 
+/* A module attribute of the plan, or dflt where it is absent or of another kind (an int reads as a float too). */
+static inline int64_t mattr_i(const ir_module *m, const char *k, int64_t dflt) {
+    const ir_attr *a = ir_module_attr(m, k);
+    return a && a->kind == IR_ATTR_INT ? a->i : dflt;
+}
+static inline double mattr_f(const ir_module *m, const char *k, double dflt) {
+    const ir_attr *a = ir_module_attr(m, k);
+    return a ? (a->kind == IR_ATTR_FLOAT ? a->f : a->kind == IR_ATTR_INT ? (double)a->i : dflt) : dflt;
+}
+static inline const char *mattr_s(const ir_module *m, const char *k, const char *dflt) {
+    const ir_attr *a = ir_module_attr(m, k);
+    return a && a->kind == IR_ATTR_STR ? a->s : dflt;
+}
+
 /* The plan's datasets under `prefix` (io.dataset, io.test_dataset), each one's sample count in counts[nds]. */
 int rt_train_load_datasets(const ir_module *m, const char *prefix, int nds, int64_t V, int64_t S, rt_dataset *ds,
                            int64_t *counts, int lead, int say, ax_diag *d);

@@ -22,6 +22,40 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* The directional derivative of f along r in {-1,+1}^n (r from an LCG of seed) at param p, by central
+ * differences (f(p + e r) - f(p - e r)) / 2e; *dot gets <g, r> and *gabs the sum of |g| (p restored after). */
+static double directional_fd(rt_buf *p, const float *g, uint32_t seed, double e, double (*f)(void *), void *ctx,
+                             double *dot, double *gabs) {
+    float *save = malloc(sizeof(float) * (size_t)p->numel);
+    memcpy(save, p->data, sizeof(float) * (size_t)p->numel);
+    double side[2];
+    *dot = *gabs = 0;
+    for (int k = 0; k < 2; k++) {
+        uint32_t sd = seed;
+        for (int64_t i = 0; i < p->numel; i++) {
+            sd = sd * 1664525u + 1013904223u;
+            float r = (sd >> 31) ? 1.0f : -1.0f;
+            if (!k) *dot += (double)g[i] * r, *gabs += fabs((double)g[i]);
+            rt_f(p)[i] = k ? save[i] - (float)e * r : save[i] + (float)e * r;
+        }
+        side[k] = f(ctx);
+    }
+    memcpy(p->data, save, sizeof(float) * (size_t)p->numel);
+    free(save);
+    return (side[0] - side[1]) / (2 * e);
+}
+
+typedef struct {
+    rt_session *s;
+    const batch *b;
+    ax_diag *d;
+    const float *scale; /* dpo_objective's pair scales (NULL: loss_of) */
+} fd_ctx;
+static double fd_loss(void *p) {
+    fd_ctx *c = p;
+    return loss_of(c->s, c->b, c->d);
+}
+
 static void fd_check(fe_arch arch) {
     ax_diag d;
     ax_diag_init(&d);
@@ -56,30 +90,9 @@ static void fd_check(fe_arch arch) {
         int gi = ir_global_find(s.m, gname);
         CHECK_MSG(p && gi >= 0 && gi < (int)AX_ARRAY_LEN(gsnap) && gsnap[gi], "%s", names[k]);
         if (!p || gi < 0 || gi >= (int)AX_ARRAY_LEN(gsnap) || !gsnap[gi]) continue;
-        const float *gv = gsnap[gi];
-        /* directional derivative along r in {-1,+1}^n: <g, r> vs
-         * (L(p + e r) - L(p - e r)) / 2e, e scaled to the weights */
-        double dot = 0, e = 1e-3;
-        float *save = malloc(sizeof(float) * (size_t)p->numel);
-        memcpy(save, p->data, sizeof(float) * (size_t)p->numel);
-        uint32_t sd = 99;
-        for (int64_t i = 0; i < p->numel; i++) {
-            sd = sd * 1664525u + 1013904223u;
-            float r = (sd >> 31) ? 1.0f : -1.0f;
-            dot += (double)gv[i] * r;
-            rt_f(p)[i] = save[i] + (float)e * r;
-        }
-        double lp = loss_of(&s, &b, &d);
-        sd = 99;
-        for (int64_t i = 0; i < p->numel; i++) {
-            sd = sd * 1664525u + 1013904223u;
-            float r = (sd >> 31) ? 1.0f : -1.0f;
-            rt_f(p)[i] = save[i] - (float)e * r;
-        }
-        double lm = loss_of(&s, &b, &d);
-        memcpy(p->data, save, sizeof(float) * (size_t)p->numel);
-        free(save);
-        double fd = (lp - lm) / (2 * e);
+        /* directional derivative along r in {-1,+1}^n: <g, r> vs (L(p + e r) - L(p - e r)) / 2e */
+        fd_ctx fc = {&s, &b, &d, NULL};
+        double dot, gabs, fd = directional_fd(p, gsnap[gi], 99, 1e-3, fd_loss, &fc, &dot, &gabs);
         CHECK_MSG(fabs(fd - dot) <= 0.03 * fabs(dot) + 1e-4, "arch %d %s: autodiff %.6g vs finite difference %.6g", (int)arch,
                   names[k], dot, fd);
     }
@@ -884,6 +897,11 @@ static double dpo_objective(rt_session *s, const batch *b, const float *scale, a
     return f;
 }
 
+static double fd_dpo(void *p) {
+    fd_ctx *c = p;
+    return dpo_objective(c->s, c->b, c->scale, c->d);
+}
+
 static void dpo_fd_check(int lora) {
     ax_diag d;
     ax_diag_init(&d);
@@ -952,28 +970,8 @@ static void dpo_fd_check(int lora) {
         int gi = ir_global_find(s.m, gname);
         CHECK_MSG(gi >= 0 && gi < 256 && gsnap[gi], "no gradient of %s", names[k]);
         if (gi < 0 || gi >= 256 || !gsnap[gi]) continue;
-        rt_buf *p = &s.st.globals[pg];
-        float *save = malloc(sizeof(float) * (size_t)p->numel);
-        memcpy(save, p->data, sizeof(float) * (size_t)p->numel);
-        double dot = 0, e = 1e-3, gn = 0;
-        uint32_t sd = 5;
-        for (int64_t i = 0; i < p->numel; i++) {
-            sd = sd * 1664525u + 1013904223u;
-            float r = (sd >> 31) ? 1.0f : -1.0f;
-            dot += (double)gsnap[gi][i] * r;
-            gn += fabs((double)gsnap[gi][i]);
-            rt_f(p)[i] = save[i] + (float)e * r;
-        }
-        double fp = dpo_objective(&s, &b, scale, &d);
-        sd = 5;
-        for (int64_t i = 0; i < p->numel; i++) {
-            sd = sd * 1664525u + 1013904223u;
-            rt_f(p)[i] = save[i] - (float)e * ((sd >> 31) ? 1.0f : -1.0f);
-        }
-        double fm = dpo_objective(&s, &b, scale, &d);
-        memcpy(p->data, save, sizeof(float) * (size_t)p->numel);
-        free(save);
-        double fd = (fp - fm) / (2 * e);
+        fd_ctx fc = {&s, &b, &d, scale};
+        double dot, gn, fd = directional_fd(&s.st.globals[pg], gsnap[gi], 5, 1e-3, fd_dpo, &fc, &dot, &gn);
         CHECK_MSG(gn > 0, "%s: a zero gradient", names[k]);
         CHECK_MSG(fabs(fd - dot) <= 0.03 * fabs(dot) + 2e-5, "dpo (lora %d) %s: autodiff %.6g vs finite difference %.6g",
                   lora, names[k], dot, fd);
