@@ -83,7 +83,12 @@ s = socket.socket(); s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(); time.s
 P=$(port)
 listen_on "$P"
 store=$!
-sleep 0.5
+# until the stand-in store listens (a fixed pause lost the race on a loaded machine: CI's ASan run)
+python3 -c 'import socket, sys, time
+for _ in range(400):
+    try:
+        socket.create_connection(("127.0.0.1", int(sys.argv[1])), 0.5).close(); break
+    except OSError: time.sleep(0.05)' "$P"
 env0="RANK=0 WORLD_SIZE=2 LOCAL_RANK=0 MASTER_ADDR=127.0.0.1 MASTER_PORT=$P TORCHELASTIC_USE_AGENT_STORE=True"
 env1="RANK=1 WORLD_SIZE=2 LOCAL_RANK=1 MASTER_ADDR=127.0.0.1 MASTER_PORT=$P TORCHELASTIC_USE_AGENT_STORE=True"
 check 'two_ranks agent && test "$(ids agent-0.out agent-1.out)" = 1' "next to torchrun's agent store, the ranks meet on MASTER_PORT + 1"
