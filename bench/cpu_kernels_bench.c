@@ -44,9 +44,9 @@ int main(void) {
     float *o = rnd(B * S * nh * hd, 0), *lse = rnd(B * nh * S, 0), *dq = rnd(B * S * nh * hd, 0);
     float *dk = rnd(B * S * nkv * hd, 0), *dv = rnd(B * S * nkv * hd, 0);
     TIME("attention fwd B2 S256 nh8 nkv2 hd32", 5,
-         ck_attention_fwd_f32(q, k, v, NULL, o, lse, B, S, nh, nkv, hd, 0.17, 1));
+         ck_attention_fwd_f32(q, k, v, NULL, o, lse, B, S, nh, nkv, hd, 0.17, 1, 0));
     TIME("attention bwd B2 S256 nh8 nkv2 hd32", 5,
-         ck_attention_bwd_f32(q, k, v, NULL, o, lse, q, dq, dk, dv, B, S, nh, nkv, hd, 0.17, 1));
+         ck_attention_bwd_f32(q, k, v, NULL, o, lse, q, dq, dk, dv, B, S, nh, nkv, hd, 0.17, 1, 0));
 
     float *hs = rnd(T * H, 2), *W = rnd(V * H, 0.1f), *dh = rnd(T * H, 0), *dW = rnd(V * H, 0);
     int32_t *tg = malloc(sizeof(int32_t) * (size_t)T);
@@ -63,8 +63,8 @@ int main(void) {
     TIME("swiglu fwd 512x688", 10, ck_swiglu_fwd_f32(a, u, ys, T * I));
     TIME("swiglu bwd 512x688", 10, ck_swiglu_bwd_f32(a, u, ys, g2, ys, T * I));
     float *nw = rnd(H, 1), *ny = rnd(T * H, 0), *ndw = rnd(H, 0);
-    TIME("rmsnorm fwd 512x256", 10, ck_rmsnorm_fwd_f32(x, nw, ny, T, H, 1e-6));
-    TIME("rmsnorm bwd 512x256", 10, ck_rmsnorm_bwd_f32(x, nw, ny, hs, ndw, T, H, 1e-6));
+    TIME("rmsnorm fwd 512x256", 10, ck_rmsnorm_fwd_f32(x, nw, ny, T, H, 1e-6, 0));
+    TIME("rmsnorm bwd 512x256", 10, ck_rmsnorm_bwd_f32(x, nw, ny, hs, ndw, T, H, 1e-6, 0));
     float *pp = rnd(V * H, 1), *mm = rnd(V * H, 0), *vv = rnd(V * H, 0);
     TIME("adamw 8.2M params", 2, ck_adamw_step_f32(pp, W, mm, vv, V * H, 1e-3, 0.9, 0.999, 1e-8, 0.1, 3, 1.0));
     printf("(loss %.4f over %lld)\n", loss / (double)cnt, (long long)cnt);

@@ -49,7 +49,8 @@ static const char *const e_reduce[] = {F32_BF16("axo_sumsq_partial"), "axo_sumsq
 static const char *const e_rmsnorm[] = {F32_BF16("axo_rmsnorm_fwd"), F32_BF16("axo_rmsnorm_bwd"),
                                         F32_BF16("axo_rmsnorm_dw_reduce"), NULL};
 static const char *const e_rope[] = {F32_BF16("axo_rope"), NULL};
-static const char *const e_swiglu[] = {F32_BF16("axo_swiglu_fwd"), F32_BF16("axo_swiglu_bwd"), NULL};
+static const char *const e_swiglu[] = {F32_BF16("axo_swiglu_fwd"), F32_BF16("axo_swiglu_bwd"), F32_BF16("axo_geglu_fwd"),
+                                       F32_BF16("axo_geglu_bwd"), NULL};
 
 #define K(n) {#n, cg_ksrc_##n, e_##n, (int)(AX_ARRAY_LEN(e_##n) - 1)}
 /* Name order (the order embed_kernels.cmake lists the files in). */

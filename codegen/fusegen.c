@@ -32,6 +32,11 @@ static const char prelude[] =
     "__device__ __forceinline__ float axf_silu(float g) {\n"
     "    double x = (double)g;\n"
     "    return (float)(x / (1.0 + exp(-x)));\n"
+    "}\n"
+    "// GELU, tanh approximation, as ck_geglu_fwd: in double, then rounded to float\n"
+    "__device__ __forceinline__ float axf_gelu_tanh(float g) {\n"
+    "    double x = (double)g;\n"
+    "    return (float)(0.5 * x * (1.0 + tanh(0.7978845608028654 * (x + 0.044715 * x * x * x))));\n"
     "}\n";
 
 static const char *ctype(ir_dtype t) { return t == IR_BF16 ? "bf16" : "float"; }
@@ -64,6 +69,7 @@ static void emit_eval(const ir_fexpr *fx, int nin, ax_buf *s) {
         case IR_OP_bias_add: ax_buf_printf(&e, "__fadd_rn(%s, %s)", a, b); break;
         case IR_OP_mul: ax_buf_printf(&e, "__fmul_rn(%s, %s)", a, b); break;
         case IR_OP_swiglu: ax_buf_printf(&e, "__fmul_rn(axf_silu(%s), %s)", a, b); break;
+        case IR_OP_geglu: ax_buf_printf(&e, "__fmul_rn(axf_gelu_tanh(%s), %s)", a, b); break;
         case IR_OP_convert: ax_buf_printf(&e, "%s", a); break;
         case IR_OP_scale: {
             float f = (float)x->alpha; /* (REAL)alpha, as ck_scale_f32; its exact bits */

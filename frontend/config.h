@@ -388,6 +388,7 @@ typedef struct fe_model {
     int attention_bias;      /* q/k/v projections carry a bias (Qwen2) */
     int qk_norm;             /* RMSNorm on q and k per head (Qwen3) */
     int64_t sliding_window;  /* 0 = none (Qwen2/3: only when use_sliding_window) */
+    int64_t *layer_window;   /* [num_hidden_layers]: each layer's sliding window (0 = full attention) */
     const char *hidden_act;  /* must be "silu" */
     const char *torch_dtype;
     int64_t bos_token_id, eos_token_id, pad_token_id; /* -1 if absent */

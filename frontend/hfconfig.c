@@ -252,6 +252,30 @@ int fe_model_load_with(const char *dir, const char *overrides, fe_model *out, ax
                     : (m->arch == FE_ARCH_QWEN2 || m->arch == FE_ARCH_QWEN3) ? get_bool(&H, root, "use_sliding_window", 0)
                                                                              : 0;
     if (sw_active && sw && !json_is_null(sw)) m->sliding_window = get_int(&H, root, "sliding_window", 0, 0, 1, MAX_I32);
+    /* Which layers slide, as transformers 5 builds layer_types: Mistral all of them (it ignores layer_types);
+     * Qwen2/3 the config's layer_types, else the layers from max_window_layers (28) on. */
+    if (m->num_hidden_layers > 0) m->layer_window = ax_arena_alloc(arena, sizeof(int64_t) * (size_t)m->num_hidden_layers);
+    if (m->sliding_window > 0 && m->layer_window) {
+        json_t *lt = m->arch == FE_ARCH_MISTRAL ? NULL : json_object_get(root, "layer_types");
+        if (lt && !json_is_null(lt)) {
+            if (!json_is_array(lt) || (int64_t)json_array_size(lt) != m->num_hidden_layers) {
+                herr(&H, "layer_types", lt, "a list of num_hidden_layers entries");
+            } else {
+                for (int64_t l = 0; l < m->num_hidden_layers; l++) {
+                    const char *t = json_string_value(json_array_get(lt, (size_t)l));
+                    if (!t || (strcmp(t, "sliding_attention") && strcmp(t, "full_attention"))) {
+                        herr(&H, "layer_types", json_array_get(lt, (size_t)l),
+                             "\"sliding_attention\" or \"full_attention\" in every entry");
+                        break;
+                    }
+                    m->layer_window[l] = !strcmp(t, "sliding_attention") ? m->sliding_window : 0;
+                }
+            }
+        } else {
+            int64_t from = m->arch == FE_ARCH_MISTRAL ? 0 : get_int(&H, root, "max_window_layers", 28, 0, 0, MAX_COUNT);
+            for (int64_t l = from; l < m->num_hidden_layers; l++) m->layer_window[l] = m->sliding_window;
+        }
+    }
 
     json_t *act = json_object_get(root, "hidden_act");
     m->hidden_act = "silu";
@@ -380,11 +404,6 @@ int fe_check_config_model(const fe_config *c, const fe_model *m, int world_size,
     if (c->load_in_4bit && c->adapter != FE_ADAPTER_QLORA)
         ax_error(d, cf, "adapter: expected qlora with load_in_4bit: true, found %s",
                  c->adapter == FE_ADAPTER_LORA ? "lora" : "none");
-    if (m->sliding_window > 0 && m->sliding_window < c->sequence_len)
-        ax_error(d, cf,
-                 "sequence_len: %lld is longer than the model's sliding_window %lld; sliding-window attention is not "
-                 "implemented (expected sequence_len <= %lld)",
-                 (long long)c->sequence_len, (long long)m->sliding_window, (long long)m->sliding_window);
     if (c->ds.present && c->ds.train_batch_size > 0 && world_size >= 1 && sp >= 1) {
         int64_t dp = world_size / sp;
         int64_t want = c->micro_batch_size * c->gradient_accumulation_steps * (dp > 0 ? dp : 1);

@@ -512,8 +512,13 @@ int fe_lower(const fe_config *c, const fe_model *m, int world_size, ir_module *m
         q = rope(&L, q, pos);
         k = rope(&L, k, pos);
         int32_t att[2];
-        ir_bn(&L.b, IR_OP_attention, IR_IN(q, k, v, seg), IR_AT(ir_af("scale", 1.0 / sqrt((double)hd)), ir_ai("causal", 1)),
-              att);
+        const int64_t win = m->layer_window ? m->layer_window[l] : 0;
+        if (win > 0 && win < S) /* HF's sliding window (q - kv < win); attr absent otherwise: other plans keep their bytes */
+            ir_bn(&L.b, IR_OP_attention, IR_IN(q, k, v, seg),
+                  IR_AT(ir_af("scale", 1.0 / sqrt((double)hd)), ir_ai("causal", 1), ir_ai("window", win)), att);
+        else
+            ir_bn(&L.b, IR_OP_attention, IR_IN(q, k, v, seg),
+                  IR_AT(ir_af("scale", 1.0 / sqrt((double)hd)), ir_ai("causal", 1)), att);
         int32_t o = linear(&L, reshape(&L, att[0], 3, (int64_t[]){B, S, nh * hd}), wo, 0);
         x = ir_b(&L.b, IR_OP_add, IR_IN(x, o), IR_NOAT);
         int32_t h2 = rmsnorm(&L, x, w_post);

@@ -22,7 +22,8 @@ static int fx_nargs(ir_op op) {
     case IR_OP_add:
     case IR_OP_mul:
     case IR_OP_bias_add:
-    case IR_OP_swiglu: return 2;
+    case IR_OP_swiglu:
+    case IR_OP_geglu: return 2;
     case IR_OP_scale:
     case IR_OP_convert: return 1;
     default: return 0;
@@ -93,7 +94,7 @@ static int parse_ins(cur *c, int nin, ir_fx_ins *in, char *err, size_t errcap) {
     char name[32];
     const char *at = c->s;
     if (word(c, name, sizeof name) != 0 || ir_op_parse(name, &in->op) != 0 || !fx_nargs(in->op))
-        FAIL("expr instruction %d: expected add, mul, scale, convert, bias_add or swiglu, found '%.12s'", c->ins,
+        FAIL("expr instruction %d: expected add, mul, scale, convert, bias_add, swiglu or geglu, found '%.12s'", c->ins,
              *at ? at : "end");
     in->narg = fx_nargs(in->op);
     in->alpha = 0;

@@ -127,6 +127,18 @@ static int need_attr(const ir_attr *a, int n, const char *key, ir_attr_kind kind
 
 static ir_type scalar_f32(void) { return ir_type_scalar(IR_F32); }
 
+/* attention's sliding window: attr window = W > 0 lets query i see key j only
+ * when i - j < W (positions in the row), as HF's sliding-window mask; absent
+ * or 0: no window. Only with causal attention (a window reaches back only). */
+static int check_window(const ir_attr *a, int n, char *err, size_t errcap) {
+    const ir_attr *w = ir_attr_find(a, n, "window");
+    if (!w) return 0;
+    if (w->kind != IR_ATTR_INT) FAIL("attribute 'window': expected int");
+    if (w->i < 0 || w->i > INT32_MAX) FAIL("window: expected 0 (none) or a positive token count, found %lld", (long long)w->i);
+    if (w->i > 0 && !ir_attr_int(a, n, "causal", 1)) FAIL("window: a sliding window needs causal attention (causal = 1)");
+    return 0;
+}
+
 static int mesh_axis_attr(const ir_module *m, const ir_attr *at, int na, char *err, size_t errcap) {
     const char *ax = ir_attr_str(at, na, "axis", NULL);
     if (!ax) FAIL("collective without an 'axis' attribute naming a mesh axis");
@@ -212,6 +224,7 @@ int ir_infer(const ir_module *m, ir_op op, const ir_type *in, int nin, const ir_
     case IR_OP_add:
     case IR_OP_mul:
     case IR_OP_swiglu:
+    case IR_OP_geglu:
         TRY(need_float(m, &in[0], 0, err, errcap));
         TRY(need_same(m, &in[0], &in[1], 0, 1, 1, err, errcap));
         out[0] = in[0];
@@ -261,6 +274,7 @@ int ir_infer(const ir_module *m, ir_op op, const ir_type *in, int nin, const ir_
         const ir_type *q = &in[0], *k = &in[1], *v = &in[2], *seg = &in[3];
         TRY(need_float(m, q, 0, err, errcap));
         TRY(need_attr(at, na, "scale", IR_ATTR_FLOAT, err, errcap));
+        TRY(check_window(at, na, err, errcap));
         if (q->rank != 4 || k->rank != 4) FAIL("q and k must be [batch, seq, heads, head_dim]: %s, %s", tstr(m, q, b1), tstr(m, k, b2));
         TRY(need_same(m, k, v, 1, 2, 1, err, errcap));
         if (k->dims[0] != q->dims[0] || k->dims[1] != q->dims[1] || k->dims[3] != q->dims[3] || k->dtype != q->dtype)
@@ -480,6 +494,7 @@ int ir_infer(const ir_module *m, ir_op op, const ir_type *in, int nin, const ir_
         out[2] = ir_type_make(IR_F32, 1, (int64_t[]){last_dim(&in[0])});
         return 0;
     case IR_OP_swiglu_bwd:
+    case IR_OP_geglu_bwd:
         TRY(need_float(m, &in[0], 0, err, errcap));
         TRY(need_same(m, &in[0], &in[1], 0, 1, 1, err, errcap));
         TRY(need_same(m, &in[0], &in[2], 0, 2, 1, err, errcap));
@@ -575,6 +590,7 @@ int ir_infer(const ir_module *m, ir_op op, const ir_type *in, int nin, const ir_
         const ir_type *q = &in[0], *k = &in[1], *v = &in[2];
         TRY(need_float(m, q, 0, err, errcap));
         TRY(need_attr(at, na, "scale", IR_ATTR_FLOAT, err, errcap));
+        TRY(check_window(at, na, err, errcap));
         if (q->rank != 4 || k->rank != 4) FAIL("q and k must be [batch, seq, heads, head_dim]: %s, %s", tstr(m, q, b1), tstr(m, k, b2));
         TRY(need_same(m, k, v, 1, 2, 1, err, errcap));
         if (k->dims[0] != q->dims[0] || k->dims[3] != q->dims[3] || k->dtype != q->dtype)

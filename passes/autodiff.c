@@ -92,6 +92,7 @@ NOT_DIFFERENTIABLE(rmsnorm_bwd)
 NOT_DIFFERENTIABLE(bias_grad)
 NOT_DIFFERENTIABLE(attention_bwd)
 NOT_DIFFERENTIABLE(swiglu_bwd)
+NOT_DIFFERENTIABLE(geglu_bwd)
 NOT_DIFFERENTIABLE(dora_scale_bwd)
 NOT_DIFFERENTIABLE(cross_entropy_bwd)
 NOT_DIFFERENTIABLE(sumsq)
@@ -202,6 +203,13 @@ static void grad_attention(ad *c, const ir_node *n, const int32_t *dy) {
 static void grad_swiglu(ad *c, const ir_node *n, const int32_t *dy) {
     int32_t r[2];
     ir_bn(&c->b, IR_OP_swiglu_bwd, IR_IN(IN(0), IN(1), dy[0]), IR_NOAT, r);
+    acc(c, n->in[0], r[0]);
+    acc(c, n->in[1], r[1]);
+}
+
+static void grad_geglu(ad *c, const ir_node *n, const int32_t *dy) {
+    int32_t r[2];
+    ir_bn(&c->b, IR_OP_geglu_bwd, IR_IN(IN(0), IN(1), dy[0]), IR_NOAT, r);
     acc(c, n->in[0], r[0]);
     acc(c, n->in[1], r[1]);
 }

@@ -4,7 +4,7 @@
  *
  * Groups are grown greedily from a root, walking programs backwards: a
  * root is an elementwise node with one result (IR_F_ELEMWISE: add, mul,
- * scale, convert, bias_add, swiglu; swiglu_bwd has two results and stays
+ * scale, convert, bias_add, swiglu, geglu; swiglu_bwd has two results and stays
  * alone); the producer q of one of a member's operands joins when
  *  - q is such a node and its result has exactly one use (that member), so
  *    the value exists only inside the group and needs no buffer;

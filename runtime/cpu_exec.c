@@ -210,7 +210,7 @@ static int x_embedding_bwd(xc *x) {
 
 static int x_rmsnorm(xc *x) {
     rt_buf *a = IN(0), *o = OUT(0);
-    ck_rmsnorm_fwd_f32(rt_f(a), rt_f(IN(1)), rt_f(o), lead(a), last(a), AF("eps", 1e-6));
+    ck_rmsnorm_fwd_f32(rt_f(a), rt_f(IN(1)), rt_f(o), lead(a), last(a), AF("eps", 1e-6), AF("offset", 0));
     round_if_bf16(o);
     return 0;
 }
@@ -218,7 +218,8 @@ static int x_rmsnorm(xc *x) {
 static int x_rmsnorm_bwd(xc *x) {
     rt_buf *a = IN(0), *dw = OUT(1);
     memset(dw->data, 0, (size_t)dw->numel * 4);
-    ck_rmsnorm_bwd_f32(rt_f(a), rt_f(IN(1)), rt_f(IN(2)), rt_f(OUT(0)), rt_f(dw), lead(a), last(a), AF("eps", 1e-6));
+    ck_rmsnorm_bwd_f32(rt_f(a), rt_f(IN(1)), rt_f(IN(2)), rt_f(OUT(0)), rt_f(dw), lead(a), last(a), AF("eps", 1e-6),
+                       AF("offset", 0));
     round_if_bf16(OUT(0));
     round_if_bf16(dw);
     return 0;
@@ -380,7 +381,7 @@ static int x_attention(xc *x) {
     rt_buf *q = IN(0), *k = IN(1);
     const int64_t *dm = q->type.dims;
     ck_attention_fwd_f32(rt_f(q), rt_f(k), rt_f(IN(2)), rt_i(IN(3)), rt_f(OUT(0)), rt_f(OUT(1)), dm[0], dm[1], dm[2],
-                         k->type.dims[2], dm[3], AF("scale", 1), (int)AI("causal", 1));
+                         k->type.dims[2], dm[3], AF("scale", 1), (int)AI("causal", 1), AI("window", 0));
     round_if_bf16(OUT(0));
     return 0;
 }
@@ -390,7 +391,7 @@ static int x_attention_bwd(xc *x) {
     const int64_t *dm = q->type.dims;
     ck_attention_bwd_f32(rt_f(q), rt_f(k), rt_f(IN(2)), rt_i(IN(3)), rt_f(IN(4)), rt_f(IN(5)), rt_f(IN(6)),
                          rt_f(OUT(0)), rt_f(OUT(1)), rt_f(OUT(2)), dm[0], dm[1], dm[2], k->type.dims[2], dm[3],
-                         AF("scale", 1), (int)AI("causal", 1));
+                         AF("scale", 1), (int)AI("causal", 1), AI("window", 0));
     for (int i = 0; i < 3; i++) round_if_bf16(OUT(i));
     return 0;
 }
@@ -403,6 +404,19 @@ static int x_swiglu(xc *x) {
 
 static int x_swiglu_bwd(xc *x) {
     ck_swiglu_bwd_f32(rt_f(IN(0)), rt_f(IN(1)), rt_f(IN(2)), rt_f(OUT(0)), rt_f(OUT(1)), OUT(0)->numel);
+    round_if_bf16(OUT(0));
+    round_if_bf16(OUT(1));
+    return 0;
+}
+
+static int x_geglu(xc *x) {
+    ck_geglu_fwd_f32(rt_f(IN(0)), rt_f(IN(1)), rt_f(OUT(0)), OUT(0)->numel);
+    round_if_bf16(OUT(0));
+    return 0;
+}
+
+static int x_geglu_bwd(xc *x) {
+    ck_geglu_bwd_f32(rt_f(IN(0)), rt_f(IN(1)), rt_f(IN(2)), rt_f(OUT(0)), rt_f(OUT(1)), OUT(0)->numel);
     round_if_bf16(OUT(0));
     round_if_bf16(OUT(1));
     return 0;
@@ -631,7 +645,7 @@ static int x_attention_blk(xc *x) {
     const int64_t *dq = q->type.dims, *dk = k->type.dims;
     ck_attention_blk_fwd_f32(rt_f(q), rt_f(k), rt_f(IN(2)), rt_i(IN(3)), rt_i(IN(4)), rt_i(IN(5)), rt_i(IN(6)),
                              rt_f(OUT(0)), rt_f(OUT(1)), dq[0], dq[1], dk[1], dq[2], dk[2], dq[3], AF("scale", 1),
-                             (int)AI("causal", 1));
+                             (int)AI("causal", 1), AI("window", 0));
     return 0;
 }
 
@@ -640,7 +654,7 @@ static int x_attention_blk_bwd(xc *x) {
     const int64_t *dq = q->type.dims, *dk = k->type.dims;
     ck_attention_blk_bwd_f32(rt_f(q), rt_f(k), rt_f(IN(2)), rt_i(IN(3)), rt_i(IN(4)), rt_i(IN(5)), rt_i(IN(6)),
                              rt_f(IN(7)), rt_f(IN(8)), rt_f(IN(9)), rt_f(OUT(0)), rt_f(OUT(1)), rt_f(OUT(2)), dq[0],
-                             dq[1], dk[1], dq[2], dk[2], dq[3], AF("scale", 1), (int)AI("causal", 1));
+                             dq[1], dk[1], dq[2], dk[2], dq[3], AF("scale", 1), (int)AI("causal", 1), AI("window", 0));
     return 0;
 }
 
@@ -675,6 +689,11 @@ static float fx_silu(float g) { /* as ck_swiglu_fwd: in double, then rounded */
     return (float)(x / (1.0 + exp(-x)));
 }
 
+static float fx_gelu_tanh(float g) { /* as ck_geglu_fwd: in double, then rounded */
+    double x = (double)g;
+    return (float)(0.5 * x * (1.0 + tanh(0.7978845608028654 * (x + 0.044715 * x * x * x))));
+}
+
 static void fx_block(const ir_fexpr *fx, rt_buf *const *in, float *reg, int64_t i0, int64_t nb) {
     for (int j = 0; j < fx->n; j++) {
         const ir_fx_ins *x = &fx->ins[j];
@@ -690,6 +709,7 @@ static void fx_block(const ir_fexpr *fx, rt_buf *const *in, float *reg, int64_t 
         case IR_OP_scale: for (int64_t e = 0; e < nb; e++) y[e] = alpha * a[0][e]; break;
         case IR_OP_convert: for (int64_t e = 0; e < nb; e++) y[e] = a[0][e]; break;
         case IR_OP_swiglu: for (int64_t e = 0; e < nb; e++) y[e] = fx_silu(a[0][e]) * a[1][e]; break;
+        case IR_OP_geglu: for (int64_t e = 0; e < nb; e++) y[e] = fx_gelu_tanh(a[0][e]) * a[1][e]; break;
         case IR_OP_bias_add: {
             /* an operand bias [N] is read at column (i % N); a bias made by an
              * earlier instruction has the result's layout (then rank 1) */

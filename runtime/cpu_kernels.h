@@ -55,18 +55,20 @@ void ck_matmul_f32(const float *A, const float *B, float *C, int64_t M, int64_t 
 void ck_matmul_f64(const double *A, const double *B, double *C, int64_t M, int64_t N, int64_t K, int ta, int tb,
                    int accumulate);
 
-/* ---- RMSNorm (HF LlamaRMSNorm) --------------------------------------------
+/* ---- RMSNorm (HF LlamaRMSNorm; Gemma's with offset 1) -----------------------
  * x[R,H], w[H] -> y[R,H]:  var = mean(x^2) over H (double accumulation,
- * rounded to REAL), r = 1/sqrt(var + (REAL)eps), y = w * (x * r), the two
- * products rounded separately in that order, as torch does.
+ * rounded to REAL), r = 1/sqrt(var + (REAL)eps), y = w' * (x * r), the two
+ * products rounded separately in that order, as torch does; w' = offset + w
+ * rounded to REAL (Gemma3RMSNorm: 1 + w in float32; Llama: offset 0, w' = w).
+ * The backward reads w' for w.
  * bwd: dx[R,H] fully written; dw[H] accumulate (+=) the sum over rows of
  * dy * x * r.  dx = r * (dy*w - xhat * mean(dy*w*xhat)), xhat = x*r. */
-void ck_rmsnorm_fwd_f32(const float *x, const float *w, float *y, int64_t R, int64_t H, double eps);
-void ck_rmsnorm_fwd_f64(const double *x, const double *w, double *y, int64_t R, int64_t H, double eps);
+void ck_rmsnorm_fwd_f32(const float *x, const float *w, float *y, int64_t R, int64_t H, double eps, double offset);
+void ck_rmsnorm_fwd_f64(const double *x, const double *w, double *y, int64_t R, int64_t H, double eps, double offset);
 void ck_rmsnorm_bwd_f32(const float *x, const float *w, const float *dy, float *dx, float *dw, int64_t R, int64_t H,
-                        double eps);
+                        double eps, double offset);
 void ck_rmsnorm_bwd_f64(const double *x, const double *w, const double *dy, double *dx, double *dw, int64_t R,
-                        int64_t H, double eps);
+                        int64_t H, double eps, double offset);
 
 /* ---- rotary position embedding -------------------------------------------- */
 enum { CK_ROPE_DEFAULT = 0, CK_ROPE_LINEAR = 1, CK_ROPE_LLAMA3 = 2 };
@@ -104,7 +106,8 @@ void ck_rope_fwd_f64(const double *x, const int32_t *pos, const float *inv_freq,
  * q[B,S,nh,hd], k,v[B,S,nkv,hd], seg[B,S] (NULL = one segment) ->
  * out[B,S,nh,hd], lse[B,nh,S].  Query head h reads kv head h/(nh/nkv)
  * (nh % nkv == 0). Query i attends key j iff (!causal || j <= i) and
- * seg[b,i] == seg[b,j]; s_ij = scale * q_i.k_j;  lse_i = log sum_j exp(s_ij)
+ * seg[b,i] == seg[b,j], and, with a sliding window > 0 (causal only),
+ * i - j < window (HF's sliding-window mask; 0: none); s_ij = scale * q_i.k_j;  lse_i = log sum_j exp(s_ij)
  * (natural log); out_i = sum_j exp(s_ij - lse_i) v_j.  Streaming online
  * softmax over key blocks of 64 (no [S,S] buffer); running max/sum and the
  * output accumulator are double in both versions. Every query sees at least
@@ -115,22 +118,22 @@ void ck_rope_fwd_f64(const double *x, const int32_t *pos, const float *inv_freq,
  * dk/dv[B,S,nkv,hd] fully written (dk/dv summed over the query heads that
  * share a kv head, in head order then query order). */
 void ck_attention_fwd_f32(const float *q, const float *k, const float *v, const int32_t *seg, float *out, float *lse,
-                          int64_t B, int64_t S, int64_t nh, int64_t nkv, int64_t hd, double scale, int causal);
+                          int64_t B, int64_t S, int64_t nh, int64_t nkv, int64_t hd, double scale, int causal, int64_t window);
 void ck_attention_fwd_f64(const double *q, const double *k, const double *v, const int32_t *seg, double *out,
                           double *lse, int64_t B, int64_t S, int64_t nh, int64_t nkv, int64_t hd, double scale,
-                          int causal);
+                          int causal, int64_t window);
 void ck_attention_bwd_f32(const float *q, const float *k, const float *v, const int32_t *seg, const float *out,
                           const float *lse, const float *dout, float *dq, float *dk, float *dv, int64_t B, int64_t S,
-                          int64_t nh, int64_t nkv, int64_t hd, double scale, int causal);
+                          int64_t nh, int64_t nkv, int64_t hd, double scale, int causal, int64_t window);
 void ck_attention_bwd_f64(const double *q, const double *k, const double *v, const int32_t *seg, const double *out,
                           const double *lse, const double *dout, double *dq, double *dk, double *dv, int64_t B,
-                          int64_t S, int64_t nh, int64_t nkv, int64_t hd, double scale, int causal);
+                          int64_t S, int64_t nh, int64_t nkv, int64_t hd, double scale, int causal, int64_t window);
 
 /* ---- ring attention blocks (sequence parallelism) ---------------------------
  * Attention of Sq local queries against one block of Sk keys, as ring
  * attention computes it block by block. Tokens carry their position in the
  * row: query i attends key j iff segq[b,i] == segk[b,j] and (!causal ||
- * idxk[b,j] <= idxq[b,i]), so any split of a row over ranks (contiguous,
+ * 0 <= idxq[b,i] - idxk[b,j] < window, no upper bound for window 0), so any split of a row over ranks (contiguous,
  * zigzag, striped) masks exactly as the whole row does. A query that sees no
  * key of the block gets out = 0, lse = -inf. out/lse/dq/dk/dv here are
  * always REAL (f32 in the executor) whatever the working dtype. seg NULL
@@ -143,19 +146,19 @@ void ck_attention_bwd_f64(const double *q, const double *k, const double *v, con
  * l = m + log(e^(l1-m) + e^(l2-m)), m = max(l1, l2) (in double). */
 void ck_attention_blk_fwd_f32(const float *q, const float *k, const float *v, const int32_t *segq, const int32_t *segk,
                               const int32_t *idxq, const int32_t *idxk, float *out, float *lse, int64_t B, int64_t Sq,
-                              int64_t Sk, int64_t nh, int64_t nkv, int64_t hd, double scale, int causal);
+                              int64_t Sk, int64_t nh, int64_t nkv, int64_t hd, double scale, int causal, int64_t window);
 void ck_attention_blk_fwd_f64(const double *q, const double *k, const double *v, const int32_t *segq,
                               const int32_t *segk, const int32_t *idxq, const int32_t *idxk, double *out, double *lse,
                               int64_t B, int64_t Sq, int64_t Sk, int64_t nh, int64_t nkv, int64_t hd, double scale,
-                              int causal);
+                              int causal, int64_t window);
 void ck_attention_blk_bwd_f32(const float *q, const float *k, const float *v, const int32_t *segq, const int32_t *segk,
                               const int32_t *idxq, const int32_t *idxk, const float *out, const float *lse,
                               const float *dout, float *dq, float *dk, float *dv, int64_t B, int64_t Sq, int64_t Sk,
-                              int64_t nh, int64_t nkv, int64_t hd, double scale, int causal);
+                              int64_t nh, int64_t nkv, int64_t hd, double scale, int causal, int64_t window);
 void ck_attention_blk_bwd_f64(const double *q, const double *k, const double *v, const int32_t *segq,
                               const int32_t *segk, const int32_t *idxq, const int32_t *idxk, const double *out,
                               const double *lse, const double *dout, double *dq, double *dk, double *dv, int64_t B,
-                              int64_t Sq, int64_t Sk, int64_t nh, int64_t nkv, int64_t hd, double scale, int causal);
+                              int64_t Sq, int64_t Sk, int64_t nh, int64_t nkv, int64_t hd, double scale, int causal, int64_t window);
 void ck_attn_merge_f32(const float *o1, const float *l1, const float *o2, const float *l2, float *o, float *l,
                        int64_t B, int64_t S, int64_t nh, int64_t hd);
 void ck_attn_merge_f64(const double *o1, const double *l1, const double *o2, const double *l2, double *o, double *l,
@@ -169,6 +172,16 @@ void ck_swiglu_fwd_f32(const float *g, const float *u, float *y, int64_t n);
 void ck_swiglu_fwd_f64(const double *g, const double *u, double *y, int64_t n);
 void ck_swiglu_bwd_f32(const float *g, const float *u, const float *dy, float *dg, float *du, int64_t n);
 void ck_swiglu_bwd_f64(const double *g, const double *u, const double *dy, double *dg, double *du, int64_t n);
+
+/* ---- GeGLU (Gemma's MLP: gelu_pytorch_tanh(gate) * up) ------------------------
+ * fwd: s = 0.5 x (1 + tanh(k (x + c x^3))), k = sqrt(2/pi), c = 0.044715, in
+ * double, rounded to REAL; y = s * u (as ck_swiglu_fwd). bwd, in double:
+ * t = tanh(k (x + c x^3)), s' = 0.5 (1 + t) + 0.5 x (1 - t^2) k (1 + 3c x^2);
+ * dg = dy u s', du = dy s. dg/du may alias the inputs. */
+void ck_geglu_fwd_f32(const float *g, const float *u, float *y, int64_t n);
+void ck_geglu_fwd_f64(const double *g, const double *u, double *y, int64_t n);
+void ck_geglu_bwd_f32(const float *g, const float *u, const float *dy, float *dg, float *du, int64_t n);
+void ck_geglu_bwd_f64(const double *g, const double *u, const double *dy, double *dg, double *du, int64_t n);
 
 /* ---- embedding ------------------------------------------------------------
  * fwd: out[T,H] = table[ids[t], :]   (table[V,H]).

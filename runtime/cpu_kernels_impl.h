@@ -56,17 +56,19 @@ static inline REAL FN(ck_rms_rstd_)(const REAL *x, int64_t H, double eps) {
     return (REAL)1 / CK_SQRT(var + (REAL)eps);
 }
 
-void FN(ck_rmsnorm_fwd)(const REAL *x, const REAL *w, REAL *y, int64_t R, int64_t H, double eps) {
+void FN(ck_rmsnorm_fwd)(const REAL *x, const REAL *w, REAL *y, int64_t R, int64_t H, double eps, double offset) {
+    const REAL off = (REAL)offset;
     for (int64_t r = 0; r < R; r++) {
         const REAL *xr = x + r * H;
         REAL *yr = y + r * H;
         REAL rs = FN(ck_rms_rstd_)(xr, H, eps);
-        for (int64_t h = 0; h < H; h++) yr[h] = w[h] * (xr[h] * rs);
+        for (int64_t h = 0; h < H; h++) yr[h] = (off + w[h]) * (xr[h] * rs);
     }
 }
 
 void FN(ck_rmsnorm_bwd)(const REAL *x, const REAL *w, const REAL *dy, REAL *dx, REAL *dw, int64_t R, int64_t H,
-                        double eps) {
+                        double eps, double offset) {
+    const REAL off = (REAL)offset;
     double *dwa = ck_xcalloc((size_t)H, sizeof(double));
     for (int64_t r = 0; r < R; r++) {
         const REAL *xr = x + r * H, *dyr = dy + r * H;
@@ -75,13 +77,13 @@ void FN(ck_rmsnorm_bwd)(const REAL *x, const REAL *w, const REAL *dy, REAL *dx, 
         double dot = 0;
         for (int64_t h = 0; h < H; h++) {
             double xh = (double)xr[h] * rs;
-            dot += (double)dyr[h] * (double)w[h] * xh;
+            dot += (double)dyr[h] * (double)(off + w[h]) * xh;
             dwa[h] += (double)dyr[h] * xh;
         }
         dot /= (double)H;
         for (int64_t h = 0; h < H; h++) {
             double xh = (double)xr[h] * rs;
-            dxr[h] = (REAL)(rs * ((double)dyr[h] * (double)w[h] - xh * dot));
+            dxr[h] = (REAL)(rs * ((double)dyr[h] * (double)(off + w[h]) - xh * dot));
         }
     }
     for (int64_t h = 0; h < H; h++) dw[h] += (REAL)dwa[h];
@@ -123,9 +125,11 @@ void FN(ck_rope_fwd)(const REAL *x, const int32_t *pos, const float *inv_freq, R
 /* seg NULL: one segment; idx NULL: index = position (then Sq == Sk and a
  * causal query i sees keys < i + 1 only, which bounds the key loops). */
 static inline int FN(ck_blk_ok_)(const int32_t *segq, const int32_t *segk, const int32_t *idxq, const int32_t *idxk,
-                                 int64_t iq, int64_t jk, int64_t i, int64_t j, int causal) {
+                                 int64_t iq, int64_t jk, int64_t i, int64_t j, int causal, int64_t window) {
     if (segq && segq[iq] != segk[jk]) return 0;
-    return !causal || (idxq ? idxk[jk] <= idxq[iq] : j <= i);
+    if (!causal) return 1;
+    const int64_t d = idxq ? (int64_t)idxq[iq] - idxk[jk] : i - j; /* how far back key j lies */
+    return d >= 0 && (window <= 0 || d < window);
 }
 
 /* The whole-row case (one seg for queries and keys, idx = position) on a row whose sequence ids never decrease (the
@@ -143,7 +147,8 @@ static inline int ck_seg_sorted_(const int32_t *segq, const int32_t *segk, const
 
 void FN(ck_attention_blk_fwd)(const REAL *q, const REAL *k, const REAL *v, const int32_t *segq, const int32_t *segk,
                               const int32_t *idxq, const int32_t *idxk, REAL *out, REAL *lse, int64_t B, int64_t Sq,
-                              int64_t Sk, int64_t nh, int64_t nkv, int64_t hd, double scale, int causal) {
+                              int64_t Sk, int64_t nh, int64_t nkv, int64_t hd, double scale, int causal,
+                              int64_t window) {
     int64_t grp = nh / nkv;
     double *acc = ck_xmalloc(sizeof(double) * (size_t)(hd + 1));
     double sc[CK_ATT_BLOCK];
@@ -155,15 +160,18 @@ void FN(ck_attention_blk_fwd)(const REAL *q, const REAL *k, const REAL *v, const
                 const REAL *qi = q + ((b * Sq + i) * nh + h) * hd;
                 int64_t jend = causal && !idxq ? i + 1 : Sk;
                 if (runs && i > 0 && segq[b * Sq + i] != segq[b * Sq + i - 1]) run0 = i;
+                /* the first key query i can see: its sequence's start, or the window's */
+                int64_t jbeg = runs ? run0 : 0;
+                if (causal && window > 0 && !idxq && i - window + 1 > jbeg) jbeg = i - window + 1;
                 double m = -INFINITY, l = 0;
                 for (int64_t d = 0; d < hd; d++) acc[d] = 0;
                 /* blocks stay aligned to CK_ATT_BLOCK: a skipped block held masked keys only, and the ones left sum
                  * in the same order, so the result is the same to the bit */
-                for (int64_t j0 = runs ? run0 / CK_ATT_BLOCK * CK_ATT_BLOCK : 0; j0 < jend; j0 += CK_ATT_BLOCK) {
+                for (int64_t j0 = jbeg / CK_ATT_BLOCK * CK_ATT_BLOCK; j0 < jend; j0 += CK_ATT_BLOCK) {
                     int64_t j1 = j0 + CK_ATT_BLOCK < jend ? j0 + CK_ATT_BLOCK : jend;
                     double bm = -INFINITY;
                     for (int64_t j = j0; j < j1; j++) {
-                        if (!FN(ck_blk_ok_)(segq, segk, idxq, idxk, b * Sq + i, b * Sk + j, i, j, causal)) {
+                        if (!FN(ck_blk_ok_)(segq, segk, idxq, idxk, b * Sq + i, b * Sk + j, i, j, causal, window)) {
                             sc[j - j0] = -INFINITY;
                             continue;
                         }
@@ -200,7 +208,7 @@ void FN(ck_attention_blk_fwd)(const REAL *q, const REAL *k, const REAL *v, const
 void FN(ck_attention_blk_bwd)(const REAL *q, const REAL *k, const REAL *v, const int32_t *segq, const int32_t *segk,
                               const int32_t *idxq, const int32_t *idxk, const REAL *out, const REAL *lse,
                               const REAL *dout, REAL *dq, REAL *dk, REAL *dv, int64_t B, int64_t Sq, int64_t Sk,
-                              int64_t nh, int64_t nkv, int64_t hd, double scale, int causal) {
+                              int64_t nh, int64_t nkv, int64_t hd, double scale, int causal, int64_t window) {
     int64_t grp = nh / nkv;
     double *dka = ck_xmalloc(sizeof(double) * (size_t)(Sk * hd + 1));
     double *dva = ck_xmalloc(sizeof(double) * (size_t)(Sk * hd + 1));
@@ -218,9 +226,11 @@ void FN(ck_attention_blk_bwd)(const REAL *q, const REAL *k, const REAL *v, const
                     double D = FN(ck_dot_)(doi, oi, hd);
                     double L = (double)lse[(b * nh + h) * Sq + i];
                     for (int64_t d = 0; d < hd; d++) dqa[d] = 0;
-                    int64_t jend = causal && !idxq ? i + 1 : Sk;
-                    for (int64_t j = runs ? run0 : 0; j < jend; j++) {
-                        if (!FN(ck_blk_ok_)(segq, segk, idxq, idxk, b * Sq + i, b * Sk + j, i, j, causal)) continue;
+                    int64_t jend = causal && !idxq ? i + 1 : Sk, jbeg = runs ? run0 : 0;
+                    if (causal && window > 0 && !idxq && i - window + 1 > jbeg) jbeg = i - window + 1;
+                    for (int64_t j = jbeg; j < jend; j++) {
+                        if (!FN(ck_blk_ok_)(segq, segk, idxq, idxk, b * Sq + i, b * Sk + j, i, j, causal, window))
+                            continue;
                         int64_t ko = ((b * Sk + j) * nkv + kvh) * hd;
                         const REAL *kj = k + ko, *vj = v + ko;
                         double p = exp(scale * FN(ck_dot_)(qi, kj, hd) - L);
@@ -272,15 +282,16 @@ void FN(ck_attn_merge)(const REAL *o1, const REAL *l1, const REAL *o2, const REA
 /* The whole row is the block of every query against every key, with
  * token index = position (idx NULL). */
 void FN(ck_attention_fwd)(const REAL *q, const REAL *k, const REAL *v, const int32_t *seg, REAL *out, REAL *lse,
-                          int64_t B, int64_t S, int64_t nh, int64_t nkv, int64_t hd, double scale, int causal) {
-    FN(ck_attention_blk_fwd)(q, k, v, seg, seg, NULL, NULL, out, lse, B, S, S, nh, nkv, hd, scale, causal);
+                          int64_t B, int64_t S, int64_t nh, int64_t nkv, int64_t hd, double scale, int causal,
+                          int64_t window) {
+    FN(ck_attention_blk_fwd)(q, k, v, seg, seg, NULL, NULL, out, lse, B, S, S, nh, nkv, hd, scale, causal, window);
 }
 
 void FN(ck_attention_bwd)(const REAL *q, const REAL *k, const REAL *v, const int32_t *seg, const REAL *out,
                           const REAL *lse, const REAL *dout, REAL *dq, REAL *dk, REAL *dv, int64_t B, int64_t S,
-                          int64_t nh, int64_t nkv, int64_t hd, double scale, int causal) {
+                          int64_t nh, int64_t nkv, int64_t hd, double scale, int causal, int64_t window) {
     FN(ck_attention_blk_bwd)(q, k, v, seg, seg, NULL, NULL, out, lse, dout, dq, dk, dv, B, S, S, nh, nkv, hd, scale,
-                             causal);
+                             causal, window);
 }
 
 /* ---- SwiGLU -------------------------------------------------------------------------- */
@@ -300,6 +311,32 @@ void FN(ck_swiglu_bwd)(const REAL *g, const REAL *u, const REAL *dy, REAL *dg, R
         double d = (double)dy[i];
         REAL dgi = (REAL)(d * (double)u[i] * sig * (1.0 + x * (1.0 - sig)));
         REAL dui = (REAL)(d * silu);
+        dg[i] = dgi; /* computed before writing: dg/du may alias dy */
+        du[i] = dui;
+    }
+}
+
+/* ---- GeGLU (tanh GELU) ----------------------------------------------------------------- */
+#ifndef CK_GELU_K_
+#define CK_GELU_K_ 0.7978845608028654 /* sqrt(2/pi) */
+#define CK_GELU_C_ 0.044715
+#endif
+void FN(ck_geglu_fwd)(const REAL *g, const REAL *u, REAL *y, int64_t n) {
+    for (int64_t i = 0; i < n; i++) {
+        double x = (double)g[i];
+        REAL s = (REAL)(0.5 * x * (1.0 + tanh(CK_GELU_K_ * (x + CK_GELU_C_ * x * x * x))));
+        y[i] = s * u[i];
+    }
+}
+
+void FN(ck_geglu_bwd)(const REAL *g, const REAL *u, const REAL *dy, REAL *dg, REAL *du, int64_t n) {
+    for (int64_t i = 0; i < n; i++) {
+        double x = (double)g[i], d = (double)dy[i];
+        double t = tanh(CK_GELU_K_ * (x + CK_GELU_C_ * x * x * x));
+        double s = 0.5 * x * (1.0 + t);
+        double ds = 0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * CK_GELU_K_ * (1.0 + 3.0 * CK_GELU_C_ * x * x);
+        REAL dgi = (REAL)(d * (double)u[i] * ds);
+        REAL dui = (REAL)(d * s);
         dg[i] = dgi; /* computed before writing: dg/du may alias dy */
         du[i] = dui;
     }

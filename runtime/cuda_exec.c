@@ -57,8 +57,8 @@ static const struct ksig {
     TS("axo_bias_grad_reduce", "pilpi"),
     TS("axo_sumsq_partial", "plp"),
     {"axo_sumsq_final", "pipi"},
-    TS("axo_rmsnorm_fwd", "pppplf"),
-    TS("axo_rmsnorm_bwd", "pppppllf"),
+    TS("axo_rmsnorm_fwd", "pppplff"),
+    TS("axo_rmsnorm_bwd", "pppppllff"),
     TS("axo_rmsnorm_dw_reduce", "pilpi"),
     TS("axo_rope", "ppppliii"),
     TS("axo_embedding_fwd", "ppplllp"),
@@ -81,6 +81,8 @@ static const struct ksig {
     TS("axo_attn_bwd_dq_hd128", "ppppppppiiifi"),
     TS("axo_swiglu_fwd", "pppl"),
     TS("axo_swiglu_bwd", "pppppl"),
+    TS("axo_geglu_fwd", "pppl"),
+    TS("axo_geglu_bwd", "pppppl"),
     TS("axo_dropout", "pppliif"),
     TS("axo_neftune", "pppllifp"),
     TS("axo_dora_norm", "pppplllf"),
@@ -1573,6 +1575,7 @@ static int g_rmsnorm(gx *x) {
     ka_p(&a, 0, 0); /* rstd not kept */
     ka_l(&a, H);
     ka_f(&a, AF("eps", 1e-6));
+    ka_f(&a, AF("offset", 0)); /* Gemma's 1 + w */
     return launch(x, ename(e, sizeof e, "axo_rmsnorm_fwd", t), R, 1, 1, 256, 1, 0, &a);
 }
 
@@ -1597,6 +1600,7 @@ static int g_rmsnorm_bwd(gx *x) {
     ka_l(&a, R);
     ka_l(&a, H);
     ka_f(&a, AF("eps", 1e-6));
+    ka_f(&a, AF("offset", 0));
     if (launch(x, ename(e, sizeof e, "axo_rmsnorm_bwd", t), P, 1, 1, 256, 1, H * 4, &a)) return -1;
     kargs b = {0};
     ka_p(&b, part, P * H * 4);
@@ -1773,6 +1777,7 @@ static int binary(gx *x, const char *base) {
 static int g_add(gx *x) { return binary(x, "axo_add"); }
 static int g_mul(gx *x) { return binary(x, "axo_mul"); }
 static int g_swiglu(gx *x) { return binary(x, "axo_swiglu_fwd"); }
+static int g_geglu(gx *x) { return binary(x, "axo_geglu_fwd"); }
 
 static int g_scale(gx *x) {
     if (need_fp(x, OUT(0), "result")) return -1;
@@ -1852,6 +1857,14 @@ static int64_t att_tc_smem(int kind, int64_t hd) {
  * GPUs keep the CUDA-core kernels whatever AXO_CUDA_ATTN says. */
 static int tc_arch_ok(const rt_cuda_dev *dev) { return !strncmp(dev->arch, "sm_", 3) && atoi(dev->arch + 3) >= 80; }
 
+/* The kernels' causal argument: 0 not causal, else a key j is visible to
+ * query i when 0 <= i - j < it: INT_MAX for plain causal attention, W for a
+ * sliding window of W (codegen/kernels/common.cuh, ax_att_causal_arg). */
+static int att_causal(gx *x) {
+    int64_t w = AI("window", 0);
+    return !AI("causal", 1) ? 0 : w > 0 && w < INT_MAX ? (int)w : INT_MAX;
+}
+
 typedef struct att_dims {
     int64_t B, S, nh, nkv, hd;
     int fast; /* the FlashAttention-style kernels (hd 64/128) */
@@ -1881,7 +1894,7 @@ static int g_attention(gx *x) {
     ir_dtype t = dt(x, IN(0));
     int64_t nq = A.B * A.S * A.nh * A.hd, nk = A.B * A.S * A.nkv * A.hd, nl = A.B * A.nh * A.S;
     double scale = AF("scale", 1);
-    int causal = (int)AI("causal", 1);
+    int causal = att_causal(x);
     char e[64], base[48];
     kargs a = {0};
     ka_p(&a, ptr(x, IN(0)), nq * esz(t));
@@ -1935,7 +1948,7 @@ static int g_attention_bwd(gx *x) {
     ir_dtype t = dt(x, IN(0));
     int64_t nq = A.B * A.S * A.nh * A.hd, nk = A.B * A.S * A.nkv * A.hd, nl = A.B * A.nh * A.S;
     double scale = AF("scale", 1);
-    int causal = (int)AI("causal", 1);
+    int causal = att_causal(x);
     uint64_t q = ptr(x, IN(0)), k = ptr(x, IN(1)), v = ptr(x, IN(2)), seg = ptr(x, IN(3)), out = ptr(x, IN(4));
     uint64_t lse = ptr(x, IN(5)), dout = ptr(x, IN(6));
     char e[64], base[48];
@@ -2065,7 +2078,7 @@ static void blk_tail_args(gx *x, kargs *a, const blk_dims *A) {
     ka_i(a, A->nh);
     ka_i(a, A->nkv);
     ka_f(a, AF("scale", 1));
-    ka_i(a, (int)AI("causal", 1));
+    ka_i(a, att_causal(x));
 }
 
 static int g_attention_blk(gx *x) {
@@ -2145,10 +2158,11 @@ static int g_attn_merge(gx *x) {
     return launch(x, "axo_attn_merge_f32", blocks(x, B * S * nh * 32, 256), 1, 1, 256, 1, 0, &a);
 }
 
-static int g_swiglu_bwd(gx *x) {
-    if (need_fp(x, IN(0), "swiglu input")) return -1;
+/* swiglu_bwd and geglu_bwd (gate, up, dy) -> dgate, dup */
+static int glu_bwd(gx *x, const char *base) {
+    if (need_fp(x, IN(0), "GLU input")) return -1;
     ir_dtype t = dt(x, IN(0));
-    if (dt(x, IN(1)) != t || dt(x, IN(2)) != t) return unsupported(x, "swiglu_bwd with mixed dtypes");
+    if (dt(x, IN(1)) != t || dt(x, IN(2)) != t) return unsupported(x, "%s with mixed dtypes", ir_ops[x->n->op].name);
     int64_t n = numel(x, OUT(0));
     char e[64];
     kargs a = {0};
@@ -2156,8 +2170,10 @@ static int g_swiglu_bwd(gx *x) {
     ka_p(&a, ptr(x, OUT(0)), n * esz(t));
     ka_p(&a, ptr(x, OUT(1)), n * esz(t));
     ka_l(&a, n);
-    return launch(x, ename(e, sizeof e, "axo_swiglu_bwd", t), blocks(x, n, 256 * vec(t)), 1, 1, 256, 1, 0, &a);
+    return launch(x, ename(e, sizeof e, base, t), blocks(x, n, 256 * vec(t)), 1, 1, 256, 1, 0, &a);
 }
+static int g_swiglu_bwd(gx *x) { return glu_bwd(x, "axo_swiglu_bwd"); }
+static int g_geglu_bwd(gx *x) { return glu_bwd(x, "axo_geglu_bwd"); }
 
 static int64_t rows_grid(int64_t T) { return T < 1 ? 1 : T > (1 << 30) ? (1 << 30) : T; }
 
@@ -3019,12 +3035,14 @@ static int exec_node(gx *x) {
     case IR_OP_rope: return g_rope(x);
     case IR_OP_attention: return g_attention(x);
     case IR_OP_swiglu: return g_swiglu(x);
+    case IR_OP_geglu: return g_geglu(x);
     case IR_OP_cross_entropy: return g_cross_entropy(x);
     case IR_OP_embedding_bwd: return g_embedding_bwd(x);
     case IR_OP_rmsnorm_bwd: return g_rmsnorm_bwd(x);
     case IR_OP_bias_grad: return g_bias_grad(x);
     case IR_OP_attention_bwd: return g_attention_bwd(x);
     case IR_OP_swiglu_bwd: return g_swiglu_bwd(x);
+    case IR_OP_geglu_bwd: return g_geglu_bwd(x);
     case IR_OP_cross_entropy_bwd: return g_cross_entropy_bwd(x);
     case IR_OP_linear_cross_entropy: return g_linear_cross_entropy(x);
     case IR_OP_dpo_loss: return g_dpo_loss(x);

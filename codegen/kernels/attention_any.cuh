@@ -6,7 +6,8 @@
 // Math: exactly ck_attention_fwd_* / ck_attention_bwd_* (runtime/cpu_kernels.h):
 // q[B,S,nh,hd], k,v[B,S,nkv,hd], seg[B,S] (int32, NULL = one segment);
 // query head h reads kv head h / (nh/nkv); query i sees key j iff
-// (!causal || j <= i) and seg[i] == seg[j]; s_ij = scale q_i.k_j (double).
+// (!causal || 0 <= i - j < causal: common.cuh's window encoding) and
+// seg[i] == seg[j]; s_ij = scale q_i.k_j (double).
 //   fwd: online softmax over keys in ascending order, running max m, sum l and
 //        the output accumulator in double; out_i = acc / l (rounded to T),
 //        lse_i = m + log(l) (fp32; -inf if no key is visible, which cannot
@@ -31,7 +32,7 @@
 #define AXO_ATT_ANY_MAXHD 256
 
 __device__ __forceinline__ bool att_any_ok(int i, int j, int causal, const int *segb) {
-    return (!causal || j <= i) && (!segb || segb[i] == segb[j]);
+    return ax_att_near(i, j, causal) && (!segb || segb[i] == segb[j]);
 }
 
 // Packed rows (common.cuh: every seg row non-decreasing): token i's segment is
@@ -41,6 +42,11 @@ __device__ __forceinline__ bool att_any_ok(int i, int j, int causal, const int *
 // same bits.
 __device__ __forceinline__ int att_any_jbeg(const int *segb, int i) {
     return AXO_ATT_SEG_SKIP && segb ? ax_seg_search(segb, 0, i, segb[i], false) : 0;
+}
+// A sliding window (common.cuh: causal < INT_MAX): query i's first key, key j's last query + 1.
+__device__ __forceinline__ int att_any_wbeg(int i, int causal) { return causal && i >= causal ? i - causal + 1 : 0; }
+__device__ __forceinline__ int att_any_wend(int j, int causal, int S) {
+    return causal && causal <= S - j ? j + causal : S;
 }
 __device__ __forceinline__ int att_any_jend(const int *segb, int i, int S) {
     return AXO_ATT_SEG_SKIP && segb ? ax_seg_search(segb, i + 1, S, segb[i], true) : S;
@@ -66,7 +72,8 @@ __device__ __forceinline__ void att_any_fwd_body(const T *q, const T *k, const T
     double acc[AXO_ATT_ANY_MAXHD];
     for (int d = 0; d < hd; d++) acc[d] = 0.0;
     double m = -(double)AXO_INF, l = 0.0;
-    const int jbeg = att_any_jbeg(segb, i), jend = causal ? i + 1 : att_any_jend(segb, i, S);
+    const int jbeg = max(att_any_jbeg(segb, i), att_any_wbeg(i, causal));
+    const int jend = causal ? i + 1 : att_any_jend(segb, i, S);
     for (int j = jbeg; j < jend; j++) {
         if (!att_any_ok(i, j, causal, segb)) continue;
         const T *kj = k + ((b * S + j) * nkv + kvh) * hd, *vj = v + ((b * S + j) * nkv + kvh) * hd;
@@ -102,7 +109,8 @@ __device__ __forceinline__ void att_any_dq_body(const T *q, const T *k, const T 
     const double D = att_any_dot(doi, out + qo, hd), L = (double)lse[(b * nh + h) * S + i];
     double acc[AXO_ATT_ANY_MAXHD];
     for (int d = 0; d < hd; d++) acc[d] = 0.0;
-    const int jbeg = att_any_jbeg(segb, i), jend = causal ? i + 1 : att_any_jend(segb, i, S);
+    const int jbeg = max(att_any_jbeg(segb, i), att_any_wbeg(i, causal));
+    const int jend = causal ? i + 1 : att_any_jend(segb, i, S);
     for (int j = jbeg; j < jend; j++) {
         if (!att_any_ok(i, j, causal, segb)) continue;
         const T *kj = k + ((b * S + j) * nkv + kvh) * hd, *vj = v + ((b * S + j) * nkv + kvh) * hd;
@@ -127,7 +135,8 @@ __device__ __forceinline__ void att_any_dkdv_body(const T *q, const T *k, const 
     const T *kj = k + ko, *vj = v + ko;
     double dka[AXO_ATT_ANY_MAXHD], dva[AXO_ATT_ANY_MAXHD];
     for (int d = 0; d < hd; d++) dka[d] = dva[d] = 0.0;
-    const int ibeg = causal ? j : att_any_jbeg(segb, j), iend = att_any_jend(segb, j, S);
+    const int ibeg = causal ? j : att_any_jbeg(segb, j);
+    const int iend = min(att_any_jend(segb, j, S), att_any_wend(j, causal, S));
     for (int h = kvh * grp; h < (kvh + 1) * grp; h++) {
         for (int i = ibeg; i < iend; i++) {
             if (!att_any_ok(i, j, causal, segb)) continue;

@@ -84,7 +84,7 @@ __device__ __forceinline__ unsigned blk_vis(const int *sq, const int *iq, const 
         for (int j = 0; j < 4; j++) {
             const int a = ty + 16 * i, c = tx + 16 * j;
             const int qr = KROWS ? c : a, kc = KROWS ? a : c;
-            if (q0 + qr < Sq && k0 + kc < Sk && sq[qr] == sk[kc] && (!causal || ik[kc] <= iq[qr]))
+            if (q0 + qr < Sq && k0 + kc < Sk && sq[qr] == sk[kc] && ax_att_near(iq[qr], ik[kc], causal))
                 vis |= 1u << (4 * i + j);
         }
     return vis;

@@ -83,7 +83,7 @@ __device__ __forceinline__ void attn_bwd_dkdv_body(const T *q, const T *k, const
     const i64 qs = (i64)nh * HD, ks = (i64)nkv * HD;
     const T *kb = k + (i64)b * S * ks + (i64)kvh * HD, *vb = v + (i64)b * S * ks + (i64)kvh * HD;
     const int *segb = seg ? seg + (i64)b * S : (const int *)0;
-    const int qend = ax_seg_qend<BK>(segb, k0, S);
+    const int qend = ax_seg_qend<BK>(segb, k0, S, causal);
 
     ax_load_tile<T, HD, BK, LD>(Ks, kb, ks, k0, S);
     ax_load_tile<T, HD, BK, LD>(Vs, vb, ks, k0, S);
@@ -152,7 +152,7 @@ __device__ __forceinline__ void attn_bwd_dq_body(const T *q, const T *k, const T
     const i64 qs = (i64)nh * HD, ks = (i64)nkv * HD;
     const T *kb = k + (i64)b * S * ks + (i64)kvh * HD, *vb = v + (i64)b * S * ks + (i64)kvh * HD;
     const int *segb = seg ? seg + (i64)b * S : (const int *)0;
-    const int kbeg = ax_seg_kbeg<BK>(segb, q0);
+    const int kbeg = ax_seg_kbeg<BK>(segb, q0, causal);
 
     ax_load_tile<T, HD, BQ, LD>(Qs, q + (i64)b * S * qs + (i64)h * HD, qs, q0, S);
     ax_load_tile<T, HD, BQ, LD>(Gs, dout + (i64)b * S * qs + (i64)h * HD, qs, q0, S);

@@ -41,7 +41,7 @@ __device__ __forceinline__ void attn_fwd_body(const T *q, const T *k, const T *v
     const T *qb = q + (i64)b * S * qs + (i64)h * HD;
     const T *kb = k + (i64)b * S * ks + (i64)kvh * HD, *vb = v + (i64)b * S * ks + (i64)kvh * HD;
     const int *segb = seg ? seg + (i64)b * S : (const int *)0;
-    const int kbeg = ax_seg_kbeg<BK>(segb, q0);
+    const int kbeg = ax_seg_kbeg<BK>(segb, q0, causal);
 
     ax_load_tile<T, HD, BQ, LD>(Qs, qb, qs, q0, S);
     ax_load_vec(segq, segb, q0, BQ, S);

@@ -195,7 +195,7 @@ __device__ __forceinline__ void tc_stage(bf16 *dst, const bf16 *base, i64 rstrid
 }
 
 __device__ __forceinline__ bool tc_ok(int qi, int kj, int S, int causal, const int *seg, int sq, int sk) {
-    return qi < S && kj < S && (!causal || kj <= qi) && (!seg || sq == sk);
+    return qi < S && kj < S && ax_att_near(qi, kj, causal) && (!seg || sq == sk);
 }
 
 // ---- per-tile math, shared by the whole-row and the ring-block kernels ------
@@ -421,7 +421,7 @@ __device__ __forceinline__ void tc_fwd_body(const bf16 *q, const bf16 *k, const 
 
     tc_stage<HD, BQ, NT>(Qs, q + (i64)b * S * qs + (i64)h * HD, qs, q0, S, async);
     // key tiles kbeg, kbeg + 64, ... below kend (packed rows: kbeg skips the tiles before seg[q0]'s segment)
-    const int kend = causal ? min(S, q0 + BQ) : S, kbeg = ax_seg_kbeg<BK>(segb, q0);
+    const int kend = causal ? min(S, q0 + BQ) : S, kbeg = ax_seg_kbeg<BK>(segb, q0, causal);
     const int nkt = (kend - kbeg + BK - 1) / BK;
     tc_stage_kv<HD>(Ks0, Vs0, segk0, 0, kb, vb, ks, segb, kbeg, S, async);
     tc_cp_commit();
@@ -491,7 +491,7 @@ __device__ __forceinline__ void tc_dq_body(const bf16 *q, const bf16 *k, const b
     tc_stage<HD, BQ, NT>(Qs, q + (i64)b * S * qs + (i64)h * HD, qs, q0, S, async);
     tc_stage<HD, BQ, NT>(Gs, dout + (i64)b * S * qs + (i64)h * HD, qs, q0, S, async);
     // key tiles kbeg, kbeg + 64, ... below kend (packed rows: kbeg skips the tiles before seg[q0]'s segment)
-    const int kend = causal ? min(S, q0 + BQ) : S, kbeg = ax_seg_kbeg<BK>(segb, q0);
+    const int kend = causal ? min(S, q0 + BQ) : S, kbeg = ax_seg_kbeg<BK>(segb, q0, causal);
     const int nkt = (kend - kbeg + BK - 1) / BK;
     tc_stage_kv<HD>(Ks0, Vs0, segk0, 0, kb, vb, ks, segb, kbeg, S, async);
     tc_cp_commit();
@@ -576,7 +576,7 @@ __device__ __forceinline__ void tc_dkdv_body(const bf16 *q, const bf16 *k, const
         sk[i] = segb && kj[i] < S ? segb[kj[i]] : 0;
     }
     // queries before k0 see no key of this tile (causal), nor do those from qend on (packed rows: later segments)
-    const int qstart = causal ? k0 : 0, qend = ax_seg_qend<BK>(segb, k0, S);
+    const int qstart = causal ? k0 : 0, qend = ax_seg_qend<BK>(segb, k0, S, causal);
     const int nqt = (qend - qstart + BQ - 1) / BQ, ntiles = grp * nqt;
 
     tc_stage<HD, BK, NT>(Ks, k + (i64)b * S * ks + (i64)kvh * HD, ks, k0, S, async);
@@ -729,7 +729,7 @@ __device__ __forceinline__ void tcb_fwd_body(const bf16 *q, const bf16 *k, const
 #pragma unroll
             for (int e = 0; e < 4; e++) {
                 const int i = e >> 1, c = 8 * j + 2 * t + (e & 1);
-                if (qi[i] < Sq && k0 + c < Sk && sq[i] == seg_s[c] && (!causal || idx_s[c] <= iq[i]))
+                if (qi[i] < Sq && k0 + c < Sk && sq[i] == seg_s[c] && ax_att_near(iq[i], idx_s[c], causal))
                     bits |= 1u << (4 * j + e);
             }
         return bits;
@@ -814,7 +814,7 @@ __device__ __forceinline__ void tcb_dq_body(const bf16 *q, const bf16 *k, const 
 #pragma unroll
             for (int e = 0; e < 4; e++) {
                 const int i = e >> 1, c = 8 * j + 2 * t + (e & 1);
-                if (qi[i] < Sq && k0 + c < Sk && sq[i] == seg_s[c] && (!causal || idx_s[c] <= iq[i]))
+                if (qi[i] < Sq && k0 + c < Sk && sq[i] == seg_s[c] && ax_att_near(iq[i], idx_s[c], causal))
                     bits |= 1u << (4 * j + e);
             }
         return bits;
@@ -896,7 +896,7 @@ __device__ __forceinline__ void tcb_dkdv_body(const bf16 *q, const bf16 *k, cons
 #pragma unroll
             for (int e = 0; e < 4; e++) {
                 const int i = e >> 1, c = 32 * hw + 8 * j + 2 * t + (e & 1);
-                if (q0 + c < Sq && kj[i] < Sk && seg_s[c] == sk[i] && (!causal || ik[i] <= idx_s[c]))
+                if (q0 + c < Sq && kj[i] < Sk && seg_s[c] == sk[i] && ax_att_near(idx_s[c], ik[i], causal))
                     bits |= 1u << (4 * j + e);
             }
         return bits;

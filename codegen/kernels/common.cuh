@@ -269,9 +269,23 @@ __device__ __forceinline__ float ax_max16(float v) {
     return v;
 }
 
+// The attention kernels' `causal` argument carries the causal mask and a
+// sliding window in one int: 0 = not causal; c > 0 = query i sees key j only
+// when 0 <= i - j < c (positions in the row, or token indices for the ring
+// blocks). Plain causal attention is c = INT_MAX; HF's sliding window W
+// (q - kv < W) is c = W. The host computes it with ax_att_causal_arg.
+#define AXO_ATT_CAUSAL_ALL 0x7fffffff
+__host__ __device__ __forceinline__ int ax_att_causal_arg(int causal, long long window) {
+    return !causal ? 0 : window > 0 && window < AXO_ATT_CAUSAL_ALL ? (int)window : AXO_ATT_CAUSAL_ALL;
+}
+// i - j in [0, causal): one unsigned compare (a negative difference wraps
+// past INT_MAX); always true when not causal.
+__device__ __forceinline__ bool ax_att_near(int qi, int kj, int causal) {
+    return !causal || (unsigned)(qi - kj) < (unsigned)causal;
+}
 // Key j is visible to query i (both < S checked by the caller's bounds).
 __device__ __forceinline__ bool ax_att_ok(int qi, int kj, int S, int causal, const int *seg, int sq, int sk) {
-    return qi < S && kj < S && (!causal || kj <= qi) && (!seg || sq == sk);
+    return qi < S && kj < S && ax_att_near(qi, kj, causal) && (!seg || sq == sk);
 }
 
 // ---- packed rows: segment bounds (whole-row attention) -------------------
@@ -325,23 +339,30 @@ __device__ __forceinline__ int ax_seg_search(const int *seg, int lo, int hi, int
 // dQ): the first key any of its queries can see, rounded down to the key
 // tile grid (multiples of BK). Keys before lower_bound(seg[q0]) belong to
 // earlier segments (seg[j] < seg[q0] <= seg[i] for every query i >= q0).
-// 0 without seg (one segment) or with AXO_ATT_SEG_SKIP 0. Called by every
-// thread of the CTA: all get the same value.
+// 0 without seg (one segment) or with AXO_ATT_SEG_SKIP 0. A sliding window
+// (causal < q0 + 1) also starts it no earlier than the tile of q0 - causal +
+// 1, the first key query q0 sees. Called by every thread of the CTA: all get
+// the same value.
 template <int BK>
-__device__ __forceinline__ int ax_seg_kbeg(const int *segb, int q0) {
-    if (!AXO_ATT_SEG_SKIP || !segb) return 0;
-    return ax_seg_search(segb, 0, q0, segb[q0], false) / BK * BK;
+__device__ __forceinline__ int ax_seg_kbeg(const int *segb, int q0, int causal) {
+    if (!AXO_ATT_SEG_SKIP) return 0;
+    const int w = causal && q0 >= causal ? (q0 - causal + 1) / BK * BK : 0;
+    if (!segb) return w;
+    return max(w, ax_seg_search(segb, 0, q0, segb[q0], false) / BK * BK);
 }
 // Whole-row kernels with one CTA per key tile [k0, k0 + BK) (dK/dV): the
 // end of the queries that can see any of its keys, upper_bound(seg[kl]) with
 // kl the tile's last key < S (seg[i] > seg[kl] >= seg[j] for every later
 // query i and key j of the tile); S without seg or with AXO_ATT_SEG_SKIP 0.
 // Called by every thread of the CTA: all get the same value.
+// A sliding window also ends it at kl + causal (the last query that sees key kl).
 template <int BK>
-__device__ __forceinline__ int ax_seg_qend(const int *segb, int k0, int S) {
-    if (!AXO_ATT_SEG_SKIP || !segb) return S;
+__device__ __forceinline__ int ax_seg_qend(const int *segb, int k0, int S, int causal) {
+    if (!AXO_ATT_SEG_SKIP) return S;
     const int kl = min(S, k0 + BK) - 1;
-    return ax_seg_search(segb, kl + 1, S, segb[kl], true);
+    const int w = causal && causal <= S - kl ? kl + causal : S;
+    if (!segb) return w;
+    return min(w, ax_seg_search(segb, kl + 1, S, segb[kl], true));
 }
 
 // Ring-attention blocks (attention_blk.cuh, attention_tc.cuh): seg_s/idx_s[r]

@@ -2,7 +2,8 @@
 //
 // Math (ck_rmsnorm_*), per row x[H] with weight w[H]:
 //   r = 1 / sqrt((float)(sum x^2 / H) + eps)   (correctly rounded sqrt, div)
-//   fwd: y = w * (x * r), the two products rounded separately as torch does.
+//   fwd: y = w' * (x * r), the two products rounded separately as torch does,
+//        w' = offset + w (Gemma3RMSNorm's 1 + w in fp32; offset 0: Llama's w).
 //   bwd: xhat = x r, c = sum(dy w xhat) / H,
 //        dx = r (dy w - xhat c),  dw (=, or += when accumulate) sum_rows dy xhat.
 // Sums within a row are fp32 (per-thread, then a fixed block tree).
@@ -27,7 +28,8 @@
 //   from cache), w per row (cache), dx written once.
 
 template <typename T, int V>
-__device__ __forceinline__ void rms_row_sums(const T *x, const T *dy, const T *w, i64 H, float &ss, float &dot) {
+__device__ __forceinline__ void rms_row_sums(const T *x, const T *dy, const T *w, i64 H, float off, float &ss,
+                                             float &dot) {
     // dot = sum dy*w*x (only when dy != NULL)
     ss = 0.0f;
     dot = 0.0f;
@@ -47,7 +49,7 @@ __device__ __forceinline__ void rms_row_sums(const T *x, const T *dy, const T *w
                 ax_ld16(w + c, wv);
             }
 #pragma unroll
-            for (int e = 0; e < V; e++) dot = fmaf(dv[e] * wv[e], xv[e], dot);
+            for (int e = 0; e < V; e++) dot = fmaf(dv[e] * __fadd_rn(off, wv[e]), xv[e], dot);
         }
     }
 }
@@ -58,13 +60,14 @@ __device__ __forceinline__ float rms_rstd(float ss, i64 H, float eps) {
 }
 
 template <typename T, int V>
-__device__ __forceinline__ void rmsnorm_fwd_row(const T *x, const T *w, T *y, float *rstd, i64 H, float eps) {
+__device__ __forceinline__ void rmsnorm_fwd_row(const T *x, const T *w, T *y, float *rstd, i64 H, float eps,
+                                                float off) {
     __shared__ float red[32];
     const i64 row = blockIdx.x;
     x += row * H;
     y += row * H;
     float ss, dot;
-    rms_row_sums<T, V>(x, (const T *)0, w, H, ss, dot);
+    rms_row_sums<T, V>(x, (const T *)0, w, H, off, ss, dot);
     ss = ax_block_sum(ss, red);
     const float r = rms_rstd(ss, H, eps);
     if (rstd && threadIdx.x == 0) rstd[row] = r;
@@ -78,22 +81,23 @@ __device__ __forceinline__ void rmsnorm_fwd_row(const T *x, const T *w, T *y, fl
             ax_ld16(w + c, wv);
         }
 #pragma unroll
-        for (int e = 0; e < V; e++) yv[e] = __fmul_rn(wv[e], __fmul_rn(xv[e], r));
+        for (int e = 0; e < V; e++) yv[e] = __fmul_rn(__fadd_rn(off, wv[e]), __fmul_rn(xv[e], r));
         if constexpr (V == 1) ax_st(y + c, yv[0]);
         else ax_st16(y + c, yv);
     }
 }
 
 template <typename T>
-__device__ __forceinline__ void rmsnorm_fwd_body(const T *x, const T *w, T *y, float *rstd, i64 H, float eps) {
+__device__ __forceinline__ void rmsnorm_fwd_body(const T *x, const T *w, T *y, float *rstd, i64 H, float eps,
+                                                 float off) {
     constexpr int V = ax_vec<T>::N;
-    if (H % V == 0 && ax_al16(x) && ax_al16(w) && ax_al16(y)) rmsnorm_fwd_row<T, V>(x, w, y, rstd, H, eps);
-    else rmsnorm_fwd_row<T, 1>(x, w, y, rstd, H, eps);
+    if (H % V == 0 && ax_al16(x) && ax_al16(w) && ax_al16(y)) rmsnorm_fwd_row<T, V>(x, w, y, rstd, H, eps, off);
+    else rmsnorm_fwd_row<T, 1>(x, w, y, rstd, H, eps, off);
 }
 
 template <typename T, int V>
 __device__ __forceinline__ void rmsnorm_bwd_rows(const T *x, const T *w, const T *dy, T *dx, float *part, i64 R, i64 H,
-                                                 float eps) {
+                                                 float eps, float off) {
     __shared__ float red[32];
     AX_DYN_SMEM(float, acc); // [H]
     for (i64 c = (i64)threadIdx.x * V; c < H; c += (i64)blockDim.x * V)
@@ -103,7 +107,7 @@ __device__ __forceinline__ void rmsnorm_bwd_rows(const T *x, const T *w, const T
         const T *xr = x + row * H, *dyr = dy + row * H;
         T *dxr = dx + row * H;
         float ss, dot;
-        rms_row_sums<T, V>(xr, dyr, w, H, ss, dot);
+        rms_row_sums<T, V>(xr, dyr, w, H, off, ss, dot);
         ss = ax_block_sum(ss, red);
         dot = ax_block_sum(dot, red);
         const float r = rms_rstd(ss, H, eps);
@@ -122,7 +126,7 @@ __device__ __forceinline__ void rmsnorm_bwd_rows(const T *x, const T *w, const T
 #pragma unroll
             for (int e = 0; e < V; e++) {
                 const float xh = xv[e] * r;
-                o[e] = r * (dv[e] * wv[e] - xh * cm);
+                o[e] = r * (dv[e] * __fadd_rn(off, wv[e]) - xh * cm);
                 acc[c + e] += dv[e] * xh;
             }
             if constexpr (V == 1) ax_st(dxr + c, o[0]);
@@ -137,31 +141,31 @@ __device__ __forceinline__ void rmsnorm_bwd_rows(const T *x, const T *w, const T
 
 template <typename T>
 __device__ __forceinline__ void rmsnorm_bwd_body(const T *x, const T *w, const T *dy, T *dx, float *part, i64 R,
-                                                 i64 H, float eps) {
+                                                 i64 H, float eps, float off) {
     constexpr int V = ax_vec<T>::N;
     if (H % V == 0 && ax_al16(x) && ax_al16(w) && ax_al16(dy) && ax_al16(dx))
-        rmsnorm_bwd_rows<T, V>(x, w, dy, dx, part, R, H, eps);
+        rmsnorm_bwd_rows<T, V>(x, w, dy, dx, part, R, H, eps, off);
     else
-        rmsnorm_bwd_rows<T, 1>(x, w, dy, dx, part, R, H, eps);
+        rmsnorm_bwd_rows<T, 1>(x, w, dy, dx, part, R, H, eps, off);
 }
 
 extern "C" __global__ void __launch_bounds__(256) axo_rmsnorm_fwd_f32(const float *x, const float *w, float *y,
-                                                                      float *rstd, i64 H, float eps) {
-    rmsnorm_fwd_body(x, w, y, rstd, H, eps);
+                                                                      float *rstd, i64 H, float eps, float off) {
+    rmsnorm_fwd_body(x, w, y, rstd, H, eps, off);
 }
 extern "C" __global__ void __launch_bounds__(256) axo_rmsnorm_fwd_bf16(const bf16 *x, const bf16 *w, bf16 *y,
-                                                                       float *rstd, i64 H, float eps) {
-    rmsnorm_fwd_body(x, w, y, rstd, H, eps);
+                                                                       float *rstd, i64 H, float eps, float off) {
+    rmsnorm_fwd_body(x, w, y, rstd, H, eps, off);
 }
 extern "C" __global__ void __launch_bounds__(256) axo_rmsnorm_bwd_f32(const float *x, const float *w, const float *dy,
                                                                       float *dx, float *part, i64 R, i64 H,
-                                                                      float eps) {
-    rmsnorm_bwd_body(x, w, dy, dx, part, R, H, eps);
+                                                                      float eps, float off) {
+    rmsnorm_bwd_body(x, w, dy, dx, part, R, H, eps, off);
 }
 extern "C" __global__ void __launch_bounds__(256) axo_rmsnorm_bwd_bf16(const bf16 *x, const bf16 *w, const bf16 *dy,
                                                                        bf16 *dx, float *part, i64 R, i64 H,
-                                                                       float eps) {
-    rmsnorm_bwd_body(x, w, dy, dx, part, R, H, eps);
+                                                                       float eps, float off) {
+    rmsnorm_bwd_body(x, w, dy, dx, part, R, H, eps, off);
 }
 extern "C" __global__ void __launch_bounds__(256) axo_rmsnorm_dw_reduce_f32(const float *part, int nparts, i64 H,
                                                                             float *dw, int accumulate) {

@@ -252,6 +252,31 @@ static void make_ops(void) {
                    "program p {\n  %%0, %%1 = swiglu_bwd(@g, @u, @dy) : %s[33,91] act, %s[33,91] act\n"
                    "  store(@o1, %%0)\n  store(@o2, %%1)\n}\n",
                t, t, t, t, t, t, t);
+        add_op(NM("geglu"), 2e-7, 0, NULL,
+               HDR "global @g : %s[33,91] act {scale=4.0}\nglobal @u : %s[33,91] act\n"
+                   "global @o : %s[33,91] act {gen=\"nan\", check=1}\n"
+                   "program p {\n  %%0 = geglu(@g, @u) : %s[33,91] act\n  store(@o, %%0)\n}\n",
+               t, t, t, t);
+        add_op(NM("geglu_bwd"), 2e-7, 0, NULL,
+               HDR "global @g : %s[33,91] act {scale=4.0}\nglobal @u : %s[33,91] act\nglobal @dy : %s[33,91] act\n"
+                   "global @o1 : %s[33,91] act {gen=\"nan\", check=1}\nglobal @o2 : %s[33,91] act {gen=\"nan\", check=1}\n"
+                   "program p {\n  %%0, %%1 = geglu_bwd(@g, @u, @dy) : %s[33,91] act, %s[33,91] act\n"
+                   "  store(@o1, %%0)\n  store(@o2, %%1)\n}\n",
+               t, t, t, t, t, t, t);
+        add_op(NM("fused geglu+convert"), 2e-7, 0, NULL,
+               HDR "global @g : %s[33,96] act {scale=4.0}\nglobal @u : %s[33,96] act\n"
+                   "global @o : f32[33,96] act {gen=\"nan\", check=1}\n"
+                   "program p {\n  %%0 = fused(@g, @u) {expr=\"geglu(x0,x1):%s; convert(t0):f32\"} : f32[33,96] act\n"
+                   "  store(@o, %%0)\n}\n",
+               t, t, t);
+        add_op(NM("rmsnorm offset 1 (Gemma) + bwd"), 2e-5, 2e-6, NULL,
+               HDR "global @x : %s[33,1024] act\nglobal @w : %s[1024] act\nglobal @dy : %s[33,1024] act\n"
+                   "global @o : %s[33,1024] act {gen=\"nan\", check=1}\nglobal @dx : %s[33,1024] act {gen=\"nan\", check=1}\n"
+                   "global @dw : %s[1024] act {gen=\"nan\", check=1}\n"
+                   "program p {\n  %%0 = rmsnorm(@x, @w) {eps=1e-06, offset=1.0} : %s[33,1024] act\n"
+                   "  %%1, %%2 = rmsnorm_bwd(@x, @w, @dy) {eps=1e-06, offset=1.0} : %s[33,1024] act, %s[1024] act\n"
+                   "  store(@o, %%0)\n  store(@dx, %%1)\n  store(@dw, %%2)\n}\n",
+               t, t, t, t, t, t, t, t, t);
         /* fused chains (passes/fuse.c, codegen/fusegen.c): the vector path (53 columns: scalar; 64: vector),
          * a bias read by column, swiglu's double SiLU, and a wide scalar sum (the grad norm's shape) */
         for (int cols = 53; cols <= 64; cols += 11) {
@@ -422,17 +447,19 @@ static void make_ops(void) {
             }
         /* attention forward + backward together (the backward needs the forward's out and lse) */
         struct {
-            int B, S, nh, nkv, hd, causal;
+            int B, S, nh, nkv, hd, causal, window;
             const char *attn;
-        } at[] = {{2, 150, 4, 2, 16, 1, NULL}, {2, 150, 4, 2, 64, 1, NULL}, {1, 97, 2, 1, 128, 0, NULL},
-                  {2, 70, 4, 2, 64, 1, "any"},
+        } at[] = {{2, 150, 4, 2, 16, 1, 0, NULL}, {2, 150, 4, 2, 64, 1, 0, NULL}, {1, 97, 2, 1, 128, 0, 0, NULL},
+                  {2, 70, 4, 2, 64, 1, 0, "any"},
                   /* the tensor-core kernels (attention_tc.cuh, bf16 only): causal, packed segments, GQA, S % 64 != 0 */
-                  {2, 150, 4, 2, 64, 1, "tc"}, {2, 150, 4, 2, 128, 1, "tc"}, {1, 97, 2, 1, 128, 0, "tc"}};
+                  {2, 150, 4, 2, 64, 1, 0, "tc"}, {2, 150, 4, 2, 128, 1, 0, "tc"}, {1, 97, 2, 1, 128, 0, 0, "tc"},
+                  /* sliding windows (Mistral, Gemma's local layers): every kernel family */
+                  {2, 200, 4, 2, 16, 1, 50, NULL}, {2, 200, 4, 2, 64, 1, 70, NULL}, {2, 200, 4, 2, 64, 1, 70, "tc"}};
         for (size_t i = 0; i < AX_ARRAY_LEN(at); i++) {
             const int tc = at[i].attn && !strcmp(at[i].attn, "tc");
             if (tc && strcmp(t, "bf16") != 0) continue;
             char n2[120], q[48], kv[48], sg[32], ls[32];
-            snprintf(n2, sizeof n2, "attention+bwd hd%d causal=%d%s", at[i].hd, at[i].causal,
+            snprintf(n2, sizeof n2, "attention+bwd hd%d causal=%d window=%d%s", at[i].hd, at[i].causal, at[i].window,
                      tc ? " (tensor-core kernels)" : at[i].attn ? " (generic kernels)" : "");
             snprintf(q, sizeof q, "[%d,%d,%d,%d]", at[i].B, at[i].S, at[i].nh, at[i].hd);
             snprintf(kv, sizeof kv, "[%d,%d,%d,%d]", at[i].B, at[i].S, at[i].nkv, at[i].hd);
@@ -447,12 +474,12 @@ static void make_ops(void) {
                        "global @dq : %s%s act {gen=\"nan\", check=1}\nglobal @dk : %s%s act {gen=\"nan\", check=1}\n"
                        "global @dv : %s%s act {gen=\"nan\", check=1}\n"
                        "program p {\n"
-                       "  %%0, %%1 = attention(@q, @k, @v, @seg) {scale=%.17g, causal=%d} : %s%s act, f32%s act\n"
-                       "  %%2, %%3, %%4 = attention_bwd(@q, @k, @v, @seg, %%0, %%1, @do) {scale=%.17g, causal=%d} : "
+                       "  %%0, %%1 = attention(@q, @k, @v, @seg) {scale=%.17g, causal=%d, window=%d} : %s%s act, f32%s act\n"
+                       "  %%2, %%3, %%4 = attention_bwd(@q, @k, @v, @seg, %%0, %%1, @do) {scale=%.17g, causal=%d, window=%d} : "
                        "%s%s act, %s%s act, %s%s act\n"
                        "  store(@o, %%0)\n  store(@lse, %%1)\n  store(@dq, %%2)\n  store(@dk, %%3)\n  store(@dv, %%4)\n}\n",
-                   t, q, t, kv, t, kv, sg, t, q, t, q, ls, t, q, t, kv, t, kv, sc, at[i].causal, t, q, ls, sc, at[i].causal,
-                   t, q, t, kv, t, kv);
+                   t, q, t, kv, t, kv, sg, t, q, t, q, ls, t, q, t, kv, t, kv, sc, at[i].causal, at[i].window, t, q, ls, sc,
+                   at[i].causal, at[i].window, t, q, t, kv, t, kv);
         }
         add_op(NM("sumsq+clip_coef"), 1e-6, 0, NULL,
                HDR "global @x : %s[1000007] act {scale=0.01}\nglobal @o : f32[] act {gen=\"nan\", check=1}\n"

@@ -370,7 +370,7 @@ static void test_elementwise(int bf) {
     free(ref);
 }
 
-static void test_swiglu(int bf) {
+static void test_glu(int bf, int gelu) {
     char what[128];
     int64_t n = 65541;
     float *g = rnd((size_t)n, 4, bf), *u = rnd((size_t)n, 2, bf), *dy = rnd((size_t)n, 1, bf);
@@ -379,17 +379,17 @@ static void test_swiglu(int bf) {
     dev Dy = d_nan((size_t)n, bf), Ddg = d_nan((size_t)n, bf), Ddu = d_nan((size_t)n, bf);
     unsigned gr = blocks(n, 256 * (bf ? 8 : 4));
     void *a1[] = {&Dg.p, &Du.p, &Dy.p, &n};
-    launch(ename("axo_swiglu_fwd", bf), gr, 1, 1, 256, 1, 0, a1);
+    launch(ename(gelu ? "axo_geglu_fwd" : "axo_swiglu_fwd", bf), gr, 1, 1, 256, 1, 0, a1);
     void *a2[] = {&Dg.p, &Du.p, &Ddy.p, &Ddg.p, &Ddu.p, &n};
-    launch(ename("axo_swiglu_bwd", bf), gr, 1, 1, 256, 1, 0, a2);
-    ck_swiglu_fwd_f32(g, u, y, n);
-    ck_swiglu_bwd_f32(g, u, dy, dg, du, n);
+    launch(ename(gelu ? "axo_geglu_bwd" : "axo_swiglu_bwd", bf), gr, 1, 1, 256, 1, 0, a2);
+    if (gelu) ck_geglu_fwd_f32(g, u, y, n), ck_geglu_bwd_f32(g, u, dy, dg, du, n);
+    else ck_swiglu_fwd_f32(g, u, y, n), ck_swiglu_bwd_f32(g, u, dy, dg, du, n);
     float *gy = d_get(Dy), *gdg = d_get(Ddg), *gdu = d_get(Ddu);
-    label(what, sizeof what, "%s_%s y", "axo_swiglu_fwd", bf);
+    label(what, sizeof what, "%s_%s y", gelu ? "axo_geglu_fwd" : "axo_swiglu_fwd", bf);
     cmp(what, gy, y, (size_t)n, RT(bf, 2e-7), AF(bf, 0));
-    label(what, sizeof what, "%s_%s dgate", "axo_swiglu_bwd", bf);
+    label(what, sizeof what, "%s_%s dgate", gelu ? "axo_geglu_bwd" : "axo_swiglu_bwd", bf);
     cmp(what, gdg, dg, (size_t)n, RT(bf, 2e-7), AF(bf, 0));
-    label(what, sizeof what, "%s_%s dup", "axo_swiglu_bwd", bf);
+    label(what, sizeof what, "%s_%s dup", gelu ? "axo_geglu_bwd" : "axo_swiglu_bwd", bf);
     cmp(what, gdu, du, (size_t)n, RT(bf, 2e-7), AF(bf, 0));
     free(gy), free(gdg), free(gdu), free(g), free(u), free(dy), free(y), free(dg), free(du);
     d_free(&Dg), d_free(&Du), d_free(&Ddy), d_free(&Dy), d_free(&Ddg), d_free(&Ddu);
@@ -465,21 +465,22 @@ static void test_sumsq(int bf) {
 
 static void test_rmsnorm(int bf) {
     char what[160];
-    int64_t shapes[2][2] = {{67, 1024}, {33, 1000}}; /* vector path; scalar path for bf16 (1000 % 8) */
-    for (int s = 0; s < 2; s++) {
+    /* vector path; scalar path for bf16 (1000 % 8); each with Llama's weight and Gemma's 1 + w (offset 1) */
+    int64_t shapes[4][3] = {{67, 1024, 0}, {33, 1000, 0}, {67, 1024, 1}, {33, 1000, 1}};
+    for (int s = 0; s < 4; s++) {
         int64_t R = shapes[s][0], H = shapes[s][1], n = R * H;
-        float eps = 1e-6f;
+        float eps = 1e-6f, off = (float)shapes[s][2];
         float *x = rnd((size_t)n, 1, bf), *w = rnd((size_t)H, 1, bf), *dy = rnd((size_t)n, 1, bf);
         float *y = malloc((size_t)n * 4), *dx = malloc((size_t)n * 4), *dw = calloc((size_t)H, 4);
         dev Dx = d_from(x, (size_t)n, bf), Dw = d_from(w, (size_t)H, bf), Ddy = d_from(dy, (size_t)n, bf);
         dev Dy = d_nan((size_t)n, bf), Drs = d_nan((size_t)R, 0), Ddx = d_nan((size_t)n, bf);
-        void *a1[] = {&Dx.p, &Dw.p, &Dy.p, &Drs.p, &H, &eps};
+        void *a1[] = {&Dx.p, &Dw.p, &Dy.p, &Drs.p, &H, &eps, &off};
         launch(ename("axo_rmsnorm_fwd", bf), (unsigned)R, 1, 1, 256, 1, 0, a1);
-        ck_rmsnorm_fwd_f32(x, w, y, R, H, eps);
+        ck_rmsnorm_fwd_f32(x, w, y, R, H, eps, off);
         if (bf) ck_round_bf16_inplace_f32(y, n);
         float *got = d_get(Dy);
-        snprintf(what, sizeof what, "axo_rmsnorm_fwd_%s [%lld,%lld]", bf ? "bf16" : "f32", (long long)R,
-                 (long long)H);
+        snprintf(what, sizeof what, "axo_rmsnorm_fwd_%s [%lld,%lld] offset %g", bf ? "bf16" : "f32", (long long)R,
+                 (long long)H, (double)off);
         cmp(what, got, y, (size_t)n, RT(bf, 2e-6), AF(bf, 1e-7));
         free(got);
         float *rs = d_get(Drs); /* all written, positive */
@@ -491,14 +492,14 @@ static void test_rmsnorm(int bf) {
         int P = 13, acc = 0;
         unsigned smem = (unsigned)(H * 4);
         dev Dpart = d_nan((size_t)P * (size_t)H, 0), Ddw = d_nan((size_t)H, bf);
-        void *a2[] = {&Dx.p, &Dw.p, &Ddy.p, &Ddx.p, &Dpart.p, &R, &H, &eps};
+        void *a2[] = {&Dx.p, &Dw.p, &Ddy.p, &Ddx.p, &Dpart.p, &R, &H, &eps, &off};
         launch(ename("axo_rmsnorm_bwd", bf), (unsigned)P, 1, 1, 256, 1, smem, a2);
         void *a3[] = {&Dpart.p, &P, &H, &Ddw.p, &acc};
         launch(ename("axo_rmsnorm_dw_reduce", bf), (unsigned)((H + 255) / 256), 1, 1, 256, 1, 0, a3);
-        ck_rmsnorm_bwd_f32(x, w, dy, dx, dw, R, H, eps);
+        ck_rmsnorm_bwd_f32(x, w, dy, dx, dw, R, H, eps, off);
         if (bf) ck_round_bf16_inplace_f32(dx, n), ck_round_bf16_inplace_f32(dw, H);
         float *gdx = d_get(Ddx), *gdw = d_get(Ddw);
-        snprintf(what, sizeof what, "axo_rmsnorm_bwd_%s dx", bf ? "bf16" : "f32");
+        snprintf(what, sizeof what, "axo_rmsnorm_bwd_%s dx offset %g", bf ? "bf16" : "f32", (double)off);
         cmp(what, gdx, dx, (size_t)n, RT(bf, 2e-5), AF(bf, 2e-6));
         snprintf(what, sizeof what, "axo_rmsnorm_bwd_%s dw", bf ? "bf16" : "f32");
         cmp(what, gdw, dw, (size_t)H, RT(bf, 2e-5), AF(bf, 2e-6));
@@ -801,12 +802,14 @@ static void packed_row(int32_t *sg, int S, int start) {
 
 /* S = 150: row 0 three segments, row 1 two. packed (S = 512): every row packed_row, different cuts per row; the
  * kernels skip the key (query) tiles before (after) a tile's segments. */
-static void test_attention(int bf, int hd, int causal, int use_seg, int packed) {
+/* window > 0: a sliding window (the kernels' causal argument carries it, common.cuh). */
+static void test_attention(int bf, int hd, int causal, int use_seg, int packed, int window) {
     char what[192], tag[96];
     int B = 2, S = packed ? 512 : 150, nh = 4, nkv = 2;
+    int cw = !causal ? 0 : window > 0 ? window : INT_MAX;
     int64_t nq = (int64_t)B * S * nh * hd, nk = (int64_t)B * S * nkv * hd, nl = (int64_t)B * nh * S;
     float scale = 1.0f / sqrtf((float)hd);
-    snprintf(tag, sizeof tag, "hd%d_%s causal=%d seg=%d%s", hd, bf ? "bf16" : "f32", causal, use_seg,
+    snprintf(tag, sizeof tag, "hd%d_%s causal=%d window=%d seg=%d%s", hd, bf ? "bf16" : "f32", causal, window, use_seg,
              packed ? " packed S=512" : "");
     float *q = rnd((size_t)nq, 1.5, bf), *k = rnd((size_t)nk, 1.5, bf), *v = rnd((size_t)nk, 1, bf);
     float *dout = rnd((size_t)nq, 1, bf);
@@ -818,19 +821,19 @@ static void test_attention(int bf, int hd, int causal, int use_seg, int packed) 
     }
     float *out = malloc((size_t)nq * 4), *lse = malloc((size_t)nl * 4);
     float *dq = malloc((size_t)nq * 4), *dk = malloc((size_t)nk * 4), *dv = malloc((size_t)nk * 4);
-    ck_attention_fwd_f32(q, k, v, use_seg ? seg : NULL, out, lse, B, S, nh, nkv, hd, scale, causal);
+    ck_attention_fwd_f32(q, k, v, use_seg ? seg : NULL, out, lse, B, S, nh, nkv, hd, scale, causal, window);
     /* the backward's inputs: the reference out (rounded as it would be stored) and lse */
     float *out_in = fdup(out, (size_t)nq);
     if (bf) ck_round_bf16_inplace_f32(out_in, nq);
     ck_attention_bwd_f32(q, k, v, use_seg ? seg : NULL, out_in, lse, dout, dq, dk, dv, B, S, nh, nkv, hd, scale,
-                         causal);
+                         causal, window);
 
     dev Dq = d_from(q, (size_t)nq, bf), Dk = d_from(k, (size_t)nk, bf), Dv = d_from(v, (size_t)nk, bf);
     dev Dseg = d_raw(seg, (size_t)B * S * 4), Do = d_nan((size_t)nq, bf), Dl = d_nan((size_t)nl, 0);
     CUdeviceptr segp = use_seg ? Dseg.p : 0;
     char fwd[64];
     snprintf(fwd, sizeof fwd, "axo_attn_fwd_hd%d", hd);
-    void *a1[] = {&Dq.p, &Dk.p, &Dv.p, &segp, &Do.p, &Dl.p, &S, &nh, &nkv, &scale, &causal};
+    void *a1[] = {&Dq.p, &Dk.p, &Dv.p, &segp, &Do.p, &Dl.p, &S, &nh, &nkv, &scale, &cw};
     unsigned qt = (unsigned)((S + 63) / 64);
     launch(ename(fwd, bf), qt, (unsigned)nh, (unsigned)B, 256, 1, att_smem_fwd(hd), a1);
     float *go = d_get(Do), *gl = d_get(Dl), *oref = fdup(out, (size_t)nq);
@@ -850,8 +853,8 @@ static void test_attention(int bf, int hd, int causal, int use_seg, int packed) 
     char kv[64], qn[64];
     snprintf(kv, sizeof kv, "axo_attn_bwd_dkdv_hd%d", hd);
     snprintf(qn, sizeof qn, "axo_attn_bwd_dq_hd%d", hd);
-    void *a3[] = {&Dq.p, &Dk.p, &Dv.p, &segp, &Ddo.p, &Dlse.p, &DD.p, &Ddk.p, &Ddv.p, &S, &nh, &nkv, &scale, &causal};
-    void *a4[] = {&Dq.p, &Dk.p, &Dv.p, &segp, &Ddo.p, &Dlse.p, &DD.p, &Ddq.p, &S, &nh, &nkv, &scale, &causal};
+    void *a3[] = {&Dq.p, &Dk.p, &Dv.p, &segp, &Ddo.p, &Dlse.p, &DD.p, &Ddk.p, &Ddv.p, &S, &nh, &nkv, &scale, &cw};
+    void *a4[] = {&Dq.p, &Dk.p, &Dv.p, &segp, &Ddo.p, &Dlse.p, &DD.p, &Ddq.p, &S, &nh, &nkv, &scale, &cw};
     float *res[2][3];
     for (int run = 0; run < 2; run++) {
         launch(ename(kv, bf), qt, (unsigned)nkv, (unsigned)B, 256, 1, att_smem_bwd(hd), a3);
@@ -919,16 +922,16 @@ static int64_t n_masked(const float *lse, int64_t n) {
 static void check_blk_fwd(int bf, const blk_case *c, const float *q, const float *k, const float *v,
                           const char *tag, float **out_ref, float **lse_ref) {
     char what[256], en[64];
-    int Sq = c->Sq, Sk = c->Sk, nh = c->nh, nkv = c->nkv, hd = c->hd, causal = c->causal;
+    int Sq = c->Sq, Sk = c->Sk, nh = c->nh, nkv = c->nkv, hd = c->hd, causal = c->causal, cw = causal ? INT_MAX : 0;
     int64_t nq = (int64_t)c->B * Sq * nh * hd, nl = (int64_t)c->B * nh * Sq;
     float scale = 1.0f / sqrtf((float)hd);
     float *out = malloc((size_t)nq * 4), *lse = malloc((size_t)nl * 4);
     ck_attention_blk_fwd_f32(q, k, v, c->segq, c->segk, c->idxq, c->idxk, out, lse, c->B, Sq, Sk, nh, nkv, hd, scale,
-                             causal);
+                             causal, 0);
     blk_dev d = blk_upload(bf, c, q, k, v);
     dev Do = d_nan((size_t)nq, 0), Dl = d_nan((size_t)nl, 0);
     void *a[] = {&d.q.p, &d.k.p, &d.v.p, &d.segq.p, &d.segk.p, &d.idxq.p, &d.idxk.p, &Do.p, &Dl.p,
-                 &Sq,    &Sk,    &nh,    &nkv,      &scale,    &causal};
+                 &Sq,    &Sk,    &nh,    &nkv,      &scale,    &cw};
     snprintf(en, sizeof en, "axo_attn_blk_fwd_hd%d", hd);
     launch(ename(en, bf), (unsigned)((Sq + 63) / 64), (unsigned)nh, (unsigned)c->B, 256, 1, blk_smem_fwd(hd), a);
     float *go = d_get(Do), *gl = d_get(Dl);
@@ -947,13 +950,13 @@ static void check_blk_fwd(int bf, const blk_case *c, const float *q, const float
 static void check_blk_bwd(int bf, const blk_case *c, const float *q, const float *k, const float *v,
                           const float *out_in, const float *lse, const float *dout, const char *tag) {
     char what[256], kv[64], qn[64];
-    int Sq = c->Sq, Sk = c->Sk, nh = c->nh, nkv = c->nkv, hd = c->hd, causal = c->causal;
+    int Sq = c->Sq, Sk = c->Sk, nh = c->nh, nkv = c->nkv, hd = c->hd, causal = c->causal, cw = causal ? INT_MAX : 0;
     int64_t B64 = c->B, nq = B64 * Sq * nh * hd, nk = B64 * Sk * nkv * hd, nl = B64 * nh * Sq;
     float scale = 1.0f / sqrtf((float)hd);
     float *dq = malloc((size_t)nq * 4), *dk = malloc((size_t)nk * 4), *dv = malloc((size_t)nk * 4);
     float *Dref = malloc((size_t)nl * 4);
     ck_attention_blk_bwd_f32(q, k, v, c->segq, c->segk, c->idxq, c->idxk, out_in, lse, dout, dq, dk, dv, B64, Sq, Sk,
-                             nh, nkv, hd, scale, causal);
+                             nh, nkv, hd, scale, causal, 0);
     for (int64_t b = 0; b < B64; b++)
         for (int h = 0; h < nh; h++)
             for (int i = 0; i < Sq; i++) {
@@ -975,9 +978,9 @@ static void check_blk_bwd(int bf, const blk_case *c, const float *q, const float
     snprintf(kv, sizeof kv, "axo_attn_blk_bwd_dkdv_hd%d", hd);
     snprintf(qn, sizeof qn, "axo_attn_blk_bwd_dq_hd%d", hd);
     void *a2[] = {&d.q.p, &d.k.p, &d.v.p, &d.segq.p, &d.segk.p, &d.idxq.p, &d.idxk.p, &Ddo.p, &Dlse.p, &DD.p,
-                  &Ddk.p, &Ddv.p, &Sq,    &Sk,       &nh,       &nkv,      &scale,    &causal};
+                  &Ddk.p, &Ddv.p, &Sq,    &Sk,       &nh,       &nkv,      &scale,    &cw};
     void *a3[] = {&d.q.p, &d.k.p, &d.v.p, &d.segq.p, &d.segk.p, &d.idxq.p, &d.idxk.p, &Ddo.p, &Dlse.p,
-                  &DD.p,  &Ddq.p, &Sq,    &Sk,       &nh,       &nkv,      &scale,    &causal};
+                  &DD.p,  &Ddq.p, &Sq,    &Sk,       &nh,       &nkv,      &scale,    &cw};
     float *res[2][3];
     for (int run = 0; run < 2; run++) {
         launch(ename(kv, bf), (unsigned)((Sk + 63) / 64), (unsigned)nkv, (unsigned)c->B, 256, 1, blk_smem_bwd(hd), a2);
@@ -1164,7 +1167,7 @@ int main(int argc, char **argv) {
     g_argc = argc;
     g_argv = argv;
     if (argc > 1 && !strcmp(argv[1], "--groups")) {
-        puts("elementwise swiglu bias sumsq rmsnorm rope embedding cross_entropy adamw attention attention_blk "
+        puts("elementwise swiglu geglu bias sumsq rmsnorm rope embedding cross_entropy adamw attention attention_blk "
              "entries");
         return 0;
     }
@@ -1198,7 +1201,8 @@ int main(int argc, char **argv) {
 
     for (int bf = 0; bf < 2; bf++) {
         if (want("elementwise")) test_elementwise(bf);
-        if (want("swiglu")) test_swiglu(bf);
+        if (want("swiglu")) test_glu(bf, 0);
+        if (want("geglu")) test_glu(bf, 1);
         if (want("bias")) test_bias(bf);
         if (want("sumsq")) test_sumsq(bf);
         if (want("rmsnorm")) test_rmsnorm(bf);
@@ -1207,9 +1211,11 @@ int main(int argc, char **argv) {
         if (want("cross_entropy")) test_cross_entropy(bf);
         if (want("adamw")) test_adamw(bf, 0), test_adamw(bf, 1);
         for (int hd = 64; hd <= 128 && want("attention"); hd *= 2) {
-            test_attention(bf, hd, 1, 1, 0);
-            test_attention(bf, hd, 0, 0, 0);
-            test_attention(bf, hd, 1, 1, 1);
+            test_attention(bf, hd, 1, 1, 0, 0);
+            test_attention(bf, hd, 0, 0, 0, 0);
+            test_attention(bf, hd, 1, 1, 1, 0);
+            test_attention(bf, hd, 1, 1, 1, 100); /* a sliding window over packed rows */
+            test_attention(bf, hd, 1, 0, 0, 40);
         }
         for (int hd = 64; hd <= 128 && want("attention_blk"); hd *= 2) {
             test_attention_blk_ring(bf, hd);

@@ -116,9 +116,12 @@ static void round_bf(std::vector<float> &x) {
 struct geom {
     int B, S, nh, nkv, causal;
     const int *seg; // [B,S] or NULL
+    int window;     // a sliding window (0: none)
+    int cw() const { return ax_att_causal_arg(causal, window); } // the kernels' causal argument
 };
 static bool vis(const geom &g, int b, int i, int j) {
-    return (!g.causal || j <= i) && (!g.seg || g.seg[(size_t)b * g.S + i] == g.seg[(size_t)b * g.S + j]);
+    return (!g.causal || (j <= i && (g.window <= 0 || i - j < g.window))) &&
+           (!g.seg || g.seg[(size_t)b * g.S + i] == g.seg[(size_t)b * g.S + j]);
 }
 // Key tiles a forward / dQ CTA (query tile qt of row b) may skip: those before the first tile holding a key
 // that one of its queries sees (a query sees itself, so there is one).
@@ -220,17 +223,18 @@ static bool check_family(const char *fam, const geom &g, int hd, const inputs &x
     std::vector<float> oref(nq), lref(nl), dqr(nq), dkr(nk), dvr(nk);
     g_worst = 0;
     ck_attention_fwd_f32(x.q.data(), x.k.data(), x.v.data(), g.seg, oref.data(), lref.data(), g.B, g.S, g.nh, g.nkv,
-                         hd, scale, g.causal);
+                         hd, scale, g.causal, g.window);
     ck_attention_bwd_f32(x.q.data(), x.k.data(), x.v.data(), g.seg, r.o[1].data(), r.lse[1].data(), x.go.data(),
-                         dqr.data(), dkr.data(), dvr.data(), g.B, g.S, g.nh, g.nkv, hd, scale, g.causal);
+                         dqr.data(), dkr.data(), dvr.data(), g.B, g.S, g.nh, g.nkv, hd, scale, g.causal,
+                         g.window);
     if (bf16out) round_bf(oref), round_bf(dqr), round_bf(dkr), round_bf(dvr);
     ok &= compare("out", r.o[1].data(), oref.data(), (int64_t)nq, rt, af);
     ok &= compare("lse", r.lse[1].data(), lref.data(), (int64_t)nl, rt_l, af_l);
     ok &= compare("dq", r.dq[1].data(), dqr.data(), (int64_t)nq, rt, af);
     ok &= compare("dk", r.dk[1].data(), dkr.data(), (int64_t)nk, rt, af);
     ok &= compare("dv", r.dv[1].data(), dvr.data(), (int64_t)nk, rt, af);
-    printf("  %s %s hd%d B=%d S=%d nh=%d nkv=%d causal=%d (worst error %.2f of the tolerance)\n", ok ? "ok  " : "FAIL",
-           fam, hd, g.B, g.S, g.nh, g.nkv, g.causal, g_worst);
+    printf("  %s %s hd%d B=%d S=%d nh=%d nkv=%d causal=%d window=%d (worst error %.2f of the tolerance)\n",
+           ok ? "ok  " : "FAIL", fam, hd, g.B, g.S, g.nh, g.nkv, g.causal, g.window, g_worst);
     return ok;
 }
 
@@ -248,7 +252,7 @@ template <typename T, int HD> static bool run_cuda_core(const geom &g, const inp
     bool ok = run_both("fwd", g, false, 3, [&](int on) {
         emu_launch(gq, AXO_ATT_NT, emu_dyn_smem(), emu_smem_bytes, [&] {
             attn_fwd_body<T, HD>(q.data(), k.data(), v.data(), g.seg, o.data(), lse.data(), g.S, g.nh, g.nkv, scale,
-                                 g.causal);
+                                 g.cw());
         });
         r.o[on] = as_f(o), r.lse[on] = lse;
     });
@@ -257,14 +261,14 @@ template <typename T, int HD> static bool run_cuda_core(const geom &g, const inp
     ok &= run_both("dkdv", g, true, 5, [&](int on) {
         emu_launch(gk, AXO_ATT_NT, emu_dyn_smem(), emu_smem_bytes, [&] {
             attn_bwd_dkdv_body<T, HD>(q.data(), k.data(), v.data(), g.seg, go.data(), r.lse[1].data(), D.data(),
-                                      dk.data(), dv.data(), g.S, g.nh, g.nkv, scale, g.causal);
+                                      dk.data(), dv.data(), g.S, g.nh, g.nkv, scale, g.cw());
         });
         r.dk[on] = as_f(dk), r.dv[on] = as_f(dv);
     });
     ok &= run_both("dq", g, false, 3, [&](int on) {
         emu_launch(gq, AXO_ATT_NT, emu_dyn_smem(), emu_smem_bytes, [&] {
             attn_bwd_dq_body<T, HD>(q.data(), k.data(), v.data(), g.seg, go.data(), r.lse[1].data(), D.data(),
-                                    dq.data(), g.S, g.nh, g.nkv, scale, g.causal);
+                                    dq.data(), g.S, g.nh, g.nkv, scale, g.cw());
         });
         r.dq[on] = as_f(dq);
     });
@@ -285,7 +289,7 @@ template <int HD> static bool run_tc(const geom &g, const inputs &x) {
     bool ok = run_both("fwd", g, false, 2, [&](int on) {
         emu_launch(gq, 128, emu_dyn_smem(), emu_smem_bytes, [&] {
             tc_fwd_body<HD>(q.data(), k.data(), v.data(), g.seg, o.data(), lse.data(), g.S, g.nh, g.nkv, scale,
-                            g.causal);
+                            g.cw());
         });
         r.o[on] = as_f(o), r.lse[on] = lse;
     });
@@ -293,14 +297,14 @@ template <int HD> static bool run_tc(const geom &g, const inputs &x) {
     ok &= run_both("dkdv", g, true, 3, [&](int on) {
         emu_launch(gk, 256, emu_dyn_smem(), emu_smem_bytes, [&] {
             tc_dkdv_body<HD>(q.data(), k.data(), v.data(), g.seg, go.data(), r.lse[1].data(), D.data(), dk.data(),
-                             dv.data(), g.S, g.nh, g.nkv, scale, g.causal);
+                             dv.data(), g.S, g.nh, g.nkv, scale, g.cw());
         });
         r.dk[on] = as_f(dk), r.dv[on] = as_f(dv);
     });
     ok &= run_both("dq", g, false, 2, [&](int on) {
         emu_launch(gq, 128, emu_dyn_smem(), emu_smem_bytes, [&] {
             tc_dq_body<HD>(q.data(), k.data(), v.data(), g.seg, go.data(), r.lse[1].data(), D.data(), dq.data(), g.S,
-                           g.nh, g.nkv, scale, g.causal);
+                           g.nh, g.nkv, scale, g.cw());
         });
         r.dq[on] = as_f(dq);
     });
@@ -321,7 +325,7 @@ template <typename T> static bool run_any(const geom &g, int hd, const inputs &x
     bool ok = run_both("fwd", g, false, 0, [&](int on) {
         emu_launch(gq, 128, nullptr, 0, [&] {
             att_any_fwd_body<T>(q.data(), k.data(), v.data(), g.seg, o.data(), lse.data(), B, g.S, g.nh, g.nkv, hd,
-                                scale, g.causal);
+                                scale, g.cw());
         });
         r.o[on] = as_f(o), r.lse[on] = lse;
     });
@@ -329,14 +333,14 @@ template <typename T> static bool run_any(const geom &g, int hd, const inputs &x
     ok &= run_both("dkdv", g, true, 0, [&](int on) {
         emu_launch(gk, 128, nullptr, 0, [&] {
             att_any_dkdv_body<T>(q.data(), k.data(), v.data(), g.seg, oi.data(), r.lse[1].data(), go.data(),
-                                 dk.data(), dv.data(), B, g.S, g.nh, g.nkv, hd, scale, g.causal);
+                                 dk.data(), dv.data(), B, g.S, g.nh, g.nkv, hd, scale, g.cw());
         });
         r.dk[on] = as_f(dk), r.dv[on] = as_f(dv);
     });
     ok &= run_both("dq", g, false, 0, [&](int on) {
         emu_launch(gq, 128, nullptr, 0, [&] {
             att_any_dq_body<T>(q.data(), k.data(), v.data(), g.seg, oi.data(), r.lse[1].data(), go.data(), dq.data(),
-                               B, g.S, g.nh, g.nkv, hd, scale, g.causal);
+                               B, g.S, g.nh, g.nkv, hd, scale, g.cw());
         });
         r.dq[on] = as_f(dq);
     });
@@ -349,6 +353,7 @@ enum { FAM_CUDA_F32, FAM_CUDA_BF16, FAM_TC, FAM_ANY_F32, FAM_ANY_BF16 };
 struct tcase {
     int fam, hd, B, S, nh, nkv, causal, use_seg;
     int kinds[4]; // segmentation of row b: kinds[b]
+    int window = 0; // a sliding window (0: none)
 };
 
 static void run_case(const tcase &c) {
@@ -362,7 +367,7 @@ static void run_case(const tcase &c) {
                c.use_seg ? nseg : 1);
     }
     printf("\n");
-    const geom g{c.B, c.S, c.nh, c.nkv, c.causal, c.use_seg ? seg.data() : nullptr};
+    const geom g{c.B, c.S, c.nh, c.nkv, c.causal, c.use_seg ? seg.data() : nullptr, c.window};
     const bool bf16 = c.fam == FAM_CUDA_BF16 || c.fam == FAM_TC || c.fam == FAM_ANY_BF16;
     const inputs x = make_inputs(g, c.hd, bf16);
     bool ok = false;
@@ -418,10 +423,16 @@ int main() {
         // attention_any (head_dim 32): per-thread segment ranges
         {FAM_ANY_F32, 32, 2, 300, 4, 2, 1, 1, {SEG_UNEVEN, SEG_TILES}},
         {FAM_ANY_BF16, 32, 2, 200, 2, 1, 0, 1, {SEG_GAPS, SEG_SINGLETONS}},
+        // sliding windows: tiles before the window (fwd, dQ) and after it (dK/dV) skipped too, with and without seg
+        {FAM_CUDA_F32, 64, 2, 420, 2, 1, 1, 1, {SEG_UNEVEN, SEG_ONE}, 100},
+        {FAM_CUDA_BF16, 128, 1, 300, 2, 1, 1, 0, {SEG_ONE}, 64},
+        {FAM_TC, 64, 2, 448, 2, 1, 1, 1, {SEG_TILES, SEG_ONE}, 130},
+        {FAM_TC, 128, 1, 200, 2, 2, 1, 0, {SEG_ONE}, 2},
+        {FAM_ANY_F32, 32, 2, 300, 4, 2, 1, 1, {SEG_UNEVEN, SEG_ONE}, 90},
     };
     emu.policy = 1; // lowest thread first: warps run apart as far as the barriers let them
 #ifdef AXO_EMU_QUICK
-    for (int i : {2, 8, 11}) run_case(cases[i]); /* sanitizer builds run ~30x slower: one short row per family */
+    for (int i : {2, 8, 11, 15}) run_case(cases[i]); /* sanitizer builds run ~30x slower: one short row per family */
 #else
     for (const tcase &c : cases) run_case(c);
     emu.policy = 2; // and the other way round, on the tensor-core pipeline

@@ -40,6 +40,7 @@ static bool compare(const char *what, const float *got, const float *ref, int64_
 
 struct tc_case {
     int B, S, nh, nkv, hd, causal, seg, misalign;
+    int window = 0; // a sliding window (0: none): the kernels get ax_att_causal_arg(causal, window)
 };
 
 template <int HD> static void run(const tc_case &c) {
@@ -63,12 +64,13 @@ template <int HD> static void run(const tc_case &c) {
     const int *sg = c.seg ? seg.data() : nullptr;
     const bf *qp = q.data() + off, *kp = k.data() + off, *vp = v.data() + off, *gp = go.data() + off;
 
+    const int cw = ax_att_causal_arg(c.causal, c.window);
     ck_attention_fwd_f32(qf.data(), kf.data(), vf.data(), sg, oref.data(), lref.data(), B, S, nh, nkv, HD, scale,
-                         c.causal);
+                         c.causal, c.window);
     const emu_dim3 gq{(unsigned)((S + 63) / 64), (unsigned)nh, (unsigned)B};
     const emu_dim3 gk{(unsigned)((S + 63) / 64), (unsigned)nkv, (unsigned)B};
     emu_launch(gq, 128, emu_dyn_smem(), emu_smem_bytes, [&] {
-        tc_fwd_body<HD>(qp, kp, vp, sg, o.data(), lse.data(), S, nh, nkv, scale, c.causal);
+        tc_fwd_body<HD>(qp, kp, vp, sg, o.data(), lse.data(), S, nh, nkv, scale, cw);
     });
     for (int64_t i = 0; i < nq; i++) of[(size_t)i] = __bfloat162float(o[(size_t)i]);
     bool ok = compare("out", of.data(), oref.data(), nq, 1.6e-2, 1e-2);
@@ -84,12 +86,12 @@ template <int HD> static void run(const tc_case &c) {
                 D[((size_t)b * nh + h) * S + i] = s;
             }
     ck_attention_bwd_f32(qf.data(), kf.data(), vf.data(), sg, of.data(), lse.data(), gf.data(), dqr.data(),
-                         dkr.data(), dvr.data(), B, S, nh, nkv, HD, scale, c.causal);
+                         dkr.data(), dvr.data(), B, S, nh, nkv, HD, scale, c.causal, c.window);
     emu_launch(gk, 256, emu_dyn_smem(), emu_smem_bytes, [&] {
-        tc_dkdv_body<HD>(qp, kp, vp, sg, gp, lse.data(), D.data(), dk.data(), dv.data(), S, nh, nkv, scale, c.causal);
+        tc_dkdv_body<HD>(qp, kp, vp, sg, gp, lse.data(), D.data(), dk.data(), dv.data(), S, nh, nkv, scale, cw);
     });
     emu_launch(gq, 128, emu_dyn_smem(), emu_smem_bytes, [&] {
-        tc_dq_body<HD>(qp, kp, vp, sg, gp, lse.data(), D.data(), dq.data(), S, nh, nkv, scale, c.causal);
+        tc_dq_body<HD>(qp, kp, vp, sg, gp, lse.data(), D.data(), dq.data(), S, nh, nkv, scale, cw);
     });
     for (int64_t i = 0; i < nq; i++) dqf[(size_t)i] = __bfloat162float(dq[(size_t)i]);
     for (int64_t i = 0; i < nk; i++) dkf[(size_t)i] = __bfloat162float(dk[(size_t)i]);
@@ -97,8 +99,8 @@ template <int HD> static void run(const tc_case &c) {
     ok &= compare("dq", dqf.data(), dqr.data(), nq, 1.6e-2, 1e-2);
     ok &= compare("dk", dkf.data(), dkr.data(), nk, 1.6e-2, 1e-2);
     ok &= compare("dv", dvf.data(), dvr.data(), nk, 1.6e-2, 1e-2);
-    printf("  %s hd%d B=%d S=%d nh=%d nkv=%d causal=%d seg=%d%s\n", ok ? "ok  " : "FAIL", HD, B, S, nh, nkv, c.causal,
-           c.seg, c.misalign ? " (unaligned: plain loads)" : "");
+    printf("  %s hd%d B=%d S=%d nh=%d nkv=%d causal=%d window=%d seg=%d%s\n", ok ? "ok  " : "FAIL", HD, B, S, nh, nkv,
+           c.causal, c.window, c.seg, c.misalign ? " (unaligned: plain loads)" : "");
     g_fail += !ok;
 }
 
@@ -111,6 +113,7 @@ template <int HD> static void run(const tc_case &c) {
 enum { BLK_POS = 0, BLK_ZZ01, BLK_ZZ10, BLK_RANDOM };
 struct blk_case {
     int B, Sq, Sk, nh, nkv, hd, causal, seg, layout, misalign;
+    int window = 0; // a sliding window over token indices (0: none)
 };
 static const char *blk_layout_name[] = {"idx NULL (position)", "zigzag q rank 0 / k rank 1",
                                         "zigzag q rank 1 / k rank 0", "random index subsets"};
@@ -157,12 +160,13 @@ template <int HD> static void run_blk(const blk_case &c) {
     const int *iq = c.layout == BLK_POS ? nullptr : idxq.data(), *ik = c.layout == BLK_POS ? nullptr : idxk.data();
     const bf *qp = q.data() + off, *kp = k.data() + off, *vp = v.data() + off, *gp = go.data() + off;
 
+    const int cw = ax_att_causal_arg(c.causal, c.window);
     ck_attention_blk_fwd_f32(qf.data(), kf.data(), vf.data(), sq, sk, iq, ik, oref.data(), lref.data(), B, Sq, Sk, nh,
-                             nkv, HD, scale, c.causal);
+                             nkv, HD, scale, c.causal, c.window);
     const emu_dim3 gq{(unsigned)((Sq + 63) / 64), (unsigned)nh, (unsigned)B};
     const emu_dim3 gk{(unsigned)((Sk + 63) / 64), (unsigned)nkv, (unsigned)B};
     emu_launch(gq, 128, emu_dyn_smem(), emu_smem_bytes, [&] {
-        tcb_fwd_body<HD>(qp, kp, vp, sq, sk, iq, ik, of.data(), lse.data(), Sq, Sk, nh, nkv, scale, c.causal);
+        tcb_fwd_body<HD>(qp, kp, vp, sq, sk, iq, ik, of.data(), lse.data(), Sq, Sk, nh, nkv, scale, cw);
     });
     bool ok = compare("out", of.data(), oref.data(), nq, 1.6e-2, 1e-2);
     ok &= compare("lse", lse.data(), lref.data(), nl, 1e-4, 2e-5);
@@ -179,14 +183,15 @@ template <int HD> static void run_blk(const blk_case &c) {
                 D[((size_t)b * nh + h) * Sq + i] = s;
             }
     ck_attention_blk_bwd_f32(qf.data(), kf.data(), vf.data(), sq, sk, iq, ik, mof.data(), ml.data(), gf.data(),
-                             dqr.data(), dkr.data(), dvr.data(), B, Sq, Sk, nh, nkv, HD, scale, c.causal);
+                             dqr.data(), dkr.data(), dvr.data(), B, Sq, Sk, nh, nkv, HD, scale, c.causal,
+                             c.window);
     emu_launch(gk, 256, emu_dyn_smem(), emu_smem_bytes, [&] {
         tcb_dkdv_body<HD>(qp, kp, vp, sq, sk, iq, ik, gp, ml.data(), D.data(), dk.data(), dv.data(), Sq, Sk, nh, nkv,
-                          scale, c.causal);
+                          scale, cw);
     });
     emu_launch(gq, 128, emu_dyn_smem(), emu_smem_bytes, [&] {
         tcb_dq_body<HD>(qp, kp, vp, sq, sk, iq, ik, gp, ml.data(), D.data(), dq.data(), Sq, Sk, nh, nkv, scale,
-                        c.causal);
+                        cw);
     });
     ok &= compare("dq", dq.data(), dqr.data(), nq, 1.6e-2, 1e-2);
     ok &= compare("dk", dk.data(), dkr.data(), nk, 1.6e-2, 1e-2);
@@ -196,7 +201,8 @@ template <int HD> static void run_blk(const blk_case &c) {
     auto vis = [&](int b, int i, int j) {
         const size_t a = (size_t)b * Sq + (size_t)i, e = (size_t)b * Sk + (size_t)j;
         if (sq && sq[a] != sk[e]) return false;
-        return !c.causal || (iq ? ik[e] <= iq[a] : j <= i);
+        const int d = iq ? iq[a] - ik[e] : i - j;
+        return !c.causal || (d >= 0 && (c.window <= 0 || d < c.window));
     };
     int blind_rows = 0, unseen_keys = 0, bad0 = 0;
     for (int b = 0; b < B; b++) {
@@ -226,8 +232,8 @@ template <int HD> static void run_blk(const blk_case &c) {
            bad0 ? "FAIL" : "ok", blind_rows, unseen_keys);
     if (bad0) printf("    %d elements not exactly 0 / -inf\n", bad0);
     ok &= bad0 == 0;
-    printf("  %s block hd%d B=%d Sq=%d Sk=%d nh=%d nkv=%d (group %d) causal=%d seg=%d, %s%s\n", ok ? "ok  " : "FAIL",
-           HD, B, Sq, Sk, nh, nkv, grp, c.causal, c.seg, blk_layout_name[c.layout],
+    printf("  %s block hd%d B=%d Sq=%d Sk=%d nh=%d nkv=%d (group %d) causal=%d window=%d seg=%d, %s%s\n",
+           ok ? "ok  " : "FAIL", HD, B, Sq, Sk, nh, nkv, grp, c.causal, c.window, c.seg, blk_layout_name[c.layout],
            c.misalign ? " (unaligned: plain loads)" : "");
     g_fail += !ok;
 }
@@ -236,6 +242,8 @@ int main() {
     const tc_case cases[] = {
         {2, 150, 4, 2, 64, 1, 1, 0}, {2, 150, 4, 2, 128, 1, 1, 0}, {1, 97, 2, 1, 64, 0, 0, 0},
         {1, 130, 4, 1, 128, 0, 1, 0}, {1, 64, 2, 2, 64, 1, 0, 0}, {1, 150, 2, 1, 64, 1, 1, 1},
+        // sliding windows: key tiles before the window and query tiles after it are skipped
+        {1, 300, 4, 2, 64, 1, 1, 0, 100}, {1, 200, 2, 1, 128, 1, 0, 0, 70}, {1, 150, 2, 1, 64, 1, 0, 0, 2},
     };
     const char *pol[] = {"round robin", "lowest thread first", "highest thread first"};
 #ifdef AXO_EMU_QUICK
@@ -258,6 +266,7 @@ int main() {
         {2, 140, 140, 4, 2, 64, 1, 1, BLK_ZZ01, 0},  {1, 140, 140, 4, 1, 128, 1, 1, BLK_ZZ10, 0},
         {1, 100, 170, 4, 2, 64, 1, 1, BLK_RANDOM, 0}, {1, 150, 90, 2, 1, 128, 1, 0, BLK_RANDOM, 0},
         {1, 97, 97, 2, 1, 64, 1, 1, BLK_POS, 0},      {1, 90, 130, 2, 2, 64, 0, 1, BLK_RANDOM, 0},
+        {1, 140, 140, 4, 2, 64, 1, 1, BLK_ZZ10, 0, 50}, {1, 100, 170, 4, 2, 64, 1, 0, BLK_RANDOM, 0, 40},
         {1, 75, 130, 2, 1, 64, 1, 1, BLK_RANDOM, 1},
     };
 #ifdef AXO_EMU_QUICK

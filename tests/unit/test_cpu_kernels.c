@@ -225,39 +225,39 @@ static void time_matmul(void) {
 typedef struct {
     double *x, *w, *wy;
     int64_t R, H;
-    double eps;
+    double eps, offset; /* offset 1: Gemma's (1 + w) */
 } rms_ctx;
 static double rms_loss(void *p) {
     rms_ctx *c = p;
     double *y = dzeros(c->R * c->H);
-    ck_rmsnorm_fwd_f64(c->x, c->w, y, c->R, c->H, c->eps);
+    ck_rmsnorm_fwd_f64(c->x, c->w, y, c->R, c->H, c->eps, c->offset);
     double L = dotd(y, c->wy, c->R * c->H);
     free(y);
     return L;
 }
-static void test_rmsnorm(void) {
-    rms_ctx c = {.R = 5, .H = 24, .eps = 1e-6};
+static void test_rmsnorm(double offset) {
+    rms_ctx c = {.R = 5, .H = 24, .eps = 1e-6, .offset = offset};
     int64_t n = c.R * c.H;
     c.x = dvec(n, 2.0), c.w = dvec(c.H, 1.0), c.wy = dvec(n, 1.0);
     double *dx = dzeros(n), *dw = dzeros(c.H);
-    ck_rmsnorm_bwd_f64(c.x, c.w, c.wy, dx, dw, c.R, c.H, c.eps);
+    ck_rmsnorm_bwd_f64(c.x, c.w, c.wy, dx, dw, c.R, c.H, c.eps, c.offset);
     check_grad("rmsnorm dx", rms_loss, &c, c.x, n, dx);
     check_grad("rmsnorm dw", rms_loss, &c, c.w, c.H, dw);
     /* forward against the formula */
     double *y = dzeros(n);
-    ck_rmsnorm_fwd_f64(c.x, c.w, y, c.R, c.H, c.eps);
+    ck_rmsnorm_fwd_f64(c.x, c.w, y, c.R, c.H, c.eps, c.offset);
     double ss = 0;
     for (int64_t h = 0; h < c.H; h++) ss += c.x[h] * c.x[h];
-    CHECK_NEAR(y[3], c.w[3] * c.x[3] / sqrt(ss / c.H + c.eps), 1e-14, 0);
+    CHECK_NEAR(y[3], (offset + c.w[3]) * c.x[3] / sqrt(ss / c.H + c.eps), 1e-14, 0);
     /* f32 vs f64 */
     round_to_f32(c.x, n), round_to_f32(c.w, c.H), round_to_f32(c.wy, n);
-    ck_rmsnorm_fwd_f64(c.x, c.w, y, c.R, c.H, c.eps);
+    ck_rmsnorm_fwd_f64(c.x, c.w, y, c.R, c.H, c.eps, c.offset);
     memset(dw, 0, sizeof(double) * (size_t)c.H);
-    ck_rmsnorm_bwd_f64(c.x, c.w, c.wy, dx, dw, c.R, c.H, c.eps);
+    ck_rmsnorm_bwd_f64(c.x, c.w, c.wy, dx, dw, c.R, c.H, c.eps, c.offset);
     float *xf = tof(c.x, n), *wf = tof(c.w, c.H), *dyf = tof(c.wy, n), *yf = fzeros(n), *dxf = fzeros(n),
           *dwf = fzeros(c.H);
-    ck_rmsnorm_fwd_f32(xf, wf, yf, c.R, c.H, c.eps);
-    ck_rmsnorm_bwd_f32(xf, wf, dyf, dxf, dwf, c.R, c.H, c.eps);
+    ck_rmsnorm_fwd_f32(xf, wf, yf, c.R, c.H, c.eps, c.offset);
+    ck_rmsnorm_bwd_f32(xf, wf, dyf, dxf, dwf, c.R, c.H, c.eps, c.offset);
     CHECK_REL32(yf, y, n, 1e-5, "rmsnorm fwd");
     CHECK_REL32(dxf, dx, n, 1e-5, "rmsnorm dx");
     CHECK_REL32(dwf, dw, c.H, 1e-5, "rmsnorm dw");
@@ -361,12 +361,14 @@ typedef struct {
     int64_t B, S, nh, nkv, hd;
     double scale;
     int causal;
+    int64_t window; /* sliding window (0: none) */
 } att_ctx;
 static double att_loss(void *p) {
     att_ctx *c = p;
     int64_t n = c->B * c->S * c->nh * c->hd;
     double *o = dzeros(n), *lse = dzeros(c->B * c->nh * c->S);
-    ck_attention_fwd_f64(c->q, c->k, c->v, c->seg, o, lse, c->B, c->S, c->nh, c->nkv, c->hd, c->scale, c->causal);
+    ck_attention_fwd_f64(c->q, c->k, c->v, c->seg, o, lse, c->B, c->S, c->nh, c->nkv, c->hd, c->scale, c->causal,
+                         c->window);
     double L = dotd(o, c->wy, n);
     free(o), free(lse);
     return L;
@@ -379,7 +381,8 @@ static void naive_attention(const att_ctx *c, double *out, double *lse) {
     for (int64_t b = 0; b < c->B; b++) {
         for (int64_t i = 0; i < S; i++)
             for (int64_t j = 0; j < S; j++)
-                mask[i * S + j] = (!c->causal || j <= i) && (!c->seg || c->seg[b * S + i] == c->seg[b * S + j]);
+                mask[i * S + j] = (!c->causal || (j <= i && (c->window <= 0 || i - j < c->window))) &&
+                                 (!c->seg || c->seg[b * S + i] == c->seg[b * S + j]);
         for (int64_t h = 0; h < c->nh; h++)
             for (int64_t i = 0; i < S; i++) {
                 double mx = -INFINITY;
@@ -415,18 +418,19 @@ static void att_setup(att_ctx *c, double amp) {
 static void att_free(att_ctx *c) { free(c->q), free(c->k), free(c->v), free(c->wy), free(c->seg); }
 
 static void test_attention(void) {
-    for (int causal = 1; causal >= 0; causal--) {
+    for (int mode = 0; mode < 3; mode++) { /* causal, not causal, causal with a sliding window */
+        const int causal = mode != 1;
         /* finite differences: B=2, S=12, GQA nh=4 nkv=2, two segments in row 0 */
-        att_ctx c = {.B = 2, .S = 12, .nh = 4, .nkv = 2, .hd = 8, .causal = causal};
+        att_ctx c = {.B = 2, .S = 12, .nh = 4, .nkv = 2, .hd = 8, .causal = causal, .window = mode == 2 ? 3 : 0};
         c.scale = 1.0 / sqrt((double)c.hd);
         att_setup(&c, 1.5);
         int64_t nq = c.B * c.S * c.nh * c.hd, nk = c.B * c.S * c.nkv * c.hd;
         double *o = dzeros(nq), *lse = dzeros(c.B * c.nh * c.S);
         double *dq = dzeros(nq), *dk = dzeros(nk), *dv = dzeros(nk);
-        ck_attention_fwd_f64(c.q, c.k, c.v, c.seg, o, lse, c.B, c.S, c.nh, c.nkv, c.hd, c.scale, c.causal);
+        ck_attention_fwd_f64(c.q, c.k, c.v, c.seg, o, lse, c.B, c.S, c.nh, c.nkv, c.hd, c.scale, c.causal, c.window);
         ck_attention_bwd_f64(c.q, c.k, c.v, c.seg, o, lse, c.wy, dq, dk, dv, c.B, c.S, c.nh, c.nkv, c.hd, c.scale,
-                             c.causal);
-        const char *tag = causal ? "causal" : "non-causal";
+                             c.causal, c.window);
+        const char *tag = mode == 2 ? "sliding window" : causal ? "causal" : "non-causal";
         char what[64];
         snprintf(what, sizeof what, "attention dq (%s)", tag);
         check_grad(what, att_loss, &c, c.q, nq, dq);
@@ -435,13 +439,13 @@ static void test_attention(void) {
         snprintf(what, sizeof what, "attention dv (%s)", tag);
         check_grad(what, att_loss, &c, c.v, nk, dv);
         /* a perturbation of a key in the other segment must not move the query */
-        if (causal) {
+        if (mode == 0) {
             double o0 = o[((0 * c.S + 1) * c.nh + 0) * c.hd];
             c.k[((0 * c.S + 0) * c.nkv) * c.hd] += 0.0; /* same segment: key 0 */
             c.k[((0 * c.S + 8) * c.nkv) * c.hd] += 1.0; /* segment 9, after query 1 anyway */
             c.v[((0 * c.S + 6) * c.nkv) * c.hd] += 1.0; /* segment 9 */
             double *o2 = dzeros(nq), *l2 = dzeros(c.B * c.nh * c.S);
-            ck_attention_fwd_f64(c.q, c.k, c.v, c.seg, o2, l2, c.B, c.S, c.nh, c.nkv, c.hd, c.scale, 1);
+            ck_attention_fwd_f64(c.q, c.k, c.v, c.seg, o2, l2, c.B, c.S, c.nh, c.nkv, c.hd, c.scale, 1, 0);
             CHECK(o2[((0 * c.S + 1) * c.nh + 0) * c.hd] == o0);
             free(o2), free(l2);
         }
@@ -449,7 +453,7 @@ static void test_attention(void) {
         att_free(&c);
 
         /* forward vs naive, S = 150 > 2 key blocks (online rescaling), then f32 vs f64 */
-        att_ctx d = {.B = 2, .S = 150, .nh = 4, .nkv = 2, .hd = 16, .causal = causal};
+        att_ctx d = {.B = 2, .S = 150, .nh = 4, .nkv = 2, .hd = 16, .causal = causal, .window = mode == 2 ? 70 : 0};
         d.scale = 1.0 / sqrt((double)d.hd);
         att_setup(&d, 2.0);
         for (int64_t i = 0; i < d.S; i++) /* make later keys dominate so the running max moves */
@@ -459,19 +463,19 @@ static void test_attention(void) {
         round_to_f32(d.q, nq), round_to_f32(d.k, nk), round_to_f32(d.v, nk), round_to_f32(d.wy, nq);
         double *on = dzeros(nq), *ln = dzeros(nl), *od = dzeros(nq), *ld = dzeros(nl);
         naive_attention(&d, on, ln);
-        ck_attention_fwd_f64(d.q, d.k, d.v, d.seg, od, ld, d.B, d.S, d.nh, d.nkv, d.hd, d.scale, d.causal);
+        ck_attention_fwd_f64(d.q, d.k, d.v, d.seg, od, ld, d.B, d.S, d.nh, d.nkv, d.hd, d.scale, d.causal, d.window);
         snprintf(what, sizeof what, "attention out vs naive (%s)", tag);
         CHECK_REL64(od, on, nq, 1e-13, what);
         snprintf(what, sizeof what, "attention lse vs naive (%s)", tag);
         CHECK_REL64(ld, ln, nl, 1e-13, what);
         float *qf = tof(d.q, nq), *kf = tof(d.k, nk), *vf = tof(d.v, nk), *dof = tof(d.wy, nq);
         float *of = fzeros(nq), *lf = fzeros(nl), *dqf = fzeros(nq), *dkf = fzeros(nk), *dvf = fzeros(nk);
-        ck_attention_fwd_f32(qf, kf, vf, d.seg, of, lf, d.B, d.S, d.nh, d.nkv, d.hd, d.scale, d.causal);
+        ck_attention_fwd_f32(qf, kf, vf, d.seg, of, lf, d.B, d.S, d.nh, d.nkv, d.hd, d.scale, d.causal, d.window);
         double *dqd = dzeros(nq), *dkd = dzeros(nk), *dvd = dzeros(nk);
         ck_attention_bwd_f64(d.q, d.k, d.v, d.seg, od, ld, d.wy, dqd, dkd, dvd, d.B, d.S, d.nh, d.nkv, d.hd, d.scale,
-                             d.causal);
+                             d.causal, d.window);
         ck_attention_bwd_f32(qf, kf, vf, d.seg, of, lf, dof, dqf, dkf, dvf, d.B, d.S, d.nh, d.nkv, d.hd, d.scale,
-                             d.causal);
+                             d.causal, d.window);
         CHECK_REL32(of, od, nq, 1e-5, "attention out");
         CHECK_REL32(lf, ld, nl, 1e-5, "attention lse");
         CHECK_REL32(dqf, dqd, nq, 1e-5, "attention dq");
@@ -488,9 +492,9 @@ static void test_attention(void) {
  * kernels start each query's key loop at its sequence's first token; the same partition labelled so that the ids
  * decrease takes the full loops. Both must agree to the bit (the skipped keys are masked ones), and with the naive
  * masked softmax. */
-static void test_attention_packed_skip(void) {
+static void test_attention_packed_skip(int64_t window) {
     static const int lens[] = {1, 5, 37, 63, 64, 65, 100, 2, 64};
-    att_ctx c = {.B = 2, .S = 480, .nh = 4, .nkv = 2, .hd = 8, .causal = 1};
+    att_ctx c = {.B = 2, .S = 480, .nh = 4, .nkv = 2, .hd = 8, .causal = 1, .window = window};
     c.scale = 1.0 / sqrt((double)c.hd);
     att_setup(&c, 2.0);
     int32_t *down = malloc(sizeof(int32_t) * (size_t)(c.B * c.S));
@@ -509,12 +513,12 @@ static void test_attention_packed_skip(void) {
         const int32_t *seg = w ? down : c.seg;
         o[w] = dzeros(nq), l[w] = dzeros(nl), dq[w] = dzeros(nq), dk[w] = dzeros(nk), dv[w] = dzeros(nk);
         of[w] = fzeros(nq), lf[w] = fzeros(nl), dqf[w] = fzeros(nq), dkf[w] = fzeros(nk), dvf[w] = fzeros(nk);
-        ck_attention_fwd_f64(c.q, c.k, c.v, seg, o[w], l[w], c.B, c.S, c.nh, c.nkv, c.hd, c.scale, 1);
+        ck_attention_fwd_f64(c.q, c.k, c.v, seg, o[w], l[w], c.B, c.S, c.nh, c.nkv, c.hd, c.scale, 1, window);
         ck_attention_bwd_f64(c.q, c.k, c.v, seg, o[w], l[w], c.wy, dq[w], dk[w], dv[w], c.B, c.S, c.nh, c.nkv, c.hd,
-                             c.scale, 1);
-        ck_attention_fwd_f32(qf, kf, vf, seg, of[w], lf[w], c.B, c.S, c.nh, c.nkv, c.hd, c.scale, 1);
+                             c.scale, 1, window);
+        ck_attention_fwd_f32(qf, kf, vf, seg, of[w], lf[w], c.B, c.S, c.nh, c.nkv, c.hd, c.scale, 1, window);
         ck_attention_bwd_f32(qf, kf, vf, seg, of[w], lf[w], dof, dqf[w], dkf[w], dvf[w], c.B, c.S, c.nh, c.nkv, c.hd,
-                             c.scale, 1);
+                             c.scale, 1, window);
     }
     CHECK(!memcmp(o[0], o[1], sizeof(double) * (size_t)nq) && !memcmp(l[0], l[1], sizeof(double) * (size_t)nl));
     CHECK(!memcmp(dq[0], dq[1], sizeof(double) * (size_t)nq) && !memcmp(dk[0], dk[1], sizeof(double) * (size_t)nk) &&
@@ -543,14 +547,14 @@ typedef struct {
  * chunks r and 2P-1-r), compute every (query rank, key rank) block, merge
  * the forward partials by online softmax and sum the backward partials:
  * the result equals whole-row attention (f64, to rounding). */
-static void test_attention_blocks(void) {
-    att_ctx c = {.B = 2, .S = 12, .nh = 4, .nkv = 2, .hd = 8, .scale = 0.4, .causal = 1};
+static void test_attention_blocks(int64_t window) {
+    att_ctx c = {.B = 2, .S = 12, .nh = 4, .nkv = 2, .hd = 8, .scale = 0.4, .causal = 1, .window = window};
     att_setup(&c, 1.5);
     const int64_t P = 3, Sl = c.S / P, ch = c.S / (2 * P), B = c.B, nh = c.nh, nkv = c.nkv, hd = c.hd, S = c.S;
     int64_t nq = B * S * nh * hd, nk = B * S * nkv * hd;
     double *o = dzeros(nq), *lse = dzeros(B * nh * S), *dq = dzeros(nq), *dk = dzeros(nk), *dv = dzeros(nk);
-    ck_attention_fwd_f64(c.q, c.k, c.v, c.seg, o, lse, B, S, nh, nkv, hd, c.scale, 1);
-    ck_attention_bwd_f64(c.q, c.k, c.v, c.seg, o, lse, c.wy, dq, dk, dv, B, S, nh, nkv, hd, c.scale, 1);
+    ck_attention_fwd_f64(c.q, c.k, c.v, c.seg, o, lse, B, S, nh, nkv, hd, c.scale, 1, window);
+    ck_attention_bwd_f64(c.q, c.k, c.v, c.seg, o, lse, c.wy, dq, dk, dv, B, S, nh, nkv, hd, c.scale, 1, window);
     /* per rank: local copies of q, k, v, seg, idx, out, lse, dout */
     double *lq[3], *lk[3], *lv[3], *lo[3], *ll[3], *ldo[3];
     int32_t *lseg[3], *lidx[3];
@@ -581,7 +585,7 @@ static void test_attention_blocks(void) {
         for (int64_t st = 0; st < P; st++) { /* the ring's order: own block, then r-1, r-2, ... */
             int64_t s = (r - st + P) % P;
             ck_attention_blk_fwd_f64(lq[r], lk[s], lv[s], lseg[r], lseg[s], lidx[r], lidx[s], bo, bl, B, Sl, Sl, nh, nkv,
-                                     hd, c.scale, 1);
+                                     hd, c.scale, 1, window);
             for (int64_t i = 0; i < nll; i++) empty_rows += bl[i] == -INFINITY;
             if (st == 0) {
                 memcpy(mo, bo, sizeof(double) * (size_t)nql), memcpy(ml, bl, sizeof(double) * (size_t)nll);
@@ -590,7 +594,7 @@ static void test_attention_blocks(void) {
                 memcpy(mo, t1, sizeof(double) * (size_t)nql), memcpy(ml, t2, sizeof(double) * (size_t)nll);
             }
             ck_attention_blk_bwd_f64(lq[r], lk[s], lv[s], lseg[r], lseg[s], lidx[r], lidx[s], lo[r], ll[r], ldo[r], gq, gk,
-                                     gv, B, Sl, Sl, nh, nkv, hd, c.scale, 1);
+                                     gv, B, Sl, Sl, nh, nkv, hd, c.scale, 1, window);
             for (int64_t i = 0; i < nql; i++) sq[r][i] += gq[i];
             for (int64_t i = 0; i < nkl; i++) sk[s][i] += gk[i], sv[s][i] += gv[i];
         }
@@ -651,6 +655,45 @@ static void test_swiglu(void) {
     CHECK_REL32(yf, y, c.n, 1e-6, "swiglu fwd");
     CHECK_REL32(dgf, dg, c.n, 1e-6, "swiglu dg");
     CHECK_REL32(duf, du, c.n, 1e-6, "swiglu du");
+    free(c.g), free(c.u), free(c.wy), free(dg), free(du), free(y), free(gf), free(uf), free(dyf), free(yf), free(dgf),
+        free(duf);
+}
+
+/* ---- geglu (Gemma's tanh GELU) ---------------------------------------------- */
+static double gg_loss(void *p) {
+    sw_ctx *c = p;
+    double *y = dzeros(c->n);
+    ck_geglu_fwd_f64(c->g, c->u, y, c->n);
+    double L = dotd(y, c->wy, c->n);
+    free(y);
+    return L;
+}
+static void test_geglu(void) {
+    sw_ctx c = {.n = 301};
+    c.g = dvec(c.n, 6.0), c.u = dvec(c.n, 1.0), c.wy = dvec(c.n, 1.0);
+    double *dg = dzeros(c.n), *du = dzeros(c.n), *y = dzeros(c.n);
+    ck_geglu_bwd_f64(c.g, c.u, c.wy, dg, du, c.n);
+    check_grad("geglu dg", gg_loss, &c, c.g, c.n, dg);
+    check_grad("geglu du", gg_loss, &c, c.u, c.n, du);
+    ck_geglu_fwd_f64(c.g, c.u, y, c.n);
+    /* torch.nn.functional.gelu(x, approximate="tanh") at a few points (computed in float64) */
+    static const double xs[] = {-3.0, -0.5, 0.0, 0.7, 2.5}, gelu[] = {-0.0036373920817729943, -0.15428599017485606,
+                                                                     0.0, 0.5305701347051167, 2.484915733910001};
+    for (int i = 0; i < 5; i++) {
+        double one = 1.0, out;
+        ck_geglu_fwd_f64(&xs[i], &one, &out, 1);
+        CHECK_NEAR(out, gelu[i], 1e-15, 1e-15);
+    }
+    round_to_f32(c.g, c.n), round_to_f32(c.u, c.n), round_to_f32(c.wy, c.n);
+    ck_geglu_fwd_f64(c.g, c.u, y, c.n);
+    ck_geglu_bwd_f64(c.g, c.u, c.wy, dg, du, c.n);
+    float *gf = tof(c.g, c.n), *uf = tof(c.u, c.n), *dyf = tof(c.wy, c.n), *yf = fzeros(c.n), *dgf = fzeros(c.n),
+          *duf = fzeros(c.n);
+    ck_geglu_fwd_f32(gf, uf, yf, c.n);
+    ck_geglu_bwd_f32(gf, uf, dyf, dgf, duf, c.n);
+    CHECK_REL32(yf, y, c.n, 1e-6, "geglu fwd");
+    CHECK_REL32(dgf, dg, c.n, 1e-6, "geglu dg");
+    CHECK_REL32(duf, du, c.n, 1e-6, "geglu du");
     free(c.g), free(c.u), free(c.wy), free(dg), free(du), free(y), free(gf), free(uf), free(dyf), free(yf), free(dgf),
         free(duf);
 }
@@ -1427,13 +1470,17 @@ int main(void) {
     test_round_sr_lanes();
     test_matmul_forward();
     test_matmul_grad();
-    test_rmsnorm();
+    test_rmsnorm(0);
+    test_rmsnorm(1); /* Gemma3RMSNorm: (1 + w) */
     test_rope();
     test_rope_inv_freq();
     test_attention();
-    test_attention_packed_skip();
-    test_attention_blocks();
+    test_attention_packed_skip(0);
+    test_attention_packed_skip(50); /* a sliding window: its own start of the key loop */
+    test_attention_blocks(0);
+    test_attention_blocks(4); /* a sliding window over the zigzag split */
     test_swiglu();
+    test_geglu();
     test_embedding();
     test_cross_entropy();
     test_linear_cross_entropy();

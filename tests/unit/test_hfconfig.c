@@ -273,6 +273,25 @@ static void test_defaults_and_variants(void) {
     mfree(&r);
     mload(&r, model_dir("MistralForCausalLM", BASE, "\"sliding_window\": 4096"));
     CHECK_EQ(r.m.sliding_window, 4096);
+    for (int64_t l = 0; l < r.m.num_hidden_layers; l++) CHECK_EQ(r.m.layer_window[l], 4096); /* every layer */
+    mfree(&r);
+    /* which layers slide: transformers 5's layer_types (Qwen2/3), else the layers from max_window_layers on */
+    mload(&r, model_dir("Qwen2ForCausalLM", BASE, "\"sliding_window\": 32, \"use_sliding_window\": true, \"max_window_layers\": 1"));
+    CHECK(r.m.num_hidden_layers >= 2);
+    CHECK_EQ(r.m.layer_window[0], 0);
+    for (int64_t l = 1; l < r.m.num_hidden_layers; l++) CHECK_EQ(r.m.layer_window[l], 32);
+    mfree(&r);
+    mload(&r, model_dir("Qwen3ForCausalLM", BASE, "\"sliding_window\": 32, \"use_sliding_window\": true"));
+    for (int64_t l = 0; l < r.m.num_hidden_layers; l++) CHECK_EQ(r.m.layer_window[l], 0); /* max_window_layers 28 */
+    mfree(&r);
+    mload(&r, model_dir("Qwen3ForCausalLM", BASE, "\"sliding_window\": 32, \"use_sliding_window\": true, \"max_window_layers\": 0, "
+                        "\"layer_types\": [\"sliding_attention\", \"full_attention\"]"));
+    CHECK_EQ(r.m.layer_window[0], 32);
+    CHECK_EQ(r.m.layer_window[1], 0);
+    mfree(&r);
+    mload(&r, model_dir("Qwen2ForCausalLM", BASE, "\"sliding_window\": 32, \"use_sliding_window\": false, "
+                        "\"layer_types\": [\"sliding_attention\", \"sliding_attention\"]"));
+    CHECK_EQ(r.m.layer_window[0], 0); /* no window without use_sliding_window */
     mfree(&r);
     mload(&r, model_dir("LlamaForCausalLM", BASE, "\"sliding_window\": 4096, \"use_sliding_window\": true"));
     CHECK_EQ(r.m.sliding_window, 0); /* Llama has no sliding window */
@@ -282,6 +301,11 @@ static void test_defaults_and_variants(void) {
 static void test_errors(void) {
     expect_model_error("GPT2LMHeadModel", BASE, "", "config.json: architectures[0]",
                        "expected one of LlamaForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalLM, MistralForCausalLM, found \"GPT2LMHeadModel\"");
+    expect_model_error("Qwen2ForCausalLM", BASE, "\"sliding_window\": 8, \"use_sliding_window\": true, \"layer_types\": [\"full_attention\"]",
+                       "config.json: layer_types", "expected a list of num_hidden_layers entries, found [\"full_attention\"]");
+    expect_model_error("Qwen3ForCausalLM", BASE,
+                       "\"sliding_window\": 8, \"use_sliding_window\": true, \"layer_types\": [\"full_attention\", \"chunked\"]",
+                       "config.json: layer_types", "expected \"sliding_attention\" or \"full_attention\" in every entry, found \"chunked\"");
     expect_model_error("LlamaForCausalLM", BASE, "\"hidden_act\": \"gelu\"", "config.json: hidden_act",
                        "expected \"silu\" (the only activation axo implements), found \"gelu\"");
     expect_model_error("LlamaForCausalLM", "\"intermediate_size\": 176, \"num_hidden_layers\": 2, \"num_attention_heads\": 4, \"vocab_size\": 256", "",
@@ -371,8 +395,8 @@ static void test_check_config_model(void) {
                  "heads_k_stride: expected a divisor of num_key_value_heads 2, found 4");
     /* lengths */
     expect_check("sequence_len: 4096\n", llama, 1, 1, AX_SEV_WARNING, "sequence_len: 4096 is longer than the model's max_position_embeddings 2048");
-    expect_check("sequence_len: 128\n", model_dir("MistralForCausalLM", BASE, "\"sliding_window\": 64"), 1, 0, AX_SEV_ERROR,
-                 "sequence_len: 128 is longer than the model's sliding_window 64; sliding-window attention is not implemented");
+    /* a sequence longer than the sliding window: the window masks it (no longer refused) */
+    expect_check("sequence_len: 128\n", model_dir("MistralForCausalLM", BASE, "\"sliding_window\": 64"), 1, 1, AX_SEV_ERROR, NULL);
     expect_check("sequence_len: 64\n", model_dir("MistralForCausalLM", BASE, "\"sliding_window\": 64"), 1, 1, AX_SEV_ERROR, NULL);
     /* adapters */
     expect_check("adapter: lora\nsequence_len: 64\n", llama, 1, 0, AX_SEV_ERROR, "lora_r: expected a positive integer with adapter: lora, found 0");

@@ -26,6 +26,8 @@
 
 enum { B = 2, S = 16, STEPS = 3 };
 
+static int64_t g_window; /* a sliding window on layer 1 (layer 0 attends fully); 0: none */
+static int64_t g_layer_window[2];
 static int g_wide; /* hidden 96: every matrix has >= 4096 elements, so all get 8-bit AdamW state (adamw8) */
 static int g_opt8; /* optimizer: adamw_bnb_8bit */
 static double g_clip = 1.0; /* max_grad_norm */
@@ -47,6 +49,9 @@ static void make(fe_config *c, fe_model *m, int64_t gas) {
     m->tie_word_embeddings = 1;
     m->attention_bias = 1;
     if (g_wide) m->hidden_size = 96, m->intermediate_size = 160, m->head_dim = 24;
+    g_layer_window[0] = 0, g_layer_window[1] = g_window;
+    m->sliding_window = g_window;
+    m->layer_window = g_layer_window;
     memset(c, 0, sizeof *c);
     c->micro_batch_size = B;
     c->sequence_len = S;
@@ -242,19 +247,32 @@ static void test_seqpar(const data *packed) {
         const char *layout;
         int packed, ckpt;
         pass_shard_cfg sh;
+        int64_t window;
     } cs[] = {
-        {2, 1, 2, "zigzag", 1, 0, {0, 0, 0, 0}},     {4, 1, 2, "zigzag", 1, 0, {0, 0, 0, 0}},
-        {2, 2, 1, "zigzag", 1, 0, {0, 0, 0, 0}},     {2, 1, 1, "zigzag", 0, 0, {0, 0, 0, 0}},
-        {4, 1, 1, "zigzag", 0, 0, {0, 0, 0, 0}},     {4, 1, 1, "contiguous", 1, 0, {0, 0, 0, 0}},
-        {4, 1, 1, "stripe", 0, 0, {0, 0, 0, 0}},     {2, 2, 1, "zigzag", 1, 0, {3, 1, 0, 0}},
-        {2, 2, 2, "zigzag", 1, 0, {1, 0, 0, 0}},     {2, 2, 1, "zigzag", 0, 0, {2, 0, 0, 0}},
-        {2, 1, 1, "zigzag", 1, 1, {0, 0, 0, 0}},     {2, 2, 1, "stripe", 1, 1, {3, 0, 0, 0}},
+        {2, 1, 2, "zigzag", 1, 0, {0, 0, 0, 0}, 0},     {4, 1, 2, "zigzag", 1, 0, {0, 0, 0, 0}, 0},
+        {2, 2, 1, "zigzag", 1, 0, {0, 0, 0, 0}, 0},     {2, 1, 1, "zigzag", 0, 0, {0, 0, 0, 0}, 0},
+        {4, 1, 1, "zigzag", 0, 0, {0, 0, 0, 0}, 0},     {4, 1, 1, "contiguous", 1, 0, {0, 0, 0, 0}, 0},
+        {4, 1, 1, "stripe", 0, 0, {0, 0, 0, 0}, 0},     {2, 2, 1, "zigzag", 1, 0, {3, 1, 0, 0}, 0},
+        {2, 2, 2, "zigzag", 1, 0, {1, 0, 0, 0}, 0},     {2, 2, 1, "zigzag", 0, 0, {2, 0, 0, 0}, 0},
+        {2, 1, 1, "zigzag", 1, 1, {0, 0, 0, 0}, 0},     {2, 2, 1, "stripe", 1, 1, {3, 0, 0, 0}, 0},
+        /* a sliding window of 3 on layer 1 (the ring's blocks mask by token index) */
+        {4, 1, 1, "zigzag", 1, 0, {0, 0, 0, 0}, 3},  {2, 2, 1, "stripe", 0, 0, {3, 0, 0, 0}, 3},
+        {4, 1, 2, "contiguous", 0, 0, {0, 0, 0, 0}, 3},
     };
     for (size_t k = 0; k < AX_ARRAY_LEN(cs); k++) {
         const data *dt = cs[k].packed ? packed : &plain;
         run ref, R;
-        g_sp = 1, g_ckpt = 0;
+        g_sp = 1, g_ckpt = 0, g_window = cs[k].window;
         run_plan(&ref, 1, cs[k].gas * cs[k].dp, (pass_shard_cfg){0}, dt);
+        if (g_window) { /* the window masks something: without it the run differs */
+            run full;
+            g_window = 0;
+            run_plan(&full, 1, cs[k].gas * cs[k].dp, (pass_shard_cfg){0}, dt);
+            g_window = cs[k].window;
+            CHECK_MSG(fabs(full.losses[0] - ref.losses[0]) > 1e-6 * fabs(ref.losses[0]),
+                      "sliding window %lld: the loss %.9g is the full attention's", (long long)g_window, ref.losses[0]);
+            free(full.params);
+        }
         g_sp = cs[k].sp, g_layout = cs[k].layout, g_ckpt = cs[k].ckpt;
         char *text = plan_text((int)(cs[k].sp * cs[k].dp), cs[k].gas, cs[k].sh);
         CHECK_MSG(strstr(text, "ring_shift(") && strstr(text, "attention_blk_bwd(") && !strstr(text, " attention("),
@@ -263,10 +281,11 @@ static void test_seqpar(const data *packed) {
         run_plan(&R, (int)(cs[k].sp * cs[k].dp), cs[k].gas, cs[k].sh, dt);
         g_sp = 1, g_layout = "zigzag", g_ckpt = 0;
         char what[160];
-        snprintf(what, sizeof what, "dp %lld x sp %lld (%s, %s, zero stage %d%s, gas %lld)", (long long)cs[k].dp,
+        snprintf(what, sizeof what, "dp %lld x sp %lld (%s, %s, zero stage %d%s, gas %lld, window %lld)", (long long)cs[k].dp,
                  (long long)cs[k].sp, cs[k].layout, cs[k].packed ? "packed" : "unpacked", cs[k].sh.stage,
-                 cs[k].ckpt ? ", checkpointing" : "", (long long)cs[k].gas);
+                 cs[k].ckpt ? ", checkpointing" : "", (long long)cs[k].gas, (long long)cs[k].window);
         same_as_one_rank(&R, &ref, what);
+        g_window = 0;
     }
     free(plain.ids), free(plain.tgt), free(plain.pos), free(plain.seg);
 }

@@ -94,7 +94,7 @@ const kentry table[] = {
     // reduce
     E2(axo_sumsq_partial), E(axo_sumsq_final),
     // rmsnorm
-    E2(axo_rmsnorm_fwd), E2(axo_rmsnorm_bwd), E2(axo_rmsnorm_dw_reduce),
+    E2(axo_geglu_fwd), E2(axo_geglu_bwd), E2(axo_rmsnorm_fwd), E2(axo_rmsnorm_bwd), E2(axo_rmsnorm_dw_reduce),
     // rope
     E2(axo_rope),
     // swiglu
