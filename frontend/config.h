@@ -368,7 +368,7 @@ int fe_unfrozen_parse(const char *pattern, size_t *base_len, int64_t *start, int
 void fe_config_canonical(const fe_config *c, ax_buf *out);
 
 /* ---- model description (HF config.json) ----------------------------- */
-typedef enum { FE_ARCH_LLAMA, FE_ARCH_QWEN2, FE_ARCH_QWEN3, FE_ARCH_MISTRAL } fe_arch;
+typedef enum { FE_ARCH_LLAMA, FE_ARCH_QWEN2, FE_ARCH_QWEN3, FE_ARCH_MISTRAL, FE_ARCH_GEMMA3 } fe_arch;
 typedef enum { FE_ROPE_DEFAULT, FE_ROPE_LINEAR, FE_ROPE_LLAMA3, FE_ROPE_DYNAMIC, FE_ROPE_YARN } fe_rope_type;
 
 typedef struct fe_model {
@@ -389,7 +389,14 @@ typedef struct fe_model {
     int qk_norm;             /* RMSNorm on q and k per head (Qwen3) */
     int64_t sliding_window;  /* 0 = none (Qwen2/3: only when use_sliding_window) */
     int64_t *layer_window;   /* [num_hidden_layers]: each layer's sliding window (0 = full attention) */
-    const char *hidden_act;  /* must be "silu" */
+    /* Gemma 3 (Gemma3ForCausalLM): norms y = norm(x) (1 + w) (norm_offset 1), pre/post norms around the
+     * attention and the MLP, embeddings scaled by sqrt(hidden) in the weights' dtype, tanh-GELU GLU, attention
+     * scale query_pre_attn_scalar^-0.5, the sliding layers' own RoPE base (default RoPE) */
+    int gemma;
+    double norm_offset;          /* 0, Gemma 1 */
+    double query_pre_attn_scalar; /* Gemma: attention scale^-2; 0 = head_dim */
+    double rope_local_theta;     /* Gemma: the sliding layers' rope_theta (rope_local_base_freq) */
+    const char *hidden_act;  /* "silu" (SwiGLU), or Gemma's "gelu_pytorch_tanh" (GeGLU) */
     const char *torch_dtype;
     int64_t bos_token_id, eos_token_id, pad_token_id; /* -1 if absent */
     double initializer_range; /* HF's init std (default 0.02): random weights and drawn rows */

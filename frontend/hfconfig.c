@@ -131,6 +131,54 @@ static void rope(const hctx *H, const json_t *rs, const char *prefix, fe_model *
     }
 }
 
+/* Gemma 3's RoPE: full-attention layers rope_theta (1e6) with rope_scaling, sliding layers their own base
+ * (rope_local_base_freq, 1e4) and the default RoPE; transformers >= 5 writes both as rope_parameters
+ * {full_attention: {...}, sliding_attention: {...}}. */
+static void gemma_rope(const hctx *H, const json_t *root, fe_model *m) {
+    m->rope_local_theta = 10000.0;
+    json_t *rp = json_object_get(root, "rope_parameters");
+    if (rp && !json_is_null(rp)) {
+        json_t *full = json_is_object(rp) ? json_object_get(rp, "full_attention") : NULL;
+        json_t *slide = json_is_object(rp) ? json_object_get(rp, "sliding_attention") : NULL;
+        if (!json_is_object(full) && !json_is_object(slide)) {
+            herr(H, "rope_parameters", rp, "an object of full_attention and sliding_attention parameters");
+            return;
+        }
+        if (json_is_object(full)) {
+            m->rope_theta = get_num(H, full, "rope_parameters.full_attention.", "rope_theta", 1e6, 0);
+            rope(H, full, "rope_parameters.full_attention.", m);
+        }
+        if (json_is_object(slide)) {
+            m->rope_local_theta = get_num(H, slide, "rope_parameters.sliding_attention.", "rope_theta", 10000.0, 0);
+            json_t *t = json_object_get(slide, "rope_type");
+            if (t && !json_is_null(t) && (!json_is_string(t) || strcmp(json_string_value(t), "default")))
+                herr(H, "rope_parameters.sliding_attention.rope_type", t, "\"default\" (the sliding layers' RoPE)");
+        }
+        return;
+    }
+    m->rope_theta = get_num(H, root, "", "rope_theta", 1e6, 0);
+    m->rope_local_theta = get_num(H, root, "", "rope_local_base_freq", 10000.0, 0);
+    json_t *rs = json_object_get(root, "rope_scaling");
+    if (rs && !json_is_null(rs)) {
+        if (!json_is_object(rs)) herr(H, "rope_scaling", rs, "null or an object");
+        else rope(H, rs, "rope_scaling.", m);
+    }
+}
+
+/* Gemma 3's other facts, and what axo refuses of it. */
+static void gemma_facts(const hctx *H, const json_t *root, fe_model *m) {
+    m->norm_offset = 1.0;
+    m->query_pre_attn_scalar = get_num(H, root, "", "query_pre_attn_scalar", 256, 0);
+    static const char *const caps[] = {"final_logit_softcapping", "attn_logit_softcapping"};
+    for (int i = 0; i < 2; i++) {
+        json_t *v = json_object_get(root, caps[i]);
+        if (v && !json_is_null(v)) herr(H, caps[i], v, "null (logit soft-capping is not implemented)");
+    }
+    if (get_bool(H, root, "use_bidirectional_attention", 0))
+        herr(H, "use_bidirectional_attention", json_object_get(root, "use_bidirectional_attention"),
+             "false (bidirectional Gemma attention is not implemented)");
+}
+
 int fe_model_load(const char *dir, fe_model *out, ax_arena *arena, ax_diag *d) {
     return fe_model_load_with(dir, NULL, out, arena, d);
 }
@@ -180,17 +228,20 @@ int fe_model_load_with(const char *dir, const char *overrides, fe_model *out, ax
         H.file = ax_arena_printf(arena, "%s (with model_config)", file);
     }
     static const char *const archs[] = {"LlamaForCausalLM", "Qwen2ForCausalLM", "Qwen3ForCausalLM",
-                                        "MistralForCausalLM"};
+                                        "MistralForCausalLM", "Gemma3ForCausalLM"};
     static const char *const layers[] = {"LlamaDecoderLayer", "Qwen2DecoderLayer", "Qwen3DecoderLayer",
-                                         "MistralDecoderLayer"};
+                                         "MistralDecoderLayer", "Gemma3DecoderLayer"};
     json_t *a = json_object_get(root, "architectures");
     json_t *a0 = json_is_array(a) ? json_array_get(a, 0) : NULL;
     int which = -1;
-    for (int i = 0; i < 4 && json_is_string(a0); i++)
+    for (int i = 0; i < 5 && json_is_string(a0); i++)
         if (!strcmp(json_string_value(a0), archs[i])) which = i;
     if (which < 0) {
         herr(&H, "architectures[0]", a0 ? a0 : a,
-             "one of LlamaForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalLM, MistralForCausalLM");
+             json_is_string(a0) && !strcmp(json_string_value(a0), "Gemma3ForConditionalGeneration")
+                 ? "Gemma3ForCausalLM (the text-only Gemma 3 checkpoints: gemma-3-270m, gemma-3-1b); the multimodal "
+                   "Gemma3ForConditionalGeneration (gemma-3-4b and larger, with a vision tower) is not implemented"
+                 : "one of LlamaForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalLM, MistralForCausalLM, Gemma3ForCausalLM");
         json_decref(root);
         return -1;
     }
@@ -211,12 +262,14 @@ int fe_model_load_with(const char *dir, const char *overrides, fe_model *out, ax
     m->vocab_size = get_int(&H, root, "vocab_size", 0, 1, 1, MAX_I32);
     m->max_position_embeddings = get_int(&H, root, "max_position_embeddings", 2048, 0, 1, MAX_I32);
     m->rms_norm_eps = get_num(&H, root, "", "rms_norm_eps", 1e-6, 0);
-    m->tie_word_embeddings = get_bool(&H, root, "tie_word_embeddings", 0);
-    m->rope_theta = 10000.0;
+    m->gemma = m->arch == FE_ARCH_GEMMA3;
+    m->tie_word_embeddings = get_bool(&H, root, "tie_word_embeddings", m->gemma); /* Gemma3TextConfig: true */
+    m->rope_theta = m->gemma ? 1e6 : 10000.0;
     m->rope_factor = 1.0;
 
     json_t *rp = json_object_get(root, "rope_parameters"); /* transformers >= 5 */
-    if (rp && !json_is_null(rp)) {
+    if (m->gemma) gemma_rope(&H, root, m);
+    else if (rp && !json_is_null(rp)) {
         if (!json_is_object(rp)) {
             herr(&H, "rope_parameters", rp, "an object");
         } else {
@@ -239,19 +292,22 @@ int fe_model_load_with(const char *dir, const char *overrides, fe_model *out, ax
     switch (m->arch) {
     case FE_ARCH_QWEN2: m->attention_bias = 1; break;
     case FE_ARCH_LLAMA:
-    case FE_ARCH_QWEN3: m->attention_bias = get_bool(&H, root, "attention_bias", 0); break;
+    case FE_ARCH_QWEN3:
+    case FE_ARCH_GEMMA3: m->attention_bias = get_bool(&H, root, "attention_bias", 0); break;
     case FE_ARCH_MISTRAL: m->attention_bias = 0; break;
     }
-    m->qk_norm = m->arch == FE_ARCH_QWEN3;
+    m->qk_norm = m->arch == FE_ARCH_QWEN3 || m->gemma;
+    if (m->gemma) gemma_facts(&H, root, m);
     if (m->arch == FE_ARCH_LLAMA && get_bool(&H, root, "mlp_bias", 0)) {
         snprintf(w, sizeof w, "%s: mlp_bias", file);
         ax_error(d, w, "true (biases on the MLP projections) is not implemented");
     }
     json_t *sw = json_object_get(root, "sliding_window");
-    int sw_active = m->arch == FE_ARCH_MISTRAL ? 1
+    int sw_active = m->arch == FE_ARCH_MISTRAL || m->gemma ? 1
                     : (m->arch == FE_ARCH_QWEN2 || m->arch == FE_ARCH_QWEN3) ? get_bool(&H, root, "use_sliding_window", 0)
                                                                              : 0;
     if (sw_active && sw && !json_is_null(sw)) m->sliding_window = get_int(&H, root, "sliding_window", 0, 0, 1, MAX_I32);
+    else if (m->gemma && !sw) m->sliding_window = 4096; /* Gemma3TextConfig's default (null: no window) */
     /* Which layers slide, as transformers 5 builds layer_types: Mistral all of them (it ignores layer_types);
      * Qwen2/3 the config's layer_types, else the layers from max_window_layers (28) on. */
     if (m->num_hidden_layers > 0) m->layer_window = ax_arena_alloc(arena, sizeof(int64_t) * (size_t)m->num_hidden_layers);
@@ -271,15 +327,24 @@ int fe_model_load_with(const char *dir, const char *overrides, fe_model *out, ax
                     m->layer_window[l] = !strcmp(t, "sliding_attention") ? m->sliding_window : 0;
                 }
             }
+        } else if (m->gemma) { /* Gemma3TextConfig: every sliding_window_pattern-th layer (6) attends fully */
+            int64_t pat = get_int(&H, root, "sliding_window_pattern", 6, 0, 1, MAX_COUNT);
+            for (int64_t l = 0; l < m->num_hidden_layers; l++) m->layer_window[l] = (l + 1) % pat ? m->sliding_window : 0;
         } else {
             int64_t from = m->arch == FE_ARCH_MISTRAL ? 0 : get_int(&H, root, "max_window_layers", 28, 0, 0, MAX_COUNT);
             for (int64_t l = from; l < m->num_hidden_layers; l++) m->layer_window[l] = m->sliding_window;
         }
     }
 
-    json_t *act = json_object_get(root, "hidden_act");
+    json_t *act = json_object_get(root, m->gemma ? "hidden_activation" : "hidden_act");
+    if (m->gemma && (!act || json_is_null(act))) act = json_object_get(root, "hidden_act");
     m->hidden_act = "silu";
-    if (act && !json_is_null(act)) {
+    if (m->gemma) {
+        /* Gemma3TextConfig's hidden_activation: gelu_pytorch_tanh (its default) */
+        if (act && !json_is_null(act) && (!json_is_string(act) || strcmp(json_string_value(act), "gelu_pytorch_tanh")))
+            herr(&H, "hidden_activation", act, "\"gelu_pytorch_tanh\" (Gemma 3's activation; the only one axo implements for it)");
+        m->hidden_act = "gelu_pytorch_tanh";
+    } else if (act && !json_is_null(act)) {
         if (!json_is_string(act) || strcmp(json_string_value(act), "silu"))
             herr(&H, "hidden_act", act, "\"silu\" (the only activation axo implements)");
         else
@@ -291,6 +356,11 @@ int fe_model_load_with(const char *dir, const char *overrides, fe_model *out, ax
     m->bos_token_id = get_token(&H, root, "bos_token_id");
     m->eos_token_id = get_token(&H, root, "eos_token_id");
     m->pad_token_id = get_token(&H, root, "pad_token_id");
+    if (m->gemma) { /* Gemma3TextConfig's defaults where the file has none */
+        if (!json_object_get(root, "bos_token_id")) m->bos_token_id = 2;
+        if (!json_object_get(root, "eos_token_id")) m->eos_token_id = 1;
+        if (!json_object_get(root, "pad_token_id")) m->pad_token_id = 0;
+    }
     m->initializer_range = get_num(&H, root, "", "initializer_range", 0.02, 0);
     if (!(m->initializer_range > 0) || m->initializer_range > 1e30) {
         snprintf(w, sizeof w, "%s: initializer_range", file);

@@ -136,6 +136,9 @@ static int32_t param1(lw *L, const char *name, int64_t n, const char *init) {
     return add_param(L, name, ir_type_make(L->dt, 1, (int64_t[]){n}), init, 0);
 }
 
+/* A norm's weight: ones, or Gemma's zeros (its norms multiply by 1 + w; transformers draws them as zeros). */
+static int32_t norm_param(lw *L, const char *name, int64_t n) { return param1(L, name, n, L->m->gemma ? "zeros" : "ones"); }
+
 /* y = x W^T (+ b): HF nn.Linear with weight [out, in]. */
 static int32_t linear(lw *L, int32_t x, int32_t w, int32_t bias) {
     int32_t y = ir_b(&L->b, IR_OP_matmul, IR_IN(x, w), IR_AT(ir_ai("ta", 0), ir_ai("tb", 1)));
@@ -144,6 +147,9 @@ static int32_t linear(lw *L, int32_t x, int32_t w, int32_t bias) {
 }
 
 static int32_t rmsnorm(lw *L, int32_t x, int32_t w) {
+    if (L->m->norm_offset != 0) /* Gemma3RMSNorm: norm(x) (1 + w); attr absent otherwise (other plans keep their bytes) */
+        return ir_b(&L->b, IR_OP_rmsnorm, IR_IN(x, w),
+                    IR_AT(ir_af("eps", L->m->rms_norm_eps), ir_af("offset", L->m->norm_offset)));
     return ir_b(&L->b, IR_OP_rmsnorm, IR_IN(x, w), IR_AT(ir_af("eps", L->m->rms_norm_eps)));
 }
 
@@ -151,9 +157,15 @@ static int32_t reshape(lw *L, int32_t x, int n, const int64_t *dims) {
     return ir_b(&L->b, IR_OP_reshape, IR_IN(x), IR_AT(ir_aints("shape", n, dims)));
 }
 
-static int32_t rope(lw *L, int32_t x, int32_t pos) {
+static int32_t rope(lw *L, int32_t x, int32_t pos, int local) {
     const fe_model *m = L->m;
     static const char *types[] = {"default", "linear", "llama3", "dynamic", "yarn"};
+    if (local) /* Gemma's sliding layers: their own base, the default RoPE */
+        return ir_b(&L->b, IR_OP_rope, IR_IN(x, pos),
+                    IR_AT(ir_af("theta", m->rope_local_theta), ir_ai("inverse", 0), ir_as("rope_type", "default"),
+                          ir_af("factor", 1.0), ir_af("low_freq_factor", m->rope_low_freq_factor),
+                          ir_af("high_freq_factor", m->rope_high_freq_factor),
+                          ir_ai("original_max", m->rope_original_max_position_embeddings)));
     return ir_b(&L->b, IR_OP_rope, IR_IN(x, pos),
                 IR_AT(ir_af("theta", m->rope_theta), ir_ai("inverse", 0), ir_as("rope_type", types[m->rope_type]),
                       ir_af("factor", m->rope_factor), ir_af("low_freq_factor", m->rope_low_freq_factor),
@@ -480,13 +492,19 @@ int fe_lower(const fe_config *c, const fe_model *m, int world_size, ir_module *m
     int32_t embed = param2(&L, "model.embed_tokens.weight", V, H);
     mark_resized(&L, embed, c);
     int32_t x = ir_b(&L.b, IR_OP_embedding, IR_IN(embed, ids), IR_NOAT);
+    if (m->gemma) {
+        /* Gemma3TextScaledWordEmbedding: times torch.tensor(hidden ** 0.5) (float32) cast to the weights' dtype */
+        float a = (float)sqrt((double)H);
+        if (L.dt == IR_BF16) a = ax_round_bf16(a);
+        x = ir_b(&L.b, IR_OP_scale, IR_IN(x), IR_AT(ir_af("alpha", (double)a)));
+    }
     if (c->neftune_noise_alpha > 0) x = neftune(&L, x, c->neftune_noise_alpha, B, S, H);
 
     int64_t *ranges = ax_arena_alloc(mod->arena, sizeof(int64_t) * (size_t)(2 * m->num_hidden_layers));
     for (int64_t l = 0; l < m->num_hidden_layers; l++) {
         ranges[2 * l] = p->nnodes;
 #define PNAME(suffix) (snprintf(name, sizeof name, "model.layers.%lld.%s", (long long)l, suffix), name)
-        int32_t w_in = param1(&L, PNAME("input_layernorm.weight"), H, "ones");
+        int32_t w_in = norm_param(&L, PNAME("input_layernorm.weight"), H);
         int32_t wq = param2(&L, PNAME("self_attn.q_proj.weight"), nh * hd, H);
         int32_t bq = m->attention_bias ? param1(&L, PNAME("self_attn.q_proj.bias"), nh * hd, "zeros") : 0;
         int32_t wk = param2(&L, PNAME("self_attn.k_proj.weight"), nkv * hd, H);
@@ -494,9 +512,16 @@ int fe_lower(const fe_config *c, const fe_model *m, int world_size, ir_module *m
         int32_t wv = param2(&L, PNAME("self_attn.v_proj.weight"), nkv * hd, H);
         int32_t bv = m->attention_bias ? param1(&L, PNAME("self_attn.v_proj.bias"), nkv * hd, "zeros") : 0;
         int32_t wo = param2(&L, PNAME("self_attn.o_proj.weight"), H, nh * hd);
-        int32_t wqn = m->qk_norm ? param1(&L, PNAME("self_attn.q_norm.weight"), hd, "ones") : 0;
-        int32_t wkn = m->qk_norm ? param1(&L, PNAME("self_attn.k_norm.weight"), hd, "ones") : 0;
-        int32_t w_post = param1(&L, PNAME("post_attention_layernorm.weight"), H, "ones");
+        /* o_proj's bias: attention_bias in Llama, Qwen3 and Gemma 3 (Qwen2's q/k/v bias leaves o_proj without) */
+        const int obias = m->attention_bias && m->arch != FE_ARCH_QWEN2;
+        int32_t bo = obias ? param1(&L, PNAME("self_attn.o_proj.bias"), H, "zeros") : 0;
+        int32_t wqn = m->qk_norm ? norm_param(&L, PNAME("self_attn.q_norm.weight"), hd) : 0;
+        int32_t wkn = m->qk_norm ? norm_param(&L, PNAME("self_attn.k_norm.weight"), hd) : 0;
+        int32_t w_post = norm_param(&L, PNAME("post_attention_layernorm.weight"), H);
+        /* Gemma 3: a norm before the MLP and one after it (post_attention_layernorm normalizes the attention's
+         * output before the residual add) */
+        int32_t w_preff = m->gemma ? norm_param(&L, PNAME("pre_feedforward_layernorm.weight"), H) : 0;
+        int32_t w_postff = m->gemma ? norm_param(&L, PNAME("post_feedforward_layernorm.weight"), H) : 0;
         int32_t wg = param2(&L, PNAME("mlp.gate_proj.weight"), I, H);
         int32_t wu = param2(&L, PNAME("mlp.up_proj.weight"), I, H);
         int32_t wd = param2(&L, PNAME("mlp.down_proj.weight"), H, I);
@@ -509,24 +534,31 @@ int fe_lower(const fe_config *c, const fe_model *m, int world_size, ir_module *m
             q = rmsnorm(&L, q, wqn);
             k = rmsnorm(&L, k, wkn);
         }
-        q = rope(&L, q, pos);
-        k = rope(&L, k, pos);
-        int32_t att[2];
         const int64_t win = m->layer_window ? m->layer_window[l] : 0;
+        const int local = m->gemma && win > 0; /* Gemma's sliding layers take the local RoPE base */
+        q = rope(&L, q, pos, local);
+        k = rope(&L, k, pos, local);
+        int32_t att[2];
+        /* Gemma: scores scaled by query_pre_attn_scalar^-0.5 */
+        const double scale = m->query_pre_attn_scalar > 0 ? 1.0 / sqrt(m->query_pre_attn_scalar) : 1.0 / sqrt((double)hd);
         if (win > 0 && win < S) /* HF's sliding window (q - kv < win); attr absent otherwise: other plans keep their bytes */
             ir_bn(&L.b, IR_OP_attention, IR_IN(q, k, v, seg),
-                  IR_AT(ir_af("scale", 1.0 / sqrt((double)hd)), ir_ai("causal", 1), ir_ai("window", win)), att);
+                  IR_AT(ir_af("scale", scale), ir_ai("causal", 1), ir_ai("window", win)), att);
         else
-            ir_bn(&L.b, IR_OP_attention, IR_IN(q, k, v, seg),
-                  IR_AT(ir_af("scale", 1.0 / sqrt((double)hd)), ir_ai("causal", 1)), att);
-        int32_t o = linear(&L, reshape(&L, att[0], 3, (int64_t[]){B, S, nh * hd}), wo, 0);
+            ir_bn(&L.b, IR_OP_attention, IR_IN(q, k, v, seg), IR_AT(ir_af("scale", scale), ir_ai("causal", 1)), att);
+        int32_t o = linear(&L, reshape(&L, att[0], 3, (int64_t[]){B, S, nh * hd}), wo, bo);
+        if (m->gemma) o = rmsnorm(&L, o, w_post);
         x = ir_b(&L.b, IR_OP_add, IR_IN(x, o), IR_NOAT);
-        int32_t h2 = rmsnorm(&L, x, w_post);
-        int32_t act = ir_b(&L.b, IR_OP_swiglu, IR_IN(linear(&L, h2, wg, 0), linear(&L, h2, wu, 0)), IR_NOAT);
-        x = ir_b(&L.b, IR_OP_add, IR_IN(x, linear(&L, act, wd, 0)), IR_NOAT);
+        int32_t h2 = rmsnorm(&L, x, m->gemma ? w_preff : w_post);
+        /* Gemma: gelu_pytorch_tanh(gate) * up; the others: silu(gate) * up */
+        int32_t act = ir_b(&L.b, m->gemma ? IR_OP_geglu : IR_OP_swiglu, IR_IN(linear(&L, h2, wg, 0), linear(&L, h2, wu, 0)),
+                           IR_NOAT);
+        int32_t mo = linear(&L, act, wd, 0);
+        if (m->gemma) mo = rmsnorm(&L, mo, w_postff);
+        x = ir_b(&L.b, IR_OP_add, IR_IN(x, mo), IR_NOAT);
         ranges[2 * l + 1] = p->nnodes;
     }
-    int32_t wn = param1(&L, "model.norm.weight", H, "ones");
+    int32_t wn = norm_param(&L, "model.norm.weight", H);
     int32_t head = m->tie_word_embeddings ? embed : param2(&L, "lm_head.weight", V, H);
     if (!m->tie_word_embeddings) mark_resized(&L, head, c);
     int32_t hn = rmsnorm(&L, x, wn), loss;

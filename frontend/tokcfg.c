@@ -46,7 +46,7 @@ static int resolve_choice(const char *name, const fe_jinja_src *src, const tpl_c
         if (!tok_has) {
             ax_error(d, where,
                      "%s: tokenizer_default, but %s has no chat_template; name one (chatml, llama3, qwen_25, qwen3, "
-                     "gemma, phi_3, tokenizer_default_fallback_<one of them>), or give chat_template: jinja with "
+                     "gemma, gemma3, phi_3, tokenizer_default_fallback_<one of them>), or give chat_template: jinja with "
                      "chat_template_jinja",
                      key, cfg_path);
             return -1;
@@ -57,7 +57,7 @@ static int resolve_choice(const char *name, const fe_jinja_src *src, const tpl_c
         if (out->tpl < 0) {
             ax_error(d, where,
                      "%s: chat template \"%s\" is not implemented in axo's C renderers (chatml, llama3, qwen_25, "
-                     "qwen3, gemma, phi_3); give its Jinja text instead: chat_template: jinja with "
+                     "qwen3, gemma, gemma3, phi_3); give its Jinja text instead: chat_template: jinja with "
                      "chat_template_jinja (the template, or a .jinja file)",
                      key, fb ? fb : name);
             return -1;

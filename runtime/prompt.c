@@ -8,7 +8,7 @@
 
 /* ---- specs ----------------------------------------------------------------- */
 
-static const char *const tpl_names[RT_TPL_COUNT] = {"chatml", "llama3", "qwen_25", "gemma", "phi_3", "qwen3"};
+static const char *const tpl_names[RT_TPL_COUNT] = {"chatml", "llama3", "qwen_25", "gemma", "phi_3", "qwen3", "gemma3"};
 static const char *const eot_names[] = {"none", "turn", "all", "last"};
 const char *const rt_fmt_names[RT_FMT_COUNT] = {"", "completion", "alpaca", "chat_template", "input_output", "dpo"};
 const char *const rt_dpo_variant_names[RT_DPOV_COUNT] = {"default", "argilla_chat", "icr", "intel", "prompt_pairs", "ultra"};
@@ -843,7 +843,7 @@ static int io_row(rt_prompter *p, const json_t *row, const char *where, ax_buf *
 /* ---- chat templates ----------------------------------------------------------------- */
 
 
-int rt_tpl_needs_bos(rt_tpl t) { return t == RT_TPL_LLAMA3 || t == RT_TPL_GEMMA || t == RT_TPL_PHI3; }
+int rt_tpl_needs_bos(rt_tpl t) { return t == RT_TPL_LLAMA3 || t == RT_TPL_GEMMA || t == RT_TPL_PHI3 || t == RT_TPL_GEMMA3; }
 
 /* Jinja's `| trim`: Python's str.strip() of whitespace (Unicode's too) */
 static void trimmed(const char *c, const char **start, int *len) {
@@ -954,6 +954,21 @@ int rt_chat_render(rt_tpl tpl, const char *const *roles, const char *const *cont
                           len, c);
         }
         return 0;
+    case RT_TPL_GEMMA3: { /* gemma's turns; a leading system message opens the first turn, followed by a blank line */
+        if (bos) ax_buf_puts(out, bos);
+        const int sys = n > 0 && !strcmp(roles[0], "system");
+        for (int i = sys; i < n; i++) {
+            if (!strcmp(roles[i], "user") != ((i - sys) % 2 == 0)) {
+                *err = "gemma3: Conversation roles must alternate user/assistant/user/assistant/...";
+                return -1;
+            }
+            trimmed(contents[i], &c, &len);
+            ax_buf_printf(out, "<start_of_turn>%s\n", !strcmp(roles[i], "assistant") ? "model" : roles[i]);
+            if (sys && i == 1) ax_buf_printf(out, "%s\n\n", contents[0]);
+            ax_buf_printf(out, "%.*s<end_of_turn>\n", len, c);
+        }
+        return 0;
+    }
     case RT_TPL_PHI3: /* BOS; a user turn opens the assistant's; other roles render nothing */
         if (bos) ax_buf_puts(out, bos);
         for (int i = 0; i < n; i++) {
@@ -989,6 +1004,15 @@ const char *rt_tpl_jinja(rt_tpl t) {
                "user/assistant/user/assistant/...') }}{%- endif %}{%- set role = 'model' if message['role'] == "
                "'assistant' else message['role'] %}{{ '<start_of_turn>' + role + '\\n' + message['content'] | trim + "
                "'<end_of_turn>\\n' }}{%- endfor %}{%- if add_generation_prompt %}{{ '<start_of_turn>model\\n' }}{%- endif %}";
+    case RT_TPL_GEMMA3:
+        return "{{ bos_token }}{%- set ns = namespace(prefix='', skip=0) %}"
+               "{%- if messages and messages[0]['role'] == 'system' %}{%- set ns.prefix = messages[0]['content'] + "
+               "'\n\n' %}{%- set ns.skip = 1 %}{%- endif %}"
+               "{%- for message in messages[ns.skip:] %}{%- if (message['role'] == 'user') != (loop.index0 % 2 == 0) %}"
+               "{{ raise_exception('Conversation roles must alternate user/assistant/user/assistant/...') }}{%- endif %}"
+               "{%- set role = 'model' if message['role'] == 'assistant' else message['role'] %}"
+               "{{ '<start_of_turn>' + role + '\n' + (ns.prefix if loop.first else '') + message['content'] | trim + "
+               "'<end_of_turn>\n' }}{%- endfor %}{%- if add_generation_prompt %}{{ '<start_of_turn>model\n' }}{%- endif %}";
     case RT_TPL_PHI3:
         return "{{ bos_token }}{%- for message in messages %}{%- if message['role'] == 'system' %}{{ '<|system|>\\n' + "
                "message['content'] + '<|end|>\\n' }}{%- elif message['role'] == 'user' %}{{ '<|user|>\\n' + "
@@ -1025,7 +1049,7 @@ const char *rt_tpl_jinja(rt_tpl t) {
 static void gen_prompt(rt_tpl tpl, ax_buf *out) {
     static const char *const g[RT_TPL_COUNT] = {"<|im_start|>assistant\n", "<|start_header_id|>assistant<|end_header_id|>\n\n",
                                                 "<|im_start|>assistant\n", "<start_of_turn>model\n", "",
-                                                "<|im_start|>assistant\n<think>\n\n"};
+                                                "<|im_start|>assistant\n<think>\n\n", "<start_of_turn>model\n"};
     ax_buf_puts(out, g[tpl]);
 }
 

@@ -22,7 +22,7 @@
  *  chat_template  row[field_messages] rendered with a chat template and
  *                 tokenized without added specials. The template is one of
  *                 axo's built-in C renderers (chatml, llama3, qwen_25, qwen3,
- *                 gemma, phi_3) or Jinja text (the tokenizer's own
+ *                 gemma, gemma3, phi_3) or Jinja text (the tokenizer's own
  *                 `tokenizer_default`, or `chat_template: jinja` with
  *                 chat_template_jinja) run by runtime/jinja.c with the
  *                 variables transformers' apply_chat_template gives it:
@@ -121,8 +121,8 @@ typedef enum {
 #define RT_DPOV_COUNT 6
 extern const char *const rt_dpo_variant_names[RT_DPOV_COUNT]; /* "default", "argilla_chat", ... */
 extern const char *const rt_fmt_names[RT_FMT_COUNT]; /* "", "completion", ... as Axolotl names them */
-typedef enum { RT_TPL_CHATML, RT_TPL_LLAMA3, RT_TPL_QWEN25, RT_TPL_GEMMA, RT_TPL_PHI3, RT_TPL_QWEN3 } rt_tpl;
-#define RT_TPL_COUNT 6
+typedef enum { RT_TPL_CHATML, RT_TPL_LLAMA3, RT_TPL_QWEN25, RT_TPL_GEMMA, RT_TPL_PHI3, RT_TPL_QWEN3, RT_TPL_GEMMA3 } rt_tpl;
+#define RT_TPL_COUNT 7
 typedef enum { RT_EOT_NONE, RT_EOT_TURN, RT_EOT_ALL, RT_EOT_LAST } rt_eot_mode;
 
 #define RT_MAX_ROLES 16

@@ -1219,6 +1219,15 @@ static void make_trains(void) {
     trs[ntrs - 1].attn = "tc";
     strncat(trs[ntrs - 1].name, " (tensor-core attention)", sizeof trs[ntrs - 1].name - strlen(trs[ntrs - 1].name) - 1);
     with_bins();
+    /* Gemma 3: the scaled embedding, (1 + w) norms before and after attention and MLP, GeGLU, a sliding window of 7
+     * on layer 0 with its own RoPE base; f32 and bf16 with checkpointing at head_dim 16 (the generic attention),
+     * bf16 at head_dim 64 (the fast kernels, and the tensor-core ones) */
+    add_tr("tiny-gemma3", 0, 0, 0, 0, 0, 0, 2, 64);
+    add_tr("tiny-gemma3", 1, 1, 0, 0, 0, 0, 2, 64);
+    add_tr("tiny-gemma3", 1, 0, 256, 4, 2, 64, 2, 200);
+    add_tr("tiny-gemma3", 1, 0, 256, 4, 2, 64, 2, 200);
+    trs[ntrs - 1].attn = "tc";
+    strncat(trs[ntrs - 1].name, " (tensor-core attention)", sizeof trs[ntrs - 1].name - strlen(trs[ntrs - 1].name) - 1);
 }
 
 static ir_module *build(const trcase *t, ax_arena *ar, ax_diag *d) {

@@ -306,6 +306,7 @@ check_e2e() {
         "llama-bfloat16|1|true|tiny-llama|bfloat16: true"
         "qwen2-ddp2-bfloat16|2|true|tiny-qwen2|bfloat16: true"
         "llama-bnb8bit-bfloat16|1|true|tiny-llama|optimizer: adamw_bnb_8bit\nbfloat16: true"
+        "gemma3-bf16|1|true|tiny-gemma3|"
     )
     for c in "${cases[@]}"; do
         IFS='|' read -r name world dtype model extra <<<"$c"

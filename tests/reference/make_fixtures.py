@@ -30,7 +30,7 @@ from safetensors import safe_open
 from transformers import AutoConfig, AutoModelForCausalLM
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
-MODELS = ["tiny-llama", "tiny-qwen2", "tiny-qwen3", "tiny-mistral", "tiny-mistral-swa", "tiny-qwen2-swa"]
+MODELS = ["tiny-llama", "tiny-qwen2", "tiny-qwen3", "tiny-mistral", "tiny-mistral-swa", "tiny-qwen2-swa", "tiny-gemma3"]
 
 INIT_SEED = 1234
 BATCHES = {  # name -> (data seed, rows, tokens per row)
@@ -286,8 +286,11 @@ def fixture(name, out_root, perturbed):
             "torch_num_threads": torch.get_num_threads(),
             "perturbation": PERTURBATION if perturbed else None,
         },
-        "rope_inv_freq": [float(x) for x in model.model.rotary_emb.inv_freq.tolist()],
-        "rope_attention_scaling": float(getattr(model.model.rotary_emb, "attention_scaling", 1.0)),
+        # Gemma 3 keeps one inv_freq per layer type: the full-attention layers' is recorded
+        "rope_inv_freq": [float(x) for x in getattr(model.model.rotary_emb, "inv_freq",
+                                                    getattr(model.model.rotary_emb, "full_attention_inv_freq", None)).tolist()],
+        "rope_attention_scaling": float(getattr(model.model.rotary_emb, "attention_scaling",
+                                                getattr(model.model.rotary_emb, "full_attention_attention_scaling", 1.0))),
         "loss_semantics": LOSS_SEMANTICS,
         "ignore_index": IGNORE_INDEX,
         "token_range": [TOKEN_LO, TOKEN_HI],

@@ -84,6 +84,14 @@ CHAT_ROWS = [
                   {"role": "assistant", "content": "Straße\n\nΩmega"}]},
 ]
 
+GEMMA3_ROWS = [
+    {"messages": [{"role": "system", "content": "  Answer in French.\n"},
+                  {"role": "user", "content": " Bonjour? "},
+                  {"role": "assistant", "content": "Bonjour !"},
+                  {"role": "user", "content": "Merci"},
+                  {"role": "assistant", "content": "De rien."}]},
+]
+
 SHAREGPT_ROWS = [
     {"system": "Be kind.",
      "conversations": [{"from": "human", "value": "hello"}, {"from": "gpt", "value": "hi, friend"},
@@ -310,8 +318,13 @@ def axo_spec(kind, ds, tok=None, kwargs=None):
     return spec
 
 
+ONLY = set(sys.argv[1:])  # case names to (re)make; none: all
+
+
 def run_case(name, tok_name, kind, rows, seq_len, train_on_inputs=False, ds=None, tok_kw=None, eot_tokens=None,
              kwargs=None):
+    if ONLY and name not in ONLY:
+        return
     ds = dict(ds or {})
     tok = tokenizer(tok_name, **(tok_kw or {}))
     cfg = DictDefault({"sequence_len": seq_len, "train_on_inputs": train_on_inputs, "eot_tokens": eot_tokens,
@@ -410,6 +423,11 @@ def main():
     run_case("chat-gemma-llama3", "llama3", "chat", [r for r in CHAT_ROWS if r["messages"][0]["role"] != "system"], 256,
              ds={"chat_template": "gemma"})
     run_case("chat-phi3-llama2", "llama2", "chat", CHAT_ROWS, 256, ds={"chat_template": "phi_3"})
+    # gemma3: a leading system message opens the first user turn; Gemma's tokenizer pipeline
+    run_case("chat-gemma3-gemma", "gemma", "chat", CHAT_ROWS + GEMMA3_ROWS, 256, ds={"chat_template": "gemma3"},
+             eot_tokens=["<end_of_turn>"])
+    run_case("chat-gemma3-all-gemma", "gemma", "chat", CHAT_ROWS + GEMMA3_ROWS, 256,
+             ds={"chat_template": "gemma3", "roles_to_train": ["user", "assistant"], "train_on_eos": "all"})
     run_case("chat-qwen3-qwen2", "qwen2", "chat", CHAT_ROWS + THINKING_ROWS, 256, ds={"chat_template": "qwen3"})
     run_case("chat-qwen3-all-qwen2", "qwen2", "chat", THINKING_ROWS, 256,
              ds={"chat_template": "qwen3", "roles_to_train": ["user", "assistant"], "train_on_eos": "all"})

@@ -18,8 +18,13 @@ tokenizers/<name>/cases.jsonl: {"text", "ids", "ids_plain"}
               fallback (<0x00>..<0xFF>), fuse_unk, BOS <s>
   mistral     the same model with the newer Metaspace pre-tokenizer
               (prepend_scheme "first") and no normalizer
+  gemma       Gemma's (transformers' GemmaTokenizer): byte-fallback BPE,
+              Replace(" ", "▁") normalizer without a prefix, Split(" ",
+              merged_with_previous) pre-tokenizer, <pad> <eos> <bos> <unk>
+              <start_of_turn> <end_of_turn> first, BOS <bos>
 
-Run from the repository root:  python3 tests/reference/make_tokenizer_fixtures.py
+Run from the repository root:  python3 tests/reference/make_tokenizer_fixtures.py [NAME ...]
+(names: only those sets; none: all)
 """
 import json
 import os
@@ -148,25 +153,62 @@ def sentencepiece(metaspace):
     return js
 
 
+def gemma():
+    specials = ["<pad>", "<eos>", "<bos>", "<unk>", "<start_of_turn>", "<end_of_turn>"]
+    tok = Tokenizer(models.BPE(unk_token="<unk>", fuse_unk=True, byte_fallback=True))
+    tok.normalizer = normalizers.Replace(" ", "▁")
+    tok.pre_tokenizer = pre_tokenizers.Split(pattern=" ", behavior="merged_with_previous", invert=False)
+    trainer = trainers.BpeTrainer(vocab_size=600, special_tokens=specials, limit_alphabet=60, show_progress=False)
+    tok.train_from_iterator(corpus(), trainer)
+    js = json.loads(tok.to_str())
+    vocab = js["model"]["vocab"]
+    order = sorted(vocab.items(), key=lambda kv: kv[1])
+    newv = {}
+    for t, _ in order[:6]:
+        newv[t] = len(newv)
+    for b in range(256):
+        newv["<0x%02X>" % b] = len(newv)
+    for t, _ in order[6:]:
+        if t not in newv:
+            newv[t] = len(newv)
+    js["model"]["vocab"] = newv
+    for a in js["added_tokens"]:
+        a["id"] = newv[a["content"]]
+    js["post_processor"] = {"type": "TemplateProcessing",
+                            "single": [{"SpecialToken": {"id": "<bos>", "type_id": 0}},
+                                       {"Sequence": {"id": "A", "type_id": 0}}],
+                            "pair": [{"SpecialToken": {"id": "<bos>", "type_id": 0}}, {"Sequence": {"id": "A", "type_id": 0}},
+                                     {"SpecialToken": {"id": "<bos>", "type_id": 1}}, {"Sequence": {"id": "B", "type_id": 1}}],
+                            "special_tokens": {"<bos>": {"id": "<bos>", "ids": [2], "tokens": ["<bos>"]}}}
+    js["decoder"] = {"type": "Sequence", "decoders": [
+        {"type": "Replace", "pattern": {"String": "▁"}, "content": " "}, {"type": "ByteFallback"}, {"type": "Fuse"}]}
+    return js
+
+
 SPECIALS = {  # tokenizer_config.json of each set: the BOS/EOS the model family uses
     "llama3": ("<|begin_of_text|>", "<|end_of_text|>"),
     "qwen2": (None, "<|im_end|>"),
     "gpt2": ("<|endoftext|>", "<|endoftext|>"),
     "llama2": ("<s>", "</s>"),
     "mistral": ("<s>", "</s>"),
+    "gemma": ("<bos>", "<eos>"),
 }
 
 
 def main():
-    sets = {
-        "llama3": bytelevel("llama3", LLAMA3, False,
-                            ["<|begin_of_text|>", "<|end_of_text|>", "<|start_header_id|>", "<|end_header_id|>",
-                             "<|eot_id|>"], "<|begin_of_text|>"),
-        "qwen2": bytelevel("qwen2", QWEN2, True, ["<|endoftext|>", "<|im_start|>", "<|im_end|>"], None),
-        "gpt2": bytelevel("gpt2", None, False, ["<|endoftext|>"], None, gpt2_style=True),
-        "llama2": sentencepiece(False),
-        "mistral": sentencepiece(True),
+    import sys
+    only = set(sys.argv[1:])
+    makers = {
+        "llama3": lambda: bytelevel("llama3", LLAMA3, False,
+                                    ["<|begin_of_text|>", "<|end_of_text|>", "<|start_header_id|>", "<|end_header_id|>",
+                                     "<|eot_id|>"], "<|begin_of_text|>"),
+        "qwen2": lambda: bytelevel("qwen2", QWEN2, True, ["<|endoftext|>", "<|im_start|>", "<|im_end|>"], None),
+        "gpt2": lambda: bytelevel("gpt2", None, False, ["<|endoftext|>"], None, gpt2_style=True),
+        "llama2": lambda: sentencepiece(False),
+        "mistral": lambda: sentencepiece(True),
+        "gemma": gemma,
     }
+    sets = {name: make() for name, make in makers.items() if not only or name in only}
     for name, js in sets.items():
         d = os.path.join(OUT, name)
         os.makedirs(d, exist_ok=True)

@@ -180,7 +180,7 @@ static void test_text(void) {
         {"  %r = fused(%x) {expr=\"scale(x0,1e-3):bf16\"} : bf16[4,8] act\n", NULL},
         {"  %r = fused(%x) : bf16[4,8] act\n", "missing attribute 'expr'"},
         {"  %r = fused() {expr=\"scale(x0,2):bf16\"} : bf16[4,8] act\n", "fused takes 1 to 256 operands, found 0"},
-        {"  %r = fused(%x) {expr=\"\"} : bf16[4,8] act\n", "expected add, mul, scale, convert, bias_add or swiglu"},
+        {"  %r = fused(%x) {expr=\"\"} : bf16[4,8] act\n", "expected add, mul, scale, convert, bias_add, swiglu or geglu"},
         {"  %r = fused(%x) {expr=\"frob(x0):bf16\"} : bf16[4,8] act\n", "found 'frob(x0)"},
         {"  %r = fused(%x) {expr=\"add(x0,x1):bf16\"} : bf16[4,8] act\n", "x1, but the node has 1 operand"},
         {"  %r = fused(%x) {expr=\"add(x0,t0):bf16\"} : bf16[4,8] act\n", "t0 is not an earlier instruction"},

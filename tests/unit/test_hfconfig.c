@@ -300,7 +300,7 @@ static void test_defaults_and_variants(void) {
 
 static void test_errors(void) {
     expect_model_error("GPT2LMHeadModel", BASE, "", "config.json: architectures[0]",
-                       "expected one of LlamaForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalLM, MistralForCausalLM, found \"GPT2LMHeadModel\"");
+                       "expected one of LlamaForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalLM, MistralForCausalLM, Gemma3ForCausalLM, found \"GPT2LMHeadModel\"");
     expect_model_error("Qwen2ForCausalLM", BASE, "\"sliding_window\": 8, \"use_sliding_window\": true, \"layer_types\": [\"full_attention\"]",
                        "config.json: layer_types", "expected a list of num_hidden_layers entries, found [\"full_attention\"]");
     expect_model_error("Qwen3ForCausalLM", BASE,
@@ -484,8 +484,66 @@ static void test_overrides(void) {
     ax_arena_destroy(ar);
 }
 
+/* Gemma 3 (Gemma3ForCausalLM): its facts and defaults, both RoPE layouts, which layers slide, and its refusals. */
+static void test_gemma3(void) {
+    mrun r;
+    mload(&r, AXO_SOURCE_DIR "/configs/models/tiny-gemma3");
+    CHECK_MSG(r.rc == 0 && r.d.n == 0, "tiny-gemma3:\n%s", dump(&r.d));
+    CHECK_EQ(r.m.arch, FE_ARCH_GEMMA3);
+    CHECK_STREQ(r.m.arch_name, "Gemma3ForCausalLM");
+    CHECK_STREQ(r.m.decoder_layer_cls, "Gemma3DecoderLayer");
+    CHECK(r.m.gemma && r.m.norm_offset == 1 && r.m.qk_norm && r.m.tie_word_embeddings);
+    CHECK(r.m.query_pre_attn_scalar == 24);
+    CHECK_STREQ(r.m.hidden_act, "gelu_pytorch_tanh");
+    CHECK(r.m.rope_theta == 1e6 && r.m.rope_local_theta == 1e4);
+    CHECK_EQ(r.m.rope_type, FE_ROPE_LINEAR);
+    CHECK(r.m.rope_factor == 2);
+    CHECK_EQ(r.m.sliding_window, 7);
+    CHECK_EQ(r.m.layer_window[0], 7); /* layer_types: sliding, full */
+    CHECK_EQ(r.m.layer_window[1], 0);
+    mfree(&r);
+    /* defaults: Gemma3TextConfig's (window 4096 on 5 of every 6 layers, theta 1e6 / 1e4, scalar 256, tied,
+     * bos 2 / eos 1 / pad 0) */
+    static const char *G = "\"hidden_size\": 64, \"intermediate_size\": 176, \"num_hidden_layers\": 7, "
+                           "\"num_attention_heads\": 4, \"vocab_size\": 256, \"head_dim\": 16";
+    mload(&r, model_dir("Gemma3ForCausalLM", G, ""));
+    CHECK_MSG(r.rc == 0, "%s", dump(&r.d));
+    CHECK(r.m.rope_theta == 1e6 && r.m.rope_local_theta == 1e4 && r.m.query_pre_attn_scalar == 256);
+    CHECK(r.m.tie_word_embeddings && r.m.bos_token_id == 2 && r.m.eos_token_id == 1 && r.m.pad_token_id == 0);
+    for (int l = 0; l < 7; l++) CHECK_EQ(r.m.layer_window[l], l == 5 ? 0 : 4096);
+    mfree(&r);
+    mload(&r, model_dir("Gemma3ForCausalLM", G, "\"sliding_window\": 512, \"sliding_window_pattern\": 2"));
+    for (int l = 0; l < 7; l++) CHECK_EQ(r.m.layer_window[l], l % 2 ? 0 : 512);
+    mfree(&r);
+    mload(&r, model_dir("Gemma3ForCausalLM", G, "\"sliding_window\": null"));
+    for (int l = 0; l < 7; l++) CHECK_EQ(r.m.layer_window[l], 0);
+    mfree(&r);
+    /* transformers >= 5: rope_parameters per layer type */
+    mload(&r, model_dir("Gemma3ForCausalLM", G,
+                        "\"rope_parameters\": {\"full_attention\": {\"rope_type\": \"linear\", \"factor\": 8.0, "
+                        "\"rope_theta\": 500000.0}, \"sliding_attention\": {\"rope_type\": \"default\", \"rope_theta\": 20000.0}}"));
+    CHECK_MSG(r.rc == 0, "%s", dump(&r.d));
+    CHECK(r.m.rope_theta == 5e5 && r.m.rope_local_theta == 2e4 && r.m.rope_type == FE_ROPE_LINEAR && r.m.rope_factor == 8);
+    mfree(&r);
+    /* refusals */
+    expect_model_error("Gemma3ForCausalLM", G, "\"final_logit_softcapping\": 30.0", "config.json: final_logit_softcapping",
+                       "expected null (logit soft-capping is not implemented), found 30.0");
+    expect_model_error("Gemma3ForCausalLM", G, "\"attn_logit_softcapping\": 50.0", "config.json: attn_logit_softcapping",
+                       "expected null (logit soft-capping is not implemented)");
+    expect_model_error("Gemma3ForCausalLM", G, "\"use_bidirectional_attention\": true",
+                       "config.json: use_bidirectional_attention", "bidirectional Gemma attention is not implemented");
+    expect_model_error("Gemma3ForCausalLM", G, "\"hidden_activation\": \"gelu\"", "config.json: hidden_activation",
+                       "expected \"gelu_pytorch_tanh\"");
+    expect_model_error("Gemma3ForCausalLM", G,
+                       "\"rope_parameters\": {\"sliding_attention\": {\"rope_type\": \"linear\", \"factor\": 2.0}}",
+                       "config.json: rope_parameters.sliding_attention.rope_type", "expected \"default\"");
+    expect_model_error("Gemma3ForConditionalGeneration", G, "", "config.json: architectures[0]",
+                       "Gemma3ForConditionalGeneration (gemma-3-4b and larger, with a vision tower) is not implemented");
+}
+
 int main(void) {
     tmp_init();
+    test_gemma3();
     test_overrides();
     test_families();
     test_defaults_and_variants();

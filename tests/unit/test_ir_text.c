@@ -160,8 +160,10 @@ static ir_module *build_all_ops(void) {
                       IR_AT(ir_af("theta", 10000.0), ir_as("rope_type", "llama3"), ir_af("factor", 8.0), ir_ai("original_max", 8192)));
     int32_t att[2];
     ir_bn(&b, IR_OP_attention, IR_IN(ro, ro, ro, seg), IR_AT(ir_af("scale", 0.5), ir_ai("causal", 1)), att);
+    ir_bn(&b, IR_OP_attention, IR_IN(ro, ro, ro, seg), IR_AT(ir_af("scale", 0.5), ir_ai("causal", 1), ir_ai("window", 3)), att);
     int32_t o = ir_b(&b, IR_OP_reshape, IR_IN(att[0]), IR_AT(ir_aints("shape", 3, (int64_t[]){2, 4, 8})));
     int32_t sw = ir_b(&b, IR_OP_swiglu, IR_IN(o, x), IR_NOAT);
+    ir_b(&b, IR_OP_geglu, IR_IN(o, x), IR_NOAT);
     int32_t seed = ir_b_input(&b, "dropout_seed", ir_type_scalar(IR_I32));
     ir_b(&b, IR_OP_dropout, IR_IN(sw, seed), IR_AT(ir_af("p", 0.05), ir_ai("salt", 7)));
     ir_b(&b, IR_OP_dequant_nf4, IR_IN(G(wq4), G(wq4a), G(wq4r)), IR_AT(ir_as("to", "bf16")));
@@ -197,6 +199,7 @@ static ir_module *build_all_ops(void) {
           IR_AT(ir_af("scale", 0.5), ir_ai("causal", 1)), bb);
     int32_t sb[2];
     ir_bn(&b, IR_OP_swiglu_bwd, IR_IN(o, x, dsw), IR_NOAT, sb);
+    ir_bn(&b, IR_OP_geglu_bwd, IR_IN(o, x, dsw), IR_NOAT, sb);
     int32_t dwq = ir_b(&b, IR_OP_matmul, IR_IN(h, dsw), IR_AT(ir_ai("ta", 1)));
     int32_t rs = ir_b(&b, IR_OP_reduce_scatter, IR_IN(demb), IR_AT(ir_as("axis", "dp"), ir_ai("dim", 0)));
     ir_b(&b, IR_OP_all_gather, IR_IN(rs), IR_AT(ir_as("axis", "dp")));
@@ -424,6 +427,13 @@ static void test_parse_errors(void) {
     parse_err(__LINE__, BAD("  %y, %y = attention(%x, %x, %x, %x) {scale=1.0} : f32[2,4] act, f32[2] act"), "t.ir:8:7",
               "redefinition of %y");
     parse_err(__LINE__, BAD("  %y = frob(%x) : f32[2,4] act"), "t.ir:8:8", "unknown op|'frob'");
+    /* attention's sliding window: a positive count of tokens, causal only */
+    parse_err(__LINE__, BAD("  %y, %z = attention(%x, %x, %x, %x) {scale=1.0, window=-2} : f32[2,4] act, f32[2] act"),
+              "t.ir:8:12", "window: expected 0 (none) or a positive token count, found -2");
+    parse_err(__LINE__, BAD("  %y, %z = attention(%x, %x, %x, %x) {scale=1.0, causal=0, window=4} : f32[2,4] act, f32[2] act"),
+              "t.ir:8:12", "sliding window needs causal attention");
+    parse_err(__LINE__, BAD("  %y, %z = attention(%x, %x, %x, %x) {scale=1.0, window=4.5} : f32[2,4] act, f32[2] act"),
+              "t.ir:8:12", "attribute 'window': expected int");
     /* mask_rows: sorted, disjoint, non-empty [a, b) pairs within the rows */
     ir_module_destroy(parse_ok(BAD("  %y = mask_rows(%x) {rows=[0, 1]} : f32[2,4] act"), "mask_rows"));
     parse_err(__LINE__, BAD("  %y = mask_rows(%x) {rows=[0, 1, 1, 2]} : f32[2,4] act"), "t.ir:8:8", "pair 1 [1, 2) is not after");

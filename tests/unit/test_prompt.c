@@ -309,7 +309,7 @@ static void test_render(void) {
 static void test_tpl_jinja(void) {
     static const char *const gen[RT_TPL_COUNT] = {"<|im_start|>assistant\n", "<|start_header_id|>assistant<|end_header_id|>\n\n",
                                                   "<|im_start|>assistant\n", "<start_of_turn>model\n", "",
-                                                  "<|im_start|>assistant\n<think>\n\n"};
+                                                  "<|im_start|>assistant\n<think>\n\n", "<start_of_turn>model\n"};
     static const char *const R1[] = {"system", "user", "assistant", "user", "assistant"};
     static const char *const C1[] = {"Be brief.", "  hi there \n", "hello!\n\n", "2+2?", " 4 "};
     static const char *const R2[] = {"user", "assistant", "user"};

@@ -297,6 +297,7 @@ int main(void) {
     check_set("gpt2", 0);
     check_set("llama2", 1);
     check_set("mistral", 0);
+    check_set("gemma", 1); /* Gemma: Replace normalizer without a prefix, Split(" ") pre-tokenizer */
     test_errors();
     test_pieces();
     check_added("llama3-chatml");
