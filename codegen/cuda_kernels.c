@@ -34,7 +34,7 @@ static const char *const e_attention_tc[] = {
 static const char *const e_bias[] = {F32_BF16("axo_bias_add"), F32_BF16("axo_bias_grad_partial"),
                                      F32_BF16("axo_bias_grad_reduce"), NULL};
 static const char *const e_cross_entropy[] = {F32_BF16("axo_cross_entropy_fwd"), F32_BF16("axo_cross_entropy_bwd"), F32_BF16("axo_lce_chunk"),
-                                              "axo_cross_entropy_reduce", "axo_dpo_sigmoid", NULL};
+                                              "axo_cross_entropy_reduce", "axo_dpo_loss", NULL};
 static const char *const e_dora[] = {F32_BF16("axo_dora_norm"), F32_BF16("axo_dora_scale"),
                                      F32_BF16("axo_dora_scale_bwd"), "axo_dora_dm_reduce", NULL};
 static const char *const e_elementwise[] = {F32_BF16("axo_add"),   F32_BF16("axo_mul"),

@@ -22,7 +22,7 @@
 # Bytes (not string literals) keep any character and any length legal C.
 
 # The ir/ headers a kernel source may include (see above).
-set(AXO_KERNEL_SHARED_HEADERS ir/quant.h)
+set(AXO_KERNEL_SHARED_HEADERS ir/quant.h ir/dpo_loss.h)
 
 if(CMAKE_SCRIPT_MODE_FILE)
   if(NOT AXO_EMBED_DIR OR NOT AXO_EMBED_OUT)

@@ -7,6 +7,7 @@
 #include "frontend/hub.h"
 #include "frontend/internal.h"
 #include "runtime/tokenizer.h"
+#include "ir/dpo_loss.h"
 
 #include <ctype.h>
 #include <jansson.h>
@@ -733,7 +734,7 @@ static void set_defaults(fe_config *c) {
     c->pad_to_sequence_len = -1;
     c->optimizer = "adamw_torch";
     c->rl_beta = 0.1; /* TRL DPOConfig.beta */
-    c->dpo_loss_weight = 1;
+    c->dpo_loss_types = "sigmoid";
     c->adam_beta1 = 0.9;
     c->adam_beta2 = 0.999;
     c->adam_epsilon = 1e-8;
@@ -1093,11 +1094,12 @@ static int user_defined_type(loader *L, fe_dataset *ds, const yaml_node_t *v, co
     return bad ? -1 : 0;
 }
 
-/* rl: dpo (check_rl reads the rest of rl; the datasets need only this) */
+/* rl: dpo or ipo (check_rl reads the rest of rl; the datasets need only this): Axolotl loads both through its DPO
+ * strategies */
 static int rl_dpo(loader *L) {
     const fe_ypair *p = pair(L, "rl");
     const char *t = p ? fe_y_text(p->v) : NULL;
-    return t && !strcmp(t, "dpo");
+    return t && (!strcmp(t, "dpo") || !strcmp(t, "ipo"));
 }
 
 /* A datasets[] entry's type under rl: dpo (Axolotl 0.19's prompt_strategies/dpo; runtime/prompt.h "dpo"): none
@@ -2919,12 +2921,12 @@ static void check_rl(loader *L) {
             ax_error(y->d, fe_yloc(y, p->k, loc, sizeof loc), "%s: no longer supported, %s (Axolotl 0.19 refuses it)",
                      gone[i][0], gone[i][1]);
     p = pair(L, "rl");
-    if (rl && strcmp(rl, "dpo")) {
-        static const char *const others[] = {"ipo", "orpo", "kto", "simpo", "grpo", "gdpo", "ebft"};
+    if (rl && strcmp(rl, "dpo") && strcmp(rl, "ipo")) {
+        static const char *const others[] = {"orpo", "kto", "simpo", "grpo", "gdpo", "ebft"};
         int known = 0;
         for (size_t i = 0; i < AX_ARRAY_LEN(others); i++) known |= !strcmp(rl, others[i]);
         if (known)
-            refuse(y, p->v, "rl", "a preference or RL objective other than DPO's sigmoid loss", "axo accepts dpo");
+            refuse(y, p->v, "rl", "a preference or RL objective other than TRL's DPOTrainer", "axo accepts dpo and ipo");
         else
             yerr(y, p->v, "rl", "one of dpo, ipo, orpo, kto, simpo, grpo, gdpo, ebft (Axolotl's RLType)");
         return;
@@ -2944,6 +2946,10 @@ static void check_rl(loader *L) {
         return;
     }
     c->rl = FE_RL_DPO;
+    c->rl_ipo = !strcmp(rl, "ipo");
+    if (c->rl_ipo)
+        ax_warn(y->d, fe_yloc(y, p->v, loc, sizeof loc), "rl: ipo: TRL's DPOTrainer with loss_type [ipo] (Axolotl 0.19 says it "
+                "will soon be deprecated: rl: dpo with dpo_loss_type: [ipo] is the same)");
     /* beta */
     double b;
     int have_beta = 0;
@@ -2973,36 +2979,113 @@ static void check_rl(loader *L) {
     if ((p = pair(L, "dpo_beta")) && !fe_y_is_null(p->v) && fe_y_num(y, "dpo_beta", p->v, 0, &b) == 0) db = b;
     if (!isnan(db) && db != 0 && (isnan(rb) || rb == 0)) rb = db;
     if (!have_beta && !isnan(rb)) c->rl_beta = rb;
-    /* the loss: sigmoid only */
-    int nlt = 0;
+    /* the loss: TRL's loss_type (a weighted sum of per-pair losses, ir/dpo_loss.h), as Axolotl's DPOStrategy sets it:
+     * dpo_loss_type / dpo_loss_weights under rl: dpo (Axolotl's check_dpo refuses them under any other rl), ipo
+     * under rl: ipo; label_smoothing from dpo_label_smoothing under rl: dpo */
+    int nlt = 0, bad = 0, tcodes[AXO_DPO_MAXTERMS];
+    ax_buf lt = {0}, lw = {0};
     if ((p = pair(L, "dpo_loss_type")) && !fe_y_is_null(p->v)) {
         yaml_node_item_t *it = p->v->type == YAML_SEQUENCE_NODE ? p->v->data.sequence.items.start : NULL;
         nlt = it ? (int)(p->v->data.sequence.items.top - it) : 1;
+        if (c->rl_ipo) {
+            ax_error(y->d, fe_yloc(y, p->k, loc, sizeof loc), "dpo_loss_type: for rl: dpo only (Axolotl refuses it with rl: "
+                     "ipo, whose loss is ipo)");
+            nlt = 0;
+        } else if (nlt == 0) {
+            yerr(y, p->v, "dpo_loss_type", "a list of at least one of TRL's loss types (sigmoid, hinge, ipo, ...)");
+        } else if (nlt > AXO_DPO_MAXTERMS) {
+            ax_error(y->d, fe_yloc(y, p->v, loc, sizeof loc), "dpo_loss_type: a sum of %d losses is not implemented (at most %d)",
+                     nlt, AXO_DPO_MAXTERMS);
+            nlt = 0;
+        }
         for (int i = 0; i < nlt; i++) {
             yaml_node_t *e = it ? yaml_document_get_node(y->doc, it[i]) : p->v;
             const char *t = fe_y_text(e);
-            if (!t || e->type != YAML_SCALAR_NODE)
-                yerr(y, e, "dpo_loss_type", "a list of TRL's loss types (sigmoid, hinge, ipo, ...)");
-            else if (strcmp(t, "sigmoid") || nlt > 1)
-                refuse(y, e, "dpo_loss_type", nlt > 1 ? "a weighted sum of DPO losses" : "a DPO loss other than sigmoid",
-                       "axo accepts [sigmoid]");
+            int code = t && e->type == YAML_SCALAR_NODE ? axo_dpo_type_from_name(t, strlen(t)) : -1;
+            if (code >= 0) {
+                tcodes[i] = code;
+                ax_buf_printf(&lt, "%s%s", i ? "," : "", t);
+            } else if (t && e->type == YAML_SCALAR_NODE &&
+                       (!strcmp(t, "aot") || !strcmp(t, "aot_unpaired") || !strcmp(t, "sft"))) {
+                refuse(y, e, "dpo_loss_type", !strcmp(t, "sft") ? "TRL's sft term (the chosen rows' token mean beside the "
+                       "pair losses)" : "an aot loss (sorted over the micro-batch)",
+                       "axo implements TRL's per-pair losses: sigmoid, hinge, ipo, exo_pair, nca_pair, robust, bco_pair, "
+                       "sppo_hard, apo_zero, apo_down, discopop, sigmoid_norm");
+                bad = 1;
+            } else {
+                yerr(y, e, "dpo_loss_type", "one of TRL 1.9's loss types: sigmoid, hinge, ipo, exo_pair, nca_pair, robust, "
+                     "bco_pair, sppo_hard, aot, aot_unpaired, apo_zero, apo_down, discopop, sft, sigmoid_norm");
+                bad = 1;
+            }
         }
     }
     if ((p = pair(L, "dpo_loss_weights")) && !fe_y_is_null(p->v)) {
         yaml_node_item_t *it = p->v->type == YAML_SEQUENCE_NODE ? p->v->data.sequence.items.start : NULL;
         int nw = it ? (int)(p->v->data.sequence.items.top - it) : -1;
-        if (!nlt)
+        if (c->rl_ipo)
+            ax_error(y->d, fe_yloc(y, p->k, loc, sizeof loc), "dpo_loss_weights: for rl: dpo only (Axolotl refuses it with "
+                     "rl: ipo)");
+        else if (!pair(L, "dpo_loss_type") || fe_y_is_null(pair(L, "dpo_loss_type")->v))
             ax_error(y->d, fe_yloc(y, p->k, loc, sizeof loc), "dpo_loss_weights: requires dpo_loss_type to be set (Axolotl's check)");
-        else if (nw != nlt)
+        else if (nw != nlt && nlt > 0)
             ax_error(y->d, fe_yloc(y, p->v, loc, sizeof loc), "dpo_loss_weights: expected a list of %d weight%s, one a loss "
                      "type (Axolotl's check)", nlt, nlt == 1 ? "" : "s");
-        else if (fe_y_num(y, "dpo_loss_weights[0]", yaml_document_get_node(y->doc, it[0]), 0, &b) == 0)
-            c->dpo_loss_weight = b;
+        else
+            for (int i = 0; i < nw; i++) {
+                snprintf(k2, sizeof k2, "dpo_loss_weights[%d]", i);
+                if (fe_y_num(y, k2, yaml_document_get_node(y->doc, it[i]), 0, &b) == 0)
+                    ax_buf_printf(&lw, "%s%.17g", i ? "," : "", b);
+                else
+                    bad = 1;
+            }
+    }
+    c->dpo_loss_types = c->rl_ipo ? "ipo" : nlt > 0 && !bad ? ax_arena_strdup(L->y.ar, lt.data) : "sigmoid";
+    if (c->rl_ipo) tcodes[0] = AXO_DPO_IPO, nlt = 1;
+    if (!nlt) tcodes[0] = AXO_DPO_SIGMOID, nlt = 1;
+    if (lw.len && !bad) c->dpo_loss_weights = ax_arena_strdup(L->y.ar, lw.data);
+    ax_buf_free(&lt);
+    ax_buf_free(&lw);
+    int uses_ls = 0, exo = 0;
+    for (int i = 0; i < nlt; i++) {
+        uses_ls |= tcodes[i] == AXO_DPO_ROBUST || tcodes[i] == AXO_DPO_EXO_PAIR;
+        exo |= tcodes[i] == AXO_DPO_EXO_PAIR;
     }
     if ((p = pair(L, "dpo_label_smoothing")) && !fe_y_is_null(p->v) && fe_y_num(y, "dpo_label_smoothing", p->v, 2, &b) == 0 &&
-        b != 0)
-        ax_warn(y->d, fe_yloc(y, p->k, loc, sizeof loc), "dpo_label_smoothing: ignored, as TRL 1.9's sigmoid loss ignores "
-                "it (it is read by the robust, exo_pair and aot losses only)");
+        b != 0) {
+        if (c->rl_ipo)
+            ax_warn(y->d, fe_yloc(y, p->k, loc, sizeof loc), "dpo_label_smoothing: ignored with rl: ipo (Axolotl passes it "
+                    "for rl: dpo only)");
+        else if (!uses_ls)
+            ax_warn(y->d, fe_yloc(y, p->k, loc, sizeof loc), "dpo_label_smoothing: ignored, as TRL 1.9's %s loss ignores it "
+                    "(it is read by the robust, exo_pair and aot losses only)", c->dpo_loss_types);
+        else if (!(b >= 0 && b < 0.5))
+            ax_error(y->d, fe_yloc(y, p->v, loc, sizeof loc), "dpo_label_smoothing: expected a number in [0, 0.5) for the "
+                     "robust / exo_pair loss, found %g", b);
+        else
+            c->dpo_label_smoothing = b;
+    }
+    if (exo && c->dpo_label_smoothing == 0 && !bad)
+        ax_error(y->d, fe_yloc(y, pair(L, "dpo_loss_type")->v, loc, sizeof loc), "dpo_loss_type: exo_pair needs "
+                 "dpo_label_smoothing > 0 (TRL raises; the EXO paper recommends 1e-3)");
+    if (c->rl_ipo && (p = pair(L, "dpo_use_liger_kernel")) && !fe_y_is_null(p->v) && fe_y_text(p->v) &&
+        fe_parse_bool(fe_y_text(p->v), &no) && no)
+        ax_error(y->d, fe_yloc(y, p->k, loc, sizeof loc), "dpo_use_liger_kernel: Axolotl refuses it with the ipo loss "
+                 "(liger's fused DPO loss cannot length-normalize the squared margin)");
+    {   /* Axolotl's check_fsdp2_base_model_quant_rl */
+        const fe_ypair *fv = pair(L, "fsdp_version");
+        double v = 0;
+        const char *q = NULL;
+        if (fv && !fe_y_is_null(fv->v) && fe_y_text(fv->v) && fe_parse_num(fe_y_text(fv->v), &v) && v == 2)
+            for (int i = 0; i < 2 && !q; i++) {
+                const char *k = i ? "load_in_8bit" : "load_in_4bit";
+                const fe_ypair *lq = pair(L, k);
+                if (lq && !fe_y_is_null(lq->v) && fe_y_text(lq->v) && fe_parse_bool(fe_y_text(lq->v), &no) && no) q = k;
+            }
+        if (q)
+            ax_error(y->d, fe_yloc(y, fv->k, loc, sizeof loc), "fsdp_version: 2 with %s and rl: %s: FSDP2 does not "
+                     "support load_in_8bit or load_in_4bit with rl (Axolotl's check; use DeepSpeed or fsdp_version 1)", q,
+                     c->rl_ipo ? "ipo" : "dpo");
+    }
     int64_t mp;
     if ((p = pair(L, "max_prompt_len")) && !fe_y_is_null(p->v) && fe_y_int(y, "max_prompt_len", p->v, 1, &mp) == 0)
         ax_warn(y->d, fe_yloc(y, p->k, loc, sizeof loc), "max_prompt_len: ignored, as Axolotl 0.19 passes it to no DPO "
@@ -3598,7 +3681,9 @@ void fe_config_canonical(const fe_config *c, ax_buf *out) {
     if (c->rl == FE_RL_DPO) {
         S("rl", "dpo");
         D("rl_beta", c->rl_beta);
-        D("dpo_loss_weight", c->dpo_loss_weight);
+        S("dpo_loss_type", c->dpo_loss_types);
+        if (c->dpo_loss_weights) S("dpo_loss_weights", c->dpo_loss_weights);
+        if (c->dpo_label_smoothing != 0) D("dpo_label_smoothing", c->dpo_label_smoothing);
     }
     S("optimizer", c->optimizer_8bit ? "adamw_8bit" : "adamw"); /* adamw_torch, _fused, _hf, paged_adamw_32bit are one
                                                                 * algorithm; adamw_bnb_8bit, adamw_8bit, paged_ another */

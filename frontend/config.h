@@ -184,12 +184,15 @@ typedef struct fe_config {
     double weight_decay;     /* default 0.0 */
     double neftune_noise_alpha; /* NEFTune (transformers' TrainingArguments.neftune_noise_alpha; old name
                                  * noisy_embedding_alpha): noise on the input embeddings in training; 0 = off */
-    /* rl (Axolotl's RLType): FE_RL_NONE, the causal-LM loss; FE_RL_DPO, TRL's DPOTrainer (loss_type sigmoid):
+    /* rl (Axolotl's RLType): FE_RL_NONE, the causal-LM loss; FE_RL_DPO, TRL's DPOTrainer (rl: dpo, or rl: ipo):
      * a micro-batch is micro_batch_size preference pairs, 2 x micro_batch_size rows (the chosen completions, then
      * the rejected, TRL's concatenated batch); rl_beta (trl.beta, rl_beta, or the old dpo_beta; TRL's 0.1) */
     int rl;
+    int rl_ipo;              /* rl: ipo (Axolotl: DPOTrainer with loss_type [ipo]) */
     double rl_beta;
-    double dpo_loss_weight; /* dpo_loss_weights: [w] with the one loss type (TRL: loss x w); 1 */
+    const char *dpo_loss_types;   /* TRL's loss_type, comma-separated (dpo_loss_type; ipo with rl: ipo): "sigmoid" */
+    const char *dpo_loss_weights; /* TRL's loss_weights, comma-separated, or NULL (all 1) */
+    double dpo_label_smoothing;   /* TRL's label_smoothing (robust, exo_pair): dpo_label_smoothing under rl: dpo */
     const char *optimizer;   /* adamw_torch (default), adamw_torch_fused, adamw_hf: all AdamW */
     int optimizer_8bit;      /* adamw_bnb_8bit, adamw_8bit, paged_adamw_8bit: AdamW with 8-bit block-wise state */
     double adam_beta1, adam_beta2, adam_epsilon; /* 0.9, 0.999, 1e-8 */

@@ -1,6 +1,7 @@
 /* lower.c — builds the forward IR of a decoder-only model (see lower.h). */
 #include "frontend/lower.h"
 #include "runtime/tokenizer.h"
+#include "ir/dpo_loss.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -448,7 +449,23 @@ static int32_t dpo_loss(lw *L, const fe_config *c, int32_t hn, int32_t head, int
           IR_AT(ir_ai("ignore_index", -100), ir_ai("chunk", chunk), ir_ai("rows", B), ir_ai("dh", 0), ir_ai("dw", 0)), rs);
     int32_t ref = ir_b_input(&L->b, "dpo_ref", ir_type_make(IR_F32, 1, (int64_t[]){B}));
     int32_t psc = ir_b_input(&L->b, "dpo_pair_scale", ir_type_make(IR_F32, 1, (int64_t[]){P}));
-    ir_bn(&L->b, IR_OP_dpo_loss, IR_IN(rs[0], ref, psc), IR_AT(ir_af("beta", c->rl_beta), ir_as("loss_type", "sigmoid")), dl);
+    /* TRL's loss_type (ir/dpo_loss.h); the optional attrs only where they apply (older plans keep their bytes) */
+    ir_attr at[5];
+    int na = 0, t[AXO_DPO_MAXTERMS];
+    double w[AXO_DPO_MAXTERMS];
+    at[na++] = ir_af("beta", c->rl_beta);
+    at[na++] = ir_as("loss_type", c->dpo_loss_types);
+    if (c->dpo_loss_weights) at[na++] = ir_as("loss_weights", c->dpo_loss_weights);
+    if (c->dpo_label_smoothing != 0) at[na++] = ir_af("label_smoothing", c->dpo_label_smoothing);
+    const int nt = axo_dpo_parse(c->dpo_loss_types, c->dpo_loss_weights, t, w);
+    int counts = 0;
+    for (int k = 0; k < nt; k++) counts |= axo_dpo_needs_counts(t[k]);
+    if (counts) { /* ipo, sigmoid_norm: each row's completion tokens (runtime/dpo.c) */
+        int32_t cnt = ir_b_input(&L->b, "dpo_row_tokens", ir_type_make(IR_F32, 1, (int64_t[]){B}));
+        ir_bn(&L->b, IR_OP_dpo_loss, IR_IN(rs[0], ref, psc, cnt), na, at, dl);
+    } else {
+        ir_bn(&L->b, IR_OP_dpo_loss, IR_IN(rs[0], ref, psc), na, at, dl);
+    }
     ir_bn(&L->b, IR_OP_linear_cross_entropy, IR_IN(hn, head, tgt, dl[1]),
           IR_AT(ir_ai("ignore_index", -100), ir_ai("chunk", chunk)), r);
     int srow = ir_global_add(L->mod, "stats/dpo_rows", ir_type_make(IR_F32, 1, (int64_t[]){B}), IR_ROLE_TEMP, NULL, 0);
@@ -457,7 +474,7 @@ static int32_t dpo_loss(lw *L, const fe_config *c, int32_t hn, int32_t head, int
     ir_bn(&L->b, IR_OP_store, IR_IN(IR_GLOBAL_REF(spl), dl[0]), IR_NOAT, NULL);
     ir_module_set_attr(L->mod, ir_as("train.rl", "dpo"));
     ir_module_set_attr(L->mod, ir_af("train.rl_beta", c->rl_beta));
-    ir_module_set_attr(L->mod, ir_af("train.dpo_loss_weight", c->dpo_loss_weight));
+    ir_module_set_attr(L->mod, ir_as("train.dpo_loss_type", c->dpo_loss_types)); /* for the runtime's messages */
     return r[0];
 }
 

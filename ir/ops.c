@@ -1,6 +1,7 @@
 /* ops.c — the op table's info rows and shape rules. */
 #include "ir/ir.h"
 #include "ir/quant.h"
+#include "ir/dpo_loss.h"
 
 #include <string.h>
 
@@ -24,9 +25,10 @@ int ir_op_writes(ir_op op, int k) {
     return k == 0 || (op == IR_OP_adamw && (k == 2 || k == 3)) || (op == IR_OP_adamw8 && k >= 2 && k <= 5);
 }
 
-/* adamw's and adamw8's optional last operand: the step's beta1; neftune's: the micro step's mag */
+/* adamw's and adamw8's optional last operand: the step's beta1; neftune's: the micro step's mag; dpo_loss's: the
+ * rows' completion token counts */
 static int nin_optional(ir_op op) {
-    return op == IR_OP_adamw || op == IR_OP_adamw8 || op == IR_OP_neftune;
+    return op == IR_OP_adamw || op == IR_OP_adamw8 || op == IR_OP_neftune || op == IR_OP_dpo_loss;
 }
 
 int ir_op_max_nin(ir_op op) {
@@ -377,8 +379,24 @@ int ir_infer(const ir_module *m, ir_op op, const ir_type *in, int nin, const ir_
         TRY(need_attr(at, na, "beta", IR_ATTR_FLOAT, err, errcap));
         double beta = ir_attr_float(at, na, "beta", 0);
         if (!(beta > -3.4e38 && beta < 3.4e38)) FAIL("beta: expected a finite number, found %g", beta);
-        const char *lt = ir_attr_str(at, na, "loss_type", "sigmoid");
-        if (strcmp(lt, "sigmoid")) FAIL("loss_type: expected \"sigmoid\", found \"%s\"", lt);
+        int types[AXO_DPO_MAXTERMS];
+        double w[AXO_DPO_MAXTERMS];
+        const char *lt = ir_attr_str(at, na, "loss_type", "sigmoid"), *lw = ir_attr_str(at, na, "loss_weights", NULL);
+        const int nt = axo_dpo_parse(lt, lw, types, w);
+        if (nt < 0)
+            FAIL("loss_type \"%s\"%s%s%s: expected up to %d of TRL's per-pair DPO losses (ir/dpo_loss.h), comma-separated, "
+                 "and as many weights", lt, lw ? ", loss_weights \"" : "", lw ? lw : "", lw ? "\"" : "", AXO_DPO_MAXTERMS);
+        int counts = 0;
+        for (int k = 0; k < nt; k++) counts |= axo_dpo_needs_counts(types[k]);
+        const double eps = ir_attr_float(at, na, "label_smoothing", 0), tau = ir_attr_float(at, na, "discopop_tau", 0.05);
+        if (!(eps >= 0 && eps < 0.5)) FAIL("label_smoothing: expected a number in [0, 0.5), found %g", eps);
+        if (!(tau > 0 && tau < 3.4e38)) FAIL("discopop_tau: expected a positive number, found %g", tau);
+        if (counts != (nin == 4))
+            FAIL("%s", counts ? "operand 3: ipo and sigmoid_norm need the rows' completion token counts, f32[2P]"
+                              : "operand 3: only ipo and sigmoid_norm read token counts");
+        if (nin == 4 && (in[3].dtype != IR_F32 || in[3].rank != 1 || in[3].dims[0] != s0->dims[0] || in[3].shard.axis >= 0))
+            FAIL("operand 3: expected the rows' completion token counts, f32[%lld], found %s", (long long)s0->dims[0],
+                 tstr(m, &in[3], b1));
         out[0] = ir_type_make(IR_F32, 1, (int64_t[]){s0->dims[0] / 2});
         out[1] = ir_type_make(IR_F32, 1, (int64_t[]){s0->dims[0]});
         return 0;

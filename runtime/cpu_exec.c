@@ -2,6 +2,7 @@
 #include "runtime/exec.h"
 #include "runtime/cpu_kernels.h"
 #include "ir/quant.h"
+#include "ir/dpo_loss.h"
 #include "runtime/trace.h"
 
 #include <math.h>
@@ -471,7 +472,15 @@ static int x_linear_cross_entropy(xc *x) {
 
 static int x_dpo_loss(xc *x) {
     rt_buf *s = IN(0);
-    ck_dpo_sigmoid_f32(rt_f(s), rt_f(IN(1)), rt_f(IN(2)), s->numel / 2, AF("beta", 0.1), rt_f(OUT(0)), rt_f(OUT(1)));
+    int t[AXO_DPO_MAXTERMS];
+    double w[AXO_DPO_MAXTERMS];
+    int nt = axo_dpo_parse(AS("loss_type", "sigmoid"), AS("loss_weights", NULL), t, w);
+    if (nt < 0) { /* the verifier refuses it: a plan that skipped it */
+        ax_error(x->d, x->where, "dpo_loss: bad loss_type \"%s\"", AS("loss_type", "sigmoid"));
+        return -1;
+    }
+    ck_dpo_loss_f32(rt_f(s), rt_f(IN(1)), rt_f(IN(2)), x->n->nin > 3 ? rt_f(IN(3)) : NULL, s->numel / 2, t, w, nt,
+                    AF("beta", 0.1), AF("label_smoothing", 0), AF("discopop_tau", 0.05), rt_f(OUT(0)), rt_f(OUT(1)));
     return 0;
 }
 

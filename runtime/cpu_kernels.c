@@ -10,6 +10,7 @@
 
 #include "ir/base.h"
 #include "ir/quant.h"
+#include "ir/dpo_loss.h"
 
 int ck_threads(void) { return omp_in_parallel() ? 1 : omp_get_max_threads(); }
 void ck_set_threads(int n) { omp_set_num_threads(n > 0 ? n : 1); }

@@ -243,15 +243,18 @@ int64_t ck_linear_cross_entropy_rows_f64(const double *hidden, const double *W, 
                                          int64_t chunk_rows, int bf16, double *row_loss, int64_t nrows, double *loss_sum,
                                          int64_t *count, double *dhidden, double *dW);
 
-/* ---- DPO (TRL's DPOTrainer, loss_type sigmoid) -------------------------------
+/* ---- DPO (TRL's DPOTrainer losses, ir/dpo_loss.h) ----------------------------
  * s[2P], sref[2P]: each row's summed token loss (-log p of its completion),
- * the P chosen rows then the P rejected; z = beta ((sref_c - s_c) - (sref_r
- * - s_r)) in double; loss[p] = -log sigmoid(z); coef[p] = pscale[p] beta
- * sigmoid(-z) = pscale[p] d loss / d s_c, coef[P+p] = -coef[p]. */
-void ck_dpo_sigmoid_f32(const float *s, const float *sref, const float *pscale, int64_t P, double beta, float *loss,
-                        float *coef);
-void ck_dpo_sigmoid_f64(const double *s, const double *sref, const double *pscale, int64_t P, double beta, double *loss,
-                        double *coef);
+ * the P chosen rows then the P rejected; counts[2P] their completion token
+ * counts (NULL: 1, for losses that do not read them). loss[p] = sum_k
+ * weights[k] loss_types[k](pair p) (axo_dpo_pair, in double, rounded once);
+ * coef[p] = pscale[p] d loss / d s_c, coef[P+p] = pscale[p] d loss / d s_r. */
+void ck_dpo_loss_f32(const float *s, const float *sref, const float *pscale, const float *counts, int64_t P,
+                     const int *types, const double *weights, int nterms, double beta, double eps, double tau, float *loss,
+                     float *coef);
+void ck_dpo_loss_f64(const double *s, const double *sref, const double *pscale, const double *counts, int64_t P,
+                     const int *types, const double *weights, int nterms, double beta, double eps, double tau, double *loss,
+                     double *coef);
 
 /* ---- AdamW (torch.optim.AdamW, single-tensor path, non-capturable) --------
  * p, m, v [n] updated in place; g [n] read only; step is the 1-based step

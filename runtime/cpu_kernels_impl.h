@@ -486,17 +486,15 @@ int64_t FN(ck_linear_cross_entropy_rows)(const REAL *hidden, const REAL *W, cons
 }
 
 /* ---- DPO ------------------------------------------------------------------------------------------- */
-void FN(ck_dpo_sigmoid)(const REAL *s, const REAL *sref, const REAL *pscale, int64_t P, double beta, REAL *loss, REAL *coef) {
+void FN(ck_dpo_loss)(const REAL *s, const REAL *sref, const REAL *pscale, const REAL *counts, int64_t P, const int *types,
+                     const double *weights, int nterms, double beta, double eps, double tau, REAL *loss, REAL *coef) {
     for (int64_t p = 0; p < P; p++) {
-        /* TRL: (logp_c - ref_c) - (logp_r - ref_r), logp = -s */
-        double delta = ((double)sref[p] - (double)s[p]) - ((double)sref[P + p] - (double)s[P + p]);
-        double z = beta * delta;
-        /* -log sigmoid(z) = log1p(exp(-|z|)) + max(-z, 0); its derivative in z is -sigmoid(-z) */
-        loss[p] = (REAL)(log1p(exp(-fabs(z))) + (z < 0 ? -z : 0.0));
-        double sg = z >= 0 ? exp(-z) / (1.0 + exp(-z)) : 1.0 / (1.0 + exp(z)); /* sigmoid(-z) */
-        double k = (double)pscale[p] * beta * sg;                          /* dz/ds_c = -beta, dz/ds_r = beta */
-        coef[p] = (REAL)k;
-        coef[P + p] = (REAL)-k;
+        double kc, kr;
+        loss[p] = (REAL)axo_dpo_pair(types, weights, nterms, (double)s[p], (double)s[P + p], (double)sref[p],
+                                     (double)sref[P + p], counts ? (double)counts[p] : 1.0,
+                                     counts ? (double)counts[P + p] : 1.0, beta, eps, tau, (double)pscale[p], &kc, &kr);
+        coef[p] = (REAL)kc;
+        coef[P + p] = (REAL)kr;
     }
 }
 

@@ -18,6 +18,7 @@
 
 #include "ir/liveness.h"
 #include "ir/quant.h"
+#include "ir/dpo_loss.h"
 #include "runtime/cpu_kernels.h"
 #include "runtime/trace.h"
 #include "runtime/train.h"
@@ -67,7 +68,7 @@ static const struct ksig {
     TS("axo_cross_entropy_bwd", "ppppllip"),
     TS("axo_lce_chunk", "pppppllllip"),
     {"axo_cross_entropy_reduce", "pplllipp"},
-    {"axo_dpo_sigmoid", "pppldpp"},
+    {"axo_dpo_loss", "ppppldddiiddddpp"},
     {"axo_adamw_f32", "pppplppppddddd"},
     {"axo_adamw_bf16", "ppppplppppddddd"},
     {"axo_adamw_sr_bf16", "ppppllppppddddid"},
@@ -2342,18 +2343,30 @@ static int g_linear_cross_entropy(gx *x) {
     return launch(x, "axo_cross_entropy_reduce", rows_grid(nrows), 1, 1, 256, 1, 0, &b);
 }
 
-/* dpo_loss over P pairs (the CPU's ck_dpo_sigmoid, in double): f32 in and out, one block */
+/* dpo_loss over P pairs (the CPU's ck_dpo_loss: ir/dpo_loss.h, in double): f32 in and out, one block */
 static int g_dpo_loss(gx *x) {
     int64_t P = numel(x, OUT(0));
+    int t[AXO_DPO_MAXTERMS] = {0};
+    double w[AXO_DPO_MAXTERMS] = {0};
+    int nt = axo_dpo_parse(AS("loss_type", "sigmoid"), AS("loss_weights", NULL), t, w);
+    if (nt < 0) return unsupported(x, "dpo_loss with loss_type \"%s\"", AS("loss_type", "sigmoid"));
+    int packed = 0;
+    for (int k = 0; k < nt; k++) packed |= t[k] << (4 * k);
     kargs a = {0};
     ka_p(&a, ptr(x, IN(0)), 2 * P * 4);
     ka_p(&a, ptr(x, IN(1)), 2 * P * 4);
     ka_p(&a, ptr(x, IN(2)), P * 4);
+    ka_p(&a, x->n->nin > 3 ? ptr(x, IN(3)) : 0, x->n->nin > 3 ? 2 * P * 4 : 0);
     ka_l(&a, P);
     ka_d(&a, AF("beta", 0.1));
+    ka_d(&a, AF("label_smoothing", 0));
+    ka_d(&a, AF("discopop_tau", 0.05));
+    ka_i(&a, packed);
+    ka_i(&a, nt);
+    for (int k = 0; k < AXO_DPO_MAXTERMS; k++) ka_d(&a, w[k]);
     ka_p(&a, ptr(x, OUT(0)), P * 4);
     ka_p(&a, ptr(x, OUT(1)), 2 * P * 4);
-    return launch(x, "axo_dpo_sigmoid", 1, 1, 1, 256, 1, 0, &a);
+    return launch(x, "axo_dpo_loss", 1, 1, 1, 256, 1, 0, &a);
 }
 
 static int g_sumsq(gx *x) {

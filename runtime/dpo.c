@@ -1,5 +1,5 @@
-/* dpo.c — rl: dpo's training loop: TRL 1.9's DPOTrainer (loss_type sigmoid)
- * as Axolotl 0.19 runs it.
+/* dpo.c — rl: dpo's (and rl: ipo's) training loop: TRL 1.9's DPOTrainer as
+ * Axolotl 0.19 runs it, with the loss types of ir/dpo_loss.h.
  *
  * The data: runtime/prompt.c's dpo format gives two samples a pair, prompt
  * + chosen then prompt + rejected, labels -100 on the prompt; a pair
@@ -25,7 +25,8 @@
  * sum over the ranks (each value comes from one rank, the others add 0).
  *
  * Each micro step's pair scale is 1 / (its pairs x the rank's micro-batches
- * in the step x ranks) x dpo_loss_weights[0]: TRL's mean over the
+ * in the step x ranks) (the loss weights are the op's, ir/dpo_loss.h; a plan
+ * from before them carries train.dpo_loss_weight, read here): TRL's mean over the
  * micro-batch's pairs, HF's division by the step's accumulation count and
  * DDP's average. The logged loss is the sum of the scaled pair losses over
  * the ranks (HF's mean over ranks of each rank's sum), and TRL's metrics
@@ -66,13 +67,19 @@ static void put_row(const rt_dataset *ds, int64_t i, int64_t S, int32_t pad, int
 }
 
 /* A micro-batch of pairs q[0..P) (-1: none) into the staged rows: chosen rows 0..P-1, rejected P..2P-1 */
+/* ... and each row's completion tokens in cnt[2P] (TRL's completion_mask summed after the collator's keep_start cut;
+ * 1 for padding rows, which TRL's clamp would give) */
 static void stage_pairs(const rt_dataset *ds, const int64_t *first, const int64_t *q, int64_t P, int64_t S, int32_t pad,
-                        int32_t *stage) {
+                        int32_t *stage, float *cnt) {
     int32_t *ids = stage, *tgt = stage + 2 * P * S, *pos = stage + 4 * P * S, *seg = stage + 6 * P * S;
-    for (int64_t j = 0; j < P; j++) {
-        put_row(ds, q[j] < 0 ? -1 : first[q[j]], S, pad, j, ids, tgt, pos, seg);
-        put_row(ds, q[j] < 0 ? -1 : first[q[j]] + 1, S, pad, P + j, ids, tgt, pos, seg);
-    }
+    for (int64_t j = 0; j < P; j++)
+        for (int h = 0; h < 2; h++) {
+            const int64_t i = q[j] < 0 ? -1 : first[q[j]] + h;
+            put_row(ds, i, S, pad, h * P + j, ids, tgt, pos, seg);
+            int64_t len = i < 0 ? 0 : rt_data_sample_len(ds, i), plen = i < 0 ? 0 : prompt_len(ds, i);
+            len = len < S ? len : S, plen = plen < len ? plen : len;
+            cnt[h * P + j] = i < 0 ? 1.0f : (float)(len - plen);
+        }
 }
 
 static const char *jnum6(char *b, size_t cap, double v) {
@@ -139,7 +146,7 @@ static int pairs_pass(rt_session *s, const rt_dataset *ds, const int64_t *first,
     const int64_t nranks = dp >= 0 ? m->mesh_sizes[dp] : 1, rank = dp >= 0 ? s->st.coord[dp] : 0;
     const int64_t P = s->B / 2, S = s->S, mine = (n + nranks - 1) / nranks, calls = (mine + P - 1) / P;
     rt_buf *rows = rt_session_global(s, "stats/dpo_rows"), *pl = rt_session_global(s, "stats/dpo_pair_loss");
-    float *sref = rowbuf, *zero = rowbuf + 2 * P;
+    float *sref = rowbuf, *zero = rowbuf + 2 * P, *cnt = rowbuf + 3 * P;
     memset(vals, 0, sizeof *vals * (size_t)(V_N * n));
     for (int64_t j = 0; j < P; j++) zero[j] = 0;
     for (int64_t b = 0; b < calls; b++) {
@@ -149,8 +156,8 @@ static int pairs_pass(rt_session *s, const rt_dataset *ds, const int64_t *first,
             sref[j] = ref && keep[j] >= 0 ? ref[2 * k] : 0.0f;
             sref[P + j] = ref && keep[j] >= 0 ? ref[2 * k + 1] : 0.0f;
         }
-        stage_pairs(ds, first, keep, P, S, pad, stage);
-        rt_session_set_dpo(s, sref, zero);
+        stage_pairs(ds, first, keep, P, S, pad, stage, cnt);
+        rt_session_set_dpo(s, sref, zero, cnt);
         if (rt_session_eval_step(s, stage, stage + 2 * P * S, stage + 4 * P * S, stage + 6 * P * S, d) != 0 ||
             rt_train_pull(s, rows, d) != 0 || rt_train_pull(s, pl, d) != 0)
             return -1;
@@ -405,7 +412,7 @@ int rt_train_dpo(rt_session *s, const rt_train_opts *o, ax_diag *d) {
 
     stage = malloc(sizeof *stage * (size_t)(8 * P * S)); /* a micro-batch's ids, targets, positions, sequence ids */
     ref = calloc((size_t)(2 * nk + 1), sizeof *ref);
-    rowbuf = malloc(sizeof *rowbuf * (size_t)(3 * P + 1));
+    rowbuf = malloc(sizeof *rowbuf * (size_t)(5 * P + 1)); /* ref[2P], scales[P], counts[2P] */
     keep = malloc(sizeof *keep * (size_t)(P + 1));
     if (!stage || !ref || !rowbuf || !keep) abort();
     rt_buf *rows = rt_session_global(s, "stats/dpo_rows"), *pl = rt_session_global(s, "stats/dpo_pair_loss"),
@@ -550,14 +557,14 @@ int rt_train_dpo(rt_session *s, const rt_train_opts *o, ax_diag *d) {
                 keep[j] = r >= 0 ? perm[r] : -1;
                 np += r >= 0;
             }
-            stage_pairs(&ds, first, keep, P, S, pad, stage);
-            float *sref = rowbuf, *psc = rowbuf + 2 * P;
+            float *sref = rowbuf, *psc = rowbuf + 2 * P, *cnt = rowbuf + 3 * P;
+            stage_pairs(&ds, first, keep, P, S, pad, stage, cnt);
             for (int64_t j = 0; j < P; j++) {
                 sref[j] = keep[j] >= 0 ? ref[2 * keep[j]] : 0.0f;
                 sref[P + j] = keep[j] >= 0 ? ref[2 * keep[j] + 1] : 0.0f;
                 psc[j] = keep[j] >= 0 ? (float)(weight / ((double)np * (double)nmb * (double)nranks)) : 0.0f;
             }
-            rt_session_set_dpo(s, sref, psc);
+            rt_session_set_dpo(s, sref, psc, cnt);
             if (rt_session_micro_step(s, stage, stage + 2 * P * S, stage + 4 * P * S, stage + 6 * P * S, 0.0f, d) != 0 ||
                 rt_train_pull(s, rows, d) != 0 || rt_train_pull(s, pl, d) != 0)
                 goto out;

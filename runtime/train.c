@@ -89,7 +89,8 @@ int rt_session_from_module(ir_module *m, rt_session *s, ax_diag *d) {
     input_buf(&s->in_neftune_mag, IR_F32, 0, NULL);
     input_buf(&s->in_dpo_ref, IR_F32, 1, (int64_t[]){s->B});
     input_buf(&s->in_dpo_pair_scale, IR_F32, 1, (int64_t[]){s->B / 2 > 0 ? s->B / 2 : 1});
-    for (int64_t i = 0; i < s->B; i++) rt_f(&s->in_dpo_ref)[i] = NAN; /* rt_session_set_dpo sets it */
+    input_buf(&s->in_dpo_counts, IR_F32, 1, (int64_t[]){s->B});
+    for (int64_t i = 0; i < s->B; i++) rt_f(&s->in_dpo_ref)[i] = rt_f(&s->in_dpo_counts)[i] = NAN; /* rt_session_set_dpo sets them */
     s->neftune = mattr_f(m, "train.neftune_noise_alpha", 0) > 0;
     s->adapter = ir_module_attr(m, "lora.adapter") != NULL;
     return 0;
@@ -139,7 +140,7 @@ void rt_session_close(rt_session *s) {
     rt_state_free(&s->st);
     rt_buf *bs[] = {&s->in_ids,        &s->in_tgt, &s->in_pos,  &s->in_seg,         &s->in_idx,
                     &s->in_loss_scale, &s->in_lr,  &s->in_step, &s->in_dropout_seed, &s->in_neftune_keys, &s->in_neftune_mag,
-                    &s->in_beta1,      &s->in_dpo_ref, &s->in_dpo_pair_scale};
+                    &s->in_beta1,      &s->in_dpo_ref, &s->in_dpo_pair_scale, &s->in_dpo_counts};
     for (size_t i = 0; i < AX_ARRAY_LEN(bs); i++) rt_buf_free(bs[i]);
     free(s->hf_config);
     ir_module_destroy(s->m);
@@ -593,6 +594,7 @@ static const rt_buf *session_input(void *ctx, const char *name) {
     if (!strcmp(name, "neftune_mag")) return &s->in_neftune_mag;
     if (!strcmp(name, "dpo_ref")) return &s->in_dpo_ref;
     if (!strcmp(name, "dpo_pair_scale")) return &s->in_dpo_pair_scale;
+    if (!strcmp(name, "dpo_row_tokens")) return &s->in_dpo_counts;
     return NULL;
 }
 
@@ -704,9 +706,10 @@ int rt_session_eval_step(rt_session *s, const int32_t *ids, const int32_t *targe
     return rt_prog_run(&s->eval, &s->st, session_input, s, d);
 }
 
-void rt_session_set_dpo(rt_session *s, const float *ref, const float *pair_scale) {
+void rt_session_set_dpo(rt_session *s, const float *ref, const float *pair_scale, const float *counts) {
     memcpy(rt_f(&s->in_dpo_ref), ref, sizeof(float) * (size_t)s->B);
     memcpy(rt_f(&s->in_dpo_pair_scale), pair_scale, sizeof(float) * (size_t)(s->B / 2));
+    for (int64_t i = 0; i < s->B; i++) rt_f(&s->in_dpo_counts)[i] = counts ? counts[i] : 1.0f;
 }
 
 int rt_session_opt_step(rt_session *s, float lr, int64_t step, ax_diag *d) {

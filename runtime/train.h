@@ -69,6 +69,7 @@ typedef struct rt_session {
     /* rl: dpo (module attr train.rl): the reference model's summed token loss of each of the B rows (f32[B], NaN
      * until rt_session_set_dpo sets it) and each pair's loss scale (f32[B/2]) */
     rt_buf in_dpo_ref, in_dpo_pair_scale;
+    rt_buf in_dpo_counts; /* f32[B]: each row's completion tokens (input "dpo_row_tokens": the ipo and sigmoid_norm losses) */
     int dpo;
     int64_t neftune_width;  /* the micro-batch's width as HF's collator pads it (rt_neftune_width); 0: the row's S */
     int neftune;            /* the plan adds NEFTune noise (module attr train.neftune_noise_alpha) */
@@ -142,9 +143,10 @@ int rt_session_eval_step(rt_session *s, const int32_t *ids, const int32_t *targe
                          const int32_t *seg, ax_diag *d);
 
 /* rl: dpo: the next micro or eval step's reference losses ref[B] (each row's summed token loss under the
- * reference model: the chosen rows, then the rejected) and pair scales scale[B/2] (the weight of each pair's loss
- * in the step's; 0 for a pair the micro-batch does not hold). */
-void rt_session_set_dpo(rt_session *s, const float *ref, const float *pair_scale);
+ * reference model: the chosen rows, then the rejected), pair scales scale[B/2] (the weight of each pair's loss
+ * in the step's; 0 for a pair the micro-batch does not hold) and the rows' completion token counts counts[B]
+ * (TRL's completion_mask sums, for the losses that average over them; NULL: ones). */
+void rt_session_set_dpo(rt_session *s, const float *ref, const float *pair_scale, const float *counts);
 
 /* A global's buffer by name (NULL if none). */
 rt_buf *rt_session_global(rt_session *s, const char *name);

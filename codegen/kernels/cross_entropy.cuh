@@ -240,27 +240,32 @@ extern "C" __global__ void __launch_bounds__(256) axo_cross_entropy_reduce(const
     }
 }
 
-// ---- DPO's pair loss (TRL's DPOTrainer, loss_type sigmoid) -------------------
-// Math (ck_dpo_sigmoid): s[2P], sref[2P] each row's summed token loss (the P
-// chosen rows, then the P rejected; the rows' sums of a
-// linear_cross_entropy {rows}), pscale[P]; in double: z = beta ((sref_c -
-// s_c) - (sref_r - s_r)), loss[p] = -log sigmoid(z) = log1p(exp(-|z|)) +
-// max(-z, 0), coef[p] = pscale[p] beta sigmoid(-z), coef[P + p] = -coef[p]
-// (the dscale of the linear_cross_entropy that computes the gradients);
-// results rounded to fp32 once.
+// ---- DPO's pair loss (TRL's DPOTrainer losses) --------------------------------
+// Math (ck_dpo_loss): ir/dpo_loss.h itself, included below. s[2P], sref[2P]
+// each row's summed token loss (the P chosen rows, then the P rejected; the
+// rows' sums of a linear_cross_entropy {rows}), pscale[P], counts[2P] the
+// rows' completion token counts (NULL for losses that read none); in double:
+// loss[p] = sum_k w_k loss_{type k}(pair p), coef[p] = pscale[p] d loss /
+// d s_c, coef[P + p] = pscale[p] d loss / d s_r (the dscale of the
+// linear_cross_entropy that computes the gradients); results rounded to fp32
+// once. types: term k's type in bits 4k..4k+3 (nterms <= 4), w0..w3 their
+// weights.
 // Launch: 1-D, block 256, any grid (grid-stride over pairs; P is a batch's
 // pair count, so one block).
-extern "C" __global__ void __launch_bounds__(256) axo_dpo_sigmoid(const float *s, const float *sref,
-                                                                  const float *pscale, i64 P, double beta, float *loss,
-                                                                  float *coef) {
+#include "ir/dpo_loss.h"
+extern "C" __global__ void __launch_bounds__(256)
+    axo_dpo_loss(const float *s, const float *sref, const float *pscale, const float *counts, i64 P, double beta,
+                 double eps, double tau, int types, int nterms, double w0, double w1, double w2, double w3, float *loss,
+                 float *coef) {
+    int t[AXO_DPO_MAXTERMS];
+    const double w[AXO_DPO_MAXTERMS] = {w0, w1, w2, w3};
+    for (int k = 0; k < AXO_DPO_MAXTERMS; k++) t[k] = (types >> (4 * k)) & 15;
     for (i64 p = ax_tid(); p < P; p += ax_nthreads()) {
-        // TRL: (logp_c - ref_c) - (logp_r - ref_r), logp = -s
-        const double delta = ((double)sref[p] - (double)s[p]) - ((double)sref[P + p] - (double)s[P + p]);
-        const double z = beta * delta;
-        loss[p] = (float)(log1p(exp(-fabs(z))) + (z < 0.0 ? -z : 0.0));
-        const double sg = z >= 0.0 ? exp(-z) / (1.0 + exp(-z)) : 1.0 / (1.0 + exp(z)); // sigmoid(-z), no overflow
-        const double k = (double)pscale[p] * beta * sg;
-        coef[p] = (float)k;
-        coef[P + p] = (float)-k;
+        double kc, kr;
+        loss[p] = (float)axo_dpo_pair(t, w, nterms, (double)s[p], (double)s[P + p], (double)sref[p], (double)sref[P + p],
+                                      counts ? (double)counts[p] : 1.0, counts ? (double)counts[P + p] : 1.0, beta, eps,
+                                      tau, (double)pscale[p], &kc, &kr);
+        coef[p] = (float)kc;
+        coef[P + p] = (float)kr;
     }
 }

@@ -162,7 +162,10 @@ refused() { # $1 name, $2 a config line (replacing the key's own), $3 regex of t
 refused kto 'rl: kto' 'rl: .*not implemented in axo'
 refused packing 'sample_packing: true' 'does not work with RLHF training'
 refused best 'save_strategy: best' 'save_strategy: best with rl: dpo is not implemented'
-refused ipo_loss 'dpo_loss_type: [ipo]' 'a DPO loss other than sigmoid'
+refused aot 'dpo_loss_type: [aot]' 'an aot loss (sorted over the micro-batch)'
+refused exo0 'dpo_loss_type: [exo_pair]' 'exo_pair needs dpo_label_smoothing > 0'
+refused ipo_liger 'rl: ipo
+dpo_use_liger_kernel: true' 'dpo_use_liger_kernel: Axolotl refuses it with the ipo loss'
 refused sp 'sequence_parallel_degree: 2' 'sequence parallelism with rl: dpo'
 refused truncate 'excess_length_strategy: truncate' 'implements Axolotl.s default, drop'
 case_cfg full_ga2 "$T/o-r" 's/type: llama3.intel/type: zephyr.nectar/' >r-type.yml

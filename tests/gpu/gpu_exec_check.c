@@ -1089,6 +1089,13 @@ static void with_dpo(void) {
     t->dpo = 1;
     strncat(t->name, " rl: dpo", sizeof t->name - strlen(t->name) - 1);
 }
+/* ... with TRL's loss_type [sigmoid, ipo], weights [0.7, 0.3]: ipo reads the rows' completion token counts (each
+ * row's kept targets here) */
+static void with_dpo_ipo(void) {
+    trcase *t = &trs[ntrs - 1];
+    t->dpo = 2;
+    strncat(t->name, " rl: dpo sigmoid + ipo", sizeof t->name - strlen(t->name) - 1);
+}
 
 /* The last case packed one bin a micro-batch: the plan's row is B x S tokens, the batches many sequences of
  * uneven length (the attention kernels skip the key tiles left of a query tile's first sequence). */
@@ -1196,6 +1203,8 @@ static void make_trains(void) {
     with_dpo();
     add_trp("dp 2 ZeRO-3", 0, 0, 64, 2, 128, 2, 1, (pass_shard_cfg){.stage = 3, .reshard_after_forward = 1});
     with_dpo();
+    add_tr("tiny-llama", 1, 0, 0, 0, 0, 0, 4, 128);
+    with_dpo_ipo();
     /* unfrozen_parameters with row ranges: lm_head's gradient masked to some rows, one rank bf16 and ZeRO-3 x 2 */
     add_tr("tiny-llama", 1, 0, 0, 0, 0, 0, 4, 128);
     with_unfrozen("lm_head.weight[4:100]");
@@ -1245,7 +1254,8 @@ static ir_module *build(const trcase *t, ax_arena *ar, ax_diag *d) {
     fe_config c;
     memset(&c, 0, sizeof c);
     c.micro_batch_size = t->dpo ? t->B / 2 : t->B; /* DPO: B rows are B/2 pairs */
-    if (t->dpo) c.rl = FE_RL_DPO, c.rl_beta = 0.1, c.dpo_loss_weight = 1;
+    if (t->dpo) c.rl = FE_RL_DPO, c.rl_beta = 0.1, c.dpo_loss_types = "sigmoid";
+    if (t->dpo == 2) c.dpo_loss_types = "sigmoid,ipo", c.dpo_loss_weights = "0.7,0.3"; /* the token counts input too */
     c.sequence_len = t->S;
     c.sample_packing = t->bins; /* multipack_real_batches stays 0: one bin a micro-batch */
     c.gradient_accumulation_steps = 1;
@@ -1403,7 +1413,7 @@ static int train_rank(const trcase *t, rt_comm *cc, rt_comm *gc, int *ok_out, ch
         double lt = t->bf16 ? 1e-2 : 1e-4, pt = t->bf16 ? 5e-2 : 1e-3;
         const char *lsname = t->dpo ? "stats/dpo_pair_loss" : "stats/loss_sum";
         rt_buf *ls[2] = {rt_session_global(&cpu, lsname), rt_session_global(&gpu, lsname)};
-        float dref[64], dsc[32]; /* rl: dpo: the reference row losses and pair scales of the step */
+        float dref[64], dsc[32], dcnt[64]; /* rl: dpo: the reference row losses, pair scales, row token counts */
         rt_buf *gs[2] = {rt_session_global(&cpu, "stats/grad_sumsq"), rt_session_global(&gpu, "stats/grad_sumsq")};
         int dpax = ir_mesh_find(cpu.m, "dp"), dpc = multi && dpax >= 0 ? cpu.st.coord[dpax] : 0;
         int ok = 1;
@@ -1418,11 +1428,15 @@ static int train_rank(const trcase *t, rt_comm *cc, rt_comm *gc, int *ok_out, ch
                 rc = cpu.B > 64;
                 for (int64_t j = 0; j < cpu.B && !rc; j++) dref[j] = 0;
                 for (int64_t j = 0; j < P && !rc; j++) dsc[j] = (float)(1.0 / (double)P);
-                if (!rc) rt_session_set_dpo(&cpu, dref, dsc);
+                for (int64_t j = 0; j < cpu.B && !rc; j++) { /* the row's targets (as many as its completion's tokens) */
+                    dcnt[j] = 0;
+                    for (int64_t q = 0; q < cpu.S; q++) dcnt[j] += tgt[j * cpu.S + q] != -100;
+                }
+                if (!rc) rt_session_set_dpo(&cpu, dref, dsc, dcnt);
                 rc = rc || rt_session_eval_step(&cpu, ids, tgt, pos, seg, d);
                 const rt_buf *er = rt_session_global(&cpu, "stats/dpo_rows");
                 for (int64_t j = 0; j < cpu.B && !rc; j++) dref[j] = rt_f(er)[j] + (j % 3 == 0 ? 0.4f : j % 3 == 1 ? -0.3f : 0.1f);
-                if (!rc) rt_session_set_dpo(&cpu, dref, dsc), rt_session_set_dpo(&gpu, dref, dsc);
+                if (!rc) rt_session_set_dpo(&cpu, dref, dsc, dcnt), rt_session_set_dpo(&gpu, dref, dsc, dcnt);
                 if (rc) {
                     ok = 0, ret = -1;
                     snprintf(msg, cap, "step %d: the DPO reference (eval_step) failed", k);

@@ -24,6 +24,7 @@
 #include "codegen/nvrtc.h"
 #include "runtime/cpu_kernels.h"
 #include "ir/quant.h"
+#include "ir/dpo_loss.h"
 
 #ifdef AXO_KERNELS_EMU
 #include "emu/emu_device.h"
@@ -686,25 +687,46 @@ static void test_cross_entropy(int bf) {
     }
 }
 
-/* DPO's pair loss (sigmoid) against ck_dpo_sigmoid: z of both signs (|z| up to ~12), a zero pair scale; more
- * pairs than the grid's threads (grid-stride) */
+/* DPO's pair losses (ir/dpo_loss.h) against ck_dpo_loss: every type alone (the count-reading ones with counts),
+ * and a weighted sum of three; z of both signs (|z| up to ~12), a zero pair scale; more pairs than the grid's
+ * threads (grid-stride) */
 static void test_dpo(void) {
     int64_t P = 700;
-    double beta = 0.1;
+    double beta = 0.1, eps = 0.2, tau = 0.05;
     float *s = rnd((size_t)(2 * P), 30, 0), *sref = rnd((size_t)(2 * P), 30, 0), *ps = rnd((size_t)P, 1, 0);
+    float *cnt = malloc((size_t)(2 * P) * 4);
+    for (int64_t i = 0; i < 2 * P; i++) cnt[i] = (float)(1 + i % 17);
     ps[5] = 0.0f;
     float *loss = malloc((size_t)P * 4), *coef = malloc((size_t)(2 * P) * 4);
-    ck_dpo_sigmoid_f32(s, sref, ps, P, beta, loss, coef);
     dev Ds = d_raw(s, (size_t)(2 * P) * 4), Dr = d_raw(sref, (size_t)(2 * P) * 4), Dp = d_raw(ps, (size_t)P * 4);
-    dev Dl = d_nan((size_t)P, 0), Dc = d_nan((size_t)(2 * P), 0);
-    void *a[] = {&Ds.p, &Dr.p, &Dp.p, &P, &beta, &Dl.p, &Dc.p};
-    launch("axo_dpo_sigmoid", 1, 1, 1, 256, 1, 0, a);
-    float *gl = d_get(Dl), *gc = d_get(Dc);
-    cmp("axo_dpo_sigmoid loss", gl, loss, (size_t)P, 1e-6, 0);
-    cmp("axo_dpo_sigmoid coef", gc, coef, (size_t)(2 * P), 1e-6, 0);
-    expect("dpo: a zero pair scale gives zero coefficients", gc[5] == 0.0f && gc[P + 5] == 0.0f);
-    free(gl), free(gc), free(s), free(sref), free(ps), free(loss), free(coef);
-    d_free(&Ds), d_free(&Dr), d_free(&Dp), d_free(&Dl), d_free(&Dc);
+    dev Dn = d_raw(cnt, (size_t)(2 * P) * 4);
+    for (int t = 0; t <= AXO_DPO_NTYPES; t++) {
+        int types[AXO_DPO_MAXTERMS] = {t, 0, 0, 0}, nt = 1, packed = t;
+        double w[AXO_DPO_MAXTERMS] = {1, 0, 0, 0};
+        if (t == AXO_DPO_NTYPES) { /* sigmoid 0.8 + bco_pair 0.15 + ipo 0.05 */
+            types[0] = AXO_DPO_SIGMOID, types[1] = AXO_DPO_BCO_PAIR, types[2] = AXO_DPO_IPO, nt = 3;
+            w[0] = 0.8, w[1] = 0.15, w[2] = 0.05;
+            packed = types[0] | types[1] << 4 | types[2] << 8;
+        }
+        int counts = 0;
+        for (int k = 0; k < nt; k++) counts |= axo_dpo_needs_counts(types[k]);
+        ck_dpo_loss_f32(s, sref, ps, counts ? cnt : NULL, P, types, w, nt, beta, eps, tau, loss, coef);
+        dev Dl = d_nan((size_t)P, 0), Dc = d_nan((size_t)(2 * P), 0);
+        CUdeviceptr np = counts ? Dn.p : 0;
+        void *a[] = {&Ds.p, &Dr.p, &Dp.p, &np, &P, &beta, &eps, &tau, &packed, &nt, &w[0], &w[1], &w[2], &w[3], &Dl.p, &Dc.p};
+        launch("axo_dpo_loss", 1, 1, 1, 256, 1, 0, a);
+        float *gl = d_get(Dl), *gc = d_get(Dc);
+        char what[96];
+        snprintf(what, sizeof what, "axo_dpo_loss type %d%s loss", t, t == AXO_DPO_NTYPES ? " (a sum of three)" : "");
+        cmp(what, gl, loss, (size_t)P, 1e-6, 0);
+        snprintf(what, sizeof what, "axo_dpo_loss type %d coef", t);
+        cmp(what, gc, coef, (size_t)(2 * P), 1e-6, 1e-7);
+        expect("dpo: a zero pair scale gives zero coefficients", gc[5] == 0.0f && gc[P + 5] == 0.0f);
+        free(gl), free(gc);
+        d_free(&Dl), d_free(&Dc);
+    }
+    free(s), free(sref), free(ps), free(cnt), free(loss), free(coef);
+    d_free(&Ds), d_free(&Dr), d_free(&Dp), d_free(&Dn);
 }
 
 /* cyc: the step's beta1 from three device floats (ir/quant.h axo_beta1_split), as lr_scheduler: one_cycle hands it; the attr's beta1 is then

@@ -20,7 +20,13 @@ optim adamw_torch, beta from rl_beta. TRL then adds
 the eos, tokenizes, drops pairs whose prompt fills max_length, and trains with
 its reference model loaded again from the same directory (full fine-tune).
 
-Usage (repository root):  python3 tests/reference/make_dpo_fixtures.py
+TRL's other losses (dpo_loss_type, a weighted sum with dpo_loss_weights,
+dpo_label_smoothing, rl: ipo) are cases too, passed to DPOConfig as Axolotl's
+DPOStrategy passes them.
+
+Usage (repository root):  python3 tests/reference/make_dpo_fixtures.py [CASE ...]
+(cases named: only those are run again, into the existing dpo.json and model;
+none: everything, the model included)
 Needs: torch, transformers 5, trl 1.9, datasets, accelerate (CPU).
 """
 import json
@@ -47,6 +53,17 @@ CASES = {
     # val_set_size: the last 10% of the merged pairs held out (train_test_split, shuffle=False); eval_steps 2 with
     # Axolotl's eval_on_start, eval batches of 3 pairs
     "full_eval": (64, 2, 1, 6, 5e-3, 0.1, "linear", 2, 48, 1, {"val_set_size": 0.1, "eval_steps": 2, "eval_batch_size": 3}),
+    # TRL's other loss types (ir/dpo_loss.h): rl: ipo (its length-normalised loss), weighted sums, label smoothing
+    "loss_ipo": (64, 2, 2, 4, 5e-3, 0.1, "cosine", 1, 48, 1, {"rl": "ipo"}),
+    "loss_hinge_bco": (64, 2, 1, 4, 5e-3, 0.1, "linear", 1, 48, 1,
+                       {"dpo_loss_type": ["hinge", "bco_pair"], "dpo_loss_weights": [0.6, 0.4]}),
+    "loss_robust": (64, 3, 1, 4, 5e-3, 0.2, "constant", 0, 48, 1, {"dpo_loss_type": ["robust"], "dpo_label_smoothing": 0.1}),
+    "loss_exo_nca": (64, 2, 1, 4, 5e-3, 0.1, "cosine", 1, 48, 1,
+                     {"dpo_loss_type": ["exo_pair", "nca_pair"], "dpo_label_smoothing": 0.01}),
+    "loss_sppo_apo": (64, 2, 1, 4, 2e-3, 0.5, "cosine", 1, 48, 1,
+                      {"dpo_loss_type": ["sppo_hard", "apo_zero", "apo_down"], "dpo_loss_weights": [0.1, 1.0, 0.5]}),
+    "loss_discopop_norm": (64, 2, 1, 4, 5e-3, 0.1, "cosine", 1, 48, 1,
+                           {"dpo_loss_type": ["discopop", "sigmoid_norm"], "dpo_loss_weights": [1.0, 2.0]}),
 }
 
 
@@ -62,12 +79,13 @@ def llama3_intel(row):
 
 def yaml_of(case):
     S, mbs, ga, steps, lr, beta, sched, warm, rows, log = case[:10]
-    extra = case[10] if len(case) > 10 else {}
-    return "".join("%s: %r\n" % kv for kv in extra.items()) + ("base_model: .\nrl: dpo\nrl_beta: %r\ndatasets:\n  - path: toy_dpo_%d.jsonl\n    type: llama3.intel\n"
+    extra = dict(case[10] if len(case) > 10 else {})
+    rl = extra.pop("rl", "dpo")
+    return "".join("%s: %r\n" % kv for kv in extra.items()) + ("base_model: .\nrl: %s\nrl_beta: %r\ndatasets:\n  - path: toy_dpo_%d.jsonl\n    type: llama3.intel\n"
             "sequence_len: %d\nmicro_batch_size: %d\ngradient_accumulation_steps: %d\nnum_epochs: 1\nmax_steps: %d\n"
             "learning_rate: %r\nlr_scheduler: %s\n%soptimizer: adamw_torch\nmax_grad_norm: 1.0\n"
             "weight_decay: 0.0\nlogging_steps: %d\nseed: %d\n"
-            % (beta, rows, S, mbs, ga, steps, lr, sched, "" if warm is None else "warmup_steps: %d\n" % warm, log, SEED))
+            % (rl, beta, rows, S, mbs, ga, steps, lr, sched, "" if warm is None else "warmup_steps: %d\n" % warm, log, SEED))
 
 
 def axolotl_warmup(warm, total_num_steps):
@@ -84,27 +102,47 @@ def main():
 
     torch.use_deterministic_algorithms(True)
     torch.set_num_threads(1)
+    only = sys.argv[1:]
     src = os.path.join(ROOT, "configs", "models", "tiny-llama-chat")
     os.makedirs(OUT, exist_ok=True)
-    cfg = AutoConfig.from_pretrained(src)
-    cfg._attn_implementation = "eager"
-    torch.manual_seed(1234)
-    model = LlamaForCausalLM(cfg).float()
-    model.save_pretrained(OUT, safe_serialization=True)
-    os.remove(os.path.join(OUT, "generation_config.json"))  # save_pretrained's; nothing here reads it
-    for f in ("config.json", "tokenizer.json", "tokenizer_config.json"):  # the originals, byte for byte
-        shutil.copy(os.path.join(src, f), os.path.join(OUT, f))
+    if not only:  # the model itself (named cases run again on the one already there)
+        cfg = AutoConfig.from_pretrained(src)
+        cfg._attn_implementation = "eager"
+        torch.manual_seed(1234)
+        model = LlamaForCausalLM(cfg).float()
+        model.save_pretrained(OUT, safe_serialization=True)
+        os.remove(os.path.join(OUT, "generation_config.json"))  # save_pretrained's; nothing here reads it
+        for f in ("config.json", "tokenizer.json", "tokenizer_config.json"):  # the originals, byte for byte
+            shutil.copy(os.path.join(src, f), os.path.join(OUT, f))
     rows_all = [json.loads(l) for l in open(DATA, encoding="utf-8")]
     tok = AutoTokenizer.from_pretrained(OUT)
-    out = {"versions": {"torch": torch.__version__, "transformers": transformers.__version__, "trl": trl.__version__,
-                        "datasets": datasets.__version__}, "cases": {}}
+    versions = {"torch": torch.__version__, "transformers": transformers.__version__, "trl": trl.__version__,
+                "datasets": datasets.__version__}
+    out = {"versions": versions, "cases": {}}
+    if only:
+        out = json.load(open(os.path.join(OUT, "dpo.json")))
+        out.setdefault("case_versions", {})
     for name, case in CASES.items():
+        if only and name not in only:
+            continue
+        if only:
+            out["case_versions"][name] = versions
         S, mbs, ga, steps, lr, beta, sched, warm, nrows, log = case[:10]
         extra = case[10] if len(case) > 10 else {}
         with open(os.path.join(OUT, "toy_dpo_%d.jsonl" % nrows), "w", encoding="utf-8") as f:
             for r in rows_all[:nrows]:
                 f.write(json.dumps(r) + "\n")
         pairs = [llama3_intel(r) for r in rows_all[:nrows]]
+        loss_kw = {}  # Axolotl's DPOStrategy.set_training_args_kwargs
+        if extra.get("rl") == "ipo":
+            loss_kw["loss_type"] = ["ipo"]
+        else:
+            if extra.get("dpo_loss_type") is not None:
+                loss_kw["loss_type"] = extra["dpo_loss_type"]
+            if extra.get("dpo_loss_weights") is not None:
+                loss_kw["loss_weights"] = extra["dpo_loss_weights"]
+            if extra.get("dpo_label_smoothing"):
+                loss_kw["label_smoothing"] = extra["dpo_label_smoothing"]
 
         def fits(s):
             n = lambda t: len(tok(t, add_special_tokens=False)["input_ids"])
@@ -125,7 +163,7 @@ def main():
                                  learning_rate=lr, lr_scheduler_type=sched, warmup_steps=warmup, max_steps=steps,
                                  logging_steps=log, logging_first_step=True, beta=beta, max_length=S, seed=SEED, data_seed=SEED, optim="adamw_torch",
                                  weight_decay=0.0, max_grad_norm=1.0, report_to=[], save_strategy="no", use_cpu=True,
-                                 remove_unused_columns=False, bf16=False, dataloader_num_workers=0,
+                                 remove_unused_columns=False, bf16=False, dataloader_num_workers=0, **loss_kw,
                                  **({"eval_strategy": "steps", "eval_steps": extra["eval_steps"], "eval_on_start": True,
                                      "per_device_eval_batch_size": extra["eval_batch_size"]} if eval_ds is not None else {}))
             tr = trl.DPOTrainer(model=policy, args=args, train_dataset=ds, eval_dataset=eval_ds, processing_class=tok)

@@ -836,7 +836,7 @@ static void test_refused_keys(void) {
             expect_error(y, where, msg);
         }
     }
-    expect_error("rl: kto\n", "cfg.yml:1:5", "rl: kto changes training (a preference or RL objective other than DPO");
+    expect_error("rl: kto\n", "cfg.yml:1:5", "rl: kto changes training (a preference or RL objective other than TRL's DPOTrainer");
     expect_error("peft_layer_replication:\n  - [0, 4]\n", "cfg.yml:2:3",
                  "peft_layer_replication: a list changes training");
     /* lora_target_modules as one string: all-linear, or a regex (codegen/compile.c expands it) */
@@ -915,7 +915,8 @@ static void test_refused_keys(void) {
 static void test_rl(void) {
     run r;
     run_y(&r, "rl: dpo\n");
-    CHECK(r.rc == 0 && r.c.rl == FE_RL_DPO && r.c.rl_beta == 0.1 && r.c.dpo_loss_weight == 1);
+    CHECK(r.rc == 0 && r.c.rl == FE_RL_DPO && r.c.rl_beta == 0.1 && !strcmp(r.c.dpo_loss_types, "sigmoid") &&
+          !r.c.dpo_loss_weights && !r.c.rl_ipo);
     CHECK(r.c.ndatasets == 1 && r.c.datasets[0].formatted && r.c.datasets[0].spec.fmt == RT_FMT_DPO &&
           r.c.datasets[0].spec.dpo_family == RT_DPO_PASSTHROUGH);
     char *c1 = canon(&r.c);
@@ -947,8 +948,31 @@ static void test_rl(void) {
     expect_error("rl: dpo\npad_to_multiple_of: 8\n", "cfg.yml:2:21", "Axolotl swaps in its own DPO collator");
     expect_warning("rl: dpo\ndataloader_drop_last: true\n", "cfg.yml:2:1", "dataloader_drop_last: ignored with rl: dpo");
     run_y(&r, "rl: dpo\ndpo_loss_type: [sigmoid]\ndpo_loss_weights: [0.5]\n");
-    CHECK(r.rc == 0 && r.c.dpo_loss_weight == 0.5);
+    CHECK(r.rc == 0 && !strcmp(r.c.dpo_loss_weights, "0.5"));
     run_free(&r);
+    /* TRL's loss types: a weighted sum; rl: ipo; label smoothing where a loss reads it */
+    run_y(&r, "rl: dpo\ndpo_loss_type: [sigmoid, bco_pair, ipo]\ndpo_loss_weights: [0.8, 0.2, 1]\n");
+    CHECK(r.rc == 0 && !strcmp(r.c.dpo_loss_types, "sigmoid,bco_pair,ipo") && !strcmp(r.c.dpo_loss_weights, "0.80000000000000004,0.20000000000000001,1"));
+    c1 = canon(&r.c);
+    CHECK(strstr(c1, "dpo_loss_type=sigmoid,bco_pair,ipo") != NULL);
+    free(c1);
+    run_free(&r);
+    run_y(&r, "rl: ipo\n");
+    CHECK(r.rc == 0 && r.c.rl == FE_RL_DPO && r.c.rl_ipo && !strcmp(r.c.dpo_loss_types, "ipo"));
+    EXPECT_DIAG(&r.d, AX_SEV_WARNING, "cfg.yml:1:5", "rl: ipo: TRL's DPOTrainer with loss_type [ipo]");
+    run_free(&r);
+    run_y(&r, "rl: dpo\ndpo_loss_type: [robust]\ndpo_label_smoothing: 0.1\n");
+    CHECK(r.rc == 0 && r.c.dpo_label_smoothing == 0.1 && r.d.n == 0);
+    run_free(&r);
+    expect_error("rl: dpo\ndpo_loss_type: [robust]\ndpo_label_smoothing: 0.5\n", "cfg.yml:3:22", "expected a number in [0, 0.5)");
+    expect_error("rl: dpo\ndpo_loss_type: [exo_pair]\n", "cfg.yml:2:16", "exo_pair needs dpo_label_smoothing > 0");
+    run_y(&r, "rl: ipo\ndpo_label_smoothing: 0.1\n");
+    CHECK(r.rc == 0 && r.c.dpo_label_smoothing == 0);
+    EXPECT_DIAG(&r.d, AX_SEV_WARNING, "cfg.yml:2:1", "ignored with rl: ipo");
+    run_free(&r);
+    expect_error("rl: ipo\ndpo_loss_type: [sigmoid]\n", "cfg.yml:2:1", "dpo_loss_type: for rl: dpo only");
+    expect_error("rl: dpo\ndpo_loss_type: [a, b, c, d, e]\n", "cfg.yml:2:16", "a sum of 5 losses is not implemented");
+    expect_error("rl: dpo\ndpo_loss_type: [sigmoid, nope]\n", "cfg.yml:2:26", "one of TRL 1.9's loss types");
     run_y(&r, "rl: dpo\ndpo_loss_type: sigmoid\nprecompute_ref_log_probs: true\ndpo_padding_free: true\n"
               "dpo_use_liger_kernel: true\n");
     CHECK(r.rc == 0 && r.d.n == 0);
@@ -968,9 +992,9 @@ static void test_rl(void) {
     expect_error("rl: dpo\ndpo_loss_weights: [1.0]\n", "cfg.yml:2:1", "requires dpo_loss_type to be set");
     expect_error("rl: dpo\ndpo_loss_type: [sigmoid]\ndpo_loss_weights: [1, 2]\n", "cfg.yml:3:19",
                  "expected a list of 1 weight, one a loss type");
-    expect_error("rl: dpo\ndpo_loss_type: [hinge]\n", "cfg.yml:2:17", "a DPO loss other than sigmoid");
-    expect_error("rl: dpo\ndpo_loss_type: [sigmoid, sft]\n", "cfg.yml:2:17", "a weighted sum of DPO losses");
-    expect_error("rl: grpo\n", "cfg.yml:1:5", "not implemented in axo; axo accepts dpo");
+    expect_error("rl: dpo\ndpo_loss_type: [aot]\n", "cfg.yml:2:17", "an aot loss (sorted over the micro-batch)");
+    expect_error("rl: dpo\ndpo_loss_type: [sigmoid, sft]\n", "cfg.yml:2:26", "TRL's sft term");
+    expect_error("rl: grpo\n", "cfg.yml:1:5", "not implemented in axo; axo accepts dpo and ipo");
     expect_error("rl: dpoo\n", "cfg.yml:1:5", "one of dpo, ipo, orpo");
     expect_error("rl: dpo\ntrl:\n  num_generations: 8\n", "cfg.yml:3:20", "trl.num_generations: 8 changes training");
     expect_error("rl: dpo\nsample_packing: true\n", "cfg.yml:2:17", "does not work with RLHF training");

@@ -930,7 +930,7 @@ static void dpo_fd_check(int lora) {
     }
     /* the reference: eval_step's row losses at these weights, shifted */
     float ref[4] = {0, 0, 0, 0}, scale[2] = {0.5f, 0.25f}, zeros[2] = {0, 0};
-    rt_session_set_dpo(&s, ref, zeros);
+    rt_session_set_dpo(&s, ref, zeros, NULL);
     CHECK(rt_session_eval_step(&s, b.ids, b.tgt, b.pos, b.seg, &d) == 0);
     const rt_buf *rows = rt_session_global(&s, "stats/dpo_rows");
     CHECK(rows && rows->numel == 4);
@@ -938,7 +938,7 @@ static void dpo_fd_check(int lora) {
         CHECK(rt_f(rows)[r] > 1.0f); /* summed token losses, ~ ln(64) a target */
         ref[r] = rt_f(rows)[r] + (r == 0 ? 0.3f : r == 3 ? -0.2f : 0.1f);
     }
-    rt_session_set_dpo(&s, ref, scale);
+    rt_session_set_dpo(&s, ref, scale, NULL);
     zero_grads(&s);
     CHECK(rt_session_micro_step(&s, b.ids, b.tgt, b.pos, b.seg, 0.0f, &d) == 0);
     /* micro_step's forward is eval_step's: the same row losses */

@@ -80,7 +80,7 @@ const kentry table[] = {
     E2(axo_bias_add), E2(axo_bias_grad_partial), E2(axo_bias_grad_reduce),
     // cross_entropy
     E2(axo_cross_entropy_fwd), E2(axo_cross_entropy_bwd), E2(axo_lce_chunk), E(axo_cross_entropy_reduce),
-    E(axo_dpo_sigmoid),
+    E(axo_dpo_loss),
     // dora
     E2(axo_dora_norm), E2(axo_dora_scale), E2(axo_dora_scale_bwd), E(axo_dora_dm_reduce),
     // elementwise
