@@ -131,37 +131,42 @@ static void rope(const hctx *H, const json_t *rs, const char *prefix, fe_model *
     }
 }
 
-/* Gemma 3's RoPE: full-attention layers rope_theta (1e6) with rope_scaling, sliding layers their own base
- * (rope_local_base_freq, 1e4) and the default RoPE; transformers >= 5 writes both as rope_parameters
- * {full_attention: {...}, sliding_attention: {...}}. */
+/* Gemma 3's RoPE as Gemma3TextConfig.convert_rope_params_to_dict builds it: full-attention layers take
+ * rope_parameters.full_attention (or the default RoPE) updated with a top-level rope_scaling, their rope_theta
+ * from it else the top-level rope_theta (1e6); sliding layers rope_parameters.sliding_attention (the default RoPE
+ * only), their rope_theta from it else rope_local_base_freq (1e4). transformers >= 5 writes rope_parameters, the
+ * Hub's configs the top-level keys. */
 static void gemma_rope(const hctx *H, const json_t *root, fe_model *m) {
-    m->rope_local_theta = 10000.0;
-    json_t *rp = json_object_get(root, "rope_parameters");
+    const double top_theta = get_num(H, root, "", "rope_theta", 1e6, 0);
+    const double top_local = get_num(H, root, "", "rope_local_base_freq", 10000.0, 0);
+    json_t *rp = json_object_get(root, "rope_parameters"), *full = NULL, *slide = NULL;
     if (rp && !json_is_null(rp)) {
-        json_t *full = json_is_object(rp) ? json_object_get(rp, "full_attention") : NULL;
-        json_t *slide = json_is_object(rp) ? json_object_get(rp, "sliding_attention") : NULL;
-        if (!json_is_object(full) && !json_is_object(slide)) {
+        full = json_is_object(rp) ? json_object_get(rp, "full_attention") : NULL;
+        slide = json_is_object(rp) ? json_object_get(rp, "sliding_attention") : NULL;
+        if ((full && !json_is_null(full) && !json_is_object(full)) || (slide && !json_is_null(slide) && !json_is_object(slide)) ||
+            !json_is_object(rp)) {
             herr(H, "rope_parameters", rp, "an object of full_attention and sliding_attention parameters");
             return;
         }
-        if (json_is_object(full)) {
-            m->rope_theta = get_num(H, full, "rope_parameters.full_attention.", "rope_theta", 1e6, 0);
-            rope(H, full, "rope_parameters.full_attention.", m);
-        }
-        if (json_is_object(slide)) {
-            m->rope_local_theta = get_num(H, slide, "rope_parameters.sliding_attention.", "rope_theta", 10000.0, 0);
-            json_t *t = json_object_get(slide, "rope_type");
-            if (t && !json_is_null(t) && (!json_is_string(t) || strcmp(json_string_value(t), "default")))
-                herr(H, "rope_parameters.sliding_attention.rope_type", t, "\"default\" (the sliding layers' RoPE)");
-        }
-        return;
     }
-    m->rope_theta = get_num(H, root, "", "rope_theta", 1e6, 0);
-    m->rope_local_theta = get_num(H, root, "", "rope_local_base_freq", 10000.0, 0);
+    json_t *f = json_is_object(full) ? json_deep_copy(full) : json_object();
     json_t *rs = json_object_get(root, "rope_scaling");
     if (rs && !json_is_null(rs)) {
         if (!json_is_object(rs)) herr(H, "rope_scaling", rs, "null or an object");
-        else rope(H, rs, "rope_scaling.", m);
+        else json_object_update(f, rs);
+    }
+    if (!json_object_get(f, "rope_type") && !json_object_get(f, "type")) json_object_set_new(f, "rope_type", json_string("default"));
+    m->rope_theta = json_object_get(f, "rope_theta") ? get_num(H, f, "rope_parameters.full_attention.", "rope_theta", 1e6, 0)
+                                                     : top_theta;
+    rope(H, f, rp && !json_is_null(rp) ? "rope_parameters.full_attention." : "rope_scaling.", m);
+    json_decref(f);
+    m->rope_local_theta = top_local;
+    if (json_is_object(slide)) {
+        if (json_object_get(slide, "rope_theta"))
+            m->rope_local_theta = get_num(H, slide, "rope_parameters.sliding_attention.", "rope_theta", 10000.0, 0);
+        json_t *t = json_object_get(slide, "rope_type");
+        if (t && !json_is_null(t) && (!json_is_string(t) || strcmp(json_string_value(t), "default")))
+            herr(H, "rope_parameters.sliding_attention.rope_type", t, "\"default\" (the sliding layers' RoPE)");
     }
 }
 
@@ -249,18 +254,22 @@ int fe_model_load_with(const char *dir, const char *overrides, fe_model *out, ax
     m->arch = (fe_arch)which;
     m->arch_name = archs[which];
     m->decoder_layer_cls = layers[which];
-    m->hidden_size = get_int(&H, root, "hidden_size", 0, 1, 1, MAX_DIM);
-    m->intermediate_size = get_int(&H, root, "intermediate_size", 0, 1, 1, MAX_DIM);
-    m->num_hidden_layers = get_int(&H, root, "num_hidden_layers", 0, 1, 1, MAX_COUNT);
-    m->num_attention_heads = get_int(&H, root, "num_attention_heads", 0, 1, 1, MAX_COUNT);
-    m->num_key_value_heads = get_int(&H, root, "num_key_value_heads", m->num_attention_heads, 0, 1, MAX_COUNT);
+    /* Gemma3TextConfig has a default for every size (gemma-3-4b's text_config leaves most of them out); the
+     * others' configs always carry them */
+    const int g3 = which == FE_ARCH_GEMMA3, req = !g3;
+    m->hidden_size = get_int(&H, root, "hidden_size", g3 ? 2304 : 0, req, 1, MAX_DIM);
+    m->intermediate_size = get_int(&H, root, "intermediate_size", g3 ? 9216 : 0, req, 1, MAX_DIM);
+    m->num_hidden_layers = get_int(&H, root, "num_hidden_layers", g3 ? 26 : 0, req, 1, MAX_COUNT);
+    m->num_attention_heads = get_int(&H, root, "num_attention_heads", g3 ? 8 : 0, req, 1, MAX_COUNT);
+    m->num_key_value_heads = get_int(&H, root, "num_key_value_heads", g3 ? 4 : m->num_attention_heads, 0, 1, MAX_COUNT);
     json_t *hd = json_object_get(root, "head_dim");
-    m->head_dim_explicit = hd && !json_is_null(hd);
-    m->head_dim = m->head_dim_explicit ? get_int(&H, root, "head_dim", 0, 1, 1, MAX_COUNT)
+    m->head_dim_explicit = (hd && !json_is_null(hd)) || g3; /* Gemma3TextConfig: head_dim 256 */
+    m->head_dim = hd && !json_is_null(hd) ? get_int(&H, root, "head_dim", 0, 1, 1, MAX_COUNT)
+                  : g3                    ? 256
                   : m->num_attention_heads ? m->hidden_size / m->num_attention_heads
                                            : 0;
-    m->vocab_size = get_int(&H, root, "vocab_size", 0, 1, 1, MAX_I32);
-    m->max_position_embeddings = get_int(&H, root, "max_position_embeddings", 2048, 0, 1, MAX_I32);
+    m->vocab_size = get_int(&H, root, "vocab_size", g3 ? 262208 : 0, req, 1, MAX_I32);
+    m->max_position_embeddings = get_int(&H, root, "max_position_embeddings", g3 ? 131072 : 2048, 0, 1, MAX_I32);
     m->rms_norm_eps = get_num(&H, root, "", "rms_norm_eps", 1e-6, 0);
     m->gemma = m->arch == FE_ARCH_GEMMA3;
     m->tie_word_embeddings = get_bool(&H, root, "tie_word_embeddings", m->gemma); /* Gemma3TextConfig: true */
@@ -307,7 +316,7 @@ int fe_model_load_with(const char *dir, const char *overrides, fe_model *out, ax
                     : (m->arch == FE_ARCH_QWEN2 || m->arch == FE_ARCH_QWEN3) ? get_bool(&H, root, "use_sliding_window", 0)
                                                                              : 0;
     if (sw_active && sw && !json_is_null(sw)) m->sliding_window = get_int(&H, root, "sliding_window", 0, 0, 1, MAX_I32);
-    else if (m->gemma && !sw) m->sliding_window = 4096; /* Gemma3TextConfig's default (null: no window) */
+    else if (sw_active && !sw) m->sliding_window = 4096; /* the configs' default when the key is absent (null: none) */
     /* Which layers slide, as transformers 5 builds layer_types: Mistral all of them (it ignores layer_types);
      * Qwen2/3 the config's layer_types, else the layers from max_window_layers (28) on. */
     if (m->num_hidden_layers > 0) m->layer_window = ax_arena_alloc(arena, sizeof(int64_t) * (size_t)m->num_hidden_layers);
@@ -334,6 +343,20 @@ int fe_model_load_with(const char *dir, const char *overrides, fe_model *out, ax
             int64_t from = m->arch == FE_ARCH_MISTRAL ? 0 : get_int(&H, root, "max_window_layers", 28, 0, 0, MAX_COUNT);
             for (int64_t l = from; l < m->num_hidden_layers; l++) m->layer_window[l] = m->sliding_window;
         }
+    } else if (m->layer_window && m->arch != FE_ARCH_MISTRAL && m->arch != FE_ARCH_LLAMA) {
+        /* layers typed sliding without a window (Qwen2/3's use_sliding_window false, Gemma's sliding_window null):
+         * transformers builds their mask from a None window and fails; so does this */
+        json_t *lt = json_object_get(root, "layer_types");
+        int sliding = 0;
+        for (size_t l = 0; json_is_array(lt) && l < json_array_size(lt); l++)
+            sliding |= json_is_string(json_array_get(lt, l)) && !strcmp(json_string_value(json_array_get(lt, l)), "sliding_attention");
+        if (m->gemma && (!lt || json_is_null(lt)) && m->num_hidden_layers > 0)
+            sliding = get_int(&H, root, "sliding_window_pattern", 6, 0, 1, MAX_COUNT) > 1;
+        if (sliding)
+            herr(&H, "sliding_window", json_object_get(root, "sliding_window"),
+                 m->gemma ? "a window for the sliding_attention layers (transformers fails on null)"
+                          : "a window with use_sliding_window: true for the sliding_attention layers of layer_types "
+                            "(transformers fails on this config)");
     }
 
     json_t *act = json_object_get(root, m->gemma ? "hidden_activation" : "hidden_act");

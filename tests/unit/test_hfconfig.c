@@ -289,9 +289,16 @@ static void test_defaults_and_variants(void) {
     CHECK_EQ(r.m.layer_window[0], 32);
     CHECK_EQ(r.m.layer_window[1], 0);
     mfree(&r);
-    mload(&r, model_dir("Qwen2ForCausalLM", BASE, "\"sliding_window\": 32, \"use_sliding_window\": false, "
-                        "\"layer_types\": [\"sliding_attention\", \"sliding_attention\"]"));
-    CHECK_EQ(r.m.layer_window[0], 0); /* no window without use_sliding_window */
+    /* sliding layers without a window: transformers fails on the config, and so does axo */
+    expect_model_error("Qwen2ForCausalLM", BASE, "\"sliding_window\": 32, \"use_sliding_window\": false, "
+                       "\"layer_types\": [\"sliding_attention\", \"sliding_attention\"]", "config.json: sliding_window",
+                       "a window with use_sliding_window: true");
+    /* no sliding_window key: the configs' default, 4096 */
+    mload(&r, model_dir("MistralForCausalLM", BASE, ""));
+    CHECK(r.rc == 0 && r.m.sliding_window == 4096 && r.m.layer_window[0] == 4096 && r.m.layer_window[1] == 4096);
+    mfree(&r);
+    mload(&r, model_dir("Qwen2ForCausalLM", BASE, "\"use_sliding_window\": true, \"max_window_layers\": 0"));
+    CHECK(r.rc == 0 && r.m.sliding_window == 4096 && r.m.layer_window[0] == 4096);
     mfree(&r);
     mload(&r, model_dir("LlamaForCausalLM", BASE, "\"sliding_window\": 4096, \"use_sliding_window\": true"));
     CHECK_EQ(r.m.sliding_window, 0); /* Llama has no sliding window */
@@ -515,8 +522,24 @@ static void test_gemma3(void) {
     mload(&r, model_dir("Gemma3ForCausalLM", G, "\"sliding_window\": 512, \"sliding_window_pattern\": 2"));
     for (int l = 0; l < 7; l++) CHECK_EQ(r.m.layer_window[l], l % 2 ? 0 : 512);
     mfree(&r);
-    mload(&r, model_dir("Gemma3ForCausalLM", G, "\"sliding_window\": null"));
+    expect_model_error("Gemma3ForCausalLM", G, "\"sliding_window\": null", "config.json: sliding_window",
+                       "expected a window for the sliding_attention layers (transformers fails on null)");
+    mload(&r, model_dir("Gemma3ForCausalLM", G, "\"sliding_window\": null, \"sliding_window_pattern\": 1"));
+    CHECK_MSG(r.rc == 0, "%s", dump(&r.d)); /* every layer full: no window needed */
     for (int l = 0; l < 7; l++) CHECK_EQ(r.m.layer_window[l], 0);
+    mfree(&r);
+    /* Gemma3TextConfig's sizes where the file has none (gemma-3-4b's text_config leaves most out) */
+    mload(&r, model_dir("Gemma3ForCausalLM", "\"hidden_size\": 64", ""));
+    CHECK_MSG(r.rc == 0, "%s", dump(&r.d));
+    CHECK(r.m.head_dim == 256 && r.m.num_attention_heads == 8 && r.m.num_key_value_heads == 4 && r.m.vocab_size == 262208 &&
+          r.m.num_hidden_layers == 26 && r.m.intermediate_size == 9216 && r.m.max_position_embeddings == 131072);
+    mfree(&r);
+    /* rope_parameters without rope_theta: the top-level keys; a top-level rope_scaling updates full_attention */
+    mload(&r, model_dir("Gemma3ForCausalLM", G,
+                        "\"rope_theta\": 5000.0, \"rope_local_base_freq\": 700.0, \"rope_scaling\": {\"rope_type\": \"linear\", "
+                        "\"factor\": 4.0}, \"rope_parameters\": {\"full_attention\": {\"rope_type\": \"default\"}}"));
+    CHECK_MSG(r.rc == 0, "%s", dump(&r.d));
+    CHECK(r.m.rope_theta == 5000 && r.m.rope_local_theta == 700 && r.m.rope_type == FE_ROPE_LINEAR && r.m.rope_factor == 4);
     mfree(&r);
     /* transformers >= 5: rope_parameters per layer type */
     mload(&r, model_dir("Gemma3ForCausalLM", G,
