@@ -454,10 +454,11 @@ static int32_t dpo_loss(lw *L, const fe_config *c, int32_t hn, int32_t head, int
     int na = 0, t[AXO_DPO_MAXTERMS];
     double w[AXO_DPO_MAXTERMS];
     at[na++] = ir_af("beta", c->rl_beta);
-    at[na++] = ir_as("loss_type", c->dpo_loss_types);
+    const char *types = c->dpo_loss_types ? c->dpo_loss_types : "sigmoid"; /* fe_config's default */
+    at[na++] = ir_as("loss_type", types);
     if (c->dpo_loss_weights) at[na++] = ir_as("loss_weights", c->dpo_loss_weights);
     if (c->dpo_label_smoothing != 0) at[na++] = ir_af("label_smoothing", c->dpo_label_smoothing);
-    const int nt = axo_dpo_parse(c->dpo_loss_types, c->dpo_loss_weights, t, w);
+    const int nt = axo_dpo_parse(types, c->dpo_loss_weights, t, w);
     int counts = 0;
     for (int k = 0; k < nt; k++) counts |= axo_dpo_needs_counts(t[k]);
     if (counts) { /* ipo, sigmoid_norm: each row's completion tokens (runtime/dpo.c) */
@@ -474,7 +475,7 @@ static int32_t dpo_loss(lw *L, const fe_config *c, int32_t hn, int32_t head, int
     ir_bn(&L->b, IR_OP_store, IR_IN(IR_GLOBAL_REF(spl), dl[0]), IR_NOAT, NULL);
     ir_module_set_attr(L->mod, ir_as("train.rl", "dpo"));
     ir_module_set_attr(L->mod, ir_af("train.rl_beta", c->rl_beta));
-    ir_module_set_attr(L->mod, ir_as("train.dpo_loss_type", c->dpo_loss_types)); /* for the runtime's messages */
+    ir_module_set_attr(L->mod, ir_as("train.dpo_loss_type", types)); /* for the runtime's messages */
     return r[0];
 }
 

@@ -516,9 +516,9 @@ int rt_train_dpo(rt_session *s, const rt_train_opts *o, ax_diag *d) {
                    eval_on_start && eval_every ? ", and before the first step (eval_on_start)" : "");
     }
     if (!quiet)
-        printf("axorun: rl: dpo (beta %g): %lld steps (%lld per epoch), %lld preference pairs a step (micro_batch_size "
-               "%lld x %lld x %lld rank%s), rows of %lld tokens, %s executor\n",
-               beta, (long long)total, (long long)esp.nsteps, (long long)G, (long long)P, (long long)ga, (long long)nranks,
+        printf("axorun: rl: dpo (beta %g, loss %s): %lld steps (%lld per epoch), %lld preference pairs a step "
+               "(micro_batch_size %lld x %lld x %lld rank%s), rows of %lld tokens, %s executor\n",
+               beta, mattr_s(m, "train.dpo_loss_type", "sigmoid"), (long long)total, (long long)esp.nsteps, (long long)G, (long long)P, (long long)ga, (long long)nranks,
                nranks > 1 ? "s" : "", (long long)S, s->backend ? s->backend->name : "cpu");
     int64_t ep = 0, ep_first = 0;
     double tlast = rt_train_now();

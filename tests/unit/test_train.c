@@ -902,7 +902,9 @@ static double fd_dpo(void *p) {
     return dpo_objective(c->s, c->b, c->scale, c->d);
 }
 
-static void dpo_fd_check(int lora) {
+/* mix: TRL's loss_type [robust, ipo, apo_down] weighted [0.5, 0.3, 0.2], label_smoothing 0.1, the rows' token
+ * counts 12, 9, 15, 11 (ipo divides by them) */
+static void dpo_fd_check(int lora, int mix) {
     ax_diag d;
     ax_diag_init(&d);
     fe_config c;
@@ -911,6 +913,8 @@ static void dpo_fd_check(int lora) {
     make_cfg(&c, 2, 16, 1, 0); /* 2 pairs: 4 rows */
     c.rl = FE_RL_DPO;
     c.rl_beta = 0.5;
+    if (mix) c.dpo_loss_types = "robust,ipo,apo_down", c.dpo_loss_weights = "0.5,0.3,0.2", c.dpo_label_smoothing = 0.1;
+    const float counts[4] = {12, 9, 15, 11};
     const char *targets[] = {"q_proj", "v_proj", "down_proj"};
     if (lora) g_lora = (pass_lora_cfg){.adapter = PASS_ADAPTER_LORA, .r = 4, .alpha = 8, .targets = targets, .ntargets = 3};
     rt_session s;
@@ -930,7 +934,7 @@ static void dpo_fd_check(int lora) {
     }
     /* the reference: eval_step's row losses at these weights, shifted */
     float ref[4] = {0, 0, 0, 0}, scale[2] = {0.5f, 0.25f}, zeros[2] = {0, 0};
-    rt_session_set_dpo(&s, ref, zeros, NULL);
+    rt_session_set_dpo(&s, ref, zeros, mix ? counts : NULL);
     CHECK(rt_session_eval_step(&s, b.ids, b.tgt, b.pos, b.seg, &d) == 0);
     const rt_buf *rows = rt_session_global(&s, "stats/dpo_rows");
     CHECK(rows && rows->numel == 4);
@@ -938,7 +942,7 @@ static void dpo_fd_check(int lora) {
         CHECK(rt_f(rows)[r] > 1.0f); /* summed token losses, ~ ln(64) a target */
         ref[r] = rt_f(rows)[r] + (r == 0 ? 0.3f : r == 3 ? -0.2f : 0.1f);
     }
-    rt_session_set_dpo(&s, ref, scale, NULL);
+    rt_session_set_dpo(&s, ref, scale, mix ? counts : NULL);
     zero_grads(&s);
     CHECK(rt_session_micro_step(&s, b.ids, b.tgt, b.pos, b.seg, 0.0f, &d) == 0);
     /* micro_step's forward is eval_step's: the same row losses */
@@ -989,8 +993,9 @@ int main(void) {
     fused_lce_equivalence(FE_ARCH_QWEN2, 1);
     g_flce = 1; /* the fused loss under the whole-model checks too */
     axolotl_warmup();
-    dpo_fd_check(0);
-    dpo_fd_check(1);
+    dpo_fd_check(0, 0);
+    dpo_fd_check(1, 0);
+    dpo_fd_check(0, 1); /* robust + ipo + apo_down, token counts */
     fd_check(FE_ARCH_LLAMA);
     fd_check(FE_ARCH_QWEN3);
     accumulation_equivalence();
