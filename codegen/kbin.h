@@ -21,7 +21,9 @@
 
 #include <stdint.h>
 
-#define CG_KBIN_VERSION 1
+/* 2: the kernels' argument lists changed (the attention kernels' causal int carries a sliding window, rmsnorm's
+ * offset, axo_dpo_loss for axo_dpo_sigmoid): an older plan's CUBINs would be launched with the wrong arguments */
+#define CG_KBIN_VERSION 2
 
 typedef struct cg_kbin_entry {
     const char *arch, *kind, *name; /* point into the section bytes (not NUL-terminated there: copied) */

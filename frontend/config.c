@@ -2898,8 +2898,9 @@ static void check_best_model(loader *L) {
 /* rl and the keys of TRL's DPOTrainer as Axolotl 0.19 hands them over
  * (core/trainers/dpo, core/builders/rl.py; TRL 1.9's DPOConfig): beta is
  * trl.beta, else rl_beta, else dpo_beta (its old name, when not 0), else
- * TRL's 0.1. What axo implements of rl: dpo is the sigmoid loss with the
- * reference model's log-probabilities taken before the first step
+ * TRL's 0.1. What axo implements of rl: dpo (and rl: ipo) is TRL's loss
+ * types that score each pair alone (ir/dpo_loss.h) with the reference
+ * model's log-probabilities taken before the first step
  * (docs/architecture.md); the rest is refused here. */
 static void check_rl(loader *L) {
     fe_config *c = L->c;
@@ -2982,12 +2983,15 @@ static void check_rl(loader *L) {
     /* the loss: TRL's loss_type (a weighted sum of per-pair losses, ir/dpo_loss.h), as Axolotl's DPOStrategy sets it:
      * dpo_loss_type / dpo_loss_weights under rl: dpo (Axolotl's check_dpo refuses them under any other rl), ipo
      * under rl: ipo; label_smoothing from dpo_label_smoothing under rl: dpo */
-    int nlt = 0, bad = 0, tcodes[AXO_DPO_MAXTERMS];
+    int nlt = 0, bad = 0, tcodes[AXO_DPO_MAXTERMS] = {0};
     ax_buf lt = {0}, lw = {0};
     if ((p = pair(L, "dpo_loss_type")) && !fe_y_is_null(p->v)) {
         yaml_node_item_t *it = p->v->type == YAML_SEQUENCE_NODE ? p->v->data.sequence.items.start : NULL;
-        nlt = it ? (int)(p->v->data.sequence.items.top - it) : 1;
-        if (c->rl_ipo) {
+        nlt = it ? (int)(p->v->data.sequence.items.top - it) : 0;
+        if (!it) {
+            yerr(y, p->v, "dpo_loss_type", "a list of TRL's loss types (Axolotl's schema: a scalar is no list)");
+            bad = 1;
+        } else if (c->rl_ipo) {
             ax_error(y->d, fe_yloc(y, p->k, loc, sizeof loc), "dpo_loss_type: for rl: dpo only (Axolotl refuses it with rl: "
                      "ipo, whose loss is ipo)");
             nlt = 0;
@@ -3031,12 +3035,15 @@ static void check_rl(loader *L) {
             ax_error(y->d, fe_yloc(y, p->v, loc, sizeof loc), "dpo_loss_weights: expected a list of %d weight%s, one a loss "
                      "type (Axolotl's check)", nlt, nlt == 1 ? "" : "s");
         else
-            for (int i = 0; i < nw; i++) {
+            for (int i = 0; i < nw; i++) { /* any finite number, as Axolotl's list[float] and TRL take it */
+                yaml_node_t *e = yaml_document_get_node(y->doc, it[i]);
                 snprintf(k2, sizeof k2, "dpo_loss_weights[%d]", i);
-                if (fe_y_num(y, k2, yaml_document_get_node(y->doc, it[i]), 0, &b) == 0)
+                if (fe_y_text(e) && fe_parse_num(fe_y_text(e), &b) && isfinite(b)) {
                     ax_buf_printf(&lw, "%s%.17g", i ? "," : "", b);
-                else
+                } else {
+                    yerr(y, e, k2, "a number");
                     bad = 1;
+                }
             }
     }
     c->dpo_loss_types = c->rl_ipo ? "ipo" : nlt > 0 && !bad ? ax_arena_strdup(L->y.ar, lt.data) : "sigmoid";
@@ -3045,10 +3052,11 @@ static void check_rl(loader *L) {
     if (lw.len && !bad) c->dpo_loss_weights = ax_arena_strdup(L->y.ar, lw.data);
     ax_buf_free(&lt);
     ax_buf_free(&lw);
-    int uses_ls = 0, exo = 0;
+    int uses_ls = 0, exo = 0, robust = 0;
     for (int i = 0; i < nlt; i++) {
         uses_ls |= tcodes[i] == AXO_DPO_ROBUST || tcodes[i] == AXO_DPO_EXO_PAIR;
         exo |= tcodes[i] == AXO_DPO_EXO_PAIR;
+        robust |= tcodes[i] == AXO_DPO_ROBUST;
     }
     if ((p = pair(L, "dpo_label_smoothing")) && !fe_y_is_null(p->v) && fe_y_num(y, "dpo_label_smoothing", p->v, 2, &b) == 0 &&
         b != 0) {
@@ -3058,19 +3066,28 @@ static void check_rl(loader *L) {
         else if (!uses_ls)
             ax_warn(y->d, fe_yloc(y, p->k, loc, sizeof loc), "dpo_label_smoothing: ignored, as TRL 1.9's %s loss ignores it "
                     "(it is read by the robust, exo_pair and aot losses only)", c->dpo_loss_types);
-        else if (!(b >= 0 && b < 0.5))
+        else if (robust && !(b >= 0 && b < 0.5)) /* TRL only warns: (1 - 2 eps) divides robust's loss, 0 or negative */
             ax_error(y->d, fe_yloc(y, p->v, loc, sizeof loc), "dpo_label_smoothing: expected a number in [0, 0.5) for the "
-                     "robust / exo_pair loss, found %g", b);
+                     "robust loss (it divides by 1 - 2 x dpo_label_smoothing), found %g", b);
         else
-            c->dpo_label_smoothing = b;
+            c->dpo_label_smoothing = b; /* exo_pair: any eps in (0, 1), log(eps) and log(1 - eps) */
     }
     if (exo && c->dpo_label_smoothing == 0 && !bad)
         ax_error(y->d, fe_yloc(y, pair(L, "dpo_loss_type")->v, loc, sizeof loc), "dpo_loss_type: exo_pair needs "
                  "dpo_label_smoothing > 0 (TRL raises; the EXO paper recommends 1e-3)");
-    if (c->rl_ipo && (p = pair(L, "dpo_use_liger_kernel")) && !fe_y_is_null(p->v) && fe_y_text(p->v) &&
-        fe_parse_bool(fe_y_text(p->v), &no) && no)
-        ax_error(y->d, fe_yloc(y, p->k, loc, sizeof loc), "dpo_use_liger_kernel: Axolotl refuses it with the ipo loss "
-                 "(liger's fused DPO loss cannot length-normalize the squared margin)");
+    if ((p = pair(L, "dpo_use_liger_kernel")) && !fe_y_is_null(p->v) && fe_y_text(p->v) && fe_parse_bool(fe_y_text(p->v), &no) &&
+        no && !bad) {
+        /* TRL's Liger path: LigerFusedLinearDPOLoss(beta, loss_type[0]), no label smoothing, no loss weights; axo
+         * computes TRL's own losses, which are those numbers only for one sigmoid term of weight 1 */
+        if (tcodes[0] == AXO_DPO_IPO)
+            ax_error(y->d, fe_yloc(y, p->k, loc, sizeof loc), "dpo_use_liger_kernel: Axolotl refuses it with the ipo loss "
+                     "(liger's fused DPO loss cannot length-normalize the squared margin)");
+        else if (nlt > 1)
+            ax_error(y->d, fe_yloc(y, p->k, loc, sizeof loc), "dpo_use_liger_kernel: TRL raises with several loss types");
+        else if (tcodes[0] != AXO_DPO_SIGMOID || c->dpo_loss_weights)
+            refuse(y, p->v, "dpo_use_liger_kernel", "TRL's Liger DPO loss (its own kernel, without loss weights or label "
+                   "smoothing) with a loss other than sigmoid of weight 1", "axo accepts it with the sigmoid loss");
+    }
     {   /* Axolotl's check_fsdp2_base_model_quant_rl */
         const fe_ypair *fv = pair(L, "fsdp_version");
         double v = 0;

@@ -389,7 +389,7 @@ int ir_infer(const ir_module *m, ir_op op, const ir_type *in, int nin, const ir_
         int counts = 0;
         for (int k = 0; k < nt; k++) counts |= axo_dpo_needs_counts(types[k]);
         const double eps = ir_attr_float(at, na, "label_smoothing", 0), tau = ir_attr_float(at, na, "discopop_tau", 0.05);
-        if (!(eps >= 0 && eps < 0.5)) FAIL("label_smoothing: expected a number in [0, 0.5), found %g", eps);
+        if (!(eps >= 0 && eps < 1)) FAIL("label_smoothing: expected a number in [0, 1), found %g", eps);
         if (!(tau > 0 && tau < 3.4e38)) FAIL("discopop_tau: expected a positive number, found %g", tau);
         if (counts != (nin == 4))
             FAIL("%s", counts ? "operand 3: ipo and sigmoid_norm need the rows' completion token counts, f32[2P]"

@@ -397,31 +397,22 @@ static int x_attention_bwd(xc *x) {
     return 0;
 }
 
-static int x_swiglu(xc *x) {
-    ck_swiglu_fwd_f32(rt_f(IN(0)), rt_f(IN(1)), rt_f(OUT(0)), OUT(0)->numel);
+/* swiglu and geglu, forward and backward: the kernel's f32 result rounded to the values' dtype */
+static int glu_fwd(xc *x, void (*k)(const float *, const float *, float *, int64_t)) {
+    k(rt_f(IN(0)), rt_f(IN(1)), rt_f(OUT(0)), OUT(0)->numel);
     round_if_bf16(OUT(0));
     return 0;
 }
-
-static int x_swiglu_bwd(xc *x) {
-    ck_swiglu_bwd_f32(rt_f(IN(0)), rt_f(IN(1)), rt_f(IN(2)), rt_f(OUT(0)), rt_f(OUT(1)), OUT(0)->numel);
-    round_if_bf16(OUT(0));
-    round_if_bf16(OUT(1));
-    return 0;
-}
-
-static int x_geglu(xc *x) {
-    ck_geglu_fwd_f32(rt_f(IN(0)), rt_f(IN(1)), rt_f(OUT(0)), OUT(0)->numel);
-    round_if_bf16(OUT(0));
-    return 0;
-}
-
-static int x_geglu_bwd(xc *x) {
-    ck_geglu_bwd_f32(rt_f(IN(0)), rt_f(IN(1)), rt_f(IN(2)), rt_f(OUT(0)), rt_f(OUT(1)), OUT(0)->numel);
+static int glu_bwd(xc *x, void (*k)(const float *, const float *, const float *, float *, float *, int64_t)) {
+    k(rt_f(IN(0)), rt_f(IN(1)), rt_f(IN(2)), rt_f(OUT(0)), rt_f(OUT(1)), OUT(0)->numel);
     round_if_bf16(OUT(0));
     round_if_bf16(OUT(1));
     return 0;
 }
+static int x_swiglu(xc *x) { return glu_fwd(x, ck_swiglu_fwd_f32); }
+static int x_swiglu_bwd(xc *x) { return glu_bwd(x, ck_swiglu_bwd_f32); }
+static int x_geglu(xc *x) { return glu_fwd(x, ck_geglu_fwd_f32); }
+static int x_geglu_bwd(xc *x) { return glu_bwd(x, ck_geglu_bwd_f32); }
 
 static int x_cross_entropy(xc *x) {
     rt_buf *l = IN(0), *t = IN(1);

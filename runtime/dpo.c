@@ -208,7 +208,7 @@ static int dpo_eval(rt_session *s, const rt_dataset *ds, const int64_t *first, i
     }
     free(vals);
     if (rc) return -1;
-    *loss = n > 0 ? weight * tot / (double)n : NAN; /* TRL's loss x dpo_loss_weights[0] */
+    *loss = n > 0 ? weight * tot / (double)n : NAN; /* TRL's loss (weight: a plan from before the op's loss weights) */
     for (int k = 0; k < M_N; k++) met[k] = ngroups ? acc[k] / (double)ngroups : NAN;
     return 0;
 }

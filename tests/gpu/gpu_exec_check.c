@@ -241,28 +241,23 @@ static void make_ops(void) {
                HDR "global @dy : %s[4,129,77] act\nglobal @o : %s[77] act {gen=\"nan\", check=1}\n"
                    "program p {\n  %%0 = bias_grad(@dy) : %s[77] act\n  store(@o, %%0)\n}\n",
                t, t, t);
-        add_op(NM("swiglu"), 2e-7, 0, NULL,
-               HDR "global @g : %s[33,91] act {scale=4.0}\nglobal @u : %s[33,91] act\n"
-                   "global @o : %s[33,91] act {gen=\"nan\", check=1}\n"
-                   "program p {\n  %%0 = swiglu(@g, @u) : %s[33,91] act\n  store(@o, %%0)\n}\n",
-               t, t, t, t);
-        add_op(NM("swiglu_bwd"), 2e-7, 0, NULL,
-               HDR "global @g : %s[33,91] act {scale=4.0}\nglobal @u : %s[33,91] act\nglobal @dy : %s[33,91] act\n"
-                   "global @o1 : %s[33,91] act {gen=\"nan\", check=1}\nglobal @o2 : %s[33,91] act {gen=\"nan\", check=1}\n"
-                   "program p {\n  %%0, %%1 = swiglu_bwd(@g, @u, @dy) : %s[33,91] act, %s[33,91] act\n"
-                   "  store(@o1, %%0)\n  store(@o2, %%1)\n}\n",
-               t, t, t, t, t, t, t);
-        add_op(NM("geglu"), 2e-7, 0, NULL,
-               HDR "global @g : %s[33,91] act {scale=4.0}\nglobal @u : %s[33,91] act\n"
-                   "global @o : %s[33,91] act {gen=\"nan\", check=1}\n"
-                   "program p {\n  %%0 = geglu(@g, @u) : %s[33,91] act\n  store(@o, %%0)\n}\n",
-               t, t, t, t);
-        add_op(NM("geglu_bwd"), 2e-7, 0, NULL,
-               HDR "global @g : %s[33,91] act {scale=4.0}\nglobal @u : %s[33,91] act\nglobal @dy : %s[33,91] act\n"
-                   "global @o1 : %s[33,91] act {gen=\"nan\", check=1}\nglobal @o2 : %s[33,91] act {gen=\"nan\", check=1}\n"
-                   "program p {\n  %%0, %%1 = geglu_bwd(@g, @u, @dy) : %s[33,91] act, %s[33,91] act\n"
-                   "  store(@o1, %%0)\n  store(@o2, %%1)\n}\n",
-               t, t, t, t, t, t, t);
+        for (int a = 0; a < 2; a++) { /* SwiGLU, and Gemma's GeGLU (tanh GELU) */
+            const char *op = a ? "geglu" : "swiglu";
+            char n2[64];
+            snprintf(n2, sizeof n2, "%s", op);
+            add_op(NM(n2), 2e-7, 0, NULL,
+                   HDR "global @g : %s[33,91] act {scale=4.0}\nglobal @u : %s[33,91] act\n"
+                       "global @o : %s[33,91] act {gen=\"nan\", check=1}\n"
+                       "program p {\n  %%0 = %s(@g, @u) : %s[33,91] act\n  store(@o, %%0)\n}\n",
+                   t, t, t, op, t);
+            snprintf(n2, sizeof n2, "%s_bwd", op);
+            add_op(NM(n2), 2e-7, 0, NULL,
+                   HDR "global @g : %s[33,91] act {scale=4.0}\nglobal @u : %s[33,91] act\nglobal @dy : %s[33,91] act\n"
+                       "global @o1 : %s[33,91] act {gen=\"nan\", check=1}\nglobal @o2 : %s[33,91] act {gen=\"nan\", check=1}\n"
+                       "program p {\n  %%0, %%1 = %s_bwd(@g, @u, @dy) : %s[33,91] act, %s[33,91] act\n"
+                       "  store(@o1, %%0)\n  store(@o2, %%1)\n}\n",
+                   t, t, t, t, t, op, t, t);
+        }
         add_op(NM("fused geglu+convert"), 2e-7, 0, NULL,
                HDR "global @g : %s[33,96] act {scale=4.0}\nglobal @u : %s[33,96] act\n"
                    "global @o : f32[33,96] act {gen=\"nan\", check=1}\n"

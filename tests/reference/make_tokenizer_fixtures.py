@@ -117,6 +117,23 @@ def bytelevel(name, regex, nfc, specials, bos, gpt2_style=False):
     return js
 
 
+def sp_layout(js, nspecial):
+    """SentencePiece's id layout in a trained tokenizer's JSON: its first nspecial tokens, then the 256 byte tokens
+    <0x00>..<0xFF>, then the learnt pieces in their order; the added tokens' ids follow."""
+    order = sorted(js["model"]["vocab"].items(), key=lambda kv: kv[1])
+    newv = {}
+    for t, _ in order[:nspecial]:
+        newv[t] = len(newv)
+    for b in range(256):
+        newv["<0x%02X>" % b] = len(newv)
+    for t, _ in order[nspecial:]:
+        if t not in newv:
+            newv[t] = len(newv)
+    js["model"]["vocab"] = newv
+    for a in js["added_tokens"]:
+        a["id"] = newv[a["content"]]
+
+
 def sentencepiece(metaspace):
     tok = Tokenizer(models.BPE(unk_token="<unk>", fuse_unk=True, byte_fallback=True))
     tok.normalizer = normalizers.Sequence([normalizers.Prepend("▁"), normalizers.Replace(" ", "▁")])
@@ -124,20 +141,7 @@ def sentencepiece(metaspace):
                                   show_progress=False)
     tok.train_from_iterator(corpus(), trainer)
     js = json.loads(tok.to_str())
-    # SentencePiece layout: <unk> <s> </s>, then the 256 byte tokens, then the learnt pieces
-    vocab = js["model"]["vocab"]
-    order = sorted(vocab.items(), key=lambda kv: kv[1])
-    newv = {}
-    for t, _ in order[:3]:
-        newv[t] = len(newv)
-    for b in range(256):
-        newv["<0x%02X>" % b] = len(newv)
-    for t, _ in order[3:]:
-        if t not in newv:
-            newv[t] = len(newv)
-    js["model"]["vocab"] = newv
-    for a in js["added_tokens"]:
-        a["id"] = newv[a["content"]]
+    sp_layout(js, 3)  # <unk> <s> </s>
     if metaspace:
         js["normalizer"] = None
         js["pre_tokenizer"] = {"type": "Metaspace", "replacement": "▁", "prepend_scheme": "first", "split": False}
@@ -161,19 +165,7 @@ def gemma():
     trainer = trainers.BpeTrainer(vocab_size=600, special_tokens=specials, limit_alphabet=60, show_progress=False)
     tok.train_from_iterator(corpus(), trainer)
     js = json.loads(tok.to_str())
-    vocab = js["model"]["vocab"]
-    order = sorted(vocab.items(), key=lambda kv: kv[1])
-    newv = {}
-    for t, _ in order[:6]:
-        newv[t] = len(newv)
-    for b in range(256):
-        newv["<0x%02X>" % b] = len(newv)
-    for t, _ in order[6:]:
-        if t not in newv:
-            newv[t] = len(newv)
-    js["model"]["vocab"] = newv
-    for a in js["added_tokens"]:
-        a["id"] = newv[a["content"]]
+    sp_layout(js, len(specials))
     js["post_processor"] = {"type": "TemplateProcessing",
                             "single": [{"SpecialToken": {"id": "<bos>", "type_id": 0}},
                                        {"Sequence": {"id": "A", "type_id": 0}}],

@@ -973,7 +973,22 @@ static void test_rl(void) {
     expect_error("rl: ipo\ndpo_loss_type: [sigmoid]\n", "cfg.yml:2:1", "dpo_loss_type: for rl: dpo only");
     expect_error("rl: dpo\ndpo_loss_type: [a, b, c, d, e]\n", "cfg.yml:2:16", "a sum of 5 losses is not implemented");
     expect_error("rl: dpo\ndpo_loss_type: [sigmoid, nope]\n", "cfg.yml:2:26", "one of TRL 1.9's loss types");
-    run_y(&r, "rl: dpo\ndpo_loss_type: sigmoid\nprecompute_ref_log_probs: true\ndpo_padding_free: true\n"
+    expect_error("rl: dpo\ndpo_loss_type: ipo\n", "cfg.yml:2:16", "a scalar is no list");
+    run_y(&r, "rl: dpo\ndpo_loss_type: [sigmoid, hinge]\ndpo_loss_weights: [1.5, -0.5]\n"); /* any number, as TRL */
+    CHECK(r.rc == 0 && !strcmp(r.c.dpo_loss_weights, "1.5,-0.5"));
+    run_free(&r);
+    run_y(&r, "rl: dpo\ndpo_loss_type: [exo_pair]\ndpo_label_smoothing: 0.6\n"); /* exo_pair: any eps in (0, 1) */
+    CHECK(r.rc == 0 && r.c.dpo_label_smoothing == 0.6);
+    run_free(&r);
+    /* TRL's Liger path: sigmoid of weight 1 only (it has its own kernel, no weights or smoothing) */
+    run_y(&r, "rl: dpo\ndpo_use_liger_kernel: true\n");
+    CHECK(r.rc == 0 && r.d.n == 0);
+    run_free(&r);
+    expect_error("rl: dpo\ndpo_loss_type: [ipo]\ndpo_use_liger_kernel: true\n", "cfg.yml:3:1", "refuses it with the ipo loss");
+    expect_error("rl: dpo\ndpo_loss_type: [sigmoid, hinge]\ndpo_use_liger_kernel: true\n", "cfg.yml:3:1",
+                 "TRL raises with several loss types");
+    expect_error("rl: dpo\ndpo_loss_type: [hinge]\ndpo_use_liger_kernel: true\n", "cfg.yml:3:23", "TRL's Liger DPO loss");
+    run_y(&r, "rl: dpo\ndpo_loss_type: [sigmoid]\nprecompute_ref_log_probs: true\ndpo_padding_free: true\n"
               "dpo_use_liger_kernel: true\n");
     CHECK(r.rc == 0 && r.d.n == 0);
     run_free(&r);

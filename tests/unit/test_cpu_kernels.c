@@ -543,6 +543,7 @@ static void test_attention_packed_skip(int64_t window) {
 typedef struct {
     double *g, *u, *wy;
     int64_t n;
+    void (*fwd)(const double *, const double *, double *, int64_t); /* ck_swiglu_fwd_f64 or ck_geglu_fwd_f64 */
 } sw_ctx;
 /* Ring attention's blocks: split each row zigzag over P ranks (rank r holds
  * chunks r and 2P-1-r), compute every (query rank, key rank) block, merge
@@ -632,51 +633,58 @@ static void test_attention_blocks(int64_t window) {
 static double sw_loss(void *p) {
     sw_ctx *c = p;
     double *y = dzeros(c->n);
-    ck_swiglu_fwd_f64(c->g, c->u, y, c->n);
+    c->fwd(c->g, c->u, y, c->n);
     double L = dotd(y, c->wy, c->n);
     free(y);
     return L;
 }
+/* A GLU's kernels: the backward = central differences of the forward (f64), f32 = f64 on f32-representable inputs;
+ * c->g, c->u, c->wy are filled, y holds the f64 forward of the original inputs on return. */
+static void glu_checks(const char *name, sw_ctx *c, double *y,
+                       void (*bwd64)(const double *, const double *, const double *, double *, double *, int64_t),
+                       void (*fwd32)(const float *, const float *, float *, int64_t),
+                       void (*bwd32)(const float *, const float *, const float *, float *, float *, int64_t)) {
+    char what[64];
+    double *dg = dzeros(c->n), *du = dzeros(c->n);
+    bwd64(c->g, c->u, c->wy, dg, du, c->n);
+    snprintf(what, sizeof what, "%s dg", name);
+    check_grad(what, sw_loss, c, c->g, c->n, dg);
+    snprintf(what, sizeof what, "%s du", name);
+    check_grad(what, sw_loss, c, c->u, c->n, du);
+    c->fwd(c->g, c->u, y, c->n);
+    double *g0 = malloc(sizeof(double) * (size_t)c->n), *u0 = malloc(sizeof(double) * (size_t)c->n), *y32 = dzeros(c->n);
+    memcpy(g0, c->g, sizeof(double) * (size_t)c->n), memcpy(u0, c->u, sizeof(double) * (size_t)c->n);
+    round_to_f32(c->g, c->n), round_to_f32(c->u, c->n), round_to_f32(c->wy, c->n);
+    c->fwd(c->g, c->u, y32, c->n);
+    bwd64(c->g, c->u, c->wy, dg, du, c->n);
+    float *gf = tof(c->g, c->n), *uf = tof(c->u, c->n), *dyf = tof(c->wy, c->n), *yf = fzeros(c->n), *dgf = fzeros(c->n),
+          *duf = fzeros(c->n);
+    fwd32(gf, uf, yf, c->n);
+    bwd32(gf, uf, dyf, dgf, duf, c->n);
+    snprintf(what, sizeof what, "%s fwd", name);
+    CHECK_REL32(yf, y32, c->n, 1e-6, what);
+    snprintf(what, sizeof what, "%s dg", name);
+    CHECK_REL32(dgf, dg, c->n, 1e-6, what);
+    snprintf(what, sizeof what, "%s du", name);
+    CHECK_REL32(duf, du, c->n, 1e-6, what);
+    memcpy(c->g, g0, sizeof(double) * (size_t)c->n), memcpy(c->u, u0, sizeof(double) * (size_t)c->n);
+    free(g0), free(u0), free(y32), free(dg), free(du), free(gf), free(uf), free(dyf), free(yf), free(dgf), free(duf);
+}
 static void test_swiglu(void) {
-    sw_ctx c = {.n = 301};
+    sw_ctx c = {.n = 301, .fwd = ck_swiglu_fwd_f64};
     c.g = dvec(c.n, 6.0), c.u = dvec(c.n, 1.0), c.wy = dvec(c.n, 1.0);
-    double *dg = dzeros(c.n), *du = dzeros(c.n), *y = dzeros(c.n);
-    ck_swiglu_bwd_f64(c.g, c.u, c.wy, dg, du, c.n);
-    check_grad("swiglu dg", sw_loss, &c, c.g, c.n, dg);
-    check_grad("swiglu du", sw_loss, &c, c.u, c.n, du);
-    ck_swiglu_fwd_f64(c.g, c.u, y, c.n);
+    double *y = dzeros(c.n);
+    glu_checks("swiglu", &c, y, ck_swiglu_bwd_f64, ck_swiglu_fwd_f32, ck_swiglu_bwd_f32);
     CHECK_NEAR(y[5], c.g[5] / (1 + exp(-c.g[5])) * c.u[5], 1e-15, 1e-15);
-    round_to_f32(c.g, c.n), round_to_f32(c.u, c.n), round_to_f32(c.wy, c.n);
-    ck_swiglu_fwd_f64(c.g, c.u, y, c.n);
-    ck_swiglu_bwd_f64(c.g, c.u, c.wy, dg, du, c.n);
-    float *gf = tof(c.g, c.n), *uf = tof(c.u, c.n), *dyf = tof(c.wy, c.n), *yf = fzeros(c.n), *dgf = fzeros(c.n),
-          *duf = fzeros(c.n);
-    ck_swiglu_fwd_f32(gf, uf, yf, c.n);
-    ck_swiglu_bwd_f32(gf, uf, dyf, dgf, duf, c.n);
-    CHECK_REL32(yf, y, c.n, 1e-6, "swiglu fwd");
-    CHECK_REL32(dgf, dg, c.n, 1e-6, "swiglu dg");
-    CHECK_REL32(duf, du, c.n, 1e-6, "swiglu du");
-    free(c.g), free(c.u), free(c.wy), free(dg), free(du), free(y), free(gf), free(uf), free(dyf), free(yf), free(dgf),
-        free(duf);
+    free(c.g), free(c.u), free(c.wy), free(y);
 }
 
 /* ---- geglu (Gemma's tanh GELU) ---------------------------------------------- */
-static double gg_loss(void *p) {
-    sw_ctx *c = p;
-    double *y = dzeros(c->n);
-    ck_geglu_fwd_f64(c->g, c->u, y, c->n);
-    double L = dotd(y, c->wy, c->n);
-    free(y);
-    return L;
-}
 static void test_geglu(void) {
-    sw_ctx c = {.n = 301};
+    sw_ctx c = {.n = 301, .fwd = ck_geglu_fwd_f64};
     c.g = dvec(c.n, 6.0), c.u = dvec(c.n, 1.0), c.wy = dvec(c.n, 1.0);
-    double *dg = dzeros(c.n), *du = dzeros(c.n), *y = dzeros(c.n);
-    ck_geglu_bwd_f64(c.g, c.u, c.wy, dg, du, c.n);
-    check_grad("geglu dg", gg_loss, &c, c.g, c.n, dg);
-    check_grad("geglu du", gg_loss, &c, c.u, c.n, du);
-    ck_geglu_fwd_f64(c.g, c.u, y, c.n);
+    double *y = dzeros(c.n);
+    glu_checks("geglu", &c, y, ck_geglu_bwd_f64, ck_geglu_fwd_f32, ck_geglu_bwd_f32);
     /* torch.nn.functional.gelu(x, approximate="tanh") at a few points (computed in float64) */
     static const double xs[] = {-3.0, -0.5, 0.0, 0.7, 2.5}, gelu[] = {-0.0036373920817729943, -0.15428599017485606,
                                                                      0.0, 0.5305701347051167, 2.484915733910001};
@@ -685,18 +693,7 @@ static void test_geglu(void) {
         ck_geglu_fwd_f64(&xs[i], &one, &out, 1);
         CHECK_NEAR(out, gelu[i], 1e-15, 1e-15);
     }
-    round_to_f32(c.g, c.n), round_to_f32(c.u, c.n), round_to_f32(c.wy, c.n);
-    ck_geglu_fwd_f64(c.g, c.u, y, c.n);
-    ck_geglu_bwd_f64(c.g, c.u, c.wy, dg, du, c.n);
-    float *gf = tof(c.g, c.n), *uf = tof(c.u, c.n), *dyf = tof(c.wy, c.n), *yf = fzeros(c.n), *dgf = fzeros(c.n),
-          *duf = fzeros(c.n);
-    ck_geglu_fwd_f32(gf, uf, yf, c.n);
-    ck_geglu_bwd_f32(gf, uf, dyf, dgf, duf, c.n);
-    CHECK_REL32(yf, y, c.n, 1e-6, "geglu fwd");
-    CHECK_REL32(dgf, dg, c.n, 1e-6, "geglu dg");
-    CHECK_REL32(duf, du, c.n, 1e-6, "geglu du");
-    free(c.g), free(c.u), free(c.wy), free(dg), free(du), free(y), free(gf), free(uf), free(dyf), free(yf), free(dgf),
-        free(duf);
+    free(c.g), free(c.u), free(c.wy), free(y);
 }
 
 /* ---- embedding ------------------------------------------------------------------ */
