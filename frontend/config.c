@@ -1195,9 +1195,18 @@ static int dpo_type(loader *L, fe_dataset *ds, const yaml_node_t *v, const char 
     const char *t;
     if (fe_y_str(y, key, v, &t) != 0) return -1;
     if (!*t || !strcmp(t, "passthrough") || !strcmp(t, "passthrough.default")) return 0;
-    if (!strcmp(t, "chat_template") || !strcmp(t, "chat_template.default")) {
+    if (!strcmp(t, "chat_template") || !strcmp(t, "chat_template.default") || !strcmp(t, "chat_template.argilla_chat")) {
         s->dpo_family = RT_DPO_CHAT;
+        if (!strcmp(t, "chat_template.argilla_chat")) s->dpo_variant = RT_DPOV_ARGILLA_CHAT;
         ds->type = t;
+        return 0;
+    }
+    if (!strcmp(t, "zephyr.nectar")) {
+        s->dpo_family = RT_DPO_ZEPHYR;
+        s->dpo_variant = RT_DPOV_NECTAR;
+        ds->type = t;
+        ax_warn(y->d, fe_yloc(y, v, loc, sizeof loc), "%s: zephyr.nectar, as Axolotl 0.19 has it: the chosen answer is the "
+                "one of largest \"rank\" and the rejected the next, while Nectar ranks its best answer 1", key);
         return 0;
     }
     const char *dot = strchr(t, '.');
@@ -1205,11 +1214,12 @@ static int dpo_type(loader *L, fe_dataset *ds, const yaml_node_t *v, const char 
     const char *var = dot ? dot + 1 : "default";
     int fam = fl == 6 && !strncmp(t, "chatml", 6) ? RT_DPO_CHATML : fl == 6 && !strncmp(t, "llama3", 6) ? RT_DPO_LLAMA3 : -1;
     int vi = -1;
-    for (int i = 0; fam >= 0 && i < RT_DPOV_COUNT; i++)
+    for (int i = 0; fam >= 0 && i < RT_DPOV_NECTAR; i++) /* chatml's and llama3's (nectar is zephyr's) */
         if (!strcmp(var, rt_dpo_variant_names[i])) vi = i;
     if (fam < 0 || vi < 0) {
         ax_error(y->d, fe_yloc(y, v, loc, sizeof loc),
-                 "%s: DPO dataset type \"%s\" is not implemented; axo reads chat_template.default, chatml or llama3 "
+                 "%s: DPO dataset type \"%s\" is not implemented; axo reads chat_template.default, "
+                 "chat_template.argilla_chat, zephyr.nectar, chatml or llama3 "
                  "with .default, .argilla_chat, .icr, .intel, .prompt_pairs or .ultra, a user-defined format (type: "
                  "{field_prompt: ..., prompt_format: ...}), or rows that hold prompt, chosen and rejected (no type, or "
                  "passthrough)",

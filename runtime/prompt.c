@@ -11,8 +11,9 @@
 static const char *const tpl_names[RT_TPL_COUNT] = {"chatml", "llama3", "qwen_25", "gemma", "phi_3", "qwen3", "gemma3"};
 static const char *const eot_names[] = {"none", "turn", "all", "last"};
 const char *const rt_fmt_names[RT_FMT_COUNT] = {"", "completion", "alpaca", "chat_template", "input_output", "dpo"};
-const char *const rt_dpo_variant_names[RT_DPOV_COUNT] = {"default", "argilla_chat", "icr", "intel", "prompt_pairs", "ultra"};
-static const char *const dpo_family_names[] = {"passthrough", "chatml", "llama3", "user_defined", "chat_template"};
+const char *const rt_dpo_variant_names[RT_DPOV_COUNT] = {"default", "argilla_chat", "icr", "intel", "prompt_pairs", "ultra",
+                                                         "nectar"};
+static const char *const dpo_family_names[] = {"passthrough", "chatml", "llama3", "user_defined", "chat_template", "zephyr"};
 #define fmt_names rt_fmt_names
 
 const char *rt_tpl_name(rt_tpl t) { return tpl_names[t]; }
@@ -88,7 +89,8 @@ char *rt_ds_spec_json(const rt_ds_spec *s) {
                                       s->ud_field_system));
     if (s->fmt == RT_FMT_DPO) {
         json_object_set_new(o, "strategy", json_string(dpo_family_names[s->dpo_family]));
-        if (s->dpo_family == RT_DPO_CHATML || s->dpo_family == RT_DPO_LLAMA3)
+        if (s->dpo_family == RT_DPO_CHATML || s->dpo_family == RT_DPO_LLAMA3 || s->dpo_family == RT_DPO_ZEPHYR ||
+            (s->dpo_family == RT_DPO_CHAT && s->dpo_variant != RT_DPOV_DEFAULT)) /* chat_template.default: none */
             json_object_set_new(o, "variant", json_string(rt_dpo_variant_names[s->dpo_variant]));
         if (s->dpo_family == RT_DPO_CHAT) {
             chat_keys_json(o, s);
@@ -649,6 +651,35 @@ static int dpo_texts(rt_prompter *p, const rt_ds_spec *s, const json_t *row, con
             !(rtxt = dpo_str(json_object_get(row, "rejected"), "\"rejected\"", where, d, &rl)))
             return -1;
         ax_buf_append(pr, ptxt, pl), ax_buf_append(ch, ctxt, cl), ax_buf_append(rj, rtxt, rl);
+        return 0;
+    }
+    if (s->dpo_family == RT_DPO_ZEPHYR) { /* zephyr.nectar: the answers sorted by rank (a stable sort), the last two */
+        if (!(ptxt = dpo_str(json_object_get(row, "prompt"), "\"prompt\"", where, d, &pl))) return -1;
+        const json_t *ans = json_object_get(row, "answers");
+        const size_t na = json_is_array(ans) ? json_array_size(ans) : 0;
+        if (na < 2) {
+            ax_error(d, where, "\"answers\": expected a list of at least two {\"answer\": ..., \"rank\": ...} (zephyr.nectar "
+                     "takes the two of largest rank)");
+            return -1;
+        }
+        size_t top = 0, second = 0; /* Python's sorted(key=rank)[-1] and [-2]: the later of equal ranks sorts last */
+        double rt = 0, rs = 0;
+        for (size_t i = 0; i < na; i++) {
+            const json_t *rk = json_object_get(json_array_get(ans, i), "rank");
+            if (!json_is_number(rk)) {
+                ax_error(d, where, "\"answers\"[%zu].rank: expected a number", i);
+                return -1;
+            }
+            const double r = json_number_value(rk);
+            if (i == 0 || r >= rt) second = top, rs = rt, top = i, rt = r;
+            else if (i == 1 || r >= rs) second = i, rs = r;
+        }
+        snprintf(what, sizeof what, "\"answers\"[%zu].answer", top);
+        if (!(ctxt = dpo_str(json_object_get(json_array_get(ans, top), "answer"), what, where, d, &cl))) return -1;
+        snprintf(what, sizeof what, "\"answers\"[%zu].answer", second);
+        if (!(rtxt = dpo_str(json_object_get(json_array_get(ans, second), "answer"), what, where, d, &rl))) return -1;
+        ax_buf_puts(pr, "<|system|>\n</s>\n<|user|>\n"), ax_buf_append(pr, ptxt, pl), ax_buf_puts(pr, "</s>\n<|assistant|>\n");
+        ax_buf_append(ch, ctxt, cl), ax_buf_append(rj, rtxt, rl);
         return 0;
     }
     if (s->dpo_family == RT_DPO_USER) { /* user_defined.default */
@@ -1791,8 +1822,20 @@ static int dpo_chat_completion(rt_prompter *p, const rt_ds_spec *s, const json_t
 
 static int dpo_chat_texts(rt_prompter *p, const rt_ds_spec *s, const json_t *row, const char *where, ax_buf *pr,
                           ax_buf *ch, ax_buf *rj, ax_diag *d) {
-    const json_t *msgs = json_object_get(row, s->field_messages);
-    size_t nm = json_is_string(msgs) ? 1 : json_is_array(msgs) ? json_array_size(msgs) : 0;
+    /* chat_template.argilla_chat: the prompt is the chosen conversation but its last message, the completions the
+     * chosen's and the rejected's last messages */
+    const int argilla = s->dpo_variant == RT_DPOV_ARGILLA_CHAT;
+    const char *mf = argilla ? s->ud_field_chosen : s->field_messages;
+    const json_t *msgs = json_object_get(row, mf);
+    if (argilla) {
+        const json_t *rv = json_object_get(row, s->ud_field_rejected);
+        if (!json_is_array(msgs) || !json_array_size(msgs) || !json_is_array(rv) || !json_array_size(rv)) {
+            ax_error(d, where, "\"%s\", \"%s\": expected conversations, lists of messages (chat_template.argilla_chat: the "
+                     "chosen one but its last message is the prompt)", s->ud_field_chosen, s->ud_field_rejected);
+            return -1;
+        }
+    }
+    size_t nm = json_is_string(msgs) ? 1 : json_is_array(msgs) ? json_array_size(msgs) - (size_t)argilla : 0;
     if (!json_is_string(msgs) && !json_is_array(msgs)) {
         ax_error(d, where, "\"%s\": expected a list of messages or a string", s->field_messages);
         return -1;
@@ -1805,16 +1848,16 @@ static int dpo_chat_texts(rt_prompter *p, const rt_ds_spec *s, const json_t *row
         if (json_is_array(msgs)) {
             const json_t *m = json_array_get(msgs, i), *rv = json_object_get(m, s->role_key), *tv = json_object_get(m, s->content_key);
             if (!json_is_string(rv) || !json_is_string(tv)) {
-                ax_error(d, where, "%s[%zu]: expected \"%s\" and \"%s\" strings (message_property_mappings)",
-                         s->field_messages, i, s->role_key, s->content_key);
+                ax_error(d, where, "%s[%zu]: expected \"%s\" and \"%s\" strings (message_property_mappings)", mf, i,
+                         s->role_key, s->content_key);
                 rc = -1;
                 break;
             }
             r = json_string_value(rv), t = json_string_value(tv);
         }
         if (!(role[i] = dpo_role(s, r))) {
-            ax_error(d, where, "%s[%zu]: role \"%s\" is not in the dataset's roles (Axolotl's role_map raises KeyError)",
-                     s->field_messages, i, r);
+            ax_error(d, where, "%s[%zu]: role \"%s\" is not in the dataset's roles (Axolotl's role_map raises KeyError)", mf,
+                     i, r);
             rc = -1;
         }
         content[i] = t;

@@ -113,12 +113,13 @@
 
 typedef enum { RT_FMT_TOKENIZED, RT_FMT_COMPLETION, RT_FMT_ALPACA, RT_FMT_CHAT, RT_FMT_INPUT_OUTPUT, RT_FMT_DPO } rt_fmt;
 #define RT_FMT_COUNT 6
-/* rl: dpo's dataset types (Axolotl's prompt_strategies/dpo): the family, and the variant of chatml and llama3 */
-typedef enum { RT_DPO_PASSTHROUGH, RT_DPO_CHATML, RT_DPO_LLAMA3, RT_DPO_USER, RT_DPO_CHAT } rt_dpo_family;
+/* rl: dpo's dataset types (Axolotl's prompt_strategies/dpo): the family, and the variant of chatml and llama3
+ * (and chat_template's argilla_chat, zephyr's nectar) */
+typedef enum { RT_DPO_PASSTHROUGH, RT_DPO_CHATML, RT_DPO_LLAMA3, RT_DPO_USER, RT_DPO_CHAT, RT_DPO_ZEPHYR } rt_dpo_family;
 typedef enum {
-    RT_DPOV_DEFAULT, RT_DPOV_ARGILLA_CHAT, RT_DPOV_ICR, RT_DPOV_INTEL, RT_DPOV_PROMPT_PAIRS, RT_DPOV_ULTRA
+    RT_DPOV_DEFAULT, RT_DPOV_ARGILLA_CHAT, RT_DPOV_ICR, RT_DPOV_INTEL, RT_DPOV_PROMPT_PAIRS, RT_DPOV_ULTRA, RT_DPOV_NECTAR
 } rt_dpo_variant;
-#define RT_DPOV_COUNT 6
+#define RT_DPOV_COUNT 7
 extern const char *const rt_dpo_variant_names[RT_DPOV_COUNT]; /* "default", "argilla_chat", ... */
 extern const char *const rt_fmt_names[RT_FMT_COUNT]; /* "", "completion", ... as Axolotl names them */
 typedef enum { RT_TPL_CHATML, RT_TPL_LLAMA3, RT_TPL_QWEN25, RT_TPL_GEMMA, RT_TPL_PHI3, RT_TPL_QWEN3, RT_TPL_GEMMA3 } rt_tpl;

@@ -168,8 +168,8 @@ refused ipo_liger 'rl: ipo
 dpo_use_liger_kernel: true' 'dpo_use_liger_kernel: Axolotl refuses it with the ipo loss'
 refused sp 'sequence_parallel_degree: 2' 'sequence parallelism with rl: dpo'
 refused truncate 'excess_length_strategy: truncate' 'implements Axolotl.s default, drop'
-case_cfg full_ga2 "$T/o-r" 's/type: llama3.intel/type: zephyr.nectar/' >r-type.yml
-check '! "$AXOC" compile r-type.yml -o r-type.bin >r-type.out 2>&1 && grep -q "DPO dataset type \"zephyr.nectar\" is not implemented" r-type.out' \
+case_cfg full_ga2 "$T/o-r" 's/type: llama3.intel/type: zephyr.default/' >r-type.yml
+check '! "$AXOC" compile r-type.yml -o r-type.bin >r-type.out 2>&1 && grep -q "DPO dataset type \"zephyr.default\" is not implemented" r-type.out' \
   "refused: a DPO dataset type axo lacks"
 # chat_template.default: conversations rendered with the config's chat template; trains, starts at log 2
 python3 - "$FX/toy_dpo_48.jsonl" >chat.jsonl <<'PYEOF'

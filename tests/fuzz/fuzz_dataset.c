@@ -59,7 +59,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         }
         if (kind == 4) spec.tpl = RT_TPL_LLAMA3, spec.training_detail_key = "detail";
         if (kind == 8) { /* rl: dpo's strategies: every family and variant */
-            spec.dpo_family = (rt_dpo_family)((sel >> 3) % 4);
+            static const rt_dpo_family fams[] = {RT_DPO_PASSTHROUGH, RT_DPO_CHATML, RT_DPO_LLAMA3, RT_DPO_USER, RT_DPO_ZEPHYR};
+            spec.dpo_family = fams[(sel >> 3) % 5];
             spec.dpo_variant = (rt_dpo_variant)((sel >> 5) % RT_DPOV_COUNT);
             spec.ud_field_prompt = "prompt", spec.ud_field_system = "system", spec.ud_field_chosen = "chosen";
             spec.ud_field_rejected = "rejected", spec.ud_format = "[{system}] {prompt} {{x}}";

@@ -11,13 +11,15 @@ _drop_long_sequences drops gives two empty samples (axo's marker for it,
 which its loader counts and skips).
 
 Needs Axolotl 0.19 with transformers, trl 1.9 and torch importable (CPU).
-Run from the repository root: python3 tests/reference/make_dpo_prompt_fixtures.py
+Run from the repository root: python3 tests/reference/make_dpo_prompt_fixtures.py [CASE ...]
+(cases named: only those are made again)
 """
 import json
 import os
 import shutil
+import sys
 
-from axolotl.prompt_strategies.dpo import chat_template, chatml, llama3, passthrough, user_defined
+from axolotl.prompt_strategies.dpo import chat_template, chatml, llama3, passthrough, user_defined, zephyr
 from transformers import PreTrainedTokenizerFast
 from trl.data_utils import _tokenize
 
@@ -71,6 +73,22 @@ CHAT_ROWS = [  # chat_template.default: messages a list or a string; a completio
                   {"role": "user", "content": "And three?"}],
      "chosen": "Three as well.", "rejected": "Only two."},
 ]
+ARGILLA_ROWS = [  # chat_template.argilla_chat: the chosen conversation but its last message is the prompt
+    {"chosen": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Which city?"},
+                {"role": "assistant", "content": "The first city."}],
+     "rejected": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Which city?"},
+                  {"role": "assistant", "content": "  No city.  \n"}]},
+    {"chosen": [{"role": "user", "content": "Two?"}, {"role": "assistant", "content": "Yes."},
+                {"role": "user", "content": "And three?"}, {"role": "assistant", "content": "Three as well."}],
+     "rejected": [{"role": "user", "content": "Two?"}, {"role": "assistant", "content": "Only two."}]},
+]
+NECTAR_ROWS = [  # zephyr.nectar: answers sorted by rank (stable), the last two; Nectar's best is rank 1
+    {"prompt": "Which year?", "answers": [{"answer": "This year.", "rank": 1.0}, {"answer": "Next year.", "rank": 3.0},
+                                          {"answer": "Last year.", "rank": 2.0}]},
+    {"prompt": "Name a city.", "answers": [{"answer": "The first.", "rank": 2}, {"answer": "The second.", "rank": 2},
+                                           {"answer": "The third.", "rank": 1}, {"answer": "The fourth.", "rank": 2}]},
+    {"prompt": "Two?", "answers": [{"answer": "Yes", "rank": 5}, {"answer": "no", "rank": 4}]},
+]
 CHAT_SPEC = {"strategy": "chat_template", "field_messages": "messages", "role": "role", "content": "content",
              "field_chosen": "chosen", "field_rejected": "rejected", "roles": []}
 
@@ -113,6 +131,12 @@ CASES = [
      dict(CHAT_SPEC, chat_template="chatml"), {"chat_template": "chatml"}),
     ("chat_template-llama3-llama3", chat_template, "default", CHAT_ROWS, "llama3", "<|begin_of_text|>", "<|eot_id|>", 96,
      dict(CHAT_SPEC, chat_template="llama3"), {"chat_template": "llama3"}),
+    ("chat_template-argilla_chat-llama3", chat_template, "argilla_chat", ARGILLA_ROWS, "llama3", "<|begin_of_text|>",
+     "<|eot_id|>", 96, dict(CHAT_SPEC, chat_template="llama3", variant="argilla_chat"), {"chat_template": "llama3"}),
+    ("chat_template-argilla_chat-qwen2", chat_template, "argilla_chat", ARGILLA_ROWS, "qwen2", None, "<|im_end|>", 40,
+     dict(CHAT_SPEC, chat_template="chatml", variant="argilla_chat"), {"chat_template": "chatml"}),
+    ("zephyr-nectar-llama3", zephyr, "nectar", NECTAR_ROWS, "llama3", "<|begin_of_text|>", "<|eot_id|>", 64,
+     {"strategy": "zephyr", "variant": "nectar"}, {}),
     ("passthrough-llama3", passthrough, "default", PASS_ROWS, "llama3", "<|begin_of_text|>", "<|eot_id|>", 64,
      {"strategy": "passthrough"}, {}),
     ("passthrough-qwen2", passthrough, "default", PASS_ROWS, "qwen2", None, "<|im_end|>", 64,
@@ -141,7 +165,10 @@ def trl_tokenize(tok, ex):
 
 
 def main():
+    only = sys.argv[1:]
     for (name, mod, fn, rows, tname, bos, eos, seq_len, spec, ds_cfg) in CASES:
+        if only and name not in only:
+            continue
         tok = PreTrainedTokenizerFast(tokenizer_file=os.path.join(TOK, tname, "tokenizer.json"), bos_token=bos,
                                       eos_token=eos)
         if mod is chat_template:  # the top-level template (Axolotl's DPODataset keeps no chat_template of its own)

@@ -1053,15 +1053,28 @@ static void test_rl(void) {
     CHECK(r.rc == -1);
     EXPECT_DIAG(&r.d, AX_SEV_ERROR, "cfg.yml:6:22", "\"{question}\": this format fills only {prompt}, {system}");
     run_free(&r);
-    static const char *const no[] = {"chat_template.argilla_chat", "chatml.argilla", "zephyr.nectar", "alpaca", "llama3.nope"};
+    static const char *const no[] = {"chatml.argilla", "zephyr.default", "chatml.nectar", "alpaca", "llama3.nope"};
     for (size_t i = 0; i < AX_ARRAY_LEN(no); i++) {
         snprintf(y, sizeof y, "rl: dpo\nbase_model: %s/models/llama\ndatasets:\n  - path: %s/data/toy.jsonl\n    type: %s\n", FIX,
                  FIX, no[i]);
         run_raw(&r, y);
-        CHECK_MSG(r.rc == -1 && has(&r.d, AX_SEV_ERROR, "cfg.yml:5:11", "is not implemented; axo reads chat_template.default, chatml or llama3"),
+        CHECK_MSG(r.rc == -1 && has(&r.d, AX_SEV_ERROR, "cfg.yml:5:11", "is not implemented; axo reads chat_template.default, "
+                                                                      "chat_template.argilla_chat, zephyr.nectar, chatml or llama3"),
                   "%s\n%s", no[i], dump(&r.d));
         run_free(&r);
     }
+    /* chat_template.argilla_chat and zephyr.nectar (warned: the chosen answer is the largest rank, as Axolotl has it) */
+    snprintf(y, sizeof y, "rl: dpo\nbase_model: %s/models/llama\ndatasets:\n  - path: %s/data/toy.jsonl\n    type: "
+             "chat_template.argilla_chat\n", FIX, FIX);
+    run_raw(&r, y);
+    CHECK(r.rc == 0 && r.c.datasets[0].spec.dpo_family == RT_DPO_CHAT && r.c.datasets[0].spec.dpo_variant == RT_DPOV_ARGILLA_CHAT);
+    run_free(&r);
+    snprintf(y, sizeof y, "rl: dpo\nbase_model: %s/models/llama\ndatasets:\n  - path: %s/data/toy.jsonl\n    type: zephyr.nectar\n",
+             FIX, FIX);
+    run_raw(&r, y);
+    CHECK(r.rc == 0 && r.c.datasets[0].spec.dpo_family == RT_DPO_ZEPHYR && r.c.datasets[0].spec.dpo_variant == RT_DPOV_NECTAR);
+    EXPECT_DIAG(&r.d, AX_SEV_WARNING, "cfg.yml:5:11", "the chosen answer is the one of largest \"rank\"");
+    run_free(&r);
 }
 
 /* NEFTune: neftune_noise_alpha, and noisy_embedding_alpha, its old name,
