@@ -300,6 +300,22 @@ int fe_resolve_tokenizer(fe_config *c, fe_model *m, ax_arena *ar, ax_diag *d) {
             rc = -1;
             continue;
         }
+        /* Axolotl's _validate_eot_and_eos_tokens (chat_template datasets): a turn terminator the template never
+         * writes is never trained, and the model does not learn to stop; Axolotl warns, and so does axo */
+        const char *ttext = got.text ? got.text : rt_tpl_jinja((rt_tpl)got.tpl);
+        if (ds->spec.fmt == RT_FMT_CHAT && ttext) {
+            if (t->neot == 1 && t->eos && !strcmp(t->eot[0], t->eos)) {
+                if (!strstr(ttext, t->eos) && !strstr(ttext, "eos_token"))
+                    ax_warn(d, where, "%s[%d]: EOS token '%s' not found in the chat template; the turn terminator won't be "
+                                      "trained (Axolotl warns alike): set eot_tokens to the template's turn-ending token",
+                            list, i, t->eos);
+            } else {
+                for (int e = 0; e < t->neot; e++)
+                    if (!strstr(ttext, t->eot[e]))
+                        ax_warn(d, where, "%s[%d]: EOT token '%s' not found in the chat template (Axolotl warns alike)",
+                                list, i, t->eot[e]);
+            }
+        }
         if (got.text) {
             ds->spec.jinja = got.text;
             /* Axolotl's DPO chat_template.default calls apply_chat_template without the kwargs */

@@ -70,6 +70,22 @@ cfg "  - path: $D/toy_chat.jsonl
     type: chat_template" "" e1.yml
 check '! "$AXOC" compile e1.yml -o e1.bin 2>e1.err && grep -q "chat_template: tokenizer_default, but .*tokenizer_config.json has no chat_template" e1.err' \
   "no template to use"
+# Axolotl's check of the turn terminator: gemma's template never writes the eos (<|eot_id|> here), chatml's
+# <|im_end|> is no eos here either: the terminator would never be trained; llama3's writes it
+cfg "  - path: $D/toy_chat.jsonl
+    type: chat_template
+    chat_template: gemma" "" w1.yml
+check '"$AXOC" compile w1.yml -o w1.bin 2>w1.err && grep -q "EOS token .<|eot_id|>. not found in the chat template; the turn terminator won.t be trained" w1.err' \
+  "a template without the eos is warned about, as Axolotl warns"
+cfg "  - path: $D/toy_chat.jsonl
+    type: chat_template
+    chat_template: llama3" "eot_tokens: [\"<|eot_id|>\", \"<|end_of_text|>\"]" w2.yml
+check '"$AXOC" compile w2.yml -o w2.bin 2>w2.err && grep -q "EOT token .<|end_of_text|>. not found in the chat template" w2.err && ! grep -q "<|eot_id|>. not found" w2.err' \
+  "an eot_tokens entry the template never writes is warned about, one it writes is not"
+cfg "  - path: $D/toy_chat.jsonl
+    type: chat_template
+    chat_template: llama3" "" w3.yml
+check '"$AXOC" compile w3.yml -o w3.bin 2>w3.err && ! grep -q "not found in the chat template" w3.err' "llama3 writes its eos: no warning"
 cfg "  - path: $D/toy_chat.jsonl
     type: chat_template
     chat_template: mistral_v1" "" e2.yml
