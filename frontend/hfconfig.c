@@ -317,47 +317,46 @@ int fe_model_load_with(const char *dir, const char *overrides, fe_model *out, ax
                                                                              : 0;
     if (sw_active && sw && !json_is_null(sw)) m->sliding_window = get_int(&H, root, "sliding_window", 0, 0, 1, MAX_I32);
     else if (sw_active && !sw) m->sliding_window = 4096; /* the configs' default when the key is absent (null: none) */
-    /* Which layers slide, as transformers 5 builds layer_types: Mistral all of them (it ignores layer_types);
-     * Qwen2/3 the config's layer_types, else the layers from max_window_layers (28) on. */
+    /* Which layers slide, as transformers 5 builds layer_types: Mistral all of them (it ignores layer_types), Llama
+     * none; otherwise the config's layer_types, else Gemma's every sliding_window_pattern-th layer (6) attending
+     * fully, else Qwen2/3's layers from max_window_layers (28) on when there is a window. Marked 1 first, then
+     * given the window; layers typed sliding without one (Qwen2/3's use_sliding_window false, Gemma's
+     * sliding_window null) are an error, as transformers builds their mask from a None window and fails. */
     if (m->num_hidden_layers > 0) m->layer_window = ax_arena_alloc(arena, sizeof(int64_t) * (size_t)m->num_hidden_layers);
-    if (m->sliding_window > 0 && m->layer_window) {
-        json_t *lt = m->arch == FE_ARCH_MISTRAL ? NULL : json_object_get(root, "layer_types");
+    json_t *lt = m->arch == FE_ARCH_MISTRAL || m->arch == FE_ARCH_LLAMA ? NULL : json_object_get(root, "layer_types");
+    const int64_t pat = m->gemma ? get_int(&H, root, "sliding_window_pattern", 6, 0, 1, MAX_COUNT) : 0;
+    const int64_t from = m->arch == FE_ARCH_QWEN2 || m->arch == FE_ARCH_QWEN3
+                             ? get_int(&H, root, "max_window_layers", 28, 0, 0, MAX_COUNT)
+                             : 0;
+    int64_t nslide = 0;
+    for (int64_t l = 0; m->layer_window && l < m->num_hidden_layers; l++) {
+        int64_t s = 0;
         if (lt && !json_is_null(lt)) {
             if (!json_is_array(lt) || (int64_t)json_array_size(lt) != m->num_hidden_layers) {
                 herr(&H, "layer_types", lt, "a list of num_hidden_layers entries");
-            } else {
-                for (int64_t l = 0; l < m->num_hidden_layers; l++) {
-                    const char *t = json_string_value(json_array_get(lt, (size_t)l));
-                    if (!t || (strcmp(t, "sliding_attention") && strcmp(t, "full_attention"))) {
-                        herr(&H, "layer_types", json_array_get(lt, (size_t)l),
-                             "\"sliding_attention\" or \"full_attention\" in every entry");
-                        break;
-                    }
-                    m->layer_window[l] = !strcmp(t, "sliding_attention") ? m->sliding_window : 0;
-                }
+                break;
             }
-        } else if (m->gemma) { /* Gemma3TextConfig: every sliding_window_pattern-th layer (6) attends fully */
-            int64_t pat = get_int(&H, root, "sliding_window_pattern", 6, 0, 1, MAX_COUNT);
-            for (int64_t l = 0; l < m->num_hidden_layers; l++) m->layer_window[l] = (l + 1) % pat ? m->sliding_window : 0;
-        } else {
-            int64_t from = m->arch == FE_ARCH_MISTRAL ? 0 : get_int(&H, root, "max_window_layers", 28, 0, 0, MAX_COUNT);
-            for (int64_t l = from; l < m->num_hidden_layers; l++) m->layer_window[l] = m->sliding_window;
+            const char *t = json_string_value(json_array_get(lt, (size_t)l));
+            if (!t || (strcmp(t, "sliding_attention") && strcmp(t, "full_attention"))) {
+                herr(&H, "layer_types", json_array_get(lt, (size_t)l), "\"sliding_attention\" or \"full_attention\" in every entry");
+                break;
+            }
+            s = !strcmp(t, "sliding_attention");
+        } else if (m->arch == FE_ARCH_MISTRAL) {
+            s = m->sliding_window > 0;
+        } else if (m->gemma) {
+            s = (l + 1) % pat != 0;
+        } else if (m->arch != FE_ARCH_LLAMA && m->sliding_window > 0) {
+            s = l >= from;
         }
-    } else if (m->layer_window && m->arch != FE_ARCH_MISTRAL && m->arch != FE_ARCH_LLAMA) {
-        /* layers typed sliding without a window (Qwen2/3's use_sliding_window false, Gemma's sliding_window null):
-         * transformers builds their mask from a None window and fails; so does this */
-        json_t *lt = json_object_get(root, "layer_types");
-        int sliding = 0;
-        for (size_t l = 0; json_is_array(lt) && l < json_array_size(lt); l++)
-            sliding |= json_is_string(json_array_get(lt, l)) && !strcmp(json_string_value(json_array_get(lt, l)), "sliding_attention");
-        if (m->gemma && (!lt || json_is_null(lt)) && m->num_hidden_layers > 0)
-            sliding = get_int(&H, root, "sliding_window_pattern", 6, 0, 1, MAX_COUNT) > 1;
-        if (sliding)
-            herr(&H, "sliding_window", json_object_get(root, "sliding_window"),
-                 m->gemma ? "a window for the sliding_attention layers (transformers fails on null)"
-                          : "a window with use_sliding_window: true for the sliding_attention layers of layer_types "
-                            "(transformers fails on this config)");
+        m->layer_window[l] = s ? m->sliding_window : 0;
+        nslide += s;
     }
+    if (nslide && !m->sliding_window)
+        herr(&H, "sliding_window", json_object_get(root, "sliding_window"),
+             m->gemma ? "a window for the sliding_attention layers (transformers fails on null)"
+                      : "a window with use_sliding_window: true for the sliding_attention layers of layer_types "
+                        "(transformers fails on this config)");
 
     json_t *act = json_object_get(root, m->gemma ? "hidden_activation" : "hidden_act");
     if (m->gemma && (!act || json_is_null(act))) act = json_object_get(root, "hidden_act");

@@ -158,18 +158,14 @@ static int32_t reshape(lw *L, int32_t x, int n, const int64_t *dims) {
     return ir_b(&L->b, IR_OP_reshape, IR_IN(x), IR_AT(ir_aints("shape", n, dims)));
 }
 
+/* local: Gemma's sliding layers, their own base and the default RoPE */
 static int32_t rope(lw *L, int32_t x, int32_t pos, int local) {
     const fe_model *m = L->m;
     static const char *types[] = {"default", "linear", "llama3", "dynamic", "yarn"};
-    if (local) /* Gemma's sliding layers: their own base, the default RoPE */
-        return ir_b(&L->b, IR_OP_rope, IR_IN(x, pos),
-                    IR_AT(ir_af("theta", m->rope_local_theta), ir_ai("inverse", 0), ir_as("rope_type", "default"),
-                          ir_af("factor", 1.0), ir_af("low_freq_factor", m->rope_low_freq_factor),
-                          ir_af("high_freq_factor", m->rope_high_freq_factor),
-                          ir_ai("original_max", m->rope_original_max_position_embeddings)));
     return ir_b(&L->b, IR_OP_rope, IR_IN(x, pos),
-                IR_AT(ir_af("theta", m->rope_theta), ir_ai("inverse", 0), ir_as("rope_type", types[m->rope_type]),
-                      ir_af("factor", m->rope_factor), ir_af("low_freq_factor", m->rope_low_freq_factor),
+                IR_AT(ir_af("theta", local ? m->rope_local_theta : m->rope_theta), ir_ai("inverse", 0),
+                      ir_as("rope_type", local ? "default" : types[m->rope_type]),
+                      ir_af("factor", local ? 1.0 : m->rope_factor), ir_af("low_freq_factor", m->rope_low_freq_factor),
                       ir_af("high_freq_factor", m->rope_high_freq_factor),
                       ir_ai("original_max", m->rope_original_max_position_embeddings)));
 }
@@ -461,12 +457,10 @@ static int32_t dpo_loss(lw *L, const fe_config *c, int32_t hn, int32_t head, int
     const int nt = axo_dpo_parse(types, c->dpo_loss_weights, t, w);
     int counts = 0;
     for (int k = 0; k < nt; k++) counts |= axo_dpo_needs_counts(t[k]);
-    if (counts) { /* ipo, sigmoid_norm: each row's completion tokens (runtime/dpo.c) */
-        int32_t cnt = ir_b_input(&L->b, "dpo_row_tokens", ir_type_make(IR_F32, 1, (int64_t[]){B}));
-        ir_bn(&L->b, IR_OP_dpo_loss, IR_IN(rs[0], ref, psc, cnt), na, at, dl);
-    } else {
-        ir_bn(&L->b, IR_OP_dpo_loss, IR_IN(rs[0], ref, psc), na, at, dl);
-    }
+    int32_t din[4] = {rs[0], ref, psc, 0};
+    if (counts) /* ipo, sigmoid_norm: each row's completion tokens (runtime/dpo.c) */
+        din[3] = ir_b_input(&L->b, "dpo_row_tokens", ir_type_make(IR_F32, 1, (int64_t[]){B}));
+    ir_bn(&L->b, IR_OP_dpo_loss, counts ? 4 : 3, din, na, at, dl);
     ir_bn(&L->b, IR_OP_linear_cross_entropy, IR_IN(hn, head, tgt, dl[1]),
           IR_AT(ir_ai("ignore_index", -100), ir_ai("chunk", chunk)), r);
     int srow = ir_global_add(L->mod, "stats/dpo_rows", ir_type_make(IR_F32, 1, (int64_t[]){B}), IR_ROLE_TEMP, NULL, 0);
@@ -559,11 +553,9 @@ int fe_lower(const fe_config *c, const fe_model *m, int world_size, ir_module *m
         int32_t att[2];
         /* Gemma: scores scaled by query_pre_attn_scalar^-0.5 */
         const double scale = m->query_pre_attn_scalar > 0 ? 1.0 / sqrt(m->query_pre_attn_scalar) : 1.0 / sqrt((double)hd);
-        if (win > 0 && win < S) /* HF's sliding window (q - kv < win); attr absent otherwise: other plans keep their bytes */
-            ir_bn(&L.b, IR_OP_attention, IR_IN(q, k, v, seg),
-                  IR_AT(ir_af("scale", scale), ir_ai("causal", 1), ir_ai("window", win)), att);
-        else
-            ir_bn(&L.b, IR_OP_attention, IR_IN(q, k, v, seg), IR_AT(ir_af("scale", scale), ir_ai("causal", 1)), att);
+        /* HF's sliding window (q - kv < win); the attr absent otherwise: other plans keep their bytes */
+        const ir_attr aat[3] = {ir_af("scale", scale), ir_ai("causal", 1), ir_ai("window", win)};
+        ir_bn(&L.b, IR_OP_attention, IR_IN(q, k, v, seg), win > 0 && win < S ? 3 : 2, aat, att);
         int32_t o = linear(&L, reshape(&L, att[0], 3, (int64_t[]){B, S, nh * hd}), wo, bo);
         if (m->gemma) o = rmsnorm(&L, o, w_post);
         x = ir_b(&L.b, IR_OP_add, IR_IN(x, o), IR_NOAT);

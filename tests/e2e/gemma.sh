@@ -19,7 +19,6 @@ cfg() { # $1 output dir, $2 extra lines
     "$M" "$SRC/configs/data/toy_count.jsonl"
   printf 'learning_rate: 0.01\nlogging_steps: 1\nseed: 3\noutput_dir: %s\n%s\n' "$1" "$2"
 }
-losses() { python3 -c 'import json,sys; print(" ".join("%.6g" % json.loads(l)["loss"] for l in open(sys.argv[1]) if "loss" in l and "eval_loss" not in l))' "$1"; }
 # the two loss lists agree to a relative tolerance
 same_losses() {
   python3 - "$1" "$2" "$3" <<'PYEOF'
