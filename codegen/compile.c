@@ -342,7 +342,7 @@ static const char **regex_targets(const fe_config *c, const ir_module *m, int *n
     *n = 0;
     for (int g = 0; g < m->nglobals; g++) {
         const ir_global *G = &m->globals[g];
-        const char *hf = ir_attr_str(G->attrs, G->nattrs, "hf", G->name);
+        const char *hf = G->name; /* the module's name, which PEFT matches */
         size_t len = strlen(hf);
         if (G->role != IR_ROLE_PARAM || len < 8 || strcmp(hf + len - 7, ".weight")) continue;
         const char *mod = ax_arena_strndup(ar, hf, len - 7);

@@ -410,6 +410,17 @@ typedef struct fe_model {
     int64_t file_vocab_size; /* tokens added (fe_resolve_tokenizer) resized the vocab: the embedding / lm_head rows in
                               * the safetensors (vocab_size is the new count); 0 when not resized */
     double rope_attention_factor, rope_beta_fast, rope_beta_slow; /* yarn; 0 = HF default */
+    /* Gemma3ForConditionalGeneration (gemma-3-4b and larger) trained on text: its language model only, the
+     * text_config's Gemma3ForCausalLM exactly (transformers gives the two the same loss and gradients on
+     * input_ids). Three names per text parameter: the module's, which PEFT, unfrozen_parameters and
+     * lora_target_modules see (model.language_model.layers.0...), the checkpoint's, as the weights name it (the
+     * Hub's language_model.model.layers.0..., or model.language_model.layers.0...), saved back the same way as
+     * transformers re-saves the layout it loaded; the vision tower and projector are never run and are copied
+     * unchanged into every saved model. NULL prefixes: a causal LM's "model.". */
+    int multimodal;
+    const char *text_module; /* "model.language_model." */
+    const char *text_ckpt;   /* "language_model.model." or "model.language_model." */
+    const char *head_ckpt;   /* an untied lm_head's name in the checkpoint */
 } fe_model;
 
 /* When a dataset has a `type`, or the config adds tokens (tokens,

@@ -5,6 +5,7 @@
  * both the classic layout (rope_theta / rope_scaling / torch_dtype) and the
  * transformers >= 5 one (rope_parameters / dtype) are read. */
 #include "frontend/internal.h"
+#include "runtime/safetensors.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -14,13 +15,14 @@
 
 typedef struct hctx {
     const char *file; /* DIR/config.json */
+    const char *kp;   /* "text_config." when reading a multimodal model's text config, else "" */
     ax_diag *d;
 } hctx;
 
 static void herr(const hctx *H, const char *key, const json_t *v, const char *expected) {
     char w[1024];
     char *s = v ? json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT) : NULL;
-    snprintf(w, sizeof w, "%s: %s", H->file, key);
+    snprintf(w, sizeof w, "%s: %s%s", H->file, H->kp ? H->kp : "", key);
     ax_error(H->d, w, "expected %s, found %.60s", expected, s ? s : "nothing");
     free(s);
 }
@@ -184,6 +186,30 @@ static void gemma_facts(const hctx *H, const json_t *root, fe_model *m) {
              "false (bidirectional Gemma attention is not implemented)");
 }
 
+/* Where the multimodal Gemma 3's text weights are in its checkpoint (see fe_model): the Hub's layout
+ * (language_model.model.*), or transformers 5's module names (model.language_model.*); a dir without weights
+ * (drawn at random) is saved as transformers saves a new model, in the Hub's layout. */
+static void mm_layout(const char *dir, const char *file, fe_model *m, ax_arena *arena, ax_diag *d) {
+    m->text_ckpt = "language_model.model.";
+    m->head_ckpt = "lm_head.weight";
+    if (!is_file(ax_arena_printf(arena, "%s/model.safetensors", dir)) &&
+        !is_file(ax_arena_printf(arena, "%s/model.safetensors.index.json", dir)))
+        return;
+    rt_st_model sm;
+    if (rt_st_model_open(dir, &sm, d) != 0) return;
+    static const char *const text[] = {"language_model.model.", "model.language_model."};
+    int found = -1;
+    for (int i = 0; i < 2 && found < 0; i++)
+        if (rt_st_model_find(&sm, ax_arena_printf(arena, "%sembed_tokens.weight", text[i]), NULL)) found = i;
+    if (found < 0)
+        ax_error(d, dir, "the weights hold neither language_model.model.embed_tokens.weight nor "
+                 "model.language_model.embed_tokens.weight: not Gemma3ForConditionalGeneration's text model (%s)", file);
+    else
+        m->text_ckpt = text[found];
+    if (rt_st_model_find(&sm, "language_model.lm_head.weight", NULL)) m->head_ckpt = "language_model.lm_head.weight";
+    rt_st_model_close(&sm);
+}
+
 int fe_model_load(const char *dir, fe_model *out, ax_arena *arena, ax_diag *d) {
     return fe_model_load_with(dir, NULL, out, arena, d);
 }
@@ -232,31 +258,44 @@ int fe_model_load_with(const char *dir, const char *overrides, fe_model *out, ax
         free(t);
         H.file = ax_arena_printf(arena, "%s (with model_config)", file);
     }
-    static const char *const archs[] = {"LlamaForCausalLM", "Qwen2ForCausalLM", "Qwen3ForCausalLM",
-                                        "MistralForCausalLM", "Gemma3ForCausalLM"};
-    static const char *const layers[] = {"LlamaDecoderLayer", "Qwen2DecoderLayer", "Qwen3DecoderLayer",
-                                         "MistralDecoderLayer", "Gemma3DecoderLayer"};
+    static const char *const archs[] = {"LlamaForCausalLM",   "Qwen2ForCausalLM",  "Qwen3ForCausalLM",
+                                        "MistralForCausalLM", "Gemma3ForCausalLM", "Gemma3ForConditionalGeneration"};
+    static const char *const layers[] = {"LlamaDecoderLayer",   "Qwen2DecoderLayer",  "Qwen3DecoderLayer",
+                                         "MistralDecoderLayer", "Gemma3DecoderLayer", "Gemma3DecoderLayer"};
     json_t *a = json_object_get(root, "architectures");
     json_t *a0 = json_is_array(a) ? json_array_get(a, 0) : NULL;
     int which = -1;
-    for (int i = 0; i < 5 && json_is_string(a0); i++)
+    for (int i = 0; i < 6 && json_is_string(a0); i++)
         if (!strcmp(json_string_value(a0), archs[i])) which = i;
     if (which < 0) {
         herr(&H, "architectures[0]", a0 ? a0 : a,
-             json_is_string(a0) && !strcmp(json_string_value(a0), "Gemma3ForConditionalGeneration")
-                 ? "Gemma3ForCausalLM (the text-only Gemma 3 checkpoints: gemma-3-270m, gemma-3-1b); the multimodal "
-                   "Gemma3ForConditionalGeneration (gemma-3-4b and larger, with a vision tower) is not implemented"
-                 : "one of LlamaForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalLM, MistralForCausalLM, Gemma3ForCausalLM");
+             "one of LlamaForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalLM, MistralForCausalLM, Gemma3ForCausalLM, "
+             "Gemma3ForConditionalGeneration");
         json_decref(root);
         return -1;
     }
     fe_model *m = out;
-    m->arch = (fe_arch)which;
+    m->arch = which == 5 ? FE_ARCH_GEMMA3 : (fe_arch)which;
     m->arch_name = archs[which];
     m->decoder_layer_cls = layers[which];
+    json_t *top = root; /* the file's object; root: the text model's (text_config for the multimodal Gemma 3) */
+    if (which == 5) {
+        json_t *tc = json_object_get(root, "text_config");
+        if (tc && !json_is_null(tc) && !json_is_object(tc)) {
+            herr(&H, "text_config", tc, "an object (Gemma3TextConfig's keys)");
+            json_decref(root);
+            return -1;
+        }
+        m->multimodal = 1;
+        m->text_module = "model.language_model.";
+        root = json_is_object(tc) ? json_incref(tc) : json_object(); /* absent: every Gemma3TextConfig default */
+        H.kp = "text_config.";
+    } else {
+        json_incref(root);
+    }
     /* Gemma3TextConfig has a default for every size (gemma-3-4b's text_config leaves most of them out); the
      * others' configs always carry them */
-    const int g3 = which == FE_ARCH_GEMMA3, req = !g3;
+    const int g3 = m->arch == FE_ARCH_GEMMA3, req = !g3;
     m->hidden_size = get_int(&H, root, "hidden_size", g3 ? 2304 : 0, req, 1, MAX_DIM);
     m->intermediate_size = get_int(&H, root, "intermediate_size", g3 ? 9216 : 0, req, 1, MAX_DIM);
     m->num_hidden_layers = get_int(&H, root, "num_hidden_layers", g3 ? 26 : 0, req, 1, MAX_COUNT);
@@ -272,7 +311,14 @@ int fe_model_load_with(const char *dir, const char *overrides, fe_model *out, ax
     m->max_position_embeddings = get_int(&H, root, "max_position_embeddings", g3 ? 131072 : 2048, 0, 1, MAX_I32);
     m->rms_norm_eps = get_num(&H, root, "", "rms_norm_eps", 1e-6, 0);
     m->gemma = m->arch == FE_ARCH_GEMMA3;
-    m->tie_word_embeddings = get_bool(&H, root, "tie_word_embeddings", m->gemma); /* Gemma3TextConfig: true */
+    /* Gemma3TextConfig: true; the multimodal model ties by its top-level key (default true), as transformers */
+    if (m->multimodal) {
+        H.kp = "";
+        m->tie_word_embeddings = get_bool(&H, top, "tie_word_embeddings", 1);
+        H.kp = "text_config.";
+    } else {
+        m->tie_word_embeddings = get_bool(&H, root, "tie_word_embeddings", m->gemma);
+    }
     m->rope_theta = m->gemma ? 1e6 : 10000.0;
     m->rope_factor = 1.0;
 
@@ -372,23 +418,29 @@ int fe_model_load_with(const char *dir, const char *overrides, fe_model *out, ax
         else
             m->hidden_act = "silu";
     }
-    json_t *dt = json_object_get(root, "torch_dtype");
-    if (!dt || json_is_null(dt)) dt = json_object_get(root, "dtype");
+    /* the file's dtype, the model's init std and its special tokens: the top level's (Gemma3Config's), else
+     * the text config's, else Gemma3TextConfig's defaults */
+    json_t *dt = NULL;
+    for (int k = 0; k < 4 && (!dt || json_is_null(dt)); k++)
+        dt = json_object_get(k < 2 ? top : root, k % 2 ? "dtype" : "torch_dtype");
     if (json_is_string(dt)) m->torch_dtype = ax_arena_strdup(arena, json_string_value(dt));
-    m->bos_token_id = get_token(&H, root, "bos_token_id");
-    m->eos_token_id = get_token(&H, root, "eos_token_id");
-    m->pad_token_id = get_token(&H, root, "pad_token_id");
-    if (m->gemma) { /* Gemma3TextConfig's defaults where the file has none */
-        if (!json_object_get(root, "bos_token_id")) m->bos_token_id = 2;
-        if (!json_object_get(root, "eos_token_id")) m->eos_token_id = 1;
-        if (!json_object_get(root, "pad_token_id")) m->pad_token_id = 0;
+    static const char *const toks[] = {"bos_token_id", "eos_token_id", "pad_token_id"};
+    int64_t *tv[] = {&m->bos_token_id, &m->eos_token_id, &m->pad_token_id}, gemma_tok[] = {2, 1, 0};
+    for (int k = 0; k < 3; k++) {
+        const json_t *o = json_object_get(top, toks[k]) ? top : root;
+        H.kp = o == root && m->multimodal ? "text_config." : "";
+        *tv[k] = get_token(&H, o, toks[k]);
+        if (m->gemma && !json_object_get(o, toks[k])) *tv[k] = gemma_tok[k];
     }
-    m->initializer_range = get_num(&H, root, "", "initializer_range", 0.02, 0);
+    H.kp = "";
+    m->initializer_range = get_num(&H, json_object_get(top, "initializer_range") ? top : root, "", "initializer_range", 0.02, 0);
     if (!(m->initializer_range > 0) || m->initializer_range > 1e30) {
         snprintf(w, sizeof w, "%s: initializer_range", file);
         ax_error(d, w, "expected a positive number, found %g", m->initializer_range);
     }
     json_decref(root);
+    json_decref(top);
+    if (m->multimodal && d->nerrors == errors0) mm_layout(dir, file, m, arena, d);
     return d->nerrors > errors0 ? -1 : 0;
 }
 

@@ -15,13 +15,21 @@ typedef struct lw {
     ir_dtype dt; /* parameter / activation dtype */
 } lw;
 
-static int add_param(lw *L, const char *name, ir_type t, const char *init, int decay) {
-    ir_attr at[] = {ir_as("hf", name), ir_as("init", init), ir_ai("decay", decay)};
+/* A parameter of the text model, named by its path below it ("layers.0.mlp.up_proj.weight"): the global takes
+ * the module's name (model.<path>, or the multimodal Gemma 3's model.language_model.<path>), attr hf the
+ * checkpoint's (fe_model); lm_head.weight is the head's. */
+static int add_param(lw *L, const char *path, ir_type t, const char *init, int decay) {
+    char name[512], hf[512];
+    const int head = !strcmp(path, "lm_head.weight");
+    snprintf(name, sizeof name, "%s%s", head ? "" : L->m->text_module ? L->m->text_module : "model.", path);
+    if (head) snprintf(hf, sizeof hf, "%s", L->m->head_ckpt ? L->m->head_ckpt : path);
+    else snprintf(hf, sizeof hf, "%s%s", L->m->text_ckpt ? L->m->text_ckpt : "model.", path);
+    ir_attr at[] = {ir_as("hf", hf), ir_as("init", init), ir_ai("decay", decay)};
     return IR_GLOBAL_REF(ir_global_add(L->mod, name, t, IR_ROLE_PARAM, at, 3));
 }
 
-static int32_t param2(lw *L, const char *name, int64_t rows, int64_t cols) {
-    return add_param(L, name, ir_type_make(L->dt, 2, (int64_t[]){rows, cols}), "normal", 1);
+static int32_t param2(lw *L, const char *path, int64_t rows, int64_t cols) {
+    return add_param(L, path, ir_type_make(L->dt, 2, (int64_t[]){rows, cols}), "normal", 1);
 }
 
 /* A [vocab, hidden] param when tokens added to the tokenizer resized the
@@ -79,7 +87,7 @@ static int freeze_except(lw *L, const fe_config *c, ax_diag *d) {
     for (int g = 0; g < L->mod->nglobals && !rc; g++) {
         const ir_global *G = &L->mod->globals[g];
         if (G->role != IR_ROLE_PARAM) continue;
-        const char *hf = ir_attr_str(G->attrs, G->nattrs, "hf", G->name);
+        const char *hf = G->name; /* named_parameters()' name: the module's */
         const int64_t R = G->type.rank ? G->type.dims[0] : 1;
         int hit = 0, nr = 0;
         for (int i = 0; i < c->nunfrozen && !rc; i++) {
@@ -124,9 +132,11 @@ static int freeze_except(lw *L, const fe_config *c, ax_diag *d) {
     free(has);
     free(rr);
     if (!rc && !ntrain) {
+        const char *tp = L->m->text_module ? L->m->text_module : "model.";
         ax_error(d, path,
-                 "unfrozen_parameters: no parameter of the model matches (names such as model.layers.0.mlp.down_proj.weight, "
-                 "model.embed_tokens.weight, lm_head.weight; a \".\" is a literal dot unless followed by \"+\")");
+                 "unfrozen_parameters: no parameter of the model matches (names such as %slayers.0.mlp.down_proj.weight, "
+                 "%sembed_tokens.weight%s; a \".\" is a literal dot unless followed by \"+\")",
+                 tp, tp, L->m->tie_word_embeddings ? "" : ", lm_head.weight");
         rc = -1;
     }
     return rc;
@@ -216,6 +226,9 @@ static void module_facts(const fe_config *c, const fe_model *m, int world_size, 
 
     set_s(mod, "model.arch", m->arch_name);
     set_s(mod, "model.dir", m->dir);
+    /* the multimodal Gemma 3: its text model's module prefix, and the vision tower and projector to carry into
+     * every saved model (absent for a causal LM: other plans keep their bytes) */
+    if (m->multimodal) set_s(mod, "model.text_prefix", m->text_module);
     if (c->base_model_hub) set_s(mod, "model.hub_id", c->base_model_hub); /* adapter_config's base_model_name_or_path */
     /* the commit trained on (the snapshot's name), so that a merge or a reload takes this base even after the
      * branch moved; PEFT's revision field takes a commit as well as a branch */
@@ -501,7 +514,7 @@ int fe_lower(const fe_config *c, const fe_model *m, int world_size, ir_module *m
     int32_t seg = ir_b_input(&L.b, "seq_ids", tok);
     int32_t tgt = ir_b_input(&L.b, "targets", tok);
 
-    int32_t embed = param2(&L, "model.embed_tokens.weight", V, H);
+    int32_t embed = param2(&L, "embed_tokens.weight", V, H);
     mark_resized(&L, embed, c);
     int32_t x = ir_b(&L.b, IR_OP_embedding, IR_IN(embed, ids), IR_NOAT);
     if (m->gemma) {
@@ -515,7 +528,7 @@ int fe_lower(const fe_config *c, const fe_model *m, int world_size, ir_module *m
     int64_t *ranges = ax_arena_alloc(mod->arena, sizeof(int64_t) * (size_t)(2 * m->num_hidden_layers));
     for (int64_t l = 0; l < m->num_hidden_layers; l++) {
         ranges[2 * l] = p->nnodes;
-#define PNAME(suffix) (snprintf(name, sizeof name, "model.layers.%lld.%s", (long long)l, suffix), name)
+#define PNAME(suffix) (snprintf(name, sizeof name, "layers.%lld.%s", (long long)l, suffix), name)
         int32_t w_in = norm_param(&L, PNAME("input_layernorm.weight"), H);
         int32_t wq = param2(&L, PNAME("self_attn.q_proj.weight"), nh * hd, H);
         int32_t bq = m->attention_bias ? param1(&L, PNAME("self_attn.q_proj.bias"), nh * hd, "zeros") : 0;
@@ -568,7 +581,7 @@ int fe_lower(const fe_config *c, const fe_model *m, int world_size, ir_module *m
         x = ir_b(&L.b, IR_OP_add, IR_IN(x, mo), IR_NOAT);
         ranges[2 * l + 1] = p->nnodes;
     }
-    int32_t wn = norm_param(&L, "model.norm.weight", H);
+    int32_t wn = norm_param(&L, "norm.weight", H);
     int32_t head = m->tie_word_embeddings ? embed : param2(&L, "lm_head.weight", V, H);
     if (!m->tie_word_embeddings) mark_resized(&L, head, c);
     int32_t hn = rmsnorm(&L, x, wn), loss;

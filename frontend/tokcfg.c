@@ -100,7 +100,8 @@ static void collect_edits(fe_config *c, rt_tok_setup *t, ax_arena *ar) {
     if (c->extra_special) t->extra_special = c->extra_special, t->nextra_special = c->nextra_special;
 }
 
-/* config.json with another vocab_size (and text_config's, where there is one), as transformers saves it after
+/* config.json with another vocab_size (the multimodal Gemma 3's in text_config; others' top-level one and text_config's
+ * where there is one), as transformers saves it after
  * resize_token_embeddings */
 static int set_config_vocab(fe_model *m, int64_t v, ax_arena *ar, ax_diag *d) {
     json_error_t je;
@@ -109,9 +110,12 @@ static int set_config_vocab(fe_model *m, int64_t v, ax_arena *ar, ax_diag *d) {
         ax_error(d, m->dir, "config.json: %s", je.text);
         return -1;
     }
-    json_object_set_new(j, "vocab_size", json_integer(v));
+    /* transformers sets config.get_text_config().vocab_size: the multimodal model's text_config only */
     json_t *tc = json_object_get(j, "text_config");
-    if (json_is_object(tc) && json_object_get(tc, "vocab_size")) json_object_set_new(tc, "vocab_size", json_integer(v));
+    if (m->multimodal && !json_is_object(tc)) json_object_set_new(j, "text_config", tc = json_object());
+    if (!m->multimodal) json_object_set_new(j, "vocab_size", json_integer(v));
+    if (json_is_object(tc) && (m->multimodal || json_object_get(tc, "vocab_size")))
+        json_object_set_new(tc, "vocab_size", json_integer(v));
     char *s = json_dumps(j, JSON_SORT_KEYS | JSON_INDENT(2));
     json_decref(j);
     size_t len = strlen(s);

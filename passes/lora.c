@@ -93,12 +93,20 @@ static int target_matches(const char *module, const char *t) {
  * of a decoder layer. The embedding and the lm head (also when tied) are
  * not linear layers here, as neither PEFT's all-linear nor bitsandbytes
  * touch the output layer. */
+/* The text model's module prefix: "model.", or the multimodal Gemma 3's "model.language_model." */
+static const char *text_prefix(const ir_module *m) {
+    const ir_attr *a = ir_module_attr(m, "model.text_prefix");
+    return a && a->kind == IR_ATTR_STR ? a->s : "model.";
+}
+
 static int is_decoder_linear(const ir_module *m, const ir_node *n) {
     if (n->op != IR_OP_matmul || !IR_REF_IS_GLOBAL(n->in[1]) || !ir_attr_int(n->attrs, n->nattrs, "tb", 0) ||
         ir_attr_int(n->attrs, n->nattrs, "ta", 0))
         return 0;
     const ir_global *G = &m->globals[IR_REF_GLOBAL(n->in[1])];
-    return G->role == IR_ROLE_PARAM && G->type.rank == 2 && !strncmp(G->name, "model.layers.", 13);
+    const char *tp = text_prefix(m);
+    const size_t k = strlen(tp);
+    return G->role == IR_ROLE_PARAM && G->type.rank == 2 && !strncmp(G->name, tp, k) && !strncmp(G->name + k, "layers.", 7);
 }
 
 /* PEFT's layer index of a module name: the number N of the last
@@ -174,11 +182,13 @@ static void quantize_global(ir_module *m, lora_site *s) {
  * cfg->tokens (see the top); returns embed_tokens' global and sets *delta. */
 static int token_adapter(ir_module *m, const pass_lora_cfg *cfg, int ng0, int *delta, ax_diag *d) {
     int g = -1;
+    char ename[300], dname[400], dhf[450];
+    snprintf(ename, sizeof ename, "%sembed_tokens.weight", text_prefix(m));
+    snprintf(dname, sizeof dname, "%sembed_tokens.token_adapter.trainable_tokens_delta", text_prefix(m));
+    snprintf(dhf, sizeof dhf, "base_model.model.%s", dname);
     for (int i = 0; i < ng0 && g < 0; i++) {
         const ir_global *G = &m->globals[i];
-        if (G->role == IR_ROLE_PARAM && G->type.rank == 2 &&
-            !strcmp(ir_attr_str(G->attrs, G->nattrs, "hf", G->name), "model.embed_tokens.weight"))
-            g = i;
+        if (G->role == IR_ROLE_PARAM && G->type.rank == 2 && !strcmp(G->name, ename)) g = i;
     }
     if (g < 0) {
         ax_error(d, "peft_trainable_token_indices", "the model has no embed_tokens weight");
@@ -199,11 +209,9 @@ static int token_adapter(ir_module *m, const pass_lora_cfg *cfg, int ng0, int *d
         }
     char wname[600];
     snprintf(wname, sizeof wname, "%s", W->name);
-    ir_attr at[] = {ir_as("hf", "base_model.model.model.embed_tokens.token_adapter.trainable_tokens_delta"),
-                    ir_as("init", "token_rows"), ir_as("rows_of", wname), ir_aints("rows", cfg->ntokens, cfg->tokens),
-                    ir_ai("decay", 1), ir_ai("adapter", 1)};
-    *delta = ir_global_add(m, "model.embed_tokens.token_adapter.trainable_tokens_delta",
-                           ir_type_make(IR_F32, 2, (int64_t[]){cfg->ntokens, H}), IR_ROLE_PARAM, at, 6);
+    ir_attr at[] = {ir_as("hf", dhf), ir_as("init", "token_rows"), ir_as("rows_of", wname),
+                    ir_aints("rows", cfg->ntokens, cfg->tokens), ir_ai("decay", 1), ir_ai("adapter", 1)};
+    *delta = ir_global_add(m, dname, ir_type_make(IR_F32, 2, (int64_t[]){cfg->ntokens, H}), IR_ROLE_PARAM, at, 6);
     ir_module_set_attr(m, ir_aints("lora.trainable_token_indices", cfg->ntokens, cfg->tokens));
     return *delta < 0 ? -1 : g;
 }
@@ -212,8 +220,9 @@ static int token_adapter(ir_module *m, const pass_lora_cfg *cfg, int ng0, int *d
  * ng0 globals, the base model's) are trainable and saved whole. */
 static int save_modules(ir_module *m, const pass_lora_cfg *cfg, int ng0, const int *site_of, const lora_site *sites,
                         ax_diag *d) {
-    char mod[512], as[600];
+    char mod[512], as[600], emod[300];
     int tied = ir_attr_int(m->attrs, m->nattrs, "model.tie_word_embeddings", 0) != 0;
+    snprintf(emod, sizeof emod, "%sembed_tokens", text_prefix(m));
     for (int t = 0; t < cfg->nsave; t++) {
         const char *x = cfg->save_modules[t];
         int hits = 0;
@@ -223,7 +232,7 @@ static int save_modules(ir_module *m, const pass_lora_cfg *cfg, int ng0, const i
             module_of(G->name, mod, sizeof mod);
             if (!target_matches(mod, x)) continue;
             hits++;
-            if (tied && !strcmp(mod, "model.embed_tokens")) {
+            if (tied && !strcmp(mod, emod)) {
                 ax_error(d, "lora_modules_to_save", "\"%s\": this model ties lm_head to embed_tokens (tie_word_embeddings), "
                          "and PEFT would train untied copies of the two; training the tied embedding is not implemented", x);
                 return -1;
@@ -233,7 +242,7 @@ static int save_modules(ir_module *m, const pass_lora_cfg *cfg, int ng0, const i
                          sites[site_of[g]].absmax >= 0 ? "a 4-bit (load_in_4bit) weight" : "also a LoRA target");
                 return -1;
             }
-            snprintf(as, sizeof as, "base_model.model.%s", ir_attr_str(G->attrs, G->nattrs, "hf", G->name));
+            snprintf(as, sizeof as, "base_model.model.%s", G->name); /* PEFT's key: the module's name */
             ir_global_set_attr(m, g, ir_ai("trainable", 1));
             ir_global_set_attr(m, g, ir_ai("adapter", 2));
             ir_global_set_attr(m, g, ir_as("saved_as", as));
@@ -327,10 +336,10 @@ int pass_lora(ir_module *m, const pass_lora_cfg *cfg, int32_t *loss, ax_diag *d)
         goto fail;
     }
     if (!ntargeted && nnamed && cfg->nlayers > 0) {
-        ax_error(d, "peft_layers_to_transform", "no targeted linear layer is in the layers given%s",
-                 cfg->npattern > 0 ? " with peft_layers_pattern (this model's modules are model.layers.<N>...: the "
-                                     "pattern is \"layers\")"
-                                   : "");
+        ax_error(d, "peft_layers_to_transform", "no targeted linear layer is in the layers given%s%s%s",
+                 cfg->npattern > 0 ? " with peft_layers_pattern (this model's modules are " : "",
+                 cfg->npattern > 0 ? text_prefix(m) : "",
+                 cfg->npattern > 0 ? "layers.<N>...: the pattern is \"layers\")" : "");
         goto fail;
     }
     if (!ntargeted) {

@@ -69,7 +69,7 @@ static int axolotl_groups(ir_module *m, const pass_opt_cfg *cfg, ax_diag *d) {
         int pg = param_of_grad(m, g);
         if (pg < 0) continue;
         const ir_global *P = &m->globals[pg];
-        const char *hf = ir_attr_str(P->attrs, P->nattrs, "hf", P->name);
+        const char *hf = P->name; /* named_parameters()' name: the module's */
         double scale = 1.0;
         if (strstr(hf, "embed_tokens") || strstr(hf, "lm_head")) {
             scale = cfg->emb_scale > 0 ? cfg->emb_scale : cfg->emb_lr > 0 ? cfg->emb_lr / cfg->base_lr : 1.0;

@@ -63,7 +63,6 @@ int rt_adapter_config_read(const char *dir, rt_adapter_cfg *c, ax_diag *d) {
     return rc;
 }
 
-#define TOKENS_DELTA PEFT_PREFIX "model.embed_tokens.token_adapter.trainable_tokens_delta"
 
 int rt_adapter_token_indices(const char *adapter_dir, int64_t **out, ax_diag *d) {
     char path[4096];
@@ -155,6 +154,27 @@ static void *encode(const float *w, int64_t n, rt_st_dtype dt) {
     return o;
 }
 
+/* A base checkpoint tensor's name as PEFT knows it: its module's. The multimodal Gemma 3's checkpoints (mm) name
+ * the text model language_model.model.* and the vision tower vision_tower.vision_model.* (the Hub's layout), or
+ * vision_tower.* (transformers 5's save of a new model), where its modules are model.language_model.*,
+ * model.vision_tower.* and model.multi_modal_projector.* (transformers' llava conversion); every other name is
+ * its module's. */
+static const char *module_key(const char *key, int mm, char *out, size_t cap) {
+    static const char *const from[] = {"language_model.model.", "language_model.lm_head.", "vision_tower.vision_model.",
+                                       "vision_tower.", "multi_modal_projector."};
+    static const char *const to[] = {"model.language_model.", "lm_head.", "model.vision_tower.", "model.vision_tower.",
+                                     "model.multi_modal_projector."};
+    for (int i = 0; mm && i < 5; i++) {
+        size_t k = strlen(from[i]);
+        if (!strncmp(key, from[i], k)) {
+            snprintf(out, cap, "%s%s", to[i], key + k);
+            return out;
+        }
+    }
+    snprintf(out, cap, "%s", key);
+    return out;
+}
+
 /* The adapter tensor of module `mod` ("model.layers.0.self_attn.q_proj"),
  * which = "lora_A" / "lora_B"; marks it used. */
 static const rt_st_tensor *adapter_of(const rt_st_file *af, char *used, const char *mod, const char *which) {
@@ -188,14 +208,23 @@ int rt_merge_lora(const char *adapter_dir, const char *base_dir, const char *out
     }
     char *used = calloc((size_t)af.ntensors + 1, 1);
     rt_st_out *outs = calloc((size_t)bm.nentries + 1, sizeof *outs);
-    int tied = 0; /* the base's config.json: tie_word_embeddings (an lm_head saved anyway takes the token rows too) */
+    /* the base's config.json: tie_word_embeddings (an lm_head saved anyway takes the token rows too; Gemma 3's
+     * configs tie by default); the multimodal Gemma 3 (its names, module_key) */
+    int tied = 0, mm = 0;
     {
         char cp[4096];
         json_error_t je;
         json_t *cj = ax_path_join(cp, sizeof cp, base_dir, "config.json") == 0 ? json_load_file(cp, 0, &je) : NULL;
-        tied = cj && json_is_true(json_object_get(cj, "tie_word_embeddings"));
+        const char *mt = json_string_value(json_object_get(cj, "model_type"));
+        json_t *tw = json_object_get(cj, "tie_word_embeddings");
+        tied = cj && (json_is_true(tw) || (!tw && mt && (!strcmp(mt, "gemma3") || !strcmp(mt, "gemma3_text"))));
+        const char *a0 = json_string_value(json_array_get(json_object_get(cj, "architectures"), 0));
+        mm = a0 && !strcmp(a0, "Gemma3ForConditionalGeneration");
         json_decref(cj);
     }
+    char tokens_delta[200];
+    snprintf(tokens_delta, sizeof tokens_delta, PEFT_PREFIX "%sembed_tokens.token_adapter.trainable_tokens_delta",
+             mm ? "model.language_model." : "model.");
     void **bufs = calloc((size_t)bm.nentries + 1, sizeof *bufs);
     int n = 0, nmerged = 0, nsaved = 0, rc = 0, exists = 0, begun = 0;
     int64_t vocab = 0; /* rows of an embedding / lm_head saved whole after tokens were added (0: as the base's) */
@@ -204,11 +233,12 @@ int rt_merge_lora(const char *adapter_dir, const char *base_dir, const char *out
         const rt_st_tensor *t = E->tensor;
         const rt_st_file *f = &bm.shards[E->shard];
         outs[n] = (rt_st_out){.name = E->name, .dtype = t->dtype, .rank = t->rank, .shape = t->shape, .data = rt_st_data(f, t)};
-        size_t len = strlen(E->name);
-        char mod[1024];
+        char key[1024], mod[1024];
+        module_key(E->name, mm, key, sizeof key);
+        size_t len = strlen(key);
         const rt_st_tensor *A = NULL, *B = NULL, *M = NULL;
-        if (len > 7 && len < sizeof mod && !strcmp(E->name + len - 7, ".weight")) {
-            memcpy(mod, E->name, len - 7);
+        if (len > 7 && len < sizeof mod && !strcmp(key + len - 7, ".weight")) {
+            memcpy(mod, key, len - 7);
             mod[len - 7] = 0;
             A = adapter_of(&af, used, mod, "lora_A");
             B = adapter_of(&af, used, mod, "lora_B");
@@ -218,7 +248,7 @@ int rt_merge_lora(const char *adapter_dir, const char *base_dir, const char *out
                 used[M - af.tensors] = 1;
         }
         char whole[1200]; /* a module of modules_to_save: PEFT saves it whole under the base's name */
-        const rt_st_tensor *W2 = snprintf(whole, sizeof whole, PEFT_PREFIX "%s", E->name) < (int)sizeof whole
+        const rt_st_tensor *W2 = snprintf(whole, sizeof whole, PEFT_PREFIX "%s", key) < (int)sizeof whole
                                      ? rt_st_find(&af, whole) : NULL;
         if (W2 && (A || B)) {
             ax_error(d, path, "holds both a LoRA adapter and a whole copy of %s", E->name);
@@ -253,9 +283,10 @@ int rt_merge_lora(const char *adapter_dir, const char *base_dir, const char *out
             free(w);
         }
         /* trainable tokens: the embedding's rows (a tied lm_head saved beside it reads the same, as PEFT ties them) */
-        const rt_st_tensor *TD = rt_st_find(&af, TOKENS_DELTA);
-        const int tokens_here = TD && !W2 && !A && !B && t->rank == 2 && vocab_matrix(E->name) &&
-                                (!strcmp(E->name, "model.embed_tokens.weight") || (tied && !strcmp(E->name, "lm_head.weight")));
+        const rt_st_tensor *TD = rt_st_find(&af, tokens_delta);
+        const int tokens_here = TD && !W2 && !A && !B && t->rank == 2 && vocab_matrix(key) &&
+                                (!strncmp(tokens_delta + strlen(PEFT_PREFIX), key, len - 7) ||
+                                 (tied && !strcmp(key, "lm_head.weight")));
         if (tokens_here) {
             used[TD - af.tensors] = 1;
             if (t->dtype != RT_ST_F32 && t->dtype != RT_ST_BF16 && t->dtype != RT_ST_F16) {

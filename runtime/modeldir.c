@@ -38,7 +38,7 @@ void rt_modeldir_remove(const char *dir) {
                                         "adapter_config.json", "sharded_state_dict.json", "generation_config.json",
                                         "tokenizer.json", "tokenizer_config.json", "tokenizer.model",
                                         "special_tokens_map.json", "vocab.json", "merges.txt", "added_tokens.json",
-                                        "chat_template.jinja", "optimizer_state.json"};
+                                        "chat_template.jinja", "optimizer_state.json", "model-carried.safetensors"};
     char p[4096];
     for (size_t i = 0; i < AX_ARRAY_LEN(known); i++)
         if (ax_path_join(p, sizeof p, dir, known[i]) == 0) unlink(p);

@@ -11,6 +11,7 @@
  */
 #include "runtime/sharded_ckpt.h"
 #include "runtime/modeldir.h"
+#include "runtime/train_internal.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -186,6 +187,16 @@ static int finish(rt_session *s, const what_saved *w, const char *tmp, const cha
     if (s->hf_config && w->with_config)
         rc = ax_path_join(path, sizeof path, tmp, "config.json") != 0 ||
              ax_write_file_atomic(path, s->hf_config, s->hf_config_len, d) != 0;
+    if (!rc && w->role == IR_ROLE_PARAM) { /* what the model carries unread (the vision tower): merge-sharded adds it */
+        rt_st_model bm;
+        rt_st_out *carried = NULL;
+        int nc = rt_train_carried(m, &bm, &carried, d);
+        if (nc < 0) rc = -1;
+        else if (nc > 0)
+            rc = ax_path_join(path, sizeof path, tmp, RT_SHARDED_CARRIED) != 0 || rt_st_write(path, carried, nc, d) != 0;
+        free(carried);
+        rt_st_model_close(&bm);
+    }
     if (!rc) /* the index last: a directory without it is not a checkpoint */
         rc = ax_path_join(path, sizeof path, tmp, w->index) != 0 ||
              ax_write_file_atomic(path, text, strlen(text), d) != 0;
@@ -540,11 +551,26 @@ int rt_sharded_merge(const char *dir, const char *out_dir, int overwrite, ax_dia
     int exists, rc = -1;
     char tmp[4096], path[4096];
     rt_st_out *outs = calloc((size_t)c.ntensors + 1, sizeof *outs);
+    rt_st_file cf = {0}; /* the multimodal Gemma 3's vision tower and projector, saved beside the rank files */
+    if (ax_path_join(path, sizeof path, dir, RT_SHARDED_CARRIED) == 0 && ax_file_exists(path) &&
+        rt_st_open(path, &cf, d) != 0)
+        goto out;
     if (rt_modeldir_begin(out_dir, overwrite, (long)getpid(), tmp, sizeof tmp, &exists, d) != 0) goto out;
     for (int i = 0; i < c.ntensors; i++)
         outs[i] = (rt_st_out){.name = c.tensors[i].name, .dtype = c.tensors[i].dtype, .rank = c.tensors[i].rank,
                               .shape = c.tensors[i].shape, .data = c.tensors[i].data};
-    rc = ax_path_join(path, sizeof path, tmp, "model.safetensors") != 0 || rt_st_write(path, outs, c.ntensors, d) != 0;
+    int n = c.ntensors;
+    if (cf.ntensors) {
+        rt_st_out *more = realloc(outs, sizeof *outs * (size_t)(n + cf.ntensors + 1));
+        if (!more) abort();
+        outs = more;
+        for (int i = 0; i < cf.ntensors; i++) {
+            const rt_st_tensor *t = &cf.tensors[i];
+            outs[n++] = (rt_st_out){.name = t->name, .dtype = t->dtype, .rank = t->rank, .shape = t->shape,
+                                    .data = rt_st_data(&cf, t)};
+        }
+    }
+    rc = ax_path_join(path, sizeof path, tmp, "model.safetensors") != 0 || rt_st_write(path, outs, n, d) != 0;
     if (!rc && c.config_json)
         rc = ax_path_join(path, sizeof path, tmp, "config.json") != 0 ||
              ax_write_file_atomic(path, c.config_json, c.config_len, d) != 0;
@@ -555,6 +581,7 @@ int rt_sharded_merge(const char *dir, const char *out_dir, int overwrite, ax_dia
     }
 out:
     free(outs);
+    rt_st_close(&cf);
     rt_sharded_free(&c);
     return rc;
 }

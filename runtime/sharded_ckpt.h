@@ -9,6 +9,8 @@
  *     model-rank00000-of-00002.safetensors     dp rank 0's rows
  *     model-rank00001-of-00002.safetensors     dp rank 1's rows
  *     config.json                              the model's HF config
+ *     model-carried.safetensors                the multimodal Gemma 3's vision tower and
+ *                                              projector, unchanged from the base (rank 0)
  *
  * The directory is complete or absent: everything is written into
  * DIR.tmp-PID (PID of rank 0, shared through a collective), and rank 0
@@ -26,6 +28,7 @@
 #define RT_SHARDED_INDEX "sharded_state_dict.json"
 #define RT_OPTIM_INDEX "optimizer_state.json"
 #define RT_SHARDED_FORMAT "axo.sharded_state_dict"
+#define RT_SHARDED_CARRIED "model-carried.safetensors"
 
 /* Saves s's parameters as a sharded checkpoint into dir. Collective: every
  * rank of the session calls it (it all-reduces small status vectors over

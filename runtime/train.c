@@ -175,6 +175,14 @@ void rt_init_param(const char *name, const char *init, double std, uint64_t seed
     }
 }
 
+/* The input embedding: the text model's embed_tokens (model.embed_tokens.weight, or the multimodal Gemma 3's
+ * model.language_model.embed_tokens.weight) */
+static int is_embedding(const ir_module *m, const ir_global *G) {
+    const char *tp = mattr_s(m, "model.text_prefix", "model.");
+    const size_t k = strlen(tp);
+    return G->role == IR_ROLE_PARAM && !strncmp(G->name, tp, k) && !strcmp(G->name + k, "embed_tokens.weight");
+}
+
 static int has_weights(const char *dir) {
     char p[4096];
     if (ax_path_join(p, sizeof p, dir, "model.safetensors") == 0 && ax_file_exists(p)) return 1;
@@ -477,7 +485,7 @@ int rt_session_init_weights(rt_session *s, const char *model_dir, ax_diag *d) {
                           !strcmp(init, "uniform") ? ir_attr_float(G->attrs, G->nattrs, "bound", 0)
                                                    : ir_attr_float(G->attrs, G->nattrs, "std", std), /* gaussian LoRA A: 1/r */
                           seed, tmp, full);
-            if (adapter != 1 && padding_idx >= 0 && !strcmp(hf, "model.embed_tokens.weight") && G->type.rank == 2 &&
+            if (adapter != 1 && padding_idx >= 0 && is_embedding(m, G) && G->type.rank == 2 &&
                 padding_idx < G->type.dims[0]) /* HF's init zeroes the Embedding's padding_idx row */
                 memset(tmp + padding_idx * row_elems, 0, sizeof(float) * (size_t)row_elems);
             memcpy(dst, tmp + first * row_elems, sizeof(float) * (size_t)(rows * row_elems));
@@ -534,9 +542,15 @@ int rt_session_init_weights(rt_session *s, const char *model_dir, ax_diag *d) {
     if (load) rt_st_model_close(&sm);
     for (int i = 0; have_saved && !rc && i < saved.ntensors; i++)
         if (!used[i]) {
-            ax_error(d, saved.path, "\"%s\" of lora_model_dir %s adapts a module this config does not target "
-                                    "(lora_target_modules / lora_target_linear must cover the saved adapter)",
-                     saved.tensors[i].name, lora_dir);
+            const char *t = saved.tensors[i].name;
+            if (ir_module_attr(m, "model.text_prefix") && (strstr(t, ".vision_tower.") || strstr(t, ".multi_modal_projector.")))
+                ax_error(d, saved.path, "\"%s\" of lora_model_dir %s adapts the vision tower, which axo does not train "
+                                        "(the language model only) and would not save: merge the adapter into the base "
+                                        "first (axoc merge-lora), or start a new adapter", t, lora_dir);
+            else
+                ax_error(d, saved.path, "\"%s\" of lora_model_dir %s adapts a module this config does not target "
+                                        "(lora_target_modules / lora_target_linear must cover the saved adapter)",
+                         t, lora_dir);
             rc = -1;
         }
     free(used);
@@ -1028,14 +1042,16 @@ static int saved_param(const rt_session *s, const ir_global *G) {
 
 static int cmp_strp(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
 
-/* Is the module "model.layers.<N>...." in a layer of lora.layers_to_transform
+/* Is the module "model.layers.<N>...." (the text model's) in a layer of lora.layers_to_transform
  * (lt; always when there is none)? */
-static int in_layers_given(const ir_attr *lt, const char *module) {
+static int in_layers_given(const ir_module *m, const ir_attr *lt, const char *module) {
     if (!lt || lt->kind != IR_ATTR_INTS || lt->n <= 0) return 1;
-    if (strncmp(module, "model.layers.", 13)) return 0;
+    const char *tp = mattr_s(m, "model.text_prefix", "model.");
+    const size_t k = strlen(tp);
+    if (strncmp(module, tp, k) || strncmp(module + k, "layers.", 7)) return 0;
     char *end;
-    long long n = strtoll(module + 13, &end, 10);
-    if (end == module + 13 || *end != '.') return 0;
+    long long n = strtoll(module + k + 7, &end, 10);
+    if (end == module + k + 7 || *end != '.') return 0;
     for (int i = 0; i < lt->n; i++)
         if (lt->ints[i] == n) return 1;
     return 0;
@@ -1128,7 +1144,7 @@ static char *adapter_config_json(const rt_session *s) {
             if (nj >= k + 1 && mods[j][nj - k - 1] == '.' && !strncmp(mods[j] + nj - k, b, k)) {
                 same++;
                 if (j < i) first = 0;
-                outside += !in_layers_given(lt, mods[j]);
+                outside += !in_layers_given(m, lt, mods[j]);
             }
         }
         /* the type's name: one adapter in each layer (of those given), none elsewhere */
@@ -1147,6 +1163,10 @@ static char *adapter_config_json(const rt_session *s) {
     free(names);
     free(mods);
     json_object_set_new(o, "target_modules", tm);
+    /* the multimodal Gemma 3: axo adapts its language model only (the vision tower never runs on text), so PEFT
+     * must not wrap the tower's own q_proj, v_proj, ... when it loads this adapter */
+    if (ir_module_attr(m, "model.text_prefix"))
+        json_object_set_new(o, "exclude_modules", json_string("model\\.(vision_tower|multi_modal_projector)\\..*"));
     const char *save = mattr_s(m, "lora.modules_to_save", NULL);
     if (save && *save) { /* the names as the config gave them: PEFT matches them as it did when training */
         json_t *sv = json_array();
@@ -1194,6 +1214,34 @@ static int write_adapter_files(rt_session *s, const char *dir, const rt_st_out *
     return rc;
 }
 
+int rt_train_carried(const ir_module *m, rt_st_model *bm, rt_st_out **out, ax_diag *d) {
+    memset(bm, 0, sizeof *bm);
+    *out = NULL;
+    const char *dir = mattr_s(m, "model.dir", NULL);
+    if (!ir_module_attr(m, "model.text_prefix") || !dir || !has_weights(dir) || mattr_i(m, "model.reinit_weights", 0))
+        return 0;
+    if (rt_st_model_open(dir, bm, d) != 0) return -1;
+    const char **read = calloc((size_t)m->nglobals + 1, sizeof *read);
+    int nread = 0, n = 0;
+    for (int g = 0; g < m->nglobals; g++)
+        if (m->globals[g].role == IR_ROLE_PARAM)
+            read[nread++] = ir_attr_str(m->globals[g].attrs, m->globals[g].nattrs, "hf", m->globals[g].name);
+    qsort(read, (size_t)nread, sizeof *read, cmp_strp);
+    rt_st_out *o = calloc((size_t)bm->nentries + 1, sizeof *o);
+    for (int e = 0; e < bm->nentries; e++) {
+        const rt_st_entry *E = &bm->entries[e];
+        size_t len = strlen(E->name);
+        if (bsearch(&E->name, read, (size_t)nread, sizeof *read, cmp_strp) ||
+            (len >= 14 && !strcmp(E->name + len - 14, "lm_head.weight")))
+            continue;
+        o[n++] = (rt_st_out){.name = E->name, .dtype = E->tensor->dtype, .rank = E->tensor->rank,
+                             .shape = E->tensor->shape, .data = rt_st_data(&bm->shards[E->shard], E->tensor)};
+    }
+    free(read);
+    *out = o;
+    return n;
+}
+
 /* FULL_STATE_DICT: every rank joins the gathers, rank 0 writes into dir
  * (dir NULL: gather only, e.g. when rank 0 already knows it cannot write). */
 int rt_train_write_model(rt_session *s, const char *dir, ax_diag *d) {
@@ -1237,12 +1285,23 @@ int rt_train_write_model(rt_session *s, const char *dir, ax_diag *d) {
     if (!rc && dir && is_rank0(s) && s->adapter) {
         rc = write_adapter_files(s, dir, outs, k, d);
     } else if (!rc && dir && is_rank0(s)) {
-        if (ax_path_join(path, sizeof path, dir, wfile) != 0) {
+        /* the multimodal Gemma 3's vision tower and projector, unchanged from the base */
+        rt_st_model bm;
+        rt_st_out *carried = NULL;
+        int nc = rt_train_carried(m, &bm, &carried, d);
+        rt_st_out *all = nc > 0 ? realloc(outs, sizeof *outs * (size_t)(k + nc + 1)) : outs;
+        if (all) outs = all;
+        for (int i = 0; all && i < nc; i++) outs[k + i] = carried[i];
+        if (nc < 0 || !all) {
+            rc = -1;
+        } else if (ax_path_join(path, sizeof path, dir, wfile) != 0) {
             ax_error(d, dir, "path too long");
             rc = -1;
         } else {
-            rc = rt_st_write(path, outs, k, d);
+            rc = rt_st_write(path, outs, k + nc, d);
         }
+        free(carried);
+        rt_st_model_close(&bm);
         if (!rc && s->hf_config) {
             rc = ax_path_join(path, sizeof path, dir, "config.json") != 0 ||
                  ax_write_file_atomic(path, s->hf_config, s->hf_config_len, d) != 0;
@@ -1527,9 +1586,8 @@ static int fix_untrained(rt_session *s, const rt_dataset *train, int lead, int s
     for (int g = 0; g < m->nglobals; g++) {
         const ir_global *G = &m->globals[g];
         if (G->role != IR_ROLE_PARAM || G->type.rank != 2) continue;
-        const char *hf = ir_attr_str(G->attrs, G->nattrs, "hf", G->name);
-        if (!strcmp(hf, "model.embed_tokens.weight")) ge = g;
-        if (!strcmp(hf, "lm_head.weight")) go = g;
+        if (is_embedding(m, G)) ge = g;
+        if (!strcmp(G->name, "lm_head.weight")) go = g;
     }
     if (go < 0 && mattr_i(m, "model.tie_word_embeddings", 0)) go = ge;
     if (ge < 0 || go < 0 || m->globals[ge].type.dims[1] != m->globals[go].type.dims[1] ||

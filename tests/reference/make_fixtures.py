@@ -30,7 +30,8 @@ from safetensors import safe_open
 from transformers import AutoConfig, AutoModelForCausalLM
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
-MODELS = ["tiny-llama", "tiny-qwen2", "tiny-qwen3", "tiny-mistral", "tiny-mistral-swa", "tiny-qwen2-swa", "tiny-gemma3"]
+MODELS = ["tiny-llama", "tiny-qwen2", "tiny-qwen3", "tiny-mistral", "tiny-mistral-swa", "tiny-qwen2-swa", "tiny-gemma3",
+          "tiny-gemma3-mm"]
 
 INIT_SEED = 1234
 BATCHES = {  # name -> (data seed, rows, tokens per row)
@@ -106,12 +107,38 @@ def build(name, perturbed):
     return model, cfg_path
 
 
-def grads_record(model, names):
+def grads_record(model, names, full_names=FULL_GRADS):
     params = {n: model.get_parameter(n) for n in names}
     norms = {n: f64_norm(p.grad) for n, p in params.items()}
     total = math.sqrt(sum(v * v for v in norms.values()))
-    full = {n: [float(x) for x in params[n].grad.detach().reshape(-1).tolist()] for n in FULL_GRADS}
+    full = {n: [float(x) for x in params[n].grad.detach().reshape(-1).tolist()] for n in full_names}
     return norms, total, full
+
+
+def multimodal(model):
+    """Gemma3ForConditionalGeneration: its language model is what is trained and checked."""
+    return hasattr(model.model, "language_model")
+
+
+def text_model(model):
+    return model.model.language_model if multimodal(model) else model.model
+
+
+def hub_key(key):
+    """transformers 5 saves a new multimodal Gemma 3 as language_model.model.* and vision_tower.*; the Hub's
+    checkpoints (gemma-3-4b-it ...) name the tower vision_tower.vision_model.*: the fixture takes the Hub's."""
+    return "vision_tower.vision_model." + key[len("vision_tower."):] if key.startswith("vision_tower.") else key
+
+
+def module_of_key(key):
+    """The module name (named_parameters) of a Hub checkpoint key."""
+    if key.startswith("language_model.model."):
+        return "model.language_model." + key[len("language_model.model."):]
+    if key.startswith("vision_tower.vision_model."):
+        return "model.vision_tower." + key[len("vision_tower.vision_model."):]
+    if key.startswith("multi_modal_projector."):
+        return "model." + key
+    return key
 
 
 def save_model(model, out_dir, cfg_path):
@@ -131,6 +158,10 @@ def save_model(model, out_dir, cfg_path):
         if os.path.exists(p):
             os.remove(p)
     st = os.path.join(out_dir, "model.safetensors")
+    if multimodal(model):
+        from safetensors.torch import load_file, save_file
+        sd = load_file(st)
+        save_file({hub_key(k): v for k, v in sd.items()}, st, metadata={"format": "pt"})
     with safe_open(st, framework="pt") as f:
         keys = sorted(f.keys())
         dtypes = {k: str(f.get_slice(k).get_dtype()) for k in keys}
@@ -146,14 +177,20 @@ def fixture(name, out_root, perturbed):
     out_dir = os.path.join(out_root, fixture_name)
     st_keys = save_model(model, out_dir, cfg_path)
 
-    # Parameters as they are named in model.safetensors; tied tensors appear once.
+    # Parameters as they are named in model.safetensors; tied tensors appear once. The multimodal model's: its
+    # language model's, by module name (the file holds them under the Hub's names, and the vision tower).
     named = dict(model.named_parameters())          # deduplicated by transformers/torch
-    assert sorted(named) == st_keys, f"{name}: safetensors keys {st_keys} != parameters {sorted(named)}"
+    mm = multimodal(model)
+    assert sorted(named) == sorted(module_of_key(k) for k in st_keys), f"{name}: safetensors keys {st_keys} != parameters {sorted(named)}"
+    if mm:
+        st_keys = sorted(k for k in named if k.startswith("model.language_model.") or k == "lm_head.weight")
+    embed_name = "model.language_model.embed_tokens.weight" if mm else "model.embed_tokens.weight"
     tied = {}
     if model.config.tie_word_embeddings:
-        assert model.lm_head.weight is model.model.embed_tokens.weight
-        tied["lm_head.weight"] = "model.embed_tokens.weight"
+        assert model.lm_head.weight is text_model(model).embed_tokens.weight
+        tied["lm_head.weight"] = embed_name
     params = {k: {"shape": list(named[k].shape), "numel": named[k].numel()} for k in st_keys}
+    full_grads = [n.replace("model.", "model.language_model.", 1) if mm else n for n in FULL_GRADS]
 
     batches = {}
     data = {}
@@ -168,7 +205,7 @@ def fixture(name, out_root, perturbed):
         n = n_counted(labels)
         assert chk_n == n
         assert abs(chk_sum / n - out.loss.item()) <= 1e-5 * abs(chk_sum / n), (name, bname)
-        norms, total, full = grads_record(model, st_keys)
+        norms, total, full = grads_record(model, st_keys, full_grads)
         batches[bname] = {
             "seed": seed,
             "shape": [rows, cols],
@@ -202,7 +239,7 @@ def fixture(name, out_root, perturbed):
                 loss = out.loss / 2.0
             loss.backward()
             total_loss += float(loss.item())
-        norms, total, full = grads_record(model, st_keys)
+        norms, total, full = grads_record(model, st_keys, full_grads)
         accumulation[mode] = {
             "loss": total_loss,
             "grad_norms": norms,
@@ -287,10 +324,10 @@ def fixture(name, out_root, perturbed):
             "perturbation": PERTURBATION if perturbed else None,
         },
         # Gemma 3 keeps one inv_freq per layer type: the full-attention layers' is recorded
-        "rope_inv_freq": [float(x) for x in getattr(model.model.rotary_emb, "inv_freq",
-                                                    getattr(model.model.rotary_emb, "full_attention_inv_freq", None)).tolist()],
-        "rope_attention_scaling": float(getattr(model.model.rotary_emb, "attention_scaling",
-                                                getattr(model.model.rotary_emb, "full_attention_attention_scaling", 1.0))),
+        "rope_inv_freq": [float(x) for x in getattr(text_model(model).rotary_emb, "inv_freq",
+                                                    getattr(text_model(model).rotary_emb, "full_attention_inv_freq", None)).tolist()],
+        "rope_attention_scaling": float(getattr(text_model(model).rotary_emb, "attention_scaling",
+                                                getattr(text_model(model).rotary_emb, "full_attention_attention_scaling", 1.0))),
         "loss_semantics": LOSS_SEMANTICS,
         "ignore_index": IGNORE_INDEX,
         "token_range": [TOKEN_LO, TOKEN_HI],
@@ -318,8 +355,8 @@ def fixture(name, out_root, perturbed):
     size = sum(os.path.getsize(os.path.join(out_dir, x)) for x in os.listdir(out_dir))
     print(f"{fixture_name}: loss A {batches['A']['loss']:.6f} (n={batches['A']['n_tokens']}), "
           f"B {batches['B']['loss']:.6f} (n={batches['B']['n_tokens']}), "
-          f"after AdamW {steps['all']['loss_after']:.6f}; ln(V)={math.log(cfg.vocab_size):.4f}; "
-          f"{len(st_keys)} tensors, tied={bool(tied)}, dir {size/1024:.0f} KiB")
+          f"after AdamW {steps['all']['loss_after']:.6f}; ln(V)={math.log(cfg.get_text_config().vocab_size):.4f}; "
+          f"{len(st_keys)} trained tensors, tied={bool(tied)}, dir {size/1024:.0f} KiB")
 
 
 def main():

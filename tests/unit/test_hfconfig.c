@@ -3,6 +3,7 @@
  * transformers >= 5 layout, every error (file + key + expected/found), and
  * fe_check_config_model's cross-checks. */
 #include "frontend/config.h"
+#include "runtime/safetensors.h"
 #include "tests/check.h"
 
 #include <jansson.h>
@@ -307,7 +308,7 @@ static void test_defaults_and_variants(void) {
 
 static void test_errors(void) {
     expect_model_error("GPT2LMHeadModel", BASE, "", "config.json: architectures[0]",
-                       "expected one of LlamaForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalLM, MistralForCausalLM, Gemma3ForCausalLM, found \"GPT2LMHeadModel\"");
+                       "expected one of LlamaForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalLM, MistralForCausalLM, Gemma3ForCausalLM, Gemma3ForConditionalGeneration, found \"GPT2LMHeadModel\"");
     expect_model_error("Qwen2ForCausalLM", BASE, "\"sliding_window\": 8, \"use_sliding_window\": true, \"layer_types\": [\"full_attention\"]",
                        "config.json: layer_types", "expected a list of num_hidden_layers entries, found [\"full_attention\"]");
     expect_model_error("Qwen3ForCausalLM", BASE,
@@ -560,13 +561,74 @@ static void test_gemma3(void) {
     expect_model_error("Gemma3ForCausalLM", G,
                        "\"rope_parameters\": {\"sliding_attention\": {\"rope_type\": \"linear\", \"factor\": 2.0}}",
                        "config.json: rope_parameters.sliding_attention.rope_type", "expected \"default\"");
-    expect_model_error("Gemma3ForConditionalGeneration", G, "", "config.json: architectures[0]",
-                       "Gemma3ForConditionalGeneration (gemma-3-4b and larger, with a vision tower) is not implemented");
+}
+
+/* The multimodal Gemma 3 (Gemma3ForConditionalGeneration): its text_config read as Gemma3ForCausalLM's (with
+ * Gemma3TextConfig's defaults, errors naming text_config.<key>), the top level's tie, dtype, init and tokens,
+ * and where its text weights are in the checkpoint. */
+static void test_gemma3_multimodal(void) {
+    mrun r;
+    mload(&r, AXO_SOURCE_DIR "/tests/reference/fixtures/tiny-gemma3-mm"); /* the Hub's layout */
+    CHECK_MSG(r.rc == 0 && r.d.n == 0, "tiny-gemma3-mm:\n%s", dump(&r.d));
+    CHECK(r.m.multimodal && r.m.gemma && r.m.arch == FE_ARCH_GEMMA3 && r.m.tie_word_embeddings);
+    CHECK_STREQ(r.m.arch_name, "Gemma3ForConditionalGeneration");
+    CHECK_STREQ(r.m.decoder_layer_cls, "Gemma3DecoderLayer");
+    CHECK(r.m.hidden_size == 64 && r.m.num_hidden_layers == 2 && r.m.query_pre_attn_scalar == 24 && r.m.vocab_size == 256);
+    CHECK(r.m.layer_window[0] == 7 && r.m.layer_window[1] == 0 && r.m.rope_type == FE_ROPE_LINEAR);
+    CHECK(r.m.eos_token_id == 1 && r.m.bos_token_id == 2 && r.m.pad_token_id == 0); /* eos_token_id [1, 106]: the first */
+    CHECK_STREQ(r.m.text_module, "model.language_model.");
+    CHECK_STREQ(r.m.text_ckpt, "language_model.model.");
+    CHECK_STREQ(r.m.torch_dtype, "float32");
+    mfree(&r);
+    /* no weights, no text_config: every Gemma3TextConfig default; saved as transformers saves a new model */
+    mload(&r, model_dir("Gemma3ForConditionalGeneration", "\"tie_word_embeddings\": false", ""));
+    CHECK_MSG(r.rc == 0, "%s", dump(&r.d));
+    CHECK(r.m.hidden_size == 2304 && r.m.num_hidden_layers == 26 && r.m.head_dim == 256 && r.m.vocab_size == 262208);
+    CHECK(!r.m.tie_word_embeddings && r.m.layer_window[0] == 4096 && r.m.layer_window[5] == 0);
+    CHECK_STREQ(r.m.text_ckpt, "language_model.model.");
+    CHECK_STREQ(r.m.head_ckpt, "lm_head.weight");
+    mfree(&r);
+    /* the top level ties (text_config's tie_word_embeddings is not what transformers reads) */
+    mload(&r, model_dir("Gemma3ForConditionalGeneration", "\"text_config\": {\"tie_word_embeddings\": false}", ""));
+    CHECK(r.rc == 0 && r.m.tie_word_embeddings);
+    mfree(&r);
+    expect_model_error("Gemma3ForConditionalGeneration", "\"text_config\": {\"final_logit_softcapping\": 30.0}", "",
+                       "config.json: text_config.final_logit_softcapping", "expected null (logit soft-capping is not implemented)");
+    expect_model_error("Gemma3ForConditionalGeneration", "\"text_config\": {\"hidden_size\": -4}", "",
+                       "config.json: text_config.hidden_size", "expected a positive integer");
+    expect_model_error("Gemma3ForConditionalGeneration", "\"text_config\": [1]", "", "config.json: text_config",
+                       "expected an object (Gemma3TextConfig's keys)");
+    expect_model_error("Gemma3ForConditionalGeneration", "\"text_config\": {\"rope_parameters\": 3}", "",
+                       "config.json: text_config.rope_parameters", "expected an object of full_attention");
+    /* transformers 5's layout (model.language_model.*); weights that are not Gemma 3's text model */
+    const char *dir = model_dir("Gemma3ForConditionalGeneration", "\"text_config\": {\"hidden_size\": 8, \"vocab_size\": 4}", "");
+    for (int k = 0; k < 2; k++) {
+        char p[700];
+        snprintf(p, sizeof p, "%s/model.safetensors", dir);
+        const int64_t shp[2] = {4, 8};
+        float z[32] = {0};
+        rt_st_out o = {.name = k ? "model.embed_tokens.weight" : "model.language_model.embed_tokens.weight",
+                       .dtype = RT_ST_F32, .rank = 2, .shape = shp, .data = z};
+        ax_diag d;
+        ax_diag_init(&d);
+        CHECK(rt_st_write(p, &o, 1, &d) == 0);
+        ax_diag_free(&d);
+        mload(&r, dir);
+        if (!k) {
+            CHECK_MSG(r.rc == 0, "%s", dump(&r.d));
+            CHECK_STREQ(r.m.text_ckpt, "model.language_model.");
+        } else {
+            CHECK(r.rc == -1);
+            EXPECT_DIAG(&r.d, AX_SEV_ERROR, dir, "the weights hold neither language_model.model.embed_tokens.weight nor");
+        }
+        mfree(&r);
+    }
 }
 
 int main(void) {
     tmp_init();
     test_gemma3();
+    test_gemma3_multimodal();
     test_overrides();
     test_families();
     test_defaults_and_variants();
