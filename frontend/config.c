@@ -453,7 +453,6 @@ const fe_refused_key fe_refused_keys[] = {
     {"overrides_of_model_kwargs", "{}", "extra from_pretrained arguments"},
     {"cls_model_config", "", "another config class for the model"},
     {"processor_type", "", "a multimodal processor"},
-    {"freeze_mm_modules", "false", "frozen vision/audio towers"},
     {"image_size", "", "resized training images"},
     {"image_resize_algorithm", "", "the resampling of training images"},
     {"model_quantization_config", "", "a quantized base model (MXFP4)"},
@@ -607,6 +606,8 @@ const char *const fe_infra_keys[] = {
     "gradio_server_port", "gradio_max_new_tokens", "gradio_temperature", "use_ray", "ray_run_name",
     "ray_num_workers", "resources_per_worker", "use_otel_metrics", "otel_metrics_host", "otel_metrics_port",
     "use_trackio", "trackio_project_name", "trackio_run_name", "trackio_space_id",
+    /* what axo always does: a multimodal model's vision tower and projector are never trained (text only) */
+    "freeze_mm_modules",
     /* plugins' (cut_cross_entropy: the same loss without the logits; liger_swiglu: liger_glu_activation's
      * old name, a kernel of the same math) */
     "cut_cross_entropy", "cut_cross_entropy_accum_c_fp32", "cut_cross_entropy_c_grad_chunk_size", "liger_swiglu",

@@ -53,6 +53,9 @@ check 'grep -q "@model.language_model.layers.1.mlp.down_proj.weight : .*hf=\"lan
 check '! grep -q "vision" $L && [ "$(grep -c "= geglu(" $L)" = 2 ] && [ "$(grep -c "window=7" $L)" = 1 ]' "only the language model is lowered: tiny-gemma3's layers"
 check 'grep -q "model.text_prefix = \"model.language_model.\"" $L' "the plan knows the text model's prefix"
 
+cfg "$T/full" "freeze_mm_modules: true" >fmm.yml
+check '"$AXOC" compile fmm.yml -o fmm.bin --dump-ir irf 2>/dev/null && cmp -s irf/00-lower.ir $L' "freeze_mm_modules: true is what axo does anyway (the same plan)"
+
 # -- full fine-tune: the saved model is the whole multimodal model --
 check '"$AXORUN" full.bin >full.log 2>&1' "full fine-tune trains"
 st names "$M/model.safetensors" >base.names
