@@ -1389,19 +1389,69 @@ static void report_eval(FILE *out, int tty, FILE *log, ax_buf *hist, int64_t ste
  * accelerate shards them; each batch's loss is the token mean over that
  * batch (the model's loss without num_items_in_batch), and eval_loss is the
  * mean over rows of their batch's loss (HF repeats each batch loss
- * batch_size times and averages). Packed, a batch is Axolotl's multipack
- * batch (E = B rows). A batch is ceil(E / R) eval_step calls of R rows
- * (B, or micro_batch_size unpacked rows in a one-bin micro-batch), the
- * last one padded; its loss sum is read after
- * them. Calls past a batch's last row would be all padding, so a batch takes
- * only the calls its rows need: E may be far larger than the eval set. A
- * batch without a token to predict is left out (HF would report nan). Every
- * rank runs the same number of calls (those of its round's first batch,
- * the fullest), so collectives stay matched. *ntok is the number of tokens
- * predicted. */
-static int run_eval(rt_session *s, const rt_rows *er, int64_t E, int64_t nranks, int64_t rank, int dp, double *loss,
-                    int64_t *ntok, ax_diag *d) {
-    rt_buf *loss_sum = rt_session_global(s, "stats/loss_sum");
+ * batch_size times, gathers, keeps the dataset's length of them and
+ * averages). Packed, a batch is Axolotl's multipack batch (E = B rows).
+ *
+ * top_up (several ranks, accelerate's even_batches): accelerate fills a last
+ * batch short of E rows with the rows the first rounds began with (row i of
+ * the top-up is row i mod min(rows, nranks x E)), so its loss is the token
+ * mean over those too, while it still counts as its own rows (the repeats
+ * are what gather_for_metrics cuts); the rounds' other padding batches are
+ * cut whole and not run. The top-up is run as the distinct rows it repeats,
+ * times their count, so an eval_batch_size far past the eval set costs
+ * only the set.
+ *
+ * A batch is ceil(rows / R) eval_step calls of R rows (B, or
+ * micro_batch_size unpacked rows in a one-bin micro-batch), the last one
+ * padded; its loss sum is read after them. Calls past a batch's last row
+ * would be all padding, so a batch takes only the calls its rows need: E
+ * may be far larger than the eval set. A batch without a token to predict is
+ * left out (HF would report nan). Every rank runs the same number of calls
+ * (those of its round's first batch, the fullest, and of the top-up), so
+ * collectives stay matched. *ntok is the number of tokens predicted (the
+ * rows', not the top-up's repeats). */
+typedef struct eval_ctx {
+    rt_session *s;
+    const rt_rows *er;
+    int64_t R, Lr;
+    int32_t *ids, *tgt, *pos, *seg;
+    rt_buf *loss_sum;
+} eval_ctx;
+
+/* `calls` eval_step calls over rows [lo, lo + n) (fewer than the calls hold: padding rows after them); the loss
+ * sum they add into *sum and their predicted tokens into *cnt. */
+static int eval_span(eval_ctx *x, int64_t lo, int64_t n, int64_t calls, double *sum, int64_t *cnt, ax_diag *d) {
+    rt_session *s = x->s;
+    const rt_rows *er = x->er;
+    const int64_t R = x->R, Lr = x->Lr, S = s->S, BS = s->B * s->S;
+    if (x->loss_sum) rt_f(x->loss_sum)[0] = 0;
+    int rc = rt_train_push(s, x->loss_sum, d);
+    for (int64_t c = 0; c < calls && rc == 0; c++) {
+        for (int64_t b = 0; b < R; b++) {
+            const int64_t k = c * R + b, r = lo + k;
+            const size_t o = (size_t)(b * Lr);
+            const int32_t so = (int32_t)(o % (size_t)S); /* a row's sequence ids after those before it in the bin */
+            if (k < n) {
+                memcpy(x->ids + o, er->input_ids + r * Lr, sizeof(int32_t) * (size_t)Lr);
+                memcpy(x->tgt + o, er->targets + r * Lr, sizeof(int32_t) * (size_t)Lr);
+                memcpy(x->pos + o, er->position_ids + r * Lr, sizeof(int32_t) * (size_t)Lr);
+                for (int64_t t = 0; t < Lr; t++) x->seg[o + t] = so + er->seq_ids[r * Lr + t];
+            } else { /* a row of padding: every token its own sequence, nothing to predict */
+                for (int64_t t = 0; t < Lr; t++)
+                    x->ids[o + t] = 0, x->tgt[o + t] = RT_IGNORE_INDEX, x->pos[o + t] = 0, x->seg[o + t] = so + (int32_t)t;
+            }
+        }
+        for (int64_t i = 0; i < BS; i++) *cnt += x->tgt[i] != RT_IGNORE_INDEX;
+        rc = s->has_eval ? rt_session_eval_step(s, x->ids, x->tgt, x->pos, x->seg, d)
+                         : rt_session_micro_step(s, x->ids, x->tgt, x->pos, x->seg, 0.0f, d);
+    }
+    if (rc == 0 && rt_train_pull(s, x->loss_sum, d) != 0) rc = -1;
+    if (rc == 0) *sum += x->loss_sum ? (double)rt_f(x->loss_sum)[0] : NAN;
+    return rc;
+}
+
+static int run_eval(rt_session *s, const rt_rows *er, int64_t E, int64_t nranks, int64_t rank, int dp, int top_up,
+                    double *loss, int64_t *ntok, ax_diag *d) {
     /* R rows of Lr tokens an eval_step call: B rows of S, or, where a micro-batch is one bin and the eval rows are
      * unpacked rows of sequence_len, micro_batch_size of them side by side in the bin, each its own sequences */
     const int64_t B = s->B, S = s->S, Lr = er->seq_len, R = B * S / Lr;
@@ -1412,54 +1462,59 @@ static int run_eval(rt_session *s, const rt_rows *er, int64_t E, int64_t nranks,
     }
     if (E < 1) E = R;
     const int64_t nbatch = (er->nrows + E - 1) / E, per = (nbatch + nranks - 1) / nranks;
+    /* accelerate's top-up of a short last batch (see above): its rank and round, and the rows it repeats: rows
+     * [0, m) q times and rows [0, rr) once more */
+    const int64_t last_rows = nbatch ? er->nrows - (nbatch - 1) * E : 0;
+    const int up = top_up && nranks > 1 && nbatch > 0 && last_rows < E;
+    const int64_t up_mb = up ? (nbatch - 1) / nranks : -1, up_rank = up ? (nbatch - 1) % nranks : -1;
+    const int64_t need = up ? E - last_rows : 0, mrows = er->nrows < nranks * E ? er->nrows : nranks * E;
+    const int64_t q = up ? need / mrows : 0, rr = up ? need % mrows : 0;
     const size_t BS = (size_t)(B * S);
     int32_t *buf = malloc(sizeof(int32_t) * BS * 4);
-    float *part = calloc((size_t)per + 1, sizeof(float)); /* each of my batches' loss sum (this sp rank's share) */
+    double *part = calloc((size_t)per + 1, sizeof(double)); /* each of my batches' loss sum (this sp rank's share) */
     int64_t *cnt = calloc((size_t)per + 1, sizeof(int64_t)), *nrow = calloc((size_t)per + 1, sizeof(int64_t));
     if (!buf || !part || !cnt || !nrow) abort();
-    int32_t *ids = buf, *tgt = buf + BS, *pos = buf + 2 * BS, *seg = buf + 3 * BS;
-    int64_t saved = s->micro_count;
+    eval_ctx x = {.s = s, .er = er, .R = R, .Lr = Lr, .ids = buf, .tgt = buf + BS, .pos = buf + 2 * BS,
+                  .seg = buf + 3 * BS, .loss_sum = rt_session_global(s, "stats/loss_sum")};
+    int64_t saved = s->micro_count, real_tok = 0;
     int rc = 0;
     for (int64_t mb = 0; mb < per && rc == 0; mb++) {
         const int64_t bi = mb * nranks + rank, first = bi * E;
         const int64_t lead_rows = er->nrows - mb * nranks * E; /* rows of this round's first batch: the most */
         const int64_t calls = ((lead_rows < E ? lead_rows : E) + R - 1) / R;
-        if (loss_sum) rt_f(loss_sum)[0] = 0;
-        if (rt_train_push(s, loss_sum, d) != 0) rc = -1;
-        for (int64_t c = 0; c < calls && rc == 0; c++) {
-            for (int64_t b = 0; b < R; b++) {
-                const int64_t k = c * R + b, r = first + k;
-                const size_t o = (size_t)(b * Lr);
-                const int32_t so = (int32_t)(o % (size_t)S); /* a row's sequence ids after those before it in the bin */
-                if (k < E && r < er->nrows) {
-                    memcpy(ids + o, er->input_ids + r * Lr, sizeof(int32_t) * (size_t)Lr);
-                    memcpy(tgt + o, er->targets + r * Lr, sizeof(int32_t) * (size_t)Lr);
-                    memcpy(pos + o, er->position_ids + r * Lr, sizeof(int32_t) * (size_t)Lr);
-                    for (int64_t t = 0; t < Lr; t++) seg[o + t] = so + er->seq_ids[r * Lr + t];
-                    nrow[mb]++;
-                } else { /* a row of padding: every token its own sequence, nothing to predict */
-                    for (int64_t t = 0; t < Lr; t++)
-                        ids[o + t] = 0, tgt[o + t] = RT_IGNORE_INDEX, pos[o + t] = 0, seg[o + t] = so + (int32_t)t;
-                }
-            }
-            for (size_t i = 0; i < BS; i++) cnt[mb] += tgt[i] != RT_IGNORE_INDEX;
-            rc = s->has_eval ? rt_session_eval_step(s, ids, tgt, pos, seg, d)
-                             : rt_session_micro_step(s, ids, tgt, pos, seg, 0.0f, d);
+        int64_t mine = er->nrows - first; /* my rows in this batch */
+        mine = mine < 0 ? 0 : mine > E ? E : mine;
+        nrow[mb] = mine;
+        rc = eval_span(&x, first, mine, calls, &part[mb], &cnt[mb], d);
+        real_tok += cnt[mb];
+        if (rc || mb != up_mb) continue;
+        /* the top-up: rows [0, rr) q + 1 times, rows [rr, m) q times (padding calls on the other ranks) */
+        const int me = rank == up_rank;
+        double sa = 0, sb = 0;
+        int64_t ca = 0, cb = 0;
+        rc = eval_span(&x, 0, me ? rr : 0, (rr + R - 1) / R, &sa, &ca, d);
+        if (rc == 0 && q > 0) rc = eval_span(&x, rr, me ? mrows - rr : 0, (mrows - rr + R - 1) / R, &sb, &cb, d);
+        if (me) {
+            part[mb] += (double)(q + 1) * sa + (double)q * sb;
+            cnt[mb] += (q + 1) * ca + q * cb;
         }
-        if (rc == 0 && rt_train_pull(s, loss_sum, d) != 0) rc = -1;
-        if (rc == 0) part[mb] = loss_sum ? rt_f(loss_sum)[0] : NAN;
     }
     s->micro_count = saved;
     free(buf);
-    if (rc == 0 && s->sp > 1 && s->st.coll->all_reduce(s->st.coll->ctx, s->sp_axis, part, per) != 0) {
-        ax_error(d, "eval", "reducing the eval loss across sequence-parallel ranks failed");
-        rc = -1;
+    if (rc == 0 && s->sp > 1) { /* the loss sums of the sp ranks' shares of each batch */
+        float *pf = malloc(sizeof(float) * ((size_t)per + 1));
+        if (!pf) abort();
+        for (int64_t mb = 0; mb < per; mb++) pf[mb] = (float)part[mb];
+        if (s->st.coll->all_reduce(s->st.coll->ctx, s->sp_axis, pf, per) != 0) {
+            ax_error(d, "eval", "reducing the eval loss across sequence-parallel ranks failed");
+            rc = -1;
+        }
+        for (int64_t mb = 0; mb < per; mb++) part[mb] = pf[mb];
+        free(pf);
     }
-    double acc[3] = {0, 0, 0}; /* sum over rows of their batch's loss, rows, tokens */
-    for (int64_t mb = 0; mb < per && rc == 0; mb++) {
-        acc[2] += (double)cnt[mb];
-        if (cnt[mb] > 0) acc[0] += (double)nrow[mb] * ((double)part[mb] / (double)cnt[mb]), acc[1] += (double)nrow[mb];
-    }
+    double acc[3] = {0, 0, (double)real_tok}; /* sum over rows of their batch's loss, rows, tokens */
+    for (int64_t mb = 0; mb < per && rc == 0; mb++)
+        if (cnt[mb] > 0) acc[0] += (double)nrow[mb] * (part[mb] / (double)cnt[mb]), acc[1] += (double)nrow[mb];
     free(part);
     free(cnt);
     free(nrow);
@@ -1963,6 +2018,9 @@ int rt_train(rt_session *s, const rt_train_opts *o, ax_diag *d) {
             has_eval = 0;
         }
     }
+    /* accelerate's even_batches (its default; Axolotl turns it off when it packs the training rows, before the eval
+     * loaders exist): a last unpacked eval batch short of eval_batch_size rows is topped up (run_eval) */
+    const int eval_top_up = !dopt.sample_packing && !eopt.sample_packing;
     /* dataloader_drop_last on unpacked eval rows: HF's last incomplete eval batch on every rank is dropped */
     const int drop_last = (int)mattr_i(m, "train.dataloader_drop_last", 0);
     if (has_eval && drop_last && !eopt.sample_packing) {
@@ -2298,7 +2356,7 @@ int rt_train(rt_session *s, const rt_train_opts *o, ax_diag *d) {
     if (eval_on_start && start == 0 && total > 0) {
         double el;
         int64_t etok;
-        if (run_eval(s, &erows, eval_bs, nranks, rank, dp, &el, &etok, d) != 0) goto fail;
+        if (run_eval(s, &erows, eval_bs, nranks, rank, dp, eval_top_up, &el, &etok, d) != 0) goto fail;
         report_eval(quiet ? NULL : stdout, 0, log, &logbuf, start, ep, el, etok);
     }
     for (int64_t step = start; step < total; step++) {
@@ -2397,7 +2455,7 @@ int rt_train(rt_session *s, const rt_train_opts *o, ax_diag *d) {
         if (eval_every && (eval_point || step + 1 == total)) {
             double el;
             int64_t etok;
-            if (run_eval(s, &erows, eval_bs, nranks, rank, dp, &el, &etok, d) != 0) goto fail;
+            if (run_eval(s, &erows, eval_bs, nranks, rank, dp, eval_top_up, &el, &etok, d) != 0) goto fail;
             report_eval(quiet ? NULL : stdout, tty, log, &logbuf, step + 1, e, el, etok);
             const double plr = s->plateau.lr; /* HF steps the plateau after the evaluation: the next step has its lr */
             const int changed = s->plateau_on && eval_point ? rt_plateau_step(&s->plateau, &po, el) : 0;
