@@ -206,7 +206,20 @@ static void mm_layout(const char *dir, const char *file, fe_model *m, ax_arena *
                  "model.language_model.embed_tokens.weight: not Gemma3ForConditionalGeneration's text model (%s)", file);
     else
         m->text_ckpt = text[found];
-    if (rt_st_model_find(&sm, "language_model.lm_head.weight", NULL)) m->head_ckpt = "language_model.lm_head.weight";
+    const rt_st_file *hf_ = NULL, *ef = NULL;
+    const rt_st_tensor *head = rt_st_model_find(&sm, "language_model.lm_head.weight", &hf_);
+    if (head) m->head_ckpt = "language_model.lm_head.weight";
+    else head = rt_st_model_find(&sm, "lm_head.weight", &hf_);
+    const rt_st_tensor *emb = found < 0 ? NULL : rt_st_model_find(&sm, ax_arena_printf(arena, "%sembed_tokens.weight", m->text_ckpt), &ef);
+    /* tied by the config (the top level's key, true by default), yet the checkpoint holds an lm_head of other values:
+     * transformers then does not tie them (and says so); nor does axo */
+    if (m->tie_word_embeddings && head && emb &&
+        (head->dtype != emb->dtype || head->end - head->begin != emb->end - emb->begin ||
+         memcmp(rt_st_data(hf_, head), rt_st_data(ef, emb), (size_t)(emb->end - emb->begin)))) {
+        m->tie_word_embeddings = 0;
+        ax_warn(d, file, "tie_word_embeddings is true (the default when absent), but the weights' %s differs from the "
+                "embedding: untied, as transformers loads it (write tie_word_embeddings: false to say so)", m->head_ckpt);
+    }
     rt_st_model_close(&sm);
 }
 
@@ -258,31 +271,48 @@ int fe_model_load_with(const char *dir, const char *overrides, fe_model *out, ax
         free(t);
         H.file = ax_arena_printf(arena, "%s (with model_config)", file);
     }
+    /* the causal LMs, then the multimodal models whose language model axo trains on text (see fe_model) */
     static const char *const archs[] = {"LlamaForCausalLM",   "Qwen2ForCausalLM",  "Qwen3ForCausalLM",
-                                        "MistralForCausalLM", "Gemma3ForCausalLM", "Gemma3ForConditionalGeneration"};
+                                        "MistralForCausalLM", "Gemma3ForCausalLM", "Gemma3ForConditionalGeneration",
+                                        "Mistral3ForConditionalGeneration"};
     static const char *const layers[] = {"LlamaDecoderLayer",   "Qwen2DecoderLayer",  "Qwen3DecoderLayer",
-                                         "MistralDecoderLayer", "Gemma3DecoderLayer", "Gemma3DecoderLayer"};
+                                         "MistralDecoderLayer", "Gemma3DecoderLayer", "Gemma3DecoderLayer",
+                                         "MistralDecoderLayer"};
+    /* each multimodal model's text model: its text_config's model_type, the family it is */
+    static const char *const text_type[] = {NULL, NULL, NULL, NULL, NULL, "gemma3_text", "mistral"};
+    static const fe_arch family[] = {FE_ARCH_LLAMA,   FE_ARCH_QWEN2,  FE_ARCH_QWEN3,  FE_ARCH_MISTRAL,
+                                     FE_ARCH_GEMMA3, FE_ARCH_GEMMA3, FE_ARCH_MISTRAL};
     json_t *a = json_object_get(root, "architectures");
     json_t *a0 = json_is_array(a) ? json_array_get(a, 0) : NULL;
     int which = -1;
-    for (int i = 0; i < 6 && json_is_string(a0); i++)
+    for (int i = 0; i < (int)AX_ARRAY_LEN(archs) && json_is_string(a0); i++)
         if (!strcmp(json_string_value(a0), archs[i])) which = i;
     if (which < 0) {
         herr(&H, "architectures[0]", a0 ? a0 : a,
              "one of LlamaForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalLM, MistralForCausalLM, Gemma3ForCausalLM, "
-             "Gemma3ForConditionalGeneration");
+             "Gemma3ForConditionalGeneration, Mistral3ForConditionalGeneration");
         json_decref(root);
         return -1;
     }
     fe_model *m = out;
-    m->arch = which == 5 ? FE_ARCH_GEMMA3 : (fe_arch)which;
+    m->arch = family[which];
     m->arch_name = archs[which];
     m->decoder_layer_cls = layers[which];
-    json_t *top = root; /* the file's object; root: the text model's (text_config for the multimodal Gemma 3) */
-    if (which == 5) {
+    json_t *top = root; /* the file's object; root: the text model's (a multimodal model's text_config) */
+    if (text_type[which]) {
         json_t *tc = json_object_get(root, "text_config");
-        if (tc && !json_is_null(tc) && !json_is_object(tc)) {
-            herr(&H, "text_config", tc, "an object (Gemma3TextConfig's keys)");
+        json_t *mt = json_is_object(tc) ? json_object_get(tc, "model_type") : NULL;
+        const int gemma = family[which] == FE_ARCH_GEMMA3;
+        if ((tc && !json_is_null(tc) && !json_is_object(tc)) || (!gemma && !json_is_object(tc))) {
+            herr(&H, "text_config", tc, gemma ? "an object (Gemma3TextConfig's keys)" : "an object (the language model's config)");
+            json_decref(root);
+            return -1;
+        }
+        if (mt && !json_is_null(mt) && (!json_is_string(mt) || strcmp(json_string_value(mt), text_type[which]))) {
+            char what[160];
+            snprintf(what, sizeof what, "\"%s\" (the only language model axo implements for %s)", text_type[which],
+                     archs[which]);
+            herr(&H, "text_config.model_type", mt, what);
             json_decref(root);
             return -1;
         }

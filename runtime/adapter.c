@@ -154,11 +154,11 @@ static void *encode(const float *w, int64_t n, rt_st_dtype dt) {
     return o;
 }
 
-/* A base checkpoint tensor's name as PEFT knows it: its module's. The multimodal Gemma 3's checkpoints (mm) name
- * the text model language_model.model.* and the vision tower vision_tower.vision_model.* (the Hub's layout), or
- * vision_tower.* (transformers 5's save of a new model), where its modules are model.language_model.*,
- * model.vision_tower.* and model.multi_modal_projector.* (transformers' llava conversion); every other name is
- * its module's. */
+/* A base checkpoint tensor's name as PEFT knows it: its module's. The multimodal checkpoints (mm: Gemma 3's,
+ * Mistral 3's) name the text model language_model.model.* (and an untied head language_model.lm_head.*) and
+ * the vision tower vision_tower.* (Gemma's SigLIP vision_tower.vision_model.*) as the Hub has them, where
+ * their modules are model.language_model.*, lm_head.*, model.vision_tower.* and model.multi_modal_projector.*
+ * (transformers' llava conversion); transformers 5's own layout is the modules' names already. */
 static const char *module_key(const char *key, int mm, char *out, size_t cap) {
     static const char *const from[] = {"language_model.model.", "language_model.lm_head.", "vision_tower.vision_model.",
                                        "vision_tower.", "multi_modal_projector."};
@@ -217,9 +217,10 @@ int rt_merge_lora(const char *adapter_dir, const char *base_dir, const char *out
         json_t *cj = ax_path_join(cp, sizeof cp, base_dir, "config.json") == 0 ? json_load_file(cp, 0, &je) : NULL;
         const char *mt = json_string_value(json_object_get(cj, "model_type"));
         json_t *tw = json_object_get(cj, "tie_word_embeddings");
-        tied = cj && (json_is_true(tw) || (!tw && mt && (!strcmp(mt, "gemma3") || !strcmp(mt, "gemma3_text"))));
+        tied = cj && (json_is_true(tw) ||
+                      (!tw && mt && (!strcmp(mt, "gemma3") || !strcmp(mt, "gemma3_text") || !strcmp(mt, "mistral3"))));
         const char *a0 = json_string_value(json_array_get(json_object_get(cj, "architectures"), 0));
-        mm = a0 && !strcmp(a0, "Gemma3ForConditionalGeneration");
+        mm = a0 && (!strcmp(a0, "Gemma3ForConditionalGeneration") || !strcmp(a0, "Mistral3ForConditionalGeneration"));
         json_decref(cj);
     }
     char tokens_delta[200];

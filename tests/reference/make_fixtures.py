@@ -27,11 +27,17 @@ import torch
 import safetensors
 import transformers
 from safetensors import safe_open
-from transformers import AutoConfig, AutoModelForCausalLM
+from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForImageTextToText
+from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING_NAMES
+
+
+def auto_class(model_type):
+    """AutoModelForCausalLM, or for a multimodal model it does not map (Mistral 3) the class Axolotl loads it with."""
+    return AutoModelForCausalLM if model_type in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES else AutoModelForImageTextToText
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 MODELS = ["tiny-llama", "tiny-qwen2", "tiny-qwen3", "tiny-mistral", "tiny-mistral-swa", "tiny-qwen2-swa", "tiny-gemma3",
-          "tiny-gemma3-mm"]
+          "tiny-gemma3-mm", "tiny-mistral3"]
 
 INIT_SEED = 1234
 BATCHES = {  # name -> (data seed, rows, tokens per row)
@@ -100,7 +106,7 @@ def build(name, perturbed):
     cfg_path = os.path.join(ROOT, "configs", "models", name, "config.json")
     config = AutoConfig.from_pretrained(os.path.dirname(cfg_path))
     torch.manual_seed(INIT_SEED)
-    model = AutoModelForCausalLM.from_config(config, attn_implementation="eager", dtype=torch.float32)
+    model = auto_class(config.model_type).from_config(config, attn_implementation="eager", dtype=torch.float32)
     if perturbed:
         perturb(model)
     model.train()
@@ -124,20 +130,23 @@ def text_model(model):
     return model.model.language_model if multimodal(model) else model.model
 
 
-def hub_key(key):
-    """transformers 5 saves a new multimodal Gemma 3 as language_model.model.* and vision_tower.*; the Hub's
-    checkpoints (gemma-3-4b-it ...) name the tower vision_tower.vision_model.*: the fixture takes the Hub's."""
-    return "vision_tower.vision_model." + key[len("vision_tower."):] if key.startswith("vision_tower.") else key
+def hub_key(key, model):
+    """transformers 5 saves a new multimodal model as language_model.model.*, language_model.lm_head.*,
+    vision_tower.* and multi_modal_projector.*, as the Hub's Mistral 3 checkpoints (Mistral-Small-3.1 ...) name
+    them; the Hub's Gemma 3 ones (gemma-3-4b-it ...) name the SigLIP tower vision_tower.vision_model.*: the
+    fixture takes the Hub's."""
+    if model.config.model_type == "gemma3" and key.startswith("vision_tower."):
+        return "vision_tower.vision_model." + key[len("vision_tower."):]
+    return key
 
 
 def module_of_key(key):
     """The module name (named_parameters) of a Hub checkpoint key."""
-    if key.startswith("language_model.model."):
-        return "model.language_model." + key[len("language_model.model."):]
-    if key.startswith("vision_tower.vision_model."):
-        return "model.vision_tower." + key[len("vision_tower.vision_model."):]
-    if key.startswith("multi_modal_projector."):
-        return "model." + key
+    for hub, mod in (("language_model.model.", "model.language_model."), ("language_model.lm_head.", "lm_head."),
+                     ("vision_tower.vision_model.", "model.vision_tower."), ("vision_tower.", "model.vision_tower."),
+                     ("multi_modal_projector.", "model.multi_modal_projector.")):
+        if key.startswith(hub):
+            return mod + key[len(hub):]
     return key
 
 
@@ -161,7 +170,7 @@ def save_model(model, out_dir, cfg_path):
     if multimodal(model):
         from safetensors.torch import load_file, save_file
         sd = load_file(st)
-        save_file({hub_key(k): v for k, v in sd.items()}, st, metadata={"format": "pt"})
+        save_file({hub_key(k, model): v for k, v in sd.items()}, st, metadata={"format": "pt"})
     with safe_open(st, framework="pt") as f:
         keys = sorted(f.keys())
         dtypes = {k: str(f.get_slice(k).get_dtype()) for k in keys}
@@ -292,7 +301,7 @@ def fixture(name, out_root, perturbed):
 
     # The saved directory alone must reproduce the numbers (non-persistent buffers such as
     # rotary inv_freq are recomputed from config.json).
-    re = AutoModelForCausalLM.from_pretrained(out_dir, attn_implementation="eager", dtype=torch.float32)
+    re = auto_class(model.config.model_type).from_pretrained(out_dir, attn_implementation="eager", dtype=torch.float32)
     re.train()
     with torch.no_grad():
         re_loss = re(input_ids=ids_a, labels=labels_a).loss.item()

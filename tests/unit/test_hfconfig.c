@@ -27,10 +27,10 @@ static void tmp_done(void) {
     if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", tmpd);
 }
 static const char *tmp_write(const char *name, const char *text) {
-    static char paths[8][512];
+    static char paths[8][1024];
     static int k;
     char *p = paths[k++ % 8];
-    snprintf(p, 512, "%s/%s", tmpd, name);
+    snprintf(p, 1024, "%s/%s", tmpd, name);
     FILE *f = fopen(p, "w");
     if (!f) abort();
     fputs(text, f);
@@ -308,7 +308,7 @@ static void test_defaults_and_variants(void) {
 
 static void test_errors(void) {
     expect_model_error("GPT2LMHeadModel", BASE, "", "config.json: architectures[0]",
-                       "expected one of LlamaForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalLM, MistralForCausalLM, Gemma3ForCausalLM, Gemma3ForConditionalGeneration, found \"GPT2LMHeadModel\"");
+                       "expected one of LlamaForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalLM, MistralForCausalLM, Gemma3ForCausalLM, Gemma3ForConditionalGeneration, Mistral3ForConditionalGeneration, found \"GPT2LMHeadModel\"");
     expect_model_error("Qwen2ForCausalLM", BASE, "\"sliding_window\": 8, \"use_sliding_window\": true, \"layer_types\": [\"full_attention\"]",
                        "config.json: layer_types", "expected a list of num_hidden_layers entries, found [\"full_attention\"]");
     expect_model_error("Qwen3ForCausalLM", BASE,
@@ -625,8 +625,53 @@ static void test_gemma3_multimodal(void) {
     }
 }
 
+/* Mistral3ForConditionalGeneration: its text_config is MistralForCausalLM's; the untied head is the Hub's
+ * language_model.lm_head.weight. A config that ties (the top-level default) while the weights hold an lm_head of
+ * other values is untied, as transformers loads it. */
+static void test_mistral3(void) {
+    mrun r;
+    mload(&r, AXO_SOURCE_DIR "/tests/reference/fixtures/tiny-mistral3");
+    CHECK_MSG(r.rc == 0 && r.d.n == 0, "tiny-mistral3:\n%s", dump(&r.d));
+    CHECK(r.m.multimodal && r.m.arch == FE_ARCH_MISTRAL && !r.m.gemma && !r.m.tie_word_embeddings);
+    CHECK_STREQ(r.m.decoder_layer_cls, "MistralDecoderLayer");
+    CHECK_STREQ(r.m.head_ckpt, "language_model.lm_head.weight");
+    CHECK(r.m.rope_theta == 1e9 && r.m.sliding_window == 0 && r.m.hidden_size == 64);
+    mfree(&r);
+    expect_model_error("Mistral3ForConditionalGeneration", "\"image_token_index\": 10", "", "config.json: text_config",
+                       "expected an object (the language model's config)");
+    expect_model_error("Mistral3ForConditionalGeneration", "\"text_config\": {\"model_type\": \"ministral3\"}", "",
+                       "config.json: text_config.model_type",
+                       "expected \"mistral\" (the only language model axo implements for Mistral3ForConditionalGeneration)");
+    expect_model_error("Mistral3ForConditionalGeneration", "\"text_config\": {\"model_type\": \"mistral\"}", "",
+                       "config.json: text_config.hidden_size", "expected a positive integer, found nothing");
+    /* the untie rule: an lm_head equal to the embedding stays tied, another one unties (a warning) */
+    for (int k = 0; k < 2; k++) {
+        const char *dir = model_dir("Mistral3ForConditionalGeneration",
+                                    "\"text_config\": {\"model_type\": \"mistral\", \"hidden_size\": 8, \"intermediate_size\": 8, "
+                                    "\"num_hidden_layers\": 1, \"num_attention_heads\": 2, \"vocab_size\": 4}",
+                                    "");
+        char p[700];
+        snprintf(p, sizeof p, "%s/model.safetensors", dir);
+        const int64_t shp[2] = {4, 8};
+        float e[32], h[32];
+        for (int i = 0; i < 32; i++) e[i] = (float)i, h[i] = k ? (float)-i : (float)i;
+        rt_st_out o[2] = {{.name = "language_model.model.embed_tokens.weight", .dtype = RT_ST_F32, .rank = 2, .shape = shp, .data = e},
+                          {.name = "language_model.lm_head.weight", .dtype = RT_ST_F32, .rank = 2, .shape = shp, .data = h}};
+        ax_diag d;
+        ax_diag_init(&d);
+        CHECK(rt_st_write(p, o, 2, &d) == 0);
+        ax_diag_free(&d);
+        mload(&r, dir);
+        CHECK_MSG(r.rc == 0, "%s", dump(&r.d));
+        CHECK_EQ(r.m.tie_word_embeddings, !k);
+        if (k) EXPECT_DIAG(&r.d, AX_SEV_WARNING, "config.json", "differs from the embedding: untied, as transformers loads it");
+        mfree(&r);
+    }
+}
+
 int main(void) {
     tmp_init();
+    test_mistral3();
     test_gemma3();
     test_gemma3_multimodal();
     test_overrides();
