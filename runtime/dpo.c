@@ -181,7 +181,12 @@ static int pairs_pass(rt_session *s, const rt_dataset *ds, const int64_t *first,
 
 /* HF's evaluation of pairs first[0..n) (TRL's DPOTrainer in eval mode): eval_loss the mean pair loss (HF weights
  * each batch's mean by its rows); each metric the mean over the eval steps (E pairs a rank, ranks of them a step) of
- * its mean over the step's pairs. met[M_N] as the training's. */
+ * its mean over the step's pairs. met[M_N] as the training's. On several ranks accelerate (even_batches) tops a
+ * last batch short of E pairs up with the pairs the first rounds began with (pair i of the top-up is pair
+ * i mod min(n, ranks x E)): that batch's mean takes them in, its weight stays its own pairs (gather_for_metrics
+ * cuts the repeats); the metrics, gathered per step with accelerator.gather, take in the top-up and the round's
+ * padding batches too. A pair's values do not depend on its batch, so both are summed from the pairs already
+ * evaluated. */
 static int dpo_eval(rt_session *s, const rt_dataset *ds, const int64_t *first, int64_t n, const float *ref, double beta,
                     double weight, int64_t E, int32_t pad, int32_t *stage, float *rowbuf, int64_t *keep, double *loss,
                     double *met, ax_diag *d) {
@@ -195,16 +200,30 @@ static int dpo_eval(rt_session *s, const rt_dataset *ds, const int64_t *first, i
     s->micro_count = saved;
     double tot = 0, acc[M_N] = {0};
     int64_t ngroups = 0;
+    const int64_t m0 = n < Ge ? n : Ge; /* the pairs accelerate cycles through to fill the last round */
     for (int64_t g0 = 0; g0 < n && !rc; g0 += Ge, ngroups++) {
         const int64_t g1 = g0 + Ge < n ? g0 + Ge : n;
+        /* TRL gathers the metrics with accelerator.gather, not gather_for_metrics: a last round short of ranks x E
+         * pairs takes in the top-up and the padding batches, pairs 0, 1, ... (mod m0) */
+        const int64_t pad_n = nranks > 1 && g1 - g0 < Ge ? Ge - (g1 - g0) : 0;
         double sum[M_N] = {0};
-        for (int64_t k = g0; k < g1; k++) {
+        for (int64_t j = 0; j < g1 - g0 + pad_n; j++) {
+            const int64_t k = j < g1 - g0 ? g0 + j : (j - (g1 - g0)) % m0;
             const float *v = vals + V_N * k;
-            tot += v[V_LOSS];
+            if (j < g1 - g0) tot += v[V_LOSS];
             sum[M_CH] += v[V_RC], sum[M_RJ] += v[V_RR], sum[M_ACC] += v[V_RC] > v[V_RR];
             sum[M_MARGIN] += (double)v[V_RC] - (double)v[V_RR], sum[M_LPC] += v[V_LPC], sum[M_LPR] += v[V_LPR];
         }
-        for (int k = 0; k < M_N; k++) acc[k] += sum[k] / (double)(g1 - g0);
+        for (int k = 0; k < M_N; k++) acc[k] += sum[k] / (double)(g1 - g0 + pad_n);
+    }
+    const int64_t Eb = E > 0 ? E : 1, last = n > 0 ? n - (n - 1) / Eb * Eb : 0; /* pairs of the last batch */
+    if (!rc && nranks > 1 && n > 0 && last < Eb) {
+        /* the short last batch: p x (its pairs' + the top-up's losses) / E where it counted p x (its pairs') / p */
+        const int64_t m0 = n < nranks * Eb ? n : nranks * Eb;
+        double own = 0, up = 0;
+        for (int64_t k = n - last; k < n; k++) own += vals[V_N * k + V_LOSS];
+        for (int64_t i = 0; i < Eb - last; i++) up += vals[V_N * (i % m0) + V_LOSS];
+        tot += (double)last * (own + up) / (double)Eb - own;
     }
     free(vals);
     if (rc) return -1;
@@ -498,15 +517,6 @@ int rt_train_dpo(rt_session *s, const rt_train_opts *o, ax_diag *d) {
     int64_t eval_every = 0;
     int eval_epochly = 0, eval_on_start = 0;
     const int64_t eval_bs = mattr_i(m, "train.eval_batch_size", P);
-    if (eset && nranks > 1 && nek % (eval_bs * nranks)) {
-        /* accelerate completes the last round of eval batches with pairs from the start (even_batches) and HF's
-         * gather then trims by samples: not modelled here */
-        ax_error(d, val > 0 ? "val_set_size" : "test_datasets", "%lld eval pairs do not fill whole eval batches on every "
-                 "rank (eval_batch_size %lld x %lld ranks); HF then pads the last round with repeated pairs, which axo does "
-                 "not reproduce: hold out a multiple of %lld pairs, or evaluate on one rank", (long long)nek,
-                 (long long)eval_bs, (long long)nranks, (long long)(eval_bs * nranks));
-        goto out;
-    }
     if (eset) {
         rt_train_eval_plan(m, total, esp.nsteps, log_every, &eval_every, &eval_epochly, &eval_on_start);
         if (!quiet)

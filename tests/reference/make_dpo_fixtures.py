@@ -26,7 +26,8 @@ DPOStrategy passes them.
 
 Usage (repository root):  python3 tests/reference/make_dpo_fixtures.py [CASE ...]
 (cases named: only those are run again, into the existing dpo.json and model;
-none: everything, the model included)
+none: everything, the model included, but the cases of several processes,
+which run as  torchrun --nproc_per_node 2 tests/reference/make_dpo_fixtures.py CASE)
 Needs: torch, transformers 5, trl 1.9, datasets, accelerate (CPU).
 """
 import json
@@ -53,6 +54,10 @@ CASES = {
     # val_set_size: the last 10% of the merged pairs held out (train_test_split, shuffle=False); eval_steps 2 with
     # Axolotl's eval_on_start, eval batches of 3 pairs
     "full_eval": (64, 2, 1, 6, 5e-3, 0.1, "linear", 2, 48, 1, {"val_set_size": 0.1, "eval_steps": 2, "eval_batch_size": 3}),
+    # the same on 2 processes (torchrun --nproc_per_node 2 ... full_eval_2ranks; world: the ranks it needs): 5 eval
+    # pairs in batches of 2, so accelerate tops the last one (pair 4) up with pair 0 (even_batches)
+    "full_eval_2ranks": (64, 1, 1, 6, 5e-3, 0.1, "linear", 2, 48, 1,
+                         {"val_set_size": 0.1, "eval_steps": 2, "eval_batch_size": 2, "world": 2}),
     # TRL's other loss types (ir/dpo_loss.h): rl: ipo (its length-normalised loss), weighted sums, label smoothing
     "loss_ipo": (64, 2, 2, 4, 5e-3, 0.1, "cosine", 1, 48, 1, {"rl": "ipo"}),
     "loss_hinge_bco": (64, 2, 1, 4, 5e-3, 0.1, "linear", 1, 48, 1,
@@ -81,6 +86,7 @@ def yaml_of(case):
     S, mbs, ga, steps, lr, beta, sched, warm, rows, log = case[:10]
     extra = dict(case[10] if len(case) > 10 else {})
     rl = extra.pop("rl", "dpo")
+    extra.pop("world", None)
     return "".join("%s: %r\n" % kv for kv in extra.items()) + ("base_model: .\nrl: %s\nrl_beta: %r\ndatasets:\n  - path: toy_dpo_%d.jsonl\n    type: llama3.intel\n"
             "sequence_len: %d\nmicro_batch_size: %d\ngradient_accumulation_steps: %d\nnum_epochs: 1\nmax_steps: %d\n"
             "learning_rate: %r\nlr_scheduler: %s\n%soptimizer: adamw_torch\nmax_grad_norm: 1.0\n"
@@ -103,6 +109,9 @@ def main():
     torch.use_deterministic_algorithms(True)
     torch.set_num_threads(1)
     only = sys.argv[1:]
+    world, rank0 = int(os.environ.get("WORLD_SIZE", "1")), int(os.environ.get("RANK", "0")) == 0
+    if world > 1 and not only:
+        sys.exit("several processes run only named cases (the model is made by one)")
     src = os.path.join(ROOT, "configs", "models", "tiny-llama-chat")
     os.makedirs(OUT, exist_ok=True)
     if not only:  # the model itself (named cases run again on the one already there)
@@ -129,6 +138,10 @@ def main():
             out["case_versions"][name] = versions
         S, mbs, ga, steps, lr, beta, sched, warm, nrows, log = case[:10]
         extra = case[10] if len(case) > 10 else {}
+        if extra.get("world", 1) != world:
+            print("%s: needs %d processes (torchrun --nproc_per_node %d %s %s); skipped" %
+                  (name, extra.get("world", 1), extra.get("world", 1), sys.argv[0], name), file=sys.stderr)
+            continue
         with open(os.path.join(OUT, "toy_dpo_%d.jsonl" % nrows), "w", encoding="utf-8") as f:
             for r in rows_all[:nrows]:
                 f.write(json.dumps(r) + "\n")
@@ -173,10 +186,17 @@ def main():
         keys = ("loss", "grad_norm", "learning_rate", "rewards/chosen", "rewards/rejected", "rewards/accuracies",
                 "rewards/margins", "logps/chosen", "logps/rejected")
         ekeys = ("eval_loss",) + tuple("eval_" + k for k in keys[3:])
-        out["cases"][name] = {"config": yaml_of(case), "pairs_after_axolotl_filter": len(pairs), "warmup": warmup,
+        if world > 1:
+            out["cases"][name] = {"world": world}
+        else:
+            out["cases"][name] = {}
+        out["cases"][name] |= {"config": yaml_of(case), "pairs_after_axolotl_filter": len(pairs), "warmup": warmup,
                               "steps": [{k: float(h[k]) for k in keys} | {"step": int(h["step"])} for h in hist],
                               "evals": [{k: float(h[k]) for k in ekeys} | {"step": int(h["step"])} for h in ehist]}
-        print(name, len(pairs), "pairs;", " ".join("%.5f" % h["loss"] for h in hist))
+        if rank0:
+            print(name, len(pairs), "pairs;", " ".join("%.5f" % h["loss"] for h in hist))
+    if not rank0:
+        return 0
     with open(os.path.join(OUT, "dpo.json"), "w") as f:
         json.dump(out, f, indent=1, sort_keys=True)
         f.write("\n")
