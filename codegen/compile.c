@@ -336,7 +336,8 @@ static const char *const peft_default_targets[] = {"q_proj", "v_proj"};
 /* lora_target_modules as a regex (PEFT: re.fullmatch over each module's
  * name): the names of the modules with a weight it matches, in the
  * module's order; NULL (and *n 0) after an error in d. */
-static const char **regex_targets(const fe_config *c, const ir_module *m, int *n, ax_arena *ar, ax_diag *d) {
+static const char **regex_targets(const fe_config *c, const fe_model *mdl, const ir_module *m, int *n, ax_arena *ar,
+                                  ax_diag *d) {
     const char *pat = ax_arena_printf(ar, "(?:%s)$", c->lora_target_regex);
     const char **out = ax_arena_alloc(ar, sizeof *out * (size_t)(m->nglobals + 1));
     *n = 0;
@@ -350,14 +351,16 @@ static const char **regex_targets(const fe_config *c, const ir_module *m, int *n
         if (rt_re_match(pat, mod, err, sizeof err) > 0) out[(*n)++] = mod;
     }
     if (!*n) {
-        ax_error(d, c->path ? c->path : "config", "lora_target_modules: \"%s\" matches no module of the model (PEFT "
-                 "matches the whole name, e.g. model.layers.0.self_attn.q_proj)", c->lora_target_regex);
+        ax_error(d, c->path ? c->path : "config", "lora_target_modules: \"%s\" matches no module of the model%s (PEFT "
+                 "matches the whole name, e.g. %slayers.0.self_attn.q_proj)", c->lora_target_regex,
+                 mdl->multimodal ? "'s language model, which is all axo trains" : "",
+                 mdl->text_module ? mdl->text_module : "model.");
         return NULL;
     }
     return out;
 }
 
-static pass_lora_cfg lora_cfg(const fe_config *c, const char **rx, int nrx, ax_diag *d) {
+static pass_lora_cfg lora_cfg(const fe_config *c, const fe_model *mdl, const char **rx, int nrx, ax_diag *d) {
     pass_lora_cfg l = {.adapter = c->adapter == FE_ADAPTER_LORA    ? PASS_ADAPTER_LORA
                                   : c->adapter == FE_ADAPTER_QLORA ? PASS_ADAPTER_QLORA
                                                                    : PASS_ADAPTER_NONE,
@@ -381,14 +384,20 @@ static pass_lora_cfg lora_cfg(const fe_config *c, const char **rx, int nrx, ax_d
                        .npattern = c->npeft_layers_pattern,
                        .pattern_str = c->peft_layers_pattern_str,
                        .tokens = c->trainable_tokens,
-                       .ntokens = c->ntrainable_tokens};
+                       .ntokens = c->ntrainable_tokens,
+                       .foreign = mdl->foreign,
+                       .nforeign = mdl->nforeign};
     if (rx) l.targets = rx, l.ntargets = nrx;
     if (l.adapter == PASS_ADAPTER_NONE && c->ntrainable_tokens)
         ax_warn(d, c->path, "peft_trainable_token_indices: ignored without adapter: lora|qlora (as Axolotl, which passes "
                             "it to PEFT's LoraConfig only)");
     if (l.adapter == PASS_ADAPTER_NONE && c->nlora_modules_to_save)
         ax_warn(d, c->path, "lora_modules_to_save: ignored without adapter: lora|qlora (a full fine-tune trains every module)");
-    if (l.adapter != PASS_ADAPTER_NONE && !l.target_linear && !l.ntargets) {
+    if (l.adapter != PASS_ADAPTER_NONE && !l.target_linear && !l.ntargets && mdl->multimodal) {
+        ax_error(d, c->path ? c->path : "config", "adapter: %s without lora_target_modules or lora_target_linear: PEFT has "
+                 "no default targets for %s and refuses such a LoraConfig; name them (e.g. lora_target_linear: true)",
+                 c->adapter == FE_ADAPTER_LORA ? "lora" : "qlora", mdl->arch_name);
+    } else if (l.adapter != PASS_ADAPTER_NONE && !l.target_linear && !l.ntargets) {
         ax_warn(d, c->path, "adapter: %s without lora_target_modules or lora_target_linear: adapting q_proj and v_proj "
                             "(PEFT's default for this model family)",
                 c->adapter == FE_ADAPTER_LORA ? "lora" : "qlora");
@@ -464,7 +473,7 @@ int cg_compile(const cg_options *o, cg_result *r, ax_diag *d) {
     const char **rx = NULL;
     int nrx = 0;
     if (cfg.lora_target_regex && cfg.adapter != FE_ADAPTER_NONE && !cfg.lora_target_linear &&
-        !(rx = regex_targets(&cfg, m, &nrx, ar, d))) {
+        !(rx = regex_targets(&cfg, &model, m, &nrx, ar, d))) {
         ax_buf_free(&canon);
         goto out;
     }
@@ -506,7 +515,7 @@ int cg_compile(const cg_options *o, cg_result *r, ax_diag *d) {
                            .nlrg = nlrg,
                            .one_lr = cfg.lr_scheduler == FE_SCHED_ONE_CYCLE,
                            .beta1_input = cfg.lr_scheduler == FE_SCHED_ONE_CYCLE && cfg.oc_cycle_momentum != 0},
-                   .lora = lora_cfg(&cfg, rx, nrx, d),
+                   .lora = lora_cfg(&cfg, &model, rx, nrx, d),
                    .sp_layout = sp_layout(&cfg),
                    .fuse = {.off = o->no_fuse},
                    .dump_dir = o->dump_ir};

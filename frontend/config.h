@@ -421,6 +421,11 @@ typedef struct fe_model {
     const char *text_module; /* "model.language_model." */
     const char *text_ckpt;   /* "language_model.model." or "model.language_model." */
     const char *head_ckpt;   /* an untied lm_head's name in the checkpoint */
+    const char **foreign;    /* the module names of the rest of the checkpoint (the vision tower, the projector) */
+    int nforeign;
+    double text_initializer_range; /* text_config's: the text weights' init std (initializer_range: the top level's,
+                                    * for resized rows and an untied lm_head); 0: the same */
+    int carried;             /* weights were found: every saved model must carry the tower */
 } fe_model;
 
 /* When a dataset has a `type`, or the config adds tokens (tokens,

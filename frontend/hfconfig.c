@@ -197,6 +197,7 @@ static void mm_layout(const char *dir, const char *file, fe_model *m, ax_arena *
         return;
     rt_st_model sm;
     if (rt_st_model_open(dir, &sm, d) != 0) return;
+    m->carried = 1;
     static const char *const text[] = {"language_model.model.", "model.language_model."};
     int found = -1;
     for (int i = 0; i < 2 && found < 0; i++)
@@ -219,6 +220,22 @@ static void mm_layout(const char *dir, const char *file, fe_model *m, ax_arena *
         m->tie_word_embeddings = 0;
         ax_warn(d, file, "tie_word_embeddings is true (the default when absent), but the weights' %s differs from the "
                 "embedding: untied, as transformers loads it (write tie_word_embeddings: false to say so)", m->head_ckpt);
+    }
+    /* the other modules (the tower's, the projector's), as transformers names them: model.vision_tower.*, ... */
+    m->foreign = ax_arena_alloc(arena, sizeof *m->foreign * (size_t)(sm.nentries + 1));
+    for (int e = 0; e < sm.nentries; e++) {
+        const char *k = sm.entries[e].name;
+        if (!strncmp(k, m->text_ckpt, strlen(m->text_ckpt)) || strstr(k, "lm_head.")) continue;
+        static const char *const from[] = {"vision_tower.vision_model.", "vision_tower.", "multi_modal_projector."};
+        const char *mod = k;
+        for (int i = 0; i < 3 && mod == k; i++)
+            if (!strncmp(k, from[i], strlen(from[i])))
+                mod = ax_arena_printf(arena, "model.%s%s", i ? from[i] : "vision_tower.", k + strlen(from[i]));
+        size_t n = strlen(mod);
+        if (n > 7 && !strcmp(mod + n - 7, ".weight")) n -= 7;
+        else if (n > 5 && !strcmp(mod + n - 5, ".bias")) n -= 5;
+        const char *name = ax_arena_strndup(arena, mod, n);
+        if (!m->nforeign || strcmp(m->foreign[m->nforeign - 1], name)) m->foreign[m->nforeign++] = name;
     }
     rt_st_model_close(&sm);
 }
@@ -342,9 +359,10 @@ int fe_model_load_with(const char *dir, const char *overrides, fe_model *out, ax
     m->rms_norm_eps = get_num(&H, root, "", "rms_norm_eps", 1e-6, 0);
     m->gemma = m->arch == FE_ARCH_GEMMA3;
     /* Gemma3TextConfig: true; the multimodal model ties by its top-level key (default true), as transformers */
-    if (m->multimodal) {
+    if (m->multimodal) { /* null: untied (transformers draws an lm_head of its own) */
         H.kp = "";
-        m->tie_word_embeddings = get_bool(&H, top, "tie_word_embeddings", 1);
+        json_t *tw = json_object_get(top, "tie_word_embeddings");
+        m->tie_word_embeddings = tw && json_is_null(tw) ? 0 : get_bool(&H, top, "tie_word_embeddings", 1);
         H.kp = "text_config.";
     } else {
         m->tie_word_embeddings = get_bool(&H, root, "tie_word_embeddings", m->gemma);
@@ -450,20 +468,26 @@ int fe_model_load_with(const char *dir, const char *overrides, fe_model *out, ax
     }
     /* the file's dtype, the model's init std and its special tokens: the top level's (Gemma3Config's), else
      * the text config's, else Gemma3TextConfig's defaults */
-    json_t *dt = NULL;
+    json_t *dt = NULL; /* transformers keeps dtype where both are written */
     for (int k = 0; k < 4 && (!dt || json_is_null(dt)); k++)
-        dt = json_object_get(k < 2 ? top : root, k % 2 ? "dtype" : "torch_dtype");
+        dt = json_object_get(k < 2 ? top : root, k % 2 ? "torch_dtype" : "dtype");
     if (json_is_string(dt)) m->torch_dtype = ax_arena_strdup(arena, json_string_value(dt));
     static const char *const toks[] = {"bos_token_id", "eos_token_id", "pad_token_id"};
     int64_t *tv[] = {&m->bos_token_id, &m->eos_token_id, &m->pad_token_id}, gemma_tok[] = {2, 1, 0};
-    for (int k = 0; k < 3; k++) {
-        const json_t *o = json_object_get(top, toks[k]) ? top : root;
+    for (int k = 0; k < 3; k++) { /* the embedding's padding_idx is text_config.pad_token_id's */
+        const json_t *first = k == 2 ? root : top, *second = k == 2 ? top : root;
+        const json_t *o = json_object_get(first, toks[k]) ? first : second;
         H.kp = o == root && m->multimodal ? "text_config." : "";
         *tv[k] = get_token(&H, o, toks[k]);
         if (m->gemma && !json_object_get(o, toks[k])) *tv[k] = gemma_tok[k];
     }
     H.kp = "";
     m->initializer_range = get_num(&H, json_object_get(top, "initializer_range") ? top : root, "", "initializer_range", 0.02, 0);
+    if (m->multimodal && json_object_get(root, "initializer_range")) { /* transformers draws the text weights with it */
+        H.kp = "text_config.";
+        m->text_initializer_range = get_num(&H, root, "", "initializer_range", 0.02, 0);
+        H.kp = "";
+    }
     if (!(m->initializer_range > 0) || m->initializer_range > 1e30) {
         snprintf(w, sizeof w, "%s: initializer_range", file);
         ax_error(d, w, "expected a positive number, found %g", m->initializer_range);
@@ -501,6 +525,10 @@ int fe_check_config_model(const fe_config *c, const fe_model *m, int world_size,
                 ax_error(d, cf, "fix_untrained_tokens: token id %lld is past the model's vocab_size %lld",
                          (long long)c->fix_untrained_ids[i], (long long)m->vocab_size);
     }
+    if (m->multimodal && (!m->carried || c->reinit_weights))
+        ax_warn(d, mw, "%s: %s, so the saved models hold its language model only (transformers draws the vision tower "
+                "and projector at random when it loads them)", m->arch_name,
+                c->reinit_weights ? "reinit_weights draws the weights anew" : "no weights to carry the vision tower from");
     int64_t sp = c->sequence_parallel_degree;
     if (sp < 1) ax_error(d, cf, "sequence_parallel_degree: expected a positive integer, found %lld", (long long)sp);
     if (sp > 1) {

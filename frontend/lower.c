@@ -24,8 +24,12 @@ static int add_param(lw *L, const char *path, ir_type t, const char *init, int d
     snprintf(name, sizeof name, "%s%s", head ? "" : L->m->text_module ? L->m->text_module : "model.", path);
     if (head) snprintf(hf, sizeof hf, "%s", L->m->head_ckpt ? L->m->head_ckpt : path);
     else snprintf(hf, sizeof hf, "%s%s", L->m->text_ckpt ? L->m->text_ckpt : "model.", path);
-    ir_attr at[] = {ir_as("hf", hf), ir_as("init", init), ir_ai("decay", decay)};
-    return IR_GLOBAL_REF(ir_global_add(L->mod, name, t, IR_ROLE_PARAM, at, 3));
+    /* the multimodal model draws its text weights with text_config's initializer_range (the top level's:
+     * model.initializer_range, for an untied head and resized rows); the attr only where they differ */
+    const double tstd = L->m->text_initializer_range;
+    const int own_std = !head && tstd > 0 && tstd != L->m->initializer_range && !strcmp(init, "normal");
+    ir_attr at[] = {ir_as("hf", hf), ir_as("init", init), ir_ai("decay", decay), ir_af("std", tstd)};
+    return IR_GLOBAL_REF(ir_global_add(L->mod, name, t, IR_ROLE_PARAM, at, own_std ? 4 : 3));
 }
 
 static int32_t param2(lw *L, const char *path, int64_t rows, int64_t cols) {
@@ -229,6 +233,7 @@ static void module_facts(const fe_config *c, const fe_model *m, int world_size, 
     /* the multimodal Gemma 3: its text model's module prefix, and the vision tower and projector to carry into
      * every saved model (absent for a causal LM: other plans keep their bytes) */
     if (m->multimodal) set_s(mod, "model.text_prefix", m->text_module);
+    if (m->multimodal && m->carried && !c->reinit_weights) set_i(mod, "model.carry", 1);
     if (c->base_model_hub) set_s(mod, "model.hub_id", c->base_model_hub); /* adapter_config's base_model_name_or_path */
     /* the commit trained on (the snapshot's name), so that a merge or a reload takes this base even after the
      * branch moved; PEFT's revision field takes a commit as well as a branch */

@@ -325,6 +325,15 @@ int pass_lora(ir_module *m, const pass_lora_cfg *cfg, int32_t *loss, ax_diag *d)
     for (int t = 0; t < cfg->ntargets; t++) {
         if (tmatched[t]) continue;
         const char *x = cfg->targets[t];
+        int f = -1;
+        for (int k = 0; k < cfg->nforeign && f < 0; k++)
+            if (target_matches(cfg->foreign[k], x)) f = k;
+        if (f >= 0) {
+            ax_warn(d, "lora_target_modules", "\"%s\" matches only modules outside the language model (%s, ...), which "
+                    "axo does not train on text: left out (PEFT would adapt them, and text would never train them)", x,
+                    cfg->foreign[f]);
+            continue;
+        }
         if (!strcmp(x, "lm_head") || !strcmp(x, "embed_tokens"))
             ax_error(d, "lora_target_modules", "\"%s\": LoRA on the %s is not implemented (decoder linear layers only)",
                      x, x[0] == 'l' ? "output layer" : "embedding");

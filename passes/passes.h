@@ -54,6 +54,10 @@ typedef struct pass_lora_cfg {
      * TrainableTokensLayer (see lora.c); ntokens 0: none */
     const int64_t *tokens;
     int ntokens;
+    /* a multimodal model's modules that axo does not train (its vision tower's, ...): a target name that matches
+     * only some of them is left out with a warning, where PEFT would wrap them (and train nothing on text) */
+    const char *const *foreign;
+    int nforeign;
 } pass_lora_cfg;
 
 /* LoRA / QLoRA (see lora.c) on micro_step's forward; *loss is updated to

@@ -383,8 +383,12 @@ int rt_merge_lora(const char *adapter_dir, const char *base_dir, const char *out
                 free(txt);
                 txt = NULL;
                 if (!j) ax_error(d, cfgp, "config.json: %s", je.text);
-                if (j) {
-                    json_object_set_new(j, "vocab_size", json_integer(vocab));
+                if (j) { /* transformers sets get_text_config().vocab_size: a multimodal model's text_config */
+                    json_t *tc = json_object_get(j, "text_config");
+                    if (mm && !json_is_object(tc)) json_object_set_new(j, "text_config", tc = json_object());
+                    if (!mm) json_object_set_new(j, "vocab_size", json_integer(vocab));
+                    if (json_is_object(tc) && (mm || json_object_get(tc, "vocab_size")))
+                        json_object_set_new(tc, "vocab_size", json_integer(vocab));
                     txt = json_dumps(j, JSON_SORT_KEYS | JSON_INDENT(2));
                     len = txt ? strlen(txt) : 0;
                     json_decref(j);

@@ -1218,8 +1218,12 @@ int rt_train_carried(const ir_module *m, rt_st_model *bm, rt_st_out **out, ax_di
     memset(bm, 0, sizeof *bm);
     *out = NULL;
     const char *dir = mattr_s(m, "model.dir", NULL);
-    if (!ir_module_attr(m, "model.text_prefix") || !dir || !has_weights(dir) || mattr_i(m, "model.reinit_weights", 0))
-        return 0;
+    if (!mattr_i(m, "model.carry", 0)) return 0; /* a multimodal model whose weights axoc found, not drawn anew */
+    if (!dir || !has_weights(dir)) {
+        ax_error(d, dir ? dir : "model.dir", "the base model's weights are gone: the vision tower and projector the saved "
+                 "model must carry cannot be read (nothing is written)");
+        return -1;
+    }
     if (rt_st_model_open(dir, bm, d) != 0) return -1;
     const char **read = calloc((size_t)m->nglobals + 1, sizeof *read);
     int nread = 0, n = 0;

@@ -25,10 +25,11 @@ static inline const char *mattr_s(const ir_module *m, const char *k, const char 
 /* The plan's datasets under `prefix` (io.dataset, io.test_dataset), each one's sample count in counts[nds]. */
 int rt_train_load_datasets(const ir_module *m, const char *prefix, int nds, int64_t V, int64_t S, rt_dataset *ds,
                            int64_t *counts, int lead, int say, ax_diag *d);
-/* What a saved model carries unread from the base checkpoint: the multimodal Gemma 3's vision tower and projector
- * (plans with model.text_prefix), every base tensor that no parameter reads except an lm_head (tied: transformers
+/* What a saved model carries unread from the base checkpoint: a multimodal model's vision tower and projector
+ * (plans with model.carry: axoc found the weights and draws none anew), every base tensor that no parameter reads except an lm_head (tied: transformers
  * saves none), pointing into *bm's mapping, in *out (malloc'd). The count (0: *bm left closed), or -1 with d
- * filled; rt_st_model_close(bm) after use either way. */
+ * filled (the weights gone since: nothing is saved without the tower); rt_st_model_close(bm) after use either
+ * way. */
 int rt_train_carried(const ir_module *m, rt_st_model *bm, rt_st_out **out, ax_diag *d);
 /* The final model (or adapter) written into dir, atomically. */
 int rt_train_write_model(rt_session *s, const char *dir, ax_diag *d);

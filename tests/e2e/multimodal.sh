@@ -133,6 +133,15 @@ json.dump(c, open(sys.argv[2], "w"))
 PYEOF
 cfg "$T/badout" "" | sed "s#base_model: .*#base_model: $T/bad#" >bad.yml
 check '! "$AXOC" compile bad.yml -o bad.bin 2>bad.err && grep -q "config.json: text_config.final_logit_softcapping: .*not implemented" bad.err' "a text_config key is refused by its full name"
+cfg "$T/nt" "adapter: lora
+lora_r: 4" >nt.yml
+check '! "$AXOC" compile nt.yml -o nt.bin 2>nt.err && grep -q "PEFT has no default targets for Gemma3ForConditionalGeneration" nt.err' \
+  "LoRA without targets: refused (PEFT has no default for a multimodal model)"
+cfg "$T/tw" "adapter: lora
+lora_r: 4
+lora_target_modules: [q_proj, fc1]" >tw.yml
+check '"$AXOC" compile tw.yml -o tw.bin 2>tw.err && grep -q "\"fc1\" matches only modules outside the language model (model.vision_tower.encoder.layers.0.mlp.fc1" tw.err' \
+  "a target only the vision tower has (fc1) is left out with a warning"
 mkdir -p bad3 && python3 - "$SRC/tests/reference/fixtures/tiny-mistral3/config.json" bad3/config.json <<'PYEOF'
 import json, sys
 c = json.load(open(sys.argv[1])); c["text_config"]["model_type"] = "ministral3"

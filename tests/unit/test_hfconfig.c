@@ -588,9 +588,24 @@ static void test_gemma3_multimodal(void) {
     CHECK_STREQ(r.m.text_ckpt, "language_model.model.");
     CHECK_STREQ(r.m.head_ckpt, "lm_head.weight");
     mfree(&r);
-    /* the top level ties (text_config's tie_word_embeddings is not what transformers reads) */
+    /* the top level ties (text_config's tie_word_embeddings is not what transformers reads); null unties */
     mload(&r, model_dir("Gemma3ForConditionalGeneration", "\"text_config\": {\"tie_word_embeddings\": false}", ""));
     CHECK(r.rc == 0 && r.m.tie_word_embeddings);
+    mfree(&r);
+    mload(&r, model_dir("Gemma3ForConditionalGeneration", "\"tie_word_embeddings\": null", ""));
+    CHECK(r.rc == 0 && !r.m.tie_word_embeddings);
+    mfree(&r);
+    /* padding_idx from text_config's pad_token_id, bos/eos from the top level; the text weights' init std is
+     * text_config's, the top level's for an untied head and resized rows; dtype before torch_dtype */
+    mload(&r, model_dir("Gemma3ForConditionalGeneration",
+                        "\"pad_token_id\": 5, \"eos_token_id\": [7, 106], \"initializer_range\": 0.5, \"dtype\": \"bfloat16\", "
+                        "\"torch_dtype\": \"float32\", \"text_config\": {\"pad_token_id\": 3, \"eos_token_id\": 9, "
+                        "\"initializer_range\": 0.01}",
+                        ""));
+    CHECK_MSG(r.rc == 0, "%s", dump(&r.d));
+    CHECK(r.m.pad_token_id == 3 && r.m.eos_token_id == 7 && r.m.initializer_range == 0.5 &&
+          r.m.text_initializer_range == 0.01);
+    CHECK_STREQ(r.m.torch_dtype, "bfloat16");
     mfree(&r);
     expect_model_error("Gemma3ForConditionalGeneration", "\"text_config\": {\"final_logit_softcapping\": 30.0}", "",
                        "config.json: text_config.final_logit_softcapping", "expected null (logit soft-capping is not implemented)");
