@@ -291,14 +291,14 @@ int fe_model_load_with(const char *dir, const char *overrides, fe_model *out, ax
     /* the causal LMs, then the multimodal models whose language model axo trains on text (see fe_model) */
     static const char *const archs[] = {"LlamaForCausalLM",   "Qwen2ForCausalLM",  "Qwen3ForCausalLM",
                                         "MistralForCausalLM", "Gemma3ForCausalLM", "Gemma3ForConditionalGeneration",
-                                        "Mistral3ForConditionalGeneration"};
+                                        "Mistral3ForConditionalGeneration", "GraniteForCausalLM", "SmolLM3ForCausalLM"};
     static const char *const layers[] = {"LlamaDecoderLayer",   "Qwen2DecoderLayer",  "Qwen3DecoderLayer",
                                          "MistralDecoderLayer", "Gemma3DecoderLayer", "Gemma3DecoderLayer",
-                                         "MistralDecoderLayer"};
+                                         "MistralDecoderLayer", "GraniteDecoderLayer", "SmolLM3DecoderLayer"};
     /* each multimodal model's text model: its text_config's model_type, the family it is */
-    static const char *const text_type[] = {NULL, NULL, NULL, NULL, NULL, "gemma3_text", "mistral"};
-    static const fe_arch family[] = {FE_ARCH_LLAMA,   FE_ARCH_QWEN2,  FE_ARCH_QWEN3,  FE_ARCH_MISTRAL,
-                                     FE_ARCH_GEMMA3, FE_ARCH_GEMMA3, FE_ARCH_MISTRAL};
+    static const char *const text_type[] = {NULL, NULL, NULL, NULL, NULL, "gemma3_text", "mistral", NULL, NULL};
+    static const fe_arch family[] = {FE_ARCH_LLAMA,   FE_ARCH_QWEN2,  FE_ARCH_QWEN3,   FE_ARCH_MISTRAL, FE_ARCH_GEMMA3,
+                                     FE_ARCH_GEMMA3, FE_ARCH_MISTRAL, FE_ARCH_GRANITE, FE_ARCH_SMOLLM3};
     json_t *a = json_object_get(root, "architectures");
     json_t *a0 = json_is_array(a) ? json_array_get(a, 0) : NULL;
     int which = -1;
@@ -307,7 +307,7 @@ int fe_model_load_with(const char *dir, const char *overrides, fe_model *out, ax
     if (which < 0) {
         herr(&H, "architectures[0]", a0 ? a0 : a,
              "one of LlamaForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalLM, MistralForCausalLM, Gemma3ForCausalLM, "
-             "Gemma3ForConditionalGeneration, Mistral3ForConditionalGeneration");
+             "GraniteForCausalLM, SmolLM3ForCausalLM, Gemma3ForConditionalGeneration, Mistral3ForConditionalGeneration");
         json_decref(root);
         return -1;
     }
@@ -365,9 +365,10 @@ int fe_model_load_with(const char *dir, const char *overrides, fe_model *out, ax
         m->tie_word_embeddings = tw && json_is_null(tw) ? 0 : get_bool(&H, top, "tie_word_embeddings", 1);
         H.kp = "text_config.";
     } else {
-        m->tie_word_embeddings = get_bool(&H, root, "tie_word_embeddings", m->gemma);
+        m->tie_word_embeddings = get_bool(&H, root, "tie_word_embeddings", m->gemma || m->arch == FE_ARCH_SMOLLM3);
     }
-    m->rope_theta = m->gemma ? 1e6 : 10000.0;
+    const double theta0 = m->arch == FE_ARCH_SMOLLM3 ? 2e6 : 10000.0; /* SmolLM3Config's default_theta */
+    m->rope_theta = m->gemma ? 1e6 : theta0;
     m->rope_factor = 1.0;
 
     json_t *rp = json_object_get(root, "rope_parameters"); /* transformers >= 5 */
@@ -376,11 +377,11 @@ int fe_model_load_with(const char *dir, const char *overrides, fe_model *out, ax
         if (!json_is_object(rp)) {
             herr(&H, "rope_parameters", rp, "an object");
         } else {
-            m->rope_theta = get_num(&H, rp, "rope_parameters.", "rope_theta", 10000.0, 0);
+            m->rope_theta = get_num(&H, rp, "rope_parameters.", "rope_theta", theta0, 0);
             rope(&H, rp, "rope_parameters.", m);
         }
     } else {
-        m->rope_theta = get_num(&H, root, "", "rope_theta", 10000.0, 0);
+        m->rope_theta = get_num(&H, root, "", "rope_theta", theta0, 0);
         json_t *rs = json_object_get(root, "rope_scaling");
         if (rs && !json_is_null(rs)) {
             if (!json_is_object(rs))
@@ -396,16 +397,46 @@ int fe_model_load_with(const char *dir, const char *overrides, fe_model *out, ax
     case FE_ARCH_QWEN2: m->attention_bias = 1; break;
     case FE_ARCH_LLAMA:
     case FE_ARCH_QWEN3:
+    case FE_ARCH_GRANITE:
+    case FE_ARCH_SMOLLM3:
     case FE_ARCH_GEMMA3: m->attention_bias = get_bool(&H, root, "attention_bias", 0); break;
     case FE_ARCH_MISTRAL: m->attention_bias = 0; break;
     }
     m->qk_norm = m->arch == FE_ARCH_QWEN3 || m->gemma;
     if (m->gemma) gemma_facts(&H, root, m);
-    if (m->arch == FE_ARCH_LLAMA && get_bool(&H, root, "mlp_bias", 0)) {
+    if ((m->arch == FE_ARCH_LLAMA || m->arch == FE_ARCH_GRANITE || m->arch == FE_ARCH_SMOLLM3) &&
+        get_bool(&H, root, "mlp_bias", 0)) {
         snprintf(w, sizeof w, "%s: mlp_bias", file);
         ax_error(d, w, "true (biases on the MLP projections) is not implemented");
     }
     json_t *sw = json_object_get(root, "sliding_window");
+    if (m->arch == FE_ARCH_GRANITE) { /* GraniteConfig's multipliers, each 1 by default */
+        m->embedding_multiplier = get_num(&H, root, "", "embedding_multiplier", 1.0, 0);
+        m->attention_multiplier = get_num(&H, root, "", "attention_multiplier", 1.0, 0);
+        m->residual_multiplier = get_num(&H, root, "", "residual_multiplier", 1.0, 0);
+        m->logits_scaling = get_num(&H, root, "", "logits_scaling", 1.0, 0);
+    }
+    if (m->arch == FE_ARCH_SMOLLM3) { /* no_rope_layers, else every no_rope_layer_interval-th layer without RoPE (4) */
+        json_t *nr = json_object_get(root, "no_rope_layers");
+        const int64_t every = get_int(&H, root, "no_rope_layer_interval", 4, 0, 1, MAX_COUNT);
+        if (m->num_hidden_layers > 0) m->layer_rope = ax_arena_alloc(arena, sizeof(int) * (size_t)m->num_hidden_layers);
+        for (int64_t l = 0; m->layer_rope && l < m->num_hidden_layers; l++) {
+            if (nr && !json_is_null(nr)) {
+                json_t *v = json_array_get(nr, (size_t)l);
+                if (!json_is_array(nr) || (int64_t)json_array_size(nr) != m->num_hidden_layers || !json_is_integer(v) ||
+                    (json_integer_value(v) != 0 && json_integer_value(v) != 1)) {
+                    herr(&H, "no_rope_layers", nr, "a list of num_hidden_layers entries, each 1 (RoPE) or 0 (none)");
+                    break;
+                }
+                m->layer_rope[l] = (int)json_integer_value(v);
+            } else {
+                m->layer_rope[l] = (l + 1) % every != 0;
+            }
+        }
+        if (get_bool(&H, root, "use_sliding_window", 0))
+            herr(&H, "use_sliding_window", json_object_get(root, "use_sliding_window"),
+                 "false (SmolLM3's sliding-window layers are not implemented)");
+    }
     int sw_active = m->arch == FE_ARCH_MISTRAL || m->gemma ? 1
                     : (m->arch == FE_ARCH_QWEN2 || m->arch == FE_ARCH_QWEN3) ? get_bool(&H, root, "use_sliding_window", 0)
                                                                              : 0;
@@ -417,7 +448,10 @@ int fe_model_load_with(const char *dir, const char *overrides, fe_model *out, ax
      * given the window; layers typed sliding without one (Qwen2/3's use_sliding_window false, Gemma's
      * sliding_window null) are an error, as transformers builds their mask from a None window and fails. */
     if (m->num_hidden_layers > 0) m->layer_window = ax_arena_alloc(arena, sizeof(int64_t) * (size_t)m->num_hidden_layers);
-    json_t *lt = m->arch == FE_ARCH_MISTRAL || m->arch == FE_ARCH_LLAMA ? NULL : json_object_get(root, "layer_types");
+    json_t *lt = m->arch == FE_ARCH_MISTRAL || m->arch == FE_ARCH_LLAMA || m->arch == FE_ARCH_GRANITE ||
+                         m->arch == FE_ARCH_SMOLLM3 /* its window needs use_sliding_window, refused above */
+                     ? NULL
+                     : json_object_get(root, "layer_types");
     const int64_t pat = m->gemma ? get_int(&H, root, "sliding_window_pattern", 6, 0, 1, MAX_COUNT) : 0;
     const int64_t from = m->arch == FE_ARCH_QWEN2 || m->arch == FE_ARCH_QWEN3
                              ? get_int(&H, root, "max_window_layers", 28, 0, 0, MAX_COUNT)
@@ -440,7 +474,7 @@ int fe_model_load_with(const char *dir, const char *overrides, fe_model *out, ax
             s = m->sliding_window > 0;
         } else if (m->gemma) {
             s = (l + 1) % pat != 0;
-        } else if (m->arch != FE_ARCH_LLAMA && m->sliding_window > 0) {
+        } else if ((m->arch == FE_ARCH_QWEN2 || m->arch == FE_ARCH_QWEN3) && m->sliding_window > 0) {
             s = l >= from;
         }
         m->layer_window[l] = s ? m->sliding_window : 0;

@@ -168,6 +168,13 @@ static int32_t rmsnorm(lw *L, int32_t x, int32_t w) {
     return ir_b(&L->b, IR_OP_rmsnorm, IR_IN(x, w), IR_AT(ir_af("eps", L->m->rms_norm_eps)));
 }
 
+/* Granite: a residual branch times residual_multiplier before it is added (absent at 1: other plans keep their
+ * bytes) */
+static int32_t residual_branch(lw *L, int32_t h) {
+    const double r = L->m->residual_multiplier;
+    return r > 0 && r != 1 ? ir_b(&L->b, IR_OP_scale, IR_IN(h), IR_AT(ir_af("alpha", r))) : h;
+}
+
 static int32_t reshape(lw *L, int32_t x, int n, const int64_t *dims) {
     return ir_b(&L->b, IR_OP_reshape, IR_IN(x), IR_AT(ir_aints("shape", n, dims)));
 }
@@ -528,6 +535,8 @@ int fe_lower(const fe_config *c, const fe_model *m, int world_size, ir_module *m
         if (L.dt == IR_BF16) a = ax_round_bf16(a);
         x = ir_b(&L.b, IR_OP_scale, IR_IN(x), IR_AT(ir_af("alpha", (double)a)));
     }
+    if (m->embedding_multiplier > 0 && m->embedding_multiplier != 1) /* Granite: a Python float times the embeddings */
+        x = ir_b(&L.b, IR_OP_scale, IR_IN(x), IR_AT(ir_af("alpha", m->embedding_multiplier)));
     if (c->neftune_noise_alpha > 0) x = neftune(&L, x, c->neftune_noise_alpha, B, S, H);
 
     int64_t *ranges = ax_arena_alloc(mod->arena, sizeof(int64_t) * (size_t)(2 * m->num_hidden_layers));
@@ -566,16 +575,21 @@ int fe_lower(const fe_config *c, const fe_model *m, int world_size, ir_module *m
         }
         const int64_t win = m->layer_window ? m->layer_window[l] : 0;
         const int local = m->gemma && win > 0; /* Gemma's sliding layers take the local RoPE base */
-        q = rope(&L, q, pos, local);
-        k = rope(&L, k, pos, local);
+        if (!m->layer_rope || m->layer_rope[l]) { /* SmolLM3's NoPE layers take none */
+            q = rope(&L, q, pos, local);
+            k = rope(&L, k, pos, local);
+        }
         int32_t att[2];
         /* Gemma: scores scaled by query_pre_attn_scalar^-0.5 */
-        const double scale = m->query_pre_attn_scalar > 0 ? 1.0 / sqrt(m->query_pre_attn_scalar) : 1.0 / sqrt((double)hd);
+        const double scale = m->attention_multiplier > 0   ? m->attention_multiplier /* Granite */
+                             : m->query_pre_attn_scalar > 0 ? 1.0 / sqrt(m->query_pre_attn_scalar)
+                                                            : 1.0 / sqrt((double)hd);
         /* HF's sliding window (q - kv < win); the attr absent otherwise: other plans keep their bytes */
         const ir_attr aat[3] = {ir_af("scale", scale), ir_ai("causal", 1), ir_ai("window", win)};
         ir_bn(&L.b, IR_OP_attention, IR_IN(q, k, v, seg), win > 0 && win < S ? 3 : 2, aat, att);
         int32_t o = linear(&L, reshape(&L, att[0], 3, (int64_t[]){B, S, nh * hd}), wo, bo);
         if (m->gemma) o = rmsnorm(&L, o, w_post);
+        o = residual_branch(&L, o);
         x = ir_b(&L.b, IR_OP_add, IR_IN(x, o), IR_NOAT);
         int32_t h2 = rmsnorm(&L, x, m->gemma ? w_preff : w_post);
         /* Gemma: gelu_pytorch_tanh(gate) * up; the others: silu(gate) * up */
@@ -583,6 +597,7 @@ int fe_lower(const fe_config *c, const fe_model *m, int world_size, ir_module *m
                            IR_NOAT);
         int32_t mo = linear(&L, act, wd, 0);
         if (m->gemma) mo = rmsnorm(&L, mo, w_postff);
+        mo = residual_branch(&L, mo);
         x = ir_b(&L.b, IR_OP_add, IR_IN(x, mo), IR_NOAT);
         ranges[2 * l + 1] = p->nnodes;
     }
@@ -590,6 +605,9 @@ int fe_lower(const fe_config *c, const fe_model *m, int world_size, ir_module *m
     int32_t head = m->tie_word_embeddings ? embed : param2(&L, "lm_head.weight", V, H);
     if (!m->tie_word_embeddings) mark_resized(&L, head, c);
     int32_t hn = rmsnorm(&L, x, wn), loss;
+    /* Granite's logits / logits_scaling, as the final hidden state scaled before the head (the same product) */
+    if (m->logits_scaling > 0 && m->logits_scaling != 1)
+        hn = ir_b(&L.b, IR_OP_scale, IR_IN(hn), IR_AT(ir_af("alpha", 1.0 / m->logits_scaling)));
     if (c->rl == FE_RL_DPO) {
         loss = dpo_loss(&L, c, hn, head, tgt, B, S, H, V);
     } else if (c->liger_fused_linear_cross_entropy != 0) {

@@ -308,7 +308,7 @@ static void test_defaults_and_variants(void) {
 
 static void test_errors(void) {
     expect_model_error("GPT2LMHeadModel", BASE, "", "config.json: architectures[0]",
-                       "expected one of LlamaForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalLM, MistralForCausalLM, Gemma3ForCausalLM, Gemma3ForConditionalGeneration, Mistral3ForConditionalGeneration, found \"GPT2LMHeadModel\"");
+                       "expected one of LlamaForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalLM, MistralForCausalLM, Gemma3ForCausalLM, GraniteForCausalLM, SmolLM3ForCausalLM, Gemma3ForConditionalGeneration, Mistral3ForConditionalGeneration, found \"GPT2LMHeadModel\"");
     expect_model_error("Qwen2ForCausalLM", BASE, "\"sliding_window\": 8, \"use_sliding_window\": true, \"layer_types\": [\"full_attention\"]",
                        "config.json: layer_types", "expected a list of num_hidden_layers entries, found [\"full_attention\"]");
     expect_model_error("Qwen3ForCausalLM", BASE,
@@ -684,8 +684,46 @@ static void test_mistral3(void) {
     }
 }
 
+/* Granite's multipliers (GraniteConfig's default 1 each, untied) and SmolLM3's NoPE layers (every 4th by default,
+ * RoPE base 2e6, tied). */
+static void test_granite_smollm3(void) {
+    mrun r;
+    mload(&r, AXO_SOURCE_DIR "/tests/reference/fixtures/tiny-granite");
+    CHECK_MSG(r.rc == 0 && r.d.n == 0, "tiny-granite:\n%s", dump(&r.d));
+    CHECK(r.m.arch == FE_ARCH_GRANITE && r.m.embedding_multiplier == 12 && r.m.attention_multiplier == 0.1 &&
+          r.m.residual_multiplier == 0.22 && r.m.logits_scaling == 8 && r.m.tie_word_embeddings && r.m.head_dim == 16);
+    CHECK_STREQ(r.m.decoder_layer_cls, "GraniteDecoderLayer");
+    mfree(&r);
+    mload(&r, model_dir("GraniteForCausalLM", BASE, ""));
+    CHECK_MSG(r.rc == 0, "%s", dump(&r.d));
+    CHECK(r.m.embedding_multiplier == 1 && r.m.attention_multiplier == 1 && r.m.residual_multiplier == 1 &&
+          r.m.logits_scaling == 1 && !r.m.tie_word_embeddings && r.m.sliding_window == 0);
+    mfree(&r);
+    expect_model_error("GraniteForCausalLM", BASE, "\"logits_scaling\": 0", "config.json: logits_scaling", "expected a positive number");
+    expect_model_error("GraniteForCausalLM", BASE, "\"mlp_bias\": true", "config.json: mlp_bias", "is not implemented");
+    mload(&r, AXO_SOURCE_DIR "/tests/reference/fixtures/tiny-smollm3");
+    CHECK_MSG(r.rc == 0 && r.d.n == 0, "tiny-smollm3:\n%s", dump(&r.d));
+    CHECK(r.m.arch == FE_ARCH_SMOLLM3 && r.m.layer_rope && r.m.layer_rope[0] == 1 && r.m.layer_rope[1] == 0);
+    CHECK(r.m.rope_theta == 2e6 && r.m.tie_word_embeddings);
+    mfree(&r);
+    mload(&r, model_dir("SmolLM3ForCausalLM", "\"hidden_size\": 64, \"intermediate_size\": 176, \"num_hidden_layers\": 9, "
+                        "\"num_attention_heads\": 4, \"vocab_size\": 256, \"rope_theta\": 5000000.0", ""));
+    CHECK_MSG(r.rc == 0, "%s", dump(&r.d));
+    for (int l = 0; l < 9 && r.m.layer_rope; l++) CHECK_EQ(r.m.layer_rope[l], (l + 1) % 4 != 0);
+    CHECK(r.m.rope_theta == 5e6);
+    mfree(&r);
+    mload(&r, model_dir("SmolLM3ForCausalLM", BASE, "\"no_rope_layer_interval\": 2"));
+    CHECK(r.rc == 0 && r.m.layer_rope && r.m.layer_rope[0] == 1 && r.m.layer_rope[1] == 0);
+    mfree(&r);
+    expect_model_error("SmolLM3ForCausalLM", BASE, "\"no_rope_layers\": [1]", "config.json: no_rope_layers",
+                       "a list of num_hidden_layers entries");
+    expect_model_error("SmolLM3ForCausalLM", BASE, "\"use_sliding_window\": true, \"sliding_window\": 8",
+                       "config.json: use_sliding_window", "SmolLM3's sliding-window layers are not implemented");
+}
+
 int main(void) {
     tmp_init();
+    test_granite_smollm3();
     test_mistral3();
     test_gemma3();
     test_gemma3_multimodal();
