@@ -371,7 +371,17 @@ int fe_unfrozen_parse(const char *pattern, size_t *base_len, int64_t *start, int
 void fe_config_canonical(const fe_config *c, ax_buf *out);
 
 /* ---- model description (HF config.json) ----------------------------- */
-typedef enum { FE_ARCH_LLAMA, FE_ARCH_QWEN2, FE_ARCH_QWEN3, FE_ARCH_MISTRAL, FE_ARCH_GEMMA3, FE_ARCH_GRANITE, FE_ARCH_SMOLLM3 } fe_arch;
+typedef enum {
+    FE_ARCH_LLAMA,
+    FE_ARCH_QWEN2,
+    FE_ARCH_QWEN3,
+    FE_ARCH_MISTRAL,
+    FE_ARCH_GEMMA3,
+    FE_ARCH_GRANITE,
+    FE_ARCH_SMOLLM3,
+    FE_ARCH_OLMO2,
+    FE_ARCH_OLMO3
+} fe_arch;
 typedef enum { FE_ROPE_DEFAULT, FE_ROPE_LINEAR, FE_ROPE_LLAMA3, FE_ROPE_DYNAMIC, FE_ROPE_YARN } fe_rope_type;
 
 typedef struct fe_model {
@@ -405,6 +415,11 @@ typedef struct fe_model {
     double embedding_multiplier, attention_multiplier, residual_multiplier, logits_scaling;
     /* SmolLM3: no_rope_layers (1: the layer takes RoPE, 0: none, NoPE); NULL: every layer takes it */
     int *layer_rope;
+    /* OLMo 2 / 3: norms after the attention and the MLP only (none before), q/k RMSNorm over the whole projection
+     * (heads x head_dim) before the heads are split */
+    int post_norm_only;
+    /* the sliding layers take their own RoPE (default type, base rope_local_theta): Gemma 3, OLMo 3 */
+    int local_rope;
     const char *hidden_act;  /* "silu" (SwiGLU), or Gemma's "gelu_pytorch_tanh" (GeGLU) */
     const char *torch_dtype;
     int64_t bos_token_id, eos_token_id, pad_token_id; /* -1 if absent */

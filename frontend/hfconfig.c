@@ -139,8 +139,12 @@ static void rope(const hctx *H, const json_t *rs, const char *prefix, fe_model *
  * only), their rope_theta from it else rope_local_base_freq (1e4). transformers >= 5 writes rope_parameters, the
  * Hub's configs the top-level keys. */
 static void gemma_rope(const hctx *H, const json_t *root, fe_model *m) {
-    const double top_theta = get_num(H, root, "", "rope_theta", 1e6, 0);
-    const double top_local = get_num(H, root, "", "rope_local_base_freq", 10000.0, 0);
+    /* OLMo 3 (Olmo3Config.convert_rope_params_to_dict): the same, but full layers default to 5e5 and sliding ones
+     * take default_theta 5e5 unless rope_parameters.sliding_attention names one (the top-level rope_theta has
+     * been popped for the full layers by then) */
+    const int olmo = m->arch == FE_ARCH_OLMO3;
+    const double top_theta = get_num(H, root, "", "rope_theta", olmo ? 5e5 : 1e6, 0);
+    const double top_local = olmo ? 5e5 : get_num(H, root, "", "rope_local_base_freq", 10000.0, 0);
     json_t *rp = json_object_get(root, "rope_parameters"), *full = NULL, *slide = NULL;
     if (rp && !json_is_null(rp)) {
         full = json_is_object(rp) ? json_object_get(rp, "full_attention") : NULL;
@@ -158,14 +162,14 @@ static void gemma_rope(const hctx *H, const json_t *root, fe_model *m) {
         else json_object_update(f, rs);
     }
     if (!json_object_get(f, "rope_type") && !json_object_get(f, "type")) json_object_set_new(f, "rope_type", json_string("default"));
-    m->rope_theta = json_object_get(f, "rope_theta") ? get_num(H, f, "rope_parameters.full_attention.", "rope_theta", 1e6, 0)
+    m->rope_theta = json_object_get(f, "rope_theta") ? get_num(H, f, "rope_parameters.full_attention.", "rope_theta", top_theta, 0)
                                                      : top_theta;
     rope(H, f, rp && !json_is_null(rp) ? "rope_parameters.full_attention." : "rope_scaling.", m);
     json_decref(f);
     m->rope_local_theta = top_local;
     if (json_is_object(slide)) {
         if (json_object_get(slide, "rope_theta"))
-            m->rope_local_theta = get_num(H, slide, "rope_parameters.sliding_attention.", "rope_theta", 10000.0, 0);
+            m->rope_local_theta = get_num(H, slide, "rope_parameters.sliding_attention.", "rope_theta", top_local, 0);
         json_t *t = json_object_get(slide, "rope_type");
         if (t && !json_is_null(t) && (!json_is_string(t) || strcmp(json_string_value(t), "default")))
             herr(H, "rope_parameters.sliding_attention.rope_type", t, "\"default\" (the sliding layers' RoPE)");
@@ -291,14 +295,17 @@ int fe_model_load_with(const char *dir, const char *overrides, fe_model *out, ax
     /* the causal LMs, then the multimodal models whose language model axo trains on text (see fe_model) */
     static const char *const archs[] = {"LlamaForCausalLM",   "Qwen2ForCausalLM",  "Qwen3ForCausalLM",
                                         "MistralForCausalLM", "Gemma3ForCausalLM", "Gemma3ForConditionalGeneration",
-                                        "Mistral3ForConditionalGeneration", "GraniteForCausalLM", "SmolLM3ForCausalLM"};
+                                        "Mistral3ForConditionalGeneration", "GraniteForCausalLM", "SmolLM3ForCausalLM",
+                                        "Olmo2ForCausalLM", "Olmo3ForCausalLM"};
     static const char *const layers[] = {"LlamaDecoderLayer",   "Qwen2DecoderLayer",  "Qwen3DecoderLayer",
                                          "MistralDecoderLayer", "Gemma3DecoderLayer", "Gemma3DecoderLayer",
-                                         "MistralDecoderLayer", "GraniteDecoderLayer", "SmolLM3DecoderLayer"};
+                                         "MistralDecoderLayer", "GraniteDecoderLayer", "SmolLM3DecoderLayer",
+                                         "Olmo2DecoderLayer",   "Olmo3DecoderLayer"};
     /* each multimodal model's text model: its text_config's model_type, the family it is */
-    static const char *const text_type[] = {NULL, NULL, NULL, NULL, NULL, "gemma3_text", "mistral", NULL, NULL};
-    static const fe_arch family[] = {FE_ARCH_LLAMA,   FE_ARCH_QWEN2,  FE_ARCH_QWEN3,   FE_ARCH_MISTRAL, FE_ARCH_GEMMA3,
-                                     FE_ARCH_GEMMA3, FE_ARCH_MISTRAL, FE_ARCH_GRANITE, FE_ARCH_SMOLLM3};
+    static const char *const text_type[] = {NULL, NULL, NULL, NULL, NULL, "gemma3_text", "mistral", NULL, NULL, NULL, NULL};
+    static const fe_arch family[] = {FE_ARCH_LLAMA,   FE_ARCH_QWEN2,   FE_ARCH_QWEN3,   FE_ARCH_MISTRAL,
+                                     FE_ARCH_GEMMA3,  FE_ARCH_GEMMA3,  FE_ARCH_MISTRAL, FE_ARCH_GRANITE,
+                                     FE_ARCH_SMOLLM3, FE_ARCH_OLMO2,   FE_ARCH_OLMO3};
     json_t *a = json_object_get(root, "architectures");
     json_t *a0 = json_is_array(a) ? json_array_get(a, 0) : NULL;
     int which = -1;
@@ -307,7 +314,8 @@ int fe_model_load_with(const char *dir, const char *overrides, fe_model *out, ax
     if (which < 0) {
         herr(&H, "architectures[0]", a0 ? a0 : a,
              "one of LlamaForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalLM, MistralForCausalLM, Gemma3ForCausalLM, "
-             "GraniteForCausalLM, SmolLM3ForCausalLM, Gemma3ForConditionalGeneration, Mistral3ForConditionalGeneration");
+             "GraniteForCausalLM, SmolLM3ForCausalLM, Olmo2ForCausalLM, Olmo3ForCausalLM, Gemma3ForConditionalGeneration, "
+             "Mistral3ForConditionalGeneration");
         json_decref(root);
         return -1;
     }
@@ -372,7 +380,9 @@ int fe_model_load_with(const char *dir, const char *overrides, fe_model *out, ax
     m->rope_factor = 1.0;
 
     json_t *rp = json_object_get(root, "rope_parameters"); /* transformers >= 5 */
-    if (m->gemma) gemma_rope(&H, root, m);
+    m->local_rope = m->gemma || m->arch == FE_ARCH_OLMO3;
+    m->post_norm_only = m->arch == FE_ARCH_OLMO2 || m->arch == FE_ARCH_OLMO3;
+    if (m->local_rope) gemma_rope(&H, root, m);
     else if (rp && !json_is_null(rp)) {
         if (!json_is_object(rp)) {
             herr(&H, "rope_parameters", rp, "an object");
@@ -399,10 +409,12 @@ int fe_model_load_with(const char *dir, const char *overrides, fe_model *out, ax
     case FE_ARCH_QWEN3:
     case FE_ARCH_GRANITE:
     case FE_ARCH_SMOLLM3:
+    case FE_ARCH_OLMO2:
+    case FE_ARCH_OLMO3:
     case FE_ARCH_GEMMA3: m->attention_bias = get_bool(&H, root, "attention_bias", 0); break;
     case FE_ARCH_MISTRAL: m->attention_bias = 0; break;
     }
-    m->qk_norm = m->arch == FE_ARCH_QWEN3 || m->gemma;
+    m->qk_norm = m->arch == FE_ARCH_QWEN3 || m->gemma || m->post_norm_only;
     if (m->gemma) gemma_facts(&H, root, m);
     if ((m->arch == FE_ARCH_LLAMA || m->arch == FE_ARCH_GRANITE || m->arch == FE_ARCH_SMOLLM3) &&
         get_bool(&H, root, "mlp_bias", 0)) {
@@ -437,7 +449,7 @@ int fe_model_load_with(const char *dir, const char *overrides, fe_model *out, ax
             herr(&H, "use_sliding_window", json_object_get(root, "use_sliding_window"),
                  "false (SmolLM3's sliding-window layers are not implemented)");
     }
-    int sw_active = m->arch == FE_ARCH_MISTRAL || m->gemma ? 1
+    int sw_active = m->arch == FE_ARCH_MISTRAL || m->gemma || m->arch == FE_ARCH_OLMO3 ? 1
                     : (m->arch == FE_ARCH_QWEN2 || m->arch == FE_ARCH_QWEN3) ? get_bool(&H, root, "use_sliding_window", 0)
                                                                              : 0;
     if (sw_active && sw && !json_is_null(sw)) m->sliding_window = get_int(&H, root, "sliding_window", 0, 0, 1, MAX_I32);
@@ -449,7 +461,8 @@ int fe_model_load_with(const char *dir, const char *overrides, fe_model *out, ax
      * sliding_window null) are an error, as transformers builds their mask from a None window and fails. */
     if (m->num_hidden_layers > 0) m->layer_window = ax_arena_alloc(arena, sizeof(int64_t) * (size_t)m->num_hidden_layers);
     json_t *lt = m->arch == FE_ARCH_MISTRAL || m->arch == FE_ARCH_LLAMA || m->arch == FE_ARCH_GRANITE ||
-                         m->arch == FE_ARCH_SMOLLM3 /* its window needs use_sliding_window, refused above */
+                         m->arch == FE_ARCH_SMOLLM3 /* its window needs use_sliding_window, refused above */ ||
+                         m->arch == FE_ARCH_OLMO2
                      ? NULL
                      : json_object_get(root, "layer_types");
     const int64_t pat = m->gemma ? get_int(&H, root, "sliding_window_pattern", 6, 0, 1, MAX_COUNT) : 0;
@@ -474,6 +487,8 @@ int fe_model_load_with(const char *dir, const char *overrides, fe_model *out, ax
             s = m->sliding_window > 0;
         } else if (m->gemma) {
             s = (l + 1) % pat != 0;
+        } else if (m->arch == FE_ARCH_OLMO3) { /* Olmo3Config: every 4th layer attends fully */
+            s = (l + 1) % 4 != 0;
         } else if ((m->arch == FE_ARCH_QWEN2 || m->arch == FE_ARCH_QWEN3) && m->sliding_window > 0) {
             s = l >= from;
         }

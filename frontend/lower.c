@@ -543,7 +543,7 @@ int fe_lower(const fe_config *c, const fe_model *m, int world_size, ir_module *m
     for (int64_t l = 0; l < m->num_hidden_layers; l++) {
         ranges[2 * l] = p->nnodes;
 #define PNAME(suffix) (snprintf(name, sizeof name, "layers.%lld.%s", (long long)l, suffix), name)
-        int32_t w_in = norm_param(&L, PNAME("input_layernorm.weight"), H);
+        int32_t w_in = m->post_norm_only ? 0 : norm_param(&L, PNAME("input_layernorm.weight"), H);
         int32_t wq = param2(&L, PNAME("self_attn.q_proj.weight"), nh * hd, H);
         int32_t bq = m->attention_bias ? param1(&L, PNAME("self_attn.q_proj.bias"), nh * hd, "zeros") : 0;
         int32_t wk = param2(&L, PNAME("self_attn.k_proj.weight"), nkv * hd, H);
@@ -554,27 +554,33 @@ int fe_lower(const fe_config *c, const fe_model *m, int world_size, ir_module *m
         /* o_proj's bias: attention_bias in Llama, Qwen3 and Gemma 3 (Qwen2's q/k/v bias leaves o_proj without) */
         const int obias = m->attention_bias && m->arch != FE_ARCH_QWEN2;
         int32_t bo = obias ? param1(&L, PNAME("self_attn.o_proj.bias"), H, "zeros") : 0;
-        int32_t wqn = m->qk_norm ? norm_param(&L, PNAME("self_attn.q_norm.weight"), hd) : 0;
-        int32_t wkn = m->qk_norm ? norm_param(&L, PNAME("self_attn.k_norm.weight"), hd) : 0;
+        /* q/k norms: per head (Qwen3, Gemma 3), or over the whole projection (OLMo) */
+        int32_t wqn = m->qk_norm ? norm_param(&L, PNAME("self_attn.q_norm.weight"), m->post_norm_only ? nh * hd : hd) : 0;
+        int32_t wkn = m->qk_norm ? norm_param(&L, PNAME("self_attn.k_norm.weight"), m->post_norm_only ? nkv * hd : hd) : 0;
         int32_t w_post = norm_param(&L, PNAME("post_attention_layernorm.weight"), H);
         /* Gemma 3: a norm before the MLP and one after it (post_attention_layernorm normalizes the attention's
          * output before the residual add) */
         int32_t w_preff = m->gemma ? norm_param(&L, PNAME("pre_feedforward_layernorm.weight"), H) : 0;
-        int32_t w_postff = m->gemma ? norm_param(&L, PNAME("post_feedforward_layernorm.weight"), H) : 0;
+        int32_t w_postff = m->gemma || m->post_norm_only ? norm_param(&L, PNAME("post_feedforward_layernorm.weight"), H) : 0;
         int32_t wg = param2(&L, PNAME("mlp.gate_proj.weight"), I, H);
         int32_t wu = param2(&L, PNAME("mlp.up_proj.weight"), I, H);
         int32_t wd = param2(&L, PNAME("mlp.down_proj.weight"), H, I);
 #undef PNAME
-        int32_t h = rmsnorm(&L, x, w_in);
-        int32_t q = reshape(&L, linear(&L, h, wq, bq), 4, (int64_t[]){B, S, nh, hd});
-        int32_t k = reshape(&L, linear(&L, h, wk, bk), 4, (int64_t[]){B, S, nkv, hd});
+        int32_t h = m->post_norm_only ? x : rmsnorm(&L, x, w_in);
+        int32_t q = linear(&L, h, wq, bq), k = linear(&L, h, wk, bk);
+        if (m->post_norm_only) { /* OLMo: q_norm(q_proj(x)) over heads x head_dim, before the split */
+            q = rmsnorm(&L, q, wqn);
+            k = rmsnorm(&L, k, wkn);
+        }
+        q = reshape(&L, q, 4, (int64_t[]){B, S, nh, hd});
+        k = reshape(&L, k, 4, (int64_t[]){B, S, nkv, hd});
         int32_t v = reshape(&L, linear(&L, h, wv, bv), 4, (int64_t[]){B, S, nkv, hd});
-        if (m->qk_norm) {
+        if (m->qk_norm && !m->post_norm_only) {
             q = rmsnorm(&L, q, wqn);
             k = rmsnorm(&L, k, wkn);
         }
         const int64_t win = m->layer_window ? m->layer_window[l] : 0;
-        const int local = m->gemma && win > 0; /* Gemma's sliding layers take the local RoPE base */
+        const int local = m->local_rope && win > 0; /* Gemma's and OLMo 3's sliding layers take the local RoPE base */
         if (!m->layer_rope || m->layer_rope[l]) { /* SmolLM3's NoPE layers take none */
             q = rope(&L, q, pos, local);
             k = rope(&L, k, pos, local);
@@ -588,15 +594,15 @@ int fe_lower(const fe_config *c, const fe_model *m, int world_size, ir_module *m
         const ir_attr aat[3] = {ir_af("scale", scale), ir_ai("causal", 1), ir_ai("window", win)};
         ir_bn(&L.b, IR_OP_attention, IR_IN(q, k, v, seg), win > 0 && win < S ? 3 : 2, aat, att);
         int32_t o = linear(&L, reshape(&L, att[0], 3, (int64_t[]){B, S, nh * hd}), wo, bo);
-        if (m->gemma) o = rmsnorm(&L, o, w_post);
+        if (m->gemma || m->post_norm_only) o = rmsnorm(&L, o, w_post);
         o = residual_branch(&L, o);
         x = ir_b(&L.b, IR_OP_add, IR_IN(x, o), IR_NOAT);
-        int32_t h2 = rmsnorm(&L, x, m->gemma ? w_preff : w_post);
+        int32_t h2 = m->post_norm_only ? x : rmsnorm(&L, x, m->gemma ? w_preff : w_post);
         /* Gemma: gelu_pytorch_tanh(gate) * up; the others: silu(gate) * up */
         int32_t act = ir_b(&L.b, m->gemma ? IR_OP_geglu : IR_OP_swiglu, IR_IN(linear(&L, h2, wg, 0), linear(&L, h2, wu, 0)),
                            IR_NOAT);
         int32_t mo = linear(&L, act, wd, 0);
-        if (m->gemma) mo = rmsnorm(&L, mo, w_postff);
+        if (m->gemma || m->post_norm_only) mo = rmsnorm(&L, mo, w_postff);
         mo = residual_branch(&L, mo);
         x = ir_b(&L.b, IR_OP_add, IR_IN(x, mo), IR_NOAT);
         ranges[2 * l + 1] = p->nnodes;

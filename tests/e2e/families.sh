@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# Granite (GraniteForCausalLM) and SmolLM3 (SmolLM3ForCausalLM) end to end on
-# the CPU executor, from their transformers fixtures (the numbers themselves are
-# transformers' own: test_hf_fixtures, tiny-granite and tiny-smollm3): the
-# lowering shows Granite's four multipliers and SmolLM3's NoPE layer; each
-# trains, with LoRA too; sequence parallelism (sp 2) and ZeRO-3 x 2 give the
-# 1-rank run's losses; the saved model has the checkpoint's tensors.
+# Granite (GraniteForCausalLM), SmolLM3 (SmolLM3ForCausalLM) and OLMo 2 / 3
+# (Olmo2ForCausalLM, Olmo3ForCausalLM) end to end on the CPU executor, from
+# their transformers fixtures (the numbers themselves are transformers' own:
+# test_hf_fixtures, tiny-granite, tiny-smollm3, tiny-olmo2, tiny-olmo3): the
+# lowering shows Granite's four multipliers, SmolLM3's NoPE layer, OLMo's post
+# norms and whole-projection q/k norms, OLMo 3's window and local RoPE base;
+# each trains, with LoRA too; sequence parallelism (sp 2) and ZeRO-3 x 2 give
+# the 1-rank run's losses; the saved model has the checkpoint's tensors.
 # usage: families.sh AXOC AXORUN SOURCE_DIR
 set -uo pipefail
 AXOC=$1 AXORUN=$2 SRC=$3
@@ -28,7 +30,7 @@ PYEOF
 }
 names() { python3 -c 'import json,struct,sys; raw=open(sys.argv[1],"rb").read(); h=json.loads(raw[8:8+struct.unpack("<Q",raw[:8])[0]]); print("\n".join(sorted(k for k in h if k != "__metadata__")))' "$1"; }
 
-for N in granite smollm3; do
+for N in granite smollm3 olmo2 olmo3; do
   M="$SRC/tests/reference/fixtures/tiny-$N"
   cfg "$M" "$T/$N-one" "" >$N.yml
   check '"$AXOC" compile $N.yml -o $N.bin --dump-ir ir-$N 2>$N.err && "$AXORUN" $N.bin >$N.log 2>&1' "$N: compiles and trains"
@@ -51,6 +53,12 @@ check 'grep -q "scale(%4) {alpha=12.0}" $L && [ "$(grep -c "{alpha=0.22}" $L)" =
   "granite: embeddings x 12, each residual branch x 0.22, the head's input / 8, scores x attention_multiplier 0.1"
 L=ir-smollm3/00-lower.ir
 check '[ "$(grep -c "= rope(" $L)" = 2 ] && grep -q "theta=2000000.0" $L' "smollm3: RoPE (SmolLM3's default base 2e6) on layer 0's q and k only: layer 1 is NoPE"
+L=ir-olmo2/00-lower.ir
+check '! grep -q input_layernorm $L && [ "$(grep -c "= rmsnorm(" $L)" = 9 ] && grep -q "rmsnorm(%[0-9]*, @model.layers.0.self_attn.q_norm.weight) .* f32\[2,64,64\]" $L' \
+  "olmo2: no norm before attention or MLP, norms after both, q_norm over the whole projection (4 heads x 16)"
+L=ir-olmo3/00-lower.ir
+check '[ "$(grep -c "window=7" $L)" = 1 ] && grep "= rope(" $L | head -1 | grep -q "theta=500000.0.*rope_type=\"default\"" && grep "= rope(" $L | tail -1 | grep -q "theta=123456.0.*rope_type=\"linear\", factor=2.0"' \
+  "olmo3: layer 0 slides (window 7) with OLMo 3's default base 5e5, layer 1 takes rope_theta with its scaling"
 mkdir -p sw && python3 - "$SRC/tests/reference/fixtures/tiny-smollm3/config.json" sw/config.json <<'PYEOF'
 import json, sys
 c = json.load(open(sys.argv[1])); c["use_sliding_window"] = True; c["sliding_window"] = 8

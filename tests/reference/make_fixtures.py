@@ -37,7 +37,7 @@ def auto_class(model_type):
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 MODELS = ["tiny-llama", "tiny-qwen2", "tiny-qwen3", "tiny-mistral", "tiny-mistral-swa", "tiny-qwen2-swa", "tiny-gemma3",
-          "tiny-gemma3-mm", "tiny-mistral3", "tiny-granite", "tiny-smollm3"]
+          "tiny-gemma3-mm", "tiny-mistral3", "tiny-granite", "tiny-smollm3", "tiny-olmo2", "tiny-olmo3"]
 
 INIT_SEED = 1234
 BATCHES = {  # name -> (data seed, rows, tokens per row)
@@ -48,6 +48,8 @@ TOKEN_LO, TOKEN_HI = 4, 256          # token ids drawn uniformly from [4, 256)
 IGNORE_INDEX = -100
 BATCH_A_MASKED_PREFIX = 5            # labels[1, :5] = -100 in batch A
 FULL_GRADS = ["model.norm.weight", "model.layers.0.input_layernorm.weight"]
+# OLMo has no input norms: its first post-attention norm instead
+FULL_GRADS_POST_NORM = ["model.norm.weight", "model.layers.0.post_attention_layernorm.weight"]
 ADAMW = dict(lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.01)
 
 LOSS_SEMANTICS = (
@@ -199,7 +201,8 @@ def fixture(name, out_root, perturbed):
         assert model.lm_head.weight is text_model(model).embed_tokens.weight
         tied["lm_head.weight"] = embed_name
     params = {k: {"shape": list(named[k].shape), "numel": named[k].numel()} for k in st_keys}
-    full_grads = [n.replace("model.", "model.language_model.", 1) if mm else n for n in FULL_GRADS]
+    fg = FULL_GRADS if "model.layers.0.input_layernorm.weight" in named or mm else FULL_GRADS_POST_NORM
+    full_grads = [n.replace("model.", "model.language_model.", 1) if mm else n for n in fg]
 
     batches = {}
     data = {}

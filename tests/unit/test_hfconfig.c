@@ -308,7 +308,7 @@ static void test_defaults_and_variants(void) {
 
 static void test_errors(void) {
     expect_model_error("GPT2LMHeadModel", BASE, "", "config.json: architectures[0]",
-                       "expected one of LlamaForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalLM, MistralForCausalLM, Gemma3ForCausalLM, GraniteForCausalLM, SmolLM3ForCausalLM, Gemma3ForConditionalGeneration, Mistral3ForConditionalGeneration, found \"GPT2LMHeadModel\"");
+                       "expected one of LlamaForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalLM, MistralForCausalLM, Gemma3ForCausalLM, GraniteForCausalLM, SmolLM3ForCausalLM, Olmo2ForCausalLM, Olmo3ForCausalLM, Gemma3ForConditionalGeneration, Mistral3ForConditionalGeneration, found \"GPT2LMHeadModel\"");
     expect_model_error("Qwen2ForCausalLM", BASE, "\"sliding_window\": 8, \"use_sliding_window\": true, \"layer_types\": [\"full_attention\"]",
                        "config.json: layer_types", "expected a list of num_hidden_layers entries, found [\"full_attention\"]");
     expect_model_error("Qwen3ForCausalLM", BASE,
@@ -719,6 +719,19 @@ static void test_granite_smollm3(void) {
                        "a list of num_hidden_layers entries");
     expect_model_error("SmolLM3ForCausalLM", BASE, "\"use_sliding_window\": true, \"sliding_window\": 8",
                        "config.json: use_sliding_window", "SmolLM3's sliding-window layers are not implemented");
+    /* OLMo 2: post norms only, whole-projection q/k norms; OLMo 3: every 4th layer full, window 4096, the sliding
+     * layers' RoPE base 5e5 whatever rope_theta says (Olmo3Config pops it for the full layers first) */
+    mload(&r, AXO_SOURCE_DIR "/tests/reference/fixtures/tiny-olmo2");
+    CHECK_MSG(r.rc == 0 && r.d.n == 0, "tiny-olmo2:\n%s", dump(&r.d));
+    CHECK(r.m.arch == FE_ARCH_OLMO2 && r.m.post_norm_only && r.m.qk_norm && !r.m.local_rope && r.m.rope_theta == 5e5 &&
+          !r.m.tie_word_embeddings && r.m.sliding_window == 0);
+    mfree(&r);
+    mload(&r, model_dir("Olmo3ForCausalLM", "\"hidden_size\": 64, \"intermediate_size\": 176, \"num_hidden_layers\": 8, "
+                        "\"num_attention_heads\": 4, \"vocab_size\": 256, \"rope_theta\": 1000.0", ""));
+    CHECK_MSG(r.rc == 0, "%s", dump(&r.d));
+    CHECK(r.m.post_norm_only && r.m.local_rope && r.m.rope_theta == 1000 && r.m.rope_local_theta == 5e5);
+    for (int l = 0; l < 8; l++) CHECK_EQ(r.m.layer_window[l], (l + 1) % 4 ? 4096 : 0);
+    mfree(&r);
 }
 
 int main(void) {
