@@ -307,6 +307,9 @@ check_e2e() {
         "qwen2-ddp2-bfloat16|2|true|tiny-qwen2|bfloat16: true"
         "llama-bnb8bit-bfloat16|1|true|tiny-llama|optimizer: adamw_bnb_8bit\nbfloat16: true"
         "gemma3-bf16|1|true|tiny-gemma3|"
+        "granite-bf16|1|true|tiny-granite|"
+        "olmo3-bf16|1|true|tiny-olmo3|"
+        "smollm3-bf16|1|true|tiny-smollm3|"
     )
     for c in "${cases[@]}"; do
         IFS='|' read -r name world dtype model extra <<<"$c"
