@@ -388,6 +388,11 @@ static pass_lora_cfg lora_cfg(const fe_config *c, const fe_model *mdl, const cha
                        .foreign = mdl->foreign,
                        .nforeign = mdl->nforeign};
     if (rx) l.targets = rx, l.ntargets = nrx;
+    if (l.adapter != PASS_ADAPTER_NONE && c->ntrainable_tokens && mdl->untied_by_weights)
+        ax_error(d, c->path ? c->path : "config", "peft_trainable_token_indices: %s/config.json ties lm_head to the "
+                 "embedding (tie_word_embeddings, or its default), but the weights hold an lm_head of its own; PEFT, "
+                 "reading the config, then trains the token rows of both as one, which axo does not implement: write "
+                 "tie_word_embeddings: false in config.json (PEFT then adapts the embedding only)", mdl->dir);
     if (l.adapter == PASS_ADAPTER_NONE && c->ntrainable_tokens)
         ax_warn(d, c->path, "peft_trainable_token_indices: ignored without adapter: lora|qlora (as Axolotl, which passes "
                             "it to PEFT's LoraConfig only)");
@@ -494,6 +499,7 @@ int cg_compile(const cg_options *o, cg_result *r, ax_diag *d) {
             lrg_lr[j] = cfg.lr_groups[i].lr;
         }
     const int opt_groups = cfg.lr_groups_set || !isnan(cfg.embedding_lr) || !isnan(cfg.embedding_lr_scale);
+    const int errors_before_cfg = d->nerrors; /* lora_cfg's refusals */
     pass_ctx pc = {.m = m,
                    .loss = loss,
                    .checkpoint = cfg.gradient_checkpointing,
@@ -545,7 +551,7 @@ int cg_compile(const cg_options *o, cg_result *r, ax_diag *d) {
      * current one computes (FSDP2's default prefetch of one unit) */
     pc.sched.prefetch = pc.shard.stage >= 3 ? 1 : 0;
     set_buckets(&cfg, &model, &pc.bucket);
-    if (pass_checkpoint(&pc, "lower", d) != 0 || pass_pipeline(&pc, d) != 0) {
+    if (d->nerrors > errors_before_cfg || pass_checkpoint(&pc, "lower", d) != 0 || pass_pipeline(&pc, d) != 0) {
         ax_buf_free(&canon);
         goto out;
     }

@@ -447,6 +447,9 @@ typedef struct fe_model {
     double text_initializer_range; /* text_config's: the text weights' init std (initializer_range: the top level's,
                                     * for resized rows and an untied lm_head); 0: the same */
     int carried;             /* weights were found: every saved model must carry the tower */
+    int untied_by_weights;   /* the config ties (tie_word_embeddings, or its default), but the weights hold an
+                              * lm_head of other values: untied, as transformers loads it (and PEFT, reading the
+                              * config, still ties its trainable tokens: refused) */
 } fe_model;
 
 /* When a dataset has a `type`, or the config adds tokens (tokens,

@@ -190,6 +190,35 @@ static void gemma_facts(const hctx *H, const json_t *root, fe_model *m) {
              "false (bidirectional Gemma attention is not implemented)");
 }
 
+/* Tied by the config (tie_word_embeddings, or its default), yet the checkpoint holds an lm_head of other values:
+ * transformers then does not tie them (and says so); nor does axo. */
+static void untie_if_differs(fe_model *m, const rt_st_tensor *head, const rt_st_file *hf_, const rt_st_tensor *emb,
+                             const rt_st_file *ef, const char *file, ax_diag *d) {
+    if (!m->tie_word_embeddings || !head || !emb) return;
+    if (head->dtype == emb->dtype && head->end - head->begin == emb->end - emb->begin &&
+        !memcmp(rt_st_data(hf_, head), rt_st_data(ef, emb), (size_t)(emb->end - emb->begin)))
+        return;
+    m->tie_word_embeddings = 0;
+    m->untied_by_weights = 1;
+    ax_warn(d, file, "tie_word_embeddings is true (the default when absent), but the weights' %s differs from the "
+            "embedding: untied, as transformers loads it (write tie_word_embeddings: false to say so)",
+            m->head_ckpt ? m->head_ckpt : "lm_head.weight");
+}
+
+/* A causal LM that ties: whether its weights hold an lm_head of their own (see untie_if_differs). */
+static void causal_tie(const char *dir, const char *file, fe_model *m, ax_arena *arena, ax_diag *d) {
+    if (!m->tie_word_embeddings || (!is_file(ax_arena_printf(arena, "%s/model.safetensors", dir)) &&
+                                    !is_file(ax_arena_printf(arena, "%s/model.safetensors.index.json", dir))))
+        return;
+    rt_st_model sm;
+    if (rt_st_model_open(dir, &sm, d) != 0) return;
+    const rt_st_file *hf_ = NULL, *ef = NULL;
+    const rt_st_tensor *head = rt_st_model_find(&sm, "lm_head.weight", &hf_);
+    const rt_st_tensor *emb = rt_st_model_find(&sm, "model.embed_tokens.weight", &ef);
+    untie_if_differs(m, head, hf_, emb, ef, file, d);
+    rt_st_model_close(&sm);
+}
+
 /* Where the multimodal Gemma 3's text weights are in its checkpoint (see fe_model): the Hub's layout
  * (language_model.model.*), or transformers 5's module names (model.language_model.*); a dir without weights
  * (drawn at random) is saved as transformers saves a new model, in the Hub's layout. */
@@ -216,15 +245,7 @@ static void mm_layout(const char *dir, const char *file, fe_model *m, ax_arena *
     if (head) m->head_ckpt = "language_model.lm_head.weight";
     else head = rt_st_model_find(&sm, "lm_head.weight", &hf_);
     const rt_st_tensor *emb = found < 0 ? NULL : rt_st_model_find(&sm, ax_arena_printf(arena, "%sembed_tokens.weight", m->text_ckpt), &ef);
-    /* tied by the config (the top level's key, true by default), yet the checkpoint holds an lm_head of other values:
-     * transformers then does not tie them (and says so); nor does axo */
-    if (m->tie_word_embeddings && head && emb &&
-        (head->dtype != emb->dtype || head->end - head->begin != emb->end - emb->begin ||
-         memcmp(rt_st_data(hf_, head), rt_st_data(ef, emb), (size_t)(emb->end - emb->begin)))) {
-        m->tie_word_embeddings = 0;
-        ax_warn(d, file, "tie_word_embeddings is true (the default when absent), but the weights' %s differs from the "
-                "embedding: untied, as transformers loads it (write tie_word_embeddings: false to say so)", m->head_ckpt);
-    }
+    untie_if_differs(m, head, hf_, emb, ef, file, d);
     /* the other modules (the tower's, the projector's), as transformers names them: model.vision_tower.*, ... */
     m->foreign = ax_arena_alloc(arena, sizeof *m->foreign * (size_t)(sm.nentries + 1));
     for (int e = 0; e < sm.nentries; e++) {
@@ -370,6 +391,8 @@ int fe_model_load_with(const char *dir, const char *overrides, fe_model *out, ax
     if (m->multimodal) { /* null: untied (transformers draws an lm_head of its own) */
         H.kp = "";
         json_t *tw = json_object_get(top, "tie_word_embeddings");
+        if (tw && json_is_null(tw) && m->arch != FE_ARCH_GEMMA3) /* Mistral3Config's strict bool refuses it */
+            herr(&H, "tie_word_embeddings", tw, "true or false");
         m->tie_word_embeddings = tw && json_is_null(tw) ? 0 : get_bool(&H, top, "tie_word_embeddings", 1);
         H.kp = "text_config.";
     } else {
@@ -544,6 +567,7 @@ int fe_model_load_with(const char *dir, const char *overrides, fe_model *out, ax
     json_decref(root);
     json_decref(top);
     if (m->multimodal && d->nerrors == errors0) mm_layout(dir, file, m, arena, d);
+    else if (d->nerrors == errors0) causal_tie(dir, file, m, arena, d);
     return d->nerrors > errors0 ? -1 : 0;
 }
 

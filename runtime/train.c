@@ -2040,6 +2040,15 @@ int rt_train(rt_session *s, const rt_train_opts *o, ax_diag *d) {
             return -1;
         }
     }
+    /* packed training rows and unpacked eval rows without dataloader_drop_last (Axolotl asks for it then; a config
+     * can say false): accelerate's even_batches is off, so ranks with fewer eval batches than others leave HF's
+     * gather of the eval losses waiting, and Axolotl's run fails there; axo evaluates every row */
+    if (has_eval && lead && !eval_top_up && !eopt.sample_packing && !drop_last && nranks > 1 &&
+        ((erows.nrows + eval_bs - 1) / eval_bs) % nranks)
+        ax_warn(d, val > 0 ? "val_set_size" : "test_datasets", "%lld eval rows in batches of %lld do not give every one "
+                "of %lld ranks the same number of batches, with sample_packing and dataloader_drop_last: false: "
+                "Axolotl's evaluation fails there (HF's gather waits on the ranks with fewer); axo evaluates them all",
+                (long long)erows.nrows, (long long)eval_bs, (long long)nranks);
     rt_rows rows;
     if (rt_data_build_epoch(&ds, &dopt, 0, &rows, d) != 0) {
         rt_rows_free(&erows);

@@ -142,6 +142,23 @@ lora_r: 4
 lora_target_modules: [q_proj, fc1]" >tw.yml
 check '"$AXOC" compile tw.yml -o tw.bin 2>tw.err && grep -q "\"fc1\" matches only modules outside the language model (model.vision_tower.encoder.layers.0.mlp.fc1" tw.err' \
   "a target only the vision tower has (fc1) is left out with a warning"
+# the Hub's Mistral-Small configs have no top-level tie_word_embeddings (true by default) but an lm_head of their
+# own: untied, as transformers loads them; trainable tokens are then refused (PEFT would tie their head rows)
+mkdir -p notie && ln -sf "$SRC/tests/reference/fixtures/tiny-mistral3/model.safetensors" notie/ && python3 - "$SRC/tests/reference/fixtures/tiny-mistral3/config.json" notie/config.json <<'PYEOF'
+import json, sys
+c = json.load(open(sys.argv[1])); del c["tie_word_embeddings"]
+json.dump(c, open(sys.argv[2], "w"))
+PYEOF
+M="$T/notie"
+cfg "$T/notie-out" "" >notie.yml
+cfg "$T/notie-tok" "adapter: lora
+lora_r: 4
+lora_target_linear: true
+peft_trainable_token_indices: [5, 6]" >notie-tok.yml
+check '"$AXOC" compile notie.yml -o notie.bin --dump-ir irn 2>notie.err && grep -q "differs from the embedding: untied, as transformers loads it" notie.err && grep -q "@lm_head.weight" irn/00-lower.ir' \
+  "no top-level tie and an lm_head of its own: untied, with a warning"
+check '! "$AXOC" compile notie-tok.yml -o notie-tok.bin 2>notie-tok.err && grep -q "peft_trainable_token_indices: .*ties lm_head to the embedding" notie-tok.err' \
+  "then trainable tokens are refused (PEFT would train the head's rows with the embedding's)"
 mkdir -p bad3 && python3 - "$SRC/tests/reference/fixtures/tiny-mistral3/config.json" bad3/config.json <<'PYEOF'
 import json, sys
 c = json.load(open(sys.argv[1])); c["text_config"]["model_type"] = "ministral3"

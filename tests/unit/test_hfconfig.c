@@ -680,8 +680,34 @@ static void test_mistral3(void) {
         CHECK_MSG(r.rc == 0, "%s", dump(&r.d));
         CHECK_EQ(r.m.tie_word_embeddings, !k);
         if (k) EXPECT_DIAG(&r.d, AX_SEV_WARNING, "config.json", "differs from the embedding: untied, as transformers loads it");
+        CHECK_EQ(r.m.untied_by_weights, k);
         mfree(&r);
     }
+    /* the same rule for a causal LM; a null tie is Mistral3Config's error */
+    for (int k = 0; k < 2; k++) {
+        const char *dir = model_dir("Qwen2ForCausalLM", "\"hidden_size\": 8, \"intermediate_size\": 8, \"num_hidden_layers\": 1, "
+                                    "\"num_attention_heads\": 2, \"vocab_size\": 4, \"tie_word_embeddings\": true", "");
+        char p[700];
+        snprintf(p, sizeof p, "%s/model.safetensors", dir);
+        const int64_t shp[2] = {4, 8};
+        float e[32], h[32];
+        for (int i = 0; i < 32; i++) e[i] = (float)i, h[i] = k ? (float)(i + 1) : (float)i;
+        rt_st_out o[2] = {{.name = "model.embed_tokens.weight", .dtype = RT_ST_F32, .rank = 2, .shape = shp, .data = e},
+                          {.name = "lm_head.weight", .dtype = RT_ST_F32, .rank = 2, .shape = shp, .data = h}};
+        ax_diag d;
+        ax_diag_init(&d);
+        CHECK(rt_st_write(p, o, 2, &d) == 0);
+        ax_diag_free(&d);
+        mload(&r, dir);
+        CHECK_MSG(r.rc == 0, "%s", dump(&r.d));
+        CHECK_EQ(r.m.tie_word_embeddings, !k);
+        CHECK_EQ(r.m.untied_by_weights, k);
+        mfree(&r);
+    }
+    expect_model_error("Mistral3ForConditionalGeneration",
+                       "\"tie_word_embeddings\": null, \"text_config\": {\"model_type\": \"mistral\", \"hidden_size\": 8, "
+                       "\"intermediate_size\": 8, \"num_hidden_layers\": 1, \"num_attention_heads\": 2, \"vocab_size\": 4}",
+                       "", "config.json: tie_word_embeddings", "expected true or false, found null");
 }
 
 /* Granite's multipliers (GraniteConfig's default 1 each, untied) and SmolLM3's NoPE layers (every 4th by default,
