@@ -640,6 +640,21 @@ static void test_gemma3_multimodal(void) {
     }
 }
 
+/* dir/model.safetensors: a [4, 8] embedding and lm_head, equal or not */
+static void write_embed_head(const char *dir, const char *embed, const char *head, int differ) {
+    char p[700];
+    snprintf(p, sizeof p, "%s/model.safetensors", dir);
+    const int64_t shp[2] = {4, 8};
+    float e[32], h[32];
+    for (int i = 0; i < 32; i++) e[i] = (float)i, h[i] = differ ? (float)-i - 1 : (float)i;
+    rt_st_out o[2] = {{.name = embed, .dtype = RT_ST_F32, .rank = 2, .shape = shp, .data = e},
+                      {.name = head, .dtype = RT_ST_F32, .rank = 2, .shape = shp, .data = h}};
+    ax_diag d;
+    ax_diag_init(&d);
+    CHECK(rt_st_write(p, o, 2, &d) == 0);
+    ax_diag_free(&d);
+}
+
 /* Mistral3ForConditionalGeneration: its text_config is MistralForCausalLM's; the untied head is the Hub's
  * language_model.lm_head.weight. A config that ties (the top-level default) while the weights hold an lm_head of
  * other values is untied, as transformers loads it. */
@@ -659,51 +674,25 @@ static void test_mistral3(void) {
                        "expected \"mistral\" (the only language model axo implements for Mistral3ForConditionalGeneration)");
     expect_model_error("Mistral3ForConditionalGeneration", "\"text_config\": {\"model_type\": \"mistral\"}", "",
                        "config.json: text_config.hidden_size", "expected a positive integer, found nothing");
-    /* the untie rule: an lm_head equal to the embedding stays tied, another one unties (a warning) */
-    for (int k = 0; k < 2; k++) {
-        const char *dir = model_dir("Mistral3ForConditionalGeneration",
-                                    "\"text_config\": {\"model_type\": \"mistral\", \"hidden_size\": 8, \"intermediate_size\": 8, "
-                                    "\"num_hidden_layers\": 1, \"num_attention_heads\": 2, \"vocab_size\": 4}",
-                                    "");
-        char p[700];
-        snprintf(p, sizeof p, "%s/model.safetensors", dir);
-        const int64_t shp[2] = {4, 8};
-        float e[32], h[32];
-        for (int i = 0; i < 32; i++) e[i] = (float)i, h[i] = k ? (float)-i : (float)i;
-        rt_st_out o[2] = {{.name = "language_model.model.embed_tokens.weight", .dtype = RT_ST_F32, .rank = 2, .shape = shp, .data = e},
-                          {.name = "language_model.lm_head.weight", .dtype = RT_ST_F32, .rank = 2, .shape = shp, .data = h}};
-        ax_diag d;
-        ax_diag_init(&d);
-        CHECK(rt_st_write(p, o, 2, &d) == 0);
-        ax_diag_free(&d);
+    /* the untie rule: an lm_head equal to the embedding stays tied, another one unties (a warning); for a causal
+     * LM too */
+    static const char *const M3 = "\"text_config\": {\"model_type\": \"mistral\", \"hidden_size\": 8, \"intermediate_size\": 8, "
+                                  "\"num_hidden_layers\": 1, \"num_attention_heads\": 2, \"vocab_size\": 4}";
+    static const char *const Q2 = "\"hidden_size\": 8, \"intermediate_size\": 8, \"num_hidden_layers\": 1, "
+                                  "\"num_attention_heads\": 2, \"vocab_size\": 4, \"tie_word_embeddings\": true";
+    for (int k = 0; k < 4; k++) {
+        const int differ = k & 1, mm = k < 2;
+        const char *dir = model_dir(mm ? "Mistral3ForConditionalGeneration" : "Qwen2ForCausalLM", mm ? M3 : Q2, "");
+        write_embed_head(dir, mm ? "language_model.model.embed_tokens.weight" : "model.embed_tokens.weight",
+                         mm ? "language_model.lm_head.weight" : "lm_head.weight", differ);
         mload(&r, dir);
         CHECK_MSG(r.rc == 0, "%s", dump(&r.d));
-        CHECK_EQ(r.m.tie_word_embeddings, !k);
-        if (k) EXPECT_DIAG(&r.d, AX_SEV_WARNING, "config.json", "differs from the embedding: untied, as transformers loads it");
-        CHECK_EQ(r.m.untied_by_weights, k);
+        CHECK_EQ(r.m.tie_word_embeddings, !differ);
+        if (differ) EXPECT_DIAG(&r.d, AX_SEV_WARNING, "config.json", "differs from the embedding: untied, as transformers loads it");
+        CHECK_EQ(r.m.untied_by_weights, differ);
         mfree(&r);
     }
-    /* the same rule for a causal LM; a null tie is Mistral3Config's error */
-    for (int k = 0; k < 2; k++) {
-        const char *dir = model_dir("Qwen2ForCausalLM", "\"hidden_size\": 8, \"intermediate_size\": 8, \"num_hidden_layers\": 1, "
-                                    "\"num_attention_heads\": 2, \"vocab_size\": 4, \"tie_word_embeddings\": true", "");
-        char p[700];
-        snprintf(p, sizeof p, "%s/model.safetensors", dir);
-        const int64_t shp[2] = {4, 8};
-        float e[32], h[32];
-        for (int i = 0; i < 32; i++) e[i] = (float)i, h[i] = k ? (float)(i + 1) : (float)i;
-        rt_st_out o[2] = {{.name = "model.embed_tokens.weight", .dtype = RT_ST_F32, .rank = 2, .shape = shp, .data = e},
-                          {.name = "lm_head.weight", .dtype = RT_ST_F32, .rank = 2, .shape = shp, .data = h}};
-        ax_diag d;
-        ax_diag_init(&d);
-        CHECK(rt_st_write(p, o, 2, &d) == 0);
-        ax_diag_free(&d);
-        mload(&r, dir);
-        CHECK_MSG(r.rc == 0, "%s", dump(&r.d));
-        CHECK_EQ(r.m.tie_word_embeddings, !k);
-        CHECK_EQ(r.m.untied_by_weights, k);
-        mfree(&r);
-    }
+    /* a null tie is Mistral3Config's error */
     expect_model_error("Mistral3ForConditionalGeneration",
                        "\"tie_word_embeddings\": null, \"text_config\": {\"model_type\": \"mistral\", \"hidden_size\": 8, "
                        "\"intermediate_size\": 8, \"num_hidden_layers\": 1, \"num_attention_heads\": 2, \"vocab_size\": 4}",
