@@ -183,6 +183,12 @@ static int is_embedding(const ir_module *m, const ir_global *G) {
     return G->role == IR_ROLE_PARAM && !strncmp(G->name, tp, k) && !strcmp(G->name + k, "embed_tokens.weight");
 }
 
+/* A saved adapter tensor of a multimodal model's vision tower or projector (PEFT's name) */
+static int tower_adapter(const char *name) {
+    return !strncmp(name, "base_model.model.model.vision_tower.", 36) ||
+           !strncmp(name, "base_model.model.model.multi_modal_projector.", 45);
+}
+
 static int has_weights(const char *dir) {
     char p[4096];
     if (ax_path_join(p, sizeof p, dir, "model.safetensors") == 0 && ax_file_exists(p)) return 1;
@@ -541,16 +547,11 @@ int rt_session_init_weights(rt_session *s, const char *model_dir, ax_diag *d) {
     }
     if (load) rt_st_model_close(&sm);
     for (int i = 0; have_saved && !rc && i < saved.ntensors; i++)
-        if (!used[i]) {
-            const char *t = saved.tensors[i].name;
-            if (ir_module_attr(m, "model.text_prefix") && (strstr(t, ".vision_tower.") || strstr(t, ".multi_modal_projector.")))
-                ax_error(d, saved.path, "\"%s\" of lora_model_dir %s adapts the vision tower, which axo does not train "
-                                        "(the language model only) and would not save: merge the adapter into the base "
-                                        "first (axoc merge-lora), or start a new adapter", t, lora_dir);
-            else
-                ax_error(d, saved.path, "\"%s\" of lora_model_dir %s adapts a module this config does not target "
-                                        "(lora_target_modules / lora_target_linear must cover the saved adapter)",
-                         t, lora_dir);
+        if (!used[i] && !(ir_module_attr(m, "model.text_prefix") && tower_adapter(saved.tensors[i].name))) {
+            /* (a multimodal model's tower adapters are carried into the saved adapters: tower_adapters) */
+            ax_error(d, saved.path, "\"%s\" of lora_model_dir %s adapts a module this config does not target "
+                                    "(lora_target_modules / lora_target_linear must cover the saved adapter)",
+                     saved.tensors[i].name, lora_dir);
             rc = -1;
         }
     free(used);
@@ -1059,7 +1060,35 @@ static int in_layers_given(const ir_module *m, const ir_attr *lt, const char *mo
 
 /* PEFT's adapter_config.json for what the plan trained (module attrs lora.*),
  * so PeftModel.from_pretrained(base, dir) loads the adapter. */
-static char *adapter_config_json(const rt_session *s) {
+/* lora_model_dir's adapters of a multimodal model's vision tower and projector (an Axolotl / PEFT adapter whose
+ * targets matched the tower's linears too): axo does not train them (text never reaches the tower) and carries
+ * them unchanged into every adapter it saves. The count (0: *f left closed), or -1 with d filled. */
+static int tower_adapters(const ir_module *m, rt_st_file *f, rt_st_out **out, ax_diag *d) {
+    memset(f, 0, sizeof *f);
+    *out = NULL;
+    const char *dir = mattr_s(m, "lora.model_dir", NULL);
+    char path[4096];
+    if (!dir || !ir_module_attr(m, "model.text_prefix")) return 0;
+    if (ax_path_join(path, sizeof path, dir, "adapter_model.safetensors") != 0) {
+        ax_error(d, dir, "path too long");
+        return -1;
+    }
+    if (rt_st_open(path, f, d) != 0) return -1;
+    rt_st_out *o = calloc((size_t)f->ntensors + 1, sizeof *o);
+    int n = 0;
+    for (int i = 0; i < f->ntensors; i++) {
+        const rt_st_tensor *t = &f->tensors[i];
+        if (tower_adapter(t->name))
+            o[n++] = (rt_st_out){.name = t->name, .dtype = t->dtype, .rank = t->rank, .shape = t->shape,
+                                 .data = rt_st_data(f, t)};
+    }
+    *out = o;
+    return n;
+}
+
+/* tower: the adapters carried from lora_model_dir (tower_adapters): target_modules then names every adapted module,
+ * the tower's among them, so that PEFT wraps exactly those and loads them as the saved adapter had them */
+static char *adapter_config_json(const rt_session *s, const rt_st_out *tower, int ntower) {
     const ir_module *m = s->m;
     json_t *o = json_object();
     json_object_set_new(o, "peft_type", json_string("LORA"));
@@ -1161,11 +1190,28 @@ static char *adapter_config_json(const rt_session *s) {
         free(names[i]);
     }
     free(names);
+    if (ntower) {
+        /* with the tower's adapters carried: exactly the adapted modules, as one regex PEFT fullmatches (the layer
+         * types would also match the tower's modules without adapters, and exclude_modules the carried ones) */
+        ax_buf rx = {0};
+        for (int pass = 0; pass < 2; pass++)
+            for (int i = 0; i < (pass ? ntower : nm); i++) {
+                const char *t = pass ? tower[i].name + strlen("base_model.model.") : mods[i];
+                size_t n = strlen(t);
+                if (n < 15 || strcmp(t + n - 14, ".lora_A.weight")) continue;
+                ax_buf_puts(&rx, rx.len ? "|" : "(?:");
+                for (size_t c = 0; c < n - 14; c++) ax_buf_printf(&rx, "%s%c", t[c] == '.' ? "\\" : "", t[c]);
+            }
+        ax_buf_puts(&rx, ")");
+        json_decref(tm);
+        tm = json_string(rx.data);
+        ax_buf_free(&rx);
+    }
     free(mods);
     json_object_set_new(o, "target_modules", tm);
     /* the multimodal Gemma 3: axo adapts its language model only (the vision tower never runs on text), so PEFT
      * must not wrap the tower's own q_proj, v_proj, ... when it loads this adapter */
-    if (ir_module_attr(m, "model.text_prefix"))
+    if (ir_module_attr(m, "model.text_prefix") && !ntower)
         json_object_set_new(o, "exclude_modules", json_string("model\\.(vision_tower|multi_modal_projector)\\..*"));
     const char *save = mattr_s(m, "lora.modules_to_save", NULL);
     if (save && *save) { /* the names as the config gave them: PEFT matches them as it did when training */
@@ -1202,9 +1248,20 @@ static int write_adapter_files(rt_session *s, const char *dir, const rt_st_out *
     }
     snprintf(wt, sizeof wt, "%s.tmp-%ld", w, (long)getpid());
     snprintf(ct, sizeof ct, "%s.tmp-%ld", c, (long)getpid());
-    char *js = adapter_config_json(s);
-    int rc = rt_st_write(wt, outs, k, d) != 0 || ax_write_file_atomic(ct, js, strlen(js), d) != 0 ? -1 : 0;
+    rt_st_file tf;
+    rt_st_out *tower = NULL, *all = NULL;
+    int nt = tower_adapters(s->m, &tf, &tower, d);
+    if (nt < 0) return -1;
+    all = calloc((size_t)(k + nt) + 1, sizeof *all);
+    if (!all) abort();
+    memcpy(all, outs, sizeof *outs * (size_t)k);
+    if (nt) memcpy(all + k, tower, sizeof *tower * (size_t)nt);
+    char *js = adapter_config_json(s, tower, nt);
+    int rc = rt_st_write(wt, all, k + nt, d) != 0 || ax_write_file_atomic(ct, js, strlen(js), d) != 0 ? -1 : 0;
     free(js);
+    free(all);
+    free(tower);
+    rt_st_close(&tf);
     if (!rc && (rename(ct, c) != 0 || rename(wt, w) != 0)) {
         ax_error(d, dir, "cannot rename the adapter files into place: %s", strerror(errno));
         rc = -1;

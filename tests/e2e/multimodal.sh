@@ -119,6 +119,32 @@ M="$SRC/tests/reference/fixtures/tiny-gemma3-mm" N=gemma3 ARCH=Gemma3ForConditio
 model_checks
 check '[ "$(grep -c "= geglu(" gemma3/ir/00-lower.ir)" = 2 ] && [ "$(grep -c "window=7" gemma3/ir/00-lower.ir)" = 1 ] && ! grep -q lm_head gemma3/ir/00-lower.ir' \
   "gemma3: tiny-gemma3's layers, the head tied (no lm_head in the checkpoint or the saved model)"
+# lora_model_dir: an adapter (PEFT's, Axolotl's) whose targets also matched the tower's fc1: axo trains the text
+# adapters on, and carries the tower's into every adapter it saves, as they were
+mkdir -p "$T/towerad" && cp "$T/gemma3/lora/adapter_config.json" "$T/towerad/" && python3 - "$T/gemma3/lora/adapter_model.safetensors" "$T/towerad/adapter_model.safetensors" <<'PYEOF'
+import json, struct, sys, random
+raw = open(sys.argv[1], "rb").read(); n = struct.unpack("<Q", raw[:8])[0]; h = json.loads(raw[8:8 + n]); h.pop("__metadata__", None)
+t = {k: (v["shape"], raw[8 + n + v["data_offsets"][0]:8 + n + v["data_offsets"][1]]) for k, v in h.items()}
+rnd = random.Random(5)
+for w, shape in (("lora_A", [4, 16]), ("lora_B", [32, 4])):
+    t["base_model.model.model.vision_tower.encoder.layers.0.mlp.fc1.%s.weight" % w] = (
+        shape, struct.pack("<%df" % (shape[0] * shape[1]), *[rnd.uniform(-1, 1) for _ in range(shape[0] * shape[1])]))
+hdr, off = {}, 0
+for k in sorted(t):
+    hdr[k] = {"dtype": "F32", "shape": t[k][0], "data_offsets": [off, off + len(t[k][1])]}; off += len(t[k][1])
+js = json.dumps(hdr).encode(); js += b" " * (-len(js) % 8)
+open(sys.argv[2], "wb").write(struct.pack("<Q", len(js)) + js + b"".join(t[k][1] for k in sorted(t)))
+PYEOF
+M="$SRC/tests/reference/fixtures/tiny-gemma3-mm"
+cfg "$T/towerout" "adapter: lora
+lora_r: 4
+lora_alpha: 8
+lora_target_modules: [q_proj, v_proj]
+lora_model_dir: $T/towerad" >towerad.yml
+check '"$AXOC" compile towerad.yml -o towerad.bin 2>/dev/null && "$AXORUN" towerad.bin >towerad.log 2>&1 && st same towerad/adapter_model.safetensors towerout/adapter_model.safetensors base_model.model.model.vision_tower. && st differ towerad/adapter_model.safetensors towerout/adapter_model.safetensors base_model.model.model.language_model.' \
+  "lora_model_dir with tower adapters: the text ones train on, the tower's are saved as they were"
+check 'python3 -c "import json,sys,re; c=json.load(open(sys.argv[1])); t=c[\"target_modules\"]; m=lambda k: re.fullmatch(t, k) is not None; sys.exit(not (\"exclude_modules\" not in c and m(\"model.vision_tower.encoder.layers.0.mlp.fc1\") and m(\"model.language_model.layers.1.self_attn.v_proj\") and not m(\"model.vision_tower.encoder.layers.0.self_attn.q_proj\") and not m(\"model.language_model.layers.1.self_attn.k_proj\")))" towerout/adapter_config.json' \
+  "its adapter_config.json targets exactly the adapted modules (one regex: the text q/v and the tower's fc1)"
 M="$SRC/tests/reference/fixtures/tiny-mistral3" N=mistral3 ARCH=Mistral3ForConditionalGeneration LAYER=MistralDecoderLayer NT=36
 model_checks
 check 'grep -q "@lm_head.weight : .*hf=\"language_model.lm_head.weight\"" mistral3/ir/00-lower.ir && [ "$(grep -c "= swiglu(" mistral3/ir/00-lower.ir)" = 2 ]' \
