@@ -1,7 +1,9 @@
 /* hfconfig.c — a Hugging Face model directory's config.json (jansson), and
  * the cross-checks between a training config and its model (see config.h).
  *
- * Defaults follow transformers' config classes for the four families;
+ * Defaults follow transformers' config classes for each family (Llama, Qwen2/3,
+ * Mistral, Gemma 3, Granite, SmolLM3, OLMo 2/3, and the text models of the
+ * multimodal Gemma 3 and Mistral 3);
  * both the classic layout (rope_theta / rope_scaling / torch_dtype) and the
  * transformers >= 5 one (rope_parameters / dtype) are read. */
 #include "frontend/internal.h"
@@ -520,7 +522,7 @@ int fe_model_load_with(const char *dir, const char *overrides, fe_model *out, ax
     }
     if (nslide && !m->sliding_window)
         herr(&H, "sliding_window", json_object_get(root, "sliding_window"),
-             m->gemma ? "a window for the sliding_attention layers (transformers fails on null)"
+             m->gemma || m->arch == FE_ARCH_OLMO3 ? "a window for the sliding_attention layers (transformers fails on null)"
                       : "a window with use_sliding_window: true for the sliding_attention layers of layer_types "
                         "(transformers fails on this config)");
 
