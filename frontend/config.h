@@ -431,9 +431,10 @@ typedef struct fe_model {
     int64_t file_vocab_size; /* tokens added (fe_resolve_tokenizer) resized the vocab: the embedding / lm_head rows in
                               * the safetensors (vocab_size is the new count); 0 when not resized */
     double rope_attention_factor, rope_beta_fast, rope_beta_slow; /* yarn; 0 = HF default */
-    /* Gemma3ForConditionalGeneration (gemma-3-4b and larger) trained on text: its language model only, the
-     * text_config's Gemma3ForCausalLM exactly (transformers gives the two the same loss and gradients on
-     * input_ids). Three names per text parameter: the module's, which PEFT, unfrozen_parameters and
+    /* Gemma3ForConditionalGeneration (gemma-3-4b and larger) and Mistral3ForConditionalGeneration
+     * (Mistral-Small-3.1/3.2) trained on text: their language model only, the text_config's Gemma3ForCausalLM /
+     * MistralForCausalLM exactly (transformers gives each pair the same loss and gradients on input_ids). Two
+     * names per text parameter: the module's, which PEFT, unfrozen_parameters and
      * lora_target_modules see (model.language_model.layers.0...), the checkpoint's, as the weights name it (the
      * Hub's language_model.model.layers.0..., or model.language_model.layers.0...), saved back the same way as
      * transformers re-saves the layout it loaded; the vision tower and projector are never run and are copied

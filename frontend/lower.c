@@ -16,7 +16,7 @@ typedef struct lw {
 } lw;
 
 /* A parameter of the text model, named by its path below it ("layers.0.mlp.up_proj.weight"): the global takes
- * the module's name (model.<path>, or the multimodal Gemma 3's model.language_model.<path>), attr hf the
+ * the module's name (model.<path>, or a multimodal model's model.language_model.<path>), attr hf the
  * checkpoint's (fe_model); lm_head.weight is the head's. */
 static int add_param(lw *L, const char *path, ir_type t, const char *init, int decay) {
     char name[512], hf[512];
@@ -237,7 +237,7 @@ static void module_facts(const fe_config *c, const fe_model *m, int world_size, 
 
     set_s(mod, "model.arch", m->arch_name);
     set_s(mod, "model.dir", m->dir);
-    /* the multimodal Gemma 3: its text model's module prefix, and the vision tower and projector to carry into
+    /* a multimodal model (Gemma 3, Mistral 3): its text model's module prefix, and the vision tower and projector to carry into
      * every saved model (absent for a causal LM: other plans keep their bytes) */
     if (m->multimodal) set_s(mod, "model.text_prefix", m->text_module);
     if (m->multimodal && m->carried && !c->reinit_weights) set_i(mod, "model.carry", 1);

@@ -551,7 +551,7 @@ int rt_sharded_merge(const char *dir, const char *out_dir, int overwrite, ax_dia
     int exists, rc = -1;
     char tmp[4096], path[4096];
     rt_st_out *outs = calloc((size_t)c.ntensors + 1, sizeof *outs);
-    rt_st_file cf = {0}; /* the multimodal Gemma 3's vision tower and projector, saved beside the rank files */
+    rt_st_file cf = {0}; /* a multimodal model's vision tower and projector, saved beside the rank files */
     if (ax_path_join(path, sizeof path, dir, RT_SHARDED_CARRIED) == 0 && ax_file_exists(path) &&
         rt_st_open(path, &cf, d) != 0)
         goto out;

@@ -9,7 +9,7 @@
  *     model-rank00000-of-00002.safetensors     dp rank 0's rows
  *     model-rank00001-of-00002.safetensors     dp rank 1's rows
  *     config.json                              the model's HF config
- *     model-carried.safetensors                the multimodal Gemma 3's vision tower and
+ *     model-carried.safetensors                a multimodal model's vision tower and
  *                                              projector, unchanged from the base (rank 0)
  *
  * The directory is complete or absent: everything is written into

@@ -175,7 +175,7 @@ void rt_init_param(const char *name, const char *init, double std, uint64_t seed
     }
 }
 
-/* The input embedding: the text model's embed_tokens (model.embed_tokens.weight, or the multimodal Gemma 3's
+/* The input embedding: the text model's embed_tokens (model.embed_tokens.weight, or a multimodal model's
  * model.language_model.embed_tokens.weight) */
 static int is_embedding(const ir_module *m, const ir_global *G) {
     const char *tp = mattr_s(m, "model.text_prefix", "model.");
@@ -1209,7 +1209,7 @@ static char *adapter_config_json(const rt_session *s, const rt_st_out *tower, in
     }
     free(mods);
     json_object_set_new(o, "target_modules", tm);
-    /* the multimodal Gemma 3: axo adapts its language model only (the vision tower never runs on text), so PEFT
+    /* a multimodal model (Gemma 3, Mistral 3): axo adapts its language model only (the vision tower never runs on text), so PEFT
      * must not wrap the tower's own q_proj, v_proj, ... when it loads this adapter */
     if (ir_module_attr(m, "model.text_prefix") && !ntower)
         json_object_set_new(o, "exclude_modules", json_string("model\\.(vision_tower|multi_modal_projector)\\..*"));
@@ -1346,7 +1346,7 @@ int rt_train_write_model(rt_session *s, const char *dir, ax_diag *d) {
     if (!rc && dir && is_rank0(s) && s->adapter) {
         rc = write_adapter_files(s, dir, outs, k, d);
     } else if (!rc && dir && is_rank0(s)) {
-        /* the multimodal Gemma 3's vision tower and projector, unchanged from the base */
+        /* a multimodal model's vision tower and projector, unchanged from the base */
         rt_st_model bm;
         rt_st_out *carried = NULL;
         int nc = rt_train_carried(m, &bm, &carried, d);
