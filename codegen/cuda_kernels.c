@@ -41,8 +41,8 @@ static const char *const e_elementwise[] = {F32_BF16("axo_add"),   F32_BF16("axo
                                             F32_BF16("axo_scale"), F32_BF16("axo_acc"),
                                             "axo_convert_f32_bf16", "axo_convert_bf16_f32", NULL};
 static const char *const e_embedding[] = {F32_BF16("axo_embedding_fwd"), F32_BF16("axo_embedding_bwd"), NULL};
-static const char *const e_misc[] = {"axo_fill_u32", "axo_fill_u16", "axo_acc_f32_bf16", "axo_acc_bf16_f32",
-                                     "axo_clip_coef", NULL};
+static const char *const e_misc[] = {"axo_fill_u32",      "axo_fill_u16", "axo_acc_f32_bf16",       "axo_acc_bf16_f32",
+                                     "axo_clip_coef",     F32_BF16("axo_slice"), F32_BF16("axo_slice_bwd"), NULL};
 static const char *const e_quant[] = {F32_BF16("axo_dropout"), F32_BF16("axo_neftune"), F32_BF16("axo_dequant_nf4"),
                                       NULL};
 static const char *const e_reduce[] = {F32_BF16("axo_sumsq_partial"), "axo_sumsq_final", NULL};

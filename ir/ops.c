@@ -245,6 +245,22 @@ int ir_infer(const ir_module *m, ir_op op, const ir_type *in, int nin, const ir_
         out[0].dtype = to;
         return 0;
     }
+    case IR_OP_slice:
+    case IR_OP_slice_bwd: {
+        TRY(need_float(m, &in[0], 0, err, errcap));
+        TRY(need_attr(at, na, "begin", IR_ATTR_INT, err, errcap));
+        const int fwd = op == IR_OP_slice;
+        TRY(need_attr(at, na, fwd ? "len" : "width", IR_ATTR_INT, err, errcap));
+        if (in[0].rank < 1) FAIL("operand 0: expected rank >= 1, found %s", tstr(m, &in[0], b1));
+        const int64_t begin = ir_attr_int(at, na, "begin", 0), W = fwd ? last_dim(&in[0]) : ir_attr_int(at, na, "width", 0);
+        const int64_t len = fwd ? ir_attr_int(at, na, "len", 0) : last_dim(&in[0]);
+        if (begin < 0 || len < 1 || len > W || begin > W - len)
+            FAIL("columns [%lld, %lld) are not inside a last dim of %lld", (long long)begin, (long long)(begin + len),
+                 (long long)W);
+        out[0] = same_dims(&in[0], in[0].dtype);
+        out[0].dims[out[0].rank - 1] = fwd ? len : W;
+        return 0;
+    }
     case IR_OP_reshape: {
         TRY(need_attr(at, na, "shape", IR_ATTR_INTS, err, errcap));
         const ir_attr *s = ir_attr_find(at, na, "shape");

@@ -88,6 +88,7 @@ NO_GRAD(fill)
         c->b.failed = 1;                                                                              \
     }
 NOT_DIFFERENTIABLE(embedding_bwd)
+NOT_DIFFERENTIABLE(slice_bwd)
 NOT_DIFFERENTIABLE(rmsnorm_bwd)
 NOT_DIFFERENTIABLE(bias_grad)
 NOT_DIFFERENTIABLE(attention_bwd)
@@ -179,6 +180,15 @@ static void grad_convert(ad *c, const ir_node *n, const int32_t *dy) {
 
 static void grad_reshape(ad *c, const ir_node *n, const int32_t *dy) {
     acc(c, n->in[0], dy[0]); /* acc reshapes back to the operand's shape */
+}
+
+/* A slice's adjoint is dy placed at its columns of a zero [..., W] (the parts of one projection sum back into
+ * its whole adjoint) */
+static void grad_slice(ad *c, const ir_node *n, const int32_t *dy) {
+    const ir_type *t = rtype(c, IN(0));
+    acc(c, n->in[0], ir_b(&c->b, IR_OP_slice_bwd, IR_IN(dy[0]),
+                          IR_AT(ir_ai("begin", ir_attr_int(n->attrs, n->nattrs, "begin", 0)),
+                                ir_ai("width", t->dims[t->rank - 1]))));
 }
 
 static void grad_rope(ad *c, const ir_node *n, const int32_t *dy) {

@@ -364,6 +364,25 @@ static int x_reshape(xc *x) {
     return 0;
 }
 
+/* slice: columns [begin, begin + len) of each row of x; slice_bwd: dy back at those columns of a zero row of
+ * width (values are copied, so a bf16 tensor stays bf16-exact) */
+static int x_slice(xc *x) {
+    rt_buf *in = IN(0), *o = OUT(0);
+    const int64_t W = in->type.dims[in->type.rank - 1], len = o->type.dims[o->type.rank - 1], b = AI("begin", 0);
+    const int64_t rows = len ? o->numel / len : 0;
+    for (int64_t r = 0; r < rows; r++) memcpy(rt_f(o) + r * len, rt_f(in) + r * W + b, sizeof(float) * (size_t)len);
+    return 0;
+}
+
+static int x_slice_bwd(xc *x) {
+    rt_buf *dy = IN(0), *o = OUT(0);
+    const int64_t len = dy->type.dims[dy->type.rank - 1], W = o->type.dims[o->type.rank - 1], b = AI("begin", 0);
+    const int64_t rows = len ? dy->numel / len : 0;
+    memset(rt_f(o), 0, sizeof(float) * (size_t)o->numel);
+    for (int64_t r = 0; r < rows; r++) memcpy(rt_f(o) + r * W + b, rt_f(dy) + r * len, sizeof(float) * (size_t)len);
+    return 0;
+}
+
 static int x_rope(xc *x) {
     rt_buf *a = IN(0), *pos = IN(1), *o = OUT(0);
     const int64_t *dm = a->type.dims;

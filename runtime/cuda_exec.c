@@ -96,6 +96,8 @@ static const struct ksig {
     {"axo_acc_f32_bf16", "ppl"},
     {"axo_acc_bf16_f32", "ppl"},
     {"axo_clip_coef", "ppd"},
+    TS("axo_slice", "ppllll"),
+    TS("axo_slice_bwd", "ppllll"),
     TS("axo_attn_any_fwd", "ppppppliiiidi"),
     TS("axo_attn_any_bwd_dq", "ppppppppliiiidi"),
     TS("axo_attn_any_bwd_dkdv", "pppppppppliiiidi"),
@@ -2624,6 +2626,27 @@ static int g_index_copy(gx *x) {
     return 0;
 }
 
+/* slice / slice_bwd (codegen/kernels/misc.cuh): a strided copy of the rows' columns [begin, begin + len) */
+static int g_slice(gx *x, int bwd) {
+    if (need_fp(x, IN(0), bwd ? "slice_bwd input" : "slice input")) return -1;
+    const ir_dtype t = dt(x, IN(0));
+    if (dt(x, OUT(0)) != t) return unsupported(x, "slice changing the dtype");
+    const int64_t W = lastdim(x, bwd ? OUT(0) : IN(0)), len = lastdim(x, bwd ? IN(0) : OUT(0));
+    const int64_t rows = len ? numel(x, bwd ? IN(0) : OUT(0)) / len : 0;
+    if (rows * W != numel(x, bwd ? OUT(0) : IN(0))) return unsupported(x, "slice of a sharded operand");
+    if (rows < 1) return 0;
+    char e[64];
+    kargs a = {0};
+    ka_p(&a, ptr(x, IN(0)), numel(x, IN(0)) * esz(t));
+    ka_p(&a, ptr(x, OUT(0)), numel(x, OUT(0)) * esz(t));
+    ka_l(&a, rows);
+    ka_l(&a, W);
+    ka_l(&a, ir_attr_int(x->n->attrs, x->n->nattrs, "begin", 0));
+    ka_l(&a, len);
+    return launch(x, ename(e, sizeof e, bwd ? "axo_slice_bwd" : "axo_slice", t), blocks(x, rows * (bwd ? W : len), 256), 1,
+                  1, 256, 1, 0, &a);
+}
+
 static int g_take_rows(gx *x) {
     if (need_fp(x, IN(0), "take_rows input")) return -1;
     if (dt(x, OUT(0)) != dt(x, IN(0))) return unsupported(x, "take_rows changing the dtype");
@@ -3085,6 +3108,8 @@ static int exec_node(gx *x) {
     case IR_OP_mask_rows: return g_mask_rows(x);
     case IR_OP_index_copy: return g_index_copy(x);
     case IR_OP_take_rows: return g_take_rows(x);
+    case IR_OP_slice: return g_slice(x, 0);
+    case IR_OP_slice_bwd: return g_slice(x, 1);
     default: return unsupported(x, "this op has no CUDA implementation yet");
     }
 }

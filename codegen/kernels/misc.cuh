@@ -11,7 +11,12 @@
 //  * axo_clip_coef: out = min(1, max_norm / (sqrt((double)s) + 1e-6)) in
 //    double, rounded to float (x_clip_coef); s, out are f32 scalars.
 //
-// Launch: the fills and the accs are 1-D, block 256, any grid (grid-stride;
+//  * axo_slice_T(x, y, rows, W, begin, len): y[r, j] = x[r, begin + j] (a fused
+//    projection's parts); axo_slice_bwd_T(dy, dx, rows, W, begin, len):
+//    dx[r, k] = dy[r, k - begin] inside [begin, begin + len), 0 elsewhere. Exact
+//    copies (x_slice / x_slice_bwd).
+//
+// Launch: the fills, accs and slices are 1-D, block 256, any grid (grid-stride;
 // full size ceil(n / 256)). axo_clip_coef: one block of 32 threads (thread 0
 // writes). Traffic: one read per input element, one write per output.
 
@@ -35,4 +40,31 @@ extern "C" __global__ void __launch_bounds__(32) axo_clip_coef(const float *sums
     if (threadIdx.x != 0 || blockIdx.x != 0) return;
     const double c = max_norm / (sqrt((double)*sumsq) + 1e-6);
     *out = (float)(c < 1.0 ? c : 1.0);
+}
+
+template <typename T> __device__ void slice_t(const T *x, T *y, i64 rows, i64 W, i64 begin, i64 len) {
+    for (i64 i = ax_tid(); i < rows * len; i += ax_nthreads()) y[i] = x[(i / len) * W + begin + i % len];
+}
+__device__ inline float slice_zero(const float *) { return 0.0f; }
+__device__ inline bf16 slice_zero(const bf16 *) { return __float2bfloat16_rn(0.0f); }
+template <typename T> __device__ void slice_bwd_t(const T *dy, T *dx, i64 rows, i64 W, i64 begin, i64 len) {
+    const T zero = slice_zero(dy);
+    for (i64 i = ax_tid(); i < rows * W; i += ax_nthreads()) {
+        const i64 k = i % W - begin;
+        dx[i] = k >= 0 && k < len ? dy[(i / W) * len + k] : zero;
+    }
+}
+extern "C" __global__ void __launch_bounds__(256) axo_slice_f32(const float *x, float *y, i64 rows, i64 W, i64 begin, i64 len) {
+    slice_t(x, y, rows, W, begin, len);
+}
+extern "C" __global__ void __launch_bounds__(256) axo_slice_bf16(const bf16 *x, bf16 *y, i64 rows, i64 W, i64 begin, i64 len) {
+    slice_t(x, y, rows, W, begin, len);
+}
+extern "C" __global__ void __launch_bounds__(256) axo_slice_bwd_f32(const float *dy, float *dx, i64 rows, i64 W, i64 begin,
+                                                                    i64 len) {
+    slice_bwd_t(dy, dx, rows, W, begin, len);
+}
+extern "C" __global__ void __launch_bounds__(256) axo_slice_bwd_bf16(const bf16 *dy, bf16 *dx, i64 rows, i64 W, i64 begin,
+                                                                     i64 len) {
+    slice_bwd_t(dy, dx, rows, W, begin, len);
 }

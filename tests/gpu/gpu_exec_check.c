@@ -659,6 +659,19 @@ static void make_ops(void) {
                    "program p {\n  %%0 = index_copy(@w, @s) {rows=[60, 0, 17]} : %s[61,133] act\n"
                    "  %%1 = take_rows(%%0) {rows=[17, 60, 5]} : %s[3,133] act\n  store(@o, %%0)\n  store(@ot, %%1)\n}\n",
                t, t, t, t, t, t);
+        /* a fused projection's parts (Phi-3's qkv_proj / gate_up_proj) and their adjoint back in place: strided
+         * copies, exactly; odd widths, a part at each end and one inside */
+        add_op(NM("slice, slice_bwd"), 0, 0, NULL,
+               HDR "global @x : %s[3,37,131] act\nglobal @oa : %s[3,37,5] act {gen=\"nan\", check=2}\n"
+                   "global @ob : %s[3,37,77] act {gen=\"nan\", check=2}\nglobal @oc : %s[3,37,131] act {gen=\"nan\", check=2}\n"
+                   "program p {\n  %%0 = slice(@x) {begin=0, len=5} : %s[3,37,5] act\n"
+                   "  %%1 = slice(@x) {begin=54, len=77} : %s[3,37,77] act\n"
+                   "  %%2 = slice_bwd(%%1) {begin=54, width=131} : %s[3,37,131] act\n"
+                   "  %%3 = slice(@x) {begin=20, len=9} : %s[3,37,9] act\n"
+                   "  %%4 = slice_bwd(%%3) {begin=20, width=131} : %s[3,37,131] act\n"
+                   "  %%5 = add(%%2, %%4) : %s[3,37,131] act\n"
+                   "  store(@oa, %%0)\n  store(@ob, %%1)\n  store(@oc, %%5)\n}\n",
+               t, t, t, t, t, t, t, t, t, t);
         /* DoRA: the adapted weight's row norms (f32 sums in another order: rounding), the magnitude
          * scaling and its gradient (dm: column sums in another order); odd sizes, N not a multiple of 32 */
         add_op(NM("dora_norm, dora_scale, dora_scale_bwd"), 1e-5, 1e-6, NULL,

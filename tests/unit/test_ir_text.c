@@ -164,6 +164,8 @@ static ir_module *build_all_ops(void) {
     int32_t o = ir_b(&b, IR_OP_reshape, IR_IN(att[0]), IR_AT(ir_aints("shape", 3, (int64_t[]){2, 4, 8})));
     int32_t sw = ir_b(&b, IR_OP_swiglu, IR_IN(o, x), IR_NOAT);
     ir_b(&b, IR_OP_geglu, IR_IN(o, x), IR_NOAT);
+    int32_t sl = ir_b(&b, IR_OP_slice, IR_IN(o), IR_AT(ir_ai("begin", 2), ir_ai("len", 4)));
+    ir_b(&b, IR_OP_slice_bwd, IR_IN(sl), IR_AT(ir_ai("begin", 2), ir_ai("width", 8)));
     int32_t seed = ir_b_input(&b, "dropout_seed", ir_type_scalar(IR_I32));
     ir_b(&b, IR_OP_dropout, IR_IN(sw, seed), IR_AT(ir_af("p", 0.05), ir_ai("salt", 7)));
     ir_b(&b, IR_OP_dequant_nf4, IR_IN(G(wq4), G(wq4a), G(wq4r)), IR_AT(ir_as("to", "bf16")));

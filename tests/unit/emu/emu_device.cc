@@ -88,7 +88,8 @@ const kentry table[] = {
     // embedding
     E2(axo_embedding_fwd), E2(axo_embedding_bwd),
     // misc
-    E(axo_fill_u32), E(axo_fill_u16), E(axo_acc_f32_bf16), E(axo_acc_bf16_f32), E(axo_clip_coef),
+    E(axo_fill_u32), E(axo_fill_u16), E(axo_acc_f32_bf16), E(axo_acc_bf16_f32), E(axo_clip_coef), E2(axo_slice),
+    E2(axo_slice_bwd),
     // quant
     E2(axo_dropout), E2(axo_neftune), E2(axo_dequant_nf4),
     // reduce
