@@ -398,7 +398,7 @@ static pass_lora_cfg lora_cfg(const fe_config *c, const fe_model *mdl, const cha
                             "it to PEFT's LoraConfig only)");
     if (l.adapter == PASS_ADAPTER_NONE && c->nlora_modules_to_save)
         ax_warn(d, c->path, "lora_modules_to_save: ignored without adapter: lora|qlora (a full fine-tune trains every module)");
-    if (l.adapter != PASS_ADAPTER_NONE && !l.target_linear && !l.ntargets && mdl->multimodal) {
+    if (l.adapter != PASS_ADAPTER_NONE && !l.target_linear && !l.ntargets && (mdl->multimodal || mdl->fused_proj)) {
         ax_error(d, c->path ? c->path : "config", "adapter: %s without lora_target_modules or lora_target_linear: PEFT has "
                  "no default targets for %s and refuses such a LoraConfig; name them (e.g. lora_target_linear: true)",
                  c->adapter == FE_ADAPTER_LORA ? "lora" : "qlora", mdl->arch_name);

@@ -380,7 +380,8 @@ typedef enum {
     FE_ARCH_GRANITE,
     FE_ARCH_SMOLLM3,
     FE_ARCH_OLMO2,
-    FE_ARCH_OLMO3
+    FE_ARCH_OLMO3,
+    FE_ARCH_PHI3
 } fe_arch;
 typedef enum { FE_ROPE_DEFAULT, FE_ROPE_LINEAR, FE_ROPE_LLAMA3, FE_ROPE_DYNAMIC, FE_ROPE_YARN } fe_rope_type;
 
@@ -420,6 +421,9 @@ typedef struct fe_model {
     int post_norm_only;
     /* the sliding layers take their own RoPE (default type, base rope_local_theta): Gemma 3, OLMo 3 */
     int local_rope;
+    /* Phi-3: q, k, v from one qkv_proj (rows q | k | v) and gate, up from one gate_up_proj (gate first), each a
+     * fused matmul whose output is sliced (PEFT adapts the fused module) */
+    int fused_proj;
     const char *hidden_act;  /* "silu" (SwiGLU), or Gemma's "gelu_pytorch_tanh" (GeGLU) */
     const char *torch_dtype;
     int64_t bos_token_id, eos_token_id, pad_token_id; /* -1 if absent */

@@ -319,16 +319,16 @@ int fe_model_load_with(const char *dir, const char *overrides, fe_model *out, ax
     static const char *const archs[] = {"LlamaForCausalLM",   "Qwen2ForCausalLM",  "Qwen3ForCausalLM",
                                         "MistralForCausalLM", "Gemma3ForCausalLM", "Gemma3ForConditionalGeneration",
                                         "Mistral3ForConditionalGeneration", "GraniteForCausalLM", "SmolLM3ForCausalLM",
-                                        "Olmo2ForCausalLM", "Olmo3ForCausalLM"};
+                                        "Olmo2ForCausalLM", "Olmo3ForCausalLM", "Phi3ForCausalLM"};
     static const char *const layers[] = {"LlamaDecoderLayer",   "Qwen2DecoderLayer",  "Qwen3DecoderLayer",
                                          "MistralDecoderLayer", "Gemma3DecoderLayer", "Gemma3DecoderLayer",
                                          "MistralDecoderLayer", "GraniteDecoderLayer", "SmolLM3DecoderLayer",
-                                         "Olmo2DecoderLayer",   "Olmo3DecoderLayer"};
+                                         "Olmo2DecoderLayer",   "Olmo3DecoderLayer", "Phi3DecoderLayer"};
     /* each multimodal model's text model: its text_config's model_type, the family it is */
-    static const char *const text_type[] = {NULL, NULL, NULL, NULL, NULL, "gemma3_text", "mistral", NULL, NULL, NULL, NULL};
+    static const char *const text_type[] = {NULL, NULL, NULL, NULL, NULL, "gemma3_text", "mistral", NULL, NULL, NULL, NULL, NULL};
     static const fe_arch family[] = {FE_ARCH_LLAMA,   FE_ARCH_QWEN2,   FE_ARCH_QWEN3,   FE_ARCH_MISTRAL,
                                      FE_ARCH_GEMMA3,  FE_ARCH_GEMMA3,  FE_ARCH_MISTRAL, FE_ARCH_GRANITE,
-                                     FE_ARCH_SMOLLM3, FE_ARCH_OLMO2,   FE_ARCH_OLMO3};
+                                     FE_ARCH_SMOLLM3, FE_ARCH_OLMO2,   FE_ARCH_OLMO3,   FE_ARCH_PHI3};
     json_t *a = json_object_get(root, "architectures");
     json_t *a0 = json_is_array(a) ? json_array_get(a, 0) : NULL;
     int which = -1;
@@ -337,8 +337,8 @@ int fe_model_load_with(const char *dir, const char *overrides, fe_model *out, ax
     if (which < 0) {
         herr(&H, "architectures[0]", a0 ? a0 : a,
              "one of LlamaForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalLM, MistralForCausalLM, Gemma3ForCausalLM, "
-             "GraniteForCausalLM, SmolLM3ForCausalLM, Olmo2ForCausalLM, Olmo3ForCausalLM, Gemma3ForConditionalGeneration, "
-             "Mistral3ForConditionalGeneration");
+             "GraniteForCausalLM, SmolLM3ForCausalLM, Olmo2ForCausalLM, Olmo3ForCausalLM, Phi3ForCausalLM, "
+             "Gemma3ForConditionalGeneration, Mistral3ForConditionalGeneration");
         json_decref(root);
         return -1;
     }
@@ -437,7 +437,8 @@ int fe_model_load_with(const char *dir, const char *overrides, fe_model *out, ax
     case FE_ARCH_OLMO2:
     case FE_ARCH_OLMO3:
     case FE_ARCH_GEMMA3: m->attention_bias = get_bool(&H, root, "attention_bias", 0); break;
-    case FE_ARCH_MISTRAL: m->attention_bias = 0; break;
+    case FE_ARCH_MISTRAL:
+    case FE_ARCH_PHI3: m->attention_bias = 0; break; /* Phi3's projections have no bias, whatever the config says */
     }
     m->qk_norm = m->arch == FE_ARCH_QWEN3 || m->gemma || m->post_norm_only;
     if (m->gemma) gemma_facts(&H, root, m);
@@ -452,6 +453,24 @@ int fe_model_load_with(const char *dir, const char *overrides, fe_model *out, ax
         m->attention_multiplier = get_num(&H, root, "", "attention_multiplier", 1.0, 0);
         m->residual_multiplier = get_num(&H, root, "", "residual_multiplier", 1.0, 0);
         m->logits_scaling = get_num(&H, root, "", "logits_scaling", 1.0, 0);
+    }
+    if (m->arch == FE_ARCH_PHI3) {
+        m->fused_proj = 1;
+        /* what axo does not implement yet of Phi-3: the partial rotation (Phi-4-mini), LongRoPE (Phi-3.5-mini, the
+         * 128k models), residual dropout (transformers applies resid_pdrop in training; the configs have 0) */
+        json_t *prf = json_object_get(root, "partial_rotary_factor");
+        if (prf && !json_is_null(prf) && (!json_is_number(prf) || json_number_value(prf) != 1.0))
+            herr(&H, "partial_rotary_factor", prf, "1.0 (a partial rotation, Phi-4-mini's, is not implemented)");
+        json_t *rs = json_object_get(root, "rope_scaling"), *rpp = json_object_get(root, "rope_parameters");
+        json_t *rt = json_is_object(rs) ? rs : json_is_object(rpp) ? rpp : NULL;
+        json_t *ty = rt ? json_object_get(rt, "rope_type") : NULL;
+        if (rt && !ty) ty = json_object_get(rt, "type");
+        if (rt && ty && !json_is_null(ty) && (!json_is_string(ty) || strcmp(json_string_value(ty), "default")))
+            herr(&H, json_is_object(rs) ? "rope_scaling" : "rope_parameters", rt,
+                 "no RoPE scaling (Phi3Config reads su, yarn and longrope as LongRoPE, which is not implemented)");
+        json_t *rd = json_object_get(root, "resid_pdrop");
+        if (rd && !json_is_null(rd) && (!json_is_number(rd) || json_number_value(rd) != 0))
+            herr(&H, "resid_pdrop", rd, "0 (residual dropout is not implemented)");
     }
     if (m->arch == FE_ARCH_SMOLLM3) { /* no_rope_layers, else every no_rope_layer_interval-th layer without RoPE (4) */
         json_t *nr = json_object_get(root, "no_rope_layers");
@@ -474,11 +493,12 @@ int fe_model_load_with(const char *dir, const char *overrides, fe_model *out, ax
             herr(&H, "use_sliding_window", json_object_get(root, "use_sliding_window"),
                  "false (SmolLM3's sliding-window layers are not implemented)");
     }
-    int sw_active = m->arch == FE_ARCH_MISTRAL || m->gemma || m->arch == FE_ARCH_OLMO3 ? 1
+    int sw_active = m->arch == FE_ARCH_MISTRAL || m->gemma || m->arch == FE_ARCH_OLMO3 || m->arch == FE_ARCH_PHI3 ? 1
                     : (m->arch == FE_ARCH_QWEN2 || m->arch == FE_ARCH_QWEN3) ? get_bool(&H, root, "use_sliding_window", 0)
                                                                              : 0;
     if (sw_active && sw && !json_is_null(sw)) m->sliding_window = get_int(&H, root, "sliding_window", 0, 0, 1, MAX_I32);
-    else if (sw_active && !sw) m->sliding_window = 4096; /* the configs' default when the key is absent (null: none) */
+    else if (sw_active && !sw && m->arch != FE_ARCH_PHI3) /* the configs' default when absent (null: none); Phi3's: none */
+        m->sliding_window = 4096;
     /* Which layers slide, as transformers 5 builds layer_types: Mistral all of them (it ignores layer_types), Llama
      * none; otherwise the config's layer_types, else Gemma's every sliding_window_pattern-th layer (6) attending
      * fully, else Qwen2/3's layers from max_window_layers (28) on when there is a window. Marked 1 first, then
@@ -487,7 +507,7 @@ int fe_model_load_with(const char *dir, const char *overrides, fe_model *out, ax
     if (m->num_hidden_layers > 0) m->layer_window = ax_arena_alloc(arena, sizeof(int64_t) * (size_t)m->num_hidden_layers);
     json_t *lt = m->arch == FE_ARCH_MISTRAL || m->arch == FE_ARCH_LLAMA || m->arch == FE_ARCH_GRANITE ||
                          m->arch == FE_ARCH_SMOLLM3 /* its window needs use_sliding_window, refused above */ ||
-                         m->arch == FE_ARCH_OLMO2
+                         m->arch == FE_ARCH_OLMO2 || m->arch == FE_ARCH_PHI3
                      ? NULL
                      : json_object_get(root, "layer_types");
     const int64_t pat = m->gemma ? get_int(&H, root, "sliding_window_pattern", 6, 0, 1, MAX_COUNT) : 0;
@@ -508,7 +528,7 @@ int fe_model_load_with(const char *dir, const char *overrides, fe_model *out, ax
                 break;
             }
             s = !strcmp(t, "sliding_attention");
-        } else if (m->arch == FE_ARCH_MISTRAL) {
+        } else if (m->arch == FE_ARCH_MISTRAL || m->arch == FE_ARCH_PHI3) { /* the window on every layer */
             s = m->sliding_window > 0;
         } else if (m->gemma) {
             s = (l + 1) % pat != 0;

@@ -161,6 +161,11 @@ static int32_t linear(lw *L, int32_t x, int32_t w, int32_t bias) {
     return y;
 }
 
+/* columns [begin, begin + len) of x's last dim: a part of a fused projection's output */
+static int32_t slice(lw *L, int32_t x, int64_t begin, int64_t len) {
+    return ir_b(&L->b, IR_OP_slice, IR_IN(x), IR_AT(ir_ai("begin", begin), ir_ai("len", len)));
+}
+
 static int32_t rmsnorm(lw *L, int32_t x, int32_t w) {
     if (L->m->norm_offset != 0) /* Gemma3RMSNorm: norm(x) (1 + w); attr absent otherwise (other plans keep their bytes) */
         return ir_b(&L->b, IR_OP_rmsnorm, IR_IN(x, w),
@@ -544,11 +549,14 @@ int fe_lower(const fe_config *c, const fe_model *m, int world_size, ir_module *m
         ranges[2 * l] = p->nnodes;
 #define PNAME(suffix) (snprintf(name, sizeof name, "layers.%lld.%s", (long long)l, suffix), name)
         int32_t w_in = m->post_norm_only ? 0 : norm_param(&L, PNAME("input_layernorm.weight"), H);
-        int32_t wq = param2(&L, PNAME("self_attn.q_proj.weight"), nh * hd, H);
+        /* Phi-3: one qkv_proj (rows q | k | v) instead of three */
+        const int fp = m->fused_proj;
+        int32_t wqkv = fp ? param2(&L, PNAME("self_attn.qkv_proj.weight"), (nh + 2 * nkv) * hd, H) : 0;
+        int32_t wq = fp ? 0 : param2(&L, PNAME("self_attn.q_proj.weight"), nh * hd, H);
         int32_t bq = m->attention_bias ? param1(&L, PNAME("self_attn.q_proj.bias"), nh * hd, "zeros") : 0;
-        int32_t wk = param2(&L, PNAME("self_attn.k_proj.weight"), nkv * hd, H);
+        int32_t wk = fp ? 0 : param2(&L, PNAME("self_attn.k_proj.weight"), nkv * hd, H);
         int32_t bk = m->attention_bias ? param1(&L, PNAME("self_attn.k_proj.bias"), nkv * hd, "zeros") : 0;
-        int32_t wv = param2(&L, PNAME("self_attn.v_proj.weight"), nkv * hd, H);
+        int32_t wv = fp ? 0 : param2(&L, PNAME("self_attn.v_proj.weight"), nkv * hd, H);
         int32_t bv = m->attention_bias ? param1(&L, PNAME("self_attn.v_proj.bias"), nkv * hd, "zeros") : 0;
         int32_t wo = param2(&L, PNAME("self_attn.o_proj.weight"), H, nh * hd);
         /* o_proj's bias: attention_bias in Llama, Qwen3 and Gemma 3 (Qwen2's q/k/v bias leaves o_proj without) */
@@ -562,19 +570,24 @@ int fe_lower(const fe_config *c, const fe_model *m, int world_size, ir_module *m
          * output before the residual add) */
         int32_t w_preff = m->gemma ? norm_param(&L, PNAME("pre_feedforward_layernorm.weight"), H) : 0;
         int32_t w_postff = m->gemma || m->post_norm_only ? norm_param(&L, PNAME("post_feedforward_layernorm.weight"), H) : 0;
-        int32_t wg = param2(&L, PNAME("mlp.gate_proj.weight"), I, H);
-        int32_t wu = param2(&L, PNAME("mlp.up_proj.weight"), I, H);
+        /* Phi-3: one gate_up_proj (gate rows first) */
+        int32_t wgu = fp ? param2(&L, PNAME("mlp.gate_up_proj.weight"), 2 * I, H) : 0;
+        int32_t wg = fp ? 0 : param2(&L, PNAME("mlp.gate_proj.weight"), I, H);
+        int32_t wu = fp ? 0 : param2(&L, PNAME("mlp.up_proj.weight"), I, H);
         int32_t wd = param2(&L, PNAME("mlp.down_proj.weight"), H, I);
 #undef PNAME
         int32_t h = m->post_norm_only ? x : rmsnorm(&L, x, w_in);
-        int32_t q = linear(&L, h, wq, bq), k = linear(&L, h, wk, bk);
+        int32_t qkv = fp ? linear(&L, h, wqkv, 0) : 0;
+        int32_t q = fp ? slice(&L, qkv, 0, nh * hd) : linear(&L, h, wq, bq);
+        int32_t k = fp ? slice(&L, qkv, nh * hd, nkv * hd) : linear(&L, h, wk, bk);
         if (m->post_norm_only) { /* OLMo: q_norm(q_proj(x)) over heads x head_dim, before the split */
             q = rmsnorm(&L, q, wqn);
             k = rmsnorm(&L, k, wkn);
         }
         q = reshape(&L, q, 4, (int64_t[]){B, S, nh, hd});
         k = reshape(&L, k, 4, (int64_t[]){B, S, nkv, hd});
-        int32_t v = reshape(&L, linear(&L, h, wv, bv), 4, (int64_t[]){B, S, nkv, hd});
+        int32_t v = reshape(&L, fp ? slice(&L, qkv, (nh + nkv) * hd, nkv * hd) : linear(&L, h, wv, bv), 4,
+                            (int64_t[]){B, S, nkv, hd});
         if (m->qk_norm && !m->post_norm_only) {
             q = rmsnorm(&L, q, wqn);
             k = rmsnorm(&L, k, wkn);
@@ -599,7 +612,9 @@ int fe_lower(const fe_config *c, const fe_model *m, int world_size, ir_module *m
         x = ir_b(&L.b, IR_OP_add, IR_IN(x, o), IR_NOAT);
         int32_t h2 = m->post_norm_only ? x : rmsnorm(&L, x, m->gemma ? w_preff : w_post);
         /* Gemma: gelu_pytorch_tanh(gate) * up; the others: silu(gate) * up */
-        int32_t act = ir_b(&L.b, m->gemma ? IR_OP_geglu : IR_OP_swiglu, IR_IN(linear(&L, h2, wg, 0), linear(&L, h2, wu, 0)),
+        int32_t gu = fp ? linear(&L, h2, wgu, 0) : 0;
+        int32_t act = ir_b(&L.b, m->gemma ? IR_OP_geglu : IR_OP_swiglu,
+                           IR_IN(fp ? slice(&L, gu, 0, I) : linear(&L, h2, wg, 0), fp ? slice(&L, gu, I, I) : linear(&L, h2, wu, 0)),
                            IR_NOAT);
         int32_t mo = linear(&L, act, wd, 0);
         if (m->gemma || m->post_norm_only) mo = rmsnorm(&L, mo, w_postff);

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# Granite (GraniteForCausalLM), SmolLM3 (SmolLM3ForCausalLM) and OLMo 2 / 3
-# (Olmo2ForCausalLM, Olmo3ForCausalLM) end to end on the CPU executor, from
-# their transformers fixtures (the numbers themselves are transformers' own:
-# test_hf_fixtures, tiny-granite, tiny-smollm3, tiny-olmo2, tiny-olmo3): the
-# lowering shows Granite's four multipliers, SmolLM3's NoPE layer, OLMo's post
-# norms and whole-projection q/k norms, OLMo 3's window and local RoPE base;
+# Granite (GraniteForCausalLM), SmolLM3 (SmolLM3ForCausalLM), OLMo 2 / 3
+# (Olmo2ForCausalLM, Olmo3ForCausalLM) and Phi-3 (Phi3ForCausalLM) end to end on
+# the CPU executor, from their transformers fixtures (the numbers themselves are
+# transformers' own: test_hf_fixtures, tiny-granite, tiny-smollm3, tiny-olmo2,
+# tiny-olmo3, tiny-phi3): the lowering shows Granite's four multipliers,
+# SmolLM3's NoPE layer, OLMo's post norms and whole-projection q/k norms, OLMo
+# 3's window and local RoPE base, Phi-3's fused projections sliced;
 # each trains, with LoRA too; sequence parallelism (sp 2) and ZeRO-3 x 2 give
 # the 1-rank run's losses; the saved model has the checkpoint's tensors.
 # usage: families.sh AXOC AXORUN SOURCE_DIR
@@ -20,7 +21,7 @@ cfg() { # $1 model dir, $2 output dir, $3 extra lines
 }
 names() { python3 -c 'import json,struct,sys; raw=open(sys.argv[1],"rb").read(); h=json.loads(raw[8:8+struct.unpack("<Q",raw[:8])[0]]); print("\n".join(sorted(k for k in h if k != "__metadata__")))' "$1"; }
 
-for N in granite smollm3 olmo2 olmo3; do
+for N in granite smollm3 olmo2 olmo3 phi3; do
   M="$SRC/tests/reference/fixtures/tiny-$N"
   cfg "$M" "$T/$N-one" "" >$N.yml
   check '"$AXOC" compile $N.yml -o $N.bin --dump-ir ir-$N 2>$N.err && "$AXORUN" $N.bin >$N.log 2>&1' "$N: compiles and trains"
@@ -49,6 +50,14 @@ check '! grep -q input_layernorm $L && [ "$(grep -c "= rmsnorm(" $L)" = 9 ] && g
 L=ir-olmo3/00-lower.ir
 check '[ "$(grep -c "window=7" $L)" = 1 ] && grep "= rope(" $L | head -1 | grep -q "theta=500000.0.*rope_type=\"default\"" && grep "= rope(" $L | tail -1 | grep -q "theta=123456.0.*rope_type=\"linear\", factor=2.0"' \
   "olmo3: layer 0 slides (window 7) with OLMo 3's default base 5e5, layer 1 takes rope_theta with its scaling"
+L=ir-phi3/00-lower.ir
+check '[ "$(grep -c "= slice(" $L)" = 10 ] && grep -q "matmul(%[0-9]*, @model.layers.0.self_attn.qkv_proj.weight) .* f32\[2,64,128\]" $L && [ "$(grep -c "window=7" $L)" = 2 ]' \
+  "phi3: one qkv_proj matmul (4 + 2 + 2 heads of 16) and one gate_up_proj a layer, sliced; the window on every layer"
+check 'python3 -c "import json,struct,sys; raw=open(sys.argv[1],\"rb\").read(); h=json.loads(raw[8:8+struct.unpack(\"<Q\",raw[:8])[0]]); sys.exit(not (h[\"base_model.model.model.layers.0.self_attn.qkv_proj.lora_B.weight\"][\"shape\"] == [128, 4] and h[\"base_model.model.model.layers.1.mlp.gate_up_proj.lora_A.weight\"][\"shape\"] == [4, 64]))" phi3-lora/adapter_model.safetensors' \
+  "phi3: LoRA adapts the fused modules as PEFT does (qkv_proj B [128, r], one A)"
+cfg "$SRC/tests/reference/fixtures/tiny-phi3" "$T/p3nt" "adapter: lora
+lora_r: 4" >p3nt.yml
+check '! "$AXOC" compile p3nt.yml -o p3nt.bin 2>p3nt.err && grep -q "PEFT has no default targets for Phi3ForCausalLM" p3nt.err' "phi3: LoRA without targets is refused (PEFT has none for phi3)"
 mkdir -p sw && python3 - "$SRC/tests/reference/fixtures/tiny-smollm3/config.json" sw/config.json <<'PYEOF'
 import json, sys
 c = json.load(open(sys.argv[1])); c["use_sliding_window"] = True; c["sliding_window"] = 8

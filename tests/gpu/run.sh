@@ -310,6 +310,7 @@ check_e2e() {
         "granite-bf16|1|true|tiny-granite|"
         "olmo3-bf16|1|true|tiny-olmo3|"
         "smollm3-bf16|1|true|tiny-smollm3|"
+        "phi3-bf16|1|true|tiny-phi3|"
     )
     for c in "${cases[@]}"; do
         IFS='|' read -r name world dtype model extra <<<"$c"

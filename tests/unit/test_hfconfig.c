@@ -308,7 +308,7 @@ static void test_defaults_and_variants(void) {
 
 static void test_errors(void) {
     expect_model_error("GPT2LMHeadModel", BASE, "", "config.json: architectures[0]",
-                       "expected one of LlamaForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalLM, MistralForCausalLM, Gemma3ForCausalLM, GraniteForCausalLM, SmolLM3ForCausalLM, Olmo2ForCausalLM, Olmo3ForCausalLM, Gemma3ForConditionalGeneration, Mistral3ForConditionalGeneration, found \"GPT2LMHeadModel\"");
+                       "expected one of LlamaForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalLM, MistralForCausalLM, Gemma3ForCausalLM, GraniteForCausalLM, SmolLM3ForCausalLM, Olmo2ForCausalLM, Olmo3ForCausalLM, Phi3ForCausalLM, Gemma3ForConditionalGeneration, Mistral3ForConditionalGeneration, found \"GPT2LMHeadModel\"");
     expect_model_error("Qwen2ForCausalLM", BASE, "\"sliding_window\": 8, \"use_sliding_window\": true, \"layer_types\": [\"full_attention\"]",
                        "config.json: layer_types", "expected a list of num_hidden_layers entries, found [\"full_attention\"]");
     expect_model_error("Qwen3ForCausalLM", BASE,
@@ -747,6 +747,22 @@ static void test_granite_smollm3(void) {
     CHECK(r.m.post_norm_only && r.m.local_rope && r.m.rope_theta == 1000 && r.m.rope_local_theta == 5e5);
     for (int l = 0; l < 8; l++) CHECK_EQ(r.m.layer_window[l], (l + 1) % 4 ? 4096 : 0);
     mfree(&r);
+    /* Phi-3: fused projections, the window on every layer, no window when absent; LongRoPE, a partial rotation and
+     * residual dropout refused by name */
+    mload(&r, AXO_SOURCE_DIR "/tests/reference/fixtures/tiny-phi3");
+    CHECK_MSG(r.rc == 0 && r.d.n == 0, "tiny-phi3:\n%s", dump(&r.d));
+    CHECK(r.m.arch == FE_ARCH_PHI3 && r.m.fused_proj && !r.m.attention_bias && r.m.layer_window[0] == 7 &&
+          r.m.layer_window[1] == 7 && !r.m.tie_word_embeddings && r.m.head_dim == 16);
+    mfree(&r);
+    mload(&r, model_dir("Phi3ForCausalLM", BASE, "\"attention_bias\": true"));
+    CHECK(r.rc == 0 && r.m.sliding_window == 0 && !r.m.attention_bias);
+    mfree(&r);
+    expect_model_error("Phi3ForCausalLM", BASE, "\"partial_rotary_factor\": 0.75", "config.json: partial_rotary_factor",
+                       "a partial rotation, Phi-4-mini's, is not implemented");
+    expect_model_error("Phi3ForCausalLM", BASE, "\"rope_scaling\": {\"type\": \"su\", \"short_factor\": [1.0]}",
+                       "config.json: rope_scaling", "LongRoPE, which is not implemented");
+    expect_model_error("Phi3ForCausalLM", BASE, "\"resid_pdrop\": 0.1", "config.json: resid_pdrop",
+                       "residual dropout is not implemented");
 }
 
 int main(void) {
