@@ -386,8 +386,11 @@ int fe_model_load_with(const char *dir, const char *overrides, fe_model *out, ax
                   : m->num_attention_heads ? m->hidden_size / m->num_attention_heads
                                            : 0;
     m->vocab_size = get_int(&H, root, "vocab_size", g3 ? 262208 : 0, req, 1, MAX_I32);
-    m->max_position_embeddings = get_int(&H, root, "max_position_embeddings", g3 ? 131072 : 2048, 0, 1, MAX_I32);
-    m->rms_norm_eps = get_num(&H, root, "", "rms_norm_eps", 1e-6, 0);
+    m->max_position_embeddings =
+        get_int(&H, root, "max_position_embeddings", g3 ? 131072 : m->arch == FE_ARCH_PHI3 ? 4096 : 2048, 0, 1, MAX_I32);
+    /* the configs' defaults: 1e-5 for Phi3Config and Olmo2/3Config, 1e-6 for the others */
+    const int eps5 = m->arch == FE_ARCH_PHI3 || m->arch == FE_ARCH_OLMO2 || m->arch == FE_ARCH_OLMO3;
+    m->rms_norm_eps = get_num(&H, root, "", "rms_norm_eps", eps5 ? 1e-5 : 1e-6, 0);
     m->gemma = m->arch == FE_ARCH_GEMMA3;
     /* Gemma3TextConfig: true; the multimodal model ties by its top-level key (default true), as transformers */
     if (m->multimodal) { /* null: untied (transformers draws an lm_head of its own) */
@@ -458,9 +461,18 @@ int fe_model_load_with(const char *dir, const char *overrides, fe_model *out, ax
         m->fused_proj = 1;
         /* what axo does not implement yet of Phi-3: the partial rotation (Phi-4-mini), LongRoPE (Phi-3.5-mini, the
          * 128k models), residual dropout (transformers applies resid_pdrop in training; the configs have 0) */
-        json_t *prf = json_object_get(root, "partial_rotary_factor");
+        /* Phi3Config takes partial_rotary_factor from rope_parameters (or rope_scaling) first, then the top level */
+        json_t *rpo = json_object_get(root, "rope_parameters"), *rso = json_object_get(root, "rope_scaling");
+        const char *pk = "partial_rotary_factor";
+        json_t *prf = json_is_object(rpo) ? json_object_get(rpo, pk) : NULL;
+        if (prf) pk = "rope_parameters.partial_rotary_factor";
+        if (!prf && json_is_object(rso) && (prf = json_object_get(rso, "partial_rotary_factor"))) pk = "rope_scaling.partial_rotary_factor";
+        if (!prf) prf = json_object_get(root, "partial_rotary_factor");
         if (prf && !json_is_null(prf) && (!json_is_number(prf) || json_number_value(prf) != 1.0))
-            herr(&H, "partial_rotary_factor", prf, "1.0 (a partial rotation, Phi-4-mini's, is not implemented)");
+            herr(&H, pk, prf, "1.0 (a partial rotation, Phi-4-mini's, is not implemented)");
+        json_t *ad = json_object_get(root, "attention_dropout");
+        if (ad && !json_is_null(ad) && (!json_is_number(ad) || json_number_value(ad) != 0))
+            herr(&H, "attention_dropout", ad, "0 (dropout on the attention probabilities is not implemented)");
         json_t *rs = json_object_get(root, "rope_scaling"), *rpp = json_object_get(root, "rope_parameters");
         json_t *rt = json_is_object(rs) ? rs : json_is_object(rpp) ? rpp : NULL;
         json_t *ty = rt ? json_object_get(rt, "rope_type") : NULL;
@@ -574,6 +586,8 @@ int fe_model_load_with(const char *dir, const char *overrides, fe_model *out, ax
         H.kp = o == root && m->multimodal ? "text_config." : "";
         *tv[k] = get_token(&H, o, toks[k]);
         if (m->gemma && !json_object_get(o, toks[k])) *tv[k] = gemma_tok[k];
+        static const int64_t phi3_tok[] = {1, 32000, 32000}; /* Phi3Config's */
+        if (m->arch == FE_ARCH_PHI3 && !json_object_get(o, toks[k])) *tv[k] = phi3_tok[k];
     }
     H.kp = "";
     m->initializer_range = get_num(&H, json_object_get(top, "initializer_range") ? top : root, "", "initializer_range", 0.02, 0);

@@ -533,7 +533,11 @@ int fe_lower(const fe_config *c, const fe_model *m, int world_size, ir_module *m
 
     int32_t embed = param2(&L, "embed_tokens.weight", V, H);
     mark_resized(&L, embed, c);
-    int32_t x = ir_b(&L.b, IR_OP_embedding, IR_IN(embed, ids), IR_NOAT);
+    /* nn.Embedding(padding_idx=pad_token_id): that row takes no gradient from the lookup (the attr absent without
+     * a pad in range: other plans keep their bytes) */
+    int32_t x = m->pad_token_id >= 0 && m->pad_token_id < V
+                    ? ir_b(&L.b, IR_OP_embedding, IR_IN(embed, ids), IR_AT(ir_ai("padding_idx", m->pad_token_id)))
+                    : ir_b(&L.b, IR_OP_embedding, IR_IN(embed, ids), IR_NOAT);
     if (m->gemma) {
         /* Gemma3TextScaledWordEmbedding: times torch.tensor(hidden ** 0.5) (float32) cast to the weights' dtype */
         float a = (float)sqrt((double)H);

@@ -117,7 +117,16 @@ NOT_DIFFERENTIABLE(fused) /* made by the fuse pass, after autodiff */
 static void grad_embedding(ad *c, const ir_node *n, const int32_t *dy) {
     if (!wants(c, n->in[0])) return;
     int64_t V = rtype(c, IN(0))->dims[0];
-    acc(c, n->in[0], ir_b(&c->b, IR_OP_embedding_bwd, IR_IN(IN(1), dy[0]), IR_AT(ir_ai("vocab", V))));
+    int32_t g = ir_b(&c->b, IR_OP_embedding_bwd, IR_IN(IN(1), dy[0]), IR_AT(ir_ai("vocab", V)));
+    /* nn.Embedding's padding_idx: that row's gradient is zero (the lookups of it add nothing) */
+    const int64_t pad = ir_attr_int(n->attrs, n->nattrs, "padding_idx", -1);
+    if (pad >= 0 && pad < V && V > 1) {
+        int64_t keep[4], nk = 0;
+        if (pad > 0) keep[nk++] = 0, keep[nk++] = pad;
+        if (pad + 1 < V) keep[nk++] = pad + 1, keep[nk++] = V;
+        g = ir_b(&c->b, IR_OP_mask_rows, IR_IN(g), IR_AT(ir_aints("rows", (int)nk, keep)));
+    }
+    acc(c, n->in[0], g);
 }
 
 static void grad_rmsnorm(ad *c, const ir_node *n, const int32_t *dy) {

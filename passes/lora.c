@@ -337,11 +337,23 @@ int pass_lora(ir_module *m, const pass_lora_cfg *cfg, int32_t *loss, ax_diag *d)
         if (!strcmp(x, "lm_head") || !strcmp(x, "embed_tokens"))
             ax_error(d, "lora_target_modules", "\"%s\": LoRA on the %s is not implemented (decoder linear layers only)",
                      x, x[0] == 'l' ? "output layer" : "embedding");
-        else
-            ax_error(d, "lora_target_modules",
-                     "\"%s\" matches no linear layer of the model (expected names such as q_proj, k_proj, v_proj, "
-                     "o_proj, gate_proj, up_proj, down_proj)",
-                     x);
+        else {
+            /* the model's own linear layers, by type: q_proj, ... (Phi-3: qkv_proj, gate_up_proj, ...) */
+            char types[512] = "";
+            size_t tl = 0;
+            for (int k = 0; k < nsites; k++) {
+                char mn[512];
+                const char *mod_k = module_of(m->globals[sites[k].w].name, mn, sizeof mn), *dot = strrchr(mod_k, '.');
+                const char *ty = dot ? dot + 1 : mod_k;
+                const size_t n = strlen(ty);
+                int dup = 0; /* ty already listed: a whole entry of types */
+                for (const char *p = types; !dup && (p = strstr(p, ty)) != NULL; p += n)
+                    dup = (p == types || p[-1] == ' ') && (p[n] == ',' || p[n] == 0);
+                if (dup || tl + n + 3 >= sizeof types) continue;
+                tl += (size_t)snprintf(types + tl, sizeof types - tl, "%s%s", tl ? ", " : "", ty);
+            }
+            ax_error(d, "lora_target_modules", "\"%s\" matches no linear layer of the model (its layers: %s)", x, types);
+        }
         goto fail;
     }
     if (!ntargeted && nnamed && cfg->nlayers > 0) {

@@ -58,6 +58,25 @@ check 'python3 -c "import json,struct,sys; raw=open(sys.argv[1],\"rb\").read(); 
 cfg "$SRC/tests/reference/fixtures/tiny-phi3" "$T/p3nt" "adapter: lora
 lora_r: 4" >p3nt.yml
 check '! "$AXOC" compile p3nt.yml -o p3nt.bin 2>p3nt.err && grep -q "PEFT has no default targets for Phi3ForCausalLM" p3nt.err' "phi3: LoRA without targets is refused (PEFT has none for phi3)"
+cfg "$SRC/tests/reference/fixtures/tiny-phi3" "$T/p3q" "adapter: lora
+lora_r: 4
+lora_target_modules: [q_proj]" >p3q.yml
+check '! "$AXOC" compile p3q.yml -o p3q.bin 2>p3q.err && grep -q "\"q_proj\" matches no linear layer of the model (its layers: qkv_proj, o_proj, gate_up_proj, down_proj)" p3q.err' \
+  "phi3: a target it does not have is an error naming the model's own layers"
+# nn.Embedding(padding_idx=pad_token_id): the pad row takes no gradient from lookups of it (tiny-phi3's pad is 0;
+# weight_decay 0, so AdamW leaves a row without gradient as it was)
+python3 -c 'import json,random; r=random.Random(3); [print(json.dumps({"input_ids": [0 if i % 5 == 0 else r.randrange(4, 256) for i in range(40)]})) for _ in range(8)]' >pad_rows.jsonl
+{ printf 'base_model: %s\ndatasets:\n  - path: %s\nsequence_len: 64\nmicro_batch_size: 2\nmax_steps: 2\n' "$SRC/tests/reference/fixtures/tiny-phi3" "$T/pad_rows.jsonl"
+  printf 'learning_rate: 0.01\nweight_decay: 0.0\nseed: 3\noutput_dir: %s\n' "$T/padout"; } >pad.yml
+check '"$AXOC" compile pad.yml -o pad.bin 2>/dev/null && "$AXORUN" pad.bin >/dev/null 2>&1 && python3 - "$SRC/tests/reference/fixtures/tiny-phi3/model.safetensors" padout/model.safetensors <<'"'"'PYEOF'"'"'
+import json, struct, sys
+def row(p, k, i):
+    raw = open(p, "rb").read(); n = struct.unpack("<Q", raw[:8])[0]; h = json.loads(raw[8:8 + n])[k]
+    b = raw[8 + n + h["data_offsets"][0]:8 + n + h["data_offsets"][1]]; w = len(b) // 4 // h["shape"][0]
+    return struct.unpack("<%df" % w, b[4 * w * i:4 * w * (i + 1)])
+k = "model.embed_tokens.weight"
+sys.exit(not (row(sys.argv[1], k, 0) == row(sys.argv[2], k, 0) and row(sys.argv[1], k, 7) != row(sys.argv[2], k, 7)))
+PYEOF' "the padding_idx row of the embedding takes no gradient (it is in the data), as nn.Embedding(padding_idx)"
 mkdir -p sw && python3 - "$SRC/tests/reference/fixtures/tiny-smollm3/config.json" sw/config.json <<'PYEOF'
 import json, sys
 c = json.load(open(sys.argv[1])); c["use_sliding_window"] = True; c["sliding_window"] = 8

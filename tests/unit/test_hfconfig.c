@@ -763,6 +763,17 @@ static void test_granite_smollm3(void) {
                        "config.json: rope_scaling", "LongRoPE, which is not implemented");
     expect_model_error("Phi3ForCausalLM", BASE, "\"resid_pdrop\": 0.1", "config.json: resid_pdrop",
                        "residual dropout is not implemented");
+    expect_model_error("Phi3ForCausalLM", BASE, "\"attention_dropout\": 0.3", "config.json: attention_dropout",
+                       "dropout on the attention probabilities is not implemented");
+    /* transformers 5 writes the partial rotation into rope_parameters; that one is what Phi3Config reads */
+    expect_model_error("Phi3ForCausalLM", BASE,
+                       "\"rope_parameters\": {\"rope_type\": \"default\", \"rope_theta\": 10000.0, \"partial_rotary_factor\": 0.75}",
+                       "config.json: rope_parameters.partial_rotary_factor", "a partial rotation");
+    mload(&r, model_dir("Phi3ForCausalLM", BASE,
+                        "\"partial_rotary_factor\": 0.75, \"rope_parameters\": {\"rope_type\": \"default\", \"partial_rotary_factor\": 1.0}"));
+    CHECK_MSG(r.rc == 0, "%s", dump(&r.d)); /* rope_parameters' 1.0 wins */
+    CHECK(r.m.rms_norm_eps == 1e-5 && r.m.max_position_embeddings == 2048 && r.m.pad_token_id == 32000 && r.m.eos_token_id == 32000);
+    mfree(&r);
 }
 
 int main(void) {
