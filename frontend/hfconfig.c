@@ -7,6 +7,7 @@
  * both the classic layout (rope_theta / rope_scaling / torch_dtype) and the
  * transformers >= 5 one (rope_parameters / dtype) are read. */
 #include "frontend/internal.h"
+#include "runtime/adapter.h"
 #include "runtime/safetensors.h"
 
 #include <math.h>
@@ -253,11 +254,8 @@ static void mm_layout(const char *dir, const char *file, fe_model *m, ax_arena *
     for (int e = 0; e < sm.nentries; e++) {
         const char *k = sm.entries[e].name;
         if (!strncmp(k, m->text_ckpt, strlen(m->text_ckpt)) || strstr(k, "lm_head.")) continue;
-        static const char *const from[] = {"vision_tower.vision_model.", "vision_tower.", "multi_modal_projector."};
-        const char *mod = k;
-        for (int i = 0; i < 3 && mod == k; i++)
-            if (!strncmp(k, from[i], strlen(from[i])))
-                mod = ax_arena_printf(arena, "model.%s%s", i ? from[i] : "vision_tower.", k + strlen(from[i]));
+        char mod[1024];
+        rt_adapter_module_name(k, mod, sizeof mod);
         size_t n = strlen(mod);
         if (n > 7 && !strcmp(mod + n - 7, ".weight")) n -= 7;
         else if (n > 5 && !strcmp(mod + n - 5, ".bias")) n -= 5;
@@ -470,9 +468,7 @@ int fe_model_load_with(const char *dir, const char *overrides, fe_model *out, ax
         if (!prf) prf = json_object_get(root, "partial_rotary_factor");
         if (prf && !json_is_null(prf) && (!json_is_number(prf) || json_number_value(prf) != 1.0))
             herr(&H, pk, prf, "1.0 (a partial rotation, Phi-4-mini's, is not implemented)");
-        json_t *ad = json_object_get(root, "attention_dropout");
-        if (ad && !json_is_null(ad) && (!json_is_number(ad) || json_number_value(ad) != 0))
-            herr(&H, "attention_dropout", ad, "0 (dropout on the attention probabilities is not implemented)");
+
         json_t *rs = json_object_get(root, "rope_scaling"), *rpp = json_object_get(root, "rope_parameters");
         json_t *rt = json_is_object(rs) ? rs : json_is_object(rpp) ? rpp : NULL;
         json_t *ty = rt ? json_object_get(rt, "rope_type") : NULL;
@@ -480,9 +476,13 @@ int fe_model_load_with(const char *dir, const char *overrides, fe_model *out, ax
         if (rt && ty && !json_is_null(ty) && (!json_is_string(ty) || strcmp(json_string_value(ty), "default")))
             herr(&H, json_is_object(rs) ? "rope_scaling" : "rope_parameters", rt,
                  "no RoPE scaling (Phi3Config reads su, yarn and longrope as LongRoPE, which is not implemented)");
-        json_t *rd = json_object_get(root, "resid_pdrop");
-        if (rd && !json_is_null(rd) && (!json_is_number(rd) || json_number_value(rd) != 0))
-            herr(&H, "resid_pdrop", rd, "0 (residual dropout is not implemented)");
+        static const char *const drops[][2] = {{"resid_pdrop", "0 (residual dropout is not implemented)"},
+                                               {"attention_dropout",
+                                                "0 (dropout on the attention probabilities is not implemented)"}};
+        for (int i = 0; i < 2; i++) {
+            json_t *v = json_object_get(root, drops[i][0]);
+            if (v && !json_is_null(v) && (!json_is_number(v) || json_number_value(v) != 0)) herr(&H, drops[i][0], v, drops[i][1]);
+        }
     }
     if (m->arch == FE_ARCH_SMOLLM3) { /* no_rope_layers, else every no_rope_layer_interval-th layer without RoPE (4) */
         json_t *nr = json_object_get(root, "no_rope_layers");

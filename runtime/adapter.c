@@ -154,17 +154,12 @@ static void *encode(const float *w, int64_t n, rt_st_dtype dt) {
     return o;
 }
 
-/* A base checkpoint tensor's name as PEFT knows it: its module's. The multimodal checkpoints (mm: Gemma 3's,
- * Mistral 3's) name the text model language_model.model.* (and an untied head language_model.lm_head.*) and
- * the vision tower vision_tower.* (Gemma's SigLIP vision_tower.vision_model.*) as the Hub has them, where
- * their modules are model.language_model.*, lm_head.*, model.vision_tower.* and model.multi_modal_projector.*
- * (transformers' llava conversion); transformers 5's own layout is the modules' names already. */
-static const char *module_key(const char *key, int mm, char *out, size_t cap) {
+const char *rt_adapter_module_name(const char *key, char *out, size_t cap) {
     static const char *const from[] = {"language_model.model.", "language_model.lm_head.", "vision_tower.vision_model.",
                                        "vision_tower.", "multi_modal_projector."};
     static const char *const to[] = {"model.language_model.", "lm_head.", "model.vision_tower.", "model.vision_tower.",
                                      "model.multi_modal_projector."};
-    for (int i = 0; mm && i < 5; i++) {
+    for (int i = 0; i < 5; i++) {
         size_t k = strlen(from[i]);
         if (!strncmp(key, from[i], k)) {
             snprintf(out, cap, "%s%s", to[i], key + k);
@@ -209,7 +204,7 @@ int rt_merge_lora(const char *adapter_dir, const char *base_dir, const char *out
     char *used = calloc((size_t)af.ntensors + 1, 1);
     rt_st_out *outs = calloc((size_t)bm.nentries + 1, sizeof *outs);
     /* the base's config.json: tie_word_embeddings (an lm_head saved anyway takes the token rows too; Gemma 3's
-     * configs tie by default); the multimodal Gemma 3 (its names, module_key) */
+     * configs tie by default); a multimodal model (its names, rt_adapter_module_name) */
     int tied = 0, mm = 0;
     {
         char cp[4096];
@@ -235,7 +230,8 @@ int rt_merge_lora(const char *adapter_dir, const char *base_dir, const char *out
         const rt_st_file *f = &bm.shards[E->shard];
         outs[n] = (rt_st_out){.name = E->name, .dtype = t->dtype, .rank = t->rank, .shape = t->shape, .data = rt_st_data(f, t)};
         char key[1024], mod[1024];
-        module_key(E->name, mm, key, sizeof key);
+        if (mm) rt_adapter_module_name(E->name, key, sizeof key);
+        else snprintf(key, sizeof key, "%s", E->name);
         size_t len = strlen(key);
         const rt_st_tensor *A = NULL, *B = NULL, *M = NULL;
         if (len > 7 && len < sizeof mod && !strcmp(key + len - 7, ".weight")) {

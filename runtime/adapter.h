@@ -30,6 +30,13 @@ typedef struct rt_adapter_cfg {
     char revision[256];  /* its Hub revision ("" if absent or null) */
 } rt_adapter_cfg;
 
+/* A multimodal checkpoint's tensor name as PEFT and transformers name the parameter (its module's): the Hub's
+ * language_model.model.* (an untied head language_model.lm_head.*), vision_tower.* (Gemma's SigLIP
+ * vision_tower.vision_model.*) and multi_modal_projector.* become model.language_model.*, lm_head.*,
+ * model.vision_tower.* and model.multi_modal_projector.* (transformers' llava conversion, Gemma 3's and Mistral
+ * 3's); any other name (transformers 5's own layout) is already the module's. Into out (cap bytes); returns out. */
+const char *rt_adapter_module_name(const char *key, char *out, size_t cap);
+
 /* Reads DIR/adapter_config.json: a LORA adapter with one r and lora_alpha
  * or a DoRA one (use_dora); per-module rank/alpha patterns are refused,
  * naming the file. */
