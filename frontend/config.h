@@ -383,7 +383,7 @@ typedef enum {
     FE_ARCH_OLMO3,
     FE_ARCH_PHI3
 } fe_arch;
-typedef enum { FE_ROPE_DEFAULT, FE_ROPE_LINEAR, FE_ROPE_LLAMA3, FE_ROPE_DYNAMIC, FE_ROPE_YARN } fe_rope_type;
+typedef enum { FE_ROPE_DEFAULT, FE_ROPE_LINEAR, FE_ROPE_LLAMA3, FE_ROPE_DYNAMIC, FE_ROPE_YARN, FE_ROPE_LONGROPE } fe_rope_type;
 
 typedef struct fe_model {
     const char *dir;
@@ -434,7 +434,15 @@ typedef struct fe_model {
     int head_dim_explicit;   /* config.json wrote head_dim */
     int64_t file_vocab_size; /* tokens added (fe_resolve_tokenizer) resized the vocab: the embedding / lm_head rows in
                               * the safetensors (vocab_size is the new count); 0 when not resized */
-    double rope_attention_factor, rope_beta_fast, rope_beta_slow; /* yarn; 0 = HF default */
+    /* RoPE as transformers 5 computes it (modeling_rope_utils.py): attention_factor is HF's attention_scaling, the
+     * cos/sin multiplier (yarn's and longrope's, from their formulas unless the config gives it; 1 for the others);
+     * yarn's beta_fast / beta_slow / truncate; longrope's short / long factors (n_factors each); the rotated share of
+     * each head (partial_rotary_factor, Phi-3 only: 1 elsewhere) */
+    double rope_attention_factor, rope_beta_fast, rope_beta_slow;
+    int rope_truncate;
+    int rope_n_factors;
+    double *rope_short_factor, *rope_long_factor;
+    double rope_partial_factor;
     /* Gemma3ForConditionalGeneration (gemma-3-4b and larger) and Mistral3ForConditionalGeneration
      * (Mistral-Small-3.1/3.2) trained on text: their language model only, the text_config's Gemma3ForCausalLM /
      * MistralForCausalLM exactly (transformers gives each pair the same loss and gradients on input_ids). Two

@@ -96,43 +96,116 @@ static int64_t get_token(const hctx *H, const json_t *o, const char *key) {
     return (int64_t)json_integer_value(v);
 }
 
-static void rope(const hctx *H, const json_t *rs, const char *prefix, fe_model *m) {
+/* yarn_get_mscale: 0.1 mscale ln(scale) + 1, 1 for scale <= 1 */
+static double yarn_mscale(double scale, double mscale) { return scale <= 1 ? 1.0 : 0.1 * mscale * log(scale) + 1.0; }
+
+/* A number or null/absent (0 then): yarn's optional keys, which HF reads with `or` / truthiness */
+static double opt_num(const hctx *H, const json_t *o, const char *prefix, const char *key) {
+    json_t *v = json_object_get(o, key);
+    if (!v || json_is_null(v)) return 0;
+    char k[128];
+    snprintf(k, sizeof k, "%s%s", prefix, key);
+    if (!json_is_number(v) || !isfinite(json_number_value(v))) {
+        herr(H, k, v, "a number or null");
+        return 0;
+    }
+    return json_number_value(v);
+}
+
+/* longrope's short_factor / long_factor: a list of positive numbers, its length checked against the rotated dims by
+ * the caller */
+static double *factor_list(const hctx *H, const json_t *o, const char *prefix, const char *key, int *n, ax_arena *arena) {
+    json_t *v = json_object_get(o, key);
+    char k[128];
+    snprintf(k, sizeof k, "%s%s", prefix, key);
+    size_t len = json_is_array(v) ? json_array_size(v) : 0;
+    int ok = len > 0 && len <= (size_t)MAX_COUNT;
+    for (size_t i = 0; ok && i < len; i++) {
+        json_t *e = json_array_get(v, i);
+        ok = json_is_number(e) && json_number_value(e) > 0 && isfinite(json_number_value(e));
+    }
+    if (!ok) {
+        herr(H, k, v, "a list of positive numbers, one per rotated pair of dims");
+        return NULL;
+    }
+    double *f = ax_arena_alloc(arena, sizeof(double) * len);
+    for (size_t i = 0; i < len; i++) f[i] = json_number_value(json_array_get(v, i));
+    *n = (int)len;
+    return f;
+}
+
+/* One RoPE parameter dict (rope_scaling, rope_parameters, or Gemma's full_attention one) as transformers 5's
+ * standardize_rope_params and ROPE_INIT_FUNCTIONS read it. root: the model's config object (its top-level
+ * original_max_position_embeddings, which Phi3Config always has, beats the dict's). */
+static void rope(const hctx *H, const json_t *rs, const char *prefix, const json_t *root, fe_model *m, ax_arena *arena) {
     char k[128];
     json_t *t = json_object_get(rs, "rope_type");
     if (!t) t = json_object_get(rs, "type");
     snprintf(k, sizeof k, "%srope_type", prefix);
-    static const char *const names[] = {"default", "linear", "llama3", "dynamic", "yarn"};
-    static const fe_rope_type types[] = {FE_ROPE_DEFAULT, FE_ROPE_LINEAR, FE_ROPE_LLAMA3, FE_ROPE_DYNAMIC, FE_ROPE_YARN};
+    static const char *const names[] = {"default", "linear", "llama3", "dynamic", "yarn", "longrope"};
+    static const fe_rope_type types[] = {FE_ROPE_DEFAULT, FE_ROPE_LINEAR, FE_ROPE_LLAMA3,
+                                         FE_ROPE_DYNAMIC, FE_ROPE_YARN,   FE_ROPE_LONGROPE};
     int which = -1;
-    for (int i = 0; i < 5 && json_is_string(t); i++)
+    const int phi3 = m->arch == FE_ARCH_PHI3;
+    for (int i = 0; i < 6 && json_is_string(t); i++)
         if (!strcmp(json_string_value(t), names[i])) which = i;
+    /* Phi3Config reads the older names su and yarn as longrope, and takes no other scaling */
+    if (phi3 && json_is_string(t) && !strcmp(json_string_value(t), "su")) which = 5;
+    if (phi3 && which == 4) which = 5;
+    if (phi3 && which > 0 && which != 5) which = -1;
     if (which < 0) {
-        herr(H, k, t, "one of default, linear, llama3, dynamic, yarn");
+        herr(H, k, t, phi3 ? "default, longrope, su or yarn (Phi3Config reads the last two as longrope)"
+                           : "one of default, linear, llama3, dynamic, yarn, longrope");
         return;
     }
     m->rope_type = types[which];
+    m->rope_attention_factor = 1.0;
     if (m->rope_type == FE_ROPE_DEFAULT) return;
-    m->rope_factor = get_num(H, rs, prefix, "factor", 1, 1);
+    json_t *om = json_object_get(rs, "original_max_position_embeddings");
+    snprintf(k, sizeof k, "%soriginal_max_position_embeddings", prefix);
+    json_t *top_om = json_object_get(root, "original_max_position_embeddings");
+    const int uses_om = m->rope_type == FE_ROPE_LLAMA3 || m->rope_type == FE_ROPE_YARN || m->rope_type == FE_ROPE_LONGROPE;
+    m->rope_original_max_position_embeddings = m->max_position_embeddings;
+    if (uses_om && phi3) { /* Phi3Config.original_max_position_embeddings, default 4096 */
+        m->rope_original_max_position_embeddings = get_int(H, root, "original_max_position_embeddings", 4096, 0, 1, MAX_I32);
+    } else if (uses_om && top_om && !json_is_null(top_om)) {
+        m->rope_original_max_position_embeddings =
+            get_int(H, root, "original_max_position_embeddings", m->max_position_embeddings, 0, 1, MAX_I32);
+    } else if (om && !json_is_null(om)) {
+        if (!json_is_integer(om) || json_integer_value(om) <= 0 || json_integer_value(om) > MAX_I32)
+            herr(H, k, om, "a positive integer");
+        else
+            m->rope_original_max_position_embeddings = (int64_t)json_integer_value(om);
+    }
+    const double omax = (double)m->rope_original_max_position_embeddings;
+    /* yarn and longrope: factor absent means max_position_embeddings / original_max_position_embeddings */
+    const int derived = (m->rope_type == FE_ROPE_YARN || m->rope_type == FE_ROPE_LONGROPE) &&
+                        (!json_object_get(rs, "factor") || json_is_null(json_object_get(rs, "factor")));
+    m->rope_factor = derived ? (double)m->max_position_embeddings / omax : get_num(H, rs, prefix, "factor", 1, 1);
     if (m->rope_type == FE_ROPE_LLAMA3) {
         m->rope_low_freq_factor = get_num(H, rs, prefix, "low_freq_factor", 1, 1);
         m->rope_high_freq_factor = get_num(H, rs, prefix, "high_freq_factor", 4, 1);
     }
-    json_t *om = json_object_get(rs, "original_max_position_embeddings");
-    snprintf(k, sizeof k, "%soriginal_max_position_embeddings", prefix);
-    if (om && !json_is_null(om)) {
-        if (!json_is_integer(om) || json_integer_value(om) <= 0)
-            herr(H, k, om, "a positive integer");
-        else
-            m->rope_original_max_position_embeddings = (int64_t)json_integer_value(om);
-    } else if (m->rope_type == FE_ROPE_LLAMA3) {
-        herr(H, k, NULL, "a positive integer");
-    } else {
-        m->rope_original_max_position_embeddings = m->max_position_embeddings;
-    }
+    const double f = m->rope_factor, given = opt_num(H, rs, prefix, "attention_factor");
     if (m->rope_type == FE_ROPE_YARN) {
-        m->rope_attention_factor = get_num(H, rs, prefix, "attention_factor", 0, 0);
-        m->rope_beta_fast = get_num(H, rs, prefix, "beta_fast", 32, 0);
-        m->rope_beta_slow = get_num(H, rs, prefix, "beta_slow", 1, 0);
+        const double ms = opt_num(H, rs, prefix, "mscale"), msa = opt_num(H, rs, prefix, "mscale_all_dim");
+        m->rope_attention_factor = given ? given : ms && msa ? yarn_mscale(f, ms) / yarn_mscale(f, msa) : yarn_mscale(f, 1);
+        m->rope_beta_fast = opt_num(H, rs, prefix, "beta_fast");
+        m->rope_beta_slow = opt_num(H, rs, prefix, "beta_slow");
+        if (!m->rope_beta_fast) m->rope_beta_fast = 32; /* HF: `or 32`, `or 1` */
+        if (!m->rope_beta_slow) m->rope_beta_slow = 1;
+        m->rope_truncate = get_bool(H, rs, "truncate", 1);
+    } else if (m->rope_type == FE_ROPE_LONGROPE) {
+        m->rope_attention_factor = given ? given : f <= 1 ? 1.0 : sqrt(1 + log(f) / log(omax));
+        m->rope_short_factor = factor_list(H, rs, prefix, "short_factor", &m->rope_n_factors, arena);
+        int nl = 0;
+        m->rope_long_factor = factor_list(H, rs, prefix, "long_factor", &nl, arena);
+        if (m->rope_short_factor && m->rope_long_factor && nl != m->rope_n_factors) {
+            snprintf(k, sizeof k, "%slong_factor", prefix);
+            char what[96];
+            snprintf(what, sizeof what, "as many factors as short_factor (%d)", m->rope_n_factors);
+            herr(H, k, json_object_get(rs, "long_factor"), what);
+        }
     }
 }
 
@@ -141,7 +214,7 @@ static void rope(const hctx *H, const json_t *rs, const char *prefix, fe_model *
  * from it else the top-level rope_theta (1e6); sliding layers rope_parameters.sliding_attention (the default RoPE
  * only), their rope_theta from it else rope_local_base_freq (1e4). transformers >= 5 writes rope_parameters, the
  * Hub's configs the top-level keys. */
-static void gemma_rope(const hctx *H, const json_t *root, fe_model *m) {
+static void gemma_rope(const hctx *H, const json_t *root, fe_model *m, ax_arena *arena) {
     /* OLMo 3 (Olmo3Config.convert_rope_params_to_dict): the same, but full layers default to 5e5 and sliding ones
      * take default_theta 5e5 unless rope_parameters.sliding_attention names one (the top-level rope_theta has
      * been popped for the full layers by then) */
@@ -167,7 +240,7 @@ static void gemma_rope(const hctx *H, const json_t *root, fe_model *m) {
     if (!json_object_get(f, "rope_type") && !json_object_get(f, "type")) json_object_set_new(f, "rope_type", json_string("default"));
     m->rope_theta = json_object_get(f, "rope_theta") ? get_num(H, f, "rope_parameters.full_attention.", "rope_theta", top_theta, 0)
                                                      : top_theta;
-    rope(H, f, rp && !json_is_null(rp) ? "rope_parameters.full_attention." : "rope_scaling.", m);
+    rope(H, f, rp && !json_is_null(rp) ? "rope_parameters.full_attention." : "rope_scaling.", root, m, arena);
     json_decref(f);
     m->rope_local_theta = top_local;
     if (json_is_object(slide)) {
@@ -403,27 +476,49 @@ int fe_model_load_with(const char *dir, const char *overrides, fe_model *out, ax
     }
     const double theta0 = m->arch == FE_ARCH_SMOLLM3 ? 2e6 : 10000.0; /* SmolLM3Config's default_theta */
     m->rope_theta = m->gemma ? 1e6 : theta0;
-    m->rope_factor = 1.0;
+    m->rope_factor = 1.0, m->rope_partial_factor = 1.0, m->rope_attention_factor = 1.0;
 
     json_t *rp = json_object_get(root, "rope_parameters"); /* transformers >= 5 */
     m->local_rope = m->gemma || m->arch == FE_ARCH_OLMO3;
     m->post_norm_only = m->arch == FE_ARCH_OLMO2 || m->arch == FE_ARCH_OLMO3;
-    if (m->local_rope) gemma_rope(&H, root, m);
-    else if (rp && !json_is_null(rp)) {
-        if (!json_is_object(rp)) {
-            herr(&H, "rope_parameters", rp, "an object");
-        } else {
-            m->rope_theta = get_num(&H, rp, "rope_parameters.", "rope_theta", theta0, 0);
-            rope(&H, rp, "rope_parameters.", m);
-        }
-    } else {
-        m->rope_theta = get_num(&H, root, "", "rope_theta", theta0, 0);
+    if (m->local_rope) gemma_rope(&H, root, m, arena);
+    else {
+        /* convert_rope_params_to_dict: a non-empty rope_scaling wins over rope_parameters; rope_theta and
+         * partial_rotary_factor from the dict, else the top level */
         json_t *rs = json_object_get(root, "rope_scaling");
-        if (rs && !json_is_null(rs)) {
-            if (!json_is_object(rs))
-                herr(&H, "rope_scaling", rs, "null or an object");
+        const char *pre = "rope_scaling.";
+        if (rs && !json_is_null(rs) && !json_is_object(rs)) herr(&H, "rope_scaling", rs, "null or an object");
+        if (!json_is_object(rs) || !json_object_size(rs)) {
+            rs = rp, pre = "rope_parameters.";
+            if (rp && !json_is_null(rp) && !json_is_object(rp)) herr(&H, "rope_parameters", rp, "an object");
+        }
+        if (json_is_object(rs) && json_object_get(rs, "rope_theta"))
+            m->rope_theta = get_num(&H, rs, pre, "rope_theta", theta0, 0);
+        else
+            m->rope_theta = get_num(&H, root, "", "rope_theta", theta0, 0);
+        if (json_is_object(rs)) rope(&H, rs, pre, root, m, arena);
+        json_t *prf = json_is_object(rs) ? json_object_get(rs, "partial_rotary_factor") : NULL;
+        const char *pk = prf ? (rs == rp ? "rope_parameters.partial_rotary_factor" : "rope_scaling.partial_rotary_factor")
+                             : "partial_rotary_factor";
+        if (!prf) prf = json_object_get(root, "partial_rotary_factor");
+        if (prf && !json_is_null(prf)) {
+            const double v = json_is_number(prf) ? json_number_value(prf) : -1;
+            if (m->arch != FE_ARCH_PHI3 && v != 1.0)
+                herr(&H, pk, prf, "1.0 (a partial rotation is implemented for Phi-3 only)");
+            else if (!(v > 0 && v <= 1))
+                herr(&H, pk, prf, "a number in (0, 1]");
             else
-                rope(&H, rs, "rope_scaling.", m);
+                m->rope_partial_factor = v;
+        }
+        const int64_t rd = (int64_t)((double)m->head_dim * m->rope_partial_factor); /* HF: int(head_dim * factor) */
+        if (m->head_dim > 0 && (rd <= 0 || rd % 2))
+            herr(&H, pk, prf, "a factor that rotates an even, positive count of each head's dims");
+        else if (m->rope_type == FE_ROPE_LONGROPE && m->rope_short_factor && m->rope_n_factors != rd / 2) {
+            char what[96], key[64];
+            snprintf(what, sizeof what, "%lld factors (half of the %lld rotated dims of each head)", (long long)(rd / 2),
+                     (long long)rd);
+            snprintf(key, sizeof key, "%sshort_factor", pre);
+            herr(&H, key, json_object_get(rs, "short_factor"), what);
         }
     }
 
@@ -457,25 +552,8 @@ int fe_model_load_with(const char *dir, const char *overrides, fe_model *out, ax
     }
     if (m->arch == FE_ARCH_PHI3) {
         m->fused_proj = 1;
-        /* what axo does not implement yet of Phi-3: the partial rotation (Phi-4-mini), LongRoPE (Phi-3.5-mini, the
-         * 128k models), residual dropout (transformers applies resid_pdrop in training; the configs have 0) */
-        /* Phi3Config takes partial_rotary_factor from rope_parameters (or rope_scaling) first, then the top level */
-        json_t *rpo = json_object_get(root, "rope_parameters"), *rso = json_object_get(root, "rope_scaling");
-        const char *pk = "partial_rotary_factor";
-        json_t *prf = json_is_object(rpo) ? json_object_get(rpo, pk) : NULL;
-        if (prf) pk = "rope_parameters.partial_rotary_factor";
-        if (!prf && json_is_object(rso) && (prf = json_object_get(rso, "partial_rotary_factor"))) pk = "rope_scaling.partial_rotary_factor";
-        if (!prf) prf = json_object_get(root, "partial_rotary_factor");
-        if (prf && !json_is_null(prf) && (!json_is_number(prf) || json_number_value(prf) != 1.0))
-            herr(&H, pk, prf, "1.0 (a partial rotation, Phi-4-mini's, is not implemented)");
-
-        json_t *rs = json_object_get(root, "rope_scaling"), *rpp = json_object_get(root, "rope_parameters");
-        json_t *rt = json_is_object(rs) ? rs : json_is_object(rpp) ? rpp : NULL;
-        json_t *ty = rt ? json_object_get(rt, "rope_type") : NULL;
-        if (rt && !ty) ty = json_object_get(rt, "type");
-        if (rt && ty && !json_is_null(ty) && (!json_is_string(ty) || strcmp(json_string_value(ty), "default")))
-            herr(&H, json_is_object(rs) ? "rope_scaling" : "rope_parameters", rt,
-                 "no RoPE scaling (Phi3Config reads su, yarn and longrope as LongRoPE, which is not implemented)");
+        /* what axo does not implement of Phi-3: residual and attention dropout (transformers applies resid_pdrop in
+         * training; the configs have 0) */
         static const char *const drops[][2] = {{"resid_pdrop", "0 (residual dropout is not implemented)"},
                                                {"attention_dropout",
                                                 "0 (dropout on the attention probabilities is not implemented)"}};
@@ -661,6 +739,15 @@ int fe_check_config_model(const fe_config *c, const fe_model *m, int world_size,
     if (m->max_position_embeddings > 0 && c->sequence_len > m->max_position_embeddings)
         ax_warn(d, cf, "sequence_len: %lld is longer than the model's max_position_embeddings %lld",
                 (long long)c->sequence_len, (long long)m->max_position_embeddings);
+    /* dynamic NTK RoPE: transformers recomputes the base whenever a batch reaches past max_position_embeddings and
+     * keeps the larger one for later batches (dynamic_frequency_update), a state across steps axo does not model;
+     * within max_position_embeddings it is the default RoPE */
+    const int64_t longest = c->eval_sequence_len > c->sequence_len ? c->eval_sequence_len : c->sequence_len;
+    if (m->rope_type == FE_ROPE_DYNAMIC && longest > m->max_position_embeddings)
+        ax_error(d, cf, "sequence_len: %lld is longer than max_position_embeddings %lld with %s's dynamic RoPE scaling "
+                 "(transformers then rescales RoPE per batch and keeps the largest rescaling for the batches after, which "
+                 "axo does not model); use at most %lld, or a static scaling (linear, yarn)",
+                 (long long)longest, (long long)m->max_position_embeddings, mw, (long long)m->max_position_embeddings);
     if (c->micro_batch_size < 1)
         ax_error(d, cf, "micro_batch_size: expected a positive integer, found %lld", (long long)c->micro_batch_size);
     /* the runtime indexes a batch's tokens, and the kernels their rows, with int32 */

@@ -13,6 +13,7 @@ typedef struct lw {
     ir_module *mod;
     const fe_model *m;
     ir_dtype dt; /* parameter / activation dtype */
+    int32_t max_position; /* the micro-batch's max position (input max_position), or -1: longrope's regime */
 } lw;
 
 /* A parameter of the text model, named by its path below it ("layers.0.mlp.up_proj.weight"): the global takes
@@ -184,16 +185,48 @@ static int32_t reshape(lw *L, int32_t x, int n, const int64_t *dims) {
     return ir_b(&L->b, IR_OP_reshape, IR_IN(x), IR_AT(ir_aints("shape", n, dims)));
 }
 
-/* local: Gemma's sliding layers, their own base and the default RoPE */
+/* local: Gemma's sliding layers, their own base and the default RoPE. The attrs past original_max appear only where
+ * they differ from the default (a partial rotation, an attention factor, yarn's and longrope's parameters), so plans
+ * without them keep their bytes. */
 static int32_t rope(lw *L, int32_t x, int32_t pos, int local) {
     const fe_model *m = L->m;
-    static const char *types[] = {"default", "linear", "llama3", "dynamic", "yarn"};
-    return ir_b(&L->b, IR_OP_rope, IR_IN(x, pos),
-                IR_AT(ir_af("theta", local ? m->rope_local_theta : m->rope_theta), ir_ai("inverse", 0),
-                      ir_as("rope_type", local ? "default" : types[m->rope_type]),
-                      ir_af("factor", local ? 1.0 : m->rope_factor), ir_af("low_freq_factor", m->rope_low_freq_factor),
-                      ir_af("high_freq_factor", m->rope_high_freq_factor),
-                      ir_ai("original_max", m->rope_original_max_position_embeddings)));
+    static const char *types[] = {"default", "linear", "llama3", "dynamic", "yarn", "longrope"};
+    const int64_t hd = m->head_dim;
+    const double prf = m->rope_partial_factor > 0 ? m->rope_partial_factor : 1.0;
+    const int64_t rd = local ? hd : (int64_t)((double)hd * prf); /* HF: int(head_dim * partial_rotary_factor) */
+    fe_rope_type ty = local ? FE_ROPE_DEFAULT : m->rope_type;
+    double theta = local ? m->rope_local_theta : m->rope_theta;
+    if (ty == FE_ROPE_DYNAMIC) { /* within max_position_embeddings (fe_check_config_model): HF's base at seq_len =
+                                  * max_position_embeddings, which is the base itself up to rounding, as Python has it */
+        const double f = m->rope_factor, mp = (double)m->max_position_embeddings;
+        theta = theta * pow((f * mp / mp) - (f - 1), (double)rd / (double)(rd - 2));
+        ty = FE_ROPE_DEFAULT;
+    }
+    ir_attr at[16];
+    int na = 0;
+    at[na++] = ir_af("theta", theta);
+    at[na++] = ir_ai("inverse", 0);
+    at[na++] = ir_as("rope_type", types[ty]);
+    at[na++] = ir_af("factor", local ? 1.0 : m->rope_factor);
+    at[na++] = ir_af("low_freq_factor", m->rope_low_freq_factor);
+    at[na++] = ir_af("high_freq_factor", m->rope_high_freq_factor);
+    at[na++] = ir_ai("original_max", m->rope_original_max_position_embeddings);
+    if (rd != hd) at[na++] = ir_ai("rotary_dim", rd);
+    const double af = local || !(m->rope_attention_factor > 0) ? 1.0 : m->rope_attention_factor;
+    if (af != 1.0) at[na++] = ir_af("attention_factor", af);
+    if (ty == FE_ROPE_YARN) {
+        at[na++] = ir_af("beta_fast", m->rope_beta_fast);
+        at[na++] = ir_af("beta_slow", m->rope_beta_slow);
+        at[na++] = ir_ai("truncate", m->rope_truncate);
+    }
+    if (ty == FE_ROPE_LONGROPE) {
+        at[na++] = ir_afloats("short_factor", m->rope_n_factors, m->rope_short_factor);
+        at[na++] = ir_afloats("long_factor", m->rope_n_factors, m->rope_long_factor);
+    }
+    /* longrope's regime follows the micro-batch's max position when a row can reach past original_max */
+    if (ty == FE_ROPE_LONGROPE && L->max_position >= 0)
+        return ir_b(&L->b, IR_OP_rope, IR_IN(x, pos, L->max_position), na, at);
+    return ir_b(&L->b, IR_OP_rope, IR_IN(x, pos), na, at);
 }
 
 static void set_i(ir_module *mod, const char *k, int64_t v) { ir_module_set_attr(mod, ir_ai(k, v)); }
@@ -530,6 +563,12 @@ int fe_lower(const fe_config *c, const fe_model *m, int world_size, ir_module *m
     int32_t pos = ir_b_input(&L.b, "position_ids", tok);
     int32_t seg = ir_b_input(&L.b, "seq_ids", tok);
     int32_t tgt = ir_b_input(&L.b, "targets", tok);
+    /* longrope: HF takes the long factors for a batch whose max(position_ids) + 1 passes original_max; only a row
+     * longer than original_max can (positions restart with each packed sequence) */
+    const int64_t longest = c->eval_sequence_len > c->sequence_len ? c->eval_sequence_len : c->sequence_len;
+    L.max_position = m->rope_type == FE_ROPE_LONGROPE && longest > m->rope_original_max_position_embeddings
+                         ? ir_b_input(&L.b, "max_position", ir_type_scalar(IR_I32))
+                         : -1;
 
     int32_t embed = param2(&L, "embed_tokens.weight", V, H);
     mark_resized(&L, embed, c);

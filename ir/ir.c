@@ -77,6 +77,9 @@ ir_attr ir_ai(const char *key, int64_t v) { return (ir_attr){.key = key, .kind =
 ir_attr ir_af(const char *key, double v) { return (ir_attr){.key = key, .kind = IR_ATTR_FLOAT, .f = v}; }
 ir_attr ir_as(const char *key, const char *v) { return (ir_attr){.key = key, .kind = IR_ATTR_STR, .s = v}; }
 ir_attr ir_aints(const char *key, int n, const int64_t *v) { return (ir_attr){.key = key, .kind = IR_ATTR_INTS, .n = n, .ints = v}; }
+ir_attr ir_afloats(const char *key, int n, const double *v) {
+    return (ir_attr){.key = key, .kind = IR_ATTR_FLOATS, .n = n, .floats = v};
+}
 
 const ir_attr *ir_attr_find(const ir_attr *a, int n, const char *key) {
     for (int i = 0; i < n; i++)
@@ -111,6 +114,11 @@ static ir_attr *copy_attrs(ax_arena *ar, const ir_attr *a, int n) {
             int64_t *v = ax_arena_alloc(ar, sizeof *v * (size_t)(a[i].n ? a[i].n : 1));
             if (a[i].n) memcpy(v, a[i].ints, sizeof *v * (size_t)a[i].n);
             c[i].ints = v;
+        }
+        if (a[i].kind == IR_ATTR_FLOATS) {
+            double *v = ax_arena_alloc(ar, sizeof *v * (size_t)(a[i].n ? a[i].n : 1));
+            if (a[i].n) memcpy(v, a[i].floats, sizeof *v * (size_t)a[i].n);
+            c[i].floats = v;
         }
     }
     return c;

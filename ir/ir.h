@@ -58,7 +58,7 @@ struct ir_module;
 const char *ir_type_str(const struct ir_module *m, const ir_type *t, char *buf, size_t cap);
 
 /* ---- attributes -------------------------------------------------------- */
-typedef enum { IR_ATTR_INT, IR_ATTR_FLOAT, IR_ATTR_STR, IR_ATTR_INTS } ir_attr_kind;
+typedef enum { IR_ATTR_INT, IR_ATTR_FLOAT, IR_ATTR_STR, IR_ATTR_INTS, IR_ATTR_FLOATS } ir_attr_kind;
 
 typedef struct ir_attr {
     const char *key;
@@ -67,13 +67,15 @@ typedef struct ir_attr {
     double f;
     const char *s;
     int n;
-    const int64_t *ints;
+    const int64_t *ints;  /* IR_ATTR_INTS: n of them */
+    const double *floats; /* IR_ATTR_FLOATS: n of them */
 } ir_attr;
 
 ir_attr ir_ai(const char *key, int64_t v);
 ir_attr ir_af(const char *key, double v);
 ir_attr ir_as(const char *key, const char *v);
 ir_attr ir_aints(const char *key, int n, const int64_t *v);
+ir_attr ir_afloats(const char *key, int n, const double *v);
 const ir_attr *ir_attr_find(const ir_attr *a, int n, const char *key);
 int64_t ir_attr_int(const ir_attr *a, int n, const char *key, int64_t dflt);
 double ir_attr_float(const ir_attr *a, int n, const char *key, double dflt); /* ints convert */

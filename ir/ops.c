@@ -26,9 +26,9 @@ int ir_op_writes(ir_op op, int k) {
 }
 
 /* adamw's and adamw8's optional last operand: the step's beta1; neftune's: the micro step's mag; dpo_loss's: the
- * rows' completion token counts */
+ * rows' completion token counts; rope's: the micro-batch's max position (longrope's regime) */
 static int nin_optional(ir_op op) {
-    return op == IR_OP_adamw || op == IR_OP_adamw8 || op == IR_OP_neftune || op == IR_OP_dpo_loss;
+    return op == IR_OP_adamw || op == IR_OP_adamw8 || op == IR_OP_neftune || op == IR_OP_dpo_loss || op == IR_OP_rope;
 }
 
 int ir_op_max_nin(ir_op op) {
@@ -276,17 +276,28 @@ int ir_infer(const ir_module *m, ir_op op, const ir_type *in, int nin, const ir_
         out[0] = o;
         return 0;
     }
-    case IR_OP_rope:
+    case IR_OP_rope: {
         TRY(need_float(m, &in[0], 0, err, errcap));
         TRY(need_i32(m, &in[1], 1, err, errcap));
         TRY(need_attr(at, na, "theta", IR_ATTR_FLOAT, err, errcap));
         if (in[0].rank != 4 || in[0].dims[3] % 2)
             FAIL("operand 0: expected [batch, seq, heads, head_dim] with an even head_dim, found %s", tstr(m, &in[0], b1));
+        const int64_t rd = ir_attr_int(at, na, "rotary_dim", in[0].dims[3]);
+        if (rd <= 0 || rd % 2 || rd > in[0].dims[3])
+            FAIL("rotary_dim %lld: expected an even count of dims, at most the head_dim %lld", (long long)rd,
+                 (long long)in[0].dims[3]);
+        const ir_attr *sf = ir_attr_find(at, na, "short_factor"), *lf = ir_attr_find(at, na, "long_factor");
+        if (!strcmp(ir_attr_str(at, na, "rope_type", "default"), "longrope") &&
+            (!sf || !lf || sf->kind != IR_ATTR_FLOATS || lf->kind != IR_ATTR_FLOATS || sf->n != rd / 2 || lf->n != rd / 2))
+            FAIL("longrope: expected short_factor and long_factor, %lld floats each (rotary_dim / 2)", (long long)(rd / 2));
+        if (nin == 3 && (in[2].dtype != IR_I32 || in[2].rank != 0))
+            FAIL("operand 2: expected the micro-batch's max position, an i32 scalar, found %s", tstr(m, &in[2], b1));
         if (in[1].rank != 2 || in[1].dims[0] != in[0].dims[0] || in[1].dims[1] != in[0].dims[1])
             FAIL("operand 1: expected positions [%lld,%lld], found %s", (long long)in[0].dims[0],
                  (long long)in[0].dims[1], tstr(m, &in[1], b1));
         out[0] = same_dims(&in[0], in[0].dtype);
         return 0;
+    }
     case IR_OP_attention:
     case IR_OP_attention_bwd: {
         const ir_type *q = &in[0], *k = &in[1], *v = &in[2], *seg = &in[3];

@@ -444,6 +444,19 @@ static int parse_role(parser *p, ir_role *out) {
 }
 
 /* ---- attributes ------------------------------------------------------------- */
+/* A float atom (a float's text, or an integer's in a float list) into *out. */
+static int parse_float(parser *p, double *out, const char *what) {
+    const tok *t = &p->t;
+    if (t->k != T_ATOM || !text_is_float(t->s, t->n)) return perr(p, t->line, t->col, "expected %s, found %s", what, found(p, t));
+    char *s = ax_arena_strndup(p->tmp, t->s, t->n);
+    errno = 0;
+    double v = strtod(s, NULL);
+    if (errno == ERANGE && (v > 1 || v < -1)) return perr(p, t->line, t->col, "float %s out of range", found(p, t));
+    *out = v;
+    next(p);
+    return 0;
+}
+
 static int parse_attr_value(parser *p, ir_attr *a) {
     const tok *t = &p->t;
     if (t->k == T_STRING) {
@@ -452,25 +465,28 @@ static int parse_attr_value(parser *p, ir_attr *a) {
         next(p);
         return 0;
     }
-    if (is_punct(p, '[')) {
+    if (is_punct(p, '[')) { /* [integers], or [floats] when the first element is written as a float */
         next(p);
-        int64_t *v = NULL;
+        const int floats = t->k == T_ATOM && !text_is_int(t->s, t->n) && text_is_float(t->s, t->n);
+        void *v = NULL;
         int n = 0, cap = 0;
         if (!is_punct(p, ']')) {
             for (;;) {
                 if (n == cap) {
                     cap = cap ? cap * 2 : 8;
-                    int64_t *nv = realloc(v, sizeof *v * (size_t)cap);
+                    void *nv = realloc(v, 8 * (size_t)cap);
                     if (!nv) abort();
                     v = nv;
                 }
-                if (parse_int(p, &v[n], "an integer in the list")) break;
+                if (floats ? parse_float(p, (double *)v + n, "a float in the list")
+                           : parse_int(p, (int64_t *)v + n, "an integer in the list"))
+                    break;
                 n++;
                 if (is_punct(p, ',')) {
                     next(p);
                     continue;
                 }
-                expect_punct(p, ']', "or ',' in the integer list");
+                expect_punct(p, ']', floats ? "or ',' in the float list" : "or ',' in the integer list");
                 break;
             }
         } else {
@@ -480,11 +496,14 @@ static int parse_attr_value(parser *p, ir_attr *a) {
             free(v);
             return -1;
         }
-        a->kind = IR_ATTR_INTS;
+        a->kind = floats ? IR_ATTR_FLOATS : IR_ATTR_INTS;
         a->n = n;
-        int64_t *c = ax_arena_alloc(p->tmp, sizeof *c * (size_t)(n ? n : 1));
-        if (n) memcpy(c, v, sizeof *c * (size_t)n);
-        a->ints = c;
+        void *c = ax_arena_alloc(p->tmp, 8 * (size_t)(n ? n : 1));
+        if (n) memcpy(c, v, 8 * (size_t)n);
+        if (floats)
+            a->floats = c;
+        else
+            a->ints = c;
         free(v);
         return 0;
     }
@@ -493,17 +512,11 @@ static int parse_attr_value(parser *p, ir_attr *a) {
         return parse_int(p, &a->i, "an integer");
     }
     if (t->k == T_ATOM && text_is_float(t->s, t->n)) {
-        char *s = ax_arena_strndup(p->tmp, t->s, t->n);
-        errno = 0;
-        double v = strtod(s, NULL);
-        if (errno == ERANGE && (v > 1 || v < -1)) return perr(p, t->line, t->col, "float %s out of range", found(p, t));
         a->kind = IR_ATTR_FLOAT;
-        a->f = v;
-        next(p);
-        return 0;
+        return parse_float(p, &a->f, "a float");
     }
-    return perr(p, t->line, t->col, "expected an attribute value (integer, float, \"string\" or [integers]), found %s",
-                found(p, t));
+    return perr(p, t->line, t->col,
+                "expected an attribute value (integer, float, \"string\", [integers] or [floats]), found %s", found(p, t));
 }
 
 /* '{' key=value, ... '}' -> scratch array. */

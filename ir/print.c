@@ -56,6 +56,14 @@ static void print_attr_value(ax_buf *b, const ir_attr *a) {
         for (int i = 0; i < a->n && a->ints; i++) ax_buf_printf(b, "%s%lld", i ? ", " : "", (long long)a->ints[i]);
         ax_buf_puts(b, "]");
         break;
+    case IR_ATTR_FLOATS: /* each element in float form, so the list reads back as floats */
+        ax_buf_puts(b, "[");
+        for (int i = 0; i < a->n && a->floats; i++) {
+            if (i) ax_buf_puts(b, ", ");
+            print_float(b, a->floats[i]);
+        }
+        ax_buf_puts(b, "]");
+        break;
     default: ax_buf_printf(b, "<bad attr kind %d>", (int)a->kind);
     }
 }

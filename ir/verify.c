@@ -101,6 +101,7 @@ static int check_attrs(vctx *v, const char *where, const ir_attr *a, int n) {
         case IR_ATTR_FLOAT: break;
         case IR_ATTR_STR: bad = !a[i].s; break;
         case IR_ATTR_INTS: bad = a[i].n < 0 || (a[i].n > 0 && !a[i].ints); break;
+        case IR_ATTR_FLOATS: bad = a[i].n < 0 || (a[i].n > 0 && !a[i].floats); break;
         default: bad = 1;
         }
         if (bad) verr(v, where, "attribute '%s' has an invalid value", a[i].key);

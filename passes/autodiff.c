@@ -207,7 +207,8 @@ static void grad_rope(ad *c, const ir_node *n, const int32_t *dy) {
     memcpy(at, n->attrs, sizeof(ir_attr) * (size_t)na);
     for (int i = 0; i < na; i++)
         if (strcmp(at[i].key, "inverse") == 0) at[i].i = !at[i].i;
-    acc(c, n->in[0], ir_b(&c->b, IR_OP_rope, IR_IN(dy[0], IN(1)), na, at));
+    int32_t in[3] = {dy[0], IN(1), n->nin > 2 ? IN(2) : -1};
+    acc(c, n->in[0], ir_b(&c->b, IR_OP_rope, n->nin, in, na, at));
 }
 
 static void grad_attention(ad *c, const ir_node *n, const int32_t *dy) {

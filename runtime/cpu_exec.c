@@ -383,16 +383,44 @@ static int x_slice_bwd(xc *x) {
     return 0;
 }
 
+int rt_rope_inv_freq(const ir_node *n, int64_t head_dim, int long_regime, float *inv, int64_t *nrot, float *mscale,
+                     ax_diag *d, const char *where) {
+    const ir_attr *at = n->attrs;
+    const int na = n->nattrs;
+    const char *name = ir_attr_str(at, na, "rope_type", "default");
+    const ir_attr *ext = ir_attr_find(at, na, long_regime ? "long_factor" : "short_factor");
+    ck_rope r = {.type = ck_rope_type_from_name(name),
+                 .dim = ir_attr_int(at, na, "rotary_dim", head_dim),
+                 .theta = ir_attr_float(at, na, "theta", 10000),
+                 .factor = ir_attr_float(at, na, "factor", 1),
+                 .low_freq_factor = ir_attr_float(at, na, "low_freq_factor", 1),
+                 .high_freq_factor = ir_attr_float(at, na, "high_freq_factor", 4),
+                 .original_max = (double)ir_attr_int(at, na, "original_max", 8192),
+                 .beta_fast = ir_attr_float(at, na, "beta_fast", 32),
+                 .beta_slow = ir_attr_float(at, na, "beta_slow", 1),
+                 .truncate = (int)ir_attr_int(at, na, "truncate", 1),
+                 .n_ext = ext && ext->kind == IR_ATTR_FLOATS ? ext->n : 0,
+                 .ext = ext && ext->kind == IR_ATTR_FLOATS ? ext->floats : NULL};
+    if (r.dim <= 0 || r.dim % 2 || r.dim > head_dim || ck_rope_inv_freq(&r, inv) != 0) {
+        ax_error(d, where, "unsupported rope scaling \"%s\" or parameters", name);
+        return -1;
+    }
+    *nrot = r.dim / 2;
+    *mscale = (float)ir_attr_float(at, na, "attention_factor", 1);
+    return 0;
+}
+
 static int x_rope(xc *x) {
     rt_buf *a = IN(0), *pos = IN(1), *o = OUT(0);
     const int64_t *dm = a->type.dims;
-    int type = ck_rope_type_from_name(AS("rope_type", "default"));
-    if (ck_rope_inv_freq(dm[3], AF("theta", 10000), type, AF("factor", 1), AF("low_freq_factor", 1),
-                         AF("high_freq_factor", 4), (double)AI("original_max", 8192), x->pr->inv_freq_scratch) != 0) {
-        ax_error(x->d, x->where, "unsupported rope scaling \"%s\" or parameters", AS("rope_type", "?"));
-        return -1;
-    }
-    ck_rope_fwd_f32(rt_f(a), rt_i(pos), x->pr->inv_freq_scratch, rt_f(o), dm[0], dm[1], dm[2], dm[3], (int)AI("inverse", 0));
+    /* longrope's regime: the long factors when the micro-batch reaches beyond original_max (HF's
+     * longrope_frequency_update: max(position_ids) + 1 > original_max_position_embeddings) */
+    const int lng = x->n->nin > 2 && (int64_t)rt_i(IN(2))[0] + 1 > AI("original_max", 8192);
+    int64_t nrot;
+    float mscale;
+    if (rt_rope_inv_freq(x->n, dm[3], lng, x->pr->inv_freq_scratch, &nrot, &mscale, x->d, x->where) != 0) return -1;
+    ck_rope_fwd_f32(rt_f(a), rt_i(pos), x->pr->inv_freq_scratch, rt_f(o), dm[0], dm[1], dm[2], dm[3], nrot, mscale,
+                    (int)AI("inverse", 0));
     round_if_bf16(o);
     return 0;
 }

@@ -361,38 +361,57 @@ int ck_rope_type_from_name(const char *name) {
     if (!name || !*name || !strcmp(name, "default") || !strcmp(name, "none")) return CK_ROPE_DEFAULT;
     if (!strcmp(name, "linear")) return CK_ROPE_LINEAR;
     if (!strcmp(name, "llama3")) return CK_ROPE_LLAMA3;
+    if (!strcmp(name, "yarn")) return CK_ROPE_YARN;
+    if (!strcmp(name, "longrope")) return CK_ROPE_LONGROPE;
     return -1;
 }
 
-int ck_rope_inv_freq(int64_t head_dim, double theta, int rope_type, double factor, double low_freq_factor,
-                     double high_freq_factor, double original_max_pos, float *out) {
-    if (head_dim <= 0 || head_dim % 2 || !(theta > 0)) return -1;
-    if (rope_type != CK_ROPE_DEFAULT && rope_type != CK_ROPE_LINEAR && rope_type != CK_ROPE_LLAMA3) return -1;
-    if (rope_type != CK_ROPE_DEFAULT && !(factor > 0)) return -1;
-    if (rope_type == CK_ROPE_LLAMA3 &&
-        (!(low_freq_factor > 0) || !(high_freq_factor > 0) || high_freq_factor == low_freq_factor ||
-         !(original_max_pos > 0)))
+/* HF's find_correction_dim: the dim whose wavelength makes `rotations` turns over max_pos positions (double). */
+static double yarn_correction_dim(double rotations, double dim, double base, double max_pos) {
+    return (dim * log(max_pos / (rotations * 2 * M_PI))) / (2 * log(base));
+}
+
+int ck_rope_inv_freq(const ck_rope *r, float *out) {
+    const int64_t dim = r->dim, n = dim / 2;
+    const int type = r->type;
+    if (dim <= 0 || dim % 2 || !(r->theta > 0)) return -1;
+    if (type < CK_ROPE_DEFAULT || type > CK_ROPE_LONGROPE) return -1;
+    if ((type == CK_ROPE_LINEAR || type == CK_ROPE_LLAMA3 || type == CK_ROPE_YARN) && !(r->factor > 0)) return -1;
+    if (type == CK_ROPE_LLAMA3 && (!(r->low_freq_factor > 0) || !(r->high_freq_factor > 0) ||
+                                   r->high_freq_factor == r->low_freq_factor || !(r->original_max > 0)))
         return -1;
+    if (type == CK_ROPE_YARN && (!(r->original_max > 0) || !(r->beta_fast > 0) || !(r->beta_slow > 0)))
+        return -1;
+    if (type == CK_ROPE_LONGROPE) {
+        if (r->n_ext != n || !r->ext) return -1;
+        for (int64_t i = 0; i < n; i++)
+            if (!((float)r->ext[i] > 0) || isinf((float)r->ext[i])) return -1;
+    }
     /* torch: 1.0 / (base ** (arange(0, dim, 2).float() / dim)); `1.0 / t` is
      * t.reciprocal() * 1.0 and `base ** t` is pow((float)base, t). */
-    float base = (float)theta;
-    for (int64_t i = 0; i < head_dim / 2; i++) {
-        float e = (float)(2 * i) / (float)head_dim;
+    float base = (float)r->theta;
+    for (int64_t i = 0; i < n; i++) {
+        float e = (float)(2 * i) / (float)dim;
         float pw = (float)pow((double)base, (double)e);
-        out[i] = 1.0f / pw;
+        if (type == CK_ROPE_LONGROPE) /* 1.0 / (ext_factors * base ** e) */
+            out[i] = 1.0f / ((float)r->ext[i] * pw);
+        else if (type == CK_ROPE_YARN) /* pos_freqs for now; the blend below */
+            out[i] = pw;
+        else
+            out[i] = 1.0f / pw;
     }
-    if (rope_type == CK_ROPE_LINEAR) {
-        float f = (float)factor;
-        for (int64_t i = 0; i < head_dim / 2; i++) out[i] = out[i] / f;
-    } else if (rope_type == CK_ROPE_LLAMA3) {
+    if (type == CK_ROPE_LINEAR) {
+        float f = (float)r->factor;
+        for (int64_t i = 0; i < n; i++) out[i] = out[i] / f;
+    } else if (type == CK_ROPE_LLAMA3) {
         /* Python scalars (double) meet float32 tensors: each is rounded to
          * float at the op that uses it; `s / t` is t.reciprocal() * s. */
-        float f = (float)factor, lo = (float)low_freq_factor;
-        float two_pi = (float)(2.0 * M_PI), orig = (float)original_max_pos;
-        float low_wl = (float)(original_max_pos / low_freq_factor);
-        float high_wl = (float)(original_max_pos / high_freq_factor);
-        float den = (float)(high_freq_factor - low_freq_factor);
-        for (int64_t i = 0; i < head_dim / 2; i++) {
+        float f = (float)r->factor, lo = (float)r->low_freq_factor;
+        float two_pi = (float)(2.0 * M_PI), orig = (float)r->original_max;
+        float low_wl = (float)(r->original_max / r->low_freq_factor);
+        float high_wl = (float)(r->original_max / r->high_freq_factor);
+        float den = (float)(r->high_freq_factor - r->low_freq_factor);
+        for (int64_t i = 0; i < n; i++) {
             float inv = out[i];
             float wavelen = (1.0f / inv) * two_pi;
             float il = wavelen > low_wl ? inv / f : inv;
@@ -401,6 +420,23 @@ int ck_rope_inv_freq(int64_t head_dim, double theta, int rope_type, double facto
                 il = ((1.0f - sf) * il) / f + sf * il;
             }
             out[i] = il;
+        }
+    } else if (type == CK_ROPE_YARN) {
+        /* the correction range in Python floats, then the ramp over arange(dim // 2) in float32 */
+        double lo = yarn_correction_dim(r->beta_fast, (double)dim, r->theta, r->original_max);
+        double hi = yarn_correction_dim(r->beta_slow, (double)dim, r->theta, r->original_max);
+        if (r->truncate) lo = floor(lo), hi = ceil(hi);
+        lo = lo > 0 ? lo : 0;
+        hi = hi < (double)(dim - 1) ? hi : (double)(dim - 1);
+        if (lo == hi) hi += 0.001;
+        const float f = (float)r->factor, flo = (float)lo, span = (float)(hi - lo);
+        for (int64_t i = 0; i < n; i++) {
+            float pw = out[i];
+            float ramp = ((float)i - flo) / span;
+            ramp = ramp < 0 ? 0 : ramp > 1 ? 1 : ramp;
+            float ef = 1.0f - ramp;
+            float extrap = 1.0f / pw, interp = 1.0f / (f * pw);
+            out[i] = interp * (1.0f - ef) + extrap * ef;
         }
     }
     return 0;

@@ -71,36 +71,53 @@ void ck_rmsnorm_bwd_f64(const double *x, const double *w, const double *dy, doub
                         int64_t H, double eps, double offset);
 
 /* ---- rotary position embedding -------------------------------------------- */
-enum { CK_ROPE_DEFAULT = 0, CK_ROPE_LINEAR = 1, CK_ROPE_LLAMA3 = 2 };
-/* "default" (also accepted: NULL, "", "none"), "linear", "llama3";
- * -1 for anything else (e.g. "yarn", "dynamic": not supported). */
+enum { CK_ROPE_DEFAULT = 0, CK_ROPE_LINEAR = 1, CK_ROPE_LLAMA3 = 2, CK_ROPE_YARN = 3, CK_ROPE_LONGROPE = 4 };
+/* "default" (also accepted: NULL, "", "none"), "linear", "llama3", "yarn", "longrope"; -1 for anything else
+ * ("dynamic" never reaches a plan: the lowering writes it as "default" where it is exactly that, else refuses). */
 int ck_rope_type_from_name(const char *name);
-/* out[head_dim/2] = HF's inv_freq, in float32 exactly as torch computes it:
- *   e_i = (float)(2i) / (float)head_dim; inv_i = 1 / ((float)theta ** e_i)
- * (pow evaluated in double and rounded once; bit-identical to torch 2.x for
- * Llama-3 llama3, Qwen2 default and a linear config, checked offline). linear: inv_i / (float)factor. llama3: HF
- * _compute_llama3_parameters with its float32 order of operations:
+/* One rope op's frequencies: transformers 5's ROPE_INIT_FUNCTIONS (modeling_rope_utils.py) for the rotated dims. */
+typedef struct ck_rope {
+    int type;               /* CK_ROPE_* */
+    int64_t dim;            /* int(head_dim * partial_rotary_factor), even: the rotated dims (dim / 2 frequencies),
+                             * the exponent's denominator; the rest of the head passes through */
+    double theta;
+    double factor;          /* linear, llama3, yarn */
+    double low_freq_factor, high_freq_factor, original_max; /* llama3; original_max also yarn's */
+    double beta_fast, beta_slow; /* yarn */
+    int truncate;           /* yarn: the correction range floored / ceiled (HF's default, true) */
+    int n_ext;              /* longrope: dim / 2 factors of the regime in use (short or long) */
+    const double *ext;
+} ck_rope;
+/* out[dim / 2] = HF's inv_freq, in float32 exactly as torch computes it:
+ *   e_i = (float)(2i) / (float)dim; inv_i = 1 / ((float)theta ** e_i)
+ * (pow evaluated in double and rounded once; bit-identical to torch 2.x for Llama-3 llama3, Qwen2 default and a
+ * linear config, checked offline). linear: inv_i / (float)factor. llama3: HF _compute_llama3_parameters with its
+ * float32 order of operations:
  *   wavelen = (float)(2 pi) * (1/inv); low_wl = orig/low_ff; high_wl = orig/high_ff;
  *   inv' = wavelen > low_wl ? inv/factor : inv;
  *   if !(wavelen < high_wl) && !(wavelen > low_wl):
  *     sf = (orig * (1/wavelen) - low_ff) / (high_ff - low_ff);
  *     inv' = (1-sf)*inv'/factor + sf*inv'.
- * factor/low/high/original_max_pos are ignored for the types that do not use
- * them. Returns 0, or -1 for an odd/non-positive head_dim, an unknown type,
- * or unusable scaling parameters (factor <= 0, high_ff == low_ff). */
-int ck_rope_inv_freq(int64_t head_dim, double theta, int rope_type, double factor, double low_freq_factor,
-                     double high_freq_factor, double original_max_pos, float *out);
-/* x[B,S,nh,hd] (hd even), pos[B,S] -> y[B,S,nh,hd], HF rotate_half convention. For
- * i < hd/2 the angle is the float32 product inv_freq[i] * (float)pos (in both
- * versions, as HF builds cos/sin in float32), c = cos, s = sin (evaluated in
- * double, rounded to REAL):
- *   y[i] = x[i]*c - x[i+hd/2]*s,  y[i+hd/2] = x[i+hd/2]*c + x[i]*s.
- * inverse != 0 uses -s: the transpose of the rotation, i.e. rope's backward
- * (dx = rope_fwd(dy, inverse=1)). In place safe (y == x). */
+ * yarn (_compute_yarn_parameters): low/high = the correction dims of beta_fast / beta_slow rotations over
+ *   original_max, in double (floored / ceiled when truncate), clamped to [0, dim - 1]; ramp_i = clamp((i - low) /
+ *   (high - low), 0, 1) in float32 (high += 0.001 when equal); with ef = 1 - ramp_i,
+ *   inv' = (1 / (factor * theta^e)) * (1 - ef) + (1 / theta^e) * ef.
+ * longrope (_compute_longrope_parameters): inv' = 1 / (ext_i * theta^e_i), ext the regime's factors (float32).
+ * Returns 0, or -1 for an odd or non-positive dim, an unknown type, or unusable parameters (factor <= 0, high_ff ==
+ * low_ff, longrope without dim / 2 positive factors). */
+int ck_rope_inv_freq(const ck_rope *r, float *out);
+/* x[B,S,nh,hd], pos[B,S] -> y[B,S,nh,hd], HF rotate_half convention over the first 2 nrot dims (nrot = the
+ * frequencies' count; 2 nrot <= hd), the rest passed through (HF's partial rotation: q[..., :rotary_dim] rotated,
+ * q[..., rotary_dim:] kept). For i < nrot the angle is the float32 product inv_freq[i] * (float)pos (in both versions,
+ * as HF builds cos/sin in float32), c = cos, s = sin (evaluated in double, rounded to REAL), each multiplied by
+ * mscale (HF's attention_scaling, 1 but for yarn and longrope) in REAL (float32 in the f32 version, as HF):
+ *   y[i] = x[i]*c - x[i+nrot]*s,  y[i+nrot] = x[i+nrot]*c + x[i]*s.
+ * inverse != 0 uses -s: the transpose of the map, i.e. rope's backward (dx = rope_fwd(dy, inverse=1)). In place
+ * safe (y == x). */
 void ck_rope_fwd_f32(const float *x, const int32_t *pos, const float *inv_freq, float *y, int64_t B, int64_t S,
-                     int64_t nh, int64_t hd, int inverse);
+                     int64_t nh, int64_t hd, int64_t nrot, float mscale, int inverse);
 void ck_rope_fwd_f64(const double *x, const int32_t *pos, const float *inv_freq, double *y, int64_t B, int64_t S,
-                     int64_t nh, int64_t hd, int inverse);
+                     int64_t nh, int64_t hd, int64_t nrot, float mscale, int inverse);
 
 /* ---- attention (GQA, causal, segment-masked) -------------------------------
  * q[B,S,nh,hd], k,v[B,S,nkv,hd], seg[B,S] (NULL = one segment) ->

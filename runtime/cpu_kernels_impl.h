@@ -92,25 +92,27 @@ void FN(ck_rmsnorm_bwd)(const REAL *x, const REAL *w, const REAL *dy, REAL *dx, 
 
 /* ---- RoPE ------------------------------------------------------------------------ */
 void FN(ck_rope_fwd)(const REAL *x, const int32_t *pos, const float *inv_freq, REAL *y, int64_t B, int64_t S,
-                     int64_t nh, int64_t hd, int inverse) {
-    int64_t half = hd / 2;
-    REAL *cs = ck_xmalloc(sizeof(REAL) * (size_t)(2 * half + 1));
-    REAL *sn = cs + half;
+                     int64_t nh, int64_t hd, int64_t nrot, float mscale, int inverse) {
+    REAL *cs = ck_xmalloc(sizeof(REAL) * (size_t)(2 * nrot + 1));
+    REAL *sn = cs + nrot;
     for (int64_t bs = 0; bs < B * S; bs++) {
         float p = (float)pos[bs];
-        for (int64_t i = 0; i < half; i++) {
+        for (int64_t i = 0; i < nrot; i++) {
             float ang = inv_freq[i] * p; /* HF: (inv_freq @ pos) in float32 */
-            cs[i] = (REAL)cos((double)ang);
-            sn[i] = (REAL)(inverse ? -sin((double)ang) : sin((double)ang));
+            REAL c = (REAL)cos((double)ang) * (REAL)mscale, s = (REAL)sin((double)ang) * (REAL)mscale;
+            cs[i] = c;
+            sn[i] = inverse ? -s : s;
         }
         for (int64_t h = 0; h < nh; h++) {
             const REAL *xr = x + (bs * nh + h) * hd;
             REAL *yr = y + (bs * nh + h) * hd;
-            for (int64_t i = 0; i < half; i++) {
-                REAL x1 = xr[i], x2 = xr[i + half];
+            for (int64_t i = 0; i < nrot; i++) {
+                REAL x1 = xr[i], x2 = xr[i + nrot];
                 yr[i] = x1 * cs[i] - x2 * sn[i];
-                yr[i + half] = x2 * cs[i] + x1 * sn[i];
+                yr[i + nrot] = x2 * cs[i] + x1 * sn[i];
             }
+            if (yr != xr)
+                for (int64_t i = 2 * nrot; i < hd; i++) yr[i] = xr[i];
         }
     }
     free(cs);

@@ -61,7 +61,7 @@ static const struct ksig {
     TS("axo_rmsnorm_fwd", "pppplff"),
     TS("axo_rmsnorm_bwd", "pppppllff"),
     TS("axo_rmsnorm_dw_reduce", "pilpi"),
-    TS("axo_rope", "ppppliii"),
+    TS("axo_rope", "pppppliiiifi"),
     TS("axo_embedding_fwd", "ppplllp"),
     TS("axo_embedding_bwd", "ppplllllip"),
     TS("axo_cross_entropy_fwd", "ppppllip"),
@@ -1810,36 +1810,48 @@ static int g_rope(gx *x) {
     const int64_t *dm = ty(x, IN(0))->dims;
     int64_t B = dm[0], S = dm[1], nh = dm[2], hd = dm[3], half = hd / 2;
     if (!fits_int(nh) || !fits_int(hd)) return unsupported(x, "rope of %lld heads x %lld", (long long)nh, (long long)hd);
+    /* longrope with the micro-batch's max position: both tables, short then long (the kernel picks one) */
+    const int sel = x->n->nin > 2;
+    const int64_t long_from = AI("original_max", 8192);
+    if (sel && !fits_int(long_from)) return unsupported(x, "rope original_max %lld", (long long)long_from);
+    int64_t nrot = half;
+    float mscale = 1;
     if (x->plan) { /* inverse frequencies: on the host, exactly as the CPU executor */
-        int type = ck_rope_type_from_name(AS("rope_type", "default"));
-        float *inv = calloc((size_t)(half + 1), sizeof(float));
+        float *inv = calloc((size_t)(2 * half + 1), sizeof(float));
         if (!inv) {
             ax_error(x->d, x->where, "out of host memory");
             return -1;
         }
-        if (ck_rope_inv_freq(hd, AF("theta", 10000), type, AF("factor", 1), AF("low_freq_factor", 1),
-                             AF("high_freq_factor", 4), (double)AI("original_max", 8192), inv) != 0) {
+        int rc = rt_rope_inv_freq(x->n, hd, 0, inv, &nrot, &mscale, x->d, x->where);
+        if (rc == 0 && sel) rc = rt_rope_inv_freq(x->n, hd, 1, inv + nrot, &nrot, &mscale, x->d, x->where);
+        if (rc != 0) {
             free(inv);
-            ax_error(x->d, x->where, "unsupported rope scaling \"%s\" or parameters", AS("rope_type", "?"));
             return -1;
         }
         x->pr->const_off[x->ni] = (int64_t)x->pr->consts.len;
-        ax_buf_append(&x->pr->consts, inv, sizeof(float) * (size_t)half);
+        ax_buf_append(&x->pr->consts, inv, sizeof(float) * (size_t)(nrot * (sel ? 2 : 1)));
         while (x->pr->consts.len % IR_ARENA_ALIGN) ax_buf_u8(&x->pr->consts, 0);
         free(inv);
+    } else {
+        nrot = AI("rotary_dim", hd) / 2;
+        mscale = (float)AF("attention_factor", 1);
     }
     uint64_t inv = x->plan ? 0 : x->pr->consts_dev + (uint64_t)x->pr->const_off[x->ni];
-    reg_add(x, inv, half * 4);
+    reg_add(x, inv, nrot * (sel ? 2 : 1) * 4);
     int64_t n = B * S * nh * hd;
     char e[64];
     kargs a = {0};
     ka_p(&a, ptr(x, IN(0)), n * esz(t));
     ka_p(&a, ptr(x, IN(1)), B * S * 4);
-    ka_p(&a, inv, half * 4);
+    ka_p(&a, inv, nrot * (sel ? 2 : 1) * 4);
+    ka_p(&a, sel ? ptr(x, IN(2)) : 0, sel ? 4 : 0);
     ka_p(&a, ptr(x, OUT(0)), n * esz(t));
     ka_l(&a, B * S);
     ka_i(&a, nh);
     ka_i(&a, hd);
+    ka_i(&a, nrot);
+    ka_i(&a, sel ? long_from : 0);
+    ka_f(&a, mscale);
     ka_i(&a, AI("inverse", 0) != 0);
     return launch(x, ename(e, sizeof e, "axo_rope", t), blocks(x, B * S * half, 256), 1, 1, 256, 1, 0, &a);
 }

@@ -62,6 +62,11 @@ typedef struct rt_prog {
     ir_fexpr *fx;     /* per node: the parsed program of a `fused` node (n 0 for others) */
 } rt_prog;
 
+/* A rope node's frequencies, as both executors compute them: inv[rotary_dim / 2] (ck_rope_inv_freq) from the node's
+ * attrs for head_dim, longrope's long factors when long_regime (else its short ones); *nrot = rotary_dim / 2 and
+ * *mscale = attr attention_factor. Returns 0, or -1 with an error at where. */
+int rt_rope_inv_freq(const ir_node *n, int64_t head_dim, int long_regime, float *inv, int64_t *nrot, float *mscale,
+                     ax_diag *d, const char *where);
 int rt_state_init(rt_state *st, const ir_module *m, ax_diag *d); /* zeroed buffers */
 void rt_state_free(rt_state *st);
 int rt_prog_init(rt_prog *pr, const ir_module *m, const ir_program *p, ax_diag *d);

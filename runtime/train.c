@@ -87,6 +87,7 @@ int rt_session_from_module(ir_module *m, rt_session *s, ax_diag *d) {
     input_buf(&s->in_dropout_seed, IR_I32, 0, NULL);
     input_buf(&s->in_neftune_keys, IR_I32, 2, bs);
     input_buf(&s->in_neftune_mag, IR_F32, 0, NULL);
+    input_buf(&s->in_max_position, IR_I32, 0, NULL);
     input_buf(&s->in_dpo_ref, IR_F32, 1, (int64_t[]){s->B});
     input_buf(&s->in_dpo_pair_scale, IR_F32, 1, (int64_t[]){s->B / 2 > 0 ? s->B / 2 : 1});
     input_buf(&s->in_dpo_counts, IR_F32, 1, (int64_t[]){s->B});
@@ -139,7 +140,7 @@ void rt_session_close(rt_session *s) {
     if (s->has_eval) rt_prog_free(&s->eval);
     rt_state_free(&s->st);
     rt_buf *bs[] = {&s->in_ids,        &s->in_tgt, &s->in_pos,  &s->in_seg,         &s->in_idx,
-                    &s->in_loss_scale, &s->in_lr,  &s->in_step, &s->in_dropout_seed, &s->in_neftune_keys, &s->in_neftune_mag,
+                    &s->in_loss_scale, &s->in_lr,  &s->in_step, &s->in_dropout_seed, &s->in_neftune_keys, &s->in_neftune_mag, &s->in_max_position,
                     &s->in_beta1,      &s->in_dpo_ref, &s->in_dpo_pair_scale, &s->in_dpo_counts};
     for (size_t i = 0; i < AX_ARRAY_LEN(bs); i++) rt_buf_free(bs[i]);
     free(s->hf_config);
@@ -607,6 +608,7 @@ static const rt_buf *session_input(void *ctx, const char *name) {
     if (!strcmp(name, "dropout_seed")) return &s->in_dropout_seed;
     if (!strcmp(name, "neftune_keys")) return &s->in_neftune_keys;
     if (!strcmp(name, "neftune_mag")) return &s->in_neftune_mag;
+    if (!strcmp(name, "max_position")) return &s->in_max_position;
     if (!strcmp(name, "dpo_ref")) return &s->in_dpo_ref;
     if (!strcmp(name, "dpo_pair_scale")) return &s->in_dpo_pair_scale;
     if (!strcmp(name, "dpo_row_tokens")) return &s->in_dpo_counts;
@@ -637,6 +639,9 @@ static int feed_rows(rt_session *s, const int32_t *ids, const int32_t *targets, 
                 return -1;
             }
     int64_t r = s->sp_axis >= 0 ? s->st.coord[s->sp_axis] : 0;
+    int32_t maxp = 0; /* over the whole micro-batch, as HF sees it, before sequence parallelism splits its rows */
+    for (int64_t i = 0; i < s->B * s->S; i++) maxp = pos[i] > maxp ? pos[i] : maxp;
+    rt_i(&s->in_max_position)[0] = maxp;
     for (int64_t b = 0; b < s->B; b++)
         for (int64_t t = 0; t < s->Sl; t++) {
             int64_t j = rt_sp_token_index(s->sp_layout, s->S, s->sp, r, t), src = b * s->S + j, dst = b * s->Sl + t;

@@ -5,7 +5,8 @@
 # transformers' own: test_hf_fixtures, tiny-granite, tiny-smollm3, tiny-olmo2,
 # tiny-olmo3, tiny-phi3): the lowering shows Granite's four multipliers,
 # SmolLM3's NoPE layer, OLMo's post norms and whole-projection q/k norms, OLMo
-# 3's window and local RoPE base, Phi-3's fused projections sliced;
+# 3's window and local RoPE base, Phi-3's fused projections sliced, Phi-4-mini's
+# partial LongRoPE (tiny-phi4mini, tiny-phi35) and Qwen3 with YaRN (tiny-qwen3-yarn);
 # each trains, with LoRA too; sequence parallelism (sp 2) and ZeRO-3 x 2 give
 # the 1-rank run's losses; the saved model has the checkpoint's tensors.
 # usage: families.sh AXOC AXORUN SOURCE_DIR
@@ -21,7 +22,7 @@ cfg() { # $1 model dir, $2 output dir, $3 extra lines
 }
 names() { python3 -c 'import json,struct,sys; raw=open(sys.argv[1],"rb").read(); h=json.loads(raw[8:8+struct.unpack("<Q",raw[:8])[0]]); print("\n".join(sorted(k for k in h if k != "__metadata__")))' "$1"; }
 
-for N in granite smollm3 olmo2 olmo3 phi3; do
+for N in granite smollm3 olmo2 olmo3 phi3 phi4mini qwen3-yarn; do
   M="$SRC/tests/reference/fixtures/tiny-$N"
   cfg "$M" "$T/$N-one" "" >$N.yml
   check '"$AXOC" compile $N.yml -o $N.bin --dump-ir ir-$N 2>$N.err && "$AXORUN" $N.bin >$N.log 2>&1' "$N: compiles and trains"
@@ -55,6 +56,25 @@ check '[ "$(grep -c "= slice(" $L)" = 10 ] && grep -q "matmul(%[0-9]*, @model.la
   "phi3: one qkv_proj matmul (4 + 2 + 2 heads of 16) and one gate_up_proj a layer, sliced; the window on every layer"
 check 'python3 -c "import json,struct,sys; raw=open(sys.argv[1],\"rb\").read(); h=json.loads(raw[8:8+struct.unpack(\"<Q\",raw[:8])[0]]); sys.exit(not (h[\"base_model.model.model.layers.0.self_attn.qkv_proj.lora_B.weight\"][\"shape\"] == [128, 4] and h[\"base_model.model.model.layers.1.mlp.gate_up_proj.lora_A.weight\"][\"shape\"] == [4, 64]))" phi3-lora/adapter_model.safetensors' \
   "phi3: LoRA adapts the fused modules as PEFT does (qkv_proj B [128, r], one A)"
+L=ir-phi4mini/00-lower.ir
+check '[ "$(grep -c "= input() {name=\"max_position\"}" $L)" = 1 ] && [ "$(grep "= rope(%[0-9]*, %[0-9]*, %[0-9]*) .*rope_type=\"longrope\".*rotary_dim=12, attention_factor=1.22474487.*short_factor=\[1.0, 1.05, 1.2, 1.5, 2.0, 2.5\], long_factor=\[1.0, 1.8, 3.10*1*, 5.5, 9.0, 14.0\]" $L | wc -l)" = 4 ]' \
+  "phi4mini: LongRoPE on 12 of 16 dims (partial 0.75), its attention factor sqrt(1 + ln 4 / ln 16), both factor lists, and the micro-batch's max position (rows of 64 > original 16)"
+check 'grep -q "rotary_dim=12" ir-phi4mini/01-autodiff.ir && [ "$(grep -c "= rope(" ir-phi4mini/01-autodiff.ir)" = 8 ]' "phi4mini: the backward rotates back with the same attrs and max position"
+cfg "$SRC/tests/reference/fixtures/tiny-phi4mini" "$T/p4zz" "sequence_parallel_degree: 2
+ring_attn_func: batch_zigzag" >p4zz.yml
+check '"$AXOC" compile p4zz.yml -o p4zz.bin --world-size 2 2>/dev/null && "$AXORUN" p4zz.bin --comm local >/dev/null 2>&1 && losses_agree phi4mini-one/train_log.jsonl p4zz/train_log.jsonl 1e-5' \
+  "phi4mini: zigzag sp 2 = 1 rank: LongRoPE's regime from the whole rows' max position (rank 0 alone sees only positions < 16 of a 20-token row)"
+L=ir-qwen3-yarn/00-lower.ir
+check '[ "$(grep "= rope(%[0-9]*, %[0-9]*) .*rope_type=\"yarn\", factor=4.0.*original_max=16, attention_factor=1.138629436.*beta_fast=32.0, beta_slow=1.0, truncate=1" $L | wc -l)" = 4 ]' \
+  "qwen3-yarn: YaRN with its attention factor 0.1 ln 4 + 1 and the betas"
+cfg "$SRC/tests/reference/fixtures/tiny-phi35" "$T/p35" "sequence_len: 32" | sed 's/^sequence_len: 64$//' >p35.yml
+check '"$AXOC" compile p35.yml -o p35.bin --dump-ir ir-p35 2>/dev/null && ! grep -q max_position ir-p35/00-lower.ir && grep -q "rope_type=\"longrope\"" ir-p35/00-lower.ir && "$AXORUN" p35.bin >/dev/null 2>&1' \
+  "phi35: rows no longer than original_max (32) take the short factors, with no max position"
+cfg "$SRC/tests/reference/fixtures/tiny-llama" "$T/dyn" "overrides_of_model_config:
+  rope_scaling: {rope_type: dynamic, factor: 2.0}
+  max_position_embeddings: 32" >dyn.yml
+check '! "$AXOC" compile dyn.yml -o dyn.bin 2>dyn.err && grep -q "sequence_len: 64 is longer than max_position_embeddings 32 with .*dynamic RoPE scaling" dyn.err' \
+  "dynamic RoPE past max_position_embeddings is refused (transformers rescales per batch, with state)"
 cfg "$SRC/tests/reference/fixtures/tiny-phi3" "$T/p3nt" "adapter: lora
 lora_r: 4" >p3nt.yml
 check '! "$AXOC" compile p3nt.yml -o p3nt.bin 2>p3nt.err && grep -q "PEFT has no default targets for Phi3ForCausalLM" p3nt.err' "phi3: LoRA without targets is refused (PEFT has none for phi3)"

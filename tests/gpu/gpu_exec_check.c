@@ -129,7 +129,7 @@ static float rnd(double scale, int positive) {
  *   gen="rand" (default for floats, attr scale), "pos" (positive), "value"
  *   (attr value), "nan" (results), "ids" (i32 in [0, hi)), "tgt" (ids with
  *   every 5th -100), "seg" (i32 [B,S]: 2-3 packed segments per row), "iota"
- *   (i32 [B,S]: off + the position in the row). A float global with attr
+ *   (i32 [B,S]: off + the position in the row), "value" (i32: attr value). A float global with attr
  *   zero=i has element i set to 0 (a pair that dpo_loss's scale drops).
  *   nf4 globals get random codes 0..15 and u8 globals random steps in
  *   [0, hi), one float each as the CPU executor holds them. */
@@ -147,6 +147,7 @@ static void fill_global(const ir_module *m, rt_state *st, int g) {
                 int64_t S = G->type.dims[G->type.rank - 1], s = i % S, row = i / S;
                 v = s < S / 3 + row ? 0 : s < (2 * S) / 3 ? 1 : 2;
             }
+            if (!strcmp(gen, "value")) v = (int32_t)ir_attr_int(G->attrs, G->nattrs, "value", 0);
             if (!strcmp(gen, "iota"))
                 v = (int32_t)(i % G->type.dims[G->type.rank - 1] + ir_attr_int(G->attrs, G->nattrs, "off", 0));
             rt_i(b)[i] = v;
@@ -317,6 +318,30 @@ static void make_ops(void) {
                        "  store(@o, %%0)\n}\n",
                    t, t, inv, t);
         }
+        for (int lng = 0; lng < 2; lng++) { /* Phi-4-mini's: 48 of 64 pairs, LongRoPE, the max position picks */
+            ax_buf f = {0}, g = {0};
+            for (int i = 0; i < 48; i++) ax_buf_printf(&f, "%s%.1f", i ? ", " : "", 1.0 + 0.1 * i);
+            for (int i = 0; i < 48; i++) ax_buf_printf(&g, "%s%.1f", i ? ", " : "", 1.0 + 1.5 * i);
+            char n2[64];
+            snprintf(n2, sizeof n2, "rope longrope partial hd128, max position %d", 31 + lng);
+            add_op(NM(n2), 1e-6, 1e-7, NULL,
+                   HDR "global @x : %s[2,21,3,128] act\nglobal @pos : i32[2,21] act {hi=40}\n"
+                       "global @mp : i32[] act {gen=\"value\", value=%d}\n"
+                       "global @o : %s[2,21,3,128] act {gen=\"nan\", check=1}\n"
+                       "program p {\n  %%0 = rope(@x, @pos, @mp) {theta=10000.0, inverse=1, rope_type=\"longrope\", "
+                       "original_max=32, rotary_dim=96, attention_factor=1.1902380714238083, short_factor=[%s], "
+                       "long_factor=[%s]} : %s[2,21,3,128] act\n  store(@o, %%0)\n}\n",
+                   t, 31 + lng, t, f.data, g.data, t);
+            ax_buf_free(&f);
+            ax_buf_free(&g);
+        }
+        add_op(NM("rope yarn hd64"), 1e-6, 1e-7, NULL,
+               HDR "global @x : %s[1,19,2,64] act\nglobal @pos : i32[1,19] act {hi=4096}\n"
+                   "global @o : %s[1,19,2,64] act {gen=\"nan\", check=1}\n"
+                   "program p {\n  %%0 = rope(@x, @pos) {theta=1000000.0, inverse=0, rope_type=\"yarn\", factor=4.0, "
+                   "original_max=1024, attention_factor=1.1386294361119891, beta_fast=32.0, beta_slow=1.0, truncate=1} : "
+                   "%s[1,19,2,64] act\n  store(@o, %%0)\n}\n",
+               t, t, t);
         add_op(NM("rope default hd128"), 1e-6, 1e-7, NULL,
                HDR "global @x : %s[1,19,2,128] act\nglobal @pos : i32[1,19] act {hi=4096}\n"
                    "global @o : %s[1,19,2,128] act {gen=\"nan\", check=1}\n"

@@ -311,6 +311,8 @@ check_e2e() {
         "olmo3-bf16|1|true|tiny-olmo3|"
         "smollm3-bf16|1|true|tiny-smollm3|"
         "phi3-bf16|1|true|tiny-phi3|"
+        "phi4mini-bf16|1|true|tiny-phi4mini|"
+        "qwen3-yarn-bf16|1|true|tiny-qwen3-yarn|"
     )
     for c in "${cases[@]}"; do
         IFS='|' read -r name world dtype model extra <<<"$c"

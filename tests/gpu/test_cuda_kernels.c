@@ -516,34 +516,52 @@ static void test_rmsnorm(int bf) {
     }
 }
 
+/* Llama 3's scaling over the whole head; then Phi-4-mini's shape: a partial rotation (48 of 64 pairs), LongRoPE's
+ * short and long tables with the micro-batch's max position choosing one, and its attention factor */
 static void test_rope(int bf) {
-    char what[128];
+    char what[160];
     int64_t B = 2, S = 37, BS = B * S;
     int nh = 3, hd = 128;
     int64_t n = BS * nh * hd;
-    float inv[64];
-    if (ck_rope_inv_freq(hd, 500000.0, CK_ROPE_LLAMA3, 8.0, 1.0, 4.0, 8192.0, inv) != 0) {
-        expect("ck_rope_inv_freq", 0);
-        return;
-    }
+    float inv[128];
+    double sf[48], lf[48];
+    for (int i = 0; i < 48; i++) sf[i] = 1 + 0.05 * i, lf[i] = 1 + 1.5 * i;
     int32_t *pos = malloc((size_t)BS * 4);
     for (int64_t i = 0; i < BS; i++) pos[i] = (int32_t)(urand() * 20000);
     float *x = rnd((size_t)n, 1, bf), *y = malloc((size_t)n * 4);
-    dev Dx = d_from(x, (size_t)n, bf), Dpos = d_raw(pos, (size_t)BS * 4), Dinv = d_raw(inv, sizeof inv);
-    for (int inverse = 0; inverse < 2; inverse++) {
-        dev Dy = d_nan((size_t)n, bf);
-        void *a[] = {&Dx.p, &Dpos.p, &Dinv.p, &Dy.p, &BS, &nh, &hd, &inverse};
-        launch(ename("axo_rope", bf), blocks(BS * hd / 2, 256), 1, 1, 256, 1, 0, a);
-        ck_rope_fwd_f32(x, pos, inv, y, B, S, nh, hd, inverse);
-        if (bf) ck_round_bf16_inplace_f32(y, n);
-        float *got = d_get(Dy);
-        snprintf(what, sizeof what, "axo_rope_%s inverse=%d", bf ? "bf16" : "f32", inverse);
-        cmp(what, got, y, (size_t)n, RT(bf, 1e-6), AF(bf, 1e-7));
-        free(got);
-        d_free(&Dy);
+    dev Dx = d_from(x, (size_t)n, bf), Dpos = d_raw(pos, (size_t)BS * 4);
+    for (int c = 0; c < 3; c++) {
+        /* c 0: llama3, all 64 pairs; c 1, 2: longrope over 96 dims, max position 4095 (short) / 4096 (long) */
+        int nrot = c ? 48 : 64, long_from = 4096, maxpos = c == 2 ? 4096 : 4095;
+        float mscale = c ? 1.1902380714238083f : 1.0f;
+        const ck_rope l3 = {.type = CK_ROPE_LLAMA3, .dim = hd, .theta = 500000.0, .factor = 8.0, .low_freq_factor = 1.0,
+                            .high_freq_factor = 4.0, .original_max = 8192.0};
+        const ck_rope lr_s = {.type = CK_ROPE_LONGROPE, .dim = 96, .theta = 10000.0, .n_ext = 48, .ext = sf};
+        ck_rope lr_l = lr_s;
+        lr_l.ext = lf;
+        if (ck_rope_inv_freq(c ? &lr_s : &l3, inv) != 0 || (c && ck_rope_inv_freq(&lr_l, inv + 48) != 0)) {
+            expect("ck_rope_inv_freq", 0);
+            break;
+        }
+        dev Dinv = d_raw(inv, sizeof(float) * (size_t)(c ? 96 : 64)), Dmax = d_raw(&maxpos, 4);
+        CUdeviceptr no = 0, *pmax = c ? &Dmax.p : &no;
+        for (int inverse = 0; inverse < 2; inverse++) {
+            dev Dy = d_nan((size_t)n, bf);
+            void *a[] = {&Dx.p, &Dpos.p, &Dinv.p, pmax, &Dy.p, &BS, &nh, &hd, &nrot, &long_from, &mscale, &inverse};
+            launch(ename("axo_rope", bf), blocks(BS * hd / 2, 256), 1, 1, 256, 1, 0, a);
+            ck_rope_fwd_f32(x, pos, c == 2 ? inv + 48 : inv, y, B, S, nh, hd, nrot, mscale, inverse);
+            if (bf) ck_round_bf16_inplace_f32(y, n);
+            float *got = d_get(Dy);
+            snprintf(what, sizeof what, "axo_rope_%s %s inverse=%d", bf ? "bf16" : "f32",
+                     c == 0 ? "llama3" : c == 1 ? "partial longrope short" : "partial longrope long", inverse);
+            cmp(what, got, y, (size_t)n, RT(bf, 1e-6), AF(bf, 1e-7));
+            free(got);
+            d_free(&Dy);
+        }
+        d_free(&Dinv), d_free(&Dmax);
     }
     free(pos), free(x), free(y);
-    d_free(&Dx), d_free(&Dpos), d_free(&Dinv);
+    d_free(&Dx), d_free(&Dpos);
 }
 
 static void test_embedding(int bf) {

@@ -38,13 +38,17 @@ def auto_class(model_type):
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 MODELS = ["tiny-llama", "tiny-qwen2", "tiny-qwen3", "tiny-mistral", "tiny-mistral-swa", "tiny-qwen2-swa", "tiny-gemma3",
           "tiny-gemma3-mm", "tiny-mistral3", "tiny-granite", "tiny-smollm3", "tiny-olmo2", "tiny-olmo3",
-          "tiny-phi3"]
+          "tiny-phi3", "tiny-phi4mini", "tiny-phi35", "tiny-qwen3-yarn"]
 
 INIT_SEED = 1234
 BATCHES = {  # name -> (data seed, rows, tokens per row)
     "A": (1001, 2, 24),
     "B": (1002, 1, 24),
 }
+# LongRoPE models also get rows of 12 tokens: HF takes the short factors for a batch whose max(position_ids) + 1 is
+# within original_max_position_embeddings and the long ones past it, so a model whose original max is between 12
+# and 24 shows both regimes (test_hf_fixtures runs C padded to A's length, in A's plan)
+BATCH_SHORT = {"C": (1003, 2, 12)}
 TOKEN_LO, TOKEN_HI = 4, 256          # token ids drawn uniformly from [4, 256)
 IGNORE_INDEX = -100
 BATCH_A_MASKED_PREFIX = 5            # labels[1, :5] = -100 in batch A
@@ -207,7 +211,8 @@ def fixture(name, out_root, perturbed):
 
     batches = {}
     data = {}
-    for bname, (seed, rows, cols) in BATCHES.items():
+    longrope = (model.config.rope_parameters or {}).get("rope_type") == "longrope"
+    for bname, (seed, rows, cols) in list(BATCHES.items()) + (list(BATCH_SHORT.items()) if longrope else []):
         ids, labels = make_batch(seed, rows, cols, BATCH_A_MASKED_PREFIX if bname == "A" else 0)
         data[bname] = (ids, labels)
         model.zero_grad(set_to_none=True)

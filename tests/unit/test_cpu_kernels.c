@@ -271,48 +271,59 @@ typedef struct {
     double *x, *wy;
     int32_t *pos;
     float *inv;
-    int64_t B, S, nh, hd;
+    int64_t B, S, nh, hd, nrot;
+    float mscale;
 } rope_ctx;
 static double rope_loss(void *p) {
     rope_ctx *c = p;
     int64_t n = c->B * c->S * c->nh * c->hd;
     double *y = dzeros(n);
-    ck_rope_fwd_f64(c->x, c->pos, c->inv, y, c->B, c->S, c->nh, c->hd, 0);
+    ck_rope_fwd_f64(c->x, c->pos, c->inv, y, c->B, c->S, c->nh, c->hd, c->nrot, c->mscale, 0);
     double L = dotd(y, c->wy, n);
     free(y);
     return L;
 }
-static void test_rope(void) {
-    rope_ctx c = {.B = 2, .S = 5, .nh = 3, .hd = 8};
+/* nrot 4 of hd 8: the whole head (mscale 1); nrot 3 of hd 8 with yarn's attention factor: a partial rotation
+ * (Phi-4-mini's), the last 2 dims passed through */
+static void test_rope_case(int64_t nrot, float mscale) {
+    rope_ctx c = {.B = 2, .S = 5, .nh = 3, .hd = 8, .nrot = nrot, .mscale = mscale};
     int64_t n = c.B * c.S * c.nh * c.hd;
     float inv[4];
-    CHECK_EQ(ck_rope_inv_freq(c.hd, 10000.0, CK_ROPE_DEFAULT, 1, 1, 1, 1, inv), 0);
+    CHECK_EQ(ck_rope_inv_freq(&(ck_rope){.type = CK_ROPE_DEFAULT, .dim = 2 * nrot, .theta = 10000.0}, inv), 0);
     int32_t pos[10] = {0, 1, 2, 3, 4, 7, 8, 9, 30, 31};
     c.pos = pos, c.inv = inv;
     c.x = dvec(n, 1.0), c.wy = dvec(n, 1.0);
     double *dx = dzeros(n);
-    ck_rope_fwd_f64(c.wy, c.pos, inv, dx, c.B, c.S, c.nh, c.hd, 1); /* backward = inverse rotation */
+    ck_rope_fwd_f64(c.wy, c.pos, inv, dx, c.B, c.S, c.nh, c.hd, nrot, mscale, 1); /* backward = the transpose */
     check_grad("rope dx (inverse)", rope_loss, &c, c.x, n, dx);
-    /* round trip, in place */
+    /* round trip, in place: the map is mscale times a rotation */
     double *y = dzeros(n);
     memcpy(y, c.x, sizeof(double) * (size_t)n);
-    ck_rope_fwd_f64(y, c.pos, inv, y, c.B, c.S, c.nh, c.hd, 0);
-    ck_rope_fwd_f64(y, c.pos, inv, y, c.B, c.S, c.nh, c.hd, 1);
-    CHECK_REL64(y, c.x, n, 1e-15, "rope forward then inverse");
-    /* one element by hand: b=1, s=3 (pos 30), head 2, i=1 */
-    ck_rope_fwd_f64(c.x, c.pos, inv, y, c.B, c.S, c.nh, c.hd, 0);
+    ck_rope_fwd_f64(y, c.pos, inv, y, c.B, c.S, c.nh, c.hd, nrot, mscale, 0);
+    ck_rope_fwd_f64(y, c.pos, inv, y, c.B, c.S, c.nh, c.hd, nrot, mscale, 1);
+    for (int64_t i = 0; i < n; i++)
+        if (i % c.hd < 2 * nrot) y[i] /= (double)mscale * mscale;
+    CHECK_REL64(y, c.x, n, 1e-14, "rope forward then inverse");
+    /* one element by hand: b=1, s=3 (pos 30), head 2, i=1; the dims past 2 nrot unchanged */
+    ck_rope_fwd_f64(c.x, c.pos, inv, y, c.B, c.S, c.nh, c.hd, nrot, mscale, 0);
     int64_t o = ((1 * c.S + 3) * c.nh + 2) * c.hd;
     float ang = inv[1] * 30.0f;
-    CHECK_NEAR(y[o + 1], c.x[o + 1] * cos(ang) - c.x[o + 5] * sin(ang), 1e-15, 1e-15);
-    CHECK_NEAR(y[o + 5], c.x[o + 5] * cos(ang) + c.x[o + 1] * sin(ang), 1e-15, 1e-15);
-    CHECK_NEAR(inv[1], pow(10000.0, -2.0 / 8), 1e-7, 0);
+    double cm = cos(ang) * mscale, sm = sin(ang) * mscale;
+    CHECK_NEAR(y[o + 1], c.x[o + 1] * cm - c.x[o + 1 + nrot] * sm, 1e-15, 1e-15);
+    CHECK_NEAR(y[o + 1 + nrot], c.x[o + 1 + nrot] * cm + c.x[o + 1] * sm, 1e-15, 1e-15);
+    for (int64_t i = 2 * nrot; i < c.hd; i++) CHECK_EQ(y[o + i], c.x[o + i]);
+    CHECK_NEAR(inv[1], pow(10000.0, -2.0 / (double)(2 * nrot)), 1e-7, 0);
     /* f32 vs f64 */
     round_to_f32(c.x, n);
-    ck_rope_fwd_f64(c.x, c.pos, inv, y, c.B, c.S, c.nh, c.hd, 0);
+    ck_rope_fwd_f64(c.x, c.pos, inv, y, c.B, c.S, c.nh, c.hd, nrot, mscale, 0);
     float *xf = tof(c.x, n), *yf = fzeros(n);
-    ck_rope_fwd_f32(xf, c.pos, inv, yf, c.B, c.S, c.nh, c.hd, 0);
+    ck_rope_fwd_f32(xf, c.pos, inv, yf, c.B, c.S, c.nh, c.hd, nrot, mscale, 0);
     CHECK_REL32(yf, y, n, 1e-5, "rope");
     free(c.x), free(c.wy), free(dx), free(y), free(xf), free(yf);
+}
+static void test_rope(void) {
+    test_rope_case(4, 1.0f);
+    test_rope_case(3, 1.1386294f);
 }
 
 static void test_rope_inv_freq(void) {
@@ -324,9 +335,11 @@ static void test_rope_inv_freq(void) {
      *   i=0,1: wavelen < 2048 -> unchanged;
      *   i=3: wavelen > 8192 -> inv/8;
      *   i=2: medium: sf = (8192/wavelen - 1)/(4 - 1), inv' = (1-sf) inv/8 + sf inv. */
-    float got[4];
-    CHECK_EQ(ck_rope_inv_freq(8, 500000.0, CK_ROPE_LLAMA3, 8.0, 1.0, 4.0, 8192.0, got), 0);
-    double want[4];
+    float got[8];
+    const ck_rope l3 = {.type = CK_ROPE_LLAMA3, .dim = 8, .theta = 500000.0, .factor = 8.0, .low_freq_factor = 1.0,
+                        .high_freq_factor = 4.0, .original_max = 8192.0};
+    CHECK_EQ(ck_rope_inv_freq(&l3, got), 0);
+    double want[8];
     for (int i = 0; i < 4; i++) want[i] = pow(500000.0, -i / 4.0);
     double wl2 = 2 * M_PI / want[2];
     CHECK(wl2 > 2048 && wl2 < 8192);
@@ -337,22 +350,52 @@ static void test_rope_inv_freq(void) {
     for (int i = 0; i < 4; i++) CHECK_NEAR(got[i], want[i], 1e-6, 0);
     /* linear scaling divides by factor; default is 1/theta^(2i/hd) */
     float lin[4], def[4];
-    CHECK_EQ(ck_rope_inv_freq(8, 500000.0, CK_ROPE_LINEAR, 4.0, 0, 0, 0, lin), 0);
-    CHECK_EQ(ck_rope_inv_freq(8, 500000.0, CK_ROPE_DEFAULT, 0, 0, 0, 0, def), 0);
+    CHECK_EQ(ck_rope_inv_freq(&(ck_rope){.type = CK_ROPE_LINEAR, .dim = 8, .theta = 500000.0, .factor = 4.0}, lin), 0);
+    CHECK_EQ(ck_rope_inv_freq(&(ck_rope){.type = CK_ROPE_DEFAULT, .dim = 8, .theta = 500000.0}, def), 0);
     for (int i = 0; i < 4; i++) CHECK_EQ(lin[i], def[i] / 4.0f);
     /* float32 bit patterns HF gives for Qwen2 (theta 1e6, head_dim 64) at i = 1,
      * 16 and 31: inv_freq = 1/((float)1e6 ** ((float)2i/64)) in float32 */
     float q[32];
-    CHECK_EQ(ck_rope_inv_freq(64, 1000000.0, CK_ROPE_DEFAULT, 0, 0, 0, 0, q), 0);
+    CHECK_EQ(ck_rope_inv_freq(&(ck_rope){.type = CK_ROPE_DEFAULT, .dim = 64, .theta = 1000000.0}, q), 0);
     CHECK_NEAR(q[16], 1e-3, 1e-7, 0);
     CHECK_NEAR(q[1], pow(1e6, -2.0 / 64), 1e-7, 0);
-    CHECK_EQ(ck_rope_inv_freq(7, 10000.0, CK_ROPE_DEFAULT, 0, 0, 0, 0, q), -1);
-    CHECK_EQ(ck_rope_inv_freq(8, 10000.0, 99, 0, 0, 0, 0, q), -1);
-    CHECK_EQ(ck_rope_inv_freq(8, 10000.0, CK_ROPE_LLAMA3, 8, 1, 1, 8192, q), -1);
+    /* yarn, dim 16, theta 1e4, factor 4 over 256 positions, beta 32 / 1: the correction dims are
+     * 16 ln(256 / (32 2 pi)) / (2 ln 1e4) = 0.21 -> 0 and 16 ln(256 / (2 pi)) / (2 ln 1e4) = 3.22 -> 4, so the ramp
+     * is i / 4 and the extrapolation share 1 - i/4 until i = 4: inv = (1 - ef) / (4 theta^e) + ef / theta^e */
+    const ck_rope yarn = {.type = CK_ROPE_YARN, .dim = 16, .theta = 10000.0, .factor = 4.0, .original_max = 256.0,
+                          .beta_fast = 32, .beta_slow = 1, .truncate = 1};
+    CHECK_EQ(ck_rope_inv_freq(&yarn, got), 0);
+    for (int i = 0; i < 8; i++) {
+        double pw = pow(10000.0, i / 8.0), ef = i < 4 ? 1 - i / 4.0 : 0;
+        CHECK_NEAR(got[i], (1 - ef) / (4 * pw) + ef / pw, 1e-6, 0);
+    }
+    /* not truncated: the range is [0.21, 3.22], the ramp (i - 0.21) / 3.01 */
+    ck_rope yt = yarn;
+    yt.truncate = 0;
+    CHECK_EQ(ck_rope_inv_freq(&yt, got), 0);
+    double lo = 16 * log(256 / (32 * 2 * M_PI)) / (2 * log(1e4)), hi = 16 * log(256 / (2 * M_PI)) / (2 * log(1e4));
+    for (int i = 0; i < 8; i++) {
+        double pw = pow(10000.0, i / 8.0), rp = fmin(fmax((i - lo) / (hi - lo), 0), 1), ef = 1 - rp;
+        CHECK_NEAR(got[i], (1 - ef) / (4 * pw) + ef / pw, 1e-6, 0);
+    }
+    /* longrope: 1 / (ext_i theta^(2i/dim)), the regime's factors */
+    const double ext[4] = {1, 2.5, 4, 8};
+    CHECK_EQ(ck_rope_inv_freq(&(ck_rope){.type = CK_ROPE_LONGROPE, .dim = 8, .theta = 10000.0, .n_ext = 4, .ext = ext},
+                              got), 0);
+    for (int i = 0; i < 4; i++) CHECK_NEAR(got[i], 1 / (ext[i] * pow(1e4, i / 4.0)), 1e-6, 0);
+    CHECK_EQ(ck_rope_inv_freq(&(ck_rope){.type = CK_ROPE_LONGROPE, .dim = 8, .theta = 1e4, .n_ext = 3, .ext = ext}, got), -1);
+    const double bad[4] = {1, 0, 1, 1};
+    CHECK_EQ(ck_rope_inv_freq(&(ck_rope){.type = CK_ROPE_LONGROPE, .dim = 8, .theta = 1e4, .n_ext = 4, .ext = bad}, got), -1);
+    CHECK_EQ(ck_rope_inv_freq(&(ck_rope){.type = CK_ROPE_DEFAULT, .dim = 7, .theta = 10000.0}, q), -1);
+    CHECK_EQ(ck_rope_inv_freq(&(ck_rope){.type = 99, .dim = 8, .theta = 10000.0}, q), -1);
+    CHECK_EQ(ck_rope_inv_freq(&(ck_rope){.type = CK_ROPE_LLAMA3, .dim = 8, .theta = 1e4, .factor = 8, .low_freq_factor = 1,
+                                         .high_freq_factor = 1, .original_max = 8192}, q), -1);
     CHECK_EQ(ck_rope_type_from_name("llama3"), CK_ROPE_LLAMA3);
     CHECK_EQ(ck_rope_type_from_name("linear"), CK_ROPE_LINEAR);
+    CHECK_EQ(ck_rope_type_from_name("yarn"), CK_ROPE_YARN);
+    CHECK_EQ(ck_rope_type_from_name("longrope"), CK_ROPE_LONGROPE);
     CHECK_EQ(ck_rope_type_from_name(NULL), CK_ROPE_DEFAULT);
-    CHECK_EQ(ck_rope_type_from_name("yarn"), -1);
+    CHECK_EQ(ck_rope_type_from_name("dynamic"), -1);
 }
 
 /* ---- attention --------------------------------------------------------------- */

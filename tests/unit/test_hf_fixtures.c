@@ -8,7 +8,9 @@
  *   - accumulation: three micro-batches (A row 0, A row 1, B) normalised by
  *     the global token count equal HF's token-weighted accumulation
  *   - one AdamW step (HF Trainer decay grouping): loss after the step and
- *     each parameter's update norm. */
+ *     each parameter's update norm
+ *   - LongRoPE models: batch C's shorter rows (HF's short factors) in A's plan,
+ *     which takes the long ones for A. */
 #include "frontend/config.h"
 #include "frontend/lower.h"
 #include "passes/passes.h"
@@ -148,6 +150,33 @@ static void run_fixture(const char *dir, const char *fx) {
     CHECK_MSG(fabs(loss - ref) <= 1e-4 * fabs(ref), "%s: loss %.8f, HF %.8f (rel %.2g)", fx, loss, ref, fabs(loss - ref) / ref);
     printf("%-24s loss %.8f  HF %.8f  rel err %.2e\n", fx, loss, ref, fabs(loss - ref) / ref);
     check_grads(&s, json_object_get(A, "grad_norms"), json_object_get(A, "grads"), fx, "batch A");
+
+    /* LongRoPE's batch of shorter rows, padded to A's length in A's plan: its max position stays within
+     * original_max, so HF takes the short factors where A took the long ones (the plan picks per micro-batch) */
+    json_t *C = json_object_get(json_object_get(e, "batches"), "C");
+    if (C) {
+        const int64_t BC = json_integer_value(json_array_get(json_object_get(C, "shape"), 0));
+        const int64_t SC = json_integer_value(json_array_get(json_object_get(C, "shape"), 1));
+        CHECK_MSG(BC == BA && SC > 1 && SC < S, "%s: batch C shape %lld x %lld", fx, (long long)BC, (long long)SC);
+        int64_t nc = 0;
+        for (int r = 0; BC == BA && SC > 1 && SC < S && r < BC; r++) {
+            nc += row_inputs(C, r, SC, ids + r * S, tgt + r * S, pos + r * S, seg + r * S);
+            for (int64_t t = SC; t < S; t++) /* padding: its own sequence each, position 0, no target */
+                ids[r * S + t] = 0, tgt[r * S + t] = -100, pos[r * S + t] = 0, seg[r * S + t] = (int32_t)(t - SC + 1);
+        }
+        CHECK_EQ(nc, json_integer_value(json_object_get(C, "n_tokens")));
+        zero_grads(&s);
+        CHECK(rt_session_micro_step(&s, ids, tgt, pos, seg, (float)(1.0 / (double)nc), &d) == 0);
+        double lc = rt_f(rt_session_global(&s, "stats/loss_sum"))[0] / (double)nc;
+        double rc = json_number_value(json_object_get(C, "loss"));
+        CHECK_MSG(fabs(lc - rc) <= 1e-4 * fabs(rc), "%s: batch C loss %.8f, HF %.8f", fx, lc, rc);
+        printf("%-24s loss %.8f  HF %.8f  (batch C, short rows)\n", fx, lc, rc);
+        check_grads(&s, json_object_get(C, "grad_norms"), json_object_get(C, "grads"), fx, "batch C");
+        ntok = 0; /* batch A again, for the step below */
+        for (int r = 0; r < BA; r++) ntok += row_inputs(A, r, S, ids + r * S, tgt + r * S, pos + r * S, seg + r * S);
+        zero_grads(&s);
+        CHECK(rt_session_micro_step(&s, ids, tgt, pos, seg, (float)(1.0 / (double)ntok), &d) == 0);
+    }
 
     /* one AdamW step, HF Trainer grouping (no decay on norms/biases) */
     json_t *ad = json_object_get(json_object_get(json_object_get(e, "adamw_step"), "results"), "hf_trainer");

@@ -248,7 +248,25 @@ static void test_defaults_and_variants(void) {
     CHECK_MSG(r.rc == 0, "%s", dump(&r.d));
     CHECK_EQ(r.m.rope_type, FE_ROPE_YARN);
     CHECK_EQ(r.m.rope_original_max_position_embeddings, 512);
-    CHECK(r.m.rope_beta_fast == 16 && r.m.rope_beta_slow == 1);
+    CHECK(r.m.rope_beta_fast == 16 && r.m.rope_beta_slow == 1 && r.m.rope_truncate == 1);
+    CHECK_NEAR(r.m.rope_attention_factor, 0.1 * log(4.0) + 1, 1e-15, 0); /* yarn_get_mscale(4) */
+    mfree(&r);
+    /* yarn: mscale / mscale_all_dim (DeepSeek's form), truncate false, the factor from max / original when absent */
+    mload(&r, model_dir("Qwen2ForCausalLM", BASE,
+                        "\"rope_scaling\": {\"rope_type\": \"yarn\", \"original_max_position_embeddings\": 256,"
+                        " \"mscale\": 2, \"mscale_all_dim\": 1, \"truncate\": false, \"beta_fast\": null}"));
+    CHECK_MSG(r.rc == 0, "%s", dump(&r.d));
+    CHECK(r.m.rope_factor == 8.0 && r.m.rope_truncate == 0 && r.m.rope_beta_fast == 32);
+    CHECK_NEAR(r.m.rope_attention_factor, (0.2 * log(8.0) + 1) / (0.1 * log(8.0) + 1), 1e-15, 0);
+    mfree(&r);
+    /* longrope (any model may name it): the attention factor sqrt(1 + ln(factor) / ln(original)) */
+    mload(&r, model_dir("LlamaForCausalLM", BASE,
+                        "\"rope_scaling\": {\"rope_type\": \"longrope\", \"factor\": 4, \"original_max_position_embeddings\": 512,"
+                        " \"short_factor\": [1, 1, 1, 1, 1, 1, 1, 1.5], \"long_factor\": [1, 2, 3, 4, 5, 6, 7, 8]}"));
+    CHECK_MSG(r.rc == 0, "%s", dump(&r.d));
+    CHECK(r.m.rope_type == FE_ROPE_LONGROPE && r.m.rope_n_factors == 8 && r.m.rope_short_factor[7] == 1.5 &&
+          r.m.rope_long_factor[7] == 8 && r.m.rope_original_max_position_embeddings == 512);
+    CHECK_NEAR(r.m.rope_attention_factor, sqrt(1 + log(4.0) / log(512.0)), 1e-15, 0);
     mfree(&r);
     mload(&r, model_dir("LlamaForCausalLM", BASE, "\"rope_scaling\": {\"rope_type\": \"default\"}, \"rope_theta\": 500000.0"));
     CHECK_EQ(r.m.rope_type, FE_ROPE_DEFAULT);
@@ -321,7 +339,15 @@ static void test_errors(void) {
     expect_model_error("LlamaForCausalLM", BASE, "\"num_key_value_heads\": \"two\"", "config.json: num_key_value_heads",
                        "expected a positive integer, found \"two\"");
     expect_model_error("LlamaForCausalLM", BASE, "\"rope_scaling\": {\"rope_type\": \"longrope\", \"factor\": 2}",
-                       "config.json: rope_scaling.rope_type", "expected one of default, linear, llama3, dynamic, yarn, found \"longrope\"");
+                       "config.json: rope_scaling.short_factor", "expected a list of positive numbers, one per rotated pair of dims, found nothing");
+    expect_model_error("LlamaForCausalLM", BASE, "\"rope_scaling\": {\"rope_type\": \"longrope\", \"short_factor\": [1, 2], \"long_factor\": [1, 2]}",
+                       "config.json: rope_scaling.short_factor", "expected 8 factors (half of the 16 rotated dims of each head), found [1,2]");
+    expect_model_error("LlamaForCausalLM", BASE, "\"rope_scaling\": {\"rope_type\": \"longrope\", \"short_factor\": [1, 2], \"long_factor\": [1, 0]}",
+                       "config.json: rope_scaling.long_factor", "expected a list of positive numbers");
+    expect_model_error("LlamaForCausalLM", BASE, "\"rope_scaling\": {\"rope_type\": \"ntk\", \"factor\": 2}",
+                       "config.json: rope_scaling.rope_type", "expected one of default, linear, llama3, dynamic, yarn, longrope, found \"ntk\"");
+    expect_model_error("LlamaForCausalLM", BASE, "\"partial_rotary_factor\": 0.5", "config.json: partial_rotary_factor",
+                       "expected 1.0 (a partial rotation is implemented for Phi-3 only), found 0.5");
     expect_model_error("LlamaForCausalLM", BASE, "\"rope_scaling\": {\"rope_type\": \"llama3\", \"factor\": 8}",
                        "config.json: rope_scaling.low_freq_factor", "expected a number");
     expect_model_error("LlamaForCausalLM", BASE, "\"rope_scaling\": {\"rope_type\": \"linear\", \"factor\": \"x\"}",
@@ -747,8 +773,8 @@ static void test_granite_smollm3(void) {
     CHECK(r.m.post_norm_only && r.m.local_rope && r.m.rope_theta == 1000 && r.m.rope_local_theta == 5e5);
     for (int l = 0; l < 8; l++) CHECK_EQ(r.m.layer_window[l], (l + 1) % 4 ? 4096 : 0);
     mfree(&r);
-    /* Phi-3: fused projections, the window on every layer, no window when absent; LongRoPE, a partial rotation and
-     * residual dropout refused by name */
+    /* Phi-3: fused projections, the window on every layer, no window when absent; residual dropout refused by
+     * name */
     mload(&r, AXO_SOURCE_DIR "/tests/reference/fixtures/tiny-phi3");
     CHECK_MSG(r.rc == 0 && r.d.n == 0, "tiny-phi3:\n%s", dump(&r.d));
     CHECK(r.m.arch == FE_ARCH_PHI3 && r.m.fused_proj && !r.m.attention_bias && r.m.layer_window[0] == 7 &&
@@ -757,21 +783,39 @@ static void test_granite_smollm3(void) {
     mload(&r, model_dir("Phi3ForCausalLM", BASE, "\"attention_bias\": true"));
     CHECK(r.rc == 0 && r.m.sliding_window == 0 && !r.m.attention_bias);
     mfree(&r);
-    expect_model_error("Phi3ForCausalLM", BASE, "\"partial_rotary_factor\": 0.75", "config.json: partial_rotary_factor",
-                       "a partial rotation, Phi-4-mini's, is not implemented");
-    expect_model_error("Phi3ForCausalLM", BASE, "\"rope_scaling\": {\"type\": \"su\", \"short_factor\": [1.0]}",
-                       "config.json: rope_scaling", "LongRoPE, which is not implemented");
+    /* Phi-4-mini's partial rotation; Phi-3.5's LongRoPE under its older names (su, yarn), original_max from the top
+     * level (Phi3Config's, default 4096) whatever the dict says, the factor max / original (2048 / 512) */
+    mload(&r, model_dir("Phi3ForCausalLM", BASE, "\"partial_rotary_factor\": 0.75"));
+    CHECK_MSG(r.rc == 0 && r.m.rope_partial_factor == 0.75, "%s", dump(&r.d));
+    mfree(&r);
+    expect_model_error("Phi3ForCausalLM", BASE, "\"partial_rotary_factor\": 0.7", "config.json: partial_rotary_factor",
+                       "a factor that rotates an even, positive count of each head's dims");
+    for (int y = 0; y < 2; y++) {
+        char extra[512];
+        snprintf(extra, sizeof extra,
+                 "\"rope_scaling\": {\"type\": \"%s\", \"original_max_position_embeddings\": 64, \"short_factor\": [1, 1, 1, 1, 1, 1, 1, 1],"
+                 " \"long_factor\": [2, 2, 2, 2, 2, 2, 2, 2]}, \"original_max_position_embeddings\": 512",
+                 y ? "yarn" : "su");
+        mload(&r, model_dir("Phi3ForCausalLM", BASE, extra));
+        CHECK_MSG(r.rc == 0, "%s", dump(&r.d));
+        CHECK(r.m.rope_type == FE_ROPE_LONGROPE && r.m.rope_original_max_position_embeddings == 512 && r.m.rope_factor == 4);
+        CHECK_NEAR(r.m.rope_attention_factor, sqrt(1 + log(4.0) / log(512.0)), 1e-15, 0);
+        mfree(&r);
+    }
+    expect_model_error("Phi3ForCausalLM", BASE, "\"rope_scaling\": {\"type\": \"linear\", \"factor\": 2}",
+                       "config.json: rope_scaling.rope_type", "default, longrope, su or yarn");
     expect_model_error("Phi3ForCausalLM", BASE, "\"resid_pdrop\": 0.1", "config.json: resid_pdrop",
                        "residual dropout is not implemented");
     expect_model_error("Phi3ForCausalLM", BASE, "\"attention_dropout\": 0.3", "config.json: attention_dropout",
                        "dropout on the attention probabilities is not implemented");
     /* transformers 5 writes the partial rotation into rope_parameters; that one is what Phi3Config reads */
-    expect_model_error("Phi3ForCausalLM", BASE,
-                       "\"rope_parameters\": {\"rope_type\": \"default\", \"rope_theta\": 10000.0, \"partial_rotary_factor\": 0.75}",
-                       "config.json: rope_parameters.partial_rotary_factor", "a partial rotation");
+    mload(&r, model_dir("Phi3ForCausalLM", BASE,
+                        "\"rope_parameters\": {\"rope_type\": \"default\", \"rope_theta\": 10000.0, \"partial_rotary_factor\": 0.75}"));
+    CHECK_MSG(r.rc == 0 && r.m.rope_partial_factor == 0.75, "%s", dump(&r.d));
+    mfree(&r);
     mload(&r, model_dir("Phi3ForCausalLM", BASE,
                         "\"partial_rotary_factor\": 0.75, \"rope_parameters\": {\"rope_type\": \"default\", \"partial_rotary_factor\": 1.0}"));
-    CHECK_MSG(r.rc == 0, "%s", dump(&r.d)); /* rope_parameters' 1.0 wins */
+    CHECK_MSG(r.rc == 0 && r.m.rope_partial_factor == 1.0, "%s", dump(&r.d)); /* rope_parameters' 1.0 wins */
     CHECK(r.m.rms_norm_eps == 1e-5 && r.m.max_position_embeddings == 2048 && r.m.pad_token_id == 32000 && r.m.eos_token_id == 32000);
     mfree(&r);
 }

@@ -379,6 +379,29 @@ static void test_floats(void) {
     }
     ir_module_destroy(m2);
     free(p1);
+    /* a float list (longrope's factors): every value reads back bit for bit, the list stays floats even when its
+     * values are whole numbers */
+    ir_module *ml = ir_module_create();
+    ir_module_set_attr(ml, ir_afloats("fl", n, vals));
+    ir_module_set_attr(ml, ir_afloats("whole", 2, (double[]){1.0, 2.0}));
+    p1 = print_str(ml);
+    CHECK_CONTAINS(p1, "attr whole = [1.0, 2.0]\n");
+    CHECK_CONTAINS(p1, "attr fl = [0.10000000000000001, 9.9999999999999995e-07, 1.0000000000000001e+300, -0.0, 0.0, inf, -inf, nan, 2.0,");
+    m2 = ir_parse(p1, strlen(p1), "float list", &d);
+    CHECK_MSG(m2 != NULL, "%s", first_diag(&d));
+    if (m2) {
+        const ir_attr *a = ir_module_attr(m2, "fl"), *w = ir_module_attr(m2, "whole");
+        CHECK(a && a->kind == IR_ATTR_FLOATS && a->n == n && w && w->kind == IR_ATTR_FLOATS && w->n == 2);
+        for (int i = 0; a && a->kind == IR_ATTR_FLOATS && i < n; i++)
+            CHECK_MSG(isnan(vals[i]) ? isnan(a->floats[i]) : !memcmp(&a->floats[i], &vals[i], sizeof(double)),
+                      "fl[%d]: %.17g read back as %.17g", i, vals[i], a->floats[i]);
+        char *p2 = print_str(m2);
+        CHECK_STREQ(p1, p2);
+        free(p2);
+    }
+    ir_module_destroy(m2);
+    free(p1);
+    ir_module_destroy(ml);
     ax_diag_free(&d);
     ir_module_destroy(m);
 }
@@ -436,6 +459,26 @@ static void test_parse_errors(void) {
               "t.ir:8:12", "sliding window needs causal attention");
     parse_err(__LINE__, BAD("  %y, %z = attention(%x, %x, %x, %x) {scale=1.0, window=4.5} : f32[2,4] act, f32[2] act"),
               "t.ir:8:12", "attribute 'window': expected int");
+    /* lists: a float list's elements are all floats, an integer list's all integers */
+    parse_err(__LINE__, BAD("  %y = scale(%x) {alpha=2.0, l=[1.0, 2]} : f32[2,4] act"), "t.ir:8:38", "expected a float in the list, found '2'");
+    parse_err(__LINE__, BAD("  %y = scale(%x) {alpha=2.0, l=[1, 2.0]} : f32[2,4] act"), "t.ir:8:36", "expected an integer in the list");
+    /* rope: an even rotary_dim within the head, longrope's two lists of rotary_dim / 2, the max position an i32
+     * scalar */
+#define ROPE_PRE PRE "  %q = input() {name=\"q\"} : f32[1,3,2,8] input\n  %p = input() {name=\"p\"} : i32[1,3] input\n"
+    parse_err(__LINE__, ROPE_PRE "  %y = rope(%q, %p) {theta=1e4, rotary_dim=5} : f32[1,3,2,8] act\n}\n", "t.ir:10:8",
+              "rotary_dim 5: expected an even count of dims, at most the head_dim 8");
+    parse_err(__LINE__, ROPE_PRE "  %y = rope(%q, %p) {theta=1e4, rotary_dim=10} : f32[1,3,2,8] act\n}\n", "t.ir:10:8",
+              "rotary_dim 10");
+    parse_err(__LINE__, ROPE_PRE "  %y = rope(%q, %p) {theta=1e4, rope_type=\"longrope\", rotary_dim=4, short_factor=[1.0], "
+                                 "long_factor=[1.0, 2.0]} : f32[1,3,2,8] act\n}\n",
+              "t.ir:10:8", "longrope: expected short_factor and long_factor, 2 floats each");
+    parse_err(__LINE__, ROPE_PRE "  %y = rope(%q, %p, %p) {theta=1e4} : f32[1,3,2,8] act\n}\n", "t.ir:10:8",
+              "operand 2: expected the micro-batch's max position, an i32 scalar");
+    ir_module_destroy(parse_ok(ROPE_PRE "  %m = input() {name=\"max_position\"} : i32[] input\n"
+                                        "  %y = rope(%q, %p, %m) {theta=1e4, rope_type=\"longrope\", rotary_dim=4, "
+                                        "short_factor=[1.0, 1.5], long_factor=[1.0, 2.0]} : f32[1,3,2,8] act\n}\n",
+                               "longrope"));
+#undef ROPE_PRE
     /* mask_rows: sorted, disjoint, non-empty [a, b) pairs within the rows */
     ir_module_destroy(parse_ok(BAD("  %y = mask_rows(%x) {rows=[0, 1]} : f32[2,4] act"), "mask_rows"));
     parse_err(__LINE__, BAD("  %y = mask_rows(%x) {rows=[0, 1, 1, 2]} : f32[2,4] act"), "t.ir:8:8", "pair 1 [1, 2) is not after");
