@@ -424,6 +424,16 @@ typedef struct fe_model {
     /* Phi-3: q, k, v from one qkv_proj (rows q | k | v) and gate, up from one gate_up_proj (gate first), each a
      * fused matmul whose output is sliced (PEFT adapts the fused module) */
     int fused_proj;
+    /* Mixture of experts (Qwen3MoeForCausalLM, MixtralForCausalLM): layer_moe[l] 1 for a sparse layer (Qwen3-MoE's
+     * mlp_only_layers and decoder_sparse_step make others dense); num_experts of moe_intermediate_size each,
+     * num_experts_per_tok chosen per token, their weights renormalised to sum 1 when norm_topk_prob (Mixtral:
+     * always); the checkpoint's names: <moe_block>.gate.weight, <moe_block>.experts.N.<moe_parts[0..2]>.weight (gate,
+     * up, down): mlp / gate_proj, up_proj, down_proj, Mixtral's block_sparse_moe / w1, w3, w2 */
+    int *layer_moe;
+    int64_t num_experts, num_experts_per_tok, moe_intermediate_size;
+    int norm_topk_prob;
+    const char *moe_block;
+    const char *moe_parts[3];
     const char *hidden_act;  /* "silu" (SwiGLU), or Gemma's "gelu_pytorch_tanh" (GeGLU) */
     const char *torch_dtype;
     int64_t bos_token_id, eos_token_id, pad_token_id; /* -1 if absent */

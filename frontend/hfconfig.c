@@ -266,6 +266,52 @@ static void gemma_facts(const hctx *H, const json_t *root, fe_model *m) {
              "false (bidirectional Gemma attention is not implemented)");
 }
 
+/* Qwen3MoeForCausalLM and MixtralForCausalLM: their sparse MLP blocks as transformers 5.25 builds them, and what
+ * axo refuses of them. */
+static void moe_facts(const hctx *H, const json_t *root, fe_model *m, ax_arena *arena) {
+    const int mixtral = !strcmp(m->arch_name, "MixtralForCausalLM");
+    m->num_experts = get_int(H, root, mixtral ? "num_local_experts" : "num_experts", mixtral ? 8 : 128, 0, mixtral, MAX_COUNT);
+    m->num_experts_per_tok = get_int(H, root, "num_experts_per_tok", mixtral ? 2 : 8, 0, 1, MAX_COUNT);
+    if (m->num_experts > 0 && m->num_experts_per_tok > m->num_experts) {
+        char what[96];
+        snprintf(what, sizeof what, "at most the %lld experts", (long long)m->num_experts);
+        herr(H, "num_experts_per_tok", json_object_get(root, "num_experts_per_tok"), what);
+    }
+    /* Mixtral's experts are intermediate_size wide and always renormalise their top-k weights */
+    m->moe_intermediate_size = mixtral ? m->intermediate_size : get_int(H, root, "moe_intermediate_size", 768, 0, 1, MAX_DIM);
+    m->norm_topk_prob = mixtral ? 1 : get_bool(H, root, "norm_topk_prob", 0);
+    m->moe_block = mixtral ? "block_sparse_moe" : "mlp";
+    m->moe_parts[0] = mixtral ? "w1" : "gate_proj";
+    m->moe_parts[1] = mixtral ? "w3" : "up_proj";
+    m->moe_parts[2] = mixtral ? "w2" : "down_proj";
+    if (get_bool(H, root, "output_router_logits", 0))
+        herr(H, "output_router_logits", json_object_get(root, "output_router_logits"),
+             "false (the router's load-balancing loss, router_aux_loss_coef, is not implemented)");
+    json_t *jn = json_object_get(root, "router_jitter_noise");
+    if (jn && !json_is_null(jn) && (!json_is_number(jn) || json_number_value(jn) != 0))
+        herr(H, "router_jitter_noise", jn, "0 (Mixtral's training-time jitter on the router's input is not implemented)");
+    if (!mixtral && get_bool(H, root, "use_sliding_window", 0))
+        herr(H, "use_sliding_window", json_object_get(root, "use_sliding_window"),
+             "false (Qwen3-MoE's sliding window on every layer is not implemented)");
+    /* Qwen3MoeDecoderLayer: sparse unless in mlp_only_layers, and only every decoder_sparse_step-th layer */
+    const int64_t step = mixtral ? 1 : get_int(H, root, "decoder_sparse_step", 1, 0, 1, MAX_COUNT);
+    json_t *only = mixtral ? NULL : json_object_get(root, "mlp_only_layers");
+    if (only && !json_is_null(only) && !json_is_array(only)) herr(H, "mlp_only_layers", only, "a list of layer indices");
+    if (m->num_hidden_layers > 0) m->layer_moe = ax_arena_alloc(arena, sizeof(int) * (size_t)m->num_hidden_layers);
+    for (int64_t l = 0; m->layer_moe && l < m->num_hidden_layers; l++) {
+        int dense = 0;
+        for (size_t i = 0; json_is_array(only) && i < json_array_size(only); i++) {
+            json_t *v = json_array_get(only, i);
+            if (!json_is_integer(v)) {
+                herr(H, "mlp_only_layers", only, "a list of layer indices");
+                break;
+            }
+            dense |= json_integer_value(v) == l;
+        }
+        m->layer_moe[l] = !dense && m->num_experts > 0 && (l + 1) % step == 0;
+    }
+}
+
 /* Tied by the config (tie_word_embeddings, or its default), yet the checkpoint holds an lm_head of other values:
  * transformers then does not tie them (and says so); nor does axo. */
 static void untie_if_differs(fe_model *m, const rt_st_tensor *head, const rt_st_file *hf_, const rt_st_tensor *emb,
@@ -390,16 +436,20 @@ int fe_model_load_with(const char *dir, const char *overrides, fe_model *out, ax
     static const char *const archs[] = {"LlamaForCausalLM",   "Qwen2ForCausalLM",  "Qwen3ForCausalLM",
                                         "MistralForCausalLM", "Gemma3ForCausalLM", "Gemma3ForConditionalGeneration",
                                         "Mistral3ForConditionalGeneration", "GraniteForCausalLM", "SmolLM3ForCausalLM",
-                                        "Olmo2ForCausalLM", "Olmo3ForCausalLM", "Phi3ForCausalLM"};
+                                        "Olmo2ForCausalLM", "Olmo3ForCausalLM", "Phi3ForCausalLM",
+                                        "Qwen3MoeForCausalLM", "MixtralForCausalLM"};
     static const char *const layers[] = {"LlamaDecoderLayer",   "Qwen2DecoderLayer",  "Qwen3DecoderLayer",
                                          "MistralDecoderLayer", "Gemma3DecoderLayer", "Gemma3DecoderLayer",
                                          "MistralDecoderLayer", "GraniteDecoderLayer", "SmolLM3DecoderLayer",
-                                         "Olmo2DecoderLayer",   "Olmo3DecoderLayer", "Phi3DecoderLayer"};
+                                         "Olmo2DecoderLayer",   "Olmo3DecoderLayer", "Phi3DecoderLayer",
+                                         "Qwen3MoeDecoderLayer", "MixtralDecoderLayer"};
     /* each multimodal model's text model: its text_config's model_type, the family it is */
-    static const char *const text_type[] = {NULL, NULL, NULL, NULL, NULL, "gemma3_text", "mistral", NULL, NULL, NULL, NULL, NULL};
+    static const char *const text_type[] = {NULL, NULL, NULL, NULL, NULL, "gemma3_text", "mistral",
+                                            NULL, NULL, NULL, NULL, NULL, NULL, NULL};
     static const fe_arch family[] = {FE_ARCH_LLAMA,   FE_ARCH_QWEN2,   FE_ARCH_QWEN3,   FE_ARCH_MISTRAL,
                                      FE_ARCH_GEMMA3,  FE_ARCH_GEMMA3,  FE_ARCH_MISTRAL, FE_ARCH_GRANITE,
-                                     FE_ARCH_SMOLLM3, FE_ARCH_OLMO2,   FE_ARCH_OLMO3,   FE_ARCH_PHI3};
+                                     FE_ARCH_SMOLLM3, FE_ARCH_OLMO2,   FE_ARCH_OLMO3,   FE_ARCH_PHI3,
+                                     FE_ARCH_QWEN3,   FE_ARCH_MISTRAL};
     json_t *a = json_object_get(root, "architectures");
     json_t *a0 = json_is_array(a) ? json_array_get(a, 0) : NULL;
     int which = -1;
@@ -409,7 +459,7 @@ int fe_model_load_with(const char *dir, const char *overrides, fe_model *out, ax
         herr(&H, "architectures[0]", a0 ? a0 : a,
              "one of LlamaForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalLM, MistralForCausalLM, Gemma3ForCausalLM, "
              "GraniteForCausalLM, SmolLM3ForCausalLM, Olmo2ForCausalLM, Olmo3ForCausalLM, Phi3ForCausalLM, "
-             "Gemma3ForConditionalGeneration, Mistral3ForConditionalGeneration");
+             "Qwen3MoeForCausalLM, MixtralForCausalLM, Gemma3ForConditionalGeneration, Mistral3ForConditionalGeneration");
         json_decref(root);
         return -1;
     }
@@ -460,7 +510,8 @@ int fe_model_load_with(const char *dir, const char *overrides, fe_model *out, ax
     m->max_position_embeddings =
         get_int(&H, root, "max_position_embeddings", g3 ? 131072 : m->arch == FE_ARCH_PHI3 ? 4096 : 2048, 0, 1, MAX_I32);
     /* the configs' defaults: 1e-5 for Phi3Config and Olmo2/3Config, 1e-6 for the others */
-    const int eps5 = m->arch == FE_ARCH_PHI3 || m->arch == FE_ARCH_OLMO2 || m->arch == FE_ARCH_OLMO3;
+    const int eps5 = m->arch == FE_ARCH_PHI3 || m->arch == FE_ARCH_OLMO2 || m->arch == FE_ARCH_OLMO3 ||
+                     !strcmp(m->arch_name, "MixtralForCausalLM");
     m->rms_norm_eps = get_num(&H, root, "", "rms_norm_eps", eps5 ? 1e-5 : 1e-6, 0);
     m->gemma = m->arch == FE_ARCH_GEMMA3;
     /* Gemma3TextConfig: true; the multimodal model ties by its top-level key (default true), as transformers */
@@ -474,7 +525,8 @@ int fe_model_load_with(const char *dir, const char *overrides, fe_model *out, ax
     } else {
         m->tie_word_embeddings = get_bool(&H, root, "tie_word_embeddings", m->gemma || m->arch == FE_ARCH_SMOLLM3);
     }
-    const double theta0 = m->arch == FE_ARCH_SMOLLM3 ? 2e6 : 10000.0; /* SmolLM3Config's default_theta */
+    /* SmolLM3Config's and MixtralConfig's default_theta */
+    const double theta0 = m->arch == FE_ARCH_SMOLLM3 ? 2e6 : !strcmp(m->arch_name, "MixtralForCausalLM") ? 1e6 : 10000.0;
     m->rope_theta = m->gemma ? 1e6 : theta0;
     m->rope_factor = 1.0, m->rope_partial_factor = 1.0, m->rope_attention_factor = 1.0;
 
@@ -562,6 +614,7 @@ int fe_model_load_with(const char *dir, const char *overrides, fe_model *out, ax
             if (v && !json_is_null(v) && (!json_is_number(v) || json_number_value(v) != 0)) herr(&H, drops[i][0], v, drops[i][1]);
         }
     }
+    if (!strcmp(m->arch_name, "Qwen3MoeForCausalLM") || !strcmp(m->arch_name, "MixtralForCausalLM")) moe_facts(&H, root, m, arena);
     if (m->arch == FE_ARCH_SMOLLM3) { /* no_rope_layers, else every no_rope_layer_interval-th layer without RoPE (4) */
         json_t *nr = json_object_get(root, "no_rope_layers");
         const int64_t every = get_int(&H, root, "no_rope_layer_interval", 4, 0, 1, MAX_COUNT);
@@ -774,10 +827,13 @@ int fe_check_config_model(const fe_config *c, const fe_model *m, int world_size,
         double Q = (double)m->num_attention_heads * (double)m->head_dim, KV = (double)m->num_key_value_heads *
                                                                             (double)m->head_dim;
         double V = (double)m->vocab_size, T = (double)c->micro_batch_size * (double)c->sequence_len;
-        double params = V * H * 2 + L * (H * Q * 2 + H * KV * 2 + 3 * H * I + 2 * H);
+        /* an MoE layer: every expert's MLP and the router (counted for every layer: a bound) */
+        const double mlp = m->num_experts > 0 ? (double)m->num_experts * (3 * H * (double)m->moe_intermediate_size + H) + 3 * H * I
+                                              : 3 * H * I;
+        double params = V * H * 2 + L * (H * Q * 2 + H * KV * 2 + mlp + 2 * H);
         if (c->adapter != FE_ADAPTER_NONE && c->lora_r > 0) /* A and B of every linear layer, at most */
             params += L * (double)c->lora_r * (8 * H + 2 * Q + 2 * KV + 4 * I);
-        double acts = T * (L * (4 * H + 2 * Q + 2 * KV + 3 * I) + V);
+        double acts = T * (L * (4 * H + 2 * Q + 2 * KV + 3 * I + 3 * (double)m->num_experts_per_tok * (double)m->moe_intermediate_size) + V);
         double bytes = params * 16 + acts * 4;
         if (bytes > 1125899906842624.0) /* 1 PiB */
             ax_error(d, cf,

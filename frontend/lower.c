@@ -19,12 +19,14 @@ typedef struct lw {
 /* A parameter of the text model, named by its path below it ("layers.0.mlp.up_proj.weight"): the global takes
  * the module's name (model.<path>, or a multimodal model's model.language_model.<path>), attr hf the
  * checkpoint's (fe_model); lm_head.weight is the head's. */
-static int add_param(lw *L, const char *path, ir_type t, const char *init, int decay) {
+/* hf_path: the checkpoint's path below the text model where it differs from the module's (Mixtral's
+ * block_sparse_moe), else NULL */
+static int add_param_as(lw *L, const char *path, const char *hf_path, ir_type t, const char *init, int decay) {
     char name[512], hf[512];
     const int head = !strcmp(path, "lm_head.weight");
     snprintf(name, sizeof name, "%s%s", head ? "" : L->m->text_module ? L->m->text_module : "model.", path);
     if (head) snprintf(hf, sizeof hf, "%s", L->m->head_ckpt ? L->m->head_ckpt : path);
-    else snprintf(hf, sizeof hf, "%s%s", L->m->text_ckpt ? L->m->text_ckpt : "model.", path);
+    else snprintf(hf, sizeof hf, "%s%s", L->m->text_ckpt ? L->m->text_ckpt : "model.", hf_path ? hf_path : path);
     /* the multimodal model draws its text weights with text_config's initializer_range (the top level's:
      * model.initializer_range, for an untied head and resized rows); the attr only where they differ */
     const double tstd = L->m->text_initializer_range;
@@ -33,8 +35,41 @@ static int add_param(lw *L, const char *path, ir_type t, const char *init, int d
     return IR_GLOBAL_REF(ir_global_add(L->mod, name, t, IR_ROLE_PARAM, at, own_std ? 4 : 3));
 }
 
+static int add_param(lw *L, const char *path, ir_type t, const char *init, int decay) {
+    return add_param_as(L, path, NULL, t, init, decay);
+}
+
 static int32_t param2(lw *L, const char *path, int64_t rows, int64_t cols) {
     return add_param(L, path, ir_type_make(L->dt, 2, (int64_t[]){rows, cols}), "normal", 1);
+}
+
+/* An MoE layer's parameters (transformers 5's Qwen3-MoE / Mixtral modules): the router mlp.gate.weight [E, H] (an
+ * nn.Parameter, not a Linear: no LoRA adapts it), and the experts stacked along dim 0 (runtime/train.h): gate_up_proj
+ * [E, 2I, H] from the checkpoint's experts.N.<gate> and experts.N.<up>, down_proj [E, H, I] from experts.N.<down>. */
+static int32_t moe_router(lw *L, int64_t l) {
+    char path[256], hf[256];
+    snprintf(path, sizeof path, "layers.%lld.mlp.gate.weight", (long long)l);
+    snprintf(hf, sizeof hf, "layers.%lld.%s.gate.weight", (long long)l, L->m->moe_block);
+    int32_t r = add_param_as(L, path, hf, ir_type_make(L->dt, 2, (int64_t[]){L->m->num_experts, L->m->hidden_size}),
+                             "normal", 1);
+    ir_global_set_attr(L->mod, IR_REF_GLOBAL(r), ir_ai("linear", 0));
+    return r;
+}
+static int32_t moe_experts(lw *L, int64_t l, const char *leaf, const char *part, const char *part2, int64_t rows,
+                           int64_t cols) {
+    char path[256], hf[256], hf2[512];
+    const fe_model *m = L->m;
+    snprintf(path, sizeof path, "layers.%lld.mlp.experts.%s", (long long)l, leaf);
+    snprintf(hf, sizeof hf, "layers.%lld.%s.experts.*.%s.weight", (long long)l, m->moe_block, part);
+    int32_t r = add_param_as(L, path, hf, ir_type_make(L->dt, 3, (int64_t[]){m->num_experts, rows, cols}), "normal", 1);
+    const int g = IR_REF_GLOBAL(r);
+    ir_global_set_attr(L->mod, g, ir_ai("stack", m->num_experts));
+    if (part2) {
+        snprintf(hf2, sizeof hf2, "%slayers.%lld.%s.experts.*.%s.weight", m->text_ckpt ? m->text_ckpt : "model.",
+                 (long long)l, m->moe_block, part2);
+        ir_global_set_attr(L->mod, g, ir_as("hf2", hf2));
+    }
+    return r;
 }
 
 /* A [vocab, hidden] param when tokens added to the tokenizer resized the
@@ -613,11 +648,18 @@ int fe_lower(const fe_config *c, const fe_model *m, int world_size, ir_module *m
          * output before the residual add) */
         int32_t w_preff = m->gemma ? norm_param(&L, PNAME("pre_feedforward_layernorm.weight"), H) : 0;
         int32_t w_postff = m->gemma || m->post_norm_only ? norm_param(&L, PNAME("post_feedforward_layernorm.weight"), H) : 0;
+        /* an MoE layer: the router and the experts (Qwen3-MoE's mlp_only_layers and decoder_sparse_step leave
+         * others dense) */
+        const int moe = m->layer_moe && m->layer_moe[l];
+        const int64_t EI = m->moe_intermediate_size;
+        int32_t wr = moe ? moe_router(&L, l) : 0;
+        int32_t xgu = moe ? moe_experts(&L, l, "gate_up_proj", m->moe_parts[0], m->moe_parts[1], 2 * EI, H) : 0;
+        int32_t xd = moe ? moe_experts(&L, l, "down_proj", m->moe_parts[2], NULL, H, EI) : 0;
         /* Phi-3: one gate_up_proj (gate rows first) */
-        int32_t wgu = fp ? param2(&L, PNAME("mlp.gate_up_proj.weight"), 2 * I, H) : 0;
-        int32_t wg = fp ? 0 : param2(&L, PNAME("mlp.gate_proj.weight"), I, H);
-        int32_t wu = fp ? 0 : param2(&L, PNAME("mlp.up_proj.weight"), I, H);
-        int32_t wd = param2(&L, PNAME("mlp.down_proj.weight"), H, I);
+        int32_t wgu = fp && !moe ? param2(&L, PNAME("mlp.gate_up_proj.weight"), 2 * I, H) : 0;
+        int32_t wg = fp || moe ? 0 : param2(&L, PNAME("mlp.gate_proj.weight"), I, H);
+        int32_t wu = fp || moe ? 0 : param2(&L, PNAME("mlp.up_proj.weight"), I, H);
+        int32_t wd = moe ? 0 : param2(&L, PNAME("mlp.down_proj.weight"), H, I);
 #undef PNAME
         int32_t h = m->post_norm_only ? x : rmsnorm(&L, x, w_in);
         int32_t qkv = fp ? linear(&L, h, wqkv, 0) : 0;
@@ -654,12 +696,21 @@ int fe_lower(const fe_config *c, const fe_model *m, int world_size, ir_module *m
         o = residual_branch(&L, o);
         x = ir_b(&L.b, IR_OP_add, IR_IN(x, o), IR_NOAT);
         int32_t h2 = m->post_norm_only ? x : rmsnorm(&L, x, m->gemma ? w_preff : w_post);
-        /* Gemma: gelu_pytorch_tanh(gate) * up; the others: silu(gate) * up */
-        int32_t gu = fp ? linear(&L, h2, wgu, 0) : 0;
-        int32_t act = ir_b(&L.b, m->gemma ? IR_OP_geglu : IR_OP_swiglu,
-                           IR_IN(fp ? slice(&L, gu, 0, I) : linear(&L, h2, wg, 0), fp ? slice(&L, gu, I, I) : linear(&L, h2, wu, 0)),
-                           IR_NOAT);
-        int32_t mo = linear(&L, act, wd, 0);
+        int32_t mo;
+        if (moe) { /* the router's top-k of softmax(h2 gate^T), then each token's experts' SwiGLU MLPs, weighted */
+            int32_t rt[2], ff[2];
+            ir_bn(&L.b, IR_OP_moe_route, IR_IN(linear(&L, h2, wr, 0)),
+                  IR_AT(ir_ai("k", m->num_experts_per_tok), ir_ai("norm", m->norm_topk_prob)), rt);
+            ir_bn(&L.b, IR_OP_moe_ffn, IR_IN(h2, rt[1], rt[0], xgu, xd), IR_NOAT, ff);
+            mo = ff[0];
+        } else {
+            /* Gemma: gelu_pytorch_tanh(gate) * up; the others: silu(gate) * up */
+            int32_t gu = fp ? linear(&L, h2, wgu, 0) : 0;
+            int32_t act = ir_b(&L.b, m->gemma ? IR_OP_geglu : IR_OP_swiglu,
+                               IR_IN(fp ? slice(&L, gu, 0, I) : linear(&L, h2, wg, 0), fp ? slice(&L, gu, I, I) : linear(&L, h2, wu, 0)),
+                               IR_NOAT);
+            mo = linear(&L, act, wd, 0);
+        }
         if (m->gemma || m->post_norm_only) mo = rmsnorm(&L, mo, w_postff);
         mo = residual_branch(&L, mo);
         x = ir_b(&L.b, IR_OP_add, IR_IN(x, mo), IR_NOAT);

@@ -76,6 +76,13 @@ static ir_type same_dims(const ir_type *t, ir_dtype dt) {
 
 static const char *tstr(const ir_module *m, const ir_type *t, char *buf) { return ir_type_str(m, t, buf, 96); }
 
+static int same_shape(const ir_type *a, const ir_type *b) { /* dims only */
+    if (a->rank != b->rank) return 0;
+    for (int i = 0; i < a->rank; i++)
+        if (a->dims[i] != b->dims[i]) return 0;
+    return 1;
+}
+
 static int need_float(const ir_module *m, const ir_type *t, int idx, char *err, size_t errcap) {
     char b[96];
     if (!is_float(t->dtype)) FAIL("operand %d: expected a float tensor, found %s", idx, tstr(m, t, b));
@@ -167,7 +174,7 @@ static int dora_operands(const ir_module *m, const ir_type *in, const ir_attr *a
 
 int ir_infer(const ir_module *m, ir_op op, const ir_type *in, int nin, const ir_attr *at, int na, ir_type *out,
              char *err, size_t errcap) {
-    char b1[96], b2[96];
+    char b1[96], b2[96], b3[96], b4[96];
     if (op < 0 || op >= IR_NOPS) FAIL("unknown op %d", (int)op);
     if (!ir_op_nin_ok(op, nin)) FAIL("%s takes %s operands, found %d", ir_ops[op].name, ir_op_nin_str(op, b1, sizeof b1), nin);
     switch (op) {
@@ -259,6 +266,67 @@ int ir_infer(const ir_module *m, ir_op op, const ir_type *in, int nin, const ir_
                  (long long)W);
         out[0] = same_dims(&in[0], in[0].dtype);
         out[0].dims[out[0].rank - 1] = fwd ? len : W;
+        return 0;
+    }
+    case IR_OP_moe_route:
+    case IR_OP_moe_route_bwd: {
+        TRY(need_float(m, &in[0], 0, err, errcap));
+        TRY(need_attr(at, na, "k", IR_ATTR_INT, err, errcap));
+        const int64_t k = ir_attr_int(at, na, "k", 0), E = in[0].rank ? last_dim(&in[0]) : 0;
+        if (in[0].rank < 1 || k < 1 || k > E)
+            FAIL("k %lld: expected 1 to the %lld experts of operand 0 %s", (long long)k, (long long)E, tstr(m, &in[0], b1));
+        ir_type kt = same_dims(&in[0], in[0].dtype);
+        kt.dims[kt.rank - 1] = k;
+        if (op == IR_OP_moe_route) {
+            out[0] = kt;
+            out[1] = same_dims(&kt, IR_I32);
+            return 0;
+        }
+        TRY(need_i32(m, &in[1], 1, err, errcap));
+        TRY(need_float(m, &in[2], 2, err, errcap));
+        if (!same_shape(&in[1], &kt) || !same_shape(&in[2], &kt))
+            FAIL("operands 1, 2: expected the experts and weights %s, found %s and %s", tstr(m, &kt, b1), tstr(m, &in[1], b2),
+                 tstr(m, &in[2], b3));
+        out[0] = same_dims(&in[0], in[0].dtype);
+        return 0;
+    }
+    case IR_OP_moe_ffn:
+    case IR_OP_moe_ffn_bwd: {
+        const ir_type *x = &in[0], *idx = &in[1], *w = &in[2], *wgu = &in[3], *wd = &in[4];
+        TRY(need_float(m, x, 0, err, errcap));
+        TRY(need_i32(m, idx, 1, err, errcap));
+        TRY(need_float(m, w, 2, err, errcap));
+        TRY(need_float(m, wgu, 3, err, errcap));
+        TRY(need_float(m, wd, 4, err, errcap));
+        if (x->rank < 1 || wgu->rank != 3 || wd->rank != 3)
+            FAIL("expected x[..., H], experts' gate_up [E, 2I, H] and down [E, H, I], found %s, %s, %s", tstr(m, x, b1),
+                 tstr(m, wgu, b2), tstr(m, wd, b3));
+        const int64_t H = last_dim(x), E = wgu->dims[0], I2 = wgu->dims[1];
+        if (wgu->dims[2] != H || I2 % 2 || wd->dims[0] != E || wd->dims[1] != H || wd->dims[2] != I2 / 2)
+            FAIL("experts' gate_up %s and down %s do not fit x %s: expected [E, 2I, H] and [E, H, I]", tstr(m, wgu, b1),
+                 tstr(m, wd, b2), tstr(m, x, b3));
+        if (idx->rank != x->rank || !same_shape(idx, w) || w->rank != x->rank)
+            FAIL("operands 1, 2: expected experts and weights [..., k] over x's tokens, found %s and %s", tstr(m, idx, b1),
+                 tstr(m, w, b2));
+        for (int i = 0; i + 1 < x->rank; i++)
+            if (idx->dims[i] != x->dims[i]) FAIL("operand 1 %s: not over x's tokens %s", tstr(m, idx, b1), tstr(m, x, b2));
+        ir_type gu = same_dims(x, x->dtype);
+        gu.rank = x->rank + 1;
+        gu.dims[x->rank - 1] = last_dim(idx);
+        gu.dims[x->rank] = I2;
+        if (gu.rank > IR_MAX_RANK) FAIL("x %s: rank too large", tstr(m, x, b1));
+        if (op == IR_OP_moe_ffn) {
+            out[0] = same_dims(x, x->dtype);
+            out[1] = gu;
+            return 0;
+        }
+        if (!same_shape(&in[5], &gu) || !same_shape(&in[6], x))
+            FAIL("operands 5, 6: expected gu %s and dy %s, found %s and %s", tstr(m, &gu, b1), tstr(m, x, b2),
+                 tstr(m, &in[5], b3), tstr(m, &in[6], b4));
+        out[0] = same_dims(x, x->dtype);
+        out[1] = same_dims(w, w->dtype);
+        out[2] = same_dims(wgu, wgu->dtype);
+        out[3] = same_dims(wd, wd->dtype);
         return 0;
     }
     case IR_OP_reshape: {

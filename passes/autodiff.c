@@ -89,6 +89,8 @@ NO_GRAD(fill)
     }
 NOT_DIFFERENTIABLE(embedding_bwd)
 NOT_DIFFERENTIABLE(slice_bwd)
+NOT_DIFFERENTIABLE(moe_route_bwd)
+NOT_DIFFERENTIABLE(moe_ffn_bwd)
 NOT_DIFFERENTIABLE(rmsnorm_bwd)
 NOT_DIFFERENTIABLE(bias_grad)
 NOT_DIFFERENTIABLE(attention_bwd)
@@ -225,6 +227,24 @@ static void grad_swiglu(ad *c, const ir_node *n, const int32_t *dy) {
     ir_bn(&c->b, IR_OP_swiglu_bwd, IR_IN(IN(0), IN(1), dy[0]), IR_NOAT, r);
     acc(c, n->in[0], r[0]);
     acc(c, n->in[1], r[1]);
+}
+
+/* the router's weights: back through the normalisation, the top-k selection and the softmax (the experts' ids
+ * have none) */
+static void grad_moe_route(ad *c, const ir_node *n, const int32_t *dy) {
+    if (dy[0] < 0) return;
+    acc(c, n->in[0], ir_b(&c->b, IR_OP_moe_route_bwd, IR_IN(IN(0), OUT(1), dy[0]), n->nattrs, n->attrs));
+}
+
+/* the experts' MLPs: dx, the routing weights' gradient, the stacked weights' (gu is kept for this only) */
+static void grad_moe_ffn(ad *c, const ir_node *n, const int32_t *dy) {
+    if (dy[0] < 0) return;
+    int32_t r[4];
+    ir_bn(&c->b, IR_OP_moe_ffn_bwd, IR_IN(IN(0), IN(1), IN(2), IN(3), IN(4), OUT(1), dy[0]), n->nattrs, n->attrs, r);
+    acc(c, n->in[0], r[0]);
+    if (wants(c, n->in[2])) acc(c, n->in[2], r[1]);
+    if (wants(c, n->in[3])) acc(c, n->in[3], r[2]);
+    if (wants(c, n->in[4])) acc(c, n->in[4], r[3]);
 }
 
 static void grad_geglu(ad *c, const ir_node *n, const int32_t *dy) {

@@ -106,7 +106,9 @@ static int is_decoder_linear(const ir_module *m, const ir_node *n) {
     const ir_global *G = &m->globals[IR_REF_GLOBAL(n->in[1])];
     const char *tp = text_prefix(m);
     const size_t k = strlen(tp);
-    return G->role == IR_ROLE_PARAM && G->type.rank == 2 && !strncmp(G->name, tp, k) && !strncmp(G->name + k, "layers.", 7);
+    /* linear=0: a weight used as a matmul that is no nn.Linear (an MoE router's nn.Parameter) */
+    return G->role == IR_ROLE_PARAM && G->type.rank == 2 && !strncmp(G->name, tp, k) && !strncmp(G->name + k, "layers.", 7) &&
+           ir_attr_int(G->attrs, G->nattrs, "linear", 1);
 }
 
 /* PEFT's layer index of a module name: the number N of the last

@@ -444,6 +444,38 @@ static int x_attention_bwd(xc *x) {
     return 0;
 }
 
+/* mixture of experts: the kernels' f32 results rounded to the values' dtypes */
+static int x_moe_route(xc *x) {
+    rt_buf *l = IN(0);
+    const int64_t E = last(l), k = AI("k", 1);
+    ck_moe_route_f32(rt_f(l), rt_f(OUT(0)), rt_i(OUT(1)), lead(l), E, k, (int)AI("norm", 0));
+    round_if_bf16(OUT(0));
+    return 0;
+}
+static int x_moe_route_bwd(xc *x) {
+    rt_buf *l = IN(0);
+    ck_moe_route_bwd_f32(rt_f(l), rt_i(IN(1)), rt_f(IN(2)), rt_f(OUT(0)), lead(l), last(l), AI("k", 1), (int)AI("norm", 0));
+    round_if_bf16(OUT(0));
+    return 0;
+}
+static int x_moe_ffn(xc *x) {
+    rt_buf *xx = IN(0), *wgu = IN(3);
+    const int64_t H = last(xx), E = wgu->type.dims[0], I = wgu->type.dims[1] / 2, k = last(IN(1));
+    ck_moe_ffn_fwd_f32(rt_f(xx), rt_i(IN(1)), rt_f(IN(2)), rt_f(wgu), rt_f(IN(4)), rt_f(OUT(0)), rt_f(OUT(1)), lead(xx), H, I,
+                       E, k);
+    round_if_bf16(OUT(0));
+    round_if_bf16(OUT(1));
+    return 0;
+}
+static int x_moe_ffn_bwd(xc *x) {
+    rt_buf *xx = IN(0), *wgu = IN(3);
+    const int64_t H = last(xx), E = wgu->type.dims[0], I = wgu->type.dims[1] / 2, k = last(IN(1));
+    ck_moe_ffn_bwd_f32(rt_f(xx), rt_i(IN(1)), rt_f(IN(2)), rt_f(wgu), rt_f(IN(4)), rt_f(IN(5)), rt_f(IN(6)), rt_f(OUT(0)),
+                       rt_f(OUT(1)), rt_f(OUT(2)), rt_f(OUT(3)), lead(xx), H, I, E, k);
+    for (int i = 0; i < 4; i++) round_if_bf16(OUT(i));
+    return 0;
+}
+
 /* swiglu and geglu, forward and backward: the kernel's f32 result rounded to the values' dtype */
 static int glu_fwd(xc *x, void (*k)(const float *, const float *, float *, int64_t)) {
     k(rt_f(IN(0)), rt_f(IN(1)), rt_f(OUT(0)), OUT(0)->numel);

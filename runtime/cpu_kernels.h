@@ -190,6 +190,33 @@ void ck_swiglu_fwd_f64(const double *g, const double *u, double *y, int64_t n);
 void ck_swiglu_bwd_f32(const float *g, const float *u, const float *dy, float *dg, float *du, int64_t n);
 void ck_swiglu_bwd_f64(const double *g, const double *u, const double *dy, double *dg, double *du, int64_t n);
 
+/* ---- mixture of experts (transformers 5's Qwen3-MoE / Mixtral blocks) ----------
+ * ck_moe_route: router logits[N,E] -> w[N,k], idx[N,k]: p = softmax(logits) (double, each rounded to REAL), the k
+ * largest p in descending order (the lower expert first among equals, as torch.topk), with norm divided by their
+ * sum (norm_topk_prob; Mixtral always). ck_moe_route_bwd: dlogits from dw through the normalisation, the
+ * selection and the softmax (double inside).
+ * ck_moe_ffn_fwd: y[N,H] = sum over t's slots j of w[t,j] * down_e(silu(g) * u), (g | u) = gu[t,j] = Wgu[e] x_t
+ * (Wgu [E, 2I, H]: gate rows then up rows, Wd [E, H, I]; e = idx[t,j]); gu [N, k, 2I] is kept for the backward.
+ * Tokens are grouped by expert (one GEMM each, ck_matmul) and the experts taken in ascending order, so each y_t is
+ * summed in the order transformers' index_add_ loop adds. ck_moe_ffn_bwd: dx, dw [N,k], dWgu, dWd (overwritten)
+ * from dy, recomputing each expert's output for dw. */
+void ck_moe_route_f32(const float *logits, float *w, int32_t *idx, int64_t N, int64_t E, int64_t k, int norm);
+void ck_moe_route_f64(const double *logits, double *w, int32_t *idx, int64_t N, int64_t E, int64_t k, int norm);
+void ck_moe_route_bwd_f32(const float *logits, const int32_t *idx, const float *dw, float *dlogits, int64_t N, int64_t E,
+                          int64_t k, int norm);
+void ck_moe_route_bwd_f64(const double *logits, const int32_t *idx, const double *dw, double *dlogits, int64_t N,
+                          int64_t E, int64_t k, int norm);
+void ck_moe_ffn_fwd_f32(const float *x, const int32_t *idx, const float *w, const float *wgu, const float *wd, float *y,
+                        float *gu, int64_t N, int64_t H, int64_t I, int64_t E, int64_t k);
+void ck_moe_ffn_fwd_f64(const double *x, const int32_t *idx, const double *w, const double *wgu, const double *wd,
+                        double *y, double *gu, int64_t N, int64_t H, int64_t I, int64_t E, int64_t k);
+void ck_moe_ffn_bwd_f32(const float *x, const int32_t *idx, const float *w, const float *wgu, const float *wd,
+                        const float *gu, const float *dy, float *dx, float *dw, float *dwgu, float *dwd, int64_t N,
+                        int64_t H, int64_t I, int64_t E, int64_t k);
+void ck_moe_ffn_bwd_f64(const double *x, const int32_t *idx, const double *w, const double *wgu, const double *wd,
+                        const double *gu, const double *dy, double *dx, double *dw, double *dwgu, double *dwd, int64_t N,
+                        int64_t H, int64_t I, int64_t E, int64_t k);
+
 /* ---- GeGLU (Gemma's MLP: gelu_pytorch_tanh(gate) * up) ------------------------
  * fwd: s = 0.5 x (1 + tanh(k (x + c x^3))), k = sqrt(2/pi), c = 0.044715, in
  * double, rounded to REAL; y = s * u (as ck_swiglu_fwd). bwd, in double:

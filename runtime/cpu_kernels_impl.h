@@ -318,6 +318,151 @@ void FN(ck_swiglu_bwd)(const REAL *g, const REAL *u, const REAL *dy, REAL *dg, R
     }
 }
 
+/* ---- mixture of experts ------------------------------------------------------------ */
+void FN(ck_moe_route)(const REAL *logits, REAL *w, int32_t *idx, int64_t N, int64_t E, int64_t k, int norm) {
+#pragma omp parallel for schedule(static) if (N * E > 65536)
+    for (int64_t t = 0; t < N; t++) {
+        const REAL *l = logits + t * E;
+        double mx = -INFINITY, sum = 0;
+        for (int64_t e = 0; e < E; e++) mx = fmax(mx, (double)l[e]);
+        for (int64_t e = 0; e < E; e++) sum += exp((double)l[e] - mx);
+        REAL *wt = w + t * k;
+        int32_t *it = idx + t * k;
+        for (int64_t j = 0; j < k; j++) { /* the j-th largest probability, the lower expert first among equals */
+            int32_t best = -1;
+            double bp = -1;
+            for (int64_t e = 0; e < E; e++) {
+                int taken = 0;
+                for (int64_t i = 0; i < j; i++) taken |= it[i] == (int32_t)e;
+                const double pe = (double)(REAL)(exp((double)l[e] - mx) / sum);
+                if (!taken && pe > bp) bp = pe, best = (int32_t)e;
+            }
+            it[j] = best;
+            wt[j] = (REAL)bp;
+        }
+        if (norm) {
+            REAL s = 0;
+            for (int64_t j = 0; j < k; j++) s += wt[j];
+            for (int64_t j = 0; j < k; j++) wt[j] = wt[j] / s;
+        }
+    }
+}
+
+void FN(ck_moe_route_bwd)(const REAL *logits, const int32_t *idx, const REAL *dw, REAL *dlogits, int64_t N, int64_t E,
+                          int64_t k, int norm) {
+#pragma omp parallel for schedule(static) if (N * E > 65536)
+    for (int64_t t = 0; t < N; t++) {
+        const REAL *l = logits + t * E;
+        const int32_t *it = idx + t * k;
+        const REAL *dwt = dw + t * k;
+        REAL *dl = dlogits + t * E;
+        double mx = -INFINITY, sum = 0;
+        for (int64_t e = 0; e < E; e++) mx = fmax(mx, (double)l[e]);
+        for (int64_t e = 0; e < E; e++) sum += exp((double)l[e] - mx);
+        /* the top values v_j = p[idx_j]; with norm, w_j = v_j / s (s their sum): dv_j = (dw_j - sum_i dw_i w_i) / s */
+        double s = 0, dot = 0;
+        for (int64_t j = 0; j < k; j++) s += exp((double)l[it[j]] - mx) / sum;
+        for (int64_t j = 0; j < k; j++) dot += (double)dwt[j] * (exp((double)l[it[j]] - mx) / sum / s);
+        for (int64_t e = 0; e < E; e++) dl[e] = 0;
+        double pdp = 0; /* sum_e p_e dp_e, dp nonzero at the chosen experts only */
+        for (int64_t j = 0; j < k; j++) {
+            const double dv = norm ? ((double)dwt[j] - dot) / s : (double)dwt[j];
+            const double p = exp((double)l[it[j]] - mx) / sum;
+            dl[it[j]] = (REAL)dv; /* dp for now */
+            pdp += p * dv;
+        }
+        for (int64_t e = 0; e < E; e++) { /* softmax backward: dl = p (dp - sum p dp) */
+            const double p = exp((double)l[e] - mx) / sum;
+            dl[e] = (REAL)(p * ((double)dl[e] - pdp));
+        }
+    }
+}
+
+/* The (token, slot) pairs of expert e in token order: order[off[e] .. off[e+1]) (off[E + 1], order[N k]). */
+static void FN(moe_group)(const int32_t *idx, int64_t N, int64_t E, int64_t k, int64_t *off, int64_t *order) {
+    for (int64_t e = 0; e <= E; e++) off[e] = 0;
+    for (int64_t i = 0; i < N * k; i++) off[idx[i] + 1]++;
+    for (int64_t e = 0; e < E; e++) off[e + 1] += off[e];
+    int64_t *fill = ck_xmalloc(sizeof(int64_t) * (size_t)(E + 1));
+    memcpy(fill, off, sizeof(int64_t) * (size_t)(E + 1));
+    for (int64_t i = 0; i < N * k; i++) order[fill[idx[i]]++] = i;
+    free(fill);
+}
+
+void FN(ck_moe_ffn_fwd)(const REAL *x, const int32_t *idx, const REAL *w, const REAL *wgu, const REAL *wd, REAL *y,
+                        REAL *gu, int64_t N, int64_t H, int64_t I, int64_t E, int64_t k) {
+    int64_t *off = ck_xmalloc(sizeof(int64_t) * (size_t)(E + 1)), *order = ck_xmalloc(sizeof(int64_t) * (size_t)(N * k + 1));
+    FN(moe_group)(idx, N, E, k, off, order);
+    int64_t most = 0;
+    for (int64_t e = 0; e < E; e++) most = off[e + 1] - off[e] > most ? off[e + 1] - off[e] : most;
+    REAL *xe = ck_xmalloc(sizeof(REAL) * (size_t)(most * H + 1)), *ge = ck_xmalloc(sizeof(REAL) * (size_t)(most * 2 * I + 1));
+    REAL *ae = ck_xmalloc(sizeof(REAL) * (size_t)(most * I + 1)), *oe = ck_xmalloc(sizeof(REAL) * (size_t)(most * H + 1));
+    for (int64_t i = 0; i < N * H; i++) y[i] = 0;
+    for (int64_t e = 0; e < E; e++) { /* experts in ascending order: each token's sum in the order transformers adds */
+        const int64_t n = off[e + 1] - off[e], *rows = order + off[e];
+        if (!n) continue;
+        for (int64_t r = 0; r < n; r++) memcpy(xe + r * H, x + (rows[r] / k) * H, sizeof(REAL) * (size_t)H);
+        FN(ck_matmul)(xe, wgu + e * 2 * I * H, ge, n, 2 * I, H, 0, 1, 0);
+        for (int64_t r = 0; r < n; r++) {
+            memcpy(gu + rows[r] * 2 * I, ge + r * 2 * I, sizeof(REAL) * (size_t)(2 * I));
+            FN(ck_swiglu_fwd)(ge + r * 2 * I, ge + r * 2 * I + I, ae + r * I, I);
+        }
+        FN(ck_matmul)(ae, wd + e * H * I, oe, n, H, I, 0, 1, 0);
+        for (int64_t r = 0; r < n; r++) {
+            const REAL wr = w[rows[r]];
+            REAL *yt = y + (rows[r] / k) * H;
+            for (int64_t h = 0; h < H; h++) yt[h] += oe[r * H + h] * wr;
+        }
+    }
+    free(off), free(order), free(xe), free(ge), free(ae), free(oe);
+}
+
+void FN(ck_moe_ffn_bwd)(const REAL *x, const int32_t *idx, const REAL *w, const REAL *wgu, const REAL *wd, const REAL *gu,
+                        const REAL *dy, REAL *dx, REAL *dw, REAL *dwgu, REAL *dwd, int64_t N, int64_t H, int64_t I,
+                        int64_t E, int64_t k) {
+    int64_t *off = ck_xmalloc(sizeof(int64_t) * (size_t)(E + 1)), *order = ck_xmalloc(sizeof(int64_t) * (size_t)(N * k + 1));
+    FN(moe_group)(idx, N, E, k, off, order);
+    int64_t most = 0;
+    for (int64_t e = 0; e < E; e++) most = off[e + 1] - off[e] > most ? off[e + 1] - off[e] : most;
+    REAL *xe = ck_xmalloc(sizeof(REAL) * (size_t)(most * H + 1)), *ge = ck_xmalloc(sizeof(REAL) * (size_t)(most * 2 * I + 1));
+    REAL *ae = ck_xmalloc(sizeof(REAL) * (size_t)(most * I + 1)), *oe = ck_xmalloc(sizeof(REAL) * (size_t)(most * H + 1));
+    REAL *doe = ck_xmalloc(sizeof(REAL) * (size_t)(most * H + 1)), *dae = ck_xmalloc(sizeof(REAL) * (size_t)(most * I + 1));
+    REAL *dge = ck_xmalloc(sizeof(REAL) * (size_t)(most * 2 * I + 1)), *dxe = ck_xmalloc(sizeof(REAL) * (size_t)(most * H + 1));
+    for (int64_t i = 0; i < N * H; i++) dx[i] = 0;
+    for (int64_t i = 0; i < E * 2 * I * H; i++) dwgu[i] = 0;
+    for (int64_t i = 0; i < E * H * I; i++) dwd[i] = 0;
+    for (int64_t e = 0; e < E; e++) {
+        const int64_t n = off[e + 1] - off[e], *rows = order + off[e];
+        if (!n) continue;
+        for (int64_t r = 0; r < n; r++) {
+            const int64_t t = rows[r] / k;
+            memcpy(xe + r * H, x + t * H, sizeof(REAL) * (size_t)H);
+            memcpy(ge + r * 2 * I, gu + rows[r] * 2 * I, sizeof(REAL) * (size_t)(2 * I));
+            FN(ck_swiglu_fwd)(ge + r * 2 * I, ge + r * 2 * I + I, ae + r * I, I);
+            const REAL wr = w[rows[r]];
+            for (int64_t h = 0; h < H; h++) doe[r * H + h] = dy[t * H + h] * wr; /* d(o w)/do */
+        }
+        FN(ck_matmul)(ae, wd + e * H * I, oe, n, H, I, 0, 1, 0); /* o again, for dw */
+        for (int64_t r = 0; r < n; r++) {
+            const REAL *dyt = dy + (rows[r] / k) * H;
+            double s = 0;
+            for (int64_t h = 0; h < H; h++) s += (double)dyt[h] * (double)oe[r * H + h];
+            dw[rows[r]] = (REAL)s;
+        }
+        FN(ck_matmul)(doe, ae, dwd + e * H * I, H, I, n, 1, 0, 0);   /* dWd[e] = do^T a */
+        FN(ck_matmul)(doe, wd + e * H * I, dae, n, I, H, 0, 0, 0);   /* da = do Wd[e] */
+        for (int64_t r = 0; r < n; r++)
+            FN(ck_swiglu_bwd)(ge + r * 2 * I, ge + r * 2 * I + I, dae + r * I, dge + r * 2 * I, dge + r * 2 * I + I, I);
+        FN(ck_matmul)(dge, xe, dwgu + e * 2 * I * H, 2 * I, H, n, 1, 0, 0); /* dWgu[e] = dgu^T x */
+        FN(ck_matmul)(dge, wgu + e * 2 * I * H, dxe, n, H, 2 * I, 0, 0, 0); /* dx rows = dgu Wgu[e] */
+        for (int64_t r = 0; r < n; r++) {
+            REAL *dxt = dx + (rows[r] / k) * H;
+            for (int64_t h = 0; h < H; h++) dxt[h] += dxe[r * H + h];
+        }
+    }
+    free(off), free(order), free(xe), free(ge), free(ae), free(oe), free(doe), free(dae), free(dge), free(dxe);
+}
+
 /* ---- GeGLU (tanh GELU) ----------------------------------------------------------------- */
 #ifndef CK_GELU_K_
 #define CK_GELU_K_ 0.7978845608028654 /* sqrt(2/pi) */

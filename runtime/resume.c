@@ -352,7 +352,7 @@ static int load_params(rt_session *s, const char *dir, ax_diag *d) {
     for (int g = 0; g < m->nglobals && !rc; g++) {
         const ir_global *G = &m->globals[g];
         if (G->role != IR_ROLE_PARAM || !ir_attr_int(G->attrs, G->nattrs, "trainable", 1)) continue;
-        const char *name = ir_attr_str(G->attrs, G->nattrs, "hf", G->name);
+        const char *name = rt_stacked(G) ? G->name : ir_attr_str(G->attrs, G->nattrs, "hf", G->name);
         if (kind == 0) name = ir_attr_str(G->attrs, G->nattrs, "saved_as", name);
         int64_t first, rows;
         rt_session_block(s, &G->type, &first, &rows);
@@ -375,6 +375,10 @@ static int load_params(rt_session *s, const char *dir, ax_diag *d) {
         } else {
             t = kind == 0 ? rt_st_find(&af, name) : rt_st_model_find(&sm, name, &f);
             if (t) found = 1, dt = t->dtype, shape = t->shape, rank = t->rank;
+        }
+        if (kind == 2 && !found && rt_stacked(G)) { /* a full save: the experts under the checkpoint's names */
+            if (rows > 0) rc = rt_stacked_read(&sm, G, first, rows, dst, dir, d);
+            continue;
         }
         if (!found) {
             ax_error(d, dir, "has no \"%s\": the checkpoint does not hold a parameter this plan trains (another model, "

@@ -497,6 +497,8 @@ int rt_session_init_weights(rt_session *s, const char *model_dir, ax_diag *d) {
                 memset(tmp + padding_idx * row_elems, 0, sizeof(float) * (size_t)row_elems);
             memcpy(dst, tmp + first * row_elems, sizeof(float) * (size_t)(rows * row_elems));
             free(tmp);
+        } else if (rt_stacked(G)) { /* an MoE layer's experts: one checkpoint tensor (or two) each */
+            rc = rt_stacked_read(&sm, G, first, rows, dst, model_dir, d);
         } else {
             const rt_st_file *f;
             const rt_st_tensor *t = rt_st_model_find(&sm, hf, &f);
@@ -590,6 +592,78 @@ int rt_session_init_weights(rt_session *s, const char *model_dir, ax_diag *d) {
         if (pg >= 0 && !strcmp(ir_attr_str(m->globals[pg].attrs, m->globals[pg].nattrs, "init", ""), "token_rows"))
             copy_from_param(s, g, pg);
     }
+    return 0;
+}
+
+/* ---- stacked parameters (runtime/train.h) ---------------------------------- */
+int rt_stacked(const ir_global *G) {
+    const int64_t E = ir_attr_int(G->attrs, G->nattrs, "stack", 0);
+    return E > 0 && G->type.rank == 3 && G->type.dims[0] == E ? (int)E : 0;
+}
+
+int rt_stacked_parts(const ir_global *G) { return ir_attr_str(G->attrs, G->nattrs, "hf2", NULL) ? 2 : 1; }
+
+int rt_stacked_part(const ir_global *G, int64_t e, int p, char *name, size_t cap, int64_t shape[2], int64_t *at) {
+    const char *pat = ir_attr_str(G->attrs, G->nattrs, p ? "hf2" : "hf", "");
+    const char *star = strchr(pat, '*');
+    const int np = rt_stacked_parts(G);
+    if (!rt_stacked(G) || !star || p < 0 || p >= np || G->type.dims[1] % np) return -1;
+    snprintf(name, cap, "%.*s%lld%s", (int)(star - pat), pat, (long long)e, star + 1);
+    shape[0] = G->type.dims[1] / np;
+    shape[1] = G->type.dims[2];
+    *at = e * G->type.dims[1] * G->type.dims[2] + p * shape[0] * shape[1];
+    return 0;
+}
+
+int rt_stacked_match(const ir_global *G, const char *name) {
+    if (!rt_stacked(G)) return 0;
+    for (int p = 0; p < rt_stacked_parts(G); p++) {
+        const char *pat = ir_attr_str(G->attrs, G->nattrs, p ? "hf2" : "hf", ""), *star = strchr(pat, '*');
+        if (!star) continue;
+        const size_t pre = (size_t)(star - pat), post = strlen(star + 1), len = strlen(name);
+        if (len <= pre + post || strncmp(name, pat, pre) || strcmp(name + len - post, star + 1)) continue;
+        const char *dg = name + pre, *end = name + len - post;
+        int digits = dg < end;
+        for (const char *c = dg; c < end; c++) digits &= *c >= '0' && *c <= '9';
+        if (digits && strtoll(dg, NULL, 10) < rt_stacked(G)) return 1;
+    }
+    return 0;
+}
+
+int rt_stacked_read(const rt_st_model *sm, const ir_global *G, int64_t first, int64_t rows, float *dst, const char *where,
+                    ax_diag *d) {
+    const rt_st_file *f;
+    const int64_t slab = G->type.dims[1] * G->type.dims[2];
+    const rt_st_tensor *t = rt_st_model_find(sm, G->name, &f);
+    if (t) { /* transformers 5's own layout: the stacked tensor under its module name */
+        if (t->rank != 3 || t->shape[0] != G->type.dims[0] || t->shape[1] != G->type.dims[1] || t->shape[2] != G->type.dims[2]) {
+            ax_error(d, f->path, "tensor \"%s\": expected [%lld, %lld, %lld] (the experts stacked)", G->name,
+                     (long long)G->type.dims[0], (long long)G->type.dims[1], (long long)G->type.dims[2]);
+            return -1;
+        }
+        return rows > 0 ? rt_st_read_f32_rows(f, t, first, rows, dst, d) : 0;
+    }
+    for (int64_t e = first; e < first + rows; e++)
+        for (int p = 0; p < rt_stacked_parts(G); p++) {
+            char name[512];
+            int64_t shape[2], at;
+            if (rt_stacked_part(G, e, p, name, sizeof name, shape, &at) != 0) {
+                ax_error(d, G->name, "a stacked parameter without its checkpoint names (attrs stack, hf)");
+                return -1;
+            }
+            t = rt_st_model_find(sm, name, &f);
+            if (!t) {
+                ax_error(d, where, "tensor \"%s\" is missing from the model's safetensors (nor is there \"%s\", the experts "
+                         "stacked)", name, G->name);
+                return -1;
+            }
+            if (t->rank != 2 || t->shape[0] != shape[0] || t->shape[1] != shape[1]) {
+                ax_error(d, f->path, "tensor \"%s\": shape does not match the model config (expected [%lld, %lld])", name,
+                         (long long)shape[0], (long long)shape[1]);
+                return -1;
+            }
+            if (rt_st_read_f32(f, t, dst + (at - first * slab), d) != 0) return -1;
+        }
     return 0;
 }
 
@@ -1297,7 +1371,9 @@ int rt_train_carried(const ir_module *m, rt_st_model *bm, rt_st_out **out, ax_di
     for (int e = 0; e < bm->nentries; e++) {
         const rt_st_entry *E = &bm->entries[e];
         size_t len = strlen(E->name);
-        if (bsearch(&E->name, read, (size_t)nread, sizeof *read, cmp_strp) ||
+        int stacked = 0;
+        for (int g = 0; g < m->nglobals && !stacked; g++) stacked = rt_stacked_match(&m->globals[g], E->name);
+        if (stacked || bsearch(&E->name, read, (size_t)nread, sizeof *read, cmp_strp) ||
             (len >= 14 && !strcmp(E->name + len - 14, "lm_head.weight")))
             continue;
         o[n++] = (rt_st_out){.name = E->name, .dtype = E->tensor->dtype, .rank = E->tensor->rank,
@@ -1312,12 +1388,18 @@ int rt_train_carried(const ir_module *m, rt_st_model *bm, rt_st_out **out, ax_di
  * (dir NULL: gather only, e.g. when rank 0 already knows it cannot write). */
 int rt_train_write_model(rt_session *s, const char *dir, ax_diag *d) {
     const ir_module *m = s->m;
-    int np = 0;
-    for (int g = 0; g < m->nglobals; g++) np += m->globals[g].role == IR_ROLE_PARAM;
+    int np = 0, nout = 0;
+    for (int g = 0; g < m->nglobals; g++)
+        if (m->globals[g].role == IR_ROLE_PARAM) {
+            np++;
+            nout += rt_stacked(&m->globals[g]) ? rt_stacked(&m->globals[g]) * rt_stacked_parts(&m->globals[g]) : 1;
+        }
     const char *wfile = s->adapter ? "adapter_model.safetensors" : "model.safetensors";
-    rt_st_out *outs = calloc((size_t)np + 1, sizeof *outs);
+    rt_st_out *outs = calloc((size_t)nout + 1, sizeof *outs);
     void **bufs = calloc((size_t)np + 1, sizeof *bufs);
-    int k = 0, rc = 0;
+    int64_t(*pshape)[2] = calloc((size_t)nout + 1, sizeof *pshape); /* the experts' parts' shapes */
+    char **pname = calloc((size_t)nout + 1, sizeof *pname);
+    int k = 0, nb = 0, rc = 0;
     for (int g = 0; g < m->nglobals && !rc; g++) /* a backend's parameters are the current ones */
         if (saved_param(s, &m->globals[g])) rc = rt_train_pull(s, &s->st.globals[g], d);
     for (int g = 0; g < m->nglobals && !rc; g++) {
@@ -1336,10 +1418,27 @@ int rt_train_write_model(rt_session *s, const char *dir, ax_diag *d) {
             for (int64_t i = 0; i < n; i++) h[i] = ax_f32_to_bf16(full[i]);
             free(full);
             o->dtype = rt_st_dtype_parse("BF16");
-            o->data = bufs[k] = h;
+            o->data = bufs[nb++] = h;
         } else {
             o->dtype = rt_st_dtype_parse("F32");
-            o->data = bufs[k] = full;
+            o->data = bufs[nb++] = full;
+        }
+        if (rt_stacked(G) && !s->adapter) { /* each expert's parts under the checkpoint's names, pointing into the buffer */
+            const rt_st_out whole = *o;
+            const size_t es = G->type.dtype == IR_BF16 ? 2 : 4;
+            for (int64_t e = 0; e < rt_stacked(G) && !rc; e++)
+                for (int p = 0; p < rt_stacked_parts(G) && !rc; p++) {
+                    char nm[512];
+                    int64_t at;
+                    rc = rt_stacked_part(G, e, p, nm, sizeof nm, pshape[k], &at);
+                    outs[k] = whole;
+                    outs[k].name = pname[k] = strdup(nm);
+                    outs[k].rank = 2;
+                    outs[k].shape = pshape[k];
+                    outs[k].data = (const char *)whole.data + (size_t)at * es;
+                    k++;
+                }
+            continue;
         }
         k++;
     }
@@ -1373,8 +1472,11 @@ int rt_train_write_model(rt_session *s, const char *dir, ax_diag *d) {
                  ax_write_file_atomic(path, s->hf_config, s->hf_config_len, d) != 0;
         }
     }
-    for (int i = 0; i < k; i++) free(bufs[i]);
+    for (int i = 0; i < nb; i++) free(bufs[i]);
+    for (int i = 0; i < k; i++) free(pname[i]);
     free(bufs);
+    free(pname);
+    free(pshape);
     free(outs);
     return rc;
 }

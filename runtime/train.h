@@ -108,6 +108,24 @@ int rt_session_init_weights(rt_session *s, const char *model_dir, ax_diag *d);
 /* This rank's block of a global of type t: its first row and row count
  * (rows past the tensor's end are padding); the whole tensor when unsplit. */
 void rt_session_block(const rt_session *s, const ir_type *t, int64_t *first, int64_t *rows);
+
+/* Stacked parameters: a global [E, R, C] holding E checkpoint tensors along dim 0, an MoE layer's experts as
+ * transformers 5 holds them (mlp.experts.gate_up_proj [E, 2I, H] from the checkpoint's experts.N.gate_proj and
+ * up_proj, down_proj [E, H, I]). Attrs: stack = E; hf = the first part's checkpoint name with '*' for the expert's
+ * index; hf2 = a second part's, whose rows follow the first's in each expert's slab (absent: one part). Full saves
+ * write the parts under their checkpoint names, as transformers' save_pretrained does; sharded checkpoints and the
+ * optimizer state keep the global under its own (module) name, with dim 0 (whole experts) split over ranks. */
+int rt_stacked(const ir_global *G); /* E, or 0 */
+int rt_stacked_parts(const ir_global *G);
+/* part p of expert e: its checkpoint name into name, its shape [R / parts, C], its first element in the global */
+int rt_stacked_part(const ir_global *G, int64_t e, int p, char *name, size_t cap, int64_t shape[2], int64_t *at);
+/* 1 when name is one of G's parts' checkpoint names (any expert) */
+int rt_stacked_match(const ir_global *G, const char *name);
+/* experts [first, first + rows) of G from a model's safetensors into dst (f32): the parts under their checkpoint names,
+ * else the whole global under its module name (a checkpoint written from transformers 5's state_dict) */
+struct rt_st_model;
+int rt_stacked_read(const struct rt_st_model *sm, const ir_global *G, int64_t first, int64_t rows, float *dst,
+                    const char *where, ax_diag *d);
 /* One line of train_log.jsonl (with its newline) into buf. */
 /* An evaluation's train_log.jsonl line: {"step", "epoch", "eval_loss", "eval_tokens"}. */
 void rt_eval_log_line(char *buf, size_t cap, int64_t step, int64_t epoch, double eval_loss, int64_t tokens);

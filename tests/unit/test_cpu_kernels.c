@@ -398,6 +398,94 @@ static void test_rope_inv_freq(void) {
     CHECK_EQ(ck_rope_type_from_name("dynamic"), -1);
 }
 
+/* ---- mixture of experts ---------------------------------------------------------- */
+typedef struct {
+    double *l, *x, *w, *wgu, *wd, *wy, *wyw;
+    int32_t *idx;
+    int64_t N, E, k, H, I;
+    int norm;
+} moe_ctx;
+static double moe_route_loss(void *p) { /* sum w . wyw with the selection held (the experts well apart) */
+    moe_ctx *c = p;
+    double *w = dzeros(c->N * c->k);
+    int32_t *idx = malloc(sizeof(int32_t) * (size_t)(c->N * c->k));
+    ck_moe_route_f64(c->l, w, idx, c->N, c->E, c->k, c->norm);
+    for (int64_t i = 0; i < c->N * c->k; i++) CHECK_EQ(idx[i], c->idx[i]);
+    double L = dotd(w, c->wyw, c->N * c->k);
+    free(w), free(idx);
+    return L;
+}
+static double moe_ffn_loss(void *p) {
+    moe_ctx *c = p;
+    double *y = dzeros(c->N * c->H), *gu = dzeros(c->N * c->k * 2 * c->I);
+    ck_moe_ffn_fwd_f64(c->x, c->idx, c->w, c->wgu, c->wd, y, gu, c->N, c->H, c->I, c->E, c->k);
+    double L = dotd(y, c->wy, c->N * c->H);
+    free(y), free(gu);
+    return L;
+}
+/* by hand, one token: y = sum_j w_j Wd[e_j] (silu(Wg[e_j] x) * (Wu[e_j] x)) */
+static void moe_ref_token(const moe_ctx *c, int64_t t, double *y) {
+    for (int64_t h = 0; h < c->H; h++) y[h] = 0;
+    for (int64_t j = 0; j < c->k; j++) {
+        const int64_t e = c->idx[t * c->k + j];
+        for (int64_t i = 0; i < c->I; i++) {
+            double g = 0, u = 0;
+            for (int64_t h = 0; h < c->H; h++) {
+                g += c->wgu[(e * 2 * c->I + i) * c->H + h] * c->x[t * c->H + h];
+                u += c->wgu[(e * 2 * c->I + c->I + i) * c->H + h] * c->x[t * c->H + h];
+            }
+            const double a = g / (1 + exp(-g)) * u;
+            for (int64_t h = 0; h < c->H; h++) y[h] += c->w[t * c->k + j] * c->wd[(e * c->H + h) * c->I + i] * a;
+        }
+    }
+}
+static void test_moe(void) {
+    for (int norm = 0; norm < 2; norm++) {
+        moe_ctx c = {.N = 7, .E = 5, .k = 2, .H = 6, .I = 4, .norm = norm};
+        const int64_t N = c.N, E = c.E, k = c.k, H = c.H, I = c.I;
+        c.l = dvec(N * E, 2.0), c.wyw = dvec(N * k, 1.0);
+        c.idx = malloc(sizeof(int32_t) * (size_t)(N * k));
+        double *w = dzeros(N * k), *dl = dzeros(N * E);
+        ck_moe_route_f64(c.l, w, c.idx, N, E, k, norm);
+        for (int64_t t = 0; t < N; t++) { /* the two largest softmax entries, in descending order */
+            const double *l = c.l + t * E;
+            int a = 0;
+            for (int e = 1; e < E; e++) a = l[e] > l[a] ? e : a;
+            int b = a ? 0 : 1;
+            for (int e = 0; e < E; e++) b = e != a && l[e] > l[b] ? e : b;
+            CHECK(c.idx[t * k] == a && c.idx[t * k + 1] == b && w[t * k] >= w[t * k + 1]);
+            double z = 0;
+            for (int e = 0; e < E; e++) z += exp(l[e]);
+            const double pa = exp(l[a]) / z, pb = exp(l[b]) / z;
+            CHECK_NEAR(w[t * k], norm ? pa / (pa + pb) : pa, 1e-14, 0);
+        }
+        ck_moe_route_bwd_f64(c.l, c.idx, c.wyw, dl, N, E, k, norm);
+        check_grad(norm ? "moe_route dlogits (norm)" : "moe_route dlogits", moe_route_loss, &c, c.l, N * E, dl);
+        /* the experts' MLPs */
+        c.x = dvec(N * H, 1.0), c.w = w, c.wgu = dvec(E * 2 * I * H, 0.7), c.wd = dvec(E * H * I, 0.7), c.wy = dvec(N * H, 1.0);
+        double *y = dzeros(N * H), *gu = dzeros(N * k * 2 * I), *ref = dzeros(H);
+        ck_moe_ffn_fwd_f64(c.x, c.idx, c.w, c.wgu, c.wd, y, gu, N, H, I, E, k);
+        for (int64_t t = 0; t < N; t++) {
+            moe_ref_token(&c, t, ref);
+            for (int64_t h = 0; h < H; h++) CHECK_NEAR(y[t * H + h], ref[h], 1e-12, 1e-14);
+        }
+        double *dx = dzeros(N * H), *dw = dzeros(N * k), *dwgu = dzeros(E * 2 * I * H), *dwd = dzeros(E * H * I);
+        ck_moe_ffn_bwd_f64(c.x, c.idx, c.w, c.wgu, c.wd, gu, c.wy, dx, dw, dwgu, dwd, N, H, I, E, k);
+        check_grad("moe_ffn dx", moe_ffn_loss, &c, c.x, N * H, dx);
+        check_grad("moe_ffn dw", moe_ffn_loss, &c, c.w, N * k, dw);
+        check_grad("moe_ffn dwgu", moe_ffn_loss, &c, c.wgu, E * 2 * I * H, dwgu);
+        check_grad("moe_ffn dwd", moe_ffn_loss, &c, c.wd, E * H * I, dwd);
+        /* f32 = f64 */
+        float *xf = tof(c.x, N * H), *wf = tof(c.w, N * k), *guwf = tof(c.wgu, E * 2 * I * H), *wdf = tof(c.wd, E * H * I);
+        float *yf = fzeros(N * H), *guf = fzeros(N * k * 2 * I);
+        ck_moe_ffn_fwd_f32(xf, c.idx, wf, guwf, wdf, yf, guf, N, H, I, E, k);
+        CHECK_REL32(yf, y, N * H, 1e-5, "moe_ffn f32");
+        free(c.l), free(c.wyw), free(c.idx), free(w), free(dl), free(c.x), free(c.wgu), free(c.wd), free(c.wy), free(y);
+        free(gu), free(ref), free(dx), free(dw), free(dwgu), free(dwd), free(xf), free(wf), free(guwf), free(wdf), free(yf),
+            free(guf);
+    }
+}
+
 /* ---- attention --------------------------------------------------------------- */
 typedef struct {
     double *q, *k, *v, *wy;
@@ -1603,6 +1691,7 @@ int main(void) {
     test_rmsnorm(0);
     test_rmsnorm(1); /* Gemma3RMSNorm: (1 + w) */
     test_rope();
+    test_moe();
     test_rope_inv_freq();
     test_attention();
     test_attention_packed_skip(0);

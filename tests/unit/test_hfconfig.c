@@ -326,7 +326,7 @@ static void test_defaults_and_variants(void) {
 
 static void test_errors(void) {
     expect_model_error("GPT2LMHeadModel", BASE, "", "config.json: architectures[0]",
-                       "expected one of LlamaForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalLM, MistralForCausalLM, Gemma3ForCausalLM, GraniteForCausalLM, SmolLM3ForCausalLM, Olmo2ForCausalLM, Olmo3ForCausalLM, Phi3ForCausalLM, Gemma3ForConditionalGeneration, Mistral3ForConditionalGeneration, found \"GPT2LMHeadModel\"");
+                       "expected one of LlamaForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalLM, MistralForCausalLM, Gemma3ForCausalLM, GraniteForCausalLM, SmolLM3ForCausalLM, Olmo2ForCausalLM, Olmo3ForCausalLM, Phi3ForCausalLM, Qwen3MoeForCausalLM, MixtralForCausalLM, Gemma3ForConditionalGeneration, Mistral3ForConditionalGeneration, found \"GPT2LMHeadModel\"");
     expect_model_error("Qwen2ForCausalLM", BASE, "\"sliding_window\": 8, \"use_sliding_window\": true, \"layer_types\": [\"full_attention\"]",
                        "config.json: layer_types", "expected a list of num_hidden_layers entries, found [\"full_attention\"]");
     expect_model_error("Qwen3ForCausalLM", BASE,
@@ -727,6 +727,46 @@ static void test_mistral3(void) {
 
 /* Granite's multipliers (GraniteConfig's default 1 each, untied) and SmolLM3's NoPE layers (every 4th by default,
  * RoPE base 2e6, tied). */
+/* Qwen3-MoE and Mixtral: experts, top-k, which layers are sparse, the checkpoint's names */
+static void test_moe(void) {
+    mrun r;
+    mload(&r, model_dir("Qwen3MoeForCausalLM", BASE, "\"num_experts\": 8, \"num_experts_per_tok\": 2, \"moe_intermediate_size\": 24, "
+                                                     "\"mlp_only_layers\": [0], \"norm_topk_prob\": true"));
+    CHECK_MSG(r.rc == 0, "%s", dump(&r.d));
+    CHECK(r.m.arch == FE_ARCH_QWEN3 && r.m.qk_norm && r.m.num_experts == 8 && r.m.num_experts_per_tok == 2 &&
+          r.m.moe_intermediate_size == 24 && r.m.norm_topk_prob && !strcmp(r.m.moe_block, "mlp") &&
+          !strcmp(r.m.moe_parts[0], "gate_proj") && !strcmp(r.m.decoder_layer_cls, "Qwen3MoeDecoderLayer"));
+    CHECK(r.m.layer_moe && !r.m.layer_moe[0] && r.m.layer_moe[1]);
+    mfree(&r);
+    /* decoder_sparse_step 2: layers 1, 3, ... sparse; defaults: 128 experts, top 8, no renormalisation */
+    mload(&r, model_dir("Qwen3MoeForCausalLM",
+                        "\"hidden_size\": 64, \"intermediate_size\": 176, \"num_hidden_layers\": 4, \"num_attention_heads\": 4, "
+                        "\"vocab_size\": 256",
+                        "\"decoder_sparse_step\": 2"));
+    CHECK_MSG(r.rc == 0, "%s", dump(&r.d));
+    CHECK(r.m.num_experts == 128 && r.m.num_experts_per_tok == 8 && r.m.moe_intermediate_size == 768 && !r.m.norm_topk_prob);
+    CHECK(!r.m.layer_moe[0] && r.m.layer_moe[1] && !r.m.layer_moe[2] && r.m.layer_moe[3]);
+    mfree(&r);
+    /* num_experts 0: every layer dense */
+    mload(&r, model_dir("Qwen3MoeForCausalLM", BASE, "\"num_experts\": 0"));
+    CHECK_MSG(r.rc == 0 && !r.m.layer_moe[0] && !r.m.layer_moe[1], "%s", dump(&r.d));
+    mfree(&r);
+    mload(&r, model_dir("MixtralForCausalLM", BASE, "\"num_local_experts\": 8, \"num_experts_per_tok\": 2"));
+    CHECK_MSG(r.rc == 0, "%s", dump(&r.d));
+    CHECK(r.m.arch == FE_ARCH_MISTRAL && r.m.num_experts == 8 && r.m.norm_topk_prob && r.m.moe_intermediate_size == 176 &&
+          !strcmp(r.m.moe_block, "block_sparse_moe") && !strcmp(r.m.moe_parts[0], "w1") && !strcmp(r.m.moe_parts[1], "w3") &&
+          !strcmp(r.m.moe_parts[2], "w2") && r.m.layer_moe[0] && r.m.layer_moe[1] && r.m.rms_norm_eps == 1e-5 &&
+          r.m.rope_theta == 1e6);
+    mfree(&r);
+    expect_model_error("MixtralForCausalLM", BASE, "\"num_local_experts\": 4, \"num_experts_per_tok\": 5",
+                       "config.json: num_experts_per_tok", "at most the 4 experts");
+    expect_model_error("Qwen3MoeForCausalLM", BASE, "\"mlp_only_layers\": [\"a\"]", "config.json: mlp_only_layers", "a list of layer indices");
+    expect_model_error("Qwen3MoeForCausalLM", BASE, "\"output_router_logits\": true", "config.json: output_router_logits",
+                       "load-balancing loss");
+    expect_model_error("MixtralForCausalLM", BASE, "\"router_jitter_noise\": 0.01", "config.json: router_jitter_noise",
+                       "jitter");
+}
+
 static void test_granite_smollm3(void) {
     mrun r;
     mload(&r, AXO_SOURCE_DIR "/tests/reference/fixtures/tiny-granite");
@@ -823,6 +863,7 @@ static void test_granite_smollm3(void) {
 int main(void) {
     tmp_init();
     test_granite_smollm3();
+    test_moe();
     test_mistral3();
     test_gemma3();
     test_gemma3_multimodal();
