@@ -43,6 +43,11 @@ static const char *const e_elementwise[] = {F32_BF16("axo_add"),   F32_BF16("axo
 static const char *const e_embedding[] = {F32_BF16("axo_embedding_fwd"), F32_BF16("axo_embedding_bwd"), NULL};
 static const char *const e_misc[] = {"axo_fill_u32",      "axo_fill_u16", "axo_acc_f32_bf16",       "axo_acc_bf16_f32",
                                      "axo_clip_coef",     F32_BF16("axo_slice"), F32_BF16("axo_slice_bwd"), NULL};
+static const char *const e_moe[] = {F32_BF16("axo_moe_route"),  F32_BF16("axo_moe_route_bwd"), "axo_moe_count",
+                                    "axo_moe_fill",               F32_BF16("axo_moe_gemm"),      "axo_moe_gemm_af32_bf16",
+                                    F32_BF16("axo_moe_wgrad"),    F32_BF16("axo_moe_act"),       F32_BF16("axo_moe_act_bwd"),
+                                    F32_BF16("axo_moe_combine"),  F32_BF16("axo_moe_dw"),        F32_BF16("axo_moe_scale"),
+                                    NULL};
 static const char *const e_quant[] = {F32_BF16("axo_dropout"), F32_BF16("axo_neftune"), F32_BF16("axo_dequant_nf4"),
                                       NULL};
 static const char *const e_reduce[] = {F32_BF16("axo_sumsq_partial"), "axo_sumsq_final", NULL};
@@ -57,7 +62,7 @@ static const char *const e_swiglu[] = {F32_BF16("axo_swiglu_fwd"), F32_BF16("axo
 static const cg_cuda_kernel kernels[] = {
     K(adamw),         K(attention_any), K(attention_blk), K(attention_bwd), K(attention_fwd), K(attention_tc),
     K(bias),          K(cross_entropy), K(dora),          K(elementwise),   K(embedding),     K(misc),
-    K(quant),         K(reduce),        K(rmsnorm),       K(rope),          K(swiglu),
+    K(moe),           K(quant),         K(reduce),        K(rmsnorm),       K(rope),          K(swiglu),
 };
 #undef K
 

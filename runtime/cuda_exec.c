@@ -98,6 +98,18 @@ static const struct ksig {
     {"axo_clip_coef", "ppd"},
     TS("axo_slice", "ppllll"),
     TS("axo_slice_bwd", "ppllll"),
+    TS("axo_moe_route", "pppliii"),
+    TS("axo_moe_route_bwd", "ppppliii"),
+    {"axo_moe_count", "plp"},
+    {"axo_moe_fill", "plipppp"},
+    TS("axo_moe_gemm", "pipippppiii"),
+    {"axo_moe_gemm_af32_bf16", "pipippppiii"},
+    TS("axo_moe_wgrad", "ppipppii"),
+    TS("axo_moe_act", "ppli"),
+    TS("axo_moe_act_bwd", "pppli"),
+    TS("axo_moe_combine", "pppplii"),
+    TS("axo_moe_dw", "ppplii"),
+    TS("axo_moe_scale", "ppplii"),
     TS("axo_attn_any_fwd", "ppppppliiiidi"),
     TS("axo_attn_any_bwd_dq", "ppppppppliiiidi"),
     TS("axo_attn_any_bwd_dkdv", "pppppppppliiiidi"),
@@ -1856,6 +1868,174 @@ static int g_rope(gx *x) {
     return launch(x, ename(e, sizeof e, "axo_rope", t), blocks(x, B * S * half, 256), 1, 1, 256, 1, 0, &a);
 }
 
+/* ---- mixture of experts (codegen/kernels/moe.cuh; the math of ck_moe_*) ------------------------- */
+static int g_moe_route(gx *x, int bwd) {
+    if (need_fp(x, IN(0), "router logits")) return -1;
+    const ir_dtype t = dt(x, IN(0));
+    const int64_t E = lastdim(x, IN(0)), N = E ? numel(x, IN(0)) / E : 0, k = AI("k", 1);
+    if (!fits_int(E) || k < 1 || k > 32 || k > E) return unsupported(x, "a router over %lld experts, top %lld", (long long)E, (long long)k);
+    if ((bwd && dt(x, IN(2)) != t) || (!bwd && dt(x, OUT(0)) != t)) return unsupported(x, "router weights of another dtype");
+    if (N < 1) return 0;
+    char e[64];
+    kargs a = {0};
+    ka_p(&a, ptr(x, IN(0)), N * E * esz(t));
+    if (bwd) {
+        ka_p(&a, ptr(x, IN(1)), N * k * 4);
+        ka_p(&a, ptr(x, IN(2)), N * k * esz(t));
+        ka_p(&a, ptr(x, OUT(0)), N * E * esz(t));
+    } else {
+        ka_p(&a, ptr(x, OUT(0)), N * k * esz(t));
+        ka_p(&a, ptr(x, OUT(1)), N * k * 4);
+    }
+    ka_l(&a, N);
+    ka_i(&a, E);
+    ka_i(&a, k);
+    ka_i(&a, AI("norm", 0) != 0);
+    return launch(x, ename(e, sizeof e, bwd ? "axo_moe_route_bwd" : "axo_moe_route", t), blocks(x, N, 256), 1, 1, 256, 1, 0, &a);
+}
+
+/* The pairs (token, slot) grouped by expert: off / poff [E + 1] and order [n] in the node's scratch. */
+typedef struct moe_groups {
+    uint64_t off, poff, order;
+} moe_groups;
+static int moe_group(gx *x, uint64_t idx, int64_t n, int64_t E, moe_groups *g) {
+    uint64_t counts = scratch(x, E * 4);
+    g->off = scratch(x, (E + 1) * 4);
+    g->poff = scratch(x, (E + 1) * 4);
+    g->order = scratch(x, n * 4);
+    kargs a = {0};
+    ka_p(&a, idx, n * 4);
+    ka_l(&a, n);
+    ka_p(&a, counts, E * 4);
+    if (launch(x, "axo_moe_count", E, 1, 1, 256, 1, 0, &a) != 0) return -1;
+    kargs b = {0};
+    ka_p(&b, idx, n * 4);
+    ka_l(&b, n);
+    ka_i(&b, E);
+    ka_p(&b, counts, E * 4);
+    ka_p(&b, g->off, (E + 1) * 4);
+    ka_p(&b, g->poff, (E + 1) * 4);
+    ka_p(&b, g->order, n * 4);
+    return launch(x, "axo_moe_fill", E, 1, 1, 256, 1, 0, &b);
+}
+/* C[p, :Nc] (f32) = A[p / adiv] . op(B_e) for every pair p of expert e (bt: B_e is [Nc, K]) */
+static int moe_gemm(gx *x, ir_dtype t, uint64_t A, int a_f32, int64_t a_rows, int adiv, uint64_t B, int bt, uint64_t C,
+                    const moe_groups *g, int64_t n, int64_t E, int64_t Nc, int64_t K) {
+    char e[64];
+    kargs a = {0};
+    ka_p(&a, A, a_rows * K * (a_f32 ? 4 : esz(t)));
+    ka_i(&a, adiv);
+    ka_p(&a, B, E * Nc * K * esz(t));
+    ka_i(&a, bt);
+    ka_p(&a, C, n * Nc * 4);
+    ka_p(&a, g->order, n * 4);
+    ka_p(&a, g->off, (E + 1) * 4);
+    ka_p(&a, g->poff, (E + 1) * 4);
+    ka_i(&a, E);
+    ka_i(&a, Nc);
+    ka_i(&a, K);
+    const char *entry = a_f32 && t == IR_BF16 ? "axo_moe_gemm_af32_bf16" : ename(e, sizeof e, "axo_moe_gemm", t);
+    return launch(x, entry, (n + 63) / 64 + E, (Nc + 63) / 64, 1, 256, 1, 0, &a);
+}
+/* C[e] (f32 [E, Ma, Nb]) = sum over e's pairs of A[p, :Ma]^T B[p / bdiv, :Nb] (A f32; B f32 or t) */
+static int moe_wgrad(gx *x, uint64_t A, uint64_t B, ir_dtype bt, int64_t b_rows, int bdiv, uint64_t C, const moe_groups *g,
+                     int64_t n, int64_t E, int64_t Ma, int64_t Nb) {
+    char e[64];
+    kargs a = {0};
+    ka_p(&a, A, n * Ma * 4);
+    ka_p(&a, B, b_rows * Nb * esz(bt));
+    ka_i(&a, bdiv);
+    ka_p(&a, C, E * Ma * Nb * 4);
+    ka_p(&a, g->order, n * 4);
+    ka_p(&a, g->off, (E + 1) * 4);
+    ka_i(&a, Ma);
+    ka_i(&a, Nb);
+    return launch(x, ename(e, sizeof e, "axo_moe_wgrad", bt), (Ma + 63) / 64, (Nb + 63) / 64, E, 256, 1, 0, &a);
+}
+static int moe_act(gx *x, ir_dtype t, uint64_t gu, uint64_t da, uint64_t out, int64_t n, int64_t I) {
+    char e[64];
+    kargs a = {0};
+    ka_p(&a, gu, n * 2 * I * esz(t));
+    if (da) ka_p(&a, da, n * I * 4);
+    ka_p(&a, out, n * (da ? 2 : 1) * I * 4);
+    ka_l(&a, n);
+    ka_i(&a, I);
+    return launch(x, ename(e, sizeof e, da ? "axo_moe_act_bwd" : "axo_moe_act", t), blocks(x, n * I, 256), 1, 1, 256, 1, 0, &a);
+}
+/* y[t] (t's dtype) = the sum over t's slots in ascending expert order of o[p] (times w[p] when w) */
+static int moe_combine(gx *x, ir_dtype t, uint64_t o, uint64_t w, uint64_t idx, uint64_t y, int64_t N, int64_t k, int64_t H) {
+    char e[64];
+    kargs a = {0};
+    ka_p(&a, o, N * k * H * 4);
+    ka_p(&a, w, w ? N * k * esz(t) : 0);
+    ka_p(&a, idx, N * k * 4);
+    ka_p(&a, y, N * H * esz(t));
+    ka_l(&a, N);
+    ka_i(&a, k);
+    ka_i(&a, H);
+    return launch(x, ename(e, sizeof e, "axo_moe_combine", t), blocks(x, N * H, 256), 1, 1, 256, 1, 0, &a);
+}
+/* an f32 scratch [E, R, C] into a weight gradient of dtype t */
+static int moe_store(gx *x, uint64_t src, int32_t out, int64_t n) { return convert_launch(x, src, IR_F32, ptr(x, out), dt(x, out), n); }
+
+static int g_moe_ffn(gx *x, int bwd) {
+    const int32_t X = IN(0), IDX = IN(1), W = IN(2), WGU = IN(3), WD = IN(4);
+    if (need_fp(x, X, "moe_ffn input")) return -1;
+    const ir_dtype t = dt(x, X);
+    for (int i = 2; i < (bwd ? 7 : 5); i++)
+        if (i != 1 && dt(x, IN(i)) != t) return unsupported(x, "experts of mixed dtypes");
+    if (ty(x, WGU)->shard.axis >= 0 || ty(x, WD)->shard.axis >= 0) return unsupported(x, "sharded experts (gather them first)");
+    const int64_t H = lastdim(x, X), N = H ? numel(x, X) / H : 0, k = lastdim(x, IDX);
+    const int64_t E = ty(x, WGU)->dims[0], I = ty(x, WGU)->dims[1] / 2, n = N * k;
+    if (!fits_int(E) || !fits_int(H) || !fits_int(2 * I) || k < 1 || k > 32 || !fits_int(n))
+        return unsupported(x, "experts of %lld x %lld x %lld over %lld tokens, top %lld", (long long)E, (long long)I,
+                           (long long)H, (long long)N, (long long)k);
+    if (N < 1) return 0;
+    moe_groups g;
+    if (moe_group(x, ptr(x, IDX), n, E, &g) != 0) return -1;
+    uint64_t act = scratch(x, n * I * 4), o = scratch(x, n * H * 4);
+    if (!bwd) { /* gu = x Wgu_e^T (kept), act = silu(g) u, o = act Wd_e^T, y = sum of o w */
+        uint64_t gu = scratch(x, n * 2 * I * 4);
+        if (moe_gemm(x, t, ptr(x, X), 0, N, (int)k, ptr(x, WGU), 1, gu, &g, n, E, 2 * I, H) != 0 ||
+            convert_launch(x, gu, IR_F32, ptr(x, OUT(1)), t, n * 2 * I) != 0 || moe_act(x, IR_F32, gu, 0, act, n, I) != 0 ||
+            moe_gemm(x, t, act, 1, n, 1, ptr(x, WD), 1, o, &g, n, E, H, I) != 0)
+            return -1;
+        return moe_combine(x, t, o, ptr(x, W), ptr(x, IDX), ptr(x, OUT(0)), N, k, H);
+    }
+    /* backward: act from the kept gu, o again (for dw), do = dy w, dWd = do^T act, da = do Wd, dgu, dWgu = dgu^T x,
+     * dx = the sum of dgu Wgu over the token's slots */
+    const int32_t GU = IN(5), DY = IN(6);
+    uint64_t dout = scratch(x, n * H * 4), da = scratch(x, n * I * 4), dgu = scratch(x, n * 2 * I * 4);
+    uint64_t dwd = scratch(x, E * H * I * 4), dwgu = scratch(x, E * 2 * I * H * 4);
+    char e[64];
+    if (moe_act(x, t, ptr(x, GU), 0, act, n, I) != 0 || moe_gemm(x, t, act, 1, n, 1, ptr(x, WD), 1, o, &g, n, E, H, I) != 0)
+        return -1;
+    kargs a = {0};
+    ka_p(&a, ptr(x, DY), N * H * esz(t));
+    ka_p(&a, o, n * H * 4);
+    ka_p(&a, ptr(x, OUT(1)), n * esz(t));
+    ka_l(&a, N);
+    ka_i(&a, k);
+    ka_i(&a, H);
+    if (launch(x, ename(e, sizeof e, "axo_moe_dw", t), blocks(x, n * 32, 256), 1, 1, 256, 1, 0, &a) != 0) return -1;
+    kargs b = {0};
+    ka_p(&b, ptr(x, DY), N * H * esz(t));
+    ka_p(&b, ptr(x, W), n * esz(t));
+    ka_p(&b, dout, n * H * 4);
+    ka_l(&b, N);
+    ka_i(&b, k);
+    ka_i(&b, H);
+    if (launch(x, ename(e, sizeof e, "axo_moe_scale", t), blocks(x, n * H, 256), 1, 1, 256, 1, 0, &b) != 0 ||
+        moe_wgrad(x, dout, act, IR_F32, n, 1, dwd, &g, n, E, H, I) != 0 || moe_store(x, dwd, OUT(3), E * H * I) != 0 ||
+        moe_gemm(x, t, dout, 1, n, 1, ptr(x, WD), 0, da, &g, n, E, I, H) != 0 ||
+        moe_act(x, t, ptr(x, GU), da, dgu, n, I) != 0 ||
+        moe_wgrad(x, dgu, ptr(x, X), t, N, (int)k, dwgu, &g, n, E, 2 * I, H) != 0 ||
+        moe_store(x, dwgu, OUT(2), E * 2 * I * H) != 0 ||
+        moe_gemm(x, t, dgu, 1, n, 1, ptr(x, WGU), 0, o, &g, n, E, H, 2 * I) != 0) /* o: dx's per-pair parts */
+        return -1;
+    return moe_combine(x, t, o, 0, ptr(x, IDX), ptr(x, OUT(0)), N, k, H);
+}
+
 /* Shared memory of the fast attention kernels (their .cuh). */
 static int64_t att_smem_fwd(int64_t hd) { return (64 * (hd + 1) * 3 + 64 * 65) * 4 + 128 * 4; }
 static int64_t att_smem_bwd(int64_t hd) { return (4 * 64 * (hd + 1) + 64 * 65) * 4 + 256 * 4; }
@@ -3122,6 +3302,10 @@ static int exec_node(gx *x) {
     case IR_OP_take_rows: return g_take_rows(x);
     case IR_OP_slice: return g_slice(x, 0);
     case IR_OP_slice_bwd: return g_slice(x, 1);
+    case IR_OP_moe_route: return g_moe_route(x, 0);
+    case IR_OP_moe_route_bwd: return g_moe_route(x, 1);
+    case IR_OP_moe_ffn: return g_moe_ffn(x, 0);
+    case IR_OP_moe_ffn_bwd: return g_moe_ffn(x, 1);
     default: return unsupported(x, "this op has no CUDA implementation yet");
     }
 }

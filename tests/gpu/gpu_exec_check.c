@@ -342,6 +342,26 @@ static void make_ops(void) {
                    "original_max=1024, attention_factor=1.1386294361119891, beta_fast=32.0, beta_slow=1.0, truncate=1} : "
                    "%s[1,19,2,64] act\n  store(@o, %%0)\n}\n",
                t, t, t);
+        for (int norm = 0; norm < 2; norm++) { /* mixture of experts: 5 experts (one of them often idle), top 2 */
+            char n2[96];
+            snprintf(n2, sizeof n2, "moe_route, moe_ffn and their backwards, norm=%d", norm);
+            add_op(NM(n2), 2e-5, 2e-6, NULL,
+                   HDR "global @l : %s[3,37,5] act {scale=4.0}\nglobal @x : %s[3,37,72] act\nglobal @wgu : %s[5,80,72] act\n"
+                       "global @wd : %s[5,72,40] act\nglobal @dy : %s[3,37,72] act\n"
+                       "global @ow : %s[3,37,2] act {gen=\"nan\", check=1}\nglobal @oi : i32[3,37,2] act {check=2}\n"
+                       "global @oy : %s[3,37,72] act {gen=\"nan\", check=1}\nglobal @ogu : %s[3,37,2,80] act {gen=\"nan\", check=1}\n"
+                       "global @odx : %s[3,37,72] act {gen=\"nan\", check=1}\nglobal @odw : %s[3,37,2] act {gen=\"nan\", check=1}\n"
+                       "global @odgu : %s[5,80,72] act {gen=\"nan\", check=1}\nglobal @odd : %s[5,72,40] act {gen=\"nan\", check=1}\n"
+                       "global @odl : %s[3,37,5] act {gen=\"nan\", check=1}\n"
+                       "program p {\n  %%0, %%1 = moe_route(@l) {k=2, norm=%d} : %s[3,37,2] act, i32[3,37,2] act\n"
+                       "  %%2, %%3 = moe_ffn(@x, %%1, %%0, @wgu, @wd) : %s[3,37,72] act, %s[3,37,2,80] act\n"
+                       "  %%4, %%5, %%6, %%7 = moe_ffn_bwd(@x, %%1, %%0, @wgu, @wd, %%3, @dy) : %s[3,37,72] act, %s[3,37,2] act, "
+                       "%s[5,80,72] act, %s[5,72,40] act\n"
+                       "  %%8 = moe_route_bwd(@l, %%1, %%5) {k=2, norm=%d} : %s[3,37,5] act\n"
+                       "  store(@ow, %%0)\n  store(@oi, %%1)\n  store(@oy, %%2)\n  store(@ogu, %%3)\n  store(@odx, %%4)\n"
+                       "  store(@odw, %%5)\n  store(@odgu, %%6)\n  store(@odd, %%7)\n  store(@odl, %%8)\n}\n",
+                   t, t, t, t, t, t, t, t, t, t, t, t, t, norm, t, t, t, t, t, t, t, norm, t);
+        }
         add_op(NM("rope default hd128"), 1e-6, 1e-7, NULL,
                HDR "global @x : %s[1,19,2,128] act\nglobal @pos : i32[1,19] act {hi=4096}\n"
                    "global @o : %s[1,19,2,128] act {gen=\"nan\", check=1}\n"
@@ -1270,6 +1290,12 @@ static void make_trains(void) {
     add_tr("tiny-gemma3", 1, 0, 256, 4, 2, 64, 2, 200);
     trs[ntrs - 1].attn = "tc";
     strncat(trs[ntrs - 1].name, " (tensor-core attention)", sizeof trs[ntrs - 1].name - strlen(trs[ntrs - 1].name) - 1);
+    /* mixture of experts: Qwen3-MoE (a sparse and a dense layer), Mixtral (both sparse); Phi-4-mini's partial
+     * LongRoPE over rows past its original 16 positions */
+    add_tr("tiny-qwen3moe", 0, 0, 0, 0, 0, 0, 2, 64);
+    add_tr("tiny-qwen3moe", 1, 1, 0, 0, 0, 0, 2, 64);
+    add_tr("tiny-mixtral", 1, 0, 0, 0, 0, 0, 2, 64);
+    add_tr("tiny-phi4mini", 0, 0, 0, 0, 0, 0, 2, 64);
 }
 
 static ir_module *build(const trcase *t, ax_arena *ar, ax_diag *d) {

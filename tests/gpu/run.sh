@@ -313,6 +313,8 @@ check_e2e() {
         "phi3-bf16|1|true|tiny-phi3|"
         "phi4mini-bf16|1|true|tiny-phi4mini|"
         "qwen3-yarn-bf16|1|true|tiny-qwen3-yarn|"
+        "qwen3moe-bf16|1|true|tiny-qwen3moe|"
+        "mixtral-zero3x2-bf16|2|true|tiny-mixtral|$ds"
     )
     for c in "${cases[@]}"; do
         IFS='|' read -r name world dtype model extra <<<"$c"

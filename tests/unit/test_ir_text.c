@@ -218,6 +218,22 @@ static ir_module *build_all_ops(void) {
     int32_t dsc = ir_b(&b, IR_OP_dora_scale, IR_IN(x, x, G(bias), dn), IR_AT(ir_af("scaling", 2.0)));
     int32_t dsb[3];
     ir_bn(&b, IR_OP_dora_scale_bwd, IR_IN(x, x, G(bias), dn, dsc), IR_AT(ir_af("scaling", 2.0)), dsb);
+    { /* mixture of experts: 3 experts of 2 wide, top 2, over h's rows; the experts stacked (runtime/train.h) */
+        int wr = ir_global_add(m, "model.layers.0.mlp.gate.weight", IR_TYPE(IR_F32, 3, 8), IR_ROLE_PARAM,
+                               (ir_attr[]){ir_ai("linear", 0)}, 1);
+        int wgu = ir_global_add(m, "model.layers.0.mlp.experts.gate_up_proj", IR_TYPE(IR_F32, 3, 4, 8), IR_ROLE_PARAM,
+                                (ir_attr[]){ir_as("hf", "model.layers.0.mlp.experts.*.gate_proj.weight"),
+                                            ir_as("hf2", "model.layers.0.mlp.experts.*.up_proj.weight"), ir_ai("stack", 3)},
+                                3);
+        int wdn = ir_global_add(m, "model.layers.0.mlp.experts.down_proj", IR_TYPE(IR_F32, 3, 8, 2), IR_ROLE_PARAM,
+                                (ir_attr[]){ir_as("hf", "model.layers.0.mlp.experts.*.down_proj.weight"), ir_ai("stack", 3)}, 2);
+        int32_t lg = ir_b(&b, IR_OP_matmul, IR_IN(h, G(wr)), IR_AT(ir_ai("ta", 0), ir_ai("tb", 1)));
+        int32_t rt[2], ff[2], fb[4];
+        ir_bn(&b, IR_OP_moe_route, IR_IN(lg), IR_AT(ir_ai("k", 2), ir_ai("norm", 1)), rt);
+        ir_bn(&b, IR_OP_moe_ffn, IR_IN(h, rt[1], rt[0], G(wgu), G(wdn)), IR_NOAT, ff);
+        ir_bn(&b, IR_OP_moe_ffn_bwd, IR_IN(h, rt[1], rt[0], G(wgu), G(wdn), ff[1], ff[0]), IR_NOAT, fb);
+        ir_b(&b, IR_OP_moe_route_bwd, IR_IN(lg, rt[1], fb[1]), IR_AT(ir_ai("k", 2), ir_ai("norm", 1)));
+    }
 
     p = ir_program_add(m, "opt_step");
     ir_builder_init(&b, m, p, &d);

@@ -17,6 +17,7 @@
 #include "codegen/kernels/elementwise.cuh"
 #include "codegen/kernels/embedding.cuh"
 #include "codegen/kernels/misc.cuh"
+#include "codegen/kernels/moe.cuh"
 #include "codegen/kernels/quant.cuh"
 #include "codegen/kernels/reduce.cuh"
 #include "codegen/kernels/rmsnorm.cuh"
@@ -90,6 +91,9 @@ const kentry table[] = {
     // misc
     E(axo_fill_u32), E(axo_fill_u16), E(axo_acc_f32_bf16), E(axo_acc_bf16_f32), E(axo_clip_coef), E2(axo_slice),
     E2(axo_slice_bwd),
+    // moe
+    E2(axo_moe_route), E2(axo_moe_route_bwd), E(axo_moe_count), E(axo_moe_fill), E2(axo_moe_gemm), E(axo_moe_gemm_af32_bf16),
+    E2(axo_moe_wgrad), E2(axo_moe_act), E2(axo_moe_act_bwd), E2(axo_moe_combine), E2(axo_moe_dw), E2(axo_moe_scale),
     // quant
     E2(axo_dropout), E2(axo_neftune), E2(axo_dequant_nf4),
     // reduce

@@ -1,0 +1,371 @@
+// moe.cuh — mixture of experts (Qwen3-MoE / Mixtral sparse blocks): the
+// router's top-k and the experts' SwiGLU MLPs, the math of
+// runtime/cpu_kernels.h (ck_moe_*). Deterministic: no atomics, every sum in
+// a fixed order.
+//
+//  * axo_moe_route_T(logits[N,E], w[N,k], idx[N,k], N, E, k, norm): one
+//    thread per token, exactly ck_moe_route (double softmax, each p rounded
+//    to float, top-k with the lower expert first among equals, the float
+//    renormalisation). axo_moe_route_bwd_T(logits, idx, dw, dlogits, ...):
+//    ck_moe_route_bwd's double math.
+//  * Grouping the (token, slot) pairs p = t k + j by expert: axo_moe_count
+//    (grid E, one block per expert: its pairs' count) then axo_moe_fill (grid
+//    E: off[e] = the counts before e, poff[e] the same with each count padded
+//    to a multiple of 64 (the GEMM tiles), and the expert's pairs in
+//    ascending order into order[off[e] ...]; block e = E - 1 also writes
+//    off[E], poff[E]).
+//  * axo_moe_gemm_T / axo_moe_gemm_af32_T(A, adiv, B, bt, C, order, off,
+//    poff, E, Nc, K): for each expert e and each of its pairs p (sorted
+//    position r), C[p, :Nc] = A[p / adiv, :K] . op(B_e) in fp32, where B_e
+//    is [Nc, K] (bt = 1: x W^T) or [K, Nc] (bt = 0); A is T (the tokens,
+//    adiv = k) or float (a per-pair scratch, adiv = 1). Grid (ceil(N k / 64)
+//    + E, ceil(Nc / 64)): a block owns 64 of an expert's rows (the padded
+//    offsets say which expert) and 64 columns, 256 threads of 4 x 4 outputs,
+//    K in steps of 16 through shared memory. fp32 FMA, no tensor cores yet.
+//  * axo_moe_wgrad_T(A float, B T, bdiv, C, order, off, Ma, Nb): C[e] = sum
+//    over e's pairs p (ascending) of A[p, :Ma]^T B[p / bdiv, :Nb] ([E, Ma,
+//    Nb], every element written, 0 for an expert without pairs). Grid
+//    (ceil(Ma / 64), ceil(Nb / 64), E), 256 threads of 4 x 4.
+//  * axo_moe_act_T(gu[P, 2I], act float[P, I]): silu(g) u as ck_swiglu_fwd
+//    (silu in double, rounded, times u). axo_moe_act_bwd_T(gu, da float,
+//    dgu float[P, 2I]): ck_swiglu_bwd's double formula.
+//  * axo_moe_combine_T(o float[N k, H], w[N, k] or NULL, idx, y[N, H], N, k,
+//    H): y[t] = the sum over t's slots in ascending expert order of o[p] w[p]
+//    (each product rounded, then added: transformers' index_add_ order);
+//    w NULL: of o[p] (dx from its per-pair parts).
+//  * axo_moe_dw_T(dy[N,H], o float, dw[N,k], N, k, H): dw[p] = dy[t] . o[p]
+//    in double, one warp per pair. axo_moe_scale_T(dy, w, do float[N k, H],
+//    N, k, H): do[p] = dy[t] w[p].
+//
+// Launch: route / route_bwd / act / act_bwd / combine / dw / scale are 1-D,
+// block 256 (grid-stride); count / fill: grid E, block 256; gemm, wgrad as
+// above.
+
+template <typename T>
+__device__ __forceinline__ void moe_route_body(const T *logits, T *w, int *idx, i64 N, int E, int k, int norm) {
+    for (i64 t = ax_tid(); t < N; t += ax_nthreads()) {
+        const T *l = logits + t * E;
+        double mx = -(double)AXO_INF, sum = 0;
+        for (int e = 0; e < E; e++) mx = fmax(mx, (double)ax_ld(l + e));
+        for (int e = 0; e < E; e++) sum += exp((double)ax_ld(l + e) - mx);
+        int *it = idx + t * k;
+        float wt[32];
+        for (int j = 0; j < k; j++) {
+            int best = -1;
+            double bp = -1;
+            for (int e = 0; e < E; e++) {
+                int taken = 0;
+                for (int i = 0; i < j; i++) taken |= it[i] == e;
+                const double pe = (double)(float)(exp((double)ax_ld(l + e) - mx) / sum);
+                if (!taken && pe > bp) bp = pe, best = e;
+            }
+            it[j] = best;
+            wt[j] = (float)bp;
+        }
+        if (norm) {
+            float s = 0;
+            for (int j = 0; j < k; j++) s = __fadd_rn(s, wt[j]);
+            for (int j = 0; j < k; j++) wt[j] = __fdiv_rn(wt[j], s);
+        }
+        for (int j = 0; j < k; j++) ax_st(w + t * k + j, wt[j]);
+    }
+}
+template <typename T>
+__device__ __forceinline__ void moe_route_bwd_body(const T *logits, const int *idx, const T *dw, T *dlogits, i64 N, int E,
+                                                   int k, int norm) {
+    for (i64 t = ax_tid(); t < N; t += ax_nthreads()) {
+        const T *l = logits + t * E;
+        const int *it = idx + t * k;
+        T *dl = dlogits + t * E;
+        double mx = -(double)AXO_INF, sum = 0;
+        for (int e = 0; e < E; e++) mx = fmax(mx, (double)ax_ld(l + e));
+        for (int e = 0; e < E; e++) sum += exp((double)ax_ld(l + e) - mx);
+        double s = 0, dot = 0;
+        for (int j = 0; j < k; j++) s += exp((double)ax_ld(l + it[j]) - mx) / sum;
+        for (int j = 0; j < k; j++) dot += (double)ax_ld(dw + t * k + j) * (exp((double)ax_ld(l + it[j]) - mx) / sum / s);
+        double pdp = 0;
+        for (int j = 0; j < k; j++) {
+            const double dv = norm ? ((double)ax_ld(dw + t * k + j) - dot) / s : (double)ax_ld(dw + t * k + j);
+            pdp += exp((double)ax_ld(l + it[j]) - mx) / sum * (double)(float)dv;
+        }
+        for (int e = 0; e < E; e++) {
+            double dp = 0;
+            for (int j = 0; j < k; j++)
+                if (it[j] == e) dp = (double)(float)(norm ? ((double)ax_ld(dw + t * k + j) - dot) / s : (double)ax_ld(dw + t * k + j));
+            ax_st(dl + e, (float)(exp((double)ax_ld(l + e) - mx) / sum * (dp - pdp)));
+        }
+    }
+}
+extern "C" __global__ void __launch_bounds__(256) axo_moe_route_f32(const float *logits, float *w, int *idx, i64 N, int E,
+                                                                    int k, int norm) {
+    moe_route_body(logits, w, idx, N, E, k, norm);
+}
+extern "C" __global__ void __launch_bounds__(256) axo_moe_route_bf16(const bf16 *logits, bf16 *w, int *idx, i64 N, int E,
+                                                                     int k, int norm) {
+    moe_route_body(logits, w, idx, N, E, k, norm);
+}
+extern "C" __global__ void __launch_bounds__(256) axo_moe_route_bwd_f32(const float *logits, const int *idx, const float *dw,
+                                                                        float *dlogits, i64 N, int E, int k, int norm) {
+    moe_route_bwd_body(logits, idx, dw, dlogits, N, E, k, norm);
+}
+extern "C" __global__ void __launch_bounds__(256) axo_moe_route_bwd_bf16(const bf16 *logits, const int *idx, const bf16 *dw,
+                                                                         bf16 *dlogits, i64 N, int E, int k, int norm) {
+    moe_route_bwd_body(logits, idx, dw, dlogits, N, E, k, norm);
+}
+
+// ---- grouping --------------------------------------------------------------------------
+extern "C" __global__ void __launch_bounds__(256) axo_moe_count(const int *idx, i64 n, int *counts) {
+    __shared__ int part[256];
+    const int e = blockIdx.x;
+    int c = 0;
+    for (i64 i = threadIdx.x; i < n; i += 256) c += idx[i] == e;
+    part[threadIdx.x] = c;
+    __syncthreads();
+    for (int s = 128; s > 0; s >>= 1) {
+        if ((int)threadIdx.x < s) part[threadIdx.x] += part[threadIdx.x + s];
+        __syncthreads();
+    }
+    if (threadIdx.x == 0) counts[e] = part[0];
+}
+extern "C" __global__ void __launch_bounds__(256) axo_moe_fill(const int *idx, i64 n, int E, const int *counts, int *off,
+                                                               int *poff, int *order) {
+    __shared__ int scan[256];
+    __shared__ int base[2];
+    const int e = blockIdx.x;
+    if (threadIdx.x == 0) {
+        int o = 0, po = 0;
+        for (int f = 0; f < e; f++) o += counts[f], po += (counts[f] + 63) / 64 * 64;
+        base[0] = o;
+        base[1] = po;
+        off[e] = o;
+        poff[e] = po;
+        if (e == E - 1) off[E] = o + counts[e], poff[E] = po + (counts[e] + 63) / 64 * 64;
+    }
+    __syncthreads();
+    int at = base[0];
+    for (i64 c0 = 0; c0 < n; c0 += 256) {
+        const i64 i = c0 + threadIdx.x;
+        const int flag = i < n && idx[i] == e;
+        scan[threadIdx.x] = flag;
+        __syncthreads();
+        for (int s = 1; s < 256; s <<= 1) { // inclusive scan (Hillis-Steele)
+            const int v = (int)threadIdx.x >= s ? scan[threadIdx.x - s] : 0;
+            __syncthreads();
+            scan[threadIdx.x] += v;
+            __syncthreads();
+        }
+        if (flag) order[at + scan[threadIdx.x] - 1] = (int)i;
+        at += scan[255];
+        __syncthreads();
+    }
+}
+
+// ---- the experts' GEMMs -----------------------------------------------------------------
+template <typename TA, typename TB>
+__device__ __forceinline__ void moe_gemm_body(const TA *A, int adiv, const TB *B, int bt, float *C, const int *order,
+                                              const int *off, const int *poff, int E, int Nc, int K) {
+    __shared__ float As[16][65];
+    __shared__ float Bs[16][65];
+    const i64 row0 = (i64)blockIdx.x * 64;
+    if (row0 >= poff[E]) return;
+    int lo = 0, hi = E; // the expert whose padded rows hold row0
+    while (hi - lo > 1) {
+        const int mid = (lo + hi) / 2;
+        if (poff[mid] <= row0) lo = mid;
+        else hi = mid;
+    }
+    const int e = lo;
+    const i64 local = row0 - poff[e], ne = off[e + 1] - off[e];
+    if (local >= ne) return; // the whole block: no barrier is left waiting
+    const int n0 = blockIdx.y * 64, tx = threadIdx.x % 16, ty = threadIdx.x / 16;
+    const TB *Be = B + (i64)e * Nc * K;
+    float acc[4][4];
+    for (int i = 0; i < 4; i++)
+        for (int j = 0; j < 4; j++) acc[i][j] = 0;
+    for (int k0 = 0; k0 < K; k0 += 16) {
+        for (int i = threadIdx.x; i < 1024; i += 256) {
+            const int m = i / 16, kk = i % 16;
+            const i64 lr = local + m;
+            float v = 0;
+            if (lr < ne && k0 + kk < K) v = ax_ld(A + (i64)(order[off[e] + lr] / adiv) * K + k0 + kk);
+            As[kk][m] = v;
+        }
+        for (int i = threadIdx.x; i < 1024; i += 256) {
+            const int nn = bt ? i / 16 : i % 64, kk = bt ? i % 16 : i / 64, col = n0 + nn;
+            float v = 0;
+            if (col < Nc && k0 + kk < K) v = bt ? ax_ld(Be + (i64)col * K + k0 + kk) : ax_ld(Be + (i64)(k0 + kk) * Nc + col);
+            Bs[kk][nn] = v;
+        }
+        __syncthreads();
+        for (int kk = 0; kk < 16; kk++)
+            for (int i = 0; i < 4; i++)
+                for (int j = 0; j < 4; j++) acc[i][j] = fmaf(As[kk][ty * 4 + i], Bs[kk][tx * 4 + j], acc[i][j]);
+        __syncthreads();
+    }
+    for (int i = 0; i < 4; i++) {
+        const i64 lr = local + ty * 4 + i;
+        if (lr >= ne) continue;
+        const i64 p = order[off[e] + lr];
+        for (int j = 0; j < 4; j++) {
+            const int col = n0 + tx * 4 + j;
+            if (col < Nc) C[p * Nc + col] = acc[i][j];
+        }
+    }
+}
+extern "C" __global__ void __launch_bounds__(256) axo_moe_gemm_f32(const float *A, int adiv, const float *B, int bt, float *C,
+                                                                   const int *order, const int *off, const int *poff, int E,
+                                                                   int Nc, int K) {
+    moe_gemm_body(A, adiv, B, bt, C, order, off, poff, E, Nc, K);
+}
+extern "C" __global__ void __launch_bounds__(256) axo_moe_gemm_bf16(const bf16 *A, int adiv, const bf16 *B, int bt, float *C,
+                                                                    const int *order, const int *off, const int *poff, int E,
+                                                                    int Nc, int K) {
+    moe_gemm_body(A, adiv, B, bt, C, order, off, poff, E, Nc, K);
+}
+extern "C" __global__ void __launch_bounds__(256) axo_moe_gemm_af32_bf16(const float *A, int adiv, const bf16 *B, int bt,
+                                                                         float *C, const int *order, const int *off,
+                                                                         const int *poff, int E, int Nc, int K) {
+    moe_gemm_body(A, adiv, B, bt, C, order, off, poff, E, Nc, K);
+}
+
+template <typename TB>
+__device__ __forceinline__ void moe_wgrad_body(const float *A, const TB *B, int bdiv, float *C, const int *order,
+                                               const int *off, int Ma, int Nb) {
+    __shared__ float As[16][65];
+    __shared__ float Bs[16][65];
+    const int e = blockIdx.z, m0 = blockIdx.x * 64, n0 = blockIdx.y * 64, tx = threadIdx.x % 16, ty = threadIdx.x / 16;
+    const i64 first = off[e], ne = off[e + 1] - off[e];
+    float acc[4][4];
+    for (int i = 0; i < 4; i++)
+        for (int j = 0; j < 4; j++) acc[i][j] = 0;
+    for (i64 r0 = 0; r0 < ne; r0 += 16) {
+        for (int i = threadIdx.x; i < 1024; i += 256) {
+            const int kk = i / 64, mm = i % 64;
+            float a = 0, b = 0;
+            if (r0 + kk < ne) {
+                const i64 p = order[first + r0 + kk];
+                if (m0 + mm < Ma) a = A[p * Ma + m0 + mm];
+                if (n0 + mm < Nb) b = ax_ld(B + (p / bdiv) * Nb + n0 + mm);
+            }
+            As[kk][mm] = a;
+            Bs[kk][mm] = b;
+        }
+        __syncthreads();
+        for (int kk = 0; kk < 16; kk++)
+            for (int i = 0; i < 4; i++)
+                for (int j = 0; j < 4; j++) acc[i][j] = fmaf(As[kk][ty * 4 + i], Bs[kk][tx * 4 + j], acc[i][j]);
+        __syncthreads();
+    }
+    for (int i = 0; i < 4; i++)
+        for (int j = 0; j < 4; j++) {
+            const int m = m0 + ty * 4 + i, nn = n0 + tx * 4 + j;
+            if (m < Ma && nn < Nb) C[((i64)e * Ma + m) * Nb + nn] = acc[i][j];
+        }
+}
+extern "C" __global__ void __launch_bounds__(256) axo_moe_wgrad_f32(const float *A, const float *B, int bdiv, float *C,
+                                                                    const int *order, const int *off, int Ma, int Nb) {
+    moe_wgrad_body(A, B, bdiv, C, order, off, Ma, Nb);
+}
+extern "C" __global__ void __launch_bounds__(256) axo_moe_wgrad_bf16(const float *A, const bf16 *B, int bdiv, float *C,
+                                                                     const int *order, const int *off, int Ma, int Nb) {
+    moe_wgrad_body(A, B, bdiv, C, order, off, Ma, Nb);
+}
+
+// ---- per pair, per token ----------------------------------------------------------------
+template <typename T>
+__device__ __forceinline__ void moe_act_body(const T *gu, float *act, i64 P, int I) {
+    for (i64 i = ax_tid(); i < P * I; i += ax_nthreads()) {
+        const i64 p = i / I, c = i - p * I;
+        const double g = (double)ax_ld(gu + p * 2 * I + c);
+        const float s = (float)(g / (1.0 + exp(-g)));
+        act[i] = __fmul_rn(s, ax_ld(gu + p * 2 * I + I + c));
+    }
+}
+template <typename T>
+__device__ __forceinline__ void moe_act_bwd_body(const T *gu, const float *da, float *dgu, i64 P, int I) {
+    for (i64 i = ax_tid(); i < P * I; i += ax_nthreads()) {
+        const i64 p = i / I, c = i - p * I;
+        const double g = (double)ax_ld(gu + p * 2 * I + c), u = (double)ax_ld(gu + p * 2 * I + I + c), d = (double)da[i];
+        const double sig = 1.0 / (1.0 + exp(-g));
+        dgu[p * 2 * I + c] = (float)(d * u * sig * (1.0 + g * (1.0 - sig)));
+        dgu[p * 2 * I + I + c] = (float)(d * (g * sig));
+    }
+}
+extern "C" __global__ void __launch_bounds__(256) axo_moe_act_f32(const float *gu, float *act, i64 P, int I) {
+    moe_act_body(gu, act, P, I);
+}
+extern "C" __global__ void __launch_bounds__(256) axo_moe_act_bf16(const bf16 *gu, float *act, i64 P, int I) {
+    moe_act_body(gu, act, P, I);
+}
+extern "C" __global__ void __launch_bounds__(256) axo_moe_act_bwd_f32(const float *gu, const float *da, float *dgu, i64 P,
+                                                                      int I) {
+    moe_act_bwd_body(gu, da, dgu, P, I);
+}
+extern "C" __global__ void __launch_bounds__(256) axo_moe_act_bwd_bf16(const bf16 *gu, const float *da, float *dgu, i64 P,
+                                                                       int I) {
+    moe_act_bwd_body(gu, da, dgu, P, I);
+}
+
+template <typename T>
+__device__ __forceinline__ void moe_combine_body(const float *o, const T *w, const int *idx, T *y, i64 N, int k, int H) {
+    for (i64 i = ax_tid(); i < N * H; i += ax_nthreads()) {
+        const i64 t = i / H, h = i - t * H;
+        const int *it = idx + t * k;
+        float acc = 0;
+        int prev = -1;
+        for (int c = 0; c < k; c++) { // the slots in ascending expert order
+            int j = -1;
+            for (int s = 0; s < k; s++)
+                if (it[s] > prev && (j < 0 || it[s] < it[j])) j = s;
+            if (j < 0) break;
+            prev = it[j];
+            const float v = o[(t * k + j) * H + h];
+            acc = __fadd_rn(acc, w ? __fmul_rn(v, ax_ld(w + t * k + j)) : v);
+        }
+        ax_st(y + i, acc);
+    }
+}
+extern "C" __global__ void __launch_bounds__(256) axo_moe_combine_f32(const float *o, const float *w, const int *idx, float *y,
+                                                                      i64 N, int k, int H) {
+    moe_combine_body(o, w, idx, y, N, k, H);
+}
+extern "C" __global__ void __launch_bounds__(256) axo_moe_combine_bf16(const float *o, const bf16 *w, const int *idx, bf16 *y,
+                                                                       i64 N, int k, int H) {
+    moe_combine_body(o, w, idx, y, N, k, H);
+}
+
+template <typename T>
+__device__ __forceinline__ void moe_dw_body(const T *dy, const float *o, T *dw, i64 N, int k, int H) {
+    const i64 lane = threadIdx.x % 32, warps = (i64)gridDim.x * (blockDim.x / 32);
+    for (i64 p = (i64)blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32; p < N * k; p += warps) {
+        const i64 t = p / k;
+        double s = 0;
+        for (int h = (int)lane; h < H; h += 32) s += (double)ax_ld(dy + t * H + h) * (double)o[p * H + h];
+        for (int m = 16; m > 0; m >>= 1) s += __shfl_xor_sync(0xffffffffu, s, m);
+        if (lane == 0) ax_st(dw + p, (float)s);
+    }
+}
+extern "C" __global__ void __launch_bounds__(256) axo_moe_dw_f32(const float *dy, const float *o, float *dw, i64 N, int k,
+                                                                 int H) {
+    moe_dw_body(dy, o, dw, N, k, H);
+}
+extern "C" __global__ void __launch_bounds__(256) axo_moe_dw_bf16(const bf16 *dy, const float *o, bf16 *dw, i64 N, int k,
+                                                                  int H) {
+    moe_dw_body(dy, o, dw, N, k, H);
+}
+
+template <typename T>
+__device__ __forceinline__ void moe_scale_body(const T *dy, const T *w, float *dout, i64 N, int k, int H) {
+    for (i64 i = ax_tid(); i < N * k * H; i += ax_nthreads()) {
+        const i64 p = i / H, h = i - p * H;
+        dout[i] = __fmul_rn(ax_ld(dy + (p / k) * H + h), ax_ld(w + p));
+    }
+}
+extern "C" __global__ void __launch_bounds__(256) axo_moe_scale_f32(const float *dy, const float *w, float *dout, i64 N, int k,
+                                                                    int H) {
+    moe_scale_body(dy, w, dout, N, k, H);
+}
+extern "C" __global__ void __launch_bounds__(256) axo_moe_scale_bf16(const bf16 *dy, const bf16 *w, float *dout, i64 N, int k,
+                                                                     int H) {
+    moe_scale_body(dy, w, dout, N, k, H);
+}
