@@ -119,7 +119,13 @@ static double *factor_list(const hctx *H, const json_t *o, const char *prefix, c
     char k[128];
     snprintf(k, sizeof k, "%s%s", prefix, key);
     size_t len = json_is_array(v) ? json_array_size(v) : 0;
-    int ok = len > 0 && len <= (size_t)MAX_COUNT;
+    if (len > (size_t)MAX_COUNT) {
+        char what[96];
+        snprintf(what, sizeof what, "at most %lld factors (one per rotated pair of dims)", (long long)MAX_COUNT);
+        herr(H, k, v, what);
+        return NULL;
+    }
+    int ok = len > 0;
     for (size_t i = 0; ok && i < len; i++) {
         json_t *e = json_array_get(v, i);
         ok = json_is_number(e) && json_number_value(e) > 0 && isfinite(json_number_value(e));
@@ -136,8 +142,11 @@ static double *factor_list(const hctx *H, const json_t *o, const char *prefix, c
 
 /* One RoPE parameter dict (rope_scaling, rope_parameters, or Gemma's full_attention one) as transformers 5's
  * standardize_rope_params and ROPE_INIT_FUNCTIONS read it. root: the model's config object (its top-level
- * original_max_position_embeddings, which Phi3Config always has, beats the dict's). */
-static void rope(const hctx *H, const json_t *rs, const char *prefix, const json_t *root, fe_model *m, ax_arena *arena) {
+ * original_max_position_embeddings, which Phi3Config always has, beats the dict's); nested: a per-layer-type dict
+ * (Gemma 3, OLMo 3), where the top-level original max is not read and yarn's truncate is read from the outer
+ * rope_parameters (so it is always true). */
+static void rope(const hctx *H, const json_t *rs, const char *prefix, const json_t *root, int nested, fe_model *m,
+                 ax_arena *arena) {
     char k[128];
     json_t *t = json_object_get(rs, "rope_type");
     if (!t) t = json_object_get(rs, "type");
@@ -166,9 +175,10 @@ static void rope(const hctx *H, const json_t *rs, const char *prefix, const json
     json_t *top_om = json_object_get(root, "original_max_position_embeddings");
     const int uses_om = m->rope_type == FE_ROPE_LLAMA3 || m->rope_type == FE_ROPE_YARN || m->rope_type == FE_ROPE_LONGROPE;
     m->rope_original_max_position_embeddings = m->max_position_embeddings;
-    if (uses_om && phi3) { /* Phi3Config.original_max_position_embeddings, default 4096 */
+    if (uses_om && phi3) { /* Phi3Config.original_max_position_embeddings, default 4096 (null: HF refuses) */
+        if (top_om && json_is_null(top_om)) herr(H, "original_max_position_embeddings", top_om, "a positive integer");
         m->rope_original_max_position_embeddings = get_int(H, root, "original_max_position_embeddings", 4096, 0, 1, MAX_I32);
-    } else if (uses_om && top_om && !json_is_null(top_om)) {
+    } else if (uses_om && !nested && top_om && !json_is_null(top_om)) {
         m->rope_original_max_position_embeddings =
             get_int(H, root, "original_max_position_embeddings", m->max_position_embeddings, 0, 1, MAX_I32);
     } else if (om && !json_is_null(om)) {
@@ -178,8 +188,9 @@ static void rope(const hctx *H, const json_t *rs, const char *prefix, const json
             m->rope_original_max_position_embeddings = (int64_t)json_integer_value(om);
     }
     const double omax = (double)m->rope_original_max_position_embeddings;
-    /* yarn and longrope: factor absent means max_position_embeddings / original_max_position_embeddings */
-    const int derived = (m->rope_type == FE_ROPE_YARN || m->rope_type == FE_ROPE_LONGROPE) &&
+    /* longrope: factor absent means max_position_embeddings / original_max_position_embeddings (yarn's is a
+     * required key: transformers refuses a yarn config without it) */
+    const int derived = m->rope_type == FE_ROPE_LONGROPE &&
                         (!json_object_get(rs, "factor") || json_is_null(json_object_get(rs, "factor")));
     m->rope_factor = derived ? (double)m->max_position_embeddings / omax : get_num(H, rs, prefix, "factor", 1, 1);
     if (m->rope_type == FE_ROPE_LLAMA3) {
@@ -187,6 +198,11 @@ static void rope(const hctx *H, const json_t *rs, const char *prefix, const json
         m->rope_high_freq_factor = get_num(H, rs, prefix, "high_freq_factor", 4, 1);
     }
     const double f = m->rope_factor, given = opt_num(H, rs, prefix, "attention_factor");
+    json_t *ga = json_object_get(rs, "attention_factor");
+    if (ga && !json_is_null(ga) && !(given > 0)) { /* HF would scale cos and sin by it: 0 or less trains nothing */
+        snprintf(k, sizeof k, "%sattention_factor", prefix);
+        herr(H, k, ga, "a positive number or null");
+    }
     if (m->rope_type == FE_ROPE_YARN) {
         const double ms = opt_num(H, rs, prefix, "mscale"), msa = opt_num(H, rs, prefix, "mscale_all_dim");
         m->rope_attention_factor = given ? given : ms && msa ? yarn_mscale(f, ms) / yarn_mscale(f, msa) : yarn_mscale(f, 1);
@@ -194,7 +210,23 @@ static void rope(const hctx *H, const json_t *rs, const char *prefix, const json
         m->rope_beta_slow = opt_num(H, rs, prefix, "beta_slow");
         if (!m->rope_beta_fast) m->rope_beta_fast = 32; /* HF: `or 32`, `or 1` */
         if (!m->rope_beta_slow) m->rope_beta_slow = 1;
-        m->rope_truncate = get_bool(H, rs, "truncate", 1);
+        static const char *const betas[] = {"beta_fast", "beta_slow"};
+        for (int i = 0; i < 2; i++)
+            if (!((i ? m->rope_beta_slow : m->rope_beta_fast) > 0)) {
+                snprintf(k, sizeof k, "%s%s", prefix, betas[i]);
+                herr(H, k, json_object_get(rs, betas[i]), "a positive number of rotations, or null");
+            }
+        /* HF: rope_parameters.get("truncate", True) and `if truncate`: null means no truncation; a nested config's
+         * is read from the outer dict, which never has it */
+        json_t *tr = json_object_get(rs, "truncate");
+        m->rope_truncate = 1;
+        if (!nested && tr && json_is_null(tr)) {
+            m->rope_truncate = 0;
+        } else if (!nested && tr) {
+            snprintf(k, sizeof k, "%struncate", prefix);
+            if (!json_is_boolean(tr)) herr(H, k, tr, "true, false or null");
+            else m->rope_truncate = json_is_true(tr);
+        }
     } else if (m->rope_type == FE_ROPE_LONGROPE) {
         m->rope_attention_factor = given ? given : f <= 1 ? 1.0 : sqrt(1 + log(f) / log(omax));
         m->rope_short_factor = factor_list(H, rs, prefix, "short_factor", &m->rope_n_factors, arena);
@@ -240,7 +272,8 @@ static void gemma_rope(const hctx *H, const json_t *root, fe_model *m, ax_arena 
     if (!json_object_get(f, "rope_type") && !json_object_get(f, "type")) json_object_set_new(f, "rope_type", json_string("default"));
     m->rope_theta = json_object_get(f, "rope_theta") ? get_num(H, f, "rope_parameters.full_attention.", "rope_theta", top_theta, 0)
                                                      : top_theta;
-    rope(H, f, rp && !json_is_null(rp) ? "rope_parameters.full_attention." : "rope_scaling.", root, m, arena);
+    /* transformers nests these per layer type whichever way the file writes them */
+    rope(H, f, rp && !json_is_null(rp) ? "rope_parameters.full_attention." : "rope_scaling.", root, 1, m, arena);
     json_decref(f);
     m->rope_local_theta = top_local;
     if (json_is_object(slide)) {
@@ -533,7 +566,12 @@ int fe_model_load_with(const char *dir, const char *overrides, fe_model *out, ax
     json_t *rp = json_object_get(root, "rope_parameters"); /* transformers >= 5 */
     m->local_rope = m->gemma || m->arch == FE_ARCH_OLMO3;
     m->post_norm_only = m->arch == FE_ARCH_OLMO2 || m->arch == FE_ARCH_OLMO3;
-    if (m->local_rope) gemma_rope(&H, root, m, arena);
+    if (m->local_rope) {
+        gemma_rope(&H, root, m, arena);
+        json_t *prf = json_object_get(root, "partial_rotary_factor");
+        if (prf && !json_is_null(prf) && (!json_is_number(prf) || json_number_value(prf) != 1.0))
+            herr(&H, "partial_rotary_factor", prf, "1.0 (a partial rotation is implemented for Phi-3 only)");
+    }
     else {
         /* convert_rope_params_to_dict: a non-empty rope_scaling wins over rope_parameters; rope_theta and
          * partial_rotary_factor from the dict, else the top level */
@@ -548,7 +586,7 @@ int fe_model_load_with(const char *dir, const char *overrides, fe_model *out, ax
             m->rope_theta = get_num(&H, rs, pre, "rope_theta", theta0, 0);
         else
             m->rope_theta = get_num(&H, root, "", "rope_theta", theta0, 0);
-        if (json_is_object(rs)) rope(&H, rs, pre, root, m, arena);
+        if (json_is_object(rs)) rope(&H, rs, pre, root, 0, m, arena);
         json_t *prf = json_is_object(rs) ? json_object_get(rs, "partial_rotary_factor") : NULL;
         const char *pk = prf ? (rs == rp ? "rope_parameters.partial_rotary_factor" : "rope_scaling.partial_rotary_factor")
                              : "partial_rotary_factor";
@@ -797,10 +835,11 @@ int fe_check_config_model(const fe_config *c, const fe_model *m, int world_size,
      * within max_position_embeddings it is the default RoPE */
     const int64_t longest = c->eval_sequence_len > c->sequence_len ? c->eval_sequence_len : c->sequence_len;
     if (m->rope_type == FE_ROPE_DYNAMIC && longest > m->max_position_embeddings)
-        ax_error(d, cf, "sequence_len: %lld is longer than max_position_embeddings %lld with %s's dynamic RoPE scaling "
+        ax_error(d, cf, "%s: %lld is longer than max_position_embeddings %lld with %s's dynamic RoPE scaling "
                  "(transformers then rescales RoPE per batch and keeps the largest rescaling for the batches after, which "
                  "axo does not model); use at most %lld, or a static scaling (linear, yarn)",
-                 (long long)longest, (long long)m->max_position_embeddings, mw, (long long)m->max_position_embeddings);
+                 c->eval_sequence_len > c->sequence_len ? "eval_sequence_len" : "sequence_len", (long long)longest,
+                 (long long)m->max_position_embeddings, mw, (long long)m->max_position_embeddings);
     if (c->micro_batch_size < 1)
         ax_error(d, cf, "micro_batch_size: expected a positive integer, found %lld", (long long)c->micro_batch_size);
     /* the runtime indexes a batch's tokens, and the kernels their rows, with int32 */

@@ -604,6 +604,22 @@ int fe_lower(const fe_config *c, const fe_model *m, int world_size, ir_module *m
     L.max_position = m->rope_type == FE_ROPE_LONGROPE && longest > m->rope_original_max_position_embeddings
                          ? ir_b_input(&L.b, "max_position", ir_type_scalar(IR_I32))
                          : -1;
+    if (L.max_position >= 0) {
+        /* unpacked rows: Axolotl passes no position_ids, so HF's run over the collator's padded width (its pad
+         * multiple: the runtime takes the regime from that width); batch_flattening passes each sequence's own */
+        if (!c->batch_flattening) set_i(mod, "rope.pad_multiple", fe_neftune_multiple(c));
+        if (c->rl == FE_RL_DPO) {
+            /* TRL's reference pass runs on the training batch, whose regime then depends on the rows it is batched
+             * with; axo's reference pass batches the pairs otherwise */
+            ax_error(d, c->path ? c->path : "config",
+                     "rl: dpo with LongRoPE rows past original_max_position_embeddings (%lld; sequence_len %lld): the "
+                     "long/short choice follows each batch's longest row, and axo's reference pass batches rows "
+                     "otherwise than TRL's; use a sequence_len of at most %lld",
+                     (long long)m->rope_original_max_position_embeddings, (long long)longest,
+                     (long long)m->rope_original_max_position_embeddings);
+            return -1;
+        }
+    }
 
     int32_t embed = param2(&L, "embed_tokens.weight", V, H);
     mark_resized(&L, embed, c);

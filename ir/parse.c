@@ -444,7 +444,7 @@ static int parse_role(parser *p, ir_role *out) {
 }
 
 /* ---- attributes ------------------------------------------------------------- */
-/* A float atom (a float's text, or an integer's in a float list) into *out. */
+/* A float atom (a float's text: an integer's is refused, also in a float list) into *out. */
 static int parse_float(parser *p, double *out, const char *what) {
     const tok *t = &p->t;
     if (t->k != T_ATOM || !text_is_float(t->s, t->n)) return perr(p, t->line, t->col, "expected %s, found %s", what, found(p, t));

@@ -713,9 +713,9 @@ static int feed_rows(rt_session *s, const int32_t *ids, const int32_t *targets, 
                 return -1;
             }
     int64_t r = s->sp_axis >= 0 ? s->st.coord[s->sp_axis] : 0;
-    int32_t maxp = 0; /* over the whole micro-batch, as HF sees it, before sequence parallelism splits its rows */
+    int32_t maxp = 0; /* over the whole micro-batch, before sequence parallelism splits its rows */
     for (int64_t i = 0; i < s->B * s->S; i++) maxp = pos[i] > maxp ? pos[i] : maxp;
-    rt_i(&s->in_max_position)[0] = maxp;
+    rt_i(&s->in_max_position)[0] = s->max_position_set ? s->max_position_value : maxp;
     for (int64_t b = 0; b < s->B; b++)
         for (int64_t t = 0; t < s->Sl; t++) {
             int64_t j = rt_sp_token_index(s->sp_layout, s->S, s->sp, r, t), src = b * s->S + j, dst = b * s->Sl + t;
@@ -1618,8 +1618,23 @@ static int eval_span(eval_ctx *x, int64_t lo, int64_t n, int64_t calls, double *
     return rc;
 }
 
+/* longrope on unpacked eval rows (rope_mult > 0, the collator's pad multiple): HF's largest position over the whole
+ * eval batch, rows [lo, lo + n) and [0, n2) (accelerate's top-up), is its padded width - 1, whatever calls axo
+ * splits the batch into */
+static void eval_max_position(rt_session *s, const rt_rows *er, int64_t lo, int64_t n, int64_t n2, int64_t rope_mult) {
+    if (rope_mult <= 0) return;
+    int64_t *r = malloc(sizeof(int64_t) * (size_t)(n + n2 + 1));
+    if (!r) abort();
+    for (int64_t i = 0; i < n; i++) r[i] = lo + i;
+    for (int64_t i = 0; i < n2; i++) r[n + i] = i;
+    const int64_t w = rt_neftune_width(er, r, n + n2, rope_mult, 0);
+    free(r);
+    s->max_position_set = 1;
+    s->max_position_value = (int32_t)(w > 0 ? w - 1 : 0);
+}
+
 static int run_eval(rt_session *s, const rt_rows *er, int64_t E, int64_t nranks, int64_t rank, int dp, int top_up,
-                    double *loss, int64_t *ntok, ax_diag *d) {
+                    int64_t rope_mult, double *loss, int64_t *ntok, ax_diag *d) {
     /* R rows of Lr tokens an eval_step call: B rows of S, or, where a micro-batch is one bin and the eval rows are
      * unpacked rows of sequence_len, micro_batch_size of them side by side in the bin, each its own sequences */
     const int64_t B = s->B, S = s->S, Lr = er->seq_len, R = B * S / Lr;
@@ -1653,11 +1668,12 @@ static int run_eval(rt_session *s, const rt_rows *er, int64_t E, int64_t nranks,
         int64_t mine = er->nrows - first; /* my rows in this batch */
         mine = mine < 0 ? 0 : mine > E ? E : mine;
         nrow[mb] = mine;
+        const int me = rank == up_rank && mb == up_mb;
+        eval_max_position(s, er, first, mine, me ? (need < mrows ? need : mrows) : 0, rope_mult);
         rc = eval_span(&x, first, mine, calls, &part[mb], &cnt[mb], d);
         real_tok += cnt[mb];
         if (rc || mb != up_mb) continue;
         /* the top-up: rows [0, rr) q + 1 times, rows [rr, m) q times (padding calls on the other ranks) */
-        const int me = rank == up_rank;
         double sa = 0, sb = 0;
         int64_t ca = 0, cb = 0;
         rc = eval_span(&x, 0, me ? rr : 0, (rr + R - 1) / R, &sa, &ca, d);
@@ -1668,6 +1684,7 @@ static int run_eval(rt_session *s, const rt_rows *er, int64_t E, int64_t nranks,
         }
     }
     s->micro_count = saved;
+    s->max_position_set = 0;
     free(buf);
     if (rc == 0 && s->sp > 1) { /* the loss sums of the sp ranks' shares of each batch */
         float *pf = malloc(sizeof(float) * ((size_t)per + 1));
@@ -2067,6 +2084,7 @@ int rt_train(rt_session *s, const rt_train_opts *o, ax_diag *d) {
     eopt.group_batch = 0;
     if (by_length && !eopt.sample_packing) /* HF groups the unpacked eval rows too (over its own seeded shuffle) */
         eopt.sequential = 0, eopt.group_batch = eval_bs;
+    const int64_t eval_rope = eopt.sample_packing ? 0 : mattr_i(m, "rope.pad_multiple", 0); /* eval_max_position */
     const double val = mattr_f(m, "train.val_set_size", 0);
     const int ntest = (int)mattr_i(m, "io.ntest_datasets", 0);
     int has_eval = val > 0 || ntest > 0;
@@ -2526,6 +2544,10 @@ int rt_train(rt_session *s, const rt_train_opts *o, ax_diag *d) {
     int64_t *mrow = (int64_t *)(void *)(stage + 4 * BS); /* 16 BS bytes in: 8-byte aligned */
     const int64_t nmult = mattr_i(m, "train.neftune_multiple", 1);
     const int nflat = (int)mattr_i(m, "train.neftune_flatten", 0);
+    /* longrope on unpacked rows: Axolotl passes no position_ids, so HF's positions run over the collator's padded
+     * width and its regime follows that width, not the rows' lengths */
+    const int64_t rmult = mattr_i(m, "rope.pad_multiple", 0);
+    const int rope_width = rmult > 0 && !dopt.sample_packing;
     int64_t last = total; /* the step training ends at: total, or earlier when it stops early */
     /* HF's eval_on_start, before step 1: it sets no best and counts no patience (HF's best metric is unset then). HF
      * also evaluates at the start of a resumed run, where its patience check can count that evaluation; axo does
@@ -2533,7 +2555,7 @@ int rt_train(rt_session *s, const rt_train_opts *o, ax_diag *d) {
     if (eval_on_start && start == 0 && total > 0) {
         double el;
         int64_t etok;
-        if (run_eval(s, &erows, eval_bs, nranks, rank, dp, eval_top_up, &el, &etok, d) != 0) goto fail;
+        if (run_eval(s, &erows, eval_bs, nranks, rank, dp, eval_top_up, eval_rope, &el, &etok, d) != 0) goto fail;
         report_eval(quiet ? NULL : stdout, 0, log, &logbuf, start, ep, el, etok);
     }
     for (int64_t step = start; step < total; step++) {
@@ -2556,9 +2578,14 @@ int rt_train(rt_session *s, const rt_train_opts *o, ax_diag *d) {
         for (int64_t mb = 0; mb < s->grad_accum; mb++) {
             const int32_t *in[4];
             micro_rows(&rows, &bt, &esp, estep, (rank * s->grad_accum + mb) * s->B, (int32_t)dopt.pad_id, stage, in);
-            if (s->neftune) { /* NEFTune's mag takes the width HF's collator gives this rank's micro-batch */
+            if (s->neftune || rope_width)
                 for (int64_t b = 0; b < s->B; b++) mrow[b] = rt_epoch_row(&bt, &esp, estep, (rank * s->grad_accum + mb) * s->B + b);
+            if (s->neftune) /* NEFTune's mag takes the width HF's collator gives this rank's micro-batch */
                 s->neftune_width = rt_neftune_width(&rows, mrow, s->B, nmult, nflat);
+            if (rope_width) {
+                const int64_t w = rt_neftune_width(&rows, mrow, s->B, rmult, 0);
+                s->max_position_set = 1;
+                s->max_position_value = (int32_t)(w > 0 ? w - 1 : 0);
             }
             if (rt_session_micro_step(s, in[0], in[1], in[2], in[3], scale, d) != 0) goto fail;
             for (size_t i = 0; i < BS; i++) tok_since += in[1][i] != -100;
@@ -2632,7 +2659,7 @@ int rt_train(rt_session *s, const rt_train_opts *o, ax_diag *d) {
         if (eval_every && (eval_point || step + 1 == total)) {
             double el;
             int64_t etok;
-            if (run_eval(s, &erows, eval_bs, nranks, rank, dp, eval_top_up, &el, &etok, d) != 0) goto fail;
+            if (run_eval(s, &erows, eval_bs, nranks, rank, dp, eval_top_up, eval_rope, &el, &etok, d) != 0) goto fail;
             report_eval(quiet ? NULL : stdout, tty, log, &logbuf, step + 1, e, el, etok);
             const double plr = s->plateau.lr; /* HF steps the plateau after the evaluation: the next step has its lr */
             const int changed = s->plateau_on && eval_point ? rt_plateau_step(&s->plateau, &po, el) : 0;

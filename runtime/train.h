@@ -67,6 +67,11 @@ typedef struct rt_session {
     rt_buf in_neftune_keys; /* i32[B, Sl]: NEFTune's noise key of each local token (see rt_neftune_key) */
     rt_buf in_neftune_mag;  /* f32[]: NEFTune's mag for this micro step (rt_neftune_mag of neftune_width) */
     rt_buf in_max_position; /* i32[]: the micro-batch's largest position id, over all its rows (longrope's regime) */
+    /* the position HF's longrope_frequency_update sees for the batch being fed, where it is not the rows' own
+     * largest: unpacked rows (HF's arange over the collator's padded width), or an eval batch run as several calls;
+     * max_position_set 0: the rows' own */
+    int max_position_set;
+    int32_t max_position_value;
     /* rl: dpo (module attr train.rl): the reference model's summed token loss of each of the B rows (f32[B], NaN
      * until rt_session_set_dpo sets it) and each pair's loss scale (f32[B/2]) */
     rt_buf in_dpo_ref, in_dpo_pair_scale;

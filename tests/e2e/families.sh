@@ -64,6 +64,17 @@ cfg "$SRC/tests/reference/fixtures/tiny-phi4mini" "$T/p4zz" "sequence_parallel_d
 ring_attn_func: batch_zigzag" >p4zz.yml
 check '"$AXOC" compile p4zz.yml -o p4zz.bin --world-size 2 2>/dev/null && "$AXORUN" p4zz.bin --comm local >/dev/null 2>&1 && losses_agree phi4mini-one/train_log.jsonl p4zz/train_log.jsonl 1e-5' \
   "phi4mini: zigzag sp 2 = 1 rank: LongRoPE's regime from the whole rows' max position (rank 0 alone sees only positions < 16 of a 20-token row)"
+# unpacked rows: Axolotl passes no position_ids, so HF's positions run over the padded width (64 here, past the
+# original 16) and every batch takes the long factors, even one whose rows are all shorter than 16 tokens; the same
+# as a model whose original max is 1 (always long) with the same attention factor
+P4="$SRC/tests/reference/fixtures/tiny-phi4mini"
+cfg "$P4" "$T/p4w" "max_steps: 8" | sed 's/^max_steps: 4$//' >p4w.yml
+cfg "$P4" "$T/p4l" "max_steps: 8
+overrides_of_model_config:
+  original_max_position_embeddings: 1
+  rope_scaling: {type: longrope, attention_factor: 1.2247448713915889, short_factor: [1.0, 1.05, 1.2, 1.5, 2.0, 2.5], long_factor: [1.0, 1.8, 3.1, 5.5, 9.0, 14.0]}" | sed 's/^max_steps: 4$//' >p4l.yml
+check '"$AXOC" compile p4w.yml -o p4w.bin 2>/dev/null && "$AXORUN" p4w.bin >/dev/null 2>&1 && "$AXOC" compile p4l.yml -o p4l.bin 2>/dev/null && "$AXORUN" p4l.bin >/dev/null 2>&1 && losses_agree p4w/train_log.jsonl p4l/train_log.jsonl 0' \
+  "phi4mini: unpacked rows take LongRoPE's regime from the padded width (every batch long), as HF without position_ids"
 L=ir-qwen3-yarn/00-lower.ir
 check '[ "$(grep "= rope(%[0-9]*, %[0-9]*) .*rope_type=\"yarn\", factor=4.0.*original_max=16, attention_factor=1.138629436.*beta_fast=32.0, beta_slow=1.0, truncate=1" $L | wc -l)" = 4 ]' \
   "qwen3-yarn: YaRN with its attention factor 0.1 ln 4 + 1 and the betas"

@@ -251,14 +251,34 @@ static void test_defaults_and_variants(void) {
     CHECK(r.m.rope_beta_fast == 16 && r.m.rope_beta_slow == 1 && r.m.rope_truncate == 1);
     CHECK_NEAR(r.m.rope_attention_factor, 0.1 * log(4.0) + 1, 1e-15, 0); /* yarn_get_mscale(4) */
     mfree(&r);
-    /* yarn: mscale / mscale_all_dim (DeepSeek's form), truncate false, the factor from max / original when absent */
+    /* yarn: mscale / mscale_all_dim (DeepSeek's form), truncate false, beta_fast null (HF's `or 32`) */
     mload(&r, model_dir("Qwen2ForCausalLM", BASE,
-                        "\"rope_scaling\": {\"rope_type\": \"yarn\", \"original_max_position_embeddings\": 256,"
+                        "\"rope_scaling\": {\"rope_type\": \"yarn\", \"factor\": 8, \"original_max_position_embeddings\": 256,"
                         " \"mscale\": 2, \"mscale_all_dim\": 1, \"truncate\": false, \"beta_fast\": null}"));
     CHECK_MSG(r.rc == 0, "%s", dump(&r.d));
     CHECK(r.m.rope_factor == 8.0 && r.m.rope_truncate == 0 && r.m.rope_beta_fast == 32);
     CHECK_NEAR(r.m.rope_attention_factor, (0.2 * log(8.0) + 1) / (0.1 * log(8.0) + 1), 1e-15, 0);
     mfree(&r);
+    /* truncate: null is HF's falsy value (no truncation) */
+    mload(&r, model_dir("Qwen2ForCausalLM", BASE, "\"rope_scaling\": {\"rope_type\": \"yarn\", \"factor\": 4, \"truncate\": null}"));
+    CHECK_MSG(r.rc == 0 && r.m.rope_truncate == 0 && r.m.rope_original_max_position_embeddings == 2048, "%s", dump(&r.d));
+    mfree(&r);
+    expect_model_error("Qwen2ForCausalLM", BASE, "\"rope_scaling\": {\"rope_type\": \"yarn\", \"original_max_position_embeddings\": 256}",
+                       "config.json: rope_scaling.factor", "expected a number, found nothing");
+    expect_model_error("Qwen2ForCausalLM", BASE, "\"rope_scaling\": {\"rope_type\": \"yarn\", \"factor\": 4, \"beta_slow\": -2}",
+                       "config.json: rope_scaling.beta_slow", "a positive number of rotations, or null, found -2");
+    expect_model_error("Qwen2ForCausalLM", BASE, "\"rope_scaling\": {\"rope_type\": \"yarn\", \"factor\": 4, \"truncate\": 1}",
+                       "config.json: rope_scaling.truncate", "true, false or null");
+    expect_model_error("Qwen2ForCausalLM", BASE, "\"rope_scaling\": {\"rope_type\": \"yarn\", \"factor\": 4, \"attention_factor\": 0}",
+                       "config.json: rope_scaling.attention_factor", "a positive number or null");
+    /* Gemma 3 / OLMo 3 nest their RoPE dicts: the top-level original max is not read there, nor any truncate */
+    mload(&r, model_dir("Olmo3ForCausalLM", BASE,
+                        "\"original_max_position_embeddings\": 8, \"rope_parameters\": {\"full_attention\": {\"rope_type\": \"yarn\", "
+                        "\"factor\": 4, \"original_max_position_embeddings\": 16, \"truncate\": false}}"));
+    CHECK_MSG(r.rc == 0 && r.m.rope_original_max_position_embeddings == 16 && r.m.rope_truncate == 1, "%s", dump(&r.d));
+    mfree(&r);
+    expect_model_error("Olmo3ForCausalLM", BASE, "\"partial_rotary_factor\": 0.5", "config.json: partial_rotary_factor",
+                       "implemented for Phi-3 only");
     /* longrope (any model may name it): the attention factor sqrt(1 + ln(factor) / ln(original)) */
     mload(&r, model_dir("LlamaForCausalLM", BASE,
                         "\"rope_scaling\": {\"rope_type\": \"longrope\", \"factor\": 4, \"original_max_position_embeddings\": 512,"
@@ -344,6 +364,9 @@ static void test_errors(void) {
                        "config.json: rope_scaling.short_factor", "expected 8 factors (half of the 16 rotated dims of each head), found [1,2]");
     expect_model_error("LlamaForCausalLM", BASE, "\"rope_scaling\": {\"rope_type\": \"longrope\", \"short_factor\": [1, 2], \"long_factor\": [1, 0]}",
                        "config.json: rope_scaling.long_factor", "expected a list of positive numbers");
+    expect_model_error("Phi3ForCausalLM", BASE, "\"original_max_position_embeddings\": null, \"rope_scaling\": {\"type\": \"longrope\", "
+                       "\"short_factor\": [1, 1, 1, 1, 1, 1, 1, 1], \"long_factor\": [1, 1, 1, 1, 1, 1, 1, 1]}",
+                       "config.json: original_max_position_embeddings", "a positive integer, found null");
     expect_model_error("LlamaForCausalLM", BASE, "\"rope_scaling\": {\"rope_type\": \"ntk\", \"factor\": 2}",
                        "config.json: rope_scaling.rope_type", "expected one of default, linear, llama3, dynamic, yarn, longrope, found \"ntk\"");
     expect_model_error("LlamaForCausalLM", BASE, "\"partial_rotary_factor\": 0.5", "config.json: partial_rotary_factor",

@@ -731,6 +731,12 @@ fail:
     return -1;
 }
 
+static char *plan_text_of(const ir_module *m) {
+    ax_buf b = {0};
+    ir_print(m, &b);
+    return ax_buf_steal(&b);
+}
+
 static char *plan_text(const rt_session *s) {
     ax_buf t = {0};
     ir_print(s->m, &t);
@@ -986,6 +992,39 @@ static void dpo_fd_check(int lora, int mix) {
     ax_diag_free(&d);
 }
 
+/* LongRoPE in the lowering: the max position input only where a row can pass original_max, with the collator's
+ * pad multiple for unpacked rows; rl: dpo past original_max refused by name */
+static void longrope_lowering(void) {
+    static double sf[4] = {1, 1.1, 1.2, 1.3}, lf[4] = {1, 2, 3, 4};
+    for (int k = 0; k < 3; k++) {
+        ax_diag d;
+        ax_diag_init(&d);
+        fe_config c;
+        fe_model m;
+        make_model(&m, FE_ARCH_LLAMA);
+        m.rope_type = FE_ROPE_LONGROPE, m.rope_n_factors = (int)(m.head_dim / 2), m.rope_short_factor = sf,
+        m.rope_long_factor = lf, m.rope_original_max_position_embeddings = 8, m.rope_attention_factor = 1.2;
+        CHECK_EQ(m.head_dim, 8);
+        make_cfg(&c, 2, k == 0 ? 8 : 16, 1, 0); /* rows of 8: never past the original 8 */
+        if (k == 2) c.rl = FE_RL_DPO;
+        ir_module *mod = ir_module_create();
+        int32_t loss;
+        const int rc = fe_lower(&c, &m, 1, mod, &loss, &d);
+        if (k < 2) {
+            CHECK_MSG(rc == 0, "longrope lowering %d", k);
+            char *text = plan_text_of(mod);
+            CHECK_MSG((strstr(text, "name=\"max_position\"") != NULL) == (k == 1), "max_position input (rows of %d)", k ? 16 : 8);
+            CHECK((ir_module_attr(mod, "rope.pad_multiple") != NULL) == (k == 1));
+            CHECK(strstr(text, "short_factor=[1.0, 1.1000000000000001, 1.2, 1.3], long_factor=[1.0, 2.0, 3.0, 4.0]") != NULL);
+            free(text);
+        } else {
+            CHECK(rc != 0 && d.nerrors == 1 && strstr(d.entries[0].msg, "rl: dpo with LongRoPE rows past original_max_position_embeddings (8; sequence_len 16)"));
+        }
+        ir_module_destroy(mod);
+        ax_diag_free(&d);
+    }
+}
+
 int main(void) {
     fused_lce_equivalence(FE_ARCH_LLAMA, 0); /* untied lm_head */
     fused_lce_equivalence(FE_ARCH_QWEN2, 0); /* tied: dW joins the embedding's gradient */
@@ -1029,5 +1068,6 @@ int main(void) {
     one_cycle_fixtures();
     metric_schedule_fixtures("greedy.json", 1, 8);
     neftune_scale_checks();
+    longrope_lowering();
     return check_done();
 }
