@@ -370,6 +370,7 @@ static pass_lora_cfg lora_cfg(const fe_config *c, const fe_model *mdl, const cha
                        .rslora = c->peft_use_rslora,
                        .dora = c->peft_use_dora,
                        .target_linear = c->lora_target_linear,
+                       .all_linear_string = c->lora_all_linear_string,
                        .targets = c->lora_target_modules,
                        .ntargets = c->nlora_target_modules,
                        .bf16 = c->bf16,

@@ -2420,7 +2420,7 @@ static void apply_special(loader *L, const fe_ypair *p) {
             /* PEFT's target_modules as a string: "all-linear" (every linear layer but the output one), or a
              * regex that must match a module's whole name */
             char err[256];
-            if (!strcmp(s, "all-linear")) c->lora_target_linear = 1;
+            if (!strcmp(s, "all-linear")) c->lora_target_linear = 1, c->lora_all_linear_string = 1;
             else if (rt_re_match(s, "", err, sizeof err) < 0)
                 ax_error(y->d, fe_yloc(y, v, loc, sizeof loc), "%s: \"%s\" is not a regex: %s", k, s, err);
             else c->lora_target_regex = s;

@@ -214,6 +214,7 @@ typedef struct fe_config {
     const char **lora_modules_to_save; /* whole modules trained and saved beside the adapters (PEFT's modules_to_save) */
     int nlora_modules_to_save;
     int lora_target_linear;
+    int lora_all_linear_string; /* lora_target_modules: "all-linear" (PEFT resolves the string itself) */
     int peft_use_rslora;
     int peft_use_dora;    /* DoRA (PEFT's use_dora): a trained magnitude per output row */
     int peft_init_lora_weights; /* 0 true (PEFT's default), 1 gaussian, 2 false (PASS_LORA_INIT_*) */

@@ -313,6 +313,15 @@ static void module_facts(const fe_config *c, const fe_model *m, int world_size, 
     /* a multimodal model (Gemma 3, Mistral 3): its text model's module prefix, and the vision tower and projector to carry into
      * every saved model (absent for a causal LM: other plans keep their bytes) */
     if (m->multimodal) set_s(mod, "model.text_prefix", m->text_module);
+    /* an MoE model: the LoRA target names PEFT (>= 0.19, with transformers 5) moves onto the router's and the
+     * experts' stacked weights (its _MOE_TARGET_MODULE_MAPPING), which passes/lora.c refuses */
+    int any_moe = 0;
+    for (int64_t l = 0; m->layer_moe && l < m->num_hidden_layers; l++) any_moe |= m->layer_moe[l];
+    if (any_moe) {
+        char t[160];
+        snprintf(t, sizeof t, "gate,%s,%s,%s", m->moe_parts[0], m->moe_parts[1], m->moe_parts[2]);
+        set_s(mod, "model.moe_targets", t);
+    }
     if (m->multimodal && m->carried && !c->reinit_weights) set_i(mod, "model.carry", 1);
     if (c->base_model_hub) set_s(mod, "model.hub_id", c->base_model_hub); /* adapter_config's base_model_name_or_path */
     /* the commit trained on (the snapshot's name), so that a merge or a reload takes this base even after the

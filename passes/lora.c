@@ -89,6 +89,19 @@ static int target_matches(const char *module, const char *t) {
     return n > k && module[n - k - 1] == '.' && !strcmp(module + n - k, t);
 }
 
+/* 1 when module (a name, or a target) ends in one of the comma-separated names of list, as PEFT matches them */
+static int moe_target(const char *list, const char *module) {
+    for (const char *p = list; *p;) {
+        const char *e = strchr(p, ',');
+        const size_t n = e ? (size_t)(e - p) : strlen(p);
+        char name[64];
+        snprintf(name, sizeof name, "%.*s", (int)(n < sizeof name ? n : sizeof name - 1), p);
+        if (target_matches(module, name)) return 1;
+        p += n + (e != NULL);
+    }
+    return 0;
+}
+
 /* A decoder linear layer: operand 1 of a `matmul {tb=1}` that is a param
  * of a decoder layer. The embedding and the lm head (also when tied) are
  * not linear layers here, as neither PEFT's all-linear nor bitsandbytes
@@ -277,6 +290,23 @@ int pass_lora(ir_module *m, const pass_lora_cfg *cfg, int32_t *loss, ax_diag *d)
                      (long long)cfg->layers[k], (long long)nl, (long long)nl - 1);
             return -1;
         }
+    /* An MoE model: PEFT with transformers 5 turns these target names into target_parameters on the router's and
+     * the experts' stacked weights (and stops adapting dense layers of the same names); LoRA there is not
+     * implemented, so they are refused rather than adapted otherwise than PEFT does */
+    const char *moe = ir_attr_str(m->attrs, m->nattrs, "model.moe_targets", NULL);
+    if (moe && cfg->all_linear_string) { /* PEFT resolves the string against the model, router and experts included */
+        ax_error(d, "lora_target_modules", "\"all-linear\": PEFT (with transformers 5) resolves it to this MoE model's router "
+                 "and experts too (target_parameters), and LoRA on those is not implemented; use lora_target_linear: true "
+                 "(Axolotl's list of the linear layers) or name the attention projections");
+        return -1;
+    }
+    for (int t = 0; moe && t < cfg->ntargets; t++)
+        if (moe_target(moe, cfg->targets[t])) {
+            ax_error(d, "lora_target_modules", "\"%s\": PEFT (with transformers 5) moves this target onto the MoE "
+                     "router's or experts' stacked weights (target_parameters), and LoRA on those is not implemented; "
+                     "target the attention projections (q_proj, k_proj, v_proj, o_proj)", cfg->targets[t]);
+            return -1;
+        }
     for (int g = 0; g < m->nglobals; g++)
         if (m->globals[g].role == IR_ROLE_PARAM) ir_global_set_attr(m, g, ir_ai("trainable", 0));
 
@@ -305,6 +335,13 @@ int pass_lora(ir_module *m, const pass_lora_cfg *cfg, int32_t *loss, ax_diag *d)
             else if (target_matches(mod, cfg->targets[t])) suffix = 1, tmatched[t] = 1;
         nnamed += exact || suffix;
         int hit = exact || (suffix && in_layers(mod, cfg));
+        if (hit && moe && moe_target(moe, mod)) { /* lora_target_linear or a regex over a dense layer's MLP */
+            ax_error(d, cfg->target_linear ? "lora_target_linear" : "lora_target_modules",
+                     "%s: Axolotl lists this MoE model's dense-layer projections by name, and PEFT (with transformers 5) "
+                     "then moves those names onto the experts' stacked weights (target_parameters) and leaves the dense "
+                     "layers unadapted; LoRA on experts is not implemented: target the attention projections", mod);
+            goto fail;
+        }
         int64_t out = m->globals[g].type.dims[0], in = m->globals[g].type.dims[1];
         if (cfg->adapter == PASS_ADAPTER_QLORA) {
             if (in % 2) {

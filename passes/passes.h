@@ -34,6 +34,7 @@ typedef struct pass_lora_cfg {
     int dora;             /* peft_use_dora: DoRA's magnitude vector on every adapted layer */
     int init;             /* peft_init_lora_weights: PASS_LORA_INIT_* (0: PEFT's default) */
     int target_linear;    /* every decoder linear layer */
+    int all_linear_string; /* target_linear given as PEFT's string "all-linear" */
     const char *const *targets; /* module names (PEFT's suffix match) */
     int ntargets;
     int bf16;             /* compute dtype of the adapter matmuls */

@@ -6,9 +6,9 @@
 # numbers themselves are transformers 5.25's (test_hf_fixtures). Here: the
 # lowering (router, top-k, experts stacked as transformers 5 holds them), the
 # saved model in the checkpoint's per-expert layout, checkpoints and resume
-# (full and sharded), merge-sharded, sp 2 and ZeRO-3 x 2 = 1 rank, LoRA (the
-# router and the experts are no nn.Linear: PEFT's all-linear leaves them), and
-# the refusals by name.
+# (full and sharded), merge-sharded, sp 2 and ZeRO-3 x 2 = 1 rank, LoRA on the
+# attention, and the refusals by name (among them the LoRA targets PEFT with
+# transformers 5 moves onto the router's or experts' weights).
 # usage: moe.sh AXOC AXORUN SOURCE_DIR
 set -uo pipefail
 AXOC=$1 AXORUN=$2 SRC=$3
@@ -82,14 +82,36 @@ resume_from_checkpoint: $T/$N-sh/checkpoint-2"; printf 'fsdp_version: 2\nfsdp_co
   cfg "$M" "$T/$N-lora" "adapter: lora
 lora_r: 4
 lora_alpha: 8
-lora_target_linear: true" >$N-lora.yml
-  check '"$AXOC" compile $N-lora.yml -o $N-lora.bin 2>/dev/null && "$AXORUN" $N-lora.bin >/dev/null 2>&1 && st names $N-lora/adapter_model.safetensors >$N-lora.names && ! grep -q "gate\.lora\|experts" $N-lora.names && grep -q "layers.0.self_attn.q_proj.lora_A" $N-lora.names' \
-    "$N: LoRA all-linear adapts the attention (and dense MLPs), not the router or the experts, as PEFT"
+lora_target_modules: [q_proj, k_proj, v_proj, o_proj]" >$N-lora.yml
+  check '"$AXOC" compile $N-lora.yml -o $N-lora.bin 2>/dev/null && "$AXORUN" $N-lora.bin >/dev/null 2>&1 && st names $N-lora/adapter_model.safetensors >$N-lora.names && [ "$(grep -c "self_attn.[qkvo]_proj.lora_[AB].weight" $N-lora.names)" = 16 ] && [ "$(wc -l <$N-lora.names)" = 16 ]' \
+    "$N: LoRA on the attention projections trains, PEFT's names"
+  cfg "$M" "$T/$N-lexp" "adapter: lora
+lora_r: 4
+lora_target_modules: [q_proj, ${P1}]" >$N-lexp.yml
+  check '! "$AXOC" compile $N-lexp.yml -o $N-lexp.bin 2>$N-lexp.err && grep -q "lora_target_modules: error: \"${P1}\": PEFT (with transformers 5) moves this target onto the MoE router" $N-lexp.err' \
+    "$N: a target PEFT moves onto the experts (${P1}) is refused by name (LoRA on experts not implemented)"
   check '"$AXOC" merge-lora $N-lora --base "$M" -o $N-merged 2>/dev/null && st names $N-merged/model.safetensors | cmp -s - $N.names && st same "$M/model.safetensors" $N-merged/model.safetensors model.layers.0.$B.' \
     "$N: merge-lora keeps the experts and the router, per expert, unchanged"
 done
 
 M="$SRC/tests/reference/fixtures/tiny-qwen3moe"
+# Axolotl's lora_target_linear lists the dense layer's gate_proj / up_proj / down_proj, which PEFT then moves onto
+# the experts; Mixtral has no dense layer: its linear layers are the attention's, as PEFT's
+cfg "$M" "$T/lin" "adapter: lora
+lora_r: 4
+lora_target_linear: true" >lin.yml
+check '! "$AXOC" compile lin.yml -o lin.bin 2>lin.err && grep -q "lora_target_linear: error: model.layers.1.mlp.gate_proj: Axolotl lists this MoE model" lin.err' \
+  "qwen3moe: lora_target_linear over its dense layer's MLP is refused (PEFT would adapt the experts instead)"
+cfg "$SRC/tests/reference/fixtures/tiny-mixtral" "$T/mlin" "adapter: lora
+lora_r: 4
+lora_target_linear: true" >mlin.yml
+check '"$AXOC" compile mlin.yml -o mlin.bin 2>/dev/null && "$AXORUN" mlin.bin >/dev/null 2>&1 && [ "$(st names mlin/adapter_model.safetensors | grep -c "self_attn.[qkvo]_proj.lora_A")" = 8 ]' \
+  "mixtral: lora_target_linear adapts the attention projections only"
+cfg "$SRC/tests/reference/fixtures/tiny-mixtral" "$T/mal" "adapter: lora
+lora_r: 4
+lora_target_modules: all-linear" >mal.yml
+check '! "$AXOC" compile mal.yml -o mal.bin 2>mal.err && grep -q "\"all-linear\": PEFT (with transformers 5) resolves it to this MoE model" mal.err' \
+  "mixtral: lora_target_modules: all-linear (PEFT resolves it to the router and experts too) is refused"
 for bad in "output_router_logits: true|output_router_logits|load-balancing loss" "use_sliding_window: true|use_sliding_window|sliding window on every layer" \
            "num_experts_per_tok: 9|num_experts_per_tok|at most the 4 experts"; do
   IFS='|' read -r kv key words <<<"$bad"
