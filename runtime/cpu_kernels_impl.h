@@ -378,8 +378,10 @@ void FN(ck_moe_route_bwd)(const REAL *logits, const int32_t *idx, const REAL *dw
     }
 }
 
-/* The (token, slot) pairs of expert e in token order: order[off[e] .. off[e+1]) (off[E + 1], order[N k]). */
-static void FN(moe_group)(const int32_t *idx, int64_t N, int64_t E, int64_t k, int64_t *off, int64_t *order) {
+/* The (token, slot) pairs of expert e in token order: (*order)[(*off)[e] .. (*off)[e+1]) (both malloc'd, off[E + 1],
+ * order[N k]); returns the largest expert's pair count. */
+static int64_t FN(moe_group)(const int32_t *idx, int64_t N, int64_t E, int64_t k, int64_t **offp, int64_t **orderp) {
+    int64_t *off = ck_xmalloc(sizeof(int64_t) * (size_t)(E + 1)), *order = ck_xmalloc(sizeof(int64_t) * (size_t)(N * k + 1));
     for (int64_t e = 0; e <= E; e++) off[e] = 0;
     for (int64_t i = 0; i < N * k; i++) off[idx[i] + 1]++;
     for (int64_t e = 0; e < E; e++) off[e + 1] += off[e];
@@ -387,14 +389,16 @@ static void FN(moe_group)(const int32_t *idx, int64_t N, int64_t E, int64_t k, i
     memcpy(fill, off, sizeof(int64_t) * (size_t)(E + 1));
     for (int64_t i = 0; i < N * k; i++) order[fill[idx[i]]++] = i;
     free(fill);
+    int64_t most = 0;
+    for (int64_t e = 0; e < E; e++) most = off[e + 1] - off[e] > most ? off[e + 1] - off[e] : most;
+    *offp = off, *orderp = order;
+    return most;
 }
 
 void FN(ck_moe_ffn_fwd)(const REAL *x, const int32_t *idx, const REAL *w, const REAL *wgu, const REAL *wd, REAL *y,
                         REAL *gu, int64_t N, int64_t H, int64_t I, int64_t E, int64_t k) {
-    int64_t *off = ck_xmalloc(sizeof(int64_t) * (size_t)(E + 1)), *order = ck_xmalloc(sizeof(int64_t) * (size_t)(N * k + 1));
-    FN(moe_group)(idx, N, E, k, off, order);
-    int64_t most = 0;
-    for (int64_t e = 0; e < E; e++) most = off[e + 1] - off[e] > most ? off[e + 1] - off[e] : most;
+    int64_t *off, *order;
+    const int64_t most = FN(moe_group)(idx, N, E, k, &off, &order);
     REAL *xe = ck_xmalloc(sizeof(REAL) * (size_t)(most * H + 1)), *ge = ck_xmalloc(sizeof(REAL) * (size_t)(most * 2 * I + 1));
     REAL *ae = ck_xmalloc(sizeof(REAL) * (size_t)(most * I + 1)), *oe = ck_xmalloc(sizeof(REAL) * (size_t)(most * H + 1));
     for (int64_t i = 0; i < N * H; i++) y[i] = 0;
@@ -420,10 +424,8 @@ void FN(ck_moe_ffn_fwd)(const REAL *x, const int32_t *idx, const REAL *w, const 
 void FN(ck_moe_ffn_bwd)(const REAL *x, const int32_t *idx, const REAL *w, const REAL *wgu, const REAL *wd, const REAL *gu,
                         const REAL *dy, REAL *dx, REAL *dw, REAL *dwgu, REAL *dwd, int64_t N, int64_t H, int64_t I,
                         int64_t E, int64_t k) {
-    int64_t *off = ck_xmalloc(sizeof(int64_t) * (size_t)(E + 1)), *order = ck_xmalloc(sizeof(int64_t) * (size_t)(N * k + 1));
-    FN(moe_group)(idx, N, E, k, off, order);
-    int64_t most = 0;
-    for (int64_t e = 0; e < E; e++) most = off[e + 1] - off[e] > most ? off[e + 1] - off[e] : most;
+    int64_t *off, *order;
+    const int64_t most = FN(moe_group)(idx, N, E, k, &off, &order);
     REAL *xe = ck_xmalloc(sizeof(REAL) * (size_t)(most * H + 1)), *ge = ck_xmalloc(sizeof(REAL) * (size_t)(most * 2 * I + 1));
     REAL *ae = ck_xmalloc(sizeof(REAL) * (size_t)(most * I + 1)), *oe = ck_xmalloc(sizeof(REAL) * (size_t)(most * H + 1));
     REAL *doe = ck_xmalloc(sizeof(REAL) * (size_t)(most * H + 1)), *dae = ck_xmalloc(sizeof(REAL) * (size_t)(most * I + 1));

@@ -15,11 +15,7 @@ AXOC=$1 AXORUN=$2 SRC=$3
 . "$SRC/tests/e2e/lib/harness.sh"
 cd "$T" || exit 1
 
-cfg() { # $1 model dir, $2 output dir, $3 extra lines
-  printf 'base_model: %s\ndatasets:\n  - path: %s\nsequence_len: 64\nmicro_batch_size: 2\nmax_steps: 4\n' \
-    "$1" "$SRC/configs/data/toy_count.jsonl"
-  printf 'learning_rate: 0.01\nlogging_steps: 1\nseed: 3\noutput_dir: %s\n%s\n' "$2" "$3"
-}
+cfg() { model_cfg "$@"; }
 names() { python3 -c 'import json,struct,sys; raw=open(sys.argv[1],"rb").read(); h=json.loads(raw[8:8+struct.unpack("<Q",raw[:8])[0]]); print("\n".join(sorted(k for k in h if k != "__metadata__")))' "$1"; }
 
 for N in granite smollm3 olmo2 olmo3 phi3 phi4mini qwen3-yarn; do

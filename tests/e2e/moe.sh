@@ -15,31 +15,7 @@ AXOC=$1 AXORUN=$2 SRC=$3
 . "$SRC/tests/e2e/lib/harness.sh"
 cd "$T" || exit 1
 
-cfg() { # $1 model dir, $2 output dir, $3 extra lines
-  printf 'base_model: %s\ndatasets:\n  - path: %s\nsequence_len: 64\nmicro_batch_size: 2\nmax_steps: 4\n' \
-    "$1" "$SRC/configs/data/toy_count.jsonl"
-  printf 'learning_rate: 0.01\nlogging_steps: 1\nseed: 3\noutput_dir: %s\n%s\n' "$2" "$3"
-}
-cat >"$T/st.py" <<'PYEOF'
-import json, struct, sys
-def load(p):
-    raw = open(p, "rb").read(); n = struct.unpack("<Q", raw[:8])[0]; h = json.loads(raw[8:8 + n])
-    h.pop("__metadata__", None)
-    return {k: (v["dtype"], v["shape"], raw[8 + n + v["data_offsets"][0]:8 + n + v["data_offsets"][1]]) for k, v in h.items()}
-if sys.argv[1] == "names":
-    print("\n".join(sorted(load(sys.argv[2]))))
-elif sys.argv[1] == "shape":
-    print(load(sys.argv[2])[sys.argv[3]][1])
-elif sys.argv[1] == "same":  # every tensor named PREFIX* equal
-    a, b = load(sys.argv[2]), load(sys.argv[3])
-    ks = [k for k in a if k.startswith(tuple(sys.argv[4].split(",")))]
-    sys.exit(not (ks and all(k in b and a[k] == b[k] for k in ks)))
-elif sys.argv[1] == "differ":  # every tensor named PREFIX* changed
-    a, b = load(sys.argv[2]), load(sys.argv[3])
-    ks = [k for k in a if k.startswith(sys.argv[4])]
-    sys.exit(not (ks and all(k in b and a[k][2] != b[k][2] for k in ks)))
-PYEOF
-st() { python3 "$T/st.py" "$@"; }
+cfg() { model_cfg "$@"; }
 
 for N in qwen3moe mixtral; do
   M="$SRC/tests/reference/fixtures/tiny-$N"

@@ -25,24 +25,6 @@ cfg() { # $1 output dir, $2 extra lines
 }
 # tensors: names of a safetensors file, one a line (sorted); same_tensors A B PREFIX: the tensors of A named PREFIX*
 # are in B with the same dtype, shape and bytes
-cat >"$T/st.py" <<'PYEOF'
-import json, struct, sys
-def load(p):
-    raw = open(p, "rb").read(); n = struct.unpack("<Q", raw[:8])[0]; h = json.loads(raw[8:8 + n])
-    h.pop("__metadata__", None)
-    return {k: (v["dtype"], v["shape"], raw[8 + n + v["data_offsets"][0]:8 + n + v["data_offsets"][1]]) for k, v in h.items()}
-if sys.argv[1] == "names":
-    print("\n".join(sorted(load(sys.argv[2]))))
-elif sys.argv[1] == "same":
-    a, b = load(sys.argv[2]), load(sys.argv[3])
-    ks = [k for k in a if k.startswith(tuple(sys.argv[4].split(",")))]
-    sys.exit(not (ks and all(k in b and a[k] == b[k] for k in ks)))
-elif sys.argv[1] == "differ":  # every tensor named PREFIX* changed
-    a, b = load(sys.argv[2]), load(sys.argv[3])
-    ks = [k for k in a if k.startswith(sys.argv[4])]
-    sys.exit(not (ks and all(k in b and a[k][2] != b[k][2] for k in ks if "norm" not in k)))
-PYEOF
-st() { python3 "$T/st.py" "$@"; }
 VIS="vision_tower.,multi_modal_projector."
 
 

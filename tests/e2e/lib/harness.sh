@@ -4,6 +4,8 @@
 #   check 'shell condition' "what it checks"     a failure prints FAIL: ...
 #   finish                                       "N passed, N failed"; the exit status
 #   losses_agree A B TOL                         two train_log.jsonl: the same losses, to a relative TOL
+#   st names|shape|same|differ ...               safetensors checks (lib/st.py)
+#   model_cfg MODEL OUT [EXTRA]                  a 4-step YAML on the bundled toy_count rows (needs $SRC)
 T=$(mktemp -d)
 trap '[ -n "${KEEP:-}" ] || rm -rf "$T"' EXIT
 [ -n "${KEEP:-}" ] && echo "keeping $T"
@@ -25,4 +27,10 @@ ok = len(a) == len(b) and len(a) > 0 and all(abs(x - y) <= tol * abs(x) for x, y
 if not ok: print("losses differ:", a, b, file=sys.stderr)
 sys.exit(0 if ok else 1)
 PYEOF
+}
+st() { python3 "$SRC/tests/e2e/lib/st.py" "$@"; }
+model_cfg() { # $1 model dir, $2 output dir, $3 extra lines
+  printf 'base_model: %s\ndatasets:\n  - path: %s\nsequence_len: 64\nmicro_batch_size: 2\nmax_steps: 4\n' \
+    "$1" "$SRC/configs/data/toy_count.jsonl"
+  printf 'learning_rate: 0.01\nlogging_steps: 1\nseed: 3\noutput_dir: %s\n%s\n' "$2" "${3:-}"
 }

@@ -1,0 +1,22 @@
+"""Safetensors checks for the end-to-end scripts (tests/e2e/*.sh: st() in lib/harness.sh):
+  names FILE                 every tensor name, sorted
+  shape FILE NAME            a tensor's shape
+  same A B PREFIXES          every tensor of A named PREFIX* (comma-separated prefixes) is in B, byte for byte
+  differ A B PREFIX          every tensor of A named PREFIX* changed in B (norm weights are not required to)"""
+import json, struct, sys
+def load(p):
+    raw = open(p, "rb").read(); n = struct.unpack("<Q", raw[:8])[0]; h = json.loads(raw[8:8 + n])
+    h.pop("__metadata__", None)
+    return {k: (v["dtype"], v["shape"], raw[8 + n + v["data_offsets"][0]:8 + n + v["data_offsets"][1]]) for k, v in h.items()}
+if sys.argv[1] == "names":
+    print("\n".join(sorted(load(sys.argv[2]))))
+elif sys.argv[1] == "shape":
+    print(load(sys.argv[2])[sys.argv[3]][1])
+elif sys.argv[1] == "same":  # every tensor named PREFIX* equal
+    a, b = load(sys.argv[2]), load(sys.argv[3])
+    ks = [k for k in a if k.startswith(tuple(sys.argv[4].split(",")))]
+    sys.exit(not (ks and all(k in b and a[k] == b[k] for k in ks)))
+elif sys.argv[1] == "differ":  # every tensor named PREFIX* changed
+    a, b = load(sys.argv[2]), load(sys.argv[3])
+    ks = [k for k in a if k.startswith(sys.argv[4])]
+    sys.exit(not (ks and all(k in b and a[k][2] != b[k][2] for k in ks if "norm" not in k)))
