@@ -532,7 +532,9 @@ int fe_model_load_with(const char *dir, const char *overrides, fe_model *out, ax
     m->intermediate_size = get_int(&H, root, "intermediate_size", g3 ? 9216 : 0, req, 1, MAX_DIM);
     m->num_hidden_layers = get_int(&H, root, "num_hidden_layers", g3 ? 26 : 0, req, 1, MAX_COUNT);
     m->num_attention_heads = get_int(&H, root, "num_attention_heads", g3 ? 8 : 0, req, 1, MAX_COUNT);
-    m->num_key_value_heads = get_int(&H, root, "num_key_value_heads", g3 ? 4 : m->num_attention_heads, 0, 1, MAX_COUNT);
+    /* Gemma3TextConfig's and Qwen3MoeConfig's default is 4, the others' the query heads' */
+    m->num_key_value_heads = get_int(&H, root, "num_key_value_heads",
+                                     g3 || !strcmp(archs[which], "Qwen3MoeForCausalLM") ? 4 : m->num_attention_heads, 0, 1, MAX_COUNT);
     json_t *hd = json_object_get(root, "head_dim");
     m->head_dim_explicit = (hd && !json_is_null(hd)) || g3; /* Gemma3TextConfig: head_dim 256 */
     m->head_dim = hd && !json_is_null(hd) ? get_int(&H, root, "head_dim", 0, 1, 1, MAX_COUNT)
@@ -678,8 +680,8 @@ int fe_model_load_with(const char *dir, const char *overrides, fe_model *out, ax
                     : (m->arch == FE_ARCH_QWEN2 || m->arch == FE_ARCH_QWEN3) ? get_bool(&H, root, "use_sliding_window", 0)
                                                                              : 0;
     if (sw_active && sw && !json_is_null(sw)) m->sliding_window = get_int(&H, root, "sliding_window", 0, 0, 1, MAX_I32);
-    else if (sw_active && !sw && m->arch != FE_ARCH_PHI3) /* the configs' default when absent (null: none); Phi3's: none */
-        m->sliding_window = 4096;
+    else if (sw_active && !sw && m->arch != FE_ARCH_PHI3 && strcmp(m->arch_name, "MixtralForCausalLM"))
+        m->sliding_window = 4096; /* the configs' default when absent (null: none); Phi3Config's and MixtralConfig's: none */
     /* Which layers slide, as transformers 5 builds layer_types: Mistral all of them (it ignores layer_types), Llama
      * none; otherwise the config's layer_types, else Gemma's every sliding_window_pattern-th layer (6) attending
      * fully, else Qwen2/3's layers from max_window_layers (28) on when there is a window. Marked 1 first, then
@@ -878,7 +880,8 @@ int fe_check_config_model(const fe_config *c, const fe_model *m, int world_size,
             ax_error(d, cf,
                      "the plan would hold about %.3g PiB (%.3g parameters with their gradients and optimizer state, "
                      "and %.3g activations of a micro-batch); axo plans at most 1 PiB: check hidden_size, "
-                     "intermediate_size, num_hidden_layers, vocab_size, sequence_len, micro_batch_size and lora_r",
+                     "intermediate_size, num_hidden_layers, vocab_size, num_experts, moe_intermediate_size, "
+                     "num_experts_per_tok, sequence_len, micro_batch_size and lora_r",
                      bytes / 1125899906842624.0, params, acts);
     }
     if (c->adapter != FE_ADAPTER_NONE && c->lora_r <= 0)

@@ -64,6 +64,11 @@ static int32_t moe_experts(lw *L, int64_t l, const char *leaf, const char *part,
     int32_t r = add_param_as(L, path, hf, ir_type_make(L->dt, 3, (int64_t[]){m->num_experts, rows, cols}), "normal", 1);
     const int g = IR_REF_GLOBAL(r);
     ir_global_set_attr(L->mod, g, ir_ai("stack", m->num_experts));
+    /* the stacked tensor's name where transformers 5 saves it whole (its re-save of a Mixtral checkpoint keeps the
+     * block_sparse_moe prefix): sharded checkpoints use it */
+    snprintf(hf2, sizeof hf2, "%slayers.%lld.%s.experts.%s", m->text_ckpt ? m->text_ckpt : "model.", (long long)l,
+             m->moe_block, leaf);
+    ir_global_set_attr(L->mod, g, ir_as("hf_stacked", hf2));
     if (part2) {
         snprintf(hf2, sizeof hf2, "%slayers.%lld.%s.experts.*.%s.weight", m->text_ckpt ? m->text_ckpt : "model.",
                  (long long)l, m->moe_block, part2);

@@ -238,9 +238,18 @@ static int save_modules(ir_module *m, const pass_lora_cfg *cfg, int ng0, const i
     char mod[512], as[600], emod[300];
     int tied = ir_attr_int(m->attrs, m->nattrs, "model.tie_word_embeddings", 0) != 0;
     snprintf(emod, sizeof emod, "%sembed_tokens", text_prefix(m));
+    const char *moe = ir_attr_str(m->attrs, m->nattrs, "model.moe_targets", NULL);
     for (int t = 0; t < cfg->nsave; t++) {
         const char *x = cfg->save_modules[t];
         int hits = 0;
+        /* PEFT saves an MoE layer's experts / router module whole under its own keys (modules_to_save wraps the
+         * module); axo holds them as stacked parameters, and merge-lora could not place them: not implemented */
+        if (moe && (target_matches(x, "experts") || target_matches(x, "gate") || target_matches(x, "gate_up_proj") ||
+                    target_matches(x, "mlp") || target_matches(x, "block_sparse_moe"))) {
+            ax_error(d, "lora_modules_to_save", "\"%s\": saving an MoE layer's experts or router whole is not implemented "
+                     "(name modules such as embed_tokens, lm_head, norm)", x);
+            return -1;
+        }
         for (int g = 0; g < ng0; g++) {
             const ir_global *G = &m->globals[g];
             if (G->role != IR_ROLE_PARAM || ir_attr_str(G->attrs, G->nattrs, "quant_part_of", NULL)) continue;

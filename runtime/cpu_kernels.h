@@ -192,9 +192,11 @@ void ck_swiglu_bwd_f64(const double *g, const double *u, const double *dy, doubl
 
 /* ---- mixture of experts (transformers 5's Qwen3-MoE / Mixtral blocks) ----------
  * ck_moe_route: router logits[N,E] -> w[N,k], idx[N,k]: p = softmax(logits) (double, each rounded to REAL), the k
- * largest p in descending order (the lower expert first among equals, as torch.topk), with norm divided by their
- * sum (norm_topk_prob; Mixtral always). ck_moe_route_bwd: dlogits from dw through the normalisation, the
- * selection and the softmax (double inside).
+ * largest p in descending order, the lower expert first among equals (torch.topk's order among equal values is its
+ * kernel's own: exact ties are rare in f32, a few percent of tokens with bf16 logits over 128 experts), a NaN first
+ * (so a diverged run's loss is NaN, every slot an expert); with norm divided by their sum (norm_topk_prob; Mixtral
+ * always). ck_moe_route_bwd: dlogits from dw through the normalisation, the selection and the softmax (double
+ * inside).
  * ck_moe_ffn_fwd: y[N,H] = sum over t's slots j of w[t,j] * down_e(silu(g) * u), (g | u) = gu[t,j] = Wgu[e] x_t
  * (Wgu [E, 2I, H]: gate rows then up rows, Wd [E, H, I]; e = idx[t,j]); gu [N, k, 2I] is kept for the backward.
  * Tokens are grouped by expert (one GEMM each, ck_matmul) and the experts taken in ascending order, so each y_t is

@@ -335,7 +335,8 @@ void FN(ck_moe_route)(const REAL *logits, REAL *w, int32_t *idx, int64_t N, int6
                 int taken = 0;
                 for (int64_t i = 0; i < j; i++) taken |= it[i] == (int32_t)e;
                 const double pe = (double)(REAL)(exp((double)l[e] - mx) / sum);
-                if (!taken && pe > bp) bp = pe, best = (int32_t)e;
+                /* a NaN (a diverged run's logits) ranks first, as in torch.topk: every slot names an expert */
+                if (!taken && (best < 0 || pe > bp || (isnan(pe) && !isnan(bp)))) bp = pe, best = (int32_t)e;
             }
             it[j] = best;
             wt[j] = (REAL)bp;

@@ -105,6 +105,7 @@ static const struct ksig {
     TS("axo_moe_gemm", "pipippppiii"),
     {"axo_moe_gemm_af32_bf16", "pipippppiii"},
     TS("axo_moe_wgrad", "ppipppii"),
+    {"axo_moe_wgrad_bf32_bf16", "ppipppii"},
     TS("axo_moe_act", "ppli"),
     TS("axo_moe_act_bwd", "pppli"),
     TS("axo_moe_combine", "pppplii"),
@@ -1937,20 +1938,24 @@ static int moe_gemm(gx *x, ir_dtype t, uint64_t A, int a_f32, int64_t a_rows, in
     const char *entry = a_f32 && t == IR_BF16 ? "axo_moe_gemm_af32_bf16" : ename(e, sizeof e, "axo_moe_gemm", t);
     return launch(x, entry, (n + 63) / 64 + E, (Nc + 63) / 64, 1, 256, 1, 0, &a);
 }
-/* C[e] (f32 [E, Ma, Nb]) = sum over e's pairs of A[p, :Ma]^T B[p / bdiv, :Nb] (A f32; B f32 or t) */
-static int moe_wgrad(gx *x, uint64_t A, uint64_t B, ir_dtype bt, int64_t b_rows, int bdiv, uint64_t C, const moe_groups *g,
+/* out[e] ([E, Ma, Nb], its dtype) = sum over e's pairs of A[p, :Ma]^T B[p / bdiv, :Nb] (A f32; B f32 or out's dtype),
+ * each element stored once from its fp32 sum */
+static int moe_wgrad(gx *x, uint64_t A, uint64_t B, ir_dtype bt, int64_t b_rows, int bdiv, int32_t out, const moe_groups *g,
                      int64_t n, int64_t E, int64_t Ma, int64_t Nb) {
+    const ir_dtype ct = dt(x, out);
     char e[64];
     kargs a = {0};
     ka_p(&a, A, n * Ma * 4);
     ka_p(&a, B, b_rows * Nb * esz(bt));
     ka_i(&a, bdiv);
-    ka_p(&a, C, E * Ma * Nb * 4);
+    ka_p(&a, ptr(x, out), E * Ma * Nb * esz(ct));
     ka_p(&a, g->order, n * 4);
     ka_p(&a, g->off, (E + 1) * 4);
     ka_i(&a, Ma);
     ka_i(&a, Nb);
-    return launch(x, ename(e, sizeof e, "axo_moe_wgrad", bt), (Ma + 63) / 64, (Nb + 63) / 64, E, 256, 1, 0, &a);
+    const char *entry = bt == IR_F32 && ct == IR_BF16 ? "axo_moe_wgrad_bf32_bf16" : ename(e, sizeof e, "axo_moe_wgrad", ct);
+    if (bt != IR_F32 && bt != ct) return unsupported(x, "an expert weight gradient of another dtype than its inputs");
+    return launch(x, entry, (Ma + 63) / 64, (Nb + 63) / 64, E, 256, 1, 0, &a);
 }
 static int moe_act(gx *x, ir_dtype t, uint64_t gu, uint64_t da, uint64_t out, int64_t n, int64_t I) {
     char e[64];
@@ -1975,9 +1980,6 @@ static int moe_combine(gx *x, ir_dtype t, uint64_t o, uint64_t w, uint64_t idx, 
     ka_i(&a, H);
     return launch(x, ename(e, sizeof e, "axo_moe_combine", t), blocks(x, N * H, 256), 1, 1, 256, 1, 0, &a);
 }
-/* an f32 scratch [E, R, C] into a weight gradient of dtype t */
-static int moe_store(gx *x, uint64_t src, int32_t out, int64_t n) { return convert_launch(x, src, IR_F32, ptr(x, out), dt(x, out), n); }
-
 static int g_moe_ffn(gx *x, int bwd) {
     const int32_t X = IN(0), IDX = IN(1), W = IN(2), WGU = IN(3), WD = IN(4);
     if (need_fp(x, X, "moe_ffn input")) return -1;
@@ -2006,7 +2008,6 @@ static int g_moe_ffn(gx *x, int bwd) {
      * dx = the sum of dgu Wgu over the token's slots */
     const int32_t GU = IN(5), DY = IN(6);
     uint64_t dout = scratch(x, n * H * 4), da = scratch(x, n * I * 4), dgu = scratch(x, n * 2 * I * 4);
-    uint64_t dwd = scratch(x, E * H * I * 4), dwgu = scratch(x, E * 2 * I * H * 4);
     char e[64];
     if (moe_act(x, t, ptr(x, GU), 0, act, n, I) != 0 || moe_gemm(x, t, act, 1, n, 1, ptr(x, WD), 1, o, &g, n, E, H, I) != 0)
         return -1;
@@ -2026,11 +2027,10 @@ static int g_moe_ffn(gx *x, int bwd) {
     ka_i(&b, k);
     ka_i(&b, H);
     if (launch(x, ename(e, sizeof e, "axo_moe_scale", t), blocks(x, n * H, 256), 1, 1, 256, 1, 0, &b) != 0 ||
-        moe_wgrad(x, dout, act, IR_F32, n, 1, dwd, &g, n, E, H, I) != 0 || moe_store(x, dwd, OUT(3), E * H * I) != 0 ||
+        moe_wgrad(x, dout, act, IR_F32, n, 1, OUT(3), &g, n, E, H, I) != 0 ||
         moe_gemm(x, t, dout, 1, n, 1, ptr(x, WD), 0, da, &g, n, E, I, H) != 0 ||
         moe_act(x, t, ptr(x, GU), da, dgu, n, I) != 0 ||
-        moe_wgrad(x, dgu, ptr(x, X), t, N, (int)k, dwgu, &g, n, E, 2 * I, H) != 0 ||
-        moe_store(x, dwgu, OUT(2), E * 2 * I * H) != 0 ||
+        moe_wgrad(x, dgu, ptr(x, X), t, N, (int)k, OUT(2), &g, n, E, 2 * I, H) != 0 ||
         moe_gemm(x, t, dgu, 1, n, 1, ptr(x, WGU), 0, o, &g, n, E, H, 2 * I) != 0) /* o: dx's per-pair parts */
         return -1;
     return moe_combine(x, t, o, 0, ptr(x, IDX), ptr(x, OUT(0)), N, k, H);

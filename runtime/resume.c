@@ -352,7 +352,8 @@ static int load_params(rt_session *s, const char *dir, ax_diag *d) {
     for (int g = 0; g < m->nglobals && !rc; g++) {
         const ir_global *G = &m->globals[g];
         if (G->role != IR_ROLE_PARAM || !ir_attr_int(G->attrs, G->nattrs, "trainable", 1)) continue;
-        const char *name = rt_stacked(G) ? G->name : ir_attr_str(G->attrs, G->nattrs, "hf", G->name);
+        const char *name = rt_stacked(G) ? ir_attr_str(G->attrs, G->nattrs, "hf_stacked", G->name)
+                                         : ir_attr_str(G->attrs, G->nattrs, "hf", G->name);
         if (kind == 0) name = ir_attr_str(G->attrs, G->nattrs, "saved_as", name);
         int64_t first, rows;
         rt_session_block(s, &G->type, &first, &rows);

@@ -53,10 +53,11 @@ static void rows_of(const ir_type *t, int r, int64_t n, int64_t *b, int64_t *e) 
 }
 
 /* ---- saving ------------------------------------------------------------------ */
-/* A param under its HF name; optimizer state, and an MoE layer's stacked experts (runtime/train.h), under the
- * global's own name. */
+/* A param under its HF name (an MoE layer's experts stacked, under the name transformers 5 saves them whole:
+ * runtime/train.h); optimizer state under the global's own name. */
 static const char *saved_name(const ir_global *G) {
-    return G->role == IR_ROLE_PARAM && !rt_stacked(G) ? ir_attr_str(G->attrs, G->nattrs, "hf", G->name) : G->name;
+    if (G->role != IR_ROLE_PARAM) return G->name;
+    return rt_stacked(G) ? ir_attr_str(G->attrs, G->nattrs, "hf_stacked", G->name) : ir_attr_str(G->attrs, G->nattrs, "hf", G->name);
 }
 
 rt_st_dtype rt_sharded_dtype(ir_dtype t) { return t == IR_BF16 ? RT_ST_BF16 : t == IR_U8 ? RT_ST_U8 : RT_ST_F32; }

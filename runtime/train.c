@@ -635,9 +635,13 @@ int rt_stacked_read(const rt_st_model *sm, const ir_global *G, int64_t first, in
     const rt_st_file *f;
     const int64_t slab = G->type.dims[1] * G->type.dims[2];
     const rt_st_tensor *t = rt_st_model_find(sm, G->name, &f);
-    if (t) { /* transformers 5's own layout: the stacked tensor under its module name */
+    /* transformers 5's own layout: the stacked tensor under its module name, or under the checkpoint's prefix (what
+     * it re-saves a Mixtral as: block_sparse_moe.experts.gate_up_proj) */
+    const char *whole = ir_attr_str(G->attrs, G->nattrs, "hf_stacked", NULL);
+    if (!t && whole) t = rt_st_model_find(sm, whole, &f);
+    if (t) {
         if (t->rank != 3 || t->shape[0] != G->type.dims[0] || t->shape[1] != G->type.dims[1] || t->shape[2] != G->type.dims[2]) {
-            ax_error(d, f->path, "tensor \"%s\": expected [%lld, %lld, %lld] (the experts stacked)", G->name,
+            ax_error(d, f->path, "tensor \"%s\": expected [%lld, %lld, %lld] (the experts stacked)", t->name,
                      (long long)G->type.dims[0], (long long)G->type.dims[1], (long long)G->type.dims[2]);
             return -1;
         }

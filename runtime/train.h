@@ -118,16 +118,17 @@ void rt_session_block(const rt_session *s, const ir_type *t, int64_t *first, int
  * transformers 5 holds them (mlp.experts.gate_up_proj [E, 2I, H] from the checkpoint's experts.N.gate_proj and
  * up_proj, down_proj [E, H, I]). Attrs: stack = E; hf = the first part's checkpoint name with '*' for the expert's
  * index; hf2 = a second part's, whose rows follow the first's in each expert's slab (absent: one part). Full saves
- * write the parts under their checkpoint names, as transformers' save_pretrained does; sharded checkpoints and the
- * optimizer state keep the global under its own (module) name, with dim 0 (whole experts) split over ranks. */
+ * write the parts under their checkpoint names, as transformers' save_pretrained does; sharded checkpoints keep the
+ * global whole under hf_stacked (the checkpoint's prefix and the module's leaf: what transformers 5 re-saves a
+ * stacked model as), the optimizer state under its own name, with dim 0 (whole experts) split over ranks. */
 int rt_stacked(const ir_global *G); /* E, or 0 */
 int rt_stacked_parts(const ir_global *G);
 /* part p of expert e: its checkpoint name into name, its shape [R / parts, C], its first element in the global */
 int rt_stacked_part(const ir_global *G, int64_t e, int p, char *name, size_t cap, int64_t shape[2], int64_t *at);
 /* 1 when name is one of G's parts' checkpoint names (any expert) */
 int rt_stacked_match(const ir_global *G, const char *name);
-/* experts [first, first + rows) of G from a model's safetensors into dst (f32): the parts under their checkpoint names,
- * else the whole global under its module name (a checkpoint written from transformers 5's state_dict) */
+/* experts [first, first + rows) of G from a model's safetensors into dst (f32): the whole global under its module name
+ * or hf_stacked (transformers 5's state_dict or re-save), else the parts under their checkpoint names */
 struct rt_st_model;
 int rt_stacked_read(const struct rt_st_model *sm, const ir_global *G, int64_t first, int64_t rows, float *dst,
                     const char *where, ax_diag *d);

@@ -22,9 +22,10 @@
 //    + E, ceil(Nc / 64)): a block owns 64 of an expert's rows (the padded
 //    offsets say which expert) and 64 columns, 256 threads of 4 x 4 outputs,
 //    K in steps of 16 through shared memory. fp32 FMA, no tensor cores yet.
-//  * axo_moe_wgrad_T(A float, B T, bdiv, C, order, off, Ma, Nb): C[e] = sum
+//  * axo_moe_wgrad_T(A float, B T, bdiv, C T, order, off, Ma, Nb): C[e] = sum
 //    over e's pairs p (ascending) of A[p, :Ma]^T B[p / bdiv, :Nb] ([E, Ma,
-//    Nb], every element written, 0 for an expert without pairs). Grid
+//    Nb], every element written once from its fp32 sum, 0 for an expert
+//    without pairs; axo_moe_wgrad_bf32_bf16: B float, C bf16). Grid
 //    (ceil(Ma / 64), ceil(Nb / 64), E), 256 threads of 4 x 4.
 //  * axo_moe_act_T(gu[P, 2I], act float[P, I]): silu(g) u as ck_swiglu_fwd
 //    (silu in double, rounded, times u). axo_moe_act_bwd_T(gu, da float,
@@ -57,7 +58,7 @@ __device__ __forceinline__ void moe_route_body(const T *logits, T *w, int *idx, 
                 int taken = 0;
                 for (int i = 0; i < j; i++) taken |= it[i] == e;
                 const double pe = (double)(float)(exp((double)ax_ld(l + e) - mx) / sum);
-                if (!taken && pe > bp) bp = pe, best = e;
+                if (!taken && (best < 0 || pe > bp || (pe != pe && bp == bp))) bp = pe, best = e; /* NaN first */
             }
             it[j] = best;
             wt[j] = (float)bp;
@@ -228,8 +229,8 @@ extern "C" __global__ void __launch_bounds__(256) axo_moe_gemm_af32_bf16(const f
     moe_gemm_body(A, adiv, B, bt, C, order, off, poff, E, Nc, K);
 }
 
-template <typename TB>
-__device__ __forceinline__ void moe_wgrad_body(const float *A, const TB *B, int bdiv, float *C, const int *order,
+template <typename TB, typename TC>
+__device__ __forceinline__ void moe_wgrad_body(const float *A, const TB *B, int bdiv, TC *C, const int *order,
                                                const int *off, int Ma, int Nb) {
     __shared__ float As[16][65];
     __shared__ float Bs[16][65];
@@ -259,15 +260,19 @@ __device__ __forceinline__ void moe_wgrad_body(const float *A, const TB *B, int 
     for (int i = 0; i < 4; i++)
         for (int j = 0; j < 4; j++) {
             const int m = m0 + ty * 4 + i, nn = n0 + tx * 4 + j;
-            if (m < Ma && nn < Nb) C[((i64)e * Ma + m) * Nb + nn] = acc[i][j];
+            if (m < Ma && nn < Nb) ax_st(C + ((i64)e * Ma + m) * Nb + nn, acc[i][j]);
         }
 }
 extern "C" __global__ void __launch_bounds__(256) axo_moe_wgrad_f32(const float *A, const float *B, int bdiv, float *C,
                                                                     const int *order, const int *off, int Ma, int Nb) {
     moe_wgrad_body(A, B, bdiv, C, order, off, Ma, Nb);
 }
-extern "C" __global__ void __launch_bounds__(256) axo_moe_wgrad_bf16(const float *A, const bf16 *B, int bdiv, float *C,
+extern "C" __global__ void __launch_bounds__(256) axo_moe_wgrad_bf16(const float *A, const bf16 *B, int bdiv, bf16 *C,
                                                                      const int *order, const int *off, int Ma, int Nb) {
+    moe_wgrad_body(A, B, bdiv, C, order, off, Ma, Nb);
+}
+extern "C" __global__ void __launch_bounds__(256) axo_moe_wgrad_bf32_bf16(const float *A, const float *B, int bdiv, bf16 *C,
+                                                                          const int *order, const int *off, int Ma, int Nb) {
     moe_wgrad_body(A, B, bdiv, C, order, off, Ma, Nb);
 }
 

@@ -49,8 +49,8 @@ ring_attn_func: batch_zigzag" >$N-sp.yml
 resume_from_checkpoint: $T/$N-sh/checkpoint-2"; printf 'fsdp_version: 2\nfsdp_config:\n  state_dict_type: SHARDED_STATE_DICT\n  reshard_after_forward: true\n'; } >$N-sh2.yml
   check '"$AXOC" compile $N-sh2.yml -o $N-sh2.bin --world-size 2 2>/dev/null && "$AXORUN" $N-sh2.bin --comm local >/dev/null 2>&1 && "$AXOC" merge-sharded $N-sh/checkpoint-4 -o $N-shm 2>/dev/null && "$AXOC" merge-sharded $N-sh2/checkpoint-4 -o $N-shm2 2>/dev/null && cmp -s $N-shm/model.safetensors $N-shm2/model.safetensors' \
     "$N: resumed from a sharded checkpoint = the straight run (merged, bit for bit)"
-  check '[ "$(st shape $N-shm/model.safetensors model.layers.0.mlp.experts.gate_up_proj)" = "$(st shape $N-one/model.safetensors model.layers.0.$B.experts.0.$P1.weight | python3 -c "import sys,ast; s=ast.literal_eval(sys.stdin.read()); print([4, 2 * s[0], s[1]])")" ]' \
-    "$N: merge-sharded writes the experts stacked under their module name (transformers 5 loads it)"
+  check '[ "$(st shape $N-shm/model.safetensors model.layers.0.$B.experts.gate_up_proj)" = "$(st shape $N-one/model.safetensors model.layers.0.$B.experts.0.$P1.weight | python3 -c "import sys,ast; s=ast.literal_eval(sys.stdin.read()); print([4, 2 * s[0], s[1]])")" ]' \
+    "$N: merge-sharded writes the experts stacked, under the checkpoint's prefix (as transformers 5 re-saves them; it loads them)"
   cfg "$N-shm" "$T/$N-again" "max_steps: 1" | sed 's/^max_steps: 4$//' >$N-again.yml
   cp "$M/config.json" $N-shm/config.json 2>/dev/null
   check '"$AXOC" compile $N-again.yml -o $N-again.bin 2>/dev/null && "$AXORUN" $N-again.bin >/dev/null 2>&1' \
@@ -71,6 +71,23 @@ lora_target_modules: [q_proj, ${P1}]" >$N-lexp.yml
 done
 
 M="$SRC/tests/reference/fixtures/tiny-qwen3moe"
+cfg "$M" "$T/mts" "adapter: lora
+lora_r: 4
+lora_target_modules: [q_proj]
+lora_modules_to_save: [experts]" >mts.yml
+check '! "$AXOC" compile mts.yml -o mts.bin 2>mts.err && grep -q "lora_modules_to_save: error: \"experts\": saving an MoE layer" mts.err' \
+  "qwen3moe: lora_modules_to_save of the experts is refused by name (not implemented)"
+# a router logit gone NaN (a diverged run) gives a NaN loss, not a crash
+mkdir -p nanm && cp "$M"/config.json nanm/ && python3 - "$M/model.safetensors" nanm/model.safetensors <<'PYEOF'
+import json, struct, sys
+raw = bytearray(open(sys.argv[1], "rb").read()); n = struct.unpack("<Q", raw[:8])[0]; h = json.loads(raw[8:8 + n])
+o = h["model.layers.0.mlp.gate.weight"]["data_offsets"][0]
+raw[8 + n + o:8 + n + o + 4] = struct.pack("<f", float("nan"))
+open(sys.argv[2], "wb").write(raw)
+PYEOF
+cfg "$T/nanm" "$T/nano" "max_steps: 1" | sed 's/^max_steps: 4$//' >nan.yml
+check '"$AXOC" compile nan.yml -o nan.bin 2>/dev/null && { "$AXORUN" nan.bin >nan.log 2>&1; grep -q "loss nan" nan.log; } && ! grep -qi "abort\|munmap\|corrupted\|double free\|segmentation" nan.log' \
+  "qwen3moe: a NaN router weight reports a NaN loss instead of corrupting memory"
 # Axolotl's lora_target_linear lists the dense layer's gate_proj / up_proj / down_proj, which PEFT then moves onto
 # the experts; Mixtral has no dense layer: its linear layers are the attention's, as PEFT's
 cfg "$M" "$T/lin" "adapter: lora

@@ -780,6 +780,7 @@ static void test_moe(void) {
           !strcmp(r.m.moe_block, "block_sparse_moe") && !strcmp(r.m.moe_parts[0], "w1") && !strcmp(r.m.moe_parts[1], "w3") &&
           !strcmp(r.m.moe_parts[2], "w2") && r.m.layer_moe[0] && r.m.layer_moe[1] && r.m.rms_norm_eps == 1e-5 &&
           r.m.rope_theta == 1e6);
+    CHECK_EQ(r.m.sliding_window, 0); /* MixtralConfig's default window is None, Mistral's 4096 */
     mfree(&r);
     expect_model_error("MixtralForCausalLM", BASE, "\"num_local_experts\": 4, \"num_experts_per_tok\": 5",
                        "config.json: num_experts_per_tok", "at most the 4 experts");
