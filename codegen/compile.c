@@ -262,6 +262,25 @@ static json_t *stats_json(const ir_module *m, const pass_mem_stats *st, const fe
     ax_buf_printf(summary, "axoc: per-rank memory %s = params %s + grads %s + optimizer state %s + activations %s\n",
                   human(peak), human(st->state_bytes[IR_ROLE_PARAM]), human(st->state_bytes[IR_ROLE_GRAD]),
                   human(st->state_bytes[IR_ROLE_OPT]), human(st->arena_peak));
+    { /* MoE layers: the CUDA executor's per-node scratch (runtime/cuda_exec.c g_moe_ffn) is beyond the memory plan */
+        const ir_program *mp = ir_program_find((ir_module *)m, "micro_step");
+        int64_t most = 0;
+        for (int i = 0; mp && i < mp->nnodes; i++) {
+            const ir_node *n = &mp->nodes[i];
+            if (n->op != IR_OP_moe_ffn && n->op != IR_OP_moe_ffn_bwd) continue;
+            const ir_type *x = ir_ref_type(m, mp, n->in[0]), *idx = ir_ref_type(m, mp, n->in[1]);
+            const ir_type *wgu = ir_ref_type(m, mp, n->in[3]);
+            const int64_t H = x->dims[x->rank - 1], E = wgu->dims[0], I = wgu->dims[1] / 2, np = ir_type_numel(idx);
+            /* grouping, then f32 per-slot buffers: act, o, gu (forward); act, o, do, da, dgu (backward) */
+            int64_t b = (3 * E + 2) * 4 + np * 4 + np * 4 * (n->op == IR_OP_moe_ffn ? 3 * I + H : 4 * I + 2 * H);
+            most = b > most ? b : most;
+        }
+        if (most) {
+            ax_buf_printf(summary, "axoc: MoE layers: the CUDA executor also takes up to %s of scratch per rank for them "
+                                   "(per-slot activations in f32)\n", human(most));
+            json_object_set_new(j, "moe_scratch_bytes", json_integer(most));
+        }
+    }
     int64_t host_tmp = st->micro_host_peak > st->opt_host_peak ? st->micro_host_peak : st->opt_host_peak;
     if (st->host_bytes || host_tmp)
         ax_buf_printf(summary, "axoc: offloaded to host memory: %s per rank = params %s + grads %s + optimizer state %s "

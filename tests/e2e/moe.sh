@@ -23,6 +23,8 @@ for N in qwen3moe mixtral; do
   [ $N = mixtral ] && B=block_sparse_moe P1=w1
   cfg "$M" "$T/$N-one" "save_steps: 2" >$N.yml
   check '"$AXOC" compile $N.yml -o $N.bin --dump-ir ir-$N 2>$N.err && "$AXORUN" $N.bin >$N.log 2>&1' "$N: compiles and trains"
+  check 'grep -q "axoc: MoE layers: the CUDA executor also takes up to [0-9.]* KiB of scratch per rank" $N.err' \
+    "$N: axoc reports the MoE layers' CUDA scratch beside the memory plan"
   L=ir-$N/00-lower.ir
   check 'grep -q "@model.layers.0.mlp.experts.gate_up_proj : f32\[4,[0-9]*,64\] param {hf=\"model.layers.0.$B.experts.\*.$P1.weight\".*stack=4" $L && grep -q "= moe_route(%[0-9]*) {k=2, norm=1} : f32\[2,64,2\] act, i32\[2,64,2\] act" $L && grep -q "= moe_ffn(" $L' \
     "$N: the router's top 2 of 4 (renormalised), the experts stacked [E, 2I, H] from the checkpoint's per-expert tensors"
