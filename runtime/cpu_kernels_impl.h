@@ -320,12 +320,14 @@ void FN(ck_swiglu_bwd)(const REAL *g, const REAL *u, const REAL *dy, REAL *dg, R
 
 /* ---- mixture of experts ------------------------------------------------------------ */
 void FN(ck_moe_route)(const REAL *logits, REAL *w, int32_t *idx, int64_t N, int64_t E, int64_t k, int norm) {
+    double *pall = ck_xmalloc(sizeof(double) * (size_t)(N * E + 1)); /* each token's probabilities, once */
 #pragma omp parallel for schedule(static) if (N * E > 65536)
     for (int64_t t = 0; t < N; t++) {
         const REAL *l = logits + t * E;
-        double mx = -INFINITY, sum = 0;
+        double mx = -INFINITY, sum = 0, *p = pall + t * E;
         for (int64_t e = 0; e < E; e++) mx = fmax(mx, (double)l[e]);
         for (int64_t e = 0; e < E; e++) sum += exp((double)l[e] - mx);
+        for (int64_t e = 0; e < E; e++) p[e] = (double)(REAL)(exp((double)l[e] - mx) / sum);
         REAL *wt = w + t * k;
         int32_t *it = idx + t * k;
         for (int64_t j = 0; j < k; j++) { /* the j-th largest probability, the lower expert first among equals */
@@ -334,7 +336,7 @@ void FN(ck_moe_route)(const REAL *logits, REAL *w, int32_t *idx, int64_t N, int6
             for (int64_t e = 0; e < E; e++) {
                 int taken = 0;
                 for (int64_t i = 0; i < j; i++) taken |= it[i] == (int32_t)e;
-                const double pe = (double)(REAL)(exp((double)l[e] - mx) / sum);
+                const double pe = p[e];
                 /* a NaN (a diverged run's logits) ranks first, as in torch.topk: every slot names an expert */
                 if (!taken && (best < 0 || pe > bp || (isnan(pe) && !isnan(bp)))) bp = pe, best = (int32_t)e;
             }
@@ -347,6 +349,7 @@ void FN(ck_moe_route)(const REAL *logits, REAL *w, int32_t *idx, int64_t N, int6
             for (int64_t j = 0; j < k; j++) wt[j] = wt[j] / s;
         }
     }
+    free(pall);
 }
 
 void FN(ck_moe_route_bwd)(const REAL *logits, const int32_t *idx, const REAL *dw, REAL *dlogits, int64_t N, int64_t E,
