@@ -358,7 +358,7 @@ static const char *const peft_default_targets[] = {"q_proj", "v_proj"};
 static const char **regex_targets(const fe_config *c, const fe_model *mdl, const ir_module *m, int *n, ax_arena *ar,
                                   ax_diag *d) {
     const char *pat = ax_arena_printf(ar, "(?:%s)$", c->lora_target_regex);
-    const char **out = ax_arena_alloc(ar, sizeof *out * (size_t)(m->nglobals + 1));
+    const char **out = ax_arena_alloc(ar, sizeof *out * (size_t)(3 * m->nglobals + 1)); /* experts: 2 names each */
     *n = 0;
     for (int g = 0; g < m->nglobals; g++) {
         const ir_global *G = &m->globals[g];
@@ -368,6 +368,20 @@ static const char **regex_targets(const fe_config *c, const fe_model *mdl, const
         const char *mod = ax_arena_strndup(ar, hf, len - 7);
         char err[256];
         if (rt_re_match(pat, mod, err, sizeof err) > 0) out[(*n)++] = mod;
+    }
+    /* An MoE layer's experts, stacked as transformers 5 holds them: PEFT probes the regex with the experts' old
+     * (per-expert) module names in their container, model.layers.N.mlp.experts.gate_proj, ..., and passes the names
+     * it matches on to its MoE conversion (lora.c), which moves them onto the stacked weights */
+    for (int g = 0; g < m->nglobals && mdl->layer_moe; g++) {
+        const ir_global *G = &m->globals[g];
+        const char *dot = strrchr(G->name, '.');
+        if (G->role != IR_ROLE_PARAM || !ir_attr_int(G->attrs, G->nattrs, "stack", 0) || !dot) continue;
+        const int gu = !strcmp(dot + 1, "gate_up_proj");
+        for (int k = gu ? 0 : 2; k < (gu ? 2 : 3); k++) {
+            const char *mod = ax_arena_printf(ar, "%.*s.%s", (int)(dot - G->name), G->name, mdl->moe_parts[k]);
+            char err[256];
+            if (rt_re_match(pat, mod, err, sizeof err) > 0) out[(*n)++] = mod;
+        }
     }
     if (!*n) {
         ax_error(d, c->path ? c->path : "config", "lora_target_modules: \"%s\" matches no module of the model%s (PEFT "
@@ -392,6 +406,8 @@ static pass_lora_cfg lora_cfg(const fe_config *c, const fe_model *mdl, const cha
                        .all_linear_string = c->lora_all_linear_string,
                        .targets = c->lora_target_modules,
                        .ntargets = c->nlora_target_modules,
+                       .target_params = c->lora_target_parameters,
+                       .ntarget_params = c->nlora_target_parameters,
                        .bf16 = c->bf16,
                        .model_dir = c->lora_model_dir,
                        .save_modules = c->lora_modules_to_save,
@@ -418,7 +434,9 @@ static pass_lora_cfg lora_cfg(const fe_config *c, const fe_model *mdl, const cha
                             "it to PEFT's LoraConfig only)");
     if (l.adapter == PASS_ADAPTER_NONE && c->nlora_modules_to_save)
         ax_warn(d, c->path, "lora_modules_to_save: ignored without adapter: lora|qlora (a full fine-tune trains every module)");
-    if (l.adapter != PASS_ADAPTER_NONE && !l.target_linear && !l.ntargets && (mdl->multimodal || mdl->fused_proj)) {
+    if (l.adapter != PASS_ADAPTER_NONE && !l.target_linear && !l.ntargets && l.ntarget_params) {
+        /* Axolotl passes target_modules=[]: PEFT adapts the parameters alone */
+    } else if (l.adapter != PASS_ADAPTER_NONE && !l.target_linear && !l.ntargets && (mdl->multimodal || mdl->fused_proj)) {
         ax_error(d, c->path ? c->path : "config", "adapter: %s without lora_target_modules or lora_target_linear: PEFT has "
                  "no default targets for %s and refuses such a LoraConfig; name them (e.g. lora_target_linear: true)",
                  c->adapter == FE_ADAPTER_LORA ? "lora" : "qlora", mdl->arch_name);

@@ -36,7 +36,9 @@ static const char *const e_bias[] = {F32_BF16("axo_bias_add"), F32_BF16("axo_bia
 static const char *const e_cross_entropy[] = {F32_BF16("axo_cross_entropy_fwd"), F32_BF16("axo_cross_entropy_bwd"), F32_BF16("axo_lce_chunk"),
                                               "axo_cross_entropy_reduce", "axo_dpo_loss", NULL};
 static const char *const e_dora[] = {F32_BF16("axo_dora_norm"), F32_BF16("axo_dora_scale"),
-                                     F32_BF16("axo_dora_scale_bwd"), "axo_dora_dm_reduce", NULL};
+                                     F32_BF16("axo_dora_scale_bwd"), "axo_dora_dm_reduce",
+                                     F32_BF16("axo_lora_delta"),       F32_BF16("axo_lora_delta_da"),
+                                     F32_BF16("axo_lora_delta_db"),    NULL};
 static const char *const e_elementwise[] = {F32_BF16("axo_add"),   F32_BF16("axo_mul"),
                                             F32_BF16("axo_scale"), F32_BF16("axo_acc"),
                                             "axo_convert_f32_bf16", "axo_convert_bf16_f32", NULL};

@@ -315,6 +315,7 @@ static const key_def keys[] = {
     {"lora_model_dir", K_SPECIAL, -1, 0},
     {"lora_modules_to_save", K_SPECIAL, -1, 0},
     {"lora_target_modules", K_SPECIAL, -1, 0},
+    {"lora_target_parameters", K_SPECIAL, -1, 0},
     {"loraplus_lr_embedding", K_NUM, F(loraplus_lr_embedding), 0},
     {"loraplus_lr_ratio", K_NUM, F(loraplus_lr_ratio), 1},
     {"embedding_lr", K_NUM, F(embedding_lr), 0},
@@ -522,7 +523,6 @@ const fe_refused_key fe_refused_keys[] = {
     {"jagged_restart_anneal_steps", "", "the anneal before each learning-rate restart"},
     /* PEFT */
     {"peft", "{}", "LoftQ initialization or another quantized-base backend"},
-    {"lora_target_parameters", "[]", "LoRA on raw parameters"},
     {"peft_layer_replication", "", "duplicated layers"},
     {"peft_ensure_weight_tying", "false", "tied adapters of tied weights"},
     {"peft_autocast_adapter_dtype", "true", "adapter weights in the base dtype"},
@@ -2396,6 +2396,8 @@ static void apply_special(loader *L, const fe_ypair *p) {
         layers_pattern(L, p);
     } else if (!strcmp(k, "lora_modules_to_save")) {
         do_string_list(L, p, &c->lora_modules_to_save, &c->nlora_modules_to_save);
+    } else if (!strcmp(k, "lora_target_parameters")) { /* PEFT's target_parameters: MoE experts' / routers' weights */
+        do_string_list(L, p, &c->lora_target_parameters, &c->nlora_target_parameters);
     } else if (!strcmp(k, "peft_init_lora_weights")) { /* PEFT's init_lora_weights: true, false or an init's name */
         const char *s = fe_y_text(v);
         if (s && v->data.scalar.style == YAML_PLAIN_SCALAR_STYLE && fe_parse_bool(s, &b)) {
@@ -3764,9 +3766,9 @@ void fe_config_canonical(const fe_config *c, ax_buf *out) {
             ax_buf_free(&j);
         }
         /* Sets of module names: order does not matter. */
-        for (int which = 0; which < 2; which++) {
-            const char **src = which ? c->lora_modules_to_save : c->lora_target_modules;
-            int n = which ? c->nlora_modules_to_save : c->nlora_target_modules;
+        for (int which = 0; which < 3; which++) {
+            const char **src = which == 2 ? c->lora_target_parameters : which ? c->lora_modules_to_save : c->lora_target_modules;
+            int n = which == 2 ? c->nlora_target_parameters : which ? c->nlora_modules_to_save : c->nlora_target_modules;
             const char **m = malloc(sizeof *m * (size_t)(n + 1));
             for (int i = 0; i < n; i++) m[i] = src[i];
             qsort(m, (size_t)n, sizeof *m, cmp_str);
@@ -3777,9 +3779,12 @@ void fe_config_canonical(const fe_config *c, ax_buf *out) {
                 if (j.len) ax_buf_puts(&j, ",");
                 ax_buf_puts(&j, m[i]);
             }
-            if (!which) S("lora_target_modules", j.data);
-            if (!which && c->lora_target_regex) S("lora_target_regex", c->lora_target_regex);
-            else if (n) S("lora_modules_to_save", j.data); /* absent when empty: older plans keep their cache keys */
+            if (!which) {
+                S("lora_target_modules", j.data);
+                if (c->lora_target_regex) S("lora_target_regex", c->lora_target_regex);
+            } else if (n) { /* absent when empty: older plans keep their cache keys */
+                S(which == 2 ? "lora_target_parameters" : "lora_modules_to_save", j.data);
+            }
             ax_buf_free(&j);
             free(m);
         }

@@ -213,6 +213,8 @@ typedef struct fe_config {
     int nlora_target_modules;
     const char **lora_modules_to_save; /* whole modules trained and saved beside the adapters (PEFT's modules_to_save) */
     int nlora_modules_to_save;
+    const char **lora_target_parameters; /* PEFT's target_parameters: the MoE experts' / routers' weights themselves */
+    int nlora_target_parameters;
     int lora_target_linear;
     int lora_all_linear_string; /* lora_target_modules: "all-linear" (PEFT resolves the string itself) */
     int peft_use_rslora;

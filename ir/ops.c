@@ -329,6 +329,29 @@ int ir_infer(const ir_module *m, ir_op op, const ir_type *in, int nin, const ir_
         out[3] = same_dims(wd, wd->dtype);
         return 0;
     }
+    case IR_OP_lora_delta:
+    case IR_OP_lora_delta_bwd: {
+        const int fwd = op == IR_OP_lora_delta;
+        const ir_type *w = &in[fwd ? 0 : 2], *a = &in[fwd ? 1 : 0], *b = &in[fwd ? 2 : 1];
+        TRY(need_float(m, w, fwd ? 0 : 2, err, errcap));
+        TRY(need_float(m, a, fwd ? 1 : 0, err, errcap));
+        TRY(need_float(m, b, fwd ? 2 : 1, err, errcap));
+        TRY(need_attr(at, na, "scale", IR_ATTR_FLOAT, err, errcap));
+        if ((w->rank != 2 && w->rank != 3) || a->rank != 2 || b->rank != 2)
+            FAIL("expected w [E, O, I] or [O, I], a [E*r, I] and b [O, r*E], found %s, %s, %s", tstr(m, w, b1), tstr(m, a, b2),
+                 tstr(m, b, b3));
+        const int64_t E = w->rank == 3 ? w->dims[0] : 1, O = w->dims[w->rank - 2], I = w->dims[w->rank - 1];
+        if (a->dims[1] != I || b->dims[0] != O || a->dims[0] % E || a->dims[0] < E || b->dims[1] != a->dims[0])
+            FAIL("a %s and b %s do not fit w %s: expected [E*r, %lld] and [%lld, r*E] with E = %lld", tstr(m, a, b1),
+                 tstr(m, b, b2), tstr(m, w, b3), (long long)I, (long long)O, (long long)E);
+        if (fwd) {
+            out[0] = same_dims(w, w->dtype);
+        } else {
+            out[0] = same_dims(a, a->dtype);
+            out[1] = same_dims(b, b->dtype);
+        }
+        return 0;
+    }
     case IR_OP_reshape: {
         TRY(need_attr(at, na, "shape", IR_ATTR_INTS, err, errcap));
         const ir_attr *s = ir_attr_find(at, na, "shape");

@@ -91,6 +91,7 @@ NOT_DIFFERENTIABLE(embedding_bwd)
 NOT_DIFFERENTIABLE(slice_bwd)
 NOT_DIFFERENTIABLE(moe_route_bwd)
 NOT_DIFFERENTIABLE(moe_ffn_bwd)
+NOT_DIFFERENTIABLE(lora_delta_bwd)
 NOT_DIFFERENTIABLE(rmsnorm_bwd)
 NOT_DIFFERENTIABLE(bias_grad)
 NOT_DIFFERENTIABLE(attention_bwd)
@@ -245,6 +246,16 @@ static void grad_moe_ffn(ad *c, const ir_node *n, const int32_t *dy) {
     if (wants(c, n->in[2])) acc(c, n->in[2], r[1]);
     if (wants(c, n->in[3])) acc(c, n->in[3], r[2]);
     if (wants(c, n->in[4])) acc(c, n->in[4], r[3]);
+}
+
+/* w' = w + scale B_e A_e: w's adjoint is dy's; the factors' come from one op */
+static void grad_lora_delta(ad *c, const ir_node *n, const int32_t *dy) {
+    if (wants(c, n->in[0])) acc(c, n->in[0], dy[0]);
+    if (!wants(c, n->in[1]) && !wants(c, n->in[2])) return;
+    int32_t r[2];
+    ir_bn(&c->b, IR_OP_lora_delta_bwd, IR_IN(IN(1), IN(2), dy[0]), n->nattrs, n->attrs, r);
+    if (wants(c, n->in[1])) acc(c, n->in[1], r[0]);
+    if (wants(c, n->in[2])) acc(c, n->in[2], r[1]);
 }
 
 static void grad_geglu(ad *c, const ir_node *n, const int32_t *dy) {

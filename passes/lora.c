@@ -49,6 +49,10 @@
  * W.index_copy(0, indices, delta), in W's dtype. A tied lm head is the same
  * param, so it reads the same copy, as PEFT ties the two adapters.
  *
+ * An MoE model's router and experts: PEFT (with transformers 5) moves their
+ * target names onto their weights and adapts those as parameters
+ * (ParamWrapper, lora_delta): see "PEFT's ParamWrapper" below.
+ *
  * The dropout mask of each adapter is drawn from the runtime input
  * `dropout_seed` (one per micro step and rank) and the adapter's index as
  * salt; checkpointed layers recompute the same masks.
@@ -87,19 +91,6 @@ static int target_matches(const char *module, const char *t) {
     size_t n = strlen(module), k = strlen(t);
     if (!strcmp(module, t)) return 1;
     return n > k && module[n - k - 1] == '.' && !strcmp(module + n - k, t);
-}
-
-/* 1 when module (a name, or a target) ends in one of the comma-separated names of list, as PEFT matches them */
-static int moe_target(const char *list, const char *module) {
-    for (const char *p = list; *p;) {
-        const char *e = strchr(p, ',');
-        const size_t n = e ? (size_t)(e - p) : strlen(p);
-        char name[64];
-        snprintf(name, sizeof name, "%.*s", (int)(n < sizeof name ? n : sizeof name - 1), p);
-        if (target_matches(module, name)) return 1;
-        p += n + (e != NULL);
-    }
-    return 0;
 }
 
 /* A decoder linear layer: operand 1 of a `matmul {tb=1}` that is a param
@@ -176,6 +167,71 @@ static int add_magnitude(ir_module *m, const char *module, int64_t out, int w) {
     ir_attr at[] = {ir_as("hf", hf), ir_as("init", "dora_row_norm"), ir_as("norm_of", wname), ir_ai("decay", 1),
                     ir_ai("adapter", 1)};
     return ir_global_add(m, name, ir_type_make(IR_F32, 1, (int64_t[]){out}), IR_ROLE_PARAM, at, 5);
+}
+
+/* ---- PEFT's ParamWrapper: LoRA on a weight itself (MoE experts and routers) -------------------------------
+ * PEFT (>= 0.19) with transformers 5 adapts an MoE layer's router and its experts' stacked weights as parameters
+ * (target_parameters), each with a ParamWrapper: the weight is replaced, while the module runs, by w + s B_e A_e
+ * for each expert e (IR op lora_delta), A [E*r, in] (rows e*r.. for expert e), B [out, r*E] (column j*E+e of it
+ * for expert e), the router a plain [E, H] weight (one "expert"). The names: PEFT's v4 target names move there
+ * (moe_convert); lora_target_parameters names the weights directly. Several wrapped weights of one module nest:
+ * the experts' gate_up_proj (wrapped first) is then the base_layer of down_proj's wrapper, which its saved keys
+ * say (model.layers.N.mlp.experts.base_layer.lora_A.weight). */
+enum { PW_ROUTER, PW_GATE_UP, PW_DOWN };
+static const char *const pw_param[3] = {"gate.weight", "gate_up_proj", "down_proj"};
+
+typedef struct pw_site {
+    int w, a, b, kind;
+    double scale;
+} pw_site;
+
+/* the kind of weight a global is for a ParamWrapper (-1: not an MoE router's or experts') */
+static int pw_kind(const ir_global *G) {
+    if (G->role != IR_ROLE_PARAM) return -1;
+    const char *dot = strrchr(G->name, '.');
+    if (ir_attr_int(G->attrs, G->nattrs, "stack", 0) && G->type.rank == 3 && dot)
+        return !strcmp(dot + 1, "gate_up_proj") ? PW_GATE_UP : !strcmp(dot + 1, "down_proj") ? PW_DOWN : -1;
+    return !ir_attr_int(G->attrs, G->nattrs, "linear", 1) && G->type.rank == 2 ? PW_ROUTER : -1;
+}
+
+/* PEFT's _convert_peft_config_moe for target_modules T over moe's names (router, gate part, up part, down part; the
+ * first that a target equals or ends in after a '.' wins): hits[k] counts the targets moved onto name k's weight,
+ * the rest stay module targets (*rest). The gate and up parts share gate_up_proj: PEFT refuses one alone. */
+static int moe_convert(const char *moe, const char *const *T, int nT, const char **rest, int *nrest, int hits[4],
+                       ax_diag *d) {
+    char names[4][64];
+    int nn = 0;
+    for (const char *p = moe; *p && nn < 4;) {
+        const char *e = strchr(p, ',');
+        const size_t n = e ? (size_t)(e - p) : strlen(p);
+        snprintf(names[nn++], sizeof names[0], "%.*s", (int)(n < 63 ? n : 63), p);
+        p += n + (e != NULL);
+    }
+    *nrest = 0;
+    for (int k = 0; k < 4; k++) hits[k] = 0;
+    for (int t = 0; t < nT; t++) {
+        int k = 0;
+        while (k < nn && !target_matches(T[t], names[k])) k++;
+        if (k < nn) hits[k]++;
+        else rest[(*nrest)++] = T[t];
+    }
+    if (nn == 4 && !hits[1] != !hits[2]) {
+        ax_error(d, "lora_target_modules", "\"%s\" without \"%s\": PEFT (with transformers 5) refuses one of the two, "
+                 "which are fused into the experts' gate_up_proj; target both or neither", names[hits[1] ? 1 : 2],
+                 names[hits[1] ? 2 : 1]);
+        return -1;
+    }
+    return 0;
+}
+
+static int add_pw_adapter(ir_module *m, const char *wname, const char *hfmod, const char *which, int64_t rows,
+                          int64_t cols, const char *init, double bound, int kind) {
+    char name[600], hf[700];
+    snprintf(name, sizeof name, "%s.%s.weight", wname, which);
+    snprintf(hf, sizeof hf, "base_model.model.%s.%s.weight", hfmod, which);
+    ir_attr at[] = {ir_as("hf", hf), ir_as("init", init), ir_af("bound", bound), ir_ai("decay", 1), ir_ai("adapter", 1),
+                    ir_as("param_target", pw_param[kind])};
+    return ir_global_add(m, name, ir_type_make(IR_F32, 2, (int64_t[]){rows, cols}), IR_ROLE_PARAM, at, 6);
 }
 
 static void quantize_global(ir_module *m, lora_site *s) {
@@ -299,23 +355,49 @@ int pass_lora(ir_module *m, const pass_lora_cfg *cfg, int32_t *loss, ax_diag *d)
                      (long long)cfg->layers[k], (long long)nl, (long long)nl - 1);
             return -1;
         }
-    /* An MoE model: PEFT with transformers 5 turns these target names into target_parameters on the router's and
-     * the experts' stacked weights (and stops adapting dense layers of the same names); LoRA there is not
-     * implemented, so they are refused rather than adapted otherwise than PEFT does */
+    /* An MoE model: PEFT (with transformers 5) first moves the v4 names of the router and the experts' linears
+     * onto their weights as target_parameters (moe_convert), over Axolotl's list of target_modules: the names given,
+     * lora_target_linear's linear layers (a dense layer's gate_proj too, so the experts get adapted and the dense
+     * MLP not, as PEFT does), or PEFT's "all-linear", which it resolves to the linear layers and those names. The
+     * remaining names then match modules as on any model. */
     const char *moe = ir_attr_str(m->attrs, m->nattrs, "model.moe_targets", NULL);
-    if (moe && cfg->all_linear_string) { /* PEFT resolves the string against the model, router and experts included */
-        ax_error(d, "lora_target_modules", "\"all-linear\": PEFT (with transformers 5) resolves it to this MoE model's router "
-                 "and experts too (target_parameters), and LoRA on those is not implemented; use lora_target_linear: true "
-                 "(Axolotl's list of the linear layers) or name the attention projections");
-        return -1;
-    }
-    for (int t = 0; moe && t < cfg->ntargets; t++)
-        if (moe_target(moe, cfg->targets[t])) {
-            ax_error(d, "lora_target_modules", "\"%s\": PEFT (with transformers 5) moves this target onto the MoE "
-                     "router's or experts' stacked weights (target_parameters), and LoRA on those is not implemented; "
-                     "target the attention projections (q_proj, k_proj, v_proj, o_proj)", cfg->targets[t]);
+    const pass_lora_cfg *ocfg = cfg;
+    pass_lora_cfg lc = *cfg;
+    int hits[4] = {0, 0, 0, 0};
+    const char **T = NULL, **rest = NULL;
+    char (*leaf)[64] = NULL;
+    if (moe) {
+        const int cap = cfg->ntargets + p->nnodes + 8;
+        T = malloc(sizeof *T * (size_t)cap), rest = malloc(sizeof *rest * (size_t)cap);
+        leaf = malloc(sizeof *leaf * (size_t)cap);
+        int nT = 0, nleaf = 0;
+        for (int t = 0; t < cfg->ntargets; t++) T[nT++] = cfg->targets[t];
+        char mn[512];
+        for (int i = 0; cfg->target_linear && i < p->nnodes; i++) {
+            if (!is_decoder_linear(m, &p->nodes[i])) continue;
+            const char *mod = module_of(m->globals[IR_REF_GLOBAL(p->nodes[i].in[1])].name, mn, sizeof mn), *dot = strrchr(mod, '.');
+            const char *ty = dot ? dot + 1 : mod;
+            int dup = 0;
+            for (int k = 0; k < nleaf && !dup; k++) dup = !strcmp(leaf[k], ty);
+            if (dup) continue;
+            snprintf(leaf[nleaf], sizeof leaf[0], "%.63s", ty);
+            T[nT++] = leaf[nleaf++];
+        }
+        if (cfg->all_linear_string) /* PEFT adds the v4 names of the router and experts (no nn.Linear any more) */
+            for (const char *q = moe; *q && nleaf + 1 < cap;) {
+                const char *e = strchr(q, ',');
+                const size_t n = e ? (size_t)(e - q) : strlen(q);
+                snprintf(leaf[nleaf], sizeof leaf[0], "%.*s", (int)(n < 63 ? n : 63), q);
+                T[nT++] = leaf[nleaf++];
+                q += n + (e != NULL);
+            }
+        if (moe_convert(moe, T, nT, rest, &lc.ntargets, hits, d) != 0) {
+            free(T), free(rest), free(leaf);
             return -1;
         }
+        lc.targets = rest, lc.target_linear = 0, lc.all_linear_string = 0;
+        cfg = &lc;
+    }
     for (int g = 0; g < m->nglobals; g++)
         if (m->globals[g].role == IR_ROLE_PARAM) ir_global_set_attr(m, g, ir_ai("trainable", 0));
 
@@ -326,6 +408,9 @@ int pass_lora(ir_module *m, const pass_lora_cfg *cfg, int32_t *loss, ax_diag *d)
     lora_site *sites = calloc((size_t)ng0 + 1, sizeof *sites);
     int nsites = 0, ntargeted = 0, nnamed = 0; /* nnamed: matched by name, before the layer filter */
     int *tmatched = calloc((size_t)(cfg->ntargets > 0 ? cfg->ntargets : 0) + 1, sizeof(int));
+    pw_site *pws = NULL; /* the ParamWrapper sites (pw_of: a global's, or -1) */
+    int *pw_of = NULL, npw = 0;
+    char *ptmatched = NULL;
     char mod[512];
     for (int i = 0; i < p->nnodes; i++) {
         const ir_node *n = &p->nodes[i];
@@ -344,13 +429,6 @@ int pass_lora(ir_module *m, const pass_lora_cfg *cfg, int32_t *loss, ax_diag *d)
             else if (target_matches(mod, cfg->targets[t])) suffix = 1, tmatched[t] = 1;
         nnamed += exact || suffix;
         int hit = exact || (suffix && in_layers(mod, cfg));
-        if (hit && moe && moe_target(moe, mod)) { /* lora_target_linear or a regex over a dense layer's MLP */
-            ax_error(d, cfg->target_linear ? "lora_target_linear" : "lora_target_modules",
-                     "%s: Axolotl lists this MoE model's dense-layer projections by name, and PEFT (with transformers 5) "
-                     "then moves those names onto the experts' stacked weights (target_parameters) and leaves the dense "
-                     "layers unadapted; LoRA on experts is not implemented: target the attention projections", mod);
-            goto fail;
-        }
         int64_t out = m->globals[g].type.dims[0], in = m->globals[g].type.dims[1];
         if (cfg->adapter == PASS_ADAPTER_QLORA) {
             if (in % 2) {
@@ -370,6 +448,90 @@ int pass_lora(ir_module *m, const pass_lora_cfg *cfg, int32_t *loss, ax_diag *d)
             ntargeted++;
         }
     }
+    /* the ParamWrapper sites: the weights PEFT's converted names adapt (hits), and those lora_target_parameters names */
+    pws = calloc((size_t)ng0 + 1, sizeof *pws);
+    pw_of = malloc(sizeof(int) * ((size_t)ng0 + 1));
+    ptmatched = calloc((size_t)cfg->ntarget_params + 1, 1);
+    for (int g = 0; g < ng0; g++) {
+        const ir_global *G = &m->globals[g];
+        const int kind = moe ? pw_kind(G) : -1;
+        pw_of[g] = -1;
+        int hit = kind == PW_ROUTER ? hits[0] > 0 : kind == PW_GATE_UP ? hits[1] > 0 : kind == PW_DOWN ? hits[3] > 0 : 0;
+        for (int t = 0; t < cfg->ntarget_params; t++) {
+            if (G->role != IR_ROLE_PARAM || !target_matches(G->name, cfg->target_params[t])) continue;
+            if (kind < 0) {
+                ax_error(d, "lora_target_parameters", "\"%s\" matches %s: LoRA on a parameter itself is implemented for "
+                         "an MoE model's router and experts' weights only (mlp.gate.weight, mlp.experts.gate_up_proj, "
+                         "mlp.experts.down_proj); adapt linear layers with lora_target_modules", cfg->target_params[t],
+                         G->name);
+                goto fail;
+            }
+            ptmatched[t] = 1, hit = 1;
+        }
+        if (hit) pws[npw] = (pw_site){.w = g, .a = -1, .b = -1, .kind = kind}, pw_of[g] = npw++;
+    }
+    for (int t = 0; t < cfg->ntarget_params; t++)
+        if (!ptmatched[t]) {
+            ax_error(d, "lora_target_parameters", "\"%s\" matches no parameter of the model (PEFT matches a parameter's "
+                     "full name or its end after a '.': %s, e.g. %slayers.0.mlp.experts.gate_up_proj)", cfg->target_params[t],
+                     moe ? "gate.weight, experts.gate_up_proj, experts.down_proj" : "this model has no MoE layer, and "
+                     "LoRA on a parameter itself is implemented for MoE routers and experts only", text_prefix(m));
+            goto fail;
+        }
+    if (npw && cfg->dora) {
+        ax_error(d, "peft_use_dora", "PEFT's ParamWrapper (LoRA on the MoE router's or experts' weights: %s) refuses "
+                 "DoRA", cfg->ntarget_params ? "lora_target_parameters" : "the names PEFT moves there");
+        goto fail;
+    }
+    if (npw && cfg->nlayers > 0) {
+        ax_error(d, "peft_layers_to_transform", "PEFT adapts the MoE router's or experts' weights (target_parameters) in "
+                 "every layer whatever layers_to_transform says; axo refuses the two together rather than train "
+                 "otherwise than asked");
+        goto fail;
+    }
+    if (npw && cfg->dropout > 0 && cfg->ntarget_params) {
+        ax_error(d, "lora_dropout", "%g with lora_target_parameters: PEFT's ParamWrapper refuses lora_dropout != 0 (Axolotl "
+                 "lets it through only for the names PEFT moves there itself); set lora_dropout: 0", cfg->dropout);
+        goto fail;
+    }
+    if (npw && cfg->dropout > 0)
+        ax_warn(d, "lora_dropout", "%g applies to the linear layers' adapters only: the MoE router's and experts' "
+                "(PEFT's ParamWrapper) get none, as Axolotl patches PEFT to do", cfg->dropout);
+    for (int k = 0; k < npw; k++) {
+        pw_site *q = &pws[k];
+        const ir_global *G = &m->globals[q->w];
+        char wname[600], hfmod[600];
+        snprintf(wname, sizeof wname, "%s", G->name);
+        const int64_t E = G->type.rank == 3 ? G->type.dims[0] : 1, O = G->type.dims[G->type.rank - 2],
+                      I = G->type.dims[G->type.rank - 1];
+        /* gate_up_proj fused from both names: PEFT's rank_pattern / alpha_pattern double r and alpha there */
+        const int fused = q->kind == PW_GATE_UP && hits[1] > 0;
+        const int64_t r = cfg->r * (fused ? 2 : 1);
+        const double alpha = cfg->alpha * (fused ? 2 : 1);
+        q->scale = cfg->rslora ? alpha / sqrt((double)r) : alpha / (double)r;
+        /* the module's name, and the wrapper's place in PEFT's nesting */
+        if (q->kind == PW_ROUTER) {
+            module_of(wname, hfmod, sizeof hfmod);
+            snprintf(wname, sizeof wname, "%s", hfmod);
+        } else {
+            const char *dot = strrchr(G->name, '.');
+            int nested = 0; /* gate_up_proj under a wrapped down_proj of the same experts */
+            for (int j = 0; j < npw && q->kind == PW_GATE_UP; j++) {
+                const char *o = m->globals[pws[j].w].name;
+                nested |= pws[j].kind == PW_DOWN && !strncmp(o, G->name, (size_t)(dot - G->name)) &&
+                          !strcmp(o + (dot - G->name), ".down_proj");
+            }
+            snprintf(hfmod, sizeof hfmod, "%.*s%s", (int)(dot - G->name), G->name, nested ? ".base_layer" : "");
+        }
+        const int gauss = cfg->init == PASS_LORA_INIT_GAUSSIAN;
+        q->a = add_pw_adapter(m, wname, hfmod, "lora_A", E * r, I, gauss ? "normal" : "uniform", 1.0 / sqrt((double)I), q->kind);
+        if (gauss) ir_global_set_attr(m, q->a, ir_af("std", 1.0 / (double)r));
+        q->b = cfg->init == PASS_LORA_INIT_FALSE
+                   ? add_pw_adapter(m, wname, hfmod, "lora_B", O, r * E, "uniform", 1.0 / sqrt((double)(r * E)), q->kind)
+                   : add_pw_adapter(m, wname, hfmod, "lora_B", O, r * E, "zeros", 0, q->kind);
+    }
+    free(ptmatched);
+    ptmatched = NULL;
     for (int t = 0; t < cfg->ntargets; t++) {
         if (tmatched[t]) continue;
         const char *x = cfg->targets[t];
@@ -411,7 +573,7 @@ int pass_lora(ir_module *m, const pass_lora_cfg *cfg, int32_t *loss, ax_diag *d)
                  cfg->npattern > 0 ? "layers.<N>...: the pattern is \"layers\")" : "");
         goto fail;
     }
-    if (!ntargeted) {
+    if (!ntargeted && !npw) {
         ax_error(d, "lora_target_modules", "no linear layer is targeted: give lora_target_modules or lora_target_linear: true");
         goto fail;
     }
@@ -445,6 +607,29 @@ int pass_lora(ir_module *m, const pass_lora_cfg *cfg, int32_t *loss, ax_diag *d)
         newstart[i] = r.np.nnodes;
         int site = is_decoder_linear(m, n) ? site_of[IR_REF_GLOBAL(n->in[1])] : -1;
         cur_w = site >= 0 ? IR_GLOBAL_REF(sites[site].w) : -1;
+        int uses_pw = 0;
+        for (int k = 0; npw && k < n->nin; k++)
+            uses_pw |= IR_REF_IS_GLOBAL(n->in[k]) && IR_REF_GLOBAL(n->in[k]) < ng0 && pw_of[IR_REF_GLOBAL(n->in[k])] >= 0;
+        if (uses_pw) { /* the router's matmul, the experts' moe_ffn: they read w + s B_e A_e (ParamWrapper) */
+            int32_t in[IR_MAX_IN];
+            for (int k = 0; k < n->nin; k++) {
+                const int g = IR_REF_IS_GLOBAL(n->in[k]) ? IR_REF_GLOBAL(n->in[k]) : -1;
+                if (g < 0 || g >= ng0 || pw_of[g] < 0) {
+                    in[k] = rw_ref(&r, n->in[k]);
+                    continue;
+                }
+                const pw_site *q = &pws[pw_of[g]];
+                int32_t A = IR_GLOBAL_REF(q->a), B = IR_GLOBAL_REF(q->b);
+                if (m->globals[g].type.dtype != IR_F32) { /* PEFT casts the factors to the weight's dtype */
+                    const char *wdt = ir_dtype_name(m->globals[g].type.dtype);
+                    A = ir_b(b, IR_OP_convert, IR_IN(A), IR_AT(ir_as("to", wdt)));
+                    B = ir_b(b, IR_OP_convert, IR_IN(B), IR_AT(ir_as("to", wdt)));
+                }
+                in[k] = ir_b(b, IR_OP_lora_delta, IR_IN(IR_GLOBAL_REF(g), A, B), IR_AT(ir_af("scale", q->scale)));
+            }
+            rw_emit(&r, n, in, NULL, 0, NULL);
+            continue;
+        }
         int uses_tok = 0;
         for (int k = 0; tok_g >= 0 && k < n->nin; k++) uses_tok |= n->in[k] == IR_GLOBAL_REF(tok_g);
         if (uses_tok) {
@@ -541,7 +726,7 @@ int pass_lora(ir_module *m, const pass_lora_cfg *cfg, int32_t *loss, ax_diag *d)
 
     /* what the runtime writes into adapter_config.json */
     ax_buf tm = {0};
-    for (int t = 0; t < cfg->ntargets; t++) ax_buf_printf(&tm, "%s%s", tm.len ? "," : "", cfg->targets[t]);
+    for (int t = 0; t < ocfg->ntargets; t++) ax_buf_printf(&tm, "%s%s", tm.len ? "," : "", ocfg->targets[t]);
     ir_module_set_attr(m, ir_as("lora.adapter", cfg->adapter == PASS_ADAPTER_QLORA ? "qlora" : "lora"));
     ir_module_set_attr(m, ir_ai("lora.r", cfg->r));
     ir_module_set_attr(m, ir_af("lora.alpha", cfg->alpha));
@@ -549,8 +734,19 @@ int pass_lora(ir_module *m, const pass_lora_cfg *cfg, int32_t *loss, ax_diag *d)
     ir_module_set_attr(m, ir_ai("lora.rslora", cfg->rslora));
     if (cfg->dora) ir_module_set_attr(m, ir_ai("lora.use_dora", 1)); /* absent without: other plans unchanged */
     if (cfg->init) ir_module_set_attr(m, ir_as("lora.init", cfg->init == PASS_LORA_INIT_GAUSSIAN ? "gaussian" : "false"));
-    ir_module_set_attr(m, ir_ai("lora.target_linear", cfg->target_linear));
+    ir_module_set_attr(m, ir_ai("lora.target_linear", ocfg->target_linear));
     ir_module_set_attr(m, ir_as("lora.target_modules", tm.data ? tm.data : ""));
+    if (npw) { /* PEFT's target_parameters as adapter_config.json lists them, and its doubled rank of a fused gate_up_proj */
+        ax_buf tp = {0};
+        for (int k = 0; k < 3; k++) {
+            int any = 0;
+            for (int j = 0; j < npw && !any; j++) any = pws[j].kind == k;
+            if (any) ax_buf_printf(&tp, "%s%s", tp.len ? "," : "", pw_param[k]);
+        }
+        ir_module_set_attr(m, ir_as("lora.target_parameters", tp.data));
+        if (hits[1]) ir_module_set_attr(m, ir_ai("lora.gate_up_fused", 1));
+        ax_buf_free(&tp);
+    }
     if (cfg->nsave) {
         ax_buf sv = {0};
         for (int t = 0; t < cfg->nsave; t++) ax_buf_printf(&sv, "%s%s", sv.len ? "," : "", cfg->save_modules[t]);
@@ -570,9 +766,9 @@ int pass_lora(ir_module *m, const pass_lora_cfg *cfg, int32_t *loss, ax_diag *d)
         ax_buf_free(&pt);
     }
     ax_buf_free(&tm);
-    free(site_of), free(sites), free(tmatched);
+    free(site_of), free(sites), free(tmatched), free(pws), free(pw_of), free(T), free(rest), free(leaf);
     return rc;
 fail:
-    free(site_of), free(sites), free(tmatched);
+    free(site_of), free(sites), free(tmatched), free(pws), free(pw_of), free(ptmatched), free(T), free(rest), free(leaf);
     return -1;
 }

@@ -37,6 +37,10 @@ typedef struct pass_lora_cfg {
     int all_linear_string; /* target_linear given as PEFT's string "all-linear" */
     const char *const *targets; /* module names (PEFT's suffix match) */
     int ntargets;
+    /* lora_target_parameters (PEFT's target_parameters): names of the MoE routers' and experts' weights themselves
+     * (a parameter's full name or a suffix after a '.'), adapted by ParamWrapper's rule (see lora.c) */
+    const char *const *target_params;
+    int ntarget_params;
     int bf16;             /* compute dtype of the adapter matmuls */
     const char *model_dir; /* lora_model_dir: the runtime loads the adapters from it (NULL: fresh) */
     const char *const *save_modules; /* lora_modules_to_save: trained whole, saved in the adapter file */

@@ -21,6 +21,13 @@ static int vocab_matrix(const char *name) {
 
 static int empty_pattern(const json_t *p) { return !p || json_is_null(p) || (json_is_object(p) && !json_object_size(p)); }
 
+/* empty, or PEFT's one entry for a fused gate_up_proj: twice the base value v */
+static int gate_up_pattern(const json_t *p, double v) {
+    if (empty_pattern(p)) return 1;
+    const json_t *x = json_is_object(p) && json_object_size(p) == 1 ? json_object_get(p, RT_GATE_UP_PATTERN) : NULL;
+    return json_is_number(x) && json_number_value(x) == 2 * v;
+}
+
 int rt_adapter_config_read(const char *dir, rt_adapter_cfg *c, ax_diag *d) {
     char path[4096];
     if (ax_path_join(path, sizeof path, dir, "adapter_config.json") != 0) {
@@ -46,9 +53,24 @@ int rt_adapter_config_read(const char *dir, rt_adapter_cfg *c, ax_diag *d) {
         ax_error(d, path, "r: expected a positive integer");
     } else if (!json_is_number(a)) {
         ax_error(d, path, "lora_alpha: expected a number");
-    } else if (!empty_pattern(json_object_get(j, "rank_pattern")) || !empty_pattern(json_object_get(j, "alpha_pattern"))) {
-        ax_error(d, path, "rank_pattern / alpha_pattern: per-module ranks or alphas are not supported (one r and lora_alpha)");
+    } else if (!gate_up_pattern(json_object_get(j, "rank_pattern"), (double)json_integer_value(r)) ||
+               !gate_up_pattern(json_object_get(j, "alpha_pattern"), json_number_value(a))) {
+        ax_error(d, path, "rank_pattern / alpha_pattern: per-module ranks or alphas are not supported (one r and "
+                 "lora_alpha; or PEFT's own {\"%s\": 2r} and {\"%s\": 2 lora_alpha} for an MoE model's fused "
+                 "gate_up_proj)", RT_GATE_UP_PATTERN, RT_GATE_UP_PATTERN);
+    } else if (empty_pattern(json_object_get(j, "rank_pattern")) != empty_pattern(json_object_get(j, "alpha_pattern"))) {
+        ax_error(d, path, "rank_pattern and alpha_pattern: PEFT doubles both for the fused gate_up_proj, this file only one");
     } else {
+        c->gate_up_fused = !empty_pattern(json_object_get(j, "rank_pattern"));
+        const json_t *tp = json_object_get(j, "target_parameters");
+        c->target_params = json_is_array(tp) && json_array_size(tp) > 0;
+        c->tp_gate_up = c->tp_down = 0;
+        for (size_t i = 0; json_is_array(tp) && i < json_array_size(tp); i++) {
+            const char *x = json_string_value(json_array_get(tp, i));
+            const size_t n = x ? strlen(x) : 0;
+            c->tp_gate_up |= n >= 12 && !strcmp(x + n - 12, "gate_up_proj");
+            c->tp_down |= n >= 9 && !strcmp(x + n - 9, "down_proj");
+        }
         c->r = json_integer_value(r);
         c->alpha = json_number_value(a);
         c->rslora = json_is_true(json_object_get(j, "use_rslora"));
@@ -180,6 +202,54 @@ static const rt_st_tensor *adapter_of(const rt_st_file *af, char *used, const ch
     return t;
 }
 
+/* ---- an MoE layer's experts (PEFT's ParamWrapper on the stacked weights, see passes/lora.c) ----
+ * The base holds each expert's tensors (<block>.experts.<e>.<part>.weight: Qwen3-MoE's gate_proj / up_proj /
+ * down_proj, Mixtral's block_sparse_moe ... w1 / w3 / w2) or transformers 5's stacks (<block>.experts.gate_up_proj
+ * [E, 2I, H], down_proj [E, H, I]); the adapter sits on the container model.layers.N.mlp.experts (transformers 5's
+ * module name: Mixtral's block_sparse_moe is mlp there), gate_up_proj's under base_layer when down_proj's wraps it.
+ * W (f32 [ne, no, in], experts e0.. and rows o0.. of each expert's delta) += s * B_e A_e in double. */
+static void merge_experts(float *W, const float *A, const float *B, int64_t E, int64_t r, int64_t e0, int64_t ne,
+                          int64_t o0, int64_t no, int64_t in, double s) {
+    double *row = malloc(sizeof(double) * (size_t)(in ? in : 1));
+    for (int64_t e = e0; e < e0 + ne; e++)
+        for (int64_t o = o0; o < o0 + no; o++) {
+            for (int64_t i = 0; i < in; i++) row[i] = 0;
+            for (int64_t j = 0; j < r; j++) {
+                const double b = B[o * r * E + j * E + e];
+                for (int64_t i = 0; i < in; i++) row[i] += b * A[(e * r + j) * in + i];
+            }
+            float *w = W + ((e - e0) * no + (o - o0)) * in;
+            for (int64_t i = 0; i < in; i++) w[i] = (float)((double)w[i] + s * row[i]);
+        }
+    free(row);
+}
+
+/* key (a base tensor's name, transformers 5's module names) -> its experts' container, the expert (-1: the stack)
+ * and which weight it is (0 gate, 1 up, 2 down of one expert; 3 gate_up, 4 down stacked); 0 if it is none */
+static int expert_tensor(const char *key, char *container, size_t cap, int64_t *e, int *part) {
+    static const char *const parts[][2] = {{"gate_proj", "w1"}, {"up_proj", "w3"}, {"down_proj", "w2"}};
+    const char *x = strstr(key, ".experts.");
+    if (!x) return 0;
+    const char *rest = x + 9;
+    snprintf(container, cap, "%.*s", (int)(rest - 1 - key), key);
+    if (!strcmp(rest, "gate_up_proj") || !strcmp(rest, "down_proj")) {
+        *e = -1, *part = rest[0] == 'g' ? 3 : 4;
+        return 1;
+    }
+    char *end;
+    const long long v = strtoll(rest, &end, 10);
+    if (end == rest || *end != '.' || v < 0) return 0;
+    for (int k = 0; k < 3; k++)
+        for (int m = 0; m < 2; m++) {
+            const size_t n = strlen(parts[k][m]);
+            if (!strncmp(end + 1, parts[k][m], n) && !strcmp(end + 1 + n, ".weight")) {
+                *e = v, *part = k;
+                return 1;
+            }
+        }
+    return 0;
+}
+
 int rt_merge_lora(const char *adapter_dir, const char *base_dir, const char *out_dir, int overwrite, int *merged,
                   ax_diag *d) {
     rt_adapter_cfg cfg;
@@ -232,8 +302,69 @@ int rt_merge_lora(const char *adapter_dir, const char *base_dir, const char *out
         char key[1024], mod[1024];
         if (mm) rt_adapter_module_name(E->name, key, sizeof key);
         else snprintf(key, sizeof key, "%s", E->name);
+        char *bsm = strstr(key, ".block_sparse_moe."); /* Mixtral's MoE block: transformers 5 names the module mlp */
+        if (bsm) memmove(bsm + 5, bsm + 18, strlen(bsm + 18) + 1), memcpy(bsm, ".mlp.", 5);
         size_t len = strlen(key);
         const rt_st_tensor *A = NULL, *B = NULL, *M = NULL;
+        char ctr[1024];
+        int64_t xe = 0;
+        int xpart = 0;
+        if (cfg.target_params && expert_tensor(key, ctr, sizeof ctr, &xe, &xpart)) {
+            const int gu = xpart == 0 || xpart == 1 || xpart == 3;
+            char inner[1100];
+            snprintf(inner, sizeof inner, "%s.base_layer", ctr);
+            /* gate_up_proj's adapter: under base_layer when down_proj is adapted too, else on the container */
+            const int nested = gu && cfg.tp_gate_up && cfg.tp_down;
+            if (gu ? cfg.tp_gate_up : cfg.tp_down) {
+                A = adapter_of(&af, used, nested ? inner : ctr, "lora_A");
+                B = adapter_of(&af, used, nested ? inner : ctr, "lora_B");
+            }
+            if (!A && !B) {
+                n++;
+                continue; /* this weight not adapted: kept */
+            }
+            const int64_t rr = cfg.r * (gu && cfg.gate_up_fused ? 2 : 1);
+            const double al = cfg.alpha * (gu && cfg.gate_up_fused ? 2 : 1), sc = cfg.rslora ? al / sqrt((double)rr) : al / (double)rr;
+            const int64_t in = t->rank ? t->shape[t->rank - 1] : 0, EE = A && rr ? A->shape[0] / rr : 0;
+            const int64_t no = t->rank == 3 ? t->shape[1] : t->rank == 2 ? t->shape[0] : 0;
+            const int64_t O = xpart == 0 || xpart == 1 ? 2 * no : no, o0 = xpart == 1 ? no : 0;
+            const int64_t ne = t->rank == 3 ? t->shape[0] : 1;
+            if (!A || !B || t->rank != (xe < 0 ? 3 : 2) || A->rank != 2 || B->rank != 2 || EE < 1 || A->shape[0] != EE * rr ||
+                A->shape[1] != in || B->shape[0] != O || B->shape[1] != rr * EE || (xe < 0 ? ne != EE : xe >= EE)) {
+                ax_error(d, path, "the adapter of %s's %s does not fit %s (lora_A %s, lora_B %s: expected [E*%lld, %lld] "
+                                  "and [%lld, %lld*E], E experts)",
+                         ctr, gu ? "gate_up_proj" : "down_proj", E->name, A ? "present" : "missing", B ? "present" : "missing",
+                         (long long)rr, (long long)in, (long long)O, (long long)rr);
+                rc = -1;
+                break;
+            }
+            if (t->dtype != RT_ST_F32 && t->dtype != RT_ST_BF16 && t->dtype != RT_ST_F16) {
+                ax_error(d, f->path, "%s is %s: merging needs an F32, BF16 or F16 weight", E->name, rt_st_dtype_name(t->dtype));
+                rc = -1;
+                break;
+            }
+            const int64_t nw = ne * no * in;
+            float *W = malloc(sizeof(float) * (size_t)(nw ? nw : 1)), *a = malloc(sizeof(float) * (size_t)(EE * rr * in)),
+                  *b = malloc(sizeof(float) * (size_t)(O * rr * EE));
+            rc = rt_st_read_f32(f, t, W, d) || rt_st_read_f32(&af, A, a, d) || rt_st_read_f32(&af, B, b, d) ? -1 : 0;
+            if (!rc) {
+                merge_experts(W, a, b, EE, rr, xe < 0 ? 0 : xe, ne, o0, no, in, sc);
+                int64_t bad = -1;
+                for (int64_t k = 0; k < nw && bad < 0; k++)
+                    if (!isfinite(W[k])) bad = k;
+                if (bad >= 0) {
+                    ax_error(d, path, "merging %s gives a non-finite weight at element %lld (NaN in the adapter or the "
+                                      "base, or a huge lora_alpha)", E->name, (long long)bad);
+                    rc = -1;
+                } else {
+                    outs[n].data = bufs[n] = encode(W, nw, t->dtype);
+                    nmerged++;
+                }
+            }
+            free(W), free(a), free(b);
+            n++;
+            continue;
+        }
         if (len > 7 && len < sizeof mod && !strcmp(key + len - 7, ".weight")) {
             memcpy(mod, key, len - 7);
             mod[len - 7] = 0;

@@ -28,7 +28,14 @@ typedef struct rt_adapter_cfg {
     int dora;            /* use_dora: a lora_magnitude_vector per adapted layer */
     char base[4096];     /* base_model_name_or_path ("" if absent) */
     char revision[256];  /* its Hub revision ("" if absent or null) */
+    int gate_up_fused;   /* rank_pattern / alpha_pattern double r and alpha of the experts' gate_up_proj (PEFT's MoE
+                          * conversion of gate_proj + up_proj), the only per-module pattern axo reads */
+    int target_params;   /* target_parameters names MoE routers' / experts' weights (PEFT's ParamWrapper) */
+    int tp_gate_up, tp_down; /* ... among them the experts' gate_up_proj, down_proj */
 } rt_adapter_cfg;
+
+/* the key PEFT's MoE conversion gives rank_pattern and alpha_pattern for the experts' fused gate_up_proj */
+#define RT_GATE_UP_PATTERN ".*\\.gate_up_proj"
 
 /* A multimodal checkpoint's tensor name as PEFT and transformers name the parameter (its module's): the Hub's
  * language_model.model.* (an untied head language_model.lm_head.*), vision_tower.* (Gemma's SigLIP

@@ -476,6 +476,28 @@ static int x_moe_ffn_bwd(xc *x) {
     return 0;
 }
 
+/* PEFT's ParamWrapper LoRA: w + scale B_e A_e, E experts when w is [E, O, I] */
+static void lora_dims(const rt_buf *w, const rt_buf *a, int64_t *E, int64_t *O, int64_t *I, int64_t *r) {
+    const int rk = w->type.rank;
+    *E = rk == 3 ? w->type.dims[0] : 1, *O = w->type.dims[rk - 2], *I = w->type.dims[rk - 1];
+    *r = a->type.dims[0] / *E;
+}
+static int x_lora_delta(xc *x) {
+    int64_t E, O, I, r;
+    lora_dims(IN(0), IN(1), &E, &O, &I, &r);
+    ck_lora_delta_f32(rt_f(IN(0)), rt_f(IN(1)), rt_f(IN(2)), rt_f(OUT(0)), E, O, I, r, AF("scale", 1));
+    round_if_bf16(OUT(0));
+    return 0;
+}
+static int x_lora_delta_bwd(xc *x) {
+    int64_t E, O, I, r;
+    lora_dims(IN(2), IN(0), &E, &O, &I, &r);
+    ck_lora_delta_bwd_f32(rt_f(IN(0)), rt_f(IN(1)), rt_f(IN(2)), rt_f(OUT(0)), rt_f(OUT(1)), E, O, I, r, AF("scale", 1));
+    round_if_bf16(OUT(0));
+    round_if_bf16(OUT(1));
+    return 0;
+}
+
 /* swiglu and geglu, forward and backward: the kernel's f32 result rounded to the values' dtype */
 static int glu_fwd(xc *x, void (*k)(const float *, const float *, float *, int64_t)) {
     k(rt_f(IN(0)), rt_f(IN(1)), rt_f(OUT(0)), OUT(0)->numel);

@@ -219,6 +219,19 @@ void ck_moe_ffn_bwd_f64(const double *x, const int32_t *idx, const double *w, co
                         const double *gu, const double *dy, double *dx, double *dw, double *dwgu, double *dwd, int64_t N,
                         int64_t H, int64_t I, int64_t E, int64_t k);
 
+/* ---- PEFT's ParamWrapper LoRA (a weight's own low-rank delta: MoE experts, routers) --------------
+ * ck_lora_delta: out = w + scale * B_e A_e for each e < E (w, out [E, O, I]; a [E*r, I]: A_e its rows e*r..; b
+ * [O, r*E]: B_e's column j is b's column j*E+e, PEFT's layout), sums over r in double. out may be w.
+ * ck_lora_delta_bwd: da = scale B_e^T dw_e and db = scale dw_e A_e^T in that layout (overwritten; double sums). */
+void ck_lora_delta_f32(const float *w, const float *a, const float *b, float *out, int64_t E, int64_t O, int64_t I,
+                       int64_t r, double scale);
+void ck_lora_delta_f64(const double *w, const double *a, const double *b, double *out, int64_t E, int64_t O, int64_t I,
+                       int64_t r, double scale);
+void ck_lora_delta_bwd_f32(const float *a, const float *b, const float *dw, float *da, float *db, int64_t E, int64_t O,
+                           int64_t I, int64_t r, double scale);
+void ck_lora_delta_bwd_f64(const double *a, const double *b, const double *dw, double *da, double *db, int64_t E,
+                           int64_t O, int64_t I, int64_t r, double scale);
+
 /* ---- GeGLU (Gemma's MLP: gelu_pytorch_tanh(gate) * up) ------------------------
  * fwd: s = 0.5 x (1 + tanh(k (x + c x^3))), k = sqrt(2/pi), c = 0.044715, in
  * double, rounded to REAL; y = s * u (as ck_swiglu_fwd). bwd, in double:

@@ -469,6 +469,48 @@ void FN(ck_moe_ffn_bwd)(const REAL *x, const int32_t *idx, const REAL *w, const 
     free(off), free(order), free(xe), free(ge), free(ae), free(oe), free(doe), free(dae), free(dge), free(dxe);
 }
 
+/* ---- ParamWrapper LoRA ---------------------------------------------------------------- */
+void FN(ck_lora_delta)(const REAL *w, const REAL *a, const REAL *b, REAL *out, int64_t E, int64_t O, int64_t I,
+                       int64_t r, double scale) {
+    double *acc = ck_xmalloc(sizeof(double) * (size_t)(I + 1));
+    for (int64_t e = 0; e < E; e++)
+        for (int64_t o = 0; o < O; o++) {
+            for (int64_t i = 0; i < I; i++) acc[i] = 0;
+            for (int64_t j = 0; j < r; j++) {
+                const double bj = (double)b[o * r * E + j * E + e];
+                const REAL *aj = a + (e * r + j) * I;
+                for (int64_t i = 0; i < I; i++) acc[i] += bj * (double)aj[i];
+            }
+            const REAL *wr = w + (e * O + o) * I;
+            REAL *yr = out + (e * O + o) * I;
+            for (int64_t i = 0; i < I; i++) yr[i] = (REAL)((double)wr[i] + scale * acc[i]);
+        }
+    free(acc);
+}
+
+void FN(ck_lora_delta_bwd)(const REAL *a, const REAL *b, const REAL *dw, REAL *da, REAL *db, int64_t E, int64_t O,
+                           int64_t I, int64_t r, double scale) {
+    double *acc = ck_xmalloc(sizeof(double) * (size_t)(r * I + 1));
+    for (int64_t e = 0; e < E; e++) {
+        for (int64_t i = 0; i < r * I; i++) acc[i] = 0;
+        for (int64_t o = 0; o < O; o++) {
+            const REAL *g = dw + (e * O + o) * I;
+            for (int64_t j = 0; j < r; j++) {
+                const double bj = (double)b[o * r * E + j * E + e];
+                const REAL *aj = a + (e * r + j) * I;
+                double *dj = acc + j * I, s = 0;
+                for (int64_t i = 0; i < I; i++) {
+                    dj[i] += bj * (double)g[i];
+                    s += (double)g[i] * (double)aj[i];
+                }
+                db[o * r * E + j * E + e] = (REAL)(scale * s);
+            }
+        }
+        for (int64_t i = 0; i < r * I; i++) da[e * r * I + i] = (REAL)(scale * acc[i]);
+    }
+    free(acc);
+}
+
 /* ---- GeGLU (tanh GELU) ----------------------------------------------------------------- */
 #ifndef CK_GELU_K_
 #define CK_GELU_K_ 0.7978845608028654 /* sqrt(2/pi) */

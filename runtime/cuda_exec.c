@@ -90,6 +90,9 @@ static const struct ksig {
     TS("axo_dora_scale", "pppppllf"),
     TS("axo_dora_scale_bwd", "ppppppppllf"),
     {"axo_dora_dm_reduce", "pilpp"},
+    TS("axo_lora_delta", "pppplllld"),
+    TS("axo_lora_delta_da", "pppplllld"),
+    TS("axo_lora_delta_db", "pppplllld"),
     TS("axo_dequant_nf4", "ppppll"),
     {"axo_fill_u32", "pil"},
     {"axo_fill_u16", "pil"},
@@ -2877,6 +2880,49 @@ static int g_dora_norm(gx *x) {
     return launch(x, ename(e, sizeof e, "axo_dora_norm", t), (unsigned)N, 1, 1, 256, 1, 0, &a);
 }
 
+/* PEFT's ParamWrapper LoRA (codegen/kernels/dora.cuh): w' = w + s B_e A_e, and da, db from dw' */
+static int g_lora_delta(gx *x, int bwd) {
+    const int32_t w = bwd ? IN(2) : IN(0), av = bwd ? IN(0) : IN(1), bv = bwd ? IN(1) : IN(2);
+    if (need_fp(x, w, "lora_delta weight")) return -1;
+    const ir_dtype t = dt(x, w);
+    const ir_type *wt = ty(x, w), *at = ty(x, av);
+    const int rk = wt->rank;
+    const int64_t E = rk == 3 ? wt->dims[0] : 1, O = wt->dims[rk - 2], I = wt->dims[rk - 1], r = E ? at->dims[0] / E : 0;
+    if (dt(x, av) != t || dt(x, bv) != t || dt(x, OUT(0)) != t || (bwd && dt(x, OUT(1)) != t))
+        return unsupported(x, "lora_delta with factors of another dtype than the weight's (%s)", ir_dtype_name(t));
+    if (numel(x, w) != E * O * I || numel(x, av) != E * r * I || numel(x, bv) != O * r * E)
+        return unsupported(x, "lora_delta of sharded operands");
+    if (E * O * I < 1 || r < 1) return 0;
+    char e[64];
+    const double s = AF("scale", 1);
+    kargs a = {0};
+    ka_p(&a, ptr(x, av), E * r * I * esz(t));
+    ka_p(&a, ptr(x, bv), O * r * E * esz(t));
+    if (!bwd) {
+        kargs f = {0};
+        ka_p(&f, ptr(x, w), E * O * I * esz(t));
+        ka_p(&f, ptr(x, av), E * r * I * esz(t));
+        ka_p(&f, ptr(x, bv), O * r * E * esz(t));
+        ka_p(&f, ptr(x, OUT(0)), E * O * I * esz(t));
+        ka_l(&f, E), ka_l(&f, O), ka_l(&f, I), ka_l(&f, r);
+        ka_d(&f, s);
+        return launch(x, ename(e, sizeof e, "axo_lora_delta", t), blocks(x, E * O * I, 256), 1, 1, 256, 1, 0, &f);
+    }
+    ka_p(&a, ptr(x, w), E * O * I * esz(t));
+    kargs b2 = a;
+    ka_p(&a, ptr(x, OUT(0)), E * r * I * esz(t));
+    ka_p(&b2, ptr(x, OUT(1)), O * r * E * esz(t));
+    for (int k = 0; k < 2; k++) {
+        kargs *q = k ? &b2 : &a;
+        ka_l(q, E), ka_l(q, O), ka_l(q, I), ka_l(q, r);
+        ka_d(q, s);
+    }
+    const int64_t nj = (r + 15) / 16;
+    if (E * O > 2147483647 || nj > 65535) return unsupported(x, "lora_delta over more than 2^31 weight rows");
+    if (launch(x, ename(e, sizeof e, "axo_lora_delta_da", t), blocks(x, E * nj * I, 256), 1, 1, 256, 1, 0, &a)) return -1;
+    return launch(x, ename(e, sizeof e, "axo_lora_delta_db", t), (unsigned)(E * O), (unsigned)nj, 1, 256, 1, 0, &b2);
+}
+
 static int dora_operands_ok(gx *x, int64_t *R, int64_t *N) {
     if (need_fp(x, IN(0), "dora_scale input")) return -1;
     ir_dtype t = dt(x, IN(0));
@@ -3294,6 +3340,8 @@ static int exec_node(gx *x) {
     case IR_OP_dropout: return g_dropout(x);
     case IR_OP_neftune: return g_neftune(x);
     case IR_OP_dora_norm: return g_dora_norm(x);
+    case IR_OP_lora_delta: return g_lora_delta(x, 0);
+    case IR_OP_lora_delta_bwd: return g_lora_delta(x, 1);
     case IR_OP_dora_scale: return g_dora_scale(x);
     case IR_OP_dora_scale_bwd: return g_dora_scale_bwd(x);
     case IR_OP_dequant_nf4: return g_dequant_nf4(x);

@@ -229,6 +229,17 @@ static int open_saved_adapter(const ir_module *m, const char *dir, rt_st_file *f
                  want_rs ? " with rsLoRA" : "");
         return -1;
     }
+    const int want_fused = (int)mattr_i(m, "lora.gate_up_fused", 0);
+    if (ac.gate_up_fused != want_fused) {
+        ax_error(d, dir, "adapter_config.json: %s, but the config %s (lora_model_dir must adapt the MoE experts' "
+                         "gate_up_proj as the config does)",
+                 ac.gate_up_fused ? "rank_pattern doubles the experts' gate_up_proj (PEFT's fusion of gate_proj and "
+                                    "up_proj targets)"
+                                  : "rank_pattern is empty",
+                 want_fused ? "targets gate_proj and up_proj, which PEFT fuses with 2r and 2 lora_alpha"
+                            : "does not target gate_proj and up_proj (lora_target_parameters adapts gate_up_proj with r)");
+        return -1;
+    }
     int want_dora = (int)mattr_i(m, "lora.use_dora", 0);
     if (ac.dora != want_dora) {
         ax_error(d, dir, "adapter_config.json: use_dora %s, but the config has peft_use_dora: %s (lora_model_dir must match "
@@ -1240,7 +1251,8 @@ static char *adapter_config_json(const rt_session *s, const rt_st_out *tower, in
     for (int g = 0; g < m->nglobals; g++) {
         const ir_global *G = &m->globals[g];
         size_t n = strlen(G->name);
-        if (ir_attr_int(G->attrs, G->nattrs, "adapter", 0) && n > 14 && !strcmp(G->name + n - 14, ".lora_A.weight"))
+        if (ir_attr_int(G->attrs, G->nattrs, "adapter", 0) && n > 14 && !strcmp(G->name + n - 14, ".lora_A.weight") &&
+            !ir_attr_str(G->attrs, G->nattrs, "param_target", NULL)) /* (ParamWrapper's: target_parameters below) */
             mods[nm++] = G->name;
     }
     char **names = calloc((size_t)nm + 1, sizeof *names);
@@ -1292,6 +1304,27 @@ static char *adapter_config_json(const rt_session *s, const rt_st_out *tower, in
     }
     free(mods);
     json_object_set_new(o, "target_modules", tm);
+    /* the MoE routers' and experts' weights adapted as parameters (PEFT's ParamWrapper), and the rank and alpha PEFT
+     * doubled where it fused gate_proj and up_proj into gate_up_proj */
+    const char *tp = mattr_s(m, "lora.target_parameters", NULL);
+    if (tp && *tp) {
+        json_t *pv = json_array();
+        for (const char *p = tp, *e; *p; p = *e ? e + 1 : e) {
+            e = strchr(p, ',');
+            if (!e) e = p + strlen(p);
+            json_array_append_new(pv, json_stringn(p, (size_t)(e - p)));
+        }
+        json_object_set_new(o, "target_parameters", pv);
+    }
+    json_t *rp = json_object(), *ap = json_object();
+    if (mattr_i(m, "lora.gate_up_fused", 0)) {
+        json_object_set_new(rp, RT_GATE_UP_PATTERN, json_integer(2 * mattr_i(m, "lora.r", 8)));
+        json_object_set_new(ap, RT_GATE_UP_PATTERN, alpha == floor(alpha) && fabs(alpha) < 1e14
+                                                        ? json_integer((json_int_t)(2 * alpha))
+                                                        : json_real(2 * alpha));
+    }
+    json_object_set_new(o, "rank_pattern", rp);
+    json_object_set_new(o, "alpha_pattern", ap);
     /* a multimodal model (Gemma 3, Mistral 3): axo adapts its language model only (the vision tower never runs on text), so PEFT
      * must not wrap the tower's own q_proj, v_proj, ... when it loads this adapter */
     if (ir_module_attr(m, "model.text_prefix") && !ntower)

@@ -7,8 +7,10 @@
 # lowering (router, top-k, experts stacked as transformers 5 holds them), the
 # saved model in the checkpoint's per-expert layout, checkpoints and resume
 # (full and sharded), merge-sharded, sp 2 and ZeRO-3 x 2 = 1 rank, LoRA on the
-# attention, and the refusals by name (among them the LoRA targets PEFT with
-# transformers 5 moves onto the router's or experts' weights).
+# attention, LoRA on the experts and the router as PEFT (>= 0.19, with
+# transformers 5) makes it (target_parameters: the adapter's layout against
+# PEFT's own files, resume, lora_model_dir, ZeRO-3, sp, merge-lora, bf16), and
+# the refusals by name.
 # usage: moe.sh AXOC AXORUN SOURCE_DIR
 set -uo pipefail
 AXOC=$1 AXORUN=$2 SRC=$3
@@ -19,8 +21,8 @@ cfg() { model_cfg "$@"; }
 
 for N in qwen3moe mixtral; do
   M="$SRC/tests/reference/fixtures/tiny-$N"
-  B=mlp; P1=gate_proj
-  [ $N = mixtral ] && B=block_sparse_moe P1=w1
+  B=mlp; P1=gate_proj P3=up_proj KEEP=model.layers.0.self_attn.k_proj,model.layers.1.mlp. # (layer 1: dense)
+  [ $N = mixtral ] && B=block_sparse_moe P1=w1 P3=w3 KEEP=model.layers.0.self_attn.k_proj
   cfg "$M" "$T/$N-one" "save_steps: 2" >$N.yml
   check '"$AXOC" compile $N.yml -o $N.bin --dump-ir ir-$N 2>$N.err && "$AXORUN" $N.bin >$N.log 2>&1' "$N: compiles and trains"
   check 'grep -q "axoc: MoE layers: the CUDA executor also takes up to [0-9.]* KiB of scratch per rank" $N.err' \
@@ -66,10 +68,79 @@ lora_target_modules: [q_proj, k_proj, v_proj, o_proj]" >$N-lora.yml
   cfg "$M" "$T/$N-lexp" "adapter: lora
 lora_r: 4
 lora_target_modules: [q_proj, ${P1}]" >$N-lexp.yml
-  check '! "$AXOC" compile $N-lexp.yml -o $N-lexp.bin 2>$N-lexp.err && grep -q "lora_target_modules: error: \"${P1}\": PEFT (with transformers 5) moves this target onto the MoE router" $N-lexp.err' \
-    "$N: a target PEFT moves onto the experts (${P1}) is refused by name (LoRA on experts not implemented)"
+  check '! "$AXOC" compile $N-lexp.yml -o $N-lexp.bin 2>$N-lexp.err && grep -q "lora_target_modules: error: \"${P1}\" without \"${P3}\": PEFT (with transformers 5) refuses one of the two" $N-lexp.err' \
+    "$N: ${P1} without ${P3} is refused as PEFT refuses it (both are fused into the experts' gate_up_proj)"
   check '"$AXOC" merge-lora $N-lora --base "$M" -o $N-merged 2>/dev/null && st names $N-merged/model.safetensors | cmp -s - $N.names && st same "$M/model.safetensors" $N-merged/model.safetensors model.layers.0.$B.' \
     "$N: merge-lora keeps the experts and the router, per expert, unchanged"
+
+  # LoRA on the experts and the router: PEFT moves the names onto their weights (target_parameters); the adapter as
+  # PEFT saves it (tests/reference/peft/tiny-$N-experts: the same targets, made by PEFT 0.21; its numbers are
+  # test_hf_fixtures')
+  PX="$SRC/tests/reference/peft/tiny-$N-experts"
+  TGT=$(python3 -c "import json,sys; print(', '.join(json.load(open(sys.argv[1]))['lora']['target_modules']))" "$PX/expected.json")
+  cfg "$M" "$T/$N-lx" "adapter: lora
+lora_r: 4
+lora_alpha: 8
+save_steps: 2
+lora_target_modules: [$TGT]" >$N-lx.yml
+  check '"$AXOC" compile $N-lx.yml -o $N-lx.bin --dump-ir ir-$N-lx 2>/dev/null && "$AXORUN" $N-lx.bin >/dev/null 2>&1 && st layout $N-lx/adapter_model.safetensors >$N-lx.layout && st layout "$PX/adapter_model.safetensors" | cmp -s - $N-lx.layout' \
+    "$N: LoRA on the experts, router and attention saves PEFT's tensors (names, shapes: gate_up_proj at rank 2r under base_layer)"
+  check 'grep -q "= lora_delta(@model.layers.0.mlp.experts.gate_up_proj, " ir-$N-lx/*-lora.ir && grep -q "= lora_delta(@model.layers.0.mlp.gate.weight, " ir-$N-lx/*-lora.ir' \
+    "$N: the experts' and the router's weights get their low-rank delta before use (lora_delta)"
+  check 'python3 - $N-lx/adapter_config.json "$PX/adapter_config.json" <<PYEOF
+import json, sys
+a, b = (json.load(open(p)) for p in sys.argv[1:3])
+for k in ("r", "lora_alpha", "rank_pattern", "alpha_pattern", "use_rslora", "peft_type"):
+    assert a[k] == b[k], (k, a[k], b[k])
+for k in ("target_modules", "target_parameters"):
+    assert sorted(a[k]) == sorted(b[k]), (k, a[k], b[k])
+PYEOF' "$N: adapter_config.json says what PEFT's says (target_parameters, rank_pattern / alpha_pattern of gate_up_proj)"
+  check 'st differ "$PX/adapter_model.safetensors" $N-lx/adapter_model.safetensors base_model.model.model.layers.0.mlp.' \
+    "$N: every adapter of the experts and the router trained"
+  cfg "$M" "$T/$N-lx2" "adapter: lora
+lora_r: 4
+lora_alpha: 8
+save_steps: 2
+resume_from_checkpoint: $T/$N-lx/checkpoint-2
+lora_target_modules: [$TGT]" >$N-lx2.yml
+  check '"$AXOC" compile $N-lx2.yml -o $N-lx2.bin 2>/dev/null && "$AXORUN" $N-lx2.bin >/dev/null 2>&1 && cmp -s $N-lx/adapter_model.safetensors $N-lx2/adapter_model.safetensors' \
+    "$N: resumed from checkpoint-2 = the straight run, bit for bit (expert adapters)"
+  cfg "$M" "$T/$N-lxp" "adapter: lora
+lora_r: 4
+lora_alpha: 8
+max_steps: 1
+lora_model_dir: $PX
+lora_target_modules: [$TGT]" | sed 's/^max_steps: 4$//' >$N-lxp.yml
+  check '"$AXOC" compile $N-lxp.yml -o $N-lxp.bin 2>/dev/null && "$AXORUN" $N-lxp.bin >/dev/null 2>&1 && st layout $N-lxp/adapter_model.safetensors | cmp -s - $N-lx.layout' \
+    "$N: lora_model_dir continues PEFT's own adapter (its rank_pattern read)"
+  cfg "$M" "$T/$N-lxga" "adapter: lora
+lora_r: 4
+lora_target_modules: [$TGT]
+gradient_accumulation_steps: 2" >$N-lxga.yml
+  cfg "$M" "$T/$N-lxz3" "adapter: lora
+lora_r: 4
+lora_target_modules: [$TGT]
+deepspeed: $SRC/configs/deepspeed/zero3.json" >$N-lxz3.yml
+  check '"$AXOC" compile $N-lxga.yml -o $N-lxga.bin 2>/dev/null && "$AXORUN" $N-lxga.bin >/dev/null 2>&1 && "$AXOC" compile $N-lxz3.yml -o $N-lxz3.bin --world-size 2 2>/dev/null && "$AXORUN" $N-lxz3.bin --comm local >/dev/null 2>&1 && losses_agree $N-lxga/train_log.jsonl $N-lxz3/train_log.jsonl 1e-5' \
+    "$N: expert LoRA under ZeRO-3 x 2 = 1 rank accumulating 2"
+  cfg "$M" "$T/$N-lxsp" "adapter: lora
+lora_r: 4
+lora_alpha: 8
+lora_target_modules: [$TGT]
+sequence_parallel_degree: 2" >$N-lxsp.yml
+  check '"$AXOC" compile $N-lxsp.yml -o $N-lxsp.bin --world-size 2 2>/dev/null && "$AXORUN" $N-lxsp.bin --comm local >/dev/null 2>&1 && losses_agree $N-lx/train_log.jsonl $N-lxsp/train_log.jsonl 1e-5' \
+    "$N: expert LoRA under sp 2 = 1 rank"
+  check '"$AXOC" merge-lora $N-lx --base "$M" -o $N-lxm 2>/dev/null && st names $N-lxm/model.safetensors | cmp -s - $N.names && st differ "$M/model.safetensors" $N-lxm/model.safetensors model.layers.0.$B.experts. && st differ "$M/model.safetensors" $N-lxm/model.safetensors model.layers.0.$B.gate.weight && st same "$M/model.safetensors" $N-lxm/model.safetensors $KEEP' \
+    "$N: merge-lora merges the experts (per expert, the checkpoint's names) and the router, and nothing else"
+  check '"$AXOC" merge-lora $N-lx --base $N-shm -o $N-lxms 2>/dev/null && st differ $N-shm/model.safetensors $N-lxms/model.safetensors model.layers.0.$B.experts.gate_up_proj && st differ $N-shm/model.safetensors $N-lxms/model.safetensors model.layers.0.$B.experts.down_proj' \
+    "$N: merge-lora onto transformers 5's stacked experts merges them stacked"
+  cfg "$M" "$T/$N-lxbf" "adapter: lora
+lora_r: 4
+lora_dropout: 0.05
+bf16: true
+lora_target_modules: [$TGT]" >$N-lxbf.yml
+  check '"$AXOC" compile $N-lxbf.yml -o $N-lxbf.bin 2>$N-lxbf.err && "$AXORUN" $N-lxbf.bin >$N-lxbf.log 2>&1 && grep -q "lora_dropout: warning: 0.05 applies to the linear layers. adapters only" $N-lxbf.err && ! grep -q "loss nan" $N-lxbf.log' \
+    "$N: bf16 with lora_dropout trains (the experts' and router's adapters without dropout, as Axolotl patches PEFT)"
 done
 
 M="$SRC/tests/reference/fixtures/tiny-qwen3moe"
@@ -91,22 +162,42 @@ cfg "$T/nanm" "$T/nano" "max_steps: 1" | sed 's/^max_steps: 4$//' >nan.yml
 check '"$AXOC" compile nan.yml -o nan.bin 2>/dev/null && { "$AXORUN" nan.bin >nan.log 2>&1; grep -q "loss nan" nan.log; } && ! grep -qi "abort\|munmap\|corrupted\|double free\|segmentation" nan.log' \
   "qwen3moe: a NaN router weight reports a NaN loss instead of corrupting memory"
 # Axolotl's lora_target_linear lists the dense layer's gate_proj / up_proj / down_proj, which PEFT then moves onto
-# the experts; Mixtral has no dense layer: its linear layers are the attention's, as PEFT's
+# the experts (the dense layer's MLP stays unadapted); Mixtral has no dense layer: its linear layers are the
+# attention's, as PEFT's
 cfg "$M" "$T/lin" "adapter: lora
 lora_r: 4
 lora_target_linear: true" >lin.yml
-check '! "$AXOC" compile lin.yml -o lin.bin 2>lin.err && grep -q "lora_target_linear: error: model.layers.1.mlp.gate_proj: Axolotl lists this MoE model" lin.err' \
-  "qwen3moe: lora_target_linear over its dense layer's MLP is refused (PEFT would adapt the experts instead)"
+check '"$AXOC" compile lin.yml -o lin.bin 2>/dev/null && "$AXORUN" lin.bin >/dev/null 2>&1 && st names lin/adapter_model.safetensors >lin.names && [ "$(grep -c "self_attn.[qkvo]_proj.lora_A" lin.names)" = 8 ] && grep -q "layers.0.mlp.experts.base_layer.lora_A.weight" lin.names && grep -q "layers.0.mlp.experts.lora_B.weight" lin.names && ! grep -q "layers.1.mlp\|mlp.gate.lora" lin.names' \
+  "qwen3moe: lora_target_linear adapts the attention and the experts (PEFT's move of the dense layer's names), not the dense MLP or the router"
 cfg "$SRC/tests/reference/fixtures/tiny-mixtral" "$T/mlin" "adapter: lora
 lora_r: 4
 lora_target_linear: true" >mlin.yml
-check '"$AXOC" compile mlin.yml -o mlin.bin 2>/dev/null && "$AXORUN" mlin.bin >/dev/null 2>&1 && [ "$(st names mlin/adapter_model.safetensors | grep -c "self_attn.[qkvo]_proj.lora_A")" = 8 ]' \
+check '"$AXOC" compile mlin.yml -o mlin.bin 2>/dev/null && "$AXORUN" mlin.bin >/dev/null 2>&1 && [ "$(st names mlin/adapter_model.safetensors | grep -c "self_attn.[qkvo]_proj.lora_A")" = 8 ] && [ "$(st names mlin/adapter_model.safetensors | wc -l)" = 16 ]' \
   "mixtral: lora_target_linear adapts the attention projections only"
 cfg "$SRC/tests/reference/fixtures/tiny-mixtral" "$T/mal" "adapter: lora
 lora_r: 4
 lora_target_modules: all-linear" >mal.yml
-check '! "$AXOC" compile mal.yml -o mal.bin 2>mal.err && grep -q "\"all-linear\": PEFT (with transformers 5) resolves it to this MoE model" mal.err' \
-  "mixtral: lora_target_modules: all-linear (PEFT resolves it to the router and experts too) is refused"
+check '"$AXOC" compile mal.yml -o mal.bin 2>/dev/null && "$AXORUN" mal.bin >/dev/null 2>&1 && st names mal/adapter_model.safetensors >mal.names && [ "$(grep -c "lora_A" mal.names)" = 14 ] && grep -q "layers.1.mlp.gate.lora_A" mal.names && grep -q "layers.1.mlp.experts.base_layer.lora_A" mal.names' \
+  "mixtral: lora_target_modules: all-linear adapts the attention, the router and the experts (PEFT resolves the string so)"
+# lora_target_parameters (PEFT's target_parameters, as Axolotl passes it): gate_up_proj alone at rank r, not nested
+cfg "$M" "$T/ltp" "adapter: lora
+lora_r: 4
+lora_target_parameters: [mlp.experts.gate_up_proj]" >ltp.yml
+check '"$AXOC" compile ltp.yml -o ltp.bin 2>/dev/null && "$AXORUN" ltp.bin >/dev/null 2>&1 && [ "$(st layout ltp/adapter_model.safetensors)" = "base_model.model.model.layers.0.mlp.experts.lora_A.weight [16, 64]
+base_model.model.model.layers.0.mlp.experts.lora_B.weight [64, 16]" ] && python3 -c "import json,sys; c=json.load(open(sys.argv[1])); assert c[\"target_parameters\"] == [\"gate_up_proj\"] and c[\"target_modules\"] == [] and c[\"rank_pattern\"] == {}" ltp/adapter_config.json' \
+  "qwen3moe: lora_target_parameters [mlp.experts.gate_up_proj] adapts it alone at rank r (no target_modules: none)"
+for bad in "lora_target_parameters: [mlp.experts.gate_up_proj]|lora_dropout: 0.1|lora_dropout|ParamWrapper refuses lora_dropout" \
+           "lora_target_parameters: [q_proj.weight]|lora_target_modules: [q_proj]|lora_target_parameters|implemented for an MoE model's router and experts' weights only" \
+           "lora_target_parameters: [experts.up_proj]|lora_target_modules: [q_proj]|lora_target_parameters|matches no parameter of the model" \
+           "lora_target_modules: [gate_proj, up_proj]|peft_layers_to_transform: [0]|peft_layers_to_transform|whatever layers_to_transform says" \
+           "lora_target_modules: [down_proj]|peft_use_dora: true|peft_use_dora|refuses DoRA"; do
+  IFS='|' read -r l1 l2 key words <<<"$bad"
+  cfg "$M" "$T/bad" "adapter: lora
+lora_r: 4
+$l1
+$l2" >bad.yml
+  check '! "$AXOC" compile bad.yml -o bad.bin 2>bad.err && grep -q "$key: error: .*$words" bad.err' "qwen3moe: $key refused by name ($l1, $l2)"
+done
 for bad in "output_router_logits: true|output_router_logits|load-balancing loss" "use_sliding_window: true|use_sliding_window|sliding window on every layer" \
            "num_experts_per_tok: 9|num_experts_per_tok|at most the 4 experts"; do
   IFS='|' read -r kv key words <<<"$bad"

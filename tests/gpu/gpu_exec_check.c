@@ -362,6 +362,21 @@ static void make_ops(void) {
                        "  store(@odw, %%5)\n  store(@odgu, %%6)\n  store(@odd, %%7)\n  store(@odl, %%8)\n}\n",
                    t, t, t, t, t, t, t, t, t, t, t, t, t, norm, t, t, t, t, t, t, t, norm, t);
         }
+        /* PEFT's ParamWrapper LoRA: 3 experts at r 18 (two chunks of the kernels' 16 rows), a router's [4, 72] */
+        add_op(NM("lora_delta and its backward, experts and a router"), 2e-6, 1e-7, NULL,
+               HDR "global @w : %s[3,40,24] act\nglobal @a : %s[54,24] act\nglobal @b : %s[40,54] act\n"
+                   "global @dy : %s[3,40,24] act\nglobal @rw : %s[4,72] act\nglobal @ra : %s[18,72] act\n"
+                   "global @rb : %s[4,18] act\nglobal @rdy : %s[4,72] act\n"
+                   "global @o : %s[3,40,24] act {gen=\"nan\", check=1}\nglobal @oa : %s[54,24] act {gen=\"nan\", check=1}\n"
+                   "global @ob : %s[40,54] act {gen=\"nan\", check=1}\nglobal @ro : %s[4,72] act {gen=\"nan\", check=1}\n"
+                   "global @roa : %s[18,72] act {gen=\"nan\", check=1}\nglobal @rob : %s[4,18] act {gen=\"nan\", check=1}\n"
+                   "program p {\n  %%0 = lora_delta(@w, @a, @b) {scale=1.5} : %s[3,40,24] act\n"
+                   "  %%1, %%2 = lora_delta_bwd(@a, @b, @dy) {scale=1.5} : %s[54,24] act, %s[40,54] act\n"
+                   "  %%3 = lora_delta(@rw, @ra, @rb) {scale=0.25} : %s[4,72] act\n"
+                   "  %%4, %%5 = lora_delta_bwd(@ra, @rb, @rdy) {scale=0.25} : %s[18,72] act, %s[4,18] act\n"
+                   "  store(@o, %%0)\n  store(@oa, %%1)\n  store(@ob, %%2)\n  store(@ro, %%3)\n  store(@roa, %%4)\n"
+                   "  store(@rob, %%5)\n}\n",
+               t, t, t, t, t, t, t, t, t, t, t, t, t, t, t, t, t, t, t, t);
         add_op(NM("rope default hd128"), 1e-6, 1e-7, NULL,
                HDR "global @x : %s[1,19,2,128] act\nglobal @pos : i32[1,19] act {hi=4096}\n"
                    "global @o : %s[1,19,2,128] act {gen=\"nan\", check=1}\n"
@@ -1072,6 +1087,17 @@ static void with_adapter(pass_adapter a, double p) {
              a == PASS_ADAPTER_QLORA ? "qlora + load_in_4bit" : "lora", p);
 }
 
+/* The last case (an MoE model) with LoRA on these targets (r 8, alpha 16): PEFT moves the experts' and the router's
+ * names onto their weights (lora_delta before moe_ffn and the router's matmul) */
+static const char *const moe_qwen_targets[] = {"q_proj", "gate_proj", "up_proj", "down_proj", "gate"};
+static const char *const moe_mixtral_targets[] = {"v_proj", "w1", "w3", "w2", "gate"};
+static void with_moe_adapter(const char *const *targets, size_t n) {
+    trcase *t = &trs[ntrs - 1];
+    t->lora = (pass_lora_cfg){.adapter = PASS_ADAPTER_LORA, .r = 8, .alpha = 16, .targets = targets, .ntargets = (int)n,
+                              .bf16 = t->bf16};
+    strncat(t->name, " lora on the experts, router and attention (r 8)", sizeof t->name - strlen(t->name) - 1);
+}
+
 /* The last case with DoRA (peft_use_dora) on its adapter: dora_norm,
  * dora_scale and its backward in every adapted layer, the magnitudes
  * trained (their gradient norms compared like the adapters'). */
@@ -1295,6 +1321,11 @@ static void make_trains(void) {
     add_tr("tiny-qwen3moe", 0, 0, 0, 0, 0, 0, 2, 64);
     add_tr("tiny-qwen3moe", 1, 1, 0, 0, 0, 0, 2, 64);
     add_tr("tiny-mixtral", 1, 0, 0, 0, 0, 0, 2, 64);
+    /* LoRA on the experts and the router (PEFT's ParamWrapper: lora_delta), with an attention projection's */
+    add_tr("tiny-qwen3moe", 1, 1, 0, 0, 0, 0, 2, 64);
+    with_moe_adapter(moe_qwen_targets, AX_ARRAY_LEN(moe_qwen_targets));
+    add_tr("tiny-mixtral", 0, 0, 0, 0, 0, 0, 2, 64);
+    with_moe_adapter(moe_mixtral_targets, AX_ARRAY_LEN(moe_mixtral_targets));
     add_tr("tiny-phi4mini", 0, 0, 0, 0, 0, 0, 2, 64);
 }
 

@@ -486,6 +486,47 @@ static void test_moe(void) {
     }
 }
 
+/* ---- PEFT's ParamWrapper LoRA (lora_delta) --------------------------------------- */
+typedef struct {
+    double *w, *a, *b, *wy;
+    int64_t E, O, I, r;
+    double scale;
+} ld_ctx;
+static double lora_delta_loss(void *p) {
+    ld_ctx *c = p;
+    double *y = dzeros(c->E * c->O * c->I);
+    ck_lora_delta_f64(c->w, c->a, c->b, y, c->E, c->O, c->I, c->r, c->scale);
+    double L = dotd(y, c->wy, c->E * c->O * c->I);
+    free(y);
+    return L;
+}
+static void test_lora_delta(void) {
+    for (int E = 1; E <= 3; E += 2) { /* a router's [O, I] weight (E = 1) and stacked experts */
+        ld_ctx c = {.E = E, .O = 5, .I = 4, .r = 2, .scale = 1.5};
+        const int64_t n = c.E * c.O * c.I, R = c.E * c.r;
+        c.w = dvec(n, 1.0), c.a = dvec(R * c.I, 1.0), c.b = dvec(c.O * R, 1.0), c.wy = dvec(n, 1.0);
+        double *y = dzeros(n), *da = dzeros(R * c.I), *db = dzeros(c.O * R);
+        ck_lora_delta_f64(c.w, c.a, c.b, y, c.E, c.O, c.I, c.r, c.scale);
+        /* by hand, PEFT's einsum("o r e, e r i -> e o i", b.reshape(O, r, E), a.reshape(E, r, I)) */
+        for (int64_t e = 0; e < c.E; e++)
+            for (int64_t o = 0; o < c.O; o++)
+                for (int64_t i = 0; i < c.I; i++) {
+                    double s = 0;
+                    for (int64_t j = 0; j < c.r; j++) s += c.b[o * R + j * c.E + e] * c.a[(e * c.r + j) * c.I + i];
+                    const int64_t at = (e * c.O + o) * c.I + i;
+                    CHECK_NEAR(y[at], c.w[at] + c.scale * s, 1e-14, 1e-14);
+                }
+        ck_lora_delta_bwd_f64(c.a, c.b, c.wy, da, db, c.E, c.O, c.I, c.r, c.scale);
+        check_grad(E > 1 ? "lora_delta da (experts)" : "lora_delta da", lora_delta_loss, &c, c.a, R * c.I, da);
+        check_grad(E > 1 ? "lora_delta db (experts)" : "lora_delta db", lora_delta_loss, &c, c.b, c.O * R, db);
+        /* f32 = f64; out may be w */
+        float *wf = tof(c.w, n), *af = tof(c.a, R * c.I), *bf = tof(c.b, c.O * R);
+        ck_lora_delta_f32(wf, af, bf, wf, c.E, c.O, c.I, c.r, c.scale);
+        CHECK_REL32(wf, y, n, 1e-6, "lora_delta f32 in place");
+        free(c.w), free(c.a), free(c.b), free(c.wy), free(y), free(da), free(db), free(wf), free(af), free(bf);
+    }
+}
+
 /* ---- attention --------------------------------------------------------------- */
 typedef struct {
     double *q, *k, *v, *wy;
@@ -1692,6 +1733,7 @@ int main(void) {
     test_rmsnorm(1); /* Gemma3RMSNorm: (1 + w) */
     test_rope();
     test_moe();
+    test_lora_delta();
     test_rope_inv_freq();
     test_attention();
     test_attention_packed_skip(0);

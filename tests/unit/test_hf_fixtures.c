@@ -15,6 +15,7 @@
 #include "frontend/lower.h"
 #include "passes/passes.h"
 #include "runtime/train.h"
+#include "runtime/adapter.h"
 #include "tests/check.h"
 
 #include <dirent.h>
@@ -33,7 +34,8 @@ static void make_cfg(fe_config *c, int64_t B, int64_t S) {
     c->output_dir = "/tmp";
 }
 
-static int open_session(rt_session *s, const char *dir, int64_t B, int64_t S, ax_diag *d) {
+/* lora: a LoRA config (its model_dir the saved adapter to start from), or NULL for a full fine-tune */
+static int open_session_lora(rt_session *s, const char *dir, int64_t B, int64_t S, const pass_lora_cfg *lora, ax_diag *d) {
     ax_arena *ar = ax_arena_create();
     fe_model m;
     fe_config c;
@@ -44,6 +46,7 @@ static int open_session(rt_session *s, const char *dir, int64_t B, int64_t S, ax
     if (fe_model_load(dir, &m, ar, d) == 0 && fe_lower(&c, &m, 1, mod, &loss, d) == 0) {
         pass_ctx pc = {.m = mod, .loss = loss,
                        .opt = {.beta1 = 0.9, .beta2 = 0.999, .eps = 1e-8, .weight_decay = 0.01, .max_grad_norm = 0}};
+        if (lora) pc.lora = *lora;
         if (pass_pipeline(&pc, d) == 0 && rt_session_from_module(mod, s, d) == 0) {
             mod = NULL;
             rc = rt_session_init_weights(s, dir, d);
@@ -52,6 +55,10 @@ static int open_session(rt_session *s, const char *dir, int64_t B, int64_t S, ax
     ir_module_destroy(mod);
     ax_arena_destroy(ar);
     return rc;
+}
+
+static int open_session(rt_session *s, const char *dir, int64_t B, int64_t S, ax_diag *d) {
+    return open_session_lora(s, dir, B, S, NULL, d);
 }
 
 /* Row r of batch (json) -> inputs with targets shifted as HF's loss does. */
@@ -238,6 +245,89 @@ static void run_fixture(const char *dir, const char *fx) {
     json_decref(e);
 }
 
+/* PEFT's LoRA on an MoE model (tests/reference/peft/<name>: made by make_peft_moe_fixtures.py): the adapter PEFT
+ * saved (the router's and experts' weights adapted as target_parameters, gate_up_proj fused at rank 2r) loaded by
+ * lora_model_dir into axo's plan for the same targets; batch A's loss and every adapter's gradient = PEFT's; then
+ * axoc merge-lora's model (the experts merged per expert into the checkpoint's tensors) gives PEFT's loss with no
+ * adapter. */
+static void run_peft_fixture(const char *dir, const char *fx) {
+    char path[4096], base[4096];
+    CHECK(ax_path_join(path, sizeof path, dir, "expected.json") == 0);
+    json_error_t je;
+    json_t *e = json_load_file(path, 0, &je);
+    CHECK_MSG(e != NULL, "%s: %s", path, je.text);
+    if (!e) return;
+    snprintf(base, sizeof base, "%s/tests/reference/fixtures/%s", AXO_SOURCE_DIR, json_string_value(json_object_get(e, "base")));
+    json_t *lj = json_object_get(e, "lora"), *tj = json_object_get(lj, "target_modules"), *A = json_object_get(e, "batch");
+    const char *targets[16];
+    int nt = 0;
+    for (size_t i = 0; i < json_array_size(tj) && nt < 16; i++) targets[nt++] = json_string_value(json_array_get(tj, i));
+    pass_lora_cfg lora = {.adapter = PASS_ADAPTER_LORA, .r = json_integer_value(json_object_get(lj, "r")),
+                          .alpha = json_number_value(json_object_get(lj, "lora_alpha")), .targets = targets,
+                          .ntargets = nt, .model_dir = dir};
+    const int64_t BA = json_integer_value(json_array_get(json_object_get(A, "shape"), 0));
+    const int64_t S = json_integer_value(json_array_get(json_object_get(A, "shape"), 1));
+    ax_diag d;
+    ax_diag_init(&d);
+    rt_session s;
+    int ok = BA > 0 && BA < 64 && S > 1 && S < 4096 && open_session_lora(&s, base, BA, S, &lora, &d) == 0;
+    CHECK_MSG(ok, "%s: cannot build a session", fx);
+    ax_diag_print(&d, stderr);
+    if (!ok) {
+        ax_diag_free(&d);
+        json_decref(e);
+        return;
+    }
+    size_t n = (size_t)(BA * S);
+    int32_t *ids = malloc(n * 4), *tgt = malloc(n * 4), *pos = malloc(n * 4), *seg = malloc(n * 4);
+    int64_t ntok = 0;
+    for (int r = 0; r < BA; r++) ntok += row_inputs(A, r, S, ids + r * S, tgt + r * S, pos + r * S, seg + r * S);
+    CHECK_EQ(ntok, json_integer_value(json_object_get(A, "n_tokens")));
+    zero_grads(&s);
+    CHECK(rt_session_micro_step(&s, ids, tgt, pos, seg, (float)(1.0 / (double)ntok), &d) == 0);
+    const double loss = rt_f(rt_session_global(&s, "stats/loss_sum"))[0] / (double)ntok;
+    const double ref = json_number_value(json_object_get(A, "loss"));
+    CHECK_MSG(fabs(loss - ref) <= 1e-4 * fabs(ref), "%s: loss %.8f, PEFT %.8f", fx, loss, ref);
+    printf("%-24s loss %.8f  PEFT %.8f  rel err %.2e\n", fx, loss, ref, fabs(loss - ref) / ref);
+    int nadapters = 0;
+    for (int g = 0; g < s.m->nglobals; g++)
+        nadapters += s.m->globals[g].role == IR_ROLE_PARAM && ir_attr_int(s.m->globals[g].attrs, s.m->globals[g].nattrs, "adapter", 0);
+    CHECK_MSG((size_t)nadapters == json_object_size(json_object_get(A, "grad_norms")), "%s: %d adapters, PEFT %zu", fx,
+              nadapters, json_object_size(json_object_get(A, "grad_norms")));
+    check_grads(&s, json_object_get(A, "grad_norms"), json_object_get(A, "grads"), fx, "batch A");
+    rt_session_close(&s);
+
+    /* merged as PEFT's merge_and_unload: the same loss with no adapter */
+    char out[4096];
+    snprintf(out, sizeof out, "%s/axo-peft-merge-XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+    ok = mkdtemp(out) != NULL;
+    CHECK(ok);
+    char md[4200];
+    snprintf(md, sizeof md, "%s/merged", out);
+    int merged = 0;
+    ok = ok && rt_merge_lora(dir, base, md, 0, &merged, &d) == 0;
+    CHECK_MSG(ok, "%s: merge-lora failed", fx);
+    ax_diag_print(&d, stderr);
+    if (ok && open_session(&s, md, BA, S, &d) == 0) {
+        zero_grads(&s);
+        CHECK(rt_session_micro_step(&s, ids, tgt, pos, seg, (float)(1.0 / (double)ntok), &d) == 0);
+        const double lm = rt_f(rt_session_global(&s, "stats/loss_sum"))[0] / (double)ntok;
+        const double rm = json_number_value(json_object_get(A, "merged_loss"));
+        CHECK_MSG(fabs(lm - rm) <= 1e-4 * fabs(rm), "%s: merged model's loss %.8f, PEFT's merge_and_unload %.8f", fx, lm, rm);
+        printf("%-24s merged loss %.8f  PEFT %.8f\n", fx, lm, rm);
+        rt_session_close(&s);
+    } else {
+        CHECK_MSG(0, "%s: the merged model does not open", fx);
+    }
+    ax_diag_print(&d, stderr);
+    char cmd[8400];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", out);
+    CHECK(system(cmd) == 0);
+    free(ids), free(tgt), free(pos), free(seg);
+    ax_diag_free(&d);
+    json_decref(e);
+}
+
 int main(void) {
     const char *root = AXO_SOURCE_DIR "/tests/reference/fixtures";
     DIR *dir = opendir(root);
@@ -266,5 +356,11 @@ int main(void) {
         free(names[i]);
     }
     CHECK_MSG(families >= 4, "expected fixtures for all four families, found %d", families);
+    const char *peft[] = {"tiny-qwen3moe-experts", "tiny-mixtral-experts"};
+    for (size_t i = 0; i < sizeof peft / sizeof *peft; i++) {
+        char p[4096];
+        snprintf(p, sizeof p, "%s/tests/reference/peft/%s", AXO_SOURCE_DIR, peft[i]);
+        run_peft_fixture(p, peft[i]);
+    }
     return check_done();
 }

@@ -233,6 +233,14 @@ static ir_module *build_all_ops(void) {
         ir_bn(&b, IR_OP_moe_ffn, IR_IN(h, rt[1], rt[0], G(wgu), G(wdn)), IR_NOAT, ff);
         ir_bn(&b, IR_OP_moe_ffn_bwd, IR_IN(h, rt[1], rt[0], G(wgu), G(wdn), ff[1], ff[0]), IR_NOAT, fb);
         ir_b(&b, IR_OP_moe_route_bwd, IR_IN(lg, rt[1], fb[1]), IR_AT(ir_ai("k", 2), ir_ai("norm", 1)));
+        /* PEFT's ParamWrapper LoRA on the stacked gate_up: r 2 for each of the 3 experts */
+        int la = ir_global_add(m, "model.layers.0.mlp.experts.gate_up_proj.lora_A.weight", IR_TYPE(IR_F32, 6, 8),
+                               IR_ROLE_PARAM, (ir_attr[]){ir_as("param_target", "gate_up_proj")}, 1);
+        int lb = ir_global_add(m, "model.layers.0.mlp.experts.gate_up_proj.lora_B.weight", IR_TYPE(IR_F32, 4, 6),
+                               IR_ROLE_PARAM, (ir_attr[]){ir_as("param_target", "gate_up_proj")}, 1);
+        int32_t ld = ir_b(&b, IR_OP_lora_delta, IR_IN(G(wgu), G(la), G(lb)), IR_AT(ir_af("scale", 2.0)));
+        int32_t lbw[2];
+        ir_bn(&b, IR_OP_lora_delta_bwd, IR_IN(G(la), G(lb), ld), IR_AT(ir_af("scale", 2.0)), lbw);
     }
 
     p = ir_program_add(m, "opt_step");

@@ -1,5 +1,6 @@
 """Safetensors checks for the end-to-end scripts (tests/e2e/*.sh: st() in lib/harness.sh):
   names FILE                 every tensor name, sorted
+  layout FILE                every tensor's name and shape, sorted by name
   shape FILE NAME            a tensor's shape
   same A B PREFIXES          every tensor of A named PREFIX* (comma-separated prefixes) is in B, byte for byte
   differ A B PREFIX          every tensor of A named PREFIX* changed in B (norm weights are not required to)"""
@@ -10,6 +11,9 @@ def load(p):
     return {k: (v["dtype"], v["shape"], raw[8 + n + v["data_offsets"][0]:8 + n + v["data_offsets"][1]]) for k, v in h.items()}
 if sys.argv[1] == "names":
     print("\n".join(sorted(load(sys.argv[2]))))
+elif sys.argv[1] == "layout":
+    t = load(sys.argv[2])
+    print("\n".join(f"{k} {t[k][1]}" for k in sorted(t)))
 elif sys.argv[1] == "shape":
     print(load(sys.argv[2])[sys.argv[3]][1])
 elif sys.argv[1] == "same":  # every tensor named PREFIX* equal

@@ -83,7 +83,8 @@ const kentry table[] = {
     E2(axo_cross_entropy_fwd), E2(axo_cross_entropy_bwd), E2(axo_lce_chunk), E(axo_cross_entropy_reduce),
     E(axo_dpo_loss),
     // dora
-    E2(axo_dora_norm), E2(axo_dora_scale), E2(axo_dora_scale_bwd), E(axo_dora_dm_reduce),
+    E2(axo_dora_norm), E2(axo_dora_scale), E2(axo_dora_scale_bwd), E(axo_dora_dm_reduce), E2(axo_lora_delta),
+    E2(axo_lora_delta_da), E2(axo_lora_delta_db),
     // elementwise
     E2(axo_add), E2(axo_mul), E2(axo_scale), E2(axo_acc), E(axo_convert_f32_bf16), E(axo_convert_bf16_f32),
     // embedding
