@@ -262,9 +262,10 @@ static json_t *stats_json(const ir_module *m, const pass_mem_stats *st, const fe
     ax_buf_printf(summary, "axoc: per-rank memory %s = params %s + grads %s + optimizer state %s + activations %s\n",
                   human(peak), human(st->state_bytes[IR_ROLE_PARAM]), human(st->state_bytes[IR_ROLE_GRAD]),
                   human(st->state_bytes[IR_ROLE_OPT]), human(st->arena_peak));
-    { /* MoE layers: the CUDA executor's per-node scratch (runtime/cuda_exec.c g_moe_ffn) is beyond the memory plan */
+    int64_t most = 0; /* MoE layers: the CUDA executor's per-node scratch (runtime/cuda_exec.c g_moe_ffn) is beyond the
+                       * memory plan; --gpu-mem's check below counts it (axorun's fit check counts every scratch) */
+    {
         const ir_program *mp = ir_program_find((ir_module *)m, "micro_step");
-        int64_t most = 0;
         for (int i = 0; mp && i < mp->nnodes; i++) {
             const ir_node *n = &mp->nodes[i];
             if (n->op != IR_OP_moe_ffn && n->op != IR_OP_moe_ffn_bwd) continue;
@@ -311,7 +312,7 @@ static json_t *stats_json(const ir_module *m, const pass_mem_stats *st, const fe
                       human(st->d2h_step));
     stats_buckets(m, st, j, summary);
     stats_fusion(m, j, summary);
-    if (gpu_mem_gib > 0 && gib(peak) > gpu_mem_gib) {
+    if (gpu_mem_gib > 0 && gib(peak + most) > gpu_mem_gib) {
         int stage = c->ds.present ? c->ds.zero_stage : c->fsdp.enabled ? 3 : 0;
         ax_buf advice = {0};
         if (world > 1 && stage < 3)
@@ -332,7 +333,8 @@ static json_t *stats_json(const ir_module *m, const pass_mem_stats *st, const fe
                           human(st->micro_peak));
         if (!c->gradient_checkpointing)
             ax_buf_printf(&advice, "; gradient_checkpointing: true (keeps only each layer's input)");
-        ax_warn(d, c->path, "a rank needs %s but --gpu-mem is %.3f GiB: try %s", human(peak), gpu_mem_gib, advice.data);
+        ax_warn(d, c->path, "a rank needs %s%s but --gpu-mem is %.3f GiB: try %s", human(peak + most),
+                most ? " (with the MoE layers' CUDA scratch)" : "", gpu_mem_gib, advice.data);
         ax_buf_free(&advice);
     }
     (void)m;
