@@ -109,6 +109,10 @@ static const struct ksig {
     {"axo_moe_gemm_af32_bf16", "pipippppiii"},
     TS("axo_moe_wgrad", "ppipppii"),
     {"axo_moe_wgrad_bf32_bf16", "ppipppii"},
+    {"axo_moe_gemm_tc_bf16", "pipippppiii"},
+    {"axo_moe_gemm_tc_af32_bf16", "pipippppiii"},
+    {"axo_moe_wgrad_tc_bf16", "ppipppii"},
+    {"axo_moe_wgrad_tc_bf32_bf16", "ppipppii"},
     TS("axo_moe_act", "ppli"),
     TS("axo_moe_act_bwd", "pppli"),
     TS("axo_moe_combine", "pppplii"),
@@ -1922,6 +1926,13 @@ static int moe_group(gx *x, uint64_t idx, int64_t n, int64_t E, moe_groups *g) {
     ka_p(&b, g->order, n * 4);
     return launch(x, "axo_moe_fill", E, 1, 1, 256, 1, 0, &b);
 }
+static int tc_arch_ok(const rt_cuda_dev *dev);
+/* The experts' GEMMs on tensor cores (moe.cuh's *_tc kernels): bf16 plans on sm_80+ when AXO_CUDA_MOE=tc (opt-in
+ * until a GPU has validated them, as AXO_CUDA_ATTN=tc) */
+static int moe_tc(gx *x, ir_dtype t) {
+    const char *v = env_set("AXO_CUDA_MOE");
+    return v && !strcmp(v, "tc") && t == IR_BF16 && tc_arch_ok(x->dev);
+}
 /* C[p, :Nc] (f32) = A[p / adiv] . op(B_e) for every pair p of expert e (bt: B_e is [Nc, K]) */
 static int moe_gemm(gx *x, ir_dtype t, uint64_t A, int a_f32, int64_t a_rows, int adiv, uint64_t B, int bt, uint64_t C,
                     const moe_groups *g, int64_t n, int64_t E, int64_t Nc, int64_t K) {
@@ -1938,6 +1949,9 @@ static int moe_gemm(gx *x, ir_dtype t, uint64_t A, int a_f32, int64_t a_rows, in
     ka_i(&a, E);
     ka_i(&a, Nc);
     ka_i(&a, K);
+    if (moe_tc(x, t))
+        return launch(x, a_f32 ? "axo_moe_gemm_tc_af32_bf16" : "axo_moe_gemm_tc_bf16", (n + 63) / 64 + E, (Nc + 63) / 64, 1,
+                      128, 1, 0, &a);
     const char *entry = a_f32 && t == IR_BF16 ? "axo_moe_gemm_af32_bf16" : ename(e, sizeof e, "axo_moe_gemm", t);
     return launch(x, entry, (n + 63) / 64 + E, (Nc + 63) / 64, 1, 256, 1, 0, &a);
 }
@@ -1958,6 +1972,9 @@ static int moe_wgrad(gx *x, uint64_t A, uint64_t B, ir_dtype bt, int64_t b_rows,
     ka_i(&a, Nb);
     const char *entry = bt == IR_F32 && ct == IR_BF16 ? "axo_moe_wgrad_bf32_bf16" : ename(e, sizeof e, "axo_moe_wgrad", ct);
     if (bt != IR_F32 && bt != ct) return unsupported(x, "an expert weight gradient of another dtype than its inputs");
+    if (moe_tc(x, ct))
+        return launch(x, bt == IR_F32 ? "axo_moe_wgrad_tc_bf32_bf16" : "axo_moe_wgrad_tc_bf16", (Ma + 63) / 64,
+                      (Nb + 63) / 64, E, 128, 1, 0, &a);
     return launch(x, entry, (Ma + 63) / 64, (Nb + 63) / 64, E, 256, 1, 0, &a);
 }
 static int moe_act(gx *x, ir_dtype t, uint64_t gu, uint64_t da, uint64_t out, int64_t n, int64_t I) {

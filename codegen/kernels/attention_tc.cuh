@@ -115,16 +115,7 @@
 #define AXO_TC_LOG2E 1.4426950408889634f
 #define AXO_TC_LN2 0.6931471805599453f
 
-typedef unsigned int tc_u32;
-
-#ifndef AXO_TC_EMU // tests/unit/attention_tc_emu.h supplies host versions of these
-// c += A B (A 16x16 bf16 row-major fragment, B 16x8 col fragment, fp32 C).
-__device__ __forceinline__ void tc_mma(float (&c)[4], const tc_u32 (&a)[4], const tc_u32 (&b)[2]) {
-    asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
-                 "{%0,%1,%2,%3};\n"
-                 : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
-                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
-}
+#ifndef AXO_TC_EMU // tests/unit/emu/cuda_bf16.h supplies host versions of these
 // 16 bytes global -> shared, asynchronous; bytes < 16 zero-fills the rest.
 __device__ __forceinline__ void tc_cp16(void *smem, const void *gmem, int bytes) {
     const unsigned s = (unsigned)__cvta_generic_to_shared(smem);
@@ -136,10 +127,6 @@ __device__ __forceinline__ void tc_cp_commit() { asm volatile("cp.async.commit_g
 __device__ __forceinline__ void tc_cp_wait1() { asm volatile("cp.async.wait_group 1;\n" ::: "memory"); }
 #endif
 
-__device__ __forceinline__ tc_u32 tc_pack(float lo, float hi) {
-    __nv_bfloat162 h = __floats2bfloat162_rn(lo, hi); // .x (low half) = lo
-    return *reinterpret_cast<tc_u32 *>(&h);
-}
 __device__ __forceinline__ float tc_quad_max(float v) {
     v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, 1));
     return fmaxf(v, __shfl_xor_sync(0xffffffffu, v, 2));
@@ -148,30 +135,6 @@ __device__ __forceinline__ float tc_quad_max(float v) {
 __device__ __forceinline__ float tc_quad_sum(float v) {
     v += __shfl_xor_sync(0xffffffffu, v, 1);
     return v + __shfl_xor_sync(0xffffffffu, v, 2);
-}
-
-// A fragment of rows r0.., columns k0.. of a row-major bf16 tile X (leading dim ld).
-__device__ __forceinline__ void tc_ldA(tc_u32 (&a)[4], const bf16 *X, int ld, int r0, int k0) {
-    const int lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
-    const bf16 *p = X + (r0 + g) * ld + k0 + 2 * t;
-    a[0] = *reinterpret_cast<const tc_u32 *>(p);
-    a[1] = *reinterpret_cast<const tc_u32 *>(p + 8 * ld);
-    a[2] = *reinterpret_cast<const tc_u32 *>(p + 8);
-    a[3] = *reinterpret_cast<const tc_u32 *>(p + 8 * ld + 8);
-}
-// B fragment with B[kk][n] = Y[n0 + n][k0 + kk] (Y row-major by n: K for Q K^T).
-__device__ __forceinline__ void tc_ldB_nk(tc_u32 (&b)[2], const bf16 *Y, int ld, int n0, int k0) {
-    const int lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
-    const bf16 *p = Y + (n0 + g) * ld + k0 + 2 * t;
-    b[0] = *reinterpret_cast<const tc_u32 *>(p);
-    b[1] = *reinterpret_cast<const tc_u32 *>(p + 8);
-}
-// B fragment with B[kk][n] = Z[k0 + kk][n0 + n] (Z row-major by k: V for P V).
-__device__ __forceinline__ void tc_ldB_kn(tc_u32 (&b)[2], const bf16 *Z, int ld, int k0, int n0) {
-    const int lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
-    const unsigned short *p = reinterpret_cast<const unsigned short *>(Z + (k0 + 2 * t) * ld + n0 + g);
-    b[0] = (tc_u32)p[0] | ((tc_u32)p[ld] << 16);
-    b[1] = (tc_u32)p[8 * ld] | ((tc_u32)p[9 * ld] << 16);
 }
 
 // dst[r][0..HD) (row pitch HD + 8) = rows row0 + r of a [.., rstride] bf16

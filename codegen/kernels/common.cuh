@@ -428,3 +428,51 @@ __device__ __forceinline__ void ax_store_rows(T *base, i64 rstride, int row0, in
         for (int jj = 0; jj < DJ; jj++) ax_st(base + (i64)r * rstride + tx + 16 * jj, acc[i][jj] * mul);
     }
 }
+
+// ---- tensor cores: mma.sync.m16n8k16 bf16 x bf16 -> fp32 (sm_80+) and its fragments -------------------------------
+// Fragments (PTX ISA; g = lane / 4, t = lane % 4; each 32-bit register holds two bf16, the lower column/row index in
+// the low half): A 16x16: a0 = A[g][2t..2t+1], a1 = A[g+8][2t..], a2 = A[g][2t+8..], a3 = A[g+8][2t+8..];
+// B 16x8: b0 = B[2t..2t+1][g], b1 = B[2t+8..2t+9][g]; C 16x8: c0,c1 = C[g][2t], C[g][2t+1]; c2,c3 = C[g+8][..].
+// Used by attention_tc.cuh and moe.cuh; the emulator (tests/unit/emu/cuda_bf16.h) defines AXO_TC_EMU and its own
+// tc_mma.
+typedef unsigned int tc_u32;
+
+#ifndef AXO_TC_EMU
+// c += A B (A 16x16 bf16 row-major fragment, B 16x8 col fragment, fp32 C).
+__device__ __forceinline__ void tc_mma(float (&c)[4], const tc_u32 (&a)[4], const tc_u32 (&b)[2]) {
+    asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
+                 "{%0,%1,%2,%3};\n"
+                 : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
+}
+#endif
+
+__device__ __forceinline__ tc_u32 tc_pack(float lo, float hi) {
+    __nv_bfloat162 h = __floats2bfloat162_rn(lo, hi); // .x (low half) = lo
+    return *reinterpret_cast<tc_u32 *>(&h);
+}
+
+// A fragment of rows r0.., columns k0.. of a row-major bf16 tile X (leading dim ld).
+__device__ __forceinline__ void tc_ldA(tc_u32 (&a)[4], const bf16 *X, int ld, int r0, int k0) {
+    const int lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
+    const bf16 *p = X + (r0 + g) * ld + k0 + 2 * t;
+    a[0] = *reinterpret_cast<const tc_u32 *>(p);
+    a[1] = *reinterpret_cast<const tc_u32 *>(p + 8 * ld);
+    a[2] = *reinterpret_cast<const tc_u32 *>(p + 8);
+    a[3] = *reinterpret_cast<const tc_u32 *>(p + 8 * ld + 8);
+}
+// B fragment with B[kk][n] = Y[n0 + n][k0 + kk] (Y row-major by n: K for Q K^T).
+__device__ __forceinline__ void tc_ldB_nk(tc_u32 (&b)[2], const bf16 *Y, int ld, int n0, int k0) {
+    const int lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
+    const bf16 *p = Y + (n0 + g) * ld + k0 + 2 * t;
+    b[0] = *reinterpret_cast<const tc_u32 *>(p);
+    b[1] = *reinterpret_cast<const tc_u32 *>(p + 8);
+}
+// B fragment with B[kk][n] = Z[k0 + kk][n0 + n] (Z row-major by k: V for P V).
+__device__ __forceinline__ void tc_ldB_kn(tc_u32 (&b)[2], const bf16 *Z, int ld, int k0, int n0) {
+    const int lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
+    const unsigned short *p = reinterpret_cast<const unsigned short *>(Z + (k0 + 2 * t) * ld + n0 + g);
+    b[0] = (tc_u32)p[0] | ((tc_u32)p[ld] << 16);
+    b[1] = (tc_u32)p[8 * ld] | ((tc_u32)p[9 * ld] << 16);
+}
+

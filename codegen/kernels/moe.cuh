@@ -38,6 +38,10 @@
 //    in double, one warp per pair. axo_moe_scale_T(dy, w, do float[N k, H],
 //    N, k, H): do[p] = dy[t] w[p].
 //
+//  * axo_moe_gemm_tc_* / axo_moe_wgrad_tc_*: the same two products on tensor
+//    cores (bf16 plans on sm_80+, opt-in by AXO_CUDA_MOE=tc until a GPU has
+//    validated them; see their section below).
+//
 // Launch: route / route_bwd / act / act_bwd / combine / dw / scale are 1-D,
 // block 256 (grid-stride); count / fill: grid E, block 256; gemm, wgrad as
 // above.
@@ -274,6 +278,143 @@ extern "C" __global__ void __launch_bounds__(256) axo_moe_wgrad_bf16(const float
 extern "C" __global__ void __launch_bounds__(256) axo_moe_wgrad_bf32_bf16(const float *A, const float *B, int bdiv, bf16 *C,
                                                                           const int *order, const int *off, int Ma, int Nb) {
     moe_wgrad_body(A, B, bdiv, C, order, off, Ma, Nb);
+}
+
+// ---- the experts' GEMMs on tensor cores (bf16 plans, sm_80+, AXO_CUDA_MOE=tc) ------------------------------------
+// The products of axo_moe_gemm_T / axo_moe_wgrad_T by mma.sync m16n8k16 (common.cuh's fragments), fp32 sums: the
+// operands are staged in shared memory as bf16, an f32 one (the activation, a gradient: what transformers holds
+// in bf16 there) rounded as it is staged. Block 64 x 64 outputs, 4 warps of 16 rows x 64 columns, K in steps of
+// 32; rows padded to 40 elements (the 8 rows a fragment load touches start 20 words apart: 32 banks).
+#define MOE_TC_BK 32
+#define MOE_TC_LD (MOE_TC_BK + 8)
+
+__device__ __forceinline__ void moe_tc_tile(const bf16 *As, const bf16 *Bs, float (&acc)[8][4]) {
+    const int warp = threadIdx.x >> 5;
+#pragma unroll
+    for (int ks = 0; ks < MOE_TC_BK; ks += 16) {
+        tc_u32 a[4];
+        tc_ldA(a, As, MOE_TC_LD, warp * 16, ks);
+#pragma unroll
+        for (int j = 0; j < 8; j++) {
+            tc_u32 b[2];
+            tc_ldB_nk(b, Bs, MOE_TC_LD, j * 8, ks);
+            tc_mma(acc[j], a, b);
+        }
+    }
+}
+
+// axo_moe_gemm_tc_bf16 (A bf16 tokens) / axo_moe_gemm_tc_af32_bf16 (A f32 per pair): axo_moe_gemm's arguments and
+// grid ((n + 63) / 64 + E, ceil(Nc / 64)), block 128.
+template <typename TA>
+__device__ __forceinline__ void moe_gemm_tc_body(const TA *A, int adiv, const bf16 *B, int bt, float *C, const int *order,
+                                                 const int *off, const int *poff, int E, int Nc, int K) {
+    __shared__ __align__(16) bf16 As[64 * MOE_TC_LD];
+    __shared__ __align__(16) bf16 Bs[64 * MOE_TC_LD];
+    const i64 row0 = (i64)blockIdx.x * 64;
+    if (row0 >= poff[E]) return;
+    int lo = 0, hi = E; // the expert whose padded rows hold row0
+    while (hi - lo > 1) {
+        const int mid = (lo + hi) / 2;
+        if (poff[mid] <= row0) lo = mid;
+        else hi = mid;
+    }
+    const int e = lo;
+    const i64 local = row0 - poff[e], ne = off[e + 1] - off[e];
+    if (local >= ne) return; // the whole block: no barrier is left waiting
+    const int n0 = blockIdx.y * 64;
+    const bf16 *Be = B + (i64)e * Nc * K;
+    float acc[8][4];
+    for (int j = 0; j < 8; j++)
+        for (int c = 0; c < 4; c++) acc[j][c] = 0;
+    for (int k0 = 0; k0 < K; k0 += MOE_TC_BK) {
+        for (int i = threadIdx.x; i < 64 * MOE_TC_BK; i += blockDim.x) {
+            const int m = i / MOE_TC_BK, kk = i % MOE_TC_BK;
+            const i64 lr = local + m;
+            float v = 0;
+            if (lr < ne && k0 + kk < K) v = ax_ld(A + (i64)(order[off[e] + lr] / adiv) * K + k0 + kk);
+            As[m * MOE_TC_LD + kk] = __float2bfloat16_rn(v);
+        }
+        for (int i = threadIdx.x; i < 64 * MOE_TC_BK; i += blockDim.x) {
+            // bt: B_e [Nc, K], read along K; else B_e [K, Nc], read along Nc (coalesced either way)
+            const int nn = bt ? i / MOE_TC_BK : i % 64, kk = bt ? i % MOE_TC_BK : i / 64, col = n0 + nn;
+            float v = 0;
+            if (col < Nc && k0 + kk < K) v = bt ? ax_ld(Be + (i64)col * K + k0 + kk) : ax_ld(Be + (i64)(k0 + kk) * Nc + col);
+            Bs[nn * MOE_TC_LD + kk] = __float2bfloat16_rn(v);
+        }
+        __syncthreads();
+        moe_tc_tile(As, Bs, acc);
+        __syncthreads();
+    }
+    const int warp = threadIdx.x >> 5, g = (threadIdx.x & 31) >> 2, t = threadIdx.x & 3;
+    for (int h = 0; h < 2; h++) {
+        const i64 lr = local + warp * 16 + g + 8 * h;
+        if (lr >= ne) continue;
+        const i64 p = order[off[e] + lr];
+        for (int j = 0; j < 8; j++) {
+            const int col = n0 + j * 8 + 2 * t;
+            if (col < Nc) C[p * Nc + col] = acc[j][2 * h];
+            if (col + 1 < Nc) C[p * Nc + col + 1] = acc[j][2 * h + 1];
+        }
+    }
+}
+extern "C" __global__ void __launch_bounds__(128) axo_moe_gemm_tc_bf16(const bf16 *A, int adiv, const bf16 *B, int bt,
+                                                                       float *C, const int *order, const int *off,
+                                                                       const int *poff, int E, int Nc, int K) {
+    moe_gemm_tc_body(A, adiv, B, bt, C, order, off, poff, E, Nc, K);
+}
+extern "C" __global__ void __launch_bounds__(128) axo_moe_gemm_tc_af32_bf16(const float *A, int adiv, const bf16 *B, int bt,
+                                                                            float *C, const int *order, const int *off,
+                                                                            const int *poff, int E, int Nc, int K) {
+    moe_gemm_tc_body(A, adiv, B, bt, C, order, off, poff, E, Nc, K);
+}
+
+// axo_moe_wgrad_tc_bf16 (B bf16) / axo_moe_wgrad_tc_bf32_bf16 (B f32): C[e] (bf16) = sum over e's pairs of
+// A[p, :Ma]^T B[p / bdiv, :Nb]; grid (ceil(Ma / 64), ceil(Nb / 64), E), block 128; 0 for an expert without pairs.
+template <typename TB>
+__device__ __forceinline__ void moe_wgrad_tc_body(const float *A, const TB *B, int bdiv, bf16 *C, const int *order,
+                                                  const int *off, int Ma, int Nb) {
+    __shared__ __align__(16) bf16 As[64 * MOE_TC_LD];
+    __shared__ __align__(16) bf16 Bs[64 * MOE_TC_LD];
+    const int e = blockIdx.z, m0 = blockIdx.x * 64, n0 = blockIdx.y * 64;
+    const i64 first = off[e], ne = off[e + 1] - off[e];
+    float acc[8][4];
+    for (int j = 0; j < 8; j++)
+        for (int c = 0; c < 4; c++) acc[j][c] = 0;
+    for (i64 r0 = 0; r0 < ne; r0 += MOE_TC_BK) {
+        for (int i = threadIdx.x; i < 64 * MOE_TC_BK; i += blockDim.x) {
+            const int kk = i / 64, mm = i % 64;
+            float a = 0, b = 0;
+            if (r0 + kk < ne) {
+                const i64 p = order[first + r0 + kk];
+                if (m0 + mm < Ma) a = A[p * Ma + m0 + mm];
+                if (n0 + mm < Nb) b = ax_ld(B + (p / bdiv) * Nb + n0 + mm);
+            }
+            As[mm * MOE_TC_LD + kk] = __float2bfloat16_rn(a);
+            Bs[mm * MOE_TC_LD + kk] = __float2bfloat16_rn(b);
+        }
+        __syncthreads();
+        moe_tc_tile(As, Bs, acc);
+        __syncthreads();
+    }
+    const int warp = threadIdx.x >> 5, g = (threadIdx.x & 31) >> 2, t = threadIdx.x & 3;
+    for (int h = 0; h < 2; h++) {
+        const int m = m0 + warp * 16 + g + 8 * h;
+        if (m >= Ma) continue;
+        for (int j = 0; j < 8; j++) {
+            const int nn = n0 + j * 8 + 2 * t;
+            if (nn < Nb) ax_st(C + ((i64)e * Ma + m) * Nb + nn, acc[j][2 * h]);
+            if (nn + 1 < Nb) ax_st(C + ((i64)e * Ma + m) * Nb + nn + 1, acc[j][2 * h + 1]);
+        }
+    }
+}
+extern "C" __global__ void __launch_bounds__(128) axo_moe_wgrad_tc_bf16(const float *A, const bf16 *B, int bdiv, bf16 *C,
+                                                                        const int *order, const int *off, int Ma, int Nb) {
+    moe_wgrad_tc_body(A, B, bdiv, C, order, off, Ma, Nb);
+}
+extern "C" __global__ void __launch_bounds__(128) axo_moe_wgrad_tc_bf32_bf16(const float *A, const float *B, int bdiv,
+                                                                             bf16 *C, const int *order, const int *off,
+                                                                             int Ma, int Nb) {
+    moe_wgrad_tc_body(A, B, bdiv, C, order, off, Ma, Nb);
 }
 
 // ---- per pair, per token ----------------------------------------------------------------

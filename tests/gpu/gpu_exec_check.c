@@ -172,6 +172,7 @@ typedef struct opcase {
     char *ir;         /* module text with program "p"; globals with check=1 are compared (check=2: bit for bit) */
     double rtol, afrac; /* for f32 results */
     const char *attn; /* AXO_CUDA_ATTN for this case (NULL: default) */
+    const char *moe;  /* AXO_CUDA_MOE for this case (NULL: default) */
     int dp_rank;      /* both executors run as this rank of the dp axis (its blocks' offsets) */
 } opcase;
 
@@ -377,6 +378,22 @@ static void make_ops(void) {
                    "  store(@o, %%0)\n  store(@oa, %%1)\n  store(@ob, %%2)\n  store(@ro, %%3)\n  store(@roa, %%4)\n"
                    "  store(@rob, %%5)\n}\n",
                t, t, t, t, t, t, t, t, t, t, t, t, t, t, t, t, t, t, t, t);
+        if (!strcmp(t, "bf16")) { /* the experts' GEMMs on tensor cores (AXO_CUDA_MOE=tc): bf16 operands, fp32 sums */
+            add_op(NM("moe_ffn and its backward, tensor-core MoE GEMMs (AXO_CUDA_MOE=tc)"), 2e-2, 2e-3, NULL,
+                   HDR "global @l : %s[3,37,5] act {scale=4.0}\nglobal @x : %s[3,37,72] act\nglobal @wgu : %s[5,80,72] act\n"
+                       "global @wd : %s[5,72,40] act\nglobal @dy : %s[3,37,72] act\n"
+                       "global @oy : %s[3,37,72] act {gen=\"nan\", check=1}\nglobal @ogu : %s[3,37,2,80] act {gen=\"nan\", check=1}\n"
+                       "global @odx : %s[3,37,72] act {gen=\"nan\", check=1}\nglobal @odw : %s[3,37,2] act {gen=\"nan\", check=1}\n"
+                       "global @odgu : %s[5,80,72] act {gen=\"nan\", check=1}\nglobal @odd : %s[5,72,40] act {gen=\"nan\", check=1}\n"
+                       "program p {\n  %%0, %%1 = moe_route(@l) {k=2, norm=1} : %s[3,37,2] act, i32[3,37,2] act\n"
+                       "  %%2, %%3 = moe_ffn(@x, %%1, %%0, @wgu, @wd) : %s[3,37,72] act, %s[3,37,2,80] act\n"
+                       "  %%4, %%5, %%6, %%7 = moe_ffn_bwd(@x, %%1, %%0, @wgu, @wd, %%3, @dy) : %s[3,37,72] act, %s[3,37,2] act, "
+                       "%s[5,80,72] act, %s[5,72,40] act\n"
+                       "  store(@oy, %%2)\n  store(@ogu, %%3)\n  store(@odx, %%4)\n  store(@odw, %%5)\n  store(@odgu, %%6)\n"
+                       "  store(@odd, %%7)\n}\n",
+                   t, t, t, t, t, t, t, t, t, t, t, t, t, t, t, t, t, t);
+            ops[nops - 1].moe = "tc";
+        }
         add_op(NM("rope default hd128"), 1e-6, 1e-7, NULL,
                HDR "global @x : %s[1,19,2,128] act\nglobal @pos : i32[1,19] act {hi=4096}\n"
                    "global @o : %s[1,19,2,128] act {gen=\"nan\", check=1}\n"
@@ -971,6 +988,7 @@ static void run_op(const opcase *c) {
     rt_cuda_prog pr;
     memset(&pr, 0, sizeof pr);
     if (c->attn) setenv("AXO_CUDA_ATTN", c->attn, 1);
+    if (c->moe) setenv("AXO_CUDA_MOE", c->moe, 1);
     int rc = rt_cuda_state_init(&st, g_dev, m, &d) || rt_cuda_prog_init(&pr, &st, p, &d);
     if (!rc && c->dp_rank && dpax >= 0) st.coord[dpax] = c->dp_rank;
     if (!rc) {
@@ -980,6 +998,7 @@ static void run_op(const opcase *c) {
     for (int g = 0; g < m->nglobals && !rc; g++) rc = rt_cuda_upload(&st, g, &cpu.globals[g], &d);
     if (!rc) rc = rt_cuda_prog_run(&pr, &st, op_input_fn, &in, &d);
     if (c->attn) unsetenv("AXO_CUDA_ATTN");
+    if (c->moe) unsetenv("AXO_CUDA_MOE");
     rt_prog cp;
     int crc = rt_prog_init(&cp, m, p, &d) || rt_prog_run(&cp, &cpu, op_input_fn, &in, &d);
     char msg[2048] = "";
@@ -1035,6 +1054,7 @@ typedef struct trcase {
     int unfused;        /* liger_fused_linear_cross_entropy: false (matmul + cross_entropy) */
     int pageable;       /* offload: pin_memory false (synchronous copies; else pinned, asynchronous) */
     const char *attn;   /* AXO_CUDA_ATTN for this case (NULL: default) */
+    const char *moe;    /* AXO_CUDA_MOE for this case (NULL: default) */
     pass_lora_cfg lora; /* adapter: lora / qlora (+ load_in_4bit); zero: full fine-tuning */
     int pure;           /* bfloat16: true (with bf16): bf16 AdamW state, stochastic rounding, no f32 master */
     int opt8;           /* optimizer: adamw_bnb_8bit: 8-bit AdamW state (adamw8) for the matrices that qualify */
@@ -1326,6 +1346,14 @@ static void make_trains(void) {
     with_moe_adapter(moe_qwen_targets, AX_ARRAY_LEN(moe_qwen_targets));
     add_tr("tiny-mixtral", 0, 0, 0, 0, 0, 0, 2, 64);
     with_moe_adapter(moe_mixtral_targets, AX_ARRAY_LEN(moe_mixtral_targets));
+    /* the experts' GEMMs on tensor cores (AXO_CUDA_MOE=tc): bf16, full fine-tune and checkpointing + expert LoRA */
+    add_tr("tiny-qwen3moe", 1, 0, 0, 0, 0, 0, 2, 64);
+    trs[ntrs - 1].moe = "tc";
+    strncat(trs[ntrs - 1].name, " (tc MoE GEMMs)", sizeof trs[ntrs - 1].name - strlen(trs[ntrs - 1].name) - 1);
+    add_tr("tiny-mixtral", 1, 1, 0, 0, 0, 0, 2, 64);
+    with_moe_adapter(moe_mixtral_targets, AX_ARRAY_LEN(moe_mixtral_targets));
+    trs[ntrs - 1].moe = "tc";
+    strncat(trs[ntrs - 1].name, " (tc MoE GEMMs)", sizeof trs[ntrs - 1].name - strlen(trs[ntrs - 1].name) - 1);
     add_tr("tiny-phi4mini", 0, 0, 0, 0, 0, 0, 2, 64);
 }
 
@@ -1645,8 +1673,10 @@ static void run_train(const trcase *t) {
         char msg[1024] = "";
         int ok = 0;
         if (t->attn) setenv("AXO_CUDA_ATTN", t->attn, 1);
+        if (t->moe) setenv("AXO_CUDA_MOE", t->moe, 1);
         train_rank(t, NULL, NULL, &ok, msg, sizeof msg, &d);
         if (t->attn) unsetenv("AXO_CUDA_ATTN");
+        if (t->moe) unsetenv("AXO_CUDA_MOE");
         if (d.nerrors) ax_diag_print(&d, stdout);
         result(ok, t->name, "%s", msg);
         ax_diag_free(&d);
@@ -1659,9 +1689,11 @@ static void run_train(const trcase *t) {
     } else {
         j->t = t, j->wg = wg;
         for (int r = 0; r < t->world; r++) ax_diag_init(&j->d[r]);
-        if (t->attn) setenv("AXO_CUDA_ATTN", t->attn, 1); /* read by every rank's CUDA session as it prepares */
+        if (t->attn) setenv("AXO_CUDA_ATTN", t->attn, 1);
+        if (t->moe) setenv("AXO_CUDA_MOE", t->moe, 1); /* read by every rank's CUDA session as it prepares */
         rt_local_world_run(wc, mrank, j);
         if (t->attn) unsetenv("AXO_CUDA_ATTN");
+        if (t->moe) unsetenv("AXO_CUDA_MOE");
         int ok = 1, bad = -1;
         for (int r = 0; r < t->world; r++) {
             if (j->d[r].nerrors) {
