@@ -385,6 +385,12 @@ static const char **regex_targets(const fe_config *c, const fe_model *mdl, const
             if (rt_re_match(pat, mod, err, sizeof err) > 0) out[(*n)++] = mod;
         }
     }
+    /* An MoE model: PEFT resolves the regex to the last names of what it matches (then moves the router's and
+     * experts' onto their weights), so a name matched in one layer adapts that module in every layer */
+    for (int i = 0; mdl->layer_moe && i < *n; i++) {
+        const char *dot = strrchr(out[i], '.');
+        if (dot) out[i] = dot + 1;
+    }
     if (!*n) {
         ax_error(d, c->path ? c->path : "config", "lora_target_modules: \"%s\" matches no module of the model%s (PEFT "
                  "matches the whole name, e.g. %slayers.0.self_attn.q_proj)", c->lora_target_regex,

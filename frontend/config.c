@@ -2397,7 +2397,16 @@ static void apply_special(loader *L, const fe_ypair *p) {
     } else if (!strcmp(k, "lora_modules_to_save")) {
         do_string_list(L, p, &c->lora_modules_to_save, &c->nlora_modules_to_save);
     } else if (!strcmp(k, "lora_target_parameters")) { /* PEFT's target_parameters: MoE experts' / routers' weights */
-        do_string_list(L, p, &c->lora_target_parameters, &c->nlora_target_parameters);
+        const char *s1;
+        if (v->type == YAML_SCALAR_NODE) { /* one name (Axolotl's schema takes a string too) */
+            if (fe_y_str(y, k, v, &s1) == 0) {
+                const char **arr = ax_arena_alloc(y->ar, sizeof *arr);
+                arr[0] = s1;
+                c->lora_target_parameters = arr, c->nlora_target_parameters = 1;
+            }
+        } else {
+            do_string_list(L, p, &c->lora_target_parameters, &c->nlora_target_parameters);
+        }
     } else if (!strcmp(k, "peft_init_lora_weights")) { /* PEFT's init_lora_weights: true, false or an init's name */
         const char *s = fe_y_text(v);
         if (s && v->data.scalar.style == YAML_PLAIN_SCALAR_STYLE && fe_parse_bool(s, &b)) {

@@ -472,10 +472,14 @@ int pass_lora(ir_module *m, const pass_lora_cfg *cfg, int32_t *loss, ax_diag *d)
     }
     for (int t = 0; t < cfg->ntarget_params; t++)
         if (!ptmatched[t]) {
-            ax_error(d, "lora_target_parameters", "\"%s\" matches no parameter of the model (PEFT matches a parameter's "
-                     "full name or its end after a '.': %s, e.g. %slayers.0.mlp.experts.gate_up_proj)", cfg->target_params[t],
-                     moe ? "gate.weight, experts.gate_up_proj, experts.down_proj" : "this model has no MoE layer, and "
-                     "LoRA on a parameter itself is implemented for MoE routers and experts only", text_prefix(m));
+            if (moe)
+                ax_error(d, "lora_target_parameters", "\"%s\" matches no parameter of the model (PEFT matches a "
+                         "parameter's full name or its end after a '.': gate.weight, experts.gate_up_proj, "
+                         "experts.down_proj, e.g. %slayers.0.mlp.experts.gate_up_proj)", cfg->target_params[t], text_prefix(m));
+            else
+                ax_error(d, "lora_target_parameters", "\"%s\": this model has no MoE layer, and LoRA on a parameter "
+                         "itself is implemented for MoE routers' and experts' weights only; adapt linear layers with "
+                         "lora_target_modules", cfg->target_params[t]);
             goto fail;
         }
     if (npw && cfg->dora) {
@@ -736,12 +740,20 @@ int pass_lora(ir_module *m, const pass_lora_cfg *cfg, int32_t *loss, ax_diag *d)
     if (cfg->init) ir_module_set_attr(m, ir_as("lora.init", cfg->init == PASS_LORA_INIT_GAUSSIAN ? "gaussian" : "false"));
     ir_module_set_attr(m, ir_ai("lora.target_linear", ocfg->target_linear));
     ir_module_set_attr(m, ir_as("lora.target_modules", tm.data ? tm.data : ""));
-    if (npw) { /* PEFT's target_parameters as adapter_config.json lists them, and its doubled rank of a fused gate_up_proj */
+    if (npw) { /* PEFT's target_parameters as adapter_config.json lists them (the names given, and those PEFT moved
+                * there, so that PeftModel.from_pretrained wraps the same weights), and its doubled rank of a fused
+                * gate_up_proj */
         ax_buf tp = {0};
+        for (int t = 0; t < cfg->ntarget_params; t++) {
+            int dup = 0;
+            for (int u = 0; u < t && !dup; u++) dup = !strcmp(cfg->target_params[u], cfg->target_params[t]);
+            if (!dup) ax_buf_printf(&tp, "%s%s", tp.len ? "," : "", cfg->target_params[t]);
+        }
+        const int moved[3] = {hits[0] > 0, hits[1] > 0, hits[3] > 0};
         for (int k = 0; k < 3; k++) {
-            int any = 0;
-            for (int j = 0; j < npw && !any; j++) any = pws[j].kind == k;
-            if (any) ax_buf_printf(&tp, "%s%s", tp.len ? "," : "", pw_param[k]);
+            int dup = 0;
+            for (int t = 0; t < cfg->ntarget_params && !dup; t++) dup = !strcmp(cfg->target_params[t], pw_param[k]);
+            if (moved[k] && !dup) ax_buf_printf(&tp, "%s%s", tp.len ? "," : "", pw_param[k]);
         }
         ir_module_set_attr(m, ir_as("lora.target_parameters", tp.data));
         if (hits[1]) ir_module_set_attr(m, ir_ai("lora.gate_up_fused", 1));

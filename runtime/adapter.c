@@ -292,6 +292,10 @@ int rt_merge_lora(const char *adapter_dir, const char *base_dir, const char *out
     snprintf(tokens_delta, sizeof tokens_delta, PEFT_PREFIX "%sembed_tokens.token_adapter.trainable_tokens_delta",
              mm ? "model.language_model." : "model.");
     void **bufs = calloc((size_t)bm.nentries + 1, sizeof *bufs);
+    /* the experts' factors last read, gate_up_proj's [1] and down_proj's [0] (the base's per-expert tensors
+     * alternate between the two) */
+    const rt_st_tensor *xA[2] = {NULL, NULL}, *xB[2] = {NULL, NULL};
+    float *xa[2] = {NULL, NULL}, *xb[2] = {NULL, NULL};
     int n = 0, nmerged = 0, nsaved = 0, rc = 0, exists = 0, begun = 0;
     int64_t vocab = 0; /* rows of an embedding / lm_head saved whole after tokens were added (0: as the base's) */
     for (int e = 0; e < bm.nentries && !rc; e++) {
@@ -344,11 +348,16 @@ int rt_merge_lora(const char *adapter_dir, const char *base_dir, const char *out
                 break;
             }
             const int64_t nw = ne * no * in;
-            float *W = malloc(sizeof(float) * (size_t)(nw ? nw : 1)), *a = malloc(sizeof(float) * (size_t)(EE * rr * in)),
-                  *b = malloc(sizeof(float) * (size_t)(O * rr * EE));
-            rc = rt_st_read_f32(f, t, W, d) || rt_st_read_f32(&af, A, a, d) || rt_st_read_f32(&af, B, b, d) ? -1 : 0;
+            float *W = malloc(sizeof(float) * (size_t)(nw ? nw : 1));
+            rc = rt_st_read_f32(f, t, W, d) ? -1 : 0;
+            if (!rc && (A != xA[gu] || B != xB[gu])) { /* the factors, read once for all the experts' tensors */
+                free(xa[gu]), free(xb[gu]);
+                xa[gu] = malloc(sizeof(float) * (size_t)(EE * rr * in)), xb[gu] = malloc(sizeof(float) * (size_t)(O * rr * EE));
+                xA[gu] = A, xB[gu] = B;
+                if (rt_st_read_f32(&af, A, xa[gu], d) || rt_st_read_f32(&af, B, xb[gu], d)) rc = -1, xA[gu] = xB[gu] = NULL;
+            }
             if (!rc) {
-                merge_experts(W, a, b, EE, rr, xe < 0 ? 0 : xe, ne, o0, no, in, sc);
+                merge_experts(W, xa[gu], xb[gu], EE, rr, xe < 0 ? 0 : xe, ne, o0, no, in, sc);
                 int64_t bad = -1;
                 for (int64_t k = 0; k < nw && bad < 0; k++)
                     if (!isfinite(W[k])) bad = k;
@@ -361,7 +370,7 @@ int rt_merge_lora(const char *adapter_dir, const char *base_dir, const char *out
                     nmerged++;
                 }
             }
-            free(W), free(a), free(b);
+            free(W);
             n++;
             continue;
         }
@@ -532,7 +541,7 @@ int rt_merge_lora(const char *adapter_dir, const char *base_dir, const char *out
         if (rc && begun) rt_modeldir_remove(tmp);
     }
     for (int i = 0; i < n; i++) free(bufs[i]);
-    free(bufs), free(outs), free(used);
+    free(bufs), free(outs), free(used), free(xa[0]), free(xa[1]), free(xb[0]), free(xb[1]);
     rt_st_model_close(&bm);
     rt_st_close(&af);
     if (!rc && merged) *merged = nmerged;

@@ -184,8 +184,21 @@ cfg "$M" "$T/ltp" "adapter: lora
 lora_r: 4
 lora_target_parameters: [mlp.experts.gate_up_proj]" >ltp.yml
 check '"$AXOC" compile ltp.yml -o ltp.bin 2>/dev/null && "$AXORUN" ltp.bin >/dev/null 2>&1 && [ "$(st layout ltp/adapter_model.safetensors)" = "base_model.model.model.layers.0.mlp.experts.lora_A.weight [16, 64]
-base_model.model.model.layers.0.mlp.experts.lora_B.weight [64, 16]" ] && python3 -c "import json,sys; c=json.load(open(sys.argv[1])); assert c[\"target_parameters\"] == [\"gate_up_proj\"] and c[\"target_modules\"] == [] and c[\"rank_pattern\"] == {}" ltp/adapter_config.json' \
+base_model.model.model.layers.0.mlp.experts.lora_B.weight [64, 16]" ] && python3 -c "import json,sys; c=json.load(open(sys.argv[1])); assert c[\"target_parameters\"] == [\"mlp.experts.gate_up_proj\"] and c[\"target_modules\"] == [] and c[\"rank_pattern\"] == {}" ltp/adapter_config.json' \
   "qwen3moe: lora_target_parameters [mlp.experts.gate_up_proj] adapts it alone at rank r (no target_modules: none)"
+# one layer's experts by full name (a string, as Axolotl's schema allows): only those; adapter_config.json keeps the
+# name, so that PEFT wraps the same weights when it loads the adapter
+cfg "$SRC/tests/reference/fixtures/tiny-mixtral" "$T/ltp1" "adapter: lora
+lora_r: 4
+lora_target_parameters: model.layers.0.mlp.experts.down_proj" >ltp1.yml
+check '"$AXOC" compile ltp1.yml -o ltp1.bin 2>/dev/null && "$AXORUN" ltp1.bin >/dev/null 2>&1 && [ "$(st names ltp1/adapter_model.safetensors | tr "\n" " ")" = "base_model.model.model.layers.0.mlp.experts.lora_A.weight base_model.model.model.layers.0.mlp.experts.lora_B.weight " ] && python3 -c "import json,sys; c=json.load(open(sys.argv[1])); assert c[\"target_parameters\"] == [\"model.layers.0.mlp.experts.down_proj\"], c" ltp1/adapter_config.json' \
+  "mixtral: lora_target_parameters naming layer 0's down_proj adapts it alone, and adapter_config.json names it so"
+# a regex over an MoE model: PEFT resolves it to the last names it matches, so layer 0's q_proj adapts every layer's
+cfg "$M" "$T/lrx" "adapter: lora
+lora_r: 4
+lora_target_modules: 'model\\.layers\\.0\\.self_attn\\.q_proj'" >lrx.yml
+check '"$AXOC" compile lrx.yml -o lrx.bin 2>/dev/null && "$AXORUN" lrx.bin >/dev/null 2>&1 && [ "$(st names lrx/adapter_model.safetensors | grep -c "self_attn.q_proj.lora_A")" = 2 ] && [ "$(st names lrx/adapter_model.safetensors | wc -l)" = 4 ]' \
+  "qwen3moe: a regex naming layer 0's q_proj adapts q_proj in every layer, as PEFT resolves regexes on MoE models"
 for bad in "lora_target_parameters: [mlp.experts.gate_up_proj]|lora_dropout: 0.1|lora_dropout|ParamWrapper refuses lora_dropout" \
            "lora_target_parameters: [q_proj.weight]|lora_target_modules: [q_proj]|lora_target_parameters|implemented for an MoE model's router and experts' weights only" \
            "lora_target_parameters: [experts.up_proj]|lora_target_modules: [q_proj]|lora_target_parameters|matches no parameter of the model" \
