@@ -417,6 +417,7 @@ static pass_lora_cfg lora_cfg(const fe_config *c, const fe_model *mdl, const cha
                        .target_params = c->lora_target_parameters,
                        .ntarget_params = c->nlora_target_parameters,
                        .bf16 = c->bf16,
+                       .quantize_moe = c->quantize_moe_experts,
                        .model_dir = c->lora_model_dir,
                        .save_modules = c->lora_modules_to_save,
                        .nsave = c->nlora_modules_to_save,

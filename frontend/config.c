@@ -303,6 +303,7 @@ static const key_def keys[] = {
     {"liger_rope", K_LIGER, F(liger_rope), 0},
     {"load_best_model_at_end", K_BOOL, F(load_best_model_at_end), 0},
     {"load_in_4bit", K_BOOL, F(load_in_4bit), 0},
+    {"quantize_moe_experts", K_BOOL, F(quantize_moe_experts), 0},
     {"load_in_8bit", K_SPECIAL, -1, 0},
     {"local_rank", K_ANY, -1, 0},
     {"logging_steps", K_INT, F(logging_steps), 1},
@@ -458,7 +459,6 @@ const fe_refused_key fe_refused_keys[] = {
     {"image_resize_algorithm", "", "the resampling of training images"},
     {"model_quantization_config", "", "a quantized base model (MXFP4)"},
     {"model_quantization_config_kwargs", "{}", "the base model's quantization"},
-    {"quantize_moe_experts", "false", "quantized MoE expert weights"},
     {"gptq", "false", "a GPTQ-quantized base model"},
     {"rope_scaling", "", "RoPE scaling (Axolotl takes it under model_config)"},
     {"lisa_n_layers", "", "LISA: only a few random layers trained at a time"},
@@ -3815,6 +3815,7 @@ void fe_config_canonical(const fe_config *c, ax_buf *out) {
     }
     I("load_in_4bit", c->load_in_4bit);
     I("load_in_8bit", c->load_in_8bit);
+    if (c->quantize_moe_experts) I("quantize_moe_experts", 1); /* absent when unset: older plans keep their cache keys */
     I("sequence_parallel_degree", c->sequence_parallel_degree);
     if (c->sequence_parallel_degree > 1) {
         S("ring_attn_func", c->ring_attn_func);

@@ -259,6 +259,7 @@ typedef struct fe_config {
     const char *resume_from;    /* resume_from_checkpoint: a checkpoint dir axo wrote (NULL: a fresh run) */
     int auto_resume;            /* auto_resume_from_checkpoints: the newest resumable checkpoint of output_dir */
     int load_in_4bit, load_in_8bit;
+    int quantize_moe_experts; /* QLoRA: the MoE experts' stacked weights NF4 too (Axolotl's quantize_moe_experts) */
 
     int64_t sequence_parallel_degree; /* default 1 */
     const char *ring_attn_func;       /* NULL, "varlen_llama3", "batch_ring", ... */

@@ -900,6 +900,16 @@ int fe_check_config_model(const fe_config *c, const fe_model *m, int world_size,
     if (c->load_in_4bit && c->adapter != FE_ADAPTER_QLORA)
         ax_error(d, cf, "adapter: expected qlora with load_in_4bit: true, found %s",
                  c->adapter == FE_ADAPTER_LORA ? "lora" : "none");
+    /* Axolotl's check_quantize_moe_experts: an adapter over 4- or 8-bit base weights (axo has the 4-bit ones), and
+     * no lora_target_linear */
+    if (c->quantize_moe_experts && (c->adapter != FE_ADAPTER_QLORA || !c->load_in_4bit))
+        ax_error(d, cf, "quantize_moe_experts: requires adapter: qlora with load_in_4bit: true (Axolotl also takes lora "
+                 "with load_in_8bit, and axo has no 8-bit base weights)");
+    if (c->quantize_moe_experts && c->lora_target_linear && !c->lora_all_linear_string)
+        ax_error(d, cf, "quantize_moe_experts: lora_target_linear is not compatible with it (Axolotl's check); target "
+                 "the experts' weights with lora_target_parameters instead");
+    if (c->quantize_moe_experts && !m->layer_moe)
+        ax_warn(d, cf, "quantize_moe_experts: %s has no MoE experts; nothing more is quantized", m->arch_name);
     if (c->ds.present && c->ds.train_batch_size > 0 && world_size >= 1 && sp >= 1) {
         int64_t dp = world_size / sp;
         int64_t want = c->micro_batch_size * c->gradient_accumulation_steps * (dp > 0 ? dp : 1);

@@ -544,10 +544,11 @@ int ir_infer(const ir_module *m, ir_op op, const ir_type *in, int nin, const ir_
         ir_dtype to;
         if (ir_dtype_parse(ir_attr_str(at, na, "to", ""), &to) != 0 || !is_float(to))
             FAIL("to: expected a float dtype, found \"%s\"", ir_attr_str(at, na, "to", ""));
-        if (q->dtype != IR_NF4 || q->rank != 2 || q->dims[1] % 2)
-            FAIL("operand 0: expected nf4[N,K] with K even (whole bytes per row), found %s", tstr(m, q, b1));
-        ir_type wa = ir_type_make(IR_U8, 2, (int64_t[]){q->dims[0], (q->dims[1] + 63) / 64});
-        ir_type wr = ir_type_make(IR_F32, 1, (int64_t[]){q->dims[0]});
+        if (q->dtype != IR_NF4 || q->rank < 2 || q->dims[q->rank - 1] % 2)
+            FAIL("operand 0: expected nf4[..., N, K] with K even (whole bytes per row), found %s", tstr(m, q, b1));
+        ir_type wa = same_dims(q, IR_U8), wr = same_dims(q, IR_F32); /* [..., N, ceil(K/64)] and [..., N] */
+        wa.dims[q->rank - 1] = (q->dims[q->rank - 1] + 63) / 64;
+        wr.rank = q->rank - 1;
         if (a->dtype != IR_U8 || !ir_type_same_shape(a, &wa))
             FAIL("operand 1: expected absmax %s, found %s", tstr(m, &wa, b1), tstr(m, a, b2));
         if (r->dtype != IR_F32 || !ir_type_same_shape(r, &wr))

@@ -249,6 +249,24 @@ static void quantize_global(ir_module *m, lora_site *s) {
     ir_global_set_attr(m, s->w, ir_as("quant", "nf4"));
 }
 
+/* quantize_moe_experts: an MoE layer's stacked experts [E, O, I] as NF4 rows of I (bitsandbytes quantizes the
+ * flattened tensor in blocks of 64, which are those rows' blocks when I is a multiple of 64), the companions
+ * [E, O, ceil(I/64)] and [E, O], split by experts with the codes. Returns the companions in *absmax, *rowmax. */
+static void quantize_stacked(ir_module *m, int g, int *absmax, int *rowmax) {
+    char name[600];
+    const ir_global *G = &m->globals[g];
+    const int64_t E = G->type.dims[0], O = G->type.dims[1], I = G->type.dims[2];
+    char wname[512];
+    snprintf(wname, sizeof wname, "%s", G->name);
+    ir_attr part[] = {ir_ai("trainable", 0), ir_as("quant_part_of", wname)};
+    snprintf(name, sizeof name, "%s.absmax", wname);
+    *absmax = ir_global_add(m, name, ir_type_make(IR_U8, 3, (int64_t[]){E, O, (I + 63) / 64}), IR_ROLE_PARAM, part, 2);
+    snprintf(name, sizeof name, "%s.rowmax", wname);
+    *rowmax = ir_global_add(m, name, ir_type_make(IR_F32, 2, (int64_t[]){E, O}), IR_ROLE_PARAM, part, 2);
+    m->globals[g].type.dtype = IR_NF4;
+    ir_global_set_attr(m, g, ir_as("quant", "nf4"));
+}
+
 /* peft_trainable_token_indices: the delta param of embed_tokens' rows
  * cfg->tokens (see the top); returns embed_tokens' global and sets *delta. */
 static int token_adapter(ir_module *m, const pass_lora_cfg *cfg, int ng0, int *delta, ax_diag *d) {
@@ -410,6 +428,7 @@ int pass_lora(ir_module *m, const pass_lora_cfg *cfg, int32_t *loss, ax_diag *d)
     int *tmatched = calloc((size_t)(cfg->ntargets > 0 ? cfg->ntargets : 0) + 1, sizeof(int));
     pw_site *pws = NULL; /* the ParamWrapper sites (pw_of: a global's, or -1) */
     int *pw_of = NULL, npw = 0;
+    int *qabs = NULL, *qrow = NULL, nquant = 0; /* quantize_moe_experts: a stacked global's NF4 companions, or -1 */
     char *ptmatched = NULL;
     char mod[512];
     for (int i = 0; i < p->nnodes; i++) {
@@ -536,6 +555,20 @@ int pass_lora(ir_module *m, const pass_lora_cfg *cfg, int32_t *loss, ax_diag *d)
     }
     free(ptmatched);
     ptmatched = NULL;
+    /* quantize_moe_experts (QLoRA): every MoE layer's stacked experts NF4, adapted or not */
+    qabs = malloc(sizeof(int) * ((size_t)ng0 + 1)), qrow = malloc(sizeof(int) * ((size_t)ng0 + 1));
+    for (int g = 0; g < ng0; g++) {
+        qabs[g] = qrow[g] = -1;
+        const int kind = moe ? pw_kind(&m->globals[g]) : -1;
+        if (!cfg->quantize_moe || cfg->adapter != PASS_ADAPTER_QLORA || (kind != PW_GATE_UP && kind != PW_DOWN)) continue;
+        if (m->globals[g].type.dims[2] % 2) {
+            ax_error(d, "quantize_moe_experts", "%s has %lld inputs: NF4 rows need an even count (two codes a byte)",
+                     m->globals[g].name, (long long)m->globals[g].type.dims[2]);
+            goto fail;
+        }
+        quantize_stacked(m, g, &qabs[g], &qrow[g]);
+        nquant++;
+    }
     for (int t = 0; t < cfg->ntargets; t++) {
         if (tmatched[t]) continue;
         const char *x = cfg->targets[t];
@@ -612,24 +645,38 @@ int pass_lora(ir_module *m, const pass_lora_cfg *cfg, int32_t *loss, ax_diag *d)
         int site = is_decoder_linear(m, n) ? site_of[IR_REF_GLOBAL(n->in[1])] : -1;
         cur_w = site >= 0 ? IR_GLOBAL_REF(sites[site].w) : -1;
         int uses_pw = 0;
-        for (int k = 0; npw && k < n->nin; k++)
-            uses_pw |= IR_REF_IS_GLOBAL(n->in[k]) && IR_REF_GLOBAL(n->in[k]) < ng0 && pw_of[IR_REF_GLOBAL(n->in[k])] >= 0;
-        if (uses_pw) { /* the router's matmul, the experts' moe_ffn: they read w + s B_e A_e (ParamWrapper) */
+        for (int k = 0; (npw || nquant) && k < n->nin; k++) {
+            const int g = IR_REF_IS_GLOBAL(n->in[k]) ? IR_REF_GLOBAL(n->in[k]) : -1;
+            uses_pw |= g >= 0 && g < ng0 && (pw_of[g] >= 0 || qabs[g] >= 0);
+        }
+        if (uses_pw) { /* the router's matmul, the experts' moe_ffn: they read w + s B_e A_e (ParamWrapper), the
+                        * experts dequantized first when NF4 (the delta goes onto the dequantized weight, as PEFT's
+                        * parametrization onto bitsandbytes') */
             int32_t in[IR_MAX_IN];
             for (int k = 0; k < n->nin; k++) {
                 const int g = IR_REF_IS_GLOBAL(n->in[k]) ? IR_REF_GLOBAL(n->in[k]) : -1;
-                if (g < 0 || g >= ng0 || pw_of[g] < 0) {
+                if (g < 0 || g >= ng0 || (pw_of[g] < 0 && qabs[g] < 0)) {
                     in[k] = rw_ref(&r, n->in[k]);
+                    continue;
+                }
+                int32_t w = IR_GLOBAL_REF(g);
+                ir_dtype wt = m->globals[g].type.dtype;
+                if (qabs[g] >= 0) {
+                    w = ir_b(b, IR_OP_dequant_nf4, IR_IN(w, IR_GLOBAL_REF(qabs[g]), IR_GLOBAL_REF(qrow[g])),
+                             IR_AT(ir_as("to", cdt)));
+                    wt = cfg->bf16 ? IR_BF16 : IR_F32;
+                }
+                if (pw_of[g] < 0) {
+                    in[k] = w;
                     continue;
                 }
                 const pw_site *q = &pws[pw_of[g]];
                 int32_t A = IR_GLOBAL_REF(q->a), B = IR_GLOBAL_REF(q->b);
-                if (m->globals[g].type.dtype != IR_F32) { /* PEFT casts the factors to the weight's dtype */
-                    const char *wdt = ir_dtype_name(m->globals[g].type.dtype);
-                    A = ir_b(b, IR_OP_convert, IR_IN(A), IR_AT(ir_as("to", wdt)));
-                    B = ir_b(b, IR_OP_convert, IR_IN(B), IR_AT(ir_as("to", wdt)));
+                if (wt != IR_F32) { /* PEFT casts the factors to the weight's dtype */
+                    A = ir_b(b, IR_OP_convert, IR_IN(A), IR_AT(ir_as("to", ir_dtype_name(wt))));
+                    B = ir_b(b, IR_OP_convert, IR_IN(B), IR_AT(ir_as("to", ir_dtype_name(wt))));
                 }
-                in[k] = ir_b(b, IR_OP_lora_delta, IR_IN(IR_GLOBAL_REF(g), A, B), IR_AT(ir_af("scale", q->scale)));
+                in[k] = ir_b(b, IR_OP_lora_delta, IR_IN(w, A, B), IR_AT(ir_af("scale", q->scale)));
             }
             rw_emit(&r, n, in, NULL, 0, NULL);
             continue;
@@ -778,9 +825,10 @@ int pass_lora(ir_module *m, const pass_lora_cfg *cfg, int32_t *loss, ax_diag *d)
         ax_buf_free(&pt);
     }
     ax_buf_free(&tm);
-    free(site_of), free(sites), free(tmatched), free(pws), free(pw_of), free(T), free(rest), free(leaf);
+    free(site_of), free(sites), free(tmatched), free(pws), free(pw_of), free(qabs), free(qrow), free(T), free(rest), free(leaf);
     return rc;
 fail:
-    free(site_of), free(sites), free(tmatched), free(pws), free(pw_of), free(ptmatched), free(T), free(rest), free(leaf);
+    free(site_of), free(sites), free(tmatched), free(pws), free(pw_of), free(ptmatched), free(qabs), free(qrow), free(T),
+        free(rest), free(leaf);
     return -1;
 }

@@ -42,6 +42,7 @@ typedef struct pass_lora_cfg {
     const char *const *target_params;
     int ntarget_params;
     int bf16;             /* compute dtype of the adapter matmuls */
+    int quantize_moe;     /* QLoRA: the MoE experts' stacked weights NF4 too (quantize_moe_experts) */
     const char *model_dir; /* lora_model_dir: the runtime loads the adapters from it (NULL: fresh) */
     const char *const *save_modules; /* lora_modules_to_save: trained whole, saved in the adapter file */
     int nsave;

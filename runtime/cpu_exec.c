@@ -353,7 +353,7 @@ static int x_dora_scale_bwd(xc *x) {
 
 static int x_dequant_nf4(xc *x) {
     rt_buf *q = IN(0), *o = OUT(0);
-    int64_t K = q->type.dims[1], N = K ? q->numel / K : 0;
+    int64_t K = q->type.dims[q->type.rank - 1], N = K ? q->numel / K : 0;
     ck_dequant_nf4_f32(rt_f(q), rt_f(IN(1)), rt_f(IN(2)), rt_f(o), N, K);
     round_if_bf16(o);
     return 0;

@@ -3016,9 +3016,9 @@ static int g_dequant_nf4(gx *x) {
         return unsupported(x, "dequant_nf4 of %s codes, %s steps and %s row maxima (nf4, u8, f32)",
                            ir_dtype_name(qt->dtype), ir_dtype_name(dt(x, IN(1))), ir_dtype_name(dt(x, IN(2))));
     if (need_fp(x, OUT(0), "dequant_nf4 result")) return -1;
-    int64_t K = qt->rank == 2 ? qt->dims[1] : 0;
+    int64_t K = qt->rank >= 2 ? qt->dims[qt->rank - 1] : 0;
     if (K < 2 || K % 2 || (qt->shard.axis >= 0 && qt->shard.dim != 0))
-        return unsupported(x, "dequant_nf4 of codes that are not [N,K] rows of whole bytes (K even)");
+        return unsupported(x, "dequant_nf4 of codes that are not [..., N, K] rows of whole bytes (K even)");
     int64_t N = numel(x, IN(0)) / K, nb = (K + AXO_NF4_BLOCK - 1) / AXO_NF4_BLOCK; /* the last block may be short */
     if (numel(x, IN(1)) != N * nb || numel(x, IN(2)) != N || numel(x, OUT(0)) != N * K)
         return unsupported(x, "dequant_nf4 whose codes, steps and row maxima hold different rows");

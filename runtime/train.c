@@ -541,19 +541,20 @@ int rt_session_init_weights(rt_session *s, const char *model_dir, ax_diag *d) {
             int ga = ir_global_find(m, nm);
             snprintf(nm, sizeof nm, "%s.rowmax", G->name);
             int gr = ir_global_find(m, nm);
-            if (ga < 0 || gr < 0 || G->type.rank != 2) {
+            if (ga < 0 || gr < 0 || G->type.rank < 2) {
                 ax_error(d, G->name, "an nf4 weight without its .absmax and .rowmax globals");
                 rc = -1;
-            } else {
-                int64_t K = G->type.dims[1], bad = -1;
-                for (int64_t i = 0; i < rows * K && bad < 0; i++)
+            } else { /* rows of K: a stacked expert weight [E, O, I] is E*O rows of I */
+                const int64_t K = G->type.dims[G->type.rank - 1], nr = rows * (row_elems / K);
+                int64_t bad = -1;
+                for (int64_t i = 0; i < nr * K && bad < 0; i++)
                     if (!isfinite(dst[i])) bad = i;
                 if (bad >= 0) {
                     ax_error(d, model_dir, "tensor \"%s\" row %lld holds %g: NF4 (load_in_4bit) needs finite weights", hf,
-                             (long long)(first + bad / K), (double)dst[bad]);
+                             (long long)(first * (row_elems / K) + bad / K), (double)dst[bad]);
                     rc = -1;
                 } else {
-                    ck_nf4_quantize(dst, rows, K, rt_f(b), rt_f(&s->st.globals[ga]), rt_f(&s->st.globals[gr]));
+                    ck_nf4_quantize(dst, nr, K, rt_f(b), rt_f(&s->st.globals[ga]), rt_f(&s->st.globals[gr]));
                 }
             }
         }

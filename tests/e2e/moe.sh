@@ -199,6 +199,42 @@ lora_r: 4
 lora_target_modules: 'model\\.layers\\.0\\.self_attn\\.q_proj'" >lrx.yml
 check '"$AXOC" compile lrx.yml -o lrx.bin 2>/dev/null && "$AXORUN" lrx.bin >/dev/null 2>&1 && [ "$(st names lrx/adapter_model.safetensors | grep -c "self_attn.q_proj.lora_A")" = 2 ] && [ "$(st names lrx/adapter_model.safetensors | wc -l)" = 4 ]' \
   "qwen3moe: a regex naming layer 0's q_proj adapts q_proj in every layer, as PEFT resolves regexes on MoE models"
+# quantize_moe_experts (Axolotl's: QLoRA with the experts' stacked weights 4-bit too): NF4 rows of the [E, O, I]
+# stacks, dequantized where they are used (under the delta of their LoRA)
+QX="adapter: qlora
+load_in_4bit: true
+lora_r: 4
+lora_target_modules: [q_proj, v_proj, gate_proj, up_proj, down_proj]"
+cfg "$M" "$T/qx0" "$QX" >qx0.yml
+cfg "$M" "$T/qx" "$QX
+quantize_moe_experts: true" >qx.yml
+check '"$AXOC" compile qx0.yml -o qx0.bin 2>qx0.err && "$AXOC" compile qx.yml -o qx.bin --dump-ir ir-qx 2>qx.err && "$AXORUN" qx0.bin >/dev/null 2>&1 && "$AXORUN" qx.bin >/dev/null 2>&1 && grep -q "@model.layers.0.mlp.experts.gate_up_proj : nf4\[4,64,64\] param" ir-qx/*-lora.ir && grep -q "@model.layers.0.mlp.experts.down_proj.absmax : u8\[4,64,1\] param" ir-qx/*-lora.ir && grep -q "= dequant_nf4(@model.layers.0.mlp.experts.gate_up_proj, " ir-qx/*-lora.ir' \
+  "qwen3moe: quantize_moe_experts stores the experts NF4 ([E, O, I] codes, per-row block steps) and dequantizes them where used"
+check 'python3 - qx0/train_log.jsonl qx/train_log.jsonl <<PYEOF
+import json, sys
+a, b = ([json.loads(l) for l in open(p) if "\"loss\"" in l] for p in sys.argv[1:3])
+assert len(a) == len(b) == 4
+assert a[0]["loss"] != b[0]["loss"] and abs(a[0]["loss"] - b[0]["loss"]) < 0.02 * a[0]["loss"], (a[0], b[0])
+PYEOF' "qwen3moe: the NF4 experts' first loss is within 2% of the bf16 experts' (not equal: they are quantized)"
+check 'p0=$(sed -n "s/.*per-rank memory .* = params \([0-9.]* [KMG]*i*B\) .*/\1/p" qx0.err) && p1=$(sed -n "s/.*per-rank memory .* = params \([0-9.]* [KMG]*i*B\) .*/\1/p" qx.err) && [ -n "$p0" ] && [ "$p0" != "$p1" ]' \
+  "qwen3moe: axoc's parameter memory shrinks with the NF4 experts"
+cfg "$M" "$T/qxga" "$QX
+quantize_moe_experts: true
+gradient_accumulation_steps: 2" >qxga.yml
+cfg "$M" "$T/qxz3" "$QX
+quantize_moe_experts: true
+deepspeed: $SRC/configs/deepspeed/zero3.json" >qxz3.yml
+check '"$AXOC" compile qxga.yml -o qxga.bin 2>/dev/null && "$AXORUN" qxga.bin >/dev/null 2>&1 && "$AXOC" compile qxz3.yml -o qxz3.bin --world-size 2 2>/dev/null && "$AXORUN" qxz3.bin --comm local >/dev/null 2>&1 && losses_agree qxga/train_log.jsonl qxz3/train_log.jsonl 1e-5' \
+  "qwen3moe: NF4 experts under ZeRO-3 x 2 (split by experts with their block steps) = 1 rank accumulating 2"
+for bad in "adapter: lora|lora_r: 4|quantize_moe_experts|requires adapter: qlora with load_in_4bit" \
+           "adapter: qlora|load_in_4bit: true\nlora_target_linear: true|quantize_moe_experts|lora_target_linear is not compatible"; do
+  IFS='|' read -r l1 l2 key words <<<"$bad"
+  cfg "$M" "$T/bad" "$l1
+$(printf "$l2")
+lora_target_modules: [q_proj]
+quantize_moe_experts: true" >bad.yml
+  check '! "$AXOC" compile bad.yml -o bad.bin 2>bad.err && grep -q "$key.*$words" bad.err' "qwen3moe: $key refused by name ($l1)"
+done
 for bad in "lora_target_parameters: [mlp.experts.gate_up_proj]|lora_dropout: 0.1|lora_dropout|ParamWrapper refuses lora_dropout" \
            "lora_target_parameters: [q_proj.weight]|lora_target_modules: [q_proj]|lora_target_parameters|implemented for an MoE model's router and experts' weights only" \
            "lora_target_parameters: [experts.up_proj]|lora_target_modules: [q_proj]|lora_target_parameters|matches no parameter of the model" \

@@ -1346,6 +1346,12 @@ static void make_trains(void) {
     with_moe_adapter(moe_qwen_targets, AX_ARRAY_LEN(moe_qwen_targets));
     add_tr("tiny-mixtral", 0, 0, 0, 0, 0, 0, 2, 64);
     with_moe_adapter(moe_mixtral_targets, AX_ARRAY_LEN(moe_mixtral_targets));
+    /* QLoRA with quantize_moe_experts: the stacked experts NF4 [E, O, I], dequantized under their adapters */
+    add_tr("tiny-qwen3moe", 1, 0, 0, 0, 0, 0, 2, 64);
+    with_moe_adapter(moe_qwen_targets, AX_ARRAY_LEN(moe_qwen_targets));
+    trs[ntrs - 1].lora.adapter = PASS_ADAPTER_QLORA;
+    trs[ntrs - 1].lora.quantize_moe = 1;
+    strncat(trs[ntrs - 1].name, " qlora + quantize_moe_experts", sizeof trs[ntrs - 1].name - strlen(trs[ntrs - 1].name) - 1);
     /* the experts' GEMMs on tensor cores (AXO_CUDA_MOE=tc): bf16, full fine-tune and checkpointing + expert LoRA */
     add_tr("tiny-qwen3moe", 1, 0, 0, 0, 0, 0, 2, 64);
     trs[ntrs - 1].moe = "tc";
