@@ -439,11 +439,18 @@ typedef unsigned int tc_u32;
 
 #ifndef AXO_TC_EMU
 // c += A B (A 16x16 bf16 row-major fragment, B 16x8 col fragment, fp32 C).
+// Below sm_80 (no bf16 mma.sync) it traps: a module that holds tensor-core kernels beside others (moe.cuh) still
+// builds for older GPUs, where the executor never launches those kernels (tc_arch_ok).
 __device__ __forceinline__ void tc_mma(float (&c)[4], const tc_u32 (&a)[4], const tc_u32 (&b)[2]) {
+#if !defined(__CUDA_ARCH__) || __CUDA_ARCH__ >= 800
     asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
                  "{%0,%1,%2,%3};\n"
                  : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
                  : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
+#else
+    (void)c, (void)a, (void)b;
+    __trap();
+#endif
 }
 #endif
 

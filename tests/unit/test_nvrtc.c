@@ -448,6 +448,20 @@ int main(void) {
     printf("all kernels, 2 archs, 2 threads: cold %.2f s, warm (cache hits) %.3f s\n", cold, warm);
     CHECK(warm < cold);
 
+    /* pre-Ampere GPUs: every module a plan may load whole compiles for sm_75 too (moe.cuh holds tensor-core kernels
+     * the executor launches on sm_80+ only; attention_tc.cuh is loaded only for its own kernels) */
+    for (int i = 0; i < cg_cuda_kernel_count(); i++) {
+        const cg_cuda_kernel *k = cg_cuda_kernel_get(i);
+        if (strcmp(k->name, "moe") && strcmp(k->name, "dora")) continue;
+        ax_buf cub = {0}, lg = {0};
+        ax_diag dd;
+        ax_diag_init(&dd);
+        CHECK_MSG(cg_nvrtc_compile(k->name, k->source, "sm_75", NULL, 0, &cub, &lg, &dd) == 0, "%s for sm_75: %.2000s",
+                  k->name, lg.data ? lg.data : "");
+        ax_buf_free(&lg);
+        ax_buf_free(&cub);
+        ax_diag_free(&dd);
+    }
     test_cache(dir);
     test_fused_kernels();
     test_errors();

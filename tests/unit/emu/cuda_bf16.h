@@ -27,7 +27,7 @@
 // a read of a tile before its wait + barrier sees the previous contents.
 // Dynamic shared memory is filled with 0xff bytes (bf16 / fp32 NaN) before
 // every CTA. mma.m16n8k16 follows the PTX ISA fragment layout as written at
-// the top of attention_tc.cuh — so this checks the kernels' use of that
+// common.cuh's tensor-core section — so this checks the kernels' use of that
 // layout, tiling, masking, softmax, pipelining and barriers, not the layout
 // itself or the hardware's rounding inside mma.
 #pragma once
