@@ -48,7 +48,9 @@ static const char *const e_misc[] = {"axo_fill_u32",      "axo_fill_u16", "axo_a
 static const char *const e_moe[] = {F32_BF16("axo_moe_route"),  F32_BF16("axo_moe_route_bwd"), "axo_moe_count",
                                     "axo_moe_fill",               F32_BF16("axo_moe_gemm"),      "axo_moe_gemm_af32_bf16",
                                     F32_BF16("axo_moe_wgrad"),    "axo_moe_wgrad_bf32_bf16",     "axo_moe_gemm_tc_bf16", "axo_moe_gemm_tc_af32_bf16",
-                                    "axo_moe_wgrad_tc_bf16",      "axo_moe_wgrad_tc_bf32_bf16",     F32_BF16("axo_moe_act"),       F32_BF16("axo_moe_act_bwd"),
+                                    "axo_moe_wgrad_tc_bf16",      "axo_moe_wgrad_tc_bf32_bf16",
+                                    F32_BF16("axo_moe_lb_rows"),  F32_BF16("axo_moe_lb_stats_bwd"), "axo_moe_lb_loss",
+                                    "axo_moe_lb_loss_bwd",     F32_BF16("axo_moe_act"),       F32_BF16("axo_moe_act_bwd"),
                                     F32_BF16("axo_moe_combine"),  F32_BF16("axo_moe_dw"),        F32_BF16("axo_moe_scale"),
                                     NULL};
 static const char *const e_quant[] = {F32_BF16("axo_dropout"), F32_BF16("axo_neftune"), F32_BF16("axo_dequant_nf4"),

@@ -436,6 +436,9 @@ typedef struct fe_model {
     int *layer_moe;
     int64_t num_experts, num_experts_per_tok, moe_intermediate_size;
     int norm_topk_prob;
+    /* output_router_logits: transformers adds router_aux_loss_coef x the routers' load-balancing loss to the loss */
+    int output_router_logits;
+    double router_aux_loss_coef;
     const char *moe_block;
     const char *moe_parts[3];
     const char *hidden_act;  /* "silu" (SwiGLU), or Gemma's "gelu_pytorch_tanh" (GeGLU) */

@@ -317,9 +317,17 @@ static void moe_facts(const hctx *H, const json_t *root, fe_model *m, ax_arena *
     m->moe_parts[0] = mixtral ? "w1" : "gate_proj";
     m->moe_parts[1] = mixtral ? "w3" : "up_proj";
     m->moe_parts[2] = mixtral ? "w2" : "down_proj";
-    if (get_bool(H, root, "output_router_logits", 0))
-        herr(H, "output_router_logits", json_object_get(root, "output_router_logits"),
-             "false (the router's load-balancing loss, router_aux_loss_coef, is not implemented)");
+    /* the load-balancing loss: transformers adds router_aux_loss_coef (0.001 by default in both configs; 0 or any
+     * finite value taken) x load_balancing_loss_func to the loss */
+    m->output_router_logits = get_bool(H, root, "output_router_logits", 0);
+    m->router_aux_loss_coef = 0.001;
+    json_t *rc = json_object_get(root, "router_aux_loss_coef");
+    if (rc && !json_is_null(rc)) {
+        if (!json_is_number(rc) || !isfinite(json_number_value(rc)))
+            herr(H, "router_aux_loss_coef", rc, "a finite number");
+        else
+            m->router_aux_loss_coef = json_number_value(rc);
+    }
     json_t *jn = json_object_get(root, "router_jitter_noise");
     if (jn && !json_is_null(jn) && (!json_is_number(jn) || json_number_value(jn) != 0))
         herr(H, "router_jitter_noise", jn, "0 (Mixtral's training-time jitter on the router's input is not implemented)");

@@ -635,6 +635,18 @@ int fe_lower(const fe_config *c, const fe_model *m, int world_size, ir_module *m
         }
     }
 
+    /* output_router_logits: the routers' load-balancing loss over every MoE layer's tokens, each weighted by HF's
+     * attention_mask as Axolotl's collator fills it (input aux_mask: a packed row's sequences 1, 2, ..., padding 0) */
+    int any_moe = 0;
+    for (int64_t l = 0; m->layer_moe && l < m->num_hidden_layers; l++) any_moe |= m->layer_moe[l];
+    const int32_t lbm = any_moe && m->output_router_logits ? ir_b_input(&L.b, "aux_mask", ir_type_make(IR_F32, 2, (int64_t[]){B, S}))
+                                                            : -1;
+    int32_t lbs = -1; /* the stats of the layers so far */
+    if (lbm >= 0 && c->rl == FE_RL_DPO) {
+        ax_error(d, c->path ? c->path : "config", "output_router_logits with rl: dpo: TRL's DPOTrainer adds the routers' "
+                 "load-balancing loss to each pair's, which axo does not implement; set output_router_logits: false");
+        return -1;
+    }
     int32_t embed = param2(&L, "embed_tokens.weight", V, H);
     mark_resized(&L, embed, c);
     /* nn.Embedding(padding_idx=pad_token_id): that row takes no gradient from the lookup (the attr absent without
@@ -728,9 +740,13 @@ int fe_lower(const fe_config *c, const fe_model *m, int world_size, ir_module *m
         int32_t h2 = m->post_norm_only ? x : rmsnorm(&L, x, m->gemma ? w_preff : w_post);
         int32_t mo;
         if (moe) { /* the router's top-k of softmax(h2 gate^T), then each token's experts' SwiGLU MLPs, weighted */
-            int32_t rt[2], ff[2];
-            ir_bn(&L.b, IR_OP_moe_route, IR_IN(linear(&L, h2, wr, 0)),
+            int32_t rt[2], ff[2], lg = linear(&L, h2, wr, 0);
+            ir_bn(&L.b, IR_OP_moe_route, IR_IN(lg),
                   IR_AT(ir_ai("k", m->num_experts_per_tok), ir_ai("norm", m->norm_topk_prob)), rt);
+            if (lbm >= 0) {
+                int32_t st = ir_b(&L.b, IR_OP_moe_lb_stats, IR_IN(lg, rt[1], lbm), IR_NOAT);
+                lbs = lbs < 0 ? st : ir_b(&L.b, IR_OP_add, IR_IN(lbs, st), IR_NOAT);
+            }
             ir_bn(&L.b, IR_OP_moe_ffn, IR_IN(h2, rt[1], rt[0], xgu, xd), IR_NOAT, ff);
             mo = ff[0];
         } else {
@@ -774,6 +790,17 @@ int fe_lower(const fe_config *c, const fe_model *m, int world_size, ir_module *m
     if (c->rl != FE_RL_DPO) {
         int ls = ir_global_add(mod, "stats/loss_sum", ir_type_scalar(IR_F32), IR_ROLE_TEMP, NULL, 0);
         ir_bn(&L.b, IR_OP_acc, IR_IN(IR_GLOBAL_REF(ls), loss), IR_NOAT, NULL);
+    }
+    if (lbs >= 0) {
+        /* loss + router_aux_loss_coef x aux, as transformers adds it: the differentiated root is loss + aux x
+         * aux_scale, the runtime's input that makes aux's adjoint router_aux_loss_coef / (micro-batches x ranks) of
+         * the step (Axolotl 0.19's mean over them); @stats/aux_sum sums aux for the log */
+        int32_t aux = ir_b(&L.b, IR_OP_moe_lb_loss, IR_IN(lbs), IR_NOAT);
+        int as = ir_global_add(mod, "stats/aux_sum", ir_type_scalar(IR_F32), IR_ROLE_TEMP, NULL, 0);
+        ir_bn(&L.b, IR_OP_acc, IR_IN(IR_GLOBAL_REF(as), aux), IR_NOAT, NULL);
+        int32_t ascale = ir_b_input(&L.b, "aux_scale", ir_type_scalar(IR_F32));
+        loss = ir_b(&L.b, IR_OP_add, IR_IN(loss, ir_b(&L.b, IR_OP_mul, IR_IN(aux, ascale), IR_NOAT)), IR_NOAT);
+        ir_module_set_attr(mod, ir_af("train.router_aux_loss_coef", m->router_aux_loss_coef));
     }
     ir_module_set_attr(mod, ir_aints("layer_nodes", (int)(2 * m->num_hidden_layers), ranges));
     if (L.b.failed) return -1;

@@ -329,6 +329,44 @@ int ir_infer(const ir_module *m, ir_op op, const ir_type *in, int nin, const ir_
         out[3] = same_dims(wd, wd->dtype);
         return 0;
     }
+    case IR_OP_moe_lb_stats:
+    case IR_OP_moe_lb_stats_bwd: {
+        const int fwd = op == IR_OP_moe_lb_stats;
+        const ir_type *l = &in[0], *mk = &in[fwd ? 2 : 1];
+        TRY(need_float(m, l, 0, err, errcap));
+        if (l->rank < 1) FAIL("operand 0: expected logits [..., E], found %s", tstr(m, l, b1));
+        const int64_t E = last_dim(l);
+        ir_type mt = same_dims(l, IR_F32);
+        mt.rank = l->rank - 1;
+        if (mk->dtype != IR_F32 || !same_shape(mk, &mt))
+            FAIL("operand %d: expected the tokens' weights %s, found %s", fwd ? 2 : 1, tstr(m, &mt, b1), tstr(m, mk, b2));
+        ir_type st = ir_type_make(IR_F32, 1, (int64_t[]){2 * E + 1});
+        if (fwd) {
+            TRY(need_i32(m, &in[1], 1, err, errcap));
+            if (in[1].rank != l->rank) FAIL("operand 1: expected experts [..., k] over the logits' tokens, found %s", tstr(m, &in[1], b1));
+            for (int i = 0; i + 1 < l->rank; i++)
+                if (in[1].dims[i] != l->dims[i]) FAIL("operand 1 %s: not over the logits' tokens %s", tstr(m, &in[1], b1), tstr(m, l, b2));
+            out[0] = st;
+        } else {
+            if (in[2].dtype != IR_F32 || !same_shape(&in[2], &st))
+                FAIL("operand 2: expected dstats %s, found %s", tstr(m, &st, b1), tstr(m, &in[2], b2));
+            out[0] = same_dims(l, l->dtype);
+        }
+        return 0;
+    }
+    case IR_OP_moe_lb_loss:
+    case IR_OP_moe_lb_loss_bwd: {
+        const ir_type *st = &in[0];
+        if (st->dtype != IR_F32 || st->rank != 1 || st->dims[0] < 3 || st->dims[0] % 2 == 0)
+            FAIL("operand 0: expected stats f32[2E+1], found %s", tstr(m, st, b1));
+        if (op == IR_OP_moe_lb_loss) {
+            out[0] = ir_type_scalar(IR_F32);
+        } else {
+            if (in[1].dtype != IR_F32 || in[1].rank != 0) FAIL("operand 1: expected dy f32[], found %s", tstr(m, &in[1], b1));
+            out[0] = *st;
+        }
+        return 0;
+    }
     case IR_OP_lora_delta:
     case IR_OP_lora_delta_bwd: {
         const int fwd = op == IR_OP_lora_delta;

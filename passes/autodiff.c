@@ -92,6 +92,8 @@ NOT_DIFFERENTIABLE(slice_bwd)
 NOT_DIFFERENTIABLE(moe_route_bwd)
 NOT_DIFFERENTIABLE(moe_ffn_bwd)
 NOT_DIFFERENTIABLE(lora_delta_bwd)
+NOT_DIFFERENTIABLE(moe_lb_stats_bwd)
+NOT_DIFFERENTIABLE(moe_lb_loss_bwd)
 NOT_DIFFERENTIABLE(rmsnorm_bwd)
 NOT_DIFFERENTIABLE(bias_grad)
 NOT_DIFFERENTIABLE(attention_bwd)
@@ -246,6 +248,16 @@ static void grad_moe_ffn(ad *c, const ir_node *n, const int32_t *dy) {
     if (wants(c, n->in[2])) acc(c, n->in[2], r[1]);
     if (wants(c, n->in[3])) acc(c, n->in[3], r[2]);
     if (wants(c, n->in[4])) acc(c, n->in[4], r[3]);
+}
+
+/* the load-balancing loss: through the probability sums only (the top-k counts and the weights have none) */
+static void grad_moe_lb_loss(ad *c, const ir_node *n, const int32_t *dy) {
+    if (dy[0] < 0 || !wants(c, n->in[0])) return;
+    acc(c, n->in[0], ir_b(&c->b, IR_OP_moe_lb_loss_bwd, IR_IN(IN(0), dy[0]), IR_NOAT));
+}
+static void grad_moe_lb_stats(ad *c, const ir_node *n, const int32_t *dy) {
+    if (dy[0] < 0 || !wants(c, n->in[0])) return;
+    acc(c, n->in[0], ir_b(&c->b, IR_OP_moe_lb_stats_bwd, IR_IN(IN(0), IN(2), dy[0]), IR_NOAT));
 }
 
 /* w' = w + scale B_e A_e: w's adjoint is dy's; the factors' come from one op */

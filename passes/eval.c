@@ -34,6 +34,9 @@ int pass_eval_program(ir_module *m, ax_diag *d) {
     rw_begin(&r, m, ms, d);
     for (int i = 0; i < ms->nnodes && !r.b.failed; i++) {
         const ir_node *n = &ms->nodes[i];
+        if (n->op == IR_OP_acc && IR_REF_IS_GLOBAL(n->in[0]) &&
+            !strcmp(m->globals[IR_REF_GLOBAL(n->in[0])].name, "stats/aux_sum"))
+            continue; /* the routers' load-balancing loss is training's: its nodes go with DCE (eval_loss is the CE) */
         if (n->op == IR_OP_dropout || n->op == IR_OP_neftune) { /* eval mode: the identity */
             r.map[n->out[0]] = rw_ref(&r, n->in[0]);
             continue;

@@ -476,6 +476,36 @@ static int x_moe_ffn_bwd(xc *x) {
     return 0;
 }
 
+/* the router's load-balancing loss */
+static int x_moe_lb_stats(xc *x) {
+    rt_buf *l = IN(0);
+    ck_moe_lb_stats_f32(rt_f(l), rt_i(IN(1)), rt_f(IN(2)), rt_f(OUT(0)), lead(l), last(l), last(IN(1)));
+    return 0;
+}
+static int x_moe_lb_stats_bwd(xc *x) {
+    rt_buf *l = IN(0);
+    ck_moe_lb_stats_bwd_f32(rt_f(l), rt_f(IN(1)), rt_f(IN(2)), rt_f(OUT(0)), lead(l), last(l));
+    round_if_bf16(OUT(0));
+    return 0;
+}
+static int x_moe_lb_loss(xc *x) {
+    const int64_t n = IN(0)->numel, E = (n - 1) / 2;
+    double *st = malloc(sizeof(double) * (size_t)n);
+    for (int64_t i = 0; i < n; i++) st[i] = rt_f(IN(0))[i];
+    rt_f(OUT(0))[0] = (float)ck_moe_lb_loss(st, E);
+    free(st);
+    return 0;
+}
+static int x_moe_lb_loss_bwd(xc *x) {
+    const int64_t n = IN(0)->numel, E = (n - 1) / 2;
+    double *st = malloc(sizeof(double) * (size_t)n * 2);
+    for (int64_t i = 0; i < n; i++) st[i] = rt_f(IN(0))[i];
+    ck_moe_lb_loss_bwd(st, rt_f(IN(1))[0], st + n, E);
+    for (int64_t i = 0; i < n; i++) rt_f(OUT(0))[i] = (float)st[n + i];
+    free(st);
+    return 0;
+}
+
 /* PEFT's ParamWrapper LoRA: w + scale B_e A_e, E experts when w is [E, O, I] */
 static void lora_dims(const rt_buf *w, const rt_buf *a, int64_t *E, int64_t *O, int64_t *I, int64_t *r) {
     const int rk = w->type.rank;

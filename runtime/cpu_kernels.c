@@ -642,3 +642,18 @@ void ck_dequant_nf4_f32(const float *q, const float *steps, const float *rowmax,
             for (int64_t c = b * AXO_NF4_BLOCK; c < c1; c++) w[r * K + c] = axo_nf4_value((uint32_t)q[r * K + c], s);
         }
 }
+
+/* ---- the router's load-balancing loss (cpu_kernels.h) ---- */
+double ck_moe_lb_loss(const double *stats, int64_t E) {
+    const double T = stats[2 * E];
+    if (T == 0) return 0;
+    double s = 0;
+    for (int64_t e = 0; e < E; e++) s += (stats[e] / T) * (stats[E + e] / T);
+    return (double)E * s;
+}
+
+void ck_moe_lb_loss_bwd(const double *stats, double dy, double *dstats, int64_t E) {
+    const double T = stats[2 * E];
+    for (int64_t i = 0; i < 2 * E + 1; i++) dstats[i] = 0;
+    for (int64_t e = 0; T != 0 && e < E; e++) dstats[E + e] = dy * (double)E * stats[e] / (T * T);
+}

@@ -219,6 +219,22 @@ void ck_moe_ffn_bwd_f64(const double *x, const int32_t *idx, const double *w, co
                         const double *gu, const double *dy, double *dx, double *dw, double *dwgu, double *dwd, int64_t N,
                         int64_t H, int64_t I, int64_t E, int64_t k);
 
+/* ---- the router's load-balancing loss (transformers' load_balancing_loss_func) ----------------
+ * ck_moe_lb_stats: out[0, E) = sum_t mask_t * (slots of t on expert e), out[E, 2E) = sum_t mask_t * softmax(
+ * logits_t)_e (double inside, each p rounded to REAL), out[2E] = sum_t mask_t. ck_moe_lb_stats_bwd: dlogits_t =
+ * mask_t * p_t (g - p_t . g), g = dstats[E, 2E) (overwritten). ck_moe_lb_loss: E * sum_e (C_e/T) (P_e/T), 0 when
+ * T = 0; ck_moe_lb_loss_bwd: dstats = dy * E * C_e / T^2 on [E, 2E), 0 elsewhere. */
+void ck_moe_lb_stats_f32(const float *logits, const int32_t *idx, const float *mask, float *out, int64_t N, int64_t E,
+                         int64_t k);
+void ck_moe_lb_stats_f64(const double *logits, const int32_t *idx, const double *mask, double *out, int64_t N, int64_t E,
+                         int64_t k);
+void ck_moe_lb_stats_bwd_f32(const float *logits, const float *mask, const float *dstats, float *dlogits, int64_t N,
+                             int64_t E);
+void ck_moe_lb_stats_bwd_f64(const double *logits, const double *mask, const double *dstats, double *dlogits, int64_t N,
+                             int64_t E);
+double ck_moe_lb_loss(const double *stats, int64_t E);
+void ck_moe_lb_loss_bwd(const double *stats, double dy, double *dstats, int64_t E);
+
 /* ---- PEFT's ParamWrapper LoRA (a weight's own low-rank delta: MoE experts, routers) --------------
  * ck_lora_delta: out = w + scale * B_e A_e for each e < E (w, out [E, O, I]; a [E*r, I]: A_e its rows e*r..; b
  * [O, r*E]: B_e's column j is b's column j*E+e, PEFT's layout), sums over r in double. out may be w.

@@ -469,6 +469,43 @@ void FN(ck_moe_ffn_bwd)(const REAL *x, const int32_t *idx, const REAL *w, const 
     free(off), free(order), free(xe), free(ge), free(ae), free(oe), free(doe), free(dae), free(dge), free(dxe);
 }
 
+/* ---- the router's load-balancing loss ------------------------------------------------------ */
+void FN(ck_moe_lb_stats)(const REAL *logits, const int32_t *idx, const REAL *mask, REAL *out, int64_t N, int64_t E,
+                         int64_t k) {
+    double *acc = ck_xmalloc(sizeof(double) * (size_t)(2 * E + 1));
+    for (int64_t i = 0; i < 2 * E + 1; i++) acc[i] = 0;
+    for (int64_t t = 0; t < N; t++) {
+        const REAL *l = logits + t * E;
+        const double w = (double)mask[t];
+        double mx = -INFINITY, z = 0;
+        for (int64_t e = 0; e < E; e++) mx = fmax(mx, (double)l[e]);
+        for (int64_t e = 0; e < E; e++) z += exp((double)l[e] - mx);
+        for (int64_t e = 0; e < E; e++) acc[E + e] += w * (double)(REAL)(exp((double)l[e] - mx) / z);
+        for (int64_t j = 0; j < k; j++) {
+            const int32_t e = idx[t * k + j];
+            if (e >= 0 && e < E) acc[e] += w;
+        }
+        acc[2 * E] += w;
+    }
+    for (int64_t i = 0; i < 2 * E + 1; i++) out[i] = (REAL)acc[i];
+    free(acc);
+}
+
+void FN(ck_moe_lb_stats_bwd)(const REAL *logits, const REAL *mask, const REAL *dstats, REAL *dlogits, int64_t N,
+                             int64_t E) {
+    const REAL *g = dstats + E;
+    double *p = ck_xmalloc(sizeof(double) * (size_t)(E + 1));
+    for (int64_t t = 0; t < N; t++) {
+        const REAL *l = logits + t * E;
+        double mx = -INFINITY, z = 0, s = 0;
+        for (int64_t e = 0; e < E; e++) mx = fmax(mx, (double)l[e]);
+        for (int64_t e = 0; e < E; e++) z += exp((double)l[e] - mx);
+        for (int64_t e = 0; e < E; e++) p[e] = exp((double)l[e] - mx) / z, s += p[e] * (double)g[e];
+        for (int64_t e = 0; e < E; e++) dlogits[t * E + e] = (REAL)((double)mask[t] * p[e] * ((double)g[e] - s));
+    }
+    free(p);
+}
+
 /* ---- ParamWrapper LoRA ---------------------------------------------------------------- */
 void FN(ck_lora_delta)(const REAL *w, const REAL *a, const REAL *b, REAL *out, int64_t E, int64_t O, int64_t I,
                        int64_t r, double scale) {

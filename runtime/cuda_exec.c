@@ -113,6 +113,10 @@ static const struct ksig {
     {"axo_moe_gemm_tc_af32_bf16", "pipippppiii"},
     {"axo_moe_wgrad_tc_bf16", "ppipppii"},
     {"axo_moe_wgrad_tc_bf32_bf16", "ppipppii"},
+    TS("axo_moe_lb_rows", "pppplii"),
+    TS("axo_moe_lb_stats_bwd", "ppppli"),
+    {"axo_moe_lb_loss", "ppi"},
+    {"axo_moe_lb_loss_bwd", "pppi"},
     TS("axo_moe_act", "ppli"),
     TS("axo_moe_act_bwd", "pppli"),
     TS("axo_moe_combine", "pppplii"),
@@ -2056,6 +2060,66 @@ static int g_moe_ffn(gx *x, int bwd) {
     return moe_combine(x, t, o, 0, ptr(x, IDX), ptr(x, OUT(0)), N, k, H);
 }
 
+/* The routers' load-balancing loss (moe.cuh): each token's part of the stats, summed over the tokens by bias_grad's
+ * column sums (deterministic); the loss and its gradient in one thread */
+static int g_moe_lb(gx *x) {
+    const int op = x->n->op;
+    char e[64];
+    if (op == IR_OP_moe_lb_loss || op == IR_OP_moe_lb_loss_bwd) {
+        const int64_t E = (numel(x, IN(0)) - 1) / 2;
+        kargs a = {0};
+        ka_p(&a, ptr(x, IN(0)), (2 * E + 1) * 4);
+        if (op == IR_OP_moe_lb_loss_bwd) ka_p(&a, ptr(x, IN(1)), 4);
+        ka_p(&a, ptr(x, OUT(0)), (op == IR_OP_moe_lb_loss ? 1 : 2 * E + 1) * 4);
+        ka_i(&a, (int)E);
+        return launch(x, op == IR_OP_moe_lb_loss ? "axo_moe_lb_loss" : "axo_moe_lb_loss_bwd", 1, 1, 1, 32, 1, 0, &a);
+    }
+    if (need_fp(x, IN(0), "router logits")) return -1;
+    const ir_dtype t = dt(x, IN(0));
+    const int64_t E = lastdim(x, IN(0)), N = E ? numel(x, IN(0)) / E : 0;
+    if (!fits_int(2 * E + 1)) return unsupported(x, "a router over %lld experts", (long long)E);
+    if (N < 1) {
+        if (op == IR_OP_moe_lb_stats) return dv_memset(x->dev, ptr(x, OUT(0)), 0, (2 * E + 1) * 4, "cuda", x->d);
+        return 0;
+    }
+    if (op == IR_OP_moe_lb_stats_bwd) {
+        kargs a = {0};
+        ka_p(&a, ptr(x, IN(0)), N * E * esz(t));
+        ka_p(&a, ptr(x, IN(1)), N * 4);
+        ka_p(&a, ptr(x, IN(2)), (2 * E + 1) * 4);
+        ka_p(&a, ptr(x, OUT(0)), N * E * esz(t));
+        ka_l(&a, N);
+        ka_i(&a, (int)E);
+        return launch(x, ename(e, sizeof e, "axo_moe_lb_stats_bwd", t), blocks(x, N, 256), 1, 1, 256, 1, 0, &a);
+    }
+    const int64_t W = 2 * E + 1, k = lastdim(x, IN(1));
+    uint64_t rows = scratch(x, N * W * 4);
+    kargs a = {0};
+    ka_p(&a, ptr(x, IN(0)), N * E * esz(t));
+    ka_p(&a, ptr(x, IN(1)), N * k * 4);
+    ka_p(&a, ptr(x, IN(2)), N * 4);
+    ka_p(&a, rows, N * W * 4);
+    ka_l(&a, N);
+    ka_i(&a, (int)E);
+    ka_i(&a, (int)k);
+    if (launch(x, ename(e, sizeof e, "axo_moe_lb_rows", t), blocks(x, N, 256), 1, 1, 256, 1, 0, &a)) return -1;
+    int64_t cols = (W + 31) / 32, P = colsum_parts(x, N, cols);
+    uint64_t part = scratch(x, P * W * 4);
+    kargs b = {0};
+    ka_p(&b, rows, N * W * 4);
+    ka_p(&b, part, P * W * 4);
+    ka_l(&b, N);
+    ka_l(&b, W);
+    if (launch(x, "axo_bias_grad_partial_f32", cols, P, 1, 32, 8, 0, &b)) return -1;
+    kargs c = {0};
+    ka_p(&c, part, P * W * 4);
+    ka_i(&c, (int)P);
+    ka_l(&c, W);
+    ka_p(&c, ptr(x, OUT(0)), W * 4);
+    ka_i(&c, 0);
+    return launch(x, "axo_bias_grad_reduce_f32", (W + 255) / 256, 1, 1, 256, 1, 0, &c);
+}
+
 /* Shared memory of the fast attention kernels (their .cuh). */
 static int64_t att_smem_fwd(int64_t hd) { return (64 * (hd + 1) * 3 + 64 * 65) * 4 + 128 * 4; }
 static int64_t att_smem_bwd(int64_t hd) { return (4 * 64 * (hd + 1) + 64 * 65) * 4 + 256 * 4; }
@@ -3358,6 +3422,10 @@ static int exec_node(gx *x) {
     case IR_OP_neftune: return g_neftune(x);
     case IR_OP_dora_norm: return g_dora_norm(x);
     case IR_OP_lora_delta: return g_lora_delta(x, 0);
+    case IR_OP_moe_lb_stats:
+    case IR_OP_moe_lb_stats_bwd:
+    case IR_OP_moe_lb_loss:
+    case IR_OP_moe_lb_loss_bwd: return g_moe_lb(x);
     case IR_OP_lora_delta_bwd: return g_lora_delta(x, 1);
     case IR_OP_dora_scale: return g_dora_scale(x);
     case IR_OP_dora_scale_bwd: return g_dora_scale_bwd(x);

@@ -92,6 +92,10 @@ int rt_session_from_module(ir_module *m, rt_session *s, ax_diag *d) {
     input_buf(&s->in_dpo_pair_scale, IR_F32, 1, (int64_t[]){s->B / 2 > 0 ? s->B / 2 : 1});
     input_buf(&s->in_dpo_counts, IR_F32, 1, (int64_t[]){s->B});
     for (int64_t i = 0; i < s->B; i++) rt_f(&s->in_dpo_ref)[i] = rt_f(&s->in_dpo_counts)[i] = NAN; /* rt_session_set_dpo sets them */
+    input_buf(&s->in_aux_mask, IR_F32, 2, bs);
+    input_buf(&s->in_aux_scale, IR_F32, 0, NULL);
+    s->aux = ir_module_attr(m, "train.router_aux_loss_coef") != NULL;
+    s->router_aux_coef = mattr_f(m, "train.router_aux_loss_coef", 0);
     s->neftune = mattr_f(m, "train.neftune_noise_alpha", 0) > 0;
     s->adapter = ir_module_attr(m, "lora.adapter") != NULL;
     return 0;
@@ -141,7 +145,8 @@ void rt_session_close(rt_session *s) {
     rt_state_free(&s->st);
     rt_buf *bs[] = {&s->in_ids,        &s->in_tgt, &s->in_pos,  &s->in_seg,         &s->in_idx,
                     &s->in_loss_scale, &s->in_lr,  &s->in_step, &s->in_dropout_seed, &s->in_neftune_keys, &s->in_neftune_mag, &s->in_max_position,
-                    &s->in_beta1,      &s->in_dpo_ref, &s->in_dpo_pair_scale, &s->in_dpo_counts};
+                    &s->in_beta1,      &s->in_dpo_ref, &s->in_dpo_pair_scale, &s->in_dpo_counts, &s->in_aux_mask,
+                    &s->in_aux_scale};
     for (size_t i = 0; i < AX_ARRAY_LEN(bs); i++) rt_buf_free(bs[i]);
     free(s->hf_config);
     ir_module_destroy(s->m);
@@ -702,6 +707,8 @@ static const rt_buf *session_input(void *ctx, const char *name) {
     if (!strcmp(name, "dpo_ref")) return &s->in_dpo_ref;
     if (!strcmp(name, "dpo_pair_scale")) return &s->in_dpo_pair_scale;
     if (!strcmp(name, "dpo_row_tokens")) return &s->in_dpo_counts;
+    if (!strcmp(name, "aux_mask")) return &s->in_aux_mask;
+    if (!strcmp(name, "aux_scale")) return &s->in_aux_scale;
     return NULL;
 }
 
@@ -740,8 +747,22 @@ static int feed_rows(rt_session *s, const int32_t *ids, const int32_t *targets, 
             rt_i(&s->in_pos)[dst] = pos[src];
             rt_i(&s->in_seg)[dst] = seg[src];
             rt_i(&s->in_idx)[dst] = (int32_t)j;
+            /* without the caller's weights: every row one sequence and its padding (each padding token its own
+             * sequence id after the row's first), HF's 1 / 0 attention_mask of unpacked rows */
+            if (s->aux) rt_f(&s->in_aux_mask)[dst] = s->aux_mask_rows ? s->aux_mask_rows[src] : seg[src] == seg[b * s->S] ? 1.0f : 0.0f;
         }
     return 0;
+}
+
+void rt_aux_mask(const rt_rows *rows, const int64_t *row_of, int64_t B, const int32_t *seg, float *mask) {
+    const int64_t S = rows->seq_len;
+    for (int64_t b = 0; b < B; b++) {
+        const int64_t r = row_of[b], ns = r >= 0 ? rows->row_seq_off[r + 1] - rows->row_seq_off[r] : 0;
+        for (int64_t t = 0; t < S; t++) {
+            const int32_t sid = seg[b * S + t];
+            mask[b * S + t] = sid >= 0 && sid < ns ? (float)(sid + 1) : 0.0f;
+        }
+    }
 }
 
 uint32_t rt_neftune_key(uint64_t seed, int64_t step, int64_t row, int64_t j) {
@@ -2083,6 +2104,7 @@ int rt_train(rt_session *s, const rt_train_opts *o, ax_diag *d) {
     }
     rt_dataset ds;
     int32_t *stage = NULL; /* a micro-batch's rows when they are not consecutive rows of the epoch */
+    float *auxm = NULL;    /* output_router_logits: a micro-batch's token weights (rt_aux_mask) */
     int64_t *counts = calloc((size_t)nds, sizeof *counts); /* each dataset's samples (shuffle_before_merging_datasets) */
     if (!counts) abort();
     if (rt_train_load_datasets(m, "io.dataset", nds, s->V, s->L, &ds, counts, lead, lead && !quiet, d)) {
@@ -2555,6 +2577,7 @@ int rt_train(rt_session *s, const rt_train_opts *o, ax_diag *d) {
     free(hist);
     if (rt_session_any_rank(s, bad)) goto fail;
     rt_buf *loss_sum = rt_session_global(s, "stats/loss_sum"), *gss = rt_session_global(s, "stats/grad_sumsq");
+    rt_buf *aux_sum = rt_session_global(s, "stats/aux_sum"); /* output_router_logits */
     int tty = isatty(fileno(stdout));
     if (!quiet)
         printf("axorun: %lld steps (%lld per epoch), global batch %lld rows x %lld tokens%s on %lld rank%s%s, %s executor\n",
@@ -2612,12 +2635,21 @@ int rt_train(rt_session *s, const rt_train_opts *o, ax_diag *d) {
         }
         float scale = ntgt > 0 ? (float)(1.0 / (double)ntgt) : 0.0f;
         if (loss_sum) rt_f(loss_sum)[0] = 0;
-        if (rt_train_push(s, loss_sum, d) != 0) goto fail;
+        if (aux_sum) rt_f(aux_sum)[0] = 0;
+        if (rt_train_push(s, loss_sum, d) != 0 || (aux_sum && rt_train_push(s, aux_sum, d) != 0)) goto fail;
         for (int64_t mb = 0; mb < s->grad_accum; mb++) {
             const int32_t *in[4];
             micro_rows(&rows, &bt, &esp, estep, (rank * s->grad_accum + mb) * s->B, (int32_t)dopt.pad_id, stage, in);
-            if (s->neftune || rope_width)
+            if (s->neftune || rope_width || s->aux)
                 for (int64_t b = 0; b < s->B; b++) mrow[b] = rt_epoch_row(&bt, &esp, estep, (rank * s->grad_accum + mb) * s->B + b);
+            if (s->aux) { /* the load-balancing loss: its token weights, and its gradient's share of the step (Axolotl
+                           * 0.19: each micro-batch's aux / accumulation steps, averaged over the ranks) over loss_scale */
+                if (!auxm) auxm = malloc(sizeof(float) * BS);
+                rt_aux_mask(&rows, mrow, s->B, in[3], auxm);
+                s->aux_mask_rows = auxm;
+                const double share = s->router_aux_coef / (double)(s->grad_accum * nranks * s->sp);
+                rt_f(&s->in_aux_scale)[0] = scale > 0 ? (float)(share / (double)scale) : 0.0f;
+            }
             if (s->neftune) /* NEFTune's mag takes the width HF's collator gives this rank's micro-batch */
                 s->neftune_width = rt_neftune_width(&rows, mrow, s->B, nmult, nflat);
             if (rope_width) {
@@ -2640,19 +2672,29 @@ int rt_train(rt_session *s, const rt_train_opts *o, ax_diag *d) {
             lr = s->plateau_on ? s->plateau.lr : rt_lr_sched_at(&lrs, base_lr, step);
         }
         if (rt_session_opt_step(s, (float)lr, step + 1, d) != 0) goto fail;
-        if (rt_train_pull(s, loss_sum, d) != 0 || rt_train_pull(s, gss, d) != 0) goto fail;
-        float lsum[2] = {loss_sum ? rt_f(loss_sum)[0] : NAN, (float)tok_since};
+        if (rt_train_pull(s, loss_sum, d) != 0 || rt_train_pull(s, gss, d) != 0 || (aux_sum && rt_train_pull(s, aux_sum, d) != 0))
+            goto fail;
+        float lsum[3] = {loss_sum ? rt_f(loss_sum)[0] : NAN, (float)tok_since, aux_sum ? rt_f(aux_sum)[0] : 0.0f};
         /* sp ranks hold parts of the same rows: their losses add up, their
          * token counts (of whole rows) are the same */
-        if (s->sp > 1 && s->st.coll->all_reduce(s->st.coll->ctx, s->sp_axis, lsum, 1) != 0) {
+        if (aux_sum) { /* each sp rank's aux is its own tokens' (Axolotl's sequence parallelism): summed as the loss */
+            const float a = lsum[2];
+            lsum[2] = lsum[1], lsum[1] = a; /* [loss, aux, tokens]: sp reduces the first two */
+        }
+        if (s->sp > 1 && s->st.coll->all_reduce(s->st.coll->ctx, s->sp_axis, lsum, aux_sum ? 2 : 1) != 0) {
             ax_error(d, "train", "reducing the loss across sequence-parallel ranks failed");
             goto fail;
         }
-        if (nranks > 1 && s->st.coll->all_reduce(s->st.coll->ctx, dp, lsum, 2) != 0) {
+        if (nranks > 1 && s->st.coll->all_reduce(s->st.coll->ctx, dp, lsum, aux_sum ? 3 : 2) != 0) {
             ax_error(d, "train", "reducing the loss across ranks failed");
             goto fail;
         }
+        if (aux_sum) { /* back to [loss, tokens]; the loss then takes router_aux_loss_coef x the mean aux, as HF's */
+            const float a = lsum[1];
+            lsum[1] = lsum[2], lsum[2] = a;
+        }
         double loss = (double)lsum[0] * scale;
+        if (aux_sum) loss += s->router_aux_coef * (double)lsum[2] / (double)(s->grad_accum * nranks * s->sp);
         double gnorm = gss ? sqrt((double)rt_f(gss)[0]) : NAN;
         /* A non-finite loss or gradient norm: the weights are or will be NaN from here on (axo has no fp16 loss
          * scaling, whose skipped steps make an inf normal). HF Trainer trains on and saves NaN weights; axo logs
@@ -2791,12 +2833,14 @@ int rt_train(rt_session *s, const rt_train_opts *o, ax_diag *d) {
     rt_rows_free(&erows);
     rt_data_free(&eds);
     free(stage);
+    s->aux_mask_rows = NULL, free(auxm);
     return 0;
 fail:
     s->neftune_width = 0;
     rt_rows_free(&rows);
     ax_buf_free(&logbuf);
     free(stage);
+    s->aux_mask_rows = NULL, free(auxm);
     s->st.trace = NULL;
     if (log) fclose(log);
     rt_data_free(&ds);

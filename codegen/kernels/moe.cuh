@@ -42,6 +42,14 @@
 //    cores (bf16 plans on sm_80+, opt-in by AXO_CUDA_MOE=tc until a GPU has
 //    validated them; see their section below).
 //
+//  * The routers' load-balancing loss (ck_moe_lb_*): axo_moe_lb_rows_T(logits,
+//    idx, mask, rows f32[N, 2E+1], N, E, k) writes each token's part of the
+//    stats (its slots' experts weighted, its softmax (double, each p rounded)
+//    weighted, its weight), which the executor sums over the tokens with
+//    bias_grad's column sums; axo_moe_lb_stats_bwd_T(logits, mask, dstats,
+//    dlogits, N, E): mask p (g - p.g) in double; axo_moe_lb_loss(stats, out,
+//    E) and axo_moe_lb_loss_bwd(stats, dy, dstats, E): one thread, double.
+//
 // Launch: route / route_bwd / act / act_bwd / combine / dw / scale are 1-D,
 // block 256 (grid-stride); count / fill: grid E, block 256; gemm, wgrad as
 // above.
@@ -514,4 +522,71 @@ extern "C" __global__ void __launch_bounds__(256) axo_moe_scale_f32(const float 
 extern "C" __global__ void __launch_bounds__(256) axo_moe_scale_bf16(const bf16 *dy, const bf16 *w, float *dout, i64 N, int k,
                                                                      int H) {
     moe_scale_body(dy, w, dout, N, k, H);
+}
+
+// ---- the routers' load-balancing loss ---------------------------------------------------
+template <typename T>
+__device__ __forceinline__ void moe_lb_rows_body(const T *logits, const int *idx, const float *mask, float *rows, i64 N,
+                                                 int E, int k) {
+    for (i64 t = ax_tid(); t < N; t += ax_nthreads()) {
+        const T *l = logits + t * E;
+        float *o = rows + t * (2 * E + 1);
+        const float w = mask[t];
+        double mx = -(double)AXO_INF, z = 0;
+        for (int e = 0; e < E; e++) mx = fmax(mx, (double)ax_ld(l + e));
+        for (int e = 0; e < E; e++) z += exp((double)ax_ld(l + e) - mx);
+        for (int e = 0; e < E; e++) {
+            o[e] = 0;
+            o[E + e] = (float)((double)w * (double)(float)(exp((double)ax_ld(l + e) - mx) / z));
+        }
+        for (int j = 0; j < k; j++) {
+            const int e = idx[t * k + j];
+            if (e >= 0 && e < E) o[e] += w;
+        }
+        o[2 * E] = w;
+    }
+}
+extern "C" __global__ void __launch_bounds__(256) axo_moe_lb_rows_f32(const float *logits, const int *idx, const float *mask,
+                                                                      float *rows, i64 N, int E, int k) {
+    moe_lb_rows_body(logits, idx, mask, rows, N, E, k);
+}
+extern "C" __global__ void __launch_bounds__(256) axo_moe_lb_rows_bf16(const bf16 *logits, const int *idx, const float *mask,
+                                                                       float *rows, i64 N, int E, int k) {
+    moe_lb_rows_body(logits, idx, mask, rows, N, E, k);
+}
+template <typename T>
+__device__ __forceinline__ void moe_lb_stats_bwd_body(const T *logits, const float *mask, const float *dstats, T *dlogits,
+                                                      i64 N, int E) {
+    const float *g = dstats + E;
+    for (i64 t = ax_tid(); t < N; t += ax_nthreads()) {
+        const T *l = logits + t * E;
+        double mx = -(double)AXO_INF, z = 0, s = 0;
+        for (int e = 0; e < E; e++) mx = fmax(mx, (double)ax_ld(l + e));
+        for (int e = 0; e < E; e++) z += exp((double)ax_ld(l + e) - mx);
+        for (int e = 0; e < E; e++) s += exp((double)ax_ld(l + e) - mx) / z * (double)g[e];
+        for (int e = 0; e < E; e++) {
+            const double p = exp((double)ax_ld(l + e) - mx) / z;
+            ax_st(dlogits + t * E + e, (float)((double)mask[t] * p * ((double)g[e] - s)));
+        }
+    }
+}
+extern "C" __global__ void __launch_bounds__(256) axo_moe_lb_stats_bwd_f32(const float *logits, const float *mask,
+                                                                           const float *dstats, float *dlogits, i64 N, int E) {
+    moe_lb_stats_bwd_body(logits, mask, dstats, dlogits, N, E);
+}
+extern "C" __global__ void __launch_bounds__(256) axo_moe_lb_stats_bwd_bf16(const bf16 *logits, const float *mask,
+                                                                            const float *dstats, bf16 *dlogits, i64 N, int E) {
+    moe_lb_stats_bwd_body(logits, mask, dstats, dlogits, N, E);
+}
+extern "C" __global__ void axo_moe_lb_loss(const float *stats, float *out, int E) {
+    if (threadIdx.x || blockIdx.x) return;
+    const double T = stats[2 * E];
+    double s = 0;
+    for (int e = 0; T != 0 && e < E; e++) s += ((double)stats[e] / T) * ((double)stats[E + e] / T);
+    out[0] = (float)((double)E * s);
+}
+extern "C" __global__ void axo_moe_lb_loss_bwd(const float *stats, const float *dy, float *dstats, int E) {
+    const double T = stats[2 * E];
+    for (int i = threadIdx.x; i < 2 * E + 1; i += blockDim.x)
+        dstats[i] = i >= E && i < 2 * E && T != 0 ? (float)((double)dy[0] * (double)E * (double)stats[i - E] / (T * T)) : 0.0f;
 }

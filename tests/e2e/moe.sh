@@ -247,7 +247,31 @@ $l1
 $l2" >bad.yml
   check '! "$AXOC" compile bad.yml -o bad.bin 2>bad.err && grep -q "$key: error: .*$words" bad.err' "qwen3moe: $key refused by name ($l1, $l2)"
 done
-for bad in "output_router_logits: true|output_router_logits|load-balancing loss" "use_sliding_window: true|use_sliding_window|sliding window on every layer" \
+# output_router_logits (Axolotl: model_config / overrides_of_model_config): + router_aux_loss_coef x the routers'
+# load-balancing loss over Axolotl's packed attention_mask weights (its numbers are test_hf_fixtures')
+for N in qwen3moe mixtral; do
+  M2="$SRC/tests/reference/fixtures/tiny-$N"
+  AUX="overrides_of_model_config:
+  output_router_logits: true
+  router_aux_loss_coef: 0.1
+sample_packing: true"
+  cfg "$M2" "$T/$N-lb0" "sample_packing: true" >$N-lb0.yml
+  cfg "$M2" "$T/$N-lb" "$AUX" >$N-lb.yml
+  check '"$AXOC" compile $N-lb0.yml -o $N-lb0.bin 2>/dev/null && "$AXOC" compile $N-lb.yml -o $N-lb.bin --dump-ir ir-$N-lb 2>/dev/null && "$AXORUN" $N-lb0.bin >/dev/null 2>&1 && "$AXORUN" $N-lb.bin >/dev/null 2>&1 && [ "$(grep -c "= moe_lb_stats(" ir-$N-lb/00-lower.ir)" = "$(grep -c "= moe_route(" ir-$N-lb/00-lower.ir)" ] && python3 - $N-lb0/train_log.jsonl $N-lb/train_log.jsonl <<PYEOF
+import json, sys
+a, b = ([json.loads(l) for l in open(p) if "\"loss\"" in l] for p in sys.argv[1:3])
+d = b[0]["loss"] - a[0]["loss"]  # step 1: the same weights, the same CE; + 0.1 x aux, aux >= k (2) and <= E (4)
+assert 0.1 * 1.99 < d < 0.1 * 4.01, d
+assert a[1]["loss"] != b[1]["loss"]  # and the step differed
+PYEOF' "$N: output_router_logits adds router_aux_loss_coef x the load-balancing loss (every MoE layer's router) to the loss and the step"
+  cfg "$M2" "$T/$N-lbga" "$AUX
+gradient_accumulation_steps: 2" >$N-lbga.yml
+  cfg "$M2" "$T/$N-lbz3" "$AUX
+deepspeed: $SRC/configs/deepspeed/zero3.json" >$N-lbz3.yml
+  check '"$AXOC" compile $N-lbga.yml -o $N-lbga.bin 2>/dev/null && "$AXORUN" $N-lbga.bin >/dev/null 2>&1 && "$AXOC" compile $N-lbz3.yml -o $N-lbz3.bin --world-size 2 2>/dev/null && "$AXORUN" $N-lbz3.bin --comm local >/dev/null 2>&1 && losses_agree $N-lbga/train_log.jsonl $N-lbz3/train_log.jsonl 1e-5' \
+    "$N: with the load-balancing loss, ZeRO-3 x 2 = 1 rank accumulating 2 (each micro-batch's aux, averaged)"
+done
+for bad in "use_sliding_window: true|use_sliding_window|sliding window on every layer" \
            "num_experts_per_tok: 9|num_experts_per_tok|at most the 4 experts"; do
   IFS='|' read -r kv key words <<<"$bad"
   cfg "$M" "$T/bad" "overrides_of_model_config:

@@ -394,6 +394,18 @@ static void make_ops(void) {
                    t, t, t, t, t, t, t, t, t, t, t, t, t, t, t, t, t, t);
             ops[nops - 1].moe = "tc";
         }
+        add_op(NM("moe_lb_stats, moe_lb_loss and their backwards"), 1e-5, 1e-6, NULL,
+               HDR "global @l : %s[3,37,5] act {scale=4.0}\nglobal @l2 : %s[3,37,5] act {scale=4.0}\n"
+                   "global @mk : f32[3,37] act {hi=3}\nglobal @dy : f32[] act\n"
+                   "global @oa : f32[] act {gen=\"nan\", check=1}\nglobal @od : %s[3,37,5] act {gen=\"nan\", check=1}\n"
+                   "global @ost : f32[11] act {gen=\"nan\", check=1}\n"
+                   "program p {\n  %%0, %%1 = moe_route(@l) {k=2, norm=0} : %s[3,37,2] act, i32[3,37,2] act\n"
+                   "  %%2, %%3 = moe_route(@l2) {k=2, norm=0} : %s[3,37,2] act, i32[3,37,2] act\n"
+                   "  %%4 = moe_lb_stats(@l, %%1, @mk) : f32[11] act\n  %%5 = moe_lb_stats(@l2, %%3, @mk) : f32[11] act\n"
+                   "  %%6 = add(%%4, %%5) : f32[11] act\n  %%7 = moe_lb_loss(%%6) : f32[] act\n"
+                   "  %%8 = moe_lb_loss_bwd(%%6, @dy) : f32[11] act\n  %%9 = moe_lb_stats_bwd(@l, @mk, %%8) : %s[3,37,5] act\n"
+                   "  store(@oa, %%7)\n  store(@od, %%9)\n  store(@ost, %%6)\n}\n",
+               t, t, t, t, t, t);
         add_op(NM("rope default hd128"), 1e-6, 1e-7, NULL,
                HDR "global @x : %s[1,19,2,128] act\nglobal @pos : i32[1,19] act {hi=4096}\n"
                    "global @o : %s[1,19,2,128] act {gen=\"nan\", check=1}\n"
@@ -1065,9 +1077,10 @@ typedef struct trcase {
                          * tokens holding many sequences (frontend/lower.h fe_token_shape) */
     int one_cycle;      /* lr_scheduler: one_cycle: AdamW's beta1 is the plan's input "beta1", a new value each step */
     int dpo;            /* rl: dpo: B pairs (2B rows), the loss TRL's sigmoid DPO loss, the reference losses eval_step's */
+    double aux;         /* > 0: output_router_logits with this router_aux_loss_coef (an MoE model) */
 } trcase;
 
-static trcase trs[64];
+static trcase trs[80];
 static int ntrs;
 
 static void add_tr(const char *model, int bf16, int ckpt, int64_t hidden, int64_t heads, int64_t kv, int64_t hd, int64_t B,
@@ -1361,6 +1374,13 @@ static void make_trains(void) {
     trs[ntrs - 1].moe = "tc";
     strncat(trs[ntrs - 1].name, " (tc MoE GEMMs)", sizeof trs[ntrs - 1].name - strlen(trs[ntrs - 1].name) - 1);
     add_tr("tiny-phi4mini", 0, 0, 0, 0, 0, 0, 2, 64);
+    /* output_router_logits: the routers' load-balancing loss added (coef 0.2), f32 and bf16 with checkpointing */
+    add_tr("tiny-qwen3moe", 0, 0, 0, 0, 0, 0, 2, 64);
+    trs[ntrs - 1].aux = 0.2;
+    strncat(trs[ntrs - 1].name, " + load-balancing loss", sizeof trs[ntrs - 1].name - strlen(trs[ntrs - 1].name) - 1);
+    add_tr("tiny-mixtral", 1, 1, 0, 0, 0, 0, 2, 64);
+    trs[ntrs - 1].aux = 0.2;
+    strncat(trs[ntrs - 1].name, " + load-balancing loss", sizeof trs[ntrs - 1].name - strlen(trs[ntrs - 1].name) - 1);
 }
 
 static ir_module *build(const trcase *t, ax_arena *ar, ax_diag *d) {
@@ -1368,6 +1388,7 @@ static ir_module *build(const trcase *t, ax_arena *ar, ax_diag *d) {
     snprintf(dir, sizeof dir, "%s/configs/models/%s", AXO_SOURCE_DIR, t->model);
     fe_model m;
     if (fe_model_load(dir, &m, ar, d) != 0) return NULL;
+    if (t->aux > 0) m.output_router_logits = 1, m.router_aux_loss_coef = t->aux;
     if (t->hd > 0) {
         m.hidden_size = t->hidden;
         m.num_attention_heads = t->heads;
@@ -1568,6 +1589,8 @@ static int train_rank(const trcase *t, rt_comm *cc, rt_comm *gc, int *ok_out, ch
                 }
             }
             rt_f(ls[0])[0] = rt_f(ls[1])[0] = 0;
+            if (cpu.aux) /* the load-balancing loss's share of the gradient: its coef over the loss scale */
+                rt_f(&cpu.in_aux_scale)[0] = rt_f(&gpu.in_aux_scale)[0] = (float)(t->aux / (double)scale);
             rc = gpu.backend->upload(gpu.backend, &gpu.st, (int)(ls[1] - gpu.st.globals), d) ||
                  rt_session_micro_step(&cpu, ids, tgt, pos, seg, scale, d) ||
                  rt_session_micro_step(&gpu, ids, tgt, pos, seg, scale, d) ||

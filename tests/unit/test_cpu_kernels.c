@@ -486,6 +486,59 @@ static void test_moe(void) {
     }
 }
 
+/* ---- the router's load-balancing loss (moe_lb_*) ------------------------------------ */
+typedef struct {
+    double *l, *mask;
+    int32_t *idx;
+    int64_t N, E, k;
+} lb_ctx;
+static double lb_loss_of(void *p) { /* two layers' stats added, the top-k held */
+    lb_ctx *c = p;
+    double *s1 = dzeros(2 * c->E + 1), *s2 = dzeros(2 * c->E + 1);
+    ck_moe_lb_stats_f64(c->l, c->idx, c->mask, s1, c->N / 2, c->E, c->k);
+    ck_moe_lb_stats_f64(c->l + (c->N / 2) * c->E, c->idx + (c->N / 2) * c->k, c->mask, s2, c->N / 2, c->E, c->k);
+    for (int64_t i = 0; i < 2 * c->E + 1; i++) s1[i] += s2[i];
+    double L = ck_moe_lb_loss(s1, c->E);
+    free(s1), free(s2);
+    return L;
+}
+static void test_moe_lb(void) {
+    lb_ctx c = {.N = 12, .E = 5, .k = 2};
+    const int64_t N = c.N, E = c.E, k = c.k, h = N / 2;
+    c.l = dvec(N * E, 2.0);
+    c.idx = malloc(sizeof(int32_t) * (size_t)(N * k));
+    double *w = dzeros(N * k);
+    ck_moe_route_f64(c.l, w, c.idx, N, E, k, 0);
+    c.mask = dzeros(h); /* Axolotl's packed attention_mask: segment numbers, padding 0 */
+    for (int64_t t = 0; t < h; t++) c.mask[t] = t < 2 ? 1 : t < 5 ? 2 : 0;
+    /* by hand, transformers' formula over the two layers' tokens */
+    double cnt[5] = {0}, ps[5] = {0}, T = 0;
+    for (int64_t t = 0; t < N; t++) {
+        const double m = c.mask[t % h], *l = c.l + t * E;
+        double z = 0;
+        for (int64_t e = 0; e < E; e++) z += exp(l[e]);
+        for (int64_t e = 0; e < E; e++) ps[e] += m * exp(l[e]) / z;
+        for (int64_t j = 0; j < k; j++) cnt[c.idx[t * k + j]] += m;
+        T += m;
+    }
+    double ref = 0;
+    for (int64_t e = 0; e < E; e++) ref += (cnt[e] / T) * (ps[e] / T);
+    CHECK_NEAR(lb_loss_of(&c), E * ref, 1e-13, 1e-13);
+    /* the gradient: through both layers' probability sums */
+    double *s1 = dzeros(2 * E + 1), *s2 = dzeros(2 * E + 1), *ds = dzeros(2 * E + 1), *dl = dzeros(N * E);
+    ck_moe_lb_stats_f64(c.l, c.idx, c.mask, s1, h, E, k);
+    ck_moe_lb_stats_f64(c.l + h * E, c.idx + h * k, c.mask, s2, h, E, k);
+    for (int64_t i = 0; i < 2 * E + 1; i++) s1[i] += s2[i];
+    ck_moe_lb_loss_bwd(s1, 1.0, ds, E);
+    ck_moe_lb_stats_bwd_f64(c.l, c.mask, ds, dl, h, E);
+    ck_moe_lb_stats_bwd_f64(c.l + h * E, c.mask, ds, dl + h * E, h, E);
+    check_grad("moe_lb dlogits", lb_loss_of, &c, c.l, N * E, dl);
+    for (int64_t e = 0; e < E; e++) CHECK(ds[e] == 0 && ds[2 * E] == 0); /* counts and weights: no gradient */
+    double z0[11] = {0};
+    CHECK(ck_moe_lb_loss(z0, 5) == 0); /* no weighted token: 0, not NaN */
+    free(c.l), free(c.idx), free(w), free(c.mask), free(s1), free(s2), free(ds), free(dl);
+}
+
 /* ---- PEFT's ParamWrapper LoRA (lora_delta) --------------------------------------- */
 typedef struct {
     double *w, *a, *b, *wy;
@@ -1734,6 +1787,7 @@ int main(void) {
     test_rope();
     test_moe();
     test_lora_delta();
+    test_moe_lb();
     test_rope_inv_freq();
     test_attention();
     test_attention_packed_skip(0);

@@ -34,6 +34,9 @@ static void make_cfg(fe_config *c, int64_t B, int64_t S) {
     c->output_dir = "/tmp";
 }
 
+/* >= 0: the model's config takes output_router_logits with this router_aux_loss_coef (run_aux_fixture) */
+static double g_aux_coef = -1;
+
 /* lora: a LoRA config (its model_dir the saved adapter to start from), or NULL for a full fine-tune */
 static int open_session_lora(rt_session *s, const char *dir, int64_t B, int64_t S, const pass_lora_cfg *lora, ax_diag *d) {
     ax_arena *ar = ax_arena_create();
@@ -43,7 +46,9 @@ static int open_session_lora(rt_session *s, const char *dir, int64_t B, int64_t 
     int rc = -1;
     ir_module *mod = ir_module_create();
     int32_t loss;
-    if (fe_model_load(dir, &m, ar, d) == 0 && fe_lower(&c, &m, 1, mod, &loss, d) == 0) {
+    int ok = fe_model_load(dir, &m, ar, d) == 0;
+    if (ok && g_aux_coef >= 0) m.output_router_logits = 1, m.router_aux_loss_coef = g_aux_coef;
+    if (ok && fe_lower(&c, &m, 1, mod, &loss, d) == 0) {
         pass_ctx pc = {.m = mod, .loss = loss,
                        .opt = {.beta1 = 0.9, .beta2 = 0.999, .eps = 1e-8, .weight_decay = 0.01, .max_grad_norm = 0}};
         if (lora) pc.lora = *lora;
@@ -328,6 +333,61 @@ static void run_peft_fixture(const char *dir, const char *fx) {
     json_decref(e);
 }
 
+/* The routers' load-balancing loss (tests/reference/moe_aux/<name>.json, make_moe_aux_fixtures.py): batch A with
+ * Axolotl's packed attention_mask as the tokens' weights (input aux_mask); loss = CE + coef x aux and every
+ * parameter's gradient of it = transformers' */
+static void run_aux_fixture(const char *path, const char *fx) {
+    json_error_t je;
+    json_t *e = json_load_file(path, 0, &je);
+    CHECK_MSG(e != NULL, "%s: %s", path, je.text);
+    if (!e) return;
+    char base[4096];
+    snprintf(base, sizeof base, "%s/tests/reference/fixtures/%s", AXO_SOURCE_DIR, json_string_value(json_object_get(e, "base")));
+    json_t *A = json_object_get(e, "batch"), *W = json_object_get(e, "weights");
+    const int64_t BA = json_integer_value(json_array_get(json_object_get(A, "shape"), 0));
+    const int64_t S = json_integer_value(json_array_get(json_object_get(A, "shape"), 1));
+    const double coef = json_number_value(json_object_get(e, "router_aux_loss_coef"));
+    ax_diag d;
+    ax_diag_init(&d);
+    rt_session s;
+    g_aux_coef = coef;
+    int ok = BA > 0 && BA < 64 && S > 1 && S < 4096 && open_session(&s, base, BA, S, &d) == 0;
+    g_aux_coef = -1;
+    CHECK_MSG(ok, "%s: cannot build a session", fx);
+    ax_diag_print(&d, stderr);
+    if (!ok) {
+        ax_diag_free(&d);
+        json_decref(e);
+        return;
+    }
+    size_t n = (size_t)(BA * S);
+    int32_t *ids = malloc(n * 4), *tgt = malloc(n * 4), *pos = malloc(n * 4), *seg = malloc(n * 4);
+    float *mask = malloc(n * 4);
+    int64_t ntok = 0;
+    for (int r = 0; r < BA; r++) {
+        ntok += row_inputs(A, r, S, ids + r * S, tgt + r * S, pos + r * S, seg + r * S);
+        for (int64_t t = 0; t < S; t++) mask[r * S + t] = (float)json_integer_value(json_array_get(json_array_get(W, (size_t)r), (size_t)t));
+    }
+    CHECK(s.aux);
+    s.aux_mask_rows = mask;
+    rt_f(&s.in_aux_scale)[0] = (float)(coef * (double)ntok); /* coef / loss_scale: aux's adjoint is coef */
+    zero_grads(&s);
+    CHECK(rt_session_micro_step(&s, ids, tgt, pos, seg, (float)(1.0 / (double)ntok), &d) == 0);
+    const double ce = rt_f(rt_session_global(&s, "stats/loss_sum"))[0] / (double)ntok;
+    const double aux = rt_f(rt_session_global(&s, "stats/aux_sum"))[0];
+    const double rce = json_number_value(json_object_get(A, "ce_loss")), raux = json_number_value(json_object_get(A, "aux_loss"));
+    CHECK_MSG(fabs(ce - rce) <= 1e-4 * rce, "%s: CE %.8f, HF %.8f", fx, ce, rce);
+    CHECK_MSG(fabs(aux - raux) <= 1e-5 * raux, "%s: aux %.8f, HF %.8f", fx, aux, raux);
+    printf("%-24s ce %.8f aux %.8f  HF %.8f %.8f\n", fx, ce, aux, rce, raux);
+    check_grads(&s, json_object_get(A, "grad_norms"), json_object_get(A, "grads"), fx, "CE + coef x aux");
+    s.aux_mask_rows = NULL;
+    rt_session_close(&s);
+    free(ids), free(tgt), free(pos), free(seg), free(mask);
+    ax_diag_print(&d, stderr);
+    ax_diag_free(&d);
+    json_decref(e);
+}
+
 int main(void) {
     const char *root = AXO_SOURCE_DIR "/tests/reference/fixtures";
     DIR *dir = opendir(root);
@@ -356,6 +416,12 @@ int main(void) {
         free(names[i]);
     }
     CHECK_MSG(families >= 4, "expected fixtures for all four families, found %d", families);
+    const char *auxs[] = {"tiny-qwen3moe-aux", "tiny-mixtral-aux"};
+    for (size_t i = 0; i < sizeof auxs / sizeof *auxs; i++) {
+        char p[4096];
+        snprintf(p, sizeof p, "%s/tests/reference/moe_aux/%s.json", AXO_SOURCE_DIR, auxs[i]);
+        run_aux_fixture(p, auxs[i]);
+    }
     const char *peft[] = {"tiny-qwen3moe-experts", "tiny-mixtral-experts"};
     for (size_t i = 0; i < sizeof peft / sizeof *peft; i++) {
         char p[4096];

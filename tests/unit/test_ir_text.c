@@ -233,6 +233,12 @@ static ir_module *build_all_ops(void) {
         ir_bn(&b, IR_OP_moe_ffn, IR_IN(h, rt[1], rt[0], G(wgu), G(wdn)), IR_NOAT, ff);
         ir_bn(&b, IR_OP_moe_ffn_bwd, IR_IN(h, rt[1], rt[0], G(wgu), G(wdn), ff[1], ff[0]), IR_NOAT, fb);
         ir_b(&b, IR_OP_moe_route_bwd, IR_IN(lg, rt[1], fb[1]), IR_AT(ir_ai("k", 2), ir_ai("norm", 1)));
+        /* the routers' load-balancing loss over h's 2 x 4 tokens */
+        int32_t lbm = ir_b_input(&b, "aux_mask", IR_TYPE(IR_F32, 2, 4));
+        int32_t lst = ir_b(&b, IR_OP_moe_lb_stats, IR_IN(lg, rt[1], lbm), IR_NOAT);
+        int32_t lbl = ir_b(&b, IR_OP_moe_lb_loss, IR_IN(lst), IR_NOAT);
+        int32_t lbd = ir_b(&b, IR_OP_moe_lb_loss_bwd, IR_IN(lst, lbl), IR_NOAT);
+        ir_b(&b, IR_OP_moe_lb_stats_bwd, IR_IN(lg, lbm, lbd), IR_NOAT);
         /* PEFT's ParamWrapper LoRA on the stacked gate_up: r 2 for each of the 3 experts */
         int la = ir_global_add(m, "model.layers.0.mlp.experts.gate_up_proj.lora_A.weight", IR_TYPE(IR_F32, 6, 8),
                                IR_ROLE_PARAM, (ir_attr[]){ir_as("param_target", "gate_up_proj")}, 1);

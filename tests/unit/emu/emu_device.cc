@@ -95,7 +95,8 @@ const kentry table[] = {
     // moe
     E2(axo_moe_route), E2(axo_moe_route_bwd), E(axo_moe_count), E(axo_moe_fill), E2(axo_moe_gemm), E(axo_moe_gemm_af32_bf16),
     E2(axo_moe_wgrad), E(axo_moe_wgrad_bf32_bf16), E(axo_moe_gemm_tc_bf16), E(axo_moe_gemm_tc_af32_bf16),
-    E(axo_moe_wgrad_tc_bf16), E(axo_moe_wgrad_tc_bf32_bf16), E2(axo_moe_act), E2(axo_moe_act_bwd), E2(axo_moe_combine), E2(axo_moe_dw), E2(axo_moe_scale),
+    E(axo_moe_wgrad_tc_bf16), E(axo_moe_wgrad_tc_bf32_bf16), E2(axo_moe_lb_rows), E2(axo_moe_lb_stats_bwd),
+    E(axo_moe_lb_loss), E(axo_moe_lb_loss_bwd), E2(axo_moe_act), E2(axo_moe_act_bwd), E2(axo_moe_combine), E2(axo_moe_dw), E2(axo_moe_scale),
     // quant
     E2(axo_dropout), E2(axo_neftune), E2(axo_dequant_nf4),
     // reduce
