@@ -572,6 +572,12 @@ int cg_compile(const cg_options *o, cg_result *r, ax_diag *d) {
                    .sp_layout = sp_layout(&cfg),
                    .fuse = {.off = o->no_fuse},
                    .dump_dir = o->dump_ir};
+    if (model.output_router_logits && cfg.sequence_parallel_degree > 1 && strcmp(pc.sp_layout, "contiguous"))
+        /* each sp rank's aux is over its own tokens, as in Axolotl, whose ranks hold one contiguous chunk each */
+        ax_warn(d, cfg.path ? cfg.path : "config", "output_router_logits with sequence_parallel_degree %lld: each rank's "
+                "load-balancing loss is over its own tokens, as Axolotl's, but axo's %s ring gives a rank two chunks of "
+                "each row where Axolotl's gives one (ring_attn_func: batch_ring splits as Axolotl does)",
+                (long long)cfg.sequence_parallel_degree, pc.sp_layout);
     if (cfg.ds.present) {
         pc.shard.stage = cfg.ds.zero_stage;
         pc.shard.reshard_after_forward = 1;

@@ -149,7 +149,9 @@ static int seqpar_program(sp *c, ir_module *m, ir_program *p, ax_diag *d) {
         if (i == bstart) new_bstart = c->r.np.nnodes;
         const ir_type *t0 = n->nout ? &p->values[n->out[0]].type : NULL;
         if (is_row_input(n, t0, c->B, c->S)) {
-            rw_emit(&c->r, n, NULL, NULL, 0, &local);
+            ir_type lt = local; /* the input's own dtype: i32 ids, positions, ...; f32 weights (aux_mask) */
+            lt.dtype = t0->dtype;
+            rw_emit(&c->r, n, NULL, NULL, 0, &lt);
         } else if (n->op == IR_OP_reshape) {
             const ir_attr *sh = ir_attr_find(n->attrs, n->nattrs, "shape");
             int64_t dims[IR_MAX_RANK];

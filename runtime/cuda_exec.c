@@ -2079,7 +2079,7 @@ static int g_moe_lb(gx *x) {
     const int64_t E = lastdim(x, IN(0)), N = E ? numel(x, IN(0)) / E : 0;
     if (!fits_int(2 * E + 1)) return unsupported(x, "a router over %lld experts", (long long)E);
     if (N < 1) {
-        if (op == IR_OP_moe_lb_stats) return dv_memset(x->dev, ptr(x, OUT(0)), 0, (2 * E + 1) * 4, "cuda", x->d);
+        if (op == IR_OP_moe_lb_stats) return x_memset(x, ptr(x, OUT(0)), 0, (2 * E + 1) * 4);
         return 0;
     }
     if (op == IR_OP_moe_lb_stats_bwd) {

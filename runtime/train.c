@@ -2634,6 +2634,15 @@ int rt_train(rt_session *s, const rt_train_opts *o, ax_diag *d) {
             if (r >= 0) ntgt += rt_rows_count_targets(&rows, r, 1);
         }
         float scale = ntgt > 0 ? (float)(1.0 / (double)ntgt) : 0.0f;
+        /* the load-balancing loss's divisor: the step's micro-batches that hold a row, on every rank and sp rank
+         * (HF divides by the accumulation steps it has, fewer at an epoch's short last step) */
+        int64_t aux_div = 0;
+        for (int64_t q = 0; s->aux && q < (int64_t)nranks * s->grad_accum; q++) {
+            int any = 0;
+            for (int64_t b = 0; b < s->B && !any; b++) any = rt_epoch_row(&bt, &esp, estep, q * s->B + b) >= 0;
+            aux_div += any;
+        }
+        aux_div *= s->sp;
         if (loss_sum) rt_f(loss_sum)[0] = 0;
         if (aux_sum) rt_f(aux_sum)[0] = 0;
         if (rt_train_push(s, loss_sum, d) != 0 || (aux_sum && rt_train_push(s, aux_sum, d) != 0)) goto fail;
@@ -2647,7 +2656,7 @@ int rt_train(rt_session *s, const rt_train_opts *o, ax_diag *d) {
                 if (!auxm) auxm = malloc(sizeof(float) * BS);
                 rt_aux_mask(&rows, mrow, s->B, in[3], auxm);
                 s->aux_mask_rows = auxm;
-                const double share = s->router_aux_coef / (double)(s->grad_accum * nranks * s->sp);
+                const double share = aux_div > 0 ? s->router_aux_coef / (double)aux_div : 0;
                 rt_f(&s->in_aux_scale)[0] = scale > 0 ? (float)(share / (double)scale) : 0.0f;
             }
             if (s->neftune) /* NEFTune's mag takes the width HF's collator gives this rank's micro-batch */
@@ -2694,7 +2703,7 @@ int rt_train(rt_session *s, const rt_train_opts *o, ax_diag *d) {
             lsum[1] = lsum[2], lsum[2] = a;
         }
         double loss = (double)lsum[0] * scale;
-        if (aux_sum) loss += s->router_aux_coef * (double)lsum[2] / (double)(s->grad_accum * nranks * s->sp);
+        if (aux_sum && aux_div > 0) loss += s->router_aux_coef * (double)lsum[2] / (double)aux_div;
         double gnorm = gss ? sqrt((double)rt_f(gss)[0]) : NAN;
         /* A non-finite loss or gradient norm: the weights are or will be NaN from here on (axo has no fp16 loss
          * scaling, whose skipped steps make an inf normal). HF Trainer trains on and saves NaN weights; axo logs

@@ -271,6 +271,18 @@ deepspeed: $SRC/configs/deepspeed/zero3.json" >$N-lbz3.yml
   check '"$AXOC" compile $N-lbga.yml -o $N-lbga.bin 2>/dev/null && "$AXORUN" $N-lbga.bin >/dev/null 2>&1 && "$AXOC" compile $N-lbz3.yml -o $N-lbz3.bin --world-size 2 2>/dev/null && "$AXORUN" $N-lbz3.bin --comm local >/dev/null 2>&1 && losses_agree $N-lbga/train_log.jsonl $N-lbz3/train_log.jsonl 1e-5' \
     "$N: with the load-balancing loss, ZeRO-3 x 2 = 1 rank accumulating 2 (each micro-batch's aux, averaged)"
 done
+# sp: each rank's aux over its own tokens (Axolotl's); axo's zigzag ring splits rows otherwise than Axolotl: a warning
+M2="$SRC/tests/reference/fixtures/tiny-qwen3moe"
+cfg "$M2" "$T/lbsp" "overrides_of_model_config:
+  output_router_logits: true
+sequence_parallel_degree: 2
+ring_attn_func: batch_ring" >lbsp.yml
+cfg "$M2" "$T/lbzz" "overrides_of_model_config:
+  output_router_logits: true
+sequence_parallel_degree: 2
+sample_packing: true" >lbzz.yml
+check '"$AXOC" compile lbsp.yml -o lbsp.bin --world-size 2 2>lbsp.err && ! grep -q "output_router_logits" lbsp.err && "$AXORUN" lbsp.bin --comm local >lbsp.log 2>&1 && grep -q "step 4/4" lbsp.log && "$AXOC" compile lbzz.yml -o lbzz.bin --world-size 2 2>lbzz.err && grep -q "warning: output_router_logits with sequence_parallel_degree 2: .*batch_ring splits as Axolotl does" lbzz.err' \
+  "qwen3moe: the load-balancing loss under sp 2 (batch_ring as Axolotl splits; the zigzag ring warns)"
 for bad in "use_sliding_window: true|use_sliding_window|sliding window on every layer" \
            "num_experts_per_tok: 9|num_experts_per_tok|at most the 4 experts"; do
   IFS='|' read -r kv key words <<<"$bad"

@@ -785,8 +785,15 @@ static void test_moe(void) {
     expect_model_error("MixtralForCausalLM", BASE, "\"num_local_experts\": 4, \"num_experts_per_tok\": 5",
                        "config.json: num_experts_per_tok", "at most the 4 experts");
     expect_model_error("Qwen3MoeForCausalLM", BASE, "\"mlp_only_layers\": [\"a\"]", "config.json: mlp_only_layers", "a list of layer indices");
-    expect_model_error("Qwen3MoeForCausalLM", BASE, "\"output_router_logits\": true", "config.json: output_router_logits",
-                       "load-balancing loss");
+    /* the load-balancing loss: read with its coefficient (0.001 when absent, as both configs default) */
+    mload(&r, model_dir("Qwen3MoeForCausalLM", BASE, "\"output_router_logits\": true, \"router_aux_loss_coef\": 0.02"));
+    CHECK_MSG(r.rc == 0 && r.m.output_router_logits && r.m.router_aux_loss_coef == 0.02, "%s", dump(&r.d));
+    mfree(&r);
+    mload(&r, model_dir("MixtralForCausalLM", BASE, "\"num_local_experts\": 4, \"output_router_logits\": true"));
+    CHECK_MSG(r.rc == 0 && r.m.output_router_logits && r.m.router_aux_loss_coef == 0.001, "%s", dump(&r.d));
+    mfree(&r);
+    expect_model_error("Qwen3MoeForCausalLM", BASE, "\"output_router_logits\": true, \"router_aux_loss_coef\": \"x\"",
+                       "config.json: router_aux_loss_coef", "a finite number");
     expect_model_error("MixtralForCausalLM", BASE, "\"router_jitter_noise\": 0.01", "config.json: router_jitter_noise",
                        "jitter");
 }
