@@ -202,6 +202,13 @@ static const rt_st_tensor *adapter_of(const rt_st_file *af, char *used, const ch
     return t;
 }
 
+/* 1 if the base tensor t (named name) can take a merge: F32, BF16 or F16 */
+static int mergeable(const rt_st_file *f, const rt_st_tensor *t, const char *name, ax_diag *d) {
+    if (t->dtype == RT_ST_F32 || t->dtype == RT_ST_BF16 || t->dtype == RT_ST_F16) return 1;
+    ax_error(d, f->path, "%s is %s: merging needs an F32, BF16 or F16 weight", name, rt_st_dtype_name(t->dtype));
+    return 0;
+}
+
 /* ---- an MoE layer's experts (PEFT's ParamWrapper on the stacked weights, see passes/lora.c) ----
  * The base holds each expert's tensors (<block>.experts.<e>.<part>.weight: Qwen3-MoE's gate_proj / up_proj /
  * down_proj, Mixtral's block_sparse_moe ... w1 / w3 / w2) or transformers 5's stacks (<block>.experts.gate_up_proj
@@ -342,8 +349,7 @@ int rt_merge_lora(const char *adapter_dir, const char *base_dir, const char *out
                 rc = -1;
                 break;
             }
-            if (t->dtype != RT_ST_F32 && t->dtype != RT_ST_BF16 && t->dtype != RT_ST_F16) {
-                ax_error(d, f->path, "%s is %s: merging needs an F32, BF16 or F16 weight", E->name, rt_st_dtype_name(t->dtype));
+            if (!mergeable(f, t, E->name, d)) {
                 rc = -1;
                 break;
             }
@@ -426,8 +432,7 @@ int rt_merge_lora(const char *adapter_dir, const char *base_dir, const char *out
                                  (tied && !strcmp(key, "lm_head.weight")));
         if (tokens_here) {
             used[TD - af.tensors] = 1;
-            if (t->dtype != RT_ST_F32 && t->dtype != RT_ST_BF16 && t->dtype != RT_ST_F16) {
-                ax_error(d, f->path, "%s is %s: merging needs an F32, BF16 or F16 weight", E->name, rt_st_dtype_name(t->dtype));
+            if (!mergeable(f, t, E->name, d)) {
                 rc = -1;
                 break;
             }
@@ -452,8 +457,7 @@ int rt_merge_lora(const char *adapter_dir, const char *base_dir, const char *out
                 rc = -1;
                 break;
             }
-            if (t->dtype != RT_ST_F32 && t->dtype != RT_ST_BF16 && t->dtype != RT_ST_F16) {
-                ax_error(d, f->path, "%s is %s: merging needs an F32, BF16 or F16 weight", E->name, rt_st_dtype_name(t->dtype));
+            if (!mergeable(f, t, E->name, d)) {
                 rc = -1;
                 break;
             }

@@ -174,22 +174,28 @@ extern "C" __global__ void __launch_bounds__(256) axo_moe_fill(const int *idx, i
 }
 
 // ---- the experts' GEMMs -----------------------------------------------------------------
-template <typename TA, typename TB>
-__device__ __forceinline__ void moe_gemm_body(const TA *A, int adiv, const TB *B, int bt, float *C, const int *order,
-                                              const int *off, const int *poff, int E, int Nc, int K) {
-    __shared__ float As[16][65];
-    __shared__ float Bs[16][65];
+// The expert e whose padded rows hold this block's 64 rows (blockIdx.x), the first of them within e's pairs
+// (*local) and e's pair count (*ne); 0 when the block has none of e's pairs.
+__device__ __forceinline__ int moe_tile_rows(const int *off, const int *poff, int E, int *e, i64 *local, i64 *ne) {
     const i64 row0 = (i64)blockIdx.x * 64;
-    if (row0 >= poff[E]) return;
-    int lo = 0, hi = E; // the expert whose padded rows hold row0
+    if (row0 >= poff[E]) return 0;
+    int lo = 0, hi = E;
     while (hi - lo > 1) {
         const int mid = (lo + hi) / 2;
         if (poff[mid] <= row0) lo = mid;
         else hi = mid;
     }
-    const int e = lo;
-    const i64 local = row0 - poff[e], ne = off[e + 1] - off[e];
-    if (local >= ne) return; // the whole block: no barrier is left waiting
+    *e = lo, *local = row0 - poff[lo], *ne = off[lo + 1] - off[lo];
+    return *local < *ne;
+}
+template <typename TA, typename TB>
+__device__ __forceinline__ void moe_gemm_body(const TA *A, int adiv, const TB *B, int bt, float *C, const int *order,
+                                              const int *off, const int *poff, int E, int Nc, int K) {
+    __shared__ float As[16][65];
+    __shared__ float Bs[16][65];
+    int e;
+    i64 local, ne;
+    if (!moe_tile_rows(off, poff, E, &e, &local, &ne)) return; // the whole block: no barrier is left waiting
     const int n0 = blockIdx.y * 64, tx = threadIdx.x % 16, ty = threadIdx.x / 16;
     const TB *Be = B + (i64)e * Nc * K;
     float acc[4][4];
@@ -318,17 +324,9 @@ __device__ __forceinline__ void moe_gemm_tc_body(const TA *A, int adiv, const bf
                                                  const int *off, const int *poff, int E, int Nc, int K) {
     __shared__ __align__(16) bf16 As[64 * MOE_TC_LD];
     __shared__ __align__(16) bf16 Bs[64 * MOE_TC_LD];
-    const i64 row0 = (i64)blockIdx.x * 64;
-    if (row0 >= poff[E]) return;
-    int lo = 0, hi = E; // the expert whose padded rows hold row0
-    while (hi - lo > 1) {
-        const int mid = (lo + hi) / 2;
-        if (poff[mid] <= row0) lo = mid;
-        else hi = mid;
-    }
-    const int e = lo;
-    const i64 local = row0 - poff[e], ne = off[e + 1] - off[e];
-    if (local >= ne) return; // the whole block: no barrier is left waiting
+    int e;
+    i64 local, ne;
+    if (!moe_tile_rows(off, poff, E, &e, &local, &ne)) return; // the whole block: no barrier is left waiting
     const int n0 = blockIdx.y * 64;
     const bf16 *Be = B + (i64)e * Nc * K;
     float acc[8][4];
