@@ -2633,7 +2633,9 @@ int rt_train(rt_session *s, const rt_train_opts *o, ax_diag *d) {
             const int64_t r = rt_epoch_row(&bt, &esp, estep, i);
             if (r >= 0) ntgt += rt_rows_count_targets(&rows, r, 1);
         }
-        float scale = ntgt > 0 ? (float)(1.0 / (double)ntgt) : 0.0f;
+        /* no target in the whole step: the CE and its gradient are 0 whatever the scale; with the load-balancing loss
+         * the scale 1 keeps the aux's gradient (seeded through it) */
+        float scale = ntgt > 0 ? (float)(1.0 / (double)ntgt) : s->aux ? 1.0f : 0.0f;
         /* the load-balancing loss's divisor: the step's micro-batches that hold a row, on every rank and sp rank
          * (HF divides by the accumulation steps it has, fewer at an epoch's short last step) */
         int64_t aux_div = 0;
