@@ -197,16 +197,22 @@ static int pw_kind(const ir_global *G) {
 /* PEFT's _convert_peft_config_moe for target_modules T over moe's names (router, gate part, up part, down part; the
  * first that a target equals or ends in after a '.' wins): hits[k] counts the targets moved onto name k's weight,
  * the rest stay module targets (*rest). The gate and up parts share gate_up_proj: PEFT refuses one alone. */
-static int moe_convert(const char *moe, const char *const *T, int nT, const char **rest, int *nrest, int hits[4],
-                       ax_diag *d) {
-    char names[4][64];
+/* model.moe_targets' comma-separated names into names (at most 4); their count */
+static int moe_names(const char *moe, char names[4][64]) {
     int nn = 0;
     for (const char *p = moe; *p && nn < 4;) {
         const char *e = strchr(p, ',');
         const size_t n = e ? (size_t)(e - p) : strlen(p);
-        snprintf(names[nn++], sizeof names[0], "%.*s", (int)(n < 63 ? n : 63), p);
+        snprintf(names[nn++], 64, "%.*s", (int)(n < 63 ? n : 63), p);
         p += n + (e != NULL);
     }
+    return nn;
+}
+
+static int moe_convert(const char *moe, const char *const *T, int nT, const char **rest, int *nrest, int hits[4],
+                       ax_diag *d) {
+    char names[4][64];
+    const int nn = moe_names(moe, names);
     *nrest = 0;
     for (int k = 0; k < 4; k++) hits[k] = 0;
     for (int t = 0; t < nT; t++) {
@@ -401,14 +407,14 @@ int pass_lora(ir_module *m, const pass_lora_cfg *cfg, int32_t *loss, ax_diag *d)
             snprintf(leaf[nleaf], sizeof leaf[0], "%.63s", ty);
             T[nT++] = leaf[nleaf++];
         }
-        if (cfg->all_linear_string) /* PEFT adds the v4 names of the router and experts (no nn.Linear any more) */
-            for (const char *q = moe; *q && nleaf + 1 < cap;) {
-                const char *e = strchr(q, ',');
-                const size_t n = e ? (size_t)(e - q) : strlen(q);
-                snprintf(leaf[nleaf], sizeof leaf[0], "%.*s", (int)(n < 63 ? n : 63), q);
+        if (cfg->all_linear_string) { /* PEFT adds the v4 names of the router and experts (no nn.Linear any more) */
+            char names[4][64];
+            const int nn = moe_names(moe, names);
+            for (int k = 0; k < nn && nleaf + 1 < cap; k++) {
+                memcpy(leaf[nleaf], names[k], sizeof leaf[0]); /* both 64 bytes, NUL-terminated */
                 T[nT++] = leaf[nleaf++];
-                q += n + (e != NULL);
             }
+        }
         if (moe_convert(moe, T, nT, rest, &lc.ntargets, hits, d) != 0) {
             free(T), free(rest), free(leaf);
             return -1;

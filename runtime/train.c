@@ -1202,6 +1202,17 @@ static int tower_adapters(const ir_module *m, rt_st_file *f, rt_st_out **out, ax
     return n;
 }
 
+/* names joined by commas (as module attrs hold them) -> a JSON list of them */
+static json_t *json_names(const char *joined) {
+    json_t *v = json_array();
+    for (const char *p = joined, *e; *p; p = *e ? e + 1 : e) {
+        e = strchr(p, ',');
+        if (!e) e = p + strlen(p);
+        json_array_append_new(v, json_stringn(p, (size_t)(e - p)));
+    }
+    return v;
+}
+
 /* tower: the adapters carried from lora_model_dir (tower_adapters): target_modules then names every adapted module,
  * the tower's among them, so that PEFT wraps exactly those and loads them as the saved adapter had them */
 static char *adapter_config_json(const rt_session *s, const rt_st_out *tower, int ntower) {
@@ -1258,12 +1269,7 @@ static char *adapter_config_json(const rt_session *s, const rt_st_out *tower, in
     if (lp && *lp && mattr_i(m, "lora.layers_pattern_str", 0)) {
         json_object_set_new(o, "layers_pattern", json_string(lp));
     } else if (lp && *lp) { /* names joined by commas */
-        json_t *pv = json_array();
-        for (const char *p = lp, *e; *p; p = *e ? e + 1 : e) {
-            e = strchr(p, ',');
-            if (!e) e = p + strlen(p);
-            json_array_append_new(pv, json_stringn(p, (size_t)(e - p)));
-        }
+        json_t *pv = json_names(lp);
         json_object_set_new(o, "layers_pattern", pv);
     } else {
         json_object_set_new(o, "layers_pattern", json_null());
@@ -1330,12 +1336,7 @@ static char *adapter_config_json(const rt_session *s, const rt_st_out *tower, in
      * doubled where it fused gate_proj and up_proj into gate_up_proj */
     const char *tp = mattr_s(m, "lora.target_parameters", NULL);
     if (tp && *tp) {
-        json_t *pv = json_array();
-        for (const char *p = tp, *e; *p; p = *e ? e + 1 : e) {
-            e = strchr(p, ',');
-            if (!e) e = p + strlen(p);
-            json_array_append_new(pv, json_stringn(p, (size_t)(e - p)));
-        }
+        json_t *pv = json_names(tp);
         json_object_set_new(o, "target_parameters", pv);
     }
     json_t *rp = json_object(), *ap = json_object();
@@ -1353,12 +1354,7 @@ static char *adapter_config_json(const rt_session *s, const rt_st_out *tower, in
         json_object_set_new(o, "exclude_modules", json_string("model\\.(vision_tower|multi_modal_projector)\\..*"));
     const char *save = mattr_s(m, "lora.modules_to_save", NULL);
     if (save && *save) { /* the names as the config gave them: PEFT matches them as it did when training */
-        json_t *sv = json_array();
-        for (const char *p = save, *e; *p; p = *e ? e + 1 : e) {
-            e = strchr(p, ',');
-            if (!e) e = p + strlen(p);
-            json_array_append_new(sv, json_stringn(p, (size_t)(e - p)));
-        }
+        json_t *sv = json_names(save);
         json_object_set_new(o, "modules_to_save", sv);
     } else {
         json_object_set_new(o, "modules_to_save", json_null());

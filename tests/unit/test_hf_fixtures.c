@@ -81,6 +81,20 @@ static int64_t row_inputs(json_t *batch, int r, int64_t S, int32_t *ids, int32_t
     return n;
 }
 
+/* Rows 0..B-1 of batch (json) as a micro-batch's inputs (allocated; rows_free); returns the counted targets */
+typedef struct {
+    int32_t *ids, *tgt, *pos, *seg;
+} rows_in;
+static int64_t rows_make(rows_in *in, json_t *batch, int64_t B, int64_t S) {
+    const size_t n = (size_t)(B * S);
+    in->ids = malloc(n * 4), in->tgt = malloc(n * 4), in->pos = malloc(n * 4), in->seg = malloc(n * 4);
+    int64_t ntok = 0;
+    for (int r = 0; r < B; r++)
+        ntok += row_inputs(batch, r, S, in->ids + r * S, in->tgt + r * S, in->pos + r * S, in->seg + r * S);
+    return ntok;
+}
+static void rows_free(rows_in *in) { free(in->ids), free(in->tgt), free(in->pos), free(in->seg); }
+
 static double grad_norm(rt_session *s, const char *name) {
     char g[256];
     snprintf(g, sizeof g, "grad/%s", name);
@@ -283,13 +297,11 @@ static void run_peft_fixture(const char *dir, const char *fx) {
         json_decref(e);
         return;
     }
-    size_t n = (size_t)(BA * S);
-    int32_t *ids = malloc(n * 4), *tgt = malloc(n * 4), *pos = malloc(n * 4), *seg = malloc(n * 4);
-    int64_t ntok = 0;
-    for (int r = 0; r < BA; r++) ntok += row_inputs(A, r, S, ids + r * S, tgt + r * S, pos + r * S, seg + r * S);
+    rows_in in;
+    const int64_t ntok = rows_make(&in, A, BA, S);
     CHECK_EQ(ntok, json_integer_value(json_object_get(A, "n_tokens")));
     zero_grads(&s);
-    CHECK(rt_session_micro_step(&s, ids, tgt, pos, seg, (float)(1.0 / (double)ntok), &d) == 0);
+    CHECK(rt_session_micro_step(&s, in.ids, in.tgt, in.pos, in.seg, (float)(1.0 / (double)ntok), &d) == 0);
     const double loss = rt_f(rt_session_global(&s, "stats/loss_sum"))[0] / (double)ntok;
     const double ref = json_number_value(json_object_get(A, "loss"));
     CHECK_MSG(fabs(loss - ref) <= 1e-4 * fabs(ref), "%s: loss %.8f, PEFT %.8f", fx, loss, ref);
@@ -315,7 +327,7 @@ static void run_peft_fixture(const char *dir, const char *fx) {
     ax_diag_print(&d, stderr);
     if (ok && open_session(&s, md, BA, S, &d) == 0) {
         zero_grads(&s);
-        CHECK(rt_session_micro_step(&s, ids, tgt, pos, seg, (float)(1.0 / (double)ntok), &d) == 0);
+        CHECK(rt_session_micro_step(&s, in.ids, in.tgt, in.pos, in.seg, (float)(1.0 / (double)ntok), &d) == 0);
         const double lm = rt_f(rt_session_global(&s, "stats/loss_sum"))[0] / (double)ntok;
         const double rm = json_number_value(json_object_get(A, "merged_loss"));
         CHECK_MSG(fabs(lm - rm) <= 1e-4 * fabs(rm), "%s: merged model's loss %.8f, PEFT's merge_and_unload %.8f", fx, lm, rm);
@@ -328,7 +340,7 @@ static void run_peft_fixture(const char *dir, const char *fx) {
     char cmd[8400];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", out);
     CHECK(system(cmd) == 0);
-    free(ids), free(tgt), free(pos), free(seg);
+    rows_free(&in);
     ax_diag_free(&d);
     json_decref(e);
 }
@@ -360,19 +372,16 @@ static void run_aux_fixture(const char *path, const char *fx) {
         json_decref(e);
         return;
     }
-    size_t n = (size_t)(BA * S);
-    int32_t *ids = malloc(n * 4), *tgt = malloc(n * 4), *pos = malloc(n * 4), *seg = malloc(n * 4);
-    float *mask = malloc(n * 4);
-    int64_t ntok = 0;
-    for (int r = 0; r < BA; r++) {
-        ntok += row_inputs(A, r, S, ids + r * S, tgt + r * S, pos + r * S, seg + r * S);
+    rows_in in;
+    const int64_t ntok = rows_make(&in, A, BA, S);
+    float *mask = malloc(sizeof(float) * (size_t)(BA * S));
+    for (int r = 0; r < BA; r++)
         for (int64_t t = 0; t < S; t++) mask[r * S + t] = (float)json_integer_value(json_array_get(json_array_get(W, (size_t)r), (size_t)t));
-    }
     CHECK(s.aux);
     s.aux_mask_rows = mask;
     rt_f(&s.in_aux_scale)[0] = (float)(coef * (double)ntok); /* coef / loss_scale: aux's adjoint is coef */
     zero_grads(&s);
-    CHECK(rt_session_micro_step(&s, ids, tgt, pos, seg, (float)(1.0 / (double)ntok), &d) == 0);
+    CHECK(rt_session_micro_step(&s, in.ids, in.tgt, in.pos, in.seg, (float)(1.0 / (double)ntok), &d) == 0);
     const double ce = rt_f(rt_session_global(&s, "stats/loss_sum"))[0] / (double)ntok;
     const double aux = rt_f(rt_session_global(&s, "stats/aux_sum"))[0];
     const double rce = json_number_value(json_object_get(A, "ce_loss")), raux = json_number_value(json_object_get(A, "aux_loss"));
@@ -382,7 +391,7 @@ static void run_aux_fixture(const char *path, const char *fx) {
     check_grads(&s, json_object_get(A, "grad_norms"), json_object_get(A, "grads"), fx, "CE + coef x aux");
     s.aux_mask_rows = NULL;
     rt_session_close(&s);
-    free(ids), free(tgt), free(pos), free(seg), free(mask);
+    rows_free(&in), free(mask);
     ax_diag_print(&d, stderr);
     ax_diag_free(&d);
     json_decref(e);
