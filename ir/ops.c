@@ -26,9 +26,11 @@ int ir_op_writes(ir_op op, int k) {
 }
 
 /* adamw's and adamw8's optional last operand: the step's beta1; neftune's: the micro step's mag; dpo_loss's: the
- * rows' completion token counts; rope's: the micro-batch's max position (longrope's regime) */
+ * rows' completion token counts; rope's: the micro-batch's max position (longrope's regime); attention's: the
+ * heads' sinks (gpt-oss) */
 static int nin_optional(ir_op op) {
-    return op == IR_OP_adamw || op == IR_OP_adamw8 || op == IR_OP_neftune || op == IR_OP_dpo_loss || op == IR_OP_rope;
+    return op == IR_OP_adamw || op == IR_OP_adamw8 || op == IR_OP_neftune || op == IR_OP_dpo_loss || op == IR_OP_rope ||
+           op == IR_OP_attention;
 }
 
 int ir_op_max_nin(ir_op op) {
@@ -174,7 +176,7 @@ static int dora_operands(const ir_module *m, const ir_type *in, const ir_attr *a
 
 int ir_infer(const ir_module *m, ir_op op, const ir_type *in, int nin, const ir_attr *at, int na, ir_type *out,
              char *err, size_t errcap) {
-    char b1[96], b2[96], b3[96], b4[96];
+    char b1[96], b2[96], b3[96], b4[96], b5[96];
     if (op < 0 || op >= IR_NOPS) FAIL("unknown op %d", (int)op);
     if (!ir_op_nin_ok(op, nin)) FAIL("%s takes %s operands, found %d", ir_ops[op].name, ir_op_nin_str(op, b1, sizeof b1), nin);
     switch (op) {
@@ -329,6 +331,69 @@ int ir_infer(const ir_module *m, ir_op op, const ir_type *in, int nin, const ir_
         out[3] = same_dims(wd, wd->dtype);
         return 0;
     }
+    case IR_OP_moe_ffn_oss:
+    case IR_OP_moe_ffn_oss_bwd: {
+        const ir_type *x = &in[0], *idx = &in[1], *w = &in[2], *wgu = &in[3], *bgu = &in[4], *wd = &in[5], *bd = &in[6];
+        TRY(need_float(m, x, 0, err, errcap));
+        TRY(need_i32(m, idx, 1, err, errcap));
+        for (int i = 2; i < 7; i++) TRY(need_float(m, &in[i], i, err, errcap));
+        TRY(need_attr(at, na, "alpha", IR_ATTR_FLOAT, err, errcap));
+        TRY(need_attr(at, na, "limit", IR_ATTR_FLOAT, err, errcap));
+        if (x->rank < 1 || wgu->rank != 3 || wd->rank != 3 || bgu->rank != 2 || bd->rank != 2)
+            FAIL("expected x[..., H], experts' gate_up [E, H, 2I], its bias [E, 2I], down [E, I, H] and its bias [E, H], "
+                 "found %s, %s, %s, %s, %s", tstr(m, x, b1), tstr(m, wgu, b2), tstr(m, bgu, b3), tstr(m, wd, b4),
+                 tstr(m, bd, b5));
+        const int64_t H = last_dim(x), E = wgu->dims[0], I2 = wgu->dims[2];
+        if (wgu->dims[1] != H || I2 % 2 || wd->dims[0] != E || wd->dims[1] != I2 / 2 || wd->dims[2] != H ||
+            bgu->dims[0] != E || bgu->dims[1] != I2 || bd->dims[0] != E || bd->dims[1] != H)
+            FAIL("experts' gate_up %s (+ %s) and down %s (+ %s) do not fit x %s: expected [E, H, 2I] + [E, 2I] and "
+                 "[E, I, H] + [E, H]", tstr(m, wgu, b1), tstr(m, bgu, b2), tstr(m, wd, b3), tstr(m, bd, b4), tstr(m, x, b5));
+        if (idx->rank != x->rank || !same_shape(idx, w) || w->rank != x->rank)
+            FAIL("operands 1, 2: expected experts and weights [..., k] over x's tokens, found %s and %s", tstr(m, idx, b1),
+                 tstr(m, w, b2));
+        for (int i = 0; i + 1 < x->rank; i++)
+            if (idx->dims[i] != x->dims[i]) FAIL("operand 1 %s: not over x's tokens %s", tstr(m, idx, b1), tstr(m, x, b2));
+        ir_type gu = same_dims(x, x->dtype);
+        gu.rank = x->rank + 1;
+        gu.dims[x->rank - 1] = last_dim(idx);
+        gu.dims[x->rank] = I2;
+        if (gu.rank > IR_MAX_RANK) FAIL("x %s: rank too large", tstr(m, x, b1));
+        if (op == IR_OP_moe_ffn_oss) {
+            out[0] = same_dims(x, x->dtype);
+            out[1] = gu;
+            return 0;
+        }
+        if (!same_shape(&in[7], &gu) || !same_shape(&in[8], x))
+            FAIL("operands 7, 8: expected gu %s and dy %s, found %s and %s", tstr(m, &gu, b1), tstr(m, x, b2),
+                 tstr(m, &in[7], b3), tstr(m, &in[8], b4));
+        out[0] = same_dims(x, x->dtype);
+        out[1] = same_dims(w, w->dtype);
+        out[2] = same_dims(wgu, wgu->dtype);
+        out[3] = same_dims(bgu, bgu->dtype);
+        out[4] = same_dims(wd, wd->dtype);
+        out[5] = same_dims(bd, bd->dtype);
+        return 0;
+    }
+    case IR_OP_attn_sink:
+    case IR_OP_attn_sink_bwd: {
+        const int fwd = op == IR_OP_attn_sink;
+        const ir_type *o = &in[fwd ? 0 : 1], *lse = &in[fwd ? 1 : 2], *sk = &in[fwd ? 2 : 0];
+        TRY(need_float(m, o, fwd ? 0 : 1, err, errcap));
+        TRY(need_float(m, sk, fwd ? 2 : 0, err, errcap));
+        if (o->rank != 4) FAIL("expected out [batch, seq, heads, head_dim], found %s", tstr(m, o, b1));
+        ir_type lt = ir_type_make(IR_F32, 3, (int64_t[]){o->dims[0], o->dims[2], o->dims[1]});
+        if (!ir_type_equal(lse, &lt)) FAIL("expected lse %s, found %s", tstr(m, &lt, b1), tstr(m, lse, b2));
+        if (sk->rank != 1 || sk->dims[0] != o->dims[2])
+            FAIL("expected sinks [%lld] (one per head), found %s", (long long)o->dims[2], tstr(m, sk, b1));
+        if (fwd) {
+            out[0] = same_dims(o, o->dtype);
+            out[1] = lt;
+            return 0;
+        }
+        TRY(need_same(m, o, &in[3], 1, 3, 1, err, errcap));
+        out[0] = same_dims(sk, sk->dtype);
+        return 0;
+    }
     case IR_OP_moe_lb_stats:
     case IR_OP_moe_lb_stats_bwd: {
         const int fwd = op == IR_OP_moe_lb_stats;
@@ -443,6 +508,12 @@ int ir_infer(const ir_module *m, ir_op op, const ir_type *in, int nin, const ir_
         if (seg->rank != 2 || seg->dims[0] != q->dims[0] || seg->dims[1] != q->dims[1])
             FAIL("operand 3: expected segment ids [%lld,%lld], found %s", (long long)q->dims[0], (long long)q->dims[1], tstr(m, seg, b1));
         ir_type lse = ir_type_make(IR_F32, 3, (int64_t[]){q->dims[0], q->dims[2], q->dims[1]});
+        if (op == IR_OP_attention && nin == 5) {
+            TRY(need_float(m, &in[4], 4, err, errcap));
+            if (in[4].rank != 1 || in[4].dims[0] != q->dims[2])
+                FAIL("operand 4: expected sinks [%lld] (one per query head), found %s", (long long)q->dims[2],
+                     tstr(m, &in[4], b1));
+        }
         if (op == IR_OP_attention) {
             out[0] = same_dims(q, q->dtype);
             out[1] = lse;

@@ -91,6 +91,10 @@ NOT_DIFFERENTIABLE(embedding_bwd)
 NOT_DIFFERENTIABLE(slice_bwd)
 NOT_DIFFERENTIABLE(moe_route_bwd)
 NOT_DIFFERENTIABLE(moe_ffn_bwd)
+NOT_DIFFERENTIABLE(moe_ffn_oss_bwd)
+NOT_DIFFERENTIABLE(attn_sink_bwd)
+/* seqpar's (after autodiff): the ring's sinks; a forward's sinks are attention's operand */
+NOT_DIFFERENTIABLE(attn_sink)
 NOT_DIFFERENTIABLE(lora_delta_bwd)
 NOT_DIFFERENTIABLE(moe_lb_stats_bwd)
 NOT_DIFFERENTIABLE(moe_lb_loss_bwd)
@@ -219,10 +223,13 @@ static void grad_rope(ad *c, const ir_node *n, const int32_t *dy) {
 static void grad_attention(ad *c, const ir_node *n, const int32_t *dy) {
     if (dy[0] < 0) return; /* lse alone is never differentiated */
     int32_t r[3];
+    /* with sinks, out and lse are the sinks' (attn_sink): the backward against them is q's, k's and v's */
     ir_bn(&c->b, IR_OP_attention_bwd, IR_IN(IN(0), IN(1), IN(2), IN(3), OUT(0), OUT(1), dy[0]), n->nattrs, n->attrs, r);
     acc(c, n->in[0], r[0]);
     acc(c, n->in[1], r[1]);
     acc(c, n->in[2], r[2]);
+    if (n->nin == 5 && wants(c, n->in[4]))
+        acc(c, n->in[4], ir_b(&c->b, IR_OP_attn_sink_bwd, IR_IN(IN(4), OUT(0), OUT(1), dy[0]), IR_NOAT));
 }
 
 static void grad_swiglu(ad *c, const ir_node *n, const int32_t *dy) {
@@ -248,6 +255,16 @@ static void grad_moe_ffn(ad *c, const ir_node *n, const int32_t *dy) {
     if (wants(c, n->in[2])) acc(c, n->in[2], r[1]);
     if (wants(c, n->in[3])) acc(c, n->in[3], r[2]);
     if (wants(c, n->in[4])) acc(c, n->in[4], r[3]);
+}
+
+static void grad_moe_ffn_oss(ad *c, const ir_node *n, const int32_t *dy) {
+    if (dy[0] < 0) return;
+    int32_t r[6];
+    ir_bn(&c->b, IR_OP_moe_ffn_oss_bwd, IR_IN(IN(0), IN(1), IN(2), IN(3), IN(4), IN(5), IN(6), OUT(1), dy[0]), n->nattrs,
+          n->attrs, r);
+    acc(c, n->in[0], r[0]);
+    for (int i = 2; i < 7; i++)
+        if (wants(c, n->in[i])) acc(c, n->in[i], r[i - 1]);
 }
 
 /* the load-balancing loss: through the probability sums only (the top-k counts and the weights have none) */

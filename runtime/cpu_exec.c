@@ -430,6 +430,24 @@ static int x_attention(xc *x) {
     const int64_t *dm = q->type.dims;
     ck_attention_fwd_f32(rt_f(q), rt_f(k), rt_f(IN(2)), rt_i(IN(3)), rt_f(OUT(0)), rt_f(OUT(1)), dm[0], dm[1], dm[2],
                          k->type.dims[2], dm[3], AF("scale", 1), (int)AI("causal", 1), AI("window", 0));
+    if (x->n->nin == 5) ck_attn_sink_fwd_f32(rt_f(OUT(0)), rt_f(OUT(1)), rt_f(IN(4)), dm[0], dm[1], dm[2], dm[3]);
+    round_if_bf16(OUT(0));
+    return 0;
+}
+
+/* attention sinks (gpt-oss): seqpar's ring applies them to the merged blocks; their gradient */
+static int x_attn_sink(xc *x) {
+    rt_buf *o = IN(0);
+    const int64_t *dm = o->type.dims;
+    memcpy(rt_f(OUT(0)), rt_f(o), sizeof(float) * (size_t)o->numel);
+    memcpy(rt_f(OUT(1)), rt_f(IN(1)), sizeof(float) * (size_t)(dm[0] * dm[1] * dm[2]));
+    ck_attn_sink_fwd_f32(rt_f(OUT(0)), rt_f(OUT(1)), rt_f(IN(2)), dm[0], dm[1], dm[2], dm[3]);
+    round_if_bf16(OUT(0));
+    return 0;
+}
+static int x_attn_sink_bwd(xc *x) {
+    const int64_t *dm = IN(1)->type.dims;
+    ck_attn_sink_bwd_f32(rt_f(IN(0)), rt_f(IN(1)), rt_f(IN(2)), rt_f(IN(3)), rt_f(OUT(0)), dm[0], dm[1], dm[2], dm[3]);
     round_if_bf16(OUT(0));
     return 0;
 }
@@ -473,6 +491,26 @@ static int x_moe_ffn_bwd(xc *x) {
     ck_moe_ffn_bwd_f32(rt_f(xx), rt_i(IN(1)), rt_f(IN(2)), rt_f(wgu), rt_f(IN(4)), rt_f(IN(5)), rt_f(IN(6)), rt_f(OUT(0)),
                        rt_f(OUT(1)), rt_f(OUT(2)), rt_f(OUT(3)), lead(xx), H, I, E, k);
     for (int i = 0; i < 4; i++) round_if_bf16(OUT(i));
+    return 0;
+}
+
+/* gpt-oss's experts */
+static int x_moe_ffn_oss(xc *x) {
+    rt_buf *xx = IN(0), *wgu = IN(3);
+    const int64_t H = last(xx), E = wgu->type.dims[0], I = wgu->type.dims[2] / 2, k = last(IN(1));
+    ck_moe_oss_fwd_f32(rt_f(xx), rt_i(IN(1)), rt_f(IN(2)), rt_f(wgu), rt_f(IN(4)), rt_f(IN(5)), rt_f(IN(6)), rt_f(OUT(0)),
+                       rt_f(OUT(1)), lead(xx), H, I, E, k, AF("alpha", 1.702), AF("limit", 7));
+    round_if_bf16(OUT(0));
+    round_if_bf16(OUT(1));
+    return 0;
+}
+static int x_moe_ffn_oss_bwd(xc *x) {
+    rt_buf *xx = IN(0), *wgu = IN(3);
+    const int64_t H = last(xx), E = wgu->type.dims[0], I = wgu->type.dims[2] / 2, k = last(IN(1));
+    ck_moe_oss_bwd_f32(rt_f(xx), rt_i(IN(1)), rt_f(IN(2)), rt_f(wgu), rt_f(IN(4)), rt_f(IN(5)), rt_f(IN(6)), rt_f(IN(7)),
+                       rt_f(IN(8)), rt_f(OUT(0)), rt_f(OUT(1)), rt_f(OUT(2)), rt_f(OUT(3)), rt_f(OUT(4)), rt_f(OUT(5)),
+                       lead(xx), H, I, E, k, AF("alpha", 1.702), AF("limit", 7));
+    for (int i = 0; i < 6; i++) round_if_bf16(OUT(i));
     return 0;
 }
 

@@ -146,6 +146,18 @@ void ck_attention_bwd_f64(const double *q, const double *k, const double *v, con
                           const double *lse, const double *dout, double *dq, double *dk, double *dv, int64_t B,
                           int64_t S, int64_t nh, int64_t nkv, int64_t hd, double scale, int causal, int64_t window);
 
+/* ---- attention sinks (gpt-oss) -------------------------------------------------
+ * ck_attn_sink_fwd, in place on a finished attention's out[B,S,nh,hd] and lse[B,nh,S]: each head's sink logit
+ * joins every query's softmax with no value: lse' = logaddexp(lse, sinks[h]), out' = out exp(lse - lse') (double
+ * inside). ck_attn_sink_bwd: dsinks[h] = -sum_{b,i} exp(sinks[h] - lse'_bhi) (dout_bih . out'_bih), from the
+ * sinks' out' and lse' (the same out' and lse' give attention's backward its dq, dk, dv); sums in double. */
+void ck_attn_sink_fwd_f32(float *out, float *lse, const float *sinks, int64_t B, int64_t S, int64_t nh, int64_t hd);
+void ck_attn_sink_fwd_f64(double *out, double *lse, const double *sinks, int64_t B, int64_t S, int64_t nh, int64_t hd);
+void ck_attn_sink_bwd_f32(const float *sinks, const float *out, const float *lse, const float *dout, float *dsinks,
+                          int64_t B, int64_t S, int64_t nh, int64_t hd);
+void ck_attn_sink_bwd_f64(const double *sinks, const double *out, const double *lse, const double *dout,
+                          double *dsinks, int64_t B, int64_t S, int64_t nh, int64_t hd);
+
 /* ---- ring attention blocks (sequence parallelism) ---------------------------
  * Attention of Sq local queries against one block of Sk keys, as ring
  * attention computes it block by block. Tokens carry their position in the
@@ -218,6 +230,32 @@ void ck_moe_ffn_bwd_f32(const float *x, const int32_t *idx, const float *w, cons
 void ck_moe_ffn_bwd_f64(const double *x, const int32_t *idx, const double *w, const double *wgu, const double *wd,
                         const double *gu, const double *dy, double *dx, double *dw, double *dwgu, double *dwd, int64_t N,
                         int64_t H, int64_t I, int64_t E, int64_t k);
+
+/* ---- gpt-oss's experts (transformers 5's GptOssExperts) -----------------------------
+ * ck_moe_oss_fwd: as ck_moe_ffn_fwd with the weights as gpt-oss stores them and biases: gu = x Wgu[e] + bgu[e]
+ * (Wgu [E, H, 2I], gate at even columns, up at odd), a_i = (u'_i + 1) g'_i sigmoid(alpha g'_i) with g' =
+ * min(g, limit), u' = clamp(u, -limit, limit) (double inside, rounded once), o = a Wd[e] + bd[e] (Wd [E, I, H]),
+ * y_t += w o. ck_moe_oss_bwd: dx, dw, dWgu, dbgu, dWd, dbd (overwritten); the clamps pass the gradient where the
+ * value is inside them (bounds included), as torch.clamp's backward. */
+void ck_moe_oss_fwd_f32(const float *x, const int32_t *idx, const float *w, const float *wgu, const float *bgu,
+                        const float *wd, const float *bd, float *y, float *gu, int64_t N, int64_t H, int64_t I, int64_t E,
+                        int64_t k, double alpha, double limit);
+void ck_moe_oss_fwd_f64(const double *x, const int32_t *idx, const double *w, const double *wgu, const double *bgu,
+                        const double *wd, const double *bd, double *y, double *gu, int64_t N, int64_t H, int64_t I,
+                        int64_t E, int64_t k, double alpha, double limit);
+void ck_moe_oss_bwd_f32(const float *x, const int32_t *idx, const float *w, const float *wgu, const float *bgu,
+                        const float *wd, const float *bd, const float *gu, const float *dy, float *dx, float *dw,
+                        float *dwgu, float *dbgu, float *dwd, float *dbd, int64_t N, int64_t H, int64_t I, int64_t E,
+                        int64_t k, double alpha, double limit);
+void ck_moe_oss_bwd_f64(const double *x, const int32_t *idx, const double *w, const double *wgu, const double *bgu,
+                        const double *wd, const double *bd, const double *gu, const double *dy, double *dx, double *dw,
+                        double *dwgu, double *dbgu, double *dwd, double *dbd, int64_t N, int64_t H, int64_t I,
+                        int64_t E, int64_t k, double alpha, double limit);
+/* the activation alone, on one slot's gu[2I] -> a[I] and its backward (da -> dgu[2I]) */
+void ck_oss_act_f32(const float *gu, float *a, int64_t I, double alpha, double limit);
+void ck_oss_act_f64(const double *gu, double *a, int64_t I, double alpha, double limit);
+void ck_oss_act_bwd_f32(const float *gu, const float *da, float *dgu, int64_t I, double alpha, double limit);
+void ck_oss_act_bwd_f64(const double *gu, const double *da, double *dgu, int64_t I, double alpha, double limit);
 
 /* ---- the router's load-balancing loss (transformers' load_balancing_loss_func) ----------------
  * ck_moe_lb_stats: out[0, E) = sum_t mask_t * (slots of t on expert e), out[E, 2E) = sum_t mask_t * softmax(

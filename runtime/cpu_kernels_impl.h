@@ -469,6 +469,138 @@ void FN(ck_moe_ffn_bwd)(const REAL *x, const int32_t *idx, const REAL *w, const 
     free(off), free(order), free(xe), free(ge), free(ae), free(oe), free(doe), free(dae), free(dge), free(dxe);
 }
 
+/* ---- gpt-oss's experts ------------------------------------------------------------------- */
+void FN(ck_oss_act)(const REAL *gu, REAL *a, int64_t I, double alpha, double limit) {
+    for (int64_t i = 0; i < I; i++) {
+        const double g = fmin((double)gu[2 * i], limit), u = fmax(fmin((double)gu[2 * i + 1], limit), -limit);
+        a[i] = (REAL)((u + 1) * (g / (1 + exp(-alpha * g))));
+    }
+}
+
+void FN(ck_oss_act_bwd)(const REAL *gu, const REAL *da, REAL *dgu, int64_t I, double alpha, double limit) {
+    for (int64_t i = 0; i < I; i++) {
+        const double g0 = (double)gu[2 * i], u0 = (double)gu[2 * i + 1], d = (double)da[i];
+        const double g = fmin(g0, limit), u = fmax(fmin(u0, limit), -limit);
+        const double sg = 1 / (1 + exp(-alpha * g));
+        dgu[2 * i] = (REAL)(g0 <= limit ? d * (u + 1) * (sg + alpha * g * sg * (1 - sg)) : 0);
+        dgu[2 * i + 1] = (REAL)(u0 >= -limit && u0 <= limit ? d * g * sg : 0);
+    }
+}
+
+void FN(ck_moe_oss_fwd)(const REAL *x, const int32_t *idx, const REAL *w, const REAL *wgu, const REAL *bgu, const REAL *wd,
+                        const REAL *bd, REAL *y, REAL *gu, int64_t N, int64_t H, int64_t I, int64_t E, int64_t k,
+                        double alpha, double limit) {
+    int64_t *off, *order;
+    const int64_t most = FN(moe_group)(idx, N, E, k, &off, &order);
+    REAL *xe = ck_xmalloc(sizeof(REAL) * (size_t)(most * H + 1)), *ge = ck_xmalloc(sizeof(REAL) * (size_t)(most * 2 * I + 1));
+    REAL *ae = ck_xmalloc(sizeof(REAL) * (size_t)(most * I + 1)), *oe = ck_xmalloc(sizeof(REAL) * (size_t)(most * H + 1));
+    for (int64_t i = 0; i < N * H; i++) y[i] = 0;
+    for (int64_t e = 0; e < E; e++) { /* experts in ascending order, as transformers' loop */
+        const int64_t n = off[e + 1] - off[e], *rows = order + off[e];
+        if (!n) continue;
+        for (int64_t r = 0; r < n; r++) memcpy(xe + r * H, x + (rows[r] / k) * H, sizeof(REAL) * (size_t)H);
+        FN(ck_matmul)(xe, wgu + e * H * 2 * I, ge, n, 2 * I, H, 0, 0, 0);
+        for (int64_t r = 0; r < n; r++) {
+            REAL *g = ge + r * 2 * I;
+            for (int64_t c = 0; c < 2 * I; c++) g[c] += bgu[e * 2 * I + c];
+            memcpy(gu + rows[r] * 2 * I, g, sizeof(REAL) * (size_t)(2 * I));
+            FN(ck_oss_act)(g, ae + r * I, I, alpha, limit);
+        }
+        FN(ck_matmul)(ae, wd + e * I * H, oe, n, H, I, 0, 0, 0);
+        for (int64_t r = 0; r < n; r++) {
+            const REAL wr = w[rows[r]];
+            REAL *yt = y + (rows[r] / k) * H;
+            for (int64_t h = 0; h < H; h++) yt[h] += (oe[r * H + h] + bd[e * H + h]) * wr;
+        }
+    }
+    free(off), free(order), free(xe), free(ge), free(ae), free(oe);
+}
+
+void FN(ck_moe_oss_bwd)(const REAL *x, const int32_t *idx, const REAL *w, const REAL *wgu, const REAL *bgu, const REAL *wd,
+                        const REAL *bd, const REAL *gu, const REAL *dy, REAL *dx, REAL *dw, REAL *dwgu, REAL *dbgu,
+                        REAL *dwd, REAL *dbd, int64_t N, int64_t H, int64_t I, int64_t E, int64_t k, double alpha,
+                        double limit) {
+    (void)bgu; /* gu holds it */
+    int64_t *off, *order;
+    const int64_t most = FN(moe_group)(idx, N, E, k, &off, &order);
+    REAL *xe = ck_xmalloc(sizeof(REAL) * (size_t)(most * H + 1)), *ae = ck_xmalloc(sizeof(REAL) * (size_t)(most * I + 1));
+    REAL *oe = ck_xmalloc(sizeof(REAL) * (size_t)(most * H + 1)), *doe = ck_xmalloc(sizeof(REAL) * (size_t)(most * H + 1));
+    REAL *dae = ck_xmalloc(sizeof(REAL) * (size_t)(most * I + 1)), *dge = ck_xmalloc(sizeof(REAL) * (size_t)(most * 2 * I + 1));
+    REAL *dxe = ck_xmalloc(sizeof(REAL) * (size_t)(most * H + 1));
+    for (int64_t i = 0; i < N * H; i++) dx[i] = 0;
+    for (int64_t i = 0; i < E * 2 * I * H; i++) dwgu[i] = 0;
+    for (int64_t i = 0; i < E * 2 * I; i++) dbgu[i] = 0;
+    for (int64_t i = 0; i < E * H * I; i++) dwd[i] = 0;
+    for (int64_t i = 0; i < E * H; i++) dbd[i] = 0;
+    for (int64_t e = 0; e < E; e++) {
+        const int64_t n = off[e + 1] - off[e], *rows = order + off[e];
+        if (!n) continue;
+        for (int64_t r = 0; r < n; r++) {
+            const int64_t t = rows[r] / k;
+            memcpy(xe + r * H, x + t * H, sizeof(REAL) * (size_t)H);
+            FN(ck_oss_act)(gu + rows[r] * 2 * I, ae + r * I, I, alpha, limit);
+            const REAL wr = w[rows[r]];
+            for (int64_t h = 0; h < H; h++) doe[r * H + h] = dy[t * H + h] * wr; /* d(o w)/do */
+        }
+        FN(ck_matmul)(ae, wd + e * I * H, oe, n, H, I, 0, 0, 0); /* o again (without its bias), for dw */
+        for (int64_t r = 0; r < n; r++) {
+            const REAL *dyt = dy + (rows[r] / k) * H;
+            double s = 0;
+            for (int64_t h = 0; h < H; h++) s += (double)dyt[h] * (double)(oe[r * H + h] + bd[e * H + h]);
+            dw[rows[r]] = (REAL)s;
+        }
+        for (int64_t h = 0; h < H; h++) { /* dbd[e] = the column sums of do, pairs in token order */
+            double s = 0;
+            for (int64_t r = 0; r < n; r++) s += (double)doe[r * H + h];
+            dbd[e * H + h] = (REAL)s;
+        }
+        FN(ck_matmul)(ae, doe, dwd + e * I * H, I, H, n, 1, 0, 0);  /* dWd[e] = a^T do */
+        FN(ck_matmul)(doe, wd + e * I * H, dae, n, I, H, 0, 1, 0);  /* da = do Wd[e]^T */
+        for (int64_t r = 0; r < n; r++) FN(ck_oss_act_bwd)(gu + rows[r] * 2 * I, dae + r * I, dge + r * 2 * I, I, alpha, limit);
+        for (int64_t c = 0; c < 2 * I; c++) {
+            double s = 0;
+            for (int64_t r = 0; r < n; r++) s += (double)dge[r * 2 * I + c];
+            dbgu[e * 2 * I + c] = (REAL)s;
+        }
+        FN(ck_matmul)(xe, dge, dwgu + e * H * 2 * I, H, 2 * I, n, 1, 0, 0);  /* dWgu[e] = x^T dgu */
+        FN(ck_matmul)(dge, wgu + e * H * 2 * I, dxe, n, H, 2 * I, 0, 1, 0); /* dx rows = dgu Wgu[e]^T */
+        for (int64_t r = 0; r < n; r++) {
+            REAL *dxt = dx + (rows[r] / k) * H;
+            for (int64_t h = 0; h < H; h++) dxt[h] += dxe[r * H + h];
+        }
+    }
+    free(off), free(order), free(xe), free(ae), free(oe), free(doe), free(dae), free(dge), free(dxe);
+}
+
+/* ---- attention sinks -------------------------------------------------------------------- */
+void FN(ck_attn_sink_fwd)(REAL *out, REAL *lse, const REAL *sinks, int64_t B, int64_t S, int64_t nh, int64_t hd) {
+    for (int64_t b = 0; b < B; b++)
+        for (int64_t h = 0; h < nh; h++)
+            for (int64_t i = 0; i < S; i++) {
+                REAL *l = lse + (b * nh + h) * S + i;
+                const double L = (double)*l, s = (double)sinks[h], mx = fmax(L, s);
+                const double Ln = mx + log(exp(L - mx) + exp(s - mx)), f = exp(L - Ln);
+                REAL *o = out + ((b * S + i) * nh + h) * hd;
+                for (int64_t d = 0; d < hd; d++) o[d] = (REAL)((double)o[d] * f);
+                *l = (REAL)Ln;
+            }
+}
+
+void FN(ck_attn_sink_bwd)(const REAL *sinks, const REAL *out, const REAL *lse, const REAL *dout, REAL *dsinks, int64_t B,
+                          int64_t S, int64_t nh, int64_t hd) {
+    for (int64_t h = 0; h < nh; h++) {
+        double acc = 0;
+        for (int64_t b = 0; b < B; b++)
+            for (int64_t i = 0; i < S; i++) {
+                const REAL *o = out + ((b * S + i) * nh + h) * hd, *g = dout + ((b * S + i) * nh + h) * hd;
+                double D = 0;
+                for (int64_t d = 0; d < hd; d++) D += (double)g[d] * (double)o[d];
+                acc -= exp((double)sinks[h] - (double)lse[(b * nh + h) * S + i]) * D;
+            }
+        dsinks[h] = (REAL)acc;
+    }
+}
+
 /* ---- the router's load-balancing loss ------------------------------------------------------ */
 void FN(ck_moe_lb_stats)(const REAL *logits, const int32_t *idx, const REAL *mask, REAL *out, int64_t N, int64_t E,
                          int64_t k) {

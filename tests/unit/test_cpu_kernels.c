@@ -486,6 +486,77 @@ static void test_moe(void) {
     }
 }
 
+/* ---- gpt-oss's experts (moe_ffn_oss) ------------------------------------------------ */
+typedef struct {
+    moe_ctx m;
+    double *bgu, *bd, alpha, limit;
+} oss_ctx;
+static double moe_oss_loss(void *p) {
+    oss_ctx *c = p;
+    double *y = dzeros(c->m.N * c->m.H), *gu = dzeros(c->m.N * c->m.k * 2 * c->m.I);
+    ck_moe_oss_fwd_f64(c->m.x, c->m.idx, c->m.w, c->m.wgu, c->bgu, c->m.wd, c->bd, y, gu, c->m.N, c->m.H, c->m.I, c->m.E,
+                       c->m.k, c->alpha, c->limit);
+    double L = dotd(y, c->m.wy, c->m.N * c->m.H);
+    free(y), free(gu);
+    return L;
+}
+static void test_moe_oss(void) {
+    oss_ctx c = {.m = {.N = 7, .E = 5, .k = 2, .H = 6, .I = 4}, .alpha = 1.702, .limit = 0.9};
+    const int64_t N = c.m.N, E = c.m.E, k = c.m.k, H = c.m.H, I = c.m.I;
+    double *l = dvec(N * E, 2.0);
+    c.m.idx = malloc(sizeof(int32_t) * (size_t)(N * k));
+    c.m.w = dzeros(N * k);
+    ck_moe_route_f64(l, c.m.w, c.m.idx, N, E, k, 1);
+    c.m.x = dvec(N * H, 1.0), c.m.wgu = dvec(E * H * 2 * I, 0.8), c.m.wd = dvec(E * I * H, 0.7), c.m.wy = dvec(N * H, 1.0);
+    c.bgu = dvec(E * 2 * I, 0.5), c.bd = dvec(E * H, 0.5);
+    double *y = dzeros(N * H), *gu = dzeros(N * k * 2 * I);
+    ck_moe_oss_fwd_f64(c.m.x, c.m.idx, c.m.w, c.m.wgu, c.bgu, c.m.wd, c.bd, y, gu, N, H, I, E, k, c.alpha, c.limit);
+    /* by hand, every token; the clamps must bite somewhere (gate above the limit, up outside it both ways) */
+    int above = 0, up_hi = 0, up_lo = 0;
+    for (int64_t t = 0; t < N; t++) {
+        double ref[8] = {0};
+        for (int64_t j = 0; j < k; j++) {
+            const int64_t e = c.m.idx[t * k + j];
+            double o[8];
+            for (int64_t h = 0; h < H; h++) o[h] = c.bd[e * H + h];
+            for (int64_t i = 0; i < I; i++) {
+                double g = c.bgu[e * 2 * I + 2 * i], u = c.bgu[e * 2 * I + 2 * i + 1];
+                for (int64_t h = 0; h < H; h++) {
+                    g += c.m.x[t * H + h] * c.m.wgu[(e * H + h) * 2 * I + 2 * i];
+                    u += c.m.x[t * H + h] * c.m.wgu[(e * H + h) * 2 * I + 2 * i + 1];
+                }
+                CHECK_NEAR(gu[(t * k + j) * 2 * I + 2 * i], g, 1e-13, 0);
+                above += g > c.limit, up_hi += u > c.limit, up_lo += u < -c.limit;
+                g = g > c.limit ? c.limit : g;
+                u = u > c.limit ? c.limit : u < -c.limit ? -c.limit : u;
+                const double a = (u + 1) * g / (1 + exp(-c.alpha * g));
+                for (int64_t h = 0; h < H; h++) o[h] += a * c.m.wd[(e * I + i) * H + h];
+            }
+            for (int64_t h = 0; h < H; h++) ref[h] += c.m.w[t * k + j] * o[h];
+        }
+        for (int64_t h = 0; h < H; h++) CHECK_NEAR(y[t * H + h], ref[h], 1e-12, 1e-14);
+    }
+    CHECK(above > 0 && up_hi > 0 && up_lo > 0);
+    double *dx = dzeros(N * H), *dw = dzeros(N * k), *dwgu = dzeros(E * H * 2 * I), *dbgu = dzeros(E * 2 * I);
+    double *dwd = dzeros(E * I * H), *dbd = dzeros(E * H);
+    ck_moe_oss_bwd_f64(c.m.x, c.m.idx, c.m.w, c.m.wgu, c.bgu, c.m.wd, c.bd, gu, c.m.wy, dx, dw, dwgu, dbgu, dwd, dbd, N, H,
+                       I, E, k, c.alpha, c.limit);
+    check_grad("moe_ffn_oss dx", moe_oss_loss, &c, c.m.x, N * H, dx);
+    check_grad("moe_ffn_oss dw", moe_oss_loss, &c, c.m.w, N * k, dw);
+    check_grad("moe_ffn_oss dwgu", moe_oss_loss, &c, c.m.wgu, E * H * 2 * I, dwgu);
+    check_grad("moe_ffn_oss dbgu", moe_oss_loss, &c, c.bgu, E * 2 * I, dbgu);
+    check_grad("moe_ffn_oss dwd", moe_oss_loss, &c, c.m.wd, E * I * H, dwd);
+    check_grad("moe_ffn_oss dbd", moe_oss_loss, &c, c.bd, E * H, dbd);
+    /* f32 = f64 */
+    float *xf = tof(c.m.x, N * H), *wf = tof(c.m.w, N * k), *guwf = tof(c.m.wgu, E * H * 2 * I), *bguf = tof(c.bgu, E * 2 * I);
+    float *wdf = tof(c.m.wd, E * I * H), *bdf = tof(c.bd, E * H), *yf = fzeros(N * H), *guf = fzeros(N * k * 2 * I);
+    ck_moe_oss_fwd_f32(xf, c.m.idx, wf, guwf, bguf, wdf, bdf, yf, guf, N, H, I, E, k, c.alpha, c.limit);
+    CHECK_REL32(yf, y, N * H, 1e-5, "moe_ffn_oss f32");
+    free(l), free(c.m.idx), free(c.m.w), free(c.m.x), free(c.m.wgu), free(c.m.wd), free(c.m.wy), free(c.bgu), free(c.bd);
+    free(y), free(gu), free(dx), free(dw), free(dwgu), free(dbgu), free(dwd), free(dbd);
+    free(xf), free(wf), free(guwf), free(bguf), free(wdf), free(bdf), free(yf), free(guf);
+}
+
 /* ---- the router's load-balancing loss (moe_lb_*) ------------------------------------ */
 typedef struct {
     double *l, *mask;
@@ -588,6 +659,7 @@ typedef struct {
     double scale;
     int causal;
     int64_t window; /* sliding window (0: none) */
+    double *sinks;  /* gpt-oss's per-head sinks (NULL: none) */
 } att_ctx;
 static double att_loss(void *p) {
     att_ctx *c = p;
@@ -595,6 +667,7 @@ static double att_loss(void *p) {
     double *o = dzeros(n), *lse = dzeros(c->B * c->nh * c->S);
     ck_attention_fwd_f64(c->q, c->k, c->v, c->seg, o, lse, c->B, c->S, c->nh, c->nkv, c->hd, c->scale, c->causal,
                          c->window);
+    if (c->sinks) ck_attn_sink_fwd_f64(o, lse, c->sinks, c->B, c->S, c->nh, c->hd);
     double L = dotd(o, c->wy, n);
     free(o), free(lse);
     return L;
@@ -642,6 +715,47 @@ static void att_setup(att_ctx *c, double amp) {
             c->seg[b * c->S + i] = b == 0 ? (i < c->S * 2 / 5 ? 7 : 9) : 1;
 }
 static void att_free(att_ctx *c) { free(c->q), free(c->k), free(c->v), free(c->wy), free(c->seg); }
+
+/* gpt-oss's sinks: every gradient by finite differences (attention's backward against the sinks' out and lse),
+ * the result against a softmax with the sink as one more logit of no value */
+static void test_attention_sinks(void) {
+    for (int mode = 0; mode < 2; mode++) { /* causal; a sliding window */
+        att_ctx c = {.B = 2, .S = 10, .nh = 4, .nkv = 2, .hd = 8, .causal = 1, .window = mode ? 3 : 0};
+        c.scale = 1.0 / sqrt((double)c.hd);
+        att_setup(&c, 1.5);
+        c.sinks = dvec(c.nh, 1.5);
+        const int64_t nq = c.B * c.S * c.nh * c.hd, nk = c.B * c.S * c.nkv * c.hd, nl = c.B * c.nh * c.S;
+        double *o = dzeros(nq), *lse = dzeros(nl), *dq = dzeros(nq), *dk = dzeros(nk), *dv = dzeros(nk), *ds = dzeros(c.nh);
+        ck_attention_fwd_f64(c.q, c.k, c.v, c.seg, o, lse, c.B, c.S, c.nh, c.nkv, c.hd, c.scale, 1, c.window);
+        /* by hand: sum_j e^{s_j} v_j / (sum_j e^{s_j} + e^{sink}) from the sinkless out and lse */
+        double *ref = dzeros(nq), *lref = dzeros(nl);
+        for (int64_t b = 0; b < c.B; b++)
+            for (int64_t h = 0; h < c.nh; h++)
+                for (int64_t i = 0; i < c.S; i++) {
+                    const double Z = exp(lse[(b * c.nh + h) * c.S + i]), Zs = Z + exp(c.sinks[h]);
+                    for (int64_t d = 0; d < c.hd; d++)
+                        ref[((b * c.S + i) * c.nh + h) * c.hd + d] = o[((b * c.S + i) * c.nh + h) * c.hd + d] * Z / Zs;
+                    lref[(b * c.nh + h) * c.S + i] = log(Zs);
+                }
+        ck_attn_sink_fwd_f64(o, lse, c.sinks, c.B, c.S, c.nh, c.hd);
+        CHECK_REL64(o, ref, nq, 1e-14, "attention sinks out");
+        CHECK_REL64(lse, lref, nl, 1e-14, "attention sinks lse");
+        ck_attention_bwd_f64(c.q, c.k, c.v, c.seg, o, lse, c.wy, dq, dk, dv, c.B, c.S, c.nh, c.nkv, c.hd, c.scale, 1,
+                             c.window);
+        ck_attn_sink_bwd_f64(c.sinks, o, lse, c.wy, ds, c.B, c.S, c.nh, c.hd);
+        check_grad("attention sinks dq", att_loss, &c, c.q, nq, dq);
+        check_grad("attention sinks dk", att_loss, &c, c.k, nk, dk);
+        check_grad("attention sinks dv", att_loss, &c, c.v, nk, dv);
+        check_grad("attention sinks dsinks", att_loss, &c, c.sinks, c.nh, ds);
+        /* f32 = f64 */
+        float *of = tof(ref, nq), *lf = tof(lref, nl), *sf = tof(c.sinks, c.nh), *gf = tof(c.wy, nq), *dsf = fzeros(c.nh);
+        ck_attn_sink_bwd_f32(sf, of, lf, gf, dsf, c.B, c.S, c.nh, c.hd);
+        CHECK_REL32(dsf, ds, c.nh, 1e-5, "attention sinks dsinks f32");
+        free(o), free(lse), free(dq), free(dk), free(dv), free(ds), free(ref), free(lref), free(c.sinks);
+        free(of), free(lf), free(sf), free(gf), free(dsf);
+        att_free(&c);
+    }
+}
 
 static void test_attention(void) {
     for (int mode = 0; mode < 3; mode++) { /* causal, not causal, causal with a sliding window */
@@ -1786,10 +1900,12 @@ int main(void) {
     test_rmsnorm(1); /* Gemma3RMSNorm: (1 + w) */
     test_rope();
     test_moe();
+    test_moe_oss();
     test_lora_delta();
     test_moe_lb();
     test_rope_inv_freq();
     test_attention();
+    test_attention_sinks();
     test_attention_packed_skip(0);
     test_attention_packed_skip(50); /* a sliding window: its own start of the key loop */
     test_attention_blocks(0);

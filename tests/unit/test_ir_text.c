@@ -247,6 +247,20 @@ static ir_module *build_all_ops(void) {
         int32_t ld = ir_b(&b, IR_OP_lora_delta, IR_IN(G(wgu), G(la), G(lb)), IR_AT(ir_af("scale", 2.0)));
         int32_t lbw[2];
         ir_bn(&b, IR_OP_lora_delta_bwd, IR_IN(G(la), G(lb), ld), IR_AT(ir_af("scale", 2.0)), lbw);
+        /* gpt-oss's experts (transposed, biased, interleaved) and attention sinks */
+        int ogu = ir_global_add(m, "model.layers.1.mlp.experts.gate_up_proj", IR_TYPE(IR_F32, 3, 8, 4), IR_ROLE_PARAM, NULL, 0);
+        int obgu = ir_global_add(m, "model.layers.1.mlp.experts.gate_up_proj_bias", IR_TYPE(IR_F32, 3, 4), IR_ROLE_PARAM, NULL, 0);
+        int odn = ir_global_add(m, "model.layers.1.mlp.experts.down_proj", IR_TYPE(IR_F32, 3, 2, 8), IR_ROLE_PARAM, NULL, 0);
+        int obd = ir_global_add(m, "model.layers.1.mlp.experts.down_proj_bias", IR_TYPE(IR_F32, 3, 8), IR_ROLE_PARAM, NULL, 0);
+        int32_t of[2], ob[6];
+        const ir_attr oat[] = {ir_af("alpha", 1.702), ir_af("limit", 7.0)};
+        ir_bn(&b, IR_OP_moe_ffn_oss, IR_IN(h, rt[1], rt[0], G(ogu), G(obgu), G(odn), G(obd)), 2, oat, of);
+        ir_bn(&b, IR_OP_moe_ffn_oss_bwd, IR_IN(h, rt[1], rt[0], G(ogu), G(obgu), G(odn), G(obd), of[1], of[0]), 2, oat, ob);
+        int sk = ir_global_add(m, "model.layers.1.self_attn.sinks", IR_TYPE(IR_F32, 2), IR_ROLE_PARAM, NULL, 0);
+        int32_t sa[2], sa2[2];
+        ir_bn(&b, IR_OP_attention, IR_IN(ro, ro, ro, seg, G(sk)), IR_AT(ir_af("scale", 0.5), ir_ai("causal", 1)), sa);
+        ir_bn(&b, IR_OP_attn_sink, IR_IN(sa[0], sa[1], G(sk)), IR_NOAT, sa2);
+        ir_b(&b, IR_OP_attn_sink_bwd, IR_IN(G(sk), sa2[0], sa2[1], ro), IR_NOAT);
     }
 
     p = ir_program_add(m, "opt_step");
