@@ -396,6 +396,8 @@ static const key_def keys[] = {
     {"tokenizer_config", K_SPECIAL, -1, 0},
     {"tokenizer_type", K_ANY, -1, 0},
     {"model_config", K_SPECIAL, -1, 0},
+    {"model_quantization_config", K_SPECIAL, -1, 0},
+    {"model_quantization_config_kwargs", K_SPECIAL, -1, 0},
     {"overrides_of_model_config", K_SPECIAL, -1, 0},
     {"tokens", K_SPECIAL, -1, 0},
     {"unfrozen_parameters", K_SPECIAL, -1, 0},
@@ -457,8 +459,6 @@ const fe_refused_key fe_refused_keys[] = {
     {"processor_type", "", "a multimodal processor"},
     {"image_size", "", "resized training images"},
     {"image_resize_algorithm", "", "the resampling of training images"},
-    {"model_quantization_config", "", "a quantized base model (MXFP4)"},
-    {"model_quantization_config_kwargs", "{}", "the base model's quantization"},
     {"gptq", "false", "a GPTQ-quantized base model"},
     {"rope_scaling", "", "RoPE scaling (Axolotl takes it under model_config)"},
     {"lisa_n_layers", "", "LISA: only a few random layers trained at a time"},
@@ -733,6 +733,7 @@ static void set_defaults(fe_config *c) {
     c->sched_greedy_warmup = c->sched_max_lr = c->sched_window = c->sched_reset_start = NAN;
     c->sched_smooth = -1;
     c->pad_to_sequence_len = -1;
+    c->model_quant_dequantize = -1;
     c->optimizer = "adamw_torch";
     c->rl_beta = 0.1; /* TRL DPOConfig.beta */
     c->dpo_loss_types = "sigmoid";
@@ -2274,6 +2275,34 @@ static void apply_special(loader *L, const fe_ypair *p) {
             char *js = json_dumps(j, JSON_SORT_KEYS | JSON_COMPACT);
             c->model_config = ax_arena_strdup(y->ar, js);
             free(js);
+        }
+        json_decref(j);
+    } else if (!strcmp(k, "model_quantization_config")) {
+        /* Axolotl builds transformers' <name>(**model_quantization_config_kwargs): Mxfp4Config is gpt-oss's, whose
+         * MXFP4 experts axo dequantizes on load (dequantize: true); other quantized loads change the model */
+        const char *t = fe_y_text(v);
+        if (t && !*t) return;
+        if (!t || v->type != YAML_SCALAR_NODE || strcmp(t, "Mxfp4Config"))
+            yerr(y, v, k, "Mxfp4Config (gpt-oss's MXFP4 experts, dequantized) or nothing: another quantized base model "
+                          "is not implemented");
+        else
+            c->model_quant = "Mxfp4Config";
+    } else if (!strcmp(k, "model_quantization_config_kwargs")) {
+        if (v->type != YAML_MAPPING_NODE) {
+            yerr(y, v, k, "a mapping of the quantization config's arguments");
+            return;
+        }
+        json_t *j = y_to_json(L, v, k);
+        const char *key;
+        json_t *val;
+        json_object_foreach(j, key, val) {
+            if (!strcmp(key, "dequantize") && json_is_boolean(val)) {
+                c->model_quant_dequantize = json_is_true(val);
+            } else {
+                char what[160];
+                snprintf(what, sizeof what, "%s.%s", k, key);
+                yerr(y, v, what, "only dequantize: true or false (Mxfp4Config's argument)");
+            }
         }
         json_decref(j);
     } else if (!strcmp(k, "added_tokens_overrides")) {

@@ -322,7 +322,11 @@ typedef struct fe_config {
     int mean_resizing;              /* mean_resizing_embeddings (Axolotl's default false) */
     int shrink_embeddings;          /* shrink_embeddings */
     const char *lora_target_regex;  /* lora_target_modules given as one string: PEFT's regex over whole module names */
-    const char *model_config;       /* model_config / overrides_of_model_config: a JSON object, or NULL */
+    const char *model_config;
+    /* model_quantization_config: "Mxfp4Config" (gpt-oss), with model_quantization_config_kwargs' dequantize (-1:
+     * not given); checked against the model in fe_check_model */
+    const char *model_quant;
+    int model_quant_dequantize;       /* model_config / overrides_of_model_config: a JSON object, or NULL */
     const char **unfrozen;          /* unfrozen_parameters: regexes; only matching params train (full fine-tune) */
     int nunfrozen;
     const char **eot_tokens;        /* eot_tokens: (NULL = [eos_token]) */
@@ -385,7 +389,8 @@ typedef enum {
     FE_ARCH_SMOLLM3,
     FE_ARCH_OLMO2,
     FE_ARCH_OLMO3,
-    FE_ARCH_PHI3
+    FE_ARCH_PHI3,
+    FE_ARCH_GPTOSS
 } fe_arch;
 typedef enum { FE_ROPE_DEFAULT, FE_ROPE_LINEAR, FE_ROPE_LLAMA3, FE_ROPE_DYNAMIC, FE_ROPE_YARN, FE_ROPE_LONGROPE } fe_rope_type;
 
@@ -441,6 +446,12 @@ typedef struct fe_model {
     double router_aux_loss_coef;
     const char *moe_block;
     const char *moe_parts[3];
+    /* gpt-oss (GptOssForCausalLM): every layer's attention has a learned sink per head (self_attn.sinks), its
+     * router a bias (mlp.router.weight, .bias), its experts transformers 5's stacked, transposed and biased
+     * weights (mlp.experts.gate_up_proj [E, H, 2I] gate/up interleaved, down_proj [E, I, H], *_bias) with the
+     * clamped GLU (swiglu_alpha, swiglu_limit); the checkpoint may hold them as MXFP4 (*_blocks, *_scales) */
+    int attn_sinks;
+    double swiglu_alpha, swiglu_limit;
     const char *hidden_act;  /* "silu" (SwiGLU), or Gemma's "gelu_pytorch_tanh" (GeGLU) */
     const char *torch_dtype;
     int64_t bos_token_id, eos_token_id, pad_token_id; /* -1 if absent */

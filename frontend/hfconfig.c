@@ -302,17 +302,27 @@ static void gemma_facts(const hctx *H, const json_t *root, fe_model *m) {
 /* Qwen3MoeForCausalLM and MixtralForCausalLM: their sparse MLP blocks as transformers 5.25 builds them, and what
  * axo refuses of them. */
 static void moe_facts(const hctx *H, const json_t *root, fe_model *m, ax_arena *arena) {
-    const int mixtral = !strcmp(m->arch_name, "MixtralForCausalLM");
-    m->num_experts = get_int(H, root, mixtral ? "num_local_experts" : "num_experts", mixtral ? 8 : 128, 0, mixtral, MAX_COUNT);
-    m->num_experts_per_tok = get_int(H, root, "num_experts_per_tok", mixtral ? 2 : 8, 0, 1, MAX_COUNT);
+    const int mixtral = !strcmp(m->arch_name, "MixtralForCausalLM"), oss = m->arch == FE_ARCH_GPTOSS;
+    m->num_experts = get_int(H, root, mixtral || oss ? "num_local_experts" : "num_experts", mixtral ? 8 : 128, 0,
+                             mixtral || oss, MAX_COUNT);
+    m->num_experts_per_tok = get_int(H, root, "num_experts_per_tok", mixtral ? 2 : oss ? 4 : 8, 0, 1, MAX_COUNT);
     if (m->num_experts > 0 && m->num_experts_per_tok > m->num_experts) {
         char what[96];
         snprintf(what, sizeof what, "at most the %lld experts", (long long)m->num_experts);
         herr(H, "num_experts_per_tok", json_object_get(root, "num_experts_per_tok"), what);
     }
-    /* Mixtral's experts are intermediate_size wide and always renormalise their top-k weights */
-    m->moe_intermediate_size = mixtral ? m->intermediate_size : get_int(H, root, "moe_intermediate_size", 768, 0, 1, MAX_DIM);
-    m->norm_topk_prob = mixtral ? 1 : get_bool(H, root, "norm_topk_prob", 0);
+    /* Mixtral's and gpt-oss's experts are intermediate_size wide and always renormalise their top-k weights (gpt-oss:
+     * a softmax over the top-k logits, the same weights) */
+    m->moe_intermediate_size = mixtral || oss ? m->intermediate_size
+                                              : get_int(H, root, "moe_intermediate_size", 768, 0, 1, MAX_DIM);
+    m->norm_topk_prob = mixtral || oss ? 1 : get_bool(H, root, "norm_topk_prob", 0);
+    if (oss) { /* GptOssConfig's clamped GLU: swiglu_alpha (1.702), swiglu_limit (7.0) */
+        m->swiglu_alpha = get_num(H, root, "", "swiglu_alpha", 1.702, 0);
+        m->swiglu_limit = get_num(H, root, "", "swiglu_limit", 7.0, 0);
+        if (!(m->swiglu_limit > 0))
+            herr(H, "swiglu_limit", json_object_get(root, "swiglu_limit"), "a positive number");
+        m->attn_sinks = 1;
+    }
     m->moe_block = mixtral ? "block_sparse_moe" : "mlp";
     m->moe_parts[0] = mixtral ? "w1" : "gate_proj";
     m->moe_parts[1] = mixtral ? "w3" : "up_proj";
@@ -331,12 +341,12 @@ static void moe_facts(const hctx *H, const json_t *root, fe_model *m, ax_arena *
     json_t *jn = json_object_get(root, "router_jitter_noise");
     if (jn && !json_is_null(jn) && (!json_is_number(jn) || json_number_value(jn) != 0))
         herr(H, "router_jitter_noise", jn, "0 (Mixtral's training-time jitter on the router's input is not implemented)");
-    if (!mixtral && get_bool(H, root, "use_sliding_window", 0))
+    if (!mixtral && !oss && get_bool(H, root, "use_sliding_window", 0))
         herr(H, "use_sliding_window", json_object_get(root, "use_sliding_window"),
              "false (Qwen3-MoE's sliding window on every layer is not implemented)");
     /* Qwen3MoeDecoderLayer: sparse unless in mlp_only_layers, and only every decoder_sparse_step-th layer */
-    const int64_t step = mixtral ? 1 : get_int(H, root, "decoder_sparse_step", 1, 0, 1, MAX_COUNT);
-    json_t *only = mixtral ? NULL : json_object_get(root, "mlp_only_layers");
+    const int64_t step = mixtral || oss ? 1 : get_int(H, root, "decoder_sparse_step", 1, 0, 1, MAX_COUNT);
+    json_t *only = mixtral || oss ? NULL : json_object_get(root, "mlp_only_layers");
     if (only && !json_is_null(only) && !json_is_array(only)) herr(H, "mlp_only_layers", only, "a list of layer indices");
     if (m->num_hidden_layers > 0) m->layer_moe = ax_arena_alloc(arena, sizeof(int) * (size_t)m->num_hidden_layers);
     for (int64_t l = 0; m->layer_moe && l < m->num_hidden_layers; l++) {
@@ -478,19 +488,19 @@ int fe_model_load_with(const char *dir, const char *overrides, fe_model *out, ax
                                         "MistralForCausalLM", "Gemma3ForCausalLM", "Gemma3ForConditionalGeneration",
                                         "Mistral3ForConditionalGeneration", "GraniteForCausalLM", "SmolLM3ForCausalLM",
                                         "Olmo2ForCausalLM", "Olmo3ForCausalLM", "Phi3ForCausalLM",
-                                        "Qwen3MoeForCausalLM", "MixtralForCausalLM"};
+                                        "Qwen3MoeForCausalLM", "MixtralForCausalLM", "GptOssForCausalLM"};
     static const char *const layers[] = {"LlamaDecoderLayer",   "Qwen2DecoderLayer",  "Qwen3DecoderLayer",
                                          "MistralDecoderLayer", "Gemma3DecoderLayer", "Gemma3DecoderLayer",
                                          "MistralDecoderLayer", "GraniteDecoderLayer", "SmolLM3DecoderLayer",
                                          "Olmo2DecoderLayer",   "Olmo3DecoderLayer", "Phi3DecoderLayer",
-                                         "Qwen3MoeDecoderLayer", "MixtralDecoderLayer"};
+                                         "Qwen3MoeDecoderLayer", "MixtralDecoderLayer", "GptOssDecoderLayer"};
     /* each multimodal model's text model: its text_config's model_type, the family it is */
     static const char *const text_type[] = {NULL, NULL, NULL, NULL, NULL, "gemma3_text", "mistral",
-                                            NULL, NULL, NULL, NULL, NULL, NULL, NULL};
+                                            NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL};
     static const fe_arch family[] = {FE_ARCH_LLAMA,   FE_ARCH_QWEN2,   FE_ARCH_QWEN3,   FE_ARCH_MISTRAL,
                                      FE_ARCH_GEMMA3,  FE_ARCH_GEMMA3,  FE_ARCH_MISTRAL, FE_ARCH_GRANITE,
                                      FE_ARCH_SMOLLM3, FE_ARCH_OLMO2,   FE_ARCH_OLMO3,   FE_ARCH_PHI3,
-                                     FE_ARCH_QWEN3,   FE_ARCH_MISTRAL};
+                                     FE_ARCH_QWEN3,   FE_ARCH_MISTRAL, FE_ARCH_GPTOSS};
     json_t *a = json_object_get(root, "architectures");
     json_t *a0 = json_is_array(a) ? json_array_get(a, 0) : NULL;
     int which = -1;
@@ -500,7 +510,8 @@ int fe_model_load_with(const char *dir, const char *overrides, fe_model *out, ax
         herr(&H, "architectures[0]", a0 ? a0 : a,
              "one of LlamaForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalLM, MistralForCausalLM, Gemma3ForCausalLM, "
              "GraniteForCausalLM, SmolLM3ForCausalLM, Olmo2ForCausalLM, Olmo3ForCausalLM, Phi3ForCausalLM, "
-             "Qwen3MoeForCausalLM, MixtralForCausalLM, Gemma3ForConditionalGeneration, Mistral3ForConditionalGeneration");
+             "Qwen3MoeForCausalLM, MixtralForCausalLM, GptOssForCausalLM, Gemma3ForConditionalGeneration, "
+             "Mistral3ForConditionalGeneration");
         json_decref(root);
         return -1;
     }
@@ -541,19 +552,24 @@ int fe_model_load_with(const char *dir, const char *overrides, fe_model *out, ax
     m->num_hidden_layers = get_int(&H, root, "num_hidden_layers", g3 ? 26 : 0, req, 1, MAX_COUNT);
     m->num_attention_heads = get_int(&H, root, "num_attention_heads", g3 ? 8 : 0, req, 1, MAX_COUNT);
     /* Gemma3TextConfig's and Qwen3MoeConfig's default is 4, the others' the query heads' */
+    const int oss = m->arch == FE_ARCH_GPTOSS;
     m->num_key_value_heads = get_int(&H, root, "num_key_value_heads",
-                                     g3 || !strcmp(archs[which], "Qwen3MoeForCausalLM") ? 4 : m->num_attention_heads, 0, 1, MAX_COUNT);
+                                     g3 || !strcmp(archs[which], "Qwen3MoeForCausalLM") ? 4
+                                     : oss                                               ? 8 /* GptOssConfig's */
+                                                                                         : m->num_attention_heads,
+                                     0, 1, MAX_COUNT);
     json_t *hd = json_object_get(root, "head_dim");
-    m->head_dim_explicit = (hd && !json_is_null(hd)) || g3; /* Gemma3TextConfig: head_dim 256 */
+    m->head_dim_explicit = (hd && !json_is_null(hd)) || g3 || oss; /* Gemma3TextConfig: head_dim 256; GptOssConfig: 64 */
     m->head_dim = hd && !json_is_null(hd) ? get_int(&H, root, "head_dim", 0, 1, 1, MAX_COUNT)
                   : g3                    ? 256
+                  : oss                   ? 64
                   : m->num_attention_heads ? m->hidden_size / m->num_attention_heads
                                            : 0;
     m->vocab_size = get_int(&H, root, "vocab_size", g3 ? 262208 : 0, req, 1, MAX_I32);
     m->max_position_embeddings =
         get_int(&H, root, "max_position_embeddings", g3 ? 131072 : m->arch == FE_ARCH_PHI3 ? 4096 : 2048, 0, 1, MAX_I32);
     /* the configs' defaults: 1e-5 for Phi3Config and Olmo2/3Config, 1e-6 for the others */
-    const int eps5 = m->arch == FE_ARCH_PHI3 || m->arch == FE_ARCH_OLMO2 || m->arch == FE_ARCH_OLMO3 ||
+    const int eps5 = m->arch == FE_ARCH_PHI3 || m->arch == FE_ARCH_OLMO2 || m->arch == FE_ARCH_OLMO3 || oss ||
                      !strcmp(m->arch_name, "MixtralForCausalLM");
     m->rms_norm_eps = get_num(&H, root, "", "rms_norm_eps", eps5 ? 1e-5 : 1e-6, 0);
     m->gemma = m->arch == FE_ARCH_GEMMA3;
@@ -569,7 +585,10 @@ int fe_model_load_with(const char *dir, const char *overrides, fe_model *out, ax
         m->tie_word_embeddings = get_bool(&H, root, "tie_word_embeddings", m->gemma || m->arch == FE_ARCH_SMOLLM3);
     }
     /* SmolLM3Config's and MixtralConfig's default_theta */
-    const double theta0 = m->arch == FE_ARCH_SMOLLM3 ? 2e6 : !strcmp(m->arch_name, "MixtralForCausalLM") ? 1e6 : 10000.0;
+    const double theta0 = m->arch == FE_ARCH_SMOLLM3                      ? 2e6
+                          : !strcmp(m->arch_name, "MixtralForCausalLM") ? 1e6
+                          : oss                                         ? 150000.0 /* GptOssConfig's default_theta */
+                                                                        : 10000.0;
     m->rope_theta = m->gemma ? 1e6 : theta0;
     m->rope_factor = 1.0, m->rope_partial_factor = 1.0, m->rope_attention_factor = 1.0;
 
@@ -591,6 +610,13 @@ int fe_model_load_with(const char *dir, const char *overrides, fe_model *out, ax
         if (!json_is_object(rs) || !json_object_size(rs)) {
             rs = rp, pre = "rope_parameters.";
             if (rp && !json_is_null(rp) && !json_is_object(rp)) herr(&H, "rope_parameters", rp, "an object");
+        }
+        json_t *oss_rope = NULL; /* GptOssConfig: yarn (factor 32 over 4096 positions, betas 32 and 1, no truncation)
+                                  * when the config gives no RoPE dict */
+        if (oss && !json_is_object(rs)) {
+            oss_rope = json_pack("{s:s, s:f, s:f, s:f, s:b, s:i}", "rope_type", "yarn", "factor", 32.0, "beta_fast", 32.0,
+                                 "beta_slow", 1.0, "truncate", 0, "original_max_position_embeddings", 4096);
+            rs = oss_rope;
         }
         if (json_is_object(rs) && json_object_get(rs, "rope_theta"))
             m->rope_theta = get_num(&H, rs, pre, "rope_theta", theta0, 0);
@@ -620,6 +646,7 @@ int fe_model_load_with(const char *dir, const char *overrides, fe_model *out, ax
             snprintf(key, sizeof key, "%sshort_factor", pre);
             herr(&H, key, json_object_get(rs, "short_factor"), what);
         }
+        if (oss_rope) json_decref(oss_rope);
     }
 
     /* q/k/v bias and q/k norm are architectural (Qwen2 always has the
@@ -635,6 +662,7 @@ int fe_model_load_with(const char *dir, const char *overrides, fe_model *out, ax
     case FE_ARCH_GEMMA3: m->attention_bias = get_bool(&H, root, "attention_bias", 0); break;
     case FE_ARCH_MISTRAL:
     case FE_ARCH_PHI3: m->attention_bias = 0; break; /* Phi3's projections have no bias, whatever the config says */
+    case FE_ARCH_GPTOSS: m->attention_bias = get_bool(&H, root, "attention_bias", 1); break;
     }
     m->qk_norm = m->arch == FE_ARCH_QWEN3 || m->gemma || m->post_norm_only;
     if (m->gemma) gemma_facts(&H, root, m);
@@ -662,7 +690,13 @@ int fe_model_load_with(const char *dir, const char *overrides, fe_model *out, ax
             if (v && !json_is_null(v) && (!json_is_number(v) || json_number_value(v) != 0)) herr(&H, drops[i][0], v, drops[i][1]);
         }
     }
-    if (!strcmp(m->arch_name, "Qwen3MoeForCausalLM") || !strcmp(m->arch_name, "MixtralForCausalLM")) moe_facts(&H, root, m, arena);
+    if (!strcmp(m->arch_name, "Qwen3MoeForCausalLM") || !strcmp(m->arch_name, "MixtralForCausalLM") || oss)
+        moe_facts(&H, root, m, arena);
+    if (oss) { /* GptOssAttention's dropout on the probabilities */
+        json_t *v = json_object_get(root, "attention_dropout");
+        if (v && !json_is_null(v) && (!json_is_number(v) || json_number_value(v) != 0))
+            herr(&H, "attention_dropout", v, "0 (dropout on the attention probabilities is not implemented)");
+    }
     if (m->arch == FE_ARCH_SMOLLM3) { /* no_rope_layers, else every no_rope_layer_interval-th layer without RoPE (4) */
         json_t *nr = json_object_get(root, "no_rope_layers");
         const int64_t every = get_int(&H, root, "no_rope_layer_interval", 4, 0, 1, MAX_COUNT);
@@ -684,12 +718,13 @@ int fe_model_load_with(const char *dir, const char *overrides, fe_model *out, ax
             herr(&H, "use_sliding_window", json_object_get(root, "use_sliding_window"),
                  "false (SmolLM3's sliding-window layers are not implemented)");
     }
-    int sw_active = m->arch == FE_ARCH_MISTRAL || m->gemma || m->arch == FE_ARCH_OLMO3 || m->arch == FE_ARCH_PHI3 ? 1
+    int sw_active = m->arch == FE_ARCH_MISTRAL || m->gemma || m->arch == FE_ARCH_OLMO3 || m->arch == FE_ARCH_PHI3 || oss ? 1
                     : (m->arch == FE_ARCH_QWEN2 || m->arch == FE_ARCH_QWEN3) ? get_bool(&H, root, "use_sliding_window", 0)
                                                                              : 0;
     if (sw_active && sw && !json_is_null(sw)) m->sliding_window = get_int(&H, root, "sliding_window", 0, 0, 1, MAX_I32);
     else if (sw_active && !sw && m->arch != FE_ARCH_PHI3 && strcmp(m->arch_name, "MixtralForCausalLM"))
-        m->sliding_window = 4096; /* the configs' default when absent (null: none); Phi3Config's and MixtralConfig's: none */
+        m->sliding_window = oss ? 128 : 4096; /* the configs' default when absent (null: none); Phi3Config's and
+                                               * MixtralConfig's: none */
     /* Which layers slide, as transformers 5 builds layer_types: Mistral all of them (it ignores layer_types), Llama
      * none; otherwise the config's layer_types, else Gemma's every sliding_window_pattern-th layer (6) attending
      * fully, else Qwen2/3's layers from max_window_layers (28) on when there is a window. Marked 1 first, then
@@ -725,6 +760,8 @@ int fe_model_load_with(const char *dir, const char *overrides, fe_model *out, ax
             s = (l + 1) % pat != 0;
         } else if (m->arch == FE_ARCH_OLMO3) { /* Olmo3Config: every 4th layer attends fully */
             s = (l + 1) % 4 != 0;
+        } else if (oss) { /* GptOssConfig: every 2nd layer attends fully */
+            s = (l + 1) % 2 != 0;
         } else if ((m->arch == FE_ARCH_QWEN2 || m->arch == FE_ARCH_QWEN3) && m->sliding_window > 0) {
             s = l >= from;
         }
@@ -733,7 +770,7 @@ int fe_model_load_with(const char *dir, const char *overrides, fe_model *out, ax
     }
     if (nslide && !m->sliding_window)
         herr(&H, "sliding_window", json_object_get(root, "sliding_window"),
-             m->gemma || m->arch == FE_ARCH_OLMO3 ? "a window for the sliding_attention layers (transformers fails on null)"
+             m->gemma || m->arch == FE_ARCH_OLMO3 || oss ? "a window for the sliding_attention layers (transformers fails on null)"
                       : "a window with use_sliding_window: true for the sliding_attention layers of layer_types "
                         "(transformers fails on this config)");
 
@@ -916,6 +953,20 @@ int fe_check_config_model(const fe_config *c, const fe_model *m, int world_size,
     if (c->quantize_moe_experts && c->lora_target_linear && !c->lora_all_linear_string)
         ax_error(d, cf, "quantize_moe_experts: lora_target_linear is not compatible with it (Axolotl's check); target "
                  "the experts' weights with lora_target_parameters instead");
+    /* gpt-oss: its MXFP4 experts are dequantized on load (Axolotl's model_quantization_config: Mxfp4Config with
+     * dequantize: true; without it transformers keeps them packed and frozen) */
+    if (c->model_quant && m->arch != FE_ARCH_GPTOSS)
+        ax_error(d, cf, "model_quantization_config: Mxfp4Config is gpt-oss's MXFP4 checkpoint format; %s has none",
+                 m->arch_name);
+    if (c->model_quant && c->model_quant_dequantize != 1)
+        ax_error(d, cf, "model_quantization_config_kwargs: expected dequantize: true with Mxfp4Config (axo trains "
+                 "gpt-oss's experts dequantized; transformers without it keeps them in MXFP4, frozen)");
+    if (m->arch == FE_ARCH_GPTOSS && c->quantize_moe_experts)
+        ax_error(d, cf, "quantize_moe_experts: not implemented for gpt-oss's transposed, biased experts");
+    if (m->arch == FE_ARCH_GPTOSS && c->nlora_target_parameters)
+        ax_error(d, cf, "lora_target_parameters: LoRA on gpt-oss's router and experts' weights is not implemented "
+                 "(PEFT 0.21 has no conversion for them either); adapt the attention with lora_target_modules or "
+                 "lora_target_linear");
     if (c->quantize_moe_experts && !m->layer_moe)
         ax_warn(d, cf, "quantize_moe_experts: %s has no MoE experts; nothing more is quantized", m->arch_name);
     if (c->ds.present && c->ds.train_batch_size > 0 && world_size >= 1 && sp >= 1) {

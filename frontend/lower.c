@@ -77,6 +77,29 @@ static int32_t moe_experts(lw *L, int64_t l, const char *leaf, const char *part,
     return r;
 }
 
+/* gpt-oss's MoE parameters (transformers 5's GptOssTopKRouter and GptOssExperts): the router's weight [E, H] and bias
+ * [E] (nn.Parameters: no LoRA module), the experts' stacked weights as stored, gate_up_proj [E, H, 2I] and down_proj
+ * [E, I, H] (attr mxfp4: the checkpoint may hold them as <name>_blocks and <name>_scales, runtime/train.c), and
+ * their biases [E, 2I], [E, H]. Biases take no weight decay (HF Trainer's "bias" rule). */
+static void oss_moe_params(lw *L, int64_t l, int32_t *wr, int32_t *br, int32_t w[4]) {
+    char path[256];
+    const fe_model *m = L->m;
+    const int64_t E = m->num_experts, H = m->hidden_size, I = m->moe_intermediate_size;
+    snprintf(path, sizeof path, "layers.%lld.mlp.router.weight", (long long)l);
+    *wr = add_param(L, path, ir_type_make(L->dt, 2, (int64_t[]){E, H}), "normal", 1);
+    ir_global_set_attr(L->mod, IR_REF_GLOBAL(*wr), ir_ai("linear", 0));
+    snprintf(path, sizeof path, "layers.%lld.mlp.router.bias", (long long)l);
+    *br = add_param(L, path, ir_type_make(L->dt, 1, (int64_t[]){E}), "normal", 0);
+    static const char *const leaf[4] = {"gate_up_proj", "gate_up_proj_bias", "down_proj", "down_proj_bias"};
+    const ir_type t[4] = {ir_type_make(L->dt, 3, (int64_t[]){E, H, 2 * I}), ir_type_make(L->dt, 2, (int64_t[]){E, 2 * I}),
+                          ir_type_make(L->dt, 3, (int64_t[]){E, I, H}), ir_type_make(L->dt, 2, (int64_t[]){E, H})};
+    for (int i = 0; i < 4; i++) {
+        snprintf(path, sizeof path, "layers.%lld.mlp.experts.%s", (long long)l, leaf[i]);
+        w[i] = add_param(L, path, t[i], i % 2 ? "zeros" : "normal", i % 2 == 0);
+        if (i % 2 == 0) ir_global_set_attr(L->mod, IR_REF_GLOBAL(w[i]), ir_ai("mxfp4", 1));
+    }
+}
+
 /* A [vocab, hidden] param when tokens added to the tokenizer resized the
  * vocab (fe_resolve_tokenizer): its file holds `file_rows` rows; the rows
  * past them are drawn as transformers' resize_token_embeddings draws them
@@ -322,7 +345,7 @@ static void module_facts(const fe_config *c, const fe_model *m, int world_size, 
      * experts' stacked weights (its _MOE_TARGET_MODULE_MAPPING), which passes/lora.c refuses */
     int any_moe = 0;
     for (int64_t l = 0; m->layer_moe && l < m->num_hidden_layers; l++) any_moe |= m->layer_moe[l];
-    if (any_moe) {
+    if (any_moe && m->arch != FE_ARCH_GPTOSS) { /* (PEFT converts no gpt-oss name) */
         char t[160];
         snprintf(t, sizeof t, "gate,%s,%s,%s", m->moe_parts[0], m->moe_parts[1], m->moe_parts[2]);
         set_s(mod, "model.moe_targets", t);
@@ -692,11 +715,16 @@ int fe_lower(const fe_config *c, const fe_model *m, int world_size, ir_module *m
         int32_t w_postff = m->gemma || m->post_norm_only ? norm_param(&L, PNAME("post_feedforward_layernorm.weight"), H) : 0;
         /* an MoE layer: the router and the experts (Qwen3-MoE's mlp_only_layers and decoder_sparse_step leave
          * others dense) */
-        const int moe = m->layer_moe && m->layer_moe[l];
+        const int moe = m->layer_moe && m->layer_moe[l], oss = m->arch == FE_ARCH_GPTOSS;
         const int64_t EI = m->moe_intermediate_size;
-        int32_t wr = moe ? moe_router(&L, l) : 0;
-        int32_t xgu = moe ? moe_experts(&L, l, "gate_up_proj", m->moe_parts[0], m->moe_parts[1], 2 * EI, H) : 0;
-        int32_t xd = moe ? moe_experts(&L, l, "down_proj", m->moe_parts[2], NULL, H, EI) : 0;
+        int32_t wr = 0, br = 0, ow[4] = {0};
+        if (moe && oss) oss_moe_params(&L, l, &wr, &br, ow);
+        else if (moe) wr = moe_router(&L, l);
+        int32_t xgu = moe && !oss ? moe_experts(&L, l, "gate_up_proj", m->moe_parts[0], m->moe_parts[1], 2 * EI, H) : 0;
+        int32_t xd = moe && !oss ? moe_experts(&L, l, "down_proj", m->moe_parts[2], NULL, H, EI) : 0;
+        /* gpt-oss: a learned sink logit per query head */
+        int32_t sinks = m->attn_sinks ? add_param(&L, PNAME("self_attn.sinks"), ir_type_make(L.dt, 1, (int64_t[]){nh}), "normal", 1)
+                                      : 0;
         /* Phi-3: one gate_up_proj (gate rows first) */
         int32_t wgu = fp && !moe ? param2(&L, PNAME("mlp.gate_up_proj.weight"), 2 * I, H) : 0;
         int32_t wg = fp || moe ? 0 : param2(&L, PNAME("mlp.gate_proj.weight"), I, H);
@@ -732,7 +760,10 @@ int fe_lower(const fe_config *c, const fe_model *m, int world_size, ir_module *m
                                                             : 1.0 / sqrt((double)hd);
         /* HF's sliding window (q - kv < win); the attr absent otherwise: other plans keep their bytes */
         const ir_attr aat[3] = {ir_af("scale", scale), ir_ai("causal", 1), ir_ai("window", win)};
-        ir_bn(&L.b, IR_OP_attention, IR_IN(q, k, v, seg), win > 0 && win < S ? 3 : 2, aat, att);
+        if (sinks)
+            ir_bn(&L.b, IR_OP_attention, IR_IN(q, k, v, seg, sinks), win > 0 && win < S ? 3 : 2, aat, att);
+        else
+            ir_bn(&L.b, IR_OP_attention, IR_IN(q, k, v, seg), win > 0 && win < S ? 3 : 2, aat, att);
         int32_t o = linear(&L, reshape(&L, att[0], 3, (int64_t[]){B, S, nh * hd}), wo, bo);
         if (m->gemma || m->post_norm_only) o = rmsnorm(&L, o, w_post);
         o = residual_branch(&L, o);
@@ -740,14 +771,18 @@ int fe_lower(const fe_config *c, const fe_model *m, int world_size, ir_module *m
         int32_t h2 = m->post_norm_only ? x : rmsnorm(&L, x, m->gemma ? w_preff : w_post);
         int32_t mo;
         if (moe) { /* the router's top-k of softmax(h2 gate^T), then each token's experts' SwiGLU MLPs, weighted */
-            int32_t rt[2], ff[2], lg = linear(&L, h2, wr, 0);
+            int32_t rt[2], ff[2], lg = linear(&L, h2, wr, br);
             ir_bn(&L.b, IR_OP_moe_route, IR_IN(lg),
                   IR_AT(ir_ai("k", m->num_experts_per_tok), ir_ai("norm", m->norm_topk_prob)), rt);
             if (lbm >= 0) {
                 int32_t st = ir_b(&L.b, IR_OP_moe_lb_stats, IR_IN(lg, rt[1], lbm), IR_NOAT);
                 lbs = lbs < 0 ? st : ir_b(&L.b, IR_OP_add, IR_IN(lbs, st), IR_NOAT);
             }
-            ir_bn(&L.b, IR_OP_moe_ffn, IR_IN(h2, rt[1], rt[0], xgu, xd), IR_NOAT, ff);
+            if (oss)
+                ir_bn(&L.b, IR_OP_moe_ffn_oss, IR_IN(h2, rt[1], rt[0], ow[0], ow[1], ow[2], ow[3]),
+                      IR_AT(ir_af("alpha", m->swiglu_alpha), ir_af("limit", m->swiglu_limit)), ff);
+            else
+                ir_bn(&L.b, IR_OP_moe_ffn, IR_IN(h2, rt[1], rt[0], xgu, xd), IR_NOAT, ff);
             mo = ff[0];
         } else {
             /* Gemma: gelu_pytorch_tanh(gate) * up; the others: silu(gate) * up */

@@ -38,7 +38,8 @@ def auto_class(model_type):
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 MODELS = ["tiny-llama", "tiny-qwen2", "tiny-qwen3", "tiny-mistral", "tiny-mistral-swa", "tiny-qwen2-swa", "tiny-gemma3",
           "tiny-gemma3-mm", "tiny-mistral3", "tiny-granite", "tiny-smollm3", "tiny-olmo2", "tiny-olmo3",
-          "tiny-phi3", "tiny-phi4mini", "tiny-phi35", "tiny-qwen3-yarn", "tiny-qwen3moe", "tiny-mixtral"]
+          "tiny-phi3", "tiny-phi4mini", "tiny-phi35", "tiny-qwen3-yarn", "tiny-qwen3moe", "tiny-mixtral",
+          "tiny-gptoss"]
 
 INIT_SEED = 1234
 BATCHES = {  # name -> (data seed, rows, tokens per row)
@@ -107,8 +108,10 @@ def perturb(model):
                 p.add_(0.2 * torch.randn(p.shape, generator=g))
             elif n.endswith(("q_proj.weight", "k_proj.weight")):
                 p.mul_(8.0)
-            elif n.endswith("mlp.gate.weight"):   # an MoE router: decisive routing instead of near-uniform
+            elif n.endswith(("mlp.gate.weight", "mlp.router.weight")):   # an MoE router: decisive routing
                 p.mul_(20.0)
+            elif n.endswith("_bias"):   # gpt-oss's experts' biases [E, n]
+                p.add_(0.2 * torch.randn(p.shape, generator=g))
 
 
 def build(name, perturbed):
@@ -199,7 +202,7 @@ def fixture(name, out_root, perturbed):
     # language model's, by module name (the file holds them under the Hub's names, and the vision tower).
     named = dict(model.named_parameters())          # deduplicated by transformers/torch
     mm = multimodal(model)
-    if any(n.endswith("experts.gate_up_proj") for n in named):
+    if any(n.endswith("experts.gate_up_proj") for n in named) and not any(k.endswith("experts.gate_up_proj") for k in st_keys):
         # MoE: the file holds each expert's tensors (experts.N.gate_proj / w1 ...), transformers 5 their stack
         # (mlp.experts.gate_up_proj [E, 2I, H], down_proj [E, H, I]); records use the parameters' names
         stacked = sorted(n for n in named if ".experts." in n)
