@@ -19,6 +19,7 @@
  *    per micro-step, the segment ids and token indices) move one rank along
  *    the ring with ring_shift while the block that arrived is computed; the
  *    partial results are merged by online softmax (attn_merge) in f32;
+ *    gpt-oss's sinks (attention's 5th operand) then join by attn_sink;
  *  - attention_bwd becomes P attention_blk_bwd steps against the merged
  *    out/lse: dQ sums locally, dK/dV accumulators travel with their K/V
  *    block and one last shift brings them home.
@@ -86,6 +87,11 @@ static void ring_forward(sp *c, const ir_node *n) {
             o = mg[0], l = mg[1];
         }
         k = kn, v = vn;
+    }
+    if (n->nin == 5 && !b->failed) { /* gpt-oss's sinks join each query's softmax once, on the merged row */
+        int32_t sk[2];
+        ir_bn(b, IR_OP_attn_sink, IR_IN(o, l, rw_ref(&c->r, n->in[4])), IR_NOAT, sk);
+        o = sk[0], l = sk[1];
     }
     if (b->failed) return;
     c->r.map[n->out[0]] = to_dtype(c, o, c->r.p->values[n->out[0]].type.dtype);
