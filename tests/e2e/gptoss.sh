@@ -46,6 +46,10 @@ lora_alpha: 8
 lora_target_linear: true" >lora.yml
 check '"$AXOC" compile lora.yml -o lora.bin 2>/dev/null && "$AXORUN" lora.bin >/dev/null 2>&1 && st names lora/adapter_model.safetensors >lora.names && [ "$(grep -c "self_attn.[qkvo]_proj.lora_[AB].weight" lora.names)" = 16 ] && [ "$(wc -l <lora.names)" = 16 ]' \
   "lora_target_linear adapts the attention's projections only (the router and the experts are no nn.Linear)"
+check '"$AXOC" merge-lora lora --base "$M" -o merged 2>/dev/null && st names merged/model.safetensors | cmp -s - names && st same "$M/model.safetensors" merged/model.safetensors model.layers.0.mlp.,model.layers.0.self_attn.sinks && st differ "$M/model.safetensors" merged/model.safetensors model.layers.0.self_attn.q_proj.weight' \
+  "merge-lora merges the attention's adapters and keeps the experts, the router and the sinks"
+check '"$AXOC" merge-lora lora --base "$SRC/tests/reference/mxfp4/tiny-gptoss-mxfp4" -o merged-mx 2>/dev/null && st same "$SRC/tests/reference/mxfp4/tiny-gptoss-mxfp4/model.safetensors" merged-mx/model.safetensors model.layers.0.mlp.experts.gate_up_proj_blocks,model.layers.1.mlp.experts.down_proj_scales && grep -q "\"quant_method\": \"mxfp4\"" merged-mx/config.json' \
+  "merge-lora over an MXFP4 base keeps its experts packed (and its quantization_config): nothing re-rounded"
 model_cfg "$M" "$T/ltp" "adapter: lora
 lora_r: 4
 lora_target_parameters: [mlp.experts.gate_up_proj]" >ltp.yml
