@@ -268,12 +268,16 @@ static json_t *stats_json(const ir_module *m, const pass_mem_stats *st, const fe
         const ir_program *mp = ir_program_find((ir_module *)m, "micro_step");
         for (int i = 0; mp && i < mp->nnodes; i++) {
             const ir_node *n = &mp->nodes[i];
-            if (n->op != IR_OP_moe_ffn && n->op != IR_OP_moe_ffn_bwd) continue;
+            const int oss = n->op == IR_OP_moe_ffn_oss || n->op == IR_OP_moe_ffn_oss_bwd; /* gpt-oss: wgu [E, H, 2I] */
+            const int fwd = n->op == IR_OP_moe_ffn || n->op == IR_OP_moe_ffn_oss;
+            if (!fwd && n->op != IR_OP_moe_ffn_bwd && n->op != IR_OP_moe_ffn_oss_bwd) continue;
             const ir_type *x = ir_ref_type(m, mp, n->in[0]), *idx = ir_ref_type(m, mp, n->in[1]);
             const ir_type *wgu = ir_ref_type(m, mp, n->in[3]);
-            const int64_t H = x->dims[x->rank - 1], E = wgu->dims[0], I = wgu->dims[1] / 2, np = ir_type_numel(idx);
-            /* grouping, then f32 per-slot buffers: act, o, gu (forward); act, o, do, da, dgu (backward) */
-            int64_t b = (3 * E + 2) * 4 + np * 4 + np * 4 * (n->op == IR_OP_moe_ffn ? 3 * I + H : 4 * I + 2 * H);
+            const int64_t H = x->dims[x->rank - 1], E = wgu->dims[0], I = wgu->dims[oss ? 2 : 1] / 2;
+            const int64_t np = ir_type_numel(idx);
+            /* grouping, then f32 per-slot buffers: act, o, gu (forward); act, o, do, da, dgu (backward; gpt-oss's
+             * x per slot reuses do's) */
+            int64_t b = (3 * E + 2) * 4 + np * 4 + np * 4 * (fwd ? 3 * I + H : 4 * I + 2 * H);
             most = b > most ? b : most;
         }
         if (most) {

@@ -14,7 +14,8 @@
 static const char *const e_adamw[] = {"axo_adamw_f32", "axo_adamw_bf16", "axo_adamw_sr_bf16", F32_BF16("axo_adamw8"),
                                       NULL};
 static const char *const e_attention_any[] = {F32_BF16("axo_attn_any_fwd"), F32_BF16("axo_attn_any_bwd_dq"),
-                                              F32_BF16("axo_attn_any_bwd_dkdv"), NULL};
+                                              F32_BF16("axo_attn_any_bwd_dkdv"), F32_BF16("axo_attn_sink"),
+                                              F32_BF16("axo_attn_sink_bwd"), NULL};
 static const char *const e_attention_blk[] = {
     F32_BF16("axo_attn_blk_fwd_hd64"),      F32_BF16("axo_attn_blk_fwd_hd128"),
     F32_BF16("axo_attn_blk_bwd_preprocess"),
@@ -52,6 +53,8 @@ static const char *const e_moe[] = {F32_BF16("axo_moe_route"),  F32_BF16("axo_mo
                                     F32_BF16("axo_moe_lb_rows"),  F32_BF16("axo_moe_lb_stats_bwd"), "axo_moe_lb_loss",
                                     "axo_moe_lb_loss_bwd",     F32_BF16("axo_moe_act"),       F32_BF16("axo_moe_act_bwd"),
                                     F32_BF16("axo_moe_combine"),  F32_BF16("axo_moe_dw"),        F32_BF16("axo_moe_scale"),
+                                    F32_BF16("axo_moe_bias"),     F32_BF16("axo_moe_oss_act"),   F32_BF16("axo_moe_oss_act_bwd"),
+                                    F32_BF16("axo_moe_colsum"),   F32_BF16("axo_moe_expand"),
                                     NULL};
 static const char *const e_quant[] = {F32_BF16("axo_dropout"), F32_BF16("axo_neftune"), F32_BF16("axo_dequant_nf4"),
                                       NULL};

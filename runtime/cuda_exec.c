@@ -122,6 +122,13 @@ static const struct ksig {
     TS("axo_moe_combine", "pppplii"),
     TS("axo_moe_dw", "ppplii"),
     TS("axo_moe_scale", "ppplii"),
+    TS("axo_moe_bias", "pppli"),
+    TS("axo_moe_oss_act", "pplidd"),
+    TS("axo_moe_oss_act_bwd", "ppplidd"),
+    TS("axo_moe_colsum", "ppppii"),
+    TS("axo_moe_expand", "pplii"),
+    TS("axo_attn_sink", "pppiliii"),
+    TS("axo_attn_sink_bwd", "pippppliii"),
     TS("axo_attn_any_fwd", "ppppppliiiidi"),
     TS("axo_attn_any_bwd_dq", "ppppppppliiiidi"),
     TS("axo_attn_any_bwd_dkdv", "pppppppppliiiidi"),
@@ -2060,6 +2067,121 @@ static int g_moe_ffn(gx *x, int bwd) {
     return moe_combine(x, t, o, 0, ptr(x, IDX), ptr(x, OUT(0)), N, k, H);
 }
 
+/* gpt-oss's experts (moe.cuh; ck_moe_oss_*): the weights transposed relative to moe_ffn's (wgu [E, H, 2I], wd [E, I, H]:
+ * x W, so moe_gemm's bt = 0 forward and 1 backward), biases added per pair, gate and up interleaved and clamped */
+static int moe_bias(gx *x, ir_dtype t, uint64_t C, int32_t b, uint64_t idx, int64_t n, int64_t E, int64_t Nc) {
+    char e[64];
+    kargs a = {0};
+    ka_p(&a, C, n * Nc * 4);
+    ka_p(&a, ptr(x, b), E * Nc * esz(t));
+    ka_p(&a, idx, n * 4);
+    ka_l(&a, n);
+    ka_i(&a, Nc);
+    return launch(x, ename(e, sizeof e, "axo_moe_bias", t), blocks(x, n * Nc, 256), 1, 1, 256, 1, 0, &a);
+}
+static int moe_oss_act(gx *x, ir_dtype t, uint64_t gu, uint64_t da, uint64_t out, int64_t n, int64_t I) {
+    char e[64];
+    kargs a = {0};
+    ka_p(&a, gu, n * 2 * I * esz(t));
+    if (da) ka_p(&a, da, n * I * 4);
+    ka_p(&a, out, n * (da ? 2 : 1) * I * 4);
+    ka_l(&a, n);
+    ka_i(&a, I);
+    ka_d(&a, AF("alpha", 1.702));
+    ka_d(&a, AF("limit", 7));
+    return launch(x, ename(e, sizeof e, da ? "axo_moe_oss_act_bwd" : "axo_moe_oss_act", t), blocks(x, n * I, 256), 1, 1,
+                  256, 1, 0, &a);
+}
+/* out[e] (its dtype) = the column sums of A [n, C] over e's pairs (ascending) */
+static int moe_colsum(gx *x, uint64_t A, int32_t out, const moe_groups *g, int64_t n, int64_t E, int64_t C) {
+    const ir_dtype ct = dt(x, out);
+    char e[64];
+    kargs a = {0};
+    ka_p(&a, A, n * C * 4);
+    ka_p(&a, g->order, n * 4);
+    ka_p(&a, g->off, (E + 1) * 4);
+    ka_p(&a, ptr(x, out), E * C * esz(ct));
+    ka_i(&a, E);
+    ka_i(&a, C);
+    return launch(x, ename(e, sizeof e, "axo_moe_colsum", ct), blocks(x, E * C, 256), 1, 1, 256, 1, 0, &a);
+}
+static int g_moe_ffn_oss(gx *x, int bwd) {
+    const int32_t X = IN(0), IDX = IN(1), W = IN(2), WGU = IN(3), BGU = IN(4), WD = IN(5), BD = IN(6);
+    if (need_fp(x, X, "moe_ffn_oss input")) return -1;
+    const ir_dtype t = dt(x, X);
+    for (int i = 2; i < (bwd ? 9 : 7); i++)
+        if (dt(x, IN(i)) != t) return unsupported(x, "experts of mixed dtypes");
+    for (int i = 0; i < (bwd ? 6 : 1); i++)
+        if (dt(x, OUT(i)) != t) return unsupported(x, "experts' results of another dtype");
+    for (int i = 3; i < 7; i++)
+        if (ty(x, IN(i))->shard.axis >= 0) return unsupported(x, "sharded experts (gather them first)");
+    const int64_t H = lastdim(x, X), N = H ? numel(x, X) / H : 0, k = lastdim(x, IDX);
+    const int64_t E = ty(x, WGU)->dims[0], I = ty(x, WGU)->dims[2] / 2, n = N * k;
+    if (!fits_int(E) || !fits_int(H) || !fits_int(2 * I) || k < 1 || k > 32 || !fits_int(n) || ty(x, WGU)->dims[1] != H)
+        return unsupported(x, "experts of %lld x %lld x %lld over %lld tokens, top %lld", (long long)E, (long long)I,
+                           (long long)H, (long long)N, (long long)k);
+    if (N < 1) {
+        if (!bwd) return 0;
+        for (int i = 2; i < 6; i++) /* the weights' gradients: zeros */
+            if (x_memset(x, ptr(x, OUT(i)), 0, numel(x, OUT(i)) * esz(t))) return -1;
+        return 0;
+    }
+    moe_groups g;
+    if (moe_group(x, ptr(x, IDX), n, E, &g) != 0) return -1;
+    const uint64_t idx = ptr(x, IDX);
+    uint64_t act = scratch(x, n * I * 4), o = scratch(x, n * H * 4);
+    if (!bwd) { /* gu = x Wgu_e + bgu_e (kept), act, o = act Wd_e + bd_e, y = the sum of o w */
+        uint64_t gu = scratch(x, n * 2 * I * 4);
+        if (moe_gemm(x, t, ptr(x, X), 0, N, (int)k, ptr(x, WGU), 0, gu, &g, n, E, 2 * I, H) != 0 ||
+            moe_bias(x, t, gu, BGU, idx, n, E, 2 * I) != 0 ||
+            convert_launch(x, gu, IR_F32, ptr(x, OUT(1)), t, n * 2 * I) != 0 ||
+            moe_oss_act(x, IR_F32, gu, 0, act, n, I) != 0 ||
+            moe_gemm(x, t, act, 1, n, 1, ptr(x, WD), 0, o, &g, n, E, H, I) != 0 || moe_bias(x, t, o, BD, idx, n, E, H) != 0)
+            return -1;
+        return moe_combine(x, t, o, ptr(x, W), idx, ptr(x, OUT(0)), N, k, H);
+    }
+    /* backward: act from the kept gu, o + bd again (for dw), do = dy w, dbd = do's sums, dWd = act^T do,
+     * da = do Wd^T, dgu, dbgu = dgu's sums, dWgu = x^T dgu, dx = the sum of dgu Wgu^T over the token's slots */
+    const int32_t GU = IN(7), DY = IN(8);
+    uint64_t dout = scratch(x, n * H * 4), da = scratch(x, n * I * 4), dgu = scratch(x, n * 2 * I * 4);
+    char e[64];
+    if (moe_oss_act(x, t, ptr(x, GU), 0, act, n, I) != 0 ||
+        moe_gemm(x, t, act, 1, n, 1, ptr(x, WD), 0, o, &g, n, E, H, I) != 0 || moe_bias(x, t, o, BD, idx, n, E, H) != 0)
+        return -1;
+    kargs a = {0};
+    ka_p(&a, ptr(x, DY), N * H * esz(t));
+    ka_p(&a, o, n * H * 4);
+    ka_p(&a, ptr(x, OUT(1)), n * esz(t));
+    ka_l(&a, N);
+    ka_i(&a, k);
+    ka_i(&a, H);
+    if (launch(x, ename(e, sizeof e, "axo_moe_dw", t), blocks(x, n * 32, 256), 1, 1, 256, 1, 0, &a) != 0) return -1;
+    kargs b = {0};
+    ka_p(&b, ptr(x, DY), N * H * esz(t));
+    ka_p(&b, ptr(x, W), n * esz(t));
+    ka_p(&b, dout, n * H * 4);
+    ka_l(&b, N);
+    ka_i(&b, k);
+    ka_i(&b, H);
+    if (launch(x, ename(e, sizeof e, "axo_moe_scale", t), blocks(x, n * H, 256), 1, 1, 256, 1, 0, &b) != 0 ||
+        moe_colsum(x, dout, OUT(5), &g, n, E, H) != 0 ||
+        moe_wgrad(x, act, dout, IR_F32, n, 1, OUT(4), &g, n, E, I, H) != 0 ||
+        moe_gemm(x, t, dout, 1, n, 1, ptr(x, WD), 1, da, &g, n, E, I, H) != 0 ||
+        moe_oss_act(x, t, ptr(x, GU), da, dgu, n, I) != 0 || moe_colsum(x, dgu, OUT(3), &g, n, E, 2 * I) != 0)
+        return -1;
+    kargs c = {0}; /* each pair's x as f32 (into do's scratch, done with): dWgu[e] = x_e^T dgu_e */
+    ka_p(&c, ptr(x, X), N * H * esz(t));
+    ka_p(&c, dout, n * H * 4);
+    ka_l(&c, N);
+    ka_i(&c, k);
+    ka_i(&c, H);
+    if (launch(x, ename(e, sizeof e, "axo_moe_expand", t), blocks(x, n * H, 256), 1, 1, 256, 1, 0, &c) != 0 ||
+        moe_wgrad(x, dout, dgu, IR_F32, n, 1, OUT(2), &g, n, E, H, 2 * I) != 0 ||
+        moe_gemm(x, t, dgu, 1, n, 1, ptr(x, WGU), 1, o, &g, n, E, H, 2 * I) != 0) /* o: dx's per-pair parts */
+        return -1;
+    return moe_combine(x, t, o, 0, idx, ptr(x, OUT(0)), N, k, H);
+}
+
 /* The routers' load-balancing loss (moe.cuh): each token's part of the stats, summed over the tokens by bias_grad's
  * column sums (deterministic); the loss and its gradient in one thread */
 static int g_moe_lb(gx *x) {
@@ -2167,7 +2289,74 @@ static int att_check(gx *x, att_dims *a, int bwd) {
     return 0;
 }
 
+/* Attention sinks (gpt-oss; attention_any.cuh's axo_attn_sink_T): in place on out (dtype t) and lse, the sinks
+ * f32 or bf16 */
+static int attn_sink_apply(gx *x, ir_dtype t, uint64_t out, uint64_t lse, int32_t sinks, int64_t B, int64_t S, int64_t nh,
+                           int64_t hd) {
+    if (need_fp(x, sinks, "attention sinks")) return -1;
+    if (!fits_int(S) || !fits_int(nh) || !fits_int(hd) || numel(x, sinks) != nh)
+        return unsupported(x, "attention sinks of %lld values for %lld heads", (long long)numel(x, sinks), (long long)nh);
+    const int64_t nl = B * nh * S;
+    if (nl < 1) return 0;
+    char e[64];
+    kargs a = {0};
+    ka_p(&a, out, nl * hd * esz(t));
+    ka_p(&a, lse, nl * 4);
+    ka_p(&a, ptr(x, sinks), nh * esz(dt(x, sinks)));
+    ka_i(&a, dt(x, sinks) == IR_BF16);
+    ka_l(&a, B);
+    ka_i(&a, S);
+    ka_i(&a, nh);
+    ka_i(&a, hd);
+    return launch(x, ename(e, sizeof e, "axo_attn_sink", t), blocks(x, nl, 256), 1, 1, 256, 1, 0, &a);
+}
+
+static int g_attention_core(gx *x);
 static int g_attention(gx *x) {
+    if (g_attention_core(x)) return -1;
+    if (x->n->nin < 5) return 0;
+    const int64_t *q = ty(x, IN(0))->dims;
+    return attn_sink_apply(x, dt(x, IN(0)), ptr(x, OUT(0)), ptr(x, OUT(1)), IN(4), q[0], q[1], q[2], q[3]);
+}
+
+/* attn_sink (seqpar's ring, after the merge): out', lse' = the sinks applied to copies of out, lse */
+static int g_attn_sink(gx *x) {
+    if (need_fp(x, IN(0), "attn_sink out")) return -1;
+    const ir_dtype t = dt(x, IN(0));
+    if (dt(x, OUT(0)) != t || dt(x, IN(1)) != IR_F32 || dt(x, OUT(1)) != IR_F32 || ty(x, IN(0))->rank != 4)
+        return unsupported(x, "attn_sink with out of another dtype or a non-f32 lse");
+    const int64_t *d = ty(x, IN(0))->dims, nl = d[0] * d[1] * d[2];
+    if (x_copy(x, ptr(x, OUT(0)), ptr(x, IN(0)), nl * d[3] * esz(t)) || x_copy(x, ptr(x, OUT(1)), ptr(x, IN(1)), nl * 4))
+        return -1;
+    return attn_sink_apply(x, t, ptr(x, OUT(0)), ptr(x, OUT(1)), IN(2), d[0], d[1], d[2], d[3]);
+}
+
+/* attn_sink_bwd: dsinks[h] = -sum exp(sinks[h] - lse') (dout . out'), one block per head (deterministic) */
+static int g_attn_sink_bwd(gx *x) {
+    if (need_fp(x, IN(0), "attention sinks") || need_fp(x, IN(1), "attn_sink_bwd out")) return -1;
+    const ir_dtype t = dt(x, IN(1)), st = dt(x, IN(0));
+    if (dt(x, IN(3)) != t || dt(x, IN(2)) != IR_F32 || dt(x, OUT(0)) != st || ty(x, IN(1))->rank != 4)
+        return unsupported(x, "attn_sink_bwd with mixed dtypes");
+    const int64_t *d = ty(x, IN(1))->dims, B = d[0], S = d[1], nh = d[2], hd = d[3], nl = B * S * nh;
+    if (!fits_int(S) || !fits_int(nh) || !fits_int(hd) || numel(x, IN(0)) != nh || nh > 65535)
+        return unsupported(x, "attn_sink_bwd shape");
+    if (nh < 1) return 0;
+    char e[64];
+    kargs a = {0};
+    ka_p(&a, ptr(x, IN(0)), nh * esz(st));
+    ka_i(&a, st == IR_BF16);
+    ka_p(&a, ptr(x, IN(1)), nl * hd * esz(t));
+    ka_p(&a, ptr(x, IN(2)), nl * 4);
+    ka_p(&a, ptr(x, IN(3)), nl * hd * esz(t));
+    ka_p(&a, ptr(x, OUT(0)), nh * esz(st));
+    ka_l(&a, B);
+    ka_i(&a, S);
+    ka_i(&a, nh);
+    ka_i(&a, hd);
+    return launch(x, ename(e, sizeof e, "axo_attn_sink_bwd", t), nh, 1, 1, 256, 1, 0, &a);
+}
+
+static int g_attention_core(gx *x) {
     att_dims A;
     if (att_check(x, &A, 0)) return -1;
     ir_dtype t = dt(x, IN(0));
@@ -3439,6 +3628,10 @@ static int exec_node(gx *x) {
     case IR_OP_moe_route_bwd: return g_moe_route(x, 1);
     case IR_OP_moe_ffn: return g_moe_ffn(x, 0);
     case IR_OP_moe_ffn_bwd: return g_moe_ffn(x, 1);
+    case IR_OP_moe_ffn_oss: return g_moe_ffn_oss(x, 0);
+    case IR_OP_moe_ffn_oss_bwd: return g_moe_ffn_oss(x, 1);
+    case IR_OP_attn_sink: return g_attn_sink(x);
+    case IR_OP_attn_sink_bwd: return g_attn_sink_bwd(x);
     default: return unsupported(x, "this op has no CUDA implementation yet");
     }
 }

@@ -177,3 +177,70 @@ __device__ __forceinline__ void att_any_dkdv_body(const T *q, const T *k, const 
     }
 AXO_ATT_ANY(f32, float)
 AXO_ATT_ANY(bf16, bf16)
+
+// ---- attention sinks (gpt-oss; ck_attn_sink_fwd / ck_attn_sink_bwd) -----------------------
+//  * axo_attn_sink_T(out T[B,S,nh,hd], lse f32[B,nh,S], sinks, sinks_bf16, B, S, nh, hd): in place,
+//    lse' = logaddexp(lse, sinks[h]), out' = out exp(lse - lse') (double); sinks is bf16 when
+//    sinks_bf16, else f32 (seqpar's ring passes an f32 out with the model's sinks). 1-D, block 256,
+//    grid-stride over the B nh S rows (r = (b nh + h) S + i).
+//  * axo_attn_sink_bwd_T(sinks, sinks_bf16, out', lse', dout, dsinks (sinks' dtype), B, S, nh, hd):
+//    dsinks[h] = -sum over b, i of exp(sinks[h] - lse'[b,h,i]) (dout . out') in double. Grid nh
+//    (one block per head), block 256: each thread sums its rows (b S + i = thread, thread + 256, ...),
+//    then a fixed-order tree over the 256 partial sums: deterministic, no atomics.
+__device__ __forceinline__ double attn_sink_ld(const void *s, int sbf, i64 h) {
+    return sbf ? (double)ax_ld((const bf16 *)s + h) : (double)((const float *)s)[h];
+}
+template <typename T>
+__device__ __forceinline__ void attn_sink_body(T *out, float *lse, const void *sinks, int sbf, i64 B, int S, int nh, int hd) {
+    for (i64 r = ax_tid(); r < B * nh * S; r += ax_nthreads()) {
+        const i64 i = r % S, h = (r / S) % nh, b = r / ((i64)S * nh);
+        const double L = (double)lse[r], s = attn_sink_ld(sinks, sbf, h), mx = fmax(L, s);
+        const double Ln = mx + log(exp(L - mx) + exp(s - mx)), f = exp(L - Ln);
+        T *o = out + ((b * S + i) * nh + h) * hd;
+        for (int d = 0; d < hd; d++) ax_st(o + d, (float)((double)ax_ld(o + d) * f));
+        lse[r] = (float)Ln;
+    }
+}
+extern "C" __global__ void __launch_bounds__(256) axo_attn_sink_f32(float *out, float *lse, const void *sinks, int sbf, i64 B,
+                                                                    int S, int nh, int hd) {
+    attn_sink_body(out, lse, sinks, sbf, B, S, nh, hd);
+}
+extern "C" __global__ void __launch_bounds__(256) axo_attn_sink_bf16(bf16 *out, float *lse, const void *sinks, int sbf, i64 B,
+                                                                     int S, int nh, int hd) {
+    attn_sink_body(out, lse, sinks, sbf, B, S, nh, hd);
+}
+template <typename T>
+__device__ __forceinline__ void attn_sink_bwd_body(const void *sinks, int sbf, const T *out, const float *lse, const T *dout,
+                                                   void *dsinks, i64 B, int S, int nh, int hd) {
+    __shared__ double part[256];
+    const int h = blockIdx.x;
+    const double s = attn_sink_ld(sinks, sbf, h);
+    double acc = 0;
+    for (i64 r = threadIdx.x; r < B * S; r += 256) {
+        const i64 b = r / S, i = r - b * S;
+        const T *o = out + (r * nh + h) * hd, *g = dout + (r * nh + h) * hd;
+        double D = 0;
+        for (int d = 0; d < hd; d++) D += (double)ax_ld(g + d) * (double)ax_ld(o + d);
+        acc -= exp(s - (double)lse[(b * nh + h) * S + i]) * D;
+    }
+    part[threadIdx.x] = acc;
+    __syncthreads();
+    for (int k = 128; k > 0; k >>= 1) {
+        if ((int)threadIdx.x < k) part[threadIdx.x] += part[threadIdx.x + k];
+        __syncthreads();
+    }
+    if (threadIdx.x == 0) {
+        if (sbf) ax_st((bf16 *)dsinks + h, (float)part[0]);
+        else ((float *)dsinks)[h] = (float)part[0];
+    }
+}
+extern "C" __global__ void __launch_bounds__(256) axo_attn_sink_bwd_f32(const void *sinks, int sbf, const float *out,
+                                                                        const float *lse, const float *dout, void *dsinks,
+                                                                        i64 B, int S, int nh, int hd) {
+    attn_sink_bwd_body(sinks, sbf, out, lse, dout, dsinks, B, S, nh, hd);
+}
+extern "C" __global__ void __launch_bounds__(256) axo_attn_sink_bwd_bf16(const void *sinks, int sbf, const bf16 *out,
+                                                                         const float *lse, const bf16 *dout, void *dsinks,
+                                                                         i64 B, int S, int nh, int hd) {
+    attn_sink_bwd_body(sinks, sbf, out, lse, dout, dsinks, B, S, nh, hd);
+}

@@ -522,6 +522,91 @@ extern "C" __global__ void __launch_bounds__(256) axo_moe_scale_bf16(const bf16 
     moe_scale_body(dy, w, dout, N, k, H);
 }
 
+// ---- gpt-oss's experts (ck_moe_oss_*, ck_oss_act*) -----------------------------------------
+// axo_moe_bias_T(C float[n, Nc], b[E, Nc], idx[n], n, Nc): C[p] += b[idx[p]] (the expert biases, fp32 adds).
+// axo_moe_oss_act_T(gu[P, 2I] (gate, up interleaved), act float[P, I], P, I, alpha, limit): g = min(gate, limit),
+// u = clamp(up, -limit, limit), act = (u + 1) g sigmoid(alpha g) in double (ck_oss_act);
+// axo_moe_oss_act_bwd_T(gu, da float, dgu float[P, 2I], ...): ck_oss_act_bwd (gradient only inside the clamps,
+// bounds included). axo_moe_colsum_T(A float[n, C], order, off, out[E, C], E, C): out[e] = the column sums of A
+// over e's pairs in ascending order (double), 0 for an expert without pairs. All 1-D, block 256, grid-stride.
+template <typename T>
+__device__ __forceinline__ void moe_bias_body(float *C, const T *b, const int *idx, i64 n, int Nc) {
+    for (i64 i = ax_tid(); i < n * Nc; i += ax_nthreads()) {
+        const i64 p = i / Nc, c = i - p * Nc;
+        C[i] = __fadd_rn(C[i], ax_ld(b + (i64)idx[p] * Nc + c));
+    }
+}
+extern "C" __global__ void __launch_bounds__(256) axo_moe_bias_f32(float *C, const float *b, const int *idx, i64 n, int Nc) {
+    moe_bias_body(C, b, idx, n, Nc);
+}
+extern "C" __global__ void __launch_bounds__(256) axo_moe_bias_bf16(float *C, const bf16 *b, const int *idx, i64 n, int Nc) {
+    moe_bias_body(C, b, idx, n, Nc);
+}
+template <typename T>
+__device__ __forceinline__ void moe_oss_act_body(const T *gu, const float *da, float *out, i64 P, int I, double alpha,
+                                                 double limit) {
+    for (i64 i = ax_tid(); i < P * I; i += ax_nthreads()) {
+        const i64 p = i / I, c = i - p * I;
+        const double g0 = (double)ax_ld(gu + p * 2 * I + 2 * c), u0 = (double)ax_ld(gu + p * 2 * I + 2 * c + 1);
+        const double g = fmin(g0, limit), u = fmax(fmin(u0, limit), -limit);
+        if (!da) {
+            out[i] = (float)((u + 1) * (g / (1 + exp(-alpha * g))));
+            continue;
+        }
+        const double d = (double)da[i], sg = 1 / (1 + exp(-alpha * g));
+        out[p * 2 * I + 2 * c] = (float)(g0 <= limit ? d * (u + 1) * (sg + alpha * g * sg * (1 - sg)) : 0);
+        out[p * 2 * I + 2 * c + 1] = (float)(u0 >= -limit && u0 <= limit ? d * g * sg : 0);
+    }
+}
+extern "C" __global__ void __launch_bounds__(256) axo_moe_oss_act_f32(const float *gu, float *act, i64 P, int I, double alpha,
+                                                                      double limit) {
+    moe_oss_act_body(gu, (const float *)0, act, P, I, alpha, limit);
+}
+extern "C" __global__ void __launch_bounds__(256) axo_moe_oss_act_bf16(const bf16 *gu, float *act, i64 P, int I, double alpha,
+                                                                       double limit) {
+    moe_oss_act_body(gu, (const float *)0, act, P, I, alpha, limit);
+}
+extern "C" __global__ void __launch_bounds__(256) axo_moe_oss_act_bwd_f32(const float *gu, const float *da, float *dgu, i64 P,
+                                                                          int I, double alpha, double limit) {
+    moe_oss_act_body(gu, da, dgu, P, I, alpha, limit);
+}
+extern "C" __global__ void __launch_bounds__(256) axo_moe_oss_act_bwd_bf16(const bf16 *gu, const float *da, float *dgu, i64 P,
+                                                                           int I, double alpha, double limit) {
+    moe_oss_act_body(gu, da, dgu, P, I, alpha, limit);
+}
+template <typename T>
+__device__ __forceinline__ void moe_colsum_body(const float *A, const int *order, const int *off, T *out, int E, int C) {
+    for (i64 i = ax_tid(); i < (i64)E * C; i += ax_nthreads()) {
+        const i64 e = i / C, c = i - e * C;
+        double s = 0;
+        for (i64 r = off[e]; r < off[e + 1]; r++) s += (double)A[(i64)order[r] * C + c];
+        ax_st(out + i, (float)s);
+    }
+}
+extern "C" __global__ void __launch_bounds__(256) axo_moe_colsum_f32(const float *A, const int *order, const int *off,
+                                                                     float *out, int E, int C) {
+    moe_colsum_body(A, order, off, out, E, C);
+}
+extern "C" __global__ void __launch_bounds__(256) axo_moe_colsum_bf16(const float *A, const int *order, const int *off,
+                                                                      bf16 *out, int E, int C) {
+    moe_colsum_body(A, order, off, out, E, C);
+}
+// axo_moe_expand_T(x[N, H], xe float[N k, H], N, k, H): each pair's token row as fp32 (the left operand of the
+// transposed experts' dWgu = x^T dgu through axo_moe_wgrad). 1-D, block 256.
+template <typename T>
+__device__ __forceinline__ void moe_expand_body(const T *x, float *xe, i64 N, int k, int H) {
+    for (i64 i = ax_tid(); i < N * k * H; i += ax_nthreads()) {
+        const i64 p = i / H, h = i - p * H;
+        xe[i] = ax_ld(x + (p / k) * H + h);
+    }
+}
+extern "C" __global__ void __launch_bounds__(256) axo_moe_expand_f32(const float *x, float *xe, i64 N, int k, int H) {
+    moe_expand_body(x, xe, N, k, H);
+}
+extern "C" __global__ void __launch_bounds__(256) axo_moe_expand_bf16(const bf16 *x, float *xe, i64 N, int k, int H) {
+    moe_expand_body(x, xe, N, k, H);
+}
+
 // ---- the routers' load-balancing loss ---------------------------------------------------
 template <typename T>
 __device__ __forceinline__ void moe_lb_rows_body(const T *logits, const int *idx, const float *mask, float *rows, i64 N,

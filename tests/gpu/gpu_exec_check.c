@@ -363,6 +363,60 @@ static void make_ops(void) {
                        "  store(@odw, %%5)\n  store(@odgu, %%6)\n  store(@odd, %%7)\n  store(@odl, %%8)\n}\n",
                    t, t, t, t, t, t, t, t, t, t, t, t, t, norm, t, t, t, t, t, t, t, norm, t);
         }
+        /* gpt-oss's experts (moe_ffn_oss): transposed, biased, the clamped interleaved GLU; limit 0.3 with gate|up
+         * around +-0.6 so that both clamps bite (and the router's top 2 of 5 leaves an expert idle now and then) */
+        add_op(NM("moe_route, moe_ffn_oss and its backward (gpt-oss experts, limit 0.3)"), 2e-5, 2e-6, NULL,
+               HDR "global @l : %s[3,37,5] act {scale=4.0}\nglobal @x : %s[3,37,72] act\nglobal @wgu : %s[5,72,80] act {scale=0.15}\n"
+                   "global @bgu : %s[5,80] act {scale=0.2}\nglobal @wd : %s[5,40,72] act\nglobal @bd : %s[5,72] act\n"
+                   "global @dy : %s[3,37,72] act\n"
+                   "global @oy : %s[3,37,72] act {gen=\"nan\", check=1}\nglobal @ogu : %s[3,37,2,80] act {gen=\"nan\", check=1}\n"
+                   "global @odx : %s[3,37,72] act {gen=\"nan\", check=1}\nglobal @odw : %s[3,37,2] act {gen=\"nan\", check=1}\n"
+                   "global @odgu : %s[5,72,80] act {gen=\"nan\", check=1}\nglobal @odbgu : %s[5,80] act {gen=\"nan\", check=1}\n"
+                   "global @odd : %s[5,40,72] act {gen=\"nan\", check=1}\nglobal @odbd : %s[5,72] act {gen=\"nan\", check=1}\n"
+                   "program p {\n  %%0, %%1 = moe_route(@l) {k=2, norm=1} : %s[3,37,2] act, i32[3,37,2] act\n"
+                   "  %%2, %%3 = moe_ffn_oss(@x, %%1, %%0, @wgu, @bgu, @wd, @bd) {alpha=1.702, limit=0.3} : %s[3,37,72] act, "
+                   "%s[3,37,2,80] act\n"
+                   "  %%4, %%5, %%6, %%7, %%8, %%9 = moe_ffn_oss_bwd(@x, %%1, %%0, @wgu, @bgu, @wd, @bd, %%3, @dy) "
+                   "{alpha=1.702, limit=0.3} : %s[3,37,72] act, %s[3,37,2] act, %s[5,72,80] act, %s[5,80] act, "
+                   "%s[5,40,72] act, %s[5,72] act\n"
+                   "  store(@oy, %%2)\n  store(@ogu, %%3)\n  store(@odx, %%4)\n  store(@odw, %%5)\n  store(@odgu, %%6)\n"
+                   "  store(@odbgu, %%7)\n  store(@odd, %%8)\n  store(@odbd, %%9)\n}\n",
+               t, t, t, t, t, t, t, t, t, t, t, t, t, t, t, t, t, t, t, t, t, t, t, t);
+        if (!strcmp(t, "bf16")) {
+            add_op(NM("moe_ffn_oss and its backward, tensor-core MoE GEMMs (AXO_CUDA_MOE=tc)"), 2e-2, 2e-3, NULL,
+                   HDR "global @l : %s[3,37,5] act {scale=4.0}\nglobal @x : %s[3,37,72] act\nglobal @wgu : %s[5,72,80] act {scale=0.15}\n"
+                       "global @bgu : %s[5,80] act {scale=0.2}\nglobal @wd : %s[5,40,72] act\nglobal @bd : %s[5,72] act\n"
+                       "global @dy : %s[3,37,72] act\n"
+                       "global @oy : %s[3,37,72] act {gen=\"nan\", check=1}\nglobal @ogu : %s[3,37,2,80] act {gen=\"nan\", check=1}\n"
+                       "global @odx : %s[3,37,72] act {gen=\"nan\", check=1}\nglobal @odw : %s[3,37,2] act {gen=\"nan\", check=1}\n"
+                       "global @odgu : %s[5,72,80] act {gen=\"nan\", check=1}\nglobal @odbgu : %s[5,80] act {gen=\"nan\", check=1}\n"
+                       "global @odd : %s[5,40,72] act {gen=\"nan\", check=1}\nglobal @odbd : %s[5,72] act {gen=\"nan\", check=1}\n"
+                       "program p {\n  %%0, %%1 = moe_route(@l) {k=2, norm=1} : %s[3,37,2] act, i32[3,37,2] act\n"
+                       "  %%2, %%3 = moe_ffn_oss(@x, %%1, %%0, @wgu, @bgu, @wd, @bd) {alpha=1.702, limit=0.3} : %s[3,37,72] act, "
+                       "%s[3,37,2,80] act\n"
+                       "  %%4, %%5, %%6, %%7, %%8, %%9 = moe_ffn_oss_bwd(@x, %%1, %%0, @wgu, @bgu, @wd, @bd, %%3, @dy) "
+                       "{alpha=1.702, limit=0.3} : %s[3,37,72] act, %s[3,37,2] act, %s[5,72,80] act, %s[5,80] act, "
+                       "%s[5,40,72] act, %s[5,72] act\n"
+                       "  store(@oy, %%2)\n  store(@ogu, %%3)\n  store(@odx, %%4)\n  store(@odw, %%5)\n  store(@odgu, %%6)\n"
+                       "  store(@odbgu, %%7)\n  store(@odd, %%8)\n  store(@odbd, %%9)\n}\n",
+                   t, t, t, t, t, t, t, t, t, t, t, t, t, t, t, t, t, t, t, t, t, t, t, t);
+            ops[nops - 1].moe = "tc";
+        }
+        /* attention sinks (gpt-oss) on their own, as seqpar's ring applies them: out f32 or the dtype */
+        for (int of = 0; of < (strcmp(t, "bf16") ? 1 : 2); of++) {
+            const char *ot = of ? "f32" : t;
+            char n2[96];
+            snprintf(n2, sizeof n2, "attn_sink + attn_sink_bwd (out %s)", ot);
+            add_op(NM(n2), 1e-5, 1e-6, NULL,
+                   HDR "global @o : %s[2,37,3,24] act\nglobal @lse : f32[2,3,37] act {scale=2.0}\nglobal @sk : %s[3] act {scale=2.0}\n"
+                       "global @do : %s[2,37,3,24] act\n"
+                       "global @oo : %s[2,37,3,24] act {gen=\"nan\", check=1}\nglobal @olse : f32[2,3,37] act {gen=\"nan\", check=1}\n"
+                       "global @odsk : %s[3] act {gen=\"nan\", check=1}\n"
+                       "program p {\n  %%0, %%1 = attn_sink(@o, @lse, @sk) : %s[2,37,3,24] act, f32[2,3,37] act\n"
+                       "  %%2 = attn_sink_bwd(@sk, %%0, %%1, @do) : %s[3] act\n"
+                       "  store(@oo, %%0)\n  store(@olse, %%1)\n  store(@odsk, %%2)\n}\n",
+                   ot, t, ot, ot, t, ot, t);
+        }
         /* PEFT's ParamWrapper LoRA: 3 experts at r 18 (two chunks of the kernels' 16 rows), a router's [4, 72] */
         add_op(NM("lora_delta and its backward, experts and a router"), 1e-5, 1e-6, NULL,
                HDR "global @w : %s[3,40,24] act\nglobal @a : %s[54,24] act\nglobal @b : %s[40,54] act\n"
@@ -564,6 +618,40 @@ static void make_ops(void) {
                        "  store(@o, %%0)\n  store(@lse, %%1)\n  store(@dq, %%2)\n  store(@dk, %%3)\n  store(@dv, %%4)\n}\n",
                    t, q, t, kv, t, kv, sg, t, q, t, q, ls, t, q, t, kv, t, kv, sc, at[i].causal, at[i].window, t, q, ls, sc,
                    at[i].causal, at[i].window, t, q, t, kv, t, kv);
+        }
+        /* attention with gpt-oss's sinks (the 5th operand), its backward and the sinks' (attn_sink_bwd) */
+        struct {
+            int B, S, nh, nkv, hd, window;
+            const char *attn;
+        } as[] = {{2, 150, 4, 2, 64, 0, NULL}, {2, 200, 4, 2, 16, 50, NULL}, {2, 200, 4, 2, 64, 70, NULL},
+                  {2, 150, 4, 2, 64, 70, "tc"}};
+        for (size_t i = 0; i < AX_ARRAY_LEN(as); i++) {
+            const int tc = as[i].attn && !strcmp(as[i].attn, "tc");
+            if (tc && strcmp(t, "bf16") != 0) continue;
+            char n2[120], q[48], kv[48], sg[32], ls[32], hs[16];
+            snprintf(n2, sizeof n2, "attention with sinks+bwd+attn_sink_bwd hd%d causal=1 window=%d%s", as[i].hd,
+                     as[i].window, tc ? " (tensor-core kernels)" : "");
+            snprintf(q, sizeof q, "[%d,%d,%d,%d]", as[i].B, as[i].S, as[i].nh, as[i].hd);
+            snprintf(kv, sizeof kv, "[%d,%d,%d,%d]", as[i].B, as[i].S, as[i].nkv, as[i].hd);
+            snprintf(sg, sizeof sg, "[%d,%d]", as[i].B, as[i].S);
+            snprintf(ls, sizeof ls, "[%d,%d,%d]", as[i].B, as[i].nh, as[i].S);
+            snprintf(hs, sizeof hs, "[%d]", as[i].nh);
+            double sc = 1.0 / sqrt((double)as[i].hd);
+            add_op(NM(n2), tc ? 2e-4 : 1e-4, tc ? 5e-5 : 2e-5, as[i].attn,
+                   HDR "global @q : %s%s act {scale=1.5}\nglobal @k : %s%s act {scale=1.5}\nglobal @v : %s%s act\n"
+                       "global @seg : i32%s act {gen=\"seg\"}\nglobal @sk : %s%s act {scale=3.0}\nglobal @do : %s%s act\n"
+                       "global @o : %s%s act {gen=\"nan\", check=1}\nglobal @lse : f32%s act {gen=\"nan\", check=1}\n"
+                       "global @dq : %s%s act {gen=\"nan\", check=1}\nglobal @dk : %s%s act {gen=\"nan\", check=1}\n"
+                       "global @dv : %s%s act {gen=\"nan\", check=1}\nglobal @dsk : %s%s act {gen=\"nan\", check=1}\n"
+                       "program p {\n"
+                       "  %%0, %%1 = attention(@q, @k, @v, @seg, @sk) {scale=%.17g, causal=1, window=%d} : %s%s act, f32%s act\n"
+                       "  %%2, %%3, %%4 = attention_bwd(@q, @k, @v, @seg, %%0, %%1, @do) {scale=%.17g, causal=1, window=%d} : "
+                       "%s%s act, %s%s act, %s%s act\n"
+                       "  %%5 = attn_sink_bwd(@sk, %%0, %%1, @do) : %s%s act\n"
+                       "  store(@o, %%0)\n  store(@lse, %%1)\n  store(@dq, %%2)\n  store(@dk, %%3)\n  store(@dv, %%4)\n"
+                       "  store(@dsk, %%5)\n}\n",
+                   t, q, t, kv, t, kv, sg, t, hs, t, q, t, q, ls, t, q, t, kv, t, kv, t, hs, sc, as[i].window, t, q, ls, sc,
+                   as[i].window, t, q, t, kv, t, kv, t, hs);
         }
         add_op(NM("sumsq+clip_coef"), 1e-6, 0, NULL,
                HDR "global @x : %s[1000007] act {scale=0.01}\nglobal @o : f32[] act {gen=\"nan\", check=1}\n"

@@ -62,7 +62,7 @@ const kentry table[] = {
     // adamw
     E(axo_adamw_f32), E(axo_adamw_bf16), E(axo_adamw_sr_bf16), E2(axo_adamw8),
     // attention_any
-    E2(axo_attn_any_fwd), E2(axo_attn_any_bwd_dq), E2(axo_attn_any_bwd_dkdv),
+    E2(axo_attn_any_fwd), E2(axo_attn_any_bwd_dq), E2(axo_attn_any_bwd_dkdv), E2(axo_attn_sink), E2(axo_attn_sink_bwd),
     // attention_blk
     E2(axo_attn_blk_fwd_hd64), E2(axo_attn_blk_fwd_hd128), E2(axo_attn_blk_bwd_preprocess),
     E2(axo_attn_blk_bwd_dkdv_hd64), E2(axo_attn_blk_bwd_dkdv_hd128), E2(axo_attn_blk_bwd_dq_hd64),
@@ -97,6 +97,7 @@ const kentry table[] = {
     E2(axo_moe_wgrad), E(axo_moe_wgrad_bf32_bf16), E(axo_moe_gemm_tc_bf16), E(axo_moe_gemm_tc_af32_bf16),
     E(axo_moe_wgrad_tc_bf16), E(axo_moe_wgrad_tc_bf32_bf16), E2(axo_moe_lb_rows), E2(axo_moe_lb_stats_bwd),
     E(axo_moe_lb_loss), E(axo_moe_lb_loss_bwd), E2(axo_moe_act), E2(axo_moe_act_bwd), E2(axo_moe_combine), E2(axo_moe_dw), E2(axo_moe_scale),
+    E2(axo_moe_bias), E2(axo_moe_oss_act), E2(axo_moe_oss_act_bwd), E2(axo_moe_colsum), E2(axo_moe_expand),
     // quant
     E2(axo_dropout), E2(axo_neftune), E2(axo_dequant_nf4),
     // reduce
