@@ -963,10 +963,6 @@ int fe_check_config_model(const fe_config *c, const fe_model *m, int world_size,
                  "gpt-oss's experts dequantized; transformers without it keeps them in MXFP4, frozen)");
     if (m->arch == FE_ARCH_GPTOSS && c->quantize_moe_experts)
         ax_error(d, cf, "quantize_moe_experts: not implemented for gpt-oss's transposed, biased experts");
-    if (m->arch == FE_ARCH_GPTOSS && c->nlora_target_parameters)
-        ax_error(d, cf, "lora_target_parameters: LoRA on gpt-oss's router and experts' weights is not implemented "
-                 "(PEFT 0.21 has no conversion for them either); adapt the attention with lora_target_modules or "
-                 "lora_target_linear");
     if (c->quantize_moe_experts && !m->layer_moe)
         ax_warn(d, cf, "quantize_moe_experts: %s has no MoE experts; nothing more is quantized", m->arch_name);
     if (c->ds.present && c->ds.train_batch_size > 0 && world_size >= 1 && sp >= 1) {

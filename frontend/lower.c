@@ -79,7 +79,8 @@ static int32_t moe_experts(lw *L, int64_t l, const char *leaf, const char *part,
 
 /* gpt-oss's MoE parameters (transformers 5's GptOssTopKRouter and GptOssExperts): the router's weight [E, H] and bias
  * [E] (nn.Parameters: no LoRA module), the experts' stacked weights as stored, gate_up_proj [E, H, 2I] and down_proj
- * [E, I, H] (attr mxfp4: the checkpoint may hold them as <name>_blocks and <name>_scales, runtime/train.c), and
+ * [E, I, H] (attr mxfp4: the checkpoint may hold them as <name>_blocks and <name>_scales, runtime/train.c;
+ * attr transposed: [E, In, Out], for passes/lora.c's ParamWrapper), and
  * their biases [E, 2I], [E, H]. Biases take no weight decay (HF Trainer's "bias" rule). */
 static void oss_moe_params(lw *L, int64_t l, int32_t *wr, int32_t *br, int32_t w[4]) {
     char path[256];
@@ -96,7 +97,10 @@ static void oss_moe_params(lw *L, int64_t l, int32_t *wr, int32_t *br, int32_t w
     for (int i = 0; i < 4; i++) {
         snprintf(path, sizeof path, "layers.%lld.mlp.experts.%s", (long long)l, leaf[i]);
         w[i] = add_param(L, path, t[i], i % 2 ? "zeros" : "normal", i % 2 == 0);
-        if (i % 2 == 0) ir_global_set_attr(L->mod, IR_REF_GLOBAL(w[i]), ir_ai("mxfp4", 1));
+        if (i % 2 == 0) { /* [E, In, Out] (transformers' is_transposed: PEFT's ParamWrapper keeps in and out) */
+            ir_global_set_attr(L->mod, IR_REF_GLOBAL(w[i]), ir_ai("mxfp4", 1));
+            ir_global_set_attr(L->mod, IR_REF_GLOBAL(w[i]), ir_ai("transposed", 1));
+        }
     }
 }
 

@@ -443,7 +443,10 @@ int ir_infer(const ir_module *m, ir_op op, const ir_type *in, int nin, const ir_
         if ((w->rank != 2 && w->rank != 3) || a->rank != 2 || b->rank != 2)
             FAIL("expected w [E, O, I] or [O, I], a [E*r, I] and b [O, r*E], found %s, %s, %s", tstr(m, w, b1), tstr(m, a, b2),
                  tstr(m, b, b3));
-        const int64_t E = w->rank == 3 ? w->dims[0] : 1, O = w->dims[w->rank - 2], I = w->dims[w->rank - 1];
+        /* t: w [E, In, Out] (gpt-oss's experts), w' = w + scale (B_e A_e)^T with a [E*r, In], b [Out, r*E] */
+        const int t = (int)ir_attr_int(at, na, "t", 0);
+        if (t && w->rank != 3) FAIL("t=1: expected a stacked weight [E, In, Out], found %s", tstr(m, w, b1));
+        const int64_t E = w->rank == 3 ? w->dims[0] : 1, O = w->dims[w->rank - (t ? 1 : 2)], I = w->dims[w->rank - (t ? 2 : 1)];
         if (a->dims[1] != I || b->dims[0] != O || a->dims[0] % E || a->dims[0] < E || b->dims[1] != a->dims[0])
             FAIL("a %s and b %s do not fit w %s: expected [E*r, %lld] and [%lld, r*E] with E = %lld", tstr(m, a, b1),
                  tstr(m, b, b2), tstr(m, w, b3), (long long)I, (long long)O, (long long)E);

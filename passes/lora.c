@@ -182,6 +182,7 @@ static const char *const pw_param[3] = {"gate.weight", "gate_up_proj", "down_pro
 
 typedef struct pw_site {
     int w, a, b, kind;
+    int t; /* the weight is [E, In, Out] (gpt-oss's experts): lora_delta's t */
     double scale;
 } pw_site;
 
@@ -189,7 +190,8 @@ typedef struct pw_site {
 static int pw_kind(const ir_global *G) {
     if (G->role != IR_ROLE_PARAM) return -1;
     const char *dot = strrchr(G->name, '.');
-    if (ir_attr_int(G->attrs, G->nattrs, "stack", 0) && G->type.rank == 3 && dot)
+    if ((ir_attr_int(G->attrs, G->nattrs, "stack", 0) || ir_attr_int(G->attrs, G->nattrs, "transposed", 0)) &&
+        G->type.rank == 3 && dot)
         return !strcmp(dot + 1, "gate_up_proj") ? PW_GATE_UP : !strcmp(dot + 1, "down_proj") ? PW_DOWN : -1;
     return !ir_attr_int(G->attrs, G->nattrs, "linear", 1) && G->type.rank == 2 ? PW_ROUTER : -1;
 }
@@ -385,6 +387,9 @@ int pass_lora(ir_module *m, const pass_lora_cfg *cfg, int32_t *loss, ax_diag *d)
      * MLP not, as PEFT does), or PEFT's "all-linear", which it resolves to the linear layers and those names. The
      * remaining names then match modules as on any model. */
     const char *moe = ir_attr_str(m->attrs, m->nattrs, "model.moe_targets", NULL);
+    /* gpt-oss: no name moves (PEFT converts none of its modules), but lora_target_parameters wraps its router's and
+     * experts' weights (transposed: [E, In, Out]) */
+    const int oss = !strcmp(ir_attr_str(m->attrs, m->nattrs, "model.arch", ""), "GptOssForCausalLM");
     const pass_lora_cfg *ocfg = cfg;
     pass_lora_cfg lc = *cfg;
     int hits[4] = {0, 0, 0, 0};
@@ -479,7 +484,7 @@ int pass_lora(ir_module *m, const pass_lora_cfg *cfg, int32_t *loss, ax_diag *d)
     ptmatched = calloc((size_t)cfg->ntarget_params + 1, 1);
     for (int g = 0; g < ng0; g++) {
         const ir_global *G = &m->globals[g];
-        const int kind = moe ? pw_kind(G) : -1;
+        const int kind = moe || oss ? pw_kind(G) : -1;
         pw_of[g] = -1;
         int hit = kind == PW_ROUTER ? hits[0] > 0 : kind == PW_GATE_UP ? hits[1] > 0 : kind == PW_DOWN ? hits[3] > 0 : 0;
         for (int t = 0; t < cfg->ntarget_params; t++) {
@@ -497,7 +502,7 @@ int pass_lora(ir_module *m, const pass_lora_cfg *cfg, int32_t *loss, ax_diag *d)
     }
     for (int t = 0; t < cfg->ntarget_params; t++)
         if (!ptmatched[t]) {
-            if (moe)
+            if (moe || oss)
                 ax_error(d, "lora_target_parameters", "\"%s\" matches no parameter of the model (PEFT matches a "
                          "parameter's full name or its end after a '.': gate.weight, experts.gate_up_proj, "
                          "experts.down_proj, e.g. %slayers.0.mlp.experts.gate_up_proj)", cfg->target_params[t], text_prefix(m));
@@ -531,8 +536,10 @@ int pass_lora(ir_module *m, const pass_lora_cfg *cfg, int32_t *loss, ax_diag *d)
         const ir_global *G = &m->globals[q->w];
         char wname[600], hfmod[600];
         snprintf(wname, sizeof wname, "%s", G->name);
-        const int64_t E = G->type.rank == 3 ? G->type.dims[0] : 1, O = G->type.dims[G->type.rank - 2],
-                      I = G->type.dims[G->type.rank - 1];
+        /* gpt-oss's experts are stored [E, In, Out] (transformers' is_transposed: PEFT keeps in and out as they are) */
+        q->t = G->type.rank == 3 && ir_attr_int(G->attrs, G->nattrs, "transposed", 0);
+        const int64_t E = G->type.rank == 3 ? G->type.dims[0] : 1, O = G->type.dims[G->type.rank - (q->t ? 1 : 2)],
+                      I = G->type.dims[G->type.rank - (q->t ? 2 : 1)];
         /* gate_up_proj fused from both names: PEFT's rank_pattern / alpha_pattern double r and alpha there */
         const int fused = q->kind == PW_GATE_UP && hits[1] > 0;
         const int64_t r = cfg->r * (fused ? 2 : 1);
@@ -682,7 +689,8 @@ int pass_lora(ir_module *m, const pass_lora_cfg *cfg, int32_t *loss, ax_diag *d)
                     A = ir_b(b, IR_OP_convert, IR_IN(A), IR_AT(ir_as("to", ir_dtype_name(wt))));
                     B = ir_b(b, IR_OP_convert, IR_IN(B), IR_AT(ir_as("to", ir_dtype_name(wt))));
                 }
-                in[k] = ir_b(b, IR_OP_lora_delta, IR_IN(w, A, B), IR_AT(ir_af("scale", q->scale)));
+                in[k] = q->t ? ir_b(b, IR_OP_lora_delta, IR_IN(w, A, B), IR_AT(ir_af("scale", q->scale), ir_ai("t", 1)))
+                             : ir_b(b, IR_OP_lora_delta, IR_IN(w, A, B), IR_AT(ir_af("scale", q->scale)));
             }
             rw_emit(&r, n, in, NULL, 0, NULL);
             continue;

@@ -231,6 +231,19 @@ static void merge_experts(float *W, const float *A, const float *B, int64_t E, i
     free(row);
 }
 
+/* gpt-oss's stacks are [E, In, Out] (transformers' is_transposed): W_e += s (B_e A_e)^T, A [E r, In], B [Out, r E] */
+static void merge_experts_t(float *W, const float *A, const float *B, int64_t E, int64_t r, int64_t In, int64_t Out,
+                            double s) {
+    for (int64_t e = 0; e < E; e++)
+        for (int64_t p = 0; p < In; p++)
+            for (int64_t q = 0; q < Out; q++) {
+                double acc = 0;
+                for (int64_t j = 0; j < r; j++) acc += (double)B[q * r * E + j * E + e] * (double)A[(e * r + j) * In + p];
+                float *w = W + (e * In + p) * Out + q;
+                *w = (float)((double)*w + s * acc);
+            }
+}
+
 /* key (a base tensor's name, transformers 5's module names) -> its experts' container, the expert (-1: the stack)
  * and which weight it is (0 gate, 1 up, 2 down of one expert; 3 gate_up, 4 down stacked); 0 if it is none */
 static int expert_tensor(const char *key, char *container, size_t cap, int64_t *e, int *part) {
@@ -282,7 +295,7 @@ int rt_merge_lora(const char *adapter_dir, const char *base_dir, const char *out
     rt_st_out *outs = calloc((size_t)bm.nentries + 1, sizeof *outs);
     /* the base's config.json: tie_word_embeddings (an lm_head saved anyway takes the token rows too; Gemma 3's
      * configs tie by default); a multimodal model (its names, rt_adapter_module_name) */
-    int tied = 0, mm = 0;
+    int tied = 0, mm = 0, oss = 0; /* oss: gpt-oss, its experts stacked [E, In, Out] */
     {
         char cp[4096];
         json_error_t je;
@@ -293,6 +306,7 @@ int rt_merge_lora(const char *adapter_dir, const char *base_dir, const char *out
                       (!tw && mt && (!strcmp(mt, "gemma3") || !strcmp(mt, "gemma3_text") || !strcmp(mt, "mistral3"))));
         const char *a0 = json_string_value(json_array_get(json_object_get(cj, "architectures"), 0));
         mm = a0 && (!strcmp(a0, "Gemma3ForConditionalGeneration") || !strcmp(a0, "Mistral3ForConditionalGeneration"));
+        oss = a0 && !strcmp(a0, "GptOssForCausalLM");
         json_decref(cj);
     }
     char tokens_delta[200];
@@ -305,10 +319,73 @@ int rt_merge_lora(const char *adapter_dir, const char *base_dir, const char *out
     float *xa[2] = {NULL, NULL}, *xb[2] = {NULL, NULL};
     int n = 0, nmerged = 0, nsaved = 0, rc = 0, exists = 0, begun = 0;
     int64_t vocab = 0; /* rows of an embedding / lm_head saved whole after tokens were added (0: as the base's) */
+    /* gpt-oss over an MXFP4 base with its experts adapted: every experts' weight is dequantized (transformers'
+     * convert_moe_packed_tensors), merged where adapted and saved as transformers' dequantized model holds it
+     * (bf16 [E, C, R] under the parameter's name), and config.json loses quantization_config: Axolotl's merge of
+     * the Mxfp4Config(dequantize=True) model. An adapter of the attention alone leaves the experts packed. */
+    const int dq_oss = oss && cfg.target_params && (cfg.tp_gate_up || cfg.tp_down);
+    char **xname = calloc((size_t)bm.nentries + 1, sizeof *xname);
+    int64_t *xshape = calloc((size_t)(3 * bm.nentries + 3), sizeof *xshape);
+    int dequantized = 0;
     for (int e = 0; e < bm.nentries && !rc; e++) {
         const rt_st_entry *E = &bm.entries[e];
         const rt_st_tensor *t = E->tensor;
         const rt_st_file *f = &bm.shards[E->shard];
+        const size_t nl = strlen(E->name);
+        if (dq_oss && nl > 7 && strstr(E->name, ".experts.") &&
+            (!strcmp(E->name + nl - 7, "_blocks") || !strcmp(E->name + nl - 7, "_scales"))) {
+            char stem[1024], ctr[1024];
+            snprintf(stem, sizeof stem, "%.*s", (int)(nl - 7), E->name);
+            int64_t xe = 0;
+            int xpart = 0;
+            if (!expert_tensor(stem, ctr, sizeof ctr, &xe, &xpart) || xe >= 0) goto not_mx;
+            if (!strcmp(E->name + nl - 7, "_scales")) continue; /* dequantized with its blocks */
+            const rt_st_file *fb, *fs;
+            const rt_st_tensor *tb, *ts;
+            int64_t XE, C, R;
+            if (rt_st_mxfp4_find(&bm, stem, &fb, &tb, &fs, &ts, &XE, &C, &R, d) != 0) {
+                rc = -1;
+                break;
+            }
+            const int gu = xpart == 3;
+            char inner[1100];
+            snprintf(inner, sizeof inner, "%s.base_layer", ctr);
+            const int nested = gu && cfg.tp_gate_up && cfg.tp_down;
+            const rt_st_tensor *A = NULL, *B = NULL;
+            if (gu ? cfg.tp_gate_up : cfg.tp_down) {
+                A = adapter_of(&af, used, nested ? inner : ctr, "lora_A");
+                B = adapter_of(&af, used, nested ? inner : ctr, "lora_B");
+            }
+            const int64_t rr = cfg.r, EE = A && rr ? A->shape[0] / rr : 0;
+            const double sc = cfg.rslora ? cfg.alpha / sqrt((double)rr) : cfg.alpha / (double)rr;
+            if ((A || B) && (!A || !B || A->rank != 2 || B->rank != 2 || EE != XE || A->shape[0] != XE * rr ||
+                             A->shape[1] != C || B->shape[0] != R || B->shape[1] != rr * XE)) {
+                ax_error(d, path, "the adapter of %s's %s does not fit %s (expected lora_A [%lld, %lld] and lora_B [%lld, "
+                         "%lld])", ctr, gu ? "gate_up_proj" : "down_proj", stem, (long long)(XE * rr), (long long)C,
+                         (long long)R, (long long)(rr * XE));
+                rc = -1;
+                break;
+            }
+            const int64_t nw = XE * C * R;
+            float *W = malloc(sizeof(float) * (size_t)(nw ? nw : 1)), *a = NULL, *b = NULL;
+            rt_st_mxfp4_dequant(fb, tb, fs, ts, 0, XE, W);
+            if (A) {
+                a = malloc(sizeof(float) * (size_t)(XE * rr * C)), b = malloc(sizeof(float) * (size_t)(R * rr * XE));
+                if (rt_st_read_f32(&af, A, a, d) || rt_st_read_f32(&af, B, b, d)) rc = -1;
+                else merge_experts_t(W, a, b, XE, rr, C, R, sc), nmerged++;
+            }
+            if (!rc) {
+                xname[n] = strdup(stem);
+                int64_t *sh = xshape + 3 * n;
+                sh[0] = XE, sh[1] = C, sh[2] = R;
+                outs[n] = (rt_st_out){.name = xname[n], .dtype = RT_ST_BF16, .rank = 3, .shape = sh,
+                                      .data = bufs[n] = encode(W, nw, RT_ST_BF16)};
+                n++, dequantized = 1;
+            }
+            free(W), free(a), free(b);
+            continue;
+        }
+    not_mx:
         outs[n] = (rt_st_out){.name = E->name, .dtype = t->dtype, .rank = t->rank, .shape = t->shape, .data = rt_st_data(f, t)};
         char key[1024], mod[1024];
         if (mm) rt_adapter_module_name(E->name, key, sizeof key);
@@ -336,8 +413,9 @@ int rt_merge_lora(const char *adapter_dir, const char *base_dir, const char *out
             }
             const int64_t rr = cfg.r * (gu && cfg.gate_up_fused ? 2 : 1);
             const double al = cfg.alpha * (gu && cfg.gate_up_fused ? 2 : 1), sc = cfg.rslora ? al / sqrt((double)rr) : al / (double)rr;
-            const int64_t in = t->rank ? t->shape[t->rank - 1] : 0, EE = A && rr ? A->shape[0] / rr : 0;
-            const int64_t no = t->rank == 3 ? t->shape[1] : t->rank == 2 ? t->shape[0] : 0;
+            const int tr = oss && xe < 0 && t->rank == 3; /* [E, In, Out] */
+            const int64_t in = tr ? t->shape[1] : t->rank ? t->shape[t->rank - 1] : 0, EE = A && rr ? A->shape[0] / rr : 0;
+            const int64_t no = tr ? t->shape[2] : t->rank == 3 ? t->shape[1] : t->rank == 2 ? t->shape[0] : 0;
             const int64_t O = xpart == 0 || xpart == 1 ? 2 * no : no, o0 = xpart == 1 ? no : 0;
             const int64_t ne = t->rank == 3 ? t->shape[0] : 1;
             if (!A || !B || t->rank != (xe < 0 ? 3 : 2) || A->rank != 2 || B->rank != 2 || EE < 1 || A->shape[0] != EE * rr ||
@@ -363,7 +441,8 @@ int rt_merge_lora(const char *adapter_dir, const char *base_dir, const char *out
                 if (rt_st_read_f32(&af, A, xa[gu], d) || rt_st_read_f32(&af, B, xb[gu], d)) rc = -1, xA[gu] = xB[gu] = NULL;
             }
             if (!rc) {
-                merge_experts(W, xa[gu], xb[gu], EE, rr, xe < 0 ? 0 : xe, ne, o0, no, in, sc);
+                if (tr) merge_experts_t(W, xa[gu], xb[gu], EE, rr, in, no, sc);
+                else merge_experts(W, xa[gu], xb[gu], EE, rr, xe < 0 ? 0 : xe, ne, o0, no, in, sc);
                 int64_t bad = -1;
                 for (int64_t k = 0; k < nw && bad < 0; k++)
                     if (!isfinite(W[k])) bad = k;
@@ -534,6 +613,19 @@ int rt_merge_lora(const char *adapter_dir, const char *base_dir, const char *out
                     json_decref(j);
                 }
             }
+            if (txt && dequantized) { /* the experts are plain tensors now */
+                json_error_t je;
+                json_t *j = json_loadb(txt, len, 0, &je);
+                free(txt);
+                txt = NULL;
+                if (!j) ax_error(d, cfgp, "config.json: %s", je.text);
+                if (j) {
+                    json_object_del(j, "quantization_config");
+                    txt = json_dumps(j, JSON_SORT_KEYS | JSON_INDENT(2));
+                    len = txt ? strlen(txt) : 0;
+                    json_decref(j);
+                }
+            }
             rc = !txt || ax_path_join(path, sizeof path, tmp, "config.json") != 0 || ax_write_file_atomic(path, txt, len, d) != 0;
             free(txt);
         }
@@ -544,7 +636,8 @@ int rt_merge_lora(const char *adapter_dir, const char *base_dir, const char *out
         rc = rc ? -1 : rt_modeldir_publish(tmp, out_dir, exists, d);
         if (rc && begun) rt_modeldir_remove(tmp);
     }
-    for (int i = 0; i < n; i++) free(bufs[i]);
+    for (int i = 0; i < n; i++) free(bufs[i]), free(xname[i]);
+    free(xname), free(xshape);
     free(bufs), free(outs), free(used), free(xa[0]), free(xa[1]), free(xb[0]), free(xb[1]);
     rt_st_model_close(&bm);
     rt_st_close(&af);

@@ -553,14 +553,20 @@ static void lora_dims(const rt_buf *w, const rt_buf *a, int64_t *E, int64_t *O, 
 static int x_lora_delta(xc *x) {
     int64_t E, O, I, r;
     lora_dims(IN(0), IN(1), &E, &O, &I, &r);
-    ck_lora_delta_f32(rt_f(IN(0)), rt_f(IN(1)), rt_f(IN(2)), rt_f(OUT(0)), E, O, I, r, AF("scale", 1));
+    if (AI("t", 0)) /* [E, In, Out]: O is In, I is Out here */
+        ck_lora_delta_t_f32(rt_f(IN(0)), rt_f(IN(1)), rt_f(IN(2)), rt_f(OUT(0)), E, O, I, r, AF("scale", 1));
+    else
+        ck_lora_delta_f32(rt_f(IN(0)), rt_f(IN(1)), rt_f(IN(2)), rt_f(OUT(0)), E, O, I, r, AF("scale", 1));
     round_if_bf16(OUT(0));
     return 0;
 }
 static int x_lora_delta_bwd(xc *x) {
     int64_t E, O, I, r;
     lora_dims(IN(2), IN(0), &E, &O, &I, &r);
-    ck_lora_delta_bwd_f32(rt_f(IN(0)), rt_f(IN(1)), rt_f(IN(2)), rt_f(OUT(0)), rt_f(OUT(1)), E, O, I, r, AF("scale", 1));
+    if (AI("t", 0))
+        ck_lora_delta_t_bwd_f32(rt_f(IN(0)), rt_f(IN(1)), rt_f(IN(2)), rt_f(OUT(0)), rt_f(OUT(1)), E, O, I, r, AF("scale", 1));
+    else
+        ck_lora_delta_bwd_f32(rt_f(IN(0)), rt_f(IN(1)), rt_f(IN(2)), rt_f(OUT(0)), rt_f(OUT(1)), E, O, I, r, AF("scale", 1));
     round_if_bf16(OUT(0));
     round_if_bf16(OUT(1));
     return 0;

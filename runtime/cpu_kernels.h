@@ -277,6 +277,16 @@ void ck_moe_lb_loss_bwd(const double *stats, double dy, double *dstats, int64_t 
  * ck_lora_delta: out = w + scale * B_e A_e for each e < E (w, out [E, O, I]; a [E*r, I]: A_e its rows e*r..; b
  * [O, r*E]: B_e's column j is b's column j*E+e, PEFT's layout), sums over r in double. out may be w.
  * ck_lora_delta_bwd: da = scale B_e^T dw_e and db = scale dw_e A_e^T in that layout (overwritten; double sums). */
+/* ck_lora_delta_t: the same for a weight stored [E, In, Out] (gpt-oss's experts; PEFT's ParamWrapper on a transposed
+ * experts module): out_e = w_e + scale (B_e A_e)^T with a [E*r, In], b [Out, r*E]; ck_lora_delta_t_bwd its da, db. */
+void ck_lora_delta_t_f32(const float *w, const float *a, const float *b, float *out, int64_t E, int64_t In, int64_t Out,
+                         int64_t r, double scale);
+void ck_lora_delta_t_f64(const double *w, const double *a, const double *b, double *out, int64_t E, int64_t In,
+                         int64_t Out, int64_t r, double scale);
+void ck_lora_delta_t_bwd_f32(const float *a, const float *b, const float *dw, float *da, float *db, int64_t E, int64_t In,
+                             int64_t Out, int64_t r, double scale);
+void ck_lora_delta_t_bwd_f64(const double *a, const double *b, const double *dw, double *da, double *db, int64_t E,
+                             int64_t In, int64_t Out, int64_t r, double scale);
 void ck_lora_delta_f32(const float *w, const float *a, const float *b, float *out, int64_t E, int64_t O, int64_t I,
                        int64_t r, double scale);
 void ck_lora_delta_f64(const double *w, const double *a, const double *b, double *out, int64_t E, int64_t O, int64_t I,

@@ -680,6 +680,36 @@ void FN(ck_lora_delta_bwd)(const REAL *a, const REAL *b, const REAL *dw, REAL *d
     free(acc);
 }
 
+/* the transposed layout (gpt-oss's experts, w [E, In, Out]): out_e = w_e + scale (B_e A_e)^T, a [E*r, In], b [Out, r*E] */
+void FN(ck_lora_delta_t)(const REAL *w, const REAL *a, const REAL *b, REAL *out, int64_t E, int64_t In, int64_t Out,
+                         int64_t r, double scale) {
+    for (int64_t e = 0; e < E; e++)
+        for (int64_t p = 0; p < In; p++)
+            for (int64_t q = 0; q < Out; q++) {
+                double acc = 0;
+                for (int64_t j = 0; j < r; j++) acc += (double)b[q * r * E + j * E + e] * (double)a[(e * r + j) * In + p];
+                const int64_t at = (e * In + p) * Out + q;
+                out[at] = (REAL)((double)w[at] + scale * acc);
+            }
+}
+
+void FN(ck_lora_delta_t_bwd)(const REAL *a, const REAL *b, const REAL *dw, REAL *da, REAL *db, int64_t E, int64_t In,
+                             int64_t Out, int64_t r, double scale) {
+    for (int64_t e = 0; e < E; e++)
+        for (int64_t j = 0; j < r; j++) {
+            for (int64_t p = 0; p < In; p++) { /* da[e r + j, p] = scale sum_q dw_e[p, q] b[q, j E + e] */
+                double s = 0;
+                for (int64_t q = 0; q < Out; q++) s += (double)dw[(e * In + p) * Out + q] * (double)b[q * r * E + j * E + e];
+                da[(e * r + j) * In + p] = (REAL)(scale * s);
+            }
+            for (int64_t q = 0; q < Out; q++) { /* db[q, j E + e] = scale sum_p dw_e[p, q] a[e r + j, p] */
+                double s = 0;
+                for (int64_t p = 0; p < In; p++) s += (double)dw[(e * In + p) * Out + q] * (double)a[(e * r + j) * In + p];
+                db[q * r * E + j * E + e] = (REAL)(scale * s);
+            }
+        }
+}
+
 /* ---- GeGLU (tanh GELU) ----------------------------------------------------------------- */
 #ifndef CK_GELU_K_
 #define CK_GELU_K_ 0.7978845608028654 /* sqrt(2/pi) */

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -650,4 +651,42 @@ int rt_st_write(const char *path, const rt_st_out *tensors, int n, ax_diag *d) {
     if (rc == 0) rc = ax_write_file_atomic(path, b.data, b.len, d);
     ax_buf_free(&b);
     return rc;
+}
+
+/* ---- MXFP4 (gpt-oss) ------------------------------------------------------- */
+int rt_st_mxfp4_find(const rt_st_model *m, const char *name, const rt_st_file **fb, const rt_st_tensor **blocks,
+                     const rt_st_file **fs, const rt_st_tensor **scales, int64_t *E, int64_t *C, int64_t *R, ax_diag *d) {
+    char nb[1024], ns[1024];
+    snprintf(nb, sizeof nb, "%s_blocks", name);
+    snprintf(ns, sizeof ns, "%s_scales", name);
+    const rt_st_tensor *tb = rt_st_model_find(m, nb, fb), *ts = rt_st_model_find(m, ns, fs);
+    if (!tb && !ts) return 1;
+    if (!tb || !ts || tb->dtype != RT_ST_U8 || ts->dtype != RT_ST_U8 || tb->rank != 4 || ts->rank != 3 ||
+        tb->shape[3] != 16 || tb->shape[0] != ts->shape[0] || tb->shape[1] != ts->shape[1] || tb->shape[2] != ts->shape[2]) {
+        ax_error(d, tb ? (*fb)->path : (*fs)->path, "\"%s\" / \"%s\": expected MXFP4 blocks u8[E, R, G, 16] and scales "
+                 "u8[E, R, G], both present", nb, ns);
+        return -1;
+    }
+    *blocks = tb, *scales = ts;
+    *E = tb->shape[0], *R = tb->shape[1], *C = tb->shape[2] * 32;
+    return 0;
+}
+
+void rt_st_mxfp4_dequant(const rt_st_file *fb, const rt_st_tensor *blocks, const rt_st_file *fs,
+                         const rt_st_tensor *scales, int64_t e0, int64_t ne, float *dst) {
+    static const float fp4[16] = {0.0f, 0.5f, 1.0f, 1.5f, 2.0f, 3.0f, 4.0f, 6.0f,
+                                  -0.0f, -0.5f, -1.0f, -1.5f, -2.0f, -3.0f, -4.0f, -6.0f};
+    const int64_t R = blocks->shape[1], G = blocks->shape[2], C = G * 32;
+    const uint8_t *bl = rt_st_data(fb, blocks), *sc = rt_st_data(fs, scales);
+    for (int64_t e = e0; e < e0 + ne; e++)
+        for (int64_t r = 0; r < R; r++)
+            for (int64_t g = 0; g < G; g++) {
+                const float mul = ldexpf(1.0f, (int)sc[(e * R + r) * G + g] - 127);
+                const uint8_t *b = bl + ((e * R + r) * G + g) * 16;
+                float *o = dst + (e - e0) * C * R + g * 32 * R + r;
+                for (int j = 0; j < 16; j++) {
+                    o[(2 * j) * R] = fp4[b[j] & 15] * mul;
+                    o[(2 * j + 1) * R] = fp4[b[j] >> 4] * mul;
+                }
+            }
 }

@@ -146,6 +146,16 @@ void rt_st_model_close(rt_st_model *m);
  * NULL if absent. */
 const rt_st_tensor *rt_st_model_find(const rt_st_model *m, const char *name, const rt_st_file **file);
 
+/* gpt-oss's MXFP4 experts (transformers' convert_moe_packed_tensors): <name>_blocks u8 [E, R, C/32, 16] (two FP4
+ * e2m1 codes a byte, the low nibble first) and <name>_scales u8 [E, R, C/32] (2^(s - 127)) are the experts [E, R,
+ * C], which the model holds transposed, [E, C, R]. rt_st_mxfp4_find: both tensors of name in m (0), none of them
+ * (1), or a bad pair (-1, an error naming the file); *E, *C, *R their shape. rt_st_mxfp4_dequant writes experts e0
+ * .. e0 + ne - 1 of them, transposed, to dst [ne, C, R] (every value exact in f32 and bf16). */
+int rt_st_mxfp4_find(const rt_st_model *m, const char *name, const rt_st_file **fb, const rt_st_tensor **blocks,
+                     const rt_st_file **fs, const rt_st_tensor **scales, int64_t *E, int64_t *C, int64_t *R, ax_diag *d);
+void rt_st_mxfp4_dequant(const rt_st_file *fb, const rt_st_tensor *blocks, const rt_st_file *fs,
+                         const rt_st_tensor *scales, int64_t e0, int64_t ne, float *dst);
+
 /* ---- writer ----------------------------------------------------------- */
 typedef struct rt_st_out {
     const char *name;

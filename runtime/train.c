@@ -454,42 +454,23 @@ static void copy_from_param(rt_session *s, int g, int pg) {
     memcpy(s->st.globals[g].data, src, sizeof(float) * (size_t)(rows * row_elems));
 }
 
-/* gpt-oss's MXFP4 experts (transformers' convert_moe_packed_tensors, which Axolotl's Mxfp4Config(dequantize=True)
- * runs): <hf>_blocks u8 [E, R, C/32, 16] (two FP4 e2m1 codes a byte, the low nibble first) and <hf>_scales u8 [E, R,
- * C/32] (a power of two, biased by 127) dequantize to [E, R, C], stored transposed as the param's [E, C, R]. Every
- * value is exact in f32 (and bf16). Experts first .. first + rows - 1. Returns 1 when the checkpoint has no MXFP4
- * form of the tensor either. */
+/* gpt-oss's MXFP4 experts (rt_st_mxfp4_*: transformers' convert_moe_packed_tensors, which Axolotl's
+ * Mxfp4Config(dequantize=True) runs): experts first .. first + rows - 1 of the param [E, C, R]. Returns 1 when the
+ * checkpoint has no MXFP4 form of the tensor either. */
 static int read_mxfp4(const rt_st_model *sm, const ir_global *G, const char *hf, int64_t first, int64_t rows, float *dst,
                       ax_diag *d) {
-    static const float fp4[16] = {0.0f, 0.5f, 1.0f, 1.5f, 2.0f, 3.0f, 4.0f, 6.0f,
-                                  -0.0f, -0.5f, -1.0f, -1.5f, -2.0f, -3.0f, -4.0f, -6.0f};
-    char nb[512], ns[512];
-    snprintf(nb, sizeof nb, "%s_blocks", hf);
-    snprintf(ns, sizeof ns, "%s_scales", hf);
     const rt_st_file *fb, *fs;
-    const rt_st_tensor *tb = rt_st_model_find(sm, nb, &fb), *ts = rt_st_model_find(sm, ns, &fs);
-    if (!tb || !ts) return 1;
-    const int64_t E = G->type.dims[0], C = G->type.dims[1], R = G->type.dims[2], nG = C / 32;
-    if (C % 32 || tb->dtype != RT_ST_U8 || ts->dtype != RT_ST_U8 || tb->rank != 4 || ts->rank != 3 || tb->shape[0] != E ||
-        tb->shape[1] != R || tb->shape[2] != nG || tb->shape[3] != 16 || ts->shape[0] != E || ts->shape[1] != R ||
-        ts->shape[2] != nG) {
-        ax_error(d, fb->path, "\"%s\" / \"%s\": expected MXFP4 blocks u8[%lld, %lld, %lld, 16] and scales u8[%lld, %lld, "
-                 "%lld] (the experts' [%lld, %lld, %lld] dequantized, then transposed)", nb, ns, (long long)E, (long long)R,
-                 (long long)nG, (long long)E, (long long)R, (long long)nG, (long long)E, (long long)R, (long long)C);
+    const rt_st_tensor *tb, *ts;
+    int64_t E, C, R;
+    const int rc = rt_st_mxfp4_find(sm, hf, &fb, &tb, &fs, &ts, &E, &C, &R, d);
+    if (rc) return rc;
+    if (E != G->type.dims[0] || C != G->type.dims[1] || R != G->type.dims[2]) {
+        ax_error(d, fb->path, "\"%s_blocks\": MXFP4 experts [%lld, %lld, %lld] once dequantized and transposed, where the "
+                 "model config expects [%lld, %lld, %lld]", hf, (long long)E, (long long)C, (long long)R,
+                 (long long)G->type.dims[0], (long long)G->type.dims[1], (long long)G->type.dims[2]);
         return -1;
     }
-    const uint8_t *bl = rt_st_data(fb, tb), *sc = rt_st_data(fs, ts);
-    for (int64_t e = first; e < first + rows; e++)
-        for (int64_t r = 0; r < R; r++)
-            for (int64_t g = 0; g < nG; g++) {
-                const float mul = ldexpf(1.0f, (int)sc[(e * R + r) * nG + g] - 127);
-                const uint8_t *b = bl + ((e * R + r) * nG + g) * 16;
-                float *o = dst + (e - first) * C * R + g * 32 * R + r;
-                for (int j = 0; j < 16; j++) {
-                    o[(2 * j) * R] = fp4[b[j] & 15] * mul;
-                    o[(2 * j + 1) * R] = fp4[b[j] >> 4] * mul;
-                }
-            }
+    rt_st_mxfp4_dequant(fb, tb, fs, ts, first, rows, dst);
     return 0;
 }
 

@@ -50,12 +50,19 @@ check '"$AXOC" merge-lora lora --base "$M" -o merged 2>/dev/null && st names mer
   "merge-lora merges the attention's adapters and keeps the experts, the router and the sinks"
 check '"$AXOC" merge-lora lora --base "$SRC/tests/reference/mxfp4/tiny-gptoss-mxfp4" -o merged-mx 2>/dev/null && st same "$SRC/tests/reference/mxfp4/tiny-gptoss-mxfp4/model.safetensors" merged-mx/model.safetensors model.layers.0.mlp.experts.gate_up_proj_blocks,model.layers.1.mlp.experts.down_proj_scales && grep -q "\"quant_method\": \"mxfp4\"" merged-mx/config.json' \
   "merge-lora over an MXFP4 base keeps its experts packed (and its quantization_config): nothing re-rounded"
+# LoRA on the router's and the experts' weights (PEFT's target_parameters; the numbers: test_hf_fixtures'
+# tests/reference/peft/tiny-gptoss-experts, PEFT 0.21's own adapter)
 model_cfg "$M" "$T/ltp" "adapter: lora
 lora_r: 4
-lora_target_parameters: [mlp.experts.gate_up_proj]" >ltp.yml
-check '! "$AXOC" compile ltp.yml -o ltp.bin 2>ltp.err && grep -q "lora_target_parameters: LoRA on gpt-oss.s router and experts. weights is not implemented" ltp.err' \
-  "LoRA on the experts' weights is refused by name"
-
+lora_alpha: 8
+lora_target_modules: [q_proj, v_proj]
+lora_target_parameters: [mlp.router.weight, mlp.experts.gate_up_proj, mlp.experts.down_proj]" >ltp.yml
+check '"$AXOC" compile ltp.yml -o ltp.bin --dump-ir ir-ltp 2>/dev/null && "$AXORUN" ltp.bin >/dev/null 2>&1 && st layout ltp/adapter_model.safetensors >ltp.layout && st layout "$SRC/tests/reference/peft/tiny-gptoss-experts/adapter_model.safetensors" | cmp -s - ltp.layout' \
+  "LoRA on the router and the transposed experts: the names and shapes of PEFT's own adapter (gate_up_proj nested under down_proj's wrapper)"
+check 'grep -q "= lora_delta(@model.layers.0.mlp.experts.gate_up_proj, @model.layers.0.mlp.experts.base_layer.lora_A.weight\|= lora_delta(@model.layers.0.mlp.experts.gate_up_proj, @model.layers.0.mlp.experts.gate_up_proj.lora_A.weight" ir-ltp/*lora*.ir && grep -q "{scale=2.0, t=1}" ir-ltp/*lora*.ir' \
+  "the experts' delta is the transposed one (lora_delta t=1)"
+check '"$AXOC" merge-lora ltp --base "$M" -o merged-ltp 2>/dev/null && ! st same "$M/model.safetensors" merged-ltp/model.safetensors model.layers.0.mlp.experts.gate_up_proj && ! st same "$M/model.safetensors" merged-ltp/model.safetensors model.layers.1.mlp.experts.down_proj && st same "$M/model.safetensors" merged-ltp/model.safetensors model.layers.0.mlp.experts.gate_up_proj_bias,model.layers.1.mlp.experts.down_proj_bias' \
+  "merge-lora merges the experts' adapters into the stacked [E, In, Out] weights"
 # MXFP4: the experts as openai/gpt-oss's checkpoints hold them, against the same model with the experts as
 # transformers dequantizes them (tests/reference/make_mxfp4_fixture.py)
 X="$SRC/tests/reference/mxfp4"
@@ -66,6 +73,8 @@ model_cfg "$X/tiny-gptoss-dequant" "$T/dq" >dq.yml
 check '"$AXOC" compile mx.yml -o mx.bin 2>mx.err && "$AXORUN" mx.bin >mx.log 2>&1 && "$AXOC" compile dq.yml -o dq.bin 2>/dev/null && "$AXORUN" dq.bin >/dev/null 2>&1 && losses_agree mx/train_log.jsonl dq/train_log.jsonl 0 && cmp -s mx/model.safetensors dq/model.safetensors' \
   "MXFP4 experts (blocks and scales) train as transformers' dequantization of them, bit for bit"
 check 'st names mx/model.safetensors | cmp -s - names' "the model saved from an MXFP4 checkpoint holds the experts dequantized, under their parameter names"
+check '"$AXOC" merge-lora ltp --base "$X/tiny-gptoss-mxfp4" -o merged-mx2 2>/dev/null && "$AXOC" merge-lora ltp --base "$X/tiny-gptoss-dequant" -o merged-dq 2>/dev/null && st names merged-mx2/model.safetensors | cmp -s - names && ! grep -q quantization_config merged-mx2/config.json && st close merged-dq/model.safetensors merged-mx2/model.safetensors model.layers.0.mlp.experts. 0.004' \
+  "merge-lora of expert adapters over an MXFP4 base: the experts dequantized (bf16), merged, quantization_config dropped (= the merge onto the dequantized base, to bf16 rounding)"
 model_cfg "$X/tiny-gptoss-mxfp4" "$T/mx0" "model_quantization_config: Mxfp4Config" >mx0.yml
 check '! "$AXOC" compile mx0.yml -o mx0.bin 2>mx0.err && grep -q "model_quantization_config_kwargs: expected dequantize: true with Mxfp4Config" mx0.err' \
   "Mxfp4Config without dequantize: true is refused (transformers would keep the experts packed and frozen)"

@@ -9,7 +9,7 @@ adapter with PEFT (every lora_B random, so the gradients of A are not zero), sav
 adapter_model.safetensors, PEFT's own files) and writes expected.json: batch A's loss and every adapter's gradient
 under axo's parameter names (norms, and a few whole), in train mode with lora_dropout 0.
 
-Usage (from the repository root): python3 tests/reference/make_peft_moe_fixtures.py
+Usage (from the repository root): python3 tests/reference/make_peft_moe_fixtures.py [NAME,NAME...]
 Needs: torch, transformers (5.25), peft (0.21), safetensors. CPU only. Deterministic (one thread).
 """
 import json
@@ -28,13 +28,17 @@ import make_fixtures as mf  # noqa: E402  (the batches and the loss check)
 
 ROOT = mf.ROOT
 CASES = {
-    # name: (base fixture, target_modules)
+    # name: (base fixture, target_modules[, target_parameters])
     "tiny-qwen3moe-experts": ("tiny-qwen3moe-perturbed", ["q_proj", "v_proj", "gate_proj", "up_proj", "down_proj", "gate"]),
     "tiny-mixtral-experts": ("tiny-mixtral-perturbed", ["q_proj", "w1", "w3", "w2", "gate"]),
+    # gpt-oss: no name moves; target_parameters wraps the router's weight and the experts' transposed [E, In, Out]
+    # weights (transformers' is_transposed: PEFT's delta is (B_e A_e)^T there)
+    "tiny-gptoss-experts": ("tiny-gptoss-perturbed", ["q_proj", "v_proj"],
+                            ["mlp.router.weight", "mlp.experts.gate_up_proj", "mlp.experts.down_proj"]),
 }
 R, ALPHA, B_SEED = 4, 8, 777
 FULL = ("model.layers.0.mlp.experts.gate_up_proj.lora_B.weight", "model.layers.0.mlp.experts.down_proj.lora_A.weight",
-        "model.layers.0.mlp.gate.lora_B.weight")
+        "model.layers.0.mlp.gate.lora_B.weight", "model.layers.0.mlp.router.lora_B.weight")
 
 
 def axo_name(peft_name):
@@ -47,13 +51,14 @@ def axo_name(peft_name):
     return n
 
 
-def case(name, base, targets, out_root):
+def case(name, base, targets, out_root, params=None):
     torch.manual_seed(0)
     base_dir = os.path.join(ROOT, "tests", "reference", "fixtures", base)
     model = AutoModelForCausalLM.from_pretrained(base_dir, dtype=torch.float32, attn_implementation="eager")
-    cfg = LoraConfig(r=R, lora_alpha=ALPHA, target_modules=targets, lora_dropout=0.0)
+    cfg = LoraConfig(r=R, lora_alpha=ALPHA, target_modules=targets, lora_dropout=0.0, target_parameters=params)
     pm = get_peft_model(model, cfg)
-    assert set(pm.peft_config["default"].target_parameters) == {"gate.weight", "gate_up_proj", "down_proj"}
+    if params is None:
+        assert set(pm.peft_config["default"].target_parameters) == {"gate.weight", "gate_up_proj", "down_proj"}
     g = torch.Generator().manual_seed(B_SEED)
     with torch.no_grad():
         for n, p in sorted(pm.named_parameters()):
@@ -82,7 +87,7 @@ def case(name, base, targets, out_root):
         norms[an] = mf.f64_norm(p.grad)
         if an in FULL:
             full[an] = p.grad.detach().reshape(-1).tolist()
-    assert len(full) == len(FULL), sorted(norms)
+    assert len(full) == len(FULL) - 1, sorted(norms)  # the router is mlp.gate or mlp.router
     # the model with the adapter merged (PEFT's merge_and_unload) gives the same loss
     merged = pm.merge_and_unload()
     with torch.no_grad():
@@ -90,7 +95,8 @@ def case(name, base, targets, out_root):
     assert abs(ml - out.loss.item()) <= 1e-5 * out.loss.item(), (ml, out.loss.item())
     exp = {
         "base": base,
-        "lora": {"r": R, "lora_alpha": ALPHA, "target_modules": targets, "lora_dropout": 0.0},
+        "lora": {"r": R, "lora_alpha": ALPHA, "target_modules": targets, "lora_dropout": 0.0,
+                 **({"target_parameters": params} if params else {})},
         "lora_B_init": f"every lora_B = 0.3 * torch.randn(shape, generator=torch.Generator().manual_seed({B_SEED})), "
                        "in sorted parameter-name order; lora_A PEFT's kaiming-uniform init after torch.manual_seed(0)",
         "batch": {"shape": list(ids.shape), "input_ids": ids.tolist(), "labels": labels.tolist(),
@@ -108,8 +114,10 @@ def main():
     torch.set_num_threads(1)
     torch.use_deterministic_algorithms(True)
     out_root = os.path.join(ROOT, "tests", "reference", "peft")
-    for name, (base, targets) in CASES.items():
-        case(name, base, targets, out_root)
+    only = sys.argv[1].split(",") if len(sys.argv) > 1 else None
+    for name, spec in CASES.items():
+        if not only or name in only:
+            case(name, *spec[:2], out_root, *spec[2:])
 
 
 if __name__ == "__main__":

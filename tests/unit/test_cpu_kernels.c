@@ -615,11 +615,13 @@ typedef struct {
     double *w, *a, *b, *wy;
     int64_t E, O, I, r;
     double scale;
+    int t; /* ck_lora_delta_t: w [E, I, O] */
 } ld_ctx;
 static double lora_delta_loss(void *p) {
     ld_ctx *c = p;
     double *y = dzeros(c->E * c->O * c->I);
-    ck_lora_delta_f64(c->w, c->a, c->b, y, c->E, c->O, c->I, c->r, c->scale);
+    if (c->t) ck_lora_delta_t_f64(c->w, c->a, c->b, y, c->E, c->I, c->O, c->r, c->scale);
+    else ck_lora_delta_f64(c->w, c->a, c->b, y, c->E, c->O, c->I, c->r, c->scale);
     double L = dotd(y, c->wy, c->E * c->O * c->I);
     free(y);
     return L;
@@ -647,6 +649,28 @@ static void test_lora_delta(void) {
         float *wf = tof(c.w, n), *af = tof(c.a, R * c.I), *bf = tof(c.b, c.O * R);
         ck_lora_delta_f32(wf, af, bf, wf, c.E, c.O, c.I, c.r, c.scale);
         CHECK_REL32(wf, y, n, 1e-6, "lora_delta f32 in place");
+        free(c.w), free(c.a), free(c.b), free(c.wy), free(y), free(da), free(db), free(wf), free(af), free(bf);
+    }
+    { /* the transposed layout (gpt-oss): PEFT's einsum("o r e, e r i -> e i o", b.reshape(O, r, E), a.reshape(E, r, I)) */
+        ld_ctx c = {.E = 3, .O = 5, .I = 4, .r = 2, .scale = 1.5, .t = 1};
+        const int64_t n = c.E * c.O * c.I, R = c.E * c.r;
+        c.w = dvec(n, 1.0), c.a = dvec(R * c.I, 1.0), c.b = dvec(c.O * R, 1.0), c.wy = dvec(n, 1.0);
+        double *y = dzeros(n), *da = dzeros(R * c.I), *db = dzeros(c.O * R);
+        ck_lora_delta_t_f64(c.w, c.a, c.b, y, c.E, c.I, c.O, c.r, c.scale);
+        for (int64_t e = 0; e < c.E; e++)
+            for (int64_t i = 0; i < c.I; i++)
+                for (int64_t o = 0; o < c.O; o++) {
+                    double s = 0;
+                    for (int64_t j = 0; j < c.r; j++) s += c.b[o * R + j * c.E + e] * c.a[(e * c.r + j) * c.I + i];
+                    const int64_t at = (e * c.I + i) * c.O + o;
+                    CHECK_NEAR(y[at], c.w[at] + c.scale * s, 1e-14, 1e-14);
+                }
+        ck_lora_delta_t_bwd_f64(c.a, c.b, c.wy, da, db, c.E, c.I, c.O, c.r, c.scale);
+        check_grad("lora_delta da (transposed experts)", lora_delta_loss, &c, c.a, R * c.I, da);
+        check_grad("lora_delta db (transposed experts)", lora_delta_loss, &c, c.b, c.O * R, db);
+        float *wf = tof(c.w, n), *af = tof(c.a, R * c.I), *bf = tof(c.b, c.O * R);
+        ck_lora_delta_t_f32(wf, af, bf, wf, c.E, c.I, c.O, c.r, c.scale);
+        CHECK_REL32(wf, y, n, 1e-6, "lora_delta t f32 in place");
         free(c.w), free(c.a), free(c.b), free(c.wy), free(y), free(da), free(db), free(wf), free(af), free(bf);
     }
 }

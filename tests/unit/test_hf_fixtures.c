@@ -281,9 +281,13 @@ static void run_peft_fixture(const char *dir, const char *fx) {
     const char *targets[16];
     int nt = 0;
     for (size_t i = 0; i < json_array_size(tj) && nt < 16; i++) targets[nt++] = json_string_value(json_array_get(tj, i));
+    json_t *pj = json_object_get(lj, "target_parameters"); /* gpt-oss: the weights named directly */
+    const char *params[16];
+    int np = 0;
+    for (size_t i = 0; i < json_array_size(pj) && np < 16; i++) params[np++] = json_string_value(json_array_get(pj, i));
     pass_lora_cfg lora = {.adapter = PASS_ADAPTER_LORA, .r = json_integer_value(json_object_get(lj, "r")),
                           .alpha = json_number_value(json_object_get(lj, "lora_alpha")), .targets = targets,
-                          .ntargets = nt, .model_dir = dir};
+                          .ntargets = nt, .target_params = params, .ntarget_params = np, .model_dir = dir};
     const int64_t BA = json_integer_value(json_array_get(json_object_get(A, "shape"), 0));
     const int64_t S = json_integer_value(json_array_get(json_object_get(A, "shape"), 1));
     ax_diag d;
@@ -431,7 +435,7 @@ int main(void) {
         snprintf(p, sizeof p, "%s/tests/reference/moe_aux/%s.json", AXO_SOURCE_DIR, auxs[i]);
         run_aux_fixture(p, auxs[i]);
     }
-    const char *peft[] = {"tiny-qwen3moe-experts", "tiny-mixtral-experts"};
+    const char *peft[] = {"tiny-qwen3moe-experts", "tiny-mixtral-experts", "tiny-gptoss-experts"};
     for (size_t i = 0; i < sizeof peft / sizeof *peft; i++) {
         char p[4096];
         snprintf(p, sizeof p, "%s/tests/reference/peft/%s", AXO_SOURCE_DIR, peft[i]);

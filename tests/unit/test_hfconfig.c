@@ -346,7 +346,7 @@ static void test_defaults_and_variants(void) {
 
 static void test_errors(void) {
     expect_model_error("GPT2LMHeadModel", BASE, "", "config.json: architectures[0]",
-                       "expected one of LlamaForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalLM, MistralForCausalLM, Gemma3ForCausalLM, GraniteForCausalLM, SmolLM3ForCausalLM, Olmo2ForCausalLM, Olmo3ForCausalLM, Phi3ForCausalLM, Qwen3MoeForCausalLM, MixtralForCausalLM, Gemma3ForConditionalGeneration, Mistral3ForConditionalGeneration, found \"GPT2LMHeadModel\"");
+                       "expected one of LlamaForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalLM, MistralForCausalLM, Gemma3ForCausalLM, GraniteForCausalLM, SmolLM3ForCausalLM, Olmo2ForCausalLM, Olmo3ForCausalLM, Phi3ForCausalLM, Qwen3MoeForCausalLM, MixtralForCausalLM, GptOssForCausalLM, Gemma3ForConditionalGeneration, Mistral3ForConditionalGeneration, found \"GPT2LMHeadModel\"");
     expect_model_error("Qwen2ForCausalLM", BASE, "\"sliding_window\": 8, \"use_sliding_window\": true, \"layer_types\": [\"full_attention\"]",
                        "config.json: layer_types", "expected a list of num_hidden_layers entries, found [\"full_attention\"]");
     expect_model_error("Qwen3ForCausalLM", BASE,
@@ -463,6 +463,16 @@ static void test_check_config_model(void) {
                  "load_in_4bit: expected true with adapter: qlora, found false");
     expect_check("load_in_4bit: true\nsequence_len: 64\n", llama, 1, 0, AX_SEV_ERROR, "adapter: expected qlora with load_in_4bit: true, found none");
     expect_check("adapter: qlora\nlora_r: 8\nload_in_4bit: true\nsequence_len: 64\n", llama, 1, 1, AX_SEV_ERROR, NULL);
+    /* gpt-oss's MXFP4 experts: Mxfp4Config with dequantize: true, on gpt-oss only */
+    const char *oss = model_dir("GptOssForCausalLM", BASE, "\"num_local_experts\": 4, \"num_key_value_heads\": 2");
+    expect_check("sequence_len: 64\nmodel_quantization_config: Mxfp4Config\nmodel_quantization_config_kwargs:\n  dequantize: true\n",
+                 oss, 1, 1, AX_SEV_ERROR, NULL);
+    expect_check("sequence_len: 64\nmodel_quantization_config: Mxfp4Config\n", oss, 1, 0, AX_SEV_ERROR,
+                 "model_quantization_config_kwargs: expected dequantize: true with Mxfp4Config");
+    expect_check("sequence_len: 64\nmodel_quantization_config: Mxfp4Config\nmodel_quantization_config_kwargs:\n  dequantize: true\n",
+                 llama, 1, 0, AX_SEV_ERROR, "model_quantization_config: Mxfp4Config is gpt-oss's MXFP4 checkpoint format");
+    expect_check("sequence_len: 64\nadapter: qlora\nlora_r: 8\nload_in_4bit: true\nquantize_moe_experts: true\n", oss, 1, 0,
+                 AX_SEV_ERROR, "quantize_moe_experts: not implemented for gpt-oss");
     /* FSDP wrap class */
     expect_check("sequence_len: 64\nfsdp_version: 2\nfsdp_config:\n  transformer_layer_cls_to_wrap: Qwen3DecoderLayer\n", llama, 2, 0,
                  AX_SEV_ERROR, "fsdp_config.transformer_layer_cls_to_wrap: expected LlamaDecoderLayer (the decoder layer of LlamaForCausalLM), found Qwen3DecoderLayer");
@@ -796,6 +806,28 @@ static void test_moe(void) {
                        "config.json: router_aux_loss_coef", "a finite number");
     expect_model_error("MixtralForCausalLM", BASE, "\"router_jitter_noise\": 0.01", "config.json: router_jitter_noise",
                        "jitter");
+    /* gpt-oss: GptOssConfig's defaults (kv heads 8, head_dim 64, 128 experts top 4, every layer sparse and renormalised,
+     * the clamped GLU 1.702 / 7, q/k/v/o biases, sinks, layers sliding by turns with a window of 128, theta 150000
+     * and yarn over 4096 positions when the config has no RoPE dict) */
+    mload(&r, model_dir("GptOssForCausalLM",
+                        "\"hidden_size\": 64, \"intermediate_size\": 32, \"num_hidden_layers\": 4, \"num_attention_heads\": 8, "
+                        "\"vocab_size\": 256",
+                        "\"num_local_experts\": 4"));
+    CHECK_MSG(r.rc == 0, "%s", dump(&r.d));
+    CHECK(r.m.arch == FE_ARCH_GPTOSS && r.m.num_key_value_heads == 8 && r.m.head_dim == 64 && r.m.num_experts == 4 &&
+          r.m.num_experts_per_tok == 4 && r.m.norm_topk_prob && r.m.moe_intermediate_size == 32 && r.m.attn_sinks &&
+          r.m.swiglu_alpha == 1.702 && r.m.swiglu_limit == 7.0 && r.m.attention_bias && r.m.rms_norm_eps == 1e-5 &&
+          !strcmp(r.m.decoder_layer_cls, "GptOssDecoderLayer"));
+    CHECK(r.m.layer_moe[0] && r.m.layer_moe[3] && r.m.layer_window[0] == 128 && r.m.layer_window[1] == 0 &&
+          r.m.layer_window[2] == 128 && r.m.layer_window[3] == 0);
+    CHECK(r.m.rope_theta == 150000.0 && r.m.rope_type == FE_ROPE_YARN && r.m.rope_factor == 32.0 &&
+          r.m.rope_original_max_position_embeddings == 4096 && !r.m.rope_truncate && r.m.rope_beta_fast == 32.0 &&
+          r.m.rope_beta_slow == 1.0);
+    mfree(&r);
+    expect_model_error("GptOssForCausalLM", BASE, "\"num_local_experts\": 4, \"attention_dropout\": 0.1",
+                       "config.json: attention_dropout", "dropout on the attention probabilities is not implemented");
+    expect_model_error("GptOssForCausalLM", BASE, "\"num_local_experts\": 4, \"swiglu_limit\": 0",
+                       "config.json: swiglu_limit", "a positive number");
 }
 
 static void test_granite_smollm3(void) {
