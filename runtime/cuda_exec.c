@@ -73,8 +73,8 @@ static const struct ksig {
     {"axo_adamw_bf16", "ppppplppppddddd"},
     {"axo_adamw_sr_bf16", "ppppllppppddddid"},
     TS("axo_adamw8", "pppppplllppppddddiid"),
-    TS("axo_attn_fwd_hd64", "ppppppiiifi"),
-    TS("axo_attn_fwd_hd128", "ppppppiiifi"),
+    TS("axo_attn_fwd_hd64", "ppppppiiifipi"),
+    TS("axo_attn_fwd_hd128", "ppppppiiifipi"),
     TS("axo_attn_bwd_preprocess", "pppliii"),
     TS("axo_attn_bwd_dkdv_hd64", "pppppppppiiifi"),
     TS("axo_attn_bwd_dkdv_hd128", "pppppppppiiifi"),
@@ -90,9 +90,9 @@ static const struct ksig {
     TS("axo_dora_scale", "pppppllf"),
     TS("axo_dora_scale_bwd", "ppppppppllf"),
     {"axo_dora_dm_reduce", "pilpp"},
-    TS("axo_lora_delta", "pppplllld"),
-    TS("axo_lora_delta_da", "pppplllld"),
-    TS("axo_lora_delta_db", "pppplllld"),
+    TS("axo_lora_delta", "pppplllldi"),
+    TS("axo_lora_delta_da", "pppplllldi"),
+    TS("axo_lora_delta_db", "pppplllldi"),
     TS("axo_dequant_nf4", "ppppll"),
     {"axo_fill_u32", "pil"},
     {"axo_fill_u16", "pil"},
@@ -129,7 +129,7 @@ static const struct ksig {
     TS("axo_moe_expand", "pplii"),
     TS("axo_attn_sink", "pppiliii"),
     TS("axo_attn_sink_bwd", "pippppliii"),
-    TS("axo_attn_any_fwd", "ppppppliiiidi"),
+    TS("axo_attn_any_fwd", "ppppppliiiidipi"),
     TS("axo_attn_any_bwd_dq", "ppppppppliiiidi"),
     TS("axo_attn_any_bwd_dkdv", "pppppppppliiiidi"),
     TS("axo_attn_blk_fwd_hd64", "pppppppppiiiifi"),
@@ -140,8 +140,8 @@ static const struct ksig {
     TS("axo_attn_blk_bwd_dq_hd64", "pppppppppppiiiifi"),
     TS("axo_attn_blk_bwd_dq_hd128", "pppppppppppiiiifi"),
     {"axo_attn_merge_f32", "ppppppliii"},
-    {"axo_attn_tc_fwd_hd64_bf16", "ppppppiiifi"},
-    {"axo_attn_tc_fwd_hd128_bf16", "ppppppiiifi"},
+    {"axo_attn_tc_fwd_hd64_bf16", "ppppppiiifipi"},
+    {"axo_attn_tc_fwd_hd128_bf16", "ppppppiiifipi"},
     {"axo_attn_tc_bwd_dkdv_hd64_bf16", "pppppppppiiifi"},
     {"axo_attn_tc_bwd_dkdv_hd128_bf16", "pppppppppiiifi"},
     {"axo_attn_tc_bwd_dq_hd64_bf16", "ppppppppiiifi"},
@@ -2312,12 +2312,7 @@ static int attn_sink_apply(gx *x, ir_dtype t, uint64_t out, uint64_t lse, int32_
 }
 
 static int g_attention_core(gx *x);
-static int g_attention(gx *x) {
-    if (g_attention_core(x)) return -1;
-    if (x->n->nin < 5) return 0;
-    const int64_t *q = ty(x, IN(0))->dims;
-    return attn_sink_apply(x, dt(x, IN(0)), ptr(x, OUT(0)), ptr(x, OUT(1)), IN(4), q[0], q[1], q[2], q[3]);
-}
+static int g_attention(gx *x) { return g_attention_core(x); }
 
 /* attn_sink (seqpar's ring, after the merge): out', lse' = the sinks applied to copies of out, lse */
 static int g_attn_sink(gx *x) {
@@ -2356,6 +2351,14 @@ static int g_attn_sink_bwd(gx *x) {
     return launch(x, ename(e, sizeof e, "axo_attn_sink_bwd", t), nh, 1, 1, 256, 1, 0, &a);
 }
 
+/* the forward kernels' last arguments: gpt-oss's sinks (attention's 5th operand; none: NULL) and whether they are
+ * bf16, folded into each row's softmax before out is rounded (ck_attn_sink_fwd's result) */
+static void att_sinks_arg(gx *x, kargs *a) {
+    const int has = x->n->nin == 5;
+    ka_p(a, has ? ptr(x, IN(4)) : 0, has ? ty(x, IN(4))->dims[0] * esz(dt(x, IN(4))) : 0);
+    ka_i(a, has && dt(x, IN(4)) == IR_BF16);
+}
+
 static int g_attention_core(gx *x) {
     att_dims A;
     if (att_check(x, &A, 0)) return -1;
@@ -2377,6 +2380,7 @@ static int g_attention_core(gx *x) {
         ka_i(&a, A.nkv);
         ka_f(&a, scale);
         ka_i(&a, causal);
+        att_sinks_arg(x, &a);
         if (A.tc) {
             snprintf(e, sizeof e, "axo_attn_tc_fwd_hd%lld_bf16", (long long)A.hd);
             return launch(x, e, (A.S + 63) / 64, A.nh, A.B, att_tc_nt(0), 1, att_tc_smem(0, A.hd), &a);
@@ -2391,6 +2395,7 @@ static int g_attention_core(gx *x) {
     ka_i(&a, A.hd);
     ka_d(&a, scale);
     ka_i(&a, causal);
+    att_sinks_arg(x, &a);
     return launch(x, ename(e, sizeof e, "axo_attn_any_fwd", t), (nl + 127) / 128, 1, 1, 128, 1, 0, &a);
 }
 
@@ -3156,8 +3161,9 @@ static int g_lora_delta(gx *x, int bwd) {
     if (need_fp(x, w, "lora_delta weight")) return -1;
     const ir_dtype t = dt(x, w);
     const ir_type *wt = ty(x, w), *at = ty(x, av);
-    const int rk = wt->rank;
-    const int64_t E = rk == 3 ? wt->dims[0] : 1, O = wt->dims[rk - 2], I = wt->dims[rk - 1], r = E ? at->dims[0] / E : 0;
+    const int rk = wt->rank, tr = (int)AI("t", 0); /* tr: w [E, I, O] (gpt-oss's experts) */
+    const int64_t E = rk == 3 ? wt->dims[0] : 1, O = wt->dims[rk - (tr ? 1 : 2)], I = wt->dims[rk - (tr ? 2 : 1)],
+                  r = E ? at->dims[0] / E : 0;
     if (dt(x, av) != t || dt(x, bv) != t || dt(x, OUT(0)) != t || (bwd && dt(x, OUT(1)) != t))
         return unsupported(x, "lora_delta with factors of another dtype than the weight's (%s)", ir_dtype_name(t));
     if (numel(x, w) != E * O * I || numel(x, av) != E * r * I || numel(x, bv) != O * r * E)
@@ -3176,6 +3182,7 @@ static int g_lora_delta(gx *x, int bwd) {
         ka_p(&f, ptr(x, OUT(0)), E * O * I * esz(t));
         ka_l(&f, E), ka_l(&f, O), ka_l(&f, I), ka_l(&f, r);
         ka_d(&f, s);
+        ka_i(&f, tr);
         return launch(x, ename(e, sizeof e, "axo_lora_delta", t), blocks(x, E * O * I, 256), 1, 1, 256, 1, 0, &f);
     }
     ka_p(&a, ptr(x, w), E * O * I * esz(t));
@@ -3186,6 +3193,7 @@ static int g_lora_delta(gx *x, int bwd) {
         kargs *q = k ? &b2 : &a;
         ka_l(q, E), ka_l(q, O), ka_l(q, I), ka_l(q, r);
         ka_d(q, s);
+        ka_i(q, tr);
     }
     const int64_t nj = (r + 15) / 16;
     if (E * O > 2147483647 || nj > 65535) return unsupported(x, "lora_delta over more than 2^31 weight rows");

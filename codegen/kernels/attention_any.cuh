@@ -61,7 +61,7 @@ template <typename T> __device__ __forceinline__ double att_any_dot(const T *a, 
 template <typename T>
 __device__ __forceinline__ void att_any_fwd_body(const T *q, const T *k, const T *v, const int *seg, T *out,
                                                  float *lse, i64 B, int S, int nh, int nkv, int hd, double scale,
-                                                 int causal) {
+                                                 int causal, const void *sinks = nullptr, int sbf = 0) {
     const i64 r = ax_tid();
     if (r >= B * nh * S) return;
     const int i = (int)(r % S), h = (int)((r / S) % nh);
@@ -88,10 +88,15 @@ __device__ __forceinline__ void att_any_fwd_body(const T *q, const T *k, const T
         l += p;
         for (int d = 0; d < hd; d++) acc[d] += p * (double)ax_ld(vj + d);
     }
-    const double inv = l > 0.0 ? 1.0 / l : 0.0;
+    double inv = l > 0.0 ? 1.0 / l : 0.0, L = l > 0.0 ? m + log(l) : -(double)AXO_INF;
+    if (sinks) { // gpt-oss's sink: one more logit of no value, folded in before the single rounding of out
+        const double sk = ax_sink_ld(sinks, sbf, h), mn = fmax(m, sk), c = l > 0.0 ? exp(m - mn) : 0.0;
+        const double lt = l * c + exp(sk - mn);
+        inv = c / lt, L = mn + log(lt);
+    }
     T *oi = out + ((b * S + i) * nh + h) * hd;
     for (int d = 0; d < hd; d++) ax_st(oi + d, (float)(acc[d] * inv));
-    lse[(b * nh + h) * S + i] = l > 0.0 ? (float)(m + log(l)) : -AXO_INF;
+    lse[(b * nh + h) * S + i] = (float)L;
 }
 
 template <typename T>
@@ -160,8 +165,9 @@ __device__ __forceinline__ void att_any_dkdv_body(const T *q, const T *k, const 
 #define AXO_ATT_ANY(SFX, T)                                                                                        \
     extern "C" __global__ void __launch_bounds__(128)                                                              \
         axo_attn_any_fwd_##SFX(const T *q, const T *k, const T *v, const int *seg, T *out, float *lse, i64 B,      \
-                               int S, int nh, int nkv, int hd, double scale, int causal) {                         \
-        att_any_fwd_body<T>(q, k, v, seg, out, lse, B, S, nh, nkv, hd, scale, causal);                             \
+                               int S, int nh, int nkv, int hd, double scale, int causal, const void *sinks,        \
+                               int sbf) {                                                                          \
+        att_any_fwd_body<T>(q, k, v, seg, out, lse, B, S, nh, nkv, hd, scale, causal, sinks, sbf);                 \
     }                                                                                                              \
     extern "C" __global__ void __launch_bounds__(128)                                                              \
         axo_attn_any_bwd_dq_##SFX(const T *q, const T *k, const T *v, const int *seg, const T *out,               \
@@ -187,14 +193,11 @@ AXO_ATT_ANY(bf16, bf16)
 //    dsinks[h] = -sum over b, i of exp(sinks[h] - lse'[b,h,i]) (dout . out') in double. Grid nh
 //    (one block per head), block 256: each thread sums its rows (b S + i = thread, thread + 256, ...),
 //    then a fixed-order tree over the 256 partial sums: deterministic, no atomics.
-__device__ __forceinline__ double attn_sink_ld(const void *s, int sbf, i64 h) {
-    return sbf ? (double)ax_ld((const bf16 *)s + h) : (double)((const float *)s)[h];
-}
 template <typename T>
 __device__ __forceinline__ void attn_sink_body(T *out, float *lse, const void *sinks, int sbf, i64 B, int S, int nh, int hd) {
     for (i64 r = ax_tid(); r < B * nh * S; r += ax_nthreads()) {
         const i64 i = r % S, h = (r / S) % nh, b = r / ((i64)S * nh);
-        const double L = (double)lse[r], s = attn_sink_ld(sinks, sbf, h), mx = fmax(L, s);
+        const double L = (double)lse[r], s = ax_sink_ld(sinks, sbf, h), mx = fmax(L, s);
         const double Ln = mx + log(exp(L - mx) + exp(s - mx)), f = exp(L - Ln);
         T *o = out + ((b * S + i) * nh + h) * hd;
         for (int d = 0; d < hd; d++) ax_st(o + d, (float)((double)ax_ld(o + d) * f));
@@ -214,7 +217,7 @@ __device__ __forceinline__ void attn_sink_bwd_body(const void *sinks, int sbf, c
                                                    void *dsinks, i64 B, int S, int nh, int hd) {
     __shared__ double part[256];
     const int h = blockIdx.x;
-    const double s = attn_sink_ld(sinks, sbf, h);
+    const double s = ax_sink_ld(sinks, sbf, h);
     double acc = 0;
     for (i64 r = threadIdx.x; r < B * S; r += 256) {
         const i64 b = r / S, i = r - b * S;

@@ -2,7 +2,10 @@
 // segment ids (packed sequences), head_dim 64 or 128.
 //
 // Math (ck_attention_fwd_*): q[B,S,nh,hd], k,v[B,S,nkv,hd], seg[B,S] (int32,
-// NULL = one segment) -> out[B,S,nh,hd], lse[B,nh,S] (fp32, natural log).
+// NULL = one segment) -> out[B,S,nh,hd], lse[B,nh,S] (fp32, natural log);
+// sinks (gpt-oss; NULL: none, bf16 when sbf, else f32): each head's sink
+// logit joins every row's softmax with no value (ck_attn_sink_fwd's result,
+// out rounded once).
 // Query head h reads kv head h / (nh/nkv). Query i sees key j iff
 // (!causal || j <= i) and seg[i] == seg[j]; s_ij = scale q_i.k_j;
 // out_i = sum_j softmax(s_i)_j v_j. Online softmax over key tiles: running
@@ -30,7 +33,8 @@
 
 template <typename T, int HD>
 __device__ __forceinline__ void attn_fwd_body(const T *q, const T *k, const T *v, const int *seg, T *out, float *lse,
-                                              int S, int nh, int nkv, float scale, int causal) {
+                                              int S, int nh, int nkv, float scale, int causal,
+                                              const void *sinks = nullptr, int sbf = 0) {
     constexpr int BQ = AXO_ATT_BQ, BK = AXO_ATT_BK, LD = HD + 1, LDP = BK + 1, DJ = HD / 16;
     AX_DYN_SMEM(float, sm);
     float *Qs = sm, *Ks = Qs + BQ * LD, *Vs = Ks + BK * LD, *Ps = Vs + BK * LD;
@@ -97,19 +101,24 @@ __device__ __forceinline__ void attn_fwd_body(const T *q, const T *k, const T *v
     for (int i = 0; i < 4; i++) {
         const int r = q0 + ty + 16 * i;
         if (r >= S) continue;
-        const float inv = l[i] > 0.0f ? 1.0f / l[i] : 0.0f;
+        float inv = l[i] > 0.0f ? 1.0f / l[i] : 0.0f, L = l[i] > 0.0f ? m[i] + logf(l[i]) : -AXO_INF;
+        if (sinks) { // gpt-oss's sink: one more logit of no value, folded in before the single rounding of out
+            const float sk = (float)ax_sink_ld(sinks, sbf, h), mn = fmaxf(m[i], sk);
+            const float c = l[i] > 0.0f ? expf(m[i] - mn) : 0.0f, lt = l[i] * c + expf(sk - mn);
+            inv = c / lt, L = mn + logf(lt);
+        }
         T *orow = out + ((i64)b * S + r) * qs + (i64)h * HD;
 #pragma unroll
         for (int jj = 0; jj < DJ; jj++) ax_st(orow + tx + 16 * jj, o[i][jj] * inv);
-        if (tx == 0) lse[((i64)b * nh + h) * S + r] = l[i] > 0.0f ? m[i] + logf(l[i]) : -AXO_INF;
+        if (tx == 0) lse[((i64)b * nh + h) * S + r] = L;
     }
 }
 
 #define AXO_ATT_FWD(NAME, T, HD)                                                                                 \
     extern "C" __global__ void __launch_bounds__(AXO_ATT_NT)                                                     \
         NAME(const T *q, const T *k, const T *v, const int *seg, T *out, float *lse, int S, int nh, int nkv,    \
-             float scale, int causal) {                                                                          \
-        attn_fwd_body<T, HD>(q, k, v, seg, out, lse, S, nh, nkv, scale, causal);                                 \
+             float scale, int causal, const void *sinks, int sbf) {                                              \
+        attn_fwd_body<T, HD>(q, k, v, seg, out, lse, S, nh, nkv, scale, causal, sinks, sbf);                     \
     }
 AXO_ATT_FWD(axo_attn_fwd_hd64_f32, float, 64)
 AXO_ATT_FWD(axo_attn_fwd_hd64_bf16, bf16, 64)

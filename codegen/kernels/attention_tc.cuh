@@ -362,7 +362,8 @@ __device__ __forceinline__ void tc_stage_kv(bf16 *Ks0, bf16 *Vs0, int *segk0, in
 
 template <int HD>
 __device__ __forceinline__ void tc_fwd_body(const bf16 *q, const bf16 *k, const bf16 *v, const int *seg, bf16 *out,
-                                            float *lse, int S, int nh, int nkv, float scale, int causal) {
+                                            float *lse, int S, int nh, int nkv, float scale, int causal,
+                                            const void *sinks = nullptr, int sbf = 0) {
     constexpr int BQ = 64, BK = 64, NT = 128, LDS = HD + 8, ND = HD / 8;
     AX_DYN_SMEM(unsigned char, tc_smem);
     bf16 *Qs = reinterpret_cast<bf16 *>(tc_smem);
@@ -413,13 +414,19 @@ __device__ __forceinline__ void tc_fwd_body(const bf16 *q, const bf16 *k, const 
     }
 #pragma unroll
     for (int i = 0; i < 2; i++) {
-        const float L = tc_quad_sum(l[i]), inv = L > 0.0f ? 1.0f / L : 0.0f;
+        const float L = tc_quad_sum(l[i]);
+        float inv = L > 0.0f ? 1.0f / L : 0.0f, lv = L > 0.0f ? (m[i] + log2f(L)) * AXO_TC_LN2 : -AXO_INF;
+        if (sinks) { // gpt-oss's sink (log2 units here), folded in before the single rounding of out
+            const float sk = (float)ax_sink_ld(sinks, sbf, h) * AXO_TC_LOG2E, mn = fmaxf(m[i], sk);
+            const float c = L > 0.0f ? exp2f(m[i] - mn) : 0.0f, lt = L * c + exp2f(sk - mn);
+            inv = c / lt, lv = (mn + log2f(lt)) * AXO_TC_LN2;
+        }
         if (qi[i] >= S) continue;
         bf16 *orow = out + ((i64)b * S + qi[i]) * qs + (i64)h * HD + 2 * t;
 #pragma unroll
         for (int nd = 0; nd < ND; nd++)
             *reinterpret_cast<tc_u32 *>(orow + 8 * nd) = tc_pack(o[nd][2 * i] * inv, o[nd][2 * i + 1] * inv);
-        if (t == 0) lse[((i64)b * nh + h) * S + qi[i]] = L > 0.0f ? (m[i] + log2f(L)) * AXO_TC_LN2 : -AXO_INF;
+        if (t == 0) lse[((i64)b * nh + h) * S + qi[i]] = lv;
     }
 }
 
@@ -926,8 +933,9 @@ __device__ __forceinline__ void tcb_dkdv_body(const bf16 *q, const bf16 *k, cons
 #define AXO_TC_ATT(HD)                                                                                           \
     extern "C" __global__ void __launch_bounds__(128)                                                            \
         axo_attn_tc_fwd_hd##HD##_bf16(const bf16 *q, const bf16 *k, const bf16 *v, const int *seg, bf16 *out,   \
-                                      float *lse, int S, int nh, int nkv, float scale, int causal) {             \
-        tc_fwd_body<HD>(q, k, v, seg, out, lse, S, nh, nkv, scale, causal);                                      \
+                                      float *lse, int S, int nh, int nkv, float scale, int causal,               \
+                                      const void *sinks, int sbf) {                                              \
+        tc_fwd_body<HD>(q, k, v, seg, out, lse, S, nh, nkv, scale, causal, sinks, sbf);                          \
     }                                                                                                            \
     extern "C" __global__ void __launch_bounds__(256) axo_attn_tc_bwd_dkdv_hd##HD##_bf16(                        \
         const bf16 *q, const bf16 *k, const bf16 *v, const int *seg, const bf16 *dout, const float *lse,         \

@@ -47,6 +47,10 @@ typedef unsigned int uint32_t;
 
 __device__ __forceinline__ float ax_ld(const float *p) { return *p; }
 __device__ __forceinline__ float ax_ld(const bf16 *p) { return __bfloat162float(*p); }
+// gpt-oss's attention sinks: head h's logit, the sinks bf16 when sbf, else f32
+__device__ __forceinline__ double ax_sink_ld(const void *s, int sbf, i64 h) {
+    return sbf ? (double)ax_ld((const bf16 *)s + h) : (double)((const float *)s)[h];
+}
 __device__ __forceinline__ void ax_st(float *p, float v) { *p = v; }
 __device__ __forceinline__ void ax_st(bf16 *p, float v) { *p = __float2bfloat16_rn(v); }
 

@@ -21,11 +21,12 @@
 //    part[P*N]. axo_dora_dm_reduce: dm[c] = (sum of the P partials in
 //    order, double) / norm[c], f32. The CPU sums the rows in order: equal
 //    to rounding, not bit for bit.
-//  * axo_lora_delta_T(w, a, b, out, E, O, I, r, s): out = w + s B_e A_e
+//  * axo_lora_delta_T(w, a, b, out, E, O, I, r, s, t): out = w + s B_e A_e
 //    (ck_lora_delta: w, out [E, O, I]; A_e rows e*r.. of a [E*r, I]; B_e's
 //    column j is column j*E+e of b [O, r*E]), the sum over j in fp32 (the
 //    CPU's in double: equal to rounding). 1-D grid-stride over E*O*I, block
-//    256.
+//    256. t = 1: w, out (and the backwards' dw) are stored [E, I, O]
+//    (gpt-oss's experts, ck_lora_delta_t: out_e = w_e + s (B_e A_e)^T).
 //  * axo_lora_delta_da_T(a, b, dw, da, E, O, I, r, s): da = s B_e^T dw_e, a
 //    thread per (e, column i, 16 of the r rows), fp32 sums over o in o
 //    order. 1-D, block 256.
@@ -128,30 +129,35 @@ extern "C" __global__ void __launch_bounds__(256) axo_dora_dm_reduce(const float
 }
 
 // ---- ParamWrapper LoRA: w + s B_e A_e and its gradients ------------------------------------------------------------
+// element (e, o, i) of a weight [E, O, I], or of one stored [E, I, O] (t)
+__device__ __forceinline__ i64 lora_widx(i64 e, i64 o, i64 i, i64 O, i64 I, int t) {
+    return t ? (e * I + i) * O + o : (e * O + o) * I + i;
+}
 template <typename T>
 __device__ __forceinline__ void lora_delta_body(const T *w, const T *a, const T *b, T *out, i64 E, i64 O, i64 I, i64 r,
-                                                double s) {
+                                                double s, int t) {
     const i64 n = E * O * I;
     for (i64 x = ax_tid(); x < n; x += ax_nthreads()) {
-        const i64 e = x / (O * I), o = (x / I) % O, i = x % I;
+        const i64 e = x / (O * I), o = t ? x % O : (x / I) % O, i = t ? (x / O) % I : x % I;
         float acc = 0;
         for (i64 j = 0; j < r; j++) acc = fmaf(ax_ld(b + o * r * E + j * E + e), ax_ld(a + (e * r + j) * I + i), acc);
         ax_st(out + x, (float)((double)ax_ld(w + x) + s * (double)acc));
     }
 }
 extern "C" __global__ void __launch_bounds__(256) axo_lora_delta_f32(const float *w, const float *a, const float *b,
-                                                                     float *out, i64 E, i64 O, i64 I, i64 r, double s) {
-    lora_delta_body(w, a, b, out, E, O, I, r, s);
+                                                                     float *out, i64 E, i64 O, i64 I, i64 r, double s,
+                                                                     int t) {
+    lora_delta_body(w, a, b, out, E, O, I, r, s, t);
 }
 extern "C" __global__ void __launch_bounds__(256) axo_lora_delta_bf16(const bf16 *w, const bf16 *a, const bf16 *b, bf16 *out,
-                                                                      i64 E, i64 O, i64 I, i64 r, double s) {
-    lora_delta_body(w, a, b, out, E, O, I, r, s);
+                                                                      i64 E, i64 O, i64 I, i64 r, double s, int t) {
+    lora_delta_body(w, a, b, out, E, O, I, r, s, t);
 }
 
 #define AXO_LORA_JB 16 /* rows of A (columns of B) a thread sums at once */
 template <typename T>
 __device__ __forceinline__ void lora_delta_da_body(const T *a, const T *b, const T *dw, T *da, i64 E, i64 O, i64 I, i64 r,
-                                                   double s) {
+                                                   double s, int t) {
     (void)a;
     const i64 nj = (r + AXO_LORA_JB - 1) / AXO_LORA_JB, n = E * nj * I;
     for (i64 x = ax_tid(); x < n; x += ax_nthreads()) {
@@ -161,7 +167,7 @@ __device__ __forceinline__ void lora_delta_da_body(const T *a, const T *b, const
 #pragma unroll
         for (int j = 0; j < AXO_LORA_JB; j++) acc[j] = 0;
         for (i64 o = 0; o < O; o++) {
-            const float g = ax_ld(dw + (e * O + o) * I + i);
+            const float g = ax_ld(dw + lora_widx(e, o, i, O, I, t));
             const T *bo = b + o * r * E + e;
 #pragma unroll
             for (int j = 0; j < AXO_LORA_JB; j++)
@@ -171,17 +177,19 @@ __device__ __forceinline__ void lora_delta_da_body(const T *a, const T *b, const
     }
 }
 extern "C" __global__ void __launch_bounds__(256) axo_lora_delta_da_f32(const float *a, const float *b, const float *dw,
-                                                                        float *da, i64 E, i64 O, i64 I, i64 r, double s) {
-    lora_delta_da_body(a, b, dw, da, E, O, I, r, s);
+                                                                        float *da, i64 E, i64 O, i64 I, i64 r, double s,
+                                                                        int t) {
+    lora_delta_da_body(a, b, dw, da, E, O, I, r, s, t);
 }
 extern "C" __global__ void __launch_bounds__(256) axo_lora_delta_da_bf16(const bf16 *a, const bf16 *b, const bf16 *dw,
-                                                                         bf16 *da, i64 E, i64 O, i64 I, i64 r, double s) {
-    lora_delta_da_body(a, b, dw, da, E, O, I, r, s);
+                                                                         bf16 *da, i64 E, i64 O, i64 I, i64 r, double s,
+                                                                         int t) {
+    lora_delta_da_body(a, b, dw, da, E, O, I, r, s, t);
 }
 
 template <typename T>
 __device__ __forceinline__ void lora_delta_db_body(const T *a, const T *b, const T *dw, T *db, i64 E, i64 O, i64 I, i64 r,
-                                                   double s) {
+                                                   double s, int t) {
     (void)b;
     __shared__ float red[32];
     const i64 eo = blockIdx.x, e = eo / O, o = eo % O, j0 = (i64)blockIdx.y * AXO_LORA_JB;
@@ -190,9 +198,8 @@ __device__ __forceinline__ void lora_delta_db_body(const T *a, const T *b, const
     float acc[AXO_LORA_JB];
 #pragma unroll
     for (int j = 0; j < AXO_LORA_JB; j++) acc[j] = 0;
-    const T *g = dw + (e * O + o) * I;
     for (i64 i = threadIdx.x; i < I; i += blockDim.x) {
-        const float gi = ax_ld(g + i);
+        const float gi = ax_ld(dw + lora_widx(e, o, i, O, I, t));
 #pragma unroll
         for (int j = 0; j < AXO_LORA_JB; j++)
             if (j < m) acc[j] = fmaf(gi, ax_ld(a + (e * r + j0 + j) * I + i), acc[j]);
@@ -203,10 +210,12 @@ __device__ __forceinline__ void lora_delta_db_body(const T *a, const T *b, const
     }
 }
 extern "C" __global__ void __launch_bounds__(256) axo_lora_delta_db_f32(const float *a, const float *b, const float *dw,
-                                                                        float *db, i64 E, i64 O, i64 I, i64 r, double s) {
-    lora_delta_db_body(a, b, dw, db, E, O, I, r, s);
+                                                                        float *db, i64 E, i64 O, i64 I, i64 r, double s,
+                                                                        int t) {
+    lora_delta_db_body(a, b, dw, db, E, O, I, r, s, t);
 }
 extern "C" __global__ void __launch_bounds__(256) axo_lora_delta_db_bf16(const bf16 *a, const bf16 *b, const bf16 *dw,
-                                                                         bf16 *db, i64 E, i64 O, i64 I, i64 r, double s) {
-    lora_delta_db_body(a, b, dw, db, E, O, I, r, s);
+                                                                         bf16 *db, i64 E, i64 O, i64 I, i64 r, double s,
+                                                                         int t) {
+    lora_delta_db_body(a, b, dw, db, E, O, I, r, s, t);
 }

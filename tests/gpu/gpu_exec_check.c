@@ -432,6 +432,16 @@ static void make_ops(void) {
                    "  store(@o, %%0)\n  store(@oa, %%1)\n  store(@ob, %%2)\n  store(@ro, %%3)\n  store(@roa, %%4)\n"
                    "  store(@rob, %%5)\n}\n",
                t, t, t, t, t, t, t, t, t, t, t, t, t, t, t, t, t, t, t, t);
+        /* gpt-oss's transposed experts (t=1: w [E, In, Out], w' = w + s (B_e A_e)^T) */
+        add_op(NM("lora_delta t=1 and its backward, gpt-oss's transposed experts"), 1e-5, 1e-6, NULL,
+               HDR "global @w : %s[3,24,40] act\nglobal @a : %s[54,24] act\nglobal @b : %s[40,54] act\n"
+                   "global @dy : %s[3,24,40] act\n"
+                   "global @o : %s[3,24,40] act {gen=\"nan\", check=1}\nglobal @oa : %s[54,24] act {gen=\"nan\", check=1}\n"
+                   "global @ob : %s[40,54] act {gen=\"nan\", check=1}\n"
+                   "program p {\n  %%0 = lora_delta(@w, @a, @b) {scale=1.5, t=1} : %s[3,24,40] act\n"
+                   "  %%1, %%2 = lora_delta_bwd(@a, @b, @dy) {scale=1.5, t=1} : %s[54,24] act, %s[40,54] act\n"
+                   "  store(@o, %%0)\n  store(@oa, %%1)\n  store(@ob, %%2)\n}\n",
+               t, t, t, t, t, t, t, t, t, t);
         if (!strcmp(t, "bf16")) { /* the experts' GEMMs on tensor cores (AXO_CUDA_MOE=tc): bf16 operands, fp32 sums */
             add_op(NM("moe_ffn and its backward, tensor-core MoE GEMMs (AXO_CUDA_MOE=tc)"), 2e-2, 2e-3, NULL,
                    HDR "global @l : %s[3,37,5] act {scale=4.0}\nglobal @x : %s[3,37,72] act\nglobal @wgu : %s[5,80,72] act\n"
@@ -1219,6 +1229,17 @@ static void with_moe_adapter(const char *const *targets, size_t n) {
     strncat(t->name, " lora on the experts, router and attention (r 8)", sizeof t->name - strlen(t->name) - 1);
 }
 
+/* The last case (gpt-oss) with LoRA on q_proj and, by lora_target_parameters, on the router's weight and the
+ * experts' transposed [E, In, Out] weights (lora_delta t=1 before moe_ffn_oss) */
+static const char *const oss_targets[] = {"q_proj"};
+static const char *const oss_params[] = {"mlp.router.weight", "mlp.experts.gate_up_proj", "mlp.experts.down_proj"};
+static void with_oss_adapter(void) {
+    trcase *t = &trs[ntrs - 1];
+    t->lora = (pass_lora_cfg){.adapter = PASS_ADAPTER_LORA, .r = 8, .alpha = 16, .targets = oss_targets, .ntargets = 1,
+                              .target_params = oss_params, .ntarget_params = 3, .bf16 = t->bf16};
+    strncat(t->name, " lora on the experts, router and q_proj (r 8)", sizeof t->name - strlen(t->name) - 1);
+}
+
 /* The last case with DoRA (peft_use_dora) on its adapter: dora_norm,
  * dora_scale and its backward in every adapted layer, the magnitudes
  * trained (their gradient norms compared like the adapters'). */
@@ -1469,6 +1490,12 @@ static void make_trains(void) {
     add_tr("tiny-mixtral", 1, 1, 0, 0, 0, 0, 2, 64);
     trs[ntrs - 1].aux = 0.2;
     strncat(trs[ntrs - 1].name, " + load-balancing loss", sizeof trs[ntrs - 1].name - strlen(trs[ntrs - 1].name) - 1);
+    /* gpt-oss: attention sinks, a sliding window of 8 on layer 0, the biased router, the transposed biased experts
+     * with the clamped GLU (swiglu_limit 0.1: the clamps bite); f32, bf16 with checkpointing, and expert LoRA */
+    add_tr("tiny-gptoss", 0, 0, 0, 0, 0, 0, 2, 64);
+    add_tr("tiny-gptoss", 1, 1, 0, 0, 0, 0, 2, 64);
+    add_tr("tiny-gptoss", 0, 0, 0, 0, 0, 0, 2, 64);
+    with_oss_adapter();
 }
 
 static ir_module *build(const trcase *t, ax_arena *ar, ax_diag *d) {

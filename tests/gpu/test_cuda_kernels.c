@@ -873,7 +873,9 @@ static void test_attention(int bf, int hd, int causal, int use_seg, int packed, 
     CUdeviceptr segp = use_seg ? Dseg.p : 0;
     char fwd[64];
     snprintf(fwd, sizeof fwd, "axo_attn_fwd_hd%d", hd);
-    void *a1[] = {&Dq.p, &Dk.p, &Dv.p, &segp, &Do.p, &Dl.p, &S, &nh, &nkv, &scale, &cw};
+    CUdeviceptr nosinks = 0; /* gpt-oss's sinks: none here (gpu_exec_check's attention cases with sinks) */
+    int sbf = 0;
+    void *a1[] = {&Dq.p, &Dk.p, &Dv.p, &segp, &Do.p, &Dl.p, &S, &nh, &nkv, &scale, &cw, &nosinks, &sbf};
     unsigned qt = (unsigned)((S + 63) / 64);
     launch(ename(fwd, bf), qt, (unsigned)nh, (unsigned)B, 256, 1, att_smem_fwd(hd), a1);
     float *go = d_get(Do), *gl = d_get(Dl), *oref = fdup(out, (size_t)nq);
