@@ -1736,7 +1736,12 @@ static int train_rank(const trcase *t, rt_comm *cc, rt_comm *gc, int *ok_out, ch
                 if (cpu.m->globals[g].role != IR_ROLE_GRAD) continue;
                 double a = gnorm(&cpu.st.globals[g]), b = gnorm(&gpu.st.globals[g]);
                 double r = isfinite(b) ? rel(b, a) : INFINITY;
-                if (!(r <= worst)) worst = r, wname = cpu.m->globals[g].name;
+                /* an MoE router's gradient in bf16 once the runs have drifted (from step 3): a token whose top-k
+                 * flips between the two runs moves it by several percent (its terms cancel); a kernel's error shows
+                 * at steps 1 and 2, where the bound is the others' */
+                const char *gn = cpu.m->globals[g].name;
+                if (t->bf16 && k > 2 && (strstr(gn, ".mlp.gate.") || strstr(gn, ".mlp.router.")) && r <= 4 * pt) continue;
+                if (!(r <= worst)) worst = r, wname = gn;
             }
             if (t->one_cycle) { /* a beta1 of the cycle's range, another each step */
                 rt_session_set_beta1(&cpu, 0.95 - 0.0237 * k);
@@ -1857,18 +1862,22 @@ static void run_train(const trcase *t) {
 }
 
 int main(int argc, char **argv) {
-    int from = 0, to = 1 << 30, list = 0, steps_given = 0;
+    int from = 0, to = 1 << 30, list = 0, steps_given = 0, part = 0, nparts = 1;
     const char *only = NULL;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--list")) list = 1;
         else if (!strcmp(argv[i], "--from") && i + 1 < argc) from = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--to") && i + 1 < argc) to = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--only") && i + 1 < argc) only = argv[++i];
+        else if (!strcmp(argv[i], "--part") && i + 1 < argc && sscanf(argv[i + 1], "%d/%d", &part, &nparts) == 2 &&
+                 nparts >= 1 && part >= 1 && part <= nparts)
+            i++, part--; /* K/N: every N-th of the selected cases from the K-th on (ctest runs the parts side by side) */
         else if (!strcmp(argv[i], "--steps") && i + 1 < argc) g_steps = atoi(argv[++i]), steps_given = 1;
         else if (!strcmp(argv[i], "--emu")) g_emu = 1;
         else if (!strcmp(argv[i], "--sms") && i + 1 < argc) g_emu_sms = atoi(argv[++i]);
         else {
-            fprintf(stderr, "usage: %s [--list] [--emu [--sms N]] [--from K] [--to K] [--only SUBSTR] [--steps N]\n", argv[0]);
+            fprintf(stderr, "usage: %s [--list] [--emu [--sms N]] [--from K] [--to K] [--only SUBSTR] [--part K/N] [--steps N]\n",
+                    argv[0]);
             return 2;
         }
     }
@@ -1916,9 +1925,10 @@ int main(int argc, char **argv) {
     char name[256];
     printf("device: %s\n", rt_cuda_dev_name(g_dev, name, sizeof name));
     ax_diag_free(&d);
-    for (int i = from; i < ncases && i < to; i++) {
+    for (int i = from, sel = 0; i < ncases && i < to; i++) {
         const char *cname = i < nops ? ops[i].name : trs[i - nops].name;
         if (only && !strstr(cname, only)) continue;
+        if (sel++ % nparts != part) continue;
         printf("[%d] %s\n", i, cname);
         fflush(stdout);
         if (i < nops) run_op(&ops[i]);
