@@ -388,9 +388,72 @@ DEEPSEEK_STYLE = """{% if not add_generation_prompt is defined %}{% set add_gene
 
 COMMAND_STYLE = """{{ bos_token }}{% if messages[0]['role'] == 'system' %}{% set loop_messages = messages[1:] %}{% set system_message = messages[0]['content'] %}{% elif false == true %}{% set loop_messages = messages %}{% set system_message = 'Default preamble.' %}{% else %}{% set loop_messages = messages %}{% set system_message = false %}{% endif %}{% if system_message != false %}{{ '<|START_OF_TURN_TOKEN|><|SYSTEM_TOKEN|>' + system_message + '<|END_OF_TURN_TOKEN|>' }}{% endif %}{% for message in loop_messages %}{% if (message['role'] == 'user') != (loop.index0 % 2 == 0) %}{{ raise_exception('Conversation roles must alternate user/assistant/user/assistant/...') }}{% endif %}{% set content = message['content'] %}{% if message['role'] == 'user' %}{{ '<|START_OF_TURN_TOKEN|><|USER_TOKEN|>' + content.strip() + '<|END_OF_TURN_TOKEN|>' }}{% elif message['role'] == 'assistant' %}{{ '<|START_OF_TURN_TOKEN|><|CHATBOT_TOKEN|>'  + content.strip() + '<|END_OF_TURN_TOKEN|>' }}{% endif %}{% endfor %}{% if add_generation_prompt %}{{ '<|START_OF_TURN_TOKEN|><|CHATBOT_TOKEN|>' }}{% endif %}"""
 
+# gpt-oss's harmony format, the features its template leans on: macros with a default argument calling themselves
+# over a JSON schema, type tests (iterable / string / mapping), "key" in message, a namespace holding none, a slice
+# from loop.index, tojson of a dict, channels for thinking and the final answer, <|return|> on the last turn
+HARMONY_STYLE = """{%- macro ts_type(spec, required, nullable=false) -%}
+    {%- if spec.type == "array" -%}
+        {{- (ts_type(spec['items'], required) if spec['items'] else "any") + "[]" }}
+    {%- elif spec.type is defined and spec.type is iterable and spec.type is not string and spec.type is not mapping -%}
+        {{- spec.type | join(" | ") }}
+    {%- elif spec.type == "string" and spec.enum -%}
+        {{- '"' + spec.enum | join('" | "') + '"' }}
+    {%- elif spec.type == "object" and spec.properties -%}
+        {{- "{ " }}
+        {%- for name, sub in spec.properties.items() -%}
+            {{- name }}{% if name not in (spec.required or []) %}?{% endif %}{{ ": " + ts_type(sub, spec.required or []) }}
+            {%- if not loop.last %}, {% endif -%}
+        {%- endfor -%}
+        {{- " }" }}
+    {%- else -%}
+        {{- spec.type if spec.type is defined else "any" }}
+    {%- endif -%}
+    {%- if nullable %} | null{% endif -%}
+{%- endmacro -%}
+{{- "<|start|>system<|message|>Reasoning: " + (reasoning_effort if reasoning_effort is defined else "medium") + "<|end|>" }}
+{%- if messages[0].role in ("system", "developer") %}
+    {%- set developer = messages[0].content %}{%- set loop_messages = messages[1:] %}
+{%- else %}
+    {%- set developer = "" %}{%- set loop_messages = messages %}
+{%- endif %}
+{%- if developer or tools %}
+    {{- "<|start|>developer<|message|>" + developer }}
+    {%- for tool in tools or [] %}
+        {{- "\ntype " + tool.function.name + " = (_: " + ts_type(tool.function.parameters, []) + ") => any;" }}
+    {%- endfor %}
+    {{- "<|end|>" }}
+{%- endif %}
+{%- set last = namespace(tool=none) %}
+{%- for message in loop_messages %}
+    {%- if message.role == "assistant" and "tool_calls" in message and message.tool_calls %}
+        {%- set later = namespace(final=false) %}
+        {%- for m in loop_messages[loop.index:] %}
+            {%- if m.role == "assistant" and "tool_calls" not in m %}{% set later.final = true %}{% endif %}
+        {%- endfor %}
+        {%- set call = message.tool_calls[0].function %}
+        {%- if message.content and not later.final %}
+            {{- "<|start|>assistant<|channel|>analysis<|message|>" + message.content + "<|end|>" }}
+        {%- endif %}
+        {{- "<|start|>assistant to=functions." + call.name + "<|channel|>commentary json<|message|>" + call.arguments | tojson + "<|call|>" }}
+        {%- set last.tool = call.name %}
+    {%- elif message.role == "assistant" %}
+        {%- if loop.last and not add_generation_prompt and "reasoning_content" in message %}
+            {{- "<|start|>assistant<|channel|>analysis<|message|>" + message.reasoning_content + "<|end|>" }}
+        {%- endif %}
+        {{- "<|start|>assistant<|channel|>final<|message|>" + message.content + ("<|return|>" if loop.last and not add_generation_prompt else "<|end|>") }}
+        {%- set last.tool = none %}
+    {%- elif message.role == "tool" %}
+        {%- if last.tool is none %}{{ raise_exception("a tool message without a tool call before it") }}{% endif %}
+        {{- "<|start|>functions." + last.tool + " to=assistant<|channel|>commentary<|message|>" + message.content | tojson + "<|end|>" }}
+    {%- else %}
+        {{- "<|start|>user<|message|>" + message.content + "<|end|>" }}
+    {%- endif %}
+{%- endfor %}
+{%- if add_generation_prompt %}<|start|>assistant{% endif %}"""
+
 TEMPLATES = [("llama3", LLAMA3_STYLE), ("chatml", CHATML_STYLE), ("mistral", MISTRAL_STYLE), ("gemma", GEMMA_STYLE),
              ("gemma3", GEMMA3_STYLE), ("tools", TOOL_STYLE), ("qwen3", QWEN3_STYLE), ("macros", MACRO_STYLE),
-             ("phi", PHI_STYLE), ("deepseek", DEEPSEEK_STYLE), ("command", COMMAND_STYLE)]
+             ("phi", PHI_STYLE), ("deepseek", DEEPSEEK_STYLE), ("command", COMMAND_STYLE), ("harmony", HARMONY_STYLE)]
 
 CONVERSATIONS = [
     ("sys", {"messages": CONV}),
