@@ -174,6 +174,23 @@ static int dora_operands(const ir_module *m, const ir_type *in, const ir_attr *a
     return 0;
 }
 
+/* moe_ffn's and moe_ffn_oss's slots: idx and w [..., k] over x's tokens; *gu, each slot's gate|up [..., k, I2] */
+static int moe_slots(const ir_module *m, const ir_type *x, const ir_type *idx, const ir_type *w, int64_t I2, ir_type *gu,
+                     char *err, size_t errcap) {
+    char b1[96], b2[96];
+    if (idx->rank != x->rank || !same_shape(idx, w) || w->rank != x->rank)
+        FAIL("operands 1, 2: expected experts and weights [..., k] over x's tokens, found %s and %s", tstr(m, idx, b1),
+             tstr(m, w, b2));
+    for (int i = 0; i + 1 < x->rank; i++)
+        if (idx->dims[i] != x->dims[i]) FAIL("operand 1 %s: not over x's tokens %s", tstr(m, idx, b1), tstr(m, x, b2));
+    if (x->rank + 1 > IR_MAX_RANK) FAIL("x %s: rank too large", tstr(m, x, b1));
+    *gu = same_dims(x, x->dtype);
+    gu->rank = x->rank + 1;
+    gu->dims[x->rank - 1] = last_dim(idx);
+    gu->dims[x->rank] = I2;
+    return 0;
+}
+
 int ir_infer(const ir_module *m, ir_op op, const ir_type *in, int nin, const ir_attr *at, int na, ir_type *out,
              char *err, size_t errcap) {
     char b1[96], b2[96], b3[96], b4[96], b5[96];
@@ -307,16 +324,8 @@ int ir_infer(const ir_module *m, ir_op op, const ir_type *in, int nin, const ir_
         if (wgu->dims[2] != H || I2 % 2 || wd->dims[0] != E || wd->dims[1] != H || wd->dims[2] != I2 / 2)
             FAIL("experts' gate_up %s and down %s do not fit x %s: expected [E, 2I, H] and [E, H, I]", tstr(m, wgu, b1),
                  tstr(m, wd, b2), tstr(m, x, b3));
-        if (idx->rank != x->rank || !same_shape(idx, w) || w->rank != x->rank)
-            FAIL("operands 1, 2: expected experts and weights [..., k] over x's tokens, found %s and %s", tstr(m, idx, b1),
-                 tstr(m, w, b2));
-        for (int i = 0; i + 1 < x->rank; i++)
-            if (idx->dims[i] != x->dims[i]) FAIL("operand 1 %s: not over x's tokens %s", tstr(m, idx, b1), tstr(m, x, b2));
-        ir_type gu = same_dims(x, x->dtype);
-        gu.rank = x->rank + 1;
-        gu.dims[x->rank - 1] = last_dim(idx);
-        gu.dims[x->rank] = I2;
-        if (gu.rank > IR_MAX_RANK) FAIL("x %s: rank too large", tstr(m, x, b1));
+        ir_type gu;
+        TRY(moe_slots(m, x, idx, w, I2, &gu, err, errcap));
         if (op == IR_OP_moe_ffn) {
             out[0] = same_dims(x, x->dtype);
             out[1] = gu;
@@ -348,16 +357,8 @@ int ir_infer(const ir_module *m, ir_op op, const ir_type *in, int nin, const ir_
             bgu->dims[0] != E || bgu->dims[1] != I2 || bd->dims[0] != E || bd->dims[1] != H)
             FAIL("experts' gate_up %s (+ %s) and down %s (+ %s) do not fit x %s: expected [E, H, 2I] + [E, 2I] and "
                  "[E, I, H] + [E, H]", tstr(m, wgu, b1), tstr(m, bgu, b2), tstr(m, wd, b3), tstr(m, bd, b4), tstr(m, x, b5));
-        if (idx->rank != x->rank || !same_shape(idx, w) || w->rank != x->rank)
-            FAIL("operands 1, 2: expected experts and weights [..., k] over x's tokens, found %s and %s", tstr(m, idx, b1),
-                 tstr(m, w, b2));
-        for (int i = 0; i + 1 < x->rank; i++)
-            if (idx->dims[i] != x->dims[i]) FAIL("operand 1 %s: not over x's tokens %s", tstr(m, idx, b1), tstr(m, x, b2));
-        ir_type gu = same_dims(x, x->dtype);
-        gu.rank = x->rank + 1;
-        gu.dims[x->rank - 1] = last_dim(idx);
-        gu.dims[x->rank] = I2;
-        if (gu.rank > IR_MAX_RANK) FAIL("x %s: rank too large", tstr(m, x, b1));
+        ir_type gu;
+        TRY(moe_slots(m, x, idx, w, I2, &gu, err, errcap));
         if (op == IR_OP_moe_ffn_oss) {
             out[0] = same_dims(x, x->dtype);
             out[1] = gu;

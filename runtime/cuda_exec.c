@@ -2011,6 +2011,29 @@ static int moe_combine(gx *x, ir_dtype t, uint64_t o, uint64_t w, uint64_t idx, 
     ka_i(&a, H);
     return launch(x, ename(e, sizeof e, "axo_moe_combine", t), blocks(x, N * H, 256), 1, 1, 256, 1, 0, &a);
 }
+/* The backward's per-slot pieces: dw[p] = dy[t] . o[p] and do[p] = dy[t] w[p] (f32 [n, H]) */
+static int moe_dw_scale(gx *x, ir_dtype t, uint64_t dy, uint64_t o, uint64_t w, uint64_t dw, uint64_t dout, int64_t N,
+                        int64_t k, int64_t H) {
+    const int64_t n = N * k;
+    char e[64];
+    kargs a = {0};
+    ka_p(&a, dy, N * H * esz(t));
+    ka_p(&a, o, n * H * 4);
+    ka_p(&a, dw, n * esz(t));
+    ka_l(&a, N);
+    ka_i(&a, k);
+    ka_i(&a, H);
+    if (launch(x, ename(e, sizeof e, "axo_moe_dw", t), blocks(x, n * 32, 256), 1, 1, 256, 1, 0, &a) != 0) return -1;
+    kargs b = {0};
+    ka_p(&b, dy, N * H * esz(t));
+    ka_p(&b, w, n * esz(t));
+    ka_p(&b, dout, n * H * 4);
+    ka_l(&b, N);
+    ka_i(&b, k);
+    ka_i(&b, H);
+    return launch(x, ename(e, sizeof e, "axo_moe_scale", t), blocks(x, n * H, 256), 1, 1, 256, 1, 0, &b);
+}
+
 static int g_moe_ffn(gx *x, int bwd) {
     const int32_t X = IN(0), IDX = IN(1), W = IN(2), WGU = IN(3), WD = IN(4);
     if (need_fp(x, X, "moe_ffn input")) return -1;
@@ -2039,25 +2062,9 @@ static int g_moe_ffn(gx *x, int bwd) {
      * dx = the sum of dgu Wgu over the token's slots */
     const int32_t GU = IN(5), DY = IN(6);
     uint64_t dout = scratch(x, n * H * 4), da = scratch(x, n * I * 4), dgu = scratch(x, n * 2 * I * 4);
-    char e[64];
     if (moe_act(x, t, ptr(x, GU), 0, act, n, I) != 0 || moe_gemm(x, t, act, 1, n, 1, ptr(x, WD), 1, o, &g, n, E, H, I) != 0)
         return -1;
-    kargs a = {0};
-    ka_p(&a, ptr(x, DY), N * H * esz(t));
-    ka_p(&a, o, n * H * 4);
-    ka_p(&a, ptr(x, OUT(1)), n * esz(t));
-    ka_l(&a, N);
-    ka_i(&a, k);
-    ka_i(&a, H);
-    if (launch(x, ename(e, sizeof e, "axo_moe_dw", t), blocks(x, n * 32, 256), 1, 1, 256, 1, 0, &a) != 0) return -1;
-    kargs b = {0};
-    ka_p(&b, ptr(x, DY), N * H * esz(t));
-    ka_p(&b, ptr(x, W), n * esz(t));
-    ka_p(&b, dout, n * H * 4);
-    ka_l(&b, N);
-    ka_i(&b, k);
-    ka_i(&b, H);
-    if (launch(x, ename(e, sizeof e, "axo_moe_scale", t), blocks(x, n * H, 256), 1, 1, 256, 1, 0, &b) != 0 ||
+    if (moe_dw_scale(x, t, ptr(x, DY), o, ptr(x, W), ptr(x, OUT(1)), dout, N, k, H) != 0 ||
         moe_wgrad(x, dout, act, IR_F32, n, 1, OUT(3), &g, n, E, H, I) != 0 ||
         moe_gemm(x, t, dout, 1, n, 1, ptr(x, WD), 0, da, &g, n, E, I, H) != 0 ||
         moe_act(x, t, ptr(x, GU), da, dgu, n, I) != 0 ||
@@ -2148,22 +2155,7 @@ static int g_moe_ffn_oss(gx *x, int bwd) {
     if (moe_oss_act(x, t, ptr(x, GU), 0, act, n, I) != 0 ||
         moe_gemm(x, t, act, 1, n, 1, ptr(x, WD), 0, o, &g, n, E, H, I) != 0 || moe_bias(x, t, o, BD, idx, n, E, H) != 0)
         return -1;
-    kargs a = {0};
-    ka_p(&a, ptr(x, DY), N * H * esz(t));
-    ka_p(&a, o, n * H * 4);
-    ka_p(&a, ptr(x, OUT(1)), n * esz(t));
-    ka_l(&a, N);
-    ka_i(&a, k);
-    ka_i(&a, H);
-    if (launch(x, ename(e, sizeof e, "axo_moe_dw", t), blocks(x, n * 32, 256), 1, 1, 256, 1, 0, &a) != 0) return -1;
-    kargs b = {0};
-    ka_p(&b, ptr(x, DY), N * H * esz(t));
-    ka_p(&b, ptr(x, W), n * esz(t));
-    ka_p(&b, dout, n * H * 4);
-    ka_l(&b, N);
-    ka_i(&b, k);
-    ka_i(&b, H);
-    if (launch(x, ename(e, sizeof e, "axo_moe_scale", t), blocks(x, n * H, 256), 1, 1, 256, 1, 0, &b) != 0 ||
+    if (moe_dw_scale(x, t, ptr(x, DY), o, ptr(x, W), ptr(x, OUT(1)), dout, N, k, H) != 0 ||
         moe_colsum(x, dout, OUT(5), &g, n, E, H) != 0 ||
         moe_wgrad(x, act, dout, IR_F32, n, 1, OUT(4), &g, n, E, I, H) != 0 ||
         moe_gemm(x, t, dout, 1, n, 1, ptr(x, WD), 1, da, &g, n, E, I, H) != 0 ||
