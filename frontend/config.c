@@ -2299,9 +2299,10 @@ static void apply_special(loader *L, const fe_ypair *p) {
             if (!strcmp(key, "dequantize") && json_is_boolean(val)) {
                 c->model_quant_dequantize = json_is_true(val);
             } else {
-                char what[160];
-                snprintf(what, sizeof what, "%s.%s", k, key);
-                yerr(y, v, what, "only dequantize: true or false (Mxfp4Config's argument)");
+                char *vs = json_dumps(val, JSON_ENCODE_ANY | JSON_COMPACT);
+                ax_error(y->d, fe_yloc(y, v, loc, sizeof loc), "%s.%s: expected dequantize: true or false (Mxfp4Config's "
+                         "argument), found %s: %s", k, key, key, vs ? vs : "?");
+                free(vs);
             }
         }
         json_decref(j);

@@ -452,6 +452,7 @@ typedef struct fe_model {
      * clamped GLU (swiglu_alpha, swiglu_limit); the checkpoint may hold them as MXFP4 (*_blocks, *_scales) */
     int attn_sinks;
     double swiglu_alpha, swiglu_limit;
+    int mxfp4_checkpoint; /* config.json's quantization_config was MXFP4 (dropped from config_json: axo dequantizes) */
     const char *hidden_act;  /* "silu" (SwiGLU), or Gemma's "gelu_pytorch_tanh" (GeGLU) */
     const char *torch_dtype;
     int64_t bos_token_id, eos_token_id, pad_token_id; /* -1 if absent */

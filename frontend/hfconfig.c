@@ -567,7 +567,7 @@ int fe_model_load_with(const char *dir, const char *overrides, fe_model *out, ax
                                            : 0;
     m->vocab_size = get_int(&H, root, "vocab_size", g3 ? 262208 : 0, req, 1, MAX_I32);
     m->max_position_embeddings =
-        get_int(&H, root, "max_position_embeddings", g3 ? 131072 : m->arch == FE_ARCH_PHI3 ? 4096 : 2048, 0, 1, MAX_I32);
+        get_int(&H, root, "max_position_embeddings", g3 || oss ? 131072 : m->arch == FE_ARCH_PHI3 ? 4096 : 2048, 0, 1, MAX_I32);
     /* the configs' defaults: 1e-5 for Phi3Config and Olmo2/3Config, 1e-6 for the others */
     const int eps5 = m->arch == FE_ARCH_PHI3 || m->arch == FE_ARCH_OLMO2 || m->arch == FE_ARCH_OLMO3 || oss ||
                      !strcmp(m->arch_name, "MixtralForCausalLM");
@@ -692,6 +692,32 @@ int fe_model_load_with(const char *dir, const char *overrides, fe_model *out, ax
     }
     if (!strcmp(m->arch_name, "Qwen3MoeForCausalLM") || !strcmp(m->arch_name, "MixtralForCausalLM") || oss)
         moe_facts(&H, root, m, arena);
+    if (oss) { /* the checkpoint's MXFP4 experts: axo trains them dequantized, and saves them so; the saved config.json
+                * loses quantization_config, as transformers' dequantizing load removes it */
+        json_t *qc = json_object_get(root, "quantization_config");
+        const char *qm = json_string_value(json_object_get(qc, "quant_method"));
+        if (qc && !json_is_null(qc) && (!qm || strcmp(qm, "mxfp4")))
+            herr(&H, "quantization_config.quant_method", json_object_get(qc, "quant_method"),
+                 "\"mxfp4\" (gpt-oss's own format; another quantized checkpoint is not implemented)");
+        if (qm && !strcmp(qm, "mxfp4")) {
+            m->mxfp4_checkpoint = 1;
+            json_error_t je2;
+            json_t *cj = json_loadb(m->config_json, m->config_json_len, 0, &je2);
+            if (cj) {
+                json_object_del(cj, "quantization_config");
+                char *t = json_dumps(cj, JSON_SORT_KEYS | JSON_INDENT(2));
+                const size_t tl = t ? strlen(t) : 0;
+                if (t) {
+                    m->config_json = ax_arena_alloc(arena, tl + 2);
+                    memcpy(m->config_json, t, tl);
+                    m->config_json[tl] = '\n';
+                    m->config_json_len = tl + 1;
+                }
+                free(t);
+                json_decref(cj);
+            }
+        }
+    }
     if (oss) { /* GptOssAttention's dropout on the probabilities */
         json_t *v = json_object_get(root, "attention_dropout");
         if (v && !json_is_null(v) && (!json_is_number(v) || json_number_value(v) != 0))
@@ -782,7 +808,7 @@ int fe_model_load_with(const char *dir, const char *overrides, fe_model *out, ax
         if (act && !json_is_null(act) && (!json_is_string(act) || strcmp(json_string_value(act), "gelu_pytorch_tanh")))
             herr(&H, "hidden_activation", act, "\"gelu_pytorch_tanh\" (Gemma 3's activation; the only one axo implements for it)");
         m->hidden_act = "gelu_pytorch_tanh";
-    } else if (act && !json_is_null(act)) {
+    } else if (act && !json_is_null(act) && !oss) { /* (GptOssExperts' clamped GLU reads no hidden_act) */
         if (!json_is_string(act) || strcmp(json_string_value(act), "silu"))
             herr(&H, "hidden_act", act, "\"silu\" (the only activation axo implements)");
         else
@@ -961,6 +987,14 @@ int fe_check_config_model(const fe_config *c, const fe_model *m, int world_size,
     if (c->model_quant && c->model_quant_dequantize != 1)
         ax_error(d, cf, "model_quantization_config_kwargs: expected dequantize: true with Mxfp4Config (axo trains "
                  "gpt-oss's experts dequantized; transformers without it keeps them in MXFP4, frozen)");
+    if (c->model_quant && c->fsdp.enabled && c->fsdp.cpu_ram_efficient_loading)
+        ax_error(d, cf, "fsdp_config.cpu_ram_efficient_loading: not supported with model_quantization_config: Mxfp4Config "
+                 "(Axolotl's check)");
+    if (m->mxfp4_checkpoint && !c->model_quant)
+        ax_warn(d, cf, "%s holds its experts in MXFP4: axo dequantizes and trains them, as Axolotl with "
+                "model_quantization_config: Mxfp4Config and model_quantization_config_kwargs: {dequantize: true} (without "
+                "that, transformers keeps them packed and frozen where its MXFP4 kernels run); set them to say so",
+                m->dir);
     if (m->arch == FE_ARCH_GPTOSS && c->quantize_moe_experts)
         ax_error(d, cf, "quantize_moe_experts: not implemented for gpt-oss's transposed, biased experts");
     if (c->quantize_moe_experts && !m->layer_moe)

@@ -491,9 +491,9 @@ int pass_lora(ir_module *m, const pass_lora_cfg *cfg, int32_t *loss, ax_diag *d)
             if (G->role != IR_ROLE_PARAM || !target_matches(G->name, cfg->target_params[t])) continue;
             if (kind < 0) {
                 ax_error(d, "lora_target_parameters", "\"%s\" matches %s: LoRA on a parameter itself is implemented for "
-                         "an MoE model's router and experts' weights only (mlp.gate.weight, mlp.experts.gate_up_proj, "
+                         "an MoE model's router and experts' weights only (%s, mlp.experts.gate_up_proj, "
                          "mlp.experts.down_proj); adapt linear layers with lora_target_modules", cfg->target_params[t],
-                         G->name);
+                         G->name, oss ? "mlp.router.weight" : "mlp.gate.weight");
                 goto fail;
             }
             ptmatched[t] = 1, hit = 1;
@@ -504,8 +504,9 @@ int pass_lora(ir_module *m, const pass_lora_cfg *cfg, int32_t *loss, ax_diag *d)
         if (!ptmatched[t]) {
             if (moe || oss)
                 ax_error(d, "lora_target_parameters", "\"%s\" matches no parameter of the model (PEFT matches a "
-                         "parameter's full name or its end after a '.': gate.weight, experts.gate_up_proj, "
-                         "experts.down_proj, e.g. %slayers.0.mlp.experts.gate_up_proj)", cfg->target_params[t], text_prefix(m));
+                         "parameter's full name or its end after a '.': %s, experts.gate_up_proj, "
+                         "experts.down_proj, e.g. %slayers.0.mlp.experts.gate_up_proj)", cfg->target_params[t],
+                         oss ? "router.weight" : "gate.weight", text_prefix(m));
             else
                 ax_error(d, "lora_target_parameters", "\"%s\": this model has no MoE layer, and LoRA on a parameter "
                          "itself is implemented for MoE routers' and experts' weights only; adapt linear layers with "

@@ -165,6 +165,7 @@ static void merge_into(float *W, const float *A, const float *B, const float *ma
 static void *encode(const float *w, int64_t n, rt_st_dtype dt) {
     size_t es = rt_st_dtype_size(dt);
     uint8_t *o = malloc(es * (size_t)(n ? n : 1));
+    if (!o) return NULL;
     for (int64_t i = 0; i < n; i++) {
         if (dt == RT_ST_F32) {
             memcpy(o + 4 * i, &w[i], 4);
@@ -339,7 +340,15 @@ int rt_merge_lora(const char *adapter_dir, const char *base_dir, const char *out
             int64_t xe = 0;
             int xpart = 0;
             if (!expert_tensor(stem, ctr, sizeof ctr, &xe, &xpart) || xe >= 0) goto not_mx;
-            if (!strcmp(E->name + nl - 7, "_scales")) continue; /* dequantized with its blocks */
+            if (!strcmp(E->name + nl - 7, "_scales")) { /* dequantized with its blocks */
+                char nb[1100];
+                snprintf(nb, sizeof nb, "%s_blocks", stem);
+                const rt_st_file *fb0;
+                if (rt_st_model_find(&bm, nb, &fb0)) continue;
+                ax_error(d, f->path, "\"%s\" has no \"%s\" beside it (MXFP4 experts are blocks and scales)", E->name, nb);
+                rc = -1;
+                break;
+            }
             const rt_st_file *fb, *fs;
             const rt_st_tensor *tb, *ts;
             int64_t XE, C, R;
@@ -368,9 +377,14 @@ int rt_merge_lora(const char *adapter_dir, const char *base_dir, const char *out
             }
             const int64_t nw = XE * C * R;
             float *W = malloc(sizeof(float) * (size_t)(nw ? nw : 1)), *a = NULL, *b = NULL;
-            rt_st_mxfp4_dequant(fb, tb, fs, ts, 0, XE, W);
-            if (A) {
-                a = malloc(sizeof(float) * (size_t)(XE * rr * C)), b = malloc(sizeof(float) * (size_t)(R * rr * XE));
+            if (A) a = malloc(sizeof(float) * (size_t)(XE * rr * C)), b = malloc(sizeof(float) * (size_t)(R * rr * XE));
+            if (!W || (A && (!a || !b))) {
+                ax_error(d, stem, "out of memory dequantizing the MXFP4 experts (%lld values; the merge holds every "
+                         "merged tensor until it writes the file)", (long long)nw);
+                rc = -1;
+            }
+            if (!rc) rt_st_mxfp4_dequant(fb, tb, fs, ts, 0, XE, W);
+            if (!rc && A) {
                 if (rt_st_read_f32(&af, A, a, d) || rt_st_read_f32(&af, B, b, d)) rc = -1;
                 else merge_experts_t(W, a, b, XE, rr, C, R, sc), nmerged++;
             }
@@ -380,6 +394,10 @@ int rt_merge_lora(const char *adapter_dir, const char *base_dir, const char *out
                 sh[0] = XE, sh[1] = C, sh[2] = R;
                 outs[n] = (rt_st_out){.name = xname[n], .dtype = RT_ST_BF16, .rank = 3, .shape = sh,
                                       .data = bufs[n] = encode(W, nw, RT_ST_BF16)};
+                if (!bufs[n] || !xname[n]) {
+                    ax_error(d, stem, "out of memory writing the dequantized experts (%lld values)", (long long)nw);
+                    rc = -1;
+                }
                 n++, dequantized = 1;
             }
             free(W), free(a), free(b);
@@ -584,6 +602,11 @@ int rt_merge_lora(const char *adapter_dir, const char *base_dir, const char *out
         ax_error(d, path, "holds no LoRA adapter");
         rc = -1;
     }
+    for (int i = 0; !rc && i < n; i++)
+        if (!outs[i].data) { /* a merged tensor's buffer could not be allocated (encode) */
+            ax_error(d, outs[i].name, "out of memory encoding the merged tensor");
+            rc = -1;
+        }
     if (!rc) {
         rc = rt_modeldir_begin(out_dir, overwrite, (long)getpid(), tmp, sizeof tmp, &exists, d);
         begun = !rc;

@@ -40,6 +40,10 @@ model_cfg "$M" "$T/ga2" "gradient_accumulation_steps: 2" >ga2.yml
 model_cfg "$M" "$T/z3" "deepspeed: $SRC/configs/deepspeed/zero3.json" >z3.yml
 check '"$AXOC" compile ga2.yml -o ga2.bin 2>/dev/null && "$AXORUN" ga2.bin >/dev/null 2>&1 && "$AXOC" compile z3.yml -o z3.bin --world-size 2 2>/dev/null && "$AXORUN" z3.bin --comm local >/dev/null 2>&1 && losses_agree ga2/train_log.jsonl z3/train_log.jsonl 1e-5' \
   "ZeRO-3 x 2 (experts split by rank) = 1 rank accumulating 2"
+# FSDP2 x 2 with sharded checkpoints: the stacked experts, their biases and the sinks split and merged back
+{ model_cfg "$M" "$T/sh" "save_steps: 2"; printf 'fsdp_version: 2\nfsdp_config:\n  state_dict_type: SHARDED_STATE_DICT\n  reshard_after_forward: true\n'; } >sh.yml
+check '"$AXOC" compile sh.yml -o sh.bin --world-size 2 2>/dev/null && "$AXORUN" sh.bin --comm local >/dev/null 2>&1 && losses_agree ga2/train_log.jsonl sh/train_log.jsonl 1e-5 && "$AXOC" merge-sharded sh/checkpoint-4 -o shm 2>/dev/null && st names shm/model.safetensors | cmp -s - names' \
+  "FSDP2 x 2 = 1 rank accumulating 2; merge-sharded gives the checkpoint's names back"
 model_cfg "$M" "$T/lora" "adapter: lora
 lora_r: 4
 lora_alpha: 8
@@ -66,13 +70,24 @@ check '"$AXOC" merge-lora ltp --base "$M" -o merged-ltp 2>/dev/null && ! st same
 # MXFP4: the experts as openai/gpt-oss's checkpoints hold them, against the same model with the experts as
 # transformers dequantizes them (tests/reference/make_mxfp4_fixture.py)
 X="$SRC/tests/reference/mxfp4"
-model_cfg "$X/tiny-gptoss-mxfp4" "$T/mx" "model_quantization_config: Mxfp4Config
+model_cfg "$X/tiny-gptoss-mxfp4" "$T/mx" "save_steps: 2
+model_quantization_config: Mxfp4Config
 model_quantization_config_kwargs:
   dequantize: true" >mx.yml
-model_cfg "$X/tiny-gptoss-dequant" "$T/dq" >dq.yml
+model_cfg "$X/tiny-gptoss-dequant" "$T/dq" "save_steps: 2" >dq.yml
 check '"$AXOC" compile mx.yml -o mx.bin 2>mx.err && "$AXORUN" mx.bin >mx.log 2>&1 && "$AXOC" compile dq.yml -o dq.bin 2>/dev/null && "$AXORUN" dq.bin >/dev/null 2>&1 && losses_agree mx/train_log.jsonl dq/train_log.jsonl 0 && cmp -s mx/model.safetensors dq/model.safetensors' \
   "MXFP4 experts (blocks and scales) train as transformers' dequantization of them, bit for bit"
 check 'st names mx/model.safetensors | cmp -s - names' "the model saved from an MXFP4 checkpoint holds the experts dequantized, under their parameter names"
+check '! grep -q quantization_config mx/config.json && ! grep -q quantization_config mx/checkpoint-2/config.json && grep -q "\"swiglu_limit\"" mx/config.json' \
+  "its config.json (and a checkpoint's) drops quantization_config, as transformers' dequantizing load does"
+model_cfg "$X/tiny-gptoss-mxfp4" "$T/mxw" "max_steps: 1" | sed '/^max_steps: 4$/d' >mxw.yml
+check '"$AXOC" compile mxw.yml -o mxw.bin 2>mxw.err && grep -q "holds its experts in MXFP4: axo dequantizes and trains them" mxw.err' \
+  "an MXFP4 checkpoint without model_quantization_config: axoc says it dequantizes the experts"
+{ model_cfg "$X/tiny-gptoss-mxfp4" "$T/mxf" "model_quantization_config: Mxfp4Config
+model_quantization_config_kwargs:
+  dequantize: true"; printf 'fsdp_version: 2\nfsdp_config:\n  cpu_ram_efficient_loading: true\n'; } >mxf.yml
+check '! "$AXOC" compile mxf.yml -o mxf.bin --world-size 2 2>mxf.err && grep -q "cpu_ram_efficient_loading: not supported with model_quantization_config: Mxfp4Config" mxf.err' \
+  "FSDP's cpu_ram_efficient_loading with Mxfp4Config is refused (Axolotl's check)"
 check '"$AXOC" merge-lora ltp --base "$X/tiny-gptoss-mxfp4" -o merged-mx2 2>/dev/null && "$AXOC" merge-lora ltp --base "$X/tiny-gptoss-dequant" -o merged-dq 2>/dev/null && st names merged-mx2/model.safetensors | cmp -s - names && ! grep -q quantization_config merged-mx2/config.json && st close merged-dq/model.safetensors merged-mx2/model.safetensors model.layers.0.mlp.experts. 0.004' \
   "merge-lora of expert adapters over an MXFP4 base: the experts dequantized (bf16), merged, quantization_config dropped (= the merge onto the dequantized base, to bf16 rounding)"
 model_cfg "$X/tiny-gptoss-mxfp4" "$T/mx0" "model_quantization_config: Mxfp4Config" >mx0.yml

@@ -817,6 +817,7 @@ static void test_moe(void) {
     CHECK(r.m.arch == FE_ARCH_GPTOSS && r.m.num_key_value_heads == 8 && r.m.head_dim == 64 && r.m.num_experts == 4 &&
           r.m.num_experts_per_tok == 4 && r.m.norm_topk_prob && r.m.moe_intermediate_size == 32 && r.m.attn_sinks &&
           r.m.swiglu_alpha == 1.702 && r.m.swiglu_limit == 7.0 && r.m.attention_bias && r.m.rms_norm_eps == 1e-5 &&
+          r.m.max_position_embeddings == 131072 &&
           !strcmp(r.m.decoder_layer_cls, "GptOssDecoderLayer"));
     CHECK(r.m.layer_moe[0] && r.m.layer_moe[3] && r.m.layer_window[0] == 128 && r.m.layer_window[1] == 0 &&
           r.m.layer_window[2] == 128 && r.m.layer_window[3] == 0);
