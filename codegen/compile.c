@@ -205,7 +205,8 @@ static json_t *stats_json(const ir_module *m, const pass_mem_stats *st, const fe
                             "attention kernel that reads packed sequences"
                       : c->multipack_real_batches
                           ? "micro_batch_size bins of sequence_len tokens a micro-batch (multipack_real_batches: Axolotl's "
-                            "batching for sdpa, eager or no attn_implementation)"
+                            "batching for an attention that does not read packed sequences: sdpa, eager, "
+                            "kernels-community/vllm-flash-attn3, none set)"
                           : "one bin of sequence_len tokens a micro-batch");
     if (c->sequence_parallel_degree > 1)
         ax_buf_printf(summary,
@@ -230,9 +231,11 @@ static json_t *stats_json(const ir_module *m, const pass_mem_stats *st, const fe
             nt++, et += e;
             if (n->op == IR_OP_adamw8) n8++, e8 += e;
         }
-        snprintf(m8, sizeof m8, "8-bit block-wise (adamw_bnb_8bit) for %lld of %lld tensors (%.1f%% of the elements; "
-                                "the others %s: 1-d or under 4096 elements)",
-                 (long long)n8, (long long)nt, 100.0 * (double)e8 / (double)(et ? et : 1), moments);
+        const int tao = c->optimizer && !strcmp(c->optimizer, "adamw_torch_8bit");
+        snprintf(m8, sizeof m8, "8-bit block-wise (%s) for %lld of %lld tensors (%.1f%% of the elements; "
+                                "the others %s: 1-d or under 4096 elements%s)",
+                 tao ? "adamw_torch_8bit" : "adamw_bnb_8bit", (long long)n8, (long long)nt,
+                 100.0 * (double)e8 / (double)(et ? et : 1), moments, tao ? " or no multiple of 256" : "");
         moments = m8;
     }
     json_object_set_new(j, "precision", json_string(!c->bf16 ? "f32" : c->bf16_pure ? "bf16_pure" : "bf16_master_f32"));
@@ -562,6 +565,7 @@ int cg_compile(const cg_options *o, cg_result *r, ax_diag *d) {
                            .master_f32 = cfg.bf16 && !cfg.bf16_pure,
                            .pure_bf16 = cfg.bf16_pure,
                            .state_8bit = cfg.optimizer_8bit,
+                           .torchao_8bit = cfg.optimizer && !strcmp(cfg.optimizer, "adamw_torch_8bit"),
                            .loraplus_ratio = cfg.loraplus_lr_ratio,
                            .groups = opt_groups,
                            .base_lr = cfg.learning_rate,

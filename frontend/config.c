@@ -1984,31 +1984,48 @@ static void plugins(loader *L, const fe_ypair *p) {
 
 /* attn_implementation: the exact-attention kernels all compute softmax(QK^T
  * / sqrt(d)) V, as axo's own attention does; s2, sage and fp8 approximate it */
+/* A hub-kernel path without its "@revision" or ":kernel" suffix (Axolotl's attn_impl_base), into buf */
+static const char *attn_impl_base(const char *s, char *buf, size_t cap) {
+    size_t n = strcspn(s, "@:");
+    while (n && s[n - 1] == ' ') n--;
+    snprintf(buf, cap, "%.*s", (int)(n < cap ? n : cap - 1), s);
+    return buf;
+}
+
 static void attn_implementation(loader *L, const yaml_node_t *v) {
+    /* the hub kernels Axolotl passes to transformers: FlashAttention 2 / 3 builds (vllm-flash-attn3's takes
+     * gpt-oss's sinks), exact attention too */
     static const char *const exact[] = {"eager", "sdpa", "flash_attention_2", "flash_attention_3", "flex_attention",
-                                        "xformers"};
+                                        "xformers", "kernels-community/flash-attn2", "kernels-community/flash-attn3",
+                                        "kernels-community/vllm-flash-attn3"};
     static const char *const approx[][2] = {{"s2", "shifted sparse attention, an approximation"},
                                             {"sage", "SageAttention's 8-bit QK, an approximation"},
                                             {"fp8", "FP8 attention, an approximation"}};
     const char *s;
-    if (fe_y_str(&L->y, "attn_implementation", v, &s) != 0 || match_one(s, exact, 6) >= 0) return;
+    char base[128];
+    if (fe_y_str(&L->y, "attn_implementation", v, &s) != 0 ||
+        match_one(attn_impl_base(s, base, sizeof base), exact, (int)AX_ARRAY_LEN(exact)) >= 0)
+        return;
     const char *what = "an attention kernel axo does not know";
     for (size_t i = 0; i < AX_ARRAY_LEN(approx); i++)
         if (!strcmp(s, approx[i][0])) what = approx[i][1];
     refuse(&L->y, v, "attn_implementation", what,
            "axo computes exact attention and accepts eager, sdpa, flash_attention_2, flash_attention_3, "
-           "flex_attention, xformers");
+           "flex_attention, xformers, kernels-community/flash-attn2, kernels-community/flash-attn3, "
+           "kernels-community/vllm-flash-attn3");
 }
 
 /* Axolotl's attn_supports_packing: attn_implementation, else the first of its legacy flags set (in its order:
  * xformers_attention, sage_attention, flex_attention, flash_attention, sdp_attention, eager_attention), is one
- * whose kernel reads packed sequences (flash_attention_2/3, flex_attention, xformers; sage is refused). Values
+ * whose kernel reads packed sequences (flash_attention_2/3, flex_attention, xformers, the hub's flash-attn2/3, not
+ * vllm-flash-attn3; sage is refused). Values
  * were checked where the keys were read. */
 static const char *const attn_legacy_flags[][2] = {
     {"xformers_attention", "xformers"},       {"sage_attention", "sage"}, {"flex_attention", "flex_attention"},
     {"flash_attention", "flash_attention_2"}, {"sdp_attention", "sdpa"},  {"eager_attention", "eager"}};
 static int attn_packs(const loader *L) {
-    static const char *const packs[] = {"flash_attention_2", "flash_attention_3", "flex_attention", "xformers"};
+    static const char *const packs[] = {"flash_attention_2", "flash_attention_3", "flex_attention", "xformers",
+                                        "kernels-community/flash-attn2", "kernels-community/flash-attn3"};
     const fe_ypair *p = pair(L, "attn_implementation");
     const char *impl = p && !fe_y_is_null(p->v) && fe_y_text(p->v) && *fe_y_text(p->v) ? fe_y_text(p->v) : NULL;
     for (size_t i = 0; !impl && i < AX_ARRAY_LEN(attn_legacy_flags); i++) {
@@ -2017,7 +2034,8 @@ static int attn_packs(const loader *L) {
         int b;
         if (t && fe_parse_bool(t, &b) && b) impl = attn_legacy_flags[i][1];
     }
-    return impl && match_one(impl, packs, (int)AX_ARRAY_LEN(packs)) >= 0;
+    char base[128];
+    return impl && match_one(attn_impl_base(impl, base, sizeof base), packs, (int)AX_ARRAY_LEN(packs)) >= 0;
 }
 
 /* peft_layers_to_transform: a layer index or a list of them (PEFT's
@@ -2338,19 +2356,22 @@ static void apply_special(loader *L, const fe_ypair *p) {
          * pressure: the same updates; axo plans memory ahead instead */
         /* adamw_bnb_8bit (= adamw_8bit; paged_: the same, spilling pages
          * under memory pressure) is AdamW with bitsandbytes' 8-bit
-         * block-wise state; ir/quant.h has axo's */
-        static const char *const names[] = {"adamw_torch",    "adamw_torch_fused", "adamw_hf",        "paged_adamw_32bit",
-                                            "adamw_bnb_8bit", "adamw_8bit",        "paged_adamw_8bit"};
+         * block-wise state; adamw_torch_8bit torchao's AdamW8bit, the same
+         * scheme (Dettmers et al.'s block-wise dynamic quantization, blocks
+         * of 256, small tensors kept f32; Axolotl's gpt-oss examples use
+         * it); ir/quant.h has axo's, bit-identical to neither */
+        static const char *const names[] = {"adamw_torch",    "adamw_torch_fused", "adamw_hf",         "paged_adamw_32bit",
+                                            "adamw_bnb_8bit", "adamw_8bit",        "paged_adamw_8bit", "adamw_torch_8bit"};
         const char *s = fe_y_text(v);
         int n8 = 0;
-        for (int j = 4; s && j < 7; j++) n8 |= !strcmp(s, names[j]);
+        for (int j = 4; s && j < 8; j++) n8 |= !strcmp(s, names[j]);
         if (s && !n8 && (strstr(s, "8bit") || strstr(s, "4bit") || strstr(s, "fp8"))) {
             ax_error(y->d, fe_yloc(y, v, loc, sizeof loc),
-                     "%s: \"%s\" is not implemented; low-bit state: adamw_bnb_8bit (adamw_8bit, paged_adamw_8bit); "
-                     "f32 state: adamw_torch (or paged_adamw_32bit)", k, s);
+                     "%s: \"%s\" is not implemented; low-bit state: adamw_bnb_8bit (adamw_8bit, paged_adamw_8bit, "
+                     "adamw_torch_8bit); f32 state: adamw_torch (or paged_adamw_32bit)", k, s);
             return;
         }
-        int i = y_enum(L, k, v, names, 7);
+        int i = y_enum(L, k, v, names, 8);
         if (i >= 0) {
             c->optimizer = names[i];
             c->optimizer_8bit = i >= 4;
@@ -3754,7 +3775,8 @@ void fe_config_canonical(const fe_config *c, ax_buf *out) {
         if (c->dpo_loss_weights) S("dpo_loss_weights", c->dpo_loss_weights);
         if (c->dpo_label_smoothing != 0) D("dpo_label_smoothing", c->dpo_label_smoothing);
     }
-    S("optimizer", c->optimizer_8bit ? "adamw_8bit" : "adamw"); /* adamw_torch, _fused, _hf, paged_adamw_32bit are one
+    S("optimizer", c->optimizer_8bit ? (!strcmp(c->optimizer, "adamw_torch_8bit") ? "adamw_torch_8bit" : "adamw_8bit")
+                                     : "adamw"); /* adamw_torch, _fused, _hf, paged_adamw_32bit are one
                                                                 * algorithm; adamw_bnb_8bit, adamw_8bit, paged_ another */
     D("adam_beta1", c->adam_beta1);
     D("adam_beta2", c->adam_beta2);

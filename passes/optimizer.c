@@ -102,7 +102,7 @@ int pass_optimizer(ir_module *m, const pass_opt_cfg *cfg, ax_diag *d) {
     else if (cfg->groups && axolotl_groups(m, cfg, d) != 0) return -1;
     /* HF Trainer's create_optimizer keeps an nn.Embedding's weight at 32-bit state under bitsandbytes' 8-bit
      * optimizers; Axolotl's own create_optimizer (its groups, LoRA+) does not (its check never matches) */
-    const int embed_f32 = cfg->state_8bit && cfg->loraplus_ratio <= 0 && !cfg->groups;
+    const int embed_f32 = cfg->state_8bit && cfg->loraplus_ratio <= 0 && !cfg->groups && !cfg->torchao_8bit;
     ir_program *p = ir_program_add(m, "opt_step");
     ir_builder b;
     ir_builder_init(&b, m, p, d);
@@ -159,7 +159,8 @@ int pass_optimizer(ir_module *m, const pass_opt_cfg *cfg, ax_diag *d) {
             master = ir_global_add(m, name, st, IR_ROLE_OPT, (ir_attr[]){ir_as("init_from", pname)}, 1);
         }
         const ir_type *pt = &P->type;
-        int q8 = cfg->state_8bit && pt->rank == 2 && ir_type_numel(pt) >= 4096 && !(embed_f32 && embedding_table(m, pg));
+        int q8 = cfg->state_8bit && pt->rank == 2 && ir_type_numel(pt) >= 4096 && !(embed_f32 && embedding_table(m, pg)) &&
+                 !(cfg->torchao_8bit && ir_type_numel(pt) % AXO_Q8_BLOCK);
         if (q8) {
             n8++;
             st.dtype = IR_U8;

@@ -99,8 +99,12 @@ typedef struct pass_opt_cfg {
      * v of every 2-d param of at least 4096 elements are u8 codes with f32
      * maxima per block of AXO_Q8_BLOCK of a row (adamw8); 1-d and smaller
      * params keep AdamW's state (bitsandbytes keeps tensors under 4096
-     * elements in 32 bits too). */
+     * elements in 32 bits too; torchao too, and those whose size is no
+     * multiple of its 256-element block, where it quantizes 1-d ones of
+     * 4096 and more that axo keeps 32-bit). */
     int state_8bit;
+    int torchao_8bit; /* optimizer: adamw_torch_8bit (torchao's AdamW8bit): any embedding's state 8-bit too, and
+                       * only a parameter whose element count is a multiple of the 256-element block */
     /* LoRA+ (loraplus_lr_ratio; 0: off): PEFT's create_loraplus_optimizer
      * groups. lora_B matrices and 1-d params get lr x ratio (attr lr_scale
      * on the param and its AdamW node) and weight decay unless "bias" is in

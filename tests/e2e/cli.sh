@@ -380,6 +380,9 @@ check '"$AXORUN" q8.bin --max-steps 60 --output-dir q8out --quiet' "8-bit AdamW 
 qf=$(head -1 q8out/train_log.jsonl | sed 's/.*"loss": \([0-9.e+-]*\).*/\1/')
 ql=$(tail -1 q8out/train_log.jsonl | sed 's/.*"loss": \([0-9.e+-]*\).*/\1/')
 check "awk 'BEGIN{exit !($ql < $qf * 0.6 && $ql < $pl * 1.2)}'" "8-bit AdamW: loss falls over 60 steps ($qf -> $ql; pure bf16 with bf16 state: $pl)"
+sed -e "s#^optimizer: .*#optimizer: adamw_torch_8bit#" pb.yml > q8t.yml
+check '"$AXOC" compile q8t.yml -o q8t.bin --dump-ir ir-q8t 2>/dev/null && grep -q "  adamw8(@model.embed_tokens.weight" ir-q8t/03-optimizer.ir && grep -q "  adamw8(@lm_head.weight" ir-q8t/03-optimizer.ir' \
+  "optimizer: adamw_torch_8bit (torchao's AdamW8bit, Axolotl's gpt-oss examples): the same 8-bit state, the embedding's too (no bitsandbytes override there)"
 cat q8.yml fsdp_tail.yml > q8f.yml
 check '"$AXOC" compile q8f.yml --world-size 2 -o q8f.bin 2>/dev/null && "$AXOC" compile q8.yml --world-size 2 -o q82.bin 2>/dev/null && "$AXORUN" q8f.bin --ranks 2 --max-steps 4 --output-dir q8fout --quiet && "$AXORUN" q82.bin --ranks 2 --max-steps 4 --output-dir q82out --quiet' "8-bit AdamW trains on 2 FSDP ranks and 2 DDP ranks"
 check 'paste <(losses q82out/train_log.jsonl) <(losses q8fout/train_log.jsonl) | awk "NF != 2 || (\$1 - \$2) > 1e-5 * \$1 || (\$2 - \$1) > 1e-5 * \$1 {bad = 1} END {exit bad}"' "8-bit AdamW: FSDP logs DDP's losses"

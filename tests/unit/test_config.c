@@ -369,6 +369,11 @@ static void test_packed_layout(void) {
         /* a null attn_implementation is unset, as Axolotl reads it: the legacy flag decides */
         {"sample_packing: true\nmicro_batch_size: 4\nsequence_len: 64\nattn_implementation: ~\nflash_attention: true\n", 0, 1, 256},
         {"sample_packing: true\nmicro_batch_size: 4\nsequence_len: 64\nattn_implementation: ~\n", 1, 4, 64},
+        /* the hub kernels Axolotl passes through (a revision or kernel name after @ or :): flash-attn2/3 read packed
+         * sequences in Axolotl's list, vllm-flash-attn3 (gpt-oss's example, sinks) does not */
+        {"sample_packing: true\nmicro_batch_size: 4\nsequence_len: 64\nattn_implementation: kernels-community/flash-attn3\n", 0, 1, 256},
+        {"sample_packing: true\nmicro_batch_size: 4\nsequence_len: 64\nattn_implementation: kernels-community/flash-attn2@v2\n", 0, 1, 256},
+        {"sample_packing: true\nmicro_batch_size: 4\nsequence_len: 64\nattn_implementation: kernels-community/vllm-flash-attn3\n", 1, 4, 64},
     };
     for (size_t i = 0; i < AX_ARRAY_LEN(cases); i++) {
         run r;
@@ -392,6 +397,7 @@ static void test_packed_layout(void) {
     run_y(&rs, "attn_implementation: flex_attention\n");
     CHECK(rs.rc == 0 && rs.c.attn_packs);
     run_free(&rs);
+    expect_error("attn_implementation: someone/fancy-attn\n", "cfg.yml:1:22", "an attention kernel axo does not know");
     expect_error("attn_implementation: sdpa\nflash_attention: true\n", "cfg.yml:2:1",
                  "flash_attention: expected only one of attn_implementation and the legacy attention flags");
     run r;
@@ -444,16 +450,16 @@ static void test_enum_errors(void) {
                  "reduce_lr_on_plateau, one_cycle, greedy, found \"cosine_annealing\"");
     expect_error("optimizer: sgd\n", "cfg.yml:1:12",
                  "optimizer: expected one of adamw_torch, adamw_torch_fused, adamw_hf, paged_adamw_32bit, adamw_bnb_8bit, "
-                 "adamw_8bit, paged_adamw_8bit, found \"sgd\"");
+                 "adamw_8bit, paged_adamw_8bit, adamw_torch_8bit, found \"sgd\"");
     expect_error("optimizer: lion_8bit\n", "cfg.yml:1:12",
                  "optimizer: \"lion_8bit\" is not implemented; low-bit state: adamw_bnb_8bit");
     expect_error("optimizer: adamw_torch_4bit\n", "cfg.yml:1:12", "optimizer: \"adamw_torch_4bit\" is not implemented");
     expect_error("adapter: ia3\n", "cfg.yml:1:10", "adapter: expected one of lora, qlora, found \"ia3\"");
     expect_error("ring_attn_func: zigzag\n", "cfg.yml:1:17", "ring_attn_func: expected one of varlen_llama3");
-    static const char *const ok[] = {"adamw_torch",    "adamw_torch_fused", "adamw_hf",        "paged_adamw_32bit",
-                                     "adamw_bnb_8bit", "adamw_8bit",        "paged_adamw_8bit"};
+    static const char *const ok[] = {"adamw_torch",    "adamw_torch_fused", "adamw_hf",         "paged_adamw_32bit",
+                                     "adamw_bnb_8bit", "adamw_8bit",        "paged_adamw_8bit", "adamw_torch_8bit"};
     char *canon8 = NULL;
-    for (int i = 0; i < 7; i++) {
+    for (int i = 0; i < 8; i++) {
         char y[64];
         snprintf(y, sizeof y, "optimizer: %s\n", ok[i]);
         run r;
@@ -461,11 +467,13 @@ static void test_enum_errors(void) {
         CHECK_EQ(r.rc, 0);
         CHECK_STREQ(r.c.optimizer, ok[i]);
         CHECK_EQ(r.c.optimizer_8bit, i >= 4);
-        char *t = canon(&r.c); /* the three 8-bit names are one algorithm, the four others another */
+        char *t = canon(&r.c); /* the three bitsandbytes names are one algorithm, the four f32 ones another; torchao's
+                                * AdamW8bit keeps other tensors 32-bit (the embedding 8-bit): a third */
         if (i == 4) {
             canon8 = t;
         } else {
-            CHECK(i > 4 ? !strcmp(t, canon8) : strstr(t, "optimizer=adamw\n") != NULL);
+            CHECK(i == 7 ? strstr(t, "optimizer=adamw_torch_8bit\n") != NULL
+                         : i > 4 ? !strcmp(t, canon8) : strstr(t, "optimizer=adamw\n") != NULL);
             free(t);
         }
         run_free(&r);
