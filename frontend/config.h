@@ -390,7 +390,8 @@ typedef enum {
     FE_ARCH_OLMO2,
     FE_ARCH_OLMO3,
     FE_ARCH_PHI3,
-    FE_ARCH_GPTOSS
+    FE_ARCH_GPTOSS,
+    FE_ARCH_OLMOE
 } fe_arch;
 typedef enum { FE_ROPE_DEFAULT, FE_ROPE_LINEAR, FE_ROPE_LLAMA3, FE_ROPE_DYNAMIC, FE_ROPE_YARN, FE_ROPE_LONGROPE } fe_rope_type;
 
@@ -428,6 +429,7 @@ typedef struct fe_model {
     /* OLMo 2 / 3: norms after the attention and the MLP only (none before), q/k RMSNorm over the whole projection
      * (heads x head_dim) before the heads are split */
     int post_norm_only;
+    int qk_norm_full; /* q_norm / k_norm over the whole projection (OLMo 2/3's, OLMoE's), not per head */
     /* the sliding layers take their own RoPE (default type, base rope_local_theta): Gemma 3, OLMo 3 */
     int local_rope;
     /* Phi-3: q, k, v from one qkv_proj (rows q | k | v) and gate, up from one gate_up_proj (gate first), each a

@@ -302,9 +302,10 @@ static void gemma_facts(const hctx *H, const json_t *root, fe_model *m) {
 /* Qwen3MoeForCausalLM and MixtralForCausalLM: their sparse MLP blocks as transformers 5.25 builds them, and what
  * axo refuses of them. */
 static void moe_facts(const hctx *H, const json_t *root, fe_model *m, ax_arena *arena) {
-    const int mixtral = !strcmp(m->arch_name, "MixtralForCausalLM"), oss = m->arch == FE_ARCH_GPTOSS;
-    m->num_experts = get_int(H, root, mixtral || oss ? "num_local_experts" : "num_experts", mixtral ? 8 : 128, 0,
-                             mixtral || oss, MAX_COUNT);
+    const int mixtral = !strcmp(m->arch_name, "MixtralForCausalLM"), oss = m->arch == FE_ARCH_GPTOSS,
+              olmoe = m->arch == FE_ARCH_OLMOE; /* OlmoeConfig: Qwen3-MoE's block, 64 experts of intermediate_size */
+    m->num_experts = get_int(H, root, mixtral || oss ? "num_local_experts" : "num_experts", mixtral ? 8 : olmoe ? 64 : 128,
+                             0, mixtral || oss, MAX_COUNT);
     m->num_experts_per_tok = get_int(H, root, "num_experts_per_tok", mixtral ? 2 : oss ? 4 : 8, 0, 1, MAX_COUNT);
     if (m->num_experts > 0 && m->num_experts_per_tok > m->num_experts) {
         char what[96];
@@ -313,8 +314,8 @@ static void moe_facts(const hctx *H, const json_t *root, fe_model *m, ax_arena *
     }
     /* Mixtral's and gpt-oss's experts are intermediate_size wide and always renormalise their top-k weights (gpt-oss:
      * a softmax over the top-k logits, the same weights) */
-    m->moe_intermediate_size = mixtral || oss ? m->intermediate_size
-                                              : get_int(H, root, "moe_intermediate_size", 768, 0, 1, MAX_DIM);
+    m->moe_intermediate_size = mixtral || oss || olmoe ? m->intermediate_size
+                                                       : get_int(H, root, "moe_intermediate_size", 768, 0, 1, MAX_DIM);
     m->norm_topk_prob = mixtral || oss ? 1 : get_bool(H, root, "norm_topk_prob", 0);
     if (oss) { /* GptOssConfig's clamped GLU: swiglu_alpha (1.702), swiglu_limit (7.0) */
         m->swiglu_alpha = get_num(H, root, "", "swiglu_alpha", 1.702, 0);
@@ -330,7 +331,7 @@ static void moe_facts(const hctx *H, const json_t *root, fe_model *m, ax_arena *
     /* the load-balancing loss: transformers adds router_aux_loss_coef (0.001 by default in both configs; 0 or any
      * finite value taken) x load_balancing_loss_func to the loss */
     m->output_router_logits = get_bool(H, root, "output_router_logits", 0);
-    m->router_aux_loss_coef = 0.001;
+    m->router_aux_loss_coef = olmoe ? 0.01 : 0.001; /* OlmoeConfig's default */
     json_t *rc = json_object_get(root, "router_aux_loss_coef");
     if (rc && !json_is_null(rc)) {
         if (!json_is_number(rc) || !isfinite(json_number_value(rc)))
@@ -341,12 +342,12 @@ static void moe_facts(const hctx *H, const json_t *root, fe_model *m, ax_arena *
     json_t *jn = json_object_get(root, "router_jitter_noise");
     if (jn && !json_is_null(jn) && (!json_is_number(jn) || json_number_value(jn) != 0))
         herr(H, "router_jitter_noise", jn, "0 (Mixtral's training-time jitter on the router's input is not implemented)");
-    if (!mixtral && !oss && get_bool(H, root, "use_sliding_window", 0))
+    if (!mixtral && !oss && !olmoe && get_bool(H, root, "use_sliding_window", 0))
         herr(H, "use_sliding_window", json_object_get(root, "use_sliding_window"),
              "false (Qwen3-MoE's sliding window on every layer is not implemented)");
     /* Qwen3MoeDecoderLayer: sparse unless in mlp_only_layers, and only every decoder_sparse_step-th layer */
-    const int64_t step = mixtral || oss ? 1 : get_int(H, root, "decoder_sparse_step", 1, 0, 1, MAX_COUNT);
-    json_t *only = mixtral || oss ? NULL : json_object_get(root, "mlp_only_layers");
+    const int64_t step = mixtral || oss || olmoe ? 1 : get_int(H, root, "decoder_sparse_step", 1, 0, 1, MAX_COUNT);
+    json_t *only = mixtral || oss || olmoe ? NULL : json_object_get(root, "mlp_only_layers");
     if (only && !json_is_null(only) && !json_is_array(only)) herr(H, "mlp_only_layers", only, "a list of layer indices");
     if (m->num_hidden_layers > 0) m->layer_moe = ax_arena_alloc(arena, sizeof(int) * (size_t)m->num_hidden_layers);
     for (int64_t l = 0; m->layer_moe && l < m->num_hidden_layers; l++) {
@@ -488,19 +489,21 @@ int fe_model_load_with(const char *dir, const char *overrides, fe_model *out, ax
                                         "MistralForCausalLM", "Gemma3ForCausalLM", "Gemma3ForConditionalGeneration",
                                         "Mistral3ForConditionalGeneration", "GraniteForCausalLM", "SmolLM3ForCausalLM",
                                         "Olmo2ForCausalLM", "Olmo3ForCausalLM", "Phi3ForCausalLM",
-                                        "Qwen3MoeForCausalLM", "MixtralForCausalLM", "GptOssForCausalLM"};
+                                        "Qwen3MoeForCausalLM", "MixtralForCausalLM", "GptOssForCausalLM",
+                                        "OlmoeForCausalLM"};
     static const char *const layers[] = {"LlamaDecoderLayer",   "Qwen2DecoderLayer",  "Qwen3DecoderLayer",
                                          "MistralDecoderLayer", "Gemma3DecoderLayer", "Gemma3DecoderLayer",
                                          "MistralDecoderLayer", "GraniteDecoderLayer", "SmolLM3DecoderLayer",
                                          "Olmo2DecoderLayer",   "Olmo3DecoderLayer", "Phi3DecoderLayer",
-                                         "Qwen3MoeDecoderLayer", "MixtralDecoderLayer", "GptOssDecoderLayer"};
+                                         "Qwen3MoeDecoderLayer", "MixtralDecoderLayer", "GptOssDecoderLayer",
+                                         "OlmoeDecoderLayer"};
     /* each multimodal model's text model: its text_config's model_type, the family it is */
     static const char *const text_type[] = {NULL, NULL, NULL, NULL, NULL, "gemma3_text", "mistral",
-                                            NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL};
+                                            NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL};
     static const fe_arch family[] = {FE_ARCH_LLAMA,   FE_ARCH_QWEN2,   FE_ARCH_QWEN3,   FE_ARCH_MISTRAL,
                                      FE_ARCH_GEMMA3,  FE_ARCH_GEMMA3,  FE_ARCH_MISTRAL, FE_ARCH_GRANITE,
                                      FE_ARCH_SMOLLM3, FE_ARCH_OLMO2,   FE_ARCH_OLMO3,   FE_ARCH_PHI3,
-                                     FE_ARCH_QWEN3,   FE_ARCH_MISTRAL, FE_ARCH_GPTOSS};
+                                     FE_ARCH_QWEN3,   FE_ARCH_MISTRAL, FE_ARCH_GPTOSS,  FE_ARCH_OLMOE};
     json_t *a = json_object_get(root, "architectures");
     json_t *a0 = json_is_array(a) ? json_array_get(a, 0) : NULL;
     int which = -1;
@@ -510,7 +513,7 @@ int fe_model_load_with(const char *dir, const char *overrides, fe_model *out, ax
         herr(&H, "architectures[0]", a0 ? a0 : a,
              "one of LlamaForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalLM, MistralForCausalLM, Gemma3ForCausalLM, "
              "GraniteForCausalLM, SmolLM3ForCausalLM, Olmo2ForCausalLM, Olmo3ForCausalLM, Phi3ForCausalLM, "
-             "Qwen3MoeForCausalLM, MixtralForCausalLM, GptOssForCausalLM, Gemma3ForConditionalGeneration, "
+             "Qwen3MoeForCausalLM, MixtralForCausalLM, GptOssForCausalLM, OlmoeForCausalLM, Gemma3ForConditionalGeneration, "
              "Mistral3ForConditionalGeneration");
         json_decref(root);
         return -1;
@@ -567,9 +570,13 @@ int fe_model_load_with(const char *dir, const char *overrides, fe_model *out, ax
                                            : 0;
     m->vocab_size = get_int(&H, root, "vocab_size", g3 ? 262208 : 0, req, 1, MAX_I32);
     m->max_position_embeddings =
-        get_int(&H, root, "max_position_embeddings", g3 || oss ? 131072 : m->arch == FE_ARCH_PHI3 ? 4096 : 2048, 0, 1, MAX_I32);
+        get_int(&H, root, "max_position_embeddings", g3 || oss                                        ? 131072
+                                                     : m->arch == FE_ARCH_PHI3 || m->arch == FE_ARCH_OLMOE ? 4096
+                                                                                                           : 2048,
+                0, 1, MAX_I32);
     /* the configs' defaults: 1e-5 for Phi3Config and Olmo2/3Config, 1e-6 for the others */
     const int eps5 = m->arch == FE_ARCH_PHI3 || m->arch == FE_ARCH_OLMO2 || m->arch == FE_ARCH_OLMO3 || oss ||
+                     m->arch == FE_ARCH_OLMOE ||
                      !strcmp(m->arch_name, "MixtralForCausalLM");
     m->rms_norm_eps = get_num(&H, root, "", "rms_norm_eps", eps5 ? 1e-5 : 1e-6, 0);
     m->gemma = m->arch == FE_ARCH_GEMMA3;
@@ -595,6 +602,7 @@ int fe_model_load_with(const char *dir, const char *overrides, fe_model *out, ax
     json_t *rp = json_object_get(root, "rope_parameters"); /* transformers >= 5 */
     m->local_rope = m->gemma || m->arch == FE_ARCH_OLMO3;
     m->post_norm_only = m->arch == FE_ARCH_OLMO2 || m->arch == FE_ARCH_OLMO3;
+    m->qk_norm_full = m->post_norm_only || m->arch == FE_ARCH_OLMOE; /* OlmoeAttention: OLMo's norms, Llama's layer */
     if (m->local_rope) {
         gemma_rope(&H, root, m, arena);
         json_t *prf = json_object_get(root, "partial_rotary_factor");
@@ -663,8 +671,9 @@ int fe_model_load_with(const char *dir, const char *overrides, fe_model *out, ax
     case FE_ARCH_MISTRAL:
     case FE_ARCH_PHI3: m->attention_bias = 0; break; /* Phi3's projections have no bias, whatever the config says */
     case FE_ARCH_GPTOSS: m->attention_bias = get_bool(&H, root, "attention_bias", 1); break;
+    case FE_ARCH_OLMOE: m->attention_bias = get_bool(&H, root, "attention_bias", 0); break;
     }
-    m->qk_norm = m->arch == FE_ARCH_QWEN3 || m->gemma || m->post_norm_only;
+    m->qk_norm = m->arch == FE_ARCH_QWEN3 || m->gemma || m->qk_norm_full;
     if (m->gemma) gemma_facts(&H, root, m);
     if ((m->arch == FE_ARCH_LLAMA || m->arch == FE_ARCH_GRANITE || m->arch == FE_ARCH_SMOLLM3) &&
         get_bool(&H, root, "mlp_bias", 0)) {
@@ -690,8 +699,16 @@ int fe_model_load_with(const char *dir, const char *overrides, fe_model *out, ax
             if (v && !json_is_null(v) && (!json_is_number(v) || json_number_value(v) != 0)) herr(&H, drops[i][0], v, drops[i][1]);
         }
     }
-    if (!strcmp(m->arch_name, "Qwen3MoeForCausalLM") || !strcmp(m->arch_name, "MixtralForCausalLM") || oss)
+    if (!strcmp(m->arch_name, "Qwen3MoeForCausalLM") || !strcmp(m->arch_name, "MixtralForCausalLM") || oss ||
+        m->arch == FE_ARCH_OLMOE)
         moe_facts(&H, root, m, arena);
+    if (m->arch == FE_ARCH_OLMOE) { /* OlmoeAttention's clip_qkv (clamps q, k and v; null in the released configs) */
+        json_t *v = json_object_get(root, "clip_qkv");
+        if (v && !json_is_null(v)) herr(&H, "clip_qkv", v, "null (clamping q, k and v is not implemented)");
+        v = json_object_get(root, "attention_dropout");
+        if (v && !json_is_null(v) && (!json_is_number(v) || json_number_value(v) != 0))
+            herr(&H, "attention_dropout", v, "0 (dropout on the attention probabilities is not implemented)");
+    }
     if (oss) { /* the checkpoint's MXFP4 experts: axo trains them dequantized, and saves them so; the saved config.json
                 * loses quantization_config, as transformers' dequantizing load removes it */
         json_t *qc = json_object_get(root, "quantization_config");
@@ -830,6 +847,8 @@ int fe_model_load_with(const char *dir, const char *overrides, fe_model *out, ax
         if (m->gemma && !json_object_get(o, toks[k])) *tv[k] = gemma_tok[k];
         static const int64_t phi3_tok[] = {1, 32000, 32000}; /* Phi3Config's */
         if (m->arch == FE_ARCH_PHI3 && !json_object_get(o, toks[k])) *tv[k] = phi3_tok[k];
+        static const int64_t olmoe_tok[] = {-1, 50279, 1}; /* OlmoeConfig's */
+        if (m->arch == FE_ARCH_OLMOE && !json_object_get(o, toks[k])) *tv[k] = olmoe_tok[k];
     }
     H.kp = "";
     m->initializer_range = get_num(&H, json_object_get(top, "initializer_range") ? top : root, "", "initializer_range", 0.02, 0);

@@ -710,8 +710,8 @@ int fe_lower(const fe_config *c, const fe_model *m, int world_size, ir_module *m
         const int obias = m->attention_bias && m->arch != FE_ARCH_QWEN2;
         int32_t bo = obias ? param1(&L, PNAME("self_attn.o_proj.bias"), H, "zeros") : 0;
         /* q/k norms: per head (Qwen3, Gemma 3), or over the whole projection (OLMo) */
-        int32_t wqn = m->qk_norm ? norm_param(&L, PNAME("self_attn.q_norm.weight"), m->post_norm_only ? nh * hd : hd) : 0;
-        int32_t wkn = m->qk_norm ? norm_param(&L, PNAME("self_attn.k_norm.weight"), m->post_norm_only ? nkv * hd : hd) : 0;
+        int32_t wqn = m->qk_norm ? norm_param(&L, PNAME("self_attn.q_norm.weight"), m->qk_norm_full ? nh * hd : hd) : 0;
+        int32_t wkn = m->qk_norm ? norm_param(&L, PNAME("self_attn.k_norm.weight"), m->qk_norm_full ? nkv * hd : hd) : 0;
         int32_t w_post = norm_param(&L, PNAME("post_attention_layernorm.weight"), H);
         /* Gemma 3: a norm before the MLP and one after it (post_attention_layernorm normalizes the attention's
          * output before the residual add) */
@@ -739,7 +739,7 @@ int fe_lower(const fe_config *c, const fe_model *m, int world_size, ir_module *m
         int32_t qkv = fp ? linear(&L, h, wqkv, 0) : 0;
         int32_t q = fp ? slice(&L, qkv, 0, nh * hd) : linear(&L, h, wq, bq);
         int32_t k = fp ? slice(&L, qkv, nh * hd, nkv * hd) : linear(&L, h, wk, bk);
-        if (m->post_norm_only) { /* OLMo: q_norm(q_proj(x)) over heads x head_dim, before the split */
+        if (m->qk_norm_full) { /* OLMo, OLMoE: q_norm(q_proj(x)) over heads x head_dim, before the split */
             q = rmsnorm(&L, q, wqn);
             k = rmsnorm(&L, k, wkn);
         }
@@ -747,7 +747,7 @@ int fe_lower(const fe_config *c, const fe_model *m, int world_size, ir_module *m
         k = reshape(&L, k, 4, (int64_t[]){B, S, nkv, hd});
         int32_t v = reshape(&L, fp ? slice(&L, qkv, (nh + nkv) * hd, nkv * hd) : linear(&L, h, wv, bv), 4,
                             (int64_t[]){B, S, nkv, hd});
-        if (m->qk_norm && !m->post_norm_only) {
+        if (m->qk_norm && !m->qk_norm_full) {
             q = rmsnorm(&L, q, wqn);
             k = rmsnorm(&L, k, wkn);
         }

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Granite (GraniteForCausalLM), SmolLM3 (SmolLM3ForCausalLM), OLMo 2 / 3
-# (Olmo2ForCausalLM, Olmo3ForCausalLM) and Phi-3 (Phi3ForCausalLM) end to end on
+# (Olmo2ForCausalLM, Olmo3ForCausalLM), OLMoE (OlmoeForCausalLM) and Phi-3 (Phi3ForCausalLM) end to end on
 # the CPU executor, from their transformers fixtures (the numbers themselves are
 # transformers' own: test_hf_fixtures, tiny-granite, tiny-smollm3, tiny-olmo2,
 # tiny-olmo3, tiny-phi3): the lowering shows Granite's four multipliers,
@@ -18,7 +18,7 @@ cd "$T" || exit 1
 cfg() { model_cfg "$@"; }
 names() { python3 -c 'import json,struct,sys; raw=open(sys.argv[1],"rb").read(); h=json.loads(raw[8:8+struct.unpack("<Q",raw[:8])[0]]); print("\n".join(sorted(k for k in h if k != "__metadata__")))' "$1"; }
 
-for N in granite smollm3 olmo2 olmo3 phi3 phi4mini qwen3-yarn; do
+for N in granite smollm3 olmo2 olmo3 olmoe phi3 phi4mini qwen3-yarn; do
   M="$SRC/tests/reference/fixtures/tiny-$N"
   cfg "$M" "$T/$N-one" "" >$N.yml
   check '"$AXOC" compile $N.yml -o $N.bin --dump-ir ir-$N 2>$N.err && "$AXORUN" $N.bin >$N.log 2>&1' "$N: compiles and trains"
@@ -44,6 +44,9 @@ check '[ "$(grep -c "= rope(" $L)" = 2 ] && grep -q "theta=2000000.0" $L' "smoll
 L=ir-olmo2/00-lower.ir
 check '! grep -q input_layernorm $L && [ "$(grep -c "= rmsnorm(" $L)" = 9 ] && grep -q "rmsnorm(%[0-9]*, @model.layers.0.self_attn.q_norm.weight) .* f32\[2,64,64\]" $L' \
   "olmo2: no norm before attention or MLP, norms after both, q_norm over the whole projection (4 heads x 16)"
+L=ir-olmoe/00-lower.ir
+check 'grep -q input_layernorm $L && grep -q "rmsnorm(%[0-9]*, @model.layers.0.self_attn.q_norm.weight) .* f32\[2,64,64\]" $L && grep -q "rmsnorm(%[0-9]*, @model.layers.0.self_attn.k_norm.weight) .* f32\[2,64,32\]" $L && [ "$(grep -c "= moe_route(%[0-9]*) {k=2, norm=0}" $L)" = 2 ]' \
+  "olmoe: Llama's pre-norm layer with OLMo's whole-projection q/k norms, every MLP sparse (top 2 of 4, not renormalised)"
 L=ir-olmo3/00-lower.ir
 check '[ "$(grep -c "window=7" $L)" = 1 ] && grep "= rope(" $L | head -1 | grep -q "theta=500000.0.*rope_type=\"default\"" && grep "= rope(" $L | tail -1 | grep -q "theta=123456.0.*rope_type=\"linear\", factor=2.0"' \
   "olmo3: layer 0 slides (window 7) with OLMo 3's default base 5e5, layer 1 takes rope_theta with its scaling"

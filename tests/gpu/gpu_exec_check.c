@@ -1496,6 +1496,8 @@ static void make_trains(void) {
     add_tr("tiny-gptoss", 1, 1, 0, 0, 0, 0, 2, 64);
     add_tr("tiny-gptoss", 0, 0, 0, 0, 0, 0, 2, 64);
     with_oss_adapter();
+    /* OLMoE: whole-projection q/k norms in a pre-norm layer, every MLP sparse */
+    add_tr("tiny-olmoe", 1, 0, 0, 0, 0, 0, 2, 64);
 }
 
 static ir_module *build(const trcase *t, ax_arena *ar, ax_diag *d) {

@@ -346,7 +346,7 @@ static void test_defaults_and_variants(void) {
 
 static void test_errors(void) {
     expect_model_error("GPT2LMHeadModel", BASE, "", "config.json: architectures[0]",
-                       "expected one of LlamaForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalLM, MistralForCausalLM, Gemma3ForCausalLM, GraniteForCausalLM, SmolLM3ForCausalLM, Olmo2ForCausalLM, Olmo3ForCausalLM, Phi3ForCausalLM, Qwen3MoeForCausalLM, MixtralForCausalLM, GptOssForCausalLM, Gemma3ForConditionalGeneration, Mistral3ForConditionalGeneration, found \"GPT2LMHeadModel\"");
+                       "expected one of LlamaForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalLM, MistralForCausalLM, Gemma3ForCausalLM, GraniteForCausalLM, SmolLM3ForCausalLM, Olmo2ForCausalLM, Olmo3ForCausalLM, Phi3ForCausalLM, Qwen3MoeForCausalLM, MixtralForCausalLM, GptOssForCausalLM, OlmoeForCausalLM, Gemma3ForConditionalGeneration, Mistral3ForConditionalGeneration, found \"GPT2LMHeadModel\"");
     expect_model_error("Qwen2ForCausalLM", BASE, "\"sliding_window\": 8, \"use_sliding_window\": true, \"layer_types\": [\"full_attention\"]",
                        "config.json: layer_types", "expected a list of num_hidden_layers entries, found [\"full_attention\"]");
     expect_model_error("Qwen3ForCausalLM", BASE,
@@ -825,6 +825,17 @@ static void test_moe(void) {
           r.m.rope_original_max_position_embeddings == 4096 && !r.m.rope_truncate && r.m.rope_beta_fast == 32.0 &&
           r.m.rope_beta_slow == 1.0);
     mfree(&r);
+    /* OLMoE: OlmoeConfig's defaults (64 experts of intermediate_size, top 8, no renormalisation, aux coef 0.01,
+     * 4096 positions, eps 1e-5, pad 1, eos 50279), OLMo's whole-projection q/k norms in a pre-norm layer */
+    mload(&r, model_dir("OlmoeForCausalLM", BASE, "\"num_key_value_heads\": 2"));
+    CHECK_MSG(r.rc == 0, "%s", dump(&r.d));
+    CHECK(r.m.arch == FE_ARCH_OLMOE && r.m.num_experts == 64 && r.m.num_experts_per_tok == 8 && !r.m.norm_topk_prob &&
+          r.m.moe_intermediate_size == 176 && r.m.router_aux_loss_coef == 0.01 && r.m.qk_norm && r.m.qk_norm_full &&
+          !r.m.post_norm_only && r.m.rms_norm_eps == 1e-5 && r.m.pad_token_id == 1 && r.m.eos_token_id == 50279 &&
+          r.m.layer_moe[0] && r.m.layer_moe[1] && !strcmp(r.m.moe_parts[0], "gate_proj") &&
+          !strcmp(r.m.decoder_layer_cls, "OlmoeDecoderLayer"));
+    mfree(&r);
+    expect_model_error("OlmoeForCausalLM", BASE, "\"clip_qkv\": 8.0", "config.json: clip_qkv", "clamping q, k and v is not implemented");
     expect_model_error("GptOssForCausalLM", BASE, "\"num_local_experts\": 4, \"attention_dropout\": 0.1",
                        "config.json: attention_dropout", "dropout on the attention probabilities is not implemented");
     expect_model_error("GptOssForCausalLM", BASE, "\"num_local_experts\": 4, \"swiglu_limit\": 0",
