@@ -365,40 +365,26 @@ static void make_ops(void) {
         }
         /* gpt-oss's experts (moe_ffn_oss): transposed, biased, the clamped interleaved GLU; limit 0.3 with gate|up
          * around +-0.6 so that both clamps bite (and the router's top 2 of 5 leaves an expert idle now and then) */
-        add_op(NM("moe_route, moe_ffn_oss and its backward (gpt-oss experts, limit 0.3)"), 2e-5, 2e-6, NULL,
-               HDR "global @l : %s[3,37,5] act {scale=4.0}\nglobal @x : %s[3,37,72] act\nglobal @wgu : %s[5,72,80] act {scale=0.15}\n"
-                   "global @bgu : %s[5,80] act {scale=0.2}\nglobal @wd : %s[5,40,72] act\nglobal @bd : %s[5,72] act\n"
-                   "global @dy : %s[3,37,72] act\n"
-                   "global @oy : %s[3,37,72] act {gen=\"nan\", check=1}\nglobal @ogu : %s[3,37,2,80] act {gen=\"nan\", check=1}\n"
-                   "global @odx : %s[3,37,72] act {gen=\"nan\", check=1}\nglobal @odw : %s[3,37,2] act {gen=\"nan\", check=1}\n"
-                   "global @odgu : %s[5,72,80] act {gen=\"nan\", check=1}\nglobal @odbgu : %s[5,80] act {gen=\"nan\", check=1}\n"
-                   "global @odd : %s[5,40,72] act {gen=\"nan\", check=1}\nglobal @odbd : %s[5,72] act {gen=\"nan\", check=1}\n"
-                   "program p {\n  %%0, %%1 = moe_route(@l) {k=2, norm=1} : %s[3,37,2] act, i32[3,37,2] act\n"
-                   "  %%2, %%3 = moe_ffn_oss(@x, %%1, %%0, @wgu, @bgu, @wd, @bd) {alpha=1.702, limit=0.3} : %s[3,37,72] act, "
-                   "%s[3,37,2,80] act\n"
-                   "  %%4, %%5, %%6, %%7, %%8, %%9 = moe_ffn_oss_bwd(@x, %%1, %%0, @wgu, @bgu, @wd, @bd, %%3, @dy) "
-                   "{alpha=1.702, limit=0.3} : %s[3,37,72] act, %s[3,37,2] act, %s[5,72,80] act, %s[5,80] act, "
-                   "%s[5,40,72] act, %s[5,72] act\n"
-                   "  store(@oy, %%2)\n  store(@ogu, %%3)\n  store(@odx, %%4)\n  store(@odw, %%5)\n  store(@odgu, %%6)\n"
-                   "  store(@odbgu, %%7)\n  store(@odd, %%8)\n  store(@odbd, %%9)\n}\n",
+        static const char *const oss_prog =
+            HDR "global @l : %s[3,37,5] act {scale=4.0}\nglobal @x : %s[3,37,72] act\nglobal @wgu : %s[5,72,80] act {scale=0.15}\n"
+                "global @bgu : %s[5,80] act {scale=0.2}\nglobal @wd : %s[5,40,72] act\nglobal @bd : %s[5,72] act\n"
+                "global @dy : %s[3,37,72] act\n"
+                "global @oy : %s[3,37,72] act {gen=\"nan\", check=1}\nglobal @ogu : %s[3,37,2,80] act {gen=\"nan\", check=1}\n"
+                "global @odx : %s[3,37,72] act {gen=\"nan\", check=1}\nglobal @odw : %s[3,37,2] act {gen=\"nan\", check=1}\n"
+                "global @odgu : %s[5,72,80] act {gen=\"nan\", check=1}\nglobal @odbgu : %s[5,80] act {gen=\"nan\", check=1}\n"
+                "global @odd : %s[5,40,72] act {gen=\"nan\", check=1}\nglobal @odbd : %s[5,72] act {gen=\"nan\", check=1}\n"
+                "program p {\n  %%0, %%1 = moe_route(@l) {k=2, norm=1} : %s[3,37,2] act, i32[3,37,2] act\n"
+                "  %%2, %%3 = moe_ffn_oss(@x, %%1, %%0, @wgu, @bgu, @wd, @bd) {alpha=1.702, limit=0.3} : %s[3,37,72] act, "
+                "%s[3,37,2,80] act\n"
+                "  %%4, %%5, %%6, %%7, %%8, %%9 = moe_ffn_oss_bwd(@x, %%1, %%0, @wgu, @bgu, @wd, @bd, %%3, @dy) "
+                "{alpha=1.702, limit=0.3} : %s[3,37,72] act, %s[3,37,2] act, %s[5,72,80] act, %s[5,80] act, "
+                "%s[5,40,72] act, %s[5,72] act\n"
+                "  store(@oy, %%2)\n  store(@ogu, %%3)\n  store(@odx, %%4)\n  store(@odw, %%5)\n  store(@odgu, %%6)\n"
+                "  store(@odbgu, %%7)\n  store(@odd, %%8)\n  store(@odbd, %%9)\n}\n";
+        add_op(NM("moe_route, moe_ffn_oss and its backward (gpt-oss experts, limit 0.3)"), 2e-5, 2e-6, NULL, oss_prog,
                t, t, t, t, t, t, t, t, t, t, t, t, t, t, t, t, t, t, t, t, t, t, t, t);
         if (!strcmp(t, "bf16")) {
-            add_op(NM("moe_ffn_oss and its backward, tensor-core MoE GEMMs (AXO_CUDA_MOE=tc)"), 2e-2, 2e-3, NULL,
-                   HDR "global @l : %s[3,37,5] act {scale=4.0}\nglobal @x : %s[3,37,72] act\nglobal @wgu : %s[5,72,80] act {scale=0.15}\n"
-                       "global @bgu : %s[5,80] act {scale=0.2}\nglobal @wd : %s[5,40,72] act\nglobal @bd : %s[5,72] act\n"
-                       "global @dy : %s[3,37,72] act\n"
-                       "global @oy : %s[3,37,72] act {gen=\"nan\", check=1}\nglobal @ogu : %s[3,37,2,80] act {gen=\"nan\", check=1}\n"
-                       "global @odx : %s[3,37,72] act {gen=\"nan\", check=1}\nglobal @odw : %s[3,37,2] act {gen=\"nan\", check=1}\n"
-                       "global @odgu : %s[5,72,80] act {gen=\"nan\", check=1}\nglobal @odbgu : %s[5,80] act {gen=\"nan\", check=1}\n"
-                       "global @odd : %s[5,40,72] act {gen=\"nan\", check=1}\nglobal @odbd : %s[5,72] act {gen=\"nan\", check=1}\n"
-                       "program p {\n  %%0, %%1 = moe_route(@l) {k=2, norm=1} : %s[3,37,2] act, i32[3,37,2] act\n"
-                       "  %%2, %%3 = moe_ffn_oss(@x, %%1, %%0, @wgu, @bgu, @wd, @bd) {alpha=1.702, limit=0.3} : %s[3,37,72] act, "
-                       "%s[3,37,2,80] act\n"
-                       "  %%4, %%5, %%6, %%7, %%8, %%9 = moe_ffn_oss_bwd(@x, %%1, %%0, @wgu, @bgu, @wd, @bd, %%3, @dy) "
-                       "{alpha=1.702, limit=0.3} : %s[3,37,72] act, %s[3,37,2] act, %s[5,72,80] act, %s[5,80] act, "
-                       "%s[5,40,72] act, %s[5,72] act\n"
-                       "  store(@oy, %%2)\n  store(@ogu, %%3)\n  store(@odx, %%4)\n  store(@odw, %%5)\n  store(@odgu, %%6)\n"
-                       "  store(@odbgu, %%7)\n  store(@odd, %%8)\n  store(@odbd, %%9)\n}\n",
+            add_op(NM("moe_ffn_oss and its backward, tensor-core MoE GEMMs (AXO_CUDA_MOE=tc)"), 2e-2, 2e-3, NULL, oss_prog,
                    t, t, t, t, t, t, t, t, t, t, t, t, t, t, t, t, t, t, t, t, t, t, t, t);
             ops[nops - 1].moe = "tc";
         }
