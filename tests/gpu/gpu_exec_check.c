@@ -1849,8 +1849,19 @@ static void run_train(const trcase *t) {
     free(j);
 }
 
+/* A case named "... f32" whose "... bf16" twin exists: the same host code and kernel indexing in the other dtype */
+static int is_f32_twin(const char *name, int ncases) {
+    const size_t n = strlen(name);
+    if (n < 4 || strcmp(name + n - 4, " f32")) return 0;
+    for (int i = 0; i < ncases; i++) {
+        const char *o = i < nops ? ops[i].name : trs[i - nops].name;
+        if (strlen(o) == n + 1 && !strncmp(o, name, n - 3) && !strcmp(o + n - 3, "bf16")) return 1;
+    }
+    return 0;
+}
+
 int main(int argc, char **argv) {
-    int from = 0, to = 1 << 30, list = 0, steps_given = 0, part = 0, nparts = 1;
+    int from = 0, to = 1 << 30, list = 0, steps_given = 0, part = 0, nparts = 1, skip_twins = 0;
     const char *only = NULL;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--list")) list = 1;
@@ -1861,10 +1872,12 @@ int main(int argc, char **argv) {
                  nparts >= 1 && part >= 1 && part <= nparts)
             i++, part--; /* K/N: every N-th of the selected cases from the K-th on (ctest runs the parts side by side) */
         else if (!strcmp(argv[i], "--steps") && i + 1 < argc) g_steps = atoi(argv[++i]), steps_given = 1;
+        else if (!strcmp(argv[i], "--skip-f32-twins")) skip_twins = 1; /* (the sanitizer build: memory, not numbers) */
         else if (!strcmp(argv[i], "--emu")) g_emu = 1;
         else if (!strcmp(argv[i], "--sms") && i + 1 < argc) g_emu_sms = atoi(argv[++i]);
         else {
-            fprintf(stderr, "usage: %s [--list] [--emu [--sms N]] [--from K] [--to K] [--only SUBSTR] [--part K/N] [--steps N]\n",
+            fprintf(stderr, "usage: %s [--list] [--emu [--sms N]] [--from K] [--to K] [--only SUBSTR] [--part K/N] "
+                            "[--skip-f32-twins] [--steps N]\n",
                     argv[0]);
             return 2;
         }
@@ -1916,6 +1929,7 @@ int main(int argc, char **argv) {
     for (int i = from, sel = 0; i < ncases && i < to; i++) {
         const char *cname = i < nops ? ops[i].name : trs[i - nops].name;
         if (only && !strstr(cname, only)) continue;
+        if (skip_twins && is_f32_twin(cname, ncases)) continue;
         if (sel++ % nparts != part) continue;
         printf("[%d] %s\n", i, cname);
         fflush(stdout);
