@@ -1988,7 +1988,8 @@ static int moe_wgrad(gx *x, uint64_t A, uint64_t B, ir_dtype bt, int64_t b_rows,
                       (Nb + 63) / 64, E, 128, 1, 0, &a);
     return launch(x, entry, (Ma + 63) / 64, (Nb + 63) / 64, E, 256, 1, 0, &a);
 }
-static int moe_act(gx *x, ir_dtype t, uint64_t gu, uint64_t da, uint64_t out, int64_t n, int64_t I) {
+/* each slot's activation (da 0) or its backward: SwiGLU, or with oss gpt-oss's clamped GLU (the node's alpha, limit) */
+static int moe_act_any(gx *x, ir_dtype t, uint64_t gu, uint64_t da, uint64_t out, int64_t n, int64_t I, int oss) {
     char e[64];
     kargs a = {0};
     ka_p(&a, gu, n * 2 * I * esz(t));
@@ -1996,7 +1997,15 @@ static int moe_act(gx *x, ir_dtype t, uint64_t gu, uint64_t da, uint64_t out, in
     ka_p(&a, out, n * (da ? 2 : 1) * I * 4);
     ka_l(&a, n);
     ka_i(&a, I);
-    return launch(x, ename(e, sizeof e, da ? "axo_moe_act_bwd" : "axo_moe_act", t), blocks(x, n * I, 256), 1, 1, 256, 1, 0, &a);
+    if (oss) {
+        ka_d(&a, AF("alpha", 1.702));
+        ka_d(&a, AF("limit", 7));
+    }
+    const char *base = oss ? (da ? "axo_moe_oss_act_bwd" : "axo_moe_oss_act") : (da ? "axo_moe_act_bwd" : "axo_moe_act");
+    return launch(x, ename(e, sizeof e, base, t), blocks(x, n * I, 256), 1, 1, 256, 1, 0, &a);
+}
+static int moe_act(gx *x, ir_dtype t, uint64_t gu, uint64_t da, uint64_t out, int64_t n, int64_t I) {
+    return moe_act_any(x, t, gu, da, out, n, I, 0);
 }
 /* y[t] (t's dtype) = the sum over t's slots in ascending expert order of o[p] (times w[p] when w) */
 static int moe_combine(gx *x, ir_dtype t, uint64_t o, uint64_t w, uint64_t idx, uint64_t y, int64_t N, int64_t k, int64_t H) {
@@ -2087,17 +2096,7 @@ static int moe_bias(gx *x, ir_dtype t, uint64_t C, int32_t b, uint64_t idx, int6
     return launch(x, ename(e, sizeof e, "axo_moe_bias", t), blocks(x, n * Nc, 256), 1, 1, 256, 1, 0, &a);
 }
 static int moe_oss_act(gx *x, ir_dtype t, uint64_t gu, uint64_t da, uint64_t out, int64_t n, int64_t I) {
-    char e[64];
-    kargs a = {0};
-    ka_p(&a, gu, n * 2 * I * esz(t));
-    if (da) ka_p(&a, da, n * I * 4);
-    ka_p(&a, out, n * (da ? 2 : 1) * I * 4);
-    ka_l(&a, n);
-    ka_i(&a, I);
-    ka_d(&a, AF("alpha", 1.702));
-    ka_d(&a, AF("limit", 7));
-    return launch(x, ename(e, sizeof e, da ? "axo_moe_oss_act_bwd" : "axo_moe_oss_act", t), blocks(x, n * I, 256), 1, 1,
-                  256, 1, 0, &a);
+    return moe_act_any(x, t, gu, da, out, n, I, 1);
 }
 /* out[e] (its dtype) = the column sums of A [n, C] over e's pairs (ascending) */
 static int moe_colsum(gx *x, uint64_t A, int32_t out, const moe_groups *g, int64_t n, int64_t E, int64_t C) {
