@@ -343,6 +343,9 @@ static const key_def keys[] = {
     {"dpo_loss_weights", K_SPECIAL, -1, 0},
     {"dpo_label_smoothing", K_SPECIAL, -1, 0},
     {"max_prompt_len", K_SPECIAL, -1, 0},
+    {"simpo_gamma", K_SPECIAL, -1, 0}, /* check_rl: rl: simpo */
+    {"cpo_alpha", K_SPECIAL, -1, 0},
+    {"orpo_alpha", K_SPECIAL, -1, 0},  /* check_rl: beta's last fallback, as Axolotl's RL builder reads it */
     {"dpo_use_logits_to_keep", K_SPECIAL, -1, 0},   /* check_rl: Axolotl 0.19 raises on these three */
     {"dpo_generate_during_eval", K_SPECIAL, -1, 0},
     {"dpo_norm_loss", K_SPECIAL, -1, 0},
@@ -443,9 +446,6 @@ const fe_refused_key fe_refused_keys[] = {
     {"center_rewards_coefficient", "", "a penalty centering the reward model's outputs"},
     {"num_labels", "", "the classification head of a reward model"},
     {"dpo_use_weighting", "false", "weighted DPO loss"},
-    {"orpo_alpha", "", "the ORPO loss weight"},
-    {"simpo_gamma", "", "the SimPO reward margin"},
-    {"cpo_alpha", "", "the CPO behaviour-cloning weight"},
     {"kto_desirable_weight", "", "the KTO desirable-loss weight"},
     {"kto_undesirable_weight", "", "the KTO undesirable-loss weight"},
     {"rpo_alpha", "", "the RPO (DPO + NLL) weight"},
@@ -1096,12 +1096,54 @@ static int user_defined_type(loader *L, fe_dataset *ds, const yaml_node_t *v, co
     return bad ? -1 : 0;
 }
 
-/* rl: dpo or ipo (check_rl reads the rest of rl; the datasets need only this): Axolotl loads both through its DPO
- * strategies */
+/* rl: dpo, ipo or simpo (check_rl reads the rest of rl; the datasets need only this): Axolotl loads them through
+ * its DPO strategies */
 static int rl_dpo(loader *L) {
     const fe_ypair *p = pair(L, "rl");
     const char *t = p ? fe_y_text(p->v) : NULL;
-    return t && (!strcmp(t, "dpo") || !strcmp(t, "ipo"));
+    return t && (!strcmp(t, "dpo") || !strcmp(t, "ipo") || !strcmp(t, "simpo"));
+}
+
+/* rl: simpo and rl: orpo: TRL's CPOTrainer and ORPOTrainer tokenize the pairs themselves (their tokenize_row,
+ * runtime/prompt.c) */
+static int rl_simpo(loader *L) {
+    const fe_ypair *p = pair(L, "rl");
+    const char *t = p ? fe_y_text(p->v) : NULL;
+    return t && (!strcmp(t, "simpo") || !strcmp(t, "orpo"));
+}
+
+/* rl: orpo: Axolotl 0.19 loads the datasets through its ORPO strategies (prompt_strategies/orpo), of which
+ * chat_template.argilla makes the prompt / chosen / rejected texts TRL's ORPOTrainer takes */
+static int rl_orpo(loader *L) {
+    const fe_ypair *p = pair(L, "rl");
+    const char *t = p ? fe_y_text(p->v) : NULL;
+    return t && !strcmp(t, "orpo");
+}
+
+static int orpo_type(loader *L, fe_dataset *ds, const yaml_node_t *v, const fe_ypair *dp, int np, const char *key) {
+    const fe_yctx *y = &L->y;
+    char loc[512];
+    const char *t = NULL;
+    rt_ds_spec_defaults(&ds->spec, RT_FMT_DPO);
+    ds->formatted = 1;
+    ds->type = "passthrough";
+    if (!v || fe_y_is_null(v)) return 0; /* no type: rows of prompt / chosen / rejected texts, as Axolotl hands them on */
+    if (v->type == YAML_SCALAR_NODE) t = fe_y_text(v);
+    if (!t || strcmp(t, "chat_template.argilla")) {
+        ax_error(y->d, fe_yloc(y, v, loc, sizeof loc), "%s: with rl: orpo axo reads Axolotl 0.19's ORPO dataset type "
+                 "chat_template.argilla (conversations under \"chosen\" and \"rejected\", rendered with the config's "
+                 "chat_template), or no type (rows of prompt, chosen and rejected texts), found %s", key, t ? t : "a mapping");
+        return -1;
+    }
+    ds->type = t;
+    ds->spec.dpo_family = RT_DPO_CHAT;
+    ds->spec.dpo_variant = RT_DPOV_ORPO_ARGILLA;
+    ds->spec.field_messages = "chosen", ds->spec.ud_field_chosen = "chosen", ds->spec.ud_field_rejected = "rejected";
+    for (int k = 0; k < np; k++) /* the transform asks the config for its template, never the dataset */
+        if ((!strcmp(dp[k].key, "chat_template") || !strcmp(dp[k].key, "chat_template_jinja")) && !fe_y_is_null(dp[k].v))
+            ax_warn(y->d, fe_yloc(y, dp[k].k, loc, sizeof loc), "%s: ignored: Axolotl's ORPO chat_template.argilla renders "
+                    "with the top-level chat_template", dp[k].key);
+    return 0;
 }
 
 /* A datasets[] entry's type under rl: dpo (Axolotl 0.19's prompt_strategies/dpo; runtime/prompt.h "dpo"): none
@@ -1478,10 +1520,14 @@ static void do_datasets(loader *L, const fe_ypair *p, fe_dataset **out, int *nou
             ax_error(y->d, fe_yloc(y, e, loc, sizeof loc), "%s.shards_idx: expected an index below shards %lld, found %lld",
                      name, (long long)ds->shards, (long long)ds->shards_idx);
         snprintf(key, sizeof key, "%s.type", name);
-        if (rl_dpo(L)) { /* preference pairs: Axolotl's DPO strategies */
+        if (rl_orpo(L)) { /* preference pairs: Axolotl's ORPO strategies */
+            if (orpo_type(L, ds, type ? type->v : NULL, dp, np, key) != 0) continue;
+            ds->spec.dpo_cpo = 1;
+        } else if (rl_dpo(L)) { /* preference pairs: Axolotl's DPO strategies */
             if (dpo_type(L, ds, type ? type->v : NULL, key) != 0 ||
                 dpo_entry_keys(L, ds, dp, np, name, !strcmp(list, "datasets")) != 0)
                 continue;
+            ds->spec.dpo_cpo = rl_simpo(L);
         } else if (type && type->v->type == YAML_MAPPING_NODE) { /* Axolotl's user_defined prompt format */
             if (user_defined_type(L, ds, type->v, key) != 0) continue;
             dataset_keys(L, ds, dp, np, name);
@@ -2344,7 +2390,8 @@ static void apply_special(loader *L, const fe_ypair *p) {
     } else if (!strcmp(k, "rl") || !strcmp(k, "rl_beta") || !strcmp(k, "dpo_beta") || !strcmp(k, "trl") ||
                !strcmp(k, "dpo_loss_type") || !strcmp(k, "dpo_loss_weights") || !strcmp(k, "dpo_label_smoothing") ||
                !strcmp(k, "max_prompt_len") || !strcmp(k, "dpo_use_logits_to_keep") ||
-               !strcmp(k, "dpo_generate_during_eval") || !strcmp(k, "dpo_norm_loss")) {
+               !strcmp(k, "dpo_generate_during_eval") || !strcmp(k, "dpo_norm_loss") || !strcmp(k, "simpo_gamma") ||
+               !strcmp(k, "cpo_alpha") || !strcmp(k, "orpo_alpha")) {
         /* read in check_rl, as a whole */
     } else if (!strcmp(k, "pad_to_multiple_of") || !strcmp(k, "batch_flattening")) {
         /* read in check_collator, once the attention and sample_packing are known */
@@ -2995,18 +3042,19 @@ static void check_rl(loader *L) {
             ax_error(y->d, fe_yloc(y, p->k, loc, sizeof loc), "%s: no longer supported, %s (Axolotl 0.19 refuses it)",
                      gone[i][0], gone[i][1]);
     p = pair(L, "rl");
-    if (rl && strcmp(rl, "dpo") && strcmp(rl, "ipo")) {
-        static const char *const others[] = {"orpo", "kto", "simpo", "grpo", "gdpo", "ebft"};
+    if (rl && strcmp(rl, "dpo") && strcmp(rl, "ipo") && strcmp(rl, "simpo") && strcmp(rl, "orpo")) {
+        static const char *const others[] = {"kto", "grpo", "gdpo", "ebft"};
         int known = 0;
         for (size_t i = 0; i < AX_ARRAY_LEN(others); i++) known |= !strcmp(rl, others[i]);
         if (known)
-            refuse(y, p->v, "rl", "a preference or RL objective other than TRL's DPOTrainer", "axo accepts dpo and ipo");
+            refuse(y, p->v, "rl", "a preference or RL objective other than TRL's DPOTrainer, CPOTrainer (simpo) and "
+                   "ORPOTrainer", "axo accepts dpo, ipo, simpo and orpo");
         else
             yerr(y, p->v, "rl", "one of dpo, ipo, orpo, kto, simpo, grpo, gdpo, ebft (Axolotl's RLType)");
         return;
     }
     const char *const dpo_only[] = {"rl_beta", "dpo_beta", "trl", "dpo_loss_type", "dpo_loss_weights",
-                                    "dpo_label_smoothing", "max_prompt_len"};
+                                    "dpo_label_smoothing", "max_prompt_len", "simpo_gamma", "cpo_alpha", "orpo_alpha"};
     if (!rl) {
         for (size_t i = 0; i < AX_ARRAY_LEN(dpo_only); i++)
             if ((p = pair(L, dpo_only[i])) && !fe_y_is_null(p->v) &&
@@ -3021,6 +3069,8 @@ static void check_rl(loader *L) {
     }
     c->rl = FE_RL_DPO;
     c->rl_ipo = !strcmp(rl, "ipo");
+    const int simpo = !strcmp(rl, "simpo"), orpo = !strcmp(rl, "orpo");
+    c->rl_kind = simpo ? FE_RL_SIMPO : orpo ? FE_RL_ORPO : FE_RL_DPO_TRAINER;
     if (c->rl_ipo)
         ax_warn(y->d, fe_yloc(y, p->v, loc, sizeof loc), "rl: ipo: TRL's DPOTrainer with loss_type [ipo] (Axolotl 0.19 says it "
                 "will soon be deprecated: rl: dpo with dpo_loss_type: [ipo] is the same)");
@@ -3052,7 +3102,60 @@ static void check_rl(loader *L) {
     if ((p = pair(L, "rl_beta")) && !fe_y_is_null(p->v) && fe_y_num(y, "rl_beta", p->v, 0, &b) == 0) rb = b;
     if ((p = pair(L, "dpo_beta")) && !fe_y_is_null(p->v) && fe_y_num(y, "dpo_beta", p->v, 0, &b) == 0) db = b;
     if (!isnan(db) && db != 0 && (isnan(rb) || rb == 0)) rb = db;
-    if (!have_beta && !isnan(rb)) c->rl_beta = rb;
+    if (!have_beta && !isnan(rb)) c->rl_beta = rb, have_beta = 1;
+    /* Axolotl's RL builder: orpo_alpha is beta when neither trl.beta nor rl_beta is set, whatever the rl */
+    if (!have_beta && (p = pair(L, "orpo_alpha")) && !fe_y_is_null(p->v) && fe_y_num(y, "orpo_alpha", p->v, 0, &b) == 0)
+        c->rl_beta = b, have_beta = 1;
+    if (orpo) { /* ORPOConfig(beta): TRL's ORPOTrainer, its loss the chosen rows' NLL - beta x mean logsigmoid(log odds) */
+        for (const char *const *k = (const char *const[]){"simpo_gamma", "cpo_alpha", "dpo_label_smoothing",
+                                                          "dpo_use_liger_kernel", "dpo_use_weighting", "dpo_padding_free",
+                                                          "max_prompt_len", NULL}; *k; k++)
+            if ((p = pair(L, *k)) && !fe_y_is_null(p->v))
+                ax_warn(y->d, fe_yloc(y, p->k, loc, sizeof loc), "%s: ignored with rl: orpo (Axolotl does not pass it to "
+                        "TRL's ORPOTrainer)", *k);
+        static const char *const dpo_keys[] = {"dpo_loss_type", "dpo_loss_weights"};
+        for (size_t i = 0; i < AX_ARRAY_LEN(dpo_keys); i++)
+            if ((p = pair(L, dpo_keys[i])) && !fe_y_is_null(p->v))
+                ax_error(y->d, fe_yloc(y, p->k, loc, sizeof loc), "%s: for rl: dpo only (Axolotl refuses it with rl: orpo)",
+                         dpo_keys[i]);
+        c->dpo_loss_types = "orpo";
+        goto common;
+    }
+    if (simpo) { /* CPOConfig(loss_type="simpo", simpo_gamma, cpo_alpha when set), as Axolotl's RL builder makes it */
+        if ((p = pair(L, "simpo_gamma")) && !fe_y_is_null(p->v)) {
+            if (fe_y_num(y, "simpo_gamma", p->v, 0, &b) == 0) c->simpo_gamma = b;
+        } else {
+            ax_error(y->d, p ? fe_yloc(y, p->v, loc, sizeof loc) : y->file, "simpo_gamma: rl: simpo needs it (Axolotl "
+                     "0.19 hands TRL's CPOConfig simpo_gamma None when it is unset, and the SimPO loss then fails at the "
+                     "first step); the SimPO paper and TRL's own default use 0.5");
+        }
+        c->cpo_alpha = 1.0; /* CPOConfig's default: the NLL term is on unless cpo_alpha: 0 */
+        if ((p = pair(L, "cpo_alpha")) && !fe_y_is_null(p->v) && fe_y_num(y, "cpo_alpha", p->v, 0, &b) == 0) c->cpo_alpha = b;
+        if (!(c->rl_beta != 0))
+            ax_error(y->d, y->file, "rl: simpo with beta 0: CPOTrainer divides simpo_gamma by beta");
+        if (!isnan(c->warmup_ratio) && c->warmup_ratio != 0) {
+            p = pair(L, "warmup_ratio");
+            ax_error(y->d, p ? fe_yloc(y, p->v, loc, sizeof loc) : y->file, "warmup_ratio: not supported with the simpo "
+                     "trainer; use warmup_steps (Axolotl's check)");
+        }
+        static const char *const dpo_keys[] = {"dpo_loss_type", "dpo_loss_weights"};
+        for (size_t i = 0; i < AX_ARRAY_LEN(dpo_keys); i++)
+            if ((p = pair(L, dpo_keys[i])) && !fe_y_is_null(p->v))
+                ax_error(y->d, fe_yloc(y, p->k, loc, sizeof loc), "%s: for rl: dpo only (Axolotl refuses it with rl: simpo, "
+                         "whose loss is CPOTrainer's simpo)", dpo_keys[i]);
+        static const char *const unread[] = {"dpo_label_smoothing", "dpo_use_liger_kernel", "dpo_use_weighting",
+                                             "dpo_padding_free", "max_prompt_len"};
+        for (size_t i = 0; i < AX_ARRAY_LEN(unread); i++)
+            if ((p = pair(L, unread[i])) && !fe_y_is_null(p->v))
+                ax_warn(y->d, fe_yloc(y, p->k, loc, sizeof loc), "%s: ignored with rl: simpo (Axolotl passes it to TRL's "
+                        "DPOTrainer only)", unread[i]);
+        c->dpo_loss_types = "simpo";
+        goto simpo_common;
+    }
+    for (const char *const *k = (const char *const[]){"simpo_gamma", "cpo_alpha", NULL}; *k; k++)
+        if ((p = pair(L, *k)) && !fe_y_is_null(p->v))
+            ax_warn(y->d, fe_yloc(y, p->k, loc, sizeof loc), "%s: ignored with rl: %s (it is read by rl: simpo's "
+                    "CPOTrainer)", *k, rl);
     /* the loss: TRL's loss_type (a weighted sum of per-pair losses, ir/dpo_loss.h), as Axolotl's DPOStrategy sets it:
      * dpo_loss_type / dpo_loss_weights under rl: dpo (Axolotl's check_dpo refuses them under any other rl), ipo
      * under rl: ipo; label_smoothing from dpo_label_smoothing under rl: dpo */
@@ -3079,6 +3182,7 @@ static void check_rl(loader *L) {
             yaml_node_t *e = it ? yaml_document_get_node(y->doc, it[i]) : p->v;
             const char *t = fe_y_text(e);
             int code = t && e->type == YAML_SCALAR_NODE ? axo_dpo_type_from_name(t, strlen(t)) : -1;
+            if (code >= AXO_DPO_SIMPO) code = -1; /* CPOTrainer's and ORPOTrainer's, not DPOConfig's */
             if (code >= 0) {
                 tcodes[i] = code;
                 ax_buf_printf(&lt, "%s%s", i ? "," : "", t);
@@ -3161,7 +3265,8 @@ static void check_rl(loader *L) {
             refuse(y, p->v, "dpo_use_liger_kernel", "TRL's Liger DPO loss (its own kernel, without loss weights or label "
                    "smoothing) with a loss other than sigmoid of weight 1", "axo accepts it with the sigmoid loss");
     }
-    {   /* Axolotl's check_fsdp2_base_model_quant_rl */
+common:;
+    {   /* Axolotl's check_fsdp2_base_model_quant_rl (dpo, ipo, orpo and kto: not simpo) */
         const fe_ypair *fv = pair(L, "fsdp_version");
         double v = 0;
         const char *q = NULL;
@@ -3174,12 +3279,15 @@ static void check_rl(loader *L) {
         if (q)
             ax_error(y->d, fe_yloc(y, fv->k, loc, sizeof loc), "fsdp_version: 2 with %s and rl: %s: FSDP2 does not "
                      "support load_in_8bit or load_in_4bit with rl (Axolotl's check; use DeepSpeed or fsdp_version 1)", q,
-                     c->rl_ipo ? "ipo" : "dpo");
+                     rl);
     }
     int64_t mp;
-    if ((p = pair(L, "max_prompt_len")) && !fe_y_is_null(p->v) && fe_y_int(y, "max_prompt_len", p->v, 1, &mp) == 0)
+    if (c->rl_kind == FE_RL_DPO_TRAINER && (p = pair(L, "max_prompt_len")) && !fe_y_is_null(p->v) &&
+        fe_y_int(y, "max_prompt_len", p->v, 1, &mp) == 0)
         ax_warn(y->d, fe_yloc(y, p->k, loc, sizeof loc), "max_prompt_len: ignored, as Axolotl 0.19 passes it to no DPO "
                 "trainer (TRL 1.9's DPOConfig has no max_prompt_length)");
+simpo_common:;
+    const int ref_free = c->rl_kind != FE_RL_DPO_TRAINER;
     /* what axo does not implement with it (yet), and Axolotl's own refusals */
     struct { const char *key; int on; const char *why; } no_go[] = {
         {"sample_packing", c->sample_packing, "`sample_packing: true` does not work with RLHF training (Axolotl's check)"},
@@ -3189,9 +3297,9 @@ static void check_rl(loader *L) {
          "would also add noise to TRL's reference forward)"},
         {"val_set_size", c->val_set_size >= 1, "with rl Axolotl hands HF's train_test_split the float as it is, which it "
          "refuses outside (0, 1); give a fraction"},
-        {"lora_model_dir", c->lora_model_dir != NULL, "rl: dpo on an adapter trained before is not implemented (TRL's "
+        {"lora_model_dir", !ref_free && c->lora_model_dir != NULL, "rl: dpo on an adapter trained before is not implemented (TRL's "
          "reference is then the base model without it, not the model the run starts from)"},
-        {"peft_init_lora_weights", c->peft_init_lora_weights == 2, "rl: dpo with adapters that do not start at zero is "
+        {"peft_init_lora_weights", !ref_free && c->peft_init_lora_weights == 2, "rl: dpo with adapters that do not start at zero is "
          "not implemented (TRL's reference is the model without them)"},
         {"excess_length_strategy", c->excess_length != 0, "rl: dpo implements Axolotl's default, drop"},
         {"curriculum_sampling", c->curriculum_sampling, "rl: dpo in the prepared order is not implemented"},
@@ -3231,7 +3339,8 @@ static void check_rl(loader *L) {
     for (int j = 0; j < c->ntest_datasets; j++) {
         fe_dataset *t = &c->test_datasets[j];
         const rt_dpo_family f = t->spec.dpo_family;
-        if (t->spec.fmt != RT_FMT_DPO || (f != RT_DPO_CHAT && f != RT_DPO_USER)) continue;
+        if (t->spec.fmt != RT_FMT_DPO || (f != RT_DPO_CHAT && f != RT_DPO_USER) || t->spec.dpo_variant == RT_DPOV_ORPO_ARGILLA)
+            continue;
         p = pair(L, "test_datasets");
         if (j >= c->ndatasets || (f == RT_DPO_USER && c->datasets[j].spec.dpo_family != RT_DPO_USER)) {
             ax_error(y->d, p ? fe_yloc(y, p->k, loc, sizeof loc) : y->file, "test_datasets[%d]: its %s type reads "
@@ -3774,6 +3883,8 @@ void fe_config_canonical(const fe_config *c, ax_buf *out) {
         S("dpo_loss_type", c->dpo_loss_types);
         if (c->dpo_loss_weights) S("dpo_loss_weights", c->dpo_loss_weights);
         if (c->dpo_label_smoothing != 0) D("dpo_label_smoothing", c->dpo_label_smoothing);
+        if (c->rl_kind == FE_RL_SIMPO) S("rl_trainer", "cpo"), D("simpo_gamma", c->simpo_gamma), D("cpo_alpha", c->cpo_alpha);
+        if (c->rl_kind == FE_RL_ORPO) S("rl_trainer", "orpo");
     }
     S("optimizer", c->optimizer_8bit ? (!strcmp(c->optimizer, "adamw_torch_8bit") ? "adamw_torch_8bit" : "adamw_8bit")
                                      : "adamw"); /* adamw_torch, _fused, _hf, paged_adamw_32bit are one

@@ -112,6 +112,8 @@ typedef struct fe_fsdp {
 } fe_fsdp;
 
 enum { FE_RL_NONE, FE_RL_DPO };
+/* Which TRL trainer runs the preference pairs of FE_RL_DPO */
+enum { FE_RL_DPO_TRAINER, FE_RL_SIMPO, FE_RL_ORPO };
 
 typedef struct fe_config {
     const char *path;        /* the YAML file */
@@ -189,6 +191,9 @@ typedef struct fe_config {
      * the rejected, TRL's concatenated batch); rl_beta (trl.beta, rl_beta, or the old dpo_beta; TRL's 0.1) */
     int rl;
     int rl_ipo;              /* rl: ipo (Axolotl: DPOTrainer with loss_type [ipo]) */
+    int rl_kind;             /* FE_RL_DPO_TRAINER (dpo, ipo), FE_RL_SIMPO (CPOTrainer, loss_type simpo), FE_RL_ORPO */
+    double cpo_alpha;        /* rl: simpo: the NLL term's weight (cpo_alpha; CPOConfig's 1.0) */
+    double simpo_gamma;      /* rl: simpo: the reward margin (simpo_gamma) */
     double rl_beta;
     const char *dpo_loss_types;   /* TRL's loss_type, comma-separated (dpo_loss_type; ipo with rl: ipo): "sigmoid" */
     const char *dpo_loss_weights; /* TRL's loss_weights, comma-separated, or NULL (all 1) */

@@ -574,7 +574,10 @@ static int32_t neftune(lw *L, int32_t x, double alpha, int64_t B, int64_t S, int
  *     starts from (passes/autodiff.c).
  * s and the pair losses go to @stats/dpo_rows and @stats/dpo_pair_loss for
  * the runtime's metrics (TRL's rewards and logps). TRL disables dropout in
- * the policy (DPOConfig.disable_dropout), which the frontend mirrors. */
+ * the policy (DPOConfig.disable_dropout), which the frontend mirrors.
+ * rl: simpo and rl: orpo (TRL's CPOTrainer and ORPOTrainer) are the same
+ * graph with a zero dpo_ref, their loss types, and an NLL term over the
+ * chosen rows (see below). */
 static int32_t dpo_loss(lw *L, const fe_config *c, int32_t hn, int32_t head, int32_t tgt, int64_t B, int64_t S, int64_t H,
                         int64_t V) {
     const int64_t P = B / 2, chunk = fe_lce_chunk_rows(B * S, H, V);
@@ -585,7 +588,7 @@ static int32_t dpo_loss(lw *L, const fe_config *c, int32_t hn, int32_t head, int
     int32_t ref = ir_b_input(&L->b, "dpo_ref", ir_type_make(IR_F32, 1, (int64_t[]){B}));
     int32_t psc = ir_b_input(&L->b, "dpo_pair_scale", ir_type_make(IR_F32, 1, (int64_t[]){P}));
     /* TRL's loss_type (ir/dpo_loss.h); the optional attrs only where they apply (older plans keep their bytes) */
-    ir_attr at[5];
+    ir_attr at[6];
     int na = 0, t[AXO_DPO_MAXTERMS];
     double w[AXO_DPO_MAXTERMS];
     at[na++] = ir_af("beta", c->rl_beta);
@@ -593,15 +596,50 @@ static int32_t dpo_loss(lw *L, const fe_config *c, int32_t hn, int32_t head, int
     at[na++] = ir_as("loss_type", types);
     if (c->dpo_loss_weights) at[na++] = ir_as("loss_weights", c->dpo_loss_weights);
     if (c->dpo_label_smoothing != 0) at[na++] = ir_af("label_smoothing", c->dpo_label_smoothing);
+    if (c->rl_kind == FE_RL_SIMPO) at[na++] = ir_af("gamma", c->simpo_gamma);
     const int nt = axo_dpo_parse(types, c->dpo_loss_weights, t, w);
     int counts = 0;
     for (int k = 0; k < nt; k++) counts |= axo_dpo_needs_counts(t[k]);
     int32_t din[4] = {rs[0], ref, psc, 0};
-    if (counts) /* ipo, sigmoid_norm: each row's completion tokens (runtime/dpo.c) */
+    if (counts) /* ipo, sigmoid_norm, simpo, orpo: each row's completion tokens (runtime/dpo.c) */
         din[3] = ir_b_input(&L->b, "dpo_row_tokens", ir_type_make(IR_F32, 1, (int64_t[]){B}));
     ir_bn(&L->b, IR_OP_dpo_loss, counts ? 4 : 3, din, na, at, dl);
-    ir_bn(&L->b, IR_OP_linear_cross_entropy, IR_IN(hn, head, tgt, dl[1]),
-          IR_AT(ir_ai("ignore_index", -100), ir_ai("chunk", chunk)), r);
+    /* simpo's cpo_alpha x NLL: the chosen completions' token mean, a linear term in each row's summed loss whose
+     * weights (the runtime's dpo_row_nll: alpha / (the micro-batch's chosen completion tokens x its scale), 0 on the
+     * rejected rows) add to the rows' adjoints */
+    if (c->rl_kind == FE_RL_SIMPO && c->cpo_alpha != 0) {
+        int32_t nllw = ir_b_input(&L->b, "dpo_row_nll", ir_type_make(IR_F32, 1, (int64_t[]){B}));
+        int32_t coef = ir_b(&L->b, IR_OP_add, IR_IN(dl[1], nllw), IR_NOAT);
+        ir_bn(&L->b, IR_OP_linear_cross_entropy, IR_IN(hn, head, tgt, coef),
+              IR_AT(ir_ai("ignore_index", -100), ir_ai("chunk", chunk)), r);
+    } else if (c->rl_kind == FE_RL_ORPO) {
+        /* ORPOTrainer's NLL reads every token of the chosen rows, the prompt's too: a second forward pass over the
+         * chosen rows' prompt targets (dpo_prompt_targets) gives their sums (@stats/dpo_prompt_rows); the gradient
+         * pass runs over every target of the rows (dpo_all_targets) with a per-token scale: the row's coef on its
+         * completion's targets (coef x 1^T, an outer product, times dpo_completion_mask) plus the NLL's weight on
+         * the chosen rows' targets (dpo_token_nll). A target whose scale is 0 (a rejected row's prompt) adds to the
+         * pass's loss, which only roots autodiff, and to no gradient. */
+        int32_t ptg = ir_b_input(&L->b, "dpo_prompt_targets", ir_type_make(IR_I32, 2, (int64_t[]){B, S}));
+        int32_t atg = ir_b_input(&L->b, "dpo_all_targets", ir_type_make(IR_I32, 2, (int64_t[]){B, S}));
+        int32_t cmask = ir_b_input(&L->b, "dpo_completion_mask", ir_type_make(IR_F32, 2, (int64_t[]){B, S}));
+        int32_t tnll = ir_b_input(&L->b, "dpo_token_nll", ir_type_make(IR_F32, 2, (int64_t[]){B, S}));
+        int32_t pr[3];
+        ir_bn(&L->b, IR_OP_linear_cross_entropy, IR_IN(hn, head, ptg, zero),
+              IR_AT(ir_ai("ignore_index", -100), ir_ai("chunk", chunk), ir_ai("rows", B), ir_ai("dh", 0), ir_ai("dw", 0)), pr);
+        int spr = ir_global_add(L->mod, "stats/dpo_prompt_rows", ir_type_make(IR_F32, 1, (int64_t[]){B}), IR_ROLE_TEMP,
+                                NULL, 0);
+        ir_bn(&L->b, IR_OP_store, IR_IN(IR_GLOBAL_REF(spr), pr[0]), IR_NOAT, NULL);
+        int32_t ones = ir_b_fill(&L->b, 1.0, ir_type_make(IR_F32, 2, (int64_t[]){1, S}));
+        int32_t cB = reshape(L, dl[1], 2, (int64_t[]){B, 1});
+        int32_t outer = ir_b(&L->b, IR_OP_matmul, IR_IN(cB, ones), IR_AT(ir_ai("ta", 0), ir_ai("tb", 0)));
+        int32_t tok = ir_b(&L->b, IR_OP_add, IR_IN(ir_b(&L->b, IR_OP_mul, IR_IN(outer, cmask), IR_NOAT), tnll), IR_NOAT);
+        int32_t flat = reshape(L, tok, 1, (int64_t[]){B * S});
+        ir_bn(&L->b, IR_OP_linear_cross_entropy, IR_IN(hn, head, atg, flat),
+              IR_AT(ir_ai("ignore_index", -100), ir_ai("chunk", chunk)), r);
+    } else {
+        ir_bn(&L->b, IR_OP_linear_cross_entropy, IR_IN(hn, head, tgt, dl[1]),
+              IR_AT(ir_ai("ignore_index", -100), ir_ai("chunk", chunk)), r);
+    }
     int srow = ir_global_add(L->mod, "stats/dpo_rows", ir_type_make(IR_F32, 1, (int64_t[]){B}), IR_ROLE_TEMP, NULL, 0);
     int spl = ir_global_add(L->mod, "stats/dpo_pair_loss", ir_type_make(IR_F32, 1, (int64_t[]){P}), IR_ROLE_TEMP, NULL, 0);
     ir_bn(&L->b, IR_OP_store, IR_IN(IR_GLOBAL_REF(srow), rs[0]), IR_NOAT, NULL);
@@ -609,13 +647,19 @@ static int32_t dpo_loss(lw *L, const fe_config *c, int32_t hn, int32_t head, int
     ir_module_set_attr(L->mod, ir_as("train.rl", "dpo"));
     ir_module_set_attr(L->mod, ir_af("train.rl_beta", c->rl_beta));
     ir_module_set_attr(L->mod, ir_as("train.dpo_loss_type", types)); /* for the runtime's messages */
+    if (c->rl_kind != FE_RL_DPO_TRAINER) { /* TRL's reference-free CPOTrainer (rl: simpo) or ORPOTrainer (rl: orpo) */
+        ir_module_set_attr(L->mod, ir_as("train.rl_kind", c->rl_kind == FE_RL_SIMPO ? "simpo" : "orpo"));
+        ir_module_set_attr(L->mod, ir_af("train.cpo_alpha", c->rl_kind == FE_RL_ORPO ? 1.0 : c->cpo_alpha));
+    }
     return r[0];
 }
 
 void fe_token_shape(const fe_config *c, int64_t *rows, int64_t *row_len) {
     const int bins = c->sample_packing && !c->multipack_real_batches && c->micro_batch_size > 1;
     *rows = c->rl == FE_RL_DPO ? 2 * c->micro_batch_size : bins ? 1 : c->micro_batch_size;
-    *row_len = bins ? c->micro_batch_size * c->sequence_len : c->sequence_len;
+    /* rl: simpo: TRL's CPOTrainer adds a bos and an eos after Axolotl's length filter and feeds the rows whole, so
+     * a row may hold sequence_len + 2 tokens (runtime/prompt.c cpo_pair) */
+    *row_len = bins ? c->micro_batch_size * c->sequence_len : c->sequence_len + (c->rl == FE_RL_DPO && c->rl_kind != FE_RL_DPO_TRAINER ? 2 : 0);
 }
 
 int fe_lower(const fe_config *c, const fe_model *m, int world_size, ir_module *mod, int32_t *loss_out, ax_diag *d) {

@@ -24,6 +24,13 @@
  *   apo_down      sigmoid(beta c) + 1 - sigmoid(z)
  *   discopop      softplus(-z)(1 - m) + e^-z m,  m = sigmoid(z / tau)
  *   sigmoid_norm  softplus(-beta (c/nc - r/nr))
+ * and two of TRL's reference-free trainers, where the reference is absent
+ * (sref = 0, so c and r are the policy's own log-probabilities) and a, b are
+ * the mean token log-probabilities c/nc, r/nr:
+ *   simpo         (1-eps) softplus(-zs) + eps softplus(zs),  zs = beta (a - b) - gamma
+ *                 (CPOTrainer, loss_type simpo: gamma is simpo_gamma)
+ *   orpo          beta softplus(-o),  o = (a - b) - (log(1 - e^a) - log(1 - e^b))
+ *                 (ORPOTrainer's odds-ratio term, -beta logsigmoid(o))
  * (TRL's logsigmoid(x) = -softplus(-x).) Everything is in double; the
  * callers round a pair's loss and its rows' adjoints to f32 once. TRL's aot,
  * aot_unpaired (sorted over the batch) and sft (the chosen rows' token mean)
@@ -54,6 +61,8 @@ enum {
     AXO_DPO_APO_DOWN,
     AXO_DPO_DISCOPOP,
     AXO_DPO_SIGMOID_NORM,
+    AXO_DPO_SIMPO,
+    AXO_DPO_ORPO,
     AXO_DPO_NTYPES
 };
 #define AXO_DPO_MAXTERMS 4 /* loss types in one weighted sum (TRL's MPO mixes three) */
@@ -61,10 +70,12 @@ enum {
 /* softplus(x) = log(1 + e^x) without overflow; sigmoid(x) likewise */
 AXO_QFN double axo_softplus(double x) { return log1p(exp(-fabs(x))) + (x > 0 ? x : 0.0); }
 AXO_QFN double axo_sigmoid(double x) { return x >= 0 ? 1.0 / (1.0 + exp(-x)) : exp(x) / (1.0 + exp(x)); }
+/* log(1 - e^x) for x < 0, TRL's log1mexp (its branch at -ln 2) */
+AXO_QFN double axo_log1mexp(double x) { return x < -0.6931471805599453 ? log1p(-exp(x)) : log(-expm1(x)); }
 
 /* One term: its loss, and *dc, *dr its partial derivatives in c and r. */
 AXO_QFN double axo_dpo_term(int type, double c, double r, double nc, double nr, double beta, double eps, double tau,
-                            double *dc, double *dr) {
+                            double gamma, double *dc, double *dr) {
     const double z = beta * (c - r);
     double l = 0, dz = 0; /* most terms are functions of z: dc = beta dz, dr = -beta dz */
     *dc = *dr = 0;
@@ -129,6 +140,18 @@ AXO_QFN double axo_dpo_term(int type, double c, double r, double nc, double nr, 
         *dc = beta * g / nc, *dr = -beta * g / nr;
         return axo_softplus(-zn);
     }
+    case AXO_DPO_SIMPO: {
+        const double zs = beta * (c / nc - r / nr) - gamma;
+        const double g = -(1 - eps) * axo_sigmoid(-zs) + eps * axo_sigmoid(zs);
+        *dc = beta * g / nc, *dr = -beta * g / nr;
+        return (1 - eps) * axo_softplus(-zs) + eps * axo_softplus(zs);
+    }
+    case AXO_DPO_ORPO: {
+        const double a = c / nc, b = r / nr, o = (a - b) - (axo_log1mexp(a) - axo_log1mexp(b));
+        const double g = -beta * axo_sigmoid(-o); /* d loss / d o; d o / d a = 1 / (1 - e^a) */
+        *dc = g / (-expm1(a)) / nc, *dr = -g / (-expm1(b)) / nr;
+        return beta * axo_softplus(-o);
+    }
     default: return 0;
     }
     *dc = beta * dz, *dr = -beta * dz;
@@ -138,13 +161,13 @@ AXO_QFN double axo_dpo_term(int type, double c, double r, double nc, double nr, 
 /* The pair's loss sum_k w_k loss_k and the adjoints of its two rows' summed
  * token losses s_c, s_r scaled by pscale (c = sref_c - s_c, so d/ds = -d/dc). */
 AXO_QFN double axo_dpo_pair(const int *types, const double *weights, int nterms, double s_c, double s_r, double sref_c,
-                            double sref_r, double nc, double nr, double beta, double eps, double tau, double pscale,
-                            double *coef_c, double *coef_r) {
+                            double sref_r, double nc, double nr, double beta, double eps, double tau, double gamma,
+                            double pscale, double *coef_c, double *coef_r) {
     const double c = sref_c - s_c, r = sref_r - s_r;
     double l = 0, gc = 0, gr = 0;
     for (int k = 0; k < nterms; k++) {
         double dc, dr;
-        l += weights[k] * axo_dpo_term(types[k], c, r, nc, nr, beta, eps, tau, &dc, &dr);
+        l += weights[k] * axo_dpo_term(types[k], c, r, nc, nr, beta, eps, tau, gamma, &dc, &dr);
         gc += weights[k] * dc, gr += weights[k] * dr;
     }
     *coef_c = -pscale * gc, *coef_r = -pscale * gr;
@@ -152,14 +175,17 @@ AXO_QFN double axo_dpo_pair(const int *types, const double *weights, int nterms,
 }
 
 /* Which terms read the completion token counts. */
-AXO_QFN int axo_dpo_needs_counts(int type) { return type == AXO_DPO_IPO || type == AXO_DPO_SIGMOID_NORM; }
+AXO_QFN int axo_dpo_needs_counts(int type) {
+    return type == AXO_DPO_IPO || type == AXO_DPO_SIGMOID_NORM || type == AXO_DPO_SIMPO || type == AXO_DPO_ORPO;
+}
 
 #ifndef __CUDACC_RTC__
 /* TRL's names of the types above, in their order; -1 for another name. */
 static inline int axo_dpo_type_from_name(const char *s, size_t n) {
     static const char *const names[AXO_DPO_NTYPES] = {"sigmoid",  "hinge",     "ipo",      "exo_pair",
                                                       "nca_pair", "robust",    "bco_pair", "sppo_hard",
-                                                      "apo_zero", "apo_down",  "discopop", "sigmoid_norm"};
+                                                      "apo_zero", "apo_down",  "discopop", "sigmoid_norm",
+                                                      "simpo",    "orpo"};
     for (int i = 0; i < AXO_DPO_NTYPES; i++)
         if (strlen(names[i]) == n && !strncmp(s, names[i], n)) return i;
     return -1;

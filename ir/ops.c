@@ -622,9 +622,11 @@ int ir_infer(const ir_module *m, ir_op op, const ir_type *in, int nin, const ir_
         const double eps = ir_attr_float(at, na, "label_smoothing", 0), tau = ir_attr_float(at, na, "discopop_tau", 0.05);
         if (!(eps >= 0 && eps < 1)) FAIL("label_smoothing: expected a number in [0, 1), found %g", eps);
         if (!(tau > 0 && tau < 3.4e38)) FAIL("discopop_tau: expected a positive number, found %g", tau);
+        const double gamma = ir_attr_float(at, na, "gamma", 0);
+        if (!(gamma > -3.4e38 && gamma < 3.4e38)) FAIL("gamma: expected a finite number, found %g", gamma);
         if (counts != (nin == 4))
-            FAIL("%s", counts ? "operand 3: ipo and sigmoid_norm need the rows' completion token counts, f32[2P]"
-                              : "operand 3: only ipo and sigmoid_norm read token counts");
+            FAIL("%s", counts ? "operand 3: ipo, sigmoid_norm, simpo and orpo need the rows' completion token counts, f32[2P]"
+                              : "operand 3: only ipo, sigmoid_norm, simpo and orpo read token counts");
         if (nin == 4 && (in[3].dtype != IR_F32 || in[3].rank != 1 || in[3].dims[0] != s0->dims[0] || in[3].shard.axis >= 0))
             FAIL("operand 3: expected the rows' completion token counts, f32[%lld], found %s", (long long)s0->dims[0],
                  tstr(m, &in[3], b1));

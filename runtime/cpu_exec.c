@@ -646,7 +646,8 @@ static int x_dpo_loss(xc *x) {
         return -1;
     }
     ck_dpo_loss_f32(rt_f(s), rt_f(IN(1)), rt_f(IN(2)), x->n->nin > 3 ? rt_f(IN(3)) : NULL, s->numel / 2, t, w, nt,
-                    AF("beta", 0.1), AF("label_smoothing", 0), AF("discopop_tau", 0.05), rt_f(OUT(0)), rt_f(OUT(1)));
+                    AF("beta", 0.1), AF("label_smoothing", 0), AF("discopop_tau", 0.05), AF("gamma", 0), rt_f(OUT(0)),
+                    rt_f(OUT(1)));
     return 0;
 }
 

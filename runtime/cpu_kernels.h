@@ -371,13 +371,14 @@ int64_t ck_linear_cross_entropy_rows_f64(const double *hidden, const double *W, 
  * the P chosen rows then the P rejected; counts[2P] their completion token
  * counts (NULL: 1, for losses that do not read them). loss[p] = sum_k
  * weights[k] loss_types[k](pair p) (axo_dpo_pair, in double, rounded once);
- * coef[p] = pscale[p] d loss / d s_c, coef[P+p] = pscale[p] d loss / d s_r. */
+ * coef[p] = pscale[p] d loss / d s_c, coef[P+p] = pscale[p] d loss / d s_r; gamma is
+ * simpo's margin. */
 void ck_dpo_loss_f32(const float *s, const float *sref, const float *pscale, const float *counts, int64_t P,
-                     const int *types, const double *weights, int nterms, double beta, double eps, double tau, float *loss,
-                     float *coef);
+                     const int *types, const double *weights, int nterms, double beta, double eps, double tau, double gamma,
+                     float *loss, float *coef);
 void ck_dpo_loss_f64(const double *s, const double *sref, const double *pscale, const double *counts, int64_t P,
-                     const int *types, const double *weights, int nterms, double beta, double eps, double tau, double *loss,
-                     double *coef);
+                     const int *types, const double *weights, int nterms, double beta, double eps, double tau, double gamma,
+                     double *loss, double *coef);
 
 /* ---- AdamW (torch.optim.AdamW, single-tensor path, non-capturable) --------
  * p, m, v [n] updated in place; g [n] read only; step is the 1-based step

@@ -881,12 +881,14 @@ int64_t FN(ck_linear_cross_entropy_rows)(const REAL *hidden, const REAL *W, cons
 
 /* ---- DPO ------------------------------------------------------------------------------------------- */
 void FN(ck_dpo_loss)(const REAL *s, const REAL *sref, const REAL *pscale, const REAL *counts, int64_t P, const int *types,
-                     const double *weights, int nterms, double beta, double eps, double tau, REAL *loss, REAL *coef) {
+                     const double *weights, int nterms, double beta, double eps, double tau, double gamma, REAL *loss,
+                     REAL *coef) {
     for (int64_t p = 0; p < P; p++) {
         double kc, kr;
         loss[p] = (REAL)axo_dpo_pair(types, weights, nterms, (double)s[p], (double)s[P + p], (double)sref[p],
                                      (double)sref[P + p], counts ? (double)counts[p] : 1.0,
-                                     counts ? (double)counts[P + p] : 1.0, beta, eps, tau, (double)pscale[p], &kc, &kr);
+                                     counts ? (double)counts[P + p] : 1.0, beta, eps, tau, gamma, (double)pscale[p], &kc,
+                                     &kr);
         coef[p] = (REAL)kc;
         coef[P + p] = (REAL)kr;
     }

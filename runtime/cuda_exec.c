@@ -68,7 +68,7 @@ static const struct ksig {
     TS("axo_cross_entropy_bwd", "ppppllip"),
     TS("axo_lce_chunk", "pppppllllip"),
     {"axo_cross_entropy_reduce", "pplllipp"},
-    {"axo_dpo_loss", "ppppldddiiddddpp"},
+    {"axo_dpo_loss", "pppplddddiiddddpp"},
     {"axo_adamw_f32", "pppplppppddddd"},
     {"axo_adamw_bf16", "ppppplppppddddd"},
     {"axo_adamw_sr_bf16", "ppppllppppddddid"},
@@ -2824,6 +2824,7 @@ static int g_dpo_loss(gx *x) {
     ka_d(&a, AF("beta", 0.1));
     ka_d(&a, AF("label_smoothing", 0));
     ka_d(&a, AF("discopop_tau", 0.05));
+    ka_d(&a, AF("gamma", 0));
     ka_i(&a, packed);
     ka_i(&a, nt);
     for (int k = 0; k < AXO_DPO_MAXTERMS; k++) ka_d(&a, w[k]);

@@ -34,6 +34,7 @@
  * logps/chosen, logps/rejected) the mean over the step's global
  * micro-batches of their mean over its pairs. */
 #include "runtime/train_internal.h"
+#include "ir/dpo_loss.h"
 #include "runtime/resume.h"
 #include "runtime/sharded_ckpt.h"
 
@@ -88,7 +89,51 @@ static const char *jnum6(char *b, size_t cap, double v) {
     return b;
 }
 
-enum { M_CH, M_RJ, M_ACC, M_MARGIN, M_LPC, M_LPR, M_N, M_COUNT }; /* a global micro-batch's sums */
+enum { M_CH, M_RJ, M_ACC, M_MARGIN, M_LPC, M_LPR, M_NLL, M_LOR, M_LOC, M_N, M_COUNT }; /* a global micro-batch's sums */
+
+/* rl: simpo (TRL's CPOTrainer) and rl: orpo (ORPOTrainer): no reference model (its log-probs are 0), the rows'
+ * log-probabilities are their tokens' mean (get_batch_logps with average_log_prob), and the loss adds alpha x the
+ * NLL, the mean token loss of the micro-batch's chosen rows: simpo's over their completions (alpha cpo_alpha),
+ * orpo's over every token (alpha 1; it also logs log_odds_ratio and log_odds_chosen). ref_free is 0 for TRL's
+ * DPOTrainer. ob: orpo's staging of its four [2P, S] inputs. */
+typedef struct pref_kind {
+    int ref_free, orpo;
+    double alpha;
+    int32_t *ob;
+} pref_kind;
+
+double rt_dpo_orpo_stage(rt_session *s, const int32_t *ids, const int32_t *tgt, const int32_t *seg, const int64_t *keep,
+                         int64_t P, int64_t S, double scale, int32_t *scratch, float *nll) {
+    int32_t *ptgt = scratch, *atgt = scratch + 2 * P * S;
+    float *cm = (float *)(scratch + 4 * P * S), *tn = (float *)(scratch + 6 * P * S);
+    double nall = 0;
+    for (int64_t r = 0; r < 2 * P; r++) {
+        const int chosen = r < P && (!keep || keep[r] >= 0);
+        int64_t len = 0, n = 0;
+        while (len < S && seg[r * S + len] == 0) len++;
+        for (int64_t t = 0; t < S; t++) {
+            const int64_t k = r * S + t;
+            atgt[k] = t + 1 < len ? ids[k + 1] : -100;
+            cm[k] = tgt[k] != -100 ? 1.0f : 0.0f;
+            ptgt[k] = chosen && atgt[k] != -100 && tgt[k] == -100 ? atgt[k] : -100;
+            n += chosen && atgt[k] != -100;
+        }
+        if (nll) nll[r] = (float)n;
+        nall += (double)n;
+    }
+    const float w = nall > 0 ? (float)(scale / nall) : 0.0f;
+    for (int64_t k = 0; k < 2 * P * S; k++) tn[k] = k < P * S && atgt[k] != -100 ? w : 0.0f;
+    rt_session_set_dpo_orpo(s, ptgt, atgt, cm, tn);
+    return nall;
+}
+
+static double orpo_stage(rt_session *s, const pref_kind *pk, const int32_t *stage, const int64_t *keep, int64_t P,
+                         int64_t S, double scale, float *nll) {
+    return rt_dpo_orpo_stage(s, stage, stage + 2 * P * S, stage + 6 * P * S, keep, P, S, scale, pk->ob, nll);
+}
+
+/* ORPOTrainer's log odds of a pair from its mean token log-probs a, b: (a - b) - (log(1 - e^a) - log(1 - e^b)) */
+static double orpo_log_odds(double a, double b) { return (a - b) - (axo_log1mexp(a) - axo_log1mexp(b)); }
 
 /* A split's pairs as the loader gave them (samples 2k, 2k+1, each dataset's in its order), checked, then Axolotl's
  * merge: each dataset shuffled first (shuffle_before_merging_datasets, several datasets), the merged one by
@@ -138,9 +183,10 @@ static int64_t trl_keep(const rt_dataset *ds, int64_t *first, int64_t n, int64_t
 /* eval_step over pairs first[0..n): this rank's are those k with k % ranks == rank, P a call (every rank makes as
  * many calls: eval_step may gather ZeRO-3 parameters); vals[7k..7k+7) gets pair k's row losses (chosen, rejected)
  * and, with ref, its pair loss, rewards and logps (TRL's), summed over the ranks (each pair comes from one). */
-enum { V_SC, V_SR, V_LOSS, V_RC, V_RR, V_LPC, V_LPR, V_N };
+enum { V_SC, V_SR, V_LOSS, V_RC, V_RR, V_LPC, V_LPR, V_NLLS, V_NLLN, V_LOR, V_LOC, V_N };
 static int pairs_pass(rt_session *s, const rt_dataset *ds, const int64_t *first, int64_t n, const float *ref, double beta,
-                      int32_t pad, int32_t *stage, float *rowbuf, int64_t *keep, float *vals, ax_diag *d) {
+                      const pref_kind *pk, int32_t pad, int32_t *stage, float *rowbuf, int64_t *keep, float *vals,
+                      ax_diag *d) {
     const ir_module *m = s->m;
     const int dp = ir_mesh_find(m, "dp");
     const int64_t nranks = dp >= 0 ? m->mesh_sizes[dp] : 1, rank = dp >= 0 ? s->st.coord[dp] : 0;
@@ -158,15 +204,25 @@ static int pairs_pass(rt_session *s, const rt_dataset *ds, const int64_t *first,
         }
         stage_pairs(ds, first, keep, P, S, pad, stage, cnt);
         rt_session_set_dpo(s, sref, zero, cnt);
+        float *nn = rowbuf + 5 * P; /* orpo: each row's NLL targets */
+        if (pk->orpo) orpo_stage(s, pk, stage, keep, P, S, 0.0, nn);
+        rt_buf *prow = pk->orpo ? rt_session_global(s, "stats/dpo_prompt_rows") : NULL;
         if (rt_session_eval_step(s, stage, stage + 2 * P * S, stage + 4 * P * S, stage + 6 * P * S, d) != 0 ||
-            rt_train_pull(s, rows, d) != 0 || rt_train_pull(s, pl, d) != 0)
+            rt_train_pull(s, rows, d) != 0 || rt_train_pull(s, pl, d) != 0 || (prow && rt_train_pull(s, prow, d) != 0))
             return -1;
         for (int64_t j = 0; j < P; j++) {
             if (keep[j] < 0) continue;
             float *v = vals + V_N * keep[j];
-            const double lc = -(double)rt_f(rows)[j], lr = -(double)rt_f(rows)[P + j];
+            double lc = -(double)rt_f(rows)[j], lr = -(double)rt_f(rows)[P + j];
             v[V_SC] = rt_f(rows)[j], v[V_SR] = rt_f(rows)[P + j];
+            /* the NLL's share of the chosen row: simpo its completion, orpo every target */
+            v[V_NLLS] = rt_f(rows)[j] + (prow ? rt_f(prow)[j] : 0.0f), v[V_NLLN] = pk->orpo ? nn[j] : cnt[j];
             if (!ref) continue;
+            if (pk->ref_free) lc /= (double)cnt[j], lr /= (double)cnt[P + j]; /* the tokens' mean */
+            if (pk->orpo) {
+                const double lo = orpo_log_odds(lc, lr);
+                v[V_LOR] = (float)-axo_softplus(-lo), v[V_LOC] = (float)lo;
+            }
             v[V_LOSS] = rt_f(pl)[j];
             v[V_RC] = (float)(beta * (lc + (double)sref[j])), v[V_RR] = (float)(beta * (lr + (double)sref[P + j]));
             v[V_LPC] = (float)lc, v[V_LPR] = (float)lr;
@@ -186,17 +242,18 @@ static int pairs_pass(rt_session *s, const rt_dataset *ds, const int64_t *first,
  * i mod min(n, ranks x E)): that batch's mean takes them in, its weight stays its own pairs (gather_for_metrics
  * cuts the repeats); the metrics, gathered per step with accelerator.gather, take in the top-up and the round's
  * padding batches too. A pair's values do not depend on its batch, so both are summed from the pairs already
- * evaluated. */
+ * evaluated. rl: simpo's NLL term is each batch's own (its chosen tokens' mean): eval_loss adds alpha x it,
+ * weighted by the batch's pairs, and met[M_NLL] is its mean over the batches. */
 static int dpo_eval(rt_session *s, const rt_dataset *ds, const int64_t *first, int64_t n, const float *ref, double beta,
-                    double weight, int64_t E, int32_t pad, int32_t *stage, float *rowbuf, int64_t *keep, double *loss,
-                    double *met, ax_diag *d) {
+                    const pref_kind *pk, double weight, int64_t E, int32_t pad, int32_t *stage, float *rowbuf,
+                    int64_t *keep, double *loss, double *met, ax_diag *d) {
     const ir_module *m = s->m;
     const int dp = ir_mesh_find(m, "dp");
     const int64_t nranks = dp >= 0 ? m->mesh_sizes[dp] : 1, Ge = (E > 0 ? E : 1) * nranks;
     float *vals = malloc(sizeof *vals * (size_t)(V_N * n + 1));
     if (!vals) abort();
     const int64_t saved = s->micro_count;
-    int rc = pairs_pass(s, ds, first, n, ref, beta, pad, stage, rowbuf, keep, vals, d);
+    int rc = pairs_pass(s, ds, first, n, ref, beta, pk, pad, stage, rowbuf, keep, vals, d);
     s->micro_count = saved;
     double tot = 0, acc[M_N] = {0};
     int64_t ngroups = 0;
@@ -213,6 +270,7 @@ static int dpo_eval(rt_session *s, const rt_dataset *ds, const int64_t *first, i
             if (j < g1 - g0) tot += v[V_LOSS];
             sum[M_CH] += v[V_RC], sum[M_RJ] += v[V_RR], sum[M_ACC] += v[V_RC] > v[V_RR];
             sum[M_MARGIN] += (double)v[V_RC] - (double)v[V_RR], sum[M_LPC] += v[V_LPC], sum[M_LPR] += v[V_LPR];
+            sum[M_LOR] += v[V_LOR], sum[M_LOC] += v[V_LOC];
         }
         for (int k = 0; k < M_N; k++) acc[k] += sum[k] / (double)(g1 - g0 + pad_n);
     }
@@ -225,10 +283,28 @@ static int dpo_eval(rt_session *s, const rt_dataset *ds, const int64_t *first, i
         for (int64_t i = 0; i < Eb - last; i++) up += vals[V_N * (i % m0) + V_LOSS];
         tot += (double)last * (own + up) / (double)Eb - own;
     }
+    double nll_mean = NAN;
+    if (!rc && pk->ref_free) { /* each eval batch's NLL: E consecutive pairs, the short last one topped up on ranks */
+        const int64_t m1 = n < nranks * Eb ? n : nranks * Eb;
+        double nsum = 0;
+        int64_t nb = 0;
+        for (int64_t b0 = 0; b0 < n; b0 += Eb, nb++) {
+            const int64_t own = (b0 + Eb < n ? b0 + Eb : n) - b0, up = nranks > 1 && own < Eb ? Eb - own : 0;
+            double ss = 0, nn = 0;
+            for (int64_t j = 0; j < own + up; j++) {
+                const float *v = vals + V_N * (j < own ? b0 + j : (j - own) % m1);
+                ss += v[V_NLLS], nn += v[V_NLLN];
+            }
+            const double nll = pk->alpha == 0 ? 0.0 : nn > 0 ? ss / nn : NAN; /* TRL: a 0 NLL when cpo_alpha is 0 */
+            tot += pk->alpha * (double)own * nll, nsum += nll;
+        }
+        nll_mean = nb ? nsum / (double)nb : NAN;
+    }
     free(vals);
     if (rc) return -1;
     *loss = n > 0 ? weight * tot / (double)n : NAN; /* TRL's loss (weight: a plan from before the op's loss weights) */
     for (int k = 0; k < M_N; k++) met[k] = ngroups ? acc[k] / (double)ngroups : NAN;
+    met[M_NLL] = nll_mean;
     return 0;
 }
 
@@ -292,15 +368,21 @@ static int ref_load(const char *dir, int64_t nk, int64_t nek, uint64_t h, float 
     return rc;
 }
 
-static void eval_report(FILE *out, FILE *log, ax_buf *hist, int64_t step, int64_t epoch, double loss, const double *met) {
-    char line[1024], a[7][40];
+static void eval_report(FILE *out, FILE *log, ax_buf *hist, int64_t step, int64_t epoch, double loss, const double *met,
+                        const pref_kind *pk) {
+    char line[1024], a[10][40], nll[200] = "";
+    if (pk->orpo)
+        snprintf(nll, sizeof nll, ", \"eval_nll_loss\": %s, \"eval_log_odds_ratio\": %s, \"eval_log_odds_chosen\": %s",
+                 jnum6(a[7], 40, met[M_NLL]), jnum6(a[8], 40, met[M_LOR]), jnum6(a[9], 40, met[M_LOC]));
+    else if (pk->ref_free)
+        snprintf(nll, sizeof nll, ", \"eval_nll_loss\": %s", jnum6(a[7], 40, met[M_NLL]));
     snprintf(line, sizeof line,
              "{\"step\": %lld, \"epoch\": %lld, \"eval_loss\": %s, \"eval_rewards/chosen\": %s, \"eval_rewards/rejected\": %s, "
              "\"eval_rewards/accuracies\": %s, \"eval_rewards/margins\": %s, \"eval_logps/chosen\": %s, "
-             "\"eval_logps/rejected\": %s}\n",
+             "\"eval_logps/rejected\": %s%s}\n",
              (long long)step, (long long)epoch, jnum6(a[0], 40, loss), jnum6(a[1], 40, met[M_CH]), jnum6(a[2], 40, met[M_RJ]),
              jnum6(a[3], 40, met[M_ACC]), jnum6(a[4], 40, met[M_MARGIN]), jnum6(a[5], 40, met[M_LPC]),
-             jnum6(a[6], 40, met[M_LPR]));
+             jnum6(a[6], 40, met[M_LPR]), nll);
     if (out)
         printf("eval at step %lld | eval_loss %.4f | eval_rewards/chosen %.4f | eval_rewards/rejected %.4f | "
                "eval_rewards/accuracies %.3f\n", (long long)step, loss, met[M_CH], met[M_RJ], met[M_ACC]);
@@ -319,6 +401,9 @@ int rt_train_dpo(rt_session *s, const rt_train_opts *o, ax_diag *d) {
     const char *out_dir = o->output_dir ? o->output_dir : mattr_s(m, "io.output_dir", "./outputs");
     const int64_t P = s->B / 2, S = s->S, ga = s->grad_accum;
     const double beta = mattr_f(m, "train.rl_beta", 0.1), weight = mattr_f(m, "train.dpo_loss_weight", 1.0);
+    pref_kind pk = {.ref_free = ir_module_attr(m, "train.rl_kind") != NULL, .alpha = mattr_f(m, "train.cpo_alpha", 0),
+                    .orpo = !strcmp(mattr_s(m, "train.rl_kind", ""), "orpo")};
+    const char *rl_name = mattr_s(m, "train.rl_kind", "dpo");
     const int32_t pad = (int32_t)mattr_i(m, "model.pad_id", 0);
     const uint64_t seed = (uint64_t)mattr_i(m, "train.seed", 42);
     int nds = (int)mattr_i(m, "io.ndatasets", 0);
@@ -381,7 +466,22 @@ int rt_train_dpo(rt_session *s, const rt_train_opts *o, ax_diag *d) {
         eset = &eds;
     }
     const int64_t ntrain_ax = npairs; /* Axolotl's count for its max_steps: before TRL's drop */
-    int64_t nk = trl_keep(&ds, first, npairs, s->L), nek = eset ? trl_keep(eset, efirst, ne, s->L) : 0;
+    /* TRL's CPOTrainer keeps every pair (its tokenize_row cuts the completions instead) */
+    int64_t nk = pk.ref_free ? npairs : trl_keep(&ds, first, npairs, s->L),
+            nek = !eset ? 0 : pk.ref_free ? ne : trl_keep(eset, efirst, ne, s->L);
+    if (pk.ref_free && lead) { /* a pair TRL would feed the model whole, past sequence_len (the bos and eos it adds) */
+        int64_t over = 0;
+        for (int e = 0; e < 2; e++) {
+            const rt_dataset *x = e ? eset : &ds;
+            const int64_t *f = e ? efirst : first, nn = e ? nek : nk;
+            for (int64_t k = 0; x && k < nn; k++)
+                over += rt_data_sample_len(x, f[k]) > S || rt_data_sample_len(x, f[k] + 1) > S;
+        }
+        if (over)
+            ax_warn(d, "dataset", "rl: %s: %lld pairs have a row longer than sequence_len + 2 (TRL's CPOTrainer "
+                    "tokenizes the prompt and completion together and adds a bos and an eos); TRL feeds those rows "
+                    "whole, axo's rows hold sequence_len + 2 tokens and cut them there", rl_name, (long long)over);
+    }
     if (lead && nk + nek < npairs + ne)
         ax_warn(d, "dataset", "%lld pairs whose prompt alone has sequence_len tokens or more were dropped, as TRL drops "
                 "them", (long long)(npairs + ne - nk - nek));
@@ -431,9 +531,10 @@ int rt_train_dpo(rt_session *s, const rt_train_opts *o, ax_diag *d) {
 
     stage = malloc(sizeof *stage * (size_t)(8 * P * S)); /* a micro-batch's ids, targets, positions, sequence ids */
     ref = calloc((size_t)(2 * nk + 1), sizeof *ref);
-    rowbuf = malloc(sizeof *rowbuf * (size_t)(5 * P + 1)); /* ref[2P], scales[P], counts[2P] */
+    rowbuf = malloc(sizeof *rowbuf * (size_t)(9 * P + 1)); /* ref[2P], scales[P], counts[2P], NLL weights and counts */
+    if (pk.orpo) pk.ob = malloc(sizeof *pk.ob * (size_t)(8 * P * S)); /* orpo's four [2P, S] inputs */
     keep = malloc(sizeof *keep * (size_t)(P + 1));
-    if (!stage || !ref || !rowbuf || !keep) abort();
+    if (!stage || !ref || !rowbuf || !keep || (pk.orpo && !pk.ob)) abort();
     rt_buf *rows = rt_session_global(s, "stats/dpo_rows"), *pl = rt_session_global(s, "stats/dpo_pair_loss"),
            *gss = rt_session_global(s, "stats/grad_sumsq");
     if (!rows || !pl) {
@@ -465,7 +566,7 @@ int rt_train_dpo(rt_session *s, const rt_train_opts *o, ax_diag *d) {
         eref = calloc((size_t)(2 * nek + 1), sizeof *eref);
         if (!eref) abort();
         if (rt_resume_peek(resume, &ck_step, &ck_max, &ck_batch, d) != 0 ||
-            ref_load(resume, nk, nek, phash, ref, eref, d) != 0)
+            (!pk.ref_free && ref_load(resume, nk, nek, phash, ref, eref, d) != 0))
             goto out;
         if (ck_batch > 0 && ck_batch != G) {
             ax_error(d, resume, "was trained with %lld preference pairs a step, this plan takes %lld (micro_batch_size %lld "
@@ -499,13 +600,16 @@ int rt_train_dpo(rt_session *s, const rt_train_opts *o, ax_diag *d) {
     }
     /* the reference: eval_step at the initial weights over the training pairs and the eval pairs, each rank a
      * share (pairs_pass); the row losses kept, two a pair */
-    if (!resume) {
+    if (!resume && pk.ref_free) {
+        eref = calloc((size_t)(2 * nek + 1), sizeof *eref); /* no reference model: its log-probs are 0 */
+        if (!eref) abort();
+    } else if (!resume) {
         float *v = malloc(sizeof *v * (size_t)(V_N * (nk > nek ? nk : nek) + 1));
         eref = calloc((size_t)(2 * nek + 1), sizeof *eref);
         if (!v || !eref) abort();
-        int bad = pairs_pass(s, &ds, first, nk, NULL, beta, pad, stage, rowbuf, keep, v, d) != 0;
+        int bad = pairs_pass(s, &ds, first, nk, NULL, beta, &pk, pad, stage, rowbuf, keep, v, d) != 0;
         for (int64_t k = 0; k < nk && !bad; k++) ref[2 * k] = v[V_N * k + V_SC], ref[2 * k + 1] = v[V_N * k + V_SR];
-        if (!bad && eset) bad = pairs_pass(s, eset, efirst, nek, NULL, beta, pad, stage, rowbuf, keep, v, d) != 0;
+        if (!bad && eset) bad = pairs_pass(s, eset, efirst, nek, NULL, beta, &pk, pad, stage, rowbuf, keep, v, d) != 0;
         for (int64_t k = 0; k < nek && !bad; k++) eref[2 * k] = v[V_N * k + V_SC], eref[2 * k + 1] = v[V_N * k + V_SR];
         free(v);
         if (bad) goto out;
@@ -526,9 +630,9 @@ int rt_train_dpo(rt_session *s, const rt_train_opts *o, ax_diag *d) {
                    eval_on_start && eval_every ? ", and before the first step (eval_on_start)" : "");
     }
     if (!quiet)
-        printf("axorun: rl: dpo (beta %g, loss %s): %lld steps (%lld per epoch), %lld preference pairs a step "
+        printf("axorun: rl: %s (beta %g, loss %s): %lld steps (%lld per epoch), %lld preference pairs a step "
                "(micro_batch_size %lld x %lld x %lld rank%s), rows of %lld tokens, %s executor\n",
-               beta, mattr_s(m, "train.dpo_loss_type", "sigmoid"), (long long)total, (long long)esp.nsteps, (long long)G, (long long)P, (long long)ga, (long long)nranks,
+               rl_name, beta, mattr_s(m, "train.dpo_loss_type", "sigmoid"), (long long)total, (long long)esp.nsteps, (long long)G, (long long)P, (long long)ga, (long long)nranks,
                nranks > 1 ? "s" : "", (long long)S, s->backend ? s->backend->name : "cpu");
     int64_t ep = 0, ep_first = 0;
     double tlast = rt_train_now();
@@ -541,8 +645,8 @@ int rt_train_dpo(rt_session *s, const rt_train_opts *o, ax_diag *d) {
     if (!msum || !mred) abort();
     if (eset && eval_on_start && start == 0 && total > 0) { /* HF's eval_on_start, before step 1 */
         double el, met[M_N];
-        if (dpo_eval(s, eset, efirst, nek, eref, beta, weight, eval_bs, pad, stage, rowbuf, keep, &el, met, d) != 0) goto out;
-        eval_report(quiet ? NULL : stdout, log, &logbuf, 0, 0, el, met);
+        if (dpo_eval(s, eset, efirst, nek, eref, beta, &pk, weight, eval_bs, pad, stage, rowbuf, keep, &el, met, d) != 0) goto out;
+        eval_report(quiet ? NULL : stdout, log, &logbuf, 0, 0, el, met, &pk);
     }
     ep = start / esp.nsteps, ep_first = ep * esp.nsteps; /* a resumed run's epoch */
     for (int64_t step = start; step < total; step++) {
@@ -575,19 +679,40 @@ int rt_train_dpo(rt_session *s, const rt_train_opts *o, ax_diag *d) {
                 psc[j] = keep[j] >= 0 ? (float)(weight / ((double)np * (double)nmb * (double)nranks)) : 0.0f;
             }
             rt_session_set_dpo(s, sref, psc, cnt);
+            /* the NLL: alpha x the chosen rows' token mean (simpo: their completions'; orpo: every target's), HF's
+             * and DDP's scale */
+            float *nllw = rowbuf + 5 * P, *nn = rowbuf + 7 * P;
+            double ncm = 0;
+            for (int64_t j = 0; j < P; j++) ncm += keep[j] >= 0 ? (double)cnt[j] : 0.0;
+            if (pk.orpo) ncm = orpo_stage(s, &pk, stage, keep, P, S, pk.alpha / ((double)nmb * (double)nranks), nn);
+            for (int64_t j = 0; j < 2 * P; j++)
+                nllw[j] = j < P && keep[j] >= 0 && ncm > 0 ? (float)(pk.alpha / (ncm * (double)nmb * (double)nranks)) : 0.0f;
+            if (pk.ref_free && !pk.orpo) rt_session_set_dpo_nll(s, nllw);
+            rt_buf *prow = pk.orpo ? rt_session_global(s, "stats/dpo_prompt_rows") : NULL;
             if (rt_session_micro_step(s, stage, stage + 2 * P * S, stage + 4 * P * S, stage + 6 * P * S, 0.0f, d) != 0 ||
-                rt_train_pull(s, rows, d) != 0 || rt_train_pull(s, pl, d) != 0)
+                rt_train_pull(s, rows, d) != 0 || rt_train_pull(s, pl, d) != 0 || (prow && rt_train_pull(s, prow, d) != 0))
                 goto out;
             double *ms = msum + M_COUNT * mb;
+            double nll_s = 0;
             for (int64_t j = 0; j < P; j++) {
                 if (keep[j] < 0) continue;
                 lsum += (double)psc[j] * (double)rt_f(pl)[j];
-                /* TRL's: logps = -summed token loss; rewards = beta x (logps - reference logps) */
-                const double lc = -(double)rt_f(rows)[j], lr_ = -(double)rt_f(rows)[P + j];
+                const double sn = (double)rt_f(rows)[j] + (prow ? (double)rt_f(prow)[j] : 0.0); /* the row's NLL sum */
+                if (pk.ref_free) lsum += (double)nllw[j] * sn, nll_s += sn;
+                /* TRL's: logps = -summed token loss; rewards = beta x (logps - reference logps); CPOTrainer's and
+                 * ORPOTrainer's logps are the tokens' mean */
+                double lc = -(double)rt_f(rows)[j], lr_ = -(double)rt_f(rows)[P + j];
+                if (pk.ref_free) lc /= (double)cnt[j], lr_ /= (double)cnt[P + j];
                 const double rc_ = beta * (lc + (double)sref[j]), rr = beta * (lr_ + (double)sref[P + j]);
                 ms[M_CH] += rc_, ms[M_RJ] += rr, ms[M_ACC] += rc_ > rr, ms[M_MARGIN] += rc_ - rr;
                 ms[M_LPC] += lc, ms[M_LPR] += lr_, ms[M_N] += 1;
+                if (pk.orpo) {
+                    const double lo = orpo_log_odds(lc, lr_);
+                    ms[M_LOR] += -axo_softplus(-lo), ms[M_LOC] += lo;
+                }
             }
+            /* TRL's nll_loss metric, this rank's micro-batch value, weighted by its pairs (its mean over the ranks) */
+            if (pk.ref_free && np > 0) ms[M_NLL] += (pk.alpha == 0 || ncm <= 0 ? 0.0 : nll_s / ncm) * (double)np;
             for (int64_t i = 0; i < 2 * P * S; i++) step_tok += stage[6 * P * S + i] == 0; /* the attention mask's tokens */
         }
         double lr, b1 = NAN;
@@ -630,14 +755,19 @@ int rt_train_dpo(rt_session *s, const rt_train_opts *o, ax_diag *d) {
                        (long long)step + 1, (long long)total, (long long)ep, log_loss, gnorm, lr, met[M_CH], met[M_RJ],
                        met[M_ACC], tps);
             if (log) {
-                char line[1024], a[9][40];
+                char line[1024], a[12][40], nll[256] = "";
+                if (pk.orpo)
+                    snprintf(nll, sizeof nll, ", \"nll_loss\": %s, \"log_odds_ratio\": %s, \"log_odds_chosen\": %s",
+                             jnum6(a[9], 40, met[M_NLL]), jnum6(a[10], 40, met[M_LOR]), jnum6(a[11], 40, met[M_LOC]));
+                else if (pk.ref_free)
+                    snprintf(nll, sizeof nll, ", \"nll_loss\": %s", jnum6(a[9], 40, met[M_NLL]));
                 snprintf(line, sizeof line,
                          "{\"step\": %lld, \"epoch\": %lld, \"loss\": %s, \"grad_norm\": %s, \"lr\": %s, \"rewards/chosen\": "
                          "%s, \"rewards/rejected\": %s, \"rewards/accuracies\": %s, \"rewards/margins\": %s, "
-                         "\"logps/chosen\": %s, \"logps/rejected\": %s, \"tokens_per_s\": %.1f}\n",
+                         "\"logps/chosen\": %s, \"logps/rejected\": %s%s, \"tokens_per_s\": %.1f}\n",
                          (long long)step + 1, (long long)ep, jnum6(a[0], 40, log_loss), jnum6(a[1], 40, gnorm), jnum6(a[2], 40, lr),
                          jnum6(a[3], 40, met[M_CH]), jnum6(a[4], 40, met[M_RJ]), jnum6(a[5], 40, met[M_ACC]),
-                         jnum6(a[6], 40, met[M_MARGIN]), jnum6(a[7], 40, met[M_LPC]), jnum6(a[8], 40, met[M_LPR]), tps);
+                         jnum6(a[6], 40, met[M_MARGIN]), jnum6(a[7], 40, met[M_LPC]), jnum6(a[8], 40, met[M_LPR]), nll, tps);
                 fputs(line, log);
                 fflush(log);
                 ax_buf_puts(&logbuf, line);
@@ -655,8 +785,8 @@ int rt_train_dpo(rt_session *s, const rt_train_opts *o, ax_diag *d) {
         const int eval_point = eval_every && (eval_epochly ? epoch_end : (step + 1) % eval_every == 0);
         if (eset && eval_every && (eval_point || step + 1 == total)) {
             double el, met[M_N];
-            if (dpo_eval(s, eset, efirst, nek, eref, beta, weight, eval_bs, pad, stage, rowbuf, keep, &el, met, d) != 0) goto out;
-            eval_report(quiet ? NULL : stdout, log, &logbuf, step + 1, ep, el, met);
+            if (dpo_eval(s, eset, efirst, nek, eref, beta, &pk, weight, eval_bs, pad, stage, rowbuf, keep, &el, met, d) != 0) goto out;
+            eval_report(quiet ? NULL : stdout, log, &logbuf, step + 1, ep, el, met, &pk);
         }
         const int save_now = save_mode == SAVE_STEPS   ? (step + 1) % save_every == 0 || step + 1 == total
                              : save_mode == SAVE_EPOCH ? epoch_end || step + 1 == total
@@ -677,7 +807,7 @@ int rt_train_dpo(rt_session *s, const rt_train_opts *o, ax_diag *d) {
                 if (!ck_bad) ax_error(d, ck, "checkpoint not written: another rank failed");
                 goto out;
             }
-            if (rt_session_any_rank(s, lead && ref_save(ck, nk, nek, phash, ref, eref, d) != 0) ||
+            if (rt_session_any_rank(s, lead && !pk.ref_free && ref_save(ck, nk, nek, phash, ref, eref, d) != 0) ||
                 rt_ckpt_save_state(s, ck, step + 1, total, (double)ep + (double)(estep + 1) / (double)esp.nsteps, G,
                                    logbuf.data, d) != 0)
                 goto out;
@@ -693,7 +823,7 @@ out:
     if (log) fclose(log);
     ax_buf_free(&logbuf);
     free(counts), free(first), free(keep), free(order), free(ref), free(rowbuf), free(stage), free(msum), free(mred);
-    free(efirst), free(eref);
+    free(efirst), free(eref), free(pk.ob);
     rt_data_free(&ds), rt_data_free(&eds);
     return rc;
 }

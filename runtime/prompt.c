@@ -12,7 +12,7 @@ static const char *const tpl_names[RT_TPL_COUNT] = {"chatml", "llama3", "qwen_25
 static const char *const eot_names[] = {"none", "turn", "all", "last"};
 const char *const rt_fmt_names[RT_FMT_COUNT] = {"", "completion", "alpaca", "chat_template", "input_output", "dpo"};
 const char *const rt_dpo_variant_names[RT_DPOV_COUNT] = {"default", "argilla_chat", "icr", "intel", "prompt_pairs", "ultra",
-                                                         "nectar"};
+                                                         "nectar", "orpo_argilla"};
 static const char *const dpo_family_names[] = {"passthrough", "chatml", "llama3", "user_defined", "chat_template", "zephyr"};
 #define fmt_names rt_fmt_names
 
@@ -89,6 +89,7 @@ char *rt_ds_spec_json(const rt_ds_spec *s) {
                                       s->ud_field_system));
     if (s->fmt == RT_FMT_DPO) {
         json_object_set_new(o, "strategy", json_string(dpo_family_names[s->dpo_family]));
+        if (s->dpo_cpo) json_object_set_new(o, "tokenize", json_string("cpo")); /* absent: DPOTrainer's (older plans) */
         if (s->dpo_family == RT_DPO_CHATML || s->dpo_family == RT_DPO_LLAMA3 || s->dpo_family == RT_DPO_ZEPHYR ||
             (s->dpo_family == RT_DPO_CHAT && s->dpo_variant != RT_DPOV_DEFAULT)) /* chat_template.default: none */
             json_object_set_new(o, "variant", json_string(rt_dpo_variant_names[s->dpo_variant]));
@@ -178,6 +179,9 @@ int rt_ds_spec_from_json(const char *js, rt_ds_spec *s, ax_arena *ar, const char
         for (int i = 0; var && i < RT_DPOV_COUNT; i++)
             if (!strcmp(var, rt_dpo_variant_names[i])) v = i;
         s->dpo_family = (rt_dpo_family)(f < 0 ? 0 : f), s->dpo_variant = (rt_dpo_variant)(v < 0 ? 0 : v);
+        const json_t *tk = json_object_get(o, "tokenize");
+        s->dpo_cpo = json_is_string(tk) && !strcmp(json_string_value(tk), "cpo");
+        if (tk && !s->dpo_cpo) f = -1; /* a tokenization this axorun does not know */
         const json_t *du = json_object_get(o, "user_defined");
         if (f == RT_DPO_USER && json_is_object(du)) {
             s->ud_field_prompt = js_str(du, "field_prompt", ar), s->ud_field_system = js_str(du, "field_system", ar);
@@ -804,6 +808,82 @@ static int dpo_sample(rt_prompter *p, const ax_buf *pids, const ax_buf *prompt, 
     return rc;
 }
 
+/* rl: simpo: TRL's CPOTrainer.tokenize_row (trl.experimental.cpo, TRL 1.9) on the pair's texts, chosen then
+ * rejected: the prompt alone and prompt + completion tokenized without specials; the completion is what follows
+ * the prompt's ids in the joint encoding (one token earlier when the tokenizer merged across the boundary); the
+ * two prompts may differ in their last token only (TRL raises otherwise); the bos is put before each prompt that
+ * does not start with it (when the tokenizer has one), the eos after each completion that does not end with it;
+ * when a prompt + the longer completion exceed max_length (sequence_len), each completion is cut to its first
+ * max_length - longer tokens (Python's slice, so a negative count cuts from the end), as TRL cuts it. Labels
+ * -100 on the prompt. */
+static int cpo_pair(rt_prompter *p, const ax_buf *pr, const ax_buf *ch, const ax_buf *rj, const char *where, ax_buf *ids,
+                    ax_buf *labels, ax_buf *lens, ax_diag *d) {
+    ax_buf pids = {0}, full[2] = {{0}}, text = {0};
+    int rc = rt_tok_encode(p->tok, (const char *)pr->data, pr->len, 0, &pids, where, d);
+    const int32_t *pi = (const int32_t *)pids.data;
+    const int64_t np = (int64_t)(pids.len / sizeof(int32_t));
+    int64_t start[2] = {0, 0}, alen[2] = {0, 0};
+    for (int h = 0; h < 2 && !rc; h++) {
+        const ax_buf *c = h ? rj : ch;
+        text.len = 0;
+        ax_buf_append(&text, pr->data, pr->len);
+        ax_buf_append(&text, c->data, c->len);
+        rc = rt_tok_encode(p->tok, (const char *)text.data, text.len, 0, &full[h], where, d);
+        const int64_t nf = (int64_t)(full[h].len / sizeof(int32_t));
+        start[h] = np;
+        if (nf < np || (np && memcmp(full[h].data, pi, sizeof(int32_t) * (size_t)np))) start[h] = np - 1;
+        if (start[h] < 0) start[h] = 0;
+        if (start[h] > nf) start[h] = nf;
+        alen[h] = nf - start[h];
+    }
+    if (!rc) {
+        const int32_t *a = (const int32_t *)full[0].data, *b = (const int32_t *)full[1].data;
+        int64_t ndiff = 0, nmin = start[0] < start[1] ? start[0] : start[1];
+        for (int64_t i = 0; i < nmin; i++) ndiff += a[i] != b[i];
+        if (ndiff > 1 || llabs(start[0] - start[1]) > 1) {
+            ax_error(d, where, "rl: simpo: the chosen and the rejected prompt tokenize differently (TRL's CPOTrainer "
+                     "raises: they may differ on the last token only, by a tokenizer merge)");
+            rc = -1;
+        }
+    }
+    /* the two samples: [bos] prompt, completion [eos], then TRL's cut */
+    int32_t *seq[2] = {NULL, NULL};
+    int64_t plen[2] = {0, 0}, clen[2] = {0, 0};
+    for (int h = 0; h < 2 && !rc; h++) {
+        const int32_t *f = (const int32_t *)full[h].data;
+        seq[h] = malloc(sizeof(int32_t) * (size_t)(start[h] + alen[h] + 2));
+        if (!seq[h]) abort();
+        int64_t n = 0;
+        if (p->bos_id >= 0 && (start[h] == 0 || f[0] != p->bos_id)) seq[h][n++] = p->bos_id;
+        for (int64_t i = 0; i < start[h]; i++) seq[h][n++] = f[i];
+        plen[h] = n;
+        for (int64_t i = 0; i < alen[h]; i++) seq[h][n++] = f[start[h] + i];
+        if (alen[h] == 0 || f[start[h] + alen[h] - 1] != p->eos_id) seq[h][n++] = p->eos_id;
+        clen[h] = n - plen[h];
+    }
+    if (!rc) {
+        const int64_t longer = clen[0] > clen[1] ? clen[0] : clen[1];
+        for (int h = 0; h < 2; h++) {
+            if (plen[h] + longer > p->seq_len) {
+                int64_t k = p->seq_len - longer; /* answer[:k] */
+                k = k >= 0 ? (k < clen[h] ? k : clen[h]) : (clen[h] + k > 0 ? clen[h] + k : 0);
+                clen[h] = k;
+            }
+            ax_buf t = {0}, l = {0};
+            ax_buf_append(&t, seq[h], sizeof(int32_t) * (size_t)(plen[h] + clen[h]));
+            for (int64_t i = 0; i < plen[h] + clen[h]; i++) {
+                int32_t v = i < plen[h] ? RT_IGNORE_INDEX : seq[h][i];
+                ax_buf_append(&l, &v, sizeof v);
+            }
+            push_sample(&t, 0, ids, labels, &l, lens);
+            ax_buf_free(&t), ax_buf_free(&l);
+        }
+    }
+    free(seq[0]), free(seq[1]);
+    ax_buf_free(&pids), ax_buf_free(&full[0]), ax_buf_free(&full[1]), ax_buf_free(&text);
+    return rc;
+}
+
 static int dpo_row(rt_prompter *p, const rt_ds_spec *s, const json_t *row, const char *where, ax_buf *ids,
                    ax_buf *labels, ax_buf *lens, ax_diag *d) {
     if (p->eos_id < 0) {
@@ -830,6 +910,8 @@ static int dpo_row(rt_prompter *p, const rt_ds_spec *s, const json_t *row, const
                                                                        * them as empty; a kept sample never is) */
             int64_t z = 0;
             ax_buf_append(lens, &z, sizeof z), ax_buf_append(lens, &z, sizeof z);
+        } else if (s->dpo_cpo) {
+            rc = cpo_pair(p, &pr, &ch, &rj, where, ids, labels, lens, d);
         } else if (!(rc = rt_tok_encode(p->tok, pr.len ? (const char *)pr.data : "", pr.len, 1, &pids, where, d))) {
             rc = dpo_sample(p, &pids, &pr, &ch, eosz, where, ids, labels, lens, d);
             if (!rc) rc = dpo_sample(p, &pids, &pr, &rj, eosz, where, ids, labels, lens, d);
@@ -1820,8 +1902,95 @@ static int dpo_chat_completion(rt_prompter *p, const rt_ds_spec *s, const json_t
     return 0;
 }
 
+/* text[n:] of Python, n counting code points: the bytes after the first n UTF-8 characters of t */
+static size_t utf8_skip(const char *t, size_t len, size_t n) {
+    size_t i = 0;
+    while (i < len && n > 0) {
+        i++;
+        while (i < len && ((unsigned char)t[i] & 0xC0) == 0x80) i++;
+        n--;
+    }
+    return i;
+}
+
+static size_t utf8_count(const char *t, size_t len) {
+    size_t n = 0;
+    for (size_t i = 0; i < len; i++) n += ((unsigned char)t[i] & 0xC0) != 0x80;
+    return n;
+}
+
+/* rl: orpo's chat_template.argilla (Axolotl 0.19's prompt_strategies/orpo/chat_template.py): the row's "chosen" and
+ * "rejected" conversations, user and assistant turns by turns; the prompt is a system turn (when "system" is
+ * truthy), then for each turn pair the user's message ("prompt" for every one of them when the row has it) and,
+ * but for the last, the chosen assistant's, rendered with the generation prompt; each completion is the rendering
+ * of those messages plus the conversation's last message (as the assistant's) with the prompt's length in
+ * characters cut off. */
+static int orpo_argilla_texts(rt_prompter *p, const rt_ds_spec *s, const json_t *row, const char *where, ax_buf *pr,
+                              ax_buf *ch, ax_buf *rj, ax_diag *d) {
+    const json_t *cv = json_object_get(row, "chosen"), *rv = json_object_get(row, "rejected");
+    if (!json_is_array(cv) || !json_array_size(cv) || !json_is_array(rv) || !json_array_size(rv)) {
+        ax_error(d, where, "\"chosen\", \"rejected\": expected conversations, lists of {\"role\", \"content\"} messages "
+                 "(rl: orpo's chat_template.argilla)");
+        return -1;
+    }
+    const size_t total = json_array_size(cv), turns = total / 2;
+    if (total % 2) {
+        ax_error(d, where, "\"chosen\": %zu messages, an odd count (Axolotl's ORPO argilla asserts user and assistant "
+                 "turns in pairs: \"invalid number of turns\")", total);
+        return -1;
+    }
+    const json_t *sys = json_object_get(row, "system"), *pv = json_object_get(row, "prompt");
+    const char **role = calloc(2 * turns + 3, sizeof *role), **content = calloc(2 * turns + 3, sizeof *content);
+    if (!role || !content) abort();
+    int n = 0, rc = 0;
+    char what[64];
+    size_t len;
+    if (sys && !json_is_null(sys) && !(json_is_string(sys) && !json_string_length(sys)) && !(json_is_false(sys))) {
+        if (!(content[n] = dpo_str(sys, "\"system\"", where, d, &len))) rc = -1;
+        role[n++] = "system";
+    }
+    for (size_t i = 0; i < turns && !rc; i++) {
+        if (pv) {
+            content[n] = dpo_str(pv, "\"prompt\"", where, d, &len);
+        } else {
+            snprintf(what, sizeof what, "\"chosen\"[%zu].content", 2 * i);
+            content[n] = dpo_str(json_object_get(json_array_get(cv, 2 * i), "content"), what, where, d, &len);
+        }
+        if (!content[n]) rc = -1;
+        role[n++] = "user";
+        if (i + 1 < turns && !rc) {
+            snprintf(what, sizeof what, "\"chosen\"[%zu].content", 2 * i + 1);
+            if (!(content[n] = dpo_str(json_object_get(json_array_get(cv, 2 * i + 1), "content"), what, where, d, &len)))
+                rc = -1;
+            role[n++] = "assistant";
+        }
+    }
+    if (!rc) rc = dpo_render(p, s, role, content, n, 1, pr, where, d);
+    const size_t pchars = rc ? 0 : utf8_count((const char *)pr->data, pr->len);
+    for (int h = 0; h < 2 && !rc; h++) {
+        const json_t *conv = h ? rv : cv;
+        snprintf(what, sizeof what, "\"%s\"[%zu].content", h ? "rejected" : "chosen", json_array_size(conv) - 1);
+        if (!(content[n] = dpo_str(json_object_get(json_array_get(conv, json_array_size(conv) - 1), "content"), what, where,
+                                   d, &len))) {
+            rc = -1;
+            break;
+        }
+        role[n] = "assistant";
+        ax_buf full = {0};
+        rc = dpo_render(p, s, role, content, n + 1, 0, &full, where, d);
+        if (!rc) {
+            const size_t at = utf8_skip((const char *)full.data, full.len, pchars);
+            ax_buf_append(h ? rj : ch, full.data + at, full.len - at);
+        }
+        ax_buf_free(&full);
+    }
+    free(role), free(content);
+    return rc;
+}
+
 static int dpo_chat_texts(rt_prompter *p, const rt_ds_spec *s, const json_t *row, const char *where, ax_buf *pr,
                           ax_buf *ch, ax_buf *rj, ax_diag *d) {
+    if (s->dpo_variant == RT_DPOV_ORPO_ARGILLA) return orpo_argilla_texts(p, s, row, where, pr, ch, rj, d);
     /* chat_template.argilla_chat: the prompt is the chosen conversation but its last message, the completions the
      * chosen's and the rejected's last messages */
     const int argilla = s->dpo_variant == RT_DPOV_ARGILLA_CHAT;

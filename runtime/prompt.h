@@ -117,9 +117,10 @@ typedef enum { RT_FMT_TOKENIZED, RT_FMT_COMPLETION, RT_FMT_ALPACA, RT_FMT_CHAT, 
  * (and chat_template's argilla_chat, zephyr's nectar) */
 typedef enum { RT_DPO_PASSTHROUGH, RT_DPO_CHATML, RT_DPO_LLAMA3, RT_DPO_USER, RT_DPO_CHAT, RT_DPO_ZEPHYR } rt_dpo_family;
 typedef enum {
-    RT_DPOV_DEFAULT, RT_DPOV_ARGILLA_CHAT, RT_DPOV_ICR, RT_DPOV_INTEL, RT_DPOV_PROMPT_PAIRS, RT_DPOV_ULTRA, RT_DPOV_NECTAR
+    RT_DPOV_DEFAULT, RT_DPOV_ARGILLA_CHAT, RT_DPOV_ICR, RT_DPOV_INTEL, RT_DPOV_PROMPT_PAIRS, RT_DPOV_ULTRA, RT_DPOV_NECTAR,
+    RT_DPOV_ORPO_ARGILLA /* rl: orpo's chat_template.argilla (Axolotl's prompt_strategies/orpo), RT_DPO_CHAT's */
 } rt_dpo_variant;
-#define RT_DPOV_COUNT 7
+#define RT_DPOV_COUNT 8
 extern const char *const rt_dpo_variant_names[RT_DPOV_COUNT]; /* "default", "argilla_chat", ... */
 extern const char *const rt_fmt_names[RT_FMT_COUNT]; /* "", "completion", ... as Axolotl names them */
 typedef enum { RT_TPL_CHATML, RT_TPL_LLAMA3, RT_TPL_QWEN25, RT_TPL_GEMMA, RT_TPL_PHI3, RT_TPL_QWEN3, RT_TPL_GEMMA3 } rt_tpl;
@@ -162,6 +163,7 @@ typedef struct rt_ds_spec {
     rt_dpo_family dpo_family;
     rt_dpo_variant dpo_variant;
     const char *ud_field_prompt, *ud_field_chosen, *ud_field_rejected, *ud_chosen_format, *ud_rejected_format;
+    int dpo_cpo; /* rl: simpo: TRL's CPOTrainer.tokenize_row instead of DPOTrainer's tokenization (runtime/prompt.c) */
 } rt_ds_spec;
 
 /* A user_defined format string's check: only {name} of the names allowed

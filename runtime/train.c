@@ -47,7 +47,9 @@ int rt_session_from_module(ir_module *m, rt_session *s, ax_diag *d) {
     s->B = mattr_i(m, "train.rows", s->mbs);
     s->S = mattr_i(m, "train.row_len", s->L);
     s->dpo = !strcmp(mattr_s(m, "train.rl", ""), "dpo"); /* a micro-batch of mbs pairs: 2 x mbs rows */
-    if (s->B < 1 || s->S < 1 || s->L < 1 || s->L > s->S || s->B * s->S != (s->dpo ? 2 : 1) * s->mbs * s->L) {
+    /* rl: simpo's rows hold sequence_len + 2 tokens (frontend/lower.c fe_token_shape) */
+    const int64_t Lr = s->L + (s->dpo && ir_module_attr(m, "train.rl_kind") ? 2 : 0);
+    if (s->B < 1 || s->S < 1 || s->L < 1 || s->L > s->S || s->B * s->S != (s->dpo ? 2 : 1) * s->mbs * Lr) {
         ax_error(d, "plan", "micro-batch of %lld rows x %lld tokens does not hold micro_batch_size %lld x sequence_len %lld",
                  (long long)s->B, (long long)s->S, (long long)s->mbs, (long long)s->L);
         return -1;
@@ -91,6 +93,12 @@ int rt_session_from_module(ir_module *m, rt_session *s, ax_diag *d) {
     input_buf(&s->in_dpo_ref, IR_F32, 1, (int64_t[]){s->B});
     input_buf(&s->in_dpo_pair_scale, IR_F32, 1, (int64_t[]){s->B / 2 > 0 ? s->B / 2 : 1});
     input_buf(&s->in_dpo_counts, IR_F32, 1, (int64_t[]){s->B});
+    input_buf(&s->in_dpo_nll, IR_F32, 1, (int64_t[]){s->B}); /* zeros until rt_session_set_dpo_nll */
+    input_buf(&s->in_dpo_ptgt, IR_I32, 2, bs);
+    input_buf(&s->in_dpo_atgt, IR_I32, 2, bs);
+    input_buf(&s->in_dpo_cmask, IR_F32, 2, bs);
+    input_buf(&s->in_dpo_tnll, IR_F32, 2, bs);
+    for (int64_t i = 0; i < s->B * s->Sl; i++) rt_i(&s->in_dpo_ptgt)[i] = rt_i(&s->in_dpo_atgt)[i] = -100;
     for (int64_t i = 0; i < s->B; i++) rt_f(&s->in_dpo_ref)[i] = rt_f(&s->in_dpo_counts)[i] = NAN; /* rt_session_set_dpo sets them */
     input_buf(&s->in_aux_mask, IR_F32, 2, bs);
     input_buf(&s->in_aux_scale, IR_F32, 0, NULL);
@@ -146,7 +154,8 @@ void rt_session_close(rt_session *s) {
     rt_buf *bs[] = {&s->in_ids,        &s->in_tgt, &s->in_pos,  &s->in_seg,         &s->in_idx,
                     &s->in_loss_scale, &s->in_lr,  &s->in_step, &s->in_dropout_seed, &s->in_neftune_keys, &s->in_neftune_mag, &s->in_max_position,
                     &s->in_beta1,      &s->in_dpo_ref, &s->in_dpo_pair_scale, &s->in_dpo_counts, &s->in_aux_mask,
-                    &s->in_aux_scale};
+                    &s->in_aux_scale, &s->in_dpo_nll, &s->in_dpo_ptgt, &s->in_dpo_atgt, &s->in_dpo_cmask,
+                    &s->in_dpo_tnll};
     for (size_t i = 0; i < AX_ARRAY_LEN(bs); i++) rt_buf_free(bs[i]);
     free(s->hf_config);
     ir_module_destroy(s->m);
@@ -733,6 +742,11 @@ static const rt_buf *session_input(void *ctx, const char *name) {
     if (!strcmp(name, "dpo_ref")) return &s->in_dpo_ref;
     if (!strcmp(name, "dpo_pair_scale")) return &s->in_dpo_pair_scale;
     if (!strcmp(name, "dpo_row_tokens")) return &s->in_dpo_counts;
+    if (!strcmp(name, "dpo_row_nll")) return &s->in_dpo_nll;
+    if (!strcmp(name, "dpo_prompt_targets")) return &s->in_dpo_ptgt;
+    if (!strcmp(name, "dpo_all_targets")) return &s->in_dpo_atgt;
+    if (!strcmp(name, "dpo_completion_mask")) return &s->in_dpo_cmask;
+    if (!strcmp(name, "dpo_token_nll")) return &s->in_dpo_tnll;
     if (!strcmp(name, "aux_mask")) return &s->in_aux_mask;
     if (!strcmp(name, "aux_scale")) return &s->in_aux_scale;
     return NULL;
@@ -867,6 +881,19 @@ void rt_session_set_dpo(rt_session *s, const float *ref, const float *pair_scale
     memcpy(rt_f(&s->in_dpo_ref), ref, sizeof(float) * (size_t)s->B);
     memcpy(rt_f(&s->in_dpo_pair_scale), pair_scale, sizeof(float) * (size_t)(s->B / 2));
     for (int64_t i = 0; i < s->B; i++) rt_f(&s->in_dpo_counts)[i] = counts ? counts[i] : 1.0f;
+}
+
+void rt_session_set_dpo_nll(rt_session *s, const float *nll) {
+    memcpy(rt_f(&s->in_dpo_nll), nll, sizeof(float) * (size_t)s->B);
+}
+
+void rt_session_set_dpo_orpo(rt_session *s, const int32_t *prompt_targets, const int32_t *all_targets,
+                             const float *completion_mask, const float *token_nll) {
+    const size_t n = (size_t)(s->B * s->Sl);
+    memcpy(rt_i(&s->in_dpo_ptgt), prompt_targets, sizeof(int32_t) * n);
+    memcpy(rt_i(&s->in_dpo_atgt), all_targets, sizeof(int32_t) * n);
+    memcpy(rt_f(&s->in_dpo_cmask), completion_mask, sizeof(float) * n);
+    memcpy(rt_f(&s->in_dpo_tnll), token_nll, sizeof(float) * n);
 }
 
 int rt_session_opt_step(rt_session *s, float lr, int64_t step, ax_diag *d) {

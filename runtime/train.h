@@ -76,6 +76,11 @@ typedef struct rt_session {
      * until rt_session_set_dpo sets it) and each pair's loss scale (f32[B/2]) */
     rt_buf in_dpo_ref, in_dpo_pair_scale;
     rt_buf in_dpo_counts; /* f32[B]: each row's completion tokens (input "dpo_row_tokens": the ipo and sigmoid_norm losses) */
+    rt_buf in_dpo_nll;    /* f32[B]: each row's NLL weight (input "dpo_row_nll": rl: simpo's cpo_alpha term) */
+    rt_buf in_dpo_ptgt;   /* i32[B,S]: the chosen rows' prompt targets (input "dpo_prompt_targets"; -100 elsewhere) */
+    rt_buf in_dpo_atgt;   /* i32[B,S]: rl: orpo: every row's targets (input "dpo_all_targets") */
+    rt_buf in_dpo_cmask;  /* f32[B,S]: rl: orpo: 1 on the completion's targets (input "dpo_completion_mask") */
+    rt_buf in_dpo_tnll;   /* f32[B,S]: rl: orpo: the NLL's weight of each chosen row's target (input "dpo_token_nll") */
     int dpo;
     /* output_router_logits (module attr train.router_aux_loss_coef): the load-balancing loss's token weights
      * (f32[B, Sl]: each token's HF attention_mask value as Axolotl's collator fills it) from aux_mask_rows (the whole
@@ -180,6 +185,19 @@ int rt_session_eval_step(rt_session *s, const int32_t *ids, const int32_t *targe
  * in the step's; 0 for a pair the micro-batch does not hold) and the rows' completion token counts counts[B]
  * (TRL's completion_mask sums, for the losses that average over them; NULL: ones). */
 void rt_session_set_dpo(rt_session *s, const float *ref, const float *pair_scale, const float *counts);
+/* rl: simpo's NLL term: each row's weight f32[B] */
+void rt_session_set_dpo_nll(rt_session *s, const float *nll);
+/* rl: orpo's inputs, each [B,S]: the chosen rows' prompt targets, every row's targets, the completion's targets
+ * (1) and the NLL weight of each chosen row's target */
+void rt_session_set_dpo_orpo(rt_session *s, const int32_t *prompt_targets, const int32_t *all_targets,
+                             const float *completion_mask, const float *token_nll);
+/* rl: orpo's inputs for a micro-batch of 2P rows of S tokens (ids, its completion targets tgt and sequence ids seg,
+ * padding at seg != 0; keep[j] < 0 for a pair the micro-batch does not hold, NULL: all held): each row's targets
+ * (ORPOTrainer's labels where attention_mask is 1), the chosen rows' prompt targets, the completion targets as 1s,
+ * and scale / N on each of the N targets of the chosen rows (the NLL's weight), set with rt_session_set_dpo_orpo;
+ * scratch holds 8 P S int32s; nll[2P] (or NULL) gets each row's NLL target count. Returns N. */
+double rt_dpo_orpo_stage(rt_session *s, const int32_t *ids, const int32_t *tgt, const int32_t *seg, const int64_t *keep,
+                         int64_t P, int64_t S, double scale, int32_t *scratch, float *nll);
 
 /* A global's buffer by name (NULL if none). */
 rt_buf *rt_session_global(rt_session *s, const char *name);

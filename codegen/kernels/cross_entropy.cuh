@@ -255,7 +255,7 @@ extern "C" __global__ void __launch_bounds__(256) axo_cross_entropy_reduce(const
 #include "ir/dpo_loss.h"
 extern "C" __global__ void __launch_bounds__(256)
     axo_dpo_loss(const float *s, const float *sref, const float *pscale, const float *counts, i64 P, double beta,
-                 double eps, double tau, int types, int nterms, double w0, double w1, double w2, double w3, float *loss,
+                 double eps, double tau, double gamma, int types, int nterms, double w0, double w1, double w2, double w3, float *loss,
                  float *coef) {
     int t[AXO_DPO_MAXTERMS];
     const double w[AXO_DPO_MAXTERMS] = {w0, w1, w2, w3};
@@ -264,7 +264,7 @@ extern "C" __global__ void __launch_bounds__(256)
         double kc, kr;
         loss[p] = (float)axo_dpo_pair(t, w, nterms, (double)s[p], (double)s[P + p], (double)sref[p], (double)sref[P + p],
                                       counts ? (double)counts[p] : 1.0, counts ? (double)counts[P + p] : 1.0, beta, eps,
-                                      tau, (double)pscale[p], &kc, &kr);
+                                      tau, gamma, (double)pscale[p], &kc, &kr);
         coef[p] = (float)kc;
         coef[P + p] = (float)kr;
     }

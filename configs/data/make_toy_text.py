@@ -9,6 +9,9 @@
                     chatml.intel fields {system?, question, chosen,
                     rejected}): a sum asked, the right answer chosen, a wrong
                     one rejected
+  toy_orpo.jsonl    the same pairs for rl: orpo (Axolotl's ORPO
+                    chat_template.argilla: {system?, chosen: [user,
+                    assistant], rejected: [user, assistant]})
 
 Words come from the English list the bundled tokenizer
 (configs/models/tiny-llama-chat, trained by
@@ -59,13 +62,21 @@ def dpo(rng):
     return row
 
 
+def orpo(rng):
+    r = dpo(rng)
+    q = {"role": "user", "content": r["question"]}
+    row = {"chosen": [q, {"role": "assistant", "content": r["chosen"]}],
+           "rejected": [q, {"role": "assistant", "content": r["rejected"]}]}
+    return {"system": r["system"], **row} if "system" in r else row
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seed", type=int, default=1234)
     ap.add_argument("--n", type=int, default=600)
     a = ap.parse_args()
     here = os.path.dirname(os.path.abspath(__file__))
-    for name, fn in (("toy_alpaca.jsonl", alpaca), ("toy_chat.jsonl", chat), ("toy_dpo.jsonl", dpo)):
+    for name, fn in (("toy_alpaca.jsonl", alpaca), ("toy_chat.jsonl", chat), ("toy_dpo.jsonl", dpo), ("toy_orpo.jsonl", orpo)):
         rng = random.Random(a.seed)
         with open(os.path.join(here, name), "w", encoding="utf-8") as f:
             for _ in range(a.n):

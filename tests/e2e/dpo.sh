@@ -4,7 +4,9 @@
 # weights and pairs; axo's train_log.jsonl must give the same loss, grad_norm, learning rate and metrics (the data
 # order, the length filters, the tokenization, the reference model and the loss scaling all show in them). Then: 2
 # ranks (DDP, ZeRO-3) = 1 rank with the same global batch; LoRA and QLoRA start at log 2 and write an adapter; the
-# refusals.
+# refusals. The simpo_* cases are rl: simpo against TRL's CPOTrainer (loss_type simpo, its own tokenization, the
+# NLL term and its nll_loss metric), the orpo_* ones rl: orpo against TRL's ORPOTrainer on Axolotl's ORPO
+# chat_template.argilla (its NLL over the chosen rows' every token, log_odds_ratio and log_odds_chosen).
 # usage: dpo.sh AXOC AXORUN SOURCE_DIR
 set -uo pipefail
 AXOC=$1 AXORUN=$2 SRC=$3
@@ -17,7 +19,7 @@ case_cfg() { # $1 case, $2 output dir, $3 sed script applied to the config -> st
 import json, sys
 fx, case, out = sys.argv[1:4]
 c = json.load(open(fx + "/dpo.json"))["cases"][case]["config"]
-print(c.replace("base_model: .", "base_model: " + fx).replace("path: toy_dpo", "path: " + fx + "/toy_dpo") + "output_dir: " + out)
+print(c.replace("base_model: .", "base_model: " + fx).replace("path: toy_", "path: " + fx + "/toy_") + "output_dir: " + out)
 PYEOF
 }
 cmp_trl() { # $1 case, $2 train_log.jsonl
@@ -36,7 +38,8 @@ for w in want:
     pairs = [("loss", "loss", 2e-5, 1e-6), ("grad_norm", "grad_norm", 1e-4, 1e-6), ("lr", "learning_rate", 1e-5, 0),
              ("rewards/chosen", "rewards/chosen", 1e-4, 2e-5), ("rewards/rejected", "rewards/rejected", 1e-4, 2e-5),
              ("rewards/margins", "rewards/margins", 1e-4, 2e-5), ("logps/chosen", "logps/chosen", 1e-5, 0),
-             ("logps/rejected", "logps/rejected", 1e-5, 0)]
+             ("logps/rejected", "logps/rejected", 1e-5, 0)] + [(k, k, 1e-5, 1e-6) for k in ("nll_loss", "log_odds_ratio",
+                                                                                       "log_odds_chosen") if k in w]
     for a, b, rtol, atol in pairs:
         if abs(g[a] - w[b]) > rtol * abs(w[b]) + atol:
             bad.append("step %d %s: axo %.8g, TRL %.8g" % (g["step"], a, g[a], w[b]))
@@ -48,7 +51,8 @@ for w in case.get("evals", []):  # HF's evaluations (eval_on_start at step 0): e
         bad.append("step %d: TRL evaluates, axo does not" % w["step"])
         continue
     for k, rtol, atol in (("eval_loss", 2e-5, 1e-6), ("eval_rewards/chosen", 1e-4, 2e-5), ("eval_rewards/rejected", 1e-4, 2e-5),
-                          ("eval_rewards/margins", 1e-4, 2e-5), ("eval_logps/chosen", 1e-5, 0), ("eval_logps/rejected", 1e-5, 0)):
+                          ("eval_rewards/margins", 1e-4, 2e-5), ("eval_logps/chosen", 1e-5, 0), ("eval_logps/rejected", 1e-5, 0)) + \
+                         tuple((k, 1e-5, 1e-6) for k in ("eval_nll_loss", "eval_log_odds_ratio", "eval_log_odds_chosen") if k in w):
         if abs(g[k] - w[k]) > rtol * abs(w[k]) + atol:
             bad.append("eval at step %d %s: axo %.8g, TRL %.8g" % (w["step"], k, g[k], w[k]))
     if abs(w["eval_rewards/margins"]) > 1e-3 and abs(g["eval_rewards/accuracies"] - w["eval_rewards/accuracies"]) > 1e-6:
@@ -151,9 +155,75 @@ sys.exit(not (abs(s[\"loss\"] - 0.6931472) < 1e-6 and s[\"rewards/chosen\"] == 0
     "$a: step 1 is log 2 with zero rewards"
 done
 
+# rl: simpo (TRL's CPOTrainer, above against TRL itself): 2 ranks (DDP, ZeRO-3) = 1 rank; LoRA trains from log 2
+# minus nothing (no reference: its first step's loss is the base model's); a resumed run = the straight one without
+# any reference file; Axolotl's refusals
+case_cfg simpo_ga2 "$T/o-sdp2" 's/^gradient_accumulation_steps: 2/gradient_accumulation_steps: 1/' >sdp2.yml
+{ case_cfg simpo_ga2 "$T/o-sz3" 's/^gradient_accumulation_steps: 2/gradient_accumulation_steps: 1/'; \
+  echo "deepspeed: $SRC/configs/deepspeed/zero3.json"; } >sz3.yml
+for n in sdp2 sz3; do
+  check '"$AXOC" compile $n.yml -o $n.bin --world-size 2 >$n.cout 2>&1 && "$AXORUN" $n.bin --quiet >$n.out 2>$n.err' \
+    "simpo $n: 2 ranks compile and train"
+  check 'same_losses o-$n/train_log.jsonl o-simpo_ga2/train_log.jsonl' "simpo $n: 2 ranks = 1 rank with gradient_accumulation_steps 2"
+done
+{ case_cfg simpo_ga2 "$T/o-slora" 's/^max_steps: 6/max_steps: 3/'
+  printf 'adapter: lora\nlora_r: 4\nlora_alpha: 8\nlora_target_modules: [q_proj, v_proj, down_proj]\n'; } >slora.yml
+check '"$AXOC" compile slora.yml -o slora.bin >slora.cout 2>&1 && "$AXORUN" slora.bin --quiet >slora.out 2>slora.err && test -s o-slora/adapter_model.safetensors && python3 -c "
+import json, sys
+a = json.loads(open(sys.argv[1]).readline()); b = json.loads(open(sys.argv[2]).readline())
+sys.exit(abs(a[\"loss\"] - b[\"loss\"]) > 1e-5 * abs(b[\"loss\"]))" o-slora/train_log.jsonl o-simpo_ga2/train_log.jsonl' \
+  "simpo + LoRA: trains, saves the adapter; step 1's loss is the full fine-tune's (new adapters are zero, no reference)"
+{ case_cfg simpo_eval "$T/o-srs"; echo "save_steps: 2"; } >srs.yml
+check '"$AXOC" compile srs.yml -o srs.bin >/dev/null 2>&1 && "$AXORUN" srs.bin --quiet >srs.out 2>&1 && test -d o-srs/checkpoint-2 && ! test -e o-srs/checkpoint-2/dpo_reference.bin && "$AXORUN" srs.bin --quiet --resume-from o-srs/checkpoint-2 --output-dir o-srs2 >srs2.out 2>srs2.err && cmp -s o-srs/model.safetensors o-srs2/model.safetensors' \
+  "simpo: checkpoints need no reference file; resumed at step 2 = the straight run bit for bit"
+{ case_cfg simpo_ga2 "$T/o-r" | grep -v '^simpo_gamma:'; } >r-nogamma.yml
+check '! "$AXOC" compile r-nogamma.yml -o r.bin >r-nogamma.out 2>&1 && grep -q "simpo_gamma: rl: simpo needs it" r-nogamma.out' \
+  "refused: rl: simpo without simpo_gamma (Axolotl hands TRL None)"
+{ case_cfg simpo_ga2 "$T/o-r" | grep -v '^warmup_steps:'; echo "warmup_ratio: 0.1"; } >r-wr.yml
+check '! "$AXOC" compile r-wr.yml -o r.bin >r-wr.out 2>&1 && grep -q "warmup_ratio: not supported with the simpo trainer" r-wr.out' \
+  "refused: warmup_ratio with rl: simpo (Axolotl's check)"
+{ case_cfg simpo_ga2 "$T/o-r"; echo "dpo_loss_type: [ipo]"; } >r-slt.yml
+check '! "$AXOC" compile r-slt.yml -o r.bin >r-slt.out 2>&1 && grep -q "dpo_loss_type: for rl: dpo only" r-slt.out' \
+  "refused: dpo_loss_type with rl: simpo"
+
+# rl: orpo (TRL's ORPOTrainer on Axolotl's chat_template.argilla, above against TRL itself): 2 ranks = 1 rank; LoRA;
+# rows without a type (prompt / chosen / rejected texts); a resumed run = the straight one; refusals
+case_cfg orpo_ga2 "$T/o-odp2" 's/^gradient_accumulation_steps: 2/gradient_accumulation_steps: 1/' >odp2.yml
+{ case_cfg orpo_ga2 "$T/o-oz3" 's/^gradient_accumulation_steps: 2/gradient_accumulation_steps: 1/'; \
+  echo "deepspeed: $SRC/configs/deepspeed/zero3.json"; } >oz3.yml
+for n in odp2 oz3; do
+  check '"$AXOC" compile $n.yml -o $n.bin --world-size 2 >$n.cout 2>&1 && "$AXORUN" $n.bin --quiet >$n.out 2>$n.err' \
+    "orpo $n: 2 ranks compile and train"
+  check 'same_losses o-$n/train_log.jsonl o-orpo_ga2/train_log.jsonl' "orpo $n: 2 ranks = 1 rank with gradient_accumulation_steps 2"
+done
+{ case_cfg orpo_ga2 "$T/o-olora" 's/^max_steps: 6/max_steps: 2/'
+  printf 'adapter: lora\nlora_r: 4\nlora_alpha: 8\nlora_target_linear: true\n'; } >olora.yml
+check '"$AXOC" compile olora.yml -o olora.bin >olora.cout 2>&1 && "$AXORUN" olora.bin --quiet >olora.out 2>olora.err && test -s o-olora/adapter_model.safetensors && python3 -c "
+import json, sys
+a = json.loads(open(sys.argv[1]).readline()); b = json.loads(open(sys.argv[2]).readline())
+sys.exit(abs(a[\"loss\"] - b[\"loss\"]) > 1e-5 * abs(b[\"loss\"]))" o-olora/train_log.jsonl o-orpo_ga2/train_log.jsonl' \
+  "orpo + LoRA: trains, saves the adapter; step 1's loss is the full fine-tune's"
+python3 - "$FX/toy_dpo_48.jsonl" >otext.jsonl <<'PYEOF'
+import json, sys
+for l in open(sys.argv[1]):
+    r = json.loads(l)
+    print(json.dumps({"prompt": "Q: " + r["question"] + "\nA:", "chosen": " " + r["chosen"], "rejected": " " + r["rejected"]}))
+PYEOF
+case_cfg orpo_ga2 "$T/o-otext" "s#path: .*toy_orpo_48.jsonl#path: $T/otext.jsonl#; /type: chat_template.argilla/d; s/^max_steps: 6/max_steps: 2/" >otext.yml
+check '"$AXOC" compile otext.yml -o otext.bin >otext.cout 2>&1 && "$AXORUN" otext.bin --quiet >otext.out 2>otext.err && test "$(grep -c nll_loss o-otext/train_log.jsonl)" = 2' \
+  "orpo: rows without a type (prompt / chosen / rejected texts, as Axolotl hands them to TRL) train"
+{ case_cfg orpo_eval_short "$T/o-ors"; echo "save_steps: 2"; } >ors.yml
+check '"$AXOC" compile ors.yml -o ors.bin >/dev/null 2>&1 && "$AXORUN" ors.bin --quiet >ors.out 2>&1 && "$AXORUN" ors.bin --quiet --resume-from o-ors/checkpoint-2 --output-dir o-ors2 >ors2.out 2>ors2.err && cmp -s o-ors/model.safetensors o-ors2/model.safetensors' \
+  "orpo: resumed at step 2 = the straight run bit for bit"
+case_cfg orpo_ga2 "$T/o-r" 's/type: chat_template.argilla/type: llama3.intel/' >r-otype.yml
+check '! "$AXOC" compile r-otype.yml -o r.bin >r-otype.out 2>&1 && grep -q "with rl: orpo axo reads Axolotl 0.19.s ORPO dataset type chat_template.argilla" r-otype.out' \
+  "refused: a DPO dataset type under rl: orpo"
+
 # the bundled example
-check '"$AXOC" compile "$SRC/configs/examples/dpo.yml" -o ex.bin >ex.cout 2>&1 && "$AXORUN" ex.bin --max-steps 4 --output-dir "$T/o-ex" --quiet >ex.out 2>ex.err' \
-  "configs/examples/dpo.yml trains"
+for ex in dpo simpo orpo; do
+  check '"$AXOC" compile "$SRC/configs/examples/$ex.yml" -o ex-$ex.bin >ex-$ex.cout 2>&1 && "$AXORUN" ex-$ex.bin --max-steps 4 --output-dir "$T/o-ex-$ex" --quiet >ex-$ex.out 2>ex-$ex.err && test -s "$T/o-ex-$ex/model.safetensors"' \
+    "configs/examples/$ex.yml trains"
+done
 
 # refusals: what Axolotl refuses, and what axo does not implement with rl: dpo
 refused() { # $1 name, $2 a config line (replacing the key's own), $3 regex of the error

@@ -556,6 +556,24 @@ static void make_ops(void) {
                    "f32[] act, %s[6,37,64] act, %s[1003,64] act\n"
                    "  store(@os, %%0)\n  store(@od, %%3)\n  store(@oc, %%4)\n  store(@oh, %%6)\n  store(@ow, %%7)\n}\n",
                t, t, t, t, t, t, t, t);
+        /* rl: simpo as lowered: the rows' token counts, the simpo loss with its margin, the NLL weights added to the
+         * coef before the gradient pass */
+        add_op(NM("linear_cross_entropy rows + dpo_loss simpo + NLL weights (SimPO)"), 1e-4, 1e-5, NULL,
+               HDR "global @h : %s[6,37,64] act\nglobal @w : %s[1003,64] act\nglobal @tg : i32[6,37] act {gen=\"tgt\", hi=1003}\n"
+                   "global @one : f32[] act {gen=\"value\", value=1.0}\nglobal @sref : f32[6] act {gen=\"value\", value=0.0}\n"
+                   "global @ps : f32[3] act {gen=\"pos\", zero=1}\nglobal @cnt : f32[6] act {gen=\"pos\", scale=30.0}\n"
+                   "global @nl : f32[6] act {gen=\"pos\", scale=0.05}\n"
+                   "global @os : f32[6] act {gen=\"nan\", check=1}\nglobal @od : f32[3] act {gen=\"nan\", check=1}\n"
+                   "global @oh : %s[6,37,64] act {gen=\"nan\", check=1}\nglobal @ow : %s[1003,64] act {gen=\"nan\", check=1}\n"
+                   "program p {\n"
+                   "  %%0, %%1, %%2 = linear_cross_entropy(@h, @w, @tg, @one) {ignore_index=-100, chunk=16, rows=6, dh=0, dw=0} : "
+                   "f32[6] act, %s[] act, %s[] act\n"
+                   "  %%3, %%4 = dpo_loss(%%0, @sref, @ps, @cnt) {beta=2.0, loss_type=\"simpo\", gamma=0.5} : f32[3] act, f32[6] act\n"
+                   "  %%8 = add(%%4, @nl) : f32[6] act\n"
+                   "  %%5, %%6, %%7 = linear_cross_entropy(@h, @w, @tg, %%8) {ignore_index=-100, chunk=16} : "
+                   "f32[] act, %s[6,37,64] act, %s[1003,64] act\n"
+                   "  store(@os, %%0)\n  store(@od, %%3)\n  store(@oh, %%6)\n  store(@ow, %%7)\n}\n",
+               t, t, t, t, t, t, t, t);
         /* dpo_loss alone (f32 only): z of both signs, a pair whose scale is 0 */
         if (k == 0)
             add_op("dpo_loss", 1e-6, 0, NULL,
@@ -563,6 +581,14 @@ static void make_ops(void) {
                        "global @ps : f32[37] act {gen=\"pos\", zero=3}\n"
                        "global @ol : f32[37] act {gen=\"nan\", check=1}\nglobal @oc : f32[74] act {gen=\"nan\", check=1}\n"
                        "program p {\n  %%0, %%1 = dpo_loss(@s, @sref, @ps) {beta=0.1} : f32[37] act, f32[74] act\n"
+                       "  store(@ol, %%0)\n  store(@oc, %%1)\n}\n");
+        /* orpo's odds-ratio term (f32 only): no reference, positive row losses, both branches of log(1 - p) */
+        if (k == 0)
+            add_op("dpo_loss orpo", 1e-6, 0, NULL,
+                   HDR "global @s : f32[74] act {gen=\"pos\", scale=8.0}\nglobal @sref : f32[74] act {gen=\"value\", value=0.0}\n"
+                       "global @ps : f32[37] act {gen=\"pos\", zero=3}\nglobal @cnt : f32[74] act {gen=\"pos\", scale=9.0}\n"
+                       "global @ol : f32[37] act {gen=\"nan\", check=1}\nglobal @oc : f32[74] act {gen=\"nan\", check=1}\n"
+                       "program p {\n  %%0, %%1 = dpo_loss(@s, @sref, @ps, @cnt) {beta=0.1, loss_type=\"orpo\"} : f32[37] act, f32[74] act\n"
                        "  store(@ol, %%0)\n  store(@oc, %%1)\n}\n");
         /* matmul: the four transpose combinations, leading dims flattened, K large enough to show summation order */
         for (int ta = 0; ta < 2; ta++)
@@ -1304,6 +1330,22 @@ static void with_dpo_ipo(void) {
     strncat(t->name, " rl: dpo sigmoid + ipo", sizeof t->name - strlen(t->name) - 1);
 }
 
+/* ... rl: simpo (TRL's CPOTrainer): no reference, the simpo loss over the rows' mean token log-probs, and the NLL
+ * weights of the chosen rows (alpha 1 over their targets) added to the coef; rows of S + 2 tokens */
+static void with_simpo(void) {
+    trcase *t = &trs[ntrs - 1];
+    t->dpo = 3;
+    strncat(t->name, " rl: simpo", sizeof t->name - strlen(t->name) - 1);
+}
+
+/* ... rl: orpo (TRL's ORPOTrainer): the odds-ratio loss, the prompt rows' forward pass, the gradient pass over
+ * every target with a per-token scale (an outer product of the rows' coef, masked, plus the NLL weights) */
+static void with_orpo(void) {
+    trcase *t = &trs[ntrs - 1];
+    t->dpo = 4;
+    strncat(t->name, " rl: orpo", sizeof t->name - strlen(t->name) - 1);
+}
+
 /* The last case packed one bin a micro-batch: the plan's row is B x S tokens, the batches many sequences of
  * uneven length (the attention kernels skip the key tiles left of a query tile's first sequence). */
 static void with_bins(void) {
@@ -1412,6 +1454,10 @@ static void make_trains(void) {
     with_dpo();
     add_tr("tiny-llama", 1, 0, 0, 0, 0, 0, 4, 128);
     with_dpo_ipo();
+    add_tr("tiny-llama", 0, 0, 0, 0, 0, 0, 4, 128);
+    with_simpo();
+    add_tr("tiny-llama", 1, 0, 0, 0, 0, 0, 4, 128);
+    with_orpo();
     /* unfrozen_parameters with row ranges: lm_head's gradient masked to some rows, one rank bf16 and ZeRO-3 x 2 */
     add_tr("tiny-llama", 1, 0, 0, 0, 0, 0, 4, 128);
     with_unfrozen("lm_head.weight[4:100]");
@@ -1504,6 +1550,8 @@ static ir_module *build(const trcase *t, ax_arena *ar, ax_diag *d) {
     c.micro_batch_size = t->dpo ? t->B / 2 : t->B; /* DPO: B rows are B/2 pairs */
     if (t->dpo) c.rl = FE_RL_DPO, c.rl_beta = 0.1, c.dpo_loss_types = "sigmoid";
     if (t->dpo == 2) c.dpo_loss_types = "sigmoid,ipo", c.dpo_loss_weights = "0.7,0.3"; /* the token counts input too */
+    if (t->dpo == 3) c.rl_kind = FE_RL_SIMPO, c.dpo_loss_types = "simpo", c.rl_beta = 2.0, c.simpo_gamma = 0.5, c.cpo_alpha = 1.0;
+    if (t->dpo == 4) c.rl_kind = FE_RL_ORPO, c.dpo_loss_types = "orpo", c.rl_beta = 0.2;
     c.sequence_len = t->S;
     c.sample_packing = t->bins; /* multipack_real_batches stays 0: one bin a micro-batch */
     c.gradient_accumulation_steps = 1;
@@ -1680,11 +1728,27 @@ static int train_rank(const trcase *t, rt_comm *cc, rt_comm *gc, int *ok_out, ch
                     dcnt[j] = 0;
                     for (int64_t q = 0; q < cpu.S; q++) dcnt[j] += tgt[j * cpu.S + q] != -100;
                 }
-                if (!rc) rt_session_set_dpo(&cpu, dref, dsc, dcnt);
-                rc = rc || rt_session_eval_step(&cpu, ids, tgt, pos, seg, d);
+                if (!rc && t->dpo == 4) { /* orpo: no reference; its four [B,S] inputs on both sessions */
+                    int32_t *scr = malloc(sizeof *scr * (size_t)(4 * cpu.B * cpu.S));
+                    if (!scr) abort();
+                    rt_session_set_dpo(&cpu, dref, dsc, dcnt), rt_session_set_dpo(&gpu, dref, dsc, dcnt);
+                    rt_dpo_orpo_stage(&cpu, ids, tgt, seg, NULL, P, cpu.S, 1.0, scr, NULL);
+                    rt_dpo_orpo_stage(&gpu, ids, tgt, seg, NULL, P, cpu.S, 1.0, scr, NULL);
+                    free(scr);
+                }
+                if (!rc && t->dpo == 3) { /* simpo: no reference; the chosen rows' NLL weights */
+                    float nll[64] = {0};
+                    double nc = 0;
+                    for (int64_t j = 0; j < P; j++) nc += dcnt[j];
+                    for (int64_t j = 0; j < P; j++) nll[j] = nc > 0 ? (float)(1.0 / nc) : 0.0f;
+                    rt_session_set_dpo(&cpu, dref, dsc, dcnt), rt_session_set_dpo(&gpu, dref, dsc, dcnt);
+                    rt_session_set_dpo_nll(&cpu, nll), rt_session_set_dpo_nll(&gpu, nll);
+                }
+                if (!rc && t->dpo < 3) rt_session_set_dpo(&cpu, dref, dsc, dcnt);
+                rc = rc || (t->dpo < 3 && rt_session_eval_step(&cpu, ids, tgt, pos, seg, d));
                 const rt_buf *er = rt_session_global(&cpu, "stats/dpo_rows");
-                for (int64_t j = 0; j < cpu.B && !rc; j++) dref[j] = rt_f(er)[j] + (j % 3 == 0 ? 0.4f : j % 3 == 1 ? -0.3f : 0.1f);
-                if (!rc) rt_session_set_dpo(&cpu, dref, dsc, dcnt), rt_session_set_dpo(&gpu, dref, dsc, dcnt);
+                for (int64_t j = 0; j < cpu.B && !rc && t->dpo < 3; j++) dref[j] = rt_f(er)[j] + (j % 3 == 0 ? 0.4f : j % 3 == 1 ? -0.3f : 0.1f);
+                if (!rc && t->dpo < 3) rt_session_set_dpo(&cpu, dref, dsc, dcnt), rt_session_set_dpo(&gpu, dref, dsc, dcnt);
                 if (rc) {
                     ok = 0, ret = -1;
                     snprintf(msg, cap, "step %d: the DPO reference (eval_step) failed", k);

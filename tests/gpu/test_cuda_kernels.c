@@ -707,17 +707,19 @@ static void test_cross_entropy(int bf) {
 
 /* DPO's pair losses (ir/dpo_loss.h) against ck_dpo_loss: every type alone (the count-reading ones with counts),
  * and a weighted sum of three; z of both signs (|z| up to ~12), a zero pair scale; more pairs than the grid's
- * threads (grid-stride) */
+ * threads (grid-stride). orpo (no reference) reads positive row losses and a zero reference: log-probabilities
+ * below 0, as its log(1 - p) needs. */
 static void test_dpo(void) {
     int64_t P = 700;
-    double beta = 0.1, eps = 0.2, tau = 0.05;
+    double beta = 0.1, eps = 0.2, tau = 0.05, gamma = 0.3;
     float *s = rnd((size_t)(2 * P), 30, 0), *sref = rnd((size_t)(2 * P), 30, 0), *ps = rnd((size_t)P, 1, 0);
+    float *spos = malloc((size_t)(2 * P) * 4), *zero = calloc((size_t)(2 * P), 4);
     float *cnt = malloc((size_t)(2 * P) * 4);
-    for (int64_t i = 0; i < 2 * P; i++) cnt[i] = (float)(1 + i % 17);
+    for (int64_t i = 0; i < 2 * P; i++) cnt[i] = (float)(1 + i % 17), spos[i] = 0.05f + fabsf(s[i]);
     ps[5] = 0.0f;
     float *loss = malloc((size_t)P * 4), *coef = malloc((size_t)(2 * P) * 4);
     dev Ds = d_raw(s, (size_t)(2 * P) * 4), Dr = d_raw(sref, (size_t)(2 * P) * 4), Dp = d_raw(ps, (size_t)P * 4);
-    dev Dn = d_raw(cnt, (size_t)(2 * P) * 4);
+    dev Dn = d_raw(cnt, (size_t)(2 * P) * 4), Dsp = d_raw(spos, (size_t)(2 * P) * 4), Dz = d_raw(zero, (size_t)(2 * P) * 4);
     for (int t = 0; t <= AXO_DPO_NTYPES; t++) {
         int types[AXO_DPO_MAXTERMS] = {t, 0, 0, 0}, nt = 1, packed = t;
         double w[AXO_DPO_MAXTERMS] = {1, 0, 0, 0};
@@ -728,10 +730,12 @@ static void test_dpo(void) {
         }
         int counts = 0;
         for (int k = 0; k < nt; k++) counts |= axo_dpo_needs_counts(types[k]);
-        ck_dpo_loss_f32(s, sref, ps, counts ? cnt : NULL, P, types, w, nt, beta, eps, tau, loss, coef);
+        const int orpo = t == AXO_DPO_ORPO;
+        ck_dpo_loss_f32(orpo ? spos : s, orpo ? zero : sref, ps, counts ? cnt : NULL, P, types, w, nt, beta, eps, tau,
+                        gamma, loss, coef);
         dev Dl = d_nan((size_t)P, 0), Dc = d_nan((size_t)(2 * P), 0);
-        CUdeviceptr np = counts ? Dn.p : 0;
-        void *a[] = {&Ds.p, &Dr.p, &Dp.p, &np, &P, &beta, &eps, &tau, &packed, &nt, &w[0], &w[1], &w[2], &w[3], &Dl.p, &Dc.p};
+        CUdeviceptr np = counts ? Dn.p : 0, sp = orpo ? Dsp.p : Ds.p, rp = orpo ? Dz.p : Dr.p;
+        void *a[] = {&sp, &rp, &Dp.p, &np, &P, &beta, &eps, &tau, &gamma, &packed, &nt, &w[0], &w[1], &w[2], &w[3], &Dl.p, &Dc.p};
         launch("axo_dpo_loss", 1, 1, 1, 256, 1, 0, a);
         float *gl = d_get(Dl), *gc = d_get(Dc);
         char what[96];
@@ -743,8 +747,8 @@ static void test_dpo(void) {
         free(gl), free(gc);
         d_free(&Dl), d_free(&Dc);
     }
-    free(s), free(sref), free(ps), free(cnt), free(loss), free(coef);
-    d_free(&Ds), d_free(&Dr), d_free(&Dp), d_free(&Dn);
+    free(s), free(sref), free(ps), free(cnt), free(loss), free(coef), free(spos), free(zero);
+    d_free(&Ds), d_free(&Dr), d_free(&Dp), d_free(&Dn), d_free(&Dsp), d_free(&Dz);
 }
 
 /* cyc: the step's beta1 from three device floats (ir/quant.h axo_beta1_split), as lr_scheduler: one_cycle hands it; the attr's beta1 is then

@@ -22,7 +22,9 @@ its reference model loaded again from the same directory (full fine-tune).
 
 TRL's other losses (dpo_loss_type, a weighted sum with dpo_loss_weights,
 dpo_label_smoothing, rl: ipo) are cases too, passed to DPOConfig as Axolotl's
-DPOStrategy passes them.
+DPOStrategy passes them; and rl: simpo, run by TRL's CPOTrainer
+(trl.experimental.cpo) with loss_type simpo, simpo_gamma and cpo_alpha as
+Axolotl's RL builder passes them (its log adds nll_loss).
 
 Usage (repository root):  python3 tests/reference/make_dpo_fixtures.py [CASE ...]
 (cases named: only those are run again, into the existing dpo.json and model;
@@ -69,7 +71,32 @@ CASES = {
                       {"dpo_loss_type": ["sppo_hard", "apo_zero", "apo_down"], "dpo_loss_weights": [0.1, 1.0, 0.5]}),
     "loss_discopop_norm": (64, 2, 1, 4, 5e-3, 0.1, "cosine", 1, 48, 1,
                            {"dpo_loss_type": ["discopop", "sigmoid_norm"], "dpo_loss_weights": [1.0, 2.0]}),
+    # rl: simpo: TRL's CPOTrainer (trl.experimental.cpo) with loss_type simpo, as Axolotl's RL builder makes it:
+    # simpo_gamma, cpo_alpha when set (CPOConfig's 1.0 otherwise), its own tokenize_row
+    "simpo_ga2": (64, 2, 2, 6, 5e-3, 2.0, "cosine", 1, 48, 1, {"rl": "simpo", "simpo_gamma": 0.5}),
+    "simpo_alpha0_short": (40, 3, 1, 5, 2e-3, 1.0, "constant", 0, 30, 1,
+                           {"rl": "simpo", "simpo_gamma": 1.0, "cpo_alpha": 0.0}),
+    "simpo_eval": (64, 2, 1, 4, 5e-3, 2.0, "linear", 2, 48, 1,
+                   {"rl": "simpo", "simpo_gamma": 0.5, "cpo_alpha": 0.5, "val_set_size": 0.1, "eval_steps": 2,
+                    "eval_batch_size": 3}),
+    # rl: orpo: TRL's ORPOTrainer (trl.experimental.orpo) on Axolotl's ORPO chat_template.argilla texts (the toy pairs
+    # as conversations, chat_template llama3), beta from rl_beta (Axolotl: trl.beta, rl_beta, then orpo_alpha)
+    "orpo_ga2": (64, 2, 2, 6, 5e-3, 0.2, "cosine", 1, 48, 1, {"rl": "orpo"}),
+    "orpo_eval_short": (44, 3, 1, 4, 5e-3, 0.1, "linear", 2, 48, 1,
+                        {"rl": "orpo", "val_set_size": 0.1, "eval_steps": 2, "eval_batch_size": 2}),
 }
+
+
+def orpo_rows(rows):
+    """The toy pairs as Axolotl's ORPO argilla rows: user / assistant conversations, the system prompt beside"""
+    out = []
+    for r in rows:
+        o = {"chosen": [{"role": "user", "content": r["question"]}, {"role": "assistant", "content": r["chosen"]}],
+             "rejected": [{"role": "user", "content": r["question"]}, {"role": "assistant", "content": r["rejected"]}]}
+        if r.get("system"):
+            o["system"] = r["system"]
+        out.append(o)
+    return out
 
 
 def llama3_intel(row):
@@ -87,11 +114,14 @@ def yaml_of(case):
     extra = dict(case[10] if len(case) > 10 else {})
     rl = extra.pop("rl", "dpo")
     extra.pop("world", None)
-    return "".join("%s: %r\n" % kv for kv in extra.items()) + ("base_model: .\nrl: %s\nrl_beta: %r\ndatasets:\n  - path: toy_dpo_%d.jsonl\n    type: llama3.intel\n"
+    if rl == "orpo":
+        extra["chat_template"] = "llama3"
+    data = ("toy_orpo_%d.jsonl\n    type: chat_template.argilla" if rl == "orpo" else "toy_dpo_%d.jsonl\n    type: llama3.intel") % rows
+    return "".join("%s: %s\n" % (k, v if isinstance(v, str) else repr(v)) for k, v in extra.items()) + ("base_model: .\nrl: %s\nrl_beta: %r\ndatasets:\n  - path: %s\n"
             "sequence_len: %d\nmicro_batch_size: %d\ngradient_accumulation_steps: %d\nnum_epochs: 1\nmax_steps: %d\n"
             "learning_rate: %r\nlr_scheduler: %s\n%soptimizer: adamw_torch\nmax_grad_norm: 1.0\n"
             "weight_decay: 0.0\nlogging_steps: %d\nseed: %d\n"
-            % (rl, beta, rows, S, mbs, ga, steps, lr, sched, "" if warm is None else "warmup_steps: %d\n" % warm, log, SEED))
+            % (rl, beta, data, S, mbs, ga, steps, lr, sched, "" if warm is None else "warmup_steps: %d\n" % warm, log, SEED))
 
 
 def axolotl_warmup(warm, total_num_steps):
@@ -145,9 +175,26 @@ def main():
         with open(os.path.join(OUT, "toy_dpo_%d.jsonl" % nrows), "w", encoding="utf-8") as f:
             for r in rows_all[:nrows]:
                 f.write(json.dumps(r) + "\n")
-        pairs = [llama3_intel(r) for r in rows_all[:nrows]]
+        orpo = extra.get("rl") == "orpo"
+        if orpo:  # Axolotl's own ORPO transform (prompt_strategies/orpo/chat_template.py argilla)
+            from axolotl.prompt_strategies.orpo.chat_template import argilla
+            from axolotl.utils.dict import DictDefault
+            orows = orpo_rows(rows_all[:nrows])
+            with open(os.path.join(OUT, "toy_orpo_%d.jsonl" % nrows), "w", encoding="utf-8") as f:
+                for r in orows:
+                    f.write(json.dumps(r) + "\n")
+            fn = argilla(DictDefault({"chat_template": "llama3"}))
+            pairs = [fn(r, tokenizer=tok) for r in orows]
+        else:
+            pairs = [llama3_intel(r) for r in rows_all[:nrows]]
         loss_kw = {}  # Axolotl's DPOStrategy.set_training_args_kwargs
-        if extra.get("rl") == "ipo":
+        simpo = extra.get("rl") == "simpo"
+        if simpo:  # Axolotl's RL builder for rl: simpo
+            loss_kw["loss_type"] = "simpo"
+            loss_kw["simpo_gamma"] = extra["simpo_gamma"]
+            if extra.get("cpo_alpha") is not None:
+                loss_kw["cpo_alpha"] = extra["cpo_alpha"]
+        elif extra.get("rl") == "ipo":
             loss_kw["loss_type"] = ["ipo"]
         else:
             if extra.get("dpo_loss_type") is not None:
@@ -172,19 +219,24 @@ def main():
         torch.manual_seed(1234)
         policy = LlamaForCausalLM.from_pretrained(OUT, torch_dtype=torch.float32, attn_implementation="eager")
         with tempfile.TemporaryDirectory() as tmp:
-            args = trl.DPOConfig(output_dir=tmp, per_device_train_batch_size=mbs, gradient_accumulation_steps=ga,
+            from trl.experimental.cpo import CPOConfig, CPOTrainer
+            from trl.experimental.orpo import ORPOConfig, ORPOTrainer
+            Config, Trainer = ((CPOConfig, CPOTrainer) if simpo else (ORPOConfig, ORPOTrainer) if orpo
+                               else (trl.DPOConfig, trl.DPOTrainer))
+            args = Config(output_dir=tmp, per_device_train_batch_size=mbs, gradient_accumulation_steps=ga,
                                  learning_rate=lr, lr_scheduler_type=sched, warmup_steps=warmup, max_steps=steps,
                                  logging_steps=log, logging_first_step=True, beta=beta, max_length=S, seed=SEED, data_seed=SEED, optim="adamw_torch",
                                  weight_decay=0.0, max_grad_norm=1.0, report_to=[], save_strategy="no", use_cpu=True,
                                  remove_unused_columns=False, bf16=False, dataloader_num_workers=0, **loss_kw,
                                  **({"eval_strategy": "steps", "eval_steps": extra["eval_steps"], "eval_on_start": True,
                                      "per_device_eval_batch_size": extra["eval_batch_size"]} if eval_ds is not None else {}))
-            tr = trl.DPOTrainer(model=policy, args=args, train_dataset=ds, eval_dataset=eval_ds, processing_class=tok)
+            tr = Trainer(model=policy, args=args, train_dataset=ds, eval_dataset=eval_ds, processing_class=tok)
             tr.train()
             hist = [h for h in tr.state.log_history if "loss" in h and "train_runtime" not in h]
             ehist = [h for h in tr.state.log_history if "eval_loss" in h]
         keys = ("loss", "grad_norm", "learning_rate", "rewards/chosen", "rewards/rejected", "rewards/accuracies",
-                "rewards/margins", "logps/chosen", "logps/rejected")
+                "rewards/margins", "logps/chosen", "logps/rejected") + (("nll_loss",) if simpo or orpo else ()) + \
+               (("log_odds_ratio", "log_odds_chosen") if orpo else ())
         ekeys = ("eval_loss",) + tuple("eval_" + k for k in keys[3:])
         if world > 1:
             out["cases"][name] = {"world": world}

@@ -1,6 +1,9 @@
 #!/usr/bin/env python3
 """rl: dpo prompt fixtures: Axolotl 0.19's own DPO strategies, its length
-filter's rule, then TRL 1.9's own tokenization, on crafted rows.
+filter's rule, then TRL 1.9's own tokenization, on crafted rows. The cpo-* and
+orpo-* cases are rl: simpo and rl: orpo: TRL's CPOTrainer / ORPOTrainer
+tokenize_row (trl.experimental; the two are the same) after Axolotl's DPO
+passthrough and its ORPO chat_template.argilla.
 
 Writes prompts/dpo-<case>/ in make_prompt_fixtures.py's layout (case.json,
 rows.jsonl, expected.jsonl), which test_prompt.c runs through
@@ -89,6 +92,22 @@ NECTAR_ROWS = [  # zephyr.nectar: answers sorted by rank (stable), the last two;
                                            {"answer": "The third.", "rank": 1}, {"answer": "The fourth.", "rank": 2}]},
     {"prompt": "Two?", "answers": [{"answer": "Yes", "rank": 5}, {"answer": "no", "rank": 4}]},
 ]
+ORPO_ROWS = [  # rl: orpo's chat_template.argilla: turns by pairs, "system" when truthy (a "prompt" column would be every
+    # user turn, and HF's None in the rows without it fails Axolotl's Message)
+    {"system": "Be brief.", "chosen": [{"role": "user", "content": "Which city?"},
+                                       {"role": "assistant", "content": "The first city."}],
+     "rejected": [{"role": "user", "content": "Which city?"}, {"role": "assistant", "content": "  No city.  \n"}]},
+    {"chosen": [{"role": "user", "content": "Two?"}, {"role": "assistant", "content": "Yes."},
+                {"role": "user", "content": "And three?"}, {"role": "assistant", "content": "Three as well."}],
+     "rejected": [{"role": "user", "content": "Two?"}, {"role": "assistant", "content": "Yes."},
+                  {"role": "user", "content": "And three?"}, {"role": "assistant", "content": "Only two."}]},
+    {"system": "", "chosen": [{"role": "user", "content": "Say the café’s name — naïve?"},
+                              {"role": "assistant", "content": "Café Ümlaut ✓."}],
+     "rejected": [{"role": "user", "content": "Say the café’s name — naïve?"}, {"role": "assistant", "content": "No."}]},
+    {"chosen": [{"role": "user", "content": "Long " + "the school of the city " * 12},
+                {"role": "assistant", "content": "dropped"}],
+     "rejected": [{"role": "user", "content": "x"}, {"role": "assistant", "content": "dropped"}]},
+]
 CHAT_SPEC = {"strategy": "chat_template", "field_messages": "messages", "role": "role", "content": "content",
              "field_chosen": "chosen", "field_rejected": "rejected", "roles": []}
 
@@ -141,7 +160,30 @@ CASES = [
      {"strategy": "passthrough"}, {}),
     ("passthrough-qwen2", passthrough, "default", PASS_ROWS, "qwen2", None, "<|im_end|>", 64,
      {"strategy": "passthrough"}, {}),
+    # rl: simpo (CPOTrainer's tokenize_row): the bos added before the prompt, a short sequence_len cutting completions
+    ("cpo-llama3-intel-llama3", llama3, "intel", BASE_ROWS, "llama3", "<|begin_of_text|>", "<|eot_id|>", 64,
+     {"strategy": "llama3", "variant": "intel", "tokenize": "cpo"}, {}),
+    ("cpo-passthrough-qwen2", passthrough, "default", PASS_ROWS, "qwen2", None, "<|im_end|>", 9,
+     {"strategy": "passthrough", "tokenize": "cpo"}, {}),
+    # rl: orpo: Axolotl's ORPO chat_template.argilla, then ORPOTrainer's tokenize_row
+    ("orpo-argilla-llama3", "orpo", "argilla", ORPO_ROWS, "llama3", "<|begin_of_text|>", "<|eot_id|>", 64,
+     dict(CHAT_SPEC, chat_template="llama3", variant="orpo_argilla", tokenize="cpo", field_messages="chosen"),
+     {"chat_template": "llama3"}),
+    ("orpo-argilla-qwen2", "orpo", "argilla", ORPO_ROWS, "qwen2", None, "<|im_end|>", 48,
+     dict(CHAT_SPEC, chat_template="chatml", variant="orpo_argilla", tokenize="cpo", field_messages="chosen"),
+     {"chat_template": "chatml"}),
 ]
+
+
+def cpo_tokenize(tok, ex, seq_len):
+    """TRL 1.9's CPOTrainer.tokenize_row (ORPOTrainer's is the same code) on an object that has what it reads"""
+    import types
+    from trl.experimental.cpo import CPOTrainer
+    me = types.SimpleNamespace(processing_class=tok, is_encoder_decoder=False, max_length=seq_len,
+                               max_completion_length=None)
+    me.build_tokenized_answer = types.MethodType(CPOTrainer.build_tokenized_answer, me)
+    b = CPOTrainer.tokenize_row(me, ex)
+    return [(b[k + "_input_ids"], b[k + "_labels"]) for k in ("chosen", "rejected")]
 
 
 def drop_long_ok(s, tok, seq_len):
@@ -171,11 +213,16 @@ def main():
             continue
         tok = PreTrainedTokenizerFast(tokenizer_file=os.path.join(TOK, tname, "tokenizer.json"), bos_token=bos,
                                       eos_token=eos)
-        if mod is chat_template:  # the top-level template (Axolotl's DPODataset keeps no chat_template of its own)
+        if mod == "orpo":  # Axolotl's ORPO strategy: the config's chat_template
+            from axolotl.prompt_strategies.orpo import chat_template as orpo_ct
+            from axolotl.utils.dict import DictDefault
+            transform = orpo_ct.argilla(DictDefault({"chat_template": ds_cfg["chat_template"]}))
+        elif mod is chat_template:  # the top-level template (Axolotl's DPODataset keeps no chat_template of its own)
             cfg = {"datasets": [{"type": "chat_template.default"}], "chat_template": ds_cfg["chat_template"]}
+            transform = getattr(mod, fn)(cfg, dataset_idx=0)
         else:
             cfg = {"datasets": [{"type": ds_cfg if ds_cfg else "x"}]}
-        transform = getattr(mod, fn)(cfg, dataset_idx=0)
+            transform = getattr(mod, fn)(cfg, dataset_idx=0)
         if isinstance(transform, tuple):
             transform = transform[0]
         d = os.path.join(OUT, "dpo-" + name)
@@ -195,13 +242,17 @@ def main():
             for r in rows:
                 fr.write(json.dumps(r, ensure_ascii=False) + "\n")
                 full = {k: json.loads(json.dumps(r.get(k))) for k in cols}
-                s = transform(full, tokenizer=tok) if mod in (passthrough, chat_template) else transform(full)
+                s = transform(full, tokenizer=tok) if mod in (passthrough, chat_template, "orpo") else transform(full)
                 assert s["prompt"] and s["chosen"] and s["rejected"]  # else Axolotl raises (_drop_long_sequences)
                 if not drop_long_ok(s, tok, seq_len):
                     for _ in range(2):
                         fe.write(json.dumps({"input_ids": [], "labels": []}) + "\n")
                     continue
                 kept += 1
+                if spec.get("tokenize") == "cpo":
+                    for ids, labels in cpo_tokenize(tok, s, seq_len):
+                        fe.write(json.dumps({"input_ids": ids, "labels": labels}) + "\n")
+                    continue
                 p, c, rj = trl_tokenize(tok, s)
                 for comp in (c, rj):
                     fe.write(json.dumps({"input_ids": p + comp, "labels": [-100] * len(p) + comp}) + "\n")

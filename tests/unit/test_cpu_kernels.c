@@ -1215,7 +1215,7 @@ static void test_dpo(void) {
     for (int r = 0; r < 2 * P; r++) chk += rows[r];
     CHECK_NEAR(chk, tot, 1e-12, 0);
     CHECK_EQ(cnt, 14);
-    ck_dpo_loss_f64(rows, sref, ps, NULL, P, (int[]){AXO_DPO_SIGMOID}, (double[]){1}, 1, c.beta, 0, 0.05, loss, coef);
+    ck_dpo_loss_f64(rows, sref, ps, NULL, P, (int[]){AXO_DPO_SIGMOID}, (double[]){1}, 1, c.beta, 0, 0.05, 0, loss, coef);
     double want = 0;
     for (int q = 0; q < P; q++) want += ps[q] * loss[q];
     CHECK_NEAR(want, dpo_ref_loss(&c), 1e-12, 0);
@@ -1228,10 +1228,10 @@ static void test_dpo(void) {
     check_grad("dpo dW", dpo_ref_loss, &c, c.W, V * H, dW);
     /* large |z| both ways: finite loss, coef in [0, pscale beta] */
     double sa[2] = {0, 800}, sb[2] = {800, 0}, r0[2] = {0, 0}, one = 1, l1, k1[2];
-    ck_dpo_loss_f64(sa, r0, &one, NULL, 1, (int[]){AXO_DPO_SIGMOID}, (double[]){1}, 1, 1.0, 0, 0.05, &l1, k1);
+    ck_dpo_loss_f64(sa, r0, &one, NULL, 1, (int[]){AXO_DPO_SIGMOID}, (double[]){1}, 1, 1.0, 0, 0.05, 0, &l1, k1);
     CHECK_NEAR(l1, 0, 1e-300, 0);
     CHECK_NEAR(k1[0], 0, 1e-300, 0);
-    ck_dpo_loss_f64(sb, r0, &one, NULL, 1, (int[]){AXO_DPO_SIGMOID}, (double[]){1}, 1, 1.0, 0, 0.05, &l1, k1);
+    ck_dpo_loss_f64(sb, r0, &one, NULL, 1, (int[]){AXO_DPO_SIGMOID}, (double[]){1}, 1, 1.0, 0, 0.05, 0, &l1, k1);
     CHECK_NEAR(l1, 800, 1e-12, 0);
     CHECK_NEAR(k1[0], 1, 1e-15, 0);
     CHECK_NEAR(k1[1], -1, 1e-15, 0);
@@ -1244,7 +1244,7 @@ static void test_dpo(void) {
                                               NULL),
              -1);
     for (int r = 0; r < 2 * P; r++) rf[r] = (float)rowsf[r];
-    ck_dpo_loss_f32(rf, sreff, psf, NULL, P, (int[]){AXO_DPO_SIGMOID}, (double[]){1}, 1, c.beta, 0, 0.05, lf, kf);
+    ck_dpo_loss_f32(rf, sreff, psf, NULL, P, (int[]){AXO_DPO_SIGMOID}, (double[]){1}, 1, c.beta, 0, 0.05, 0, lf, kf);
     for (int q = 0; q < P; q++) CHECK_NEAR(lf[q], loss[q], 1e-5, 1e-5);
     for (int r = 0; r < 2 * P; r++) CHECK_NEAR(kf[r], coef[r], 1e-6, 1e-5);
     free(hf), free(Wf), free(dh), free(dW), free(c.h), free(c.W);
@@ -1254,7 +1254,8 @@ static void test_dpo(void) {
  * sigmoid, relu, exp in its own order), for one pair: the reference for ir/dpo_loss.h's rewritten forms. */
 static double lsig(double x) { return x >= 0 ? -log1p(exp(-x)) : x - log1p(exp(x)); }
 static double sig(double x) { return 1.0 / (1.0 + exp(-x)); }
-static double trl_pair_loss(int type, double c, double r, double nc, double nr, double beta, double eps, double tau) {
+static double trl_pair_loss(int type, double c, double r, double nc, double nr, double beta, double eps, double tau,
+                            double gamma) {
     double d = c - r;
     nc = nc < 1 ? 1 : nc, nr = nr < 1 ? 1 : nr;
     switch (type) {
@@ -1274,6 +1275,14 @@ static double trl_pair_loss(int type, double c, double r, double nc, double nr, 
         return -lsig(lg) * (1 - m) + exp(-lg) * m;
     }
     case AXO_DPO_SIGMOID_NORM: return -lsig(beta * (c / nc - r / nr));
+    case AXO_DPO_SIMPO: { /* CPOTrainer: logits = a - b - gamma / beta; -(1-eps) logsigmoid(beta l) - eps logsigmoid(-beta l) */
+        double lg = c / nc - r / nr - gamma / beta;
+        return -lsig(beta * lg) * (1 - eps) - lsig(-beta * lg) * eps;
+    }
+    case AXO_DPO_ORPO: { /* ORPOTrainer: -beta logsigmoid(log odds), log(1 - p) as log1p(-exp) */
+        double a = c / nc, b = r / nr, lo = (a - b) - (log1p(-exp(a)) - log1p(-exp(b)));
+        return -beta * lsig(lo);
+    }
     }
     return NAN;
 }
@@ -1284,34 +1293,38 @@ typedef struct {
     const int *t;
     const double *w;
     int n;
-    double s[2], sref[2], cnt[2], beta, eps, tau;
+    double s[2], sref[2], cnt[2], beta, eps, tau, gamma;
 } dpo1_ctx;
 static double dpo1_loss(void *p) {
     dpo1_ctx *c = p;
     double ps = 0.5, loss, coef[2];
-    ck_dpo_loss_f64(c->s, c->sref, &ps, c->cnt, 1, c->t, c->w, c->n, c->beta, c->eps, c->tau, &loss, coef);
+    ck_dpo_loss_f64(c->s, c->sref, &ps, c->cnt, 1, c->t, c->w, c->n, c->beta, c->eps, c->tau, c->gamma, &loss, coef);
     return ps * loss;
 }
 static void test_dpo_types(void) {
     static const char *const names[AXO_DPO_NTYPES] = {"sigmoid",  "hinge",    "ipo",      "exo_pair",
                                                       "nca_pair", "robust",   "bco_pair", "sppo_hard",
-                                                      "apo_zero", "apo_down", "discopop", "sigmoid_norm"};
+                                                      "apo_zero", "apo_down", "discopop", "sigmoid_norm",
+                                                      "simpo",    "orpo"};
     uint64_t rng = 77;
     for (int t = 0; t < AXO_DPO_NTYPES; t++) {
         CHECK_EQ(axo_dpo_type_from_name(names[t], strlen(names[t])), t);
         for (int k = 0; k < 6; k++) {
             const double w1 = 1.0;
-            dpo1_ctx c = {.t = &t, .w = &w1, .n = 1, .beta = k % 2 ? 0.1 : 0.7, .eps = 0.2, .tau = 0.05};
+            dpo1_ctx c = {.t = &t, .w = &w1, .n = 1, .beta = k % 2 ? 0.1 : 0.7, .eps = 0.2, .tau = 0.05, .gamma = 0.3};
             for (int j = 0; j < 2; j++) {
                 rng = rng * 6364136223846793005ull + 1442695040888963407ull;
                 c.s[j] = 20.0 + (double)(rng >> 40) / (double)(1 << 24) * 30.0;
                 rng = rng * 6364136223846793005ull + 1442695040888963407ull;
                 c.sref[j] = c.s[j] + ((double)(rng >> 40) / (double)(1 << 24) - 0.5) * (k < 3 ? 4.0 : 40.0);
                 c.cnt[j] = (double)(3 + (rng >> 60));
+                /* orpo (no reference): log-probabilities below 0 (mean token log-probs from -0.3 down) */
+                if (t == AXO_DPO_ORPO) c.sref[j] = 0, c.s[j] = c.cnt[j] * (0.3 + (c.s[j] - 20.0) / 10.0);
             }
             double ps = 0.5, loss, coef[2];
-            ck_dpo_loss_f64(c.s, c.sref, &ps, c.cnt, 1, &t, &w1, 1, c.beta, c.eps, c.tau, &loss, coef);
-            double want = trl_pair_loss(t, c.sref[0] - c.s[0], c.sref[1] - c.s[1], c.cnt[0], c.cnt[1], c.beta, c.eps, c.tau);
+            ck_dpo_loss_f64(c.s, c.sref, &ps, c.cnt, 1, &t, &w1, 1, c.beta, c.eps, c.tau, c.gamma, &loss, coef);
+            double want = trl_pair_loss(t, c.sref[0] - c.s[0], c.sref[1] - c.s[1], c.cnt[0], c.cnt[1], c.beta, c.eps, c.tau,
+                                        c.gamma);
             CHECK_MSG(fabs(loss - want) <= 1e-12 * fmax(1, fabs(want)), "%s: loss %.17g, TRL's expression %.17g", names[t],
                       loss, want);
             char what[64];
@@ -1325,9 +1338,9 @@ static void test_dpo_types(void) {
     double ww[3], w1 = 1, s[2] = {30, 33}, sr[2] = {31, 30}, ps = 1, l, k[2], la, ka[2], lb, kb[2];
     CHECK_EQ(axo_dpo_parse("sigmoid,bco_pair", "0.8,0.2", tt, ww), 2);
     CHECK(tt[0] == AXO_DPO_SIGMOID && tt[1] == AXO_DPO_BCO_PAIR && ww[0] == 0.8 && ww[1] == 0.2);
-    ck_dpo_loss_f64(s, sr, &ps, NULL, 1, tt, ww, 2, 0.1, 0, 0.05, &l, k);
-    ck_dpo_loss_f64(s, sr, &ps, NULL, 1, &t1, &w1, 1, 0.1, 0, 0.05, &la, ka);
-    ck_dpo_loss_f64(s, sr, &ps, NULL, 1, &t2, &w1, 1, 0.1, 0, 0.05, &lb, kb);
+    ck_dpo_loss_f64(s, sr, &ps, NULL, 1, tt, ww, 2, 0.1, 0, 0.05, 0, &l, k);
+    ck_dpo_loss_f64(s, sr, &ps, NULL, 1, &t1, &w1, 1, 0.1, 0, 0.05, 0, &la, ka);
+    ck_dpo_loss_f64(s, sr, &ps, NULL, 1, &t2, &w1, 1, 0.1, 0, 0.05, 0, &lb, kb);
     CHECK_NEAR(l, 0.8 * la + 0.2 * lb, 1e-15, 1e-15);
     CHECK_NEAR(k[0], 0.8 * ka[0] + 0.2 * kb[0], 1e-15, 1e-15);
     CHECK_EQ(axo_dpo_parse("ipo", NULL, tt, ww), 1);
