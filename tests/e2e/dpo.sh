@@ -155,24 +155,30 @@ sys.exit(not (abs(s[\"loss\"] - 0.6931472) < 1e-6 and s[\"rewards/chosen\"] == 0
     "$a: step 1 is log 2 with zero rewards"
 done
 
-# rl: simpo (TRL's CPOTrainer, above against TRL itself): 2 ranks (DDP, ZeRO-3) = 1 rank; LoRA trains from log 2
-# minus nothing (no reference: its first step's loss is the base model's); a resumed run = the straight one without
-# any reference file; Axolotl's refusals
-case_cfg simpo_ga2 "$T/o-sdp2" 's/^gradient_accumulation_steps: 2/gradient_accumulation_steps: 1/' >sdp2.yml
-{ case_cfg simpo_ga2 "$T/o-sz3" 's/^gradient_accumulation_steps: 2/gradient_accumulation_steps: 1/'; \
-  echo "deepspeed: $SRC/configs/deepspeed/zero3.json"; } >sz3.yml
-for n in sdp2 sz3; do
-  check '"$AXOC" compile $n.yml -o $n.bin --world-size 2 >$n.cout 2>&1 && "$AXORUN" $n.bin --quiet >$n.out 2>$n.err' \
-    "simpo $n: 2 ranks compile and train"
-  check 'same_losses o-$n/train_log.jsonl o-simpo_ga2/train_log.jsonl' "simpo $n: 2 ranks = 1 rank with gradient_accumulation_steps 2"
-done
-{ case_cfg simpo_ga2 "$T/o-slora" 's/^max_steps: 6/max_steps: 3/'
-  printf 'adapter: lora\nlora_r: 4\nlora_alpha: 8\nlora_target_modules: [q_proj, v_proj, down_proj]\n'; } >slora.yml
-check '"$AXOC" compile slora.yml -o slora.bin >slora.cout 2>&1 && "$AXORUN" slora.bin --quiet >slora.out 2>slora.err && test -s o-slora/adapter_model.safetensors && python3 -c "
+# rl: simpo (CPOTrainer) and rl: orpo (ORPOTrainer), each against TRL itself above: 2 ranks (DDP, ZeRO-3) = 1 rank;
+# LoRA from step 1 at the full fine-tune's loss (no reference, and new adapters are zero); then each one's own checks
+ref_free_ranks() { # $1 rl name, $2 its accumulation-2 case, $3 its max_steps, $4 file tag, $5 the LoRA targets line
+  local rl=$1 c=$2 ms=$3 g=$4 n
+  case_cfg $c "$T/o-${g}dp2" 's/^gradient_accumulation_steps: 2/gradient_accumulation_steps: 1/' >${g}dp2.yml
+  { case_cfg $c "$T/o-${g}z3" 's/^gradient_accumulation_steps: 2/gradient_accumulation_steps: 1/'; \
+    echo "deepspeed: $SRC/configs/deepspeed/zero3.json"; } >${g}z3.yml
+  for n in ${g}dp2 ${g}z3; do
+    check '"$AXOC" compile $n.yml -o $n.bin --world-size 2 >$n.cout 2>&1 && "$AXORUN" $n.bin --quiet >$n.out 2>$n.err' \
+      "$rl $n: 2 ranks compile and train"
+    check 'same_losses o-$n/train_log.jsonl o-$c/train_log.jsonl' "$rl $n: 2 ranks = 1 rank with gradient_accumulation_steps 2"
+  done
+  { case_cfg $c "$T/o-${g}lora" "s/^max_steps: $ms/max_steps: 2/"
+    printf 'adapter: lora\nlora_r: 4\nlora_alpha: 8\n%s\n' "$5"; } >${g}lora.yml
+  n=${g}lora
+  check '"$AXOC" compile $n.yml -o $n.bin >$n.cout 2>&1 && "$AXORUN" $n.bin --quiet >$n.out 2>$n.err && test -s o-$n/adapter_model.safetensors && python3 -c "
 import json, sys
 a = json.loads(open(sys.argv[1]).readline()); b = json.loads(open(sys.argv[2]).readline())
-sys.exit(abs(a[\"loss\"] - b[\"loss\"]) > 1e-5 * abs(b[\"loss\"]))" o-slora/train_log.jsonl o-simpo_ga2/train_log.jsonl' \
-  "simpo + LoRA: trains, saves the adapter; step 1's loss is the full fine-tune's (new adapters are zero, no reference)"
+sys.exit(abs(a[\"loss\"] - b[\"loss\"]) > 1e-5 * abs(b[\"loss\"]))" o-$n/train_log.jsonl o-$c/train_log.jsonl' \
+    "$rl + LoRA: trains, saves the adapter; step 1's loss is the full fine-tune's"
+}
+ref_free_ranks simpo simpo_ga2 6 s 'lora_target_modules: [q_proj, v_proj, down_proj]'
+ref_free_ranks orpo orpo_ga2 6 o 'lora_target_linear: true'
+# simpo: resuming needs no reference file; Axolotl's refusals
 { case_cfg simpo_eval "$T/o-srs"; echo "save_steps: 2"; } >srs.yml
 check '"$AXOC" compile srs.yml -o srs.bin >/dev/null 2>&1 && "$AXORUN" srs.bin --quiet >srs.out 2>&1 && test -d o-srs/checkpoint-2 && ! test -e o-srs/checkpoint-2/dpo_reference.bin && "$AXORUN" srs.bin --quiet --resume-from o-srs/checkpoint-2 --output-dir o-srs2 >srs2.out 2>srs2.err && cmp -s o-srs/model.safetensors o-srs2/model.safetensors' \
   "simpo: checkpoints need no reference file; resumed at step 2 = the straight run bit for bit"
@@ -186,23 +192,7 @@ check '! "$AXOC" compile r-wr.yml -o r.bin >r-wr.out 2>&1 && grep -q "warmup_rat
 check '! "$AXOC" compile r-slt.yml -o r.bin >r-slt.out 2>&1 && grep -q "dpo_loss_type: for rl: dpo only" r-slt.out' \
   "refused: dpo_loss_type with rl: simpo"
 
-# rl: orpo (TRL's ORPOTrainer on Axolotl's chat_template.argilla, above against TRL itself): 2 ranks = 1 rank; LoRA;
-# rows without a type (prompt / chosen / rejected texts); a resumed run = the straight one; refusals
-case_cfg orpo_ga2 "$T/o-odp2" 's/^gradient_accumulation_steps: 2/gradient_accumulation_steps: 1/' >odp2.yml
-{ case_cfg orpo_ga2 "$T/o-oz3" 's/^gradient_accumulation_steps: 2/gradient_accumulation_steps: 1/'; \
-  echo "deepspeed: $SRC/configs/deepspeed/zero3.json"; } >oz3.yml
-for n in odp2 oz3; do
-  check '"$AXOC" compile $n.yml -o $n.bin --world-size 2 >$n.cout 2>&1 && "$AXORUN" $n.bin --quiet >$n.out 2>$n.err' \
-    "orpo $n: 2 ranks compile and train"
-  check 'same_losses o-$n/train_log.jsonl o-orpo_ga2/train_log.jsonl' "orpo $n: 2 ranks = 1 rank with gradient_accumulation_steps 2"
-done
-{ case_cfg orpo_ga2 "$T/o-olora" 's/^max_steps: 6/max_steps: 2/'
-  printf 'adapter: lora\nlora_r: 4\nlora_alpha: 8\nlora_target_linear: true\n'; } >olora.yml
-check '"$AXOC" compile olora.yml -o olora.bin >olora.cout 2>&1 && "$AXORUN" olora.bin --quiet >olora.out 2>olora.err && test -s o-olora/adapter_model.safetensors && python3 -c "
-import json, sys
-a = json.loads(open(sys.argv[1]).readline()); b = json.loads(open(sys.argv[2]).readline())
-sys.exit(abs(a[\"loss\"] - b[\"loss\"]) > 1e-5 * abs(b[\"loss\"]))" o-olora/train_log.jsonl o-orpo_ga2/train_log.jsonl' \
-  "orpo + LoRA: trains, saves the adapter; step 1's loss is the full fine-tune's"
+# orpo: rows without a type (prompt / chosen / rejected texts); a resumed run = the straight one; refusals
 python3 - "$FX/toy_dpo_48.jsonl" >otext.jsonl <<'PYEOF'
 import json, sys
 for l in open(sys.argv[1]):
