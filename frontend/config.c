@@ -1127,8 +1127,9 @@ static int orpo_type(loader *L, fe_dataset *ds, const yaml_node_t *v, const fe_y
     rt_ds_spec_defaults(&ds->spec, RT_FMT_DPO);
     ds->formatted = 1;
     ds->type = "passthrough";
-    if (!v || fe_y_is_null(v)) return 0; /* no type: rows of prompt / chosen / rejected texts, as Axolotl hands them on */
-    if (v->type == YAML_SCALAR_NODE) t = fe_y_text(v);
+    if (v && v->type == YAML_SCALAR_NODE) t = fe_y_text(v);
+    if (!v || fe_y_is_null(v) || (t && !*t)) /* no type (Axolotl's falsy ""): rows of prompt / chosen / rejected texts */
+        return 0;
     if (!t || strcmp(t, "chat_template.argilla")) {
         ax_error(y->d, fe_yloc(y, v, loc, sizeof loc), "%s: with rl: orpo axo reads Axolotl 0.19's ORPO dataset type "
                  "chat_template.argilla (conversations under \"chosen\" and \"rejected\", rendered with the config's "
@@ -3022,6 +3023,16 @@ static void check_best_model(loader *L) {
  * types that score each pair alone (ir/dpo_loss.h) with the reference
  * model's log-probabilities taken before the first step
  * (docs/architecture.md); the rest is refused here. */
+/* any finite number, as Axolotl's float fields take it */
+static int y_finite(const fe_yctx *y, const char *key, const yaml_node_t *v, double *out) {
+    const char *s = fe_y_text(v);
+    if (!s || v->type != YAML_SCALAR_NODE || !fe_parse_num(s, out) || !isfinite(*out)) {
+        yerr(y, v, key, "a number");
+        return -1;
+    }
+    return 0;
+}
+
 static void check_rl(loader *L) {
     fe_config *c = L->c;
     const fe_yctx *y = &L->y;
@@ -3104,7 +3115,7 @@ static void check_rl(loader *L) {
     if (!isnan(db) && db != 0 && (isnan(rb) || rb == 0)) rb = db;
     if (!have_beta && !isnan(rb)) c->rl_beta = rb, have_beta = 1;
     /* Axolotl's RL builder: orpo_alpha is beta when neither trl.beta nor rl_beta is set, whatever the rl */
-    if (!have_beta && (p = pair(L, "orpo_alpha")) && !fe_y_is_null(p->v) && fe_y_num(y, "orpo_alpha", p->v, 0, &b) == 0)
+    if (!have_beta && (p = pair(L, "orpo_alpha")) && !fe_y_is_null(p->v) && y_finite(y, "orpo_alpha", p->v, &b) == 0)
         c->rl_beta = b, have_beta = 1;
     if (orpo) { /* ORPOConfig(beta): TRL's ORPOTrainer, its loss the chosen rows' NLL - beta x mean logsigmoid(log odds) */
         for (const char *const *k = (const char *const[]){"simpo_gamma", "cpo_alpha", "dpo_label_smoothing",
@@ -3123,14 +3134,14 @@ static void check_rl(loader *L) {
     }
     if (simpo) { /* CPOConfig(loss_type="simpo", simpo_gamma, cpo_alpha when set), as Axolotl's RL builder makes it */
         if ((p = pair(L, "simpo_gamma")) && !fe_y_is_null(p->v)) {
-            if (fe_y_num(y, "simpo_gamma", p->v, 0, &b) == 0) c->simpo_gamma = b;
+            if (y_finite(y, "simpo_gamma", p->v, &b) == 0) c->simpo_gamma = b;
         } else {
             ax_error(y->d, p ? fe_yloc(y, p->v, loc, sizeof loc) : y->file, "simpo_gamma: rl: simpo needs it (Axolotl "
                      "0.19 hands TRL's CPOConfig simpo_gamma None when it is unset, and the SimPO loss then fails at the "
                      "first step); the SimPO paper and TRL's own default use 0.5");
         }
         c->cpo_alpha = 1.0; /* CPOConfig's default: the NLL term is on unless cpo_alpha: 0 */
-        if ((p = pair(L, "cpo_alpha")) && !fe_y_is_null(p->v) && fe_y_num(y, "cpo_alpha", p->v, 0, &b) == 0) c->cpo_alpha = b;
+        if ((p = pair(L, "cpo_alpha")) && !fe_y_is_null(p->v) && y_finite(y, "cpo_alpha", p->v, &b) == 0) c->cpo_alpha = b;
         if (!(c->rl_beta != 0))
             ax_error(y->d, y->file, "rl: simpo with beta 0: CPOTrainer divides simpo_gamma by beta");
         if (!isnan(c->warmup_ratio) && c->warmup_ratio != 0) {

@@ -170,7 +170,9 @@ AXO_QFN double axo_dpo_pair(const int *types, const double *weights, int nterms,
         l += weights[k] * axo_dpo_term(types[k], c, r, nc, nr, beta, eps, tau, gamma, &dc, &dr);
         gc += weights[k] * dc, gr += weights[k] * dr;
     }
-    *coef_c = -pscale * gc, *coef_r = -pscale * gr;
+    /* a pair the micro-batch does not hold (scale 0) gets no adjoint, whatever its terms give (orpo's log(1 - p) of a
+     * padding row's p = 1 is -inf) */
+    *coef_c = pscale == 0 ? 0.0 : -pscale * gc, *coef_r = pscale == 0 ? 0.0 : -pscale * gr;
     return l;
 }
 

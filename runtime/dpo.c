@@ -149,8 +149,10 @@ static int merge_pairs(const ir_module *m, const char *prefix, const rt_dataset 
             ax_error(d, mattr_s(m, k, "dataset"), "rl: dpo: the dataset gave an odd number of samples (not of a DPO type?)");
             return -1;
         }
+    /* CPOTrainer's and ORPOTrainer's tokenize_row lets the two prompts differ by a token (a merge at the boundary) */
+    const int64_t tol = ir_module_attr(m, "train.rl_kind") ? 1 : 0;
     for (int64_t k = 0; k < npairs; k++)
-        if (prompt_len(ds, 2 * k) != prompt_len(ds, 2 * k + 1)) {
+        if (llabs(prompt_len(ds, 2 * k) - prompt_len(ds, 2 * k + 1)) > tol) {
             ax_error(d, "dataset", "rl: dpo: pair %lld's two samples do not share their prompt", (long long)k);
             return -1;
         }
@@ -260,9 +262,10 @@ static int dpo_eval(rt_session *s, const rt_dataset *ds, const int64_t *first, i
     const int64_t m0 = n < Ge ? n : Ge; /* the pairs accelerate cycles through to fill the last round */
     for (int64_t g0 = 0; g0 < n && !rc; g0 += Ge, ngroups++) {
         const int64_t g1 = g0 + Ge < n ? g0 + Ge : n;
-        /* TRL gathers the metrics with accelerator.gather, not gather_for_metrics: a last round short of ranks x E
-         * pairs takes in the top-up and the padding batches, pairs 0, 1, ... (mod m0) */
-        const int64_t pad_n = nranks > 1 && g1 - g0 < Ge ? Ge - (g1 - g0) : 0;
+        /* DPOTrainer gathers the metrics with accelerator.gather, not gather_for_metrics: a last round short of
+         * ranks x E pairs takes in the top-up and the padding batches, pairs 0, 1, ... (mod m0); CPOTrainer and
+         * ORPOTrainer use gather_for_metrics, which cuts them */
+        const int64_t pad_n = nranks > 1 && g1 - g0 < Ge && !pk->ref_free ? Ge - (g1 - g0) : 0;
         double sum[M_N] = {0};
         for (int64_t j = 0; j < g1 - g0 + pad_n; j++) {
             const int64_t k = j < g1 - g0 ? g0 + j : (j - (g1 - g0)) % m0;
@@ -283,28 +286,50 @@ static int dpo_eval(rt_session *s, const rt_dataset *ds, const int64_t *first, i
         for (int64_t i = 0; i < Eb - last; i++) up += vals[V_N * (i % m0) + V_LOSS];
         tot += (double)last * (own + up) / (double)Eb - own;
     }
-    double nll_mean = NAN;
-    if (!rc && pk->ref_free) { /* each eval batch's NLL: E consecutive pairs, the short last one topped up on ranks */
+    /* CPOTrainer's and ORPOTrainer's per-batch scalars (nll_loss, log_odds_ratio, log_odds_chosen): each rank's of its
+     * batch, top-up and padding pairs included (accelerate's even_batches fill a round's slots from pair 0 on),
+     * gathered with gather_for_metrics, which keeps the first `remainder` of them in a short last round (as many
+     * as its real pairs), averaged over the round, then over the rounds */
+    double scal[3] = {NAN, NAN, NAN};
+    if (!rc && pk->ref_free) {
         const int64_t m1 = n < nranks * Eb ? n : nranks * Eb;
-        double nsum = 0;
-        int64_t nb = 0;
-        for (int64_t b0 = 0; b0 < n; b0 += Eb, nb++) {
+        double rsum[3] = {0, 0, 0};
+        int64_t nrounds = 0;
+        for (int64_t g0 = 0; g0 < n; g0 += nranks * Eb, nrounds++) {
+            const int64_t real = (g0 + nranks * Eb < n ? g0 + nranks * Eb : n) - g0;
+            const int64_t keep = real < nranks * Eb && real < nranks ? real : nranks;
+            double step[3] = {0, 0, 0};
+            for (int64_t r = 0; r < keep; r++) {
+                double ss = 0, nn = 0, lor = 0, loc = 0;
+                int64_t np = 0;
+                for (int64_t j = r * Eb; j < (r + 1) * Eb; j++) {
+                    if (nranks == 1 && j >= real) break; /* one rank: the short last batch as it is */
+                    const float *v = vals + V_N * (j < real ? g0 + j : (j - real) % m1);
+                    ss += v[V_NLLS], nn += v[V_NLLN], lor += v[V_LOR], loc += v[V_LOC], np++;
+                }
+                step[0] += pk->alpha == 0 ? 0.0 : nn > 0 ? ss / nn : NAN; /* TRL: a 0 NLL when cpo_alpha is 0 */
+                step[1] += np ? lor / (double)np : NAN, step[2] += np ? loc / (double)np : NAN;
+            }
+            for (int k = 0; k < 3; k++) rsum[k] += step[k] / (double)keep;
+        }
+        for (int k = 0; k < 3; k++) scal[k] = nrounds ? rsum[k] / (double)nrounds : NAN;
+        /* eval_loss's NLL: each HF batch's own (E consecutive pairs, the short last one topped up on ranks), weighted
+         * by its real pairs */
+        for (int64_t b0 = 0; b0 < n; b0 += Eb) {
             const int64_t own = (b0 + Eb < n ? b0 + Eb : n) - b0, up = nranks > 1 && own < Eb ? Eb - own : 0;
             double ss = 0, nn = 0;
             for (int64_t j = 0; j < own + up; j++) {
                 const float *v = vals + V_N * (j < own ? b0 + j : (j - own) % m1);
                 ss += v[V_NLLS], nn += v[V_NLLN];
             }
-            const double nll = pk->alpha == 0 ? 0.0 : nn > 0 ? ss / nn : NAN; /* TRL: a 0 NLL when cpo_alpha is 0 */
-            tot += pk->alpha * (double)own * nll, nsum += nll;
+            tot += pk->alpha == 0 ? 0.0 : pk->alpha * (double)own * (nn > 0 ? ss / nn : NAN);
         }
-        nll_mean = nb ? nsum / (double)nb : NAN;
     }
     free(vals);
     if (rc) return -1;
     *loss = n > 0 ? weight * tot / (double)n : NAN; /* TRL's loss (weight: a plan from before the op's loss weights) */
     for (int k = 0; k < M_N; k++) met[k] = ngroups ? acc[k] / (double)ngroups : NAN;
-    met[M_NLL] = nll_mean;
+    if (pk->ref_free) met[M_NLL] = scal[0], met[M_LOR] = scal[1], met[M_LOC] = scal[2];
     return 0;
 }
 

@@ -830,6 +830,12 @@ static int cpo_pair(rt_prompter *p, const ax_buf *pr, const ax_buf *ch, const ax
         ax_buf_append(&text, c->data, c->len);
         rc = rt_tok_encode(p->tok, (const char *)text.data, text.len, 0, &full[h], where, d);
         const int64_t nf = (int64_t)(full[h].len / sizeof(int32_t));
+        if (!rc && nf < np) { /* TRL's build_tokenized_answer raises */
+            ax_error(d, where, "rl: %s: prompt + %s encodes to %lld tokens, fewer than the prompt alone (%lld): TRL's "
+                     "tokenize_row raises (\"Prompt input ids and answer input ids should have the same length\")",
+                     "simpo/orpo", h ? "rejected" : "chosen", (long long)nf, (long long)np);
+            rc = -1;
+        }
         start[h] = np;
         if (nf < np || (np && memcmp(full[h].data, pi, sizeof(int32_t) * (size_t)np))) start[h] = np - 1;
         if (start[h] < 0) start[h] = 0;

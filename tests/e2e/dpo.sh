@@ -178,7 +178,15 @@ sys.exit(abs(a[\"loss\"] - b[\"loss\"]) > 1e-5 * abs(b[\"loss\"]))" o-$n/train_l
 }
 ref_free_ranks simpo simpo_ga2 6 s 'lora_target_modules: [q_proj, v_proj, down_proj]'
 ref_free_ranks orpo orpo_ga2 6 o 'lora_target_linear: true'
-# simpo: resuming needs no reference file; Axolotl's refusals
+# simpo: rows whose two prompts tokenize one token apart (a prompt ending in a space merges with one completion), as
+# TRL's tokenize_row allows; resuming needs no reference file; Axolotl's refusals
+python3 -c "
+import json
+for i in range(8):
+    print(json.dumps({'prompt': 'Say the year ', 'chosen': 'the' if i % 2 else 'city', 'rejected': '.'}))" >merge.jsonl
+case_cfg simpo_ga2 "$T/o-smerge" "s#path: .*toy_dpo_48.jsonl#path: $T/merge.jsonl#; s#type: llama3.intel#type: passthrough#; s/^max_steps: 6/max_steps: 2/" >smerge.yml
+check '"$AXOC" compile smerge.yml -o smerge.bin >smerge.cout 2>&1 && "$AXORUN" smerge.bin --quiet >smerge.out 2>smerge.err && test "$(grep -c nll_loss o-smerge/train_log.jsonl)" = 2' \
+  "simpo: pairs whose prompts tokenize one token apart train, as TRL takes them"
 { case_cfg simpo_eval "$T/o-srs"; echo "save_steps: 2"; } >srs.yml
 check '"$AXOC" compile srs.yml -o srs.bin >/dev/null 2>&1 && "$AXORUN" srs.bin --quiet >srs.out 2>&1 && test -d o-srs/checkpoint-2 && ! test -e o-srs/checkpoint-2/dpo_reference.bin && "$AXORUN" srs.bin --quiet --resume-from o-srs/checkpoint-2 --output-dir o-srs2 >srs2.out 2>srs2.err && cmp -s o-srs/model.safetensors o-srs2/model.safetensors' \
   "simpo: checkpoints need no reference file; resumed at step 2 = the straight run bit for bit"

@@ -84,6 +84,13 @@ CASES = {
     "orpo_ga2": (64, 2, 2, 6, 5e-3, 0.2, "cosine", 1, 48, 1, {"rl": "orpo"}),
     "orpo_eval_short": (44, 3, 1, 4, 5e-3, 0.1, "linear", 2, 48, 1,
                         {"rl": "orpo", "val_set_size": 0.1, "eval_steps": 2, "eval_batch_size": 2}),
+    # both on 2 processes, 5 eval pairs in batches of 2: CPOTrainer and ORPOTrainer gather their metrics with
+    # gather_for_metrics (accelerate's top-up pair cut), their NLL per batch (torchrun --nproc_per_node 2 ...)
+    "simpo_eval_2ranks": (64, 1, 1, 4, 5e-3, 2.0, "linear", 2, 48, 1,
+                          {"rl": "simpo", "simpo_gamma": 0.5, "val_set_size": 0.1, "eval_steps": 2, "eval_batch_size": 2,
+                           "world": 2}),
+    "orpo_eval_2ranks": (64, 1, 1, 4, 5e-3, 0.2, "linear", 2, 48, 1,
+                         {"rl": "orpo", "val_set_size": 0.1, "eval_steps": 2, "eval_batch_size": 2, "world": 2}),
 }
 
 

@@ -66,6 +66,10 @@ PASS_ROWS = [  # (an empty prompt, chosen or rejected: Axolotl raises; tests/e2e
     {"prompt": "x", "chosen": "only completion", "rejected": "other"},
 ]
 
+CPO_ROWS = PASS_ROWS + [  # a prompt ending in a space: its last token merges with one completion's, not the other's
+    {"prompt": "Say hi ", "chosen": "there", "rejected": "!"},
+]
+
 CHAT_ROWS = [  # chat_template.default: messages a list or a string; a completion a string, a message, or a list
     {"messages": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Which city?"}],
      "chosen": "The first city.", "rejected": {"role": "assistant", "content": "  No city.  \n"}},
@@ -163,7 +167,7 @@ CASES = [
     # rl: simpo (CPOTrainer's tokenize_row): the bos added before the prompt, a short sequence_len cutting completions
     ("cpo-llama3-intel-llama3", llama3, "intel", BASE_ROWS, "llama3", "<|begin_of_text|>", "<|eot_id|>", 64,
      {"strategy": "llama3", "variant": "intel", "tokenize": "cpo"}, {}),
-    ("cpo-passthrough-qwen2", passthrough, "default", PASS_ROWS, "qwen2", None, "<|im_end|>", 9,
+    ("cpo-passthrough-qwen2", passthrough, "default", CPO_ROWS, "qwen2", None, "<|im_end|>", 9,
      {"strategy": "passthrough", "tokenize": "cpo"}, {}),
     # rl: orpo: Axolotl's ORPO chat_template.argilla, then ORPOTrainer's tokenize_row
     ("orpo-argilla-llama3", "orpo", "argilla", ORPO_ROWS, "llama3", "<|begin_of_text|>", "<|eot_id|>", 64,

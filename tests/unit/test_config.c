@@ -1038,6 +1038,9 @@ static void test_rl(void) {
     expect_warning("rl: orpo\ncpo_alpha: 0.5\n", "cfg.yml:2:1", "cpo_alpha: ignored with rl: orpo");
     expect_warning("rl: dpo\nsimpo_gamma: 0.5\n", "cfg.yml:2:1", "simpo_gamma: ignored with rl: dpo");
     expect_error("rl: dpo\ndpo_loss_type: [simpo]\n", "cfg.yml:2:17", "one of TRL 1.9's loss types");
+    run_y(&r, "rl: simpo\nsimpo_gamma: -0.5\ncpo_alpha: -1\n"); /* any float, as Axolotl's schema */
+    CHECK(r.rc == 0 && r.c.simpo_gamma == -0.5 && r.c.cpo_alpha == -1);
+    run_free(&r);
     expect_error("rl: dpo\ntrl:\n  num_generations: 8\n", "cfg.yml:3:20", "trl.num_generations: 8 changes training");
     expect_error("rl: dpo\nsample_packing: true\n", "cfg.yml:2:17", "does not work with RLHF training");
     run_y(&r, "rl: dpo\nval_set_size: 0.1\neval_steps: 5\n"); /* evaluated with the DPO loss (runtime/dpo.c) */
