@@ -435,6 +435,9 @@ typedef struct fe_model {
      * (heads x head_dim) before the heads are split */
     int post_norm_only;
     int qk_norm_full; /* q_norm / k_norm over the whole projection (OLMo 2/3's, OLMoE's), not per head */
+    int ministral3;   /* Ministral 3 (Ministral3ForCausalLM, or Mistral 3's "ministral3" text model): Mistral's layer */
+    double llama4_beta;    /* its queries' scale 1 + beta ln(1 + floor(pos / llama4_max)) (0: none) */
+    int64_t llama4_max;    /* (rope_parameters.llama_4_scaling_beta, original_max_position_embeddings) */
     /* the sliding layers take their own RoPE (default type, base rope_local_theta): Gemma 3, OLMo 3 */
     int local_rope;
     /* Phi-3: q, k, v from one qkv_proj (rows q | k | v) and gate, up from one gate_up_proj (gate first), each a

@@ -490,20 +490,21 @@ int fe_model_load_with(const char *dir, const char *overrides, fe_model *out, ax
                                         "Mistral3ForConditionalGeneration", "GraniteForCausalLM", "SmolLM3ForCausalLM",
                                         "Olmo2ForCausalLM", "Olmo3ForCausalLM", "Phi3ForCausalLM",
                                         "Qwen3MoeForCausalLM", "MixtralForCausalLM", "GptOssForCausalLM",
-                                        "OlmoeForCausalLM"};
+                                        "OlmoeForCausalLM", "Ministral3ForCausalLM"};
     static const char *const layers[] = {"LlamaDecoderLayer",   "Qwen2DecoderLayer",  "Qwen3DecoderLayer",
                                          "MistralDecoderLayer", "Gemma3DecoderLayer", "Gemma3DecoderLayer",
                                          "MistralDecoderLayer", "GraniteDecoderLayer", "SmolLM3DecoderLayer",
                                          "Olmo2DecoderLayer",   "Olmo3DecoderLayer", "Phi3DecoderLayer",
                                          "Qwen3MoeDecoderLayer", "MixtralDecoderLayer", "GptOssDecoderLayer",
-                                         "OlmoeDecoderLayer"};
+                                         "OlmoeDecoderLayer", "Ministral3DecoderLayer"};
     /* each multimodal model's text model: its text_config's model_type, the family it is */
     static const char *const text_type[] = {NULL, NULL, NULL, NULL, NULL, "gemma3_text", "mistral",
-                                            NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL};
+                                            NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL};
     static const fe_arch family[] = {FE_ARCH_LLAMA,   FE_ARCH_QWEN2,   FE_ARCH_QWEN3,   FE_ARCH_MISTRAL,
                                      FE_ARCH_GEMMA3,  FE_ARCH_GEMMA3,  FE_ARCH_MISTRAL, FE_ARCH_GRANITE,
                                      FE_ARCH_SMOLLM3, FE_ARCH_OLMO2,   FE_ARCH_OLMO3,   FE_ARCH_PHI3,
-                                     FE_ARCH_QWEN3,   FE_ARCH_MISTRAL, FE_ARCH_GPTOSS,  FE_ARCH_OLMOE};
+                                     FE_ARCH_QWEN3,   FE_ARCH_MISTRAL, FE_ARCH_GPTOSS,  FE_ARCH_OLMOE,
+                                     FE_ARCH_MISTRAL};
     json_t *a = json_object_get(root, "architectures");
     json_t *a0 = json_is_array(a) ? json_array_get(a, 0) : NULL;
     int which = -1;
@@ -513,8 +514,8 @@ int fe_model_load_with(const char *dir, const char *overrides, fe_model *out, ax
         herr(&H, "architectures[0]", a0 ? a0 : a,
              "one of LlamaForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalLM, MistralForCausalLM, Gemma3ForCausalLM, "
              "GraniteForCausalLM, SmolLM3ForCausalLM, Olmo2ForCausalLM, Olmo3ForCausalLM, Phi3ForCausalLM, "
-             "Qwen3MoeForCausalLM, MixtralForCausalLM, GptOssForCausalLM, OlmoeForCausalLM, Gemma3ForConditionalGeneration, "
-             "Mistral3ForConditionalGeneration");
+             "Qwen3MoeForCausalLM, MixtralForCausalLM, GptOssForCausalLM, OlmoeForCausalLM, Ministral3ForCausalLM, "
+             "Gemma3ForConditionalGeneration, Mistral3ForConditionalGeneration");
         json_decref(root);
         return -1;
     }
@@ -532,10 +533,14 @@ int fe_model_load_with(const char *dir, const char *overrides, fe_model *out, ax
             json_decref(root);
             return -1;
         }
-        if (mt && !json_is_null(mt) && (!json_is_string(mt) || strcmp(json_string_value(mt), text_type[which]))) {
+        /* Mistral 3's text model: Mistral's, or Ministral 3's (Ministral-3-*-2512) */
+        const int min3 = !gemma && json_is_string(mt) && !strcmp(json_string_value(mt), "ministral3");
+        m->ministral3 = min3;
+        if (mt && !json_is_null(mt) && !min3 && (!json_is_string(mt) || strcmp(json_string_value(mt), text_type[which]))) {
             char what[160];
-            snprintf(what, sizeof what, "\"%s\" (the only language model axo implements for %s)", text_type[which],
-                     archs[which]);
+            snprintf(what, sizeof what, gemma ? "\"%s\" (the only language model axo implements for %s)"
+                                              : "\"%s\" or \"ministral3\" (the language models axo implements for %s)",
+                     text_type[which], archs[which]);
             herr(&H, "text_config.model_type", mt, what);
             json_decref(root);
             return -1;
@@ -546,6 +551,7 @@ int fe_model_load_with(const char *dir, const char *overrides, fe_model *out, ax
         H.kp = "text_config.";
     } else {
         json_incref(root);
+        m->ministral3 = !strcmp(archs[which], "Ministral3ForCausalLM");
     }
     /* Gemma3TextConfig has a default for every size (gemma-3-4b's text_config leaves most of them out); the
      * others' configs always carry them */
@@ -562,21 +568,24 @@ int fe_model_load_with(const char *dir, const char *overrides, fe_model *out, ax
                                                                                          : m->num_attention_heads,
                                      0, 1, MAX_COUNT);
     json_t *hd = json_object_get(root, "head_dim");
-    m->head_dim_explicit = (hd && !json_is_null(hd)) || g3 || oss; /* Gemma3TextConfig: head_dim 256; GptOssConfig: 64 */
+    /* Gemma3TextConfig: head_dim 256; GptOssConfig: 64; Ministral3Config: 128 */
+    m->head_dim_explicit = (hd && !json_is_null(hd)) || g3 || oss || m->ministral3;
     m->head_dim = hd && !json_is_null(hd) ? get_int(&H, root, "head_dim", 0, 1, 1, MAX_COUNT)
                   : g3                    ? 256
                   : oss                   ? 64
+                  : m->ministral3         ? 128
                   : m->num_attention_heads ? m->hidden_size / m->num_attention_heads
                                            : 0;
     m->vocab_size = get_int(&H, root, "vocab_size", g3 ? 262208 : 0, req, 1, MAX_I32);
     m->max_position_embeddings =
         get_int(&H, root, "max_position_embeddings", g3 || oss                                        ? 131072
+                                                     : m->ministral3                                       ? 262144
                                                      : m->arch == FE_ARCH_PHI3 || m->arch == FE_ARCH_OLMOE ? 4096
                                                                                                            : 2048,
                 0, 1, MAX_I32);
     /* the configs' defaults: 1e-5 for Phi3Config and Olmo2/3Config, 1e-6 for the others */
     const int eps5 = m->arch == FE_ARCH_PHI3 || m->arch == FE_ARCH_OLMO2 || m->arch == FE_ARCH_OLMO3 || oss ||
-                     m->arch == FE_ARCH_OLMOE ||
+                     m->arch == FE_ARCH_OLMOE || m->ministral3 ||
                      !strcmp(m->arch_name, "MixtralForCausalLM");
     m->rms_norm_eps = get_num(&H, root, "", "rms_norm_eps", eps5 ? 1e-5 : 1e-6, 0);
     m->gemma = m->arch == FE_ARCH_GEMMA3;
@@ -625,6 +634,24 @@ int fe_model_load_with(const char *dir, const char *overrides, fe_model *out, ax
             oss_rope = json_pack("{s:s, s:f, s:f, s:f, s:b, s:i}", "rope_type", "yarn", "factor", 32.0, "beta_fast", 32.0,
                                  "beta_slow", 1.0, "truncate", 0, "original_max_position_embeddings", 4096);
             rs = oss_rope;
+        }
+        if (m->ministral3 && !json_is_object(rs)) { /* Ministral3Config's RoPE when the config gives none */
+            oss_rope = json_pack("{s:s, s:f, s:f, s:i, s:f, s:f, s:f, s:f, s:f}", "rope_type", "yarn", "rope_theta", 1e6,
+                                 "factor", 16.0, "original_max_position_embeddings", 16384, "beta_fast", 32.0,
+                                 "beta_slow", 1.0, "mscale_all_dim", 1.0, "mscale", 1.0, "llama_4_scaling_beta", 0.1);
+            rs = oss_rope;
+        }
+        if (m->ministral3) { /* its queries' scale (get_llama_4_attn_scale): transformers reads both from the dict */
+            char k[96];
+            snprintf(k, sizeof k, "%sllama_4_scaling_beta", pre);
+            json_t *b = json_object_get(rs, "llama_4_scaling_beta"), *om = json_object_get(rs, "original_max_position_embeddings");
+            if (!json_is_number(b)) herr(&H, k, b, "a number (Ministral 3 scales its queries by it)");
+            else m->llama4_beta = json_number_value(b);
+            snprintf(k, sizeof k, "%soriginal_max_position_embeddings", pre);
+            if (m->llama4_beta != 0 && (!json_is_integer(om) || json_integer_value(om) < 1))
+                herr(&H, k, om, "a positive integer (Ministral 3's query scale divides the positions by it)");
+            else if (json_is_integer(om))
+                m->llama4_max = json_integer_value(om);
         }
         if (json_is_object(rs) && json_object_get(rs, "rope_theta"))
             m->rope_theta = get_num(&H, rs, pre, "rope_theta", theta0, 0);
@@ -708,6 +735,21 @@ int fe_model_load_with(const char *dir, const char *overrides, fe_model *out, ax
         v = json_object_get(root, "attention_dropout");
         if (v && !json_is_null(v) && (!json_is_number(v) || json_number_value(v) != 0))
             herr(&H, "attention_dropout", v, "0 (dropout on the attention probabilities is not implemented)");
+    }
+    if (!oss) { /* a pre-quantized checkpoint (fp8 like the Hub's Ministral-3-*-2512 instruct models, bitsandbytes, gptq,
+                 * awq, ...): its weights are no plain floats (scales beside them), so reading them as such would train
+                 * a wrong model */
+        json_t *qc = json_object_get(top, "quantization_config");
+        if (!qc || json_is_null(qc)) qc = json_object_get(root, "quantization_config");
+        if (qc && !json_is_null(qc)) {
+            json_t *qm = json_object_get(qc, "quant_method");
+            H.kp = json_object_get(top, "quantization_config") == qc ? "" : H.kp;
+            herr(&H, "quantization_config", qm ? qm : qc,
+                 "none: a pre-quantized checkpoint (its quant_method) is not implemented; axo loads bf16, f16 or f32 "
+                 "weights (and quantizes them itself with load_in_4bit), so give it the checkpoint's unquantized "
+                 "release");
+            if (m->multimodal) H.kp = "text_config.";
+        }
     }
     if (oss) { /* the checkpoint's MXFP4 experts: axo trains them dequantized, and saves them so; the saved config.json
                 * loses quantization_config, as transformers' dequantizing load removes it */

@@ -255,7 +255,7 @@ static int32_t reshape(lw *L, int32_t x, int n, const int64_t *dims) {
 /* local: Gemma's sliding layers, their own base and the default RoPE. The attrs past original_max appear only where
  * they differ from the default (a partial rotation, an attention factor, yarn's and longrope's parameters), so plans
  * without them keep their bytes. */
-static int32_t rope(lw *L, int32_t x, int32_t pos, int local) {
+static int32_t rope(lw *L, int32_t x, int32_t pos, int local, int query) {
     const fe_model *m = L->m;
     static const char *types[] = {"default", "linear", "llama3", "dynamic", "yarn", "longrope"};
     const int64_t hd = m->head_dim;
@@ -289,6 +289,11 @@ static int32_t rope(lw *L, int32_t x, int32_t pos, int local) {
     if (ty == FE_ROPE_LONGROPE) {
         at[na++] = ir_afloats("short_factor", m->rope_n_factors, m->rope_short_factor);
         at[na++] = ir_afloats("long_factor", m->rope_n_factors, m->rope_long_factor);
+    }
+    /* Ministral 3's queries: times 1 + beta ln(1 + floor(pos / original_max)) (get_llama_4_attn_scale) */
+    if (query && m->llama4_beta != 0) {
+        at[na++] = ir_af("qscale_beta", m->llama4_beta);
+        at[na++] = ir_ai("qscale_max", m->llama4_max);
     }
     /* longrope's regime follows the micro-batch's max position when a row can reach past original_max */
     if (ty == FE_ROPE_LONGROPE && L->max_position >= 0)
@@ -798,8 +803,8 @@ int fe_lower(const fe_config *c, const fe_model *m, int world_size, ir_module *m
         const int64_t win = m->layer_window ? m->layer_window[l] : 0;
         const int local = m->local_rope && win > 0; /* Gemma's and OLMo 3's sliding layers take the local RoPE base */
         if (!m->layer_rope || m->layer_rope[l]) { /* SmolLM3's NoPE layers take none */
-            q = rope(&L, q, pos, local);
-            k = rope(&L, k, pos, local);
+            q = rope(&L, q, pos, local, 1);
+            k = rope(&L, k, pos, local, 0);
         }
         int32_t att[2];
         /* Gemma: scores scaled by query_pre_attn_scalar^-0.5 */

@@ -488,6 +488,10 @@ int ir_infer(const ir_module *m, ir_op op, const ir_type *in, int nin, const ir_
         if (!strcmp(ir_attr_str(at, na, "rope_type", "default"), "longrope") &&
             (!sf || !lf || sf->kind != IR_ATTR_FLOATS || lf->kind != IR_ATTR_FLOATS || sf->n != rd / 2 || lf->n != rd / 2))
             FAIL("longrope: expected short_factor and long_factor, %lld floats each (rotary_dim / 2)", (long long)(rd / 2));
+        const double qb = ir_attr_float(at, na, "qscale_beta", 0);
+        if (!(qb > -1e6 && qb < 1e6)) FAIL("qscale_beta: expected a finite number, found %g", qb);
+        if (qb != 0 && ir_attr_int(at, na, "qscale_max", 0) < 1)
+            FAIL("qscale_beta needs qscale_max, a positive count of positions");
         if (nin == 3 && (in[2].dtype != IR_I32 || in[2].rank != 0))
             FAIL("operand 2: expected the micro-batch's max position, an i32 scalar, found %s", tstr(m, &in[2], b1));
         if (in[1].rank != 2 || in[1].dims[0] != in[0].dims[0] || in[1].dims[1] != in[0].dims[1])

@@ -27,6 +27,7 @@
 #ifndef AX_CPU_KERNELS_H
 #define AX_CPU_KERNELS_H
 
+#include <math.h>
 #include <stdint.h>
 
 /* Threads (OpenMP). The float GEMM splits C over ck_threads() threads and
@@ -114,10 +115,18 @@ int ck_rope_inv_freq(const ck_rope *r, float *out);
  *   y[i] = x[i]*c - x[i+nrot]*s,  y[i+nrot] = x[i+nrot]*c + x[i]*s.
  * inverse != 0 uses -s: the transpose of the map, i.e. rope's backward (dx = rope_fwd(dy, inverse=1)). In place
  * safe (y == x). */
+/* Ministral 3's query scale at a position (transformers' get_llama_4_attn_scale, in float32 as torch computes it):
+ * 1 + beta log(1 + floor(pos / qmax)); 1 when beta is 0 or qmax < 1. The rope op applies it to its output (attrs
+ * qscale_beta, qscale_max: the queries' rope only), and to the gradient before the inverse rotation. */
+static inline float ck_rope_qscale(int32_t pos, double beta, int64_t qmax) {
+    if (beta == 0 || qmax < 1) return 1.0f;
+    const float fl = floorf((float)pos / (float)qmax);
+    return 1.0f + (float)beta * (float)log(1.0 + (double)fl);
+}
 void ck_rope_fwd_f32(const float *x, const int32_t *pos, const float *inv_freq, float *y, int64_t B, int64_t S,
-                     int64_t nh, int64_t hd, int64_t nrot, float mscale, int inverse);
+                     int64_t nh, int64_t hd, int64_t nrot, float mscale, int inverse, double qbeta, int64_t qmax);
 void ck_rope_fwd_f64(const double *x, const int32_t *pos, const float *inv_freq, double *y, int64_t B, int64_t S,
-                     int64_t nh, int64_t hd, int64_t nrot, float mscale, int inverse);
+                     int64_t nh, int64_t hd, int64_t nrot, float mscale, int inverse, double qbeta, int64_t qmax);
 
 /* ---- attention (GQA, causal, segment-masked) -------------------------------
  * q[B,S,nh,hd], k,v[B,S,nkv,hd], seg[B,S] (NULL = one segment) ->

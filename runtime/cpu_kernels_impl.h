@@ -92,11 +92,14 @@ void FN(ck_rmsnorm_bwd)(const REAL *x, const REAL *w, const REAL *dy, REAL *dx, 
 
 /* ---- RoPE ------------------------------------------------------------------------ */
 void FN(ck_rope_fwd)(const REAL *x, const int32_t *pos, const float *inv_freq, REAL *y, int64_t B, int64_t S,
-                     int64_t nh, int64_t hd, int64_t nrot, float mscale, int inverse) {
+                     int64_t nh, int64_t hd, int64_t nrot, float mscale, int inverse, double qbeta, int64_t qmax) {
     REAL *cs = ck_xmalloc(sizeof(REAL) * (size_t)(2 * nrot + 1));
     REAL *sn = cs + nrot;
     for (int64_t bs = 0; bs < B * S; bs++) {
         float p = (float)pos[bs];
+        /* Ministral 3's query scale (ck_rope_qscale), on the rotated output (forward) or the incoming gradient */
+        const REAL f = (REAL)ck_rope_qscale(pos[bs], qbeta, qmax);
+        const int fwd_scale = f != (REAL)1 && !inverse, bwd_scale = f != (REAL)1 && inverse;
         for (int64_t i = 0; i < nrot; i++) {
             float ang = inv_freq[i] * p; /* HF: (inv_freq @ pos) in float32 */
             REAL c = (REAL)cos((double)ang) * (REAL)mscale, s = (REAL)sin((double)ang) * (REAL)mscale;
@@ -108,11 +111,13 @@ void FN(ck_rope_fwd)(const REAL *x, const int32_t *pos, const float *inv_freq, R
             REAL *yr = y + (bs * nh + h) * hd;
             for (int64_t i = 0; i < nrot; i++) {
                 REAL x1 = xr[i], x2 = xr[i + nrot];
+                if (bwd_scale) x1 *= f, x2 *= f;
                 yr[i] = x1 * cs[i] - x2 * sn[i];
                 yr[i + nrot] = x2 * cs[i] + x1 * sn[i];
+                if (fwd_scale) yr[i] *= f, yr[i + nrot] *= f;
             }
-            if (yr != xr)
-                for (int64_t i = 2 * nrot; i < hd; i++) yr[i] = xr[i];
+            if (yr != xr || f != (REAL)1)
+                for (int64_t i = 2 * nrot; i < hd; i++) yr[i] = xr[i] * f;
         }
     }
     free(cs);

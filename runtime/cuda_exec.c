@@ -61,7 +61,7 @@ static const struct ksig {
     TS("axo_rmsnorm_fwd", "pppplff"),
     TS("axo_rmsnorm_bwd", "pppppllff"),
     TS("axo_rmsnorm_dw_reduce", "pilpi"),
-    TS("axo_rope", "pppppliiiifi"),
+    TS("axo_rope", "pppppliiiifidl"),
     TS("axo_embedding_fwd", "ppplllp"),
     TS("axo_embedding_bwd", "ppplllllip"),
     TS("axo_cross_entropy_fwd", "ppppllip"),
@@ -1884,6 +1884,8 @@ static int g_rope(gx *x) {
     ka_i(&a, sel ? long_from : 0);
     ka_f(&a, mscale);
     ka_i(&a, AI("inverse", 0) != 0);
+    ka_d(&a, AF("qscale_beta", 0));
+    ka_l(&a, AI("qscale_max", 0));
     return launch(x, ename(e, sizeof e, "axo_rope", t), blocks(x, B * S * half, 256), 1, 1, 256, 1, 0, &a);
 }
 

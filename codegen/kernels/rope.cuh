@@ -10,6 +10,11 @@
 // partial rotation). inverse != 0 uses -s, which is the backward (dx =
 // rope(dy, inverse = 1)). In place safe (y == x).
 //
+// Ministral 3's query scale (qbeta != 0, the queries' rope): f = 1 + qbeta
+// log(1 + floor(pos / qmax)) in fp32 (ck_rope_qscale), multiplying the rotated
+// output (and the passed-through dims), or, inverse, the input before the
+// rotation (the backward of q_rot * f).
+//
 // longrope: inv_freq holds the short table then the long one; maxpos (NULL
 // when the plan cannot reach beyond long_from) is the micro-batch's max
 // position, and the long table is taken when *maxpos + 1 > long_from.
@@ -23,19 +28,25 @@
 
 template <typename T>
 __device__ __forceinline__ void rope_body(const T *x, const int *pos, const float *inv_freq, const int *maxpos, T *y,
-                                          i64 BS, int nh, int hd, int nrot, int long_from, float mscale, int inverse) {
+                                          i64 BS, int nh, int hd, int nrot, int long_from, float mscale, int inverse,
+                                          double qbeta, i64 qmax) {
     const int half = hd / 2;
     const i64 n = BS * half;
     if (maxpos && *maxpos + 1 > long_from) inv_freq += nrot;
     for (i64 t = ax_tid(); t < n; t += ax_nthreads()) {
         const i64 bs = t / half;
         const int i = (int)(t - bs * half);
+        float f = 1.0f;
+        if (qbeta != 0 && qmax > 0) {
+            const float fl = floorf(__fdiv_rn((float)pos[bs], (float)qmax));
+            f = __fadd_rn(1.0f, __fmul_rn((float)qbeta, (float)log(1.0 + (double)fl)));
+        }
         if (i >= nrot) { // passed-through dims 2i, 2i + 1 (in [2 nrot, hd))
-            if (x != y)
+            if (x != y || f != 1.0f)
                 for (int h = 0; h < nh; h++) {
                     const i64 o = (bs * nh + h) * hd + 2 * i;
-                    y[o] = x[o];
-                    y[o + 1] = x[o + 1];
+                    ax_st(y + o, __fmul_rn(ax_ld(x + o), f));
+                    ax_st(y + o + 1, __fmul_rn(ax_ld(x + o + 1), f));
                 }
             continue;
         }
@@ -45,19 +56,24 @@ __device__ __forceinline__ void rope_body(const T *x, const int *pos, const floa
         const float c = __fmul_rn((float)cd, mscale), s0 = __fmul_rn((float)sd, mscale), s = inverse ? -s0 : s0;
         for (int h = 0; h < nh; h++) {
             const i64 o = (bs * nh + h) * hd + i;
-            const float x1 = ax_ld(x + o), x2 = ax_ld(x + o + nrot);
-            ax_st(y + o, __fsub_rn(__fmul_rn(x1, c), __fmul_rn(x2, s)));
-            ax_st(y + o + nrot, __fadd_rn(__fmul_rn(x2, c), __fmul_rn(x1, s)));
+            float x1 = ax_ld(x + o), x2 = ax_ld(x + o + nrot);
+            if (inverse && f != 1.0f) x1 = __fmul_rn(x1, f), x2 = __fmul_rn(x2, f);
+            float y1 = __fsub_rn(__fmul_rn(x1, c), __fmul_rn(x2, s)), y2 = __fadd_rn(__fmul_rn(x2, c), __fmul_rn(x1, s));
+            if (!inverse && f != 1.0f) y1 = __fmul_rn(y1, f), y2 = __fmul_rn(y2, f);
+            ax_st(y + o, y1);
+            ax_st(y + o + nrot, y2);
         }
     }
 }
 extern "C" __global__ void __launch_bounds__(256) axo_rope_f32(const float *x, const int *pos, const float *inv_freq,
                                                                const int *maxpos, float *y, i64 BS, int nh, int hd,
-                                                               int nrot, int long_from, float mscale, int inverse) {
-    rope_body(x, pos, inv_freq, maxpos, y, BS, nh, hd, nrot, long_from, mscale, inverse);
+                                                               int nrot, int long_from, float mscale, int inverse,
+                                                               double qbeta, i64 qmax) {
+    rope_body(x, pos, inv_freq, maxpos, y, BS, nh, hd, nrot, long_from, mscale, inverse, qbeta, qmax);
 }
 extern "C" __global__ void __launch_bounds__(256) axo_rope_bf16(const bf16 *x, const int *pos, const float *inv_freq,
                                                                 const int *maxpos, bf16 *y, i64 BS, int nh, int hd,
-                                                                int nrot, int long_from, float mscale, int inverse) {
-    rope_body(x, pos, inv_freq, maxpos, y, BS, nh, hd, nrot, long_from, mscale, inverse);
+                                                                int nrot, int long_from, float mscale, int inverse,
+                                                                double qbeta, i64 qmax) {
+    rope_body(x, pos, inv_freq, maxpos, y, BS, nh, hd, nrot, long_from, mscale, inverse, qbeta, qmax);
 }

@@ -6,7 +6,8 @@
 # tiny-olmo3, tiny-phi3): the lowering shows Granite's four multipliers,
 # SmolLM3's NoPE layer, OLMo's post norms and whole-projection q/k norms, OLMo
 # 3's window and local RoPE base, Phi-3's fused projections sliced, Phi-4-mini's
-# partial LongRoPE (tiny-phi4mini, tiny-phi35) and Qwen3 with YaRN (tiny-qwen3-yarn);
+# partial LongRoPE (tiny-phi4mini, tiny-phi35), Qwen3 with YaRN (tiny-qwen3-yarn) and Ministral 3
+# (Ministral3ForCausalLM: YaRN and its queries' position scale, here past 16 positions: tiny-ministral3);
 # each trains, with LoRA too; sequence parallelism (sp 2) and ZeRO-3 x 2 give
 # the 1-rank run's losses; the saved model has the checkpoint's tensors.
 # usage: families.sh AXOC AXORUN SOURCE_DIR
@@ -18,7 +19,7 @@ cd "$T" || exit 1
 cfg() { model_cfg "$@"; }
 names() { python3 -c 'import json,struct,sys; raw=open(sys.argv[1],"rb").read(); h=json.loads(raw[8:8+struct.unpack("<Q",raw[:8])[0]]); print("\n".join(sorted(k for k in h if k != "__metadata__")))' "$1"; }
 
-for N in granite smollm3 olmo2 olmo3 olmoe phi3 phi4mini qwen3-yarn; do
+for N in granite smollm3 olmo2 olmo3 olmoe phi3 phi4mini qwen3-yarn ministral3; do
   M="$SRC/tests/reference/fixtures/tiny-$N"
   cfg "$M" "$T/$N-one" "" >$N.yml
   check '"$AXOC" compile $N.yml -o $N.bin --dump-ir ir-$N 2>$N.err && "$AXORUN" $N.bin >$N.log 2>&1' "$N: compiles and trains"
@@ -44,6 +45,9 @@ check '[ "$(grep -c "= rope(" $L)" = 2 ] && grep -q "theta=2000000.0" $L' "smoll
 L=ir-olmo2/00-lower.ir
 check '! grep -q input_layernorm $L && [ "$(grep -c "= rmsnorm(" $L)" = 9 ] && grep -q "rmsnorm(%[0-9]*, @model.layers.0.self_attn.q_norm.weight) .* f32\[2,64,64\]" $L' \
   "olmo2: no norm before attention or MLP, norms after both, q_norm over the whole projection (4 heads x 16)"
+L=ir-ministral3/00-lower.ir
+check '[ "$(grep -c "rope(.*qscale_beta=0.10000000000000001, qscale_max=16" $L)" = 2 ] && [ "$(grep -c "rope(" $L)" = 4 ] && grep -q "rope_type=\"yarn\"" $L' \
+  "ministral3: yarn on q and k, the position scale on the queries only (2 layers)"
 L=ir-olmoe/00-lower.ir
 check 'grep -q input_layernorm $L && grep -q "rmsnorm(%[0-9]*, @model.layers.0.self_attn.q_norm.weight) .* f32\[2,64,64\]" $L && grep -q "rmsnorm(%[0-9]*, @model.layers.0.self_attn.k_norm.weight) .* f32\[2,64,32\]" $L && [ "$(grep -c "= moe_route(%[0-9]*) {k=2, norm=0}" $L)" = 2 ]' \
   "olmoe: Llama's pre-norm layer with OLMo's whole-projection q/k norms, every MLP sparse (top 2 of 4, not renormalised)"

@@ -131,6 +131,19 @@ M="$SRC/tests/reference/fixtures/tiny-mistral3" N=mistral3 ARCH=Mistral3ForCondi
 model_checks
 check 'grep -q "@lm_head.weight : .*hf=\"language_model.lm_head.weight\"" mistral3/ir/00-lower.ir && [ "$(grep -c "= swiglu(" mistral3/ir/00-lower.ir)" = 2 ]' \
   "mistral3: the untied head is module lm_head, saved as the Hub's language_model.lm_head.weight"
+# Ministral 3 (Ministral-3-*-2512: Mistral 3 with a "ministral3" text model, its queries scaled past 12 positions here)
+M="$SRC/tests/reference/fixtures/tiny-ministral3-mm" N=ministral3 ARCH=Mistral3ForConditionalGeneration LAYER=MistralDecoderLayer NT=36
+model_checks
+check '[ "$(grep -c "qscale_beta=0.10000000000000001, qscale_max=12" ministral3/ir/00-lower.ir)" = 2 ]' \
+  "ministral3: its text model's queries carry the position scale"
+mkdir -p fp8 && ln -sf "$M/model.safetensors" fp8/ && python3 - "$M/config.json" fp8/config.json <<'PYEOF'
+import json, sys
+c = json.load(open(sys.argv[1])); c["quantization_config"] = {"quant_method": "fp8", "weight_block_size": None}
+json.dump(c, open(sys.argv[2], "w"))
+PYEOF
+cfg "$T/fp8out" "" | sed "s#base_model: .*#base_model: $T/fp8#" >fp8.yml
+check '! "$AXOC" compile fp8.yml -o fp8.bin 2>fp8.err && grep -q "config.json: quantization_config: error: expected none: a pre-quantized checkpoint .* found \"fp8\"" fp8.err' \
+  "an FP8 checkpoint (the Hub's Ministral-3 instruct releases) is refused, never read as plain floats"
 
 # -- refusals name the key --
 M="$SRC/tests/reference/fixtures/tiny-gemma3-mm"
@@ -169,10 +182,10 @@ check '! "$AXOC" compile notie-tok.yml -o notie-tok.bin 2>notie-tok.err && grep 
   "then trainable tokens are refused (PEFT would train the head's rows with the embedding's)"
 mkdir -p bad3 && python3 - "$SRC/tests/reference/fixtures/tiny-mistral3/config.json" bad3/config.json <<'PYEOF'
 import json, sys
-c = json.load(open(sys.argv[1])); c["text_config"]["model_type"] = "ministral3"
+c = json.load(open(sys.argv[1])); c["text_config"]["model_type"] = "qwen2"
 json.dump(c, open(sys.argv[2], "w"))
 PYEOF
 cfg "$T/badout3" "" | sed "s#base_model: .*#base_model: $T/bad3#" >bad3.yml
-check '! "$AXOC" compile bad3.yml -o bad3.bin 2>bad3.err && grep -q "text_config.model_type: error: expected \"mistral\" (the only language model axo implements for Mistral3ForConditionalGeneration), found \"ministral3\"" bad3.err' \
-  "Mistral 3 with another language model (Ministral 3's) is refused by name"
+check '! "$AXOC" compile bad3.yml -o bad3.bin 2>bad3.err && grep -q "text_config.model_type: error: expected \"mistral\" or \"ministral3\" (the language models axo implements for Mistral3ForConditionalGeneration), found \"qwen2\"" bad3.err' \
+  "Mistral 3 with another language model is refused by name"
 finish

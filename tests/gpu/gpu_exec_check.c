@@ -343,6 +343,17 @@ static void make_ops(void) {
                    "original_max=1024, attention_factor=1.1386294361119891, beta_fast=32.0, beta_slow=1.0, truncate=1} : "
                    "%s[1,19,2,64] act\n  store(@o, %%0)\n}\n",
                t, t, t);
+        for (int inv = 0; inv < 2; inv++) { /* Ministral 3's queries: yarn, then 1 + 0.1 ln(1 + floor(pos / 1024)) */
+            char n2[64];
+            snprintf(n2, sizeof n2, "rope yarn + query scale hd64 inverse=%d", inv);
+            add_op(NM(n2), 1e-6, 1e-7, NULL,
+                   HDR "global @x : %s[1,19,2,64] act\nglobal @pos : i32[1,19] act {hi=4096}\n"
+                       "global @o : %s[1,19,2,64] act {gen=\"nan\", check=1}\n"
+                       "program p {\n  %%0 = rope(@x, @pos) {theta=1000000.0, inverse=%d, rope_type=\"yarn\", factor=16.0, "
+                       "original_max=1024, beta_fast=32.0, beta_slow=1.0, qscale_beta=0.1, qscale_max=1024} : "
+                       "%s[1,19,2,64] act\n  store(@o, %%0)\n}\n",
+                   t, t, inv, t);
+        }
         for (int norm = 0; norm < 2; norm++) { /* mixture of experts: 5 experts (one of them often idle), top 2 */
             char n2[96];
             snprintf(n2, sizeof n2, "moe_route, moe_ffn and their backwards, norm=%d", norm);
@@ -1530,6 +1541,8 @@ static void make_trains(void) {
     with_oss_adapter();
     /* OLMoE: whole-projection q/k norms in a pre-norm layer, every MLP sparse */
     add_tr("tiny-olmoe", 1, 0, 0, 0, 0, 0, 2, 64);
+    /* Ministral 3: yarn, and its queries scaled past 16 positions (rows of 64) */
+    add_tr("tiny-ministral3", 1, 0, 0, 0, 0, 0, 2, 64);
 }
 
 static ir_module *build(const trcase *t, ax_arena *ar, ax_diag *d) {

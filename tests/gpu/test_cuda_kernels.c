@@ -517,7 +517,8 @@ static void test_rmsnorm(int bf) {
 }
 
 /* Llama 3's scaling over the whole head; then Phi-4-mini's shape: a partial rotation (48 of 64 pairs), LongRoPE's
- * short and long tables with the micro-batch's max position choosing one, and its attention factor */
+ * short and long tables with the micro-batch's max position choosing one, and its attention factor; the short one
+ * with Ministral 3's query scale too */
 static void test_rope(int bf) {
     char what[160];
     int64_t B = 2, S = 37, BS = B * S;
@@ -547,9 +548,12 @@ static void test_rope(int bf) {
         CUdeviceptr no = 0, *pmax = c ? &Dmax.p : &no;
         for (int inverse = 0; inverse < 2; inverse++) {
             dev Dy = d_nan((size_t)n, bf);
-            void *a[] = {&Dx.p, &Dpos.p, &Dinv.p, pmax, &Dy.p, &BS, &nh, &hd, &nrot, &long_from, &mscale, &inverse};
+            /* c 1 also scales as Ministral 3's queries (beta 0.1 past every 4096 positions: factors up to 1 + 0.1 ln 5) */
+            double qb = c == 1 ? 0.1 : 0.0;
+            int64_t qm = c == 1 ? 4096 : 0;
+            void *a[] = {&Dx.p, &Dpos.p, &Dinv.p, pmax, &Dy.p, &BS, &nh, &hd, &nrot, &long_from, &mscale, &inverse, &qb, &qm};
             launch(ename("axo_rope", bf), blocks(BS * hd / 2, 256), 1, 1, 256, 1, 0, a);
-            ck_rope_fwd_f32(x, pos, c == 2 ? inv + 48 : inv, y, B, S, nh, hd, nrot, mscale, inverse);
+            ck_rope_fwd_f32(x, pos, c == 2 ? inv + 48 : inv, y, B, S, nh, hd, nrot, mscale, inverse, qb, qm);
             if (bf) ck_round_bf16_inplace_f32(y, n);
             float *got = d_get(Dy);
             snprintf(what, sizeof what, "axo_rope_%s %s inverse=%d", bf ? "bf16" : "f32",

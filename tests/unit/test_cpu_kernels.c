@@ -278,7 +278,7 @@ static double rope_loss(void *p) {
     rope_ctx *c = p;
     int64_t n = c->B * c->S * c->nh * c->hd;
     double *y = dzeros(n);
-    ck_rope_fwd_f64(c->x, c->pos, c->inv, y, c->B, c->S, c->nh, c->hd, c->nrot, c->mscale, 0);
+    ck_rope_fwd_f64(c->x, c->pos, c->inv, y, c->B, c->S, c->nh, c->hd, c->nrot, c->mscale, 0, 0, 0);
     double L = dotd(y, c->wy, n);
     free(y);
     return L;
@@ -294,18 +294,18 @@ static void test_rope_case(int64_t nrot, float mscale) {
     c.pos = pos, c.inv = inv;
     c.x = dvec(n, 1.0), c.wy = dvec(n, 1.0);
     double *dx = dzeros(n);
-    ck_rope_fwd_f64(c.wy, c.pos, inv, dx, c.B, c.S, c.nh, c.hd, nrot, mscale, 1); /* backward = the transpose */
+    ck_rope_fwd_f64(c.wy, c.pos, inv, dx, c.B, c.S, c.nh, c.hd, nrot, mscale, 1, 0, 0); /* backward = the transpose */
     check_grad("rope dx (inverse)", rope_loss, &c, c.x, n, dx);
     /* round trip, in place: the map is mscale times a rotation */
     double *y = dzeros(n);
     memcpy(y, c.x, sizeof(double) * (size_t)n);
-    ck_rope_fwd_f64(y, c.pos, inv, y, c.B, c.S, c.nh, c.hd, nrot, mscale, 0);
-    ck_rope_fwd_f64(y, c.pos, inv, y, c.B, c.S, c.nh, c.hd, nrot, mscale, 1);
+    ck_rope_fwd_f64(y, c.pos, inv, y, c.B, c.S, c.nh, c.hd, nrot, mscale, 0, 0, 0);
+    ck_rope_fwd_f64(y, c.pos, inv, y, c.B, c.S, c.nh, c.hd, nrot, mscale, 1, 0, 0);
     for (int64_t i = 0; i < n; i++)
         if (i % c.hd < 2 * nrot) y[i] /= (double)mscale * mscale;
     CHECK_REL64(y, c.x, n, 1e-14, "rope forward then inverse");
     /* one element by hand: b=1, s=3 (pos 30), head 2, i=1; the dims past 2 nrot unchanged */
-    ck_rope_fwd_f64(c.x, c.pos, inv, y, c.B, c.S, c.nh, c.hd, nrot, mscale, 0);
+    ck_rope_fwd_f64(c.x, c.pos, inv, y, c.B, c.S, c.nh, c.hd, nrot, mscale, 0, 0, 0);
     int64_t o = ((1 * c.S + 3) * c.nh + 2) * c.hd;
     float ang = inv[1] * 30.0f;
     double cm = cos(ang) * mscale, sm = sin(ang) * mscale;
@@ -315,9 +315,9 @@ static void test_rope_case(int64_t nrot, float mscale) {
     CHECK_NEAR(inv[1], pow(10000.0, -2.0 / (double)(2 * nrot)), 1e-7, 0);
     /* f32 vs f64 */
     round_to_f32(c.x, n);
-    ck_rope_fwd_f64(c.x, c.pos, inv, y, c.B, c.S, c.nh, c.hd, nrot, mscale, 0);
+    ck_rope_fwd_f64(c.x, c.pos, inv, y, c.B, c.S, c.nh, c.hd, nrot, mscale, 0, 0, 0);
     float *xf = tof(c.x, n), *yf = fzeros(n);
-    ck_rope_fwd_f32(xf, c.pos, inv, yf, c.B, c.S, c.nh, c.hd, nrot, mscale, 0);
+    ck_rope_fwd_f32(xf, c.pos, inv, yf, c.B, c.S, c.nh, c.hd, nrot, mscale, 0, 0, 0);
     CHECK_REL32(yf, y, n, 1e-5, "rope");
     free(c.x), free(c.wy), free(dx), free(y), free(xf), free(yf);
 }
@@ -1332,6 +1332,12 @@ static void test_dpo_types(void) {
             if (t != AXO_DPO_HINGE || fabs(1 - c.beta * ((c.sref[0] - c.s[0]) - (c.sref[1] - c.s[1]))) > 1e-3)
                 check_grad(what, dpo1_loss, &c, c.s, 2, coef); /* (hinge: away from its kink) */
         }
+    }
+    { /* a pair the micro-batch does not hold (scale 0, zero rows): no adjoint, though orpo's terms are not finite */
+        const int to = AXO_DPO_ORPO;
+        double z2[2] = {0, 0}, c2[2] = {1, 1}, w1o = 1, zs = 0, lo, ko[2];
+        ck_dpo_loss_f64(z2, z2, &zs, c2, 1, &to, &w1o, 1, 0.1, 0, 0.05, 0, &lo, ko);
+        CHECK(ko[0] == 0 && ko[1] == 0);
     }
     /* a weighted sum of terms = the sum of the weighted terms; loss_type / loss_weights attrs parse */
     int tt[3], t1 = AXO_DPO_SIGMOID, t2 = AXO_DPO_BCO_PAIR;

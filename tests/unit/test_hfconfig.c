@@ -346,7 +346,7 @@ static void test_defaults_and_variants(void) {
 
 static void test_errors(void) {
     expect_model_error("GPT2LMHeadModel", BASE, "", "config.json: architectures[0]",
-                       "expected one of LlamaForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalLM, MistralForCausalLM, Gemma3ForCausalLM, GraniteForCausalLM, SmolLM3ForCausalLM, Olmo2ForCausalLM, Olmo3ForCausalLM, Phi3ForCausalLM, Qwen3MoeForCausalLM, MixtralForCausalLM, GptOssForCausalLM, OlmoeForCausalLM, Gemma3ForConditionalGeneration, Mistral3ForConditionalGeneration, found \"GPT2LMHeadModel\"");
+                       "expected one of LlamaForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalLM, MistralForCausalLM, Gemma3ForCausalLM, GraniteForCausalLM, SmolLM3ForCausalLM, Olmo2ForCausalLM, Olmo3ForCausalLM, Phi3ForCausalLM, Qwen3MoeForCausalLM, MixtralForCausalLM, GptOssForCausalLM, OlmoeForCausalLM, Ministral3ForCausalLM, Gemma3ForConditionalGeneration, Mistral3ForConditionalGeneration, found \"GPT2LMHeadModel\"");
     expect_model_error("Qwen2ForCausalLM", BASE, "\"sliding_window\": 8, \"use_sliding_window\": true, \"layer_types\": [\"full_attention\"]",
                        "config.json: layer_types", "expected a list of num_hidden_layers entries, found [\"full_attention\"]");
     expect_model_error("Qwen3ForCausalLM", BASE,
@@ -728,9 +728,16 @@ static void test_mistral3(void) {
     mfree(&r);
     expect_model_error("Mistral3ForConditionalGeneration", "\"image_token_index\": 10", "", "config.json: text_config",
                        "expected an object (the language model's config)");
-    expect_model_error("Mistral3ForConditionalGeneration", "\"text_config\": {\"model_type\": \"ministral3\"}", "",
+    expect_model_error("Mistral3ForConditionalGeneration", "\"text_config\": {\"model_type\": \"qwen2\"}", "",
                        "config.json: text_config.model_type",
-                       "expected \"mistral\" (the only language model axo implements for Mistral3ForConditionalGeneration)");
+                       "expected \"mistral\" or \"ministral3\" (the language models axo implements for "
+                       "Mistral3ForConditionalGeneration)");
+    /* Ministral 3 (Ministral-3-*-2512): Ministral3Config's defaults, its YaRN and its queries' scale */
+    mload(&r, AXO_SOURCE_DIR "/tests/reference/fixtures/tiny-ministral3-mm");
+    CHECK_MSG(r.rc == 0 && r.d.n == 0, "tiny-ministral3-mm:\n%s", dump(&r.d));
+    CHECK(r.m.ministral3 && r.m.llama4_beta == 0.1 && r.m.llama4_max == 12 && r.m.rope_type == FE_ROPE_YARN &&
+          r.m.rms_norm_eps == 1e-5);
+    mfree(&r);
     expect_model_error("Mistral3ForConditionalGeneration", "\"text_config\": {\"model_type\": \"mistral\"}", "",
                        "config.json: text_config.hidden_size", "expected a positive integer, found nothing");
     /* the untie rule: an lm_head equal to the embedding stays tied, another one unties (a warning); for a causal
