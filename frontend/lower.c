@@ -884,6 +884,11 @@ int fe_lower(const fe_config *c, const fe_model *m, int world_size, ir_module *m
          * aux_scale, the runtime's input that makes aux's adjoint router_aux_loss_coef / (micro-batches x ranks) of
          * the step (Axolotl 0.19's mean over them); @stats/aux_sum sums aux for the log */
         int32_t aux = ir_b(&L.b, IR_OP_moe_lb_loss, IR_IN(lbs), IR_NOAT);
+        /* the layers' summed stats too: eval_step keeps them (passes/eval.c drops the aux itself), so that an eval
+         * batch of several calls gets HF's aux over all its tokens (runtime/train.c run_eval) */
+        const int64_t nst = 2 * m->num_experts + 1; /* moe_lb_stats: counts, probability sums, the weight */
+        int lst = ir_global_add(mod, "stats/lb_stats", ir_type_make(IR_F32, 1, (int64_t[]){nst}), IR_ROLE_TEMP, NULL, 0);
+        ir_bn(&L.b, IR_OP_store, IR_IN(IR_GLOBAL_REF(lst), lbs), IR_NOAT, NULL);
         int as = ir_global_add(mod, "stats/aux_sum", ir_type_scalar(IR_F32), IR_ROLE_TEMP, NULL, 0);
         ir_bn(&L.b, IR_OP_acc, IR_IN(IR_GLOBAL_REF(as), aux), IR_NOAT, NULL);
         int32_t ascale = ir_b_input(&L.b, "aux_scale", ir_type_scalar(IR_F32));

@@ -1692,17 +1692,33 @@ typedef struct eval_ctx {
     int64_t R, Lr;
     int32_t *ids, *tgt, *pos, *seg;
     rt_buf *loss_sum;
+    rt_buf *lb_stats; /* output_router_logits: the routers' summed stats of a call (@stats/lb_stats), or NULL */
+    float *auxm;      /* ... and its tokens' weights, HF's attention_mask (rt_aux_mask) */
 } eval_ctx;
 
 /* `calls` eval_step calls over rows [lo, lo + n) (fewer than the calls hold: padding rows after them); the loss
- * sum they add into *sum and their predicted tokens into *cnt. */
-static int eval_span(eval_ctx *x, int64_t lo, int64_t n, int64_t calls, double *sum, int64_t *cnt, ax_diag *d) {
+ * sum they add into *sum and their predicted tokens into *cnt; with the routers' load-balancing stats, their sums
+ * into lb (2E + 1). */
+static int eval_span(eval_ctx *x, int64_t lo, int64_t n, int64_t calls, double *sum, int64_t *cnt, double *lb,
+                     ax_diag *d) {
     rt_session *s = x->s;
     const rt_rows *er = x->er;
     const int64_t R = x->R, Lr = x->Lr, S = s->S, BS = s->B * s->S;
     if (x->loss_sum) rt_f(x->loss_sum)[0] = 0;
     int rc = rt_train_push(s, x->loss_sum, d);
+    const float *saved_mask = s->aux_mask_rows;
     for (int64_t c = 0; c < calls && rc == 0; c++) {
+        if (x->auxm) { /* HF's attention_mask as the eval collator fills it: a packed row's n-th sequence n, padding 0 */
+            for (int64_t b = 0; b < R; b++) {
+                const int64_t k = c * R + b, r = k < n ? lo + k : -1;
+                const int64_t ns = r >= 0 ? er->row_seq_off[r + 1] - er->row_seq_off[r] : 0;
+                for (int64_t t = 0; t < Lr; t++) {
+                    const int32_t sid = r >= 0 ? er->seq_ids[r * Lr + t] : -1;
+                    x->auxm[b * Lr + t] = sid >= 0 && sid < ns ? (float)(sid + 1) : 0.0f;
+                }
+            }
+            s->aux_mask_rows = x->auxm;
+        }
         for (int64_t b = 0; b < R; b++) {
             const int64_t k = c * R + b, r = lo + k;
             const size_t o = (size_t)(b * Lr);
@@ -1720,7 +1736,12 @@ static int eval_span(eval_ctx *x, int64_t lo, int64_t n, int64_t calls, double *
         for (int64_t i = 0; i < BS; i++) *cnt += x->tgt[i] != RT_IGNORE_INDEX;
         rc = s->has_eval ? rt_session_eval_step(s, x->ids, x->tgt, x->pos, x->seg, d)
                          : rt_session_micro_step(s, x->ids, x->tgt, x->pos, x->seg, 0.0f, d);
+        if (rc == 0 && lb && x->lb_stats) {
+            rc = rt_train_pull(s, x->lb_stats, d);
+            for (int64_t i = 0; rc == 0 && i < x->lb_stats->numel; i++) lb[i] += (double)rt_f(x->lb_stats)[i];
+        }
     }
+    s->aux_mask_rows = saved_mask;
     if (rc == 0 && rt_train_pull(s, x->loss_sum, d) != 0) rc = -1;
     if (rc == 0) *sum += x->loss_sum ? (double)rt_f(x->loss_sum)[0] : NAN;
     return rc;
@@ -1767,6 +1788,16 @@ static int run_eval(rt_session *s, const rt_rows *er, int64_t E, int64_t nranks,
     if (!buf || !part || !cnt || !nrow) abort();
     eval_ctx x = {.s = s, .er = er, .R = R, .Lr = Lr, .ids = buf, .tgt = buf + BS, .pos = buf + 2 * BS,
                   .seg = buf + 3 * BS, .loss_sum = rt_session_global(s, "stats/loss_sum")};
+    /* output_router_logits: transformers adds router_aux_loss_coef x the batch's load-balancing loss to eval_loss
+     * too (over the whole batch's tokens: the stats of its calls summed); under sequence parallelism each rank
+     * sees a share of the rows, so eval_loss stays the CE there */
+    x.lb_stats = s->aux && s->sp == 1 ? rt_session_global(s, "stats/lb_stats") : NULL;
+    const int64_t nst = x.lb_stats ? x.lb_stats->numel : 0;
+    double *lbp = nst ? calloc((size_t)((per + 1) * nst), sizeof(double)) : NULL, *lbt = nst ? calloc((size_t)(2 * nst), sizeof(double)) : NULL;
+    if (nst) {
+        x.auxm = malloc(sizeof(float) * BS);
+        if (!lbp || !lbt || !x.auxm) abort();
+    }
     int64_t saved = s->micro_count, real_tok = 0;
     int rc = 0;
     for (int64_t mb = 0; mb < per && rc == 0; mb++) {
@@ -1778,17 +1809,20 @@ static int run_eval(rt_session *s, const rt_rows *er, int64_t E, int64_t nranks,
         nrow[mb] = mine;
         const int me = rank == up_rank && mb == up_mb;
         eval_max_position(s, er, first, mine, me ? (need < mrows ? need : mrows) : 0, rope_mult);
-        rc = eval_span(&x, first, mine, calls, &part[mb], &cnt[mb], d);
+        rc = eval_span(&x, first, mine, calls, &part[mb], &cnt[mb], lbp ? lbp + mb * nst : NULL, d);
         real_tok += cnt[mb];
         if (rc || mb != up_mb) continue;
         /* the top-up: rows [0, rr) q + 1 times, rows [rr, m) q times (padding calls on the other ranks) */
         double sa = 0, sb = 0;
         int64_t ca = 0, cb = 0;
-        rc = eval_span(&x, 0, me ? rr : 0, (rr + R - 1) / R, &sa, &ca, d);
-        if (rc == 0 && q > 0) rc = eval_span(&x, rr, me ? mrows - rr : 0, (mrows - rr + R - 1) / R, &sb, &cb, d);
+        if (lbt) memset(lbt, 0, sizeof(double) * (size_t)(2 * nst));
+        rc = eval_span(&x, 0, me ? rr : 0, (rr + R - 1) / R, &sa, &ca, lbt, d);
+        if (rc == 0 && q > 0)
+            rc = eval_span(&x, rr, me ? mrows - rr : 0, (mrows - rr + R - 1) / R, &sb, &cb, lbt ? lbt + nst : NULL, d);
         if (me) {
             part[mb] += (double)(q + 1) * sa + (double)q * sb;
             cnt[mb] += (q + 1) * ca + q * cb;
+            for (int64_t i = 0; i < nst; i++) lbp[mb * nst + i] += (double)(q + 1) * lbt[i] + (double)q * lbt[nst + i];
         }
     }
     s->micro_count = saved;
@@ -1807,7 +1841,11 @@ static int run_eval(rt_session *s, const rt_rows *er, int64_t E, int64_t nranks,
     }
     double acc[3] = {0, 0, (double)real_tok}; /* sum over rows of their batch's loss, rows, tokens */
     for (int64_t mb = 0; mb < per && rc == 0; mb++)
-        if (cnt[mb] > 0) acc[0] += (double)nrow[mb] * (part[mb] / (double)cnt[mb]), acc[1] += (double)nrow[mb];
+        if (cnt[mb] > 0) {
+            const double aux = nst ? s->router_aux_coef * ck_moe_lb_loss(lbp + mb * nst, (nst - 1) / 2) : 0.0;
+            acc[0] += (double)nrow[mb] * (part[mb] / (double)cnt[mb] + aux), acc[1] += (double)nrow[mb];
+        }
+    free(lbp), free(lbt), free(x.auxm);
     free(part);
     free(cnt);
     free(nrow);

@@ -271,6 +271,27 @@ deepspeed: $SRC/configs/deepspeed/zero3.json" >$N-lbz3.yml
   check '"$AXOC" compile $N-lbga.yml -o $N-lbga.bin 2>/dev/null && "$AXORUN" $N-lbga.bin >/dev/null 2>&1 && "$AXOC" compile $N-lbz3.yml -o $N-lbz3.bin --world-size 2 2>/dev/null && "$AXORUN" $N-lbz3.bin --comm local >/dev/null 2>&1 && losses_agree $N-lbga/train_log.jsonl $N-lbz3/train_log.jsonl 1e-5' \
     "$N: with the load-balancing loss, ZeRO-3 x 2 = 1 rank accumulating 2 (each micro-batch's aux, averaged)"
 done
+# eval_loss adds router_aux_loss_coef x each eval batch's aux too (transformers' forward does): learning rate 1e-12, so
+# the evaluation sees the initial weights in both runs; an eval batch of 4 rows in 4 calls (micro_batch_size 1) =
+# in 1 call (the routers' stats summed over the calls, not their aux averaged)
+M2="$SRC/tests/reference/fixtures/tiny-qwen3moe"
+EV="val_set_size: 0.25
+eval_steps: 1
+eval_batch_size: 4"
+LR0='s/^max_steps: 4/max_steps: 1/; s/^learning_rate: .*/learning_rate: 1.0e-12/'
+cfg "$M2" "$T/ev0" "$EV" | sed "$LR0" >ev0.yml
+cfg "$M2" "$T/ev1" "$EV
+overrides_of_model_config:
+  output_router_logits: true
+  router_aux_loss_coef: 0.1" | sed "$LR0" >ev1.yml
+sed 's/^micro_batch_size: 2/micro_batch_size: 4/' ev1.yml | sed "s#$T/ev1#$T/ev4#" >ev4.yml
+sed 's/^micro_batch_size: 2/micro_batch_size: 1/' ev1.yml | sed "s#$T/ev1#$T/ev5#" >ev5.yml
+check '(for n in ev0 ev4 ev5; do "$AXOC" compile $n.yml -o $n.bin >/dev/null 2>&1 && "$AXORUN" $n.bin >/dev/null 2>&1 || exit 1; done) && python3 - ev0/train_log.jsonl ev4/train_log.jsonl ev5/train_log.jsonl <<PYEOF
+import json, sys
+e0, e4, e5 = ([json.loads(l)["eval_loss"] for l in open(p) if "eval_loss" in l] for p in sys.argv[1:4])
+assert abs(e4[0] - e5[0]) <= 1e-5 * e4[0], (e4, e5)   # 1 call = 4 calls
+assert 0.1 * 1.99 < e4[0] - e0[0] < 0.1 * 4.01, (e0, e4)  # + 0.1 x aux, k <= aux <= E
+PYEOF' "qwen3moe: eval_loss adds coef x the eval batch's load-balancing loss, its stats summed over the batch's calls"
 # sp: each rank's aux over its own tokens (Axolotl's); axo's zigzag ring splits rows otherwise than Axolotl: a warning
 M2="$SRC/tests/reference/fixtures/tiny-qwen3moe"
 cfg "$M2" "$T/lbsp" "overrides_of_model_config:

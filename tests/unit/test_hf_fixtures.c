@@ -15,6 +15,7 @@
 #include "frontend/lower.h"
 #include "passes/passes.h"
 #include "runtime/train.h"
+#include "runtime/cpu_kernels.h"
 #include "runtime/adapter.h"
 #include "tests/check.h"
 
@@ -393,6 +394,25 @@ static void run_aux_fixture(const char *path, const char *fx) {
     CHECK_MSG(fabs(aux - raux) <= 1e-5 * raux, "%s: aux %.8f, HF %.8f", fx, aux, raux);
     printf("%-24s ce %.8f aux %.8f  HF %.8f %.8f\n", fx, ce, aux, rce, raux);
     check_grads(&s, json_object_get(A, "grad_norms"), json_object_get(A, "grads"), fx, "CE + coef x aux");
+    /* an eval batch that takes several calls (runtime/train.c run_eval): the routers' stats of each call
+     * (@stats/lb_stats), here one row at a time (the other's weights 0), summed, give the whole batch's aux */
+    rt_buf *lbst = rt_session_global(&s, "stats/lb_stats");
+    CHECK(lbst != NULL);
+    if (lbst) {
+        double *sum = calloc((size_t)lbst->numel, sizeof(double));
+        float *one = malloc(sizeof(float) * (size_t)(BA * S));
+        if (!sum || !one) abort();
+        for (int r = 0; r < BA; r++) {
+            for (int64_t i = 0; i < BA * S; i++) one[i] = i / S == r ? mask[i] : 0.0f;
+            s.aux_mask_rows = one;
+            rt_f(&s.in_aux_scale)[0] = 0;
+            CHECK(rt_session_micro_step(&s, in.ids, in.tgt, in.pos, in.seg, 0.0f, &d) == 0);
+            for (int64_t i = 0; i < lbst->numel; i++) sum[i] += (double)rt_f(lbst)[i];
+        }
+        const double aux2 = ck_moe_lb_loss(sum, (lbst->numel - 1) / 2);
+        CHECK_MSG(fabs(aux2 - raux) <= 1e-5 * raux, "%s: aux from per-row stats %.8f, HF %.8f", fx, aux2, raux);
+        free(sum), free(one);
+    }
     s.aux_mask_rows = NULL;
     rt_session_close(&s);
     rows_free(&in), free(mask);
