@@ -1539,6 +1539,14 @@ static void make_trains(void) {
     add_tr("tiny-gptoss", 1, 1, 0, 0, 0, 0, 2, 64);
     add_tr("tiny-gptoss", 0, 0, 0, 0, 0, 0, 2, 64);
     with_oss_adapter();
+    /* ... and on the sp ring (2 ranks): the sinks applied to the merged blocks (attn_sink, attn_sink_bwd), the
+     * window across the ranks' chunks */
+    add_trp("sp 2", 0, 0, 64, 2, 64, 2, 2, (pass_shard_cfg){0});
+    {
+        trcase *t = &trs[ntrs - 1];
+        t->model = "tiny-gptoss", t->hidden = 64, t->heads = 4, t->kv = 2, t->hd = 64; /* the ring kernels: hd 64 / 128 */
+        snprintf(t->name, sizeof t->name, "train tiny-gptoss hd64 f32 B=2 S=64 2 ranks: sp 2");
+    }
     /* OLMoE: whole-projection q/k norms in a pre-norm layer, every MLP sparse */
     add_tr("tiny-olmoe", 1, 0, 0, 0, 0, 0, 2, 64);
     /* Ministral 3: yarn, and its queries scaled past 16 positions (rows of 64) */
