@@ -9,6 +9,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #define PEFT_PREFIX "base_model.model."
@@ -271,6 +274,49 @@ static int expert_tensor(const char *key, char *container, size_t cap, int64_t *
     return 0;
 }
 
+/* The merged tensors' bytes go to a scratch file beside the output as each is made (its buffer freed at once), so a
+ * merge holds one tensor in memory at a time, not every merged weight of the model (a 70B model's, or gpt-oss's
+ * dequantized experts: tens of GB); rt_st_write reads them back through a mapping. The file is unlinked as soon as
+ * it is made: nothing is left behind, whatever happens. */
+typedef struct spill {
+    int fd;
+    int64_t pos;
+    char path[4096];
+} spill;
+
+/* *buf (o's bytes) to the scratch file at *off; *buf freed. 0, or -1 with an error (a NULL *buf is left for the
+ * caller's out-of-memory check). */
+static int spill_put(spill *sp, const char *out_dir, const rt_st_out *o, void **buf, int64_t *off, ax_diag *d) {
+    if (!*buf) return 0;
+    if (sp->fd < 0) {
+        snprintf(sp->path, sizeof sp->path, "%s.axo-merge-XXXXXX", out_dir);
+        sp->fd = mkstemp(sp->path);
+        if (sp->fd < 0) {
+            ax_error(d, sp->path, "cannot create the merge's scratch file: %s", strerror(errno));
+            return -1;
+        }
+        unlink(sp->path);
+    }
+    int64_t n = (int64_t)rt_st_dtype_size(o->dtype);
+    for (int i = 0; i < o->rank; i++) n *= o->shape[i];
+    const uint8_t *p = *buf;
+    for (int64_t done = 0; done < n;) {
+        ssize_t w = pwrite(sp->fd, p + done, (size_t)(n - done), (off_t)(sp->pos + done));
+        if (w < 0 && errno == EINTR) continue;
+        if (w <= 0) {
+            ax_error(d, sp->path, "writing the merge's scratch file (%lld bytes of %s): %s", (long long)n, o->name,
+                     w < 0 ? strerror(errno) : "no space");
+            return -1;
+        }
+        done += w;
+    }
+    *off = sp->pos;
+    sp->pos += n + (-n & 63); /* each tensor 64-byte aligned in the mapping */
+    free(*buf);
+    *buf = NULL;
+    return 0;
+}
+
 int rt_merge_lora(const char *adapter_dir, const char *base_dir, const char *out_dir, int overwrite, int *merged,
                   ax_diag *d) {
     rt_adapter_cfg cfg;
@@ -314,6 +360,11 @@ int rt_merge_lora(const char *adapter_dir, const char *base_dir, const char *out
     snprintf(tokens_delta, sizeof tokens_delta, PEFT_PREFIX "%sembed_tokens.token_adapter.trainable_tokens_delta",
              mm ? "model.language_model." : "model.");
     void **bufs = calloc((size_t)bm.nentries + 1, sizeof *bufs);
+    int64_t *soff = malloc(sizeof *soff * (size_t)(bm.nentries + 1)); /* a merged tensor's place in the scratch file */
+    spill sp = {.fd = -1};
+    void *smap = NULL;
+    if (!bufs || !soff) abort();
+    for (int i = 0; i <= bm.nentries; i++) soff[i] = -1;
     /* the experts' factors last read, gate_up_proj's [1] and down_proj's [0] (the base's per-expert tensors
      * alternate between the two) */
     const rt_st_tensor *xA[2] = {NULL, NULL}, *xB[2] = {NULL, NULL};
@@ -397,6 +448,8 @@ int rt_merge_lora(const char *adapter_dir, const char *base_dir, const char *out
                 if (!bufs[n] || !xname[n]) {
                     ax_error(d, stem, "out of memory writing the dequantized experts (%lld values)", (long long)nw);
                     rc = -1;
+                } else if (spill_put(&sp, out_dir, &outs[n], &bufs[n], &soff[n], d) != 0) {
+                    rc = -1;
                 }
                 n++, dequantized = 1;
             }
@@ -470,6 +523,7 @@ int rt_merge_lora(const char *adapter_dir, const char *base_dir, const char *out
                     rc = -1;
                 } else {
                     outs[n].data = bufs[n] = encode(W, nw, t->dtype);
+                    if (spill_put(&sp, out_dir, &outs[n], &bufs[n], &soff[n], d) != 0) rc = -1;
                     nmerged++;
                 }
             }
@@ -518,6 +572,7 @@ int rt_merge_lora(const char *adapter_dir, const char *base_dir, const char *out
             rc = rt_st_read_f32(&af, W2, w, d) ? -1 : 0;
             if (!rc) {
                 outs[n].data = bufs[n] = encode(w, ne, t->dtype);
+                if (spill_put(&sp, out_dir, &outs[n], &bufs[n], &soff[n], d) != 0) rc = -1;
                 nsaved++;
             }
             free(w);
@@ -539,6 +594,7 @@ int rt_merge_lora(const char *adapter_dir, const char *base_dir, const char *out
                      : 0;
             if (!rc) {
                 outs[n].data = bufs[n] = encode(W, t->shape[0] * t->shape[1], t->dtype);
+                if (spill_put(&sp, out_dir, &outs[n], &bufs[n], &soff[n], d) != 0) rc = -1;
                 nmerged++;
             }
             free(W);
@@ -578,6 +634,7 @@ int rt_merge_lora(const char *adapter_dir, const char *base_dir, const char *out
                     rc = -1;
                 } else {
                     outs[n].data = bufs[n] = encode(W, out * in, t->dtype);
+                    if (spill_put(&sp, out_dir, &outs[n], &bufs[n], &soff[n], d) != 0) rc = -1;
                     nmerged++;
                 }
             }
@@ -601,6 +658,16 @@ int rt_merge_lora(const char *adapter_dir, const char *base_dir, const char *out
     if (!rc && !nmerged && !nsaved) {
         ax_error(d, path, "holds no LoRA adapter");
         rc = -1;
+    }
+    if (!rc && sp.fd >= 0 && sp.pos > 0) { /* the merged tensors, read back from the scratch file */
+        smap = mmap(NULL, (size_t)sp.pos, PROT_READ, MAP_SHARED, sp.fd, 0);
+        if (smap == MAP_FAILED) {
+            smap = NULL;
+            ax_error(d, sp.path, "cannot map the merge's scratch file (%lld bytes): %s", (long long)sp.pos, strerror(errno));
+            rc = -1;
+        }
+        for (int i = 0; smap && i < n; i++)
+            if (soff[i] >= 0) outs[i].data = (const uint8_t *)smap + soff[i];
     }
     for (int i = 0; !rc && i < n; i++)
         if (!outs[i].data) { /* a merged tensor's buffer could not be allocated (encode) */
@@ -660,6 +727,9 @@ int rt_merge_lora(const char *adapter_dir, const char *base_dir, const char *out
         if (rc && begun) rt_modeldir_remove(tmp);
     }
     for (int i = 0; i < n; i++) free(bufs[i]), free(xname[i]);
+    if (smap) munmap(smap, (size_t)sp.pos);
+    if (sp.fd >= 0) close(sp.fd);
+    free(soff);
     free(xname), free(xshape);
     free(bufs), free(outs), free(used), free(xa[0]), free(xa[1]), free(xb[0]), free(xb[1]);
     rt_st_model_close(&bm);
