@@ -349,6 +349,7 @@ static const key_def keys[] = {
     {"dpo_use_logits_to_keep", K_SPECIAL, -1, 0},   /* check_rl: Axolotl 0.19 raises on these three */
     {"dpo_generate_during_eval", K_SPECIAL, -1, 0},
     {"dpo_norm_loss", K_SPECIAL, -1, 0},
+    {"rpo_alpha", K_SPECIAL, -1, 0},
     {"output_dir", K_STR, F(output_dir), 0},
     {"pad_to_sequence_len", K_BOOL, F(pad_to_sequence_len), 0},
     {"pad_to_multiple_of", K_SPECIAL, -1, 0}, /* check_collator */
@@ -448,7 +449,6 @@ const fe_refused_key fe_refused_keys[] = {
     {"dpo_use_weighting", "false", "weighted DPO loss"},
     {"kto_desirable_weight", "", "the KTO desirable-loss weight"},
     {"kto_undesirable_weight", "", "the KTO undesirable-loss weight"},
-    {"rpo_alpha", "", "the RPO (DPO + NLL) weight"},
     {"trainer_cls", "", "a custom Trainer class"},
     /* the model */
     {"qat", "", "quantization-aware training: fake-quantized weights and activations"},
@@ -2070,7 +2070,7 @@ static void attn_implementation(loader *L, const yaml_node_t *v) {
 static const char *const attn_legacy_flags[][2] = {
     {"xformers_attention", "xformers"},       {"sage_attention", "sage"}, {"flex_attention", "flex_attention"},
     {"flash_attention", "flash_attention_2"}, {"sdp_attention", "sdpa"},  {"eager_attention", "eager"}};
-static int attn_packs(const loader *L) {
+static int attn_packs(const loader *L, int *flex) {
     static const char *const packs[] = {"flash_attention_2", "flash_attention_3", "flex_attention", "xformers",
                                         "kernels-community/flash-attn2", "kernels-community/flash-attn3"};
     const fe_ypair *p = pair(L, "attn_implementation");
@@ -2082,6 +2082,7 @@ static int attn_packs(const loader *L) {
         if (t && fe_parse_bool(t, &b) && b) impl = attn_legacy_flags[i][1];
     }
     char base[128];
+    *flex = impl && !strcmp(attn_impl_base(impl, base, sizeof base), "flex_attention");
     return impl && match_one(attn_impl_base(impl, base, sizeof base), packs, (int)AX_ARRAY_LEN(packs)) >= 0;
 }
 
@@ -2392,6 +2393,7 @@ static void apply_special(loader *L, const fe_ypair *p) {
                !strcmp(k, "dpo_loss_type") || !strcmp(k, "dpo_loss_weights") || !strcmp(k, "dpo_label_smoothing") ||
                !strcmp(k, "max_prompt_len") || !strcmp(k, "dpo_use_logits_to_keep") ||
                !strcmp(k, "dpo_generate_during_eval") || !strcmp(k, "dpo_norm_loss") || !strcmp(k, "simpo_gamma") ||
+               !strcmp(k, "rpo_alpha") ||
                !strcmp(k, "cpo_alpha") || !strcmp(k, "orpo_alpha")) {
         /* read in check_rl, as a whole */
     } else if (!strcmp(k, "pad_to_multiple_of") || !strcmp(k, "batch_flattening")) {
@@ -3047,7 +3049,9 @@ static void check_rl(loader *L) {
     if (rl && (!*rl || (fe_parse_bool(rl, &no) && !no))) rl = NULL; /* "" and false: no rl (Axolotl's falsy) */
     static const char *const gone[][2] = {{"dpo_use_logits_to_keep", "it has been removed in TRL >= 0.29.0"},
                                           {"dpo_generate_during_eval", "it has been removed in TRL >= 0.29.0"},
-                                          {"dpo_norm_loss", "due to breaking changes in TRL >= 0.29.0"}};
+                                          {"dpo_norm_loss", "due to breaking changes in TRL >= 0.29.0"},
+                                          {"rpo_alpha", "deprecated in TRL >= 0.29.0; RPO is now dpo_loss_type: [sigmoid, "
+                                                        "sft] with dpo_loss_weights: [1.0, <rpo_alpha>]"}};
     for (size_t i = 0; i < AX_ARRAY_LEN(gone); i++)
         if ((p = pair(L, gone[i][0])) && !fe_y_is_null(p->v))
             ax_error(y->d, fe_yloc(y, p->k, loc, sizeof loc), "%s: no longer supported, %s (Axolotl 0.19 refuses it)",
@@ -3170,7 +3174,7 @@ static void check_rl(loader *L) {
     /* the loss: TRL's loss_type (a weighted sum of per-pair losses, ir/dpo_loss.h), as Axolotl's DPOStrategy sets it:
      * dpo_loss_type / dpo_loss_weights under rl: dpo (Axolotl's check_dpo refuses them under any other rl), ipo
      * under rl: ipo; label_smoothing from dpo_label_smoothing under rl: dpo */
-    int nlt = 0, bad = 0, tcodes[AXO_DPO_MAXTERMS] = {0};
+    int nlt = 0, bad = 0, tcodes[AXO_DPO_MAXTERMS] = {0}, is_sft[AXO_DPO_MAXTERMS] = {0}, npair = 0;
     ax_buf lt = {0}, lw = {0};
     if ((p = pair(L, "dpo_loss_type")) && !fe_y_is_null(p->v)) {
         yaml_node_item_t *it = p->v->type == YAML_SEQUENCE_NODE ? p->v->data.sequence.items.start : NULL;
@@ -3195,14 +3199,14 @@ static void check_rl(loader *L) {
             int code = t && e->type == YAML_SCALAR_NODE ? axo_dpo_type_from_name(t, strlen(t)) : -1;
             if (code >= AXO_DPO_SIMPO) code = -1; /* CPOTrainer's and ORPOTrainer's, not DPOConfig's */
             if (code >= 0) {
-                tcodes[i] = code;
-                ax_buf_printf(&lt, "%s%s", i ? "," : "", t);
-            } else if (t && e->type == YAML_SCALAR_NODE &&
-                       (!strcmp(t, "aot") || !strcmp(t, "aot_unpaired") || !strcmp(t, "sft"))) {
-                refuse(y, e, "dpo_loss_type", !strcmp(t, "sft") ? "TRL's sft term (the chosen rows' token mean beside the "
-                       "pair losses)" : "an aot loss (sorted over the micro-batch)",
-                       "axo implements TRL's per-pair losses: sigmoid, hinge, ipo, exo_pair, nca_pair, robust, bco_pair, "
-                       "sppo_hard, apo_zero, apo_down, discopop, sigmoid_norm");
+                tcodes[npair] = code;
+                ax_buf_printf(&lt, "%s%s", npair++ ? "," : "", t);
+            } else if (t && e->type == YAML_SCALAR_NODE && !strcmp(t, "sft")) {
+                is_sft[i] = 1; /* the micro-batch's chosen completions' token mean: an NLL term beside the pairs' */
+            } else if (t && e->type == YAML_SCALAR_NODE && (!strcmp(t, "aot") || !strcmp(t, "aot_unpaired"))) {
+                refuse(y, e, "dpo_loss_type", "an aot loss (sorted over the micro-batch)",
+                       "axo implements TRL's per-pair losses (sigmoid, hinge, ipo, exo_pair, nca_pair, robust, bco_pair, "
+                       "sppo_hard, apo_zero, apo_down, discopop, sigmoid_norm) and sft");
                 bad = 1;
             } else {
                 yerr(y, e, "dpo_loss_type", "one of TRL 1.9's loss types: sigmoid, hinge, ipo, exo_pair, nca_pair, robust, "
@@ -3227,17 +3231,26 @@ static void check_rl(loader *L) {
                 yaml_node_t *e = yaml_document_get_node(y->doc, it[i]);
                 snprintf(k2, sizeof k2, "dpo_loss_weights[%d]", i);
                 if (fe_y_text(e) && fe_parse_num(fe_y_text(e), &b) && isfinite(b)) {
-                    ax_buf_printf(&lw, "%s%.17g", i ? "," : "", b);
+                    if (i < nlt && is_sft[i]) c->dpo_sft_weight += b;
+                    else ax_buf_printf(&lw, "%s%.17g", lw.len ? "," : "", b);
                 } else {
                     yerr(y, e, k2, "a number");
                     bad = 1;
                 }
             }
     }
-    c->dpo_loss_types = c->rl_ipo ? "ipo" : nlt > 0 && !bad ? ax_arena_strdup(L->y.ar, lt.data) : "sigmoid";
-    if (c->rl_ipo) tcodes[0] = AXO_DPO_IPO, nlt = 1;
-    if (!nlt) tcodes[0] = AXO_DPO_SIGMOID, nlt = 1;
+    /* sft's weight (1 without dpo_loss_weights); the pair losses without it, or, when sft is all, sigmoid of weight 0
+     * (the op needs a term) */
+    int nsft = 0;
+    for (int i = 0; i < nlt; i++) nsft += is_sft[i];
+    if (nsft && !(pair(L, "dpo_loss_weights") && !fe_y_is_null(pair(L, "dpo_loss_weights")->v))) c->dpo_sft_weight = nsft;
+    if (nsft && !npair && !bad) ax_buf_puts(&lt, "sigmoid"), ax_buf_puts(&lw, "0"), tcodes[0] = AXO_DPO_SIGMOID, npair = 1;
+    c->dpo_loss_types = c->rl_ipo ? "ipo" : npair > 0 && !bad ? ax_arena_strdup(L->y.ar, lt.data) : "sigmoid";
+    if (c->rl_ipo) tcodes[0] = AXO_DPO_IPO, npair = 1;
+    if (!npair) tcodes[0] = AXO_DPO_SIGMOID, npair = 1;
     if (lw.len && !bad) c->dpo_loss_weights = ax_arena_strdup(L->y.ar, lw.data);
+    const int nall = nlt; /* TRL's loss types, sft included */
+    nlt = npair;
     ax_buf_free(&lt);
     ax_buf_free(&lw);
     int uses_ls = 0, exo = 0, robust = 0;
@@ -3270,7 +3283,7 @@ static void check_rl(loader *L) {
         if (tcodes[0] == AXO_DPO_IPO)
             ax_error(y->d, fe_yloc(y, p->k, loc, sizeof loc), "dpo_use_liger_kernel: Axolotl refuses it with the ipo loss "
                      "(liger's fused DPO loss cannot length-normalize the squared margin)");
-        else if (nlt > 1)
+        else if (nall > 1)
             ax_error(y->d, fe_yloc(y, p->k, loc, sizeof loc), "dpo_use_liger_kernel: TRL raises with several loss types");
         else if (tcodes[0] != AXO_DPO_SIGMOID || c->dpo_loss_weights)
             refuse(y, p->v, "dpo_use_liger_kernel", "TRL's Liger DPO loss (its own kernel, without loss weights or label "
@@ -3487,7 +3500,7 @@ static void check_whole(loader *L) {
                      "%s: expected only one of attn_implementation and the legacy attention flags (Axolotl refuses "
                      "both; the flags are deprecated), found both set", attn_legacy_flags[i][0]);
     }
-    c->attn_packs = attn_packs(L);
+    c->attn_packs = attn_packs(L, &c->attn_flex);
     if (c->sample_packing && (!pair(L, "multipack_real_batches") || fe_y_is_null(pair(L, "multipack_real_batches")->v)))
         c->multipack_real_batches = !c->attn_packs;
     if (c->sequence_parallel_degree > 1 && !c->ring_attn_func)
@@ -3895,6 +3908,7 @@ void fe_config_canonical(const fe_config *c, ax_buf *out) {
         if (c->dpo_loss_weights) S("dpo_loss_weights", c->dpo_loss_weights);
         if (c->dpo_label_smoothing != 0) D("dpo_label_smoothing", c->dpo_label_smoothing);
         if (c->rl_kind == FE_RL_SIMPO) S("rl_trainer", "cpo"), D("simpo_gamma", c->simpo_gamma), D("cpo_alpha", c->cpo_alpha);
+        if (c->dpo_sft_weight != 0) D("dpo_sft_weight", c->dpo_sft_weight);
         if (c->rl_kind == FE_RL_ORPO) S("rl_trainer", "orpo");
     }
     S("optimizer", c->optimizer_8bit ? (!strcmp(c->optimizer, "adamw_torch_8bit") ? "adamw_torch_8bit" : "adamw_8bit")

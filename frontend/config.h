@@ -134,6 +134,7 @@ typedef struct fe_config {
     int curriculum_sampling;         /* training in the prepared data's order (HF's SequentialSampler) */
     int sample_packing_sequentially; /* next-fit packing in sampler order instead of Axolotl's first-fit */
     int attn_packs;                  /* the attention backend reads packed sequences (Axolotl's attn_supports_packing) */
+    int attn_flex;                   /* attn_implementation: flex_attention (Axolotl's V2 multipack collator for any model) */
     int multipack_real_batches;      /* packs of sequence_len, micro_batch_size of them a batch; unset: Axolotl's rule (attn_packs) */
     int64_t sample_packing_group_size; /* first-fit packing: samples per group (0: Axolotl's 100000) */
     int64_t sample_packing_bin_size;   /* first-fit packing: samples per row at most (0: Axolotl's 200) */
@@ -193,6 +194,7 @@ typedef struct fe_config {
     int rl_ipo;              /* rl: ipo (Axolotl: DPOTrainer with loss_type [ipo]) */
     int rl_kind;             /* FE_RL_DPO_TRAINER (dpo, ipo), FE_RL_SIMPO (CPOTrainer, loss_type simpo), FE_RL_ORPO */
     double cpo_alpha;        /* rl: simpo: the NLL term's weight (cpo_alpha; CPOConfig's 1.0) */
+    double dpo_sft_weight;   /* rl: dpo: dpo_loss_type's sft term's weight (TRL's RPO: the chosen rows' token mean) */
     double simpo_gamma;      /* rl: simpo: the reward margin (simpo_gamma) */
     double rl_beta;
     const char *dpo_loss_types;   /* TRL's loss_type, comma-separated (dpo_loss_type; ipo with rl: ipo): "sigmoid" */

@@ -569,11 +569,11 @@ int fe_model_load_with(const char *dir, const char *overrides, fe_model *out, ax
                                      0, 1, MAX_COUNT);
     json_t *hd = json_object_get(root, "head_dim");
     /* Gemma3TextConfig: head_dim 256; GptOssConfig: 64; Ministral3Config: 128 */
-    m->head_dim_explicit = (hd && !json_is_null(hd)) || g3 || oss || m->ministral3;
+    m->head_dim_explicit = (hd && !json_is_null(hd)) || g3 || oss || (m->ministral3 && !hd);
     m->head_dim = hd && !json_is_null(hd) ? get_int(&H, root, "head_dim", 0, 1, 1, MAX_COUNT)
                   : g3                    ? 256
                   : oss                   ? 64
-                  : m->ministral3         ? 128
+                  : m->ministral3 && !hd  ? 128 /* Ministral3Config: 128 when absent, null: hidden / heads */
                   : m->num_attention_heads ? m->hidden_size / m->num_attention_heads
                                            : 0;
     m->vocab_size = get_int(&H, root, "vocab_size", g3 ? 262208 : 0, req, 1, MAX_I32);
@@ -641,23 +641,21 @@ int fe_model_load_with(const char *dir, const char *overrides, fe_model *out, ax
                                  "beta_slow", 1.0, "mscale_all_dim", 1.0, "mscale", 1.0, "llama_4_scaling_beta", 0.1);
             rs = oss_rope;
         }
-        if (m->ministral3) { /* its queries' scale (get_llama_4_attn_scale): transformers reads both from the dict */
+        if (m->ministral3) { /* its queries' scale (get_llama_4_attn_scale) reads the beta from the dict */
             char k[96];
             snprintf(k, sizeof k, "%sllama_4_scaling_beta", pre);
-            json_t *b = json_object_get(rs, "llama_4_scaling_beta"), *om = json_object_get(rs, "original_max_position_embeddings");
+            json_t *b = json_object_get(rs, "llama_4_scaling_beta");
             if (!json_is_number(b)) herr(&H, k, b, "a number (Ministral 3 scales its queries by it)");
             else m->llama4_beta = json_number_value(b);
-            snprintf(k, sizeof k, "%soriginal_max_position_embeddings", pre);
-            if (m->llama4_beta != 0 && (!json_is_integer(om) || json_integer_value(om) < 1))
-                herr(&H, k, om, "a positive integer (Ministral 3's query scale divides the positions by it)");
-            else if (json_is_integer(om))
-                m->llama4_max = json_integer_value(om);
         }
         if (json_is_object(rs) && json_object_get(rs, "rope_theta"))
             m->rope_theta = get_num(&H, rs, pre, "rope_theta", theta0, 0);
         else
             m->rope_theta = get_num(&H, root, "", "rope_theta", theta0, 0);
         if (json_is_object(rs)) rope(&H, rs, pre, root, 0, m, arena);
+        /* ... and the dict's original_max_position_embeddings as transformers standardizes it (a top-level one wins;
+         * absent, max_position_embeddings): the one YaRN reads */
+        if (m->ministral3) m->llama4_max = m->rope_original_max_position_embeddings;
         json_t *prf = json_is_object(rs) ? json_object_get(rs, "partial_rotary_factor") : NULL;
         const char *pk = prf ? (rs == rp ? "rope_parameters.partial_rotary_factor" : "rope_scaling.partial_rotary_factor")
                              : "partial_rotary_factor";
@@ -807,9 +805,9 @@ int fe_model_load_with(const char *dir, const char *overrides, fe_model *out, ax
                     : (m->arch == FE_ARCH_QWEN2 || m->arch == FE_ARCH_QWEN3) ? get_bool(&H, root, "use_sliding_window", 0)
                                                                              : 0;
     if (sw_active && sw && !json_is_null(sw)) m->sliding_window = get_int(&H, root, "sliding_window", 0, 0, 1, MAX_I32);
-    else if (sw_active && !sw && m->arch != FE_ARCH_PHI3 && strcmp(m->arch_name, "MixtralForCausalLM"))
+    else if (sw_active && !sw && m->arch != FE_ARCH_PHI3 && strcmp(m->arch_name, "MixtralForCausalLM") && !m->ministral3)
         m->sliding_window = oss ? 128 : 4096; /* the configs' default when absent (null: none); Phi3Config's and
-                                               * MixtralConfig's: none */
+                                               * MixtralConfig's and Ministral3Config's: none */
     /* Which layers slide, as transformers 5 builds layer_types: Mistral all of them (it ignores layer_types), Llama
      * none; otherwise the config's layer_types, else Gemma's every sliding_window_pattern-th layer (6) attending
      * fully, else Qwen2/3's layers from max_window_layers (28) on when there is a window. Marked 1 first, then
@@ -891,6 +889,8 @@ int fe_model_load_with(const char *dir, const char *overrides, fe_model *out, ax
         if (m->arch == FE_ARCH_PHI3 && !json_object_get(o, toks[k])) *tv[k] = phi3_tok[k];
         static const int64_t olmoe_tok[] = {-1, 50279, 1}; /* OlmoeConfig's */
         if (m->arch == FE_ARCH_OLMOE && !json_object_get(o, toks[k])) *tv[k] = olmoe_tok[k];
+        static const int64_t ministral3_tok[] = {1, 2, 11}; /* Ministral3Config's */
+        if (m->ministral3 && !json_object_get(o, toks[k])) *tv[k] = ministral3_tok[k];
     }
     H.kp = "";
     m->initializer_range = get_num(&H, json_object_get(top, "initializer_range") ? top : root, "", "initializer_range", 0.02, 0);

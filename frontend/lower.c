@@ -609,10 +609,11 @@ static int32_t dpo_loss(lw *L, const fe_config *c, int32_t hn, int32_t head, int
     if (counts) /* ipo, sigmoid_norm, simpo, orpo: each row's completion tokens (runtime/dpo.c) */
         din[3] = ir_b_input(&L->b, "dpo_row_tokens", ir_type_make(IR_F32, 1, (int64_t[]){B}));
     ir_bn(&L->b, IR_OP_dpo_loss, counts ? 4 : 3, din, na, at, dl);
-    /* simpo's cpo_alpha x NLL: the chosen completions' token mean, a linear term in each row's summed loss whose
+    /* simpo's cpo_alpha x NLL (and rl: dpo's sft term): the chosen completions' token mean, a linear term in each
+     * row's summed loss whose
      * weights (the runtime's dpo_row_nll: alpha / (the micro-batch's chosen completion tokens x its scale), 0 on the
      * rejected rows) add to the rows' adjoints */
-    if (c->rl_kind == FE_RL_SIMPO && c->cpo_alpha != 0) {
+    if ((c->rl_kind == FE_RL_SIMPO && c->cpo_alpha != 0) || (c->rl_kind == FE_RL_DPO_TRAINER && c->dpo_sft_weight != 0)) {
         int32_t nllw = ir_b_input(&L->b, "dpo_row_nll", ir_type_make(IR_F32, 1, (int64_t[]){B}));
         int32_t coef = ir_b(&L->b, IR_OP_add, IR_IN(dl[1], nllw), IR_NOAT);
         ir_bn(&L->b, IR_OP_linear_cross_entropy, IR_IN(hn, head, tgt, coef),
@@ -652,6 +653,8 @@ static int32_t dpo_loss(lw *L, const fe_config *c, int32_t hn, int32_t head, int
     ir_module_set_attr(L->mod, ir_as("train.rl", "dpo"));
     ir_module_set_attr(L->mod, ir_af("train.rl_beta", c->rl_beta));
     ir_module_set_attr(L->mod, ir_as("train.dpo_loss_type", types)); /* for the runtime's messages */
+    if (c->rl_kind == FE_RL_DPO_TRAINER && c->dpo_sft_weight != 0) /* dpo_loss_type's sft (TRL's RPO) */
+        ir_module_set_attr(L->mod, ir_af("train.dpo_sft_weight", c->dpo_sft_weight));
     if (c->rl_kind != FE_RL_DPO_TRAINER) { /* TRL's reference-free CPOTrainer (rl: simpo) or ORPOTrainer (rl: orpo) */
         ir_module_set_attr(L->mod, ir_as("train.rl_kind", c->rl_kind == FE_RL_SIMPO ? "simpo" : "orpo"));
         ir_module_set_attr(L->mod, ir_af("train.cpo_alpha", c->rl_kind == FE_RL_ORPO ? 1.0 : c->cpo_alpha));
@@ -894,6 +897,10 @@ int fe_lower(const fe_config *c, const fe_model *m, int world_size, ir_module *m
         int32_t ascale = ir_b_input(&L.b, "aux_scale", ir_type_scalar(IR_F32));
         loss = ir_b(&L.b, IR_OP_add, IR_IN(loss, ir_b(&L.b, IR_OP_mul, IR_IN(aux, ascale), IR_NOAT)), IR_NOAT);
         ir_module_set_attr(mod, ir_af("train.router_aux_loss_coef", m->router_aux_loss_coef));
+        /* Axolotl's multipack collator is V2BatchSamplerDataCollatorForSeq2Seq (the packed attention_mask numbers
+         * the sequences) for the model types of its SUPPORTED_MULTIPACK_MODEL_TYPES or flex_attention; OLMoE is not
+         * among them, so its packed tokens weigh 1 (BatchSamplerDataCollatorForSeq2Seq) */
+        if (m->arch == FE_ARCH_OLMOE && !c->attn_flex) set_i(mod, "train.aux_mask_ones", 1);
     }
     ir_module_set_attr(mod, ir_aints("layer_nodes", (int)(2 * m->num_hidden_layers), ranges));
     if (L.b.failed) return -1;

@@ -32,9 +32,11 @@
  *   orpo          beta softplus(-o),  o = (a - b) - (log(1 - e^a) - log(1 - e^b))
  *                 (ORPOTrainer's odds-ratio term, -beta logsigmoid(o))
  * (TRL's logsigmoid(x) = -softplus(-x).) Everything is in double; the
- * callers round a pair's loss and its rows' adjoints to f32 once. TRL's aot,
- * aot_unpaired (sorted over the batch) and sft (the chosen rows' token mean)
- * couple pairs and are not here.
+ * callers round a pair's loss and its rows' adjoints to f32 once. TRL's aot
+ * and aot_unpaired (sorted over the batch) couple pairs and are not here;
+ * its sft term (the chosen rows' token mean), like simpo's and orpo's NLL, is
+ * linear in the rows' losses: per-row weights the lowering adds to the
+ * adjoints (frontend/lower.c dpo_loss).
  */
 #ifndef IR_DPO_LOSS_H
 #define IR_DPO_LOSS_H

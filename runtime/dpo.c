@@ -313,8 +313,11 @@ static int dpo_eval(rt_session *s, const rt_dataset *ds, const int64_t *first, i
             for (int k = 0; k < 3; k++) rsum[k] += step[k] / (double)keep;
         }
         for (int k = 0; k < 3; k++) scal[k] = nrounds ? rsum[k] / (double)nrounds : NAN;
-        /* eval_loss's NLL: each HF batch's own (E consecutive pairs, the short last one topped up on ranks), weighted
-         * by its real pairs */
+    }
+    if (!rc && (pk->ref_free || pk->alpha != 0)) {
+        /* eval_loss's NLL (simpo's, orpo's, rl: dpo's sft): each HF batch's own (E consecutive pairs, the short last
+         * one topped up on ranks), weighted by its real pairs */
+        const int64_t m1 = n < nranks * Eb ? n : nranks * Eb;
         for (int64_t b0 = 0; b0 < n; b0 += Eb) {
             const int64_t own = (b0 + Eb < n ? b0 + Eb : n) - b0, up = nranks > 1 && own < Eb ? Eb - own : 0;
             double ss = 0, nn = 0;
@@ -426,7 +429,10 @@ int rt_train_dpo(rt_session *s, const rt_train_opts *o, ax_diag *d) {
     const char *out_dir = o->output_dir ? o->output_dir : mattr_s(m, "io.output_dir", "./outputs");
     const int64_t P = s->B / 2, S = s->S, ga = s->grad_accum;
     const double beta = mattr_f(m, "train.rl_beta", 0.1), weight = mattr_f(m, "train.dpo_loss_weight", 1.0);
-    pref_kind pk = {.ref_free = ir_module_attr(m, "train.rl_kind") != NULL, .alpha = mattr_f(m, "train.cpo_alpha", 0),
+    /* alpha: the NLL term's weight, simpo's cpo_alpha, orpo's 1, or rl: dpo's sft term */
+    pref_kind pk = {.ref_free = ir_module_attr(m, "train.rl_kind") != NULL,
+                    .alpha = ir_module_attr(m, "train.rl_kind") ? mattr_f(m, "train.cpo_alpha", 0)
+                                                                : mattr_f(m, "train.dpo_sft_weight", 0),
                     .orpo = !strcmp(mattr_s(m, "train.rl_kind", ""), "orpo")};
     const char *rl_name = mattr_s(m, "train.rl_kind", "dpo");
     const int32_t pad = (int32_t)mattr_i(m, "model.pad_id", 0);
@@ -712,7 +718,7 @@ int rt_train_dpo(rt_session *s, const rt_train_opts *o, ax_diag *d) {
             if (pk.orpo) ncm = orpo_stage(s, &pk, stage, keep, P, S, pk.alpha / ((double)nmb * (double)nranks), nn);
             for (int64_t j = 0; j < 2 * P; j++)
                 nllw[j] = j < P && keep[j] >= 0 && ncm > 0 ? (float)(pk.alpha / (ncm * (double)nmb * (double)nranks)) : 0.0f;
-            if (pk.ref_free && !pk.orpo) rt_session_set_dpo_nll(s, nllw);
+            if (!pk.orpo && pk.alpha != 0) rt_session_set_dpo_nll(s, nllw);
             rt_buf *prow = pk.orpo ? rt_session_global(s, "stats/dpo_prompt_rows") : NULL;
             if (rt_session_micro_step(s, stage, stage + 2 * P * S, stage + 4 * P * S, stage + 6 * P * S, 0.0f, d) != 0 ||
                 rt_train_pull(s, rows, d) != 0 || rt_train_pull(s, pl, d) != 0 || (prow && rt_train_pull(s, prow, d) != 0))
@@ -723,7 +729,8 @@ int rt_train_dpo(rt_session *s, const rt_train_opts *o, ax_diag *d) {
                 if (keep[j] < 0) continue;
                 lsum += (double)psc[j] * (double)rt_f(pl)[j];
                 const double sn = (double)rt_f(rows)[j] + (prow ? (double)rt_f(prow)[j] : 0.0); /* the row's NLL sum */
-                if (pk.ref_free) lsum += (double)nllw[j] * sn, nll_s += sn;
+                if (pk.alpha != 0) lsum += (double)nllw[j] * sn;
+                if (pk.ref_free) nll_s += sn;
                 /* TRL's: logps = -summed token loss; rewards = beta x (logps - reference logps); CPOTrainer's and
                  * ORPOTrainer's logps are the tokens' mean */
                 double lc = -(double)rt_f(rows)[j], lr_ = -(double)rt_f(rows)[P + j];

@@ -104,6 +104,7 @@ int rt_session_from_module(ir_module *m, rt_session *s, ax_diag *d) {
     input_buf(&s->in_aux_scale, IR_F32, 0, NULL);
     s->aux = ir_module_attr(m, "train.router_aux_loss_coef") != NULL;
     s->router_aux_coef = mattr_f(m, "train.router_aux_loss_coef", 0);
+    s->aux_mask_ones = (int)mattr_i(m, "train.aux_mask_ones", 0);
     s->neftune = mattr_f(m, "train.neftune_noise_alpha", 0) > 0;
     s->adapter = ir_module_attr(m, "lora.adapter") != NULL;
     return 0;
@@ -794,13 +795,13 @@ static int feed_rows(rt_session *s, const int32_t *ids, const int32_t *targets, 
     return 0;
 }
 
-void rt_aux_mask(const rt_rows *rows, const int64_t *row_of, int64_t B, const int32_t *seg, float *mask) {
+void rt_aux_mask(const rt_rows *rows, const int64_t *row_of, int64_t B, const int32_t *seg, int ones, float *mask) {
     const int64_t S = rows->seq_len;
     for (int64_t b = 0; b < B; b++) {
         const int64_t r = row_of[b], ns = r >= 0 ? rows->row_seq_off[r + 1] - rows->row_seq_off[r] : 0;
         for (int64_t t = 0; t < S; t++) {
             const int32_t sid = seg[b * S + t];
-            mask[b * S + t] = sid >= 0 && sid < ns ? (float)(sid + 1) : 0.0f;
+            mask[b * S + t] = sid >= 0 && sid < ns ? (ones ? 1.0f : (float)(sid + 1)) : 0.0f;
         }
     }
 }
@@ -1714,7 +1715,7 @@ static int eval_span(eval_ctx *x, int64_t lo, int64_t n, int64_t calls, double *
                 const int64_t ns = r >= 0 ? er->row_seq_off[r + 1] - er->row_seq_off[r] : 0;
                 for (int64_t t = 0; t < Lr; t++) {
                     const int32_t sid = r >= 0 ? er->seq_ids[r * Lr + t] : -1;
-                    x->auxm[b * Lr + t] = sid >= 0 && sid < ns ? (float)(sid + 1) : 0.0f;
+                    x->auxm[b * Lr + t] = sid >= 0 && sid < ns ? (s->aux_mask_ones ? 1.0f : (float)(sid + 1)) : 0.0f;
                 }
             }
             s->aux_mask_rows = x->auxm;
@@ -2743,7 +2744,7 @@ int rt_train(rt_session *s, const rt_train_opts *o, ax_diag *d) {
             if (s->aux) { /* the load-balancing loss: its token weights, and its gradient's share of the step (Axolotl
                            * 0.19: each micro-batch's aux / accumulation steps, averaged over the ranks) over loss_scale */
                 if (!auxm) auxm = malloc(sizeof(float) * BS);
-                rt_aux_mask(&rows, mrow, s->B, in[3], auxm);
+                rt_aux_mask(&rows, mrow, s->B, in[3], s->aux_mask_ones, auxm);
                 s->aux_mask_rows = auxm;
                 const double share = aux_div > 0 ? s->router_aux_coef / (double)aux_div : 0;
                 rt_f(&s->in_aux_scale)[0] = scale > 0 ? (float)(share / (double)scale) : 0.0f;

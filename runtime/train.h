@@ -89,6 +89,8 @@ typedef struct rt_session {
     rt_buf in_aux_mask, in_aux_scale;
     const float *aux_mask_rows;
     double router_aux_coef;
+    int aux_mask_ones;       /* Axolotl's other multipack collator (a model type outside its multipack list: OLMoE):
+                              * packed tokens weigh 1 in the load-balancing loss, not their sequence's ordinal */
     int aux; /* the plan has the load-balancing loss */
     int64_t neftune_width;  /* the micro-batch's width as HF's collator pads it (rt_neftune_width); 0: the row's S */
     int neftune;            /* the plan adds NEFTune noise (module attr train.neftune_noise_alpha) */
@@ -267,9 +269,10 @@ int rt_one_cycle_at(const rt_lr_sched *s, double base_lr, int64_t step0, double 
 float rt_neftune_mag(double alpha, int64_t width, int64_t hidden);
 int64_t rt_neftune_width(const struct rt_rows *rows, const int64_t *r, int64_t n, int64_t multiple, int flatten);
 /* output_router_logits: the token weights of micro-batch rows row_of[0..B) (a row's S tokens each, seq the rows' sequence
- * ids): HF's attention_mask as Axolotl's multipack collator fills it (V2BatchSamplerDataCollatorForSeq2Seq, the one for
- * the MoE model types), a row's n-th sequence n, its padding 0; an unpacked row's one sequence 1. Into mask[B*S]. */
-void rt_aux_mask(const struct rt_rows *rows, const int64_t *row_of, int64_t B, const int32_t *seg, float *mask);
+ * ids): HF's attention_mask as Axolotl's multipack collator fills it (V2BatchSamplerDataCollatorForSeq2Seq, for the
+ * model types of its multipack list), a row's n-th sequence n, its padding 0; an unpacked row's one sequence 1; with
+ * ones (BatchSamplerDataCollatorForSeq2Seq, for the other model types: OLMoE), every real token 1. Into mask[B*S]. */
+void rt_aux_mask(const struct rt_rows *rows, const int64_t *row_of, int64_t B, const int32_t *seg, int ones, float *mask);
 
 /* Sets the session's beta1 input (plans with input "beta1") to x. */
 void rt_session_set_beta1(rt_session *s, double x);

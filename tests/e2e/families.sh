@@ -45,6 +45,16 @@ check '[ "$(grep -c "= rope(" $L)" = 2 ] && grep -q "theta=2000000.0" $L' "smoll
 L=ir-olmo2/00-lower.ir
 check '! grep -q input_layernorm $L && [ "$(grep -c "= rmsnorm(" $L)" = 9 ] && grep -q "rmsnorm(%[0-9]*, @model.layers.0.self_attn.q_norm.weight) .* f32\[2,64,64\]" $L' \
   "olmo2: no norm before attention or MLP, norms after both, q_norm over the whole projection (4 heads x 16)"
+# OLMoE is not in Axolotl's multipack model list: its packed batches come from BatchSamplerDataCollatorForSeq2Seq,
+# whose attention_mask is 1 on every real token, so the load-balancing loss weighs them all 1 (Qwen3-MoE's count
+# the sequences)
+for N in olmoe qwen3moe; do
+  cfg "$SRC/tests/reference/fixtures/tiny-$N" "$T/lbw-$N" "sample_packing: true
+overrides_of_model_config:
+  output_router_logits: true" >lbw-$N.yml
+done
+check '"$AXOC" compile lbw-olmoe.yml -o lbw-olmoe.bin --dump-ir ir-lbw-olmoe 2>/dev/null && grep -q "train.aux_mask_ones" ir-lbw-olmoe/00-lower.ir && "$AXORUN" lbw-olmoe.bin >/dev/null 2>&1 && "$AXOC" compile lbw-qwen3moe.yml -o lbw-q.bin --dump-ir ir-lbw-q 2>/dev/null && ! grep -q "train.aux_mask_ones" ir-lbw-q/00-lower.ir' \
+  "olmoe: packed tokens weigh 1 in the load-balancing loss (Axolotl's collator for a model outside its multipack list)"
 L=ir-ministral3/00-lower.ir
 check '[ "$(grep -c "rope(.*qscale_beta=0.10000000000000001, qscale_max=16" $L)" = 2 ] && [ "$(grep -c "rope(" $L)" = 4 ] && grep -q "rope_type=\"yarn\"" $L' \
   "ministral3: yarn on q and k, the position scale on the queries only (2 layers)"

@@ -71,6 +71,11 @@ CASES = {
                       {"dpo_loss_type": ["sppo_hard", "apo_zero", "apo_down"], "dpo_loss_weights": [0.1, 1.0, 0.5]}),
     "loss_discopop_norm": (64, 2, 1, 4, 5e-3, 0.1, "cosine", 1, 48, 1,
                            {"dpo_loss_type": ["discopop", "sigmoid_norm"], "dpo_loss_weights": [1.0, 2.0]}),
+    # TRL's sft term (the micro-batch's chosen completions' token mean; with sigmoid, RPO), with accumulation and an
+    # evaluation (its batch's own NLL in eval_loss)
+    "loss_sigmoid_sft": (64, 2, 2, 4, 5e-3, 0.1, "cosine", 1, 48, 1,
+                         {"dpo_loss_type": ["sigmoid", "sft"], "dpo_loss_weights": [1.0, 0.5], "val_set_size": 0.1,
+                          "eval_steps": 2, "eval_batch_size": 3}),
     # rl: simpo: TRL's CPOTrainer (trl.experimental.cpo) with loss_type simpo, as Axolotl's RL builder makes it:
     # simpo_gamma, cpo_alpha when set (CPOConfig's 1.0 otherwise), its own tokenize_row
     "simpo_ga2": (64, 2, 2, 6, 5e-3, 2.0, "cosine", 1, 48, 1, {"rl": "simpo", "simpo_gamma": 0.5}),

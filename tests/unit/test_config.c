@@ -1016,7 +1016,16 @@ static void test_rl(void) {
     expect_error("rl: dpo\ndpo_loss_type: [sigmoid]\ndpo_loss_weights: [1, 2]\n", "cfg.yml:3:19",
                  "expected a list of 1 weight, one a loss type");
     expect_error("rl: dpo\ndpo_loss_type: [aot]\n", "cfg.yml:2:17", "an aot loss (sorted over the micro-batch)");
-    expect_error("rl: dpo\ndpo_loss_type: [sigmoid, sft]\n", "cfg.yml:2:26", "TRL's sft term");
+    /* TRL's sft term (RPO as TRL >= 0.29 spells it): beside the pair losses, its weight on its own */
+    run_y(&r, "rl: dpo\ndpo_loss_type: [sigmoid, sft]\n");
+    CHECK(r.rc == 0 && !strcmp(r.c.dpo_loss_types, "sigmoid") && !r.c.dpo_loss_weights && r.c.dpo_sft_weight == 1);
+    run_free(&r);
+    run_y(&r, "rl: dpo\ndpo_loss_type: [sft, ipo]\ndpo_loss_weights: [0.5, 2]\n");
+    CHECK(r.rc == 0 && !strcmp(r.c.dpo_loss_types, "ipo") && !strcmp(r.c.dpo_loss_weights, "2") && r.c.dpo_sft_weight == 0.5);
+    run_free(&r);
+    run_y(&r, "rl: dpo\ndpo_loss_type: [sft]\n"); /* the NLL alone: a sigmoid term of weight 0 keeps the op */
+    CHECK(r.rc == 0 && !strcmp(r.c.dpo_loss_types, "sigmoid") && !strcmp(r.c.dpo_loss_weights, "0") && r.c.dpo_sft_weight == 1);
+    run_free(&r);
     expect_error("rl: grpo\n", "cfg.yml:1:5", "not implemented in axo; axo accepts dpo, ipo, simpo and orpo");
     expect_error("rl: dpoo\n", "cfg.yml:1:5", "one of dpo, ipo, orpo");
     /* rl: simpo (CPOTrainer) and rl: orpo (ORPOTrainer): beta from trl.beta, rl_beta, then orpo_alpha */

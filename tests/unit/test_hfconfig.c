@@ -732,6 +732,17 @@ static void test_mistral3(void) {
                        "config.json: text_config.model_type",
                        "expected \"mistral\" or \"ministral3\" (the language models axo implements for "
                        "Mistral3ForConditionalGeneration)");
+    /* Ministral3Config's defaults where the config leaves keys out: no window, pad 11, head_dim 128 (null: hidden /
+     * heads), its YaRN dict with the queries' scale over 16384 positions */
+    mload(&r, model_dir("Ministral3ForCausalLM", BASE, ""));
+    CHECK_MSG(r.rc == 0, "%s", dump(&r.d));
+    CHECK(r.m.ministral3 && r.m.sliding_window == 0 && r.m.pad_token_id == 11 && r.m.bos_token_id == 1 &&
+          r.m.head_dim == 128 && r.m.rope_type == FE_ROPE_YARN && r.m.llama4_beta == 0.1 && r.m.llama4_max == 16384 &&
+          r.m.rms_norm_eps == 1e-5);
+    mfree(&r);
+    mload(&r, model_dir("Ministral3ForCausalLM", BASE, "\"head_dim\": null"));
+    CHECK(r.rc == 0 && r.m.head_dim == r.m.hidden_size / r.m.num_attention_heads);
+    mfree(&r);
     /* Ministral 3 (Ministral-3-*-2512): Ministral3Config's defaults, its YaRN and its queries' scale */
     mload(&r, AXO_SOURCE_DIR "/tests/reference/fixtures/tiny-ministral3-mm");
     CHECK_MSG(r.rc == 0 && r.d.n == 0, "tiny-ministral3-mm:\n%s", dump(&r.d));
