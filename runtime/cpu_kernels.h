@@ -117,7 +117,9 @@ int ck_rope_inv_freq(const ck_rope *r, float *out);
  * safe (y == x). */
 /* Ministral 3's query scale at a position (transformers' get_llama_4_attn_scale, in float32 as torch computes it):
  * 1 + beta log(1 + floor(pos / qmax)); 1 when beta is 0 or qmax < 1. The rope op applies it to its output (attrs
- * qscale_beta, qscale_max: the queries' rope only), and to the gradient before the inverse rotation. */
+ * qscale_beta, qscale_max: the queries' rope only), and to the gradient before the inverse rotation. The log is
+ * correctly rounded; torch's CPU log is 1 ulp off at ln 7, ln 47 and ln 49, which moves the factor with beta >= 0.2
+ * from floor(pos / qmax) = 6 on (past 98304 positions for Ministral 3's 16384); with its beta 0.1, not before 178. */
 static inline float ck_rope_qscale(int32_t pos, double beta, int64_t qmax) {
     if (beta == 0 || qmax < 1) return 1.0f;
     const float fl = floorf((float)pos / (float)qmax);
