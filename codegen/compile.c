@@ -240,6 +240,17 @@ static json_t *stats_json(const ir_module *m, const pass_mem_stats *st, const fe
     }
     json_object_set_new(j, "precision", json_string(!c->bf16 ? "f32" : c->bf16_pure ? "bf16_pure" : "bf16_master_f32"));
     json_object_set_new(j, "adam_moments", json_string(c->optimizer_8bit ? "8bit" : c->bf16_pure ? "bf16" : "f32"));
+    if (c->rl == FE_RL_DPO) { /* which TRL trainer the plan is, and its loss */
+        const int k = c->rl_kind;
+        ax_buf_printf(summary, "axoc: rl: %s: TRL's %s, beta %g, loss %s", k == FE_RL_SIMPO ? "simpo" : k == FE_RL_ORPO ? "orpo"
+                      : c->rl_ipo ? "ipo" : "dpo", k == FE_RL_SIMPO ? "CPOTrainer" : k == FE_RL_ORPO ? "ORPOTrainer" : "DPOTrainer",
+                      c->rl_beta, c->dpo_loss_types ? c->dpo_loss_types : "sigmoid");
+        if (k == FE_RL_SIMPO) ax_buf_printf(summary, " (simpo_gamma %g) + cpo_alpha %g x NLL", c->simpo_gamma, c->cpo_alpha);
+        if (k == FE_RL_ORPO) ax_buf_puts(summary, " + NLL of the chosen rows' every token");
+        if (k == FE_RL_DPO_TRAINER && c->dpo_sft_weight != 0) ax_buf_printf(summary, " + %g x sft", c->dpo_sft_weight);
+        ax_buf_puts(summary, k == FE_RL_DPO_TRAINER ? "; the reference is the starting model, taken before the first step\n"
+                                                    : "; no reference model\n");
+    }
     ax_buf_printf(summary, "axoc: precision: %s; AdamW moments %s%s\n", prec, moments,
                   st->trainable_params != st->params && !c->nunfrozen ? " (LoRA adapters: f32 weights)" : "");
     const int axolotl_groups = c->loraplus_lr_ratio <= 0 && (c->lr_groups_set || !isnan(c->embedding_lr) ||
