@@ -288,8 +288,10 @@ typedef struct spill {
  * caller's out-of-memory check). */
 static int spill_put(spill *sp, const char *out_dir, const rt_st_out *o, void **buf, int64_t *off, ax_diag *d) {
     if (!*buf) return 0;
-    if (sp->fd < 0) {
-        snprintf(sp->path, sizeof sp->path, "%s.axo-merge-XXXXXX", out_dir);
+    if (sp->fd < 0) { /* beside out_dir (which need not exist yet): "merged/" is "merged" */
+        size_t n0 = strlen(out_dir);
+        while (n0 > 1 && out_dir[n0 - 1] == '/') n0--;
+        snprintf(sp->path, sizeof sp->path, "%.*s.axo-merge-XXXXXX", (int)(n0 ? n0 : 1), n0 ? out_dir : ".");
         sp->fd = mkstemp(sp->path);
         if (sp->fd < 0) {
             ax_error(d, sp->path, "cannot create the merge's scratch file: %s", strerror(errno));

@@ -12,6 +12,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+/* dir without its trailing slashes ("out/" is "out": the scratch and old names go beside it, not inside) */
+static int trimmed_len(const char *dir) {
+    size_t n = strlen(dir);
+    while (n > 1 && dir[n - 1] == '/') n--;
+    return (int)n;
+}
+
 int rt_modeldir_begin(const char *dir, int overwrite, long pid, char *tmp, size_t cap, int *exists, ax_diag *d) {
     struct stat st;
     *exists = stat(dir, &st) == 0;
@@ -19,7 +26,7 @@ int rt_modeldir_begin(const char *dir, int overwrite, long pid, char *tmp, size_
         ax_error(d, dir, "already exists; refusing to replace it (pass --overwrite)");
         return -1;
     }
-    if (snprintf(tmp, cap, "%s.tmp-%ld", dir, pid) >= (int)cap) {
+    if (snprintf(tmp, cap, "%.*s.tmp-%ld", trimmed_len(dir), dir, pid) >= (int)cap) {
         ax_error(d, dir, "path too long");
         return -1;
     }
@@ -64,7 +71,7 @@ void rt_modeldir_remove(const char *dir) {
 int rt_modeldir_publish(const char *tmp, const char *dir, int exists, ax_diag *d) {
     if (exists) {
         char old[4096];
-        if (snprintf(old, sizeof old, "%s.old-%ld", dir, (long)getpid()) >= (int)sizeof old) {
+        if (snprintf(old, sizeof old, "%.*s.old-%ld", trimmed_len(dir), dir, (long)getpid()) >= (int)sizeof old) {
             ax_error(d, dir, "path too long");
             rt_modeldir_remove(tmp);
             return -1;

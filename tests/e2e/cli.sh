@@ -106,8 +106,8 @@ sed -e "s#^base_model: .*#base_model: $T/out#" -e "s#path: data/#path: $SRC/conf
     -e "s#^logging_steps: .*#logging_steps: 1#" -e "s#^warmup_steps: .*#warmup_steps: 0#" "$Q" > lo.yml
 printf 'adapter: lora\nlora_r: 4\nlora_alpha: 8\nlora_dropout: 0.0\nlora_target_linear: true\n' >> lo.yml
 check '"$AXOC" compile lo.yml -o lo.bin 2>/dev/null && "$AXORUN" lo.bin --output-dir loout --quiet' "LoRA on the trained quickstart model"
-check '"$AXOC" merge-lora loout -o merged-lo 2>ml.err && grep -q "merged 14 LoRA layers" ml.err && test -s merged-lo/model.safetensors && cmp -s merged-lo/config.json out/config.json && ! ls -a | grep -q "axo-merge"' \
-  "axoc merge-lora writes an HF model dir (its scratch file of merged tensors left nowhere)"
+check '"$AXOC" merge-lora loout -o merged-lo/ 2>ml.err && grep -q "merged 14 LoRA layers" ml.err && test -s merged-lo/model.safetensors && cmp -s merged-lo/config.json out/config.json && ! ls -a | grep -q "axo-merge"' \
+  "axoc merge-lora writes an HF model dir (given as merged-lo/; its scratch file of merged tensors left nowhere)"
 check '! "$AXOC" merge-lora loout -o merged-lo 2>ml2.err && grep -q "refusing to replace" ml2.err' "merge-lora never replaces an existing dir without --overwrite"
 cp -r loout loinf && sed -i 's/"lora_alpha": 8/"lora_alpha": 1e308/' loinf/adapter_config.json
 check 'grep -q "1e308" loinf/adapter_config.json && ! "$AXOC" merge-lora loinf -o merged-inf 2>mi.err && grep -q "gives a non-finite weight" mi.err && ! test -e merged-inf' "merge-lora refuses to write inf weights (a lora_alpha whose scale overflows)"
