@@ -1197,7 +1197,7 @@ typedef struct trcase {
     int bins;           /* sample_packing as Axolotl packs for flash attention: a micro-batch is one row of B x S
                          * tokens holding many sequences (frontend/lower.h fe_token_shape) */
     int one_cycle;      /* lr_scheduler: one_cycle: AdamW's beta1 is the plan's input "beta1", a new value each step */
-    int dpo;            /* rl: dpo: B pairs (2B rows), the loss TRL's sigmoid DPO loss, the reference losses eval_step's */
+    int dpo;            /* a preference objective (with_rl: RL_DPO, RL_DPO_IPO, RL_SIMPO, RL_ORPO): B/2 pairs */
     double aux;         /* > 0: output_router_logits with this router_aux_loss_coef (an MoE model) */
 } trcase;
 
@@ -1325,36 +1325,22 @@ static void with_neftune(double alpha) {
     snprintf(t->name + l, sizeof t->name - l, " + NEFTune alpha %g", alpha);
 }
 
-/* The last case with rl: dpo: its B rows are B/2 pairs; each step the reference losses are the CPU eval_step's of
- * the batch, shifted (so that no pair sits at z = 0), set on both sessions with the pair scales; the loss compared
- * is sum_p scale_p loss_p (@stats/dpo_pair_loss), eval_step's per-row losses the reference both executors read. */
-static void with_dpo(void) {
+/* The last case with a preference objective (trcase.dpo, one of these): its B rows are B/2 pairs.
+ *   RL_DPO: TRL's sigmoid DPO loss; each step the reference losses are the CPU eval_step's of the batch, shifted
+ *     (so that no pair sits at z = 0), set on both sessions with the pair scales; the loss compared is
+ *     sum_p scale_p loss_p (@stats/dpo_pair_loss), eval_step's per-row losses the reference both executors read.
+ *   RL_DPO_IPO: with TRL's loss_type [sigmoid, ipo], weights [0.7, 0.3]: ipo reads the rows' completion token counts
+ *     (each row's kept targets here).
+ *   RL_SIMPO: TRL's CPOTrainer: no reference, the simpo loss over the rows' mean token log-probs, and the NLL weights
+ *     of the chosen rows (alpha 1 over their targets) added to the coef; rows of S + 2 tokens.
+ *   RL_ORPO: TRL's ORPOTrainer: the odds-ratio loss, the prompt rows' forward pass, the gradient pass over every
+ *     target with a per-token scale (an outer product of the rows' coef, masked, plus the NLL weights). */
+enum { RL_NONE, RL_DPO, RL_DPO_IPO, RL_SIMPO, RL_ORPO };
+static void with_rl(int kind) {
+    static const char *const suffix[] = {"", " rl: dpo", " rl: dpo sigmoid + ipo", " rl: simpo", " rl: orpo"};
     trcase *t = &trs[ntrs - 1];
-    t->dpo = 1;
-    strncat(t->name, " rl: dpo", sizeof t->name - strlen(t->name) - 1);
-}
-/* ... with TRL's loss_type [sigmoid, ipo], weights [0.7, 0.3]: ipo reads the rows' completion token counts (each
- * row's kept targets here) */
-static void with_dpo_ipo(void) {
-    trcase *t = &trs[ntrs - 1];
-    t->dpo = 2;
-    strncat(t->name, " rl: dpo sigmoid + ipo", sizeof t->name - strlen(t->name) - 1);
-}
-
-/* ... rl: simpo (TRL's CPOTrainer): no reference, the simpo loss over the rows' mean token log-probs, and the NLL
- * weights of the chosen rows (alpha 1 over their targets) added to the coef; rows of S + 2 tokens */
-static void with_simpo(void) {
-    trcase *t = &trs[ntrs - 1];
-    t->dpo = 3;
-    strncat(t->name, " rl: simpo", sizeof t->name - strlen(t->name) - 1);
-}
-
-/* ... rl: orpo (TRL's ORPOTrainer): the odds-ratio loss, the prompt rows' forward pass, the gradient pass over
- * every target with a per-token scale (an outer product of the rows' coef, masked, plus the NLL weights) */
-static void with_orpo(void) {
-    trcase *t = &trs[ntrs - 1];
-    t->dpo = 4;
-    strncat(t->name, " rl: orpo", sizeof t->name - strlen(t->name) - 1);
+    t->dpo = kind;
+    strncat(t->name, suffix[kind], sizeof t->name - strlen(t->name) - 1);
 }
 
 /* The last case packed one bin a micro-batch: the plan's row is B x S tokens, the batches many sequences of
@@ -1457,18 +1443,18 @@ static void make_trains(void) {
     /* rl: dpo: two fused lm-head passes around dpo_loss, eval_step's per-row losses: one rank f32 and bf16 + LoRA,
      * ZeRO-3 on 2 ranks */
     add_tr("tiny-llama", 0, 0, 0, 0, 0, 0, 4, 128);
-    with_dpo();
+    with_rl(RL_DPO);
     add_tr("tiny-llama", 1, 0, 0, 0, 0, 0, 4, 128);
     with_adapter(PASS_ADAPTER_LORA, 0);
-    with_dpo();
+    with_rl(RL_DPO);
     add_trp("dp 2 ZeRO-3", 0, 0, 64, 2, 128, 2, 1, (pass_shard_cfg){.stage = 3, .reshard_after_forward = 1});
-    with_dpo();
+    with_rl(RL_DPO);
     add_tr("tiny-llama", 1, 0, 0, 0, 0, 0, 4, 128);
-    with_dpo_ipo();
+    with_rl(RL_DPO_IPO);
     add_tr("tiny-llama", 0, 0, 0, 0, 0, 0, 4, 128);
-    with_simpo();
+    with_rl(RL_SIMPO);
     add_tr("tiny-llama", 1, 0, 0, 0, 0, 0, 4, 128);
-    with_orpo();
+    with_rl(RL_ORPO);
     /* unfrozen_parameters with row ranges: lm_head's gradient masked to some rows, one rank bf16 and ZeRO-3 x 2 */
     add_tr("tiny-llama", 1, 0, 0, 0, 0, 0, 4, 128);
     with_unfrozen("lm_head.weight[4:100]");
@@ -1570,9 +1556,9 @@ static ir_module *build(const trcase *t, ax_arena *ar, ax_diag *d) {
     memset(&c, 0, sizeof c);
     c.micro_batch_size = t->dpo ? t->B / 2 : t->B; /* DPO: B rows are B/2 pairs */
     if (t->dpo) c.rl = FE_RL_DPO, c.rl_beta = 0.1, c.dpo_loss_types = "sigmoid";
-    if (t->dpo == 2) c.dpo_loss_types = "sigmoid,ipo", c.dpo_loss_weights = "0.7,0.3"; /* the token counts input too */
-    if (t->dpo == 3) c.rl_kind = FE_RL_SIMPO, c.dpo_loss_types = "simpo", c.rl_beta = 2.0, c.simpo_gamma = 0.5, c.cpo_alpha = 1.0;
-    if (t->dpo == 4) c.rl_kind = FE_RL_ORPO, c.dpo_loss_types = "orpo", c.rl_beta = 0.2;
+    if (t->dpo == RL_DPO_IPO) c.dpo_loss_types = "sigmoid,ipo", c.dpo_loss_weights = "0.7,0.3"; /* the token counts input too */
+    if (t->dpo == RL_SIMPO) c.rl_kind = FE_RL_SIMPO, c.dpo_loss_types = "simpo", c.rl_beta = 2.0, c.simpo_gamma = 0.5, c.cpo_alpha = 1.0;
+    if (t->dpo == RL_ORPO) c.rl_kind = FE_RL_ORPO, c.dpo_loss_types = "orpo", c.rl_beta = 0.2;
     c.sequence_len = t->S;
     c.sample_packing = t->bins; /* multipack_real_batches stays 0: one bin a micro-batch */
     c.gradient_accumulation_steps = 1;
@@ -1749,7 +1735,7 @@ static int train_rank(const trcase *t, rt_comm *cc, rt_comm *gc, int *ok_out, ch
                     dcnt[j] = 0;
                     for (int64_t q = 0; q < cpu.S; q++) dcnt[j] += tgt[j * cpu.S + q] != -100;
                 }
-                if (!rc && t->dpo == 4) { /* orpo: no reference; its four [B,S] inputs on both sessions */
+                if (!rc && t->dpo == RL_ORPO) { /* orpo: no reference; its four [B,S] inputs on both sessions */
                     int32_t *scr = malloc(sizeof *scr * (size_t)(4 * cpu.B * cpu.S));
                     if (!scr) abort();
                     rt_session_set_dpo(&cpu, dref, dsc, dcnt), rt_session_set_dpo(&gpu, dref, dsc, dcnt);
@@ -1757,7 +1743,7 @@ static int train_rank(const trcase *t, rt_comm *cc, rt_comm *gc, int *ok_out, ch
                     rt_dpo_orpo_stage(&gpu, ids, tgt, seg, NULL, P, cpu.S, 1.0, scr, NULL);
                     free(scr);
                 }
-                if (!rc && t->dpo == 3) { /* simpo: no reference; the chosen rows' NLL weights */
+                if (!rc && t->dpo == RL_SIMPO) { /* simpo: no reference; the chosen rows' NLL weights */
                     float nll[64] = {0};
                     double nc = 0;
                     for (int64_t j = 0; j < P; j++) nc += dcnt[j];
@@ -1765,11 +1751,11 @@ static int train_rank(const trcase *t, rt_comm *cc, rt_comm *gc, int *ok_out, ch
                     rt_session_set_dpo(&cpu, dref, dsc, dcnt), rt_session_set_dpo(&gpu, dref, dsc, dcnt);
                     rt_session_set_dpo_nll(&cpu, nll), rt_session_set_dpo_nll(&gpu, nll);
                 }
-                if (!rc && t->dpo < 3) rt_session_set_dpo(&cpu, dref, dsc, dcnt);
-                rc = rc || (t->dpo < 3 && rt_session_eval_step(&cpu, ids, tgt, pos, seg, d));
+                if (!rc && t->dpo < RL_SIMPO) rt_session_set_dpo(&cpu, dref, dsc, dcnt);
+                rc = rc || (t->dpo < RL_SIMPO && rt_session_eval_step(&cpu, ids, tgt, pos, seg, d));
                 const rt_buf *er = rt_session_global(&cpu, "stats/dpo_rows");
-                for (int64_t j = 0; j < cpu.B && !rc && t->dpo < 3; j++) dref[j] = rt_f(er)[j] + (j % 3 == 0 ? 0.4f : j % 3 == 1 ? -0.3f : 0.1f);
-                if (!rc && t->dpo < 3) rt_session_set_dpo(&cpu, dref, dsc, dcnt), rt_session_set_dpo(&gpu, dref, dsc, dcnt);
+                for (int64_t j = 0; j < cpu.B && !rc && t->dpo < RL_SIMPO; j++) dref[j] = rt_f(er)[j] + (j % 3 == 0 ? 0.4f : j % 3 == 1 ? -0.3f : 0.1f);
+                if (!rc && t->dpo < RL_SIMPO) rt_session_set_dpo(&cpu, dref, dsc, dcnt), rt_session_set_dpo(&gpu, dref, dsc, dcnt);
                 if (rc) {
                     ok = 0, ret = -1;
                     snprintf(msg, cap, "step %d: the DPO reference (eval_step) failed", k);
