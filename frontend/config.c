@@ -3230,13 +3230,9 @@ static void check_rl(loader *L) {
             for (int i = 0; i < nw; i++) { /* any finite number, as Axolotl's list[float] and TRL take it */
                 yaml_node_t *e = yaml_document_get_node(y->doc, it[i]);
                 snprintf(k2, sizeof k2, "dpo_loss_weights[%d]", i);
-                if (fe_y_text(e) && fe_parse_num(fe_y_text(e), &b) && isfinite(b)) {
-                    if (i < nlt && is_sft[i]) c->dpo_sft_weight += b;
-                    else ax_buf_printf(&lw, "%s%.17g", lw.len ? "," : "", b);
-                } else {
-                    yerr(y, e, k2, "a number");
-                    bad = 1;
-                }
+                if (y_finite(y, k2, e, &b) != 0) bad = 1;
+                else if (i < nlt && is_sft[i]) c->dpo_sft_weight += b;
+                else ax_buf_printf(&lw, "%s%.17g", lw.len ? "," : "", b);
             }
     }
     /* sft's weight (1 without dpo_loss_weights); the pair losses without it, or, when sft is all, sigmoid of weight 0
