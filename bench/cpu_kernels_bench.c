@@ -44,9 +44,9 @@ int main(void) {
     float *o = rnd(B * S * nh * hd, 0), *lse = rnd(B * nh * S, 0), *dq = rnd(B * S * nh * hd, 0);
     float *dk = rnd(B * S * nkv * hd, 0), *dv = rnd(B * S * nkv * hd, 0);
     TIME("attention fwd B2 S256 nh8 nkv2 hd32", 5,
-         ck_attention_fwd_f32(q, k, v, NULL, o, lse, B, S, nh, nkv, hd, 0.17, 1, 0));
+         ck_attention_fwd_f32(q, k, v, NULL, o, lse, B, S, nh, nkv, hd, 0.17, 1, 0, 0.0));
     TIME("attention bwd B2 S256 nh8 nkv2 hd32", 5,
-         ck_attention_bwd_f32(q, k, v, NULL, o, lse, q, dq, dk, dv, B, S, nh, nkv, hd, 0.17, 1, 0));
+         ck_attention_bwd_f32(q, k, v, NULL, o, lse, q, dq, dk, dv, B, S, nh, nkv, hd, 0.17, 1, 0, 0.0));
 
     float *hs = rnd(T * H, 2), *W = rnd(V * H, 0.1f), *dh = rnd(T * H, 0), *dW = rnd(V * H, 0);
     int32_t *tg = malloc(sizeof(int32_t) * (size_t)T);
@@ -56,8 +56,8 @@ int main(void) {
     TIME("linear_cross_entropy T512 H256 V32000", 2,
          ck_linear_cross_entropy_f32(hs, W, tg, T, H, V, -100, 1.0 / T, 0, 0, &loss, &cnt, dh, dW));
     float *lg = rnd(T * V, 4);
-    TIME("cross_entropy fwd T512 V32000", 2, ck_cross_entropy_fwd_f32(lg, tg, T, V, -100, &loss, &cnt));
-    TIME("cross_entropy bwd T512 V32000 (in place)", 2, ck_cross_entropy_bwd_f32(lg, tg, T, V, -100, 1.0, lg));
+    TIME("cross_entropy fwd T512 V32000", 2, ck_cross_entropy_fwd_f32(lg, tg, T, V, -100, 0.0, &loss, &cnt));
+    TIME("cross_entropy bwd T512 V32000 (in place)", 2, ck_cross_entropy_bwd_f32(lg, tg, T, V, -100, 0.0, 1.0, lg));
 
     float *a = rnd(T * I, 4), *u = rnd(T * I, 1), *ys = rnd(T * I, 0), *g2 = rnd(T * I, 0);
     TIME("swiglu fwd 512x688", 10, ck_swiglu_fwd_f32(a, u, ys, T * I));

@@ -427,6 +427,11 @@ typedef struct fe_model {
     double norm_offset;          /* 0, Gemma 1 */
     double query_pre_attn_scalar; /* Gemma: attention scale^-2; 0 = head_dim */
     double rope_local_theta;     /* Gemma: the sliding layers' rope_theta (rope_local_base_freq) */
+    /* Gemma 2 (Gemma2ForCausalLM): Gemma 3's layer without the q/k norms, one RoPE for every layer, and tanh
+     * soft-capping c tanh(x / c) of the attention scores (attn_logit_softcapping) and of the logits
+     * (final_logit_softcapping); 0: none */
+    int gemma2;
+    double attn_softcap, final_softcap;
     /* Granite (GraniteForCausalLM): embeddings times embedding_multiplier, scores times attention_multiplier (not
      * head_dim^-0.5), each residual branch times residual_multiplier, logits divided by logits_scaling; 0 when not
      * Granite */

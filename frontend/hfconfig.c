@@ -285,15 +285,21 @@ static void gemma_rope(const hctx *H, const json_t *root, fe_model *m, ax_arena 
     }
 }
 
-/* Gemma 3's other facts, and what axo refuses of it. */
+/* Gemma 2's and 3's other facts, and what axo refuses of them. */
 static void gemma_facts(const hctx *H, const json_t *root, fe_model *m) {
     m->norm_offset = 1.0;
     m->query_pre_attn_scalar = get_num(H, root, "", "query_pre_attn_scalar", 256, 0);
+    /* tanh soft-capping of the logits and of the attention scores: Gemma2Config's defaults 30 and 50,
+     * Gemma3TextConfig's none; null: none. Gemma3ForConditionalGeneration never reads final_logit_softcapping
+     * (transformers caps the logits in Gemma3ForCausalLM only), so neither does axo there. */
     static const char *const caps[] = {"final_logit_softcapping", "attn_logit_softcapping"};
+    double *cv[] = {&m->final_softcap, &m->attn_softcap};
+    static const double cap0[] = {30.0, 50.0};
     for (int i = 0; i < 2; i++) {
         json_t *v = json_object_get(root, caps[i]);
-        if (v && !json_is_null(v)) herr(H, caps[i], v, "null (logit soft-capping is not implemented)");
+        *cv[i] = v && json_is_null(v) ? 0.0 : get_num(H, root, "", caps[i], m->gemma2 ? cap0[i] : 0.0, 0);
     }
+    if (m->multimodal) m->final_softcap = 0.0;
     if (get_bool(H, root, "use_bidirectional_attention", 0))
         herr(H, "use_bidirectional_attention", json_object_get(root, "use_bidirectional_attention"),
              "false (bidirectional Gemma attention is not implemented)");
@@ -490,21 +496,21 @@ int fe_model_load_with(const char *dir, const char *overrides, fe_model *out, ax
                                         "Mistral3ForConditionalGeneration", "GraniteForCausalLM", "SmolLM3ForCausalLM",
                                         "Olmo2ForCausalLM", "Olmo3ForCausalLM", "Phi3ForCausalLM",
                                         "Qwen3MoeForCausalLM", "MixtralForCausalLM", "GptOssForCausalLM",
-                                        "OlmoeForCausalLM", "Ministral3ForCausalLM"};
+                                        "OlmoeForCausalLM", "Ministral3ForCausalLM", "Gemma2ForCausalLM"};
     static const char *const layers[] = {"LlamaDecoderLayer",   "Qwen2DecoderLayer",  "Qwen3DecoderLayer",
                                          "MistralDecoderLayer", "Gemma3DecoderLayer", "Gemma3DecoderLayer",
                                          "MistralDecoderLayer", "GraniteDecoderLayer", "SmolLM3DecoderLayer",
                                          "Olmo2DecoderLayer",   "Olmo3DecoderLayer", "Phi3DecoderLayer",
                                          "Qwen3MoeDecoderLayer", "MixtralDecoderLayer", "GptOssDecoderLayer",
-                                         "OlmoeDecoderLayer", "Ministral3DecoderLayer"};
+                                         "OlmoeDecoderLayer", "Ministral3DecoderLayer", "Gemma2DecoderLayer"};
     /* each multimodal model's text model: its text_config's model_type, the family it is */
     static const char *const text_type[] = {NULL, NULL, NULL, NULL, NULL, "gemma3_text", "mistral",
-                                            NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL};
+                                            NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL};
     static const fe_arch family[] = {FE_ARCH_LLAMA,   FE_ARCH_QWEN2,   FE_ARCH_QWEN3,   FE_ARCH_MISTRAL,
                                      FE_ARCH_GEMMA3,  FE_ARCH_GEMMA3,  FE_ARCH_MISTRAL, FE_ARCH_GRANITE,
                                      FE_ARCH_SMOLLM3, FE_ARCH_OLMO2,   FE_ARCH_OLMO3,   FE_ARCH_PHI3,
                                      FE_ARCH_QWEN3,   FE_ARCH_MISTRAL, FE_ARCH_GPTOSS,  FE_ARCH_OLMOE,
-                                     FE_ARCH_MISTRAL};
+                                     FE_ARCH_MISTRAL, FE_ARCH_GEMMA3};
     json_t *a = json_object_get(root, "architectures");
     json_t *a0 = json_is_array(a) ? json_array_get(a, 0) : NULL;
     int which = -1;
@@ -515,7 +521,7 @@ int fe_model_load_with(const char *dir, const char *overrides, fe_model *out, ax
              "one of LlamaForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalLM, MistralForCausalLM, Gemma3ForCausalLM, "
              "GraniteForCausalLM, SmolLM3ForCausalLM, Olmo2ForCausalLM, Olmo3ForCausalLM, Phi3ForCausalLM, "
              "Qwen3MoeForCausalLM, MixtralForCausalLM, GptOssForCausalLM, OlmoeForCausalLM, Ministral3ForCausalLM, "
-             "Gemma3ForConditionalGeneration, Mistral3ForConditionalGeneration");
+             "Gemma2ForCausalLM, Gemma3ForConditionalGeneration, Mistral3ForConditionalGeneration");
         json_decref(root);
         return -1;
     }
@@ -523,6 +529,7 @@ int fe_model_load_with(const char *dir, const char *overrides, fe_model *out, ax
     m->arch = family[which];
     m->arch_name = archs[which];
     m->decoder_layer_cls = layers[which];
+    m->gemma2 = !strcmp(archs[which], "Gemma2ForCausalLM"); /* Gemma 3's family, with its own differences */
     json_t *top = root; /* the file's object; root: the text model's (a multimodal model's text_config) */
     if (text_type[which]) {
         json_t *tc = json_object_get(root, "text_config");
@@ -576,9 +583,10 @@ int fe_model_load_with(const char *dir, const char *overrides, fe_model *out, ax
                   : m->ministral3 && !hd  ? 128 /* Ministral3Config: 128 when absent, null: hidden / heads */
                   : m->num_attention_heads ? m->hidden_size / m->num_attention_heads
                                            : 0;
-    m->vocab_size = get_int(&H, root, "vocab_size", g3 ? 262208 : 0, req, 1, MAX_I32);
+    m->vocab_size = get_int(&H, root, "vocab_size", m->gemma2 ? 256000 : g3 ? 262208 : 0, req, 1, MAX_I32);
     m->max_position_embeddings =
-        get_int(&H, root, "max_position_embeddings", g3 || oss                                        ? 131072
+        get_int(&H, root, "max_position_embeddings", m->gemma2                                      ? 8192
+                                                     : g3 || oss                                        ? 131072
                                                      : m->ministral3                                       ? 262144
                                                      : m->arch == FE_ARCH_PHI3 || m->arch == FE_ARCH_OLMOE ? 4096
                                                                                                            : 2048,
@@ -605,11 +613,11 @@ int fe_model_load_with(const char *dir, const char *overrides, fe_model *out, ax
                           : !strcmp(m->arch_name, "MixtralForCausalLM") ? 1e6
                           : oss                                         ? 150000.0 /* GptOssConfig's default_theta */
                                                                         : 10000.0;
-    m->rope_theta = m->gemma ? 1e6 : theta0;
+    m->rope_theta = m->gemma && !m->gemma2 ? 1e6 : theta0; /* Gemma2Config: the default RoPE's 1e4 */
     m->rope_factor = 1.0, m->rope_partial_factor = 1.0, m->rope_attention_factor = 1.0;
 
     json_t *rp = json_object_get(root, "rope_parameters"); /* transformers >= 5 */
-    m->local_rope = m->gemma || m->arch == FE_ARCH_OLMO3;
+    m->local_rope = (m->gemma && !m->gemma2) || m->arch == FE_ARCH_OLMO3; /* Gemma 2: one RoPE for every layer */
     m->post_norm_only = m->arch == FE_ARCH_OLMO2 || m->arch == FE_ARCH_OLMO3;
     m->qk_norm_full = m->post_norm_only || m->arch == FE_ARCH_OLMOE; /* OlmoeAttention: OLMo's norms, Llama's layer */
     if (m->local_rope) {
@@ -698,7 +706,7 @@ int fe_model_load_with(const char *dir, const char *overrides, fe_model *out, ax
     case FE_ARCH_GPTOSS: m->attention_bias = get_bool(&H, root, "attention_bias", 1); break;
     case FE_ARCH_OLMOE: m->attention_bias = get_bool(&H, root, "attention_bias", 0); break;
     }
-    m->qk_norm = m->arch == FE_ARCH_QWEN3 || m->gemma || m->qk_norm_full;
+    m->qk_norm = m->arch == FE_ARCH_QWEN3 || (m->gemma && !m->gemma2) || m->qk_norm_full;
     if (m->gemma) gemma_facts(&H, root, m);
     if ((m->arch == FE_ARCH_LLAMA || m->arch == FE_ARCH_GRANITE || m->arch == FE_ARCH_SMOLLM3) &&
         get_bool(&H, root, "mlp_bias", 0)) {
@@ -819,7 +827,8 @@ int fe_model_load_with(const char *dir, const char *overrides, fe_model *out, ax
                          m->arch == FE_ARCH_OLMO2 || m->arch == FE_ARCH_PHI3
                      ? NULL
                      : json_object_get(root, "layer_types");
-    const int64_t pat = m->gemma ? get_int(&H, root, "sliding_window_pattern", 6, 0, 1, MAX_COUNT) : 0;
+    /* Gemma2Config: every 2nd layer attends fully (it reads no sliding_window_pattern) */
+    const int64_t pat = m->gemma2 ? 2 : m->gemma ? get_int(&H, root, "sliding_window_pattern", 6, 0, 1, MAX_COUNT) : 0;
     const int64_t from = m->arch == FE_ARCH_QWEN2 || m->arch == FE_ARCH_QWEN3
                              ? get_int(&H, root, "max_window_layers", 28, 0, 0, MAX_COUNT)
                              : 0;
@@ -861,9 +870,9 @@ int fe_model_load_with(const char *dir, const char *overrides, fe_model *out, ax
     if (m->gemma && (!act || json_is_null(act))) act = json_object_get(root, "hidden_act");
     m->hidden_act = "silu";
     if (m->gemma) {
-        /* Gemma3TextConfig's hidden_activation: gelu_pytorch_tanh (its default) */
+        /* Gemma2Config's and Gemma3TextConfig's hidden_activation: gelu_pytorch_tanh (their default) */
         if (act && !json_is_null(act) && (!json_is_string(act) || strcmp(json_string_value(act), "gelu_pytorch_tanh")))
-            herr(&H, "hidden_activation", act, "\"gelu_pytorch_tanh\" (Gemma 3's activation; the only one axo implements for it)");
+            herr(&H, "hidden_activation", act, "\"gelu_pytorch_tanh\" (Gemma's activation; the only one axo implements for it)");
         m->hidden_act = "gelu_pytorch_tanh";
     } else if (act && !json_is_null(act) && !oss) { /* (GptOssExperts' clamped GLU reads no hidden_act) */
         if (!json_is_string(act) || strcmp(json_string_value(act), "silu"))

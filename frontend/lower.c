@@ -528,6 +528,19 @@ static void module_facts(const fe_config *c, const fe_model *m, int world_size, 
 }
 
 
+/* The fused lm head + loss (linear_cross_entropy) over targets tgt with dscale ds: per row when rows > 0, the loss
+ * alone (no dh, no dW GEMMs) when !grads; Gemma 2's final_logit_softcapping as attr softcap where it applies (other
+ * plans keep their bytes). out: loss, dh, dW. */
+static void lce(lw *L, int32_t h, int32_t w, int32_t tgt, int32_t ds, int64_t chunk, int64_t rows, int grads,
+                int32_t *out) {
+    ir_attr at[6] = {ir_ai("ignore_index", -100), ir_ai("chunk", chunk)};
+    int na = 2;
+    if (rows > 0) at[na++] = ir_ai("rows", rows);
+    if (!grads) at[na++] = ir_ai("dh", 0), at[na++] = ir_ai("dw", 0);
+    if (L->m->final_softcap > 0) at[na++] = ir_af("softcap", L->m->final_softcap);
+    ir_bn(&L->b, IR_OP_linear_cross_entropy, IR_IN(h, w, tgt, ds), na, at, out);
+}
+
 int64_t fe_lce_chunk_rows(int64_t rows, int64_t hidden, int64_t vocab) {
     /* Liger's rule: about as many chunks as the vocab is wider than the
      * hidden size, so a chunk's logits take about the memory of the hidden
@@ -588,8 +601,7 @@ static int32_t dpo_loss(lw *L, const fe_config *c, int32_t hn, int32_t head, int
     const int64_t P = B / 2, chunk = fe_lce_chunk_rows(B * S, H, V);
     int32_t zero = ir_b_fill(&L->b, 0.0, ir_type_scalar(IR_F32));
     int32_t rs[3], dl[2], r[3];
-    ir_bn(&L->b, IR_OP_linear_cross_entropy, IR_IN(hn, head, tgt, zero),
-          IR_AT(ir_ai("ignore_index", -100), ir_ai("chunk", chunk), ir_ai("rows", B), ir_ai("dh", 0), ir_ai("dw", 0)), rs);
+    lce(L, hn, head, tgt, zero, chunk, B, 0, rs);
     int32_t ref = ir_b_input(&L->b, "dpo_ref", ir_type_make(IR_F32, 1, (int64_t[]){B}));
     int32_t psc = ir_b_input(&L->b, "dpo_pair_scale", ir_type_make(IR_F32, 1, (int64_t[]){P}));
     /* TRL's loss_type (ir/dpo_loss.h); the optional attrs only where they apply (older plans keep their bytes) */
@@ -616,8 +628,7 @@ static int32_t dpo_loss(lw *L, const fe_config *c, int32_t hn, int32_t head, int
     if ((c->rl_kind == FE_RL_SIMPO && c->cpo_alpha != 0) || (c->rl_kind == FE_RL_DPO_TRAINER && c->dpo_sft_weight != 0)) {
         int32_t nllw = ir_b_input(&L->b, "dpo_row_nll", ir_type_make(IR_F32, 1, (int64_t[]){B}));
         int32_t coef = ir_b(&L->b, IR_OP_add, IR_IN(dl[1], nllw), IR_NOAT);
-        ir_bn(&L->b, IR_OP_linear_cross_entropy, IR_IN(hn, head, tgt, coef),
-              IR_AT(ir_ai("ignore_index", -100), ir_ai("chunk", chunk)), r);
+        lce(L, hn, head, tgt, coef, chunk, 0, 1, r);
     } else if (c->rl_kind == FE_RL_ORPO) {
         /* ORPOTrainer's NLL reads every token of the chosen rows, the prompt's too: a second forward pass over the
          * chosen rows' prompt targets (dpo_prompt_targets) gives their sums (@stats/dpo_prompt_rows); the gradient
@@ -630,8 +641,7 @@ static int32_t dpo_loss(lw *L, const fe_config *c, int32_t hn, int32_t head, int
         int32_t cmask = ir_b_input(&L->b, "dpo_completion_mask", ir_type_make(IR_F32, 2, (int64_t[]){B, S}));
         int32_t tnll = ir_b_input(&L->b, "dpo_token_nll", ir_type_make(IR_F32, 2, (int64_t[]){B, S}));
         int32_t pr[3];
-        ir_bn(&L->b, IR_OP_linear_cross_entropy, IR_IN(hn, head, ptg, zero),
-              IR_AT(ir_ai("ignore_index", -100), ir_ai("chunk", chunk), ir_ai("rows", B), ir_ai("dh", 0), ir_ai("dw", 0)), pr);
+        lce(L, hn, head, ptg, zero, chunk, B, 0, pr);
         int spr = ir_global_add(L->mod, "stats/dpo_prompt_rows", ir_type_make(IR_F32, 1, (int64_t[]){B}), IR_ROLE_TEMP,
                                 NULL, 0);
         ir_bn(&L->b, IR_OP_store, IR_IN(IR_GLOBAL_REF(spr), pr[0]), IR_NOAT, NULL);
@@ -640,11 +650,9 @@ static int32_t dpo_loss(lw *L, const fe_config *c, int32_t hn, int32_t head, int
         int32_t outer = ir_b(&L->b, IR_OP_matmul, IR_IN(cB, ones), IR_AT(ir_ai("ta", 0), ir_ai("tb", 0)));
         int32_t tok = ir_b(&L->b, IR_OP_add, IR_IN(ir_b(&L->b, IR_OP_mul, IR_IN(outer, cmask), IR_NOAT), tnll), IR_NOAT);
         int32_t flat = reshape(L, tok, 1, (int64_t[]){B * S});
-        ir_bn(&L->b, IR_OP_linear_cross_entropy, IR_IN(hn, head, atg, flat),
-              IR_AT(ir_ai("ignore_index", -100), ir_ai("chunk", chunk)), r);
+        lce(L, hn, head, atg, flat, chunk, 0, 1, r);
     } else {
-        ir_bn(&L->b, IR_OP_linear_cross_entropy, IR_IN(hn, head, tgt, dl[1]),
-              IR_AT(ir_ai("ignore_index", -100), ir_ai("chunk", chunk)), r);
+        lce(L, hn, head, tgt, dl[1], chunk, 0, 1, r);
     }
     int srow = ir_global_add(L->mod, "stats/dpo_rows", ir_type_make(IR_F32, 1, (int64_t[]){B}), IR_ROLE_TEMP, NULL, 0);
     int spl = ir_global_add(L->mod, "stats/dpo_pair_loss", ir_type_make(IR_F32, 1, (int64_t[]){P}), IR_ROLE_TEMP, NULL, 0);
@@ -814,12 +822,16 @@ int fe_lower(const fe_config *c, const fe_model *m, int world_size, ir_module *m
         const double scale = m->attention_multiplier > 0   ? m->attention_multiplier /* Granite */
                              : m->query_pre_attn_scalar > 0 ? 1.0 / sqrt(m->query_pre_attn_scalar)
                                                             : 1.0 / sqrt((double)hd);
-        /* HF's sliding window (q - kv < win); the attr absent otherwise: other plans keep their bytes */
-        const ir_attr aat[3] = {ir_af("scale", scale), ir_ai("causal", 1), ir_ai("window", win)};
+        /* HF's sliding window (q - kv < win) and Gemma 2's score cap; each attr absent otherwise: other plans keep
+         * their bytes */
+        ir_attr aat[4] = {ir_af("scale", scale), ir_ai("causal", 1)};
+        int naat = 2;
+        if (win > 0 && win < S) aat[naat++] = ir_ai("window", win);
+        if (m->attn_softcap > 0) aat[naat++] = ir_af("softcap", m->attn_softcap);
         if (sinks)
-            ir_bn(&L.b, IR_OP_attention, IR_IN(q, k, v, seg, sinks), win > 0 && win < S ? 3 : 2, aat, att);
+            ir_bn(&L.b, IR_OP_attention, IR_IN(q, k, v, seg, sinks), naat, aat, att);
         else
-            ir_bn(&L.b, IR_OP_attention, IR_IN(q, k, v, seg), win > 0 && win < S ? 3 : 2, aat, att);
+            ir_bn(&L.b, IR_OP_attention, IR_IN(q, k, v, seg), naat, aat, att);
         int32_t o = linear(&L, reshape(&L, att[0], 3, (int64_t[]){B, S, nh * hd}), wo, bo);
         if (m->gemma || m->post_norm_only) o = rmsnorm(&L, o, w_post);
         o = residual_branch(&L, o);
@@ -869,12 +881,13 @@ int fe_lower(const fe_config *c, const fe_model *m, int world_size, ir_module *m
          * the forward: the input autodiff seeds the backward with. */
         int32_t scale = ir_b_input(&L.b, "loss_scale", ir_type_scalar(IR_F32));
         int32_t r[3];
-        ir_bn(&L.b, IR_OP_linear_cross_entropy, IR_IN(hn, head, tgt, scale),
-              IR_AT(ir_ai("ignore_index", -100), ir_ai("chunk", fe_lce_chunk_rows(B * S, H, V))), r);
+        lce(&L, hn, head, tgt, scale, fe_lce_chunk_rows(B * S, H, V), 0, 1, r);
         loss = r[0];
     } else {
         int32_t logits = linear(&L, hn, head, 0);
-        loss = ir_b(&L.b, IR_OP_cross_entropy, IR_IN(logits, tgt), IR_AT(ir_ai("ignore_index", -100)));
+        loss = m->final_softcap > 0 ? ir_b(&L.b, IR_OP_cross_entropy, IR_IN(logits, tgt),
+                                           IR_AT(ir_ai("ignore_index", -100), ir_af("softcap", m->final_softcap)))
+                                    : ir_b(&L.b, IR_OP_cross_entropy, IR_IN(logits, tgt), IR_AT(ir_ai("ignore_index", -100)));
     }
     if (c->nunfrozen && freeze_except(&L, c, d) != 0) return -1;
     /* The runtime reads the summed loss of the step from @stats/loss_sum (DPO: its own stats, dpo_loss). */

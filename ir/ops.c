@@ -150,6 +150,16 @@ static int check_window(const ir_attr *a, int n, char *err, size_t errcap) {
     return 0;
 }
 
+/* Gemma 2's soft-capping: attr softcap = c > 0 replaces a score (attention's scaled q.k, cross entropy's logit)
+ * x by c tanh(x / c); absent or 0: none. */
+static int check_softcap(const ir_attr *a, int n, char *err, size_t errcap) {
+    const ir_attr *c = ir_attr_find(a, n, "softcap");
+    if (!c) return 0;
+    if (c->kind != IR_ATTR_FLOAT) FAIL("attribute 'softcap': expected float");
+    if (!(c->f >= 0 && c->f < 3.4e38)) FAIL("softcap: expected 0 (none) or a positive finite cap, found %g", c->f);
+    return 0;
+}
+
 static int mesh_axis_attr(const ir_module *m, const ir_attr *at, int na, char *err, size_t errcap) {
     const char *ax = ir_attr_str(at, na, "axis", NULL);
     if (!ax) FAIL("collective without an 'axis' attribute naming a mesh axis");
@@ -506,6 +516,7 @@ int ir_infer(const ir_module *m, ir_op op, const ir_type *in, int nin, const ir_
         TRY(need_float(m, q, 0, err, errcap));
         TRY(need_attr(at, na, "scale", IR_ATTR_FLOAT, err, errcap));
         TRY(check_window(at, na, err, errcap));
+        TRY(check_softcap(at, na, err, errcap));
         if (q->rank != 4 || k->rank != 4) FAIL("q and k must be [batch, seq, heads, head_dim]: %s, %s", tstr(m, q, b1), tstr(m, k, b2));
         TRY(need_same(m, k, v, 1, 2, 1, err, errcap));
         if (k->dims[0] != q->dims[0] || k->dims[1] != q->dims[1] || k->dims[3] != q->dims[3] || k->dtype != q->dtype)
@@ -681,6 +692,7 @@ int ir_infer(const ir_module *m, ir_op op, const ir_type *in, int nin, const ir_
     }
     case IR_OP_cross_entropy:
     case IR_OP_cross_entropy_bwd:
+        TRY(check_softcap(at, na, err, errcap));
         TRY(need_float(m, &in[0], 0, err, errcap));
         TRY(need_i32(m, &in[1], 1, err, errcap));
         if (in[0].rank < 2 || in[1].rank != in[0].rank - 1 || memcmp(in[1].dims, in[0].dims, sizeof(int64_t) * (size_t)in[1].rank))
@@ -693,6 +705,7 @@ int ir_infer(const ir_module *m, ir_op op, const ir_type *in, int nin, const ir_
         }
         return 0;
     case IR_OP_linear_cross_entropy: {
+        TRY(check_softcap(at, na, err, errcap));
         TRY(need_float(m, &in[0], 0, err, errcap));
         TRY(need_float(m, &in[1], 1, err, errcap));
         TRY(need_i32(m, &in[2], 2, err, errcap));
@@ -847,6 +860,7 @@ int ir_infer(const ir_module *m, ir_op op, const ir_type *in, int nin, const ir_
         TRY(need_float(m, q, 0, err, errcap));
         TRY(need_attr(at, na, "scale", IR_ATTR_FLOAT, err, errcap));
         TRY(check_window(at, na, err, errcap));
+        TRY(check_softcap(at, na, err, errcap));
         if (q->rank != 4 || k->rank != 4) FAIL("q and k must be [batch, seq, heads, head_dim]: %s, %s", tstr(m, q, b1), tstr(m, k, b2));
         TRY(need_same(m, k, v, 1, 2, 1, err, errcap));
         if (k->dims[0] != q->dims[0] || k->dims[3] != q->dims[3] || k->dtype != q->dtype)

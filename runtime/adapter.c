@@ -342,7 +342,7 @@ int rt_merge_lora(const char *adapter_dir, const char *base_dir, const char *out
     }
     char *used = calloc((size_t)af.ntensors + 1, 1);
     rt_st_out *outs = calloc((size_t)bm.nentries + 1, sizeof *outs);
-    /* the base's config.json: tie_word_embeddings (an lm_head saved anyway takes the token rows too; Gemma 3's
+    /* the base's config.json: tie_word_embeddings (an lm_head saved anyway takes the token rows too; Gemma 2's and 3's
      * configs tie by default); a multimodal model (its names, rt_adapter_module_name) */
     int tied = 0, mm = 0, oss = 0; /* oss: gpt-oss, its experts stacked [E, In, Out] */
     {
@@ -352,7 +352,8 @@ int rt_merge_lora(const char *adapter_dir, const char *base_dir, const char *out
         const char *mt = json_string_value(json_object_get(cj, "model_type"));
         json_t *tw = json_object_get(cj, "tie_word_embeddings");
         tied = cj && (json_is_true(tw) ||
-                      (!tw && mt && (!strcmp(mt, "gemma3") || !strcmp(mt, "gemma3_text") || !strcmp(mt, "mistral3"))));
+                      (!tw && mt && (!strcmp(mt, "gemma2") || !strcmp(mt, "gemma3") || !strcmp(mt, "gemma3_text") ||
+                                     !strcmp(mt, "mistral3"))));
         const char *a0 = json_string_value(json_array_get(json_object_get(cj, "architectures"), 0));
         mm = a0 && (!strcmp(a0, "Gemma3ForConditionalGeneration") || !strcmp(a0, "Mistral3ForConditionalGeneration"));
         oss = a0 && !strcmp(a0, "GptOssForCausalLM");

@@ -429,7 +429,7 @@ static int x_attention(xc *x) {
     rt_buf *q = IN(0), *k = IN(1);
     const int64_t *dm = q->type.dims;
     ck_attention_fwd_f32(rt_f(q), rt_f(k), rt_f(IN(2)), rt_i(IN(3)), rt_f(OUT(0)), rt_f(OUT(1)), dm[0], dm[1], dm[2],
-                         k->type.dims[2], dm[3], AF("scale", 1), (int)AI("causal", 1), AI("window", 0));
+                         k->type.dims[2], dm[3], AF("scale", 1), (int)AI("causal", 1), AI("window", 0), AF("softcap", 0));
     if (x->n->nin == 5) ck_attn_sink_fwd_f32(rt_f(OUT(0)), rt_f(OUT(1)), rt_f(IN(4)), dm[0], dm[1], dm[2], dm[3]);
     round_if_bf16(OUT(0));
     return 0;
@@ -457,7 +457,7 @@ static int x_attention_bwd(xc *x) {
     const int64_t *dm = q->type.dims;
     ck_attention_bwd_f32(rt_f(q), rt_f(k), rt_f(IN(2)), rt_i(IN(3)), rt_f(IN(4)), rt_f(IN(5)), rt_f(IN(6)),
                          rt_f(OUT(0)), rt_f(OUT(1)), rt_f(OUT(2)), dm[0], dm[1], dm[2], k->type.dims[2], dm[3],
-                         AF("scale", 1), (int)AI("causal", 1), AI("window", 0));
+                         AF("scale", 1), (int)AI("causal", 1), AI("window", 0), AF("softcap", 0));
     for (int i = 0; i < 3; i++) round_if_bf16(OUT(i));
     return 0;
 }
@@ -593,7 +593,8 @@ static int x_cross_entropy(xc *x) {
     rt_buf *l = IN(0), *t = IN(1);
     double sum = 0;
     int64_t cnt = 0;
-    int64_t bad = ck_cross_entropy_fwd_f32(rt_f(l), rt_i(t), lead(l), last(l), (int32_t)AI("ignore_index", -100), &sum, &cnt);
+    int64_t bad = ck_cross_entropy_fwd_f32(rt_f(l), rt_i(t), lead(l), last(l), (int32_t)AI("ignore_index", -100),
+                                           AF("softcap", 0), &sum, &cnt);
     if (bad >= 0) return bad_index(x, "target", bad, t, last(l));
     rt_f(OUT(0))[0] = (float)sum;
     return 0;
@@ -602,7 +603,7 @@ static int x_cross_entropy(xc *x) {
 static int x_cross_entropy_bwd(xc *x) {
     rt_buf *l = IN(0), *t = IN(1);
     int64_t bad = ck_cross_entropy_bwd_f32(rt_f(l), rt_i(t), lead(l), last(l), (int32_t)AI("ignore_index", -100),
-                                           (double)rt_f(IN(2))[0], rt_f(OUT(0)));
+                                           AF("softcap", 0), (double)rt_f(IN(2))[0], rt_f(OUT(0)));
     if (bad >= 0) return bad_index(x, "target", bad, t, last(l));
     round_if_bf16(OUT(0));
     return 0;
@@ -621,7 +622,7 @@ static int x_linear_cross_entropy(xc *x) {
     for (int64_t k = 0; k < ds->numel; k++) scales[k] = (double)rt_f(ds)[k];
     int64_t bad = ck_linear_cross_entropy_rows_f32(rt_f(h), rt_f(w), rt_i(t), lead(h), last(h), lead(w),
                                                    (int32_t)AI("ignore_index", -100), scales, ds->numel, AI("chunk", 0),
-                                                   h->type.dtype == IR_BF16, rows, lo->numel, &sum, &cnt,
+                                                   h->type.dtype == IR_BF16, rows, lo->numel, AF("softcap", 0), &sum, &cnt,
                                                    AI("dh", 1) ? rt_f(dh) : NULL, AI("dw", 1) ? rt_f(dw) : NULL);
     free(scales);
     if (bad >= 0) {
@@ -821,7 +822,7 @@ static int x_attention_blk(xc *x) {
     const int64_t *dq = q->type.dims, *dk = k->type.dims;
     ck_attention_blk_fwd_f32(rt_f(q), rt_f(k), rt_f(IN(2)), rt_i(IN(3)), rt_i(IN(4)), rt_i(IN(5)), rt_i(IN(6)),
                              rt_f(OUT(0)), rt_f(OUT(1)), dq[0], dq[1], dk[1], dq[2], dk[2], dq[3], AF("scale", 1),
-                             (int)AI("causal", 1), AI("window", 0));
+                             (int)AI("causal", 1), AI("window", 0), AF("softcap", 0));
     return 0;
 }
 
@@ -830,7 +831,7 @@ static int x_attention_blk_bwd(xc *x) {
     const int64_t *dq = q->type.dims, *dk = k->type.dims;
     ck_attention_blk_bwd_f32(rt_f(q), rt_f(k), rt_f(IN(2)), rt_i(IN(3)), rt_i(IN(4)), rt_i(IN(5)), rt_i(IN(6)),
                              rt_f(IN(7)), rt_f(IN(8)), rt_f(IN(9)), rt_f(OUT(0)), rt_f(OUT(1)), rt_f(OUT(2)), dq[0],
-                             dq[1], dk[1], dq[2], dk[2], dq[3], AF("scale", 1), (int)AI("causal", 1), AI("window", 0));
+                             dq[1], dk[1], dq[2], dk[2], dq[3], AF("scale", 1), (int)AI("causal", 1), AI("window", 0), AF("softcap", 0));
     return 0;
 }
 

@@ -135,27 +135,28 @@ void ck_rope_fwd_f64(const double *x, const int32_t *pos, const float *inv_freq,
  * out[B,S,nh,hd], lse[B,nh,S].  Query head h reads kv head h/(nh/nkv)
  * (nh % nkv == 0). Query i attends key j iff (!causal || j <= i) and
  * seg[b,i] == seg[b,j], and, with a sliding window > 0 (causal only),
- * i - j < window (HF's sliding-window mask; 0: none); s_ij = scale * q_i.k_j;  lse_i = log sum_j exp(s_ij)
+ * i - j < window (HF's sliding-window mask; 0: none); s_ij = scale * q_i.k_j, or with softcap c > 0
+ * (Gemma 2's attn_logit_softcapping) c tanh(scale q_i.k_j / c), before the mask;  lse_i = log sum_j exp(s_ij)
  * (natural log); out_i = sum_j exp(s_ij - lse_i) v_j.  Streaming online
  * softmax over key blocks of 64 (no [S,S] buffer); running max/sum and the
  * output accumulator are double in both versions. Every query sees at least
  * itself, so no row is empty.
  * bwd (FlashAttention-2 math): D_i = dout_i.out_i; P_ij = exp(s_ij - lse_i);
- * dV_j += P_ij dout_i; dP_ij = dout_i.v_j; dS_ij = P_ij (dP_ij - D_i);
+ * dV_j += P_ij dout_i; dP_ij = dout_i.v_j; dS_ij = P_ij (dP_ij - D_i), times 1 - tanh^2 with a softcap;
  * dQ_i += scale dS_ij k_j; dK_j += scale dS_ij q_i. dq[B,S,nh,hd],
  * dk/dv[B,S,nkv,hd] fully written (dk/dv summed over the query heads that
  * share a kv head, in head order then query order). */
 void ck_attention_fwd_f32(const float *q, const float *k, const float *v, const int32_t *seg, float *out, float *lse,
-                          int64_t B, int64_t S, int64_t nh, int64_t nkv, int64_t hd, double scale, int causal, int64_t window);
+                          int64_t B, int64_t S, int64_t nh, int64_t nkv, int64_t hd, double scale, int causal, int64_t window, double softcap);
 void ck_attention_fwd_f64(const double *q, const double *k, const double *v, const int32_t *seg, double *out,
                           double *lse, int64_t B, int64_t S, int64_t nh, int64_t nkv, int64_t hd, double scale,
-                          int causal, int64_t window);
+                          int causal, int64_t window, double softcap);
 void ck_attention_bwd_f32(const float *q, const float *k, const float *v, const int32_t *seg, const float *out,
                           const float *lse, const float *dout, float *dq, float *dk, float *dv, int64_t B, int64_t S,
-                          int64_t nh, int64_t nkv, int64_t hd, double scale, int causal, int64_t window);
+                          int64_t nh, int64_t nkv, int64_t hd, double scale, int causal, int64_t window, double softcap);
 void ck_attention_bwd_f64(const double *q, const double *k, const double *v, const int32_t *seg, const double *out,
                           const double *lse, const double *dout, double *dq, double *dk, double *dv, int64_t B,
-                          int64_t S, int64_t nh, int64_t nkv, int64_t hd, double scale, int causal, int64_t window);
+                          int64_t S, int64_t nh, int64_t nkv, int64_t hd, double scale, int causal, int64_t window, double softcap);
 
 /* ---- attention sinks (gpt-oss) -------------------------------------------------
  * ck_attn_sink_fwd, in place on a finished attention's out[B,S,nh,hd] and lse[B,nh,S]: each head's sink logit
@@ -186,19 +187,19 @@ void ck_attn_sink_bwd_f64(const double *sinks, const double *out, const double *
  * l = m + log(e^(l1-m) + e^(l2-m)), m = max(l1, l2) (in double). */
 void ck_attention_blk_fwd_f32(const float *q, const float *k, const float *v, const int32_t *segq, const int32_t *segk,
                               const int32_t *idxq, const int32_t *idxk, float *out, float *lse, int64_t B, int64_t Sq,
-                              int64_t Sk, int64_t nh, int64_t nkv, int64_t hd, double scale, int causal, int64_t window);
+                              int64_t Sk, int64_t nh, int64_t nkv, int64_t hd, double scale, int causal, int64_t window, double softcap);
 void ck_attention_blk_fwd_f64(const double *q, const double *k, const double *v, const int32_t *segq,
                               const int32_t *segk, const int32_t *idxq, const int32_t *idxk, double *out, double *lse,
                               int64_t B, int64_t Sq, int64_t Sk, int64_t nh, int64_t nkv, int64_t hd, double scale,
-                              int causal, int64_t window);
+                              int causal, int64_t window, double softcap);
 void ck_attention_blk_bwd_f32(const float *q, const float *k, const float *v, const int32_t *segq, const int32_t *segk,
                               const int32_t *idxq, const int32_t *idxk, const float *out, const float *lse,
                               const float *dout, float *dq, float *dk, float *dv, int64_t B, int64_t Sq, int64_t Sk,
-                              int64_t nh, int64_t nkv, int64_t hd, double scale, int causal, int64_t window);
+                              int64_t nh, int64_t nkv, int64_t hd, double scale, int causal, int64_t window, double softcap);
 void ck_attention_blk_bwd_f64(const double *q, const double *k, const double *v, const int32_t *segq,
                               const int32_t *segk, const int32_t *idxq, const int32_t *idxk, const double *out,
                               const double *lse, const double *dout, double *dq, double *dk, double *dv, int64_t B,
-                              int64_t Sq, int64_t Sk, int64_t nh, int64_t nkv, int64_t hd, double scale, int causal, int64_t window);
+                              int64_t Sq, int64_t Sk, int64_t nh, int64_t nkv, int64_t hd, double scale, int causal, int64_t window, double softcap);
 void ck_attn_merge_f32(const float *o1, const float *l1, const float *o2, const float *l2, float *o, float *l,
                        int64_t B, int64_t S, int64_t nh, int64_t hd);
 void ck_attn_merge_f64(const double *o1, const double *l1, const double *o2, const double *l2, double *o, double *l,
@@ -334,15 +335,17 @@ int64_t ck_embedding_bwd_f64(const int32_t *ids, const double *dy, double *dtabl
  *      divides (HF: reduction="sum" / num_items, or mean).
  * bwd: dlogits[T,V] = scale * (softmax(row) - onehot(target)) for kept rows,
  *      0 for ignored rows. dlogits may alias logits (in place).
- * Row max, sum of exp in double; exp evaluated in REAL precision. */
+ * Row max, sum of exp in double; exp evaluated in REAL precision.
+ * softcap > 0 (Gemma 2's final_logit_softcapping c): the rows are c tanh(row / c) first (in REAL, as transformers),
+ * and dlogits is the gradient through it (times 1 - tanh^2). */
 int64_t ck_cross_entropy_fwd_f32(const float *logits, const int32_t *targets, int64_t T, int64_t V,
-                                 int32_t ignore_index, double *loss_sum, int64_t *count);
+                                 int32_t ignore_index, double softcap, double *loss_sum, int64_t *count);
 int64_t ck_cross_entropy_fwd_f64(const double *logits, const int32_t *targets, int64_t T, int64_t V,
-                                 int32_t ignore_index, double *loss_sum, int64_t *count);
+                                 int32_t ignore_index, double softcap, double *loss_sum, int64_t *count);
 int64_t ck_cross_entropy_bwd_f32(const float *logits, const int32_t *targets, int64_t T, int64_t V,
-                                 int32_t ignore_index, double scale, float *dlogits);
+                                 int32_t ignore_index, double softcap, double scale, float *dlogits);
 int64_t ck_cross_entropy_bwd_f64(const double *logits, const int32_t *targets, int64_t T, int64_t V,
-                                 int32_t ignore_index, double scale, double *dlogits);
+                                 int32_t ignore_index, double softcap, double scale, double *dlogits);
 /* Number of rows whose target != ignore_index (for a mean's scale = 1/count
  * before running the fused kernel). */
 int64_t ck_count_targets(const int32_t *targets, int64_t T, int32_t ignore_index);
@@ -367,14 +370,15 @@ int64_t ck_linear_cross_entropy_f64(const double *hidden, const double *W, const
  * (scales[nscale], nscale dividing T; token t's is scales[t / (T/nscale)])
  * and, when row_loss is not NULL, each run of T/nrows tokens' summed loss
  * in row_loss[nrows] (the IR's linear_cross_entropy {rows} with a f32[n]
- * dscale: per-sequence losses of a preference batch). */
+ * dscale: per-sequence losses of a preference batch), and softcap as
+ * cross_entropy's. */
 int64_t ck_linear_cross_entropy_rows_f32(const float *hidden, const float *W, const int32_t *targets, int64_t T,
                                          int64_t H, int64_t V, int32_t ignore_index, const double *scales, int64_t nscale,
-                                         int64_t chunk_rows, int bf16, double *row_loss, int64_t nrows, double *loss_sum,
+                                         int64_t chunk_rows, int bf16, double *row_loss, int64_t nrows, double softcap, double *loss_sum,
                                          int64_t *count, float *dhidden, float *dW);
 int64_t ck_linear_cross_entropy_rows_f64(const double *hidden, const double *W, const int32_t *targets, int64_t T,
                                          int64_t H, int64_t V, int32_t ignore_index, const double *scales, int64_t nscale,
-                                         int64_t chunk_rows, int bf16, double *row_loss, int64_t nrows, double *loss_sum,
+                                         int64_t chunk_rows, int bf16, double *row_loss, int64_t nrows, double softcap, double *loss_sum,
                                          int64_t *count, double *dhidden, double *dW);
 
 /* ---- DPO (TRL's DPOTrainer losses, ir/dpo_loss.h) ----------------------------

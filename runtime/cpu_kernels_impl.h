@@ -155,7 +155,7 @@ static inline int ck_seg_sorted_(const int32_t *segq, const int32_t *segk, const
 void FN(ck_attention_blk_fwd)(const REAL *q, const REAL *k, const REAL *v, const int32_t *segq, const int32_t *segk,
                               const int32_t *idxq, const int32_t *idxk, REAL *out, REAL *lse, int64_t B, int64_t Sq,
                               int64_t Sk, int64_t nh, int64_t nkv, int64_t hd, double scale, int causal,
-                              int64_t window) {
+                              int64_t window, double softcap) {
     int64_t grp = nh / nkv;
     double *acc = ck_xmalloc(sizeof(double) * (size_t)(hd + 1));
     double sc[CK_ATT_BLOCK];
@@ -183,6 +183,7 @@ void FN(ck_attention_blk_fwd)(const REAL *q, const REAL *k, const REAL *v, const
                             continue;
                         }
                         double s = scale * FN(ck_dot_)(qi, k + ((b * Sk + j) * nkv + kvh) * hd, hd);
+                        if (softcap > 0) s = softcap * tanh(s / softcap);
                         sc[j - j0] = s;
                         if (s > bm) bm = s;
                     }
@@ -215,7 +216,8 @@ void FN(ck_attention_blk_fwd)(const REAL *q, const REAL *k, const REAL *v, const
 void FN(ck_attention_blk_bwd)(const REAL *q, const REAL *k, const REAL *v, const int32_t *segq, const int32_t *segk,
                               const int32_t *idxq, const int32_t *idxk, const REAL *out, const REAL *lse,
                               const REAL *dout, REAL *dq, REAL *dk, REAL *dv, int64_t B, int64_t Sq, int64_t Sk,
-                              int64_t nh, int64_t nkv, int64_t hd, double scale, int causal, int64_t window) {
+                              int64_t nh, int64_t nkv, int64_t hd, double scale, int causal, int64_t window,
+                              double softcap) {
     int64_t grp = nh / nkv;
     double *dka = ck_xmalloc(sizeof(double) * (size_t)(Sk * hd + 1));
     double *dva = ck_xmalloc(sizeof(double) * (size_t)(Sk * hd + 1));
@@ -240,9 +242,14 @@ void FN(ck_attention_blk_bwd)(const REAL *q, const REAL *k, const REAL *v, const
                             continue;
                         int64_t ko = ((b * Sk + j) * nkv + kvh) * hd;
                         const REAL *kj = k + ko, *vj = v + ko;
-                        double p = exp(scale * FN(ck_dot_)(qi, kj, hd) - L);
+                        double s = scale * FN(ck_dot_)(qi, kj, hd), dcap = 1.0;
+                        if (softcap > 0) { /* s' = c tanh(s / c): ds'/ds = 1 - tanh^2 */
+                            const double th = tanh(s / softcap);
+                            s = softcap * th, dcap = 1.0 - th * th;
+                        }
+                        double p = exp(s - L);
                         double dp = FN(ck_dot_)(doi, vj, hd);
-                        double ds = scale * p * (dp - D);
+                        double ds = scale * dcap * p * (dp - D);
                         double *dkj = dka + j * hd, *dvj = dva + j * hd;
                         for (int64_t d = 0; d < hd; d++) {
                             dvj[d] += p * (double)doi[d];
@@ -290,15 +297,17 @@ void FN(ck_attn_merge)(const REAL *o1, const REAL *l1, const REAL *o2, const REA
  * token index = position (idx NULL). */
 void FN(ck_attention_fwd)(const REAL *q, const REAL *k, const REAL *v, const int32_t *seg, REAL *out, REAL *lse,
                           int64_t B, int64_t S, int64_t nh, int64_t nkv, int64_t hd, double scale, int causal,
-                          int64_t window) {
-    FN(ck_attention_blk_fwd)(q, k, v, seg, seg, NULL, NULL, out, lse, B, S, S, nh, nkv, hd, scale, causal, window);
+                          int64_t window, double softcap) {
+    FN(ck_attention_blk_fwd)(q, k, v, seg, seg, NULL, NULL, out, lse, B, S, S, nh, nkv, hd, scale, causal, window,
+                             softcap);
 }
 
 void FN(ck_attention_bwd)(const REAL *q, const REAL *k, const REAL *v, const int32_t *seg, const REAL *out,
                           const REAL *lse, const REAL *dout, REAL *dq, REAL *dk, REAL *dv, int64_t B, int64_t S,
-                          int64_t nh, int64_t nkv, int64_t hd, double scale, int causal, int64_t window) {
+                          int64_t nh, int64_t nkv, int64_t hd, double scale, int causal, int64_t window,
+                          double softcap) {
     FN(ck_attention_blk_bwd)(q, k, v, seg, seg, NULL, NULL, out, lse, dout, dq, dk, dv, B, S, S, nh, nkv, hd, scale,
-                             causal, window);
+                             causal, window, softcap);
 }
 
 /* ---- SwiGLU -------------------------------------------------------------------------- */
@@ -775,8 +784,15 @@ static int64_t FN(ck_check_targets_)(const int32_t *targets, int64_t T, int64_t 
 
 /* One kept row: returns logsumexp(x) - x[tgt]. When d != NULL also writes
  * d = scale * (softmax(x) - onehot(tgt)); d may alias x. e_v = exp(x_v - max)
- * is evaluated in REAL (as torch's float32 log_softmax) and summed in double. */
-static double FN(ck_ce_row_)(const REAL *x, REAL *d, int64_t V, int32_t tgt, double scale) {
+ * is evaluated in REAL (as torch's float32 log_softmax) and summed in double.
+ * cap > 0 (Gemma 2's final_logit_softcapping): the row is first y = (x / cap).tanh() * cap in REAL, as
+ * transformers computes it, into tmp[V] (which then stands for x), and d is the gradient of x: times 1 - (y/cap)^2. */
+static double FN(ck_ce_row_)(const REAL *x, REAL *d, int64_t V, int32_t tgt, double scale, double cap, REAL *tmp) {
+    if (cap > 0) {
+        const REAL c = (REAL)cap;
+        for (int64_t v = 0; v < V; v++) tmp[v] = (REAL)tanh((double)(x[v] / c)) * c;
+        x = tmp;
+    }
     REAL mx = x[0];
     for (int64_t c = 1; c < V; c++)
         if (x[c] > mx) mx = x[c];
@@ -796,37 +812,46 @@ static double FN(ck_ce_row_)(const REAL *x, REAL *d, int64_t V, int32_t tgt, dou
         double et = (double)d[tgt];
         for (int64_t c = 0; c < V; c++) d[c] = (REAL)((double)d[c] * k);
         d[tgt] = (REAL)((et / sum - 1.0) * scale);
+        if (cap > 0)
+            for (int64_t c = 0; c < V; c++) {
+                const double t = (double)x[c] / cap;
+                d[c] = (REAL)((double)d[c] * (1.0 - t * t));
+            }
     }
     return loss;
 }
 
 int64_t FN(ck_cross_entropy_fwd)(const REAL *logits, const int32_t *targets, int64_t T, int64_t V,
-                                 int32_t ignore_index, double *loss_sum, int64_t *count) {
+                                 int32_t ignore_index, double softcap, double *loss_sum, int64_t *count) {
     int64_t bad = FN(ck_check_targets_)(targets, T, V, ignore_index);
     if (bad >= 0) return bad;
     double s = 0;
     int64_t n = 0;
+    REAL *tmp = softcap > 0 ? ck_xmalloc(sizeof(REAL) * (size_t)(V + 1)) : NULL;
     for (int64_t t = 0; t < T; t++) {
         if (targets[t] == ignore_index) continue;
-        s += FN(ck_ce_row_)(logits + t * V, NULL, V, targets[t], 0.0);
+        s += FN(ck_ce_row_)(logits + t * V, NULL, V, targets[t], 0.0, softcap, tmp);
         n++;
     }
+    free(tmp);
     *loss_sum = s;
     *count = n;
     return -1;
 }
 
 int64_t FN(ck_cross_entropy_bwd)(const REAL *logits, const int32_t *targets, int64_t T, int64_t V,
-                                 int32_t ignore_index, double scale, REAL *dlogits) {
+                                 int32_t ignore_index, double softcap, double scale, REAL *dlogits) {
     int64_t bad = FN(ck_check_targets_)(targets, T, V, ignore_index);
     if (bad >= 0) return bad;
+    REAL *tmp = softcap > 0 ? ck_xmalloc(sizeof(REAL) * (size_t)(V + 1)) : NULL;
     for (int64_t t = 0; t < T; t++) {
         if (targets[t] == ignore_index) {
             memset(dlogits + t * V, 0, sizeof(REAL) * (size_t)V);
             continue;
         }
-        (void)FN(ck_ce_row_)(logits + t * V, dlogits + t * V, V, targets[t], scale);
+        (void)FN(ck_ce_row_)(logits + t * V, dlogits + t * V, V, targets[t], scale, softcap, tmp);
     }
+    free(tmp);
     return -1;
 }
 
@@ -834,13 +859,13 @@ int64_t FN(ck_linear_cross_entropy)(const REAL *hidden, const REAL *W, const int
                                     int64_t V, int32_t ignore_index, double scale, int64_t chunk_rows, int bf16,
                                     double *loss_sum, int64_t *count, REAL *dhidden, REAL *dW) {
     return FN(ck_linear_cross_entropy_rows)(hidden, W, targets, T, H, V, ignore_index, &scale, 1, chunk_rows, bf16, NULL,
-                                            1, loss_sum, count, dhidden, dW);
+                                            1, 0.0, loss_sum, count, dhidden, dW);
 }
 
 int64_t FN(ck_linear_cross_entropy_rows)(const REAL *hidden, const REAL *W, const int32_t *targets, int64_t T,
                                          int64_t H, int64_t V, int32_t ignore_index, const double *scales, int64_t nscale,
-                                         int64_t chunk_rows, int bf16, double *row_loss, int64_t nrows, double *loss_sum,
-                                         int64_t *count, REAL *dhidden, REAL *dW) {
+                                         int64_t chunk_rows, int bf16, double *row_loss, int64_t nrows, double softcap,
+                                         double *loss_sum, int64_t *count, REAL *dhidden, REAL *dW) {
     const int64_t per_scale = nscale > 0 ? T / nscale : T, per_row = nrows > 0 ? T / nrows : T;
     if (row_loss)
         for (int64_t r = 0; r < nrows; r++) row_loss[r] = 0;
@@ -852,6 +877,7 @@ int64_t FN(ck_linear_cross_entropy_rows)(const REAL *hidden, const REAL *W, cons
     if (chunk < 1) chunk = 1;
     if (chunk > T) chunk = T;
     REAL *lg = ck_xmalloc(sizeof(REAL) * (size_t)(chunk * V + 1));
+    REAL *tmp = softcap > 0 ? ck_xmalloc(sizeof(REAL) * (size_t)(V + 1)) : NULL;
     double s = 0;
     int64_t n = 0;
     for (int64_t t0 = 0; t0 < T; t0 += chunk) {
@@ -865,7 +891,7 @@ int64_t FN(ck_linear_cross_entropy_rows)(const REAL *hidden, const REAL *W, cons
                 if (grads) memset(row, 0, sizeof(REAL) * (size_t)V);
                 continue;
             }
-            double l = FN(ck_ce_row_)(row, grads ? row : NULL, V, tg, scales[(t0 + r) / per_scale]);
+            double l = FN(ck_ce_row_)(row, grads ? row : NULL, V, tg, scales[(t0 + r) / per_scale], softcap, tmp);
             s += l;
             if (row_loss) row_loss[(t0 + r) / per_row] += l;
             n++;
@@ -879,6 +905,7 @@ int64_t FN(ck_linear_cross_entropy_rows)(const REAL *hidden, const REAL *W, cons
         if (dW && bf16) FN(ck_round_bf16_inplace)(dW, V * H);
     }
     free(lg);
+    free(tmp);
     *loss_sum = s;
     *count = n;
     return -1;

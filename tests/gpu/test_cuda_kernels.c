@@ -644,7 +644,7 @@ static void test_cross_entropy(int bf) {
         launch("axo_cross_entropy_reduce", 1, 1, 1, 256, 1, 0, a2);
         double lsum = 0;
         int64_t cnt = 0;
-        ck_cross_entropy_fwd_f32(x, tg, T, V, ign, &lsum, &cnt);
+        ck_cross_entropy_fwd_f32(x, tg, T, V, ign, 0.0, &lsum, &cnt);
         float gsum;
         int gcnt;
         CU(cuMemcpyDtoH(&gsum, Dsum.p, 4));
@@ -659,7 +659,7 @@ static void test_cross_entropy(int bf) {
         for (int64_t t = 0; t < T; t++) {
             double l1 = 0;
             int64_t c1 = 0;
-            ck_cross_entropy_fwd_f32(x + t * V, tg + t, 1, V, ign, &l1, &c1);
+            ck_cross_entropy_fwd_f32(x + t * V, tg + t, 1, V, ign, 0.0, &l1, &c1);
             rl[t] = (float)l1;
         }
         snprintf(what, sizeof what, "axo_cross_entropy_fwd_%s row losses", bf ? "bf16" : "f32");
@@ -687,7 +687,7 @@ static void test_cross_entropy(int bf) {
         dev Dds = d_raw(&dscale, 4), Dd = d_nan((size_t)n, bf);
         void *a3[] = {&Dx.p, &Dtg.p, &Dds.p, &Dd.p, &T, &V, &ign, &Derr.p};
         launch(ename("axo_cross_entropy_bwd", bf), (unsigned)T, 1, 1, 256, 1, 0, a3);
-        ck_cross_entropy_bwd_f32(x, tg, T, V, ign, (double)dscale, dref);
+        ck_cross_entropy_bwd_f32(x, tg, T, V, ign, 0.0, (double)dscale, dref);
         if (bf) ck_round_bf16_inplace_f32(dref, n);
         float *gd = d_get(Dd);
         snprintf(what, sizeof what, "axo_cross_entropy_bwd_%s dlogits", bf ? "bf16" : "f32");
@@ -869,12 +869,12 @@ static void test_attention(int bf, int hd, int causal, int use_seg, int packed, 
     }
     float *out = malloc((size_t)nq * 4), *lse = malloc((size_t)nl * 4);
     float *dq = malloc((size_t)nq * 4), *dk = malloc((size_t)nk * 4), *dv = malloc((size_t)nk * 4);
-    ck_attention_fwd_f32(q, k, v, use_seg ? seg : NULL, out, lse, B, S, nh, nkv, hd, scale, causal, window);
+    ck_attention_fwd_f32(q, k, v, use_seg ? seg : NULL, out, lse, B, S, nh, nkv, hd, scale, causal, window, 0.0);
     /* the backward's inputs: the reference out (rounded as it would be stored) and lse */
     float *out_in = fdup(out, (size_t)nq);
     if (bf) ck_round_bf16_inplace_f32(out_in, nq);
     ck_attention_bwd_f32(q, k, v, use_seg ? seg : NULL, out_in, lse, dout, dq, dk, dv, B, S, nh, nkv, hd, scale,
-                         causal, window);
+                         causal, window, 0.0);
 
     dev Dq = d_from(q, (size_t)nq, bf), Dk = d_from(k, (size_t)nk, bf), Dv = d_from(v, (size_t)nk, bf);
     dev Dseg = d_raw(seg, (size_t)B * S * 4), Do = d_nan((size_t)nq, bf), Dl = d_nan((size_t)nl, 0);
@@ -977,7 +977,7 @@ static void check_blk_fwd(int bf, const blk_case *c, const float *q, const float
     float scale = 1.0f / sqrtf((float)hd);
     float *out = malloc((size_t)nq * 4), *lse = malloc((size_t)nl * 4);
     ck_attention_blk_fwd_f32(q, k, v, c->segq, c->segk, c->idxq, c->idxk, out, lse, c->B, Sq, Sk, nh, nkv, hd, scale,
-                             causal, 0);
+                             causal, 0, 0.0);
     blk_dev d = blk_upload(bf, c, q, k, v);
     dev Do = d_nan((size_t)nq, 0), Dl = d_nan((size_t)nl, 0);
     void *a[] = {&d.q.p, &d.k.p, &d.v.p, &d.segq.p, &d.segk.p, &d.idxq.p, &d.idxk.p, &Do.p, &Dl.p,
@@ -1006,7 +1006,7 @@ static void check_blk_bwd(int bf, const blk_case *c, const float *q, const float
     float *dq = malloc((size_t)nq * 4), *dk = malloc((size_t)nk * 4), *dv = malloc((size_t)nk * 4);
     float *Dref = malloc((size_t)nl * 4);
     ck_attention_blk_bwd_f32(q, k, v, c->segq, c->segk, c->idxq, c->idxk, out_in, lse, dout, dq, dk, dv, B64, Sq, Sk,
-                             nh, nkv, hd, scale, causal, 0);
+                             nh, nkv, hd, scale, causal, 0, 0.0);
     for (int64_t b = 0; b < B64; b++)
         for (int h = 0; h < nh; h++)
             for (int i = 0; i < Sq; i++) {

@@ -223,10 +223,10 @@ static bool check_family(const char *fam, const geom &g, int hd, const inputs &x
     std::vector<float> oref(nq), lref(nl), dqr(nq), dkr(nk), dvr(nk);
     g_worst = 0;
     ck_attention_fwd_f32(x.q.data(), x.k.data(), x.v.data(), g.seg, oref.data(), lref.data(), g.B, g.S, g.nh, g.nkv,
-                         hd, scale, g.causal, g.window);
+                         hd, scale, g.causal, g.window, 0.0);
     ck_attention_bwd_f32(x.q.data(), x.k.data(), x.v.data(), g.seg, r.o[1].data(), r.lse[1].data(), x.go.data(),
                          dqr.data(), dkr.data(), dvr.data(), g.B, g.S, g.nh, g.nkv, hd, scale, g.causal,
-                         g.window);
+                         g.window, 0.0);
     if (bf16out) round_bf(oref), round_bf(dqr), round_bf(dkr), round_bf(dvr);
     ok &= compare("out", r.o[1].data(), oref.data(), (int64_t)nq, rt, af);
     ok &= compare("lse", r.lse[1].data(), lref.data(), (int64_t)nl, rt_l, af_l);

@@ -66,7 +66,7 @@ template <int HD> static void run(const tc_case &c) {
 
     const int cw = ax_att_causal_arg(c.causal, c.window);
     ck_attention_fwd_f32(qf.data(), kf.data(), vf.data(), sg, oref.data(), lref.data(), B, S, nh, nkv, HD, scale,
-                         c.causal, c.window);
+                         c.causal, c.window, 0.0);
     const emu_dim3 gq{(unsigned)((S + 63) / 64), (unsigned)nh, (unsigned)B};
     const emu_dim3 gk{(unsigned)((S + 63) / 64), (unsigned)nkv, (unsigned)B};
     emu_launch(gq, 128, emu_dyn_smem(), emu_smem_bytes, [&] {
@@ -86,7 +86,7 @@ template <int HD> static void run(const tc_case &c) {
                 D[((size_t)b * nh + h) * S + i] = s;
             }
     ck_attention_bwd_f32(qf.data(), kf.data(), vf.data(), sg, of.data(), lse.data(), gf.data(), dqr.data(),
-                         dkr.data(), dvr.data(), B, S, nh, nkv, HD, scale, c.causal, c.window);
+                         dkr.data(), dvr.data(), B, S, nh, nkv, HD, scale, c.causal, c.window, 0.0);
     emu_launch(gk, 256, emu_dyn_smem(), emu_smem_bytes, [&] {
         tc_dkdv_body<HD>(qp, kp, vp, sg, gp, lse.data(), D.data(), dk.data(), dv.data(), S, nh, nkv, scale, cw);
     });
@@ -162,7 +162,7 @@ template <int HD> static void run_blk(const blk_case &c) {
 
     const int cw = ax_att_causal_arg(c.causal, c.window);
     ck_attention_blk_fwd_f32(qf.data(), kf.data(), vf.data(), sq, sk, iq, ik, oref.data(), lref.data(), B, Sq, Sk, nh,
-                             nkv, HD, scale, c.causal, c.window);
+                             nkv, HD, scale, c.causal, c.window, 0.0);
     const emu_dim3 gq{(unsigned)((Sq + 63) / 64), (unsigned)nh, (unsigned)B};
     const emu_dim3 gk{(unsigned)((Sk + 63) / 64), (unsigned)nkv, (unsigned)B};
     emu_launch(gq, 128, emu_dyn_smem(), emu_smem_bytes, [&] {
@@ -184,7 +184,7 @@ template <int HD> static void run_blk(const blk_case &c) {
             }
     ck_attention_blk_bwd_f32(qf.data(), kf.data(), vf.data(), sq, sk, iq, ik, mof.data(), ml.data(), gf.data(),
                              dqr.data(), dkr.data(), dvr.data(), B, Sq, Sk, nh, nkv, HD, scale, c.causal,
-                             c.window);
+                             c.window, 0.0);
     emu_launch(gk, 256, emu_dyn_smem(), emu_smem_bytes, [&] {
         tcb_dkdv_body<HD>(qp, kp, vp, sq, sk, iq, ik, gp, ml.data(), D.data(), dk.data(), dv.data(), Sq, Sk, nh, nkv,
                           scale, cw);

@@ -94,13 +94,15 @@ static double fd_dir(double (*f)(void *), void *ctx, double *x, int64_t n, const
     free(x0);
     return (lp - lm) / (2 * h);
 }
-/* <grad, r> against the finite difference of f along r. */
+/* <grad, r> against the finite difference of f along r. The tolerance adds the difference's own rounding error,
+ * about 4 ulp of f(x) over the step, so a large loss with a small directional derivative is not a false alarm. */
 static void check_grad(const char *what, double (*f)(void *), void *ctx, double *x, int64_t n, const double *grad) {
     double *r = dvec(n, 1.0);
     double an = dotd(grad, r, n);
-    double fd = fd_dir(f, ctx, x, n, r, 1e-6);
-    CHECK_MSG(fabs(fd - an) <= 1e-6 * fabs(an) + 1e-9, "%s: finite difference %.12g vs analytic %.12g", what, fd,
-              an);
+    const double h = 1e-6, f0 = f(ctx);
+    double fd = fd_dir(f, ctx, x, n, r, h);
+    CHECK_MSG(fabs(fd - an) <= 1e-6 * fabs(an) + 1e-9 + 4 * DBL_EPSILON * fabs(f0) / h,
+              "%s: finite difference %.12g vs analytic %.12g (f = %.6g)", what, fd, an, f0);
     free(r);
 }
 
@@ -684,13 +686,14 @@ typedef struct {
     int causal;
     int64_t window; /* sliding window (0: none) */
     double *sinks;  /* gpt-oss's per-head sinks (NULL: none) */
+    double softcap; /* Gemma 2's attn_logit_softcapping (0: none) */
 } att_ctx;
 static double att_loss(void *p) {
     att_ctx *c = p;
     int64_t n = c->B * c->S * c->nh * c->hd;
     double *o = dzeros(n), *lse = dzeros(c->B * c->nh * c->S);
     ck_attention_fwd_f64(c->q, c->k, c->v, c->seg, o, lse, c->B, c->S, c->nh, c->nkv, c->hd, c->scale, c->causal,
-                         c->window);
+                         c->window, c->softcap);
     if (c->sinks) ck_attn_sink_fwd_f64(o, lse, c->sinks, c->B, c->S, c->nh, c->hd);
     double L = dotd(o, c->wy, n);
     free(o), free(lse);
@@ -713,7 +716,9 @@ static void naive_attention(const att_ctx *c, double *out, double *lse) {
                     double d = 0;
                     for (int64_t t = 0; t < hd; t++)
                         d += c->q[((b * S + i) * c->nh + h) * hd + t] * c->k[((b * S + j) * c->nkv + h / grp) * hd + t];
-                    s[j] = mask[i * S + j] ? c->scale * d : -INFINITY;
+                    d *= c->scale;
+                    if (c->softcap > 0) d = c->softcap * tanh(d / c->softcap); /* transformers' Gemma 2 */
+                    s[j] = mask[i * S + j] ? d : -INFINITY;
                     if (s[j] > mx) mx = s[j];
                 }
                 double z = 0;
@@ -750,7 +755,7 @@ static void test_attention_sinks(void) {
         c.sinks = dvec(c.nh, 1.5);
         const int64_t nq = c.B * c.S * c.nh * c.hd, nk = c.B * c.S * c.nkv * c.hd, nl = c.B * c.nh * c.S;
         double *o = dzeros(nq), *lse = dzeros(nl), *dq = dzeros(nq), *dk = dzeros(nk), *dv = dzeros(nk), *ds = dzeros(c.nh);
-        ck_attention_fwd_f64(c.q, c.k, c.v, c.seg, o, lse, c.B, c.S, c.nh, c.nkv, c.hd, c.scale, 1, c.window);
+        ck_attention_fwd_f64(c.q, c.k, c.v, c.seg, o, lse, c.B, c.S, c.nh, c.nkv, c.hd, c.scale, 1, c.window, 0.0);
         /* by hand: sum_j e^{s_j} v_j / (sum_j e^{s_j} + e^{sink}) from the sinkless out and lse */
         double *ref = dzeros(nq), *lref = dzeros(nl);
         for (int64_t b = 0; b < c.B; b++)
@@ -765,7 +770,7 @@ static void test_attention_sinks(void) {
         CHECK_REL64(o, ref, nq, 1e-14, "attention sinks out");
         CHECK_REL64(lse, lref, nl, 1e-14, "attention sinks lse");
         ck_attention_bwd_f64(c.q, c.k, c.v, c.seg, o, lse, c.wy, dq, dk, dv, c.B, c.S, c.nh, c.nkv, c.hd, c.scale, 1,
-                             c.window);
+                             c.window, 0.0);
         ck_attn_sink_bwd_f64(c.sinks, o, lse, c.wy, ds, c.B, c.S, c.nh, c.hd);
         check_grad("attention sinks dq", att_loss, &c, c.q, nq, dq);
         check_grad("attention sinks dk", att_loss, &c, c.k, nk, dk);
@@ -782,19 +787,23 @@ static void test_attention_sinks(void) {
 }
 
 static void test_attention(void) {
-    for (int mode = 0; mode < 3; mode++) { /* causal, not causal, causal with a sliding window */
-        const int causal = mode != 1;
+    /* causal, not causal, causal with a sliding window, and both with a soft cap (Gemma 2's tanh on the scores) */
+    for (int mode = 0; mode < 5; mode++) {
+        const int causal = mode != 1 && mode != 4;
+        const double cap = mode >= 3 ? 0.6 : 0.0; /* scores of about +-2 here: well into tanh's curve */
         /* finite differences: B=2, S=12, GQA nh=4 nkv=2, two segments in row 0 */
-        att_ctx c = {.B = 2, .S = 12, .nh = 4, .nkv = 2, .hd = 8, .causal = causal, .window = mode == 2 ? 3 : 0};
+        att_ctx c = {.B = 2, .S = 12, .nh = 4, .nkv = 2, .hd = 8, .causal = causal, .window = mode == 2 || mode == 3 ? 3 : 0,
+                     .softcap = cap};
         c.scale = 1.0 / sqrt((double)c.hd);
         att_setup(&c, 1.5);
         int64_t nq = c.B * c.S * c.nh * c.hd, nk = c.B * c.S * c.nkv * c.hd;
         double *o = dzeros(nq), *lse = dzeros(c.B * c.nh * c.S);
         double *dq = dzeros(nq), *dk = dzeros(nk), *dv = dzeros(nk);
-        ck_attention_fwd_f64(c.q, c.k, c.v, c.seg, o, lse, c.B, c.S, c.nh, c.nkv, c.hd, c.scale, c.causal, c.window);
+        ck_attention_fwd_f64(c.q, c.k, c.v, c.seg, o, lse, c.B, c.S, c.nh, c.nkv, c.hd, c.scale, c.causal, c.window, cap);
         ck_attention_bwd_f64(c.q, c.k, c.v, c.seg, o, lse, c.wy, dq, dk, dv, c.B, c.S, c.nh, c.nkv, c.hd, c.scale,
-                             c.causal, c.window);
-        const char *tag = mode == 2 ? "sliding window" : causal ? "causal" : "non-causal";
+                             c.causal, c.window, cap);
+        static const char *const tags[] = {"causal", "non-causal", "sliding window", "window + softcap", "non-causal softcap"};
+        const char *tag = tags[mode];
         char what[64];
         snprintf(what, sizeof what, "attention dq (%s)", tag);
         check_grad(what, att_loss, &c, c.q, nq, dq);
@@ -809,7 +818,7 @@ static void test_attention(void) {
             c.k[((0 * c.S + 8) * c.nkv) * c.hd] += 1.0; /* segment 9, after query 1 anyway */
             c.v[((0 * c.S + 6) * c.nkv) * c.hd] += 1.0; /* segment 9 */
             double *o2 = dzeros(nq), *l2 = dzeros(c.B * c.nh * c.S);
-            ck_attention_fwd_f64(c.q, c.k, c.v, c.seg, o2, l2, c.B, c.S, c.nh, c.nkv, c.hd, c.scale, 1, 0);
+            ck_attention_fwd_f64(c.q, c.k, c.v, c.seg, o2, l2, c.B, c.S, c.nh, c.nkv, c.hd, c.scale, 1, 0, 0.0);
             CHECK(o2[((0 * c.S + 1) * c.nh + 0) * c.hd] == o0);
             free(o2), free(l2);
         }
@@ -817,7 +826,8 @@ static void test_attention(void) {
         att_free(&c);
 
         /* forward vs naive, S = 150 > 2 key blocks (online rescaling), then f32 vs f64 */
-        att_ctx d = {.B = 2, .S = 150, .nh = 4, .nkv = 2, .hd = 16, .causal = causal, .window = mode == 2 ? 70 : 0};
+        att_ctx d = {.B = 2, .S = 150, .nh = 4, .nkv = 2, .hd = 16, .causal = causal,
+                     .window = mode == 2 || mode == 3 ? 70 : 0, .softcap = cap};
         d.scale = 1.0 / sqrt((double)d.hd);
         att_setup(&d, 2.0);
         for (int64_t i = 0; i < d.S; i++) /* make later keys dominate so the running max moves */
@@ -827,19 +837,19 @@ static void test_attention(void) {
         round_to_f32(d.q, nq), round_to_f32(d.k, nk), round_to_f32(d.v, nk), round_to_f32(d.wy, nq);
         double *on = dzeros(nq), *ln = dzeros(nl), *od = dzeros(nq), *ld = dzeros(nl);
         naive_attention(&d, on, ln);
-        ck_attention_fwd_f64(d.q, d.k, d.v, d.seg, od, ld, d.B, d.S, d.nh, d.nkv, d.hd, d.scale, d.causal, d.window);
+        ck_attention_fwd_f64(d.q, d.k, d.v, d.seg, od, ld, d.B, d.S, d.nh, d.nkv, d.hd, d.scale, d.causal, d.window, cap);
         snprintf(what, sizeof what, "attention out vs naive (%s)", tag);
         CHECK_REL64(od, on, nq, 1e-13, what);
         snprintf(what, sizeof what, "attention lse vs naive (%s)", tag);
         CHECK_REL64(ld, ln, nl, 1e-13, what);
         float *qf = tof(d.q, nq), *kf = tof(d.k, nk), *vf = tof(d.v, nk), *dof = tof(d.wy, nq);
         float *of = fzeros(nq), *lf = fzeros(nl), *dqf = fzeros(nq), *dkf = fzeros(nk), *dvf = fzeros(nk);
-        ck_attention_fwd_f32(qf, kf, vf, d.seg, of, lf, d.B, d.S, d.nh, d.nkv, d.hd, d.scale, d.causal, d.window);
+        ck_attention_fwd_f32(qf, kf, vf, d.seg, of, lf, d.B, d.S, d.nh, d.nkv, d.hd, d.scale, d.causal, d.window, cap);
         double *dqd = dzeros(nq), *dkd = dzeros(nk), *dvd = dzeros(nk);
         ck_attention_bwd_f64(d.q, d.k, d.v, d.seg, od, ld, d.wy, dqd, dkd, dvd, d.B, d.S, d.nh, d.nkv, d.hd, d.scale,
-                             d.causal, d.window);
+                             d.causal, d.window, cap);
         ck_attention_bwd_f32(qf, kf, vf, d.seg, of, lf, dof, dqf, dkf, dvf, d.B, d.S, d.nh, d.nkv, d.hd, d.scale,
-                             d.causal, d.window);
+                             d.causal, d.window, cap);
         CHECK_REL32(of, od, nq, 1e-5, "attention out");
         CHECK_REL32(lf, ld, nl, 1e-5, "attention lse");
         CHECK_REL32(dqf, dqd, nq, 1e-5, "attention dq");
@@ -877,12 +887,12 @@ static void test_attention_packed_skip(int64_t window) {
         const int32_t *seg = w ? down : c.seg;
         o[w] = dzeros(nq), l[w] = dzeros(nl), dq[w] = dzeros(nq), dk[w] = dzeros(nk), dv[w] = dzeros(nk);
         of[w] = fzeros(nq), lf[w] = fzeros(nl), dqf[w] = fzeros(nq), dkf[w] = fzeros(nk), dvf[w] = fzeros(nk);
-        ck_attention_fwd_f64(c.q, c.k, c.v, seg, o[w], l[w], c.B, c.S, c.nh, c.nkv, c.hd, c.scale, 1, window);
+        ck_attention_fwd_f64(c.q, c.k, c.v, seg, o[w], l[w], c.B, c.S, c.nh, c.nkv, c.hd, c.scale, 1, window, 0.0);
         ck_attention_bwd_f64(c.q, c.k, c.v, seg, o[w], l[w], c.wy, dq[w], dk[w], dv[w], c.B, c.S, c.nh, c.nkv, c.hd,
-                             c.scale, 1, window);
-        ck_attention_fwd_f32(qf, kf, vf, seg, of[w], lf[w], c.B, c.S, c.nh, c.nkv, c.hd, c.scale, 1, window);
+                             c.scale, 1, window, 0.0);
+        ck_attention_fwd_f32(qf, kf, vf, seg, of[w], lf[w], c.B, c.S, c.nh, c.nkv, c.hd, c.scale, 1, window, 0.0);
         ck_attention_bwd_f32(qf, kf, vf, seg, of[w], lf[w], dof, dqf[w], dkf[w], dvf[w], c.B, c.S, c.nh, c.nkv, c.hd,
-                             c.scale, 1, window);
+                             c.scale, 1, window, 0.0);
     }
     CHECK(!memcmp(o[0], o[1], sizeof(double) * (size_t)nq) && !memcmp(l[0], l[1], sizeof(double) * (size_t)nl));
     CHECK(!memcmp(dq[0], dq[1], sizeof(double) * (size_t)nq) && !memcmp(dk[0], dk[1], sizeof(double) * (size_t)nk) &&
@@ -912,14 +922,14 @@ typedef struct {
  * chunks r and 2P-1-r), compute every (query rank, key rank) block, merge
  * the forward partials by online softmax and sum the backward partials:
  * the result equals whole-row attention (f64, to rounding). */
-static void test_attention_blocks(int64_t window) {
+static void test_attention_blocks(int64_t window, double softcap) {
     att_ctx c = {.B = 2, .S = 12, .nh = 4, .nkv = 2, .hd = 8, .scale = 0.4, .causal = 1, .window = window};
     att_setup(&c, 1.5);
     const int64_t P = 3, Sl = c.S / P, ch = c.S / (2 * P), B = c.B, nh = c.nh, nkv = c.nkv, hd = c.hd, S = c.S;
     int64_t nq = B * S * nh * hd, nk = B * S * nkv * hd;
     double *o = dzeros(nq), *lse = dzeros(B * nh * S), *dq = dzeros(nq), *dk = dzeros(nk), *dv = dzeros(nk);
-    ck_attention_fwd_f64(c.q, c.k, c.v, c.seg, o, lse, B, S, nh, nkv, hd, c.scale, 1, window);
-    ck_attention_bwd_f64(c.q, c.k, c.v, c.seg, o, lse, c.wy, dq, dk, dv, B, S, nh, nkv, hd, c.scale, 1, window);
+    ck_attention_fwd_f64(c.q, c.k, c.v, c.seg, o, lse, B, S, nh, nkv, hd, c.scale, 1, window, softcap);
+    ck_attention_bwd_f64(c.q, c.k, c.v, c.seg, o, lse, c.wy, dq, dk, dv, B, S, nh, nkv, hd, c.scale, 1, window, softcap);
     /* per rank: local copies of q, k, v, seg, idx, out, lse, dout */
     double *lq[3], *lk[3], *lv[3], *lo[3], *ll[3], *ldo[3];
     int32_t *lseg[3], *lidx[3];
@@ -950,7 +960,7 @@ static void test_attention_blocks(int64_t window) {
         for (int64_t st = 0; st < P; st++) { /* the ring's order: own block, then r-1, r-2, ... */
             int64_t s = (r - st + P) % P;
             ck_attention_blk_fwd_f64(lq[r], lk[s], lv[s], lseg[r], lseg[s], lidx[r], lidx[s], bo, bl, B, Sl, Sl, nh, nkv,
-                                     hd, c.scale, 1, window);
+                                     hd, c.scale, 1, window, softcap);
             for (int64_t i = 0; i < nll; i++) empty_rows += bl[i] == -INFINITY;
             if (st == 0) {
                 memcpy(mo, bo, sizeof(double) * (size_t)nql), memcpy(ml, bl, sizeof(double) * (size_t)nll);
@@ -959,7 +969,7 @@ static void test_attention_blocks(int64_t window) {
                 memcpy(mo, t1, sizeof(double) * (size_t)nql), memcpy(ml, t2, sizeof(double) * (size_t)nll);
             }
             ck_attention_blk_bwd_f64(lq[r], lk[s], lv[s], lseg[r], lseg[s], lidx[r], lidx[s], lo[r], ll[r], ldo[r], gq, gk,
-                                     gv, B, Sl, Sl, nh, nkv, hd, c.scale, 1, window);
+                                     gv, B, Sl, Sl, nh, nkv, hd, c.scale, 1, window, softcap);
             for (int64_t i = 0; i < nql; i++) sq[r][i] += gq[i];
             for (int64_t i = 0; i < nkl; i++) sk[s][i] += gk[i], sv[s][i] += gv[i];
         }
@@ -1101,12 +1111,13 @@ typedef struct {
     int32_t *tg;
     int64_t T, V;
     double c;
+    double cap; /* final_logit_softcapping (0: none) */
 } ce_ctx;
 static double ce_loss(void *p) {
     ce_ctx *c = p;
     double s;
     int64_t n;
-    CHECK_EQ(ck_cross_entropy_fwd_f64(c->logits, c->tg, c->T, c->V, -100, &s, &n), -1);
+    CHECK_EQ(ck_cross_entropy_fwd_f64(c->logits, c->tg, c->T, c->V, -100, c->cap, &s, &n), -1);
     return c->c * s;
 }
 static void test_cross_entropy(void) {
@@ -1115,12 +1126,12 @@ static void test_cross_entropy(void) {
     int64_t n = c.T * c.V;
     c.logits = dvec(n, 3.0);
     double *dl = dvec(n, 1.0); /* garbage: must be fully written */
-    CHECK_EQ(ck_cross_entropy_bwd_f64(c.logits, tg, c.T, c.V, -100, c.c, dl), -1);
+    CHECK_EQ(ck_cross_entropy_bwd_f64(c.logits, tg, c.T, c.V, -100, 0.0, c.c, dl), -1);
     check_grad("cross_entropy dlogits", ce_loss, &c, c.logits, n, dl);
     for (int64_t v = 0; v < c.V; v++) CHECK(dl[1 * c.V + v] == 0 && dl[4 * c.V + v] == 0);
     double s;
     int64_t cnt;
-    CHECK_EQ(ck_cross_entropy_fwd_f64(c.logits, tg, c.T, c.V, -100, &s, &cnt), -1);
+    CHECK_EQ(ck_cross_entropy_fwd_f64(c.logits, tg, c.T, c.V, -100, 0.0, &s, &cnt), -1);
     CHECK_EQ(cnt, 4);
     CHECK_EQ(ck_count_targets(tg, c.T, -100), 4);
     double want = 0;
@@ -1133,23 +1144,100 @@ static void test_cross_entropy(void) {
     CHECK_NEAR(s, want, 1e-14, 0);
     /* f32 vs f64, and in place */
     round_to_f32(c.logits, n);
-    CHECK_EQ(ck_cross_entropy_fwd_f64(c.logits, tg, c.T, c.V, -100, &s, &cnt), -1);
-    CHECK_EQ(ck_cross_entropy_bwd_f64(c.logits, tg, c.T, c.V, -100, c.c, dl), -1);
+    CHECK_EQ(ck_cross_entropy_fwd_f64(c.logits, tg, c.T, c.V, -100, 0.0, &s, &cnt), -1);
+    CHECK_EQ(ck_cross_entropy_bwd_f64(c.logits, tg, c.T, c.V, -100, 0.0, c.c, dl), -1);
     float *lf = tof(c.logits, n), *dlf = fzeros(n);
     double sf;
     int64_t cntf;
-    CHECK_EQ(ck_cross_entropy_fwd_f32(lf, tg, c.T, c.V, -100, &sf, &cntf), -1);
+    CHECK_EQ(ck_cross_entropy_fwd_f32(lf, tg, c.T, c.V, -100, 0.0, &sf, &cntf), -1);
     CHECK_NEAR(sf, s, 1e-6, 0);
     CHECK_EQ(cntf, cnt);
-    CHECK_EQ(ck_cross_entropy_bwd_f32(lf, tg, c.T, c.V, -100, c.c, dlf), -1);
+    CHECK_EQ(ck_cross_entropy_bwd_f32(lf, tg, c.T, c.V, -100, 0.0, c.c, dlf), -1);
     CHECK_REL32(dlf, dl, n, 1e-6, "cross_entropy dlogits");
-    CHECK_EQ(ck_cross_entropy_bwd_f32(lf, tg, c.T, c.V, -100, c.c, lf), -1);
+    CHECK_EQ(ck_cross_entropy_bwd_f32(lf, tg, c.T, c.V, -100, 0.0, c.c, lf), -1);
     CHECK(memcmp(lf, dlf, sizeof(float) * (size_t)n) == 0);
     /* bad targets */
     int32_t bad[3] = {1, -100, 11};
-    CHECK_EQ(ck_cross_entropy_fwd_f32(dlf, bad, 3, c.V, -100, &sf, &cntf), 2);
-    CHECK_EQ(ck_cross_entropy_bwd_f32(dlf, bad, 3, c.V, -100, 1.0, dlf), 2);
+    CHECK_EQ(ck_cross_entropy_fwd_f32(dlf, bad, 3, c.V, -100, 0.0, &sf, &cntf), 2);
+    CHECK_EQ(ck_cross_entropy_bwd_f32(dlf, bad, 3, c.V, -100, 0.0, 1.0, dlf), 2);
     free(c.logits), free(dl), free(lf), free(dlf);
+}
+
+/* Gemma 2's final_logit_softcapping: cross entropy of c tanh(x / c), its gradient through the tanh (finite
+ * differences), f32 = f64, in place; and the fused head's loss and gradients with the same cap (finite
+ * differences), per sequence too */
+typedef struct {
+    double *h, *W, *scales, cap;
+    int32_t *tg;
+    int64_t T, H, V, nscale;
+} lcecap_ctx;
+static double lcecap_loss(void *p) {
+    lcecap_ctx *c = p;
+    double tot = 0, s;
+    int64_t n, per = c->T / c->nscale;
+    for (int64_t k = 0; k < c->nscale; k++) { /* sum_k scales[k] x (run k's summed token losses) */
+        CHECK_EQ(ck_linear_cross_entropy_rows_f64(c->h + k * per * c->H, c->W, c->tg + k * per, per, c->H, c->V, -100,
+                                                  (double[]){0}, 1, 0, 0, NULL, 1, c->cap, &s, &n, NULL, NULL),
+                 -1);
+        tot += c->scales[k] * s;
+    }
+    return tot;
+}
+static void test_softcap_ce(void) {
+    int32_t tg[6] = {2, -100, 0, 10, -100, 5};
+    ce_ctx c = {.T = 6, .V = 11, .tg = tg, .c = 0.7, .cap = 1.3};
+    const int64_t n = c.T * c.V;
+    c.logits = dvec(n, 3.0); /* |x| up to 3 against a cap of 1.3: the tanh bends */
+    double *dl = dvec(n, 1.0), s, want = 0;
+    int64_t cnt;
+    CHECK_EQ(ck_cross_entropy_bwd_f64(c.logits, tg, c.T, c.V, -100, c.cap, c.c, dl), -1);
+    check_grad("cross_entropy dlogits (softcap)", ce_loss, &c, c.logits, n, dl);
+    CHECK_EQ(ck_cross_entropy_fwd_f64(c.logits, tg, c.T, c.V, -100, c.cap, &s, &cnt), -1);
+    for (int64_t t = 0; t < c.T; t++) { /* by hand */
+        if (tg[t] == -100) continue;
+        double z = 0;
+        for (int64_t v = 0; v < c.V; v++) z += exp(c.cap * tanh(c.logits[t * c.V + v] / c.cap));
+        want += log(z) - c.cap * tanh(c.logits[t * c.V + tg[t]] / c.cap);
+    }
+    CHECK_NEAR(s, want, 1e-13, 0);
+    double s0;
+    CHECK_EQ(ck_cross_entropy_fwd_f64(c.logits, tg, c.T, c.V, -100, 0.0, &s0, &cnt), -1);
+    CHECK_MSG(fabs(s0 - s) > 0.1, "the cap moves the loss (%g vs %g)", s0, s);
+    round_to_f32(c.logits, n);
+    CHECK_EQ(ck_cross_entropy_bwd_f64(c.logits, tg, c.T, c.V, -100, c.cap, c.c, dl), -1);
+    float *lf = tof(c.logits, n), *dlf = fzeros(n);
+    double sf;
+    CHECK_EQ(ck_cross_entropy_fwd_f64(c.logits, tg, c.T, c.V, -100, c.cap, &s, &cnt), -1);
+    CHECK_EQ(ck_cross_entropy_fwd_f32(lf, tg, c.T, c.V, -100, c.cap, &sf, &cnt), -1);
+    CHECK_NEAR(sf, s, 1e-5, 0);
+    CHECK_EQ(ck_cross_entropy_bwd_f32(lf, tg, c.T, c.V, -100, c.cap, c.c, dlf), -1);
+    CHECK_REL32(dlf, dl, n, 1e-5, "cross_entropy dlogits (softcap) f32");
+    CHECK_EQ(ck_cross_entropy_bwd_f32(lf, tg, c.T, c.V, -100, c.cap, c.c, lf), -1);
+    CHECK(memcmp(lf, dlf, sizeof(float) * (size_t)n) == 0);
+    free(c.logits), free(dl), free(lf), free(dlf);
+
+    int32_t tg2[8] = {3, -100, 1, 6, 0, 2, -100, 4};
+    for (int64_t ns = 1; ns <= 2; ns++) { /* one scale, then one per run of 4 tokens */
+        double sc[2] = {0.6, -0.45};
+        lcecap_ctx l = {.T = 8, .H = 5, .V = 7, .tg = tg2, .cap = 0.9, .scales = sc, .nscale = ns};
+        l.h = dvec(l.T * l.H, 1.5), l.W = dvec(l.V * l.H, 1.5);
+        double *dh = dvec(l.T * l.H, 1.0), *dW = dzeros(l.V * l.H), tot, rows[2];
+        CHECK_EQ(ck_linear_cross_entropy_rows_f64(l.h, l.W, tg2, l.T, l.H, l.V, -100, sc, ns, 3, 0, rows, 2, l.cap, &tot,
+                                                  &cnt, dh, dW),
+                 -1);
+        check_grad(ns == 1 ? "linear_cross_entropy dh (softcap)" : "linear_cross_entropy dh (softcap, per row)",
+                   lcecap_loss, &l, l.h, l.T * l.H, dh);
+        check_grad(ns == 1 ? "linear_cross_entropy dW (softcap)" : "linear_cross_entropy dW (softcap, per row)",
+                   lcecap_loss, &l, l.W, l.V * l.H, dW);
+        double lg[8 * 7], r0, r1; /* the fused loss = matmul + cross_entropy with the cap, per row too */
+        ck_matmul_f64(l.h, l.W, lg, l.T, l.V, l.H, 0, 1, 0);
+        CHECK_EQ(ck_cross_entropy_fwd_f64(lg, tg2, 4, l.V, -100, l.cap, &r0, &cnt), -1);
+        CHECK_EQ(ck_cross_entropy_fwd_f64(lg + 4 * l.V, tg2 + 4, 4, l.V, -100, l.cap, &r1, &cnt), -1);
+        CHECK_NEAR(rows[0], r0, 1e-13, 1e-13);
+        CHECK_NEAR(rows[1], r1, 1e-13, 1e-13);
+        CHECK_NEAR(tot, r0 + r1, 1e-13, 1e-13);
+        free(l.h), free(l.W), free(dh), free(dW);
+    }
 }
 
 /* ---- fused linear + cross entropy ----------------------------------------------------- */
@@ -1184,7 +1272,7 @@ static double dpo_ref_loss(void *p) {
     double *sr = dzeros(R);
     for (int64_t r = 0; r < R; r++) {
         int64_t n;
-        CHECK_EQ(ck_cross_entropy_fwd_f64(lg + r * c->S * c->V, c->tg + r * c->S, c->S, c->V, -100, &sr[r], &n), -1);
+        CHECK_EQ(ck_cross_entropy_fwd_f64(lg + r * c->S * c->V, c->tg + r * c->S, c->S, c->V, -100, 0.0, &sr[r], &n), -1);
     }
     for (int64_t q = 0; q < c->P; q++) {
         double z = c->beta * ((c->sref[q] - sr[q]) - (c->sref[c->P + q] - sr[c->P + q]));
@@ -1208,7 +1296,7 @@ static void test_dpo(void) {
     double rows[2 * P], tot, loss[P], coef[2 * P];
     int64_t cnt;
     double zero = 0;
-    CHECK_EQ(ck_linear_cross_entropy_rows_f64(c.h, c.W, tg, T, H, V, -100, &zero, 1, 4, 0, rows, 2 * P, &tot, &cnt, NULL,
+    CHECK_EQ(ck_linear_cross_entropy_rows_f64(c.h, c.W, tg, T, H, V, -100, &zero, 1, 4, 0, rows, 2 * P, 0.0, &tot, &cnt, NULL,
                                               NULL),
              -1);
     double chk = 0;
@@ -1222,7 +1310,7 @@ static void test_dpo(void) {
     CHECK(coef[2] == 0 && coef[P + 2] == 0); /* an absent pair contributes nothing */
     CHECK(loss[2] > 0);                       /* but its loss is still computed (the runtime ignores it) */
     double *dh = dzeros(T * H), *dW = dzeros(V * H), s2;
-    CHECK_EQ(ck_linear_cross_entropy_rows_f64(c.h, c.W, tg, T, H, V, -100, coef, 2 * P, 3, 0, NULL, 1, &s2, &cnt, dh, dW),
+    CHECK_EQ(ck_linear_cross_entropy_rows_f64(c.h, c.W, tg, T, H, V, -100, coef, 2 * P, 3, 0, NULL, 1, 0.0, &s2, &cnt, dh, dW),
              -1);
     check_grad("dpo dhidden", dpo_ref_loss, &c, c.h, T * H, dh);
     check_grad("dpo dW", dpo_ref_loss, &c, c.W, V * H, dW);
@@ -1240,7 +1328,7 @@ static void test_dpo(void) {
     for (int r = 0; r < 2 * P; r++) sreff[r] = (float)sref[r];
     for (int q = 0; q < P; q++) psf[q] = (float)ps[q];
     double rowsf[2 * P];
-    CHECK_EQ(ck_linear_cross_entropy_rows_f32(hf, Wf, tg, T, H, V, -100, &zero, 1, 0, 0, rowsf, 2 * P, &tot, &cnt, NULL,
+    CHECK_EQ(ck_linear_cross_entropy_rows_f32(hf, Wf, tg, T, H, V, -100, &zero, 1, 0, 0, rowsf, 2 * P, 0.0, &tot, &cnt, NULL,
                                               NULL),
              -1);
     for (int r = 0; r < 2 * P; r++) rf[r] = (float)rowsf[r];
@@ -1373,8 +1461,8 @@ static void test_linear_cross_entropy(void) {
     double *lg = dzeros(c.T * c.V), *dl = dzeros(c.T * c.V), *dh2 = dzeros(c.T * c.H), *dW2 = dzeros(c.V * c.H), s2;
     int64_t cnt2;
     ck_matmul_f64(c.h, c.W, lg, c.T, c.V, c.H, 0, 1, 0);
-    CHECK_EQ(ck_cross_entropy_fwd_f64(lg, tg, c.T, c.V, -100, &s2, &cnt2), -1);
-    CHECK_EQ(ck_cross_entropy_bwd_f64(lg, tg, c.T, c.V, -100, c.c, dl), -1);
+    CHECK_EQ(ck_cross_entropy_fwd_f64(lg, tg, c.T, c.V, -100, 0.0, &s2, &cnt2), -1);
+    CHECK_EQ(ck_cross_entropy_bwd_f64(lg, tg, c.T, c.V, -100, 0.0, c.c, dl), -1);
     ck_matmul_f64(dl, c.W, dh2, c.T, c.H, c.V, 0, 0, 0);
     ck_matmul_f64(dl, c.h, dW2, c.V, c.H, c.T, 1, 0, 0);
     CHECK_NEAR(s, s2, 1e-14, 0);
@@ -1951,9 +2039,11 @@ int main(void) {
     test_attention_sinks();
     test_attention_packed_skip(0);
     test_attention_packed_skip(50); /* a sliding window: its own start of the key loop */
-    test_attention_blocks(0);
-    test_attention_blocks(4); /* a sliding window over the zigzag split */
+    test_attention_blocks(0, 0.0);
+    test_attention_blocks(4, 0.0); /* a sliding window over the zigzag split */
+    test_attention_blocks(4, 0.7); /* Gemma 2's soft-capped scores, block by block */
     test_dpo_types();
+    test_softcap_ce();
     test_swiglu();
     test_geglu();
     test_embedding();

@@ -346,7 +346,7 @@ static void test_defaults_and_variants(void) {
 
 static void test_errors(void) {
     expect_model_error("GPT2LMHeadModel", BASE, "", "config.json: architectures[0]",
-                       "expected one of LlamaForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalLM, MistralForCausalLM, Gemma3ForCausalLM, GraniteForCausalLM, SmolLM3ForCausalLM, Olmo2ForCausalLM, Olmo3ForCausalLM, Phi3ForCausalLM, Qwen3MoeForCausalLM, MixtralForCausalLM, GptOssForCausalLM, OlmoeForCausalLM, Ministral3ForCausalLM, Gemma3ForConditionalGeneration, Mistral3ForConditionalGeneration, found \"GPT2LMHeadModel\"");
+                       "expected one of LlamaForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalLM, MistralForCausalLM, Gemma3ForCausalLM, GraniteForCausalLM, SmolLM3ForCausalLM, Olmo2ForCausalLM, Olmo3ForCausalLM, Phi3ForCausalLM, Qwen3MoeForCausalLM, MixtralForCausalLM, GptOssForCausalLM, OlmoeForCausalLM, Ministral3ForCausalLM, Gemma2ForCausalLM, Gemma3ForConditionalGeneration, Mistral3ForConditionalGeneration, found \"GPT2LMHeadModel\"");
     expect_model_error("Qwen2ForCausalLM", BASE, "\"sliding_window\": 8, \"use_sliding_window\": true, \"layer_types\": [\"full_attention\"]",
                        "config.json: layer_types", "expected a list of num_hidden_layers entries, found [\"full_attention\"]");
     expect_model_error("Qwen3ForCausalLM", BASE,
@@ -588,6 +588,37 @@ static void test_gemma3(void) {
     CHECK_MSG(r.rc == 0, "%s", dump(&r.d)); /* every layer full: no window needed */
     for (int l = 0; l < 7; l++) CHECK_EQ(r.m.layer_window[l], 0);
     mfree(&r);
+    /* Gemma 2 (Gemma2Config): Gemma 3's layer without q/k norms, one RoPE (theta 1e4, no local base), a window
+     * of 4096 on every other layer from the first, caps 30 (logits) and 50 (scores), its sizes by default */
+    mload(&r, model_dir("Gemma2ForCausalLM", G, ""));
+    CHECK_MSG(r.rc == 0, "%s", dump(&r.d));
+    CHECK(r.m.gemma && r.m.gemma2 && !r.m.qk_norm && !r.m.local_rope && r.m.rope_theta == 1e4 && r.m.norm_offset == 1);
+    CHECK(r.m.final_softcap == 30 && r.m.attn_softcap == 50 && r.m.query_pre_attn_scalar == 256);
+    CHECK(r.m.tie_word_embeddings && r.m.bos_token_id == 2 && r.m.eos_token_id == 1 && r.m.pad_token_id == 0);
+    CHECK_STREQ(r.m.decoder_layer_cls, "Gemma2DecoderLayer");
+    for (int l = 0; l < 7; l++) CHECK_EQ(r.m.layer_window[l], l % 2 ? 0 : 4096);
+    mfree(&r);
+    mload(&r, model_dir("Gemma2ForCausalLM", "\"hidden_size\": 64", ""));
+    CHECK_MSG(r.rc == 0, "%s", dump(&r.d));
+    CHECK(r.m.head_dim == 256 && r.m.num_attention_heads == 8 && r.m.num_key_value_heads == 4 && r.m.vocab_size == 256000 &&
+          r.m.num_hidden_layers == 26 && r.m.intermediate_size == 9216 && r.m.max_position_embeddings == 8192);
+    mfree(&r);
+    /* null caps: none; sliding_window_pattern is Gemma 3's key, not read; layer_types and rope_theta as given */
+    mload(&r, model_dir("Gemma2ForCausalLM", G,
+                        "\"final_logit_softcapping\": null, \"attn_logit_softcapping\": 25.5, \"sliding_window_pattern\": 3, "
+                        "\"rope_theta\": 20000.0, \"sliding_window\": 64, \"layer_types\": [\"full_attention\", "
+                        "\"sliding_attention\", \"full_attention\", \"full_attention\", \"sliding_attention\", "
+                        "\"full_attention\", \"full_attention\"]"));
+    CHECK_MSG(r.rc == 0, "%s", dump(&r.d));
+    CHECK(r.m.final_softcap == 0 && r.m.attn_softcap == 25.5 && r.m.rope_theta == 2e4);
+    for (int l = 0; l < 7; l++) CHECK_EQ(r.m.layer_window[l], l == 1 || l == 4 ? 64 : 0);
+    mfree(&r);
+    expect_model_error("Gemma2ForCausalLM", G, "\"attn_logit_softcapping\": 0.0", "config.json: attn_logit_softcapping",
+                       "expected a positive number");
+    expect_model_error("Gemma2ForCausalLM", G, "\"use_bidirectional_attention\": true",
+                       "config.json: use_bidirectional_attention", "bidirectional Gemma attention is not implemented");
+    expect_model_error("Gemma2ForCausalLM", G, "\"hidden_activation\": \"gelu\"", "config.json: hidden_activation",
+                       "expected \"gelu_pytorch_tanh\"");
     /* Gemma3TextConfig's sizes where the file has none (gemma-3-4b's text_config leaves most out) */
     mload(&r, model_dir("Gemma3ForCausalLM", "\"hidden_size\": 64", ""));
     CHECK_MSG(r.rc == 0, "%s", dump(&r.d));
@@ -609,10 +640,18 @@ static void test_gemma3(void) {
     CHECK(r.m.rope_theta == 5e5 && r.m.rope_local_theta == 2e4 && r.m.rope_type == FE_ROPE_LINEAR && r.m.rope_factor == 8);
     mfree(&r);
     /* refusals */
-    expect_model_error("Gemma3ForCausalLM", G, "\"final_logit_softcapping\": 30.0", "config.json: final_logit_softcapping",
-                       "expected null (logit soft-capping is not implemented), found 30.0");
-    expect_model_error("Gemma3ForCausalLM", G, "\"attn_logit_softcapping\": 50.0", "config.json: attn_logit_softcapping",
-                       "expected null (logit soft-capping is not implemented)");
+    /* soft-capping: none by default (Gemma3TextConfig's None); Gemma3ForCausalLM applies both when given */
+    mload(&r, model_dir("Gemma3ForCausalLM", G, ""));
+    CHECK(r.m.final_softcap == 0 && r.m.attn_softcap == 0 && !r.m.gemma2 && r.m.qk_norm);
+    mfree(&r);
+    mload(&r, model_dir("Gemma3ForCausalLM", G, "\"final_logit_softcapping\": 30.0, \"attn_logit_softcapping\": 50.0"));
+    CHECK_MSG(r.rc == 0, "%s", dump(&r.d));
+    CHECK(r.m.final_softcap == 30 && r.m.attn_softcap == 50);
+    mfree(&r);
+    expect_model_error("Gemma3ForCausalLM", G, "\"attn_logit_softcapping\": -1.0", "config.json: attn_logit_softcapping",
+                       "expected a positive number, found -1.0");
+    expect_model_error("Gemma3ForCausalLM", G, "\"final_logit_softcapping\": \"30\"", "config.json: final_logit_softcapping",
+                       "expected a positive number");
     expect_model_error("Gemma3ForCausalLM", G, "\"use_bidirectional_attention\": true",
                        "config.json: use_bidirectional_attention", "bidirectional Gemma attention is not implemented");
     expect_model_error("Gemma3ForCausalLM", G, "\"hidden_activation\": \"gelu\"", "config.json: hidden_activation",
@@ -666,8 +705,15 @@ static void test_gemma3_multimodal(void) {
           r.m.text_initializer_range == 0.01);
     CHECK_STREQ(r.m.torch_dtype, "bfloat16");
     mfree(&r);
-    expect_model_error("Gemma3ForConditionalGeneration", "\"text_config\": {\"final_logit_softcapping\": 30.0}", "",
-                       "config.json: text_config.final_logit_softcapping", "expected null (logit soft-capping is not implemented)");
+    /* Gemma3ForConditionalGeneration caps the scores (Gemma3Attention) but never the logits (transformers reads
+     * final_logit_softcapping in Gemma3ForCausalLM only) */
+    mload(&r, model_dir("Gemma3ForConditionalGeneration",
+                        "\"text_config\": {\"final_logit_softcapping\": 30.0, \"attn_logit_softcapping\": 20.0}", ""));
+    CHECK_MSG(r.rc == 0, "%s", dump(&r.d));
+    CHECK(r.m.final_softcap == 0 && r.m.attn_softcap == 20);
+    mfree(&r);
+    expect_model_error("Gemma3ForConditionalGeneration", "\"text_config\": {\"final_logit_softcapping\": 0}", "",
+                       "config.json: text_config.final_logit_softcapping", "expected a positive number");
     expect_model_error("Gemma3ForConditionalGeneration", "\"text_config\": {\"hidden_size\": -4}", "",
                        "config.json: text_config.hidden_size", "expected a positive integer");
     expect_model_error("Gemma3ForConditionalGeneration", "\"text_config\": [1]", "", "config.json: text_config",
