@@ -426,10 +426,10 @@ int main(void) {
     DIR *dir = opendir(root);
     CHECK_MSG(dir != NULL, "%s missing", root);
     if (!dir) return check_done();
-    char *names[64];
+    char *names[128];
     int n = 0;
     struct dirent *de;
-    while ((de = readdir(dir)) && n < 64)
+    while ((de = readdir(dir)) && n < 128)
         if (de->d_name[0] != '.') names[n++] = strdup(de->d_name);
     closedir(dir);
     /* sorted: a stable order of output */
