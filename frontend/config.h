@@ -457,6 +457,9 @@ typedef struct fe_model {
      * up, down): mlp / gate_proj, up_proj, down_proj, Mixtral's block_sparse_moe / w1, w3, w2 */
     int *layer_moe;
     int64_t num_experts, num_experts_per_tok, moe_intermediate_size;
+    /* Qwen2-MoE: a dense SwiGLU shared expert beside the routed ones, its output times sigmoid(x . shared_expert_gate)
+     * (0: none) */
+    int64_t shared_expert_intermediate_size;
     int norm_topk_prob;
     /* output_router_logits: transformers adds router_aux_loss_coef x the routers' load-balancing loss to the loss */
     int output_router_logits;

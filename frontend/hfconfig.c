@@ -305,14 +305,15 @@ static void gemma_facts(const hctx *H, const json_t *root, fe_model *m) {
              "false (bidirectional Gemma attention is not implemented)");
 }
 
-/* Qwen3MoeForCausalLM and MixtralForCausalLM: their sparse MLP blocks as transformers 5.25 builds them, and what
+/* Qwen3MoeForCausalLM, Qwen2MoeForCausalLM and MixtralForCausalLM: their sparse MLP blocks as transformers 5.25 builds them, and what
  * axo refuses of them. */
 static void moe_facts(const hctx *H, const json_t *root, fe_model *m, ax_arena *arena) {
     const int mixtral = !strcmp(m->arch_name, "MixtralForCausalLM"), oss = m->arch == FE_ARCH_GPTOSS,
               olmoe = m->arch == FE_ARCH_OLMOE; /* OlmoeConfig: Qwen3-MoE's block, 64 experts of intermediate_size */
-    m->num_experts = get_int(H, root, mixtral || oss ? "num_local_experts" : "num_experts", mixtral ? 8 : olmoe ? 64 : 128,
-                             0, mixtral || oss, MAX_COUNT);
-    m->num_experts_per_tok = get_int(H, root, "num_experts_per_tok", mixtral ? 2 : oss ? 4 : 8, 0, 1, MAX_COUNT);
+    const int q2 = !strcmp(m->arch_name, "Qwen2MoeForCausalLM"); /* Qwen2MoeConfig: 60 experts, 4 a token, 1408 wide */
+    m->num_experts = get_int(H, root, mixtral || oss ? "num_local_experts" : "num_experts",
+                             mixtral ? 8 : olmoe ? 64 : q2 ? 60 : 128, 0, mixtral || oss, MAX_COUNT);
+    m->num_experts_per_tok = get_int(H, root, "num_experts_per_tok", mixtral ? 2 : oss || q2 ? 4 : 8, 0, 1, MAX_COUNT);
     if (m->num_experts > 0 && m->num_experts_per_tok > m->num_experts) {
         char what[96];
         snprintf(what, sizeof what, "at most the %lld experts", (long long)m->num_experts);
@@ -321,7 +322,7 @@ static void moe_facts(const hctx *H, const json_t *root, fe_model *m, ax_arena *
     /* Mixtral's and gpt-oss's experts are intermediate_size wide and always renormalise their top-k weights (gpt-oss:
      * a softmax over the top-k logits, the same weights) */
     m->moe_intermediate_size = mixtral || oss || olmoe ? m->intermediate_size
-                                                       : get_int(H, root, "moe_intermediate_size", 768, 0, 1, MAX_DIM);
+                                                       : get_int(H, root, "moe_intermediate_size", q2 ? 1408 : 768, 0, 1, MAX_DIM);
     m->norm_topk_prob = mixtral || oss ? 1 : get_bool(H, root, "norm_topk_prob", 0);
     if (oss) { /* GptOssConfig's clamped GLU: swiglu_alpha (1.702), swiglu_limit (7.0) */
         m->swiglu_alpha = get_num(H, root, "", "swiglu_alpha", 1.702, 0);
@@ -350,7 +351,10 @@ static void moe_facts(const hctx *H, const json_t *root, fe_model *m, ax_arena *
         herr(H, "router_jitter_noise", jn, "0 (Mixtral's training-time jitter on the router's input is not implemented)");
     if (!mixtral && !oss && !olmoe && get_bool(H, root, "use_sliding_window", 0))
         herr(H, "use_sliding_window", json_object_get(root, "use_sliding_window"),
-             "false (Qwen3-MoE's sliding window on every layer is not implemented)");
+             "false (Qwen3-MoE's and Qwen2-MoE's sliding-window layers are not implemented)");
+    /* Qwen2MoeSparseMoeBlock's shared expert (Qwen2MoeConfig's default width 5632) */
+    if (q2)
+        m->shared_expert_intermediate_size = get_int(H, root, "shared_expert_intermediate_size", 5632, 0, 1, MAX_DIM);
     /* Qwen3MoeDecoderLayer: sparse unless in mlp_only_layers, and only every decoder_sparse_step-th layer */
     const int64_t step = mixtral || oss || olmoe ? 1 : get_int(H, root, "decoder_sparse_step", 1, 0, 1, MAX_COUNT);
     json_t *only = mixtral || oss || olmoe ? NULL : json_object_get(root, "mlp_only_layers");
@@ -496,21 +500,23 @@ int fe_model_load_with(const char *dir, const char *overrides, fe_model *out, ax
                                         "Mistral3ForConditionalGeneration", "GraniteForCausalLM", "SmolLM3ForCausalLM",
                                         "Olmo2ForCausalLM", "Olmo3ForCausalLM", "Phi3ForCausalLM",
                                         "Qwen3MoeForCausalLM", "MixtralForCausalLM", "GptOssForCausalLM",
-                                        "OlmoeForCausalLM", "Ministral3ForCausalLM", "Gemma2ForCausalLM"};
+                                        "OlmoeForCausalLM", "Ministral3ForCausalLM", "Gemma2ForCausalLM",
+                                        "Qwen2MoeForCausalLM"};
     static const char *const layers[] = {"LlamaDecoderLayer",   "Qwen2DecoderLayer",  "Qwen3DecoderLayer",
                                          "MistralDecoderLayer", "Gemma3DecoderLayer", "Gemma3DecoderLayer",
                                          "MistralDecoderLayer", "GraniteDecoderLayer", "SmolLM3DecoderLayer",
                                          "Olmo2DecoderLayer",   "Olmo3DecoderLayer", "Phi3DecoderLayer",
                                          "Qwen3MoeDecoderLayer", "MixtralDecoderLayer", "GptOssDecoderLayer",
-                                         "OlmoeDecoderLayer", "Ministral3DecoderLayer", "Gemma2DecoderLayer"};
+                                         "OlmoeDecoderLayer", "Ministral3DecoderLayer", "Gemma2DecoderLayer",
+                                         "Qwen2MoeDecoderLayer"};
     /* each multimodal model's text model: its text_config's model_type, the family it is */
     static const char *const text_type[] = {NULL, NULL, NULL, NULL, NULL, "gemma3_text", "mistral",
-                                            NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL};
+                                            NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL};
     static const fe_arch family[] = {FE_ARCH_LLAMA,   FE_ARCH_QWEN2,   FE_ARCH_QWEN3,   FE_ARCH_MISTRAL,
                                      FE_ARCH_GEMMA3,  FE_ARCH_GEMMA3,  FE_ARCH_MISTRAL, FE_ARCH_GRANITE,
                                      FE_ARCH_SMOLLM3, FE_ARCH_OLMO2,   FE_ARCH_OLMO3,   FE_ARCH_PHI3,
                                      FE_ARCH_QWEN3,   FE_ARCH_MISTRAL, FE_ARCH_GPTOSS,  FE_ARCH_OLMOE,
-                                     FE_ARCH_MISTRAL, FE_ARCH_GEMMA3};
+                                     FE_ARCH_MISTRAL, FE_ARCH_GEMMA3,  FE_ARCH_QWEN2};
     json_t *a = json_object_get(root, "architectures");
     json_t *a0 = json_is_array(a) ? json_array_get(a, 0) : NULL;
     int which = -1;
@@ -521,7 +527,7 @@ int fe_model_load_with(const char *dir, const char *overrides, fe_model *out, ax
              "one of LlamaForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalLM, MistralForCausalLM, Gemma3ForCausalLM, "
              "GraniteForCausalLM, SmolLM3ForCausalLM, Olmo2ForCausalLM, Olmo3ForCausalLM, Phi3ForCausalLM, "
              "Qwen3MoeForCausalLM, MixtralForCausalLM, GptOssForCausalLM, OlmoeForCausalLM, Ministral3ForCausalLM, "
-             "Gemma2ForCausalLM, Gemma3ForConditionalGeneration, Mistral3ForConditionalGeneration");
+             "Gemma2ForCausalLM, Qwen2MoeForCausalLM, Gemma3ForConditionalGeneration, Mistral3ForConditionalGeneration");
         json_decref(root);
         return -1;
     }
@@ -570,7 +576,8 @@ int fe_model_load_with(const char *dir, const char *overrides, fe_model *out, ax
     /* Gemma3TextConfig's and Qwen3MoeConfig's default is 4, the others' the query heads' */
     const int oss = m->arch == FE_ARCH_GPTOSS;
     m->num_key_value_heads = get_int(&H, root, "num_key_value_heads",
-                                     g3 || !strcmp(archs[which], "Qwen3MoeForCausalLM") ? 4
+                                     !strcmp(archs[which], "Qwen2MoeForCausalLM")            ? 16 /* Qwen2MoeConfig's */
+                                     : g3 || !strcmp(archs[which], "Qwen3MoeForCausalLM") ? 4
                                      : oss                                               ? 8 /* GptOssConfig's */
                                                                                          : m->num_attention_heads,
                                      0, 1, MAX_COUNT);
@@ -588,6 +595,7 @@ int fe_model_load_with(const char *dir, const char *overrides, fe_model *out, ax
         get_int(&H, root, "max_position_embeddings", m->gemma2                                      ? 8192
                                                      : g3 || oss                                        ? 131072
                                                      : m->ministral3                                       ? 262144
+                                                     : !strcmp(archs[which], "Qwen2MoeForCausalLM")         ? 32768
                                                      : m->arch == FE_ARCH_PHI3 || m->arch == FE_ARCH_OLMOE ? 4096
                                                                                                            : 2048,
                 0, 1, MAX_I32);
@@ -693,7 +701,9 @@ int fe_model_load_with(const char *dir, const char *overrides, fe_model *out, ax
     /* q/k/v bias and q/k norm are architectural (Qwen2 always has the
      * bias; Llama and Qwen3 read attention_bias; Mistral never has one). */
     switch (m->arch) {
-    case FE_ARCH_QWEN2: m->attention_bias = 1; break;
+    case FE_ARCH_QWEN2: /* Qwen2-MoE: Qwen2MoeConfig.qkv_bias (true by default) */
+        m->attention_bias = !strcmp(m->arch_name, "Qwen2MoeForCausalLM") ? get_bool(&H, root, "qkv_bias", 1) : 1;
+        break;
     case FE_ARCH_LLAMA:
     case FE_ARCH_QWEN3:
     case FE_ARCH_GRANITE:
@@ -733,7 +743,7 @@ int fe_model_load_with(const char *dir, const char *overrides, fe_model *out, ax
         }
     }
     if (!strcmp(m->arch_name, "Qwen3MoeForCausalLM") || !strcmp(m->arch_name, "MixtralForCausalLM") || oss ||
-        m->arch == FE_ARCH_OLMOE)
+        m->arch == FE_ARCH_OLMOE || !strcmp(m->arch_name, "Qwen2MoeForCausalLM"))
         moe_facts(&H, root, m, arena);
     if (m->arch == FE_ARCH_OLMOE) { /* OlmoeAttention's clip_qkv (clamps q, k and v; null in the released configs) */
         json_t *v = json_object_get(root, "clip_qkv");

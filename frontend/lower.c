@@ -354,7 +354,9 @@ static void module_facts(const fe_config *c, const fe_model *m, int world_size, 
      * experts' stacked weights (its _MOE_TARGET_MODULE_MAPPING), which passes/lora.c refuses */
     int any_moe = 0;
     for (int64_t l = 0; m->layer_moe && l < m->num_hidden_layers; l++) any_moe |= m->layer_moe[l];
-    if (any_moe && m->arch != FE_ARCH_GPTOSS) { /* (PEFT converts no gpt-oss name) */
+    /* (PEFT converts no gpt-oss name, nor any of qwen2_moe: transformers maps other MoE types onto its conversion
+     * pattern but not itself, so there gate_proj / up_proj / down_proj stay module names, the shared expert's) */
+    if (any_moe && m->arch != FE_ARCH_GPTOSS && !m->shared_expert_intermediate_size) {
         char t[160];
         snprintf(t, sizeof t, "gate,%s,%s,%s", m->moe_parts[0], m->moe_parts[1], m->moe_parts[2]);
         set_s(mod, "model.moe_targets", t);
@@ -786,6 +788,12 @@ int fe_lower(const fe_config *c, const fe_model *m, int world_size, ir_module *m
         else if (moe) wr = moe_router(&L, l);
         int32_t xgu = moe && !oss ? moe_experts(&L, l, "gate_up_proj", m->moe_parts[0], m->moe_parts[1], 2 * EI, H) : 0;
         int32_t xd = moe && !oss ? moe_experts(&L, l, "down_proj", m->moe_parts[2], NULL, H, EI) : 0;
+        /* Qwen2-MoE: the shared expert's SwiGLU MLP and its gate (nn.Linear(hidden, 1)) */
+        const int64_t SI = moe ? m->shared_expert_intermediate_size : 0;
+        int32_t wsg = SI ? param2(&L, PNAME("mlp.shared_expert.gate_proj.weight"), SI, H) : 0;
+        int32_t wsu = SI ? param2(&L, PNAME("mlp.shared_expert.up_proj.weight"), SI, H) : 0;
+        int32_t wsd = SI ? param2(&L, PNAME("mlp.shared_expert.down_proj.weight"), H, SI) : 0;
+        int32_t wsgate = SI ? param2(&L, PNAME("mlp.shared_expert_gate.weight"), 1, H) : 0;
         /* gpt-oss: a learned sink logit per query head */
         int32_t sinks = m->attn_sinks ? add_param(&L, PNAME("self_attn.sinks"), ir_type_make(L.dt, 1, (int64_t[]){nh}), "normal", 1)
                                       : 0;
@@ -852,6 +860,15 @@ int fe_lower(const fe_config *c, const fe_model *m, int world_size, ir_module *m
             else
                 ir_bn(&L.b, IR_OP_moe_ffn, IR_IN(h2, rt[1], rt[0], xgu, xd), IR_NOAT, ff);
             mo = ff[0];
+            if (SI) { /* + sigmoid(h2 . shared_expert_gate) x shared_expert(h2), the gate's [B, S, 1] column spread
+                       * over the hidden size by a product with ones (exact: one term) */
+                int32_t sh = linear(&L, ir_b(&L.b, IR_OP_swiglu, IR_IN(linear(&L, h2, wsg, 0), linear(&L, h2, wsu, 0)), IR_NOAT),
+                                    wsd, 0);
+                int32_t g = ir_b(&L.b, IR_OP_sigmoid, IR_IN(linear(&L, h2, wsgate, 0)), IR_NOAT);
+                int32_t ones = ir_b_fill(&L.b, 1.0, ir_type_make(L.dt, 2, (int64_t[]){H, 1}));
+                int32_t gb = linear(&L, g, ones, 0); /* [B, S, 1] x [H, 1]^T: no reshape, so seqpar splits it as any */
+                mo = ir_b(&L.b, IR_OP_add, IR_IN(mo, ir_b(&L.b, IR_OP_mul, IR_IN(gb, sh), IR_NOAT)), IR_NOAT);
+            }
         } else {
             /* Gemma: gelu_pytorch_tanh(gate) * up; the others: silu(gate) * up */
             int32_t gu = fp ? linear(&L, h2, wgu, 0) : 0;

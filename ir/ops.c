@@ -272,6 +272,10 @@ int ir_infer(const ir_module *m, ir_op op, const ir_type *in, int nin, const ir_
         TRY(need_attr(at, na, "alpha", IR_ATTR_FLOAT, err, errcap));
         out[0] = in[0];
         return 0;
+    case IR_OP_sigmoid:
+        TRY(need_float(m, &in[0], 0, err, errcap));
+        out[0] = in[0];
+        return 0;
     case IR_OP_convert: {
         TRY(need_attr(at, na, "to", IR_ATTR_STR, err, errcap));
         ir_dtype to;

@@ -191,6 +191,13 @@ static void grad_scale(ad *c, const ir_node *n, const int32_t *dy) {
     acc(c, n->in[0], ir_b(&c->b, IR_OP_scale, IR_IN(dy[0]), n->nattrs, n->attrs));
 }
 
+/* y = sigmoid(x): dx = dy y (1 - y) = t - t y with t = dy y */
+static void grad_sigmoid(ad *c, const ir_node *n, const int32_t *dy) {
+    int32_t t = ir_b(&c->b, IR_OP_mul, IR_IN(dy[0], OUT(0)), IR_NOAT);
+    int32_t ty = ir_b(&c->b, IR_OP_mul, IR_IN(t, OUT(0)), IR_NOAT);
+    acc(c, n->in[0], ir_b(&c->b, IR_OP_add, IR_IN(t, ir_b(&c->b, IR_OP_scale, IR_IN(ty), IR_AT(ir_af("alpha", -1.0)))), IR_NOAT));
+}
+
 static void grad_convert(ad *c, const ir_node *n, const int32_t *dy) {
     const char *from = ir_dtype_name(rtype(c, IN(0))->dtype);
     acc(c, n->in[0], ir_b(&c->b, IR_OP_convert, IR_IN(dy[0]), IR_AT(ir_as("to", from))));

@@ -390,6 +390,8 @@ int pass_lora(ir_module *m, const pass_lora_cfg *cfg, int32_t *loss, ax_diag *d)
     /* gpt-oss: no name moves (PEFT converts none of its modules), but lora_target_parameters wraps its router's and
      * experts' weights (transposed: [E, In, Out]) */
     const int oss = !strcmp(ir_attr_str(m->attrs, m->nattrs, "model.arch", ""), "GptOssForCausalLM");
+    /* Qwen2-MoE: the same (PEFT converts no qwen2_moe name either); its router is mlp.gate.weight */
+    const int direct = oss || !strcmp(ir_attr_str(m->attrs, m->nattrs, "model.arch", ""), "Qwen2MoeForCausalLM");
     const pass_lora_cfg *ocfg = cfg;
     pass_lora_cfg lc = *cfg;
     int hits[4] = {0, 0, 0, 0};
@@ -484,7 +486,7 @@ int pass_lora(ir_module *m, const pass_lora_cfg *cfg, int32_t *loss, ax_diag *d)
     ptmatched = calloc((size_t)cfg->ntarget_params + 1, 1);
     for (int g = 0; g < ng0; g++) {
         const ir_global *G = &m->globals[g];
-        const int kind = moe || oss ? pw_kind(G) : -1;
+        const int kind = moe || direct ? pw_kind(G) : -1;
         pw_of[g] = -1;
         int hit = kind == PW_ROUTER ? hits[0] > 0 : kind == PW_GATE_UP ? hits[1] > 0 : kind == PW_DOWN ? hits[3] > 0 : 0;
         for (int t = 0; t < cfg->ntarget_params; t++) {
@@ -502,7 +504,7 @@ int pass_lora(ir_module *m, const pass_lora_cfg *cfg, int32_t *loss, ax_diag *d)
     }
     for (int t = 0; t < cfg->ntarget_params; t++)
         if (!ptmatched[t]) {
-            if (moe || oss)
+            if (moe || direct)
                 ax_error(d, "lora_target_parameters", "\"%s\" matches no parameter of the model (PEFT matches a "
                          "parameter's full name or its end after a '.': %s, experts.gate_up_proj, "
                          "experts.down_proj, e.g. %slayers.0.mlp.experts.gate_up_proj)", cfg->target_params[t],

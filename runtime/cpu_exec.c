@@ -268,6 +268,15 @@ static int x_scale(xc *x) {
     return 0;
 }
 
+/* torch's sigmoid: 1 / (1 + exp(-x)) in float (a bf16 input widened, the result rounded once) */
+static int x_sigmoid(xc *x) {
+    const float *in = rt_f(IN(0));
+    float *y = rt_f(OUT(0));
+    for (int64_t i = 0; i < OUT(0)->numel; i++) y[i] = 1.0f / (1.0f + expf(-in[i]));
+    round_if_bf16(OUT(0));
+    return 0;
+}
+
 static int x_convert(xc *x) {
     memcpy(OUT(0)->data, IN(0)->data, (size_t)OUT(0)->numel * 4);
     round_if_bf16(OUT(0));

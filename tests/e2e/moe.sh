@@ -10,7 +10,8 @@
 # attention, LoRA on the experts and the router as PEFT (>= 0.19, with
 # transformers 5) makes it (target_parameters: the adapter's layout against
 # PEFT's own files, resume, lora_model_dir, ZeRO-3, sp, merge-lora, bf16), and
-# the refusals by name.
+# the refusals by name. Then Qwen2-MoE (its shared expert): training, sp 2 and
+# ZeRO-3 x 2 = 1 rank, LoRA as PEFT saves it.
 # usage: moe.sh AXOC AXORUN SOURCE_DIR
 set -uo pipefail
 AXOC=$1 AXORUN=$2 SRC=$3
@@ -304,7 +305,7 @@ sequence_parallel_degree: 2
 sample_packing: true" >lbzz.yml
 check '"$AXOC" compile lbsp.yml -o lbsp.bin --world-size 2 2>lbsp.err && ! grep -q "output_router_logits" lbsp.err && "$AXORUN" lbsp.bin --comm local >lbsp.log 2>&1 && grep -q "step 4/4" lbsp.log && "$AXOC" compile lbzz.yml -o lbzz.bin --world-size 2 2>lbzz.err && grep -q "warning: output_router_logits with sequence_parallel_degree 2: .*batch_ring splits as Axolotl does" lbzz.err' \
   "qwen3moe: the load-balancing loss under sp 2 (batch_ring as Axolotl splits; the zigzag ring warns)"
-for bad in "use_sliding_window: true|use_sliding_window|sliding window on every layer" \
+for bad in "use_sliding_window: true|use_sliding_window|sliding-window layers are not implemented" \
            "num_experts_per_tok: 9|num_experts_per_tok|at most the 4 experts"; do
   IFS='|' read -r kv key words <<<"$bad"
   cfg "$M" "$T/bad" "overrides_of_model_config:
@@ -314,4 +315,35 @@ done
 cfg "$SRC/tests/reference/fixtures/tiny-mixtral" "$T/bad" "overrides_of_model_config:
   router_jitter_noise: 0.1" >bad.yml
 check '! "$AXOC" compile bad.yml -o bad.bin 2>bad.err && grep -q "router_jitter_noise" bad.err' "mixtral: router_jitter_noise refused by name"
+# == Qwen2-MoE (Qwen2MoeForCausalLM: tiny-qwen2moe): Qwen3-MoE's routed experts plus a shared SwiGLU expert whose
+# output is scaled by sigmoid(x . shared_expert_gate), Qwen2's q/k/v biases. Its numbers are transformers' and
+# PEFT's (test_hf_fixtures: tiny-qwen2moe, tiny-qwen2moe-experts) ==
+M="$SRC/tests/reference/fixtures/tiny-qwen2moe"
+cfg "$M" "$T/q2" "" >q2.yml
+check '"$AXOC" compile q2.yml -o q2.bin --dump-ir ir-q2 2>/dev/null && "$AXORUN" q2.bin >/dev/null 2>&1' "qwen2moe: compiles and trains"
+check '[ "$(grep -c "= sigmoid(" ir-q2/00-lower.ir)" = 1 ] && grep -q "@model.layers.0.mlp.shared_expert_gate.weight : f32\[1,64\]" ir-q2/00-lower.ir && grep -q "@model.layers.0.mlp.shared_expert.down_proj.weight : f32\[64,48\]" ir-q2/00-lower.ir && grep -q "self_attn.q_proj.bias" ir-q2/00-lower.ir' \
+  "qwen2moe: the sparse layer has the shared expert (48 wide) and its sigmoid gate; q/k/v take biases"
+st names "$M/model.safetensors" >q2.names
+check 'st names q2/model.safetensors | cmp -s - q2.names && st differ "$M/model.safetensors" q2/model.safetensors model.layers.0.mlp.shared_expert_gate.weight' \
+  "qwen2moe: the saved model has the checkpoint's tensor names, the shared expert's gate trained"
+cfg "$M" "$T/q2sp" "sequence_parallel_degree: 2" >q2sp.yml
+check '"$AXOC" compile q2sp.yml -o q2sp.bin --world-size 2 2>/dev/null && "$AXORUN" q2sp.bin --comm local >/dev/null 2>&1 && losses_agree q2/train_log.jsonl q2sp/train_log.jsonl 1e-5' \
+  "qwen2moe: sp 2 = 1 rank"
+cfg "$M" "$T/q2ga" "gradient_accumulation_steps: 2" >q2ga.yml
+cfg "$M" "$T/q2z3" "deepspeed: $T/deepspeed_configs/zero3.json" >q2z3.yml
+check '"$AXOC" fetch deepspeed_configs >/dev/null 2>&1; "$AXOC" compile q2ga.yml -o q2ga.bin 2>/dev/null && "$AXORUN" q2ga.bin >/dev/null 2>&1 && "$AXOC" compile q2z3.yml -o q2z3.bin --world-size 2 2>/dev/null && "$AXORUN" q2z3.bin --comm local >/dev/null 2>&1 && losses_agree q2ga/train_log.jsonl q2z3/train_log.jsonl 1e-5' \
+  "qwen2moe: ZeRO-3 x 2 = 1 rank accumulating 2"
+PX="$SRC/tests/reference/peft/tiny-qwen2moe-experts"
+cfg "$M" "$T/q2lx" "adapter: lora
+lora_r: 4
+lora_alpha: 8
+lora_target_modules: [q_proj, v_proj, gate_proj, up_proj, down_proj, shared_expert_gate]
+lora_target_parameters: [mlp.gate.weight, mlp.experts.gate_up_proj, mlp.experts.down_proj]" >q2lx.yml
+check '"$AXOC" compile q2lx.yml -o q2lx.bin 2>/dev/null && "$AXORUN" q2lx.bin >/dev/null 2>&1 && st layout q2lx/adapter_model.safetensors | cmp -s - <(st layout "$PX/adapter_model.safetensors")' \
+  "qwen2moe: LoRA saves PEFT's tensors (gate_proj / up_proj / down_proj adapt the shared expert, as PEFT converts no qwen2_moe name; the experts and router by target_parameters)"
+cfg "$M" "$T/q2g" "adapter: lora
+lora_r: 4
+lora_target_modules: [q_proj, gate]" >q2g.yml
+check '! "$AXOC" compile q2g.yml -o q2g.bin 2>q2g.err && grep -q "\"gate\" matches no linear layer" q2g.err' \
+  "qwen2moe: a target \"gate\" (the router, which PEFT cannot wrap as a module there) is refused by name"
 finish

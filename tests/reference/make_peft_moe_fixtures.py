@@ -31,6 +31,12 @@ CASES = {
     # name: (base fixture, target_modules[, target_parameters])
     "tiny-qwen3moe-experts": ("tiny-qwen3moe-perturbed", ["q_proj", "v_proj", "gate_proj", "up_proj", "down_proj", "gate"]),
     "tiny-mixtral-experts": ("tiny-mixtral-perturbed", ["q_proj", "w1", "w3", "w2", "gate"]),
+    # Qwen2-MoE: PEFT converts no name for model_type qwen2_moe (transformers maps other MoE types onto its pattern,
+    # not itself), so gate_proj / up_proj / down_proj adapt the shared expert's nn.Linear modules only (and a
+    # target "gate", the router, fails in PEFT); the experts and the router take target_parameters
+    "tiny-qwen2moe-experts": ("tiny-qwen2moe-perturbed",
+                              ["q_proj", "v_proj", "gate_proj", "up_proj", "down_proj", "shared_expert_gate"],
+                              ["mlp.gate.weight", "mlp.experts.gate_up_proj", "mlp.experts.down_proj"]),
     # gpt-oss: no name moves; target_parameters wraps the router's weight and the experts' transposed [E, In, Out]
     # weights (transformers' is_transposed: PEFT's delta is (B_e A_e)^T there)
     "tiny-gptoss-experts": ("tiny-gptoss-perturbed", ["q_proj", "v_proj"],

@@ -455,7 +455,7 @@ int main(void) {
         snprintf(p, sizeof p, "%s/tests/reference/moe_aux/%s.json", AXO_SOURCE_DIR, auxs[i]);
         run_aux_fixture(p, auxs[i]);
     }
-    const char *peft[] = {"tiny-qwen3moe-experts", "tiny-mixtral-experts", "tiny-gptoss-experts"};
+    const char *peft[] = {"tiny-qwen3moe-experts", "tiny-mixtral-experts", "tiny-gptoss-experts", "tiny-qwen2moe-experts"};
     for (size_t i = 0; i < sizeof peft / sizeof *peft; i++) {
         char p[4096];
         snprintf(p, sizeof p, "%s/tests/reference/peft/%s", AXO_SOURCE_DIR, peft[i]);

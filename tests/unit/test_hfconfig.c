@@ -346,7 +346,7 @@ static void test_defaults_and_variants(void) {
 
 static void test_errors(void) {
     expect_model_error("GPT2LMHeadModel", BASE, "", "config.json: architectures[0]",
-                       "expected one of LlamaForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalLM, MistralForCausalLM, Gemma3ForCausalLM, GraniteForCausalLM, SmolLM3ForCausalLM, Olmo2ForCausalLM, Olmo3ForCausalLM, Phi3ForCausalLM, Qwen3MoeForCausalLM, MixtralForCausalLM, GptOssForCausalLM, OlmoeForCausalLM, Ministral3ForCausalLM, Gemma2ForCausalLM, Gemma3ForConditionalGeneration, Mistral3ForConditionalGeneration, found \"GPT2LMHeadModel\"");
+                       "expected one of LlamaForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalLM, MistralForCausalLM, Gemma3ForCausalLM, GraniteForCausalLM, SmolLM3ForCausalLM, Olmo2ForCausalLM, Olmo3ForCausalLM, Phi3ForCausalLM, Qwen3MoeForCausalLM, MixtralForCausalLM, GptOssForCausalLM, OlmoeForCausalLM, Ministral3ForCausalLM, Gemma2ForCausalLM, Qwen2MoeForCausalLM, Gemma3ForConditionalGeneration, Mistral3ForConditionalGeneration, found \"GPT2LMHeadModel\"");
     expect_model_error("Qwen2ForCausalLM", BASE, "\"sliding_window\": 8, \"use_sliding_window\": true, \"layer_types\": [\"full_attention\"]",
                        "config.json: layer_types", "expected a list of num_hidden_layers entries, found [\"full_attention\"]");
     expect_model_error("Qwen3ForCausalLM", BASE,
@@ -844,6 +844,27 @@ static void test_moe(void) {
     CHECK(r.m.num_experts == 128 && r.m.num_experts_per_tok == 8 && r.m.moe_intermediate_size == 768 && !r.m.norm_topk_prob);
     CHECK(!r.m.layer_moe[0] && r.m.layer_moe[1] && !r.m.layer_moe[2] && r.m.layer_moe[3]);
     mfree(&r);
+    /* Qwen2-MoE: Qwen2MoeConfig's defaults (60 experts, top 4, 1408 wide, a 5632-wide shared expert, q/k/v biases by
+     * qkv_bias, 16 kv heads, 32768 positions), Qwen2's attention, no sliding-window layers */
+    mload(&r, model_dir("Qwen2MoeForCausalLM",
+                        "\"hidden_size\": 64, \"intermediate_size\": 176, \"num_hidden_layers\": 2, \"num_attention_heads\": 16, "
+                        "\"vocab_size\": 256", ""));
+    CHECK_MSG(r.rc == 0, "%s", dump(&r.d));
+    CHECK(r.m.arch == FE_ARCH_QWEN2 && !r.m.qk_norm && r.m.attention_bias && r.m.num_experts == 60 &&
+          r.m.num_experts_per_tok == 4 && r.m.moe_intermediate_size == 1408 && r.m.shared_expert_intermediate_size == 5632 &&
+          !r.m.norm_topk_prob && r.m.num_key_value_heads == 16 && r.m.max_position_embeddings == 32768 &&
+          r.m.layer_moe[0] && r.m.layer_moe[1] && !strcmp(r.m.decoder_layer_cls, "Qwen2MoeDecoderLayer"));
+    mfree(&r);
+    mload(&r, model_dir("Qwen2MoeForCausalLM", BASE, "\"qkv_bias\": false, \"shared_expert_intermediate_size\": 40"));
+    CHECK_MSG(r.rc == 0 && !r.m.attention_bias && r.m.shared_expert_intermediate_size == 40, "%s", dump(&r.d));
+    mfree(&r);
+    mload(&r, model_dir("Qwen3MoeForCausalLM", BASE, ""));
+    CHECK_MSG(r.rc == 0 && r.m.shared_expert_intermediate_size == 0, "%s", dump(&r.d)); /* no shared expert */
+    mfree(&r);
+    expect_model_error("Qwen2MoeForCausalLM", BASE, "\"use_sliding_window\": true", "config.json: use_sliding_window",
+                       "sliding-window layers are not implemented");
+    expect_model_error("Qwen2MoeForCausalLM", BASE, "\"shared_expert_intermediate_size\": 0",
+                       "config.json: shared_expert_intermediate_size", "expected a positive integer");
     /* num_experts 0: every layer dense */
     mload(&r, model_dir("Qwen3MoeForCausalLM", BASE, "\"num_experts\": 0"));
     CHECK_MSG(r.rc == 0 && !r.m.layer_moe[0] && !r.m.layer_moe[1], "%s", dump(&r.d));
