@@ -152,7 +152,8 @@ static ir_module *build_all_ops(void) {
     int32_t qb = ir_b(&b, IR_OP_bias_add, IR_IN(q, G(bias)), IR_NOAT);
     int32_t a = ir_b(&b, IR_OP_add, IR_IN(qb, x), IR_NOAT);
     int32_t mu = ir_b(&b, IR_OP_mul, IR_IN(a, x), IR_NOAT);
-    int32_t s = ir_b(&b, IR_OP_scale, IR_IN(mu), IR_AT(ir_af("alpha", 0.5)));
+    int32_t s0 = ir_b(&b, IR_OP_scale, IR_IN(mu), IR_AT(ir_af("alpha", 0.5)));
+    int32_t s = ir_b(&b, IR_OP_sigmoid, IR_IN(s0), IR_NOAT);
     int32_t c = ir_b(&b, IR_OP_convert, IR_IN(s), IR_AT(ir_as("to", "bf16")));
     int32_t c2 = ir_b(&b, IR_OP_convert, IR_IN(c), IR_AT(ir_as("to", "f32")));
     int32_t r = ir_b(&b, IR_OP_reshape, IR_IN(c2), IR_AT(ir_aints("shape", 4, (int64_t[]){2, 4, 2, 4})));
