@@ -399,6 +399,7 @@ static const key_def keys[] = {
     {"tf32", K_BOOL, F(tf32), 0},
     {"tokenizer_config", K_SPECIAL, -1, 0},
     {"tokenizer_type", K_ANY, -1, 0},
+    {"default_system_message", K_SPECIAL, -1, 0},
     {"model_config", K_SPECIAL, -1, 0},
     {"model_quantization_config", K_SPECIAL, -1, 0},
     {"model_quantization_config_kwargs", K_SPECIAL, -1, 0},
@@ -468,7 +469,6 @@ const fe_refused_key fe_refused_keys[] = {
     {"lisa_step_interval", "", "how often LISA changes the trained layers"},
     {"lisa_layers_attribute", "model.layers", "where LISA finds the layers"},
     /* the tokenizer */
-    {"default_system_message", "", "another default system prompt in chat-template data"},
     {"tokenizer_use_fast", "true", "the slow tokenizer, which may tokenize differently"},
     {"tokenizer_legacy", "", "the tokenizer's legacy handling of text after special tokens"},
     {"tokenizer_use_mistral_common", "false", "the mistral-common tokenizer"},
@@ -2233,6 +2233,14 @@ static void apply_special(loader *L, const fe_ypair *p) {
     yaml_node_t *v = p->v;
     char loc[512];
     int b;
+    if (!strcmp(k, "default_system_message")) { /* Axolotl 0.19's effect: none (see the message) */
+        const char *t;
+        if (fe_y_is_null(v) || fe_y_str(y, k, v, &t) != 0 || !*t) return;
+        ax_warn(y->d, fe_yloc(y, p->k, loc, sizeof loc),
+                "%s: has no effect, as in Axolotl 0.19, which only replaces \"You are a helpful assistant.\" in the "
+                "chatml template, and that template has no such text; put a system turn in the data instead", k);
+        return;
+    }
     if (!strcmp(k, "base_model")) {
         const char *given;
         if (fe_y_str(y, k, v, &given) != 0) return;

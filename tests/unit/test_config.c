@@ -528,6 +528,9 @@ static void test_schedules(void) {
     run_y(&r, "lr_scheduler: rex\ncosine_min_lr_ratio: 0.1\n");
     CHECK_MSG(r.rc == 0 && r.d.n == 0 && r.c.lr_scheduler == FE_SCHED_REX, "%s", dump(&r.d));
     run_free(&r);
+    /* Axolotl 0.19's default_system_message replaces text its chatml template does not hold: no effect */
+    expect_warning("chat_template: chatml\ndefault_system_message: You are a pirate.\n", "cfg.yml:2:1",
+                   "default_system_message: has no effect, as in Axolotl 0.19");
     expect_warning("lr_scheduler: rex\nlr_scheduler_kwargs:\n  num_cycles: 2\n", "cfg.yml:2:1",
                    "lr_scheduler_kwargs: ignored with lr_scheduler: rex (Axolotl's RexLR takes none");
     expect_warning("lr_scheduler: rex\nlr_quadratic_warmup: true\n", "cfg.yml:2:1",
