@@ -2070,7 +2070,7 @@ static void attn_implementation(loader *L, const yaml_node_t *v) {
 static const char *const attn_legacy_flags[][2] = {
     {"xformers_attention", "xformers"},       {"sage_attention", "sage"}, {"flex_attention", "flex_attention"},
     {"flash_attention", "flash_attention_2"}, {"sdp_attention", "sdpa"},  {"eager_attention", "eager"}};
-static int attn_packs(const loader *L, int *flex) {
+static int attn_packs(const loader *L, int *flex, const char **impl_out) {
     static const char *const packs[] = {"flash_attention_2", "flash_attention_3", "flex_attention", "xformers",
                                         "kernels-community/flash-attn2", "kernels-community/flash-attn3"};
     const fe_ypair *p = pair(L, "attn_implementation");
@@ -2082,6 +2082,7 @@ static int attn_packs(const loader *L, int *flex) {
         if (t && fe_parse_bool(t, &b) && b) impl = attn_legacy_flags[i][1];
     }
     char base[128];
+    *impl_out = impl ? ax_arena_strdup(L->y.ar, attn_impl_base(impl, base, sizeof base)) : NULL;
     *flex = impl && !strcmp(attn_impl_base(impl, base, sizeof base), "flex_attention");
     return impl && match_one(attn_impl_base(impl, base, sizeof base), packs, (int)AX_ARRAY_LEN(packs)) >= 0;
 }
@@ -3504,7 +3505,7 @@ static void check_whole(loader *L) {
                      "%s: expected only one of attn_implementation and the legacy attention flags (Axolotl refuses "
                      "both; the flags are deprecated), found both set", attn_legacy_flags[i][0]);
     }
-    c->attn_packs = attn_packs(L, &c->attn_flex);
+    c->attn_packs = attn_packs(L, &c->attn_flex, &c->attn_impl);
     if (c->sample_packing && (!pair(L, "multipack_real_batches") || fe_y_is_null(pair(L, "multipack_real_batches")->v)))
         c->multipack_real_batches = !c->attn_packs;
     if (c->sequence_parallel_degree > 1 && !c->ring_attn_func)

@@ -135,6 +135,8 @@ typedef struct fe_config {
     int sample_packing_sequentially; /* next-fit packing in sampler order instead of Axolotl's first-fit */
     int attn_packs;                  /* the attention backend reads packed sequences (Axolotl's attn_supports_packing) */
     int attn_flex;                   /* attn_implementation: flex_attention (Axolotl's V2 multipack collator for any model) */
+    const char *attn_impl;           /* the attention kernel asked for (attn_implementation, else the first legacy flag
+                                      * set: "sdpa", "xformers", "flash_attention_2", ...); NULL: transformers' default */
     int multipack_real_batches;      /* packs of sequence_len, micro_batch_size of them a batch; unset: Axolotl's rule (attn_packs) */
     int64_t sample_packing_group_size; /* first-fit packing: samples per group (0: Axolotl's 100000) */
     int64_t sample_packing_bin_size;   /* first-fit packing: samples per row at most (0: Axolotl's 200) */

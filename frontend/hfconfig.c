@@ -962,6 +962,29 @@ int fe_check_config_model(const fe_config *c, const fe_model *m, int world_size,
                 c->reinit_weights ? "reinit_weights draws the weights anew" : "no weights to carry the vision tower from");
     int64_t sp = c->sequence_parallel_degree;
     if (sp < 1) ax_error(d, cf, "sequence_parallel_degree: expected a positive integer, found %lld", (long long)sp);
+    /* soft-capped attention scores (Gemma 2, a Gemma 3 that sets them) where Axolotl 0.19 cannot apply the cap:
+     * transformers refuses sdpa (Gemma2PreTrainedModel._supports_sdpa is False; Gemma 3's sdpa path raises), and
+     * Axolotl's varlen ring attention asserts there is none; its xformers patch and its batch ring adapters take
+     * the cap and drop it, so there Axolotl trains without it while axo applies it */
+    if (m->attn_softcap > 0) {
+        if (c->attn_impl && !strcmp(c->attn_impl, "sdpa"))
+            ax_error(d, cf, "sdpa attention (attn_implementation: sdpa or sdp_attention: true) with %s's "
+                     "attn_logit_softcapping %g: transformers refuses it (sdpa cannot cap the scores); use eager, "
+                     "flash_attention_2 or flex_attention, which axo computes the same way", m->arch_name, m->attn_softcap);
+        if (c->attn_impl && !strcmp(c->attn_impl, "xformers"))
+            ax_warn(d, cf, "xformers attention with attn_logit_softcapping %g: axo caps the scores as transformers' eager "
+                    "and flash attention do, while Axolotl 0.19's xformers patch drops the cap, so its run would differ",
+                    m->attn_softcap);
+        if (sp > 1 && c->ring_attn_func && !strcmp(c->ring_attn_func, "varlen_llama3"))
+            ax_error(d, cf, "sequence_parallel_degree %lld with ring_attn_func varlen_llama3 (the default with "
+                     "sample_packing) and attn_logit_softcapping %g: Axolotl 0.19's varlen ring attention refuses a "
+                     "soft cap (it asserts there is none); axo would apply it, but the run has no Axolotl counterpart",
+                     (long long)sp, m->attn_softcap);
+        else if (sp > 1)
+            ax_warn(d, cf, "sequence_parallel_degree %lld with attn_logit_softcapping %g: axo caps the scores on every "
+                    "ring block, as one GPU does, while Axolotl 0.19's %s ring adapter drops the cap, so its run would "
+                    "differ", (long long)sp, m->attn_softcap, c->ring_attn_func ? c->ring_attn_func : "batch_ring");
+    }
     if (sp > 1) {
         if (c->sequence_len % (2 * sp))
             ax_error(d, cf,

@@ -276,6 +276,11 @@ int ir_infer(const ir_module *m, ir_op op, const ir_type *in, int nin, const ir_
         TRY(need_float(m, &in[0], 0, err, errcap));
         out[0] = in[0];
         return 0;
+    case IR_OP_sigmoid_bwd:
+        TRY(need_float(m, &in[0], 0, err, errcap));
+        TRY(need_same(m, &in[0], &in[1], 0, 1, 1, err, errcap));
+        out[0] = in[0];
+        return 0;
     case IR_OP_convert: {
         TRY(need_attr(at, na, "to", IR_ATTR_STR, err, errcap));
         ir_dtype to;

@@ -89,6 +89,7 @@ NO_GRAD(fill)
     }
 NOT_DIFFERENTIABLE(embedding_bwd)
 NOT_DIFFERENTIABLE(slice_bwd)
+NOT_DIFFERENTIABLE(sigmoid_bwd)
 NOT_DIFFERENTIABLE(moe_route_bwd)
 NOT_DIFFERENTIABLE(moe_ffn_bwd)
 NOT_DIFFERENTIABLE(moe_ffn_oss_bwd)
@@ -191,11 +192,9 @@ static void grad_scale(ad *c, const ir_node *n, const int32_t *dy) {
     acc(c, n->in[0], ir_b(&c->b, IR_OP_scale, IR_IN(dy[0]), n->nattrs, n->attrs));
 }
 
-/* y = sigmoid(x): dx = dy y (1 - y) = t - t y with t = dy y */
+/* y = sigmoid(x): dx = dy (1 - y) y, one op so that a bf16 gradient is rounded once, as torch's */
 static void grad_sigmoid(ad *c, const ir_node *n, const int32_t *dy) {
-    int32_t t = ir_b(&c->b, IR_OP_mul, IR_IN(dy[0], OUT(0)), IR_NOAT);
-    int32_t ty = ir_b(&c->b, IR_OP_mul, IR_IN(t, OUT(0)), IR_NOAT);
-    acc(c, n->in[0], ir_b(&c->b, IR_OP_add, IR_IN(t, ir_b(&c->b, IR_OP_scale, IR_IN(ty), IR_AT(ir_af("alpha", -1.0)))), IR_NOAT));
+    acc(c, n->in[0], ir_b(&c->b, IR_OP_sigmoid_bwd, IR_IN(OUT(0), dy[0]), IR_NOAT));
 }
 
 static void grad_convert(ad *c, const ir_node *n, const int32_t *dy) {

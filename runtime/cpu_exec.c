@@ -277,6 +277,15 @@ static int x_sigmoid(xc *x) {
     return 0;
 }
 
+/* torch's sigmoid_backward: (dy (1 - y)) y in float, rounded once */
+static int x_sigmoid_bwd(xc *x) {
+    const float *yv = rt_f(IN(0)), *dy = rt_f(IN(1));
+    float *dx = rt_f(OUT(0));
+    for (int64_t i = 0; i < OUT(0)->numel; i++) dx[i] = (dy[i] * (1.0f - yv[i])) * yv[i];
+    round_if_bf16(OUT(0));
+    return 0;
+}
+
 static int x_convert(xc *x) {
     memcpy(OUT(0)->data, IN(0)->data, (size_t)OUT(0)->numel * 4);
     round_if_bf16(OUT(0));

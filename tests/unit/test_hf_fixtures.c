@@ -429,9 +429,14 @@ int main(void) {
     char *names[128];
     int n = 0;
     struct dirent *de;
-    while ((de = readdir(dir)) && n < 128)
-        if (de->d_name[0] != '.') names[n++] = strdup(de->d_name);
+    int more = 0;
+    while ((de = readdir(dir)))
+        if (de->d_name[0] != '.') {
+            if (n < 128) names[n++] = strdup(de->d_name);
+            else more = 1;
+        }
     closedir(dir);
+    CHECK_MSG(!more, "more than 128 fixture dirs in %s: raise the bound, or some go unchecked", root);
     /* sorted: a stable order of output */
     for (int i = 0; i < n; i++)
         for (int j = i + 1; j < n; j++)

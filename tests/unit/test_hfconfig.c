@@ -444,6 +444,18 @@ static void test_check_config_model(void) {
     expect_check("sequence_len: 256\n", llama, 1, 1, AX_SEV_ERROR, NULL);
     /* sequence parallelism */
     expect_check("sequence_len: 256\nsequence_parallel_degree: 4\n", llama, 8, 1, AX_SEV_ERROR, NULL);
+    /* a soft-capped model (tiny-gemma2) where Axolotl cannot cap: sdpa refused (transformers), the varlen ring
+     * refused (Axolotl asserts), xformers and the batch rings warned (Axolotl drops the cap) */
+    const char *g2 = AXO_SOURCE_DIR "/configs/models/tiny-gemma2";
+    expect_check("sequence_len: 256\nflash_attention: true\n", g2, 1, 1, AX_SEV_ERROR, NULL);
+    expect_check("sequence_len: 256\nsdp_attention: true\n", g2, 1, 0, AX_SEV_ERROR, "transformers refuses it");
+    expect_check("sequence_len: 256\nattn_implementation: sdpa\n", g2, 1, 0, AX_SEV_ERROR, "sdpa attention");
+    expect_check("sequence_len: 256\nxformers_attention: true\n", g2, 1, 1, AX_SEV_WARNING,
+                 "Axolotl 0.19's xformers patch drops the cap");
+    expect_check("sequence_len: 256\nsequence_parallel_degree: 2\nsample_packing: true\nflash_attention: true\n", g2, 2, 0,
+                 AX_SEV_ERROR, "Axolotl 0.19's varlen ring attention refuses a soft cap");
+    expect_check("sequence_len: 256\nsequence_parallel_degree: 2\nring_attn_func: batch_zigzag\n", g2, 2, 1, AX_SEV_WARNING,
+                 "batch_zigzag ring adapter drops the cap");
     expect_check("sequence_len: 100\nsequence_parallel_degree: 4\n", llama, 4, 0, AX_SEV_ERROR,
                  "sequence_len: expected a multiple of 2 * sequence_parallel_degree = 8");
     expect_check("sequence_len: 256\nsequence_parallel_degree: 4\n", llama, 6, 0, AX_SEV_ERROR,

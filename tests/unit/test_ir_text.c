@@ -154,6 +154,7 @@ static ir_module *build_all_ops(void) {
     int32_t mu = ir_b(&b, IR_OP_mul, IR_IN(a, x), IR_NOAT);
     int32_t s0 = ir_b(&b, IR_OP_scale, IR_IN(mu), IR_AT(ir_af("alpha", 0.5)));
     int32_t s = ir_b(&b, IR_OP_sigmoid, IR_IN(s0), IR_NOAT);
+    ir_b(&b, IR_OP_sigmoid_bwd, IR_IN(s, s0), IR_NOAT);
     int32_t c = ir_b(&b, IR_OP_convert, IR_IN(s), IR_AT(ir_as("to", "bf16")));
     int32_t c2 = ir_b(&b, IR_OP_convert, IR_IN(c), IR_AT(ir_as("to", "f32")));
     int32_t r = ir_b(&b, IR_OP_reshape, IR_IN(c2), IR_AT(ir_aints("shape", 4, (int64_t[]){2, 4, 2, 4})));
