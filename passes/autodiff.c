@@ -406,6 +406,9 @@ static int rederivable(ir_op op) { return op == IR_OP_dequant_nf4 || op == IR_OP
 static void recompute(ad *c, int b, int e) {
     for (int i = b; i < e && !c->b.failed; i++) {
         const ir_node *n = &c->p->nodes[i];
+        /* a typed source (fill, input: a constant or the step's own input) reads nothing the recompute would change;
+         * the forward's value is kept (Qwen2-MoE's row of ones is a layer's only one) */
+        if (ir_ops[n->op].flags & IR_F_TYPED) continue;
         int32_t in[16], out[8];
         for (int k = 0; k < n->nin; k++) in[k] = fwd(c, n->in[k]);
         ir_node nn = *n; /* copy: nodes may move when the array grows */

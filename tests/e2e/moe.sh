@@ -326,6 +326,9 @@ check '[ "$(grep -c "= sigmoid(" ir-q2/00-lower.ir)" = 1 ] && grep -q "@model.la
 st names "$M/model.safetensors" >q2.names
 check 'st names q2/model.safetensors | cmp -s - q2.names && st differ "$M/model.safetensors" q2/model.safetensors model.layers.0.mlp.shared_expert_gate.weight' \
   "qwen2moe: the saved model has the checkpoint's tensor names, the shared expert's gate trained"
+cfg "$M" "$T/q2ck" "gradient_checkpointing: true" >q2ck.yml
+check '"$AXOC" compile q2ck.yml -o q2ck.bin 2>/dev/null && "$AXORUN" q2ck.bin >/dev/null 2>&1 && losses_agree q2/train_log.jsonl q2ck/train_log.jsonl 1e-6' \
+  "qwen2moe: gradient checkpointing (the recomputed layer keeps the gate's row of ones) = no checkpointing"
 cfg "$M" "$T/q2sp" "sequence_parallel_degree: 2" >q2sp.yml
 check '"$AXOC" compile q2sp.yml -o q2sp.bin --world-size 2 2>/dev/null && "$AXORUN" q2sp.bin --comm local >/dev/null 2>&1 && losses_agree q2/train_log.jsonl q2sp/train_log.jsonl 1e-5' \
   "qwen2moe: sp 2 = 1 rank"
