@@ -368,10 +368,6 @@ static int check_supported(const fe_config *c, int world, ax_diag *d) {
     return 0;
 }
 
-/* PEFT's own default targets for the Llama, Qwen2/3 and Mistral families
- * when the config names none. */
-static const char *const peft_default_targets[] = {"q_proj", "v_proj"};
-
 /* lora_target_modules as a regex (PEFT: re.fullmatch over each module's
  * name): the names of the modules with a weight it matches, in the
  * module's order; NULL (and *n 0) after an error in d. */
@@ -463,16 +459,16 @@ static pass_lora_cfg lora_cfg(const fe_config *c, const fe_model *mdl, const cha
         ax_warn(d, c->path, "lora_modules_to_save: ignored without adapter: lora|qlora (a full fine-tune trains every module)");
     if (l.adapter != PASS_ADAPTER_NONE && !l.target_linear && !l.ntargets && l.ntarget_params) {
         /* Axolotl passes target_modules=[]: PEFT adapts the parameters alone */
-    } else if (l.adapter != PASS_ADAPTER_NONE && !l.target_linear && !l.ntargets && (mdl->multimodal || mdl->fused_proj)) {
-        ax_error(d, c->path ? c->path : "config", "adapter: %s without lora_target_modules or lora_target_linear: PEFT has "
-                 "no default targets for %s and refuses such a LoraConfig; name them (e.g. lora_target_linear: true)",
+    } else if (l.adapter != PASS_ADAPTER_NONE && !l.target_linear && !l.ntargets && !c->lora_model_dir) {
+        /* (lora_model_dir: the adapter's own adapter_config.json names them, as PeftModel.from_pretrained reads it.)
+         * Axolotl 0.19 hands PEFT target_modules=[] (cfg.lora_target_modules or []), which is not None, so PEFT
+         * never looks up its per-family defaults, and with no target_parameters either get_peft_model fails ("No
+         * `target_modules` passed but also no `target_parameters` found") */
+        ax_error(d, c->path ? c->path : "config", "adapter: %s without lora_target_modules, lora_target_linear or "
+                 "lora_target_parameters: Axolotl passes PEFT an empty target list, which PEFT refuses (it does not "
+                 "fall back to its defaults for %s then); name the targets, e.g. lora_target_modules: [q_proj, v_proj] "
+                 "or lora_target_linear: true",
                  c->adapter == FE_ADAPTER_LORA ? "lora" : "qlora", mdl->arch_name);
-    } else if (l.adapter != PASS_ADAPTER_NONE && !l.target_linear && !l.ntargets) {
-        ax_warn(d, c->path, "adapter: %s without lora_target_modules or lora_target_linear: adapting q_proj and v_proj "
-                            "(PEFT's default for this model family)",
-                c->adapter == FE_ADAPTER_LORA ? "lora" : "qlora");
-        l.targets = peft_default_targets;
-        l.ntargets = 2;
     }
     return l;
 }

@@ -101,7 +101,7 @@ check '! "$AXOC" compile dyn.yml -o dyn.bin 2>dyn.err && grep -q "sequence_len: 
   "dynamic RoPE past max_position_embeddings is refused (transformers rescales per batch, with state)"
 cfg "$SRC/tests/reference/fixtures/tiny-phi3" "$T/p3nt" "adapter: lora
 lora_r: 4" >p3nt.yml
-check '! "$AXOC" compile p3nt.yml -o p3nt.bin 2>p3nt.err && grep -q "PEFT has no default targets for Phi3ForCausalLM" p3nt.err' "phi3: LoRA without targets is refused (PEFT has none for phi3)"
+check '! "$AXOC" compile p3nt.yml -o p3nt.bin 2>p3nt.err && grep -q "Axolotl passes PEFT an empty target list, which PEFT refuses (it does not fall back to its defaults for Phi3ForCausalLM" p3nt.err' "phi3: LoRA without targets is refused (Axolotl hands PEFT an empty list, which PEFT refuses)"
 cfg "$SRC/tests/reference/fixtures/tiny-phi3" "$T/p3q" "adapter: lora
 lora_r: 4
 lora_target_modules: [q_proj]" >p3q.yml

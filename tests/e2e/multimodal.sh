@@ -149,15 +149,15 @@ check '! "$AXOC" compile fp8.yml -o fp8.bin 2>fp8.err && grep -q "config.json: q
 M="$SRC/tests/reference/fixtures/tiny-gemma3-mm"
 mkdir -p bad && python3 - "$M/config.json" bad/config.json <<'PYEOF'
 import json, sys
-c = json.load(open(sys.argv[1])); c["text_config"]["final_logit_softcapping"] = 30.0
+c = json.load(open(sys.argv[1])); c["text_config"]["use_bidirectional_attention"] = True
 json.dump(c, open(sys.argv[2], "w"))
 PYEOF
 cfg "$T/badout" "" | sed "s#base_model: .*#base_model: $T/bad#" >bad.yml
-check '! "$AXOC" compile bad.yml -o bad.bin 2>bad.err && grep -q "config.json: text_config.final_logit_softcapping: .*not implemented" bad.err' "a text_config key is refused by its full name"
+check '! "$AXOC" compile bad.yml -o bad.bin 2>bad.err && grep -q "config.json: text_config.use_bidirectional_attention: .*not implemented" bad.err' "a text_config key is refused by its full name"
 cfg "$T/nt" "adapter: lora
 lora_r: 4" >nt.yml
-check '! "$AXOC" compile nt.yml -o nt.bin 2>nt.err && grep -q "PEFT has no default targets for Gemma3ForConditionalGeneration" nt.err' \
-  "LoRA without targets: refused (PEFT has no default for a multimodal model)"
+check '! "$AXOC" compile nt.yml -o nt.bin 2>nt.err && grep -q "Axolotl passes PEFT an empty target list, which PEFT refuses (it does not fall back to its defaults for Gemma3ForConditionalGeneration" nt.err' \
+  "LoRA without targets: refused (Axolotl hands PEFT an empty list, which PEFT refuses)"
 cfg "$T/tw" "adapter: lora
 lora_r: 4
 lora_target_modules: [q_proj, fc1]" >tw.yml
