@@ -41,7 +41,8 @@ static const char *const e_dora[] = {F32_BF16("axo_dora_norm"), F32_BF16("axo_do
                                      F32_BF16("axo_lora_delta"),       F32_BF16("axo_lora_delta_da"),
                                      F32_BF16("axo_lora_delta_db"),    NULL};
 static const char *const e_elementwise[] = {F32_BF16("axo_add"),   F32_BF16("axo_mul"),
-                                            F32_BF16("axo_scale"), F32_BF16("axo_acc"),
+                                            F32_BF16("axo_scale"), F32_BF16("axo_sigmoid"), F32_BF16("axo_sigmoid_bwd"),
+                                            F32_BF16("axo_acc"),
                                             "axo_convert_f32_bf16", "axo_convert_bf16_f32", NULL};
 static const char *const e_embedding[] = {F32_BF16("axo_embedding_fwd"), F32_BF16("axo_embedding_bwd"), NULL};
 static const char *const e_misc[] = {"axo_fill_u32",      "axo_fill_u16", "axo_acc_f32_bf16",       "axo_acc_bf16_f32",

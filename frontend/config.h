@@ -400,7 +400,8 @@ typedef enum {
     FE_ARCH_OLMO3,
     FE_ARCH_PHI3,
     FE_ARCH_GPTOSS,
-    FE_ARCH_OLMOE
+    FE_ARCH_OLMOE,
+    FE_ARCH_GLM /* GlmForCausalLM, Glm4ForCausalLM */
 } fe_arch;
 typedef enum { FE_ROPE_DEFAULT, FE_ROPE_LINEAR, FE_ROPE_LLAMA3, FE_ROPE_DYNAMIC, FE_ROPE_YARN, FE_ROPE_LONGROPE } fe_rope_type;
 
@@ -462,6 +463,10 @@ typedef struct fe_model {
     /* Qwen2-MoE: a dense SwiGLU shared expert beside the routed ones, its output times sigmoid(x . shared_expert_gate)
      * (0: none) */
     int64_t shared_expert_intermediate_size;
+    /* GLM (GlmForCausalLM): Llama's layer with q/k/v biases (no o_proj bias), one fused gate_up_proj, RoPE on the
+     * interleaved pairs (2i, 2i+1) of the first half of each head; GLM-4 (Glm4ForCausalLM) adds norms after the
+     * attention and after the MLP (post_self_attn_layernorm, post_mlp_layernorm) */
+    int rope_interleave, fused_mlp, glm4;
     int norm_topk_prob;
     /* output_router_logits: transformers adds router_aux_loss_coef x the routers' load-balancing loss to the loss */
     int output_router_logits;

@@ -501,22 +501,24 @@ int fe_model_load_with(const char *dir, const char *overrides, fe_model *out, ax
                                         "Olmo2ForCausalLM", "Olmo3ForCausalLM", "Phi3ForCausalLM",
                                         "Qwen3MoeForCausalLM", "MixtralForCausalLM", "GptOssForCausalLM",
                                         "OlmoeForCausalLM", "Ministral3ForCausalLM", "Gemma2ForCausalLM",
-                                        "Qwen2MoeForCausalLM"};
+                                        "Qwen2MoeForCausalLM", "GlmForCausalLM", "Glm4ForCausalLM"};
     static const char *const layers[] = {"LlamaDecoderLayer",   "Qwen2DecoderLayer",  "Qwen3DecoderLayer",
                                          "MistralDecoderLayer", "Gemma3DecoderLayer", "Gemma3DecoderLayer",
                                          "MistralDecoderLayer", "GraniteDecoderLayer", "SmolLM3DecoderLayer",
                                          "Olmo2DecoderLayer",   "Olmo3DecoderLayer", "Phi3DecoderLayer",
                                          "Qwen3MoeDecoderLayer", "MixtralDecoderLayer", "GptOssDecoderLayer",
                                          "OlmoeDecoderLayer", "Ministral3DecoderLayer", "Gemma2DecoderLayer",
-                                         "Qwen2MoeDecoderLayer"};
+                                         "Qwen2MoeDecoderLayer", "GlmDecoderLayer", "Glm4DecoderLayer"};
     /* each multimodal model's text model: its text_config's model_type, the family it is */
     static const char *const text_type[] = {NULL, NULL, NULL, NULL, NULL, "gemma3_text", "mistral",
-                                            NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL};
+                                            NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+                                            NULL, NULL};
     static const fe_arch family[] = {FE_ARCH_LLAMA,   FE_ARCH_QWEN2,   FE_ARCH_QWEN3,   FE_ARCH_MISTRAL,
                                      FE_ARCH_GEMMA3,  FE_ARCH_GEMMA3,  FE_ARCH_MISTRAL, FE_ARCH_GRANITE,
                                      FE_ARCH_SMOLLM3, FE_ARCH_OLMO2,   FE_ARCH_OLMO3,   FE_ARCH_PHI3,
                                      FE_ARCH_QWEN3,   FE_ARCH_MISTRAL, FE_ARCH_GPTOSS,  FE_ARCH_OLMOE,
-                                     FE_ARCH_MISTRAL, FE_ARCH_GEMMA3,  FE_ARCH_QWEN2};
+                                     FE_ARCH_MISTRAL, FE_ARCH_GEMMA3,  FE_ARCH_QWEN2,   FE_ARCH_GLM,
+                                     FE_ARCH_GLM};
     json_t *a = json_object_get(root, "architectures");
     json_t *a0 = json_is_array(a) ? json_array_get(a, 0) : NULL;
     int which = -1;
@@ -527,7 +529,8 @@ int fe_model_load_with(const char *dir, const char *overrides, fe_model *out, ax
              "one of LlamaForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalLM, MistralForCausalLM, Gemma3ForCausalLM, "
              "GraniteForCausalLM, SmolLM3ForCausalLM, Olmo2ForCausalLM, Olmo3ForCausalLM, Phi3ForCausalLM, "
              "Qwen3MoeForCausalLM, MixtralForCausalLM, GptOssForCausalLM, OlmoeForCausalLM, Ministral3ForCausalLM, "
-             "Gemma2ForCausalLM, Qwen2MoeForCausalLM, Gemma3ForConditionalGeneration, Mistral3ForConditionalGeneration");
+             "Gemma2ForCausalLM, Qwen2MoeForCausalLM, GlmForCausalLM, Glm4ForCausalLM, Gemma3ForConditionalGeneration, "
+             "Mistral3ForConditionalGeneration");
         json_decref(root);
         return -1;
     }
@@ -536,6 +539,8 @@ int fe_model_load_with(const char *dir, const char *overrides, fe_model *out, ax
     m->arch_name = archs[which];
     m->decoder_layer_cls = layers[which];
     m->gemma2 = !strcmp(archs[which], "Gemma2ForCausalLM"); /* Gemma 3's family, with its own differences */
+    m->glm4 = !strcmp(archs[which], "Glm4ForCausalLM");
+    m->rope_interleave = m->fused_mlp = m->arch == FE_ARCH_GLM;
     json_t *top = root; /* the file's object; root: the text model's (a multimodal model's text_config) */
     if (text_type[which]) {
         json_t *tc = json_object_get(root, "text_config");
@@ -583,17 +588,18 @@ int fe_model_load_with(const char *dir, const char *overrides, fe_model *out, ax
                                      0, 1, MAX_COUNT);
     json_t *hd = json_object_get(root, "head_dim");
     /* Gemma3TextConfig: head_dim 256; GptOssConfig: 64; Ministral3Config: 128 */
-    m->head_dim_explicit = (hd && !json_is_null(hd)) || g3 || oss || (m->ministral3 && !hd);
+    const int glm = m->arch == FE_ARCH_GLM; /* GlmConfig / Glm4Config: head_dim 128 */
+    m->head_dim_explicit = (hd && !json_is_null(hd)) || g3 || oss || (m->ministral3 && !hd) || (glm && !hd);
     m->head_dim = hd && !json_is_null(hd) ? get_int(&H, root, "head_dim", 0, 1, 1, MAX_COUNT)
                   : g3                    ? 256
                   : oss                   ? 64
-                  : m->ministral3 && !hd  ? 128 /* Ministral3Config: 128 when absent, null: hidden / heads */
+                  : (m->ministral3 || glm) && !hd ? 128 /* Ministral3Config: 128 when absent, null: hidden / heads */
                   : m->num_attention_heads ? m->hidden_size / m->num_attention_heads
                                            : 0;
     m->vocab_size = get_int(&H, root, "vocab_size", m->gemma2 ? 256000 : g3 ? 262208 : 0, req, 1, MAX_I32);
     m->max_position_embeddings =
         get_int(&H, root, "max_position_embeddings", m->gemma2                                      ? 8192
-                                                     : g3 || oss                                        ? 131072
+                                                     : g3 || oss || m->arch == FE_ARCH_GLM               ? 131072
                                                      : m->ministral3                                       ? 262144
                                                      : !strcmp(archs[which], "Qwen2MoeForCausalLM")         ? 32768
                                                      : m->arch == FE_ARCH_PHI3 || m->arch == FE_ARCH_OLMOE ? 4096
@@ -603,7 +609,7 @@ int fe_model_load_with(const char *dir, const char *overrides, fe_model *out, ax
     const int eps5 = m->arch == FE_ARCH_PHI3 || m->arch == FE_ARCH_OLMO2 || m->arch == FE_ARCH_OLMO3 || oss ||
                      m->arch == FE_ARCH_OLMOE || m->ministral3 ||
                      !strcmp(m->arch_name, "MixtralForCausalLM");
-    m->rms_norm_eps = get_num(&H, root, "", "rms_norm_eps", eps5 ? 1e-5 : 1e-6, 0);
+    m->rms_norm_eps = get_num(&H, root, "", "rms_norm_eps", eps5 ? 1e-5 : m->arch == FE_ARCH_GLM ? 1.5625e-07 : 1e-6, 0);
     m->gemma = m->arch == FE_ARCH_GEMMA3;
     /* Gemma3TextConfig: true; the multimodal model ties by its top-level key (default true), as transformers */
     if (m->multimodal) { /* null: untied (transformers draws an lm_head of its own) */
@@ -623,6 +629,7 @@ int fe_model_load_with(const char *dir, const char *overrides, fe_model *out, ax
                                                                         : 10000.0;
     m->rope_theta = m->gemma && !m->gemma2 ? 1e6 : theta0; /* Gemma2Config: the default RoPE's 1e4 */
     m->rope_factor = 1.0, m->rope_partial_factor = 1.0, m->rope_attention_factor = 1.0;
+    if (m->arch == FE_ARCH_GLM) m->rope_partial_factor = 0.5; /* GlmConfig / Glm4Config: the first half of each head */
 
     json_t *rp = json_object_get(root, "rope_parameters"); /* transformers >= 5 */
     m->local_rope = (m->gemma && !m->gemma2) || m->arch == FE_ARCH_OLMO3; /* Gemma 2: one RoPE for every layer */
@@ -632,7 +639,7 @@ int fe_model_load_with(const char *dir, const char *overrides, fe_model *out, ax
         gemma_rope(&H, root, m, arena);
         json_t *prf = json_object_get(root, "partial_rotary_factor");
         if (prf && !json_is_null(prf) && (!json_is_number(prf) || json_number_value(prf) != 1.0))
-            herr(&H, "partial_rotary_factor", prf, "1.0 (a partial rotation is implemented for Phi-3 only)");
+            herr(&H, "partial_rotary_factor", prf, "1.0 (a partial rotation is implemented for Phi-3 and GLM only)");
     }
     else {
         /* convert_rope_params_to_dict: a non-empty rope_scaling wins over rope_parameters; rope_theta and
@@ -678,8 +685,8 @@ int fe_model_load_with(const char *dir, const char *overrides, fe_model *out, ax
         if (!prf) prf = json_object_get(root, "partial_rotary_factor");
         if (prf && !json_is_null(prf)) {
             const double v = json_is_number(prf) ? json_number_value(prf) : -1;
-            if (m->arch != FE_ARCH_PHI3 && v != 1.0)
-                herr(&H, pk, prf, "1.0 (a partial rotation is implemented for Phi-3 only)");
+            if (m->arch != FE_ARCH_PHI3 && m->arch != FE_ARCH_GLM && v != 1.0)
+                herr(&H, pk, prf, "1.0 (a partial rotation is implemented for Phi-3 and GLM only)");
             else if (!(v > 0 && v <= 1))
                 herr(&H, pk, prf, "a number in (0, 1]");
             else
@@ -715,6 +722,7 @@ int fe_model_load_with(const char *dir, const char *overrides, fe_model *out, ax
     case FE_ARCH_PHI3: m->attention_bias = 0; break; /* Phi3's projections have no bias, whatever the config says */
     case FE_ARCH_GPTOSS: m->attention_bias = get_bool(&H, root, "attention_bias", 1); break;
     case FE_ARCH_OLMOE: m->attention_bias = get_bool(&H, root, "attention_bias", 0); break;
+    case FE_ARCH_GLM: m->attention_bias = get_bool(&H, root, "attention_bias", 1); break; /* q/k/v only */
     }
     m->qk_norm = m->arch == FE_ARCH_QWEN3 || (m->gemma && !m->gemma2) || m->qk_norm_full;
     if (m->gemma) gemma_facts(&H, root, m);
@@ -910,6 +918,9 @@ int fe_model_load_with(const char *dir, const char *overrides, fe_model *out, ax
         if (m->arch == FE_ARCH_OLMOE && !json_object_get(o, toks[k])) *tv[k] = olmoe_tok[k];
         static const int64_t ministral3_tok[] = {1, 2, 11}; /* Ministral3Config's */
         if (m->ministral3 && !json_object_get(o, toks[k])) *tv[k] = ministral3_tok[k];
+        static const int64_t glm_tok[] = {-1, 151329, 151329}; /* GlmConfig's (eos: its list's first, null too) */
+        if (m->arch == FE_ARCH_GLM && (!json_object_get(o, toks[k]) || (k == 1 && json_is_null(json_object_get(o, toks[k])))))
+            *tv[k] = glm_tok[k];
     }
     H.kp = "";
     m->initializer_range = get_num(&H, json_object_get(top, "initializer_range") ? top : root, "", "initializer_range", 0.02, 0);

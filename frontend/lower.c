@@ -279,6 +279,7 @@ static int32_t rope(lw *L, int32_t x, int32_t pos, int local, int query) {
     at[na++] = ir_af("high_freq_factor", m->rope_high_freq_factor);
     at[na++] = ir_ai("original_max", m->rope_original_max_position_embeddings);
     if (rd != hd) at[na++] = ir_ai("rotary_dim", rd);
+    if (m->rope_interleave) at[na++] = ir_ai("interleave", 1); /* GLM: the pairs (2i, 2i+1) */
     const double af = local || !(m->rope_attention_factor > 0) ? 1.0 : m->rope_attention_factor;
     if (af != 1.0) at[na++] = ir_af("attention_factor", af);
     if (ty == FE_ROPE_YARN) {
@@ -769,7 +770,7 @@ int fe_lower(const fe_config *c, const fe_model *m, int world_size, ir_module *m
         int32_t bv = m->attention_bias ? param1(&L, PNAME("self_attn.v_proj.bias"), nkv * hd, "zeros") : 0;
         int32_t wo = param2(&L, PNAME("self_attn.o_proj.weight"), H, nh * hd);
         /* o_proj's bias: attention_bias in Llama, Qwen3 and Gemma 3 (Qwen2's q/k/v bias leaves o_proj without) */
-        const int obias = m->attention_bias && m->arch != FE_ARCH_QWEN2;
+        const int obias = m->attention_bias && m->arch != FE_ARCH_QWEN2 && m->arch != FE_ARCH_GLM; /* GLM: q/k/v only */
         int32_t bo = obias ? param1(&L, PNAME("self_attn.o_proj.bias"), H, "zeros") : 0;
         /* q/k norms: per head (Qwen3, Gemma 3), or over the whole projection (OLMo) */
         int32_t wqn = m->qk_norm ? norm_param(&L, PNAME("self_attn.q_norm.weight"), m->qk_norm_full ? nh * hd : hd) : 0;
@@ -779,6 +780,9 @@ int fe_lower(const fe_config *c, const fe_model *m, int world_size, ir_module *m
          * output before the residual add) */
         int32_t w_preff = m->gemma ? norm_param(&L, PNAME("pre_feedforward_layernorm.weight"), H) : 0;
         int32_t w_postff = m->gemma || m->post_norm_only ? norm_param(&L, PNAME("post_feedforward_layernorm.weight"), H) : 0;
+        /* GLM-4: a norm on the attention's output and one on the MLP's, before each residual add */
+        int32_t w_gpa = m->glm4 ? norm_param(&L, PNAME("post_self_attn_layernorm.weight"), H) : 0;
+        int32_t w_gpm = m->glm4 ? norm_param(&L, PNAME("post_mlp_layernorm.weight"), H) : 0;
         /* an MoE layer: the router and the experts (Qwen3-MoE's mlp_only_layers and decoder_sparse_step leave
          * others dense) */
         const int moe = m->layer_moe && m->layer_moe[l], oss = m->arch == FE_ARCH_GPTOSS;
@@ -798,9 +802,10 @@ int fe_lower(const fe_config *c, const fe_model *m, int world_size, ir_module *m
         int32_t sinks = m->attn_sinks ? add_param(&L, PNAME("self_attn.sinks"), ir_type_make(L.dt, 1, (int64_t[]){nh}), "normal", 1)
                                       : 0;
         /* Phi-3: one gate_up_proj (gate rows first) */
-        int32_t wgu = fp && !moe ? param2(&L, PNAME("mlp.gate_up_proj.weight"), 2 * I, H) : 0;
-        int32_t wg = fp || moe ? 0 : param2(&L, PNAME("mlp.gate_proj.weight"), I, H);
-        int32_t wu = fp || moe ? 0 : param2(&L, PNAME("mlp.up_proj.weight"), I, H);
+        const int fgu = fp || m->fused_mlp; /* Phi-3's and GLM's one gate_up_proj */
+        int32_t wgu = fgu && !moe ? param2(&L, PNAME("mlp.gate_up_proj.weight"), 2 * I, H) : 0;
+        int32_t wg = fgu || moe ? 0 : param2(&L, PNAME("mlp.gate_proj.weight"), I, H);
+        int32_t wu = fgu || moe ? 0 : param2(&L, PNAME("mlp.up_proj.weight"), I, H);
         int32_t wd = moe ? 0 : param2(&L, PNAME("mlp.down_proj.weight"), H, I);
 #undef PNAME
         int32_t h = m->post_norm_only ? x : rmsnorm(&L, x, w_in);
@@ -842,6 +847,7 @@ int fe_lower(const fe_config *c, const fe_model *m, int world_size, ir_module *m
             ir_bn(&L.b, IR_OP_attention, IR_IN(q, k, v, seg), naat, aat, att);
         int32_t o = linear(&L, reshape(&L, att[0], 3, (int64_t[]){B, S, nh * hd}), wo, bo);
         if (m->gemma || m->post_norm_only) o = rmsnorm(&L, o, w_post);
+        if (m->glm4) o = rmsnorm(&L, o, w_gpa);
         o = residual_branch(&L, o);
         x = ir_b(&L.b, IR_OP_add, IR_IN(x, o), IR_NOAT);
         int32_t h2 = m->post_norm_only ? x : rmsnorm(&L, x, m->gemma ? w_preff : w_post);
@@ -871,13 +877,14 @@ int fe_lower(const fe_config *c, const fe_model *m, int world_size, ir_module *m
             }
         } else {
             /* Gemma: gelu_pytorch_tanh(gate) * up; the others: silu(gate) * up */
-            int32_t gu = fp ? linear(&L, h2, wgu, 0) : 0;
+            int32_t gu = fgu ? linear(&L, h2, wgu, 0) : 0;
             int32_t act = ir_b(&L.b, m->gemma ? IR_OP_geglu : IR_OP_swiglu,
-                               IR_IN(fp ? slice(&L, gu, 0, I) : linear(&L, h2, wg, 0), fp ? slice(&L, gu, I, I) : linear(&L, h2, wu, 0)),
+                               IR_IN(fgu ? slice(&L, gu, 0, I) : linear(&L, h2, wg, 0), fgu ? slice(&L, gu, I, I) : linear(&L, h2, wu, 0)),
                                IR_NOAT);
             mo = linear(&L, act, wd, 0);
         }
         if (m->gemma || m->post_norm_only) mo = rmsnorm(&L, mo, w_postff);
+        if (m->glm4) mo = rmsnorm(&L, mo, w_gpm);
         mo = residual_branch(&L, mo);
         x = ir_b(&L.b, IR_OP_add, IR_IN(x, mo), IR_NOAT);
         ranges[2 * l + 1] = p->nnodes;

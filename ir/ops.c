@@ -507,6 +507,8 @@ int ir_infer(const ir_module *m, ir_op op, const ir_type *in, int nin, const ir_
         if (!strcmp(ir_attr_str(at, na, "rope_type", "default"), "longrope") &&
             (!sf || !lf || sf->kind != IR_ATTR_FLOATS || lf->kind != IR_ATTR_FLOATS || sf->n != rd / 2 || lf->n != rd / 2))
             FAIL("longrope: expected short_factor and long_factor, %lld floats each (rotary_dim / 2)", (long long)(rd / 2));
+        const int64_t il = ir_attr_int(at, na, "interleave", 0);
+        if (il != 0 && il != 1) FAIL("interleave: expected 0 (pairs i, i + rotary_dim/2) or 1 (pairs 2i, 2i + 1), found %lld", (long long)il);
         const double qb = ir_attr_float(at, na, "qscale_beta", 0);
         if (!(qb > -1e6 && qb < 1e6)) FAIL("qscale_beta: expected a finite number, found %g", qb);
         if (qb != 0 && ir_attr_int(at, na, "qscale_max", 0) < 1)

@@ -438,7 +438,7 @@ static int x_rope(xc *x) {
     float mscale;
     if (rt_rope_inv_freq(x->n, dm[3], lng, x->pr->inv_freq_scratch, &nrot, &mscale, x->d, x->where) != 0) return -1;
     ck_rope_fwd_f32(rt_f(a), rt_i(pos), x->pr->inv_freq_scratch, rt_f(o), dm[0], dm[1], dm[2], dm[3], nrot, mscale,
-                    (int)AI("inverse", 0), AF("qscale_beta", 0), AI("qscale_max", 0));
+                    (int)AI("inverse", 0), AF("qscale_beta", 0), AI("qscale_max", 0), (int)AI("interleave", 0));
     round_if_bf16(o);
     return 0;
 }

@@ -113,6 +113,8 @@ int ck_rope_inv_freq(const ck_rope *r, float *out);
  * as HF builds cos/sin in float32), c = cos, s = sin (evaluated in double, rounded to REAL), each multiplied by
  * mscale (HF's attention_scaling, 1 but for yarn and longrope) in REAL (float32 in the f32 version, as HF):
  *   y[i] = x[i]*c - x[i+nrot]*s,  y[i+nrot] = x[i+nrot]*c + x[i]*s.
+ * interleave != 0 (GLM's rotate_half over pairs x[..., 0::2], x[..., 1::2]) rotates the pair (2i, 2i+1) instead of
+ * (i, i+nrot), with the same angles.
  * inverse != 0 uses -s: the transpose of the map, i.e. rope's backward (dx = rope_fwd(dy, inverse=1)). In place
  * safe (y == x). */
 /* Ministral 3's query scale at a position (transformers' get_llama_4_attn_scale, in float32 as torch computes it):
@@ -126,9 +128,9 @@ static inline float ck_rope_qscale(int32_t pos, double beta, int64_t qmax) {
     return 1.0f + (float)beta * (float)log(1.0 + (double)fl);
 }
 void ck_rope_fwd_f32(const float *x, const int32_t *pos, const float *inv_freq, float *y, int64_t B, int64_t S,
-                     int64_t nh, int64_t hd, int64_t nrot, float mscale, int inverse, double qbeta, int64_t qmax);
+                     int64_t nh, int64_t hd, int64_t nrot, float mscale, int inverse, double qbeta, int64_t qmax, int interleave);
 void ck_rope_fwd_f64(const double *x, const int32_t *pos, const float *inv_freq, double *y, int64_t B, int64_t S,
-                     int64_t nh, int64_t hd, int64_t nrot, float mscale, int inverse, double qbeta, int64_t qmax);
+                     int64_t nh, int64_t hd, int64_t nrot, float mscale, int inverse, double qbeta, int64_t qmax, int interleave);
 
 /* ---- attention (GQA, causal, segment-masked) -------------------------------
  * q[B,S,nh,hd], k,v[B,S,nkv,hd], seg[B,S] (NULL = one segment) ->

@@ -92,7 +92,8 @@ void FN(ck_rmsnorm_bwd)(const REAL *x, const REAL *w, const REAL *dy, REAL *dx, 
 
 /* ---- RoPE ------------------------------------------------------------------------ */
 void FN(ck_rope_fwd)(const REAL *x, const int32_t *pos, const float *inv_freq, REAL *y, int64_t B, int64_t S,
-                     int64_t nh, int64_t hd, int64_t nrot, float mscale, int inverse, double qbeta, int64_t qmax) {
+                     int64_t nh, int64_t hd, int64_t nrot, float mscale, int inverse, double qbeta, int64_t qmax,
+                     int interleave) {
     REAL *cs = ck_xmalloc(sizeof(REAL) * (size_t)(2 * nrot + 1));
     REAL *sn = cs + nrot;
     for (int64_t bs = 0; bs < B * S; bs++) {
@@ -110,11 +111,13 @@ void FN(ck_rope_fwd)(const REAL *x, const int32_t *pos, const float *inv_freq, R
             const REAL *xr = x + (bs * nh + h) * hd;
             REAL *yr = y + (bs * nh + h) * hd;
             for (int64_t i = 0; i < nrot; i++) {
-                REAL x1 = xr[i], x2 = xr[i + nrot];
+                /* the pair rotated by frequency i: (i, i + nrot), or GLM's interleaved (2i, 2i + 1) */
+                const int64_t i1 = interleave ? 2 * i : i, i2 = interleave ? 2 * i + 1 : i + nrot;
+                REAL x1 = xr[i1], x2 = xr[i2];
                 if (bwd_scale) x1 *= f, x2 *= f;
-                yr[i] = x1 * cs[i] - x2 * sn[i];
-                yr[i + nrot] = x2 * cs[i] + x1 * sn[i];
-                if (fwd_scale) yr[i] *= f, yr[i + nrot] *= f;
+                yr[i1] = x1 * cs[i] - x2 * sn[i];
+                yr[i2] = x2 * cs[i] + x1 * sn[i];
+                if (fwd_scale) yr[i1] *= f, yr[i2] *= f;
             }
             if (yr != xr || f != (REAL)1)
                 for (int64_t i = 2 * nrot; i < hd; i++) yr[i] = xr[i] * f;

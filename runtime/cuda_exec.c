@@ -50,6 +50,8 @@ static const struct ksig {
     TS("axo_add", "pppl"),
     TS("axo_mul", "pppl"),
     TS("axo_scale", "pfpl"),
+    TS("axo_sigmoid", "ppl"),
+    TS("axo_sigmoid_bwd", "pppl"),
     TS("axo_acc", "ppl"),
     {"axo_convert_f32_bf16", "ppl"},
     {"axo_convert_bf16_f32", "ppl"},
@@ -61,25 +63,25 @@ static const struct ksig {
     TS("axo_rmsnorm_fwd", "pppplff"),
     TS("axo_rmsnorm_bwd", "pppppllff"),
     TS("axo_rmsnorm_dw_reduce", "pilpi"),
-    TS("axo_rope", "pppppliiiifidl"),
+    TS("axo_rope", "pppppliiiifidli"),
     TS("axo_embedding_fwd", "ppplllp"),
     TS("axo_embedding_bwd", "ppplllllip"),
-    TS("axo_cross_entropy_fwd", "ppppllip"),
-    TS("axo_cross_entropy_bwd", "ppppllip"),
-    TS("axo_lce_chunk", "pppppllllip"),
+    TS("axo_cross_entropy_fwd", "ppppllifp"),
+    TS("axo_cross_entropy_bwd", "ppppllifp"),
+    TS("axo_lce_chunk", "pppppllllifp"),
     {"axo_cross_entropy_reduce", "pplllipp"},
     {"axo_dpo_loss", "pppplddddiiddddpp"},
     {"axo_adamw_f32", "pppplppppddddd"},
     {"axo_adamw_bf16", "ppppplppppddddd"},
     {"axo_adamw_sr_bf16", "ppppllppppddddid"},
     TS("axo_adamw8", "pppppplllppppddddiid"),
-    TS("axo_attn_fwd_hd64", "ppppppiiifipi"),
-    TS("axo_attn_fwd_hd128", "ppppppiiifipi"),
+    TS("axo_attn_fwd_hd64", "ppppppiiififpi"),
+    TS("axo_attn_fwd_hd128", "ppppppiiififpi"),
     TS("axo_attn_bwd_preprocess", "pppliii"),
-    TS("axo_attn_bwd_dkdv_hd64", "pppppppppiiifi"),
-    TS("axo_attn_bwd_dkdv_hd128", "pppppppppiiifi"),
-    TS("axo_attn_bwd_dq_hd64", "ppppppppiiifi"),
-    TS("axo_attn_bwd_dq_hd128", "ppppppppiiifi"),
+    TS("axo_attn_bwd_dkdv_hd64", "pppppppppiiifif"),
+    TS("axo_attn_bwd_dkdv_hd128", "pppppppppiiifif"),
+    TS("axo_attn_bwd_dq_hd64", "ppppppppiiifif"),
+    TS("axo_attn_bwd_dq_hd128", "ppppppppiiifif"),
     TS("axo_swiglu_fwd", "pppl"),
     TS("axo_swiglu_bwd", "pppppl"),
     TS("axo_geglu_fwd", "pppl"),
@@ -129,29 +131,29 @@ static const struct ksig {
     TS("axo_moe_expand", "pplii"),
     TS("axo_attn_sink", "pppiliii"),
     TS("axo_attn_sink_bwd", "pippppliii"),
-    TS("axo_attn_any_fwd", "ppppppliiiidipi"),
-    TS("axo_attn_any_bwd_dq", "ppppppppliiiidi"),
-    TS("axo_attn_any_bwd_dkdv", "pppppppppliiiidi"),
-    TS("axo_attn_blk_fwd_hd64", "pppppppppiiiifi"),
-    TS("axo_attn_blk_fwd_hd128", "pppppppppiiiifi"),
+    TS("axo_attn_any_fwd", "ppppppliiiididpi"),
+    TS("axo_attn_any_bwd_dq", "ppppppppliiiidid"),
+    TS("axo_attn_any_bwd_dkdv", "pppppppppliiiidid"),
+    TS("axo_attn_blk_fwd_hd64", "pppppppppiiiifif"),
+    TS("axo_attn_blk_fwd_hd128", "pppppppppiiiifif"),
     TS("axo_attn_blk_bwd_preprocess", "pppliii"),
-    TS("axo_attn_blk_bwd_dkdv_hd64", "ppppppppppppiiiifi"),
-    TS("axo_attn_blk_bwd_dkdv_hd128", "ppppppppppppiiiifi"),
-    TS("axo_attn_blk_bwd_dq_hd64", "pppppppppppiiiifi"),
-    TS("axo_attn_blk_bwd_dq_hd128", "pppppppppppiiiifi"),
+    TS("axo_attn_blk_bwd_dkdv_hd64", "ppppppppppppiiiifif"),
+    TS("axo_attn_blk_bwd_dkdv_hd128", "ppppppppppppiiiifif"),
+    TS("axo_attn_blk_bwd_dq_hd64", "pppppppppppiiiifif"),
+    TS("axo_attn_blk_bwd_dq_hd128", "pppppppppppiiiifif"),
     {"axo_attn_merge_f32", "ppppppliii"},
-    {"axo_attn_tc_fwd_hd64_bf16", "ppppppiiifipi"},
-    {"axo_attn_tc_fwd_hd128_bf16", "ppppppiiifipi"},
-    {"axo_attn_tc_bwd_dkdv_hd64_bf16", "pppppppppiiifi"},
-    {"axo_attn_tc_bwd_dkdv_hd128_bf16", "pppppppppiiifi"},
-    {"axo_attn_tc_bwd_dq_hd64_bf16", "ppppppppiiifi"},
-    {"axo_attn_tc_bwd_dq_hd128_bf16", "ppppppppiiifi"},
-    {"axo_attn_tc_blk_fwd_hd64_bf16", "pppppppppiiiifi"},
-    {"axo_attn_tc_blk_fwd_hd128_bf16", "pppppppppiiiifi"},
-    {"axo_attn_tc_blk_bwd_dkdv_hd64_bf16", "ppppppppppppiiiifi"},
-    {"axo_attn_tc_blk_bwd_dkdv_hd128_bf16", "ppppppppppppiiiifi"},
-    {"axo_attn_tc_blk_bwd_dq_hd64_bf16", "pppppppppppiiiifi"},
-    {"axo_attn_tc_blk_bwd_dq_hd128_bf16", "pppppppppppiiiifi"},
+    {"axo_attn_tc_fwd_hd64_bf16", "ppppppiiififpi"},
+    {"axo_attn_tc_fwd_hd128_bf16", "ppppppiiififpi"},
+    {"axo_attn_tc_bwd_dkdv_hd64_bf16", "pppppppppiiifif"},
+    {"axo_attn_tc_bwd_dkdv_hd128_bf16", "pppppppppiiifif"},
+    {"axo_attn_tc_bwd_dq_hd64_bf16", "ppppppppiiifif"},
+    {"axo_attn_tc_bwd_dq_hd128_bf16", "ppppppppiiifif"},
+    {"axo_attn_tc_blk_fwd_hd64_bf16", "pppppppppiiiifif"},
+    {"axo_attn_tc_blk_fwd_hd128_bf16", "pppppppppiiiifif"},
+    {"axo_attn_tc_blk_bwd_dkdv_hd64_bf16", "ppppppppppppiiiifif"},
+    {"axo_attn_tc_blk_bwd_dkdv_hd128_bf16", "ppppppppppppiiiifif"},
+    {"axo_attn_tc_blk_bwd_dq_hd64_bf16", "pppppppppppiiiifif"},
+    {"axo_attn_tc_blk_bwd_dq_hd128_bf16", "pppppppppppiiiifif"},
 };
 #undef TS
 
@@ -1812,6 +1814,21 @@ static int g_add(gx *x) { return binary(x, "axo_add"); }
 static int g_mul(gx *x) { return binary(x, "axo_mul"); }
 static int g_swiglu(gx *x) { return binary(x, "axo_swiglu_fwd"); }
 static int g_geglu(gx *x) { return binary(x, "axo_geglu_fwd"); }
+static int g_sigmoid_bwd(gx *x) { return binary(x, "axo_sigmoid_bwd"); } /* (y, dy) */
+
+/* sigmoid: 1 / (1 + e^-x) in fp32, rounded once (the CPU's x_sigmoid) */
+static int g_sigmoid(gx *x) {
+    if (need_fp(x, OUT(0), "result")) return -1;
+    ir_dtype t = dt(x, OUT(0));
+    if (dt(x, IN(0)) != t) return unsupported(x, "sigmoid with mixed dtypes");
+    int64_t n = numel(x, OUT(0));
+    char e[64];
+    kargs a = {0};
+    ka_p(&a, ptr(x, IN(0)), n * esz(t));
+    ka_p(&a, ptr(x, OUT(0)), n * esz(t));
+    ka_l(&a, n);
+    return launch(x, ename(e, sizeof e, "axo_sigmoid", t), blocks(x, n, 256 * vec(t)), 1, 1, 256, 1, 0, &a);
+}
 
 static int g_scale(gx *x) {
     if (need_fp(x, OUT(0), "result")) return -1;
@@ -1886,6 +1903,7 @@ static int g_rope(gx *x) {
     ka_i(&a, AI("inverse", 0) != 0);
     ka_d(&a, AF("qscale_beta", 0));
     ka_l(&a, AI("qscale_max", 0));
+    ka_i(&a, AI("interleave", 0) != 0); /* GLM's pairs (2i, 2i + 1) */
     return launch(x, ename(e, sizeof e, "axo_rope", t), blocks(x, B * S * half, 256), 1, 1, 256, 1, 0, &a);
 }
 
@@ -2357,7 +2375,7 @@ static int g_attention_core(gx *x) {
     if (att_check(x, &A, 0)) return -1;
     ir_dtype t = dt(x, IN(0));
     int64_t nq = A.B * A.S * A.nh * A.hd, nk = A.B * A.S * A.nkv * A.hd, nl = A.B * A.nh * A.S;
-    double scale = AF("scale", 1);
+    double scale = AF("scale", 1), softcap = AF("softcap", 0); /* Gemma 2's cap of the scores (0: none) */
     int causal = att_causal(x);
     char e[64], base[48];
     kargs a = {0};
@@ -2373,6 +2391,7 @@ static int g_attention_core(gx *x) {
         ka_i(&a, A.nkv);
         ka_f(&a, scale);
         ka_i(&a, causal);
+        ka_f(&a, softcap);
         att_sinks_arg(x, &a);
         if (A.tc) {
             snprintf(e, sizeof e, "axo_attn_tc_fwd_hd%lld_bf16", (long long)A.hd);
@@ -2388,6 +2407,7 @@ static int g_attention_core(gx *x) {
     ka_i(&a, A.hd);
     ka_d(&a, scale);
     ka_i(&a, causal);
+    ka_d(&a, softcap);
     att_sinks_arg(x, &a);
     return launch(x, ename(e, sizeof e, "axo_attn_any_fwd", t), (nl + 127) / 128, 1, 1, 128, 1, 0, &a);
 }
@@ -2413,7 +2433,7 @@ static int g_attention_bwd(gx *x) {
     if (att_check(x, &A, 1)) return -1;
     ir_dtype t = dt(x, IN(0));
     int64_t nq = A.B * A.S * A.nh * A.hd, nk = A.B * A.S * A.nkv * A.hd, nl = A.B * A.nh * A.S;
-    double scale = AF("scale", 1);
+    double scale = AF("scale", 1), softcap = AF("softcap", 0);
     int causal = att_causal(x);
     uint64_t q = ptr(x, IN(0)), k = ptr(x, IN(1)), v = ptr(x, IN(2)), seg = ptr(x, IN(3)), out = ptr(x, IN(4));
     uint64_t lse = ptr(x, IN(5)), dout = ptr(x, IN(6));
@@ -2441,6 +2461,7 @@ static int g_attention_bwd(gx *x) {
             ka_i(&a, A.nkv);
             ka_f(&a, scale);
             ka_i(&a, causal);
+            ka_f(&a, softcap);
             if (A.tc) {
                 snprintf(e, sizeof e, pass == 0 ? "axo_attn_tc_bwd_dkdv_hd%lld_bf16" : "axo_attn_tc_bwd_dq_hd%lld_bf16",
                          (long long)A.hd);
@@ -2478,6 +2499,7 @@ static int g_attention_bwd(gx *x) {
         ka_i(&a, A.hd);
         ka_d(&a, scale);
         ka_i(&a, causal);
+        ka_d(&a, softcap);
         int64_t rows = pass == 0 ? nl : A.B * A.nkv * A.S;
         if (launch(x, ename(e, sizeof e, pass == 0 ? "axo_attn_any_bwd_dq" : "axo_attn_any_bwd_dkdv", t),
                    (rows + 127) / 128, 1, 1, 128, 1, 0, &a))
@@ -2545,6 +2567,7 @@ static void blk_tail_args(gx *x, kargs *a, const blk_dims *A) {
     ka_i(a, A->nkv);
     ka_f(a, AF("scale", 1));
     ka_i(a, att_causal(x));
+    ka_f(a, AF("softcap", 0)); /* Gemma 2's cap of the scores (0: none) */
 }
 
 static int g_attention_blk(gx *x) {
@@ -2657,6 +2680,7 @@ static int g_cross_entropy(gx *x) {
     ka_l(&a, T);
     ka_l(&a, V);
     ka_i(&a, ign);
+    ka_f(&a, AF("softcap", 0)); /* Gemma 2's final_logit_softcapping (0: none) */
     ka_p(&a, flag_ptr(x), 4);
     if (launch(x, ename(e, sizeof e, "axo_cross_entropy_fwd", t), rows_grid(T), 1, 1, 256, 1, 0, &a)) return -1;
     kargs b = {0};
@@ -2685,6 +2709,7 @@ static int g_cross_entropy_bwd(gx *x) {
     ka_l(&a, T);
     ka_l(&a, V);
     ka_i(&a, AI("ignore_index", -100));
+    ka_f(&a, AF("softcap", 0));
     ka_p(&a, flag_ptr(x), 4);
     return launch(x, ename(e, sizeof e, "axo_cross_entropy_bwd", t), rows_grid(T), 1, 1, 256, 1, 0, &a);
 }
@@ -2758,6 +2783,7 @@ static int g_linear_cross_entropy(gx *x) {
     if (dt(x, IN(3)) != IR_F32) return unsupported(x, "linear_cross_entropy with a %s scale", ir_dtype_name(dt(x, IN(3))));
     int64_t H = lastdim(x, IN(0)), V = numel(x, IN(1)) / (H ? H : 1), T = numel(x, IN(2));
     int64_t C = AI("chunk", 1), ign = AI("ignore_index", -100);
+    double softcap = AF("softcap", 0); /* Gemma 2's final_logit_softcapping (0: none): the chunk kernel's */
     /* the verifier's rules: both counts divide T (a scalar is a count of 1) */
     int64_t nscale = numel(x, IN(3)), nrows = numel(x, OUT(0));
     if (C > T) C = T;
@@ -2789,6 +2815,7 @@ static int g_linear_cross_entropy(gx *x) {
         ka_l(&a, t0);
         ka_l(&a, T / nscale);
         ka_i(&a, ign);
+        ka_f(&a, softcap);
         ka_p(&a, flag_ptr(x), 4);
         if (launch(x, e, rows_grid(c), 1, 1, 512, 1, 0, &a)) return -1;
         if (want_dh && gemm_k(x, base + 1, c, H, V, 0, 0, t, t, dl, w, dh + (uint64_t)(t0 * H * esz(t)), 0)) return -1;
@@ -3576,6 +3603,8 @@ static int exec_node(gx *x) {
     case IR_OP_add: return g_add(x);
     case IR_OP_mul: return g_mul(x);
     case IR_OP_scale: return g_scale(x);
+    case IR_OP_sigmoid: return g_sigmoid(x);
+    case IR_OP_sigmoid_bwd: return g_sigmoid_bwd(x);
     case IR_OP_convert: return g_convert(x);
     case IR_OP_reshape: return g_reshape(x);
     case IR_OP_rope: return g_rope(x);

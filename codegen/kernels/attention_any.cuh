@@ -7,13 +7,17 @@
 // q[B,S,nh,hd], k,v[B,S,nkv,hd], seg[B,S] (int32, NULL = one segment);
 // query head h reads kv head h / (nh/nkv); query i sees key j iff
 // (!causal || 0 <= i - j < causal: common.cuh's window encoding) and
-// seg[i] == seg[j]; s_ij = scale q_i.k_j (double).
+// seg[i] == seg[j]; s_ij = scale q_i.k_j (double), or with softcap > 0
+// (Gemma 2; a double like scale) s_ij = softcap t_ij, t_ij = tanh(scale
+// q_i.k_j / softcap), before the mask (softcap 0: none, the code and bits of
+// before; common.cuh).
 //   fwd: online softmax over keys in ascending order, running max m, sum l and
 //        the output accumulator in double; out_i = acc / l (rounded to T),
 //        lse_i = m + log(l) (fp32; -inf if no key is visible, which cannot
 //        happen since a query sees itself).
 //   bwd: D_i = dout_i.out_i; P_ij = exp(s_ij - lse_i); dP_ij = dout_i.v_j;
-//        dS_ij = P_ij (dP_ij - D_i); dq_i = scale sum_j dS_ij k_j;
+//        dS_ij = P_ij (dP_ij - D_i) (times 1 - t_ij^2 with a softcap: the
+//        reference's scale (1 - t^2) P (dP - D)); dq_i = scale sum_j dS_ij k_j;
 //        dk_j = scale sum_{h in group, i} dS_ij q_i; dv_j = sum P_ij dout_i,
 //        dk/dv summed over the group's query heads in head order, then
 //        queries ascending (the reference's order), all in double.
@@ -58,10 +62,11 @@ template <typename T> __device__ __forceinline__ double att_any_dot(const T *a, 
     return s;
 }
 
-template <typename T>
-__device__ __forceinline__ void att_any_fwd_body(const T *q, const T *k, const T *v, const int *seg, T *out,
+template <typename T, bool CAP>
+__device__ __forceinline__ void att_any_fwd_impl(const T *q, const T *k, const T *v, const int *seg, T *out,
                                                  float *lse, i64 B, int S, int nh, int nkv, int hd, double scale,
-                                                 int causal, const void *sinks = nullptr, int sbf = 0) {
+                                                 int causal, double softcap, const void *sinks, int sbf) {
+    if constexpr (CAP) AX_CAP_MARK();
     const i64 r = ax_tid();
     if (r >= B * nh * S) return;
     const int i = (int)(r % S), h = (int)((r / S) % nh);
@@ -77,7 +82,8 @@ __device__ __forceinline__ void att_any_fwd_body(const T *q, const T *k, const T
     for (int j = jbeg; j < jend; j++) {
         if (!att_any_ok(i, j, causal, segb)) continue;
         const T *kj = k + ((b * S + j) * nkv + kvh) * hd, *vj = v + ((b * S + j) * nkv + kvh) * hd;
-        const double s = scale * att_any_dot(qi, kj, hd);
+        double s = scale * att_any_dot(qi, kj, hd);
+        if constexpr (CAP) s = ax_softcap(s, softcap);
         if (s > m) { // rescale what was accumulated under the old max (m = -inf: l = acc = 0)
             const double alpha = exp(m - s);
             l *= alpha;
@@ -97,12 +103,14 @@ __device__ __forceinline__ void att_any_fwd_body(const T *q, const T *k, const T
     T *oi = out + ((b * S + i) * nh + h) * hd;
     for (int d = 0; d < hd; d++) ax_st(oi + d, (float)(acc[d] * inv));
     lse[(b * nh + h) * S + i] = (float)L;
+    if constexpr (CAP) AX_CAP_MARK();
 }
 
-template <typename T>
-__device__ __forceinline__ void att_any_dq_body(const T *q, const T *k, const T *v, const int *seg, const T *out,
+template <typename T, bool CAP>
+__device__ __forceinline__ void att_any_dq_impl(const T *q, const T *k, const T *v, const int *seg, const T *out,
                                                 const float *lse, const T *dout, T *dq, i64 B, int S, int nh, int nkv,
-                                                int hd, double scale, int causal) {
+                                                int hd, double scale, int causal, double softcap) {
+    if constexpr (CAP) AX_CAP_MARK();
     const i64 r = ax_tid();
     if (r >= B * nh * S) return;
     const int i = (int)(r % S), h = (int)((r / S) % nh);
@@ -119,17 +127,26 @@ __device__ __forceinline__ void att_any_dq_body(const T *q, const T *k, const T 
     for (int j = jbeg; j < jend; j++) {
         if (!att_any_ok(i, j, causal, segb)) continue;
         const T *kj = k + ((b * S + j) * nkv + kvh) * hd, *vj = v + ((b * S + j) * nkv + kvh) * hd;
-        const double p = exp(scale * att_any_dot(qi, kj, hd) - L);
-        const double ds = scale * p * (att_any_dot(doi, vj, hd) - D);
+        double ds;
+        if constexpr (CAP) {
+            double dc;
+            const double p = exp(ax_softcap_d(scale * att_any_dot(qi, kj, hd), softcap, dc) - L);
+            ds = scale * dc * p * (att_any_dot(doi, vj, hd) - D);
+        } else {
+            const double p = exp(scale * att_any_dot(qi, kj, hd) - L);
+            ds = scale * p * (att_any_dot(doi, vj, hd) - D);
+        }
         for (int d = 0; d < hd; d++) acc[d] += ds * (double)ax_ld(kj + d);
     }
     for (int d = 0; d < hd; d++) ax_st(dq + qo + d, (float)acc[d]);
+    if constexpr (CAP) AX_CAP_MARK();
 }
 
-template <typename T>
-__device__ __forceinline__ void att_any_dkdv_body(const T *q, const T *k, const T *v, const int *seg, const T *out,
+template <typename T, bool CAP>
+__device__ __forceinline__ void att_any_dkdv_impl(const T *q, const T *k, const T *v, const int *seg, const T *out,
                                                   const float *lse, const T *dout, T *dk, T *dv, i64 B, int S, int nh,
-                                                  int nkv, int hd, double scale, int causal) {
+                                                  int nkv, int hd, double scale, int causal, double softcap) {
+    if constexpr (CAP) AX_CAP_MARK();
     const i64 r = ax_tid();
     if (r >= B * nkv * S) return;
     const int j = (int)(r % S), kvh = (int)((r / S) % nkv);
@@ -148,8 +165,15 @@ __device__ __forceinline__ void att_any_dkdv_body(const T *q, const T *k, const 
             const i64 qo = ((b * S + i) * nh + h) * hd;
             const T *qi = q + qo, *doi = dout + qo;
             const double D = att_any_dot(doi, out + qo, hd), L = (double)lse[(b * nh + h) * S + i];
-            const double p = exp(scale * att_any_dot(qi, kj, hd) - L);
-            const double ds = scale * p * (att_any_dot(doi, vj, hd) - D);
+            double p, ds;
+            if constexpr (CAP) {
+                double dc;
+                p = exp(ax_softcap_d(scale * att_any_dot(qi, kj, hd), softcap, dc) - L);
+                ds = scale * dc * p * (att_any_dot(doi, vj, hd) - D);
+            } else {
+                p = exp(scale * att_any_dot(qi, kj, hd) - L);
+                ds = scale * p * (att_any_dot(doi, vj, hd) - D);
+            }
             for (int d = 0; d < hd; d++) {
                 dva[d] += p * (double)ax_ld(doi + d);
                 dka[d] += ds * (double)ax_ld(qi + d);
@@ -160,26 +184,56 @@ __device__ __forceinline__ void att_any_dkdv_body(const T *q, const T *k, const 
         ax_st(dk + ko + d, (float)dka[d]);
         ax_st(dv + ko + d, (float)dva[d]);
     }
+    if constexpr (CAP) AX_CAP_MARK();
+}
+
+// softcap 0: the bodies without the cap (common.cuh)
+template <typename T>
+__device__ __forceinline__ void att_any_fwd_body(const T *q, const T *k, const T *v, const int *seg, T *out,
+                                                 float *lse, i64 B, int S, int nh, int nkv, int hd, double scale,
+                                                 int causal, double softcap, const void *sinks = nullptr, int sbf = 0) {
+    if (softcap > 0.0)
+        att_any_fwd_impl<T, true>(q, k, v, seg, out, lse, B, S, nh, nkv, hd, scale, causal, softcap, sinks, sbf);
+    else
+        att_any_fwd_impl<T, false>(q, k, v, seg, out, lse, B, S, nh, nkv, hd, scale, causal, softcap, sinks, sbf);
+}
+template <typename T>
+__device__ __forceinline__ void att_any_dq_body(const T *q, const T *k, const T *v, const int *seg, const T *out,
+                                                const float *lse, const T *dout, T *dq, i64 B, int S, int nh, int nkv,
+                                                int hd, double scale, int causal, double softcap) {
+    if (softcap > 0.0)
+        att_any_dq_impl<T, true>(q, k, v, seg, out, lse, dout, dq, B, S, nh, nkv, hd, scale, causal, softcap);
+    else
+        att_any_dq_impl<T, false>(q, k, v, seg, out, lse, dout, dq, B, S, nh, nkv, hd, scale, causal, softcap);
+}
+template <typename T>
+__device__ __forceinline__ void att_any_dkdv_body(const T *q, const T *k, const T *v, const int *seg, const T *out,
+                                                  const float *lse, const T *dout, T *dk, T *dv, i64 B, int S, int nh,
+                                                  int nkv, int hd, double scale, int causal, double softcap) {
+    if (softcap > 0.0)
+        att_any_dkdv_impl<T, true>(q, k, v, seg, out, lse, dout, dk, dv, B, S, nh, nkv, hd, scale, causal, softcap);
+    else
+        att_any_dkdv_impl<T, false>(q, k, v, seg, out, lse, dout, dk, dv, B, S, nh, nkv, hd, scale, causal, softcap);
 }
 
 #define AXO_ATT_ANY(SFX, T)                                                                                        \
     extern "C" __global__ void __launch_bounds__(128)                                                              \
         axo_attn_any_fwd_##SFX(const T *q, const T *k, const T *v, const int *seg, T *out, float *lse, i64 B,      \
-                               int S, int nh, int nkv, int hd, double scale, int causal, const void *sinks,        \
-                               int sbf) {                                                                          \
-        att_any_fwd_body<T>(q, k, v, seg, out, lse, B, S, nh, nkv, hd, scale, causal, sinks, sbf);                 \
+                               int S, int nh, int nkv, int hd, double scale, int causal, double softcap,           \
+                               const void *sinks, int sbf) {                                                       \
+        att_any_fwd_body<T>(q, k, v, seg, out, lse, B, S, nh, nkv, hd, scale, causal, softcap, sinks, sbf);        \
     }                                                                                                              \
     extern "C" __global__ void __launch_bounds__(128)                                                              \
         axo_attn_any_bwd_dq_##SFX(const T *q, const T *k, const T *v, const int *seg, const T *out,               \
                                   const float *lse, const T *dout, T *dq, i64 B, int S, int nh, int nkv, int hd,   \
-                                  double scale, int causal) {                                                      \
-        att_any_dq_body<T>(q, k, v, seg, out, lse, dout, dq, B, S, nh, nkv, hd, scale, causal);                    \
+                                  double scale, int causal, double softcap) {                                      \
+        att_any_dq_body<T>(q, k, v, seg, out, lse, dout, dq, B, S, nh, nkv, hd, scale, causal, softcap);           \
     }                                                                                                              \
     extern "C" __global__ void __launch_bounds__(128)                                                              \
         axo_attn_any_bwd_dkdv_##SFX(const T *q, const T *k, const T *v, const int *seg, const T *out,             \
                                     const float *lse, const T *dout, T *dk, T *dv, i64 B, int S, int nh, int nkv,  \
-                                    int hd, double scale, int causal) {                                            \
-        att_any_dkdv_body<T>(q, k, v, seg, out, lse, dout, dk, dv, B, S, nh, nkv, hd, scale, causal);              \
+                                    int hd, double scale, int causal, double softcap) {                            \
+        att_any_dkdv_body<T>(q, k, v, seg, out, lse, dout, dk, dv, B, S, nh, nkv, hd, scale, causal, softcap);     \
     }
 AXO_ATT_ANY(f32, float)
 AXO_ATT_ANY(bf16, bf16)

@@ -11,8 +11,11 @@
 // segk[j] and (!causal || idxk[j] <= idxq[i]); as in the CPU kernels, seg
 // NULL (both) means one segment and idx NULL (both) index = position (then
 // Sq == Sk: whole-row attention, whose tiles above the diagonal are skipped
-// like any other fully masked tile). s_ij = scale q_i.k_j. Every output is
-// fp32 whatever T:
+// like any other fully masked tile). s_ij = scale q_i.k_j, or with softcap
+// > 0 (Gemma 2) softcap t_ij, t_ij = tanh(scale q_i.k_j / softcap), before
+// the mask; the backward's dS_ij then carries the factor 1 - t_ij^2 (softcap
+// 0: none, the code and bits of before; common.cuh). Every output is fp32
+// whatever T:
 //  * fwd: out[B,Sq,nh,hd] = softmax over the visible keys of the block,
 //    lse[B,nh,Sq]; a query that sees no key of the block gets out 0, lse -inf.
 //  * bwd: out (T, the merged whole-row output), lse (fp32, whole row), dout
@@ -90,10 +93,12 @@ __device__ __forceinline__ unsigned blk_vis(const int *sq, const int *iq, const 
     return vis;
 }
 
-template <typename T, int HD>
-__device__ __forceinline__ void attn_blk_fwd_body(const T *q, const T *k, const T *v, const int *segq, const int *segk,
+template <typename T, int HD, bool CAP>
+__device__ __forceinline__ void attn_blk_fwd_impl(const T *q, const T *k, const T *v, const int *segq, const int *segk,
                                                   const int *idxq, const int *idxk, float *out, float *lse, int Sq,
-                                                  int Sk, int nh, int nkv, float scale, int causal) {
+                                                  int Sk, int nh, int nkv, float scale, int causal, float softcap) {
+    if constexpr (CAP) AX_CAP_MARK();
+    const float ic = CAP ? 1.0f / softcap : 0.0f; // 1 / softcap, once (ax_softcap)
     constexpr int BQ = AXO_ATT_BQ, BK = AXO_ATT_BK, LD = HD + 1, LDP = BK + 1, DJ = HD / 16;
     AX_DYN_SMEM(float, sm);
     float *Qs = sm, *Ks = Qs + BQ * LD, *Vs = Ks + BK * LD, *Ps = Vs + BK * LD;
@@ -131,7 +136,9 @@ __device__ __forceinline__ void attn_blk_fwd_body(const T *q, const T *k, const 
             float mt = -AXO_INF;
 #pragma unroll
             for (int j = 0; j < 4; j++) {
-                s[i][j] = (vis >> (4 * i + j)) & 1u ? s[i][j] * scale : -AXO_INF;
+                const bool ok = (vis >> (4 * i + j)) & 1u;
+                if constexpr (CAP) s[i][j] = ok ? ax_softcap(s[i][j] * scale, softcap, ic) : -AXO_INF;
+                else s[i][j] = ok ? s[i][j] * scale : -AXO_INF;
                 mt = fmaxf(mt, s[i][j]);
             }
             mt = ax_max16(mt);
@@ -164,6 +171,7 @@ __device__ __forceinline__ void attn_blk_fwd_body(const T *q, const T *k, const 
         for (int jj = 0; jj < DJ; jj++) orow[tx + 16 * jj] = o[i][jj] * inv;
         if (tx == 0) lse[((i64)b * nh + h) * Sq + r] = l[i] > 0.0f ? m[i] + logf(l[i]) : -AXO_INF;
     }
+    if constexpr (CAP) AX_CAP_MARK();
 }
 
 template <typename T>
@@ -184,11 +192,13 @@ __device__ __forceinline__ void attn_blk_pre_body(const T *out, const T *dout, f
     }
 }
 
-template <typename T, int HD>
-__device__ __forceinline__ void attn_blk_dkdv_body(const T *q, const T *k, const T *v, const int *segq,
+template <typename T, int HD, bool CAP>
+__device__ __forceinline__ void attn_blk_dkdv_impl(const T *q, const T *k, const T *v, const int *segq,
                                                    const int *segk, const int *idxq, const int *idxk, const T *dout,
                                                    const float *lse, const float *D, float *dk, float *dv, int Sq,
-                                                   int Sk, int nh, int nkv, float scale, int causal) {
+                                                   int Sk, int nh, int nkv, float scale, int causal, float softcap) {
+    if constexpr (CAP) AX_CAP_MARK();
+    const float ic = CAP ? 1.0f / softcap : 0.0f; // 1 / softcap, once (ax_softcap)
     constexpr int BQ = AXO_ATT_BQ, BK = AXO_ATT_BK, LD = HD + 1, LDP = BQ + 1, DJ = HD / 16;
     AX_DYN_SMEM(float, sm);
     float *Ks = sm, *Vs = Ks + BK * LD, *Qs = Vs + BK * LD, *Gs = Qs + BQ * LD, *Ps = Gs + BQ * LD;
@@ -229,8 +239,17 @@ __device__ __forceinline__ void attn_blk_dkdv_body(const T *q, const T *k, const
 #pragma unroll
                 for (int j = 0; j < 4; j++) {
                     const int qc = tx + 16 * j;
-                    p[i][j] = (vis >> (4 * i + j)) & 1u ? expf(p[i][j] * scale - lse_s[qc]) : 0.0f;
-                    Ps[(ty + 16 * i) * LDP + qc] = p[i][j];
+                    const bool ok = (vis >> (4 * i + j)) & 1u;
+                    if constexpr (CAP) { // P^T to shared memory (dV), P^T (1 - t^2) stays for dS^T
+                        float dc;
+                        const float x = ax_softcap_d(p[i][j] * scale, softcap, ic, dc);
+                        const float pv = ok ? expf(x - lse_s[qc]) : 0.0f;
+                        Ps[(ty + 16 * i) * LDP + qc] = pv;
+                        p[i][j] = pv * dc;
+                    } else {
+                        p[i][j] = ok ? expf(p[i][j] * scale - lse_s[qc]) : 0.0f;
+                        Ps[(ty + 16 * i) * LDP + qc] = p[i][j];
+                    }
                 }
             __syncthreads();
             ax_tile_mma<BQ, LDP, LD, DJ>(dva, Ps, Gs, tx, ty); // dV += P^T dout
@@ -249,13 +268,16 @@ __device__ __forceinline__ void attn_blk_dkdv_body(const T *q, const T *k, const
     }
     ax_store_rows<float, DJ>(dk + (i64)b * Sk * ks + (i64)kvh * HD, ks, k0, Sk, dka, scale, tx, ty);
     ax_store_rows<float, DJ>(dv + (i64)b * Sk * ks + (i64)kvh * HD, ks, k0, Sk, dva, 1.0f, tx, ty);
+    if constexpr (CAP) AX_CAP_MARK();
 }
 
-template <typename T, int HD>
-__device__ __forceinline__ void attn_blk_dq_body(const T *q, const T *k, const T *v, const int *segq, const int *segk,
+template <typename T, int HD, bool CAP>
+__device__ __forceinline__ void attn_blk_dq_impl(const T *q, const T *k, const T *v, const int *segq, const int *segk,
                                                  const int *idxq, const int *idxk, const T *dout, const float *lse,
                                                  const float *D, float *dq, int Sq, int Sk, int nh, int nkv,
-                                                 float scale, int causal) {
+                                                 float scale, int causal, float softcap) {
+    if constexpr (CAP) AX_CAP_MARK();
+    const float ic = CAP ? 1.0f / softcap : 0.0f; // 1 / softcap, once (ax_softcap)
     constexpr int BQ = AXO_ATT_BQ, BK = AXO_ATT_BK, LD = HD + 1, LDP = BK + 1, DJ = HD / 16;
     AX_DYN_SMEM(float, sm);
     float *Qs = sm, *Gs = Qs + BQ * LD, *Ks = Gs + BQ * LD, *Vs = Ks + BK * LD, *Ps = Vs + BK * LD;
@@ -295,35 +317,82 @@ __device__ __forceinline__ void attn_blk_dq_body(const T *q, const T *k, const T
 #pragma unroll
             for (int j = 0; j < 4; j++) {
                 const int qr = ty + 16 * i;
-                const float p = (vis >> (4 * i + j)) & 1u ? expf(s[i][j] * scale - lse_s[qr]) : 0.0f;
-                Ps[qr * LDP + tx + 16 * j] = p * (dp[i][j] - D_s[qr]);
+                const bool ok = (vis >> (4 * i + j)) & 1u;
+                if constexpr (CAP) {
+                    float dc;
+                    const float x = ax_softcap_d(s[i][j] * scale, softcap, ic, dc);
+                    const float p = ok ? expf(x - lse_s[qr]) * dc : 0.0f;
+                    Ps[qr * LDP + tx + 16 * j] = p * (dp[i][j] - D_s[qr]);
+                } else {
+                    const float p = ok ? expf(s[i][j] * scale - lse_s[qr]) : 0.0f;
+                    Ps[qr * LDP + tx + 16 * j] = p * (dp[i][j] - D_s[qr]);
+                }
             }
         __syncthreads();
         ax_tile_mma<BK, LDP, LD, DJ>(dqa, Ps, Ks, tx, ty); // dQ += dS K
     }
     ax_store_rows<float, DJ>(dq + (i64)b * Sq * qs + (i64)h * HD, qs, q0, Sq, dqa, scale, tx, ty);
+    if constexpr (CAP) AX_CAP_MARK();
+}
+
+// softcap 0: the bodies without the cap (common.cuh)
+template <typename T, int HD>
+__device__ __forceinline__ void attn_blk_fwd_body(const T *q, const T *k, const T *v, const int *segq, const int *segk,
+                                                  const int *idxq, const int *idxk, float *out, float *lse, int Sq,
+                                                  int Sk, int nh, int nkv, float scale, int causal, float softcap) {
+    if (softcap > 0.0f)
+        attn_blk_fwd_impl<T, HD, true>(q, k, v, segq, segk, idxq, idxk, out, lse, Sq, Sk, nh, nkv, scale, causal,
+                                       softcap);
+    else
+        attn_blk_fwd_impl<T, HD, false>(q, k, v, segq, segk, idxq, idxk, out, lse, Sq, Sk, nh, nkv, scale, causal,
+                                        softcap);
+}
+template <typename T, int HD>
+__device__ __forceinline__ void attn_blk_dkdv_body(const T *q, const T *k, const T *v, const int *segq,
+                                                   const int *segk, const int *idxq, const int *idxk, const T *dout,
+                                                   const float *lse, const float *D, float *dk, float *dv, int Sq,
+                                                   int Sk, int nh, int nkv, float scale, int causal, float softcap) {
+    if (softcap > 0.0f)
+        attn_blk_dkdv_impl<T, HD, true>(q, k, v, segq, segk, idxq, idxk, dout, lse, D, dk, dv, Sq, Sk, nh, nkv, scale,
+                                        causal, softcap);
+    else
+        attn_blk_dkdv_impl<T, HD, false>(q, k, v, segq, segk, idxq, idxk, dout, lse, D, dk, dv, Sq, Sk, nh, nkv, scale,
+                                         causal, softcap);
+}
+template <typename T, int HD>
+__device__ __forceinline__ void attn_blk_dq_body(const T *q, const T *k, const T *v, const int *segq, const int *segk,
+                                                 const int *idxq, const int *idxk, const T *dout, const float *lse,
+                                                 const float *D, float *dq, int Sq, int Sk, int nh, int nkv,
+                                                 float scale, int causal, float softcap) {
+    if (softcap > 0.0f)
+        attn_blk_dq_impl<T, HD, true>(q, k, v, segq, segk, idxq, idxk, dout, lse, D, dq, Sq, Sk, nh, nkv, scale,
+                                      causal, softcap);
+    else
+        attn_blk_dq_impl<T, HD, false>(q, k, v, segq, segk, idxq, idxk, dout, lse, D, dq, Sq, Sk, nh, nkv, scale,
+                                       causal, softcap);
 }
 
 #define AXO_ATT_BLK(SFX, T, HD)                                                                                  \
     extern "C" __global__ void __launch_bounds__(AXO_ATT_NT)                                                     \
         axo_attn_blk_fwd_##SFX(const T *q, const T *k, const T *v, const int *segq, const int *segk,            \
                                const int *idxq, const int *idxk, float *out, float *lse, int Sq, int Sk, int nh, \
-                               int nkv, float scale, int causal) {                                               \
-        attn_blk_fwd_body<T, HD>(q, k, v, segq, segk, idxq, idxk, out, lse, Sq, Sk, nh, nkv, scale, causal);     \
+                               int nkv, float scale, int causal, float softcap) {                                \
+        attn_blk_fwd_body<T, HD>(q, k, v, segq, segk, idxq, idxk, out, lse, Sq, Sk, nh, nkv, scale, causal,      \
+                                 softcap);                                                                       \
     }                                                                                                            \
     extern "C" __global__ void __launch_bounds__(AXO_ATT_NT) axo_attn_blk_bwd_dkdv_##SFX(                       \
         const T *q, const T *k, const T *v, const int *segq, const int *segk, const int *idxq, const int *idxk,  \
         const T *dout, const float *lse, const float *D, float *dk, float *dv, int Sq, int Sk, int nh, int nkv,  \
-        float scale, int causal) {                                                                               \
+        float scale, int causal, float softcap) {                                                                \
         attn_blk_dkdv_body<T, HD>(q, k, v, segq, segk, idxq, idxk, dout, lse, D, dk, dv, Sq, Sk, nh, nkv, scale, \
-                                  causal);                                                                       \
+                                  causal, softcap);                                                              \
     }                                                                                                            \
     extern "C" __global__ void __launch_bounds__(AXO_ATT_NT) axo_attn_blk_bwd_dq_##SFX(                         \
         const T *q, const T *k, const T *v, const int *segq, const int *segk, const int *idxq, const int *idxk,  \
         const T *dout, const float *lse, const float *D, float *dq, int Sq, int Sk, int nh, int nkv, float scale, \
-        int causal) {                                                                                            \
+        int causal, float softcap) {                                                                             \
         attn_blk_dq_body<T, HD>(q, k, v, segq, segk, idxq, idxk, dout, lse, D, dq, Sq, Sk, nh, nkv, scale,       \
-                                causal);                                                                         \
+                                causal, softcap);                                                                \
     }
 AXO_ATT_BLK(hd64_f32, float, 64)
 AXO_ATT_BLK(hd64_bf16, bf16, 64)

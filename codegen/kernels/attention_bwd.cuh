@@ -6,6 +6,9 @@
 // dV_j = sum_i P_ij dout_i; dP_ij = dout_i . v_j; dS_ij = P_ij (dP_ij - D_i);
 // dQ_i = scale sum_j dS_ij k_j; dK_j = scale sum_i dS_ij q_i. dk/dv sum over
 // the nh/nkv query heads sharing a kv head (head order, then query order).
+// softcap > 0 (Gemma 2): s_ij = softcap t_ij, t_ij = tanh(scale q_i.k_j /
+// softcap), recomputed with the scores, and dS_ij times 1 - t_ij^2 (softcap
+// 0: none, the code and bits of before; common.cuh).
 //
 // 1. axo_attn_bwd_preprocess_T: D[B,nh,S] (fp32). 1-D, block 256 (8 warps),
 //    any grid (grid-stride over the B*S*nh rows, one warp per row: lanes read
@@ -69,10 +72,12 @@ extern "C" __global__ void __launch_bounds__(256) axo_attn_bwd_preprocess_bf16(c
     attn_bwd_pre_body(out, dout, D, B, S, nh, hd);
 }
 
-template <typename T, int HD>
-__device__ __forceinline__ void attn_bwd_dkdv_body(const T *q, const T *k, const T *v, const int *seg, const T *dout,
+template <typename T, int HD, bool CAP>
+__device__ __forceinline__ void attn_bwd_dkdv_impl(const T *q, const T *k, const T *v, const int *seg, const T *dout,
                                                    const float *lse, const float *D, T *dk, T *dv, int S, int nh,
-                                                   int nkv, float scale, int causal) {
+                                                   int nkv, float scale, int causal, float softcap) {
+    if constexpr (CAP) AX_CAP_MARK();
+    const float ic = CAP ? 1.0f / softcap : 0.0f; // 1 / softcap, once (ax_softcap)
     constexpr int BQ = AXO_ATT_BQ, BK = AXO_ATT_BK, LD = HD + 1, LDP = BQ + 1, DJ = HD / 16;
     AX_DYN_SMEM(float, sm);
     float *Ks = sm, *Vs = Ks + BK * LD, *Qs = Vs + BK * LD, *Gs = Qs + BQ * LD, *Ps = Gs + BQ * LD;
@@ -114,10 +119,17 @@ __device__ __forceinline__ void attn_bwd_dkdv_body(const T *q, const T *k, const
 #pragma unroll
                 for (int j = 0; j < 4; j++) {
                     const int kr = ty + 16 * i, qc = tx + 16 * j;
-                    p[i][j] = ax_att_ok(q0 + qc, k0 + kr, S, causal, segb, segq[qc], segk[kr])
-                                  ? expf(p[i][j] * scale - lse_s[qc])
-                                  : 0.0f;
-                    Ps[kr * LDP + qc] = p[i][j];
+                    const bool ok = ax_att_ok(q0 + qc, k0 + kr, S, causal, segb, segq[qc], segk[kr]);
+                    if constexpr (CAP) { // P^T to shared memory (dV), P^T (1 - t^2) stays for dS^T
+                        float dc;
+                        const float x = ax_softcap_d(p[i][j] * scale, softcap, ic, dc);
+                        const float pv = ok ? expf(x - lse_s[qc]) : 0.0f;
+                        Ps[kr * LDP + qc] = pv;
+                        p[i][j] = pv * dc;
+                    } else {
+                        p[i][j] = ok ? expf(p[i][j] * scale - lse_s[qc]) : 0.0f;
+                        Ps[kr * LDP + qc] = p[i][j];
+                    }
                 }
             __syncthreads();
             ax_tile_mma<BQ, LDP, LD, DJ>(dva, Ps, Gs, tx, ty); // dV += P^T dout
@@ -136,12 +148,15 @@ __device__ __forceinline__ void attn_bwd_dkdv_body(const T *q, const T *k, const
     }
     ax_store_rows<T, DJ>(dk + (i64)b * S * ks + (i64)kvh * HD, ks, k0, S, dka, scale, tx, ty);
     ax_store_rows<T, DJ>(dv + (i64)b * S * ks + (i64)kvh * HD, ks, k0, S, dva, 1.0f, tx, ty);
+    if constexpr (CAP) AX_CAP_MARK();
 }
 
-template <typename T, int HD>
-__device__ __forceinline__ void attn_bwd_dq_body(const T *q, const T *k, const T *v, const int *seg, const T *dout,
+template <typename T, int HD, bool CAP>
+__device__ __forceinline__ void attn_bwd_dq_impl(const T *q, const T *k, const T *v, const int *seg, const T *dout,
                                                  const float *lse, const float *D, T *dq, int S, int nh, int nkv,
-                                                 float scale, int causal) {
+                                                 float scale, int causal, float softcap) {
+    if constexpr (CAP) AX_CAP_MARK();
+    const float ic = CAP ? 1.0f / softcap : 0.0f; // 1 / softcap, once (ax_softcap)
     constexpr int BQ = AXO_ATT_BQ, BK = AXO_ATT_BK, LD = HD + 1, LDP = BK + 1, DJ = HD / 16;
     AX_DYN_SMEM(float, sm);
     float *Qs = sm, *Gs = Qs + BQ * LD, *Ks = Gs + BQ * LD, *Vs = Ks + BK * LD, *Ps = Vs + BK * LD;
@@ -181,29 +196,56 @@ __device__ __forceinline__ void attn_bwd_dq_body(const T *q, const T *k, const T
 #pragma unroll
             for (int j = 0; j < 4; j++) {
                 const int qr = ty + 16 * i, kc = tx + 16 * j;
-                const float p = ax_att_ok(q0 + qr, k0 + kc, S, causal, segb, segq[qr], segk[kc])
-                                    ? expf(s[i][j] * scale - lse_s[qr])
-                                    : 0.0f;
-                Ps[qr * LDP + kc] = p * (dp[i][j] - D_s[qr]);
+                const bool ok = ax_att_ok(q0 + qr, k0 + kc, S, causal, segb, segq[qr], segk[kc]);
+                if constexpr (CAP) {
+                    float dc;
+                    const float x = ax_softcap_d(s[i][j] * scale, softcap, ic, dc);
+                    const float p = ok ? expf(x - lse_s[qr]) * dc : 0.0f;
+                    Ps[qr * LDP + kc] = p * (dp[i][j] - D_s[qr]);
+                } else {
+                    const float p = ok ? expf(s[i][j] * scale - lse_s[qr]) : 0.0f;
+                    Ps[qr * LDP + kc] = p * (dp[i][j] - D_s[qr]);
+                }
             }
         __syncthreads();
         ax_tile_mma<BK, LDP, LD, DJ>(dqa, Ps, Ks, tx, ty); // dQ += dS K
     }
     ax_store_rows<T, DJ>(dq + (i64)b * S * qs + (i64)h * HD, qs, q0, S, dqa, scale, tx, ty);
+    if constexpr (CAP) AX_CAP_MARK();
+}
+
+// softcap 0: the bodies without the cap (common.cuh)
+template <typename T, int HD>
+__device__ __forceinline__ void attn_bwd_dkdv_body(const T *q, const T *k, const T *v, const int *seg, const T *dout,
+                                                   const float *lse, const float *D, T *dk, T *dv, int S, int nh,
+                                                   int nkv, float scale, int causal, float softcap) {
+    if (softcap > 0.0f)
+        attn_bwd_dkdv_impl<T, HD, true>(q, k, v, seg, dout, lse, D, dk, dv, S, nh, nkv, scale, causal, softcap);
+    else
+        attn_bwd_dkdv_impl<T, HD, false>(q, k, v, seg, dout, lse, D, dk, dv, S, nh, nkv, scale, causal, softcap);
+}
+template <typename T, int HD>
+__device__ __forceinline__ void attn_bwd_dq_body(const T *q, const T *k, const T *v, const int *seg, const T *dout,
+                                                 const float *lse, const float *D, T *dq, int S, int nh, int nkv,
+                                                 float scale, int causal, float softcap) {
+    if (softcap > 0.0f)
+        attn_bwd_dq_impl<T, HD, true>(q, k, v, seg, dout, lse, D, dq, S, nh, nkv, scale, causal, softcap);
+    else
+        attn_bwd_dq_impl<T, HD, false>(q, k, v, seg, dout, lse, D, dq, S, nh, nkv, scale, causal, softcap);
 }
 
 #define AXO_ATT_BWD(SFX, T, HD)                                                                                  \
     extern "C" __global__ void __launch_bounds__(AXO_ATT_NT)                                                     \
         axo_attn_bwd_dkdv_##SFX(const T *q, const T *k, const T *v, const int *seg, const T *dout,              \
                                 const float *lse, const float *D, T *dk, T *dv, int S, int nh, int nkv,          \
-                                float scale, int causal) {                                                       \
-        attn_bwd_dkdv_body<T, HD>(q, k, v, seg, dout, lse, D, dk, dv, S, nh, nkv, scale, causal);               \
+                                float scale, int causal, float softcap) {                                        \
+        attn_bwd_dkdv_body<T, HD>(q, k, v, seg, dout, lse, D, dk, dv, S, nh, nkv, scale, causal, softcap);      \
     }                                                                                                            \
     extern "C" __global__ void __launch_bounds__(AXO_ATT_NT)                                                     \
         axo_attn_bwd_dq_##SFX(const T *q, const T *k, const T *v, const int *seg, const T *dout,                \
                               const float *lse, const float *D, T *dq, int S, int nh, int nkv, float scale,      \
-                              int causal) {                                                                      \
-        attn_bwd_dq_body<T, HD>(q, k, v, seg, dout, lse, D, dq, S, nh, nkv, scale, causal);                     \
+                              int causal, float softcap) {                                                       \
+        attn_bwd_dq_body<T, HD>(q, k, v, seg, dout, lse, D, dq, S, nh, nkv, scale, causal, softcap);            \
     }
 AXO_ATT_BWD(hd64_f32, float, 64)
 AXO_ATT_BWD(hd64_bf16, bf16, 64)

@@ -8,6 +8,8 @@
 // out rounded once).
 // Query head h reads kv head h / (nh/nkv). Query i sees key j iff
 // (!causal || j <= i) and seg[i] == seg[j]; s_ij = scale q_i.k_j;
+// softcap > 0 (Gemma 2): s_ij = softcap tanh(scale q_i.k_j / softcap), before
+// the mask (common.cuh; softcap 0: none, the code and bits of before).
 // out_i = sum_j softmax(s_i)_j v_j. Online softmax over key tiles: running
 // max m and sum l per query row, the fp32 accumulator rescaled by
 // exp(m_old - m_new) whenever the max grows; fully masked tiles change nothing.
@@ -31,10 +33,12 @@
 // Traffic: Q, out once; K, V once per query tile (L2-resident for nearby
 // tiles). CUDA-core fp32 math, no tensor cores yet: correct first.
 
-template <typename T, int HD>
-__device__ __forceinline__ void attn_fwd_body(const T *q, const T *k, const T *v, const int *seg, T *out, float *lse,
-                                              int S, int nh, int nkv, float scale, int causal,
-                                              const void *sinks = nullptr, int sbf = 0) {
+template <typename T, int HD, bool CAP>
+__device__ __forceinline__ void attn_fwd_impl(const T *q, const T *k, const T *v, const int *seg, T *out, float *lse,
+                                              int S, int nh, int nkv, float scale, int causal, float softcap,
+                                              const void *sinks, int sbf) {
+    if constexpr (CAP) AX_CAP_MARK();
+    const float ic = CAP ? 1.0f / softcap : 0.0f; // 1 / softcap, once (ax_softcap)
     constexpr int BQ = AXO_ATT_BQ, BK = AXO_ATT_BK, LD = HD + 1, LDP = BK + 1, DJ = HD / 16;
     AX_DYN_SMEM(float, sm);
     float *Qs = sm, *Ks = Qs + BQ * LD, *Vs = Ks + BK * LD, *Ps = Vs + BK * LD;
@@ -74,7 +78,9 @@ __device__ __forceinline__ void attn_fwd_body(const T *q, const T *k, const T *v
 #pragma unroll
             for (int j = 0; j < 4; j++) {
                 const int c = tx + 16 * j;
-                s[i][j] = ax_att_ok(q0 + r, k0 + c, S, causal, segb, segq[r], segk[c]) ? s[i][j] * scale : -AXO_INF;
+                const bool ok = ax_att_ok(q0 + r, k0 + c, S, causal, segb, segq[r], segk[c]);
+                if constexpr (CAP) s[i][j] = ok ? ax_softcap(s[i][j] * scale, softcap, ic) : -AXO_INF;
+                else s[i][j] = ok ? s[i][j] * scale : -AXO_INF;
                 mt = fmaxf(mt, s[i][j]);
             }
             mt = ax_max16(mt);
@@ -112,13 +118,25 @@ __device__ __forceinline__ void attn_fwd_body(const T *q, const T *k, const T *v
         for (int jj = 0; jj < DJ; jj++) ax_st(orow + tx + 16 * jj, o[i][jj] * inv);
         if (tx == 0) lse[((i64)b * nh + h) * S + r] = L;
     }
+    if constexpr (CAP) AX_CAP_MARK();
+}
+
+// softcap 0: the body without the cap (common.cuh)
+template <typename T, int HD>
+__device__ __forceinline__ void attn_fwd_body(const T *q, const T *k, const T *v, const int *seg, T *out, float *lse,
+                                              int S, int nh, int nkv, float scale, int causal, float softcap,
+                                              const void *sinks = nullptr, int sbf = 0) {
+    if (softcap > 0.0f)
+        attn_fwd_impl<T, HD, true>(q, k, v, seg, out, lse, S, nh, nkv, scale, causal, softcap, sinks, sbf);
+    else
+        attn_fwd_impl<T, HD, false>(q, k, v, seg, out, lse, S, nh, nkv, scale, causal, softcap, sinks, sbf);
 }
 
 #define AXO_ATT_FWD(NAME, T, HD)                                                                                 \
     extern "C" __global__ void __launch_bounds__(AXO_ATT_NT)                                                     \
         NAME(const T *q, const T *k, const T *v, const int *seg, T *out, float *lse, int S, int nh, int nkv,    \
-             float scale, int causal, const void *sinks, int sbf) {                                              \
-        attn_fwd_body<T, HD>(q, k, v, seg, out, lse, S, nh, nkv, scale, causal, sinks, sbf);                     \
+             float scale, int causal, float softcap, const void *sinks, int sbf) {                               \
+        attn_fwd_body<T, HD>(q, k, v, seg, out, lse, S, nh, nkv, scale, causal, softcap, sinks, sbf);            \
     }
 AXO_ATT_FWD(axo_attn_fwd_hd64_f32, float, 64)
 AXO_ATT_FWD(axo_attn_fwd_hd64_bf16, bf16, 64)

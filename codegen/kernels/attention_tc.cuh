@@ -13,7 +13,11 @@
 // CUDA-core kernels, as in FlashAttention-2: P (forward) and P, dS
 // (backward) are rounded to bf16 before they enter the second matrix
 // product. The softmax runs in base 2: x = s * scale * log2(e),
-// p = exp2(x - max); lse = (max + log2(sum)) * ln(2).
+// p = exp2(x - max); lse = (max + log2(sum)) * ln(2). softcap > 0 (Gemma 2):
+// the score is capped first, x = softcap tanh(s * scale / softcap) * log2(e)
+// (fp32), and the backward's dS_ij carries the factor 1 - tanh^2 (in fp32,
+// before dS is rounded to bf16); softcap 0: none, the code and bits of before
+// (common.cuh). Every entry point takes softcap after causal.
 //
 // mma.sync.m16n8k16.row.col fragments (PTX ISA; g = lane / 4, t = lane % 4;
 // each 32-bit register holds two bf16, the lower column/row index in the low
@@ -169,9 +173,10 @@ __device__ __forceinline__ bool tc_ok(int qi, int kj, int S, int causal, const i
 // keys 8j..8j+7; element e: row r0 + g + 8 (e >> 1), key 8j + 2t + (e & 1)):
 // S = Q K^T, mask, online softmax in base 2 (running max m, per-thread
 // partial sums l), O = O alpha + P V.
-template <int HD, typename Vis>
+template <int HD, bool CAP, typename Vis>
 __device__ __forceinline__ void tc_fwd_tile(float (&o)[HD / 8][4], float (&m)[2], float (&l)[2], const bf16 *Qs,
-                                            const bf16 *Ks, const bf16 *Vs, int r0, float sl2, const Vis &vis) {
+                                            const bf16 *Ks, const bf16 *Vs, int r0, float sl2, float scale,
+                                            float softcap, float ic, const Vis &vis) {
     constexpr int LDS = HD + 8, ND = HD / 8, KD = HD / 16;
     float s[8][4];
 #pragma unroll
@@ -194,7 +199,8 @@ __device__ __forceinline__ void tc_fwd_tile(float (&o)[HD / 8][4], float (&m)[2]
     for (int j = 0; j < 8; j++)
 #pragma unroll
         for (int e = 0; e < 4; e++) {
-            s[j][e] = vis(j, e) ? s[j][e] * sl2 : -AXO_INF;
+            if constexpr (CAP) s[j][e] = vis(j, e) ? ax_softcap(s[j][e] * scale, softcap, ic) * AXO_TC_LOG2E : -AXO_INF;
+            else s[j][e] = vis(j, e) ? s[j][e] * sl2 : -AXO_INF;
             mx[e >> 1] = fmaxf(mx[e >> 1], s[j][e]);
         }
     float alpha[2], base[2];
@@ -234,10 +240,10 @@ __device__ __forceinline__ void tc_fwd_tile(float (&o)[HD / 8][4], float (&m)[2]
 // tc_fwd_tile): S = Q K^T, dP = dout V^T, dS = P (dP - D) with P = exp2(S
 // scale log2 e - lse log2 e), dQ += dS K. lse2 = lse log2 e and Dr of the
 // thread's rows g, g + 8.
-template <int HD, typename Vis>
+template <int HD, bool CAP, typename Vis>
 __device__ __forceinline__ void tc_dq_tile(float (&dqa)[HD / 8][4], const bf16 *Qs, const bf16 *Gs, const bf16 *Ks,
-                                           const bf16 *Vs, int r0, float sl2, const float (&lse2)[2],
-                                           const float (&Dr)[2], const Vis &vis) {
+                                           const bf16 *Vs, int r0, float sl2, float scale, float softcap, float ic,
+                                           const float (&lse2)[2], const float (&Dr)[2], const Vis &vis) {
     constexpr int LDS = HD + 8, ND = HD / 8, KD = HD / 16;
     float s[8][4], dp[8][4];
 #pragma unroll
@@ -263,8 +269,15 @@ __device__ __forceinline__ void tc_dq_tile(float (&dqa)[HD / 8][4], const bf16 *
 #pragma unroll
         for (int e = 0; e < 4; e++) {
             const int i = e >> 1;
-            const float p = vis(j, e) ? exp2f(s[j][e] * sl2 - lse2[i]) : 0.0f;
-            s[j][e] = p * (dp[j][e] - Dr[i]); // dS
+            if constexpr (CAP) {
+                float dc;
+                const float x = ax_softcap_d(s[j][e] * scale, softcap, ic, dc) * AXO_TC_LOG2E;
+                const float p = vis(j, e) ? exp2f(x - lse2[i]) * dc : 0.0f;
+                s[j][e] = p * (dp[j][e] - Dr[i]); // dS
+            } else {
+                const float p = vis(j, e) ? exp2f(s[j][e] * sl2 - lse2[i]) : 0.0f;
+                s[j][e] = p * (dp[j][e] - Dr[i]); // dS
+            }
         }
 #pragma unroll
     for (int kk = 0; kk < 4; kk++) {
@@ -289,10 +302,11 @@ __device__ __forceinline__ void tc_dq_tile(float (&dqa)[HD / 8][4], const bf16 *
 // Used by the ring-block kernel only: tc_dkdv_body keeps the same steps
 // inline, where they compile to fewer registers (126 vs 146 for hd 64 on
 // sm_80: 2 CTAs per SM instead of 1).
-template <int HD, typename Vis>
+template <int HD, bool CAP, typename Vis>
 __device__ __forceinline__ void tc_dkdv_tile(float (&dka)[HD / 16][4], float (&dva)[HD / 16][4], const bf16 *Ks,
                                              const bf16 *Vs, const bf16 *Qs, const bf16 *Gs, bf16 *Ps, bf16 *dSs,
-                                             const float *lse_s, const float *D_s, float sl2, const Vis &vis) {
+                                             const float *lse_s, const float *D_s, float sl2, float scale,
+                                             float softcap, float ic, const Vis &vis) {
     constexpr int LDS = HD + 8, LDP = 64 + 8, KD = HD / 16, NH = HD / 16;
     const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
     const int kw = warp & 3, hw = warp >> 2;
@@ -324,8 +338,15 @@ __device__ __forceinline__ void tc_dkdv_tile(float (&dka)[HD / 16][4], float (&d
 #pragma unroll
             for (int e2 = 0; e2 < 2; e2++) {
                 const int e = 2 * i + e2, c = qc + e2;
-                p[e2] = vis(j, e) ? exp2f(st[j][e] * sl2 - lse_s[c]) : 0.0f;
-                ds[e2] = p[e2] * (dpt[j][e] - D_s[c]);
+                if constexpr (CAP) {
+                    float dc;
+                    const float x = ax_softcap_d(st[j][e] * scale, softcap, ic, dc) * AXO_TC_LOG2E;
+                    p[e2] = vis(j, e) ? exp2f(x - lse_s[c]) : 0.0f;
+                    ds[e2] = p[e2] * dc * (dpt[j][e] - D_s[c]);
+                } else {
+                    p[e2] = vis(j, e) ? exp2f(st[j][e] * sl2 - lse_s[c]) : 0.0f;
+                    ds[e2] = p[e2] * (dpt[j][e] - D_s[c]);
+                }
             }
             *reinterpret_cast<tc_u32 *>(Ps + kr * LDP + qc) = tc_pack(p[0], p[1]);
             *reinterpret_cast<tc_u32 *>(dSs + kr * LDP + qc) = tc_pack(ds[0], ds[1]);
@@ -360,10 +381,12 @@ __device__ __forceinline__ void tc_stage_kv(bf16 *Ks0, bf16 *Vs0, int *segk0, in
     if (threadIdx.x < BK) segk0[buf * BK + threadIdx.x] = segb && k0 + (int)threadIdx.x < S ? segb[k0 + threadIdx.x] : 0;
 }
 
-template <int HD>
-__device__ __forceinline__ void tc_fwd_body(const bf16 *q, const bf16 *k, const bf16 *v, const int *seg, bf16 *out,
-                                            float *lse, int S, int nh, int nkv, float scale, int causal,
-                                            const void *sinks = nullptr, int sbf = 0) {
+template <int HD, bool CAP>
+__device__ __forceinline__ void tc_fwd_impl(const bf16 *q, const bf16 *k, const bf16 *v, const int *seg, bf16 *out,
+                                            float *lse, int S, int nh, int nkv, float scale, int causal, float softcap,
+                                            const void *sinks, int sbf) {
+    if constexpr (CAP) AX_CAP_MARK();
+    const float ic = CAP ? 1.0f / softcap : 0.0f; // 1 / softcap, once (ax_softcap)
     constexpr int BQ = 64, BK = 64, NT = 128, LDS = HD + 8, ND = HD / 8;
     AX_DYN_SMEM(unsigned char, tc_smem);
     bf16 *Qs = reinterpret_cast<bf16 *>(tc_smem);
@@ -406,10 +429,11 @@ __device__ __forceinline__ void tc_fwd_body(const bf16 *q, const bf16 *k, const 
         tc_cp_wait1();
         __syncthreads(); // tile it (and Q) visible to every thread
         const int *segk = segk0 + cur * BK;
-        tc_fwd_tile<HD>(o, m, l, Qs, Ks0 + cur * BK * LDS, Vs0 + cur * BK * LDS, r0, sl2, [&](int j, int e) {
-            const int c = 8 * j + 2 * t + (e & 1);
-            return tc_ok(qi[e >> 1], k0 + c, S, causal, segb, sq[e >> 1], segk[c]);
-        });
+        tc_fwd_tile<HD, CAP>(o, m, l, Qs, Ks0 + cur * BK * LDS, Vs0 + cur * BK * LDS, r0, sl2, scale, softcap, ic,
+                             [&](int j, int e) {
+                                 const int c = 8 * j + 2 * t + (e & 1);
+                                 return tc_ok(qi[e >> 1], k0 + c, S, causal, segb, sq[e >> 1], segk[c]);
+                             });
         __syncthreads(); // buffer cur is read; the next iteration's prefetch may overwrite it
     }
 #pragma unroll
@@ -428,12 +452,15 @@ __device__ __forceinline__ void tc_fwd_body(const bf16 *q, const bf16 *k, const 
             *reinterpret_cast<tc_u32 *>(orow + 8 * nd) = tc_pack(o[nd][2 * i] * inv, o[nd][2 * i + 1] * inv);
         if (t == 0) lse[((i64)b * nh + h) * S + qi[i]] = lv;
     }
+    if constexpr (CAP) AX_CAP_MARK();
 }
 
-template <int HD>
-__device__ __forceinline__ void tc_dq_body(const bf16 *q, const bf16 *k, const bf16 *v, const int *seg,
+template <int HD, bool CAP>
+__device__ __forceinline__ void tc_dq_impl(const bf16 *q, const bf16 *k, const bf16 *v, const int *seg,
                                            const bf16 *dout, const float *lse, const float *D, bf16 *dq, int S,
-                                           int nh, int nkv, float scale, int causal) {
+                                           int nh, int nkv, float scale, int causal, float softcap) {
+    if constexpr (CAP) AX_CAP_MARK();
+    const float ic = CAP ? 1.0f / softcap : 0.0f; // 1 / softcap, once (ax_softcap)
     constexpr int BQ = 64, BK = 64, NT = 128, LDS = HD + 8, ND = HD / 8;
     AX_DYN_SMEM(unsigned char, tc_smem);
     bf16 *Qs = reinterpret_cast<bf16 *>(tc_smem), *Gs = Qs + BQ * LDS;
@@ -482,10 +509,11 @@ __device__ __forceinline__ void tc_dq_body(const bf16 *q, const bf16 *k, const b
         tc_cp_wait1();
         __syncthreads();
         const int *segk = segk0 + cur * BK;
-        tc_dq_tile<HD>(dqa, Qs, Gs, Ks0 + cur * BK * LDS, Vs0 + cur * BK * LDS, r0, sl2, lse2, Dr, [&](int j, int e) {
-            const int c = 8 * j + 2 * t + (e & 1);
-            return tc_ok(qi[e >> 1], k0 + c, S, causal, segb, sq[e >> 1], segk[c]);
-        });
+        tc_dq_tile<HD, CAP>(dqa, Qs, Gs, Ks0 + cur * BK * LDS, Vs0 + cur * BK * LDS, r0, sl2, scale, softcap, ic,
+                            lse2, Dr, [&](int j, int e) {
+                                const int c = 8 * j + 2 * t + (e & 1);
+                                return tc_ok(qi[e >> 1], k0 + c, S, causal, segb, sq[e >> 1], segk[c]);
+                            });
         __syncthreads();
     }
 #pragma unroll
@@ -496,6 +524,7 @@ __device__ __forceinline__ void tc_dq_body(const bf16 *q, const bf16 *k, const b
         for (int nd = 0; nd < ND; nd++)
             *reinterpret_cast<tc_u32 *>(row + 8 * nd) = tc_pack(dqa[nd][2 * i] * scale, dqa[nd][2 * i + 1] * scale);
     }
+    if constexpr (CAP) AX_CAP_MARK();
 }
 
 // Q, dout rows of query tile `it` (head kvh*grp + it / nqt, queries qstart + (it % nqt) 64 ..) and their lse
@@ -520,10 +549,12 @@ __device__ __forceinline__ void tc_dkdv_stage(bf16 *Qs0, bf16 *Gs0, float *lse_s
     }
 }
 
-template <int HD>
-__device__ __forceinline__ void tc_dkdv_body(const bf16 *q, const bf16 *k, const bf16 *v, const int *seg,
+template <int HD, bool CAP>
+__device__ __forceinline__ void tc_dkdv_impl(const bf16 *q, const bf16 *k, const bf16 *v, const int *seg,
                                              const bf16 *dout, const float *lse, const float *D, bf16 *dk, bf16 *dv,
-                                             int S, int nh, int nkv, float scale, int causal) {
+                                             int S, int nh, int nkv, float scale, int causal, float softcap) {
+    if constexpr (CAP) AX_CAP_MARK();
+    const float ic = CAP ? 1.0f / softcap : 0.0f; // 1 / softcap, once (ax_softcap)
     constexpr int BQ = 64, BK = 64, NT = 256, LDS = HD + 8, LDP = BQ + 8, KD = HD / 16, NH = HD / 16;
     AX_DYN_SMEM(unsigned char, tc_smem);
     bf16 *Ks = reinterpret_cast<bf16 *>(tc_smem), *Vs = Ks + BK * LDS;
@@ -602,10 +633,17 @@ __device__ __forceinline__ void tc_dkdv_body(const bf16 *q, const bf16 *k, const
 #pragma unroll
                 for (int e2 = 0; e2 < 2; e2++) {
                     const int e = 2 * i + e2, c = qc + e2;
-                    p[e2] = tc_ok(q0 + c, kj[i], S, causal, segb, segq[c], sk[i])
-                                ? exp2f(st[j][e] * sl2 - lse_s[c])
-                                : 0.0f;
-                    ds[e2] = p[e2] * (dpt[j][e] - D_s[c]);
+                    if constexpr (CAP) { // as tc_dkdv_tile
+                        float dc;
+                        const float x = ax_softcap_d(st[j][e] * scale, softcap, ic, dc) * AXO_TC_LOG2E;
+                        p[e2] = tc_ok(q0 + c, kj[i], S, causal, segb, segq[c], sk[i]) ? exp2f(x - lse_s[c]) : 0.0f;
+                        ds[e2] = p[e2] * dc * (dpt[j][e] - D_s[c]);
+                    } else {
+                        p[e2] = tc_ok(q0 + c, kj[i], S, causal, segb, segq[c], sk[i])
+                                    ? exp2f(st[j][e] * sl2 - lse_s[c])
+                                    : 0.0f;
+                        ds[e2] = p[e2] * (dpt[j][e] - D_s[c]);
+                    }
                 }
                 *reinterpret_cast<tc_u32 *>(Ps + kr[i] * LDP + qc) = tc_pack(p[0], p[1]);
                 *reinterpret_cast<tc_u32 *>(dSs + kr[i] * LDP + qc) = tc_pack(ds[0], ds[1]);
@@ -640,6 +678,7 @@ __device__ __forceinline__ void tc_dkdv_body(const bf16 *q, const bf16 *k, const
             *reinterpret_cast<tc_u32 *>(dv + off + 8 * nd) = tc_pack(dva[nd][2 * i], dva[nd][2 * i + 1]);
         }
     }
+    if constexpr (CAP) AX_CAP_MARK();
 }
 
 // ---- ring-attention block kernels -------------------------------------------
@@ -670,10 +709,12 @@ __device__ __forceinline__ int tcb_next(int it, int n, int per, int *seg_s, int 
     return it;
 }
 
-template <int HD>
-__device__ __forceinline__ void tcb_fwd_body(const bf16 *q, const bf16 *k, const bf16 *v, const int *segq,
+template <int HD, bool CAP>
+__device__ __forceinline__ void tcb_fwd_impl(const bf16 *q, const bf16 *k, const bf16 *v, const int *segq,
                                              const int *segk, const int *idxq, const int *idxk, float *out, float *lse,
-                                             int Sq, int Sk, int nh, int nkv, float scale, int causal) {
+                                             int Sq, int Sk, int nh, int nkv, float scale, int causal, float softcap) {
+    if constexpr (CAP) AX_CAP_MARK();
+    const float ic = CAP ? 1.0f / softcap : 0.0f; // 1 / softcap, once (ax_softcap)
     constexpr int BQ = 64, BK = 64, NT = 128, LDS = HD + 8, ND = HD / 8;
     AX_DYN_SMEM(unsigned char, tc_smem);
     bf16 *Qs = reinterpret_cast<bf16 *>(tc_smem);
@@ -731,8 +772,8 @@ __device__ __forceinline__ void tcb_fwd_body(const bf16 *q, const bf16 *k, const
         tc_cp_commit();
         tc_cp_wait1();
         __syncthreads(); // tile kt (and Q) visible to every thread
-        tc_fwd_tile<HD>(o, m, l, Qs, Ks0 + cur * BK * LDS, Vs0 + cur * BK * LDS, r0, sl2,
-                        [&](int j, int e) { return ((bits >> (4 * j + e)) & 1u) != 0u; });
+        tc_fwd_tile<HD, CAP>(o, m, l, Qs, Ks0 + cur * BK * LDS, Vs0 + cur * BK * LDS, r0, sl2, scale, softcap, ic,
+                             [&](int j, int e) { return ((bits >> (4 * j + e)) & 1u) != 0u; });
         __syncthreads(); // buffer cur is read
         kt = kn, bits = nbits;
     }
@@ -748,13 +789,16 @@ __device__ __forceinline__ void tcb_fwd_body(const bf16 *q, const bf16 *k, const
         }
         if (t == 0) lse[((i64)b * nh + h) * Sq + qi[i]] = L > 0.0f ? (m[i] + log2f(L)) * AXO_TC_LN2 : -AXO_INF;
     }
+    if constexpr (CAP) AX_CAP_MARK();
 }
 
-template <int HD>
-__device__ __forceinline__ void tcb_dq_body(const bf16 *q, const bf16 *k, const bf16 *v, const int *segq,
+template <int HD, bool CAP>
+__device__ __forceinline__ void tcb_dq_impl(const bf16 *q, const bf16 *k, const bf16 *v, const int *segq,
                                             const int *segk, const int *idxq, const int *idxk, const bf16 *dout,
                                             const float *lse, const float *D, float *dq, int Sq, int Sk, int nh,
-                                            int nkv, float scale, int causal) {
+                                            int nkv, float scale, int causal, float softcap) {
+    if constexpr (CAP) AX_CAP_MARK();
+    const float ic = CAP ? 1.0f / softcap : 0.0f; // 1 / softcap, once (ax_softcap)
     constexpr int BQ = 64, BK = 64, NT = 128, LDS = HD + 8, ND = HD / 8;
     AX_DYN_SMEM(unsigned char, tc_smem);
     bf16 *Qs = reinterpret_cast<bf16 *>(tc_smem), *Gs = Qs + BQ * LDS;
@@ -817,8 +861,8 @@ __device__ __forceinline__ void tcb_dq_body(const bf16 *q, const bf16 *k, const 
         tc_cp_commit();
         tc_cp_wait1();
         __syncthreads();
-        tc_dq_tile<HD>(dqa, Qs, Gs, Ks0 + cur * BK * LDS, Vs0 + cur * BK * LDS, r0, sl2, lse2, Dr,
-                       [&](int j, int e) { return ((bits >> (4 * j + e)) & 1u) != 0u; });
+        tc_dq_tile<HD, CAP>(dqa, Qs, Gs, Ks0 + cur * BK * LDS, Vs0 + cur * BK * LDS, r0, sl2, scale, softcap, ic,
+                            lse2, Dr, [&](int j, int e) { return ((bits >> (4 * j + e)) & 1u) != 0u; });
         __syncthreads();
         kt = kn, bits = nbits;
     }
@@ -832,13 +876,16 @@ __device__ __forceinline__ void tcb_dq_body(const bf16 *q, const bf16 *k, const 
             row[8 * nd + 1] = dqa[nd][2 * i + 1] * scale;
         }
     }
+    if constexpr (CAP) AX_CAP_MARK();
 }
 
-template <int HD>
-__device__ __forceinline__ void tcb_dkdv_body(const bf16 *q, const bf16 *k, const bf16 *v, const int *segq,
+template <int HD, bool CAP>
+__device__ __forceinline__ void tcb_dkdv_impl(const bf16 *q, const bf16 *k, const bf16 *v, const int *segq,
                                               const int *segk, const int *idxq, const int *idxk, const bf16 *dout,
                                               const float *lse, const float *D, float *dk, float *dv, int Sq, int Sk,
-                                              int nh, int nkv, float scale, int causal) {
+                                              int nh, int nkv, float scale, int causal, float softcap) {
+    if constexpr (CAP) AX_CAP_MARK();
+    const float ic = CAP ? 1.0f / softcap : 0.0f; // 1 / softcap, once (ax_softcap)
     constexpr int BQ = 64, BK = 64, NT = 256, LDS = HD + 8, LDP = BQ + 8, NH = HD / 16;
     AX_DYN_SMEM(unsigned char, tc_smem);
     bf16 *Ks = reinterpret_cast<bf16 *>(tc_smem), *Vs = Ks + BK * LDS;
@@ -909,8 +956,9 @@ __device__ __forceinline__ void tcb_dkdv_body(const bf16 *q, const bf16 *k, cons
         tc_cp_commit();
         tc_cp_wait1();
         __syncthreads();
-        tc_dkdv_tile<HD>(dka, dva, Ks, Vs, Qs0 + cur * BQ * LDS, Gs0 + cur * BQ * LDS, Ps, dSs, lse_s0 + cur * BQ,
-                         D_s0 + cur * BQ, sl2, [&](int j, int e) { return ((bits >> (4 * j + e)) & 1u) != 0u; });
+        tc_dkdv_tile<HD, CAP>(dka, dva, Ks, Vs, Qs0 + cur * BQ * LDS, Gs0 + cur * BQ * LDS, Ps, dSs, lse_s0 + cur * BQ,
+                              D_s0 + cur * BQ, sl2, scale, softcap, ic,
+                              [&](int j, int e) { return ((bits >> (4 * j + e)) & 1u) != 0u; });
         __syncthreads(); // Q/dout buffer cur, P^T, dS^T read
         it = in, bits = nbits;
     }
@@ -924,6 +972,63 @@ __device__ __forceinline__ void tcb_dkdv_body(const bf16 *q, const bf16 *k, cons
             dv[off + 8 * nd] = dva[nd][2 * i], dv[off + 8 * nd + 1] = dva[nd][2 * i + 1];
         }
     }
+    if constexpr (CAP) AX_CAP_MARK();
+}
+
+// ---- entry bodies: softcap 0 runs the instantiation without the cap (common.cuh) ----
+template <int HD>
+__device__ __forceinline__ void tc_fwd_body(const bf16 *q, const bf16 *k, const bf16 *v, const int *seg, bf16 *out,
+                                            float *lse, int S, int nh, int nkv, float scale, int causal, float softcap,
+                                            const void *sinks = nullptr, int sbf = 0) {
+    if (softcap > 0.0f) tc_fwd_impl<HD, true>(q, k, v, seg, out, lse, S, nh, nkv, scale, causal, softcap, sinks, sbf);
+    else tc_fwd_impl<HD, false>(q, k, v, seg, out, lse, S, nh, nkv, scale, causal, softcap, sinks, sbf);
+}
+template <int HD>
+__device__ __forceinline__ void tc_dq_body(const bf16 *q, const bf16 *k, const bf16 *v, const int *seg,
+                                           const bf16 *dout, const float *lse, const float *D, bf16 *dq, int S,
+                                           int nh, int nkv, float scale, int causal, float softcap) {
+    if (softcap > 0.0f) tc_dq_impl<HD, true>(q, k, v, seg, dout, lse, D, dq, S, nh, nkv, scale, causal, softcap);
+    else tc_dq_impl<HD, false>(q, k, v, seg, dout, lse, D, dq, S, nh, nkv, scale, causal, softcap);
+}
+template <int HD>
+__device__ __forceinline__ void tc_dkdv_body(const bf16 *q, const bf16 *k, const bf16 *v, const int *seg,
+                                             const bf16 *dout, const float *lse, const float *D, bf16 *dk, bf16 *dv,
+                                             int S, int nh, int nkv, float scale, int causal, float softcap) {
+    if (softcap > 0.0f) tc_dkdv_impl<HD, true>(q, k, v, seg, dout, lse, D, dk, dv, S, nh, nkv, scale, causal, softcap);
+    else tc_dkdv_impl<HD, false>(q, k, v, seg, dout, lse, D, dk, dv, S, nh, nkv, scale, causal, softcap);
+}
+template <int HD>
+__device__ __forceinline__ void tcb_fwd_body(const bf16 *q, const bf16 *k, const bf16 *v, const int *segq,
+                                             const int *segk, const int *idxq, const int *idxk, float *out, float *lse,
+                                             int Sq, int Sk, int nh, int nkv, float scale, int causal, float softcap) {
+    if (softcap > 0.0f)
+        tcb_fwd_impl<HD, true>(q, k, v, segq, segk, idxq, idxk, out, lse, Sq, Sk, nh, nkv, scale, causal, softcap);
+    else
+        tcb_fwd_impl<HD, false>(q, k, v, segq, segk, idxq, idxk, out, lse, Sq, Sk, nh, nkv, scale, causal, softcap);
+}
+template <int HD>
+__device__ __forceinline__ void tcb_dq_body(const bf16 *q, const bf16 *k, const bf16 *v, const int *segq,
+                                            const int *segk, const int *idxq, const int *idxk, const bf16 *dout,
+                                            const float *lse, const float *D, float *dq, int Sq, int Sk, int nh,
+                                            int nkv, float scale, int causal, float softcap) {
+    if (softcap > 0.0f)
+        tcb_dq_impl<HD, true>(q, k, v, segq, segk, idxq, idxk, dout, lse, D, dq, Sq, Sk, nh, nkv, scale, causal,
+                              softcap);
+    else
+        tcb_dq_impl<HD, false>(q, k, v, segq, segk, idxq, idxk, dout, lse, D, dq, Sq, Sk, nh, nkv, scale, causal,
+                               softcap);
+}
+template <int HD>
+__device__ __forceinline__ void tcb_dkdv_body(const bf16 *q, const bf16 *k, const bf16 *v, const int *segq,
+                                              const int *segk, const int *idxq, const int *idxk, const bf16 *dout,
+                                              const float *lse, const float *D, float *dk, float *dv, int Sq, int Sk,
+                                              int nh, int nkv, float scale, int causal, float softcap) {
+    if (softcap > 0.0f)
+        tcb_dkdv_impl<HD, true>(q, k, v, segq, segk, idxq, idxk, dout, lse, D, dk, dv, Sq, Sk, nh, nkv, scale, causal,
+                                softcap);
+    else
+        tcb_dkdv_impl<HD, false>(q, k, v, segq, segk, idxq, idxk, dout, lse, D, dk, dv, Sq, Sk, nh, nkv, scale,
+                                 causal, softcap);
 }
 
 // dQ hd 64: shared memory lets 4 CTAs share an sm_90 SM, so at most 128 registers (ptxas takes ~155 when the
@@ -934,35 +1039,38 @@ __device__ __forceinline__ void tcb_dkdv_body(const bf16 *q, const bf16 *k, cons
     extern "C" __global__ void __launch_bounds__(128)                                                            \
         axo_attn_tc_fwd_hd##HD##_bf16(const bf16 *q, const bf16 *k, const bf16 *v, const int *seg, bf16 *out,   \
                                       float *lse, int S, int nh, int nkv, float scale, int causal,               \
-                                      const void *sinks, int sbf) {                                              \
-        tc_fwd_body<HD>(q, k, v, seg, out, lse, S, nh, nkv, scale, causal, sinks, sbf);                          \
+                                      float softcap, const void *sinks, int sbf) {                               \
+        tc_fwd_body<HD>(q, k, v, seg, out, lse, S, nh, nkv, scale, causal, softcap, sinks, sbf);                 \
     }                                                                                                            \
     extern "C" __global__ void __launch_bounds__(256) axo_attn_tc_bwd_dkdv_hd##HD##_bf16(                        \
         const bf16 *q, const bf16 *k, const bf16 *v, const int *seg, const bf16 *dout, const float *lse,         \
-        const float *D, bf16 *dk, bf16 *dv, int S, int nh, int nkv, float scale, int causal) {                   \
-        tc_dkdv_body<HD>(q, k, v, seg, dout, lse, D, dk, dv, S, nh, nkv, scale, causal);                         \
+        const float *D, bf16 *dk, bf16 *dv, int S, int nh, int nkv, float scale, int causal, float softcap) {    \
+        tc_dkdv_body<HD>(q, k, v, seg, dout, lse, D, dk, dv, S, nh, nkv, scale, causal, softcap);                \
     }                                                                                                            \
     extern "C" __global__ void AXO_TC_DQ_BOUNDS_##HD axo_attn_tc_bwd_dq_hd##HD##_bf16(                           \
         const bf16 *q, const bf16 *k, const bf16 *v, const int *seg, const bf16 *dout, const float *lse,         \
-        const float *D, bf16 *dq, int S, int nh, int nkv, float scale, int causal) {                             \
-        tc_dq_body<HD>(q, k, v, seg, dout, lse, D, dq, S, nh, nkv, scale, causal);                               \
+        const float *D, bf16 *dq, int S, int nh, int nkv, float scale, int causal, float softcap) {              \
+        tc_dq_body<HD>(q, k, v, seg, dout, lse, D, dq, S, nh, nkv, scale, causal, softcap);                      \
     }                                                                                                            \
     extern "C" __global__ void __launch_bounds__(128) axo_attn_tc_blk_fwd_hd##HD##_bf16(                         \
         const bf16 *q, const bf16 *k, const bf16 *v, const int *segq, const int *segk, const int *idxq,          \
-        const int *idxk, float *out, float *lse, int Sq, int Sk, int nh, int nkv, float scale, int causal) {     \
-        tcb_fwd_body<HD>(q, k, v, segq, segk, idxq, idxk, out, lse, Sq, Sk, nh, nkv, scale, causal);             \
+        const int *idxk, float *out, float *lse, int Sq, int Sk, int nh, int nkv, float scale, int causal,       \
+        float softcap) {                                                                                         \
+        tcb_fwd_body<HD>(q, k, v, segq, segk, idxq, idxk, out, lse, Sq, Sk, nh, nkv, scale, causal, softcap);    \
     }                                                                                                            \
     extern "C" __global__ void __launch_bounds__(256) axo_attn_tc_blk_bwd_dkdv_hd##HD##_bf16(                    \
         const bf16 *q, const bf16 *k, const bf16 *v, const int *segq, const int *segk, const int *idxq,          \
         const int *idxk, const bf16 *dout, const float *lse, const float *D, float *dk, float *dv, int Sq,       \
-        int Sk, int nh, int nkv, float scale, int causal) {                                                      \
-        tcb_dkdv_body<HD>(q, k, v, segq, segk, idxq, idxk, dout, lse, D, dk, dv, Sq, Sk, nh, nkv, scale, causal); \
+        int Sk, int nh, int nkv, float scale, int causal, float softcap) {                                       \
+        tcb_dkdv_body<HD>(q, k, v, segq, segk, idxq, idxk, dout, lse, D, dk, dv, Sq, Sk, nh, nkv, scale, causal, \
+                          softcap);                                                                              \
     }                                                                                                            \
     extern "C" __global__ void __launch_bounds__(128) axo_attn_tc_blk_bwd_dq_hd##HD##_bf16(                      \
         const bf16 *q, const bf16 *k, const bf16 *v, const int *segq, const int *segk, const int *idxq,          \
         const int *idxk, const bf16 *dout, const float *lse, const float *D, float *dq, int Sq, int Sk, int nh,  \
-        int nkv, float scale, int causal) {                                                                      \
-        tcb_dq_body<HD>(q, k, v, segq, segk, idxq, idxk, dout, lse, D, dq, Sq, Sk, nh, nkv, scale, causal);      \
+        int nkv, float scale, int causal, float softcap) {                                                       \
+        tcb_dq_body<HD>(q, k, v, segq, segk, idxq, idxk, dout, lse, D, dq, Sq, Sk, nh, nkv, scale, causal,       \
+                        softcap);                                                                                \
     }
 AXO_TC_ATT(64)
 AXO_TC_ATT(128)

@@ -292,6 +292,39 @@ __device__ __forceinline__ bool ax_att_ok(int qi, int kj, int S, int causal, con
     return qi < S && kj < S && ax_att_near(qi, kj, causal) && (!seg || sq == sk);
 }
 
+// Gemma 2's soft-capping (attr softcap; runtime/cpu_kernels.h), c > 0: an
+// attention score s = scale q.k (before the mask and the softmax) or a logit
+// becomes c tanh(s / c); ax_softcap_d also gives the derivative
+// d = 1 - tanh^2(s / c), the factor the backward applies to dS / dlogits.
+// The fp32 forms take ic = 1 / c (computed once per kernel: no division per
+// score; s ic is within an ulp of s / c); the double ones are the CPU
+// reference's operations exactly (attention_any.cuh).
+// A kernel's `softcap` argument 0 means no cap: the kernels test it once and
+// run a body instantiated without the cap (template flag CAP), which is the
+// code they ran before they took the argument (the same bits); the CAP body
+// applies these. AX_CAP_MARK() at the start and the end of a CAP body keeps
+// the compiler from hoisting or merging the code both instantiations share
+// into stretches that both then run through, which cost registers beyond
+// either body's own (the tensor-core forward hd 128: 198, against 161
+// without a cap and 168 with one).
+__device__ __forceinline__ float ax_softcap(float s, float c, float ic) { return c * tanhf(s * ic); }
+__device__ __forceinline__ float ax_softcap_d(float s, float c, float ic, float &d) {
+    const float t = tanhf(s * ic);
+    d = 1.0f - t * t;
+    return c * t;
+}
+__device__ __forceinline__ double ax_softcap(double s, double c) { return c * tanh(s / c); }
+__device__ __forceinline__ double ax_softcap_d(double s, double c, double &d) {
+    const double t = tanh(s / c);
+    d = 1.0 - t * t;
+    return c * t;
+}
+#ifdef __CUDA_ARCH__
+#define AX_CAP_MARK() asm volatile("// softcap body")
+#else
+#define AX_CAP_MARK() ((void)0)
+#endif
+
 // ---- packed rows: segment bounds (whole-row attention) -------------------
 // Contract of the whole-row attention kernels (attention_fwd/bwd/tc/any.cuh;
 // not attention_blk.cuh): every row of seg[B,S] is non-decreasing,

@@ -26,9 +26,27 @@
 // reduce launch: block 256, any grid (grid-stride over runs; full size =
 //   T / per blocks); a block owns one run at a time (its partials summed per
 //   thread in strided order, then a fixed tree).
+// softcap > 0 (Gemma 2's final_logit_softcapping c; fwd, bwd, lce chunk):
+//   every logit x is first y = tanh(x / c) * c, in fp32 as transformers
+//   computes it (ck_ce_row_), and the rows above read y for x (lse, the
+//   target's logit, softmax); dlogits is the gradient of x: the one of y
+//   times 1 - tanh^2(x / c). softcap 0: none; the kernels test it once and run
+//   the rows' code instantiated without the cap (CAP false), the code and
+//   bits of before. Capped rows take the scalar path (VW 1, still coalesced):
+//   the vector path's 4 or 8 tanh in flight would raise the kernels' register
+//   count past 32 (full occupancy), which the no-cap path would pay too.
 
-template <typename T, int VW>
-__device__ __forceinline__ ax_lse ce_row_lse(const T *x, i64 V, ax_lse *red) {
+// The cap of one logit (transformers' order: divide, tanh, multiply) and,
+// ce_cap_d, the derivative 1 - tanh^2 too.
+__device__ __forceinline__ float ce_cap(float x, float c) { return tanhf(x / c) * c; }
+__device__ __forceinline__ float ce_cap_d(float x, float c, float &d) {
+    const float t = tanhf(x / c);
+    d = 1.0f - t * t;
+    return t * c;
+}
+
+template <typename T, int VW, bool CAP = false>
+__device__ __forceinline__ ax_lse ce_row_lse(const T *x, i64 V, ax_lse *red, float cap = 0.0f) {
     ax_lse st;
     st.m = -AXO_INF;
     st.s = 0.0f;
@@ -37,7 +55,10 @@ __device__ __forceinline__ ax_lse ce_row_lse(const T *x, i64 V, ax_lse *red) {
         if constexpr (VW == 1) v[0] = ax_ld(x + c);
         else ax_ld16(x + c, v);
 #pragma unroll
-        for (int e = 0; e < VW; e++) st = ax_lse_add(st, v[e]);
+        for (int e = 0; e < VW; e++) {
+            if constexpr (CAP) st = ax_lse_add(st, ce_cap(v[e], cap));
+            else st = ax_lse_add(st, v[e]);
+        }
     }
     return ax_lse_block(st, red);
 }
@@ -53,9 +74,9 @@ __device__ __forceinline__ bool ce_target_ok(const int *targets, i64 t, i64 V, i
     return true;
 }
 
-template <typename T, int VW>
+template <typename T, int VW, bool CAP>
 __device__ __forceinline__ void ce_fwd_rows(const T *logits, const int *targets, float *loss, float *lse_out, i64 T_,
-                                            i64 V, int ignore_index, int *err) {
+                                            i64 V, int ignore_index, float cap, int *err) {
     __shared__ ax_lse red[32];
     for (i64 t = blockIdx.x; t < T_; t += gridDim.x) {
         const T *x = logits + t * V;
@@ -66,18 +87,19 @@ __device__ __forceinline__ void ce_fwd_rows(const T *logits, const int *targets,
             }
             continue;
         }
-        const ax_lse st = ce_row_lse<T, VW>(x, V, red);
+        const ax_lse st = ce_row_lse<T, VW, CAP>(x, V, red, cap);
         if (threadIdx.x == 0) {
             const float l = st.m + logf(st.s);
-            loss[t] = l - ax_ld(x + targets[t]);
+            if constexpr (CAP) loss[t] = l - ce_cap(ax_ld(x + targets[t]), cap);
+            else loss[t] = l - ax_ld(x + targets[t]);
             if (lse_out) lse_out[t] = l;
         }
     }
 }
 
-template <typename T, int VW>
+template <typename T, int VW, bool CAP>
 __device__ __forceinline__ void ce_bwd_rows(const T *logits, const int *targets, const float *dscale, T *dlogits,
-                                            i64 T_, i64 V, int ignore_index, int *err) {
+                                            i64 T_, i64 V, int ignore_index, float cap, int *err) {
     __shared__ ax_lse red[32];
     const float scale = *dscale;
     for (i64 t = blockIdx.x; t < T_; t += gridDim.x) {
@@ -87,7 +109,7 @@ __device__ __forceinline__ void ce_bwd_rows(const T *logits, const int *targets,
         float m = 0.0f, sum = 1.0f, k = 0.0f;
         int tg = -1;
         if (keep) {
-            const ax_lse st = ce_row_lse<T, VW>(x, V, red); // ends with a barrier-protected merge
+            const ax_lse st = ce_row_lse<T, VW, CAP>(x, V, red, cap); // ends with a barrier-protected merge
             m = st.m;
             sum = st.s;
             k = scale / sum;
@@ -101,6 +123,10 @@ __device__ __forceinline__ void ce_bwd_rows(const T *logits, const int *targets,
             for (int e = 0; e < VW; e++) {
                 if (!keep) {
                     o[e] = 0.0f;
+                } else if constexpr (CAP) {
+                    float dc;
+                    const float p = expf(ce_cap_d(v[e], cap, dc) - m);
+                    o[e] = (c + e == tg ? (p / sum - 1.0f) * scale : p * k) * dc;
                 } else {
                     const float p = expf(v[e] - m);
                     o[e] = c + e == tg ? (p / sum - 1.0f) * scale : p * k;
@@ -113,38 +139,56 @@ __device__ __forceinline__ void ce_bwd_rows(const T *logits, const int *targets,
     }
 }
 
+template <typename T, bool CAP>
+__device__ __forceinline__ void ce_fwd_vw(const T *logits, const int *targets, float *loss, float *lse_out, i64 T_,
+                                          i64 V, int ignore_index, float cap, int *err) {
+    constexpr int VW = ax_vec<T>::N;
+    if (!CAP && V % VW == 0 && ax_al16(logits)) // capped rows: the scalar path (below)
+        ce_fwd_rows<T, VW, CAP>(logits, targets, loss, lse_out, T_, V, ignore_index, cap, err);
+    else
+        ce_fwd_rows<T, 1, CAP>(logits, targets, loss, lse_out, T_, V, ignore_index, cap, err);
+}
 template <typename T>
 __device__ __forceinline__ void ce_fwd_body(const T *logits, const int *targets, float *loss, float *lse_out, i64 T_,
-                                            i64 V, int ignore_index, int *err) {
+                                            i64 V, int ignore_index, float softcap, int *err) {
+    if (softcap > 0.0f) ce_fwd_vw<T, true>(logits, targets, loss, lse_out, T_, V, ignore_index, softcap, err);
+    else ce_fwd_vw<T, false>(logits, targets, loss, lse_out, T_, V, ignore_index, softcap, err);
+}
+template <typename T, bool CAP>
+__device__ __forceinline__ void ce_bwd_vw(const T *logits, const int *targets, const float *dscale, T *dlogits,
+                                          i64 T_, i64 V, int ignore_index, float cap, int *err) {
     constexpr int VW = ax_vec<T>::N;
-    if (V % VW == 0 && ax_al16(logits)) ce_fwd_rows<T, VW>(logits, targets, loss, lse_out, T_, V, ignore_index, err);
-    else ce_fwd_rows<T, 1>(logits, targets, loss, lse_out, T_, V, ignore_index, err);
+    if (!CAP && V % VW == 0 && ax_al16(logits) && ax_al16(dlogits))
+        ce_bwd_rows<T, VW, CAP>(logits, targets, dscale, dlogits, T_, V, ignore_index, cap, err);
+    else
+        ce_bwd_rows<T, 1, CAP>(logits, targets, dscale, dlogits, T_, V, ignore_index, cap, err);
 }
 template <typename T>
 __device__ __forceinline__ void ce_bwd_body(const T *logits, const int *targets, const float *dscale, T *dlogits,
-                                            i64 T_, i64 V, int ignore_index, int *err) {
-    constexpr int VW = ax_vec<T>::N;
-    if (V % VW == 0 && ax_al16(logits) && ax_al16(dlogits))
-        ce_bwd_rows<T, VW>(logits, targets, dscale, dlogits, T_, V, ignore_index, err);
-    else
-        ce_bwd_rows<T, 1>(logits, targets, dscale, dlogits, T_, V, ignore_index, err);
+                                            i64 T_, i64 V, int ignore_index, float softcap, int *err) {
+    if (softcap > 0.0f) ce_bwd_vw<T, true>(logits, targets, dscale, dlogits, T_, V, ignore_index, softcap, err);
+    else ce_bwd_vw<T, false>(logits, targets, dscale, dlogits, T_, V, ignore_index, softcap, err);
 }
 
 extern "C" __global__ void axo_cross_entropy_fwd_f32(const float *logits, const int *targets, float *loss,
-                                                     float *lse_out, i64 T, i64 V, int ignore_index, int *err) {
-    ce_fwd_body(logits, targets, loss, lse_out, T, V, ignore_index, err);
+                                                     float *lse_out, i64 T, i64 V, int ignore_index,
+                                                     float softcap, int *err) {
+    ce_fwd_body(logits, targets, loss, lse_out, T, V, ignore_index, softcap, err);
 }
 extern "C" __global__ void axo_cross_entropy_fwd_bf16(const bf16 *logits, const int *targets, float *loss,
-                                                      float *lse_out, i64 T, i64 V, int ignore_index, int *err) {
-    ce_fwd_body(logits, targets, loss, lse_out, T, V, ignore_index, err);
+                                                      float *lse_out, i64 T, i64 V, int ignore_index,
+                                                      float softcap, int *err) {
+    ce_fwd_body(logits, targets, loss, lse_out, T, V, ignore_index, softcap, err);
 }
 extern "C" __global__ void axo_cross_entropy_bwd_f32(const float *logits, const int *targets, const float *dscale,
-                                                     float *dlogits, i64 T, i64 V, int ignore_index, int *err) {
-    ce_bwd_body(logits, targets, dscale, dlogits, T, V, ignore_index, err);
+                                                     float *dlogits, i64 T, i64 V, int ignore_index,
+                                                     float softcap, int *err) {
+    ce_bwd_body(logits, targets, dscale, dlogits, T, V, ignore_index, softcap, err);
 }
 extern "C" __global__ void axo_cross_entropy_bwd_bf16(const bf16 *logits, const int *targets, const float *dscale,
-                                                      bf16 *dlogits, i64 T, i64 V, int ignore_index, int *err) {
-    ce_bwd_body(logits, targets, dscale, dlogits, T, V, ignore_index, err);
+                                                      bf16 *dlogits, i64 T, i64 V, int ignore_index,
+                                                      float softcap, int *err) {
+    ce_bwd_body(logits, targets, dscale, dlogits, T, V, ignore_index, softcap, err);
 }
 
 // ---- fused linear cross entropy: one row chunk -------------------------------
@@ -157,10 +201,13 @@ extern "C" __global__ void axo_cross_entropy_bwd_bf16(const bf16 *logits, const 
 //   rows: one scale for all (per_scale = the op's row count) or one per run
 //   of per_scale rows (a per-sequence scale: dpo_loss's coef). dl may alias
 //   logits when TO is float (the row is fully read before a barrier). Bad
-//   targets are reported as row t0 + t. Launch as axo_cross_entropy_bwd.
-template <typename TO, int VW>
+//   targets are reported as row t0 + t. softcap as axo_cross_entropy_fwd/bwd
+//   (the rows' logits capped, dl the gradient of the uncapped ones). Launch
+//   as axo_cross_entropy_bwd.
+template <typename TO, int VW, bool CAP>
 __device__ __forceinline__ void lce_rows(const float *logits, const int *targets, const float *dscale, TO *dl,
-                                         float *loss, i64 C, i64 V, i64 t0, i64 per_scale, int ignore_index, int *err) {
+                                         float *loss, i64 C, i64 V, i64 t0, i64 per_scale, int ignore_index, float cap,
+                                         int *err) {
     __shared__ ax_lse red[32];
     for (i64 t = blockIdx.x; t < C; t += gridDim.x) {
         const float scale = dscale[(t0 + t) / per_scale];
@@ -176,8 +223,9 @@ __device__ __forceinline__ void lce_rows(const float *logits, const int *targets
         if (keep) {
             // the target's logit before any thread writes dl (which may alias logits): the
             // barriers inside ce_row_lse order this read before every write of the row
-            const float xt = threadIdx.x == 0 ? x[tg] : 0.0f;
-            const ax_lse st = ce_row_lse<float, VW>(x, V, red);
+            float xt = threadIdx.x == 0 ? x[tg] : 0.0f;
+            if constexpr (CAP) xt = ce_cap(xt, cap);
+            const ax_lse st = ce_row_lse<float, VW, CAP>(x, V, red, cap);
             m = st.m;
             sum = st.s;
             k = scale / sum;
@@ -191,31 +239,47 @@ __device__ __forceinline__ void lce_rows(const float *logits, const int *targets
             else ax_ld16(x + c, v);
 #pragma unroll
             for (int e = 0; e < VW; e++) {
-                const float p = keep ? expf(v[e] - m) : 0.0f;
-                ax_st(d + c + e, !keep ? 0.0f : c + e == tg ? (p / sum - 1.0f) * scale : p * k);
+                if constexpr (CAP) {
+                    float dc = 0.0f;
+                    const float p = keep ? expf(ce_cap_d(v[e], cap, dc) - m) : 0.0f;
+                    ax_st(d + c + e, !keep ? 0.0f : (c + e == tg ? (p / sum - 1.0f) * scale : p * k) * dc);
+                } else {
+                    const float p = keep ? expf(v[e] - m) : 0.0f;
+                    ax_st(d + c + e, !keep ? 0.0f : c + e == tg ? (p / sum - 1.0f) * scale : p * k);
+                }
             }
         }
         __syncthreads(); // in place: the next row's pass 1 must not overtake
     }
 }
 
+template <typename TO, bool CAP>
+__device__ __forceinline__ void lce_vw(const float *logits, const int *targets, const float *dscale, TO *dl,
+                                       float *loss, i64 C, i64 V, i64 t0, i64 per_scale, int ignore_index, float cap,
+                                       int *err) {
+    if (!CAP && V % 4 == 0 && ax_al16(logits))
+        lce_rows<TO, 4, CAP>(logits, targets, dscale, dl, loss, C, V, t0, per_scale, ignore_index, cap, err);
+    else
+        lce_rows<TO, 1, CAP>(logits, targets, dscale, dl, loss, C, V, t0, per_scale, ignore_index, cap, err);
+}
 template <typename TO>
 __device__ __forceinline__ void lce_body(const float *logits, const int *targets, const float *dscale, TO *dl,
-                                         float *loss, i64 C, i64 V, i64 t0, i64 per_scale, int ignore_index, int *err) {
-    if (V % 4 == 0 && ax_al16(logits))
-        lce_rows<TO, 4>(logits, targets, dscale, dl, loss, C, V, t0, per_scale, ignore_index, err);
+                                         float *loss, i64 C, i64 V, i64 t0, i64 per_scale, int ignore_index,
+                                         float softcap, int *err) {
+    if (softcap > 0.0f)
+        lce_vw<TO, true>(logits, targets, dscale, dl, loss, C, V, t0, per_scale, ignore_index, softcap, err);
     else
-        lce_rows<TO, 1>(logits, targets, dscale, dl, loss, C, V, t0, per_scale, ignore_index, err);
+        lce_vw<TO, false>(logits, targets, dscale, dl, loss, C, V, t0, per_scale, ignore_index, softcap, err);
 }
 extern "C" __global__ void axo_lce_chunk_f32(const float *logits, const int *targets, const float *dscale, float *dl,
                                              float *loss, i64 C, i64 V, i64 t0, i64 per_scale, int ignore_index,
-                                             int *err) {
-    lce_body(logits, targets, dscale, dl, loss, C, V, t0, per_scale, ignore_index, err);
+                                             float softcap, int *err) {
+    lce_body(logits, targets, dscale, dl, loss, C, V, t0, per_scale, ignore_index, softcap, err);
 }
 extern "C" __global__ void axo_lce_chunk_bf16(const float *logits, const int *targets, const float *dscale, bf16 *dl,
                                               float *loss, i64 C, i64 V, i64 t0, i64 per_scale, int ignore_index,
-                                              int *err) {
-    lce_body(logits, targets, dscale, dl, loss, C, V, t0, per_scale, ignore_index, err);
+                                              float softcap, int *err) {
+    lce_body(logits, targets, dscale, dl, loss, C, V, t0, per_scale, ignore_index, softcap, err);
 }
 
 // For each run r of `per` rows (T % per == 0): loss_sum[r] = sum of its

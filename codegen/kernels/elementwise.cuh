@@ -1,6 +1,6 @@
-// elementwise.cuh — add, mul, scale, acc (y += x) and dtype conversion.
+// elementwise.cuh — add, mul, scale, sigmoid, acc (y += x) and dtype conversion.
 //
-// Math (runtime/cpu_kernels.h): y = a + b; y = a * b; y = (float)alpha * x;
+// Math (runtime/cpu_kernels.h): y = a + b; y = a * b; y = (float)alpha * x; y = 1 / (1 + e^-x);
 // y += x; convert rounds to nearest even (__float2bfloat16_rn, NaN kept),
 // bf16 -> f32 is exact. bf16 variants compute in fp32 and round the result.
 //
@@ -35,6 +35,18 @@ extern "C" __global__ void __launch_bounds__(256) axo_scale_f32(const float *x, 
 extern "C" __global__ void __launch_bounds__(256) axo_scale_bf16(const bf16 *x, float alpha, bf16 *y, i64 n) {
     scale_body(x, alpha, y, n);
 }
+
+// y = 1 / (1 + e^-x) in fp32, as the CPU's x_sigmoid (Qwen2-MoE's shared-expert gate)
+template <typename T> __device__ __forceinline__ void sigmoid_body(const T *x, T *y, i64 n) {
+    const T *in[1] = {x};
+    T *out[1] = {y};
+    ax_map<T, 1, 1>(n, in, out, [](i64, const float(&v)[1], float(&r)[1]) { r[0] = __fdiv_rn(1.0f, __fadd_rn(1.0f, expf(-v[0]))); });
+}
+extern "C" __global__ void __launch_bounds__(256) axo_sigmoid_f32(const float *x, float *y, i64 n) { sigmoid_body(x, y, n); }
+extern "C" __global__ void __launch_bounds__(256) axo_sigmoid_bf16(const bf16 *x, bf16 *y, i64 n) { sigmoid_body(x, y, n); }
+// dx = (dy (1 - y)) y (a = y, b = dy), as the CPU's x_sigmoid_bwd and torch's sigmoid_backward
+AXO_BINARY(axo_sigmoid_bwd_f32, float, __fmul_rn(__fmul_rn(x[1], __fsub_rn(1.0f, x[0])), x[0]))
+AXO_BINARY(axo_sigmoid_bwd_bf16, bf16, __fmul_rn(__fmul_rn(x[1], __fsub_rn(1.0f, x[0])), x[0]))
 
 // y += x
 template <typename T> __device__ __forceinline__ void acc_body(T *y, const T *x, i64 n) {

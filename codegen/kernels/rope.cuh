@@ -7,8 +7,9 @@
 // rounded, then HF's attention_scaling in fp32), and
 //   y[i] = x[i] c - x[i+nrot] s,   y[i+nrot] = x[i+nrot] c + x[i] s,
 // each product and sum rounded separately; dims [2 nrot, hd) pass through (a
-// partial rotation). inverse != 0 uses -s, which is the backward (dx =
-// rope(dy, inverse = 1)). In place safe (y == x).
+// partial rotation). interleave != 0 (GLM) rotates the pairs (2i, 2i + 1)
+// instead of (i, i + nrot), with the same angles. inverse != 0 uses -s, which
+// is the backward (dx = rope(dy, inverse = 1)). In place safe (y == x).
 //
 // Ministral 3's query scale (qbeta != 0, the queries' rope): f = 1 + qbeta
 // log(1 + floor(pos / qmax)) in fp32 (ck_rope_qscale), multiplying the rotated
@@ -29,7 +30,7 @@
 template <typename T>
 __device__ __forceinline__ void rope_body(const T *x, const int *pos, const float *inv_freq, const int *maxpos, T *y,
                                           i64 BS, int nh, int hd, int nrot, int long_from, float mscale, int inverse,
-                                          double qbeta, i64 qmax) {
+                                          double qbeta, i64 qmax, int interleave) {
     const int half = hd / 2;
     const i64 n = BS * half;
     if (maxpos && *maxpos + 1 > long_from) inv_freq += nrot;
@@ -54,26 +55,27 @@ __device__ __forceinline__ void rope_body(const T *x, const int *pos, const floa
         double sd, cd;
         sincos((double)ang, &sd, &cd);
         const float c = __fmul_rn((float)cd, mscale), s0 = __fmul_rn((float)sd, mscale), s = inverse ? -s0 : s0;
+        const int d1 = interleave ? 2 * i : i, d2 = interleave ? 2 * i + 1 : i + nrot; // the pair's dims
         for (int h = 0; h < nh; h++) {
-            const i64 o = (bs * nh + h) * hd + i;
-            float x1 = ax_ld(x + o), x2 = ax_ld(x + o + nrot);
+            const i64 o = (bs * nh + h) * hd;
+            float x1 = ax_ld(x + o + d1), x2 = ax_ld(x + o + d2);
             if (inverse && f != 1.0f) x1 = __fmul_rn(x1, f), x2 = __fmul_rn(x2, f);
             float y1 = __fsub_rn(__fmul_rn(x1, c), __fmul_rn(x2, s)), y2 = __fadd_rn(__fmul_rn(x2, c), __fmul_rn(x1, s));
             if (!inverse && f != 1.0f) y1 = __fmul_rn(y1, f), y2 = __fmul_rn(y2, f);
-            ax_st(y + o, y1);
-            ax_st(y + o + nrot, y2);
+            ax_st(y + o + d1, y1);
+            ax_st(y + o + d2, y2);
         }
     }
 }
 extern "C" __global__ void __launch_bounds__(256) axo_rope_f32(const float *x, const int *pos, const float *inv_freq,
                                                                const int *maxpos, float *y, i64 BS, int nh, int hd,
                                                                int nrot, int long_from, float mscale, int inverse,
-                                                               double qbeta, i64 qmax) {
-    rope_body(x, pos, inv_freq, maxpos, y, BS, nh, hd, nrot, long_from, mscale, inverse, qbeta, qmax);
+                                                               double qbeta, i64 qmax, int interleave) {
+    rope_body(x, pos, inv_freq, maxpos, y, BS, nh, hd, nrot, long_from, mscale, inverse, qbeta, qmax, interleave);
 }
 extern "C" __global__ void __launch_bounds__(256) axo_rope_bf16(const bf16 *x, const int *pos, const float *inv_freq,
                                                                 const int *maxpos, bf16 *y, i64 BS, int nh, int hd,
                                                                 int nrot, int long_from, float mscale, int inverse,
-                                                                double qbeta, i64 qmax) {
-    rope_body(x, pos, inv_freq, maxpos, y, BS, nh, hd, nrot, long_from, mscale, inverse, qbeta, qmax);
+                                                                double qbeta, i64 qmax, int interleave) {
+    rope_body(x, pos, inv_freq, maxpos, y, BS, nh, hd, nrot, long_from, mscale, inverse, qbeta, qmax, interleave);
 }

@@ -7,7 +7,8 @@
 # SmolLM3's NoPE layer, OLMo's post norms and whole-projection q/k norms, OLMo
 # 3's window and local RoPE base, Phi-3's fused projections sliced, Phi-4-mini's
 # partial LongRoPE (tiny-phi4mini, tiny-phi35), Qwen3 with YaRN (tiny-qwen3-yarn) and Ministral 3
-# (Ministral3ForCausalLM: YaRN and its queries' position scale, here past 16 positions: tiny-ministral3);
+# (Ministral3ForCausalLM: YaRN and its queries' position scale, here past 16 positions: tiny-ministral3), GLM and
+# GLM-4 (GlmForCausalLM, Glm4ForCausalLM: interleaved partial RoPE, fused gate_up_proj, GLM-4's extra norms);
 # each trains, with LoRA too; sequence parallelism (sp 2) and ZeRO-3 x 2 give
 # the 1-rank run's losses; the saved model has the checkpoint's tensors.
 # usage: families.sh AXOC AXORUN SOURCE_DIR
@@ -19,7 +20,7 @@ cd "$T" || exit 1
 cfg() { model_cfg "$@"; }
 names() { python3 -c 'import json,struct,sys; raw=open(sys.argv[1],"rb").read(); h=json.loads(raw[8:8+struct.unpack("<Q",raw[:8])[0]]); print("\n".join(sorted(k for k in h if k != "__metadata__")))' "$1"; }
 
-for N in granite smollm3 olmo2 olmo3 olmoe phi3 phi4mini qwen3-yarn ministral3; do
+for N in granite smollm3 olmo2 olmo3 olmoe phi3 phi4mini qwen3-yarn ministral3 glm glm4; do
   M="$SRC/tests/reference/fixtures/tiny-$N"
   cfg "$M" "$T/$N-one" "" >$N.yml
   check '"$AXOC" compile $N.yml -o $N.bin --dump-ir ir-$N 2>$N.err && "$AXORUN" $N.bin >$N.log 2>&1' "$N: compiles and trains"
@@ -40,6 +41,9 @@ done
 L=ir-granite/00-lower.ir
 check 'grep -q "scale(%4) {alpha=12.0}" $L && [ "$(grep -c "{alpha=0.22}" $L)" = 4 ] && grep -q "{alpha=0.125}" $L && [ "$(grep -c "scale=0.10000000000000001," $L)" = 2 ]' \
   "granite: embeddings x 12, each residual branch x 0.22, the head's input / 8, scores x attention_multiplier 0.1"
+L=ir-glm4/00-lower.ir
+check '[ "$(grep -c "= rope(.*rotary_dim=8, interleave=1" $L)" = 4 ] && [ "$(grep -c "gate_up_proj.weight) {ta=0, tb=1}" $L)" = 2 ] && grep -q "post_self_attn_layernorm" $L && grep -q "post_mlp_layernorm" $L && grep -q "self_attn.q_proj.bias" $L && ! grep -q "o_proj.bias" $L' \
+  "glm4: RoPE on the interleaved pairs of half of each head (8 of 16 dims), one gate_up_proj, norms after attention and MLP, q/k/v biases only"
 L=ir-smollm3/00-lower.ir
 check '[ "$(grep -c "= rope(" $L)" = 2 ] && grep -q "theta=2000000.0" $L' "smollm3: RoPE (SmolLM3's default base 2e6) on layer 0's q and k only: layer 1 is NoPE"
 L=ir-olmo2/00-lower.ir

@@ -168,7 +168,7 @@ static void fill_global(const ir_module *m, rt_state *st, int g) {
 
 /* ---- op cases ---------------------------------------------------------------------- */
 typedef struct opcase {
-    char name[96];
+    char name[128];
     char *ir;         /* module text with program "p"; globals with check=1 are compared (check=2: bit for bit) */
     double rtol, afrac; /* for f32 results */
     const char *attn; /* AXO_CUDA_ATTN for this case (NULL: default) */
@@ -176,7 +176,7 @@ typedef struct opcase {
     int dp_rank;      /* both executors run as this rank of the dp axis (its blocks' offsets) */
 } opcase;
 
-static opcase ops[256];
+static opcase ops[320];
 static int nops;
 
 static void add_op(const char *name, double rtol, double afrac, const char *attn, const char *fmt, ...)
@@ -336,6 +336,23 @@ static void make_ops(void) {
             ax_buf_free(&f);
             ax_buf_free(&g);
         }
+        for (int inv = 0; inv < 2; inv++) { /* GLM: the interleaved pairs of the first half of each head */
+            char n2[64];
+            snprintf(n2, sizeof n2, "rope glm interleaved partial hd16 inverse=%d", inv);
+            add_op(NM(n2), 1e-6, 1e-7, NULL,
+                   HDR "global @x : %s[2,23,3,16] act\nglobal @pos : i32[2,23] act {hi=3000}\n"
+                       "global @o : %s[2,23,3,16] act {gen=\"nan\", check=1}\n"
+                       "program p {\n  %%0 = rope(@x, @pos) {theta=10000.0, inverse=%d, rotary_dim=8, interleave=1} : "
+                       "%s[2,23,3,16] act\n  store(@o, %%0)\n}\n",
+                   t, t, inv, t);
+        }
+        /* Qwen2-MoE's shared-expert gate and its gradient (inputs up to +-8: saturated gates too) */
+        add_op(NM("sigmoid, sigmoid_bwd"), 1e-6, 1e-7, NULL,
+               HDR "global @x : %s[5,37] act {scale=8.0}\nglobal @dy : %s[5,37] act\n"
+                   "global @o1 : %s[5,37] act {gen=\"nan\", check=1}\nglobal @o2 : %s[5,37] act {gen=\"nan\", check=1}\n"
+                   "program p {\n  %%0 = sigmoid(@x) : %s[5,37] act\n  %%1 = sigmoid_bwd(%%0, @dy) : %s[5,37] act\n"
+                   "  store(@o1, %%0)\n  store(@o2, %%1)\n}\n",
+               t, t, t, t, t, t);
         add_op(NM("rope yarn hd64"), 1e-6, 1e-7, NULL,
                HDR "global @x : %s[1,19,2,64] act\nglobal @pos : i32[1,19] act {hi=4096}\n"
                    "global @o : %s[1,19,2,64] act {gen=\"nan\", check=1}\n"
@@ -501,20 +518,37 @@ static void make_ops(void) {
                    "program p {\n  %%0 = cross_entropy_bwd(@l, @tg, @ds) {ignore_index=-100} : %s[2,37,4099] act\n"
                    "  store(@o, %%0)\n}\n",
                t, t, t);
+        /* Gemma 2's final_logit_softcapping: logits of up to 6 capped at 2 (tanh bends them); V odd (scalar rows) for
+         * the forward, V % 8 == 0 for the backward (the capped rows take the scalar path either way) */
+        add_op(NM("cross_entropy softcap=2"), 1e-5, 0, NULL,
+               HDR "global @l : %s[2,37,301] act {scale=6.0}\nglobal @tg : i32[2,37] act {gen=\"tgt\", hi=301}\n"
+                   "global @o : f32[] act {gen=\"nan\", check=1}\n"
+                   "program p {\n  %%0 = cross_entropy(@l, @tg) {ignore_index=-100, softcap=2.0} : f32[] act\n"
+                   "  store(@o, %%0)\n}\n",
+               t);
+        add_op(NM("cross_entropy_bwd softcap=2"), 1e-5, 1e-6, NULL,
+               HDR "global @l : %s[2,37,4096] act {scale=6.0}\nglobal @tg : i32[2,37] act {gen=\"tgt\", hi=4096}\n"
+                   "global @ds : f32[] act {gen=\"value\", value=0.015625}\n"
+                   "global @o : %s[2,37,4096] act {gen=\"nan\", check=1}\n"
+                   "program p {\n  %%0 = cross_entropy_bwd(@l, @tg, @ds) {ignore_index=-100, softcap=2.0} : %s[2,37,4096] act\n"
+                   "  store(@o, %%0)\n}\n",
+               t, t, t);
         /* fused lm head + loss: 74 rows in chunks of 16 (a short last chunk); V odd (scalar rows) and V % 4 == 0 */
-        int Vs[2] = {1003, 1024};
-        for (int v = 0; v < 2; v++) {
+        /* and with Gemma 2's final_logit_softcapping (logits of about 3, capped at 2: tanh bends them) */
+        int Vs[4] = {1003, 1024, 1003, 1024};
+        for (int v = 0; v < 4; v++) {
             char n2[64];
-            snprintf(n2, sizeof n2, "linear_cross_entropy V=%d", Vs[v]);
+            const int cap = v >= 2;
+            snprintf(n2, sizeof n2, "linear_cross_entropy V=%d%s", Vs[v], cap ? " softcap=2" : "");
             add_op(NM(n2), 1e-4, 1e-5, NULL,
                    HDR "global @h : %s[2,37,64] act\nglobal @w : %s[%d,64] act\nglobal @tg : i32[2,37] act {gen=\"tgt\", hi=%d}\n"
                        "global @ds : f32[] act {gen=\"value\", value=0.015625}\n"
                        "global @ol : f32[] act {gen=\"nan\", check=1}\nglobal @oh : %s[2,37,64] act {gen=\"nan\", check=1}\n"
                        "global @ow : %s[%d,64] act {gen=\"nan\", check=1}\n"
-                       "program p {\n  %%0, %%1, %%2 = linear_cross_entropy(@h, @w, @tg, @ds) {ignore_index=-100, chunk=16} : "
+                       "program p {\n  %%0, %%1, %%2 = linear_cross_entropy(@h, @w, @tg, @ds) {ignore_index=-100, chunk=16%s} : "
                        "f32[] act, %s[2,37,64] act, %s[%d,64] act\n"
                        "  store(@ol, %%0)\n  store(@oh, %%1)\n  store(@ow, %%2)\n}\n",
-                   t, t, Vs[v], Vs[v], t, t, Vs[v], t, t, Vs[v]);
+                   t, t, Vs[v], Vs[v], t, t, Vs[v], cap ? ", softcap=2.0" : "", t, t, Vs[v]);
         }
         /* per-sequence forms: 4 rows of 37 tokens in chunks of 16 (chunks straddle the rows), every 5th
          * target ignored; the loss per row {rows}, a gradient scale per row (f32[n], random and signed: dpo_loss's
@@ -522,14 +556,19 @@ static void make_ops(void) {
         struct {
             const char *what;
             int V, rows, nscale;
-        } ps[] = {{"rows=4", 1003, 4, 0}, {"dscale f32[4]", 1024, 0, 4}, {"rows=4, dscale f32[2]", 1003, 4, 2}};
+            int cap; /* with softcap=2 */
+        } ps[] = {{"rows=4", 1003, 4, 0, 0},
+                  {"dscale f32[4]", 1024, 0, 4, 0},
+                  {"rows=4, dscale f32[2]", 1003, 4, 2, 0},
+                  {"rows=4, dscale f32[2], softcap=2", 1024, 4, 2, 1}};
         for (size_t i = 0; i < AX_ARRAY_LEN(ps); i++) {
-            char n2[96], ds[16] = "[]", lo[16] = "[]", ra[16] = "";
+            char n2[96], ds[16] = "[]", lo[16] = "[]", ra[48] = "";
             int V = ps[i].V;
             snprintf(n2, sizeof n2, "linear_cross_entropy %s", ps[i].what);
             if (ps[i].nscale) snprintf(ds, sizeof ds, "[%d]", ps[i].nscale);
             if (ps[i].rows)
                 snprintf(lo, sizeof lo, "[%d]", ps[i].rows), snprintf(ra, sizeof ra, ", rows=%d", ps[i].rows);
+            if (ps[i].cap) strncat(ra, ", softcap=2.0", sizeof ra - strlen(ra) - 1);
             add_op(NM(n2), 1e-4, 1e-5, NULL,
                    HDR "global @h : %s[4,37,64] act\nglobal @w : %s[%d,64] act\nglobal @tg : i32[4,37] act {gen=\"tgt\", hi=%d}\n"
                        "global @ds : f32%s act {scale=0.03}\n"
@@ -620,17 +659,25 @@ static void make_ops(void) {
         struct {
             int B, S, nh, nkv, hd, causal, window;
             const char *attn;
-        } at[] = {{2, 150, 4, 2, 16, 1, 0, NULL}, {2, 150, 4, 2, 64, 1, 0, NULL}, {1, 97, 2, 1, 128, 0, 0, NULL},
-                  {2, 70, 4, 2, 64, 1, 0, "any"},
+            double softcap; /* Gemma 2's cap of the scores (0: none); capped cases take q, k of scale 3 */
+        } at[] = {{2, 150, 4, 2, 16, 1, 0, NULL, 0}, {2, 150, 4, 2, 64, 1, 0, NULL, 0}, {1, 97, 2, 1, 128, 0, 0, NULL, 0},
+                  {2, 70, 4, 2, 64, 1, 0, "any", 0},
                   /* the tensor-core kernels (attention_tc.cuh, bf16 only): causal, packed segments, GQA, S % 64 != 0 */
-                  {2, 150, 4, 2, 64, 1, 0, "tc"}, {2, 150, 4, 2, 128, 1, 0, "tc"}, {1, 97, 2, 1, 128, 0, 0, "tc"},
+                  {2, 150, 4, 2, 64, 1, 0, "tc", 0}, {2, 150, 4, 2, 128, 1, 0, "tc", 0}, {1, 97, 2, 1, 128, 0, 0, "tc", 0},
                   /* sliding windows (Mistral, Gemma's local layers): every kernel family */
-                  {2, 200, 4, 2, 16, 1, 50, NULL}, {2, 200, 4, 2, 64, 1, 70, NULL}, {2, 200, 4, 2, 64, 1, 70, "tc"}};
+                  {2, 200, 4, 2, 16, 1, 50, NULL, 0}, {2, 200, 4, 2, 64, 1, 70, NULL, 0}, {2, 200, 4, 2, 64, 1, 70, "tc", 0},
+                  /* Gemma 2's soft-capping (scores of a few units against a cap of 1.5 to 2): the head_dim 64/128
+                   * kernels, attention_any at head_dim 24 and forced at 64, the tensor-core kernels, a window */
+                  {2, 150, 4, 2, 64, 1, 0, NULL, 2.0}, {1, 97, 2, 1, 128, 0, 0, NULL, 1.5}, {2, 100, 4, 2, 24, 1, 0, NULL, 1.5},
+                  {2, 70, 4, 2, 64, 1, 0, "any", 2.0}, {2, 200, 4, 2, 64, 1, 70, NULL, 2.0}, {2, 150, 4, 2, 64, 1, 0, "tc", 2.0},
+                  {1, 97, 2, 1, 128, 0, 0, "tc", 1.5}};
         for (size_t i = 0; i < AX_ARRAY_LEN(at); i++) {
             const int tc = at[i].attn && !strcmp(at[i].attn, "tc");
             if (tc && strcmp(t, "bf16") != 0) continue;
-            char n2[120], q[48], kv[48], sg[32], ls[32];
-            snprintf(n2, sizeof n2, "attention+bwd hd%d causal=%d window=%d%s", at[i].hd, at[i].causal, at[i].window,
+            char n2[120], q[48], kv[48], sg[32], ls[32], cs[48] = "";
+            if (at[i].softcap > 0) snprintf(cs, sizeof cs, ", softcap=%.6f", at[i].softcap); /* a float attr */
+            snprintf(n2, sizeof n2, "attention+bwd hd%d causal=%d window=%d%s%s", at[i].hd, at[i].causal, at[i].window,
+                     at[i].softcap > 0 ? " softcap" : "",
                      tc ? " (tensor-core kernels)" : at[i].attn ? " (generic kernels)" : "");
             snprintf(q, sizeof q, "[%d,%d,%d,%d]", at[i].B, at[i].S, at[i].nh, at[i].hd);
             snprintf(kv, sizeof kv, "[%d,%d,%d,%d]", at[i].B, at[i].S, at[i].nkv, at[i].hd);
@@ -638,19 +685,20 @@ static void make_ops(void) {
             snprintf(ls, sizeof ls, "[%d,%d,%d]", at[i].B, at[i].nh, at[i].S);
             double sc = 1.0 / sqrt((double)at[i].hd);
             /* tc: lse (the one f32 result) from mma.sync sums and exp2/log2: a little looser */
+            const double qk = at[i].softcap > 0 ? 3.0 : 1.5;
             add_op(NM(n2), tc ? 2e-4 : 1e-4, tc ? 5e-5 : 2e-5, at[i].attn,
-                   HDR "global @q : %s%s act {scale=1.5}\nglobal @k : %s%s act {scale=1.5}\nglobal @v : %s%s act\n"
+                   HDR "global @q : %s%s act {scale=%g}\nglobal @k : %s%s act {scale=%g}\nglobal @v : %s%s act\n"
                        "global @seg : i32%s act {gen=\"seg\"}\nglobal @do : %s%s act\n"
                        "global @o : %s%s act {gen=\"nan\", check=1}\nglobal @lse : f32%s act {gen=\"nan\", check=1}\n"
                        "global @dq : %s%s act {gen=\"nan\", check=1}\nglobal @dk : %s%s act {gen=\"nan\", check=1}\n"
                        "global @dv : %s%s act {gen=\"nan\", check=1}\n"
                        "program p {\n"
-                       "  %%0, %%1 = attention(@q, @k, @v, @seg) {scale=%.17g, causal=%d, window=%d} : %s%s act, f32%s act\n"
-                       "  %%2, %%3, %%4 = attention_bwd(@q, @k, @v, @seg, %%0, %%1, @do) {scale=%.17g, causal=%d, window=%d} : "
+                       "  %%0, %%1 = attention(@q, @k, @v, @seg) {scale=%.17g, causal=%d, window=%d%s} : %s%s act, f32%s act\n"
+                       "  %%2, %%3, %%4 = attention_bwd(@q, @k, @v, @seg, %%0, %%1, @do) {scale=%.17g, causal=%d, window=%d%s} : "
                        "%s%s act, %s%s act, %s%s act\n"
                        "  store(@o, %%0)\n  store(@lse, %%1)\n  store(@dq, %%2)\n  store(@dk, %%3)\n  store(@dv, %%4)\n}\n",
-                   t, q, t, kv, t, kv, sg, t, q, t, q, ls, t, q, t, kv, t, kv, sc, at[i].causal, at[i].window, t, q, ls, sc,
-                   at[i].causal, at[i].window, t, q, t, kv, t, kv);
+                   t, q, qk, t, kv, qk, t, kv, sg, t, q, t, q, ls, t, q, t, kv, t, kv, sc, at[i].causal, at[i].window, cs, t, q,
+                   ls, sc, at[i].causal, at[i].window, cs, t, q, t, kv, t, kv);
         }
         /* attention with gpt-oss's sinks (the 5th operand), its backward and the sinks' (attn_sink_bwd) */
         struct {
@@ -789,15 +837,18 @@ static void make_ops(void) {
         struct {
             int B, S, nh, nkv, hd, causal;
             const char *attn;
-        } rb[] = {{2, 150, 4, 2, 64, 1, NULL}, {1, 97, 2, 1, 128, 1, NULL}, {2, 70, 4, 2, 64, 0, NULL},
+            double softcap; /* Gemma 2's cap of the scores (0: none); capped cases take q, k of scale 3 */
+        } rb[] = {{2, 150, 4, 2, 64, 1, NULL, 0}, {1, 97, 2, 1, 128, 1, NULL, 0}, {2, 70, 4, 2, 64, 0, NULL, 0},
                   /* the tensor-core block kernels (attention_tc.cuh, bf16 only): GQA, segments, S % 64 != 0 */
-                  {2, 150, 4, 2, 64, 1, "tc"}, {1, 97, 4, 1, 128, 1, "tc"}};
+                  {2, 150, 4, 2, 64, 1, "tc", 0}, {1, 97, 4, 1, 128, 1, "tc", 0},
+                  /* Gemma 2's soft-capping: CUDA-core and tensor-core blocks */
+                  {2, 150, 4, 2, 64, 1, NULL, 2.0}, {1, 97, 2, 1, 128, 0, NULL, 1.5}, {2, 150, 4, 2, 64, 1, "tc", 2.0}};
         for (size_t i = 0; i < AX_ARRAY_LEN(rb); i++) {
             const int tc = rb[i].attn && !strcmp(rb[i].attn, "tc");
             if (tc && strcmp(t, "bf16") != 0) continue;
             char n2[140], q[48], kv[48], sg[32], ls[32], q32[48], kv32[48];
-            snprintf(n2, sizeof n2, "attention_blk x2 + attn_merge + attention_blk_bwd x2 hd%d causal=%d%s", rb[i].hd,
-                     rb[i].causal, tc ? " (tensor-core)" : "");
+            snprintf(n2, sizeof n2, "attention_blk x2 + attn_merge + attention_blk_bwd x2 hd%d causal=%d%s%s", rb[i].hd,
+                     rb[i].causal, rb[i].softcap > 0 ? " softcap" : "", tc ? " (tensor-core)" : "");
             snprintf(q, sizeof q, "%s[%d,%d,%d,%d]", t, rb[i].B, rb[i].S, rb[i].nh, rb[i].hd);
             snprintf(kv, sizeof kv, "%s[%d,%d,%d,%d]", t, rb[i].B, rb[i].S, rb[i].nkv, rb[i].hd);
             snprintf(q32, sizeof q32, "f32[%d,%d,%d,%d]", rb[i].B, rb[i].S, rb[i].nh, rb[i].hd);
@@ -805,15 +856,18 @@ static void make_ops(void) {
             snprintf(sg, sizeof sg, "[%d,%d]", rb[i].B, rb[i].S);
             snprintf(ls, sizeof ls, "f32[%d,%d,%d]", rb[i].B, rb[i].nh, rb[i].S);
             double sc = 1.0 / sqrt((double)rb[i].hd);
-            const char *at = rb[i].causal ? "causal=1" : "causal=0";
+            char at[64];
+            snprintf(at, sizeof at, "causal=%d", rb[i].causal);
+            if (rb[i].softcap > 0) snprintf(at + strlen(at), sizeof at - strlen(at), ", softcap=%.6f", rb[i].softcap);
+            const double qk = rb[i].softcap > 0 ? 3.0 : 1.5;
             char cv[160] = "";
             if (strcmp(t, "f32")) snprintf(cv, sizeof cv, "  %%6 = convert(%%4) {to=\"%s\"} : %s act\n", t, q);
             else snprintf(cv, sizeof cv, "  %%6 = scale(%%4) {alpha=1.0} : %s act\n", q);
             int lo = !strcmp(t, "f32"); /* bf16: the merged out is rounded before the backward (a flip moves D) */
             /* tc: P and dS rounded to bf16 before their second product (the bf16 attention cases' 1.6e-2) */
             add_op(NM(n2), lo ? 1e-4 : tc ? 1.6e-2 : 1e-2, lo ? 2e-5 : tc ? 1e-2 : 5e-3, rb[i].attn,
-                   HDR "global @q : %s act {scale=1.5}\nglobal @k : %s act {scale=1.5}\nglobal @v : %s act\n"
-                       "global @k2 : %s act {scale=1.5}\nglobal @v2 : %s act\n"
+                   HDR "global @q : %s act {scale=%g}\nglobal @k : %s act {scale=%g}\nglobal @v : %s act\n"
+                       "global @k2 : %s act {scale=%g}\nglobal @v2 : %s act\n"
                        "global @seg : i32%s act {gen=\"seg\"}\nglobal @i0 : i32%s act {gen=\"iota\"}\n"
                        "global @i1 : i32%s act {gen=\"iota\", off=%d}\nglobal @do : %s act\n"
                        "global @o : %s act {gen=\"nan\", check=1}\nglobal @lse : %s act {gen=\"nan\", check=1}\n"
@@ -831,7 +885,7 @@ static void make_ops(void) {
                        "{scale=%.17g, %s} : %s act, %s act, %s act\n"
                        "  store(@o, %%4)\n  store(@lse, %%5)\n  store(@dq, %%7)\n  store(@dk, %%8)\n  store(@dv, %%9)\n"
                        "  store(@dq2, %%10)\n  store(@dk2, %%11)\n  store(@dv2, %%12)\n}\n",
-                   q, kv, kv, kv, kv, sg, sg, sg, rb[i].S, q, q32, ls, q32, kv32, kv32, q32, kv32, kv32, sc, at, q32, ls,
+                   q, qk, kv, qk, kv, kv, qk, kv, sg, sg, sg, rb[i].S, q, q32, ls, q32, kv32, kv32, q32, kv32, kv32, sc, at, q32, ls,
                    sc, at, q32, ls, q32, ls, cv, sc, at, q32, kv32, kv32, sc, at, q32, kv32, kv32);
         }
         /* LoRA dropout: the CPU's mask and values exactly (ir/quant.h on both sides); odd sizes (the
@@ -1201,7 +1255,7 @@ typedef struct trcase {
     double aux;         /* > 0: output_router_logits with this router_aux_loss_coef (an MoE model) */
 } trcase;
 
-static trcase trs[80];
+static trcase trs[96];
 static int ntrs;
 
 static void add_tr(const char *model, int bf16, int ckpt, int64_t hidden, int64_t heads, int64_t kv, int64_t hd, int64_t B,
@@ -1537,6 +1591,18 @@ static void make_trains(void) {
     add_tr("tiny-olmoe", 1, 0, 0, 0, 0, 0, 2, 64);
     /* Ministral 3: yarn, and its queries scaled past 16 positions (rows of 64) */
     add_tr("tiny-ministral3", 1, 0, 0, 0, 0, 0, 2, 64);
+    /* Gemma 2: soft-capped scores (cap 1) and logits (cap 0.2), a window on layer 0; f32 and bf16 with checkpointing at
+     * head_dim 16 (the generic attention), bf16 at head_dim 64 (the fast and the tensor-core kernels) */
+    add_tr("tiny-gemma2", 0, 0, 0, 0, 0, 0, 2, 64);
+    add_tr("tiny-gemma2", 1, 1, 0, 0, 0, 0, 2, 64);
+    add_tr("tiny-gemma2", 1, 0, 256, 4, 2, 64, 2, 200);
+    add_tr("tiny-gemma2", 1, 0, 256, 4, 2, 64, 2, 200);
+    trs[ntrs - 1].attn = "tc";
+    strncat(trs[ntrs - 1].name, " (tensor-core attention)", sizeof trs[ntrs - 1].name - strlen(trs[ntrs - 1].name) - 1);
+    /* Qwen2-MoE: the shared expert and its sigmoid gate; GLM-4: interleaved partial RoPE, fused gate_up, extra norms */
+    add_tr("tiny-qwen2moe", 0, 0, 0, 0, 0, 0, 2, 64);
+    add_tr("tiny-qwen2moe", 1, 1, 0, 0, 0, 0, 2, 64);
+    add_tr("tiny-glm4", 1, 0, 0, 0, 0, 0, 2, 64);
 }
 
 static ir_module *build(const trcase *t, ax_arena *ar, ax_diag *d) {

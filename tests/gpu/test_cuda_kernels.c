@@ -288,6 +288,22 @@ static void expect(const char *what, int cond) {
     printf("%s %s\n", cond ? "ok  " : "FAIL", what);
 }
 
+/* Gemma 2's soft-capping cases must not pass with the cap ignored: the reference computed without it (nocap) has
+ * elements outside cmp's tolerance of the capped reference (ref). */
+static void expect_bends(const char *what, const float *nocap, const float *ref, size_t n, double rtol, double afrac) {
+    double mx = 0;
+    for (size_t i = 0; i < n; i++)
+        if (isfinite(ref[i])) mx = fmax(mx, fabs((double)ref[i]));
+    size_t bad = 0;
+    for (size_t i = 0; i < n; i++) {
+        double e = fabs((double)nocap[i] - (double)ref[i]);
+        bad += isinf(ref[i]) ? nocap[i] != ref[i] : !(e <= rtol * fabs((double)ref[i]) + afrac * mx);
+    }
+    char w[256];
+    snprintf(w, sizeof w, "%s: the cap bends it (%zu of %zu elements outside the tolerance without it)", what, bad, n);
+    expect(w, bad > 0);
+}
+
 #define RT(bf, r32) ((bf) ? 8e-3 : (r32))
 #define AF(bf, a32) ((bf) ? 2e-3 : (a32))
 static unsigned blocks(int64_t n, int per) {
@@ -518,7 +534,7 @@ static void test_rmsnorm(int bf) {
 
 /* Llama 3's scaling over the whole head; then Phi-4-mini's shape: a partial rotation (48 of 64 pairs), LongRoPE's
  * short and long tables with the micro-batch's max position choosing one, and its attention factor; the short one
- * with Ministral 3's query scale too */
+ * with Ministral 3's query scale too; then GLM's interleaved pairs (2i, 2i + 1) over the short table's 96 dims */
 static void test_rope(int bf) {
     char what[160];
     int64_t B = 2, S = 37, BS = B * S;
@@ -531,8 +547,10 @@ static void test_rope(int bf) {
     for (int64_t i = 0; i < BS; i++) pos[i] = (int32_t)(urand() * 20000);
     float *x = rnd((size_t)n, 1, bf), *y = malloc((size_t)n * 4);
     dev Dx = d_from(x, (size_t)n, bf), Dpos = d_raw(pos, (size_t)BS * 4);
-    for (int c = 0; c < 3; c++) {
-        /* c 0: llama3, all 64 pairs; c 1, 2: longrope over 96 dims, max position 4095 (short) / 4096 (long) */
+    for (int c = 0; c < 4; c++) {
+        /* c 0: llama3, all 64 pairs; c 1, 2: longrope over 96 dims, max position 4095 (short) / 4096 (long); c 3: c 1's
+         * table on interleaved pairs */
+        int il = c == 3;
         int nrot = c ? 48 : 64, long_from = 4096, maxpos = c == 2 ? 4096 : 4095;
         float mscale = c ? 1.1902380714238083f : 1.0f;
         const ck_rope l3 = {.type = CK_ROPE_LLAMA3, .dim = hd, .theta = 500000.0, .factor = 8.0, .low_freq_factor = 1.0,
@@ -551,13 +569,17 @@ static void test_rope(int bf) {
             /* c 1 also scales as Ministral 3's queries (beta 0.1 past every 4096 positions: factors up to 1 + 0.1 ln 5) */
             double qb = c == 1 ? 0.1 : 0.0;
             int64_t qm = c == 1 ? 4096 : 0;
-            void *a[] = {&Dx.p, &Dpos.p, &Dinv.p, pmax, &Dy.p, &BS, &nh, &hd, &nrot, &long_from, &mscale, &inverse, &qb, &qm};
+            void *a[] = {&Dx.p, &Dpos.p, &Dinv.p, pmax, &Dy.p, &BS, &nh, &hd, &nrot, &long_from, &mscale, &inverse, &qb, &qm, &il};
             launch(ename("axo_rope", bf), blocks(BS * hd / 2, 256), 1, 1, 256, 1, 0, a);
-            ck_rope_fwd_f32(x, pos, c == 2 ? inv + 48 : inv, y, B, S, nh, hd, nrot, mscale, inverse, qb, qm);
+            ck_rope_fwd_f32(x, pos, c == 2 ? inv + 48 : inv, y, B, S, nh, hd, nrot, mscale, inverse, qb, qm, il);
             if (bf) ck_round_bf16_inplace_f32(y, n);
             float *got = d_get(Dy);
             snprintf(what, sizeof what, "axo_rope_%s %s inverse=%d", bf ? "bf16" : "f32",
-                     c == 0 ? "llama3" : c == 1 ? "partial longrope short" : "partial longrope long", inverse);
+                     c == 0   ? "llama3"
+                     : c == 1 ? "partial longrope short"
+                     : c == 2 ? "partial longrope long"
+                              : "partial interleaved (GLM)",
+                     inverse);
             cmp(what, got, y, (size_t)n, RT(bf, 1e-6), AF(bf, 1e-7));
             free(got);
             d_free(&Dy);
@@ -626,8 +648,10 @@ static void test_embedding(int bf) {
     d_free(&Dt), d_free(&Dids), d_free(&Dout), d_free(&Derr), d_free(&Ddy), d_free(&Ddt);
 }
 
-static void test_cross_entropy(int bf) {
-    char what[160];
+/* softcap > 0: Gemma 2's final_logit_softcapping (logits of up to 6 against a cap of 2: tanh bends them) */
+static void test_cross_entropy(int bf, float softcap) {
+    char what[160], cs[32] = "";
+    if (softcap > 0) snprintf(cs, sizeof cs, " softcap=%g", (double)softcap);
     int64_t shapes[2][2] = {{37, 4096}, {29, 5003}}; /* vector path; scalar path */
     for (int s = 0; s < 2; s++) {
         int64_t T = shapes[s][0], V = shapes[s][1], n = T * V;
@@ -638,32 +662,36 @@ static void test_cross_entropy(int bf) {
         int errv = INT_MAX;
         dev Dx = d_from(x, (size_t)n, bf), Dtg = d_raw(tg, (size_t)T * 4), Dloss = d_nan((size_t)T, 0);
         dev Dlse = d_nan((size_t)T, 0), Derr = d_raw(&errv, 4), Dsum = d_nan(1, 0), Dcnt = d_nan(1, 0);
-        void *a1[] = {&Dx.p, &Dtg.p, &Dloss.p, &Dlse.p, &T, &V, &ign, &Derr.p};
+        void *a1[] = {&Dx.p, &Dtg.p, &Dloss.p, &Dlse.p, &T, &V, &ign, &softcap, &Derr.p};
         launch(ename("axo_cross_entropy_fwd", bf), (unsigned)T, 1, 1, 256, 1, 0, a1);
         void *a2[] = {&Dloss.p, &Dtg.p, &T, &T, &V, &ign, &Dsum.p, &Dcnt.p};
         launch("axo_cross_entropy_reduce", 1, 1, 1, 256, 1, 0, a2);
         double lsum = 0;
         int64_t cnt = 0;
-        ck_cross_entropy_fwd_f32(x, tg, T, V, ign, 0.0, &lsum, &cnt);
+        ck_cross_entropy_fwd_f32(x, tg, T, V, ign, softcap, &lsum, &cnt);
         float gsum;
         int gcnt;
         CU(cuMemcpyDtoH(&gsum, Dsum.p, 4));
         CU(cuMemcpyDtoH(&gcnt, Dcnt.p, 4));
         float rsum = (float)lsum;
-        snprintf(what, sizeof what, "axo_cross_entropy_fwd_%s [%lld,%lld] loss", bf ? "bf16" : "f32", (long long)T,
-                 (long long)V);
+        snprintf(what, sizeof what, "axo_cross_entropy_fwd_%s [%lld,%lld]%s loss", bf ? "bf16" : "f32", (long long)T,
+                 (long long)V, cs);
         cmp(what, &gsum, &rsum, 1, 1e-5, 0);
         expect("cross_entropy count", gcnt == (int)cnt);
         /* per-row losses, one row at a time through the reference */
-        float *gl = d_get(Dloss), *rl = malloc((size_t)T * 4);
+        float *gl = d_get(Dloss), *rl = malloc((size_t)T * 4), *rl0 = malloc((size_t)T * 4);
         for (int64_t t = 0; t < T; t++) {
             double l1 = 0;
             int64_t c1 = 0;
-            ck_cross_entropy_fwd_f32(x + t * V, tg + t, 1, V, ign, 0.0, &l1, &c1);
+            ck_cross_entropy_fwd_f32(x + t * V, tg + t, 1, V, ign, softcap, &l1, &c1);
             rl[t] = (float)l1;
+            ck_cross_entropy_fwd_f32(x + t * V, tg + t, 1, V, ign, 0.0, &l1, &c1);
+            rl0[t] = (float)l1;
         }
-        snprintf(what, sizeof what, "axo_cross_entropy_fwd_%s row losses", bf ? "bf16" : "f32");
+        snprintf(what, sizeof what, "axo_cross_entropy_fwd_%s%s row losses", bf ? "bf16" : "f32", cs);
         cmp(what, gl, rl, (size_t)T, 1e-5, 1e-6);
+        if (softcap > 0) expect_bends(what, rl0, rl, (size_t)T, 1e-5, 1e-6);
+        free(rl0);
         { /* runs of one row (linear_cross_entropy {rows=T}), grid-stride over them: each run's sum is its
            * row's loss, its count 1 unless ignored */
             int64_t one = 1;
@@ -685,20 +713,28 @@ static void test_cross_entropy(int bf) {
 
         float dscale = 1.0f / (float)cnt;
         dev Dds = d_raw(&dscale, 4), Dd = d_nan((size_t)n, bf);
-        void *a3[] = {&Dx.p, &Dtg.p, &Dds.p, &Dd.p, &T, &V, &ign, &Derr.p};
+        void *a3[] = {&Dx.p, &Dtg.p, &Dds.p, &Dd.p, &T, &V, &ign, &softcap, &Derr.p};
         launch(ename("axo_cross_entropy_bwd", bf), (unsigned)T, 1, 1, 256, 1, 0, a3);
-        ck_cross_entropy_bwd_f32(x, tg, T, V, ign, 0.0, (double)dscale, dref);
+        ck_cross_entropy_bwd_f32(x, tg, T, V, ign, softcap, (double)dscale, dref);
         if (bf) ck_round_bf16_inplace_f32(dref, n);
         float *gd = d_get(Dd);
-        snprintf(what, sizeof what, "axo_cross_entropy_bwd_%s dlogits", bf ? "bf16" : "f32");
+        snprintf(what, sizeof what, "axo_cross_entropy_bwd_%s%s dlogits", bf ? "bf16" : "f32", cs);
         cmp(what, gd, dref, (size_t)n, RT(bf, 1e-5), AF(bf, 1e-6));
+        if (softcap > 0) {
+            float *d0 = malloc((size_t)n * 4);
+            ck_cross_entropy_bwd_f32(x, tg, T, V, ign, 0.0, (double)dscale, d0);
+            if (bf) ck_round_bf16_inplace_f32(d0, n);
+            expect_bends(what, d0, dref, (size_t)n, RT(bf, 1e-5), AF(bf, 1e-6));
+            free(d0);
+        }
         free(gd);
         /* in place: dlogits == logits */
         if (!bf) {
-            void *a4[] = {&Dx.p, &Dtg.p, &Dds.p, &Dx.p, &T, &V, &ign, &Derr.p};
+            void *a4[] = {&Dx.p, &Dtg.p, &Dds.p, &Dx.p, &T, &V, &ign, &softcap, &Derr.p};
             launch(ename("axo_cross_entropy_bwd", bf), (unsigned)T, 1, 1, 256, 1, 0, a4);
             gd = d_get(Dx);
-            cmp("axo_cross_entropy_bwd_f32 in place", gd, dref, (size_t)n, 1e-5, 1e-6);
+            snprintf(what, sizeof what, "axo_cross_entropy_bwd_f32%s in place", cs);
+            cmp(what, gd, dref, (size_t)n, 1e-5, 1e-6);
             free(gd);
         }
         CU(cuMemcpyDtoH(&errv, Derr.p, 4));
@@ -706,6 +742,66 @@ static void test_cross_entropy(int bf) {
         free(tg), free(x), free(dref);
         d_free(&Dx), d_free(&Dtg), d_free(&Dloss), d_free(&Dlse), d_free(&Derr), d_free(&Dsum), d_free(&Dcnt),
             d_free(&Dds), d_free(&Dd);
+    }
+}
+
+/* axo_lce_chunk (the fused head's per-chunk loss and dlogits, fp32 logits from the GEMM) against the CPU's cross
+ * entropy of the same rows: C rows of a chunk starting at row t0 of the op, a scale per run of per_scale rows (rows
+ * straddle two), every 5th target ignored; V % 4 == 0 (vector path) and odd (scalar); dl in the GEMM operand dtype
+ * (bf16: rounded once), f32 also in place (dl = logits). softcap > 0 as test_cross_entropy's. */
+static void test_lce_chunk(int bf, float softcap) {
+    char what[160], cs[32] = "";
+    if (softcap > 0) snprintf(cs, sizeof cs, " softcap=%g", (double)softcap);
+    int64_t shapes[2][2] = {{21, 2048}, {19, 1003}};
+    for (int s = 0; s < 2; s++) {
+        int64_t C = shapes[s][0], V = shapes[s][1], n = C * V, t0 = 5, per = 8;
+        int ign = -100;
+        int32_t *tg = malloc((size_t)C * 4);
+        for (int64_t t = 0; t < C; t++) tg[t] = t % 5 == 3 ? ign : (int32_t)(urand() * V);
+        float *x = rnd((size_t)n, 6, 0), *ds = rnd((size_t)((t0 + C) / per + 1), 0.05, 0);
+        float *dref = malloc((size_t)n * 4), *d0 = malloc((size_t)n * 4), *lref = malloc((size_t)C * 4);
+        float *l0 = malloc((size_t)C * 4);
+        for (int64_t t = 0; t < C; t++) { /* row by row through the reference, each with its scale */
+            double l1 = 0, sc = ds[(t0 + t) / per];
+            int64_t c1 = 0;
+            ck_cross_entropy_fwd_f32(x + t * V, tg + t, 1, V, ign, softcap, &l1, &c1);
+            lref[t] = (float)l1;
+            ck_cross_entropy_fwd_f32(x + t * V, tg + t, 1, V, ign, 0.0, &l1, &c1);
+            l0[t] = (float)l1;
+            ck_cross_entropy_bwd_f32(x + t * V, tg + t, 1, V, ign, softcap, sc, dref + t * V);
+            ck_cross_entropy_bwd_f32(x + t * V, tg + t, 1, V, ign, 0.0, sc, d0 + t * V);
+        }
+        if (bf) ck_round_bf16_inplace_f32(dref, n), ck_round_bf16_inplace_f32(d0, n);
+        int errv = INT_MAX;
+        dev Dx = d_from(x, (size_t)n, 0), Dtg = d_raw(tg, (size_t)C * 4);
+        dev Dds = d_raw(ds, (size_t)((t0 + C) / per + 1) * 4);
+        dev Dd = d_nan((size_t)n, bf), Dloss = d_nan((size_t)C, 0), Derr = d_raw(&errv, 4);
+        void *a[] = {&Dx.p, &Dtg.p, &Dds.p, &Dd.p, &Dloss.p, &C, &V, &t0, &per, &ign, &softcap, &Derr.p};
+        launch(ename("axo_lce_chunk", bf), (unsigned)C, 1, 1, 512, 1, 0, a);
+        float *gl = d_get(Dloss), *gd = d_get(Dd);
+        snprintf(what, sizeof what, "axo_lce_chunk_%s [%lld,%lld]%s row losses", bf ? "bf16" : "f32", (long long)C,
+                 (long long)V, cs);
+        cmp(what, gl, lref, (size_t)C, 1e-5, 1e-6);
+        if (softcap > 0) expect_bends(what, l0, lref, (size_t)C, 1e-5, 1e-6);
+        snprintf(what, sizeof what, "axo_lce_chunk_%s [%lld,%lld]%s dlogits", bf ? "bf16" : "f32", (long long)C,
+                 (long long)V, cs);
+        cmp(what, gd, dref, (size_t)n, RT(bf, 1e-5), AF(bf, 1e-6));
+        if (softcap > 0) expect_bends(what, d0, dref, (size_t)n, RT(bf, 1e-5), AF(bf, 1e-6));
+        free(gl), free(gd);
+        if (!bf) { /* in place: dl == logits */
+            void *a2[] = {&Dx.p, &Dtg.p, &Dds.p, &Dx.p, &Dloss.p, &C, &V, &t0, &per, &ign, &softcap, &Derr.p};
+            launch("axo_lce_chunk_f32", (unsigned)C, 1, 1, 512, 1, 0, a2);
+            gl = d_get(Dloss), gd = d_get(Dx);
+            snprintf(what, sizeof what, "axo_lce_chunk_f32%s in place losses", cs);
+            cmp(what, gl, lref, (size_t)C, 1e-5, 1e-6);
+            snprintf(what, sizeof what, "axo_lce_chunk_f32%s in place dlogits", cs);
+            cmp(what, gd, dref, (size_t)n, 1e-5, 1e-6);
+            free(gl), free(gd);
+        }
+        CU(cuMemcpyDtoH(&errv, Derr.p, 4));
+        expect("lce_chunk: no bad target reported", errv == INT_MAX);
+        free(tg), free(x), free(ds), free(dref), free(d0), free(lref), free(l0);
+        d_free(&Dx), d_free(&Dtg), d_free(&Dds), d_free(&Dd), d_free(&Dloss), d_free(&Derr);
     }
 }
 
@@ -850,15 +946,16 @@ static void packed_row(int32_t *sg, int S, int start) {
 
 /* S = 150: row 0 three segments, row 1 two. packed (S = 512): every row packed_row, different cuts per row; the
  * kernels skip the key (query) tiles before (after) a tile's segments. */
-/* window > 0: a sliding window (the kernels' causal argument carries it, common.cuh). */
-static void test_attention(int bf, int hd, int causal, int use_seg, int packed, int window) {
+/* window > 0: a sliding window (the kernels' causal argument carries it, common.cuh). softcap > 0: Gemma 2's cap of
+ * the scores (a few units here: caps of 1 to 2 bend them). */
+static void test_attention(int bf, int hd, int causal, int use_seg, int packed, int window, float softcap) {
     char what[192], tag[96];
     int B = 2, S = packed ? 512 : 150, nh = 4, nkv = 2;
     int cw = !causal ? 0 : window > 0 ? window : INT_MAX;
     int64_t nq = (int64_t)B * S * nh * hd, nk = (int64_t)B * S * nkv * hd, nl = (int64_t)B * nh * S;
     float scale = 1.0f / sqrtf((float)hd);
-    snprintf(tag, sizeof tag, "hd%d_%s causal=%d window=%d seg=%d%s", hd, bf ? "bf16" : "f32", causal, window, use_seg,
-             packed ? " packed S=512" : "");
+    snprintf(tag, sizeof tag, "hd%d_%s causal=%d window=%d seg=%d softcap=%g%s", hd, bf ? "bf16" : "f32", causal, window,
+             use_seg, (double)softcap, packed ? " packed S=512" : "");
     float *q = rnd((size_t)nq, 1.5, bf), *k = rnd((size_t)nk, 1.5, bf), *v = rnd((size_t)nk, 1, bf);
     float *dout = rnd((size_t)nq, 1, bf);
     int32_t *seg = malloc((size_t)B * S * 4);
@@ -869,12 +966,26 @@ static void test_attention(int bf, int hd, int causal, int use_seg, int packed, 
     }
     float *out = malloc((size_t)nq * 4), *lse = malloc((size_t)nl * 4);
     float *dq = malloc((size_t)nq * 4), *dk = malloc((size_t)nk * 4), *dv = malloc((size_t)nk * 4);
-    ck_attention_fwd_f32(q, k, v, use_seg ? seg : NULL, out, lse, B, S, nh, nkv, hd, scale, causal, window, 0.0);
+    ck_attention_fwd_f32(q, k, v, use_seg ? seg : NULL, out, lse, B, S, nh, nkv, hd, scale, causal, window, softcap);
     /* the backward's inputs: the reference out (rounded as it would be stored) and lse */
     float *out_in = fdup(out, (size_t)nq);
     if (bf) ck_round_bf16_inplace_f32(out_in, nq);
     ck_attention_bwd_f32(q, k, v, use_seg ? seg : NULL, out_in, lse, dout, dq, dk, dv, B, S, nh, nkv, hd, scale,
-                         causal, window, 0.0);
+                         causal, window, softcap);
+    if (softcap > 0) { /* the same references without the cap must fail the comparisons below */
+        float *o0 = malloc((size_t)nq * 4), *l0 = malloc((size_t)nl * 4), *q0 = malloc((size_t)nq * 4),
+              *k0 = malloc((size_t)nk * 4), *v0 = malloc((size_t)nk * 4);
+        ck_attention_fwd_f32(q, k, v, use_seg ? seg : NULL, o0, l0, B, S, nh, nkv, hd, scale, causal, window, 0.0);
+        ck_attention_bwd_f32(q, k, v, use_seg ? seg : NULL, out_in, lse, dout, q0, k0, v0, B, S, nh, nkv, hd, scale,
+                             causal, window, 0.0);
+        snprintf(what, sizeof what, "attn %s reference out", tag);
+        expect_bends(what, o0, out, (size_t)nq, RT(bf, 1e-4), AF(bf, 1e-5));
+        snprintf(what, sizeof what, "attn %s reference dq", tag);
+        expect_bends(what, q0, dq, (size_t)nq, RT(bf, 1e-4), AF(bf, 2e-5));
+        snprintf(what, sizeof what, "attn %s reference dk", tag);
+        expect_bends(what, k0, dk, (size_t)nk, RT(bf, 1e-4), AF(bf, 2e-5));
+        free(o0), free(l0), free(q0), free(k0), free(v0);
+    }
 
     dev Dq = d_from(q, (size_t)nq, bf), Dk = d_from(k, (size_t)nk, bf), Dv = d_from(v, (size_t)nk, bf);
     dev Dseg = d_raw(seg, (size_t)B * S * 4), Do = d_nan((size_t)nq, bf), Dl = d_nan((size_t)nl, 0);
@@ -883,7 +994,7 @@ static void test_attention(int bf, int hd, int causal, int use_seg, int packed, 
     snprintf(fwd, sizeof fwd, "axo_attn_fwd_hd%d", hd);
     CUdeviceptr nosinks = 0; /* gpt-oss's sinks: none here (gpu_exec_check's attention cases with sinks) */
     int sbf = 0;
-    void *a1[] = {&Dq.p, &Dk.p, &Dv.p, &segp, &Do.p, &Dl.p, &S, &nh, &nkv, &scale, &cw, &nosinks, &sbf};
+    void *a1[] = {&Dq.p, &Dk.p, &Dv.p, &segp, &Do.p, &Dl.p, &S, &nh, &nkv, &scale, &cw, &softcap, &nosinks, &sbf};
     unsigned qt = (unsigned)((S + 63) / 64);
     launch(ename(fwd, bf), qt, (unsigned)nh, (unsigned)B, 256, 1, att_smem_fwd(hd), a1);
     float *go = d_get(Do), *gl = d_get(Dl), *oref = fdup(out, (size_t)nq);
@@ -903,8 +1014,9 @@ static void test_attention(int bf, int hd, int causal, int use_seg, int packed, 
     char kv[64], qn[64];
     snprintf(kv, sizeof kv, "axo_attn_bwd_dkdv_hd%d", hd);
     snprintf(qn, sizeof qn, "axo_attn_bwd_dq_hd%d", hd);
-    void *a3[] = {&Dq.p, &Dk.p, &Dv.p, &segp, &Ddo.p, &Dlse.p, &DD.p, &Ddk.p, &Ddv.p, &S, &nh, &nkv, &scale, &cw};
-    void *a4[] = {&Dq.p, &Dk.p, &Dv.p, &segp, &Ddo.p, &Dlse.p, &DD.p, &Ddq.p, &S, &nh, &nkv, &scale, &cw};
+    void *a3[] = {&Dq.p,  &Dk.p, &Dv.p, &segp, &Ddo.p,  &Dlse.p, &DD.p,
+                  &Ddk.p, &Ddv.p, &S,    &nh,   &nkv,    &scale,  &cw,  &softcap};
+    void *a4[] = {&Dq.p, &Dk.p, &Dv.p, &segp, &Ddo.p, &Dlse.p, &DD.p, &Ddq.p, &S, &nh, &nkv, &scale, &cw, &softcap};
     float *res[2][3];
     for (int run = 0; run < 2; run++) {
         launch(ename(kv, bf), qt, (unsigned)nkv, (unsigned)B, 256, 1, att_smem_bwd(hd), a3);
@@ -935,6 +1047,7 @@ static unsigned blk_smem_bwd(int hd) { return (unsigned)((4 * 64 * (hd + 1) + 64
 typedef struct {
     int B, Sq, Sk, nh, nkv, hd, causal;
     const int32_t *segq, *segk, *idxq, *idxk;
+    float softcap; /* Gemma 2's cap of the scores (0: none) */
 } blk_case;
 
 typedef struct {
@@ -976,12 +1089,21 @@ static void check_blk_fwd(int bf, const blk_case *c, const float *q, const float
     int64_t nq = (int64_t)c->B * Sq * nh * hd, nl = (int64_t)c->B * nh * Sq;
     float scale = 1.0f / sqrtf((float)hd);
     float *out = malloc((size_t)nq * 4), *lse = malloc((size_t)nl * 4);
+    float softcap = c->softcap;
     ck_attention_blk_fwd_f32(q, k, v, c->segq, c->segk, c->idxq, c->idxk, out, lse, c->B, Sq, Sk, nh, nkv, hd, scale,
-                             causal, 0, 0.0);
+                             causal, 0, softcap);
+    if (softcap > 0) {
+        float *o0 = malloc((size_t)nq * 4), *l0 = malloc((size_t)nl * 4);
+        ck_attention_blk_fwd_f32(q, k, v, c->segq, c->segk, c->idxq, c->idxk, o0, l0, c->B, Sq, Sk, nh, nkv, hd, scale,
+                                 causal, 0, 0.0);
+        snprintf(what, sizeof what, "attn_blk_fwd %s reference out", tag);
+        expect_bends(what, o0, out, (size_t)nq, 1e-4, 1e-5);
+        free(o0), free(l0);
+    }
     blk_dev d = blk_upload(bf, c, q, k, v);
     dev Do = d_nan((size_t)nq, 0), Dl = d_nan((size_t)nl, 0);
-    void *a[] = {&d.q.p, &d.k.p, &d.v.p, &d.segq.p, &d.segk.p, &d.idxq.p, &d.idxk.p, &Do.p, &Dl.p,
-                 &Sq,    &Sk,    &nh,    &nkv,      &scale,    &cw};
+    void *a[] = {&d.q.p, &d.k.p, &d.v.p, &d.segq.p, &d.segk.p, &d.idxq.p, &d.idxk.p, &Do.p,
+                 &Dl.p,  &Sq,    &Sk,    &nh,       &nkv,      &scale,    &cw,       &softcap};
     snprintf(en, sizeof en, "axo_attn_blk_fwd_hd%d", hd);
     launch(ename(en, bf), (unsigned)((Sq + 63) / 64), (unsigned)nh, (unsigned)c->B, 256, 1, blk_smem_fwd(hd), a);
     float *go = d_get(Do), *gl = d_get(Dl);
@@ -1005,8 +1127,19 @@ static void check_blk_bwd(int bf, const blk_case *c, const float *q, const float
     float scale = 1.0f / sqrtf((float)hd);
     float *dq = malloc((size_t)nq * 4), *dk = malloc((size_t)nk * 4), *dv = malloc((size_t)nk * 4);
     float *Dref = malloc((size_t)nl * 4);
+    float softcap = c->softcap;
     ck_attention_blk_bwd_f32(q, k, v, c->segq, c->segk, c->idxq, c->idxk, out_in, lse, dout, dq, dk, dv, B64, Sq, Sk,
-                             nh, nkv, hd, scale, causal, 0, 0.0);
+                             nh, nkv, hd, scale, causal, 0, softcap);
+    if (softcap > 0) {
+        float *q0 = malloc((size_t)nq * 4), *k0 = malloc((size_t)nk * 4), *v0 = malloc((size_t)nk * 4);
+        ck_attention_blk_bwd_f32(q, k, v, c->segq, c->segk, c->idxq, c->idxk, out_in, lse, dout, q0, k0, v0, B64, Sq,
+                                 Sk, nh, nkv, hd, scale, causal, 0, 0.0);
+        snprintf(what, sizeof what, "attn_blk_bwd %s reference dq", tag);
+        expect_bends(what, q0, dq, (size_t)nq, 1e-4, 2e-5);
+        snprintf(what, sizeof what, "attn_blk_bwd %s reference dk", tag);
+        expect_bends(what, k0, dk, (size_t)nk, 1e-4, 2e-5);
+        free(q0), free(k0), free(v0);
+    }
     for (int64_t b = 0; b < B64; b++)
         for (int h = 0; h < nh; h++)
             for (int i = 0; i < Sq; i++) {
@@ -1028,9 +1161,9 @@ static void check_blk_bwd(int bf, const blk_case *c, const float *q, const float
     snprintf(kv, sizeof kv, "axo_attn_blk_bwd_dkdv_hd%d", hd);
     snprintf(qn, sizeof qn, "axo_attn_blk_bwd_dq_hd%d", hd);
     void *a2[] = {&d.q.p, &d.k.p, &d.v.p, &d.segq.p, &d.segk.p, &d.idxq.p, &d.idxk.p, &Ddo.p, &Dlse.p, &DD.p,
-                  &Ddk.p, &Ddv.p, &Sq,    &Sk,       &nh,       &nkv,      &scale,    &cw};
+                  &Ddk.p, &Ddv.p, &Sq,    &Sk,       &nh,       &nkv,      &scale,    &cw,    &softcap};
     void *a3[] = {&d.q.p, &d.k.p, &d.v.p, &d.segq.p, &d.segk.p, &d.idxq.p, &d.idxk.p, &Ddo.p, &Dlse.p,
-                  &DD.p,  &Ddq.p, &Sq,    &Sk,       &nh,       &nkv,      &scale,    &cw};
+                  &DD.p,  &Ddq.p, &Sq,    &Sk,       &nh,       &nkv,      &scale,    &cw,       &softcap};
     float *res[2][3];
     for (int run = 0; run < 2; run++) {
         launch(ename(kv, bf), (unsigned)((Sk + 63) / 64), (unsigned)nkv, (unsigned)c->B, 256, 1, blk_smem_bwd(hd), a2);
@@ -1088,7 +1221,7 @@ static void check_merge(const float *o1, const float *l1, const float *o2, const
  * the backward of both blocks against the merged out/lse. Rank 0's chunk 0
  * sees nothing of rank 1's block (rows with lse -inf); rank 1 skips whole
  * tiles of rank 0's block (its chunk 3 lies after every query). */
-static void test_attention_blk_ring(int bf, int hd) {
+static void test_attention_blk_ring(int bf, int hd, float softcap) {
     enum { P = 2, C = 45, S = 2 * P * C, SL = S / P, B = 2 };
     const int nh = 4, nkv = 2;
     int32_t seg[P][B * SL], idx[P][B * SL];
@@ -1109,17 +1242,19 @@ static void test_attention_blk_ring(int bf, int hd) {
         float *ob[P], *lb[P];
         for (int s = 0; s < P; s++) {
             int src = (r - s + P) % P;
-            c[s] = (blk_case){B, SL, SL, nh, nkv, hd, 1, seg[r], seg[src], idx[r], idx[src]};
-            snprintf(tag, sizeof tag, "hd%d_%s zigzag rank %d block %d", hd, bf ? "bf16" : "f32", r, src);
+            c[s] = (blk_case){B, SL, SL, nh, nkv, hd, 1, seg[r], seg[src], idx[r], idx[src], softcap};
+            snprintf(tag, sizeof tag, "hd%d_%s softcap=%g zigzag rank %d block %d", hd, bf ? "bf16" : "f32",
+                     (double)softcap, r, src);
             check_blk_fwd(bf, &c[s], q[r], k[src], v[src], tag, &ob[s], &lb[s]);
         }
         float *o, *l;
-        snprintf(tag, sizeof tag, "hd%d_%s zigzag rank %d", hd, bf ? "bf16" : "f32", r);
+        snprintf(tag, sizeof tag, "hd%d_%s softcap=%g zigzag rank %d", hd, bf ? "bf16" : "f32", (double)softcap, r);
         check_merge(ob[0], lb[0], ob[1], lb[1], B, SL, nh, hd, tag, &o, &l);
         if (bf) ck_round_bf16_inplace_f32(o, (int64_t)nq); /* out as stored in q's dtype */
         for (int s = 0; s < P; s++) {
             int src = (r - s + P) % P;
-            snprintf(tag, sizeof tag, "hd%d_%s zigzag rank %d block %d", hd, bf ? "bf16" : "f32", r, src);
+            snprintf(tag, sizeof tag, "hd%d_%s softcap=%g zigzag rank %d block %d", hd, bf ? "bf16" : "f32",
+                     (double)softcap, r, src);
             check_blk_bwd(bf, &c[s], q[r], k[src], v[src], o, l, dout[r], tag);
             free(ob[s]), free(lb[s]);
         }
@@ -1134,7 +1269,7 @@ static void test_attention_blk_ring(int bf, int hd) {
  * when not causal), and query/key tile pairs fully masked by index or by
  * segment are skipped. The block is the whole row: the backward takes this
  * block's own out/lse. */
-static void test_attention_blk_free(int bf, int hd, int causal) {
+static void test_attention_blk_free(int bf, int hd, int causal, float softcap) {
     enum { B = 2, SQ = 70, SK = 133 };
     const int nh = 4, nkv = 2;
     int32_t segq[B * SQ], segk[B * SK], idxq[B * SQ], idxk[B * SK];
@@ -1148,11 +1283,12 @@ static void test_attention_blk_free(int bf, int hd, int causal) {
             segk[b * SK + j] = b == 0 ? (j < 90 ? 1 : 2) : 5;
         }
     }
-    blk_case c = {B, SQ, SK, nh, nkv, hd, causal, segq, segk, idxq, idxk};
+    blk_case c = {B, SQ, SK, nh, nkv, hd, causal, segq, segk, idxq, idxk, softcap};
     size_t nq = (size_t)B * SQ * nh * hd, nk = (size_t)B * SK * nkv * hd;
     float *q = rnd(nq, 1.5, bf), *k = rnd(nk, 1.5, bf), *v = rnd(nk, 1, bf), *dout = rnd(nq, 1, bf);
     char tag[128];
-    snprintf(tag, sizeof tag, "hd%d_%s Sq=%d Sk=%d causal=%d", hd, bf ? "bf16" : "f32", SQ, SK, causal);
+    snprintf(tag, sizeof tag, "hd%d_%s Sq=%d Sk=%d causal=%d softcap=%g", hd, bf ? "bf16" : "f32", SQ, SK, causal,
+             (double)softcap);
     float *o, *l;
     check_blk_fwd(bf, &c, q, k, v, tag, &o, &l);
     expect("attn_blk free-form case has queries that see no key", n_masked(l, (int64_t)B * nh * SQ) > 0);
@@ -1171,7 +1307,7 @@ static void test_attention_blk_whole(int bf, int hd, int causal, int use_seg) {
     for (int b = 0; b < B; b++)
         for (int i = 0; i < S; i++) seg[b * S + i] = b == 0 ? (i < 60 ? 0 : i < 110 ? 1 : 2) : (i < 97 ? 5 : 9);
     const int32_t *sp = use_seg ? seg : NULL;
-    blk_case c = {B, S, S, nh, nkv, hd, causal, sp, sp, NULL, NULL};
+    blk_case c = {B, S, S, nh, nkv, hd, causal, sp, sp, NULL, NULL, 0.0f};
     size_t nq = (size_t)B * S * nh * hd, nk = (size_t)B * S * nkv * hd;
     float *q = rnd(nq, 1.5, bf), *k = rnd(nk, 1.5, bf), *v = rnd(nk, 1, bf), *dout = rnd(nq, 1, bf);
     char tag[128];
@@ -1258,19 +1394,28 @@ int main(int argc, char **argv) {
         if (want("rmsnorm")) test_rmsnorm(bf);
         if (want("rope")) test_rope(bf);
         if (want("embedding")) test_embedding(bf);
-        if (want("cross_entropy")) test_cross_entropy(bf);
+        if (want("cross_entropy")) { /* and with Gemma 2's final_logit_softcapping */
+            test_cross_entropy(bf, 0.0f), test_cross_entropy(bf, 2.0f);
+            test_lce_chunk(bf, 0.0f), test_lce_chunk(bf, 2.0f);
+        }
         if (want("adamw")) test_adamw(bf, 0), test_adamw(bf, 1);
         for (int hd = 64; hd <= 128 && want("attention"); hd *= 2) {
-            test_attention(bf, hd, 1, 1, 0, 0);
-            test_attention(bf, hd, 0, 0, 0, 0);
-            test_attention(bf, hd, 1, 1, 1, 0);
-            test_attention(bf, hd, 1, 1, 1, 100); /* a sliding window over packed rows */
-            test_attention(bf, hd, 1, 0, 0, 40);
+            test_attention(bf, hd, 1, 1, 0, 0, 0.0f);
+            test_attention(bf, hd, 0, 0, 0, 0, 0.0f);
+            test_attention(bf, hd, 1, 1, 1, 0, 0.0f);
+            test_attention(bf, hd, 1, 1, 1, 100, 0.0f); /* a sliding window over packed rows */
+            test_attention(bf, hd, 1, 0, 0, 40, 0.0f);
+            /* Gemma 2's soft-capping (scores of about one unit here) */
+            test_attention(bf, hd, 1, 1, 0, 0, 1.0f);
+            test_attention(bf, hd, 0, 0, 0, 0, 0.75f);
+            test_attention(bf, hd, 1, 1, 1, 100, 1.0f);
         }
         for (int hd = 64; hd <= 128 && want("attention_blk"); hd *= 2) {
-            test_attention_blk_ring(bf, hd);
-            test_attention_blk_free(bf, hd, 1);
-            test_attention_blk_free(bf, hd, 0);
+            test_attention_blk_ring(bf, hd, 0.0f);
+            test_attention_blk_ring(bf, hd, 1.0f);
+            test_attention_blk_free(bf, hd, 1, 0.0f);
+            test_attention_blk_free(bf, hd, 0, 0.0f);
+            test_attention_blk_free(bf, hd, 1, 0.75f);
             test_attention_blk_whole(bf, hd, 1, 1);
             test_attention_blk_whole(bf, hd, 0, 0);
         }

@@ -39,7 +39,7 @@ ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 MODELS = ["tiny-llama", "tiny-qwen2", "tiny-qwen3", "tiny-mistral", "tiny-mistral-swa", "tiny-qwen2-swa", "tiny-gemma3",
           "tiny-gemma3-mm", "tiny-mistral3", "tiny-granite", "tiny-smollm3", "tiny-olmo2", "tiny-olmo3",
           "tiny-phi3", "tiny-phi4mini", "tiny-phi35", "tiny-qwen3-yarn", "tiny-qwen3moe", "tiny-mixtral",
-          "tiny-gptoss", "tiny-olmoe", "tiny-ministral3", "tiny-ministral3-mm", "tiny-gemma2", "tiny-qwen2moe"]
+          "tiny-gptoss", "tiny-olmoe", "tiny-ministral3", "tiny-ministral3-mm", "tiny-gemma2", "tiny-qwen2moe", "tiny-glm", "tiny-glm4"]
 
 INIT_SEED = 1234
 BATCHES = {  # name -> (data seed, rows, tokens per row)

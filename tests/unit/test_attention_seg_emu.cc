@@ -10,7 +10,10 @@
 // and one token off 64-token tile boundaries, ids with gaps, trailing
 // padding where every token is its own segment, a row of one segment and
 // one of all singletons; B > 1 with a different segmentation per row, GQA,
-// head_dim 64 and 128 (attention_any: 32), causal and not, seg NULL.
+// head_dim 64 and 128 (attention_any: 32), causal and not, seg NULL, and
+// Gemma 2's soft-capping (softcap 1 to 2 against scores of a few units; the
+// reference without the cap must lie outside the tolerance of the one with
+// it, so a kernel that ignored the cap would fail).
 // For every kernel:
 //  * skipping on (AXO_ATT_SEG_SKIP, a variable here) against skipping off,
 //    every output element bit for bit: the skipped tiles change nothing;
@@ -117,6 +120,7 @@ struct geom {
     int B, S, nh, nkv, causal;
     const int *seg; // [B,S] or NULL
     int window;     // a sliding window (0: none)
+    float softcap;  // Gemma 2's cap of the scores (0: none)
     int cw() const { return ax_att_causal_arg(causal, window); } // the kernels' causal argument
 };
 static bool vis(const geom &g, int b, int i, int j) {
@@ -223,18 +227,41 @@ static bool check_family(const char *fam, const geom &g, int hd, const inputs &x
     std::vector<float> oref(nq), lref(nl), dqr(nq), dkr(nk), dvr(nk);
     g_worst = 0;
     ck_attention_fwd_f32(x.q.data(), x.k.data(), x.v.data(), g.seg, oref.data(), lref.data(), g.B, g.S, g.nh, g.nkv,
-                         hd, scale, g.causal, g.window, 0.0);
+                         hd, scale, g.causal, g.window, g.softcap);
     ck_attention_bwd_f32(x.q.data(), x.k.data(), x.v.data(), g.seg, r.o[1].data(), r.lse[1].data(), x.go.data(),
                          dqr.data(), dkr.data(), dvr.data(), g.B, g.S, g.nh, g.nkv, hd, scale, g.causal,
-                         g.window, 0.0);
+                         g.window, g.softcap);
     if (bf16out) round_bf(oref), round_bf(dqr), round_bf(dkr), round_bf(dvr);
     ok &= compare("out", r.o[1].data(), oref.data(), (int64_t)nq, rt, af);
     ok &= compare("lse", r.lse[1].data(), lref.data(), (int64_t)nl, rt_l, af_l);
     ok &= compare("dq", r.dq[1].data(), dqr.data(), (int64_t)nq, rt, af);
     ok &= compare("dk", r.dk[1].data(), dkr.data(), (int64_t)nk, rt, af);
     ok &= compare("dv", r.dv[1].data(), dvr.data(), (int64_t)nk, rt, af);
-    printf("  %s %s hd%d B=%d S=%d nh=%d nkv=%d causal=%d window=%d (worst error %.2f of the tolerance)\n",
-           ok ? "ok  " : "FAIL", fam, hd, g.B, g.S, g.nh, g.nkv, g.causal, g.window, g_worst);
+    if (g.softcap > 0) { // the cap bends this case: the reference without it lies outside the tolerance
+        const double w = g_worst;
+        std::vector<float> o0(nq), l0(nl), q0(nq), k0(nk), v0(nk);
+        ck_attention_fwd_f32(x.q.data(), x.k.data(), x.v.data(), g.seg, o0.data(), l0.data(), g.B, g.S, g.nh, g.nkv,
+                             hd, scale, g.causal, g.window, 0.0);
+        ck_attention_bwd_f32(x.q.data(), x.k.data(), x.v.data(), g.seg, r.o[1].data(), r.lse[1].data(), x.go.data(),
+                             q0.data(), k0.data(), v0.data(), g.B, g.S, g.nh, g.nkv, hd, scale, g.causal, g.window,
+                             0.0);
+        if (bf16out) round_bf(o0), round_bf(q0), round_bf(k0);
+        const struct {
+            const char *what;
+            const std::vector<float> &nocap, &ref;
+            double rt, af;
+        } cs[] = {{"out", o0, oref, rt, af}, {"lse", l0, lref, rt_l, af_l}, {"dq", q0, dqr, rt, af},
+                  {"dk", k0, dkr, rt, af}};
+        for (const auto &e : cs) {
+            const emu_tol t = emu_tol_scan(e.nocap.data(), e.ref.data(), (int64_t)e.ref.size(), e.rt, e.af);
+            g_checks++;
+            if (!t.bad) printf("    %-5s FAIL: the reference without the cap is within the tolerance\n", e.what);
+            ok &= t.bad > 0;
+        }
+        g_worst = w;
+    }
+    printf("  %s %s hd%d B=%d S=%d nh=%d nkv=%d causal=%d window=%d softcap=%g (worst error %.2f of the tolerance)\n",
+           ok ? "ok  " : "FAIL", fam, hd, g.B, g.S, g.nh, g.nkv, g.causal, g.window, (double)g.softcap, g_worst);
     return ok;
 }
 
@@ -252,7 +279,7 @@ template <typename T, int HD> static bool run_cuda_core(const geom &g, const inp
     bool ok = run_both("fwd", g, false, 3, [&](int on) {
         emu_launch(gq, AXO_ATT_NT, emu_dyn_smem(), emu_smem_bytes, [&] {
             attn_fwd_body<T, HD>(q.data(), k.data(), v.data(), g.seg, o.data(), lse.data(), g.S, g.nh, g.nkv, scale,
-                                 g.cw());
+                                 g.cw(), g.softcap);
         });
         r.o[on] = as_f(o), r.lse[on] = lse;
     });
@@ -261,14 +288,14 @@ template <typename T, int HD> static bool run_cuda_core(const geom &g, const inp
     ok &= run_both("dkdv", g, true, 5, [&](int on) {
         emu_launch(gk, AXO_ATT_NT, emu_dyn_smem(), emu_smem_bytes, [&] {
             attn_bwd_dkdv_body<T, HD>(q.data(), k.data(), v.data(), g.seg, go.data(), r.lse[1].data(), D.data(),
-                                      dk.data(), dv.data(), g.S, g.nh, g.nkv, scale, g.cw());
+                                      dk.data(), dv.data(), g.S, g.nh, g.nkv, scale, g.cw(), g.softcap);
         });
         r.dk[on] = as_f(dk), r.dv[on] = as_f(dv);
     });
     ok &= run_both("dq", g, false, 3, [&](int on) {
         emu_launch(gq, AXO_ATT_NT, emu_dyn_smem(), emu_smem_bytes, [&] {
             attn_bwd_dq_body<T, HD>(q.data(), k.data(), v.data(), g.seg, go.data(), r.lse[1].data(), D.data(),
-                                    dq.data(), g.S, g.nh, g.nkv, scale, g.cw());
+                                    dq.data(), g.S, g.nh, g.nkv, scale, g.cw(), g.softcap);
         });
         r.dq[on] = as_f(dq);
     });
@@ -289,7 +316,7 @@ template <int HD> static bool run_tc(const geom &g, const inputs &x) {
     bool ok = run_both("fwd", g, false, 2, [&](int on) {
         emu_launch(gq, 128, emu_dyn_smem(), emu_smem_bytes, [&] {
             tc_fwd_body<HD>(q.data(), k.data(), v.data(), g.seg, o.data(), lse.data(), g.S, g.nh, g.nkv, scale,
-                            g.cw());
+                            g.cw(), g.softcap);
         });
         r.o[on] = as_f(o), r.lse[on] = lse;
     });
@@ -297,14 +324,14 @@ template <int HD> static bool run_tc(const geom &g, const inputs &x) {
     ok &= run_both("dkdv", g, true, 3, [&](int on) {
         emu_launch(gk, 256, emu_dyn_smem(), emu_smem_bytes, [&] {
             tc_dkdv_body<HD>(q.data(), k.data(), v.data(), g.seg, go.data(), r.lse[1].data(), D.data(), dk.data(),
-                             dv.data(), g.S, g.nh, g.nkv, scale, g.cw());
+                             dv.data(), g.S, g.nh, g.nkv, scale, g.cw(), g.softcap);
         });
         r.dk[on] = as_f(dk), r.dv[on] = as_f(dv);
     });
     ok &= run_both("dq", g, false, 2, [&](int on) {
         emu_launch(gq, 128, emu_dyn_smem(), emu_smem_bytes, [&] {
             tc_dq_body<HD>(q.data(), k.data(), v.data(), g.seg, go.data(), r.lse[1].data(), D.data(), dq.data(), g.S,
-                           g.nh, g.nkv, scale, g.cw());
+                           g.nh, g.nkv, scale, g.cw(), g.softcap);
         });
         r.dq[on] = as_f(dq);
     });
@@ -325,7 +352,7 @@ template <typename T> static bool run_any(const geom &g, int hd, const inputs &x
     bool ok = run_both("fwd", g, false, 0, [&](int on) {
         emu_launch(gq, 128, nullptr, 0, [&] {
             att_any_fwd_body<T>(q.data(), k.data(), v.data(), g.seg, o.data(), lse.data(), B, g.S, g.nh, g.nkv, hd,
-                                scale, g.cw());
+                                scale, g.cw(), (double)g.softcap);
         });
         r.o[on] = as_f(o), r.lse[on] = lse;
     });
@@ -333,14 +360,14 @@ template <typename T> static bool run_any(const geom &g, int hd, const inputs &x
     ok &= run_both("dkdv", g, true, 0, [&](int on) {
         emu_launch(gk, 128, nullptr, 0, [&] {
             att_any_dkdv_body<T>(q.data(), k.data(), v.data(), g.seg, oi.data(), r.lse[1].data(), go.data(),
-                                 dk.data(), dv.data(), B, g.S, g.nh, g.nkv, hd, scale, g.cw());
+                                 dk.data(), dv.data(), B, g.S, g.nh, g.nkv, hd, scale, g.cw(), (double)g.softcap);
         });
         r.dk[on] = as_f(dk), r.dv[on] = as_f(dv);
     });
     ok &= run_both("dq", g, false, 0, [&](int on) {
         emu_launch(gq, 128, nullptr, 0, [&] {
             att_any_dq_body<T>(q.data(), k.data(), v.data(), g.seg, oi.data(), r.lse[1].data(), go.data(), dq.data(),
-                               B, g.S, g.nh, g.nkv, hd, scale, g.cw());
+                               B, g.S, g.nh, g.nkv, hd, scale, g.cw(), (double)g.softcap);
         });
         r.dq[on] = as_f(dq);
     });
@@ -354,6 +381,7 @@ struct tcase {
     int fam, hd, B, S, nh, nkv, causal, use_seg;
     int kinds[4]; // segmentation of row b: kinds[b]
     int window = 0; // a sliding window (0: none)
+    float softcap = 0; // Gemma 2's cap of the scores (0: none)
 };
 
 static void run_case(const tcase &c) {
@@ -367,7 +395,7 @@ static void run_case(const tcase &c) {
                c.use_seg ? nseg : 1);
     }
     printf("\n");
-    const geom g{c.B, c.S, c.nh, c.nkv, c.causal, c.use_seg ? seg.data() : nullptr, c.window};
+    const geom g{c.B, c.S, c.nh, c.nkv, c.causal, c.use_seg ? seg.data() : nullptr, c.window, c.softcap};
     const bool bf16 = c.fam == FAM_CUDA_BF16 || c.fam == FAM_TC || c.fam == FAM_ANY_BF16;
     const inputs x = make_inputs(g, c.hd, bf16);
     bool ok = false;
@@ -429,10 +457,19 @@ int main() {
         {FAM_TC, 64, 2, 448, 2, 1, 1, 1, {SEG_TILES, SEG_ONE}, 130},
         {FAM_TC, 128, 1, 200, 2, 2, 1, 0, {SEG_ONE}, 2},
         {FAM_ANY_F32, 32, 2, 300, 4, 2, 1, 1, {SEG_UNEVEN, SEG_ONE}, 90},
+        // Gemma 2's soft-capping: every family, packed rows, GQA, a window
+        {FAM_CUDA_F32, 64, 2, 300, 4, 2, 1, 1, {SEG_UNEVEN, SEG_TILES}, 0, 1.5f},
+        {FAM_CUDA_BF16, 128, 1, 200, 2, 1, 0, 1, {SEG_GAPS}, 0, 2.0f},
+        {FAM_CUDA_F32, 128, 1, 260, 2, 1, 1, 0, {SEG_ONE}, 90, 1.0f},
+        {FAM_TC, 64, 2, 300, 2, 1, 1, 1, {SEG_TILES, SEG_UNEVEN}, 0, 1.5f},
+        {FAM_TC, 128, 1, 200, 4, 2, 1, 1, {SEG_UNEVEN}, 70, 2.0f},
+        {FAM_ANY_F32, 32, 2, 200, 4, 2, 1, 1, {SEG_UNEVEN, SEG_TILES}, 0, 1.0f},
+        {FAM_ANY_BF16, 32, 1, 150, 2, 1, 0, 1, {SEG_GAPS}, 0, 1.5f},
     };
     emu.policy = 1; // lowest thread first: warps run apart as far as the barriers let them
 #ifdef AXO_EMU_QUICK
-    for (int i : {2, 8, 11, 15}) run_case(cases[i]); /* sanitizer builds run ~30x slower: one short row per family */
+    /* sanitizer builds run ~30x slower: one short row per family, and a capped one */
+    for (int i : {2, 8, 11, 15, 18}) run_case(cases[i]);
 #else
     for (const tcase &c : cases) run_case(c);
     emu.policy = 2; // and the other way round, on the tensor-core pipeline

@@ -6,7 +6,10 @@
 // and the plain-load path (a base pointer not 16-byte aligned); and the
 // ring-attention block kernels (tcb_*_body) against ck_attention_blk_{fwd,bwd}
 // on zigzag / random token-index layouts with Sq != Sk, rows that see no key
-// and keys no query sees (exact zeros checked). Tolerances are
+// and keys no query sees (exact zeros checked); Gemma 2's soft-capping
+// (softcap 1 to 2 against scores of a few units, so the cap bends them: each
+// such case also checks that the uncapped reference lies outside the
+// tolerance of the capped one). Tolerances are
 // gpu_exec_check's for bf16 results (|d| <= 1.6e-2 |ref| + 1e-2 max|ref|) and
 // 1e-4 |ref| + 2e-5 max|ref| for lse (fp32). What this cannot check: the
 // fragment layout itself (the emulator implements the one the kernel's
@@ -41,7 +44,16 @@ static bool compare(const char *what, const float *got, const float *ref, int64_
 struct tc_case {
     int B, S, nh, nkv, hd, causal, seg, misalign;
     int window = 0; // a sliding window (0: none): the kernels get ax_att_causal_arg(causal, window)
+    float softcap = 0; // Gemma 2's cap of the scores (0: none)
 };
+
+// A capped case must not pass with the cap ignored: the reference without it lies outside the tolerance.
+static bool cap_bends(const char *what, const float *nocap, const float *ref, int64_t n, double rtol, double afrac) {
+    const emu_tol t = emu_tol_scan(nocap, ref, n, rtol, afrac);
+    printf("    %-4s without the cap: %lld of %lld elements outside the tolerance%s\n", what, (long long)t.bad,
+           (long long)n, t.bad ? "" : " FAIL (the cap does not bend this case)");
+    return t.bad > 0;
+}
 
 template <int HD> static void run(const tc_case &c) {
     const int B = c.B, S = c.S, nh = c.nh, nkv = c.nkv;
@@ -66,15 +78,22 @@ template <int HD> static void run(const tc_case &c) {
 
     const int cw = ax_att_causal_arg(c.causal, c.window);
     ck_attention_fwd_f32(qf.data(), kf.data(), vf.data(), sg, oref.data(), lref.data(), B, S, nh, nkv, HD, scale,
-                         c.causal, c.window, 0.0);
+                         c.causal, c.window, c.softcap);
     const emu_dim3 gq{(unsigned)((S + 63) / 64), (unsigned)nh, (unsigned)B};
     const emu_dim3 gk{(unsigned)((S + 63) / 64), (unsigned)nkv, (unsigned)B};
     emu_launch(gq, 128, emu_dyn_smem(), emu_smem_bytes, [&] {
-        tc_fwd_body<HD>(qp, kp, vp, sg, o.data(), lse.data(), S, nh, nkv, scale, cw);
+        tc_fwd_body<HD>(qp, kp, vp, sg, o.data(), lse.data(), S, nh, nkv, scale, cw, c.softcap);
     });
     for (int64_t i = 0; i < nq; i++) of[(size_t)i] = __bfloat162float(o[(size_t)i]);
     bool ok = compare("out", of.data(), oref.data(), nq, 1.6e-2, 1e-2);
     ok &= compare("lse", lse.data(), lref.data(), nl, 1e-4, 2e-5);
+    if (c.softcap > 0) {
+        std::vector<float> o0(nq), l0(nl);
+        ck_attention_fwd_f32(qf.data(), kf.data(), vf.data(), sg, o0.data(), l0.data(), B, S, nh, nkv, HD, scale,
+                             c.causal, c.window, 0.0);
+        ok &= cap_bends("out", o0.data(), oref.data(), nq, 1.6e-2, 1e-2);
+        ok &= cap_bends("lse", l0.data(), lref.data(), nl, 1e-4, 2e-5);
+    }
 
     // backward from the kernel's own out and lse (as the executor runs it); D as axo_attn_bwd_preprocess
     for (int b = 0; b < B; b++)
@@ -86,12 +105,13 @@ template <int HD> static void run(const tc_case &c) {
                 D[((size_t)b * nh + h) * S + i] = s;
             }
     ck_attention_bwd_f32(qf.data(), kf.data(), vf.data(), sg, of.data(), lse.data(), gf.data(), dqr.data(),
-                         dkr.data(), dvr.data(), B, S, nh, nkv, HD, scale, c.causal, c.window, 0.0);
+                         dkr.data(), dvr.data(), B, S, nh, nkv, HD, scale, c.causal, c.window, c.softcap);
     emu_launch(gk, 256, emu_dyn_smem(), emu_smem_bytes, [&] {
-        tc_dkdv_body<HD>(qp, kp, vp, sg, gp, lse.data(), D.data(), dk.data(), dv.data(), S, nh, nkv, scale, cw);
+        tc_dkdv_body<HD>(qp, kp, vp, sg, gp, lse.data(), D.data(), dk.data(), dv.data(), S, nh, nkv, scale, cw,
+                         c.softcap);
     });
     emu_launch(gq, 128, emu_dyn_smem(), emu_smem_bytes, [&] {
-        tc_dq_body<HD>(qp, kp, vp, sg, gp, lse.data(), D.data(), dq.data(), S, nh, nkv, scale, cw);
+        tc_dq_body<HD>(qp, kp, vp, sg, gp, lse.data(), D.data(), dq.data(), S, nh, nkv, scale, cw, c.softcap);
     });
     for (int64_t i = 0; i < nq; i++) dqf[(size_t)i] = __bfloat162float(dq[(size_t)i]);
     for (int64_t i = 0; i < nk; i++) dkf[(size_t)i] = __bfloat162float(dk[(size_t)i]);
@@ -99,8 +119,15 @@ template <int HD> static void run(const tc_case &c) {
     ok &= compare("dq", dqf.data(), dqr.data(), nq, 1.6e-2, 1e-2);
     ok &= compare("dk", dkf.data(), dkr.data(), nk, 1.6e-2, 1e-2);
     ok &= compare("dv", dvf.data(), dvr.data(), nk, 1.6e-2, 1e-2);
-    printf("  %s hd%d B=%d S=%d nh=%d nkv=%d causal=%d window=%d seg=%d%s\n", ok ? "ok  " : "FAIL", HD, B, S, nh, nkv,
-           c.causal, c.window, c.seg, c.misalign ? " (unaligned: plain loads)" : "");
+    if (c.softcap > 0) { // the same backward inputs, the cap dropped from the reference's scores and gradient
+        std::vector<float> q0(nq), k0(nk), v0(nk);
+        ck_attention_bwd_f32(qf.data(), kf.data(), vf.data(), sg, of.data(), lse.data(), gf.data(), q0.data(),
+                             k0.data(), v0.data(), B, S, nh, nkv, HD, scale, c.causal, c.window, 0.0);
+        ok &= cap_bends("dq", q0.data(), dqr.data(), nq, 1.6e-2, 1e-2);
+        ok &= cap_bends("dk", k0.data(), dkr.data(), nk, 1.6e-2, 1e-2);
+    }
+    printf("  %s hd%d B=%d S=%d nh=%d nkv=%d causal=%d window=%d seg=%d softcap=%g%s\n", ok ? "ok  " : "FAIL", HD, B,
+           S, nh, nkv, c.causal, c.window, c.seg, (double)c.softcap, c.misalign ? " (unaligned: plain loads)" : "");
     g_fail += !ok;
 }
 
@@ -114,6 +141,7 @@ enum { BLK_POS = 0, BLK_ZZ01, BLK_ZZ10, BLK_RANDOM };
 struct blk_case {
     int B, Sq, Sk, nh, nkv, hd, causal, seg, layout, misalign;
     int window = 0; // a sliding window over token indices (0: none)
+    float softcap = 0; // Gemma 2's cap of the scores (0: none)
 };
 static const char *blk_layout_name[] = {"idx NULL (position)", "zigzag q rank 0 / k rank 1",
                                         "zigzag q rank 1 / k rank 0", "random index subsets"};
@@ -162,14 +190,21 @@ template <int HD> static void run_blk(const blk_case &c) {
 
     const int cw = ax_att_causal_arg(c.causal, c.window);
     ck_attention_blk_fwd_f32(qf.data(), kf.data(), vf.data(), sq, sk, iq, ik, oref.data(), lref.data(), B, Sq, Sk, nh,
-                             nkv, HD, scale, c.causal, c.window, 0.0);
+                             nkv, HD, scale, c.causal, c.window, c.softcap);
     const emu_dim3 gq{(unsigned)((Sq + 63) / 64), (unsigned)nh, (unsigned)B};
     const emu_dim3 gk{(unsigned)((Sk + 63) / 64), (unsigned)nkv, (unsigned)B};
     emu_launch(gq, 128, emu_dyn_smem(), emu_smem_bytes, [&] {
-        tcb_fwd_body<HD>(qp, kp, vp, sq, sk, iq, ik, of.data(), lse.data(), Sq, Sk, nh, nkv, scale, cw);
+        tcb_fwd_body<HD>(qp, kp, vp, sq, sk, iq, ik, of.data(), lse.data(), Sq, Sk, nh, nkv, scale, cw, c.softcap);
     });
     bool ok = compare("out", of.data(), oref.data(), nq, 1.6e-2, 1e-2);
     ok &= compare("lse", lse.data(), lref.data(), nl, 1e-4, 2e-5);
+    if (c.softcap > 0) {
+        std::vector<float> o0(nq), l0(nl);
+        ck_attention_blk_fwd_f32(qf.data(), kf.data(), vf.data(), sq, sk, iq, ik, o0.data(), l0.data(), B, Sq, Sk, nh,
+                                 nkv, HD, scale, c.causal, c.window, 0.0);
+        ok &= cap_bends("out", o0.data(), oref.data(), nq, 1.6e-2, 1e-2);
+        ok &= cap_bends("lse", l0.data(), lref.data(), nl, 1e-4, 2e-5);
+    }
 
     // merged lse: this block's plus log(1 + u) for the other blocks' share; rows that see no key here: finite
     for (int64_t i = 0; i < nl; i++)
@@ -184,18 +219,26 @@ template <int HD> static void run_blk(const blk_case &c) {
             }
     ck_attention_blk_bwd_f32(qf.data(), kf.data(), vf.data(), sq, sk, iq, ik, mof.data(), ml.data(), gf.data(),
                              dqr.data(), dkr.data(), dvr.data(), B, Sq, Sk, nh, nkv, HD, scale, c.causal,
-                             c.window, 0.0);
+                             c.window, c.softcap);
     emu_launch(gk, 256, emu_dyn_smem(), emu_smem_bytes, [&] {
         tcb_dkdv_body<HD>(qp, kp, vp, sq, sk, iq, ik, gp, ml.data(), D.data(), dk.data(), dv.data(), Sq, Sk, nh, nkv,
-                          scale, cw);
+                          scale, cw, c.softcap);
     });
     emu_launch(gq, 128, emu_dyn_smem(), emu_smem_bytes, [&] {
         tcb_dq_body<HD>(qp, kp, vp, sq, sk, iq, ik, gp, ml.data(), D.data(), dq.data(), Sq, Sk, nh, nkv, scale,
-                        cw);
+                        cw, c.softcap);
     });
     ok &= compare("dq", dq.data(), dqr.data(), nq, 1.6e-2, 1e-2);
     ok &= compare("dk", dk.data(), dkr.data(), nk, 1.6e-2, 1e-2);
     ok &= compare("dv", dv.data(), dvr.data(), nk, 1.6e-2, 1e-2);
+    if (c.softcap > 0) {
+        std::vector<float> q0(nq), k0(nk), v0(nk);
+        ck_attention_blk_bwd_f32(qf.data(), kf.data(), vf.data(), sq, sk, iq, ik, mof.data(), ml.data(), gf.data(),
+                                 q0.data(), k0.data(), v0.data(), B, Sq, Sk, nh, nkv, HD, scale, c.causal, c.window,
+                                 0.0);
+        ok &= cap_bends("dq", q0.data(), dqr.data(), nq, 1.6e-2, 1e-2);
+        ok &= cap_bends("dk", k0.data(), dkr.data(), nk, 1.6e-2, 1e-2);
+    }
 
     // exact zeros: rows that see no key of the block (out, dq = 0, lse = -inf), keys no query sees (dk = dv = 0)
     auto vis = [&](int b, int i, int j) {
@@ -232,9 +275,9 @@ template <int HD> static void run_blk(const blk_case &c) {
            bad0 ? "FAIL" : "ok", blind_rows, unseen_keys);
     if (bad0) printf("    %d elements not exactly 0 / -inf\n", bad0);
     ok &= bad0 == 0;
-    printf("  %s block hd%d B=%d Sq=%d Sk=%d nh=%d nkv=%d (group %d) causal=%d window=%d seg=%d, %s%s\n",
-           ok ? "ok  " : "FAIL", HD, B, Sq, Sk, nh, nkv, grp, c.causal, c.window, c.seg, blk_layout_name[c.layout],
-           c.misalign ? " (unaligned: plain loads)" : "");
+    printf("  %s block hd%d B=%d Sq=%d Sk=%d nh=%d nkv=%d (group %d) causal=%d window=%d seg=%d softcap=%g, %s%s\n",
+           ok ? "ok  " : "FAIL", HD, B, Sq, Sk, nh, nkv, grp, c.causal, c.window, c.seg, (double)c.softcap,
+           blk_layout_name[c.layout], c.misalign ? " (unaligned: plain loads)" : "");
     g_fail += !ok;
 }
 
@@ -244,6 +287,10 @@ int main() {
         {1, 130, 4, 1, 128, 0, 1, 0}, {1, 64, 2, 2, 64, 1, 0, 0}, {1, 150, 2, 1, 64, 1, 1, 1},
         // sliding windows: key tiles before the window and query tiles after it are skipped
         {1, 300, 4, 2, 64, 1, 1, 0, 100}, {1, 200, 2, 1, 128, 1, 0, 0, 70}, {1, 150, 2, 1, 64, 1, 0, 0, 2},
+        // Gemma 2's soft-capping (scores of a few units against caps of 1 to 2): causal and not, a window, both head
+        // dims, the plain-load path
+        {2, 150, 4, 2, 64, 1, 1, 0, 0, 1.5f}, {1, 130, 4, 1, 128, 0, 1, 0, 0, 2.0f},
+        {1, 200, 2, 1, 64, 1, 1, 1, 70, 1.0f},
     };
     const char *pol[] = {"round robin", "lowest thread first", "highest thread first"};
 #ifdef AXO_EMU_QUICK
@@ -268,18 +315,21 @@ int main() {
         {1, 97, 97, 2, 1, 64, 1, 1, BLK_POS, 0},      {1, 90, 130, 2, 2, 64, 0, 1, BLK_RANDOM, 0},
         {1, 140, 140, 4, 2, 64, 1, 1, BLK_ZZ10, 0, 50}, {1, 100, 170, 4, 2, 64, 1, 0, BLK_RANDOM, 0, 40},
         {1, 75, 130, 2, 1, 64, 1, 1, BLK_RANDOM, 1},
+        // soft-capped blocks (zigzag with rows that see nothing, random layouts; both head dims)
+        {2, 140, 140, 4, 2, 64, 1, 1, BLK_ZZ01, 0, 0, 1.5f}, {1, 100, 170, 4, 2, 128, 1, 1, BLK_RANDOM, 0, 0, 2.0f},
+        {1, 90, 130, 2, 2, 64, 1, 1, BLK_RANDOM, 0, 40, 1.0f},
     };
 #ifdef AXO_EMU_QUICK
-    const int bq[] = {0, 1, 2}; /* sanitizers: the three main cases under one schedule */
+    const int bq[] = {0, 1, 2, 9}; /* sanitizers: the three main cases and a capped one under one schedule */
 #else
-    const int bq[] = {0, 1, 2, 3, 4, 5, 6};
+    const int bq[] = {0, 1, 2, 3, 4, 5, 6, 9, 10, 11};
 #endif
     for (int p = 1; p < 3 && !(p0 && p > p0); p++) {
         emu.policy = p;
         printf("ring-attention blocks, scheduling: %s\n", pol[p]);
         for (int bi : bq) {
             const blk_case &c = bcases[bi];
-            if (p == 2 && bi > 2) continue; // keep the run short: the three main cases under both skewed schedules
+            if (p == 2 && bi > 2 && bi != 9) continue; // keep the run short: the main cases under both skewed schedules
             if (c.hd == 64) run_blk<64>(c);
             else run_blk<128>(c);
         }

@@ -275,20 +275,21 @@ typedef struct {
     float *inv;
     int64_t B, S, nh, hd, nrot;
     float mscale;
+    int il; /* GLM's interleaved pairs */
 } rope_ctx;
 static double rope_loss(void *p) {
     rope_ctx *c = p;
     int64_t n = c->B * c->S * c->nh * c->hd;
     double *y = dzeros(n);
-    ck_rope_fwd_f64(c->x, c->pos, c->inv, y, c->B, c->S, c->nh, c->hd, c->nrot, c->mscale, 0, 0, 0);
+    ck_rope_fwd_f64(c->x, c->pos, c->inv, y, c->B, c->S, c->nh, c->hd, c->nrot, c->mscale, 0, 0, 0, c->il);
     double L = dotd(y, c->wy, n);
     free(y);
     return L;
 }
 /* nrot 4 of hd 8: the whole head (mscale 1); nrot 3 of hd 8 with yarn's attention factor: a partial rotation
- * (Phi-4-mini's), the last 2 dims passed through */
-static void test_rope_case(int64_t nrot, float mscale) {
-    rope_ctx c = {.B = 2, .S = 5, .nh = 3, .hd = 8, .nrot = nrot, .mscale = mscale};
+ * (Phi-4-mini's), the last 2 dims passed through; both again on GLM's interleaved pairs (2i, 2i + 1) */
+static void test_rope_case(int64_t nrot, float mscale, int il) {
+    rope_ctx c = {.B = 2, .S = 5, .nh = 3, .hd = 8, .nrot = nrot, .mscale = mscale, .il = il};
     int64_t n = c.B * c.S * c.nh * c.hd;
     float inv[4];
     CHECK_EQ(ck_rope_inv_freq(&(ck_rope){.type = CK_ROPE_DEFAULT, .dim = 2 * nrot, .theta = 10000.0}, inv), 0);
@@ -296,36 +297,39 @@ static void test_rope_case(int64_t nrot, float mscale) {
     c.pos = pos, c.inv = inv;
     c.x = dvec(n, 1.0), c.wy = dvec(n, 1.0);
     double *dx = dzeros(n);
-    ck_rope_fwd_f64(c.wy, c.pos, inv, dx, c.B, c.S, c.nh, c.hd, nrot, mscale, 1, 0, 0); /* backward = the transpose */
+    ck_rope_fwd_f64(c.wy, c.pos, inv, dx, c.B, c.S, c.nh, c.hd, nrot, mscale, 1, 0, 0, il); /* backward = the transpose */
     check_grad("rope dx (inverse)", rope_loss, &c, c.x, n, dx);
     /* round trip, in place: the map is mscale times a rotation */
     double *y = dzeros(n);
     memcpy(y, c.x, sizeof(double) * (size_t)n);
-    ck_rope_fwd_f64(y, c.pos, inv, y, c.B, c.S, c.nh, c.hd, nrot, mscale, 0, 0, 0);
-    ck_rope_fwd_f64(y, c.pos, inv, y, c.B, c.S, c.nh, c.hd, nrot, mscale, 1, 0, 0);
+    ck_rope_fwd_f64(y, c.pos, inv, y, c.B, c.S, c.nh, c.hd, nrot, mscale, 0, 0, 0, il);
+    ck_rope_fwd_f64(y, c.pos, inv, y, c.B, c.S, c.nh, c.hd, nrot, mscale, 1, 0, 0, il);
     for (int64_t i = 0; i < n; i++)
         if (i % c.hd < 2 * nrot) y[i] /= (double)mscale * mscale;
     CHECK_REL64(y, c.x, n, 1e-14, "rope forward then inverse");
     /* one element by hand: b=1, s=3 (pos 30), head 2, i=1; the dims past 2 nrot unchanged */
-    ck_rope_fwd_f64(c.x, c.pos, inv, y, c.B, c.S, c.nh, c.hd, nrot, mscale, 0, 0, 0);
+    ck_rope_fwd_f64(c.x, c.pos, inv, y, c.B, c.S, c.nh, c.hd, nrot, mscale, 0, 0, 0, il);
     int64_t o = ((1 * c.S + 3) * c.nh + 2) * c.hd;
     float ang = inv[1] * 30.0f;
     double cm = cos(ang) * mscale, sm = sin(ang) * mscale;
-    CHECK_NEAR(y[o + 1], c.x[o + 1] * cm - c.x[o + 1 + nrot] * sm, 1e-15, 1e-15);
-    CHECK_NEAR(y[o + 1 + nrot], c.x[o + 1 + nrot] * cm + c.x[o + 1] * sm, 1e-15, 1e-15);
+    const int64_t d1 = il ? 2 : 1, d2 = il ? 3 : 1 + nrot; /* pair 1: (1, 1 + nrot), or interleaved (2, 3) */
+    CHECK_NEAR(y[o + d1], c.x[o + d1] * cm - c.x[o + d2] * sm, 1e-15, 1e-15);
+    CHECK_NEAR(y[o + d2], c.x[o + d2] * cm + c.x[o + d1] * sm, 1e-15, 1e-15);
     for (int64_t i = 2 * nrot; i < c.hd; i++) CHECK_EQ(y[o + i], c.x[o + i]);
     CHECK_NEAR(inv[1], pow(10000.0, -2.0 / (double)(2 * nrot)), 1e-7, 0);
     /* f32 vs f64 */
     round_to_f32(c.x, n);
-    ck_rope_fwd_f64(c.x, c.pos, inv, y, c.B, c.S, c.nh, c.hd, nrot, mscale, 0, 0, 0);
+    ck_rope_fwd_f64(c.x, c.pos, inv, y, c.B, c.S, c.nh, c.hd, nrot, mscale, 0, 0, 0, il);
     float *xf = tof(c.x, n), *yf = fzeros(n);
-    ck_rope_fwd_f32(xf, c.pos, inv, yf, c.B, c.S, c.nh, c.hd, nrot, mscale, 0, 0, 0);
+    ck_rope_fwd_f32(xf, c.pos, inv, yf, c.B, c.S, c.nh, c.hd, nrot, mscale, 0, 0, 0, il);
     CHECK_REL32(yf, y, n, 1e-5, "rope");
     free(c.x), free(c.wy), free(dx), free(y), free(xf), free(yf);
 }
 static void test_rope(void) {
-    test_rope_case(4, 1.0f);
-    test_rope_case(3, 1.1386294f);
+    test_rope_case(4, 1.0f, 0);
+    test_rope_case(3, 1.1386294f, 0);
+    test_rope_case(4, 1.0f, 1);
+    test_rope_case(3, 1.1386294f, 1);
 }
 
 static void test_rope_inv_freq(void) {

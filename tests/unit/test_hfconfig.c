@@ -278,7 +278,7 @@ static void test_defaults_and_variants(void) {
     CHECK_MSG(r.rc == 0 && r.m.rope_original_max_position_embeddings == 16 && r.m.rope_truncate == 1, "%s", dump(&r.d));
     mfree(&r);
     expect_model_error("Olmo3ForCausalLM", BASE, "\"partial_rotary_factor\": 0.5", "config.json: partial_rotary_factor",
-                       "implemented for Phi-3 only");
+                       "implemented for Phi-3 and GLM only");
     /* longrope (any model may name it): the attention factor sqrt(1 + ln(factor) / ln(original)) */
     mload(&r, model_dir("LlamaForCausalLM", BASE,
                         "\"rope_scaling\": {\"rope_type\": \"longrope\", \"factor\": 4, \"original_max_position_embeddings\": 512,"
@@ -346,7 +346,7 @@ static void test_defaults_and_variants(void) {
 
 static void test_errors(void) {
     expect_model_error("GPT2LMHeadModel", BASE, "", "config.json: architectures[0]",
-                       "expected one of LlamaForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalLM, MistralForCausalLM, Gemma3ForCausalLM, GraniteForCausalLM, SmolLM3ForCausalLM, Olmo2ForCausalLM, Olmo3ForCausalLM, Phi3ForCausalLM, Qwen3MoeForCausalLM, MixtralForCausalLM, GptOssForCausalLM, OlmoeForCausalLM, Ministral3ForCausalLM, Gemma2ForCausalLM, Qwen2MoeForCausalLM, Gemma3ForConditionalGeneration, Mistral3ForConditionalGeneration, found \"GPT2LMHeadModel\"");
+                       "expected one of LlamaForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalLM, MistralForCausalLM, Gemma3ForCausalLM, GraniteForCausalLM, SmolLM3ForCausalLM, Olmo2ForCausalLM, Olmo3ForCausalLM, Phi3ForCausalLM, Qwen3MoeForCausalLM, MixtralForCausalLM, GptOssForCausalLM, OlmoeForCausalLM, Ministral3ForCausalLM, Gemma2ForCausalLM, Qwen2MoeForCausalLM, GlmForCausalLM, Glm4ForCausalLM, Gemma3ForConditionalGeneration, Mistral3ForConditionalGeneration, found \"GPT2LMHeadModel\"");
     expect_model_error("Qwen2ForCausalLM", BASE, "\"sliding_window\": 8, \"use_sliding_window\": true, \"layer_types\": [\"full_attention\"]",
                        "config.json: layer_types", "expected a list of num_hidden_layers entries, found [\"full_attention\"]");
     expect_model_error("Qwen3ForCausalLM", BASE,
@@ -370,7 +370,7 @@ static void test_errors(void) {
     expect_model_error("LlamaForCausalLM", BASE, "\"rope_scaling\": {\"rope_type\": \"ntk\", \"factor\": 2}",
                        "config.json: rope_scaling.rope_type", "expected one of default, linear, llama3, dynamic, yarn, longrope, found \"ntk\"");
     expect_model_error("LlamaForCausalLM", BASE, "\"partial_rotary_factor\": 0.5", "config.json: partial_rotary_factor",
-                       "expected 1.0 (a partial rotation is implemented for Phi-3 only), found 0.5");
+                       "expected 1.0 (a partial rotation is implemented for Phi-3 and GLM only), found 0.5");
     expect_model_error("LlamaForCausalLM", BASE, "\"rope_scaling\": {\"rope_type\": \"llama3\", \"factor\": 8}",
                        "config.json: rope_scaling.low_freq_factor", "expected a number");
     expect_model_error("LlamaForCausalLM", BASE, "\"rope_scaling\": {\"rope_type\": \"linear\", \"factor\": \"x\"}",
@@ -631,6 +631,22 @@ static void test_gemma3(void) {
                        "config.json: use_bidirectional_attention", "bidirectional Gemma attention is not implemented");
     expect_model_error("Gemma2ForCausalLM", G, "\"hidden_activation\": \"gelu\"", "config.json: hidden_activation",
                        "expected \"gelu_pytorch_tanh\"");
+    /* GLM (GlmConfig / Glm4Config): head_dim 128 and half of it rotated, interleaved, q/k/v biases, one fused
+     * gate_up_proj, eps 1.5625e-7, eos the first of its list, pad 151329; GLM-4's norms after attention and MLP */
+    mload(&r, model_dir("Glm4ForCausalLM", BASE, ""));
+    CHECK_MSG(r.rc == 0, "%s", dump(&r.d));
+    CHECK(r.m.arch == FE_ARCH_GLM && r.m.glm4 && r.m.head_dim == 128 && r.m.head_dim_explicit && r.m.rope_partial_factor == 0.5 &&
+          r.m.rope_interleave && r.m.fused_mlp && !r.m.fused_proj && r.m.attention_bias && r.m.rms_norm_eps == 1.5625e-07 &&
+          r.m.eos_token_id == 151329 && r.m.pad_token_id == 151329 && r.m.bos_token_id == -1 && !r.m.tie_word_embeddings &&
+          !strcmp(r.m.decoder_layer_cls, "Glm4DecoderLayer"));
+    mfree(&r);
+    mload(&r, model_dir("GlmForCausalLM", BASE, "\"head_dim\": 16, \"partial_rotary_factor\": 1.0, \"attention_bias\": false, "
+                                                "\"eos_token_id\": null"));
+    CHECK_MSG(r.rc == 0, "%s", dump(&r.d));
+    CHECK(!r.m.glm4 && r.m.head_dim == 16 && r.m.rope_partial_factor == 1.0 && !r.m.attention_bias && r.m.eos_token_id == 151329);
+    mfree(&r);
+    expect_model_error("Glm4ForCausalLM", BASE, "\"partial_rotary_factor\": 0.0390625", "config.json: partial_rotary_factor",
+                       "a factor that rotates an even, positive count of each head's dims");
     /* Gemma3TextConfig's sizes where the file has none (gemma-3-4b's text_config leaves most out) */
     mload(&r, model_dir("Gemma3ForCausalLM", "\"hidden_size\": 64", ""));
     CHECK_MSG(r.rc == 0, "%s", dump(&r.d));

@@ -86,7 +86,7 @@ const kentry table[] = {
     E2(axo_dora_norm), E2(axo_dora_scale), E2(axo_dora_scale_bwd), E(axo_dora_dm_reduce), E2(axo_lora_delta),
     E2(axo_lora_delta_da), E2(axo_lora_delta_db),
     // elementwise
-    E2(axo_add), E2(axo_mul), E2(axo_scale), E2(axo_acc), E(axo_convert_f32_bf16), E(axo_convert_bf16_f32),
+    E2(axo_add), E2(axo_mul), E2(axo_scale), E2(axo_sigmoid), E2(axo_sigmoid_bwd), E2(axo_acc), E(axo_convert_f32_bf16), E(axo_convert_bf16_f32),
     // embedding
     E2(axo_embedding_fwd), E2(axo_embedding_bwd),
     // misc
