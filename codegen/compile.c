@@ -415,6 +415,47 @@ static const char **regex_targets(const fe_config *c, const fe_model *mdl, const
     return out;
 }
 
+/* lora_model_dir with no targets in the config: Axolotl's LoraConfig then has target_modules=[], but
+ * PeftModel.from_pretrained reads the adapter's own adapter_config.json, so its target_modules (a list, or one
+ * regex string) and target_parameters are the run's. Into c (arena copies); 0, or -1 after an error naming the
+ * file. */
+static int adapter_dir_targets(fe_config *c, ax_arena *ar, ax_diag *d) {
+    char path[4200];
+    snprintf(path, sizeof path, "%s/adapter_config.json", c->lora_model_dir);
+    json_error_t je;
+    json_t *j = json_load_file(path, 0, &je);
+    if (!j) {
+        ax_error(d, path, "cannot read it (lora_model_dir names no targets in the config, so they come from the "
+                 "adapter's config, as PEFT reads them): %s", je.text);
+        return -1;
+    }
+    static const char *const keys[] = {"target_modules", "target_parameters"};
+    for (int k = 0; k < 2; k++) {
+        const json_t *v = json_object_get(j, keys[k]);
+        if (!v || json_is_null(v)) continue;
+        if (k == 0 && json_is_string(v)) { /* PEFT's regex over whole module names */
+            c->lora_target_regex = ax_arena_strdup(ar, json_string_value(v));
+            continue;
+        }
+        size_t n = json_is_array(v) ? json_array_size(v) : 0;
+        const char **out = ax_arena_alloc(ar, sizeof *out * (n + 1));
+        for (size_t i = 0; i < n; i++) {
+            const json_t *e = json_array_get(v, i);
+            if (!json_is_string(e)) n = 0;
+            else out[i] = ax_arena_strdup(ar, json_string_value(e));
+        }
+        if (!json_is_array(v) || (json_array_size(v) && !n)) {
+            ax_error(d, path, "%s: expected a list of names%s", keys[k], k == 0 ? " or a regex string" : "");
+            json_decref(j);
+            return -1;
+        }
+        if (k == 0) c->lora_target_modules = out, c->nlora_target_modules = (int)n;
+        else c->lora_target_parameters = out, c->nlora_target_parameters = (int)n;
+    }
+    json_decref(j);
+    return 0;
+}
+
 static pass_lora_cfg lora_cfg(const fe_config *c, const fe_model *mdl, const char **rx, int nrx, ax_diag *d) {
     pass_lora_cfg l = {.adapter = c->adapter == FE_ADAPTER_LORA    ? PASS_ADAPTER_LORA
                                   : c->adapter == FE_ADAPTER_QLORA ? PASS_ADAPTER_QLORA
@@ -459,8 +500,8 @@ static pass_lora_cfg lora_cfg(const fe_config *c, const fe_model *mdl, const cha
         ax_warn(d, c->path, "lora_modules_to_save: ignored without adapter: lora|qlora (a full fine-tune trains every module)");
     if (l.adapter != PASS_ADAPTER_NONE && !l.target_linear && !l.ntargets && l.ntarget_params) {
         /* Axolotl passes target_modules=[]: PEFT adapts the parameters alone */
-    } else if (l.adapter != PASS_ADAPTER_NONE && !l.target_linear && !l.ntargets && !c->lora_model_dir) {
-        /* (lora_model_dir: the adapter's own adapter_config.json names them, as PeftModel.from_pretrained reads it.)
+    } else if (l.adapter != PASS_ADAPTER_NONE && !l.target_linear && !l.ntargets) {
+        /* (lora_model_dir: the adapter's adapter_config.json has named them by now, adapter_dir_targets.)
          * Axolotl 0.19 hands PEFT target_modules=[] (cfg.lora_target_modules or []), which is not None, so PEFT
          * never looks up its per-family defaults, and with no target_parameters either get_peft_model fails ("No
          * `target_modules` passed but also no `target_parameters` found") */
@@ -533,6 +574,11 @@ int cg_compile(const cg_options *o, cg_result *r, ax_diag *d) {
         goto out;
     }
     if (o->dump_ir && ax_mkdir_p(o->dump_ir, d) != 0) {
+        ax_buf_free(&canon);
+        goto out;
+    }
+    if (cfg.adapter != FE_ADAPTER_NONE && cfg.lora_model_dir && !cfg.lora_target_linear && !cfg.nlora_target_modules &&
+        !cfg.lora_target_regex && !cfg.nlora_target_parameters && adapter_dir_targets(&cfg, ar, d) != 0) {
         ax_buf_free(&canon);
         goto out;
     }

@@ -582,6 +582,7 @@ int fe_model_load_with(const char *dir, const char *overrides, fe_model *out, ax
     const int oss = m->arch == FE_ARCH_GPTOSS;
     m->num_key_value_heads = get_int(&H, root, "num_key_value_heads",
                                      !strcmp(archs[which], "Qwen2MoeForCausalLM")            ? 16 /* Qwen2MoeConfig's */
+                                     : family[which] == FE_ARCH_GLM                      ? 2  /* GlmConfig's */
                                      : g3 || !strcmp(archs[which], "Qwen3MoeForCausalLM") ? 4
                                      : oss                                               ? 8 /* GptOssConfig's */
                                                                                          : m->num_attention_heads,
@@ -740,15 +741,11 @@ int fe_model_load_with(const char *dir, const char *overrides, fe_model *out, ax
     }
     if (m->arch == FE_ARCH_PHI3) {
         m->fused_proj = 1;
-        /* what axo does not implement of Phi-3: residual and attention dropout (transformers applies resid_pdrop in
-         * training; the configs have 0) */
-        static const char *const drops[][2] = {{"resid_pdrop", "0 (residual dropout is not implemented)"},
-                                               {"attention_dropout",
-                                                "0 (dropout on the attention probabilities is not implemented)"}};
-        for (int i = 0; i < 2; i++) {
-            json_t *v = json_object_get(root, drops[i][0]);
-            if (v && !json_is_null(v) && (!json_is_number(v) || json_number_value(v) != 0)) herr(&H, drops[i][0], v, drops[i][1]);
-        }
+        /* what axo does not implement of Phi-3: residual dropout (transformers applies resid_pdrop in training; the
+         * configs have 0); attention dropout: below, for every family */
+        json_t *v = json_object_get(root, "resid_pdrop");
+        if (v && !json_is_null(v) && (!json_is_number(v) || json_number_value(v) != 0))
+            herr(&H, "resid_pdrop", v, "0 (residual dropout is not implemented)");
     }
     if (!strcmp(m->arch_name, "Qwen3MoeForCausalLM") || !strcmp(m->arch_name, "MixtralForCausalLM") || oss ||
         m->arch == FE_ARCH_OLMOE || !strcmp(m->arch_name, "Qwen2MoeForCausalLM"))
@@ -756,9 +753,6 @@ int fe_model_load_with(const char *dir, const char *overrides, fe_model *out, ax
     if (m->arch == FE_ARCH_OLMOE) { /* OlmoeAttention's clip_qkv (clamps q, k and v; null in the released configs) */
         json_t *v = json_object_get(root, "clip_qkv");
         if (v && !json_is_null(v)) herr(&H, "clip_qkv", v, "null (clamping q, k and v is not implemented)");
-        v = json_object_get(root, "attention_dropout");
-        if (v && !json_is_null(v) && (!json_is_number(v) || json_number_value(v) != 0))
-            herr(&H, "attention_dropout", v, "0 (dropout on the attention probabilities is not implemented)");
     }
     if (!oss) { /* a pre-quantized checkpoint (fp8 like the Hub's Ministral-3-*-2512 instruct models, bitsandbytes, gptq,
                  * awq, ...): its weights are no plain floats (scales beside them), so reading them as such would train
@@ -801,7 +795,7 @@ int fe_model_load_with(const char *dir, const char *overrides, fe_model *out, ax
             }
         }
     }
-    if (oss) { /* GptOssAttention's dropout on the probabilities */
+    { /* every family's attention applies attention_dropout to the probabilities in training (the configs have 0) */
         json_t *v = json_object_get(root, "attention_dropout");
         if (v && !json_is_null(v) && (!json_is_number(v) || json_number_value(v) != 0))
             herr(&H, "attention_dropout", v, "0 (dropout on the attention probabilities is not implemented)");

@@ -615,6 +615,29 @@ int pass_lora(ir_module *m, const pass_lora_cfg *cfg, int32_t *loss, ax_diag *d)
                 if (dup || tl + n + 3 >= sizeof types) continue;
                 tl += (size_t)snprintf(types + tl, sizeof types - tl, "%s%s", tl ? ", " : "", ty);
             }
+            /* PEFT skips a target name that matches nothing when another one matches (a Llama list's gate_proj on
+             * GLM or Phi-3, whose MLP is one gate_up_proj): a warning then; none matching is PEFT's error (below) */
+            /* ... but a name that matches a module which is no nn.Linear (Qwen2-MoE's router, mlp.gate, when PEFT
+             * converts none of the model's names) is PEFT's error: it cannot wrap that module */
+            const char *nl = NULL;
+            for (int g = 0; g < ng0 && !nl; g++) {
+                const ir_global *G = &m->globals[g];
+                char mn[512];
+                if (G->role == IR_ROLE_PARAM && !ir_attr_int(G->attrs, G->nattrs, "linear", 1) &&
+                    target_matches(module_of(G->name, mn, sizeof mn), x))
+                    nl = G->name;
+            }
+            if (nl) {
+                ax_error(d, "lora_target_modules", "\"%s\" matches %s, which is no nn.Linear in transformers: PEFT "
+                         "cannot wrap that module and fails (its layers: %s; lora_target_parameters adapts the weight "
+                         "itself)", x, nl, types);
+                goto fail;
+            }
+            if (ntargeted || npw) {
+                ax_warn(d, "lora_target_modules", "\"%s\" matches no linear layer of the model (its layers: %s): "
+                        "ignored, as PEFT ignores it when another target matches", x, types);
+                continue;
+            }
             ax_error(d, "lora_target_modules", "\"%s\" matches no linear layer of the model (its layers: %s)", x, types);
         }
         goto fail;

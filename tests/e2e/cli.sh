@@ -99,6 +99,10 @@ PYEOF' "adapter_model.safetensors holds the 28 adapters by PEFT name, f32, rank 
 # lora_model_dir continues a saved adapter: with learning_rate 1e-30 it comes back unchanged, byte for byte
 sed 's#^learning_rate: .*#learning_rate: 1e-30#' q1.yml > lmd.yml && printf 'lora_model_dir: q1out\n' >> lmd.yml
 check '"$AXOC" compile lmd.yml -o lmd.bin 2>lmd.err && "$AXORUN" lmd.bin --output-dir lmdout --quiet && cmp -s q1out/adapter_model.safetensors lmdout/adapter_model.safetensors' "lora_model_dir loads the saved adapter (lr 1e-30: saved unchanged)"
+# ... with no targets in the config: PEFT (PeftModel.from_pretrained) takes them from the adapter's adapter_config.json
+grep -v '^lora_target_linear:' lmd.yml > lmdn.yml
+check '"$AXOC" compile lmdn.yml -o lmdn.bin 2>lmdn.err && "$AXORUN" lmdn.bin --output-dir lmdnout --quiet && cmp -s q1out/adapter_model.safetensors lmdnout/adapter_model.safetensors' \
+  "lora_model_dir with no targets in the config: the adapter's own target_modules (saved unchanged)"
 sed 's#^lora_r: .*#lora_r: 4#' lmd.yml > lmd4.yml
 check '"$AXOC" compile lmd4.yml -o lmd4.bin 2>/dev/null && ! "$AXORUN" lmd4.bin --output-dir lmd4out --quiet 2>lmd4.err && grep -q "lora_r must equal the saved adapter" lmd4.err' "a saved adapter of another rank is an error naming lora_r"
 # axoc merge-lora (axolotl merge_lora): W + s B A into the base; the merged model computes the adapted model's loss
@@ -190,7 +194,11 @@ check '"$AXOC" compile lp2.yml -o lp2.bin 2>/dev/null && "$AXORUN" lp2.bin --out
 sed -e "s#^peft_layers_to_transform: .*#peft_layers_to_transform: [1, 5]#" lp.yml > lp5.yml
 check '! "$AXOC" compile lp5.yml -o x.bin 2>lp5.err && grep -q "peft_layers_to_transform: layer 5 is out of range: the model has 2 decoder layers" lp5.err' "a layer index past the model's layers is a compile error naming the key"
 sed 's#^lora_target_linear: .*#lora_target_modules: [q_proj, nope_proj]#' q1.yml > lbad.yml
-check '! "$AXOC" compile lbad.yml -o x.bin 2>lbad.err && grep -q "lora_target_modules.*nope_proj.*matches no linear layer" lbad.err' "a target module that matches nothing is an error naming it"
+check '"$AXOC" compile lbad.yml -o x.bin 2>lbad.err && grep -q "lora_target_modules: warning: \"nope_proj\" matches no linear layer .*ignored, as PEFT ignores it" lbad.err' \
+  "a target module that matches nothing beside one that matches: a warning naming it (PEFT skips it)"
+sed 's#^lora_target_linear: .*#lora_target_modules: [nope_proj]#' q1.yml > lbad1.yml
+check '! "$AXOC" compile lbad1.yml -o x.bin 2>lbad1.err && grep -q "lora_target_modules: error: \"nope_proj\" matches no linear layer" lbad1.err' \
+  "targets of which none matches: an error naming them (PEFT fails)"
 
 # -- CPU offload: explicit copies, host-side optimizer step, PCIe figure ----------
 for n in deepspeed_zero3_bf16_cpuoffload_params deepspeed_zero3_bf16_cpuoffload_all; do

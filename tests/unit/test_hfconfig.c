@@ -638,6 +638,7 @@ static void test_gemma3(void) {
     CHECK(r.m.arch == FE_ARCH_GLM && r.m.glm4 && r.m.head_dim == 128 && r.m.head_dim_explicit && r.m.rope_partial_factor == 0.5 &&
           r.m.rope_interleave && r.m.fused_mlp && !r.m.fused_proj && r.m.attention_bias && r.m.rms_norm_eps == 1.5625e-07 &&
           r.m.eos_token_id == 151329 && r.m.pad_token_id == 151329 && r.m.bos_token_id == -1 && !r.m.tie_word_embeddings &&
+          r.m.num_key_value_heads == 2 && /* GlmConfig's, not the query heads' */
           !strcmp(r.m.decoder_layer_cls, "Glm4DecoderLayer"));
     mfree(&r);
     mload(&r, model_dir("GlmForCausalLM", BASE, "\"head_dim\": 16, \"partial_rotary_factor\": 1.0, \"attention_bias\": false, "
@@ -645,6 +646,11 @@ static void test_gemma3(void) {
     CHECK_MSG(r.rc == 0, "%s", dump(&r.d));
     CHECK(!r.m.glm4 && r.m.head_dim == 16 && r.m.rope_partial_factor == 1.0 && !r.m.attention_bias && r.m.eos_token_id == 151329);
     mfree(&r);
+    /* every family's attention drops its probabilities by attention_dropout in training: refused when not 0 */
+    expect_model_error("LlamaForCausalLM", BASE, "\"attention_dropout\": 0.1", "config.json: attention_dropout",
+                       "0 (dropout on the attention probabilities is not implemented)");
+    expect_model_error("GlmForCausalLM", BASE, "\"attention_dropout\": 0.05", "config.json: attention_dropout",
+                       "0 (dropout on the attention probabilities is not implemented)");
     expect_model_error("Glm4ForCausalLM", BASE, "\"partial_rotary_factor\": 0.0390625", "config.json: partial_rotary_factor",
                        "a factor that rotates an even, positive count of each head's dims");
     /* Gemma3TextConfig's sizes where the file has none (gemma-3-4b's text_config leaves most out) */
