@@ -58,7 +58,7 @@
  * The emulated device reports 2 multiprocessors (--sms N: N), so that grids
  * sized by the SM count stay small and grid-stride loops go round.
  *
- * usage: gpu_exec_check [--list] [--emu [--sms N]] [--from K] [--to K] [--only SUBSTR] [--steps N]
+ * usage: gpu_exec_check [--list] [--emu [--sms N]] [--from K] [--to K] [--only SUBSTR] [--skip SUBSTR] [--steps N]
  * Exit: 0 all passed; 1 some failed (also a failed preflight); 3 the CUDA
  * context was lost (a kernel fault): "RESUME K" names the next case, so
  * run.sh reruns from there and one fault does not hide the other checks;
@@ -1999,12 +1999,13 @@ static int is_f32_twin(const char *name, int ncases) {
 
 int main(int argc, char **argv) {
     int from = 0, to = 1 << 30, list = 0, steps_given = 0, part = 0, nparts = 1, skip_twins = 0;
-    const char *only = NULL;
+    const char *only = NULL, *skip = NULL;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--list")) list = 1;
         else if (!strcmp(argv[i], "--from") && i + 1 < argc) from = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--to") && i + 1 < argc) to = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--only") && i + 1 < argc) only = argv[++i];
+        else if (!strcmp(argv[i], "--skip") && i + 1 < argc) skip = argv[++i]; /* leave out the cases naming it */
         else if (!strcmp(argv[i], "--part") && i + 1 < argc && sscanf(argv[i + 1], "%d/%d", &part, &nparts) == 2 &&
                  nparts >= 1 && part >= 1 && part <= nparts)
             i++, part--; /* K/N: every N-th of the selected cases from the K-th on (ctest runs the parts side by side) */
@@ -2013,7 +2014,7 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--emu")) g_emu = 1;
         else if (!strcmp(argv[i], "--sms") && i + 1 < argc) g_emu_sms = atoi(argv[++i]);
         else {
-            fprintf(stderr, "usage: %s [--list] [--emu [--sms N]] [--from K] [--to K] [--only SUBSTR] [--part K/N] "
+            fprintf(stderr, "usage: %s [--list] [--emu [--sms N]] [--from K] [--to K] [--only SUBSTR] [--skip SUBSTR] [--part K/N] "
                             "[--skip-f32-twins] [--steps N]\n",
                     argv[0]);
             return 2;
@@ -2066,6 +2067,7 @@ int main(int argc, char **argv) {
     for (int i = from, sel = 0; i < ncases && i < to; i++) {
         const char *cname = i < nops ? ops[i].name : trs[i - nops].name;
         if (only && !strstr(cname, only)) continue;
+        if (skip && strstr(cname, skip)) continue;
         if (skip_twins && is_f32_twin(cname, ncases)) continue;
         if (sel++ % nparts != part) continue;
         printf("[%d] %s\n", i, cname);
