@@ -1269,6 +1269,17 @@ static void add_tr(const char *model, int bf16, int ckpt, int64_t hidden, int64_
              (long long)B, (long long)S);
 }
 
+/* A Gemma model's cases: f32 and bf16 with checkpointing at its head_dim 16 (the generic attention), bf16 at
+ * head_dim 64 (the fast kernels, then the tensor-core ones) */
+static void add_gemma_trs(const char *model) {
+    add_tr(model, 0, 0, 0, 0, 0, 0, 2, 64);
+    add_tr(model, 1, 1, 0, 0, 0, 0, 2, 64);
+    add_tr(model, 1, 0, 256, 4, 2, 64, 2, 200);
+    add_tr(model, 1, 0, 256, 4, 2, 64, 2, 200);
+    trs[ntrs - 1].attn = "tc";
+    strncat(trs[ntrs - 1].name, " (tensor-core attention)", sizeof trs[ntrs - 1].name - strlen(trs[ntrs - 1].name) - 1);
+}
+
 /* A multi-rank case: world local ranks (threads) on the one GPU, each with a
  * CPU and a CUDA session; the CUDA ranks' collectives are host-staged. */
 static void add_trp(const char *what, int bf16, int ckpt, int64_t hd, int64_t B, int64_t S, int world, int sp,
@@ -1535,12 +1546,7 @@ static void make_trains(void) {
     /* Gemma 3: the scaled embedding, (1 + w) norms before and after attention and MLP, GeGLU, a sliding window of 7
      * on layer 0 with its own RoPE base; f32 and bf16 with checkpointing at head_dim 16 (the generic attention),
      * bf16 at head_dim 64 (the fast kernels, and the tensor-core ones) */
-    add_tr("tiny-gemma3", 0, 0, 0, 0, 0, 0, 2, 64);
-    add_tr("tiny-gemma3", 1, 1, 0, 0, 0, 0, 2, 64);
-    add_tr("tiny-gemma3", 1, 0, 256, 4, 2, 64, 2, 200);
-    add_tr("tiny-gemma3", 1, 0, 256, 4, 2, 64, 2, 200);
-    trs[ntrs - 1].attn = "tc";
-    strncat(trs[ntrs - 1].name, " (tensor-core attention)", sizeof trs[ntrs - 1].name - strlen(trs[ntrs - 1].name) - 1);
+    add_gemma_trs("tiny-gemma3");
     /* mixture of experts: Qwen3-MoE (a sparse and a dense layer), Mixtral (both sparse); Phi-4-mini's partial
      * LongRoPE over rows past its original 16 positions */
     add_tr("tiny-qwen3moe", 0, 0, 0, 0, 0, 0, 2, 64);
@@ -1593,12 +1599,7 @@ static void make_trains(void) {
     add_tr("tiny-ministral3", 1, 0, 0, 0, 0, 0, 2, 64);
     /* Gemma 2: soft-capped scores (cap 1) and logits (cap 0.2), a window on layer 0; f32 and bf16 with checkpointing at
      * head_dim 16 (the generic attention), bf16 at head_dim 64 (the fast and the tensor-core kernels) */
-    add_tr("tiny-gemma2", 0, 0, 0, 0, 0, 0, 2, 64);
-    add_tr("tiny-gemma2", 1, 1, 0, 0, 0, 0, 2, 64);
-    add_tr("tiny-gemma2", 1, 0, 256, 4, 2, 64, 2, 200);
-    add_tr("tiny-gemma2", 1, 0, 256, 4, 2, 64, 2, 200);
-    trs[ntrs - 1].attn = "tc";
-    strncat(trs[ntrs - 1].name, " (tensor-core attention)", sizeof trs[ntrs - 1].name - strlen(trs[ntrs - 1].name) - 1);
+    add_gemma_trs("tiny-gemma2");
     /* Qwen2-MoE: the shared expert and its sigmoid gate; GLM-4: interleaved partial RoPE, fused gate_up, extra norms */
     add_tr("tiny-qwen2moe", 0, 0, 0, 0, 0, 0, 2, 64);
     add_tr("tiny-qwen2moe", 1, 1, 0, 0, 0, 0, 2, 64);
