@@ -390,8 +390,10 @@ int pass_lora(ir_module *m, const pass_lora_cfg *cfg, int32_t *loss, ax_diag *d)
     /* gpt-oss: no name moves (PEFT converts none of its modules), but lora_target_parameters wraps its router's and
      * experts' weights (transposed: [E, In, Out]) */
     const int oss = !strcmp(ir_attr_str(m->attrs, m->nattrs, "model.arch", ""), "GptOssForCausalLM");
-    /* Qwen2-MoE: the same (PEFT converts no qwen2_moe name either); its router is mlp.gate.weight */
-    const int direct = oss || !strcmp(ir_attr_str(m->attrs, m->nattrs, "model.arch", ""), "Qwen2MoeForCausalLM");
+    /* The same for any MoE model whose names PEFT converts none of (gpt-oss, Qwen2-MoE: the frontend then writes
+     * no model.moe_targets): router and expert weights are there, and only lora_target_parameters reaches them */
+    int direct = 0;
+    for (int g = 0; g < m->nglobals && !moe && !direct; g++) direct = pw_kind(&m->globals[g]) >= 0;
     const pass_lora_cfg *ocfg = cfg;
     pass_lora_cfg lc = *cfg;
     int hits[4] = {0, 0, 0, 0};
